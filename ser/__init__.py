@@ -1,0 +1,7 @@
+"""ser: multimodal speech emotion recognition on IEMOCAP.
+
+Stage 1 (``ser extract``) runs pretrained encoders once into a feature store; stage 2
+(``ser train``) trains fusion models on the cached features in minutes.
+"""
+
+__version__ = "0.1.0"

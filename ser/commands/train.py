@@ -1,0 +1,7 @@
+"""`ser` commands of the train family (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

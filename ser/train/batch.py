@@ -1,0 +1,53 @@
+"""The contract between the data side (`data.py`, `loop.py`) and the models.
+
+A model declares what it consumes with `InputSpec`s; the data side builds `Batch`es of
+exactly those views. Everything is already on the training device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+View = Literal["sequence", "vector"]
+Unit = Literal["utterance", "dialog"]
+Modality = Literal["audio", "text"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One feature set as a model sees it."""
+
+    name: str  # feature set name in the store, e.g. "hubert.L12", "mpnet", "is13"
+    modality: Modality
+    dim: int  # feature dimension
+    view: View  # "sequence": [B, T, D] + mask; "vector": [B, D] (mean-pooled if frame/token)
+
+
+@dataclass
+class Batch:
+    """A batch of utterances (unit "utterance") or of dialogs (unit "dialog").
+
+    unit "utterance":
+      x[name]     sequence view: [B, T, D] float, zero-padded;  vector view: [B, D]
+      mask[name]  sequence view only: [B, T] bool, True = real frame/token
+      labels      [B] long
+      index       [B] long, manifest row of each utterance
+    unit "dialog" (utterances of one dialog in `order`, only vector views):
+      x[name]     [B, U, D] float, zero-padded over utterances
+      utt_mask    [B, U] bool, True = real utterance (labelled and in this split)
+      labels      [B, U] long, -100 where utt_mask is False
+      index       [B, U] long, manifest row, -1 where utt_mask is False
+    """
+
+    x: dict[str, torch.Tensor]
+    mask: dict[str, torch.Tensor]
+    labels: torch.Tensor
+    index: torch.Tensor
+    utt_mask: torch.Tensor | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.labels.shape[0])
