@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 demo: $(STAMP)
-	$(BIN)/python -m ser.demo --out $(DEMO)
+	BIN=$(BIN) bash scripts/demo.sh $(DEMO)
 
 features: $(STAMP)
 	@if [ -z "$(IEMOCAP)" ]; then \

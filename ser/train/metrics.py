@@ -1,0 +1,143 @@
+"""Classification metrics of speech emotion recognition (pure functions, sklearn inside).
+
+All scores are percentages (0..100):
+
+- WA: weighted accuracy = overall accuracy.
+- UA: unweighted accuracy = mean of per-class recalls.
+- F1: macro-F1.
+
+Classes absent from the truth: their recall is undefined, so `per_class_recall` holds NaN
+for them (``None`` in `Metrics.to_dict`, i.e. ``null`` in JSON) and UA and macro-F1 are
+averaged over the classes present in the truth only. A class present in the truth but
+never predicted keeps recall 0 and F1 0 (sklearn ``zero_division=0``) and counts in UA
+and F1. The confusion matrix always has one row (truth) and one column (prediction) per
+class of the class set, in class-set order, absent classes included.
+
+>>> import numpy as np
+>>> m = compute_metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), ["neu", "hap"])
+>>> m.wa, m.ua, m.per_class_recall
+(75.0, 75.0, {'neu': 50.0, 'hap': 100.0})
+>>> m.confusion
+[[1, 1], [0, 2]]
+>>> mean_std([70.0, 72.0])
+(71.0, 1.4142135623730951)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Scores of one evaluation (a fold, or folds pooled); percentages 0..100."""
+
+    wa: float
+    ua: float
+    f1: float
+    per_class_recall: dict[str, float] = field(hash=False)  # NaN: class absent from truth
+    confusion: list[list[int]] = field(hash=False)  # [truth][prediction], class-set order
+    n: int  # utterances scored
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: NaN recalls become None."""
+        recalls = {c: None if math.isnan(r) else r for c, r in self.per_class_recall.items()}
+        return {
+            "wa": self.wa,
+            "ua": self.ua,
+            "f1": self.f1,
+            "per_class_recall": recalls,
+            "confusion": [list(row) for row in self.confusion],
+            "n": self.n,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Metrics:
+        """Inverse of `to_dict`."""
+        recalls = {c: math.nan if r is None else float(r) for c, r in d["per_class_recall"].items()}
+        confusion = [[int(v) for v in row] for row in d["confusion"]]
+        return cls(float(d["wa"]), float(d["ua"]), float(d["f1"]), recalls, confusion, int(d["n"]))
+
+
+def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> Metrics:
+    """WA, UA, macro-F1, per-class recall and confusion of class-index predictions."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    n_classes = len(classes)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must be equal 1-d")
+    if len(y_true) == 0:
+        raise ValueError("no predictions to score")
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if y.min() < 0 or y.max() >= n_classes:
+            raise ValueError(f"{name} holds class indices outside 0..{n_classes - 1}")
+    all_labels = list(range(n_classes))
+    present = sorted(int(c) for c in np.unique(y_true))
+    recalls = recall_score(y_true, y_pred, labels=all_labels, average=None, zero_division=0)
+    per_class = {
+        cls: float(100 * recalls[i]) if i in present else math.nan for i, cls in enumerate(classes)
+    }
+    return Metrics(
+        wa=float(100 * accuracy_score(y_true, y_pred)),
+        ua=float(100 * np.mean(recalls[present])),
+        f1=float(100 * f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        per_class_recall=per_class,
+        confusion=confusion_matrix(y_true, y_pred, labels=all_labels).tolist(),
+        n=len(y_true),
+    )
+
+
+def pool_metrics(metrics: Sequence[Metrics], classes: Sequence[str]) -> Metrics:
+    """The metrics of all predictions behind `metrics` taken together.
+
+    Every score follows from the confusion matrix, so the pooled scores are those of the
+    summed confusion. Run records pool all folds of all seeds (an utterance counts once
+    per seed).
+    """
+    if not metrics:
+        raise ValueError("nothing to pool")
+    total = np.sum([np.asarray(m.confusion, dtype=np.int64) for m in metrics], axis=0)
+    truth, pred = np.nonzero(total)
+    counts = total[truth, pred]
+    return compute_metrics(np.repeat(truth, counts), np.repeat(pred, counts), classes)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0.0 for a single value)."""
+    if len(values) == 0:
+        raise ValueError("mean_std of no values")
+    arr = np.asarray(values, dtype=np.float64)
+    std = float(np.std(arr, ddof=1)) if len(arr) > 1 else 0.0
+    return float(np.mean(arr)), std
+
+
+def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:
+    """The run summary of (seed, fold metrics) pairs: mean ± std of WA, UA and F1.
+
+    Each seed (one full repeat of the protocol) scores the mean over its folds, as the
+    papers report leave-one-session-out results. The summary is the mean ± sample std of
+    those per-seed scores over seeds; with a single seed the std is taken over its folds
+    instead, and ``std_over`` says which.
+    """
+    if not results:
+        raise ValueError("nothing to summarize")
+    seeds = sorted({seed for seed, _ in results})
+    summary: dict[str, Any] = {
+        "seeds": len(seeds),
+        "std_over": "seeds" if len(seeds) > 1 else "folds",
+    }
+    for key in ("wa", "ua", "f1"):
+        if len(seeds) > 1:
+            per_seed = [
+                np.mean([getattr(m, key) for s, m in results if s == seed]) for seed in seeds
+            ]
+            mean, std = mean_std([float(v) for v in per_seed])
+        else:
+            mean, std = mean_std([getattr(m, key) for _, m in results])
+        summary[key], summary[f"{key}_std"] = mean, std
+    return summary

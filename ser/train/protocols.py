@@ -1,0 +1,266 @@
+"""Evaluation protocols: which utterances a model trains, selects and is tested on.
+
+Three protocols from the literature (see docs/IEMOCAP_FORMAT.md):
+
+- ``loso``: leave-one-session-out, one fold per session present (5 on IEMOCAP); fold
+  ``foldS`` tests session S.
+  Speaker-independent (a session holds exactly two speakers).
+- ``session5``: train on sessions 1-4, test on session 5 (Wu et al.). Speaker-independent.
+- ``random``: stratified 70/20/10 train/val/test over utterances (Zhou et al.).
+  Speaker-dependent: the same speakers appear on every side.
+
+Validation is always carved from the training side, never from the test side:
+
+- ``val="session"`` (default): every utterance of one training session (both its
+  speakers) is held out for model selection and not trained on. The session is the one
+  after the test session, cyclically over the sessions present (test 1 -> val 2, ...,
+  test 5 -> val 1), so ``session5`` validates on session 1.
+- ``val="random10"``: a stratified 10 % of the training side.
+- ``random`` ignores ``val``: its 20 % slice is the validation set.
+
+Random slices are stratified per class: each side gets round(share x n_c) utterances of
+class c (the training side the rest), so every side is within one utterance per class of
+its share, drawn with `numpy.random.default_rng(seed)`. When ``dialogs`` is given, the
+random slices move whole dialogs instead (sklearn's ``StratifiedGroupKFold``, 10 folds:
+one fold = 10 %), so a dialog-context model never sees a test utterance's dialog in
+training; sizes are then approximate.
+
+Every fold passes `check_no_leakage` before `make_folds` returns it.
+
+>>> import numpy as np
+>>> sessions = np.repeat([1, 2, 3, 4, 5], 4)
+>>> speakers = np.array([f"Ses0{s}{g}" for s in range(1, 6) for g in "FFMM"])
+>>> labels = np.tile([0, 1, 0, 1], 5)
+>>> folds = make_folds(ProtocolConfig("loso"), sessions, speakers, labels)
+>>> [(f.name, f.test_sessions, f.val_sessions) for f in folds][:2]
+[('fold1', (1,), (2,)), ('fold2', (2,), (3,))]
+>>> folds[0].test.tolist(), folds[0].val.tolist()
+([0, 1, 2, 3], [4, 5, 6, 7])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+from ser.errors import ConfigError, SerError
+
+PROTOCOLS = ("loso", "session5", "random")
+VAL_MODES = ("session", "random10")
+
+
+class LeakageError(SerError):
+    """A fold's test utterances or speakers also appear in its training or validation."""
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """Which protocol, how validation is carved, and the seed of any random split."""
+
+    name: str = "loso"  # one of PROTOCOLS
+    val: str = "session"  # one of VAL_MODES; ignored by "random"
+    seed: int = 0  # random splits only (sklearn random_state)
+
+    def __post_init__(self) -> None:
+        if self.name not in PROTOCOLS:
+            raise ConfigError(
+                f"unknown protocol {self.name!r}: choose one of {', '.join(PROTOCOLS)}"
+            )
+        if self.val not in VAL_MODES:
+            raise ConfigError(
+                f"unknown validation mode {self.val!r}: choose one of {', '.join(VAL_MODES)}"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class Fold:
+    """One train/val/test split, as sorted int64 row indices into the caller's arrays."""
+
+    name: str  # "fold1".."fold5" (loso, by test session), "session5" or "random"
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    test_sessions: tuple[int, ...]
+    val_sessions: tuple[int, ...]  # empty when validation is a random slice
+    speaker_independent: bool
+
+    def describe(self) -> str:
+        """One line for logs: ``fold1: train 3449, val 1023 (session 2), test 1085 (session 1);
+        speaker-independent``."""
+
+        def where(sessions: tuple[int, ...]) -> str:
+            if not sessions:
+                return ""
+            word = "session" if len(sessions) == 1 else "sessions"
+            return f" ({word} {', '.join(map(str, sessions))})"
+
+        kind = "speaker-independent" if self.speaker_independent else "speaker-dependent"
+        return (
+            f"{self.name}: train {len(self.train)}, val {len(self.val)}{where(self.val_sessions)}, "
+            f"test {len(self.test)}{where(self.test_sessions)}; {kind}"
+        )
+
+
+def make_folds(
+    config: ProtocolConfig,
+    sessions: np.ndarray,
+    speakers: np.ndarray,
+    labels: np.ndarray,
+    dialogs: np.ndarray | None = None,
+) -> list[Fold]:
+    """The folds of `config.name` over utterances given as parallel per-row arrays.
+
+    `sessions` (int), `speakers` (str), `labels` (class indices) and optional `dialogs`
+    (str) describe the rows of the chosen class set; the folds index into them.
+    """
+    sessions = np.asarray(sessions).astype(np.int64)
+    speakers = np.asarray(speakers)
+    labels = np.asarray(labels).astype(np.int64)
+    n = len(sessions)
+    if len(speakers) != n or len(labels) != n or (dialogs is not None and len(dialogs) != n):
+        raise ValueError("sessions, speakers, labels and dialogs must have one entry per row")
+    if n == 0:
+        raise ConfigError("no utterances to split: the class set selected none")
+    groups = None if dialogs is None else np.asarray(dialogs)
+    if config.name == "random":
+        folds = [_random_fold(labels, groups, config.seed)]
+    else:
+        present = sorted(int(s) for s in np.unique(sessions))
+        tests = present if config.name == "loso" else [5]
+        folds = [_session_fold(config, sessions, labels, groups, present, t) for t in tests]
+    for fold in folds:
+        check_no_leakage(fold, speakers)
+    return folds
+
+
+def _session_fold(
+    config: ProtocolConfig,
+    sessions: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray | None,
+    present: list[int],
+    test_session: int,
+) -> Fold:
+    needed = 3 if config.val == "session" else 2
+    if test_session not in present or len(present) < needed:
+        raise ConfigError(
+            f"protocol {config.name!r} with val={config.val!r} needs session {test_session} "
+            f"and {needed} sessions in all; the data has sessions {present}"
+        )
+    rows = np.arange(len(sessions), dtype=np.int64)
+    test = rows[sessions == test_session]
+    rest = rows[sessions != test_session]
+    if config.val == "session":
+        val_session = present[(present.index(test_session) + 1) % len(present)]
+        val, train = rest[sessions[rest] == val_session], rest[sessions[rest] != val_session]
+        val_sessions: tuple[int, ...] = (val_session,)
+    else:
+        train, val = _stratified_slice(rest, labels, groups, 0.1, config.seed)
+        val_sessions = ()
+    name = f"fold{test_session}" if config.name == "loso" else "session5"
+    return Fold(
+        name, _sorted(train), _sorted(val), _sorted(test), (test_session,), val_sessions, True
+    )
+
+
+def _random_fold(labels: np.ndarray, groups: np.ndarray | None, seed: int) -> Fold:
+    rows = np.arange(len(labels), dtype=np.int64)
+    if groups is not None:
+        parts = _group_folds(rows, labels, groups, seed)
+        test, val, train = parts[0], np.concatenate(parts[1:3]), np.concatenate(parts[3:])
+    else:
+        train, val, test = _stratified_parts(rows, labels, (0.2, 0.1), seed)
+    return Fold("random", _sorted(train), _sorted(val), _sorted(test), (), (), False)
+
+
+def _stratified_slice(
+    rows: np.ndarray, labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, slice): a stratified `fraction` of `rows` (whole groups when given)."""
+    if groups is not None:
+        parts = _group_folds(rows, labels, groups, seed, n_splits=round(1 / fraction))
+        return np.concatenate(parts[1:]), parts[0]
+    kept, out = _stratified_parts(rows, labels, (fraction,), seed)
+    return kept, out
+
+
+def _stratified_parts(
+    rows: np.ndarray, labels: np.ndarray, fractions: tuple[float, ...], seed: int
+) -> list[np.ndarray]:
+    """[rest, part_1, ...]: part_i takes round(fraction_i * n_c) rows of each class c.
+
+    Rounding per class keeps every part, the rest included, within one utterance per
+    class of its share; sklearn's two chained train_test_split calls can miss the rest by
+    more, because the rest inherits both roundings.
+    """
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
+    for c in np.unique(labels[rows]):
+        members = rng.permutation(rows[labels[rows] == c])
+        cuts = np.cumsum([round(f * len(members)) for f in fractions])
+        pieces = np.split(members, cuts)
+        parts[0].append(pieces[-1])
+        for i, piece in enumerate(pieces[:-1], start=1):
+            parts[i].append(piece)
+    out = [np.concatenate(p) for p in parts]
+    if any(len(p) == 0 for p in out):
+        raise ConfigError(
+            f"cannot carve a {' / '.join(f'{f:.0%}' for f in fractions)} stratified split "
+            f"from {len(rows)} utterances: a part would be empty"
+        )
+    return out
+
+
+def _group_folds(
+    rows: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int, n_splits: int = 10
+) -> list[np.ndarray]:
+    """`rows` cut into `n_splits` dialog-disjoint, roughly stratified parts."""
+    n_groups = len(np.unique(groups[rows]))
+    problem = (
+        f"a random split for a dialog-context model moves whole dialogs, in {n_splits} parts "
+        f"of 1/{n_splits}"
+    )
+    if n_groups < n_splits:
+        raise ConfigError(f"{problem}: needs {n_splits} dialogs, the data has {n_groups}")
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    parts = [rows[part] for _, part in splitter.split(rows, labels[rows], groups[rows])]
+    if any(len(part) == 0 for part in parts):
+        raise ConfigError(f"{problem}: the {n_groups} dialogs left a part empty")
+    return parts
+
+
+def _sorted(rows: np.ndarray) -> np.ndarray:
+    return np.sort(np.asarray(rows, dtype=np.int64))
+
+
+def check_no_leakage(fold: Fold, speakers: np.ndarray | Sequence[str]) -> None:
+    """Raise `LeakageError` unless train, val and test are disjoint, non-empty index sets
+    and, for a speaker-independent fold, no test speaker is in train or val."""
+    speakers = np.asarray(speakers)
+    sides = {"train": fold.train, "val": fold.val, "test": fold.test}
+    for side, rows in sides.items():
+        if len(rows) == 0:
+            raise LeakageError(f"{fold.name}: the {side} set is empty")
+        if len(np.unique(rows)) != len(rows):
+            raise LeakageError(f"{fold.name}: the {side} set lists an utterance twice")
+        if rows.min() < 0 or rows.max() >= len(speakers):
+            raise LeakageError(f"{fold.name}: the {side} set indexes rows outside the data")
+    for a, b in (("test", "train"), ("test", "val"), ("val", "train")):
+        shared = np.intersect1d(sides[a], sides[b])
+        if len(shared):
+            raise LeakageError(
+                f"{fold.name}: {len(shared)} {a} utterance(s) also in {b}"
+                f" (rows {shared[:5].tolist()})"
+            )
+    if fold.speaker_independent:
+        test_speakers = set(speakers[fold.test].tolist())
+        for side in ("train", "val"):
+            shared_speakers = sorted(test_speakers & set(speakers[sides[side]].tolist()))
+            if shared_speakers:
+                raise LeakageError(
+                    f"{fold.name}: test speaker(s) {', '.join(shared_speakers)} also in {side}"
+                    " of a speaker-independent fold"
+                )
