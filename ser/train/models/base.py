@@ -1,0 +1,86 @@
+"""`SerModel`, the base of every model family, and `ModelOutput`.
+
+A model declares its inputs (`InputSpec`s with views) and its unit ("utterance" or
+"dialog"); `forward(batch)` returns `ModelOutput(logits, aux)`, `loss(output, batch)`
+the training loss, `set_epoch(epoch, total)` advances schedules (RMM) and `eval_mask`
+drops one modality at evaluation time (only where the family supports it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from ser.errors import ConfigError
+from ser.train.batch import Batch, InputSpec
+from ser.train.losses import cross_entropy, perspective_loss
+
+if TYPE_CHECKING:
+    from ser.train.models.config import ModelConfig
+
+
+@dataclass
+class ModelOutput:
+    """logits: [B, C] (utterance unit) or [B, U, C] (dialog unit).
+
+    aux: modality ("audio" / "text") -> the logits of that modality's own head, same
+    shape as `logits`; used by the perspective loss and for per-modality metrics. Empty
+    for families without per-modality heads.
+    """
+
+    logits: torch.Tensor
+    aux: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class SerModel(nn.Module):
+    """Base class: bookkeeping, the loss, and the eval-mask switch."""
+
+    def __init__(
+        self, config: ModelConfig, inputs: list[InputSpec], n_classes: int, unit: str
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.inputs: tuple[InputSpec, ...] = tuple(inputs)
+        self.n_classes = n_classes
+        self.unit = unit
+        self.maskable: frozenset[str] = frozenset()  # modalities eval_mask may name
+        self._eval_mask: str | None = None
+
+    @property
+    def eval_mask(self) -> str | None:
+        """A modality dropped from every sample in eval mode (MSMSER's Table 3), or None."""
+        return self._eval_mask
+
+    @eval_mask.setter
+    def eval_mask(self, value: str | None) -> None:
+        if value is not None and value not in self.maskable:
+            allowed = ", ".join(sorted(self.maskable)) or "none"
+            raise ConfigError(
+                f"eval mask {value!r} is not possible for this model "
+                f"(fusion {self.config.fusion!r}, inputs "
+                f"{', '.join(s.name for s in self.inputs)}); maskable modalities: {allowed}"
+            )
+        self._eval_mask = value
+
+    def spec(self, modality: str) -> InputSpec:
+        """The input of one modality (families taking one set per modality)."""
+        for spec in self.inputs:
+            if spec.modality == modality:
+                return spec
+        raise KeyError(modality)
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        raise NotImplementedError
+
+    def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
+        """Cross-entropy (ignore_index -100), or the perspective loss when configured."""
+        if self.config.loss == "perspective":
+            return perspective_loss(out.logits, out.aux["audio"], out.aux["text"], batch.labels)
+        return cross_entropy(out.logits, batch.labels)
+
+    def set_epoch(self, epoch: int, total_epochs: int) -> None:
+        """Called by the loop before each training epoch (0-based); no-op by default."""
+        return None

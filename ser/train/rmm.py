@@ -1,0 +1,65 @@
+"""Random modality masking (RMM, Wang, Ma & Ding, ICASSP 2023, section 2.3).
+
+During training each sample is, with probability `p(epoch)`, stripped of one modality:
+the text with probability 0.6, else the audio. The model drops it through the
+transformer decoder's attention mask. `p` starts at 0.8 and decays linearly to 0 at 70 %
+of the epochs (epoch 70 of the paper's 100); epochs are counted from 0:
+
+    p(epoch) = p0 * max(0, 1 - epoch / (end_fraction * total_epochs))
+
+>>> schedule = RmmSchedule()
+>>> schedule.probability(0, 100), schedule.probability(35, 100), schedule.probability(70, 100)
+(0.8, 0.4, 0.0)
+>>> drops = schedule.sample(4, p=0.0)
+>>> drops["text"].tolist(), drops["audio"].tolist()
+([False, False, False, False], [False, False, False, False])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ser.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RmmSchedule:
+    """The paper's schedule: p0 0.8, zero at 70 % of the epochs, text masked 60 % of times."""
+
+    p0: float = 0.8
+    end_fraction: float = 0.7
+    text_share: float = 0.6
+
+    def __post_init__(self) -> None:
+        for name in ("p0", "text_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"RMM {name} must lie in [0, 1], got {value}")
+        if not 0.0 < self.end_fraction <= 1.0:
+            raise ConfigError(f"RMM end fraction must lie in (0, 1], got {self.end_fraction}")
+
+    def probability(self, epoch: int, total_epochs: int) -> float:
+        """p for `epoch` (0-based) of `total_epochs`."""
+        if total_epochs < 1 or epoch < 0:
+            raise ConfigError(
+                f"RMM schedule needs epoch >= 0 and total >= 1, got {epoch}/{total_epochs}"
+            )
+        return self.p0 * max(0.0, 1.0 - epoch / (self.end_fraction * total_epochs))
+
+    def sample(
+        self,
+        batch_size: int,
+        p: float,
+        device: torch.device | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Which samples lose which modality: {"text": [B] bool, "audio": [B] bool}.
+
+        A sample loses at most one modality. Uses the global torch RNG unless a
+        generator is given, so a run's seed fixes the masks.
+        """
+        applied = torch.rand(batch_size, device=device, generator=generator) < p  # [B]
+        pick_text = torch.rand(batch_size, device=device, generator=generator) < self.text_share
+        return {"text": applied & pick_text, "audio": applied & ~pick_text}
