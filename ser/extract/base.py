@@ -1,0 +1,299 @@
+"""What every extractor shares: the `Extractor` interface, feature set specs, per-input
+failures, device choice, model loading with clear errors, and weight checksums.
+
+An extractor is built from a frozen options dataclass, is cheap to construct and to
+pickle (weights load in `load`, once per process), and turns a batch of inputs into one
+`{feature set name: [n_rows, dim] float32}` dict per input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+import numpy as np
+import torch
+
+from ser.errors import ConfigError, SerError
+
+Level = Literal["frame", "token", "utterance"]
+Modality = Literal["audio", "text"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FeatureSetSpec:
+    """One feature set an extractor writes: its store name and provenance attrs.
+
+    `attrs` always holds extractor, modality, level, dim, dtype, frame_shift and
+    sample_rate, plus every setting and version that changes the numbers.
+    """
+
+    name: str
+    attrs: dict[str, Any] = field(hash=False)
+
+    @property
+    def dim(self) -> int:
+        return int(self.attrs["dim"])
+
+
+class ExtractionError(SerError):
+    """Some inputs of a batch cannot be extracted (too short, empty, not finite).
+
+    `failures` maps the position of each bad input in the batch to the reason. Extractors
+    check their inputs before any compute and raise this for all bad inputs at once, so
+    the caller can record those as failed utterances and extract the rest.
+    """
+
+    def __init__(self, failures: dict[int, str]) -> None:
+        self.failures = dict(sorted(failures.items()))
+        detail = "; ".join(f"input {i}: {why}" for i, why in self.failures.items())
+        super().__init__(f"{len(self.failures)} input(s) cannot be extracted: {detail}")
+
+
+class Extractor(ABC):
+    """A feature extractor (see docs/CONTRACTS.md, "Extractors").
+
+    Lifecycle: construct (cheap) -> `specs()` (may read the model config and hash the
+    weights; cached) -> `load(device)` once per process -> `extract(batch)` many times.
+    """
+
+    kind: ClassVar[str]
+    modality: ClassVar[Modality]
+
+    @property
+    def sample_rate(self) -> int | None:
+        """Rate (Hz) that audio inputs must have; None for text extractors."""
+        return None
+
+    @abstractmethod
+    def specs(self) -> list[FeatureSetSpec]:
+        """The feature sets this extractor writes, with provenance attrs."""
+
+    @abstractmethod
+    def load(self, device: torch.device) -> None:
+        """Load weights onto `device`; called once per process before `extract`."""
+
+    @abstractmethod
+    def extract(self, batch: Sequence[Any]) -> list[dict[str, np.ndarray]]:
+        """One `{spec name: [n_rows, dim] float32}` per input, in batch order.
+
+        Raises `ExtractionError` naming every input of the batch that cannot be extracted.
+        """
+
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        """Token counts of `texts` (text extractors only), for batching by length."""
+        raise TypeError(f"{self.kind} extracts audio: batch it by number of samples")
+
+    # Attributes holding loaded weights, dropped when pickling: extractors travel to other
+    # processes (dask workers) light, and each worker calls `load` itself.
+    _transient: ClassVar[tuple[str, ...]] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update({key: None for key in self._transient if key in state})
+        return state
+
+
+class PretrainedExtractor(Extractor):
+    """An extractor around a Hugging Face model: config, weights on the CPU first (for the
+    checksum `specs()` needs), then moved to the device by `load`."""
+
+    _transient = ("_model",)
+    model_kwargs: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, model: str) -> None:
+        self.model_name = model
+        self._model: torch.nn.Module | None = None
+        self._checksum: str | None = None
+        self.device = torch.device("cpu")
+
+    @cached_property
+    def config(self) -> Any:
+        from transformers import AutoConfig
+
+        config = load_pretrained(AutoConfig.from_pretrained, self.model_name, "model config")
+        self._check_config(config)
+        return config
+
+    def _check_config(self, config: Any) -> None:
+        """Raise `ConfigError` if this extractor cannot run a model of that config."""
+
+    def load(self, device: torch.device) -> None:
+        self._model = self._loaded_model().to(device)
+        self.device = device
+
+    @property
+    def model(self) -> torch.nn.Module:
+        if self._model is None:
+            raise RuntimeError(f"{self.kind}: call load(device) before extract()")
+        return self._model
+
+    def weights_checksum(self) -> str:
+        if self._checksum is None:
+            self._checksum = weights_checksum(self._loaded_model())
+        return self._checksum
+
+    def _loaded_model(self) -> torch.nn.Module:
+        if self._model is None:
+            from transformers import AutoModel
+
+            # A fixed seed makes weights missing from the checkpoint (initialised at
+            # random, e.g. an unused pooler) the same in every process, so checksums and
+            # outputs are stable.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                self._model = load_pretrained(
+                    AutoModel.from_pretrained,
+                    self.model_name,
+                    "model",
+                    dtype=torch.float32,
+                    **self.model_kwargs,
+                )
+            self._model.eval()
+        return self._model
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """The device a name means: "auto" (the GPU if there is one, else the CPU), "cpu",
+    "cuda" or "cuda:N".
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if isinstance(name, torch.device):
+        name = str(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ConfigError(f"unknown device {name!r}: use auto, cpu or cuda[:N]") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA GPU here")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unsupported device {name!r}: use auto, cpu or cuda[:N]")
+    return device
+
+
+def model_basename(model: str) -> str:
+    """The feature set name stem of a model id or folder: its last path component.
+
+    >>> model_basename("facebook/hubert-base-ls960")
+    'hubert-base-ls960'
+    >>> model_basename("/models/tiny-bert/")
+    'tiny-bert'
+    """
+    return Path(model.rstrip("/\\")).name
+
+
+def looks_like_path(model: str) -> bool:
+    """True when `model` names a local folder rather than a Hugging Face id."""
+    if Path(model).expanduser().exists():
+        return True
+    # Hub ids are "name" or "owner/name"; anything else is meant as a path.
+    return model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
+
+
+def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: Any) -> T:
+    """`loader(model, **kwargs)` (a `from_pretrained`), with a clear `ConfigError` when the
+    model folder is missing or the id cannot be resolved (offline, no cached copy)."""
+    if looks_like_path(model) and not Path(model).expanduser().is_dir():
+        raise ConfigError(f"model folder {model} does not exist (looking for the {what})")
+    target = str(Path(model).expanduser()) if looks_like_path(model) else model
+    try:
+        return loader(target, **kwargs)
+    except (OSError, ValueError, KeyError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        where = (
+            f"folder {model} holds no loadable {what}"
+            if looks_like_path(model)
+            else f"cannot load the {what} of {model!r}: no cached copy, and the Hugging Face "
+            "hub is unreachable (offline machine?) or has no such model; pass a local folder"
+        )
+        raise ConfigError(f"{where} ({reason})") from error
+
+
+def weights_checksum(module: torch.nn.Module) -> str:
+    """sha256 over the state dict: each key, dtype, shape and the tensor bytes, in sorted key
+    order. Stable across runs and devices; differs whenever any weight differs."""
+    digest = hashlib.sha256()
+    state = module.state_dict()
+    for key in sorted(state):
+        tensor = state[key].detach().to("cpu").contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_audio(batch: Sequence[np.ndarray], min_samples: int, what: str) -> None:
+    """Raise `ExtractionError` for every input that is not 1-D, is shorter than
+    `min_samples` or holds NaN/inf."""
+    failures: dict[int, str] = {}
+    for i, wave in enumerate(batch):
+        if wave.ndim != 1:
+            failures[i] = f"audio must be mono [n_samples], got shape {tuple(wave.shape)}"
+        elif len(wave) < min_samples:
+            failures[i] = f"audio too short for {what}: {len(wave)} samples < {min_samples}"
+        elif not np.isfinite(wave).all():
+            failures[i] = "audio holds NaN or infinite samples"
+    if failures:
+        raise ExtractionError(failures)
+
+
+def autocast(device: torch.device) -> torch.autocast:
+    """fp16 autocast on CUDA; a disabled context (fp32) on the CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def parse_layers(spec: str, n_layers: int, model: str) -> tuple[int, ...]:
+    """Hidden-state indices from "12", "6,9,12", "all" (0..n) or "last" (n).
+
+    Layer 0 is the transformer's input (HF `hidden_states[0]`), layer n its last output.
+
+    >>> parse_layers("6, 9,12", 12, "m")
+    (6, 9, 12)
+    >>> parse_layers("all", 2, "m")
+    (0, 1, 2)
+    """
+    text = spec.strip().lower()
+    if text == "all":
+        return tuple(range(n_layers + 1))
+    if text == "last":
+        return (n_layers,)
+    if not re.fullmatch(r"\d+(\s*,\s*\d+)*", text):
+        raise ConfigError(f"bad --layers {spec!r}: use a number, a list like 6,9,12, all or last")
+    layers = tuple(dict.fromkeys(int(part) for part in text.split(",")))
+    bad = [layer for layer in layers if layer > n_layers]
+    if bad:
+        raise ConfigError(
+            f"layer(s) {', '.join(map(str, bad))} out of range: {model} has {n_layers} "
+            f"transformer layers (valid: 0..{n_layers}, all, last)"
+        )
+    return layers
+
+
+def base_attrs(
+    kind: str, modality: Modality, level: Level, dim: int, dtype: str, **extra: Any
+) -> dict[str, Any]:
+    """The attrs every feature set carries, plus extractor-specific provenance."""
+    import ser
+
+    attrs: dict[str, Any] = {
+        "extractor": kind,
+        "modality": modality,
+        "level": level,
+        "dim": int(dim),
+        "dtype": dtype,
+        "ser_version": ser.__version__,
+    }
+    attrs.update(extra)
+    return attrs

@@ -1,0 +1,39 @@
+"""BERT token-level last hidden states (Wu et al. mean-pool them; Zhou et al. classify)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ser.extract.text import TextEncoderExtractor
+
+
+@dataclass(frozen=True)
+class BertOptions:
+    """model: a Hugging Face id or local folder; max_tokens: cut transcripts at this many
+    tokens, [CLS] and [SEP] included (None: the model's limit, 512 for bert-base)."""
+
+    model: str = "bert-base-uncased"
+    max_tokens: int | None = None
+
+
+class BertExtractor(TextEncoderExtractor):
+    """Feature set `<model basename>`: `[n_tokens, hidden]` per transcript, [CLS] and [SEP]
+    rows kept (an empty transcript gives 2 rows).
+
+    >>> import tempfile
+    >>> from ser.tiny import build_tiny_models
+    >>> models = build_tiny_models(tempfile.mkdtemp(), ["hello", "world"])
+    >>> bert = BertExtractor(BertOptions(model=str(models.bert)))
+    >>> bert.lengths(["hello world", ""])
+    [4, 2]
+    >>> import torch; bert.load(torch.device("cpu"))
+    >>> bert.extract(["hello world"])[0]["tiny-bert"].shape
+    (4, 32)
+    """
+
+    kind: ClassVar[str] = "bert"
+
+    def __init__(self, options: BertOptions | None = None) -> None:
+        self.options = options or BertOptions()
+        super().__init__(self.options.model, self.options.max_tokens)

@@ -1,0 +1,256 @@
+"""Hidden states of a wav2vec2-family speech model (HuBERT, wav2vec2, WavLM), 20 ms frames.
+
+Padding must not change outputs, and the HF forward cannot promise that: hubert-base and
+wav2vec2-base normalise their first conv layer with GroupNorm over time and were trained
+without attention masks, so zero padding shifts every frame's conv features. We therefore
+run the conv feature encoder on each utterance's own samples, pad the resulting frames,
+and let the transformer encoder mask them (it zeroes padded frames before its positional
+conv and masks them in attention). Model types whose encoder lets padding leak anyway
+(data2vec-audio's stacked positional convs) only batch inputs of equal length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import transformers
+from torch import nn
+from torch.nn.utils.rnn import pad_sequence
+from transformers import AutoFeatureExtractor
+
+from ser.errors import ConfigError
+from ser.extract.base import (
+    FeatureSetSpec,
+    PretrainedExtractor,
+    autocast,
+    base_attrs,
+    check_audio,
+    load_pretrained,
+    model_basename,
+    parse_layers,
+)
+
+# Model types whose encoder zeroes padded frames before a single positional conv and masks
+# them in attention, so padded frames never reach real ones (checked in transformers 5).
+MASKED_ENCODERS = frozenset({"hubert", "wav2vec2", "wavlm"})
+
+
+@dataclass(frozen=True)
+class HubertOptions:
+    """model: a Hugging Face id or local folder; layers: "last", "all", "12" or "6,9,12"
+    (0 = transformer input, n = last layer; each layer is its own feature set);
+    normalize: per-utterance zero-mean unit-variance input, None = as the model's
+    preprocessor config says."""
+
+    model: str = "facebook/hubert-base-ls960"
+    layers: str = "last"
+    normalize: bool | None = None
+
+    def __post_init__(self) -> None:
+        layers: Any = self.layers
+        if isinstance(layers, int):
+            layers = str(layers)
+        elif not isinstance(layers, str):
+            layers = ",".join(str(int(layer)) for layer in layers)
+        object.__setattr__(self, "layers", layers)
+        parse_layers(layers, n_layers=10**6, model=self.model)  # syntax only; range at specs()
+
+
+@dataclass(frozen=True)
+class _Preprocessing:
+    sample_rate: int
+    normalize: bool
+
+
+class HubertExtractor(PretrainedExtractor):
+    """Frame-level hidden states, one feature set `<model basename>.L<layer>` per layer.
+
+    >>> import tempfile
+    >>> from ser.tiny import save_tiny_hubert
+    >>> folder = save_tiny_hubert(tempfile.mkdtemp() + "/tiny-hubert")
+    >>> hubert = HubertExtractor(HubertOptions(model=str(folder), layers="all"))
+    >>> [spec.name for spec in hubert.specs()]
+    ['tiny-hubert.L0', 'tiny-hubert.L1', 'tiny-hubert.L2']
+    >>> hubert.load(torch.device("cpu"))
+    >>> out = hubert.extract([np.zeros(16000, np.float32)])
+    >>> out[0]["tiny-hubert.L2"].shape
+    (49, 32)
+    """
+
+    kind: ClassVar[str] = "hubert"
+    modality = "audio"
+
+    def __init__(self, options: HubertOptions | None = None) -> None:
+        self.options = options or HubertOptions()
+        super().__init__(self.options.model)
+
+    def _check_config(self, config: Any) -> None:
+        needed = ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers")
+        if not all(hasattr(config, name) for name in needed):
+            raise ConfigError(
+                f"{self.options.model} is a {config.model_type} model, not a wav2vec2-family "
+                "speech model (HuBERT, wav2vec2, WavLM, data2vec-audio)"
+            )
+
+    @cached_property
+    def _preprocessing(self) -> _Preprocessing:
+        try:
+            processor = load_pretrained(
+                AutoFeatureExtractor.from_pretrained, self.options.model, "feature extractor"
+            )
+        except ConfigError:
+            # A folder with only weights and config: the family's usual 16 kHz, raw input.
+            processor = None
+        normalize = self.options.normalize
+        if normalize is None:
+            normalize = bool(getattr(processor, "do_normalize", False))
+        return _Preprocessing(int(getattr(processor, "sampling_rate", 16000)), normalize)
+
+    @property
+    def sample_rate(self) -> int:
+        return self._preprocessing.sample_rate
+
+    @cached_property
+    def layers(self) -> tuple[int, ...]:
+        return parse_layers(self.options.layers, self.config.num_hidden_layers, self.options.model)
+
+    @cached_property
+    def min_samples(self) -> int:
+        """Fewest samples that give one frame: the conv stack's receptive field."""
+        field = 1
+        for kernel, stride in reversed(
+            list(zip(self.config.conv_kernel, self.config.conv_stride, strict=True))
+        ):
+            field = (field - 1) * stride + kernel
+        return field
+
+    def specs(self) -> list[FeatureSetSpec]:
+        return list(self._specs)
+
+    @cached_property
+    def _specs(self) -> tuple[FeatureSetSpec, ...]:
+        config, prep = self.config, self._preprocessing
+        common = base_attrs(
+            self.kind,
+            "audio",
+            "frame",
+            config.hidden_size,
+            "float16",
+            frame_shift=math.prod(config.conv_stride) / prep.sample_rate,
+            sample_rate=prep.sample_rate,
+            model=self.options.model,
+            model_type=config.model_type,
+            weights_sha256=self.weights_checksum(),
+            n_layers=config.num_hidden_layers,
+            normalize=prep.normalize,
+            feat_extract_norm=getattr(config, "feat_extract_norm", None),
+            transformers_version=transformers.__version__,
+        )
+        stem = model_basename(self.options.model)
+        return tuple(
+            FeatureSetSpec(f"{stem}.L{layer}", {**common, "layer": layer}) for layer in self.layers
+        )
+
+    def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        check_audio(batch, self.min_samples, f"{self.options.model} (one 20 ms frame)")
+        model: Any = self.model
+        waves = [torch.from_numpy(self._prepare(wave)).to(self.device) for wave in batch]
+        names = [spec.name for spec in self._specs]
+        with torch.inference_mode(), autocast(self.device):
+            if self.config.model_type in MASKED_ENCODERS:
+                states = self._forward(model, waves)
+            else:
+                # Encoders whose masks do not stop padding leaking (data2vec-audio's
+                # stacked positional convs): only inputs of equal length share a batch.
+                states = [torch.empty(0)] * len(waves)
+                for members in _equal_length_groups(waves):
+                    outputs = self._forward(model, [waves[i] for i in members])
+                    for i, output in zip(members, outputs, strict=True):
+                        states[i] = output
+            chosen = [output.float().cpu().numpy() for output in states]  # B x [L, T_i, D]
+        return [{name: rows[j] for j, name in enumerate(names)} for rows in chosen]
+
+    def _forward(self, model: Any, waves: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The chosen layers of each input: B x [L, T_i, D]."""
+        frames = self._conv_frames(model, waves)  # B x [T_i, C]
+        hidden = self._encode(model, frames)  # [n_layers + 1] x [B, T, D]
+        stacked = torch.stack([hidden[layer] for layer in self.layers], dim=1)  # [B, L, T, D]
+        return [stacked[i, :, : len(f)] for i, f in enumerate(frames)]
+
+    def _prepare(self, wave: np.ndarray) -> np.ndarray:
+        wave = np.asarray(wave, dtype=np.float32)
+        if self._preprocessing.normalize:
+            # As Wav2Vec2FeatureExtractor does, but on the unpadded samples only.
+            wave = (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
+        return wave
+
+    def _conv_frames(self, model: Any, waves: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Conv features of each utterance on its own samples: B x [T_i, C]."""
+        conv = model.feature_extractor
+        if getattr(self.config, "feat_extract_norm", None) == "layer":
+            # Per-frame LayerNorm: frames within an utterance never see its padding.
+            n_frames = [self._n_frames(len(wave)) for wave in waves]
+            feats = conv(pad_sequence(waves, batch_first=True)).transpose(1, 2)  # [B, T, C]
+            return [feats[i, :n] for i, n in enumerate(n_frames)]
+        # GroupNorm over time (or a norm we do not know): run each group of equal-length
+        # utterances on its own samples.
+        out: list[torch.Tensor] = [torch.empty(0)] * len(waves)
+        for members in _equal_length_groups(waves):
+            feats = conv(torch.stack([waves[i] for i in members])).transpose(1, 2)  # [G, T, C]
+            for j, i in enumerate(members):
+                out[i] = feats[j]
+        return out
+
+    def _encode(self, model: Any, frames: list[torch.Tensor]) -> list[torch.Tensor]:
+        """All hidden states ([B, T, D] each, HF's `hidden_states` order) of padded frames."""
+        lengths = torch.tensor([len(f) for f in frames], device=self.device)
+        padded = pad_sequence(frames, batch_first=True)  # [B, T, C]
+        mask = torch.arange(padded.shape[1], device=self.device)[None] < lengths[:, None]  # [B, T]
+        hidden = model.feature_projection(padded)
+        if isinstance(hidden, tuple):  # wav2vec2 / WavLM also return the normed conv features
+            hidden = hidden[0]
+        with _recorded_hidden_states(model.encoder.layers) as states:
+            model.encoder(hidden, attention_mask=mask)
+        return states
+
+    def _n_frames(self, n_samples: int) -> int:
+        for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride, strict=True):
+            n_samples = (n_samples - kernel) // stride + 1
+        return n_samples
+
+
+def _equal_length_groups(waves: list[torch.Tensor]) -> list[list[int]]:
+    """Positions of the inputs grouped by length."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, wave in enumerate(waves):
+        groups[len(wave)].append(i)
+    return list(groups.values())
+
+
+@contextmanager
+def _recorded_hidden_states(layers: nn.ModuleList) -> Iterator[list[torch.Tensor]]:
+    """Collect the input of the first layer and the output of every layer, as HF's
+    `hidden_states` does (index 0 = transformer input, index n = layer n's output)."""
+    states: list[torch.Tensor] = []
+
+    def record_input(module: nn.Module, args: tuple[Any, ...]) -> None:
+        states.append(args[0])
+
+    def record_output(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        states.append(output[0] if isinstance(output, tuple) else output)
+
+    handles = [layers[0].register_forward_pre_hook(record_input)]
+    handles += [layer.register_forward_hook(record_output) for layer in layers]
+    try:
+        yield states
+    finally:
+        for handle in handles:
+            handle.remove()

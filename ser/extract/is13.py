@@ -1,0 +1,127 @@
+"""openSMILE functionals: IS13_ComParE (6373 per utterance) or ComParE_2016.
+
+openSMILE ships both configs; it runs on the CPU, one utterance at a time, whatever the
+device. Utterances under 60 ms leave its pitch window empty and give NaN, so they are
+rejected before any work.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from ser.errors import ConfigError
+from ser.extract.base import (
+    ExtractionError,
+    Extractor,
+    FeatureSetSpec,
+    base_attrs,
+    check_audio,
+)
+
+FeatureSetName = Literal["is13", "compare2016"]
+# Our feature set name -> the opensmile.FeatureSet member.
+_FEATURE_SETS = {"is13": "IS13", "compare2016": "ComParE_2016"}
+# The longest analysis window in both configs (pitch): shorter input gives NaN.
+MIN_SECONDS = 0.06
+
+
+@dataclass(frozen=True)
+class Is13Options:
+    """feature_set: "is13" (IS13_ComParE) or "compare2016" (ComParE_2016); sample_rate:
+    the rate audio is decoded at (IEMOCAP is 16 kHz)."""
+
+    feature_set: FeatureSetName = "is13"
+    sample_rate: int = 16000
+
+    def __post_init__(self) -> None:
+        if self.feature_set not in _FEATURE_SETS:
+            raise ConfigError(
+                f"unknown openSMILE feature set {self.feature_set!r}: "
+                f"use one of {', '.join(_FEATURE_SETS)}"
+            )
+        if self.sample_rate < 8000:
+            raise ConfigError(f"sample_rate {self.sample_rate} too low for openSMILE")
+
+
+class Is13Extractor(Extractor):
+    """Feature set `is13` (or `compare2016`): one float32 row of functionals per utterance.
+
+    >>> is13 = Is13Extractor()
+    >>> is13.load(torch.device("cpu"))
+    >>> rows = is13.extract([np.zeros(8000, np.float32)])[0]["is13"]
+    >>> rows.shape, rows.dtype
+    ((1, 6373), dtype('float32'))
+    """
+
+    kind: ClassVar[str] = "is13"
+    modality = "audio"
+    _transient = ("_smile",)
+
+    def __init__(self, options: Is13Options | None = None) -> None:
+        self.options = options or Is13Options()
+        self._smile: Any = None
+
+    @property
+    def sample_rate(self) -> int:
+        return self.options.sample_rate
+
+    def specs(self) -> list[FeatureSetSpec]:
+        return [self._spec]
+
+    @cached_property
+    def _spec(self) -> FeatureSetSpec:
+        import opensmile
+
+        smile = self._make_smile()
+        attrs = base_attrs(
+            self.kind,
+            "audio",
+            "utterance",
+            len(smile.feature_names),
+            "float32",
+            frame_shift=None,
+            sample_rate=self.sample_rate,
+            feature_set=self.options.feature_set,
+            opensmile_config=_FEATURE_SETS[self.options.feature_set],
+            feature_level="functionals",
+            opensmile_version=opensmile.__version__,
+        )
+        return FeatureSetSpec(self.options.feature_set, attrs)
+
+    def load(self, device: torch.device) -> None:
+        self._smile = self._make_smile()
+
+    def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        min_samples = math.ceil(MIN_SECONDS * self.sample_rate)
+        check_audio(batch, min_samples, "openSMILE (60 ms pitch window)")
+        if self._smile is None:
+            raise RuntimeError("is13: call load(device) before extract()")
+        name = self._spec.name
+        rows, failures = [], {}
+        for i, wave in enumerate(batch):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "Segment too short"
+                frame = self._smile.process_signal(np.asarray(wave, np.float32), self.sample_rate)
+            row = frame.to_numpy(dtype=np.float32)  # [1, n_features]
+            if not np.isfinite(row).all():
+                failures[i] = "openSMILE produced NaN or infinite functionals"
+            rows.append({name: row})
+        if failures:
+            raise ExtractionError(failures)
+        return rows
+
+    def _make_smile(self) -> Any:
+        import opensmile
+
+        return opensmile.Smile(
+            feature_set=getattr(opensmile.FeatureSet, _FEATURE_SETS[self.options.feature_set]),
+            feature_level=opensmile.FeatureLevel.Functionals,
+        )

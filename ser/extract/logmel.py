@@ -1,0 +1,210 @@
+"""Log-mel spectrogram in torch (batched on a GPU): 80 bands, 25 ms window, 10 ms hop.
+
+The mel filterbank is built by hand in numpy the way librosa builds its default one
+(Slaney mel scale, or HTK's, with Slaney area normalisation), so outputs match
+`librosa.feature.melspectrogram(center=True, pad_mode="constant")` without the
+dependency. Frames are centred and the signal is zero-padded by half a window at each
+end: since batch padding is zeros too, every utterance's own frames are the same batched
+or alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from ser.errors import ConfigError
+from ser.extract.base import Extractor, FeatureSetSpec, base_attrs, check_audio
+
+MelScale = Literal["slaney", "htk"]
+# Slaney's Auditory Toolbox scale: 200/3 Hz per mel up to 1 kHz, then 27 steps per
+# factor 6.4 in frequency.
+_SLANEY_HZ_PER_MEL = 200.0 / 3
+_SLANEY_BREAK_HZ = 1000.0
+_SLANEY_BREAK_MEL = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
+_SLANEY_LOG_STEP = float(np.log(6.4) / 27.0)
+
+
+@dataclass(frozen=True)
+class LogmelOptions:
+    """n_mels bands from fmin to fmax (None: Nyquist); win_ms / hop_ms analysis window and
+    hop; n_fft (None: next power of two of the window); log(mel power + log_offset)."""
+
+    n_mels: int = 80
+    sample_rate: int = 16000
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int | None = None
+    fmin: float = 0.0
+    fmax: float | None = None
+    mel_scale: MelScale = "slaney"
+    log_offset: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.mel_scale not in ("slaney", "htk"):
+            raise ConfigError(f"unknown mel_scale {self.mel_scale!r}: use slaney or htk")
+        if self.n_mels < 1 or self.hop_ms <= 0 or self.win_ms <= 0 or self.log_offset <= 0:
+            raise ConfigError("n_mels, win_ms, hop_ms and log_offset must be positive")
+        if not 0 <= self.fmin < (self.fmax or self.sample_rate / 2) <= self.sample_rate / 2:
+            raise ConfigError(
+                f"need 0 <= fmin < fmax <= {self.sample_rate / 2} Hz (Nyquist), "
+                f"got fmin {self.fmin}, fmax {self.fmax}"
+            )
+
+    @property
+    def win_length(self) -> int:
+        return round(self.win_ms * self.sample_rate / 1000)
+
+    @property
+    def hop_length(self) -> int:
+        return round(self.hop_ms * self.sample_rate / 1000)
+
+    @property
+    def fft_size(self) -> int:
+        return self.n_fft or 1 << (self.win_length - 1).bit_length()
+
+
+class LogmelExtractor(Extractor):
+    """Feature set `logmel<n_mels>`: `[1 + n_samples // hop, n_mels]` per utterance.
+
+    >>> logmel = LogmelExtractor()
+    >>> logmel.load(torch.device("cpu"))
+    >>> logmel.extract([np.zeros(16000, np.float32)])[0]["logmel80"].shape
+    (101, 80)
+    """
+
+    kind: ClassVar[str] = "logmel"
+    modality = "audio"
+    _transient = ("_filterbank", "_window")
+
+    def __init__(self, options: LogmelOptions | None = None) -> None:
+        self.options = options or LogmelOptions()
+        if self.options.win_length > self.options.fft_size:
+            raise ConfigError(f"n_fft {self.options.fft_size} is shorter than the window")
+        self._filterbank: torch.Tensor | None = None  # [n_mels, n_fft // 2 + 1]
+        self._window: torch.Tensor | None = None  # [win_length]
+        self.device = torch.device("cpu")
+
+    @property
+    def sample_rate(self) -> int:
+        return self.options.sample_rate
+
+    def specs(self) -> list[FeatureSetSpec]:
+        return [self._spec]
+
+    @cached_property
+    def _spec(self) -> FeatureSetSpec:
+        o = self.options
+        attrs = base_attrs(
+            self.kind,
+            "audio",
+            "frame",
+            o.n_mels,
+            "float16",
+            frame_shift=o.hop_length / o.sample_rate,
+            sample_rate=o.sample_rate,
+            n_mels=o.n_mels,
+            win_length=o.win_length,
+            hop_length=o.hop_length,
+            n_fft=o.fft_size,
+            window="hann",
+            center="zeros",
+            power=2.0,
+            fmin=o.fmin,
+            fmax=o.fmax or o.sample_rate / 2,
+            mel_scale=o.mel_scale,
+            mel_norm="slaney",
+            log=f"ln(mel + {o.log_offset:g})",
+        )
+        return FeatureSetSpec(f"logmel{o.n_mels}", attrs)
+
+    def load(self, device: torch.device) -> None:
+        o = self.options
+        bank = mel_filterbank(o.sample_rate, o.fft_size, o.n_mels, o.fmin, o.fmax, o.mel_scale)
+        self._filterbank = torch.from_numpy(bank).to(device)
+        self._window = torch.hann_window(o.win_length, periodic=True, device=device)
+        self.device = device
+
+    def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        check_audio(batch, 1, "a log-mel frame")
+        if self._filterbank is None or self._window is None:
+            raise RuntimeError("logmel: call load(device) before extract()")
+        o = self.options
+        waves = [torch.from_numpy(np.asarray(w, np.float32)).to(self.device) for w in batch]
+        n_frames = [1 + len(wave) // o.hop_length for wave in waves]
+        # fp32 even under autocast: fp16 power spectra overflow (max 65504).
+        with torch.inference_mode(), torch.autocast(self.device.type, enabled=False):
+            spec = torch.stft(
+                pad_sequence(waves, batch_first=True),  # [B, S]
+                n_fft=o.fft_size,
+                hop_length=o.hop_length,
+                win_length=o.win_length,
+                window=self._window,
+                center=True,
+                pad_mode="constant",
+                return_complex=True,
+            )  # [B, F, T]
+            mel = self._filterbank @ spec.abs().square()  # [B, n_mels, T]
+            logmel = torch.log(mel + o.log_offset).transpose(1, 2).cpu().numpy()  # [B, T, n_mels]
+        name = self._spec.name
+        return [{name: logmel[i, :n].copy()} for i, n in enumerate(n_frames)]
+
+
+def mel_filterbank(
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    scale: MelScale = "slaney",
+) -> np.ndarray:
+    """Triangular filters `[n_mels, n_fft // 2 + 1]` (float32), equally spaced on the mel
+    scale, each normalised to unit area (Slaney), as `librosa.filters.mel` builds them.
+
+    >>> bank = mel_filterbank(16000, 512, 80)
+    >>> bank.shape, bool((bank >= 0).all())
+    ((80, 257), True)
+    """
+    fmax = sample_rate / 2 if fmax is None else fmax
+    bins_hz = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)  # [F]
+    mels = np.linspace(hz_to_mel(fmin, scale), hz_to_mel(fmax, scale), n_mels + 2)
+    edges_hz = mel_to_hz(mels, scale)  # [n_mels + 2]: lower, centre, upper of each filter
+    widths = np.diff(edges_hz)  # [n_mels + 1]
+    ramps = edges_hz[:, None] - bins_hz[None, :]  # [n_mels + 2, F]
+    rising = -ramps[:-2] / widths[:-1, None]  # [n_mels, F]
+    falling = ramps[2:] / widths[1:, None]  # [n_mels, F]
+    bank = np.maximum(0.0, np.minimum(rising, falling))
+    bank *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    empty = np.flatnonzero(bank.max(axis=1) == 0)
+    if empty.size:
+        raise ConfigError(
+            f"mel bands {empty.tolist()} fall between FFT bins: use fewer than {n_mels} "
+            f"bands or an n_fft above {n_fft}"
+        )
+    return bank.astype(np.float32)
+
+
+def hz_to_mel(hz: Any, scale: MelScale = "slaney") -> Any:
+    """Hz to mel: HTK's 2595 log10(1 + f/700), or Slaney's (linear below 1 kHz, log above)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    linear = hz / _SLANEY_HZ_PER_MEL
+    log = _SLANEY_BREAK_MEL + np.log(np.maximum(hz, 1e-10) / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP
+    return np.where(hz >= _SLANEY_BREAK_HZ, log, linear)
+
+
+def mel_to_hz(mel: Any, scale: MelScale = "slaney") -> Any:
+    """The inverse of `hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    if scale == "htk":
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    linear = mel * _SLANEY_HZ_PER_MEL
+    log = _SLANEY_BREAK_HZ * np.exp(_SLANEY_LOG_STEP * (mel - _SLANEY_BREAK_MEL))
+    return np.where(mel >= _SLANEY_BREAK_MEL, log, linear)

@@ -1,0 +1,39 @@
+"""MPNet token-level last hidden states (MSMSER's linguistic features)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ser.extract.text import TextEncoderExtractor
+
+
+@dataclass(frozen=True)
+class MpnetOptions:
+    """model: a Hugging Face id or local folder; max_tokens: cut transcripts at this many
+    tokens, <s> and </s> included (None: the model's limit, 512 for mpnet-base)."""
+
+    model: str = "microsoft/mpnet-base"
+    max_tokens: int | None = None
+
+
+class MpnetExtractor(TextEncoderExtractor):
+    """Feature set `<model basename>`: `[n_tokens, hidden]` per transcript, <s> and </s>
+    rows kept (an empty transcript gives 2 rows).
+
+    >>> import tempfile
+    >>> from ser.tiny import build_tiny_models
+    >>> models = build_tiny_models(tempfile.mkdtemp(), ["hello", "world"])
+    >>> mpnet = MpnetExtractor(MpnetOptions(model=str(models.mpnet)))
+    >>> [spec.name for spec in mpnet.specs()]
+    ['tiny-mpnet']
+    >>> import torch; mpnet.load(torch.device("cpu"))
+    >>> mpnet.extract([""])[0]["tiny-mpnet"].shape
+    (2, 32)
+    """
+
+    kind: ClassVar[str] = "mpnet"
+
+    def __init__(self, options: MpnetOptions | None = None) -> None:
+        self.options = options or MpnetOptions()
+        super().__init__(self.options.model, self.options.max_tokens)

@@ -1,0 +1,136 @@
+"""Token-level last hidden states of a Hugging Face text encoder (shared by mpnet and bert).
+
+Special tokens are kept: every transcript gives [CLS] (or <s>) first and [SEP] (or </s>)
+last, so an empty transcript still has 2 rows, and a trainer that wants words only drops
+the first and last row. Transcripts longer than `max_tokens` (special tokens included) are
+cut at the end. Padding is on the right with an attention mask, so a batch gives the same
+rows as one transcript at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import transformers
+from transformers import AutoTokenizer
+
+from ser.errors import ConfigError
+from ser.extract.base import (
+    ExtractionError,
+    FeatureSetSpec,
+    PretrainedExtractor,
+    autocast,
+    base_attrs,
+    load_pretrained,
+    model_basename,
+)
+
+# Tokenizers without a real limit report a huge model_max_length.
+_NO_LIMIT = 1_000_000
+
+
+class TextEncoderExtractor(PretrainedExtractor):
+    """One feature set named after the model: `[n_tokens, hidden]` per transcript."""
+
+    modality = "text"
+    model_kwargs: ClassVar[dict[str, Any]] = {"add_pooling_layer": False}
+
+    def __init__(self, model: str, max_tokens: int | None) -> None:
+        super().__init__(model)
+        self.requested_max_tokens = max_tokens
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.model_name, "tokenizer")
+        # Left padding would shift BERT's absolute positions.
+        tokenizer.padding_side = "right"
+        return tokenizer
+
+    @cached_property
+    def max_tokens(self) -> int:
+        """Most tokens per transcript, special tokens included."""
+        limit = int(self.tokenizer.model_max_length)
+        if limit >= _NO_LIMIT:
+            # RoBERTa-style position ids start after the padding index: keep 2 spare.
+            limit = int(self.config.max_position_embeddings) - 2
+        wanted = self.requested_max_tokens
+        if wanted is None:
+            return limit
+        if not 2 <= wanted <= limit:
+            raise ConfigError(
+                f"max_tokens {wanted} out of range for {self.model_name}: use 2..{limit} "
+                "(two of them are the start and end tokens)"
+            )
+        return wanted
+
+    def specs(self) -> list[FeatureSetSpec]:
+        return [self._spec]
+
+    @cached_property
+    def _spec(self) -> FeatureSetSpec:
+        attrs = base_attrs(
+            self.kind,
+            "text",
+            "token",
+            self.config.hidden_size,
+            "float16",
+            frame_shift=None,
+            sample_rate=None,
+            model=self.model_name,
+            model_type=self.config.model_type,
+            weights_sha256=self.weights_checksum(),
+            tokenizer_sha256=self._tokenizer_checksum(),
+            layer=int(self.config.num_hidden_layers),
+            special_tokens="kept",
+            max_tokens=self.max_tokens,
+            truncation="end",
+            transformers_version=transformers.__version__,
+        )
+        return FeatureSetSpec(model_basename(self.model_name), attrs)
+
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        self._check(texts)
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_tokens)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def extract(self, batch: Sequence[str]) -> list[dict[str, np.ndarray]]:
+        self._check(batch)
+        model, name = self.model, self._spec.name
+        encoded = self.tokenizer(
+            list(batch),
+            padding=True,
+            truncation=True,
+            max_length=self.max_tokens,
+            return_tensors="pt",
+        ).to(self.device)
+        n_tokens = encoded["attention_mask"].sum(dim=1).tolist()  # [B]
+        with torch.inference_mode(), autocast(self.device):
+            hidden = model(**encoded).last_hidden_state  # [B, N, D]
+            hidden = hidden.float().cpu().numpy()
+        return [{name: hidden[i, :n].copy()} for i, n in enumerate(n_tokens)]
+
+    def _check(self, texts: Sequence[str]) -> None:
+        failures = {
+            i: f"transcript must be a string, got {type(text).__name__}"
+            for i, text in enumerate(texts)
+            if not isinstance(text, str)
+        }
+        if failures:
+            raise ExtractionError(failures)
+
+    def _tokenizer_checksum(self) -> str:
+        """sha256 of the vocabulary and the tokenizer's settings: same weights with another
+        tokenizer give other features."""
+        vocab = sorted(self.tokenizer.get_vocab().items())
+        settings = {
+            "class": type(self.tokenizer).__name__,
+            "lowercase": getattr(self.tokenizer, "do_lower_case", None),
+        }
+        blob = json.dumps([vocab, settings], ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()

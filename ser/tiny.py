@@ -1,0 +1,154 @@
+"""Tiny random HuBERT, MPNet and BERT models for tests and the demo (no downloads).
+
+Each is saved with `save_pretrained` (weights, config, tokenizer or feature extractor), so
+`from_pretrained(folder)` loads it through the same code path as a real model. The
+tokenizers use a WordPiece vocabulary built from the synthetic corpus's words, so real
+words map to real ids, not [UNK].
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from transformers import (
+    BertConfig,
+    BertModel,
+    BertTokenizer,
+    HubertConfig,
+    HubertModel,
+    MPNetConfig,
+    MPNetModel,
+    MPNetTokenizer,
+    Wav2Vec2FeatureExtractor,
+)
+
+from ser.synth import VOCABULARY
+
+HIDDEN = 32
+MAX_TOKENS = 64
+# Subword pieces so that any lower-case word tokenizes without [UNK].
+_PIECES = [*"abcdefghijklmnopqrstuvwxyz0123456789", "s", "ed", "ing", "ly", "er"]
+_PUNCTUATION = list(".,?!'-:;\"")
+
+
+@dataclass(frozen=True)
+class TinyModels:
+    """Folders of the tiny models, each loadable with `from_pretrained`."""
+
+    hubert: Path
+    mpnet: Path
+    bert: Path
+
+
+def build_tiny_models(
+    out_dir: str | Path, vocabulary: Iterable[str] = VOCABULARY, seed: int = 0
+) -> TinyModels:
+    """Build and save tiny random HuBERT, MPNet and BERT under `out_dir`.
+
+    `vocabulary`: the words the tokenizers must know (default: every word the synthetic
+    corpus writes). Same seed, same weights.
+
+    >>> import tempfile
+    >>> models = build_tiny_models(tempfile.mkdtemp(), ["hello", "world"])
+    >>> sorted(p.name for p in models.bert.iterdir())[:2]
+    ['config.json', 'model.safetensors']
+    """
+    out = Path(out_dir)
+    words = wordpiece_vocab(vocabulary)
+    return TinyModels(
+        hubert=save_tiny_hubert(out / "tiny-hubert", seed=seed),
+        mpnet=_save_tiny_mpnet(out / "tiny-mpnet", words, seed=seed),
+        bert=_save_tiny_bert(out / "tiny-bert", words, seed=seed),
+    )
+
+
+def save_tiny_hubert(
+    folder: str | Path, seed: int = 0, feat_extract_norm: Literal["group", "layer"] = "group"
+) -> Path:
+    """A 2-layer HuBERT with hidden size 32 and the real model's 320x downsampling (20 ms
+    frames at 16 kHz). "group" norm (like hubert-base) is the padding-sensitive case;
+    "layer" gets the pre-LN encoder that layer-norm models (hubert-large, WavLM) use."""
+    config = HubertConfig(
+        hidden_size=HIDDEN,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * HIDDEN,
+        conv_dim=(16, 16, 16),
+        conv_kernel=(10, 8, 8),
+        conv_stride=(5, 8, 8),  # 5 * 8 * 8 = 320 samples per frame
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        feat_extract_norm=feat_extract_norm,
+        do_stable_layer_norm=feat_extract_norm == "layer",
+        vocab_size=8,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = HubertModel(config).eval()
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True
+    ).save_pretrained(folder)
+    return folder
+
+
+def wordpiece_vocab(vocabulary: Iterable[str]) -> list[str]:
+    """Lower-cased words (split like BERT's pre-tokenizer), punctuation and "##" pieces,
+    sorted and without duplicates. Special tokens are added per model."""
+    tokens: set[str] = set(_PUNCTUATION)
+    tokens.update(_PIECES[:36])
+    tokens.update(f"##{piece}" for piece in _PIECES)
+    for word in vocabulary:
+        tokens.update(re.findall(r"\w+|[^\w\s]", word.lower()))
+    return sorted(tokens)
+
+
+def _save_tiny_bert(folder: Path, words: list[str], seed: int) -> Path:
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {token: i for i, token in enumerate(specials + words)}
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=HIDDEN,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * HIDDEN,
+        max_position_embeddings=MAX_TOKENS,
+        pad_token_id=vocab["[PAD]"],
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertModel(config, add_pooling_layer=False).eval()
+    model.save_pretrained(folder)
+    BertTokenizer(vocab=vocab, model_max_length=MAX_TOKENS).save_pretrained(folder)
+    return folder
+
+
+def _save_tiny_mpnet(folder: Path, words: list[str], seed: int) -> Path:
+    # MPNet's own specials; its unknown token keeps the BERT spelling.
+    specials = ["<s>", "<pad>", "</s>", "[UNK]", "<mask>"]
+    vocab = {token: i for i, token in enumerate(specials + words)}
+    pad = vocab["<pad>"]
+    config = MPNetConfig(
+        vocab_size=len(vocab),
+        hidden_size=HIDDEN,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * HIDDEN,
+        # Positions start after the padding index, as in RoBERTa.
+        max_position_embeddings=MAX_TOKENS + pad + 1,
+        pad_token_id=pad,
+        bos_token_id=vocab["<s>"],
+        eos_token_id=vocab["</s>"],
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MPNetModel(config, add_pooling_layer=False).eval()
+    model.save_pretrained(folder)
+    MPNetTokenizer(vocab=vocab, model_max_length=MAX_TOKENS).save_pretrained(folder)
+    return folder

@@ -1,0 +1,150 @@
+"""Shared extractor pieces: registry, devices, layer parsing, checksums, load errors."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ser.errors import ConfigError, SerError
+from ser.extract import EXTRACTORS, build_extractor
+from ser.extract.base import (
+    ExtractionError,
+    check_audio,
+    load_pretrained,
+    model_basename,
+    parse_layers,
+    resolve_device,
+    weights_checksum,
+)
+from ser.extract.hubert import HubertExtractor, HubertOptions
+from ser.extract.logmel import LogmelExtractor
+
+
+def test_registry_holds_the_five_kinds() -> None:
+    assert set(EXTRACTORS) == {"hubert", "mpnet", "bert", "is13", "logmel"}
+    for kind, registered in EXTRACTORS.items():
+        assert registered.extractor.kind == kind
+
+
+def test_build_extractor_maps_options_onto_the_dataclass() -> None:
+    extractor = build_extractor("hubert", model="some/model", layers="6,9,12", normalize=None)
+    assert isinstance(extractor, HubertExtractor)
+    assert extractor.options == HubertOptions(model="some/model", layers="6,9,12")
+    logmel = build_extractor("logmel", n_mels=40, fmax=None)
+    assert isinstance(logmel, LogmelExtractor) and logmel.specs()[0].name == "logmel40"
+
+
+def test_build_extractor_rejects_unknown_kinds_and_options() -> None:
+    with pytest.raises(ConfigError, match=r"unknown extractor 'wav2vec'.*hubert, mpnet"):
+        build_extractor("wav2vec")
+    with pytest.raises(ConfigError, match=r"no option.*n_bands.*options are n_mels"):
+        build_extractor("logmel", n_bands=40)
+
+
+def test_hubert_options_accept_ints_and_lists() -> None:
+    assert HubertOptions(layers=12).layers == "12"  # type: ignore[arg-type]
+    assert HubertOptions(layers=(6, 9)).layers == "6,9"  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="bad --layers 'six'"):
+        HubertOptions(layers="six")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("12", (12,)),
+        ("6,9,12", (6, 9, 12)),
+        (" 6 , 9 ", (6, 9)),
+        ("9,6,9", (9, 6)),
+        ("all", tuple(range(13))),
+        ("last", (12,)),
+        ("ALL", tuple(range(13))),
+        ("0", (0,)),
+    ],
+)
+def test_parse_layers(spec: str, expected: tuple[int, ...]) -> None:
+    assert parse_layers(spec, 12, "hubert-base") == expected
+
+
+@pytest.mark.parametrize("spec", ["13", "6,9,24"])
+def test_parse_layers_out_of_range_names_the_layer_count(spec: str) -> None:
+    with pytest.raises(ConfigError, match="out of range: hubert-base has 12 transformer layers"):
+        parse_layers(spec, 12, "hubert-base")
+
+
+@pytest.mark.parametrize("spec", ["", "-1", "6;9", "first", "1.5"])
+def test_parse_layers_rejects_bad_syntax(spec: str) -> None:
+    with pytest.raises(ConfigError, match="bad --layers"):
+        parse_layers(spec, 12, "m")
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    with pytest.raises(ConfigError, match="unknown device 'gpu0'"):
+        resolve_device("gpu0")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_resolve_device_cuda_without_gpu_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        resolve_device("cuda")
+
+
+def test_model_basename() -> None:
+    assert model_basename("facebook/hubert-base-ls960") == "hubert-base-ls960"
+    assert model_basename("/models/tiny-bert/") == "tiny-bert"
+    assert model_basename("bert-base-uncased") == "bert-base-uncased"
+
+
+def test_weights_checksum_is_stable_and_sees_every_weight() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    first = weights_checksum(model)
+    assert first == weights_checksum(model)
+    assert len(first) == 64
+    copy = pickle.loads(pickle.dumps(model))
+    assert weights_checksum(copy) == first
+    with torch.no_grad():
+        copy[1].bias[0] += 1e-6
+    assert weights_checksum(copy) != first
+
+
+def test_check_audio_lists_every_bad_input() -> None:
+    good = np.zeros(400, np.float32)
+    batch = [good, np.zeros(10, np.float32), good, np.zeros((400, 2), np.float32)]
+    batch.append(np.full(400, np.nan, np.float32))
+    with pytest.raises(ExtractionError) as caught:
+        check_audio(batch, 400, "a test model")
+    failures = caught.value.failures
+    assert set(failures) == {1, 3, 4}
+    assert "too short for a test model: 10 samples < 400" in failures[1]
+    assert "mono" in failures[3] and "NaN" in failures[4]
+    assert isinstance(caught.value, SerError)
+    assert "input 1:" in str(caught.value)
+
+
+def test_missing_model_folder_is_a_config_error(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-model")
+    with pytest.raises(ConfigError, match=r"model folder .*no-such-model does not exist"):
+        load_pretrained(lambda name: name, missing, "model")
+
+
+def test_folder_without_a_model_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    extractor = HubertExtractor(HubertOptions(model=str(tmp_path / "empty")))
+    with pytest.raises(ConfigError, match=r"empty holds no loadable model config"):
+        extractor.specs()
+
+
+def test_unknown_hub_id_offline_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    extractor = build_extractor("bert", model="nobody-here/no-such-model")
+    with pytest.raises(ConfigError, match=r"'nobody-here/no-such-model'.*no cached copy.*offline"):
+        extractor.specs()

@@ -1,0 +1,111 @@
+"""Tiny random models: loadable through from_pretrained, real tokenizers, deterministic."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoTokenizer
+
+from ser.tiny import TinyModels, build_tiny_models, save_tiny_hubert, wordpiece_vocab
+
+WORDS = ["hello", "world", "Happy", "don't", "excited"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return build_tiny_models(tmp_path_factory.mktemp("tiny"), WORDS, seed=0)
+
+
+def test_build_is_fast(tmp_path: Path) -> None:
+    start = time.perf_counter()
+    build_tiny_models(tmp_path, WORDS, seed=3)
+    assert time.perf_counter() - start < 5
+
+
+def test_models_round_trip_through_from_pretrained(tiny: TinyModels) -> None:
+    assert type(AutoModel.from_pretrained(tiny.hubert)).__name__ == "HubertModel"
+    no_pooler = {"add_pooling_layer": False}
+    assert type(AutoModel.from_pretrained(tiny.mpnet, **no_pooler)).__name__ == "MPNetModel"
+    assert type(AutoModel.from_pretrained(tiny.bert, **no_pooler)).__name__ == "BertModel"
+    for folder in (tiny.hubert, tiny.mpnet, tiny.bert):
+        assert AutoConfig.from_pretrained(folder).hidden_size == 32
+        assert AutoConfig.from_pretrained(folder).num_hidden_layers == 2
+
+
+def test_hubert_has_20ms_frames_and_group_norm(tiny: TinyModels) -> None:
+    config = AutoConfig.from_pretrained(tiny.hubert)
+    assert math.prod(config.conv_stride) == 320
+    assert config.feat_extract_norm == "group"
+    assert AutoFeatureExtractor.from_pretrained(tiny.hubert).sampling_rate == 16000
+
+
+def test_layer_norm_variant(tmp_path: Path) -> None:
+    folder = save_tiny_hubert(tmp_path / "h", feat_extract_norm="layer")
+    config = AutoConfig.from_pretrained(folder)
+    assert config.feat_extract_norm == "layer" and config.do_stable_layer_norm
+
+
+@pytest.mark.parametrize(
+    ("which", "first", "last"), [("bert", "[CLS]", "[SEP]"), ("mpnet", "<s>", "</s>")]
+)
+def test_tokenizer_uses_the_vocabulary(tiny: TinyModels, which: str, first: str, last: str) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(getattr(tiny, which))
+    ids = tokenizer("Hello excited world")["input_ids"]
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    assert tokens == [first, "hello", "excited", "world", last]
+    assert tokenizer.unk_token_id not in ids
+    # A word outside the vocabulary splits into pieces instead of [UNK].
+    pieces = tokenizer.convert_ids_to_tokens(
+        tokenizer("zebra", add_special_tokens=False)["input_ids"]
+    )
+    assert len(pieces) > 1 and tokenizer.unk_token not in pieces
+    # Punctuated words of the vocabulary split like BERT's pre-tokenizer.
+    assert tokenizer.tokenize("don't") == ["don", "'", "t"]
+
+
+def test_mpnet_padding_index_matches_its_tokenizer(tiny: TinyModels) -> None:
+    # MPNet derives position ids from the padding index: a mismatch would make padding
+    # change the outputs.
+    tokenizer = AutoTokenizer.from_pretrained(tiny.mpnet)
+    assert AutoConfig.from_pretrained(tiny.mpnet).pad_token_id == tokenizer.pad_token_id
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path: Path) -> None:
+    a = build_tiny_models(tmp_path / "a", WORDS, seed=0)
+    b = build_tiny_models(tmp_path / "b", WORDS, seed=0)
+    c = build_tiny_models(tmp_path / "c", WORDS, seed=1)
+    for name in ("hubert", "mpnet", "bert"):
+        # Text models are saved without the (unused) pooler, as the extractors load them.
+        kwargs = {} if name == "hubert" else {"add_pooling_layer": False}
+        weights = [
+            AutoModel.from_pretrained(getattr(m, name), **kwargs).state_dict() for m in (a, b, c)
+        ]
+        assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+        assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+
+
+def test_building_leaves_the_global_rng_alone(tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    build_tiny_models(tmp_path, WORDS)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_wordpiece_vocab_is_sorted_and_unique() -> None:
+    vocab = wordpiece_vocab(["b", "a", "a", "It's"])
+    assert vocab == sorted(set(vocab))
+    assert {"a", "b", "it", "'", "s", "##s"} <= set(vocab)
+
+
+def test_default_vocabulary_is_the_synthetic_corpus(tmp_path: Path) -> None:
+    from ser.synth import VOCABULARY
+
+    models = build_tiny_models(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(models.bert)
+    word = VOCABULARY[0].lower()
+    assert tokenizer.tokenize(word) == [word]
