@@ -23,8 +23,8 @@ step "$SER" corpus summary "$CORPUS" --classes 4
 step "$BIN/python" -m ser.tiny "$OUT/models"
 
 step "$SER" extract "$CORPUS" --store "$STORE" --features hubert,mpnet,bert,is13,logmel \
-  --hubert-model "$OUT/models/hubert" --mpnet-model "$OUT/models/mpnet" \
-  --bert-model "$OUT/models/bert" --layers last
+  --hubert-model "$OUT/models/tiny-hubert" --mpnet-model "$OUT/models/tiny-mpnet" \
+  --bert-model "$OUT/models/tiny-bert" --layers last
 step "$SER" store info "$STORE"
 
 # Small model sizes and few epochs keep the demo to minutes on a CPU; drop these flags for

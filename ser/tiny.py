@@ -152,3 +152,13 @@ def _save_tiny_mpnet(folder: Path, words: list[str], seed: int) -> Path:
     model.save_pretrained(folder)
     MPNetTokenizer(vocab=vocab, model_max_length=MAX_TOKENS).save_pretrained(folder)
     return folder
+
+
+if __name__ == "__main__":
+    # `python -m ser.tiny OUT`: what the demo runs to get local models without a download.
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m ser.tiny OUT_DIR")
+    models = build_tiny_models(sys.argv[1])
+    print(f"tiny models: hubert={models.hubert} mpnet={models.mpnet} bert={models.bert}")
