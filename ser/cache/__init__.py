@@ -1,0 +1,17 @@
+"""Feature store: a manifest plus contiguous ragged feature sets, in Zarr v3 or HDF5.
+
+See `ser.cache.store.FeatureStore` and docs/CONTRACTS.md ("Feature store").
+"""
+
+from ser.cache.manifest import Manifest
+from ser.cache.shards import ShardWriter
+from ser.cache.store import FeatureData, FeatureSetInfo, FeatureStore, VerifyReport
+
+__all__ = [
+    "FeatureData",
+    "FeatureSetInfo",
+    "FeatureStore",
+    "Manifest",
+    "ShardWriter",
+    "VerifyReport",
+]

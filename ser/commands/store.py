@@ -1,7 +1,171 @@
-"""`ser` commands of the store family (placeholder until its issue lands)."""
+"""`ser store info|verify|init|import`: look into, check and fill feature stores."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+STORE_PATH = click.Path(path_type=Path)
+
+
+@click.group("store")
+def store() -> None:
+    """Feature stores: a .zarr directory or an .h5 file of cached features."""
+
+
+@store.command("info")
+@click.argument("path", type=STORE_PATH)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+def info(path: Path, as_json: bool) -> None:
+    """Feature sets of the store at PATH: level, shape, dtype, size, fingerprint, state."""
+    from ser.cache import FeatureStore
+
+    fs = FeatureStore.open(path)
+    infos = [fs.info(name) for name in fs.feature_sets()]
+    if as_json:
+        sets = {i.name: _info_fields(i) for i in infos}
+        click.echo(json.dumps({"utterances": len(fs.manifest), "feature_sets": sets}, indent=2))
+        return
+    _print_info(fs, infos)
+
+
+def _info_fields(i: Any) -> dict[str, Any]:
+    keys = ("level", "rows", "dim", "dtype", "bytes", "fingerprint", "complete", "failures")
+    return {key: getattr(i, key) for key in keys}
+
+
+def _print_info(fs: Any, infos: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{fs.path} ({fs.backend}): {len(fs.manifest)} utterances")
+    for column in ("feature set", "level", "rows", "dim", "dtype", "size", "fingerprint"):
+        table.add_column(column, justify="right" if column in ("rows", "dim", "size") else "left")
+    table.add_column("state")
+    table.add_column("failures", justify="right")
+    for i in infos:
+        state = "complete" if i.complete else f"incomplete ({i.staged_shards} shards staged)"
+        table.add_row(
+            i.name,
+            i.level,
+            str(i.rows),
+            str(i.dim),
+            i.dtype,
+            _size(i.bytes),
+            i.fingerprint[:12],
+            state,
+            str(i.failures),
+        )
+    console = Console(width=max(120, Console().width))
+    console.print(table if infos else f"{fs.path}: {len(fs.manifest)} utterances, no features")
+
+
+def _size(n_bytes: int) -> str:
+    size = float(n_bytes)
+    for unit in ("B", "KB", "MB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+@store.command("verify")
+@click.argument("path", type=STORE_PATH)
+@click.option("--json", "as_json", is_flag=True, help="JSON with a checksum per feature set.")
+@click.pass_context
+def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
+    """Check the store at PATH: offsets, NaN/Inf, completeness, failures (exit 1 if not).
+
+    With --json each feature set gets a content checksum (sha256 of its data in manifest
+    order) to compare stores across machines and backends.
+    """
+    from ser.cache import FeatureStore
+
+    fs = FeatureStore.open(path)
+    report = fs.verify_report(checksums=as_json)
+    if as_json:
+        sets = {name: {"checksum": digest} for name, digest in report.checksums.items()}
+        out = {
+            "path": str(fs.path),
+            "healthy": report.healthy,
+            "problems": report.problems,
+            "feature_sets": sets,
+        }
+        click.echo(json.dumps(out, indent=2))
+    elif report.healthy:
+        click.echo(f"ok: {fs.path}: {len(report.checksums)} feature sets, all healthy")
+    else:
+        click.echo(f"{fs.path}: {len(report.problems)} problems")
+        for problem in report.problems:
+            click.echo(f"  - {problem}")
+    if not report.healthy:
+        ctx.exit(1)
+
+
+@store.command("init")
+@click.argument("path", type=STORE_PATH)
+@click.argument("corpus_root", type=click.Path(path_type=Path))
+@click.option(
+    "--classes",
+    type=click.Choice(["4", "5", "6", "all"]),
+    default="all",
+    show_default=True,
+    help="Class set whose utterances the manifest holds.",
+)
+def init(path: Path, corpus_root: Path, classes: str) -> None:
+    """Create a store at PATH holding only the manifest of CORPUS_ROOT."""
+    from ser.cache import FeatureStore, Manifest
+    from ser.cache.backend import backend_for
+    from ser.corpus import read_corpus
+
+    existed = backend_for(path.absolute(), writable=False).exists()
+    reading = read_corpus(corpus_root, classes)
+    manifest = Manifest.from_utterances(reading.utterances, reading.root)
+    attrs = {"corpus_root": str(reading.root), "classes": classes}
+    fs = FeatureStore.create(path, manifest, attrs)
+    verb = "exists already with this manifest:" if existed else "created"
+    click.echo(f"{verb} {fs.path} ({fs.backend}): {len(manifest)} utterances, classes {classes}")
+    if reading.problems:
+        some = "; ".join(f"{p.utt_id}: {p.problem}" for p in reading.problems[:3])
+        click.echo(f"{len(reading.problems)} corpus problems (see `ser corpus summary`): {some}")
+
+
+@store.command("import")
+@click.argument("path", type=STORE_PATH)
+@click.argument("npz", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Feature set name, e.g. wav2vec2-large.L12.")
+@click.option("--modality", type=click.Choice(["audio", "text"]), required=True)
+@click.option("--level", type=click.Choice(["frame", "token", "utterance"]), required=True)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float16", "float32"]),
+    default=None,
+    help="Stored dtype [default: float16 if the file's arrays are, else float32].",
+)
+@click.option("--overwrite", is_flag=True, help="Replace a set of that name from other data.")
+def import_(
+    path: Path, npz: Path, name: str, modality: str, level: str, dtype: str | None, overwrite: bool
+) -> None:
+    """Add features computed elsewhere from NPZ (utterance id -> array) to the store."""
+    from ser.cache import FeatureStore
+    from ser.cache.importer import ImportConfig, import_npz
+
+    config = ImportConfig(name, modality, level, dtype, overwrite)
+    result = import_npz(FeatureStore.open(path, mode="a"), npz, config)
+    if result.already:
+        click.echo(f"{name}: {npz.name} was imported already (same file); nothing to do")
+        return
+    click.echo(f"imported {result.imported} utterances into {name} ({path})")
+    if result.missing:
+        click.echo(
+            f"{len(result.missing)} manifest utterances are not in {npz.name}; recorded as "
+            f"failures (e.g. {', '.join(result.missing[:3])})"
+        )
+    for utt_id, reason in result.rejected[:5]:
+        click.echo(f"failed: {utt_id}: {reason}")
+
+
+COMMANDS: list[click.Command] = [store]

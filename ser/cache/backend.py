@@ -1,0 +1,70 @@
+"""What a storage format must offer the store, and the choice of format by suffix.
+
+Both formats hold the same tree: root attributes, a ``manifest`` group of columns, and
+per feature set a group with attributes, ``data`` ``[rows, dim]``, ``offsets`` and the
+failures table (``failures_utt_id``, ``failures_reason``). Attributes are JSON objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ser.errors import StoreError
+
+FORMAT_KEY = "ser_store_format"
+FORMAT = 1
+MANIFEST = "manifest"
+DATA = "data"
+ZARR_SUFFIXES = (".zarr",)
+HDF5_SUFFIXES = (".h5", ".hdf5")
+
+
+class Backend(Protocol):
+    """One storage format. Small arrays are read and written whole; ``data`` in blocks."""
+
+    name: str
+    path: Path
+    writable: bool
+
+    def exists(self) -> bool: ...
+    def create(self, manifest: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+        """Write a whole new store at ``path`` atomically; FileExistsError if one is there."""
+        ...
+
+    def root_attrs(self) -> dict[str, Any]: ...
+    def read_manifest(self) -> dict[str, np.ndarray]: ...
+    def group_names(self) -> list[str]: ...
+    def group_attrs(self, name: str) -> dict[str, Any] | None: ...
+    def set_group_attrs(self, name: str, attrs: dict[str, Any]) -> None: ...
+    def delete_group(self, name: str) -> None: ...
+    def write_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> None: ...
+    def read_array(self, name: str, key: str) -> np.ndarray | None: ...
+    def create_data(
+        self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int, compress: bool
+    ) -> None: ...
+    def write_blocks(self, name: str, blocks: Iterable[tuple[int, np.ndarray]]) -> None: ...
+    def data_layout(self, name: str) -> tuple[tuple[int, int], np.dtype] | None: ...
+    def read_data(self, name: str) -> np.ndarray: ...
+    def iter_blocks(self, name: str, block_rows: int) -> Iterator[np.ndarray]: ...
+    def nbytes(self, name: str) -> int: ...
+
+
+def backend_for(path: str | Path, writable: bool) -> Backend:
+    """The backend for ``path`` by its suffix: ``.zarr`` or ``.h5``/``.hdf5``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in ZARR_SUFFIXES:
+        from ser.cache.zarr_backend import ZarrBackend
+
+        return ZarrBackend(path, writable)
+    if suffix in HDF5_SUFFIXES:
+        from ser.cache.hdf5_backend import Hdf5Backend
+
+        return Hdf5Backend(path, writable)
+    raise StoreError(
+        f"{path}: a feature store path must end in .zarr (Zarr directory) or .h5/.hdf5 (HDF5 file)"
+    )

@@ -1,0 +1,89 @@
+"""Provenance attributes of a feature set and the fingerprint over them.
+
+The fingerprint is the sha256 of the canonical JSON (sorted keys, no spaces) of the
+provenance attributes: everything that could change the numbers (extractor, model and
+weights checksum, layer, level, rates, dim, dtype, package version). Bookkeeping that
+changes while a set is written (``complete``, the fingerprint itself) is left out.
+
+Example:
+    >>> attrs = provenance({"extractor": "logmel", "modality": "audio", "level": "frame",
+    ...                     "dim": 80, "dtype": "float16", "ser_version": "0.1.0"})
+    >>> len(fingerprint(attrs))
+    64
+    >>> differences(attrs, {**attrs, "dim": 64})
+    ['dim: 80 -> 64']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ser import __version__
+from ser.errors import StoreError
+
+# Written by the store while it works; never part of the provenance.
+BOOKKEEPING = frozenset({"complete", "fingerprint"})
+REQUIRED = ("extractor", "modality", "level", "dim", "dtype")
+LEVELS = ("frame", "token", "utterance")
+MODALITIES = ("audio", "text")
+DTYPES = ("float16", "float32")
+
+
+def provenance(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Validated, JSON-normalised provenance of ``attrs`` (bookkeeping keys dropped).
+
+    Adds ``ser_version`` when the caller did not give one: the code that computed the
+    features is part of what they are.
+    """
+    prov = {k: v for k, v in attrs.items() if k not in BOOKKEEPING}
+    prov.setdefault("ser_version", __version__)
+    try:
+        prov = json.loads(canonical_json(prov))
+    except (TypeError, ValueError) as err:
+        raise StoreError(f"feature set attributes must be plain JSON values: {err}") from None
+    _check(prov)
+    return prov
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(attrs: Mapping[str, Any]) -> str:
+    """sha256 (hex) of the canonical JSON of the provenance part of ``attrs``."""
+    prov = {k: v for k, v in attrs.items() if k not in BOOKKEEPING}
+    return hashlib.sha256(canonical_json(prov).encode("utf-8")).hexdigest()
+
+
+def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """``key: old -> new`` for each provenance key whose value differs (or is absent)."""
+    keys = sorted((set(old) | set(new)) - BOOKKEEPING)
+    return [
+        f"{key}: {_show(old, key)} -> {_show(new, key)}"
+        for key in keys
+        if old.get(key, _ABSENT) != new.get(key, _ABSENT)
+    ]
+
+
+_ABSENT = object()
+
+
+def _show(attrs: Mapping[str, Any], key: str) -> str:
+    return canonical_json(attrs[key]) if key in attrs else "(absent)"
+
+
+def _check(prov: Mapping[str, Any]) -> None:
+    missing = [key for key in REQUIRED if key not in prov]
+    if missing:
+        raise StoreError(f"feature set attributes lack {', '.join(missing)}")
+    for key, allowed in (("level", LEVELS), ("modality", MODALITIES), ("dtype", DTYPES)):
+        if prov[key] not in allowed:
+            raise StoreError(
+                f"feature set attribute {key}={prov[key]!r}: expected one of {allowed}"
+            )
+    dim = prov["dim"]
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+        raise StoreError(f"feature set attribute dim={dim!r}: expected a positive integer")

@@ -1,0 +1,54 @@
+"""One writer per store: a non-blocking exclusive ``flock`` on a file beside the store.
+
+The kernel drops the lock when its holder dies (even by kill -9), so a stale lock file
+never blocks a later run; the file keeps the holder's pid only to name it in the message.
+
+Example:
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> lock_file = Path(tempfile.mkdtemp()) / "features.zarr.lock"
+    >>> with exclusive_lock(lock_file, store=Path("features.zarr")):
+    ...     pass
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ser.errors import StoreLocked
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_file: Path, store: Path) -> Iterator[None]:
+    """Hold the lock for the ``with`` block; StoreLocked at once when another has it."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            who = f" (pid {holder})" if holder else ""
+            raise StoreLocked(
+                f"{store} is in use by another ser process{who}: only one extraction may "
+                "write a store at a time; wait for it to finish or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            # Truncate before unlocking so that nobody reads our pid once we are gone.
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    text = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
+    return text if text.isdigit() else ""

@@ -1,0 +1,198 @@
+"""The utterance table of a feature store: one row per utterance, stored as columns.
+
+Every feature set of a store is laid out in manifest order, so row ``i`` of the manifest
+is utterance ``i`` of every feature set. The trainer reads labels, speakers, sessions and
+transcripts from here and never opens the corpus.
+
+Example:
+    >>> from ser.cache.testing import example_columns
+    >>> m = Manifest.from_columns(example_columns(["Ses01F_impro01_F000", "Ses01F_impro01_M001"]))
+    >>> len(m), m.index("Ses01F_impro01_M001")
+    (2, 1)
+    >>> m == Manifest.from_columns(m.columns())
+    True
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ser.corpus import Utterance
+from ser.errors import StoreError
+
+# Column name -> kind. "str" columns are unicode (numpy "U" in memory, variable-length
+# UTF-8 on disk); "int" is int64; "float" is float64, so every value round-trips exactly.
+COLUMNS: dict[str, str] = {
+    "utt_id": "str",
+    "session": "int",
+    "dialog": "str",
+    "speaker": "str",
+    "gender": "str",
+    "kind": "str",
+    "order": "int",
+    "start": "float",
+    "end": "float",
+    "duration": "float",
+    "label": "str",
+    "valence": "float",
+    "arousal": "float",
+    "dominance": "float",
+    "transcript": "str",
+    "transcript_raw": "str",
+    "wav": "str",
+}
+
+_DTYPES = {"str": np.dtype(np.str_), "int": np.dtype(np.int64), "float": np.dtype(np.float64)}
+
+
+class Manifest:
+    """Columnar utterance records; equal when every column is equal."""
+
+    def __init__(self, columns: Mapping[str, np.ndarray]) -> None:
+        self._columns = _validated(columns)
+        ids = self._columns["utt_id"].tolist()
+        self._index = {utt_id: i for i, utt_id in enumerate(ids)}
+        if len(self._index) != len(ids):
+            dupes = sorted(u for u, n in Counter(ids).items() if n > 1)
+            raise StoreError(f"manifest has duplicate utt_id values: {', '.join(dupes[:5])}")
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, Sequence | np.ndarray]) -> Manifest:
+        """A manifest from a dict of equally long columns (all of `COLUMNS` required)."""
+        return cls({name: np.asarray(values) for name, values in columns.items()})
+
+    @classmethod
+    def from_utterances(
+        cls, utterances: Sequence[Utterance], corpus_root: str | Path | None = None
+    ) -> Manifest:
+        """A manifest from corpus records; ``wav`` is stored relative to ``corpus_root``.
+
+        Without a root (or for a wav outside it) the path is stored as given; a missing
+        wav is stored as "".
+        """
+        columns: dict[str, list] = {name: [] for name in COLUMNS}
+        for utt in utterances:
+            for name in COLUMNS:
+                if name != "wav":
+                    columns[name].append(getattr(utt, name))
+            columns["wav"].append(_relative_wav(utt.wav_path, corpus_root))
+        return cls.from_columns(columns)
+
+    def __len__(self) -> int:
+        return len(self._columns["utt_id"])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Manifest):
+            return NotImplemented
+        return not self.differences(other)
+
+    def differences(self, other: Manifest) -> list[str]:
+        """Names of the columns that differ (or exist in only one), in order."""
+        names = dict.fromkeys([*self._columns, *other._columns])
+        return [
+            name
+            for name in names
+            if name not in self._columns
+            or name not in other._columns
+            or not _equal(self._columns[name], other._columns[name])
+        ]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking value object
+
+    def __repr__(self) -> str:
+        return f"Manifest({len(self)} utterances, columns={list(self._columns)})"
+
+    @property
+    def names(self) -> list[str]:
+        """Column names, `COLUMNS` first, extra columns after in sorted order."""
+        return list(self._columns)
+
+    @property
+    def utt_ids(self) -> np.ndarray:
+        return self.column("utt_id")
+
+    def column(self, name: str) -> np.ndarray:
+        """A read-only view of one column."""
+        try:
+            values = self._columns[name]
+        except KeyError:
+            raise StoreError(f"manifest has no column {name!r} (has {self.names})") from None
+        view = values.view()
+        view.flags.writeable = False
+        return view
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Copies of all columns, in order."""
+        return {name: values.copy() for name, values in self._columns.items()}
+
+    def index(self, utt_id: str) -> int:
+        """Row of ``utt_id``; StoreError when the manifest lacks it."""
+        try:
+            return self._index[utt_id]
+        except KeyError:
+            raise StoreError(f"utterance {utt_id!r} is not in the manifest") from None
+
+    def __contains__(self, utt_id: object) -> bool:
+        return utt_id in self._index
+
+
+def _validated(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    missing = [name for name in COLUMNS if name not in columns]
+    if missing:
+        raise StoreError(f"manifest lacks columns: {', '.join(missing)}")
+    extra = sorted(set(columns) - set(COLUMNS))
+    out: dict[str, np.ndarray] = {}
+    for name in [*COLUMNS, *extra]:
+        out[name] = _as_column(name, np.asarray(columns[name]), COLUMNS.get(name))
+    lengths = {name: len(values) for name, values in out.items()}
+    if len(set(lengths.values())) > 1:
+        raise StoreError(f"manifest columns differ in length: {lengths}")
+    return out
+
+
+def _as_column(name: str, values: np.ndarray, kind: str | None) -> np.ndarray:
+    if values.ndim != 1:
+        raise StoreError(f"manifest column {name!r} must be 1-D, got shape {values.shape}")
+    if kind is None:  # extra column: keep its kind
+        kind = "str" if values.dtype.kind in "USO" or len(values) == 0 else _kind_of(values)
+    if kind == "str":
+        return np.array([str(v) for v in values.tolist()], dtype=np.str_)
+    converted = values.astype(_DTYPES[kind])
+    if kind == "int" and values.dtype.kind == "f" and not np.array_equal(converted, values):
+        raise StoreError(f"manifest column {name!r} must hold integers")
+    return converted
+
+
+def _kind_of(values: np.ndarray) -> str:
+    if values.dtype.kind in "iub":
+        return "int"
+    if values.dtype.kind == "f":
+        return "float"
+    raise StoreError(f"manifest columns must be strings or numbers, got {values.dtype}")
+
+
+def _equal(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.dtype.kind != b.dtype.kind:
+        return False
+    if a.dtype.kind == "f":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+def _relative_wav(wav: Path | None, root: str | Path | None) -> str:
+    if wav is None:
+        return ""
+    if root is not None:
+        # Compare absolute paths first, then with symlinks resolved (a root given through
+        # a link still yields relative paths).
+        for under, top in (
+            (Path(wav).absolute(), Path(root).absolute()),
+            (Path(wav).resolve(), Path(root).resolve()),
+        ):
+            if under.is_relative_to(top):
+                return under.relative_to(top).as_posix()
+    return str(wav)

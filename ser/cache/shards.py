@@ -1,0 +1,270 @@
+"""Staging: finished work as shard files, written by any process, read by `consolidate`.
+
+A shard is two files in the feature set's staging folder: ``shard-000042.npy`` (its rows,
+``[rows, dim]`` in the set's dtype, utterances in ascending manifest order) and
+``shard-000042.json`` (which utterances, how many rows each, failures). Each is written to
+a temporary name in the same folder and committed with ``os.replace``; the ``.json`` goes
+last, so its presence means the shard is done. Workers never open the store itself.
+
+Example:
+    >>> import tempfile
+    >>> writer = ShardWriter(Path(tempfile.mkdtemp()), fingerprint="f", dim=2,
+    ...                      dtype="float16", level="frame", n_utterances=3)
+    >>> writer.write(0, {2: np.ones((4, 2)), 0: np.zeros((1, 2))}, {1: "no audio"})
+    >>> done_shards(writer.directory)
+    {0}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from ser.errors import StoreError
+
+_SHARD = re.compile(r"^shard-(\d+)\.json$")
+
+
+@dataclass(frozen=True)
+class ShardWriter:
+    """Writes shards of one feature set; only paths and settings, so it pickles cheaply."""
+
+    directory: Path
+    fingerprint: str
+    dim: int
+    dtype: str
+    level: str
+    n_utterances: int
+
+    def write(
+        self,
+        shard_id: int,
+        rows: Mapping[int, np.ndarray],
+        failures: Mapping[int, str] | None = None,
+    ) -> None:
+        """Commit one shard: ``rows`` maps manifest index -> ``[n_rows, dim]``.
+
+        Rows are cast to the set's dtype. An utterance whose output is empty or not finite
+        after the cast (e.g. float16 overflow) is recorded as a failure with the reason,
+        never stored: a failed utterance always has zero rows.
+        """
+        if not isinstance(shard_id, int | np.integer) or shard_id < 0:
+            raise StoreError(f"shard id must be a non-negative integer, got {shard_id!r}")
+        failed = {self._checked_index(i): str(reason) for i, reason in (failures or {}).items()}
+        kept: dict[int, np.ndarray] = {}
+        for index, values in rows.items():
+            index = self._checked_index(index)
+            if index in failed:
+                raise StoreError(f"utterance {index} is both written and failed in one shard")
+            array = self._as_rows(index, values)
+            problem = _problem(array, self.dtype)
+            if problem:
+                failed[index] = problem
+            else:
+                kept[index] = array
+        order = sorted(kept)
+        data = (
+            np.concatenate([kept[i] for i in order])
+            if order
+            else np.empty((0, self.dim), self.dtype)
+        )
+        meta = {
+            "fingerprint": self.fingerprint,
+            "indices": order,
+            "counts": [len(kept[i]) for i in order],
+            "failures": {str(i): failed[i] for i in sorted(failed)},
+        }
+        npy, record = shard_paths(self.directory, int(shard_id))
+        self.directory.mkdir(parents=True, exist_ok=True)
+        _atomic_write(npy, lambda f: np.save(f, data, allow_pickle=False))
+        _atomic_write(record, lambda f: f.write(json.dumps(meta).encode("utf-8")))
+
+    def _checked_index(self, index: int) -> int:
+        if not isinstance(index, int | np.integer) or not 0 <= index < self.n_utterances:
+            raise StoreError(
+                f"manifest index {index!r} out of range (store has {self.n_utterances})"
+            )
+        return int(index)
+
+    def _as_rows(self, index: int, values: np.ndarray) -> np.ndarray:
+        array = np.asarray(values)
+        if array.ndim == 1 and self.level == "utterance":
+            array = array.reshape(1, -1)
+        if array.ndim != 2 or array.shape[1] != self.dim:
+            raise StoreError(
+                f"utterance {index}: expected [rows, {self.dim}] features, got {array.shape}"
+            )
+        if self.level == "utterance" and len(array) > 1:
+            raise StoreError(f"utterance {index}: utterance-level features need one row")
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just after
+            return np.ascontiguousarray(array, dtype=self.dtype)
+
+
+def _problem(array: np.ndarray, dtype: str) -> str:
+    if len(array) == 0:
+        return "no output (0 rows)"
+    if not np.isfinite(array).all():
+        return f"non-finite values (NaN/Inf) in the {dtype} output"
+    return ""
+
+
+def shard_paths(directory: Path, shard_id: int) -> tuple[Path, Path]:
+    stem = directory / f"shard-{shard_id:06d}"
+    return stem.with_suffix(".npy"), stem.with_suffix(".json")
+
+
+def done_shards(directory: Path) -> set[int]:
+    """Ids of the committed shards in ``directory`` (empty when it does not exist)."""
+    if not directory.is_dir():
+        return set()
+    return {int(m.group(1)) for p in directory.iterdir() if (m := _SHARD.match(p.name))}
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each utterance's rows are: shard, first row there, row count (-1: failed)."""
+
+    shard: np.ndarray  # [n_utt] int64
+    start: np.ndarray  # [n_utt] int64
+    counts: np.ndarray  # [n_utt] int64, 0 for failures
+    failures: dict[int, str]  # manifest index -> reason
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+
+
+def gather(writer: ShardWriter, n_shards: int) -> Layout:
+    """Join the metadata of shards ``0..n_shards-1``; StoreError for anything amiss."""
+    directory = writer.directory
+    missing = sorted(set(range(n_shards)) - done_shards(directory))
+    if missing:
+        some = ", ".join(map(str, missing[:5]))
+        raise StoreError(
+            f"{directory}: {len(missing)} of {n_shards} shards are not written yet "
+            f"(e.g. {some}); run the extraction again to finish them"
+        )
+    n = writer.n_utterances
+    shard = np.full(n, -1, np.int64)
+    start = np.zeros(n, np.int64)
+    counts = np.zeros(n, np.int64)
+    failures: dict[int, str] = {}
+    for shard_id in range(n_shards):
+        meta = _read_meta(directory, shard_id, writer.fingerprint)
+        indices = np.asarray(meta["indices"], np.int64)
+        failed = np.asarray([int(i) for i in meta["failures"]], np.int64)
+        _claim(shard, np.concatenate([indices, failed]), shard_id, directory)
+        shard_counts = np.asarray(meta["counts"], np.int64)
+        _check_rows(directory, shard_id, int(shard_counts.sum()))
+        counts[indices] = shard_counts
+        start[indices] = np.cumsum(shard_counts) - shard_counts
+        failures.update({int(i): reason for i, reason in meta["failures"].items()})
+    uncovered = np.flatnonzero(shard < 0)
+    if len(uncovered):
+        raise StoreError(
+            f"{directory}: {len(uncovered)} utterances are in none of the {n_shards} shards "
+            f"(e.g. manifest index {uncovered[0]}); the shards do not cover the manifest"
+        )
+    return Layout(shard=shard, start=start, counts=counts, failures=failures)
+
+
+def _read_meta(directory: Path, shard_id: int, fingerprint: str) -> dict:
+    record = shard_paths(directory, shard_id)[1]
+    meta = json.loads(record.read_text(encoding="utf-8"))
+    if meta["fingerprint"] != fingerprint:
+        raise StoreError(f"{record}: written for another version of this feature set")
+    return meta
+
+
+def _check_rows(directory: Path, shard_id: int, expected: int) -> None:
+    path = shard_paths(directory, shard_id)[0]
+    rows = np.load(path, mmap_mode="r", allow_pickle=False).shape[0]
+    if rows != expected:
+        raise StoreError(f"{path}: holds {rows} rows, its record says {expected}")
+
+
+def _claim(shard: np.ndarray, indices: np.ndarray, shard_id: int, directory: Path) -> None:
+    taken = indices[shard[indices] >= 0]
+    if len(taken) or len(np.unique(indices)) != len(indices):
+        index = taken[0] if len(taken) else indices[0]
+        raise StoreError(f"{directory}: manifest index {index} is in more than one shard")
+    shard[indices] = shard_id
+
+
+class ShardRows:
+    """Random access to the rows of staged shards through a few memory maps."""
+
+    def __init__(self, directory: Path, dim: int, dtype: str, cache_size: int = 32) -> None:
+        self._directory = directory
+        self.dim, self.dtype = dim, np.dtype(dtype)
+        self._maps: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+
+    def rows(self, shard_id: int, start: int, stop: int) -> np.ndarray:
+        return self._map(shard_id)[start:stop]
+
+    def _map(self, shard_id: int) -> np.ndarray:
+        if shard_id in self._maps:
+            self._maps.move_to_end(shard_id)
+            return self._maps[shard_id]
+        path = shard_paths(self._directory, shard_id)[0]
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+        if data.ndim != 2 or data.shape[1] != self.dim or data.dtype != self.dtype:
+            raise StoreError(
+                f"{path}: expected [rows, {self.dim}] {self.dtype}, got {data.shape} {data.dtype}"
+            )
+        self._maps[shard_id] = data
+        if len(self._maps) > self._cache_size:
+            self._maps.popitem(last=False)
+        return data
+
+
+def blocks(layout: Layout, source: ShardRows, block_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, rows) in manifest order, in full blocks of ``block_rows`` but the last.
+
+    One buffer is reused: the consumer must write each block before asking for the next.
+    """
+    buffer = np.empty((block_rows, source.dim), source.dtype)  # [block_rows, dim]
+    fill = written = 0
+    for index in np.flatnonzero(layout.counts):
+        shard, first, count = layout.shard[index], layout.start[index], layout.counts[index]
+        done = 0
+        while done < count:
+            take = min(count - done, block_rows - fill)
+            buffer[fill : fill + take] = source.rows(shard, first + done, first + done + take)
+            fill, done = fill + take, done + take
+            if fill == block_rows:
+                yield written, buffer
+                written, fill = written + fill, 0
+    if fill:
+        yield written, buffer[:fill]
+
+
+def staged_summary(directory: Path) -> tuple[int, int, int]:
+    """(rows, failures, shards) committed so far in a staging folder."""
+    rows = failed = 0
+    done = done_shards(directory)
+    for shard_id in done:
+        meta = json.loads(shard_paths(directory, shard_id)[1].read_text("utf-8"))
+        rows += sum(meta["counts"])
+        failed += len(meta["failures"])
+    return rows, failed, len(done)

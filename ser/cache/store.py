@@ -1,0 +1,387 @@
+"""FeatureStore: one corpus manifest and many feature sets, in Zarr or HDF5.
+
+Writing goes through staging so that any process can contribute and a killed run loses
+nothing: ``begin_feature_set`` records the provenance, workers commit shards with a
+`ShardWriter`, and ``consolidate`` lays the shards out contiguously in manifest order,
+marks the set complete (last) and only then drops the staging folder.
+
+Example:
+    >>> import tempfile
+    >>> from ser.cache.manifest import Manifest
+    >>> from ser.cache.testing import example_columns
+    >>> manifest = Manifest.from_columns(example_columns(["Ses01F_impro01_F000",
+    ...                                                   "Ses01F_impro01_M001"]))
+    >>> store = FeatureStore.create(Path(tempfile.mkdtemp()) / "f.zarr", manifest)
+    >>> store.begin_feature_set("logmel80", {"extractor": "logmel", "modality": "audio",
+    ...     "level": "frame", "dim": 80, "dtype": "float16"})
+    >>> store.shard_writer("logmel80").write(0, {0: np.ones((3, 80)), 1: np.ones((2, 80))})
+    >>> store.consolidate("logmel80", n_shards=1)
+    >>> features = store.read("logmel80")
+    >>> features.data.shape, features.offsets.tolist()
+    ((5, 80), [0, 3, 5])
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser import __version__
+from ser.cache import fingerprint as fp
+from ser.cache import shards
+from ser.cache import verify as health
+from ser.cache.backend import FORMAT, FORMAT_KEY, MANIFEST, Backend, backend_for
+from ser.cache.lock import exclusive_lock
+from ser.cache.manifest import Manifest
+from ser.errors import FingerprintMismatch, StoreError
+
+CHUNK_BYTES = 16 * 2**20  # rows per chunk/block: about this many bytes
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
+
+
+@dataclass(frozen=True)
+class FeatureData:
+    """A whole feature set: utterance ``i`` is ``data[offsets[i]:offsets[i + 1]]``."""
+
+    data: np.ndarray  # [rows, dim] in the stored dtype
+    offsets: np.ndarray  # [n_utt + 1] int64
+    attrs: dict[str, Any]
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.attrs["fingerprint"])
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def utterance(self, index: int) -> np.ndarray:
+        return self.data[self.offsets[index] : self.offsets[index + 1]]  # [n_rows, dim]
+
+
+@dataclass(frozen=True)
+class FeatureSetInfo:
+    """Summary of one feature set; rows/failures of an incomplete set count staged work."""
+
+    name: str
+    modality: str
+    level: str
+    rows: int
+    dim: int
+    dtype: str
+    bytes: int
+    fingerprint: str
+    complete: bool
+    failures: int
+    attrs: dict[str, Any] = field(repr=False)
+    staged_shards: int = 0
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    problems: list[str]
+    checksums: dict[str, str | None]  # per feature set; None when it could not be read
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+class FeatureStore:
+    """A feature store on disk; make one with `create` or `open`."""
+
+    def __init__(self, backend: Backend, manifest: Manifest, attrs: dict[str, Any]) -> None:
+        self._backend = backend
+        self.path: Path = backend.path
+        self.manifest = manifest
+        self.attrs = attrs
+        self._staging = self.path.with_name(self.path.name + ".staging")
+        self._lock_file = self.path.with_name(self.path.name + ".lock")
+
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    @property
+    def writable(self) -> bool:
+        return self._backend.writable
+
+    def __repr__(self) -> str:
+        return f"FeatureStore({str(self.path)!r}, {self.backend}, {len(self.manifest)} utts)"
+
+    @classmethod
+    def create(
+        cls, path: str | Path, manifest: Manifest, attrs: dict[str, Any] | None = None
+    ) -> FeatureStore:
+        """A new store holding ``manifest``; an existing store with the same manifest is
+        opened for writing (its attributes kept), one with another manifest refused."""
+        backend = backend_for(Path(path).absolute(), writable=True)
+        root_attrs = {**(attrs or {}), FORMAT_KEY: FORMAT, "ser_version": __version__}
+        try:
+            fp.canonical_json(root_attrs)
+        except (TypeError, ValueError) as err:
+            raise StoreError(f"store attributes must be plain JSON values: {err}") from None
+        if not backend.exists():
+            try:
+                backend.create(manifest.columns(), root_attrs)
+                return cls(backend, manifest, root_attrs)
+            except FileExistsError:
+                pass  # another process created it first: same checks as below
+        store = cls.open(path, mode="a")
+        if store.manifest != manifest:
+            raise StoreError(
+                f"{store.path}: store exists with another manifest "
+                f"({_manifest_difference(store.manifest, manifest)}); "
+                "use another path or delete it"
+            )
+        return store
+
+    @classmethod
+    def open(cls, path: str | Path, mode: str = "r") -> FeatureStore:
+        """Open a store: mode "r" (read-only) or "a" (read and write)."""
+        if mode not in ("r", "a"):
+            raise StoreError(f"store mode must be 'r' or 'a', got {mode!r}")
+        backend = backend_for(Path(path).absolute(), writable=mode == "a")
+        if not backend.exists():
+            raise StoreError(f"{backend.path}: no feature store here")
+        attrs = backend.root_attrs()
+        if FORMAT_KEY not in attrs:
+            raise StoreError(f"{backend.path}: a {backend.name} file but not a ser feature store")
+        if attrs[FORMAT_KEY] > FORMAT:
+            raise StoreError(f"{backend.path}: written by a newer ser (format {attrs[FORMAT_KEY]})")
+        if backend.writable:
+            _sweep_trash(backend.path)
+        return cls(backend, Manifest(backend.read_manifest()), attrs)
+
+    def feature_sets(self) -> list[str]:
+        """Names of all feature sets, complete or in progress."""
+        return self._backend.group_names()
+
+    def lock(self) -> AbstractContextManager[None]:
+        """Exclusive write lock (non-blocking): StoreLocked names the holder's pid."""
+        return exclusive_lock(self._lock_file, self.path)
+
+    def begin_feature_set(self, name: str, attrs: dict[str, Any], overwrite: bool = False) -> None:
+        """Record a feature set's provenance before its shards are written.
+
+        Same fingerprint as the stored set: nothing to do (the run resumes). Another
+        fingerprint: FingerprintMismatch naming each differing key, unless ``overwrite``,
+        which deletes the old set and its shards first.
+        """
+        self._require_writable()
+        _check_name(name)
+        prov = fp.provenance(attrs)
+        stored = self._backend.group_attrs(name)
+        if stored is not None:
+            old = {k: v for k, v in stored.items() if k not in fp.BOOKKEEPING}
+            if fp.fingerprint(old) == fp.fingerprint(prov):
+                return
+            if not overwrite:
+                raise FingerprintMismatch(
+                    f"{self.path}: feature set {name!r} exists with other settings ("
+                    + "; ".join(fp.differences(old, prov))
+                    + "); pass --overwrite to replace it, or use another store"
+                )
+            self.delete_feature_set(name)
+        else:
+            self._clear_staging(name)  # shards of a set that no longer exists
+        self._backend.set_group_attrs(
+            name, {**prov, "fingerprint": fp.fingerprint(prov), "complete": False}
+        )
+
+    def delete_feature_set(self, name: str) -> None:
+        """Remove a feature set and any staged shards of it."""
+        self._require_writable()
+        if name not in self.feature_sets() and not (self._staging / name).exists():
+            raise StoreError(f"{self.path}: no feature set {name!r} to delete")
+        self._backend.delete_group(name)
+        self._clear_staging(name)
+
+    def shard_writer(self, name: str) -> shards.ShardWriter:
+        """A picklable writer of this set's shards, for this or any other process."""
+        attrs = self._attrs_of(name)
+        return shards.ShardWriter(
+            directory=self._staging / name,
+            fingerprint=attrs["fingerprint"],
+            dim=attrs["dim"],
+            dtype=attrs["dtype"],
+            level=attrs["level"],
+            n_utterances=len(self.manifest),
+        )
+
+    def done_shards(self, name: str) -> set[int]:
+        """Ids of committed shards of an incomplete set (empty once consolidated)."""
+        self._attrs_of(name)
+        return shards.done_shards(self._staging / name)
+
+    def consolidate(self, name: str, n_shards: int, *, compress: bool = False) -> None:
+        """Lay shards ``0..n_shards-1`` out as one contiguous array in manifest order.
+
+        Safe to re-run after a crash: the arrays are rebuilt from staging, which is
+        removed only after ``complete`` is set. ``compress`` (off by default) trades read
+        speed for a few percent of disk.
+        """
+        self._require_writable()
+        attrs = self._attrs_of(name)
+        if attrs.get("complete"):
+            self._clear_staging(name)
+            return
+        writer = self.shard_writer(name)
+        layout = shards.gather(writer, n_shards)
+        dim, dtype = writer.dim, writer.dtype
+        rows = int(layout.counts.sum())
+        block = _chunk_rows(rows, dim, dtype)
+        self._backend.create_data(name, (rows, dim), dtype, block, compress)
+        source = shards.ShardRows(writer.directory, dim, dtype)
+        self._backend.write_blocks(name, shards.blocks(layout, source, block))
+        failed = sorted(layout.failures)
+        self._backend.write_arrays(
+            name,
+            {
+                "offsets": layout.offsets,
+                "failures_utt_id": self.manifest.utt_ids[failed],
+                "failures_reason": np.array([layout.failures[i] for i in failed], np.str_),
+            },
+        )
+        self._backend.set_group_attrs(name, {**attrs, "complete": True})
+        self._clear_staging(name)
+
+    def read(self, name: str, fingerprint: str | None = None) -> FeatureData:
+        """The whole set in one sequential read; StoreError if missing or incomplete,
+        FingerprintMismatch if ``fingerprint`` is given and differs."""
+        attrs = self._complete_attrs(name)
+        if fingerprint is not None and fingerprint != attrs["fingerprint"]:
+            raise FingerprintMismatch(
+                f"{self.path}: feature set {name!r} has fingerprint "
+                f"{attrs['fingerprint'][:12]}..., expected {fingerprint[:12]}... "
+                "(it was recomputed with other settings)"
+            )
+        data = self._backend.read_data(name)
+        offsets = self._backend.read_array(name, "offsets")
+        if offsets is None:
+            raise StoreError(f"{self.path}: feature set {name!r} has no offsets array")
+        return FeatureData(data=data, offsets=offsets.astype(np.int64), attrs=attrs)
+
+    def failures(self, name: str) -> list[tuple[str, str]]:
+        """(utt_id, reason) of each failed utterance of a complete set, manifest order."""
+        self._complete_attrs(name)
+        ids = self._backend.read_array(name, "failures_utt_id")
+        reasons = self._backend.read_array(name, "failures_reason")
+        if ids is None or reasons is None:
+            return []
+        return list(zip(ids.tolist(), reasons.tolist(), strict=True))
+
+    def info(self, name: str) -> FeatureSetInfo:
+        attrs = self._attrs_of(name)
+        complete = bool(attrs.get("complete"))
+        nbytes = self._backend.nbytes(name) + _folder_bytes(self._staging / name)
+        if complete:
+            layout = self._backend.data_layout(name)
+            rows = layout[0][0] if layout else 0
+            failed = self._backend.read_array(name, "failures_utt_id")
+            n_failed, n_shards = (0 if failed is None else len(failed)), 0
+        else:
+            rows, n_failed, n_shards = shards.staged_summary(self._staging / name)
+        return FeatureSetInfo(
+            name=name,
+            modality=attrs["modality"],
+            level=attrs["level"],
+            rows=rows,
+            dim=attrs["dim"],
+            dtype=attrs["dtype"],
+            bytes=nbytes,
+            fingerprint=attrs["fingerprint"],
+            complete=complete,
+            failures=n_failed,
+            attrs=attrs,
+            staged_shards=n_shards,
+        )
+
+    def verify(self) -> list[str]:
+        """Problems found (empty = healthy): offsets, NaN/Inf, completeness, failures."""
+        return self.verify_report(checksums=False).problems
+
+    def verify_report(self, checksums: bool = True) -> VerifyReport:
+        """`verify` plus, per complete set, its content checksum from the same read."""
+        problems: list[str] = []
+        sums: dict[str, str | None] = {}
+        for name in self.feature_sets():
+            found, sums[name] = health.check_feature_set(
+                self._backend, self.manifest, name, self._attrs_of(name), checksums
+            )
+            problems += found
+        return VerifyReport(problems=problems, checksums=sums)
+
+    def checksum(self, name: str) -> str:
+        """sha256 of the data bytes (little-endian, C order) in manifest order."""
+        attrs = self._complete_attrs(name)
+        row_bytes = attrs["dim"] * np.dtype(attrs["dtype"]).itemsize
+        return health.checksum(self._backend, name, row_bytes)
+
+    def _attrs_of(self, name: str) -> dict[str, Any]:
+        attrs = self._backend.group_attrs(name) if name != MANIFEST else None
+        if attrs is None:
+            have = ", ".join(self.feature_sets()) or "none"
+            raise StoreError(f"{self.path}: no feature set {name!r} (feature sets: {have})")
+        return attrs
+
+    def _complete_attrs(self, name: str) -> dict[str, Any]:
+        attrs = self._attrs_of(name)
+        if not attrs.get("complete"):
+            raise StoreError(
+                f"{self.path}: feature set {name!r} is incomplete; run the extraction again "
+                "to finish it"
+            )
+        return attrs
+
+    def _require_writable(self) -> None:
+        if not self.writable:
+            raise StoreError(f"{self.path}: store is open read-only (open it with mode='a')")
+
+    def _clear_staging(self, name: str) -> None:
+        shutil.rmtree(self._staging / name, ignore_errors=True)
+        if self._staging.is_dir() and not any(self._staging.iterdir()):
+            self._staging.rmdir()
+
+
+def estimate_bytes(rows: int, dim: int, dtype: str, n_utterances: int = 0) -> int:
+    """Disk bytes of an uncompressed feature set: data plus offsets."""
+    return rows * dim * np.dtype(dtype).itemsize + 8 * (n_utterances + 1)
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name) or name == MANIFEST:
+        raise StoreError(
+            f"feature set name {name!r}: use letters, digits and . _ + = - "
+            f"(not starting with a symbol, and not {MANIFEST!r})"
+        )
+
+
+def _chunk_rows(rows: int, dim: int, dtype: str) -> int:
+    """Rows per chunk: about CHUNK_BYTES, evened out so the padded last chunk is small."""
+    target = max(1, CHUNK_BYTES // (dim * np.dtype(dtype).itemsize))
+    n_chunks = max(1, -(-rows // target))
+    return max(1, -(-rows // n_chunks))
+
+
+def _sweep_trash(path: Path) -> None:
+    """Remove what a delete killed half-way left beside the store (see zarr_backend)."""
+    for trash in path.parent.glob(f".{path.name}.*.trash"):
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _folder_bytes(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _manifest_difference(old: Manifest, new: Manifest) -> str:
+    if len(old) != len(new):
+        return f"{len(old)} utterances here, {len(new)} given"
+    return "columns differ: " + ", ".join(old.differences(new))

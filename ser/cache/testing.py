@@ -1,0 +1,113 @@
+"""Helpers for tests and examples that need a store with features in it.
+
+Example:
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from ser.cache import FeatureStore, Manifest
+    >>> ids = [f"Ses01F_impro01_F{i:03d}" for i in range(4)]
+    >>> store = FeatureStore.create(Path(tempfile.mkdtemp()) / "f.h5",
+    ...                             Manifest.from_columns(example_columns(ids)))
+    >>> rows = fill(store, "hubert.L3", failures={1: "no audio"})
+    >>> store.info("hubert.L3").failures
+    1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ser.cache.store import FeatureStore
+
+EXAMPLE_ATTRS: dict[str, Any] = {
+    "extractor": "hubert",
+    "modality": "audio",
+    "level": "frame",
+    "dim": 6,
+    "dtype": "float16",
+    "model": "tiny-hubert",
+    "weights_sha256": "ab" * 32,
+    "layer": 3,
+    "frame_shift": 0.02,
+    "sample_rate": 16000,
+}
+
+
+def example_columns(utt_ids: Sequence[str]) -> dict[str, list]:
+    """Plausible columns for the given ids (docs and tests; not IEMOCAP content)."""
+    n = len(utt_ids)
+    return {
+        "utt_id": list(utt_ids),
+        "session": [int(u[3:5]) for u in utt_ids],
+        "dialog": [u[:-5] for u in utt_ids],
+        "speaker": [u[:5] + u[-4] for u in utt_ids],
+        "gender": [u[-4] for u in utt_ids],
+        "kind": ["script" if "script" in u else "impro" for u in utt_ids],
+        "order": list(range(n)),
+        "start": [1.5 * i for i in range(n)],
+        "end": [1.5 * i + 1.25 for i in range(n)],
+        "duration": [1.25] * n,
+        "label": ["neu"] * n,
+        "valence": [3.0] * n,
+        "arousal": [2.5] * n,
+        "dominance": [3.5] * n,
+        "transcript": ["hello there"] * n,
+        "transcript_raw": ["hello [LAUGHTER] there"] * n,
+        "wav": [f"Session{int(u[3:5])}/sentences/wav/{u[:-5]}/{u}.wav" for u in utt_ids],
+    }
+
+
+def random_rows(n_utt: int, dim: int, failed: Sequence[int] = (), seed: int = 0) -> dict:
+    """Ragged float32 rows (1-9 per utterance) for every utterance not in ``failed``."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 10, n_utt)
+    return {
+        i: rng.standard_normal((int(lengths[i]), dim)).astype(np.float32)
+        for i in range(n_utt)
+        if i not in failed
+    }
+
+
+def write_shards(
+    store: FeatureStore,
+    name: str,
+    rows: dict[int, np.ndarray],
+    failures: dict[int, str],
+    n_shards: int,
+    only: Sequence[int] | None = None,
+) -> None:
+    """Write shards of interleaved utterances (i % n_shards), last shard first."""
+    writer = store.shard_writer(name)
+    for shard_id in reversed(range(n_shards)):
+        if only is not None and shard_id not in only:
+            continue
+        writer.write(
+            shard_id,
+            {i: r for i, r in rows.items() if i % n_shards == shard_id},
+            {i: f for i, f in failures.items() if i % n_shards == shard_id},
+        )
+
+
+def fill(
+    store: FeatureStore,
+    name: str = "hubert.L3",
+    attrs: dict[str, Any] | None = None,
+    failures: dict[int, str] | None = None,
+    n_shards: int = 3,
+    seed: int = 0,
+) -> dict[int, np.ndarray]:
+    """Begin, write and consolidate one feature set; returns the rows written."""
+    attrs = attrs or EXAMPLE_ATTRS
+    failures = {2: "audio file missing", 5: "empty transcript"} if failures is None else failures
+    rows = random_rows(len(store.manifest), attrs["dim"], list(failures), seed)
+    store.begin_feature_set(name, attrs)
+    write_shards(store, name, rows, failures, n_shards)
+    store.consolidate(name, n_shards)
+    return rows
+
+
+def expected_data(rows: dict[int, np.ndarray], n_utt: int, dtype: str) -> np.ndarray:
+    parts = [rows[i].astype(dtype) for i in range(n_utt) if i in rows]
+    return np.concatenate(parts)

@@ -1,0 +1,98 @@
+"""Manifest: columns, validation, equality, and records from the corpus reader."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ser.cache import FeatureStore, Manifest
+from ser.cache.manifest import COLUMNS
+from ser.cache.testing import example_columns
+from ser.errors import StoreError
+
+IDS = ["Ses01F_impro01_F000", "Ses01F_impro01_M001", "Ses01F_impro01_F002"]
+
+
+def test_columns_have_their_kinds() -> None:
+    m = Manifest.from_columns(example_columns(IDS))
+    assert m.names == list(COLUMNS) and len(m) == 3
+    assert m.column("session").dtype == np.int64 and m.column("order").dtype == np.int64
+    assert m.column("valence").dtype == np.float64 and m.column("utt_id").dtype.kind == "U"
+    assert m.utt_ids.tolist() == IDS and m.index(IDS[2]) == 2 and IDS[1] in m
+
+
+def test_columns_are_read_only_views_and_copies() -> None:
+    m = Manifest.from_columns(example_columns(IDS))
+    with pytest.raises(ValueError, match="read-only"):
+        m.column("label")[0] = "ang"
+    columns = m.columns()
+    columns["label"][0] = "ang"
+    assert m.column("label")[0] == "neu"
+
+
+def test_equality_is_columnwise() -> None:
+    a = Manifest.from_columns(example_columns(IDS))
+    assert a == Manifest.from_columns(example_columns(IDS))
+    columns = example_columns(IDS)
+    columns["transcript"][1] = "hello there "  # one trailing space
+    b = Manifest.from_columns(columns)
+    assert a != b and a.differences(b) == ["transcript"]
+    assert a != Manifest.from_columns(example_columns(IDS[:2]))
+
+
+def test_extra_columns_round_trip(tmp_path: Path) -> None:
+    columns = {**example_columns(IDS), "fold": [0, 1, 2], "note": ["", "é", "x"]}
+    m = Manifest.from_columns(columns)
+    assert m.names[-2:] == ["fold", "note"]
+    for suffix in (".zarr", ".h5"):
+        FeatureStore.create(tmp_path / f"m{suffix}", m)
+        assert FeatureStore.open(tmp_path / f"m{suffix}").manifest == m
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c.pop("label"), "lacks columns: label"),
+        (lambda c: c["valence"].pop(), "differ in length"),
+        (lambda c: c["utt_id"].__setitem__(2, IDS[0]), "duplicate utt_id values: " + IDS[0]),
+        (lambda c: c["order"].__setitem__(0, 0.5), "'order' must hold integers"),
+    ],
+)
+def test_bad_columns_are_refused(change, message: str) -> None:
+    columns = example_columns(IDS)
+    change(columns)
+    with pytest.raises(StoreError, match=message):
+        Manifest.from_columns(columns)
+
+
+def test_unknown_id_and_column() -> None:
+    m = Manifest.from_columns(example_columns(IDS))
+    with pytest.raises(StoreError, match="'Ses09' is not in the manifest"):
+        m.index("Ses09")
+    with pytest.raises(StoreError, match="no column 'speaker_id'"):
+        m.column("speaker_id")
+
+
+def test_from_utterances_of_the_corpus_reader(synthetic_corpus, tmp_path: Path) -> None:
+    root, truth = synthetic_corpus
+    utterances = list(truth.utterances)
+    utterances[0] = replace(utterances[0], wav_path=None)
+    m = Manifest.from_utterances(utterances, root)
+    assert m.utt_ids.tolist() == [u.utt_id for u in utterances]
+    for name in COLUMNS:
+        if name != "wav":
+            assert m.column(name).tolist() == [getattr(u, name) for u in utterances], name
+    wavs = m.column("wav").tolist()
+    assert wavs[0] == ""
+    assert wavs[1:] == [u.wav_path.relative_to(root).as_posix() for u in utterances[1:]]
+    store = FeatureStore.create(tmp_path / "f.h5", m)
+    assert FeatureStore.open(store.path).manifest == m
+
+
+def test_from_utterances_without_root_keeps_paths(synthetic_corpus) -> None:
+    _, truth = synthetic_corpus
+    m = Manifest.from_utterances(truth.utterances[:2])
+    assert m.column("wav").tolist() == [str(u.wav_path) for u in truth.utterances[:2]]

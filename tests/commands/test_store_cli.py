@@ -1,0 +1,217 @@
+"""`ser store info|verify|init|import` through click's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from ser.cache import FeatureStore, Manifest
+from ser.cache.testing import EXAMPLE_ATTRS, example_columns, fill
+from ser.cli import main
+
+IDS = [f"Ses01F_impro01_{g}{i:03d}" for i in range(4) for g in "FM"]
+
+
+def ser(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(params=[".zarr", ".h5"], ids=["zarr", "hdf5"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> FeatureStore:
+    """A store with one complete frame-level set (two failures) and one in progress."""
+    fs = FeatureStore.create(
+        tmp_path / f"features{request.param}", Manifest.from_columns(example_columns(IDS))
+    )
+    fill(fs, "hubert.L3", failures={1: "audio missing", 6: "too short"})
+    fs.begin_feature_set("mpnet", {**EXAMPLE_ATTRS, "extractor": "mpnet", "level": "token"})
+    return fs
+
+
+def test_info_json_shape(store: FeatureStore) -> None:
+    result = ser("store", "info", store.path, "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert set(out) == {"utterances", "feature_sets"} and out["utterances"] == 8
+    assert set(out["feature_sets"]) == {"hubert.L3", "mpnet"}
+    keys = {"level", "rows", "dim", "dtype", "bytes", "fingerprint", "complete", "failures"}
+    hubert = out["feature_sets"]["hubert.L3"]
+    assert set(hubert) == keys
+    info = store.info("hubert.L3")
+    assert hubert == {
+        "level": "frame",
+        "rows": info.rows,
+        "dim": 6,
+        "dtype": "float16",
+        "bytes": info.bytes,
+        "fingerprint": info.fingerprint,
+        "complete": True,
+        "failures": 2,
+    }
+    assert out["feature_sets"]["mpnet"]["complete"] is False
+
+
+def test_info_table(store: FeatureStore) -> None:
+    result = ser("store", "info", store.path)
+    assert result.exit_code == 0, result.output
+    assert "hubert.L3" in result.stdout and "8 utterances" in result.stdout
+    assert store.info("hubert.L3").fingerprint[:12] in result.stdout
+    assert "incomplete (0 shards staged)" in result.stdout
+
+
+def test_verify_reports_incomplete_and_exits_1(store: FeatureStore) -> None:
+    result = ser("store", "verify", store.path)
+    assert result.exit_code == 1
+    assert "mpnet: incomplete" in result.stdout
+
+
+def test_verify_json_checksums_match_across_backends(tmp_path: Path) -> None:
+    digests = []
+    for suffix in (".zarr", ".h5"):
+        fs = FeatureStore.create(
+            tmp_path / f"s{suffix}", Manifest.from_columns(example_columns(IDS))
+        )
+        fill(fs, "hubert.L3", failures={})
+        result = ser("store", "verify", fs.path, "--json")
+        assert result.exit_code == 0, result.output
+        out = json.loads(result.stdout)
+        assert out["healthy"] is True and out["problems"] == []
+        assert set(out["feature_sets"]) == {"hubert.L3"}
+        digests.append(out["feature_sets"]["hubert.L3"]["checksum"])
+        assert digests[-1] == fs.checksum("hubert.L3")
+    assert digests[0] == digests[1]
+    assert "all healthy" in ser("store", "verify", tmp_path / "s.h5").stdout
+
+
+def test_verify_json_unhealthy(store: FeatureStore) -> None:
+    result = ser("store", "verify", store.path, "--json")
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert out["healthy"] is False and any("mpnet" in p for p in out["problems"])
+    assert out["feature_sets"]["mpnet"] == {"checksum": None}
+    assert len(out["feature_sets"]["hubert.L3"]["checksum"]) == 64
+
+
+@pytest.mark.parametrize("command", ["info", "verify"])
+def test_bad_path_is_a_clean_error(tmp_path: Path, command: str) -> None:
+    result = ser("store", command, tmp_path / "nothing.zarr")
+    assert result.exit_code == 2
+    assert "error:" in result.stderr and "no feature store here" in result.stderr
+    assert "Traceback" not in result.output
+    result = ser("store", command, tmp_path / "features.csv")
+    assert result.exit_code == 2 and "must end in .zarr" in result.stderr
+
+
+def test_init_from_synthetic_corpus(synthetic_corpus, tmp_path: Path) -> None:
+    root, truth = synthetic_corpus
+    path = tmp_path / "features.zarr"
+    result = ser("store", "init", path, root)
+    assert result.exit_code == 0, result.output
+    assert f"{len(truth.utterances)} utterances" in result.stdout
+    fs = FeatureStore.open(path)
+    assert fs.manifest.utt_ids.tolist() == [u.utt_id for u in truth.utterances]
+    assert fs.manifest.column("transcript").tolist() == [u.transcript for u in truth.utterances]
+    wavs = fs.manifest.column("wav").tolist()
+    assert all(not Path(w).is_absolute() and (root / w).is_file() for w in wavs if w)
+    assert fs.feature_sets() == [] and fs.attrs["classes"] == "all"
+    again = ser("store", "init", path, root)
+    assert again.exit_code == 0 and "exists already" in again.stdout
+    four = ser("store", "init", tmp_path / "four.h5", root, "--classes", "4")
+    assert four.exit_code == 0, four.output
+    assert set(FeatureStore.open(tmp_path / "four.h5").manifest.column("label")) <= {
+        "neu",
+        "hap",
+        "exc",
+        "sad",
+        "ang",
+    }
+    other = ser("store", "init", path, root, "--classes", "4")
+    assert other.exit_code == 2 and "another manifest" in other.stderr
+
+
+def test_init_bad_corpus(tmp_path: Path) -> None:
+    result = ser("store", "init", tmp_path / "f.zarr", tmp_path)
+    assert result.exit_code == 2 and "not an IEMOCAP root" in result.stderr
+    assert not (tmp_path / "f.zarr").exists()
+
+
+def test_import_npz(store: FeatureStore, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    arrays = {u: rng.standard_normal(5).astype(np.float32) for u in IDS[2:]}
+    np.savez(tmp_path / "emb.npz", **arrays)
+    result = ser(
+        "store", "import", store.path, tmp_path / "emb.npz",
+        "--name", "wav2vec.emb", "--modality", "audio", "--level", "utterance",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "imported 6 utterances" in result.stdout
+    assert "2 manifest utterances are not in emb.npz" in result.stdout
+    assert IDS[0] in result.stdout
+    fs = FeatureStore.open(store.path)
+    features = fs.read("wav2vec.emb")
+    assert features.data.shape == (6, 5) and features.data.dtype == np.float32
+    np.testing.assert_array_equal(features.utterance(3), arrays[IDS[3]][None])
+    assert fs.failures("wav2vec.emb") == [(IDS[0], "not in emb.npz"), (IDS[1], "not in emb.npz")]
+    attrs = fs.info("wav2vec.emb").attrs
+    assert attrs["extractor"] == "imported" and attrs["source"] == "emb.npz"
+    assert len(attrs["source_sha256"]) == 64
+    assert fs.verify_report().checksums["wav2vec.emb"] is not None
+    again = ser(
+        "store", "import", store.path, tmp_path / "emb.npz",
+        "--name", "wav2vec.emb", "--modality", "audio", "--level", "utterance",
+    )  # fmt: skip
+    assert again.exit_code == 0 and "imported already" in again.stdout
+
+
+def test_import_frame_level_float16(store: FeatureStore, tmp_path: Path) -> None:
+    arrays = {u: np.full((i + 1, 3), i, np.float16) for i, u in enumerate(IDS)}
+    np.savez(tmp_path / "frames.npz", **arrays)
+    result = ser(
+        "store", "import", store.path, tmp_path / "frames.npz",
+        "--name", "ext", "--modality", "text", "--level", "token",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    features = FeatureStore.open(store.path).read("ext")
+    assert features.data.dtype == np.float16 and features.data.shape == (36, 3)
+    assert features.offsets.tolist() == [0, 1, 3, 6, 10, 15, 21, 28, 36]
+
+
+def test_import_refuses_unknown_ids(store: FeatureStore, tmp_path: Path) -> None:
+    np.savez(tmp_path / "x.npz", Ses09F_nope_F000=np.ones(3), **{IDS[0]: np.ones(3)})
+    result = ser(
+        "store", "import", store.path, tmp_path / "x.npz",
+        "--name", "x", "--modality", "audio", "--level", "utterance",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "x.npz" in result.stderr and "Ses09F_nope_F000" in result.stderr
+    assert "Traceback" not in result.output
+    assert "x" not in FeatureStore.open(store.path).feature_sets()
+
+
+def test_import_refuses_bad_arrays(store: FeatureStore, tmp_path: Path) -> None:
+    np.savez(tmp_path / "bad.npz", **{IDS[0]: np.ones((2, 3)), IDS[1]: np.ones((2, 4))})
+    args = ["--name", "x", "--modality", "audio", "--level", "frame"]
+    result = ser("store", "import", store.path, tmp_path / "bad.npz", *args)
+    assert result.exit_code == 2 and f"{IDS[1]}: expected a numeric [rows, 3]" in result.stderr
+    np.savez(tmp_path / "flat.npz", **{IDS[0]: np.ones(3)})
+    result = ser("store", "import", store.path, tmp_path / "flat.npz", *args)
+    assert result.exit_code == 2 and "[rows, 3] array, got float64 (3,)" in result.stderr
+    assert "x" not in FeatureStore.open(store.path).feature_sets()  # nothing written
+    (tmp_path / "junk.npz").write_text("not a zip")
+    result = ser("store", "import", store.path, tmp_path / "junk.npz", *args)
+    assert result.exit_code == 2 and "not a readable .npz" in result.stderr
+
+
+def test_import_other_file_needs_overwrite(store: FeatureStore, tmp_path: Path) -> None:
+    args = ["--name", "emb", "--modality", "audio", "--level", "utterance"]
+    np.savez(tmp_path / "a.npz", **{u: np.ones(3) for u in IDS})
+    assert ser("store", "import", store.path, tmp_path / "a.npz", *args).exit_code == 0
+    np.savez(tmp_path / "a.npz", **{u: np.zeros(3) for u in IDS})
+    refused = ser("store", "import", store.path, tmp_path / "a.npz", *args)
+    assert refused.exit_code == 2 and "source_sha256:" in refused.stderr
+    replaced = ser("store", "import", store.path, tmp_path / "a.npz", *args, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert not FeatureStore.open(store.path).read("emb").data.any()
