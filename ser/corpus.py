@@ -1,13 +1,32 @@
 """IEMOCAP corpus reader: an `IEMOCAP_full_release` folder -> utterance records.
 
-CONTRACT (fixed; the reader itself is being written): `Utterance` below and
-`read_corpus(root, classes="all") -> CorpusReading`.
+The consensus labels come from `SessionN/dialog/EmoEvaluation/<dialog>.txt` (the
+per-annotator subfolders are not read), the text from `dialog/transcriptions/<dialog>.txt`
+and the audio path from `sentences/wav/<dialog>/<utt_id>.wav`. Every quirk of the format
+(see docs/IEMOCAP_FORMAT.md) is survived; what cannot be read is reported as a `Problem`
+and the read goes on.
+
+>>> from ser.synth import SynthConfig, write_corpus
+>>> import tempfile
+>>> root = Path(tempfile.mkdtemp()) / "IEMOCAP_full_release"
+>>> _ = write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(4, 4)))
+>>> reading = read_corpus(root, classes="all")
+>>> len(reading.utterances), reading.problems
+(20, ())
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+
+from ser.errors import CorpusError
+from ser.labels import LABEL_CODES, get_label_set
 
 
 @dataclass(frozen=True)
@@ -48,3 +67,322 @@ class CorpusReading:
     root: Path
     utterances: tuple[Utterance, ...]
     problems: tuple[Problem, ...]
+
+
+SESSIONS = (1, 2, 3, 4, 5)
+
+#: `<dialog>_{F|M}{NNN}` with dialog `Ses{SS}{G}_{impro|script}...`; the XX turns of the
+#: transcriptions (no wav, no label) do not match.
+UTT_ID = re.compile(r"^Ses0([1-5])[FM]_(impro|script)[0-9A-Za-z_]*_([FM])\d{3}$")
+_NUM = r"([-+]?\d+(?:\.\d*)?)"
+_LABEL_LINE = re.compile(
+    rf"^\[\s*{_NUM}\s*-\s*{_NUM}\s*\]\s+(\S+)\s+(\S+)\s+\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\]\s*$"
+)
+_TURN_LINE = re.compile(rf"^(\S+)\s+\[\s*{_NUM}\s*-\s*{_NUM}\s*\]:(.*)$")
+_XX_TURN = re.compile(r"^Ses\d\d[FM]_\w+_[FM]XX\d*$")
+_SPEAKER_ONLY = re.compile(r"^[A-Za-z]{1,2}\s*:")  # `M: Yeah.`: a turn with no id or time
+_TAG = re.compile(r"\[[^\[\]]*\]")
+
+
+def clean_transcript(raw: str) -> str:
+    """The transcript without tags like `[LAUGHTER]`, whitespace collapsed.
+
+    Punctuation left dangling by a removed tag goes with it; other text is untouched.
+
+    >>> clean_transcript("[LAUGHTER], That's what they say.")
+    "That's what they say."
+    >>> clean_transcript("Oh,  [breathing] okay [GARBAGE].")
+    'Oh, okay.'
+    >>> clean_transcript("[LAUGHTER]")
+    ''
+    """
+    text = _TAG.sub("\0", raw.replace("\0", " "))
+    text = re.sub(r"^[\s\0]*\0[\s,;:.]*", "", text)  # leading tags and the comma after them
+    text = re.sub(r"\s*\0+\s*(?=[,.;:!?])", "", text)  # a tag right before punctuation
+    return " ".join(text.replace("\0", " ").split())
+
+
+@dataclass(frozen=True)
+class _Label:
+    utt_id: str
+    session_folder: int
+    start: float
+    end: float
+    code: str
+    vad: tuple[float, float, float]
+
+
+class _Problems:
+    """Collects problems in the order they are found."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, utt_id: str, problem: str) -> None:
+        self.items.append(Problem(utt_id, problem))
+
+
+def read_corpus(root: str | Path, classes: str = "all") -> CorpusReading:
+    """Read an IEMOCAP root into utterance records of the class set `classes`.
+
+    `classes` is a name of `ser.labels.LABEL_SETS` (`4`, `5`, `6`, `all`); records keep
+    their consensus code (`exc` stays `exc` in the 4-class set). `order` is computed over
+    all labelled turns of a dialog before the class filter, so it does not depend on it.
+
+    A root needs at least one `SessionN/dialog/EmoEvaluation` folder, else `CorpusError`.
+    A partial copy (some of Session1..Session5 absent) is read as it is, and each absent
+    session is reported as a problem, so a summary shows it. Utterances outside the class
+    set take their problems with them; problems about files stay.
+    """
+    label_set = get_label_set(classes)
+    root = Path(root).expanduser().resolve()
+    sessions = _check_root(root)
+    problems = _Problems()
+    for session in SESSIONS:
+        if session not in sessions:
+            problems.add(f"Session{session}", f"session missing: no {_eval_dir(root, session)}")
+    labels: dict[str, _Label] = {}
+    for session in sessions:
+        for path in _dialog_files(_eval_dir(root, session)):
+            for label in _parse_evaluation(path, session, problems):
+                if label.utt_id in labels:
+                    problems.add(label.utt_id, f"duplicate label line in {path}: kept the first")
+                else:
+                    labels[label.utt_id] = label
+    turns = _read_transcriptions(root, sessions, labels, problems)
+    utterances = _build_utterances(root, labels, turns, problems)
+    kept = tuple(u for u in utterances if label_set.class_of(u.label) is not None)
+    dropped = {u.utt_id for u in utterances} - {u.utt_id for u in kept}
+    return CorpusReading(
+        root=root,
+        utterances=kept,
+        problems=tuple(p for p in problems.items if p.utt_id not in dropped),
+    )
+
+
+def _eval_dir(root: Path, session: int) -> Path:
+    return root / f"Session{session}" / "dialog" / "EmoEvaluation"
+
+
+def _check_root(root: Path) -> list[int]:
+    """The sessions present; CorpusError naming what is missing when there are none."""
+    if not root.exists():
+        raise CorpusError(f"{root} is not an IEMOCAP root: it does not exist")
+    if not root.is_dir():
+        raise CorpusError(f"{root} is not an IEMOCAP root: it is a file, not a folder")
+    sessions = [s for s in SESSIONS if _eval_dir(root, s).is_dir()]
+    if sessions:
+        return sessions
+    hint = ""
+    nested = root / "IEMOCAP_full_release"
+    if nested.is_dir():
+        hint = f" (did you mean {nested}?)"
+    elif re.fullmatch(r"Session[1-5]", root.name):
+        hint = f" (did you mean {root.parent}?)"
+    raise CorpusError(
+        f"{root} is not an IEMOCAP root: no Session1..Session5 folders with "
+        f"dialog/EmoEvaluation{hint}"
+    )
+
+
+def _dialog_files(folder: Path) -> list[Path]:
+    """The per-dialog .txt files of a folder, sorted; subfolders are not entered.
+
+    Dot files are skipped: copies made on macOS carry `._<name>.txt` resource forks.
+    """
+    if not folder.is_dir():
+        return []
+    return sorted(
+        Path(entry.path)
+        for entry in os.scandir(folder)
+        if entry.is_file() and entry.name.endswith(".txt") and not entry.name.startswith(".")
+    )
+
+
+def _lines(path: Path, problems: _Problems) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a text file; undecodable bytes are reported, not fatal."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        problems.add(path.name, f"cannot read {path}: {error.strerror or error}")
+        return
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        problems.add(path.name, f"{path} is not UTF-8: read as Latin-1")
+        text = data.decode("latin-1")
+    for number, line in enumerate(text.split("\n"), start=1):
+        yield number, line.rstrip("\r")
+
+
+def _parse_evaluation(path: Path, session: int, problems: _Problems) -> Iterator[_Label]:
+    """The consensus label lines of one EmoEvaluation file."""
+    for number, line in _lines(path, problems):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("%", "C-", "A-")):
+            continue  # header, block separator, per-annotator lines
+        where = f"{path}:{number}"
+        match = _LABEL_LINE.match(stripped)
+        if match is None:
+            problems.add(path.name, f"{where}: unreadable line {stripped[:80]!r}")
+            continue
+        start_s, end_s, utt_id, code, *vad_s = match.groups()
+        try:
+            start, end = float(start_s), float(end_s)
+            vad = (float(vad_s[0]), float(vad_s[1]), float(vad_s[2]))
+        except ValueError:
+            problems.add(path.name, f"{where}: unreadable number in {stripped[:80]!r}")
+            continue
+        error = _label_error(utt_id, code, start, end, session)
+        if error:
+            problems.add(utt_id, f"{where}: {error}")
+            continue
+        yield _Label(utt_id, session, start, end, code, vad)
+
+
+def _label_error(utt_id: str, code: str, start: float, end: float, session: int) -> str:
+    id_match = UTT_ID.match(utt_id)
+    if id_match is None:
+        return f"not an utterance id: {utt_id!r}"
+    if int(id_match.group(1)) != session:
+        return f"utterance of session {id_match.group(1)} in Session{session}"
+    if code not in LABEL_CODES:
+        return f"unknown label code {code!r}"
+    if not 0 <= start < end:
+        return f"bad times [{start} - {end}]"
+    return ""
+
+
+def _read_transcriptions(
+    root: Path, sessions: list[int], labels: dict[str, _Label], problems: _Problems
+) -> dict[str, str]:
+    """utt_id -> raw transcript, from the transcription files of the given sessions."""
+    turns: dict[str, str] = {}
+    for session in sessions:
+        folder = root / f"Session{session}" / "dialog" / "transcriptions"
+        for path in _dialog_files(folder):
+            for number, line in _lines(path, problems):
+                _parse_turn(line.strip(), f"{path}:{number}", path, labels, turns, problems)
+    return turns
+
+
+def _parse_turn(
+    line: str,
+    where: str,
+    path: Path,
+    labels: dict[str, _Label],
+    turns: dict[str, str],
+    problems: _Problems,
+) -> None:
+    if not line or _SPEAKER_ONLY.match(line):
+        return  # speaker-only lines carry no id: no utterance can be matched to them
+    match = _TURN_LINE.match(line)
+    if match is None:
+        problems.add(path.name, f"{where}: unreadable line {line[:80]!r}")
+        return
+    utt_id, _, _, text = match.groups()  # EmoEvaluation's times are the ones kept
+    if _XX_TURN.match(utt_id):
+        return  # unlabelled turn with no wav, by design of the corpus
+    if utt_id not in labels:
+        problems.add(utt_id, f"{where}: transcribed turn without a label")
+        return
+    if utt_id in turns:
+        problems.add(utt_id, f"{where}: duplicate transcription line: kept the first")
+        return
+    turns[utt_id] = text.strip()
+
+
+def _build_utterances(
+    root: Path, labels: dict[str, _Label], turns: dict[str, str], problems: _Problems
+) -> list[Utterance]:
+    """All labelled utterances with their order, sorted by (session, dialog, order)."""
+    wav_names = _WavIndex(root)
+    by_dialog: dict[str, list[_Label]] = defaultdict(list)
+    for label in labels.values():
+        by_dialog[label.utt_id[:-5]].append(label)
+    utterances = []
+    for dialog in sorted(by_dialog):
+        ranked = sorted(by_dialog[dialog], key=lambda lab: (lab.start, lab.utt_id))
+        for order, label in enumerate(ranked):
+            utterance = _utterance(root, label, order, turns.get(label.utt_id), problems)
+            if not wav_names.has(label.session_folder, dialog, label.utt_id):
+                problems.add(label.utt_id, f"wav missing: {utterance.wav_path}")
+                utterance = replace(utterance, wav_path=None)
+            utterances.append(utterance)
+    utterances.sort(key=lambda u: (u.session, u.dialog, u.order))
+    return utterances
+
+
+def _utterance(
+    root: Path, label: _Label, order: int, raw: str | None, problems: _Problems
+) -> Utterance:
+    utt_id, dialog = label.utt_id, label.utt_id[:-5]
+    session_dir = root / f"Session{label.session_folder}"
+    if raw is None:
+        transcription = session_dir / "dialog" / "transcriptions" / f"{dialog}.txt"
+        problems.add(utt_id, f"transcript missing: no line for it in {transcription}")
+        raw = ""
+    gender = utt_id[-4]
+    return Utterance(
+        utt_id=utt_id,
+        session=label.session_folder,
+        dialog=dialog,
+        speaker=f"Ses{label.session_folder:02d}{gender}",
+        gender=gender,
+        kind="impro" if dialog.split("_")[1].startswith("impro") else "script",
+        order=order,
+        start=label.start,
+        end=label.end,
+        duration=round(label.end - label.start, 4),
+        label=label.code,
+        valence=label.vad[0],
+        arousal=label.vad[1],
+        dominance=label.vad[2],
+        transcript_raw=raw,
+        transcript=clean_transcript(raw),
+        wav_path=session_dir / "sentences" / "wav" / dialog / f"{utt_id}.wav",
+    )
+
+
+class _WavIndex:
+    """Which utterance wavs exist: one directory listing per dialog, not one stat each."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cache: dict[tuple[int, str], set[str]] = {}
+
+    def has(self, session: int, dialog: str, utt_id: str) -> bool:
+        key = (session, dialog)
+        if key not in self.cache:
+            folder = self.root / f"Session{session}" / "sentences" / "wav" / dialog
+            try:
+                self.cache[key] = {e.name for e in os.scandir(folder) if e.is_file()}
+            except OSError:
+                self.cache[key] = set()
+        return f"{utt_id}.wav" in self.cache[key]
+
+
+def summarize(reading: CorpusReading, classes: str = "all") -> dict[str, Any]:
+    """The summary of a reading as plain JSON-ready data.
+
+    `per_session` maps the session number (a string) to class -> count, classes of the
+    set `classes` (so `exc` counts as `hap` in the 4-class set), every class listed.
+
+    >>> reading = CorpusReading(Path("."), (), (Problem("x", "wav missing"),))
+    >>> summarize(reading, "4")["problems"]
+    [{'utt_id': 'x', 'problem': 'wav missing'}]
+    """
+    label_set = get_label_set(classes)
+    per_session: dict[str, dict[str, int]] = {}
+    for utt in reading.utterances:
+        counts = per_session.setdefault(str(utt.session), dict.fromkeys(label_set.classes, 0))
+        cls = label_set.class_of(utt.label)
+        if cls is not None:
+            counts[cls] += 1
+    return {
+        "utterances": len(reading.utterances),
+        "per_session": dict(sorted(per_session.items())),
+        "speakers": len({u.speaker for u in reading.utterances}),
+        "hours": round(sum(u.duration for u in reading.utterances) / 3600, 4),
+        "problems": [{"utt_id": p.utt_id, "problem": p.problem} for p in reading.problems],
+    }

@@ -1,7 +1,125 @@
-"""`ser` commands of the corpus family (placeholder until its issue lands)."""
+"""`ser corpus summary` and `ser demo-corpus`: look at a corpus, or write a synthetic one."""
 
 from __future__ import annotations
 
-import click
+import json
+import time
+from pathlib import Path
+from typing import Any
 
-COMMANDS: list[click.Command] = []
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from ser.corpus import read_corpus, summarize
+from ser.errors import ConfigError
+from ser.labels import LABEL_SETS
+from ser.synth import SynthConfig, SynthTruth, write_corpus, write_corpus_from_metadata
+
+SHOWN_PROBLEMS = 20
+
+
+@click.group("corpus")
+def corpus() -> None:
+    """Inspect an IEMOCAP corpus."""
+
+
+@corpus.command("summary")
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option(
+    "--classes",
+    type=click.Choice(list(LABEL_SETS)),
+    default="all",
+    show_default=True,
+    help="Class set: 4 (exc merged into hap), 5 (+fru), 6, or all codes.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def summary(root: Path, classes: str, as_json: bool) -> None:
+    """Counts per session and class, speakers, hours, and the problems found in ROOT.
+
+    ROOT is the IEMOCAP_full_release folder (the one holding Session1..Session5).
+    """
+    reading = read_corpus(root, classes=classes)
+    result = summarize(reading, classes=classes)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    _print_summary(reading.root, classes, result)
+
+
+def _print_summary(root: Path, classes: str, result: dict[str, Any]) -> None:
+    console = Console(highlight=False)
+    label_set = LABEL_SETS[classes]
+    console.print(f"{root} ({classes} classes)")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("session", no_wrap=True)
+    for name in (*label_set.classes, "total"):
+        table.add_column(name, justify="right", no_wrap=True)
+    totals = dict.fromkeys(label_set.classes, 0)
+    for session, counts in result["per_session"].items():
+        table.add_row(session, *map(str, counts.values()), str(sum(counts.values())))
+        for name, count in counts.items():
+            totals[name] += count
+    table.add_row("all", *map(str, totals.values()), str(result["utterances"]), style="bold")
+    console.print(table)
+    console.print(
+        f"{result['utterances']} utterances, {result['speakers']} speakers, "
+        f"{result['hours']:.2f} h, {len(result['problems'])} problems"
+    )
+    for problem in result["problems"][:SHOWN_PROBLEMS]:
+        console.print(f"  {problem['utt_id']}: {problem['problem']}", markup=False)
+    if len(result["problems"]) > SHOWN_PROBLEMS:
+        more = len(result["problems"]) - SHOWN_PROBLEMS
+        console.print(f"  ... and {more} more (see --json)")
+
+
+@click.command("demo-corpus")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--dialogs-per-session",
+    type=click.IntRange(1, 30),
+    default=SynthConfig.dialogs_per_session,
+    show_default=True,
+    help="Dialogs in each of the 5 sessions (24-40 utterances each).",
+)
+@click.option("--seed", type=int, default=SynthConfig.seed, show_default=True)
+@click.option(
+    "--from-metadata",
+    "metadata",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Write exactly the utterances of this CSV (utt_id, dialog, session, "
+    "speaker_gender, kind, order, start, end, label[, text]) instead, to check structure.",
+)
+@click.pass_context
+def demo_corpus(
+    ctx: click.Context, out: Path, dialogs_per_session: int, seed: int, metadata: Path | None
+) -> None:
+    """Write a synthetic corpus in the IEMOCAP layout to OUT (a new or empty folder).
+
+    OUT becomes the corpus root: it holds Session1..Session5. Speech is synthesized with
+    prosody that follows the emotion; the text carries it only part of the time.
+    """
+    began = time.perf_counter()
+    if metadata is None:
+        truth = write_corpus(out, SynthConfig(dialogs_per_session=dialogs_per_session, seed=seed))
+    else:
+        source = ctx.get_parameter_source("dialogs_per_session")
+        if source is not click.core.ParameterSource.DEFAULT:
+            raise ConfigError("--dialogs-per-session does not apply with --from-metadata")
+        truth = write_corpus_from_metadata(out, metadata, seed=seed)
+    _report(truth, time.perf_counter() - began)
+
+
+def _report(truth: SynthTruth, seconds: float) -> None:
+    utterances = truth.utterances
+    hours = sum(u.duration for u in utterances) / 3600
+    dialogs = len({u.dialog for u in utterances})
+    speakers = len({u.speaker for u in utterances})
+    click.echo(
+        f"wrote {len(utterances)} utterances ({hours:.2f} h) in {dialogs} dialogs of "
+        f"{speakers} speakers to {truth.root} in {seconds:.1f} s"
+    )
+
+
+COMMANDS: list[click.Command] = [corpus, demo_corpus]

@@ -1,0 +1,470 @@
+"""A synthetic corpus in the exact IEMOCAP layout, for the tests and the demo.
+
+`write_corpus` plans 5 sessions of improvised and scripted dialogs between the two
+speakers of each session (10 speakers), labels every turn with a consensus code in
+realistic-ish proportions, writes the EmoEvaluation and transcription files with the
+quirks of the real corpus, and synthesizes each utterance's wav (ser/synth_audio.py)
+with prosody that follows its emotion, while the transcripts (ser/synth_text.py) carry
+the emotion only part of the time. It returns the ground truth `ser.corpus.read_corpus`
+must recover. `write_corpus_from_metadata` writes exactly the utterances of a CSV.
+
+Every random draw comes from a generator seeded by (seed, purpose, place), so a seed
+gives the same bytes in every file.
+
+>>> import tempfile
+>>> root = Path(tempfile.mkdtemp()) / "IEMOCAP_full_release"
+>>> truth = write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(4, 4)))
+>>> len(truth.utterances), len({u.speaker for u in truth.utterances})
+(20, 10)
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from ser import synth_audio as audio
+from ser import synth_text as text
+from ser.corpus import UTT_ID, Utterance, clean_transcript
+from ser.errors import ConfigError, CorpusError
+from ser.labels import LABEL_CODES
+from ser.synth_text import VOCABULARY
+
+__all__ = ["VOCABULARY", "SynthConfig", "SynthTruth", "write_corpus", "write_corpus_from_metadata"]
+
+#: Label proportions close to the real corpus's, the rare codes a little more frequent.
+PRIOR: dict[str, float] = {
+    "xxx": 0.24, "fru": 0.17, "neu": 0.17, "ang": 0.11, "sad": 0.11, "exc": 0.10,
+    "hap": 0.06, "sur": 0.02, "fea": 0.01, "dis": 0.005, "oth": 0.005,
+}  # fmt: skip
+#: A dialog's scenario makes one emotion (with its near kin) three times as likely; the
+#: scenarios take turns, so that a small corpus is not short of any class.
+MOODS = (("neu",), ("hap", "exc"), ("sad",), ("ang",), ("fru",))
+_BLENDS = ("neu", "hap", "exc", "sad", "ang", "fru")  # what `xxx` annotators hesitate over
+_IMPROS = [f"impro{n:02d}" for n in range(1, 9)]
+_SCRIPTS = ["script01_1", "script01_2", "script01_3", "script02_1", "script02_2"]
+_SCRIPTS += ["script03_1", "script03_2"]
+#: Dialogs that come first in their session, so that one dialog per session already
+#: shows the naming quirks (a/b parts, `_1b`); they replace the plain names.
+_FIRST_DIALOGS = {3: ("Ses03M_impro05a", "Ses03M_impro05b"), 5: ("Ses05M_script01_1b",)}
+_REPLACED = {"Ses03M_impro05", "Ses05M_script01_1"}
+MAX_DIALOGS = 30
+METADATA_COLUMNS: tuple[str, ...] = ("utt_id", "dialog", "session", "speaker_gender", "kind")
+METADATA_COLUMNS += ("order", "start", "end", "label")
+# What a generator is for: part of its seed, so that new draws in one place move no other.
+_LABELS, _TURNS, _FORCE, _AUDIO = range(4)  # audio.draw_voices uses 9
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What synthetic corpus to write.
+
+    The defaults give the demo corpus (about 650 utterances, 400 of them in the 4-class
+    set); `dialogs_per_session=1` gives about 170, the tests' corpus.
+    """
+
+    dialogs_per_session: int = 4
+    seed: int = 0
+    utterances_per_dialog: tuple[int, int] = (24, 40)  # labelled turns, inclusive range
+    duration_range: tuple[float, float] = (1.0, 4.0)  # seconds per utterance
+
+    def __post_init__(self) -> None:
+        lo, hi = self.utterances_per_dialog
+        shortest, longest = self.duration_range
+        if not 1 <= self.dialogs_per_session <= MAX_DIALOGS:
+            raise ConfigError(
+                f"dialogs per session must be 1..{MAX_DIALOGS}, not {self.dialogs_per_session}"
+            )
+        if not 3 <= lo <= hi:
+            raise ConfigError(
+                f"utterances per dialog must be lo..hi with 3 <= lo <= hi: {lo}..{hi}"
+            )
+        if not 0.5 <= shortest <= longest:
+            raise ConfigError(
+                f"durations must be lo..hi s with 0.5 <= lo <= hi: {shortest}..{longest}"
+            )
+
+
+@dataclass(frozen=True)
+class SynthTruth:
+    """What was written: `utterances` is exactly what `read_corpus(root)` must return."""
+
+    root: Path
+    utterances: tuple[Utterance, ...]
+
+
+@dataclass
+class _Turn:
+    """One planned turn: a labelled utterance, or an unlabelled `XX` turn."""
+
+    gender: str
+    code: str
+    start: float = 0.0
+    end: float = 0.0
+    utt_id: str = ""
+    clean: str = ""
+    raw: str = ""
+    seconds: float = 1.0
+    blend: tuple[str, str] | None = None  # xxx: the two classes annotators hesitated over
+    intensity: float = 1.0  # how far the emotion shows: 0 neutral .. 1 full profile
+    annotation: text.Annotation = field(default_factory=lambda: text.Annotation([], [], (0, 0, 0)))
+    prosody: audio.Prosody = audio.PROSODY["neu"]
+
+
+@dataclass
+class _Dialog:
+    name: str
+    session: int
+    index: int  # within its session
+    turns: list[_Turn]  # the labelled turns, in start order
+    lines: list[_Turn] = field(default_factory=list)  # transcription order, with XX turns
+    speaker_only: list[tuple[int, str]] = field(default_factory=list)  # (before line k, text)
+
+    @property
+    def kind(self) -> str:
+        return "impro" if "_impro" in self.name else "script"
+
+
+def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTruth:
+    """Write a synthetic IEMOCAP root at `out` (absent or empty) and return its truth.
+
+    The corpus appears at once: it is built in a temporary sibling folder and renamed,
+    so an interrupted run leaves nothing half-written at `out`.
+    """
+    config = config or SynthConfig()
+    out = Path(out).expanduser().resolve()
+    voices = audio.draw_voices(config.seed)
+    dialogs = _plan(config, voices)
+    with _staging(out) as stage:
+        for dialog in dialogs:
+            _write_texts(stage, dialog)
+            folder = _wav_dir(stage, dialog)
+            for k, turn in enumerate(dialog.turns):
+                rng = _rng(config.seed, _AUDIO, dialog.session, dialog.index, k)
+                voice = voices[dialog.session, turn.gender]
+                samples = audio.synthesize(rng, turn.end - turn.start, voice, turn.prosody)
+                soundfile.write(folder / f"{turn.utt_id}.wav", samples, audio.SAMPLE_RATE)
+    return SynthTruth(out, _truth(out, dialogs))
+
+
+def write_corpus_from_metadata(out: str | Path, csv_path: str | Path, seed: int = 0) -> SynthTruth:
+    """Write a corpus holding exactly the utterances of a metadata CSV, to check structure.
+
+    Columns: utt_id, dialog, session, speaker_gender, kind, order, start, end, label, and
+    optionally text (the raw transcript; composed from the label when the column is
+    absent). `order` is the order of the transcription lines; the records' `order`
+    follows the reader's rule (rank by start time). Every wav is the same 0.1 s tone.
+    """
+    out = Path(out).expanduser().resolve()
+    dialogs = _dialogs_from_metadata(Path(csv_path), seed)
+    tone = audio.tone_wav()
+    with _staging(out) as stage:
+        for dialog in dialogs:
+            _write_texts(stage, dialog)
+            folder = _wav_dir(stage, dialog)
+            for turn in dialog.turns:
+                (folder / f"{turn.utt_id}.wav").write_bytes(tone)
+    return SynthTruth(out, _truth(out, dialogs))
+
+
+# --- planning ------------------------------------------------------------------------
+
+
+def _rng(seed: int, *where: int) -> np.random.Generator:
+    return np.random.default_rng([seed, *where])
+
+
+def _round4(x: float) -> float:
+    return float(f"{x:.4f}")
+
+
+def _pick(rng: np.random.Generator, items: tuple[str, ...] | str) -> str:
+    return items[int(rng.integers(len(items)))]
+
+
+def _dialog_names(session: int, n: int) -> list[str]:
+    """Improvised and scripted dialogs alternating, both dialog letters, quirks first."""
+    pairs = list(zip(_IMPROS, [*_SCRIPTS, ""], strict=True))
+    bases = [base for pair in pairs for base in (pair if session % 2 else pair[::-1]) if base]
+    names = list(_FIRST_DIALOGS.get(session, ()))
+    for flip in (0, 1):
+        for i, base in enumerate(bases):
+            name = f"Ses{session:02d}{'FM'[(i + session + flip) % 2]}_{base}"
+            if name not in _REPLACED:
+                names.append(name)
+    return names[:n]
+
+
+def _plan(config: SynthConfig, voices: dict[tuple[int, str], audio.Voice]) -> list[_Dialog]:
+    dialogs = []
+    for session in range(1, 6):
+        for index, name in enumerate(_dialog_names(session, config.dialogs_per_session)):
+            rng = _rng(config.seed, _LABELS, session, index)
+            mood = MOODS[(session + index) % len(MOODS)]
+            turns = _draw_labels(rng, config.utterances_per_dialog, mood)
+            dialogs.append(_Dialog(name, session, index, turns))
+    _force_every_code(dialogs, _rng(config.seed, _FORCE))
+    for dialog in dialogs:
+        rng = _rng(config.seed, _TURNS, dialog.session, dialog.index)
+        for turn in dialog.turns:
+            _describe(rng, turn, voices[dialog.session, turn.gender], config.duration_range)
+            turn.annotation = text.annotate(rng, turn.code, turn.blend, turn.intensity)
+        _time_and_name(rng, dialog)
+        _add_quirks(rng, dialog)
+    return dialogs
+
+
+def _draw_labels(
+    rng: np.random.Generator, size: tuple[int, int], mood: tuple[str, ...]
+) -> list[_Turn]:
+    """Who speaks each turn and its label: a dialog mood, speakers keeping their mood."""
+    weights = np.array([p * (3.0 if code in mood else 1.0) for code, p in PRIOR.items()])
+    codes = list(PRIOR)
+    gender = _pick(rng, "FM")
+    last: dict[str, str] = {}
+    turns = []
+    for k in range(int(rng.integers(size[0], size[1] + 1))):
+        if k and rng.random() < 0.8:
+            gender = "M" if gender == "F" else "F"
+        code = last.get(gender) if rng.random() < 0.3 else None
+        code = code or codes[int(rng.choice(len(codes), p=weights / weights.sum()))]
+        last[gender] = code
+        turns.append(_Turn(gender, code))
+    return turns
+
+
+def _force_every_code(dialogs: list[_Dialog], rng: np.random.Generator) -> None:
+    """Relabel a few turns of the commonest code so that every code occurs somewhere."""
+    turns = [t for d in dialogs for t in d.turns]
+    counts = Counter(t.code for t in turns)
+    for code in LABEL_CODES:
+        donor, count = counts.most_common(1)[0]
+        if counts[code] == 0 and count > 1:
+            candidates = [t for t in turns if t.code == donor]
+            candidates[int(rng.integers(len(candidates)))].code = code
+            counts[donor] -= 1
+            counts[code] += 1
+
+
+def _draw_blend(rng: np.random.Generator, code: str) -> tuple[str, str] | None:
+    """For `xxx`, the two classes the annotators hesitated between."""
+    if code != "xxx":
+        return None
+    first, second = rng.choice(len(_BLENDS), 2, replace=False)
+    return _BLENDS[first], _BLENDS[second]
+
+
+def _describe(
+    rng: np.random.Generator, turn: _Turn, voice: audio.Voice, durations: tuple[float, float]
+) -> None:
+    """Text, prosody and length of a labelled turn."""
+    turn.blend = _draw_blend(rng, turn.code)
+    turn.intensity = float(np.clip(rng.beta(2.5, 1.2), 0.1, 1.0))
+    turn.clean = text.compose(rng, turn.code, turn.blend)
+    draw = rng.random()
+    turn.raw = text.with_tag(rng, turn.clean) if draw < 0.08 else turn.clean
+    if draw > 0.98:  # real transcripts hold a few empty or tag-only turns
+        turn.clean, turn.raw = "", ("" if draw > 0.99 else text.TAGS[0])
+    code, other = turn.blend or (turn.code, None)
+    turn.prosody = audio.utterance_prosody(rng, code, turn.intensity, voice, other)
+    syllables = text.syllables(turn.clean) or int(rng.integers(2, 6))
+    seconds = audio.speech_seconds(syllables, voice, turn.prosody) * rng.uniform(0.9, 1.1)
+    turn.seconds = float(np.clip(seconds, *durations))
+
+
+def _time_and_name(rng: np.random.Generator, dialog: _Dialog) -> None:
+    """Start/end times (turns may overlap) and ids numbered per speaker in start order."""
+    t, previous = rng.uniform(1.5, 8.0), -1.0
+    counters = {"F": 0, "M": 0}
+    for turn in dialog.turns:
+        start = max(t, previous + 0.1)
+        turn.start, turn.end = _round4(start), _round4(start + turn.seconds)
+        previous = start
+        t = turn.end + rng.uniform(-0.6, 1.5)
+        turn.utt_id = f"{dialog.name}_{turn.gender}{counters[turn.gender]:03d}"
+        counters[turn.gender] += 1
+
+
+def _add_quirks(rng: np.random.Generator, dialog: _Dialog) -> None:
+    """XX turns, speaker-only lines, out-of-order lines, empty and tagged text.
+
+    The first dialog of each session is sure to hold some, so that a corpus of one
+    dialog per session shows them all.
+    """
+    first, session, turns = dialog.index == 0, dialog.session, dialog.turns
+    extra = []
+    if session in (3, 5):  # where the real corpus has them
+        for k in range(max(int(rng.integers(0, 3)), int(first))):
+            gender, anchor = _pick(rng, "FM"), turns[int(rng.integers(len(turns)))]
+            start = _round4(anchor.end + 0.05)
+            xx = _Turn(gender, "", start, _round4(start + rng.uniform(0.5, 2.0)))
+            xx.utt_id, xx.raw = f"{dialog.name}_{gender}XX{k}", _pick(rng, text.XX_TEXT)
+            extra.append(xx)
+    dialog.lines = sorted(turns + extra, key=lambda t: (t.start, t.utt_id))
+    if rng.random() < 0.3 or (first and session == 2):  # lines not in time order
+        k = int(rng.integers(len(dialog.lines) - 1))
+        dialog.lines[k : k + 2] = dialog.lines[k : k + 2][::-1]
+    for _ in range(max(int(rng.integers(0, 2)), int(first and session == 1))):
+        line = f"{_pick(rng, 'FM')}: {_pick(rng, text.SPEAKER_ONLY)}"
+        dialog.speaker_only.append((int(rng.integers(1, len(dialog.lines) + 1)), line))
+    if first and session == 2 and turns[0].clean:
+        turns[0].raw = text.with_tag(rng, turns[0].clean)
+    if first and session == 4:
+        turns[1].clean, turns[1].raw = "", ""
+        turns[2].clean, turns[2].raw = "", "[LAUGHTER]"
+
+
+# --- writing -------------------------------------------------------------------------
+
+
+@contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A temporary folder beside `out` that becomes `out` when the block succeeds."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CorpusError(
+            f"{out} is not empty: a synthetic corpus is written only into a new or empty folder"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        stage.chmod(0o755)
+        text.write_text_file(
+            stage / "README.txt",
+            "A synthetic corpus in the layout of IEMOCAP_full_release, written by ser.\n"
+            "It holds no IEMOCAP data: the speech is synthesized, the text made up.\n",
+        )
+        yield stage
+        if out.exists():
+            out.rmdir()
+        os.replace(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _wav_dir(root: Path, dialog: _Dialog) -> Path:
+    folder = root / f"Session{dialog.session}" / "sentences" / "wav" / dialog.name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _write_texts(root: Path, dialog: _Dialog) -> None:
+    """EmoEvaluation (with per-annotator files), transcription, whole-dialog wav."""
+    base = root / f"Session{dialog.session}" / "dialog"
+    text.write_dialog_texts(base, dialog.name, dialog.turns, dialog.lines, dialog.speaker_only)
+    if (dialog.session + dialog.index) % 2:  # the whole-dialog wav: a tiny stereo stub or none
+        audio.write_stub(base / "wav" / f"{dialog.name}.wav")
+
+
+def _truth(root: Path, dialogs: list[_Dialog]) -> tuple[Utterance, ...]:
+    utterances = []
+    for dialog in dialogs:
+        wav_dir = root / f"Session{dialog.session}" / "sentences" / "wav" / dialog.name
+        ranked = sorted(dialog.turns, key=lambda t: (t.start, t.utt_id))
+        for order, t in enumerate(ranked):
+            valence, arousal, dominance = t.annotation.vad
+            utterances.append(
+                Utterance(
+                    utt_id=t.utt_id,
+                    session=dialog.session,
+                    dialog=dialog.name,
+                    speaker=f"Ses{dialog.session:02d}{t.gender}",
+                    gender=t.gender,
+                    kind=dialog.kind,
+                    order=order,
+                    start=t.start,
+                    end=t.end,
+                    duration=round(t.end - t.start, 4),
+                    label=t.code,
+                    valence=valence,
+                    arousal=arousal,
+                    dominance=dominance,
+                    transcript_raw=t.raw,
+                    transcript=t.clean,
+                    wav_path=wav_dir / f"{t.utt_id}.wav",
+                )
+            )
+    return tuple(sorted(utterances, key=lambda u: (u.session, u.dialog, u.order)))
+
+
+# --- from metadata -------------------------------------------------------------------
+
+
+def _dialogs_from_metadata(path: Path, seed: int) -> list[_Dialog]:
+    """Dialogs holding exactly the CSV's utterances; CorpusError naming a bad line."""
+    by_dialog: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in _read_metadata(path):
+        by_dialog[row["dialog"]].append(row)
+    dialogs = []
+    for index, name in enumerate(sorted(by_dialog)):
+        rows = sorted(by_dialog[name], key=lambda r: int(r["order"]))  # transcription order
+        rng = _rng(seed, _TURNS, index)
+        lines = []
+        for row in rows:
+            start, end = _round4(float(row["start"])), _round4(float(row["end"]))
+            turn = _Turn(row["utt_id"][-4], row["label"], start, end, row["utt_id"])
+            turn.blend = _draw_blend(rng, turn.code)
+            raw = (row["text"] or "") if "text" in row else text.compose(rng, turn.code, turn.blend)
+            turn.raw, turn.clean = raw.strip(), clean_transcript(raw)
+            turn.annotation = text.annotate(rng, turn.code, turn.blend, 1.0)
+            lines.append(turn)
+        turns = sorted(lines, key=lambda t: (t.start, t.utt_id))
+        dialogs.append(_Dialog(name, int(rows[0]["session"]), index, turns, lines))
+    return dialogs
+
+
+def _read_metadata(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in METADATA_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise CorpusError(f"{path}: missing columns {', '.join(missing)}")
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise CorpusError(f"cannot read metadata {path}: {error}") from error
+    if not rows:
+        raise CorpusError(f"{path}: no utterances")
+    seen: set[str] = set()
+    for line, row in enumerate(rows, start=2):
+        problem = _metadata_problem(row, seen)
+        if problem:
+            raise CorpusError(f"{path}:{line}: {problem}")
+        seen.add(row["utt_id"])
+    return rows
+
+
+def _metadata_problem(row: dict[str, str], seen: set[str]) -> str:
+    utt_id = row["utt_id"] or ""
+    if not UTT_ID.match(utt_id):
+        return f"not an utterance id: {utt_id!r}"
+    if utt_id in seen:
+        return f"duplicate utterance {utt_id}"
+    expected = {
+        "dialog": utt_id[:-5],
+        "session": str(int(utt_id[3:5])),
+        "speaker_gender": utt_id[-4],
+        "kind": "impro" if "_impro" in utt_id else "script",
+    }
+    for column, value in expected.items():
+        if (row[column] or "").strip() != value:
+            return f"{column} {row[column]!r} does not match {utt_id} (expected {value!r})"
+    if row["label"] not in LABEL_CODES:
+        return f"unknown label code {row['label']!r}"
+    try:
+        start, end, _ = float(row["start"]), float(row["end"]), int(row["order"])
+    except (TypeError, ValueError):
+        return "start, end and order must be numbers"
+    if not 0 <= start < end:
+        return f"bad times {start} - {end}"
+    return ""

@@ -1,0 +1,299 @@
+"""Transcripts of the synthetic corpus: sentences whose wording carries the emotion only
+part of the time.
+
+A sentence holds a phrase of its own class with probability `CUE_P` (per class), a phrase
+of a class it is easily confused with otherwise (`MISLEAD_P`), and neutral filler around
+it. So a text classifier gets the cued utterances right, mistakes the rest for neutral
+or a neighbour, and errs on other utterances than an audio classifier, whose errors
+follow the prosodic intensity (ser/synth_audio.py), drawn independently.
+
+>>> import numpy as np
+>>> sentence = compose(np.random.default_rng(0), "ang")
+>>> sentence == sentence.strip() and sentence[0].isupper()
+True
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+#: Phrases that point to a class. `xxx` (no agreement) borrows from its two blends.
+CUES: dict[str, tuple[str, ...]] = {
+    "neu": (
+        "the office opens at nine", "what is the address", "I usually take the bus",
+        "maybe tomorrow then", "that is fine with me", "the forms are on the desk",
+        "let me check the schedule", "okay",
+    ),
+    "hap": (
+        "I am so glad you came", "I love it", "that is wonderful", "what a lovely day",
+        "you look beautiful", "this is so nice", "we had so much fun", "it makes me smile",
+    ),
+    "exc": (
+        "wow", "this is awesome", "that is amazing", "we won", "we are getting married",
+        "this is incredible", "let us throw a party", "I am so excited",
+    ),
+    "sad": (
+        "I am sorry", "I miss him so much", "I feel so alone", "she is gone",
+        "it still hurts", "I lost everything", "he died last year", "I just want to cry",
+    ),
+    "ang": (
+        "this is ridiculous", "I hate this", "you are a liar", "that is unacceptable",
+        "shut up", "I am sick of you", "that is enough", "get out of my face",
+    ),
+    "fru": (
+        "not again", "whatever", "I have been waiting for hours", "nobody ever listens",
+        "this is pointless", "I already filled out the forms", "you are supposed to help me",
+        "why is it always me",
+    ),
+    "sur": ("really", "I cannot believe it", "that is a surprise", "since when", "no way"),
+    "fea": ("I am scared", "I am afraid of the dark", "I am worried about him", "I feel nervous"),
+    "dis": ("that is gross", "it is disgusting", "what is that smell", "that is nasty"),
+    "oth": ("hmm", "well"),
+}  # fmt: skip
+
+#: Neutral clauses that carry no emotion.
+FILLER: tuple[str, ...] = (
+    "I went to the store", "we talked about it yesterday", "she called me this morning",
+    "you know what I mean", "the car is outside", "I will be there at six",
+    "did you get the letter", "we need to talk", "I was thinking about the trip",
+    "they moved to a new place", "it is on the table", "my brother said the same thing",
+    "I do not know", "the train leaves at noon", "can you hold this for a second",
+    "I saw your mother last week", "it is a long story", "we should go back now",
+    "I have to work on monday", "there is a meeting after lunch", "do you want some coffee",
+    "look at this", "I read it in the paper", "the kids are with my sister",
+)  # fmt: skip
+
+#: Words that open a sentence now and then.
+OPENERS: tuple[str, ...] = ("oh", "well", "look", "yeah", "so", "no", "hey", "listen")
+
+#: How often a sentence holds a phrase of its own class, and how often one of a neighbour.
+CUE_P: dict[str, float] = {"neu": 0.6, "xxx": 0.5}
+DEFAULT_CUE_P = 0.5
+MISLEAD_P = 0.15
+NEIGHBOURS: dict[str, tuple[str, ...]] = {
+    "neu": ("fru", "sad", "hap"), "hap": ("exc", "neu"), "exc": ("hap", "sur"),
+    "sad": ("fru", "neu"), "ang": ("fru", "dis"), "fru": ("ang", "sad", "neu"),
+    "sur": ("exc", "fea"), "fea": ("sad", "sur"), "dis": ("ang", "fru"),
+    "oth": ("neu",), "xxx": ("neu", "fru"),
+}  # fmt: skip
+_END: dict[str, str] = {"ang": "!", "exc": "!", "sur": "?"}
+
+#: Lines written as speaker-only turns (`M: Yeah.`) and as unlabelled `XX` turns.
+SPEAKER_ONLY: tuple[str, ...] = ("Yeah.", "Okay.", "Right.", "No.")
+XX_TEXT: tuple[str, ...] = ("[LAUGHTER], That is what they say.", "[BREATHING] Hmm.", "Uh.")
+#: Tags found in real transcriptions, in both cases.
+TAGS: tuple[str, ...] = ("[LAUGHTER]", "[BREATHING]", "[GARBAGE]", "[laughter]", "[breathing]")
+
+
+def compose(rng: np.random.Generator, code: str, blend: tuple[str, str] | None = None) -> str:
+    """One sentence for an utterance labelled `code` (tag-free, capitalized, punctuated).
+
+    `blend` (for `xxx`) names the two classes the annotators hesitated between.
+    """
+    cue_class = code if blend is None else blend[int(rng.integers(2))]
+    draw = rng.random()
+    parts: list[str] = []
+    if rng.random() < 0.2:
+        parts.append(_pick(rng, OPENERS))
+    cue_p = CUE_P.get(code, DEFAULT_CUE_P)
+    fillers = [_pick(rng, FILLER) for _ in range(int(rng.choice(3, p=(0.45, 0.45, 0.1))))]
+    if draw < cue_p:
+        cue = _pick(rng, CUES[cue_class])
+    elif draw < cue_p + MISLEAD_P:
+        cue = _pick(rng, CUES[_pick(rng, NEIGHBOURS[code])])
+    else:
+        cue = ""
+    if not fillers and not cue:
+        fillers = [_pick(rng, FILLER)]
+    position = int(rng.integers(len(fillers) + 1))
+    clauses = fillers[:position] + ([cue] if cue else []) + fillers[position:]
+    parts.extend(clauses)
+    end = _END.get(cue_class, ".") if cue else "?" if rng.random() < 0.15 else "."
+    text = ", ".join(parts)
+    return _capitalize(text) + end
+
+
+def with_tag(rng: np.random.Generator, sentence: str) -> str:
+    """`sentence` with one tag put where real transcripts have them.
+
+    `ser.corpus.clean_transcript` of the result gives `sentence` back.
+    """
+    tag = _pick(rng, TAGS)
+    words = sentence.split(" ")
+    where = int(rng.integers(4))
+    if where == 0:
+        return f"{tag} {sentence}"
+    if where == 1:
+        return f"{tag}, {sentence}"
+    if where == 2 or len(words) < 2:
+        return f"{sentence[:-1]} {tag}{sentence[-1]}"  # before the final punctuation
+    cut = int(rng.integers(1, len(words)))
+    return " ".join([*words[:cut], tag, *words[cut:]])
+
+
+def syllables(text: str) -> int:
+    """A rough syllable count (vowel groups), to time a sentence."""
+    return sum(max(1, len(re.findall(r"[aeiouy]+", w))) for w in _words(text))
+
+
+def _pick(rng: np.random.Generator, items: tuple[str, ...]) -> str:
+    return items[int(rng.integers(len(items)))]
+
+
+def _capitalize(text: str) -> str:
+    text = re.sub(r"\bi\b", "I", text)
+    return text[:1].upper() + text[1:]
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", _TAG_RE.sub(" ", text).lower())
+
+
+_TAG_RE = re.compile(r"\[[^\[\]]*\]")
+
+
+def _vocabulary() -> tuple[str, ...]:
+    texts = [*FILLER, *OPENERS, *SPEAKER_ONLY, *XX_TEXT]
+    texts.extend(phrase for phrases in CUES.values() for phrase in phrases)
+    return tuple(sorted({word for text in texts for word in _words(text)}))
+
+
+#: Every lower-cased word the generator can write in a transcript (tags excluded).
+VOCABULARY: tuple[str, ...] = _vocabulary()
+
+
+# --- the text files --------------------------------------------------------------
+
+#: The category word annotators use for each label code (C- lines).
+CATEGORY_WORDS: dict[str, str] = {
+    "neu": "Neutral", "hap": "Happiness", "exc": "Excited", "sad": "Sadness", "ang": "Anger",
+    "fru": "Frustration", "sur": "Surprise", "fea": "Fear", "dis": "Disgust", "oth": "Other",
+}  # fmt: skip
+EVALUATION_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+#: Mean (valence, arousal, dominance) of each code at full intensity, scale 1-5.
+VAD_MEANS: dict[str, tuple[float, float, float]] = {
+    "neu": (3.0, 2.4, 2.6), "hap": (3.9, 3.0, 3.0), "exc": (4.0, 3.6, 3.4),
+    "sad": (2.0, 2.1, 2.1), "ang": (1.8, 3.8, 3.9), "fru": (2.0, 3.2, 3.2),
+    "sur": (3.3, 3.8, 2.8), "fea": (2.1, 3.5, 2.0), "dis": (1.9, 3.2, 3.3),
+    "oth": (2.8, 2.8, 2.8), "xxx": (2.7, 2.9, 2.9),
+}  # fmt: skip
+_EVALUATORS = ("E1", "E2", "E3", "E4", "E5", "E6")
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What the annotators of one utterance wrote, and the consensus V/A/D."""
+
+    categories: list[tuple[str, list[str]]]  # (annotator, category words): C- lines
+    ratings: list[tuple[str, tuple[int, int, int]]]  # (annotator, (val, act, dom)): A- lines
+    vad: tuple[float, float, float]  # mean of the ratings, rounded like the files
+
+
+def annotate(
+    rng: np.random.Generator, code: str, blend: tuple[str, str] | None, intensity: float
+) -> Annotation:
+    """Annotator lines consistent with `code` (or, for `xxx`, the two classes of `blend`).
+
+    Ratings scatter around the class's V/A/D, pulled towards neutral when the emotion
+    shows little (`intensity` near 0).
+    """
+    codes = blend or (code,)
+    neutral = np.array(VAD_MEANS["neu"])
+    mean = np.mean([VAD_MEANS[c] for c in codes], axis=0)
+    mean = neutral + (mean - neutral) * (0.4 + 0.6 * intensity)
+    who = sorted(str(w) for w in rng.choice(_EVALUATORS, 3, replace=False))
+    raw = rng.normal(0.0, 0.6, (int(rng.integers(2, 4)), 3))
+    values = np.clip(np.rint(mean + raw), 1, 5).astype(int)  # [raters, 3]
+    ratings = [(w, (int(v[0]), int(v[1]), int(v[2]))) for w, v in zip(who, values, strict=False)]
+    vad = tuple(float(f"{x:.4f}") for x in values.mean(axis=0))
+    other = list(CATEGORY_WORDS.values())[int(rng.integers(len(CATEGORY_WORDS)))]
+    if blend:  # no agreement: one annotator names both classes, the others differ
+        first, second = CATEGORY_WORDS[blend[0]], CATEGORY_WORDS[blend[1]]
+        words = [[first, second], [second], [other]]
+    else:
+        word = CATEGORY_WORDS[code]
+        mixed = code in ("ang", "fru") and rng.random() < 0.3
+        words = [[word], [word], ["Frustration", "Anger"] if mixed else [other]]
+    return Annotation(list(zip(who, words, strict=True)), ratings, (vad[0], vad[1], vad[2]))
+
+
+def label_block(utt_id: str, start: float, end: float, code: str, annotation: Annotation) -> str:
+    """One utterance's block of an EmoEvaluation file, blank line included."""
+    v, a, d = annotation.vad
+    lines = [f"[{start:.4f} - {end:.4f}]\t{utt_id}\t{code}\t[{v:.4f}, {a:.4f}, {d:.4f}]"]
+    for who, words in annotation.categories:
+        lines.append(f"C-{who}:\t{''.join(f'{w}; ' for w in words).rstrip()}\t()")
+    for who, (val, act, dom) in annotation.ratings:
+        lines.append(f"A-{who}:\tval {val}; act {act}; dom  {dom};\t()")
+    return "\n".join(lines) + "\n\n"
+
+
+def annotator_lines(utt_id: str, annotation: Annotation) -> dict[str, str]:
+    """One line per per-annotator file, keyed `<subfolder>/<file name suffix>`."""
+    lines = {}
+    for who, words in annotation.categories:
+        lines[f"Categorical/{who.lower()}_cat"] = f"{utt_id} :{'; '.join(words)}; ()\n"
+    for who, (val, act, dom) in annotation.ratings:
+        lines[f"Attribute/{who.lower()}_atr"] = f"{utt_id} :act {act}; val {val}; dom  {dom};  ()\n"
+    lines["Self-evaluation/self"] = f"{utt_id} :{annotation.categories[0][1][0]}; ()\n"
+    return lines
+
+
+def transcription_line(utt_id: str, start: float, end: float, text: str) -> str:
+    """`Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.` (no trailing space)."""
+    return f"{utt_id} [{start:08.4f}-{end:08.4f}]: {text}".rstrip() + "\n"
+
+
+class LabelledTurn(Protocol):
+    utt_id: str
+    start: float
+    end: float
+    code: str
+    annotation: Annotation
+
+
+class TranscribedTurn(Protocol):
+    utt_id: str
+    start: float
+    end: float
+    raw: str
+
+
+def write_dialog_texts(
+    dialog_dir: Path,
+    name: str,
+    labelled: Sequence[LabelledTurn],
+    lines: Sequence[TranscribedTurn],
+    speaker_only: Sequence[tuple[int, str]] = (),
+) -> None:
+    """A dialog's text files under `SessionN/dialog`: EmoEvaluation (blocks in start
+    order) with its per-annotator subfolders, and the transcription (`lines` in the
+    given order, `speaker_only` lines inserted before line k)."""
+    evaluation = dialog_dir / "EmoEvaluation"
+    for sub in ("Categorical", "Attribute", "Self-evaluation", "../transcriptions"):
+        (evaluation / sub).mkdir(parents=True, exist_ok=True)
+    blocks, per_file = [EVALUATION_HEADER], defaultdict(list)
+    for t in sorted(labelled, key=lambda t: (t.start, t.utt_id)):
+        blocks.append(label_block(t.utt_id, t.start, t.end, t.code, t.annotation))
+        for suffix, line in annotator_lines(t.utt_id, t.annotation).items():
+            per_file[suffix].append(line)
+    write_text_file(evaluation / f"{name}.txt", "".join(blocks))
+    for suffix, file_lines in per_file.items():
+        folder, end = suffix.split("/")
+        write_text_file(evaluation / folder / f"{name}_{end}.txt", "".join(file_lines))
+    transcript = [transcription_line(t.utt_id, t.start, t.end, t.raw) for t in lines]
+    for before, line in sorted(speaker_only, reverse=True):
+        transcript.insert(before, line + "\n")
+    write_text_file(dialog_dir / "transcriptions" / f"{name}.txt", "".join(transcript))
+
+
+def write_text_file(path: Path, content: str) -> None:
+    """UTF-8 with LF line endings on every platform, like the corpus."""
+    path.write_text(content, encoding="utf-8", newline="\n")
