@@ -42,19 +42,18 @@ def _identity(*codes: str) -> dict[str, str]:
     return {c: c for c in codes}
 
 
+_FOUR = ("neu", "hap", "sad", "ang")
+_SIX = ("hap", "sad", "neu", "ang", "exc", "fru")
+
 LABEL_SETS: dict[str, LabelSet] = {
     # Most papers' 4-class set: excited merged into happy (5531 utterances).
-    "4": LabelSet("4", ("neu", "hap", "sad", "ang"), {**_identity("neu", "hap", "sad", "ang"), "exc": "hap"}),
+    "4": LabelSet("4", _FOUR, {**_identity(*_FOUR), "exc": "hap"}),
     # Zhou et al.: the 4 classes plus frustration (7380 utterances).
-    "5": LabelSet(
-        "5",
-        ("neu", "hap", "sad", "ang", "fru"),
-        {**_identity("neu", "hap", "sad", "ang", "fru"), "exc": "hap"},
-    ),
+    "5": LabelSet("5", (*_FOUR, "fru"), {**_identity(*_FOUR, "fru"), "exc": "hap"}),
     # Conversation papers keep happy and excited apart.
-    "6": LabelSet("6", ("hap", "sad", "neu", "ang", "exc", "fru"), _identity("hap", "sad", "neu", "ang", "exc", "fru")),
+    "6": LabelSet("6", _SIX, _identity(*_SIX)),
     "all": LabelSet("all", LABEL_CODES, _identity(*LABEL_CODES)),
-}  # fmt: skip
+}
 
 
 def get_label_set(name: str) -> LabelSet:
