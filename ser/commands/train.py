@@ -1,7 +1,266 @@
-"""`ser` commands of the train family (placeholder until its issue lands)."""
+"""`ser train` (fusion models on cached features) and `ser report` (tables and plots)."""
 
 from __future__ import annotations
 
-import click
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
-COMMANDS: list[click.Command] = []
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from ser.train.features import parse_feature_list
+from ser.train.models.config import FUSION_POSITIONS, FUSIONS, LOSSES, MODALITIES, ModelConfig
+from ser.train.protocols import PROTOCOLS, VAL_MODES
+from ser.train.run import DEVICES, Progress, TrainConfig, json_summary, train
+
+
+@click.command("train")
+@click.option(
+    "--store",
+    required=True,
+    envvar="SER_STORE",
+    show_envvar=True,
+    type=click.Path(path_type=str),
+    help="Feature store (.zarr or .h5).",
+)
+@click.option(
+    "--features",
+    "features",
+    required=True,
+    metavar="A+B",
+    help="Feature sets joined by '+', by name or extractor (hubert+mpnet, is13+bert).",
+)
+@click.option(
+    "--fusion",
+    type=click.Choice(FUSIONS),
+    default="mit",
+    show_default=True,
+    help="mit: MSMSER; add|concat|attention (+ --fusion-at): Wu et al.; "
+    "late-prob: Zhou et al.; none: one feature set.",
+)
+@click.option(
+    "--fusion-at",
+    type=click.Choice(FUSION_POSITIONS),
+    default=None,
+    help="Fusion position of the fusion study.",
+)
+@click.option("--loss", type=click.Choice(LOSSES), default="single", show_default=True)
+@click.option(
+    "--queries", type=int, default=30, show_default=True, help="MSMSER emotion queries L."
+)
+@click.option("--rmm/--no-rmm", default=True, show_default=True, help="Random modality masking.")
+@click.option("--no-encoder", is_flag=True, help="MSMSER without uni-modal encoders.")
+@click.option("--no-selfatt", is_flag=True, help="MSMSER without frame self-attention.")
+@click.option(
+    "--eval-mask",
+    type=click.Choice(MODALITIES),
+    default=None,
+    help="Mask this modality when testing (the model is selected unmasked).",
+)
+@click.option("--context", is_flag=True, help="fusion none: the fusion study's dialog context.")
+@click.option(
+    "--d-model", type=int, default=None, help="Model width (family default; 768 for MSMSER)."
+)
+@click.option("--heads", type=int, default=None, help="Attention heads (family default).")
+@click.option("--layers", type=int, default=None, help="Encoder / Bi-GRU layers (family default).")
+@click.option("--dropout", type=float, default=None, help="Dropout (family default).")
+@click.option(
+    "--classes",
+    type=click.Choice(["4", "5", "6"]),
+    default=None,
+    help="Label set [family default].",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(PROTOCOLS),
+    default=None,
+    help="Evaluation protocol [family default].",
+)
+@click.option(
+    "--val",
+    type=click.Choice(VAL_MODES),
+    default="session",
+    show_default=True,
+    help="Validation carved from the training side.",
+)
+@click.option("--epochs", type=int, default=None, help="[family default]")
+@click.option(
+    "--batch-size", type=int, default=None, help="Utterances, or dialogs [family default]."
+)
+@click.option("--lr", type=float, default=None, help="[family default]")
+@click.option("--weight-decay", type=float, default=None, help="[family default]")
+@click.option(
+    "--patience", type=int, default=None, help="Early stopping patience (off by default)."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seeds", type=int, default=None, help="Repeats with seeds seed, seed+1, ... [family default]."
+)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="CPU threads for torch [torch's default]; 1 is often fastest for small models.",
+)
+@click.option("--out", type=click.Path(path_type=str), default="runs", show_default=True)
+@click.option("--name", default=None, help="Run name [derived from the config].")
+@click.option("--overwrite", is_flag=True, help="Discard an existing run of the same name.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def train_command(**options: Any) -> None:
+    """Train a fusion model on cached features; write <out>/<name>/run.json."""
+    config = _config(options)
+    err = Console(stderr=True)
+    progress = _ConsoleProgress(err, live=sys.stderr.isatty() and not options["as_json"])
+    with progress:
+        record = train(config, progress)
+    if options["as_json"]:
+        click.echo(json.dumps(json_summary(record)))
+        return
+    Console().print(summary_table(record))
+    click.echo(f"run record: {Path(config.out) / record['name'] / 'run.json'}")
+
+
+def _config(o: dict[str, Any]) -> TrainConfig:
+    model = ModelConfig(
+        fusion=o["fusion"],
+        fusion_at=o["fusion_at"],
+        loss=o["loss"],
+        queries=o["queries"],
+        rmm=o["rmm"],
+        encoder=not o["no_encoder"],
+        selfatt=not o["no_selfatt"],
+        eval_mask=o["eval_mask"],
+        context=o["context"],
+        d_model=o["d_model"],
+        heads=o["heads"],
+        layers=o["layers"],
+        dropout=o["dropout"],
+    )
+    return TrainConfig(
+        store=o["store"],
+        features=parse_feature_list(o["features"]),
+        model=model,
+        classes=o["classes"],
+        protocol=o["protocol"],
+        val=o["val"],
+        epochs=o["epochs"],
+        batch_size=o["batch_size"],
+        lr=o["lr"],
+        weight_decay=o["weight_decay"],
+        seed=o["seed"],
+        seeds=o["seeds"],
+        patience=o["patience"],
+        device=o["device"],
+        threads=o["threads"],
+        out=o["out"],
+        name=o["name"],
+        overwrite=o["overwrite"],
+    )
+
+
+class _ConsoleProgress(Progress):
+    """Notes on stderr; a live bar per fold when stderr is a terminal."""
+
+    def __init__(self, console: Console, live: bool) -> None:
+        self.console, self.live = console, live
+        self.bar = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not live,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> _ConsoleProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def message(self, text: str) -> None:
+        self.console.print(text, highlight=False)
+
+    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
+        self.task = self.bar.add_task(f"seed {seed} {fold}", total=epochs, status="")
+
+    def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
+        if self.task is not None:
+            status = f"loss {train_loss:.3f} val UA {val_ua:.1f}"
+            self.bar.update(self.task, completed=epoch, status=status)
+
+    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+            self.task = None
+        m = entry["metrics"]
+        self.console.print(
+            f"seed {seed} {fold}: UA {m['ua']:.2f} WA {m['wa']:.2f} F1 {m['f1']:.2f} "
+            f"(best epoch {entry['best_epoch']}, {entry['seconds']:.1f} s)",
+            highlight=False,
+        )
+
+
+def summary_table(record: dict[str, Any]) -> Table:
+    """Per-fold scores and the mean ± std row of a run record."""
+    table = Table(
+        title=f"{record['name']} ({record['protocol']}, {len(record['classes'])} classes)"
+    )
+    for column in ("seed", "fold", "UA", "WA", "F1", "best epoch", "seconds"):
+        table.add_column(column, justify="left" if column == "fold" else "right")
+    for e in record["folds"]:
+        m = e["metrics"]
+        table.add_row(
+            str(e["seed"]),
+            e["fold"],
+            f"{m['ua']:.2f}",
+            f"{m['wa']:.2f}",
+            f"{m['f1']:.2f}",
+            str(e["best_epoch"]),
+            f"{e['seconds']:.1f}",
+        )
+    s = record["summary"]
+    over = f"{s['seeds']} seed(s)" + (", std over folds" if s.get("std_over") == "folds" else "")
+    table.add_row(
+        "mean",
+        over,
+        f"{s['ua']:.2f} ± {s['ua_std']:.2f}",
+        f"{s['wa']:.2f} ± {s['wa_std']:.2f}",
+        f"{s['f1']:.2f} ± {s['f1_std']:.2f}",
+        "",
+        f"{record['seconds']:.1f}",
+        style="bold",
+    )
+    return table
+
+
+@click.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md", show_default=True)
+@click.option(
+    "--plots",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write PNG plots (confusion matrices, curves) into this directory.",
+)
+def report_command(run_dirs: tuple[Path, ...], fmt: str, plots: Path | None) -> None:
+    """One table row per run, like the papers' tables; optional PNG plots."""
+    from ser.train.report import load_run, report_table, write_plots
+
+    runs = [load_run(path) for path in run_dirs]
+    click.echo(report_table(runs, fmt=fmt), nl=False)
+    if plots is not None:
+        written = write_plots(runs, plots)
+        click.echo(f"{len(written)} plot(s) in {plots}", err=True)
+
+
+COMMANDS: list[click.Command] = [train_command, report_command]

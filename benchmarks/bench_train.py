@@ -1,0 +1,436 @@
+"""Training speed: ser's in-memory data path against the fusion study's published one.
+
+Wu et al.'s code trains its default configuration (logits fusion, ADD, perspective loss,
+150 epochs, 20 dialogs per batch, sessions 1-4 -> 5) from a torch DataLoader with 4 worker
+processes over pickled per-dialog samples, rebuilt every epoch. This script
+
+1. builds a synthetic feature store of IEMOCAP's shape with the store API: 151 dialogs,
+   5531 utterances in the 4-class set's per-session proportions, a 100-d audio vector
+   ("is13", z-normalized like openSMILE functionals) and a 768-d text vector ("bert") per
+   utterance, random features with some class signal;
+2. times `ser.train.run.train` (the library entry point of `ser train`) on that
+   configuration, loading included (issue 4 asks for under 15 s on a 2-core CPU);
+3. times a re-creation of the baseline's data path (per-epoch DataLoader, 4 workers,
+   pickled dialogs, pad_sequence collation) driving the same ser model on the same
+   train/validation dialogs for a few epochs, and extrapolates to 150 epochs;
+4. measures MSMSER on CPU at paper size (d 768, 8 heads, L 30) and at a reduced size:
+   training and evaluation utterances per second on HuBERT-shaped frame sequences
+   (768-d, 50 frames/s, IEMOCAP-like durations) and MPNet-shaped token sequences, and
+   the seconds of one epoch of LOSO fold 1 (train 3423, validate 1023 utterances)
+   extrapolated from them.
+
+    .venv/bin/python benchmarks/bench_train.py            # all of it, ~1-2 minutes
+    .venv/bin/python benchmarks/bench_train.py --skip-msmser --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import DataLoader, Dataset
+
+from ser.cache import FeatureStore
+from ser.cache.manifest import Manifest
+from ser.cache.testing import example_columns
+from ser.labels import get_label_set
+from ser.train.batch import Batch, Unit
+from ser.train.data import Batches, load_data
+from ser.train.features import resolve_features
+from ser.train.loop import evaluate, train_epoch
+from ser.train.models import ModelConfig, build_model, plan_inputs
+from ser.train.models.config import FeatureInfo
+from ser.train.run import TrainConfig, train
+
+SESSION_UTTERANCES = (1085, 1023, 1151, 1031, 1241)  # IEMOCAP 4-class set, 5531 in all
+SESSION_DIALOGS = (28, 30, 32, 30, 31)  # 151 dialogs
+CLASS_COUNTS = {"neu": 1708, "hap": 595, "exc": 1041, "sad": 1084, "ang": 1103}
+FRAME_RATE = 50  # HuBERT frames per second
+FOLD1 = {"train": 1151 + 1031 + 1241, "val": 1023}  # LOSO fold 1: test 1, validate 2
+WORKERS = 4
+PAPER_EPOCHS = 150
+
+
+def synthetic_manifest(rng: np.random.Generator) -> Manifest:
+    """151 dialogs, 5531 labelled utterances, IEMOCAP-like durations (mean ~4.5 s)."""
+    ids: list[str] = []
+    orders: list[int] = []
+    for session, (n_utts, n_dialogs) in enumerate(
+        zip(SESSION_UTTERANCES, SESSION_DIALOGS, strict=True), 1
+    ):
+        sizes = rng.multinomial(n_utts - 10 * n_dialogs, np.ones(n_dialogs) / n_dialogs) + 10
+        for d, size in enumerate(sizes):
+            dialog = f"Ses{session:02d}{'FM'[d % 2]}_impro{d:02d}"
+            ids += [f"{dialog}_{'FM'[u % 2]}{u:03d}" for u in range(size)]
+            orders += list(range(size))
+    cols = example_columns(ids)
+    codes = np.repeat(list(CLASS_COUNTS), list(CLASS_COUNTS.values()))
+    durations = np.clip(rng.lognormal(np.log(3.7), 0.6, size=len(ids)), 0.6, 34.0)
+    cols.update(label=rng.permutation(codes).tolist(), order=orders, duration=durations.tolist())
+    return Manifest.from_columns(cols)
+
+
+def class_index(manifest: Manifest) -> np.ndarray:
+    label_set = get_label_set("4")
+    return np.array([label_set.index_of(str(c)) for c in manifest.column("label")])
+
+
+def add_feature_set(
+    store: Any, name: str, attrs: dict[str, Any], rows: list[np.ndarray], shard: int = 500
+) -> None:
+    """Write `rows` (one array per manifest row) as a complete feature set."""
+    store.begin_feature_set(name, attrs)
+    writer = store.shard_writer(name)
+    n_shards = 0
+    for shard_id, start in enumerate(range(0, len(rows), shard)):
+        part = {i: rows[i] for i in range(start, min(start + shard, len(rows)))}
+        writer.write(shard_id, part, {})
+        n_shards += 1
+    store.consolidate(name, n_shards)
+
+
+def signal_rows(
+    labels: np.ndarray,
+    lengths: np.ndarray,
+    dim: int,
+    signal: float,
+    rng: np.random.Generator,
+    dtype: str,
+) -> list[np.ndarray]:
+    """Per-utterance [length, dim] rows: a class centre times `signal` plus unit noise."""
+    centres = rng.normal(size=(labels.max() + 1, dim)).astype(np.float32)
+    return [
+        (centres[y] * signal + rng.normal(size=(n, dim))).astype(dtype)
+        for y, n in zip(labels, lengths, strict=True)
+    ]
+
+
+def attrs_of(extractor: str, modality: str, level: str, dim: int, dtype: str) -> dict[str, Any]:
+    return {
+        "extractor": extractor,
+        "modality": modality,
+        "level": level,
+        "dim": dim,
+        "dtype": dtype,
+        "source": "benchmarks/bench_train.py (random)",
+    }
+
+
+def fusion_store(path: Path, rng: np.random.Generator) -> FeatureStore:
+    """The fusion study's shape: one 100-d audio and one 768-d text vector per utterance."""
+    manifest = synthetic_manifest(rng)
+    store = FeatureStore.create(path, manifest)
+    labels, ones = class_index(manifest), np.ones(len(manifest), dtype=np.int64)
+    add_feature_set(
+        store,
+        "is13",
+        attrs_of("is13", "audio", "utterance", 100, "float32"),
+        signal_rows(labels, ones, 100, 0.12, rng, "float32"),
+    )
+    add_feature_set(
+        store,
+        "bert",
+        attrs_of("bert", "text", "utterance", 768, "float16"),
+        signal_rows(labels, ones, 768, 0.04, rng, "float16"),
+    )
+    return store
+
+
+# -- ser ------------------------------------------------------------------------------
+FUSION = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")
+
+
+def time_ser(store_path: Path, out: Path, device: str) -> dict[str, Any]:
+    config = TrainConfig(
+        store=str(store_path),
+        features=("is13", "bert"),
+        model=FUSION,
+        protocol="session5",
+        seeds=1,
+        device=device,
+        out=str(out),
+        name="bench",
+    )
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    record = train(config)
+    seconds = time.perf_counter() - start
+    fold = record["folds"][0]
+    return {
+        "seconds": seconds,
+        "cpu_seconds": _cpu_seconds() - cpu,
+        "load_seconds": record["timings"]["load"],
+        "epochs": record["config"]["epochs"],
+        "per_epoch": fold["seconds"] / record["config"]["epochs"],
+        "test_ua": fold["metrics"]["ua"],
+        "sizes": fold["sizes"],
+    }
+
+
+# -- the baseline's data path ---------------------------------------------------------
+class PickledDialogs(Dataset):
+    """Per-dialog samples kept pickled, unpickled and tensorised on every access."""
+
+    def __init__(self, blobs: list[bytes]) -> None:
+        self.blobs = blobs
+
+    def __len__(self) -> int:
+        return len(self.blobs)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        sample = pickle.loads(self.blobs[i])
+        return (
+            torch.FloatTensor(sample["audio"]),
+            torch.FloatTensor(sample["text"]),
+            torch.LongTensor(sample["labels"]),
+        )
+
+
+def collate(samples: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    audio, text, labels = zip(*samples, strict=True)
+    return (
+        pad_sequence(list(audio), batch_first=True),
+        pad_sequence(list(text), batch_first=True),
+        pad_sequence(list(labels), batch_first=True, padding_value=-100),
+    )
+
+
+def dialog_blobs(store: FeatureStore, rows_by_dialog: list[np.ndarray]) -> list[bytes]:
+    audio = np.asarray(store.read("is13").data, dtype=np.float32)
+    text = np.asarray(store.read("bert").data, dtype=np.float32)
+    # The baseline's audio vectors come z-normalized from its feature file.
+    audio = (audio - audio.mean(0)) / (audio.std(0) + 1e-6)
+    labels = class_index(store.manifest)
+    return [
+        pickle.dumps({"audio": audio[r], "text": text[r], "labels": labels[r]})
+        for r in rows_by_dialog
+    ]
+
+
+def baseline_epoch(
+    model: Any, optimizer: Any, train_set: Dataset, eval_set: Dataset, device: torch.device
+) -> None:
+    model.train()
+    model.set_epoch(0, PAPER_EPOCHS)
+    loader = DataLoader(
+        train_set, batch_size=20, shuffle=True, num_workers=WORKERS, collate_fn=collate
+    )
+    for batch in loader:
+        optimizer.zero_grad()
+        b = _as_batch(batch, device)
+        model.loss(model(b), b).backward()
+        optimizer.step()
+    model.eval()
+    loader = DataLoader(
+        eval_set, batch_size=20, shuffle=False, num_workers=WORKERS, collate_fn=collate
+    )
+    with torch.no_grad():
+        for batch in loader:
+            model(_as_batch(batch, device)).logits.argmax(-1).cpu()
+
+
+def _as_batch(batch: tuple[torch.Tensor, ...], device: torch.device) -> Batch:
+    audio, text, labels = (t.to(device) for t in batch)  # the per-step host -> device copy
+    mask = labels != -100
+    return Batch(
+        x={"is13": audio, "bert": text},
+        mask={},
+        labels=labels,
+        index=torch.zeros_like(labels),
+        utt_mask=mask,
+    )
+
+
+def time_baseline(
+    store: FeatureStore, device: torch.device, epochs: int, sizes: dict[str, int]
+) -> dict[str, Any]:
+    manifest = store.manifest
+    sessions = np.asarray(manifest.column("session"))
+    dialogs = np.asarray(manifest.column("dialog"))
+    # The same sides as ser's session5 run: train sessions 2-4, validate on session 1.
+    sides = {"train": (2, 3, 4), "val": (1,)}
+    blobs = {}
+    for side, chosen in sides.items():
+        rows = np.flatnonzero(np.isin(sessions, chosen))
+        blobs[side] = dialog_blobs(
+            store, [rows[dialogs[rows] == d] for d in np.unique(dialogs[rows])]
+        )
+    assert sum(np.isin(sessions, sides["train"])) == sizes["train"]
+    torch.manual_seed(0)
+    _, specs = plan_inputs(
+        FUSION,
+        [
+            FeatureInfo("is13", "audio", "utterance", 100),
+            FeatureInfo("bert", "text", "utterance", 768),
+        ],
+    )
+    model = build_model(FUSION, specs, 4).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
+    times = []
+    cpu = _cpu_seconds()
+    for _ in range(epochs):
+        start = time.perf_counter()
+        baseline_epoch(
+            model, optimizer, PickledDialogs(blobs["train"]), PickledDialogs(blobs["val"]), device
+        )
+        times.append(time.perf_counter() - start)
+    per_epoch = float(np.mean(times))
+    return {
+        "epochs_timed": epochs,
+        "per_epoch": per_epoch,
+        "extrapolated": per_epoch * PAPER_EPOCHS,
+        "cpu_extrapolated": (_cpu_seconds() - cpu) / epochs * PAPER_EPOCHS,
+    }
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the loaders' workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+# -- MSMSER -----------------------------------------------------------------------------
+def msmser_store(path: Path, n: int, rng: np.random.Generator) -> FeatureStore:
+    """`n` utterances drawn from the synthetic corpus: HuBERT frames and MPNet tokens, 768-d."""
+    full = synthetic_manifest(rng)
+    rows = np.sort(rng.choice(len(full), size=n, replace=False))
+    manifest = Manifest.from_columns({k: v[rows] for k, v in full.columns().items()})
+    store = FeatureStore.create(path, manifest)
+    labels = class_index(manifest)
+    duration = np.asarray(manifest.column("duration"))
+    frames = np.maximum(1, (duration * FRAME_RATE).astype(np.int64))
+    tokens = np.clip((duration * 3.0).astype(np.int64), 3, 80)  # ~2.3 words/s, + specials
+    add_feature_set(
+        store,
+        "hubert.L12",
+        attrs_of("hubert", "audio", "frame", 768, "float16"),
+        signal_rows(labels, frames, 768, 0.1, rng, "float16"),
+        shard=64,
+    )
+    add_feature_set(
+        store,
+        "mpnet",
+        attrs_of("mpnet", "text", "token", 768, "float16"),
+        signal_rows(labels, tokens, 768, 0.1, rng, "float16"),
+        shard=64,
+    )
+    return store
+
+
+def time_msmser(store: FeatureStore, config: ModelConfig, device: torch.device) -> dict[str, Any]:
+    features = resolve_features(store, ["hubert", "mpnet"])
+    data = load_data(store, features, get_label_set("4"), device)
+    infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
+    planned_unit, specs = plan_inputs(config, infos)
+    unit = cast(Unit, planned_unit)
+    torch.manual_seed(0)
+    model = build_model(config, specs, 4).to(device)
+    model.set_epoch(0, 100)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-5)
+    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    everything = np.arange(len(data))
+    warm = Batches(data, everything[:8], specs, unit, 8, shuffle=True)
+    train_epoch(model, warm, optimizer, scaler, device.type == "cuda")
+    batches = Batches(data, everything, specs, unit, 8, shuffle=True)
+    start = time.perf_counter()
+    train_epoch(model, batches, optimizer, scaler, device.type == "cuda")
+    train_rate = len(data) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    evaluate(
+        model, Batches(data, everything, specs, unit, 8), data.classes, amp=device.type == "cuda"
+    )
+    eval_rate = len(data) / (time.perf_counter() - start)
+    epoch = FOLD1["train"] / train_rate + FOLD1["val"] / eval_rate
+    frames = data.features[features[0].name].lengths_np
+    return {
+        "utterances_timed": len(data),
+        "mean_frames": float(frames.mean()),
+        "train_utt_per_s": train_rate,
+        "eval_utt_per_s": eval_rate,
+        "epoch_seconds": epoch,
+    }
+
+
+SIZES = {
+    "paper (d 768, 8 heads, L 30)": ModelConfig(fusion="mit"),
+    "reduced (d 128, 4 heads, L 8, 1 layer)": ModelConfig(
+        fusion="mit", d_model=128, heads=4, queries=8, layers=1, decoder_layers=1
+    ),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--baseline-epochs", type=int, default=3)
+    parser.add_argument("--msmser-utterances", type=int, default=48, help="timed at paper size")
+    parser.add_argument("--skip-msmser", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--json", action="store_true", help="print all figures as JSON")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results: dict[str, Any] = {"device": args.device, "threads": torch.get_num_threads()}
+    with tempfile.TemporaryDirectory(prefix="ser-bench-") as tmp:
+        rng = np.random.default_rng(0)
+        store = fusion_store(Path(tmp) / "fusion.zarr", rng)
+        results["ser"] = time_ser(Path(tmp) / "fusion.zarr", Path(tmp) / "runs", args.device)
+        results["baseline"] = time_baseline(
+            store, device, args.baseline_epochs, results["ser"]["sizes"]
+        )
+        results["speedup"] = results["baseline"]["extrapolated"] / results["ser"]["seconds"]
+        if not args.skip_msmser:
+            results["msmser"] = {}
+            for label, config in SIZES.items():
+                n = args.msmser_utterances if config.d_model is None else 4 * args.msmser_utterances
+                sample = msmser_store(Path(tmp) / f"msmser{n}.zarr", n, np.random.default_rng(1))
+                results["msmser"][label] = time_msmser(sample, config, device)
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        _print(results)
+
+
+def _print(r: dict[str, Any]) -> None:
+    ser_, base = r["ser"], r["baseline"]
+    print(f"device {r['device']}, {r['threads']} torch threads")
+    sizes = ser_["sizes"]
+    print(
+        f"fusion study default run ({ser_['epochs']} epochs, logits ADD, perspective loss, "
+        f"train {sizes['train']} / val {sizes['val']} / test {sizes['test']} utterances):"
+    )
+    print(
+        f"  ser train:            {ser_['seconds']:7.1f} s  (CPU {ser_['cpu_seconds']:.1f} s; "
+        f"load {ser_['load_seconds']:.2f} s, {1000 * ser_['per_epoch']:.0f} ms/epoch, "
+        f"test UA {ser_['test_ua']:.1f})"
+    )
+    print(
+        f"  baseline data path:   {base['extrapolated']:7.1f} s  "
+        f"(CPU {base['cpu_extrapolated']:.1f} s; {base['per_epoch']:.2f} s/epoch "
+        f"over {base['epochs_timed']} epochs, x{PAPER_EPOCHS})"
+    )
+    print(f"  speed-up:             {r['speedup']:7.1f} x")
+    for label, m in r.get("msmser", {}).items():
+        print(
+            f"MSMSER {label}, {m['utterances_timed']} utterances timed "
+            f"({m['mean_frames']:.0f} frames on average):"
+        )
+        print(
+            f"  train {m['train_utt_per_s']:.1f} utt/s, eval {m['eval_utt_per_s']:.1f} utt/s; "
+            f"one LOSO fold-1 epoch (train {FOLD1['train']}, val {FOLD1['val']}): "
+            f"{m['epoch_seconds']:.0f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""The training loop: plain PyTorch, Adam, model selection on validation only.
+
+Each epoch trains on the training side, then scores the validation side; the state of
+the epoch with the best validation UA (ties: lower validation loss) is kept in memory
+and is the one tested at the end. The test side is never looked at before that, so
+neither the best epoch nor early stopping can depend on it.
+
+On CUDA the forward pass runs under `torch.autocast` (fp16) with a `GradScaler`; on CPU
+in fp32. Losses are summed on the device and read once per epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ser.train.batch import Batch
+from ser.train.metrics import Metrics, compute_metrics
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Optimisation settings of one training run (one fold, one seed)."""
+
+    epochs: int
+    lr: float
+    weight_decay: float = 0.0
+    patience: int | None = None  # stop after this many epochs without a better val UA
+    eval_mask: str | None = None  # modality masked when testing only ("text" | "audio")
+    amp: bool | None = None  # None: on for CUDA devices
+
+
+@dataclass
+class Curves:
+    """Per-epoch training loss and validation scores (epochs counted from 1)."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_ua: list[float] = field(default_factory=list)
+    val_wa: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        return {k: list(v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Predictions on one side of a fold."""
+
+    loss: float  # mean over labelled utterances of the model's loss
+    y_true: np.ndarray  # [N] class index
+    y_pred: np.ndarray  # [N]
+    index: np.ndarray  # [N] manifest rows
+    metrics: Metrics
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What training one fold produced."""
+
+    best_epoch: int  # 1-based
+    curves: Curves
+    test: Evaluation
+    seconds: float  # training and evaluation, data loading excluded
+
+
+EpochHook = Callable[[int, int, float, float], None]  # (epoch, epochs, train loss, val UA)
+
+
+def fit(
+    model: nn.Module,
+    train: Iterable[Batch],
+    val: Iterable[Batch],
+    test: Iterable[Batch],
+    classes: Sequence[str],
+    config: LoopConfig,
+    on_epoch: EpochHook | None = None,
+) -> FitResult:
+    """Train `model`, select the epoch on `val`, test that epoch's state on `test`."""
+    start = time.perf_counter()
+    device = next(model.parameters()).device
+    amp = device.type == "cuda" if config.amp is None else config.amp
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    curves, best_key, best_state, best_epoch = Curves(), (-1.0, 0.0), None, 0
+    for epoch in range(config.epochs):
+        model.set_epoch(epoch, config.epochs)  # type: ignore[operator]
+        train_loss = train_epoch(model, train, optimizer, scaler, amp)
+        with _masked(model, None):
+            result = evaluate(model, val, classes, amp=amp)
+        _record(curves, epoch + 1, train_loss, result)
+        key = (result.metrics.ua, -result.loss)
+        if key > best_key:
+            best_key, best_epoch = key, epoch + 1
+            best_state = copy.deepcopy(model.state_dict())
+        if on_epoch is not None:
+            on_epoch(epoch + 1, config.epochs, train_loss, result.metrics.ua)
+        if config.patience is not None and epoch + 1 - best_epoch >= config.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    with _masked(model, config.eval_mask):
+        tested = evaluate(model, test, classes, amp=amp)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return FitResult(best_epoch, curves, tested, time.perf_counter() - start)
+
+
+def train_epoch(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    amp: bool,
+) -> float:
+    model.train()
+    device = next(model.parameters()).device
+    total = torch.zeros((), device=device)
+    count = torch.zeros((), device=device)
+    for batch in batches:
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(device, amp):
+            loss = model.loss(model(batch), batch)  # type: ignore[operator]
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        n = (batch.labels != -100).sum()
+        total += loss.detach().float() * n
+        count += n
+    return float(total / count.clamp_min(1))  # the epoch's only device -> host sync
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    classes: Sequence[str],
+    amp: bool = False,
+) -> Evaluation:
+    """Predictions and loss of `model` on `batches` (eval mode, no gradients)."""
+    model.eval()
+    device = next(model.parameters()).device
+    total = torch.zeros((), device=device)
+    truths, preds, indices = [], [], []
+    for batch in batches:
+        with _autocast(device, amp):
+            out = model(batch)
+            loss = model.loss(out, batch)  # type: ignore[operator]
+        labelled = batch.labels != -100  # [B] or [B, U]
+        total += loss.float() * labelled.sum()
+        truths.append(batch.labels[labelled])
+        preds.append(out.logits.argmax(dim=-1)[labelled])
+        indices.append(batch.index[labelled])
+    y_true = torch.cat(truths).cpu().numpy()
+    y_pred = torch.cat(preds).cpu().numpy()
+    index = torch.cat(indices).cpu().numpy()
+    loss_mean = float(total) / max(len(y_true), 1)
+    return Evaluation(loss_mean, y_true, y_pred, index, compute_metrics(y_true, y_pred, classes))
+
+
+def _record(curves: Curves, epoch: int, train_loss: float, val: Evaluation) -> None:
+    curves.epoch.append(epoch)
+    curves.train_loss.append(train_loss)
+    curves.val_loss.append(val.loss)
+    curves.val_ua.append(val.metrics.ua)
+    curves.val_wa.append(val.metrics.wa)
+
+
+def _autocast(device: torch.device, amp: bool) -> Any:
+    return torch.autocast(device_type=device.type) if amp else nullcontext()
+
+
+@contextmanager
+def _masked(model: Any, modality: str | None) -> Iterator[None]:
+    """`model.eval_mask` set to `modality` inside the block: masking happens at test only."""
+    old = getattr(model, "eval_mask", None)
+    model.eval_mask = modality
+    try:
+        yield
+    finally:
+        model.eval_mask = old

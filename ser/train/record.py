@@ -1,0 +1,111 @@
+"""Run records: ``<out>/<name>/run.json``, written atomically, checked before a resume.
+
+A record holds the full config (model options flattened, defaults resolved), the
+feature sets' fingerprints, one entry per finished (seed, fold) with its test metrics,
+best epoch, per-epoch curves and seconds, the summary (mean ± std, see
+`ser.train.metrics.summarize`) and the pooled metrics. `ser.train.report.load_run` reads
+it back; `json_summary` is what ``ser train --json`` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ser.errors import ConfigError, FingerprintMismatch
+from ser.train.metrics import Metrics, pool_metrics, summarize
+
+RECORD = "run.json"
+# Config keys that say where a run executes, not what it trains: a resume may change them.
+NOT_COMPARED = frozenset({"store", "out", "name", "device"})
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """The record at `path`; ConfigError when it is not one."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: unreadable run record ({e}); use --overwrite or --name") from e
+    if not isinstance(record, dict) or not isinstance(record.get("folds"), list):
+        raise ConfigError(f"{path}: not a run record; use --overwrite or another --name")
+    return record
+
+
+def check_resumable(
+    path: Path, old: dict[str, Any], cfg: dict[str, Any], fingerprints: dict[str, str]
+) -> None:
+    """Refuse to resume `old` (at `path`) with config `cfg` or features `fingerprints`
+    that differ from the record's; the message names each difference."""
+    hint = "choose another --name, or --overwrite to discard it"
+    before = old.get("fingerprints", {})
+    changed = [
+        f"{name}: {str(before.get(name))[:12]}... -> {fp[:12]}..."
+        for name, fp in fingerprints.items()
+        if before.get(name) != fp
+    ]
+    if changed:
+        raise FingerprintMismatch(
+            f"{path} was trained on other features than the store now holds "
+            f"({'; '.join(changed)}); {hint}"
+        )
+    old_cfg = old.get("config", {})
+    keys = sorted((set(old_cfg) | set(cfg)) - NOT_COMPARED)
+    diff = [
+        f"{k}: {old_cfg.get(k)!r} -> {cfg.get(k)!r}" for k in keys if old_cfg.get(k) != cfg.get(k)
+    ]
+    if diff:
+        raise ConfigError(f"{path} holds a run with another config ({'; '.join(diff)}); {hint}")
+
+
+def summarize_folds(record: dict[str, Any]) -> None:
+    """Fill ``summary`` and ``pooled`` from the record's fold entries (if any)."""
+    entries = record["folds"]
+    if entries:
+        results = [(int(e["seed"]), Metrics.from_dict(e["metrics"])) for e in entries]
+        record["summary"] = summarize(results)
+        record["pooled"] = pool_metrics([m for _, m in results], record["classes"]).to_dict()
+
+
+def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
+    """Write ``run_dir/run.json`` atomically (a reader never sees half a record)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / RECORD
+    fd, tmp = tempfile.mkstemp(prefix=".run.", suffix=".json", dir=run_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def json_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """`ser train --json`: means over seeds in percent, per-fold scores, protocol, seconds."""
+    summary = record["summary"]
+    folds = [
+        {
+            "seed": int(e["seed"]),
+            "fold": str(e["fold"]),
+            "wa": float(e["metrics"]["wa"]),
+            "ua": float(e["metrics"]["ua"]),
+            "f1": float(e["metrics"]["f1"]),
+            "best_epoch": int(e["best_epoch"]),
+        }
+        for e in record["folds"]
+    ]
+    return {
+        "wa": float(summary["wa"]),
+        "ua": float(summary["ua"]),
+        "f1": float(summary["f1"]),
+        "wa_std": float(summary["wa_std"]),
+        "ua_std": float(summary["ua_std"]),
+        "folds": folds,
+        "protocol": str(record["protocol"]),
+        "seconds": float(record["seconds"]),
+    }

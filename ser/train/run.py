@@ -1,0 +1,379 @@
+"""A training run: feature sets × protocol folds × seeds -> one run record.
+
+`train(config)` resolves the feature sets in the store, loads them once, makes the
+protocol's folds (each checked for leakage), trains every (seed, fold) and writes
+``<out>/<name>/run.json`` after each one (atomically: temp file + ``os.replace``). Run
+again with the same config, an interrupted run resumes: finished (seed, fold) entries
+are kept, provided the config and the feature sets' fingerprints are those of the record;
+otherwise the run is refused with the difference named.
+
+The protocol's split is fixed by the first seed; repeats (``--seeds N``) vary the
+initialisation, batch order and masking. Each seed scores the mean over its folds; the
+summary is mean ± std over seeds (over folds with one seed), as `metrics.summarize`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+
+import ser
+from ser.errors import ConfigError
+from ser.labels import get_label_set
+from ser.train.batch import InputSpec, Unit
+from ser.train.data import Batches, TrainData, fit_zscore, load_data
+from ser.train.features import ResolvedFeature, resolve_features
+from ser.train.loop import FitResult, LoopConfig, fit
+from ser.train.models.config import (
+    FeatureInfo,
+    ModelConfig,
+    family_of,
+    plan_inputs,
+    resolve,
+    train_defaults,
+)
+from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_folds
+from ser.train.record import (
+    RECORD,
+    check_resumable,
+    json_summary,
+    read_record,
+    summarize_folds,
+    write_record,
+)
+
+__all__ = ["Plan", "Progress", "TrainConfig", "json_summary", "make_plan", "train"]
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything `ser train` is asked to do; None means the model family's paper default."""
+
+    store: str
+    features: tuple[str, ...]
+    model: ModelConfig
+    classes: str | None = None  # "4" | "5" | "6"
+    protocol: str | None = None  # "loso" | "session5" | "random"
+    val: str = "session"  # "session" | "random10"
+    epochs: int | None = None
+    batch_size: int | None = None  # utterances, or dialogs for dialog-context models
+    lr: float | None = None
+    weight_decay: float | None = None
+    seed: int = 0
+    seeds: int | None = None  # number of repeats, seeds seed, seed+1, ...
+    patience: int | None = None  # early stopping; None: the papers' fixed epochs
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    threads: int | None = None  # torch CPU threads; None: torch's default
+    out: str = "runs"
+    name: str | None = None
+    overwrite: bool = False  # discard an existing record of the same name
+
+
+@dataclass(frozen=True)
+class Plan:
+    """`TrainConfig` with every default resolved."""
+
+    family: str
+    classes: str
+    protocol: str
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    seeds: tuple[int, ...]
+    device: torch.device
+    name: str
+    run_dir: Path
+
+
+class Progress:
+    """Hooks a front end overrides to show progress; the defaults stay silent."""
+
+    def message(self, text: str) -> None:
+        """A one-line note (dropped utterances, folds, resume state)."""
+
+    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
+        """Training of one (seed, fold) begins."""
+
+    def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
+        """One epoch of the current fold finished."""
+
+    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+        """The (seed, fold) finished; `entry` is its record entry."""
+
+
+def make_plan(config: TrainConfig) -> Plan:
+    """Resolve defaults and check options that need no data."""
+    family = family_of(config.model)
+    defaults = train_defaults(config.model)
+    classes = config.classes or defaults.classes
+    get_label_set(classes)
+    protocol = config.protocol or defaults.protocol
+    ProtocolConfig(protocol, config.val, config.seed)  # validates the names
+    n_seeds = defaults.seeds if config.seeds is None else config.seeds
+    for option in ("epochs", "batch_size", "seeds", "patience", "threads"):
+        value = n_seeds if option == "seeds" else getattr(config, option)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
+    name = config.name or default_name(config, protocol, classes)
+    if not name or "/" in name or name in (".", ".."):
+        raise ConfigError(f"--name {name!r} is not a usable directory name")
+    return Plan(
+        family=family,
+        classes=classes,
+        protocol=protocol,
+        epochs=config.epochs or defaults.epochs,
+        batch_size=config.batch_size or defaults.batch_size,
+        lr=defaults.lr if config.lr is None else config.lr,
+        weight_decay=defaults.weight_decay if config.weight_decay is None else config.weight_decay,
+        seeds=tuple(range(config.seed, config.seed + n_seeds)),
+        device=pick_device(config.device),
+        name=name,
+        run_dir=Path(config.out) / name,
+    )
+
+
+def default_name(config: TrainConfig, protocol: str, classes: str) -> str:
+    """e.g. ``hubert+mpnet_mit_loso_c4``, ``is13+bert_add-logits-perspective_session5_c4``;
+    model options off their defaults follow (``_queries10_no-rmm_eval-mask-text``), so
+    the ablations of one table get a directory each."""
+    model = config.model
+    fusion = "-".join(str(v) for v in (model.fusion, model.fusion_at) if v)
+    if model.loss != "single":
+        fusion += f"-{model.loss}"
+    name = f"{'+'.join(config.features)}_{fusion}_{protocol}_c{classes}"
+    defaults = ModelConfig(fusion=model.fusion)
+    for f in dataclasses.fields(ModelConfig):
+        value = getattr(model, f.name)
+        if f.name in ("fusion", "fusion_at", "loss") or value == getattr(defaults, f.name):
+            continue
+        key = f.name.replace("_", "-")
+        if isinstance(value, bool):
+            name += f"_{key}" if value else f"_no-{key}"
+        elif isinstance(value, tuple):
+            name += f"_{key}{'-'.join(map(str, value))}"
+        else:
+            name += f"_{key}{'-' if isinstance(value, str) else ''}{value}"
+    return name
+
+
+def pick_device(name: str) -> torch.device:
+    """ "auto": CUDA when available, else CPU; "cuda" without a GPU is refused."""
+    if name not in DEVICES:
+        raise ConfigError(f"unknown device {name!r}: choose one of {', '.join(DEVICES)}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available (use --device cpu)")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
+    """The run's config as recorded: model options flattened, defaults resolved."""
+    model = {k: _jsonable(v) for k, v in dataclasses.asdict(resolve(config.model)).items()}
+    return {
+        "store": str(config.store),
+        "features": "+".join(config.features),
+        **model,
+        "family": plan.family,
+        "classes": plan.classes,
+        "protocol": plan.protocol,
+        "val": config.val,
+        "epochs": plan.epochs,
+        "batch_size": plan.batch_size,
+        "lr": plan.lr,
+        "weight_decay": plan.weight_decay,
+        "seed": config.seed,
+        "seeds": list(plan.seeds),
+        "patience": config.patience,
+        "device": config.device,
+        "out": str(config.out),
+        "name": plan.name,
+    }
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices): a CPU run is reproducible."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class _Run:
+    """State of one `train` call."""
+
+    config: TrainConfig
+    plan: Plan
+    record: dict[str, Any]
+    started: float = field(default_factory=time.perf_counter)
+
+
+def train(config: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
+    """Run (or resume) `config`; return its run record (also in ``<out>/<name>/run.json``)."""
+    plan = make_plan(config)
+    threads = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    try:
+        return _train(config, plan, progress or Progress())
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: TrainConfig, plan: Plan, progress: Progress) -> dict[str, Any]:
+    from ser.cache import FeatureStore
+
+    store = FeatureStore.open(config.store)
+    features = resolve_features(store, config.features)
+    infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
+    planned_unit, specs = plan_inputs(config.model, infos)
+    unit = cast(Unit, planned_unit)
+    record = _start_record(config, plan, features, progress)
+    run = _Run(config, plan, record)
+    t0 = time.perf_counter()
+    data = load_data(store, features, get_label_set(plan.classes), plan.device)
+    record["timings"]["load"] = time.perf_counter() - t0
+    record["timings"]["device"] = str(plan.device)
+    record["timings"]["threads"] = torch.get_num_threads()
+    record["data"] = {"utterances": len(data), "dropped": data.dropped}
+    for reason, count in data.dropped.items():
+        progress.message(f"dropped {count} utterance(s): {reason}")
+    folds = _folds(plan, config, data, unit)
+    record["speaker_independent"] = all(f.speaker_independent for f in folds)
+    for fold in folds:
+        progress.message(fold.describe())
+    done = {(e["seed"], e["fold"]) for e in record["folds"]}
+    if done:
+        progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
+    for seed in plan.seeds:
+        for k, fold in enumerate(folds):
+            if (seed, fold.name) in done:
+                continue
+            progress.fold_start(seed, fold.name, plan.epochs)
+            result = _train_fold(run, data, unit, specs, fold, seed, k, progress)
+            entry = _fold_entry(seed, fold, result)
+            record["folds"].append(entry)
+            _finish(run, complete=False)
+            progress.fold_end(seed, fold.name, entry)
+    return _finish(run, complete=True)
+
+
+def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list[Fold]:
+    protocol = ProtocolConfig(plan.protocol, config.val, plan.seeds[0])
+    dialogs = data.dialogs if unit == "dialog" else None
+    folds = make_folds(protocol, data.sessions, data.speakers, data.labels, dialogs)
+    for fold in folds:  # make_folds checks too; the trainer does not rely on it
+        check_no_leakage(fold, data.speakers)
+    return folds
+
+
+def _train_fold(
+    run: _Run,
+    data: TrainData,
+    unit: Unit,
+    specs: list[InputSpec],
+    fold: Fold,
+    seed: int,
+    k: int,
+    progress: Progress,
+) -> FitResult:
+    from ser.train.models import build_model
+
+    plan = run.plan
+    seed_everything(seed)
+    model = build_model(run.config.model, list(specs), len(data.classes)).to(plan.device)
+    zscore = fit_zscore(data, fold.train)
+    size = plan.batch_size
+    sides = {
+        "train": Batches(
+            data, fold.train, specs, unit, size, zscore=zscore, shuffle=True, seed=seed * 1000 + k
+        ),
+        "val": Batches(data, fold.val, specs, unit, size, zscore=zscore),
+        "test": Batches(data, fold.test, specs, unit, size, zscore=zscore),
+    }
+    loop = LoopConfig(
+        epochs=plan.epochs,
+        lr=plan.lr,
+        weight_decay=plan.weight_decay,
+        patience=run.config.patience,
+        eval_mask=run.config.model.eval_mask,
+    )
+    return fit(
+        model, sides["train"], sides["val"], sides["test"], data.classes, loop, progress.epoch
+    )
+
+
+def _fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:
+    return {
+        "seed": seed,
+        "fold": fold.name,
+        "metrics": result.test.metrics.to_dict(),
+        "best_epoch": result.best_epoch,
+        "seconds": result.seconds,
+        "curves": result.curves.to_dict(),
+        "sizes": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
+        "test_sessions": list(fold.test_sessions),
+        "val_sessions": list(fold.val_sessions),
+    }
+
+
+def _start_record(
+    config: TrainConfig, plan: Plan, features: list[ResolvedFeature], progress: Progress
+) -> dict[str, Any]:
+    cfg = config_record(config, plan)
+    fingerprints = {f.name: f.fingerprint for f in features}
+    path = plan.run_dir / RECORD
+    if path.exists() and config.overwrite:
+        progress.message(f"--overwrite: discarding the earlier record {path}")
+    elif path.exists():
+        old = read_record(path)
+        check_resumable(path, old, cfg, fingerprints)
+        old["config"] = cfg  # bookkeeping keys (store path, device) may have changed
+        old.setdefault("timings", {})
+        return old
+    elif plan.run_dir.exists() and any(plan.run_dir.iterdir()):
+        raise ConfigError(
+            f"{plan.run_dir} exists and holds no run record; choose another --name or --out"
+        )
+    return {
+        "name": plan.name,
+        "config": cfg,
+        "protocol": plan.protocol,
+        "speaker_independent": plan.protocol != "random",
+        "classes": list(get_label_set(plan.classes).classes),
+        "complete": False,
+        "summary": None,
+        "folds": [],
+        "pooled": None,
+        "seconds": 0.0,
+        "timings": {},
+        "fingerprints": fingerprints,
+        "version": ser.__version__,
+        "store": str(Path(config.store).resolve()),
+    }
+
+
+def _finish(run: _Run, complete: bool) -> dict[str, Any]:
+    record = run.record
+    summarize_folds(record)
+    record["complete"] = complete
+    fold_seconds = sum(float(e["seconds"]) for e in record["folds"])
+    record["timings"]["folds"] = fold_seconds
+    record["timings"]["wall"] = time.perf_counter() - run.started
+    record["seconds"] = fold_seconds + float(record["timings"].get("load", 0.0))
+    write_record(run.plan.run_dir, record)
+    return record
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

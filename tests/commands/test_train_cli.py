@@ -1,0 +1,238 @@
+"""`ser train` and `ser report` through click's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from ser.cache import FeatureStore, Manifest
+from ser.cache.testing import example_columns
+from ser.cli import main
+
+CODES = ("neu", "hap", "sad", "ang", "exc", "fru")
+
+
+def ser(*args: str | Path, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args], env=env)
+
+
+def add_set(
+    store: FeatureStore, name: str, extractor: str, modality: str, dim: int, seed: int = 0
+) -> None:
+    """One row per utterance: its class centre plus noise (the 4 classes are separable)."""
+    rng = np.random.default_rng(seed)
+    labels = [min(CODES.index(str(c)), 4) for c in store.manifest.column("label")]
+    centres = 2 * rng.normal(size=(5, dim))
+    rows = {i: centres[y] + rng.normal(size=(1, dim)) for i, y in enumerate(labels)}
+    attrs = {
+        "extractor": extractor,
+        "modality": modality,
+        "level": "utterance",
+        "dim": dim,
+        "dtype": "float32",
+        "seed": seed,
+    }
+    store.begin_feature_set(name, attrs, overwrite=True)
+    store.shard_writer(name).write(0, rows, {})
+    store.consolidate(name, 1)
+
+
+def make_store(path: Path) -> FeatureStore:
+    ids = [
+        f"Ses0{s}{g}_impro01_{'FM'[u % 2]}{u:03d}"
+        for s in range(1, 6)
+        for g in "FM"
+        for u in range(6)
+    ]
+    cols = example_columns(ids)
+    cols["label"] = [CODES[i % 6] for i in range(len(ids))]
+    cols["order"] = [i % 6 for i in range(len(ids))]
+    store = FeatureStore.create(path, Manifest.from_columns(cols))
+    add_set(store, "is13", "is13", "audio", 7)
+    add_set(store, "bert-tiny", "bert", "text", 5, seed=1)
+    return store
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "features.zarr"
+    make_store(path)
+    return path
+
+
+SMALL = (
+    "--fusion",
+    "none",
+    "--classes",
+    "4",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "8",
+    "--lr",
+    "0.01",
+    "--device",
+    "cpu",
+)
+
+
+def test_train_json_summary(store_path: Path, tmp_path: Path) -> None:
+    result = ser(
+        "train",
+        "--store",
+        store_path,
+        "--features",
+        "is13",
+        *SMALL,
+        "--protocol",
+        "loso",
+        "--seeds",
+        "1",
+        "--out",
+        tmp_path,
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # one JSON object, nothing else on stdout
+    assert list(summary) == ["wa", "ua", "f1", "wa_std", "ua_std", "folds", "protocol", "seconds"]
+    assert all(
+        isinstance(summary[k], float) for k in ("wa", "ua", "f1", "wa_std", "ua_std", "seconds")
+    )
+    assert summary["protocol"] == "loso"
+    record = json.loads((tmp_path / "is13_none_loso_c4" / "run.json").read_text())
+    assert [(f["fold"], f["ua"]) for f in summary["folds"]] == [
+        (f["fold"], f["metrics"]["ua"]) for f in record["folds"]
+    ]
+    for key in ("wa", "ua", "f1"):
+        assert summary[key] == pytest.approx(np.mean([f[key] for f in summary["folds"]]))
+        assert 0.0 <= summary[key] <= 100.0
+    assert summary["ua"] > 50.0  # percent, and the features carry class signal
+
+
+def test_train_two_seeds_table_and_envvar(store_path: Path, tmp_path: Path) -> None:
+    result = ser(
+        "train",
+        "--features",
+        "is13",
+        *SMALL,
+        "--protocol",
+        "session5",
+        "--seeds",
+        "2",
+        "--out",
+        tmp_path,
+        "--name",
+        "two",
+        env={"SER_STORE": str(store_path)},
+    )
+    assert result.exit_code == 0, result.output
+    assert "mean" in result.stdout and "±" in result.stdout and "session5" in result.stdout
+    record = json.loads((tmp_path / "two" / "run.json").read_text())
+    uas = [f["metrics"]["ua"] for f in record["folds"]]
+    assert [f["seed"] for f in record["folds"]] == [0, 1]
+    assert record["summary"]["ua"] == pytest.approx(np.mean(uas))
+    assert record["summary"]["ua_std"] == pytest.approx(np.std(uas, ddof=1))
+    assert "seed 1 session5: UA" in result.stderr  # per-fold notes go to stderr
+
+
+def _refused(result: Result, *phrases: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.output
+    for phrase in phrases:
+        assert phrase in result.stderr
+
+
+def test_refuses_missing_and_incomplete_sets(store_path: Path, tmp_path: Path) -> None:
+    _refused(
+        ser("train", "--store", store_path, "--features", "mpnet", *SMALL, "--out", tmp_path),
+        "'mpnet' is not in the store",
+        "bert-tiny, is13",
+    )
+    path = tmp_path / "partial.zarr"
+    store = make_store(path)
+    store.begin_feature_set(
+        "logmel80",
+        {
+            "extractor": "logmel",
+            "modality": "audio",
+            "level": "frame",
+            "dim": 3,
+            "dtype": "float16",
+        },
+    )
+    _refused(
+        ser("train", "--store", path, "--features", "logmel", *SMALL, "--out", tmp_path),
+        "'logmel80'",
+        "incomplete",
+    )
+    _refused(
+        ser("train", "--store", tmp_path / "nothing.zarr", "--features", "is13", *SMALL),
+        "no feature store",
+    )
+
+
+def test_refuses_resume_on_changed_fingerprint(tmp_path: Path) -> None:
+    path = tmp_path / "features.zarr"
+    store = make_store(path)
+    args = (
+        "train",
+        "--store",
+        path,
+        "--features",
+        "is13",
+        *SMALL,
+        "--protocol",
+        "session5",
+        "--seeds",
+        "1",
+        "--out",
+        tmp_path / "runs",
+    )
+    assert ser(*args).exit_code == 0
+    add_set(store, "is13", "is13", "audio", 7, seed=5)  # recomputed: another fingerprint
+    _refused(ser(*args), "other features", "is13:", "--name", "--overwrite")
+    assert ser(*args, "--overwrite").exit_code == 0
+
+
+def test_report_table_and_plots(store_path: Path, tmp_path: Path) -> None:
+    for name, features, fusion in (("audio", "is13", "none"), ("text", "bert", "none")):
+        result = ser(
+            "train",
+            "--store",
+            store_path,
+            "--features",
+            features,
+            *SMALL,
+            "--fusion",
+            fusion,
+            "--protocol",
+            "session5",
+            "--seeds",
+            "1",
+            "--out",
+            tmp_path,
+            "--name",
+            name,
+        )
+        assert result.exit_code == 0, result.output
+    result = ser("report", tmp_path / "audio", tmp_path / "text", "--plots", tmp_path / "plots")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("| run | features") and len(lines) == 4
+    assert lines[2].startswith("| audio | is13 |") and lines[3].startswith("| text | bert |")
+    pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert pngs == [
+        "audio_confusion.png",
+        "audio_curves.png",
+        "text_confusion.png",
+        "text_curves.png",
+    ]
+    assert all((tmp_path / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    csv = ser("report", tmp_path / "audio", "--format", "csv")
+    assert csv.exit_code == 0 and csv.stdout.splitlines()[0].startswith("run,features,fusion")
+    _refused(ser("report", tmp_path / "missing"), "missing")

@@ -1,0 +1,262 @@
+"""Loading cached features into memory and batching them (ser.train.data, ser.train.features)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from ser.cache.manifest import Manifest
+from ser.cache.testing import example_columns
+from ser.errors import ConfigError, StoreError
+from ser.labels import get_label_set
+from ser.train.batch import InputSpec
+from ser.train.data import (
+    Batches,
+    bucket_batches,
+    dialog_groups,
+    fit_zscore,
+    load_data,
+    segment_mean,
+)
+from ser.train.features import parse_feature_list, resolve_features
+
+
+@dataclass
+class FakeInfo:
+    name: str
+    modality: str
+    level: str
+    dim: int
+    fingerprint: str
+    complete: bool
+    attrs: dict[str, Any]
+
+
+@dataclass
+class FakeData:
+    data: np.ndarray
+    offsets: np.ndarray
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeStore:
+    """The parts of `FeatureStore` the loader uses, in memory."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.path = Path("fake.zarr")
+        self.manifest = manifest
+        self.sets: dict[str, tuple[FakeInfo, FakeData]] = {}
+
+    def add(self, name, extractor, modality, level, rows, complete=True, dtype=np.float32):
+        lengths = [len(r) for r in rows]
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        dim = next(r.shape[1] for r in rows if len(r))
+        data = np.concatenate([r.reshape(-1, dim) for r in rows]).astype(dtype)
+        attrs = {"extractor": extractor, "modality": modality, "level": level}
+        info = FakeInfo(name, modality, level, dim, f"fp-{name}", complete, attrs)
+        self.sets[name] = (info, FakeData(data, offsets, attrs))
+
+    def feature_sets(self) -> list[str]:
+        return list(self.sets)
+
+    def info(self, name: str) -> FakeInfo:
+        return self.sets[name][0]
+
+    def read(self, name: str) -> FakeData:
+        return self.sets[name][1]
+
+
+LABELS = ["neu", "hap", "sad", "ang", "exc", "fru"]
+
+
+def make_manifest(n_per_dialog: int = 6, dialogs_per_session: int = 2) -> Manifest:
+    ids = []
+    for s in range(1, 6):
+        for d in range(dialogs_per_session):
+            for u in range(n_per_dialog):
+                ids.append(f"Ses0{s}F_impro0{d}_{'FM'[u % 2]}{u:03d}")
+    cols = example_columns(ids)
+    rng = np.random.default_rng(0)
+    cols["label"] = [LABELS[i % len(LABELS)] for i in range(len(ids))]
+    # Manifest rows are not in dialog order: the loader must sort by `order`.
+    n_dialogs = len(ids) // n_per_dialog
+    cols["order"] = [int(x) for _ in range(n_dialogs) for x in rng.permutation(n_per_dialog)]
+    return Manifest.from_columns(cols)
+
+
+def make_store(seed: int = 0) -> FakeStore:
+    manifest = make_manifest()
+    n = len(manifest)
+    rng = np.random.default_rng(seed)
+    store = FakeStore(manifest)
+    frames = [rng.normal(size=(int(rng.integers(1, 9)), 3)) for _ in range(n)]
+    frames[4] = np.zeros((0, 3))  # a failed utterance
+    store.add("hubert-base.L12", "hubert", "audio", "frame", frames, dtype=np.float16)
+    functionals = [rng.normal(5.0, 3.0, size=(1, 4)) for _ in range(n)]
+    for f in functionals:
+        f[0, 3] = 7.0  # a constant column: its std is 0
+    store.add("is13", "is13", "audio", "utterance", functionals)
+    store.add("bert-tiny", "bert", "text", "token", [rng.normal(size=(2, 5)) for _ in range(n)])
+    return store
+
+
+def test_parse_feature_list() -> None:
+    assert parse_feature_list("hubert+mpnet") == ("hubert", "mpnet")
+    with pytest.raises(ConfigError, match="twice"):
+        parse_feature_list("is13+is13")
+    with pytest.raises(ConfigError):
+        parse_feature_list("is13+")
+
+
+def test_resolve_by_kind_exact_and_refusals() -> None:
+    store = make_store()
+    got = resolve_features(store, ["hubert", "bert-tiny", "is13"])
+    assert [f.name for f in got] == ["hubert-base.L12", "bert-tiny", "is13"]
+    assert [f.zscore for f in got] == [False, False, True]
+    assert got[1].modality == "text" and got[0].dim == 3
+    with pytest.raises(StoreError, match=r"'mpnet' is not in the store.*holds: bert-tiny"):
+        resolve_features(store, ["mpnet"])
+    store.add("hubert-base.L6", "hubert", "audio", "frame", [np.ones((1, 3))] * len(store.manifest))
+    with pytest.raises(ConfigError, match=r"hubert-base.L12, hubert-base.L6"):
+        resolve_features(store, ["hubert"])
+    store.add("logmel80", "logmel", "audio", "frame", [np.ones((1, 2))] * 60, complete=False)
+    with pytest.raises(StoreError, match=r"'logmel80'.*incomplete"):
+        resolve_features(store, ["logmel"])
+
+
+def test_load_keeps_class_set_and_reports_drops() -> None:
+    store = make_store()
+    feats = resolve_features(store, ["hubert", "is13"])
+    data = load_data(store, feats, get_label_set("4"))
+    labels = np.asarray(store.manifest.column("label"))
+    in_set = np.isin(labels, ["neu", "hap", "sad", "ang", "exc"])
+    assert in_set[4]  # the failed utterance had a 4-class label
+    assert len(data) == in_set.sum() - 1
+    assert 4 not in data.manifest_rows
+    assert data.dropped == {
+        "label outside class set 4": int((~in_set).sum()),
+        "no rows in hubert-base.L12 (extraction failed)": 1,
+    }
+    # exc merges into hap under the 4-class set.
+    codes = labels[data.manifest_rows]
+    assert (data.labels[codes == "exc"] == data.classes.index("hap")).all()
+    # Only kept rows stay in memory, and each utterance's rows are its own.
+    table = data.features["hubert-base.L12"]
+    raw = store.read("hubert-base.L12")
+    for pos, row in enumerate(data.manifest_rows[:5]):
+        a, b = raw.offsets[row], raw.offsets[row + 1]
+        s, n = int(table.starts[pos]), int(table.lengths[pos])
+        assert np.array_equal(table.flat[s : s + n].numpy(), raw.data[a:b])
+    assert table.flat.dtype == torch.float16  # stored dtype kept in memory
+    assert table.flat.shape[0] == table.lengths.sum()
+
+
+def test_segment_mean_matches_loop() -> None:
+    rng = np.random.default_rng(1)
+    lengths = torch.tensor([3, 1, 5, 2])
+    flat = torch.from_numpy(rng.normal(size=(11, 4)).astype(np.float16))
+    got = segment_mean(flat, lengths, chunk_rows=3)  # chunks cut through segments
+    starts = np.concatenate([[0], np.cumsum(lengths.numpy())[:-1]])
+    want = [flat[s : s + n].float().mean(0) for s, n in zip(starts, lengths.tolist(), strict=True)]
+    assert torch.allclose(got, torch.stack(want), atol=1e-6)
+
+
+def test_zscore_uses_training_side_only() -> None:
+    store = make_store()
+    data = load_data(store, resolve_features(store, ["is13", "bert"]), get_label_set("4"))
+    n = len(data)
+    train, test = np.arange(0, n // 2), np.arange(n // 2, n)
+    stats = fit_zscore(data, train)
+    assert set(stats) == {"is13"}  # only openSMILE functionals are standardized
+    spec = [InputSpec("is13", "audio", 4, "vector")]
+    batches = Batches(data, train, spec, "utterance", batch_size=1000, zscore=stats)
+    x = next(iter(batches)).x["is13"]
+    assert torch.allclose(x[:, :3].mean(0), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(x[:, :3].std(0, unbiased=False), torch.ones(3), atol=1e-4)
+    assert torch.equal(x[:, 3], torch.zeros(len(train)))  # constant column: centred, std 1
+    # Changing the test rows' features changes nothing in the statistics.
+    data.features["is13"].vectors()[torch.as_tensor(test)] += 100.0
+    again = fit_zscore(data, train)["is13"]
+    assert torch.equal(again.mean, stats["is13"].mean) and torch.equal(again.std, stats["is13"].std)
+
+
+def test_bucketing_covers_every_utterance_once_per_epoch() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 500, size=103)
+    orders = []
+    for _ in range(3):
+        batches = bucket_batches(lengths, 8, rng)
+        flat = np.concatenate(batches)
+        assert sorted(flat.tolist()) == list(range(103))
+        assert all(len(b) <= 8 for b in batches)
+        orders.append(flat)
+    assert not np.array_equal(orders[0], orders[1])  # reshuffled each epoch
+    # Buckets hold similar lengths: far less padding than a random order.
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < 0.3 * np.ptp(lengths)
+    evaluation = bucket_batches(lengths, 8, None)
+    assert np.array_equal(np.concatenate(evaluation), np.argsort(lengths, kind="stable"))
+
+
+def test_sequence_batches_gather_padded_rows() -> None:
+    store = make_store()
+    data = load_data(store, resolve_features(store, ["hubert"]), get_label_set("6"))
+    spec = [InputSpec("hubert-base.L12", "audio", 3, "sequence")]
+    positions = np.arange(len(data))
+    seen = []
+    for batch in Batches(data, positions, spec, "utterance", 4, shuffle=True, seed=3):
+        x, mask = batch.x["hubert-base.L12"], batch.mask["hubert-base.L12"]
+        assert x.dtype == torch.float32 and x.shape[:2] == mask.shape
+        table = data.features["hubert-base.L12"]
+        for i, row in enumerate(batch.index.tolist()):
+            pos = int(np.flatnonzero(data.manifest_rows == row)[0])
+            n = int(table.lengths[pos])
+            assert mask[i].sum() == n and mask[i, :n].all()
+            want = table.flat[int(table.starts[pos]) :][:n].float()
+            assert torch.equal(x[i, :n], want) and not x[i, n:].any()
+            assert batch.labels[i] == data.labels[pos]
+        seen += batch.index.tolist()
+    assert sorted(seen) == sorted(data.manifest_rows.tolist())
+
+
+def test_dialog_batches_keep_order_and_split() -> None:
+    store = make_store()
+    data = load_data(store, resolve_features(store, ["bert", "is13"]), get_label_set("4"))
+    side = np.flatnonzero(data.sessions <= 3)
+    groups = dialog_groups(data, side)
+    assert len(groups) == 6
+    for g in groups:
+        assert len(set(data.dialogs[g])) == 1
+        assert (np.diff(data.orders[g]) > 0).all()
+    specs = [InputSpec("bert-tiny", "text", 5, "vector"), InputSpec("is13", "audio", 4, "vector")]
+    batches = Batches(data, side, specs, "dialog", batch_size=4, shuffle=True, seed=0)
+    assert len(batches) == 2
+    seen = []
+    for batch in batches:
+        assert batch.utt_mask is not None
+        b, u = batch.utt_mask.shape
+        assert batch.x["bert-tiny"].shape == (b, u, 5) and batch.labels.shape == (b, u)
+        assert (batch.labels[~batch.utt_mask] == -100).all()
+        assert (batch.index[~batch.utt_mask] == -1).all()
+        assert not batch.x["is13"][~batch.utt_mask].any()
+        for i in range(b):
+            rows = batch.index[i][batch.utt_mask[i]].numpy()
+            pos = np.searchsorted(data.manifest_rows, rows)
+            assert len(set(data.dialogs[pos])) == 1 and (np.diff(data.orders[pos]) > 0).all()
+            expect = data.features["bert-tiny"].vectors()[torch.as_tensor(pos)]
+            assert torch.allclose(batch.x["bert-tiny"][i, : len(pos)], expect)
+            seen += rows.tolist()
+    assert sorted(seen) == sorted(data.manifest_rows[side].tolist())
+
+
+def test_dialog_unit_refuses_sequence_views() -> None:
+    store = make_store()
+    data = load_data(store, resolve_features(store, ["hubert"]), get_label_set("4"))
+    spec = [InputSpec("hubert-base.L12", "audio", 3, "sequence")]
+    with pytest.raises(ConfigError, match="vector views only"):
+        Batches(data, np.arange(len(data)), spec, "dialog", 2)

@@ -1,0 +1,283 @@
+"""Run orchestration (ser.train.run): records, seeds, resume and its refusals."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ser.cache import FeatureStore, Manifest
+from ser.cache.testing import example_columns
+from ser.errors import ConfigError, FingerprintMismatch, StoreError
+from ser.train.metrics import mean_std
+from ser.train.models import ModelConfig
+from ser.train.report import load_run
+from ser.train.run import Progress, TrainConfig, json_summary, make_plan, train
+
+# name -> (extractor, modality, level, dim, dtype)
+SETS = {
+    "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
+    "is13": ("is13", "audio", "utterance", 7, "float32"),
+    "bert-tiny": ("bert", "text", "token", 5, "float16"),
+}
+CODES = ("neu", "hap", "sad", "ang", "exc", "fru")
+
+
+def build_store(
+    path: Path,
+    sets: dict[str, tuple[str, str, str, int, str]] = SETS,
+    per_dialog: int = 6,
+    signal: float = 2.0,
+    seed: int = 0,
+) -> FeatureStore:
+    """5 sessions x 2 dialogs x 6 utterances (all 6 label codes, 5 of them in the 4-class
+    set); features = class centre * signal + noise."""
+    ids = [
+        f"Ses0{s}{g}_impro0{d}_{'FM'[u % 2]}{u:03d}"
+        for s in range(1, 6)
+        for d, g in enumerate("FM")
+        for u in range(per_dialog)
+    ]
+    cols = example_columns(ids)
+    cols["label"] = [CODES[i % len(CODES)] for i in range(len(ids))]
+    cols["order"] = [i % per_dialog for i in range(len(ids))]
+    store = FeatureStore.create(path, Manifest.from_columns(cols))
+    rng = np.random.default_rng(seed)
+    classes = np.array([min(CODES.index(c), 4) for c in cols["label"]])  # exc and fru apart
+    for name, (extractor, modality, level, dim, dtype) in sets.items():
+        attrs = {
+            "extractor": extractor,
+            "modality": modality,
+            "level": level,
+            "dim": dim,
+            "dtype": dtype,
+            "seed": seed,
+        }
+        centres = rng.normal(size=(5, dim))
+        rows = {}
+        for i, y in enumerate(classes):
+            n = 1 if level == "utterance" else int(rng.integers(2, 7))
+            rows[i] = centres[y] * signal + rng.normal(size=(n, dim))
+        store.begin_feature_set(name, attrs)
+        store.shard_writer(name).write(0, rows, {})
+        store.consolidate(name, 1)
+    return store
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "features.zarr"
+    build_store(path)
+    return path
+
+
+def config(store: Path, out: Path, **changes: Any) -> TrainConfig:
+    base = TrainConfig(
+        store=str(store),
+        features=("is13",),
+        model=ModelConfig(fusion="none"),
+        classes="4",
+        protocol="loso",
+        epochs=4,
+        batch_size=8,
+        lr=1e-2,
+        seeds=1,
+        device="cpu",
+        out=str(out),
+    )
+    return replace(base, **changes)
+
+
+class Recorder(Progress):
+    def __init__(self) -> None:
+        self.started: list[tuple[int, str]] = []
+        self.messages: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.messages.append(text)
+
+    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
+        self.started.append((seed, fold))
+
+
+def test_run_directory_holds_a_complete_record(store_path: Path, tmp_path: Path) -> None:
+    progress = Recorder()
+    record = train(config(store_path, tmp_path), progress)
+    run_dir = tmp_path / "is13_none_loso_c4"
+    on_disk = load_run(run_dir)  # the report's reader accepts it
+    assert on_disk == json.loads(json.dumps(record))
+    assert [p.name for p in run_dir.iterdir()] == ["run.json"]  # no temp files left
+    assert record["complete"] is True and record["protocol"] == "loso"
+    assert record["speaker_independent"] is True
+    assert record["classes"] == ["neu", "hap", "sad", "ang"]
+    cfg = record["config"]
+    assert cfg["features"] == "is13" and cfg["fusion"] == "none" and cfg["classes"] == "4"
+    assert cfg["epochs"] == 4 and cfg["batch_size"] == 8 and cfg["lr"] == 1e-2
+    assert cfg["seeds"] == [0] and cfg["d_model"] == 256  # family defaults resolved
+    assert record["fingerprints"] == {
+        "is13": FeatureStore.open(store_path).info("is13").fingerprint
+    }
+    assert record["version"] and record["store"] == str(store_path.resolve())
+    assert [f["fold"] for f in record["folds"]] == [f"fold{s}" for s in range(1, 6)]
+    for fold in record["folds"]:
+        curves = fold["curves"]
+        assert curves["epoch"] == [1, 2, 3, 4]
+        assert all(len(curves[k]) == 4 for k in ("train_loss", "val_loss", "val_ua", "val_wa"))
+        # Best validation UA, ties broken by the lower validation loss.
+        keys = list(zip(curves["val_ua"], (-v for v in curves["val_loss"]), strict=True))
+        assert fold["best_epoch"] == 1 + keys.index(max(keys))
+        assert fold["seconds"] > 0
+        # 12 utterances per session, 10 of them in the 4-class set (exc counts as hap).
+        assert np.sum(fold["metrics"]["confusion"]) == fold["metrics"]["n"] == 10
+    assert record["pooled"]["n"] == 50
+    assert record["summary"]["seeds"] == 1
+    assert record["summary"]["ua"] > 60  # the features carry class signal
+    assert set(record["timings"]) >= {"load", "folds", "wall"}
+    assert record["data"]["dropped"] == {"label outside class set 4": 10}
+    assert any("dropped 10" in m for m in progress.messages)
+
+
+def test_json_summary_keys_types_and_consistency(store_path: Path, tmp_path: Path) -> None:
+    record = train(config(store_path, tmp_path))
+    summary = json_summary(record)
+    assert list(summary) == ["wa", "ua", "f1", "wa_std", "ua_std", "folds", "protocol", "seconds"]
+    for key in ("wa", "ua", "f1", "wa_std", "ua_std", "seconds"):
+        assert isinstance(summary[key], float)
+    assert summary["protocol"] == "loso" and len(summary["folds"]) == 5
+    for key in ("wa", "ua", "f1"):
+        per_fold = [f[key] for f in summary["folds"]]
+        assert summary[key] == pytest.approx(np.mean(per_fold))
+    assert summary["ua_std"] == pytest.approx(mean_std([f["ua"] for f in summary["folds"]])[1])
+    assert summary["folds"][0]["ua"] == record["folds"][0]["metrics"]["ua"]
+
+
+def test_two_seeds_give_mean_and_std_over_seeds(store_path: Path, tmp_path: Path) -> None:
+    record = train(config(store_path, tmp_path, protocol="session5", seeds=2, seed=3))
+    assert [(f["seed"], f["fold"]) for f in record["folds"]] == [(3, "session5"), (4, "session5")]
+    summary = record["summary"]
+    uas = [f["metrics"]["ua"] for f in record["folds"]]
+    assert summary["seeds"] == 2 and summary["std_over"] == "seeds"
+    assert (summary["ua"], summary["ua_std"]) == pytest.approx(mean_std(uas))
+    assert record["config"]["seeds"] == [3, 4]
+
+
+def test_resume_skips_finished_folds_and_reproduces(store_path: Path, tmp_path: Path) -> None:
+    cfg = config(store_path, tmp_path)
+    full = train(cfg)
+    path = tmp_path / full["name"] / "run.json"
+    partial = {**full, "folds": full["folds"][:2], "complete": False}
+    path.write_text(json.dumps(partial))  # as if killed after fold 2
+    progress = Recorder()
+    resumed = train(cfg, progress)
+    assert progress.started == [(0, "fold3"), (0, "fold4"), (0, "fold5")]
+    assert any("resuming" in m for m in progress.messages)
+    assert resumed["complete"] is True
+    # CPU runs are deterministic: the retrained folds score exactly as before.
+    assert [f["metrics"] for f in resumed["folds"]] == [f["metrics"] for f in full["folds"]]
+    # A finished run resumes to itself without training anything.
+    again = Recorder()
+    train(cfg, again)
+    assert again.started == []
+
+
+def test_resume_refuses_other_config_or_features(tmp_path: Path) -> None:
+    store_path = tmp_path / "own.zarr"
+    build_store(store_path)
+    cfg = config(store_path, tmp_path / "runs", protocol="session5", epochs=1)
+    train(cfg)
+    with pytest.raises(ConfigError, match=r"another config \(lr: 0.01 -> 0.001\).*--overwrite"):
+        train(replace(cfg, lr=1e-3))
+    # The store's is13 is recomputed with other settings: its fingerprint changes.
+    store = FeatureStore.open(store_path, mode="a")
+    attrs = {**store.info("is13").attrs, "seed": 99}
+    attrs = {k: v for k, v in attrs.items() if k not in ("fingerprint", "complete")}
+    store.begin_feature_set("is13", attrs, overwrite=True)
+    store.shard_writer("is13").write(
+        0, {i: np.ones((1, 7)) for i in range(len(store.manifest))}, {}
+    )
+    store.consolidate("is13", 1)
+    changed = r"other features.*is13: [0-9a-f]{12}\.\.\. -> [0-9a-f]{12}\.\.\."
+    with pytest.raises(FingerprintMismatch, match=changed):
+        train(cfg)
+    fresh = train(replace(cfg, overwrite=True))
+    assert fresh["fingerprints"]["is13"] == store.info("is13").fingerprint
+
+
+def test_missing_and_incomplete_feature_sets_are_refused(store_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="'mpnet' is not in the store"):
+        train(config(store_path, tmp_path, features=("mpnet",)))
+    path = tmp_path / "partial.zarr"
+    store = build_store(path, sets={"is13": SETS["is13"]})
+    store.begin_feature_set(
+        "logmel80",
+        {
+            "extractor": "logmel",
+            "modality": "audio",
+            "level": "frame",
+            "dim": 3,
+            "dtype": "float16",
+        },
+    )
+    store.shard_writer("logmel80").write(0, {0: np.ones((2, 3))}, {})
+    with pytest.raises(StoreError, match=r"'logmel80'.*incomplete"):
+        train(config(path, tmp_path, features=("logmel80",)))
+    assert not (tmp_path / "logmel80_none_loso_c4").exists()
+
+
+def test_dialog_fusion_run(store_path: Path, tmp_path: Path) -> None:
+    model = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")
+    cfg = config(
+        store_path,
+        tmp_path,
+        features=("is13", "bert"),
+        model=model,
+        protocol=None,
+        epochs=2,
+        batch_size=None,
+        lr=None,
+    )
+    plan = make_plan(cfg)
+    assert (plan.protocol, plan.batch_size, plan.lr, plan.name) == (
+        "session5",
+        20,
+        1e-3,
+        "is13+bert_add-logits-perspective_session5_c4",
+    )
+    record = train(cfg)
+    assert [f["fold"] for f in record["folds"]] == ["session5"]
+    assert record["folds"][0]["sizes"] == {"train": 30, "val": 10, "test": 10}
+    assert record["config"]["fusion_at"] == "logits" and record["config"]["loss"] == "perspective"
+    assert set(record["fingerprints"]) == {"is13", "bert-tiny"}
+
+
+def test_msmser_sequence_run_with_eval_mask(store_path: Path, tmp_path: Path) -> None:
+    model = ModelConfig(fusion="mit", d_model=8, heads=2, layers=1, queries=2, eval_mask="text")
+    cfg = config(
+        store_path,
+        tmp_path,
+        features=("hubert", "bert"),
+        model=model,
+        protocol="session5",
+        epochs=2,
+        batch_size=4,
+    )
+    record = train(cfg)
+    assert (
+        record["name"]
+        == "hubert+bert_mit_session5_c4_queries2_eval-mask-text_d-model8_heads2_layers1"
+    )
+    assert record["config"]["eval_mask"] == "text" and record["config"]["queries"] == 2
+    assert record["folds"][0]["metrics"]["n"] == 10
+
+
+def test_bad_options_fail_before_any_work(store_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--epochs must be at least 1"):
+        make_plan(config(store_path, tmp_path, epochs=0))
+    with pytest.raises(ConfigError, match="unknown protocol"):
+        make_plan(config(store_path, tmp_path, protocol="lopo"))
+    with pytest.raises(ConfigError, match="takes exactly one feature set"):
+        train(config(store_path, tmp_path, features=("is13", "bert")))
