@@ -189,17 +189,30 @@ class ZScore:
 
 
 def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
-    """Mean/std of each openSMILE set over the `train` positions only."""
+    """Per-dimension mean/std of each z-scored set over the `train` positions only.
+
+    Statistics are over rows (frames of a log-mel set, one row per utterance for
+    functionals), so sequence and mean-pooled views are scaled alike.
+    """
     idx = torch.as_tensor(train, dtype=torch.long, device=data.device)
     out = {}
     for name, table in data.features.items():
         if not table.feature.zscore:
             continue
-        v = table.vectors()[idx]  # [N_train, D]
+        v = _rows_of(table, idx).float()  # [R_train, D]
         std = v.std(dim=0, unbiased=False)
         std = torch.where(std < STD_FLOOR, torch.ones_like(std), std)
         out[name] = ZScore(v.mean(dim=0), std)
     return out
+
+
+def _rows_of(table: FeatureTable, idx: torch.Tensor) -> torch.Tensor:
+    """All rows of the utterances at positions `idx`, concatenated: [R, D]."""
+    lengths = table.lengths[idx]  # [N]
+    owner = torch.repeat_interleave(torch.arange(len(idx), device=idx.device), lengths)  # [R]
+    first = torch.cumsum(lengths, 0) - lengths  # [N] offset of each utterance in the output
+    within = torch.arange(int(lengths.sum()), device=idx.device) - first[owner]  # [R]
+    return table.flat[table.starts[idx][owner] + within]
 
 
 def bucket_batches(
