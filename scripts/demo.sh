@@ -34,7 +34,7 @@ common=(--store "$STORE" --out "$RUNS" --classes 4 --protocol loso --seed 0)
 step "$SER" train "${common[@]}" --features hubert+mpnet --fusion mit --rmm "${MIT[@]}" --name mit
 step "$SER" train "${common[@]}" --features hubert+mpnet --fusion mit --no-rmm "${MIT[@]}" --name mit_no_rmm
 step "$SER" train "${common[@]}" --features is13+bert --fusion add --fusion-at logits \
-  --loss perspective --epochs 40 --name add_logits_perspective
+  --loss perspective --epochs 40 --seeds 1 --name add_logits_perspective
 step "$SER" train "${common[@]}" --features mpnet --fusion mit "${MIT[@]}" --name text_only
 step "$SER" train "${common[@]}" --features hubert --fusion mit "${MIT[@]}" --name audio_only
 

@@ -1,7 +1,215 @@
-"""`ser` commands of the extract family (placeholder until its issue lands)."""
+"""`ser extract`: run the feature extractors over a corpus into a feature store.
+
+Exit codes: 0 when every requested feature set is complete without failures (whether
+this run extracted them or found nothing to do), 1 when some utterances of them failed,
+now or in the run that extracted them (the store is still complete and usable; failed
+utterances have zero rows and a recorded reason), 2 for bad input (unknown options,
+locked store, feature sets with other provenance), 130 on Ctrl-C.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 
-COMMANDS: list[click.Command] = []
+if TYPE_CHECKING:
+    from ser.extract.run import ExtractReport
+
+_KINDS = ("hubert", "mpnet", "bert", "is13", "logmel")
+_SHOWN_FAILURES = 20
+
+
+def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+    kinds = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    unknown = [kind for kind in kinds if kind not in _KINDS]
+    if unknown or not kinds:
+        raise click.BadParameter(
+            f"unknown feature kind(s) {', '.join(unknown) or '(none)'}; "
+            f"choose from {','.join(_KINDS)}"
+        )
+    return kinds
+
+
+@click.command("extract")
+@click.argument("corpus_root", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--store",
+    "store",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Feature store (.zarr directory or .h5 file); created when missing.",
+)
+@click.option(
+    "--features",
+    default=",".join(_KINDS),
+    show_default=True,
+    callback=_kinds,
+    help="Comma-separated extractors to run.",
+)
+@click.option(
+    "--classes",
+    type=click.Choice(["4", "5", "6", "all"]),
+    default="all",
+    show_default=True,
+    help="Label set whose utterances the manifest holds.",
+)
+@click.option("--hubert-model", metavar="ID_OR_DIR", help="HuBERT-family model (hub id or folder).")
+@click.option("--mpnet-model", metavar="ID_OR_DIR", help="MPNet model (hub id or folder).")
+@click.option("--bert-model", metavar="ID_OR_DIR", help="BERT model (hub id or folder).")
+@click.option(
+    "--layers",
+    metavar="LIST",
+    help="HuBERT hidden states to keep: 12, 6,9,12, all or last (one set each).",
+)
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    metavar="auto|cpu|cuda[:N]",
+    help="auto: the GPU when there is one.",
+)
+@click.option(
+    "--batch-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="Padded seconds of audio per forward call [default: 10 on CPU, 240 on GPU].",
+)
+@click.option(
+    "--batch-tokens",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Padded tokens per forward call [default: 512 on CPU, 16384 on GPU].",
+)
+@click.option(
+    "--shard-size",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Utterances per shard (the unit of resume); keep it when resuming.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Run shards on a local dask cluster of N worker processes.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run shards on an existing dask.distributed scheduler (shared filesystem).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace feature sets that exist with other provenance (model, layer, settings).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No disk estimate, no progress bar.")
+def extract(
+    corpus_root: Path,
+    store: Path,
+    features: tuple[str, ...],
+    classes: str,
+    hubert_model: str | None,
+    mpnet_model: str | None,
+    bert_model: str | None,
+    layers: str | None,
+    device: str,
+    batch_seconds: float | None,
+    batch_tokens: int | None,
+    shard_size: int,
+    workers: int | None,
+    scheduler: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Extract features of CORPUS_ROOT (an IEMOCAP_full_release folder) into --store.
+
+    Resumable: a killed run continues where it stopped; re-running a finished command
+    does nothing. Example:
+
+        ser extract IEMOCAP_full_release --store features.zarr --features hubert,bert --layers 9,12
+    """
+    from transformers.utils import logging as hf_logging
+
+    from ser.extract.run import ExtractConfig, extract_features
+
+    hf_logging.disable_progress_bar()  # our own bar shows progress; theirs is per load
+
+    config = ExtractConfig(
+        features=features,
+        classes=classes,
+        hubert_model=hubert_model,
+        mpnet_model=mpnet_model,
+        bert_model=bert_model,
+        layers=layers,
+        device=device,
+        batch_seconds=batch_seconds,
+        batch_tokens=batch_tokens,
+        shard_size=shard_size,
+        workers=workers,
+        scheduler=scheduler,
+        overwrite=overwrite,
+        progress=not quiet,
+    )
+    try:
+        report = extract_features(corpus_root, store, config)
+    except KeyboardInterrupt:
+        click.echo(
+            "interrupted: finished shards are kept; run the same command to resume", err=True
+        )
+        sys.exit(130)
+    _print_report(report)
+    if report.exit_code:
+        n = len({utt_id for _, utt_id, _ in report.failures})
+        click.echo(
+            f"error: {n} utterance(s) could not be extracted (listed above); the "
+            "store is complete, they have zero rows",
+            err=True,
+        )
+        sys.exit(report.exit_code)
+
+
+def _print_report(report: ExtractReport) -> None:
+    if report.nothing_to_do:
+        click.echo(
+            f"nothing to do: {', '.join(s.name for s in report.sets)} already complete "
+            f"in {report.store} ({report.n_utterances} utterances)"
+        )
+    else:
+        click.echo(
+            f"extracted {len(report.extracted)} feature set(s) for "
+            f"{report.n_utterances} utterances into {report.store} "
+            f"in {report.seconds:.1f} s"
+        )
+    from ser.extract.progress import human_bytes
+
+    width = max(len(s.name) for s in report.sets)
+    for s in report.sets:
+        click.echo(
+            f"  {s.name:<{width}}  {s.rows:>10,} rows x {s.dim:<5} {s.dtype:<8}"
+            f"{human_bytes(s.bytes):>11}  {s.failed} failed"
+        )
+    _print_failures(report)
+
+
+def _print_failures(report: ExtractReport) -> None:
+    if not report.failures:
+        return
+    by_utterance: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for name, utt_id, reason in report.failures:
+        by_utterance[(utt_id, reason)].append(name)
+    click.echo(f"failures ({len(by_utterance)}):")
+    for (utt_id, reason), names in list(by_utterance.items())[:_SHOWN_FAILURES]:
+        click.echo(f"  {utt_id} [{', '.join(names)}]: {reason}")
+    if len(by_utterance) > _SHOWN_FAILURES:
+        click.echo(
+            f"  ... and {len(by_utterance) - _SHOWN_FAILURES} more "
+            "(`ser store info` lists them all)"
+        )
+
+
+COMMANDS: list[click.Command] = [extract]

@@ -1,0 +1,122 @@
+"""Scale-out: extraction shards as dask.distributed tasks.
+
+`--workers N` starts a local cluster of N single-threaded worker processes;
+`--scheduler ADDRESS` joins an existing cluster (the corpus and the store must then be on
+a filesystem every worker sees). Each task extracts one shard with the same code and the
+same batches as the in-process runner and commits it with the store's picklable
+`ShardWriter`, so the store ends up byte-identical to a single-process run's. Each worker
+process loads the model once per pass and keeps it for all its shards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+
+from ser.errors import ConfigError
+from ser.extract.base import Extractor, resolve_device
+from ser.extract.shards import ShardJob, ShardOutcome, run_shard
+
+# Per worker process: the extractor of the pass in progress, loaded once. A cache, not
+# configuration: the key is the full extractor config, and a new pass replaces the entry
+# so a worker holds one model at a time.
+_LOADED: dict[tuple[Any, ...], tuple[Extractor, torch.device]] = {}
+_LOADING = threading.Lock()
+_LOADS: Counter[str] = Counter()  # model loads in this process by kind, for tests and logs
+
+
+@contextlib.contextmanager
+def dask_client(
+    workers: int | None = None, scheduler: str | None = None, connect_timeout: float = 20.0
+) -> Iterator[Any]:
+    """A `distributed.Client` for `--workers N` or `--scheduler ADDRESS`, None for neither.
+
+    >>> with dask_client() as client:
+    ...     print(client)
+    None
+    """
+    if workers is not None and scheduler is not None:
+        raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
+    if workers is None and scheduler is None:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=connect_timeout)
+        except (OSError, TimeoutError) as error:
+            raise ConfigError(f"cannot reach the dask scheduler at {scheduler}: {error}") from error
+        with client:
+            yield client
+        return
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    cluster = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with cluster, Client(cluster) as client:
+        yield client
+
+
+def run_jobs_dask(
+    client: Any, kind: str, options: dict[str, Any], device: str, jobs: Sequence[ShardJob]
+) -> Iterator[ShardOutcome]:
+    """Submit one task per shard; yield each outcome as its shard is committed."""
+    from distributed import as_completed
+
+    run = uuid.uuid4().hex[:8]
+    futures = [
+        client.submit(
+            extract_shard_task,
+            kind,
+            options,
+            device,
+            job,
+            key=f"ser-extract-{kind}-{run}-{job.shard.shard_id}",
+            pure=False,
+        )
+        for job in jobs
+    ]
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.cancel(futures)
+
+
+def extract_shard_task(kind: str, options: dict[str, Any], device: str, job: ShardJob) -> Any:
+    """The dask task: extract and commit one shard with this worker's loaded model."""
+    extractor, torch_device = _worker_extractor(kind, options, device)
+    return run_shard(extractor, job, torch_device)
+
+
+def _worker_extractor(
+    kind: str, options: dict[str, Any], device: str
+) -> tuple[Extractor, torch.device]:
+    from transformers.utils import logging as hf_logging
+
+    from ser.extract import build_extractor
+
+    key = (kind, device, *sorted((name, repr(value)) for name, value in options.items()))
+    with _LOADING:
+        if key not in _LOADED:
+            _LOADED.clear()
+            hf_logging.disable_progress_bar()  # worker logs: no per-load bars
+            extractor = build_extractor(kind, **options)
+            torch_device = resolve_device(device)
+            extractor.load(torch_device)
+            _LOADS[kind] += 1
+            _LOADED[key] = (extractor, torch_device)
+        return _LOADED[key]
+
+
+def model_loads() -> dict[str, int]:
+    """Model loads in this process by extractor kind (one per worker and pass)."""
+    return dict(_LOADS)

@@ -1,0 +1,153 @@
+"""Extraction planning: utterance costs -> length-sorted batches -> shards.
+
+A plan is a deterministic function of the manifest and the settings. A resumed run, or a
+dask worker, recomputes exactly the same shards and batches, so it writes exactly the same
+bytes as an uninterrupted in-process run: model outputs depend slightly on what else is
+in the batch (padding, GEMM blocking), so reproducing batch composition is what makes
+results bit-identical.
+
+Utterances are sorted by a key taken from the manifest alone (annotated duration for
+audio, token count for text) and the sorted order is cut into shards of `shard_size`.
+Shard membership therefore never depends on the batch budget or on the state of the wav
+files: a run resumed with another `--batch-seconds`, or after a missing wav was restored,
+still completes the same shards, each utterance exactly once. Within a shard, batches are
+cut by cost (seconds from the wav headers, or tokens) so that the padded cost of a batch
+stays within its budget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from ser.errors import ConfigError
+
+# Batch budgets by device: padded seconds of audio / padded tokens per forward call.
+# CPU: batching buys little and big batches cost (activations fall out of cache,
+# attention pays for padding): HuBERT-base runs as fast one utterance per call as in
+# batches of <= 20 s, and 25 % slower in batches of 60 s; BERT-base is fastest at
+# ~512 padded tokens (1.4x one sentence per call, 2x faster than 4096). See
+# benchmarks/bench_extract.py. CUDA: big batches keep the GPU busy; HuBERT-base in fp16
+# holds a few minutes of audio in well under 8 GB.
+DEFAULT_BATCH_SECONDS = {"cpu": 10.0, "cuda": 240.0}
+DEFAULT_BATCH_TOKENS = {"cpu": 512, "cuda": 16384}
+DEFAULT_SHARD_SIZE = 256
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A unit of resumable work: a few batches, committed to the store as one file.
+
+    `batches` hold manifest indices; each batch is one forward call.
+    """
+
+    shard_id: int
+    batches: tuple[tuple[int, ...], ...]
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        return tuple(i for batch in self.batches for i in batch)
+
+    def __len__(self) -> int:
+        return sum(len(batch) for batch in self.batches)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """All shards of one extractor's pass over the manifest."""
+
+    shards: tuple[Shard, ...]
+    costs: tuple[float, ...]  # per manifest index: seconds (audio) or tokens (text)
+
+    @property
+    def n_utterances(self) -> int:
+        return sum(len(shard) for shard in self.shards)
+
+
+def make_plan(
+    costs: Sequence[float],
+    budget: float,
+    shard_size: int,
+    sort_keys: Sequence[float] | None = None,
+) -> Plan:
+    """Sort utterances by `sort_keys` (default: `costs`; ties by manifest index), cut the
+    order into shards of `shard_size`, and each shard into batches whose padded cost
+    (size x longest) stays within `budget`; an utterance over budget is a batch alone.
+
+    >>> plan = make_plan([3.0, 1.0, 2.0, 1.0, 9.0], budget=4.0, shard_size=3)
+    >>> [shard.batches for shard in plan.shards]
+    [((1, 3), (2,)), ((0,), (4,))]
+    """
+    if shard_size < 1:
+        raise ConfigError(f"--shard-size must be at least 1, got {shard_size}")
+    if not budget > 0:
+        raise ConfigError(f"the batch budget must be positive, got {budget}")
+    keys = costs if sort_keys is None else sort_keys
+    if len(keys) != len(costs):
+        raise ValueError(f"{len(keys)} sort keys for {len(costs)} costs")
+    order = np.argsort(np.asarray(keys, dtype=np.float64), kind="stable")
+    shards = []
+    for shard_id, start in enumerate(range(0, len(order), shard_size)):
+        members = [int(i) for i in order[start : start + shard_size]]
+        shards.append(Shard(shard_id, _batches(members, costs, budget)))
+    return Plan(tuple(shards), tuple(float(c) for c in costs))
+
+
+def _batches(
+    members: list[int], costs: Sequence[float], budget: float
+) -> tuple[tuple[int, ...], ...]:
+    # Members come sorted by (roughly) cost; the padded cost of a batch is its size times
+    # its longest member.
+    batches: list[tuple[int, ...]] = []
+    current: list[int] = []
+    longest = 0.0
+    for index in members:
+        cost = float(costs[index])
+        if current and (len(current) + 1) * max(longest, cost) > budget:
+            batches.append(tuple(current))
+            current, longest = [], 0.0
+        current.append(index)
+        longest = max(longest, cost)
+    if current:
+        batches.append(tuple(current))
+    return tuple(batches)
+
+
+def audio_seconds(paths: Sequence[Path | None]) -> list[float]:
+    """Duration of each file from its header (no decoding); 0 for a missing or unreadable
+    file, which then fails, with its reason, when the runner decodes it."""
+    return [_header_seconds(path) for path in paths]
+
+
+def _header_seconds(path: Path | None) -> float:
+    if path is None:
+        return 0.0
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, OSError):
+        return 0.0
+    return info.frames / info.samplerate if info.samplerate > 0 else 0.0
+
+
+def estimate_rows(attrs: dict, cost: float, modality: str) -> int:
+    """Rows one utterance of `cost` (seconds or tokens) adds to a feature set, from its
+    attrs: frames for frame-level sets, tokens for token-level, 1 for functionals."""
+    level = attrs.get("level")
+    if level == "utterance":
+        return 1
+    if level == "frame" and modality == "audio":
+        shift = float(attrs.get("frame_shift") or 0.02)
+        return math.floor(cost / shift)
+    return int(cost)
+
+
+def estimate_bytes(attrs: dict, costs: Sequence[float], modality: str) -> int:
+    """Bytes of a feature set's data: rows x dim x bytes per value (plus offsets)."""
+    rows = sum(estimate_rows(attrs, cost, modality) for cost in costs)
+    width = np.dtype(str(attrs.get("dtype", "float32"))).itemsize
+    return rows * int(attrs["dim"]) * width + 8 * (len(costs) + 1)

@@ -1,0 +1,84 @@
+"""What the runner shows while it works: the disk estimate and a progress bar with
+utterances/s and ETA, on stderr (silent when stderr is not a terminal, or with --quiet)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+
+class RateColumn(ProgressColumn):
+    """Utterances per second over the recent window (rich's own speed estimate)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:6.1f} utt/s" if speed else "   -- utt/s", style="progress.data.speed")
+
+
+def progress_bar(console: Console, enabled: bool = True) -> Progress:
+    """A rich progress bar: one line per extractor pass."""
+    return Progress(
+        TextColumn("[bold]{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not (enabled and console.is_terminal),
+        transient=False,
+    )
+
+
+def human_bytes(n: float) -> str:
+    """Bytes in powers of 1024.
+
+    >>> human_bytes(3 * 1024**3)
+    '3.0 GiB'
+    >>> human_bytes(512)
+    '512 B'
+    """
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    for unit in units[:-1]:
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} {units[-1]}"
+
+
+def print_estimate(console: Console, sizes: Sequence[tuple[str, int]], store: Path) -> None:
+    """The disk estimate of the feature sets about to be written, and the free space."""
+    total = sum(size for _, size in sizes)
+    console.print(f"disk estimate for {store}:")
+    width = max(len(name) for name, _ in sizes)
+    for name, size in sizes:
+        console.print(f"  {name:<{width}}  {human_bytes(size):>10}")
+    free = shutil.disk_usage(_existing_parent(store)).free
+    console.print(f"  {'total':<{width}}  {human_bytes(total):>10}  ({human_bytes(free)} free)")
+    if total > free:
+        console.print(
+            "[bold yellow]warning:[/] the estimate exceeds the free space: the run will stop "
+            "when the disk fills; finished shards are kept and a re-run resumes."
+        )
+
+
+def _existing_parent(path: Path) -> Path:
+    path = path.resolve()
+    while not path.exists():
+        path = path.parent
+    return path

@@ -1,0 +1,307 @@
+"""The extraction runner: an IEMOCAP root -> feature sets in a store, resumable.
+
+Order of work (cheap checks first, so a finished command is a no-op in well under 2 s):
+read the corpus, create or open the store and take its lock, build every extractor and
+declare its feature sets (fingerprint check, no model weights on any device), and stop
+there if all are complete. Otherwise, per extractor: plan (header durations or token
+counts; see `plan.py`), print the disk estimate, load the model once, extract the shards
+the store still lacks (in-process, or as dask tasks), and consolidate.
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from ser.synth import SynthConfig, write_corpus
+>>> from ser.tiny import build_tiny_models
+>>> work = Path(tempfile.mkdtemp())
+>>> _ = write_corpus(work / "corpus", SynthConfig(dialogs_per_session=1))
+>>> models = build_tiny_models(work / "models")
+>>> config = ExtractConfig(features=("hubert", "logmel"), hubert_model=str(models.hubert),
+...                        progress=False)
+>>> report = extract_features(work / "corpus", work / "f.zarr", config)
+>>> report.extracted
+('tiny-hubert.L2', 'logmel80')
+>>> extract_features(work / "corpus", work / "f.zarr", config).nothing_to_do
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from ser.errors import ConfigError, StoreError
+from ser.extract.base import Extractor, FeatureSetSpec, resolve_device
+from ser.extract.plan import (
+    DEFAULT_BATCH_SECONDS,
+    DEFAULT_BATCH_TOKENS,
+    DEFAULT_SHARD_SIZE,
+    Plan,
+    audio_seconds,
+    estimate_bytes,
+    make_plan,
+)
+from ser.extract.progress import print_estimate, progress_bar
+from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
+
+Advance = Callable[[int], None]  # moves the progress bar by n utterances
+KINDS = ("hubert", "mpnet", "bert", "is13", "logmel")
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """What to extract and how; one field per `ser extract` option.
+
+    None means the default: the extractor's own (models, layers) or the device's
+    (batch budgets, see `plan.DEFAULT_BATCH_SECONDS`).
+    """
+
+    features: tuple[str, ...] = KINDS
+    classes: str = "all"
+    hubert_model: str | None = None
+    mpnet_model: str | None = None
+    bert_model: str | None = None
+    layers: str | None = None  # "12", "6,9,12", "all", "last"
+    device: str = "auto"
+    batch_seconds: float | None = None
+    batch_tokens: int | None = None
+    shard_size: int = DEFAULT_SHARD_SIZE
+    workers: int | None = None
+    scheduler: str | None = None
+    overwrite: bool = False  # replace feature sets whose provenance differs
+    progress: bool = True  # disk estimate and progress bar on stderr
+
+    def __post_init__(self) -> None:
+        unknown = [kind for kind in self.features if kind not in KINDS]
+        if unknown or not self.features:
+            raise ConfigError(
+                f"unknown feature kind(s) {', '.join(unknown) or '(none given)'}: "
+                f"choose from {', '.join(KINDS)}"
+            )
+        if self.workers is not None and self.scheduler is not None:
+            raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
+        if self.shard_size < 1:
+            raise ConfigError(f"--shard-size must be at least 1, got {self.shard_size}")
+
+    def options(self, kind: str) -> dict[str, Any]:
+        """Keyword options of `build_extractor(kind, ...)` that this config sets."""
+        given: dict[str, dict[str, Any]] = {
+            "hubert": {"model": self.hubert_model, "layers": self.layers},
+            "mpnet": {"model": self.mpnet_model},
+            "bert": {"model": self.bert_model},
+        }
+        return {key: value for key, value in given.get(kind, {}).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class SetSummary:
+    """One feature set as the store holds it after the run."""
+
+    name: str
+    rows: int
+    dim: int
+    dtype: str
+    bytes: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class ExtractReport:
+    """What `extract_features` did; `exit_code` is 1 when any utterance has failed."""
+
+    store: Path
+    n_utterances: int
+    sets: tuple[SetSummary, ...]
+    extracted: tuple[str, ...]  # feature sets this run wrote (empty: nothing to do)
+    failures: tuple[tuple[str, str, str], ...]  # (feature set, utt_id, reason)
+    seconds: float
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.extracted
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+@dataclass
+class _Pass:
+    """One extractor's pass: every feature set it writes, and those still incomplete."""
+
+    extractor: Extractor
+    options: dict[str, Any]
+    specs: list[FeatureSetSpec]
+    pending: list[FeatureSetSpec] = field(default_factory=list)
+
+
+def extract_features(
+    corpus_root: str | Path,
+    store_path: str | Path,
+    config: ExtractConfig,
+    console: Console | None = None,
+) -> ExtractReport:
+    """Extract `config.features` for the corpus into the store (created when missing).
+
+    Raises `StoreLocked` when another run holds the store, `FingerprintMismatch` when a
+    feature set exists with other provenance (unless `config.overwrite`).
+    """
+    from ser.cache import FeatureStore, Manifest
+    from ser.corpus import read_corpus
+
+    started = time.perf_counter()
+    console = console or Console(stderr=True, quiet=not config.progress)
+    device = resolve_device(config.device)
+    reading = read_corpus(corpus_root, config.classes)
+    store = FeatureStore.create(Path(store_path), Manifest.from_utterances(reading.utterances))
+    with store.lock():
+        passes = [_declare(store, kind, config) for kind in config.features]
+        todo = [p for p in passes if p.pending]
+        if todo:
+            _run_passes(store, Path(corpus_root), todo, config, device, console)
+    names = [spec.name for p in passes for spec in p.specs]
+    return _report(store, names, [s.name for p in todo for s in p.pending], started)
+
+
+def _declare(store: Any, kind: str, config: ExtractConfig) -> _Pass:
+    """Build the extractor and begin its feature sets: the fingerprint check happens
+    here, before any model is loaded, for every requested set."""
+    from ser.extract import build_extractor
+
+    options = config.options(kind)
+    extractor = build_extractor(kind, **options)
+    specs = extractor.specs()
+    for spec in specs:
+        store.begin_feature_set(spec.name, spec.attrs, overwrite=config.overwrite)
+    pending = [spec for spec in specs if not store.info(spec.name).complete]
+    return _Pass(extractor, options, specs, pending)
+
+
+def _run_passes(
+    store: Any,
+    root: Path,
+    passes: list[_Pass],
+    config: ExtractConfig,
+    device: torch.device,
+    console: Console,
+) -> None:
+    from ser.extract.dask_run import dask_client
+
+    # Absolute paths: dask workers may run elsewhere, in another working directory.
+    wavs = [str(w) for w in store.manifest.column("wav")]
+    audio_paths = [root.resolve() / w if w else None for w in wavs]
+    texts = [str(t) for t in store.manifest.column("transcript")]
+    durations: list[float] = []
+    plans = []
+    for p in passes:
+        if p.extractor.modality == "audio":
+            # Sorted by annotated duration (manifest), batched by the wav headers' seconds.
+            durations = durations or audio_seconds(audio_paths)
+            budget = config.batch_seconds or DEFAULT_BATCH_SECONDS[device.type]
+            keys = [float(d) for d in store.manifest.column("duration")]
+            plan = make_plan(durations, budget, config.shard_size, sort_keys=keys)
+        else:
+            budget = config.batch_tokens or DEFAULT_BATCH_TOKENS[device.type]
+            tokens = [float(n) for n in p.extractor.lengths(texts)]
+            plan = make_plan(tokens, budget, config.shard_size)
+        plans.append(plan)
+    sizes = [
+        (spec.name, estimate_bytes(spec.attrs, plan.costs, p.extractor.modality))
+        for p, plan in zip(passes, plans, strict=True)
+        for spec in p.pending
+    ]
+    print_estimate(console, sizes, Path(store.path))
+    with (
+        dask_client(config.workers, config.scheduler) as client,
+        progress_bar(console, config.progress) as bar,
+    ):
+        for p, plan in zip(passes, plans, strict=True):
+            sources: Sequence[Source] = audio_paths if p.extractor.modality == "audio" else texts
+            jobs = _jobs(store, p, plan, sources, config)
+            task = bar.add_task(p.extractor.kind, total=sum(len(job.shard) for job in jobs))
+            advance: Advance = functools.partial(bar.advance, task)
+            if client is None:
+                _run_local(p.extractor, jobs, device, advance)
+            else:
+                _run_dask(client, p, config.device, jobs, advance)
+            for spec in p.pending:
+                _consolidate(store, spec.name, len(plan.shards), config.shard_size)
+
+
+def _jobs(
+    store: Any, p: _Pass, plan: Plan, sources: Sequence[Source], config: ExtractConfig
+) -> list[ShardJob]:
+    done = {spec.name: set(store.done_shards(spec.name)) for spec in p.pending}
+    for spec in p.pending:
+        if done[spec.name] and max(done[spec.name]) >= len(plan.shards):
+            # Shards of a run with another --shard-size: they would not tile this plan.
+            if not config.overwrite:
+                raise StoreError(_replanned(spec.name, config.shard_size, early=True))
+            store.delete_feature_set(spec.name)
+            store.begin_feature_set(spec.name, spec.attrs)
+            done[spec.name] = set()
+    writers = {spec.name: store.shard_writer(spec.name) for spec in p.pending}
+    return make_jobs(plan.shards, p.pending, sources, writers, done)
+
+
+def _consolidate(store: Any, name: str, n_shards: int, shard_size: int) -> None:
+    try:
+        store.consolidate(name, n_shards)
+    except StoreError as error:
+        if "more than one shard" in str(error) or "none of the" in str(error):
+            raise StoreError(f"{error}\n{_replanned(name, shard_size)}") from error
+        raise
+
+
+def _replanned(name: str, shard_size: int, early: bool = False) -> str:
+    return (
+        f"the finished shards of {name} were cut with another --shard-size than this "
+        f"run's {shard_size}: resume with the --shard-size of the first run"
+        + (", or pass --overwrite to extract the feature set again" if early else "")
+    )
+
+
+def _run_local(
+    extractor: Extractor, jobs: list[ShardJob], device: torch.device, advance: Advance
+) -> None:
+    if not jobs:
+        return
+    extractor.load(device)
+    for _, batch, _ in run_jobs(extractor, jobs, device):
+        advance(len(batch))
+
+
+def _run_dask(client: Any, p: _Pass, device: str, jobs: list[ShardJob], advance: Advance) -> None:
+    from ser.extract.dask_run import run_jobs_dask
+
+    outcome: ShardOutcome
+    for outcome in run_jobs_dask(client, p.extractor.kind, p.options, device, jobs):
+        advance(outcome.n_utterances)
+
+
+def _report(store: Any, names: list[str], extracted: list[str], started: float) -> ExtractReport:
+    sets: list[SetSummary] = []
+    failures: list[tuple[str, str, str]] = []
+    ids = store.manifest.utt_ids
+    for name in names:
+        info = store.info(name)
+        failed = store.failures(name)
+        failures.extend((name, utt_id, reason) for utt_id, reason in failed)
+        sets.append(
+            SetSummary(
+                name, int(info.rows), int(info.dim), str(info.dtype), int(info.bytes), len(failed)
+            )
+        )
+    return ExtractReport(
+        store=Path(store.path),
+        n_utterances=len(ids),
+        sets=tuple(sets),
+        extracted=tuple(extracted),
+        failures=tuple(failures),
+        seconds=time.perf_counter() - started,
+    )

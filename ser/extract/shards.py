@@ -1,0 +1,216 @@
+"""Running shards: decode inputs, extract batch by batch, commit each shard atomically.
+
+The same code runs in-process and inside dask workers, so both write the same bytes for
+the same shard. Per-utterance problems (missing or unreadable audio, empty transcripts,
+inputs an extractor rejects, NaN outputs) become failures with their reason; only the
+bad input fails, never its batch.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ser.audio import AudioError, load_audio
+from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec, autocast
+from ser.extract.plan import Shard
+
+Source = Path | str | None  # a wav path (None: missing from the corpus) or a transcript
+Decoded = tuple[dict[int, Any], dict[int, str]]  # inputs and failures by manifest index
+
+# Batches decoded ahead of the one computing: enough to hide decoding behind compute.
+PREFETCH = 2
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard to extract: where its inputs are and where each feature set goes.
+
+    `writers` maps feature set name -> the store's picklable `ShardWriter`; `dtypes` the
+    dtype each set is stored in (rows are cast here, so a shard holds half the memory).
+    """
+
+    shard: Shard
+    sources: dict[int, Source]
+    writers: dict[str, Any]
+    dtypes: dict[str, str]
+
+
+@dataclass
+class ShardOutcome:
+    """What a shard produced: utterance count and the failures of each feature set."""
+
+    shard_id: int
+    n_utterances: int
+    failures: dict[str, dict[int, str]] = field(default_factory=dict)
+
+
+def make_jobs(
+    shards: Iterable[Shard],
+    specs: Sequence[FeatureSetSpec],
+    sources: Sequence[Source],
+    writers: dict[str, Any],
+    done: dict[str, set[int]],
+) -> list[ShardJob]:
+    """Jobs for the shards some feature set still lacks (each job writes only those)."""
+    jobs = []
+    for shard in shards:
+        names = [spec.name for spec in specs if shard.shard_id not in done[spec.name]]
+        if names:
+            jobs.append(
+                ShardJob(
+                    shard=shard,
+                    sources={i: sources[i] for i in shard.indices},
+                    writers={name: writers[name] for name in names},
+                    dtypes={s.name: str(s.attrs.get("dtype", "float32")) for s in specs},
+                )
+            )
+    return jobs
+
+
+def run_jobs(
+    extractor: Extractor, jobs: Sequence[ShardJob], device: torch.device
+) -> Iterator[tuple[ShardJob, tuple[int, ...], ShardOutcome | None]]:
+    """Extract and commit `jobs` in order, decoding ahead in a background thread.
+
+    Yields after every batch: (job, batch, outcome), the outcome set once the job's
+    shard is committed. The extractor must be loaded on `device`.
+    """
+    work = [(job, batch) for job in jobs for batch in job.shard.batches]
+    rows: dict[str, dict[int, np.ndarray]] = {}
+    failures: dict[str, dict[int, str]] = {}
+    current: ShardJob | None = None
+    for position, (job, batch, decoded) in enumerate(_decoded(extractor, work)):
+        if job is not current:
+            current = job
+            rows = {name: {} for name in job.writers}
+            failures = {name: {} for name in job.writers}
+        _extract_batch(extractor, job, decoded, device, rows, failures)
+        last = position + 1 == len(work) or work[position + 1][0] is not job
+        outcome = _commit(job, rows, failures) if last else None
+        yield job, batch, outcome
+
+
+def _decoded(
+    extractor: Extractor, work: list[tuple[ShardJob, tuple[int, ...]]]
+) -> Iterator[tuple[ShardJob, tuple[int, ...], Decoded]]:
+    # soundfile and soxr release the GIL, so one thread decodes while torch computes.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ser-decode") as pool:
+        queue: deque[tuple[ShardJob, tuple[int, ...], Future[Decoded]]] = deque()
+        pending = iter(work)
+        for job, batch in pending:
+            queue.append((job, batch, pool.submit(decode, extractor, job.sources, batch)))
+            if len(queue) > PREFETCH:
+                head_job, head_batch, future = queue.popleft()
+                yield head_job, head_batch, future.result()
+        while queue:
+            head_job, head_batch, future = queue.popleft()
+            yield head_job, head_batch, future.result()
+
+
+def decode(extractor: Extractor, sources: dict[int, Source], batch: Sequence[int]) -> Decoded:
+    """Inputs of `batch` ready for `extractor` (audio at its rate, or text), and the
+    reason for each audio file that cannot be read."""
+    inputs: dict[int, Any] = {}
+    failures: dict[int, str] = {}
+    for index in batch:
+        source = sources[index]
+        if extractor.modality == "text":
+            # An empty transcript is still text: the encoders give its [CLS] [SEP] rows.
+            inputs[index] = str(source or "")
+        elif source is None:
+            failures[index] = "no wav file for this utterance in the corpus"
+        else:
+            try:
+                inputs[index] = load_audio(source, extractor.sample_rate or 16000)
+            except AudioError as error:
+                failures[index] = str(error)
+    return inputs, failures
+
+
+def _extract_batch(
+    extractor: Extractor,
+    job: ShardJob,
+    decoded: Decoded,
+    device: torch.device,
+    rows: dict[str, dict[int, np.ndarray]],
+    failures: dict[str, dict[int, str]],
+) -> None:
+    inputs, bad = decoded
+    for name in job.writers:
+        failures[name].update(bad)
+    outputs, rejected = _forward(extractor, list(inputs.items()), device)
+    for name in job.writers:
+        failures[name].update(rejected)
+    for index, output in outputs.items():
+        for name in job.writers:
+            value, problem = _checked(output[name], job.dtypes[name])
+            if problem is None:
+                rows[name][index] = value
+            else:
+                failures[name][index] = problem
+
+
+def _forward(
+    extractor: Extractor, items: list[tuple[int, Any]], device: torch.device
+) -> tuple[dict[int, dict[str, np.ndarray]], dict[int, str]]:
+    """Outputs by manifest index, and the reason for each input that failed. An input the
+    extractor rejects is dropped and the rest re-run together; if the batch raises
+    anything else, each input runs alone so one bad input fails only itself."""
+    if not items:
+        return {}, {}
+    try:
+        with torch.inference_mode(), autocast(device):
+            results = extractor.extract([value for _, value in items])
+        return {index: result for (index, _), result in zip(items, results, strict=True)}, {}
+    except ExtractionError as error:
+        rejected = {items[pos][0]: why for pos, why in error.failures.items()}
+        rest = [item for pos, item in enumerate(items) if pos not in error.failures]
+        if len(rest) == len(items):  # rejected nothing of ours: a broken extractor
+            raise
+        outputs, more = _forward(extractor, rest, device)
+        return outputs, {**rejected, **more}
+    except Exception as error:
+        if len(items) == 1:
+            return {}, {items[0][0]: f"{type(error).__name__}: {error}"}
+        outputs, failed = {}, {}
+        for item in items:
+            one, why = _forward(extractor, [item], device)
+            outputs.update(one)
+            failed.update(why)
+        return outputs, failed
+
+
+def _checked(value: np.ndarray, dtype: str) -> tuple[np.ndarray, str | None]:
+    """`value` cast to the stored dtype, or the reason it cannot be stored."""
+    if value.ndim != 2 or value.shape[0] == 0:
+        return value, f"no feature rows (output shape {tuple(value.shape)}): input too short?"
+    if not np.isfinite(value).all():
+        return value, "the model produced NaN or infinite values"
+    stored = np.ascontiguousarray(value, dtype=dtype)
+    if not np.isfinite(stored).all():
+        return value, f"values beyond the {dtype} range"
+    return stored, None
+
+
+def _commit(
+    job: ShardJob, rows: dict[str, dict[int, np.ndarray]], failures: dict[str, dict[int, str]]
+) -> ShardOutcome:
+    for name, writer in job.writers.items():
+        writer.write(job.shard.shard_id, rows[name], failures[name])
+    return ShardOutcome(job.shard.shard_id, len(job.shard), failures)
+
+
+def run_shard(extractor: Extractor, job: ShardJob, device: torch.device) -> ShardOutcome:
+    """Extract and commit one shard (what a dask task does)."""
+    outcomes = [outcome for _, _, outcome in run_jobs(extractor, [job], device) if outcome]
+    if not outcomes:  # a shard always has at least one batch
+        raise RuntimeError(f"shard {job.shard.shard_id} has no batches")
+    return outcomes[-1]

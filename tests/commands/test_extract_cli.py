@@ -1,0 +1,128 @@
+"""`ser extract`: bad inputs are recorded with their reason while the rest is extracted,
+every extractor runs end to end into both store formats, and bad options exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile
+import soxr
+from click.testing import CliRunner
+
+from ser.cache import FeatureStore
+from ser.cli import main
+
+
+def _models(tiny_models: Any) -> list[str]:
+    return [
+        "--hubert-model", str(tiny_models.hubert), "--bert-model", str(tiny_models.bert),
+        "--mpnet-model", str(tiny_models.mpnet),
+    ]  # fmt: skip
+
+
+def test_bad_wavs_fail_alone_with_their_reason_and_exit_1(
+    synthetic_corpus: tuple[Path, Any], corpus_copy: Path, tiny_models: Any, tmp_path: Path
+) -> None:
+    original, truth = synthetic_corpus
+    utts = [u for u in truth.utterances if u.wav_path is not None]
+    wav = {u.utt_id: corpus_copy / u.wav_path.relative_to(original) for u in utts}
+    missing, garbage, empty, no_samples, nan, stereo = (u.utt_id for u in utts[3:9])
+    wav[missing].unlink()
+    wav[garbage].write_bytes(b"RIFF but not really a wav file")
+    wav[empty].write_bytes(b"")
+    soundfile.write(wav[no_samples], np.zeros(0, np.float32), 16000)
+    soundfile.write(wav[nan], np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
+    mono, rate = soundfile.read(wav[stereo], dtype="float32")
+    assert rate == 16000
+    loud = soxr.resample(mono, 16000, 44100)
+    soundfile.write(wav[stereo], np.stack([loud, loud], axis=1), 44100)
+
+    store = tmp_path / "f.zarr"
+    args = ["extract", str(corpus_copy), "--store", str(store), "--quiet", "--layers", "2",
+            "--features", "hubert,bert,logmel", *_models(tiny_models)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+
+    assert result.exit_code == 1, result.output
+    out = result.output
+    assert "failures (5):" in out
+    assert f"{missing} [tiny-hubert.L2, logmel80]: no wav file for this utterance" in out
+    assert f"{garbage} [tiny-hubert.L2, logmel80]: cannot decode audio file" in out
+    assert f"{empty} [tiny-hubert.L2, logmel80]:" in out and "empty (0 bytes)" in out
+    assert "empty (0 samples)" in out
+    assert f"{nan} [tiny-hubert.L2" in out and "NaN" in out
+    assert stereo not in out
+    assert "5 utterance(s) could not be extracted" in out
+
+    features = FeatureStore.open(store)
+    ids = list(features.manifest.utt_ids)
+    bad = {missing, garbage, empty, no_samples, nan}
+    for name in ("tiny-hubert.L2", "logmel80"):
+        info, data = features.info(name), features.read(name)
+        assert info.complete and info.failures == len(bad)
+        reasons = dict(features.failures(name))
+        assert set(reasons) == bad
+        sizes = np.diff(data.offsets)
+        assert all((sizes[ids.index(u)] == 0) == (u in bad) for u in ids), name
+    assert features.info("tiny-bert").failures == 0  # text is unaffected by the audio
+    # the stereo 44.1 kHz file was downmixed and resampled: 20 ms frames of its 16 kHz length
+    frames = np.diff(features.read("tiny-hubert.L2").offsets)[ids.index(stereo)]
+    assert abs(frames - len(mono) / 320) <= 1
+
+
+def test_every_extractor_into_an_hdf5_store(tiny_models: Any, tmp_path: Path) -> None:
+    from ser.synth import SynthConfig, write_corpus
+
+    root = tmp_path / "IEMOCAP_full_release"
+    write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(4, 4), seed=3))
+    store = tmp_path / "features.h5"
+    args = ["extract", str(root), "--store", str(store), "--quiet", "--classes", "4",
+            "--features", "hubert,mpnet,bert,is13,logmel", *_models(tiny_models)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+
+    assert result.exit_code == 0, result.output
+    assert "extracted 5 feature set(s)" in result.output
+    features = FeatureStore.open(store)
+    assert features.backend == "hdf5"
+    assert set(features.manifest.column("label")) <= {"neu", "hap", "exc", "sad", "ang"}
+    for name in ("tiny-hubert.L2", "tiny-mpnet", "tiny-bert", "is13", "logmel80"):
+        assert features.info(name).complete
+        assert name in result.output
+    assert features.info("is13").rows == len(features.manifest)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--features", "hubert,wav2vec"], "unknown feature kind(s) wav2vec"),
+        (["--workers", "2", "--scheduler", "tcp://localhost:8786"], "not both"),
+        (["--store", "features.parquet"], "parquet"),
+        (["--device", "tpu"], "unknown device"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message(
+    synthetic_corpus: tuple[Path, Any], tmp_path: Path, extra: list[str], message: str
+) -> None:
+    root = synthetic_corpus[0]
+    args = ["extract", str(root), "--store", str(tmp_path / "f.zarr"), "--features", "logmel"]
+    result = CliRunner().invoke(main, [*args, *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_command_offers_exactly_the_runner_kinds() -> None:
+    from ser.commands.extract import _KINDS
+    from ser.extract.run import KINDS
+
+    assert _KINDS == KINDS
+
+
+def test_a_folder_that_is_not_iemocap_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["extract", str(tmp_path), "--store", str(tmp_path / "f.zarr")]
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ")
