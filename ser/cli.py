@@ -6,6 +6,7 @@ and turns `SerError` into a one-line message with its exit code.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -14,9 +15,31 @@ import click
 from ser import __version__
 from ser.errors import SerError
 
+# Command name -> the family module that defines it. Families are imported only when one
+# of their commands runs, so `ser store info` never pays for torch and a finished
+# `ser extract` can say "nothing to do" quickly.
+_LAZY: dict[str, str] = {
+    "corpus": "corpus",
+    "demo-corpus": "corpus",
+    "extract": "extract",
+    "store": "store",
+    "train": "train",
+    "report": "train",
+}
+
 
 class _Group(click.Group):
-    """A group that reports user errors (SerError) without a traceback."""
+    """Lazily loaded commands; user errors (SerError) reported without a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_LAZY)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        family = _LAZY.get(cmd_name)
+        if family is None:
+            return None
+        module = importlib.import_module(f"ser.commands.{family}")
+        return next(c for c in module.COMMANDS if c.name == cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -32,14 +55,5 @@ def main() -> None:
     """Multimodal speech emotion recognition: cached features, fast fusion training."""
 
 
-def _register() -> None:
-    # Imported here so that `ser --help` stays cheap and a broken optional family
-    # shows up as a clear import error of that family only.
-    from ser.commands import corpus, extract, store, train
-
-    for module in (corpus, extract, store, train):
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_register()
+if __name__ == "__main__":
+    main()
