@@ -18,9 +18,6 @@ from ser.errors import ConfigError, StoreError
 
 #: openSMILE functionals: utterance-level, z-normalized with each fold's training statistics.
 OPENSMILE_EXTRACTORS = ("is13", "compare2016")
-# Hand-crafted features whose scales differ wildly between dimensions; SSL states are
-# left as the encoder made them.
-ZSCORE_EXTRACTORS = (*OPENSMILE_EXTRACTORS, "logmel")
 
 
 class _Store(Protocol):
@@ -44,9 +41,8 @@ class ResolvedFeature:
 
     @property
     def zscore(self) -> bool:
-        """Whether the trainer z-normalizes this set per fold: openSMILE functionals, and
-        log-mel bands (Zhou et al. normalize them with the training set's statistics)."""
-        return self.extractor in ZSCORE_EXTRACTORS
+        """Whether the trainer z-normalizes this set per fold (openSMILE functionals)."""
+        return self.level == "utterance" and self.extractor in OPENSMILE_EXTRACTORS
 
 
 def parse_feature_list(text: str) -> tuple[str, ...]:

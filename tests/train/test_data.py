@@ -186,30 +186,6 @@ def test_zscore_uses_training_side_only() -> None:
     assert torch.equal(again.mean, stats["is13"].mean) and torch.equal(again.std, stats["is13"].std)
 
 
-def test_logmel_zscore_is_over_training_frames() -> None:
-    store = make_store()
-    rng = np.random.default_rng(1)
-    n = len(store.manifest)
-    bands = [rng.normal(-4.0, 2.5, size=(int(rng.integers(2, 7)), 3)) for _ in range(n)]
-    store.add("logmel80", "logmel", "audio", "frame", bands)
-    data = load_data(store, resolve_features(store, ["logmel80", "bert"]), get_label_set("4"))
-    train = np.arange(len(data) // 2)
-    stats = fit_zscore(data, train)
-    assert set(stats) == {"logmel80"}
-    table = data.features["logmel80"]
-    frames = torch.cat(
-        [table.flat[int(table.starts[p]) :][: int(table.lengths[p])] for p in train]
-    ).float()  # [R_train, 3]: every training frame, not utterance means
-    assert torch.allclose(stats["logmel80"].mean, frames.mean(0), atol=1e-5)
-    assert torch.allclose(stats["logmel80"].std, frames.std(0, unbiased=False), atol=1e-5)
-    spec = [InputSpec("logmel80", "audio", 3, "sequence")]
-    batch = next(iter(Batches(data, train, spec, "utterance", 1000, zscore=stats)))
-    x, mask = batch.x["logmel80"], batch.mask["logmel80"]
-    real = x[mask]  # [R_train, 3]
-    assert torch.allclose(real.mean(0), torch.zeros(3), atol=1e-4)
-    assert not x[~mask].any()  # padding stays zero after normalization
-
-
 def test_bucketing_covers_every_utterance_once_per_epoch() -> None:
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 500, size=103)
