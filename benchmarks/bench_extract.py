@@ -9,8 +9,10 @@ durations follow IEMOCAP's (log-normal, median 3.7 s, mean ~4.5 s, clipped to 0.
   `model(wav, output_hidden_states=True)` under `torch.no_grad()`, one utterance per
   call, keeping `hidden_states[layer]`.
 - runner: ser's extractor over the runner's plan (length-sorted batches of at most
-  `--batch-seconds` padded seconds, inference mode), and `extract_features` end to end
-  (plus corpus reading, decoding in a background thread, shards, consolidation).
+  `--batch-seconds` padded seconds, inference mode, the encoder stopped at the layer
+  asked for), and `extract_features` end to end (plus corpus reading, decoding in a
+  background thread, shards, consolidation). Its compute rows are its default precision
+  ("auto": bf16 autocast on CPUs with native bf16, else fp32) and `--precision fp32`.
 
 Figures are real-time factors (RTF: seconds of compute per second of audio; lower is
 faster) and their ratio. Shared CPUs make single timings swing several-fold, so compute
@@ -46,6 +48,7 @@ from transformers.utils import logging as hf_logging
 
 from ser.audio import load_audio
 from ser.extract import build_extractor
+from ser.extract.base import resolve_precision
 from ser.extract.plan import DEFAULT_BATCH_SECONDS, make_plan
 from ser.extract.run import ExtractConfig, extract_features
 from ser.synth import write_corpus_from_metadata
@@ -152,8 +155,9 @@ def naive_units(
 ) -> list[Callable[[], None]]:
     """The typical loop, one unit per utterance: read, resample, normalise, forward.
 
-    `keep_layers` truncates the encoder (what stopping at the highest requested layer
-    saves); `attention` picks the attention implementation (default: transformers').
+    `keep_layers` truncates the encoder (what stopping at the highest requested layer,
+    as the runner does, saves); `attention` picks the attention implementation
+    (default: transformers').
     """
     kwargs = {"attn_implementation": attention} if attention else {}
     model = HubertModel.from_pretrained(model_dir, **kwargs).eval()
@@ -176,47 +180,28 @@ def naive_units(
     return [lambda p=path, i=i: one(p, i) for i, path in enumerate(paths)]
 
 
-@contextlib.contextmanager
-def cpu_bf16() -> Iterator[None]:
-    """What a bfloat16 precision option of the extractor would do (ser has none yet): its
-    autocast context, fp32 on the CPU, switched to bfloat16 autocast."""
-    import ser.extract.hubert as hubert
-
-    original = hubert.autocast
-    hubert.autocast = lambda device: torch.autocast("cpu", dtype=torch.bfloat16)  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        hubert.autocast = original  # type: ignore[assignment]
-
-
 def runner_units(
     model_dir: Path,
     waves: list[np.ndarray],
     layer: int,
     budget: float,
     *,
-    keep_layers: int | None = None,
-    bf16: bool = False,
+    precision: str = "auto",
     out: list[np.ndarray] | None = None,
 ) -> list[Callable[[], Any]]:
     """ser's extractor over the runner's plan: one unit per batch (decoding excluded: the
-    runner does it in a background thread, see "decoding alone").
-
-    `keep_layers` and `bf16` measure proposed extractor changes: stopping the encoder at
-    the highest requested layer, and bfloat16 autocast on CPUs that have it natively.
-    """
-    extractor = build_extractor("hubert", model=str(model_dir), layers=str(layer))
+    runner does it in a background thread, see "decoding alone"). As it ships: the
+    encoder stops at `layer`, and `precision` "auto" is bf16 autocast on CPUs with native
+    bf16, else fp32."""
+    extractor = build_extractor(
+        "hubert", model=str(model_dir), layers=str(layer), precision=precision
+    )
     extractor.load(CPU)
-    if keep_layers is not None:
-        model: Any = extractor.model
-        model.encoder.layers = model.encoder.layers[:keep_layers]
     plan = make_plan([len(w) / RATE for w in waves], budget, shard_size=len(waves))
     name = extractor.specs()[0].name
 
     def one(batch: tuple[int, ...]) -> None:
-        with torch.inference_mode(), cpu_bf16() if bf16 else contextlib.nullcontext():
-            results = extractor.extract([waves[i] for i in batch])
+        results = extractor.extract([waves[i] for i in batch])
         if out is not None:
             for i, result in zip(batch, results, strict=True):
                 out[i] = result[name]
@@ -227,6 +212,8 @@ def runner_units(
 def deviation(ours: list[np.ndarray], reference: list[np.ndarray]) -> str:
     """How far features are from fp32 ones: max |diff| over the largest magnitude, and
     the lowest cosine similarity of any frame."""
+    if all(np.array_equal(a, b) for a, b in zip(ours, reference, strict=True)):
+        return "identical"
     worst = max(float(np.abs(a - b).max()) for a, b in zip(ours, reference, strict=True))
     scale = max(float(np.abs(b).max()) for b in reference)
     cosine = min(
@@ -277,36 +264,30 @@ def compare(model_dir: Path, paths: list[Path], layers: list[int], repeats: int)
     audio = sum(soundfile.info(p).duration for p in paths)
     waves = [load_audio(p, RATE) for p in paths]
     budget = DEFAULT_BATCH_SECONDS["cpu"]
+    auto = resolve_precision("auto", CPU)
     naive = "naive loop, any layer (computes all 12)"
     cases: dict[str, Sequence[Callable[[], Any]]] = {
         naive: naive_units(model_dir, paths, max(layers))
     }
     outputs: dict[str, list[np.ndarray]] = {}
-    pairs = []  # (fp32 label, bfloat16 label) per layer
+    pairs = []  # (layer, fp32 label, auto label) per layer
     for layer in layers:
-        fp32 = f"runner, layer {layer} (as shipped: fp32, all layers)"
-        variants: list[tuple[str, dict[str, Any]]] = [(fp32, {})]
-        if layer < 12:
-            stop = {"keep_layers": layer}
-            variants.append((f"  + encoder stopped at layer {layer} (proposed)", stop))
-            variants.append((f"  + stopped at {layer} + bfloat16 autocast (proposed)",
-                             {**stop, "bf16": True}))  # fmt: skip
-        else:
-            variants.append(("  + bfloat16 autocast (proposed)", {"bf16": True}))
-        pairs.append((layer, fp32, variants[-1][0]))
-        for label, proposed in variants:
+        shipped = f"runner, layer {layer} (default: precision auto = {auto})"
+        fp32 = f"runner, layer {layer}, --precision fp32"
+        pairs.append((layer, fp32, shipped))
+        for label, precision in ((shipped, "auto"), (fp32, "fp32")):
             outputs[label] = [np.empty(0)] * len(waves)
             cases[label] = runner_units(
-                model_dir, waves, layer, budget, out=outputs[label], **proposed
+                model_dir, waves, layer, budget, precision=precision, out=outputs[label]
             )
     spent = best_totals(cases, repeats)
     print(f"compute, best of {repeats} interleaved rounds per unit (RTF; x = naive / runner):")
     for label, seconds in spent.items():
         ratio = "" if label == naive else f"  {spent[naive] / seconds:4.2f}x"
         print(f"  {label:<52} RTF {seconds / audio:.3f}{ratio}")
-    for layer, fp32, bf16 in pairs:
-        print(f"  layer {layer}, bfloat16 vs fp32 features: "
-              f"{deviation(outputs[bf16], outputs[fp32])}")  # fmt: skip
+    for layer, fp32, shipped in pairs:
+        print(f"  layer {layer}, {auto} vs fp32 features: "
+              f"{deviation(outputs[shipped], outputs[fp32])}")  # fmt: skip
 
 
 def compare_end_to_end(
@@ -323,7 +304,7 @@ def compare_end_to_end(
           f"RTF {min(naive) / audio:.3f}")  # fmt: skip
     for layer in layers:
         best = min(ours[layer])
-        print(f"  ser extract, layer {layer:>2}                        {best:6.1f} s  "
+        print(f"  ser extract, layer {layer:>2} (precision auto)       {best:6.1f} s  "
               f"RTF {best / audio:.3f}  {min(naive) / best:4.2f}x")  # fmt: skip
     with timer() as setup:
         extractor = build_extractor("hubert", model=str(model_dir), layers="12")

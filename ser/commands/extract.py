@@ -73,6 +73,14 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
     help="auto: the GPU when there is one.",
 )
 @click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    default="auto",
+    show_default=True,
+    help="Of the pretrained models. auto: fp16 on GPU, bf16 on CPUs with native bf16, "
+    "else fp32. Recorded in the feature sets' provenance.",
+)
+@click.option(
     "--batch-seconds",
     type=click.FloatRange(min=0, min_open=True),
     metavar="S",
@@ -118,6 +126,7 @@ def extract(
     bert_model: str | None,
     layers: str | None,
     device: str,
+    precision: str,
     batch_seconds: float | None,
     batch_tokens: int | None,
     shard_size: int,
@@ -147,6 +156,7 @@ def extract(
         bert_model=bert_model,
         layers=layers,
         device=device,
+        precision=precision,
         batch_seconds=batch_seconds,
         batch_tokens=batch_tokens,
         shard_size=shard_size,

@@ -4,11 +4,16 @@ failures, device choice, model loading with clear errors, and weight checksums.
 An extractor is built from a frozen options dataclass, is cheap to construct and to
 pickle (weights load in `load`, once per process), and turns a batch of inputs into one
 `{feature set name: [n_rows, dim] float32}` dict per input.
+
+Pretrained extractors compute in a `precision`: fp32, or bf16/fp16 autocast ("auto":
+fp16 on CUDA, bf16 on CPUs with native bf16 instructions, else fp32). The resolved
+precision is a provenance attr, so features of different precision never mix in a store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import platform
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -24,6 +29,8 @@ from ser.errors import ConfigError, SerError
 
 Level = Literal["frame", "token", "utterance"]
 Modality = Literal["audio", "text"]
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 T = TypeVar("T")
 
 
@@ -107,12 +114,22 @@ class PretrainedExtractor(Extractor):
 
     _transient = ("_model",)
     model_kwargs: ClassVar[dict[str, Any]] = {}
+    # Cached specs, whose attrs hold the precision: dropped when `load` moves the model to
+    # a device where "auto" means another precision.
+    _spec_caches: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, precision: str = "auto") -> None:
         self.model_name = model
+        self.requested_precision = check_precision(precision)
         self._model: torch.nn.Module | None = None
         self._checksum: str | None = None
         self.device = torch.device("cpu")
+
+    @property
+    def precision(self) -> str:
+        """The precision extraction runs in on the current device (the CPU before
+        `load`): fp32, bf16 or fp16, never "auto"."""
+        return resolve_precision(self.requested_precision, self.device)
 
     @cached_property
     def config(self) -> Any:
@@ -126,8 +143,12 @@ class PretrainedExtractor(Extractor):
         """Raise `ConfigError` if this extractor cannot run a model of that config."""
 
     def load(self, device: torch.device) -> None:
+        before = self.precision
         self._model = self._loaded_model().to(device)
         self.device = device
+        if self.precision != before:
+            for key in self._spec_caches:
+                self.__dict__.pop(key, None)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -247,11 +268,53 @@ def check_audio(batch: Sequence[np.ndarray], min_samples: int, what: str) -> Non
         raise ExtractionError(failures)
 
 
-def autocast(device: torch.device) -> torch.autocast:
-    """fp16 autocast on CUDA; a disabled context (fp32) on the CPU."""
+def check_precision(precision: str) -> str:
+    """`precision` if it is one of auto, fp32, bf16, fp16; else a `ConfigError`."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
+    return precision
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (x86 AVX512-BF16 or AMX, Arm BF16).
+
+    Not `torch.ops.mkldnn._is_mkldnn_bf16_supported()` alone: on x86 it is also true for
+    plain AVX512, where oneDNN emulates bf16 and runs slower than fp32.
+    """
+    for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        supported = getattr(torch.cpu, check, None)
+        if supported is not None and supported():
+            return True
+    if platform.machine().lower() in ("arm64", "aarch64"):
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The concrete precision "auto" means on `device`: fp16 on CUDA, bf16 on a CPU with
+    native bf16, else fp32. Other values are returned as they are.
+
+    >>> resolve_precision("fp32", torch.device("cuda"))
+    'fp32'
+    """
+    if check_precision(precision) != "auto":
+        return precision
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast("cpu", enabled=False)
+        return "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def autocast(device: torch.device, precision: str = "fp32") -> torch.autocast:
+    """Autocast to `precision` (resolved first if "auto") on `device`; fp32 is a
+    disabled context.
+
+    >>> autocast(torch.device("cpu"), "bf16").fast_dtype
+    torch.bfloat16
+    """
+    dtype = _AUTOCAST_DTYPES.get(resolve_precision(precision, device))
+    if dtype is None:
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def parse_layers(spec: str, n_layers: int, model: str) -> tuple[int, ...]:

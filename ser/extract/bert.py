@@ -5,16 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ser.extract.base import check_precision
 from ser.extract.text import TextEncoderExtractor
 
 
 @dataclass(frozen=True)
 class BertOptions:
     """model: a Hugging Face id or local folder; max_tokens: cut transcripts at this many
-    tokens, [CLS] and [SEP] included (None: the model's limit, 512 for bert-base)."""
+    tokens, [CLS] and [SEP] included (None: the model's limit, 512 for bert-base);
+    precision: auto, fp32, bf16 or fp16 (see `ser.extract.base`)."""
 
     model: str = "bert-base-uncased"
     max_tokens: int | None = None
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_precision(self.precision)
 
 
 class BertExtractor(TextEncoderExtractor):
@@ -36,4 +42,4 @@ class BertExtractor(TextEncoderExtractor):
 
     def __init__(self, options: BertOptions | None = None) -> None:
         self.options = options or BertOptions()
-        super().__init__(self.options.model, self.options.max_tokens)
+        super().__init__(self.options.model, self.options.max_tokens, self.options.precision)

@@ -7,6 +7,11 @@ run the conv feature encoder on each utterance's own samples, pad the resulting 
 and let the transformer encoder mask them (it zeroes padded frames before its positional
 conv and masks them in attention). Model types whose encoder lets padding leak anyway
 (data2vec-audio's stacked positional convs) only batch inputs of equal length.
+
+Layer n is layer n's output as transformers 5 records `hidden_states` (0 = the
+transformer input); for stable-layer-norm models (WavLM, large wav2vec2) that is the last
+layer's output before the encoder's final LayerNorm, as HF's `hidden_states[-1]` is. The
+encoder stops after the highest layer asked for: the layers above it never run.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
@@ -33,6 +38,7 @@ from ser.extract.base import (
     autocast,
     base_attrs,
     check_audio,
+    check_precision,
     load_pretrained,
     model_basename,
     parse_layers,
@@ -48,11 +54,12 @@ class HubertOptions:
     """model: a Hugging Face id or local folder; layers: "last", "all", "12" or "6,9,12"
     (0 = transformer input, n = last layer; each layer is its own feature set);
     normalize: per-utterance zero-mean unit-variance input, None = as the model's
-    preprocessor config says."""
+    preprocessor config says; precision: auto, fp32, bf16 or fp16 (see `base.py`)."""
 
     model: str = "facebook/hubert-base-ls960"
     layers: str = "last"
     normalize: bool | None = None
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         layers: Any = self.layers
@@ -62,6 +69,7 @@ class HubertOptions:
             layers = ",".join(str(int(layer)) for layer in layers)
         object.__setattr__(self, "layers", layers)
         parse_layers(layers, n_layers=10**6, model=self.model)  # syntax only; range at specs()
+        check_precision(self.precision)
 
 
 @dataclass(frozen=True)
@@ -87,10 +95,11 @@ class HubertExtractor(PretrainedExtractor):
 
     kind: ClassVar[str] = "hubert"
     modality = "audio"
+    _spec_caches = ("_specs",)
 
     def __init__(self, options: HubertOptions | None = None) -> None:
         self.options = options or HubertOptions()
-        super().__init__(self.options.model)
+        super().__init__(self.options.model, self.options.precision)
 
     def _check_config(self, config: Any) -> None:
         needed = ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers")
@@ -152,6 +161,7 @@ class HubertExtractor(PretrainedExtractor):
             n_layers=config.num_hidden_layers,
             normalize=prep.normalize,
             feat_extract_norm=getattr(config, "feat_extract_norm", None),
+            precision=self.precision,
             transformers_version=transformers.__version__,
         )
         stem = model_basename(self.options.model)
@@ -164,7 +174,7 @@ class HubertExtractor(PretrainedExtractor):
         model: Any = self.model
         waves = [torch.from_numpy(self._prepare(wave)).to(self.device) for wave in batch]
         names = [spec.name for spec in self._specs]
-        with torch.inference_mode(), autocast(self.device):
+        with torch.inference_mode(), autocast(self.device, self.precision):
             if self.config.model_type in MASKED_ENCODERS:
                 states = self._forward(model, waves)
             else:
@@ -181,7 +191,7 @@ class HubertExtractor(PretrainedExtractor):
     def _forward(self, model: Any, waves: list[torch.Tensor]) -> list[torch.Tensor]:
         """The chosen layers of each input: B x [L, T_i, D]."""
         frames = self._conv_frames(model, waves)  # B x [T_i, C]
-        hidden = self._encode(model, frames)  # [n_layers + 1] x [B, T, D]
+        hidden = self._encode(model, frames)  # [max(layers) + 1] x [B, T, D]
         stacked = torch.stack([hidden[layer] for layer in self.layers], dim=1)  # [B, L, T, D]
         return [stacked[i, :, : len(f)] for i, f in enumerate(frames)]
 
@@ -210,14 +220,16 @@ class HubertExtractor(PretrainedExtractor):
         return out
 
     def _encode(self, model: Any, frames: list[torch.Tensor]) -> list[torch.Tensor]:
-        """All hidden states ([B, T, D] each, HF's `hidden_states` order) of padded frames."""
+        """Hidden states 0..max(layers) ([B, T, D] each, HF's `hidden_states` order) of
+        padded frames."""
         lengths = torch.tensor([len(f) for f in frames], device=self.device)
         padded = pad_sequence(frames, batch_first=True)  # [B, T, C]
         mask = torch.arange(padded.shape[1], device=self.device)[None] < lengths[:, None]  # [B, T]
         hidden = model.feature_projection(padded)
         if isinstance(hidden, tuple):  # wav2vec2 / WavLM also return the normed conv features
             hidden = hidden[0]
-        with _recorded_hidden_states(model.encoder.layers) as states:
+        top = max(self.layers)
+        with _recorded_hidden_states(model.encoder.layers, top) as states, suppress(_EnoughLayers):
             model.encoder(hidden, attention_mask=mask)
         return states
 
@@ -235,20 +247,34 @@ def _equal_length_groups(waves: list[torch.Tensor]) -> list[list[int]]:
     return list(groups.values())
 
 
+class _EnoughLayers(Exception):
+    """Raised by a hook once the highest wanted layer has run, to skip those above."""
+
+
 @contextmanager
-def _recorded_hidden_states(layers: nn.ModuleList) -> Iterator[list[torch.Tensor]]:
-    """Collect the input of the first layer and the output of every layer, as HF's
-    `hidden_states` does (index 0 = transformer input, index n = layer n's output)."""
+def _recorded_hidden_states(layers: nn.ModuleList, top: int) -> Iterator[list[torch.Tensor]]:
+    """Collect the input of the first layer and the output of layers 1..top, as HF's
+    `hidden_states` does (index 0 = transformer input, index n = layer n's output), then
+    stop the forward with `_EnoughLayers`.
+
+    A raising hook rather than a truncated `layers` list: the model is never mutated, so
+    threads sharing it stay safe, and the encoder's code after its layers (a stable-layer-
+    norm model's final LayerNorm) is skipped too, as it is not part of any hidden state.
+    """
     states: list[torch.Tensor] = []
 
     def record_input(module: nn.Module, args: tuple[Any, ...]) -> None:
         states.append(args[0])
+        if top == 0:
+            raise _EnoughLayers
 
     def record_output(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         states.append(output[0] if isinstance(output, tuple) else output)
+        if len(states) > top:
+            raise _EnoughLayers
 
     handles = [layers[0].register_forward_pre_hook(record_input)]
-    handles += [layer.register_forward_hook(record_output) for layer in layers]
+    handles += [layer.register_forward_hook(record_output) for layer in layers[:top]]
     try:
         yield states
     finally:

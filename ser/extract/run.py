@@ -36,7 +36,13 @@ import torch
 from rich.console import Console
 
 from ser.errors import ConfigError, StoreError
-from ser.extract.base import Extractor, FeatureSetSpec, resolve_device
+from ser.extract.base import (
+    Extractor,
+    FeatureSetSpec,
+    check_precision,
+    resolve_device,
+    resolve_precision,
+)
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
     DEFAULT_BATCH_TOKENS,
@@ -68,6 +74,7 @@ class ExtractConfig:
     bert_model: str | None = None
     layers: str | None = None  # "12", "6,9,12", "all", "last"
     device: str = "auto"
+    precision: str = "auto"  # of the pretrained models: auto, fp32, bf16, fp16
     batch_seconds: float | None = None
     batch_tokens: int | None = None
     shard_size: int = DEFAULT_SHARD_SIZE
@@ -87,13 +94,19 @@ class ExtractConfig:
             raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
         if self.shard_size < 1:
             raise ConfigError(f"--shard-size must be at least 1, got {self.shard_size}")
+        check_precision(self.precision)
 
-    def options(self, kind: str) -> dict[str, Any]:
-        """Keyword options of `build_extractor(kind, ...)` that this config sets."""
+    def options(self, kind: str, device: torch.device | None = None) -> dict[str, Any]:
+        """Keyword options of `build_extractor(kind, ...)` that this config sets.
+
+        With `device`, "auto" precision is resolved for it here, once: the feature sets'
+        attrs and every worker (dask workers included) then use that same precision.
+        """
+        precision = self.precision if device is None else resolve_precision(self.precision, device)
         given: dict[str, dict[str, Any]] = {
-            "hubert": {"model": self.hubert_model, "layers": self.layers},
-            "mpnet": {"model": self.mpnet_model},
-            "bert": {"model": self.bert_model},
+            "hubert": {"model": self.hubert_model, "layers": self.layers, "precision": precision},
+            "mpnet": {"model": self.mpnet_model, "precision": precision},
+            "bert": {"model": self.bert_model, "precision": precision},
         }
         return {key: value for key, value in given.get(kind, {}).items() if value is not None}
 
@@ -160,7 +173,7 @@ def extract_features(
     reading = read_corpus(corpus_root, config.classes)
     store = FeatureStore.create(Path(store_path), Manifest.from_utterances(reading.utterances))
     with store.lock():
-        passes = [_declare(store, kind, config) for kind in config.features]
+        passes = [_declare(store, kind, config, device) for kind in config.features]
         todo = [p for p in passes if p.pending]
         if todo:
             _run_passes(store, Path(corpus_root), todo, config, device, console)
@@ -168,12 +181,12 @@ def extract_features(
     return _report(store, names, [s.name for p in todo for s in p.pending], started)
 
 
-def _declare(store: Any, kind: str, config: ExtractConfig) -> _Pass:
+def _declare(store: Any, kind: str, config: ExtractConfig, device: torch.device) -> _Pass:
     """Build the extractor and begin its feature sets: the fingerprint check happens
     here, before any model is loaded, for every requested set."""
     from ser.extract import build_extractor
 
-    options = config.options(kind)
+    options = config.options(kind, device)
     extractor = build_extractor(kind, **options)
     specs = extractor.specs()
     for spec in specs:

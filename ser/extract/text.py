@@ -40,9 +40,10 @@ class TextEncoderExtractor(PretrainedExtractor):
 
     modality = "text"
     model_kwargs: ClassVar[dict[str, Any]] = {"add_pooling_layer": False}
+    _spec_caches = ("_spec",)
 
-    def __init__(self, model: str, max_tokens: int | None) -> None:
-        super().__init__(model)
+    def __init__(self, model: str, max_tokens: int | None, precision: str = "auto") -> None:
+        super().__init__(model, precision)
         self.requested_max_tokens = max_tokens
 
     @cached_property
@@ -90,6 +91,7 @@ class TextEncoderExtractor(PretrainedExtractor):
             special_tokens="kept",
             max_tokens=self.max_tokens,
             truncation="end",
+            precision=self.precision,
             transformers_version=transformers.__version__,
         )
         return FeatureSetSpec(model_basename(self.model_name), attrs)
@@ -110,7 +112,7 @@ class TextEncoderExtractor(PretrainedExtractor):
             return_tensors="pt",
         ).to(self.device)
         n_tokens = encoded["attention_mask"].sum(dim=1).tolist()  # [B]
-        with torch.inference_mode(), autocast(self.device):
+        with torch.inference_mode(), autocast(self.device, self.precision):
             hidden = model(**encoded).last_hidden_state  # [B, N, D]
             hidden = hidden.float().cpu().numpy()
         return [{name: hidden[i, :n].copy()} for i, n in enumerate(n_tokens)]

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from ser.cache import FeatureStore
 from ser.cli import main
+from ser.extract.base import resolve_device, resolve_precision
 
 
 def _models(tiny_models: Any) -> list[str]:
@@ -91,6 +92,9 @@ def test_every_extractor_into_an_hdf5_store(tiny_models: Any, tmp_path: Path) ->
         assert features.info(name).complete
         assert name in result.output
     assert features.info("is13").rows == len(features.manifest)
+    # --precision auto is resolved for the device before it is recorded
+    auto = resolve_precision("auto", resolve_device("auto"))
+    assert features.info("tiny-hubert.L2").attrs["precision"] == auto != "auto"
 
 
 @pytest.mark.parametrize(
@@ -126,3 +130,34 @@ def test_a_folder_that_is_not_iemocap_exits_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert result.output.startswith("error: ")
+
+
+def test_precision_is_recorded_and_another_precision_is_another_feature_set(
+    tiny_models: Any, tmp_path: Path
+) -> None:
+    from ser.synth import SynthConfig, write_corpus
+
+    root = tmp_path / "IEMOCAP_full_release"
+    write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(3, 3), seed=5))
+    store = tmp_path / "f.zarr"
+    args = ["extract", str(root), "--store", str(store), "--quiet", "--features", "hubert,bert",
+            *_models(tiny_models)]  # fmt: skip
+
+    result = CliRunner().invoke(main, [*args, "--precision", "fp32"])
+    assert result.exit_code == 0, result.output
+    features = FeatureStore.open(store)
+    for name in ("tiny-hubert.L2", "tiny-bert"):
+        assert features.info(name).attrs["precision"] == "fp32"
+
+    result = CliRunner().invoke(main, [*args, "--precision", "bf16"])
+    assert result.exit_code == 2, result.output
+    assert 'precision: "fp32" -> "bf16"' in result.output
+    assert "Traceback" not in result.output
+
+    result = CliRunner().invoke(main, [*args, "--precision", "bf16", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    features = FeatureStore.open(store)
+    assert features.info("tiny-hubert.L2").attrs["precision"] == "bf16"
+
+    result = CliRunner().invoke(main, [*args, "--precision", "fp64"])
+    assert result.exit_code == 2 and "'fp64' is not one of" in result.output

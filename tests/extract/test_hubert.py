@@ -11,8 +11,9 @@ import pytest
 import torch
 from transformers import AutoModel
 
+from ser.cache.fingerprint import fingerprint
 from ser.errors import ConfigError
-from ser.extract.base import ExtractionError
+from ser.extract.base import ExtractionError, resolve_precision
 from ser.extract.hubert import HubertExtractor, HubertOptions
 from ser.tiny import save_tiny_hubert
 
@@ -35,6 +36,8 @@ def waves(lengths: tuple[int, ...] = LENGTHS, seed: int = 0) -> list[np.ndarray]
 
 
 def loaded(folder: Path, **options: object) -> HubertExtractor:
+    # fp32 unless asked: exact comparisons (padding, HF's outputs) need it.
+    options = {"precision": "fp32", **options}
     extractor = HubertExtractor(HubertOptions(model=str(folder), **options))  # type: ignore[arg-type]
     extractor.load(CPU)
     return extractor
@@ -58,6 +61,7 @@ def test_specs_carry_provenance(folders: dict[str, Path]) -> None:
     assert attrs["layer"] == 2 and attrs["n_layers"] == 2
     assert attrs["model"] == str(folders["group"])
     assert attrs["normalize"] is True and attrs["feat_extract_norm"] == "group"
+    assert attrs["precision"] == resolve_precision("auto", CPU) != "auto"
     assert len(attrs["weights_sha256"]) == 64
     assert attrs["transformers_version"] and attrs["ser_version"]
 
@@ -138,6 +142,55 @@ def test_a_layer_is_the_same_whichever_others_are_chosen(folders: dict[str, Path
     for one, many in zip(alone, among, strict=True):
         np.testing.assert_array_equal(one["tiny-group.L1"], many["tiny-group.L1"])
     assert not np.allclose(among[0]["tiny-group.L1"], among[0]["tiny-group.L2"])
+
+
+@pytest.mark.parametrize("norm", ["group", "layer"])
+@pytest.mark.parametrize(("layers", "runs"), [("0", 0), ("1", 1), ("0,1", 1), ("2", 2)])
+def test_encoder_stops_at_the_highest_layer_asked_for(
+    folders: dict[str, Path], norm: str, layers: str, runs: int
+) -> None:
+    inputs = waves()
+    full = loaded(folders[norm], layers="all").extract(inputs)
+    extractor = loaded(folders[norm], layers=layers)
+    model: Any = extractor.model
+    calls = [0] * len(model.encoder.layers)
+
+    def count(index: int) -> Any:
+        return lambda module, args, output: calls.__setitem__(index, calls[index] + 1)
+
+    hooks = [layer.register_forward_hook(count(i)) for i, layer in enumerate(model.encoder.layers)]
+    try:
+        stopped = extractor.extract(inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    # one encoder call for the batch: each layer up to the highest runs once, none above
+    assert calls == [1] * runs + [0] * (len(calls) - runs)
+    for ours, reference in zip(stopped, full, strict=True):
+        assert ours.keys() == {f"tiny-{norm}.L{layer}" for layer in layers.split(",")}
+        for name, rows in ours.items():
+            np.testing.assert_array_equal(rows, reference[name])  # the same fp32 values
+
+
+def test_bf16_is_close_to_fp32_and_is_another_feature_set(folders: dict[str, Path]) -> None:
+    inputs = waves()
+    fp32, bf16 = (loaded(folders["group"], layers="all", precision=p) for p in ("fp32", "bf16"))
+    for ours, reference in zip(bf16.extract(inputs), fp32.extract(inputs), strict=True):
+        for name, rows in ours.items():
+            ref = reference[name]
+            assert rows.dtype == np.float32 and not np.array_equal(rows, ref)
+            cosine = (
+                (rows * ref).sum(-1) / np.linalg.norm(rows, axis=-1) / np.linalg.norm(ref, axis=-1)
+            )
+            assert cosine.min() > 0.99, name
+    for spec32, spec16 in zip(fp32.specs(), bf16.specs(), strict=True):
+        assert (spec32.attrs["precision"], spec16.attrs["precision"]) == ("fp32", "bf16")
+        assert fingerprint(spec32.attrs) != fingerprint(spec16.attrs)
+
+
+def test_unknown_precision_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown precision 'fp8': use auto, fp32, bf16, fp16"):
+        HubertOptions(precision="fp8")
 
 
 @pytest.mark.parametrize("layers", ["3", "12", "6,9,12"])

@@ -9,8 +9,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from ser.cache.fingerprint import fingerprint
 from ser.errors import ConfigError
-from ser.extract.base import ExtractionError
+from ser.extract.base import ExtractionError, resolve_precision
 from ser.extract.bert import BertExtractor, BertOptions
 from ser.extract.mpnet import MpnetExtractor, MpnetOptions
 from ser.extract.text import TextEncoderExtractor
@@ -33,14 +34,19 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     return build_tiny_models(tmp_path_factory.mktemp("text"), WORDS, seed=0)
 
 
-def make(kind: str, folder: Path, max_tokens: int | None = None) -> TextEncoderExtractor:
+def make(
+    kind: str, folder: Path, max_tokens: int | None = None, precision: str = "auto"
+) -> TextEncoderExtractor:
     if kind == "bert":
-        return BertExtractor(BertOptions(model=str(folder), max_tokens=max_tokens))
-    return MpnetExtractor(MpnetOptions(model=str(folder), max_tokens=max_tokens))
+        return BertExtractor(BertOptions(str(folder), max_tokens, precision))
+    return MpnetExtractor(MpnetOptions(str(folder), max_tokens, precision))
 
 
-def loaded(kind: str, folder: Path, max_tokens: int | None = None) -> TextEncoderExtractor:
-    extractor = make(kind, folder, max_tokens)
+def loaded(
+    kind: str, folder: Path, max_tokens: int | None = None, precision: str = "fp32"
+) -> TextEncoderExtractor:
+    # fp32 unless asked: the padding comparison needs it.
+    extractor = make(kind, folder, max_tokens, precision)
     extractor.load(CPU)
     return extractor
 
@@ -64,6 +70,21 @@ def test_specs_carry_provenance(tiny: TinyModels, kind: str) -> None:
     assert attrs["model"] == str(getattr(tiny, kind)) and attrs["layer"] == 2
     assert len(attrs["weights_sha256"]) == 64 and len(attrs["tokenizer_sha256"]) == 64
     assert attrs["transformers_version"]
+    assert attrs["precision"] == resolve_precision("auto", CPU) != "auto"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bf16_is_close_to_fp32_and_is_another_feature_set(tiny: TinyModels, kind: str) -> None:
+    folder, name = getattr(tiny, kind), f"tiny-{kind}"
+    fp32, bf16 = (loaded(kind, folder, precision=p) for p in ("fp32", "bf16"))
+    for ours, reference in zip(bf16.extract(TEXTS), fp32.extract(TEXTS), strict=True):
+        rows, ref = ours[name], reference[name]
+        assert rows.dtype == np.float32 and not np.array_equal(rows, ref)
+        cosine = (rows * ref).sum(-1) / np.linalg.norm(rows, axis=-1) / np.linalg.norm(ref, axis=-1)
+        assert cosine.min() > 0.99
+    [spec32], [spec16] = fp32.specs(), bf16.specs()
+    assert (spec32.attrs["precision"], spec16.attrs["precision"]) == ("fp32", "bf16")
+    assert fingerprint(spec32.attrs) != fingerprint(spec16.attrs)
 
 
 @pytest.mark.parametrize("kind", KINDS)
