@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from ser.units import human_bytes
 
 if TYPE_CHECKING:
     from ser.extract.run import ExtractReport
@@ -142,6 +145,22 @@ def extract(
 
         ser extract IEMOCAP_full_release --store features.zarr --features hubert,bert --layers 9,12
     """
+    from ser.cache.receipts import check_receipt, request_key
+
+    # Everything that decides the outputs; progress and scale-out settings do not.
+    asked = {
+        "features": features, "classes": classes, "layers": layers, "device": device,
+        "precision": precision, "batch_seconds": batch_seconds,
+        "batch_tokens": batch_tokens, "shard_size": shard_size, "store": str(store.resolve()),
+    }  # fmt: skip
+    models = {"hubert": hubert_model, "mpnet": mpnet_model, "bert": bert_model}
+    key = request_key(corpus_root, asked, {k: m for k, m in models.items() if k in features})
+    done = None if key is None or overwrite else check_receipt(store, key)
+    if done is not None:
+        # A finished request: answer from the receipt, before torch is even imported.
+        _print_summary(True, store, done, 0.0)
+        sys.exit(1 if done["failures"] else 0)
+
     from transformers.utils import logging as hf_logging
 
     from ser.extract.run import ExtractConfig, extract_features
@@ -172,7 +191,12 @@ def extract(
             "interrupted: finished shards are kept; run the same command to resume", err=True
         )
         sys.exit(130)
-    _print_report(report)
+    summary = _summary(report)
+    if key is not None:
+        from ser.cache.receipts import write_receipt
+
+        write_receipt(store, key, summary)
+    _print_summary(report.nothing_to_do, report.store, summary, report.seconds)
     if report.exit_code:
         n = len({utt_id for _, utt_id, _ in report.failures})
         click.echo(
@@ -183,34 +207,44 @@ def extract(
         sys.exit(report.exit_code)
 
 
-def _print_report(report: ExtractReport) -> None:
-    if report.nothing_to_do:
+def _summary(report: ExtractReport) -> dict[str, Any]:
+    """The report as plain data: printed now, and kept in the store's receipt."""
+    return {
+        "n_utterances": report.n_utterances,
+        "sets": [asdict(s) for s in report.sets],
+        "extracted": list(report.extracted),
+        "failures": [list(f) for f in report.failures],
+    }
+
+
+def _print_summary(
+    nothing_to_do: bool, store: Path, summary: dict[str, Any], seconds: float
+) -> None:
+    names = ", ".join(s["name"] for s in summary["sets"])
+    if nothing_to_do:
         click.echo(
-            f"nothing to do: {', '.join(s.name for s in report.sets)} already complete "
-            f"in {report.store} ({report.n_utterances} utterances)"
+            f"nothing to do: {names} already complete "
+            f"in {store} ({summary['n_utterances']} utterances)"
         )
     else:
         click.echo(
-            f"extracted {len(report.extracted)} feature set(s) for "
-            f"{report.n_utterances} utterances into {report.store} "
-            f"in {report.seconds:.1f} s"
+            f"extracted {len(summary['extracted'])} feature set(s) for "
+            f"{summary['n_utterances']} utterances into {store} in {seconds:.1f} s"
         )
-    from ser.extract.progress import human_bytes
-
-    width = max(len(s.name) for s in report.sets)
-    for s in report.sets:
+    width = max(len(s["name"]) for s in summary["sets"])
+    for s in summary["sets"]:
         click.echo(
-            f"  {s.name:<{width}}  {s.rows:>10,} rows x {s.dim:<5} {s.dtype:<8}"
-            f"{human_bytes(s.bytes):>11}  {s.failed} failed"
+            f"  {s['name']:<{width}}  {s['rows']:>10,} rows x {s['dim']:<5} {s['dtype']:<8}"
+            f"{human_bytes(s['bytes']):>11}  {s['failed']} failed"
         )
-    _print_failures(report)
+    _print_failures([tuple(f) for f in summary["failures"]])
 
 
-def _print_failures(report: ExtractReport) -> None:
-    if not report.failures:
+def _print_failures(failures: list[tuple[str, ...]]) -> None:
+    if not failures:
         return
     by_utterance: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for name, utt_id, reason in report.failures:
+    for name, utt_id, reason in failures:
         by_utterance[(utt_id, reason)].append(name)
     click.echo(f"failures ({len(by_utterance)}):")
     for (utt_id, reason), names in list(by_utterance.items())[:_SHOWN_FAILURES]:

@@ -20,6 +20,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from ser.units import human_bytes
+
 
 class RateColumn(ProgressColumn):
     """Utterances per second over the recent window (rich's own speed estimate)."""
@@ -43,22 +45,6 @@ def progress_bar(console: Console, enabled: bool = True) -> Progress:
         disable=not (enabled and console.is_terminal),
         transient=False,
     )
-
-
-def human_bytes(n: float) -> str:
-    """Bytes in powers of 1024.
-
-    >>> human_bytes(3 * 1024**3)
-    '3.0 GiB'
-    >>> human_bytes(512)
-    '512 B'
-    """
-    units = ("B", "KiB", "MiB", "GiB", "TiB")
-    for unit in units[:-1]:
-        if abs(n) < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} {units[-1]}"
 
 
 def print_estimate(console: Console, sizes: Sequence[tuple[str, int]], store: Path) -> None:

@@ -1,0 +1,136 @@
+"""Receipts of finished extractions: re-running one is a no-op without torch or models.
+
+A receipt is a small JSON file beside the store (`<store>.receipt.json`), written after a
+run that left every requested feature set complete. It holds a key over everything that
+decides the outputs -- the options, the corpus's label and transcript files, the wav
+folders and the model folders (names, sizes, modification times), and the machine facts
+that `--device auto` / `--precision auto` resolve from -- and the run's summary.
+
+`ser extract` checks it before importing torch: the same key, and the sets still complete
+in the store with the same failures, means nothing to do. Anything else falls through to
+the full check, which computes fingerprints from the models themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ser.cache.store import FeatureStore
+from ser.errors import StoreError
+
+#: The extractors' default models (`ser/extract/*.py`; a test keeps them in step).
+DEFAULT_MODELS = {
+    "hubert": "facebook/hubert-base-ls960",
+    "mpnet": "microsoft/mpnet-base",
+    "bert": "bert-base-uncased",
+}
+
+
+def receipt_path(store: Path) -> Path:
+    return store.with_name(store.name + ".receipt.json")
+
+
+def request_key(
+    corpus_root: Path, options: Mapping[str, Any], models: Mapping[str, str | None]
+) -> str | None:
+    """A key over the request and the files it reads; None when a model's files cannot
+    be found cheaply (then only the full check can tell)."""
+    signatures = {
+        kind: _model_signature(model or DEFAULT_MODELS[kind]) for kind, model in models.items()
+    }
+    if any(sig is None for sig in signatures.values()):
+        return None
+    parts = {
+        "options": dict(options),
+        "corpus": _corpus_signature(corpus_root),
+        "models": signatures,
+        "machine": _machine_signature(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def write_receipt(store: Path, key: str, summary: Mapping[str, Any]) -> None:
+    """Remember a finished request (atomically: a reader sees the old or the new one)."""
+    path = receipt_path(store)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"key": key, "summary": dict(summary)}, indent=1))
+    os.replace(tmp, path)
+
+
+def check_receipt(store: Path, key: str) -> dict[str, Any] | None:
+    """The remembered summary when `key` matches and the store still holds every set
+    complete with the same failures; else None."""
+    try:
+        receipt = json.loads(receipt_path(store).read_text())
+        if receipt.get("key") != key:
+            return None
+        summary: dict[str, Any] = receipt["summary"]
+        opened = FeatureStore.open(store)
+        for entry in summary["sets"]:
+            info = opened.info(entry["name"])
+            if not info.complete or info.failures != entry["failed"]:
+                return None
+    except (OSError, ValueError, KeyError, TypeError, StoreError):
+        return None
+    return summary
+
+
+def _stats(paths: Iterable[Path], root: Path) -> list[tuple[str, int, int]]:
+    out = []
+    for path in sorted(paths):
+        st = path.stat()
+        out.append((str(path.relative_to(root)), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _corpus_signature(root: Path) -> list[tuple[str, int, int]]:
+    root = root.resolve()
+    texts = [*root.glob("Session*/dialog/EmoEvaluation/*.txt")]
+    texts += root.glob("Session*/dialog/transcriptions/*.txt")
+    # A wav folder's mtime changes when a file in it is added, removed or renamed.
+    folders = [p for p in root.glob("Session*/sentences/wav/*") if p.is_dir()]
+    return _stats([*texts, *folders], root)
+
+
+def _model_signature(model: str) -> list[tuple[str, int, int]] | None:
+    folder = Path(model)
+    if folder.is_dir():
+        return _stats((p for p in folder.resolve().rglob("*") if p.is_file()), folder.resolve())
+    snapshot = _hub_snapshot(model)
+    if snapshot is None:
+        return None
+    return [(model, 0, 0), *_stats((p for p in snapshot.rglob("*") if p.is_file()), snapshot)]
+
+
+def _hub_snapshot(model_id: str) -> Path | None:
+    """The cached snapshot folder of a hub id (huggingface_hub's cache layout), if any."""
+    hub = (
+        os.environ.get("HF_HUB_CACHE")
+        or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
+    )
+    repo = Path(hub) / ("models--" + model_id.replace("/", "--"))
+    try:
+        commit = (repo / "refs" / "main").read_text().strip()
+    except OSError:
+        return None
+    snapshot = repo / "snapshots" / commit
+    return snapshot if snapshot.is_dir() else None
+
+
+def _machine_signature() -> dict[str, Any]:
+    # What "auto" device and precision resolve from, read without importing torch.
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    flags = sorted({f for f in ("avx512_bf16", "amx_bf16") if f in cpuinfo})
+    return {
+        "gpu": Path("/dev/nvidiactl").exists(),
+        "cuda_visible": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "cpu_bf16": flags,
+    }

@@ -1,0 +1,19 @@
+"""Human-readable quantities for messages (torch-free, so any command may use them)."""
+
+from __future__ import annotations
+
+
+def human_bytes(n: float) -> str:
+    """Bytes in powers of 1024.
+
+    >>> human_bytes(3 * 1024**3)
+    '3.0 GiB'
+    >>> human_bytes(512)
+    '512 B'
+    """
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    for unit in units[:-1]:
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} {units[-1]}"

@@ -1,0 +1,69 @@
+"""Re-running a finished `ser extract` is a no-op answered from the store's receipt:
+from a fresh process, within 2 s, without importing torch; any change to what decides
+the outputs falls through to the full fingerprint check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from ser.cli import main
+
+PROBE = """
+import sys
+from ser.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exit:
+    print("torch-loaded" if "torch" in sys.modules else "torch-free", "exit", exit.code)
+"""
+
+
+def _fresh_process(args: list[str]) -> tuple[str, float]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout, time.perf_counter() - started
+
+
+@pytest.fixture
+def finished(synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path) -> list[str]:
+    root, _ = synthetic_corpus
+    args = ["extract", str(root), "--store", str(tmp_path / "f.zarr"), "--quiet",
+            "--features", "bert,logmel", "--bert-model", str(tiny_models.bert)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "f.zarr.receipt.json").is_file()
+    return args
+
+
+def test_finished_command_is_a_fast_torch_free_no_op(finished: list[str]) -> None:
+    out, seconds = _fresh_process(finished)
+    assert "nothing to do: tiny-bert, logmel80 already complete" in out
+    assert "torch-free exit 0" in out
+    assert seconds < 2.0, f"no-op took {seconds:.2f} s"
+
+
+def test_a_changed_model_folder_takes_the_full_check(finished: list[str], tiny_models: Any) -> None:
+    config = Path(tiny_models.bert) / "config.json"
+    stat = config.stat()
+    os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    try:
+        out, _ = _fresh_process(finished)
+    finally:
+        os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    # Same weights, so the full check also finds nothing to do -- but it had to look.
+    assert "nothing to do" in out and "torch-loaded exit 0" in out
+
+
+def test_other_options_take_the_full_check(finished: list[str]) -> None:
+    out, _ = _fresh_process([*finished, "--shard-size", "7"])
+    assert "torch-loaded" in out
