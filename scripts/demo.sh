@@ -24,13 +24,14 @@ step "$BIN/python" -m ser.tiny "$OUT/models"
 
 step "$SER" extract "$CORPUS" --store "$STORE" --features hubert,mpnet,bert,is13,logmel \
   --hubert-model "$OUT/models/tiny-hubert" --mpnet-model "$OUT/models/tiny-mpnet" \
-  --bert-model "$OUT/models/tiny-bert" --layers last
+  --bert-model "$OUT/models/tiny-bert" --layers last --classes 4
 step "$SER" store info "$STORE"
 
-# Small model sizes and few epochs keep the demo to minutes on a CPU; drop these flags for
-# the papers' settings.
+# Small model sizes, few epochs and one held-out session (session5: train 1-4, test 5;
+# validation from a training session) keep the demo to minutes on a CPU. Drop these flags
+# for the papers' settings and leave-one-session-out.
 MIT=(--d-model 64 --heads 4 --queries 8 --epochs 12 --batch-size 16 --lr 5e-4)
-common=(--store "$STORE" --out "$RUNS" --classes 4 --protocol loso --seed 0)
+common=(--store "$STORE" --out "$RUNS" --classes 4 --protocol session5 --seed 0 --threads 1)
 step "$SER" train "${common[@]}" --features hubert+mpnet --fusion mit --rmm "${MIT[@]}" --name mit
 step "$SER" train "${common[@]}" --features hubert+mpnet --fusion mit --no-rmm "${MIT[@]}" --name mit_no_rmm
 step "$SER" train "${common[@]}" --features is13+bert --fusion add --fusion-at logits \

@@ -158,6 +158,9 @@ if __name__ == "__main__":
     # `python -m ser.tiny OUT`: what the demo runs to get local models without a download.
     import sys
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one bar per saved file is noise in the demo
     if len(sys.argv) != 2:
         sys.exit("usage: python -m ser.tiny OUT_DIR")
     models = build_tiny_models(sys.argv[1])
