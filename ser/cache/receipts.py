@@ -63,18 +63,21 @@ def write_receipt(store: Path, key: str, summary: Mapping[str, Any]) -> None:
 
 
 def check_receipt(store: Path, key: str) -> dict[str, Any] | None:
-    """The remembered summary when `key` matches and the store still holds every set
-    complete with the same failures; else None."""
+    """The remembered summary when `key` matches, no other process holds the store's lock
+    and the store still holds every set complete with the same failures; else None."""
     try:
         receipt = json.loads(receipt_path(store).read_text())
         if receipt.get("key") != key:
             return None
         summary: dict[str, Any] = receipt["summary"]
         opened = FeatureStore.open(store)
-        for entry in summary["sets"]:
-            info = opened.info(entry["name"])
-            if not info.complete or info.failures != entry["failed"]:
-                return None
+        # Under the lock: a store another `ser extract` is writing is never answered
+        # from here (the full path then refuses it with the holder's pid).
+        with opened.lock():
+            for entry in summary["sets"]:
+                info = opened.info(entry["name"])
+                if not info.complete or info.failures != entry["failed"]:
+                    return None
     except (OSError, ValueError, KeyError, TypeError, StoreError):
         return None
     return summary

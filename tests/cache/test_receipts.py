@@ -31,6 +31,8 @@ def test_same_key_and_complete_sets_answer(tmp_path: Path) -> None:
     write_receipt(path, "k1", summary)
     assert check_receipt(path, "k1") == summary
     assert check_receipt(path, "k2") is None
+    with FeatureStore.open(path, "a").lock():  # another writer at work: no answer
+        assert check_receipt(path, "k1") is None
     FeatureStore.open(path, "a").delete_feature_set("x")
     assert check_receipt(path, "k1") is None
 
