@@ -89,7 +89,7 @@ def fit(
     start = time.perf_counter()
     device = next(model.parameters()).device
     amp = device.type == "cuda" if config.amp is None else config.amp
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = adam(model, config)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     curves, best_key, best_state, best_epoch = Curves(), (-1.0, 0.0), None, 0
     for epoch in range(config.epochs):
@@ -113,6 +113,16 @@ def fit(
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return FitResult(best_epoch, curves, tested, time.perf_counter() - start)
+
+
+def adam(model: nn.Module, config: LoopConfig) -> torch.optim.Optimizer:
+    """Adam; the fused implementation where PyTorch has one for the parameters' device
+    (the same update, one kernel for all parameters instead of ~10 ops per tensor)."""
+    params = list(model.parameters())
+    fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+    return torch.optim.Adam(
+        params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None
+    )
 
 
 def train_epoch(

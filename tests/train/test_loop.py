@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ser.train.batch import Batch
-from ser.train.loop import LoopConfig, evaluate, fit
+from ser.train.loop import LoopConfig, adam, evaluate, fit
 from ser.train.models.base import ModelOutput
 
 CLASSES = ("neu", "hap", "sad", "ang")
@@ -155,3 +155,21 @@ def test_dialog_predictions_skip_padding() -> None:
     assert result.index.tolist() == [5, 6, 7]
     assert result.y_true.tolist() == [0, 1, 2]
     assert result.metrics.n == 3
+
+
+def test_adam_is_fused_on_cpu_and_matches_the_plain_update() -> None:
+    torch.manual_seed(0)
+    model, reference = Linear(), Linear()
+    reference.load_state_dict(model.state_dict())
+    config = LoopConfig(epochs=1, lr=0.01, weight_decay=1e-3)
+    optimizer = adam(model, config)
+    assert optimizer.defaults["fused"]
+    plain = torch.optim.Adam(reference.parameters(), lr=0.01, weight_decay=1e-3, foreach=False)
+    batch = _separable(16, 0, 0)
+    for net, opt in ((model, optimizer), (reference, plain)):
+        for _ in range(5):
+            opt.zero_grad()
+            net.loss(net(batch), batch).backward()
+            opt.step()
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)

@@ -6,10 +6,20 @@ import itertools
 
 import pytest
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ser.train.batch import Batch, InputSpec
+from ser.train.losses import perspective_loss
 from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
-from ser.train.models.dialog import DialogModel, Fuse
+from ser.train.models.base import ModelOutput
+from ser.train.models.dialog import (
+    DialogModel,
+    Dropout,
+    Fuse,
+    SelfAttention,
+    dropout,
+    run_side_by_side,
+)
 
 AUDIO = FeatureInfo("is13", "audio", "utterance", 30)
 TEXT = FeatureInfo("bert", "text", "token", 24)
@@ -169,3 +179,85 @@ def test_shared_stages_follow_the_fusion_position() -> None:
     assert depth == {"early": 3, "middle": 2, "late": 1, "logits": 0}
     assert len(build("add", "early", "perspective").aux_heads) == 2
     assert len(build("add", "early", "single").aux_heads) == 0
+
+
+def _reference_logits(model: DialogModel, batch: Batch) -> dict[str, torch.Tensor]:
+    """The logits-ADD model computed with stock modules: nn.GRU over packed sequences of
+    each dialog's real utterances and nn.MultiheadAttention with a key padding mask."""
+    mask = batch.utt_mask
+    assert mask is not None
+    lengths = mask.sum(1)
+    out = {}
+    for m in model.modalities:
+        fc, bigru, attention, classifier = model.branches[m]
+        x = torch.relu(fc.fc(batch.x[model.spec(m).name]))  # real utterances lead each dialog
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        y, _ = pad_packed_sequence(bigru.gru(packed)[0], batch_first=True, total_length=x.shape[1])
+        y, _ = attention.attn(y, y, y, key_padding_mask=~mask, need_weights=False)
+        out[m] = classifier.fc(y * mask.unsqueeze(-1)) * mask.unsqueeze(-1)
+    out["fused"] = out["audio"] + out["text"]
+    return out
+
+
+def test_paper_model_computes_what_stock_modules_compute(dialog_batch) -> None:
+    """Forward and gradients of the default cell (dropout off) against `_reference_logits`."""
+    model = build("add", "logits", "perspective", dropout=0.0)
+    batch = dialog_batch(specs_of(model), lengths=[5, 3, 4, 1])
+    results = []
+    for compute in (model, lambda b: _reference_logits(model, b)):
+        model.zero_grad()
+        out = compute(batch)
+        if isinstance(out, ModelOutput):
+            out = {"fused": out.logits, **out.aux}
+        perspective_loss(out["fused"], out["audio"], out["text"], batch.labels).backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append(({k: v.detach() for k, v in out.items()}, grads))
+    (out, grads), (ref_out, ref_grads) = results
+    for key in ("fused", "audio", "text"):
+        torch.testing.assert_close(out[key], ref_out[key], atol=1e-5, rtol=1e-5)
+    assert grads.keys() == ref_grads.keys() and len(grads) == len(list(model.parameters()))
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, ref_grads[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_self_attention_matches_nn_multihead_attention() -> None:
+    torch.manual_seed(0)
+    modules = [SelfAttention(16, 4, dropout=0.2).eval() for _ in range(2)]
+    xs = [torch.randn(3, 7, 16) for _ in range(2)]
+    mask = torch.tensor([[1] * 7, [1, 1, 1, 0, 0, 0, 0], [1, 0, 1, 1, 0, 1, 0]], dtype=torch.bool)
+    together = SelfAttention.lockstep(modules, torch.stack(xs), mask)
+    for module, x, y in zip(modules, xs, together.unbind(0), strict=True):
+        want, _ = module.attn(x, x, x, key_padding_mask=~mask, need_weights=False)
+        want = want * mask.unsqueeze(-1)
+        torch.testing.assert_close(y, want, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(module(x, mask), want, atol=1e-6, rtol=1e-5)
+    empty = torch.zeros(3, 7, dtype=torch.bool)
+    assert (modules[0](xs[0], empty) == 0).all()  # no NaN for a dialog without utterances
+
+
+def test_dropout_keeps_the_expected_share_and_scale() -> None:
+    torch.manual_seed(0)
+    x = torch.ones(200, 500)
+    y = dropout(x, 0.2, training=True)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.8) < 0.01
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1.25))
+    assert dropout(x, 0.2, training=False) is x
+    layer = Dropout(0.2)
+    assert (layer.eval()(x) == x).all() and (layer.train()(x) != x).any()
+
+
+def test_side_by_side_stages_equal_separate_runs(dialog_batch) -> None:
+    """Both modalities' Bi-GRUs (and attentions) run as one; each must see only its own
+    weights and input."""
+    model = build("add", "logits", "perspective").eval()
+    batch = dialog_batch(specs_of(model))
+    assert batch.utt_mask is not None
+    mask = batch.utt_mask
+    xs = torch.randn(2, *mask.shape, 16)  # [M, B, U, d]
+    for depth in (1, 2):
+        stages = [model.branches[m][depth] for m in ("audio", "text")]
+        together = run_side_by_side(stages, list(xs.unbind(0)), mask)
+        assert isinstance(together, torch.Tensor) and together.shape == xs.shape
+        for stage, x, y in zip(stages, xs, together, strict=True):
+            torch.testing.assert_close(y, stage(x, mask), atol=1e-6, rtol=1e-5)
