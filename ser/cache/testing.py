@@ -15,10 +15,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ser.cache.manifest import Manifest
 from ser.cache.store import FeatureStore
 
 EXAMPLE_ATTRS: dict[str, Any] = {
@@ -111,3 +113,59 @@ def fill(
 def expected_data(rows: dict[int, np.ndarray], n_utt: int, dtype: str) -> np.ndarray:
     parts = [rows[i].astype(dtype) for i in range(n_utt) if i in rows]
     return np.concatenate(parts)
+
+
+#: A labelled feature set for trainer tests: (extractor, modality, level, dim, dtype).
+SetSpec = tuple[str, str, str, int, str]
+LABEL_CYCLE = ("neu", "hap", "sad", "ang", "exc", "fru")
+
+
+def labelled_store(
+    path: Path,
+    sets: dict[str, SetSpec],
+    per_dialog: int = 6,
+    signal: float = 2.0,
+    seed: int = 0,
+) -> FeatureStore:
+    """A store for trainer tests: 5 sessions x 2 dialogs x `per_dialog` utterances whose
+    labels cycle through all 6 codes; each set's rows are its class centre * `signal`
+    plus noise, so the classes are learnable."""
+    ids = [
+        f"Ses0{s}{g}_impro0{d}_{'FM'[u % 2]}{u:03d}"
+        for s in range(1, 6)
+        for d, g in enumerate("FM")
+        for u in range(per_dialog)
+    ]
+    cols = example_columns(ids)
+    cols["label"] = [LABEL_CYCLE[i % len(LABEL_CYCLE)] for i in range(len(ids))]
+    cols["order"] = [i % per_dialog for i in range(len(ids))]
+    store = FeatureStore.create(path, Manifest.from_columns(cols))
+    for name, spec in sets.items():
+        add_labelled_set(store, name, spec, signal=signal, seed=seed)
+    return store
+
+
+def add_labelled_set(
+    store: FeatureStore,
+    name: str,
+    spec: SetSpec,
+    signal: float = 2.0,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> None:
+    """Write one labelled set (see `labelled_store`); `seed` enters its provenance, so
+    another seed is another fingerprint."""
+    extractor, modality, level, dim, dtype = spec
+    rng = np.random.default_rng([seed, dim])
+    # exc and fru stay apart from the 4 classes (index 4 = "other").
+    classes = [min(LABEL_CYCLE.index(str(c)), 4) for c in store.manifest.column("label")]
+    centres = rng.normal(size=(5, dim))
+    rows = {}
+    for i, y in enumerate(classes):
+        n = 1 if level == "utterance" else int(rng.integers(2, 7))
+        rows[i] = centres[y] * signal + rng.normal(size=(n, dim))
+    attrs = {"extractor": extractor, "modality": modality, "level": level, "dim": dim,
+             "dtype": dtype, "seed": seed}  # fmt: skip
+    store.begin_feature_set(name, attrs, overwrite=overwrite)
+    store.shard_writer(name).write(0, rows, {})
+    store.consolidate(name, 1)

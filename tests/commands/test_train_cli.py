@@ -9,52 +9,21 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from ser.cache import FeatureStore, Manifest
-from ser.cache.testing import example_columns
+from ser.cache import FeatureStore
+from ser.cache.testing import add_labelled_set, labelled_store
 from ser.cli import main
-
-CODES = ("neu", "hap", "sad", "ang", "exc", "fru")
 
 
 def ser(*args: str | Path, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(main, [str(a) for a in args], env=env)
 
 
-def add_set(
-    store: FeatureStore, name: str, extractor: str, modality: str, dim: int, seed: int = 0
-) -> None:
-    """One row per utterance: its class centre plus noise (the 4 classes are separable)."""
-    rng = np.random.default_rng(seed)
-    labels = [min(CODES.index(str(c)), 4) for c in store.manifest.column("label")]
-    centres = 2 * rng.normal(size=(5, dim))
-    rows = {i: centres[y] + rng.normal(size=(1, dim)) for i, y in enumerate(labels)}
-    attrs = {
-        "extractor": extractor,
-        "modality": modality,
-        "level": "utterance",
-        "dim": dim,
-        "dtype": "float32",
-        "seed": seed,
-    }
-    store.begin_feature_set(name, attrs, overwrite=True)
-    store.shard_writer(name).write(0, rows, {})
-    store.consolidate(name, 1)
+IS13 = ("is13", "audio", "utterance", 7, "float32")
+BERT = ("bert", "text", "utterance", 5, "float32")
 
 
 def make_store(path: Path) -> FeatureStore:
-    ids = [
-        f"Ses0{s}{g}_impro01_{'FM'[u % 2]}{u:03d}"
-        for s in range(1, 6)
-        for g in "FM"
-        for u in range(6)
-    ]
-    cols = example_columns(ids)
-    cols["label"] = [CODES[i % 6] for i in range(len(ids))]
-    cols["order"] = [i % 6 for i in range(len(ids))]
-    store = FeatureStore.create(path, Manifest.from_columns(cols))
-    add_set(store, "is13", "is13", "audio", 7)
-    add_set(store, "bert-tiny", "bert", "text", 5, seed=1)
-    return store
+    return labelled_store(path, {"is13": IS13, "bert-tiny": BERT})
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +163,7 @@ def test_refuses_resume_on_changed_fingerprint(tmp_path: Path) -> None:
         tmp_path / "runs",
     )
     assert ser(*args).exit_code == 0
-    add_set(store, "is13", "is13", "audio", 7, seed=5)  # recomputed: another fingerprint
+    add_labelled_set(store, "is13", IS13, seed=5, overwrite=True)  # recomputed: another fingerprint
     _refused(ser(*args), "other features", "is13:", "--name", "--overwrite")
     assert ser(*args, "--overwrite").exit_code == 0
 

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ser.cache import FeatureStore, Manifest
-from ser.cache.testing import example_columns
+from ser.cache import FeatureStore
+from ser.cache.testing import SetSpec, labelled_store
 from ser.errors import ConfigError, FingerprintMismatch, StoreError
 from ser.train.metrics import mean_std
 from ser.train.models import ModelConfig
@@ -24,48 +24,10 @@ SETS = {
     "is13": ("is13", "audio", "utterance", 7, "float32"),
     "bert-tiny": ("bert", "text", "token", 5, "float16"),
 }
-CODES = ("neu", "hap", "sad", "ang", "exc", "fru")
 
 
-def build_store(
-    path: Path,
-    sets: dict[str, tuple[str, str, str, int, str]] = SETS,
-    per_dialog: int = 6,
-    signal: float = 2.0,
-    seed: int = 0,
-) -> FeatureStore:
-    """5 sessions x 2 dialogs x 6 utterances (all 6 label codes, 5 of them in the 4-class
-    set); features = class centre * signal + noise."""
-    ids = [
-        f"Ses0{s}{g}_impro0{d}_{'FM'[u % 2]}{u:03d}"
-        for s in range(1, 6)
-        for d, g in enumerate("FM")
-        for u in range(per_dialog)
-    ]
-    cols = example_columns(ids)
-    cols["label"] = [CODES[i % len(CODES)] for i in range(len(ids))]
-    cols["order"] = [i % per_dialog for i in range(len(ids))]
-    store = FeatureStore.create(path, Manifest.from_columns(cols))
-    rng = np.random.default_rng(seed)
-    classes = np.array([min(CODES.index(c), 4) for c in cols["label"]])  # exc and fru apart
-    for name, (extractor, modality, level, dim, dtype) in sets.items():
-        attrs = {
-            "extractor": extractor,
-            "modality": modality,
-            "level": level,
-            "dim": dim,
-            "dtype": dtype,
-            "seed": seed,
-        }
-        centres = rng.normal(size=(5, dim))
-        rows = {}
-        for i, y in enumerate(classes):
-            n = 1 if level == "utterance" else int(rng.integers(2, 7))
-            rows[i] = centres[y] * signal + rng.normal(size=(n, dim))
-        store.begin_feature_set(name, attrs)
-        store.shard_writer(name).write(0, rows, {})
-        store.consolidate(name, 1)
-    return store
+def build_store(path: Path, sets: dict[str, SetSpec] = SETS, **kwargs: Any) -> FeatureStore:
+    return labelled_store(path, sets, **kwargs)
 
 
 @pytest.fixture(scope="module")
