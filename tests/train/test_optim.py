@@ -8,7 +8,7 @@ from torch import nn
 from ser.train.optim import Adam
 
 
-def _models() -> tuple[nn.Module, nn.Module]:
+def _models() -> tuple[nn.Sequential, nn.Sequential]:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 3), nn.Linear(3, 2))
     reference = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 3), nn.Linear(3, 2))
