@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ser.train.batch import Batch
-from ser.train.metrics import Metrics, compute_metrics
+from ser.train.metrics import Metrics, compute_metrics, ua_wa
 from ser.train.optim import Adam, fused_supported
 
 Optimizer = Adam | torch.optim.Optimizer
@@ -99,14 +99,15 @@ def fit(
         model.set_epoch(epoch, config.epochs)  # type: ignore[operator]
         train_loss = train_epoch(model, train, optimizer, scaler, amp)
         with _masked(model, None):
-            result = evaluate(model, val, classes, amp=amp)
-        _record(curves, epoch + 1, train_loss, result)
-        key = (result.metrics.ua, -result.loss)
+            result = predict(model, val, amp=amp)
+        ua, wa = ua_wa(result.y_true, result.y_pred, len(classes))
+        _record(curves, epoch + 1, train_loss, result.loss, ua, wa)
+        key = (ua, -result.loss)
         if key > best_key:
             best_key, best_epoch = key, epoch + 1
             best_state = copy.deepcopy(model.state_dict())
         if on_epoch is not None:
-            on_epoch(epoch + 1, config.epochs, train_loss, result.metrics.ua)
+            on_epoch(epoch + 1, config.epochs, train_loss, ua)
         if config.patience is not None and epoch + 1 - best_epoch >= config.patience:
             break
     if best_state is not None:
@@ -151,13 +152,18 @@ def train_epoch(
     return float(total / count.clamp_min(1))  # the epoch's only device -> host sync
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """A model's predictions on one side of a fold."""
+
+    loss: float  # mean over labelled utterances of the model's loss
+    y_true: np.ndarray  # [N] class index
+    y_pred: np.ndarray  # [N]
+    index: np.ndarray  # [N] manifest rows
+
+
 @torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    batches: Iterable[Batch],
-    classes: Sequence[str],
-    amp: bool = False,
-) -> Evaluation:
+def predict(model: nn.Module, batches: Iterable[Batch], amp: bool = False) -> Predictions:
     """Predictions and loss of `model` on `batches` (eval mode, no gradients)."""
     model.eval()
     device = next(model.parameters()).device
@@ -173,18 +179,32 @@ def evaluate(
         preds.append(out.logits.argmax(dim=-1)[labelled])
         indices.append(batch.index[labelled])
     y_true = torch.cat(truths).cpu().numpy()
-    y_pred = torch.cat(preds).cpu().numpy()
-    index = torch.cat(indices).cpu().numpy()
     loss_mean = float(total) / max(len(y_true), 1)
-    return Evaluation(loss_mean, y_true, y_pred, index, compute_metrics(y_true, y_pred, classes))
+    return Predictions(
+        loss_mean, y_true, torch.cat(preds).cpu().numpy(), torch.cat(indices).cpu().numpy()
+    )
 
 
-def _record(curves: Curves, epoch: int, train_loss: float, val: Evaluation) -> None:
+def evaluate(
+    model: nn.Module,
+    batches: Iterable[Batch],
+    classes: Sequence[str],
+    amp: bool = False,
+) -> Evaluation:
+    """`predict`, scored with every metric."""
+    p = predict(model, batches, amp)
+    metrics = compute_metrics(p.y_true, p.y_pred, classes)
+    return Evaluation(p.loss, p.y_true, p.y_pred, p.index, metrics)
+
+
+def _record(
+    curves: Curves, epoch: int, train_loss: float, val_loss: float, ua: float, wa: float
+) -> None:
     curves.epoch.append(epoch)
     curves.train_loss.append(train_loss)
-    curves.val_loss.append(val.loss)
-    curves.val_ua.append(val.metrics.ua)
-    curves.val_wa.append(val.metrics.wa)
+    curves.val_loss.append(val_loss)
+    curves.val_ua.append(ua)
+    curves.val_wa.append(wa)
 
 
 def _autocast(device: torch.device, amp: bool) -> Any:

@@ -92,6 +92,23 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[st
     )
 
 
+def ua_wa(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[float, float]:
+    """UA and WA exactly as `compute_metrics` scores them, from a numpy confusion count.
+
+    For model selection on every validation epoch: sklearn's input validation makes
+    `compute_metrics` cost ~10 ms, a tenth of an epoch of the fusion study's models.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    if len(y_true) == 0:
+        raise ValueError("no predictions to score")
+    confusion = np.bincount(y_true * n_classes + y_pred, minlength=n_classes**2)
+    confusion = confusion.reshape(n_classes, n_classes)  # [truth, prediction]
+    support = confusion.sum(axis=1)
+    present = support > 0
+    recall = np.diag(confusion)[present] / support[present]
+    return float(100 * recall.mean()), float(100 * (np.trace(confusion) / len(y_true)))
+
+
 def pool_metrics(metrics: Sequence[Metrics], classes: Sequence[str]) -> Metrics:
     """The metrics of all predictions behind `metrics` taken together.
 

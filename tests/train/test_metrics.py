@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import ser.train.metrics
-from ser.train.metrics import Metrics, compute_metrics, mean_std, pool_metrics, summarize
+from ser.train.metrics import Metrics, compute_metrics, mean_std, pool_metrics, summarize, ua_wa
 
 CLASSES3 = ["neu", "hap", "sad"]
 
@@ -127,3 +127,19 @@ def test_summary_of_one_seed_takes_std_over_folds() -> None:
 
 def test_docstring_examples_run() -> None:
     assert doctest.testmod(ser.train.metrics).failed == 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ua_wa_equals_compute_metrics_exactly(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_classes = 5
+    # On odd seeds the last class is absent from the truth.
+    y_true = rng.integers(0, n_classes - (seed % 2), size=int(rng.integers(1, 300)))
+    y_pred = rng.integers(0, n_classes, size=len(y_true))
+    full = compute_metrics(y_true, y_pred, ["neu", "hap", "sad", "ang", "exc"])
+    assert ua_wa(y_true, y_pred, n_classes) == (full.ua, full.wa)
+
+
+def test_ua_wa_refuses_no_predictions() -> None:
+    with pytest.raises(ValueError, match="no predictions"):
+        ua_wa(np.array([], dtype=int), np.array([], dtype=int), 4)
