@@ -253,7 +253,9 @@ class Batches:
     """One side of a fold (train, val or test) as batches for a model's inputs.
 
     Iterating yields one epoch; a training side (`shuffle=True`) draws a new order from
-    its generator each epoch, an evaluation side always yields the same batches.
+    its generator each epoch, an evaluation side always yields the same batches. Those of
+    vector views (one vector per utterance: small) are built once and kept, as the loop
+    scores the validation side every epoch.
     """
 
     def __init__(
@@ -284,6 +286,7 @@ class Batches:
             if spec.view == "vector":
                 data.features[spec.name].vectors()  # pooled now, not in the first epoch
         self._groups = dialog_groups(data, self.positions) if unit == "dialog" else []
+        self._kept: list[Batch] | None = None
         self._seq_len = {
             s.name: data.features[s.name].lengths_np[self.positions]
             for s in self.specs
@@ -295,7 +298,13 @@ class Batches:
         return -(-count // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        return self._dialog_epoch() if self.unit == "dialog" else self._utterance_epoch()
+        if self._kept is not None:
+            return iter(self._kept)
+        epoch = self._dialog_epoch() if self.unit == "dialog" else self._utterance_epoch()
+        if self.rng is None and all(s.view == "vector" for s in self.specs):
+            self._kept = list(epoch)
+            return iter(self._kept)
+        return epoch
 
     # -- utterance unit ---------------------------------------------------------------
     def _utterance_epoch(self) -> Iterator[Batch]:

@@ -294,13 +294,13 @@ def _train_fold(
     model = build_model(run.config.model, list(specs), len(data.classes)).to(plan.device)
     zscore = fit_zscore(data, fold.train)
     size = plan.batch_size
-    sides = {
-        "train": Batches(
-            data, fold.train, specs, unit, size, zscore=zscore, shuffle=True, seed=seed * 1000 + k
-        ),
-        "val": Batches(data, fold.val, specs, unit, size, zscore=zscore),
-        "test": Batches(data, fold.test, specs, unit, size, zscore=zscore),
-    }
+    train = Batches(
+        data, fold.train, specs, unit, size, zscore=zscore, shuffle=True, seed=seed * 1000 + k
+    )
+    val, test = (
+        Batches(data, rows, specs, unit, _eval_size(unit, size, rows), zscore=zscore)
+        for rows in (fold.val, fold.test)
+    )
     loop = LoopConfig(
         epochs=plan.epochs,
         lr=plan.lr,
@@ -308,9 +308,13 @@ def _train_fold(
         patience=run.config.patience,
         eval_mask=run.config.model.eval_mask,
     )
-    return fit(
-        model, sides["train"], sides["val"], sides["test"], data.classes, loop, progress.epoch
-    )
+    return fit(model, train, val, test, data.classes, loop, progress.epoch)
+
+
+def _eval_size(unit: Unit, size: int, positions: np.ndarray) -> int:
+    """Dialog models score a whole side in one batch: its vectors are small, and one
+    recurrence over all dialogs costs about what one over a training batch does."""
+    return max(size, len(positions)) if unit == "dialog" else size
 
 
 def _fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:
