@@ -29,7 +29,8 @@ padding or gaps never change the outputs (padding may hold any finite values); t
 logits are 0. The stages of the two modality branches run side by side: where both are
 at their Bi-GRU, the two Bi-GRUs run as one lockstep recurrence (`gru.py`), and the two
 self-attentions as one set of batched matmuls. Same maths as the stock modules
-(`nn.GRU`, `nn.MultiheadAttention`, which hold the parameters), tested to 1e-5.
+(`nn.GRU`, `nn.MultiheadAttention`, which hold the parameters), tested to 1e-5; dropout
+masks come from `dropout.py`'s cheaper sampler.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from torch import nn
 from ser.train.batch import Batch, InputSpec
 from ser.train.models.base import ModelOutput, SerModel
 from ser.train.models.config import MODALITIES, ModelConfig, need
+from ser.train.models.dropout import Dropout, dropout
 from ser.train.models.gru import lockstep_bigru
 
 POSITIONS = {"early": 1, "middle": 2, "late": 3, "logits": 4}
@@ -57,22 +59,6 @@ class InputFC(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.fc(x))  # [B, U, d]
-
-
-class Dropout(nn.Dropout):
-    """`nn.Dropout` whose mask comes from `torch.rand_like` (same distribution): on CPU
-    PyTorch's Bernoulli sampler takes ~6 ns per element, three times `rand`, and the
-    dialog models drop ~0.5 M activations per training step."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return dropout(x, self.p, self.training)
-
-
-def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    if not training or p == 0.0:
-        return x
-    keep = torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # 0 or 1 / (1 - p)
-    return x * keep
 
 
 class BiGRU(nn.Module):

@@ -14,10 +14,8 @@ from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
 from ser.train.models.base import ModelOutput
 from ser.train.models.dialog import (
     DialogModel,
-    Dropout,
     Fuse,
     SelfAttention,
-    dropout,
     run_side_by_side,
 )
 
@@ -233,18 +231,6 @@ def test_self_attention_matches_nn_multihead_attention() -> None:
         torch.testing.assert_close(module(x, mask), want, atol=1e-6, rtol=1e-5)
     empty = torch.zeros(3, 7, dtype=torch.bool)
     assert (modules[0](xs[0], empty) == 0).all()  # no NaN for a dialog without utterances
-
-
-def test_dropout_keeps_the_expected_share_and_scale() -> None:
-    torch.manual_seed(0)
-    x = torch.ones(200, 500)
-    y = dropout(x, 0.2, training=True)
-    kept = y != 0
-    assert abs(kept.float().mean().item() - 0.8) < 0.01
-    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1.25))
-    assert dropout(x, 0.2, training=False) is x
-    layer = Dropout(0.2)
-    assert (layer.eval()(x) == x).all() and (layer.train()(x) != x).any()
 
 
 def test_side_by_side_stages_equal_separate_runs(dialog_batch) -> None:

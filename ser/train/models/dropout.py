@@ -1,0 +1,52 @@
+"""Dropout with a cheaper mask on the CPU.
+
+PyTorch's CPU dropout draws one Bernoulli (~6 ns) or, as `rand_like`, one float (~2 ns)
+per element from its Mersenne Twister, and the fusion study's dialog models drop ~0.8 M
+activations per training step: a tenth of the step. Here every 64-bit draw makes four
+mask entries: the draw is read as four 16-bit lanes and the low 15 bits of each are a
+uniform integer u in [0, 32768) (the generator leaves the top bit of an int64 at 0, so
+that bit is never used). An entry is dropped when u < round(p * 32768), so the drop
+probability is p rounded to a multiple of 2^-15 (0.2 -> 0.2000122), and kept entries
+are scaled by 1 / (1 - that probability), which keeps the expectation exact. Masks
+follow `torch.manual_seed`. On other devices this is `F.dropout`.
+
+>>> import torch
+>>> _ = torch.manual_seed(0)
+>>> x = torch.ones(100_000)
+>>> y = dropout(x, 0.2, training=True)
+>>> round(float((y == 0).float().mean()), 2), round(float(y.mean()), 2)
+(0.2, 1.0)
+>>> dropout(x, 0.2, training=False) is x
+True
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+LANE_VALUES = 1 << 15  # uniform values per 16-bit lane (its low 15 bits)
+
+
+class Dropout(nn.Dropout):
+    """`nn.Dropout` drawing its mask with `dropout` below."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Zero each entry of `x` with probability ~p (see the module doc), scale the rest."""
+    if not training or p == 0.0:
+        return x
+    if x.device.type != "cpu":
+        return F.dropout(x, p, training)
+    cut = round(p * LANE_VALUES)
+    if cut >= LANE_VALUES:
+        return torch.zeros_like(x)
+    n = x.numel()
+    draws = torch.empty((n + 3) // 4, dtype=torch.int64).random_()  # [ceil(N / 4)]
+    lanes = draws.view(torch.int16)[:n].view(x.shape).bitwise_and(LANE_VALUES - 1)  # x's shape
+    keep = lanes.to(x.dtype).ge_(cut).mul_(LANE_VALUES / (LANE_VALUES - cut))  # 0 or 1/(1-p)
+    return x * keep
