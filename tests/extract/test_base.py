@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
+from torch.nn.utils import parametrize
 
 from ser.errors import ConfigError, SerError
 from ser.extract import EXTRACTORS, build_extractor
@@ -16,6 +18,7 @@ from ser.extract.base import (
     autocast,
     check_audio,
     cpu_has_native_bf16,
+    freeze_for_inference,
     load_pretrained,
     model_basename,
     parse_layers,
@@ -184,3 +187,39 @@ def test_unknown_hub_id_offline_is_a_config_error(monkeypatch: pytest.MonkeyPatc
     extractor = build_extractor("bert", model="nobody-here/no-such-model")
     with pytest.raises(ConfigError, match=r"'nobody-here/no-such-model'.*no cached copy.*offline"):
         extractor.specs()
+
+
+@pytest.mark.parametrize("model", ["hubert", "mpnet", "bert"])
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_freeze_for_inference_changes_no_output_bit(
+    tiny_models, model: str, precision: str
+) -> None:
+    from transformers import AutoModel
+
+    folder = getattr(tiny_models, model)
+    reference, frozen = (AutoModel.from_pretrained(folder).eval() for _ in range(2))
+    dtype = {"bf16": torch.bfloat16, "fp32": None}[precision]
+    freeze_for_inference(frozen, dtype)
+    if model == "hubert":
+        # The weight-normalised positional conv now holds its computed weight.
+        assert not parametrize.is_parametrized(frozen.encoder.pos_conv_embed.conv)
+        inputs = {"input_values": torch.randn(2, 4000)}
+    else:
+        inputs = {"input_ids": torch.randint(5, 40, (2, 9))}
+    if dtype is not None:
+        assert {
+            p.dtype for m in frozen.modules() if isinstance(m, nn.Linear) for p in m.parameters()
+        } == {dtype}
+    with torch.inference_mode(), autocast(torch.device("cpu"), precision):
+        expected = reference(**inputs).last_hidden_state
+        got = frozen(**inputs).last_hidden_state
+    assert torch.equal(expected, got)
+
+
+def test_load_keeps_the_checksum_of_the_weights_as_loaded(tiny_models) -> None:
+    extractor = HubertExtractor(HubertOptions(model=str(tiny_models.hubert), precision="bf16"))
+    before = extractor.weights_checksum()
+    fresh = HubertExtractor(HubertOptions(model=str(tiny_models.hubert), precision="bf16"))
+    fresh.load(torch.device("cpu"))
+    assert fresh.weights_checksum() == before
+    assert fresh.specs()[0].attrs["weights_sha256"] == before
