@@ -56,13 +56,19 @@ class Curves:
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    """Predictions on one side of a fold."""
+class Predictions:
+    """A model's predictions on one side of a fold."""
 
     loss: float  # mean over labelled utterances of the model's loss
     y_true: np.ndarray  # [N] class index
     y_pred: np.ndarray  # [N]
     index: np.ndarray  # [N] manifest rows
+
+
+@dataclass(frozen=True)
+class Evaluation(Predictions):
+    """Predictions on one side of a fold, scored with every metric."""
+
     metrics: Metrics
 
 
@@ -150,16 +156,6 @@ def train_epoch(
         total += loss.detach().float() * n
         count += n
     return float(total / count.clamp_min(1))  # the epoch's only device -> host sync
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """A model's predictions on one side of a fold."""
-
-    loss: float  # mean over labelled utterances of the model's loss
-    y_true: np.ndarray  # [N] class index
-    y_pred: np.ndarray  # [N]
-    index: np.ndarray  # [N] manifest rows
 
 
 @torch.no_grad()
