@@ -20,7 +20,6 @@ gives the same bytes in every file.
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import tempfile
@@ -35,9 +34,10 @@ import soundfile
 
 from ser import synth_audio as audio
 from ser import synth_text as text
-from ser.corpus import UTT_ID, Utterance, clean_transcript
+from ser.corpus import Utterance, clean_transcript
 from ser.errors import ConfigError, CorpusError
 from ser.labels import LABEL_CODES
+from ser.synth_metadata import read_metadata
 from ser.synth_text import VOCABULARY
 
 __all__ = ["VOCABULARY", "SynthConfig", "SynthTruth", "write_corpus", "write_corpus_from_metadata"]
@@ -59,8 +59,6 @@ _SCRIPTS += ["script03_1", "script03_2"]
 _FIRST_DIALOGS = {3: ("Ses03M_impro05a", "Ses03M_impro05b"), 5: ("Ses05M_script01_1b",)}
 _REPLACED = {"Ses03M_impro05", "Ses05M_script01_1"}
 MAX_DIALOGS = 30
-METADATA_COLUMNS: tuple[str, ...] = ("utt_id", "dialog", "session", "speaker_gender", "kind")
-METADATA_COLUMNS += ("order", "start", "end", "label")
 # What a generator is for: part of its seed, so that new draws in one place move no other.
 _LABELS, _TURNS, _FORCE, _AUDIO = range(4)  # audio.draw_voices uses 9
 
@@ -403,7 +401,7 @@ def _truth(root: Path, dialogs: list[_Dialog]) -> tuple[Utterance, ...]:
 def _dialogs_from_metadata(path: Path, seed: int) -> list[_Dialog]:
     """Dialogs holding exactly the CSV's utterances; CorpusError naming a bad line."""
     by_dialog: dict[str, list[dict[str, str]]] = defaultdict(list)
-    for row in _read_metadata(path):
+    for row in read_metadata(path):
         by_dialog[row["dialog"]].append(row)
     dialogs = []
     for index, name in enumerate(sorted(by_dialog)):
@@ -421,50 +419,3 @@ def _dialogs_from_metadata(path: Path, seed: int) -> list[_Dialog]:
         turns = sorted(lines, key=lambda t: (t.start, t.utt_id))
         dialogs.append(_Dialog(name, int(rows[0]["session"]), index, turns, lines))
     return dialogs
-
-
-def _read_metadata(path: Path) -> list[dict[str, str]]:
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in METADATA_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise CorpusError(f"{path}: missing columns {', '.join(missing)}")
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise CorpusError(f"cannot read metadata {path}: {error}") from error
-    if not rows:
-        raise CorpusError(f"{path}: no utterances")
-    seen: set[str] = set()
-    for line, row in enumerate(rows, start=2):
-        problem = _metadata_problem(row, seen)
-        if problem:
-            raise CorpusError(f"{path}:{line}: {problem}")
-        seen.add(row["utt_id"])
-    return rows
-
-
-def _metadata_problem(row: dict[str, str], seen: set[str]) -> str:
-    utt_id = row["utt_id"] or ""
-    if not UTT_ID.match(utt_id):
-        return f"not an utterance id: {utt_id!r}"
-    if utt_id in seen:
-        return f"duplicate utterance {utt_id}"
-    expected = {
-        "dialog": utt_id[:-5],
-        "session": str(int(utt_id[3:5])),
-        "speaker_gender": utt_id[-4],
-        "kind": "impro" if "_impro" in utt_id else "script",
-    }
-    for column, value in expected.items():
-        if (row[column] or "").strip() != value:
-            return f"{column} {row[column]!r} does not match {utt_id} (expected {value!r})"
-    if row["label"] not in LABEL_CODES:
-        return f"unknown label code {row['label']!r}"
-    try:
-        start, end, _ = float(row["start"]), float(row["end"]), int(row["order"])
-    except (TypeError, ValueError):
-        return "start, end and order must be numbers"
-    if not 0 <= start < end:
-        return f"bad times {start} - {end}"
-    return ""
