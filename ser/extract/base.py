@@ -13,7 +13,6 @@ precision is a provenance attr, so features of different precision never mix in 
 from __future__ import annotations
 
 import hashlib
-import platform
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -27,11 +26,17 @@ import torch
 from torch.nn.utils import parametrize
 
 from ser.errors import ConfigError, SerError
+from ser.precision import (  # noqa: F401  (re-exported: the extractors' precision API)
+    AUTOCAST_DTYPES,
+    PRECISIONS,
+    autocast,
+    check_precision,
+    cpu_has_native_bf16,
+    resolve_precision,
+)
 
 Level = Literal["frame", "token", "utterance"]
 Modality = Literal["audio", "text"]
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 T = TypeVar("T")
 
 
@@ -151,7 +156,7 @@ class PretrainedExtractor(Extractor):
         if self.precision != before:
             for key in self._spec_caches:
                 self.__dict__.pop(key, None)
-        freeze_for_inference(self._model, _AUTOCAST_DTYPES.get(self.precision))
+        freeze_for_inference(self._model, AUTOCAST_DTYPES.get(self.precision))
 
     @property
     def model(self) -> torch.nn.Module:
@@ -289,55 +294,6 @@ def check_audio(batch: Sequence[np.ndarray], min_samples: int, what: str) -> Non
             failures[i] = "audio holds NaN or infinite samples"
     if failures:
         raise ExtractionError(failures)
-
-
-def check_precision(precision: str) -> str:
-    """`precision` if it is one of auto, fp32, bf16, fp16; else a `ConfigError`."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
-    return precision
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bf16 natively (x86 AVX512-BF16 or AMX, Arm BF16).
-
-    Not `torch.ops.mkldnn._is_mkldnn_bf16_supported()` alone: on x86 it is also true for
-    plain AVX512, where oneDNN emulates bf16 and runs slower than fp32.
-    """
-    for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        supported = getattr(torch.cpu, check, None)
-        if supported is not None and supported():
-            return True
-    if platform.machine().lower() in ("arm64", "aarch64"):
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """The concrete precision "auto" means on `device`: fp16 on CUDA, bf16 on a CPU with
-    native bf16, else fp32. Other values are returned as they are.
-
-    >>> resolve_precision("fp32", torch.device("cuda"))
-    'fp32'
-    """
-    if check_precision(precision) != "auto":
-        return precision
-    if device.type == "cuda":
-        return "fp16"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
-
-
-def autocast(device: torch.device, precision: str = "fp32") -> torch.autocast:
-    """Autocast to `precision` (resolved first if "auto") on `device`; fp32 is a
-    disabled context.
-
-    >>> autocast(torch.device("cpu"), "bf16").fast_dtype
-    torch.bfloat16
-    """
-    dtype = _AUTOCAST_DTYPES.get(resolve_precision(precision, device))
-    if dtype is None:
-        return torch.autocast(device.type, enabled=False)
-    return torch.autocast(device.type, dtype=dtype)
 
 
 def parse_layers(spec: str, n_layers: int, model: str) -> tuple[int, ...]:
