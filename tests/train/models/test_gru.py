@@ -118,3 +118,18 @@ def test_rejects_gru_it_cannot_run() -> None:
         lockstep_bigru([*grus(1), *grus(1, h=3)], x, mask)
     with pytest.raises(ValueError, match="bidirectional"):
         lockstep_bigru([nn.GRU(6, 5, batch_first=True)], x[:1], mask)
+
+
+def test_recurrence_stays_float32_under_bf16_autocast() -> None:
+    # Only the input projections may run in bf16; the hidden states stay float32.
+    modules = grus(2)
+    x = torch.randn(2, 4, 6, 6, requires_grad=True)
+    expected, _ = lockstep_bigru(modules, x, MASK)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, h_n = lockstep_bigru(modules, x, MASK)
+    assert out.dtype == h_n.dtype == torch.float32
+    torch.testing.assert_close(out, expected, atol=0.05, rtol=0.05)  # bf16 projections only
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    grads = [p.grad for p in modules[0].parameters()]
+    assert all(g is not None and g.dtype == torch.float32 for g in grads)
