@@ -53,6 +53,7 @@ from ser.cache import FeatureStore
 from ser.cache.manifest import Manifest
 from ser.cache.testing import example_columns
 from ser.labels import get_label_set
+from ser.precision import resolve_precision
 from ser.train.batch import Batch, Unit
 from ser.train.data import Batches, load_data
 from ser.train.features import resolve_features
@@ -161,7 +162,7 @@ def fusion_store(path: Path, rng: np.random.Generator) -> FeatureStore:
 FUSION = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")
 
 
-def time_ser(store_path: Path, out: Path, device: str) -> dict[str, Any]:
+def time_ser(store_path: Path, out: Path, device: str, precision: str = "auto") -> dict[str, Any]:
     config = TrainConfig(
         store=str(store_path),
         features=("is13", "bert"),
@@ -169,6 +170,7 @@ def time_ser(store_path: Path, out: Path, device: str) -> dict[str, Any]:
         protocol="session5",
         seeds=1,
         device=device,
+        precision=precision,
         out=str(out),
         name="bench",
     )
@@ -187,6 +189,7 @@ def time_ser(store_path: Path, out: Path, device: str) -> dict[str, Any]:
         "per_epoch": fold["seconds"] / record["config"]["epochs"],
         "test_ua": fold["metrics"]["ua"],
         "sizes": fold["sizes"],
+        "precision": record["config"]["precision"],
     }
 
 
@@ -375,7 +378,9 @@ def msmser_store(path: Path, n: int, rng: np.random.Generator) -> FeatureStore:
     return store
 
 
-def time_msmser(store: FeatureStore, config: ModelConfig, device: torch.device) -> dict[str, Any]:
+def time_msmser(
+    store: FeatureStore, config: ModelConfig, device: torch.device, precision: str
+) -> dict[str, Any]:
     features = resolve_features(store, ["hubert", "mpnet"])
     data = load_data(store, features, get_label_set("4"), device)
     infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
@@ -385,18 +390,16 @@ def time_msmser(store: FeatureStore, config: ModelConfig, device: torch.device) 
     model = build_model(config, specs, 4).to(device)
     model.set_epoch(0, 100)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-5)
-    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     everything = np.arange(len(data))
     warm = Batches(data, everything[:8], specs, unit, 8, shuffle=True)
-    train_epoch(model, warm, optimizer, scaler, device.type == "cuda")
+    train_epoch(model, warm, optimizer, scaler, precision)
     batches = Batches(data, everything, specs, unit, 8, shuffle=True)
     start = time.perf_counter()
-    train_epoch(model, batches, optimizer, scaler, device.type == "cuda")
+    train_epoch(model, batches, optimizer, scaler, precision)
     train_rate = len(data) / (time.perf_counter() - start)
     start = time.perf_counter()
-    evaluate(
-        model, Batches(data, everything, specs, unit, 8), data.classes, amp=device.type == "cuda"
-    )
+    evaluate(model, Batches(data, everything, specs, unit, 8), data.classes, precision)
     eval_rate = len(data) / (time.perf_counter() - start)
     epoch = FOLD1["train"] / train_rate + FOLD1["val"] / eval_rate
     frames = data.features[features[0].name].lengths_np
@@ -406,6 +409,7 @@ def time_msmser(store: FeatureStore, config: ModelConfig, device: torch.device) 
         "train_utt_per_s": train_rate,
         "eval_utt_per_s": eval_rate,
         "epoch_seconds": epoch,
+        "precision": precision,
     }
 
 
@@ -423,6 +427,12 @@ def main() -> None:
     parser.add_argument("--baseline-epochs", type=int, default=3)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--repeats", type=int, default=2, help="ser runs, best of N")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        help="ser train --precision, or a comma list to compare (e.g. auto,fp32); the first "
+        "is compared with the baseline",
+    )
     parser.add_argument("--msmser-utterances", type=int, default=48, help="timed at paper size")
     parser.add_argument("--skip-msmser", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
@@ -435,13 +445,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ser-bench-") as tmp:
         rng = np.random.default_rng(0)
         store = fusion_store(Path(tmp) / "fusion.zarr", rng)
-        # Best of N whole runs (as timeit advises for noisy machines); all N are printed.
-        runs = [
-            time_ser(Path(tmp) / "fusion.zarr", Path(tmp) / f"runs{i}", args.device)
-            for i in range(args.repeats)
-        ]
-        results["ser"] = min(runs, key=lambda r: r["seconds"])
-        results["ser"]["all_seconds"] = [r["seconds"] for r in runs]
+        # Best of N whole runs (as timeit advises for noisy machines), precisions
+        # interleaved; all runs are printed.
+        precisions = args.precision.split(",")
+        runs: dict[str, list[dict[str, Any]]] = {p: [] for p in precisions}
+        for i in range(args.repeats):
+            for p in precisions:
+                out = Path(tmp) / f"runs-{p}-{i}"
+                runs[p].append(time_ser(Path(tmp) / "fusion.zarr", out, args.device, p))
+        results["ser_by_precision"] = {}
+        for p, timed in runs.items():
+            best = min(timed, key=lambda r: r["seconds"])
+            best["all_seconds"] = [r["seconds"] for r in timed]
+            results["ser_by_precision"][p] = best
+        results["ser"] = results["ser_by_precision"][precisions[0]]
         if not args.skip_baseline:
             results["baseline"] = time_baseline(
                 store, device, args.baseline_epochs, results["ser"]["sizes"]
@@ -452,7 +469,8 @@ def main() -> None:
             for label, config in SIZES.items():
                 n = args.msmser_utterances if config.d_model is None else 4 * args.msmser_utterances
                 sample = msmser_store(Path(tmp) / f"msmser{n}.zarr", n, np.random.default_rng(1))
-                results["msmser"][label] = time_msmser(sample, config, device)
+                precision = resolve_precision(args.precision.split(",")[0], device)
+                results["msmser"][label] = time_msmser(sample, config, device, precision)
     if args.json:
         print(json.dumps(results, indent=1))
     else:
@@ -468,13 +486,15 @@ def _print(r: dict[str, Any]) -> None:
         f"fusion study default run ({ser_['epochs']} epochs, logits ADD, perspective loss, "
         f"train {sizes['train']} / val {sizes['val']} / test {sizes['test']} utterances):"
     )
-    print(
-        f"  ser train (best):     {ser_['seconds']:7.1f} s  (CPU {ser_['cpu_seconds']:.1f} s; "
-        f"load {ser_['load_seconds']:.2f} s, {1000 * ser_['per_epoch']:.0f} ms/epoch, "
-        f"test UA {ser_['test_ua']:.1f})"
-    )
-    if len(ser_["all_seconds"]) > 1:
-        print("  ser train, every run:  " + ", ".join(f"{v:.1f} s" for v in ser_["all_seconds"]))
+    for requested, run in r["ser_by_precision"].items():
+        print(
+            f"  ser train --precision {requested} (= {run['precision']}), best: "
+            f"{run['seconds']:.1f} s  (CPU {run['cpu_seconds']:.1f} s; load "
+            f"{run['load_seconds']:.2f} s, {1000 * run['per_epoch']:.0f} ms/epoch, "
+            f"test UA {run['test_ua']:.1f})"
+        )
+        if len(run["all_seconds"]) > 1:
+            print("    every run: " + ", ".join(f"{v:.1f} s" for v in run["all_seconds"]))
     if "baseline" in r:
         base = r["baseline"]
         print(
@@ -485,7 +505,7 @@ def _print(r: dict[str, Any]) -> None:
         print(f"  speed-up:             {r['speedup']:7.1f} x")
     for label, m in r.get("msmser", {}).items():
         print(
-            f"MSMSER {label}, {m['utterances_timed']} utterances timed "
+            f"MSMSER {label}, {m['precision']}, {m['utterances_timed']} utterances timed "
             f"({m['mean_frames']:.0f} frames on average):"
         )
         print(

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from ser.precision import PRECISIONS
 from ser.train.features import parse_feature_list
 from ser.train.models.config import FUSION_POSITIONS, FUSIONS, LOSSES, MODALITIES, ModelConfig
 from ser.train.protocols import PROTOCOLS, VAL_MODES
@@ -103,6 +104,14 @@ from ser.train.run import DEVICES, Progress, TrainConfig, json_summary, train
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="auto: mixed precision where the device has it natively (fp16 autocast on CUDA, "
+    "bf16 on CPUs with native bf16), else fp32. Recorded in the run.",
+)
+@click.option(
     "--threads",
     type=int,
     default=None,
@@ -157,6 +166,7 @@ def _config(o: dict[str, Any]) -> TrainConfig:
         seeds=o["seeds"],
         patience=o["patience"],
         device=o["device"],
+        precision=o["precision"],
         threads=o["threads"],
         out=o["out"],
         name=o["name"],

@@ -5,8 +5,9 @@ the epoch with the best validation UA (ties: lower validation loss) is kept in m
 and is the one tested at the end. The test side is never looked at before that, so
 neither the best epoch nor early stopping can depend on it.
 
-On CUDA the forward pass runs under `torch.autocast` (fp16) with a `GradScaler`; on CPU
-in fp32. Losses are summed on the device and read once per epoch.
+With a low `precision` the forward pass runs under `torch.autocast`: fp16 (CUDA) with a
+`GradScaler`, bf16 without one (its range is float32's). Losses are summed on the device
+and read once per epoch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ser.precision import autocast
 from ser.train.batch import Batch
 from ser.train.metrics import Metrics, compute_metrics, ua_wa
 from ser.train.optim import Adam, fused_supported
@@ -38,7 +40,7 @@ class LoopConfig:
     weight_decay: float = 0.0
     patience: int | None = None  # stop after this many epochs without a better val UA
     eval_mask: str | None = None  # modality masked when testing only ("text" | "audio")
-    amp: bool | None = None  # None: on for CUDA devices
+    precision: str = "fp32"  # "fp32" | "bf16" | "fp16" (autocast), resolved by the caller
 
 
 @dataclass
@@ -97,15 +99,15 @@ def fit(
     """Train `model`, select the epoch on `val`, test that epoch's state on `test`."""
     start = time.perf_counter()
     device = next(model.parameters()).device
-    amp = device.type == "cuda" if config.amp is None else config.amp
+    precision = config.precision
     optimizer = adam(model, config)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     curves, best_key, best_state, best_epoch = Curves(), (-1.0, 0.0), None, 0
     for epoch in range(config.epochs):
         model.set_epoch(epoch, config.epochs)  # type: ignore[operator]
-        train_loss = train_epoch(model, train, optimizer, scaler, amp)
+        train_loss = train_epoch(model, train, optimizer, scaler, precision)
         with _masked(model, None):
-            result = predict(model, val, amp=amp)
+            result = predict(model, val, precision)
         ua, wa = ua_wa(result.y_true, result.y_pred, len(classes))
         _record(curves, epoch + 1, train_loss, result.loss, ua, wa)
         key = (ua, -result.loss)
@@ -119,7 +121,7 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     with _masked(model, config.eval_mask):
-        tested = evaluate(model, test, classes, amp=amp)
+        tested = evaluate(model, test, classes, precision)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return FitResult(best_epoch, curves, tested, time.perf_counter() - start)
@@ -139,7 +141,7 @@ def train_epoch(
     batches: Iterable[Batch],
     optimizer: Optimizer,
     scaler: torch.amp.GradScaler,
-    amp: bool,
+    precision: str = "fp32",
 ) -> float:
     model.train()
     device = next(model.parameters()).device
@@ -147,7 +149,7 @@ def train_epoch(
     count = torch.zeros((), device=device)
     for batch in batches:
         optimizer.zero_grad(set_to_none=True)
-        with _autocast(device, amp):
+        with autocast(device, precision):
             loss = model.loss(model(batch), batch)  # type: ignore[operator]
         scaler.scale(loss).backward()
         scaler.step(optimizer)  # type: ignore[arg-type]  # duck-typed: param_groups, step
@@ -159,14 +161,14 @@ def train_epoch(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, batches: Iterable[Batch], amp: bool = False) -> Predictions:
+def predict(model: nn.Module, batches: Iterable[Batch], precision: str = "fp32") -> Predictions:
     """Predictions and loss of `model` on `batches` (eval mode, no gradients)."""
     model.eval()
     device = next(model.parameters()).device
     total = torch.zeros((), device=device)
     truths, preds, indices = [], [], []
     for batch in batches:
-        with _autocast(device, amp):
+        with autocast(device, precision):
             out = model(batch)
             loss = model.loss(out, batch)  # type: ignore[operator]
         labelled = batch.labels != -100  # [B] or [B, U]
@@ -185,10 +187,10 @@ def evaluate(
     model: nn.Module,
     batches: Iterable[Batch],
     classes: Sequence[str],
-    amp: bool = False,
+    precision: str = "fp32",
 ) -> Evaluation:
     """`predict`, scored with every metric."""
-    p = predict(model, batches, amp)
+    p = predict(model, batches, precision)
     metrics = compute_metrics(p.y_true, p.y_pred, classes)
     return Evaluation(p.loss, p.y_true, p.y_pred, p.index, metrics)
 
@@ -201,10 +203,6 @@ def _record(
     curves.val_loss.append(val_loss)
     curves.val_ua.append(ua)
     curves.val_wa.append(wa)
-
-
-def _autocast(device: torch.device, amp: bool) -> Any:
-    return torch.autocast(device_type=device.type) if amp else nullcontext()
 
 
 @contextmanager

@@ -27,6 +27,7 @@ import torch
 import ser
 from ser.errors import ConfigError
 from ser.labels import get_label_set
+from ser.precision import resolve_precision
 from ser.train.batch import InputSpec, Unit
 from ser.train.data import Batches, TrainData, fit_zscore, load_data
 from ser.train.features import ResolvedFeature, resolve_features
@@ -72,6 +73,9 @@ class TrainConfig:
     seeds: int | None = None  # number of repeats, seeds seed, seed+1, ...
     patience: int | None = None  # early stopping; None: the papers' fixed epochs
     device: str = "auto"  # "auto" | "cpu" | "cuda"
+    # "auto": mixed precision where the device computes it natively (fp16 autocast on
+    # CUDA, bf16 on CPUs with native bf16), else fp32; see ser/precision.py.
+    precision: str = "auto"
     threads: int | None = None  # torch CPU threads; None: torch's default
     out: str = "runs"
     name: str | None = None
@@ -91,6 +95,7 @@ class Plan:
     weight_decay: float
     seeds: tuple[int, ...]
     device: torch.device
+    precision: str  # resolved: "fp32" | "bf16" | "fp16"
     name: str
     run_dir: Path
 
@@ -124,6 +129,7 @@ def make_plan(config: TrainConfig) -> Plan:
         value = n_seeds if option == "seeds" else getattr(config, option)
         if value is not None and value < 1:
             raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
+    device = pick_device(config.device)
     name = config.name or default_name(config, protocol, classes)
     if not name or "/" in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} is not a usable directory name")
@@ -136,7 +142,8 @@ def make_plan(config: TrainConfig) -> Plan:
         lr=defaults.lr if config.lr is None else config.lr,
         weight_decay=defaults.weight_decay if config.weight_decay is None else config.weight_decay,
         seeds=tuple(range(config.seed, config.seed + n_seeds)),
-        device=pick_device(config.device),
+        device=device,
+        precision=resolve_precision(config.precision, device),
         name=name,
         run_dir=Path(config.out) / name,
     )
@@ -196,6 +203,7 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
         "seeds": list(plan.seeds),
         "patience": config.patience,
         "device": config.device,
+        "precision": plan.precision,
         "out": str(config.out),
         "name": plan.name,
     }
@@ -307,6 +315,7 @@ def _train_fold(
         weight_decay=plan.weight_decay,
         patience=run.config.patience,
         eval_mask=run.config.model.eval_mask,
+        precision=plan.precision,
     )
     return fit(model, train, val, test, data.classes, loop, progress.epoch)
 

@@ -214,6 +214,10 @@ def test_dialog_fusion_run(store_path: Path, tmp_path: Path) -> None:
     assert record["folds"][0]["sizes"] == {"train": 30, "val": 10, "test": 10}
     assert record["config"]["fusion_at"] == "logits" and record["config"]["loss"] == "perspective"
     assert set(record["fingerprints"]) == {"is13", "bert-tiny"}
+    # The same under bf16 autocast, explicitly (auto gives fp32 on CPUs without bf16).
+    bf16 = train(replace(cfg, precision="bf16", name="bf16"))
+    assert bf16["config"]["precision"] == "bf16"
+    assert np.isfinite(bf16["folds"][0]["metrics"]["ua"])
 
 
 def test_msmser_sequence_run_with_eval_mask(store_path: Path, tmp_path: Path) -> None:
@@ -243,3 +247,22 @@ def test_bad_options_fail_before_any_work(store_path: Path, tmp_path: Path) -> N
         make_plan(config(store_path, tmp_path, protocol="lopo"))
     with pytest.raises(ConfigError, match="takes exactly one feature set"):
         train(config(store_path, tmp_path, features=("is13", "bert")))
+
+
+def test_precision_is_resolved_recorded_and_guards_resume(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert make_plan(config(store_path, tmp_path, precision="fp32")).precision == "fp32"
+    with pytest.raises(ConfigError, match="unknown precision 'half'"):
+        make_plan(config(store_path, tmp_path, precision="half"))
+    # "auto" on a CPU: bf16 where it is native, else fp32.
+    monkeypatch.setattr("ser.precision.cpu_has_native_bf16", lambda: False)
+    assert make_plan(config(store_path, tmp_path)).precision == "fp32"
+    monkeypatch.setattr("ser.precision.cpu_has_native_bf16", lambda: True)
+    assert make_plan(config(store_path, tmp_path)).precision == "bf16"
+    cfg = config(store_path, tmp_path, protocol="session5", epochs=2, precision="bf16")
+    record = train(cfg)
+    assert record["config"]["precision"] == "bf16"
+    assert record["summary"]["ua"] > 50.0  # bf16 autocast trains as well here
+    with pytest.raises(ConfigError, match=r"another config \(precision: 'bf16' -> 'fp32'\)"):
+        train(replace(cfg, precision="fp32"))
