@@ -469,7 +469,7 @@ def main() -> None:
             for label, config in SIZES.items():
                 n = args.msmser_utterances if config.d_model is None else 4 * args.msmser_utterances
                 sample = msmser_store(Path(tmp) / f"msmser{n}.zarr", n, np.random.default_rng(1))
-                precision = resolve_precision(args.precision.split(",")[0], device)
+                precision = resolve_precision(args.precision.split(",")[0], device, cpu_bf16=False)
                 results["msmser"][label] = time_msmser(sample, config, device, precision)
     if args.json:
         print(json.dumps(results, indent=1))

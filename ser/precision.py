@@ -1,10 +1,13 @@
 """Numeric precision of model computations: fp32, or bf16/fp16 autocast.
 
-"auto" means mixed precision where the hardware computes it natively: fp16 on CUDA,
-bf16 on CPUs with native bf16 instructions (x86 AVX512-BF16 or AMX, Arm BF16), fp32
-elsewhere. Extraction (`ser extract --precision`) and training (`ser train --precision`)
-resolve it the same way and record the result, so results of different precision are
-never mixed up.
+"auto" means mixed precision where the hardware computes it natively and it is known to
+cost nothing that matters: fp16 autocast on CUDA; for extraction also bf16 on CPUs with
+native bf16 instructions (x86 AVX512-BF16 or AMX, Arm BF16), whose features agree with
+float32 ones to a cosine of 0.9998. Training on the CPU stays float32 under "auto": bf16
+autocast made the fusion study ~20 % faster here but cost ~1 UA point on every one of 8
+seeds (benchmarks/README.md), so it is opt-in (`ser train --precision bf16`). The
+resolved precision is recorded with features and runs, so results of different
+precision are never mixed up.
 """
 
 from __future__ import annotations
@@ -41,18 +44,21 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
+def resolve_precision(precision: str, device: torch.device, cpu_bf16: bool = True) -> str:
     """The concrete precision "auto" means on `device`: fp16 on CUDA, bf16 on a CPU with
-    native bf16, else fp32. Other values are returned as they are.
+    native bf16 when `cpu_bf16` (extraction; training passes False), else fp32. Other
+    values are returned as they are.
 
     >>> resolve_precision("fp32", torch.device("cuda"))
+    'fp32'
+    >>> resolve_precision("auto", torch.device("cpu"), cpu_bf16=False)
     'fp32'
     """
     if check_precision(precision) != "auto":
         return precision
     if device.type == "cuda":
         return "fp16"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "bf16" if cpu_bf16 and cpu_has_native_bf16() else "fp32"
 
 
 def autocast(device: torch.device, precision: str = "fp32") -> torch.autocast:

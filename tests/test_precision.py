@@ -46,3 +46,11 @@ def test_autocast_computes_in_the_precision(precision: str, dtype: torch.dtype) 
     layer = torch.nn.Linear(4, 4)
     with autocast(torch.device("cpu"), precision):
         assert layer(torch.ones(2, 4)).dtype == dtype
+
+
+def test_doctests() -> None:
+    import doctest
+
+    import ser.precision
+
+    assert doctest.testmod(ser.precision).failed == 0

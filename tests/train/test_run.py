@@ -255,11 +255,9 @@ def test_precision_is_resolved_recorded_and_guards_resume(
     assert make_plan(config(store_path, tmp_path, precision="fp32")).precision == "fp32"
     with pytest.raises(ConfigError, match="unknown precision 'half'"):
         make_plan(config(store_path, tmp_path, precision="half"))
-    # "auto" on a CPU: bf16 where it is native, else fp32.
-    monkeypatch.setattr("ser.precision.cpu_has_native_bf16", lambda: False)
-    assert make_plan(config(store_path, tmp_path)).precision == "fp32"
+    # "auto" trains in float32 on a CPU, even one with native bf16 (bf16 is opt-in).
     monkeypatch.setattr("ser.precision.cpu_has_native_bf16", lambda: True)
-    assert make_plan(config(store_path, tmp_path)).precision == "bf16"
+    assert make_plan(config(store_path, tmp_path)).precision == "fp32"
     cfg = config(store_path, tmp_path, protocol="session5", epochs=2, precision="bf16")
     record = train(cfg)
     assert record["config"]["precision"] == "bf16"
