@@ -188,3 +188,21 @@ def test_load_keeps_the_checksum_of_the_weights_as_loaded(tiny_models) -> None:
     fresh.load(torch.device("cpu"))
     assert fresh.weights_checksum() == before
     assert fresh.specs()[0].attrs["weights_sha256"] == before
+
+
+def test_reloading_for_another_precision_starts_from_the_checkpoint(
+    tiny_models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wave = [np.sin(np.arange(8000, dtype=np.float32) / 7.0)]
+    fp32 = HubertExtractor(HubertOptions(model=str(tiny_models.hubert), precision="fp32"))
+    fp32.load(torch.device("cpu"))
+    expected = fp32.extract(wave)[0]
+    auto = HubertExtractor(HubertOptions(model=str(tiny_models.hubert), precision="auto"))
+    monkeypatch.setattr("ser.precision.cpu_has_native_bf16", lambda: True)
+    auto.load(torch.device("cpu"))  # frozen for bf16: linear weights stored in bf16
+    assert auto.precision == "bf16"
+    monkeypatch.setattr("ser.precision.cpu_has_native_bf16", lambda: False)
+    auto.load(torch.device("cpu"))  # now "auto" means fp32: float32 weights again
+    assert auto.precision == "fp32"
+    got = auto.extract(wave)[0]
+    assert all(np.array_equal(got[name], expected[name]) for name in expected)
