@@ -65,6 +65,12 @@ from ser.train.run import DEVICES, Progress, TrainConfig, json_summary, train
 )
 @click.option("--context", is_flag=True, help="fusion none: the fusion study's dialog context.")
 @click.option(
+    "--staged/--no-staged",
+    default=None,
+    help="late-prob: train each branch alone first, then the whole model (the paper's "
+    "procedure; default).",
+)
+@click.option(
     "--d-model", type=int, default=None, help="Model width (family default; 768 for MSMSER)."
 )
 @click.option("--heads", type=int, default=None, help="Attention heads (family default).")
@@ -146,6 +152,7 @@ def _config(o: dict[str, Any]) -> TrainConfig:
         selfatt=not o["no_selfatt"],
         eval_mask=o["eval_mask"],
         context=o["context"],
+        staged=o["staged"],
         d_model=o["d_model"],
         heads=o["heads"],
         layers=o["layers"],

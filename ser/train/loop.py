@@ -75,6 +75,15 @@ class Evaluation(Predictions):
 
 
 @dataclass(frozen=True)
+class Selection:
+    """What training with model selection produced (the model holds the chosen state)."""
+
+    best_epoch: int  # 1-based
+    curves: Curves
+    seconds: float
+
+
+@dataclass(frozen=True)
 class FitResult:
     """What training one fold produced."""
 
@@ -82,6 +91,7 @@ class FitResult:
     curves: Curves
     test: Evaluation
     seconds: float  # training and evaluation, data loading excluded
+    stages: dict[str, Selection] = field(default_factory=dict)  # earlier stages, if any
 
 
 EpochHook = Callable[[int, int, float, float], None]  # (epoch, epochs, train loss, val UA)
@@ -97,6 +107,26 @@ def fit(
     on_epoch: EpochHook | None = None,
 ) -> FitResult:
     """Train `model`, select the epoch on `val`, test that epoch's state on `test`."""
+    start = time.perf_counter()
+    chosen = select(model, train, val, classes, config, on_epoch)
+    device = next(model.parameters()).device
+    with _masked(model, config.eval_mask):
+        tested = evaluate(model, test, classes, config.precision)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return FitResult(chosen.best_epoch, chosen.curves, tested, time.perf_counter() - start)
+
+
+def select(
+    model: nn.Module,
+    train: Iterable[Batch],
+    val: Iterable[Batch],
+    classes: Sequence[str],
+    config: LoopConfig,
+    on_epoch: EpochHook | None = None,
+) -> Selection:
+    """Train `model` for the configured epochs, scoring `val` after each; the state of
+    the best epoch (validation UA, ties: lower loss) is loaded into `model` at the end."""
     start = time.perf_counter()
     device = next(model.parameters()).device
     precision = config.precision
@@ -120,11 +150,7 @@ def fit(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    with _masked(model, config.eval_mask):
-        tested = evaluate(model, test, classes, precision)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return FitResult(best_epoch, curves, tested, time.perf_counter() - start)
+    return Selection(best_epoch, curves, time.perf_counter() - start)
 
 
 def adam(model: nn.Module, config: LoopConfig) -> Optimizer:

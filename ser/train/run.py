@@ -31,7 +31,7 @@ from ser.precision import resolve_precision
 from ser.train.batch import InputSpec, Unit
 from ser.train.data import Batches, TrainData, fit_zscore, load_data
 from ser.train.features import ResolvedFeature, resolve_features
-from ser.train.loop import FitResult, LoopConfig, fit
+from ser.train.loop import FitResult, LoopConfig, fit, select
 from ser.train.models.config import (
     FeatureInfo,
     ModelConfig,
@@ -296,6 +296,7 @@ def _train_fold(
     progress: Progress,
 ) -> FitResult:
     from ser.train.models import build_model
+    from ser.train.models.late_prob import BranchStage, LateProbFusion
 
     plan = run.plan
     seed_everything(seed)
@@ -317,7 +318,19 @@ def _train_fold(
         eval_mask=run.config.model.eval_mask,
         precision=plan.precision,
     )
-    return fit(model, train, val, test, data.classes, loop, progress.epoch)
+    stages = {}
+    if isinstance(model, LateProbFusion) and model.config.staged:
+        # Zhou et al.: each branch alone first, then the whole model "trained again".
+        for n, modality in enumerate(("audio", "text"), 1):
+            progress.message(f"seed {seed} {fold.name}: stage {n} of 3, the {modality} branch")
+            stage = BranchStage(model, modality)
+            stages[modality] = select(stage, train, val, data.classes, loop, progress.epoch)
+        progress.message(f"seed {seed} {fold.name}: stage 3 of 3, the whole model")
+    result = fit(model, train, val, test, data.classes, loop, progress.epoch)
+    if not stages:
+        return result
+    seconds = result.seconds + sum(s.seconds for s in stages.values())
+    return dataclasses.replace(result, stages=stages, seconds=seconds)
 
 
 def _eval_size(unit: Unit, size: int, positions: np.ndarray) -> int:
@@ -334,10 +347,22 @@ def _fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:
         "best_epoch": result.best_epoch,
         "seconds": result.seconds,
         "curves": result.curves.to_dict(),
+        **_stage_entries(result),
         "sizes": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
         "test_sessions": list(fold.test_sessions),
         "val_sessions": list(fold.val_sessions),
     }
+
+
+def _stage_entries(result: FitResult) -> dict[str, Any]:
+    """Earlier training stages (Zhou et al.'s branches), when there were any."""
+    if not result.stages:
+        return {}
+    stages = {
+        name: {"best_epoch": s.best_epoch, "seconds": s.seconds, "curves": s.curves.to_dict()}
+        for name, s in result.stages.items()
+    }
+    return {"stages": stages}
 
 
 def _start_record(

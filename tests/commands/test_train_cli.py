@@ -215,3 +215,9 @@ def test_report_table_and_plots(store_path: Path, tmp_path: Path) -> None:
     csv = ser("report", tmp_path / "audio", "--format", "csv")
     assert csv.exit_code == 0 and csv.stdout.splitlines()[0].startswith("run,features,fusion")
     _refused(ser("report", tmp_path / "missing"), "missing")
+
+
+def test_staged_option_is_refused_outside_late_prob(store_path: Path, tmp_path: Path) -> None:
+    result = ser("train", "--store", store_path, "--features", "is13", *SMALL, "--staged")
+    assert result.exit_code == 2
+    assert "staged does not apply to fusion 'none'" in result.output

@@ -264,3 +264,28 @@ def test_precision_is_resolved_recorded_and_guards_resume(
     assert record["summary"]["ua"] > 50.0  # bf16 autocast trains as well here
     with pytest.raises(ConfigError, match=r"another config \(precision: 'bf16' -> 'fp32'\)"):
         train(replace(cfg, precision="fp32"))
+
+
+def test_late_prob_trains_each_branch_before_the_whole_model(
+    store_path: Path, tmp_path: Path
+) -> None:
+    model = ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(4, 4, 4, 4, 4))
+    cfg = config(
+        store_path, tmp_path, features=("hubert", "bert"), model=model, protocol="session5",
+        epochs=2,
+    )  # fmt: skip
+    progress = Recorder()
+    record = train(cfg, progress)
+    entry = record["folds"][0]
+    assert record["config"]["staged"] is True
+    assert set(entry["stages"]) == {"audio", "text"}
+    for stage in entry["stages"].values():
+        assert len(stage["curves"]["val_ua"]) == 2 and 1 <= stage["best_epoch"] <= 2
+        assert stage["seconds"] < entry["seconds"]
+    assert [m.split(": ", 1)[1] for m in progress.messages if "stage" in m] == [
+        "stage 1 of 3, the audio branch",
+        "stage 2 of 3, the text branch",
+        "stage 3 of 3, the whole model",
+    ]
+    one = train(replace(cfg, model=replace(model, staged=False), name="one_stage"))
+    assert one["config"]["staged"] is False and "stages" not in one["folds"][0]

@@ -16,7 +16,7 @@ fusion "none", context False           unimodal    mean-pooled features -> 2-lay
 
 Options a family does not use raise `ConfigError` when set (never silently ignored):
 `heads`, `layers` (msmser, dialog), `decoder_layers`, `queries` (msmser with MIT),
-`encoder` / `selfatt` off and `eval_mask` (msmser), `cnn_channels` (late_prob),
+`encoder` / `selfatt` off and `eval_mask` (msmser), `cnn_channels` and `staged` (late_prob),
 `loss="perspective"` (two-modality dialog and late_prob: the only families with a head per
 modality), `context` (fusion "none"; implied by the fusion study). `rmm` is on by default
 and only MSMSER with two modalities uses it.
@@ -69,6 +69,7 @@ class ModelConfig:
     dropout: float | None = None  # msmser 0.1, dialog 0.2, late_prob 0.6, unimodal 0.2
     context: bool = False  # fusion "none": Wu et al.'s dialog-context unimodal framework
     cnn_channels: tuple[int, ...] | None = None  # late_prob: (32, 64, 128, 256, 256)
+    staged: bool | None = None  # late_prob: train each branch alone first (paper: True)
     rmm_p0: float = 0.8  # RMM start probability
     rmm_end: float = 0.7  # fraction of the epochs at which p reaches 0
     rmm_text: float = 0.6  # share of masked samples that lose the text (else audio)
@@ -134,7 +135,13 @@ _MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     # Paper: FC to 100, Bi-GRU 100 (50 per direction, as the published code), 4 heads, 0.2.
     "dialog": {"d_model": 100, "heads": 4, "layers": 1, "dropout": 0.2},
     # Paper: 5 conv layers, dropout 0.6; channels and linear width unstated (ours).
-    "late_prob": {"d_model": 256, "dropout": 0.6, "cnn_channels": (32, 64, 128, 256, 256)},
+    # Paper: each branch is trained alone, then the combined model "is trained again".
+    "late_prob": {
+        "d_model": 256,
+        "dropout": 0.6,
+        "cnn_channels": (32, 64, 128, 256, 256),
+        "staged": True,
+    },
     "unimodal": {"d_model": 256, "dropout": 0.2},
 }
 
@@ -276,6 +283,7 @@ def _check_applicable(config: ModelConfig, family: str) -> None:
         ("no-selfatt", not config.selfatt, family == "msmser"),
         ("eval_mask", config.eval_mask is not None, family == "msmser"),
         ("cnn_channels", config.cnn_channels is not None, family == "late_prob"),
+        ("staged", config.staged is not None, family == "late_prob"),
         ("perspective loss", config.loss == "perspective", family in ("dialog", "late_prob")),
     ]
     for option, given, applies in rules:

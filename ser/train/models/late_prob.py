@@ -16,10 +16,15 @@ sits on frozen mean-pooled token states, shaped like BERT's pooler + classificat
 the CNN output; here the CNN runs on variable lengths and averages over real time steps,
 so padding never changes the outputs: padded frames are zeroed before every conv (exactly
 what the conv's own zero padding sees at a sequence end) and set to -inf before every
-max-pool, whose ceil mode then matches pooling the unpadded sequence. The paper trains
-each branch first, then the fusion; `loss="perspective"` (fused + audio + text CE) is
-the one-stage way to give each branch its own supervision. Log-mel normalisation by
-training-set statistics (the paper) is the data side's standardisation, not the model's.
+max-pool, whose ceil mode then matches pooling the unpadded sequence. Log-mel
+normalisation by training-set statistics (the paper) is the data side's
+standardisation, not the model's.
+
+Training, as the paper's (`staged`, the default): each branch is first trained alone on
+its own logits (`BranchStage`: an optimizer over it sees that branch's parameters only),
+then the combined model is trained again, all of it. `staged=False` trains the combined
+model in one stage; with `loss="perspective"` (fused + audio + text CE) each branch keeps
+its own supervision there.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ser.train.batch import Batch, InputSpec
+from ser.train.losses import cross_entropy
 from ser.train.models.base import ModelOutput, SerModel
 from ser.train.models.config import ModelConfig, need
 from ser.train.models.layers import ensure_length, masked_mean
@@ -97,12 +103,50 @@ class LateProbFusion(SerModel):
         self.audio_fuse = nn.Linear(n_classes, n_classes)
         self.text_fuse = nn.Linear(n_classes, n_classes)
 
+    def branch(self, modality: str) -> nn.Module:
+        """The audio CNN or the text head."""
+        return self.cnn if modality == "audio" else self.text_head
+
+    def branch_logits(self, batch: Batch, modality: str) -> torch.Tensor:
+        """One branch's class logits [B, C]."""
+        name = self.spec(modality).name
+        if modality == "text":
+            return self.text_head(batch.x[name])  # [B, C]
+        x, mask = ensure_length(batch.x[name], batch.mask[name])  # [B, T, F], [B, T]
+        return self.cnn(x, mask)  # [B, C]
+
     def forward(self, batch: Batch) -> ModelOutput:
-        audio = self.spec("audio").name
-        x, mask = ensure_length(batch.x[audio], batch.mask[audio])  # [B, T, F], [B, T]
-        audio_logits = self.cnn(x, mask)  # [B, C]
-        text_logits = self.text_head(batch.x[self.spec("text").name])  # [B, C]
+        audio_logits = self.branch_logits(batch, "audio")  # [B, C]
+        text_logits = self.branch_logits(batch, "text")  # [B, C]
         fused = self.audio_fuse(torch.softmax(audio_logits, dim=-1)) + self.text_fuse(
             torch.softmax(text_logits, dim=-1)
         )  # [B, C]
         return ModelOutput(fused, {"audio": audio_logits, "text": text_logits})
+
+
+class BranchStage(nn.Module):
+    """The first training stage of one branch: that branch alone, cross-entropy on its own
+    logits. Its parameters are the branch's only, so the other branch and the fusion
+    layers stay as they are; the trained weights are the model's own (shared modules).
+
+    The interface the training loop drives: forward(batch) -> ModelOutput, loss,
+    set_epoch, eval_mask.
+    """
+
+    def __init__(self, model: LateProbFusion, modality: str) -> None:
+        super().__init__()
+        if modality not in ("audio", "text"):
+            raise ValueError(f"no {modality!r} branch: audio or text")
+        self.modality = modality
+        self.branch = model.branch(modality)
+        self._model = (model,)  # a tuple: not registered, its other parameters are not ours
+        self.eval_mask: str | None = None
+
+    def set_epoch(self, epoch: int, total_epochs: int) -> None:
+        return None
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        return ModelOutput(self._model[0].branch_logits(batch, self.modality))  # [B, C]
+
+    def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
+        return cross_entropy(out.logits, batch.labels)

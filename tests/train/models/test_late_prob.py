@@ -7,7 +7,7 @@ import torch
 
 from ser.train.batch import Batch, InputSpec
 from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
-from ser.train.models.late_prob import LateProbFusion
+from ser.train.models.late_prob import BranchStage, LateProbFusion
 
 LOGMEL = FeatureInfo("logmel80", "audio", "frame", 20)
 BERT = FeatureInfo("bert", "text", "token", 16)
@@ -89,3 +89,35 @@ def test_text_changes_the_output(utterance_batch) -> None:
     )
     with torch.no_grad():
         assert not torch.allclose(model(batch).logits, model(changed).logits)
+
+
+@pytest.mark.parametrize("modality", ["audio", "text"])
+def test_branch_stage_trains_that_branch_only(modality: str, utterance_batch) -> None:
+    model = build(dropout=0.0)
+    assert model.config.staged is True  # the paper's procedure is the default
+    stage = BranchStage(model, modality)
+    own = {id(p) for p in model.branch(modality).parameters()}
+    assert {id(p) for p in stage.parameters()} == own
+    batch = utterance_batch(specs_of(model), n_classes=5, batch_size=10)
+    with torch.no_grad():
+        assert torch.equal(stage(batch).logits, model(batch).aux[modality])
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.SGD(stage.parameters(), lr=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        stage.loss(stage(batch), batch).backward()
+        optimizer.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    prefix = "cnn." if modality == "audio" else "text_head."
+    assert changed and all(n.startswith(prefix) for n in changed)
+
+
+def test_staged_applies_to_late_prob_only() -> None:
+    from ser.errors import ConfigError
+    from ser.train.models.config import resolve
+
+    assert resolve(ModelConfig(fusion="late-prob", staged=False)).staged is False
+    with pytest.raises(ConfigError, match="staged does not apply to fusion 'mit'"):
+        resolve(ModelConfig(fusion="mit", staged=True))
+    with pytest.raises(ValueError, match="no 'video' branch"):
+        BranchStage(build(), "video")
