@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import ConfigError, FingerprintMismatch
+from ser.train.loop import FitResult
 from ser.train.metrics import Metrics, pool_metrics, summarize
+from ser.train.protocols import Fold
 
 RECORD = "run.json"
 # Config keys that say where a run executes, not what it trains: a resume may change them.
@@ -109,3 +111,30 @@ def json_summary(record: dict[str, Any]) -> dict[str, Any]:
         "protocol": str(record["protocol"]),
         "seconds": float(record["seconds"]),
     }
+
+
+def fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:
+    """The record's entry of one finished (seed, fold)."""
+    return {
+        "seed": seed,
+        "fold": fold.name,
+        "metrics": result.test.metrics.to_dict(),
+        "best_epoch": result.best_epoch,
+        "seconds": result.seconds,
+        "curves": result.curves.to_dict(),
+        **_stage_entries(result),
+        "sizes": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
+        "test_sessions": list(fold.test_sessions),
+        "val_sessions": list(fold.val_sessions),
+    }
+
+
+def _stage_entries(result: FitResult) -> dict[str, Any]:
+    """Earlier training stages (Zhou et al.'s branches), when there were any."""
+    if not result.stages:
+        return {}
+    stages = {
+        name: {"best_epoch": s.best_epoch, "seconds": s.seconds, "curves": s.curves.to_dict()}
+        for name, s in result.stages.items()
+    }
+    return {"stages": stages}

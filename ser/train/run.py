@@ -44,6 +44,7 @@ from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_fol
 from ser.train.record import (
     RECORD,
     check_resumable,
+    fold_entry,
     json_summary,
     read_record,
     summarize_folds,
@@ -269,7 +270,7 @@ def _train(config: TrainConfig, plan: Plan, progress: Progress) -> dict[str, Any
                 continue
             progress.fold_start(seed, fold.name, plan.epochs)
             result = _train_fold(run, data, unit, specs, fold, seed, k, progress)
-            entry = _fold_entry(seed, fold, result)
+            entry = fold_entry(seed, fold, result)
             record["folds"].append(entry)
             _finish(run, complete=False)
             progress.fold_end(seed, fold.name, entry)
@@ -337,32 +338,6 @@ def _eval_size(unit: Unit, size: int, positions: np.ndarray) -> int:
     """Dialog models score a whole side in one batch: its vectors are small, and one
     recurrence over all dialogs costs about what one over a training batch does."""
     return max(size, len(positions)) if unit == "dialog" else size
-
-
-def _fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:
-    return {
-        "seed": seed,
-        "fold": fold.name,
-        "metrics": result.test.metrics.to_dict(),
-        "best_epoch": result.best_epoch,
-        "seconds": result.seconds,
-        "curves": result.curves.to_dict(),
-        **_stage_entries(result),
-        "sizes": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
-        "test_sessions": list(fold.test_sessions),
-        "val_sessions": list(fold.val_sessions),
-    }
-
-
-def _stage_entries(result: FitResult) -> dict[str, Any]:
-    """Earlier training stages (Zhou et al.'s branches), when there were any."""
-    if not result.stages:
-        return {}
-    stages = {
-        name: {"best_epoch": s.best_epoch, "seconds": s.seconds, "curves": s.curves.to_dict()}
-        for name, s in result.stages.items()
-    }
-    return {"stages": stages}
 
 
 def _start_record(
