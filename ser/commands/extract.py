@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ser.labels import LABEL_SETS
 from ser.units import human_bytes
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
 )
 @click.option(
     "--classes",
-    type=click.Choice(["4", "5", "6", "all"]),
+    type=click.Choice(list(LABEL_SETS)),
     default="all",
     show_default=True,
     help="Label set whose utterances the manifest holds.",

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from ser.labels import LABEL_SETS
+
 STORE_PATH = click.Path(path_type=Path)
 
 
@@ -110,7 +112,7 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
 @click.argument("corpus_root", type=click.Path(path_type=Path))
 @click.option(
     "--classes",
-    type=click.Choice(["4", "5", "6", "all"]),
+    type=click.Choice(list(LABEL_SETS)),
     default="all",
     show_default=True,
     help="Class set whose utterances the manifest holds.",

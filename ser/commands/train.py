@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from ser.labels import LABEL_SETS
 from ser.precision import PRECISIONS
 from ser.train.features import parse_feature_list
 from ser.train.models.config import FUSION_POSITIONS, FUSIONS, LOSSES, MODALITIES, ModelConfig
@@ -78,7 +79,7 @@ from ser.train.run import DEVICES, Progress, TrainConfig, json_summary, train
 @click.option("--dropout", type=float, default=None, help="Dropout (family default).")
 @click.option(
     "--classes",
-    type=click.Choice(["4", "5", "6"]),
+    type=click.Choice([name for name in LABEL_SETS if name != "all"]),
     default=None,
     help="Label set [family default].",
 )
