@@ -297,7 +297,6 @@ def _train_fold(
     progress: Progress,
 ) -> FitResult:
     from ser.train.models import build_model
-    from ser.train.models.late_prob import BranchStage, LateProbFusion
 
     plan = run.plan
     seed_everything(seed)
@@ -319,14 +318,13 @@ def _train_fold(
         eval_mask=run.config.model.eval_mask,
         precision=plan.precision,
     )
-    stages = {}
-    if isinstance(model, LateProbFusion) and model.config.staged:
-        # Zhou et al.: each branch alone first, then the whole model "trained again".
-        for n, modality in enumerate(("audio", "text"), 1):
-            progress.message(f"seed {seed} {fold.name}: stage {n} of 3, the {modality} branch")
-            stage = BranchStage(model, modality)
-            stages[modality] = select(stage, train, val, data.classes, loop, progress.epoch)
-        progress.message(f"seed {seed} {fold.name}: stage 3 of 3, the whole model")
+    stages, planned = {}, model.stages()  # e.g. Zhou et al.'s branches, each alone first
+    total = len(planned) + 1
+    for n, (name, stage) in enumerate(planned, 1):
+        progress.message(f"seed {seed} {fold.name}: stage {n} of {total}, {name} alone")
+        stages[name] = select(stage, train, val, data.classes, loop, progress.epoch)
+    if planned:
+        progress.message(f"seed {seed} {fold.name}: stage {total} of {total}, the whole model")
     result = fit(model, train, val, test, data.classes, loop, progress.epoch)
     if not stages:
         return result

@@ -283,8 +283,8 @@ def test_late_prob_trains_each_branch_before_the_whole_model(
         assert len(stage["curves"]["val_ua"]) == 2 and 1 <= stage["best_epoch"] <= 2
         assert stage["seconds"] < entry["seconds"]
     assert [m.split(": ", 1)[1] for m in progress.messages if "stage" in m] == [
-        "stage 1 of 3, the audio branch",
-        "stage 2 of 3, the text branch",
+        "stage 1 of 3, audio alone",
+        "stage 2 of 3, text alone",
         "stage 3 of 3, the whole model",
     ]
     one = train(replace(cfg, model=replace(model, staged=False), name="one_stage"))

@@ -115,6 +115,12 @@ class LateProbFusion(SerModel):
         x, mask = ensure_length(batch.x[name], batch.mask[name])  # [B, T, F], [B, T]
         return self.cnn(x, mask)  # [B, C]
 
+    def stages(self) -> list[tuple[str, nn.Module]]:
+        """With `staged` (the paper): each branch alone, audio first, then the whole model."""
+        if not self.config.staged:
+            return []
+        return [(m, BranchStage(self, m)) for m in ("audio", "text")]
+
     def forward(self, batch: Batch) -> ModelOutput:
         audio_logits = self.branch_logits(batch, "audio")  # [B, C]
         text_logits = self.branch_logits(batch, "text")  # [B, C]

@@ -117,6 +117,8 @@ def test_staged_applies_to_late_prob_only() -> None:
     from ser.train.models.config import resolve
 
     assert resolve(ModelConfig(fusion="late-prob", staged=False)).staged is False
+    assert [name for name, _ in build().stages()] == ["audio", "text"]
+    assert build(staged=False).stages() == []
     with pytest.raises(ConfigError, match="staged does not apply to fusion 'mit'"):
         resolve(ModelConfig(fusion="mit", staged=True))
     with pytest.raises(ValueError, match="no 'video' branch"):
