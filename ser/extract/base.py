@@ -118,7 +118,7 @@ class PretrainedExtractor(Extractor):
     """An extractor around a Hugging Face model: config, weights on the CPU first (for the
     checksum `specs()` needs), then moved to the device by `load`."""
 
-    _transient = ("_model", "_frozen")
+    _transient = ("_model", "_frozen_for")
     model_kwargs: ClassVar[dict[str, Any]] = {}
     # Cached specs, whose attrs hold the precision: dropped when `load` moves the model to
     # a device where "auto" means another precision.
@@ -128,7 +128,7 @@ class PretrainedExtractor(Extractor):
         self.model_name = model
         self.requested_precision = check_precision(precision)
         self._model: torch.nn.Module | None = None
-        self._frozen: tuple[torch.dtype | None] | None = None  # (dtype,) once frozen
+        self._frozen_for: str | None = None  # the precision `load` froze the model for
         self._checksum: str | None = None
         self.device = torch.device("cpu")
 
@@ -152,18 +152,18 @@ class PretrainedExtractor(Extractor):
     def load(self, device: torch.device) -> None:
         before = self.precision
         self.weights_checksum()  # of the weights as loaded, before `freeze_for_inference`
-        dtype = AUTOCAST_DTYPES.get(resolve_precision(self.requested_precision, device))
-        if self._frozen is not None and self._frozen != (dtype,):
+        precision = resolve_precision(self.requested_precision, device)
+        if self._frozen_for not in (None, precision):
             # Frozen for another precision: start again from the checkpoint's weights
             # (casting bf16 weights to fp16 would not round like float32 ones do).
             self._model = None
         self._model = self._loaded_model().to(device)
         self.device = device
-        if self.precision != before:
+        if precision != before:
             for key in self._spec_caches:
                 self.__dict__.pop(key, None)
-        freeze_for_inference(self._model, dtype)
-        self._frozen = (dtype,)
+        freeze_for_inference(self._model, AUTOCAST_DTYPES.get(precision))
+        self._frozen_for = precision
 
     @property
     def model(self) -> torch.nn.Module:

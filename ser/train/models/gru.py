@@ -129,12 +129,12 @@ def _bigru_layer(
     w_ih, b_ih, w_hh, b_hh = _stacked_weights(grus, layer, x)
     steps = x.reshape(m, b * u, d).index_select(1, index.src)  # [M, 2*T*B, D]
     gi = torch.baddbmm(b_ih, steps.view(2 * m, u * b, d), w_ih)  # [K, T*B, 3H]
-    # The recurrence runs in float32 whatever autocast says: rounding errors of bf16/fp16
-    # hidden states would compound over a dialog's steps (and its buffers must agree in
-    # dtype with the float32 weights).
+    # The recurrence runs in the weights' dtype whatever autocast says: rounding errors of
+    # bf16/fp16 hidden states would compound over a dialog's steps (and its in-place
+    # buffers must agree in dtype with the weights).
     with torch.autocast(x.device.type, enabled=False):
-        gi = gi.float().view(2 * m, u, b, 3 * h)
-        states = _Recurrence.apply(gi, w_hh.float(), b_hh.float())  # [K, T+1, B, H]
+        gi = gi.to(w_hh.dtype).view(2 * m, u, b, 3 * h)
+        states = _Recurrence.apply(gi, w_hh, b_hh)  # [K, T+1, B, H]
     states = states.view(m, 2 * (u + 1) * b, h)  # [M, 2*(T+1)*B, H]
     out = states.index_select(1, index.back).view(m, b, u, 2 * h)  # [M, B, U, 2H]
     h_n = states.index_select(1, index.last).view(m, 2, b, h)  # [M, 2, B, H]
