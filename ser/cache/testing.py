@@ -169,3 +169,12 @@ def add_labelled_set(
     store.begin_feature_set(name, attrs, overwrite=overwrite)
     store.shard_writer(name).write(0, rows, {})
     store.consolidate(name, 1)
+
+
+def add_incomplete_set(store: FeatureStore, name: str = "logmel80", dim: int = 3) -> None:
+    """Begin a frame-level audio set and write one shard of it, never consolidated: what a
+    killed extraction leaves, which readers must refuse as incomplete."""
+    attrs = {"extractor": "logmel", "modality": "audio", "level": "frame", "dim": dim,
+             "dtype": "float16"}  # fmt: skip
+    store.begin_feature_set(name, attrs)
+    store.shard_writer(name).write(0, {0: np.ones((2, dim))}, {})

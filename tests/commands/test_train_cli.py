@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ser.cache import FeatureStore
-from ser.cache.testing import add_labelled_set, labelled_store
+from ser.cache.testing import add_incomplete_set, add_labelled_set, labelled_store
 from ser.cli import main
 
 
@@ -134,16 +134,7 @@ def test_refuses_missing_and_incomplete_sets(store_path: Path, tmp_path: Path) -
     )
     path = tmp_path / "partial.zarr"
     store = make_store(path)
-    store.begin_feature_set(
-        "logmel80",
-        {
-            "extractor": "logmel",
-            "modality": "audio",
-            "level": "frame",
-            "dim": 3,
-            "dtype": "float16",
-        },
-    )
+    add_incomplete_set(store)
     _refused(
         ser("train", "--store", path, "--features", "logmel", *SMALL, "--out", tmp_path),
         "'logmel80'",

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ser.cache import FeatureStore
-from ser.cache.testing import SetSpec, labelled_store
+from ser.cache.testing import SetSpec, add_incomplete_set, labelled_store
 from ser.errors import ConfigError, FingerprintMismatch, StoreError
 from ser.train.metrics import mean_std
 from ser.train.models import ModelConfig
@@ -174,17 +174,7 @@ def test_missing_and_incomplete_feature_sets_are_refused(store_path: Path, tmp_p
         train(config(store_path, tmp_path, features=("mpnet",)))
     path = tmp_path / "partial.zarr"
     store = build_store(path, sets={"is13": SETS["is13"]})
-    store.begin_feature_set(
-        "logmel80",
-        {
-            "extractor": "logmel",
-            "modality": "audio",
-            "level": "frame",
-            "dim": 3,
-            "dtype": "float16",
-        },
-    )
-    store.shard_writer("logmel80").write(0, {0: np.ones((2, 3))}, {})
+    add_incomplete_set(store)
     with pytest.raises(StoreError, match=r"'logmel80'.*incomplete"):
         train(config(path, tmp_path, features=("logmel80",)))
     assert not (tmp_path / "logmel80_none_loso_c4").exists()
