@@ -172,7 +172,7 @@ class _Recurrence(torch.autograd.Function):
     gi [K, T, B, 3H] (W_i x + b_i, gates n | z | r), w_hh [K, H, 3H] (W_h transposed,
     gates z | r | n), b_hh [K, 1, 3H] (z | r | n) -> states [K, T + 1, B, H], h_0 first.
     The gate orders (not nn.GRU's r | z | n) let the backward pass fill both gradients
-    with two multiplications per step and no copies after. Each step works in place on
+    with one multiplication per step and no copies after. Each step works in place on
     buffers filled for all steps at once, with few ops: autograd would record a dozen
     nodes per step, and op dispatch is what a step costs at these sizes.
     """
@@ -193,12 +193,14 @@ class _Recurrence(torch.autograd.Function):
         # Unbound once: indexing per step would cost as much as the arithmetic.
         pre_, n_, h_ = pre.unbind(0), n.unbind(0), states.unbind(1)
         z_, zr_, r_, hn_ = (pre[..., s].unbind(0) for s in _slices(h))
+        minus_one = gi.new_full((), -1.0)  # a tensor: a Python scalar costs ~1 us an op
         with single_threaded():
             for t in range(t_max):
                 pre_[t].baddbmm_(h_[t], w_hh)  # z, r pre-activations | W_hn h + b_hn
                 zr_[t].sigmoid_()
                 # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-                n_[t].addcmul_(r_[t], hn_[t], value=2.0).sigmoid_().mul_(2.0).sub_(1.0)
+                n_[t].addcmul_(r_[t], hn_[t], value=2.0).sigmoid_()
+                torch.add(minus_one, n_[t], alpha=2.0, out=n_[t])
                 torch.lerp(n_[t], h_[t], z_[t], out=h_[t + 1])  # (1 - z) n + z h
         ctx.save_for_backward(w_hh, states, pre, n)
         return states
@@ -209,34 +211,30 @@ class _Recurrence(torch.autograd.Function):
         w_hh, states, pre, n = ctx.saved_tensors
         t_max, k, b, h = n.shape
         z, zr, r, hn = (pre[..., s] for s in _slices(h))  # [T, K, B, H or 2H]
-        # Chain-rule factors not depending on the incoming gradient, for all steps at once:
-        # per dL/dh, those of the n and z pre-activations; per dL/d(n pre-activation),
-        # those of the r pre-activation and of W_hn h + b_hn (which sits inside r * (...)).
+        # Every gradient a step passes on is dL/dh_t times a factor that does not depend
+        # on it: those factors come first, for all steps at once, so that a step is one
+        # multiplication, then dL/dh_{t-1}.
         d_sigmoid = torch.addcmul(zr, zr, zr, value=-1.0)  # z (1 - z) | r (1 - r)
         d_tanh = torch.addcmul(n.new_ones(()), n, n, value=-1.0)  # 1 - n^2
-        per_dh = n.new_empty(t_max, k, b, 2, h)  # [T, K, B, 2, H] both
-        torch.addcmul(d_tanh, z, d_tanh, value=-1.0, out=per_dh[..., 0, :])
-        torch.sub(states[:, :-1].transpose(0, 1), n, out=per_dh[..., 1, :])
-        per_dh[..., 1, :] *= d_sigmoid[..., :h]  # (h_{t-1} - n) z (1 - z)
-        per_dn = n.new_empty(t_max, k, b, 2, h)
-        torch.mul(hn, d_sigmoid[..., h:], out=per_dn[..., 0, :])
-        per_dn[..., 1, :] = r
-        # Per step dL/d n_pre | z_pre | r_pre | (W_hn h + b_hn): the first three are the
-        # gradient of W_i x + b_i (gates n | z | r), the last three that of W_h h + b_h
-        # (gates z | r | n).
+        # dL/d(n_pre | z_pre | r_pre | W_hn h + b_hn) = dL/dh_t * factor: the first three
+        # are the gradient of W_i x + b_i (gates n | z | r), the last three that of
+        # W_h h + b_h (gates z | r | n); W_hn h + b_hn sits inside r * (...).
+        factor = n.new_empty(t_max, k, b, 4, h)  # [T, K, B, 4, H]
+        dn = torch.addcmul(d_tanh, z, d_tanh, value=-1.0, out=factor[..., 0, :])  # (1-z)(1-n^2)
+        torch.sub(states[:, :-1].transpose(0, 1), n, out=factor[..., 1, :])
+        factor[..., 1, :] *= d_sigmoid[..., :h]  # (h_{t-1} - n) z (1 - z)
+        torch.mul(hn, d_sigmoid[..., h:], out=factor[..., 2, :]).mul_(dn)  # via r
+        torch.mul(r, dn, out=factor[..., 3, :])  # via r * (W_hn h + b_hn)
         slots = grad.new_empty(k, t_max, b, 4, h)
-        dnz_, dn_, drh_ = (
-            slots[:, :, :, s].unbind(1) for s in (slice(0, 2), slice(0, 1), slice(2, 4))
-        )
+        slot_ = slots.unbind(1)  # [K, B, 4, H] each
         d_gh_ = slots[:, :, :, 1:].flatten(-2).unbind(1)  # [K, B, 3H] each
         g_ = grad[:, 1:].unbind(1)  # h_0 is no input: its gradient is dropped
-        z_, per_dh_, per_dn_ = z.unbind(0), per_dh.unbind(0), per_dn.unbind(0)
-        w_t = w_hh.transpose(1, 2)
+        z_, factor_ = z.unbind(0), factor.unbind(0)
+        w_t = w_hh.transpose(1, 2).contiguous()  # [K, 3H, H]
         dh = g_[t_max - 1]  # dL/dh_t, through the output and later steps
         with single_threaded():
             for t in range(t_max - 1, -1, -1):
-                torch.mul(dh.unsqueeze(2), per_dh_[t], out=dnz_[t])
-                torch.mul(dn_[t], per_dn_[t], out=drh_[t])
+                torch.mul(dh.unsqueeze(2), factor_[t], out=slot_[t])
                 if t > 0:
                     dh = torch.addcmul(g_[t - 1], dh, z_[t]).baddbmm_(d_gh_[t], w_t)
         # Weight and bias gradients sum over steps and dialogs: one bmm, on views.
