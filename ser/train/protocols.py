@@ -44,7 +44,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold
 
 from ser.errors import ConfigError, SerError
 
@@ -225,6 +224,8 @@ def _group_folds(
     )
     if n_groups < n_splits:
         raise ConfigError(f"{problem}: needs {n_splits} dialogs, the data has {n_groups}")
+    from sklearn.model_selection import StratifiedGroupKFold  # ~1 s to import: only here
+
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     parts = [rows[part] for _, part in splitter.split(rows, labels[rows], groups[rows])]
     if any(len(part) == 0 for part in parts):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import doctest
 import json
 import math
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -17,8 +19,7 @@ CLASSES3 = ["neu", "hap", "sad"]
 
 
 def _metrics(y_true: list[int], y_pred: list[int], classes: list[str]) -> Metrics:
-    # sklearn warns on undefined precision/recall unless zero_division is set: no warning
-    # may escape, or a log full of them would hide real problems.
+    # No warning may escape (a log full of them would hide real problems).
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         return compute_metrics(np.array(y_true), np.array(y_pred), classes)
@@ -143,3 +144,34 @@ def test_ua_wa_equals_compute_metrics_exactly(seed: int) -> None:
 def test_ua_wa_refuses_no_predictions() -> None:
     with pytest.raises(ValueError, match="no predictions"):
         ua_wa(np.array([], dtype=int), np.array([], dtype=int), 4)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_scores_equal_sklearns_definitions(seed: int) -> None:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+
+    rng = np.random.default_rng(seed)
+    n_classes = 5
+    # Odd seeds: the last class is never in the truth; seeds 4+: class 1 never predicted.
+    y_true = rng.integers(0, n_classes - (seed % 2), size=int(rng.integers(1, 400)))
+    y_pred = rng.integers(0, n_classes, size=len(y_true))
+    if seed >= 4:
+        y_pred[y_pred == 1] = 0
+    m = compute_metrics(y_true, y_pred, ["neu", "hap", "sad", "ang", "exc"])
+    present = sorted(set(y_true.tolist()))
+    labels = list(range(n_classes))
+    recall = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    f1 = f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
+    assert m.wa == pytest.approx(100 * accuracy_score(y_true, y_pred), abs=1e-12)
+    assert m.ua == pytest.approx(100 * recall[present].mean(), abs=1e-12)
+    assert m.f1 == pytest.approx(100 * f1, abs=1e-12)
+    assert m.confusion == confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    for i in present:
+        assert list(m.per_class_recall.values())[i] == pytest.approx(100 * recall[i], abs=1e-12)
+
+
+def test_training_path_does_not_import_sklearn() -> None:
+    # sklearn takes ~1 s to import: `ser train` with a session protocol must not pay it.
+    code = "import sys, ser.commands.train, ser.train.run; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
