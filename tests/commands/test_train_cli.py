@@ -212,3 +212,29 @@ def test_staged_option_is_refused_outside_late_prob(store_path: Path, tmp_path: 
     result = ser("train", "--store", store_path, "--features", "is13", *SMALL, "--staged")
     assert result.exit_code == 2
     assert "staged does not apply to fusion 'none'" in result.output
+
+
+def test_live_progress_redraws_from_the_epoch_hook() -> None:
+    import io
+
+    from rich.console import Console
+
+    from ser.commands import train as train_cli
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100)
+    clock = iter([10.0, 10.1, 10.3, 10.4])  # read once per epoch
+    with train_cli._ConsoleProgress(console, live=True) as progress:
+        progress.clock = lambda: next(clock)
+        assert not progress.bar.live.auto_refresh  # no redraw thread beside training
+        progress.fold_start(0, "session5", epochs=4)
+        draws = []
+        for epoch in range(1, 5):
+            before = out.tell()
+            progress.epoch(epoch, 4, 0.5, 50.0)
+            draws.append(out.tell() > before)
+        entry = {"metrics": {"ua": 1, "wa": 2, "f1": 3}, "best_epoch": 4, "seconds": 1.0}
+        progress.fold_end(0, "session5", entry)
+    # Redrawn at most every REDRAW_SECONDS (0.25 s) and at the last epoch.
+    assert draws == [True, False, True, True]
+    assert "4/4" in out.getvalue() and "val UA 50.0" in out.getvalue()
