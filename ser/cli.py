@@ -6,6 +6,7 @@ and turns `SerError` into a one-line message with its exit code.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import Any
@@ -39,6 +40,9 @@ class _Group(click.Group):
         if family is None:
             return None
         module = importlib.import_module(f"ser.commands.{family}")
+        # What the imports built (torch's ~10^5 objects) lives as long as the process:
+        # frozen, the collector no longer walks it, which takes ~0.3 s off every exit.
+        gc.freeze()
         return next(c for c in module.COMMANDS if c.name == cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
