@@ -53,6 +53,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 from torch.utils.data import DataLoader, Dataset
 
+from ser.allocator import tune_heap
 from ser.cache import FeatureStore
 from ser.cache.manifest import Manifest
 from ser.cache.testing import example_columns
@@ -197,14 +198,17 @@ def time_ser(store_path: Path, out: Path, device: str, precision: str = "auto") 
     }
 
 
-def time_cli(store_path: Path, out: Path) -> float:
+def time_cli(store_path: Path, out: Path, glibc_defaults: bool = False) -> float:
     """Wall seconds of the `ser train` command for the same run, in a new process."""
     command = [sys.executable, "-m", "ser.cli", "train", "--store", str(store_path)]
     command += ["--features", "is13+bert", "--fusion", "add", "--fusion-at", "logits"]
     command += ["--loss", "perspective", "--protocol", "session5", "--seeds", "1"]
     command += ["--out", str(out), "--json"]
+    env = dict(os.environ)
+    if glibc_defaults:
+        env["SER_TUNE_HEAP"] = "0"
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
+    subprocess.run(command, check=True, capture_output=True, env=env)
     return time.perf_counter() - start
 
 
@@ -451,13 +455,25 @@ def main() -> None:
     parser.add_argument("--msmser-utterances", type=int, default=48, help="timed at paper size")
     parser.add_argument("--skip-msmser", action="store_true")
     parser.add_argument("--skip-cli", action="store_true", help="no `ser train` subprocess run")
+    parser.add_argument(
+        "--glibc-defaults",
+        action="store_true",
+        help="keep glibc's heap settings instead of tuning them as `ser` does (the command "
+        "run is then given glibc's defaults too)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--json", action="store_true", help="print all figures as JSON")
     args = parser.parse_args()
+    # As the `ser` command does, before anything big is allocated (ser/allocator.py).
+    heap_tuned = False if args.glibc_defaults else tune_heap()
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    results: dict[str, Any] = {"device": args.device, "threads": torch.get_num_threads()}
+    results: dict[str, Any] = {
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+        "heap_tuned": heap_tuned,
+    }
     with tempfile.TemporaryDirectory(prefix="ser-bench-") as tmp:
         rng = np.random.default_rng(0)
         store = fusion_store(Path(tmp) / "fusion.zarr", rng)
@@ -476,7 +492,10 @@ def main() -> None:
             results["ser_by_precision"][p] = best
         results["ser"] = results["ser_by_precision"][precisions[0]]
         if not args.skip_cli:
-            results["cli_seconds"] = time_cli(Path(tmp) / "fusion.zarr", Path(tmp) / "cli")
+            cli_out = Path(tmp) / "cli"
+            results["cli_seconds"] = time_cli(
+                Path(tmp) / "fusion.zarr", cli_out, args.glibc_defaults
+            )
         if not args.skip_baseline:
             results["baseline"] = time_baseline(
                 store, device, args.baseline_epochs, results["ser"]["sizes"]
@@ -498,7 +517,8 @@ def main() -> None:
 def _print(r: dict[str, Any]) -> None:
     ser_ = r["ser"]
     load = ", ".join(f"{v:.2f}" for v in r["ser"]["load_average"])
-    print(f"device {r['device']}, {r['threads']} torch threads, load average {load}")
+    heap = "tuned as by `ser`" if r["heap_tuned"] else "glibc's defaults"
+    print(f"device {r['device']}, {r['threads']} torch threads, heap {heap}, load average {load}")
     sizes = ser_["sizes"]
     print(
         f"fusion study default run ({ser_['epochs']} epochs, logits ADD, perspective loss, "

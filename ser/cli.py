@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from ser import __version__
+from ser.allocator import tune_heap
 from ser.errors import SerError
 
 # Command name -> the family module that defines it. Families are imported only when one
@@ -57,6 +58,7 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="ser")
 def main() -> None:
     """Multimodal speech emotion recognition: cached features, fast fusion training."""
+    tune_heap()  # before any command allocates: see ser/allocator.py
 
 
 if __name__ == "__main__":
