@@ -120,7 +120,8 @@ REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
     default="auto",
     show_default=True,
     help="auto: fp16 autocast on CUDA, fp32 on the CPU. bf16 autocast on a CPU with "
-    "native bf16 is ~20% faster but scored ~1 UA point lower in our tests. Recorded.",
+    "native bf16 is ~20% faster but scored ~0.5 UA points lower on average in our "
+    "tests. Recorded.",
 )
 @click.option(
     "--threads",

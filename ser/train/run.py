@@ -75,7 +75,7 @@ class TrainConfig:
     patience: int | None = None  # early stopping; None: the papers' fixed epochs
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     # "auto": fp16 autocast on CUDA, fp32 on the CPU ("bf16" is opt-in there: faster,
-    # ~1 UA point lower in our measurements); see ser/precision.py.
+    # ~0.5 UA point lower on average in our measurements); see ser/precision.py.
     precision: str = "auto"
     threads: int | None = None  # torch CPU threads; None: torch's default
     out: str = "runs"
