@@ -130,15 +130,25 @@ def test_docstring_examples_run() -> None:
     assert doctest.testmod(ser.train.metrics).failed == 0
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_ua_wa_equals_compute_metrics_exactly(seed: int) -> None:
+CLASSES5 = ["neu", "hap", "sad", "ang", "exc"]
+
+
+def _random_predictions(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to 400 predictions of 5 classes. Odd seeds: the last class is never in the
+    truth; seeds 4 and up: class 1 is never predicted."""
     rng = np.random.default_rng(seed)
-    n_classes = 5
-    # On odd seeds the last class is absent from the truth.
-    y_true = rng.integers(0, n_classes - (seed % 2), size=int(rng.integers(1, 300)))
-    y_pred = rng.integers(0, n_classes, size=len(y_true))
-    full = compute_metrics(y_true, y_pred, ["neu", "hap", "sad", "ang", "exc"])
-    assert ua_wa(y_true, y_pred, n_classes) == (full.ua, full.wa)
+    y_true = rng.integers(0, len(CLASSES5) - (seed % 2), size=int(rng.integers(1, 400)))
+    y_pred = rng.integers(0, len(CLASSES5), size=len(y_true))
+    if seed >= 4:
+        y_pred[y_pred == 1] = 0
+    return y_true, y_pred
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_ua_wa_equals_compute_metrics_exactly(seed: int) -> None:
+    y_true, y_pred = _random_predictions(seed)
+    full = compute_metrics(y_true, y_pred, CLASSES5)
+    assert ua_wa(y_true, y_pred, len(CLASSES5)) == (full.ua, full.wa)
 
 
 def test_ua_wa_refuses_no_predictions() -> None:
@@ -150,16 +160,10 @@ def test_ua_wa_refuses_no_predictions() -> None:
 def test_scores_equal_sklearns_definitions(seed: int) -> None:
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
-    rng = np.random.default_rng(seed)
-    n_classes = 5
-    # Odd seeds: the last class is never in the truth; seeds 4+: class 1 never predicted.
-    y_true = rng.integers(0, n_classes - (seed % 2), size=int(rng.integers(1, 400)))
-    y_pred = rng.integers(0, n_classes, size=len(y_true))
-    if seed >= 4:
-        y_pred[y_pred == 1] = 0
-    m = compute_metrics(y_true, y_pred, ["neu", "hap", "sad", "ang", "exc"])
+    y_true, y_pred = _random_predictions(seed)
+    m = compute_metrics(y_true, y_pred, CLASSES5)
     present = sorted(set(y_true.tolist()))
-    labels = list(range(n_classes))
+    labels = list(range(len(CLASSES5)))
     recall = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
     f1 = f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
     assert m.wa == pytest.approx(100 * accuracy_score(y_true, y_pred), abs=1e-12)
