@@ -48,9 +48,9 @@ from transformers.utils import logging as hf_logging
 
 from ser.audio import load_audio
 from ser.extract import build_extractor
-from ser.extract.base import resolve_precision
 from ser.extract.plan import DEFAULT_BATCH_SECONDS, make_plan
 from ser.extract.run import ExtractConfig, extract_features
+from ser.precision import resolve_precision
 from ser.synth import write_corpus_from_metadata
 
 RATE = 16000

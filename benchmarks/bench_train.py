@@ -198,12 +198,16 @@ def time_ser(store_path: Path, out: Path, device: str, precision: str = "auto") 
     }
 
 
-def time_cli(store_path: Path, out: Path, glibc_defaults: bool = False) -> float:
+def time_cli(
+    store_path: Path, out: Path, precision: str, threads: int | None, glibc_defaults: bool
+) -> float:
     """Wall seconds of the `ser train` command for the same run, in a new process."""
     command = [sys.executable, "-m", "ser.cli", "train", "--store", str(store_path)]
     command += ["--features", "is13+bert", "--fusion", "add", "--fusion-at", "logits"]
     command += ["--loss", "perspective", "--protocol", "session5", "--seeds", "1"]
-    command += ["--out", str(out), "--json"]
+    command += ["--precision", precision, "--out", str(out), "--json"]
+    if threads:
+        command += ["--threads", str(threads)]
     env = dict(os.environ)
     if glibc_defaults:
         env["SER_TUNE_HEAP"] = "0"
@@ -492,9 +496,12 @@ def main() -> None:
             results["ser_by_precision"][p] = best
         results["ser"] = results["ser_by_precision"][precisions[0]]
         if not args.skip_cli:
-            cli_out = Path(tmp) / "cli"
             results["cli_seconds"] = time_cli(
-                Path(tmp) / "fusion.zarr", cli_out, args.glibc_defaults
+                Path(tmp) / "fusion.zarr",
+                Path(tmp) / "cli",
+                precisions[0],
+                args.threads,
+                args.glibc_defaults,
             )
         if not args.skip_baseline:
             results["baseline"] = time_baseline(

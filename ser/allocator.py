@@ -18,8 +18,11 @@ Process-wide, so only entry points (`ser`, the benchmarks) call `tune_heap`; lib
 code never does. Any MALLOC_* setting of the user's wins, and SER_TUNE_HEAP=0 keeps
 glibc's defaults.
 
->>> tune_heap() in (True, False)  # False off glibc, or where the user set MALLOC_*_
-True
+>>> import os
+>>> os.environ["SER_TUNE_HEAP"] = "0"  # keep glibc's defaults
+>>> tune_heap()
+False
+>>> del os.environ["SER_TUNE_HEAP"]
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@
 cost nothing that matters: fp16 autocast on CUDA; for extraction also bf16 on CPUs with
 native bf16 instructions (x86 AVX512-BF16 or AMX, Arm BF16), whose features agree with
 float32 ones to a cosine of 0.9998. Training on the CPU stays float32 under "auto": bf16
-autocast made the fusion study ~20 % faster here but scored lower test UA on 6 of 8 seeds
-(0.5 points on average; benchmarks/README.md), so it is opt-in (`ser train --precision bf16`). The
-resolved precision is recorded with features and runs, so results of different
-precision are never mixed up.
+autocast made the fusion study ~20 % faster here but scored lower test UA on 6 of 8
+seeds (0.5 points on average; benchmarks/README.md), so it is opt-in (`ser train
+--precision bf16`). The resolved precision is recorded with features and runs, so
+results of different precision are never mixed up.
 """
 
 from __future__ import annotations

@@ -26,14 +26,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from ser.errors import ConfigError, SerError
-from ser.precision import (  # noqa: F401  (re-exported: the extractors' precision API)
-    AUTOCAST_DTYPES,
-    PRECISIONS,
-    autocast,
-    check_precision,
-    cpu_has_native_bf16,
-    resolve_precision,
-)
+from ser.precision import AUTOCAST_DTYPES, check_precision, resolve_precision
 
 Level = Literal["frame", "token", "utterance"]
 Modality = Literal["audio", "text"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ser.extract.base import check_precision
 from ser.extract.text import TextEncoderExtractor
+from ser.precision import check_precision
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,13 @@ from ser.errors import ConfigError
 from ser.extract.base import (
     FeatureSetSpec,
     PretrainedExtractor,
-    autocast,
     base_attrs,
     check_audio,
-    check_precision,
     load_pretrained,
     model_basename,
     parse_layers,
 )
+from ser.precision import autocast, check_precision
 
 # Model types whose encoder zeroes padded frames before a single positional conv and masks
 # them in attention, so padded frames never reach real ones (checked in transformers 5).

@@ -36,13 +36,7 @@ import torch
 from rich.console import Console
 
 from ser.errors import ConfigError, StoreError
-from ser.extract.base import (
-    Extractor,
-    FeatureSetSpec,
-    check_precision,
-    resolve_device,
-    resolve_precision,
-)
+from ser.extract.base import Extractor, FeatureSetSpec, resolve_device
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
     DEFAULT_BATCH_TOKENS,
@@ -54,6 +48,7 @@ from ser.extract.plan import (
 )
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
+from ser.precision import check_precision, resolve_precision
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
 KINDS = ("hubert", "mpnet", "bert", "is13", "logmel")

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from ser.audio import AudioError, load_audio
-from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec, autocast
+from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec
 from ser.extract.plan import Shard
+from ser.precision import autocast
 
 Source = Path | str | None  # a wav path (None: missing from the corpus) or a transcript
 Decoded = tuple[dict[int, Any], dict[int, str]]  # inputs and failures by manifest index

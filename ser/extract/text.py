@@ -25,11 +25,11 @@ from ser.extract.base import (
     ExtractionError,
     FeatureSetSpec,
     PretrainedExtractor,
-    autocast,
     base_attrs,
     load_pretrained,
     model_basename,
 )
+from ser.precision import autocast
 
 # Tokenizers without a real limit report a huge model_max_length.
 _NO_LIMIT = 1_000_000

@@ -90,9 +90,10 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[st
     per_class = {
         c: float(100 * recall[i]) if present[i] else math.nan for i, c in enumerate(classes)
     }
+    ua, wa = _ua_wa(counts)
     return Metrics(
-        wa=float(100 * hits.sum() / len(y_true)),
-        ua=float(100 * recall[present].mean()),
+        wa=wa,
+        ua=ua,
         f1=float(100 * f1[present].mean()),
         per_class_recall=per_class,
         confusion=counts.tolist(),
@@ -111,12 +112,15 @@ def ua_wa(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[float
     model selection on every validation epoch)."""
     if len(y_true) == 0:
         raise ValueError("no predictions to score")
-    counts = confusion(y_true, y_pred, n_classes)
+    return _ua_wa(confusion(y_true, y_pred, n_classes))
+
+
+def _ua_wa(counts: np.ndarray) -> tuple[float, float]:
+    """UA (mean recall over the classes in the truth) and WA of a confusion count."""
     support, hits = counts.sum(axis=1), np.diag(counts)
     present = support > 0
-    return float(100 * (hits[present] / support[present]).mean()), float(
-        100 * hits.sum() / len(y_true)
-    )
+    ua = 100 * (hits[present] / support[present]).mean()
+    return float(ua), float(100 * hits.sum() / counts.sum())
 
 
 def pool_metrics(metrics: Sequence[Metrics], classes: Sequence[str]) -> Metrics:

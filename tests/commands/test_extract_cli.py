@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from ser.cache import FeatureStore
 from ser.cli import main
-from ser.extract.base import resolve_device, resolve_precision
+from ser.extract.base import resolve_device
+from ser.precision import resolve_precision
 
 
 def _models(tiny_models: Any) -> list[str]:

@@ -15,7 +15,6 @@ from ser.errors import ConfigError, SerError
 from ser.extract import EXTRACTORS, build_extractor
 from ser.extract.base import (
     ExtractionError,
-    autocast,
     check_audio,
     freeze_for_inference,
     load_pretrained,
@@ -26,6 +25,7 @@ from ser.extract.base import (
 )
 from ser.extract.hubert import HubertExtractor, HubertOptions
 from ser.extract.logmel import LogmelExtractor
+from ser.precision import autocast
 
 
 def test_registry_holds_the_five_kinds() -> None:

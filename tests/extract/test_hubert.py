@@ -13,8 +13,9 @@ from transformers import AutoModel
 
 from ser.cache.fingerprint import fingerprint
 from ser.errors import ConfigError
-from ser.extract.base import ExtractionError, resolve_precision
+from ser.extract.base import ExtractionError
 from ser.extract.hubert import HubertExtractor, HubertOptions
+from ser.precision import resolve_precision
 from ser.tiny import save_tiny_hubert
 
 CPU = torch.device("cpu")

@@ -11,10 +11,11 @@ from transformers import AutoTokenizer
 
 from ser.cache.fingerprint import fingerprint
 from ser.errors import ConfigError
-from ser.extract.base import ExtractionError, resolve_precision
+from ser.extract.base import ExtractionError
 from ser.extract.bert import BertExtractor, BertOptions
 from ser.extract.mpnet import MpnetExtractor, MpnetOptions
 from ser.extract.text import TextEncoderExtractor
+from ser.precision import resolve_precision
 from ser.tiny import TinyModels, build_tiny_models
 
 CPU = torch.device("cpu")
