@@ -12,6 +12,8 @@ processes over pickled per-dialog samples, rebuilt every epoch. This script
    configuration, loading included (issue 4 asks for under 15 s on a 2-core CPU), and
    once the whole `ser train ... --seeds 1` command in a new process, as `time` would
    (interpreter start, imports and exit included, which the baseline's figure is not);
+   with `--compare-mkl`, also with oneDNN switched off (float32 products on MKL, as in
+   stock PyTorch; see ser/train/models/linear.py), runs interleaved;
 3. times a re-creation of the baseline (per-epoch DataLoader, 4 workers, pickled dialogs,
    pad_sequence collation, plain Adam) driving the same architecture on the stock PyTorch
    modules the published code uses (`nn.GRU` over packed sequences,
@@ -43,6 +45,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -196,6 +201,15 @@ def time_ser(store_path: Path, out: Path, device: str, precision: str = "auto") 
         "sizes": fold["sizes"],
         "precision": record["config"]["precision"],
     }
+
+
+@contextmanager
+def mkldnn_enabled(enabled: bool) -> Iterator[None]:
+    """PyTorch's oneDNN switch, without the warning it prints about Intel GPUs."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TF32 acceleration")
+        with torch.backends.mkldnn.flags(enabled=enabled):
+            yield
 
 
 def time_cli(
@@ -465,6 +479,12 @@ def main() -> None:
         help="keep glibc's heap settings instead of tuning them as `ser` does (the command "
         "run is then given glibc's defaults too)",
     )
+    parser.add_argument(
+        "--compare-mkl",
+        action="store_true",
+        help="also time each precision with oneDNN switched off, so that float32 products "
+        "run on MKL as in stock PyTorch (ser/train/models/linear.py), runs interleaved",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--json", action="store_true", help="print all figures as JSON")
     args = parser.parse_args()
@@ -484,11 +504,15 @@ def main() -> None:
         # Best of N whole runs (as timeit advises for noisy machines), precisions
         # interleaved; all runs are printed.
         precisions = args.precision.split(",")
-        runs: dict[str, list[dict[str, Any]]] = {p: [] for p in precisions}
+        variants = [(p, p, True) for p in precisions]  # (label, precision, oneDNN on)
+        if args.compare_mkl:
+            variants += [(f"{p}, MKL products", p, False) for p in precisions]
+        runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in variants}
         for i in range(args.repeats):
-            for p in precisions:
-                out = Path(tmp) / f"runs-{p}-{i}"
-                runs[p].append(time_ser(Path(tmp) / "fusion.zarr", out, args.device, p))
+            for j, (label, p, onednn) in enumerate(variants):
+                out = Path(tmp) / f"runs-{j}-{i}"
+                with mkldnn_enabled(onednn):
+                    runs[label].append(time_ser(Path(tmp) / "fusion.zarr", out, args.device, p))
         results["ser_by_precision"] = {}
         for p, timed in runs.items():
             best = min(timed, key=lambda r: r["seconds"])

@@ -283,8 +283,11 @@ class Batches:
                 raise ConfigError(
                     f"dialog models take vector views only; {spec.name} is {spec.view}"
                 )
-            if spec.view == "vector":
-                data.features[spec.name].vectors()  # pooled now, not in the first epoch
+        # Vector views, pooled and normalised once (not per batch), and a zero row after
+        # the last that padding positions (-1) read: batches are row copies.
+        self._vectors = {
+            s.name: self._vector_table(s.name) for s in self.specs if s.view == "vector"
+        }
         self._groups = dialog_groups(data, self.positions) if unit == "dialog" else []
         self._kept: list[Batch] | None = None
         self._seq_len = {
@@ -325,7 +328,7 @@ class Batches:
         for spec in self.specs:
             table = self.data.features[spec.name]
             if spec.view == "vector":
-                x[spec.name] = self._norm(spec.name, table.vectors()[pos])  # [B, D]
+                x[spec.name] = self._vectors[spec.name].index_select(0, pos)  # [B, D]
             else:
                 x[spec.name], mask[spec.name] = self._sequence(table, pos, t_max[spec.name])
         return Batch(
@@ -349,6 +352,11 @@ class Batches:
         z = self.zscore.get(name)
         return x if z is None else z(x)
 
+    def _vector_table(self, name: str) -> torch.Tensor:
+        """[n + 1, D] float32: every utterance's normalised vector, then zeros."""
+        vectors = self._norm(name, self.data.features[name].vectors())  # [n, D]
+        return torch.cat([vectors, vectors.new_zeros(1, vectors.shape[1])])
+
     # -- dialog unit ------------------------------------------------------------------
     def _dialog_epoch(self) -> Iterator[Batch]:
         # Dialogs of similar length share a batch: the recurrent models step through the
@@ -365,11 +373,11 @@ class Batches:
     def dialog_batch(self, pos: torch.Tensor) -> Batch:
         """The batch of dialogs `pos` [B, U] (positions, -1 = padding; on the device)."""
         utt_mask = pos >= 0  # [B, U]
+        rows = torch.where(utt_mask, pos, len(self.data)).flatten()  # padding: the zero row
+        x = {
+            name: t.index_select(0, rows).view(*pos.shape, -1) for name, t in self._vectors.items()
+        }
         safe = pos.clamp_min(0)
-        x = {}
-        for spec in self.specs:
-            vec = self._norm(spec.name, self.data.features[spec.name].vectors()[safe])  # [B, U, D]
-            x[spec.name] = vec * utt_mask.unsqueeze(-1)
         labels = torch.where(utt_mask, self.data.labels_t[safe], -100)
         index = torch.where(utt_mask, self.data.manifest_rows_t[safe], -1)
         return Batch(x=x, mask={}, labels=labels, index=index, utt_mask=utt_mask)

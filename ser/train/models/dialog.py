@@ -46,6 +46,7 @@ from ser.train.models.base import ModelOutput, SerModel
 from ser.train.models.config import MODALITIES, ModelConfig, need
 from ser.train.models.dropout import Dropout, dropout
 from ser.train.models.gru import lockstep_bigru
+from ser.train.models.linear import each, linear
 
 POSITIONS = {"early": 1, "middle": 2, "late": 3, "logits": 4}
 
@@ -58,7 +59,7 @@ class InputFC(nn.Module):
         self.fc = nn.Linear(d_in, d)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.fc(x))  # [B, U, d]
+        return torch.relu(linear(x, self.fc.weight, self.fc.bias))  # [B, U, d]
 
 
 class BiGRU(nn.Module):
@@ -108,9 +109,7 @@ class SelfAttention(nn.Module):
             raise ValueError("SelfAttention.lockstep needs modules of equal settings")
         m, b, u, d = x.shape
         heads = attns[0].num_heads
-        w_in = torch.stack([a.in_proj_weight for a in attns]).transpose(1, 2)  # [M, d, 3d]
-        b_in = torch.stack([a.in_proj_bias for a in attns]).unsqueeze(1)  # [M, 1, 3d]
-        qkv = torch.baddbmm(b_in, x.reshape(m, b * u, d), w_in)  # [M, B*U, 3d]
+        qkv = each(x, [(a.in_proj_weight, a.in_proj_bias) for a in attns])  # [M, B, U, 3d]
         qkv = qkv.view(m, b, u, 3, heads, d // heads).permute(3, 0, 1, 4, 2, 5)
         q, k, v = qkv.reshape(3, m * b * heads, u, d // heads).unbind(0)  # [M*B*h, U, d/h]
         # A finite "minus infinity": a dialog with no real utterance gets uniform weights
@@ -120,10 +119,8 @@ class SelfAttention(nn.Module):
         scores = torch.baddbmm(hide, q, k.transpose(1, 2), alpha=(d // heads) ** -0.5)
         weights = dropout(torch.softmax(scores, dim=-1), attns[0].dropout, modules[0].training)
         out = torch.bmm(weights, v).view(m, b, heads, u, d // heads)  # [M, B, h, U, d/h]
-        out = out.transpose(2, 3).reshape(m, b * u, d)  # [M, B*U, d], heads concatenated
-        w_out = torch.stack([a.out_proj.weight for a in attns]).transpose(1, 2)  # [M, d, d]
-        b_out = torch.stack([a.out_proj.bias for a in attns]).unsqueeze(1)  # [M, 1, d]
-        out = torch.baddbmm(b_out, out, w_out).view(m, b, u, d)
+        out = out.transpose(2, 3).reshape(m, b, u, d)  # heads concatenated
+        out = each(out, [(a.out_proj.weight, a.out_proj.bias) for a in attns])
         out = torch.where(mask.unsqueeze(-1), out, 0.0)  # [M, B, U, d]
         return modules[0].dropout(out)
 

@@ -47,15 +47,18 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
+from ser.train.models.linear import each
+
 
 @dataclass(frozen=True)
 class TimeIndex:
     """Where each direction's time steps come from and where its outputs go back to.
 
     T = U steps per direction: a dialog's real utterances first, in the direction's
-    order. `src[(d * T + t) * B + b]`: the row of `x.view(M, B * U, D)` that direction d
-    (0 forward, 1 backward) reads at step t of dialog b; steps past the dialog's end read
-    a real utterance (one of the dialog, else of the batch), so whatever the padding
+    order. `src[(d * T + t) * B + b]`: the row of the input projections
+    `proj.view(M, B * U * 2, 3H)` (utterance row * 2 + d) that direction d (0 forward,
+    1 backward) reads at step t of dialog b; steps past the dialog's end read a real
+    utterance (one of the dialog, else of the batch), so whatever the padding
     holds, their (unused) states stay finite and send no NaN into real steps' gradients.
     The recurrence returns its states from h_0 = 0 on, [K, T + 1, B, H]:
     `back[(b * U + u) * 2 + d]` is the row of `states.view(M, 2 * (T + 1) * B, H)` for
@@ -82,10 +85,11 @@ class TimeIndex:
         first_in_batch = mask.flatten().to(torch.uint8).argmax()  # 0 if none is real
         fallback = torch.where(length > 0, rows[0, :, :1], first_in_batch)  # [B, 1]
         src = torch.where(steps < length, rows, fallback).transpose(1, 2)  # [2, T, B]
+        direction = torch.arange(2, device=mask.device)  # [2]
+        src = src * 2 + direction[:, None, None]  # rows of the projections
         rank = torch.cumsum(mask, dim=1) - 1  # [B, U] forward step of a real position
         step = torch.stack([rank, length - 1 - rank], dim=-1) + 1  # [B, U, 2], 0 is h_0
         step = torch.where(mask.unsqueeze(-1), step, 0)
-        direction = torch.arange(2, device=mask.device)  # [2]
         back = (direction * (u + 1) + step) * b + dialog.unsqueeze(-1)  # [B, U, 2]
         last = (direction.unsqueeze(1) * (u + 1) + length.T) * b + dialog.T  # [2, B]
         return TimeIndex(src.reshape(-1), back.reshape(-1), last.reshape(-1))
@@ -124,16 +128,18 @@ def lockstep_bigru(
 def _bigru_layer(
     grus: Sequence[nn.GRU], layer: int, x: torch.Tensor, index: TimeIndex
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    m, b, u, d = x.shape
+    m, b, u, _ = x.shape
     h = grus[0].hidden_size
     w_ih, b_ih, w_hh, b_hh = _stacked_weights(grus, layer, x)
-    steps = x.reshape(m, b * u, d).index_select(1, index.src)  # [M, 2*T*B, D]
-    gi = torch.baddbmm(b_ih, steps.view(2 * m, u * b, d), w_ih)  # [K, T*B, 3H]
+    # Both directions' input projections of every utterance, then each direction's rows
+    # in its own time order.
+    proj = each(x, list(zip(w_ih, b_ih, strict=True)))  # [M, B, U, 2*3H]
+    gi = proj.view(m, b * u * 2, 3 * h).index_select(1, index.src)  # [M, 2*T*B, 3H]
     # The recurrence runs in the weights' dtype whatever autocast says: rounding errors of
     # bf16/fp16 hidden states would compound over a dialog's steps (and its in-place
     # buffers must agree in dtype with the weights).
     with torch.autocast(x.device.type, enabled=False):
-        gi = gi.to(w_hh.dtype).view(2 * m, u, b, 3 * h)
+        gi = gi.to(w_hh.dtype).view(2 * m, u, b, 3 * h)  # [K, T, B, 3H]
         states = _Recurrence.apply(gi, w_hh, b_hh)  # [K, T+1, B, H]
     states = states.view(m, 2 * (u + 1) * b, h)  # [M, 2*(T+1)*B, H]
     out = states.index_select(1, index.back).view(m, b, u, 2 * h)  # [M, B, U, 2H]
@@ -143,24 +149,29 @@ def _bigru_layer(
 
 def _stacked_weights(
     grus: Sequence[nn.GRU], layer: int, like: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Weights of all K = 2M directions (direction fastest), transposed for `bmm`, gates
-    reordered as `_Recurrence` wants them: w_ih [K, D, 3H] and b_ih [K, 1, 3H] n | z | r;
-    w_hh [K, H, 3H] and b_hh [K, 1, 3H] z | r | n (biases 0 if bias=False)."""
+) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Each GRU's input weights for `linear`, both directions (forward first), gates
+    n | z | r in each: w_ih [2*3H, D], b_ih [2*3H], one of each per GRU; and the recurrent
+    weights of all K = 2M directions (direction fastest), transposed for `bmm`, gates
+    z | r | n: w_hh [K, H, 3H], b_hh [K, 1, 3H]. Biases are 0 if bias=False. These are
+    the orders `_Recurrence` wants."""
     h = grus[0].hidden_size
     zero = like.new_zeros(3 * h)
     w_ih, b_ih, w_hh, b_hh = [], [], [], []
-    for gru in grus:
-        for suffix in (f"_l{layer}", f"_l{layer}_reverse"):
-            w_ih.append(getattr(gru, "weight_ih" + suffix).t())  # [D, 3H] gates r | z | n
-            w_hh.append(getattr(gru, "weight_hh" + suffix).t())  # [H, 3H]
-            b_ih.append(getattr(gru, "bias_ih" + suffix) if gru.bias else zero)
-            b_hh.append(getattr(gru, "bias_hh" + suffix) if gru.bias else zero)
     r, z, n = (torch.arange(i * h, (i + 1) * h, device=like.device) for i in range(3))
     nzr, zrn = torch.cat([n, z, r]), torch.cat([z, r, n])
+    directions = (f"_l{layer}", f"_l{layer}_reverse")
+    for gru in grus:
+        w = [getattr(gru, "weight_ih" + s) for s in directions]  # [3H, D] gates r | z | n
+        bias = [getattr(gru, "bias_ih" + s) if gru.bias else zero for s in directions]
+        w_ih.append(torch.cat(w).view(2, 3 * h, -1).index_select(1, nzr).flatten(0, 1))
+        b_ih.append(torch.cat(bias).view(2, 3 * h).index_select(1, nzr).flatten())
+        for suffix in directions:
+            w_hh.append(getattr(gru, "weight_hh" + suffix).t())  # [H, 3H]
+            b_hh.append(getattr(gru, "bias_hh" + suffix) if gru.bias else zero)
     return (
-        torch.stack(w_ih).index_select(-1, nzr),
-        torch.stack(b_ih).index_select(-1, nzr).unsqueeze(1),
+        w_ih,
+        b_ih,
         torch.stack(w_hh).index_select(-1, zrn),
         torch.stack(b_hh).index_select(-1, zrn).unsqueeze(1),
     )

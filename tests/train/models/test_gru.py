@@ -100,7 +100,9 @@ def test_time_index_walks_real_utterances_in_both_directions() -> None:
     mask = torch.tensor([[1, 0, 1, 1], [1, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
     index = TimeIndex.of(mask)
     b, u = mask.shape
-    src = index.src.view(2, u, b)  # rows of x.view(B * U, D)
+    src = index.src.view(2, u, b)  # rows of the projections: utterance row * 2 + direction
+    assert (src % 2 == torch.arange(2)[:, None, None]).all()
+    src = src // 2  # rows of x.view(B * U, D)
     pos = src - torch.arange(b) * u  # positions within each dialog
     assert pos[0, :3, 0].tolist() == [0, 2, 3] and pos[1, :3, 0].tolist() == [3, 2, 0]
     assert pos[0, :2, 1].tolist() == [0, 1] and pos[1, :2, 1].tolist() == [1, 0]
