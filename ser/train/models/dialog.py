@@ -28,9 +28,10 @@ through a dialog's real utterances only, see `gru.py`) and masked as attention k
 padding or gaps never change the outputs (padding may hold any finite values); their
 logits are 0. The stages of the two modality branches run side by side: where both are
 at their Bi-GRU, the two Bi-GRUs run as one lockstep recurrence (`gru.py`), and the two
-self-attentions as one set of batched matmuls. Same maths as the stock modules
-(`nn.GRU`, `nn.MultiheadAttention`, which hold the parameters), tested to 1e-5; dropout
-masks come from `dropout.py`'s cheaper sampler.
+self-attentions' per-head products as one set of batched matmuls. Same maths as the
+stock modules (`nn.GRU`, `nn.MultiheadAttention`, which hold the parameters), tested to
+1e-5; linear layers multiply on oneDNN on the CPU (`linear.py`) and dropout masks come
+from `dropout.py`'s cheaper sampler.
 """
 
 from __future__ import annotations
@@ -86,9 +87,9 @@ class SelfAttention(nn.Module):
     """Multi-head self-attention across utterances (stage 3).
 
     The maths of `nn.MultiheadAttention` (whose parameters `attn` holds), written out so
-    that both modalities' attentions run as one set of batched matmuls and the weights'
-    dropout uses the cheaper `dropout` above. Padded utterances are masked as keys; their
-    outputs are 0.
+    that both modalities' per-head products run as one set of batched matmuls, the
+    projections on oneDNN (`linear.py`), and the weights' dropout uses the cheaper
+    `dropout` above. Padded utterances are masked as keys; their outputs are 0.
     """
 
     def __init__(self, d: int, heads: int, dropout: float) -> None:
@@ -103,7 +104,7 @@ class SelfAttention(nn.Module):
     def lockstep(
         modules: Sequence[SelfAttention], x: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        """Module m on x[m] [B, U, d] for all m in one set of matmuls -> [M, B, U, d]."""
+        """Module m on x[m] [B, U, d] for all m -> [M, B, U, d]."""
         attns = [s.attn for s in modules]
         if len({(a.embed_dim, a.num_heads, a.dropout) for a in attns}) > 1:
             raise ValueError("SelfAttention.lockstep needs modules of equal settings")
