@@ -18,6 +18,7 @@ from ser.train.models.dialog import (
     SelfAttention,
     run_side_by_side,
 )
+from ser.train.models.linear import onednn_available
 
 AUDIO = FeatureInfo("is13", "audio", "utterance", 30)
 TEXT = FeatureInfo("bert", "text", "token", 24)
@@ -247,3 +248,21 @@ def test_side_by_side_stages_equal_separate_runs(dialog_batch) -> None:
         assert isinstance(together, torch.Tensor) and together.shape == xs.shape
         for stage, x, y in zip(stages, xs, together, strict=True):
             torch.testing.assert_close(y, stage(x, mask), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.skipif(not onednn_available(), reason="PyTorch built without oneDNN")
+def test_linear_layers_multiply_on_onednn(dialog_batch) -> None:
+    """Input FCs, the Bi-GRUs' input projections and the attentions' projections (8 layers
+    for two modalities) run on oneDNN in float32 on the CPU (`linear.py`)."""
+    model = build("add", "logits", "perspective")
+    batch = dialog_batch(specs_of(model))
+    loss = model.loss(model(batch), batch)
+    seen, todo, kinds = set(), [loss.grad_fn], []
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        kinds.append(type(node).__name__)
+        todo += [next_node for next_node, _ in node.next_functions]
+    assert kinds.count("_OneDnnLinearBackward") == 8
