@@ -9,7 +9,7 @@ forward and backward take 0.8 ms instead of 2.0 ms at 768 -> 100 (benchmarks/REA
 
 `linear` is `F.linear`'s maths (results equal to float32 rounding) with oneDNN for the
 forward product and both backward products. It falls back to `F.linear` off the CPU,
-for other dtypes, under autocast (which `F.linear` follows), for empty inputs, where
+for other dtypes, under autocast (which `F.linear` follows), for empty tensors, where
 PyTorch was built without oneDNN, and inside `torch.backends.mkldnn.flags(enabled=False)`,
 PyTorch's own switch for it.
 
@@ -60,6 +60,7 @@ def _on_onednn(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None)
     return (
         all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
         and x.numel() > 0
+        and weight.numel() > 0
         and weight.dim() == 2
         and bool(torch.backends.mkldnn.enabled)
         and not torch.is_autocast_enabled("cpu")

@@ -58,6 +58,7 @@ def test_falls_back_to_f_linear() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast rules stay F.linear's
         assert linear(torch.randn(5, 3), w).dtype == torch.bfloat16
     assert linear(torch.randn(0, 3), w).shape == (0, 2)
+    assert linear(torch.randn(5, 3), torch.randn(0, 3)).shape == (5, 0)
 
 
 def test_each_applies_layer_m_to_input_m() -> None:
