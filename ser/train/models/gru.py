@@ -9,8 +9,9 @@ dispatch, not arithmetic. Here the K = 2 x (number of GRUs) independent recurren
 - the input projections of all time steps and both directions are one `linear` per GRU
   and layer (`linear.py`: oneDNN on the CPU);
 - each direction reads its own sequence's projections in its own time order through a
-  precomputed gather index (the backward direction walks each dialog's real utterances from its last
-  to its first), so padding and gaps are never stepped over before real utterances;
+  precomputed gather index (the backward direction walks each dialog's real utterances
+  from its last to its first), so padding and gaps are never stepped over before real
+  utterances;
 - one Python loop steps all K hidden states with one `baddbmm` over stacked weights
   [K, H, 3H], and `_Recurrence` backpropagates through it by hand (a few fused ops per
   step instead of autograd's per-op nodes).
