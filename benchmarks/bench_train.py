@@ -513,12 +513,12 @@ def main() -> None:
                 out = Path(tmp) / f"runs-{j}-{i}"
                 with mkldnn_enabled(onednn):
                     runs[label].append(time_ser(Path(tmp) / "fusion.zarr", out, args.device, p))
-        results["ser_by_precision"] = {}
-        for p, timed in runs.items():
+        results["ser_runs"] = {}  # by variant: precision, and MKL products with --compare-mkl
+        for label, timed in runs.items():
             best = min(timed, key=lambda r: r["seconds"])
             best["all_seconds"] = [r["seconds"] for r in timed]
-            results["ser_by_precision"][p] = best
-        results["ser"] = results["ser_by_precision"][precisions[0]]
+            results["ser_runs"][label] = best
+        results["ser"] = results["ser_runs"][precisions[0]]
         if not args.skip_cli:
             results["cli_seconds"] = time_cli(
                 Path(tmp) / "fusion.zarr",
@@ -534,10 +534,10 @@ def main() -> None:
             results["speedup"] = results["baseline"]["extrapolated"] / results["ser"]["seconds"]
         if not args.skip_msmser:
             results["msmser"] = {}
+            precision = resolve_precision(precisions[0], device, cpu_bf16=False)
             for label, config in SIZES.items():
                 n = args.msmser_utterances if config.d_model is None else 4 * args.msmser_utterances
                 sample = msmser_store(Path(tmp) / f"msmser{n}.zarr", n, np.random.default_rng(1))
-                precision = resolve_precision(args.precision.split(",")[0], device, cpu_bf16=False)
                 results["msmser"][label] = time_msmser(sample, config, device, precision)
     if args.json:
         print(json.dumps(results, indent=1))
@@ -555,7 +555,7 @@ def _print(r: dict[str, Any]) -> None:
         f"fusion study default run ({ser_['epochs']} epochs, logits ADD, perspective loss, "
         f"train {sizes['train']} / val {sizes['val']} / test {sizes['test']} utterances):"
     )
-    for requested, run in r["ser_by_precision"].items():
+    for requested, run in r["ser_runs"].items():
         print(
             f"  ser train --precision {requested} (= {run['precision']}), best: "
             f"{run['seconds']:.1f} s  (CPU {run['cpu_seconds']:.1f} s; load "

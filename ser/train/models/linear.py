@@ -37,10 +37,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     """x [..., D_in] @ weight [D_out, D_in]^T + bias [D_out] -> [..., D_out]."""
     if not _on_onednn(x, weight, bias):
         return F.linear(x, weight, bias)
-    if x.dim() == 2:
-        return _OneDnnLinear.apply(x, weight, bias)  # [N, D_out]
     y = _OneDnnLinear.apply(x.reshape(-1, x.shape[-1]), weight, bias)  # [N, D_out]
-    return y.view(*x.shape[:-1], weight.shape[0])
+    return y if x.dim() == 2 else y.view(*x.shape[:-1], weight.shape[0])
 
 
 def each(
@@ -93,7 +91,6 @@ class _OneDnnLinear(torch.autograd.Function):
         ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
         return _product(x, weight, bias)
 
     @staticmethod
@@ -103,7 +100,7 @@ class _OneDnnLinear(torch.autograd.Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         d_x = _product(grad, weight.t(), None) if need_x else None  # [N, D_in]
         d_w = _weight_grad(grad, x) if need_w else None  # [D_out, D_in]
-        d_b = grad.sum(dim=0) if need_b and ctx.has_bias else None  # [D_out]
+        d_b = grad.sum(dim=0) if need_b else None  # [D_out]; False for no bias
         return d_x, d_w, d_b
 
 
