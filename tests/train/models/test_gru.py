@@ -1,12 +1,46 @@
-"""The lockstep Bi-GRU (ser.train.models.gru) against nn.GRU, padding and gaps included."""
+"""The lockstep Bi-GRU (ser.train.models.gru) against nn.GRU, padding and gaps included,
+on both recurrence paths: the C kernel (gru_kernel.c) and PyTorch's ops."""
 
 from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from ser.train.models.gru import TimeIndex, _Recurrence, lockstep_bigru
+from ser.train.models import native
+from ser.train.models.gru import (
+    TimeIndex,
+    _native_backward,
+    _native_forward,
+    _Recurrence,
+    _torch_backward,
+    _torch_forward,
+    lockstep_bigru,
+)
+
+CPUINFO = Path("/proc/cpuinfo")
+AVX512 = platform.system() == "Linux" and CPUINFO.exists() and "avx512f" in CPUINFO.read_text()
+needs_kernel = pytest.mark.skipif(
+    not (AVX512 and shutil.which(os.environ.get("CC", "cc"))),
+    reason="the C GRU kernel needs Linux, a C compiler and AVX-512",
+)
+
+
+@pytest.fixture(params=["kernel", "torch"])
+def path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each test twice: on the C kernel (where it can be built) and on PyTorch's ops."""
+    if request.param == "kernel" and native.gru_kernel() is None:
+        pytest.skip("no C GRU kernel here (see test_kernel_is_built_where_it_can_be)")
+    with contextlib.nullcontext() if request.param == "kernel" else native.disabled():
+        yield request.param
+
 
 # Dialog 0 full, 1 with a gap and trailing padding, 2 one utterance, 3 empty.
 MASK = torch.tensor(
@@ -43,7 +77,7 @@ def reference(
 
 
 @pytest.mark.parametrize("layers", [1, 2])
-def test_matches_nn_gru_forward_and_gradients(layers: int) -> None:
+def test_matches_nn_gru_forward_and_gradients(layers: int, path: str) -> None:
     modules = grus(2, layers)
     x = torch.randn(2, 4, 6, 6)  # [M, B, U, D]
     weights = torch.randn(2, 4, 6, 10)  # a loss touching every output
@@ -67,7 +101,7 @@ def test_matches_nn_gru_forward_and_gradients(layers: int) -> None:
     assert (out[:, ~MASK] == 0).all() and (h_n[:, :, 3] == 0).all()
 
 
-def test_padding_never_leaks() -> None:
+def test_padding_never_leaks(path: str) -> None:
     modules = grus(1)
     x = torch.randn(1, 4, 6, 6)
     garbage = torch.where(MASK.unsqueeze(-1), x, torch.full_like(x, float("nan")))
@@ -87,13 +121,41 @@ def test_padding_never_leaks() -> None:
 
 
 def test_recurrence_gradients_are_exact() -> None:
-    """The hand-written backward pass against finite differences (float64)."""
+    """The hand-written backward pass against finite differences (float64: PyTorch's ops;
+    the C kernel, float32 only, is held to them below)."""
     torch.manual_seed(0)
     k, t, b, h = 3, 5, 2, 4
     gi = torch.randn(k, t, b, 3 * h, dtype=torch.float64, requires_grad=True)
     w_hh = torch.randn(k, h, 3 * h, dtype=torch.float64, requires_grad=True)
     b_hh = torch.randn(k, 1, 3 * h, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(_Recurrence.apply, (gi, w_hh, b_hh))
+
+
+@needs_kernel
+def test_kernel_is_built_where_it_can_be() -> None:
+    kernel = native.gru_kernel()
+    assert kernel is not None and kernel.ser_gru_simd() == 512
+    with native.disabled():
+        assert native.gru_kernel() is None
+
+
+@pytest.mark.parametrize(("k", "t", "b", "h"), [(4, 7, 20, 50), (2, 1, 3, 13), (6, 4, 9, 40)])
+def test_kernel_fills_the_buffers_as_pytorch_does(k: int, t: int, b: int, h: int) -> None:
+    """Forward buffers and backward slots of the C kernel against PyTorch's ops, at sizes
+    that leave partial register tiles (dialogs not a multiple of 4, gates of 32)."""
+    kernel = native.gru_kernel()
+    if kernel is None:
+        pytest.skip("no C GRU kernel here")
+    torch.manual_seed(0)
+    gi = torch.randn(k, t, b, 3 * h)
+    w_hh, b_hh = torch.randn(k, h, 3 * h) * 0.3, torch.randn(k, 1, 3 * h)
+    grad = torch.randn(k, t + 1, b, h)
+    got = _native_forward(kernel, gi, w_hh, b_hh)
+    expected = _torch_forward(gi, w_hh, b_hh)
+    for a, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, e, atol=2e-6, rtol=1e-5)
+    slots = _native_backward(kernel, grad, w_hh, *expected)
+    torch.testing.assert_close(slots, _torch_backward(grad, w_hh, *expected), atol=1e-5, rtol=1e-5)
 
 
 def test_time_index_walks_real_utterances_in_both_directions() -> None:

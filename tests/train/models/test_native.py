@@ -1,0 +1,74 @@
+"""Building and caching the C kernels (ser.train.models.native)."""
+
+from __future__ import annotations
+
+import doctest
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ser.train.models import native
+
+needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+
+SOURCE = "int ser_answer(void) { return 42; }\n"
+
+
+@needs_cc
+def test_build_compiles_once_and_reuses_the_library(tmp_path: Path, monkeypatch) -> None:
+    source = tmp_path / "answer.c"
+    source.write_text(SOURCE)
+    first = native.build(source, tmp_path / "cache", compiler="cc")
+    assert first.exists() and first.parent == tmp_path / "cache"
+    calls = []
+    real_run = subprocess.run
+
+    def counting_run(command, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(command)
+        return real_run(command, *args, **kwargs)
+
+    monkeypatch.setattr(native.subprocess, "run", counting_run)
+    assert native.build(source, tmp_path / "cache", compiler="cc") == first
+    assert [c for c in calls if "-shared" in c] == []  # no second compilation
+    source.write_text(SOURCE.replace("42", "43"))  # a new source is a new library
+    assert native.build(source, tmp_path / "cache", compiler="cc") != first
+    assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".so", ".so"]
+
+
+def test_build_without_a_compiler_says_so(tmp_path: Path) -> None:
+    source = tmp_path / "answer.c"
+    source.write_text(SOURCE)
+    with pytest.raises(native.BuildError, match="no C compiler 'no-such-cc'"):
+        native.build(source, tmp_path, compiler="no-such-cc")
+
+
+@needs_cc
+def test_a_failed_build_leaves_nothing_behind(tmp_path: Path) -> None:
+    source = tmp_path / "broken.c"
+    source.write_text("int broken(void) { return }\n")
+    with pytest.raises(native.BuildError, match=r"broken\.c"):
+        native.build(source, tmp_path / "cache", compiler="cc")
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_disabled_hides_the_kernel_and_nests() -> None:
+    with native.disabled():
+        assert native.gru_kernel() is None
+        with native.disabled():
+            assert native.gru_kernel() is None
+        assert native.gru_kernel() is None
+    assert native.gru_kernel() is native._load()  # back to the built kernel (or None)
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(native).failed == 0
+
+
+def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SER_CACHE_DIR", str(tmp_path / "kernels"))
+    assert native.cache_dir() == tmp_path / "kernels"
+    monkeypatch.delenv("SER_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert native.cache_dir() == tmp_path / "ser"
