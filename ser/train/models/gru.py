@@ -16,6 +16,10 @@ dispatch, not arithmetic. Here the K = 2 x (number of GRUs) independent recurren
   [K, H, 3H], and `_Recurrence` backpropagates through it by hand (a few fused ops per
   step instead of autograd's per-op nodes).
 
+That is PyTorch's path, on any device. On a CPU with AVX-512, float32 layers run in a
+C kernel instead (`gru_native.py`: gathers, steps and scatters in one call each way,
+~2x faster for a training step's Bi-GRU); same buffers, same results.
+
 The weights stay in ordinary `nn.GRU` modules, so models keep their parameter names
 and initialisation; the result equals `nn.GRU` on the real utterances (tested to 1e-5,
 forward and gradients). Gate equations as in PyTorch's documentation:
@@ -39,8 +43,6 @@ True
 
 from __future__ import annotations
 
-import ctypes
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +52,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
+from ser.train.models.gru_native import kernel_for, native_layer
 from ser.train.models.linear import each
 from ser.train.models.native import gru_kernel
 
@@ -119,35 +122,45 @@ def lockstep_bigru(
         for g in grus
     ):
         raise ValueError("lockstep_bigru needs GRUs of equal sizes")
-    index = TimeIndex.of(mask)
+    index: list[TimeIndex] = []  # made once, for PyTorch's path only
     out, finals = x, []
     for layer in range(first.num_layers):
         if layer > 0 and first.dropout > 0:
             out = F.dropout(out, first.dropout, first.training)
-        out, h_n = _bigru_layer(grus, layer, out, index)  # [M, B, U, 2H], [M, 2, B, H]
+        out, h_n = _bigru_layer(grus, layer, out, mask, index)  # [M, B, U, 2H], [M, 2, B, H]
         finals.append(h_n)
     return out, torch.cat(finals, dim=1)
 
 
 def _bigru_layer(
-    grus: Sequence[nn.GRU], layer: int, x: torch.Tensor, index: TimeIndex
+    grus: Sequence[nn.GRU],
+    layer: int,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    index: list[TimeIndex],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     m, b, u, _ = x.shape
     h = grus[0].hidden_size
     w_ih, b_ih, w_hh, b_hh = _stacked_weights(grus, layer, x)
-    # Both directions' input projections of every utterance, then each direction's rows
-    # in its own time order.
+    # Both directions' input projections of every utterance.
     proj = each(x, list(zip(w_ih, b_ih, strict=True)))  # [M, B, U, 2*3H]
-    gi = proj.view(m, b * u * 2, 3 * h).index_select(1, index.src)  # [M, 2*T*B, 3H]
     # The recurrence runs in the weights' dtype whatever autocast says: rounding errors of
     # bf16/fp16 hidden states would compound over a dialog's steps (and its in-place
     # buffers must agree in dtype with the weights).
     with torch.autocast(x.device.type, enabled=False):
-        gi = gi.to(w_hh.dtype).view(2 * m, u, b, 3 * h)  # [K, T, B, 3H]
+        proj = proj.to(w_hh.dtype)
+        kernel = gru_kernel() if kernel_for(proj, w_hh) else None
+        if kernel is not None:
+            return native_layer(kernel, proj, mask, w_hh, b_hh)
+        if not index:
+            index.append(TimeIndex.of(mask))
+        # Each direction's rows in its own time order.
+        gi = proj.view(m, b * u * 2, 3 * h).index_select(1, index[0].src)  # [M, 2*T*B, 3H]
+        gi = gi.view(2 * m, u, b, 3 * h)  # [K, T, B, 3H]
         states = _Recurrence.apply(gi, w_hh, b_hh)  # [K, T+1, B, H]
     states = states.view(m, 2 * (u + 1) * b, h)  # [M, 2*(T+1)*B, H]
-    out = states.index_select(1, index.back).view(m, b, u, 2 * h)  # [M, B, U, 2H]
-    h_n = states.index_select(1, index.last).view(m, 2, b, h)  # [M, 2, B, H]
+    out = states.index_select(1, index[0].back).view(m, b, u, 2 * h)  # [M, B, U, 2H]
+    h_n = states.index_select(1, index[0].last).view(m, 2, b, h)  # [M, 2, B, H]
     return out, h_n
 
 
@@ -187,20 +200,37 @@ class _Recurrence(torch.autograd.Function):
     gi [K, T, B, 3H] (W_i x + b_i, gates n | z | r), w_hh [K, H, 3H] (W_h transposed,
     gates z | r | n), b_hh [K, 1, 3H] (z | r | n) -> states [K, T + 1, B, H], h_0 first.
     The gate orders (not nn.GRU's r | z | n) let the backward pass fill both gradients
-    with one multiplication per step and no copies after. On a CPU with AVX-512, float32
-    runs in the C kernel (`gru_kernel.c`, built by `native.py`), which does a step in one
-    pass, the recurrences shared among PyTorch's threads; elsewhere in PyTorch's ops, each
-    step in place on buffers filled for all steps at once, with few ops: autograd would
-    record a dozen nodes per step, and op dispatch is what a step costs at these sizes.
-    Both fill the same buffers the same way.
+    with one multiplication per step and no copies after. Each step works in place on
+    buffers filled for all steps at once, with few ops: autograd would record a dozen
+    nodes per step, and op dispatch is what a step costs at these sizes.
     """
 
     @staticmethod
     def forward(ctx: Any, gi: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
-        kernel = _kernel(gi, w_hh, b_hh)
-        run = _torch_forward if kernel is None else functools.partial(_native_forward, kernel)
-        states, pre, n = run(gi, w_hh, b_hh)
-        ctx.kernel = kernel
+        k, t_max, b, three_h = gi.shape
+        h = three_h // 3
+        # pre[t] = (W_iz x + b_iz + b_hz | W_ir x + b_ir + b_hr | b_hn); each step adds W_h h.
+        pre = gi.new_empty(t_max, k, b, 3 * h)  # [T, K, B, 3H]
+        torch.add(gi[..., h:].transpose(0, 1), b_hh[..., : 2 * h], out=pre[..., : 2 * h])
+        pre[..., 2 * h :] = b_hh[..., 2 * h :]
+        # tanh(a) = 2 sigmoid(2a) - 1, and CPU sigmoid is ~5x faster than tanh; so the
+        # buffer for n starts as 2 (W_in x + b_in).
+        n = gi.new_empty(t_max, k, b, h)  # [T, K, B, H]
+        torch.mul(gi[..., :h].transpose(0, 1), 2.0, out=n)
+        states = gi.new_zeros(k, t_max + 1, b, h)  # [K, T+1, B, H], h_0 = 0 first
+        # Unbound once: indexing per step would cost as much as the arithmetic.
+        pre_, n_, h_ = pre.unbind(0), n.unbind(0), states.unbind(1)
+        z_, zr_, r_, hn_ = (pre[..., s].unbind(0) for s in _slices(h))
+        minus_one = gi.new_full((), -1.0)  # a tensor: a Python scalar costs ~1 us an op
+        # A step's elementwise ops are too small for PyTorch to split across threads;
+        # its product (K of B x H x 3H) is split, ~1.6x faster on two cores than on one.
+        for t in range(t_max):
+            pre_[t].baddbmm_(h_[t], w_hh)  # z, r pre-activations | W_hn h + b_hn
+            zr_[t].sigmoid_()
+            # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+            n_[t].addcmul_(r_[t], hn_[t], value=2.0).sigmoid_()
+            torch.add(minus_one, n_[t], alpha=2.0, out=n_[t])
+            torch.lerp(n_[t], h_[t], z_[t], out=h_[t + 1])  # (1 - z) n + z h
         ctx.save_for_backward(w_hh, states, pre, n)
         return states
 
@@ -208,124 +238,39 @@ class _Recurrence(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
         w_hh, states, pre, n = ctx.saved_tensors
-        k, t_max, b, h = states.shape[0], n.shape[0], n.shape[2], n.shape[3]
-        if ctx.kernel is None:
-            slots = _torch_backward(grad, w_hh, states, pre, n)
-        else:
-            slots = _native_backward(ctx.kernel, grad, w_hh, states, pre, n)
-        # slots [K, T, B, 4, H]: dL/d(n_pre | z_pre | r_pre | W_hn h + b_hn); the first
-        # three are the gradient of W_i x + b_i (gates n | z | r), the last three that of
-        # W_h h + b_h (gates z | r | n). Weight and bias gradients sum over steps and
-        # dialogs: one bmm, on views.
+        t_max, k, b, h = n.shape
+        z, zr, r, hn = (pre[..., s] for s in _slices(h))  # [T, K, B, H or 2H]
+        # Every gradient a step passes on is dL/dh_t times a factor that does not depend
+        # on it: those factors come first, for all steps at once, so that a step is one
+        # multiplication, then dL/dh_{t-1}.
+        d_sigmoid = torch.addcmul(zr, zr, zr, value=-1.0)  # z (1 - z) | r (1 - r)
+        d_tanh = torch.addcmul(n.new_ones(()), n, n, value=-1.0)  # 1 - n^2
+        # dL/d(n_pre | z_pre | r_pre | W_hn h + b_hn) = dL/dh_t * factor: the first three
+        # are the gradient of W_i x + b_i (gates n | z | r), the last three that of
+        # W_h h + b_h (gates z | r | n); W_hn h + b_hn sits inside r * (...).
+        factor = n.new_empty(t_max, k, b, 4, h)  # [T, K, B, 4, H]
+        dn = torch.addcmul(d_tanh, z, d_tanh, value=-1.0, out=factor[..., 0, :])  # (1-z)(1-n^2)
+        torch.sub(states[:, :-1].transpose(0, 1), n, out=factor[..., 1, :])
+        factor[..., 1, :] *= d_sigmoid[..., :h]  # (h_{t-1} - n) z (1 - z)
+        torch.mul(hn, d_sigmoid[..., h:], out=factor[..., 2, :]).mul_(dn)  # via r
+        torch.mul(r, dn, out=factor[..., 3, :])  # via r * (W_hn h + b_hn)
+        slots = grad.new_empty(k, t_max, b, 4, h)
+        slot_ = slots.unbind(1)  # [K, B, 4, H] each
+        d_gh_ = slots[:, :, :, 1:].flatten(-2).unbind(1)  # [K, B, 3H] each
+        g_ = grad[:, 1:].unbind(1)  # h_0 is no input: its gradient is dropped
+        z_, factor_ = z.unbind(0), factor.unbind(0)
+        w_t = w_hh.transpose(1, 2).contiguous()  # [K, 3H, H]
+        dh = g_[t_max - 1]  # dL/dh_t, through the output and later steps
+        for t in range(t_max - 1, -1, -1):
+            torch.mul(dh.unsqueeze(2), factor_[t], out=slot_[t])
+            if t > 0:
+                dh = torch.addcmul(g_[t - 1], dh, z_[t]).baddbmm_(d_gh_[t], w_t)
+        # Weight and bias gradients sum over steps and dialogs: one bmm, on views.
         d_gh = slots[:, :, :, 1:].flatten(-2).view(k, t_max * b, 3 * h)  # [K, T*B, 3H]
         prev = states[:, :-1].reshape(k, t_max * b, h)  # [K, T*B, H] h_{t-1}
         d_w = torch.bmm(prev.transpose(1, 2), d_gh)  # [K, H, 3H]
         d_gi = slots[:, :, :, :3].flatten(-2)  # [K, T, B, 3H]
         return d_gi, d_w, d_gh.sum(dim=1, keepdim=True)
-
-
-Buffers = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-
-
-def _kernel(gi: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> ctypes.CDLL | None:
-    """The C kernel where it applies: float32 CPU tensors and a kernel built here."""
-    tensors = (gi, w_hh, b_hh)
-    if all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors):
-        return gru_kernel()
-    return None
-
-
-def _native_forward(
-    kernel: ctypes.CDLL, gi: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor
-) -> Buffers:
-    """states [K, T+1, B, H], pre [T, K, B, 3H] (z | r | W_hn h + b_hn), n [T, K, B, H]."""
-    k, t_max, b, three_h = gi.shape
-    h = three_h // 3
-    gi, w_hh, b_hh = gi.contiguous(), w_hh.contiguous(), b_hh.contiguous()
-    states = gi.new_zeros(k, t_max + 1, b, h)
-    pre, n = gi.new_empty(t_max, k, b, 3 * h), gi.new_empty(t_max, k, b, h)
-    pointers = [t.data_ptr() for t in (gi, w_hh, b_hh, states, pre, n)]
-    kernel.ser_gru_forward(k, t_max, b, h, *pointers)
-    return states, pre, n
-
-
-def _native_backward(
-    kernel: ctypes.CDLL,
-    grad: torch.Tensor,
-    w_hh: torch.Tensor,
-    states: torch.Tensor,
-    pre: torch.Tensor,
-    n: torch.Tensor,
-) -> torch.Tensor:
-    """slots [K, T, B, 4, H] from the forward's buffers and dL/dstates."""
-    t_max, k, b, h = n.shape
-    grad = grad.contiguous()
-    w_t = w_hh.transpose(1, 2).contiguous()  # [K, 3H, H]
-    slots, scratch = grad.new_empty(k, t_max, b, 4, h), grad.new_empty(k, 2, b, h)
-    pointers = [t.data_ptr() for t in (grad, w_t, states, pre, n, slots, scratch)]
-    kernel.ser_gru_backward(k, t_max, b, h, *pointers)
-    return slots
-
-
-def _torch_forward(gi: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> Buffers:
-    """`_native_forward` in PyTorch's ops."""
-    k, t_max, b, three_h = gi.shape
-    h = three_h // 3
-    # pre[t] = (W_iz x + b_iz + b_hz | W_ir x + b_ir + b_hr | b_hn); each step adds W_h h.
-    pre = gi.new_empty(t_max, k, b, 3 * h)  # [T, K, B, 3H]
-    torch.add(gi[..., h:].transpose(0, 1), b_hh[..., : 2 * h], out=pre[..., : 2 * h])
-    pre[..., 2 * h :] = b_hh[..., 2 * h :]
-    # tanh(a) = 2 sigmoid(2a) - 1, and CPU sigmoid is ~5x faster than tanh; so the
-    # buffer for n starts as 2 (W_in x + b_in).
-    n = gi.new_empty(t_max, k, b, h)  # [T, K, B, H]
-    torch.mul(gi[..., :h].transpose(0, 1), 2.0, out=n)
-    states = gi.new_zeros(k, t_max + 1, b, h)  # [K, T+1, B, H], h_0 = 0 first
-    # Unbound once: indexing per step would cost as much as the arithmetic.
-    pre_, n_, h_ = pre.unbind(0), n.unbind(0), states.unbind(1)
-    z_, zr_, r_, hn_ = (pre[..., s].unbind(0) for s in _slices(h))
-    minus_one = gi.new_full((), -1.0)  # a tensor: a Python scalar costs ~1 us an op
-    # A step's elementwise ops are too small for PyTorch to split across threads;
-    # its product (K of B x H x 3H) is split, ~1.6x faster on two cores than on one.
-    for t in range(t_max):
-        pre_[t].baddbmm_(h_[t], w_hh)  # z, r pre-activations | W_hn h + b_hn
-        zr_[t].sigmoid_()
-        # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-        n_[t].addcmul_(r_[t], hn_[t], value=2.0).sigmoid_()
-        torch.add(minus_one, n_[t], alpha=2.0, out=n_[t])
-        torch.lerp(n_[t], h_[t], z_[t], out=h_[t + 1])  # (1 - z) n + z h
-    return states, pre, n
-
-
-def _torch_backward(
-    grad: torch.Tensor, w_hh: torch.Tensor, states: torch.Tensor, pre: torch.Tensor, n: torch.Tensor
-) -> torch.Tensor:
-    """`_native_backward` in PyTorch's ops."""
-    t_max, k, b, h = n.shape
-    z, zr, r, hn = (pre[..., s] for s in _slices(h))  # [T, K, B, H or 2H]
-    # Every gradient a step passes on is dL/dh_t times a factor that does not depend
-    # on it: those factors come first, for all steps at once, so that a step is one
-    # multiplication, then dL/dh_{t-1}.
-    d_sigmoid = torch.addcmul(zr, zr, zr, value=-1.0)  # z (1 - z) | r (1 - r)
-    d_tanh = torch.addcmul(n.new_ones(()), n, n, value=-1.0)  # 1 - n^2
-    # W_hn h + b_hn sits inside r * (...).
-    factor = n.new_empty(t_max, k, b, 4, h)  # [T, K, B, 4, H]
-    dn = torch.addcmul(d_tanh, z, d_tanh, value=-1.0, out=factor[..., 0, :])  # (1-z)(1-n^2)
-    torch.sub(states[:, :-1].transpose(0, 1), n, out=factor[..., 1, :])
-    factor[..., 1, :] *= d_sigmoid[..., :h]  # (h_{t-1} - n) z (1 - z)
-    torch.mul(hn, d_sigmoid[..., h:], out=factor[..., 2, :]).mul_(dn)  # via r
-    torch.mul(r, dn, out=factor[..., 3, :])  # via r * (W_hn h + b_hn)
-    slots = grad.new_empty(k, t_max, b, 4, h)
-    slot_ = slots.unbind(1)  # [K, B, 4, H] each
-    d_gh_ = slots[:, :, :, 1:].flatten(-2).unbind(1)  # [K, B, 3H] each
-    g_ = grad[:, 1:].unbind(1)  # h_0 is no input: its gradient is dropped
-    z_, factor_ = z.unbind(0), factor.unbind(0)
-    w_t = w_hh.transpose(1, 2).contiguous()  # [K, 3H, H]
-    dh = g_[t_max - 1]  # dL/dh_t, through the output and later steps
-    for t in range(t_max - 1, -1, -1):
-        torch.mul(dh.unsqueeze(2), factor_[t], out=slot_[t])
-        if t > 0:
-            dh = torch.addcmul(g_[t - 1], dh, z_[t]).baddbmm_(d_gh_[t], w_t)
-    return slots
 
 
 def _slices(h: int) -> tuple[slice, slice, slice, slice]:

@@ -1,31 +1,40 @@
-/* K independent GRU recurrences on the CPU, forward and backward, for gru.py's
- * `_Recurrence` (same buffers, gate orders and maths; see there).
+/* One layer of M lockstep bidirectional GRUs on the CPU, forward and backward, for
+ * gru_native.py: the maths, gate orders and saved buffers of gru.py's PyTorch path.
  *
  * PyTorch runs a recurrence step as a batched matrix product and a few elementwise ops,
- * each dispatched on its own: ~25 us a step at the fusion study's sizes (K 4 x B 20
- * dialogs, H 50), most of it op overhead. Here a step is one pass: the product of the
- * hidden states with W_hh in AVX-512 register tiles of ROWS dialogs x 32 gates, then the
- * gate nonlinearities on the fresh rows (exp from glibc's vector maths library, libmvec).
- * The K recurrences are independent: OpenMP threads take one share each. Built with
- * -fopenmp, the library binds to the OpenMP runtime PyTorch has loaded (libgomp.so.1),
- * so its threads are PyTorch's own pool, which `torch.set_num_threads` sizes and which
- * is awake (spinning) right after PyTorch's ops; a pool of our own would fight it for
- * the cores. Built by native.py for the CPU it runs on; without AVX-512 `ser_gru_simd`
- * says 0 and gru.py keeps PyTorch's ops.
+ * each dispatched on its own: ~25 us a step at the fusion study's sizes (K = 2M = 4
+ * recurrences x B 20 dialogs, H 50), most of it op overhead, plus gathers and scatters
+ * to put each direction's steps in its time order. Here a layer is one call each way:
+ * the kernel finds each dialog's real utterances in the mask (direction d = 1 walks them
+ * from the last), and a step is one pass: the product of the hidden states with W_hh in
+ * AVX-512 register tiles of ROWS dialogs x 32 gates, then the gate nonlinearities on the
+ * fresh rows (expf from glibc's vector maths library, libmvec), outputs written straight
+ * to their positions. Steps past a dialog's end read a zero input (finite states, zero
+ * gradients). The K recurrences are independent: OpenMP threads take one share each.
+ * Built with -fopenmp, the library binds to the OpenMP runtime PyTorch has loaded
+ * (libgomp.so.1), so its threads are PyTorch's own pool, which `torch.set_num_threads`
+ * sizes and which is awake (spinning) right after PyTorch's ops; a pool of our own would
+ * fight it for the cores. native.py builds it for the CPU it runs on; without AVX-512
+ * `ser_gru_simd` says 0 and gru.py keeps PyTorch's path.
  *
- * Layouts (float32, contiguous), G = 3H:
- *   gi     [K, T, B, G]      W_i x + b_i, gates n | z | r
- *   w      [K, H, G]         W_h transposed, gates z | r | n
- *   wt     [K, G, H]         W_h (rows z | r | n)
- *   bh     [K, G]            b_h, z | r | n
- *   states [K, T + 1, B, H]  h_0 = 0 first (zeroed by the caller)
- *   pre    [T, K, B, G]      z | r | W_hn h + b_hn
- *   nb     [T, K, B, H]      n
- *   grad   [K, T + 1, B, H]  dL/dstates
- *   slots  [K, T, B, 4, H]   dL/d(n_pre | z_pre | r_pre | W_hn h + b_hn)
- *   dh     [K, 2, B, H]      scratch
+ * Layouts (float32 unless said, contiguous), K = 2M (k = 2m + d), G = 3H:
+ *   mask     [B, U] uint8     1 = real utterance
+ *   proj     [M, B, U, 2, G]  W_i x + b_i of both directions, gates n | z | r
+ *   w        [K, H, G]        W_h transposed, gates z | r | n
+ *   wt       [K, G, H]        W_h (rows z | r | n)
+ *   bh       [K, G]           b_h, z | r | n
+ *   states   [K, U + 1, B, H] h after each step, h_0 = 0 first
+ *   pre      [U, K, B, G]     z | r | W_hn h + b_hn
+ *   nb       [U, K, B, H]     n
+ *   out      [M, B, U, 2H]    forward | backward states at real positions, else 0
+ *   h_n      [M, 2, B, H]     state after a dialog's last real step (0 if none)
+ *   slots    [K, U, B, 4, H]  dL/d(n_pre | z_pre | r_pre | W_hn h + b_hn)
+ *   d_proj   [M, B, U, 2, G]  dL/dproj (0 at positions that are not real)
+ *   scratch  [K, 2, B, H]
  */
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
@@ -109,64 +118,135 @@ static void backward_slots(int H, const float *restrict dh, const float *restric
   }
 }
 
-static void backward_carry(int H, const float *restrict acc, const float *restrict g,
-                           const float *restrict dh, const float *restrict z,
-                           float *restrict out) {
-  for (int j = 0; j < H; j++) out[j] = acc[j] + g[j] + dh[j] * z[j];
+static void backward_carry(int H, const float *restrict acc, const float *restrict dh,
+                           const float *restrict z, float *restrict out) {
+  for (int j = 0; j < H; j++) out[j] = acc[j] + dh[j] * z[j];
 }
 #endif
 
-/* The forward pass (see the layouts above). */
-void ser_gru_forward(int K, int T, int B, int H, const float *gi, const float *w,
-                     const float *bh, float *states, float *pre, float *nb) {
+/* Per dialog: its number of real utterances and their positions, in order. */
+static int *real_positions(int B, int U, const unsigned char *mask, int *len) {
+  int *pos = malloc(sizeof(int) * (size_t)(B > 0 && U > 0 ? B * U : 1));
+  if (!pos) return NULL;
+  for (int b = 0; b < B; b++) {
+    len[b] = 0;
+    for (int u = 0; u < U; u++)
+      if (mask[(size_t)b * U + u]) pos[(size_t)b * U + len[b]++] = u;
+  }
+  return pos;
+}
+
+/* Position of step t of direction d in dialog b, or -1 past the dialog's end. */
+static inline int step_position(const int *pos, const int *len, int U, int b, int d, int t) {
+  if (t >= len[b]) return -1;
+  return pos[(size_t)b * U + (d == 0 ? t : len[b] - 1 - t)];
+}
+
+/* The forward pass of one layer: K = 2M recurrences (k = 2m + d). Returns 0, or -1 when
+ * out of memory. */
+int ser_bigru_forward(int M, int B, int U, int H, const unsigned char *mask, const float *proj,
+                      const float *w, const float *bh, float *states, float *pre, float *nb,
+                      float *out, float *h_n) {
 #ifdef __AVX512F__
-  const int G = 3 * H, ld = (G + 31) / 32 * 32;
+  const int K = 2 * M, G = 3 * H, ld = (G + 31) / 32 * 32;
+  int *len = malloc(sizeof(int) * (size_t)(B > 0 ? B : 1));
+  int *pos = len ? real_positions(B, U, mask, len) : NULL;
+  if (!pos) {
+    free(len);
+    return -1;
+  }
 #pragma omp parallel for schedule(static)
   for (int k = 0; k < K; k++) {
-    float acc[ROWS * ld];
-    for (int t = 0; t < T; t++) {
-      const float *h = states + ((size_t)k * (T + 1) + t) * B * H;
-      float *h_next = h + (size_t)B * H;
+    const int m = k / 2, d = k % 2;
+    float acc[ROWS * ld], zeros[G];
+    memset(zeros, 0, sizeof(zeros));
+    memset(states + (size_t)k * (U + 1) * B * H, 0, sizeof(float) * (size_t)B * H); /* h_0 */
+    for (int b = 0; b < B; b++) {
+      for (int u = 0; u < U; u++)
+        if (!mask[(size_t)b * U + u])
+          memset(out + (((size_t)m * B + b) * U + u) * 2 * H + (size_t)d * H, 0, sizeof(float) * H);
+      if (len[b] == 0) memset(h_n + (((size_t)m * 2 + d) * B + b) * H, 0, sizeof(float) * H);
+    }
+    for (int t = 0; t < U; t++) {
+      const float *h = states + ((size_t)k * (U + 1) + t) * B * H;
+      float *h_next = (float *)h + (size_t)B * H;
       for (int b0 = 0; b0 < B; b0 += ROWS) {
         const float *in[ROWS];
         for (int r = 0; r < ROWS; r++) in[r] = h + (size_t)(b0 + r < B ? b0 + r : b0) * H;
         tile_product(H, G, in, bh + (size_t)k * G, w + (size_t)k * H * G, acc, ld);
         for (int r = 0; r < ROWS && b0 + r < B; r++) {
-          const size_t b = (size_t)(b0 + r);
-          forward_gates(H, gi + (((size_t)k * T + t) * B + b) * G, acc + (size_t)r * ld, in[r],
-                        pre + (((size_t)t * K + k) * B + b) * G,
-                        nb + (((size_t)t * K + k) * B + b) * H, h_next + b * H);
+          const int b = b0 + r, p = step_position(pos, len, U, b, d, t);
+          /* Past a dialog's end the input is 0: finite states whose gradients are 0. */
+          const float *g = p < 0 ? zeros : proj + ((((size_t)m * B + b) * U + p) * 2 + d) * G;
+          float *h_b = h_next + (size_t)b * H;
+          forward_gates(H, g, acc + (size_t)r * ld, in[r], pre + (((size_t)t * K + k) * B + b) * G,
+                        nb + (((size_t)t * K + k) * B + b) * H, h_b);
+          if (p < 0) continue;
+          memcpy(out + (((size_t)m * B + b) * U + p) * 2 * H + (size_t)d * H, h_b, sizeof(float) * H);
+          if (t == len[b] - 1)
+            memcpy(h_n + (((size_t)m * 2 + d) * B + b) * H, h_b, sizeof(float) * H);
         }
       }
     }
   }
+  free(pos);
+  free(len);
+  return 0;
 #else
-  (void)K, (void)T, (void)B, (void)H, (void)gi, (void)w, (void)bh, (void)states, (void)pre;
-  (void)nb;
+  (void)M, (void)B, (void)U, (void)H, (void)mask, (void)proj, (void)w, (void)bh, (void)states;
+  (void)pre, (void)nb, (void)out, (void)h_n;
+  return -1;
 #endif
 }
 
-/* The backward pass: fills `slots` (see the layouts above). */
-void ser_gru_backward(int K, int T, int B, int H, const float *grad, const float *wt,
-                      const float *states, const float *pre, const float *nb, float *slots,
-                      float *dh_scratch) {
+/* The backward pass of one layer: dL/dproj and the slots (dL/d(n_pre | z_pre | r_pre |
+ * W_hn h + b_hn) at every step, for the weight gradients). Returns 0, or -1 when out of
+ * memory. */
+int ser_bigru_backward(int M, int B, int U, int H, const unsigned char *mask,
+                       const float *grad_out, const float *grad_hn, const float *wt,
+                       const float *states, const float *pre, const float *nb, float *slots,
+                       float *d_proj, float *dh_scratch) {
 #ifdef __AVX512F__
-  const int G = 3 * H, ld = (H + 31) / 32 * 32;
+  const int K = 2 * M, G = 3 * H, ld = (H + 31) / 32 * 32;
+  int *len = malloc(sizeof(int) * (size_t)(B > 0 ? B : 1));
+  int *pos = len ? real_positions(B, U, mask, len) : NULL;
+  if (!pos) {
+    free(len);
+    return -1;
+  }
 #pragma omp parallel for schedule(static)
   for (int k = 0; k < K; k++) {
+    const int m = k / 2, d = k % 2;
     float acc[ROWS * ld];
     float *dh = dh_scratch + (size_t)k * 2 * B * H, *next = dh + (size_t)B * H;
-    const float *g = grad + (size_t)k * (T + 1) * B * H;
-    for (size_t i = 0; i < (size_t)B * H; i++) dh[i] = g[(size_t)T * B * H + i];
-    for (int t = T - 1; t >= 0; t--) {
-      float *slot = slots + ((size_t)k * T + t) * B * 4 * H;
-      const float *p = pre + ((size_t)t * K + k) * B * G;
-      const float *n = nb + ((size_t)t * K + k) * B * H;
-      const float *h_prev = states + ((size_t)k * (T + 1) + t) * B * H;
-      for (size_t b = 0; b < (size_t)B; b++)
-        backward_slots(H, dh + b * H, p + b * G, n + b * H, h_prev + b * H, slot + b * 4 * H);
+    memset(dh, 0, sizeof(float) * (size_t)B * H);
+    for (int b = 0; b < B; b++)
+      for (int u = 0; u < U; u++)
+        if (!mask[(size_t)b * U + u])
+          memset(d_proj + ((((size_t)m * B + b) * U + u) * 2 + d) * G, 0, sizeof(float) * G);
+    for (int t = U - 1; t >= 0; t--) {
+      float *slot = slots + ((size_t)k * U + t) * B * 4 * H;
+      const float *p_t = pre + ((size_t)t * K + k) * B * G;
+      const float *n_t = nb + ((size_t)t * K + k) * B * H;
+      const float *h_prev = states + ((size_t)k * (U + 1) + t) * B * H;
+      for (int b = 0; b < B; b++) {
+        const int p = step_position(pos, len, U, b, d, t);
+        float *dh_b = dh + (size_t)b * H;
+        if (p >= 0) { /* dL/dh from this step's output (and h_n after the last) */
+          const float *go = grad_out + (((size_t)m * B + b) * U + p) * 2 * H + (size_t)d * H;
+          for (int j = 0; j < H; j++) dh_b[j] += go[j];
+          if (t == len[b] - 1) {
+            const float *gn = grad_hn + (((size_t)m * 2 + d) * B + b) * H;
+            for (int j = 0; j < H; j++) dh_b[j] += gn[j];
+          }
+        }
+        float *s = slot + (size_t)b * 4 * H;
+        backward_slots(H, dh_b, p_t + (size_t)b * G, n_t + (size_t)b * H, h_prev + (size_t)b * H, s);
+        if (p >= 0)
+          memcpy(d_proj + ((((size_t)m * B + b) * U + p) * 2 + d) * G, s, sizeof(float) * G);
+      }
       if (t == 0) break;
-      /* dL/dh_{t-1} = dL/dstates_t + dL/dh_t * z + dL/d(W_h h + b_h) W_h */
+      /* dL/dh_{t-1} through step t: dL/dh_t * z + dL/d(W_h h + b_h) W_h */
       for (int b0 = 0; b0 < B; b0 += ROWS) {
         const float *in[ROWS];
         for (int r = 0; r < ROWS; r++)
@@ -174,8 +254,7 @@ void ser_gru_backward(int K, int T, int B, int H, const float *grad, const float
         tile_product(G, H, in, NULL, wt + (size_t)k * G * H, acc, ld);
         for (int r = 0; r < ROWS && b0 + r < B; r++) {
           const size_t b = (size_t)(b0 + r);
-          backward_carry(H, acc + (size_t)r * ld, g + ((size_t)t * B + b) * H, dh + b * H,
-                         p + b * G, next + b * H);
+          backward_carry(H, acc + (size_t)r * ld, dh + b * H, p_t + b * G, next + b * H);
         }
       }
       float *swap = dh;
@@ -183,8 +262,12 @@ void ser_gru_backward(int K, int T, int B, int H, const float *grad, const float
       next = swap;
     }
   }
+  free(pos);
+  free(len);
+  return 0;
 #else
-  (void)K, (void)T, (void)B, (void)H, (void)grad, (void)wt, (void)states, (void)pre, (void)nb;
-  (void)slots, (void)dh_scratch;
+  (void)M, (void)B, (void)U, (void)H, (void)mask, (void)grad_out, (void)grad_hn, (void)wt;
+  (void)states, (void)pre, (void)nb, (void)slots, (void)d_proj, (void)dh_scratch;
+  return -1;
 #endif
 }

@@ -132,7 +132,7 @@ def _cpu() -> bytes:
 
 def _declare(lib: ctypes.CDLL) -> None:
     i, p = ctypes.c_int, ctypes.c_void_p
-    lib.ser_gru_forward.argtypes = [i, i, i, i, p, p, p, p, p, p]
-    lib.ser_gru_forward.restype = None
-    lib.ser_gru_backward.argtypes = [i, i, i, i, p, p, p, p, p, p, p]
-    lib.ser_gru_backward.restype = None
+    lib.ser_bigru_forward.argtypes = [i, i, i, i] + [p] * 9
+    lib.ser_bigru_forward.restype = i
+    lib.ser_bigru_backward.argtypes = [i, i, i, i] + [p] * 10
+    lib.ser_bigru_backward.restype = i

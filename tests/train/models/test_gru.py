@@ -15,15 +15,7 @@ import torch
 from torch import nn
 
 from ser.train.models import native
-from ser.train.models.gru import (
-    TimeIndex,
-    _native_backward,
-    _native_forward,
-    _Recurrence,
-    _torch_backward,
-    _torch_forward,
-    lockstep_bigru,
-)
+from ser.train.models.gru import TimeIndex, _Recurrence, lockstep_bigru
 
 CPUINFO = Path("/proc/cpuinfo")
 AVX512 = platform.system() == "Linux" and CPUINFO.exists() and "avx512f" in CPUINFO.read_text()
@@ -121,8 +113,8 @@ def test_padding_never_leaks(path: str) -> None:
 
 
 def test_recurrence_gradients_are_exact() -> None:
-    """The hand-written backward pass against finite differences (float64: PyTorch's ops;
-    the C kernel, float32 only, is held to them below)."""
+    """The hand-written backward pass against finite differences (float64: PyTorch's path;
+    the C kernel, float32 only, is held to that path and to nn.GRU)."""
     torch.manual_seed(0)
     k, t, b, h = 3, 5, 2, 4
     gi = torch.randn(k, t, b, 3 * h, dtype=torch.float64, requires_grad=True)
@@ -139,23 +131,30 @@ def test_kernel_is_built_where_it_can_be() -> None:
         assert native.gru_kernel() is None
 
 
-@pytest.mark.parametrize(("k", "t", "b", "h"), [(4, 7, 20, 50), (2, 1, 3, 13), (6, 4, 9, 40)])
-def test_kernel_fills_the_buffers_as_pytorch_does(k: int, t: int, b: int, h: int) -> None:
-    """Forward buffers and backward slots of the C kernel against PyTorch's ops, at sizes
-    that leave partial register tiles (dialogs not a multiple of 4, gates of 32)."""
-    kernel = native.gru_kernel()
-    if kernel is None:
+@pytest.mark.parametrize(("m", "b", "u", "h"), [(2, 20, 12, 50), (1, 3, 1, 13), (3, 9, 7, 40)])
+def test_kernel_matches_pytorch_path_at_odd_sizes(m: int, b: int, u: int, h: int) -> None:
+    """Outputs and gradients of the C kernel against PyTorch's path where register tiles
+    are partial (dialogs not a multiple of 4, gates not of 32), with gaps and padding."""
+    if native.gru_kernel() is None:
         pytest.skip("no C GRU kernel here")
     torch.manual_seed(0)
-    gi = torch.randn(k, t, b, 3 * h)
-    w_hh, b_hh = torch.randn(k, h, 3 * h) * 0.3, torch.randn(k, 1, 3 * h)
-    grad = torch.randn(k, t + 1, b, h)
-    got = _native_forward(kernel, gi, w_hh, b_hh)
-    expected = _torch_forward(gi, w_hh, b_hh)
-    for a, e in zip(got, expected, strict=True):
-        torch.testing.assert_close(a, e, atol=2e-6, rtol=1e-5)
-    slots = _native_backward(kernel, grad, w_hh, *expected)
-    torch.testing.assert_close(slots, _torch_backward(grad, w_hh, *expected), atol=1e-5, rtol=1e-5)
+    modules = [nn.GRU(8, h, batch_first=True, bidirectional=True) for _ in range(m)]
+    x = torch.randn(m, b, u, 8)
+    mask = torch.rand(b, u) < 0.7
+    mask[0] = False  # an empty dialog
+    weights = torch.randn(m, b, u, 2 * h)
+    results = []
+    for context in (contextlib.nullcontext(), native.disabled()):
+        xg = x.clone().requires_grad_()
+        for g in modules:
+            g.zero_grad()
+        with context:
+            out, h_n = lockstep_bigru(modules, xg, mask)
+        ((out * weights).sum() + h_n.square().sum()).backward()
+        grads = [p.grad.clone() for g in modules for p in g.parameters() if p.grad is not None]
+        results.append((out.detach(), h_n.detach(), xg.grad, *grads))
+    for got, expected in zip(*results, strict=True):
+        torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-5)
 
 
 def test_time_index_walks_real_utterances_in_both_directions() -> None:

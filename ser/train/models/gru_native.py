@@ -1,0 +1,95 @@
+"""One lockstep Bi-GRU layer in the C kernel (`gru_kernel.c`), for gru.py.
+
+On a CPU with AVX-512 (where `native.gru_kernel()` has a library), a layer of the
+fusion study's Bi-GRUs is one call forward and one backward: the kernel finds each
+dialog's real utterances in the mask itself, reads every direction's input projections
+in its own time order, steps all K = 2M recurrences (a step is one register-tiled
+product and the gate maths, the recurrences shared among PyTorch's OpenMP threads) and
+writes outputs and final states in place, so none of the PyTorch path's gathers,
+scatters and per-step ops remain. Same results as that path (gru.py, tested to 1e-5),
+whose weight layouts it shares (`_stacked_weights`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import torch
+from torch.autograd.function import once_differentiable
+
+
+def kernel_for(x: torch.Tensor, w_hh: torch.Tensor) -> bool:
+    """Whether the kernel can run this layer: float32 weights and input on the CPU."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (x, w_hh))
+
+
+def native_layer(
+    kernel: ctypes.CDLL,
+    proj: torch.Tensor,
+    mask: torch.Tensor,
+    w_hh: torch.Tensor,
+    b_hh: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """proj [M, B, U, 2 * 3H] (both directions' W_i x + b_i, gates n | z | r each), mask
+    [B, U], w_hh [K, H, 3H] and b_hh [K, 1, 3H] (gates z | r | n) -> out [M, B, U, 2H],
+    h_n [M, 2, B, H], as gru.py's `_bigru_layer`."""
+    out, h_n = _Layer.apply(proj, mask, w_hh, b_hh, kernel)
+    return out, h_n
+
+
+def _pointers(*tensors: torch.Tensor) -> list[int]:
+    if not all(t.is_contiguous() for t in tensors):
+        raise ValueError("the GRU kernel takes contiguous tensors")
+    return [t.data_ptr() for t in tensors]
+
+
+def _check(code: int) -> None:
+    if code != 0:
+        raise MemoryError("the GRU kernel could not allocate its position table")
+
+
+class _Layer(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any,
+        proj: torch.Tensor,
+        mask: torch.Tensor,
+        w_hh: torch.Tensor,
+        b_hh: torch.Tensor,
+        kernel: ctypes.CDLL,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        m, b, u, six_h = proj.shape
+        h, k = six_h // 6, 2 * m
+        proj, w_hh, b_hh = proj.contiguous(), w_hh.contiguous(), b_hh.contiguous()
+        mask = mask.contiguous().view(torch.uint8)  # [B, U], 1 = real
+        states = proj.new_empty(k, u + 1, b, h)  # [K, T+1, B, H], h_0 first
+        pre = proj.new_empty(u, k, b, 3 * h)  # [T, K, B, 3H]: z | r | W_hn h + b_hn
+        n = proj.new_empty(u, k, b, h)  # [T, K, B, H]
+        out, h_n = proj.new_empty(m, b, u, 2 * h), proj.new_empty(m, 2, b, h)
+        args = _pointers(mask, proj, w_hh, b_hh, states, pre, n, out, h_n)
+        _check(kernel.ser_bigru_forward(m, b, u, h, *args))
+        ctx.kernel = kernel
+        ctx.save_for_backward(mask, w_hh, states, pre, n)
+        return out, h_n
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: Any, grad_out: torch.Tensor, grad_hn: torch.Tensor
+    ) -> tuple[torch.Tensor | None, ...]:
+        mask, w_hh, states, pre, n = ctx.saved_tensors
+        u, k, b, h = n.shape
+        grad_out, grad_hn = grad_out.contiguous(), grad_hn.contiguous()
+        w_t = w_hh.transpose(1, 2).contiguous()  # [K, 3H, H]
+        slots = grad_out.new_empty(k, u, b, 4, h)  # dL/d(n_pre | z_pre | r_pre | W_hn h + b_hn)
+        d_proj = grad_out.new_empty(k // 2, b, u, 6 * h)
+        scratch = grad_out.new_empty(k, 2, b, h)
+        args = _pointers(mask, grad_out, grad_hn, w_t, states, pre, n, slots, d_proj, scratch)
+        _check(ctx.kernel.ser_bigru_backward(k // 2, b, u, h, *args))
+        # The weight and bias gradients sum over steps and dialogs: one bmm, on views of
+        # the slots (z | r | W_hn h + b_hn, the order of w_hh's gates).
+        d_gh = slots[:, :, :, 1:].flatten(-2).view(k, u * b, 3 * h)  # [K, T*B, 3H]
+        prev = states[:, :-1].reshape(k, u * b, h)  # [K, T*B, H] h_{t-1}
+        d_w = torch.bmm(prev.transpose(1, 2), d_gh)  # [K, H, 3H]
+        return d_proj, None, d_w, d_gh.sum(dim=1, keepdim=True), None
