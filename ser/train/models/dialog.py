@@ -30,8 +30,10 @@ logits are 0. The stages of the two modality branches run side by side: where bo
 at their Bi-GRU, the two Bi-GRUs run as one lockstep recurrence (`gru.py`), and the two
 self-attentions' per-head products as one set of batched matmuls. Same maths as the
 stock modules (`nn.GRU`, `nn.MultiheadAttention`, which hold the parameters), tested to
-1e-5; linear layers multiply on oneDNN on the CPU (`linear.py`) and dropout masks come
-from `dropout.py`'s cheaper sampler.
+1e-5; linear layers multiply on oneDNN on the CPU (`linear.py`), dropout masks come
+from `dropout.py`'s cheaper sampler, and on CPUs with AVX-512 the Bi-GRU layers and the
+attention between its projections run in C kernels (`gru_native.py`,
+`attention_native.py`; same results as the PyTorch path, which every other device takes).
 """
 
 from __future__ import annotations
@@ -43,11 +45,14 @@ import torch
 from torch import nn
 
 from ser.train.batch import Batch, InputSpec
+from ser.train.models.attention_native import attention_core
 from ser.train.models.base import ModelOutput, SerModel
 from ser.train.models.config import MODALITIES, ModelConfig, need
 from ser.train.models.dropout import Dropout, dropout
 from ser.train.models.gru import lockstep_bigru
+from ser.train.models.gru_native import kernel_for
 from ser.train.models.linear import each, linear
+from ser.train.models.native import kernels
 
 POSITIONS = {"early": 1, "middle": 2, "late": 3, "logits": 4}
 
@@ -87,9 +92,10 @@ class SelfAttention(nn.Module):
     """Multi-head self-attention across utterances (stage 3).
 
     The maths of `nn.MultiheadAttention` (whose parameters `attn` holds), written out so
-    that both modalities' per-head products run as one set of batched matmuls, the
-    projections on oneDNN (`linear.py`), and the weights' dropout uses the cheaper
-    `dropout` above. Padded utterances are masked as keys; their outputs are 0.
+    that both modalities' per-head products run as one set of batched matmuls (or one C
+    kernel call, `attention_native.py`), the projections on oneDNN (`linear.py`), and the
+    weights' dropout uses the cheaper `dropout` above. Padded utterances are masked as
+    keys; their outputs are 0.
     """
 
     def __init__(self, d: int, heads: int, dropout: float) -> None:
@@ -108,9 +114,24 @@ class SelfAttention(nn.Module):
         attns = [s.attn for s in modules]
         if len({(a.embed_dim, a.num_heads, a.dropout) for a in attns}) > 1:
             raise ValueError("SelfAttention.lockstep needs modules of equal settings")
-        m, b, u, d = x.shape
-        heads = attns[0].num_heads
+        heads, p, training = attns[0].num_heads, attns[0].dropout, modules[0].training
         qkv = each(x, [(a.in_proj_weight, a.in_proj_bias) for a in attns])  # [M, B, U, 3d]
+        kernel = kernels() if kernel_for(qkv) else None
+        if kernel is not None:  # the same maths in one C call (attention_native.py)
+            out = attention_core(kernel, qkv, mask, heads, p, training)  # [M, B, U, d]
+        else:
+            out = SelfAttention._core(qkv, mask, heads, p, training)
+        out = each(out, [(a.out_proj.weight, a.out_proj.bias) for a in attns])
+        out = torch.where(mask.unsqueeze(-1), out, 0.0)  # [M, B, U, d]
+        return modules[0].dropout(out)
+
+    @staticmethod
+    def _core(
+        qkv: torch.Tensor, mask: torch.Tensor, heads: int, p: float, training: bool
+    ) -> torch.Tensor:
+        """qkv [M, B, U, 3d] -> the weighted values, heads concatenated [M, B, U, d]."""
+        m, b, u, three_d = qkv.shape
+        d = three_d // 3
         qkv = qkv.view(m, b, u, 3, heads, d // heads).permute(3, 0, 1, 4, 2, 5)
         q, k, v = qkv.reshape(3, m * b * heads, u, d // heads).unbind(0)  # [M*B*h, U, d/h]
         # A finite "minus infinity": a dialog with no real utterance gets uniform weights
@@ -118,12 +139,9 @@ class SelfAttention(nn.Module):
         hide = torch.where(mask, 0.0, torch.finfo(q.dtype).min).to(q.dtype)  # [B, U]
         hide = hide[None, :, None, None, :].expand(m, b, heads, 1, u).reshape(-1, 1, u)
         scores = torch.baddbmm(hide, q, k.transpose(1, 2), alpha=(d // heads) ** -0.5)
-        weights = dropout(torch.softmax(scores, dim=-1), attns[0].dropout, modules[0].training)
+        weights = dropout(torch.softmax(scores, dim=-1), p, training)
         out = torch.bmm(weights, v).view(m, b, heads, u, d // heads)  # [M, B, h, U, d/h]
-        out = out.transpose(2, 3).reshape(m, b, u, d)  # heads concatenated
-        out = each(out, [(a.out_proj.weight, a.out_proj.bias) for a in attns])
-        out = torch.where(mask.unsqueeze(-1), out, 0.0)  # [M, B, U, d]
-        return modules[0].dropout(out)
+        return out.transpose(2, 3).reshape(m, b, u, d)  # heads concatenated
 
 
 class Classifier(nn.Module):

@@ -22,6 +22,8 @@ True
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -42,11 +44,16 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
         return x
     if x.device.type != "cpu":
         return F.dropout(x, p, training)
+    return x * keep_factors(x.shape, p, x.dtype)
+
+
+def keep_factors(shape: torch.Size | tuple[int, ...], p: float, dtype: torch.dtype) -> torch.Tensor:
+    """A CPU dropout mask of `shape`: 0 with probability ~p, else 1 / (1 - p) (as rounded
+    in the module doc), for code that applies it itself."""
     cut = round(p * LANE_VALUES)
     if cut >= LANE_VALUES:
-        return torch.zeros_like(x)
-    n = x.numel()
+        return torch.zeros(shape, dtype=dtype)
+    n = math.prod(shape)
     draws = torch.empty((n + 3) // 4, dtype=torch.int64).random_()  # [ceil(N / 4)]
-    lanes = draws.view(torch.int16)[:n].view(x.shape).bitwise_and(LANE_VALUES - 1)  # x's shape
-    keep = lanes.to(x.dtype).ge_(cut).mul_(LANE_VALUES / (LANE_VALUES - cut))  # 0 or 1/(1-p)
-    return x * keep
+    lanes = draws.view(torch.int16)[:n].view(shape).bitwise_and(LANE_VALUES - 1)
+    return lanes.to(dtype).ge_(cut).mul_(LANE_VALUES / (LANE_VALUES - cut))  # 0 or 1/(1-p)

@@ -54,7 +54,7 @@ from torch.nn import functional as F
 
 from ser.train.models.gru_native import kernel_for, native_layer
 from ser.train.models.linear import each
-from ser.train.models.native import gru_kernel
+from ser.train.models.native import kernels
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def _bigru_layer(
     # buffers must agree in dtype with the weights).
     with torch.autocast(x.device.type, enabled=False):
         proj = proj.to(w_hh.dtype)
-        kernel = gru_kernel() if kernel_for(proj, w_hh) else None
+        kernel = kernels() if kernel_for(proj, w_hh) else None
         if kernel is not None:
             return native_layer(kernel, proj, mask, w_hh, b_hh)
         if not index:

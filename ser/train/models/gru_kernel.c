@@ -35,15 +35,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 
-#define ROWS 4 /* dialogs in one register tile */
-
-/* libmvec's 16-lane expf (glibc >= 2.22) wherever the compiler vectorises a loop. */
-#pragma omp declare simd notinbranch
-extern float expf(float);
+#include "kernels.h"
 
 static inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
@@ -56,39 +49,6 @@ int ser_gru_simd(void) {
 }
 
 #ifdef __AVX512F__
-static inline __mmask16 lanes(int n) {
-  return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
-
-/* out[r][0:cols] = bias + sum_i in[r][i] * w[i][0:cols] for r < ROWS (w: rows of `cols`
- * floats; bias may be NULL). 8 accumulators stay in registers over the sum. */
-static void tile_product(int n_in, int cols, const float *const *in, const float *bias,
-                         const float *w, float *out, int ld) {
-  for (int c = 0; c < cols; c += 32) {
-    const __mmask16 m0 = lanes(cols - c), m1 = lanes(cols - c - 16);
-    __m512 a[ROWS][2];
-    const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias + c) : _mm512_setzero_ps();
-    const __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + c + 16) : _mm512_setzero_ps();
-    for (int r = 0; r < ROWS; r++) {
-      a[r][0] = b0;
-      a[r][1] = b1;
-    }
-    for (int i = 0; i < n_in; i++) {
-      const __m512 w0 = _mm512_maskz_loadu_ps(m0, w + (size_t)i * cols + c);
-      const __m512 w1 = _mm512_maskz_loadu_ps(m1, w + (size_t)i * cols + c + 16);
-      for (int r = 0; r < ROWS; r++) {
-        const __m512 x = _mm512_set1_ps(in[r][i]);
-        a[r][0] = _mm512_fmadd_ps(x, w0, a[r][0]);
-        a[r][1] = _mm512_fmadd_ps(x, w1, a[r][1]);
-      }
-    }
-    for (int r = 0; r < ROWS; r++) {
-      _mm512_storeu_ps(out + (size_t)r * ld + c, a[r][0]);
-      _mm512_storeu_ps(out + (size_t)r * ld + c + 16, a[r][1]);
-    }
-  }
-}
-
 static void forward_gates(int H, const float *restrict g, const float *restrict acc,
                           const float *restrict h, float *restrict pre, float *restrict n_out,
                           float *restrict h_out) {
@@ -173,7 +133,7 @@ int ser_bigru_forward(int M, int B, int U, int H, const unsigned char *mask, con
       for (int b0 = 0; b0 < B; b0 += ROWS) {
         const float *in[ROWS];
         for (int r = 0; r < ROWS; r++) in[r] = h + (size_t)(b0 + r < B ? b0 + r : b0) * H;
-        tile_product(H, G, in, bh + (size_t)k * G, w + (size_t)k * H * G, acc, ld);
+        tile_product(H, G, in, bh + (size_t)k * G, w + (size_t)k * H * G, G, acc, ld);
         for (int r = 0; r < ROWS && b0 + r < B; r++) {
           const int b = b0 + r, p = step_position(pos, len, U, b, d, t);
           /* Past a dialog's end the input is 0: finite states whose gradients are 0. */
@@ -251,7 +211,7 @@ int ser_bigru_backward(int M, int B, int U, int H, const unsigned char *mask,
         const float *in[ROWS];
         for (int r = 0; r < ROWS; r++)
           in[r] = slot + (size_t)(b0 + r < B ? b0 + r : b0) * 4 * H + H; /* z | r | hn */
-        tile_product(G, H, in, NULL, wt + (size_t)k * G * H, acc, ld);
+        tile_product(G, H, in, NULL, wt + (size_t)k * G * H, H, acc, ld);
         for (int r = 0; r < ROWS && b0 + r < B; r++) {
           const size_t b = (size_t)(b0 + r);
           backward_carry(H, acc + (size_t)r * ld, dh + b * H, p_t + b * G, next + b * H);

@@ -1,6 +1,6 @@
 """One lockstep Bi-GRU layer in the C kernel (`gru_kernel.c`), for gru.py.
 
-On a CPU with AVX-512 (where `native.gru_kernel()` has a library), a layer of the
+On a CPU with AVX-512 (where `native.kernels()` has a library), a layer of the
 fusion study's Bi-GRUs is one call forward and one backward: the kernel finds each
 dialog's real utterances in the mask itself, reads every direction's input projections
 in its own time order, steps all K = 2M recurrences (a step is one register-tiled
@@ -19,9 +19,9 @@ import torch
 from torch.autograd.function import once_differentiable
 
 
-def kernel_for(x: torch.Tensor, w_hh: torch.Tensor) -> bool:
-    """Whether the kernel can run this layer: float32 weights and input on the CPU."""
-    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (x, w_hh))
+def kernel_for(*tensors: torch.Tensor) -> bool:
+    """Whether the C kernels can run on these tensors: float32 on the CPU."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
 
 
 def native_layer(
@@ -38,15 +38,15 @@ def native_layer(
     return out, h_n
 
 
-def _pointers(*tensors: torch.Tensor) -> list[int]:
+def pointers(*tensors: torch.Tensor) -> list[int]:
     if not all(t.is_contiguous() for t in tensors):
         raise ValueError("the GRU kernel takes contiguous tensors")
     return [t.data_ptr() for t in tensors]
 
 
-def _check(code: int) -> None:
+def check(code: int) -> None:
     if code != 0:
-        raise MemoryError("the GRU kernel could not allocate its position table")
+        raise MemoryError("a C kernel could not allocate its work space")
 
 
 class _Layer(torch.autograd.Function):
@@ -67,8 +67,8 @@ class _Layer(torch.autograd.Function):
         pre = proj.new_empty(u, k, b, 3 * h)  # [T, K, B, 3H]: z | r | W_hn h + b_hn
         n = proj.new_empty(u, k, b, h)  # [T, K, B, H]
         out, h_n = proj.new_empty(m, b, u, 2 * h), proj.new_empty(m, 2, b, h)
-        args = _pointers(mask, proj, w_hh, b_hh, states, pre, n, out, h_n)
-        _check(kernel.ser_bigru_forward(m, b, u, h, *args))
+        args = pointers(mask, proj, w_hh, b_hh, states, pre, n, out, h_n)
+        check(kernel.ser_bigru_forward(m, b, u, h, *args))
         ctx.kernel = kernel
         ctx.save_for_backward(mask, w_hh, states, pre, n)
         return out, h_n
@@ -85,8 +85,8 @@ class _Layer(torch.autograd.Function):
         slots = grad_out.new_empty(k, u, b, 4, h)  # dL/d(n_pre | z_pre | r_pre | W_hn h + b_hn)
         d_proj = grad_out.new_empty(k // 2, b, u, 6 * h)
         scratch = grad_out.new_empty(k, 2, b, h)
-        args = _pointers(mask, grad_out, grad_hn, w_t, states, pre, n, slots, d_proj, scratch)
-        _check(ctx.kernel.ser_bigru_backward(k // 2, b, u, h, *args))
+        args = pointers(mask, grad_out, grad_hn, w_t, states, pre, n, slots, d_proj, scratch)
+        check(ctx.kernel.ser_bigru_backward(k // 2, b, u, h, *args))
         # The weight and bias gradients sum over steps and dialogs: one bmm, on views of
         # the slots (z | r | W_hn h + b_hn, the order of w_hh's gates).
         d_gh = slots[:, :, :, 1:].flatten(-2).view(k, u * b, 3 * h)  # [K, T*B, 3H]

@@ -1,22 +1,23 @@
 """The C kernels of the training code, compiled on first use for the CPU they run on.
 
-`gru_kernel.c` (the CPU GRU recurrence, see gru.py) is compiled with the system's C
-compiler (`$CC`, else `cc`) and `-march=native` into a shared library, cached under
+`gru_kernel.c` (the dialog models' Bi-GRU layer, see gru_native.py) and
+`attention_kernel.c` (their self-attention, see attention_native.py) are compiled with
+the system's C compiler (`$CC`, else `cc`) and `-march=native` into one shared library, cached under
 `$SER_CACHE_DIR` (default `~/.cache/ser`) by a hash of the source, the flags, the
 compiler and the CPU, so that a cache on a shared home directory never hands a library
 built for one CPU to another. A new library is written under a temporary name and
 renamed into place, so processes building at once never load a half-written file.
 
-Where the kernel cannot be had (no compiler, a build error, no AVX-512, Windows or
-macOS), `gru_kernel()` returns None once and for all in that process, logs why, and
-gru.py runs PyTorch's ops instead: same results, slower. `disabled()` forces that path
+Where the kernels cannot be had (no compiler, a build error, no AVX-512, Windows or
+macOS), `kernels()` returns None once and for all in that process, logs why, and the
+models run PyTorch's ops instead: same results, slower. `disabled()` forces that path
 for a block (tests and benchmarks compare the two).
 
->>> kernel = gru_kernel()
->>> kernel is None or kernel.ser_gru_simd() == 512
+>>> lib = kernels()
+>>> lib is None or lib.ser_gru_simd() == 512
 True
 >>> with disabled():
-...     gru_kernel() is None
+...     kernels() is None
 True
 """
 
@@ -31,13 +32,14 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("gru_kernel.c")
+SOURCES = tuple(Path(__file__).with_name(f) for f in ("gru_kernel.c", "attention_kernel.c"))
+HEADERS = (Path(__file__).with_name("kernels.h"),)
 # -fopenmp: see gru_kernel.c (PyTorch's own OpenMP threads); no -ffast-math, whose
 # start-up code would switch denormals off for the whole process.
 FLAGS: tuple[str, ...] = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno")
@@ -50,8 +52,8 @@ class BuildError(RuntimeError):
     """The C compiler failed or is missing."""
 
 
-def gru_kernel() -> ctypes.CDLL | None:
-    """The compiled `gru_kernel.c` for this CPU, or None where it cannot be had."""
+def kernels() -> ctypes.CDLL | None:
+    """The compiled kernels for this CPU, or None where they cannot be had."""
     return _load() if _enabled[-1] else None
 
 
@@ -68,15 +70,15 @@ def disabled() -> Iterator[None]:
 @functools.cache
 def _load() -> ctypes.CDLL | None:
     if platform.system() != "Linux":
-        log.info("ser: the C GRU kernel is built on Linux only; using PyTorch's ops")
+        log.info("ser: the C kernels are built on Linux only; using PyTorch's ops")
         return None
     try:
-        lib = ctypes.CDLL(str(build(SOURCE, cache_dir())))
+        lib = ctypes.CDLL(str(build(SOURCES, cache_dir(), headers=HEADERS)))
     except (BuildError, OSError) as error:
-        log.warning("ser: could not build the C GRU kernel (%s); using PyTorch's ops", error)
+        log.warning("ser: could not build the C kernels (%s); using PyTorch's ops", error)
         return None
     if lib.ser_gru_simd() != 512:
-        log.info("ser: no AVX-512 on this CPU; the GRU runs on PyTorch's ops")
+        log.info("ser: no AVX-512 on this CPU; the dialog models run on PyTorch's ops")
         return None
     _declare(lib)
     return lib
@@ -88,23 +90,31 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SER_CACHE_DIR", default))
 
 
-def build(source: Path, directory: Path, compiler: str | None = None) -> Path:
-    """Compile `source` into a shared library in `directory` unless an up-to-date one is
-    there; returns its path. Raises BuildError if the compiler is missing or fails."""
+def build(
+    sources: Sequence[Path],
+    directory: Path,
+    compiler: str | None = None,
+    headers: Sequence[Path] = (),
+) -> Path:
+    """Compile `sources` (which may include `headers`) into one shared library in
+    `directory` unless an up-to-date one is there; returns its path. Raises BuildError
+    if the compiler is missing or fails."""
     cc = compiler or os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         raise BuildError(f"no C compiler {cc!r} on PATH")
     key = hashlib.sha256()
-    for part in (source.read_bytes(), " ".join(FLAGS + LIBS).encode(), _describe(cc), _cpu()):
+    for source in (*sources, *headers):
+        key.update(source.name.encode() + b"\0" + source.read_bytes())
+    for part in (" ".join(FLAGS + LIBS).encode(), _describe(cc), _cpu()):
         key.update(part)
-    target = directory / f"{source.stem}-{key.hexdigest()[:16]}.so"
+    target = directory / f"ser-kernels-{key.hexdigest()[:16]}.so"
     if target.exists():
         return target
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
     os.close(fd)
     try:
-        command = [cc, *FLAGS, str(source), "-o", tmp, *LIBS]
+        command = [cc, *FLAGS, *map(str, sources), "-o", tmp, *LIBS]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BuildError(f"{' '.join(command)} failed: {done.stderr.strip()[:500]}")
@@ -136,3 +146,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.ser_bigru_forward.restype = i
     lib.ser_bigru_backward.argtypes = [i, i, i, i] + [p] * 10
     lib.ser_bigru_backward.restype = i
+    lib.ser_attention_forward.argtypes = [i, i, i, i, i] + [p] * 5
+    lib.ser_attention_forward.restype = None
+    lib.ser_attention_backward.argtypes = [i, i, i, i, i] + [p] * 6
+    lib.ser_attention_backward.restype = i

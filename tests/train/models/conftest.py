@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
 
 from ser.train.batch import Batch, InputSpec
-from ser.train.models import SerModel
+from ser.train.models import SerModel, native
 
 MakeBatch = Callable[..., Batch]
 
@@ -98,6 +99,15 @@ def _train(model: SerModel, batch: Batch, steps: int = 40, lr: float = 1e-2) -> 
         optimizer.step()
         losses.append(loss.item())
     return losses[0], losses[-1]
+
+
+@pytest.fixture(params=["kernel", "torch"])
+def path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A test twice: on the C kernels (where they can be built) and on PyTorch's ops."""
+    if request.param == "kernel" and native.kernels() is None:
+        pytest.skip("no C kernels here (see test_gru.py::test_kernel_is_built_where_it_can_be)")
+    with contextlib.nullcontext() if request.param == "kernel" else native.disabled():
+        yield request.param
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import pytest
@@ -10,7 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ser.train.batch import Batch, InputSpec
 from ser.train.losses import perspective_loss
-from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
+from ser.train.models import FeatureInfo, ModelConfig, build_model, native, plan_inputs
 from ser.train.models.base import ModelOutput
 from ser.train.models.dialog import (
     DialogModel,
@@ -198,7 +199,7 @@ def _reference_logits(model: DialogModel, batch: Batch) -> dict[str, torch.Tenso
     return out
 
 
-def test_paper_model_computes_what_stock_modules_compute(dialog_batch) -> None:
+def test_paper_model_computes_what_stock_modules_compute(dialog_batch, path: str) -> None:
     """Forward and gradients of the default cell (dropout off) against `_reference_logits`."""
     model = build("add", "logits", "perspective", dropout=0.0)
     batch = dialog_batch(specs_of(model), lengths=[5, 3, 4, 1])
@@ -219,7 +220,7 @@ def test_paper_model_computes_what_stock_modules_compute(dialog_batch) -> None:
         torch.testing.assert_close(grad, ref_grads[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_self_attention_matches_nn_multihead_attention() -> None:
+def test_self_attention_matches_nn_multihead_attention(path: str) -> None:
     torch.manual_seed(0)
     modules = [SelfAttention(16, 4, dropout=0.2).eval() for _ in range(2)]
     xs = [torch.randn(3, 7, 16) for _ in range(2)]
@@ -232,6 +233,61 @@ def test_self_attention_matches_nn_multihead_attention() -> None:
         torch.testing.assert_close(module(x, mask), want, atol=1e-6, rtol=1e-5)
     empty = torch.zeros(3, 7, dtype=torch.bool)
     assert (modules[0](xs[0], empty) == 0).all()  # no NaN for a dialog without utterances
+
+
+def test_attention_kernel_matches_pytorch_path_in_training() -> None:
+    """With dropout on and the same seed, the C kernel's attention (attention_native.py)
+    against PyTorch's: outputs and gradients, at the paper's head size (4 x 25), with
+    dialogs longer than a 32-key tile, gaps, padding and an empty dialog."""
+    if native.kernels() is None:
+        pytest.skip("no C kernels here")
+    torch.manual_seed(0)
+    modules = [SelfAttention(100, 4, dropout=0.2).train() for _ in range(2)]
+    x = torch.randn(2, 6, 37, 100)
+    mask = torch.rand(6, 37) < 0.8
+    mask[1, 30:] = False
+    mask[2] = False
+    weights = torch.randn(2, 6, 37, 100)
+    results = []
+    for context in (contextlib.nullcontext(), native.disabled()):
+        xg = x.clone().requires_grad_()
+        for module in modules:
+            module.zero_grad()
+        torch.manual_seed(1)  # the same dropout masks on both paths
+        with context:
+            out = SelfAttention.lockstep(modules, xg, mask)
+        (out * weights).sum().backward()
+        grads = [p.grad.clone() for m in modules for p in m.parameters() if p.grad is not None]
+        results.append((out.detach(), xg.grad, *grads))
+    assert len(results[0]) == 2 + 2 * 4
+    for got, expected in zip(*results, strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    assert (results[0][0][:, 2] == 0).all()
+
+
+def test_dialog_model_runs_on_the_kernels_where_built(dialog_batch) -> None:
+    """The default cell's Bi-GRUs and attentions take the C kernels on a CPU that has them."""
+    if native.kernels() is None:
+        pytest.skip("no C kernels here")
+    model = build("add", "logits", "perspective")
+    batch = dialog_batch(specs_of(model))
+    kinds = _backward_nodes(model.loss(model(batch), batch))
+    assert kinds.count("_LayerBackward") == 1 and kinds.count("_CoreBackward") == 1
+    with native.disabled():
+        kinds = _backward_nodes(model.loss(model(batch), batch))
+    assert "_LayerBackward" not in kinds and "_RecurrenceBackward" in kinds
+
+
+def _backward_nodes(loss: torch.Tensor) -> list[str]:
+    seen, todo, kinds = set(), [loss.grad_fn], []
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        kinds.append(type(node).__name__)
+        todo += [next_node for next_node, _ in node.next_functions]
+    return kinds
 
 
 def test_side_by_side_stages_equal_separate_runs(dialog_batch) -> None:
@@ -256,13 +312,5 @@ def test_linear_layers_multiply_on_onednn(dialog_batch) -> None:
     for two modalities) run on oneDNN in float32 on the CPU (`linear.py`)."""
     model = build("add", "logits", "perspective")
     batch = dialog_batch(specs_of(model))
-    loss = model.loss(model(batch), batch)
-    seen, todo, kinds = set(), [loss.grad_fn], []
-    while todo:
-        node = todo.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        kinds.append(type(node).__name__)
-        todo += [next_node for next_node, _ in node.next_functions]
+    kinds = _backward_nodes(model.loss(model(batch), batch))
     assert kinds.count("_OneDnnLinearBackward") == 8

@@ -7,7 +7,6 @@ import contextlib
 import os
 import platform
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,10 @@ from ser.train.models.gru import TimeIndex, _Recurrence, lockstep_bigru
 
 CPUINFO = Path("/proc/cpuinfo")
 AVX512 = platform.system() == "Linux" and CPUINFO.exists() and "avx512f" in CPUINFO.read_text()
-needs_kernel = pytest.mark.skipif(
+needs_kernels = pytest.mark.skipif(
     not (AVX512 and shutil.which(os.environ.get("CC", "cc"))),
-    reason="the C GRU kernel needs Linux, a C compiler and AVX-512",
+    reason="the C kernels need Linux, a C compiler and AVX-512",
 )
-
-
-@pytest.fixture(params=["kernel", "torch"])
-def path(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Each test twice: on the C kernel (where it can be built) and on PyTorch's ops."""
-    if request.param == "kernel" and native.gru_kernel() is None:
-        pytest.skip("no C GRU kernel here (see test_kernel_is_built_where_it_can_be)")
-    with contextlib.nullcontext() if request.param == "kernel" else native.disabled():
-        yield request.param
-
 
 # Dialog 0 full, 1 with a gap and trailing padding, 2 one utterance, 3 empty.
 MASK = torch.tensor(
@@ -123,19 +112,19 @@ def test_recurrence_gradients_are_exact() -> None:
     assert torch.autograd.gradcheck(_Recurrence.apply, (gi, w_hh, b_hh))
 
 
-@needs_kernel
+@needs_kernels
 def test_kernel_is_built_where_it_can_be() -> None:
-    kernel = native.gru_kernel()
+    kernel = native.kernels()
     assert kernel is not None and kernel.ser_gru_simd() == 512
     with native.disabled():
-        assert native.gru_kernel() is None
+        assert native.kernels() is None
 
 
 @pytest.mark.parametrize(("m", "b", "u", "h"), [(2, 20, 12, 50), (1, 3, 1, 13), (3, 9, 7, 40)])
 def test_kernel_matches_pytorch_path_at_odd_sizes(m: int, b: int, u: int, h: int) -> None:
     """Outputs and gradients of the C kernel against PyTorch's path where register tiles
     are partial (dialogs not a multiple of 4, gates not of 32), with gaps and padding."""
-    if native.gru_kernel() is None:
+    if native.kernels() is None:
         pytest.skip("no C GRU kernel here")
     torch.manual_seed(0)
     modules = [nn.GRU(8, h, batch_first=True, bidirectional=True) for _ in range(m)]

@@ -20,7 +20,7 @@ SOURCE = "int ser_answer(void) { return 42; }\n"
 def test_build_compiles_once_and_reuses_the_library(tmp_path: Path, monkeypatch) -> None:
     source = tmp_path / "answer.c"
     source.write_text(SOURCE)
-    first = native.build(source, tmp_path / "cache", compiler="cc")
+    first = native.build([source], tmp_path / "cache", compiler="cc")
     assert first.exists() and first.parent == tmp_path / "cache"
     calls = []
     real_run = subprocess.run
@@ -30,10 +30,10 @@ def test_build_compiles_once_and_reuses_the_library(tmp_path: Path, monkeypatch)
         return real_run(command, *args, **kwargs)
 
     monkeypatch.setattr(native.subprocess, "run", counting_run)
-    assert native.build(source, tmp_path / "cache", compiler="cc") == first
+    assert native.build([source], tmp_path / "cache", compiler="cc") == first
     assert [c for c in calls if "-shared" in c] == []  # no second compilation
     source.write_text(SOURCE.replace("42", "43"))  # a new source is a new library
-    assert native.build(source, tmp_path / "cache", compiler="cc") != first
+    assert native.build([source], tmp_path / "cache", compiler="cc") != first
     assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".so", ".so"]
 
 
@@ -41,7 +41,7 @@ def test_build_without_a_compiler_says_so(tmp_path: Path) -> None:
     source = tmp_path / "answer.c"
     source.write_text(SOURCE)
     with pytest.raises(native.BuildError, match="no C compiler 'no-such-cc'"):
-        native.build(source, tmp_path, compiler="no-such-cc")
+        native.build([source], tmp_path, compiler="no-such-cc")
 
 
 @needs_cc
@@ -49,17 +49,17 @@ def test_a_failed_build_leaves_nothing_behind(tmp_path: Path) -> None:
     source = tmp_path / "broken.c"
     source.write_text("int broken(void) { return }\n")
     with pytest.raises(native.BuildError, match=r"broken\.c"):
-        native.build(source, tmp_path / "cache", compiler="cc")
+        native.build([source], tmp_path / "cache", compiler="cc")
     assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_disabled_hides_the_kernel_and_nests() -> None:
     with native.disabled():
-        assert native.gru_kernel() is None
+        assert native.kernels() is None
         with native.disabled():
-            assert native.gru_kernel() is None
-        assert native.gru_kernel() is None
-    assert native.gru_kernel() is native._load()  # back to the built kernel (or None)
+            assert native.kernels() is None
+        assert native.kernels() is None
+    assert native.kernels() is native._load()  # back to the built kernel (or None)
 
 
 def test_doctests() -> None:

@@ -1,0 +1,57 @@
+/* What the C kernels share: libmvec's vector expf and a register-tiled small product.
+ * Every file is built with -march=native (native.py); the kernels are used only where
+ * that gives AVX-512. */
+#ifndef SER_KERNELS_H
+#define SER_KERNELS_H
+
+#include <stddef.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+#define ROWS 4 /* rows (dialogs, queries, keys) in one register tile */
+
+/* libmvec's 16-lane expf (glibc >= 2.22) wherever the compiler vectorises a loop. */
+#pragma omp declare simd notinbranch
+extern float expf(float);
+
+#ifdef __AVX512F__
+/* libmvec's expf on 16 lanes, called directly where a loop is written in intrinsics. */
+__m512 _ZGVeN16v_expf(__m512 x);
+
+static inline __mmask16 lanes(int n) {
+  return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
+/* out[r][0:cols] = bias + sum_i in[r][i] * w[i * ldw + 0:cols] for r < ROWS (bias may be
+ * NULL; out rows `ld` apart, ld >= cols rounded up to 32). 8 accumulators stay in
+ * registers over the sum. */
+static inline void tile_product(int n_in, int cols, const float *const *in, const float *bias,
+                                const float *w, size_t ldw, float *out, int ld) {
+  for (int c = 0; c < cols; c += 32) {
+    const __mmask16 m0 = lanes(cols - c), m1 = lanes(cols - c - 16);
+    __m512 a[ROWS][2];
+    const __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias + c) : _mm512_setzero_ps();
+    const __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + c + 16) : _mm512_setzero_ps();
+    for (int r = 0; r < ROWS; r++) {
+      a[r][0] = b0;
+      a[r][1] = b1;
+    }
+    for (int i = 0; i < n_in; i++) {
+      const __m512 w0 = _mm512_maskz_loadu_ps(m0, w + (size_t)i * ldw + c);
+      const __m512 w1 = _mm512_maskz_loadu_ps(m1, w + (size_t)i * ldw + c + 16);
+      for (int r = 0; r < ROWS; r++) {
+        const __m512 x = _mm512_set1_ps(in[r][i]);
+        a[r][0] = _mm512_fmadd_ps(x, w0, a[r][0]);
+        a[r][1] = _mm512_fmadd_ps(x, w1, a[r][1]);
+      }
+    }
+    for (int r = 0; r < ROWS; r++) {
+      _mm512_storeu_ps(out + (size_t)r * ld + c, a[r][0]);
+      _mm512_storeu_ps(out + (size_t)r * ld + c + 16, a[r][1]);
+    }
+  }
+}
+#endif
+
+#endif
