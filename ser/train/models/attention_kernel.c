@@ -13,11 +13,12 @@
  *
  * Layouts (float32 unless said, contiguous), E = heads * dh:
  *   mask   [B, U] uint8             1 = real utterance
- *   qkv    [M, B, U, 3, heads, dh]  the input projection (q | k | v)
+ *   qkv[m] [B, U, 3, heads, dh]     the input projection (q | k | v), one array per
+ *                                   modality (no stacked copy)
  *   keep   [M, B, heads, U, U]      dropout factors (0 or 1 / (1 - p)), or NULL: none
  *   probs  [M, B, heads, U, U]      softmax weights before dropout (saved)
  *   out    [M, B, U, E]             heads concatenated
- *   d_out  [M, B, U, E], d_qkv like qkv
+ *   d_out  [M, B, U, E], d_qkv[m] like qkv[m]
  */
 #include <math.h>
 #include <stddef.h>
@@ -41,10 +42,11 @@ struct head {
 };
 
 static struct head head_of(int task, int B, int U, int heads, int dh, const unsigned char *mask,
-                           const float *qkv, const float *probs, const float *keep, int *real) {
+                           const float *const *qkv, const float *probs, const float *keep,
+                           int *real) {
   const int mb = task / heads, b = mb % B;
   const size_t stride = (size_t)3 * heads * dh;
-  const float *base = qkv + (size_t)mb * U * stride + (size_t)(task % heads) * dh;
+  const float *base = qkv[mb / B] + (size_t)b * U * stride + (size_t)(task % heads) * dh;
   struct head h = {base, base + (size_t)heads * dh, base + (size_t)2 * heads * dh, stride,
                    mask + (size_t)b * U, 0, real, (float *)probs + (size_t)task * U * U,
                    keep ? keep + (size_t)task * U * U : NULL};
@@ -97,7 +99,8 @@ static void tile_rows(const struct head *h, int t, const float *base, size_t str
 #endif
 
 void ser_attention_forward(int M, int B, int U, int heads, int dh, const unsigned char *mask,
-                           const float *qkv, const float *keep, float *probs, float *out) {
+                           const float *const *qkv, const float *keep, float *probs,
+                           float *out) {
 #ifdef __AVX512F__
   const float scale = 1.0f / __builtin_sqrtf((float)dh);
   const size_t E = (size_t)heads * dh;
@@ -155,8 +158,8 @@ static void put_rows(const struct head *h, int U, int dh, const float *const *in
 
 /* Returns 0, or -1 when out of memory. */
 int ser_attention_backward(int M, int B, int U, int heads, int dh, const unsigned char *mask,
-                           const float *qkv, const float *keep, const float *probs,
-                           const float *d_out, float *d_qkv) {
+                           const float *const *qkv, const float *keep, const float *probs,
+                           const float *d_out, float *const *d_qkv) {
 #ifdef __AVX512F__
   const float scale = 1.0f / __builtin_sqrtf((float)dh);
   const size_t E = (size_t)heads * dh, stride = (size_t)3 * heads * dh;
@@ -170,7 +173,8 @@ int ser_attention_backward(int M, int B, int U, int heads, int dh, const unsigne
     int real[U];
     const struct head h = head_of(task, B, U, heads, dh, mask, qkv, probs, keep, real);
     const float *d_o = d_out + (size_t)(task / heads) * U * E + (size_t)(task % heads) * dh;
-    float *dq = d_qkv + (size_t)(task / heads) * U * stride + (size_t)(task % heads) * dh;
+    const int mb = task / heads;
+    float *dq = d_qkv[mb / B] + (size_t)(mb % B) * U * stride + (size_t)(task % heads) * dh;
     float *vt = buffers + per_thread * (size_t)omp_get_thread_num();
     float *ds = vt + (size_t)dh * U, *wd = ds + (size_t)U * U;
     float *ds_t = wd + (size_t)U * U, *wd_t = ds_t + (size_t)U * U, *acc = wd_t + (size_t)U * U;

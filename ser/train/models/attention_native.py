@@ -14,30 +14,31 @@ them anyway.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from ser.train.models.dropout import keep_factors
-from ser.train.models.gru_native import check, pointers
+from ser.train.models.gru_native import check, pointer_array, pointers
 
 
 def attention_core(
     kernel: ctypes.CDLL,
-    qkv: torch.Tensor,
+    qkvs: Sequence[torch.Tensor],
     mask: torch.Tensor,
     heads: int,
     p: float,
     training: bool,
 ) -> torch.Tensor:
-    """qkv [M, B, U, 3E] (q | k | v, `heads` heads of E / heads each), mask [B, U] -> the
-    attention's output before its projection, heads concatenated, [M, B, U, E]."""
-    m, b, u, _ = qkv.shape
+    """qkvs: M of [B, U, 3E] (q | k | v, `heads` heads of E / heads each), mask [B, U] ->
+    the attention's output before its projection, heads concatenated, [M, B, U, E]."""
+    b, u, _ = qkvs[0].shape
     keep = None
     if training and p > 0.0:
-        keep = keep_factors((m, b, heads, u, u), p, qkv.dtype)  # [M, B, heads, U, U]
-    out: torch.Tensor = _Core.apply(qkv, mask, keep, heads, kernel)
+        keep = keep_factors((len(qkvs), b, heads, u, u), p, qkvs[0].dtype)  # [M, B, h, U, U]
+    out: torch.Tensor = _Core.apply(mask, keep, heads, kernel, *qkvs)
     return out
 
 
@@ -45,30 +46,42 @@ class _Core(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any,
-        qkv: torch.Tensor,
         mask: torch.Tensor,
         keep: torch.Tensor | None,
         heads: int,
         kernel: ctypes.CDLL,
+        *qkvs: torch.Tensor,
     ) -> torch.Tensor:
-        m, b, u, three_e = qkv.shape
-        qkv, mask = qkv.contiguous(), mask.contiguous().view(torch.uint8)
-        probs = qkv.new_empty(m, b, heads, u, u)  # softmax weights before dropout
-        out = qkv.new_empty(m, b, u, three_e // 3)
+        m, (b, u, three_e) = len(qkvs), qkvs[0].shape
+        qkvs = tuple(q.contiguous() for q in qkvs)
+        mask = mask.contiguous().view(torch.uint8)
+        probs = qkvs[0].new_empty(m, b, heads, u, u)  # softmax weights before dropout
+        out = qkvs[0].new_empty(m, b, u, three_e // 3)
         sizes = (m, b, u, heads, three_e // 3 // heads)
-        kernel.ser_attention_forward(*sizes, *_arguments(mask, qkv, keep, probs, out))
+        qkv_array = pointer_array(qkvs)
+        mask_ptr, qkv_ptr = _arguments(mask)[0], ctypes.addressof(qkv_array)
+        kernel.ser_attention_forward(*sizes, mask_ptr, qkv_ptr, *_arguments(keep, probs, out))
         ctx.kernel, ctx.sizes = kernel, sizes
-        ctx.save_for_backward(qkv, mask, keep, probs)
+        ctx.save_for_backward(mask, keep, probs, *qkvs)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, d_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        qkv, mask, keep, probs = ctx.saved_tensors
-        d_qkv = torch.empty_like(qkv)
-        arguments = _arguments(mask, qkv, keep, probs, d_out.contiguous(), d_qkv)
-        check(ctx.kernel.ser_attention_backward(*ctx.sizes, *arguments))
-        return d_qkv, None, None, None, None
+        mask, keep, probs, *qkvs = ctx.saved_tensors
+        d_qkvs = [torch.empty_like(q) for q in qkvs]
+        qkv_array, d_qkv_array = pointer_array(qkvs), pointer_array(d_qkvs)
+        arguments = _arguments(keep, probs, d_out.contiguous())
+        check(
+            ctx.kernel.ser_attention_backward(
+                *ctx.sizes,
+                _arguments(mask)[0],
+                ctypes.addressof(qkv_array),
+                *arguments,
+                ctypes.addressof(d_qkv_array),
+            )
+        )
+        return None, None, None, None, *d_qkvs
 
 
 def _arguments(*tensors: torch.Tensor | None) -> list[int]:

@@ -115,12 +115,13 @@ class SelfAttention(nn.Module):
         if len({(a.embed_dim, a.num_heads, a.dropout) for a in attns}) > 1:
             raise ValueError("SelfAttention.lockstep needs modules of equal settings")
         heads, p, training = attns[0].num_heads, attns[0].dropout, modules[0].training
-        qkv = each(x, [(a.in_proj_weight, a.in_proj_bias) for a in attns])  # [M, B, U, 3d]
-        kernel = kernels() if kernel_for(qkv) else None
+        pairs = zip(x, attns, strict=True)
+        qkvs = [linear(x_m, a.in_proj_weight, a.in_proj_bias) for x_m, a in pairs]
+        kernel = kernels() if kernel_for(*qkvs) else None  # qkvs: M of [B, U, 3d]
         if kernel is not None:  # the same maths in one C call (attention_native.py)
-            out = attention_core(kernel, qkv, mask, heads, p, training)  # [M, B, U, d]
+            out = attention_core(kernel, qkvs, mask, heads, p, training)  # [M, B, U, d]
         else:
-            out = SelfAttention._core(qkv, mask, heads, p, training)
+            out = SelfAttention._core(torch.stack(qkvs), mask, heads, p, training)
         out = each(out, [(a.out_proj.weight, a.out_proj.bias) for a in attns])
         out = torch.where(mask.unsqueeze(-1), out, 0.0)  # [M, B, U, d]
         return modules[0].dropout(out)

@@ -53,7 +53,7 @@ from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from ser.train.models.gru_native import kernel_for, native_layer
-from ser.train.models.linear import each
+from ser.train.models.linear import linear
 from ser.train.models.native import kernels
 
 
@@ -143,15 +143,16 @@ def _bigru_layer(
     h = grus[0].hidden_size
     w_ih, b_ih, w_hh, b_hh = _stacked_weights(grus, layer, x)
     # Both directions' input projections of every utterance.
-    proj = each(x, list(zip(w_ih, b_ih, strict=True)))  # [M, B, U, 2*3H]
+    projs = [linear(x_m, w, bias) for x_m, w, bias in zip(x, w_ih, b_ih, strict=True)]
     # The recurrence runs in the weights' dtype whatever autocast says: rounding errors of
     # bf16/fp16 hidden states would compound over a dialog's steps (and its in-place
     # buffers must agree in dtype with the weights).
     with torch.autocast(x.device.type, enabled=False):
-        proj = proj.to(w_hh.dtype)
-        kernel = kernels() if kernel_for(proj, w_hh) else None
+        projs = [p.to(w_hh.dtype) for p in projs]  # M of [B, U, 2*3H]
+        kernel = kernels() if kernel_for(*projs, w_hh) else None
         if kernel is not None:
-            return native_layer(kernel, proj, mask, w_hh, b_hh)
+            return native_layer(kernel, projs, mask, w_hh, b_hh)
+        proj = torch.stack(projs)  # [M, B, U, 2*3H]
         if not index:
             index.append(TimeIndex.of(mask))
         # Each direction's rows in its own time order.

@@ -19,7 +19,8 @@
  *
  * Layouts (float32 unless said, contiguous), K = 2M (k = 2m + d), G = 3H:
  *   mask     [B, U] uint8     1 = real utterance
- *   proj     [M, B, U, 2, G]  W_i x + b_i of both directions, gates n | z | r
+ *   proj[m]  [B, U, 2, G]     W_i x + b_i of both directions, gates n | z | r (one
+ *                             array per GRU: no stacked copy)
  *   w        [K, H, G]        W_h transposed, gates z | r | n
  *   wt       [K, G, H]        W_h (rows z | r | n)
  *   bh       [K, G]           b_h, z | r | n
@@ -29,7 +30,7 @@
  *   out      [M, B, U, 2H]    forward | backward states at real positions, else 0
  *   h_n      [M, 2, B, H]     state after a dialog's last real step (0 if none)
  *   slots    [K, U, B, 4, H]  dL/d(n_pre | z_pre | r_pre | W_hn h + b_hn)
- *   d_proj   [M, B, U, 2, G]  dL/dproj (0 at positions that are not real)
+ *   d_proj[m] [B, U, 2, G]    dL/dproj (0 at positions that are not real)
  *   scratch  [K, 2, B, H]
  */
 #include <stddef.h>
@@ -104,7 +105,8 @@ static inline int step_position(const int *pos, const int *len, int U, int b, in
 
 /* The forward pass of one layer: K = 2M recurrences (k = 2m + d). Returns 0, or -1 when
  * out of memory. */
-int ser_bigru_forward(int M, int B, int U, int H, const unsigned char *mask, const float *proj,
+int ser_bigru_forward(int M, int B, int U, int H, const unsigned char *mask,
+                      const float *const *proj,
                       const float *w, const float *bh, float *states, float *pre, float *nb,
                       float *out, float *h_n) {
 #ifdef __AVX512F__
@@ -137,7 +139,7 @@ int ser_bigru_forward(int M, int B, int U, int H, const unsigned char *mask, con
         for (int r = 0; r < ROWS && b0 + r < B; r++) {
           const int b = b0 + r, p = step_position(pos, len, U, b, d, t);
           /* Past a dialog's end the input is 0: finite states whose gradients are 0. */
-          const float *g = p < 0 ? zeros : proj + ((((size_t)m * B + b) * U + p) * 2 + d) * G;
+          const float *g = p < 0 ? zeros : proj[m] + (((size_t)b * U + p) * 2 + d) * G;
           float *h_b = h_next + (size_t)b * H;
           forward_gates(H, g, acc + (size_t)r * ld, in[r], pre + (((size_t)t * K + k) * B + b) * G,
                         nb + (((size_t)t * K + k) * B + b) * H, h_b);
@@ -165,7 +167,7 @@ int ser_bigru_forward(int M, int B, int U, int H, const unsigned char *mask, con
 int ser_bigru_backward(int M, int B, int U, int H, const unsigned char *mask,
                        const float *grad_out, const float *grad_hn, const float *wt,
                        const float *states, const float *pre, const float *nb, float *slots,
-                       float *d_proj, float *dh_scratch) {
+                       float *const *d_proj, float *dh_scratch) {
 #ifdef __AVX512F__
   const int K = 2 * M, G = 3 * H, ld = (H + 31) / 32 * 32;
   int *len = malloc(sizeof(int) * (size_t)(B > 0 ? B : 1));
@@ -183,7 +185,7 @@ int ser_bigru_backward(int M, int B, int U, int H, const unsigned char *mask,
     for (int b = 0; b < B; b++)
       for (int u = 0; u < U; u++)
         if (!mask[(size_t)b * U + u])
-          memset(d_proj + ((((size_t)m * B + b) * U + u) * 2 + d) * G, 0, sizeof(float) * G);
+          memset(d_proj[m] + (((size_t)b * U + u) * 2 + d) * G, 0, sizeof(float) * G);
     for (int t = U - 1; t >= 0; t--) {
       float *slot = slots + ((size_t)k * U + t) * B * 4 * H;
       const float *p_t = pre + ((size_t)t * K + k) * B * G;
@@ -203,7 +205,7 @@ int ser_bigru_backward(int M, int B, int U, int H, const unsigned char *mask,
         float *s = slot + (size_t)b * 4 * H;
         backward_slots(H, dh_b, p_t + (size_t)b * G, n_t + (size_t)b * H, h_prev + (size_t)b * H, s);
         if (p >= 0)
-          memcpy(d_proj + ((((size_t)m * B + b) * U + p) * 2 + d) * G, s, sizeof(float) * G);
+          memcpy(d_proj[m] + (((size_t)b * U + p) * 2 + d) * G, s, sizeof(float) * G);
       }
       if (t == 0) break;
       /* dL/dh_{t-1} through step t: dL/dh_t * z + dL/d(W_h h + b_h) W_h */

@@ -13,6 +13,7 @@ whose weight layouts it shares (`_stacked_weights`).
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -26,22 +27,29 @@ def kernel_for(*tensors: torch.Tensor) -> bool:
 
 def native_layer(
     kernel: ctypes.CDLL,
-    proj: torch.Tensor,
+    projs: Sequence[torch.Tensor],
     mask: torch.Tensor,
     w_hh: torch.Tensor,
     b_hh: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """proj [M, B, U, 2 * 3H] (both directions' W_i x + b_i, gates n | z | r each), mask
-    [B, U], w_hh [K, H, 3H] and b_hh [K, 1, 3H] (gates z | r | n) -> out [M, B, U, 2H],
-    h_n [M, 2, B, H], as gru.py's `_bigru_layer`."""
-    out, h_n = _Layer.apply(proj, mask, w_hh, b_hh, kernel)
+    """projs: M of [B, U, 2 * 3H] (each GRU's W_i x + b_i for both directions, gates
+    n | z | r each), mask [B, U], w_hh [K, H, 3H] and b_hh [K, 1, 3H] (gates z | r | n)
+    -> out [M, B, U, 2H], h_n [M, 2, B, H], as gru.py's `_bigru_layer`."""
+    out, h_n = _Layer.apply(mask, w_hh, b_hh, kernel, *projs)
     return out, h_n
 
 
 def pointers(*tensors: torch.Tensor) -> list[int]:
+    """The data pointers of contiguous tensors, for the kernels."""
     if not all(t.is_contiguous() for t in tensors):
-        raise ValueError("the GRU kernel takes contiguous tensors")
+        raise ValueError("the C kernels take contiguous tensors")
     return [t.data_ptr() for t in tensors]
+
+
+def pointer_array(tensors: Sequence[torch.Tensor]) -> ctypes.Array[ctypes.c_void_p]:
+    """A C array of the tensors' data pointers (one per modality: no stacked copy); keep
+    it referenced while the kernel runs."""
+    return (ctypes.c_void_p * len(tensors))(*pointers(*tensors))
 
 
 def check(code: int) -> None:
@@ -53,22 +61,25 @@ class _Layer(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any,
-        proj: torch.Tensor,
         mask: torch.Tensor,
         w_hh: torch.Tensor,
         b_hh: torch.Tensor,
         kernel: ctypes.CDLL,
+        *projs: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        m, b, u, six_h = proj.shape
+        m, (b, u, six_h) = len(projs), projs[0].shape
         h, k = six_h // 6, 2 * m
-        proj, w_hh, b_hh = proj.contiguous(), w_hh.contiguous(), b_hh.contiguous()
+        projs = tuple(p.contiguous() for p in projs)
+        w_hh, b_hh = w_hh.contiguous(), b_hh.contiguous()
         mask = mask.contiguous().view(torch.uint8)  # [B, U], 1 = real
-        states = proj.new_empty(k, u + 1, b, h)  # [K, T+1, B, H], h_0 first
-        pre = proj.new_empty(u, k, b, 3 * h)  # [T, K, B, 3H]: z | r | W_hn h + b_hn
-        n = proj.new_empty(u, k, b, h)  # [T, K, B, H]
-        out, h_n = proj.new_empty(m, b, u, 2 * h), proj.new_empty(m, 2, b, h)
-        args = pointers(mask, proj, w_hh, b_hh, states, pre, n, out, h_n)
-        check(kernel.ser_bigru_forward(m, b, u, h, *args))
+        new = projs[0].new_empty
+        states = new(k, u + 1, b, h)  # [K, T+1, B, H], h_0 first
+        pre = new(u, k, b, 3 * h)  # [T, K, B, 3H]: z | r | W_hn h + b_hn
+        n = new(u, k, b, h)  # [T, K, B, H]
+        out, h_n = new(m, b, u, 2 * h), new(m, 2, b, h)
+        proj_array = pointer_array(projs)
+        mask_ptr, *rest = pointers(mask, w_hh, b_hh, states, pre, n, out, h_n)
+        check(kernel.ser_bigru_forward(m, b, u, h, mask_ptr, ctypes.addressof(proj_array), *rest))
         ctx.kernel = kernel
         ctx.save_for_backward(mask, w_hh, states, pre, n)
         return out, h_n
@@ -83,13 +94,15 @@ class _Layer(torch.autograd.Function):
         grad_out, grad_hn = grad_out.contiguous(), grad_hn.contiguous()
         w_t = w_hh.transpose(1, 2).contiguous()  # [K, 3H, H]
         slots = grad_out.new_empty(k, u, b, 4, h)  # dL/d(n_pre | z_pre | r_pre | W_hn h + b_hn)
-        d_proj = grad_out.new_empty(k // 2, b, u, 6 * h)
+        d_projs = [grad_out.new_empty(b, u, 6 * h) for _ in range(k // 2)]
         scratch = grad_out.new_empty(k, 2, b, h)
-        args = pointers(mask, grad_out, grad_hn, w_t, states, pre, n, slots, d_proj, scratch)
-        check(ctx.kernel.ser_bigru_backward(k // 2, b, u, h, *args))
+        d_proj_array = pointer_array(d_projs)
+        args = pointers(mask, grad_out, grad_hn, w_t, states, pre, n, slots)
+        d_proj_ptr, scratch_ptr = ctypes.addressof(d_proj_array), pointers(scratch)[0]
+        check(ctx.kernel.ser_bigru_backward(k // 2, b, u, h, *args, d_proj_ptr, scratch_ptr))
         # The weight and bias gradients sum over steps and dialogs: one bmm, on views of
         # the slots (z | r | W_hn h + b_hn, the order of w_hh's gates).
         d_gh = slots[:, :, :, 1:].flatten(-2).view(k, u * b, 3 * h)  # [K, T*B, 3H]
         prev = states[:, :-1].reshape(k, u * b, h)  # [K, T*B, H] h_{t-1}
         d_w = torch.bmm(prev.transpose(1, 2), d_gh)  # [K, H, 3H]
-        return d_proj, None, d_w, d_gh.sum(dim=1, keepdim=True), None
+        return None, d_w, d_gh.sum(dim=1, keepdim=True), None, *d_projs
