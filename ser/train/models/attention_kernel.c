@@ -141,15 +141,16 @@ void ser_attention_forward(int M, int B, int U, int heads, int dh, const unsigne
 }
 
 #ifdef __AVX512F__
-/* dst[u * stride + 0:dh] = (the rows' product) for the real utterances, else 0. */
-static void put_rows(const struct head *h, int U, int dh, const float *const *in,
+/* dst[u * stride + 0:dh] = sum_i in[u][i * step] * w[i * ldw + 0:dh] for the real
+   utterances u, else 0. */
+static void put_rows(const struct head *h, int U, int dh, const float *const *in, size_t step,
                      const float *w, size_t ldw, float *dst, size_t stride, float *acc, int ld) {
   for (int u = 0; u < U; u++)
     if (!h->mask[u]) memset(dst + u * stride, 0, sizeof(float) * dh);
   for (int t = 0; t < h->n; t += ROWS) {
     const float *rows[ROWS];
     for (int r = 0; r < ROWS; r++) rows[r] = in[h->real[t + r < h->n ? t + r : h->n - 1]];
-    tile_product(U, dh, rows, NULL, w, ldw, acc, ld);
+    tile_product_strided(U, dh, rows, step, NULL, w, ldw, acc, ld);
     for (int r = 0; r < ROWS && t + r < h->n; r++)
       memcpy(dst + h->real[t + r] * stride, acc + (size_t)r * ld, sizeof(float) * dh);
   }
@@ -164,8 +165,8 @@ int ser_attention_backward(int M, int B, int U, int heads, int dh, const unsigne
   const float scale = 1.0f / __builtin_sqrtf((float)dh);
   const size_t E = (size_t)heads * dh, stride = (size_t)3 * heads * dh;
   const int ld = (U > dh ? U : dh) + 32;
-  /* Per thread: v transposed, dL/dscores and the dropped weights, both also transposed. */
-  const size_t per_thread = (size_t)dh * U + 4 * (size_t)U * U + ROWS * (size_t)ld;
+  /* Per thread: v transposed, dL/dscores and the dropped weights. */
+  const size_t per_thread = (size_t)dh * U + 2 * (size_t)U * U + ROWS * (size_t)ld;
   float *buffers = malloc(sizeof(float) * per_thread * (size_t)omp_get_max_threads());
   if (!buffers) return -1;
 #pragma omp parallel for schedule(static)
@@ -176,10 +177,9 @@ int ser_attention_backward(int M, int B, int U, int heads, int dh, const unsigne
     const int mb = task / heads;
     float *dq = d_qkv[mb / B] + (size_t)(mb % B) * U * stride + (size_t)(task % heads) * dh;
     float *vt = buffers + per_thread * (size_t)omp_get_thread_num();
-    float *ds = vt + (size_t)dh * U, *wd = ds + (size_t)U * U;
-    float *ds_t = wd + (size_t)U * U, *wd_t = ds_t + (size_t)U * U, *acc = wd_t + (size_t)U * U;
+    float *ds = vt + (size_t)dh * U, *wd = ds + (size_t)U * U, *acc = wd + (size_t)U * U;
     const float *in[U];
-    memset(ds, 0, sizeof(float) * 4 * (size_t)U * U);
+    memset(ds, 0, sizeof(float) * 2 * (size_t)U * U);
     transpose(U, dh, h.v, h.stride, vt);
     for (int t = 0; t < h.n; t += ROWS) {
       const float *rows[ROWS];
@@ -189,28 +189,26 @@ int ser_attention_backward(int M, int B, int U, int heads, int dh, const unsigne
         const int i = h.real[t + r];
         const float *p = h.probs + (size_t)i * U, *f = h.keep ? h.keep + (size_t)i * U : NULL;
         float *d_w = acc + (size_t)r * ld, *ds_i = ds + (size_t)i * U, *wd_i = wd + (size_t)i * U;
+        if (f)
+          for (int j = 0; j < U; j++) {
+            d_w[j] *= f[j];         /* through the dropout */
+            wd_i[j] = p[j] * f[j];  /* the weight v_j was summed with */
+          }
+        else
+          memcpy(wd_i, p, sizeof(float) * U);
         float inner = 0.0f;
 #pragma omp simd reduction(+ : inner)
-        for (int j = 0; j < U; j++) {
-          d_w[j] = f ? d_w[j] * f[j] : d_w[j]; /* through the dropout */
-          wd_i[j] = f ? p[j] * f[j] : p[j];    /* the weight v_j was summed with */
-          inner += p[j] * d_w[j];
-        }
+        for (int j = 0; j < U; j++) inner += p[j] * d_w[j];
         /* softmax: dL/dscore_ij = p_ij (dL/dp_ij - sum_j' p_ij' dL/dp_ij'), scaled */
         for (int j = 0; j < U; j++) ds_i[j] = scale * p[j] * (d_w[j] - inner);
       }
     }
-    for (int i = 0; i < U; i++)
-      for (int j = 0; j < U; j++) {
-        ds_t[(size_t)j * U + i] = ds[(size_t)i * U + j];
-        wd_t[(size_t)j * U + i] = wd[(size_t)i * U + j];
-      }
-    for (int u = 0; u < U; u++) in[u] = ds + (size_t)u * U;
-    put_rows(&h, U, dh, in, h.k, h.stride, dq, stride, acc, ld); /* dq_i = sum_j ds_ij k_j */
-    for (int u = 0; u < U; u++) in[u] = ds_t + (size_t)u * U;
-    put_rows(&h, U, dh, in, h.q, h.stride, dq + E, stride, acc, ld); /* dk_j = sum_i ds_ij q_i */
-    for (int u = 0; u < U; u++) in[u] = wd_t + (size_t)u * U;
-    put_rows(&h, U, dh, in, d_o, E, dq + 2 * E, stride, acc, ld); /* dv_j = sum_i w_ij d_out_i */
+    for (int u = 0; u < U; u++) in[u] = ds + (size_t)u * U; /* row u */
+    put_rows(&h, U, dh, in, 1, h.k, h.stride, dq, stride, acc, ld); /* dq_i = sum_j ds_ij k_j */
+    for (int u = 0; u < U; u++) in[u] = ds + u; /* column u */
+    put_rows(&h, U, dh, in, U, h.q, h.stride, dq + E, stride, acc, ld); /* dk_j = sum_i ds_ij q_i */
+    for (int u = 0; u < U; u++) in[u] = wd + u;
+    put_rows(&h, U, dh, in, U, d_o, E, dq + 2 * E, stride, acc, ld); /* dv_j = sum_i w_ij d_out_i */
   }
   free(buffers);
   return 0;

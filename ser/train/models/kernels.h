@@ -23,11 +23,13 @@ static inline __mmask16 lanes(int n) {
   return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
 }
 
-/* out[r][0:cols] = bias + sum_i in[r][i] * w[i * ldw + 0:cols] for r < ROWS (bias may be
- * NULL; out rows `ld` apart, ld >= cols rounded up to 32). 8 accumulators stay in
+/* out[r][0:cols] = bias + sum_i in[r][i * step] * w[i * ldw + 0:cols] for r < ROWS (bias
+ * may be NULL; out rows `ld` apart, ld >= cols rounded up to 32; `step` > 1 reads a
+ * column of a row-major matrix, so no transposed copy is needed). 8 accumulators stay in
  * registers over the sum. */
-static inline void tile_product(int n_in, int cols, const float *const *in, const float *bias,
-                                const float *w, size_t ldw, float *out, int ld) {
+static inline void tile_product_strided(int n_in, int cols, const float *const *in, size_t step,
+                                        const float *bias, const float *w, size_t ldw,
+                                        float *out, int ld) {
   for (int c = 0; c < cols; c += 32) {
     const __mmask16 m0 = lanes(cols - c), m1 = lanes(cols - c - 16);
     __m512 a[ROWS][2];
@@ -41,7 +43,7 @@ static inline void tile_product(int n_in, int cols, const float *const *in, cons
       const __m512 w0 = _mm512_maskz_loadu_ps(m0, w + (size_t)i * ldw + c);
       const __m512 w1 = _mm512_maskz_loadu_ps(m1, w + (size_t)i * ldw + c + 16);
       for (int r = 0; r < ROWS; r++) {
-        const __m512 x = _mm512_set1_ps(in[r][i]);
+        const __m512 x = _mm512_set1_ps(in[r][i * step]);
         a[r][0] = _mm512_fmadd_ps(x, w0, a[r][0]);
         a[r][1] = _mm512_fmadd_ps(x, w1, a[r][1]);
       }
@@ -51,6 +53,12 @@ static inline void tile_product(int n_in, int cols, const float *const *in, cons
       _mm512_storeu_ps(out + (size_t)r * ld + c + 16, a[r][1]);
     }
   }
+}
+
+/* tile_product_strided on rows (step 1). */
+static inline void tile_product(int n_in, int cols, const float *const *in, const float *bias,
+                                const float *w, size_t ldw, float *out, int ld) {
+  tile_product_strided(n_in, cols, in, 1, bias, w, ldw, out, ld);
 }
 #endif
 
