@@ -30,6 +30,7 @@
  *   out      [M, B, U, 2H]    forward | backward states at real positions, else 0
  *   h_n      [M, 2, B, H]     state after a dialog's last real step (0 if none)
  *   slots    [K, U, B, 4, H]  dL/d(n_pre | z_pre | r_pre | W_hn h + b_hn)
+ *   d_w      [K, H, G]        dL/dw, d_b [K, G] dL/dbh
  *   d_proj[m] [B, U, 2, G]    dL/dproj (0 at positions that are not real)
  *   scratch  [K, 2, B, H]
  */
@@ -82,6 +83,25 @@ static void backward_slots(int H, const float *restrict dh, const float *restric
 static void backward_carry(int H, const float *restrict acc, const float *restrict dh,
                            const float *restrict z, float *restrict out) {
   for (int j = 0; j < H; j++) out[j] = acc[j] + dh[j] * z[j];
+}
+#endif
+
+#ifdef __AVX512F__
+/* d_w [H, G] = sum_n h[n]^T d_gh[n] and d_b [G] = sum_n d_gh[n] over the n rows of one
+ * recurrence's steps and dialogs: h rows H apart, d_gh rows 4H apart (in the slots). */
+static void weight_gradients(int n, int H, const float *h, const float *d_gh, float *d_w,
+                             float *d_b, float *acc, int ld) {
+  const int G = 3 * H;
+  for (int i0 = 0; i0 < H; i0 += ROWS) {
+    const float *in[ROWS];
+    for (int r = 0; r < ROWS; r++) in[r] = h + (i0 + r < H ? i0 + r : i0); /* column of h */
+    tile_product_strided(n, G, in, (size_t)H, NULL, d_gh, (size_t)4 * H, acc, ld);
+    for (int r = 0; r < ROWS && i0 + r < H; r++)
+      memcpy(d_w + (size_t)(i0 + r) * G, acc + (size_t)r * ld, sizeof(float) * G);
+  }
+  memset(d_b, 0, sizeof(float) * G);
+  for (int row = 0; row < n; row++)
+    for (int c = 0; c < G; c++) d_b[c] += d_gh[(size_t)row * 4 * H + c];
 }
 #endif
 
@@ -167,9 +187,9 @@ int ser_bigru_forward(int M, int B, int U, int H, const unsigned char *mask,
 int ser_bigru_backward(int M, int B, int U, int H, const unsigned char *mask,
                        const float *grad_out, const float *grad_hn, const float *wt,
                        const float *states, const float *pre, const float *nb, float *slots,
-                       float *const *d_proj, float *dh_scratch) {
+                       float *const *d_proj, float *dh_scratch, float *d_w, float *d_b) {
 #ifdef __AVX512F__
-  const int K = 2 * M, G = 3 * H, ld = (H + 31) / 32 * 32;
+  const int K = 2 * M, G = 3 * H, ld = (G + 31) / 32 * 32;
   int *len = malloc(sizeof(int) * (size_t)(B > 0 ? B : 1));
   int *pos = len ? real_positions(B, U, mask, len) : NULL;
   if (!pos) {
@@ -223,13 +243,17 @@ int ser_bigru_backward(int M, int B, int U, int H, const unsigned char *mask,
       dh = next;
       next = swap;
     }
+    weight_gradients(U * B, H, states + (size_t)k * (U + 1) * B * H,
+                     slots + (size_t)k * U * B * 4 * H + H, d_w + (size_t)k * H * G,
+                     d_b + (size_t)k * G, acc, ld);
   }
   free(pos);
   free(len);
   return 0;
 #else
   (void)M, (void)B, (void)U, (void)H, (void)mask, (void)grad_out, (void)grad_hn, (void)wt;
-  (void)states, (void)pre, (void)nb, (void)slots, (void)d_proj, (void)dh_scratch;
+  (void)states, (void)pre, (void)nb, (void)slots, (void)d_proj, (void)dh_scratch, (void)d_w;
+  (void)d_b;
   return -1;
 #endif
 }

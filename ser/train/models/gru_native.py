@@ -96,13 +96,9 @@ class _Layer(torch.autograd.Function):
         slots = grad_out.new_empty(k, u, b, 4, h)  # dL/d(n_pre | z_pre | r_pre | W_hn h + b_hn)
         d_projs = [grad_out.new_empty(b, u, 6 * h) for _ in range(k // 2)]
         scratch = grad_out.new_empty(k, 2, b, h)
+        d_w, d_b = grad_out.new_empty(k, h, 3 * h), grad_out.new_empty(k, 1, 3 * h)
         d_proj_array = pointer_array(d_projs)
         args = pointers(mask, grad_out, grad_hn, w_t, states, pre, n, slots)
-        d_proj_ptr, scratch_ptr = ctypes.addressof(d_proj_array), pointers(scratch)[0]
-        check(ctx.kernel.ser_bigru_backward(k // 2, b, u, h, *args, d_proj_ptr, scratch_ptr))
-        # The weight and bias gradients sum over steps and dialogs: one bmm, on views of
-        # the slots (z | r | W_hn h + b_hn, the order of w_hh's gates).
-        d_gh = slots[:, :, :, 1:].flatten(-2).view(k, u * b, 3 * h)  # [K, T*B, 3H]
-        prev = states[:, :-1].reshape(k, u * b, h)  # [K, T*B, H] h_{t-1}
-        d_w = torch.bmm(prev.transpose(1, 2), d_gh)  # [K, H, 3H]
-        return None, d_w, d_gh.sum(dim=1, keepdim=True), None, *d_projs
+        d_proj_ptr, *rest = ctypes.addressof(d_proj_array), *pointers(scratch, d_w, d_b)
+        check(ctx.kernel.ser_bigru_backward(k // 2, b, u, h, *args, d_proj_ptr, *rest))
+        return None, d_w, d_b, None, *d_projs

@@ -144,7 +144,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     i, p = ctypes.c_int, ctypes.c_void_p
     lib.ser_bigru_forward.argtypes = [i, i, i, i] + [p] * 9
     lib.ser_bigru_forward.restype = i
-    lib.ser_bigru_backward.argtypes = [i, i, i, i] + [p] * 10
+    lib.ser_bigru_backward.argtypes = [i, i, i, i] + [p] * 12
     lib.ser_bigru_backward.restype = i
     lib.ser_attention_forward.argtypes = [i, i, i, i, i] + [p] * 5
     lib.ser_attention_forward.restype = None
