@@ -13,7 +13,8 @@ processes over pickled per-dialog samples, rebuilt every epoch. This script
    once the whole `ser train ... --seeds 1` command in a new process, as `time` would
    (interpreter start, imports and exit included, which the baseline's figure is not);
    with `--compare-mkl`, also with oneDNN switched off (float32 products on MKL, as in
-   stock PyTorch; see ser/train/models/linear.py), runs interleaved;
+   stock PyTorch; see ser/train/models/linear.py), with `--compare-native` also without
+   the C kernels (ser/train/models/native.py), runs interleaved;
 3. times a re-creation of the baseline (per-epoch DataLoader, 4 workers, pickled dialogs,
    pad_sequence collation, plain Adam) driving the same architecture on the stock PyTorch
    modules the published code uses (`nn.GRU` over packed sequences,
@@ -47,7 +48,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, cast
 
@@ -68,7 +69,7 @@ from ser.train.batch import Batch, Unit
 from ser.train.data import Batches, load_data
 from ser.train.features import resolve_features
 from ser.train.loop import evaluate, train_epoch
-from ser.train.models import ModelConfig, build_model, plan_inputs
+from ser.train.models import ModelConfig, build_model, native, plan_inputs
 from ser.train.models.base import ModelOutput
 from ser.train.models.config import FeatureInfo
 from ser.train.models.dialog import DialogModel
@@ -485,6 +486,12 @@ def main() -> None:
         help="also time each precision with oneDNN switched off, so that float32 products "
         "run on MKL as in stock PyTorch (ser/train/models/linear.py), runs interleaved",
     )
+    parser.add_argument(
+        "--compare-native",
+        action="store_true",
+        help="also time each precision with the C kernels switched off (the dialog models' "
+        "Bi-GRU and attention on PyTorch's ops; ser/train/models/native.py), runs interleaved",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--json", action="store_true", help="print all figures as JSON")
     args = parser.parse_args()
@@ -497,6 +504,7 @@ def main() -> None:
         "device": args.device,
         "threads": torch.get_num_threads(),
         "heap_tuned": heap_tuned,
+        "c_kernels": native.kernels() is not None,
     }
     with tempfile.TemporaryDirectory(prefix="ser-bench-") as tmp:
         rng = np.random.default_rng(0)
@@ -504,16 +512,19 @@ def main() -> None:
         # Best of N whole runs (as timeit advises for noisy machines), precisions
         # interleaved; all runs are printed.
         precisions = args.precision.split(",")
-        variants = [(p, p, True) for p in precisions]  # (label, precision, oneDNN on)
+        # (label, precision, oneDNN on, C kernels on)
+        variants = [(p, p, True, True) for p in precisions]
         if args.compare_mkl:
-            variants += [(f"{p}, MKL products", p, False) for p in precisions]
-        runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in variants}
+            variants += [(f"{p}, MKL products", p, False, True) for p in precisions]
+        if args.compare_native:
+            variants += [(f"{p}, PyTorch ops (no C kernels)", p, True, False) for p in precisions]
+        runs: dict[str, list[dict[str, Any]]] = {label: [] for label, *_ in variants}
         for i in range(args.repeats):
-            for j, (label, p, onednn) in enumerate(variants):
+            for j, (label, p, onednn, kernels_on) in enumerate(variants):
                 out = Path(tmp) / f"runs-{j}-{i}"
-                with mkldnn_enabled(onednn):
+                with mkldnn_enabled(onednn), nullcontext() if kernels_on else native.disabled():
                     runs[label].append(time_ser(Path(tmp) / "fusion.zarr", out, args.device, p))
-        results["ser_runs"] = {}  # by variant: precision, and MKL products with --compare-mkl
+        results["ser_runs"] = {}  # by variant: precision, MKL products, no C kernels
         for label, timed in runs.items():
             best = min(timed, key=lambda r: r["seconds"])
             best["all_seconds"] = [r["seconds"] for r in timed]
@@ -550,6 +561,8 @@ def _print(r: dict[str, Any]) -> None:
     load = ", ".join(f"{v:.2f}" for v in r["ser"]["load_average"])
     heap = "tuned as by `ser`" if r["heap_tuned"] else "glibc's defaults"
     print(f"device {r['device']}, {r['threads']} torch threads, heap {heap}, load average {load}")
+    kernels = "built (AVX-512)" if r["c_kernels"] else "not available: PyTorch's ops"
+    print(f"C kernels for the dialog models' Bi-GRU and attention: {kernels}")
     sizes = ser_["sizes"]
     print(
         f"fusion study default run ({ser_['epochs']} epochs, logits ADD, perspective loss, "
