@@ -1,8 +1,9 @@
 """The C kernels of the training code, compiled on first use for the CPU they run on.
 
-`gru_kernel.c` (the dialog models' Bi-GRU layer, see gru_native.py) and
-`attention_kernel.c` (their self-attention, see attention_native.py) are compiled with
-the system's C compiler (`$CC`, else `cc`) and `-march=native` into one shared library, cached under
+`gru_kernel.c` (the dialog models' Bi-GRU layer, see gru_native.py),
+`attention_kernel.c` (their self-attention, see attention_native.py) and
+`dropout_kernel.c` (dropout masks, see dropout.py) are compiled with the system's C
+compiler (`$CC`, else `cc`) and `-march=native` into one shared library, cached under
 `$SER_CACHE_DIR` (default `~/.cache/ser`) by a hash of the source, the flags, the
 compiler and the CPU, so that a cache on a shared home directory never hands a library
 built for one CPU to another. A new library is written under a temporary name and
@@ -38,7 +39,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SOURCES = tuple(Path(__file__).with_name(f) for f in ("gru_kernel.c", "attention_kernel.c"))
+SOURCES = tuple(
+    Path(__file__).with_name(f) for f in ("gru_kernel.c", "attention_kernel.c", "dropout_kernel.c")
+)
 HEADERS = (Path(__file__).with_name("kernels.h"),)
 # -fopenmp: see gru_kernel.c (PyTorch's own OpenMP threads); no -ffast-math, whose
 # start-up code would switch denormals off for the whole process.
@@ -150,3 +153,5 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.ser_attention_forward.restype = None
     lib.ser_attention_backward.argtypes = [i, i, i, i, i] + [p] * 6
     lib.ser_attention_backward.restype = i
+    lib.ser_dropout_keep.argtypes = [ctypes.c_int64, ctypes.c_uint64, i, ctypes.c_float, p]
+    lib.ser_dropout_keep.restype = None

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import ser.train.models.dropout
-from ser.train.models.dropout import LANE_VALUES, Dropout, dropout
+from ser.train.models import native
+from ser.train.models.dropout import LANE_VALUES, Dropout, dropout, keep_factors
 
 
 def test_doctests() -> None:
@@ -16,7 +17,7 @@ def test_doctests() -> None:
 
 
 @pytest.mark.parametrize("p", [0.1, 0.2, 0.5, 0.6])
-def test_drops_at_the_rate_and_keeps_the_expectation(p: float) -> None:
+def test_drops_at_the_rate_and_keeps_the_expectation(p: float, path: str) -> None:
     torch.manual_seed(0)
     x = torch.full((1000, 1001), 3.0)  # an odd size: the last draw is partly used
     y = dropout(x, p, training=True)
@@ -28,7 +29,7 @@ def test_drops_at_the_rate_and_keeps_the_expectation(p: float) -> None:
     assert y.double().mean().item() == pytest.approx(3.0, rel=5e-3)
 
 
-def test_every_lane_is_uniform() -> None:
+def test_every_lane_is_uniform(path: str) -> None:
     # Each 64-bit draw feeds four entries; the generator's top bit is always 0, so a
     # sampler reading all 16 bits of the last lane would drop entry 4k+3 far more often.
     torch.manual_seed(1)
@@ -37,7 +38,7 @@ def test_every_lane_is_uniform() -> None:
         assert (y[:, lane] == 0).double().mean().item() == pytest.approx(0.5, abs=0.006)
 
 
-def test_masks_follow_the_seed_and_gradients_use_the_mask() -> None:
+def test_masks_follow_the_seed_and_gradients_use_the_mask(path: str) -> None:
     x = torch.randn(7, 33, requires_grad=True)
     torch.manual_seed(5)
     a = dropout(x, 0.2, training=True)
@@ -59,3 +60,26 @@ def test_eval_mode_zero_rate_and_full_rate() -> None:
     assert module(x) is x
     assert dropout(x, 0.0, training=True) is x
     assert torch.equal(dropout(x, 1.0, training=True), torch.zeros_like(x))
+
+
+def test_kernel_masks_do_not_depend_on_the_thread_count() -> None:
+    if native.kernels() is None:
+        pytest.skip("no C kernels here")
+    threads = torch.get_num_threads()
+    masks = []
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            torch.manual_seed(3)
+            masks.append(keep_factors((5, 10_001), 0.2, torch.float32))
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(masks[0], m) for m in masks[1:])
+    torch.manual_seed(4)
+    assert not torch.equal(masks[0], keep_factors((5, 10_001), 0.2, torch.float32))
+
+
+def test_consecutive_masks_differ_and_are_uncorrelated(path: str) -> None:
+    torch.manual_seed(6)
+    a, b = (keep_factors((200_000,), 0.5, torch.float32) > 0 for _ in range(2))
+    assert 0.49 < (a == b).double().mean().item() < 0.51
