@@ -105,16 +105,18 @@ static void weight_gradients(int n, int H, const float *h, const float *d_gh, fl
 }
 #endif
 
-/* Per dialog: its number of real utterances and their positions, in order. */
-static int *real_positions(int B, int U, const unsigned char *mask, int *len) {
-  int *pos = malloc(sizeof(int) * (size_t)(B > 0 && U > 0 ? B * U : 1));
-  if (!pos) return NULL;
+/* Per dialog b: its number of real utterances, len[b] = table[b], and their positions in
+ * order, table[B + b * U + t]. One allocation (free it); NULL when out of memory. */
+static int *real_positions(int B, int U, const unsigned char *mask) {
+  int *len = malloc(sizeof(int) * ((size_t)B + (size_t)B * U + 1));
+  if (!len) return NULL;
+  int *pos = len + B;
   for (int b = 0; b < B; b++) {
     len[b] = 0;
     for (int u = 0; u < U; u++)
       if (mask[(size_t)b * U + u]) pos[(size_t)b * U + len[b]++] = u;
   }
-  return pos;
+  return len;
 }
 
 /* Position of step t of direction d in dialog b, or -1 past the dialog's end. */
@@ -131,12 +133,9 @@ int ser_bigru_forward(int M, int B, int U, int H, const unsigned char *mask,
                       float *out, float *h_n) {
 #ifdef __AVX512F__
   const int K = 2 * M, G = 3 * H, ld = (G + 31) / 32 * 32;
-  int *len = malloc(sizeof(int) * (size_t)(B > 0 ? B : 1));
-  int *pos = len ? real_positions(B, U, mask, len) : NULL;
-  if (!pos) {
-    free(len);
-    return -1;
-  }
+  int *len = real_positions(B, U, mask);
+  if (!len) return -1;
+  const int *pos = len + B;
 #pragma omp parallel for schedule(static)
   for (int k = 0; k < K; k++) {
     const int m = k / 2, d = k % 2;
@@ -171,7 +170,6 @@ int ser_bigru_forward(int M, int B, int U, int H, const unsigned char *mask,
       }
     }
   }
-  free(pos);
   free(len);
   return 0;
 #else
@@ -190,12 +188,9 @@ int ser_bigru_backward(int M, int B, int U, int H, const unsigned char *mask,
                        float *const *d_proj, float *dh_scratch, float *d_w, float *d_b) {
 #ifdef __AVX512F__
   const int K = 2 * M, G = 3 * H, ld = (G + 31) / 32 * 32;
-  int *len = malloc(sizeof(int) * (size_t)(B > 0 ? B : 1));
-  int *pos = len ? real_positions(B, U, mask, len) : NULL;
-  if (!pos) {
-    free(len);
-    return -1;
-  }
+  int *len = real_positions(B, U, mask);
+  if (!len) return -1;
+  const int *pos = len + B;
 #pragma omp parallel for schedule(static)
   for (int k = 0; k < K; k++) {
     const int m = k / 2, d = k % 2;
@@ -247,7 +242,6 @@ int ser_bigru_backward(int M, int B, int U, int H, const unsigned char *mask,
                      slots + (size_t)k * U * B * 4 * H + H, d_w + (size_t)k * H * G,
                      d_b + (size_t)k * G, acc, ld);
   }
-  free(pos);
   free(len);
   return 0;
 #else
