@@ -43,6 +43,7 @@ True
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,12 +123,14 @@ def lockstep_bigru(
         for g in grus
     ):
         raise ValueError("lockstep_bigru needs GRUs of equal sizes")
-    index: list[TimeIndex] = []  # made once, for PyTorch's path only
+    # The recurrence runs in the weights' dtype (below): they decide the path.
+    kernel = kernels() if kernel_for(*first.all_weights[0]) else None
+    path = kernel if kernel is not None else TimeIndex.of(mask)
     out, finals = x, []
     for layer in range(first.num_layers):
         if layer > 0 and first.dropout > 0:
             out = F.dropout(out, first.dropout, first.training)
-        out, h_n = _bigru_layer(grus, layer, out, mask, index)  # [M, B, U, 2H], [M, 2, B, H]
+        out, h_n = _bigru_layer(grus, layer, out, mask, path)  # [M, B, U, 2H], [M, 2, B, H]
         finals.append(h_n)
     return out, torch.cat(finals, dim=1)
 
@@ -137,8 +140,10 @@ def _bigru_layer(
     layer: int,
     x: torch.Tensor,
     mask: torch.Tensor,
-    index: list[TimeIndex],
+    path: ctypes.CDLL | TimeIndex,
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer, in the C kernel (`path` the library) or in PyTorch's ops (`path` the
+    mask's TimeIndex)."""
     m, b, u, _ = x.shape
     h = grus[0].hidden_size
     w_ih, b_ih, w_hh, b_hh = _stacked_weights(grus, layer, x)
@@ -149,19 +154,16 @@ def _bigru_layer(
     # buffers must agree in dtype with the weights).
     with torch.autocast(x.device.type, enabled=False):
         projs = [p.to(w_hh.dtype) for p in projs]  # M of [B, U, 2*3H]
-        kernel = kernels() if kernel_for(*projs, w_hh) else None
-        if kernel is not None:
-            return native_layer(kernel, projs, mask, w_hh, b_hh)
+        if not isinstance(path, TimeIndex):
+            return native_layer(path, projs, mask, w_hh, b_hh)
         proj = torch.stack(projs)  # [M, B, U, 2*3H]
-        if not index:
-            index.append(TimeIndex.of(mask))
         # Each direction's rows in its own time order.
-        gi = proj.view(m, b * u * 2, 3 * h).index_select(1, index[0].src)  # [M, 2*T*B, 3H]
+        gi = proj.view(m, b * u * 2, 3 * h).index_select(1, path.src)  # [M, 2*T*B, 3H]
         gi = gi.view(2 * m, u, b, 3 * h)  # [K, T, B, 3H]
         states = _Recurrence.apply(gi, w_hh, b_hh)  # [K, T+1, B, H]
     states = states.view(m, 2 * (u + 1) * b, h)  # [M, 2*(T+1)*B, H]
-    out = states.index_select(1, index[0].back).view(m, b, u, 2 * h)  # [M, B, U, 2H]
-    h_n = states.index_select(1, index[0].last).view(m, 2, b, h)  # [M, 2, B, H]
+    out = states.index_select(1, path.back).view(m, b, u, 2 * h)  # [M, B, U, 2H]
+    h_n = states.index_select(1, path.last).view(m, 2, b, h)  # [M, 2, B, H]
     return out, h_n
 
 
