@@ -21,7 +21,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from ser.train.models.dropout import keep_factors
-from ser.train.models.gru_native import check, pointer_array, pointers
+from ser.train.models.native import check, pointer_array, pointers
 
 
 def attention_core(

@@ -50,9 +50,8 @@ from ser.train.models.base import ModelOutput, SerModel
 from ser.train.models.config import MODALITIES, ModelConfig, need
 from ser.train.models.dropout import Dropout, dropout
 from ser.train.models.gru import lockstep_bigru
-from ser.train.models.gru_native import kernel_for
 from ser.train.models.linear import each, linear
-from ser.train.models.native import kernels
+from ser.train.models.native import kernel_for, kernels
 
 POSITIONS = {"early": 1, "middle": 2, "late": 3, "logits": 4}
 

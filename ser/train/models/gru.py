@@ -53,9 +53,9 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
-from ser.train.models.gru_native import kernel_for, native_layer
+from ser.train.models.gru_native import native_layer
 from ser.train.models.linear import linear
-from ser.train.models.native import kernels
+from ser.train.models.native import kernel_for, kernels
 
 
 @dataclass(frozen=True)

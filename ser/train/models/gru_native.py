@@ -19,10 +19,7 @@ from typing import Any
 import torch
 from torch.autograd.function import once_differentiable
 
-
-def kernel_for(*tensors: torch.Tensor) -> bool:
-    """Whether the C kernels can run on these tensors: float32 on the CPU."""
-    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+from ser.train.models.native import check, pointer_array, pointers
 
 
 def native_layer(
@@ -37,24 +34,6 @@ def native_layer(
     -> out [M, B, U, 2H], h_n [M, 2, B, H], as gru.py's `_bigru_layer`."""
     out, h_n = _Layer.apply(mask, w_hh, b_hh, kernel, *projs)
     return out, h_n
-
-
-def pointers(*tensors: torch.Tensor) -> list[int]:
-    """The data pointers of contiguous tensors, for the kernels."""
-    if not all(t.is_contiguous() for t in tensors):
-        raise ValueError("the C kernels take contiguous tensors")
-    return [t.data_ptr() for t in tensors]
-
-
-def pointer_array(tensors: Sequence[torch.Tensor]) -> ctypes.Array[ctypes.c_void_p]:
-    """A C array of the tensors' data pointers (one per modality: no stacked copy); keep
-    it referenced while the kernel runs."""
-    return (ctypes.c_void_p * len(tensors))(*pointers(*tensors))
-
-
-def check(code: int) -> None:
-    if code != 0:
-        raise MemoryError("a C kernel could not allocate its work space")
 
 
 class _Layer(torch.autograd.Function):

@@ -12,7 +12,8 @@ renamed into place, so processes building at once never load a half-written file
 Where the kernels cannot be had (no compiler, a build error, no AVX-512, Windows or
 macOS), `kernels()` returns None once and for all in that process, logs why, and the
 models run PyTorch's ops instead: same results, slower. `disabled()` forces that path
-for a block (tests and benchmarks compare the two).
+for a block (tests and benchmarks compare the two). The kernels take float32 CPU
+tensors (`kernel_for`) as raw pointers (`pointers`, `pointer_array`).
 
 >>> lib = kernels()
 >>> lib is None or lib.ser_gru_simd() == 512
@@ -36,6 +37,8 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+import torch
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,30 @@ def _load() -> ctypes.CDLL | None:
         return None
     _declare(lib)
     return lib
+
+
+def kernel_for(*tensors: torch.Tensor) -> bool:
+    """Whether the C kernels can run on these tensors: float32 on the CPU."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+
+
+def pointers(*tensors: torch.Tensor) -> list[int]:
+    """The data pointers of contiguous tensors, for the kernels."""
+    if not all(t.is_contiguous() for t in tensors):
+        raise ValueError("the C kernels take contiguous tensors")
+    return [t.data_ptr() for t in tensors]
+
+
+def pointer_array(tensors: Sequence[torch.Tensor]) -> ctypes.Array[ctypes.c_void_p]:
+    """A C array of the tensors' data pointers (one per modality: no stacked copy); keep
+    it referenced while the kernel runs."""
+    return (ctypes.c_void_p * len(tensors))(*pointers(*tensors))
+
+
+def check(code: int) -> None:
+    """Raise where a kernel returned -1: it could not allocate its work space."""
+    if code != 0:
+        raise MemoryError("a C kernel could not allocate its work space")
 
 
 def cache_dir() -> Path:

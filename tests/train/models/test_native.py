@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 from ser.train.models import native
 
@@ -72,3 +73,16 @@ def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("SER_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert native.cache_dir() == tmp_path / "ser"
+
+
+def test_kernels_take_contiguous_float32_cpu_tensors() -> None:
+    x = torch.zeros(3, 4)
+    assert native.kernel_for(x, x[0]) and not native.kernel_for(x, x.double())
+    assert native.pointers(x) == [x.data_ptr()]
+    array = native.pointer_array([x, x[1:]])
+    assert list(array) == [x.data_ptr(), x[1:].data_ptr()]
+    with pytest.raises(ValueError, match="contiguous"):
+        native.pointers(x.t())
+    native.check(0)
+    with pytest.raises(MemoryError, match="work space"):
+        native.check(-1)
