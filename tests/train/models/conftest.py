@@ -105,7 +105,9 @@ def _train(model: SerModel, batch: Batch, steps: int = 40, lr: float = 1e-2) -> 
 def path(request: pytest.FixtureRequest) -> Iterator[str]:
     """A test twice: on the C kernels (where they can be built) and on PyTorch's ops."""
     if request.param == "kernel" and native.kernels() is None:
-        pytest.skip("no C kernels here (see test_gru.py::test_kernel_is_built_where_it_can_be)")
+        pytest.skip(
+            "no C kernels here (see test_native.py::test_kernels_are_built_where_they_can_be)"
+        )
     with contextlib.nullcontext() if request.param == "kernel" else native.disabled():
         yield request.param
 

@@ -1,27 +1,13 @@
 """The lockstep Bi-GRU (ser.train.models.gru) against nn.GRU, padding and gaps included,
-on both recurrence paths: the C kernel (gru_kernel.c) and PyTorch's ops."""
+on both paths (the `path` fixture): the C kernel (gru_native.py) and PyTorch's ops."""
 
 from __future__ import annotations
-
-import contextlib
-import os
-import platform
-import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from ser.train.models import native
 from ser.train.models.gru import TimeIndex, _Recurrence, lockstep_bigru
-
-CPUINFO = Path("/proc/cpuinfo")
-AVX512 = platform.system() == "Linux" and CPUINFO.exists() and "avx512f" in CPUINFO.read_text()
-needs_kernels = pytest.mark.skipif(
-    not (AVX512 and shutil.which(os.environ.get("CC", "cc"))),
-    reason="the C kernels need Linux, a C compiler and AVX-512",
-)
 
 # Dialog 0 full, 1 with a gap and trailing padding, 2 one utterance, 3 empty.
 MASK = torch.tensor(
@@ -110,40 +96,6 @@ def test_recurrence_gradients_are_exact() -> None:
     w_hh = torch.randn(k, h, 3 * h, dtype=torch.float64, requires_grad=True)
     b_hh = torch.randn(k, 1, 3 * h, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(_Recurrence.apply, (gi, w_hh, b_hh))
-
-
-@needs_kernels
-def test_kernel_is_built_where_it_can_be() -> None:
-    kernel = native.kernels()
-    assert kernel is not None and kernel.ser_gru_simd() == 512
-    with native.disabled():
-        assert native.kernels() is None
-
-
-@pytest.mark.parametrize(("m", "b", "u", "h"), [(2, 20, 12, 50), (1, 3, 1, 13), (3, 9, 7, 40)])
-def test_kernel_matches_pytorch_path_at_odd_sizes(m: int, b: int, u: int, h: int) -> None:
-    """Outputs and gradients of the C kernel against PyTorch's path where register tiles
-    are partial (dialogs not a multiple of 4, gates not of 32), with gaps and padding."""
-    if native.kernels() is None:
-        pytest.skip("no C GRU kernel here")
-    torch.manual_seed(0)
-    modules = [nn.GRU(8, h, batch_first=True, bidirectional=True) for _ in range(m)]
-    x = torch.randn(m, b, u, 8)
-    mask = torch.rand(b, u) < 0.7
-    mask[0] = False  # an empty dialog
-    weights = torch.randn(m, b, u, 2 * h)
-    results = []
-    for context in (contextlib.nullcontext(), native.disabled()):
-        xg = x.clone().requires_grad_()
-        for g in modules:
-            g.zero_grad()
-        with context:
-            out, h_n = lockstep_bigru(modules, xg, mask)
-        ((out * weights).sum() + h_n.square().sum()).backward()
-        grads = [p.grad.clone() for g in modules for p in g.parameters() if p.grad is not None]
-        results.append((out.detach(), h_n.detach(), xg.grad, *grads))
-    for got, expected in zip(*results, strict=True):
-        torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-5)
 
 
 def test_time_index_walks_real_utterances_in_both_directions() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import doctest
+import os
+import platform
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +15,12 @@ import torch
 from ser.train.models import native
 
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+CPUINFO = Path("/proc/cpuinfo")
+AVX512 = platform.system() == "Linux" and CPUINFO.exists() and "avx512f" in CPUINFO.read_text()
+needs_kernels = pytest.mark.skipif(
+    not (AVX512 and shutil.which(os.environ.get("CC", "cc"))),
+    reason="the C kernels need Linux, a C compiler and AVX-512",
+)
 
 SOURCE = "int ser_answer(void) { return 42; }\n"
 
@@ -86,3 +94,11 @@ def test_kernels_take_contiguous_float32_cpu_tensors() -> None:
     native.check(0)
     with pytest.raises(MemoryError, match="work space"):
         native.check(-1)
+
+
+@needs_kernels
+def test_kernels_are_built_where_they_can_be() -> None:
+    kernel = native.kernels()
+    assert kernel is not None and kernel.ser_gru_simd() == 512
+    with native.disabled():
+        assert native.kernels() is None
