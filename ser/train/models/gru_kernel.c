@@ -84,9 +84,7 @@ static void backward_carry(int H, const float *restrict acc, const float *restri
                            const float *restrict z, float *restrict out) {
   for (int j = 0; j < H; j++) out[j] = acc[j] + dh[j] * z[j];
 }
-#endif
 
-#ifdef __AVX512F__
 /* d_w [H, G] = sum_n h[n]^T d_gh[n] and d_b [G] = sum_n d_gh[n] over the n rows of one
  * recurrence's steps and dialogs: h rows H apart, d_gh rows 4H apart (in the slots). */
 static void weight_gradients(int n, int H, const float *h, const float *d_gh, float *d_w,
