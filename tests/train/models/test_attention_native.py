@@ -13,22 +13,26 @@ from ser.train.models import native
 from ser.train.models.dialog import SelfAttention
 
 
-def test_attention_kernel_matches_pytorch_path_in_training(monkeypatch) -> None:
+@pytest.mark.parametrize(("d", "heads", "u"), [(100, 4, 37), (64, 2, 130)])
+def test_attention_kernel_matches_pytorch_path_in_training(
+    monkeypatch, d: int, heads: int, u: int
+) -> None:
     """With dropout on and the same seed, the C kernel's attention (attention_native.py)
-    against PyTorch's: outputs and gradients, at the paper's head size (4 x 25), with
-    dialogs longer than a 32-key tile, gaps, padding and an empty dialog."""
+    against PyTorch's: outputs and gradients, at the paper's head size (4 x 25) and with
+    wider heads over a long dialog, dialogs longer than a 32-key tile, gaps, padding and
+    an empty dialog."""
     if native.kernels() is None:
         pytest.skip("no C kernels here")
     # Both paths draw their masks from PyTorch's generator (not the C one), so that they
     # drop the same weights.
     monkeypatch.setattr(ser.train.models.dropout, "kernels", lambda: None)
     torch.manual_seed(0)
-    modules = [SelfAttention(100, 4, dropout=0.2).train() for _ in range(2)]
-    x = torch.randn(2, 6, 37, 100)
-    mask = torch.rand(6, 37) < 0.8
+    modules = [SelfAttention(d, heads, dropout=0.2).train() for _ in range(2)]
+    x = torch.randn(2, 6, u, d)
+    mask = torch.rand(6, u) < 0.8
     mask[1, 30:] = False
     mask[2] = False
-    weights = torch.randn(2, 6, 37, 100)
+    weights = torch.randn(2, 6, u, d)
     results = []
     for context in (contextlib.nullcontext(), native.disabled()):
         xg = x.clone().requires_grad_()

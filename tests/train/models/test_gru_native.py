@@ -12,10 +12,14 @@ from ser.train.models import native
 from ser.train.models.gru import lockstep_bigru
 
 
-@pytest.mark.parametrize(("m", "b", "u", "h"), [(2, 20, 12, 50), (1, 3, 1, 13), (3, 9, 7, 40)])
+SIZES = [(2, 20, 12, 50), (1, 3, 1, 13), (3, 9, 7, 40), (1, 2, 130, 128)]
+
+
+@pytest.mark.parametrize(("m", "b", "u", "h"), SIZES)
 def test_kernel_matches_pytorch_path_at_odd_sizes(m: int, b: int, u: int, h: int) -> None:
     """Outputs and gradients of the C kernel against PyTorch's path where register tiles
-    are partial (dialogs not a multiple of 4, gates not of 32), with gaps and padding."""
+    are partial (dialogs not a multiple of 4, gates not of 32), with gaps and padding, and
+    for a long dialog with wide states (more gates than one tile row of 256)."""
     if native.kernels() is None:
         pytest.skip("no C kernels here")
     torch.manual_seed(0)
