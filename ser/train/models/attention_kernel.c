@@ -29,7 +29,7 @@
 
 #include "kernels.h"
 
-#ifdef __AVX512F__
+#if SER_SIMD
 #define HIDE (-1.0e30f) /* a padded key's score: exp(HIDE - any real score) = 0 */
 
 struct head {
@@ -64,6 +64,7 @@ static void transpose(int U, int dh, const float *rows, size_t stride, float *re
 /* row = softmax of scale * row (padded keys hold HIDE / scale: their weight is 0), in
    masked 16-lane steps: at ~40 keys a compiler's loop epilogues would cost more than the
    maths. */
+#if SER_SIMD == 512
 static void softmax_row(int U, float scale, float *restrict row) {
   const __m512 s = _mm512_set1_ps(scale);
   __m512 top = _mm512_set1_ps(-3.0e38f), sum = _mm512_setzero_ps();
@@ -88,6 +89,45 @@ static void softmax_row(int U, float scale, float *restrict row) {
   }
 }
 
+#else
+static inline float max8(__m256 v) {
+  const __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 q = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_max_ss(q, _mm_shuffle_ps(q, q, 1)));
+}
+
+static inline float sum8(__m256 v) {
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+}
+
+/* The same in 8-lane steps (AVX2). */
+static void softmax_row(int U, float scale, float *restrict row) {
+  const __m256 s = _mm256_set1_ps(scale), low = _mm256_set1_ps(-3.0e38f);
+  __m256 top = low, sum = _mm256_setzero_ps();
+  for (int j = 0; j < U; j += 8) {
+    const __m256i m = lanes8(U - j);
+    const __m256 x = _mm256_mul_ps(_mm256_maskload_ps(row + j, m), s);
+    _mm256_maskstore_ps(row + j, m, x);
+    top = _mm256_max_ps(top, _mm256_blendv_ps(low, x, _mm256_castsi256_ps(m)));
+  }
+  const __m256 t = _mm256_set1_ps(max8(top));
+  for (int j = 0; j < U; j += 8) {
+    const __m256i m = lanes8(U - j);
+    const __m256 x = _mm256_sub_ps(_mm256_maskload_ps(row + j, m), t);
+    const __m256 e = _mm256_and_ps(_ZGVdN8v_expf(x), _mm256_castsi256_ps(m));
+    _mm256_maskstore_ps(row + j, m, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / sum8(sum)); /* >= exp(0) */
+  for (int j = 0; j < U; j += 8) {
+    const __m256i m = lanes8(U - j);
+    _mm256_maskstore_ps(row + j, m, _mm256_mul_ps(_mm256_maskload_ps(row + j, m), inv));
+  }
+}
+#endif
+
 /* ROWS row pointers to the t-th tile of the real utterances (the last repeated). */
 static void tile_rows(const struct head *h, int t, const float *base, size_t stride,
                       const float **rows) {
@@ -101,7 +141,7 @@ static void tile_rows(const struct head *h, int t, const float *base, size_t str
 void ser_attention_forward(int M, int B, int U, int heads, int dh, const unsigned char *mask,
                            const float *const *qkv, const float *keep, float *probs,
                            float *out) {
-#ifdef __AVX512F__
+#if SER_SIMD
   const float scale = 1.0f / __builtin_sqrtf((float)dh);
   const size_t E = (size_t)heads * dh;
   const int ld = (U > dh ? U : dh) + 32;
@@ -140,7 +180,7 @@ void ser_attention_forward(int M, int B, int U, int heads, int dh, const unsigne
 #endif
 }
 
-#ifdef __AVX512F__
+#if SER_SIMD
 /* dst[u * stride + 0:dh] = sum_i in[u][i * step] * w[i * ldw + 0:dh] for the real
    utterances u, else 0. */
 static void put_rows(const struct head *h, int U, int dh, const float *const *in, size_t step,
@@ -161,7 +201,7 @@ static void put_rows(const struct head *h, int U, int dh, const float *const *in
 int ser_attention_backward(int M, int B, int U, int heads, int dh, const unsigned char *mask,
                            const float *const *qkv, const float *keep, const float *probs,
                            const float *d_out, float *const *d_qkv) {
-#ifdef __AVX512F__
+#if SER_SIMD
   const float scale = 1.0f / __builtin_sqrtf((float)dh);
   const size_t E = (size_t)heads * dh, stride = (size_t)3 * heads * dh;
   const int ld = (U > dh ? U : dh) + 32;

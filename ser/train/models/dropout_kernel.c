@@ -17,7 +17,7 @@ typedef uint64_t u64x8 __attribute__((vector_size(8 * STREAMS)));
 typedef int64_t i64x8 __attribute__((vector_size(8 * STREAMS)));
 typedef int32_t i32x8 __attribute__((vector_size(4 * STREAMS)));
 
-static inline u64x8 rotl(u64x8 x, int k) { return (x << k) | (x >> (64 - k)); }
+#define ROTL(x, k) (((x) << (k)) | ((x) >> (64 - (k))))
 
 static inline uint64_t splitmix64(uint64_t *x) {
   uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
@@ -40,14 +40,14 @@ void ser_dropout_keep(int64_t n, uint64_t seed, int cut, float scale, float *out
       for (int l = 0; l < STREAMS; l++) s[j][l] = splitmix64(&mix);
     const int64_t start = c * CHUNK, end = start + CHUNK < n ? start + CHUNK : n;
     for (int64_t i = start; i < end; i += 4 * STREAMS) {
-      const u64x8 r = rotl(s[0] + s[3], 23) + s[0]; /* xoshiro256++, all streams at once */
+      const u64x8 r = ROTL(s[0] + s[3], 23) + s[0]; /* xoshiro256++, all streams at once */
       const u64x8 t = s[1] << 17;
       s[2] ^= s[0];
       s[3] ^= s[1];
       s[1] ^= s[2];
       s[0] ^= s[3];
       s[2] ^= t;
-      s[3] = rotl(s[3], 45);
+      s[3] = ROTL(s[3], 45);
       float v[4 * STREAMS];
       for (int q = 0; q < 4; q++) {
         const i64x8 u = (i64x8)((r >> (16 * q)) & 0x7FFF);

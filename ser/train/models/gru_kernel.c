@@ -42,15 +42,10 @@
 
 static inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-int ser_gru_simd(void) {
-#ifdef __AVX512F__
-  return 512;
-#else
-  return 0;
-#endif
-}
+/* The vector width the kernels were built for (kernels.h): 512, 256 or 0 (unusable). */
+int ser_gru_simd(void) { return SER_SIMD; }
 
-#ifdef __AVX512F__
+#if SER_SIMD
 static void forward_gates(int H, const float *restrict g, const float *restrict acc,
                           const float *restrict h, float *restrict pre, float *restrict n_out,
                           float *restrict h_out) {
@@ -129,7 +124,7 @@ int ser_bigru_forward(int M, int B, int U, int H, const unsigned char *mask,
                       const float *const *proj,
                       const float *w, const float *bh, float *states, float *pre, float *nb,
                       float *out, float *h_n) {
-#ifdef __AVX512F__
+#if SER_SIMD
   const int K = 2 * M, G = 3 * H, ld = (G + 31) / 32 * 32;
   int *len = real_positions(B, U, mask);
   if (!len) return -1;
@@ -184,7 +179,7 @@ int ser_bigru_backward(int M, int B, int U, int H, const unsigned char *mask,
                        const float *grad_out, const float *grad_hn, const float *wt,
                        const float *states, const float *pre, const float *nb, float *slots,
                        float *const *d_proj, float *dh_scratch, float *d_w, float *d_b) {
-#ifdef __AVX512F__
+#if SER_SIMD
   const int K = 2 * M, G = 3 * H, ld = (G + 31) / 32 * 32;
   int *len = real_positions(B, U, mask);
   if (!len) return -1;

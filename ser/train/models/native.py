@@ -9,14 +9,15 @@ compiler and the CPU, so that a cache on a shared home directory never hands a l
 built for one CPU to another. A new library is written under a temporary name and
 renamed into place, so processes building at once never load a half-written file.
 
-Where the kernels cannot be had (no compiler, a build error, no AVX-512, Windows or
-macOS), `kernels()` returns None once and for all in that process, logs why, and the
+The kernels use AVX-512, or AVX2 with FMA (as `-march=native` finds them: kernels.h).
+Where they cannot be had (no compiler, a build error, neither instruction set, Windows
+or macOS), `kernels()` returns None once and for all in that process, logs why, and the
 models run PyTorch's ops instead: same results, slower. `disabled()` forces that path
 for a block (tests and benchmarks compare the two). The kernels take float32 CPU
 tensors (`kernel_for`) as raw pointers (`pointers`, `pointer_array`).
 
 >>> lib = kernels()
->>> lib is None or lib.ser_gru_simd() == 512
+>>> lib is None or lib.ser_gru_simd() in (512, 256)
 True
 >>> with disabled():
 ...     kernels() is None
@@ -79,14 +80,31 @@ def _load() -> ctypes.CDLL | None:
         log.info("ser: the C kernels are built on Linux only; using PyTorch's ops")
         return None
     try:
-        lib = ctypes.CDLL(str(build(SOURCES, cache_dir(), headers=HEADERS)))
+        lib = load(build(SOURCES, cache_dir(), headers=HEADERS))
     except (BuildError, OSError) as error:
         log.warning("ser: could not build the C kernels (%s); using PyTorch's ops", error)
         return None
-    if lib.ser_gru_simd() != 512:
-        log.info("ser: no AVX-512 on this CPU; the dialog models run on PyTorch's ops")
+    if lib.ser_gru_simd() not in (512, 256):
+        log.info("ser: neither AVX-512 nor AVX2 on this CPU; using PyTorch's ops")
         return None
-    _declare(lib)
+    return lib
+
+
+def load(path: Path) -> ctypes.CDLL:
+    """A built library with its functions' C signatures declared."""
+    lib = ctypes.CDLL(str(path))
+    i, p = ctypes.c_int, ctypes.c_void_p
+    lib.ser_gru_simd.argtypes, lib.ser_gru_simd.restype = [], i
+    lib.ser_bigru_forward.argtypes = [i, i, i, i] + [p] * 9
+    lib.ser_bigru_forward.restype = i
+    lib.ser_bigru_backward.argtypes = [i, i, i, i] + [p] * 12
+    lib.ser_bigru_backward.restype = i
+    lib.ser_attention_forward.argtypes = [i, i, i, i, i] + [p] * 5
+    lib.ser_attention_forward.restype = None
+    lib.ser_attention_backward.argtypes = [i, i, i, i, i] + [p] * 6
+    lib.ser_attention_backward.restype = i
+    lib.ser_dropout_keep.argtypes = [ctypes.c_int64, ctypes.c_uint64, i, ctypes.c_float, p]
+    lib.ser_dropout_keep.restype = None
     return lib
 
 
@@ -125,17 +143,18 @@ def build(
     directory: Path,
     compiler: str | None = None,
     headers: Sequence[Path] = (),
+    flags: Sequence[str] = FLAGS,
 ) -> Path:
-    """Compile `sources` (which may include `headers`) into one shared library in
-    `directory` unless an up-to-date one is there; returns its path. Raises BuildError
-    if the compiler is missing or fails."""
+    """Compile `sources` (which may include `headers`) with `flags` into one shared
+    library in `directory` unless an up-to-date one is there; returns its path. Raises
+    BuildError if the compiler is missing or fails."""
     cc = compiler or os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         raise BuildError(f"no C compiler {cc!r} on PATH")
     key = hashlib.sha256()
     for source in (*sources, *headers):
         key.update(source.name.encode() + b"\0" + source.read_bytes())
-    for part in (" ".join(FLAGS + LIBS).encode(), _describe(cc), _cpu()):
+    for part in (" ".join((*flags, *LIBS)).encode(), _describe(cc), _cpu()):
         key.update(part)
     target = directory / f"ser-kernels-{key.hexdigest()[:16]}.so"
     if target.exists():
@@ -144,7 +163,7 @@ def build(
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
     os.close(fd)
     try:
-        command = [cc, *FLAGS, *map(str, sources), "-o", tmp, *LIBS]
+        command = [cc, *flags, *map(str, sources), "-o", tmp, *LIBS]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BuildError(f"{' '.join(command)} failed: {done.stderr.strip()[:500]}")
@@ -168,17 +187,3 @@ def _cpu() -> bytes:
         return platform.processor().encode()
     wanted = ("model name", "flags")
     return "".join(sorted({line for line in text.splitlines() if line.startswith(wanted)})).encode()
-
-
-def _declare(lib: ctypes.CDLL) -> None:
-    i, p = ctypes.c_int, ctypes.c_void_p
-    lib.ser_bigru_forward.argtypes = [i, i, i, i] + [p] * 9
-    lib.ser_bigru_forward.restype = i
-    lib.ser_bigru_backward.argtypes = [i, i, i, i] + [p] * 12
-    lib.ser_bigru_backward.restype = i
-    lib.ser_attention_forward.argtypes = [i, i, i, i, i] + [p] * 5
-    lib.ser_attention_forward.restype = None
-    lib.ser_attention_backward.argtypes = [i, i, i, i, i] + [p] * 6
-    lib.ser_attention_backward.restype = i
-    lib.ser_dropout_keep.argtypes = [ctypes.c_int64, ctypes.c_uint64, i, ctypes.c_float, p]
-    lib.ser_dropout_keep.restype = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import doctest
 import os
 import platform
@@ -102,3 +103,16 @@ def test_kernels_are_built_where_they_can_be() -> None:
     assert kernel is not None and kernel.ser_gru_simd() == 512
     with native.disabled():
         assert native.kernels() is None
+
+
+def test_both_builds_draw_the_same_dropout_masks(kernel_build: ctypes.CDLL) -> None:
+    """The mask depends on the seed alone, not on the instruction set it was built for."""
+    reference = native.kernels()
+    assert reference is not None
+    masks = []
+    for lib in (reference, kernel_build):
+        keep = torch.empty(10_007)
+        lib.ser_dropout_keep(keep.numel(), 1234, 6554, 1.25, keep.data_ptr())
+        masks.append(keep)
+    assert torch.equal(*masks)
+    assert kernel_build.ser_gru_simd() in (512, 256)
