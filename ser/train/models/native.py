@@ -80,7 +80,7 @@ def _load() -> ctypes.CDLL | None:
         log.info("ser: the C kernels are built on Linux only; using PyTorch's ops")
         return None
     try:
-        lib = load(build(SOURCES, cache_dir(), headers=HEADERS))
+        lib = load(_build_here())
     except (BuildError, OSError) as error:
         log.warning("ser: could not build the C kernels (%s); using PyTorch's ops", error)
         return None
@@ -88,6 +88,24 @@ def _load() -> ctypes.CDLL | None:
         log.info("ser: neither AVX-512 nor AVX2 on this CPU; using PyTorch's ops")
         return None
     return lib
+
+
+def _build_here() -> Path:
+    """`build` into the cache directory, or into a private temporary one where the cache
+    cannot be written (a read-only home directory, say)."""
+    try:
+        return build(SOURCES, cache_dir(), headers=HEADERS)
+    except OSError as error:
+        fallback = Path(tempfile.gettempdir()) / f"ser-kernels-{os.getuid()}"
+        log.info(
+            "ser: kernel cache %s not writable (%s); building in %s", cache_dir(), error, fallback
+        )
+        fallback.mkdir(mode=0o700, exist_ok=True)
+        # A shared temporary directory: load only from a directory that is ours alone.
+        mode = fallback.lstat()
+        if fallback.is_symlink() or mode.st_uid != os.getuid() or mode.st_mode & 0o077:
+            raise BuildError(f"{fallback} is not a private directory of this user") from error
+        return build(SOURCES, fallback, headers=HEADERS)
 
 
 def load(path: Path) -> ctypes.CDLL:

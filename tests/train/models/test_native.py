@@ -116,3 +116,20 @@ def test_both_builds_draw_the_same_dropout_masks(kernel_build: ctypes.CDLL) -> N
         masks.append(keep)
     assert torch.equal(*masks)
     assert kernel_build.ser_gru_simd() in (512, 256)
+
+
+@needs_cc
+def test_an_unwritable_cache_falls_back_to_a_temporary_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("SER_CACHE_DIR", str(blocker / "cache"))  # mkdir fails under a file
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(native.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    path = native._build_here()
+    assert path.parent == tmp_path / "tmp" / f"ser-kernels-{os.getuid()}" and path.exists()
+    shared = tmp_path / "tmp" / f"ser-kernels-{os.getuid()}"
+    shared.chmod(0o777)  # as if others could write there: not loaded from
+    with pytest.raises(native.BuildError, match="not a private directory"):
+        native._build_here()
