@@ -28,4 +28,6 @@ def test_unknown_command_is_a_usage_error() -> None:
     frozen = gc.get_freeze_count()
     result = CliRunner().invoke(main, ["no-such-command"])
     assert result.exit_code == 2 and "No such command" in result.output
-    assert gc.get_freeze_count() == frozen  # nothing imported, nothing frozen
+    # Nothing imported, nothing frozen: a freeze would add every live object (~10^5); the
+    # count may still drop by a few, when frozen objects die meanwhile (other threads).
+    assert gc.get_freeze_count() <= frozen
