@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ser.train.batch import Batch, InputSpec
 from ser.train.models.base import ModelOutput, SerModel
@@ -42,6 +43,17 @@ from ser.train.models.layers import (
     mlp,
     sinusoidal_positions,
 )
+
+# Every attention backend but cuDNN's. On an H100, PyTorch prefers cuDNN's fused attention,
+# which builds an execution plan for each new sequence length: with IEMOCAP's lengths a
+# first epoch took 19-21 s instead of 3-3.5 s (and a first evaluation 7-8 s instead of
+# 0.6), at the same speed afterwards (benchmarks/README.md).
+ATTENTION_BACKENDS = [
+    SDPBackend.FLASH_ATTENTION,
+    SDPBackend.EFFICIENT_ATTENTION,
+    SDPBackend.MATH,
+    SDPBackend.OVERRIDEABLE,
+]
 
 
 class UniModalBranch(nn.Module):
@@ -130,6 +142,10 @@ class MSMSER(SerModel):
         return drops
 
     def forward(self, batch: Batch) -> ModelOutput:
+        with sdpa_kernel(ATTENTION_BACKENDS):
+            return self._forward(batch)
+
+    def _forward(self, batch: Batch) -> ModelOutput:
         feats: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}
         for m in self.modalities:

@@ -205,3 +205,19 @@ def test_utterance_level_set_as_length_one_sequence(utterance_batch, train_steps
     batch = utterance_batch(specs_of(model), lengths={"is13": [1] * 6})
     first, last = train_steps(model, batch, steps=30)
     assert last < 0.5 * first
+
+
+def test_attention_keeps_off_cudnn_backend(utterance_batch) -> None:
+    """cuDNN's fused attention builds a plan per sequence length (a slow first epoch on
+    GPUs); the model's attention runs with every other backend, and only inside forward."""
+    model = build()
+    seen = []
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.MultiheadAttention):
+            layer.register_forward_pre_hook(
+                lambda *_: seen.append(torch.backends.cuda.cudnn_sdp_enabled())
+            )
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    model(utterance_batch(specs_of(model)))
+    assert seen and not any(seen)
+    assert torch.backends.cuda.cudnn_sdp_enabled() == before
