@@ -3,10 +3,10 @@
 Between SelfAttention's input and output projections (dialog.py) sit the scores, the key
 mask, the softmax, dropout on the weights and the weighted sum of values: at the fusion
 study's sizes a dozen small batched ops and two copies that split and join the heads.
-On a CPU with AVX-512 (where `native.kernels()` has a library) that core is one call
-forward and one backward, reading q, k and v in the projection's layout and writing the
-heads concatenated; the dropout mask still comes from `dropout.keep_factors` (PyTorch's
-generator, so `torch.manual_seed` fixes it). Same results as dialog.py's PyTorch path
+On a CPU with AVX-512 or AVX2 (where `native.kernels()` has a library) that core is one
+call forward and one backward, reading q, k and v in the projection's layout and writing
+the heads concatenated; the dropout mask comes from `dropout.keep_factors`, as on
+PyTorch's path (`torch.manual_seed` fixes it). Same results as dialog.py's PyTorch path
 (tested to 1e-5) on real utterances; padded queries give 0 there, as dialog.py zeroes
 them anyway.
 """

@@ -31,8 +31,8 @@ at their Bi-GRU, the two Bi-GRUs run as one lockstep recurrence (`gru.py`), and 
 self-attentions' per-head products as one set of batched matmuls. Same maths as the
 stock modules (`nn.GRU`, `nn.MultiheadAttention`, which hold the parameters), tested to
 1e-5; linear layers multiply on oneDNN on the CPU (`linear.py`), dropout masks come
-from `dropout.py`'s cheaper sampler, and on CPUs with AVX-512 the Bi-GRU layers and the
-attention between its projections run in C kernels (`gru_native.py`,
+from `dropout.py`'s cheaper sampler, and on CPUs with AVX-512 or AVX2 the Bi-GRU layers
+and the attention between its projections run in C kernels (`gru_native.py`,
 `attention_native.py`; same results as the PyTorch path, which every other device takes).
 """
 

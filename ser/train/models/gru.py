@@ -16,9 +16,9 @@ dispatch, not arithmetic. Here the K = 2 x (number of GRUs) independent recurren
   [K, H, 3H], and `_Recurrence` backpropagates through it by hand (a few fused ops per
   step instead of autograd's per-op nodes).
 
-That is PyTorch's path, on any device. On a CPU with AVX-512, float32 layers run in a
-C kernel instead (`gru_native.py`: gathers, steps and scatters in one call each way,
-~2x faster for a training step's Bi-GRU); same buffers, same results.
+That is PyTorch's path, on any device. On a CPU with AVX-512 or AVX2, float32 layers run
+in a C kernel instead (`gru_native.py`: gathers, steps and scatters in one call each
+way, ~2x faster for a training step's Bi-GRU); same buffers, same results.
 
 The weights stay in ordinary `nn.GRU` modules, so models keep their parameter names
 and initialisation; the result equals `nn.GRU` on the real utterances (tested to 1e-5,

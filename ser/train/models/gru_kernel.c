@@ -14,8 +14,8 @@
  * Built with -fopenmp, the library binds to the OpenMP runtime PyTorch has loaded
  * (libgomp.so.1), so its threads are PyTorch's own pool, which `torch.set_num_threads`
  * sizes and which is awake (spinning) right after PyTorch's ops; a pool of our own would
- * fight it for the cores. native.py builds it for the CPU it runs on; without AVX-512
- * `ser_gru_simd` says 0 and gru.py keeps PyTorch's path.
+ * fight it for the cores. native.py builds it for the CPU it runs on; without AVX-512 or
+ * AVX2 (kernels.h) `ser_gru_simd` says 0 and gru.py keeps PyTorch's path.
  *
  * Layouts (float32 unless said, contiguous), K = 2M (k = 2m + d), G = 3H:
  *   mask     [B, U] uint8     1 = real utterance

@@ -1,6 +1,6 @@
 """One lockstep Bi-GRU layer in the C kernel (`gru_kernel.c`), for gru.py.
 
-On a CPU with AVX-512 (where `native.kernels()` has a library), a layer of the
+On a CPU with AVX-512 or AVX2 (where `native.kernels()` has a library), a layer of the
 fusion study's Bi-GRUs is one call forward and one backward: the kernel finds each
 dialog's real utterances in the mask itself, reads every direction's input projections
 in its own time order, steps all K = 2M recurrences (a step is one register-tiled
