@@ -62,71 +62,30 @@ static void transpose(int U, int dh, const float *rows, size_t stride, float *re
 }
 
 /* row = softmax of scale * row (padded keys hold HIDE / scale: their weight is 0), in
-   masked 16-lane steps: at ~40 keys a compiler's loop epilogues would cost more than the
+   masked vector steps: at ~40 keys a compiler's loop epilogues would cost more than the
    maths. */
-#if SER_SIMD == 512
 static void softmax_row(int U, float scale, float *restrict row) {
-  const __m512 s = _mm512_set1_ps(scale);
-  __m512 top = _mm512_set1_ps(-3.0e38f), sum = _mm512_setzero_ps();
-  for (int j = 0; j < U; j += 16) {
-    const __mmask16 m = lanes(U - j);
-    const __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), s);
-    _mm512_mask_storeu_ps(row + j, m, x);
-    top = _mm512_mask_max_ps(top, m, top, x);
+  const vec s = vset1(scale), low = vset1(-3.0e38f), zero = vset1(0.0f);
+  vec top = low, sum = zero;
+  for (int j = 0; j < U; j += LANES) {
+    const vmask m = vlanes(U - j);
+    const vec x = vmul(vload(m, row + j), s);
+    vstore(m, row + j, x);
+    top = vmax(top, vselect(m, x, low));
   }
-  const __m512 t = _mm512_set1_ps(_mm512_reduce_max_ps(top));
-  for (int j = 0; j < U; j += 16) {
-    const __mmask16 m = lanes(U - j);
-    const __m512 x = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + j), t);
-    const __m512 e = _mm512_maskz_mov_ps(m, _ZGVeN16v_expf(x));
-    _mm512_mask_storeu_ps(row + j, m, e);
-    sum = _mm512_add_ps(sum, e);
+  const vec t = vset1(vreduce_max(top));
+  for (int j = 0; j < U; j += LANES) {
+    const vmask m = vlanes(U - j);
+    const vec e = vselect(m, vexp(vsub(vload(m, row + j), t)), zero);
+    vstore(m, row + j, e);
+    sum = vadd(sum, e);
   }
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum)); /* >= exp(0) */
-  for (int j = 0; j < U; j += 16) {
-    const __mmask16 m = lanes(U - j);
-    _mm512_mask_storeu_ps(row + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), inv));
-  }
-}
-
-#else
-static inline float max8(__m256 v) {
-  const __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 q = _mm_max_ps(h, _mm_movehl_ps(h, h));
-  return _mm_cvtss_f32(_mm_max_ss(q, _mm_shuffle_ps(q, q, 1)));
-}
-
-static inline float sum8(__m256 v) {
-  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
-}
-
-/* The same in 8-lane steps (AVX2). */
-static void softmax_row(int U, float scale, float *restrict row) {
-  const __m256 s = _mm256_set1_ps(scale), low = _mm256_set1_ps(-3.0e38f);
-  __m256 top = low, sum = _mm256_setzero_ps();
-  for (int j = 0; j < U; j += 8) {
-    const __m256i m = lanes8(U - j);
-    const __m256 x = _mm256_mul_ps(_mm256_maskload_ps(row + j, m), s);
-    _mm256_maskstore_ps(row + j, m, x);
-    top = _mm256_max_ps(top, _mm256_blendv_ps(low, x, _mm256_castsi256_ps(m)));
-  }
-  const __m256 t = _mm256_set1_ps(max8(top));
-  for (int j = 0; j < U; j += 8) {
-    const __m256i m = lanes8(U - j);
-    const __m256 x = _mm256_sub_ps(_mm256_maskload_ps(row + j, m), t);
-    const __m256 e = _mm256_and_ps(_ZGVdN8v_expf(x), _mm256_castsi256_ps(m));
-    _mm256_maskstore_ps(row + j, m, e);
-    sum = _mm256_add_ps(sum, e);
-  }
-  const __m256 inv = _mm256_set1_ps(1.0f / sum8(sum)); /* >= exp(0) */
-  for (int j = 0; j < U; j += 8) {
-    const __m256i m = lanes8(U - j);
-    _mm256_maskstore_ps(row + j, m, _mm256_mul_ps(_mm256_maskload_ps(row + j, m), inv));
+  const vec inv = vset1(1.0f / vreduce_add(sum)); /* >= exp(0) */
+  for (int j = 0; j < U; j += LANES) {
+    const vmask m = vlanes(U - j);
+    vstore(m, row + j, vmul(vload(m, row + j), inv));
   }
 }
-#endif
 
 /* ROWS row pointers to the t-th tile of the real utterances (the last repeated). */
 static void tile_rows(const struct head *h, int t, const float *base, size_t stride,

@@ -59,8 +59,9 @@ class _Core(torch.autograd.Function):
         out = qkvs[0].new_empty(m, b, u, three_e // 3)
         sizes = (m, b, u, heads, three_e // 3 // heads)
         qkv_array = pointer_array(qkvs)
-        mask_ptr, qkv_ptr = _arguments(mask)[0], ctypes.addressof(qkv_array)
-        kernel.ser_attention_forward(*sizes, mask_ptr, qkv_ptr, *_arguments(keep, probs, out))
+        mask_ptr, keep_ptr, probs_ptr, out_ptr = pointers(mask, keep, probs, out)
+        qkv_ptr = ctypes.addressof(qkv_array)
+        kernel.ser_attention_forward(*sizes, mask_ptr, qkv_ptr, keep_ptr, probs_ptr, out_ptr)
         ctx.kernel, ctx.sizes = kernel, sizes
         ctx.save_for_backward(mask, keep, probs, *qkvs)
         return out
@@ -71,19 +72,11 @@ class _Core(torch.autograd.Function):
         mask, keep, probs, *qkvs = ctx.saved_tensors
         d_qkvs = [torch.empty_like(q) for q in qkvs]
         qkv_array, d_qkv_array = pointer_array(qkvs), pointer_array(d_qkvs)
-        arguments = _arguments(keep, probs, d_out.contiguous())
+        mask_ptr, keep_ptr, probs_ptr, d_out_ptr = pointers(mask, keep, probs, d_out.contiguous())
+        qkv_ptr, d_qkv_ptr = ctypes.addressof(qkv_array), ctypes.addressof(d_qkv_array)
         check(
             ctx.kernel.ser_attention_backward(
-                *ctx.sizes,
-                _arguments(mask)[0],
-                ctypes.addressof(qkv_array),
-                *arguments,
-                ctypes.addressof(d_qkv_array),
+                *ctx.sizes, mask_ptr, qkv_ptr, keep_ptr, probs_ptr, d_out_ptr, d_qkv_ptr
             )
         )
         return None, None, None, None, *d_qkvs
-
-
-def _arguments(*tensors: torch.Tensor | None) -> list[int]:
-    """The kernel's pointer arguments; None (no dropout) is a null pointer."""
-    return [0 if t is None else pointers(t)[0] for t in tensors]

@@ -131,11 +131,11 @@ def kernel_for(*tensors: torch.Tensor) -> bool:
     return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
 
 
-def pointers(*tensors: torch.Tensor) -> list[int]:
-    """The data pointers of contiguous tensors, for the kernels."""
-    if not all(t.is_contiguous() for t in tensors):
+def pointers(*tensors: torch.Tensor | None) -> list[int]:
+    """The data pointers of contiguous tensors, for the kernels; None is a null pointer."""
+    if not all(t is None or t.is_contiguous() for t in tensors):
         raise ValueError("the C kernels take contiguous tensors")
-    return [t.data_ptr() for t in tensors]
+    return [0 if t is None else t.data_ptr() for t in tensors]
 
 
 def pointer_array(tensors: Sequence[torch.Tensor]) -> ctypes.Array[ctypes.c_void_p]:

@@ -87,7 +87,7 @@ def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch) -> None:
 def test_kernels_take_contiguous_float32_cpu_tensors() -> None:
     x = torch.zeros(3, 4)
     assert native.kernel_for(x, x[0]) and not native.kernel_for(x, x.double())
-    assert native.pointers(x) == [x.data_ptr()]
+    assert native.pointers(x, None) == [x.data_ptr(), 0]
     array = native.pointer_array([x, x[1:]])
     assert list(array) == [x.data_ptr(), x[1:].data_ptr()]
     with pytest.raises(ValueError, match="contiguous"):
@@ -105,17 +105,17 @@ def test_kernels_are_built_where_they_can_be() -> None:
         assert native.kernels() is None
 
 
-def test_both_builds_draw_the_same_dropout_masks(kernel_build: ctypes.CDLL) -> None:
+def test_both_builds_draw_the_same_dropout_masks(avx2_kernels: ctypes.CDLL | None) -> None:
     """The mask depends on the seed alone, not on the instruction set it was built for."""
     reference = native.kernels()
-    assert reference is not None
+    if reference is None or avx2_kernels is None:
+        pytest.skip("no AVX2 build of the C kernels beside this machine's")
     masks = []
-    for lib in (reference, kernel_build):
+    for lib in (reference, avx2_kernels):
         keep = torch.empty(10_007)
         lib.ser_dropout_keep(keep.numel(), 1234, 6554, 1.25, keep.data_ptr())
         masks.append(keep)
-    assert torch.equal(*masks)
-    assert kernel_build.ser_gru_simd() in (512, 256)
+    assert torch.equal(*masks) and 0.15 < (masks[0] == 0).double().mean().item() < 0.25
 
 
 @needs_cc
