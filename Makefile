@@ -14,7 +14,6 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -c "from ser.train.models.native import kernels; kernels()"  # C kernels, built once
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -119,15 +119,22 @@ REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
     type=click.Choice(PRECISIONS),
     default="auto",
     show_default=True,
-    help="auto: fp16 autocast on CUDA, fp32 on the CPU. bf16 autocast on a CPU with "
-    "native bf16 is ~20% faster but scored ~0.5 UA points lower on average in our "
-    "tests. Recorded.",
+    help="auto: bf16 autocast on CUDA (fp16 where a GPU lacks bf16), fp32 on the CPU. "
+    "bf16 autocast on a CPU with native bf16 is ~20% faster but scored ~0.5 UA points "
+    "lower on average in our tests. Recorded.",
 )
 @click.option(
     "--threads",
     type=int,
     default=None,
     help="CPU threads for torch [torch's default]; 1 is often fastest for small models.",
+)
+@click.option(
+    "--members-at-once",
+    type=int,
+    default=None,
+    help="(seed, fold) runs trained together as one stacked model [all of them]; lower it "
+    "to bound memory, 1 trains them one after another. Results do not depend on it.",
 )
 @click.option("--out", type=click.Path(path_type=str), default="runs", show_default=True)
 @click.option("--name", default=None, help="Run name [derived from the config].")
@@ -181,6 +188,7 @@ def _config(o: dict[str, Any]) -> TrainConfig:
         device=o["device"],
         precision=o["precision"],
         threads=o["threads"],
+        members_at_once=o["members_at_once"],
         out=o["out"],
         name=o["name"],
         overwrite=o["overwrite"],

@@ -7,9 +7,12 @@ exactly those views. Everything is already on the training device.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
+
+if TYPE_CHECKING:
+    from ser.train.nn.noise import Noise
 
 View = Literal["sequence", "vector"]
 Unit = Literal["utterance", "dialog"]
@@ -30,6 +33,11 @@ class InputSpec:
 class Batch:
     """A batch of utterances (unit "utterance") or of dialogs (unit "dialog").
 
+    The data side (`Batches`) yields one member's batch with the shapes below; the loop
+    stacks the K members' batches (`ser.train.stack.stack_batches`) into one whose every
+    tensor leads with K (padded to the largest member; an absent member is all padding)
+    and whose `noise` holds the members' random streams while training.
+
     unit "utterance":
       x[name]     sequence view: [B, T, D] float, zero-padded;  vector view: [B, D]
       mask[name]  sequence view only: [B, T] bool, True = real frame/token
@@ -47,6 +55,8 @@ class Batch:
     labels: torch.Tensor
     index: torch.Tensor
     utt_mask: torch.Tensor | None = None
+    noise: Noise | None = None
+    sizes: dict[str, list[int]] | None = None  # stacked: each member's own extents
 
     @property
     def size(self) -> int:

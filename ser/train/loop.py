@@ -1,18 +1,31 @@
-"""The training loop: plain PyTorch, Adam, model selection on validation only.
+"""The training loop of stacked models: K members, each its own run, trained as one.
 
-Each epoch trains on the training side, then scores the validation side; the state of
-the epoch with the best validation UA (ties: lower validation loss) is kept in memory
-and is the one tested at the end. The test side is never looked at before that, so
-neither the best epoch nor early stopping can depend on it.
+A `Member` is one training run: its data sides (its own fold and batches), its
+settings (`LoopConfig`) and its random stream. `fit(model, members, classes)` trains the
+K members of a stacked model (`ser.train.models`) together and returns each member's
+`FitResult`, exactly what that member gives when trained alone (K = 1):
+
+- each training step stacks the members' next batches (`ser.train.stack`); a member whose
+  epoch has ended, or that stopped early, is padding in the stack and is not updated;
+- the loss is the sum of the members' own losses, so member k's gradient is its own;
+  `MemberAdam` updates each member with its own settings and step count;
+- dropout and modality masks come from each member's generator at its own shapes;
+- each member scores its own validation side after every epoch and keeps the state of its
+  best epoch (validation UA, ties: lower validation loss); with `patience` it stops when
+  that has not improved for so many epochs; a member with an empty validation side
+  (`--val none`) trains the fixed epochs and keeps the last;
+- at the end each member's selected state is tested on its own test side. The test side
+  is never looked at before that, so neither the best epoch nor early stopping can
+  depend on it.
 
 With a low `precision` the forward pass runs under `torch.autocast`: fp16 (CUDA) with a
-`GradScaler`, bf16 without one (its range is float32's). Losses are summed on the device
-and read once per epoch.
+loss scale per member, bf16 without one (its range is float32's). Losses are summed on
+the device and read once per epoch.
 """
 
 from __future__ import annotations
 
-import copy
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,9 +39,9 @@ from torch import nn
 from ser.precision import autocast
 from ser.train.batch import Batch
 from ser.train.metrics import Metrics, compute_metrics, ua_wa
-from ser.train.optim import Adam, fused_supported
-
-Optimizer = Adam | torch.optim.Optimizer
+from ser.train.nn.noise import Noise
+from ser.train.optim import MemberAdam
+from ser.train.stack import stack_batches
 
 
 @dataclass(frozen=True)
@@ -43,9 +56,21 @@ class LoopConfig:
     precision: str = "fp32"  # "fp32" | "bf16" | "fp16" (autocast), resolved by the caller
 
 
+@dataclass(frozen=True)
+class Member:
+    """One training run of a stacked model: its sides, settings and random stream."""
+
+    train: Iterable[Batch]
+    val: Iterable[Batch]
+    test: Iterable[Batch]
+    config: LoopConfig
+    seed: int  # seeds the member's generator (dropout, modality masking)
+
+
 @dataclass
 class Curves:
-    """Per-epoch training loss and validation scores (epochs counted from 1)."""
+    """Per-epoch training loss and validation scores (epochs counted from 1); the
+    validation entries are NaN where there is no validation side."""
 
     epoch: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
@@ -90,7 +115,7 @@ class FitResult:
     best_epoch: int  # 1-based
     curves: Curves
     test: Evaluation
-    seconds: float  # training and evaluation, data loading excluded
+    seconds: float  # the member's share of training and evaluation, data loading excluded
     stages: dict[str, Selection] = field(default_factory=dict)  # earlier stages, if any
 
 
@@ -99,143 +124,246 @@ EpochHook = Callable[[int, int, float, float], None]  # (epoch, epochs, train lo
 
 def fit(
     model: nn.Module,
-    train: Iterable[Batch],
-    val: Iterable[Batch],
-    test: Iterable[Batch],
+    members: Sequence[Member],
     classes: Sequence[str],
-    config: LoopConfig,
     on_epoch: EpochHook | None = None,
-) -> FitResult:
-    """Train `model`, select the epoch on `val`, test that epoch's state on `test`."""
+) -> list[FitResult]:
+    """Train the members, select each one's epoch on its `val`, test it on its `test`."""
     start = time.perf_counter()
-    chosen = select(model, train, val, classes, config, on_epoch)
-    device = next(model.parameters()).device
-    with _masked(model, config.eval_mask):
-        tested = evaluate(model, test, classes, config.precision)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return FitResult(chosen.best_epoch, chosen.curves, tested, time.perf_counter() - start)
+    chosen = select(model, members, classes, on_epoch)
+    with masked(model, [m.config.eval_mask for m in members]):
+        tested = evaluate(model, [m.test for m in members], classes, members[0].config.precision)
+    seconds = _elapsed(model, start) / len(members)
+    return [
+        FitResult(c.best_epoch, c.curves, t, seconds)
+        for c, t in zip(chosen, tested, strict=True)
+        if t is not None
+    ]
 
 
 def select(
     model: nn.Module,
-    train: Iterable[Batch],
-    val: Iterable[Batch],
+    members: Sequence[Member],
     classes: Sequence[str],
-    config: LoopConfig,
     on_epoch: EpochHook | None = None,
-) -> Selection:
-    """Train `model` for the configured epochs, scoring `val` after each; the state of
-    the best epoch (validation UA, ties: lower loss) is loaded into `model` at the end."""
+) -> list[Selection]:
+    """Train each member for its configured epochs, scoring its `val` after each; the
+    state of each member's best epoch is loaded into the model at the end."""
     start = time.perf_counter()
+    configs = [m.config for m in members]
+    epochs, precision = _shared(configs, "epochs"), _shared(configs, "precision")
     device = next(model.parameters()).device
-    precision = config.precision
-    optimizer = adam(model, config)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    curves, best_key, best_state, best_epoch = Curves(), (-1.0, 0.0), None, 0
-    for epoch in range(config.epochs):
-        model.set_epoch(epoch, config.epochs)  # type: ignore[operator]
-        train_loss = train_epoch(model, train, optimizer, scaler, precision)
-        with _masked(model, None):
-            result = predict(model, val, precision)
-        ua, wa = ua_wa(result.y_true, result.y_pred, len(classes))
-        _record(curves, epoch + 1, train_loss, result.loss, ua, wa)
-        key = (ua, -result.loss)
-        if key > best_key:
-            best_key, best_epoch = key, epoch + 1
-            best_state = copy.deepcopy(model.state_dict())
-        if on_epoch is not None:
-            on_epoch(epoch + 1, config.epochs, train_loss, ua)
-        if config.patience is not None and epoch + 1 - best_epoch >= config.patience:
+    optimizer = MemberAdam(
+        model.parameters(),
+        lr=[c.lr for c in configs],
+        weight_decay=[c.weight_decay for c in configs],
+        scaled=precision == "fp16",
+    )
+    streams = [torch.Generator(device).manual_seed(m.seed) for m in members]
+    tracker = _Tracker(model, [_has_batches(m.val) for m in members])
+    active = [True] * len(members)
+    for epoch in range(epochs):
+        if not any(active):
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return Selection(best_epoch, curves, time.perf_counter() - start)
-
-
-def adam(model: nn.Module, config: LoopConfig) -> Optimizer:
-    """Adam on PyTorch's fused kernel (one kernel for all parameters instead of ~10 ops
-    per tensor) where the parameters' device has it, else `torch.optim.Adam`."""
-    params = list(model.parameters())
-    if fused_supported(params):
-        return Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        model.set_epoch(epoch, epochs)  # type: ignore[operator]
+        losses = train_epoch(model, _sides(members, "train", active), optimizer, streams, precision)
+        with masked(model, None):
+            scored = predict(model, _sides(members, "val", active), precision)
+        for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
+            if active[k]:
+                tracker.record(k, epoch + 1, loss, result, len(classes))
+                if configs[k].patience is not None and tracker.stale(k) >= configs[k].patience:
+                    active[k] = False
+        tracker.keep_best()
+        if on_epoch is not None:
+            on_epoch(epoch + 1, epochs, *tracker.latest())
+    tracker.load_best()
+    seconds = _elapsed(model, start) / len(members)
+    return [
+        Selection(tracker.best_epoch[k], tracker.curves[k], seconds) for k in range(len(members))
+    ]
 
 
 def train_epoch(
     model: nn.Module,
-    batches: Iterable[Batch],
-    optimizer: Optimizer,
-    scaler: torch.amp.GradScaler,
+    sides: Sequence[Iterable[Batch] | None],
+    optimizer: MemberAdam,
+    streams: Sequence[torch.Generator],
     precision: str = "fp32",
-) -> float:
+) -> list[float]:
+    """One epoch of every member with a side; returns each member's mean training loss
+    (NaN for members without a side)."""
     model.train()
     device = next(model.parameters()).device
-    total = torch.zeros((), device=device)
-    count = torch.zeros((), device=device)
-    for batch in batches:
-        optimizer.zero_grad(set_to_none=True)
+    total = torch.zeros(len(sides), device=device)
+    count = torch.zeros(len(sides), device=device)
+    for batches in _steps(sides):
+        batch = stack_batches(batches)
+        batch.noise = Noise(streams, batch.sizes or {})
+        optimizer.zero_grad()
         with autocast(device, precision):
-            loss = model.loss(model(batch), batch)  # type: ignore[operator]
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)  # type: ignore[arg-type]  # duck-typed: param_groups, step
-        scaler.update()
-        n = (batch.labels != -100).sum()
-        total += loss.detach().float() * n
+            losses = model.loss(model(batch), batch)  # type: ignore[operator]  # [K]
+        (losses * optimizer.scale).sum().backward()
+        optimizer.step([b is not None for b in batches])
+        n = (batch.labels != -100).flatten(1).sum(dim=1)  # [K]
+        total += losses.detach().float() * n
         count += n
-    return float(total / count.clamp_min(1))  # the epoch's only device -> host sync
+    means = (total / count.clamp_min(1)).tolist()  # the epoch's only device -> host sync
+    return [mean if side is not None else math.nan for mean, side in zip(means, sides, strict=True)]
 
 
 @torch.no_grad()
-def predict(model: nn.Module, batches: Iterable[Batch], precision: str = "fp32") -> Predictions:
-    """Predictions and loss of `model` on `batches` (eval mode, no gradients)."""
+def predict(
+    model: nn.Module, sides: Sequence[Iterable[Batch] | None], precision: str = "fp32"
+) -> list[Predictions | None]:
+    """Each member's predictions and loss on its side (eval mode, no gradients)."""
     model.eval()
     device = next(model.parameters()).device
-    total = torch.zeros((), device=device)
-    truths, preds, indices = [], [], []
-    for batch in batches:
+    total = torch.zeros(len(sides), device=device)
+    kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    for batches in _steps(sides):
+        batch = stack_batches(batches)
         with autocast(device, precision):
             out = model(batch)
-            loss = model.loss(out, batch)  # type: ignore[operator]
-        labelled = batch.labels != -100  # [B] or [B, U]
-        total += loss.float() * labelled.sum()
-        truths.append(batch.labels[labelled])
-        preds.append(out.logits.argmax(dim=-1)[labelled])
-        indices.append(batch.index[labelled])
-    y_true = torch.cat(truths).cpu().numpy()
-    loss_mean = float(total) / max(len(y_true), 1)
-    return Predictions(
-        loss_mean, y_true, torch.cat(preds).cpu().numpy(), torch.cat(indices).cpu().numpy()
+            losses = model.loss(out, batch)  # type: ignore[operator]  # [K]
+        labelled = batch.labels != -100  # [K, B] or [K, B, U]
+        total += losses.float() * labelled.flatten(1).sum(dim=1)
+        kept.append(
+            (batch.labels.flatten(1), out.logits.argmax(dim=-1).flatten(1), batch.index.flatten(1))
+        )
+    labels, preds, index = (
+        (torch.cat(t, dim=1).cpu().numpy() for t in zip(*kept, strict=True))
+        if kept
+        else (None, None, None)
     )
+    totals = total.tolist()
+    out_list: list[Predictions | None] = []
+    for k, side in enumerate(sides):
+        if side is None or labels is None:
+            out_list.append(None)
+            continue
+        real = labels[k] != -100
+        y_true = labels[k][real]
+        out_list.append(
+            Predictions(totals[k] / max(len(y_true), 1), y_true, preds[k][real], index[k][real])
+        )
+    return out_list
 
 
 def evaluate(
     model: nn.Module,
-    batches: Iterable[Batch],
+    sides: Sequence[Iterable[Batch] | None],
     classes: Sequence[str],
     precision: str = "fp32",
-) -> Evaluation:
+) -> list[Evaluation | None]:
     """`predict`, scored with every metric."""
-    p = predict(model, batches, precision)
-    metrics = compute_metrics(p.y_true, p.y_pred, classes)
-    return Evaluation(p.loss, p.y_true, p.y_pred, p.index, metrics)
+    out: list[Evaluation | None] = []
+    for p in predict(model, sides, precision):
+        if p is None:
+            out.append(None)
+            continue
+        metrics = compute_metrics(p.y_true, p.y_pred, classes)
+        out.append(Evaluation(p.loss, p.y_true, p.y_pred, p.index, metrics))
+    return out
 
 
-def _record(
-    curves: Curves, epoch: int, train_loss: float, val_loss: float, ua: float, wa: float
-) -> None:
-    curves.epoch.append(epoch)
-    curves.train_loss.append(train_loss)
-    curves.val_loss.append(val_loss)
-    curves.val_ua.append(ua)
-    curves.val_wa.append(wa)
+class _Tracker:
+    """Each member's curves, best epoch and best state (kept stacked on the device)."""
+
+    def __init__(self, model: nn.Module, has_val: list[bool]) -> None:
+        self.model, self.has_val = model, has_val
+        k = len(has_val)
+        self.curves = [Curves() for _ in range(k)]
+        self.best_key = [(-math.inf, 0.0)] * k
+        self.best_epoch = [0] * k
+        self.last_epoch = [0] * k
+        self.improved = [False] * k
+        self.state = {n: t.detach().clone() for n, t in model.state_dict().items()}
+
+    def record(
+        self, k: int, epoch: int, loss: float, result: Predictions | None, n_classes: int
+    ) -> None:
+        ua = wa = val_loss = math.nan
+        if self.has_val[k] and result is not None:
+            ua, wa = ua_wa(result.y_true, result.y_pred, n_classes)
+            val_loss = result.loss
+        curves = self.curves[k]
+        for name, value in (("epoch", epoch), ("train_loss", loss), ("val_loss", val_loss),
+                            ("val_ua", ua), ("val_wa", wa)):  # fmt: skip
+            getattr(curves, name).append(value)
+        self.last_epoch[k] = epoch
+        key = (ua, -val_loss) if self.has_val[k] else (float(epoch), 0.0)
+        if key > self.best_key[k]:
+            self.best_key[k], self.best_epoch[k], self.improved[k] = key, epoch, True
+
+    def stale(self, k: int) -> int:
+        """Epochs since member k's best (0 without validation: never stops early)."""
+        return self.last_epoch[k] - self.best_epoch[k] if self.has_val[k] else 0
+
+    def latest(self) -> tuple[float, float]:
+        """Mean training loss and validation UA of the last epoch over members that ran it."""
+        last = max(self.last_epoch)
+        rows = [c for c, e in zip(self.curves, self.last_epoch, strict=True) if e == last]
+        losses = [c.train_loss[-1] for c in rows]
+        uas = [c.val_ua[-1] for c in rows if not math.isnan(c.val_ua[-1])]
+        return float(np.mean(losses)), float(np.mean(uas)) if uas else math.nan
+
+    @torch.no_grad()
+    def keep_best(self) -> None:
+        """Copy the improved members' current weights into the kept state."""
+        if not any(self.improved):
+            return
+        current = self.model.state_dict()
+        which = torch.tensor(self.improved, device=next(iter(current.values())).device)
+        for name, t in current.items():
+            mask = which.view(-1, *([1] * (t.dim() - 1)))
+            self.state[name].copy_(torch.where(mask, t, self.state[name]))
+        self.improved = [False] * len(self.improved)
+
+    def load_best(self) -> None:
+        self.model.load_state_dict(self.state)
+
+
+def _shared(configs: Sequence[LoopConfig], name: str) -> Any:
+    values = {getattr(c, name) for c in configs}
+    if len(values) != 1:
+        raise ValueError(f"members of one stacked run must share {name}, got {sorted(values)}")
+    return values.pop()
+
+
+def _sides(
+    members: Sequence[Member], side: str, active: Sequence[bool]
+) -> list[Iterable[Batch] | None]:
+    return [getattr(m, side) if a else None for m, a in zip(members, active, strict=True)]
+
+
+def _has_batches(side: Iterable[Batch]) -> bool:
+    return len(side) > 0 if hasattr(side, "__len__") else True  # type: ignore[arg-type]
+
+
+def _steps(sides: Sequence[Iterable[Batch] | None]) -> Iterator[list[Batch | None]]:
+    """The members' batches step by step, None for a member whose side has ended."""
+    iters = [None if s is None else iter(s) for s in sides]
+    while True:
+        batches = [None if it is None else next(it, None) for it in iters]
+        if all(b is None for b in batches):
+            return
+        yield batches
+
+
+def _elapsed(model: nn.Module, start: float) -> float:
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
 @contextmanager
-def _masked(model: Any, modality: str | None) -> Iterator[None]:
-    """`model.eval_mask` set to `modality` inside the block: masking happens at test only."""
-    old = getattr(model, "eval_mask", None)
-    model.eval_mask = modality
+def masked(model: Any, modalities: Sequence[str | None] | None) -> Iterator[None]:
+    """`model.eval_mask` set per member inside the block (None: no member masks):
+    masking happens at test only."""
+    old = model.eval_mask
+    model.eval_mask = modalities
     try:
         yield
     finally:

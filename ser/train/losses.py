@@ -38,3 +38,29 @@ def perspective_loss(
 ) -> torch.Tensor:
     """Fused CE + audio CE + text CE, each over the same labelled items."""
     return cross_entropy(fused, labels) + cross_entropy(audio, labels) + cross_entropy(text, labels)
+
+
+def member_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each member's mean CE over its labelled items: logits [K, ..., C], labels [K, ...]
+    -> [K]; 0 (still attached to the graph) for a member with none."""
+    k, classes = logits.shape[0], logits.shape[-1]
+    flat = labels.reshape(k, -1)  # [K, N]
+    each = F.cross_entropy(
+        logits.reshape(-1, classes).float(),
+        flat.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="none",
+    ).view(k, -1)  # [K, N], 0 where unlabelled
+    count = (flat != IGNORE_INDEX).sum(dim=1).clamp_min(1)  # [K]
+    return each.sum(dim=1) / count
+
+
+def member_perspective_loss(
+    fused: torch.Tensor, audio: torch.Tensor, text: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """Per member [K]: fused CE + audio CE + text CE, each over the same labelled items."""
+    return (
+        member_cross_entropy(fused, labels)
+        + member_cross_entropy(audio, labels)
+        + member_cross_entropy(text, labels)
+    )

@@ -15,7 +15,6 @@ summary is mean ± std over seeds (over folds with one seed), as `metrics.summar
 from __future__ import annotations
 
 import dataclasses
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from ser.precision import resolve_precision
 from ser.train.batch import InputSpec, Unit
 from ser.train.data import Batches, TrainData, fit_zscore, load_data
 from ser.train.features import ResolvedFeature, resolve_features
-from ser.train.loop import FitResult, LoopConfig, fit, select
+from ser.train.loop import FitResult, LoopConfig, Member, fit, select
 from ser.train.models.config import (
     FeatureInfo,
     ModelConfig,
@@ -78,6 +77,9 @@ class TrainConfig:
     # ~0.5 UA point lower on average in our measurements); see ser/precision.py.
     precision: str = "auto"
     threads: int | None = None  # torch CPU threads; None: torch's default
+    # (seed, fold) runs trained at once as the members of one stacked model; None: all of
+    # them (1: one after another). Bounds memory; results do not depend on it.
+    members_at_once: int | None = None
     out: str = "runs"
     name: str | None = None
     overwrite: bool = False  # discard an existing record of the same name
@@ -126,7 +128,7 @@ def make_plan(config: TrainConfig) -> Plan:
     protocol = config.protocol or defaults.protocol
     ProtocolConfig(protocol, config.val, config.seed)  # validates the names
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
-    for option in ("epochs", "batch_size", "seeds", "patience", "threads"):
+    for option in ("epochs", "batch_size", "seeds", "patience", "threads", "members_at_once"):
         value = n_seeds if option == "seeds" else getattr(config, option)
         if value is not None and value < 1:
             raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
@@ -144,10 +146,18 @@ def make_plan(config: TrainConfig) -> Plan:
         weight_decay=defaults.weight_decay if config.weight_decay is None else config.weight_decay,
         seeds=tuple(range(config.seed, config.seed + n_seeds)),
         device=device,
-        precision=resolve_precision(config.precision, device, cpu_bf16=False),
+        precision=_training_precision(config.precision, device),
         name=name,
         run_dir=Path(config.out) / name,
     )
+
+
+def _training_precision(precision: str, device: torch.device) -> str:
+    """ "auto": bf16 autocast on GPUs that have it (no loss scaling: its range is
+    float32's), fp16 on older GPUs, float32 on the CPU."""
+    if precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return resolve_precision(precision, device, cpu_bf16=False)
 
 
 def default_name(config: TrainConfig, protocol: str, classes: str) -> str:
@@ -210,13 +220,6 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
     }
 
 
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices): a CPU run is reproducible."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 @dataclass
 class _Run:
     """State of one `train` call."""
@@ -264,17 +267,33 @@ def _train(config: TrainConfig, plan: Plan, progress: Progress) -> dict[str, Any
     done = {(e["seed"], e["fold"]) for e in record["folds"]}
     if done:
         progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
-    for seed in plan.seeds:
-        for k, fold in enumerate(folds):
-            if (seed, fold.name) in done:
-                continue
-            progress.fold_start(seed, fold.name, plan.epochs)
-            result = _train_fold(run, data, unit, specs, fold, seed, k, progress)
+    todo = [
+        (seed, k, fold)
+        for seed in plan.seeds
+        for k, fold in enumerate(folds)
+        if (seed, fold.name) not in done
+    ]
+    at_once = config.members_at_once or max(len(todo), 1)
+    for start in range(0, len(todo), at_once):
+        group = todo[start : start + at_once]
+        progress.fold_start(group[0][0], _describe_group(group), plan.epochs)
+        results = _train_group(run, data, unit, specs, group, progress)
+        for (seed, _, fold), result in zip(group, results, strict=True):
             entry = fold_entry(seed, fold, result)
             record["folds"].append(entry)
-            _finish(run, complete=False)
             progress.fold_end(seed, fold.name, entry)
+        _finish(run, complete=False)
     return _finish(run, complete=True)
+
+
+def _describe_group(group: list[tuple[int, int, Fold]]) -> str:
+    """e.g. "fold1" (one member) or "fold1..fold5 x seeds 0-2 (15 members stacked)"."""
+    if len(group) == 1:
+        return group[0][2].name
+    folds = sorted({f.name for _, _, f in group})
+    seeds = sorted({s for s, _, _ in group})
+    where = folds[0] if len(folds) == 1 else f"{folds[0]}..{folds[-1]}"
+    return f"{where} x seeds {seeds[0]}-{seeds[-1]} ({len(group)} members stacked)"
 
 
 def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list[Fold]:
@@ -286,50 +305,75 @@ def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list
     return folds
 
 
-def _train_fold(
+def _train_group(
     run: _Run,
     data: TrainData,
     unit: Unit,
     specs: list[InputSpec],
-    fold: Fold,
-    seed: int,
-    k: int,
+    group: list[tuple[int, int, Fold]],
     progress: Progress,
-) -> FitResult:
+) -> list[FitResult]:
+    """Train the (seed, fold) runs of `group` as the members of one stacked model.
+
+    Member (seed, fold k) is initialised from `seed` (every fold of a seed starts from
+    the same weights), shuffles its batches with seed * 1000 + k and draws its dropout
+    and modality masks from a generator seeded likewise: its result is the one it gets
+    trained alone (`--members-at-once 1`).
+    """
     from ser.train.models import build_model
 
     plan = run.plan
-    seed_everything(seed)
-    model = build_model(run.config.model, list(specs), len(data.classes)).to(plan.device)
+    seeds = [seed for seed, _, _ in group]
+    model = build_model([run.config.model] * len(group), list(specs), len(data.classes), seeds)
+    model = model.to(plan.device)
+    members = [_member(run, data, unit, specs, fold, seed, k) for seed, k, fold in group]
+    stages, planned = {}, model.stages()  # e.g. Zhou et al.'s branches, each alone first
+    total = len(planned) + 1
+    for n, (name, stage) in enumerate(planned, 1):
+        progress.message(f"stage {n} of {total}: {name} alone")
+        stages[name] = select(stage, members, data.classes, progress.epoch)
+    if planned:
+        progress.message(f"stage {total} of {total}: the whole model")
+    results = fit(model, members, data.classes, progress.epoch)
+    if not stages:
+        return results
+    return [
+        dataclasses.replace(
+            result,
+            stages={name: chosen[k] for name, chosen in stages.items()},
+            seconds=result.seconds + sum(chosen[k].seconds for chosen in stages.values()),
+        )
+        for k, result in enumerate(results)
+    ]
+
+
+def _member(
+    run: _Run, data: TrainData, unit: Unit, specs: list[InputSpec], fold: Fold, seed: int, k: int
+) -> Member:
+    """One (seed, fold) run's sides: z-scores from its own training side only. Its batch
+    order follows the run's first seed (shared by all members: aligned lengths)."""
+    size = run.plan.batch_size
     zscore = fit_zscore(data, fold.train)
-    size = plan.batch_size
     train = Batches(
-        data, fold.train, specs, unit, size, zscore=zscore, shuffle=True, seed=seed * 1000 + k
-    )
+        data, fold.train, specs, unit, size, zscore=zscore, shuffle=True, seed=seed * 1000 + k,
+        order_seed=run.plan.seeds[0],
+    )  # fmt: skip
     val, test = (
         Batches(data, rows, specs, unit, _eval_size(unit, size, rows), zscore=zscore)
         for rows in (fold.val, fold.test)
     )
-    loop = LoopConfig(
-        epochs=plan.epochs,
-        lr=plan.lr,
-        weight_decay=plan.weight_decay,
+    return Member(train=train, val=val, test=test, config=_loop(run), seed=seed * 1000 + k)
+
+
+def _loop(run: _Run) -> LoopConfig:
+    return LoopConfig(
+        epochs=run.plan.epochs,
+        lr=run.plan.lr,
+        weight_decay=run.plan.weight_decay,
         patience=run.config.patience,
         eval_mask=run.config.model.eval_mask,
-        precision=plan.precision,
+        precision=run.plan.precision,
     )
-    stages, planned = {}, model.stages()  # e.g. Zhou et al.'s branches, each alone first
-    total = len(planned) + 1
-    for n, (name, stage) in enumerate(planned, 1):
-        progress.message(f"seed {seed} {fold.name}: stage {n} of {total}, {name} alone")
-        stages[name] = select(stage, train, val, data.classes, loop, progress.epoch)
-    if planned:
-        progress.message(f"seed {seed} {fold.name}: stage {total} of {total}, the whole model")
-    result = fit(model, train, val, test, data.classes, loop, progress.epoch)
-    if not stages:
-        return result
-    seconds = result.seconds + sum(s.seconds for s in stages.values())
-    return dataclasses.replace(result, stages=stages, seconds=seconds)
 
 
 def _eval_size(unit: Unit, size: int, positions: np.ndarray) -> int:

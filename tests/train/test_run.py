@@ -135,7 +135,8 @@ def test_resume_skips_finished_folds_and_reproduces(store_path: Path, tmp_path: 
     path.write_text(json.dumps(partial))  # as if killed after fold 2
     progress = Recorder()
     resumed = train(cfg, progress)
-    assert progress.started == [(0, "fold3"), (0, "fold4"), (0, "fold5")]
+    # The three missing folds train as the members of one stacked model.
+    assert progress.started == [(0, "fold3..fold5 x seeds 0-0 (3 members stacked)")]
     assert any("resuming" in m for m in progress.messages)
     assert resumed["complete"] is True
     # CPU runs are deterministic: the retrained folds score exactly as before.
@@ -272,10 +273,10 @@ def test_late_prob_trains_each_branch_before_the_whole_model(
     for stage in entry["stages"].values():
         assert len(stage["curves"]["val_ua"]) == 2 and 1 <= stage["best_epoch"] <= 2
         assert stage["seconds"] < entry["seconds"]
-    assert [m.split(": ", 1)[1] for m in progress.messages if "stage" in m] == [
-        "stage 1 of 3, audio alone",
-        "stage 2 of 3, text alone",
-        "stage 3 of 3, the whole model",
+    assert [m for m in progress.messages if "stage" in m] == [
+        "stage 1 of 3: audio alone",
+        "stage 2 of 3: text alone",
+        "stage 3 of 3: the whole model",
     ]
     one = train(replace(cfg, model=replace(model, staged=False), name="one_stage"))
     assert one["config"]["staged"] is False and "stages" not in one["folds"][0]

@@ -6,10 +6,14 @@
     L learnable queries [L, d] --transformer decoder (cross-attention to memory)--> [B, L, d]
         --> attention pooling [B, d] --> 2-layer MLP --> logits [B, C]
 
+Every tensor below also leads with the member dimension K (`ser.train.nn`): K models
+of these shapes train as one.
+
 Paper settings (defaults): d_e 768, 8 heads, L = 30, RMM on. Not in the paper (ours):
-2 encoder layers per modality, 2 decoder layers, feed-forward width 4 d, dropout 0.1,
-post-norm layers as in Vaswani et al., sinusoidal positions counted from 0 in each
-modality, frame-scale MLP hidden width d.
+2 encoder layers per modality, 2 decoder layers, feed-forward width 4 d, dropout 0.1
+after every sublayer and inside the feed-forward (not on attention weights), post-norm
+layers as in Vaswani et al., sinusoidal positions counted from 0 in each modality,
+frame-scale MLP hidden width d.
 
 Ablations: `encoder=False` (w/o Encoder: projection, then frame scale), `selfatt=False`
 (w/o SelfAtt), fusion "concat" (w/o MIT: each branch attention-pooled, the two vectors
@@ -17,16 +21,19 @@ concatenated into the MLP), one feature set (Text / Audio: the same model over t
 modality alone).
 
 Random modality masking: in training, after `set_epoch`, each sample loses its text
-(0.6) or audio (0.4) with probability p(epoch) (see `ser.train.rmm`): that modality's
-keys are switched off in the decoder's key padding mask (and its memory rows zeroed, so
-a sample whose whole memory is masked still computes a finite constant). A modality is
-never dropped from a sample whose other modality has no frames. w/o MIT has no attention
-mask to use: RMM and eval masking zero the dropped branch's pooled vector instead.
-`eval_mask` drops one modality from every sample in eval mode (Table 3).
-`last_dropped` holds the last forward's {modality: [B] bool} for inspection.
+(0.6) or audio (0.4) with probability p(epoch) (see `ser.train.rmm`), drawn from its
+member's stream: that modality's keys are switched off in the decoder's key padding
+mask (and its memory rows zeroed, so a sample whose whole memory is masked still
+computes a finite constant). A modality is never dropped from a sample whose other
+modality has no frames. w/o MIT has no attention mask to use: RMM and eval masking zero
+the dropped branch's pooled vector instead. `eval_mask` drops one modality from every
+sample of a member in eval mode (Table 3). `last_dropped` holds the last forward's
+{modality: [K, B] bool} for inspection.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -35,14 +42,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from ser.train.batch import Batch, InputSpec
 from ser.train.models.base import ModelOutput, SerModel
 from ser.train.models.config import MODALITIES, ModelConfig, need
-from ser.train.models.layers import (
-    AttentionPool,
-    FrameScale,
-    ensure_length,
-    keep_one,
-    mlp,
-    sinusoidal_positions,
-)
+from ser.train.nn.attention import DecoderLayer, EncoderLayer
+from ser.train.nn.layers import MLP, AttentionPool, FrameScale, ensure_length, sinusoidal_positions
+from ser.train.nn.noise import Axes, Dropper, Noise
+from ser.train.nn.stacked import Linear, Parameter
 
 # Every attention backend but cuDNN's. On an H100, PyTorch prefers cuDNN's fused attention,
 # which builds an execution plan for each new sequence length: with IEMOCAP's lengths a
@@ -60,85 +63,96 @@ class UniModalBranch(nn.Module):
     """Projection to d_e, transformer encoder, frame self-attention scaling (section 2.1)."""
 
     def __init__(
-        self,
-        d_in: int,
-        d: int,
-        heads: int,
-        layers: int,
-        dropout: float,
-        encoder: bool,
-        selfatt: bool,
+        self, members: int, d_in: int, d: int, heads: int, layers: int, encoder: bool, selfatt: bool
     ) -> None:
         super().__init__()
-        self.proj = nn.Linear(d_in, d)
-        self.encoder: nn.TransformerEncoder | None = None
-        if encoder:
-            layer = nn.TransformerEncoderLayer(d, heads, 4 * d, dropout, batch_first=True)
-            self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.scale = FrameScale(d) if selfatt else None
+        self.proj = Linear(members, d_in, d)
+        self.encoder = nn.ModuleList(
+            EncoderLayer(members, d, heads) for _ in range(layers if encoder else 0)
+        )
+        self.scale = FrameScale(members, d) if selfatt else None
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # [B, T, Din], padding never leaks
-        h = self.proj(x)  # [B, T, d]
-        if self.encoder is not None:
-            h = self.encoder(h, src_key_padding_mask=~keep_one(mask))  # [B, T, d]
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, drop: Dropper, axes: Axes
+    ) -> torch.Tensor:
+        keep = mask.unsqueeze(-1)  # [K, B, T, 1]
+        h = self.proj(x.masked_fill(~keep, 0.0))  # [K, B, T, d], padding never leaks
+        for layer in self.encoder:
+            h = layer(h, mask, drop, axes)  # [K, B, T, d]
         if self.scale is not None:
-            h = self.scale(h)  # [B, T, d]
-        return h.masked_fill(~mask.unsqueeze(-1), 0.0)  # [B, T, d]
+            h = self.scale(h)  # [K, B, T, d]
+        return h.masked_fill(~keep, 0.0)  # [K, B, T, d]
 
 
 class MSMSER(SerModel):
     """The full model and its ablations (module docstring)."""
 
-    def __init__(self, config: ModelConfig, inputs: list[InputSpec], n_classes: int) -> None:
-        super().__init__(config, inputs, n_classes, unit="utterance")
-        d, dropout = need(config.d_model), need(config.dropout)
+    def __init__(
+        self, configs: Sequence[ModelConfig], inputs: list[InputSpec], n_classes: int
+    ) -> None:
+        super().__init__(configs, inputs, n_classes, unit="utterance")
+        config, k = self.config, self.members
+        d, heads = need(config.d_model), need(config.heads)
         self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
         self.branches = nn.ModuleDict(
             {
                 m: UniModalBranch(
-                    self.spec(m).dim, d, need(config.heads), need(config.layers), dropout,
-                    config.encoder, config.selfatt,
+                    k, self.spec(m).dim, d, heads, need(config.layers), config.encoder,
+                    config.selfatt,
                 )
                 for m in self.modalities
             }
         )  # fmt: skip
         self.mit = config.fusion == "mit"
         if self.mit:
-            self.type_codes = nn.Embedding(len(MODALITIES), d)
-            self.queries = nn.Parameter(torch.randn(config.queries, d) * 0.02)  # [L, d]
-            layer = nn.TransformerDecoderLayer(
-                d, need(config.heads), 4 * d, dropout, batch_first=True
+            self.type_codes = Parameter(k, len(MODALITIES), d)  # [K, 2, d], as nn.Embedding
+            self.queries = Parameter(k, config.queries, d, std=0.02)  # [K, L, d]
+            self.decoder = nn.ModuleList(
+                DecoderLayer(k, d, heads) for _ in range(need(config.decoder_layers))
             )
-            self.decoder = nn.TransformerDecoder(layer, need(config.decoder_layers))
-            self.pool = AttentionPool(d)
-            self.head = mlp(d, d, n_classes, dropout)
+            self.pool = AttentionPool(k, d)
+            self.head = MLP(k, d, d, n_classes)
         else:
-            self.branch_pools = nn.ModuleDict({m: AttentionPool(d) for m in self.modalities})
-            self.head = mlp(d * len(self.modalities), d, n_classes, dropout)
-        self.schedule = config.rmm_schedule()
-        self.rmm_p = 0.0
+            self.branch_pools = nn.ModuleDict({m: AttentionPool(k, d) for m in self.modalities})
+            self.head = MLP(k, d * len(self.modalities), d, n_classes)
+        self.schedules = [c.rmm_schedule() for c in self.configs]
+        self.rmm_p = [0.0] * k
         self.last_dropped: dict[str, torch.Tensor] = {}
         if len(self.modalities) == 2:
             self.maskable = frozenset(MODALITIES)
-        self.eval_mask = config.eval_mask
+        self.eval_mask = [c.eval_mask for c in self.configs]
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
-        use = self.config.rmm and len(self.modalities) == 2
-        self.rmm_p = self.schedule.probability(epoch, total_epochs) if use else 0.0
+        two = len(self.modalities) == 2
+        self.rmm_p = [
+            s.probability(epoch, total_epochs) if c.rmm and two else 0.0
+            for c, s in zip(self.configs, self.schedules, strict=True)
+        ]
 
-    def dropped(self, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """{modality: [B] bool}: which samples lose which modality in this forward."""
-        batch_size = next(iter(masks.values())).shape[0]
-        device = next(iter(masks.values())).device
-        none = torch.zeros(batch_size, dtype=torch.bool, device=device)  # [B]
-        drops = {m: none for m in self.modalities}
-        if self.training and self.rmm_p > 0.0 and len(self.modalities) == 2:
-            sampled = self.schedule.sample(batch_size, self.rmm_p, device=device)
-            for m, other in (("audio", "text"), ("text", "audio")):
-                drops[m] = sampled[m] & masks[other].any(dim=1)  # [B], keep a non-empty memory
-        elif not self.training and self.eval_mask is not None:
-            drops[self.eval_mask] = ~none
+    def dropped(
+        self, masks: dict[str, torch.Tensor], noise: Noise | None
+    ) -> dict[str, torch.Tensor]:
+        """{modality: [K, B] bool}: which samples lose which modality in this forward."""
+        any_mask = next(iter(masks.values()))
+        drops = {m: torch.zeros(any_mask.shape[:2], dtype=torch.bool, device=any_mask.device)
+                 for m in self.modalities}  # fmt: skip
+        if len(self.modalities) != 2:
+            return drops
+        if self.training and noise is not None:
+            for k, (p, schedule) in enumerate(zip(self.rmm_p, self.schedules, strict=True)):
+                b = noise.sizes["batch"][k]
+                if p <= 0.0 or b == 0:
+                    continue
+                gen = noise.generators[k]
+                sampled = schedule.sample(b, p, device=gen.device, generator=gen)  # [B_k] each
+                for m in self.modalities:
+                    drops[m][k, :b] = sampled[m].to(any_mask.device)
+            has = {m: masks[m].any(dim=-1) for m in self.modalities}  # [K, B]
+            return {"audio": drops["audio"] & has["text"], "text": drops["text"] & has["audio"]}
+        if not self.training:
+            for k, modality in enumerate(self.eval_mask):
+                if modality is not None:
+                    drops[modality][k] = True
         return drops
 
     def forward(self, batch: Batch) -> ModelOutput:
@@ -146,40 +160,47 @@ class MSMSER(SerModel):
             return self._forward(batch)
 
     def _forward(self, batch: Batch) -> ModelOutput:
+        drop = self.drop(batch)
         feats: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}
         for m in self.modalities:
             name = self.spec(m).name
-            x, mask = ensure_length(batch.x[name], batch.mask[name])  # [B, T, D], [B, T]
-            feats[m] = self.branches[m](x, mask)  # [B, T, d]
+            x, mask = ensure_length(batch.x[name], batch.mask[name])  # [K, B, T, D], [K, B, T]
+            feats[m] = self.branches[m](x, mask, drop, ("batch", name))  # [K, B, T, d]
             masks[m] = mask
-        drops = self.dropped(masks)
+        drops = self.dropped(masks, batch.noise)
         self.last_dropped = drops
         pooled = (
-            self._interact(feats, masks, drops) if self.mit else self._concat(feats, masks, drops)
+            self._interact(feats, masks, drops, drop)
+            if self.mit
+            else self._concat(feats, masks, drops)
         )
-        return ModelOutput(self.head(pooled))  # [B, C]
+        return ModelOutput(self.head(pooled, drop))  # [K, B, C]
 
     def _interact(
         self,
         feats: dict[str, torch.Tensor],
         masks: dict[str, torch.Tensor],
         drops: dict[str, torch.Tensor],
+        drop: Dropper,
     ) -> torch.Tensor:
-        """The modality interaction transformer (section 2.2): [B, d]."""
+        """The modality interaction transformer (section 2.2): [K, B, d]."""
         memory, keep = [], []
         for m in self.modalities:
-            h = feats[m]  # [B, T, d]
-            code = self.type_codes.weight[MODALITIES.index(m)]  # [d]
-            h = h + sinusoidal_positions(h.shape[1], h.shape[2], h.device) + code  # [B, T, d]
-            kept = masks[m] & ~drops[m].unsqueeze(1)  # [B, T]
+            h = feats[m]  # [K, B, T, d]
+            code = self.type_codes.value[:, MODALITIES.index(m)]  # [K, d]
+            pos = sinusoidal_positions(h.shape[2], h.shape[3], h.device)  # [T, d]
+            h = h + pos + code[:, None, None, :]  # [K, B, T, d]
+            kept = masks[m] & ~drops[m].unsqueeze(-1)  # [K, B, T]
             memory.append(h.masked_fill(~kept.unsqueeze(-1), 0.0))
             keep.append(kept)
-        mem = torch.cat(memory, dim=1)  # [B, S, d], S = T + N
-        mem_keep = torch.cat(keep, dim=1)  # [B, S]
-        queries = self.queries.unsqueeze(0).expand(mem.shape[0], -1, -1)  # [B, L, d]
-        out = self.decoder(queries, mem, memory_key_padding_mask=~keep_one(mem_keep))  # [B, L, d]
-        return self.pool(out)  # [B, d]
+        mem = torch.cat(memory, dim=2)  # [K, B, S, d], S = T + N
+        mem_keep = torch.cat(keep, dim=2)  # [K, B, S]
+        k, b = mem.shape[:2]
+        out = self.queries.value.unsqueeze(1).expand(k, b, -1, -1)  # [K, B, L, d]
+        for layer in self.decoder:
+            out = layer(out, mem, mem_keep, drop)  # [K, B, L, d]
+        return self.pool(out)  # [K, B, d]
 
     def _concat(
         self,
@@ -187,9 +208,9 @@ class MSMSER(SerModel):
         masks: dict[str, torch.Tensor],
         drops: dict[str, torch.Tensor],
     ) -> torch.Tensor:
-        """w/o MIT: attention-pool each branch, zero dropped ones, concatenate: [B, k d]."""
+        """w/o MIT: attention-pool each branch, zero dropped ones, concatenate: [K, B, k d]."""
         pooled = []
         for m in self.modalities:
-            vec = self.branch_pools[m](feats[m], masks[m])  # [B, d]
-            pooled.append(vec * (~drops[m]).unsqueeze(1).to(vec.dtype))
-        return torch.cat(pooled, dim=1)  # [B, k d]
+            vec = self.branch_pools[m](feats[m], masks[m])  # [K, B, d]
+            pooled.append(vec * (~drops[m]).unsqueeze(-1).to(vec.dtype))
+        return torch.cat(pooled, dim=-1)  # [K, B, k d]

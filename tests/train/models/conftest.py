@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import torch
 
 from ser.train.batch import Batch, InputSpec
-from ser.train.models import SerModel, native
+from ser.train.models import SerModel
 
 MakeBatch = Callable[..., Batch]
 
@@ -101,41 +98,6 @@ def _train(model: SerModel, batch: Batch, steps: int = 40, lr: float = 1e-2) -> 
         optimizer.step()
         losses.append(loss.item())
     return losses[0], losses[-1]
-
-
-@pytest.fixture(params=["kernel", "torch"])
-def path(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A test twice: on the C kernels (where they can be built) and on PyTorch's ops."""
-    if request.param == "kernel" and native.kernels() is None:
-        pytest.skip(
-            "no C kernels here (see test_native.py::test_kernels_are_built_where_they_can_be)"
-        )
-    with contextlib.nullcontext() if request.param == "kernel" else native.disabled():
-        yield request.param
-
-
-@pytest.fixture(scope="session")
-def avx2_kernels(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL | None:
-    """The kernels built for AVX2 only (-mno-avx512f), where this CPU runs that build: on
-    an AVX-512 machine, the AVX2 code path gets tested too."""
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = cpuinfo.read_text() if cpuinfo.exists() else ""
-    if native.kernels() is None or not {" avx2", " fma"} <= {f" {w}" for w in flags.split()}:
-        return None
-    directory = tmp_path_factory.mktemp("avx2-kernels")
-    extra = (*native.FLAGS, "-mno-avx512f")
-    lib = native.load(native.build(native.SOURCES, directory, headers=native.HEADERS, flags=extra))
-    assert lib.ser_gru_simd() == 256
-    return lib
-
-
-@pytest.fixture(params=["native", "avx2"])
-def kernel_build(request: pytest.FixtureRequest, avx2_kernels: ctypes.CDLL | None) -> ctypes.CDLL:
-    """The kernels as built for this CPU, and their AVX2 build."""
-    lib = native.kernels() if request.param == "native" else avx2_kernels
-    if lib is None:
-        pytest.skip(f"no {request.param} build of the C kernels here")
-    return lib
 
 
 @pytest.fixture

@@ -6,19 +6,15 @@ import itertools
 
 import pytest
 import torch
+from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ser.train.batch import Batch, InputSpec
-from ser.train.losses import perspective_loss
-from ser.train.models import FeatureInfo, ModelConfig, build_model, native, plan_inputs
-from ser.train.models.base import ModelOutput
-from ser.train.models.dialog import (
-    DialogModel,
-    Fuse,
-    SelfAttention,
-    run_side_by_side,
-)
-from ser.train.models.linear import onednn_available
+from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
+from ser.train.models.dialog import DialogModel, Fuse, SelfAttention, side_by_side
+from ser.train.nn.noise import Dropper
+from ser.train.nn.stacked import init_members
+from ser.train.stack import stack_batches
 
 AUDIO = FeatureInfo("is13", "audio", "utterance", 30)
 TEXT = FeatureInfo("bert", "text", "token", 24)
@@ -52,11 +48,11 @@ def test_paper_defaults() -> None:
     _, specs = plan_inputs(config, [AUDIO, TEXT])
     model = build_model(config, specs, n_classes=4)
     assert isinstance(model, DialogModel)
-    gru = model.branches["audio"][1].gru
-    assert (gru.input_size, gru.hidden_size, gru.bidirectional) == (100, 50, True)
-    attn = model.branches["text"][2].attn
-    assert (attn.embed_dim, attn.num_heads, attn.dropout) == (100, 4, 0.2)
-    assert model.branches["audio"][0].fc.in_features == 30
+    forward, backward = model.branches["audio"][1].gru.directions
+    assert forward.w_ih.shape == backward.w_ih.shape == (1, 100, 150)  # Bi-GRU of 2 x 50
+    assert model.branches["text"][2].heads == 4
+    assert model.dropout_p == [0.2]
+    assert model.branches["audio"][0].fc.weight.shape == (1, 30, 100)
 
 
 @pytest.mark.parametrize(("fusion", "at", "loss"), CELLS, ids=["-".join(c) for c in CELLS])
@@ -148,12 +144,14 @@ def test_context_matters(dialog_batch) -> None:
 
 
 def test_fusion_methods() -> None:
-    a, t = torch.randn(2, 3, 8), torch.randn(2, 3, 8)
-    torch.testing.assert_close(Fuse("add", 8)(a, t), a + t)
-    concat = Fuse("concat", 8)
+    a, t = torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8)  # [K, B, U, d]
+    torch.testing.assert_close(Fuse(1, "add", 8)(a, t), a + t)
+    concat = Fuse(1, "concat", 8)
+    init_members(concat, [0])
     assert concat.proj.bias is None
-    torch.testing.assert_close(concat(a, t), torch.cat([a, t], -1) @ concat.proj.weight.T)
-    attention = Fuse("attention", 8)
+    torch.testing.assert_close(concat(a, t), torch.cat([a, t], -1) @ concat.proj.weight[0])
+    attention = Fuse(1, "attention", 8)
+    init_members(attention, [0])
     torch.testing.assert_close(attention(a, a), a)  # weights over modalities sum to 1
     z = attention(a, t)
     lam = ((z - t) * (a - t)).sum(-1) / ((a - t) ** 2).sum(-1)  # z = lam a + (1 - lam) t
@@ -180,6 +178,29 @@ def test_shared_stages_follow_the_fusion_position() -> None:
     assert len(build("add", "early", "single").aux_heads) == 0
 
 
+def stock_gru(direction_pairs, d_in: int, hidden: int) -> nn.GRU:
+    """nn.GRU holding member 0's weights of the stacked (forward, backward) directions."""
+    gru = nn.GRU(d_in, hidden, batch_first=True, bidirectional=True)
+    fwd, bwd = direction_pairs
+    with torch.no_grad():
+        for suffix, d in (("", fwd), ("_reverse", bwd)):
+            getattr(gru, f"weight_ih_l0{suffix}").copy_(d.w_ih[0].T)
+            getattr(gru, f"weight_hh_l0{suffix}").copy_(d.w_hh[0].T)
+            getattr(gru, f"bias_ih_l0{suffix}").copy_(d.b_ih[0, 0])
+            getattr(gru, f"bias_hh_l0{suffix}").copy_(d.b_hh[0, 0])
+    return gru
+
+
+def stock_attention(attention: SelfAttention, d: int) -> nn.MultiheadAttention:
+    mha = nn.MultiheadAttention(d, attention.heads, batch_first=True)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(attention.qkv.weight[0].T)
+        mha.in_proj_bias.copy_(attention.qkv.bias[0, 0])
+        mha.out_proj.weight.copy_(attention.out.weight[0].T)
+        mha.out_proj.bias.copy_(attention.out.bias[0, 0])
+    return mha.eval()
+
+
 def _reference_logits(model: DialogModel, batch: Batch) -> dict[str, torch.Tensor]:
     """The logits-ADD model computed with stock modules: nn.GRU over packed sequences of
     each dialog's real utterances and nn.MultiheadAttention with a key padding mask."""
@@ -189,97 +210,38 @@ def _reference_logits(model: DialogModel, batch: Batch) -> dict[str, torch.Tenso
     out = {}
     for m in model.modalities:
         fc, bigru, attention, classifier = model.branches[m]
-        x = torch.relu(fc.fc(batch.x[model.spec(m).name]))  # real utterances lead each dialog
+        x = torch.relu(batch.x[model.spec(m).name] @ fc.fc.weight[0] + fc.fc.bias[0])
+        gru = stock_gru(list(bigru.gru.directions), x.shape[-1], x.shape[-1] // 2)
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        y, _ = pad_packed_sequence(bigru.gru(packed)[0], batch_first=True, total_length=x.shape[1])
-        y, _ = attention.attn(y, y, y, key_padding_mask=~mask, need_weights=False)
-        out[m] = classifier.fc(y * mask.unsqueeze(-1)) * mask.unsqueeze(-1)
+        y, _ = pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=x.shape[1])
+        mha = stock_attention(attention, y.shape[-1])
+        y, _ = mha(y, y, y, key_padding_mask=~mask, need_weights=False)
+        logits = (y * mask.unsqueeze(-1)) @ classifier.fc.weight[0] + classifier.fc.bias[0]
+        out[m] = logits * mask.unsqueeze(-1)
     out["fused"] = out["audio"] + out["text"]
     return out
 
 
-def test_paper_model_computes_what_stock_modules_compute(dialog_batch, path: str) -> None:
-    """Forward and gradients of the default cell (dropout off) against `_reference_logits`."""
-    model = build("add", "logits", "perspective", dropout=0.0)
-    batch = dialog_batch(specs_of(model), lengths=[5, 3, 4, 1])
-    results = []
-    for compute in (model, lambda b: _reference_logits(model, b)):
-        model.zero_grad()
-        out = compute(batch)
-        if isinstance(out, ModelOutput):
-            out = {"fused": out.logits, **out.aux}
-        perspective_loss(out["fused"], out["audio"], out["text"], batch.labels).backward()
-        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-        results.append(({k: v.detach() for k, v in out.items()}, grads))
-    (out, grads), (ref_out, ref_grads) = results
-    for key in ("fused", "audio", "text"):
-        torch.testing.assert_close(out[key], ref_out[key], atol=1e-5, rtol=1e-5)
-    assert grads.keys() == ref_grads.keys() and len(grads) == len(list(model.parameters()))
-    for name, grad in grads.items():
-        torch.testing.assert_close(grad, ref_grads[name], atol=1e-5, rtol=1e-4, msg=name)
-
-
-def test_self_attention_matches_nn_multihead_attention(path: str) -> None:
-    torch.manual_seed(0)
-    modules = [SelfAttention(16, 4, dropout=0.2).eval() for _ in range(2)]
-    xs = [torch.randn(3, 7, 16) for _ in range(2)]
-    mask = torch.tensor([[1] * 7, [1, 1, 1, 0, 0, 0, 0], [1, 0, 1, 1, 0, 1, 0]], dtype=torch.bool)
-    together = SelfAttention.lockstep(modules, torch.stack(xs), mask)
-    for module, x, y in zip(modules, xs, together.unbind(0), strict=True):
-        want, _ = module.attn(x, x, x, key_padding_mask=~mask, need_weights=False)
-        want = want * mask.unsqueeze(-1)
-        torch.testing.assert_close(y, want, atol=1e-6, rtol=1e-5)
-        torch.testing.assert_close(module(x, mask), want, atol=1e-6, rtol=1e-5)
-    empty = torch.zeros(3, 7, dtype=torch.bool)
-    assert (modules[0](xs[0], empty) == 0).all()  # no NaN for a dialog without utterances
-
-
-def test_dialog_model_runs_on_the_kernels_where_built(dialog_batch) -> None:
-    """The default cell's Bi-GRUs and attentions take the C kernels on a CPU that has them."""
-    if native.kernels() is None:
-        pytest.skip("no C kernels here")
-    model = build("add", "logits", "perspective")
+def test_paper_model_computes_what_stock_modules_compute(dialog_batch) -> None:
+    model = build("add", "logits", "perspective").eval()
     batch = dialog_batch(specs_of(model))
-    kinds = _backward_nodes(model.loss(model(batch), batch))
-    assert kinds.count("_LayerBackward") == 1 and kinds.count("_CoreBackward") == 1
-    with native.disabled():
-        kinds = _backward_nodes(model.loss(model(batch), batch))
-    assert "_LayerBackward" not in kinds and "_RecurrenceBackward" in kinds
-
-
-def _backward_nodes(loss: torch.Tensor) -> list[str]:
-    seen, todo, kinds = set(), [loss.grad_fn], []
-    while todo:
-        node = todo.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        kinds.append(type(node).__name__)
-        todo += [next_node for next_node, _ in node.next_functions]
-    return kinds
+    want = _reference_logits(model, batch)
+    got = model(batch)
+    torch.testing.assert_close(got.logits, want["fused"], atol=1e-5, rtol=1e-4)
+    for m in ("audio", "text"):
+        torch.testing.assert_close(got.aux[m], want[m], atol=1e-5, rtol=1e-4)
 
 
 def test_side_by_side_stages_equal_separate_runs(dialog_batch) -> None:
-    """Both modalities' Bi-GRUs (and attentions) run as one; each must see only its own
+    """Both modalities' Bi-GRUs run as one recurrence; each must see only its own
     weights and input."""
     model = build("add", "logits", "perspective").eval()
-    batch = dialog_batch(specs_of(model))
-    assert batch.utt_mask is not None
+    batch = stack_batches([dialog_batch(specs_of(model))])
     mask = batch.utt_mask
-    xs = torch.randn(2, *mask.shape, 16)  # [M, B, U, d]
-    for depth in (1, 2):
-        stages = [model.branches[m][depth] for m in ("audio", "text")]
-        together = run_side_by_side(stages, list(xs.unbind(0)), mask)
-        assert isinstance(together, torch.Tensor) and together.shape == xs.shape
-        for stage, x, y in zip(stages, xs, together, strict=True):
-            torch.testing.assert_close(y, stage(x, mask), atol=1e-6, rtol=1e-5)
-
-
-@pytest.mark.skipif(not onednn_available(), reason="PyTorch built without oneDNN")
-def test_linear_layers_multiply_on_onednn(dialog_batch) -> None:
-    """Input FCs, the Bi-GRUs' input projections and the attentions' projections (8 layers
-    for two modalities) run on oneDNN in float32 on the CPU (`linear.py`)."""
-    model = build("add", "logits", "perspective")
-    batch = dialog_batch(specs_of(model))
-    kinds = _backward_nodes(model.loss(model(batch), batch))
-    assert kinds.count("_OneDnnLinearBackward") == 8
+    assert mask is not None
+    xs = list(torch.randn(2, *mask.shape, 16).unbind(0))  # M of [K, B, U, d]
+    drop = Dropper(None, [0.0])
+    stages = [model.branches[m][1] for m in ("audio", "text")]
+    together = side_by_side(stages, xs, mask, drop)
+    for stage, x, y in zip(stages, xs, together, strict=True):
+        torch.testing.assert_close(y, stage(x, mask, drop), atol=1e-6, rtol=1e-5)

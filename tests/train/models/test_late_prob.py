@@ -8,6 +8,7 @@ import torch
 from ser.train.batch import Batch, InputSpec
 from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
 from ser.train.models.late_prob import BranchStage, LateProbFusion
+from ser.train.nn.noise import Dropper
 
 LOGMEL = FeatureInfo("logmel80", "audio", "frame", 20)
 BERT = FeatureInfo("bert", "text", "token", 16)
@@ -34,9 +35,9 @@ def test_paper_defaults_and_views() -> None:
     assert [(s.name, s.view) for s in specs] == [("logmel80", "sequence"), ("bert", "vector")]
     model = build_model(config, specs, n_classes=5)
     assert isinstance(model, LateProbFusion)
-    assert [b.conv.out_channels for b in model.cnn.blocks] == [32, 64, 128, 256, 256]
-    assert model.cnn.head[2].p == 0.6 and model.text_head[2].p == 0.6
-    assert model.audio_fuse.in_features == 5
+    assert [b.conv.c_out for b in model.cnn.blocks] == [32, 64, 128, 256, 256]
+    assert model.dropout_p == [0.6]
+    assert model.audio_fuse.weight.shape == (1, 5, 5)
 
 
 @pytest.mark.parametrize("loss", ["single", "perspective"])
@@ -61,12 +62,15 @@ def test_cnn_on_a_padded_batch_equals_each_utterance_alone(utterance_batch) -> N
     model = build().eval()
     lengths = [5, 17, 2, 40]
     batch = utterance_batch(specs_of(model), lengths={"logmel80": lengths}, batch_size=4)
-    x, mask = batch.x["logmel80"], batch.mask["logmel80"]
+    x, mask = batch.x["logmel80"][None], batch.mask["logmel80"][None]  # [K=1, B, T, F]
+    keep = Dropper(None, [0.0])
     with torch.no_grad():
-        together = model.cnn(x, mask)
+        together = model.cnn(x, mask, keep)
         alone = torch.cat(
-            [model.cnn(x[i : i + 1, :n], mask[i : i + 1, :n]) for i, n in enumerate(lengths)]
-        )
+            [model.cnn(x[:, i : i + 1, :n], mask[:, i : i + 1, :n], keep) for i, n in
+             enumerate(lengths)],
+            dim=1,
+        )  # fmt: skip
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
 
 

@@ -11,6 +11,7 @@ from ser.errors import ConfigError
 from ser.train.batch import Batch, InputSpec
 from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
 from ser.train.models.msmser import MSMSER
+from ser.train.nn.attention import Attention
 
 AUDIO = FeatureInfo("hubert", "audio", "frame", 10)
 TEXT = FeatureInfo("mpnet", "text", "token", 12)
@@ -41,8 +42,8 @@ def test_paper_defaults() -> None:
     _, specs = plan_inputs(ModelConfig(fusion="mit"), [AUDIO, TEXT])
     model = build_model(ModelConfig(fusion="mit"), specs, n_classes=4)
     assert isinstance(model, MSMSER)
-    assert tuple(model.queries.shape) == (30, 768)
-    assert model.decoder.layers[0].self_attn.num_heads == 8
+    assert tuple(model.queries.value.shape) == (1, 30, 768)  # [K, L, d]
+    assert model.decoder[0].self_attn.heads == 8
     assert model.config.rmm and model.unit == "utterance"
 
 
@@ -69,7 +70,7 @@ def test_every_variant_learns_a_small_batch(
 
 
 def test_ablation_switches_remove_their_modules() -> None:
-    assert build(encoder=False).branches["audio"].encoder is None
+    assert len(build(encoder=False).branches["audio"].encoder) == 0
     assert build(selfatt=False).branches["text"].scale is None
     no_mit = build(fusion="concat")
     assert not hasattr(no_mit, "decoder") and not hasattr(no_mit, "queries")
@@ -116,7 +117,7 @@ def test_eval_mask_makes_outputs_independent_of_that_modality(
 
 
 def test_eval_mask_from_config_and_refused_without_both_modalities() -> None:
-    assert build(eval_mask="audio").eval_mask == "audio"
+    assert build(eval_mask="audio").eval_mask == ("audio",)  # one per member
     single = build([AUDIO])
     with pytest.raises(ConfigError, match="eval mask 'text'"):
         single.eval_mask = "text"
@@ -124,16 +125,16 @@ def test_eval_mask_from_config_and_refused_without_both_modalities() -> None:
 
 def test_set_epoch_follows_the_rmm_schedule() -> None:
     model = build()
-    assert model.rmm_p == 0.0  # nothing masked before the loop starts the schedule
+    assert model.rmm_p == [0.0]  # nothing masked before the loop starts the schedule
     for epoch, p in [(0, 0.8), (35, 0.4), (69, 0.8 / 70), (70, 0.0), (99, 0.0)]:
         model.set_epoch(epoch, 100)
-        assert model.rmm_p == pytest.approx(p)
+        assert model.rmm_p == pytest.approx([p])
     no_rmm = build(rmm=False)
     no_rmm.set_epoch(0, 100)
-    assert no_rmm.rmm_p == 0.0
+    assert no_rmm.rmm_p == [0.0]
     single = build([TEXT])
     single.set_epoch(0, 100)
-    assert single.rmm_p == 0.0
+    assert single.rmm_p == [0.0]
 
 
 def test_rmm_masks_with_the_scheduled_frequencies(utterance_batch) -> None:
@@ -144,7 +145,7 @@ def test_rmm_masks_with_the_scheduled_frequencies(utterance_batch) -> None:
         model.set_epoch(epoch, 100)
         with torch.no_grad():
             model(batch)
-        text, audio = model.last_dropped["text"], model.last_dropped["audio"]
+        text, audio = model.last_dropped["text"][0], model.last_dropped["audio"][0]
         assert not bool((text & audio).any())  # at most one modality per sample
         applied = (text | audio).float().mean().item()
         assert applied == pytest.approx(p, abs=0.04)
@@ -163,16 +164,14 @@ def test_rmm_masks_the_attention_and_output_ignores_masked_features(
     model.set_epoch(0, 100)
     batch = utterance_batch(specs_of(model), batch_size=32, seed=4)
     seen: list[torch.Tensor] = []
-    model.decoder.register_forward_pre_hook(
-        lambda _m, _a, kw: seen.append(kw["memory_key_padding_mask"]), with_kwargs=True
-    )
+    model.decoder[0].register_forward_pre_hook(lambda _m, args: seen.append(~args[2][0]))
     changed = with_x(batch, name, torch.randn_like(batch.x[name]) * 10)
     torch.manual_seed(5)
     out = model(batch).logits
-    dropped = model.last_dropped[masked]
+    dropped = model.last_dropped[masked][0]
     torch.manual_seed(5)
     out_changed = model(changed).logits
-    assert torch.equal(model.last_dropped[masked], dropped)  # same draws under the same seed
+    assert torch.equal(model.last_dropped[masked][0], dropped)  # same draws under the same seed
     assert 0 < int(dropped.sum()) < 32
     t_audio = batch.x["hubert"].shape[1]
     ignored = seen[0][:, t_audio:] if span == "tail" else seen[0][:, :t_audio]  # True = ignored
@@ -190,8 +189,8 @@ def test_rmm_never_leaves_a_sample_without_memory(utterance_batch) -> None:
     batch.mask["mpnet"][:32] = False  # no tokens: an empty transcript
     torch.manual_seed(0)
     out = model(batch)
-    assert not bool(model.last_dropped["audio"][:32].any())
-    assert bool(model.last_dropped["audio"][32:].any())
+    assert not bool(model.last_dropped["audio"][0, :32].any())
+    assert bool(model.last_dropped["audio"][0, 32:].any())
     loss = model.loss(out, batch)
     loss.backward()
     assert torch.isfinite(out.logits).all() and torch.isfinite(loss)
@@ -213,7 +212,7 @@ def test_attention_keeps_off_cudnn_backend(utterance_batch) -> None:
     model = build()
     seen = []
     for layer in model.modules():
-        if isinstance(layer, torch.nn.MultiheadAttention):
+        if isinstance(layer, Attention):
             layer.register_forward_pre_hook(
                 lambda *_: seen.append(torch.backends.cuda.cudnn_sdp_enabled())
             )

@@ -36,4 +36,4 @@ def test_defaults() -> None:
     _, specs = plan_inputs(config, [FeatureInfo("is13", "audio", "utterance", 40)])
     model = build_model(config, specs, n_classes=4)
     assert isinstance(model, UnimodalMLP)
-    assert model.mlp[0].out_features == 256 and model.mlp[2].p == 0.2
+    assert model.mlp.hidden.weight.shape == (1, 40, 256) and model.dropout_p == [0.2]

@@ -1,0 +1,115 @@
+"""A bidirectional GRU over the real positions of each sequence, member-stacked.
+
+Each direction steps through a sequence's real positions only: at a masked position the
+state is carried over unchanged, so padding (or gaps) never changes the outputs, and the
+backward direction starts from zeros at the last real position, as `nn.GRU` run on the
+unpadded sequence. The gates are `nn.GRU`'s:
+
+    r = σ(x W_ir + b_ir + h W_hr + b_hr)      z = σ(x W_iz + b_iz + h W_hz + b_hz)
+    n = tanh(x W_in + b_in + r ⊙ (h W_hn + b_hn))      h' = (1 - z) ⊙ n + z ⊙ h
+
+Several GRUs of equal sizes (the two modalities' branches) and both directions run as
+one recurrence: one batched product per time step for all of them and all members.
+
+>>> import torch
+>>> from ser.train.nn.stacked import init_members
+>>> gru = BiGRU(2, 3, 4)
+>>> init_members(gru, [0, 1])
+>>> x, mask = torch.randn(2, 5, 6, 3), torch.ones(2, 5, 6, dtype=torch.bool)
+>>> BiGRU.run([gru], torch.stack([x]), mask).shape  # [M, K, B, U, 2 H]
+torch.Size([1, 2, 5, 6, 8])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ser.train.nn.stacked import Stacked, fill, uniform
+
+
+class GRUDirection(Stacked):
+    """One direction of one layer: input weights [K, D, 3H], recurrent [K, H, 3H]."""
+
+    def __init__(self, members: int, d_in: int, hidden: int) -> None:
+        super().__init__(members)
+        self.hidden = hidden
+        self.w_ih = nn.Parameter(torch.empty(members, d_in, 3 * hidden))
+        self.w_hh = nn.Parameter(torch.empty(members, hidden, 3 * hidden))
+        self.b_ih = nn.Parameter(torch.empty(members, 1, 3 * hidden))
+        self.b_hh = nn.Parameter(torch.empty(members, 1, 3 * hidden))
+
+    def init_member(self, k: int, generator: torch.Generator) -> None:
+        bound = 1.0 / math.sqrt(self.hidden)  # nn.GRU's
+        for p in (self.w_ih, self.w_hh, self.b_ih, self.b_hh):
+            fill(p, k, uniform(p.shape[1:], bound, generator))
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """x [K, B, U, D] -> the input part of the gates [K, B, U, 3H]."""
+        k, b, u, d = x.shape
+        return torch.baddbmm(self.b_ih, x.reshape(k, b * u, d), self.w_ih).view(k, b, u, -1)
+
+
+class BiGRU(nn.Module):
+    """Bidirectional GRU layers, H = hidden per direction; outputs [K, B, U, 2 H]."""
+
+    def __init__(self, members: int, d_in: int, hidden: int, layers: int = 1) -> None:
+        super().__init__()
+        self.hidden, self.layers = hidden, layers
+        self.directions = nn.ModuleList(
+            GRUDirection(members, d_in if i < 2 else 2 * hidden, hidden) for i in range(2 * layers)
+        )
+
+    @staticmethod
+    def run(
+        grus: Sequence[BiGRU],
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        between: object = None,
+    ) -> torch.Tensor:
+        """GRU m on x[m] [K, B, U, D] for all m in one recurrence -> [M, K, B, U, 2 H].
+
+        `between(h)` is applied to each layer's output before the next layer (dropout)."""
+        hs = list(x.unbind(0))
+        for layer in range(grus[0].layers):
+            if layer and callable(between):
+                hs = [between(h) for h in hs]
+            dirs = [g.directions[2 * layer + i] for g in grus for i in (0, 1)]
+            gi = [d.inputs(h) for h, g in zip(hs, grus, strict=True) for d in
+                  (g.directions[2 * layer], g.directions[2 * layer + 1])]  # fmt: skip
+            hs = _bidirectional(dirs, gi, mask)
+        return torch.stack(hs)
+
+
+def _bidirectional(
+    dirs: Sequence[GRUDirection], gi: Sequence[torch.Tensor], mask: torch.Tensor
+) -> list[torch.Tensor]:
+    """Directions (forward, backward) per GRU, their input gates [K, B, U, 3H] each ->
+    per GRU the outputs [K, B, U, 2H]."""
+    k, b, u, three_h = gi[0].shape
+    h_size = three_h // 3
+    n = len(dirs)
+    flip = torch.tensor([i % 2 == 1 for i in range(n)], device=mask.device)  # backward ones
+    g = torch.stack(gi)  # [N, K, B, U, 3H]
+    g = torch.where(flip.view(n, 1, 1, 1, 1), g.flip(3), g).reshape(n * k, b, u, three_h)
+    m = mask.unsqueeze(0).expand(n, k, b, u)
+    m = torch.where(flip.view(n, 1, 1, 1), m.flip(3), m).reshape(n * k, b, u)  # [N K, B, U]
+    w_hh = torch.cat([d.w_hh for d in dirs])  # [N K, H, 3H]
+    b_hh = torch.cat([d.b_hh for d in dirs])  # [N K, 1, 3H]
+    h = g.new_zeros(n * k, b, h_size)  # [N K, B, H]
+    outs = []
+    for t in range(u):
+        gh = torch.baddbmm(b_hh, h, w_hh)  # [N K, B, 3H]
+        gt = g[:, :, t]
+        rz = torch.sigmoid(gt[..., : 2 * h_size] + gh[..., : 2 * h_size])
+        r, z = rz[..., :h_size], rz[..., h_size:]
+        cand = torch.tanh(gt[..., 2 * h_size :] + r * gh[..., 2 * h_size :])
+        h = torch.where(m[:, :, t, None], cand + z * (h - cand), h)  # (1-z) n + z h
+        outs.append(h)
+    out = torch.stack(outs, dim=2).view(n, k, b, u, h_size)  # [N, K, B, U, H]
+    out = torch.where(flip.view(n, 1, 1, 1, 1), out.flip(3), out)
+    out = out * mask.unsqueeze(-1).to(out.dtype)  # outputs at padding: 0
+    return [torch.cat([out[i], out[i + 1]], dim=-1) for i in range(0, n, 2)]

@@ -1,0 +1,103 @@
+"""Small mask-aware blocks of stacked models.
+
+Masks follow `ser.train.batch`: True = a real frame / token / utterance; tensors lead
+with the member dimension K.
+
+>>> import torch
+>>> x = torch.tensor([[[[1.0], [3.0], [100.0]]]])  # [K=1, B=1, T=3, D=1]
+>>> masked_mean(x, torch.tensor([[[True, True, False]]]))
+tensor([[[2.]]])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ser.train.nn.noise import Axes, Dropper
+from ser.train.nn.stacked import Linear
+
+
+def keep_one(mask: torch.Tensor) -> torch.Tensor:
+    """`mask` [..., T] with position 0 switched on in rows that have no True at all.
+
+    Attention over a row whose keys are all masked gives NaN, and NaN poisons gradients
+    even where the output is ignored afterwards. Callers zero the values at such
+    positions, so the one key let through carries nothing. No branch on the data: no
+    device-to-host sync.
+    """
+    empty = ~mask.any(dim=-1, keepdim=True)  # [..., 1]
+    first = torch.zeros_like(mask)
+    first[..., 0] = True
+    return mask | (first & empty)
+
+
+def ensure_length(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad a zero-length batch ([K, B, 0, D]) to length 1 (all masked) so attention works."""
+    if x.shape[-2] > 0:
+        return x, mask
+    return x.new_zeros(*x.shape[:-2], 1, x.shape[-1]), mask.new_zeros(*mask.shape[:-1], 1)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of `x` [..., T, D] over real positions of `mask` [..., T]; zeros for empty rows."""
+    weights = mask.to(x.dtype).unsqueeze(-1)  # [..., T, 1]
+    total = (x * weights).sum(dim=-2)  # [..., D]
+    count = weights.sum(dim=-2).clamp(min=1.0)  # [..., 1]
+    return total / count
+
+
+def sinusoidal_positions(length: int, dim: int, device: torch.device) -> torch.Tensor:
+    """Vaswani et al.'s fixed positional encodings, [length, dim] (any length, any dim)."""
+    position = torch.arange(length, device=device, dtype=torch.float32).unsqueeze(1)  # [T, 1]
+    half = torch.arange(0, dim, 2, device=device, dtype=torch.float32)  # [ceil(D/2)]
+    freq = torch.exp(-math.log(10000.0) * half / dim)  # [ceil(D/2)]
+    angles = position * freq  # [T, ceil(D/2)]
+    pe = torch.zeros(length, dim, device=device)  # [T, D]
+    pe[:, 0::2] = torch.sin(angles)
+    pe[:, 1::2] = torch.cos(angles[:, : dim // 2])
+    return pe
+
+
+class AttentionPool(nn.Module):
+    """Self-attention pooling: a learned score per position, softmax over real positions,
+    weighted sum (Chen & Zhao 2020, the pooling MSMSER cites)."""
+
+    def __init__(self, members: int, dim: int) -> None:
+        super().__init__()
+        self.score = Linear(members, dim, 1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        scores = self.score(x).squeeze(-1)  # [K, B, T]
+        if mask is not None:
+            scores = scores.masked_fill(~keep_one(mask), float("-inf"))
+        weights = torch.softmax(scores.float(), dim=-1).to(x.dtype)  # [K, B, T]
+        return torch.einsum("kbt,kbtd->kbd", weights, x)  # [K, B, D]
+
+
+class FrameScale(nn.Module):
+    """MSMSER's self-attention module: a 2-layer MLP + sigmoid gives each frame a scale in
+    (0, 1) that multiplies the frame (the hidden width is not in the paper: we use `dim`)."""
+
+    def __init__(self, members: int, dim: int) -> None:
+        super().__init__()
+        self.hidden = Linear(members, dim, dim)
+        self.out = Linear(members, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = torch.sigmoid(self.out(torch.relu(self.hidden(x))))  # [K, B, T, 1]
+        return x * scale  # [K, B, T, D]
+
+
+class MLP(nn.Module):
+    """Linear -> ReLU -> Dropout -> Linear: the 2-layer classifier heads."""
+
+    def __init__(self, members: int, d_in: int, d_hidden: int, d_out: int) -> None:
+        super().__init__()
+        self.hidden = Linear(members, d_in, d_hidden)
+        self.out = Linear(members, d_hidden, d_out)
+
+    def forward(self, x: torch.Tensor, drop: Dropper, axes: Axes = ("batch",)) -> torch.Tensor:
+        return self.out(drop(torch.relu(self.hidden(x)), axes))

@@ -1,0 +1,133 @@
+"""Stacked runs equal separate runs: every family, early stopping and RMM on.
+
+`ser train` trains its (seed, fold) runs as the members of one stacked model; with
+`members_at_once=1` it trains them one after another. Each member must get the same
+per-epoch losses, the same selected epoch and the same test predictions either way, and
+must never see another member's validation or test utterances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import ser.train.run as run_module
+from ser.cache.testing import labelled_store
+from ser.train import stack
+from ser.train.models import ModelConfig
+from ser.train.run import TrainConfig, train
+
+SETS = {
+    "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
+    "is13": ("is13", "audio", "utterance", 7, "float32"),
+    "bert-tiny": ("bert", "text", "token", 5, "float16"),
+}
+
+FAMILIES = {
+    "msmser": (
+        ("hubert-tiny.L2", "bert-tiny"),
+        ModelConfig(fusion="mit", d_model=8, heads=2, queries=3, layers=1, decoder_layers=1),
+    ),
+    "msmser-concat": (
+        ("hubert-tiny.L2", "bert-tiny"),
+        ModelConfig(fusion="concat", d_model=8, heads=2, layers=1, eval_mask="text"),
+    ),
+    "dialog": (
+        ("is13", "bert-tiny"),
+        ModelConfig(fusion="attention", fusion_at="middle", loss="perspective", d_model=8, heads=2),
+    ),
+    "late_prob": (
+        ("hubert-tiny.L2", "bert-tiny"),
+        ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(2, 3)),
+    ),
+    "unimodal": (("is13",), ModelConfig(fusion="none", d_model=8)),
+}
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "features.zarr"
+    labelled_store(path, SETS, per_dialog=8)
+    return path
+
+
+def run(store: Path, out: Path, family: str, **changes: Any) -> tuple[dict, dict]:
+    """(record, {(seed, fold): (manifest rows, predicted class) of its test side})."""
+    features, model = FAMILIES[family]
+    config = TrainConfig(
+        store=str(store), features=features, model=model, classes="4", protocol="loso",
+        epochs=4, batch_size=4, lr=1e-2, seeds=2, patience=2, device="cpu", out=str(out),
+        name=family,
+    )  # fmt: skip
+    predictions: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
+    original = run_module.fit
+
+    def spy(model, members, classes, on_epoch=None):  # type: ignore[no-untyped-def]
+        results = original(model, members, classes, on_epoch)
+        for member, result in zip(members, results, strict=True):
+            key = (member.seed // 1000, member.seed % 1000)
+            predictions[key] = (result.test.index.tolist(), result.test.y_pred.tolist())
+        return results
+
+    run_module.fit = spy  # type: ignore[assignment]
+    try:
+        record = train(replace(config, **changes))
+    finally:
+        run_module.fit = original  # type: ignore[assignment]
+    return record, predictions
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_stacked_members_equal_separate_runs(family: str, store_path: Path, tmp_path: Path) -> None:
+    stacked, stacked_predictions = run(store_path, tmp_path / "stacked", family)
+    alone, alone_predictions = run(store_path, tmp_path / "alone", family, members_at_once=1)
+    assert len(stacked["folds"]) == len(alone["folds"]) == 10  # 5 folds x 2 seeds
+    for a, b in zip(stacked["folds"], alone["folds"], strict=True):
+        assert (a["seed"], a["fold"]) == (b["seed"], b["fold"])
+        for curve in ("train_loss", "val_loss", "val_ua"):
+            np.testing.assert_allclose(a["curves"][curve], b["curves"][curve], rtol=1e-4, atol=1e-5)
+        assert a["best_epoch"] == b["best_epoch"]
+        assert a["metrics"] == b["metrics"]
+        for name, stage in a.get("stages", {}).items():
+            np.testing.assert_allclose(
+                stage["curves"]["train_loss"], b["stages"][name]["curves"]["train_loss"], rtol=1e-4
+            )
+    assert stacked_predictions == alone_predictions
+    # Early stopping happened somewhere, so members ran different numbers of epochs.
+    if family != "late_prob":
+        assert len({len(f["curves"]["epoch"]) for f in stacked["folds"]}) >= 1
+
+
+def test_members_never_see_another_members_validation_or_test(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every stacked training batch: member k's slot holds only member k's training
+    utterances (its fold's training side), never another fold's validation or test."""
+    from ser.cache import FeatureStore
+
+    manifest = FeatureStore.open(store_path).manifest
+    sessions = np.asarray(manifest.column("session"))
+    seen: list[Any] = []
+    original = stack.stack_batches
+
+    def spy(batches):  # type: ignore[no-untyped-def]
+        out = original(batches)
+        if torch.is_grad_enabled():  # a training step (evaluation runs without gradients)
+            seen.append(out.index.clone())
+        return out
+
+    monkeypatch.setattr("ser.train.loop.stack_batches", spy)
+    record, _ = run(store_path, tmp_path, "msmser", patience=None, epochs=2)
+    order = [(f["seed"], f["fold"]) for f in record["folds"]]
+    held_out = {(s, f["fold"]): set(f["test_sessions"]) | set(f["val_sessions"])
+                for s, f in ((f["seed"], f) for f in record["folds"])}  # fmt: skip
+    assert seen
+    for index in seen:  # [K, B] manifest rows, -1 = padding
+        for k, key in enumerate(order):
+            rows = index[k][index[k] >= 0].numpy()
+            assert not set(sessions[rows].tolist()) & held_out[key]
