@@ -263,6 +263,14 @@ def dialog_groups(data: TrainData, positions: np.ndarray) -> list[np.ndarray]:
     return np.split(pos, cuts)
 
 
+@dataclass(frozen=True)
+class StepPlan:
+    """One batch as positions: utterance unit [B]; dialog unit [B, U] (-1 = padding)."""
+
+    positions: np.ndarray
+    lengths: dict[str, int]  # sequence views: the batch's padded length
+
+
 class Batches:
     """One side of a fold (train, val or test) as batches for a model's inputs.
 
@@ -328,23 +336,36 @@ class Batches:
     def __iter__(self) -> Iterator[Batch]:
         if self._kept is not None:
             return iter(self._kept)
-        epoch = self._dialog_epoch() if self.unit == "dialog" else self._utterance_epoch()
+        epoch = (self.build(plan) for plan in self.plans())
         if self.rng is None and all(s.view == "vector" for s in self.specs):
             self._kept = list(epoch)
             return iter(self._kept)
         return epoch
 
-    # -- utterance unit ---------------------------------------------------------------
-    def _utterance_epoch(self) -> Iterator[Batch]:
+    def plans(self) -> list[StepPlan]:
+        """One epoch's batches as positions (on the host); a training side draws a new
+        order each call. `__iter__` builds these; stacked runs gather the members' plans
+        into one batch (`ser.train.stack.StackedSides`)."""
+        if self.unit == "dialog":
+            sizes = np.array([len(g) for g in self._groups])
+            plan = bucket_batches(sizes, self.batch_size, self.rng, self._keys(len(self)))
+            return [StepPlan(_padded([self._groups[i] for i in batch]), {}) for batch in plan]
         total = sum(self._seq_len.values(), np.zeros(len(self.positions), dtype=np.int64))
         plan = bucket_batches(total, self.batch_size, self.rng, self._keys(len(self)))
-        order = self.positions[np.concatenate(plan)]
-        order_t = torch.from_numpy(order).to(self.data.device)  # one copy per epoch
-        start = 0
-        for local in plan:
-            t_max = {name: int(lens[local].max()) for name, lens in self._seq_len.items()}
-            yield self.utterance_batch(order_t[start : start + len(local)], t_max)
-            start += len(local)
+        return [
+            StepPlan(
+                self.positions[local],
+                {name: int(lens[local].max()) for name, lens in self._seq_len.items()},
+            )
+            for local in plan
+        ]
+
+    def build(self, plan: StepPlan) -> Batch:
+        """The batch of one step's plan, on the device."""
+        pos = torch.from_numpy(plan.positions).to(self.data.device)
+        if self.unit == "dialog":
+            return self.dialog_batch(pos)
+        return self.utterance_batch(pos, plan.lengths)
 
     def utterance_batch(self, pos: torch.Tensor, t_max: Mapping[str, int]) -> Batch:
         """The batch of positions `pos` [B] (on the device); `t_max`: padded length per sequence."""
@@ -383,18 +404,6 @@ class Batches:
         return torch.cat([vectors, vectors.new_zeros(1, vectors.shape[1])])
 
     # -- dialog unit ------------------------------------------------------------------
-    def _dialog_epoch(self) -> Iterator[Batch]:
-        # Dialogs of similar length share a batch: the recurrent models step through the
-        # longest dialog of each batch.
-        sizes = np.array([len(g) for g in self._groups])
-        plan = bucket_batches(sizes, self.batch_size, self.rng, self._keys(len(self)))
-        mats = [_padded([self._groups[i] for i in batch]) for batch in plan]  # [B, U], -1 = pad
-        flat_t = torch.from_numpy(np.concatenate([m.ravel() for m in mats])).to(self.data.device)
-        start = 0
-        for m in mats:
-            yield self.dialog_batch(flat_t[start : start + m.size].view(m.shape))
-            start += m.size
-
     def dialog_batch(self, pos: torch.Tensor) -> Batch:
         """The batch of dialogs `pos` [B, U] (positions, -1 = padding; on the device)."""
         utt_mask = pos >= 0  # [B, U]

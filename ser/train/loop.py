@@ -39,9 +39,9 @@ from torch import nn
 from ser.precision import autocast
 from ser.train.batch import Batch
 from ser.train.metrics import Metrics, compute_metrics, ua_wa
-from ser.train.nn.noise import Noise
+from ser.train.nn.noise import Noise, Streams
 from ser.train.optim import MemberAdam
-from ser.train.stack import stack_batches
+from ser.train.stack import Sides, sides_of
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,10 @@ def fit(
     """Train the members, select each one's epoch on its `val`, test it on its `test`."""
     start = time.perf_counter()
     chosen = select(model, members, classes, on_epoch)
+    everyone = [True] * len(members)
+    tests = sides_of([m.test for m in members])
     with masked(model, [m.config.eval_mask for m in members]):
-        tested = evaluate(model, [m.test for m in members], classes, members[0].config.precision)
+        tested = evaluate(model, tests, everyone, classes, members[0].config.precision)
     seconds = _elapsed(model, start) / len(members)
     return [
         FitResult(c.best_epoch, c.curves, t, seconds)
@@ -159,16 +161,20 @@ def select(
         weight_decay=[c.weight_decay for c in configs],
         scaled=precision == "fp16",
     )
-    streams = [torch.Generator(device).manual_seed(m.seed) for m in members]
+    streams = Streams([torch.Generator(device).manual_seed(m.seed) for m in members])
     tracker = _Tracker(model, [_has_batches(m.val) for m in members])
     active = [True] * len(members)
+    train_sides, val_sides = (
+        sides_of([m.train for m in members]),
+        sides_of([m.val for m in members]),
+    )
     for epoch in range(epochs):
         if not any(active):
             break
         model.set_epoch(epoch, epochs)  # type: ignore[operator]
-        losses = train_epoch(model, _sides(members, "train", active), optimizer, streams, precision)
+        losses = train_epoch(model, train_sides, active, optimizer, streams, precision)
         with masked(model, None):
-            scored = predict(model, _sides(members, "val", active), precision)
+            scored = predict(model, val_sides, active, precision)
         for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
             if active[k]:
                 tracker.record(k, epoch + 1, loss, result, len(classes))
@@ -186,43 +192,43 @@ def select(
 
 def train_epoch(
     model: nn.Module,
-    sides: Sequence[Iterable[Batch] | None],
+    sides: Sides,
+    active: Sequence[bool],
     optimizer: MemberAdam,
-    streams: Sequence[torch.Generator],
+    streams: Streams,
     precision: str = "fp32",
 ) -> list[float]:
-    """One epoch of every member with a side; returns each member's mean training loss
-    (NaN for members without a side)."""
+    """One epoch of every active member; returns each member's mean training loss
+    (NaN for inactive members)."""
     model.train()
     device = next(model.parameters()).device
-    total = torch.zeros(len(sides), device=device)
-    count = torch.zeros(len(sides), device=device)
-    for batches in _steps(sides):
-        batch = stack_batches(batches)
+    total = torch.zeros(len(active), device=device)
+    count = torch.zeros(len(active), device=device)
+    for present, batch in sides.epoch(active):
+        streams.next_step()
         batch.noise = Noise(streams, batch.sizes or {})
         optimizer.zero_grad()
         with autocast(device, precision):
             losses = model.loss(model(batch), batch)  # type: ignore[operator]  # [K]
         (losses * optimizer.scale).sum().backward()
-        optimizer.step([b is not None for b in batches])
+        optimizer.step(present)
         n = (batch.labels != -100).flatten(1).sum(dim=1)  # [K]
         total += losses.detach().float() * n
         count += n
     means = (total / count.clamp_min(1)).tolist()  # the epoch's only device -> host sync
-    return [mean if side is not None else math.nan for mean, side in zip(means, sides, strict=True)]
+    return [mean if a else math.nan for mean, a in zip(means, active, strict=True)]
 
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, sides: Sequence[Iterable[Batch] | None], precision: str = "fp32"
+    model: nn.Module, sides: Sides, active: Sequence[bool], precision: str = "fp32"
 ) -> list[Predictions | None]:
-    """Each member's predictions and loss on its side (eval mode, no gradients)."""
+    """Each active member's predictions and loss on its side (eval mode, no gradients)."""
     model.eval()
     device = next(model.parameters()).device
-    total = torch.zeros(len(sides), device=device)
+    total = torch.zeros(len(active), device=device)
     kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    for batches in _steps(sides):
-        batch = stack_batches(batches)
+    for _, batch in sides.epoch(active):
         with autocast(device, precision):
             out = model(batch)
             losses = model.loss(out, batch)  # type: ignore[operator]  # [K]
@@ -238,8 +244,8 @@ def predict(
     )
     totals = total.tolist()
     out_list: list[Predictions | None] = []
-    for k, side in enumerate(sides):
-        if side is None or labels is None:
+    for k, a in enumerate(active):
+        if not a or labels is None:
             out_list.append(None)
             continue
         real = labels[k] != -100
@@ -252,13 +258,14 @@ def predict(
 
 def evaluate(
     model: nn.Module,
-    sides: Sequence[Iterable[Batch] | None],
+    sides: Sides,
+    active: Sequence[bool],
     classes: Sequence[str],
     precision: str = "fp32",
 ) -> list[Evaluation | None]:
     """`predict`, scored with every metric."""
     out: list[Evaluation | None] = []
-    for p in predict(model, sides, precision):
+    for p in predict(model, sides, active, precision):
         if p is None:
             out.append(None)
             continue
@@ -331,24 +338,8 @@ def _shared(configs: Sequence[LoopConfig], name: str) -> Any:
     return values.pop()
 
 
-def _sides(
-    members: Sequence[Member], side: str, active: Sequence[bool]
-) -> list[Iterable[Batch] | None]:
-    return [getattr(m, side) if a else None for m, a in zip(members, active, strict=True)]
-
-
 def _has_batches(side: Iterable[Batch]) -> bool:
     return len(side) > 0 if hasattr(side, "__len__") else True  # type: ignore[arg-type]
-
-
-def _steps(sides: Sequence[Iterable[Batch] | None]) -> Iterator[list[Batch | None]]:
-    """The members' batches step by step, None for a member whose side has ended."""
-    iters = [None if s is None else iter(s) for s in sides]
-    while True:
-        batches = [None if it is None else next(it, None) for it in iters]
-        if all(b is None for b in batches):
-            return
-        yield batches
 
 
 def _elapsed(model: nn.Module, start: float) -> float:

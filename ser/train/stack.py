@@ -18,11 +18,13 @@ each member's own extent of every padded axis, which is what its random streams 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
+import numpy as np
 import torch
 
 from ser.train.batch import Batch
+from ser.train.data import Batches, StepPlan
 
 
 def stack_batches(batches: Sequence[Batch | None]) -> Batch:
@@ -65,3 +67,123 @@ def _stack(tensors: Sequence[torch.Tensor | None], pad: float | bool | int) -> t
         if t is not None:
             out[(k, *(slice(0, n) for n in t.shape))] = t
     return out
+
+
+class StackedSides:
+    """The members' sides (all train, all val or all test) of one stacked run, gathered
+    into stacked batches directly: a few device operations per step whatever K is,
+    instead of K batches built and then stacked. Member k's slot of each batch is
+    exactly the batch its own `Batches` builds (same positions, padded further).
+
+    All sides must come from one `TrainData` with the same inputs and unit (one run).
+    """
+
+    def __init__(self, sides: Sequence[Batches]) -> None:
+        first = sides[0]
+        self.sides, self.data = list(sides), first.data
+        self.specs, self.unit = first.specs, first.unit
+        self.device = first.data.device
+        n = len(first.data)
+        self.vectors = {  # [K, n + 1, D]: each member's normalised vectors, then zeros
+            name: torch.stack([side._vectors[name] for side in sides]) for name in first._vectors
+        }
+        self.zscores = {
+            spec.name: (
+                torch.stack([side.zscore[spec.name].mean for side in sides])[:, None, None],
+                torch.stack([side.zscore[spec.name].std for side in sides])[:, None, None],
+            )  # [K, 1, 1, D] each
+            for spec in first.specs
+            if spec.view == "sequence" and spec.name in first.zscore
+        }
+        self.pad_row = n
+
+    def epoch(self, active: Sequence[bool]) -> Iterator[tuple[list[bool], Batch]]:
+        """One epoch of the active members: (which members have a batch, the batch)."""
+        plans = [side.plans() if a else [] for side, a in zip(self.sides, active, strict=True)]
+        for step in range(max((len(p) for p in plans), default=0)):
+            now = [p[step] if step < len(p) else None for p in plans]
+            yield [plan is not None for plan in now], self.gather(now)
+
+    def gather(self, plans: Sequence[StepPlan | None]) -> Batch:
+        """The stacked batch of the members' plans for one step (None: no batch)."""
+        positions = _pad_positions([None if p is None else p.positions for p in plans])
+        pos = torch.from_numpy(positions).to(self.device)  # [K, B] or [K, B, U]
+        valid = pos >= 0
+        safe = pos.clamp_min(0)
+        rows = torch.where(valid, pos, self.pad_row)
+        k_index = torch.arange(len(plans), device=self.device).view(-1, *[1] * (pos.dim() - 1))
+        x = {name: table[k_index, rows] for name, table in self.vectors.items()}
+        mask: dict[str, torch.Tensor] = {}
+        sizes: dict[str, list[int]] = {
+            "batch": [0 if p is None else len(p.positions) for p in plans]
+        }
+        for spec in self.specs:
+            if spec.view == "sequence":
+                lengths = [0 if p is None else p.lengths[spec.name] for p in plans]
+                x[spec.name], mask[spec.name] = self._sequence(spec.name, safe, valid, max(lengths))
+                sizes[spec.name] = lengths
+        data = self.data
+        batch = Batch(
+            x=x,
+            mask=mask,
+            labels=torch.where(valid, data.labels_t[safe], -100),
+            index=torch.where(valid, data.manifest_rows_t[safe], -1),
+            utt_mask=valid if self.unit == "dialog" else None,
+            sizes=sizes,
+        )
+        if self.unit == "dialog":
+            sizes["utt"] = [0 if p is None else int(p.positions.shape[1]) for p in plans]
+        return batch
+
+    def _sequence(
+        self, name: str, safe: torch.Tensor, valid: torch.Tensor, t_max: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        table = self.data.features[name]
+        steps = torch.arange(t_max, device=self.device)  # [T]
+        lengths = torch.where(valid, table.lengths[safe], 0)  # [K, B]
+        mask = steps < lengths.unsqueeze(-1)  # [K, B, T]
+        rows = torch.where(mask, table.starts[safe].unsqueeze(-1) + steps, 0)  # [K, B, T]
+        seq = table.flat[rows].float()  # [K, B, T, D]
+        if name in self.zscores:
+            mean, std = self.zscores[name]
+            seq = (seq - mean) / std
+        return seq * mask.unsqueeze(-1), mask
+
+
+def _pad_positions(positions: Sequence[np.ndarray | None]) -> np.ndarray:
+    """[K, *max shape] int64 positions, -1 where a member has none."""
+    real = [p for p in positions if p is not None]
+    shape = [max(p.shape[i] for p in real) for i in range(real[0].ndim)]
+    out = np.full((len(positions), *shape), -1, dtype=np.int64)
+    for k, p in enumerate(positions):
+        if p is not None:
+            out[(k, *(slice(0, n) for n in p.shape))] = p
+    return out
+
+
+class IterSides:
+    """Any iterables of one-member batches, stacked step by step (`stack_batches`): the
+    general path, for sides that are not `Batches` of one run."""
+
+    def __init__(self, sides: Sequence[Iterable[Batch]]) -> None:
+        self.sides = list(sides)
+
+    def epoch(self, active: Sequence[bool]) -> Iterator[tuple[list[bool], Batch]]:
+        iters = [iter(s) if a else None for s, a in zip(self.sides, active, strict=True)]
+        while True:
+            batches = [None if it is None else next(it, None) for it in iters]
+            if all(b is None for b in batches):
+                return
+            yield [b is not None for b in batches], stack_batches(batches)
+
+
+Sides = StackedSides | IterSides
+
+
+def sides_of(sides: Sequence[Iterable[Batch]]) -> Sides:
+    """The members' sides, gathered directly where they are `Batches` of one run."""
+    if all(isinstance(s, Batches) for s in sides):
+        first = sides[0]
+        if all(s.data is first.data and s.specs == first.specs for s in sides):  # type: ignore[attr-defined]
+            return StackedSides(sides)  # type: ignore[arg-type]
+    return IterSides(sides)

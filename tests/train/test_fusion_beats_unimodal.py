@@ -54,13 +54,13 @@ def test_fusion_beats_best_single_modality(
             lr=1e-3,
             batch_size=16,
             seed=0,
-            seeds=1,
+            seeds=3,  # mean over seeds: one seed's UA is noise on ~80 test utterances
             device="cpu",
             out=str(work / "runs"),
             name=name,
         )
         record = train(config)
-        assert record["speaker_independent"] and len(record["folds"]) == 5
+        assert record["speaker_independent"] and len(record["folds"]) == 15
         return float(record["summary"]["ua"])
 
     single = {

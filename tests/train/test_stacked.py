@@ -113,15 +113,15 @@ def test_members_never_see_another_members_validation_or_test(
     manifest = FeatureStore.open(store_path).manifest
     sessions = np.asarray(manifest.column("session"))
     seen: list[Any] = []
-    original = stack.stack_batches
+    original = stack.StackedSides.gather
 
-    def spy(batches):  # type: ignore[no-untyped-def]
-        out = original(batches)
+    def spy(self, plans):  # type: ignore[no-untyped-def]
+        out = original(self, plans)
         if torch.is_grad_enabled():  # a training step (evaluation runs without gradients)
             seen.append(out.index.clone())
         return out
 
-    monkeypatch.setattr("ser.train.loop.stack_batches", spy)
+    monkeypatch.setattr(stack.StackedSides, "gather", spy)
     record, _ = run(store_path, tmp_path, "msmser", patience=None, epochs=2)
     order = [(f["seed"], f["fold"]) for f in record["folds"]]
     held_out = {(s, f["fold"]): set(f["test_sessions"]) | set(f["val_sessions"])

@@ -26,7 +26,7 @@ from torch import nn
 from ser.errors import ConfigError
 from ser.train.batch import Batch, InputSpec
 from ser.train.losses import member_cross_entropy, member_perspective_loss
-from ser.train.nn.noise import Dropper, Noise
+from ser.train.nn.noise import Dropper, Noise, Streams
 from ser.train.stack import stack_batches
 
 if TYPE_CHECKING:
@@ -64,7 +64,8 @@ def call_unstacked(module: nn.Module, batch: Batch, dropout: list[float]) -> Mod
     stacked = stack_batches([batch])
     if module.training:
         seed = int(torch.randint(0, 2**62, ()))
-        stacked.noise = Noise([torch.Generator().manual_seed(seed)], stacked.sizes or {})
+        streams = Streams([torch.Generator().manual_seed(seed)])
+        stacked.noise = Noise(streams, stacked.sizes or {})
     out = nn.Module.__call__(module, stacked)
     return ModelOutput(out.logits[0], {m: v[0] for m, v in out.aux.items()})
 

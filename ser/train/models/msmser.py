@@ -143,10 +143,11 @@ class MSMSER(SerModel):
                 b = noise.sizes["batch"][k]
                 if p <= 0.0 or b == 0:
                     continue
-                gen = noise.generators[k]
-                sampled = schedule.sample(b, p, device=gen.device, generator=gen)  # [B_k] each
-                for m in self.modalities:
-                    drops[m][k, :b] = sampled[m].to(any_mask.device)
+                u = noise.uniform(k, (2, b), any_mask.device)  # [2, B_k] of member k's stream
+                applied = u[0] < p
+                text = applied & (u[1] < schedule.text_share)
+                drops["text"][k, :b] = text
+                drops["audio"][k, :b] = applied & ~text
             has = {m: masks[m].any(dim=-1) for m in self.modalities}  # [K, B]
             return {"audio": drops["audio"] & has["text"], "text": drops["text"] & has["audio"]}
         if not self.training:

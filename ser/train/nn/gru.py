@@ -92,24 +92,28 @@ def _bidirectional(
     k, b, u, three_h = gi[0].shape
     h_size = three_h // 3
     n = len(dirs)
-    flip = torch.tensor([i % 2 == 1 for i in range(n)], device=mask.device)  # backward ones
-    g = torch.stack(gi)  # [N, K, B, U, 3H]
-    g = torch.where(flip.view(n, 1, 1, 1, 1), g.flip(3), g).reshape(n * k, b, u, three_h)
-    m = mask.unsqueeze(0).expand(n, k, b, u)
-    m = torch.where(flip.view(n, 1, 1, 1), m.flip(3), m).reshape(n * k, b, u)  # [N K, B, U]
+    backward = [i % 2 == 1 for i in range(n)]  # (forward, backward) per GRU
+    # Backward directions run on time-reversed inputs and masks: padding comes first
+    # there, where the state stays zero.
+    g = torch.stack([x.flip(2) if r else x for x, r in zip(gi, backward, strict=True)])
+    g = g.view(n * k, b, u, three_h)  # [N K, B, U, 3H]
+    flipped = mask.flip(2)
+    m = torch.stack([flipped if r else mask for r in backward]).view(n * k, b, u)
     w_hh = torch.cat([d.w_hh for d in dirs])  # [N K, H, 3H]
     b_hh = torch.cat([d.b_hh for d in dirs])  # [N K, 1, 3H]
     h = g.new_zeros(n * k, b, h_size)  # [N K, B, H]
+    # Split once: indexing one step of a tensor per step would make autograd write a
+    # zero-filled gradient of the whole tensor for every step.
+    g_rz, g_n = g[..., : 2 * h_size].unbind(2), g[..., 2 * h_size :].unbind(2)
+    keep = m.unsqueeze(-1).unbind(2)  # U of [N K, B, 1]
     outs = []
     for t in range(u):
         gh = torch.baddbmm(b_hh, h, w_hh)  # [N K, B, 3H]
-        gt = g[:, :, t]
-        rz = torch.sigmoid(gt[..., : 2 * h_size] + gh[..., : 2 * h_size])
-        r, z = rz[..., :h_size], rz[..., h_size:]
-        cand = torch.tanh(gt[..., 2 * h_size :] + r * gh[..., 2 * h_size :])
-        h = torch.where(m[:, :, t, None], cand + z * (h - cand), h)  # (1-z) n + z h
+        gh_rz, gh_n = gh.split([2 * h_size, h_size], dim=-1)
+        r, z = torch.sigmoid(g_rz[t] + gh_rz).chunk(2, dim=-1)
+        cand = torch.tanh(g_n[t] + r * gh_n)
+        h = torch.where(keep[t], cand + z * (h - cand), h)  # (1-z) n + z h
         outs.append(h)
     out = torch.stack(outs, dim=2).view(n, k, b, u, h_size)  # [N, K, B, U, H]
-    out = torch.where(flip.view(n, 1, 1, 1, 1), out.flip(3), out)
-    out = out * mask.unsqueeze(-1).to(out.dtype)  # outputs at padding: 0
-    return [torch.cat([out[i], out[i + 1]], dim=-1) for i in range(0, n, 2)]
+    keep_out = mask.unsqueeze(-1).to(out.dtype)  # outputs at padding: 0
+    return [torch.cat([out[i], out[i + 1].flip(2)], dim=-1) * keep_out for i in range(0, n, 2)]

@@ -11,9 +11,9 @@ Axes are named: "batch" (samples, or dialogs), an input's name (its padded lengt
 "utt" (utterances per dialog); `None` is an axis of fixed size (features, heads, queries).
 
 >>> import torch
->>> alone = Noise([torch.Generator().manual_seed(3)], {"batch": [2], "t": [4]})
->>> pair = Noise([torch.Generator().manual_seed(9), torch.Generator().manual_seed(3)],
-...              {"batch": [3, 2], "t": [6, 4]})
+>>> alone = Noise(Streams([torch.Generator().manual_seed(3)]), {"batch": [2], "t": [4]})
+>>> two = Streams([torch.Generator().manual_seed(9), torch.Generator().manual_seed(3)])
+>>> pair = Noise(two, {"batch": [3, 2], "t": [6, 4]})
 >>> a = alone.dropout(torch.ones(1, 2, 4, 5), [0.5], ("batch", "t", None))
 >>> b = pair.dropout(torch.ones(2, 3, 6, 5), [0.1, 0.5], ("batch", "t", None))
 >>> torch.equal(a[0], b[1, :2, :4])
@@ -22,59 +22,134 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 Axes = tuple[str | None, ...]
 
 
+#: Random numbers a member's stream draws at least at once.
+CHUNK = 1 << 16
+#: Dropout and modality masks compare 15-bit integers: p is rounded to a multiple of 2^-15
+#: (0.1 -> 0.100006), and kept entries are scaled by 1 / (1 - that p), which keeps the
+#: expectation exact. Four come from each 64-bit draw, a quarter of the generator's work.
+LANES = 1 << 15
+
+
+class Streams:
+    """Each member's random stream: its generator, and a pool of 15-bit integers drawn
+    from it (the four 16-bit lanes of each 64-bit draw, low 15 bits each: the generator
+    leaves an int64's top bit at 0).
+
+    A refill draws what the member used in its last step (at least `CHUNK`, at least
+    what is asked), so a step costs about one draw per member. When and how much a
+    member draws depends on its own history only: its numbers are the same whether it
+    trains alone or stacked.
+    """
+
+    def __init__(self, generators: Sequence[torch.Generator]) -> None:
+        self.generators = list(generators)
+        self._pools: list[tuple[torch.Tensor | None, int]] = [(None, 0)] * len(generators)
+        self._used = [0] * len(generators)  # in the current step
+        self._last = [0] * len(generators)  # in the previous step
+
+    def next_step(self) -> None:
+        self._last, self._used = self._used, [0] * len(self.generators)
+
+    def take(self, k: int, n: int) -> torch.Tensor:
+        """The next `n` integers of member k's stream, [n] int16 in [0, 2^15)."""
+        pool, used = self._pools[k]
+        if pool is None or used + n > pool.numel():
+            generator = self.generators[k]
+            size = -(-max(n, CHUNK, self._last[k]) // 4)
+            draws = torch.empty(size, dtype=torch.int64, device=generator.device)
+            pool = draws.random_(generator=generator).view(torch.int16) & (LANES - 1)
+            used = 0
+        self._pools[k] = (pool, used + n)
+        self._used[k] += n
+        return pool[used : used + n]
+
+
 @dataclass
 class Noise:
-    """The random streams of one training step: one generator per member, and each
-    member's own extent of every named axis of the step's batch."""
+    """The random streams of one training step, and each member's own extent of every
+    named axis of the step's batch.
 
-    generators: Sequence[torch.Generator]
+    All members' dropout masks are placed with one scatter: a few device operations
+    per dropout, whatever K is.
+    """
+
+    streams: Streams
     sizes: Mapping[str, Sequence[int]]
+    _inside: dict[tuple[object, ...], torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @property
+    def generators(self) -> list[torch.Generator]:
+        return self.streams.generators
 
     def box(self, k: int, shape: Sequence[int], axes: Axes) -> tuple[int, ...]:
         """Member k's own shape of a tensor whose per-member shape is `shape`."""
         if len(axes) > len(shape):
             raise ValueError(f"{len(axes)} axes named for a tensor of shape {tuple(shape)}")
-        out = []
-        for i, size in enumerate(shape):
-            axis = axes[i] if i < len(axes) else None
-            if axis is None:
-                out.append(size)
-            elif axis == "batch":
-                out.append(min(size, self.sizes["batch"][k]))
-            else:  # a padded length: at least 1 (an empty sequence is padded to one step)
-                out.append(min(size, max(1, self.sizes[axis][k])))
-        return tuple(out)
+        return tuple(self._extent(k, size, axes[i] if i < len(axes) else None)
+                     for i, size in enumerate(shape))  # fmt: skip
+
+    def _extent(self, k: int, size: int, axis: str | None) -> int:
+        if axis is None:
+            return size
+        if axis == "batch":
+            return min(size, self.sizes["batch"][k])
+        return min(size, max(1, self.sizes[axis][k]))  # an empty sequence is padded to 1
 
     def uniform(self, k: int, shape: Sequence[int], device: torch.device) -> torch.Tensor:
-        """U[0, 1) of `shape` from member k's stream."""
-        generator = self.generators[k]
-        return torch.rand(tuple(shape), generator=generator, device=generator.device).to(device)
+        """U[0, 1) of `shape` from member k's stream (multiples of 2^-15)."""
+        lanes = self.streams.take(k, math.prod(shape)).view(tuple(shape)).to(device)
+        return lanes.float() / LANES
 
     def dropout(self, x: torch.Tensor, p: Sequence[float], axes: Axes) -> torch.Tensor:
-        """Zero entries of member k's part of `x` [K, ...] with probability p[k], scale
-        the rest by 1 / (1 - p[k]). Padding entries (outside a member's own box) are
-        kept: they are masked downstream anyway."""
-        if all(q == 0.0 for q in p):
+        """Zero entries of member k's part of `x` [K, ...] with probability p[k] (rounded,
+        see `LANES`), scale the rest by 1 / (1 - p[k]). Padding entries (outside a
+        member's own box) are kept: they are masked downstream anyway."""
+        cuts = [round(q * LANES) for q in p]
+        if not any(cuts):
             return x
-        factors = torch.ones_like(x)  # [K, ...]
-        for k, q in enumerate(p):
-            if q == 0.0:
-                continue
-            box = self.box(k, x.shape[1:], axes)
-            if 0 in box:
-                continue
-            keep = self.uniform(k, box, x.device) >= q
-            region = (k, *(slice(0, n) for n in box))
-            factors[region] = keep.to(x.dtype) / (1.0 - q)
-        return x * factors
+        shape = tuple(x.shape[1:])
+        counts = [math.prod(self.box(k, shape, axes)) if c else 0 for k, c in enumerate(cuts)]
+        if not any(counts):
+            return x
+        drawn = [self.streams.take(k, n) for k, n in enumerate(counts) if n]
+        values = torch.cat(drawn).to(x.device)
+        inside = self.inside(shape, axes, tuple(c > 0 for c in cuts), x.device)
+        lanes = torch.full(x.shape, LANES - 1, dtype=torch.int16, device=x.device)
+        lanes.masked_scatter_(inside, values)  # [K, ...]: each member's own draws in its box
+        view = (len(p), *[1] * len(shape))
+        cut = torch.tensor(cuts, dtype=torch.int16, device=x.device).view(view)
+        scale = torch.tensor([LANES / (LANES - c) for c in cuts], device=x.device).view(view)
+        return x * torch.where(lanes >= cut, scale, 0.0).to(x.dtype)
+
+    def inside(
+        self, shape: tuple[int, ...], axes: Axes, drawn: tuple[bool, ...], device: torch.device
+    ) -> torch.Tensor:
+        """[K, *shape] (broadcastable) bool: entries inside each drawing member's box."""
+        key = (shape, axes, drawn, device)
+        if key not in self._inside:
+            k = len(drawn)
+            out = torch.tensor(drawn, device=device).view(k, *[1] * len(shape))
+            for i, size in enumerate(shape):
+                axis = axes[i] if i < len(axes) else None
+                if axis is None:
+                    continue
+                extent = torch.tensor(
+                    [self._extent(m, size, axis) for m in range(k)], device=device
+                )
+                view = [k] + [1] * len(shape)
+                view[i + 1] = size
+                out = out & (torch.arange(size, device=device) < extent[:, None]).view(view)
+            self._inside[key] = out
+        return self._inside[key]
 
 
 @dataclass
