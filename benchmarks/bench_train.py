@@ -216,10 +216,17 @@ def step_flops(store: Path, config: TrainConfig) -> float:
     counted: list[float] = []
     original = loop.train_epoch
 
-    def one_step(model, sides, optimizer, streams, precision="fp32"):  # type: ignore[no-untyped-def]
-        first = [None if s is None else [next(iter(s))] for s in sides]
+    class FirstStep:
+        def __init__(self, sides):  # type: ignore[no-untyped-def]
+            self.sides = sides
+
+        def epoch(self, active):  # type: ignore[no-untyped-def]
+            yield next(iter(self.sides.epoch(active)))
+
+    def one_step(model, sides, active, optimizer, streams, precision="fp32"):  # type: ignore[no-untyped-def]
+        original(model, FirstStep(sides), active, optimizer, streams, precision)  # warm-up
         with FlopCounterMode(display=False) as counter:
-            original(model, first, optimizer, streams, precision)
+            original(model, FirstStep(sides), active, optimizer, streams, precision)
         counted.append(float(counter.get_total_flops()))
         raise _Counted
 

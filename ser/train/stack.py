@@ -98,32 +98,46 @@ class StackedSides:
         self.pad_row = n
 
     def epoch(self, active: Sequence[bool]) -> Iterator[tuple[list[bool], Batch]]:
-        """One epoch of the active members: (which members have a batch, the batch)."""
-        plans = [side.plans() if a else [] for side, a in zip(self.sides, active, strict=True)]
-        for step in range(max((len(p) for p in plans), default=0)):
-            now = [p[step] if step < len(p) else None for p in plans]
-            yield [plan is not None for plan in now], self.gather(now)
+        """One epoch of the active members: (which members have a batch, the batch).
 
-    def gather(self, plans: Sequence[StepPlan | None]) -> Batch:
-        """The stacked batch of the members' plans for one step (None: no batch)."""
-        positions = _pad_positions([None if p is None else p.positions for p in plans])
-        pos = torch.from_numpy(positions).to(self.device)  # [K, B] or [K, B, U]
+        The epoch's positions go to the device in one copy (a copy per step would make
+        the host wait for the device at every step)."""
+        plans = [side.plans() if a else [] for side, a in zip(self.sides, active, strict=True)]
+        steps = [
+            [p[step] if step < len(p) else None for p in plans]
+            for step in range(max((len(p) for p in plans), default=0))
+        ]
+        arrays = [
+            _pad_positions([None if p is None else p.positions for p in now]) for now in steps
+        ]
+        if not arrays:
+            return
+        flat = torch.from_numpy(np.concatenate([a.ravel() for a in arrays])).to(self.device)
+        start = 0
+        for now, array in zip(steps, arrays, strict=True):
+            pos = flat[start : start + array.size].view(array.shape)  # [K, B] or [K, B, U]
+            start += array.size
+            yield [plan is not None for plan in now], self.gather(now, pos)
+
+    def gather(self, plans: Sequence[StepPlan | None], pos: torch.Tensor) -> Batch:
+        """The stacked batch of the members' plans for one step (None: no batch), their
+        positions `pos` already on the device."""
         valid = pos >= 0
         safe = pos.clamp_min(0)
         rows = torch.where(valid, pos, self.pad_row)
         k_index = torch.arange(len(plans), device=self.device).view(-1, *[1] * (pos.dim() - 1))
         x = {name: table[k_index, rows] for name, table in self.vectors.items()}
         mask: dict[str, torch.Tensor] = {}
-        sizes: dict[str, list[int]] = {
-            "batch": [0 if p is None else len(p.positions) for p in plans]
-        }
+        sizes = {"batch": [0 if p is None else len(p.positions) for p in plans]}
         for spec in self.specs:
             if spec.view == "sequence":
                 lengths = [0 if p is None else p.lengths[spec.name] for p in plans]
                 x[spec.name], mask[spec.name] = self._sequence(spec.name, safe, valid, max(lengths))
                 sizes[spec.name] = lengths
+        if self.unit == "dialog":
+            sizes["utt"] = [0 if p is None else int(p.positions.shape[1]) for p in plans]
         data = self.data
-        batch = Batch(
+        return Batch(
             x=x,
             mask=mask,
             labels=torch.where(valid, data.labels_t[safe], -100),
@@ -131,9 +145,6 @@ class StackedSides:
             utt_mask=valid if self.unit == "dialog" else None,
             sizes=sizes,
         )
-        if self.unit == "dialog":
-            sizes["utt"] = [0 if p is None else int(p.positions.shape[1]) for p in plans]
-        return batch
 
     def _sequence(
         self, name: str, safe: torch.Tensor, valid: torch.Tensor, t_max: int

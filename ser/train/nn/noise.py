@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -55,6 +55,20 @@ class Streams:
         self._pools: list[tuple[torch.Tensor | None, int]] = [(None, 0)] * len(generators)
         self._used = [0] * len(generators)  # in the current step
         self._last = [0] * len(generators)  # in the previous step
+        self._thresholds: dict[tuple[object, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def thresholds(
+        self, cuts: tuple[int, ...], dims: int, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per member, the 15-bit cut and the keep scale, shaped [K, 1, ...] (made once:
+        a copy to the device per dropout would wait for the device)."""
+        key = (cuts, dims, device)
+        if key not in self._thresholds:
+            view = (len(cuts), *[1] * dims)
+            cut = torch.tensor(cuts, dtype=torch.int16).view(view).to(device)
+            scale = torch.tensor([LANES / (LANES - c) for c in cuts]).view(view).to(device)
+            self._thresholds[key] = (cut, scale)
+        return self._thresholds[key]
 
     def next_step(self) -> None:
         self._last, self._used = self._used, [0] * len(self.generators)
@@ -78,13 +92,12 @@ class Noise:
     """The random streams of one training step, and each member's own extent of every
     named axis of the step's batch.
 
-    All members' dropout masks are placed with one scatter: a few device operations
-    per dropout, whatever K is.
+    Every draw is made at the member's own shape and copied into its box of the
+    stacked tensor.
     """
 
     streams: Streams
     sizes: Mapping[str, Sequence[int]]
-    _inside: dict[tuple[object, ...], torch.Tensor] = field(default_factory=dict, repr=False)
 
     @property
     def generators(self) -> list[torch.Generator]:
@@ -112,44 +125,21 @@ class Noise:
     def dropout(self, x: torch.Tensor, p: Sequence[float], axes: Axes) -> torch.Tensor:
         """Zero entries of member k's part of `x` [K, ...] with probability p[k] (rounded,
         see `LANES`), scale the rest by 1 / (1 - p[k]). Padding entries (outside a
-        member's own box) are kept: they are masked downstream anyway."""
-        cuts = [round(q * LANES) for q in p]
+        member's own box) are kept: they are masked downstream anyway. No step here waits
+        for the device."""
+        cuts = tuple(round(q * LANES) for q in p)
         if not any(cuts):
             return x
         shape = tuple(x.shape[1:])
-        counts = [math.prod(self.box(k, shape, axes)) if c else 0 for k, c in enumerate(cuts)]
-        if not any(counts):
-            return x
-        drawn = [self.streams.take(k, n) for k, n in enumerate(counts) if n]
-        values = torch.cat(drawn).to(x.device)
-        inside = self.inside(shape, axes, tuple(c > 0 for c in cuts), x.device)
         lanes = torch.full(x.shape, LANES - 1, dtype=torch.int16, device=x.device)
-        lanes.masked_scatter_(inside, values)  # [K, ...]: each member's own draws in its box
-        view = (len(p), *[1] * len(shape))
-        cut = torch.tensor(cuts, dtype=torch.int16, device=x.device).view(view)
-        scale = torch.tensor([LANES / (LANES - c) for c in cuts], device=x.device).view(view)
-        return x * torch.where(lanes >= cut, scale, 0.0).to(x.dtype)
-
-    def inside(
-        self, shape: tuple[int, ...], axes: Axes, drawn: tuple[bool, ...], device: torch.device
-    ) -> torch.Tensor:
-        """[K, *shape] (broadcastable) bool: entries inside each drawing member's box."""
-        key = (shape, axes, drawn, device)
-        if key not in self._inside:
-            k = len(drawn)
-            out = torch.tensor(drawn, device=device).view(k, *[1] * len(shape))
-            for i, size in enumerate(shape):
-                axis = axes[i] if i < len(axes) else None
-                if axis is None:
-                    continue
-                extent = torch.tensor(
-                    [self._extent(m, size, axis) for m in range(k)], device=device
+        for k, c in enumerate(cuts):
+            box = self.box(k, shape, axes) if c else ()
+            if c and 0 not in box:  # each member's own draws, in its own box
+                lanes[(k, *(slice(0, n) for n in box))] = self.streams.take(k, math.prod(box)).view(
+                    box
                 )
-                view = [k] + [1] * len(shape)
-                view[i + 1] = size
-                out = out & (torch.arange(size, device=device) < extent[:, None]).view(view)
-            self._inside[key] = out
-        return self._inside[key]
+        cut, scale = self.streams.thresholds(cuts, len(shape), x.device)
+        return x * torch.where(lanes >= cut, scale, 0.0).to(x.dtype)
 
 
 @dataclass
