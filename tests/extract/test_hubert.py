@@ -173,17 +173,40 @@ def test_encoder_stops_at_the_highest_layer_asked_for(
             np.testing.assert_array_equal(rows, reference[name])  # the same fp32 values
 
 
-def test_bf16_is_close_to_fp32_and_is_another_feature_set(folders: dict[str, Path]) -> None:
-    inputs = waves()
-    fp32, bf16 = (loaded(folders["group"], layers="all", precision=p) for p in ("fp32", "bf16"))
+@pytest.fixture(scope="module")
+def base_shaped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """HuBERT-base's numerics (its conv stack, widths, norms and init: `HubertConfig()`'s
+    defaults) with 2 transformer layers instead of 12. The tiny test model's 16-channel
+    convs and 32-d states amplify bf16 rounding far beyond what the real model shows
+    (a min frame cosine of 0.91 at its layer 0 on some CPUs, against >= 0.9998 for a
+    random HuBERT-base at every layer), so the bf16 claim is checked on this one."""
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+    folder = tmp_path_factory.mktemp("hubert-base-shaped") / "base-shaped"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        HubertModel(HubertConfig(num_hidden_layers=2)).eval().save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True
+    ).save_pretrained(folder)
+    return folder
+
+
+def test_bf16_is_close_to_fp32_and_is_another_feature_set(base_shaped: Path) -> None:
+    inputs = waves((16000, 9000))
+    fp32, bf16 = (loaded(base_shaped, layers="all", precision=p) for p in ("fp32", "bf16"))
     for ours, reference in zip(bf16.extract(inputs), fp32.extract(inputs), strict=True):
+        assert len(ours) == 3  # layers 0, 1, 2
         for name, rows in ours.items():
             ref = reference[name]
             assert rows.dtype == np.float32 and not np.array_equal(rows, ref)
             cosine = (
                 (rows * ref).sum(-1) / np.linalg.norm(rows, axis=-1) / np.linalg.norm(ref, axis=-1)
             )
-            assert cosine.min() > 0.99, name
+            # bf16 keeps 8 significant bits (relative rounding 2^-9 per value): over 768
+            # dimensions and a few layers the direction stays within ~1e-4 (0.9999 seen on
+            # Intel with native bf16; a full random HuBERT-base: >= 0.99983).
+            assert cosine.min() > 0.999, (name, float(cosine.min()))
     for spec32, spec16 in zip(fp32.specs(), bf16.specs(), strict=True):
         assert (spec32.attrs["precision"], spec16.attrs["precision"]) == ("fp32", "bf16")
         assert fingerprint(spec32.attrs) != fingerprint(spec16.attrs)
