@@ -178,7 +178,8 @@ def select(
         for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
             if active[k]:
                 tracker.record(k, epoch + 1, loss, result, len(classes))
-                if configs[k].patience is not None and tracker.stale(k) >= configs[k].patience:
+                patience = configs[k].patience
+                if patience is not None and tracker.stale(k) >= patience:
                     active[k] = False
         tracker.keep_best()
         if on_epoch is not None:
@@ -237,15 +238,13 @@ def predict(
         kept.append(
             (batch.labels.flatten(1), out.logits.argmax(dim=-1).flatten(1), batch.index.flatten(1))
         )
-    labels, preds, index = (
-        (torch.cat(t, dim=1).cpu().numpy() for t in zip(*kept, strict=True))
-        if kept
-        else (None, None, None)
-    )
     totals = total.tolist()
     out_list: list[Predictions | None] = []
+    if not kept:
+        return [None] * len(active)
+    labels, preds, index = (torch.cat(t, dim=1).cpu().numpy() for t in zip(*kept, strict=True))
     for k, a in enumerate(active):
-        if not a or labels is None:
+        if not a:
             out_list.append(None)
             continue
         real = labels[k] != -100

@@ -65,7 +65,7 @@ def _stack(tensors: Sequence[torch.Tensor | None], pad: float | bool | int) -> t
     out = real[0].new_full((len(tensors), *shape), pad)
     for k, t in enumerate(tensors):
         if t is not None:
-            out[(k, *(slice(0, n) for n in t.shape))] = t
+            out[(k, *(slice(0, n) for n in t.shape))] = t  # type: ignore[index]
     return out
 
 
@@ -168,7 +168,7 @@ def _pad_positions(positions: Sequence[np.ndarray | None]) -> np.ndarray:
     out = np.full((len(positions), *shape), -1, dtype=np.int64)
     for k, p in enumerate(positions):
         if p is not None:
-            out[(k, *(slice(0, n) for n in p.shape))] = p
+            out[(k, *(slice(0, n) for n in p.shape))] = p  # type: ignore[index]
     return out
 
 

@@ -135,12 +135,12 @@ class SerModel(nn.Module):
                 return spec
         raise KeyError(modality)
 
-    def __call__(self, batch: Batch) -> ModelOutput:  # type: ignore[override]
+    def __call__(self, batch: Batch) -> ModelOutput:
         """The stacked batch's outputs; a one-member model also takes that member's own
         (unstacked) batch and returns unstacked outputs, its dropout drawn from torch's
         global generator (so `torch.manual_seed` fixes it)."""
         if batch.sizes is not None:
-            return super().__call__(batch)  # type: ignore[no-any-return]
+            return super().__call__(batch)
         if self.members != 1:
             raise ValueError(f"a model of {self.members} members takes stacked batches")
         return call_unstacked(self, batch, self.dropout_p)

@@ -35,6 +35,7 @@ Bi-GRUs (both directions, all members) run as one recurrence. The maths of `nn.G
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -194,7 +195,7 @@ class DialogModel(SerModel):
         keep = mask.unsqueeze(-1)  # [K, B, U, 1]
         drop = self.drop(batch)
         xs = [batch.x[self.spec(m).name] for m in self.modalities]  # [K, B, U, D_m] each
-        branches = [self.branches[m] for m in self.modalities]
+        branches = [cast(nn.ModuleList, self.branches[m]) for m in self.modalities]
         for depth in range(self.at):
             xs = side_by_side([branch[depth] for branch in branches], xs, mask, drop)
         reps = dict(zip(self.modalities, xs, strict=True))  # [K, B, U, dim at the fusion point]

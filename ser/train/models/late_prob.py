@@ -169,10 +169,10 @@ class BranchStage(nn.Module):
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         return None
 
-    def __call__(self, batch: Batch) -> ModelOutput:  # type: ignore[override]
+    def __call__(self, batch: Batch) -> ModelOutput:
         if batch.sizes is None:  # one member's own batch (tests, one-off use)
             return call_unstacked(self, batch, self._model[0].dropout_p)
-        return super().__call__(batch)  # type: ignore[no-any-return]
+        return super().__call__(batch)
 
     def forward(self, batch: Batch) -> ModelOutput:
         model = self._model[0]

@@ -23,7 +23,8 @@ torch.Size([1, 2, 5, 6, 8])
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -63,23 +64,27 @@ class BiGRU(nn.Module):
             GRUDirection(members, d_in if i < 2 else 2 * hidden, hidden) for i in range(2 * layers)
         )
 
+    def direction(self, i: int) -> GRUDirection:
+        """Layer i // 2's forward (i even) or backward (i odd) direction."""
+        return cast(GRUDirection, self.directions[i])
+
     @staticmethod
     def run(
         grus: Sequence[BiGRU],
         x: torch.Tensor,
         mask: torch.Tensor,
-        between: object = None,
+        between: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """GRU m on x[m] [K, B, U, D] for all m in one recurrence -> [M, K, B, U, 2 H].
 
         `between(h)` is applied to each layer's output before the next layer (dropout)."""
         hs = list(x.unbind(0))
         for layer in range(grus[0].layers):
-            if layer and callable(between):
+            if layer and between is not None:
                 hs = [between(h) for h in hs]
-            dirs = [g.directions[2 * layer + i] for g in grus for i in (0, 1)]
+            dirs = [g.direction(2 * layer + i) for g in grus for i in (0, 1)]
             gi = [d.inputs(h) for h, g in zip(hs, grus, strict=True) for d in
-                  (g.directions[2 * layer], g.directions[2 * layer + 1])]  # fmt: skip
+                  (g.direction(2 * layer), g.direction(2 * layer + 1))]  # fmt: skip
             hs = _bidirectional(dirs, gi, mask)
         return torch.stack(hs)
 

@@ -135,9 +135,8 @@ class Noise:
         for k, c in enumerate(cuts):
             box = self.box(k, shape, axes) if c else ()
             if c and 0 not in box:  # each member's own draws, in its own box
-                lanes[(k, *(slice(0, n) for n in box))] = self.streams.take(k, math.prod(box)).view(
-                    box
-                )
+                region = (k, *(slice(0, n) for n in box))
+                lanes[region] = self.streams.take(k, math.prod(box)).view(box)  # type: ignore[index]
         cut, scale = self.streams.thresholds(cuts, len(shape), x.device)
         return x * torch.where(lanes >= cut, scale, 0.0).to(x.dtype)
 
