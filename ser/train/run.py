@@ -236,10 +236,16 @@ def train(config: TrainConfig, progress: Progress | None = None) -> dict[str, An
     threads = torch.get_num_threads()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
+    # Denormal floats (masked attention rows, vanishing gradients) cost x86 CPUs 10-100x
+    # per operation: with them, epochs of the demo's MSMSER took 3-18 s instead of 0.65 s.
+    # Flushing them to zero changes results only below float32's normal range.
+    flushed = plan.device.type == "cpu" and torch.set_flush_denormal(True)
     try:
         return _train(config, plan, progress or Progress())
     finally:
         torch.set_num_threads(threads)
+        if flushed:
+            torch.set_flush_denormal(False)
 
 
 def _train(config: TrainConfig, plan: Plan, progress: Progress) -> dict[str, Any]:

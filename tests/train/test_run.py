@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
+import ser.train.run as run_module
 from ser.cache import FeatureStore
 from ser.cache.testing import SetSpec, add_incomplete_set, labelled_store
 from ser.errors import ConfigError, FingerprintMismatch, StoreError
@@ -280,3 +282,21 @@ def test_late_prob_trains_each_branch_before_the_whole_model(
     ]
     one = train(replace(cfg, model=replace(model, staged=False), name="one_stage"))
     assert one["config"]["staged"] is False and "stages" not in one["folds"][0]
+
+
+def test_training_flushes_denormals_and_restores_the_setting(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Denormals made CPU epochs 10-25x slower; the run flushes them, then restores."""
+    seen: list[bool] = []
+    original = run_module._train
+
+    def spy(*args: Any) -> dict[str, Any]:
+        tiny = torch.tensor([1e-39], dtype=torch.float32)  # below float32's normal range
+        seen.append(bool((tiny * 1.0) == 0))
+        return original(*args)
+
+    monkeypatch.setattr(run_module, "_train", spy)
+    train(config(store_path, tmp_path, epochs=1))
+    assert seen == [True]
+    assert float(torch.tensor([1e-39]) * 1.0) != 0.0  # the default again afterwards
