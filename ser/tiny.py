@@ -145,7 +145,11 @@ def save_tiny_whisper(
         decoder_start_token_id=start, eos_token_id=end, pad_token_id=end,
         no_timestamps_token_id=vocab["<|notimestamps|>"], is_multilingual=True,
         lang_to_id={"<|en|>": vocab["<|en|>"]},
-        task_to_id={"transcribe": vocab["<|transcribe|>"], "translate": vocab["<|translate|>"]}, max_length=MAX_TOKENS,
+        task_to_id={"transcribe": vocab["<|transcribe|>"], "translate": vocab["<|translate|>"]},
+        # A random model would emit control tokens: keep its transcripts to words and bytes,
+        # never empty.
+        suppress_tokens=[vocab[t] for t in _WHISPER_SPECIALS[1:]],
+        begin_suppress_tokens=[end], max_length=MAX_TOKENS,
     )  # fmt: skip
     folder = Path(folder)
     model.save_pretrained(folder)

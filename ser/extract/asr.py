@@ -94,8 +94,15 @@ class WhisperAsr:
         kwargs["do_sample"] = False
         if self.options.language:
             kwargs["language"] = self.options.language
-        ids = self._model.generate(
-            features, attention_mask=inputs.attention_mask.to(self.device), **kwargs
-        )
+        from transformers.utils import logging as hf_logging
+
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # generate's deprecation chatter, once per batch
+        try:
+            ids = self._model.generate(
+                features, attention_mask=inputs.attention_mask.to(self.device), **kwargs
+            )
+        finally:
+            hf_logging.set_verbosity(verbosity)
         texts = self._processor.batch_decode(ids, skip_special_tokens=True)
         return [" ".join(t.split()) for t in texts]

@@ -40,7 +40,7 @@ def memory_data(
     for name, arrays in features.items():
         info = ckpt.features[name]["attrs"]
         feature = ResolvedFeature(
-            name, str(info["modality"]), str(info["level"]), str(info["extractor"]),
+            name, name, str(info["modality"]), str(info["level"]), str(info["extractor"]),
             int(info["dim"]), str(ckpt.features[name]["fingerprint"]),
         )  # fmt: skip
         lengths = np.array([len(a) for a in arrays], dtype=np.int64)
