@@ -85,17 +85,17 @@ def load_waves(items: list[Item], sample_rate: int) -> list[np.ndarray | None]:
             waves.append(None)
             continue
         try:
-            info = soundfile.info(str(item.path)) if item.path.is_file() else None
             wave = load_audio(item.path, sample_rate)
+            info = soundfile.info(str(item.path))  # decodable: load_audio read it
         except AudioError as err:
             item.error = str(err)
             waves.append(None)
             continue
-        if info is not None and info.samplerate != sample_rate:
+        if info.samplerate != sample_rate:
             note = f"resampled {info.samplerate} Hz -> {sample_rate} Hz"
             if note not in item.notes:
                 item.notes.append(note)
-        if info is not None and info.channels != 1:
+        if info.channels != 1:
             note = f"{info.channels} channels averaged to mono"
             if note not in item.notes:
                 item.notes.append(note)
