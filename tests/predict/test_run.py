@@ -119,5 +119,5 @@ def test_refuses_features_the_extractor_would_not_reproduce(trained_run, tmp_pat
 
 def test_a_run_without_checkpoints_is_refused(tmp_path: Path) -> None:
     (tmp_path / "run.json").write_text("{}")
-    with pytest.raises(CheckpointError, match="holds no checkpoints.*--overwrite"):
+    with pytest.raises(CheckpointError, match=r"holds no checkpoints.*--overwrite"):
         predict(PredictConfig(str(tmp_path), ("a.wav",), device="cpu"))
