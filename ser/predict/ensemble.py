@@ -15,6 +15,7 @@ import torch
 
 from ser.errors import ConfigError
 from ser.precision import autocast
+from ser.train.batch import Unit
 from ser.train.checkpoint import Checkpoint
 from ser.train.data import Batches, FeatureTable, TrainData, _table
 from ser.train.features import ResolvedFeature
@@ -74,7 +75,7 @@ def probabilities(
     at `positions`, in the order of `positions`."""
     device = torch.device(device)
     model = model if model is not None else ckpt.build(device)
-    unit = "dialog" if ckpt.unit == "dialog" else "utterance"
+    unit: Unit = "dialog" if ckpt.unit == "dialog" else "utterance"
     size = max(BATCH_SIZE, len(positions)) if unit == "dialog" else BATCH_SIZE
     batches = Batches(data, positions, list(ckpt.specs), unit, size, zscore=ckpt.zscore)
     out = np.zeros((len(positions), len(ckpt.classes)), dtype=np.float32)

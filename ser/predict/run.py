@@ -89,15 +89,17 @@ def predict(
     recreated = extractors_for(features, device)
     message(f"{len(ckpts)} checkpoint(s), features {', '.join(features)}, {len(items)} input(s)")
     waves: dict[int, list[np.ndarray | None]] = {}
-    for rate in sorted({r.extractor.sample_rate for r in recreated if r.extractor.sample_rate}):
-        waves[rate] = load_waves(items, rate)
+    for r in recreated:
+        rate = r.extractor.sample_rate
+        if rate is not None and rate not in waves:
+            waves[rate] = load_waves(items, rate)
     if any(info["attrs"]["modality"] == "text" for info in features.values()):
         _transcripts(items, config, device, message)
     failed = {i: item.error for i, item in enumerate(items) if item.error is not None}
     outputs: dict[str, list[Any]] = {}
     for r in recreated:
-        rate = r.extractor.sample_rate
-        inputs: list[Any] = waves[rate] if rate else [item.transcript for item in items]
+        audio = r.extractor.sample_rate
+        inputs: list[Any] = waves[audio] if audio else [item.transcript for item in items]
         rows = extract_all(r.extractor, inputs, len, failed, config.batch_size)
         for name in r.names:
             outputs[name] = [row[name] if row is not None else None for row in rows]

@@ -143,7 +143,9 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
         name: ZScore(tensors[f"zscore.{name}.mean"], tensors[f"zscore.{name}.std"])
         for name in {k.split(".", 1)[1].rsplit(".", 1)[0] for k in tensors if k[:7] == "zscore."}
     }
-    model = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model"].items()}
+    model: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in meta["model"].items()
+    }
     return Checkpoint(
         key=key,
         model=ModelConfig(**model),

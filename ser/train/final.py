@@ -54,7 +54,7 @@ def train_final(
     optimizer = adam(model, loop)
     scaler = torch.amp.GradScaler(plan.device.type, enabled=plan.precision == "fp16")
     for epoch in range(epochs):
-        model.set_epoch(epoch, epochs)  # type: ignore[operator]
+        model.set_epoch(epoch, epochs)
         loss = train_epoch(model, batches, optimizer, scaler, plan.precision)
         progress.epoch(epoch + 1, epochs, loss, float("nan"))
     save_fold_checkpoint(
