@@ -67,7 +67,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--sample", type=int, default=20, help="files timed once per file")
     parser.add_argument("--commands", type=int, default=3, help="whole per-file commands")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the per-file commands too
     args.workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     run, listing = setup(args.workdir, args.epochs)
@@ -78,6 +84,7 @@ def main() -> None:
     rows = list(csv.DictReader(listing.open()))
     n = len(rows)
     env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
+    predict(PredictConfig(str(run), (rows[0]["path"],), text="warm up", device="cpu"))
     t0 = time.perf_counter()
     subprocess.run([str(BIN / "ser"), "predict", "--run", str(run), str(listing), "--json",
                     "--device", "cpu"], check=True, capture_output=True, env=env)  # fmt: skip

@@ -94,13 +94,15 @@ def extract_all(
     size: Callable[[Any], int],
     failed: dict[int, str],
     batch_size: int = BATCH_SIZE,
+    budget: float | None = None,
 ) -> list[dict[str, np.ndarray] | None]:
-    """`extractor.extract` over `inputs` in length-sorted batches; positions already in
-    `failed` are skipped and new failures are added there (their output is None)."""
+    """`extractor.extract` over `inputs` in length-sorted batches of at most `batch_size`
+    inputs and `budget` padded units (samples or characters; None: no limit), as the
+    extraction runner batches; positions already in `failed` are skipped and new
+    failures are added there (their output is None)."""
     out: list[dict[str, np.ndarray] | None] = [None] * len(inputs)
     todo = sorted((i for i in range(len(inputs)) if i not in failed), key=lambda i: size(inputs[i]))
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
+    for batch in _batches(todo, [size(inputs[i]) for i in todo], batch_size, budget):
         while batch:
             try:
                 rows = extractor.extract([inputs[i] for i in batch])
@@ -113,3 +115,18 @@ def extract_all(
                 out[i] = row
             break
     return out
+
+
+def _batches(
+    order: list[int], sizes: list[int], batch_size: int, budget: float | None
+) -> list[list[int]]:
+    """Consecutive runs of `order` (sorted by size): a batch closes when one more input
+    would pass `batch_size` inputs or `budget` padded units (count x the longest)."""
+    batches: list[list[int]] = []
+    for i, n in zip(order, sizes, strict=True):
+        last = batches[-1] if batches else None
+        if last is None or len(last) >= batch_size or (budget and (len(last) + 1) * n > budget):
+            batches.append([i])
+        else:
+            last.append(i)
+    return batches

@@ -24,6 +24,7 @@ import torch
 
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.extract import resolve_device
+from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
 from ser.predict.ensemble import ensemble, memory_data
 from ser.predict.features import BATCH_SIZE, extract_all, extractors_for
 from ser.predict.inputs import Item, load_waves, read_inputs
@@ -100,7 +101,8 @@ def predict(
     for r in recreated:
         audio = r.extractor.sample_rate
         inputs: list[Any] = waves[audio] if audio else [item.transcript for item in items]
-        rows = extract_all(r.extractor, inputs, len, failed, config.batch_size)
+        budget = BATCH_SECONDS[device.type] * audio if audio else None
+        rows = extract_all(r.extractor, inputs, len, failed, config.batch_size, budget)
         for name in r.names:
             outputs[name] = [row[name] if row is not None else None for row in rows]
     return _score(ckpts, items, outputs, failed, device)
