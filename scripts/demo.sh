@@ -45,3 +45,17 @@ step "$SER" report "$RUNS"/mit "$RUNS"/mit_no_rmm "$RUNS"/add_logits_perspective
   "$RUNS"/text_only "$RUNS"/audio_only --plots "$OUT/plots"
 echo
 echo "demo finished in $(( $(date +%s) - start )) s; runs in $RUNS, plots in $OUT/plots"
+
+# -- ser predict (issue 13) ---------------------------------------------------------------
+# The MSMSER run applied to a few recordings as if they were new: features re-created
+# from the run's provenance, probabilities averaged over its checkpoints. First with the
+# gold transcripts (a CSV of path,transcript), then with text from the tiny random Whisper
+# (its transcripts are noise: a stand-in for `--asr openai/whisper-small`).
+WAVS="$CORPUS/Session5/sentences/wav/Ses05M_impro02"
+printf 'path,transcript\n%s,%s\n%s,%s\n' \
+  "$WAVS/Ses05M_impro02_M000.wav" "I can't believe you did that." \
+  "$WAVS/Ses05M_impro02_M001.wav" "Well, that went well, didn't it?" > "$OUT/predict.csv"
+step "$SER" predict --run "$RUNS"/mit "$OUT/predict.csv" --device cpu
+step "$SER" predict --run "$RUNS"/mit "$WAVS"/Ses05M_impro02_M00[01].wav --device cpu \
+  --asr "$OUT/models/tiny-whisper" --asr-max-new-tokens 12
+echo "predict finished at $(( $(date +%s) - start )) s"

@@ -27,6 +27,7 @@ _LAZY: dict[str, str] = {
     "store": "store",
     "train": "train",
     "report": "train",
+    "predict": "predict",
 }
 
 

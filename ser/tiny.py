@@ -1,4 +1,4 @@
-"""Tiny random HuBERT, MPNet and BERT models for tests and the demo (no downloads).
+"""Tiny random HuBERT, MPNet, BERT and Whisper models for tests and the demo (no downloads).
 
 Each is saved with `save_pretrained` (weights, config, tokenizer or feature extractor), so
 `from_pretrained(folder)` loads it through the same code path as a real model. The
@@ -25,6 +25,11 @@ from transformers import (
     MPNetModel,
     MPNetTokenizer,
     Wav2Vec2FeatureExtractor,
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperForConditionalGeneration,
+    WhisperProcessor,
+    WhisperTokenizer,
 )
 
 from ser.synth import VOCABULARY
@@ -43,6 +48,7 @@ class TinyModels:
     hubert: Path
     mpnet: Path
     bert: Path
+    whisper: Path
 
 
 def build_tiny_models(
@@ -64,6 +70,7 @@ def build_tiny_models(
         hubert=save_tiny_hubert(out / "tiny-hubert", seed=seed),
         mpnet=_save_tiny_mpnet(out / "tiny-mpnet", words, seed=seed),
         bert=_save_tiny_bert(out / "tiny-bert", words, seed=seed),
+        whisper=save_tiny_whisper(out / "tiny-whisper", vocabulary, seed=seed),
     )
 
 
@@ -95,6 +102,62 @@ def save_tiny_hubert(
     Wav2Vec2FeatureExtractor(
         feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True
     ).save_pretrained(folder)
+    return folder
+
+
+#: Whisper's special tokens that `generate` looks up by name.
+_WHISPER_SPECIALS = (
+    "<|endoftext|>",
+    "<|startoftranscript|>",
+    "<|en|>",
+    "<|transcribe|>",
+    "<|translate|>",
+    "<|startoflm|>",
+    "<|startofprev|>",
+    "<|nocaptions|>",
+    "<|notimestamps|>",
+)
+
+
+def save_tiny_whisper(
+    folder: str | Path, vocabulary: Iterable[str] = VOCABULARY, seed: int = 0
+) -> Path:
+    """A 1+1-layer Whisper (d_model 32, 80 mel bins) with a byte-level vocabulary plus one
+    token per corpus word (" word"), so its random transcripts decode to words. Saved with
+    its processor and a generation config: `generate` needs no hub lookup."""
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import GenerationConfig
+
+    tokens = list(ByteLevel.alphabet())  # the 256 byte symbols
+    tokens += sorted({"\u0120" + w.lower() for w in vocabulary} - set(tokens))
+    vocab = {token: i for i, token in enumerate([*tokens, *_WHISPER_SPECIALS])}
+    end, start = vocab["<|endoftext|>"], vocab["<|startoftranscript|>"]
+    config = WhisperConfig(
+        vocab_size=len(vocab), num_mel_bins=80, d_model=HIDDEN,
+        encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=2 * HIDDEN, decoder_ffn_dim=2 * HIDDEN, max_target_positions=MAX_TOKENS,
+        pad_token_id=end, bos_token_id=end, eos_token_id=end, decoder_start_token_id=start,
+    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = WhisperForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=start, eos_token_id=end, pad_token_id=end,
+        no_timestamps_token_id=vocab["<|notimestamps|>"], is_multilingual=True,
+        lang_to_id={"<|en|>": vocab["<|en|>"]},
+        task_to_id={"transcribe": vocab["<|transcribe|>"], "translate": vocab["<|translate|>"]},
+        # A random model would emit control tokens: keep its transcripts to words and bytes,
+        # never empty.
+        suppress_tokens=[vocab[t] for t in _WHISPER_SPECIALS[1:]],
+        begin_suppress_tokens=[end], max_length=MAX_TOKENS,
+    )  # fmt: skip
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    processor = WhisperProcessor(
+        feature_extractor=WhisperFeatureExtractor(feature_size=80),
+        tokenizer=WhisperTokenizer(vocab=vocab, merges=[]),
+    )
+    processor.save_pretrained(folder)
     return folder
 
 
@@ -164,4 +227,7 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python -m ser.tiny OUT_DIR")
     models = build_tiny_models(sys.argv[1])
-    print(f"tiny models: hubert={models.hubert} mpnet={models.mpnet} bert={models.bert}")
+    print(
+        f"tiny models: hubert={models.hubert} mpnet={models.mpnet} bert={models.bert} "
+        f"whisper={models.whisper}"
+    )

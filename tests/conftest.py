@@ -7,6 +7,7 @@ corpus copy it first (`corpus_copy`).
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,63 @@ def corpus_copy(synthetic_corpus, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory):
-    """Tiny random HuBERT / MPNet / BERT saved with save_pretrained (no downloads)."""
+    """Tiny random HuBERT / MPNet / BERT / Whisper saved with save_pretrained (no downloads)."""
     from ser.synth import VOCABULARY
     from ser.tiny import build_tiny_models
 
     return build_tiny_models(tmp_path_factory.mktemp("models"), VOCABULARY, seed=0)
+
+
+# -- `ser predict` (tests/predict, tests/commands/test_predict_cli.py) ------------------
+# A store extracted from the synthetic corpus with the tiny models and a trained
+# multimodal run with checkpoints.
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    store: Path
+    run_dir: Path
+    wavs: list[str]  # test-side wavs of the run's fold, in the checkpoint's row order
+    transcripts: list[str]
+    preds: list[int]  # the run's test predictions for them
+
+
+@pytest.fixture(scope="session")
+def trained_run(synthetic_corpus, tiny_models, tmp_path_factory) -> TrainedRun:
+    import numpy as np
+    from rich.console import Console
+
+    from ser.cache import FeatureStore
+    from ser.extract.run import ExtractConfig, extract_features
+    from ser.train.checkpoint import load_checkpoint
+    from ser.train.models import ModelConfig
+    from ser.train.run import TrainConfig, train
+
+    root, _ = synthetic_corpus
+    tmp = tmp_path_factory.mktemp("predict")
+    store = tmp / "f.zarr"
+    config = ExtractConfig(
+        features=("hubert", "bert"),
+        hubert_model=str(tiny_models.hubert),
+        bert_model=str(tiny_models.bert),
+        classes="4",
+        device="cpu",
+        precision="fp32",
+        progress=False,
+    )
+    extract_features(root, store, config, console=Console(quiet=True))
+    model = ModelConfig(fusion="mit", d_model=16, heads=2, queries=4)
+    train(
+        TrainConfig(
+            store=str(store), features=("hubert", "bert"), model=model, classes="4",
+            protocol="session5", epochs=2, batch_size=8, seeds=1, device="cpu",
+            out=str(tmp / "runs"), name="mit", final=True,
+        )
+    )  # fmt: skip
+    run_dir = tmp / "runs" / "mit"
+    ckpt = load_checkpoint(run_dir, "seed0_session5")
+    rows = np.asarray(ckpt.meta["test"]["rows"])
+    manifest = FeatureStore.open(store).manifest
+    wavs = np.asarray(manifest.column("wav")).astype(str)[rows]
+    texts = np.asarray(manifest.column("transcript")).astype(str)[rows]
+    return TrainedRun(store, run_dir, list(wavs), list(texts), list(ckpt.meta["test"]["pred"]))

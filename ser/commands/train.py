@@ -139,6 +139,12 @@ REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
 @click.option("--out", type=click.Path(path_type=str), default="runs", show_default=True)
 @click.option("--name", default=None, help="Run name [derived from the config].")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run of the same name.")
+@click.option(
+    "--final",
+    is_flag=True,
+    help="Also train one model on every session for the folds' median selected epoch "
+    "(checkpoint 'final', for `ser predict --checkpoint final`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def train_command(**options: Any) -> None:
     """Train a fusion model on cached features; write <out>/<name>/run.json."""
@@ -192,6 +198,7 @@ def _config(o: dict[str, Any]) -> TrainConfig:
         out=o["out"],
         name=o["name"],
         overwrite=o["overwrite"],
+        final=o["final"],
     )
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +65,7 @@ class Member:
     test: Iterable[Batch]
     config: LoopConfig
     seed: int  # seeds the member's generator (dropout, modality masking)
+    zscore: Mapping[str, Any] = field(default_factory=dict)  # its training side's statistics
 
 
 @dataclass

@@ -28,6 +28,13 @@ from ser.errors import ConfigError
 from ser.labels import get_label_set
 from ser.precision import resolve_precision
 from ser.train.batch import InputSpec, Unit
+from ser.train.checkpoint import (  # checkpoints (issue 13)
+    CHECKPOINTS,
+    fold_key,
+    has_checkpoint,
+    remove_checkpoints,
+    save_fold_checkpoint,
+)
 from ser.train.data import Batches, TrainData, fit_zscore, load_data
 from ser.train.features import ResolvedFeature, resolve_features
 from ser.train.loop import FitResult, LoopConfig, Member, fit, select
@@ -39,6 +46,7 @@ from ser.train.models.config import (
     resolve,
     train_defaults,
 )
+from ser.train.nn.stacked import member_state
 from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_folds
 from ser.train.record import (
     RECORD,
@@ -83,6 +91,7 @@ class TrainConfig:
     out: str = "runs"
     name: str | None = None
     overwrite: bool = False  # discard an existing record of the same name
+    final: bool = False  # also train one model on every session (checkpoint "final")
 
 
 @dataclass(frozen=True)
@@ -289,6 +298,10 @@ def _train(config: TrainConfig, plan: Plan, progress: Progress) -> dict[str, Any
             record["folds"].append(entry)
             progress.fold_end(seed, fold.name, entry)
         _finish(run, complete=False)
+    if config.final:  # one model on all sessions, for new data
+        from ser.train.final import train_final
+
+        train_final(run.config, run.plan, record, data, unit, specs, progress)
     return _finish(run, complete=True)
 
 
@@ -341,6 +354,18 @@ def _train_group(
     if planned:
         progress.message(f"stage {total} of {total}: the whole model")
     results = fit(model, members, data.classes, progress.epoch)
+    for k, ((seed, _, fold), member, result) in enumerate(
+        zip(group, members, results, strict=True)
+    ):
+        # The selected weights, saved before the record's entry exists.
+        extra = {"seed": seed, "fold": fold.name, "best_epoch": result.best_epoch}
+        extra["test"] = {"rows": result.test.index, "pred": result.test.y_pred}
+        save_fold_checkpoint(
+            plan.run_dir, fold_key(seed, fold.name), member_state(model, k),
+            store=run.config.store, config=run.config.model, classes=data.classes,
+            specs=specs, unit=unit, precision=plan.precision, zscore=member.zscore,
+            extra=extra,
+        )  # fmt: skip
     if not stages:
         return results
     return [
@@ -368,7 +393,9 @@ def _member(
         Batches(data, rows, specs, unit, _eval_size(unit, size, rows), zscore=zscore)
         for rows in (fold.val, fold.test)
     )
-    return Member(train=train, val=val, test=test, config=_loop(run), seed=seed * 1000 + k)
+    return Member(
+        train=train, val=val, test=test, config=_loop(run), seed=seed * 1000 + k, zscore=zscore
+    )
 
 
 def _loop(run: _Run) -> LoopConfig:
@@ -396,13 +423,19 @@ def _start_record(
     path = plan.run_dir / RECORD
     if path.exists() and config.overwrite:
         progress.message(f"--overwrite: discarding the earlier record {path}")
+        remove_checkpoints(plan.run_dir)  # issue 13
     elif path.exists():
         old = read_record(path)
         check_resumable(path, old, cfg, fingerprints)
         old["config"] = cfg  # bookkeeping keys (store path, device) may have changed
         old.setdefault("timings", {})
+        # issue 13: an entry without its checkpoint (an older run) is trained again
+        keep = [
+            e for e in old["folds"] if has_checkpoint(plan.run_dir, fold_key(e["seed"], e["fold"]))
+        ]
+        old["folds"] = keep
         return old
-    elif plan.run_dir.exists() and any(plan.run_dir.iterdir()):
+    elif plan.run_dir.exists() and any(p.name != CHECKPOINTS for p in plan.run_dir.iterdir()):
         raise ConfigError(
             f"{plan.run_dir} exists and holds no run record; choose another --name or --out"
         )

@@ -1,0 +1,121 @@
+"""`ser predict`: a trained run's class probabilities for new recordings."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ser.predict.run import PredictConfig, PredictResult, predict
+
+
+@click.command("predict")
+@click.option(
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Run directory (<out>/<name>) holding checkpoints.",
+)
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--text", default=None, help="Transcript of every input (multimodal runs).")
+@click.option(
+    "--asr",
+    default=None,
+    help="Whisper model (hub id or folder) transcribing inputs that have no transcript.",
+)
+@click.option(
+    "--asr-max-new-tokens", type=int, default=128, show_default=True, help="Longest ASR text."
+)
+@click.option(
+    "--checkpoint",
+    default="folds",
+    show_default=True,
+    help="'folds': mean over every (seed, fold) checkpoint; 'final' or one key.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--batch-size", type=int, default=16, show_default=True, help="Inputs per batch.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--csv", "csv_path", type=click.Path(path_type=str), default=None, help="Also write a CSV."
+)
+def predict_command(**o: Any) -> None:
+    """Predict the emotion of AUDIO files, folders of them or CSV lists (path[,transcript]).
+
+    Exit code 1 when any input could not be predicted (each says why).
+    """
+    err = Console(stderr=True)
+    config = PredictConfig(
+        run=o["run_dir"],
+        inputs=tuple(o["inputs"]),
+        text=o["text"],
+        asr=o["asr"],
+        asr_max_new_tokens=o["asr_max_new_tokens"],
+        checkpoint=o["checkpoint"],
+        device=o["device"],
+        batch_size=o["batch_size"],
+    )
+    result = predict(config, message=lambda text: err.print(text, highlight=False))
+    if o["csv_path"]:
+        write_csv(Path(o["csv_path"]), result)
+    if o["as_json"]:
+        click.echo(json.dumps(to_json(result)))
+    else:
+        Console().print(table(result))
+    for p in result.predictions:
+        if p.error:
+            err.print(f"error: {p.path}: {p.error}", highlight=False, markup=False)
+    if result.failed:
+        sys.exit(1)
+
+
+def to_json(result: PredictResult) -> dict[str, Any]:
+    return {
+        "classes": list(result.classes),
+        "checkpoints": list(result.checkpoints),
+        "predictions": [p.to_dict() for p in result.predictions],
+        "failed": result.failed,
+    }
+
+
+def table(result: PredictResult) -> Table:
+    title = f"{len(result.checkpoints)} checkpoint(s): {', '.join(result.checkpoints)}"
+    out = Table(title=title)
+    out.add_column("file", overflow="fold")
+    out.add_column("class")
+    for c in result.classes:
+        out.add_column(c, justify="right")
+    out.add_column("notes", overflow="fold")
+    for p in result.predictions:
+        probs = (
+            [f"{p.probabilities[c]:.3f}" for c in result.classes]
+            if p.label
+            else [""] * len(result.classes)
+        )
+        notes = "; ".join(
+            p.notes + ([f"ASR: {p.transcript}"] if p.transcript_source == "asr" else [])
+        )
+        label = p.label or "[red]failed[/red]"
+        out.add_row(Path(p.path).name, label, *probs, p.error or notes)
+    return out
+
+
+def write_csv(path: Path, result: PredictResult) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["path", "label", *result.classes, "transcript", "transcript_source", "error"]
+        )
+        for p in result.predictions:
+            probs = [p.probabilities.get(c, "") for c in result.classes]
+            row = [p.path, p.label or "", *probs, p.transcript or "", p.transcript_source or ""]
+            writer.writerow([*row, p.error or ""])
+
+
+COMMANDS: list[click.Command] = [predict_command]

@@ -1,0 +1,102 @@
+"""Class probabilities of checkpoints on features held in memory, and their ensemble.
+
+A checkpoint scores data through the trainer's own `Batches` (the same pooling, padding
+and z-scoring as in training, with the checkpoint's fold statistics) and the trainer's
+evaluation settings (precision, the modality masked at test). `ensemble` averages the
+probabilities of several checkpoints (the folds and seeds of a run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ser.errors import ConfigError
+from ser.precision import autocast
+from ser.train.batch import Unit
+from ser.train.checkpoint import Checkpoint
+from ser.train.data import Batches, FeatureTable, TrainData, _table
+from ser.train.features import ResolvedFeature
+from ser.train.loop import masked
+
+#: Utterances per batch when scoring (vector and sequence views alike).
+BATCH_SIZE = 64
+
+
+def memory_data(
+    ckpt: Checkpoint,
+    features: Mapping[str, list[np.ndarray]],
+    classes: Sequence[str],
+    device: torch.device,
+) -> TrainData:
+    """`TrainData` over new utterances: `features[name][i]` is utterance i's [rows, D].
+
+    Each utterance is its own dialog (new recordings come without a conversation), its
+    label a placeholder (0) that nothing reads.
+    """
+    n = len(next(iter(features.values())))
+    tables: dict[str, FeatureTable] = {}
+    for name, arrays in features.items():
+        info = ckpt.features[name]["attrs"]
+        feature = ResolvedFeature(
+            name, name, str(info["modality"]), str(info["level"]), str(info["extractor"]),
+            int(info["dim"]), str(ckpt.features[name]["fingerprint"]),
+        )  # fmt: skip
+        lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+        flat = np.concatenate(arrays).astype(np.dtype(info["dtype"]), copy=False)
+        tables[name] = _table(feature, flat, lengths, np.ones(n, dtype=bool), device)
+    ids = np.array([f"input{i}" for i in range(n)])
+    return TrainData(
+        classes=tuple(classes),
+        manifest_rows=np.arange(n, dtype=np.int64),
+        utt_ids=ids,
+        sessions=np.zeros(n, dtype=np.int64),
+        speakers=ids,
+        dialogs=ids,
+        orders=np.zeros(n, dtype=np.int64),
+        labels=np.zeros(n, dtype=np.int64),
+        features=tables,
+        device=device,
+        dropped={},
+    )
+
+
+@torch.no_grad()
+def probabilities(
+    ckpt: Checkpoint,
+    data: TrainData,
+    positions: np.ndarray,
+    device: torch.device | str = "cpu",
+    model: torch.nn.Module | None = None,
+) -> np.ndarray:
+    """Softmax class probabilities `[len(positions), C]` of `ckpt` on `data`'s utterances
+    at `positions`, in the order of `positions`."""
+    device = torch.device(device)
+    model = model if model is not None else ckpt.build(device)
+    unit: Unit = "dialog" if ckpt.unit == "dialog" else "utterance"
+    size = max(BATCH_SIZE, len(positions)) if unit == "dialog" else BATCH_SIZE
+    batches = Batches(data, positions, list(ckpt.specs), unit, size, zscore=ckpt.zscore)
+    out = np.zeros((len(positions), len(ckpt.classes)), dtype=np.float32)
+    where = {int(row): i for i, row in enumerate(data.manifest_rows[positions])}
+    with masked(model, [ckpt.model.eval_mask]):
+        for batch in batches:
+            with autocast(device, ckpt.precision):
+                logits = model(batch).logits  # [B, C] or [B, U, C]
+            real = batch.index >= 0  # dialog padding has index -1
+            probs = torch.softmax(logits.float()[real], dim=-1).cpu().numpy()
+            rows = batch.index[real].cpu().numpy()
+            out[[where[int(r)] for r in rows]] = probs
+    return out
+
+
+def ensemble(
+    ckpts: Sequence[Checkpoint], data: TrainData, device: torch.device | str = "cpu"
+) -> np.ndarray:
+    """The mean over `ckpts` of their probabilities on every utterance of `data`: [N, C]."""
+    classes = {c.classes for c in ckpts}
+    if len(classes) != 1:
+        raise ConfigError(f"the checkpoints disagree on the class set: {sorted(classes)}")
+    positions = np.arange(len(data))
+    return np.mean([probabilities(c, data, positions, device) for c in ckpts], axis=0)

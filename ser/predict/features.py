@@ -1,0 +1,132 @@
+"""Re-create a run's feature sets for new inputs, exactly as the store's were made.
+
+Each feature set a checkpoint was trained on carries its provenance attrs (extractor,
+model folder or hub id, layer, precision, sample rate, window, ...). `extractors_for`
+builds the extractor those attrs describe and compares the provenance it would write
+with the recorded one: any difference (other weights behind the same folder, another
+transformers or openSMILE version, a precision this machine cannot run) is refused with
+the keys named, since the model never saw such features.
+
+`extract_all` then runs each extractor over the inputs in batches, sorted by length as
+extraction does; inputs an extractor refuses (too short, NaN) fail alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ser.cache.fingerprint import BOOKKEEPING, differences
+from ser.errors import FingerprintMismatch
+from ser.extract import EXTRACTORS, ExtractionError, Extractor, build_extractor
+
+#: Inputs per extractor call (one padded forward pass for the pretrained encoders).
+BATCH_SIZE = 16
+
+
+@dataclass
+class Recreated:
+    """The extractor behind one or more feature sets of a run."""
+
+    extractor: Extractor
+    names: list[str]  # feature sets it writes that the run uses
+
+
+def options_from_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The extractor options that reproduce a feature set with these provenance attrs."""
+    kind = str(attrs["extractor"])
+    fields = [f.name for f in dataclasses.fields(EXTRACTORS[kind].options)]
+    options = {name: attrs[name] for name in fields if name in attrs}
+    if "layers" in fields and "layer" in attrs:
+        options["layers"] = str(attrs["layer"])
+    if kind == "logmel":  # stored as samples; the options are in milliseconds
+        rate = float(attrs["sample_rate"])
+        options["win_ms"] = attrs["win_length"] * 1000 / rate
+        options["hop_ms"] = attrs["hop_length"] * 1000 / rate
+        options["mel_scale"] = attrs.get("mel_scale", "slaney")
+    return options
+
+
+def extractors_for(
+    features: Mapping[str, Mapping[str, Any]], device: torch.device
+) -> list[Recreated]:
+    """The extractors of `features` ({name: {"fingerprint", "attrs"}}), each checked to
+    reproduce the recorded provenance on `device`, loaded; `FingerprintMismatch` names
+    the differing keys otherwise."""
+    made: dict[tuple[str, str], Recreated] = {}
+    for name, info in features.items():
+        attrs = dict(info["attrs"])
+        options = options_from_attrs(attrs)
+        key = (str(attrs["extractor"]), repr(sorted(options.items())))
+        if key not in made:
+            made[key] = Recreated(build_extractor(key[0], **options), [])
+            made[key].extractor.load(device)
+        check_reproduces(name, attrs, made[key].extractor)
+        made[key].names.append(name)
+    return list(made.values())
+
+
+def check_reproduces(name: str, attrs: Mapping[str, Any], extractor: Extractor) -> None:
+    """Raise `FingerprintMismatch` unless `extractor` writes `name` with `attrs`."""
+    specs = {spec.name: spec for spec in extractor.specs()}
+    if name not in specs:
+        raise FingerprintMismatch(
+            f"feature set {name}: the extractor rebuilt from its provenance writes "
+            f"{', '.join(specs)} instead; it cannot be re-created"
+        )
+    recorded = {k: v for k, v in attrs.items() if k not in BOOKKEEPING}
+    diffs = differences(recorded, specs[name].attrs)
+    if diffs:
+        raise FingerprintMismatch(
+            f"feature set {name} cannot be re-created as the run's model saw it: "
+            f"{'; '.join(diffs)} (recorded -> here)"
+        )
+
+
+def extract_all(
+    extractor: Extractor,
+    inputs: Sequence[Any],
+    size: Callable[[Any], int],
+    failed: dict[int, str],
+    batch_size: int = BATCH_SIZE,
+    budget: float | None = None,
+) -> list[dict[str, np.ndarray] | None]:
+    """`extractor.extract` over `inputs` in length-sorted batches of at most `batch_size`
+    inputs and `budget` padded units (samples or characters; None: no limit), as the
+    extraction runner batches; positions already in `failed` are skipped and new
+    failures are added there (their output is None)."""
+    out: list[dict[str, np.ndarray] | None] = [None] * len(inputs)
+    todo = sorted((i for i in range(len(inputs)) if i not in failed), key=lambda i: size(inputs[i]))
+    for batch in _batches(todo, [size(inputs[i]) for i in todo], batch_size, budget):
+        while batch:
+            try:
+                rows = extractor.extract([inputs[i] for i in batch])
+            except ExtractionError as err:  # drop the bad inputs, extract the rest
+                for local, why in err.failures.items():
+                    failed[batch[local]] = f"{extractor.kind}: {why}"
+                batch = [i for i in batch if i not in failed]
+                continue
+            for i, row in zip(batch, rows, strict=True):
+                out[i] = row
+            break
+    return out
+
+
+def _batches(
+    order: list[int], sizes: list[int], batch_size: int, budget: float | None
+) -> list[list[int]]:
+    """Consecutive runs of `order` (sorted by size): a batch closes when one more input
+    would pass `batch_size` inputs or `budget` padded units (count x the longest)."""
+    batches: list[list[int]] = []
+    for i, n in zip(order, sizes, strict=True):
+        last = batches[-1] if batches else None
+        if last is None or len(last) >= batch_size or (budget and (len(last) + 1) * n > budget):
+            batches.append([i])
+        else:
+            last.append(i)
+    return batches

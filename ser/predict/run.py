@@ -1,0 +1,181 @@
+"""`ser predict`: a trained run applied to new recordings.
+
+1. Load the run's checkpoints (every (seed, fold) by default: their mean is the
+   prediction; or one, e.g. ``final``).
+2. Rebuild the extractors of the feature sets they were trained on from the recorded
+   provenance, refusing any that would not reproduce the fingerprint.
+3. Read the audio (once per sample rate), get text for text features (given, from the
+   CSV, or transcribed by Whisper), extract in length-sorted batches.
+4. Score every checkpoint and average the class probabilities.
+
+A file that cannot be predicted (missing, empty, corrupt, too short, no or empty
+transcript) gets its own error and the others are still predicted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ser.errors import ConfigError, FingerprintMismatch
+from ser.extract import resolve_device
+from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
+from ser.predict.ensemble import ensemble, memory_data
+from ser.predict.features import BATCH_SIZE, extract_all, extractors_for
+from ser.predict.inputs import Item, load_waves, read_inputs
+from ser.train.checkpoint import Checkpoint, load_run_checkpoints
+
+NO_TEXT = (
+    "no transcript for this run's text features: give --text, a 'transcript' column in "
+    "the CSV, or --asr MODEL"
+)
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """What `ser predict` is asked to do."""
+
+    run: str
+    inputs: tuple[str, ...]
+    text: str | None = None  # transcript of every input (--text)
+    asr: str | None = None  # Whisper id or folder for inputs without a transcript
+    asr_max_new_tokens: int = 128
+    checkpoint: str = "folds"  # "folds" (ensemble), "final" or one key
+    device: str = "auto"
+    batch_size: int = BATCH_SIZE
+
+
+@dataclass
+class Prediction:
+    """One input's outcome: its class probabilities, or why there are none."""
+
+    path: str
+    label: str | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    transcript: str | None = None
+    transcript_source: str | None = None  # "given" | "asr"
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    classes: tuple[str, ...]
+    checkpoints: tuple[str, ...]
+    predictions: list[Prediction]
+
+    @property
+    def failed(self) -> int:
+        return sum(p.error is not None for p in self.predictions)
+
+
+def predict(
+    config: PredictConfig, message: Callable[[str], None] = lambda _: None
+) -> PredictResult:
+    """Predict every input of `config`; see the module docstring."""
+    if config.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
+    device = resolve_device(config.device)
+    ckpts = load_run_checkpoints(Path(config.run), config.checkpoint)
+    features = _features_of(ckpts)
+    items = read_inputs(list(config.inputs), config.text)
+    recreated = extractors_for(features, device)
+    message(f"{len(ckpts)} checkpoint(s), features {', '.join(features)}, {len(items)} input(s)")
+    waves: dict[int, list[np.ndarray | None]] = {}
+    for r in recreated:
+        rate = r.extractor.sample_rate
+        if rate is not None and rate not in waves:
+            waves[rate] = load_waves(items, rate)
+    if any(info["attrs"]["modality"] == "text" for info in features.values()):
+        _transcripts(items, config, device, message)
+    failed = {i: item.error for i, item in enumerate(items) if item.error is not None}
+    outputs: dict[str, list[Any]] = {}
+    for r in recreated:
+        audio = r.extractor.sample_rate
+        inputs: list[Any] = waves[audio] if audio else [item.transcript for item in items]
+        budget = BATCH_SECONDS[device.type] * audio if audio else None
+        rows = extract_all(r.extractor, inputs, len, failed, config.batch_size, budget)
+        for name in r.names:
+            outputs[name] = [row[name] if row is not None else None for row in rows]
+    return _score(ckpts, items, outputs, failed, device)
+
+
+def _features_of(ckpts: list[Checkpoint]) -> dict[str, dict[str, Any]]:
+    features: dict[str, dict[str, Any]] = {}
+    for ckpt in ckpts:
+        for name, info in ckpt.features.items():
+            if name in features and features[name]["fingerprint"] != info["fingerprint"]:
+                raise FingerprintMismatch(
+                    f"checkpoints of this run were trained on different {name} features"
+                )
+            features[name] = info
+    return features
+
+
+def _transcripts(
+    items: list[Item], config: PredictConfig, device: torch.device, message: Callable[[str], None]
+) -> None:
+    """Fill `item.transcript` (ASR where none is given) or fail items without text."""
+    missing = [i for i, item in enumerate(items) if item.transcript is None and item.error is None]
+    if missing and config.asr:
+        from ser.extract.asr import SAMPLE_RATE, AsrOptions, WhisperAsr
+
+        asr = WhisperAsr(AsrOptions(config.asr, max_new_tokens=config.asr_max_new_tokens))
+        asr.load(device)
+        message(f"transcribing {len(missing)} input(s) with {config.asr}")
+        waves = load_waves([items[i] for i in missing], SAMPLE_RATE)
+        ok = [(i, w) for i, w in zip(missing, waves, strict=True) if w is not None]
+        for start in range(0, len(ok), config.batch_size):
+            chunk = ok[start : start + config.batch_size]
+            for (i, _), text in zip(chunk, asr.transcribe([w for _, w in chunk]), strict=True):
+                items[i].transcript = text
+                items[i].notes.append("transcript by ASR")
+    for item in items:
+        if item.error is not None:
+            continue
+        if item.transcript is None:
+            item.error = NO_TEXT
+        elif not item.transcript.strip():
+            by_asr = "transcript by ASR" in item.notes
+            item.error = "the ASR transcript is empty" if by_asr else "the transcript is empty"
+
+
+def _score(
+    ckpts: list[Checkpoint],
+    items: list[Item],
+    outputs: dict[str, list[Any]],
+    failed: dict[int, str],
+    device: torch.device,
+) -> PredictResult:
+    classes = ckpts[0].classes
+    ok = [i for i in range(len(items)) if i not in failed]
+    probs = np.zeros((0, len(classes)), dtype=np.float32)
+    if ok:
+        arrays = {name: [rows[i] for i in ok] for name, rows in outputs.items()}
+        data = memory_data(ckpts[0], arrays, classes, device)
+        probs = ensemble(ckpts, data, device)  # [len(ok), C]
+    where = {i: k for k, i in enumerate(ok)}
+    predictions = []
+    for i, item in enumerate(items):
+        p = Prediction(str(item.path), transcript=item.transcript, notes=list(item.notes))
+        if "transcript by ASR" in p.notes:
+            p.notes.remove("transcript by ASR")
+            p.transcript_source = "asr"
+        elif item.transcript is not None:
+            p.transcript_source = "given"
+        if i in failed:
+            p.error = failed[i]
+        else:
+            row = probs[where[i]]
+            p.label = classes[int(row.argmax())]
+            p.probabilities = {c: float(v) for c, v in zip(classes, row, strict=True)}
+        predictions.append(p)
+    return PredictResult(classes, tuple(c.key for c in ckpts), predictions)

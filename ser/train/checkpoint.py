@@ -1,0 +1,240 @@
+"""Checkpoints: a trained (seed, fold) model as files that rebuild it anywhere.
+
+Each checkpoint is two files in ``<run>/checkpoints/``:
+
+- ``<key>.safetensors``: the selected epoch's weights (``model.<param>``) and the fold's
+  z-score statistics (``zscore.<feature set>.mean`` / ``.std``, fitted on its training side);
+- ``<key>.json``: the sidecar: resolved model config, label set, input specs, unit,
+  precision, the feature sets' fingerprints and provenance attrs (what `ser predict`
+  re-creates features from), seed, fold, and the fold's test predictions (manifest rows
+  and predicted class) so a loaded checkpoint can be checked against the run.
+
+The weights are written first, the sidecar last, each atomically (temp file +
+``os.replace``): a sidecar on disk means a whole checkpoint. Keys: ``seed0_session5``;
+``final`` for the model `ser train --final` trains on every session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ser.errors import SerError
+from ser.train.batch import InputSpec
+from ser.train.data import ZScore
+from ser.train.models.config import ModelConfig
+from ser.train.nn.stacked import load_member_state
+
+CHECKPOINTS = "checkpoints"
+FORMAT = 1
+FINAL = "final"
+
+
+class CheckpointError(SerError):
+    """A run directory has no (usable) checkpoints."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: the sidecar's fields and the tensors."""
+
+    key: str
+    model: ModelConfig
+    classes: tuple[str, ...]
+    specs: tuple[InputSpec, ...]
+    unit: str
+    precision: str
+    features: dict[str, dict[str, Any]]  # name -> {"fingerprint", "attrs"}
+    zscore: dict[str, ZScore]
+    state: dict[str, torch.Tensor]
+    meta: dict[str, Any]  # the whole sidecar (seed, fold, test predictions, ...)
+
+    def build(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        """The model with these weights, in eval mode on `device`."""
+        from ser.train.models import build_model
+
+        model = build_model(self.model, list(self.specs), len(self.classes), seeds=[0])
+        load_member_state(model, 0, self.state)  # one member: the weights without K
+        return model.to(device).eval()
+
+
+def fold_key(seed: int, fold: str) -> str:
+    """``seed0_session5``: the file stem of one (seed, fold)'s checkpoint."""
+    return f"seed{seed}_{fold}"
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / CHECKPOINTS
+
+
+def save_checkpoint(
+    run_dir: Path,
+    key: str,
+    state: Mapping[str, torch.Tensor],
+    meta: Mapping[str, Any],
+    zscore: Mapping[str, ZScore],
+) -> Path:
+    """Write ``<run>/checkpoints/<key>.{safetensors,json}``; return the sidecar's path.
+
+    `meta` must hold model (a `ModelConfig`), classes, specs (`InputSpec`s), unit,
+    precision and features; anything else (seed, fold, test) is kept as given.
+    """
+    folder = checkpoint_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.items()}
+    for name, z in zscore.items():
+        tensors[f"zscore.{name}.mean"] = z.mean.detach().float().cpu().contiguous()
+        tensors[f"zscore.{name}.std"] = z.std.detach().float().cpu().contiguous()
+    sidecar = {
+        **meta,
+        "format": FORMAT,
+        "key": key,
+        "model": _jsonable(dataclasses.asdict(meta["model"])),
+        "specs": [dataclasses.asdict(s) for s in meta["specs"]],
+        "classes": list(meta["classes"]),
+    }
+    weights = folder / f"{key}.safetensors"
+    _atomic(weights, lambda tmp: save_file(tensors, str(tmp)))
+    path = folder / f"{key}.json"
+    text = json.dumps(sidecar, indent=1, default=_default)
+    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
+
+
+def remove_checkpoints(run_dir: Path) -> None:
+    """Delete every checkpoint of a run (``--overwrite``)."""
+    folder = checkpoint_dir(run_dir)
+    for path in sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors")):
+        path.unlink()
+
+
+def has_checkpoint(run_dir: Path, key: str) -> bool:
+    folder = checkpoint_dir(run_dir)
+    return (folder / f"{key}.json").is_file() and (folder / f"{key}.safetensors").is_file()
+
+
+def checkpoint_keys(run_dir: Path) -> list[str]:
+    """Keys of the run's whole checkpoints, sorted."""
+    folder = checkpoint_dir(run_dir)
+    return sorted(p.stem for p in folder.glob("*.json") if has_checkpoint(run_dir, p.stem))
+
+
+def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
+    """Read one checkpoint; a missing or unreadable one raises `CheckpointError`."""
+    folder = checkpoint_dir(run_dir)
+    path = folder / f"{key}.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        tensors = load_file(str(folder / f"{key}.safetensors"))
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {err}") from None
+    if meta.get("format", 0) > FORMAT:
+        raise CheckpointError(f"checkpoint {path} was written by a newer ser")
+    state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    zscore = {
+        name: ZScore(tensors[f"zscore.{name}.mean"], tensors[f"zscore.{name}.std"])
+        for name in {k.split(".", 1)[1].rsplit(".", 1)[0] for k in tensors if k[:7] == "zscore."}
+    }
+    model: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in meta["model"].items()
+    }
+    return Checkpoint(
+        key=key,
+        model=ModelConfig(**model),
+        classes=tuple(meta["classes"]),
+        specs=tuple(InputSpec(**s) for s in meta["specs"]),
+        unit=str(meta["unit"]),
+        precision=str(meta["precision"]),
+        features=dict(meta["features"]),
+        zscore=zscore,
+        state=state,
+        meta=meta,
+    )
+
+
+def load_run_checkpoints(run_dir: Path, which: str = "folds") -> list[Checkpoint]:
+    """The checkpoints a prediction uses: "folds" (every (seed, fold): the ensemble),
+    "final", or one key. A run without any raises `CheckpointError` saying how to get them."""
+    keys = checkpoint_keys(run_dir)
+    if not keys:
+        raise CheckpointError(
+            f"{run_dir} holds no checkpoints (a run trained before ser saved them, or not a "
+            f"run directory): train it again with `ser train ... --overwrite` to get them"
+        )
+    if which == "folds":
+        chosen = [k for k in keys if k != FINAL]
+    elif which in keys:
+        chosen = [which]
+    else:
+        raise CheckpointError(
+            f"{run_dir} has no checkpoint {which!r}: it has {', '.join(keys)}"
+            + ("" if which != FINAL else " (train with --final for one)")
+        )
+    return [load_checkpoint(run_dir, k) for k in chosen]
+
+
+def _atomic(path: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def save_fold_checkpoint(
+    run_dir: Path,
+    key: str,
+    state: Mapping[str, torch.Tensor],
+    *,
+    store: str,
+    config: ModelConfig,
+    classes: tuple[str, ...],
+    specs: list[InputSpec],
+    unit: str,
+    precision: str,
+    zscore: Mapping[str, ZScore],
+    extra: Mapping[str, Any],
+) -> Path:
+    """`save_checkpoint` for a model trained by `ser train`: reads the provenance attrs
+    of the feature sets behind `specs` from the store (what `ser predict` rebuilds)."""
+    from ser.cache import FeatureStore
+
+    opened = FeatureStore.open(store)
+    features = {}
+    for spec in specs:
+        attrs = dict(opened.info(spec.name).attrs)
+        features[spec.name] = {"fingerprint": attrs.get("fingerprint"), "attrs": attrs}
+    meta = {
+        "model": config,
+        "classes": classes,
+        "specs": specs,
+        "unit": unit,
+        "precision": precision,
+        "features": features,
+        **extra,
+    }
+    return save_checkpoint(run_dir, key, dict(state), meta, zscore)

@@ -1,0 +1,66 @@
+"""`ser train --final`: one model on every session, for use on new recordings.
+
+With no held-out side there is nothing to select an epoch on, so the final model trains
+for the median of the folds' selected epochs (what model selection chose on data like
+this) and is saved as checkpoint ``final``. It has no test score of its own: the run's
+fold scores are the estimate of how it generalises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ser.train.batch import InputSpec, Unit
+from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
+from ser.train.data import Batches, TrainData, fit_zscore
+from ser.train.loop import LoopConfig, Member, select
+from ser.train.nn.stacked import member_state
+
+
+def final_epochs(record: dict[str, Any]) -> int:
+    """The median selected epoch over the record's folds (rounded, at least 1)."""
+    best = [int(e["best_epoch"]) for e in record["folds"]]
+    return max(1, round(float(np.median(best)))) if best else 1
+
+
+def train_final(
+    config: Any,  # TrainConfig
+    plan: Any,  # Plan
+    record: dict[str, Any],
+    data: TrainData,
+    unit: Unit,
+    specs: list[InputSpec],
+    progress: Any,  # Progress
+) -> None:
+    """Train on all of `data` and save checkpoint "final" (skipped if it exists)."""
+    from ser.train.models import build_model
+
+    if has_checkpoint(plan.run_dir, FINAL):
+        progress.message("--final: checkpoint final exists, kept")
+        return
+    epochs, seed = final_epochs(record), plan.seeds[0]
+    progress.message(f"--final: training on all {len(data)} utterances for {epochs} epochs")
+    model = build_model(config.model, list(specs), len(data.classes), seeds=[seed])
+    model = model.to(plan.device)
+    everything = np.arange(len(data))
+    zscore = fit_zscore(data, everything)
+    batches = Batches(
+        data, everything, specs, unit, plan.batch_size, zscore=zscore, shuffle=True, seed=seed
+    )
+    nothing = Batches(data, everything[:0], specs, unit, plan.batch_size, zscore=zscore)
+    loop = LoopConfig(
+        epochs=epochs, lr=plan.lr, weight_decay=plan.weight_decay, precision=plan.precision
+    )
+    # No validation side: the loop trains the fixed epochs and keeps the last.
+    member = Member(batches, nothing, nothing, loop, seed=seed, zscore=zscore)
+    for _, stage in model.stages():
+        select(stage, [member], data.classes, progress.epoch)
+    select(model, [member], data.classes, progress.epoch)
+    save_fold_checkpoint(
+        plan.run_dir, FINAL, member_state(model, 0), store=config.store, config=config.model,
+        classes=data.classes, specs=specs, unit=unit, precision=plan.precision,
+        zscore=zscore, extra={"seed": seed, "fold": FINAL, "epochs": epochs},
+    )  # fmt: skip
+    record["final"] = {"epochs": epochs, "seed": seed, "utterances": len(data)}

@@ -1,0 +1,40 @@
+"""`ser predict` on the command line: table, --json, --csv, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ser.cli import main
+
+
+def test_json_csv_and_exit_code_one_when_a_file_fails(trained_run, tmp_path: Path) -> None:
+    out_csv = tmp_path / "p.csv"
+    args = ["predict", "--run", str(trained_run.run_dir), trained_run.wavs[0], "missing.wav"]
+    args += ["--text", "hello", "--device", "cpu", "--json", "--csv", str(out_csv)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    assert payload["failed"] == 1 and payload["classes"] == ["neu", "hap", "sad", "ang"]
+    ok, bad = payload["predictions"]
+    assert ok["label"] in payload["classes"] and sum(ok["probabilities"].values()) > 0.999
+    assert "missing.wav does not exist" in bad["error"]
+    assert "error: missing.wav: audio file missing.wav does not exist" in result.stderr
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [r["label"] for r in rows] == [ok["label"], ""]
+    assert float(rows[0][ok["label"]]) == max(ok["probabilities"].values())
+
+
+def test_table_and_success(trained_run) -> None:
+    args = ["predict", "--run", str(trained_run.run_dir), trained_run.wavs[0], "--text", "hi"]
+    result = CliRunner().invoke(main, [*args, "--device", "cpu", "--checkpoint", "final"])
+    assert result.exit_code == 0, result.output
+    assert "final" in result.stdout and Path(trained_run.wavs[0]).name[:10] in result.stdout
+
+
+def test_run_without_checkpoints_is_a_user_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["predict", "--run", str(tmp_path), "a.wav"])
+    assert result.exit_code == 2 and "holds no checkpoints" in result.stderr

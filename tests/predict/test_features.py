@@ -1,0 +1,62 @@
+"""Re-creating extractors from provenance (ser.predict.features) and predict's batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ser.errors import FingerprintMismatch
+from ser.extract import build_extractor
+from ser.predict.features import (
+    _batches,
+    check_reproduces,
+    extract_all,
+    extractors_for,
+    options_from_attrs,
+)
+
+CPU = torch.device("cpu")
+
+
+def test_logmel_options_round_trip_through_its_attrs() -> None:
+    made = build_extractor("logmel", n_mels=40, hop_ms=12.5, win_ms=30.0, fmin=20.0)
+    spec = made.specs()[0]
+    again = build_extractor("logmel", **options_from_attrs(spec.attrs))
+    assert again.specs()[0].attrs == spec.attrs
+
+
+def test_extractors_for_rebuilds_and_checks(tiny_models) -> None:
+    hubert = build_extractor("hubert", model=str(tiny_models.hubert), layers="2", precision="fp32")
+    spec = hubert.specs()[0]
+    features = {spec.name: {"fingerprint": "f", "attrs": {**spec.attrs, "complete": True}}}
+    (made,) = extractors_for(features, CPU)
+    assert made.names == [spec.name] and made.extractor.kind == "hubert"
+    other = {**spec.attrs, "layer": 1}
+    with pytest.raises(FingerprintMismatch, match=r"writes tiny-hubert\.L1 instead"):
+        check_reproduces(
+            spec.name, other, build_extractor("hubert", model=str(tiny_models.hubert), layers="1")
+        )
+    with pytest.raises(FingerprintMismatch, match=r"precision: \"bf16\" -> \"fp32\""):
+        check_reproduces(spec.name, {**spec.attrs, "precision": "bf16"}, made.extractor)
+
+
+def test_batches_respect_count_and_padded_budget() -> None:
+    assert _batches([0, 1, 2, 3, 4], [1, 2, 3, 4, 5], 2, None) == [[0, 1], [2, 3], [4]]
+    # budget 8: [1, 2] pads to 4, adding 3 would pad to 9 > 8
+    assert _batches([0, 1, 2, 3], [1, 2, 3, 8], 10, 8) == [[0, 1], [2], [3]]
+
+
+def test_extract_all_fails_bad_inputs_alone() -> None:
+    logmel = build_extractor("logmel")
+    logmel.load(CPU)
+    inputs = [
+        np.zeros(1600, np.float32),
+        np.zeros(16000, np.float32),
+        np.full(800, np.nan, np.float32),
+    ]
+    failed = {1: "given"}
+    rows = extract_all(logmel, inputs, len, failed)
+    assert rows[0] is not None and rows[0]["logmel80"].shape == (11, 80)
+    assert rows[1] is None and failed[1] == "given"
+    assert rows[2] is None and failed[2].startswith("logmel: ") and "NaN" in failed[2]

@@ -1,0 +1,139 @@
+"""Checkpoints (ser.train.checkpoint): saved per (seed, fold), consistent with run.json,
+and reproducing the run's test predictions exactly when loaded."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ser.cache import FeatureStore
+from ser.cache.testing import labelled_store
+from ser.labels import get_label_set
+from ser.predict.ensemble import probabilities
+from ser.train.checkpoint import (
+    CheckpointError,
+    checkpoint_dir,
+    checkpoint_keys,
+    load_checkpoint,
+    load_run_checkpoints,
+)
+from ser.train.data import load_data
+from ser.train.features import resolve_features
+from ser.train.models import ModelConfig
+from ser.train.run import TrainConfig, train
+
+SETS = {
+    "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
+    "is13": ("is13", "audio", "utterance", 7, "float32"),
+    "bert-tiny": ("bert", "text", "token", 5, "float16"),
+}
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "features.zarr"
+    labelled_store(path, SETS)
+    return path
+
+
+def config(store: Path, out: Path, **changes: Any) -> TrainConfig:
+    base = TrainConfig(
+        store=str(store),
+        features=("is13",),
+        model=ModelConfig(fusion="none"),
+        classes="4",
+        protocol="loso",
+        epochs=3,
+        batch_size=8,
+        lr=1e-2,
+        seeds=1,
+        device="cpu",
+        out=str(out),
+        name="run",
+    )
+    return replace(base, **changes)
+
+
+def reproduce(run_dir: Path, store: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(run's test predictions, the loaded checkpoint's) on the fold's test rows."""
+    ckpt = load_checkpoint(run_dir, key)
+    opened = FeatureStore.open(store)
+    data = load_data(opened, resolve_features(opened, list(ckpt.features)), get_label_set("4"))
+    rows = np.asarray(ckpt.meta["test"]["rows"])
+    position = {int(r): i for i, r in enumerate(data.manifest_rows)}
+    probs = probabilities(ckpt, data, np.array([position[int(r)] for r in rows]))
+    return np.asarray(ckpt.meta["test"]["pred"]), probs.argmax(axis=1)
+
+
+@pytest.mark.parametrize(
+    ("features", "model"),
+    [
+        (("is13",), ModelConfig(fusion="none")),
+        (("hubert", "bert"), ModelConfig(fusion="mit", d_model=8, heads=2, queries=2)),
+        (("is13", "bert"), ModelConfig(fusion="attention", fusion_at="middle", d_model=8)),
+    ],
+    ids=["unimodal-zscore", "msmser-sequences", "dialog-context"],
+)
+def test_checkpoints_reproduce_the_runs_test_predictions(
+    store_path: Path, tmp_path: Path, features: tuple[str, ...], model: ModelConfig
+) -> None:
+    record = train(config(store_path, tmp_path, features=features, model=model))
+    run_dir = tmp_path / "run"
+    keys = checkpoint_keys(run_dir)
+    assert keys == sorted(f"seed0_{e['fold']}" for e in record["folds"])
+    for key in keys:
+        expected, got = reproduce(run_dir, store_path, key)
+        assert len(expected) > 0 and np.array_equal(expected, got)
+
+
+def test_sidecar_holds_what_rebuilds_the_model(store_path: Path, tmp_path: Path) -> None:
+    train(config(store_path, tmp_path, protocol="session5"))
+    ckpt = load_checkpoint(tmp_path / "run", "seed0_session5")
+    store = FeatureStore.open(store_path)
+    assert ckpt.classes == ("neu", "hap", "sad", "ang")
+    assert ckpt.features["is13"]["fingerprint"] == store.info("is13").attrs["fingerprint"]
+    assert ckpt.features["is13"]["attrs"]["extractor"] == "is13"
+    assert set(ckpt.zscore) == {"is13"} and ckpt.zscore["is13"].mean.shape == (7,)
+    assert ckpt.meta["seed"] == 0 and ckpt.meta["fold"] == "session5"
+    assert ckpt.model == ModelConfig(fusion="none")
+    leftovers = [p.name for p in checkpoint_dir(tmp_path / "run").iterdir() if p.name[0] == "."]
+    assert leftovers == []  # atomic writes leave no temp files
+
+
+def test_resume_retrains_entries_without_checkpoints(store_path: Path, tmp_path: Path) -> None:
+    train(config(store_path, tmp_path))
+    run_dir = tmp_path / "run"
+    (checkpoint_dir(run_dir) / "seed0_fold2.json").unlink()  # lost: entry must go too
+    record = train(config(store_path, tmp_path))
+    folds = sorted(e["fold"] for e in record["folds"])
+    assert folds == [f"fold{s}" for s in range(1, 6)]
+    assert checkpoint_keys(run_dir) == [f"seed0_fold{s}" for s in range(1, 6)]
+    on_disk = json.loads((run_dir / "run.json").read_text())
+    assert len(on_disk["folds"]) == 5
+
+
+def test_overwrite_discards_old_checkpoints(store_path: Path, tmp_path: Path) -> None:
+    train(config(store_path, tmp_path, seeds=2, protocol="session5"))
+    assert checkpoint_keys(tmp_path / "run") == ["seed0_session5", "seed1_session5"]
+    train(config(store_path, tmp_path, protocol="session5", overwrite=True))
+    assert checkpoint_keys(tmp_path / "run") == ["seed0_session5"]
+
+
+def test_final_trains_on_every_session(store_path: Path, tmp_path: Path) -> None:
+    record = train(config(store_path, tmp_path, protocol="session5", final=True))
+    final = load_checkpoint(tmp_path / "run", "final")
+    assert record["final"]["epochs"] == record["folds"][0]["best_epoch"]
+    assert final.meta["epochs"] == record["final"]["epochs"]
+    assert record["final"]["utterances"] == record["data"]["utterances"]
+    assert [c.key for c in load_run_checkpoints(tmp_path / "run")] == ["seed0_session5"]
+    assert [c.key for c in load_run_checkpoints(tmp_path / "run", "final")] == ["final"]
+
+
+def test_a_run_without_checkpoints_says_how_to_get_them(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="--overwrite"):
+        load_run_checkpoints(tmp_path)
