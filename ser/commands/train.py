@@ -134,7 +134,8 @@ REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
     type=int,
     default=None,
     help="(seed, fold) runs trained together as one stacked model [all of them]; lower it "
-    "to bound memory, 1 trains them one after another. Results do not depend on it.",
+    "to bound memory, 1 trains them one after another (the same results up to float "
+    "rounding, which a long run can carry into a few predictions).",
 )
 @click.option("--out", type=click.Path(path_type=str), default="runs", show_default=True)
 @click.option("--name", default=None, help="Run name [derived from the config].")

@@ -86,7 +86,7 @@ class TrainConfig:
     precision: str = "auto"
     threads: int | None = None  # torch CPU threads; None: torch's default
     # (seed, fold) runs trained at once as the members of one stacked model; None: all of
-    # them (1: one after another). Bounds memory; results do not depend on it.
+    # them (1: one after another). Bounds memory; results equal up to float rounding.
     members_at_once: int | None = None
     out: str = "runs"
     name: str | None = None
