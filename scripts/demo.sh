@@ -51,7 +51,7 @@ step "$SER" report "$RUNS"/mit "$RUNS"/mit_no_rmm "$RUNS"/add_logits_perspective
 # from the run's provenance, probabilities averaged over its checkpoints. First with the
 # gold transcripts (a CSV of path,transcript), then with text from the tiny random Whisper
 # (its transcripts are noise: a stand-in for `--asr openai/whisper-small`).
-WAVS="$CORPUS/Session5/sentences/wav/Ses05M_impro02"
+WAVS="$(cd "$CORPUS/Session5/sentences/wav/Ses05M_impro02" && pwd)"  # absolute: CSV paths are relative to the CSV
 printf 'path,transcript\n%s,%s\n%s,%s\n' \
   "$WAVS/Ses05M_impro02_M000.wav" "I can't believe you did that." \
   "$WAVS/Ses05M_impro02_M001.wav" "Well, that went well, didn't it?" > "$OUT/predict.csv"
