@@ -98,7 +98,8 @@ REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
     type=click.Choice(VAL_MODES),
     default="session",
     show_default=True,
-    help="Validation carved from the training side.",
+    help="Validation carved from the training side; none: train on all training sessions "
+    "for the fixed epochs and test the last (the papers' training set).",
 )
 @click.option("--epochs", type=int, default=None, help="[family default]")
 @click.option(

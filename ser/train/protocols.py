@@ -16,6 +16,9 @@ Validation is always carved from the training side, never from the test side:
   after the test session, cyclically over the sessions present (test 1 -> val 2, ...,
   test 5 -> val 1), so ``session5`` validates on session 1.
 - ``val="random10"``: a stratified 10 % of the training side.
+- ``val="none"``: nothing is held out: the model trains on every training session for
+  the fixed number of epochs and the last epoch is tested (the papers' training sets;
+  nothing is chosen on any held-out data, so it is still honest).
 - ``random`` ignores ``val``: its 20 % slice is the validation set.
 
 Random slices are stratified per class: each side gets round(share x n_c) utterances of
@@ -48,7 +51,10 @@ import numpy as np
 from ser.errors import ConfigError, SerError
 
 PROTOCOLS = ("loso", "session5", "random")
-VAL_MODES = ("session", "random10")
+VAL_MODES = ("session", "random10", "none")
+
+
+NO_VAL = "no validation (fixed epochs, last epoch tested)"
 
 
 class LeakageError(SerError):
@@ -85,6 +91,7 @@ class Fold:
     test_sessions: tuple[int, ...]
     val_sessions: tuple[int, ...]  # empty when validation is a random slice
     speaker_independent: bool
+    validated: bool = True  # False for val "none": an empty validation side by design
 
     def describe(self) -> str:
         """One line for logs: ``fold1: train 3449, val 1023 (session 2), test 1085 (session 1);
@@ -97,8 +104,9 @@ class Fold:
             return f" ({word} {', '.join(map(str, sessions))})"
 
         kind = "speaker-independent" if self.speaker_independent else "speaker-dependent"
+        val = f"val {len(self.val)}{where(self.val_sessions)}" if len(self.val) else NO_VAL
         return (
-            f"{self.name}: train {len(self.train)}, val {len(self.val)}{where(self.val_sessions)}, "
+            f"{self.name}: train {len(self.train)}, {val}, "
             f"test {len(self.test)}{where(self.test_sessions)}; {kind}"
         )
 
@@ -156,13 +164,16 @@ def _session_fold(
         val_session = present[(present.index(test_session) + 1) % len(present)]
         val, train = rest[sessions[rest] == val_session], rest[sessions[rest] != val_session]
         val_sessions: tuple[int, ...] = (val_session,)
+    elif config.val == "none":  # the papers' training set: nothing held out, nothing selected
+        train, val, val_sessions = rest, rest[:0], ()
     else:
         train, val = _stratified_slice(rest, labels, groups, 0.1, config.seed)
         val_sessions = ()
     name = f"fold{test_session}" if config.name == "loso" else "session5"
     return Fold(
-        name, _sorted(train), _sorted(val), _sorted(test), (test_session,), val_sessions, True
-    )
+        name, _sorted(train), _sorted(val), _sorted(test), (test_session,), val_sessions, True,
+        validated=config.val != "none",
+    )  # fmt: skip
 
 
 def _random_fold(labels: np.ndarray, groups: np.ndarray | None, seed: int) -> Fold:
@@ -243,6 +254,8 @@ def check_no_leakage(fold: Fold, speakers: np.ndarray | Sequence[str]) -> None:
     speakers = np.asarray(speakers)
     sides = {"train": fold.train, "val": fold.val, "test": fold.test}
     for side, rows in sides.items():
+        if len(rows) == 0 and side == "val" and not fold.validated:
+            continue
         if len(rows) == 0:
             raise LeakageError(f"{fold.name}: the {side} set is empty")
         if len(np.unique(rows)) != len(rows):

@@ -118,9 +118,13 @@ def run_label(run: dict[str, Any]) -> str:
 
 
 def protocol_label(run: dict[str, Any]) -> str:
-    """``random (speaker-dependent)`` for speaker-dependent runs, else the protocol name."""
+    """``random (speaker-dependent)`` for speaker-dependent runs, else the protocol name;
+    ``session5, val none (last epoch)`` for runs that trained on every training session."""
     independent = run.get("speaker_independent", run["protocol"] != "random")
-    return str(run["protocol"]) if independent else f"{run['protocol']} (speaker-dependent)"
+    label = str(run["protocol"]) if independent else f"{run['protocol']} (speaker-dependent)"
+    if run.get("config", {}).get("val") == "none":
+        label += ", val none (last epoch)"
+    return label
 
 
 def setting_keys(runs: list[dict[str, Any]]) -> list[str]:

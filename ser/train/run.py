@@ -61,6 +61,13 @@ from ser.train.record import (
 __all__ = ["Plan", "Progress", "TrainConfig", "json_summary", "make_plan", "train"]
 
 DEVICES = ("auto", "cpu", "cuda")
+# How a run selected its epoch, as records and reports name it.
+VALIDATION = {
+    "session": "one training session held out; best validation epoch tested",
+    "random10": "10 % of the training side held out; best validation epoch tested",
+    "none": "none: all training sessions, fixed epochs, last epoch tested (the papers' "
+    "training set)",
+}
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,7 @@ class TrainConfig:
     model: ModelConfig
     classes: str | None = None  # "4" | "5" | "6"
     protocol: str | None = None  # "loso" | "session5" | "random"
-    val: str = "session"  # "session" | "random10"
+    val: str = "session"  # "session" | "random10" | "none" (fixed epochs, last tested)
     epochs: int | None = None
     batch_size: int | None = None  # utterances, or dialogs for dialog-context models
     lr: float | None = None
@@ -141,6 +148,11 @@ def make_plan(config: TrainConfig) -> Plan:
         value = n_seeds if option == "seeds" else getattr(config, option)
         if value is not None and value < 1:
             raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
+    if config.val == "none" and config.patience is not None:
+        raise ConfigError(
+            "--patience stops on validation scores; --val none has no validation side "
+            "(it trains the fixed epochs and tests the last)"
+        )
     device = pick_device(config.device)
     name = config.name or default_name(config, protocol, classes)
     if not name or "/" in name or name in (".", ".."):
@@ -444,6 +456,7 @@ def _start_record(
         "config": cfg,
         "protocol": plan.protocol,
         "speaker_independent": plan.protocol != "random",
+        "validation": VALIDATION.get(config.val, config.val),
         "classes": list(get_label_set(plan.classes).classes),
         "complete": False,
         "summary": None,

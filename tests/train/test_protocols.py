@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import doctest
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -232,3 +233,18 @@ def test_describe_names_sizes_and_sessions(rows: Rows) -> None:
 
 def test_docstring_examples_run() -> None:
     assert doctest.testmod(ser.train.protocols).failed == 0
+
+
+def test_val_none_trains_on_every_session_but_the_test_one() -> None:
+    sessions = np.repeat([1, 2, 3, 4, 5], 4)
+    speakers = np.array([f"Ses0{s}{g}" for s in range(1, 6) for g in "FFMM"])
+    labels = np.tile([0, 1, 0, 1], 5)
+    for fold in make_folds(ProtocolConfig("loso", "none"), sessions, speakers, labels):
+        assert len(fold.val) == 0 and fold.val_sessions == () and not fold.validated
+        assert set(sessions[fold.train]) == set(range(1, 6)) - set(fold.test_sessions)
+        assert "no validation" in fold.describe()
+    # An empty validation side is still refused where validation was asked for.
+    fold = make_folds(ProtocolConfig("session5"), sessions, speakers, labels)[0]
+    emptied = replace(fold, val=fold.val[:0])
+    with pytest.raises(LeakageError, match="the val set is empty"):
+        check_no_leakage(emptied, speakers)

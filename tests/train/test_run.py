@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from ser.cache.testing import SetSpec, add_incomplete_set, labelled_store
 from ser.errors import ConfigError, FingerprintMismatch, StoreError
 from ser.train.metrics import mean_std
 from ser.train.models import ModelConfig
-from ser.train.report import load_run
+from ser.train.report import load_run, protocol_label
 from ser.train.run import Progress, TrainConfig, json_summary, make_plan, train
 
 # name -> (extractor, modality, level, dim, dtype)
@@ -300,3 +301,22 @@ def test_training_flushes_denormals_and_restores_the_setting(
     train(config(store_path, tmp_path, epochs=1))
     assert seen == [True]
     assert float(torch.tensor([1e-39]) * 1.0) != 0.0  # the default again afterwards
+
+
+def test_val_none_trains_on_every_training_session_and_tests_the_last_epoch(
+    store_path: Path, tmp_path: Path
+) -> None:
+    record = train(config(store_path, tmp_path, protocol="session5", val="none", epochs=3))
+    [entry] = record["folds"]
+    assert entry["sizes"]["val"] == 0 and entry["val_sessions"] == []
+    held_out = train(config(store_path, tmp_path, protocol="session5", epochs=3, name="held"))
+    assert (
+        entry["sizes"]["train"]
+        == held_out["folds"][0]["sizes"]["train"] + (held_out["folds"][0]["sizes"]["val"])
+    )  # the validation session is trained on
+    assert entry["best_epoch"] == 3  # nothing selected: the last epoch is tested
+    assert all(math.isnan(v) for v in entry["curves"]["val_ua"])
+    assert record["validation"].startswith("none: all training sessions, fixed epochs")
+    assert protocol_label(load_run(tmp_path / record["name"])).endswith("val none (last epoch)")
+    with pytest.raises(ConfigError, match="--val none has no validation side"):
+        make_plan(config(store_path, tmp_path, val="none", patience=2))
