@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 import torch
 
 import ser
@@ -28,16 +28,10 @@ from ser.errors import ConfigError
 from ser.labels import get_label_set
 from ser.precision import resolve_precision
 from ser.train.batch import InputSpec, Unit
-from ser.train.checkpoint import (  # checkpoints (issue 13)
-    CHECKPOINTS,
-    fold_key,
-    has_checkpoint,
-    remove_checkpoints,
-    save_fold_checkpoint,
-)
-from ser.train.data import Batches, TrainData, fit_zscore, load_data
+from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
+from ser.train.data import TrainData, load_data
 from ser.train.features import ResolvedFeature, resolve_features
-from ser.train.loop import FitResult, LoopConfig, Member, fit, select
+from ser.train.group import Job, describe, make_groups, train_group
 from ser.train.models.config import (
     FeatureInfo,
     ModelConfig,
@@ -46,7 +40,6 @@ from ser.train.models.config import (
     resolve,
     train_defaults,
 )
-from ser.train.nn.stacked import member_state
 from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_folds
 from ser.train.record import (
     RECORD,
@@ -58,7 +51,10 @@ from ser.train.record import (
     write_record,
 )
 
-__all__ = ["Plan", "Progress", "TrainConfig", "json_summary", "make_plan", "train"]
+__all__ = [
+    "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan", "train",
+    "train_many",
+]  # fmt: skip
 
 DEVICES = ("auto", "cpu", "cuda")
 # How a run selected its epoch, as records and reports name it.
@@ -242,34 +238,76 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
 
 
 @dataclass
-class _Run:
-    """State of one `train` call."""
+class Prepared:
+    """A run ready to train: its plan, record, data and folds, and the (seed, fold) jobs
+    its record does not hold yet."""
 
     config: TrainConfig
     plan: Plan
     record: dict[str, Any]
+    data: TrainData
+    unit: Unit
+    specs: list[InputSpec]
+    folds: list[Fold]
+    todo: list[tuple[int, int, Fold]]  # (seed, fold index, fold)
     started: float = field(default_factory=time.perf_counter)
 
 
 def train(config: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
     """Run (or resume) `config`; return its run record (also in ``<out>/<name>/run.json``)."""
-    plan = make_plan(config)
+    return train_many([config], progress)[0]
+
+
+def train_many(
+    configs: Sequence[TrainConfig], progress: Progress | None = None
+) -> list[dict[str, Any]]:
+    """Run (or resume) several configs; jobs of different runs that can share a stacked
+    model train as one (`ser.train.group`). Records as `train` writes them, in order.
+    Threads and ``members_at_once`` come from the first config."""
+    plans = [make_plan(config) for config in configs]
     threads = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    if configs and configs[0].threads is not None:
+        torch.set_num_threads(configs[0].threads)
     # Denormal floats (masked attention rows, vanishing gradients) cost x86 CPUs 10-100x
     # per operation: with them, epochs of the demo's MSMSER took 3-18 s instead of 0.65 s.
     # Flushing them to zero changes results only below float32's normal range.
-    flushed = plan.device.type == "cpu" and torch.set_flush_denormal(True)
+    flushed = any(p.device.type == "cpu" for p in plans) and torch.set_flush_denormal(True)
     try:
-        return _train(config, plan, progress or Progress())
+        return _train(list(configs), plans, progress or Progress())
     finally:
         torch.set_num_threads(threads)
         if flushed:
             torch.set_flush_denormal(False)
 
 
-def _train(config: TrainConfig, plan: Plan, progress: Progress) -> dict[str, Any]:
+def _train(
+    configs: list[TrainConfig], plans: list[Plan], progress: Progress
+) -> list[dict[str, Any]]:
+    loaded: dict[tuple[Any, ...], TrainData] = {}  # runs over the same data share it
+    runs = [_prepare(c, p, progress, loaded) for c, p in zip(configs, plans, strict=True)]
+    jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
+    at_once = configs[0].members_at_once if configs else None
+    for group in make_groups(jobs, at_once):
+        progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
+        results = train_group(group, progress)
+        for job, result in zip(group, results, strict=True):
+            entry = fold_entry(job.seed, job.fold, result)
+            job.run.record["folds"].append(entry)
+            progress.fold_end(job.seed, job.fold.name, entry)
+        for run in {id(job.run): job.run for job in group}.values():
+            _finish(run, complete=False)
+    for run in runs:
+        if run.config.final:  # one model on all sessions, for new data
+            from ser.train.final import train_final
+
+            train_final(run.config, run.plan, run.record, run.data, run.unit, run.specs, progress)
+    return [_finish(run, complete=True) for run in runs]
+
+
+def _prepare(
+    config: TrainConfig, plan: Plan, progress: Progress, loaded: dict[tuple[Any, ...], TrainData]
+) -> Prepared:
+    """Open the store, check the record, load (or reuse) the data, make the folds."""
     from ser.cache import FeatureStore
 
     store = FeatureStore.open(config.store)
@@ -278,9 +316,12 @@ def _train(config: TrainConfig, plan: Plan, progress: Progress) -> dict[str, Any
     planned_unit, specs = plan_inputs(config.model, infos)
     unit = cast(Unit, planned_unit)
     record = _start_record(config, plan, features, progress)
-    run = _Run(config, plan, record)
+    key = (str(Path(config.store).resolve()), tuple(f.name for f in features), plan.classes,
+           str(plan.device))  # fmt: skip
     t0 = time.perf_counter()
-    data = load_data(store, features, get_label_set(plan.classes), plan.device)
+    if key not in loaded:
+        loaded[key] = load_data(store, features, get_label_set(plan.classes), plan.device)
+    data = loaded[key]
     record["timings"]["load"] = time.perf_counter() - t0
     record["timings"]["device"] = str(plan.device)
     record["timings"]["threads"] = torch.get_num_threads()
@@ -300,31 +341,7 @@ def _train(config: TrainConfig, plan: Plan, progress: Progress) -> dict[str, Any
         for k, fold in enumerate(folds)
         if (seed, fold.name) not in done
     ]
-    at_once = config.members_at_once or max(len(todo), 1)
-    for start in range(0, len(todo), at_once):
-        group = todo[start : start + at_once]
-        progress.fold_start(group[0][0], _describe_group(group), plan.epochs)
-        results = _train_group(run, data, unit, specs, group, progress)
-        for (seed, _, fold), result in zip(group, results, strict=True):
-            entry = fold_entry(seed, fold, result)
-            record["folds"].append(entry)
-            progress.fold_end(seed, fold.name, entry)
-        _finish(run, complete=False)
-    if config.final:  # one model on all sessions, for new data
-        from ser.train.final import train_final
-
-        train_final(run.config, run.plan, record, data, unit, specs, progress)
-    return _finish(run, complete=True)
-
-
-def _describe_group(group: list[tuple[int, int, Fold]]) -> str:
-    """e.g. "fold1" (one member) or "fold1..fold5 x seeds 0-2 (15 members stacked)"."""
-    if len(group) == 1:
-        return group[0][2].name
-    folds = sorted({f.name for _, _, f in group})
-    seeds = sorted({s for s, _, _ in group})
-    where = folds[0] if len(folds) == 1 else f"{folds[0]}..{folds[-1]}"
-    return f"{where} x seeds {seeds[0]}-{seeds[-1]} ({len(group)} members stacked)"
+    return Prepared(config, plan, record, data, unit, list(specs), folds, todo)
 
 
 def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list[Fold]:
@@ -334,97 +351,6 @@ def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list
     for fold in folds:  # make_folds checks too; the trainer does not rely on it
         check_no_leakage(fold, data.speakers)
     return folds
-
-
-def _train_group(
-    run: _Run,
-    data: TrainData,
-    unit: Unit,
-    specs: list[InputSpec],
-    group: list[tuple[int, int, Fold]],
-    progress: Progress,
-) -> list[FitResult]:
-    """Train the (seed, fold) runs of `group` as the members of one stacked model.
-
-    Member (seed, fold k) is initialised from `seed` (every fold of a seed starts from
-    the same weights), shuffles its batches with seed * 1000 + k and draws its dropout
-    and modality masks from a generator seeded likewise: its result is the one it gets
-    trained alone (`--members-at-once 1`).
-    """
-    from ser.train.models import build_model
-
-    plan = run.plan
-    seeds = [seed for seed, _, _ in group]
-    model = build_model([run.config.model] * len(group), list(specs), len(data.classes), seeds)
-    model = model.to(plan.device)
-    members = [_member(run, data, unit, specs, fold, seed, k) for seed, k, fold in group]
-    stages, planned = {}, model.stages()  # e.g. Zhou et al.'s branches, each alone first
-    total = len(planned) + 1
-    for n, (name, stage) in enumerate(planned, 1):
-        progress.message(f"stage {n} of {total}: {name} alone")
-        stages[name] = select(stage, members, data.classes, progress.epoch)
-    if planned:
-        progress.message(f"stage {total} of {total}: the whole model")
-    results = fit(model, members, data.classes, progress.epoch)
-    for k, ((seed, _, fold), member, result) in enumerate(
-        zip(group, members, results, strict=True)
-    ):
-        # The selected weights, saved before the record's entry exists.
-        extra = {"seed": seed, "fold": fold.name, "best_epoch": result.best_epoch}
-        extra["test"] = {"rows": result.test.index, "pred": result.test.y_pred}
-        save_fold_checkpoint(
-            plan.run_dir, fold_key(seed, fold.name), member_state(model, k),
-            store=run.config.store, config=run.config.model, classes=data.classes,
-            specs=specs, unit=unit, precision=plan.precision, zscore=member.zscore,
-            extra=extra,
-        )  # fmt: skip
-    if not stages:
-        return results
-    return [
-        dataclasses.replace(
-            result,
-            stages={name: chosen[k] for name, chosen in stages.items()},
-            seconds=result.seconds + sum(chosen[k].seconds for chosen in stages.values()),
-        )
-        for k, result in enumerate(results)
-    ]
-
-
-def _member(
-    run: _Run, data: TrainData, unit: Unit, specs: list[InputSpec], fold: Fold, seed: int, k: int
-) -> Member:
-    """One (seed, fold) run's sides: z-scores from its own training side only. Its batch
-    order follows the run's first seed (shared by all members: aligned lengths)."""
-    size = run.plan.batch_size
-    zscore = fit_zscore(data, fold.train)
-    train = Batches(
-        data, fold.train, specs, unit, size, zscore=zscore, shuffle=True, seed=seed * 1000 + k,
-        order_seed=run.plan.seeds[0],
-    )  # fmt: skip
-    val, test = (
-        Batches(data, rows, specs, unit, _eval_size(unit, size, rows), zscore=zscore)
-        for rows in (fold.val, fold.test)
-    )
-    return Member(
-        train=train, val=val, test=test, config=_loop(run), seed=seed * 1000 + k, zscore=zscore
-    )
-
-
-def _loop(run: _Run) -> LoopConfig:
-    return LoopConfig(
-        epochs=run.plan.epochs,
-        lr=run.plan.lr,
-        weight_decay=run.plan.weight_decay,
-        patience=run.config.patience,
-        eval_mask=run.config.model.eval_mask,
-        precision=run.plan.precision,
-    )
-
-
-def _eval_size(unit: Unit, size: int, positions: np.ndarray) -> int:
-    """Dialog models score a whole side in one batch: its vectors are small, and one
-    recurrence over all dialogs costs about what one over a training batch does."""
-    return max(size, len(positions)) if unit == "dialog" else size
 
 
 def _start_record(
@@ -470,7 +396,7 @@ def _start_record(
     }
 
 
-def _finish(run: _Run, complete: bool) -> dict[str, Any]:
+def _finish(run: Prepared, complete: bool) -> dict[str, Any]:
     record = run.record
     summarize_folds(record)
     record["complete"] = complete

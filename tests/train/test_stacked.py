@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-import ser.train.run as run_module
+import ser.train.group as group_module
 from ser.cache.testing import labelled_store
 from ser.train import stack
 from ser.train.models import ModelConfig
-from ser.train.run import TrainConfig, train
+from ser.train.run import Progress, TrainConfig, train, train_many
 
 SETS = {
     "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
@@ -65,7 +65,7 @@ def run(store: Path, out: Path, family: str, **changes: Any) -> tuple[dict, dict
         name=family,
     )  # fmt: skip
     predictions: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
-    original = run_module.fit
+    original = group_module.fit
 
     def spy(model, members, classes, on_epoch=None):  # type: ignore[no-untyped-def]
         results = original(model, members, classes, on_epoch)
@@ -74,11 +74,11 @@ def run(store: Path, out: Path, family: str, **changes: Any) -> tuple[dict, dict
             predictions[key] = (result.test.index.tolist(), result.test.y_pred.tolist())
         return results
 
-    run_module.fit = spy  # type: ignore[assignment]
+    group_module.fit = spy  # type: ignore[assignment]
     try:
         record = train(replace(config, **changes))
     finally:
-        run_module.fit = original  # type: ignore[assignment]
+        group_module.fit = original  # type: ignore[assignment]
     return record, predictions
 
 
@@ -131,3 +131,32 @@ def test_members_never_see_another_members_validation_or_test(
         for k, key in enumerate(order):
             rows = index[k][index[k] >= 0].numpy()
             assert not set(sessions[rows].tolist()) & held_out[key]
+
+
+def test_runs_that_share_shapes_train_as_one_stacked_model(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """`train_many`: runs differing only in member options (RMM, eval mask, lr) form one
+    group, and each gets the record it gets trained alone."""
+    features, model = FAMILIES["msmser"]
+    base = TrainConfig(
+        store=str(store_path), features=features, model=model, classes="4", protocol="loso",
+        epochs=3, batch_size=4, lr=1e-2, seeds=1, device="cpu", out=str(tmp_path / "many"),
+    )  # fmt: skip
+    configs = [
+        replace(base, name="full"),
+        replace(base, name="no_rmm", model=replace(model, rmm=False)),
+        replace(base, name="text_only", model=replace(model, eval_mask="audio"), lr=5e-3),
+    ]
+    groups: list[int] = []
+
+    class Count(Progress):
+        def fold_start(self, seed: int, fold: str, epochs: int) -> None:
+            groups.append(seed)
+
+    together = train_many(configs, Count())
+    assert len(groups) == 1  # 3 runs x 5 folds, one stacked model
+    for config, record in zip(configs, together, strict=True):
+        alone = train(replace(config, out=str(tmp_path / "alone")))
+        assert [f["metrics"] for f in record["folds"]] == [f["metrics"] for f in alone["folds"]]
+        assert record["name"] == config.name and record["complete"]
