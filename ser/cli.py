@@ -28,6 +28,7 @@ _LAZY: dict[str, str] = {
     "train": "train",
     "report": "train",
     "predict": "predict",
+    "sweep": "sweep",
 }
 
 

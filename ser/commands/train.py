@@ -6,6 +6,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,7 @@ REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def train_command(**options: Any) -> None:
     """Train a fusion model on cached features; write <out>/<name>/run.json."""
-    config = _config(options)
+    config = config_from_options(options)
     err = Console(stderr=True)
     progress = _ConsoleProgress(err, live=sys.stderr.isatty() and not options["as_json"])
     with progress:
@@ -162,7 +163,8 @@ def train_command(**options: Any) -> None:
     click.echo(f"run record: {Path(config.out) / record['name'] / 'run.json'}")
 
 
-def _config(o: dict[str, Any]) -> TrainConfig:
+def config_from_options(o: Mapping[str, Any]) -> TrainConfig:
+    """`TrainConfig` from the options as click parses them (also what sweep cells hold)."""
     model = ModelConfig(
         fusion=o["fusion"],
         fusion_at=o["fusion_at"],

@@ -1,16 +1,16 @@
 """Scale-out: extraction shards as dask.distributed tasks.
 
-`--workers N` starts a local cluster of N single-threaded worker processes;
-`--scheduler ADDRESS` joins an existing cluster (the corpus and the store must then be on
-a filesystem every worker sees). Each task extracts one shard with the same code and the
-same batches as the in-process runner and commits it with the store's picklable
-`ShardWriter`, so the store ends up byte-identical to a single-process run's. Each worker
-process loads the model once per pass and keeps it for all its shards.
+`--workers N` starts a local cluster of N single-threaded worker processes, one GPU each
+with CUDA (`ser.cluster`); `--scheduler ADDRESS` joins an existing cluster (the corpus
+and the store must then be on a filesystem every worker sees). Each task extracts one
+shard with the same code and the same batches as the in-process runner and commits it
+with the store's picklable `ShardWriter`, so the store ends up byte-identical to a
+single-process run's. Each worker process loads the model once per pass and keeps it
+for all its shards.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import uuid
 from collections import Counter
@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 
-from ser.errors import ConfigError
 from ser.extract.base import Extractor, resolve_device
 from ser.extract.shards import ShardJob, ShardOutcome, run_shard
 
@@ -29,40 +28,6 @@ from ser.extract.shards import ShardJob, ShardOutcome, run_shard
 _LOADED: dict[tuple[Any, ...], tuple[Extractor, torch.device]] = {}
 _LOADING = threading.Lock()
 _LOADS: Counter[str] = Counter()  # model loads in this process by kind, for tests and logs
-
-
-@contextlib.contextmanager
-def dask_client(
-    workers: int | None = None, scheduler: str | None = None, connect_timeout: float = 20.0
-) -> Iterator[Any]:
-    """A `distributed.Client` for `--workers N` or `--scheduler ADDRESS`, None for neither.
-
-    >>> with dask_client() as client:
-    ...     print(client)
-    None
-    """
-    if workers is not None and scheduler is not None:
-        raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
-    if workers is None and scheduler is None:
-        yield None
-        return
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout=connect_timeout)
-        except (OSError, TimeoutError) as error:
-            raise ConfigError(f"cannot reach the dask scheduler at {scheduler}: {error}") from error
-        with client:
-            yield client
-        return
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
-    cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    with cluster, Client(cluster) as client:
-        yield client
 
 
 def run_jobs_dask(

@@ -198,7 +198,7 @@ def _run_passes(
     device: torch.device,
     console: Console,
 ) -> None:
-    from ser.extract.dask_run import dask_client
+    from ser.cluster import dask_client
 
     # Absolute paths: dask workers may run elsewhere, in another working directory.
     wavs = [str(w) for w in store.manifest.column("wav")]

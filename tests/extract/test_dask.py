@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 from ser.cache import FeatureStore
 from ser.cli import main
+from ser.cluster import dask_client
 from ser.errors import ConfigError
-from ser.extract.dask_run import dask_client, model_loads
+from ser.extract.dask_run import model_loads
 from ser.extract.run import ExtractConfig, extract_features
 
 

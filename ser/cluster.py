@@ -1,0 +1,98 @@
+"""dask.distributed clusters for `ser extract --workers` and `ser sweep --workers`.
+
+`--workers N` starts a local cluster of N single-threaded worker processes; with CUDA
+GPUs each worker is pinned to one GPU (``CUDA_VISIBLE_DEVICES``, round robin when there
+are more workers than GPUs) so that workers do not all land on GPU 0: dask-cuda's
+``LocalCUDACluster`` when it is installed and there is a GPU per worker, else a
+``SpecCluster`` of nannies with the same pinning. `--scheduler ADDRESS` joins a running
+cluster instead (inputs and outputs must then be on a filesystem every worker sees).
+
+>>> gpu_pins(workers=3, gpus=2)
+['0', '1', '0']
+>>> with dask_client() as client:
+...     print(client)
+None
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from ser.errors import ConfigError
+
+
+def gpu_pins(workers: int, gpus: int) -> list[str]:
+    """``CUDA_VISIBLE_DEVICES`` of each worker: worker i gets GPU i mod `gpus`."""
+    return [str(i % gpus) for i in range(workers)]
+
+
+@contextlib.contextmanager
+def dask_client(
+    workers: int | None = None,
+    scheduler: str | None = None,
+    connect_timeout: float = 20.0,
+    gpus: int | None = None,
+) -> Iterator[Any]:
+    """A `distributed.Client` for `--workers N` or `--scheduler ADDRESS`, None for
+    neither. `gpus`: how many CUDA devices to pin workers to (None: those present)."""
+    if workers is not None and scheduler is not None:
+        raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
+    if workers is None and scheduler is None:
+        yield None
+        return
+    from distributed import Client
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=connect_timeout)
+        except (OSError, TimeoutError) as error:
+            raise ConfigError(f"cannot reach the dask scheduler at {scheduler}: {error}") from error
+        with client:
+            yield client
+        return
+    if workers is None or workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    cluster = local_cluster(workers, _gpu_count() if gpus is None else gpus)
+    with cluster, Client(cluster) as client:
+        yield client
+
+
+def local_cluster(workers: int, gpus: int) -> Any:
+    """N single-threaded worker processes; pinned one GPU each when `gpus` > 0."""
+    from distributed import LocalCluster
+
+    if gpus <= 0:
+        return LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    if workers <= gpus:
+        with contextlib.suppress(ImportError):
+            from dask_cuda import LocalCUDACluster
+
+            devices = ",".join(str(i) for i in range(workers))
+            return LocalCUDACluster(
+                CUDA_VISIBLE_DEVICES=devices, threads_per_worker=1, dashboard_address=None
+            )
+    return _pinned_cluster(gpu_pins(workers, gpus))
+
+
+def _pinned_cluster(pins: list[str]) -> Any:
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
+    workers = {
+        f"gpu{pin}-{i}": {
+            "cls": Nanny,
+            "options": {"nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": pin}},
+        }
+        for i, pin in enumerate(pins)
+    }
+    return SpecCluster(workers=workers, scheduler=scheduler)
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -1,0 +1,117 @@
+"""Sweep cells resolved against a store: checked, content-addressed, grouped into tasks.
+
+A cell's run directory is ``<out>/cells/<key>``, where the key hashes its fully resolved
+training config (defaults filled in, feature sets by their stored names) together with
+the fingerprints of its feature sets. So a sweep run again finds its finished cells, two
+sweeps (or two tables of one sweep) that share a cell train it once, and a re-extracted
+feature set (a new fingerprint) makes a new cell instead of mixing with the old one.
+Where a cell runs (store path, output folder, device) is not part of the key.
+
+Every cell is checked before anything trains (`resolve_cells`): options that cannot work
+together, a feature set the store lacks, a model that cannot take the features; all
+problems are reported at once, each with its cell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ser.errors import ConfigError, SerError
+from ser.sweep.spec import Cell
+from ser.train.record import NOT_COMPARED, RECORD, read_record
+from ser.train.run import TrainConfig, config_record, make_plan
+
+CELLS = "cells"  # <out>/cells/<key>/run.json
+KEY_LENGTH = 16  # hex digits: 64 bits, no collision among any realistic set of cells
+
+
+@dataclass(frozen=True)
+class ResolvedCell:
+    """A cell ready to train: ``config`` writes ``<out>/cells/<key>/run.json``."""
+
+    cell: Cell
+    key: str
+    config: TrainConfig
+    resolved: dict[str, Any]  # the hashed config (what the cell *is*)
+    task_key: tuple[Hashable, ...]  # cells with one task_key can train as one stacked model
+    members: int  # (seed, fold) runs
+
+
+def resolve_cells(cells: Sequence[Cell], store: str, out: Path) -> list[ResolvedCell]:
+    """Check and key every cell; ConfigError listing every cell that cannot train."""
+    from ser.cache import FeatureStore
+
+    handle = FeatureStore.open(store)  # StoreError: missing or unreadable store
+    resolved, problems = [], []
+    for cell in cells:
+        try:
+            resolved.append(_resolve(cell, handle, store, out))
+        except SerError as e:
+            problems.append(f"{cell.table} '{cell.label}': {e}")
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise ConfigError(f"{len(problems)} cell(s) cannot train:\n  {shown}{more}")
+    return resolved
+
+
+def _resolve(cell: Cell, handle: Any, store: str, out: Path) -> ResolvedCell:
+    from ser.commands.train import config_from_options
+    from ser.train.features import resolve_features
+    from ser.train.models.base import shape_key
+    from ser.train.models.config import FeatureInfo, plan_inputs
+
+    options = {**cell.options, "store": store, "out": str(out / CELLS), "name": "cell",
+               "overwrite": False}  # fmt: skip
+    config = config_from_options(options)
+    plan = make_plan(config)
+    features = resolve_features(handle, config.features)
+    infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
+    plan_inputs(config.model, infos)  # ConfigError: the model cannot take these sets
+    what = {k: v for k, v in config_record(config, plan).items() if k not in NOT_COMPARED}
+    what["features"] = "+".join(f.name for f in features)
+    fingerprints = {f.name: f.fingerprint for f in features}
+    blob = json.dumps({"config": what, "fingerprints": fingerprints}, sort_keys=True)
+    key = hashlib.sha256(blob.encode()).hexdigest()[:KEY_LENGTH]
+    task_key = (
+        what["features"], plan.classes, plan.protocol, config.val, plan.epochs,
+        plan.batch_size, plan.precision, str(plan.device), plan.seeds[0],
+        shape_key(config.model),
+    )  # fmt: skip
+    folds = 5 if plan.protocol == "loso" else 1
+    return ResolvedCell(
+        cell, key, replace(config, name=key), what, task_key, members=len(plan.seeds) * folds
+    )
+
+
+def unique(cells: Sequence[ResolvedCell]) -> list[ResolvedCell]:
+    """One cell per key (tables that share a cell train it once), in order."""
+    return list({c.key: c for c in reversed(cells)}.values())[::-1]
+
+
+def tasks(cells: Sequence[ResolvedCell]) -> list[list[ResolvedCell]]:
+    """Cells that can train as one stacked model, together: the sweep's units of work."""
+    by_key: dict[tuple[Hashable, ...], list[ResolvedCell]] = {}
+    for cell in unique(cells):
+        by_key.setdefault(cell.task_key, []).append(cell)
+    return list(by_key.values())
+
+
+def cell_dir(out: Path, key: str) -> Path:
+    return Path(out) / CELLS / key
+
+
+def finished(out: Path, key: str) -> bool:
+    """The cell's record exists and is complete."""
+    path = cell_dir(out, key) / RECORD
+    if not path.is_file():
+        return False
+    try:
+        return bool(read_record(path).get("complete"))
+    except ConfigError:
+        return False

@@ -1,0 +1,173 @@
+"""Running a sweep: tasks of cells, in this process or as dask.distributed tasks.
+
+A task is a list of cells that train as one stacked model (`ser.sweep.cells.tasks`);
+`run_task` trains them with `ser.train.run.train_many`. Each cell is written like any
+`ser train` run (its record after every finished group), so a task killed with its
+worker, a Ctrl-C or a kill -9 loses nothing finished: run again, finished cells are
+skipped and partial ones resume. dask reschedules a task whose worker died.
+
+A cell trains under an exclusive ``flock`` on ``<out>/locks/<key>.lock`` (the kernel
+drops it when its holder dies): a second sweep that reaches a cell the first one is
+training reports it as busy instead of writing into it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ser.errors import SerError
+from ser.sweep.cells import ResolvedCell, cell_dir, finished, tasks
+from ser.sweep.spec import SweepSpec
+from ser.train.record import RECORD, read_record
+
+LOCKS = "locks"
+SWEEPS = "sweeps"  # <out>/sweeps/<name>.json: what a report renders
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one cell."""
+
+    key: str
+    status: str  # "done" | "skipped" (finished before) | "busy" | "failed"
+    message: str = ""
+    seconds: float = 0.0
+    ua: float | None = None
+
+
+def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) -> Path:
+    """``<out>/sweeps/<name>.json``: the sweep's tables and cells, for `ser report`."""
+    from ser.sweep.presets import row_key
+
+    tables = [
+        {
+            "name": t.name, "title": t.title, "paper": t.paper, "protocol": t.protocol,
+            "reference": t.reference, "metrics": list(t.metrics), "figure": t.figure,
+            "note": t.note,
+        }
+        for t in spec.tables
+    ]  # fmt: skip
+    rows = [
+        {
+            "table": c.cell.table, "label": c.cell.label, "row": c.cell.row.label,
+            "column": c.cell.row.column, "row_key": row_key(c.cell.row),
+            "grid": dict(c.cell.grid), "published": dict(c.cell.row.published),
+            "key": c.key, "config": c.resolved,
+        }
+        for c in cells
+    ]  # fmt: skip
+    path = Path(out) / SWEEPS / f"{_safe(spec.name)}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"name": spec.name, "source": spec.source, "tables": tables,
+                               "cells": rows}, indent=1) + "\n", encoding="utf-8")  # fmt: skip
+    os.replace(tmp, path)
+    return path
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "sweep"
+
+
+def run_sweep(
+    cells: Sequence[ResolvedCell],
+    out: Path,
+    client: Any = None,
+    on_outcome: Callable[[Outcome, ResolvedCell], None] | None = None,
+    threads: int | None = None,
+) -> list[Outcome]:
+    """Train every unfinished cell; one outcome per distinct cell. With a dask `client`
+    each task is a dask task; `threads` caps torch threads per task (None: the cells')."""
+    by_key = {c.key: c for c in cells}
+    report = on_outcome or (lambda outcome, cell: None)
+    outcomes = []
+    todo = []
+    for task in tasks(cells):
+        left = [c for c in task if not finished(out, c.key)]
+        for c in task:
+            if c not in left:
+                outcomes.append(_skipped(out, c.key))
+                report(outcomes[-1], c)
+        if left:
+            todo.append([_with_threads(c.config, threads) for c in left])
+    for outcome in _execute(todo, out, client):
+        outcomes.append(outcome)
+        report(outcome, by_key[outcome.key])
+    return outcomes
+
+
+def _with_threads(config: Any, threads: int | None) -> Any:
+    return (
+        config
+        if threads is None or config.threads is not None
+        else replace(config, threads=threads)
+    )
+
+
+def _execute(todo: list[list[Any]], out: Path, client: Any) -> Iterator[Outcome]:
+    if client is None:
+        for configs in todo:
+            yield from run_task(configs, str(out))
+        return
+    from distributed import as_completed
+
+    futures = [client.submit(run_task, configs, str(out), pure=False) for configs in todo]
+    for future in as_completed(futures):
+        yield from future.result()
+
+
+def run_task(configs: Sequence[Any], out: str) -> list[Outcome]:
+    """Train `configs` (TrainConfigs of cells) as one `train_many` call, each under its
+    cell lock; a cell another process holds is reported busy. A dask task."""
+    from ser.train.run import train_many
+
+    with contextlib.ExitStack() as stack:
+        mine, outcomes = [], []
+        for config in configs:
+            if stack.enter_context(_cell_lock(Path(out), config.name)):
+                mine.append(config)
+            else:
+                outcomes.append(Outcome(config.name, "busy", "another sweep is training it"))
+        if not mine:
+            return outcomes
+        start = time.perf_counter()
+        try:
+            records = train_many(mine)
+        except SerError as e:
+            return outcomes + [Outcome(c.name, "failed", str(e)) for c in mine]
+        seconds = (time.perf_counter() - start) / len(mine)
+        for config, record in zip(mine, records, strict=True):
+            ua = float(record["summary"]["ua"]) if record.get("summary") else None
+            outcomes.append(Outcome(config.name, "done", "", seconds, ua))
+        return outcomes
+
+
+@contextlib.contextmanager
+def _cell_lock(out: Path, key: str) -> Iterator[bool]:
+    """True while this process holds the cell's lock; False when another one does."""
+    path = out / LOCKS / f"{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def _skipped(out: Path, key: str) -> Outcome:
+    record = read_record(cell_dir(out, key) / RECORD)
+    ua = float(record["summary"]["ua"]) if record.get("summary") else None
+    return Outcome(key, "skipped", "finished before", 0.0, ua)

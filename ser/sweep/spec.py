@@ -1,0 +1,212 @@
+"""What a sweep trains: a preset or a TOML file, expanded into cells of `ser train` options.
+
+A SPEC file names its options the way ``ser train`` does (``d-model`` or ``d_model``)::
+
+    name = "queries-small"          # the sweep's name in reports
+    preset = "msmser-queries"       # optional: start from a preset's rows
+    [params]                        # the feature sets behind {audio} and {text}
+    audio = "hubert"
+    [fixed]                         # options every cell shares
+    epochs = 20
+    d-model = 64
+    [grid]                          # axes: every combination is a cell
+    lr = [1e-4, 5e-4]
+    [[cells]]                       # optional explicit rows (label + options)
+    label = "Full"
+
+Every cell's options are checked with the types and choices of ``ser train``'s own
+options; a problem is a `ConfigError` naming the file (or preset), the key and the value.
+
+>>> spec = load_spec("msmser-table2", fixed={"epochs": "3"}, grid={"seeds": "1,2"})
+>>> len(spec.cells), spec.cells[0].label, spec.cells[0].options["epochs"]
+(12, 'Text [seeds=1]', 3)
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import click
+
+from ser.errors import ConfigError
+from ser.sweep.presets import ALL, PRESETS, Preset, Row
+
+# `ser train` options a sweep decides itself (where cells live) or that make no sense
+# per cell.
+NOT_SWEPT = frozenset({"store", "out", "name", "overwrite", "as_json"})
+_SPEC_KEYS = frozenset({"name", "title", "preset", "params", "fixed", "grid", "cells"})
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One `ser train` run of a sweep: its table, row and axis values, and its options
+    (every ``ser train`` option, typed as the CLI types it)."""
+
+    table: str  # the preset (or spec) it belongs to
+    row: Row
+    grid: Mapping[str, Any]  # this cell's value of each swept axis
+    options: Mapping[str, Any]
+
+    @property
+    def label(self) -> str:
+        axes = ", ".join(f"{k}={v}" for k, v in self.grid.items())
+        return self.row.label + (f" [{axes}]" if axes else "")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    source: str  # the preset name or the SPEC file, for messages
+    tables: tuple[Preset, ...]
+    cells: tuple[Cell, ...]
+
+
+def load_spec(
+    spec: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    fixed: Mapping[str, Any] | None = None,
+    grid: Mapping[str, Any] | None = None,
+) -> SweepSpec:
+    """The cells of a preset name (or ``all``) or a TOML file, with command-line
+    `params` (``--set``), `fixed` options (``--fix``) and axes (``--grid``, comma lists)."""
+    cli = {"params": dict(params or {}), "fixed": dict(fixed or {}), "grid": dict(grid or {})}
+    if spec in PRESETS or spec == ALL:
+        tables = tuple(PRESETS.values()) if spec == ALL else (PRESETS[spec],)
+        return _expand(spec, spec, tables, {}, cli)
+    path = Path(spec)
+    if not path.is_file():
+        known = ", ".join([*PRESETS, ALL])
+        raise ConfigError(f"{spec}: neither a preset ({known}) nor a SPEC file")
+    return _from_file(path, cli)
+
+
+def _from_file(path: Path, cli: dict[str, dict[str, Any]]) -> SweepSpec:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: not a readable TOML sweep spec ({e})") from e
+    unknown = sorted(set(data) - _SPEC_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {unknown[0]!r} (a spec has {', '.join(sorted(_SPEC_KEYS))})"
+        )
+    for key in ("params", "fixed", "grid"):
+        if not isinstance(data.get(key, {}), dict):
+            raise ConfigError(f"{path}: [{key}] must be a table of key = value")
+    name = str(data.get("name") or path.stem)
+    base = data.get("preset")
+    if base is not None and base not in PRESETS:
+        raise ConfigError(f"{path}: preset {base!r} is not one of {', '.join(PRESETS)}")
+    table = _file_table(path, name, data, PRESETS[base] if base else None)
+    from_file = {k: dict(data.get(k, {})) for k in ("params", "fixed", "grid")}
+    return _expand(name, str(path), (table,), from_file, cli)
+
+
+def _file_table(path: Path, name: str, data: dict[str, Any], base: Preset | None) -> Preset:
+    """A spec file as one table: the preset's rows and numbers, or its own cells."""
+    rows = base.rows if base else (Row("run"),)
+    if "cells" in data:
+        cells = data["cells"]
+        if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+            raise ConfigError(f"{path}: [[cells]] must be a list of tables")
+        rows = tuple(_file_row(path, n, c) for n, c in enumerate(cells, 1))
+    title = str(data.get("title") or (base.title if base else name))
+    if base is None:
+        return Preset(name, title, "", "", MappingProxyType({}), MappingProxyType({}), rows,
+                      reference=rows[0].label)  # fmt: skip
+    return replace(base, name=name, title=title, rows=rows)
+
+
+def _file_row(path: Path, n: int, cell: dict[str, Any]) -> Row:
+    options = {k: v for k, v in cell.items() if k != "label"}
+    return Row(str(cell.get("label", f"cell {n}")), MappingProxyType(options))
+
+
+def _expand(
+    name: str,
+    source: str,
+    tables: Sequence[Preset],
+    from_file: Mapping[str, dict[str, Any]],
+    cli: Mapping[str, dict[str, Any]],
+) -> SweepSpec:
+    options = TrainOptions()
+    cells = []
+    for table in tables:
+        params = {**table.params, **from_file.get("params", {}), **cli["params"]}
+        fixed = {**from_file.get("fixed", {}), **cli["fixed"]}
+        axes = {**from_file.get("grid", {}), **cli["grid"]}
+        fixed = {options.key(k, source, "fixed"): v for k, v in fixed.items()}
+        axes = {options.key(k, source, "grid"): _values(v, source, k) for k, v in axes.items()}
+        for row in table.rows:
+            for values in itertools.product(*axes.values()):
+                point = dict(zip(axes, values, strict=True))
+                raw = {**table.fixed, **row.options, **fixed, **point}
+                where = f"{source}: {table.name} '{row.label}'"
+                resolved = options.resolve(raw, params, where)
+                cells.append(Cell(table.name, row, MappingProxyType(point), resolved))
+    return SweepSpec(name, source, tuple(tables), tuple(cells))
+
+
+def _values(value: Any, source: str, key: str) -> list[Any]:
+    """An axis: a TOML list or a comma-separated command-line string."""
+    values = value.split(",") if isinstance(value, str) else value
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"{source}: grid axis {key!r} needs a non-empty list of values")
+    return [v.strip() if isinstance(v, str) else v for v in values]
+
+
+class TrainOptions:
+    """`ser train`'s options: their names, defaults and value types (the CLI's own)."""
+
+    def __init__(self) -> None:
+        from ser.commands.train import train_command
+
+        self.params = {p.name: p for p in train_command.params if p.name not in NOT_SWEPT}
+        self.context = click.Context(train_command)
+        # The defaults exactly as `ser train` parses them (flags included).
+        parsed = train_command.make_context("train", ["--store", "-", "--features", "-"])
+        self.defaults = {k: v for k, v in parsed.params.items() if k in self.params}
+        self.defaults["features"] = None
+
+    def key(self, name: str, source: str, section: str) -> str:
+        """The option's name (dashes as underscores); unknown → ConfigError."""
+        key = name.replace("-", "_")
+        if key not in self.params:
+            close = difflib.get_close_matches(key, list(self.params), n=1)
+            hint = f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""
+            raise ConfigError(f"{source}: [{section}] {name!r} is not a ser train option{hint}")
+        return key
+
+    def resolve(self, raw: Mapping[str, Any], params: Mapping[str, str], where: str) -> Any:
+        """Every option, typed: defaults, then `raw`; ``{audio}`` / ``{text}`` filled."""
+        out: dict[str, Any] = dict(self.defaults)
+        for name, value in raw.items():
+            key = self.key(name, where, "options")
+            out[key] = self._cast(key, value, where)
+        if out.get("features") is None:
+            raise ConfigError(f"{where}: no feature sets (fix features = 'a+b')")
+        try:
+            out["features"] = str(out["features"]).format_map(dict(params))
+        except KeyError as e:
+            name = e.args[0]
+            raise ConfigError(f"{where}: features name {{{name}}}: give --set {name}=SET") from None
+        return MappingProxyType(out)
+
+    def _cast(self, key: str, value: Any, where: str) -> Any:
+        param = self.params[key]
+        if value is None:
+            return None
+        if isinstance(param.type, click.Choice) and not isinstance(value, str):
+            value = str(value)
+        try:
+            return param.type_cast_value(self.context, value)
+        except click.BadParameter as e:
+            raise ConfigError(f"{where}: {key.replace('_', '-')} = {value!r}: {e.message}") from e
