@@ -162,3 +162,48 @@ def test_precision_is_recorded_and_another_precision_is_another_feature_set(
 
     result = CliRunner().invoke(main, [*args, "--precision", "fp64"])
     assert result.exit_code == 2 and "'fp64' is not one of" in result.output
+
+
+def _small_corpus(tmp_path: Path) -> Path:
+    from ser.synth import SynthConfig, write_corpus
+
+    root = tmp_path / "IEMOCAP_full_release"
+    write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(3, 3), seed=7))
+    return root
+
+
+def test_name_renames_the_sets_and_each_model_load_says_one_line(
+    tiny_models: Any, tmp_path: Path
+) -> None:
+    import shutil
+
+    root = _small_corpus(tmp_path)
+    # BERT from a Hugging Face cache snapshot: named after the repo, not the commit hash
+    snapshot = tmp_path / "hub" / "models--org--tiny-bert-cased" / "snapshots" / ("ab12" * 10)
+    shutil.copytree(tiny_models.bert, snapshot)
+    store = tmp_path / "f.zarr"
+    args = ["extract", str(root), "--store", str(store), "--features", "hubert,bert",
+            "--hubert-model", str(tiny_models.hubert), "--bert-model", str(snapshot),
+            "--layers", "1,2", "--name", "hubert=speech"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+
+    assert result.exit_code == 0, result.output
+    assert set(FeatureStore.open(store).feature_sets()) == {
+        "speech.L1",
+        "speech.L2",
+        "tiny-bert-cased",
+    }
+    loaded = [line for line in result.stderr.splitlines() if line.startswith("loaded ")]
+    assert len(loaded) == 2, result.stderr
+    assert loaded[0].startswith("loaded speech (layers 1,2, ")
+    assert loaded[1].startswith("loaded tiny-bert-cased (last layer, ")
+    assert loaded[1].endswith(f"from {snapshot.resolve()}")
+    assert "LOAD REPORT" not in result.output and "Loading weights" not in result.output
+
+
+def test_a_bare_name_with_two_model_extractors_is_refused(tmp_path: Path) -> None:
+    args = ["extract", str(tmp_path), "--store", str(tmp_path / "f.zarr"),
+            "--features", "mpnet,bert", "--name", "x"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "ambiguous" in result.output and "--name mpnet=x" in result.output
