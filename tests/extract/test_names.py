@@ -133,3 +133,14 @@ def test_predict_rebuilds_a_renamed_set_under_its_name(tiny_models: Any) -> None
     options = options_from_attrs(spec.attrs, spec.name)
     assert options["name"] == "ours"
     assert [s.name for s in build_extractor("hubert", **options).specs()] == ["ours.L2"]
+
+
+def test_doctests() -> None:
+    import doctest
+
+    import ser.extract.loading
+    import ser.model_names
+    import ser.plain_progress
+
+    for module in (ser.model_names, ser.extract.loading, ser.plain_progress):
+        assert doctest.testmod(module).failed == 0, module.__name__
