@@ -87,6 +87,10 @@ class EpochLines:
         self.description = description
         self.started, self.last_epoch = self.clock(), 0
 
+    def end(self) -> None:
+        """The fold is over: epochs without a `start` (--final's) are not counted as its."""
+        self.description, self.started, self.last_epoch = "training", math.nan, 0
+
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
         now = self.clock()
         if epoch <= self.last_epoch or math.isnan(self.started):

@@ -268,6 +268,8 @@ class _ConsoleProgress(Progress):
                 self.drawn = now
 
     def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+        if self.lines is not None:
+            self.lines.end()
         if self.task is not None:
             self.bar.remove_task(self.task)
             self.task = None

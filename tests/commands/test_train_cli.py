@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -266,7 +267,7 @@ def test_plain_epoch_lines_are_throttled_to_one_per_interval() -> None:
     from ser.commands import train as train_cli
 
     out = io.StringIO()
-    times = iter([0.0, 10.0, 20.0, 35.0, 50.0, 70.0, 80.0])  # fold start, then per epoch
+    times = iter([0.0, 10.0, 20.0, 35.0, 50.0, 70.0, 80.0, 90.0])  # fold start, per epoch
     progress = train_cli._ConsoleProgress(
         Console(file=out, width=40), live=False, plain=True, interval=30, clock=lambda: next(times)
     )
@@ -274,9 +275,13 @@ def test_plain_epoch_lines_are_throttled_to_one_per_interval() -> None:
         progress.fold_start(0, "fold1..fold5 x seeds 0-2 (15 members stacked)", epochs=6)
         for epoch in range(1, 7):
             progress.epoch(epoch, 6, 1.0 / epoch, 40.0 + epoch)
-    lines = out.getvalue().splitlines()
+        entry = {"metrics": {"ua": 1, "wa": 2, "f1": 3}, "best_epoch": 6, "seconds": 80.0}
+        progress.fold_end(0, "fold1", entry)
+        progress.epoch(1, 2, 0.5, math.nan)  # --final: no fold_start, no validation
+    lines = [line for line in out.getvalue().splitlines() if ": epoch " in line]
     # epoch 1 (first), 4 (30 s after the last line), 6 (last); not 2, 3, 5
-    assert [line.split(": epoch ")[1].split()[0] for line in lines] == ["1/6", "4/6", "6/6"]
+    assert [line.split(": epoch ")[1].split()[0] for line in lines] == ["1/6", "4/6", "6/6", "1/2"]
+    assert lines[-1].startswith("training: epoch 1/2  loss 0.500  no validation  elapsed 0:00")
     assert lines[1] == (
         "seed 0 fold1..fold5 x seeds 0-2 (15 members stacked): epoch 4/6  loss 0.250  "
         "val UA 44.0  elapsed 0:50  eta 0:25"
