@@ -144,3 +144,20 @@ def test_doctests() -> None:
 
     for module in (ser.model_names, ser.extract.loading, ser.plain_progress):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_a_failed_load_restores_transformers_logging(tmp_path: Path) -> None:
+    from transformers.utils import logging as hf_logging
+
+    from ser.extract.base import load_pretrained
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_warning()
+    try:
+        with pytest.raises(ConfigError, match="holds no loadable model"):
+            from transformers import AutoModel
+
+            load_pretrained(AutoModel.from_pretrained, str(tmp_path), "model")
+        assert hf_logging.get_verbosity() == logging.WARNING
+    finally:
+        hf_logging.set_verbosity(before)
