@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from ser.errors import ConfigError
@@ -109,10 +110,11 @@ def _last_part(model: str) -> str:
 
 #: Extractor kinds whose feature sets are named after a model, so --name can rename them.
 NAMED_KINDS = ("hubert", "mpnet", "bert")
+_FIXED_KINDS = ("is13", "logmel")  # their sets have fixed names
 
 
 def parse_names(values: tuple[str, ...], features: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """`ser extract --name` values as (kind, name) pairs.
+    """`ser extract --name` values as sorted (kind, name) pairs, checked (`check_names`).
 
     `KIND=NAME` renames that extractor's sets. A bare `NAME` is only accepted when
     `features` holds one model extractor (hubert, mpnet or bert): with two it would be
@@ -125,24 +127,37 @@ def parse_names(values: tuple[str, ...], features: tuple[str, ...]) -> tuple[tup
     (('bert', 'b'), ('mpnet', 'm'))
     """
     models = [kind for kind in features if kind in NAMED_KINDS]
-    pairs: dict[str, str] = {}
+    pairs: list[tuple[str, str]] = []
     for value in values:
-        kind, _, name = value.rpartition("=")
-        if not kind:
+        kind, given, name = value.partition("=")
+        if not (given and kind in NAMED_KINDS + _FIXED_KINDS):
+            # A bare NAME (which may hold "=": the store allows it in names).
             if len(models) != 1:
-                raise ConfigError(_ambiguous(name, models))
-            kind = models[0]
+                raise ConfigError(_ambiguous(value, models))
+            kind, name = models[0], value
+        pairs.append((kind, name))
+    return check_names(pairs, features)
+
+
+def check_names(
+    pairs: Iterable[tuple[str, str]], features: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """(kind, name) pairs, sorted, if each kind is a model extractor of `features` named
+    once, each name is a valid set name and no two kinds share one; else `ConfigError`."""
+    models = [kind for kind in features if kind in NAMED_KINDS]
+    named: dict[str, str] = {}
+    for kind, name in pairs:
         if kind not in models:
             raise ConfigError(
-                f"--name {value}: {kind} is not one of the model extractors this run has "
-                f"({', '.join(models) or 'none'}); is13 and logmel sets have fixed names"
+                f"--name {kind}={name}: {kind} is not one of the model extractors this run "
+                f"has ({', '.join(models) or 'none'}); is13 and logmel sets have fixed names"
             )
-        if kind in pairs:
+        if kind in named:
             raise ConfigError(f"--name given twice for {kind}")
-        pairs[kind] = check_set_name(name)
-    if len(set(pairs.values())) < len(pairs):
+        named[kind] = check_set_name(name)
+    if len(set(named.values())) < len(named):
         raise ConfigError("--name: two extractors cannot write feature sets of one name")
-    return tuple(sorted(pairs.items()))
+    return tuple(sorted(named.items()))
 
 
 def _ambiguous(name: str, models: list[str]) -> str:

@@ -48,7 +48,7 @@ from ser.extract.plan import (
 )
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
-from ser.model_names import parse_names
+from ser.model_names import check_names
 from ser.precision import check_precision, resolve_precision
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
@@ -92,7 +92,7 @@ class ExtractConfig:
         if self.shard_size < 1:
             raise ConfigError(f"--shard-size must be at least 1, got {self.shard_size}")
         check_precision(self.precision)
-        parse_names(tuple(f"{kind}={name}" for kind, name in self.names), self.features)
+        check_names(self.names, self.features)
 
     def options(self, kind: str, device: torch.device | None = None) -> dict[str, Any]:
         """Keyword options of `build_extractor(kind, ...)` that this config sets.
@@ -101,13 +101,14 @@ class ExtractConfig:
         attrs and every worker (dask workers included) then use that same precision.
         """
         precision = self.precision if device is None else resolve_precision(self.precision, device)
-        name = dict(self.names).get(kind)
+        names = dict(self.names)
         given: dict[str, dict[str, Any]] = {
             "hubert": {"model": self.hubert_model, "layers": self.layers, "precision": precision},
             "mpnet": {"model": self.mpnet_model, "precision": precision},
             "bert": {"model": self.bert_model, "precision": precision},
         }
-        given.get(kind, {})["name"] = name
+        if kind in given:
+            given[kind]["name"] = names.get(kind)
         return {key: value for key, value in given.get(kind, {}).items() if value is not None}
 
 

@@ -88,6 +88,9 @@ def test_parse_names_refuses_ambiguous_and_colliding_names() -> None:
         parse_names(("x",), ("logmel",))
     with pytest.raises(ConfigError, match="mpnet is not one of"):
         parse_names(("mpnet=x",), ("bert",))
+    with pytest.raises(ConfigError, match=r"logmel is not one of .* fixed names"):
+        parse_names(("logmel=x",), ("bert", "logmel"))
+    assert parse_names(("a=b",), ("bert",)) == (("bert", "a=b"),)  # "=" may be in a name
     with pytest.raises(ConfigError, match="one name"):
         parse_names(("bert=x", "mpnet=x"), ("bert", "mpnet"))
 
