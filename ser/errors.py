@@ -31,3 +31,8 @@ class StoreLocked(StoreError):
 
 class ConfigError(SerError):
     """Options that cannot work together (e.g. a fusion the features' shapes don't allow)."""
+
+
+class ModelError(ConfigError):
+    """A pretrained model that cannot serve its extractor (e.g. weights missing from its
+    checkpoint, which would be initialised at random)."""

@@ -65,6 +65,14 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
 @click.option("--mpnet-model", metavar="ID_OR_DIR", help="MPNet model (hub id or folder).")
 @click.option("--bert-model", metavar="ID_OR_DIR", help="BERT model (hub id or folder).")
 @click.option(
+    "--name",
+    "names",
+    multiple=True,
+    metavar="[KIND=]NAME",
+    help="Feature set name instead of the model's id (HuBERT: NAME.L<layer>). A bare NAME "
+    "needs a single model extractor in --features; else say which: --name bert=NAME.",
+)
+@click.option(
     "--layers",
     metavar="LIST",
     help="HuBERT hidden states to keep: 12, 6,9,12, all or last (one set each).",
@@ -128,6 +136,7 @@ def extract(
     hubert_model: str | None,
     mpnet_model: str | None,
     bert_model: str | None,
+    names: tuple[str, ...],
     layers: str | None,
     device: str,
     precision: str,
@@ -147,10 +156,17 @@ def extract(
         ser extract IEMOCAP_full_release --store features.zarr --features hubert,bert --layers 9,12
     """
     from ser.cache.receipts import check_receipt, request_key
+    from ser.errors import ConfigError
+    from ser.model_names import parse_names
 
+    try:
+        named = parse_names(names, features)
+    except ConfigError as error:
+        raise click.BadParameter(str(error), param_hint="--name") from error
     # Everything that decides the outputs; progress and scale-out settings do not.
     asked = {
         "features": features, "classes": classes, "layers": layers, "device": device,
+        "names": named,
         "precision": precision, "batch_seconds": batch_seconds,
         "batch_tokens": batch_tokens, "shard_size": shard_size, "store": str(store.resolve()),
     }  # fmt: skip
@@ -174,6 +190,7 @@ def extract(
         hubert_model=hubert_model,
         mpnet_model=mpnet_model,
         bert_model=bert_model,
+        names=named,
         layers=layers,
         device=device,
         precision=precision,

@@ -17,6 +17,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from ser.labels import LABEL_SETS
+from ser.plain_progress import INTERVAL, Clock, EpochLines
 from ser.precision import PRECISIONS
 from ser.train.features import parse_feature_list
 from ser.train.models.config import FUSION_POSITIONS, FUSIONS, LOSSES, MODALITIES, ModelConfig
@@ -153,7 +154,8 @@ def train_command(**options: Any) -> None:
     """Train a fusion model on cached features; write <out>/<name>/run.json."""
     config = config_from_options(options)
     err = Console(stderr=True)
-    progress = _ConsoleProgress(err, live=sys.stderr.isatty() and not options["as_json"])
+    tty = sys.stderr.isatty()
+    progress = _ConsoleProgress(err, live=tty and not options["as_json"], plain=not tty)
     with progress:
         record = train(config, progress)
     if options["as_json"]:
@@ -207,10 +209,20 @@ def config_from_options(o: Mapping[str, Any]) -> TrainConfig:
 
 
 class _ConsoleProgress(Progress):
-    """Notes on stderr; a live bar per fold when stderr is a terminal."""
+    """Notes on stderr; a live bar per fold when stderr is a terminal, else (`plain`) one
+    line per epoch at most every `interval` seconds (a log would otherwise show nothing
+    between a fold's first line and its result)."""
 
-    def __init__(self, console: Console, live: bool) -> None:
+    def __init__(
+        self,
+        console: Console,
+        live: bool,
+        plain: bool = False,
+        interval: float = INTERVAL,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.console, self.live = console, live
+        self.lines = EpochLines(self._line, interval, clock) if plain else None
         self.bar = RichProgress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -224,7 +236,7 @@ class _ConsoleProgress(Progress):
             auto_refresh=False,
         )
         self.task: Any = None
-        self.clock = time.monotonic
+        self.clock = clock
         self.drawn = -math.inf  # self.clock() at the last redraw
 
     def __enter__(self) -> _ConsoleProgress:
@@ -237,11 +249,19 @@ class _ConsoleProgress(Progress):
     def message(self, text: str) -> None:
         self.console.print(text, highlight=False)
 
+    def _line(self, text: str) -> None:
+        # soft_wrap: one line in the log, however narrow rich thinks a file is
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
     def fold_start(self, seed: int, fold: str, epochs: int) -> None:
         self.task = self.bar.add_task(f"seed {seed} {fold}", total=epochs, status="")
+        if self.lines is not None:
+            self.lines.start(f"seed {seed} {fold}")
 
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
-        if self.task is not None:
+        if self.lines is not None:
+            self.lines.epoch(epoch, epochs, train_loss, val_ua)
+        if self.task is not None and self.live:  # a disabled bar needs no redraws
             status = f"loss {train_loss:.3f} val UA {val_ua:.1f}"
             self.bar.update(self.task, completed=epoch, status=status)
             now = self.clock()
@@ -250,6 +270,8 @@ class _ConsoleProgress(Progress):
                 self.drawn = now
 
     def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+        if self.lines is not None:
+            self.lines.end()
         if self.task is not None:
             self.bar.remove_task(self.task)
             self.task = None

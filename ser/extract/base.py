@@ -26,6 +26,8 @@ import torch
 from torch.nn.utils import parametrize
 
 from ser.errors import ConfigError, SerError
+from ser.extract.loading import check_missing, describe_load, quiet_transformers
+from ser.model_names import looks_like_path, set_stem
 from ser.precision import AUTOCAST_DTYPES, check_precision, resolve_precision
 
 Level = Literal["frame", "token", "utterance"]
@@ -93,6 +95,11 @@ class Extractor(ABC):
         Raises `ExtractionError` naming every input of the batch that cannot be extracted.
         """
 
+    def loaded(self) -> str | None:
+        """One line saying what `load` loaded (model, layers, precision, device, source),
+        for the runner to print; None for extractors without pretrained weights."""
+        return None
+
     def lengths(self, texts: Sequence[str]) -> list[int]:
         """Token counts of `texts` (text extractors only), for batching by length."""
         raise TypeError(f"{self.kind} extracts audio: batch it by number of samples")
@@ -117,8 +124,9 @@ class PretrainedExtractor(Extractor):
     # a device where "auto" means another precision.
     _spec_caches: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, model: str, precision: str = "auto") -> None:
+    def __init__(self, model: str, precision: str = "auto", name: str | None = None) -> None:
         self.model_name = model
+        self.set_name = name  # overrides the feature sets' name stem (see `set_stem`)
         self.requested_precision = check_precision(precision)
         self._model: torch.nn.Module | None = None
         self._frozen_for: str | None = None  # the precision `load` froze the model for
@@ -141,6 +149,25 @@ class PretrainedExtractor(Extractor):
 
     def _check_config(self, config: Any) -> None:
         """Raise `ConfigError` if this extractor cannot run a model of that config."""
+
+    @cached_property
+    def stem(self) -> str:
+        """The name (stem) of this model's feature sets: the model's own id, or --name."""
+        return set_stem(self.model_name, self.set_name)
+
+    def loaded(self) -> str | None:
+        if self._model is None:
+            return None
+        source = self.model_name
+        if looks_like_path(source):
+            source = str(Path(source).expanduser().resolve())
+        return describe_load(
+            self.stem, self._load_detail(), self.precision, str(self.device), source
+        )
+
+    def _load_detail(self) -> str:
+        """What of the model the features hold, for `loaded()`."""
+        return "last layer"
 
     def load(self, device: torch.device) -> None:
         before = self.precision
@@ -178,13 +205,16 @@ class PretrainedExtractor(Extractor):
             # outputs are stable.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
-                self._model = load_pretrained(
+                model, info = load_pretrained(
                     AutoModel.from_pretrained,
                     self.model_name,
                     "model",
                     dtype=torch.float32,
+                    output_loading_info=True,
                     **self.model_kwargs,
                 )
+            check_missing(info["missing_keys"], self.model_name)
+            self._model = model
             self._model.eval()
         return self._model
 
@@ -212,7 +242,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
 
 
 def model_basename(model: str) -> str:
-    """The feature set name stem of a model id or folder: its last path component.
+    """The last path component of a model id or folder (feature set names: `set_stem`).
 
     >>> model_basename("facebook/hubert-base-ls960")
     'hubert-base-ls960'
@@ -222,14 +252,6 @@ def model_basename(model: str) -> str:
     return Path(model.rstrip("/\\")).name
 
 
-def looks_like_path(model: str) -> bool:
-    """True when `model` names a local folder rather than a Hugging Face id."""
-    if Path(model).expanduser().exists():
-        return True
-    # Hub ids are "name" or "owner/name"; anything else is meant as a path.
-    return model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
-
-
 def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: Any) -> T:
     """`loader(model, **kwargs)` (a `from_pretrained`), with a clear `ConfigError` when the
     model folder is missing or the id cannot be resolved (offline, no cached copy)."""
@@ -237,7 +259,8 @@ def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: A
         raise ConfigError(f"model folder {model} does not exist (looking for the {what})")
     target = str(Path(model).expanduser()) if looks_like_path(model) else model
     try:
-        return loader(target, **kwargs)
+        with quiet_transformers():  # one line per model, printed by the runner
+            return loader(target, **kwargs)
     except (OSError, ValueError, KeyError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         where = (

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ser.extract.text import TextEncoderExtractor
+from ser.model_names import check_set_name
 from ser.precision import check_precision
 
 
@@ -13,18 +14,22 @@ from ser.precision import check_precision
 class BertOptions:
     """model: a Hugging Face id or local folder; max_tokens: cut transcripts at this many
     tokens, [CLS] and [SEP] included (None: the model's limit, 512 for bert-base);
-    precision: auto, fp32, bf16 or fp16 (see `ser.extract.base`)."""
+    precision: auto, fp32, bf16 or fp16 (see `ser.extract.base`); name: the feature
+    set's name (None: the model's id, see `ser.model_names.set_stem`)."""
 
     model: str = "bert-base-uncased"
     max_tokens: int | None = None
     precision: str = "auto"
+    name: str | None = None
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        if self.name is not None:
+            check_set_name(self.name)
 
 
 class BertExtractor(TextEncoderExtractor):
-    """Feature set `<model basename>`: `[n_tokens, hidden]` per transcript, [CLS] and [SEP]
+    """Feature set `<model name>`: `[n_tokens, hidden]` per transcript, [CLS] and [SEP]
     rows kept (an empty transcript gives 2 rows).
 
     >>> import tempfile
@@ -42,4 +47,5 @@ class BertExtractor(TextEncoderExtractor):
 
     def __init__(self, options: BertOptions | None = None) -> None:
         self.options = options or BertOptions()
-        super().__init__(self.options.model, self.options.max_tokens, self.options.precision)
+        options = self.options
+        super().__init__(options.model, options.max_tokens, options.precision, options.name)

@@ -38,9 +38,9 @@ from ser.extract.base import (
     base_attrs,
     check_audio,
     load_pretrained,
-    model_basename,
     parse_layers,
 )
+from ser.model_names import check_set_name
 from ser.precision import autocast, check_precision
 
 # Model types whose encoder zeroes padded frames before a single positional conv and masks
@@ -53,12 +53,14 @@ class HubertOptions:
     """model: a Hugging Face id or local folder; layers: "last", "all", "12" or "6,9,12"
     (0 = transformer input, n = last layer; each layer is its own feature set);
     normalize: per-utterance zero-mean unit-variance input, None = as the model's
-    preprocessor config says; precision: auto, fp32, bf16 or fp16 (see `base.py`)."""
+    preprocessor config says; precision: auto, fp32, bf16 or fp16 (see `base.py`);
+    name: the feature sets' name stem (None: the model's id, see `ser.model_names.set_stem`)."""
 
     model: str = "facebook/hubert-base-ls960"
     layers: str = "last"
     normalize: bool | None = None
     precision: str = "auto"
+    name: str | None = None
 
     def __post_init__(self) -> None:
         layers: Any = self.layers
@@ -69,6 +71,8 @@ class HubertOptions:
         object.__setattr__(self, "layers", layers)
         parse_layers(layers, n_layers=10**6, model=self.model)  # syntax only; range at specs()
         check_precision(self.precision)
+        if self.name is not None:
+            check_set_name(self.name)
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class _Preprocessing:
 
 
 class HubertExtractor(PretrainedExtractor):
-    """Frame-level hidden states, one feature set `<model basename>.L<layer>` per layer.
+    """Frame-level hidden states, one feature set `<model name>.L<layer>` per layer.
 
     >>> import tempfile
     >>> from ser.tiny import save_tiny_hubert
@@ -98,7 +102,7 @@ class HubertExtractor(PretrainedExtractor):
 
     def __init__(self, options: HubertOptions | None = None) -> None:
         self.options = options or HubertOptions()
-        super().__init__(self.options.model, self.options.precision)
+        super().__init__(self.options.model, self.options.precision, self.options.name)
 
     def _check_config(self, config: Any) -> None:
         needed = ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers")
@@ -163,10 +167,14 @@ class HubertExtractor(PretrainedExtractor):
             precision=self.precision,
             transformers_version=transformers.__version__,
         )
-        stem = model_basename(self.options.model)
         return tuple(
-            FeatureSetSpec(f"{stem}.L{layer}", {**common, "layer": layer}) for layer in self.layers
+            FeatureSetSpec(f"{self.stem}.L{layer}", {**common, "layer": layer})
+            for layer in self.layers
         )
+
+    def _load_detail(self) -> str:
+        layers = ",".join(map(str, self.layers))
+        return f"layer{'s' if len(self.layers) > 1 else ''} {layers}"
 
     def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
         check_audio(batch, self.min_samples, f"{self.options.model} (one 20 ms frame)")

@@ -1,9 +1,12 @@
 """What the runner shows while it works: the disk estimate and a progress bar with
-utterances/s and ETA, on stderr (silent when stderr is not a terminal, or with --quiet)."""
+utterances/s and ETA, on stderr; when stderr is not a terminal, plain lines instead (at
+most one per 30 s, see `ser.plain_progress`); nothing with --quiet."""
 
 from __future__ import annotations
 
+import functools
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from ser.plain_progress import INTERVAL, Clock, CountLines
 from ser.units import human_bytes
 
 
@@ -31,8 +35,17 @@ class RateColumn(ProgressColumn):
         return Text(f"{speed:6.1f} utt/s" if speed else "   -- utt/s", style="progress.data.speed")
 
 
-def progress_bar(console: Console, enabled: bool = True) -> Progress:
-    """A rich progress bar: one line per extractor pass."""
+def progress_bar(
+    console: Console,
+    enabled: bool = True,
+    interval: float = INTERVAL,
+    clock: Clock = time.monotonic,
+) -> Progress | CountLines:
+    """A rich progress bar, one line per extractor pass; on a stderr that is no terminal
+    (a log file), plain lines at most every `interval` seconds instead."""
+    if enabled and not console.is_terminal:
+        say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+        return CountLines(say, interval, clock)
     return Progress(
         TextColumn("[bold]{task.description:<10}"),
         BarColumn(),

@@ -48,6 +48,7 @@ from ser.extract.plan import (
 )
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
+from ser.model_names import check_names
 from ser.precision import check_precision, resolve_precision
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
@@ -68,6 +69,7 @@ class ExtractConfig:
     mpnet_model: str | None = None
     bert_model: str | None = None
     layers: str | None = None  # "12", "6,9,12", "all", "last"
+    names: tuple[tuple[str, str], ...] = ()  # (kind, name): feature set names (--name)
     device: str = "auto"
     precision: str = "auto"  # of the pretrained models: auto, fp32, bf16, fp16
     batch_seconds: float | None = None
@@ -90,6 +92,7 @@ class ExtractConfig:
         if self.shard_size < 1:
             raise ConfigError(f"--shard-size must be at least 1, got {self.shard_size}")
         check_precision(self.precision)
+        check_names(self.names, self.features)
 
     def options(self, kind: str, device: torch.device | None = None) -> dict[str, Any]:
         """Keyword options of `build_extractor(kind, ...)` that this config sets.
@@ -98,11 +101,14 @@ class ExtractConfig:
         attrs and every worker (dask workers included) then use that same precision.
         """
         precision = self.precision if device is None else resolve_precision(self.precision, device)
+        names = dict(self.names)
         given: dict[str, dict[str, Any]] = {
             "hubert": {"model": self.hubert_model, "layers": self.layers, "precision": precision},
             "mpnet": {"model": self.mpnet_model, "precision": precision},
             "bert": {"model": self.bert_model, "precision": precision},
         }
+        if kind in given:
+            given[kind]["name"] = names.get(kind)
         return {key: value for key, value in given.get(kind, {}).items() if value is not None}
 
 
@@ -234,7 +240,10 @@ def _run_passes(
             task = bar.add_task(p.extractor.kind, total=sum(len(job.shard) for job in jobs))
             advance: Advance = functools.partial(bar.advance, task)
             if client is None:
-                _run_local(p.extractor, jobs, device, advance)
+                say = functools.partial(
+                    console.print, markup=False, highlight=False, soft_wrap=True
+                )
+                _run_local(p.extractor, jobs, device, advance, say)
             else:
                 _run_dask(client, p, config.device, jobs, advance)
             for spec in p.pending:
@@ -275,11 +284,18 @@ def _replanned(name: str, shard_size: int, early: bool = False) -> str:
 
 
 def _run_local(
-    extractor: Extractor, jobs: list[ShardJob], device: torch.device, advance: Advance
+    extractor: Extractor,
+    jobs: list[ShardJob],
+    device: torch.device,
+    advance: Advance,
+    say: Callable[[str], None],
 ) -> None:
     if not jobs:
         return
     extractor.load(device)
+    line = extractor.loaded()
+    if line:  # the one line per model (transformers' own load report is silenced)
+        say(line)
     for _, batch, _ in run_jobs(extractor, jobs, device):
         advance(len(batch))
 

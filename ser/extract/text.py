@@ -27,7 +27,6 @@ from ser.extract.base import (
     PretrainedExtractor,
     base_attrs,
     load_pretrained,
-    model_basename,
 )
 from ser.precision import autocast
 
@@ -42,8 +41,10 @@ class TextEncoderExtractor(PretrainedExtractor):
     model_kwargs: ClassVar[dict[str, Any]] = {"add_pooling_layer": False}
     _spec_caches = ("_spec",)
 
-    def __init__(self, model: str, max_tokens: int | None, precision: str = "auto") -> None:
-        super().__init__(model, precision)
+    def __init__(
+        self, model: str, max_tokens: int | None, precision: str = "auto", name: str | None = None
+    ) -> None:
+        super().__init__(model, precision, name)
         self.requested_max_tokens = max_tokens
 
     @cached_property
@@ -94,7 +95,7 @@ class TextEncoderExtractor(PretrainedExtractor):
             precision=self.precision,
             transformers_version=transformers.__version__,
         )
-        return FeatureSetSpec(model_basename(self.model_name), attrs)
+        return FeatureSetSpec(self.stem, attrs)
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
         self._check(texts)

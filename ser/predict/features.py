@@ -37,11 +37,16 @@ class Recreated:
     names: list[str]  # feature sets it writes that the run uses
 
 
-def options_from_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """The extractor options that reproduce a feature set with these provenance attrs."""
+def options_from_attrs(attrs: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
+    """The extractor options that reproduce a feature set with these provenance attrs
+    (and, given the set's `name`, under that name: it may have been set by --name, or
+    the model folder may be named otherwise now)."""
     kind = str(attrs["extractor"])
     fields = [f.name for f in dataclasses.fields(EXTRACTORS[kind].options)]
-    options = {name: attrs[name] for name in fields if name in attrs}
+    options = {field: attrs[field] for field in fields if field in attrs}
+    if name is not None and "name" in fields:
+        suffix = f".L{attrs['layer']}" if kind == "hubert" else ""
+        options["name"] = name.removesuffix(suffix)
     if "layers" in fields and "layer" in attrs:
         options["layers"] = str(attrs["layer"])
     if kind == "logmel":  # stored as samples; the options are in milliseconds
@@ -61,7 +66,7 @@ def extractors_for(
     made: dict[tuple[str, str], Recreated] = {}
     for name, info in features.items():
         attrs = dict(info["attrs"])
-        options = options_from_attrs(attrs)
+        options = options_from_attrs(attrs, name)
         key = (str(attrs["extractor"]), repr(sorted(options.items())))
         if key not in made:
             made[key] = Recreated(build_extractor(key[0], **options), [])

@@ -162,3 +162,77 @@ def test_precision_is_recorded_and_another_precision_is_another_feature_set(
 
     result = CliRunner().invoke(main, [*args, "--precision", "fp64"])
     assert result.exit_code == 2 and "'fp64' is not one of" in result.output
+
+
+def _small_corpus(tmp_path: Path) -> Path:
+    from ser.synth import SynthConfig, write_corpus
+
+    root = tmp_path / "IEMOCAP_full_release"
+    write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(3, 3), seed=7))
+    return root
+
+
+def test_name_renames_the_sets_and_each_model_load_says_one_line(
+    tiny_models: Any, tmp_path: Path
+) -> None:
+    import shutil
+
+    root = _small_corpus(tmp_path)
+    # BERT from a Hugging Face cache snapshot: named after the repo, not the commit hash
+    snapshot = tmp_path / "hub" / "models--org--tiny-bert-cased" / "snapshots" / ("ab12" * 10)
+    shutil.copytree(tiny_models.bert, snapshot)
+    store = tmp_path / "f.zarr"
+    args = ["extract", str(root), "--store", str(store), "--features", "hubert,bert",
+            "--hubert-model", str(tiny_models.hubert), "--bert-model", str(snapshot),
+            "--layers", "1,2", "--name", "hubert=speech"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+
+    assert result.exit_code == 0, result.output
+    assert set(FeatureStore.open(store).feature_sets()) == {
+        "speech.L1",
+        "speech.L2",
+        "tiny-bert-cased",
+    }
+    loaded = [line for line in result.stderr.splitlines() if line.startswith("loaded ")]
+    assert len(loaded) == 2, result.stderr
+    assert loaded[0].startswith("loaded speech (layers 1,2, ")
+    assert loaded[1].startswith("loaded tiny-bert-cased (last layer, ")
+    assert loaded[1].endswith(f"from {snapshot.resolve()}")
+    assert "LOAD REPORT" not in result.output and "Loading weights" not in result.output
+    # stderr is no terminal: plain progress lines, the last of each pass with its total
+    n = len(FeatureStore.open(store).manifest)
+    for kind in ("hubert", "bert"):
+        lines = [line for line in result.stderr.splitlines() if line.startswith(f"{kind}: ")]
+        assert lines and lines[-1].startswith(f"{kind}: {n}/{n} utterances  "), result.stderr
+        assert " utt/s  elapsed " in lines[-1] and lines[-1].endswith("eta 0:00")
+
+
+def test_a_bare_name_with_two_model_extractors_is_refused(tmp_path: Path) -> None:
+    args = ["extract", str(tmp_path), "--store", str(tmp_path / "f.zarr"),
+            "--features", "mpnet,bert", "--name", "x"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "ambiguous" in result.output and "--name mpnet=x" in result.output
+
+
+def test_plain_progress_lines_are_throttled_to_one_per_interval() -> None:
+    import io
+
+    from rich.console import Console
+
+    from ser.extract.progress import progress_bar
+
+    out = io.StringIO()
+    times = iter([0.0, 1.0, 10.0, 31.0, 40.0, 62.0, 70.0])  # add_task, then per advance
+    with progress_bar(Console(file=out, width=30), True, 30, lambda: next(times)) as bar:
+        task = bar.add_task("hubert", total=1200)
+        for _ in range(6):
+            bar.advance(task, 200)
+    lines = out.getvalue().splitlines()
+    # the first advance, then 30 s after the line before, and the end of the pass
+    assert lines == [
+        "hubert: 200/1,200 utterances  200.0 utt/s  elapsed 0:01  eta 0:05",
+        "hubert: 600/1,200 utterances  19.4 utt/s  elapsed 0:31  eta 0:31",
+        "hubert: 1,000/1,200 utterances  16.1 utt/s  elapsed 1:02  eta 0:12",
+        "hubert: 1,200/1,200 utterances  17.1 utt/s  elapsed 1:10  eta 0:00",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -238,3 +239,50 @@ def test_live_progress_redraws_from_the_epoch_hook() -> None:
     # Redrawn at most every REDRAW_SECONDS (0.25 s) and at the last epoch.
     assert draws == [True, False, True, True]
     assert "4/4" in out.getvalue() and "val UA 50.0" in out.getvalue()
+
+
+def test_without_a_terminal_each_fold_logs_plain_epoch_lines(
+    store_path: Path, tmp_path: Path
+) -> None:
+    # CliRunner's stderr is no terminal, as with `ser train ... 2>log`.
+    args = ["train", "--store", store_path, "--features", "is13", *SMALL, "--out", tmp_path]
+    result = ser(*args, "--protocol", "session5", "--name", "log")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if ": epoch " in line]
+    # 3 epochs in well under 30 s: the first and the last, each with every field
+    assert len(lines) == 2, result.stderr
+    first, last = lines
+    assert first.startswith("seed 0 session5: epoch 1/3  loss ")
+    assert last.startswith("seed 0 session5: epoch 3/3  loss ")
+    for line in lines:
+        assert "  val UA " in line and "  elapsed " in line and "  eta " in line
+    assert last.endswith("eta 0:00")
+
+
+def test_plain_epoch_lines_are_throttled_to_one_per_interval() -> None:
+    import io
+
+    from rich.console import Console
+
+    from ser.commands import train as train_cli
+
+    out = io.StringIO()
+    times = iter([0.0, 10.0, 20.0, 35.0, 50.0, 70.0, 80.0, 90.0])  # fold start, per epoch
+    progress = train_cli._ConsoleProgress(
+        Console(file=out, width=40), live=False, plain=True, interval=30, clock=lambda: next(times)
+    )
+    with progress:
+        progress.fold_start(0, "fold1..fold5 x seeds 0-2 (15 members stacked)", epochs=6)
+        for epoch in range(1, 7):
+            progress.epoch(epoch, 6, 1.0 / epoch, 40.0 + epoch)
+        entry = {"metrics": {"ua": 1, "wa": 2, "f1": 3}, "best_epoch": 6, "seconds": 80.0}
+        progress.fold_end(0, "fold1", entry)
+        progress.epoch(1, 2, 0.5, math.nan)  # --final: no fold_start, no validation
+    lines = [line for line in out.getvalue().splitlines() if ": epoch " in line]
+    # epoch 1 (first), 4 (30 s after the last line), 6 (last); not 2, 3, 5
+    assert [line.split(": epoch ")[1].split()[0] for line in lines] == ["1/6", "4/6", "6/6", "1/2"]
+    assert lines[-1].startswith("training: epoch 1/2  loss 0.500  no validation  elapsed 0:00")
+    assert lines[1] == (
+        "seed 0 fold1..fold5 x seeds 0-2 (15 members stacked): epoch 4/6  loss 0.250  "
+        "val UA 44.0  elapsed 0:50  eta 0:25"
+    )  # one line each, though the console is 40 wide

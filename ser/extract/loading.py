@@ -1,0 +1,67 @@
+"""Loading a pretrained model says one line, and refuses a model missing weights.
+
+transformers reports every load with a multi-line table (each unexpected or missing
+key: an unused pooler, a training-only embedding), warnings and a progress bar per
+file. `quiet_transformers` silences all of that around a load; the runner prints
+`Extractor.loaded()` instead, one line per model. What that table would have hidden
+matters, though: a weight the encoder needs but the checkpoint lacks is initialised at
+random, and the features would be noise. `check_missing` makes that an error.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from ser.errors import ModelError
+
+# Weights a checkpoint may lack without changing any feature: HF's training-only mask
+# embedding (SpecAugment) and the pooler, which no extractor reads.
+UNUSED_WEIGHTS = re.compile(r"(^|\.)masked_spec_embed$|(^|\.)pooler\.")
+_SHOWN_KEYS = 8
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' log messages below errors, its warnings and progress bars are
+    silenced inside; the previous settings come back after (an exception included)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def check_missing(missing: Iterable[str], model: str) -> None:
+    """Raise `ModelError` naming the weights `model`'s checkpoint lacks that the
+    extractor would use (`missing`: from_pretrained's `missing_keys`)."""
+    needed = sorted(key for key in missing if not UNUSED_WEIGHTS.search(key))
+    if not needed:
+        return
+    shown = ", ".join(needed[:_SHOWN_KEYS])
+    more = f" and {len(needed) - _SHOWN_KEYS} more" if len(needed) > _SHOWN_KEYS else ""
+    raise ModelError(
+        f"model {model}: its checkpoint lacks {len(needed)} weight(s) the encoder needs "
+        f"({shown}{more}); they would be random. Is the weights file complete, and is it "
+        "a checkpoint of this architecture?"
+    )
+
+
+def describe_load(name: str, detail: str, precision: str, device: str, source: str) -> str:
+    """The one line a load prints.
+
+    >>> describe_load("hubert-base-ls960", "layer 12", "fp32", "cpu", "/m/hubert")
+    'loaded hubert-base-ls960 (layer 12, fp32 on cpu) from /m/hubert'
+    """
+    return f"loaded {name} ({detail}, {precision} on {device}) from {source}"

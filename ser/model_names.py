@@ -1,0 +1,169 @@
+"""Feature set names of pretrained models: the model's own id, never a cache hash.
+
+Torch-free (`ser extract` parses --name before deciding whether to import torch).
+
+A hub id gives its last part (`facebook/hubert-base-ls960` -> `hubert-base-ls960`, as
+always, so existing stores keep their names). A local folder gives, first found:
+
+1. the hub id its config.json records (`_name_or_path` / `name_or_path`; transformers
+   before 5 saved it), when that is a real id and not some machine's path;
+2. the repo of a Hugging Face cache snapshot (`.../models--org--name/snapshots/<hash>`);
+3. the folder's own name.
+
+`--name` (an option's `name`) overrides all of these.
+
+>>> set_stem("facebook/hubert-base-ls960")
+'hubert-base-ls960'
+>>> set_stem("/hf/hub/models--facebook--hubert-base-ls960/snapshots/dba3bb02fda4")
+'hubert-base-ls960'
+>>> set_stem("/models/tiny-bert/", override="my-bert")
+'my-bert'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from ser.errors import ConfigError
+
+# A hub id: "name" or "owner/name", letters, digits and - _ . (no "--" or ".." inside).
+_HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A feature set name, as the store accepts it (`ser.cache.store`).
+_SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
+# The cache folder of a hub repo: "models--" + the id with "/" written "--".
+_CACHE_REPO = re.compile(r"^models--(?:.+--)?(?P<name>[^-].*)$")
+
+
+def set_stem(model: str, override: str | None = None) -> str:
+    """The name stem of the feature sets of `model` (a hub id or a local folder)."""
+    if override is not None:
+        return check_set_name(override)
+    if not looks_like_path(model):
+        return _last_part(model)
+    folder = Path(model).expanduser()
+    return recorded_id(folder) or snapshot_repo(folder) or _last_part(model)
+
+
+def check_set_name(name: str) -> str:
+    """`name` if the store accepts it as a feature set name, else `ConfigError`."""
+    if not _SET_NAME.match(name):
+        raise ConfigError(
+            f"--name {name!r}: use letters, digits and . _ + = - (not starting with a symbol)"
+        )
+    return name
+
+
+def recorded_id(folder: Path) -> str | None:
+    """The last part of the hub id `folder/config.json` records, if it records one."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # no readable config: loading will say so with a clearer message
+    if not isinstance(config, dict):
+        return None
+    for key in ("_name_or_path", "name_or_path"):
+        value = config.get(key)
+        if isinstance(value, str) and is_hub_id(value) and not looks_like_path(value):
+            return _last_part(value)
+    return None
+
+
+def snapshot_repo(folder: Path) -> str | None:
+    """The repo name of a Hugging Face cache snapshot folder, else None.
+
+    >>> snapshot_repo(Path("/c/models--org--my-model/snapshots/0123abcd"))
+    'my-model'
+    >>> snapshot_repo(Path("/models/my-model")) is None
+    True
+    """
+    parts = folder.resolve().parts if folder.exists() else folder.parts
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] == "snapshots":
+            match = _CACHE_REPO.match(parts[i - 1])
+            return match.group("name") if match else None
+    return None
+
+
+def looks_like_path(model: str) -> bool:
+    """True when `model` names a local folder rather than a Hugging Face id."""
+    if Path(model).expanduser().exists():
+        return True
+    # Hub ids are "name" or "owner/name"; anything else is meant as a path.
+    return model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
+
+
+def is_hub_id(text: str) -> bool:
+    """True for text shaped like a hub id ("name" or "owner/name").
+
+    >>> is_hub_id("facebook/hubert-base-ls960"), is_hub_id("/home/me/model")
+    (True, False)
+    """
+    return bool(_HUB_ID.match(text)) and ".." not in text and "--" not in text
+
+
+def _last_part(model: str) -> str:
+    return Path(model.rstrip("/\\")).name
+
+
+#: Extractor kinds whose feature sets are named after a model, so --name can rename them.
+NAMED_KINDS = ("hubert", "mpnet", "bert")
+_FIXED_KINDS = ("is13", "logmel")  # their sets have fixed names
+
+
+def parse_names(values: tuple[str, ...], features: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """`ser extract --name` values as sorted (kind, name) pairs, checked (`check_names`).
+
+    `KIND=NAME` renames that extractor's sets. A bare `NAME` is only accepted when
+    `features` holds one model extractor (hubert, mpnet or bert): with two it would be
+    ambiguous, and two sets of one name would collide in the store. HuBERT's sets are
+    `NAME.L<layer>`, one per layer.
+
+    >>> parse_names(("ours",), ("hubert", "logmel"))
+    (('hubert', 'ours'),)
+    >>> parse_names(("bert=b", "mpnet=m"), ("mpnet", "bert"))
+    (('bert', 'b'), ('mpnet', 'm'))
+    """
+    models = [kind for kind in features if kind in NAMED_KINDS]
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        kind, given, name = value.partition("=")
+        if not (given and kind in NAMED_KINDS + _FIXED_KINDS):
+            # A bare NAME (which may hold "=": the store allows it in names).
+            if len(models) != 1:
+                raise ConfigError(_ambiguous(value, models))
+            kind, name = models[0], value
+        pairs.append((kind, name))
+    return check_names(pairs, features)
+
+
+def check_names(
+    pairs: Iterable[tuple[str, str]], features: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """(kind, name) pairs, sorted, if each kind is a model extractor of `features` named
+    once, each name is a valid set name and no two kinds share one; else `ConfigError`."""
+    models = [kind for kind in features if kind in NAMED_KINDS]
+    named: dict[str, str] = {}
+    for kind, name in pairs:
+        if kind not in models:
+            raise ConfigError(
+                f"--name {kind}={name}: {kind} is not one of the model extractors this run "
+                f"has ({', '.join(models) or 'none'}); is13 and logmel sets have fixed names"
+            )
+        if kind in named:
+            raise ConfigError(f"--name given twice for {kind}")
+        named[kind] = check_set_name(name)
+    if len(set(named.values())) < len(named):
+        raise ConfigError("--name: two extractors cannot write feature sets of one name")
+    return tuple(sorted(named.items()))
+
+
+def _ambiguous(name: str, models: list[str]) -> str:
+    if not models:
+        return f"--name {name}: no model extractor (hubert, mpnet, bert) in --features to name"
+    return (
+        f"--name {name} is ambiguous with {', '.join(models)} in --features: "
+        f"say which, e.g. --name {models[0]}={name}"
+    )

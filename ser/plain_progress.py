@@ -1,0 +1,163 @@
+"""Progress as plain lines, for a stderr that is not a terminal (`2>log`, a batch job).
+
+A live bar redraws one line in place; in a log file it would be either nothing (rich
+disables it) or thousands of lines. Instead, one plain line at most every `interval`
+seconds (30 by default), the first and the last of each pass always, each complete in
+itself: what runs, how far, how fast, elapsed and ETA. Both `ser train` (one line per
+epoch) and `ser extract` (utterances done) use these. Torch-free.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rich.progress import TaskID
+
+Clock = Callable[[], float]
+Say = Callable[[str], None]
+
+#: Seconds between two plain progress lines, at most one line per interval.
+INTERVAL = 30.0
+
+
+@dataclass
+class Throttle:
+    """`ready(now)` is True at most once per `interval` seconds, or when forced.
+
+    >>> throttle = Throttle(30)
+    >>> [throttle.ready(t) for t in (0, 10, 29, 31, 40)], throttle.ready(41, force=True)
+    ([True, False, False, True, False], True)
+    """
+
+    interval: float = INTERVAL
+    last: float = -math.inf  # `now` when `ready` last said yes
+
+    def ready(self, now: float, force: bool = False) -> bool:
+        if force or now - self.last >= self.interval:
+            self.last = now
+            return True
+        return False
+
+
+def clock_time(seconds: float) -> str:
+    """Seconds as m:ss or h:mm:ss; "--" when unknown.
+
+    >>> clock_time(75), clock_time(3725), clock_time(math.nan)
+    ('1:15', '1:02:05', '--')
+    """
+    if not math.isfinite(seconds) or seconds < 0:
+        return "--"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def eta(elapsed: float, done: float, total: float) -> float:
+    """Seconds left at the pace so far (NaN before anything is done)."""
+    return elapsed / done * (total - done) if done > 0 else math.nan
+
+
+@dataclass
+class EpochLines:
+    """`ser train`'s lines: one per epoch at most every `interval` seconds, the first and
+    the last epoch of each fold (or stage) always.
+
+    >>> t = iter([0.0, 10.0])
+    >>> lines = EpochLines(print, interval=0, clock=lambda: next(t))
+    >>> lines.start("seed 0 fold1")
+    >>> lines.epoch(1, 2, 1.2345, 41.27)
+    seed 0 fold1: epoch 1/2  loss 1.234  val UA 41.3  elapsed 0:10  eta 0:10
+    """
+
+    say: Say
+    interval: float = INTERVAL
+    clock: Clock = time.monotonic
+    description: str = "training"
+    started: float = math.nan  # clock() when the current fold or stage began
+    last_epoch: int = 0
+    throttle: Throttle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.throttle = Throttle(self.interval)
+
+    def start(self, description: str) -> None:
+        self.description = description
+        self.started, self.last_epoch = self.clock(), 0
+
+    def end(self) -> None:
+        """The fold is over: epochs without a `start` (--final's) are not counted as its."""
+        self.description, self.started, self.last_epoch = "training", math.nan, 0
+
+    def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
+        now = self.clock()
+        if epoch <= self.last_epoch or math.isnan(self.started):
+            # A new stage (staged training restarts at epoch 1) or no `start` (--final):
+            # its time so far is unknown, so elapsed and ETA count from here.
+            self.started = now
+        self.last_epoch = epoch
+        if not self.throttle.ready(now, force=epoch in (1, epochs)):
+            return
+        elapsed = now - self.started
+        val = f"val UA {val_ua:.1f}" if math.isfinite(val_ua) else "no validation"
+        self.say(
+            f"{self.description}: epoch {epoch}/{epochs}  loss {train_loss:.3f}  {val}  "
+            f"elapsed {clock_time(elapsed)}  eta {clock_time(eta(elapsed, epoch, epochs))}"
+        )
+
+
+@dataclass
+class CountLines:
+    """`ser extract`'s lines: items done of a total per pass, at most every `interval`
+    seconds, the first advance and the pass's end always.
+
+    >>> t = iter([0.0, 4.0])
+    >>> lines = CountLines(print, interval=0, clock=lambda: next(t))
+    >>> task = lines.add_task("hubert", total=10)
+    >>> lines.advance(task, 4)
+    hubert: 4/10 utterances  1.0 utt/s  elapsed 0:04  eta 0:06
+    """
+
+    say: Say
+    interval: float = INTERVAL
+    clock: Clock = time.monotonic
+    tasks: list[_Count] = field(default_factory=list)
+    throttle: Throttle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.throttle = Throttle(self.interval)
+
+    def __enter__(self) -> CountLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    # The two methods of rich's Progress the runner calls, with its signatures.
+    def add_task(self, description: str, total: float) -> TaskID:
+        self.tasks.append(_Count(description, total, self.clock()))
+        return TaskID(len(self.tasks) - 1)
+
+    def advance(self, task: TaskID, advance: float = 1) -> None:
+        now, count = self.clock(), self.tasks[task]
+        first = count.done == 0
+        count.done += advance
+        if not self.throttle.ready(now, force=first or count.done >= count.total):
+            return
+        elapsed = now - count.started
+        rate = f"{count.done / elapsed:.1f}" if elapsed > 0 else "--"
+        self.say(
+            f"{count.description}: {count.done:,.0f}/{count.total:,.0f} utterances  "
+            f"{rate} utt/s  elapsed {clock_time(elapsed)}  "
+            f"eta {clock_time(eta(elapsed, count.done, count.total))}"
+        )
+
+
+@dataclass
+class _Count:
+    description: str
+    total: float
+    started: float
+    done: float = 0

@@ -1,0 +1,166 @@
+"""Feature set names come from the model's own id, never a cache hash; a load says one line
+and refuses a checkpoint that lacks weights the encoder needs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from ser.errors import ConfigError, ModelError
+from ser.extract import build_extractor
+from ser.model_names import parse_names, set_stem
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    ("model", "stem"),
+    [  # hub ids keep the names they always had
+        ("facebook/hubert-base-ls960", "hubert-base-ls960"),
+        ("microsoft/mpnet-base", "mpnet-base"),
+        ("bert-base-uncased", "bert-base-uncased"),
+    ],
+)
+def test_hub_ids_keep_their_last_part(model: str, stem: str) -> None:
+    assert set_stem(model) == stem
+
+
+def _copy(model: Path, to: Path) -> Path:
+    shutil.copytree(model, to)
+    return to
+
+
+def _record(folder: Path, **entries: str) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **entries}))
+
+
+def test_a_cache_snapshot_is_named_after_its_repo(tiny_models: Any, tmp_path: Path) -> None:
+    cache = tmp_path / "hub" / "models--some-org--tiny-bert-v2" / "snapshots"
+    snapshot = _copy(tiny_models.bert, cache / "2f1d4e0c9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d")
+    extractor = build_extractor("bert", model=str(snapshot))
+    assert [spec.name for spec in extractor.specs()] == ["tiny-bert-v2"]
+
+
+def test_the_id_a_config_records_names_a_local_folder(tiny_models: Any, tmp_path: Path) -> None:
+    folder = _copy(tiny_models.hubert, tmp_path / "a3f9c2")
+    _record(folder, _name_or_path="facebook/hubert-large-ll60k")
+    extractor = build_extractor("hubert", model=str(folder), layers="1,2")
+    assert [spec.name for spec in extractor.specs()] == [
+        "hubert-large-ll60k.L1",
+        "hubert-large-ll60k.L2",
+    ]
+    _record(folder, _name_or_path="/home/someone/checkpoints/run-7")  # a path, not an id
+    assert set_stem(str(folder)) == "a3f9c2"
+    _record(folder, _name_or_path="", name_or_path="org/from-name-or-path")
+    assert set_stem(str(folder)) == "from-name-or-path"
+
+
+def test_a_plain_folder_keeps_its_name(tiny_models: Any) -> None:
+    assert set_stem(str(tiny_models.mpnet)) == "tiny-mpnet"
+
+
+def test_name_overrides_and_is_checked(tiny_models: Any) -> None:
+    hubert = build_extractor("hubert", model=str(tiny_models.hubert), layers="all", name="ours")
+    assert [spec.name for spec in hubert.specs()] == ["ours.L0", "ours.L1", "ours.L2"]
+    bert = build_extractor("bert", model=str(tiny_models.bert), name="bert-ft")
+    assert [spec.name for spec in bert.specs()] == ["bert-ft"]
+    with pytest.raises(ConfigError, match="--name 'a/b'"):
+        build_extractor("mpnet", model=str(tiny_models.mpnet), name="a/b")
+
+
+def test_parse_names_refuses_ambiguous_and_colliding_names() -> None:
+    assert parse_names(("x",), ("bert", "is13")) == (("bert", "x"),)
+    assert parse_names(("hubert=h", "bert=b"), ("hubert", "bert")) == (
+        ("bert", "b"),
+        ("hubert", "h"),
+    )
+    with pytest.raises(ConfigError, match=r"ambiguous .* --name hubert=x"):
+        parse_names(("x",), ("hubert", "bert"))
+    with pytest.raises(ConfigError, match="no model extractor"):
+        parse_names(("x",), ("logmel",))
+    with pytest.raises(ConfigError, match="mpnet is not one of"):
+        parse_names(("mpnet=x",), ("bert",))
+    with pytest.raises(ConfigError, match=r"logmel is not one of .* fixed names"):
+        parse_names(("logmel=x",), ("bert", "logmel"))
+    assert parse_names(("a=b",), ("bert",)) == (("bert", "a=b"),)  # "=" may be in a name
+    with pytest.raises(ConfigError, match="one name"):
+        parse_names(("bert=x", "mpnet=x"), ("bert", "mpnet"))
+
+
+def _edit_weights(folder: Path, edit: Any) -> None:
+    path = folder / "model.safetensors"
+    tensors = load_file(path)
+    edit(tensors)
+    save_file(tensors, path, metadata={"format": "pt"})
+
+
+def test_a_missing_encoder_weight_is_an_error_naming_it(tiny_models: Any, tmp_path: Path) -> None:
+    folder = _copy(tiny_models.bert, tmp_path / "broken-bert")
+    key = "encoder.layer.0.attention.self.query.weight"
+    _edit_weights(folder, lambda tensors: tensors.pop(key))
+    with pytest.raises(ModelError, match=rf"broken-bert.*lacks 1 weight.*{key}"):
+        build_extractor("bert", model=str(folder)).specs()
+
+
+def test_loading_says_one_line_and_hides_transformers_report(
+    tiny_models: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: Any
+) -> None:
+    # An unexpected pooler weight: transformers would log a multi-line load report.
+    folder = _copy(tiny_models.bert, tmp_path / "bert-with-pooler")
+    _edit_weights(folder, lambda tensors: tensors.update(p=torch.zeros(2)))
+    capsys.readouterr()
+    with caplog.at_level(logging.INFO):
+        extractor = build_extractor("bert", model=str(folder), precision="fp32")
+        extractor.specs()
+        extractor.load(CPU)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert not [r for r in caplog.records if r.name.startswith("transformers")]
+    line = extractor.loaded()
+    assert line == f"loaded bert-with-pooler (last layer, fp32 on cpu) from {folder.resolve()}"
+
+
+def test_predict_rebuilds_a_renamed_set_under_its_name(tiny_models: Any) -> None:
+    from ser.predict.features import options_from_attrs
+
+    hubert = build_extractor("hubert", model=str(tiny_models.hubert), layers="2", name="ours")
+    (spec,) = hubert.specs()
+    options = options_from_attrs(spec.attrs, spec.name)
+    assert options["name"] == "ours"
+    assert [s.name for s in build_extractor("hubert", **options).specs()] == ["ours.L2"]
+
+
+def test_doctests() -> None:
+    import doctest
+
+    import ser.extract.loading
+    import ser.model_names
+    import ser.plain_progress
+
+    for module in (ser.model_names, ser.extract.loading, ser.plain_progress):
+        assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_a_failed_load_restores_transformers_logging(tmp_path: Path) -> None:
+    from transformers.utils import logging as hf_logging
+
+    from ser.extract.base import load_pretrained
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_warning()
+    try:
+        with pytest.raises(ConfigError, match="holds no loadable model"):
+            from transformers import AutoModel
+
+            load_pretrained(AutoModel.from_pretrained, str(tmp_path), "model")
+        assert hf_logging.get_verbosity() == logging.WARNING
+    finally:
+        hf_logging.set_verbosity(before)
