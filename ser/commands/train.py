@@ -326,7 +326,18 @@ def summary_table(record: dict[str, Any]) -> Table:
     help="Write PNG plots (confusion matrices, curves) into this directory.",
 )
 def report_command(run_dirs: tuple[Path, ...], fmt: str, plots: Path | None) -> None:
-    """One table row per run, like the papers' tables; optional PNG plots."""
+    """One table row per run, like the papers' tables; optional PNG plots. A `ser sweep`
+    folder: its tables as the papers print them, with the published numbers."""
+    from ser.sweep.report import is_sweep
+
+    if len(run_dirs) == 1 and is_sweep(run_dirs[0]):  # a `ser sweep --out` folder
+        from ser.sweep.plots import sweep_plots
+        from ser.sweep.report import sweep_report
+
+        click.echo(sweep_report(run_dirs[0], fmt=fmt), nl=False)
+        if plots is not None:
+            click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)
+        return
     from ser.train.report import load_run, report_table, write_plots
 
     runs = [load_run(path) for path in run_dirs]

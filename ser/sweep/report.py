@@ -1,0 +1,217 @@
+"""A sweep's tables as the papers print them, ours beside theirs, each row tested.
+
+For every table of ``<out>/sweeps/*.json`` (`ser.sweep.runner.write_manifest`), one row
+per cell in the paper's order: our mean ± std over seeds (each seed the mean over its
+folds), the paper's number in its own column (its protocol named above the table: ours
+are speaker-independent, theirs may not be), and a paired test against the paper's
+reference row (MSMSER's Full, the fusion study's LGF + ADD + perspective loss): the
+Wilcoxon signed-rank test over the (seed, fold) pairs both cells ran, with the mean
+difference. The fusion study's cells are laid out as its Table 2 (fusion layer and
+method by loss), with its Table 1 (one modality) and Table 3 (per-class accuracy of
+LGF + ADD) from the same runs. CSV holds one line per (cell, seed, fold).
+
+Figures (``--plots DIR``): MSMSER's Fig. 2 (UA against L, error bars) and the fusion
+study's 24 cells as a heat-map.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser.errors import ConfigError
+from ser.sweep.cells import cell_dir
+from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
+from ser.sweep.runner import SWEEPS
+from ser.train.record import RECORD
+from ser.train.report import protocol_label
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """A manifest row with its run record (None until the cell has run)."""
+
+    row: dict[str, Any]
+    run: dict[str, Any] | None
+
+    def scores(self, metric: str) -> dict[tuple[int, str], float]:
+        """(seed, fold) -> the metric, for the folds the cell has finished."""
+        if self.run is None:
+            return {}
+        return {(int(e["seed"]), str(e["fold"])): float(e["metrics"][metric])
+                for e in self.run["folds"]}  # fmt: skip
+
+    def mean_std(self, metric: str) -> tuple[float, float] | None:
+        if self.run is None or not self.run.get("summary"):
+            return None
+        s = self.run["summary"]
+        return float(s[metric]), float(s.get(f"{metric}_std", 0.0))
+
+
+def is_sweep(path: Path) -> bool:
+    return (Path(path) / SWEEPS).is_dir()
+
+
+def load_sweeps(out: Path) -> list[dict[str, Any]]:
+    """Every sweep manifest in `out`, its cells joined with their records."""
+    files = sorted((Path(out) / SWEEPS).glob("*.json"))
+    if not files:
+        raise ConfigError(f"{out}: no sweep manifests in {out / SWEEPS}")
+    sweeps = []
+    for file in files:
+        try:
+            manifest = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{file}: unreadable sweep manifest ({e})") from e
+        manifest["results"] = [
+            CellResult(row, _record(out, row["key"])) for row in manifest["cells"]
+        ]
+        sweeps.append(manifest)
+    return sweeps
+
+
+def _record(out: Path, key: str) -> dict[str, Any] | None:
+    path = cell_dir(out, key) / RECORD
+    if not path.is_file():
+        return None
+    run = json.loads(path.read_text(encoding="utf-8"))
+    return run if run.get("folds") else None
+
+
+def paired_test(a: CellResult, ref: CellResult, metric: str) -> tuple[float, float, int]:
+    """(mean difference a - ref, Wilcoxon p, pairs) over the (seed, fold)s both ran;
+    p is NaN with fewer than 2 pairs or no difference at all."""
+    from scipy.stats import wilcoxon
+
+    x, y = a.scores(metric), ref.scores(metric)
+    shared = sorted(set(x) & set(y))
+    diffs = np.array([x[k] - y[k] for k in shared])
+    if len(diffs) == 0:
+        return math.nan, math.nan, 0
+    if len(diffs) < 2 or not np.any(diffs):
+        return float(diffs.mean()), math.nan, len(diffs)
+    return float(diffs.mean()), float(wilcoxon(diffs).pvalue), len(diffs)
+
+
+def sweep_report(out: Path, fmt: str = "md") -> str:
+    """Markdown tables (or CSV lines per fold) of every sweep in `out`."""
+    sweeps = load_sweeps(out)
+    if fmt == "csv":
+        return _csv(sweeps)
+    parts = []
+    for sweep in sweeps:
+        for table in sweep["tables"]:
+            results = [r for r in sweep["results"] if r.row["table"] == table["name"]]
+            parts.append(_table_md(table, results))
+            if table["name"] == "fusion-study":
+                parts.append(_fusion_table3(results))
+    return "\n".join(parts)
+
+
+def _table_md(table: dict[str, Any], results: list[CellResult]) -> str:
+    metrics = table["metrics"]
+    ref = _reference(table, results)
+    ours = next((r.run for r in results if r.run), None)
+    lines = [f"## {table['title']}", ""]
+    if table["paper"]:
+        lines.append(f"Paper: {table['paper']}; its protocol: {table['protocol']}.")
+    if ours is not None:
+        lines.append(f"Ours: {protocol_label(ours)}; validation: {ours.get('validation', '-')}.")
+    if table.get("note"):
+        lines.append(table["note"])
+    head = ["cell"] + [f"{m.upper()} (ours)" for m in metrics]
+    head += [f"{m.upper()} (paper)" for m in metrics] + [
+        f"vs {table['reference']}",
+        "seeds x folds",
+    ]
+    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        label = r.row["label"] + (f" / {r.row['column']}" if r.row.get("column") else "")
+        cells = [label] + [_ours(r, m) for m in metrics] + [_paper(r.row, m) for m in metrics]
+        cells += [_versus(r, ref, metrics[0]), str(len(r.scores(metrics[0])) or "-")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _reference(table: dict[str, Any], results: list[CellResult]) -> CellResult | None:
+    return next((r for r in results if r.row["row_key"] == table["reference"]), None)
+
+
+def _ours(r: CellResult, metric: str) -> str:
+    ms = r.mean_std(metric)
+    if ms is None:
+        return "not run" if r.run is None else "running"
+    return f"{ms[0]:.2f} ± {ms[1]:.2f}" + ("" if r.run and r.run.get("complete") else " (partial)")
+
+
+def _paper(row: dict[str, Any], metric: str) -> str:
+    value = row["published"].get(metric)
+    if value is None:
+        return "-"
+    std = row["published"].get(f"{metric}_std")
+    return f"{value:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+
+
+def _versus(r: CellResult, ref: CellResult | None, metric: str) -> str:
+    if ref is None or r is ref or r.row["key"] == ref.row["key"]:
+        return "reference" if ref is not None else "-"
+    diff, p, n = paired_test(r, ref, metric)
+    if n == 0:
+        return "-"
+    return f"{diff:+.2f} (p={p:.3g})" if not math.isnan(p) else f"{diff:+.2f} (n={n})"
+
+
+def _fusion_table3(results: list[CellResult]) -> str:
+    """Its Table 3: per-class accuracy of A, T and LGF + ADD (single, perspective)."""
+    by_key = {r.row["row_key"]: r for r in results}
+    sources = {
+        "A (unimodal)": "Audio", "T (unimodal)": "Text",
+        "A+T (single loss)": "LGF ADD-Fusion/L_s", "A+T (perspective loss)": "LGF ADD-Fusion/L_p",
+    }  # fmt: skip
+    head = ["model"] + [f"{c} ours | paper" for c in FUSION_TABLE3_CLASSES]
+    lines = ["### Fusion study Table 3: per-class accuracy (recall), ours | paper", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
+    for label, key in sources.items():
+        r = by_key.get(key)
+        recalls = _recalls(r.run) if r is not None and r.run else {}
+        cells = [label] + [
+            f"{recalls[c]:.1f} | {paper:.1f}" if c in recalls else f"- | {paper:.1f}"
+            for c, paper in zip(FUSION_TABLE3_CLASSES, FUSION_TABLE3[label], strict=True)
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _recalls(run: dict[str, Any]) -> dict[str, float]:
+    """Per-class recall, mean over the run's (seed, fold) entries."""
+    values: dict[str, list[float]] = {}
+    for e in run["folds"]:
+        for c, v in e["metrics"]["per_class_recall"].items():
+            if v is not None:
+                values.setdefault(c, []).append(float(v))
+    return {c: float(np.mean(v)) for c, v in values.items()}
+
+
+def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["sweep", "table", "cell", "column", "key", "seed", "fold", "ua", "wa", "f1",
+                     "paper_ua", "paper_wa"])  # fmt: skip
+    for sweep in sweeps:
+        for r in sweep["results"]:
+            row, pub = r.row, r.row["published"]
+            for e in (r.run or {}).get("folds", []):
+                m = e["metrics"]
+                writer.writerow([sweep["name"], row["table"], row["label"], row.get("column") or "",
+                                 row["key"], e["seed"], e["fold"], f"{m['ua']:.2f}",
+                                 f"{m['wa']:.2f}", f"{m['f1']:.2f}", pub.get("ua", ""),
+                                 pub.get("wa", "")])  # fmt: skip
+    return buf.getvalue()
