@@ -47,17 +47,22 @@ def resolve_cells(cells: Sequence[Cell], store: str, out: Path) -> list[Resolved
     from ser.cache import FeatureStore
 
     handle = FeatureStore.open(store)  # StoreError: missing or unreadable store
-    resolved, problems = [], []
+    resolved: list[ResolvedCell] = []
+    problems: dict[str, list[str]] = {}  # problem -> the cells that have it
     for cell in cells:
         try:
             resolved.append(_resolve(cell, handle, store, out))
         except SerError as e:
-            problems.append(f"{cell.table} '{cell.label}': {e}")
+            problems.setdefault(str(e), []).append(f"{cell.table} '{cell.label}'")
     if problems:
-        shown = "\n  ".join(problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise ConfigError(f"{len(problems)} cell(s) cannot train:\n  {shown}{more}")
+        failed = sum(len(names) for names in problems.values())
+        lines = [f"{_names(names)}: {problem}" for problem, names in problems.items()]
+        raise ConfigError(f"{failed} cell(s) cannot train:\n  " + "\n  ".join(lines))
     return resolved
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
 
 
 def _resolve(cell: Cell, handle: Any, store: str, out: Path) -> ResolvedCell:

@@ -134,8 +134,8 @@ def _table_md(table: dict[str, Any], results: list[CellResult]) -> str:
     ]
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
-        label = r.row["label"] + (f" / {r.row['column']}" if r.row.get("column") else "")
-        cells = [label] + [_ours(r, m) for m in metrics] + [_paper(r.row, m) for m in metrics]
+        cells = [r.row["label"], *(_ours(r, m) for m in metrics)]
+        cells += [_paper(r.row, m) for m in metrics]
         cells += [_versus(r, ref, metrics[0]), str(len(r.scores(metrics[0])) or "-")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -83,22 +83,24 @@ def run_sweep(
     client: Any = None,
     on_outcome: Callable[[Outcome, ResolvedCell], None] | None = None,
     threads: int | None = None,
+    task: Callable[[Sequence[Any], str], list[Outcome]] | None = None,
 ) -> list[Outcome]:
     """Train every unfinished cell; one outcome per distinct cell. With a dask `client`
-    each task is a dask task; `threads` caps torch threads per task (None: the cells')."""
+    each task is a dask task; `threads` caps torch threads per task (None: the cells');
+    `task` replaces `run_task` (tests wrap it to kill their worker)."""
     by_key = {c.key: c for c in cells}
     report = on_outcome or (lambda outcome, cell: None)
     outcomes = []
     todo = []
-    for task in tasks(cells):
-        left = [c for c in task if not finished(out, c.key)]
-        for c in task:
+    for group in tasks(cells):
+        left = [c for c in group if not finished(out, c.key)]
+        for c in group:
             if c not in left:
                 outcomes.append(_skipped(out, c.key))
                 report(outcomes[-1], c)
         if left:
             todo.append([_with_threads(c.config, threads) for c in left])
-    for outcome in _execute(todo, out, client):
+    for outcome in _execute(todo, out, client, task or run_task):
         outcomes.append(outcome)
         report(outcome, by_key[outcome.key])
     return outcomes
@@ -112,14 +114,16 @@ def _with_threads(config: Any, threads: int | None) -> Any:
     )
 
 
-def _execute(todo: list[list[Any]], out: Path, client: Any) -> Iterator[Outcome]:
+def _execute(
+    todo: list[list[Any]], out: Path, client: Any, task: Callable[..., list[Outcome]]
+) -> Iterator[Outcome]:
     if client is None:
         for configs in todo:
-            yield from run_task(configs, str(out))
+            yield from task(configs, str(out))
         return
     from distributed import as_completed
 
-    futures = [client.submit(run_task, configs, str(out), pure=False) for configs in todo]
+    futures = [client.submit(task, configs, str(out), pure=False) for configs in todo]
     for future in as_completed(futures):
         yield from future.result()
 

@@ -57,7 +57,8 @@ class Cell:
     @property
     def label(self) -> str:
         axes = ", ".join(f"{k}={v}" for k, v in self.grid.items())
-        return self.row.label + (f" [{axes}]" if axes else "")
+        column = f" / {self.row.column}" if self.row.column else ""
+        return self.row.label + column + (f" [{axes}]" if axes else "")
 
 
 @dataclass(frozen=True)
@@ -144,12 +145,17 @@ def _expand(
         fixed = {**from_file.get("fixed", {}), **cli["fixed"]}
         axes = {**from_file.get("grid", {}), **cli["grid"]}
         fixed = {options.key(k, source, "fixed"): v for k, v in fixed.items()}
-        axes = {options.key(k, source, "grid"): _values(v, source, k) for k, v in axes.items()}
+        axes = {
+            key: [options.cast(key, v, f"{source}: [grid]") for v in _values(v, source, k)]
+            for k, v in axes.items()
+            for key in [options.key(k, source, "grid")]
+        }
         for row in table.rows:
             for values in itertools.product(*axes.values()):
                 point = dict(zip(axes, values, strict=True))
                 raw = {**table.fixed, **row.options, **fixed, **point}
-                where = f"{source}: {table.name} '{row.label}'"
+                where = f"{table.name} '{row.label}'"
+                where = where if source == table.name else f"{source}: {where}"
                 resolved = options.resolve(raw, params, where)
                 cells.append(Cell(table.name, row, MappingProxyType(point), resolved))
     return SweepSpec(name, source, tuple(tables), tuple(cells))
@@ -158,7 +164,7 @@ def _expand(
 def _values(value: Any, source: str, key: str) -> list[Any]:
     """An axis: a TOML list or a comma-separated command-line string."""
     values = value.split(",") if isinstance(value, str) else value
-    if not isinstance(values, list) or not values:
+    if not isinstance(values, list) or not values or any(v == "" for v in values):
         raise ConfigError(f"{source}: grid axis {key!r} needs a non-empty list of values")
     return [v.strip() if isinstance(v, str) else v for v in values]
 
@@ -190,7 +196,7 @@ class TrainOptions:
         out: dict[str, Any] = dict(self.defaults)
         for name, value in raw.items():
             key = self.key(name, where, "options")
-            out[key] = self._cast(key, value, where)
+            out[key] = self.cast(key, value, where)
         if out.get("features") is None:
             raise ConfigError(f"{where}: no feature sets (fix features = 'a+b')")
         try:
@@ -200,7 +206,8 @@ class TrainOptions:
             raise ConfigError(f"{where}: features name {{{name}}}: give --set {name}=SET") from None
         return MappingProxyType(out)
 
-    def _cast(self, key: str, value: Any, where: str) -> Any:
+    def cast(self, key: str, value: Any, where: str) -> Any:
+        """`value` as the CLI types option `key`; ConfigError naming `where`."""
         param = self.params[key]
         if value is None:
             return None

@@ -1,0 +1,26 @@
+"""A small labelled store and tiny-model options shared by the sweep tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ser.cache.testing import labelled_store
+
+SETS = {
+    "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
+    "is13": ("is13", "audio", "utterance", 7, "float32"),
+    "bert-tiny": ("bert", "text", "token", 5, "float16"),
+}
+# Tiny MSMSER on one held-out session: a cell trains in about a second.
+TINY = {"epochs": "2", "batch-size": "8", "seeds": "1", "protocol": "session5",
+        "d-model": "8", "heads": "2", "layers": "1", "lr": "0.01"}  # fmt: skip
+PARAMS = {"audio": "hubert", "text": "bert"}
+
+
+@pytest.fixture(scope="package")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sweep_store") / "features.zarr"
+    labelled_store(path, SETS, per_dialog=6)
+    return path

@@ -1,0 +1,61 @@
+"""Cells are checked against the store up front and keyed by what they train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ser.cache import FeatureStore
+from ser.cache.testing import add_labelled_set, labelled_store
+from ser.errors import ConfigError, StoreError
+from ser.sweep.cells import resolve_cells, tasks
+from ser.sweep.spec import load_spec
+
+from .conftest import PARAMS, SETS, TINY
+
+
+def test_impossible_cells_are_refused_before_anything_trains(
+    store_path: Path, tmp_path: Path
+) -> None:
+    spec = load_spec("msmser-table2", params=PARAMS, fixed={**TINY, "queries": "3"})
+    with pytest.raises(ConfigError, match=r"msmser-table2 'w/o MIT': queries does not apply"):
+        resolve_cells(spec.cells, str(store_path), tmp_path)
+    missing = load_spec("fusion-study", params={"audio": "logmel", "text": "bert"}, fixed=TINY)
+    problem = r"25 cell\(s\) cannot train:\n  fusion-study 'EF ADD-Fusion / L_s' and 24 more: "
+    with pytest.raises(ConfigError, match=problem + "feature set 'logmel' is not in the store"):
+        resolve_cells(missing.cells, str(store_path), tmp_path)
+    assert not (tmp_path / "cells").exists()
+    with pytest.raises(StoreError):
+        resolve_cells(spec.cells, str(tmp_path / "nowhere.zarr"), tmp_path)
+
+
+def test_keys_follow_the_config_and_the_features_not_the_place(tmp_path: Path) -> None:
+    store = tmp_path / "a.zarr"
+    labelled_store(store, SETS, per_dialog=4)
+    spec = load_spec("msmser-table3", params=PARAMS, fixed=TINY)
+    here = resolve_cells(spec.cells, str(store), tmp_path / "one")
+    there = resolve_cells(spec.cells, str(store), tmp_path / "two")
+    assert [c.key for c in here] == [c.key for c in there]
+    assert len({c.key for c in here}) == 6
+    other = load_spec("msmser-table3", params=PARAMS, fixed={**TINY, "epochs": "3"})
+    assert not {c.key for c in here} & {
+        c.key for c in resolve_cells(other.cells, str(store), tmp_path)
+    }
+    # A re-extracted feature set (another fingerprint) is another cell.
+    add_labelled_set(FeatureStore.open(store, mode="a"), "bert-tiny", SETS["bert-tiny"], seed=1,
+                     overwrite=True)  # fmt: skip
+    again = resolve_cells(spec.cells, str(store), tmp_path / "one")
+    assert not {c.key for c in here} & {c.key for c in again}
+
+
+def test_table3_is_one_task_and_table2_one_per_shape(store_path: Path, tmp_path: Path) -> None:
+    table3 = resolve_cells(load_spec("msmser-table3", params=PARAMS, fixed=TINY).cells,
+                           str(store_path), tmp_path)  # fmt: skip
+    assert [len(t) for t in tasks(table3)] == [6]  # RMM and eval masks: member options
+    table2 = resolve_cells(load_spec("msmser-table2", params=PARAMS, fixed=TINY).cells,
+                           str(store_path), tmp_path)  # fmt: skip
+    assert len(tasks(table2)) == 6
+    both = resolve_cells(load_spec("all", params=PARAMS, fixed=TINY).cells[:12], str(store_path),
+                         tmp_path)  # fmt: skip
+    assert sum(len(t) for t in tasks(both)) == 11  # Full is in both tables: trained once

@@ -1,0 +1,117 @@
+"""Running sweeps: skip finished cells, share cells, locks, kill -9 and a killed dask worker."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ser.sweep.cells import resolve_cells
+from ser.sweep.runner import Outcome, run_sweep, run_task
+from ser.sweep.spec import load_spec
+
+from .conftest import PARAMS, TINY
+
+
+def cells_of(preset: str, store: Path, out: Path, **fixed: str) -> list[Any]:
+    spec = load_spec(preset, params=PARAMS, fixed={**TINY, **fixed})
+    return resolve_cells(spec.cells, str(store), out)
+
+
+def metrics(out: Path, cells: list[Any]) -> dict[str, Any]:
+    records = {c.key: json.loads((out / "cells" / c.key / "run.json").read_text()) for c in cells}
+    return {k: [f["metrics"] for f in r["folds"]] for k, r in records.items()}
+
+
+def test_a_sweep_run_again_skips_finished_cells_and_shares_them(
+    store_path: Path, tmp_path: Path
+) -> None:
+    cells = cells_of("msmser-table3", store_path, tmp_path)
+    first = run_sweep(cells, tmp_path)
+    assert sorted(o.status for o in first) == ["done"] * 6
+    assert all(json.loads((tmp_path / "cells" / c.key / "run.json").read_text())["complete"]
+               for c in cells)  # fmt: skip
+    again = run_sweep(cells, tmp_path)
+    assert [o.status for o in again] == ["skipped"] * 6
+    # Table 2 shares its Full with Table 3: only its other five cells train.
+    table2 = run_sweep(cells_of("msmser-table2", store_path, tmp_path), tmp_path)
+    assert sorted(o.status for o in table2) == ["done"] * 5 + ["skipped"]
+
+
+def test_a_cell_another_sweep_holds_is_reported_busy(store_path: Path, tmp_path: Path) -> None:
+    cells = cells_of("msmser-table3", store_path, tmp_path)
+    lock = tmp_path / "locks" / f"{cells[0].key}.lock"
+    lock.parent.mkdir(parents=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        outcomes = {o.key: o for o in run_sweep(cells, tmp_path)}
+    finally:
+        os.close(fd)
+    assert outcomes[cells[0].key].status == "busy"
+    assert not (tmp_path / "cells" / cells[0].key).exists()  # never written into
+    assert [outcomes[c.key].status for c in cells[1:]] == ["done"] * 5
+
+
+def test_kill_9_mid_sweep_loses_no_finished_cell(store_path: Path, tmp_path: Path) -> None:
+    """A `ser sweep` killed once its first cell is finished: the same command completes
+    the rest and leaves the finished cell as it was."""
+    out = tmp_path / "sweep"
+    fix = [x for k, v in {**TINY, "epochs": "6"}.items() for x in ("--fix", f"{k}={v}")]
+    command = [sys.executable, "-m", "ser.cli", "sweep", "msmser-table2", "--store",
+               str(store_path), "--out", str(out), "--set", "audio=hubert", "--set", "text=bert",
+               *fix]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    finished: list[Path] = []
+    while not finished and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        finished = [
+            p for p in out.glob("cells/*/run.json") if json.loads(p.read_text())["complete"]
+        ]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert finished, "the sweep finished no cell before the deadline"
+    before = {p: p.read_bytes() for p in finished}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert all(p.read_bytes() == b for p, b in before.items())
+    assert len([p for p in out.glob("cells/*/run.json")]) == 6
+    assert "finished before" in done.stdout
+
+
+def crash_once(configs: list[Any], out: str, marker: str) -> list[Outcome]:
+    """The first call finishes one cell, then kills its own worker process (kill -9)."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        run_task(configs[:1], out)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_task(configs, out)
+
+
+@pytest.mark.slow
+def test_a_killed_dask_worker_loses_no_finished_cell(store_path: Path, tmp_path: Path) -> None:
+    import functools
+
+    import cloudpickle
+
+    from ser.cluster import dask_client
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    cells = cells_of("msmser-table3", store_path, tmp_path / "dask")
+    task = functools.partial(crash_once, marker=str(tmp_path / "crashed"))
+    with dask_client(workers=2, gpus=0) as client:
+        outcomes = run_sweep(cells, tmp_path / "dask", client, task=task)
+    assert (tmp_path / "crashed").exists()
+    assert sorted(o.status for o in outcomes) == ["done"] * 6
+    alone = cells_of("msmser-table3", store_path, tmp_path / "alone")
+    run_sweep(alone, tmp_path / "alone")
+    assert metrics(tmp_path / "dask", cells) == metrics(tmp_path / "alone", alone)
