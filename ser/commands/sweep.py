@@ -12,7 +12,6 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
-from rich.table import Table
 
 from ser.errors import ConfigError
 
@@ -179,18 +178,17 @@ def _dry_run(cells: list[Any], store: str, as_json: bool) -> None:
             for c, e in rows
         ]))  # fmt: skip
         return
-    table = Table(title=f"{len(cells)} cells, {len({c.key for c in cells})} to train (dry run)")
-    for column in ("table", "cell", "key", "config", "members", "params", "memory", "time"):
-        table.add_column(column, overflow="fold")
+    click.echo(f"{len(cells)} cells, {len({c.key for c in cells})} to train (dry run):")
     for c, e in rows:
-        config = f"{c.resolved['features']} {c.resolved['fusion']} {c.resolved['protocol']} " \
-                 f"{c.resolved['epochs']} ep, seeds {len(c.resolved['seeds'])}"  # fmt: skip
-        sizes = (f"{e.parameters:,}", human_bytes(e.memory), f"~{e.seconds:.0f} s")
-        table.add_row(c.cell.table, c.cell.label, c.key, config, str(c.members), *sizes)
-    Console().print(table)
+        r = c.resolved
+        click.echo(
+            f"  {c.cell.table}  {c.cell.label}  [{c.key}]  {r['features']} {r['fusion']} "
+            f"{r['protocol']} {r['epochs']} epochs x {len(r['seeds'])} seeds = {c.members} "
+            f"members; {e.parameters:,} parameters, {human_bytes(e.memory)}, ~{e.seconds:.0f} s"
+        )
     total = sum(e.seconds for c, e in {c.key: (c, e) for c, e in rows}.values())
-    device = cells[0].config.device if cells else "cpu"
-    click.echo(f"estimated total: ~{total / 60:.1f} min (device {device}; rough)")
+    device = rows[0][1].device if rows else "cpu"
+    click.echo(f"estimated total: ~{total / 60:.1f} min on {device} (rough: ser.sweep.estimate)")
 
 
 COMMANDS: list[click.Command] = [sweep_command]

@@ -22,6 +22,7 @@ class Estimate:
     parameters: int  # per member
     memory: int  # bytes
     seconds: float
+    device: str  # where it would train
 
 
 def estimate(cell: Any, store: Any, cache: dict[Any, int] | None = None) -> Estimate:
@@ -48,4 +49,5 @@ def estimate(cell: Any, store: Any, cache: dict[Any, int] | None = None) -> Esti
     flops = 6.0 * params * rows * utterances * plan.epochs * cell.members
     data = sum(store.info(f.name).bytes for f in features)
     memory = 16 * params * cell.members + data
-    return Estimate(params, memory, flops / EFFECTIVE_FLOPS[plan.device.type])
+    seconds = flops / EFFECTIVE_FLOPS[plan.device.type]
+    return Estimate(params, memory, seconds, plan.device.type)

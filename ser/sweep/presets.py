@@ -171,7 +171,10 @@ FUSION_STUDY = Preset(
     paper=FUSION,
     protocol="sessions 1-4 train, session 5 test, 150 epochs, last epoch, 20 repeats",
     params=_frozen({"audio": "is13", "text": "bert"}),
-    fixed=_frozen({"features": "{audio}+{text}", "protocol": "session5", "classes": "4"}),
+    # The paper's training set: all of sessions 1-4, fixed epochs, the last one tested.
+    fixed=_frozen(
+        {"features": "{audio}+{text}", "protocol": "session5", "val": "none", "classes": "4"}
+    ),
     rows=_fusion_rows(),
     reference="LGF ADD-Fusion/L_p",
     metrics=("wa",),

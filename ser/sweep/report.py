@@ -117,8 +117,19 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
 
 
 def _table_md(table: dict[str, Any], results: list[CellResult]) -> str:
-    metrics = table["metrics"]
-    ref = _reference(table, results)
+    """Rows as the paper prints them; cells with a column (the fusion study's losses)
+    side by side in one row, the others below in a table of their own."""
+    lines = _heading(table, results)
+    pivoted = [r for r in results if r.row.get("column")]
+    plain = [r for r in results if not r.row.get("column")]
+    if pivoted:
+        lines += _pivot(table, pivoted, _reference(table, results))
+    if plain:
+        lines += _rows(table, plain, _reference(table, results))
+    return "\n".join(lines) + "\n"
+
+
+def _heading(table: dict[str, Any], results: list[CellResult]) -> list[str]:
     ours = next((r.run for r in results if r.run), None)
     lines = [f"## {table['title']}", ""]
     if table["paper"]:
@@ -127,18 +138,43 @@ def _table_md(table: dict[str, Any], results: list[CellResult]) -> str:
         lines.append(f"Ours: {protocol_label(ours)}; validation: {ours.get('validation', '-')}.")
     if table.get("note"):
         lines.append(table["note"])
+    return lines
+
+
+def _pivot(table: dict[str, Any], results: list[CellResult], ref: CellResult | None) -> list[str]:
+    metric = table["metrics"][0]
+    columns = list(dict.fromkeys(r.row["column"] for r in results))
+    head = ["cell"]
+    for c in columns:
+        head += [f"{metric.upper()} {c} (ours)", f"{c} (paper)", f"{c} vs {table['reference']}"]
+    lines = ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    by_row: dict[str, dict[str, CellResult]] = {}
+    for r in results:
+        by_row.setdefault(r.row["row"], {})[r.row["column"]] = r
+    for label, cells in by_row.items():
+        row = [label]
+        for c in columns:
+            cell = cells.get(c)
+            row += ["-"] * 3 if cell is None else [_ours(cell, metric), _paper(cell.row, metric),
+                                                   _versus(cell, ref, metric)]  # fmt: skip
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | None) -> list[str]:
+    metrics = table["metrics"]
     head = ["cell"] + [f"{m.upper()} (ours)" for m in metrics]
     head += [f"{m.upper()} (paper)" for m in metrics] + [
         f"vs {table['reference']}",
         "seeds x folds",
     ]
-    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         cells = [r.row["label"], *(_ours(r, m) for m in metrics)]
         cells += [_paper(r.row, m) for m in metrics]
         cells += [_versus(r, ref, metrics[0]), str(len(r.scores(metrics[0])) or "-")]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _reference(table: dict[str, Any], results: list[CellResult]) -> CellResult | None:
@@ -176,14 +212,14 @@ def _fusion_table3(results: list[CellResult]) -> str:
         "A (unimodal)": "Audio", "T (unimodal)": "Text",
         "A+T (single loss)": "LGF ADD-Fusion/L_s", "A+T (perspective loss)": "LGF ADD-Fusion/L_p",
     }  # fmt: skip
-    head = ["model"] + [f"{c} ours | paper" for c in FUSION_TABLE3_CLASSES]
-    lines = ["### Fusion study Table 3: per-class accuracy (recall), ours | paper", "",
+    head = ["model"] + [f"{c} {who}" for c in FUSION_TABLE3_CLASSES for who in ("ours", "paper")]
+    lines = ["### Fusion study Table 3: per-class accuracy (recall), ours and the paper's", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
     for label, key in sources.items():
         r = by_key.get(key)
         recalls = _recalls(r.run) if r is not None and r.run else {}
         cells = [label] + [
-            f"{recalls[c]:.1f} | {paper:.1f}" if c in recalls else f"- | {paper:.1f}"
+            f"{recalls[c]:.2f} | {paper:.2f}" if c in recalls else f"- | {paper:.2f}"
             for c, paper in zip(FUSION_TABLE3_CLASSES, FUSION_TABLE3[label], strict=True)
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -1,0 +1,105 @@
+"""`ser sweep` and `ser report` on a sweep folder, through click's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ser.cache.testing import labelled_store
+from ser.cli import main
+
+SETS = {
+    "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
+    "is13": ("is13", "audio", "utterance", 7, "float32"),
+    "bert-tiny": ("bert", "text", "token", 5, "float16"),
+}
+TINY = ("epochs=2", "batch-size=8", "seeds=2", "protocol=session5", "d-model=8", "lr=0.01")
+
+
+def ser(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def fixes(*extra: str) -> list[str]:
+    return [x for value in (*TINY, *extra) for x in ("--fix", value)]
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sweep_cli") / "features.zarr"
+    labelled_store(path, SETS, per_dialog=6)
+    return path
+
+
+def test_msmser_table2_end_to_end_with_the_published_numbers(
+    store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "sweep"
+    args = ("sweep", "msmser-table2", "--store", store_path, "--out", out,
+            "--set", "audio=hubert", "--set", "text=bert",
+            *fixes("heads=2", "layers=1"))  # fmt: skip
+    dry = ser(*args, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "w/o SelfAtt" in dry.output and "estimated total" in dry.output
+    assert not out.exists()  # a dry run trains nothing
+    result = ser(*args, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert (summary["cells"], summary["done"], summary["failed"]) == (6, 6, 0)
+    report = ser("report", out, "--plots", tmp_path / "plots")
+    assert report.exit_code == 0, report.output
+    text = report.output
+    assert "MSMSER Table 2" in text and "its protocol: 5-fold leave-one-session-out" in text
+    assert "| Full |" in text and "| 76.40 | 75.20 | reference |" in text
+    assert ("| w/o Encoder |" in text and "71.90" in text and "(p=" in text) or "(n=" in text
+    assert "Ours: session5" in text
+    csv = ser("report", out, "--format", "csv").output.splitlines()
+    assert csv[0].startswith("sweep,table,cell") and len(csv) == 1 + 6 * 2  # cells x seeds
+
+
+@pytest.mark.slow
+def test_fusion_study_end_to_end_with_its_tables_and_heatmap(
+    store_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "fusion"
+    result = ser("sweep", "fusion-study", "--store", store_path, "--out", out,
+                 "--set", "text=bert", *fixes("heads=2"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "26 cells, 26 trained" in result.output
+    report = ser("report", out, "--plots", tmp_path / "plots")
+    assert report.exit_code == 0, report.output
+    assert "| LGF ADD-Fusion / L_p |" not in report.output  # the row label is the paper's
+    assert "| LGF ADD-Fusion |" in report.output and "85.40 ± 0.40" in report.output
+    assert "Fusion study Table 3" in report.output and "90.52" in report.output
+    assert (tmp_path / "plots" / "fusion-study_fusion-study.png").stat().st_size > 0
+
+
+def test_queries_figure(store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "queries"
+    result = ser("sweep", "msmser-queries", "--store", store_path, "--out", out,
+                 "--set", "text=bert", *fixes("heads=2", "layers=1", "seeds=1"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = ser("report", out, "--plots", tmp_path / "plots")
+    assert "L = 50" in report.output
+    assert (tmp_path / "plots" / "msmser-queries_msmser-queries.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("msmser-tabel2",), "neither a preset"),
+        (("msmser-table2", "--grid", "colour=red"), "'colour' is not a ser train option"),
+        (("msmser-table2", "--fix", "epochs"), "expected KEY=VALUE"),
+        (("msmser-table2", "--set", "audio=wav2vec"), "'wav2vec' is not in the store"),
+    ],
+)
+def test_bad_input_exits_2_and_trains_nothing(
+    store_path: Path, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = ser("sweep", *args, "--store", store_path, "--out", tmp_path / "x", *fixes())
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x" / "cells").exists()

@@ -1,0 +1,33 @@
+"""Local dask clusters: GPU pinning per worker (tested with a pretend GPU count)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ser.cluster import dask_client, gpu_pins
+from ser.errors import ConfigError
+
+
+def test_gpu_pins_give_each_worker_its_own_gpu_round_robin() -> None:
+    assert gpu_pins(workers=2, gpus=2) == ["0", "1"]
+    assert gpu_pins(workers=5, gpus=2) == ["0", "1", "0", "1", "0"]
+
+
+def visible_devices() -> str:
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+
+
+@pytest.mark.slow
+def test_workers_on_a_gpu_machine_land_on_different_gpus() -> None:
+    """Without dask-cuda (or with more workers than GPUs) the pinned cluster sets
+    CUDA_VISIBLE_DEVICES per worker process; without the pinning all would see GPU 0."""
+    with dask_client(workers=3, gpus=2) as client:
+        seen = sorted(client.run(visible_devices).values())
+    assert seen == ["0", "0", "1"]
+
+
+def test_workers_and_scheduler_together_are_refused() -> None:
+    with pytest.raises(ConfigError, match="not both"), dask_client(2, "tcp://127.0.0.1:1"):
+        pass
