@@ -187,7 +187,7 @@ ZHOU_PRESET = Preset(
     paper=ZHOU,
     protocol="random 70/20/10 split of utterances (speaker-dependent), 5 classes",
     params=_frozen({"audio": "logmel", "text": "bert"}),
-    fixed=_frozen({"classes": "5"}),
+    fixed=_frozen({"classes": "5", "protocol": "random"}),  # its rows on one split
     rows=(
         Row("Text", _frozen({"fusion": "none", "features": "{text}"}), _frozen({"wa": 72.4})),
         Row("Audio", _frozen({"fusion": "none", "features": "{audio}"}), _frozen({"wa": 47.8})),

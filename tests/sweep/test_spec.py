@@ -93,3 +93,10 @@ def test_malformed_spec_files_are_refused_with_the_file_named(
     with pytest.raises(ConfigError, match=message) as error:
         load_spec(str(path))
     assert str(path) in str(error.value)
+
+
+def test_every_preset_row_shares_the_presets_protocol_and_classes() -> None:
+    """Rows of one table are comparable: the same protocol and label set throughout."""
+    for name in PRESETS:
+        cells = load_spec(name).cells
+        assert len({(c.options["protocol"], c.options["classes"]) for c in cells}) == 1, name
