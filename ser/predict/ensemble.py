@@ -17,7 +17,7 @@ from ser.errors import ConfigError
 from ser.precision import autocast
 from ser.train.batch import Unit
 from ser.train.checkpoint import Checkpoint
-from ser.train.data import Batches, FeatureTable, TrainData, _table
+from ser.train.data import Batches, FeatureTable, TrainData, feature_table
 from ser.train.features import ResolvedFeature
 from ser.train.loop import masked
 
@@ -46,7 +46,7 @@ def memory_data(
         )  # fmt: skip
         lengths = np.array([len(a) for a in arrays], dtype=np.int64)
         flat = np.concatenate(arrays).astype(np.dtype(info["dtype"]), copy=False)
-        tables[name] = _table(feature, flat, lengths, np.ones(n, dtype=bool), device)
+        tables[name] = feature_table(feature, flat, lengths, np.ones(n, dtype=bool), device)
     ids = np.array([f"input{i}" for i in range(n)])
     return TrainData(
         classes=tuple(classes),

@@ -138,7 +138,9 @@ def load_data(
             f"no utterance of class set {label_set.name} has rows in every feature set of "
             f"{'+'.join(f.name for f in features)} in {store.path}"
         )
-    tables = {f.name: _table(f, raw[f.name][0], raw[f.name][1], keep, device) for f in features}
+    tables = {
+        f.name: feature_table(f, raw[f.name][0], raw[f.name][1], keep, device) for f in features
+    }
     rows = np.flatnonzero(keep).astype(np.int64)
     return TrainData(
         classes=label_set.classes,
@@ -155,7 +157,7 @@ def load_data(
     )
 
 
-def _table(
+def feature_table(
     feature: ResolvedFeature, data: Any, lengths: np.ndarray, keep: np.ndarray, device: torch.device
 ) -> FeatureTable:
     data = np.asarray(data)
@@ -311,7 +313,7 @@ class Batches:
                 )
         # Vector views, pooled and normalised once (not per batch), and a zero row after
         # the last that padding positions (-1) read: batches are row copies.
-        self._vectors = {
+        self.vectors: dict[str, torch.Tensor] = {  # name -> [n + 1, D]
             s.name: self._vector_table(s.name) for s in self.specs if s.view == "vector"
         }
         self._groups = dialog_groups(data, self.positions) if unit == "dialog" else []
@@ -374,7 +376,7 @@ class Batches:
         for spec in self.specs:
             table = self.data.features[spec.name]
             if spec.view == "vector":
-                x[spec.name] = self._vectors[spec.name].index_select(0, pos)  # [B, D]
+                x[spec.name] = self.vectors[spec.name].index_select(0, pos)  # [B, D]
             else:
                 x[spec.name], mask[spec.name] = self._sequence(table, pos, t_max[spec.name])
         return Batch(
@@ -408,9 +410,7 @@ class Batches:
         """The batch of dialogs `pos` [B, U] (positions, -1 = padding; on the device)."""
         utt_mask = pos >= 0  # [B, U]
         rows = torch.where(utt_mask, pos, len(self.data)).flatten()  # padding: the zero row
-        x = {
-            name: t.index_select(0, rows).view(*pos.shape, -1) for name, t in self._vectors.items()
-        }
+        x = {name: t.index_select(0, rows).view(*pos.shape, -1) for name, t in self.vectors.items()}
         safe = pos.clamp_min(0)
         labels = torch.where(utt_mask, self.data.labels_t[safe], -100)
         index = torch.where(utt_mask, self.data.manifest_rows_t[safe], -1)

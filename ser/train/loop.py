@@ -138,10 +138,16 @@ def fit(
         tested = evaluate(model, tests, everyone, classes, members[0].config.precision)
     seconds = _elapsed(model, start) / len(members)
     return [
-        FitResult(c.best_epoch, c.curves, t, seconds)
+        FitResult(c.best_epoch, c.curves, _present(t), seconds)
         for c, t in zip(chosen, tested, strict=True)
-        if t is not None
     ]
+
+
+def _present(evaluation: Evaluation | None) -> Evaluation:
+    """An active member's evaluation (`evaluate` gives None for inactive members only)."""
+    if evaluation is None:
+        raise RuntimeError("an active member was not evaluated")
+    return evaluation
 
 
 def select(

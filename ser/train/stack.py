@@ -85,7 +85,7 @@ class StackedSides:
         self.device = first.data.device
         n = len(first.data)
         self.vectors = {  # [K, n + 1, D]: each member's normalised vectors, then zeros
-            name: torch.stack([side._vectors[name] for side in sides]) for name in first._vectors
+            name: torch.stack([side.vectors[name] for side in sides]) for name in first.vectors
         }
         self.zscores = {
             spec.name: (

@@ -4,7 +4,6 @@ and reproducing the run's test predictions exactly when loaded."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import numpy as np
 import pytest
 
 from ser.cache import FeatureStore
-from ser.cache.testing import labelled_store
 from ser.labels import get_label_set
 from ser.predict.ensemble import probabilities
 from ser.train.checkpoint import (
@@ -27,36 +25,11 @@ from ser.train.features import resolve_features
 from ser.train.models import ModelConfig
 from ser.train.run import TrainConfig, train
 
-SETS = {
-    "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
-    "is13": ("is13", "audio", "utterance", 7, "float32"),
-    "bert-tiny": ("bert", "text", "token", 5, "float16"),
-}
-
-
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("store") / "features.zarr"
-    labelled_store(path, SETS)
-    return path
+from .conftest import small_config
 
 
 def config(store: Path, out: Path, **changes: Any) -> TrainConfig:
-    base = TrainConfig(
-        store=str(store),
-        features=("is13",),
-        model=ModelConfig(fusion="none"),
-        classes="4",
-        protocol="loso",
-        epochs=3,
-        batch_size=8,
-        lr=1e-2,
-        seeds=1,
-        device="cpu",
-        out=str(out),
-        name="run",
-    )
-    return replace(base, **changes)
+    return small_config(store, out, **{"epochs": 3, "name": "run", **changes})
 
 
 def reproduce(run_dir: Path, store: Path, key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -21,40 +21,15 @@ from ser.train.models import ModelConfig
 from ser.train.report import load_run, protocol_label
 from ser.train.run import Progress, TrainConfig, json_summary, make_plan, train
 
-# name -> (extractor, modality, level, dim, dtype)
-SETS = {
-    "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
-    "is13": ("is13", "audio", "utterance", 7, "float32"),
-    "bert-tiny": ("bert", "text", "token", 5, "float16"),
-}
+from .conftest import SETS, small_config
 
 
 def build_store(path: Path, sets: dict[str, SetSpec] = SETS, **kwargs: Any) -> FeatureStore:
     return labelled_store(path, sets, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("store") / "features.zarr"
-    build_store(path)
-    return path
-
-
 def config(store: Path, out: Path, **changes: Any) -> TrainConfig:
-    base = TrainConfig(
-        store=str(store),
-        features=("is13",),
-        model=ModelConfig(fusion="none"),
-        classes="4",
-        protocol="loso",
-        epochs=4,
-        batch_size=8,
-        lr=1e-2,
-        seeds=1,
-        device="cpu",
-        out=str(out),
-    )
-    return replace(base, **changes)
+    return small_config(store, out, **changes)
 
 
 class Recorder(Progress):
