@@ -84,7 +84,8 @@ def sweep_command(**o: Any) -> None:
     threads = o["threads"] or _threads_per_task(o["workers"])
     display = _Display(err, len(unique(cells)), live=sys.stderr.isatty() and not o["as_json"])
     with display, dask_client(o["workers"], o["scheduler"]) as client:
-        outcomes = run_sweep(cells, o["out"], client, display.update, threads)
+        outcomes = run_sweep(cells, o["out"], client, display.update, threads,
+                             on_start=display.start)  # fmt: skip
     summary = _summary(spec.name, outcomes, display.started)
     if o["as_json"]:
         click.echo(json.dumps(summary))
@@ -110,6 +111,7 @@ class _Display:
         self.console, self.total, self.live = console, total, live
         self.counts = {"done": 0, "skipped": 0, "failed": 0, "busy": 0}
         self.started = time.perf_counter()
+        self.running = 0
         self.bar = RichProgress(
             TextColumn("cells"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[status]}"), TextColumn("eta"), TimeRemainingColumn(),
@@ -124,12 +126,21 @@ class _Display:
     def __exit__(self, *exc: object) -> None:
         self.bar.stop()
 
+    def start(self, cells: int) -> None:
+        self.running += cells
+        self._redraw()
+
+    def _redraw(self) -> None:
+        failed = self.counts["failed"] + self.counts["busy"]
+        status = f"running {self.running}" + (f", failed {failed}" if failed else "")
+        self.bar.update(self.task, completed=sum(self.counts.values()), status=status)
+
     def update(self, outcome: Any, cell: Any) -> None:
         self.counts[outcome.status] += 1
+        if outcome.status != "skipped":
+            self.running = max(self.running - 1, 0)
+        self._redraw()
         finished = sum(self.counts.values())
-        failed = self.counts["failed"] + self.counts["busy"]
-        status = f"failed {failed}" if failed else ""
-        self.bar.update(self.task, completed=finished, status=status)
         ua = "" if outcome.ua is None else f" UA {outcome.ua:.2f}"
         why = f": {outcome.message}" if outcome.status in ("failed", "busy") else ""
         line = (

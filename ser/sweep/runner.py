@@ -84,10 +84,12 @@ def run_sweep(
     on_outcome: Callable[[Outcome, ResolvedCell], None] | None = None,
     threads: int | None = None,
     task: Callable[[Sequence[Any], str], list[Outcome]] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> list[Outcome]:
     """Train every unfinished cell; one outcome per distinct cell. With a dask `client`
     each task is a dask task; `threads` caps torch threads per task (None: the cells');
-    `task` replaces `run_task` (tests wrap it to kill their worker)."""
+    `task` replaces `run_task` (tests wrap it to kill their worker); `on_start(n)` is
+    told how many cells started training (for a "running" count)."""
     by_key = {c.key: c for c in cells}
     report = on_outcome or (lambda outcome, cell: None)
     outcomes = []
@@ -100,7 +102,8 @@ def run_sweep(
                 report(outcomes[-1], c)
         if left:
             todo.append([_with_threads(c.config, threads) for c in left])
-    for outcome in _execute(todo, out, client, task or run_task):
+    started = on_start or (lambda n: None)
+    for outcome in _execute(todo, out, client, task or run_task, started):
         outcomes.append(outcome)
         report(outcome, by_key[outcome.key])
     return outcomes
@@ -115,15 +118,21 @@ def _with_threads(config: Any, threads: int | None) -> Any:
 
 
 def _execute(
-    todo: list[list[Any]], out: Path, client: Any, task: Callable[..., list[Outcome]]
+    todo: list[list[Any]],
+    out: Path,
+    client: Any,
+    task: Callable[..., list[Outcome]],
+    started: Callable[[int], None],
 ) -> Iterator[Outcome]:
     if client is None:
         for configs in todo:
+            started(len(configs))
             yield from task(configs, str(out))
         return
     from distributed import as_completed
 
     futures = [client.submit(task, configs, str(out), pure=False) for configs in todo]
+    started(sum(len(configs) for configs in todo))  # queued or running on the cluster
     for future in as_completed(futures):
         yield from future.result()
 

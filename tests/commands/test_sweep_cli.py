@@ -48,6 +48,7 @@ def test_msmser_table2_end_to_end_with_the_published_numbers(
     result = ser(*args, "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
+    assert "cell 6/6 done: msmser-table2 'Full'" in result.output  # one log line per cell
     assert (summary["cells"], summary["done"], summary["failed"]) == (6, 6, 0)
     report = ser("report", out, "--plots", tmp_path / "plots")
     assert report.exit_code == 0, report.output
