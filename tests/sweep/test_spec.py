@@ -100,3 +100,13 @@ def test_every_preset_row_shares_the_presets_protocol_and_classes() -> None:
     for name in PRESETS:
         cells = load_spec(name).cells
         assert len({(c.options["protocol"], c.options["classes"]) for c in cells}) == 1, name
+
+
+def test_doctests() -> None:
+    import doctest
+
+    import ser.cluster
+    import ser.sweep.spec
+
+    for module in (ser.sweep.spec, ser.cluster):
+        assert doctest.testmod(module).failed == 0, module.__name__
