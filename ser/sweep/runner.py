@@ -156,6 +156,10 @@ def run_task(configs: Sequence[Any], out: str) -> list[Outcome]:
             records = train_many(mine)
         except SerError as e:
             return outcomes + [Outcome(c.name, "failed", str(e)) for c in mine]
+        except (RuntimeError, MemoryError) as e:  # e.g. CUDA out of memory: the other
+            # tasks still run; the cells' finished groups are on disk for the next run.
+            why = f"{type(e).__name__}: {e}"
+            return outcomes + [Outcome(c.name, "failed", why) for c in mine]
         seconds = (time.perf_counter() - start) / len(mine)
         for config, record in zip(mine, records, strict=True):
             ua = float(record["summary"]["ua"]) if record.get("summary") else None

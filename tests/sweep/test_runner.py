@@ -115,3 +115,24 @@ def test_a_killed_dask_worker_loses_no_finished_cell(store_path: Path, tmp_path:
     alone = cells_of("msmser-table3", store_path, tmp_path / "alone")
     run_sweep(alone, tmp_path / "alone")
     assert metrics(tmp_path / "dask", cells) == metrics(tmp_path / "alone", alone)
+
+
+def test_a_failing_task_fails_its_cells_and_the_others_still_train(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ser.train.run as run_module
+
+    original = run_module.train_many
+
+    def out_of_memory(configs: Any, progress: Any = None) -> Any:
+        if any(c.model.fusion == "concat" for c in configs):
+            raise RuntimeError("CUDA out of memory")
+        return original(configs, progress)
+
+    monkeypatch.setattr(run_module, "train_many", out_of_memory)
+    outcomes = {
+        o.key: o for o in run_sweep(cells_of("msmser-table2", store_path, tmp_path), tmp_path)
+    }
+    failed = [o for o in outcomes.values() if o.status == "failed"]
+    assert len(failed) == 1 and "CUDA out of memory" in failed[0].message
+    assert sum(o.status == "done" for o in outcomes.values()) == 5
