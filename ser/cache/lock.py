@@ -25,22 +25,32 @@ from ser.errors import StoreLocked
 @contextlib.contextmanager
 def exclusive_lock(lock_file: Path, store: Path) -> Iterator[None]:
     """Hold the lock for the ``with`` block; StoreLocked at once when another has it."""
+    with try_lock(lock_file) as holder:
+        if holder is not None:
+            who = f" (pid {holder})" if holder else ""
+            raise StoreLocked(
+                f"{store} is in use by another ser process{who}: only one extraction may "
+                "write a store at a time; wait for it to finish or stop it"
+            )
+        yield
+
+
+@contextlib.contextmanager
+def try_lock(lock_file: Path) -> Iterator[str | None]:
+    """Try the lock, never waiting: yields None while this process holds it, else the
+    holder's pid ("" when unknown). Also what guards a sweep's cells."""
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _holder(fd)
-            who = f" (pid {holder})" if holder else ""
-            raise StoreLocked(
-                f"{store} is in use by another ser process{who}: only one extraction may "
-                "write a store at a time; wait for it to finish or stop it"
-            ) from None
+            yield _holder(fd)
+            return
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:
-            yield
+            yield None
         finally:
             # Truncate before unlocking so that nobody reads our pid once we are gone.
             os.ftruncate(fd, 0)

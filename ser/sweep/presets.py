@@ -61,17 +61,20 @@ def _msmser(label: str, published: tuple[float, float], **options: Any) -> Row:
     return Row(label, _frozen(options), _frozen({"ua": published[0], "wa": published[1]}))
 
 
-_MSMSER_PARAMS = _frozen({"audio": "hubert", "text": "mpnet"})
-_MSMSER_FIXED = _frozen({"fusion": "mit", "protocol": "loso", "classes": "4"})
-_MSMSER_PROTOCOL = "5-fold leave-one-session-out; epoch selection not stated"
+def _msmser_preset(**fields: Any) -> Preset:
+    """A table of the MSMSER paper: HuBERT + MPNet, MIT, 4 classes, 5-fold LOSO."""
+    return Preset(
+        paper=MSMSER,
+        protocol="5-fold leave-one-session-out; epoch selection not stated",
+        params=_frozen({"audio": "hubert", "text": "mpnet"}),
+        fixed=_frozen({"fusion": "mit", "protocol": "loso", "classes": "4"}),
+        **fields,
+    )
 
-MSMSER_TABLE2 = Preset(
+
+MSMSER_TABLE2 = _msmser_preset(
     name="msmser-table2",
     title="MSMSER Table 2: ablation of each component",
-    paper=MSMSER,
-    protocol=_MSMSER_PROTOCOL,
-    params=_MSMSER_PARAMS,
-    fixed=_MSMSER_FIXED,
     rows=(
         _msmser("Text", (66.5, 64.7), features="{text}"),
         _msmser("Audio", (64.9, 63.2), features="{audio}"),
@@ -83,13 +86,9 @@ MSMSER_TABLE2 = Preset(
     reference="Full",
 )
 
-MSMSER_TABLE3 = Preset(
+MSMSER_TABLE3 = _msmser_preset(
     name="msmser-table3",
     title="MSMSER Table 3: random modality masking, tested unmasked and with one modality",
-    paper=MSMSER,
-    protocol=_MSMSER_PROTOCOL,
-    params=_MSMSER_PARAMS,
-    fixed=_MSMSER_FIXED,
     rows=(
         _msmser("w/o RMM", (73.3, 71.7), rmm=False),
         _msmser("w/o RMM (only text)", (63.2, 61.2), rmm=False, eval_mask="audio"),
@@ -102,13 +101,9 @@ MSMSER_TABLE3 = Preset(
     note="'only text' masks the audio at test time, 'only audio' the text.",
 )
 
-MSMSER_QUERIES = Preset(
+MSMSER_QUERIES = _msmser_preset(
     name="msmser-queries",
     title="MSMSER Fig. 2: UA against the number of emotion queries L",
-    paper=MSMSER,
-    protocol=_MSMSER_PROTOCOL,
-    params=_MSMSER_PARAMS,
-    fixed=_MSMSER_FIXED,
     rows=tuple(
         _msmser(f"L = {n}", (76.4, 75.2), queries=n)
         if n == 30

@@ -14,7 +14,6 @@ training reports it as busy instead of writing into it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
@@ -23,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ser.cache.lock import try_lock
 from ser.errors import SerError
 from ser.sweep.cells import ResolvedCell, cell_dir, finished, tasks
 from ser.sweep.spec import SweepSpec
@@ -145,10 +145,12 @@ def run_task(configs: Sequence[Any], out: str) -> list[Outcome]:
     with contextlib.ExitStack() as stack:
         mine, outcomes = [], []
         for config in configs:
-            if stack.enter_context(_cell_lock(Path(out), config.name)):
+            holder = stack.enter_context(try_lock(Path(out) / LOCKS / f"{config.name}.lock"))
+            if holder is None:
                 mine.append(config)
             else:
-                outcomes.append(Outcome(config.name, "busy", "another sweep is training it"))
+                who = f" (pid {holder})" if holder else ""
+                outcomes.append(Outcome(config.name, "busy", f"another sweep{who} trains it"))
         if not mine:
             return outcomes
         start = time.perf_counter()
@@ -165,23 +167,6 @@ def run_task(configs: Sequence[Any], out: str) -> list[Outcome]:
             ua = float(record["summary"]["ua"]) if record.get("summary") else None
             outcomes.append(Outcome(config.name, "done", "", seconds, ua))
         return outcomes
-
-
-@contextlib.contextmanager
-def _cell_lock(out: Path, key: str) -> Iterator[bool]:
-    """True while this process holds the cell's lock; False when another one does."""
-    path = out / LOCKS / f"{key}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)  # closing drops the lock
 
 
 def _skipped(out: Path, key: str) -> Outcome:
