@@ -115,6 +115,13 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
     help="Run shards on an existing dask.distributed scheduler (shared filesystem).",
 )
 @click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="torch CPU threads (of each worker with --workers) [from the CPU budget: 1 on "
+    "2 cores or fewer, else all but one; cores // N per worker].",
+)
+@click.option(
     "--overwrite",
     is_flag=True,
     help="Replace feature sets that exist with other provenance (model, layer, settings).",
@@ -136,6 +143,7 @@ def extract(
     shard_size: int,
     workers: int | None,
     scheduler: str | None,
+    threads: int | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -182,6 +190,7 @@ def extract(
         shard_size=shard_size,
         workers=workers,
         scheduler=scheduler,
+        threads=threads,
         overwrite=overwrite,
         progress=not quiet,
     )

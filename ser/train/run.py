@@ -27,6 +27,7 @@ import ser
 from ser.errors import ConfigError
 from ser.labels import get_label_set
 from ser.precision import resolve_precision
+from ser.threads import ThreadChoice, set_torch_threads
 from ser.train.batch import InputSpec, Unit
 from ser.train.checkpoint import (  # checkpoints (issue 13)
     CHECKPOINTS,
@@ -91,7 +92,7 @@ class TrainConfig:
     # "auto": fp16 autocast on CUDA, fp32 on the CPU ("bf16" is opt-in there: faster,
     # ~0.5 UA point lower on average in our measurements); see ser/precision.py.
     precision: str = "auto"
-    threads: int | None = None  # torch CPU threads; None: torch's default
+    threads: int | None = None  # torch CPU threads; None: from the CPU budget (ser/threads.py)
     # (seed, fold) runs trained at once as the members of one stacked model; None: all of
     # them (1: one after another). Bounds memory; results equal up to float rounding.
     members_at_once: int | None = None
@@ -255,22 +256,27 @@ def train(config: TrainConfig, progress: Progress | None = None) -> dict[str, An
     """Run (or resume) `config`; return its run record (also in ``<out>/<name>/run.json``)."""
     plan = make_plan(config)
     threads = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    # The process's CPU budget, not the machine's cores: torch's default of one thread per
+    # core made a run 10x slower beside one other busy process (ser/threads.py).
+    chosen = set_torch_threads(threads=config.threads)
     # Denormal floats (masked attention rows, vanishing gradients) cost x86 CPUs 10-100x
     # per operation: with them, epochs of the demo's MSMSER took 3-18 s instead of 0.65 s.
     # Flushing them to zero changes results only below float32's normal range.
     flushed = plan.device.type == "cpu" and torch.set_flush_denormal(True)
     try:
-        return _train(config, plan, progress or Progress())
+        return _train(config, plan, progress or Progress(), chosen)
     finally:
         torch.set_num_threads(threads)
         if flushed:
             torch.set_flush_denormal(False)
 
 
-def _train(config: TrainConfig, plan: Plan, progress: Progress) -> dict[str, Any]:
+def _train(
+    config: TrainConfig, plan: Plan, progress: Progress, threads: ThreadChoice
+) -> dict[str, Any]:
     from ser.cache import FeatureStore
+
+    progress.message(f"{plan.name}: {plan.device}, {_threads_note(threads)}")
 
     store = FeatureStore.open(config.store)
     features = resolve_features(store, config.features)
@@ -283,7 +289,8 @@ def _train(config: TrainConfig, plan: Plan, progress: Progress) -> dict[str, Any
     data = load_data(store, features, get_label_set(plan.classes), plan.device)
     record["timings"]["load"] = time.perf_counter() - t0
     record["timings"]["device"] = str(plan.device)
-    record["timings"]["threads"] = torch.get_num_threads()
+    record["timings"]["threads"] = threads.count
+    record["threads"] = threads.record()
     record["data"] = {"utterances": len(data), "dropped": data.dropped}
     for reason, count in data.dropped.items():
         progress.message(f"dropped {count} utterance(s): {reason}")
@@ -315,6 +322,12 @@ def _train(config: TrainConfig, plan: Plan, progress: Progress) -> dict[str, Any
 
         train_final(run.config, run.plan, record, data, unit, specs, progress)
     return _finish(run, complete=True)
+
+
+def _threads_note(threads: ThreadChoice) -> str:
+    """e.g. "1 torch thread (1 of 2 (small budget): affinity 2 cores, cgroup none, 1 worker)"."""
+    plural = "s" if threads.count != 1 else ""
+    return f"{threads.count} torch thread{plural} ({threads.source})"
 
 
 def _describe_group(group: list[tuple[int, int, Fold]]) -> str:
