@@ -1,24 +1,29 @@
 """CPU threads that hold up on a shared machine: torch's intra-op count from this
-process's CPU budget, not from the machine's core count.
+process's CPU budget, and OpenMP threads that sleep instead of spinning while they wait.
 
-torch starts one OpenMP thread per core it sees. Every parallel operator then waits at
-a barrier for all of them, so when another process holds one of those cores, each of
-the small operators that our models run thousands of times a second waits for a thread
-the kernel has parked behind that process: on 2 cores with one other job, `ser train
---features mpnet --fusion none --protocol loso` took 920 s with torch's default threads
-and 89 s with one (issue 15; benchmarks/README.md "Threads on a shared machine").
+torch starts one OpenMP thread per core it sees, and GNU OpenMP keeps each one spinning
+for a while after every parallel operator, waiting for the next. Our models run
+thousands of small operators a second, so the threads spin nearly all the time; when
+another process wants one of those cores, the kernel shares it between that process and
+a spinning thread, and every operator's barrier waits for a thread parked behind it: on
+2 cores with one other job, `ser train --features mpnet --fusion none --protocol loso`
+took 920 s with torch's defaults and 89 s with `--threads 1` (issue 15).
 
-The budget is what this process may use: its affinity mask, capped by a cgroup CPU
-quota (containers, CI runners, Slurm), divided among the workers that share the machine
-(`ser extract --workers N`). The default count is then
+Two remedies, both here (figures: benchmarks/README.md, "Threads on a shared machine"):
 
-- ``--threads N`` when given;
-- ``OMP_NUM_THREADS`` when set (the user's, a scheduler's or a dask nanny's choice);
-- 1 when the budget is 2 cores or fewer: our models' operators are too small for a
-  second thread to pay (1-6 % quiet on the benchmarks, 0-20 % slower on some) while
-  one other busy process makes two threads 2-10x slower;
-- otherwise the budget less one core, left to the data loading thread, the OS and the
-  other jobs: a competing process then costs a core's share, not every barrier.
+- `passive_wait` sets OMP_WAIT_POLICY=PASSIVE (waiting threads sleep at once), which
+  OpenMP reads when torch loads it: the `ser` command does it first thing. With it,
+  a competing busy process costs the demo's models a few per cent instead of 10x.
+- The thread count comes from this process's budget, not the machine's cores: its
+  affinity mask, capped by a cgroup CPU quota (containers, CI runners, Slurm), divided
+  among the workers that share the machine (`ser extract --workers N`). The default:
+
+  - ``--threads N`` when given;
+  - ``OMP_NUM_THREADS`` when set (the user's, a scheduler's or a dask nanny's choice);
+  - the whole budget when OpenMP waits passively;
+  - otherwise (spinning threads: torch was loaded before `passive_wait`, or the user
+    chose another policy) 1 thread on 2 cores or fewer, where a second thread gains
+    20-40 % quiet and loses 10x beside another job, and the budget less one core above.
 
 >>> import torch
 >>> choice = set_torch_threads(threads=3)
@@ -27,22 +32,28 @@ quota (containers, CI runners, Slurm), divided among the workers that share the 
 >>> budget = cpu_budget(workers=64)
 >>> budget.cores, budget.workers
 (1, 64)
->>> default_threads(CpuBudget(cores=8, affinity=8, quota=None, workers=1)).count
-7
+>>> eight = CpuBudget(cores=8, affinity=8, quota=None, workers=1)
+>>> default_threads(eight, passive=True).count, default_threads(eight, passive=False).count
+(8, 7)
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
-# At or below this many cores a second thread costs more under contention than it gains.
+# With spinning OpenMP threads, at or below this many cores a second thread costs more
+# beside another busy process than it gains alone.
 SMALL_BUDGET = 2
+WAIT_POLICY = "OMP_WAIT_POLICY"
+_late: list[bool] = []  # set by passive_wait when torch (and OpenMP) had loaded before it
 
 __all__ = [
     "CpuBudget",
@@ -50,6 +61,7 @@ __all__ = [
     "cgroup_cpus",
     "cpu_budget",
     "default_threads",
+    "passive_wait",
     "set_torch_threads",
 ]
 
@@ -106,7 +118,7 @@ def _cgroup_folders(root: Path, proc_cgroup: Path) -> list[Path]:
     except OSError:
         return folders
     for line in lines:  # "0::/path" (v2) or "4:cpu,cpuacct:/path" (v1)
-        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        _, controllers, path = [*line.split(":", 2), "", ""][:3]
         relative = path.strip().lstrip("/")
         if not relative:
             continue
@@ -166,8 +178,33 @@ def _affinity() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def default_threads(budget: CpuBudget, *, threads: int | None = None) -> ThreadChoice:
-    """The intra-op thread count for `budget` by the module doc's rule."""
+def passive_wait() -> bool:
+    """Ask OpenMP to put waiting threads to sleep at once (OMP_WAIT_POLICY=PASSIVE)
+    unless the environment chose a policy; return whether the policy is passive.
+
+    OpenMP reads it once, when torch loads it: call this before importing torch (the
+    `ser` command does). Process-wide, so entry points call it, library code never does.
+    """
+    if WAIT_POLICY not in os.environ:
+        # Too late for this process once torch is loaded; child processes still get it.
+        _late.append("torch" in sys.modules)
+        os.environ[WAIT_POLICY] = "PASSIVE"
+    return waits_passively()
+
+
+def waits_passively() -> bool:
+    """Whether OpenMP waits passively: the environment asks for it, and `passive_wait`
+    did not set it after torch had loaded (a policy set by the user is taken as set
+    before)."""
+    passive = os.environ.get(WAIT_POLICY, "").strip().upper() == "PASSIVE"
+    return passive and not any(_late)
+
+
+def default_threads(
+    budget: CpuBudget, *, threads: int | None = None, passive: bool | None = None
+) -> ThreadChoice:
+    """The intra-op thread count for `budget` by the module doc's rule; `passive`:
+    whether OpenMP waits passively (None: as the environment says)."""
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
@@ -175,10 +212,13 @@ def default_threads(budget: CpuBudget, *, threads: int | None = None) -> ThreadC
     env = _env_threads()
     if env is not None:
         return ThreadChoice(env, f"OMP_NUM_THREADS={env}")
+    where = budget.describe()
+    if waits_passively() if passive is None else passive:
+        return ThreadChoice(budget.cores, f"all {budget.cores} (passive waiting): {where}")
     if budget.cores <= SMALL_BUDGET:
-        return ThreadChoice(1, f"1 of {budget.cores} (small budget): {budget.describe()}")
+        return ThreadChoice(1, f"1 of {budget.cores} (spinning waits, small budget): {where}")
     count = budget.cores - 1
-    return ThreadChoice(count, f"{count} of {budget.cores} (one left free): {budget.describe()}")
+    return ThreadChoice(count, f"{count} of {budget.cores} (spinning waits, one left): {where}")
 
 
 def _env_threads() -> int | None:
@@ -191,7 +231,11 @@ def _env_threads() -> int | None:
 
 
 def set_torch_threads(
-    *, threads: int | None = None, workers: int = 1, cgroup_root: Path = CGROUP_ROOT
+    *,
+    threads: int | None = None,
+    workers: int = 1,
+    passive: bool | None = None,
+    cgroup_root: Path = CGROUP_ROOT,
 ) -> ThreadChoice:
     """Choose torch's intra-op thread count (`default_threads`) and apply it.
 
@@ -200,10 +244,10 @@ def set_torch_threads(
     """
     import torch
 
-    choice = default_threads(cpu_budget(workers=workers, cgroup_root=cgroup_root), threads=threads)
+    budget = cpu_budget(workers=workers, cgroup_root=cgroup_root)
+    choice = default_threads(budget, threads=threads, passive=passive)
     torch.set_num_threads(choice.count)
-    try:
+    # Refused once set, or once parallel work has started: the pool then stays.
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(choice.count)
-    except RuntimeError:  # already set, or parallel work has started: keep the pool
-        pass
     return choice

@@ -16,8 +16,8 @@ from pathlib import Path
 # and extract set their own count) and before torch loads OpenMP.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 torch.set_num_threads(1)
 

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import doctest
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 import ser.threads as threads_module
-from ser.threads import CpuBudget, cgroup_cpus, cpu_budget, default_threads, set_torch_threads
+from ser.threads import (
+    CpuBudget,
+    cgroup_cpus,
+    cpu_budget,
+    default_threads,
+    passive_wait,
+    set_torch_threads,
+)
 
 NO_CGROUP = Path("/nonexistent/cgroup")
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch):
-    """No OMP_NUM_THREADS (the test session sets one), torch's count restored after."""
+    """No OMP_NUM_THREADS (the test session sets one) nor wait policy; torch's count
+    restored after."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(threads_module, "_late", [])
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
@@ -72,7 +84,10 @@ def test_own_cgroup_below_the_root_counts_and_the_tightest_wins(tmp_path: Path) 
     assert cgroup_cpus(root=root, proc_cgroup=proc) == 3.0
     v1 = _cgroup(
         tmp_path / "v1",
-        {"cpu,cpuacct/slurm/cpu.cfs_quota_us": "100000", "cpu,cpuacct/slurm/cpu.cfs_period_us": "100000"},
+        {
+            "cpu,cpuacct/slurm/cpu.cfs_quota_us": "100000",
+            "cpu,cpuacct/slurm/cpu.cfs_period_us": "100000",
+        },
     )
     assert cgroup_cpus(root=v1, proc_cgroup=_proc(tmp_path, "4:cpu,cpuacct:/slurm\n")) == 1.0
 
@@ -104,8 +119,17 @@ def test_default_rule_and_its_overrides(monkeypatch: pytest.MonkeyPatch) -> None
     def budget(cores: int) -> CpuBudget:
         return CpuBudget(cores=cores, affinity=cores, quota=None, workers=1)
 
-    assert [default_threads(budget(n)).count for n in (1, 2, 3, 4, 16)] == [1, 1, 2, 3, 15]
-    assert "small budget" in default_threads(budget(2)).source
+    spinning = [default_threads(budget(n), passive=False).count for n in (1, 2, 3, 4, 16)]
+    assert spinning == [1, 1, 2, 3, 15]
+    assert "small budget" in default_threads(budget(2)).source  # no policy set: spinning
+    assert default_threads(budget(2), passive=True).record() == {
+        "count": 2,
+        "source": "all 2 (passive waiting): affinity 2 cores, cgroup none, 1 worker",
+    }
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    assert default_threads(budget(16)).count == 16
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert default_threads(budget(16)).count == 15
     given = default_threads(budget(16), threads=4)
     assert given.record() == {"count": 4, "source": "--threads 4"}
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
@@ -113,6 +137,8 @@ def test_default_rule_and_its_overrides(monkeypatch: pytest.MonkeyPatch) -> None
     assert default_threads(budget(16), threads=2).count == 2  # --threads beats the environment
     monkeypatch.setenv("OMP_NUM_THREADS", "zero")  # unusable: ignored
     assert default_threads(budget(16)).count == 15
+    monkeypatch.setenv("OMP_NUM_THREADS", "3,1")  # nested levels: the first is torch's
+    assert default_threads(budget(16)).count == 3
     with pytest.raises(ValueError, match="at least 1"):
         default_threads(budget(2), threads=0)
 
@@ -125,12 +151,28 @@ def test_set_torch_threads_applies_the_choice(monkeypatch: pytest.MonkeyPatch) -
     assert set_torch_threads(workers=4, cgroup_root=NO_CGROUP).count == 1
 
 
-def test_train_records_the_thread_count(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    from tests.train.test_run import Recorder, build_store, config
+def test_passive_wait_sets_the_policy_unless_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(threads_module.sys.modules, "torch", None)  # not loaded yet
+    monkeypatch.delitem(threads_module.sys.modules, "torch")
+    assert passive_wait() is True and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "active")  # the user's choice stays
+    assert passive_wait() is False and os.environ["OMP_WAIT_POLICY"] == "active"
 
+
+def test_passive_wait_after_torch_loaded_is_not_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "torch" in threads_module.sys.modules  # this test module imported it
+    assert passive_wait() is False  # set for child processes, too late for this one
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "spinning" in default_threads(CpuBudget(2, 2, None, 1)).source
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(threads_module).failed == 0
+
+
+def test_train_records_the_thread_count(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from ser.train.run import train
+    from tests.train.test_run import Recorder, build_store, config
 
     store = tmp_path / "features.zarr"
     build_store(store)
@@ -138,7 +180,7 @@ def test_train_records_the_thread_count(
     progress = Recorder()
     record = train(config(store, tmp_path / "runs", protocol="session5", epochs=1), progress)
     assert record["threads"]["count"] == 1 == record["timings"]["threads"]
-    assert record["threads"]["source"].startswith("1 of 2 (small budget): affinity 2 cores")
+    assert record["threads"]["source"].startswith("1 of 2 (spinning waits, small budget)")
     assert "1 torch thread (1 of 2" in progress.messages[0]
     given = train(
         config(store, tmp_path / "runs", protocol="session5", epochs=1, threads=2, name="two"),
