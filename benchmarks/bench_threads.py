@@ -157,8 +157,13 @@ def table(rows: list[dict[str, Any]], timeout: float) -> str:
         return f">{timeout:.0f}" if value == float("inf") else f"{value:.1f}"
 
     def ratio(a: float, b: float) -> str:
-        if a == float("inf"):
+        inf = float("inf")
+        if a == inf and b == inf:
+            return "?"
+        if a == inf:
             return f">{timeout / b:.1f}x"
+        if b == inf:
+            return f"<{a / timeout:.2f}x"
         return f"{a / b:.2f}x"
 
     quiet_old = {r["case"]: r["quiet"] for r in rows if r["defaults"] == "old"}

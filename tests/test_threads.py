@@ -186,3 +186,18 @@ def test_train_records_the_thread_count(monkeypatch: pytest.MonkeyPatch, tmp_pat
         config(store, tmp_path / "runs", protocol="session5", epochs=1, threads=2, name="two"),
     )
     assert given["threads"] == {"count": 2, "source": "--threads 2"}
+
+
+def test_extract_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ser.extract.run import ExtractConfig, _threads
+
+    _affinity(monkeypatch, 8)
+    monkeypatch.setattr(threads_module, "cgroup_cpus", lambda **_: None)
+    per_worker = _threads(ExtractConfig(workers=3))
+    assert per_worker.record() == {
+        "count": 2,
+        "source": "per worker: affinity 8 cores, cgroup none, 3 workers",
+    }
+    assert _threads(ExtractConfig(workers=3, threads=4)).count == 4
+    assert _threads(ExtractConfig(scheduler="tcp://x:8786")).count == 0  # the workers' own
+    assert _threads(ExtractConfig(threads=2)).count == 2 == torch.get_num_threads()
