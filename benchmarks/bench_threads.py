@@ -14,7 +14,6 @@ its store (tiny HuBERT / MPNet / BERT from `ser.tiny`, and IS13):
 - ``dialog``: the fusion study's model, `ser train --fusion add --fusion-at logits --loss
   perspective`, session5, 3 seeds, 40 epochs (the demo's);
 - ``msmser``: MSMSER at demo size (`--d-model 64 --heads 4 --queries 8`), 3 seeds, 3 epochs;
-- ``unimodal``: the issue's `--features mpnet --fusion none --protocol loso`, 5 epochs;
 - ``is13`` and ``hubert``: `ser extract` of IS13 (openSMILE) and the tiny HuBERT into a
   new store.
 
@@ -51,8 +50,6 @@ TRAIN = {
     "msmser": ("--features", "hubert+mpnet", "--fusion", "mit", "--d-model", "64",
                "--heads", "4", "--queries", "8", "--epochs", "3", "--batch-size", "16",
                "--lr", "5e-4"),
-    "unimodal": ("--features", "mpnet", "--fusion", "none", "--protocol", "loso",
-                 "--seeds", "1", "--epochs", "5"),
 }  # fmt: skip
 EXTRACT = ("is13", "hubert")
 BUSY = "while True: pass"
