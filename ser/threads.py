@@ -20,10 +20,14 @@ Two remedies, both here (figures: benchmarks/README.md, "Threads on a shared mac
 
   - ``--threads N`` when given;
   - ``OMP_NUM_THREADS`` when set (the user's, a scheduler's or a dask nanny's choice);
-  - the whole budget when OpenMP waits passively;
-  - otherwise (spinning threads: torch was loaded before `passive_wait`, or the user
-    chose another policy) 1 thread on 2 cores or fewer, where a second thread gains
-    20-40 % quiet and loses 10x beside another job, and the budget less one core above.
+  - above 2 cores, the budget less one: a neighbour process takes the spare core
+    instead of a share of one of ours, for at most 1/budget of the quiet speed;
+  - on 2 cores or fewer with passive waits, the whole budget: a second thread gains
+    20-30 % alone, and beside one busy process the run took 1.3-1.5x its quiet time
+    (one thread: ~1.0-1.3x, but 20-30 % slower alone);
+  - on 2 cores or fewer with spinning waits (torch was loaded before `passive_wait`, or
+    the user chose that policy), 1 thread: two spinning ones were 10x slower beside a
+    busy process.
 
 >>> import torch
 >>> choice = set_torch_threads(threads=3)
@@ -33,8 +37,9 @@ Two remedies, both here (figures: benchmarks/README.md, "Threads on a shared mac
 >>> budget.cores, budget.workers
 (1, 64)
 >>> eight = CpuBudget(cores=8, affinity=8, quota=None, workers=1)
->>> default_threads(eight, passive=True).count, default_threads(eight, passive=False).count
-(8, 7)
+>>> two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
+>>> [default_threads(b, passive=p).count for b in (eight, two) for p in (True, False)]
+[7, 7, 2, 1]
 """
 
 from __future__ import annotations
@@ -213,12 +218,12 @@ def default_threads(
     if env is not None:
         return ThreadChoice(env, f"OMP_NUM_THREADS={env}")
     where = budget.describe()
+    if budget.cores > SMALL_BUDGET:
+        count = budget.cores - 1
+        return ThreadChoice(count, f"{count} of {budget.cores}, one left free: {where}")
     if waits_passively() if passive is None else passive:
-        return ThreadChoice(budget.cores, f"all {budget.cores} (passive waiting): {where}")
-    if budget.cores <= SMALL_BUDGET:
-        return ThreadChoice(1, f"1 of {budget.cores} (spinning waits, small budget): {where}")
-    count = budget.cores - 1
-    return ThreadChoice(count, f"{count} of {budget.cores} (spinning waits, one left): {where}")
+        return ThreadChoice(budget.cores, f"all {budget.cores}, passive waits: {where}")
+    return ThreadChoice(1, f"1 of {budget.cores}, spinning waits: {where}")
 
 
 def _env_threads() -> int | None:

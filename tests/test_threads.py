@@ -121,15 +121,17 @@ def test_default_rule_and_its_overrides(monkeypatch: pytest.MonkeyPatch) -> None
 
     spinning = [default_threads(budget(n), passive=False).count for n in (1, 2, 3, 4, 16)]
     assert spinning == [1, 1, 2, 3, 15]
-    assert "small budget" in default_threads(budget(2)).source  # no policy set: spinning
+    passive = [default_threads(budget(n), passive=True).count for n in (1, 2, 3, 4, 16)]
+    assert passive == [1, 2, 2, 3, 15]
+    assert "spinning waits" in default_threads(budget(2)).source  # no policy set
     assert default_threads(budget(2), passive=True).record() == {
         "count": 2,
-        "source": "all 2 (passive waiting): affinity 2 cores, cgroup none, 1 worker",
+        "source": "all 2, passive waits: affinity 2 cores, cgroup none, 1 worker",
     }
     monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
-    assert default_threads(budget(16)).count == 16
+    assert default_threads(budget(2)).count == 2
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert default_threads(budget(16)).count == 15
+    assert default_threads(budget(2)).count == 1
     given = default_threads(budget(16), threads=4)
     assert given.record() == {"count": 4, "source": "--threads 4"}
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
@@ -180,8 +182,8 @@ def test_train_records_the_thread_count(monkeypatch: pytest.MonkeyPatch, tmp_pat
     progress = Recorder()
     record = train(config(store, tmp_path / "runs", protocol="session5", epochs=1), progress)
     assert record["threads"]["count"] == 1 == record["timings"]["threads"]
-    assert record["threads"]["source"].startswith("1 of 2 (spinning waits, small budget)")
-    assert "1 torch thread (1 of 2" in progress.messages[0]
+    assert record["threads"]["source"].startswith("1 of 2, spinning waits: affinity 2 cores")
+    assert "1 torch thread (1 of 2, spinning" in progress.messages[0]
     given = train(
         config(store, tmp_path / "runs", protocol="session5", epochs=1, threads=2, name="two"),
     )

@@ -118,8 +118,8 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
     "--threads",
     type=click.IntRange(min=1),
     metavar="N",
-    help="torch CPU threads (of each worker with --workers) [from the CPU budget: 1 on "
-    "2 cores or fewer, else all but one; cores // N per worker].",
+    help="torch CPU threads [from this process's CPU budget, see ser/threads.py; with "
+    "--workers N, cores // N per worker].",
 )
 @click.option(
     "--overwrite",

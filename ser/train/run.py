@@ -325,7 +325,7 @@ def _train(
 
 
 def _threads_note(threads: ThreadChoice) -> str:
-    """e.g. "1 torch thread (1 of 2 (small budget): affinity 2 cores, cgroup none, 1 worker)"."""
+    """e.g. "2 torch threads (all 2, passive waits: affinity 2 cores, cgroup none, 1 worker)"."""
     plural = "s" if threads.count != 1 else ""
     return f"{threads.count} torch thread{plural} ({threads.source})"
 
