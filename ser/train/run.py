@@ -276,14 +276,14 @@ def _train(
 ) -> dict[str, Any]:
     from ser.cache import FeatureStore
 
-    progress.message(f"{plan.name}: {plan.device}, {_threads_note(threads)}")
-
     store = FeatureStore.open(config.store)
     features = resolve_features(store, config.features)
     infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
     planned_unit, specs = plan_inputs(config.model, infos)
     unit = cast(Unit, planned_unit)
-    record = _start_record(config, plan, features, progress)
+    # The first log line, once the run is known to start (refusals come alone).
+    first = f"{plan.name}: {plan.device}, {_threads_note(threads)}"
+    record = _start_record(config, plan, features, progress, first)
     run = _Run(config, plan, record)
     t0 = time.perf_counter()
     data = load_data(store, features, get_label_set(plan.classes), plan.device)
@@ -441,17 +441,23 @@ def _eval_size(unit: Unit, size: int, positions: np.ndarray) -> int:
 
 
 def _start_record(
-    config: TrainConfig, plan: Plan, features: list[ResolvedFeature], progress: Progress
+    config: TrainConfig,
+    plan: Plan,
+    features: list[ResolvedFeature],
+    progress: Progress,
+    first: str,
 ) -> dict[str, Any]:
     cfg = config_record(config, plan)
     fingerprints = {f.name: f.fingerprint for f in features}
     path = plan.run_dir / RECORD
     if path.exists() and config.overwrite:
+        progress.message(first)
         progress.message(f"--overwrite: discarding the earlier record {path}")
         remove_checkpoints(plan.run_dir)  # issue 13
     elif path.exists():
         old = read_record(path)
         check_resumable(path, old, cfg, fingerprints)
+        progress.message(first)
         old["config"] = cfg  # bookkeeping keys (store path, device) may have changed
         old.setdefault("timings", {})
         # issue 13: an entry without its checkpoint (an older run) is trained again
@@ -464,6 +470,7 @@ def _start_record(
         raise ConfigError(
             f"{plan.run_dir} exists and holds no run record; choose another --name or --out"
         )
+    progress.message(first)
     return {
         "name": plan.name,
         "config": cfg,
