@@ -6,15 +6,19 @@ corpus copy it first (`corpus_copy`).
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+# Two cores here and in CI: one intra-op thread per test process keeps timings stable
+# and outputs reproducible. In the environment too, where `ser.threads` reads it (train
+# and extract set their own count) and before torch loads OpenMP.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 import torch
 
-# Two cores here and in CI: one intra-op thread per test process keeps timings stable
-# and outputs reproducible.
 torch.set_num_threads(1)
 
 

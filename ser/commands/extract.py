@@ -123,6 +123,13 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
     help="Run shards on an existing dask.distributed scheduler (shared filesystem).",
 )
 @click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="torch CPU threads [from this process's CPU budget, see ser/threads.py; with "
+    "--workers N, cores // N per worker].",
+)
+@click.option(
     "--overwrite",
     is_flag=True,
     help="Replace feature sets that exist with other provenance (model, layer, settings).",
@@ -145,6 +152,7 @@ def extract(
     shard_size: int,
     workers: int | None,
     scheduler: str | None,
+    threads: int | None,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -199,6 +207,7 @@ def extract(
         shard_size=shard_size,
         workers=workers,
         scheduler=scheduler,
+        threads=threads,
         overwrite=overwrite,
         progress=not quiet,
     )

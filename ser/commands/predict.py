@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ser.predict.run import PredictConfig, PredictResult, predict
+from ser.threads import set_torch_threads
 
 
 @click.command("predict")
@@ -41,6 +42,12 @@ from ser.predict.run import PredictConfig, PredictResult, predict
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Inputs per batch.")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads for torch [from this process's CPU budget; see ser/threads.py].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
     "--csv", "csv_path", type=click.Path(path_type=str), default=None, help="Also write a CSV."
@@ -51,6 +58,8 @@ def predict_command(**o: Any) -> None:
     Exit code 1 when any input could not be predicted (each says why).
     """
     err = Console(stderr=True)
+    threads = set_torch_threads(threads=o["threads"])
+    err.print(f"torch threads: {threads.count} ({threads.source})", highlight=False)
     config = PredictConfig(
         run=o["run_dir"],
         inputs=tuple(o["inputs"]),

@@ -62,7 +62,12 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     metavar="ADDRESS",
     help="Join a running dask cluster (store and --out on a shared filesystem).",
 )
-@click.option("--threads", type=int, default=None, help="torch threads per task [cores / workers].")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="torch threads per task [the CPU budget / workers, see ser/threads.py].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def sweep_command(**o: Any) -> None:
     """Train every cell of SPEC: a preset (msmser-table2, msmser-table3, msmser-queries,
@@ -96,12 +101,13 @@ def sweep_command(**o: Any) -> None:
 
 
 def _threads_per_task(workers: int | None) -> int | None:
-    """Each worker's share of the cores (None in-process: torch's own default)."""
-    import os
+    """Each worker's share of this process's CPU budget (`ser.threads`); None in-process:
+    each task then chooses as `ser train` does."""
+    from ser.threads import cpu_budget, default_threads
 
     if workers is None:
         return None
-    return max(1, len(os.sched_getaffinity(0)) // max(workers, 1))
+    return default_threads(cpu_budget(workers=max(workers, 1))).count
 
 
 class _Display:

@@ -130,7 +130,8 @@ REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
     "--threads",
     type=int,
     default=None,
-    help="CPU threads for torch [torch's default]; 1 is often fastest for small models.",
+    help="CPU threads for torch [from this process's CPU budget: affinity, cgroup quota; "
+    "see ser/threads.py]. Recorded with how it was chosen.",
 )
 @click.option(
     "--members-at-once",

@@ -1,12 +1,13 @@
 """Scale-out: extraction shards as dask.distributed tasks.
 
-`--workers N` starts a local cluster of N single-threaded worker processes, one GPU each
-with CUDA (`ser.cluster`); `--scheduler ADDRESS` joins an existing cluster (the corpus
-and the store must then be on a filesystem every worker sees). Each task extracts one
-shard with the same code and the same batches as the in-process runner and commits it
-with the store's picklable `ShardWriter`, so the store ends up byte-identical to a
-single-process run's. Each worker process loads the model once per pass and keeps it
-for all its shards.
+`--workers N` starts a local cluster of N worker processes, one task at a time each,
+one GPU each with CUDA (`ser.cluster`), whose torch uses cores // N threads
+(`ser.threads`: the workers share the machine); `--scheduler ADDRESS` joins an existing
+cluster (the corpus and the store must then be on a filesystem every worker sees). Each
+task extracts one shard with the same code and the same batches as the in-process runner
+and commits it with the store's picklable `ShardWriter`, so the store ends up
+byte-identical to a single-process run's. Each worker process loads the model once per
+pass and keeps it for all its shards.
 """
 
 from __future__ import annotations
@@ -31,9 +32,17 @@ _LOADS: Counter[str] = Counter()  # model loads in this process by kind, for tes
 
 
 def run_jobs_dask(
-    client: Any, kind: str, options: dict[str, Any], device: str, jobs: Sequence[ShardJob]
+    client: Any,
+    kind: str,
+    options: dict[str, Any],
+    device: str,
+    jobs: Sequence[ShardJob],
+    threads: int | None = None,
 ) -> Iterator[ShardOutcome]:
-    """Submit one task per shard; yield each outcome as its shard is committed."""
+    """Submit one task per shard; yield each outcome as its shard is committed.
+
+    `threads`: torch threads of the worker running a task; None keeps the worker's own.
+    """
     from distributed import as_completed
 
     run = uuid.uuid4().hex[:8]
@@ -44,6 +53,7 @@ def run_jobs_dask(
             options,
             device,
             job,
+            threads,
             key=f"ser-extract-{kind}-{run}-{job.shard.shard_id}",
             pure=False,
         )
@@ -56,8 +66,13 @@ def run_jobs_dask(
         client.cancel(futures)
 
 
-def extract_shard_task(kind: str, options: dict[str, Any], device: str, job: ShardJob) -> Any:
+def extract_shard_task(
+    kind: str, options: dict[str, Any], device: str, job: ShardJob, threads: int | None = None
+) -> Any:
     """The dask task: extract and commit one shard with this worker's loaded model."""
+    if threads is not None and torch.get_num_threads() != threads:
+        # The nanny started the worker with OMP_NUM_THREADS=1; its share may be more.
+        torch.set_num_threads(threads)
     extractor, torch_device = _worker_extractor(kind, options, device)
     return run_shard(extractor, job, torch_device)
 

@@ -50,6 +50,7 @@ from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
 from ser.model_names import check_names
 from ser.precision import check_precision, resolve_precision
+from ser.threads import ThreadChoice, cpu_budget, set_torch_threads
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
 KINDS = ("hubert", "mpnet", "bert", "is13", "logmel")
@@ -77,6 +78,7 @@ class ExtractConfig:
     shard_size: int = DEFAULT_SHARD_SIZE
     workers: int | None = None
     scheduler: str | None = None
+    threads: int | None = None  # torch threads (each worker's); None: ser/threads.py's rule
     overwrite: bool = False  # replace feature sets whose provenance differs
     progress: bool = True  # disk estimate and progress bar on stderr
 
@@ -91,6 +93,8 @@ class ExtractConfig:
             raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
         if self.shard_size < 1:
             raise ConfigError(f"--shard-size must be at least 1, got {self.shard_size}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
         check_precision(self.precision)
         check_names(self.names, self.features)
 
@@ -177,7 +181,11 @@ def extract_features(
         passes = [_declare(store, kind, config, device) for kind in config.features]
         todo = [p for p in passes if p.pending]
         if todo:
-            _run_passes(store, Path(corpus_root), todo, config, device, console)
+            threads = torch.get_num_threads()
+            try:
+                _run_passes(store, Path(corpus_root), todo, config, device, console)
+            finally:
+                torch.set_num_threads(threads)
     names = [spec.name for p in passes for spec in p.specs]
     return _report(store, names, [s.name for p in todo for s in p.pending], started)
 
@@ -230,6 +238,9 @@ def _run_passes(
         for spec in p.pending
     ]
     print_estimate(console, sizes, Path(store.path))
+    threads = _threads(config)
+    shown = threads.count or "the workers' own"  # 0 under --scheduler: left to them
+    console.print(f"torch threads: {shown} ({threads.source})")
     with (
         dask_client(config.workers, config.scheduler) as client,
         progress_bar(console, config.progress) as bar,
@@ -245,7 +256,7 @@ def _run_passes(
                 )
                 _run_local(p.extractor, jobs, device, advance, say)
             else:
-                _run_dask(client, p, config.device, jobs, advance)
+                _run_dask(client, p, config.device, jobs, advance, threads.count)
             for spec in p.pending:
                 _consolidate(store, spec.name, len(plan.shards), config.shard_size)
 
@@ -300,11 +311,31 @@ def _run_local(
         advance(len(batch))
 
 
-def _run_dask(client: Any, p: _Pass, device: str, jobs: list[ShardJob], advance: Advance) -> None:
+def _threads(config: ExtractConfig) -> ThreadChoice:
+    """This process's torch threads, set here; or, with --workers N, each local worker's
+    share, cores // N, which the workers set (they are the only competitors they know of,
+    so no core is left free). With --scheduler the workers keep their own setting (a
+    dask nanny sets OMP_NUM_THREADS=1) unless --threads is given."""
+    if config.scheduler is not None:  # count 0: not set
+        given = config.threads
+        return ThreadChoice(given or 0, f"--threads {given}" if given else "--scheduler")
+    if config.workers is None:
+        return set_torch_threads(threads=config.threads)
+    if config.threads is not None:
+        return ThreadChoice(config.threads, f"--threads {config.threads} per worker")
+    budget = cpu_budget(workers=config.workers)
+    return ThreadChoice(budget.cores, f"per worker: {budget.describe()}")
+
+
+def _run_dask(
+    client: Any, p: _Pass, device: str, jobs: list[ShardJob], advance: Advance, threads: int
+) -> None:
     from ser.extract.dask_run import run_jobs_dask
 
     outcome: ShardOutcome
-    for outcome in run_jobs_dask(client, p.extractor.kind, p.options, device, jobs):
+    for outcome in run_jobs_dask(
+        client, p.extractor.kind, p.options, device, jobs, threads=threads or None
+    ):
         advance(outcome.n_utterances)
 
 

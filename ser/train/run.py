@@ -27,6 +27,7 @@ import ser
 from ser.errors import ConfigError
 from ser.labels import get_label_set
 from ser.precision import resolve_precision
+from ser.threads import ThreadChoice, set_torch_threads
 from ser.train.batch import InputSpec, Unit
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData, load_data
@@ -87,7 +88,7 @@ class TrainConfig:
     # "auto": fp16 autocast on CUDA, fp32 on the CPU ("bf16" is opt-in there: faster,
     # ~0.5 UA point lower on average in our measurements); see ser/precision.py.
     precision: str = "auto"
-    threads: int | None = None  # torch CPU threads; None: torch's default
+    threads: int | None = None  # torch CPU threads; None: from the CPU budget (ser/threads.py)
     # (seed, fold) runs trained at once as the members of one stacked model; None: all of
     # them (1: one after another). Bounds memory; results equal up to float rounding.
     members_at_once: int | None = None
@@ -266,14 +267,15 @@ def train_many(
     Threads and ``members_at_once`` come from the first config."""
     plans = [make_plan(config) for config in configs]
     threads = torch.get_num_threads()
-    if configs and configs[0].threads is not None:
-        torch.set_num_threads(configs[0].threads)
+    # The process's CPU budget, not the machine's cores: torch's default of one thread per
+    # core made a run 10x slower beside one other busy process (ser/threads.py).
+    chosen = set_torch_threads(threads=configs[0].threads if configs else None)
     # Denormal floats (masked attention rows, vanishing gradients) cost x86 CPUs 10-100x
     # per operation: with them, epochs of the demo's MSMSER took 3-18 s instead of 0.65 s.
     # Flushing them to zero changes results only below float32's normal range.
     flushed = any(p.device.type == "cpu" for p in plans) and torch.set_flush_denormal(True)
     try:
-        return _train(list(configs), plans, progress or Progress())
+        return _train(list(configs), plans, progress or Progress(), chosen)
     finally:
         torch.set_num_threads(threads)
         if flushed:
@@ -281,10 +283,10 @@ def train_many(
 
 
 def _train(
-    configs: list[TrainConfig], plans: list[Plan], progress: Progress
+    configs: list[TrainConfig], plans: list[Plan], progress: Progress, threads: ThreadChoice
 ) -> list[dict[str, Any]]:
     loaded: dict[tuple[Any, ...], TrainData] = {}  # runs over the same data share it
-    runs = [_prepare(c, p, progress, loaded) for c, p in zip(configs, plans, strict=True)]
+    runs = [_prepare(c, p, progress, loaded, threads) for c, p in zip(configs, plans, strict=True)]
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
     at_once = configs[0].members_at_once if configs else None
     for group in make_groups(jobs, at_once):
@@ -305,7 +307,11 @@ def _train(
 
 
 def _prepare(
-    config: TrainConfig, plan: Plan, progress: Progress, loaded: dict[tuple[Any, ...], TrainData]
+    config: TrainConfig,
+    plan: Plan,
+    progress: Progress,
+    loaded: dict[tuple[Any, ...], TrainData],
+    threads: ThreadChoice,
 ) -> Prepared:
     """Open the store, check the record, load (or reuse) the data, make the folds."""
     from ser.cache import FeatureStore
@@ -315,7 +321,9 @@ def _prepare(
     infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
     planned_unit, specs = plan_inputs(config.model, infos)
     unit = cast(Unit, planned_unit)
-    record = _start_record(config, plan, features, progress)
+    # The first log line, once the run is known to start (refusals come alone).
+    first = f"{plan.name}: {plan.device}, {_threads_note(threads)}"
+    record = _start_record(config, plan, features, progress, first)
     key = (str(Path(config.store).resolve()), tuple(f.name for f in features), plan.classes,
            str(plan.device))  # fmt: skip
     t0 = time.perf_counter()
@@ -324,7 +332,8 @@ def _prepare(
     data = loaded[key]
     record["timings"]["load"] = time.perf_counter() - t0
     record["timings"]["device"] = str(plan.device)
-    record["timings"]["threads"] = torch.get_num_threads()
+    record["timings"]["threads"] = threads.count
+    record["threads"] = threads.record()
     record["data"] = {"utterances": len(data), "dropped": data.dropped}
     for reason, count in data.dropped.items():
         progress.message(f"dropped {count} utterance(s): {reason}")
@@ -344,6 +353,12 @@ def _prepare(
     return Prepared(config, plan, record, data, unit, list(specs), folds, todo)
 
 
+def _threads_note(threads: ThreadChoice) -> str:
+    """e.g. "2 torch threads (all 2, passive waits: affinity 2 cores, cgroup none, 1 worker)"."""
+    plural = "s" if threads.count != 1 else ""
+    return f"{threads.count} torch thread{plural} ({threads.source})"
+
+
 def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list[Fold]:
     protocol = ProtocolConfig(plan.protocol, config.val, plan.seeds[0])
     dialogs = data.dialogs if unit == "dialog" else None
@@ -354,17 +369,23 @@ def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list
 
 
 def _start_record(
-    config: TrainConfig, plan: Plan, features: list[ResolvedFeature], progress: Progress
+    config: TrainConfig,
+    plan: Plan,
+    features: list[ResolvedFeature],
+    progress: Progress,
+    first: str,
 ) -> dict[str, Any]:
     cfg = config_record(config, plan)
     fingerprints = {f.name: f.fingerprint for f in features}
     path = plan.run_dir / RECORD
     if path.exists() and config.overwrite:
+        progress.message(first)
         progress.message(f"--overwrite: discarding the earlier record {path}")
         remove_checkpoints(plan.run_dir)  # issue 13
     elif path.exists():
         old = read_record(path)
         check_resumable(path, old, cfg, fingerprints)
+        progress.message(first)
         old["config"] = cfg  # bookkeeping keys (store path, device) may have changed
         old.setdefault("timings", {})
         # issue 13: an entry without its checkpoint (an older run) is trained again
@@ -377,6 +398,7 @@ def _start_record(
         raise ConfigError(
             f"{plan.run_dir} exists and holds no run record; choose another --name or --out"
         )
+    progress.message(first)
     return {
         "name": plan.name,
         "config": cfg,

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from ser.cache import FeatureStore
@@ -53,15 +54,17 @@ def test_two_worker_cluster_writes_the_in_process_store(
         ) as cluster,
         Client(cluster) as client,
     ):
-        scaled = dataclasses.replace(config, scheduler=cluster.scheduler_address)
+        scaled = dataclasses.replace(config, scheduler=cluster.scheduler_address, threads=2)
         report = extract_features(root, tmp_path / "dask.zarr", scaled)
         loads = client.run(model_loads)
+        threads = client.run(torch.get_num_threads)
 
     assert report.extracted == local.extracted == ("tiny-hubert.L1", "tiny-hubert.L2", "tiny-bert")
     _assert_same_store(tmp_path / "local.zarr", tmp_path / "dask.zarr", list(local.extracted))
     # 8 shards per pass over 2 workers: each worker loaded each model at most once
     assert all(count == 1 for counts in loads.values() for count in counts.values()), loads
     assert {kind for counts in loads.values() for kind in counts} == {"hubert", "bert"}
+    assert set(threads.values()) == {2}, threads  # --threads: each worker's torch threads
 
 
 @pytest.mark.slow

@@ -1,0 +1,258 @@
+"""CPU threads that hold up on a shared machine: torch's intra-op count from this
+process's CPU budget, and OpenMP threads that sleep instead of spinning while they wait.
+
+torch starts one OpenMP thread per core it sees, and GNU OpenMP keeps each one spinning
+for a while after every parallel operator, waiting for the next. Our models run
+thousands of small operators a second, so the threads spin nearly all the time; when
+another process wants one of those cores, the kernel shares it between that process and
+a spinning thread, and every operator's barrier waits for a thread parked behind it: on
+2 cores with one other job, `ser train --features mpnet --fusion none --protocol loso`
+took 920 s with torch's defaults and 89 s with `--threads 1` (issue 15).
+
+Two remedies, both here (figures: benchmarks/README.md, "Threads on a shared machine"):
+
+- `passive_wait` sets OMP_WAIT_POLICY=PASSIVE (waiting threads sleep at once), which
+  OpenMP reads when torch loads it: the `ser` command does it first thing. With it,
+  a competing busy process costs the demo's models a few per cent instead of 10x.
+- The thread count comes from this process's budget, not the machine's cores: its
+  affinity mask, capped by a cgroup CPU quota (containers, CI runners, Slurm), divided
+  among the workers that share the machine (`ser extract --workers N`). The default:
+
+  - ``--threads N`` when given;
+  - ``OMP_NUM_THREADS`` when set (the user's, a scheduler's or a dask nanny's choice);
+  - above 2 cores, the budget less one: a neighbour process takes the spare core
+    instead of a share of one of ours, for at most 1/budget of the quiet speed;
+  - on 2 cores or fewer with passive waits, the whole budget: a second thread gains
+    20-30 % alone, and beside one busy process the run took 1.3-1.5x its quiet time
+    (one thread: ~1.0-1.3x, but 20-30 % slower alone);
+  - on 2 cores or fewer with spinning waits (torch was loaded before `passive_wait`, or
+    the user chose that policy), 1 thread: two spinning ones were 10x slower beside a
+    busy process.
+
+>>> import torch
+>>> choice = set_torch_threads(threads=3)
+>>> choice.count, choice.source, torch.get_num_threads()
+(3, '--threads 3', 3)
+>>> budget = cpu_budget(workers=64)
+>>> budget.cores, budget.workers
+(1, 64)
+>>> eight = CpuBudget(cores=8, affinity=8, quota=None, workers=1)
+>>> two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
+>>> [default_threads(b, passive=p).count for b in (eight, two) for p in (True, False)]
+[7, 7, 2, 1]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
+# With spinning OpenMP threads, at or below this many cores a second thread costs more
+# beside another busy process than it gains alone.
+SMALL_BUDGET = 2
+WAIT_POLICY = "OMP_WAIT_POLICY"
+_late: list[bool] = []  # set by passive_wait when torch (and OpenMP) had loaded before it
+
+__all__ = [
+    "CpuBudget",
+    "ThreadChoice",
+    "cgroup_cpus",
+    "cpu_budget",
+    "default_threads",
+    "passive_wait",
+    "set_torch_threads",
+]
+
+
+@dataclass(frozen=True)
+class CpuBudget:
+    """The cores this process may use: `affinity` capped by `quota`, over `workers`."""
+
+    cores: int
+    affinity: int  # cores in the affinity mask
+    quota: float | None  # CPUs the cgroup quota allows; None: no quota
+    workers: int  # processes sharing them (`--workers N`)
+
+    def describe(self) -> str:
+        """e.g. "affinity 2 cores, cgroup none, 1 worker"."""
+        quota = "none" if self.quota is None else f"{self.quota:g} CPUs"
+        workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+        return f"affinity {self.affinity} cores, cgroup {quota}, {workers}"
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """A thread count and why: recorded in run records, printed in the first log line."""
+
+    count: int
+    source: str
+
+    def record(self) -> dict[str, Any]:
+        return {"count": self.count, "source": self.source}
+
+
+def cgroup_cpus(*, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> float | None:
+    """CPUs the cgroup quota allows this process (quota / period), None without a quota.
+
+    Reads cgroup v2's ``cpu.max`` ("max 100000" or "150000 100000") and v1's
+    ``cpu/cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (-1: no quota), at the root and in
+    this process's own cgroup below it; the tightest quota found wins, since a parent's
+    limit binds its children too.
+    """
+    found = [
+        cpus
+        for folder in _cgroup_folders(root, proc_cgroup)
+        for cpus in (_v2_quota(folder), _v1_quota(folder))
+        if cpus is not None
+    ]
+    return min(found) if found else None
+
+
+def _cgroup_folders(root: Path, proc_cgroup: Path) -> list[Path]:
+    """The root's and this process's cgroup folders (v2 and the v1 cpu hierarchy)."""
+    folders = [root, root / "cpu", root / "cpu,cpuacct"]
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return folders
+    for line in lines:  # "0::/path" (v2) or "4:cpu,cpuacct:/path" (v1)
+        _, controllers, path = [*line.split(":", 2), "", ""][:3]
+        relative = path.strip().lstrip("/")
+        if not relative:
+            continue
+        if controllers == "":
+            folders.append(root / relative)
+        elif "cpu" in controllers.split(","):
+            folders += [root / "cpu" / relative, root / "cpu,cpuacct" / relative]
+    return folders
+
+
+def _v2_quota(folder: Path) -> float | None:
+    fields = _read(folder / "cpu.max").split()
+    if len(fields) != 2 or fields[0] == "max":
+        return None
+    return _ratio(fields[0], fields[1])
+
+
+def _v1_quota(folder: Path) -> float | None:
+    quota, period = _read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")
+    if not quota or not period or quota.strip() == "-1":
+        return None
+    return _ratio(quota, period)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:  # absent (another cgroup version, not Linux) or unreadable
+        return ""
+
+
+def _ratio(quota: str, period: str) -> float | None:
+    try:
+        q, p = int(quota), int(period)
+    except ValueError:
+        return None
+    return q / p if q > 0 and p > 0 else None
+
+
+def cpu_budget(
+    *, workers: int = 1, cgroup_root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP
+) -> CpuBudget:
+    """This process's share of the machine: affinity capped by the cgroup quota (rounded
+    up: 1.5 CPUs keep two threads busy half the time), divided by `workers`, at least 1."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    affinity = _affinity()
+    quota = cgroup_cpus(root=cgroup_root, proc_cgroup=proc_cgroup)
+    cores = affinity if quota is None else min(affinity, max(1, math.ceil(quota)))
+    return CpuBudget(max(1, cores // workers), affinity, quota, workers)
+
+
+def _affinity() -> int:
+    # The mask, not os.cpu_count(): taskset, cpusets and Slurm narrow it.
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def passive_wait() -> bool:
+    """Ask OpenMP to put waiting threads to sleep at once (OMP_WAIT_POLICY=PASSIVE)
+    unless the environment chose a policy; return whether the policy is passive.
+
+    OpenMP reads it once, when torch loads it: call this before importing torch (the
+    `ser` command does). Process-wide, so entry points call it, library code never does.
+    """
+    if WAIT_POLICY not in os.environ:
+        # Too late for this process once torch is loaded; child processes still get it.
+        _late.append("torch" in sys.modules)
+        os.environ[WAIT_POLICY] = "PASSIVE"
+    return waits_passively()
+
+
+def waits_passively() -> bool:
+    """Whether OpenMP waits passively: the environment asks for it, and `passive_wait`
+    did not set it after torch had loaded (a policy set by the user is taken as set
+    before)."""
+    passive = os.environ.get(WAIT_POLICY, "").strip().upper() == "PASSIVE"
+    return passive and not any(_late)
+
+
+def default_threads(
+    budget: CpuBudget, *, threads: int | None = None, passive: bool | None = None
+) -> ThreadChoice:
+    """The intra-op thread count for `budget` by the module doc's rule; `passive`:
+    whether OpenMP waits passively (None: as the environment says)."""
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        return ThreadChoice(threads, f"--threads {threads}")
+    env = _env_threads()
+    if env is not None:
+        return ThreadChoice(env, f"OMP_NUM_THREADS={env}")
+    where = budget.describe()
+    if budget.cores > SMALL_BUDGET:
+        count = budget.cores - 1
+        return ThreadChoice(count, f"{count} of {budget.cores}, one left free: {where}")
+    if waits_passively() if passive is None else passive:
+        return ThreadChoice(budget.cores, f"all {budget.cores}, passive waits: {where}")
+    return ThreadChoice(1, f"1 of {budget.cores}, spinning waits: {where}")
+
+
+def _env_threads() -> int | None:
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    try:
+        count = int(value.split(",")[0])  # "4,2": nested levels; the first is ours
+    except ValueError:
+        return None
+    return count if count >= 1 else None
+
+
+def set_torch_threads(
+    *,
+    threads: int | None = None,
+    workers: int = 1,
+    passive: bool | None = None,
+    cgroup_root: Path = CGROUP_ROOT,
+) -> ThreadChoice:
+    """Choose torch's intra-op thread count (`default_threads`) and apply it.
+
+    The inter-op pool (torch.jit.fork, which `ser` does not use) gets the same count
+    when it can still be set: torch allows that once, before any parallel work.
+    """
+    import torch
+
+    budget = cpu_budget(workers=workers, cgroup_root=cgroup_root)
+    choice = default_threads(budget, threads=threads, passive=passive)
+    torch.set_num_threads(choice.count)
+    # Refused once set, or once parallel work has started: the pool then stays.
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(choice.count)
+    return choice

@@ -1,0 +1,205 @@
+"""CPU budget and torch thread defaults (ser.threads), and where the commands record them."""
+
+from __future__ import annotations
+
+import doctest
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import ser.threads as threads_module
+from ser.threads import (
+    CpuBudget,
+    cgroup_cpus,
+    cpu_budget,
+    default_threads,
+    passive_wait,
+    set_torch_threads,
+)
+
+NO_CGROUP = Path("/nonexistent/cgroup")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch):
+    """No OMP_NUM_THREADS (the test session sets one) nor wait policy; torch's count
+    restored after."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setattr(threads_module, "_late", [])
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def _affinity(monkeypatch: pytest.MonkeyPatch, cores: int) -> None:
+    monkeypatch.setattr(threads_module.os, "sched_getaffinity", lambda pid: set(range(cores)))
+
+
+def _cgroup(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def _proc(tmp_path: Path, text: str = "0::/\n") -> Path:
+    path = tmp_path / "proc_cgroup"
+    path.write_text(text)
+    return path
+
+
+def test_affinity_mask_is_the_budget(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _affinity(monkeypatch, 6)
+    budget = cpu_budget(cgroup_root=NO_CGROUP, proc_cgroup=_proc(tmp_path))
+    assert (budget.cores, budget.affinity, budget.quota, budget.workers) == (6, 6, None, 1)
+    assert budget.describe() == "affinity 6 cores, cgroup none, 1 worker"
+
+
+@pytest.mark.parametrize(
+    ("files", "cpus"),
+    [
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "400000 100000\n"}, 4.0),
+        ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu.max": "garbage"}, None),
+        ({}, None),
+    ],
+)
+def test_cgroup_quota_is_parsed(tmp_path: Path, files: dict[str, str], cpus: float | None) -> None:
+    root = _cgroup(tmp_path / "cgroup", files)
+    assert cgroup_cpus(root=root, proc_cgroup=_proc(tmp_path)) == cpus
+
+
+def test_own_cgroup_below_the_root_counts_and_the_tightest_wins(tmp_path: Path) -> None:
+    root = _cgroup(
+        tmp_path / "cgroup",
+        {"cpu.max": "800000 100000", "job/step/cpu.max": "300000 100000"},
+    )
+    proc = _proc(tmp_path, "0::/job/step\n")
+    assert cgroup_cpus(root=root, proc_cgroup=proc) == 3.0
+    v1 = _cgroup(
+        tmp_path / "v1",
+        {
+            "cpu,cpuacct/slurm/cpu.cfs_quota_us": "100000",
+            "cpu,cpuacct/slurm/cpu.cfs_period_us": "100000",
+        },
+    )
+    assert cgroup_cpus(root=v1, proc_cgroup=_proc(tmp_path, "4:cpu,cpuacct:/slurm\n")) == 1.0
+
+
+def test_quota_caps_the_affinity_rounded_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _affinity(monkeypatch, 8)
+    root = _cgroup(tmp_path / "cgroup", {"cpu.max": "250000 100000"})
+    budget = cpu_budget(cgroup_root=root, proc_cgroup=_proc(tmp_path))
+    assert (budget.cores, budget.quota) == (3, 2.5)
+    assert budget.describe() == "affinity 8 cores, cgroup 2.5 CPUs, 1 worker"
+    _affinity(monkeypatch, 2)  # a quota above the mask changes nothing
+    assert cpu_budget(cgroup_root=root, proc_cgroup=_proc(tmp_path)).cores == 2
+
+
+@pytest.mark.parametrize(("workers", "cores"), [(1, 16), (2, 8), (3, 5), (16, 1), (40, 1)])
+def test_workers_divide_the_budget(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, workers: int, cores: int
+) -> None:
+    _affinity(monkeypatch, 16)
+    budget = cpu_budget(workers=workers, cgroup_root=NO_CGROUP, proc_cgroup=_proc(tmp_path))
+    assert budget.cores == cores and budget.workers == workers
+    with pytest.raises(ValueError, match="at least 1"):
+        cpu_budget(workers=0)
+
+
+def test_default_rule_and_its_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    def budget(cores: int) -> CpuBudget:
+        return CpuBudget(cores=cores, affinity=cores, quota=None, workers=1)
+
+    spinning = [default_threads(budget(n), passive=False).count for n in (1, 2, 3, 4, 16)]
+    assert spinning == [1, 1, 2, 3, 15]
+    passive = [default_threads(budget(n), passive=True).count for n in (1, 2, 3, 4, 16)]
+    assert passive == [1, 2, 2, 3, 15]
+    assert "spinning waits" in default_threads(budget(2)).source  # no policy set
+    assert default_threads(budget(2), passive=True).record() == {
+        "count": 2,
+        "source": "all 2, passive waits: affinity 2 cores, cgroup none, 1 worker",
+    }
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    assert default_threads(budget(2)).count == 2
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert default_threads(budget(2)).count == 1
+    given = default_threads(budget(16), threads=4)
+    assert given.record() == {"count": 4, "source": "--threads 4"}
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")
+    assert default_threads(budget(16)).record() == {"count": 5, "source": "OMP_NUM_THREADS=5"}
+    assert default_threads(budget(16), threads=2).count == 2  # --threads beats the environment
+    monkeypatch.setenv("OMP_NUM_THREADS", "zero")  # unusable: ignored
+    assert default_threads(budget(16)).count == 15
+    monkeypatch.setenv("OMP_NUM_THREADS", "3,1")  # nested levels: the first is torch's
+    assert default_threads(budget(16)).count == 3
+    with pytest.raises(ValueError, match="at least 1"):
+        default_threads(budget(2), threads=0)
+
+
+def test_set_torch_threads_applies_the_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    _affinity(monkeypatch, 4)
+    choice = set_torch_threads(cgroup_root=NO_CGROUP)
+    assert choice.count == 3 == torch.get_num_threads()
+    assert set_torch_threads(threads=2, cgroup_root=NO_CGROUP).count == 2 == torch.get_num_threads()
+    assert set_torch_threads(workers=4, cgroup_root=NO_CGROUP).count == 1
+
+
+def test_passive_wait_sets_the_policy_unless_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(threads_module.sys.modules, "torch", None)  # not loaded yet
+    monkeypatch.delitem(threads_module.sys.modules, "torch")
+    assert passive_wait() is True and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "active")  # the user's choice stays
+    assert passive_wait() is False and os.environ["OMP_WAIT_POLICY"] == "active"
+
+
+def test_passive_wait_after_torch_loaded_is_not_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "torch" in threads_module.sys.modules  # this test module imported it
+    assert passive_wait() is False  # set for child processes, too late for this one
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "spinning" in default_threads(CpuBudget(2, 2, None, 1)).source
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(threads_module).failed == 0
+
+
+def test_train_records_the_thread_count(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ser.train.run import train
+    from tests.train.test_run import Recorder, build_store, config
+
+    store = tmp_path / "features.zarr"
+    build_store(store)
+    _affinity(monkeypatch, 2)
+    progress = Recorder()
+    record = train(config(store, tmp_path / "runs", protocol="session5", epochs=1), progress)
+    assert record["threads"]["count"] == 1 == record["timings"]["threads"]
+    assert record["threads"]["source"].startswith("1 of 2, spinning waits: affinity 2 cores")
+    assert "1 torch thread (1 of 2, spinning" in progress.messages[0]
+    given = train(
+        config(store, tmp_path / "runs", protocol="session5", epochs=1, threads=2, name="two"),
+    )
+    assert given["threads"] == {"count": 2, "source": "--threads 2"}
+
+
+def test_extract_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ser.extract.run import ExtractConfig, _threads
+
+    _affinity(monkeypatch, 8)
+    monkeypatch.setattr(threads_module, "cgroup_cpus", lambda **_: None)
+    per_worker = _threads(ExtractConfig(workers=3))
+    assert per_worker.record() == {
+        "count": 2,
+        "source": "per worker: affinity 8 cores, cgroup none, 3 workers",
+    }
+    assert _threads(ExtractConfig(workers=3, threads=4)).count == 4
+    assert _threads(ExtractConfig(scheduler="tcp://x:8786")).count == 0  # the workers' own
+    assert _threads(ExtractConfig(threads=2)).count == 2 == torch.get_num_threads()
