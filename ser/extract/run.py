@@ -30,13 +30,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from rich.console import Console
 
 from ser.errors import ConfigError, StoreError
 from ser.extract.base import Extractor, FeatureSetSpec, resolve_device
+from ser.extract.text import TextSource
+
+if TYPE_CHECKING:
+    from ser.extract.asr_text import AsrPass
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
     DEFAULT_BATCH_TOKENS,
@@ -53,6 +57,8 @@ from ser.precision import check_precision, resolve_precision
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
 KINDS = ("hubert", "mpnet", "bert", "is13", "logmel")
+TEXT_KINDS = ("mpnet", "bert")
+TEXT_SOURCES = ("gold", "asr")
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,10 @@ class ExtractConfig:
     scheduler: str | None = None
     overwrite: bool = False  # replace feature sets whose provenance differs
     progress: bool = True  # disk estimate and progress bar on stderr
+    text_source: str = "gold"  # "asr": text sets from the store's ASR transcripts
+    asr_model: str | None = None  # Whisper id or folder (None: openai/whisper-small)
+    asr_max_new_tokens: int | None = None  # None: `AsrOptions`' default
+    asr_batch_size: int | None = None  # utterances per generate call (None: by device)
 
     def __post_init__(self) -> None:
         unknown = [kind for kind in self.features if kind not in KINDS]
@@ -93,12 +103,33 @@ class ExtractConfig:
             raise ConfigError(f"--shard-size must be at least 1, got {self.shard_size}")
         check_precision(self.precision)
         check_names(self.names, self.features)
+        if self.text_source not in TEXT_SOURCES:
+            raise ConfigError(
+                f"--text-source {self.text_source!r}: choose from {', '.join(TEXT_SOURCES)}"
+            )
+        asr_given = (self.asr_model, self.asr_max_new_tokens, self.asr_batch_size)
+        if self.text_source == "gold" and any(v is not None for v in asr_given):
+            raise ConfigError("--asr-* options need --text-source asr")
+        for option, value in (("max-new-tokens", self.asr_max_new_tokens),
+                              ("batch-size", self.asr_batch_size)):  # fmt: skip
+            if value is not None and value < 1:
+                raise ConfigError(f"--asr-{option} must be at least 1, got {value}")
 
-    def options(self, kind: str, device: torch.device | None = None) -> dict[str, Any]:
+    def asr_options(self) -> Any:
+        """The `AsrOptions` of this run's recogniser (only with --text-source asr)."""
+        from ser.extract.asr import AsrOptions
+
+        given = {"model": self.asr_model, "max_new_tokens": self.asr_max_new_tokens}
+        return AsrOptions(**{k: v for k, v in given.items() if v is not None})
+
+    def options(
+        self, kind: str, device: torch.device | None = None, source: TextSource | None = None
+    ) -> dict[str, Any]:
         """Keyword options of `build_extractor(kind, ...)` that this config sets.
 
         With `device`, "auto" precision is resolved for it here, once: the feature sets'
         attrs and every worker (dask workers included) then use that same precision.
+        `source`: the ASR transcripts the text extractors read (--text-source asr).
         """
         precision = self.precision if device is None else resolve_precision(self.precision, device)
         names = dict(self.names)
@@ -109,6 +140,8 @@ class ExtractConfig:
         }
         if kind in given:
             given[kind]["name"] = names.get(kind)
+        if kind in TEXT_KINDS:
+            given[kind]["transcripts"] = source
         return {key: value for key, value in given.get(kind, {}).items() if value is not None}
 
 
@@ -125,6 +158,18 @@ class SetSummary:
 
 
 @dataclass(frozen=True)
+class TranscriptSummary:
+    """The ASR transcript set after the run, and its WER against the gold transcripts."""
+
+    name: str
+    asr_model: str
+    transcribed: bool  # this run transcribed utterances (False: all were stored)
+    failed: int
+    wer: float | None  # None when no gold transcript has words
+    words: int  # gold words the WER is over
+
+
+@dataclass(frozen=True)
 class ExtractReport:
     """What `extract_features` did; `exit_code` is 1 when any utterance has failed."""
 
@@ -134,10 +179,11 @@ class ExtractReport:
     extracted: tuple[str, ...]  # feature sets this run wrote (empty: nothing to do)
     failures: tuple[tuple[str, str, str], ...]  # (feature set, utt_id, reason)
     seconds: float
+    transcripts: TranscriptSummary | None = None  # --text-source asr: the ASR step
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.extracted
+        return not self.extracted and not (self.transcripts and self.transcripts.transcribed)
 
     @property
     def exit_code(self) -> int:
@@ -174,20 +220,34 @@ def extract_features(
     reading = read_corpus(corpus_root, config.classes)
     store = FeatureStore.create(Path(store_path), Manifest.from_utterances(reading.utterances))
     with store.lock():
-        passes = [_declare(store, kind, config, device) for kind in config.features]
+        asr = None
+        if config.text_source == "asr":
+            from ser.extract.asr_text import declare_asr
+
+            asr = declare_asr(store, config.asr_options(), overwrite=config.overwrite)
+        source = asr.source if asr is not None else None
+        passes = [_declare(store, kind, config, device, source) for kind in config.features]
         todo = [p for p in passes if p.pending]
-        if todo:
-            _run_passes(store, Path(corpus_root), todo, config, device, console)
+        transcribed = asr is not None and asr.pending
+        if todo or transcribed:
+            _run_passes(store, Path(corpus_root), todo, config, device, console, asr)
     names = [spec.name for p in passes for spec in p.specs]
-    return _report(store, names, [s.name for p in todo for s in p.pending], started)
+    summary = None if asr is None else _transcript_summary(store, asr.name, transcribed)
+    return _report(store, names, [s.name for p in todo for s in p.pending], started, summary)
 
 
-def _declare(store: Any, kind: str, config: ExtractConfig, device: torch.device) -> _Pass:
+def _declare(
+    store: Any,
+    kind: str,
+    config: ExtractConfig,
+    device: torch.device,
+    source: TextSource | None = None,
+) -> _Pass:
     """Build the extractor and begin its feature sets: the fingerprint check happens
     here, before any model is loaded, for every requested set."""
     from ser.extract import build_extractor
 
-    options = config.options(kind, device)
+    options = config.options(kind, device, source)
     extractor = build_extractor(kind, **options)
     specs = extractor.specs()
     for spec in specs:
@@ -203,14 +263,23 @@ def _run_passes(
     config: ExtractConfig,
     device: torch.device,
     console: Console,
+    asr: AsrPass | None = None,
 ) -> None:
     from ser.cluster import dask_client
 
     # Absolute paths: dask workers may run elsewhere, in another working directory.
     wavs = [str(w) for w in store.manifest.column("wav")]
     audio_paths = [root.resolve() / w if w else None for w in wavs]
-    texts = [str(t) for t in store.manifest.column("transcript")]
     durations: list[float] = []
+    texts: list[str | None] = [str(t) for t in store.manifest.column("transcript")]
+    if asr is not None:
+        if asr.pending:
+            durations = audio_seconds(audio_paths)
+            _run_asr(store, asr, audio_paths, durations, config, device, console)
+        stored = store.read_transcripts(asr.name)
+        texts = [None if i in stored.failures else t for i, t in enumerate(stored.texts)]
+    if not passes:
+        return
     plans = []
     for p in passes:
         if p.extractor.modality == "audio":
@@ -221,7 +290,7 @@ def _run_passes(
             plan = make_plan(durations, budget, config.shard_size, sort_keys=keys)
         else:
             budget = config.batch_tokens or DEFAULT_BATCH_TOKENS[device.type]
-            tokens = [float(n) for n in p.extractor.lengths(texts)]
+            tokens = [float(n) for n in p.extractor.lengths([t or "" for t in texts])]
             plan = make_plan(tokens, budget, config.shard_size)
         plans.append(plan)
     sizes = [
@@ -248,6 +317,47 @@ def _run_passes(
                 _run_dask(client, p, config.device, jobs, advance)
             for spec in p.pending:
                 _consolidate(store, spec.name, len(plan.shards), config.shard_size)
+
+
+def _run_asr(
+    store: Any,
+    asr: AsrPass,
+    audio_paths: Sequence[Path | None],
+    durations: Sequence[float],
+    config: ExtractConfig,
+    device: torch.device,
+    console: Console,
+) -> None:
+    """Transcribe what the store lacks (in this process: one recogniser, batched)."""
+    from ser.extract.asr_text import DEFAULT_ASR_BATCH, transcribe_pending
+
+    batch_size = config.asr_batch_size or DEFAULT_ASR_BATCH.get(device.type, 8)
+    say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+    with progress_bar(console, config.progress) as bar:
+        task = bar.add_task("asr", total=len(audio_paths))
+        bar.advance(task, len(store.staged_transcripts(asr.name).done))
+        advance: Advance = functools.partial(bar.advance, task)
+        transcribe_pending(store, asr, audio_paths, durations, device, batch_size, advance, say)
+
+
+def _transcript_summary(store: Any, name: str, transcribed: bool) -> TranscriptSummary:
+    from ser.wer import word_error_rate
+
+    stored = store.read_transcripts(name)
+    gold = [str(t) for t in store.manifest.column("transcript")]
+    try:
+        wer = word_error_rate(gold, list(stored.texts))
+        rate, words = wer.wer, wer.words
+    except ValueError:  # no gold transcript has words
+        rate, words = None, 0
+    return TranscriptSummary(
+        name=name,
+        asr_model=str(stored.attrs.get("asr_model", "")),
+        transcribed=transcribed,
+        failed=len(stored.failures),
+        wer=rate,
+        words=words,
+    )
 
 
 def _jobs(
@@ -308,7 +418,13 @@ def _run_dask(client: Any, p: _Pass, device: str, jobs: list[ShardJob], advance:
         advance(outcome.n_utterances)
 
 
-def _report(store: Any, names: list[str], extracted: list[str], started: float) -> ExtractReport:
+def _report(
+    store: Any,
+    names: list[str],
+    extracted: list[str],
+    started: float,
+    transcripts: TranscriptSummary | None = None,
+) -> ExtractReport:
     sets: list[SetSummary] = []
     failures: list[tuple[str, str, str]] = []
     ids = store.manifest.utt_ids
@@ -328,4 +444,5 @@ def _report(store: Any, names: list[str], extracted: list[str], started: float) 
         extracted=tuple(extracted),
         failures=tuple(failures),
         seconds=time.perf_counter() - started,
+        transcripts=transcripts,
     )
