@@ -25,6 +25,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
@@ -119,8 +120,12 @@ class ExtractConfig:
         """The `AsrOptions` of this run's recogniser (only with --text-source asr)."""
         from ser.extract.asr import AsrOptions
 
-        given = {"model": self.asr_model, "max_new_tokens": self.asr_max_new_tokens}
-        return AsrOptions(**{k: v for k, v in given.items() if v is not None})
+        options = AsrOptions()
+        if self.asr_model is not None:
+            options = dataclasses.replace(options, model=self.asr_model)
+        if self.asr_max_new_tokens is not None:
+            options = dataclasses.replace(options, max_new_tokens=self.asr_max_new_tokens)
+        return options
 
     def options(
         self, kind: str, device: torch.device | None = None, source: TextSource | None = None
