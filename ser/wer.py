@@ -9,7 +9,8 @@ left out; an empty ASR transcript (a failed or silent utterance) counts as delet
 every gold word. The WER is the corpus-level one: all substitutions, deletions and
 insertions over all gold words.
 
-Torch-free: `ser report` and `ser store info` use it.
+Torch-free: `ser train` (the WER its run record keeps), `ser report` and `ser store info`
+use it.
 
 >>> wer = word_error_rate(["a b c d"], ["A, x c."])
 >>> wer.wer, wer.substitutions, wer.deletions, wer.insertions, wer.words
@@ -22,6 +23,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import numpy as np
 
 _NOT_WORD = re.compile(r"[^\w\s]|_")
 
@@ -73,3 +76,12 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> Wor
         words=int(words),
         utterances=len(pairs),
     )
+
+
+def transcripts_wer(store: Any, name: str, rows: Sequence[int] | None = None) -> WordErrorRate:
+    """WER of the store's transcript set `name` against the manifest's gold transcripts,
+    over manifest `rows` (None: every utterance). ValueError when no gold one has words."""
+    stored = store.read_transcripts(name)
+    gold = np.asarray(store.manifest.column("transcript")).astype(str)
+    picked = range(len(gold)) if rows is None else [int(i) for i in rows]
+    return word_error_rate([str(gold[i]) for i in picked], [stored.texts[i] for i in picked])
