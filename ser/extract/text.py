@@ -58,6 +58,14 @@ class TextSource:
         kept = {k: v for k, v in attrs.items() if k.startswith("asr_") or k == "fingerprint"}
         return cls(name, tuple(sorted(kept.items())))
 
+    @classmethod
+    def recorded(cls, attrs: Mapping[str, object]) -> TextSource:
+        """The source a text set with these attrs was extracted from (`ser predict`
+        rebuilds the extractor of an ASR-text set from its provenance)."""
+        kept = {k: v for k, v in attrs.items() if k.startswith("asr_")}
+        kept["fingerprint"] = attrs["transcripts_fingerprint"]
+        return cls(str(attrs["transcripts"]), tuple(sorted(kept.items())))
+
     def provenance(self) -> dict[str, object]:
         """What a text set extracted from these transcripts adds to its attrs."""
         attrs = dict(self.attrs)

@@ -226,3 +226,35 @@ def test_train_on_asr_text_records_its_wer_and_report_shows_it(asr_store, tmp_pa
     assert csv.stdout.splitlines()[0].startswith(
         "run,features,fusion,protocol,classes,settings,asr_wer,ua"
     )
+
+
+def test_predict_transcribes_with_the_runs_own_recogniser(
+    asr_store, synthetic_corpus, tiny_models, tmp_path
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from ser.cli import main
+    from ser.tiny import save_tiny_whisper
+
+    path, _, _ = asr_store
+    _, truth = synthetic_corpus
+    args = ["train", "--store", str(path), "--features", "tiny-mpnet@asr-tiny-whisper",
+            "--fusion", "none", "--classes", "4", "--epochs", "1", "--device", "cpu",
+            "--protocol", "session5", "--seeds", "1", "--out", str(tmp_path),
+            "--name", "r"]  # fmt: skip
+    assert CliRunner().invoke(main, args).exit_code == 0
+    wav = str(next(u.wav_path for u in truth.utterances if u.wav_path is not None))
+    predict = ["predict", "--run", str(tmp_path / "r"), wav, "--device", "cpu", "--json"]
+    result = CliRunner().invoke(main, predict)
+    assert result.exit_code == 0, result.output
+    (p,) = json.loads(result.stdout.strip().splitlines()[-1])["predictions"]
+    assert p["transcript_source"] == "asr" and p["label"] is not None
+    store = FeatureStore.open(path)
+    row = next(i for i, w in enumerate(store.manifest.column("wav")) if wav.endswith(str(w)))
+    assert p["transcript"] == store.read_transcripts("asr-tiny-whisper").texts[row]
+
+    other = save_tiny_whisper(tmp_path / "other-whisper", seed=1)
+    refused = CliRunner().invoke(main, [*predict, "--asr", str(other)])
+    assert refused.exit_code == 2 and "asr_weights_sha256" in refused.stderr
