@@ -59,8 +59,8 @@ def declare_asr(store: Any, options: AsrOptions, overwrite: bool = False) -> Asr
     asr = WhisperAsr(options)
     asr.load(torch.device("cpu"))
     name = transcript_set_name(options.model)
-    store.begin_transcripts(name, {"kind": "asr", "sample_rate": SAMPLE_RATE, **asr.provenance()},
-                            overwrite=overwrite)  # fmt: skip
+    attrs = {"kind": "asr", "sample_rate": SAMPLE_RATE, **asr.provenance()}
+    store.begin_transcripts(name, attrs, overwrite=overwrite)
     attrs = store.transcript_attrs(name)
     return AsrPass(asr, name, TextSource.of(name, attrs), not attrs.get("complete"))
 
@@ -84,7 +84,8 @@ def transcribe_pending(
     todo = [int(i) for i in order if int(i) not in done]
     if todo:
         step.asr.move(device)
-        say(f"loaded {step.name[4:]} (ASR, fp32 on {device}) from {step.asr.options.model}")
+        model = step.asr.options.model
+        say(f"loaded {set_stem(model)} (ASR, fp32 on {device}) from {model}")
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         texts, failures = _transcribe(step.asr, batch, audio_paths)
