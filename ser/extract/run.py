@@ -38,10 +38,6 @@ from rich.console import Console
 
 from ser.errors import ConfigError, StoreError
 from ser.extract.base import Extractor, FeatureSetSpec, resolve_device
-from ser.extract.text import TextSource
-
-if TYPE_CHECKING:
-    from ser.extract.asr_text import AsrPass
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
     DEFAULT_BATCH_TOKENS,
@@ -55,6 +51,11 @@ from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
 from ser.model_names import check_names
 from ser.precision import check_precision, resolve_precision
+
+if TYPE_CHECKING:
+    from ser.extract.asr import AsrOptions
+    from ser.extract.asr_text import AsrPass
+    from ser.extract.text import TextSource
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
 KINDS = ("hubert", "mpnet", "bert", "is13", "logmel")
@@ -116,9 +117,9 @@ class ExtractConfig:
             if value is not None and value < 1:
                 raise ConfigError(f"--asr-{option} must be at least 1, got {value}")
 
-    def asr_options(self) -> Any:
+    def asr_options(self) -> AsrOptions:
         """The `AsrOptions` of this run's recogniser (only with --text-source asr)."""
-        from ser.extract.asr import AsrOptions
+        from ser.extract.asr import AsrOptions  # torch and transformers: only when asked
 
         options = AsrOptions()
         if self.asr_model is not None:
