@@ -330,6 +330,9 @@ def _prepare(
     asr = _asr_record(store, features, data.manifest_rows)
     if asr:
         record["asr"] = asr
+    for name, entry in asr.items():
+        wer = "unknown" if entry["wer"] is None else f"{100 * entry['wer']:.2f} %"
+        progress.message(f"{name}: ASR transcripts {entry['transcripts']}, WER {wer}")
     for reason, count in data.dropped.items():
         progress.message(f"dropped {count} utterance(s): {reason}")
     folds = _folds(plan, config, data, unit)

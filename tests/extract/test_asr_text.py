@@ -207,6 +207,7 @@ def test_train_on_asr_text_records_its_wer_and_report_shows_it(asr_store, tmp_pa
                 "--name", run]  # fmt: skip
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
+        assert (f"{name}: ASR transcripts asr-tiny-whisper, WER" in result.stderr) == (run == "asr")
     record = json.loads((tmp_path / "asr" / "run.json").read_text())
     entry = record["asr"][name]
     assert entry["transcripts"] == "asr-tiny-whisper"
