@@ -259,3 +259,18 @@ def test_predict_transcribes_with_the_runs_own_recogniser(
     other = save_tiny_whisper(tmp_path / "other-whisper", seed=1)
     refused = CliRunner().invoke(main, [*predict, "--asr", str(other)])
     assert refused.exit_code == 2 and "asr_weights_sha256" in refused.stderr
+
+
+def test_sweep_tables_name_the_asr_transcripts_and_their_wer() -> None:
+    import doctest
+
+    import ser.sweep.report
+    from ser.sweep.report import asr_line
+
+    asr = {"asr": {"m@asr-w": {"transcripts": "asr-w", "wer": 0.125}}}
+    unknown = {"asr": {"b@asr-v": {"transcripts": "asr-v", "wer": None}}}
+    assert asr_line([{}, {"asr": {}}]) == ""
+    assert asr_line([asr, unknown]) == (
+        "Text from ASR transcripts: asr-w (WER 12.50 %), asr-v (WER unknown)."
+    )
+    assert doctest.testmod(ser.sweep.report).failed == 0
