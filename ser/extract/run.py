@@ -443,6 +443,11 @@ def _report(
                 name, int(info.rows), int(info.dim), str(info.dtype), int(info.bytes), len(failed)
             )
         )
+    if transcripts is not None:  # utterances the recogniser could not transcribe
+        stored = store.read_transcripts(transcripts.name)
+        failures[:0] = [
+            (transcripts.name, str(ids[i]), r) for i, r in sorted(stored.failures.items())
+        ]
     return ExtractReport(
         store=Path(store.path),
         n_utterances=len(ids),

@@ -143,8 +143,9 @@ def test_unreadable_audio_fails_its_transcript_and_text_rows(
     transcripts = store.read_transcripts("asr-tiny-whisper")
     assert list(transcripts.failures) == [row] and transcripts.texts[row] == ""
     assert report.transcripts is not None and report.transcripts.failed == 1
-    ((name, utt_id, reason),) = report.failures
-    assert (name, utt_id) == ("tiny-mpnet@asr-tiny-whisper", utt.utt_id)
+    (asr, *_), (text, utt_id, reason) = report.failures  # transcript first, then text set
+    assert asr == "asr-tiny-whisper" and report.failures[0][1] == utt.utt_id
+    assert (text, utt_id) == ("tiny-mpnet@asr-tiny-whisper", utt.utt_id)
     assert "could not be transcribed" in reason and report.exit_code == 1
 
 
