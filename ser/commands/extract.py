@@ -2,10 +2,10 @@
 
 Exit codes: 0 when every requested feature set is complete without failures (whether
 this run extracted them or found nothing to do), 1 when some utterances of them (or of
-the ASR transcripts of --text-source asr) failed,
-now or in the run that extracted them (the store is still complete and usable; failed
-utterances have zero rows and a recorded reason), 2 for bad input (unknown options,
-locked store, feature sets with other provenance), 130 on Ctrl-C.
+the ASR transcripts of --text-source asr) failed, now or in the run that extracted them
+(the store is still complete and usable; failed utterances have zero rows and a
+recorded reason), 2 for bad input (unknown options, locked store, feature sets with
+other provenance, a missing or unloadable --asr-model), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
