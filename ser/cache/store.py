@@ -324,7 +324,19 @@ class FeatureStore:
                 self._backend, self.manifest, name, self._attrs_of(name), checksums
             )
             problems += found
+        for name in self.transcript_sets():
+            problems += self._check_transcripts(name)
         return VerifyReport(problems=problems, checksums=sums)
+
+    def _check_transcripts(self, name: str) -> list[str]:
+        where = f"transcripts {name}"
+        if not self.transcript_attrs(name).get("complete"):
+            return [f"{where}: incomplete (transcription has not finished)"]
+        try:
+            self.read_transcripts(name)
+        except StoreError as error:
+            return [f"{where}: {error}"]
+        return []
 
     def checksum(self, name: str) -> str:
         """sha256 of the data bytes (little-endian, C order) in manifest order."""

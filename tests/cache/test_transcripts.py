@@ -43,6 +43,7 @@ def test_transcripts_resume_and_fingerprint(store_path: Path, manifest: Manifest
         store.finish_transcripts("asr-tiny")
     with pytest.raises(StoreError, match="incomplete"):
         store.read_transcripts("asr-tiny")
+    assert store.verify() == ["transcripts asr-tiny: incomplete (transcription has not finished)"]
     store.begin_transcripts("asr-tiny", dict(ATTRS))  # same provenance: resume
     assert store.staged_transcripts("asr-tiny").texts == {0: "kept"}
     other = {**ATTRS, "asr_max_new_tokens": 32}
