@@ -45,6 +45,17 @@ step "$SER" train "${common[@]}" --features hubert --fusion mit "${MIT[@]}" --na
 step "$SER" report "$RUNS"/mit "$RUNS"/add_logits_perspective \
   "$RUNS"/text_only "$RUNS"/audio_only --plots "$OUT/plots"
 
+# -- ASR text instead of the gold transcripts (issue 13) ----------------------------------
+# Every utterance transcribed once by the tiny random Whisper (noise: a stand-in for
+# `--asr-model openai/whisper-small`) into the store, MPNet features of those transcripts
+# beside the gold ones, the text-only model trained on them; the report adds the WER.
+step "$SER" extract "$CORPUS" --store "$STORE" --features mpnet --classes 4 \
+  --mpnet-model "$OUT/models/tiny-mpnet" --text-source asr \
+  --asr-model "$OUT/models/tiny-whisper" --asr-max-new-tokens 8
+step "$SER" train "${common[@]}" --features tiny-mpnet@asr-tiny-whisper --fusion mit "${MIT[@]}" \
+  --name text_only_asr
+step "$SER" report "$RUNS"/text_only "$RUNS"/text_only_asr
+
 # -- ser sweep (a paper's table as one command) -------------------------------------------
 # MSMSER's Table 3 (Full and w/o RMM, each tested unmasked, text-only and audio-only) at
 # the demo's size: its six cells differ only in per-member options, so all 6 x 3 seeds

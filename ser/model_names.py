@@ -29,6 +29,9 @@ from pathlib import Path
 
 from ser.errors import ConfigError
 
+#: `ser extract --text-source asr` and `ser predict --asr` without a model: Whisper small.
+DEFAULT_ASR_MODEL = "openai/whisper-small"
+
 # A hub id: "name" or "owner/name", letters, digits and - _ . (no "--" or ".." inside).
 _HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
 # A feature set name, as the store accepts it (`ser.cache.store`).

@@ -20,7 +20,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ser.cache.backend import DATA, MANIFEST
+from ser.cache.backend import DATA, MANIFEST, RESERVED
 from ser.errors import StoreError
 
 ATTRS = "ser"
@@ -65,9 +65,14 @@ class Hdf5Backend:
             group = f[MANIFEST]
             return {key: _read_small(group[key]) for key in sorted(group)}
 
-    def group_names(self) -> list[str]:
+    def group_names(self, parent: str | None = None) -> list[str]:
         with self._open() as f:
-            return sorted(k for k in f if k != MANIFEST and isinstance(f[k], h5py.Group))
+            if parent is None:
+                return sorted(k for k in f if k not in RESERVED and isinstance(f[k], h5py.Group))
+            if parent not in f:
+                return []
+            group = f[parent]
+            return sorted(k for k in group if isinstance(group[k], h5py.Group))
 
     def group_attrs(self, name: str) -> dict[str, Any] | None:
         with self._open() as f:

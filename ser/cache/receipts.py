@@ -78,6 +78,9 @@ def check_receipt(store: Path, key: str) -> dict[str, Any] | None:
                 info = opened.info(entry["name"])
                 if not info.complete or info.failures != entry["failed"]:
                     return None
+            transcripts = summary.get("transcripts")  # --text-source asr
+            if transcripts and not opened.transcript_attrs(transcripts["name"]).get("complete"):
+                return None
     except (OSError, ValueError, KeyError, TypeError, StoreError):
         return None
     return summary

@@ -25,7 +25,7 @@ from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.storage import LocalStore
 
-from ser.cache.backend import DATA, MANIFEST
+from ser.cache.backend import DATA, MANIFEST, RESERVED
 from ser.errors import StoreError
 
 
@@ -65,8 +65,11 @@ class ZarrBackend:
         group = self._group(MANIFEST)
         return {key: _read_small(group[key]) for key in sorted(group.array_keys())}
 
-    def group_names(self) -> list[str]:
-        return sorted(name for name in self._root().group_keys() if name != MANIFEST)
+    def group_names(self, parent: str | None = None) -> list[str]:
+        if parent is None:
+            return sorted(name for name in self._root().group_keys() if name not in RESERVED)
+        group = self._member(parent)
+        return [] if group is None else sorted(group.group_keys())
 
     def group_attrs(self, name: str) -> dict[str, Any] | None:
         group = self._member(name)

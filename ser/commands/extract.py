@@ -1,10 +1,11 @@
 """`ser extract`: run the feature extractors over a corpus into a feature store.
 
 Exit codes: 0 when every requested feature set is complete without failures (whether
-this run extracted them or found nothing to do), 1 when some utterances of them failed,
-now or in the run that extracted them (the store is still complete and usable; failed
-utterances have zero rows and a recorded reason), 2 for bad input (unknown options,
-locked store, feature sets with other provenance), 130 on Ctrl-C.
+this run extracted them or found nothing to do), 1 when some utterances of them (or of
+the ASR transcripts of --text-source asr) failed, now or in the run that extracted them
+(the store is still complete and usable; failed utterances have zero rows and a
+recorded reason), 2 for bad input (unknown options, locked store, feature sets with
+other provenance, a missing or unloadable --asr-model), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -134,6 +135,32 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
     is_flag=True,
     help="Replace feature sets that exist with other provenance (model, layer, settings).",
 )
+@click.option(
+    "--text-source",
+    type=click.Choice(["gold", "asr"]),
+    default="gold",
+    show_default=True,
+    help="Transcripts of the text features. asr: transcribe every utterance with "
+    "--asr-model into the store (transcript set asr-<model>) and extract the text sets "
+    "from those, as <text model>@asr-<model>.",
+)
+@click.option(
+    "--asr-model",
+    metavar="ID_OR_DIR",
+    help="Whisper model of --text-source asr (hub id or folder) [default: openai/whisper-small].",
+)
+@click.option(
+    "--asr-max-new-tokens",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Longest ASR transcript in tokens [default: 128].",
+)
+@click.option(
+    "--asr-batch-size",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Utterances per Whisper call [default: 8 on CPU, 32 on GPU].",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No disk estimate, no progress bar.")
 def extract(
     corpus_root: Path,
@@ -154,6 +181,10 @@ def extract(
     scheduler: str | None,
     threads: int | None,
     overwrite: bool,
+    text_source: str,
+    asr_model: str | None,
+    asr_max_new_tokens: int | None,
+    asr_batch_size: int | None,
     quiet: bool,
 ) -> None:
     """Extract features of CORPUS_ROOT (an IEMOCAP_full_release folder) into --store.
@@ -162,24 +193,36 @@ def extract(
     does nothing. Example:
 
         ser extract IEMOCAP_full_release --store features.zarr --features hubert,bert --layers 9,12
+
+    ASR text (text sets from Whisper's transcripts, beside the gold ones):
+
+        ser extract IEMOCAP_full_release --store features.zarr --features mpnet,bert \
+            --text-source asr --asr-model openai/whisper-small
     """
     from ser.cache.receipts import check_receipt, request_key
     from ser.errors import ConfigError
-    from ser.model_names import parse_names
+    from ser.model_names import DEFAULT_ASR_MODEL, parse_names
 
     try:
         named = parse_names(names, features)
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint="--name") from error
+    asr_options = (asr_model, asr_max_new_tokens, asr_batch_size)
+    if text_source == "gold" and any(v is not None for v in asr_options):
+        raise click.BadParameter("--asr-* options need --text-source asr", param_hint="--asr-model")
     # Everything that decides the outputs; progress and scale-out settings do not.
     asked = {
         "features": features, "classes": classes, "layers": layers, "device": device,
         "names": named,
         "precision": precision, "batch_seconds": batch_seconds,
         "batch_tokens": batch_tokens, "shard_size": shard_size, "store": str(store.resolve()),
+        "text_source": text_source, "asr_max_new_tokens": asr_max_new_tokens,
     }  # fmt: skip
     models = {"hubert": hubert_model, "mpnet": mpnet_model, "bert": bert_model}
-    key = request_key(corpus_root, asked, {k: m for k, m in models.items() if k in features})
+    models = {k: m for k, m in models.items() if k in features}
+    if text_source == "asr":
+        models["asr"] = asr_model or DEFAULT_ASR_MODEL
+    key = request_key(corpus_root, asked, models)
     done = None if key is None or overwrite else check_receipt(store, key)
     if done is not None:
         # A finished request: answer from the receipt, before torch is even imported.
@@ -210,6 +253,10 @@ def extract(
         threads=threads,
         overwrite=overwrite,
         progress=not quiet,
+        text_source=text_source,
+        asr_model=asr_model,
+        asr_max_new_tokens=asr_max_new_tokens,
+        asr_batch_size=asr_batch_size,
     )
     try:
         report = extract_features(corpus_root, store, config)
@@ -241,6 +288,7 @@ def _summary(report: ExtractReport) -> dict[str, Any]:
         "sets": [asdict(s) for s in report.sets],
         "extracted": list(report.extracted),
         "failures": [list(f) for f in report.failures],
+        "transcripts": None if report.transcripts is None else asdict(report.transcripts),
     }
 
 
@@ -248,6 +296,9 @@ def _print_summary(
     nothing_to_do: bool, store: Path, summary: dict[str, Any], seconds: float
 ) -> None:
     names = ", ".join(s["name"] for s in summary["sets"])
+    transcripts = summary.get("transcripts")
+    if transcripts:
+        names = ", ".join([transcripts["name"], *(s["name"] for s in summary["sets"])])
     if nothing_to_do:
         click.echo(
             f"nothing to do: {names} already complete "
@@ -263,6 +314,14 @@ def _print_summary(
         click.echo(
             f"  {s['name']:<{width}}  {s['rows']:>10,} rows x {s['dim']:<5} {s['dtype']:<8}"
             f"{human_bytes(s['bytes']):>11}  {s['failed']} failed"
+        )
+    if transcripts:
+        wer = transcripts["wer"]
+        shown = "-" if wer is None else f"{100 * wer:.2f} %"
+        click.echo(
+            f"  {transcripts['name']}: transcripts by {transcripts['asr_model']}, "
+            f"{transcripts['failed']} failed, WER {shown} against the gold transcripts "
+            f"({transcripts['words']:,} words)"
         )
     _print_failures([tuple(f) for f in summary["failures"]])
 

@@ -22,16 +22,48 @@ def store() -> None:
 @click.argument("path", type=STORE_PATH)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
 def info(path: Path, as_json: bool) -> None:
-    """Feature sets of the store at PATH: level, shape, dtype, size, fingerprint, state."""
+    """Feature sets of the store at PATH: level, shape, dtype, size, fingerprint, state;
+    and its ASR transcript sets, each with its word error rate against the gold
+    transcripts."""
     from ser.cache import FeatureStore
 
     fs = FeatureStore.open(path)
     infos = [fs.info(name) for name in fs.feature_sets()]
+    transcripts = [_transcript_fields(fs, name) for name in fs.transcript_sets()]
     if as_json:
         sets = {i.name: _info_fields(i) for i in infos}
-        click.echo(json.dumps({"utterances": len(fs.manifest), "feature_sets": sets}, indent=2))
+        out: dict[str, Any] = {"utterances": len(fs.manifest), "feature_sets": sets}
+        if transcripts:
+            out["transcript_sets"] = {t.pop("name"): t for t in transcripts}
+        click.echo(json.dumps(out, indent=2))
         return
     _print_info(fs, infos)
+    for t in transcripts:
+        wer = "-" if t["wer"] is None else f"{100 * t['wer']:.2f} %"
+        state = "complete" if t["complete"] else "incomplete"
+        click.echo(
+            f"transcripts {t['name']} ({state}): by {t['asr_model']}, {t['failures']} failed, "
+            f"WER {wer} against the gold transcripts ({t['words']:,} words)"
+        )
+
+
+def _transcript_fields(fs: Any, name: str) -> dict[str, Any]:
+    """A transcript set's summary, with its WER when complete (None otherwise)."""
+    from ser.wer import transcripts_wer
+
+    attrs = fs.transcript_attrs(name)
+    out = {
+        "name": name, "asr_model": attrs.get("asr_model"), "fingerprint": attrs["fingerprint"],
+        "complete": bool(attrs.get("complete")), "failures": 0, "wer": None, "words": 0,
+    }  # fmt: skip
+    if out["complete"]:
+        out["failures"] = len(fs.read_transcripts(name).failures)
+        try:
+            wer = transcripts_wer(fs, name)
+            out.update(wer=wer.wer, words=wer.words)
+        except ValueError:  # no gold transcript has words
+            pass
+    return out
 
 
 def _info_fields(i: Any) -> dict[str, Any]:

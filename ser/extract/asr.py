@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ser.extract.base import load_pretrained, weights_checksum
+from ser.model_names import DEFAULT_ASR_MODEL
 
 #: Whisper's input rate.
 SAMPLE_RATE = 16000
@@ -34,7 +35,7 @@ class AsrOptions:
     """model: a Whisper hub id or local folder; language: forced language token (None:
     the model's own choice); max_new_tokens: longest transcript in tokens."""
 
-    model: str = "openai/whisper-small"
+    model: str = DEFAULT_ASR_MODEL
     language: str | None = "en"
     max_new_tokens: int = 128
 
@@ -57,6 +58,13 @@ class WhisperAsr:
             AutoModelForSpeechSeq2Seq.from_pretrained, name, "ASR model", dtype=torch.float32
         )
         self._model = model.to(device).eval()
+        self.device = device
+
+    def move(self, device: torch.device) -> None:
+        """Move the loaded model to `device` (loaded on the CPU for its checksum first)."""
+        if self._model is None:
+            raise RuntimeError("asr: call load(device) before move()")
+        self._model = self._model.to(device)
         self.device = device
 
     def provenance(self) -> dict[str, Any]:

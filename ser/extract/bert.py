@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ser.extract.text import TextEncoderExtractor
+from ser.extract.text import TextEncoderExtractor, TextSource
 from ser.model_names import check_set_name
 from ser.precision import check_precision
 
@@ -15,12 +15,15 @@ class BertOptions:
     """model: a Hugging Face id or local folder; max_tokens: cut transcripts at this many
     tokens, [CLS] and [SEP] included (None: the model's limit, 512 for bert-base);
     precision: auto, fp32, bf16 or fp16 (see `ser.extract.base`); name: the feature
-    set's name (None: the model's id, see `ser.model_names.set_stem`)."""
+    set's name (None: the model's id, see `ser.model_names.set_stem`); transcripts: the
+    store's transcript set to read instead of the gold transcripts (None: gold; the set
+    is then named `<name>@<transcript set>`, see `ser.extract.text`)."""
 
     model: str = "bert-base-uncased"
     max_tokens: int | None = None
     precision: str = "auto"
     name: str | None = None
+    transcripts: TextSource | None = None
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
@@ -48,4 +51,6 @@ class BertExtractor(TextEncoderExtractor):
     def __init__(self, options: BertOptions | None = None) -> None:
         self.options = options or BertOptions()
         options = self.options
-        super().__init__(options.model, options.max_tokens, options.precision, options.name)
+        super().__init__(
+            options.model, options.max_tokens, options.precision, options.name, options.transcripts
+        )

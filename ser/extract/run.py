@@ -25,12 +25,13 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from rich.console import Console
@@ -52,8 +53,15 @@ from ser.model_names import check_names
 from ser.precision import check_precision, resolve_precision
 from ser.threads import ThreadChoice, cpu_budget, set_torch_threads
 
+if TYPE_CHECKING:
+    from ser.extract.asr import AsrOptions
+    from ser.extract.asr_text import AsrPass
+    from ser.extract.text import TextSource
+
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
 KINDS = ("hubert", "mpnet", "bert", "is13", "logmel")
+TEXT_KINDS = ("mpnet", "bert")
+TEXT_SOURCES = ("gold", "asr")
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,10 @@ class ExtractConfig:
     threads: int | None = None  # torch threads (each worker's); None: ser/threads.py's rule
     overwrite: bool = False  # replace feature sets whose provenance differs
     progress: bool = True  # disk estimate and progress bar on stderr
+    text_source: str = "gold"  # "asr": text sets from the store's ASR transcripts
+    asr_model: str | None = None  # Whisper id or folder (None: openai/whisper-small)
+    asr_max_new_tokens: int | None = None  # None: `AsrOptions`' default
+    asr_batch_size: int | None = None  # utterances per generate call (None: by device)
 
     def __post_init__(self) -> None:
         unknown = [kind for kind in self.features if kind not in KINDS]
@@ -97,12 +109,37 @@ class ExtractConfig:
             raise ConfigError(f"--threads must be at least 1, got {self.threads}")
         check_precision(self.precision)
         check_names(self.names, self.features)
+        if self.text_source not in TEXT_SOURCES:
+            raise ConfigError(
+                f"--text-source {self.text_source!r}: choose from {', '.join(TEXT_SOURCES)}"
+            )
+        asr_given = (self.asr_model, self.asr_max_new_tokens, self.asr_batch_size)
+        if self.text_source == "gold" and any(v is not None for v in asr_given):
+            raise ConfigError("--asr-* options need --text-source asr")
+        for option, value in (("max-new-tokens", self.asr_max_new_tokens),
+                              ("batch-size", self.asr_batch_size)):  # fmt: skip
+            if value is not None and value < 1:
+                raise ConfigError(f"--asr-{option} must be at least 1, got {value}")
 
-    def options(self, kind: str, device: torch.device | None = None) -> dict[str, Any]:
+    def asr_options(self) -> AsrOptions:
+        """The `AsrOptions` of this run's recogniser (only with --text-source asr)."""
+        from ser.extract.asr import AsrOptions  # torch and transformers: only when asked
+
+        options = AsrOptions()
+        if self.asr_model is not None:
+            options = dataclasses.replace(options, model=self.asr_model)
+        if self.asr_max_new_tokens is not None:
+            options = dataclasses.replace(options, max_new_tokens=self.asr_max_new_tokens)
+        return options
+
+    def options(
+        self, kind: str, device: torch.device | None = None, source: TextSource | None = None
+    ) -> dict[str, Any]:
         """Keyword options of `build_extractor(kind, ...)` that this config sets.
 
         With `device`, "auto" precision is resolved for it here, once: the feature sets'
         attrs and every worker (dask workers included) then use that same precision.
+        `source`: the ASR transcripts the text extractors read (--text-source asr).
         """
         precision = self.precision if device is None else resolve_precision(self.precision, device)
         names = dict(self.names)
@@ -113,6 +150,8 @@ class ExtractConfig:
         }
         if kind in given:
             given[kind]["name"] = names.get(kind)
+        if kind in TEXT_KINDS:
+            given[kind]["transcripts"] = source
         return {key: value for key, value in given.get(kind, {}).items() if value is not None}
 
 
@@ -129,6 +168,18 @@ class SetSummary:
 
 
 @dataclass(frozen=True)
+class TranscriptSummary:
+    """The ASR transcript set after the run, and its WER against the gold transcripts."""
+
+    name: str
+    asr_model: str
+    transcribed: bool  # this run transcribed utterances (False: all were stored)
+    failed: int
+    wer: float | None  # None when no gold transcript has words
+    words: int  # gold words the WER is over
+
+
+@dataclass(frozen=True)
 class ExtractReport:
     """What `extract_features` did; `exit_code` is 1 when any utterance has failed."""
 
@@ -138,10 +189,11 @@ class ExtractReport:
     extracted: tuple[str, ...]  # feature sets this run wrote (empty: nothing to do)
     failures: tuple[tuple[str, str, str], ...]  # (feature set, utt_id, reason)
     seconds: float
+    transcripts: TranscriptSummary | None = None  # --text-source asr: the ASR step
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.extracted
+        return not self.extracted and not (self.transcripts and self.transcripts.transcribed)
 
     @property
     def exit_code(self) -> int:
@@ -178,24 +230,38 @@ def extract_features(
     reading = read_corpus(corpus_root, config.classes)
     store = FeatureStore.create(Path(store_path), Manifest.from_utterances(reading.utterances))
     with store.lock():
-        passes = [_declare(store, kind, config, device) for kind in config.features]
+        asr = None
+        if config.text_source == "asr":
+            from ser.extract.asr_text import declare_asr
+
+            asr = declare_asr(store, config.asr_options(), overwrite=config.overwrite)
+        source = asr.source if asr is not None else None
+        passes = [_declare(store, kind, config, device, source) for kind in config.features]
         todo = [p for p in passes if p.pending]
-        if todo:
+        transcribed = asr is not None and asr.pending
+        if todo or transcribed:
             threads = torch.get_num_threads()
             try:
-                _run_passes(store, Path(corpus_root), todo, config, device, console)
+                _run_passes(store, Path(corpus_root), todo, config, device, console, asr)
             finally:
                 torch.set_num_threads(threads)
     names = [spec.name for p in passes for spec in p.specs]
-    return _report(store, names, [s.name for p in todo for s in p.pending], started)
+    summary = None if asr is None else _transcript_summary(store, asr.name, transcribed)
+    return _report(store, names, [s.name for p in todo for s in p.pending], started, summary)
 
 
-def _declare(store: Any, kind: str, config: ExtractConfig, device: torch.device) -> _Pass:
+def _declare(
+    store: Any,
+    kind: str,
+    config: ExtractConfig,
+    device: torch.device,
+    source: TextSource | None = None,
+) -> _Pass:
     """Build the extractor and begin its feature sets: the fingerprint check happens
     here, before any model is loaded, for every requested set."""
     from ser.extract import build_extractor
 
-    options = config.options(kind, device)
+    options = config.options(kind, device, source)
     extractor = build_extractor(kind, **options)
     specs = extractor.specs()
     for spec in specs:
@@ -211,14 +277,24 @@ def _run_passes(
     config: ExtractConfig,
     device: torch.device,
     console: Console,
+    asr: AsrPass | None = None,
 ) -> None:
     from ser.cluster import dask_client
 
     # Absolute paths: dask workers may run elsewhere, in another working directory.
     wavs = [str(w) for w in store.manifest.column("wav")]
     audio_paths = [root.resolve() / w if w else None for w in wavs]
-    texts = [str(t) for t in store.manifest.column("transcript")]
     durations: list[float] = []
+    texts: list[str | None] = [str(t) for t in store.manifest.column("transcript")]
+    threads = _threads(config)  # before the recogniser runs: it is torch work too
+    if asr is not None:
+        if asr.pending:
+            durations = audio_seconds(audio_paths)
+            _run_asr(store, asr, audio_paths, durations, config, device, console)
+        stored = store.read_transcripts(asr.name)
+        texts = [None if i in stored.failures else t for i, t in enumerate(stored.texts)]
+    if not passes:
+        return
     plans = []
     for p in passes:
         if p.extractor.modality == "audio":
@@ -229,7 +305,7 @@ def _run_passes(
             plan = make_plan(durations, budget, config.shard_size, sort_keys=keys)
         else:
             budget = config.batch_tokens or DEFAULT_BATCH_TOKENS[device.type]
-            tokens = [float(n) for n in p.extractor.lengths(texts)]
+            tokens = [float(n) for n in p.extractor.lengths([t or "" for t in texts])]
             plan = make_plan(tokens, budget, config.shard_size)
         plans.append(plan)
     sizes = [
@@ -238,7 +314,6 @@ def _run_passes(
         for spec in p.pending
     ]
     print_estimate(console, sizes, Path(store.path))
-    threads = _threads(config)
     shown = threads.count or "the workers' own"  # 0 under --scheduler: left to them
     console.print(f"torch threads: {shown} ({threads.source})")
     with (
@@ -259,6 +334,47 @@ def _run_passes(
                 _run_dask(client, p, config.device, jobs, advance, threads.count)
             for spec in p.pending:
                 _consolidate(store, spec.name, len(plan.shards), config.shard_size)
+
+
+def _run_asr(
+    store: Any,
+    asr: AsrPass,
+    audio_paths: Sequence[Path | None],
+    durations: Sequence[float],
+    config: ExtractConfig,
+    device: torch.device,
+    console: Console,
+) -> None:
+    """Transcribe what the store lacks (in this process: one recogniser, batched)."""
+    from ser.extract.asr_text import DEFAULT_ASR_BATCH, transcribe_pending
+
+    batch_size = config.asr_batch_size or DEFAULT_ASR_BATCH.get(device.type, 8)
+    say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
+    with progress_bar(console, config.progress) as bar:
+        task = bar.add_task("asr", total=len(audio_paths))
+        bar.advance(task, len(store.staged_transcripts(asr.name).done))
+        advance: Advance = functools.partial(bar.advance, task)
+        transcribe_pending(store, asr, audio_paths, durations, device, batch_size, advance, say)
+
+
+def _transcript_summary(store: Any, name: str, transcribed: bool) -> TranscriptSummary:
+    from ser.wer import word_error_rate
+
+    stored = store.read_transcripts(name)
+    gold = [str(t) for t in store.manifest.column("transcript")]
+    try:
+        wer = word_error_rate(gold, list(stored.texts))
+        rate, words = wer.wer, wer.words
+    except ValueError:  # no gold transcript has words
+        rate, words = None, 0
+    return TranscriptSummary(
+        name=name,
+        asr_model=str(stored.attrs.get("asr_model", "")),
+        transcribed=transcribed,
+        failed=len(stored.failures),
+        wer=rate,
+        words=words,
+    )
 
 
 def _jobs(
@@ -339,7 +455,13 @@ def _run_dask(
         advance(outcome.n_utterances)
 
 
-def _report(store: Any, names: list[str], extracted: list[str], started: float) -> ExtractReport:
+def _report(
+    store: Any,
+    names: list[str],
+    extracted: list[str],
+    started: float,
+    transcripts: TranscriptSummary | None = None,
+) -> ExtractReport:
     sets: list[SetSummary] = []
     failures: list[tuple[str, str, str]] = []
     ids = store.manifest.utt_ids
@@ -352,6 +474,11 @@ def _report(store: Any, names: list[str], extracted: list[str], started: float) 
                 name, int(info.rows), int(info.dim), str(info.dtype), int(info.bytes), len(failed)
             )
         )
+    if transcripts is not None:  # utterances the recogniser could not transcribe
+        stored = store.read_transcripts(transcripts.name)
+        failures[:0] = [
+            (transcripts.name, str(ids[i]), r) for i, r in sorted(stored.failures.items())
+        ]
     return ExtractReport(
         store=Path(store.path),
         n_utterances=len(ids),
@@ -359,4 +486,5 @@ def _report(store: Any, names: list[str], extracted: list[str], started: float) 
         extracted=tuple(extracted),
         failures=tuple(failures),
         seconds=time.perf_counter() - started,
+        transcripts=transcripts,
     )

@@ -23,7 +23,8 @@ from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec
 from ser.extract.plan import Shard
 from ser.precision import autocast
 
-Source = Path | str | None  # a wav path (None: missing from the corpus) or a transcript
+# A wav path (None: missing from the corpus) or a transcript (None: ASR failed on it).
+Source = Path | str | None
 Decoded = tuple[dict[int, Any], dict[int, str]]  # inputs and failures by manifest index
 
 # Batches decoded ahead of the one computing: enough to hide decoding behind compute.
@@ -123,9 +124,12 @@ def decode(extractor: Extractor, sources: dict[int, Source], batch: Sequence[int
     failures: dict[int, str] = {}
     for index in batch:
         source = sources[index]
-        if extractor.modality == "text":
+        if extractor.modality == "text" and source is None:
+            # Only ASR text has None: a row the recogniser could not transcribe.
+            failures[index] = "no ASR transcript: its audio could not be transcribed"
+        elif extractor.modality == "text":
             # An empty transcript is still text: the encoders give its [CLS] [SEP] rows.
-            inputs[index] = str(source or "")
+            inputs[index] = str(source)
         elif source is None:
             failures[index] = "no wav file for this utterance in the corpus"
         else:

@@ -5,13 +5,20 @@ last, so an empty transcript still has 2 rows, and a trainer that wants words on
 the first and last row. Transcripts longer than `max_tokens` (special tokens included) are
 cut at the end. Padding is on the right with an attention mask, so a batch gives the same
 rows as one transcript at a time.
+
+The transcripts are the corpus's own (gold) unless the options name a `TextSource`: a
+transcript set of the store (ASR output, `ser extract --text-source asr`). Then the
+feature set is `<model name>@<transcript set>` and its provenance holds the transcript
+set's (`text_source`, `transcripts`, `transcripts_fingerprint` and every `asr_*` key), so
+gold-text and ASR-text sets never share a name or a fingerprint.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -34,6 +41,43 @@ from ser.precision import autocast
 _NO_LIMIT = 1_000_000
 
 
+@dataclass(frozen=True)
+class TextSource:
+    """Transcripts other than the corpus's: the store's transcript set `name`, whose
+    provenance `attrs` (with its fingerprint) joins the text sets' provenance. A tuple of
+    pairs, not a dict: options are frozen, hashable and have a stable repr (dask keys)."""
+
+    name: str
+    attrs: tuple[tuple[str, object], ...]
+
+    @classmethod
+    def of(cls, name: str, attrs: Mapping[str, object]) -> TextSource:
+        """The source for a transcript set's stored attrs (bookkeeping dropped)."""
+        if "fingerprint" not in attrs:
+            raise ValueError(f"transcript set {name!r}: attrs lack its fingerprint")
+        kept = {k: v for k, v in attrs.items() if k.startswith("asr_") or k == "fingerprint"}
+        return cls(name, tuple(sorted(kept.items())))
+
+    @classmethod
+    def recorded(cls, attrs: Mapping[str, object]) -> TextSource:
+        """The source a text set with these attrs was extracted from (`ser predict`
+        rebuilds the extractor of an ASR-text set from its provenance)."""
+        kept = {k: v for k, v in attrs.items() if k.startswith("asr_")}
+        kept["fingerprint"] = attrs["transcripts_fingerprint"]
+        return cls(str(attrs["transcripts"]), tuple(sorted(kept.items())))
+
+    def provenance(self) -> dict[str, object]:
+        """What a text set extracted from these transcripts adds to its attrs."""
+        attrs = dict(self.attrs)
+        fingerprint = attrs.pop("fingerprint")
+        return {
+            "text_source": "asr",
+            "transcripts": self.name,
+            "transcripts_fingerprint": fingerprint,
+            **attrs,
+        }
+
+
 class TextEncoderExtractor(PretrainedExtractor):
     """One feature set named after the model: `[n_tokens, hidden]` per transcript."""
 
@@ -42,10 +86,16 @@ class TextEncoderExtractor(PretrainedExtractor):
     _spec_caches = ("_spec",)
 
     def __init__(
-        self, model: str, max_tokens: int | None, precision: str = "auto", name: str | None = None
+        self,
+        model: str,
+        max_tokens: int | None,
+        precision: str = "auto",
+        name: str | None = None,
+        source: TextSource | None = None,
     ) -> None:
         super().__init__(model, precision, name)
         self.requested_max_tokens = max_tokens
+        self.source = source
 
     @cached_property
     def tokenizer(self) -> Any:
@@ -95,7 +145,11 @@ class TextEncoderExtractor(PretrainedExtractor):
             precision=self.precision,
             transformers_version=transformers.__version__,
         )
-        return FeatureSetSpec(self.stem, attrs)
+        if self.source is None:
+            return FeatureSetSpec(self.stem, attrs)
+        return FeatureSetSpec(
+            f"{self.stem}@{self.source.name}", {**attrs, **self.source.provenance()}
+        )
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
         self._check(texts)

@@ -24,6 +24,7 @@ import torch
 from ser.cache.fingerprint import BOOKKEEPING, differences
 from ser.errors import FingerprintMismatch
 from ser.extract import EXTRACTORS, ExtractionError, Extractor, build_extractor
+from ser.extract.text import TextSource
 
 #: Inputs per extractor call (one padded forward pass for the pretrained encoders).
 BATCH_SIZE = 16
@@ -44,8 +45,13 @@ def options_from_attrs(attrs: Mapping[str, Any], name: str | None = None) -> dic
     kind = str(attrs["extractor"])
     fields = [f.name for f in dataclasses.fields(EXTRACTORS[kind].options)]
     options = {field: attrs[field] for field in fields if field in attrs}
+    options.pop("transcripts", None)
+    if attrs.get("text_source") == "asr":  # a text set of ASR transcripts: same source
+        options["transcripts"] = TextSource.recorded(attrs)
     if name is not None and "name" in fields:
         suffix = f".L{attrs['layer']}" if kind == "hubert" else ""
+        if "transcripts" in options:
+            suffix = f"@{attrs['transcripts']}"
         options["name"] = name.removesuffix(suffix)
     if "layers" in fields and "layer" in attrs:
         options["layers"] = str(attrs["layer"])

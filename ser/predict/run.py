@@ -95,7 +95,7 @@ def predict(
         if rate is not None and rate not in waves:
             waves[rate] = load_waves(items, rate)
     if any(info["attrs"]["modality"] == "text" for info in features.values()):
-        _transcripts(items, config, device, message)
+        _transcripts(items, config, device, message, run_asr(features))
     failed = {i: item.error for i, item in enumerate(items) if item.error is not None}
     outputs: dict[str, list[Any]] = {}
     for r in recreated:
@@ -120,17 +120,46 @@ def _features_of(ckpts: list[Checkpoint]) -> dict[str, dict[str, Any]]:
     return features
 
 
+def run_asr(features: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The ASR provenance (`asr_*` keys) of a run trained on ASR-text sets, else None."""
+    recorded = {
+        name: {k: v for k, v in info["attrs"].items() if k.startswith("asr_")}
+        for name, info in features.items()
+        if info["attrs"].get("text_source") == "asr"
+    }
+    distinct = {repr(sorted(r.items())) for r in recorded.values()}
+    if len(distinct) > 1:
+        raise ConfigError(
+            f"the run's text sets come from different ASR transcripts ({', '.join(recorded)}); "
+            "ser predict cannot transcribe for both"
+        )
+    return next(iter(recorded.values()), None)
+
+
 def _transcripts(
-    items: list[Item], config: PredictConfig, device: torch.device, message: Callable[[str], None]
+    items: list[Item],
+    config: PredictConfig,
+    device: torch.device,
+    message: Callable[[str], None],
+    recorded: dict[str, Any] | None = None,
 ) -> None:
-    """Fill `item.transcript` (ASR where none is given) or fail items without text."""
+    """Fill `item.transcript` (ASR where none is given) or fail items without text.
+
+    A run trained on ASR text (`recorded`: its ASR provenance) transcribes with its own
+    recogniser and token limit unless --asr names another; that one must have the same
+    weights and decoding (FingerprintMismatch otherwise).
+    """
     missing = [i for i, item in enumerate(items) if item.transcript is None and item.error is None]
-    if missing and config.asr:
+    model = config.asr or (recorded or {}).get("asr_model")
+    if missing and model:
         from ser.extract.asr import SAMPLE_RATE, AsrOptions, WhisperAsr
 
-        asr = WhisperAsr(AsrOptions(config.asr, max_new_tokens=config.asr_max_new_tokens))
+        tokens = (recorded or {}).get("asr_max_new_tokens", config.asr_max_new_tokens)
+        asr = WhisperAsr(AsrOptions(str(model), max_new_tokens=int(tokens)))
         asr.load(device)
-        message(f"transcribing {len(missing)} input(s) with {config.asr}")
+        if recorded is not None:
+            _check_asr(recorded, asr.provenance())
+        message(f"transcribing {len(missing)} input(s) with {model}")
         waves = load_waves([items[i] for i in missing], SAMPLE_RATE)
         ok = [(i, w) for i, w in zip(missing, waves, strict=True) if w is not None]
         for start in range(0, len(ok), config.batch_size):
@@ -146,6 +175,18 @@ def _transcripts(
         elif not item.transcript.strip():
             by_asr = "transcript by ASR" in item.notes
             item.error = "the ASR transcript is empty" if by_asr else "the transcript is empty"
+
+
+def _check_asr(recorded: dict[str, Any], here: dict[str, Any]) -> None:
+    # The model's id or folder may be spelt otherwise; its weights checksum decides.
+    keys = sorted(k for k in recorded if k != "asr_model")
+    diffs = [f"{k}: {recorded[k]!r} -> {here.get(k)!r}" for k in keys if recorded[k] != here.get(k)]
+    if diffs:
+        raise FingerprintMismatch(
+            "the run's text features come from other ASR transcripts than --asr gives: "
+            + "; ".join(diffs)
+            + " (recorded -> here)"
+        )
 
 
 def _score(

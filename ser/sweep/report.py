@@ -138,7 +138,34 @@ def _heading(table: dict[str, Any], results: list[CellResult]) -> list[str]:
         lines.append(f"Ours: {protocol_label(ours)}; validation: {ours.get('validation', '-')}.")
     if table.get("note"):
         lines.append(table["note"])
+    asr = asr_line([r.run for r in results if r.run])
+    if asr:
+        lines.append(asr)
     return lines
+
+
+def asr_line(runs: Sequence[dict[str, Any]]) -> str:
+    """A line naming the ASR transcripts some cells' text came from and their WER (over
+    each cell's utterances; one value per transcript set when the cells agree), "" when
+    all text is gold.
+
+    >>> run = {"asr": {"m@asr-w": {"transcripts": "asr-w", "wer": 0.25}}}
+    >>> asr_line([run, {}])
+    'Text from ASR transcripts: asr-w (WER 25.00 %); other cells: gold transcripts or no text.'
+    """
+    wers: dict[str, set[str]] = {}
+    for run in runs:
+        for entry in (run.get("asr") or {}).values():
+            wer = entry.get("wer")
+            shown = "unknown" if wer is None else f"{100 * float(wer):.2f} %"
+            wers.setdefault(str(entry.get("transcripts")), set()).add(shown)
+    if not wers:
+        return ""
+    named = ", ".join(f"{name} (WER {' / '.join(sorted(v))})" for name, v in wers.items())
+    gold = any(not run.get("asr") for run in runs)
+    return f"Text from ASR transcripts: {named}" + (
+        "; other cells: gold transcripts or no text." if gold else "."
+    )
 
 
 def _pivot(table: dict[str, Any], results: list[CellResult], ref: CellResult | None) -> list[str]:

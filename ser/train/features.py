@@ -1,7 +1,9 @@
 """Which stored feature sets a `--features A+B` request means.
 
 An item names a feature set exactly (``hubert-base-ls960.L12``), or by its extractor
-kind or model basename when that matches one set only (``hubert``, ``is13``). Sets that
+kind or model basename when that matches one set only (``hubert``, ``is13``); a kind
+that matches a gold-text set and ASR-text sets (``mpnet-base@asr-whisper-small``) means
+the gold one. Sets that
 are missing, ambiguous or unfinished are refused with the store's contents in the message.
 
 >>> parse_feature_list("hubert+mpnet")
@@ -66,7 +68,15 @@ def _candidates(request: str, names: Sequence[str], infos: dict[str, Any]) -> li
         basename = name.rsplit(".L", 1)[0] if ".L" in name else name
         if request in (extractor, basename):
             found.append(name)
-    return found
+    # A kind (`mpnet`) means the gold-text set when the store also holds ASR-text ones
+    # (`tiny-mpnet@asr-whisper-small`): those are asked for by name.
+    gold = [name for name in found if not is_asr_text(infos[name].attrs)]
+    return gold or found
+
+
+def is_asr_text(attrs: dict[str, Any]) -> bool:
+    """Whether a feature set's attrs say it was extracted from ASR transcripts."""
+    return attrs.get("text_source") == "asr"
 
 
 def resolve_features(store: _Store, requests: Sequence[str]) -> list[ResolvedFeature]:

@@ -19,6 +19,12 @@ ablation rows. Speaker-dependent runs say so in the protocol cell:
 Markdown cells hold ``mean ± std``; CSV splits them into ``ua, ua_std, ...`` columns so a
 spreadsheet can read the numbers. Scores have two decimals.
 
+A table with a run whose text features came from ASR transcripts (``ser extract
+--text-source asr``; the record's ``asr``: per such feature set its transcripts and their
+word error rate against the gold transcripts of the run's utterances) gets one more
+column after ``settings``: ``ASR WER`` (``asr_wer`` in CSV), in percent, ``-`` (empty)
+for gold-text runs; a run over two ASR transcript sets lists both, ``/``-separated.
+
 >>> run = {"name": "msmser", "protocol": "loso", "speaker_independent": True, "classes": [],
 ...        "config": {"features": "hubert+mpnet", "fusion": "mit", "classes": "4"},
 ...        "summary": {"ua": 75.0, "ua_std": 1.0, "wa": 74.0, "wa_std": 0.5,
@@ -145,19 +151,46 @@ def report_table(runs: list[dict[str, Any]], fmt: str = "md") -> str:
         raise ReportError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
     keys = setting_keys(runs)
     rows = [_row(run, keys) for run in runs]
+    # The WER column only where some run read ASR text: gold-only tables keep their shape.
+    wers = [asr_wer_label(run) for run in runs] if any(run.get("asr") for run in runs) else None
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(CSV_HEADER)
-        for row in rows:
-            writer.writerow([*row[:6], *(f"{v:.2f}" for v in row[6:12]), row[12]])
+        header = list(CSV_HEADER)
+        if wers is not None:
+            header.insert(6, "asr_wer")
+        writer.writerow(header)
+        for k, row in enumerate(rows):
+            extra = [] if wers is None else [wers[k]]
+            writer.writerow([*row[:6], *extra, *(f"{v:.2f}" for v in row[6:12]), row[12]])
         return buffer.getvalue()
-    lines = ["| " + " | ".join(MD_HEADER) + " |", "|" + "---|" * len(MD_HEADER)]
-    for row in rows:
+    header = list(MD_HEADER)
+    if wers is not None:
+        header.insert(6, "ASR WER")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for k, row in enumerate(rows):
         scores = [f"{row[i]:.2f} ± {row[i + 1]:.2f}" for i in (6, 8, 10)]
-        cells = [_md_escape(str(c)) for c in (*row[:6], *scores, row[12])]
+        extra = [] if wers is None else [wers[k] or "-"]
+        cells = [_md_escape(str(c)) for c in (*row[:6], *extra, *scores, row[12])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def asr_wer_label(run: dict[str, Any]) -> str:
+    """The WER (percent, two decimals) of the ASR transcripts the run's text features
+    came from; "" for a gold-text run, "?" where the record could not compute it.
+
+    >>> asr_wer_label({"asr": {"mpnet@asr-w": {"transcripts": "asr-w", "wer": 0.1234}}})
+    '12.34'
+    >>> asr_wer_label({})
+    ''
+    """
+    by_transcripts: dict[str, str] = {}
+    for entry in (run.get("asr") or {}).values():
+        wer = entry.get("wer")
+        shown = "?" if wer is None else f"{100 * float(wer):.2f}"
+        by_transcripts[str(entry.get("transcripts"))] = shown
+    return "/".join(by_transcripts.values())
 
 
 def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:

@@ -21,17 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import torch
 
 import ser
-from ser.errors import ConfigError
+from ser.errors import ConfigError, StoreError
 from ser.labels import get_label_set
 from ser.precision import resolve_precision
 from ser.threads import ThreadChoice, set_torch_threads
 from ser.train.batch import InputSpec, Unit
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData, load_data
-from ser.train.features import ResolvedFeature, resolve_features
+from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.group import Job, describe, make_groups, train_group
 from ser.train.models.config import (
     FeatureInfo,
@@ -335,6 +336,12 @@ def _prepare(
     record["timings"]["threads"] = threads.count
     record["threads"] = threads.record()
     record["data"] = {"utterances": len(data), "dropped": data.dropped}
+    asr = _asr_record(store, features, data.manifest_rows)
+    if asr:
+        record["asr"] = asr
+    for name, entry in asr.items():
+        wer = "unknown" if entry["wer"] is None else f"{100 * entry['wer']:.2f} %"
+        progress.message(f"{name}: ASR transcripts {entry['transcripts']}, WER {wer}")
     for reason, count in data.dropped.items():
         progress.message(f"dropped {count} utterance(s): {reason}")
     folds = _folds(plan, config, data, unit)
@@ -366,6 +373,30 @@ def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list
     for fold in folds:  # make_folds checks too; the trainer does not rely on it
         check_no_leakage(fold, data.speakers)
     return folds
+
+
+def _asr_record(
+    store: Any, features: list[ResolvedFeature], rows: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """Per ASR-text feature set of the run: its transcripts and their WER against the
+    gold transcripts of the run's utterances (`ser report` shows it)."""
+    from ser.wer import transcripts_wer
+
+    out: dict[str, dict[str, Any]] = {}
+    for feature in features:
+        attrs = store.info(feature.name).attrs
+        if not is_asr_text(attrs):
+            continue
+        name = str(attrs["transcripts"])
+        entry: dict[str, Any] = {"transcripts": name, "asr_model": attrs.get("asr_model")}
+        try:
+            if store.transcript_attrs(name)["fingerprint"] != attrs["transcripts_fingerprint"]:
+                raise ValueError("transcripts replaced after this feature set was extracted")
+            entry.update(transcripts_wer(store, name, rows.tolist()).to_dict())
+        except (ValueError, StoreError) as error:  # no gold words, or transcripts gone
+            entry.update(wer=None, note=str(error))
+        out[feature.name] = entry
+    return out
 
 
 def _start_record(

@@ -37,6 +37,20 @@ def test_same_key_and_complete_sets_answer(tmp_path: Path) -> None:
     assert check_receipt(path, "k1") is None
 
 
+def test_a_receipt_with_asr_transcripts_needs_them_complete(tmp_path: Path) -> None:
+    path = _store(tmp_path)
+    store = FeatureStore.open(path, "a")
+    store.begin_transcripts("asr-w", {"kind": "asr", "asr_model": "w"})
+    store.write_transcripts("asr-w", {0: "hello", 1: "there"})
+    store.finish_transcripts("asr-w")
+    summary = {"n_utterances": 2, "sets": [{"name": "x", "failed": 0}], "failures": [],
+               "transcripts": {"name": "asr-w"}}  # fmt: skip
+    write_receipt(path, "k", summary)
+    assert check_receipt(path, "k") == summary
+    store.delete_transcripts("asr-w")
+    assert check_receipt(path, "k") is None
+
+
 def test_key_follows_options_corpus_and_models(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     (corpus / "Session1/dialog/EmoEvaluation").mkdir(parents=True)

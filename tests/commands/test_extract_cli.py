@@ -236,3 +236,30 @@ def test_plain_progress_lines_are_throttled_to_one_per_interval() -> None:
         "hubert: 1,000/1,200 utterances  16.1 utt/s  elapsed 1:02  eta 0:12",
         "hubert: 1,200/1,200 utterances  17.1 utt/s  elapsed 1:10  eta 0:00",
     ]
+
+
+def test_text_source_asr_end_to_end_and_bad_asr_options(
+    synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
+) -> None:
+    root, _ = synthetic_corpus
+    store = tmp_path / "f.zarr"
+    args = ["extract", str(root), "--store", str(store), "--quiet", "--features", "bert",
+            "--bert-model", str(tiny_models.bert), "--text-source", "asr",
+            "--asr-model", str(tiny_models.whisper), "--asr-max-new-tokens", "4"]  # fmt: skip
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "extracted 1 feature set(s)" in first.stdout
+    assert "asr-tiny-whisper: transcripts by" in first.stdout and "WER " in first.stdout
+    assert FeatureStore.open(store).feature_sets() == ["tiny-bert@asr-tiny-whisper"]
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and again.stdout.startswith("nothing to do: asr-tiny-whisper")
+
+    bad = CliRunner().invoke(main, [*args[:-4], "--asr-model", str(tmp_path / "no-such")])
+    assert bad.exit_code == 2
+    assert "error:" in bad.stderr and "no-such does not exist" in bad.stderr
+    not_whisper = CliRunner().invoke(main, [*args[:-4], "--asr-model", str(tiny_models.bert)])
+    assert not_whisper.exit_code == 2 and "error:" in not_whisper.stderr
+    gold = CliRunner().invoke(
+        main, ["extract", str(root), "--store", str(store), "--asr-model", "x"]
+    )
+    assert gold.exit_code == 2 and "need --text-source asr" in gold.output

@@ -215,3 +215,24 @@ def test_import_other_file_needs_overwrite(store: FeatureStore, tmp_path: Path) 
     replaced = ser("store", "import", store.path, tmp_path / "a.npz", *args, "--overwrite")
     assert replaced.exit_code == 0, replaced.output
     assert not FeatureStore.open(store.path).read("emb").data.any()
+
+
+def test_info_shows_each_transcript_set_with_its_wer(store: FeatureStore) -> None:
+    gold = [str(t) for t in store.manifest.column("transcript")]
+    words = sum(len(t.split()) for t in gold)
+    store.begin_transcripts("asr-w", {"kind": "asr", "asr_model": "org/w"})
+    # One gold word of row 0 missing, the rest exact: WER = 1 / words.
+    store.write_transcripts(
+        "asr-w", {i: t for i, t in enumerate(gold)} | {0: gold[0].split(" ", 1)[1]}
+    )
+    store.finish_transcripts("asr-w")
+    store.begin_transcripts("asr-v", {"kind": "asr", "asr_model": "org/v"})  # unfinished
+    out = json.loads(ser("store", "info", store.path, "--json").stdout)
+    assert set(out["feature_sets"]) == {"hubert.L3", "mpnet"}
+    done, todo = out["transcript_sets"]["asr-w"], out["transcript_sets"]["asr-v"]
+    assert done["wer"] == pytest.approx(1 / words) and done["words"] == words
+    assert done["complete"] and done["asr_model"] == "org/w"
+    assert not todo["complete"] and todo["wer"] is None
+    table = ser("store", "info", store.path).stdout
+    assert f"transcripts asr-w (complete): by org/w, 0 failed, WER {100 / words:.2f} %" in table
+    assert "transcripts asr-v (incomplete)" in table

@@ -1,0 +1,87 @@
+"""Word error rate of ASR transcripts against the corpus's gold transcripts (jiwer).
+
+Both sides are normalised the same way first, so that Whisper's casing and punctuation
+are not counted as errors: lower case, every character other than a letter, digit or
+whitespace becomes a space (apostrophes are dropped: "don't" -> "dont"), whitespace is
+collapsed. Utterances whose normalised gold transcript is empty (none in the corpus, or
+only tags, which the manifest's transcript drops) have no words to recognise and are
+left out; an empty ASR transcript (a failed or silent utterance) counts as deleting
+every gold word. The WER is the corpus-level one: all substitutions, deletions and
+insertions over all gold words.
+
+Torch-free: `ser train` (the WER its run record keeps), `ser report` and `ser store info`
+use it.
+
+>>> wer = word_error_rate(["a b c d"], ["A, x c."])
+>>> wer.wer, wer.substitutions, wer.deletions, wer.insertions, wer.words
+(0.5, 1, 1, 0, 4)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+_NOT_WORD = re.compile(r"[^\w\s]|_")
+
+
+@dataclass(frozen=True)
+class WordErrorRate:
+    """Corpus-level WER over `utterances` utterances holding `words` gold words."""
+
+    wer: float
+    substitutions: int
+    deletions: int
+    insertions: int
+    words: int
+    utterances: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation removed, whitespace collapsed.
+
+    >>> normalise("  Don't -- STOP! [LAUGHTER] ")
+    'dont stop laughter'
+    """
+    return " ".join(_NOT_WORD.sub(" ", text.replace("'", "").lower()).split())
+
+
+def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> WordErrorRate:
+    """WER of `hypotheses` against `references` (pairs in the same order), normalised.
+
+    Raises ValueError when the sequences differ in length or no reference has words.
+    """
+    import jiwer  # imported here: `ser report` without ASR runs never pays for it
+
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
+    pairs = [(normalise(r), normalise(h)) for r, h in zip(references, hypotheses, strict=True)]
+    pairs = [(r, h) for r, h in pairs if r]
+    if not pairs:
+        raise ValueError("no reference transcript has words: the WER is undefined")
+    out = jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs])
+    words = out.hits + out.substitutions + out.deletions
+    return WordErrorRate(
+        wer=float(out.wer),
+        substitutions=int(out.substitutions),
+        deletions=int(out.deletions),
+        insertions=int(out.insertions),
+        words=int(words),
+        utterances=len(pairs),
+    )
+
+
+def transcripts_wer(store: Any, name: str, rows: Sequence[int] | None = None) -> WordErrorRate:
+    """WER of the store's transcript set `name` against the manifest's gold transcripts,
+    over manifest `rows` (None: every utterance). ValueError when no gold one has words."""
+    stored = store.read_transcripts(name)
+    gold = np.asarray(store.manifest.column("transcript")).astype(str)
+    picked = range(len(gold)) if rows is None else [int(i) for i in rows]
+    return word_error_rate([str(gold[i]) for i in picked], [stored.texts[i] for i in picked])
