@@ -147,9 +147,10 @@ def save_tiny_whisper(
         lang_to_id={"<|en|>": vocab["<|en|>"]},
         task_to_id={"transcribe": vocab["<|transcribe|>"], "translate": vocab["<|translate|>"]},
         # A random model would emit control tokens: keep its transcripts to words and bytes,
-        # never empty.
+        # and start them with a word (not the end, not a byte that may be whitespace), so
+        # none is empty whatever near-tie the thread count's rounding tips.
         suppress_tokens=[vocab[t] for t in _WHISPER_SPECIALS[1:]],
-        begin_suppress_tokens=[end], max_length=MAX_TOKENS,
+        begin_suppress_tokens=[end, *range(len(ByteLevel.alphabet()))], max_length=MAX_TOKENS,
     )  # fmt: skip
     folder = Path(folder)
     model.save_pretrained(folder)
