@@ -13,7 +13,7 @@ Two remedies, both here (figures: benchmarks/README.md, "Threads on a shared mac
 
 - `passive_wait` sets OMP_WAIT_POLICY=PASSIVE (waiting threads sleep at once), which
   OpenMP reads when torch loads it: the `ser` command does it first thing. With it,
-  a competing busy process costs the demo's models a few per cent instead of 10x.
+  one competing busy process made the demo's runs 1.3-2.3x slower instead of 10-30x.
 - The thread count comes from this process's budget, not the machine's cores: its
   affinity mask, capped by a cgroup CPU quota (containers, CI runners, Slurm), divided
   among the workers that share the machine (`ser extract --workers N`). The default:
@@ -22,9 +22,9 @@ Two remedies, both here (figures: benchmarks/README.md, "Threads on a shared mac
   - ``OMP_NUM_THREADS`` when set (the user's, a scheduler's or a dask nanny's choice);
   - above 2 cores, the budget less one: a neighbour process takes the spare core
     instead of a share of one of ours, for at most 1/budget of the quiet speed;
-  - on 2 cores or fewer with passive waits, the whole budget: a second thread gains
-    20-30 % alone, and beside one busy process the run took 1.3-1.5x its quiet time
-    (one thread: ~1.0-1.3x, but 20-30 % slower alone);
+  - on 2 cores or fewer with passive waits, the whole budget: a second thread gained
+    20-40 % alone, and one thread held up no better beside a busy process (both
+    1.3-2x their quiet time on the demo's models);
   - on 2 cores or fewer with spinning waits (torch was loaded before `passive_wait`, or
     the user chose that policy), 1 thread: two spinning ones were 10x slower beside a
     busy process.

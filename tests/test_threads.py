@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import doctest
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,3 +205,15 @@ def test_extract_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> No
     assert _threads(ExtractConfig(workers=3, threads=4)).count == 4
     assert _threads(ExtractConfig(scheduler="tcp://x:8786")).count == 0  # the workers' own
     assert _threads(ExtractConfig(threads=2)).count == 2 == torch.get_num_threads()
+
+
+def test_the_command_sets_passive_waits_before_torch_loads() -> None:
+    script = (
+        "import ser.cli, sys, torch, ser.threads as t; "
+        "print(t.waits_passively(), t.default_threads(t.CpuBudget(2, 2, None, 1)).count)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["True", "2"]

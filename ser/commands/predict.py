@@ -59,7 +59,14 @@ def predict_command(**o: Any) -> None:
     """
     err = Console(stderr=True)
     threads = set_torch_threads(threads=o["threads"])
-    err.print(f"torch threads: {threads.count} ({threads.source})", highlight=False)
+    # Said with the first note, once the run's checkpoints loaded: refusals come alone.
+    pending = [f"torch threads: {threads.count} ({threads.source})"]
+
+    def message(text: str) -> None:
+        for line in [*pending, text]:
+            err.print(line, highlight=False)
+        pending.clear()
+
     config = PredictConfig(
         run=o["run_dir"],
         inputs=tuple(o["inputs"]),
@@ -70,7 +77,7 @@ def predict_command(**o: Any) -> None:
         device=o["device"],
         batch_size=o["batch_size"],
     )
-    result = predict(config, message=lambda text: err.print(text, highlight=False))
+    result = predict(config, message=message)
     if o["csv_path"]:
         write_csv(Path(o["csv_path"]), result)
     if o["as_json"]:

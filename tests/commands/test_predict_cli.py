@@ -30,11 +30,15 @@ def test_json_csv_and_exit_code_one_when_a_file_fails(trained_run, tmp_path: Pat
 
 def test_table_and_success(trained_run) -> None:
     args = ["predict", "--run", str(trained_run.run_dir), trained_run.wavs[0], "--text", "hi"]
-    result = CliRunner().invoke(main, [*args, "--device", "cpu", "--checkpoint", "final"])
+    result = CliRunner().invoke(
+        main, [*args, "--device", "cpu", "--checkpoint", "final", "--threads", "1"]
+    )
     assert result.exit_code == 0, result.output
+    assert "torch threads: 1 (--threads 1)\n1 checkpoint(s)" in result.stderr
     assert "final" in result.stdout and Path(trained_run.wavs[0]).name[:10] in result.stdout
 
 
 def test_run_without_checkpoints_is_a_user_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["predict", "--run", str(tmp_path), "a.wav"])
     assert result.exit_code == 2 and "holds no checkpoints" in result.stderr
+    assert result.stderr.startswith("error: ")  # the threads note waits for a started run
