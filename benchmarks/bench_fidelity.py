@@ -199,7 +199,8 @@ def run_published(checkout: Path, pickle_path: Path, seeds: int, epochs: int) ->
 
 def summary(name: str, uas: list[float]) -> str:
     shown = ", ".join(f"{u:.1f}" for u in uas)
-    return f"{name:>9}: UA {np.mean(uas):.2f} ± {np.std(uas):.2f} over {len(uas)} seeds ({shown})"
+    std = float(np.std(uas, ddof=1)) if len(uas) > 1 else 0.0  # over seeds, as ser reports
+    return f"{name:>9}: UA {np.mean(uas):.2f} ± {std:.2f} over {len(uas)} seeds ({shown})"
 
 
 def main() -> None:
