@@ -12,7 +12,10 @@ epoch's order per epoch, none per step.
 - unit "utterance": length-bucketed batches (sorted by length with noise, batch order
   shuffled each epoch); sequence views gathered as padded [B, T, D] + mask, vector views
   are per-utterance masked means computed once at load.
-- unit "dialog": batches of whole dialogs, utterances in `order`. A dialog holds only the
+- unit "dialog": batches of whole dialogs, utterances in `order`; a training side deals
+  its dialogs into batches in a new uniformly random order each epoch (as the fusion
+  study's published code: no length bucketing, which would put long dialogs together
+  and, with its summed loss, weigh those batches more). A dialog holds only the
   utterances of this side that survived the class and failure filters: other classes,
   failed utterances and (for a random protocol) another side's utterances are left out of
   the context, so a model never sees a test utterance while training. Session protocols
@@ -350,7 +353,13 @@ class Batches:
         into one batch (`ser.train.stack.StackedSides`)."""
         if self.unit == "dialog":
             sizes = np.array([len(g) for g in self._groups])
-            plan = bucket_batches(sizes, self.batch_size, self.rng, self._keys(len(self)))
+            if self.rng is None:  # evaluation: by length, so batches pad little
+                plan = bucket_batches(sizes, self.batch_size, None)
+            else:  # training: a uniform shuffle, the fusion study's DataLoader(shuffle=True)
+                order = self.rng.permutation(len(sizes))
+                plan = [
+                    order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)
+                ]
             return [StepPlan(_padded([self._groups[i] for i in batch]), {}) for batch in plan]
         total = sum(self._seq_len.values(), np.zeros(len(self.positions), dtype=np.int64))
         plan = bucket_batches(total, self.batch_size, self.rng, self._keys(len(self)))

@@ -7,7 +7,9 @@ K members of a stacked model (`ser.train.models`) together and returns each memb
 
 - each training step stacks the members' next batches (`ser.train.stack`); a member whose
   epoch has ended, or that stopped early, is padding in the stack and is not updated;
-- the loss is the sum of the members' own losses, so member k's gradient is its own;
+- the loss is the sum of the members' own losses, so member k's gradient is its own (a
+  model with `summed_loss` is trained on each member's loss summed over its labelled
+  utterances instead of their mean, and reports the mean);
   `MemberAdam` updates each member with its own settings and step count;
 - dropout and modality masks come from each member's generator at its own shapes;
 - each member scores its own validation side after every epoch and keeps the state of its
@@ -218,9 +220,12 @@ def train_epoch(
         optimizer.zero_grad()
         with autocast(device, precision):
             losses = model.loss(model(batch), batch)  # type: ignore[operator]  # [K]
-        (losses * optimizer.scale).sum().backward()
-        optimizer.step(present)
         n = (batch.labels != -100).flatten(1).sum(dim=1)  # [K]
+        # A model that trains on the sum over utterances (the fusion study's eq. 3) still
+        # reports the mean; Adam then weighs its L2 decay against the summed data term.
+        weight = n if getattr(model, "summed_loss", False) else 1
+        (losses * weight * optimizer.scale).sum().backward()
+        optimizer.step(present)
         total += losses.detach().float() * n
         count += n
     means = (total / count.clamp_min(1)).tolist()  # the epoch's only device -> host sync

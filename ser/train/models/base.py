@@ -79,6 +79,10 @@ def unstacked_loss(module: nn.Module, out: ModelOutput, batch: Batch) -> torch.T
 class SerModel(nn.Module):
     """Base class: members, bookkeeping, the loss, and the eval-mask switch."""
 
+    #: `loss` gives each member's mean over its labelled items; True: the loop trains on
+    #: that mean times their number (the sum), as a paper whose loss is a sum does.
+    summed_loss: bool = False
+
     def __init__(
         self, configs: Sequence[ModelConfig], inputs: list[InputSpec], n_classes: int, unit: str
     ) -> None:

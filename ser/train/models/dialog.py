@@ -2,7 +2,7 @@
 
 The unimodal framework (their Fig. 1), per modality, over the utterances of a dialog:
 
-    x [B, U, D_m] --FC+ReLU--> (1) --Bi-GRU--> (2) --self-attention--> (3) --FC--> logits (4)
+    x [B, U, D_m] --FC--> (1) --Bi-GRU--> (2) --self-attention--> (3) --FC+ReLU, FC--> logits (4)
 
 Fusion at `early` (1), `middle` (2), `late` (3) or `logits` (4): each modality runs its
 own stages up to that point, the two representations are fused, and one shared copy of
@@ -10,11 +10,65 @@ the remaining stages runs on the fused sequence. Fusion methods (eq. 1-2 and [Po
 2017]): ADD `a + t`; CONCAT `W_f [a; t]` (W_f without bias, d x 2d); AT `sum_m alpha_m m`
 with `alpha = softmax_m(w^T tanh(W m))` over the two modality vectors (learned W, w).
 
-Paper settings (defaults): d = 100 ("FC to 100"), Bi-GRU of 100 = 50 per direction (as in
-the authors' published code, so the self-attention runs on 100-d states), self-attention
-with 4 heads, ReLU, dropout 0.2 (after the Bi-GRU, inside the attention and before the
-last FC, where the published code puts it). The self-attention module has no residual
-connection or layer norm, as in the published code.
+Paper settings (defaults): d = 100 ("FC to 100"), Bi-GRU of 100 = 50 per direction,
+self-attention with 4 heads, ReLU, dropout 0.2, Adam 1e-3 with L2 1e-5, 150 epochs,
+batches of 20 dialogs (`ser.train.models.config`).
+
+Side by side with the published code (github.com/Luyizhe/SpeechEmotion: main.py,
+models.py `After_fusion` and `train_and_test_afterfusion`, LoadData.py), every
+difference and which way we go: the paper's text first, the code where the paper is
+silent. "Same" marks agreement; "(was: ...)" what ser did before issue 14.
+
+- Input layers. Text: the paper's "FC layer to reduce the vector to 100" is the code's
+  `Bert_Linear_text` (768 -> 100, no activation): same (was: FC + ReLU). Audio: the
+  paper's FC from the 6373 IS13 functionals to 100 is part of feature extraction (3.2.1);
+  the code feeds those 100-d vectors straight into the Bi-GRU. We learn that FC with the
+  model when the audio set has another width (is13), and feed a set that already has d
+  dimensions in unchanged, as the code (was: FC + ReLU on every set).
+- Normalisation: no layer or batch norm anywhere: same. The paper z-scores IS13 before
+  its FC: ours z-scores openSMILE sets per fold's training side (`ser.train.data`); BERT
+  and imported vectors are used as stored, as in the code.
+- Bi-GRU: one layer, 50 per direction (the code's `gru_hidden`; the paper's "hidden
+  states of 100 dimensions" are the two directions together), zero initial state, each
+  dialog's real utterances only (the code packs the padded sequences): same.
+- Self-attention: `nn.MultiheadAttention(100, 4 heads, dropout=0.2)` on the Bi-GRU
+  outputs with a key padding mask, no residual connection or norm: same. The code also
+  computes queries at padded positions and masks them later; we zero them (no effect
+  on real utterances).
+- After the attention: the paper names one FC to the classes, and ReLU as its
+  non-linearity without saying where; the code has FC 100 -> 100, ReLU, dropout, FC
+  100 -> 4 (`Linear_audio`, `Classify_Linear_audio`), which we follow (was: one FC, and
+  the ReLU after the input FC, where the code has none).
+- Dropout, p 0.2: on the Bi-GRU outputs, on the attention weights, after the hidden
+  FC's ReLU: same (was: also on the attention's output, where the code has none).
+- Fusion at logits: the branches' logits added, then softmax: same.
+- Loss: L_p = L_s + L_a + L_t with weights 1, each a sum over utterances (eq. 3-6).
+  Reduction: a sum over the batch's labelled utterances in paper and code, so ours
+  trains on the sum (`summed_loss`; was: the mean, which with Adam changes how the L2
+  decay weighs against the data term and how much a batch of long dialogs counts).
+  The code applies `nn.CrossEntropyLoss` to probabilities, softmax already taken, for
+  all three terms: -log softmax(softmax(z))_y, a bounded loss whose gradient fades as
+  the probabilities sharpen. The paper writes -log P(y), the cross-entropy of the
+  logits, and so do we: the one difference kept (benchmarks/README.md, "Fidelity to
+  the fusion study's published code", measures what it is worth).
+- Batching: 20 dialogs a batch in a fresh uniform shuffle each epoch, the last batch
+  short (`DataLoader(shuffle=True, drop_last=False)`): same (was: length-bucketed
+  batches, long dialogs together). Sessions 1-4 train, 5 tests, no validation, the
+  last epoch's model tested (`--protocol session5 --val none`); the code also prints
+  its best epoch on the test set, a selection on test data we do not make.
+- Optimiser: `torch.optim.Adam(lr=1e-3, weight_decay=1e-5)`, L2 added to the
+  gradient, betas (0.9, 0.999), eps 1e-8, one group for every parameter: same
+  (`ser.train.optim.MemberAdam`). The paper's "decay of 0.00001" and "L2 regularization
+  with the weight of 0.00001" are that one setting in the code: no learning-rate decay.
+  (An earlier main.py made four groups, a speaker head's with lr 0: not this model's.)
+- Initialisation: PyTorch's defaults: FC weights and biases U(+-1/sqrt(fan_in)), GRU
+  U(+-1/sqrt(50)), the attention's input projection Xavier-uniform with zero bias and
+  its output projection's bias zero: same (was: a uniform output bias).
+- Utterances: the code's 4-class pickle holds only the 4-class utterances of each
+  dialog, as our context holds the class set's utterances only: same. Metric: the
+  code's "WA" weighs each utterance by 1 / its class's count, i.e. our UA.
+- Seeds: the code sets none; ours draws initialisation, shuffling and dropout from
+  `--seed` (per member, `ser.train.run`).
 
 Perspective loss needs logits from each modality: at `logits` they are the modality
 branches' own FC outputs; at earlier positions each modality gets an auxiliary linear
@@ -52,14 +106,15 @@ UTTERANCES = ("batch", "utt")  # the padded axes of a [K, B, U, ...] tensor
 
 
 class InputFC(nn.Module):
-    """FC to d + ReLU: the per-modality input projection (stage 1)."""
+    """The FC to d (stage 1): linear, no activation. A feature set that already has d
+    dimensions goes in unchanged (the published code's 100-d audio vectors)."""
 
     def __init__(self, members: int, d_in: int, d: int) -> None:
         super().__init__()
-        self.fc = Linear(members, d_in, d)
+        self.fc = Linear(members, d_in, d) if d_in != d else None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, drop: Dropper) -> torch.Tensor:
-        return torch.relu(self.fc(x))  # [K, B, U, d]
+        return x if self.fc is None else self.fc(x)  # [K, B, U, d]
 
 
 class BiGRU(nn.Module):
@@ -85,14 +140,14 @@ class BiGRU(nn.Module):
 
 class SelfAttention(nn.Module):
     """Multi-head self-attention across utterances (stage 3), `nn.MultiheadAttention`'s
-    maths with dropout on the attention weights, then dropout on its output. Padded
-    utterances are masked as keys; their outputs are 0."""
+    maths and initialisation with dropout on the attention weights. Padded utterances
+    are masked as keys; their outputs are 0."""
 
     def __init__(self, members: int, d: int, heads: int) -> None:
         super().__init__()
         self.heads = heads
         self.qkv = Linear(members, d, 3 * d, init="xavier")
-        self.out = Linear(members, d, d)
+        self.out = Linear(members, d, d, init="zero_bias")
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, drop: Dropper) -> torch.Tensor:
         k, b, u, d = x.shape
@@ -105,19 +160,19 @@ class SelfAttention(nn.Module):
         scores = q @ key.transpose(-1, -2) * dh**-0.5 + hide[:, :, None, None, :]
         weights = drop(torch.softmax(scores, dim=-1), ("batch", None, "utt", "utt"))
         out = (weights @ v).transpose(2, 3).reshape(k, b, u, d)  # heads concatenated
-        out = torch.where(mask.unsqueeze(-1), self.out(out), 0.0)  # [K, B, U, d]
-        return drop(out, UTTERANCES)
+        return torch.where(mask.unsqueeze(-1), self.out(out), 0.0)  # [K, B, U, d]
 
 
 class Classifier(nn.Module):
-    """FC to the emotion classes (stage 4)."""
+    """FC + ReLU, dropout, FC to the emotion classes (stage 4)."""
 
     def __init__(self, members: int, d: int, n_classes: int) -> None:
         super().__init__()
+        self.hidden = Linear(members, d, d)
         self.fc = Linear(members, d, n_classes)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, drop: Dropper) -> torch.Tensor:
-        return self.fc(x)  # [K, B, U, C]
+        return self.fc(drop(torch.relu(self.hidden(x)), UTTERANCES))  # [K, B, U, C]
 
 
 class Fuse(nn.Module):
@@ -165,6 +220,8 @@ def side_by_side(
 
 class DialogModel(SerModel):
     """The fusion study's models (two feature sets) or its unimodal framework (one)."""
+
+    summed_loss = True  # eq. 3-6: sums over the utterances
 
     def __init__(
         self, configs: Sequence[ModelConfig], inputs: list[InputSpec], n_classes: int

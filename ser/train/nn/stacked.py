@@ -55,7 +55,8 @@ class Linear(Stacked):
 
     Weights are stored [K, d_in, d_out] (the product's layout). Initialised as
     `nn.Linear` (uniform, bound 1/sqrt(d_in)) unless `init="xavier"` (zero bias), the
-    attention projections' initialisation.
+    attention projections' initialisation, or `init="zero_bias"` (`nn.Linear`'s weights,
+    zero bias: `nn.MultiheadAttention`'s output projection).
     """
 
     def __init__(
@@ -74,7 +75,9 @@ class Linear(Stacked):
             return
         bound = 1.0 / math.sqrt(self.d_in)
         fill(self.weight, k, uniform(self.weight.shape[1:], bound, generator))
-        if self.bias is not None:
+        if self.bias is not None and self.init == "zero_bias":
+            fill(self.bias, k, torch.zeros(self.bias.shape[1:]))
+        elif self.bias is not None:
             fill(self.bias, k, uniform(self.bias.shape[1:], bound, generator))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

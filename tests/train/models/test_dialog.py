@@ -52,7 +52,18 @@ def test_paper_defaults() -> None:
     assert forward.w_ih.shape == backward.w_ih.shape == (1, 100, 150)  # Bi-GRU of 2 x 50
     assert model.branches["text"][2].heads == 4
     assert model.dropout_p == [0.2]
-    assert model.branches["audio"][0].fc.weight.shape == (1, 30, 100)
+    assert model.branches["audio"][0].fc.weight.shape == (1, 30, 100)  # FC to 100, no ReLU
+    assert model.branches["text"][3].hidden.weight.shape == (1, 100, 100)  # FC + ReLU, FC
+    assert model.branches["text"][2].out.bias.abs().sum() == 0  # nn.MultiheadAttention's
+    assert model.summed_loss  # eq. 3: a sum over utterances
+
+
+def test_a_set_of_d_dimensions_goes_in_unchanged() -> None:
+    config = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")
+    _, specs = plan_inputs(config, [FeatureInfo("a100", "audio", "utterance", 100), TEXT])
+    model = build_model(config, specs, n_classes=4)
+    assert isinstance(model, DialogModel)
+    assert model.branches["audio"][0].fc is None and model.branches["text"][0].fc is not None
 
 
 @pytest.mark.parametrize(("fusion", "at", "loss"), CELLS, ids=["-".join(c) for c in CELLS])
@@ -202,21 +213,23 @@ def stock_attention(attention: SelfAttention, d: int) -> nn.MultiheadAttention:
 
 
 def _reference_logits(model: DialogModel, batch: Batch) -> dict[str, torch.Tensor]:
-    """The logits-ADD model computed with stock modules: nn.GRU over packed sequences of
-    each dialog's real utterances and nn.MultiheadAttention with a key padding mask."""
+    """The logits-ADD model computed with stock modules: FC, nn.GRU over packed sequences
+    of each dialog's real utterances, nn.MultiheadAttention with a key padding mask,
+    FC + ReLU, FC (the published code's After_fusion in eval mode)."""
     mask = batch.utt_mask
     assert mask is not None
     lengths = mask.sum(1)
     out = {}
     for m in model.modalities:
         fc, bigru, attention, classifier = model.branches[m]
-        x = torch.relu(batch.x[model.spec(m).name] @ fc.fc.weight[0] + fc.fc.bias[0])
+        x = batch.x[model.spec(m).name] @ fc.fc.weight[0] + fc.fc.bias[0]
         gru = stock_gru(list(bigru.gru.directions), x.shape[-1], x.shape[-1] // 2)
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         y, _ = pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=x.shape[1])
         mha = stock_attention(attention, y.shape[-1])
         y, _ = mha(y, y, y, key_padding_mask=~mask, need_weights=False)
-        logits = (y * mask.unsqueeze(-1)) @ classifier.fc.weight[0] + classifier.fc.bias[0]
+        h = torch.relu(y @ classifier.hidden.weight[0] + classifier.hidden.bias[0])
+        logits = h @ classifier.fc.weight[0] + classifier.fc.bias[0]
         out[m] = logits * mask.unsqueeze(-1)
     out["fused"] = out["audio"] + out["text"]
     return out
