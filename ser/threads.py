@@ -27,7 +27,10 @@ Two remedies, both here (figures: benchmarks/README.md, "Threads on a shared mac
     1.3-2x their quiet time on the demo's models);
   - on 2 cores or fewer with spinning waits (torch was loaded before `passive_wait`, or
     the user chose that policy), 1 thread: two spinning ones were 10x slower beside a
-    busy process.
+    busy process;
+  - and never more than the cores found idle when the run starts (`idle_cores`, 0.1 s
+    of /proc/stat): beside one busy process on 2 cores, one thread keeps a run near its
+    one-thread speed, where two wait on the shared core at every barrier.
 
 >>> import torch
 >>> choice = set_torch_threads(threads=3)
@@ -48,12 +51,14 @@ import contextlib
 import math
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
+PROC_STAT = Path("/proc/stat")
 # With spinning OpenMP threads, at or below this many cores a second thread costs more
 # beside another busy process than it gains alone.
 SMALL_BUDGET = 2
@@ -66,6 +71,7 @@ __all__ = [
     "cgroup_cpus",
     "cpu_budget",
     "default_threads",
+    "idle_cores",
     "passive_wait",
     "set_torch_threads",
 ]
@@ -205,11 +211,72 @@ def waits_passively() -> bool:
     return passive and not any(_late)
 
 
+def idle_cores(*, seconds: float = 0.1, stat: Path = PROC_STAT) -> float | None:
+    """How many of this process's cores sat idle over the next `seconds` (/proc/stat),
+    None where that cannot be read. Called before the run starts its own work, so what
+    is busy is someone else's."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    try:
+        before = stat.read_text()
+        time.sleep(seconds)
+        after = stat.read_text()
+    except OSError:
+        return None
+    return idle_between(before, after, cpus)
+
+
+def idle_between(before: str, after: str, cpus: list[int]) -> float | None:
+    """Idle cores between two /proc/stat texts: per cpu in `cpus`, its (idle + iowait)
+    share of the ticks that passed; None when no tick passed."""
+    first, second = _cpu_ticks(before), _cpu_ticks(after)
+    idle, seen = 0.0, False
+    for cpu in cpus or sorted(first):
+        if cpu not in first or cpu not in second:
+            continue
+        (i0, t0), (i1, t1) = first[cpu], second[cpu]
+        if t1 > t0:
+            idle += (i1 - i0) / (t1 - t0)
+            seen = True
+    return idle if seen else None
+
+
+def _cpu_ticks(text: str) -> dict[int, tuple[int, int]]:
+    """cpu number -> (idle + iowait ticks, all ticks) from a /proc/stat text."""
+    ticks = {}
+    for line in text.splitlines():
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu" or not name[3:].isdigit():
+            continue
+        values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+        ticks[int(name[3:])] = (values[3] + values[4], sum(values))
+    return ticks
+
+
 def default_threads(
-    budget: CpuBudget, *, threads: int | None = None, passive: bool | None = None
+    budget: CpuBudget,
+    *,
+    threads: int | None = None,
+    passive: bool | None = None,
+    idle: float | None = None,
 ) -> ThreadChoice:
     """The intra-op thread count for `budget` by the module doc's rule; `passive`:
-    whether OpenMP waits passively (None: as the environment says)."""
+    whether OpenMP waits passively (None: as the environment says); `idle`: cores found
+    idle at the start (`idle_cores`), which caps the count (None: not measured)."""
+    choice = _by_budget(budget, threads=threads, passive=passive)
+    if idle is None or threads is not None or _env_threads() is not None:
+        return choice
+    free = max(1, math.floor(idle + 0.5))
+    if free >= choice.count:
+        return choice
+    # A core someone else keeps busy gives our thread a share of it, and every
+    # operator's barrier then waits for that thread: fewer threads run faster.
+    return ThreadChoice(free, f"{free}: {idle:.1f} of {budget.cores} cores idle at the start; "
+                              f"{choice.source}")  # fmt: skip
+
+
+def _by_budget(
+    budget: CpuBudget, *, threads: int | None = None, passive: bool | None = None
+) -> ThreadChoice:
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
@@ -250,7 +317,9 @@ def set_torch_threads(
     import torch
 
     budget = cpu_budget(workers=workers, cgroup_root=cgroup_root)
-    choice = default_threads(budget, threads=threads, passive=passive)
+    chosen = threads is not None or _env_threads() is not None
+    idle = None if chosen or workers > 1 else idle_cores()
+    choice = default_threads(budget, threads=threads, passive=passive, idle=idle)
     torch.set_num_threads(choice.count)
     # Refused once set, or once parallel work has started: the pool then stays.
     with contextlib.suppress(RuntimeError):

@@ -149,6 +149,7 @@ def test_default_rule_and_its_overrides(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_set_torch_threads_applies_the_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     _affinity(monkeypatch, 4)
+    monkeypatch.setattr(threads_module, "idle_cores", lambda: None)  # not this machine's load
     choice = set_torch_threads(cgroup_root=NO_CGROUP)
     assert choice.count == 3 == torch.get_num_threads()
     assert set_torch_threads(threads=2, cgroup_root=NO_CGROUP).count == 2 == torch.get_num_threads()
@@ -217,3 +218,38 @@ def test_the_command_sets_passive_waits_before_torch_loads() -> None:
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["True", "2"]
+
+
+STAT = (
+    "cpu  10 0 10 80 0 0 0 0 0 0\ncpu0 {u0} 0 0 {i0} 0 0 0 0 0 0\ncpu1 {u1} 0 0 {i1} 0 0 0 0 0 0\n"
+)
+
+
+def test_idle_cores_are_read_per_cpu_of_the_affinity_mask() -> None:
+    from ser.threads import idle_between
+
+    before = STAT.format(u0=100, i0=100, u1=100, i1=100)
+    busy_one = STAT.format(u0=200, i0=100, u1=100, i1=200)  # cpu0 busy, cpu1 idle
+    assert idle_between(before, busy_one, [0, 1]) == pytest.approx(1.0)
+    assert idle_between(before, busy_one, [1]) == pytest.approx(1.0)
+    assert idle_between(before, busy_one, [0]) == pytest.approx(0.0)
+    assert idle_between(before, before, [0, 1]) is None  # no tick passed
+
+
+def test_cores_busy_at_the_start_cap_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ser.threads import CpuBudget, default_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
+    assert default_threads(two, passive=True, idle=1.9).count == 2
+    busy = default_threads(two, passive=True, idle=1.1)
+    assert busy.count == 1 and "1.1 of 2 cores idle" in busy.source
+    assert default_threads(two, passive=True, idle=0.0).count == 1  # never below one
+    assert default_threads(two, threads=2, idle=0.2).count == 2  # --threads wins
+
+
+def test_set_torch_threads_samples_the_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    _affinity(monkeypatch, 4)
+    monkeypatch.setattr(threads_module, "idle_cores", lambda: 2.2)
+    assert set_torch_threads(cgroup_root=NO_CGROUP).count == 2 == torch.get_num_threads()
