@@ -5,7 +5,7 @@ ours beside it) and contended (one CPU-bound Python busy loop beside it), with
 
 - old: `ser` of another checkout (`--baseline DIR`, e.g. `git archive 4af4072 ser`):
   torch's default threads (one per core) and GNU OpenMP's default spinning waits;
-- new: this checkout, whose threads come from `ser.threads` (the CPU budget, passive
+- new: this checkout, whose threads come from `ser.threads` (the CPU budget, brief
   waiting set by the `ser` command).
 
 Cases, on the demo corpus (`ser demo-corpus`, 413 utterances in the 4-class set) and
@@ -201,7 +201,7 @@ def main() -> None:
     rows = bench(args, paths)
     print(table(rows, args.timeout))
     print(
-        f"\nnew defaults here: {default_threads(budget, passive=True).source}; old: torch's "
+        f"\nnew defaults here: {default_threads(budget, brief=True).source}; old: torch's "
         f"{os.cpu_count()} threads, spinning waits. Load average at the end "
         f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; the whole bench "
         f"{time.perf_counter() - started:.0f} s."

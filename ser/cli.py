@@ -16,12 +16,12 @@ import click
 from ser import __version__
 from ser.allocator import tune_heap
 from ser.errors import SerError
-from ser.threads import passive_wait
+from ser.threads import brief_waits
 
 # Before any command imports torch, which loads OpenMP and reads this once: waiting
-# threads sleep instead of spinning, so a busy neighbour process no longer stalls every
-# operator's barrier (ser/threads.py). Dask workers inherit it with the environment.
-passive_wait()
+# threads spin only briefly, then sleep, so a busy neighbour process no longer stalls
+# every operator's barrier (ser/threads.py). Dask workers inherit it with the environment.
+brief_waits()
 
 # Command name -> the family module that defines it. Families are imported only when one
 # of their commands runs, so `ser store info` never pays for torch and a finished

@@ -1,36 +1,38 @@
 """CPU threads that hold up on a shared machine: torch's intra-op count from this
-process's CPU budget, and OpenMP threads that sleep instead of spinning while they wait.
+process's CPU budget and the cores idle at the start, and OpenMP threads that spin only
+briefly before they sleep.
 
 torch starts one OpenMP thread per core it sees, and GNU OpenMP keeps each one spinning
-for a while after every parallel operator, waiting for the next. Our models run
-thousands of small operators a second, so the threads spin nearly all the time; when
-another process wants one of those cores, the kernel shares it between that process and
-a spinning thread, and every operator's barrier waits for a thread parked behind it: on
-2 cores with one other job, `ser train --features mpnet --fusion none --protocol loso`
-took 920 s with torch's defaults and 89 s with `--threads 1` (issue 15).
+for a while (300000 iterations) after every parallel operator, waiting for the next. Our
+models run thousands of small operators a second, so the threads spin nearly all the
+time; when another process wants one of those cores, the kernel shares it between that
+process and a spinning thread, and every operator's barrier waits for a thread parked
+behind it: on 2 cores with one other job, `ser train --features mpnet --fusion none
+--protocol loso` took 920 s with torch's defaults and 89 s with `--threads 1` (issue 15).
 
-Two remedies, both here (figures: benchmarks/README.md, "Threads on a shared machine"):
+The remedies (figures: benchmarks/README.md, "Threads on a shared machine"):
 
-- `passive_wait` sets OMP_WAIT_POLICY=PASSIVE (waiting threads sleep at once), which
-  OpenMP reads when torch loads it: the `ser` command does it first thing. With it,
-  one competing busy process made the demo's runs 1.3-2.3x slower instead of 10-30x.
+- `brief_waits` sets GOMP_SPINCOUNT=10000 before torch loads OpenMP (the `ser` command
+  does it first thing): a quiet run keeps full speed (the next operator comes within the
+  spin), a run beside a busy process no longer spins its share of a core away.
+  OMP_WAIT_POLICY=PASSIVE (sleep at once) held up best beside a busy process but cost a
+  quiet run 30-60 %; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone.
 - The thread count comes from this process's budget, not the machine's cores: its
   affinity mask, capped by a cgroup CPU quota (containers, CI runners, Slurm), divided
-  among the workers that share the machine (`ser extract --workers N`). The default:
+  among the workers that share the machine (`--workers N`). The default:
 
   - ``--threads N`` when given;
   - ``OMP_NUM_THREADS`` when set (the user's, a scheduler's or a dask nanny's choice);
   - above 2 cores, the budget less one: a neighbour process takes the spare core
     instead of a share of one of ours, for at most 1/budget of the quiet speed;
-  - on 2 cores or fewer with passive waits, the whole budget: a second thread gained
-    20-40 % alone, and one thread held up no better beside a busy process (both
-    1.3-2x their quiet time on the demo's models);
-  - on 2 cores or fewer with spinning waits (torch was loaded before `passive_wait`, or
-    the user chose that policy), 1 thread: two spinning ones were 10x slower beside a
-    busy process;
-  - and never more than the cores found idle when the run starts (`idle_cores`, 0.1 s
-    of /proc/stat): beside one busy process on 2 cores, one thread keeps a run near its
-    one-thread speed, where two wait on the shared core at every barrier.
+  - on 2 cores or fewer with brief (or passive) waits, the whole budget: a second
+    thread gains 20-40 % alone;
+  - on 2 cores or fewer with long spins (torch was loaded before `brief_waits`, or the
+    user chose them), 1 thread: two spinning ones were 3-10x slower beside a busy process;
+  - and never more than the cores found idle when the run starts (`idle_cores`, 0.1 s of
+    /proc/stat): beside one busy process on 2 cores one thread runs at its own speed,
+    where two wait on the shared core at every barrier. On 2 cores that is the best
+    there is: 1.3-1.5x the two-thread quiet time for the demo's models.
 
 >>> import torch
 >>> choice = set_torch_threads(threads=3)
@@ -41,7 +43,7 @@ Two remedies, both here (figures: benchmarks/README.md, "Threads on a shared mac
 (1, 64)
 >>> eight = CpuBudget(cores=8, affinity=8, quota=None, workers=1)
 >>> two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
->>> [default_threads(b, passive=p).count for b in (eight, two) for p in (True, False)]
+>>> [default_threads(b, brief=p).count for b in (eight, two) for p in (True, False)]
 [7, 7, 2, 1]
 """
 
@@ -63,16 +65,21 @@ PROC_STAT = Path("/proc/stat")
 # beside another busy process than it gains alone.
 SMALL_BUDGET = 2
 WAIT_POLICY = "OMP_WAIT_POLICY"
-_late: list[bool] = []  # set by passive_wait when torch (and OpenMP) had loaded before it
+SPIN_COUNT = "GOMP_SPINCOUNT"
+# Spin iterations before a waiting OpenMP thread sleeps (GNU's default: 300000). Measured
+# on 2 cores (benchmarks/README.md): 10000 keeps a quiet run at full speed (the next
+# operator comes within it) and costs a run beside a busy process ~2.4x, not 3-5x.
+BRIEF_SPIN = 10000
+_late: list[bool] = []  # set by brief_waits when torch (and OpenMP) had loaded before it
 
 __all__ = [
     "CpuBudget",
     "ThreadChoice",
+    "brief_waits",
     "cgroup_cpus",
     "cpu_budget",
     "default_threads",
     "idle_cores",
-    "passive_wait",
     "set_torch_threads",
 ]
 
@@ -189,26 +196,31 @@ def _affinity() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def passive_wait() -> bool:
-    """Ask OpenMP to put waiting threads to sleep at once (OMP_WAIT_POLICY=PASSIVE)
-    unless the environment chose a policy; return whether the policy is passive.
+def brief_waits() -> bool:
+    """Ask OpenMP to spin only briefly before a waiting thread sleeps
+    (GOMP_SPINCOUNT=BRIEF_SPIN) unless the environment chose a wait policy or spin
+    count; return whether waits are brief (or passive).
 
     OpenMP reads it once, when torch loads it: call this before importing torch (the
     `ser` command does). Process-wide, so entry points call it, library code never does.
     """
-    if WAIT_POLICY not in os.environ:
+    if WAIT_POLICY not in os.environ and SPIN_COUNT not in os.environ:
         # Too late for this process once torch is loaded; child processes still get it.
         _late.append("torch" in sys.modules)
-        os.environ[WAIT_POLICY] = "PASSIVE"
-    return waits_passively()
+        os.environ[SPIN_COUNT] = str(BRIEF_SPIN)
+    return waits_briefly()
 
 
-def waits_passively() -> bool:
-    """Whether OpenMP waits passively: the environment asks for it, and `passive_wait`
-    did not set it after torch had loaded (a policy set by the user is taken as set
-    before)."""
-    passive = os.environ.get(WAIT_POLICY, "").strip().upper() == "PASSIVE"
-    return passive and not any(_late)
+def waits_briefly() -> bool:
+    """Whether OpenMP threads sleep soon when they wait: a passive policy, or a spin
+    count of at most BRIEF_SPIN, set before torch loaded (`brief_waits` did not set it
+    late; what the user set is taken as set before)."""
+    policy = os.environ.get(WAIT_POLICY, "").strip().upper()
+    if policy == "ACTIVE":
+        return False
+    spin = os.environ.get(SPIN_COUNT, "").strip()
+    brief = policy == "PASSIVE" or (spin.isdigit() and int(spin) <= BRIEF_SPIN)
+    return brief and not any(_late)
 
 
 def idle_cores(*, seconds: float = 0.1, stat: Path = PROC_STAT) -> float | None:
@@ -256,13 +268,13 @@ def default_threads(
     budget: CpuBudget,
     *,
     threads: int | None = None,
-    passive: bool | None = None,
+    brief: bool | None = None,
     idle: float | None = None,
 ) -> ThreadChoice:
-    """The intra-op thread count for `budget` by the module doc's rule; `passive`:
-    whether OpenMP waits passively (None: as the environment says); `idle`: cores found
-    idle at the start (`idle_cores`), which caps the count (None: not measured)."""
-    choice = _by_budget(budget, threads=threads, passive=passive)
+    """The intra-op thread count for `budget` by the module doc's rule; `brief`: whether
+    OpenMP threads sleep soon when waiting (None: as the environment says); `idle`: cores
+    found idle at the start (`idle_cores`), which caps the count (None: not measured)."""
+    choice = _by_budget(budget, threads=threads, brief=brief)
     if idle is None or threads is not None or _env_threads() is not None:
         return choice
     free = max(1, math.floor(idle + 0.5))
@@ -275,7 +287,7 @@ def default_threads(
 
 
 def _by_budget(
-    budget: CpuBudget, *, threads: int | None = None, passive: bool | None = None
+    budget: CpuBudget, *, threads: int | None = None, brief: bool | None = None
 ) -> ThreadChoice:
     if threads is not None:
         if threads < 1:
@@ -288,8 +300,8 @@ def _by_budget(
     if budget.cores > SMALL_BUDGET:
         count = budget.cores - 1
         return ThreadChoice(count, f"{count} of {budget.cores}, one left free: {where}")
-    if waits_passively() if passive is None else passive:
-        return ThreadChoice(budget.cores, f"all {budget.cores}, passive waits: {where}")
+    if waits_briefly() if brief is None else brief:
+        return ThreadChoice(budget.cores, f"all {budget.cores}, brief waits: {where}")
     return ThreadChoice(1, f"1 of {budget.cores}, spinning waits: {where}")
 
 
@@ -306,7 +318,7 @@ def set_torch_threads(
     *,
     threads: int | None = None,
     workers: int = 1,
-    passive: bool | None = None,
+    brief: bool | None = None,
     cgroup_root: Path = CGROUP_ROOT,
 ) -> ThreadChoice:
     """Choose torch's intra-op thread count (`default_threads`) and apply it.
@@ -319,7 +331,7 @@ def set_torch_threads(
     budget = cpu_budget(workers=workers, cgroup_root=cgroup_root)
     chosen = threads is not None or _env_threads() is not None
     idle = None if chosen or workers > 1 else idle_cores()
-    choice = default_threads(budget, threads=threads, passive=passive, idle=idle)
+    choice = default_threads(budget, threads=threads, brief=brief, idle=idle)
     torch.set_num_threads(choice.count)
     # Refused once set, or once parallel work has started: the pool then stays.
     with contextlib.suppress(RuntimeError):

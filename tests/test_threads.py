@@ -14,10 +14,10 @@ import torch
 import ser.threads as threads_module
 from ser.threads import (
     CpuBudget,
+    brief_waits,
     cgroup_cpus,
     cpu_budget,
     default_threads,
-    passive_wait,
     set_torch_threads,
 )
 
@@ -121,14 +121,14 @@ def test_default_rule_and_its_overrides(monkeypatch: pytest.MonkeyPatch) -> None
     def budget(cores: int) -> CpuBudget:
         return CpuBudget(cores=cores, affinity=cores, quota=None, workers=1)
 
-    spinning = [default_threads(budget(n), passive=False).count for n in (1, 2, 3, 4, 16)]
+    spinning = [default_threads(budget(n), brief=False).count for n in (1, 2, 3, 4, 16)]
     assert spinning == [1, 1, 2, 3, 15]
-    passive = [default_threads(budget(n), passive=True).count for n in (1, 2, 3, 4, 16)]
+    passive = [default_threads(budget(n), brief=True).count for n in (1, 2, 3, 4, 16)]
     assert passive == [1, 2, 2, 3, 15]
     assert "spinning waits" in default_threads(budget(2)).source  # no policy set
-    assert default_threads(budget(2), passive=True).record() == {
+    assert default_threads(budget(2), brief=True).record() == {
         "count": 2,
-        "source": "all 2, passive waits: affinity 2 cores, cgroup none, 1 worker",
+        "source": "all 2, brief waits: affinity 2 cores, cgroup none, 1 worker",
     }
     monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
     assert default_threads(budget(2)).count == 2
@@ -156,18 +156,31 @@ def test_set_torch_threads_applies_the_choice(monkeypatch: pytest.MonkeyPatch) -
     assert set_torch_threads(workers=4, cgroup_root=NO_CGROUP).count == 1
 
 
-def test_passive_wait_sets_the_policy_unless_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_wait_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither variable set, and both restored afterwards (brief_waits writes os.environ)."""
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(threads_module, "_late", [])
+
+
+def test_brief_waits_set_the_spin_count_unless_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(threads_module.sys.modules, "torch", None)  # not loaded yet
     monkeypatch.delitem(threads_module.sys.modules, "torch")
-    assert passive_wait() is True and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    _no_wait_settings(monkeypatch)
+    assert brief_waits() is True and os.environ["GOMP_SPINCOUNT"] == "10000"
+    monkeypatch.delenv("GOMP_SPINCOUNT")
     monkeypatch.setenv("OMP_WAIT_POLICY", "active")  # the user's choice stays
-    assert passive_wait() is False and os.environ["OMP_WAIT_POLICY"] == "active"
+    assert brief_waits() is False and "GOMP_SPINCOUNT" not in os.environ
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    assert brief_waits() is True
 
 
-def test_passive_wait_after_torch_loaded_is_not_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_brief_waits_after_torch_loaded_are_not_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "torch" in threads_module.sys.modules  # this test module imported it
-    assert passive_wait() is False  # set for child processes, too late for this one
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    _no_wait_settings(monkeypatch)
+    assert brief_waits() is False  # set for child processes, too late for this one
+    assert os.environ["GOMP_SPINCOUNT"] == "10000"
     assert "spinning" in default_threads(CpuBudget(2, 2, None, 1)).source
 
 
@@ -208,12 +221,13 @@ def test_extract_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> No
     assert _threads(ExtractConfig(threads=2)).count == 2 == torch.get_num_threads()
 
 
-def test_the_command_sets_passive_waits_before_torch_loads() -> None:
+def test_the_command_sets_brief_waits_before_torch_loads() -> None:
     script = (
         "import ser.cli, sys, torch, ser.threads as t; "
-        "print(t.waits_passively(), t.default_threads(t.CpuBudget(2, 2, None, 1)).count)"
+        "print(t.waits_briefly(), t.default_threads(t.CpuBudget(2, 2, None, 1)).count)"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    unset = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
@@ -241,10 +255,10 @@ def test_cores_busy_at_the_start_cap_the_default(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
-    assert default_threads(two, passive=True, idle=1.9).count == 2
-    busy = default_threads(two, passive=True, idle=1.1)
+    assert default_threads(two, brief=True, idle=1.9).count == 2
+    busy = default_threads(two, brief=True, idle=1.1)
     assert busy.count == 1 and "1.1 of 2 cores idle" in busy.source
-    assert default_threads(two, passive=True, idle=0.0).count == 1  # never below one
+    assert default_threads(two, brief=True, idle=0.0).count == 1  # never below one
     assert default_threads(two, threads=2, idle=0.2).count == 2  # --threads wins
 
 
