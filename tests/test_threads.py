@@ -24,6 +24,21 @@ from ser.threads import (
 NO_CGROUP = Path("/nonexistent/cgroup")
 
 
+def _no_wait_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither variable set, and both restored afterwards (brief_waits writes os.environ)."""
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(threads_module, "_late", [])
+
+
+@pytest.fixture(autouse=True)
+def no_wait_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts from no wait settings: importing `ser.cli` (other test modules
+    do) sets GOMP_SPINCOUNT for the whole test process."""
+    _no_wait_settings(monkeypatch)
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch):
     """No OMP_NUM_THREADS (the test session sets one) nor wait policy; torch's count
@@ -154,14 +169,6 @@ def test_set_torch_threads_applies_the_choice(monkeypatch: pytest.MonkeyPatch) -
     assert choice.count == 3 == torch.get_num_threads()
     assert set_torch_threads(threads=2, cgroup_root=NO_CGROUP).count == 2 == torch.get_num_threads()
     assert set_torch_threads(workers=4, cgroup_root=NO_CGROUP).count == 1
-
-
-def _no_wait_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Neither variable set, and both restored afterwards (brief_waits writes os.environ)."""
-    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
-        monkeypatch.setenv(name, "")
-        monkeypatch.delenv(name)
-    monkeypatch.setattr(threads_module, "_late", [])
 
 
 def test_brief_waits_set_the_spin_count_unless_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
