@@ -187,15 +187,8 @@ class FeatureStore:
         prov = fp.provenance(attrs)
         stored = self._backend.group_attrs(name)
         if stored is not None:
-            old = {k: v for k, v in stored.items() if k not in fp.BOOKKEEPING}
-            if fp.fingerprint(old) == fp.fingerprint(prov):
+            if self._same_or_refused(stored, prov, f"feature set {name!r}", overwrite):
                 return
-            if not overwrite:
-                raise FingerprintMismatch(
-                    f"{self.path}: feature set {name!r} exists with other settings ("
-                    + "; ".join(fp.differences(old, prov))
-                    + "); pass --overwrite to replace it, or use another store"
-                )
             self.delete_feature_set(name)
         else:
             self._clear_staging(name)  # shards of a set that no longer exists
@@ -359,15 +352,8 @@ class FeatureStore:
         prov = tx.transcript_provenance(attrs)
         stored = self._backend.group_attrs(f"{TRANSCRIPTS}/{name}")
         if stored is not None:
-            old = {k: v for k, v in stored.items() if k not in fp.BOOKKEEPING}
-            if fp.fingerprint(old) == fp.fingerprint(prov):
+            if self._same_or_refused(stored, prov, f"transcript set {name!r}", overwrite):
                 return
-            if not overwrite:
-                raise FingerprintMismatch(
-                    f"{self.path}: transcript set {name!r} exists with other settings ("
-                    + "; ".join(fp.differences(old, prov))
-                    + "); pass --overwrite to replace it, or use another store"
-                )
             self.delete_transcripts(name)
         if self._backend.group_attrs(TRANSCRIPTS) is None:
             self._backend.set_group_attrs(TRANSCRIPTS, {})
@@ -472,6 +458,22 @@ class FeatureStore:
                 "to finish it"
             )
         return attrs
+
+    def _same_or_refused(
+        self, stored: dict[str, Any], prov: dict[str, Any], what: str, overwrite: bool
+    ) -> bool:
+        """True when `stored` has the fingerprint of `prov` (resume); else
+        FingerprintMismatch naming the differences, unless `overwrite` (False: replace)."""
+        old = {k: v for k, v in stored.items() if k not in fp.BOOKKEEPING}
+        if fp.fingerprint(old) == fp.fingerprint(prov):
+            return True
+        if not overwrite:
+            raise FingerprintMismatch(
+                f"{self.path}: {what} exists with other settings ("
+                + "; ".join(fp.differences(old, prov))
+                + "); pass --overwrite to replace it, or use another store"
+            )
+        return False
 
     def _require_writable(self) -> None:
         if not self.writable:
