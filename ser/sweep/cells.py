@@ -47,11 +47,12 @@ def resolve_cells(cells: Sequence[Cell], store: str, out: Path) -> list[Resolved
     from ser.cache import FeatureStore
 
     handle = FeatureStore.open(store)  # StoreError: missing or unreadable store
+    sessions = len(set(handle.manifest.column("session")))  # leave-one-session-out folds
     resolved: list[ResolvedCell] = []
     problems: dict[str, list[str]] = {}  # problem -> the cells that have it
     for cell in cells:
         try:
-            resolved.append(_resolve(cell, handle, store, out))
+            resolved.append(_resolve(cell, handle, store, out, sessions))
         except SerError as e:
             problems.setdefault(str(e), []).append(f"{cell.table} '{cell.label}'")
     if problems:
@@ -65,7 +66,7 @@ def _names(names: list[str]) -> str:
     return ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
 
 
-def _resolve(cell: Cell, handle: Any, store: str, out: Path) -> ResolvedCell:
+def _resolve(cell: Cell, handle: Any, store: str, out: Path, sessions: int) -> ResolvedCell:
     from ser.commands.train import config_from_options
     from ser.train.features import resolve_features
     from ser.train.models.base import shape_key
@@ -88,7 +89,7 @@ def _resolve(cell: Cell, handle: Any, store: str, out: Path) -> ResolvedCell:
         plan.batch_size, plan.precision, str(plan.device), plan.seeds[0],
         shape_key(config.model),
     )  # fmt: skip
-    folds = 5 if plan.protocol == "loso" else 1
+    folds = sessions if plan.protocol == "loso" else 1
     return ResolvedCell(
         cell, key, replace(config, name=key), what, task_key, members=len(plan.seeds) * folds
     )
@@ -111,12 +112,13 @@ def cell_dir(out: Path, key: str) -> Path:
     return Path(out) / CELLS / key
 
 
-def finished(out: Path, key: str) -> bool:
-    """The cell's record exists and is complete."""
+def finished(out: Path, key: str) -> dict[str, Any] | None:
+    """The cell's record when it exists and is complete, else None."""
     path = cell_dir(out, key) / RECORD
     if not path.is_file():
-        return False
+        return None
     try:
-        return bool(read_record(path).get("complete"))
+        record = read_record(path)
     except ConfigError:
-        return False
+        return None
+    return record if record.get("complete") else None

@@ -27,6 +27,7 @@ class Estimate:
 
 def estimate(cell: Any, store: Any, cache: dict[Any, int] | None = None) -> Estimate:
     """The estimate of a `ResolvedCell` on the opened `store`."""
+    from ser.labels import get_label_set
     from ser.train.features import resolve_features
     from ser.train.models import build_model
     from ser.train.models.config import FeatureInfo, plan_inputs
@@ -40,7 +41,8 @@ def estimate(cell: Any, store: Any, cache: dict[Any, int] | None = None) -> Esti
     key = (cell.task_key, tuple(specs))
     cache = {} if cache is None else cache
     if key not in cache:
-        model = build_model(config.model, list(specs), n_classes=int(plan.classes), seeds=[0])
+        n_classes = len(get_label_set(plan.classes).classes)
+        model = build_model(config.model, list(specs), n_classes=n_classes, seeds=[0])
         cache[key] = sum(p.numel() for p in model.parameters())
     params = cache[key]
     utterances = max(len(store.manifest), 1)

@@ -14,8 +14,6 @@ training reports it as busy instead of writing into it.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -24,9 +22,9 @@ from typing import Any
 
 from ser.cache.lock import try_lock
 from ser.errors import SerError
-from ser.sweep.cells import ResolvedCell, cell_dir, finished, tasks
+from ser.sweep.cells import ResolvedCell, finished, tasks
 from ser.sweep.spec import SweepSpec
-from ser.train.record import RECORD, read_record
+from ser.train.record import write_json
 
 LOCKS = "locks"
 SWEEPS = "sweeps"  # <out>/sweeps/<name>.json: what a report renders
@@ -64,13 +62,8 @@ def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) ->
         }
         for c in cells
     ]  # fmt: skip
-    path = Path(out) / SWEEPS / f"{_safe(spec.name)}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"name": spec.name, "source": spec.source, "tables": tables,
-                               "cells": rows}, indent=1) + "\n", encoding="utf-8")  # fmt: skip
-    os.replace(tmp, path)
-    return path
+    manifest = {"name": spec.name, "source": spec.source, "tables": tables, "cells": rows}
+    return write_json(Path(out) / SWEEPS / f"{_safe(spec.name)}.json", manifest)
 
 
 def _safe(name: str) -> str:
@@ -95,11 +88,14 @@ def run_sweep(
     outcomes = []
     todo = []
     for group in tasks(cells):
-        left = [c for c in group if not finished(out, c.key)]
+        left = []
         for c in group:
-            if c not in left:
-                outcomes.append(_skipped(out, c.key))
-                report(outcomes[-1], c)
+            record = finished(out, c.key)
+            if record is None:
+                left.append(c)
+                continue
+            outcomes.append(Outcome(c.key, "skipped", "finished before", 0.0, _ua(record)))
+            report(outcomes[-1], c)
         if left:
             todo.append([_with_threads(c.config, threads) for c in left])
     started = on_start or (lambda n: None)
@@ -164,12 +160,9 @@ def run_task(configs: Sequence[Any], out: str) -> list[Outcome]:
             return outcomes + [Outcome(c.name, "failed", why) for c in mine]
         seconds = (time.perf_counter() - start) / len(mine)
         for config, record in zip(mine, records, strict=True):
-            ua = float(record["summary"]["ua"]) if record.get("summary") else None
-            outcomes.append(Outcome(config.name, "done", "", seconds, ua))
+            outcomes.append(Outcome(config.name, "done", "", seconds, _ua(record)))
         return outcomes
 
 
-def _skipped(out: Path, key: str) -> Outcome:
-    record = read_record(cell_dir(out, key) / RECORD)
-    ua = float(record["summary"]["ua"]) if record.get("summary") else None
-    return Outcome(key, "skipped", "finished before", 0.0, ua)
+def _ua(record: dict[str, Any]) -> float | None:
+    return float(record["summary"]["ua"]) if record.get("summary") else None

@@ -73,12 +73,17 @@ def summarize_folds(record: dict[str, Any]) -> None:
 
 def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
     """Write ``run_dir/run.json`` atomically (a reader never sees half a record)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / RECORD
-    fd, tmp = tempfile.mkstemp(prefix=".run.", suffix=".json", dir=run_dir)
+    return write_json(run_dir / RECORD, record)
+
+
+def write_json(path: Path, value: Any) -> Path:
+    """Write `value` as JSON to `path` atomically (temp file in the folder, then
+    ``os.replace``), creating the folder; also a sweep's manifest."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".json", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=1)
+            json.dump(value, f, indent=1)
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:

@@ -241,8 +241,8 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
 
 @dataclass
 class Prepared:
-    """A run ready to train: its plan, record, data and folds, and the (seed, fold) jobs
-    its record does not hold yet."""
+    """A run ready to train: its plan, record and data, and the (seed, fold) jobs its
+    record does not hold yet."""
 
     config: TrainConfig
     plan: Plan
@@ -250,7 +250,6 @@ class Prepared:
     data: TrainData
     unit: Unit
     specs: list[InputSpec]
-    folds: list[Fold]
     todo: list[tuple[int, int, Fold]]  # (seed, fold index, fold)
     started: float = field(default_factory=time.perf_counter)
 
@@ -357,11 +356,11 @@ def _prepare(
         for k, fold in enumerate(folds)
         if (seed, fold.name) not in done
     ]
-    return Prepared(config, plan, record, data, unit, list(specs), folds, todo)
+    return Prepared(config, plan, record, data, unit, list(specs), todo)
 
 
 def _threads_note(threads: ThreadChoice) -> str:
-    """e.g. "2 torch threads (all 2, passive waits: affinity 2 cores, cgroup none, 1 worker)"."""
+    """e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"."""
     plural = "s" if threads.count != 1 else ""
     return f"{threads.count} torch thread{plural} ({threads.source})"
 
@@ -409,27 +408,27 @@ def _start_record(
     cfg = config_record(config, plan)
     fingerprints = {f.name: f.fingerprint for f in features}
     path = plan.run_dir / RECORD
-    if path.exists() and config.overwrite:
-        progress.message(first)
-        progress.message(f"--overwrite: discarding the earlier record {path}")
-        remove_checkpoints(plan.run_dir)  # issue 13
-    elif path.exists():
+    # Refusals first, so that they come alone on stderr; then the run's first line.
+    old = None
+    if path.exists() and not config.overwrite:
         old = read_record(path)
         check_resumable(path, old, cfg, fingerprints)
-        progress.message(first)
-        old["config"] = cfg  # bookkeeping keys (store path, device) may have changed
-        old.setdefault("timings", {})
-        # issue 13: an entry without its checkpoint (an older run) is trained again
-        keep = [
-            e for e in old["folds"] if has_checkpoint(plan.run_dir, fold_key(e["seed"], e["fold"]))
-        ]
-        old["folds"] = keep
-        return old
-    elif plan.run_dir.exists() and any(p.name != CHECKPOINTS for p in plan.run_dir.iterdir()):
+    elif not path.exists() and _holds_other_files(plan.run_dir):
         raise ConfigError(
             f"{plan.run_dir} exists and holds no run record; choose another --name or --out"
         )
     progress.message(first)
+    if old is not None:
+        old["config"] = cfg  # bookkeeping keys (store path, device) may have changed
+        old.setdefault("timings", {})
+        # issue 13: an entry without its checkpoint (an older run) is trained again
+        old["folds"] = [
+            e for e in old["folds"] if has_checkpoint(plan.run_dir, fold_key(e["seed"], e["fold"]))
+        ]
+        return old
+    if path.exists():  # --overwrite
+        progress.message(f"--overwrite: discarding the earlier record {path}")
+        remove_checkpoints(plan.run_dir)  # issue 13
     return {
         "name": plan.name,
         "config": cfg,
@@ -447,6 +446,10 @@ def _start_record(
         "version": ser.__version__,
         "store": str(Path(config.store).resolve()),
     }
+
+
+def _holds_other_files(run_dir: Path) -> bool:
+    return run_dir.exists() and any(p.name != CHECKPOINTS for p in run_dir.iterdir())
 
 
 def _finish(run: Prepared, complete: bool) -> dict[str, Any]:
