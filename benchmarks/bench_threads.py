@@ -17,6 +17,12 @@ its store (tiny HuBERT / MPNet / BERT from `ser.tiny`, and IS13):
 - ``is13`` and ``hubert``: `ser extract` of IS13 (openSMILE) and the tiny HuBERT into a
   new store.
 
+With `--late`: a busy process that starts once the run is under way (the cores were
+idle when it chose its threads), MSMSER at demo size for 12 epochs: quiet, the busy loop
+from the start, the busy loop from `--late` x the quiet time on with the new defaults
+(whose thread count follows it between epochs, `ser.thread_watch`), and the same with
+`--threads 2` (the count chosen at the start, kept).
+
 A run that passes `--timeout` seconds is stopped and shown as ">T". Prints a table:
 quiet, contended, contended / quiet, and new / old quiet; the targets are contended
 within 1.3x of quiet and new quiet at most 10 % above old quiet. Other jobs on the
@@ -24,6 +30,7 @@ machine shift every figure: the load averages are printed with them.
 
     git archive 4af4072 ser | tar -x -C /tmp/old      # the old defaults
     .venv/bin/python benchmarks/bench_threads.py --baseline /tmp/old --workdir /tmp/bt
+    .venv/bin/python benchmarks/bench_threads.py --late 0.25 --cases --workdir /tmp/bt
 
 Figures and commands: benchmarks/README.md, "Threads on a shared machine".
 """
@@ -36,6 +43,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +59,8 @@ TRAIN = {
                "--heads", "4", "--queries", "8", "--epochs", "3", "--batch-size", "16",
                "--lr", "5e-4"),
 }  # fmt: skip
+LONG = ("--features", "hubert+mpnet", "--fusion", "mit", "--d-model", "64", "--heads", "4",
+        "--queries", "8", "--epochs", "12", "--batch-size", "16", "--lr", "5e-4")  # fmt: skip
 EXTRACT = ("is13", "hubert")
 BUSY = "while True: pass"
 
@@ -114,11 +124,26 @@ def case_command(case: str, checkout: Path, paths: Paths, workdir: Path) -> list
 
 
 def timed(
-    case: str, checkout: Path, paths: Paths, workdir: Path, busy: bool, timeout: float
+    case: str,
+    checkout: Path,
+    paths: Paths,
+    workdir: Path,
+    busy: bool,
+    timeout: float,
+    *,
+    after: float = 0.0,
+    command: list[str] | None = None,
 ) -> float:
-    """Wall seconds of one case (inf past `timeout`), beside a busy loop when `busy`."""
-    command = case_command(case, checkout, paths, workdir)  # removes an old store first
-    rival = subprocess.Popen([sys.executable, "-c", BUSY]) if busy else None
+    """Wall seconds of one case (inf past `timeout`), beside a busy loop when `busy`
+    (started `after` seconds into the run)."""
+    if command is None:
+        command = case_command(case, checkout, paths, workdir)  # removes an old store first
+    rivals: list[subprocess.Popen[bytes]] = []
+    timer = threading.Timer(
+        after, lambda: rivals.append(subprocess.Popen([sys.executable, "-c", BUSY]))
+    )
+    if busy:
+        timer.start()
     try:
         start = time.perf_counter()
         try:
@@ -127,9 +152,32 @@ def timed(
             return float("inf")
         return time.perf_counter() - start
     finally:
-        if rival is not None:
+        timer.cancel()
+        timer.join()
+        for rival in rivals:
             rival.kill()
             rival.wait()
+
+
+def late(args: argparse.Namespace, paths: Paths) -> str:
+    """The `--late` table (module doc)."""
+    base = ser("train", "--store", str(paths.store), "--out", str(args.workdir / "runs_late"),
+               "--name", "late", *COMMON, *LONG)  # fmt: skip
+    times: dict[str, float] = {}
+
+    def run(name: str, busy: bool, after: float = 0.0, extra: tuple[str, ...] = ()) -> None:
+        times[name] = timed("late", ROOT, paths, args.workdir, busy, args.timeout,
+                            after=after, command=[*base, *extra])  # fmt: skip
+        print(f"  late {name}: {times[name]:.1f} s", file=sys.stderr, flush=True)
+
+    run("quiet", False)
+    after = args.late * times["quiet"]
+    run("busy from the start", True)
+    run(f"busy from {after:.1f} s, threads follow", True, after)
+    run(f"busy from {after:.1f} s, --threads 2", True, after, ("--threads", "2"))
+    lines = ["| MSMSER demo, 12 epochs | s | / quiet |", "|---|---:|---:|"]
+    lines += [f"| {k} | {v:.1f} | {v / times['quiet']:.2f}x |" for k, v in times.items()]
+    return "\n".join(lines)
 
 
 def bench(args: argparse.Namespace, paths: Paths) -> list[dict[str, Any]]:
@@ -182,7 +230,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_threads"))
     parser.add_argument("--baseline", type=Path, default=None, help="checkout of the old `ser`")
-    parser.add_argument("--cases", nargs="+", default=["dialog", "msmser", *EXTRACT],
+    parser.add_argument(
+        "--late",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="also the late-rival table, the rival starting at SHARE of the quiet time",
+    )
+    parser.add_argument("--cases", nargs="*", default=["dialog", "msmser", *EXTRACT],
                         choices=[*TRAIN, *EXTRACT])  # fmt: skip
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
@@ -199,7 +254,10 @@ def main() -> None:
 
     budget = cpu_budget()
     rows = bench(args, paths)
-    print(table(rows, args.timeout))
+    if rows:
+        print(table(rows, args.timeout))
+    if args.late is not None:
+        print(late(args, paths))
     print(
         f"\nnew defaults here: {default_threads(budget, brief=True).source}; old: torch's "
         f"{os.cpu_count()} threads, spinning waits. Load average at the end "

@@ -50,6 +50,7 @@ The remedies (figures: benchmarks/README.md, "Threads on a shared machine"):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import sys
@@ -78,6 +79,7 @@ __all__ = [
     "brief_waits",
     "cgroup_cpus",
     "cpu_budget",
+    "cpu_ticks",
     "default_threads",
     "idle_cores",
     "set_torch_threads",
@@ -106,6 +108,9 @@ class ThreadChoice:
 
     count: int
     source: str
+    # The most threads the budget allows, which a run may go back up to when cores free
+    # up (`ser.thread_watch`); None: the count is the user's, or shared by workers.
+    ceiling: int | None = None
 
     def record(self) -> dict[str, Any]:
         return {"count": self.count, "source": self.source}
@@ -240,7 +245,7 @@ def idle_cores(*, seconds: float = 0.1, stat: Path = PROC_STAT) -> float | None:
 def idle_between(before: str, after: str, cpus: list[int]) -> float | None:
     """Idle cores between two /proc/stat texts: per cpu in `cpus`, its (idle + iowait)
     share of the ticks that passed; None when no tick passed."""
-    first, second = _cpu_ticks(before), _cpu_ticks(after)
+    first, second = cpu_ticks(before), cpu_ticks(after)
     idle, seen = 0.0, False
     for cpu in cpus or sorted(first):
         if cpu not in first or cpu not in second:
@@ -252,7 +257,7 @@ def idle_between(before: str, after: str, cpus: list[int]) -> float | None:
     return idle if seen else None
 
 
-def _cpu_ticks(text: str) -> dict[int, tuple[int, int]]:
+def cpu_ticks(text: str) -> dict[int, tuple[int, int]]:
     """cpu number -> (idle + iowait ticks, all ticks) from a /proc/stat text."""
     ticks = {}
     for line in text.splitlines():
@@ -283,7 +288,7 @@ def default_threads(
     # A core someone else keeps busy gives our thread a share of it, and every
     # operator's barrier then waits for that thread: fewer threads run faster.
     return ThreadChoice(free, f"{free}: {idle:.1f} of {budget.cores} cores idle at the start; "
-                              f"{choice.source}")  # fmt: skip
+                              f"{choice.source}", choice.ceiling)  # fmt: skip
 
 
 def _by_budget(
@@ -299,10 +304,10 @@ def _by_budget(
     where = budget.describe()
     if budget.cores > SMALL_BUDGET:
         count = budget.cores - 1
-        return ThreadChoice(count, f"{count} of {budget.cores}, one left free: {where}")
+        return ThreadChoice(count, f"{count} of {budget.cores}, one left free: {where}", count)
     if waits_briefly() if brief is None else brief:
-        return ThreadChoice(budget.cores, f"all {budget.cores}, brief waits: {where}")
-    return ThreadChoice(1, f"1 of {budget.cores}, spinning waits: {where}")
+        return ThreadChoice(budget.cores, f"all {budget.cores}, brief waits: {where}", budget.cores)
+    return ThreadChoice(1, f"1 of {budget.cores}, spinning waits: {where}", 1)
 
 
 def _env_threads() -> int | None:
@@ -332,6 +337,8 @@ def set_torch_threads(
     chosen = threads is not None or _env_threads() is not None
     idle = None if chosen or workers > 1 else idle_cores()
     choice = default_threads(budget, threads=threads, brief=brief, idle=idle)
+    if workers > 1:  # the workers split the machine between them already
+        choice = dataclasses.replace(choice, ceiling=None)
     torch.set_num_threads(choice.count)
     # Refused once set, or once parallel work has started: the pool then stays.
     with contextlib.suppress(RuntimeError):

@@ -28,6 +28,7 @@ import ser
 from ser.errors import ConfigError, StoreError
 from ser.labels import get_label_set
 from ser.precision import resolve_precision
+from ser.thread_watch import ThreadWatch
 from ser.threads import ThreadChoice, set_torch_threads
 from ser.train.batch import InputSpec, Unit
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
@@ -42,6 +43,7 @@ from ser.train.models.config import (
     resolve,
     train_defaults,
 )
+from ser.train.progress import Progress, Watched
 from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_folds
 from ser.train.record import (
     RECORD,
@@ -115,22 +117,6 @@ class Plan:
     precision: str  # resolved: "fp32" | "bf16" | "fp16"
     name: str
     run_dir: Path
-
-
-class Progress:
-    """Hooks a front end overrides to show progress; the defaults stay silent."""
-
-    def message(self, text: str) -> None:
-        """A one-line note (dropped utterances, folds, resume state)."""
-
-    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
-        """Training of one (seed, fold) begins."""
-
-    def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
-        """One epoch of the current fold finished."""
-
-    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
-        """The (seed, fold) finished; `entry` is its record entry."""
 
 
 def make_plan(config: TrainConfig) -> Plan:
@@ -273,9 +259,13 @@ def train_many(
     # Denormal floats (masked attention rows, vanishing gradients) cost x86 CPUs 10-100x
     # per operation: with them, epochs of the demo's MSMSER took 3-18 s instead of 0.65 s.
     # Flushing them to zero changes results only below float32's normal range.
-    flushed = any(p.device.type == "cpu" for p in plans) and torch.set_flush_denormal(True)
+    on_cpu = any(p.device.type == "cpu" for p in plans)
+    flushed = on_cpu and torch.set_flush_denormal(True)
+    shown = progress or Progress()
+    if on_cpu and chosen.ceiling is not None:  # a job that starts later takes cores too
+        shown = Watched(shown, ThreadWatch(ceiling=chosen.ceiling, current=chosen.count))
     try:
-        return _train(list(configs), plans, progress or Progress(), chosen)
+        return _train(list(configs), plans, shown, chosen)
     finally:
         torch.set_num_threads(threads)
         if flushed:
@@ -292,11 +282,15 @@ def _train(
     for group in make_groups(jobs, at_once):
         progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
         results = train_group(group, progress)
+        changes = progress.take() if isinstance(progress, Watched) else []
         for job, result in zip(group, results, strict=True):
             entry = fold_entry(job.seed, job.fold, result)
             job.run.record["folds"].append(entry)
             progress.fold_end(job.seed, job.fold.name, entry)
         for run in {id(job.run): job.run for job in group}.values():
+            if changes:
+                during = [{"group": describe(group), **c} for c in changes]
+                run.record["threads"].setdefault("changes", []).extend(during)
             _finish(run, complete=False)
     for run in runs:
         if run.config.final:  # one model on all sessions, for new data

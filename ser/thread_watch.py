@@ -1,0 +1,150 @@
+"""Threads that follow the machine during a run: between epochs, how many of this
+process's cores someone else keeps busy, and torch's thread count moved to what is left.
+
+`ser.threads` sizes torch's pool once, at the start, from the cores idle then. A job that
+starts later on the same cores makes every operator's barrier wait for our thread that
+shares a core with it: on 2 cores the demo's MSMSER ran ~2.4x its quiet time beside a
+busy process that started after it, against ~1.35x with one thread. So between epochs
+`ThreadWatch.check` reads the busy ticks of the process's cores (/proc/stat) less its
+own (/proc/self/stat) over the window since the last check, and sets the count to the
+cores left over (rounded, at least 1, at most the run's budget): down when a competitor
+starts, back up when it ends. Windows shorter than `MIN_WINDOW` are pooled with the
+next (the kernel counts 100 ticks a second per core, too few to judge shorter ones).
+
+Only an automatic choice is watched: `--threads`, OMP_NUM_THREADS and dask workers
+(which share the machine by `--workers`) keep their count.
+
+>>> ticks = iter([_sample(0, 0, 0), _sample(100, 100, 80)])
+>>> watch = ThreadWatch(ceiling=2, current=2, cpus=[0, 1], apply=lambda n: None,
+...                     min_window=0.0, reader=ticks.__next__)
+>>> watch.check()  # both cores busy, 0.8 of that ours: someone else took ~1.2 cores
+Change(count=1, previous=2, others=1.2)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ser.threads import PROC_STAT, cpu_ticks
+
+PROC_SELF_STAT = Path("/proc/self/stat")
+#: Seconds a window must last before it is judged.
+MIN_WINDOW = 1.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Ticks so far: per core (idle + iowait, all), and this process's own (user + system)."""
+
+    cores: dict[int, tuple[int, int]]
+    own: int
+    at: float  # time.monotonic()
+
+
+@dataclass(frozen=True)
+class Change:
+    """torch's thread count moved from `previous` to `count`; `others`: cores someone
+    else kept busy over the window."""
+
+    count: int
+    previous: int
+    others: float
+
+    def describe(self) -> str:
+        return (
+            f"torch threads {self.previous} -> {self.count}: other processes kept "
+            f"{self.others:.1f} of this run's cores busy"
+        )
+
+    def record(self) -> dict[str, Any]:
+        return {"count": self.count, "previous": self.previous, "others": round(self.others, 2)}
+
+
+def read_sample(stat: Path = PROC_STAT, self_stat: Path = PROC_SELF_STAT) -> Sample | None:
+    """Now's ticks, None where /proc cannot be read (not Linux)."""
+    try:
+        cores = cpu_ticks(stat.read_text())
+        # After the command name (which may hold spaces), fields 14-15 of proc(5):
+        # utime and stime, in the same clock ticks as /proc/stat.
+        fields = self_stat.read_text().rsplit(")", 1)[1].split()
+        own = int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+    return Sample(cores, own, time.monotonic())
+
+
+def _sample(busy: int, total: int, own: int) -> Sample:
+    """A sample of two cores that each counted `total` ticks, `busy` of them busy
+    (for examples and tests)."""
+    return Sample({0: (total - busy, total), 1: (total - busy, total)}, own, float(total))
+
+
+class ThreadWatch:
+    """Moves torch's thread count between 1 and `ceiling` as other processes take or
+    leave this process's cores (module doc)."""
+
+    def __init__(
+        self,
+        *,
+        ceiling: int,
+        current: int,
+        cpus: list[int] | None = None,
+        apply: Callable[[int], None] | None = None,
+        min_window: float = MIN_WINDOW,
+        reader: Callable[[], Sample | None] = read_sample,
+    ) -> None:
+        if ceiling < 1 or current < 1:
+            raise ValueError(f"thread counts must be at least 1, got {ceiling}, {current}")
+        self.ceiling, self.current = ceiling, current
+        self.cpus = cpus if cpus is not None else sorted(os.sched_getaffinity(0))
+        self.apply = apply if apply is not None else _set_torch_threads
+        self.min_window, self.reader = min_window, reader
+        self.last = reader()
+        self.changes: list[Change] = []
+
+    def check(self) -> Change | None:
+        """Judge the window since the last judged one; apply and return a change."""
+        if self.last is None:
+            return None
+        now = self.reader()
+        if now is None or now.at - self.last.at < self.min_window:
+            return None
+        others = self.others_busy(self.last, now)
+        self.last = now
+        if others is None:
+            return None
+        free = len(self.cpus) - others
+        count = min(self.ceiling, max(1, math.floor(free + 0.5)))
+        if count == self.current:
+            return None
+        change = Change(count, self.current, others)
+        self.apply(count)
+        self.current = count
+        self.changes.append(change)
+        return change
+
+    def others_busy(self, before: Sample, after: Sample) -> float | None:
+        """Cores of `cpus` that other processes kept busy between the samples."""
+        busy, ticks = 0, []
+        for cpu in self.cpus:
+            if cpu not in before.cores or cpu not in after.cores:
+                continue
+            (i0, t0), (i1, t1) = before.cores[cpu], after.cores[cpu]
+            busy += (t1 - t0) - (i1 - i0)
+            ticks.append(t1 - t0)
+        per_core = sum(ticks) / len(ticks) if ticks else 0
+        if per_core <= 0:
+            return None
+        return max(0.0, (busy - (after.own - before.own)) / per_core)
+
+
+def _set_torch_threads(count: int) -> None:
+    import torch
+
+    torch.set_num_threads(count)
