@@ -147,13 +147,18 @@ def timed(
     try:
         start = time.perf_counter()
         try:
-            _run(checkout, command, workdir, timeout)
+            output = _run(checkout, command, workdir, timeout)
         except subprocess.TimeoutExpired:
             return float("inf")
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        for line in output.splitlines():  # what `ser.thread_watch` did, for the log
+            if "torch threads" in line and "->" in line:
+                print(f"    {line.strip()}", file=sys.stderr)
+        return seconds
     finally:
-        timer.cancel()
-        timer.join()
+        if busy:
+            timer.cancel()
+            timer.join()
         for rival in rivals:
             rival.kill()
             rival.wait()
