@@ -38,15 +38,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+from ser.allocator import tune_heap
+from ser.threads import brief_waits
 
-from ser.cache import FeatureStore
-from ser.cache.manifest import Manifest
-from ser.cache.testing import example_columns
-from ser.labels import get_label_set
-from ser.train.models import ModelConfig
-from ser.train.run import Progress, TrainConfig, train
+# As the `ser` command does, before torch loads OpenMP (which reads its wait setting once).
+brief_waits()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ser.cache import FeatureStore  # noqa: E402
+from ser.cache.manifest import Manifest  # noqa: E402
+from ser.cache.testing import example_columns  # noqa: E402
+from ser.labels import get_label_set  # noqa: E402
+from ser.train.models import ModelConfig  # noqa: E402
+from ser.train.run import Progress, TrainConfig, train  # noqa: E402
 
 SESSION_UTTERANCES = (1085, 1023, 1151, 1031, 1241)  # IEMOCAP 4-class set, 5531 in all
 SESSION_DIALOGS = (28, 30, 32, 30, 31)  # 151 dialogs
@@ -334,7 +340,13 @@ def main() -> None:
     parser.add_argument("--sequential", action="store_true", help="also one after another")
     parser.add_argument("--baseline", default=None, help="dialog: another checkout to time")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--glibc-heap",
+        action="store_true",
+        help="keep glibc's heap defaults (`ser` tunes them: ser/allocator.py)",
+    )
     args = parser.parse_args()
+    heap_tuned = False if args.glibc_heap else tune_heap()
     if args.epochs is None:
         args.epochs = 3 if args.scenario == "msmser" else 150
     with tempfile.TemporaryDirectory() as tmp:
@@ -342,7 +354,7 @@ def main() -> None:
         result = bench(args, Path(tmp))
     result.update(
         load_average=os.getloadavg(), threads=torch.get_num_threads(), device=args.device,
-        epochs=args.epochs,
+        epochs=args.epochs, heap_tuned=heap_tuned,
     )  # fmt: skip
     if args.device == "cuda":
         result["gpu"] = torch.cuda.get_device_name()
