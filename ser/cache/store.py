@@ -4,14 +4,15 @@ Writing goes through staging so that any process can contribute and a killed run
 nothing: ``begin_feature_set`` records the provenance, workers commit shards with a
 `ShardWriter`, and ``consolidate`` lays the shards out contiguously in manifest order,
 marks the set complete (last) and only then drops the staging folder.
-Transcript sets are `store_transcripts.py`'s (a mixin of `FeatureStore`), set names
-`names.py`'s.
+Transcript sets are `store_transcripts.py`'s (a mixin of `FeatureStore`), the values
+the store hands back `store_types.py`'s and set names `names.py`'s.
 
 Example:
     >>> import tempfile
     >>> from ser.cache.manifest import Manifest
 from ser.cache.names import check_name
 from ser.cache.store_transcripts import TranscriptSets
+from ser.cache.store_types import FeatureData, FeatureSetInfo, VerifyReport
     >>> from ser.cache.testing import example_columns
     >>> manifest = Manifest.from_columns(example_columns(["Ses01F_impro01_F000",
     ...                                                   "Ses01F_impro01_M001"]))
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import shutil
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,56 +51,10 @@ from ser.cache.lock import exclusive_lock
 from ser.cache.manifest import Manifest
 from ser.cache.names import check_name
 from ser.cache.store_transcripts import TranscriptSets
+from ser.cache.store_types import FeatureData, FeatureSetInfo, VerifyReport
 from ser.errors import FingerprintMismatch, StoreError
 
 CHUNK_BYTES = 16 * 2**20  # rows per chunk/block: about this many bytes
-
-
-@dataclass(frozen=True)
-class FeatureData:
-    """A whole feature set: utterance ``i`` is ``data[offsets[i]:offsets[i + 1]]``."""
-
-    data: np.ndarray  # [rows, dim] in the stored dtype
-    offsets: np.ndarray  # [n_utt + 1] int64
-    attrs: dict[str, Any]
-
-    @property
-    def fingerprint(self) -> str:
-        return str(self.attrs["fingerprint"])
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def utterance(self, index: int) -> np.ndarray:
-        return self.data[self.offsets[index] : self.offsets[index + 1]]  # [n_rows, dim]
-
-
-@dataclass(frozen=True)
-class FeatureSetInfo:
-    """Summary of one feature set; rows/failures of an incomplete set count staged work."""
-
-    name: str
-    modality: str
-    level: str
-    rows: int
-    dim: int
-    dtype: str
-    bytes: int
-    fingerprint: str
-    complete: bool
-    failures: int
-    attrs: dict[str, Any] = field(repr=False)
-    staged_shards: int = 0
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    problems: list[str]
-    checksums: dict[str, str | None]  # per feature set; None when it could not be read
-
-    @property
-    def healthy(self) -> bool:
-        return not self.problems
 
 
 class FeatureStore(TranscriptSets):
