@@ -10,9 +10,6 @@ the store hands back `store_types.py`'s and set names `names.py`'s.
 Example:
     >>> import tempfile
     >>> from ser.cache.manifest import Manifest
-from ser.cache.names import check_name
-from ser.cache.store_transcripts import TranscriptSets
-from ser.cache.store_types import FeatureData, FeatureSetInfo, VerifyReport
     >>> from ser.cache.testing import example_columns
     >>> manifest = Manifest.from_columns(example_columns(["Ses01F_impro01_F000",
     ...                                                   "Ses01F_impro01_M001"]))
