@@ -34,7 +34,7 @@ DEFAULT_ASR_MODEL = "openai/whisper-small"
 
 # A hub id: "name" or "owner/name", letters, digits and - _ . (no "--" or ".." inside).
 _HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
-# A feature set name, as the store accepts it (`ser.cache.store`).
+# A feature set name, as the store accepts it (`ser.cache.names`).
 _SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
 # The cache folder of a hub repo: "models--" + the id with "/" written "--".
 _CACHE_REPO = re.compile(r"^models--(?:.+--)?(?P<name>[^-].*)$")

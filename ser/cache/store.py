@@ -4,6 +4,8 @@ Writing goes through staging so that any process can contribute and a killed run
 nothing: ``begin_feature_set`` records the provenance, workers commit shards with a
 `ShardWriter`, and ``consolidate`` lays the shards out contiguously in manifest order,
 marks the set complete (last) and only then drops the staging folder.
+Transcript sets are `store_transcripts.py`'s (a mixin of `FeatureStore`), the values
+the store hands back `store_types.py`'s and set names `names.py`'s.
 
 Example:
     >>> import tempfile
@@ -23,10 +25,8 @@ Example:
 
 from __future__ import annotations
 
-import re
 import shutil
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ import numpy as np
 from ser import __version__
 from ser.cache import fingerprint as fp
 from ser.cache import shards
-from ser.cache import transcripts as tx
 from ser.cache import verify as health
 from ser.cache.backend import (
     FORMAT,
@@ -47,62 +46,17 @@ from ser.cache.backend import (
 )
 from ser.cache.lock import exclusive_lock
 from ser.cache.manifest import Manifest
+from ser.cache.names import check_name
+from ser.cache.store_transcripts import TranscriptSets
+from ser.cache.store_types import FeatureData, FeatureSetInfo, VerifyReport
 from ser.errors import FingerprintMismatch, StoreError
 
 CHUNK_BYTES = 16 * 2**20  # rows per chunk/block: about this many bytes
-# "@" joins a text set to the transcripts it was extracted from (`mpnet-base@asr-whisper-small`).
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@-]*$")
 
 
-@dataclass(frozen=True)
-class FeatureData:
-    """A whole feature set: utterance ``i`` is ``data[offsets[i]:offsets[i + 1]]``."""
-
-    data: np.ndarray  # [rows, dim] in the stored dtype
-    offsets: np.ndarray  # [n_utt + 1] int64
-    attrs: dict[str, Any]
-
-    @property
-    def fingerprint(self) -> str:
-        return str(self.attrs["fingerprint"])
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def utterance(self, index: int) -> np.ndarray:
-        return self.data[self.offsets[index] : self.offsets[index + 1]]  # [n_rows, dim]
-
-
-@dataclass(frozen=True)
-class FeatureSetInfo:
-    """Summary of one feature set; rows/failures of an incomplete set count staged work."""
-
-    name: str
-    modality: str
-    level: str
-    rows: int
-    dim: int
-    dtype: str
-    bytes: int
-    fingerprint: str
-    complete: bool
-    failures: int
-    attrs: dict[str, Any] = field(repr=False)
-    staged_shards: int = 0
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    problems: list[str]
-    checksums: dict[str, str | None]  # per feature set; None when it could not be read
-
-    @property
-    def healthy(self) -> bool:
-        return not self.problems
-
-
-class FeatureStore:
-    """A feature store on disk; make one with `create` or `open`."""
+class FeatureStore(TranscriptSets):
+    """A feature store on disk; make one with `create` or `open`. Its transcript-set
+    methods (`begin_transcripts` ...) are `TranscriptSets`' (`store_transcripts.py`)."""
 
     def __init__(self, backend: Backend, manifest: Manifest, attrs: dict[str, Any]) -> None:
         self._backend = backend
@@ -183,7 +137,7 @@ class FeatureStore:
         which deletes the old set and its shards first.
         """
         self._require_writable()
-        _check_name(name)
+        check_name(name)
         prov = fp.provenance(attrs)
         stored = self._backend.group_attrs(name)
         if stored is not None:
@@ -321,127 +275,11 @@ class FeatureStore:
             problems += self._check_transcripts(name)
         return VerifyReport(problems=problems, checksums=sums)
 
-    def _check_transcripts(self, name: str) -> list[str]:
-        where = f"transcripts {name}"
-        if not self.transcript_attrs(name).get("complete"):
-            return [f"{where}: incomplete (transcription has not finished)"]
-        try:
-            self.read_transcripts(name)
-        except StoreError as error:
-            return [f"{where}: {error}"]
-        return []
-
     def checksum(self, name: str) -> str:
         """sha256 of the data bytes (little-endian, C order) in manifest order."""
         attrs = self._complete_attrs(name)
         row_bytes = attrs["dim"] * np.dtype(attrs["dtype"]).itemsize
         return health.checksum(self._backend, name, row_bytes)
-
-    # Transcript sets (`ser.cache.transcripts`): ASR text per manifest row.
-
-    def transcript_sets(self) -> list[str]:
-        """Names of all transcript sets, complete or in progress."""
-        return self._backend.group_names(TRANSCRIPTS)
-
-    def begin_transcripts(self, name: str, attrs: dict[str, Any], overwrite: bool = False) -> None:
-        """Record a transcript set's provenance before its transcripts are written; the
-        same rules as `begin_feature_set` (same fingerprint: resume; another one:
-        FingerprintMismatch, or with ``overwrite`` the old set is deleted first)."""
-        self._require_writable()
-        _check_name(name)
-        prov = tx.transcript_provenance(attrs)
-        stored = self._backend.group_attrs(f"{TRANSCRIPTS}/{name}")
-        if stored is not None:
-            if self._same_or_refused(stored, prov, f"transcript set {name!r}", overwrite):
-                return
-            self.delete_transcripts(name)
-        if self._backend.group_attrs(TRANSCRIPTS) is None:
-            self._backend.set_group_attrs(TRANSCRIPTS, {})
-        self._backend.set_group_attrs(
-            f"{TRANSCRIPTS}/{name}",
-            {**prov, "fingerprint": fp.fingerprint(prov), "complete": False},
-        )
-
-    def transcript_attrs(self, name: str) -> dict[str, Any]:
-        """Attributes of a transcript set (provenance, fingerprint, complete)."""
-        attrs = self._backend.group_attrs(f"{TRANSCRIPTS}/{name}")
-        if attrs is None:
-            have = ", ".join(self.transcript_sets()) or "none"
-            raise StoreError(f"{self.path}: no transcript set {name!r} (transcript sets: {have})")
-        return attrs
-
-    def staged_transcripts(self, name: str) -> tx.StagedTranscripts:
-        """Transcripts of an incomplete set committed so far (by manifest row)."""
-        attrs = self.transcript_attrs(name)
-        return tx.read_staged(
-            self._transcript_staging(name), attrs["fingerprint"], len(self.manifest)
-        )
-
-    def write_transcripts(
-        self, name: str, texts: dict[int, str], failures: dict[int, str] | None = None
-    ) -> None:
-        """Commit transcripts (manifest row -> text) and failures (row -> reason) of an
-        incomplete set; safe to call from a run that may be killed at any moment."""
-        attrs = self.transcript_attrs(name)
-        tx.write_staged(self._transcript_staging(name), attrs["fingerprint"], texts, failures or {})
-
-    def finish_transcripts(self, name: str) -> None:
-        """Every manifest row transcribed (or failed) -> arrays in manifest order, complete.
-        StoreError naming how many rows are missing otherwise."""
-        self._require_writable()
-        attrs = self.transcript_attrs(name)
-        if attrs.get("complete"):
-            self._clear_staging(f"{TRANSCRIPTS}/{name}")
-            return
-        staged = self.staged_transcripts(name)
-        missing = len(self.manifest) - len(staged.done)
-        if missing:
-            raise StoreError(
-                f"{self.path}: transcript set {name!r} lacks {missing} utterance(s); run the "
-                "extraction again to finish it"
-            )
-        group = f"{TRANSCRIPTS}/{name}"
-        failed = sorted(staged.failures)
-        texts = [staged.texts.get(i, "") for i in range(len(self.manifest))]
-        self._backend.write_arrays(
-            group,
-            {
-                "text": np.array(texts, np.str_),
-                "failures_utt_id": self.manifest.utt_ids[failed],
-                "failures_reason": np.array([staged.failures[i] for i in failed], np.str_),
-            },
-        )
-        self._backend.set_group_attrs(group, {**attrs, "complete": True})
-        self._clear_staging(group)
-
-    def read_transcripts(self, name: str) -> tx.TranscriptSet:
-        """A complete transcript set; StoreError when missing or incomplete."""
-        attrs = self.transcript_attrs(name)
-        if not attrs.get("complete"):
-            raise StoreError(
-                f"{self.path}: transcript set {name!r} is incomplete; run the extraction "
-                "again to finish it"
-            )
-        group = f"{TRANSCRIPTS}/{name}"
-        texts = self._backend.read_array(group, "text")
-        if texts is None or len(texts) != len(self.manifest):
-            raise StoreError(f"{self.path}: transcript set {name!r} has no text per utterance")
-        ids = self._backend.read_array(group, "failures_utt_id")
-        reasons = self._backend.read_array(group, "failures_reason")
-        failures: dict[int, str] = {}
-        if ids is not None and reasons is not None:
-            for utt_id, reason in zip(ids.tolist(), reasons.tolist(), strict=True):
-                failures[self.manifest.index(str(utt_id))] = str(reason)
-        return tx.TranscriptSet(name, tuple(str(t) for t in texts.tolist()), failures, attrs)
-
-    def delete_transcripts(self, name: str) -> None:
-        """Remove a transcript set and anything staged for it."""
-        self._require_writable()
-        self._backend.delete_group(f"{TRANSCRIPTS}/{name}")
-        self._clear_staging(f"{TRANSCRIPTS}/{name}")
-
-    def _transcript_staging(self, name: str) -> Path:
-        return self._staging / TRANSCRIPTS / name
 
     def _attrs_of(self, name: str) -> dict[str, Any]:
         attrs = self._backend.group_attrs(name) if name not in RESERVED else None
@@ -490,14 +328,6 @@ class FeatureStore:
 def estimate_bytes(rows: int, dim: int, dtype: str, n_utterances: int = 0) -> int:
     """Disk bytes of an uncompressed feature set: data plus offsets."""
     return rows * dim * np.dtype(dtype).itemsize + 8 * (n_utterances + 1)
-
-
-def _check_name(name: str) -> None:
-    if not _NAME.match(name) or name in RESERVED:
-        raise StoreError(
-            f"feature set name {name!r}: use letters, digits and . _ + = @ - "
-            f"(not starting with a symbol, and not {' or '.join(map(repr, RESERVED))})"
-        )
 
 
 def _chunk_rows(rows: int, dim: int, dtype: str) -> int:

@@ -6,6 +6,8 @@ declare its feature sets (fingerprint check, no model weights on any device), an
 there if all are complete. Otherwise, per extractor: plan (header durations or token
 counts; see `plan.py`), print the disk estimate, load the model once, extract the shards
 the store still lacks (in-process, or as dask tasks), and consolidate.
+`ExtractConfig` and `ExtractReport` are `config.py`'s (re-exported here), the ASR step
+`asr_pass.py`'s.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -25,7 +27,6 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
@@ -36,12 +37,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 from rich.console import Console
 
-from ser.errors import ConfigError, StoreError
+from ser.errors import StoreError
+from ser.extract.asr_pass import run_asr, transcript_summary
 from ser.extract.base import Extractor, FeatureSetSpec, resolve_device
+from ser.extract.config import KINDS as KINDS  # re-exported: callers import them from here
+from ser.extract.config import TEXT_KINDS as TEXT_KINDS
+from ser.extract.config import TEXT_SOURCES as TEXT_SOURCES
+from ser.extract.config import ExtractConfig, ExtractReport, SetSummary, TranscriptSummary
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
     DEFAULT_BATCH_TOKENS,
-    DEFAULT_SHARD_SIZE,
     Plan,
     audio_seconds,
     estimate_bytes,
@@ -49,155 +54,13 @@ from ser.extract.plan import (
 )
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
-from ser.model_names import check_names
-from ser.precision import check_precision, resolve_precision
 from ser.threads import ThreadChoice, cpu_budget, set_torch_threads
 
 if TYPE_CHECKING:
-    from ser.extract.asr import AsrOptions
     from ser.extract.asr_text import AsrPass
     from ser.extract.text import TextSource
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
-KINDS = ("hubert", "mpnet", "bert", "is13", "logmel")
-TEXT_KINDS = ("mpnet", "bert")
-TEXT_SOURCES = ("gold", "asr")
-
-
-@dataclass(frozen=True)
-class ExtractConfig:
-    """What to extract and how; one field per `ser extract` option.
-
-    None means the default: the extractor's own (models, layers) or the device's
-    (batch budgets, see `plan.DEFAULT_BATCH_SECONDS`).
-    """
-
-    features: tuple[str, ...] = KINDS
-    classes: str = "all"
-    hubert_model: str | None = None
-    mpnet_model: str | None = None
-    bert_model: str | None = None
-    layers: str | None = None  # "12", "6,9,12", "all", "last"
-    names: tuple[tuple[str, str], ...] = ()  # (kind, name): feature set names (--name)
-    device: str = "auto"
-    precision: str = "auto"  # of the pretrained models: auto, fp32, bf16, fp16
-    batch_seconds: float | None = None
-    batch_tokens: int | None = None
-    shard_size: int = DEFAULT_SHARD_SIZE
-    workers: int | None = None
-    scheduler: str | None = None
-    threads: int | None = None  # torch threads (each worker's); None: ser/threads.py's rule
-    overwrite: bool = False  # replace feature sets whose provenance differs
-    progress: bool = True  # disk estimate and progress bar on stderr
-    text_source: str = "gold"  # "asr": text sets from the store's ASR transcripts
-    asr_model: str | None = None  # Whisper id or folder (None: openai/whisper-small)
-    asr_max_new_tokens: int | None = None  # None: `AsrOptions`' default
-    asr_batch_size: int | None = None  # utterances per generate call (None: by device)
-
-    def __post_init__(self) -> None:
-        unknown = [kind for kind in self.features if kind not in KINDS]
-        if unknown or not self.features:
-            raise ConfigError(
-                f"unknown feature kind(s) {', '.join(unknown) or '(none given)'}: "
-                f"choose from {', '.join(KINDS)}"
-            )
-        if self.workers is not None and self.scheduler is not None:
-            raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
-        if self.shard_size < 1:
-            raise ConfigError(f"--shard-size must be at least 1, got {self.shard_size}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
-        check_precision(self.precision)
-        check_names(self.names, self.features)
-        if self.text_source not in TEXT_SOURCES:
-            raise ConfigError(
-                f"--text-source {self.text_source!r}: choose from {', '.join(TEXT_SOURCES)}"
-            )
-        asr_given = (self.asr_model, self.asr_max_new_tokens, self.asr_batch_size)
-        if self.text_source == "gold" and any(v is not None for v in asr_given):
-            raise ConfigError("--asr-* options need --text-source asr")
-        for option, value in (("max-new-tokens", self.asr_max_new_tokens),
-                              ("batch-size", self.asr_batch_size)):  # fmt: skip
-            if value is not None and value < 1:
-                raise ConfigError(f"--asr-{option} must be at least 1, got {value}")
-
-    def asr_options(self) -> AsrOptions:
-        """The `AsrOptions` of this run's recogniser (only with --text-source asr)."""
-        from ser.extract.asr import AsrOptions  # torch and transformers: only when asked
-
-        options = AsrOptions()
-        if self.asr_model is not None:
-            options = dataclasses.replace(options, model=self.asr_model)
-        if self.asr_max_new_tokens is not None:
-            options = dataclasses.replace(options, max_new_tokens=self.asr_max_new_tokens)
-        return options
-
-    def options(
-        self, kind: str, device: torch.device | None = None, source: TextSource | None = None
-    ) -> dict[str, Any]:
-        """Keyword options of `build_extractor(kind, ...)` that this config sets.
-
-        With `device`, "auto" precision is resolved for it here, once: the feature sets'
-        attrs and every worker (dask workers included) then use that same precision.
-        `source`: the ASR transcripts the text extractors read (--text-source asr).
-        """
-        precision = self.precision if device is None else resolve_precision(self.precision, device)
-        names = dict(self.names)
-        given: dict[str, dict[str, Any]] = {
-            "hubert": {"model": self.hubert_model, "layers": self.layers, "precision": precision},
-            "mpnet": {"model": self.mpnet_model, "precision": precision},
-            "bert": {"model": self.bert_model, "precision": precision},
-        }
-        if kind in given:
-            given[kind]["name"] = names.get(kind)
-        if kind in TEXT_KINDS:
-            given[kind]["transcripts"] = source
-        return {key: value for key, value in given.get(kind, {}).items() if value is not None}
-
-
-@dataclass(frozen=True)
-class SetSummary:
-    """One feature set as the store holds it after the run."""
-
-    name: str
-    rows: int
-    dim: int
-    dtype: str
-    bytes: int
-    failed: int
-
-
-@dataclass(frozen=True)
-class TranscriptSummary:
-    """The ASR transcript set after the run, and its WER against the gold transcripts."""
-
-    name: str
-    asr_model: str
-    transcribed: bool  # this run transcribed utterances (False: all were stored)
-    failed: int
-    wer: float | None  # None when no gold transcript has words
-    words: int  # gold words the WER is over
-
-
-@dataclass(frozen=True)
-class ExtractReport:
-    """What `extract_features` did; `exit_code` is 1 when any utterance has failed."""
-
-    store: Path
-    n_utterances: int
-    sets: tuple[SetSummary, ...]
-    extracted: tuple[str, ...]  # feature sets this run wrote (empty: nothing to do)
-    failures: tuple[tuple[str, str, str], ...]  # (feature set, utt_id, reason)
-    seconds: float
-    transcripts: TranscriptSummary | None = None  # --text-source asr: the ASR step
-
-    @property
-    def nothing_to_do(self) -> bool:
-        return not self.extracted and not (self.transcripts and self.transcripts.transcribed)
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failures else 0
 
 
 @dataclass
@@ -246,7 +109,7 @@ def extract_features(
             finally:
                 torch.set_num_threads(threads)
     names = [spec.name for p in passes for spec in p.specs]
-    summary = None if asr is None else _transcript_summary(store, asr.name, transcribed)
+    summary = None if asr is None else transcript_summary(store, asr.name, transcribed)
     return _report(store, names, [s.name for p in todo for s in p.pending], started, summary)
 
 
@@ -290,7 +153,7 @@ def _run_passes(
     if asr is not None:
         if asr.pending:
             durations = audio_seconds(audio_paths)
-            _run_asr(store, asr, audio_paths, durations, config, device, console)
+            run_asr(store, asr, audio_paths, durations, config, device, console)
         stored = store.read_transcripts(asr.name)
         texts = [None if i in stored.failures else t for i, t in enumerate(stored.texts)]
     if not passes:
@@ -334,47 +197,6 @@ def _run_passes(
                 _run_dask(client, p, config.device, jobs, advance, threads.count)
             for spec in p.pending:
                 _consolidate(store, spec.name, len(plan.shards), config.shard_size)
-
-
-def _run_asr(
-    store: Any,
-    asr: AsrPass,
-    audio_paths: Sequence[Path | None],
-    durations: Sequence[float],
-    config: ExtractConfig,
-    device: torch.device,
-    console: Console,
-) -> None:
-    """Transcribe what the store lacks (in this process: one recogniser, batched)."""
-    from ser.extract.asr_text import DEFAULT_ASR_BATCH, transcribe_pending
-
-    batch_size = config.asr_batch_size or DEFAULT_ASR_BATCH.get(device.type, 8)
-    say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
-    with progress_bar(console, config.progress) as bar:
-        task = bar.add_task("asr", total=len(audio_paths))
-        bar.advance(task, len(store.staged_transcripts(asr.name).done))
-        advance: Advance = functools.partial(bar.advance, task)
-        transcribe_pending(store, asr, audio_paths, durations, device, batch_size, advance, say)
-
-
-def _transcript_summary(store: Any, name: str, transcribed: bool) -> TranscriptSummary:
-    from ser.wer import word_error_rate
-
-    stored = store.read_transcripts(name)
-    gold = [str(t) for t in store.manifest.column("transcript")]
-    try:
-        wer = word_error_rate(gold, list(stored.texts))
-        rate, words = wer.wer, wer.words
-    except ValueError:  # no gold transcript has words
-        rate, words = None, 0
-    return TranscriptSummary(
-        name=name,
-        asr_model=str(stored.attrs.get("asr_model", "")),
-        transcribed=transcribed,
-        failed=len(stored.failures),
-        wer=rate,
-        words=words,
-    )
 
 
 def _jobs(

@@ -1,0 +1,154 @@
+"""The transcript-set half of `FeatureStore`: ASR text per manifest row, staged while a
+run transcribes and laid out as arrays once every row is in (`ser.cache.transcripts`).
+
+A mixin that `FeatureStore` inherits, so its methods stay `store.begin_transcripts(...)`
+and so on; apart from `store.py` because transcript sets are their own kind of set
+(their group under ``transcripts/``, their staging, their checks), sharing only the
+store's fingerprint rule and staging clean-up, which `store.py` keeps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ser.cache import fingerprint as fp
+from ser.cache import transcripts as tx
+from ser.cache.backend import TRANSCRIPTS, Backend
+from ser.cache.manifest import Manifest
+from ser.cache.names import check_name
+from ser.errors import StoreError
+
+
+class TranscriptSets:
+    """`FeatureStore`'s transcript-set methods (see `store.py` for the store itself)."""
+
+    # Set by `FeatureStore.__init__`.
+    _backend: Backend
+    path: Path
+    manifest: Manifest
+    _staging: Path
+
+    if TYPE_CHECKING:  # defined by `FeatureStore`, shared with its feature sets
+
+        def _require_writable(self) -> None: ...
+        def _clear_staging(self, name: str) -> None: ...
+        def _same_or_refused(
+            self, stored: dict[str, Any], prov: dict[str, Any], what: str, overwrite: bool
+        ) -> bool: ...
+
+    def transcript_sets(self) -> list[str]:
+        """Names of all transcript sets, complete or in progress."""
+        return self._backend.group_names(TRANSCRIPTS)
+
+    def begin_transcripts(self, name: str, attrs: dict[str, Any], overwrite: bool = False) -> None:
+        """Record a transcript set's provenance before its transcripts are written; the
+        same rules as `begin_feature_set` (same fingerprint: resume; another one:
+        FingerprintMismatch, or with ``overwrite`` the old set is deleted first)."""
+        self._require_writable()
+        check_name(name)
+        prov = tx.transcript_provenance(attrs)
+        stored = self._backend.group_attrs(f"{TRANSCRIPTS}/{name}")
+        if stored is not None:
+            if self._same_or_refused(stored, prov, f"transcript set {name!r}", overwrite):
+                return
+            self.delete_transcripts(name)
+        if self._backend.group_attrs(TRANSCRIPTS) is None:
+            self._backend.set_group_attrs(TRANSCRIPTS, {})
+        self._backend.set_group_attrs(
+            f"{TRANSCRIPTS}/{name}",
+            {**prov, "fingerprint": fp.fingerprint(prov), "complete": False},
+        )
+
+    def transcript_attrs(self, name: str) -> dict[str, Any]:
+        """Attributes of a transcript set (provenance, fingerprint, complete)."""
+        attrs = self._backend.group_attrs(f"{TRANSCRIPTS}/{name}")
+        if attrs is None:
+            have = ", ".join(self.transcript_sets()) or "none"
+            raise StoreError(f"{self.path}: no transcript set {name!r} (transcript sets: {have})")
+        return attrs
+
+    def staged_transcripts(self, name: str) -> tx.StagedTranscripts:
+        """Transcripts of an incomplete set committed so far (by manifest row)."""
+        attrs = self.transcript_attrs(name)
+        return tx.read_staged(
+            self._transcript_staging(name), attrs["fingerprint"], len(self.manifest)
+        )
+
+    def write_transcripts(
+        self, name: str, texts: dict[int, str], failures: dict[int, str] | None = None
+    ) -> None:
+        """Commit transcripts (manifest row -> text) and failures (row -> reason) of an
+        incomplete set; safe to call from a run that may be killed at any moment."""
+        attrs = self.transcript_attrs(name)
+        tx.write_staged(self._transcript_staging(name), attrs["fingerprint"], texts, failures or {})
+
+    def finish_transcripts(self, name: str) -> None:
+        """Every manifest row transcribed (or failed) -> arrays in manifest order, complete.
+        StoreError naming how many rows are missing otherwise."""
+        self._require_writable()
+        attrs = self.transcript_attrs(name)
+        if attrs.get("complete"):
+            self._clear_staging(f"{TRANSCRIPTS}/{name}")
+            return
+        staged = self.staged_transcripts(name)
+        missing = len(self.manifest) - len(staged.done)
+        if missing:
+            raise StoreError(
+                f"{self.path}: transcript set {name!r} lacks {missing} utterance(s); run the "
+                "extraction again to finish it"
+            )
+        group = f"{TRANSCRIPTS}/{name}"
+        failed = sorted(staged.failures)
+        texts = [staged.texts.get(i, "") for i in range(len(self.manifest))]
+        self._backend.write_arrays(
+            group,
+            {
+                "text": np.array(texts, np.str_),
+                "failures_utt_id": self.manifest.utt_ids[failed],
+                "failures_reason": np.array([staged.failures[i] for i in failed], np.str_),
+            },
+        )
+        self._backend.set_group_attrs(group, {**attrs, "complete": True})
+        self._clear_staging(group)
+
+    def read_transcripts(self, name: str) -> tx.TranscriptSet:
+        """A complete transcript set; StoreError when missing or incomplete."""
+        attrs = self.transcript_attrs(name)
+        if not attrs.get("complete"):
+            raise StoreError(
+                f"{self.path}: transcript set {name!r} is incomplete; run the extraction "
+                "again to finish it"
+            )
+        group = f"{TRANSCRIPTS}/{name}"
+        texts = self._backend.read_array(group, "text")
+        if texts is None or len(texts) != len(self.manifest):
+            raise StoreError(f"{self.path}: transcript set {name!r} has no text per utterance")
+        ids = self._backend.read_array(group, "failures_utt_id")
+        reasons = self._backend.read_array(group, "failures_reason")
+        failures: dict[int, str] = {}
+        if ids is not None and reasons is not None:
+            for utt_id, reason in zip(ids.tolist(), reasons.tolist(), strict=True):
+                failures[self.manifest.index(str(utt_id))] = str(reason)
+        return tx.TranscriptSet(name, tuple(str(t) for t in texts.tolist()), failures, attrs)
+
+    def delete_transcripts(self, name: str) -> None:
+        """Remove a transcript set and anything staged for it."""
+        self._require_writable()
+        self._backend.delete_group(f"{TRANSCRIPTS}/{name}")
+        self._clear_staging(f"{TRANSCRIPTS}/{name}")
+
+    def _transcript_staging(self, name: str) -> Path:
+        return self._staging / TRANSCRIPTS / name
+
+    def _check_transcripts(self, name: str) -> list[str]:
+        where = f"transcripts {name}"
+        if not self.transcript_attrs(name).get("complete"):
+            return [f"{where}: incomplete (transcription has not finished)"]
+        try:
+            self.read_transcripts(name)
+        except StoreError as error:
+            return [f"{where}: {error}"]
+        return []
