@@ -25,7 +25,10 @@ from the start, the busy loop from `--late` x the quiet time on with the new def
 
 A run that passes `--timeout` seconds is stopped and shown as ">T". Prints a table:
 quiet, contended, contended / quiet, and new / old quiet; the targets are contended
-within 1.3x of quiet and new quiet at most 10 % above old quiet. Other jobs on the
+within 1.3x of quiet and new quiet at most 10 % above old quiet. For training cases also
+the new defaults' quiet run with `--threads 1` against their own quiet run: beside one
+busy process on 2 cores a run has one core, so that ratio is the least contended / quiet
+can be. Other jobs on the
 machine shift every figure: the load averages are printed with them.
 
     git archive 4af4072 ser | tar -x -C /tmp/old      # the old defaults
@@ -198,6 +201,10 @@ def bench(args: argparse.Namespace, paths: Paths) -> list[dict[str, Any]]:
                 row["load_before_" + ("contended" if busy else "quiet")] = load
                 print(f"  {case} {name} {'contended' if busy else 'quiet'}: {seconds:.1f} s "
                       f"(load {load:.2f})", file=sys.stderr, flush=True)  # fmt: skip
+            if case in TRAIN and name == "new":  # one core's speed: the best beside a rival
+                command = [*case_command(case, checkout, paths, args.workdir), "--threads", "1"]
+                row["one_thread"] = timed(case, checkout, paths, args.workdir, False,
+                                          args.timeout, command=command)  # fmt: skip
             rows.append(row)
     return rows
 
@@ -218,15 +225,17 @@ def table(rows: list[dict[str, Any]], timeout: float) -> str:
 
     quiet_old = {r["case"]: r["quiet"] for r in rows if r["defaults"] == "old"}
     lines = [
-        "| case | defaults | quiet s | contended s | contended / quiet | new / old quiet |",
-        "|---|---|---:|---:|---:|---:|",
+        "| case | defaults | quiet s | contended s | contended / quiet | new / old quiet "
+        "| 1 thread quiet / quiet |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         old = quiet_old.get(r["case"])
         versus = ratio(r["quiet"], old) if r["defaults"] == "new" and old else ""
         lines.append(
             f"| {r['case']} | {r['defaults']} | {secs(r['quiet'])} | {secs(r['contended'])} "
-            f"| {ratio(r['contended'], r['quiet'])} | {versus} |"
+            f"| {ratio(r['contended'], r['quiet'])} | {versus} "
+            f"| {ratio(r['one_thread'], r['quiet']) if 'one_thread' in r else ''} |"
         )
     return "\n".join(lines)
 
