@@ -32,7 +32,8 @@ The remedies (figures: benchmarks/README.md, "Threads on a shared machine"):
   - and never more than the cores found idle when the run starts (`idle_cores`, 0.1 s of
     /proc/stat): beside one busy process on 2 cores one thread runs at its own speed,
     where two wait on the shared core at every barrier. On 2 cores that is the best
-    there is: 1.3-1.5x the two-thread quiet time for the demo's models.
+    there is: 1.3-1.5x the two-thread quiet time for the demo's models. A training
+    run checks again after every epoch (`ser.thread_watch`), up to `ThreadChoice.ceiling`.
 
 >>> import torch
 >>> choice = set_torch_threads(threads=3)
