@@ -54,6 +54,7 @@ from ser.extract.plan import (
 )
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
+from ser.thread_watch import ThreadWatch
 from ser.threads import ThreadChoice, cpu_budget, set_torch_threads
 
 if TYPE_CHECKING:
@@ -192,7 +193,10 @@ def _run_passes(
                 say = functools.partial(
                     console.print, markup=False, highlight=False, soft_wrap=True
                 )
-                _run_local(p.extractor, jobs, device, advance, say)
+                watch = None
+                if device.type == "cpu" and threads.ceiling is not None:
+                    watch = ThreadWatch(ceiling=threads.ceiling, current=threads.count)
+                _run_local(p.extractor, jobs, device, advance, say, watch)
             else:
                 _run_dask(client, p, config.device, jobs, advance, threads.count)
             for spec in p.pending:
@@ -238,15 +242,23 @@ def _run_local(
     device: torch.device,
     advance: Advance,
     say: Callable[[str], None],
+    watch: ThreadWatch | None = None,
 ) -> None:
+    """The jobs in this process; `watch` re-checks the thread count after every batch
+    (a job that starts beside a long extraction takes a thread down, `ser.thread_watch`)."""
     if not jobs:
         return
     extractor.load(device)
     line = extractor.loaded()
     if line:  # the one line per model (transformers' own load report is silenced)
         say(line)
+    done = 0
     for _, batch, _ in run_jobs(extractor, jobs, device):
         advance(len(batch))
+        done += len(batch)
+        change = watch.check() if watch is not None else None
+        if change is not None:
+            say(f"after {done} utterances: {change.describe()}")
 
 
 def _threads(config: ExtractConfig) -> ThreadChoice:
