@@ -1,0 +1,114 @@
+"""Why stacking gains little on a CPU: three probes of a stacked MSMSER training step.
+
+- ``host``: the paper's MSMSER layout (8 heads, L 30, 2 + 2 encoder and 2 decoder layers)
+  at width 16 over ~9-frame utterances, so arithmetic is negligible: ms per step for K
+  members is what dispatching the step costs (Python, autograd, operator launch), the
+  part stacking shares between members.
+- ``compile``: one stacked step of the demo's MSMSER (d 64, 4 heads, L 8; 200 frames and
+  30 tokens, batch 8 per member) eager against `torch.compile` (inductor's C++ code),
+  compile time apart.
+- ``memory``: an elementwise product and a ReLU backward over [K, 8, 300, 256] float32
+  (the demo's feed-forward activations), ms per member as K grows: stacked tensors leave
+  the cache, and past glibc's largest mmap threshold (32 MB) every allocation is a new
+  mapping whose pages fault in again.
+
+    .venv/bin/python benchmarks/probe_train_cpu.py host compile memory --threads 2
+
+Figures: benchmarks/README.md, "Stacked training", CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ser.allocator import tune_heap
+from ser.train.batch import Batch, InputSpec
+from ser.train.models import ModelConfig, build_model
+
+
+def step_ms(fn: Callable[[], Any], repeat: int = 10) -> float:
+    fn()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat * 1e3
+
+
+def stacked_step(
+    config: ModelConfig, k: int, frames: int, tokens: int, dim: int
+) -> Callable[[], Any]:
+    """One training step (forward, loss, backward) of K members on random inputs."""
+    specs = [InputSpec("a", "audio", dim, "sequence"), InputSpec("t", "text", dim, "sequence")]
+    model = build_model([config] * k, specs, 4, seeds=list(range(k)))
+    model.train()
+    b = 8
+    batch = Batch(
+        x={"a": torch.randn(k, b, frames, dim), "t": torch.randn(k, b, tokens, dim)},
+        mask={"a": torch.ones(k, b, frames, dtype=torch.bool),
+              "t": torch.ones(k, b, tokens, dtype=torch.bool)},
+        labels=torch.randint(0, 4, (k, b)),
+        index=torch.zeros(k, b, dtype=torch.long),
+        sizes={"batch": [b] * k, "a": [frames] * k, "t": [tokens] * k},
+    )  # fmt: skip
+
+    def step() -> torch.Tensor:
+        model.zero_grad(set_to_none=True)
+        loss = model.loss(model(batch), batch).sum()  # type: ignore[operator]
+        loss.backward()
+        return loss
+
+    return step
+
+
+def host() -> None:
+    config = ModelConfig(fusion="mit", d_model=16, heads=8, queries=30)
+    for k in (1, 5, 15):
+        ms = step_ms(stacked_step(config, k, frames=9, tokens=5, dim=8), repeat=20)
+        print(f"host: K={k:2d}  {ms:6.1f} ms/step  {ms / k:5.2f} ms/member-step")
+
+
+def compiled() -> None:
+    config = ModelConfig(fusion="mit", d_model=64, heads=4, queries=8)
+    for k in (1, 15):
+        step = stacked_step(config, k, frames=200, tokens=30, dim=20)
+        eager = step_ms(step)
+        start = time.perf_counter()
+        fast = torch.compile(step)
+        fast()
+        took = time.perf_counter() - start
+        ms = step_ms(fast)
+        print(f"compile: K={k:2d}  eager {eager:6.1f} ms  compiled {ms:6.1f} ms  "
+              f"({eager / ms:.2f}x, compile {took:.0f} s)")  # fmt: skip
+
+
+def memory() -> None:
+    for k in (1, 5, 15):
+        x = torch.randn(k, 8, 300, 256)
+        g, y = torch.randn_like(x), torch.relu(x)
+        mul = step_ms(lambda: x * g, repeat=20)  # noqa: B023
+        relu = step_ms(lambda: torch.ops.aten.threshold_backward(g, y, 0), repeat=20)  # noqa: B023
+        print(f"memory: K={k:2d} ({x.numel() * 4 / 2**20:4.0f} MiB)  product {mul / k:.2f} "
+              f"ms/member  ReLU backward {relu / k:.2f} ms/member")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("probes", nargs="+", choices=["host", "compile", "memory"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--glibc-heap", action="store_true", help="keep glibc's heap defaults")
+    args = parser.parse_args()
+    if not args.glibc_heap:
+        tune_heap()  # as the `ser` command does
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # as `ser train` does on the CPU
+    for probe in args.probes:
+        {"host": host, "compile": compiled, "memory": memory}[probe]()
+
+
+if __name__ == "__main__":
+    main()
