@@ -3,7 +3,8 @@
 - ``host``: the paper's MSMSER layout (8 heads, L 30, 2 + 2 encoder and 2 decoder layers)
   at width 16 over ~9-frame utterances, so arithmetic is negligible: ms per step for K
   members is what dispatching the step costs (Python, autograd, operator launch), the
-  part stacking shares between members.
+  part stacking shares between members; and the step's operators that would launch
+  GPU work (a GPU step is host-bound: ~2000 launches against 14 ms of kernels at K 5).
 - ``compile``: one stacked step of the demo's MSMSER (d 64, 4 heads, L 8; 200 frames and
   30 tokens, batch 8 per member) eager against `torch.compile` (inductor's C++ code),
   compile time apart.
@@ -29,6 +30,7 @@ import torch
 from ser.allocator import tune_heap
 from ser.train.batch import Batch, InputSpec
 from ser.train.models import ModelConfig, build_model
+from ser.train.nn.noise import Noise, Streams
 
 
 def step_ms(fn: Callable[[], Any], repeat: int = 10) -> float:
@@ -56,7 +58,11 @@ def stacked_step(
         sizes={"batch": [b] * k, "a": [frames] * k, "t": [tokens] * k},
     )  # fmt: skip
 
+    streams = Streams([torch.Generator().manual_seed(seed) for seed in range(k)])
+
     def step() -> torch.Tensor:
+        streams.next_step()
+        batch.noise = Noise(streams, batch.sizes or {})  # dropout and RMM, as in training
         model.zero_grad(set_to_none=True)
         loss = model.loss(model(batch), batch).sum()  # type: ignore[operator]
         loss.backward()
@@ -65,11 +71,42 @@ def stacked_step(
     return step
 
 
+# Operators that only make a view or read metadata: no kernel on a GPU.
+NO_KERNEL = {"view", "as_strided", "reshape", "transpose", "t", "expand", "slice", "select",
+             "unsqueeze", "squeeze", "permute", "alias", "detach", "_unsafe_view",
+             "resolve_conj", "resolve_neg", "unbind", "split", "chunk", "narrow", "empty",
+             "empty_strided", "empty_like", "lift_fresh", "_reshape_alias", "expand_as",
+             "view_as", "flatten", "unflatten", "size", "stride", "is_nonzero", "item",
+             "_local_scalar_dense", "numpy_T", "movedim", "contiguous"}  # fmt: skip
+
+
+def kernel_ops(step: Callable[[], Any]) -> int:
+    """Operators of one step that would launch work on a GPU: outermost aten calls, views
+    and metadata left out."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    count = 0
+    for event in prof.events():
+        name = event.name.removeprefix("aten::")
+        if not event.name.startswith("aten::") or name in NO_KERNEL:
+            continue
+        parent = event.cpu_parent
+        while parent is not None and not parent.name.startswith("aten::"):
+            parent = parent.cpu_parent
+        count += parent is None
+    return count
+
+
 def host() -> None:
     config = ModelConfig(fusion="mit", d_model=16, heads=8, queries=30)
     for k in (1, 5, 15):
-        ms = step_ms(stacked_step(config, k, frames=9, tokens=5, dim=8), repeat=20)
-        print(f"host: K={k:2d}  {ms:6.1f} ms/step  {ms / k:5.2f} ms/member-step")
+        step = stacked_step(config, k, frames=9, tokens=5, dim=8)
+        ms = step_ms(step, repeat=20)
+        print(f"host: K={k:2d}  {ms:6.1f} ms/step  {ms / k:5.2f} ms/member-step  "
+              f"{kernel_ops(step)} kernel-launching operators a step")  # fmt: skip
 
 
 def compiled() -> None:

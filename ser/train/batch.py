@@ -57,6 +57,7 @@ class Batch:
     utt_mask: torch.Tensor | None = None
     noise: Noise | None = None
     sizes: dict[str, list[int]] | None = None  # stacked: each member's own extents
+    extents: dict[str, torch.Tensor] | None = None  # the same on the device, [K] each
 
     @property
     def size(self) -> int:

@@ -216,7 +216,7 @@ def train_epoch(
     count = torch.zeros(len(active), device=device)
     for present, batch in sides.epoch(active):
         streams.next_step()
-        batch.noise = Noise(streams, batch.sizes or {})
+        batch.noise = Noise(streams, batch.sizes or {}, dict(batch.extents or {}))
         optimizer.zero_grad()
         with autocast(device, precision):
             losses = model.loss(model(batch), batch)  # type: ignore[operator]  # [K]

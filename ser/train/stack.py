@@ -112,12 +112,37 @@ class StackedSides:
         ]
         if not arrays:
             return
-        flat = torch.from_numpy(np.concatenate([a.ravel() for a in arrays])).to(self.device)
+        # Each step's per-member extents ride along (random draws need them on the device).
+        extents = [self.extents(now) for now in steps]
+        flat = torch.from_numpy(
+            np.concatenate([a.ravel() for pair in zip(arrays, extents, strict=True) for a in pair])
+        ).to(self.device)
         start = 0
-        for now, array in zip(steps, arrays, strict=True):
+        for now, array, ext in zip(steps, arrays, extents, strict=True):
             pos = flat[start : start + array.size].view(array.shape)  # [K, B] or [K, B, U]
             start += array.size
-            yield [plan is not None for plan in now], self.gather(now, pos)
+            on_device = flat[start : start + ext.size].view(ext.shape)  # [axes, K]
+            start += ext.size
+            batch = self.gather(now, pos)
+            batch.extents = dict(zip(self.axes, on_device, strict=True))
+            yield [plan is not None for plan in now], batch
+
+    @property
+    def axes(self) -> list[str]:
+        """The named axes of this run's batches (`Batch.sizes`' keys)."""
+        names = [s.name for s in self.specs if s.view == "sequence"]
+        return ["batch", *names, *(["utt"] if self.unit == "dialog" else [])]
+
+    def extents(self, plans: Sequence[StepPlan | None]) -> np.ndarray:
+        """[axes, K] int64: each member's extent of each named axis in this step, as
+        `Noise.extent` counts it (an empty sequence is padded to one position)."""
+        rows = [[0 if p is None else len(p.positions) for p in plans]]
+        for spec in self.specs:
+            if spec.view == "sequence":
+                rows.append([1 if p is None else max(1, p.lengths[spec.name]) for p in plans])
+        if self.unit == "dialog":
+            rows.append([1 if p is None else max(1, int(p.positions.shape[1])) for p in plans])
+        return np.asarray(rows, dtype=np.int64).reshape(len(rows), len(plans))
 
     def gather(self, plans: Sequence[StepPlan | None], pos: torch.Tensor) -> Batch:
         """The stacked batch of the members' plans for one step (None: no batch), their

@@ -160,3 +160,31 @@ def test_runs_that_share_shapes_train_as_one_stacked_model(
         alone = train(replace(config, out=str(tmp_path / "alone")))
         assert [f["metrics"] for f in record["folds"]] == [f["metrics"] for f in alone["folds"]]
         assert record["name"] == config.name and record["complete"]
+
+
+@pytest.mark.parametrize("family", ["msmser", "dialog"])
+def test_each_steps_extents_reach_the_device_as_the_sizes_say(
+    family: str, store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random draws read members' extents from the device copy made with the epoch's
+    positions; it must say what the host-side sizes say, axis by axis."""
+    from ser.train.nn.noise import Noise, Streams
+
+    checked: list[str] = []
+    original = stack.StackedSides.epoch
+
+    def spy(self, active):  # type: ignore[no-untyped-def]
+        for present, batch in original(self, active):
+            assert batch.extents is not None and batch.sizes is not None
+            assert list(batch.extents) == list(batch.sizes)
+            fresh = Noise(Streams([]), batch.sizes)  # extents made from the sizes
+            for axis, on_device in batch.extents.items():
+                assert torch.equal(on_device, fresh.extent(axis, on_device.device)), axis
+                checked.append(axis)
+            yield present, batch
+
+    monkeypatch.setattr(stack.StackedSides, "epoch", spy)
+    run(store_path, tmp_path, family, patience=None, epochs=1)
+    assert "batch" in checked and ({"utt"} if family == "dialog" else {"hubert-tiny.L2"}) <= set(
+        checked
+    )

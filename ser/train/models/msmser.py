@@ -44,7 +44,7 @@ from ser.train.models.base import ModelOutput, SerModel
 from ser.train.models.config import MODALITIES, ModelConfig, need
 from ser.train.nn.attention import DecoderLayer, EncoderLayer
 from ser.train.nn.layers import MLP, AttentionPool, FrameScale, ensure_length, sinusoidal_positions
-from ser.train.nn.noise import Axes, Dropper, Noise
+from ser.train.nn.noise import LANES, Axes, Dropper, Noise
 from ser.train.nn.stacked import Linear, Parameter
 
 # Every attention backend but cuDNN's. On an H100, PyTorch prefers cuDNN's fused attention,
@@ -139,15 +139,21 @@ class MSMSER(SerModel):
         if len(self.modalities) != 2:
             return drops
         if self.training and noise is not None:
-            for k, (p, schedule) in enumerate(zip(self.rmm_p, self.schedules, strict=True)):
-                b = noise.sizes["batch"][k]
-                if p <= 0.0 or b == 0:
-                    continue
-                u = noise.uniform(k, (2, b), any_mask.device)  # [2, B_k] of member k's stream
-                applied = u[0] < p
-                text = applied & (u[1] < schedule.text_share)
-                drops["text"][k, :b] = text
-                drops["audio"][k, :b] = applied & ~text
+            k, b = any_mask.shape[:2]
+            device = any_mask.device
+            # [K, 2, B]: member k's 2 x B_k uniforms from its own stream, 1 elsewhere (no
+            # member is dropped there); one draw for all members (a launch each on a GPU).
+            lanes = noise.lanes([p > 0.0 for p in self.rmm_p], (2, b), (None, "batch"), device)
+            u = lanes.float() / LANES
+            p = noise.streams.constant(tuple(self.rmm_p), torch.float32, device).view(k, 1)
+            shares = tuple(s.text_share for s in self.schedules)
+            share = noise.streams.constant(shares, torch.float32, device).view(k, 1)
+            real = noise.streams.constant(range(b), torch.int64, device) < noise.extent(
+                "batch", device
+            ).view(k, 1)  # [K, B]: the member's own samples
+            applied = (u[:, 0] < p) & real  # [K, B]
+            text = applied & (u[:, 1] < share)
+            drops = {"text": text, "audio": applied & ~text}
             has = {m: masks[m].any(dim=-1) for m in self.modalities}  # [K, B]
             return {"audio": drops["audio"] & has["text"], "text": drops["text"] & has["audio"]}
         if not self.training:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -56,6 +56,7 @@ class Streams:
         self._used = [0] * len(generators)  # in the current step
         self._last = [0] * len(generators)  # in the previous step
         self._thresholds: dict[tuple[object, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._constants: dict[tuple[object, ...], torch.Tensor] = {}
 
     def thresholds(
         self, cuts: tuple[int, ...], dims: int, device: torch.device
@@ -69,6 +70,16 @@ class Streams:
             scale = torch.tensor([LANES / (LANES - c) for c in cuts]).view(view).to(device)
             self._thresholds[key] = (cut, scale)
         return self._thresholds[key]
+
+    def constant(
+        self, values: tuple[float, ...] | range, dtype: torch.dtype, device: torch.device
+    ) -> torch.Tensor:
+        """`values` as a device tensor, made once (a copy to the device per step would
+        wait for the device)."""
+        key = (values, dtype, device)
+        if key not in self._constants:
+            self._constants[key] = torch.tensor(list(values), dtype=dtype).to(device)
+        return self._constants[key]
 
     def next_step(self) -> None:
         self._last, self._used = self._used, [0] * len(self.generators)
@@ -98,6 +109,12 @@ class Noise:
 
     streams: Streams
     sizes: Mapping[str, Sequence[int]]
+    # The same extents on the training device, {axis: [K] int64}, copied there with the
+    # epoch's positions (`ser.train.stack.StackedSides`); made from `sizes` when absent.
+    extents: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._boxes: dict[tuple[object, ...], torch.Tensor] = {}
 
     @property
     def generators(self) -> list[torch.Generator]:
@@ -122,6 +139,56 @@ class Noise:
         lanes = self.streams.take(k, math.prod(shape)).view(tuple(shape)).to(device)
         return lanes.float() / LANES
 
+    def lanes(
+        self, members: Sequence[bool], shape: tuple[int, ...], axes: Axes, device: torch.device
+    ) -> torch.Tensor:
+        """[K, *shape] int16: each member in `members` gets the next numbers of its stream
+        in its own box (`box`), in the box's row-major order; everything else is
+        LANES - 1. The same numbers at the same places as one copy per member, in a
+        number of operations that does not grow with K (each is a launch on a GPU)."""
+        k_all = len(members)
+        out = torch.full((k_all, *shape), LANES - 1, dtype=torch.int16, device=device)
+        boxes = [self.box(k, shape, axes) if m else () for k, m in enumerate(members)]
+        drawn = [k for k, (m, b) in enumerate(zip(members, boxes, strict=True)) if m and 0 not in b]
+        if len(drawn) == 1:  # one member (K = 1, or one left): its box directly
+            k = drawn[0]
+            region = (k, *(slice(0, n) for n in boxes[k]))
+            out[region] = self.streams.take(k, math.prod(boxes[k])).view(boxes[k])  # type: ignore[index]
+        elif drawn:
+            numbers = torch.cat([self.streams.take(k, math.prod(boxes[k])) for k in drawn])
+            out.masked_scatter_(self.inside(tuple(members), shape, axes, device), numbers)
+        return out
+
+    def inside(
+        self, members: tuple[bool, ...], shape: tuple[int, ...], axes: Axes, device: torch.device
+    ) -> torch.Tensor:
+        """[K, *shape] bool: True in the boxes of `members` (kept for the step: layers of
+        one model share a few shapes)."""
+        key = (members, shape, axes, device)
+        if key not in self._boxes:
+            k_all, dims = len(members), len(shape)
+            chosen = self.streams.constant(tuple(float(m) for m in members), torch.bool, device)
+            mask = chosen.view(k_all, *[1] * dims)
+            for i, size in enumerate(shape):
+                axis = axes[i] if i < len(axes) else None
+                if axis is None:
+                    continue
+                at = [1] * dims
+                at[i] = size
+                steps = self.streams.constant(range(size), torch.int64, device).view(at)
+                mask = mask & (steps < self.extent(axis, device).view(k_all, *[1] * dims))
+            self._boxes[key] = mask.expand(k_all, *shape)
+        return self._boxes[key]
+
+    def extent(self, axis: str, device: torch.device) -> torch.Tensor:
+        """[K] int64 on `device`: each member's own extent of a named axis (an empty
+        sequence counts 1: it is padded to one position)."""
+        if axis not in self.extents:
+            sizes = self.sizes[axis]
+            values = sizes if axis == "batch" else [max(1, n) for n in sizes]
+            self.extents[axis] = torch.tensor(values, dtype=torch.int64).to(device)
+        return self.extents[axis]
+
     def dropout(self, x: torch.Tensor, p: Sequence[float], axes: Axes) -> torch.Tensor:
         """Zero entries of member k's part of `x` [K, ...] with probability p[k] (rounded,
         see `LANES`), scale the rest by 1 / (1 - p[k]). Padding entries (outside a
@@ -131,12 +198,7 @@ class Noise:
         if not any(cuts):
             return x
         shape = tuple(x.shape[1:])
-        lanes = torch.full(x.shape, LANES - 1, dtype=torch.int16, device=x.device)
-        for k, c in enumerate(cuts):
-            box = self.box(k, shape, axes) if c else ()
-            if c and 0 not in box:  # each member's own draws, in its own box
-                region = (k, *(slice(0, n) for n in box))
-                lanes[region] = self.streams.take(k, math.prod(box)).view(box)  # type: ignore[index]
+        lanes = self.lanes([c > 0 for c in cuts], shape, axes, x.device)
         cut, scale = self.streams.thresholds(cuts, len(shape), x.device)
         return x * torch.where(lanes >= cut, scale, 0.0).to(x.dtype)
 
