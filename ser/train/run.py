@@ -14,7 +14,6 @@ summary is mean ± std over seeds (over folds with one seed), as `metrics.summar
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ import torch
 import ser
 from ser.errors import ConfigError, StoreError
 from ser.labels import get_label_set
-from ser.precision import resolve_precision
 from ser.thread_watch import ThreadWatch
 from ser.threads import ThreadChoice, set_torch_threads
 from ser.train.batch import InputSpec, Unit
@@ -35,14 +33,8 @@ from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_c
 from ser.train.data import TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.group import Job, describe, make_groups, train_group
-from ser.train.models.config import (
-    FeatureInfo,
-    ModelConfig,
-    family_of,
-    plan_inputs,
-    resolve,
-    train_defaults,
-)
+from ser.train.models.config import FeatureInfo, plan_inputs
+from ser.train.plan import DEVICES, VALIDATION, Plan, TrainConfig, config_record, make_plan
 from ser.train.progress import Progress, Watched
 from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_folds
 from ser.train.record import (
@@ -56,173 +48,9 @@ from ser.train.record import (
 )
 
 __all__ = [
-    "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan", "train",
-    "train_many",
+    "DEVICES", "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan",
+    "train", "train_many",
 ]  # fmt: skip
-
-DEVICES = ("auto", "cpu", "cuda")
-# How a run selected its epoch, as records and reports name it.
-VALIDATION = {
-    "session": "one training session held out; best validation epoch tested",
-    "random10": "10 % of the training side held out; best validation epoch tested",
-    "none": "none: all training sessions, fixed epochs, last epoch tested (the papers' "
-    "training set)",
-}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything `ser train` is asked to do; None means the model family's paper default."""
-
-    store: str
-    features: tuple[str, ...]
-    model: ModelConfig
-    classes: str | None = None  # "4" | "5" | "6"
-    protocol: str | None = None  # "loso" | "session5" | "random"
-    val: str = "session"  # "session" | "random10" | "none" (fixed epochs, last tested)
-    epochs: int | None = None
-    batch_size: int | None = None  # utterances, or dialogs for dialog-context models
-    lr: float | None = None
-    weight_decay: float | None = None
-    seed: int = 0
-    seeds: int | None = None  # number of repeats, seeds seed, seed+1, ...
-    patience: int | None = None  # early stopping; None: the papers' fixed epochs
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
-    # "auto": fp16 autocast on CUDA, fp32 on the CPU ("bf16" is opt-in there: faster,
-    # ~0.5 UA point lower on average in our measurements); see ser/precision.py.
-    precision: str = "auto"
-    threads: int | None = None  # torch CPU threads; None: from the CPU budget (ser/threads.py)
-    # (seed, fold) runs trained at once as the members of one stacked model; None: all of
-    # them (1: one after another). Bounds memory; results equal up to float rounding.
-    members_at_once: int | None = None
-    out: str = "runs"
-    name: str | None = None
-    overwrite: bool = False  # discard an existing record of the same name
-    final: bool = False  # also train one model on every session (checkpoint "final")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """`TrainConfig` with every default resolved."""
-
-    family: str
-    classes: str
-    protocol: str
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    seeds: tuple[int, ...]
-    device: torch.device
-    precision: str  # resolved: "fp32" | "bf16" | "fp16"
-    name: str
-    run_dir: Path
-
-
-def make_plan(config: TrainConfig) -> Plan:
-    """Resolve defaults and check options that need no data."""
-    family = family_of(config.model)
-    defaults = train_defaults(config.model)
-    classes = config.classes or defaults.classes
-    get_label_set(classes)
-    protocol = config.protocol or defaults.protocol
-    ProtocolConfig(protocol, config.val, config.seed)  # validates the names
-    n_seeds = defaults.seeds if config.seeds is None else config.seeds
-    for option in ("epochs", "batch_size", "seeds", "patience", "threads", "members_at_once"):
-        value = n_seeds if option == "seeds" else getattr(config, option)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
-    if config.val == "none" and config.patience is not None:
-        raise ConfigError(
-            "--patience stops on validation scores; --val none has no validation side "
-            "(it trains the fixed epochs and tests the last)"
-        )
-    device = pick_device(config.device)
-    name = config.name or default_name(config, protocol, classes)
-    if not name or "/" in name or name in (".", ".."):
-        raise ConfigError(f"--name {name!r} is not a usable directory name")
-    return Plan(
-        family=family,
-        classes=classes,
-        protocol=protocol,
-        epochs=config.epochs or defaults.epochs,
-        batch_size=config.batch_size or defaults.batch_size,
-        lr=defaults.lr if config.lr is None else config.lr,
-        weight_decay=defaults.weight_decay if config.weight_decay is None else config.weight_decay,
-        seeds=tuple(range(config.seed, config.seed + n_seeds)),
-        device=device,
-        precision=_training_precision(config.precision, device),
-        name=name,
-        run_dir=Path(config.out) / name,
-    )
-
-
-def _training_precision(precision: str, device: torch.device) -> str:
-    """ "auto": bf16 autocast on GPUs that have it (no loss scaling: its range is
-    float32's), fp16 on older GPUs, float32 on the CPU."""
-    if precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return resolve_precision(precision, device, cpu_bf16=False)
-
-
-def default_name(config: TrainConfig, protocol: str, classes: str) -> str:
-    """e.g. ``hubert+mpnet_mit_loso_c4``, ``is13+bert_add-logits-perspective_session5_c4``;
-    model options off their defaults follow (``_queries10_no-rmm_eval-mask-text``), so
-    the ablations of one table get a directory each."""
-    model = config.model
-    fusion = "-".join(str(v) for v in (model.fusion, model.fusion_at) if v)
-    if model.loss != "single":
-        fusion += f"-{model.loss}"
-    name = f"{'+'.join(config.features)}_{fusion}_{protocol}_c{classes}"
-    defaults = ModelConfig(fusion=model.fusion)
-    for f in dataclasses.fields(ModelConfig):
-        value = getattr(model, f.name)
-        if f.name in ("fusion", "fusion_at", "loss") or value == getattr(defaults, f.name):
-            continue
-        key = f.name.replace("_", "-")
-        if isinstance(value, bool):
-            name += f"_{key}" if value else f"_no-{key}"
-        elif isinstance(value, tuple):
-            name += f"_{key}{'-'.join(map(str, value))}"
-        else:
-            name += f"_{key}{'-' if isinstance(value, str) else ''}{value}"
-    return name
-
-
-def pick_device(name: str) -> torch.device:
-    """ "auto": CUDA when available, else CPU; "cuda" without a GPU is refused."""
-    if name not in DEVICES:
-        raise ConfigError(f"unknown device {name!r}: choose one of {', '.join(DEVICES)}")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available (use --device cpu)")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
-    """The run's config as recorded: model options flattened, defaults resolved."""
-    model = {k: _jsonable(v) for k, v in dataclasses.asdict(resolve(config.model)).items()}
-    return {
-        "store": str(config.store),
-        "features": "+".join(config.features),
-        **model,
-        "family": plan.family,
-        "classes": plan.classes,
-        "protocol": plan.protocol,
-        "val": config.val,
-        "epochs": plan.epochs,
-        "batch_size": plan.batch_size,
-        "lr": plan.lr,
-        "weight_decay": plan.weight_decay,
-        "seed": config.seed,
-        "seeds": list(plan.seeds),
-        "patience": config.patience,
-        "device": config.device,
-        "precision": plan.precision,
-        "out": str(config.out),
-        "name": plan.name,
-    }
 
 
 @dataclass
@@ -456,7 +284,3 @@ def _finish(run: Prepared, complete: bool) -> dict[str, Any]:
     record["seconds"] = fold_seconds + float(record["timings"].get("load", 0.0))
     write_record(run.plan.run_dir, record)
     return record
-
-
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
