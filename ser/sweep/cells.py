@@ -23,8 +23,8 @@ from typing import Any
 
 from ser.errors import ConfigError, SerError
 from ser.sweep.spec import Cell
-from ser.train.record import NOT_COMPARED, RECORD, read_record
 from ser.train.plan import TrainConfig, config_record, make_plan
+from ser.train.record import NOT_COMPARED, RECORD, read_record
 
 CELLS = "cells"  # <out>/cells/<key>/run.json
 KEY_LENGTH = 16  # hex digits: 64 bits, no collision among any realistic set of cells

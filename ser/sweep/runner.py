@@ -127,10 +127,30 @@ def _execute(
         return
     from distributed import as_completed
 
+    todo = balance(todo, len(client.scheduler_info().get("workers", {})))
     futures = [client.submit(task, configs, str(out), pure=False) for configs in todo]
     started(sum(len(configs) for configs in todo))  # queued or running on the cluster
     for future in as_completed(futures):
         yield from future.result()
+
+
+def balance(todo: list[list[Any]], workers: int) -> list[list[Any]]:
+    """Tasks split by cells until every worker has one (or no task has two cells left):
+    a table whose cells all stack into one model would otherwise keep one GPU busy and
+    the others idle. The biggest task is halved first; each half still stacks its cells.
+
+    >>> [len(t) for t in balance([list(range(6)), [6]], workers=4)]
+    [2, 1, 3, 1]
+    """
+    tasks = [list(t) for t in todo]
+    while 0 < len(tasks) < workers:
+        largest = max(range(len(tasks)), key=lambda i: len(tasks[i]))
+        cells = tasks[largest]
+        if len(cells) < 2:
+            break
+        half = (len(cells) + 1) // 2
+        tasks[largest : largest + 1] = [cells[:half], cells[half:]]
+    return tasks
 
 
 def run_task(configs: Sequence[Any], out: str) -> list[Outcome]:

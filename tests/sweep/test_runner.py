@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ser.sweep.cells import resolve_cells
-from ser.sweep.runner import Outcome, run_sweep, run_task
+from ser.sweep.runner import Outcome, balance, run_sweep, run_task
 from ser.sweep.spec import load_spec
 
 from .conftest import PARAMS, TINY
@@ -89,7 +89,10 @@ def test_kill_9_mid_sweep_loses_no_finished_cell(store_path: Path, tmp_path: Pat
 
 
 def crash_once(configs: list[Any], out: str, marker: str) -> list[Outcome]:
-    """The first call finishes one cell, then kills its own worker process (kill -9)."""
+    """The first call finishes one cell, then kills its own worker process (kill -9).
+    Every call notes its cells in `marker`.calls."""
+    with open(marker + ".calls", "a") as calls:
+        calls.write(",".join(sorted(c.name for c in configs)) + "\n")
     if not os.path.exists(marker):
         open(marker, "w").close()
         run_task(configs[:1], out)
@@ -112,6 +115,10 @@ def test_a_killed_dask_worker_loses_no_finished_cell(store_path: Path, tmp_path:
         outcomes = run_sweep(cells, tmp_path / "dask", client, task=task)
     assert (tmp_path / "crashed").exists()
     assert sorted(o.status for o in outcomes) == ["done"] * 6
+    # Table 3's six cells stack into one model; with two workers they train as two tasks.
+    calls = (tmp_path / "crashed.calls").read_text().split()
+    assert {len(call.split(",")) for call in calls} == {3}
+    assert len(set(calls)) == 2 and set(",".join(calls).split(",")) == {c.key for c in cells}
     alone = cells_of("msmser-table3", store_path, tmp_path / "alone")
     run_sweep(alone, tmp_path / "alone")
     assert metrics(tmp_path / "dask", cells) == metrics(tmp_path / "alone", alone)
@@ -136,3 +143,11 @@ def test_a_failing_task_fails_its_cells_and_the_others_still_train(
     failed = [o for o in outcomes.values() if o.status == "failed"]
     assert len(failed) == 1 and "CUDA out of memory" in failed[0].message
     assert sum(o.status == "done" for o in outcomes.values()) == 5
+
+
+def test_tasks_are_split_by_cells_until_every_worker_has_one() -> None:
+    assert balance([list("abcdef")], workers=2) == [list("abc"), list("def")]
+    assert balance([list("abc"), list("d")], workers=4) == [["a"], ["b"], ["c"], ["d"]]
+    assert balance([["a"], ["b"]], workers=8) == [["a"], ["b"]]  # a cell is never split
+    assert balance([list("abcd")], workers=1) == [list("abcd")]  # one worker: all stacked
+    assert balance([], workers=3) == []
