@@ -78,7 +78,11 @@ class Streams:
         wait for the device)."""
         key = (values, dtype, device)
         if key not in self._constants:
-            self._constants[key] = torch.tensor(list(values), dtype=dtype).to(device)
+            if isinstance(values, range):  # made on the device: no copy at all
+                made = torch.arange(values.start, values.stop, dtype=dtype, device=device)
+            else:
+                made = torch.tensor(list(values), dtype=dtype).to(device)
+            self._constants[key] = made
         return self._constants[key]
 
     def next_step(self) -> None:
