@@ -1,25 +1,12 @@
-"""Cached features in memory, and the batches a model trains on.
+"""Cached features in memory, and the z-scores fitted on a fold's training side.
 
 `load_data` reads each requested feature set once (one sequential `store.read`) and keeps
 it on the training device as a flat row buffer with per-utterance start/length tensors;
 fp16 stays fp16 there and is cast to fp32 per batch. Utterances outside the class set or
 without rows in some requested set are dropped, and counted in `TrainData.dropped`.
 
-`Batches` turns a fold's side (a set of utterance positions) into `Batch`es for a model's
-`InputSpec`s, built on the device from index tensors: one host -> device copy of the
-epoch's order per epoch, none per step.
-
-- unit "utterance": length-bucketed batches (sorted by length with noise, batch order
-  shuffled each epoch); sequence views gathered as padded [B, T, D] + mask, vector views
-  are per-utterance masked means computed once at load.
-- unit "dialog": batches of whole dialogs, utterances in `order`; a training side deals
-  its dialogs into batches in a new uniformly random order each epoch (as the fusion
-  study's published code: no length bucketing, which would put long dialogs together
-  and, with its summed loss, weigh those batches more). A dialog holds only the
-  utterances of this side that survived the class and failure filters: other classes,
-  failed utterances and (for a random protocol) another side's utterances are left out of
-  the context, so a model never sees a test utterance while training. Session protocols
-  keep dialogs whole anyway, and `make_folds` keeps them whole when given dialogs.
+The batches a model trains on are built from these tables in `ser.train.batching`
+(`Batches`, `StepPlan`, `bucket_batches`, `dialog_groups`), re-exported here.
 
 openSMILE functionals are z-normalized with mean/std of the fold's training side only
 (`fit_zscore`); no statistic ever comes from validation or test utterances.
@@ -27,7 +14,7 @@ openSMILE functionals are z-normalized with mean/std of the fold's training side
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +23,10 @@ import torch
 
 from ser.errors import ConfigError
 from ser.labels import LabelSet
-from ser.train.batch import Batch, InputSpec, Unit
+from ser.train.batching import Batches as Batches  # re-exported: callers import them from here
+from ser.train.batching import StepPlan as StepPlan
+from ser.train.batching import bucket_batches as bucket_batches
+from ser.train.batching import dialog_groups as dialog_groups
 from ser.train.features import ResolvedFeature
 
 #: Features whose training-side std is below this keep std 1 (constant openSMILE columns).
@@ -218,217 +208,3 @@ def _rows_of(table: FeatureTable, idx: torch.Tensor) -> torch.Tensor:
     first = torch.cumsum(lengths, 0) - lengths  # [N] offset of each utterance in the output
     within = torch.arange(int(lengths.sum()), device=idx.device) - first[owner]  # [R]
     return table.flat[table.starts[idx][owner] + within]
-
-
-def bucket_batches(
-    lengths: np.ndarray,
-    batch_size: int,
-    rng: np.random.Generator | None,
-    keys: np.ndarray | None = None,
-) -> list[np.ndarray]:
-    """Batches of indices into `lengths`, each index exactly once.
-
-    With `rng` (training): sorted by length jittered by ±10 % (ties at random), cut into
-    batches, batch order shuffled, so batches hold similar lengths but change each epoch.
-    With `keys` too (uniforms shared by the members of a stacked run, at least one per
-    batch), the order is not drawn from `rng`: the batch of length rank r goes to the
-    step whose key has rank r among the first n keys. Members then take batches of about
-    the same length quantile at each step (keys[s]), so a stacked batch pads little,
-    while a member's order still depends on nothing but the keys and its own batches.
-    Without `rng` (evaluation): sorted by length, in order.
-
-    >>> [b.tolist() for b in bucket_batches(np.array([5, 1, 3, 2]), 2, None)]
-    [[1, 3], [2, 0]]
-    """
-    n = len(lengths)
-    if rng is None:
-        order = np.argsort(lengths, kind="stable")
-    else:
-        key = lengths * rng.uniform(0.9, 1.1, size=n)
-        order = np.lexsort((rng.random(n), key))
-    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    if rng is not None and keys is not None:
-        if len(keys) < len(batches):
-            raise ValueError(f"{len(keys)} order keys for {len(batches)} batches")
-        step_rank = np.argsort(np.argsort(keys[: len(batches)], kind="stable"), kind="stable")
-        by_length = np.argsort([lengths[b].mean() for b in batches], kind="stable")
-        batches = [batches[i] for i in by_length[step_rank]]
-    elif rng is not None:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    return batches
-
-
-def dialog_groups(data: TrainData, positions: np.ndarray) -> list[np.ndarray]:
-    """`positions` grouped by dialog, each group sorted by `order` (dialogs sorted by name)."""
-    positions = np.asarray(positions, dtype=np.int64)
-    if len(positions) == 0:
-        return []
-    pos = positions[np.lexsort((data.orders[positions], data.dialogs[positions]))]
-    cuts = np.flatnonzero(data.dialogs[pos][1:] != data.dialogs[pos][:-1]) + 1
-    return np.split(pos, cuts)
-
-
-@dataclass(frozen=True)
-class StepPlan:
-    """One batch as positions: utterance unit [B]; dialog unit [B, U] (-1 = padding)."""
-
-    positions: np.ndarray
-    lengths: dict[str, int]  # sequence views: the batch's padded length
-
-
-class Batches:
-    """One side of a fold (train, val or test) as batches for a model's inputs.
-
-    Iterating yields one epoch; a training side (`shuffle=True`) draws a new order from
-    its generator each epoch, an evaluation side always yields the same batches. Those of
-    vector views (one vector per utterance: small) are built once and kept, as the loop
-    scores the validation side every epoch.
-    """
-
-    def __init__(
-        self,
-        data: TrainData,
-        positions: np.ndarray,
-        specs: Sequence[InputSpec],
-        unit: Unit,
-        batch_size: int,
-        *,
-        zscore: Mapping[str, ZScore] | None = None,
-        shuffle: bool = False,
-        seed: int = 0,
-        order_seed: int | None = None,
-    ) -> None:
-        self.data, self.specs, self.unit = data, list(specs), unit
-        # Stacked runs: the members of one run share `order_seed`, so their batches of
-        # each step have about the same length (`bucket_batches`' keys).
-        self.order_seed, self.epoch = order_seed, 0
-        self.positions = np.asarray(positions, dtype=np.int64)
-        self.batch_size, self.zscore = batch_size, dict(zscore or {})
-        self.rng = np.random.default_rng(seed) if shuffle else None
-        for spec in self.specs:
-            if spec.name not in data.features:
-                raise ConfigError(
-                    f"the model wants feature set {spec.name!r}, which was not loaded"
-                )
-            if unit == "dialog" and spec.view != "vector":
-                raise ConfigError(
-                    f"dialog models take vector views only; {spec.name} is {spec.view}"
-                )
-        # Vector views, pooled and normalised once (not per batch), and a zero row after
-        # the last that padding positions (-1) read: batches are row copies.
-        self.vectors: dict[str, torch.Tensor] = {  # name -> [n + 1, D]
-            s.name: self._vector_table(s.name) for s in self.specs if s.view == "vector"
-        }
-        self._groups = dialog_groups(data, self.positions) if unit == "dialog" else []
-        self._kept: list[Batch] | None = None
-        self._seq_len = {
-            s.name: data.features[s.name].lengths_np[self.positions]
-            for s in self.specs
-            if s.view == "sequence"
-        }
-
-    def __len__(self) -> int:
-        count = len(self._groups) if self.unit == "dialog" else len(self.positions)
-        return -(-count // self.batch_size)
-
-    def _keys(self, n: int) -> np.ndarray | None:
-        """This epoch's shared order keys (training sides with an `order_seed`)."""
-        if self.rng is None or self.order_seed is None:
-            return None
-        self.epoch += 1
-        return np.random.default_rng([self.order_seed, self.epoch]).random(n)
-
-    def __iter__(self) -> Iterator[Batch]:
-        if self._kept is not None:
-            return iter(self._kept)
-        epoch = (self.build(plan) for plan in self.plans())
-        if self.rng is None and all(s.view == "vector" for s in self.specs):
-            self._kept = list(epoch)
-            return iter(self._kept)
-        return epoch
-
-    def plans(self) -> list[StepPlan]:
-        """One epoch's batches as positions (on the host); a training side draws a new
-        order each call. `__iter__` builds these; stacked runs gather the members' plans
-        into one batch (`ser.train.stack.StackedSides`)."""
-        if self.unit == "dialog":
-            sizes = np.array([len(g) for g in self._groups])
-            if self.rng is None:  # evaluation: by length, so batches pad little
-                plan = bucket_batches(sizes, self.batch_size, None)
-            else:  # training: a uniform shuffle, the fusion study's DataLoader(shuffle=True)
-                order = self.rng.permutation(len(sizes))
-                plan = [
-                    order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)
-                ]
-            return [StepPlan(_padded([self._groups[i] for i in batch]), {}) for batch in plan]
-        total = sum(self._seq_len.values(), np.zeros(len(self.positions), dtype=np.int64))
-        plan = bucket_batches(total, self.batch_size, self.rng, self._keys(len(self)))
-        return [
-            StepPlan(
-                self.positions[local],
-                {name: int(lens[local].max()) for name, lens in self._seq_len.items()},
-            )
-            for local in plan
-        ]
-
-    def build(self, plan: StepPlan) -> Batch:
-        """The batch of one step's plan, on the device."""
-        pos = torch.from_numpy(plan.positions).to(self.data.device)
-        if self.unit == "dialog":
-            return self.dialog_batch(pos)
-        return self.utterance_batch(pos, plan.lengths)
-
-    def utterance_batch(self, pos: torch.Tensor, t_max: Mapping[str, int]) -> Batch:
-        """The batch of positions `pos` [B] (on the device); `t_max`: padded length per sequence."""
-        x: dict[str, torch.Tensor] = {}
-        mask: dict[str, torch.Tensor] = {}
-        for spec in self.specs:
-            table = self.data.features[spec.name]
-            if spec.view == "vector":
-                x[spec.name] = self.vectors[spec.name].index_select(0, pos)  # [B, D]
-            else:
-                x[spec.name], mask[spec.name] = self._sequence(table, pos, t_max[spec.name])
-        return Batch(
-            x=x,
-            mask=mask,
-            labels=self.data.labels_t[pos],
-            index=self.data.manifest_rows_t[pos],
-        )
-
-    def _sequence(
-        self, table: FeatureTable, pos: torch.Tensor, t_max: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        steps = torch.arange(t_max, device=pos.device)  # [T]
-        lengths = table.lengths[pos]  # [B]
-        mask = steps.unsqueeze(0) < lengths.unsqueeze(1)  # [B, T]
-        rows = torch.where(mask, table.starts[pos].unsqueeze(1) + steps, 0)  # [B, T]
-        seq = self._norm(table.feature.name, table.flat[rows].float())  # [B, T, D]
-        return seq * mask.unsqueeze(-1), mask
-
-    def _norm(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        z = self.zscore.get(name)
-        return x if z is None else z(x)
-
-    def _vector_table(self, name: str) -> torch.Tensor:
-        """[n + 1, D] float32: every utterance's normalised vector, then zeros."""
-        vectors = self._norm(name, self.data.features[name].vectors())  # [n, D]
-        return torch.cat([vectors, vectors.new_zeros(1, vectors.shape[1])])
-
-    # -- dialog unit ------------------------------------------------------------------
-    def dialog_batch(self, pos: torch.Tensor) -> Batch:
-        """The batch of dialogs `pos` [B, U] (positions, -1 = padding; on the device)."""
-        utt_mask = pos >= 0  # [B, U]
-        rows = torch.where(utt_mask, pos, len(self.data)).flatten()  # padding: the zero row
-        x = {name: t.index_select(0, rows).view(*pos.shape, -1) for name, t in self.vectors.items()}
-        safe = pos.clamp_min(0)
-        labels = torch.where(utt_mask, self.data.labels_t[safe], -100)
-        index = torch.where(utt_mask, self.data.manifest_rows_t[safe], -1)
-        return Batch(x=x, mask={}, labels=labels, index=index, utt_mask=utt_mask)
-
-
-def _padded(dialogs: list[np.ndarray]) -> np.ndarray:
-    width = max(len(d) for d in dialogs)
-    out = np.full((len(dialogs), width), -1, dtype=np.int64)
-    for i, d in enumerate(dialogs):
-        out[i, : len(d)] = d
-    return out
