@@ -7,6 +7,8 @@ quirks of the real corpus, and synthesizes each utterance's wav (ser/synth_audio
 with prosody that follows its emotion, while the transcripts (ser/synth_text.py) carry
 the emotion only part of the time. It returns the ground truth `ser.corpus.read_corpus`
 must recover. `write_corpus_from_metadata` writes exactly the utterances of a CSV.
+What each dialog holds is planned in ser/synth_plan.py; this module lays a plan out as
+the corpus's files.
 
 Every random draw comes from a generator seeded by (seed, purpose, place), so a seed
 gives the same bytes in every file.
@@ -23,44 +25,23 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import soundfile
 
 from ser import synth_audio as audio
 from ser import synth_text as text
-from ser.corpus import Utterance, clean_transcript
+from ser.corpus import Utterance
 from ser.errors import ConfigError, CorpusError
-from ser.labels import LABEL_CODES
-from ser.synth_metadata import read_metadata
+from ser.synth_plan import AUDIO, MAX_DIALOGS, Dialog, dialogs_from_metadata, plan_dialogs, rng_for
+from ser.synth_plan import MOODS as MOODS  # re-exported: defined here before synth_plan.py
+from ser.synth_plan import PRIOR as PRIOR
 from ser.synth_text import VOCABULARY
 
 __all__ = ["VOCABULARY", "SynthConfig", "SynthTruth", "write_corpus", "write_corpus_from_metadata"]
-
-#: Label proportions close to the real corpus's, the rare codes a little more frequent.
-PRIOR: dict[str, float] = {
-    "xxx": 0.24, "fru": 0.17, "neu": 0.17, "ang": 0.11, "sad": 0.11, "exc": 0.10,
-    "hap": 0.06, "sur": 0.02, "fea": 0.01, "dis": 0.005, "oth": 0.005,
-}  # fmt: skip
-#: A dialog's scenario makes one emotion (with its near kin) three times as likely; the
-#: scenarios take turns, so that a small corpus is not short of any class.
-MOODS = (("neu",), ("hap", "exc"), ("sad",), ("ang",), ("fru",))
-_BLENDS = ("neu", "hap", "exc", "sad", "ang", "fru")  # what `xxx` annotators hesitate over
-_IMPROS = [f"impro{n:02d}" for n in range(1, 9)]
-_SCRIPTS = ["script01_1", "script01_2", "script01_3", "script02_1", "script02_2"]
-_SCRIPTS += ["script03_1", "script03_2"]
-#: Dialogs that come first in their session, so that one dialog per session already
-#: shows the naming quirks (a/b parts, `_1b`); they replace the plain names.
-_FIRST_DIALOGS = {3: ("Ses03M_impro05a", "Ses03M_impro05b"), 5: ("Ses05M_script01_1b",)}
-_REPLACED = {"Ses03M_impro05", "Ses05M_script01_1"}
-MAX_DIALOGS = 30
-# What a generator is for: part of its seed, so that new draws in one place move no other.
-_LABELS, _TURNS, _FORCE, _AUDIO = range(4)  # audio.draw_voices uses 9
 
 
 @dataclass(frozen=True)
@@ -101,38 +82,6 @@ class SynthTruth:
     utterances: tuple[Utterance, ...]
 
 
-@dataclass
-class _Turn:
-    """One planned turn: a labelled utterance, or an unlabelled `XX` turn."""
-
-    gender: str
-    code: str
-    start: float = 0.0
-    end: float = 0.0
-    utt_id: str = ""
-    clean: str = ""
-    raw: str = ""
-    seconds: float = 1.0
-    blend: tuple[str, str] | None = None  # xxx: the two classes annotators hesitated over
-    intensity: float = 1.0  # how far the emotion shows: 0 neutral .. 1 full profile
-    annotation: text.Annotation = field(default_factory=lambda: text.Annotation([], [], (0, 0, 0)))
-    prosody: audio.Prosody = audio.PROSODY["neu"]
-
-
-@dataclass
-class _Dialog:
-    name: str
-    session: int
-    index: int  # within its session
-    turns: list[_Turn]  # the labelled turns, in start order
-    lines: list[_Turn] = field(default_factory=list)  # transcription order, with XX turns
-    speaker_only: list[tuple[int, str]] = field(default_factory=list)  # (before line k, text)
-
-    @property
-    def kind(self) -> str:
-        return "impro" if "_impro" in self.name else "script"
-
-
 def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTruth:
     """Write a synthetic IEMOCAP root at `out` (absent or empty) and return its truth.
 
@@ -142,13 +91,13 @@ def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTru
     config = config or SynthConfig()
     out = Path(out).expanduser().resolve()
     voices = audio.draw_voices(config.seed)
-    dialogs = _plan(config, voices)
+    dialogs = plan_dialogs(config, voices)
     with _staging(out) as stage:
         for dialog in dialogs:
             _write_texts(stage, dialog)
             folder = _wav_dir(stage, dialog)
             for k, turn in enumerate(dialog.turns):
-                rng = _rng(config.seed, _AUDIO, dialog.session, dialog.index, k)
+                rng = rng_for(config.seed, AUDIO, dialog.session, dialog.index, k)
                 voice = voices[dialog.session, turn.gender]
                 samples = audio.synthesize(rng, turn.end - turn.start, voice, turn.prosody)
                 soundfile.write(folder / f"{turn.utt_id}.wav", samples, audio.SAMPLE_RATE)
@@ -164,7 +113,7 @@ def write_corpus_from_metadata(out: str | Path, csv_path: str | Path, seed: int 
     follows the reader's rule (rank by start time). Every wav is the same 0.1 s tone.
     """
     out = Path(out).expanduser().resolve()
-    dialogs = _dialogs_from_metadata(Path(csv_path), seed)
+    dialogs = dialogs_from_metadata(Path(csv_path), seed)
     tone = audio.tone_wav()
     with _staging(out) as stage:
         for dialog in dialogs:
@@ -173,153 +122,6 @@ def write_corpus_from_metadata(out: str | Path, csv_path: str | Path, seed: int 
             for turn in dialog.turns:
                 (folder / f"{turn.utt_id}.wav").write_bytes(tone)
     return SynthTruth(out, _truth(out, dialogs))
-
-
-# --- planning ------------------------------------------------------------------------
-
-
-def _rng(seed: int, *where: int) -> np.random.Generator:
-    return np.random.default_rng([seed, *where])
-
-
-def _round4(x: float) -> float:
-    return float(f"{x:.4f}")
-
-
-def _pick(rng: np.random.Generator, items: tuple[str, ...] | str) -> str:
-    return items[int(rng.integers(len(items)))]
-
-
-def _dialog_names(session: int, n: int) -> list[str]:
-    """Improvised and scripted dialogs alternating, both dialog letters, quirks first."""
-    pairs = list(zip(_IMPROS, [*_SCRIPTS, ""], strict=True))
-    bases = [base for pair in pairs for base in (pair if session % 2 else pair[::-1]) if base]
-    names = list(_FIRST_DIALOGS.get(session, ()))
-    for flip in (0, 1):
-        for i, base in enumerate(bases):
-            name = f"Ses{session:02d}{'FM'[(i + session + flip) % 2]}_{base}"
-            if name not in _REPLACED:
-                names.append(name)
-    return names[:n]
-
-
-def _plan(config: SynthConfig, voices: dict[tuple[int, str], audio.Voice]) -> list[_Dialog]:
-    dialogs = []
-    for session in range(1, 6):
-        for index, name in enumerate(_dialog_names(session, config.dialogs_per_session)):
-            rng = _rng(config.seed, _LABELS, session, index)
-            mood = MOODS[(session + index) % len(MOODS)]
-            turns = _draw_labels(rng, config.utterances_per_dialog, mood)
-            dialogs.append(_Dialog(name, session, index, turns))
-    _force_every_code(dialogs, _rng(config.seed, _FORCE))
-    for dialog in dialogs:
-        rng = _rng(config.seed, _TURNS, dialog.session, dialog.index)
-        for turn in dialog.turns:
-            _describe(rng, turn, voices[dialog.session, turn.gender], config.duration_range)
-            turn.annotation = text.annotate(rng, turn.code, turn.blend, turn.intensity)
-        _time_and_name(rng, dialog)
-        _add_quirks(rng, dialog)
-    return dialogs
-
-
-def _draw_labels(
-    rng: np.random.Generator, size: tuple[int, int], mood: tuple[str, ...]
-) -> list[_Turn]:
-    """Who speaks each turn and its label: a dialog mood, speakers keeping their mood."""
-    weights = np.array([p * (3.0 if code in mood else 1.0) for code, p in PRIOR.items()])
-    codes = list(PRIOR)
-    gender = _pick(rng, "FM")
-    last: dict[str, str] = {}
-    turns = []
-    for k in range(int(rng.integers(size[0], size[1] + 1))):
-        if k and rng.random() < 0.8:
-            gender = "M" if gender == "F" else "F"
-        code = last.get(gender) if rng.random() < 0.3 else None
-        code = code or codes[int(rng.choice(len(codes), p=weights / weights.sum()))]
-        last[gender] = code
-        turns.append(_Turn(gender, code))
-    return turns
-
-
-def _force_every_code(dialogs: list[_Dialog], rng: np.random.Generator) -> None:
-    """Relabel a few turns of the commonest code so that every code occurs somewhere."""
-    turns = [t for d in dialogs for t in d.turns]
-    counts = Counter(t.code for t in turns)
-    for code in LABEL_CODES:
-        donor, count = counts.most_common(1)[0]
-        if counts[code] == 0 and count > 1:
-            candidates = [t for t in turns if t.code == donor]
-            candidates[int(rng.integers(len(candidates)))].code = code
-            counts[donor] -= 1
-            counts[code] += 1
-
-
-def _draw_blend(rng: np.random.Generator, code: str) -> tuple[str, str] | None:
-    """For `xxx`, the two classes the annotators hesitated between."""
-    if code != "xxx":
-        return None
-    first, second = rng.choice(len(_BLENDS), 2, replace=False)
-    return _BLENDS[first], _BLENDS[second]
-
-
-def _describe(
-    rng: np.random.Generator, turn: _Turn, voice: audio.Voice, durations: tuple[float, float]
-) -> None:
-    """Text, prosody and length of a labelled turn."""
-    turn.blend = _draw_blend(rng, turn.code)
-    turn.intensity = float(np.clip(rng.beta(2.5, 1.2), 0.1, 1.0))
-    turn.clean = text.compose(rng, turn.code, turn.blend)
-    draw = rng.random()
-    turn.raw = text.with_tag(rng, turn.clean) if draw < 0.08 else turn.clean
-    if draw > 0.98:  # real transcripts hold a few empty or tag-only turns
-        turn.clean, turn.raw = "", ("" if draw > 0.99 else text.TAGS[0])
-    code, other = turn.blend or (turn.code, None)
-    turn.prosody = audio.utterance_prosody(rng, code, turn.intensity, voice, other)
-    syllables = text.syllables(turn.clean) or int(rng.integers(2, 6))
-    seconds = audio.speech_seconds(syllables, voice, turn.prosody) * rng.uniform(0.9, 1.1)
-    turn.seconds = float(np.clip(seconds, *durations))
-
-
-def _time_and_name(rng: np.random.Generator, dialog: _Dialog) -> None:
-    """Start/end times (turns may overlap) and ids numbered per speaker in start order."""
-    t, previous = rng.uniform(1.5, 8.0), -1.0
-    counters = {"F": 0, "M": 0}
-    for turn in dialog.turns:
-        start = max(t, previous + 0.1)
-        turn.start, turn.end = _round4(start), _round4(start + turn.seconds)
-        previous = start
-        t = turn.end + rng.uniform(-0.6, 1.5)
-        turn.utt_id = f"{dialog.name}_{turn.gender}{counters[turn.gender]:03d}"
-        counters[turn.gender] += 1
-
-
-def _add_quirks(rng: np.random.Generator, dialog: _Dialog) -> None:
-    """XX turns, speaker-only lines, out-of-order lines, empty and tagged text.
-
-    The first dialog of each session is sure to hold some, so that a corpus of one
-    dialog per session shows them all.
-    """
-    first, session, turns = dialog.index == 0, dialog.session, dialog.turns
-    extra = []
-    if session in (3, 5):  # where the real corpus has them
-        for k in range(max(int(rng.integers(0, 3)), int(first))):
-            gender, anchor = _pick(rng, "FM"), turns[int(rng.integers(len(turns)))]
-            start = _round4(anchor.end + 0.05)
-            xx = _Turn(gender, "", start, _round4(start + rng.uniform(0.5, 2.0)))
-            xx.utt_id, xx.raw = f"{dialog.name}_{gender}XX{k}", _pick(rng, text.XX_TEXT)
-            extra.append(xx)
-    dialog.lines = sorted(turns + extra, key=lambda t: (t.start, t.utt_id))
-    if rng.random() < 0.3 or (first and session == 2):  # lines not in time order
-        k = int(rng.integers(len(dialog.lines) - 1))
-        dialog.lines[k : k + 2] = dialog.lines[k : k + 2][::-1]
-    for _ in range(max(int(rng.integers(0, 2)), int(first and session == 1))):
-        line = f"{_pick(rng, 'FM')}: {_pick(rng, text.SPEAKER_ONLY)}"
-        dialog.speaker_only.append((int(rng.integers(1, len(dialog.lines) + 1)), line))
-    if first and session == 2 and turns[0].clean:
-        turns[0].raw = text.with_tag(rng, turns[0].clean)
-    if first and session == 4:
-        turns[1].clean, turns[1].raw = "", ""
-        turns[2].clean, turns[2].raw = "", "[LAUGHTER]"
 
 
 # --- writing -------------------------------------------------------------------------
@@ -350,13 +152,13 @@ def _staging(out: Path) -> Iterator[Path]:
         raise
 
 
-def _wav_dir(root: Path, dialog: _Dialog) -> Path:
+def _wav_dir(root: Path, dialog: Dialog) -> Path:
     folder = root / f"Session{dialog.session}" / "sentences" / "wav" / dialog.name
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def _write_texts(root: Path, dialog: _Dialog) -> None:
+def _write_texts(root: Path, dialog: Dialog) -> None:
     """EmoEvaluation (with per-annotator files), transcription, whole-dialog wav."""
     base = root / f"Session{dialog.session}" / "dialog"
     text.write_dialog_texts(base, dialog.name, dialog.turns, dialog.lines, dialog.speaker_only)
@@ -364,7 +166,7 @@ def _write_texts(root: Path, dialog: _Dialog) -> None:
         audio.write_stub(base / "wav" / f"{dialog.name}.wav")
 
 
-def _truth(root: Path, dialogs: list[_Dialog]) -> tuple[Utterance, ...]:
+def _truth(root: Path, dialogs: list[Dialog]) -> tuple[Utterance, ...]:
     utterances = []
     for dialog in dialogs:
         wav_dir = root / f"Session{dialog.session}" / "sentences" / "wav" / dialog.name
@@ -393,29 +195,3 @@ def _truth(root: Path, dialogs: list[_Dialog]) -> tuple[Utterance, ...]:
                 )
             )
     return tuple(sorted(utterances, key=lambda u: (u.session, u.dialog, u.order)))
-
-
-# --- from metadata -------------------------------------------------------------------
-
-
-def _dialogs_from_metadata(path: Path, seed: int) -> list[_Dialog]:
-    """Dialogs holding exactly the CSV's utterances; CorpusError naming a bad line."""
-    by_dialog: dict[str, list[dict[str, str]]] = defaultdict(list)
-    for row in read_metadata(path):
-        by_dialog[row["dialog"]].append(row)
-    dialogs = []
-    for index, name in enumerate(sorted(by_dialog)):
-        rows = sorted(by_dialog[name], key=lambda r: int(r["order"]))  # transcription order
-        rng = _rng(seed, _TURNS, index)
-        lines = []
-        for row in rows:
-            start, end = _round4(float(row["start"])), _round4(float(row["end"]))
-            turn = _Turn(row["utt_id"][-4], row["label"], start, end, row["utt_id"])
-            turn.blend = _draw_blend(rng, turn.code)
-            raw = (row["text"] or "") if "text" in row else text.compose(rng, turn.code, turn.blend)
-            turn.raw, turn.clean = raw.strip(), clean_transcript(raw)
-            turn.annotation = text.annotate(rng, turn.code, turn.blend, 1.0)
-            lines.append(turn)
-        turns = sorted(lines, key=lambda t: (t.start, t.utt_id))
-        dialogs.append(_Dialog(name, int(rows[0]["session"]), index, turns, lines))
-    return dialogs
