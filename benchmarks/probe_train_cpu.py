@@ -42,7 +42,7 @@ def step_ms(fn: Callable[[], Any], repeat: int = 10) -> float:
 
 
 def stacked_step(
-    config: ModelConfig, k: int, frames: int, tokens: int, dim: int
+    config: ModelConfig, k: int, frames: int, tokens: int, dim: int, one_launch: bool = False
 ) -> Callable[[], Any]:
     """One training step (forward, loss, backward) of K members on random inputs."""
     specs = [InputSpec("a", "audio", dim, "sequence"), InputSpec("t", "text", dim, "sequence")]
@@ -62,7 +62,8 @@ def stacked_step(
 
     def step() -> torch.Tensor:
         streams.next_step()
-        batch.noise = Noise(streams, batch.sizes or {})  # dropout and RMM, as in training
+        # Dropout and RMM as in training; `one_launch`: the draws placed as on a GPU.
+        batch.noise = Noise(streams, batch.sizes or {}, one_launch=one_launch)
         model.zero_grad(set_to_none=True)
         loss = model.loss(model(batch), batch).sum()  # type: ignore[operator]
         loss.backward()
@@ -105,8 +106,10 @@ def host() -> None:
     for k in (1, 5, 15):
         step = stacked_step(config, k, frames=9, tokens=5, dim=8)
         ms = step_ms(step, repeat=20)
+        as_gpu = kernel_ops(stacked_step(config, k, frames=9, tokens=5, dim=8, one_launch=True))
         print(f"host: K={k:2d}  {ms:6.1f} ms/step  {ms / k:5.2f} ms/member-step  "
-              f"{kernel_ops(step)} kernel-launching operators a step")  # fmt: skip
+              f"{as_gpu} kernel-launching operators a step (draws as on a GPU; "
+              f"{kernel_ops(step)} as on the CPU)")  # fmt: skip
 
 
 def compiled() -> None:

@@ -116,6 +116,8 @@ class Noise:
     # The same extents on the training device, {axis: [K] int64}, copied there with the
     # epoch's positions (`ser.train.stack.StackedSides`); made from `sizes` when absent.
     extents: dict[str, torch.Tensor] = field(default_factory=dict)
+    # Place all members' draws with one operation (`lanes`); None: off the CPU only.
+    one_launch: bool | None = None
 
     def __post_init__(self) -> None:
         self._boxes: dict[tuple[object, ...], torch.Tensor] = {}
@@ -148,16 +150,19 @@ class Noise:
     ) -> torch.Tensor:
         """[K, *shape] int16: each member in `members` gets the next numbers of its stream
         in its own box (`box`), in the box's row-major order; everything else is
-        LANES - 1. The same numbers at the same places as one copy per member, in a
-        number of operations that does not grow with K (each is a launch on a GPU)."""
+        LANES - 1. On an accelerator (or with `one_launch`) all members' numbers are
+        placed by one operation, so the launches do not grow with K; on the CPU, where a
+        copy per member is cheaper than that (serial) scatter, one copy per member. The
+        same numbers at the same places either way."""
         k_all = len(members)
         out = torch.full((k_all, *shape), LANES - 1, dtype=torch.int16, device=device)
         boxes = [self.box(k, shape, axes) if m else () for k, m in enumerate(members)]
         drawn = [k for k, (m, b) in enumerate(zip(members, boxes, strict=True)) if m and 0 not in b]
-        if len(drawn) == 1:  # one member (K = 1, or one left): its box directly
-            k = drawn[0]
-            region = (k, *(slice(0, n) for n in boxes[k]))
-            out[region] = self.streams.take(k, math.prod(boxes[k])).view(boxes[k])  # type: ignore[index]
+        one_launch = device.type != "cpu" if self.one_launch is None else self.one_launch
+        if len(drawn) == 1 or not one_launch:
+            for k in drawn:  # each member's own box directly
+                region = (k, *(slice(0, n) for n in boxes[k]))
+                out[region] = self.streams.take(k, math.prod(boxes[k])).view(boxes[k])  # type: ignore[index]
         elif drawn:
             numbers = torch.cat([self.streams.take(k, math.prod(boxes[k])) for k in drawn])
             out.masked_scatter_(self.inside(tuple(members), shape, axes, device), numbers)

@@ -32,15 +32,19 @@ def reference(
 SIZES = {"batch": [3, 0, 2, 3, 1], "t": [5, 0, 7, 2, 0]}  # member 1 has no batch this step
 
 
+@pytest.mark.parametrize("one_launch", [False, True])
 @pytest.mark.parametrize("device_extents", [False, True])
 @pytest.mark.parametrize(
     "members", [[True] * 5, [True, True, False, True, False], [False, False, True, False, False]]
 )
-def test_stacked_lanes_equal_one_copy_per_member(members: list[bool], device_extents: bool) -> None:
+def test_stacked_lanes_equal_one_copy_per_member(
+    members: list[bool], device_extents: bool, one_launch: bool
+) -> None:
     extents = {"batch": torch.tensor([3, 0, 2, 3, 1]), "t": torch.tensor([5, 1, 7, 2, 1])}
     for shape, axes in (((3, 7, 4), ("batch", "t", None)), ((3, 2, 7), ("batch", None, "t")),
                         ((6,), (None,)), ((3, 7), ("batch", "t"))):  # fmt: skip
-        stacked = Noise(streams(5), SIZES, extents=dict(extents) if device_extents else {})
+        ext = dict(extents) if device_extents else {}
+        stacked = Noise(streams(5), SIZES, extents=ext, one_launch=one_launch)
         alone = Noise(streams(5), SIZES)
         for _ in range(2):  # a second site of the same shape reuses the kept mask
             got = stacked.lanes(members, shape, axes, torch.device("cpu"))
@@ -62,7 +66,8 @@ class Count(TorchDispatchMode):
 def test_operations_a_dropout_takes_do_not_grow_with_members() -> None:
     counts = []
     for k in (3, 12):
-        noise = Noise(streams(k), {"batch": [4] * k, "t": [6 + i % 3 for i in range(k)]})
+        sizes = {"batch": [4] * k, "t": [6 + i % 3 for i in range(k)]}
+        noise = Noise(streams(k), sizes, one_launch=True)  # as on a GPU
         x = torch.ones(k, 4, 8, 16)
         noise.dropout(x, [0.1] * k, ("batch", "t", None))  # warm: pools drawn, constants made
         with Count() as count:
