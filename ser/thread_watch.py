@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ser.threads import PROC_STAT, cpu_ticks
+from ser.threads import PROC_STAT, ThreadChoice, cpu_ticks, tick_deltas
 
 PROC_SELF_STAT = Path("/proc/self/stat")
 #: Seconds a window must last before it is judged.
@@ -131,17 +131,20 @@ class ThreadWatch:
 
     def others_busy(self, before: Sample, after: Sample) -> float | None:
         """Cores of `cpus` that other processes kept busy between the samples."""
-        busy, ticks = 0, []
-        for cpu in self.cpus:
-            if cpu not in before.cores or cpu not in after.cores:
-                continue
-            (i0, t0), (i1, t1) = before.cores[cpu], after.cores[cpu]
-            busy += (t1 - t0) - (i1 - i0)
-            ticks.append(t1 - t0)
-        per_core = sum(ticks) / len(ticks) if ticks else 0
+        deltas = tick_deltas(before.cores, after.cores, self.cpus)
+        per_core = sum(ticks for _, ticks in deltas) / len(deltas) if deltas else 0
         if per_core <= 0:
             return None
+        busy = sum(ticks - idle for idle, ticks in deltas)
         return max(0.0, (busy - (after.own - before.own)) / per_core)
+
+
+def watch_for(choice: ThreadChoice, device: str) -> ThreadWatch | None:
+    """The watch of a run on `device` ("cpu", "cuda") whose threads are `choice`: None
+    where the count is not ours to move (the user's, the workers') or off the CPU."""
+    if device != "cpu" or choice.ceiling is None:
+        return None
+    return ThreadWatch(ceiling=choice.ceiling, current=choice.count)
 
 
 def _set_torch_threads(count: int) -> None:

@@ -84,6 +84,7 @@ __all__ = [
     "default_threads",
     "idle_cores",
     "set_torch_threads",
+    "tick_deltas",
 ]
 
 
@@ -246,16 +247,21 @@ def idle_cores(*, seconds: float = 0.1, stat: Path = PROC_STAT) -> float | None:
 def idle_between(before: str, after: str, cpus: list[int]) -> float | None:
     """Idle cores between two /proc/stat texts: per cpu in `cpus`, its (idle + iowait)
     share of the ticks that passed; None when no tick passed."""
-    first, second = cpu_ticks(before), cpu_ticks(after)
-    idle, seen = 0.0, False
-    for cpu in cpus or sorted(first):
-        if cpu not in first or cpu not in second:
-            continue
-        (i0, t0), (i1, t1) = first[cpu], second[cpu]
-        if t1 > t0:
-            idle += (i1 - i0) / (t1 - t0)
-            seen = True
-    return idle if seen else None
+    deltas = tick_deltas(cpu_ticks(before), cpu_ticks(after), cpus)
+    passed = [(idle, ticks) for idle, ticks in deltas if ticks > 0]
+    return sum(idle / ticks for idle, ticks in passed) if passed else None
+
+
+def tick_deltas(
+    first: dict[int, tuple[int, int]], second: dict[int, tuple[int, int]], cpus: list[int]
+) -> list[tuple[int, int]]:
+    """Per cpu of `cpus` (all of `first` when empty) found in both `cpu_ticks` readings:
+    the (idle + iowait, all) ticks that passed between them."""
+    return [
+        (second[cpu][0] - first[cpu][0], second[cpu][1] - first[cpu][1])
+        for cpu in cpus or sorted(first)
+        if cpu in first and cpu in second
+    ]
 
 
 def cpu_ticks(text: str) -> dict[int, tuple[int, int]]:

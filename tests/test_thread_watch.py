@@ -127,7 +127,7 @@ def test_train_says_and_records_each_change(
 
     store = tmp_path / "features.zarr"
     build_store(store)
-    monkeypatch.setattr("ser.train.run.ThreadWatch", FakeWatch)
+    monkeypatch.setattr("ser.thread_watch.ThreadWatch", FakeWatch)
     monkeypatch.setattr(
         "ser.train.run.set_torch_threads",
         lambda threads=None: ThreadChoice(threads or 2, "test", None if threads else 2),

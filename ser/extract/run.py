@@ -54,7 +54,7 @@ from ser.extract.plan import (
 )
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
-from ser.thread_watch import ThreadWatch
+from ser.thread_watch import ThreadWatch, watch_for
 from ser.threads import ThreadChoice, cpu_budget, set_torch_threads
 
 if TYPE_CHECKING:
@@ -193,9 +193,7 @@ def _run_passes(
                 say = functools.partial(
                     console.print, markup=False, highlight=False, soft_wrap=True
                 )
-                watch = None
-                if device.type == "cpu" and threads.ceiling is not None:
-                    watch = ThreadWatch(ceiling=threads.ceiling, current=threads.count)
+                watch = watch_for(threads, device.type)
                 _run_local(p.extractor, jobs, device, advance, say, watch)
             else:
                 _run_dask(client, p, config.device, jobs, advance, threads.count)

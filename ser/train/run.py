@@ -26,7 +26,7 @@ import torch
 import ser
 from ser.errors import ConfigError, StoreError
 from ser.labels import get_label_set
-from ser.thread_watch import ThreadWatch
+from ser.thread_watch import watch_for
 from ser.threads import ThreadChoice, set_torch_threads
 from ser.train.batch import InputSpec, Unit
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
@@ -90,8 +90,9 @@ def train_many(
     on_cpu = any(p.device.type == "cpu" for p in plans)
     flushed = on_cpu and torch.set_flush_denormal(True)
     shown = progress or Progress()
-    if on_cpu and chosen.ceiling is not None:  # a job that starts later takes cores too
-        shown = Watched(shown, ThreadWatch(ceiling=chosen.ceiling, current=chosen.count))
+    watch = watch_for(chosen, "cpu" if on_cpu else "cuda")  # a later job takes cores too
+    if watch is not None:
+        shown = Watched(shown, watch)
     try:
         return _train(list(configs), plans, shown, chosen)
     finally:

@@ -25,6 +25,7 @@ import torch
 
 from ser.train.batch import Batch
 from ser.train.data import Batches, StepPlan
+from ser.train.nn.noise import own_extents
 
 
 def stack_batches(batches: Sequence[Batch | None]) -> Batch:
@@ -113,54 +114,53 @@ class StackedSides:
         if not arrays:
             return
         # Each step's per-member extents ride along (random draws need them on the device).
-        extents = [self.extents(now) for now in steps]
+        sizes = [self.sizes(now) for now in steps]
+        extents = [
+            np.asarray([own_extents(axis, n) for axis, n in s.items()], dtype=np.int64)
+            for s in sizes
+        ]  # [axes, K] each
         flat = torch.from_numpy(
             np.concatenate([a.ravel() for pair in zip(arrays, extents, strict=True) for a in pair])
         ).to(self.device)
         start = 0
-        for now, array, ext in zip(steps, arrays, extents, strict=True):
+        for now, array, size, ext in zip(steps, arrays, sizes, extents, strict=True):
             pos = flat[start : start + array.size].view(array.shape)  # [K, B] or [K, B, U]
             start += array.size
             on_device = flat[start : start + ext.size].view(ext.shape)  # [axes, K]
             start += ext.size
-            batch = self.gather(now, pos)
-            batch.extents = dict(zip(self.axes, on_device, strict=True))
+            batch = self.gather(now, pos, size)
+            batch.extents = dict(zip(size, on_device, strict=True))
             yield [plan is not None for plan in now], batch
 
-    @property
-    def axes(self) -> list[str]:
-        """The named axes of this run's batches (`Batch.sizes`' keys)."""
-        names = [s.name for s in self.specs if s.view == "sequence"]
-        return ["batch", *names, *(["utt"] if self.unit == "dialog" else [])]
-
-    def extents(self, plans: Sequence[StepPlan | None]) -> np.ndarray:
-        """[axes, K] int64: each member's extent of each named axis in this step, as
-        `Noise.extent` counts it (an empty sequence is padded to one position)."""
-        rows = [[0 if p is None else len(p.positions) for p in plans]]
+    def sizes(self, plans: Sequence[StepPlan | None]) -> dict[str, list[int]]:
+        """Each member's own extent of every named axis this step (`Batch.sizes`)."""
+        out = {"batch": [0 if p is None else len(p.positions) for p in plans]}
         for spec in self.specs:
             if spec.view == "sequence":
-                rows.append([1 if p is None else max(1, p.lengths[spec.name]) for p in plans])
+                out[spec.name] = [0 if p is None else p.lengths[spec.name] for p in plans]
         if self.unit == "dialog":
-            rows.append([1 if p is None else max(1, int(p.positions.shape[1])) for p in plans])
-        return np.asarray(rows, dtype=np.int64).reshape(len(rows), len(plans))
+            out["utt"] = [0 if p is None else int(p.positions.shape[1]) for p in plans]
+        return out
 
-    def gather(self, plans: Sequence[StepPlan | None], pos: torch.Tensor) -> Batch:
+    def gather(
+        self,
+        plans: Sequence[StepPlan | None],
+        pos: torch.Tensor,
+        sizes: dict[str, list[int]] | None = None,
+    ) -> Batch:
         """The stacked batch of the members' plans for one step (None: no batch), their
-        positions `pos` already on the device."""
+        positions `pos` already on the device; `sizes`: `self.sizes(plans)` if known."""
         valid = pos >= 0
         safe = pos.clamp_min(0)
         rows = torch.where(valid, pos, self.pad_row)
         k_index = torch.arange(len(plans), device=self.device).view(-1, *[1] * (pos.dim() - 1))
         x = {name: table[k_index, rows] for name, table in self.vectors.items()}
         mask: dict[str, torch.Tensor] = {}
-        sizes = {"batch": [0 if p is None else len(p.positions) for p in plans]}
+        sizes = sizes or self.sizes(plans)
         for spec in self.specs:
             if spec.view == "sequence":
-                lengths = [0 if p is None else p.lengths[spec.name] for p in plans]
-                x[spec.name], mask[spec.name] = self._sequence(spec.name, safe, valid, max(lengths))
-                sizes[spec.name] = lengths
-        if self.unit == "dialog":
-            sizes["utt"] = [0 if p is None else int(p.positions.shape[1]) for p in plans]
+                t_max = max(sizes[spec.name])
+                x[spec.name], mask[spec.name] = self._sequence(spec.name, safe, valid, t_max)
         data = self.data
         return Batch(
             x=x,

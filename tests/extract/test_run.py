@@ -273,7 +273,7 @@ def test_a_thread_change_during_extraction_is_said(
             checks.append(1)
             return Change(1, 2, 1.0) if len(checks) == 2 else None
 
-    monkeypatch.setattr("ser.extract.run.ThreadWatch", Rival)
+    monkeypatch.setattr("ser.thread_watch.ThreadWatch", Rival)
     monkeypatch.setattr("ser.extract.run.set_torch_threads", lambda threads=None: ThreadChoice(
         threads or 2, "test", None if threads else 2))  # fmt: skip
     root, _ = synthetic_corpus

@@ -115,8 +115,8 @@ def test_members_never_see_another_members_validation_or_test(
     seen: list[Any] = []
     original = stack.StackedSides.gather
 
-    def spy(self, plans, pos):  # type: ignore[no-untyped-def]
-        out = original(self, plans, pos)
+    def spy(self, plans, pos, *rest):  # type: ignore[no-untyped-def]
+        out = original(self, plans, pos, *rest)
         if torch.is_grad_enabled():  # a training step (evaluation runs without gradients)
             seen.append(out.index.clone())
         return out

@@ -102,6 +102,12 @@ class Streams:
         return pool[used : used + n]
 
 
+def own_extents(axis: str, sizes: Sequence[int]) -> list[int]:
+    """Each member's own extent of a named axis from its size there: the number of samples
+    on "batch", else at least 1 (an empty sequence is padded to one position)."""
+    return list(sizes) if axis == "batch" else [max(1, n) for n in sizes]
+
+
 @dataclass
 class Noise:
     """The random streams of one training step, and each member's own extent of every
@@ -136,14 +142,7 @@ class Noise:
     def _extent(self, k: int, size: int, axis: str | None) -> int:
         if axis is None:
             return size
-        if axis == "batch":
-            return min(size, self.sizes["batch"][k])
-        return min(size, max(1, self.sizes[axis][k]))  # an empty sequence is padded to 1
-
-    def uniform(self, k: int, shape: Sequence[int], device: torch.device) -> torch.Tensor:
-        """U[0, 1) of `shape` from member k's stream (multiples of 2^-15)."""
-        lanes = self.streams.take(k, math.prod(shape)).view(tuple(shape)).to(device)
-        return lanes.float() / LANES
+        return min(size, own_extents(axis, self.sizes[axis])[k])
 
     def lanes(
         self, members: Sequence[bool], shape: tuple[int, ...], axes: Axes, device: torch.device
@@ -193,8 +192,7 @@ class Noise:
         """[K] int64 on `device`: each member's own extent of a named axis (an empty
         sequence counts 1: it is padded to one position)."""
         if axis not in self.extents:
-            sizes = self.sizes[axis]
-            values = sizes if axis == "batch" else [max(1, n) for n in sizes]
+            values = own_extents(axis, self.sizes[axis])
             self.extents[axis] = torch.tensor(values, dtype=torch.int64).to(device)
         return self.extents[axis]
 
