@@ -148,9 +148,7 @@ class MSMSER(SerModel):
             p = noise.streams.constant(tuple(self.rmm_p), torch.float32, device).view(k, 1)
             shares = tuple(s.text_share for s in self.schedules)
             share = noise.streams.constant(shares, torch.float32, device).view(k, 1)
-            real = noise.streams.constant(range(b), torch.int64, device) < noise.extent(
-                "batch", device
-            ).view(k, 1)  # [K, B]: the member's own samples
+            real = noise.inside((True,) * k, (b,), ("batch",), device)  # [K, B]: own samples
             applied = (u[:, 0] < p) & real  # [K, B]
             text = applied & (u[:, 1] < share)
             drops = {"text": text, "audio": applied & ~text}
