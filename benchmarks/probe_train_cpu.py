@@ -1,10 +1,12 @@
 """Why stacking gains little on a CPU: three probes of a stacked MSMSER training step.
 
 - ``host``: the paper's MSMSER layout (8 heads, L 30, 2 + 2 encoder and 2 decoder layers)
-  at width 16 over ~9-frame utterances, so arithmetic is negligible: ms per step for K
-  members is what dispatching the step costs (Python, autograd, operator launch), the
-  part stacking shares between members; and the step's operators that would launch
-  GPU work (a GPU step is host-bound: ~2000 launches against 14 ms of kernels at K 5).
+  at width 16 over ~9-frame utterances, so arithmetic is negligible: ms per step (with
+  the Adam update) for K members is what dispatching the step costs (Python, autograd,
+  operator launch), the part stacking shares between members; and the step's operators
+  that would launch GPU work, forward + backward and Adam apart (a GPU step is
+  host-bound: ~2000 launches against 14 ms of kernels at K 5, measured before Adam
+  went flat).
 - ``compile``: one stacked step of the demo's MSMSER (d 64, 4 heads, L 8; 200 frames and
   30 tokens, batch 8 per member) eager against `torch.compile` (inductor's C++ code),
   compile time apart.
@@ -31,6 +33,7 @@ from ser.allocator import tune_heap
 from ser.train.batch import Batch, InputSpec
 from ser.train.models import ModelConfig, build_model
 from ser.train.nn.noise import Noise, Streams
+from ser.train.optim import MemberAdam
 
 
 def step_ms(fn: Callable[[], Any], repeat: int = 10) -> float:
@@ -42,9 +45,16 @@ def step_ms(fn: Callable[[], Any], repeat: int = 10) -> float:
 
 
 def stacked_step(
-    config: ModelConfig, k: int, frames: int, tokens: int, dim: int, one_launch: bool = False
+    config: ModelConfig,
+    k: int,
+    frames: int,
+    tokens: int,
+    dim: int,
+    one_launch: bool = False,
+    adam: bool = False,
 ) -> Callable[[], Any]:
-    """One training step (forward, loss, backward) of K members on random inputs."""
+    """One training step (forward, loss, backward; `adam`: and the update) of K members
+    on random inputs."""
     specs = [InputSpec("a", "audio", dim, "sequence"), InputSpec("t", "text", dim, "sequence")]
     model = build_model([config] * k, specs, 4, seeds=list(range(k)))
     model.train()
@@ -59,6 +69,7 @@ def stacked_step(
     )  # fmt: skip
 
     streams = Streams([torch.Generator().manual_seed(seed) for seed in range(k)])
+    optimizer = MemberAdam(model.parameters(), lr=[1e-3] * k, weight_decay=[0.0] * k)
 
     def step() -> torch.Tensor:
         streams.next_step()
@@ -67,6 +78,8 @@ def stacked_step(
         model.zero_grad(set_to_none=True)
         loss = model.loss(model(batch), batch).sum()  # type: ignore[operator]
         loss.backward()
+        if adam:
+            optimizer.step([True] * k)
         return loss
 
     return step
@@ -104,12 +117,16 @@ def kernel_ops(step: Callable[[], Any]) -> int:
 def host() -> None:
     config = ModelConfig(fusion="mit", d_model=16, heads=8, queries=30)
     for k in (1, 5, 15):
-        step = stacked_step(config, k, frames=9, tokens=5, dim=8)
+        step = stacked_step(config, k, frames=9, tokens=5, dim=8, adam=True)
         ms = step_ms(step, repeat=20)
         as_gpu = kernel_ops(stacked_step(config, k, frames=9, tokens=5, dim=8, one_launch=True))
+        whole = kernel_ops(
+            stacked_step(config, k, frames=9, tokens=5, dim=8, one_launch=True, adam=True)
+        )
         print(f"host: K={k:2d}  {ms:6.1f} ms/step  {ms / k:5.2f} ms/member-step  "
-              f"{as_gpu} kernel-launching operators a step (draws as on a GPU; "
-              f"{kernel_ops(step)} as on the CPU)")  # fmt: skip
+              f"{as_gpu} kernel-launching operators in forward + backward (draws as on a "
+              f"GPU; {kernel_ops(step) - (whole - as_gpu)} as on the CPU), "
+              f"{whole - as_gpu} in the Adam update")  # fmt: skip
 
 
 def compiled() -> None:

@@ -43,3 +43,52 @@ def test_fp16_overflow_skips_that_member_only_and_halves_its_scale() -> None:
     assert not torch.equal(stacked[0], before[0]) and torch.equal(stacked[1], before[1])
     assert opt.scale.tolist() == [2.0**16, 2.0**15]
     assert opt.steps.tolist() == [1.0, 0.0]
+
+
+def _kernels(opt: MemberAdam, active: list[bool]) -> int:
+    """Operators one `step` runs that would launch work on a GPU, at any nesting depth
+    (a foreach operator over tensors of different shapes runs one per tensor there)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    views = {"view", "as_strided", "reshape", "narrow", "slice", "select", "item",
+             "_local_scalar_dense", "empty", "empty_strided", "alias", "detach"}  # fmt: skip
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        opt.step(active)
+    names = [e.name.removeprefix("aten::") for e in prof.events() if e.name.startswith("aten::")]
+    return sum(name not in views for name in names)
+
+
+def test_a_step_costs_the_same_few_operators_for_3_or_30_parameter_tensors() -> None:
+    counts = []
+    for n in (3, 30):
+        params = [torch.nn.Parameter(torch.randn(4, i + 1, 3)) for i in range(n)]
+        opt = MemberAdam(params, lr=[1e-3] * 4, weight_decay=[0.0] * 4)
+        for p in params:
+            p.grad = torch.randn_like(p)
+        counts.append(_kernels(opt, [True, False, True, True]))
+    assert counts[0] == counts[1] <= 8
+
+
+def test_parameters_become_rows_of_one_buffer_with_their_values() -> None:
+    params = [torch.nn.Parameter(torch.randn(3, 2, 5)), torch.nn.Parameter(torch.randn(3, 4))]
+    before = [p.detach().clone() for p in params]
+    opt = MemberAdam(params, lr=[1e-3] * 3, weight_decay=[0.0] * 3)
+    assert opt.flat.shape == (3, 14)
+    for p, value in zip(params, before, strict=True):
+        assert torch.equal(p.detach(), value)
+        assert p.untyped_storage().data_ptr() == opt.flat.untyped_storage().data_ptr()
+    opt.flat[1].zero_()  # member 1's row is member 1's weights
+    assert not params[0][1].any() and not params[1][1].any() and params[0][0].any()
+
+
+def test_mixed_dtypes_or_member_counts_are_refused() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="one dtype"):
+        MemberAdam(
+            [torch.nn.Parameter(torch.ones(2, 3)), torch.nn.Parameter(torch.ones(2, 3).double())],
+            lr=[0.1, 0.1],
+            weight_decay=[0.0, 0.0],
+        )
+    with pytest.raises(ValueError, match="2 members"):
+        MemberAdam([torch.nn.Parameter(torch.ones(3, 3))], lr=[0.1, 0.1], weight_decay=[0.0, 0.0])
