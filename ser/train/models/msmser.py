@@ -42,7 +42,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from ser.train.batch import Batch, InputSpec
 from ser.train.models.base import ModelOutput, SerModel
 from ser.train.models.config import MODALITIES, ModelConfig, need
-from ser.train.nn.attention import DecoderLayer, EncoderLayer
+from ser.train.nn.attention import DecoderLayer, EncoderLayer, key_mask
 from ser.train.nn.layers import MLP, AttentionPool, FrameScale, ensure_length, sinusoidal_positions
 from ser.train.nn.noise import LANES, Axes, Dropper, Noise
 from ser.train.nn.stacked import Linear, Parameter
@@ -77,8 +77,10 @@ class UniModalBranch(nn.Module):
     ) -> torch.Tensor:
         keep = mask.unsqueeze(-1)  # [K, B, T, 1]
         h = self.proj(x.masked_fill(~keep, 0.0))  # [K, B, T, d], padding never leaks
-        for layer in self.encoder:
-            h = layer(h, mask, drop, axes)  # [K, B, T, d]
+        if len(self.encoder):
+            keys = key_mask(mask)  # [K B, 1, 1, T], for every layer
+            for layer in self.encoder:
+                h = layer(h, keys, drop, axes)  # [K, B, T, d]
         if self.scale is not None:
             h = self.scale(h)  # [K, B, T, d]
         return h.masked_fill(~keep, 0.0)  # [K, B, T, d]
@@ -203,8 +205,9 @@ class MSMSER(SerModel):
         mem_keep = torch.cat(keep, dim=2)  # [K, B, S]
         k, b = mem.shape[:2]
         out = self.queries.value.unsqueeze(1).expand(k, b, -1, -1)  # [K, B, L, d]
+        keys = key_mask(mem_keep)  # [K B, 1, 1, S]
         for layer in self.decoder:
-            out = layer(out, mem, mem_keep, drop)  # [K, B, L, d]
+            out = layer(out, mem, keys, drop)  # [K, B, L, d]
         return self.pool(out)  # [K, B, d]
 
     def _concat(

@@ -7,10 +7,13 @@ members folded into its batch. Unlike PyTorch's layers, the attention weights
 themselves are not dropped: a fused attention kernel draws that mask from the global
 generator, which would tie members together; the sublayer outputs still are.
 
+A layer takes its keys' mask as `key_mask(keep)` makes it, once for all the layers
+over the same keys (it costs a few operations).
+
 >>> import torch
 >>> layer = EncoderLayer(2, 8, 2)
 >>> x, keep = torch.randn(2, 3, 5, 8), torch.ones(2, 3, 5, dtype=torch.bool)
->>> layer(x, keep, Dropper(None, [0.1, 0.1]), ("batch", "t")).shape
+>>> layer(x, key_mask(keep), Dropper(None, [0.1, 0.1]), ("batch", "t")).shape
 torch.Size([2, 3, 5, 8])
 """
 
@@ -23,6 +26,13 @@ from torch.nn import functional as F
 from ser.train.nn.layers import keep_one
 from ser.train.nn.noise import Axes, Dropper
 from ser.train.nn.stacked import LayerNorm, Linear
+
+
+def key_mask(keep: torch.Tensor) -> torch.Tensor:
+    """`keep` [K, B, Tk] (True = a key to attend to) as attention's mask [K B, 1, 1, Tk];
+    a row without any key attends to its first (`keep_one`)."""
+    k, b = keep.shape[:2]
+    return keep_one(keep).reshape(k * b, 1, 1, -1)
 
 
 class Attention(nn.Module):
@@ -41,9 +51,9 @@ class Attention(nn.Module):
         self.out = Linear(members, d, d)
 
     def forward(
-        self, x: torch.Tensor, memory: torch.Tensor | None, keep: torch.Tensor | None
+        self, x: torch.Tensor, memory: torch.Tensor | None, keys: torch.Tensor | None
     ) -> torch.Tensor:
-        """`keep` [K, B, Tk]: True = a key to attend to (None: all); `memory` for cross."""
+        """`keys`: the keys' `key_mask` (None: attend to all); `memory` for cross."""
         k_, b, tq, d = x.shape
         if self.cross:
             if memory is None:
@@ -53,10 +63,7 @@ class Attention(nn.Module):
         else:
             q, key, value = self.qkv(x).chunk(3, dim=-1)  # [K, B, T, d] each
         q, key, value = (self._heads(t) for t in (q, key, value))  # [K B, h, T, d/h]
-        mask = None
-        if keep is not None:
-            mask = keep_one(keep).reshape(k_ * b, 1, 1, -1)  # [K B, 1, 1, Tk]
-        out = F.scaled_dot_product_attention(q, key, value, attn_mask=mask)  # [K B, h, Tq, d/h]
+        out = F.scaled_dot_product_attention(q, key, value, attn_mask=keys)  # [K B, h, Tq, d/h]
         out = out.transpose(1, 2).reshape(k_, b, tq, d)  # heads concatenated
         return self.out(out)  # [K, B, Tq, d]
 
@@ -87,9 +94,9 @@ class EncoderLayer(nn.Module):
         self.norm1, self.norm2 = LayerNorm(members, d), LayerNorm(members, d)
 
     def forward(
-        self, x: torch.Tensor, keep: torch.Tensor, drop: Dropper, axes: Axes
+        self, x: torch.Tensor, keys: torch.Tensor, drop: Dropper, axes: Axes
     ) -> torch.Tensor:
-        x = self.norm1(x + drop(self.attn(x, None, keep), axes))  # [K, B, T, d]
+        x = self.norm1(x + drop(self.attn(x, None, keys), axes))  # [K, B, T, d]
         return self.norm2(x + drop(self.ff(x, drop, axes), axes))
 
 
@@ -104,9 +111,9 @@ class DecoderLayer(nn.Module):
         self.norm1, self.norm2, self.norm3 = (LayerNorm(members, d) for _ in range(3))
 
     def forward(
-        self, x: torch.Tensor, memory: torch.Tensor, keep: torch.Tensor, drop: Dropper
+        self, x: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor, drop: Dropper
     ) -> torch.Tensor:
         axes: Axes = ("batch",)  # queries: a fixed number per sample
         x = self.norm1(x + drop(self.self_attn(x, None, None), axes))  # [K, B, L, d]
-        x = self.norm2(x + drop(self.cross_attn(x, memory, keep), axes))
+        x = self.norm2(x + drop(self.cross_attn(x, memory, keys), axes))
         return self.norm3(x + drop(self.ff(x, drop, axes), axes))

@@ -59,16 +59,17 @@ class Streams:
         self._constants: dict[tuple[object, ...], torch.Tensor] = {}
 
     def thresholds(
-        self, cuts: tuple[int, ...], dims: int, device: torch.device
+        self, cuts: tuple[int, ...], dims: int, device: torch.device, dtype: torch.dtype
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per member, the 15-bit cut and the keep scale, shaped [K, 1, ...] (made once:
-        a copy to the device per dropout would wait for the device)."""
-        key = (cuts, dims, device)
+        """Per member, the 15-bit cut and the keep scale (in `dtype`, that of the tensor
+        dropped: no conversion per dropout), shaped [K, 1, ...] (made once: a copy to the
+        device per dropout would wait for the device)."""
+        key = (cuts, dims, device, dtype)
         if key not in self._thresholds:
             view = (len(cuts), *[1] * dims)
             cut = torch.tensor(cuts, dtype=torch.int16).view(view).to(device)
-            scale = torch.tensor([LANES / (LANES - c) for c in cuts]).view(view).to(device)
-            self._thresholds[key] = (cut, scale)
+            scale = torch.tensor([LANES / (LANES - c) for c in cuts]).view(view)
+            self._thresholds[key] = (cut, scale.to(device, dtype))
         return self._thresholds[key]
 
     def constant(
@@ -206,8 +207,8 @@ class Noise:
             return x
         shape = tuple(x.shape[1:])
         lanes = self.lanes([c > 0 for c in cuts], shape, axes, x.device)
-        cut, scale = self.streams.thresholds(cuts, len(shape), x.device)
-        return x * torch.where(lanes >= cut, scale, 0.0).to(x.dtype)
+        cut, scale = self.streams.thresholds(cuts, len(shape), x.device, x.dtype)
+        return x * torch.where(lanes >= cut, scale, 0.0)
 
 
 @dataclass

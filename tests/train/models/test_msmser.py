@@ -164,7 +164,8 @@ def test_rmm_masks_the_attention_and_output_ignores_masked_features(
     model.set_epoch(0, 100)
     batch = utterance_batch(specs_of(model), batch_size=32, seed=4)
     seen: list[torch.Tensor] = []
-    model.decoder[0].register_forward_pre_hook(lambda _m, args: seen.append(~args[2][0]))
+    # The decoder's key mask [K B, 1, 1, S] of the one member: [B, S].
+    model.decoder[0].register_forward_pre_hook(lambda _m, args: seen.append(~args[2][:, 0, 0]))
     changed = with_x(batch, name, torch.randn_like(batch.x[name]) * 10)
     torch.manual_seed(5)
     out = model(batch).logits
@@ -220,3 +221,16 @@ def test_attention_keeps_off_cudnn_backend(utterance_batch) -> None:
     model(utterance_batch(specs_of(model)))
     assert seen and not any(seen)
     assert torch.backends.cuda.cudnn_sdp_enabled() == before
+
+
+def test_layers_over_the_same_keys_share_one_key_mask(monkeypatch, utterance_batch) -> None:
+    """The key mask (`keep_one`, a few operations) is made once per branch and once for
+    the decoder, not once per attention layer."""
+    import ser.train.nn.attention as attention
+
+    calls = []
+    original = attention.keep_one
+    monkeypatch.setattr(attention, "keep_one", lambda m: calls.append(m) or original(m))
+    model = build(layers=2, decoder_layers=2).train()
+    model(utterance_batch(specs_of(model), batch_size=4))
+    assert len(calls) == 3  # audio branch, text branch, decoder memory

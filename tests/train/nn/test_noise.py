@@ -76,3 +76,20 @@ def test_operations_a_dropout_takes_do_not_grow_with_members() -> None:
     # Slices of each member's pool are views (no kernel on a GPU); one copy per member
     # into its box, as before, made 3 more launches a member.
     assert counts[0] == counts[1], counts
+
+
+def test_dropout_in_bf16_costs_no_conversion() -> None:
+    """The keep scale is kept in the dropped tensor's dtype: a bf16 dropout (autocast on a
+    GPU) takes as many operations as a float32 one, and keeps the same entries."""
+    counts, outs = [], []
+    for dtype in (torch.float32, torch.bfloat16):
+        noise = Noise(streams(3), {"batch": [4] * 3, "t": [6] * 3}, one_launch=True)
+        x = torch.ones(3, 4, 6, 8, dtype=dtype)
+        noise.dropout(x, [0.25] * 3, ("batch", "t", None))  # warm: pools drawn, constants made
+        noise.streams.next_step()
+        with Count() as count:
+            outs.append(noise.dropout(x, [0.25] * 3, ("batch", "t", None)))
+        counts.append(count.ops)
+    assert counts[0] == counts[1], counts
+    assert outs[1].dtype == torch.bfloat16
+    torch.testing.assert_close(outs[1], outs[0].to(torch.bfloat16))
