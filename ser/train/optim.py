@@ -86,6 +86,7 @@ class MemberAdam:
         self.scaled = scaled
         self.scale = torch.full((self.members,), 2.0**16 if scaled else 1.0, device=device)
         self._clean = torch.zeros(self.members, device=device)  # steps since an overflow
+        self._active: dict[tuple[bool, ...], torch.Tensor] = {}
         self._settings: dict[tuple[float, float], list[int]] = {}
         for k, key in enumerate(zip(self.lr, self.weight_decay, strict=True)):
             self._settings.setdefault(key, []).append(k)
@@ -104,7 +105,7 @@ class MemberAdam:
     def step(self, active: Sequence[bool]) -> None:
         """Update the active members (those with a batch in this step)."""
         grads = self.gradients()  # [K, P]
-        on = torch.tensor(active, dtype=torch.float32).to(self.steps.device, non_blocking=True)
+        on = self._on(tuple(active))  # [K] 1.0 where a member steps
         if not self.scaled:
             self.steps += on
             for (lr, decay), members in self._settings.items():
@@ -122,6 +123,13 @@ class MemberAdam:
         for k in (k for k, a in enumerate(active) if a):
             lr, decay = self.lr[k], self.weight_decay[k]
             self._adam([k], grads, lr, decay, scale=scale[k], overflow=overflow[k])
+
+    def _on(self, active: tuple[bool, ...]) -> torch.Tensor:
+        """`active` as a [K] float tensor on the device, made once per pattern: a copy from
+        the host in every step could make the host wait for the device."""
+        if active not in self._active:
+            self._active[active] = torch.tensor(active, dtype=torch.float32).to(self.flat.device)
+        return self._active[active]
 
     def _adam(
         self,

@@ -120,6 +120,7 @@ class MSMSER(SerModel):
         self.schedules = [c.rmm_schedule() for c in self.configs]
         self.rmm_p = [0.0] * k
         self.last_dropped: dict[str, torch.Tensor] = {}
+        self._position_tables: dict[torch.device, torch.Tensor] = {}
         if len(self.modalities) == 2:
             self.maskable = frozenset(MODALITIES)
         self.eval_mask = [c.eval_mask for c in self.configs]
@@ -196,7 +197,7 @@ class MSMSER(SerModel):
         for m in self.modalities:
             h = feats[m]  # [K, B, T, d]
             code = self.type_codes.value[:, MODALITIES.index(m)]  # [K, d]
-            pos = sinusoidal_positions(h.shape[2], h.shape[3], h.device)  # [T, d]
+            pos = self._positions(h.shape[2], h.device)  # [T, d]
             h = h + pos + code[:, None, None, :]  # [K, B, T, d]
             kept = masks[m] & ~drops[m].unsqueeze(-1)  # [K, B, T]
             memory.append(h.masked_fill(~kept.unsqueeze(-1), 0.0))
@@ -209,6 +210,17 @@ class MSMSER(SerModel):
         for layer in self.decoder:
             out = layer(out, mem, keys, drop)  # [K, B, L, d]
         return self.pool(out)  # [K, B, d]
+
+    def _positions(self, length: int, device: torch.device) -> torch.Tensor:
+        """The first `length` rows [T, d] of a table of sinusoidal positions kept per
+        device (a power of two long, made again when a longer batch comes): the table's
+        ~10 small operations once instead of in every step."""
+        table = self._position_tables.get(device)
+        if table is None or table.shape[0] < length:
+            rows = 1 << max(9, (length - 1).bit_length())
+            table = sinusoidal_positions(rows, need(self.config.d_model), device)
+            self._position_tables[device] = table
+        return table[:length]
 
     def _concat(
         self,

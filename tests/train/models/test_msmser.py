@@ -234,3 +234,28 @@ def test_layers_over_the_same_keys_share_one_key_mask(monkeypatch, utterance_bat
     model = build(layers=2, decoder_layers=2).train()
     model(utterance_batch(specs_of(model), batch_size=4))
     assert len(calls) == 3  # audio branch, text branch, decoder memory
+
+
+def test_positions_come_from_a_table_made_once(utterance_batch) -> None:
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from ser.train.nn.layers import sinusoidal_positions
+
+    class Sines(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            self.count += func.__name__.startswith("sin")
+            return func(*args, **(kwargs or {}))
+
+    model = build().eval()
+    batch = utterance_batch(specs_of(model), batch_size=4)
+    model(batch)
+    with Sines() as sines:
+        model(batch)
+    assert sines.count == 0
+    d, cpu = model.config.d_model, torch.device("cpu")
+    for length in (700, 7):  # a longer table, then rows of it
+        torch.testing.assert_close(
+            model._positions(length, cpu), sinusoidal_positions(length, d, cpu)
+        )
