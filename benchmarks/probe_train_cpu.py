@@ -69,7 +69,8 @@ def stacked_step(
     )  # fmt: skip
 
     streams = Streams([torch.Generator().manual_seed(seed) for seed in range(k)])
-    optimizer = MemberAdam(model.parameters(), lr=[1e-3] * k, weight_decay=[0.0] * k)
+    if adam:  # (it makes the weights views of one buffer)
+        optimizer = MemberAdam(model.parameters(), lr=[1e-3] * k, weight_decay=[0.0] * k)
 
     def step() -> torch.Tensor:
         streams.next_step()
