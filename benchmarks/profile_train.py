@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -27,6 +29,23 @@ from ser.train.run import TrainConfig, train
 
 class _Done(Exception):
     pass
+
+
+def summary(prof: profile, steps: int, issued: float, wall: float) -> str:
+    """Per step: the host's time to issue it, the wall time, and on a GPU the kernels
+    (and copies) launched and their busy time: a step whose issue time exceeds its GPU
+    time is host-bound. (The profiler itself adds host time.)"""
+    line = (
+        f"{steps} steps: issued in {issued / steps * 1e3:.1f} ms/step, "
+        f"wall {wall / steps * 1e3:.1f} ms/step"
+    )
+    on_gpu = [e for e in prof.events() if e.device_type == DeviceType.CUDA]
+    if on_gpu:
+        busy = sum(e.device_time_total for e in on_gpu) / 1e3  # us -> ms
+        line += (
+            f", {len(on_gpu) / steps:.0f} GPU launches/step, GPU busy {busy / steps:.1f} ms/step"
+        )
+    return line
 
 
 def main() -> None:
@@ -58,12 +77,23 @@ def main() -> None:
         activities = [ProfilerActivity.CPU] + (
             [ProfilerActivity.CUDA] if args.device == "cuda" else []
         )
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        # The host has issued a step when its update returns (the epoch's loss read at
+        # the end waits for the device, so the epoch's end would not tell).
+        returned: list[float] = []
+        update = optimizer.step
+        optimizer.step = lambda present: (update(present), returned.append(time.perf_counter()))
+        start = time.perf_counter()
         with profile(activities=activities) as prof:
             original(model, First(), active, optimizer, streams, precision)
+            issued = returned[-1] - start
             if args.device == "cuda":
                 torch.cuda.synchronize()
+        wall = time.perf_counter() - start
         key = "self_cuda_time_total" if args.device == "cuda" else "self_cpu_time_total"
         print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=50))
+        print(summary(prof, args.steps, issued, wall))
         raise _Done
 
     loop.train_epoch = some_steps  # type: ignore[assignment]
