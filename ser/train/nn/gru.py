@@ -108,8 +108,10 @@ def _bidirectional(
     b_hh = torch.cat([d.b_hh for d in dirs])  # [N K, 1, 3H]
     h = g.new_zeros(n * k, b, h_size)  # [N K, B, H]
     # Split once: indexing one step of a tensor per step would make autograd write a
-    # zero-filled gradient of the whole tensor for every step.
-    g_rz, g_n = g[..., : 2 * h_size].unbind(2), g[..., 2 * h_size :].unbind(2)
+    # zero-filled gradient of the whole tensor for every step, and slicing the gates
+    # apart would write two (split's gradient is one concatenation).
+    rz, cand_in = g.split([2 * h_size, h_size], dim=-1)
+    g_rz, g_n = rz.unbind(2), cand_in.unbind(2)
     keep = m.unsqueeze(-1).unbind(2)  # U of [N K, B, 1]
     outs = []
     for t in range(u):
