@@ -92,3 +92,20 @@ def test_mixed_dtypes_or_member_counts_are_refused() -> None:
         )
     with pytest.raises(ValueError, match="2 members"):
         MemberAdam([torch.nn.Parameter(torch.ones(3, 3))], lr=[0.1, 0.1], weight_decay=[0.0, 0.0])
+
+
+def test_fp16_steps_unscale_each_member_by_its_own_scale() -> None:
+    """The fused kernel divides each member's gradients by that member's scale: a scaled
+    step equals an unscaled one on the true gradients."""
+    torch.manual_seed(1)
+    start, grad = torch.randn(3, 4, 5), torch.randn(3, 4, 5)
+    scaled, plain = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    ours = MemberAdam([scaled], lr=[0.1, 0.2, 0.3], weight_decay=[0.0, 0.1, 0.0], scaled=True)
+    reference = MemberAdam([plain], lr=[0.1, 0.2, 0.3], weight_decay=[0.0, 0.1, 0.0])
+    ours.scale = torch.tensor([2.0**16, 2.0**10, 4.0])  # members with different scales
+    for _ in range(3):
+        scaled.grad = grad * ours.scale.view(3, 1, 1)
+        plain.grad = grad.clone()
+        ours.step([True, True, True])
+        reference.step([True, True, True])
+    torch.testing.assert_close(scaled.detach(), plain.detach(), rtol=0, atol=0)
