@@ -120,9 +120,10 @@ class MemberAdam:
         self._rescale(finite, on)
         self.steps += on * finite
         overflow = (~finite).float()  # [K]
-        for k in (k for k, a in enumerate(active) if a):
-            lr, decay = self.lr[k], self.weight_decay[k]
-            self._adam([k], grads, lr, decay, scale=scale[k], overflow=overflow[k])
+        for k, stepping in enumerate(active):
+            if stepping:
+                lr, decay = self.lr[k], self.weight_decay[k]
+                self._adam([k], grads, lr, decay, scale=scale[k], overflow=overflow[k])
 
     def _on(self, active: tuple[bool, ...]) -> torch.Tensor:
         """`active` as a [K] float tensor on the device, made once per pattern: a copy from

@@ -98,9 +98,11 @@ def test_stacked_members_equal_separate_runs(family: str, store_path: Path, tmp_
                 stage["curves"]["train_loss"], b["stages"][name]["curves"]["train_loss"], rtol=1e-4
             )
     assert stacked_predictions == alone_predictions
-    # Early stopping happened somewhere, so members ran different numbers of epochs.
-    if family != "late_prob":
-        assert len({len(f["curves"]["epoch"]) for f in stacked["folds"]}) >= 1
+    # MSMSER's members stop early at different epochs here (patience 2 of 4): a stacked
+    # step with members masked out must still give each the same run. (The other
+    # families' validation keeps improving over these 4 epochs.)
+    if family == "msmser":
+        assert len({len(f["curves"]["epoch"]) for f in stacked["folds"]}) > 1
 
 
 def test_members_never_see_another_members_validation_or_test(

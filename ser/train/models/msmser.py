@@ -137,31 +137,36 @@ class MSMSER(SerModel):
     ) -> dict[str, torch.Tensor]:
         """{modality: [K, B] bool}: which samples lose which modality in this forward."""
         any_mask = next(iter(masks.values()))
-        drops = {m: torch.zeros(any_mask.shape[:2], dtype=torch.bool, device=any_mask.device)
-                 for m in self.modalities}  # fmt: skip
-        if len(self.modalities) != 2:
-            return drops
-        if self.training and noise is not None:
-            k, b = any_mask.shape[:2]
-            device = any_mask.device
-            # [K, 2, B]: member k's 2 x B_k uniforms from its own stream, 1 elsewhere (no
-            # member is dropped there); one draw for all members (a launch each on a GPU).
-            lanes = noise.lanes([p > 0.0 for p in self.rmm_p], (2, b), (None, "batch"), device)
-            u = lanes.float() / LANES
-            p = noise.streams.constant(tuple(self.rmm_p), torch.float32, device).view(k, 1)
-            shares = tuple(s.text_share for s in self.schedules)
-            share = noise.streams.constant(shares, torch.float32, device).view(k, 1)
-            real = noise.inside((True,) * k, (b,), ("batch",), device)  # [K, B]: own samples
-            applied = (u[:, 0] < p) & real  # [K, B]
-            text = applied & (u[:, 1] < share)
-            drops = {"text": text, "audio": applied & ~text}
-            has = {m: masks[m].any(dim=-1) for m in self.modalities}  # [K, B]
-            return {"audio": drops["audio"] & has["text"], "text": drops["text"] & has["audio"]}
+        k, b = any_mask.shape[:2]
+        device = any_mask.device
+        two = len(self.modalities) == 2
+        if self.training and two and noise is not None and any(p > 0.0 for p in self.rmm_p):
+            return self._rmm_drops(masks, noise, k, b, device)
+        drops = {m: torch.zeros(k, b, dtype=torch.bool, device=device) for m in self.modalities}
         if not self.training:
-            for k, modality in enumerate(self.eval_mask):
+            for member, modality in enumerate(self.eval_mask):
                 if modality is not None:
-                    drops[modality][k] = True
+                    drops[modality][member] = True
         return drops
+
+    def _rmm_drops(
+        self, masks: dict[str, torch.Tensor], noise: Noise, k: int, b: int, device: torch.device
+    ) -> dict[str, torch.Tensor]:
+        """Random modality masking of this training step, each member from its own stream."""
+        # [K, 2, B]: member k's 2 x B_k uniforms from its own stream, 1 elsewhere (no
+        # member is dropped there), placed for all members at once.
+        lanes = noise.lanes([p > 0.0 for p in self.rmm_p], (2, b), (None, "batch"), device)
+        u = lanes.float() / LANES
+        p = noise.streams.constant(tuple(self.rmm_p), torch.float32, device).view(k, 1)
+        shares = tuple(s.text_share for s in self.schedules)
+        share = noise.streams.constant(shares, torch.float32, device).view(k, 1)
+        real = noise.inside((True,) * k, (b,), ("batch",), device)  # [K, B]: own samples
+        applied = (u[:, 0] < p) & real  # [K, B]
+        text = applied & (u[:, 1] < share)
+        audio = applied & ~text
+        has = {m: masks[m].any(dim=-1) for m in self.modalities}  # [K, B]
+        # A modality is never dropped from a sample whose other modality has no frames.
+        return {"audio": audio & has["text"], "text": text & has["audio"]}
 
     def forward(self, batch: Batch) -> ModelOutput:
         with sdpa_kernel(ATTENTION_BACKENDS):

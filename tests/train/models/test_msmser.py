@@ -259,3 +259,21 @@ def test_positions_come_from_a_table_made_once(utterance_batch) -> None:
         torch.testing.assert_close(
             model._positions(length, cpu), sinusoidal_positions(length, d, cpu)
         )
+
+
+def test_without_rmm_a_training_step_draws_no_modality_masks(monkeypatch, utterance_batch) -> None:
+    from ser.train.nn.noise import Noise
+
+    drawn: list[object] = []
+    original = Noise.lanes
+    monkeypatch.setattr(Noise, "lanes", lambda self, *a: drawn.append(a) or original(self, *a))
+    model = build(rmm=False).train()  # dropout 0 too: no draw at all
+    model.set_epoch(0, 100)
+    out = model(utterance_batch(specs_of(model), batch_size=4))
+    assert drawn == []
+    assert not any(bool(d.any()) for d in model.last_dropped.values())
+    assert torch.isfinite(out.logits).all()
+    with_rmm = build().train()
+    with_rmm.set_epoch(0, 100)
+    with_rmm(utterance_batch(specs_of(model), batch_size=4))  # RMM on: it draws
+    assert len(drawn) == 1
