@@ -125,17 +125,17 @@ class BiGRU(nn.Module):
         self.gru = StackedBiGRU(members, d, d // 2, layers)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, drop: Dropper) -> torch.Tensor:
-        return BiGRU.side_by_side([self], x.unsqueeze(0), mask, drop)[0]  # [K, B, U, d]
+        return BiGRU.side_by_side([self], [x], mask, drop)[0]  # [K, B, U, d]
 
     @staticmethod
     def side_by_side(
-        modules: Sequence[BiGRU], x: torch.Tensor, mask: torch.Tensor, drop: Dropper
-    ) -> torch.Tensor:
-        """Module m on x[m] [K, B, U, d] for all m in one recurrence -> [M, K, B, U, d]."""
+        modules: Sequence[BiGRU], xs: Sequence[torch.Tensor], mask: torch.Tensor, drop: Dropper
+    ) -> list[torch.Tensor]:
+        """Module m on xs[m] [K, B, U, d] for all m in one recurrence -> M of [K, B, U, d]."""
         out = StackedBiGRU.run(
-            [m.gru for m in modules], x, mask, between=lambda h: drop(h, UTTERANCES)
+            [m.gru for m in modules], xs, mask, between=lambda h: drop(h, UTTERANCES)
         )
-        return torch.stack([drop(o, UTTERANCES) for o in out])
+        return [drop(o, UTTERANCES) for o in out]
 
 
 class SelfAttention(nn.Module):
@@ -214,7 +214,7 @@ def side_by_side(
     run as one recurrence."""
     if len(modules) > 1 and all(isinstance(m, BiGRU) for m in modules):
         grus = [m for m in modules if isinstance(m, BiGRU)]
-        return list(BiGRU.side_by_side(grus, torch.stack(xs), mask, drop).unbind(0))
+        return BiGRU.side_by_side(grus, xs, mask, drop)
     return [m(x, mask, drop) for m, x in zip(modules, xs, strict=True)]
 
 

@@ -9,15 +9,16 @@ unpadded sequence. The gates are `nn.GRU`'s:
     n = tanh(x W_in + b_in + r ⊙ (h W_hn + b_hn))      h' = (1 - z) ⊙ n + z ⊙ h
 
 Several GRUs of equal sizes (the two modalities' branches) and both directions run as
-one recurrence: one batched product per time step for all of them and all members.
+one recurrence: one batched product per time step for all of them and all members
+(`ser.train.nn.recurrence`, whose backward pass is written out).
 
 >>> import torch
 >>> from ser.train.nn.stacked import init_members
 >>> gru = BiGRU(2, 3, 4)
 >>> init_members(gru, [0, 1])
 >>> x, mask = torch.randn(2, 5, 6, 3), torch.ones(2, 5, 6, dtype=torch.bool)
->>> BiGRU.run([gru], torch.stack([x]), mask).shape  # [M, K, B, U, 2 H]
-torch.Size([1, 2, 5, 6, 8])
+>>> [y.shape for y in BiGRU.run([gru], [x], mask)]  # M of [K, B, U, 2 H]
+[torch.Size([2, 5, 6, 8])]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import cast
 import torch
 from torch import nn
 
+from ser.train.nn.recurrence import gru_directions
 from ser.train.nn.stacked import Stacked, fill, uniform
 
 
@@ -71,56 +73,22 @@ class BiGRU(nn.Module):
     @staticmethod
     def run(
         grus: Sequence[BiGRU],
-        x: torch.Tensor,
+        xs: Sequence[torch.Tensor],
         mask: torch.Tensor,
         between: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        """GRU m on x[m] [K, B, U, D] for all m in one recurrence -> [M, K, B, U, 2 H].
+    ) -> list[torch.Tensor]:
+        """GRU m on xs[m] [K, B, U, D] for all m in one recurrence -> M of [K, B, U, 2 H];
+        `mask` [K, B, U] is True at real positions.
 
         `between(h)` is applied to each layer's output before the next layer (dropout)."""
-        hs = list(x.unbind(0))
+        hs = list(xs)
         for layer in range(grus[0].layers):
             if layer and between is not None:
                 hs = [between(h) for h in hs]
             dirs = [g.direction(2 * layer + i) for g in grus for i in (0, 1)]
-            gi = [d.inputs(h) for h, g in zip(hs, grus, strict=True) for d in
-                  (g.direction(2 * layer), g.direction(2 * layer + 1))]  # fmt: skip
-            hs = _bidirectional(dirs, gi, mask)
-        return torch.stack(hs)
-
-
-def _bidirectional(
-    dirs: Sequence[GRUDirection], gi: Sequence[torch.Tensor], mask: torch.Tensor
-) -> list[torch.Tensor]:
-    """Directions (forward, backward) per GRU, their input gates [K, B, U, 3H] each ->
-    per GRU the outputs [K, B, U, 2H]."""
-    k, b, u, three_h = gi[0].shape
-    h_size = three_h // 3
-    n = len(dirs)
-    backward = [i % 2 == 1 for i in range(n)]  # (forward, backward) per GRU
-    # Backward directions run on time-reversed inputs and masks: padding comes first
-    # there, where the state stays zero.
-    g = torch.stack([x.flip(2) if r else x for x, r in zip(gi, backward, strict=True)])
-    g = g.view(n * k, b, u, three_h)  # [N K, B, U, 3H]
-    flipped = mask.flip(2)
-    m = torch.stack([flipped if r else mask for r in backward]).view(n * k, b, u)
-    w_hh = torch.cat([d.w_hh for d in dirs])  # [N K, H, 3H]
-    b_hh = torch.cat([d.b_hh for d in dirs])  # [N K, 1, 3H]
-    h = g.new_zeros(n * k, b, h_size)  # [N K, B, H]
-    # Split once: indexing one step of a tensor per step would make autograd write a
-    # zero-filled gradient of the whole tensor for every step, and slicing the gates
-    # apart would write two (split's gradient is one concatenation).
-    rz, cand_in = g.split([2 * h_size, h_size], dim=-1)
-    g_rz, g_n = rz.unbind(2), cand_in.unbind(2)
-    keep = m.unsqueeze(-1).unbind(2)  # U of [N K, B, 1]
-    outs = []
-    for t in range(u):
-        gh = torch.baddbmm(b_hh, h, w_hh)  # [N K, B, 3H]
-        gh_rz, gh_n = gh.split([2 * h_size, h_size], dim=-1)
-        r, z = torch.sigmoid(g_rz[t] + gh_rz).chunk(2, dim=-1)
-        cand = torch.tanh(g_n[t] + r * gh_n)
-        h = torch.where(keep[t], cand + z * (h - cand), h)  # (1-z) n + z h
-        outs.append(h)
-    out = torch.stack(outs, dim=2).view(n, k, b, u, h_size)  # [N, K, B, U, H]
-    keep_out = mask.unsqueeze(-1).to(out.dtype)  # outputs at padding: 0
-    return [torch.cat([out[i], out[i + 1].flip(2)], dim=-1) * keep_out for i in range(0, n, 2)]
+            gates = [d.inputs(h) for h, g in zip(hs, grus, strict=True) for d in
+                     (g.direction(2 * layer), g.direction(2 * layer + 1))]  # fmt: skip
+            w_hh = torch.cat([d.w_hh for d in dirs])  # [N K, H, 3H]
+            b_hh = torch.cat([d.b_hh for d in dirs])  # [N K, 1, 3H]
+            hs = gru_directions(gates, mask, w_hh, b_hh)
+        return hs
