@@ -131,11 +131,7 @@ class Batches:
                 raise ConfigError(
                     f"dialog models take vector views only; {spec.name} is {spec.view}"
                 )
-        # Vector views, pooled and normalised once (not per batch), and a zero row after
-        # the last that padding positions (-1) read: batches are row copies.
-        self.vectors: dict[str, torch.Tensor] = {  # name -> [n + 1, D]
-            s.name: self._vector_table(s.name) for s in self.specs if s.view == "vector"
-        }
+        self._vectors: dict[str, torch.Tensor] | None = None  # built on first use
         self._groups = dialog_groups(data, self.positions) if unit == "dialog" else []
         self._kept: list[Batch] | None = None
         self._seq_len = {
@@ -143,6 +139,19 @@ class Batches:
             for s in self.specs
             if s.view == "sequence"
         }
+
+    @property
+    def vectors(self) -> dict[str, torch.Tensor]:
+        """Vector views, pooled and normalised once (not per batch), each [n + 1, D] with a
+        zero row after the last that padding positions (-1) read: batches are row copies.
+        Built on first use: stacked runs gather from one shared table instead
+        (`ser.train.stack.StackedSides`), and a copy per side and member of a 6373-d
+        set would cost 140 MB each."""
+        if self._vectors is None:
+            self._vectors = {
+                s.name: self._vector_table(s.name) for s in self.specs if s.view == "vector"
+            }
+        return self._vectors
 
     def __len__(self) -> int:
         count = len(self._groups) if self.unit == "dialog" else len(self.positions)
