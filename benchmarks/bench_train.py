@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -128,16 +129,17 @@ def attrs_of(extractor: str, modality: str, level: str, dim: int, dtype: str) ->
     }
 
 
-def fusion_store(path: Path, rng: np.random.Generator) -> FeatureStore:
-    """The fusion study's shape: one 100-d audio and one 768-d text vector per utterance."""
+def fusion_store(path: Path, rng: np.random.Generator, audio_dim: int = 100) -> FeatureStore:
+    """The fusion study's shape: one 100-d audio (the published code's; 6373 for the IS13
+    functionals themselves) and one 768-d text vector per utterance."""
     manifest = synthetic_manifest(rng)
     store = FeatureStore.create(path, manifest)
     labels, ones = class_index(manifest), np.ones(len(manifest), dtype=np.int64)
     add_feature_set(
         store,
         "is13",
-        attrs_of("is13", "audio", "utterance", 100, "float32"),
-        signal_rows(labels, ones, 100, 0.12, rng, "float32"),
+        attrs_of("is13", "audio", "utterance", audio_dim, "float32"),
+        signal_rows(labels, ones, audio_dim, 0.12, rng, "float32"),
     )
     add_feature_set(
         store,
@@ -175,8 +177,8 @@ def msmser_store(path: Path, n: int, rng: np.random.Generator, dim: int = 768) -
     return store
 
 
-def dialog_store(path: Path, rng: np.random.Generator) -> FeatureStore:
-    return fusion_store(path, rng)
+def dialog_store(path: Path, rng: np.random.Generator, audio_dim: int = 100) -> FeatureStore:
+    return fusion_store(path, rng, audio_dim)
 
 
 MSMSER_SIZES = {
@@ -293,15 +295,17 @@ def _gpu_figures(store: Path, base: TrainConfig, stacked: dict[str, Any], n: int
 
 def bench_dialog(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     store = tmp / "dialog.h5"
-    dialog_store(store, np.random.default_rng(0))
+    dialog_store(store, np.random.default_rng(0), args.audio_dim)
     model = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")
     base = TrainConfig(
         store=str(store), features=("is13", "bert"), model=model, seeds=args.seeds,
         epochs=args.epochs, threads=args.threads, device=args.device, out=str(tmp / "runs"),
         overwrite=True,
     )  # fmt: skip
-    out: dict[str, Any] = {"scenario": "dialog", "seeds": args.seeds}
+    out: dict[str, Any] = {"scenario": "dialog", "seeds": args.seeds, "audio_dim": args.audio_dim}
     out["stacked"] = run_train(TrainConfig(**{**base.__dict__, "name": "stacked"}))
+    # The process's peak so far: the store's making, then the stacked run.
+    out["stacked"]["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     if args.sequential:
         one = TrainConfig(**{**base.__dict__, "name": "sequential", "members_at_once": 1})
         out["sequential"] = run_train(one)
@@ -336,6 +340,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=None, help="[msmser 3, dialog 150]")
     parser.add_argument("--utterances", type=int, default=413, help="msmser demo size")
+    parser.add_argument(
+        "--audio-dim", type=int, default=100, help="dialog: the audio vectors' width [100]"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--sequential", action="store_true", help="also one after another")
     parser.add_argument("--baseline", default=None, help="dialog: another checkout to time")

@@ -7,6 +7,10 @@
   that would launch GPU work, forward + backward and Adam apart (a GPU step is
   host-bound: ~2000 launches against 14 ms of kernels at K 5, measured before Adam
   went flat).
+- ``dialog``: the fusion study's stacked step (20 members, batches of 20 dialogs of 40
+  utterances) at width 8, where dispatch is what it costs, and at its own width 100: ms
+  per step and the operators that would launch GPU work (its Bi-GRU steps through the
+  utterances: the recurrence's operators per time step decide the count).
 - ``compile``: one stacked step of the demo's MSMSER (d 64, 4 heads, L 8; 200 frames and
   30 tokens, batch 8 per member) eager against `torch.compile` (inductor's C++ code),
   compile time apart.
@@ -15,7 +19,7 @@
   the cache, and past glibc's largest mmap threshold (32 MB) every allocation is a new
   mapping whose pages fault in again.
 
-    .venv/bin/python benchmarks/probe_train_cpu.py host compile memory --threads 2
+    .venv/bin/python benchmarks/probe_train_cpu.py host dialog compile memory --threads 2
 
 Figures: benchmarks/README.md, "Stacked training", CPU.
 """
@@ -23,6 +27,7 @@ Figures: benchmarks/README.md, "Stacked training", CPU.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -130,6 +135,56 @@ def host() -> None:
               f"GPU; {as_cpu} as on the CPU), {adam} in the Adam update")  # fmt: skip
 
 
+def dialog_step(k: int, width: int, dialogs: int = 20, utterances: int = 40) -> Callable[[], Any]:
+    """One training step (forward, loss, backward) of K stacked fusion-study models
+    (logits ADD, perspective loss: two Bi-GRUs, two attentions) at `width`, on batches of
+    `dialogs` dialogs of `utterances` utterances."""
+    config = ModelConfig(fusion="add", fusion_at="logits", loss="perspective", d_model=width)
+    specs = [InputSpec("a", "audio", width, "vector"), InputSpec("t", "text", width, "vector")]
+    model = build_model([config] * k, specs, 4, seeds=list(range(k)))
+    model.train()
+    shape = (k, dialogs, utterances)
+    batch = Batch(
+        x={"a": torch.randn(*shape, width), "t": torch.randn(*shape, width)}, mask={},
+        labels=torch.randint(0, 4, shape), index=torch.zeros(shape, dtype=torch.long),
+        utt_mask=torch.ones(shape, dtype=torch.bool),
+        sizes={"batch": [dialogs] * k, "utt": [utterances] * k},
+    )  # fmt: skip
+    streams = Streams([torch.Generator().manual_seed(seed) for seed in range(k)])
+
+    def step() -> torch.Tensor:
+        streams.next_step()
+        batch.noise = Noise(streams, batch.sizes or {}, one_launch=True)
+        model.zero_grad(set_to_none=True)
+        loss = model.loss(model(batch), batch).sum()  # type: ignore[operator]
+        loss.backward()
+        return loss
+
+    return step
+
+
+def dialog() -> None:
+    """The fusion study's step at width 8 (dispatch, not arithmetic) and at its own
+    width 100, K = 20 (its 20 seeds); operators counted as on the CPU and as on a GPU
+    (where the Bi-GRU makes its backward's factors for all steps at once)."""
+    import ser.train.nn.gru as gru
+
+    for width in (8, 100):
+        step = dialog_step(20, width)
+        ms = step_ms(step, repeat=5)
+        as_cpu = kernel_ops(step)
+        recurrence = getattr(gru, "gru_directions", None)  # absent before the Bi-GRU Function
+        if recurrence is not None:
+            gru.gru_directions = functools.partial(recurrence, factors_at_once=True)  # type: ignore[attr-defined]
+        as_gpu = kernel_ops(dialog_step(20, width))
+        if recurrence is not None:
+            gru.gru_directions = recurrence  # type: ignore[attr-defined]
+        print(
+            f"dialog: K=20 width {width:3d}  {ms:6.1f} ms/step  kernel-launching operators "
+            f"in forward + backward: {as_cpu} as on the CPU, {as_gpu} as on a GPU"
+        )
+
+
 def compiled() -> None:
     config = ModelConfig(fusion="mit", d_model=64, heads=4, queries=8)
     for k in (1, 15):
@@ -156,7 +211,7 @@ def memory() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("probes", nargs="+", choices=["host", "compile", "memory"])
+    parser.add_argument("probes", nargs="+", choices=["host", "dialog", "compile", "memory"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--glibc-heap", action="store_true", help="keep glibc's heap defaults")
     args = parser.parse_args()
@@ -165,7 +220,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as `ser train` does on the CPU
     for probe in args.probes:
-        {"host": host, "compile": compiled, "memory": memory}[probe]()
+        {"host": host, "dialog": dialog, "compile": compiled, "memory": memory}[probe]()
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ Why by hand: left to autograd, each time step records 10 operations and the back
 replays 22 (each a graph node with its own bookkeeping), and the per-step tensors are
 stacked along a strided axis and split again. Here each step's state goes straight
 into a time-major buffer (7 operations a step, nothing recorded). In training the
-forward also computes, while the step's activations are in cache, the factors that the
-backward multiplies the incoming gradient by (gate derivatives, masks: 12 operations),
-so the backward is 5 operations a step. Fewer operations and no autograd nodes: fewer
-launches on a GPU, less dispatch and copying on a CPU. Tested against autograd through
+forward also computes the factors that the backward multiplies the incoming gradient by
+(gate derivatives, masks), so the backward is 5 operations a step: on a CPU 12
+operations a step while the step's activations are in cache, off the CPU 12 for all
+steps at once after the loop (launches are what a GPU step waits on; see
+`factors_at_once`). Fewer operations and no autograd nodes: fewer launches on a GPU,
+less dispatch and copying on a CPU. Tested against autograd through
 the same maths step by step, with `torch.autograd.gradcheck` in float64, and (through
 `BiGRU`) against `nn.GRU`'s outputs and gradients.
 
@@ -38,16 +40,27 @@ import torch
 
 
 def gru_directions(
-    gates: Sequence[torch.Tensor], mask: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor
+    gates: Sequence[torch.Tensor],
+    mask: torch.Tensor,
+    w_hh: torch.Tensor,
+    b_hh: torch.Tensor,
+    *,
+    factors_at_once: bool | None = None,
 ) -> list[torch.Tensor]:
     """Directions (forward, backward, forward, ...) over their input gates [K, B, U, 3H]
     each (x W_ih + b_ih), `mask` [K, B, U] True at real positions, recurrent weights
     [N K, H, 3H] and biases [N K, 1, 3H] in direction order -> per pair of directions
-    the outputs [K, B, U, 2H] (forward, then backward; zero at masked positions)."""
+    the outputs [K, B, U, 2H] (forward, then backward; zero at masked positions).
+
+    `factors_at_once`: make the backward's factors for all time steps in a dozen
+    operations after the loop (a GPU, where launches cost and bandwidth is plentiful)
+    instead of a dozen per step while each step is in cache (a CPU, where whole-tensor
+    passes leave the cache); None: at once off the CPU. The same numbers either way."""
     if len(gates) % 2 or not gates:
         raise ValueError(f"directions come in (forward, backward) pairs, got {len(gates)}")
+    at_once = mask.device.type != "cpu" if factors_at_once is None else factors_at_once
     if torch.is_grad_enabled() and any(t.requires_grad for t in (w_hh, b_hh, *gates)):
-        return list(_Recurrence.apply(mask, w_hh, b_hh, *gates))
+        return list(_Recurrence.apply(mask, w_hh, b_hh, at_once, *gates))
     with torch.autocast(mask.device.type, enabled=False):  # evaluation: nothing kept
         return list(_forward(None, mask, w_hh, b_hh, gates))
 
@@ -62,11 +75,16 @@ class _Recurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, mask: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, *gates: torch.Tensor
+        ctx: Any,
+        mask: torch.Tensor,
+        w_hh: torch.Tensor,
+        b_hh: torch.Tensor,
+        at_once: bool,
+        *gates: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
         ctx.device_type = mask.device.type
         with torch.autocast(ctx.device_type, enabled=False):
-            return _forward(ctx, mask, w_hh, b_hh, gates)
+            return _forward(ctx, mask, w_hh, b_hh, gates, at_once)
 
     @staticmethod
     def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
@@ -80,6 +98,7 @@ def _forward(
     w_hh: torch.Tensor,
     b_hh: torch.Tensor,
     gates: Sequence[torch.Tensor],
+    at_once: bool = False,
 ) -> tuple[torch.Tensor, ...]:
     n = len(gates)
     k, b, u, three_h = gates[0].shape
@@ -97,16 +116,21 @@ def _forward(
     grad = ctx is not None  # keep what the backward needs
     coef = g.new_empty(u, n * k, b, 4 * h) if grad else None
     carry = g.new_empty(u, n * k, b, h) if grad else None
-    gh, act = g.new_empty(n * k, b, three_h), g.new_empty(n * k, b, three_h)
+    whole = grad and at_once  # every step's h W_hh + b_hh and activations kept
+    recurrent = g.new_empty(u if whole else 1, n * k, b, three_h)
+    acts = g.new_empty(u if whole else 1, n * k, b, three_h)  # r, z, n
     for t in range(u):
+        gh, act = (recurrent[t], acts[t]) if whole else (recurrent[0], acts[0])
         torch.baddbmm(bias, states[t], w, out=gh)  # h W_hh + b_hh
         torch.add(g[t, ..., : 2 * h], gh[..., : 2 * h], out=act[..., : 2 * h]).sigmoid_()
         r, z, cand = act.split(h, dim=-1)
         torch.addcmul(g[t, ..., 2 * h :], r, gh[..., 2 * h :], out=cand).tanh_()
         # (1 - z) n + z h where the position is real; h carried over where it is not
         torch.where(keep[t], torch.lerp(cand, states[t], z), states[t], out=states[t + 1])
-        if coef is not None and carry is not None:
-            _step_factors(coef[t], carry[t], act, gh[..., 2 * h :], states[t], keep[t])
+        if coef is not None and carry is not None and not whole:
+            _factors(coef[t], carry[t], act, gh[..., 2 * h :], states[t], keep[t])
+    if coef is not None and carry is not None and whole:
+        _factors(coef, carry, acts, recurrent[..., 2 * h :], states[:-1], keep)
     if ctx is not None:
         ctx.save_for_backward(states, coef, carry, w, mask)
         ctx.dtypes = (w_hh.dtype, b_hh.dtype, [x.dtype for x in gates])
@@ -121,7 +145,7 @@ def _time_major(dest: torch.Tensor, src: torch.Tensor, backwards: bool, rev: tor
         dest.copy_(src)
 
 
-def _step_factors(
+def _factors(
     coef: torch.Tensor,
     carry: torch.Tensor,
     act: torch.Tensor,
@@ -129,14 +153,15 @@ def _step_factors(
     prev: torch.Tensor,
     keep: torch.Tensor,
 ) -> None:
-    """What the backward multiplies step t's state gradient by, made while the step's
-    activations are in cache.
+    """What the backward multiplies a step's state gradient by, for one step (while its
+    activations are in cache) or for all steps at once (leading [U] on every tensor).
 
     With a_* the gates before their activation and h' = (1 - z) n + z h at a real position:
     dh'/da_n = (1 - z)(1 - n^2), dh'/da_z = (h - n) z (1 - z), dh'/da_r = dh'/da_n (h
     W_hn + b_hn) r (1 - r), and the recurrent n part's gradient is dh'/da_n r. Writes
-    `coef` [N K, B, 4H] (for a_r, a_z, the recurrent n part, the input n part; zero at
-    masked positions) and `carry` = dh'/dh [N K, B, H] (z where real, 1 where carried)."""
+    `coef` [..., N K, B, 4H] (for a_r, a_z, the recurrent n part, the input n part; zero
+    at masked positions) and `carry` = dh'/dh [..., N K, B, H] (z where real, 1 where
+    carried)."""
     h = prev.shape[-1]
     r, z, cand = act.split(h, dim=-1)
     c_r, c_z, c_hn, c_n = coef.split(h, dim=-1)
@@ -192,7 +217,7 @@ def _backward(ctx: Any, grads: Sequence[torch.Tensor | None]) -> tuple[torch.Ten
         _from_time_major(across[..., : 2 * h], part[..., : 2 * h], i % 2 == 1, rev)
         _from_time_major(across[..., 2 * h :], part[..., 3 * h :], i % 2 == 1, rev)
         d_gates.append(d.to(dtype))
-    return (None, d_w.to(w_dtype), d_b.to(b_dtype), *d_gates)
+    return (None, d_w.to(w_dtype), d_b.to(b_dtype), None, *d_gates)
 
 
 def _from_time_major(

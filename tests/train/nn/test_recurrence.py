@@ -68,13 +68,26 @@ def test_outputs_and_gradients_equal_autograd_through_the_steps() -> None:
         torch.testing.assert_close(a, b)
 
 
-def test_gradcheck() -> None:
+@pytest.mark.parametrize("at_once", [False, True])
+def test_gradcheck(at_once: bool) -> None:
     gates, mask, w_hh, b_hh = inputs(u=4, pairs=1)
 
     def run(w: torch.Tensor, b: torch.Tensor, *g: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(gru_directions(list(g), mask, w, b))
+        return tuple(gru_directions(list(g), mask, w, b, factors_at_once=at_once))
 
     assert torch.autograd.gradcheck(run, (w_hh, b_hh, *gates))
+
+
+def test_factors_made_at_once_give_the_same_gradients_as_step_by_step() -> None:
+    """The GPU's way (factors for all steps after the loop) and the CPU's (per step)."""
+    gates, mask, w_hh, b_hh = inputs(dtype=torch.float32)
+    params = [*gates, w_hh, b_hh]
+    grads = []
+    for at_once in (False, True):
+        out = gru_directions(gates, mask, w_hh, b_hh, factors_at_once=at_once)
+        grads.append(torch.autograd.grad(sum(o.square().sum() for o in out), params))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
 
 
 def test_evaluation_keeps_nothing_and_gives_the_same_outputs() -> None:
@@ -109,7 +122,7 @@ class Ops(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def ops_per_step(u_short: int = 5, u_long: int = 15) -> tuple[float, float, float]:
+def ops_per_step(at_once: bool, u_short: int = 5, u_long: int = 15) -> tuple[float, ...]:
     """Operators per time step: (evaluation, training forward, backward)."""
     counts = []
     for u in (u_short, u_long):
@@ -117,23 +130,23 @@ def ops_per_step(u_short: int = 5, u_long: int = 15) -> tuple[float, float, floa
         with torch.no_grad(), Ops() as evaluation:
             gru_directions(gates, mask, w_hh, b_hh)
         with Ops() as forward:
-            out = gru_directions(gates, mask, w_hh, b_hh)
+            out = gru_directions(gates, mask, w_hh, b_hh, factors_at_once=at_once)
         loss = sum(o.sum() for o in out)
         with Ops() as backward:
             loss.backward()
         counts.append((evaluation.count, forward.count, backward.count))
     short, long = counts
-    return tuple((b - a) / (u_long - u_short) for a, b in zip(short, long, strict=True))  # type: ignore[return-value]
+    return tuple((b - a) / (u_long - u_short) for a, b in zip(short, long, strict=True))
 
 
 def test_each_time_step_costs_a_few_operators() -> None:
-    """Per time step: 7 operators in evaluation; in training 7 + 12 for the backward's
-    factors, then 5 in the backward pass. (Autograd through the same steps: 10 and 22,
-    each recorded and replayed one node at a time.)"""
-    evaluation, forward, backward = ops_per_step()
-    assert evaluation <= 7
-    assert forward <= 19
-    assert backward <= 5
+    """Per time step: 7 operators in evaluation; in training 7 (+ 12 for the backward's
+    factors, on the CPU's way), then 5 in the backward pass. (Autograd through the same
+    steps: 10 and 22, each recorded and replayed one node at a time.)"""
+    evaluation, forward, backward = ops_per_step(at_once=False)
+    assert (evaluation, forward, backward) == (7, 19, 5)
+    evaluation, forward, backward = ops_per_step(at_once=True)
+    assert (evaluation, forward, backward) == (7, 7, 5)
 
 
 def test_unpaired_directions_are_refused() -> None:
