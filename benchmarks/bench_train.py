@@ -17,7 +17,8 @@ signal; nothing of IEMOCAP itself) feed `ser.train.run.train`, the library entry
   150 epochs) with `--seeds` repeats, stacked against one after another; with
   `--baseline DIR` also against `ser train` of another checkout (e.g. a worktree of the
   commit before stacking: "today's fastest path", its C kernels included), in a new
-  process each.
+  process each. `--audio-dim 6373` gives the audio set the IS13 functionals' width
+  (the published code fed 100-d vectors), which shows the vector tables' memory.
 
     .venv/bin/python benchmarks/bench_train.py msmser --size demo --seeds 3 --sequential
     .venv/bin/python benchmarks/bench_train.py dialog --seeds 20 --sequential --baseline ../old
