@@ -10,9 +10,11 @@ replays 22 (each a graph node with its own bookkeeping), and the per-step tensor
 stacked along a strided axis and split again. Here each step's state goes straight
 into a time-major buffer (7 operations a step, nothing recorded). In training the
 forward also computes the factors that the backward multiplies the incoming gradient by
-(gate derivatives, masks), so the backward is 5 operations a step: on a CPU 12
-operations a step while the step's activations are in cache, off the CPU 12 for all
-steps at once after the loop (launches are what a GPU step waits on; see
+(gate derivatives, masks), so the backward is 4-5 operations a step: on a CPU the
+factors take 12 operations a step while the step's activations are in cache, and the
+backward adds each step's share of the recurrent weights' gradient; off the CPU the
+factors take 12 operations for all steps at once after the loop, and that gradient is
+one product after the backward's loop (launches are what a GPU step waits on; see
 `factors_at_once`). Fewer operations and no autograd nodes: fewer launches on a GPU,
 less dispatch and copying on a CPU. Tested against autograd through
 the same maths step by step, with `torch.autograd.gradcheck` in float64, and (through
@@ -107,7 +109,7 @@ def _forward(
     rev = _reversed(u, mask.device)
     g = gates[0].new_empty(u, n, k, b, three_h, dtype=dtype)  # [U, N, K, B, 3H]
     for i, x in enumerate(gates):
-        _time_major(g[:, i], x.permute(2, 0, 1, 3), i % 2 == 1, rev)
+        _reorder(g[:, i], x.permute(2, 0, 1, 3), i % 2 == 1, rev)
     m = mask.permute(2, 0, 1)  # [U, K, B]
     keep = torch.stack([m if i % 2 == 0 else m.index_select(0, rev) for i in range(n)], 1)
     g, keep = g.view(u, n * k, b, three_h), keep.view(u, n * k, b, 1)
@@ -134,13 +136,15 @@ def _forward(
     if ctx is not None:
         ctx.save_for_backward(states, coef, carry, w, mask)
         ctx.dtypes = (w_hh.dtype, b_hh.dtype, [x.dtype for x in gates])
+        ctx.at_once = at_once
     return _outputs(states[1:].view(u, n, k, b, h), mask, rev)
 
 
-def _time_major(dest: torch.Tensor, src: torch.Tensor, backwards: bool, rev: torch.Tensor) -> None:
-    """dest[t] = src[t], or src[U - 1 - t] for a backward direction (one copy)."""
-    if backwards:
-        dest.index_copy_(0, rev, src.to(dest.dtype))
+def _reorder(dest: torch.Tensor, src: torch.Tensor, backwards: bool, rev: torch.Tensor) -> None:
+    """dest[t] = src[t], or src[U - 1 - t] for a backward direction (one copy each way
+    between the callers' [K, B, U, ...] and the time-major layout)."""
+    if backwards:  # (index_copy_ takes one dtype; copy_ converts by itself)
+        dest.index_copy_(0, rev, src if src.dtype == dest.dtype else src.to(dest.dtype))
     else:
         dest.copy_(src)
 
@@ -205,29 +209,23 @@ def _backward(ctx: Any, grads: Sequence[torch.Tensor | None]) -> tuple[torch.Ten
         dh = dh + d_states[t]
         torch.mul(coef[t].view(nk, b, 4, h), dh.unsqueeze(2), out=steps[t].view(nk, b, 4, h))
         d_rec = steps[t, ..., : 3 * h]  # [N K, B, 3H]
-        d_w.baddbmm_(states[t].transpose(1, 2), d_rec)
+        if not ctx.at_once:  # the step's share while it is in cache
+            d_w.baddbmm_(states[t].transpose(1, 2), d_rec)
         dh = torch.baddbmm(dh * carry[t], d_rec, w_t)
-    d_b = steps[..., : 3 * h].sum(dim=(0, 2)).unsqueeze(1)  # [N K, 1, 3H]
+    d_rec = steps[..., : 3 * h]  # [U, N K, B, 3H]
+    if ctx.at_once:  # one product over all steps
+        d_w = torch.einsum("tnbh,tnbg->nhg", states[:-1], d_rec)
+    d_b = d_rec.sum(dim=(0, 2)).unsqueeze(1)  # [N K, 1, 3H]
     k = nk // n
     d_gates = []
     for i, dtype in enumerate(gate_dtypes):
         part = steps[:, i * k : (i + 1) * k]  # [U, K, B, 4H]
         d = part.new_empty(k, b, u, 3 * h)
         across = d.permute(2, 0, 1, 3)  # [U, K, B, 3H] view
-        _from_time_major(across[..., : 2 * h], part[..., : 2 * h], i % 2 == 1, rev)
-        _from_time_major(across[..., 2 * h :], part[..., 3 * h :], i % 2 == 1, rev)
+        _reorder(across[..., : 2 * h], part[..., : 2 * h], i % 2 == 1, rev)
+        _reorder(across[..., 2 * h :], part[..., 3 * h :], i % 2 == 1, rev)
         d_gates.append(d.to(dtype))
     return (None, d_w.to(w_dtype), d_b.to(b_dtype), None, *d_gates)
-
-
-def _from_time_major(
-    dest: torch.Tensor, src: torch.Tensor, backwards: bool, rev: torch.Tensor
-) -> None:
-    """dest[t] = src[t], or src[U - 1 - t] for a backward direction (one copy)."""
-    if backwards:
-        dest.index_copy_(0, rev, src)
-    else:
-        dest.copy_(src)
 
 
 def _state_grads(
