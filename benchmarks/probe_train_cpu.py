@@ -74,18 +74,28 @@ def stacked_step(
         sizes={"batch": [b] * k, "a": [frames] * k, "t": [tokens] * k},
     )  # fmt: skip
 
-    streams = Streams([torch.Generator().manual_seed(seed) for seed in range(k)])
+    optimizer = None
     if adam:  # (it makes the weights views of one buffer)
         optimizer = MemberAdam(model.parameters(), lr=[1e-3] * k, weight_decay=[0.0] * k)
+    return training_step(model, batch, one_launch, optimizer)
+
+
+def training_step(
+    model: Any, batch: Batch, one_launch: bool, optimizer: MemberAdam | None = None
+) -> Callable[[], Any]:
+    """Forward, loss, backward (and the update) of `model` on `batch`, each member
+    drawing from its own stream (seeds 0..K-1) as in training; `one_launch`: the draws
+    placed as on a GPU."""
+    k = model.members
+    streams = Streams([torch.Generator().manual_seed(seed) for seed in range(k)])
 
     def step() -> torch.Tensor:
         streams.next_step()
-        # Dropout and RMM as in training; `one_launch`: the draws placed as on a GPU.
         batch.noise = Noise(streams, batch.sizes or {}, one_launch=one_launch)
         model.zero_grad(set_to_none=True)
-        loss = model.loss(model(batch), batch).sum()  # type: ignore[operator]
+        loss = model.loss(model(batch), batch).sum()
         loss.backward()
-        if adam:
+        if optimizer is not None:
             optimizer.step([True] * k)
         return loss
 
@@ -150,17 +160,7 @@ def dialog_step(k: int, width: int, dialogs: int = 20, utterances: int = 40) -> 
         utt_mask=torch.ones(shape, dtype=torch.bool),
         sizes={"batch": [dialogs] * k, "utt": [utterances] * k},
     )  # fmt: skip
-    streams = Streams([torch.Generator().manual_seed(seed) for seed in range(k)])
-
-    def step() -> torch.Tensor:
-        streams.next_step()
-        batch.noise = Noise(streams, batch.sizes or {}, one_launch=True)
-        model.zero_grad(set_to_none=True)
-        loss = model.loss(model(batch), batch).sum()  # type: ignore[operator]
-        loss.backward()
-        return loss
-
-    return step
+    return training_step(model, batch, one_launch=True)
 
 
 def dialog() -> None:
