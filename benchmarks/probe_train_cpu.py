@@ -14,6 +14,9 @@
 - ``compile``: one stacked step of the demo's MSMSER (d 64, 4 heads, L 8; 200 frames and
   30 tokens, batch 8 per member) eager against `torch.compile` (inductor's C++ code),
   compile time apart.
+- ``explain``: where `torch.compile` would break the stacked MSMSER forward + loss into
+  pieces (TorchDynamo's explain), on a first and a later step: what compiling (or
+  capturing) the step on a GPU must first remove.
 - ``memory``: an elementwise product and a ReLU backward over [K, 8, 300, 256] float32
   (the demo's feed-forward activations), ms per member as K grows: stacked tensors leave
   the cache, and past glibc's largest mmap threshold (32 MB) every allocation is a new
@@ -30,6 +33,7 @@ import argparse
 import functools
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -199,6 +203,40 @@ def compiled() -> None:
               f"({eager / ms:.2f}x, compile {took:.0f} s)")  # fmt: skip
 
 
+def explain() -> None:
+    """Where `torch.compile` would break the stacked MSMSER forward + loss into pieces
+    (TorchDynamo's explain; no code is generated), K = 5, on a first and a later step."""
+    import torch._dynamo
+
+    config = ModelConfig(fusion="mit", d_model=16, heads=4, queries=8)
+    specs = [InputSpec("a", "audio", 8, "sequence"), InputSpec("t", "text", 8, "sequence")]
+    k = 5
+    model = build_model([config] * k, specs, 4, seeds=list(range(k)))
+    model.train()
+    model.set_epoch(0, 100)  # RMM draws, as in training
+    batch = Batch(
+        x={"a": torch.randn(k, 8, 20, 8), "t": torch.randn(k, 8, 6, 8)},
+        mask={"a": torch.ones(k, 8, 20, dtype=torch.bool),
+              "t": torch.ones(k, 8, 6, dtype=torch.bool)},
+        labels=torch.randint(0, 4, (k, 8)), index=torch.zeros(k, 8, dtype=torch.long),
+        sizes={"batch": [8] * k, "a": [20] * k, "t": [6] * k},
+    )  # fmt: skip
+    streams = Streams([torch.Generator().manual_seed(seed) for seed in range(k)])
+    for step in ("first", "later"):
+        streams.next_step()
+        batch.noise = Noise(streams, batch.sizes or {}, one_launch=True)
+        torch._dynamo.reset()
+        found = torch._dynamo.explain(lambda b: model.loss(model(b), b).sum())(batch)
+        reasons: dict[str, int] = {}
+        for r in found.break_reasons:
+            frame = r.user_stack[-1] if r.user_stack else None
+            where = f"{Path(frame.filename).name}:{frame.lineno}" if frame else "?"
+            key = f"{r.reason.splitlines()[0]} at {where}"
+            reasons[key] = reasons.get(key, 0) + 1
+        print(f"explain: {step} step: {found.graph_count} graphs, {found.graph_break_count} "
+              f"breaks; {reasons}")  # fmt: skip
+
+
 def memory() -> None:
     for k in (1, 5, 15):
         x = torch.randn(k, 8, 300, 256)
@@ -211,7 +249,8 @@ def memory() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("probes", nargs="+", choices=["host", "dialog", "compile", "memory"])
+    probes = ["host", "dialog", "compile", "explain", "memory"]
+    parser.add_argument("probes", nargs="+", choices=probes)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--glibc-heap", action="store_true", help="keep glibc's heap defaults")
     args = parser.parse_args()
@@ -220,7 +259,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as `ser train` does on the CPU
     for probe in args.probes:
-        {"host": host, "dialog": dialog, "compile": compiled, "memory": memory}[probe]()
+        run = {"host": host, "dialog": dialog, "compile": compiled, "explain": explain}
+        run.get(probe, memory)()
 
 
 if __name__ == "__main__":
