@@ -95,7 +95,8 @@ def training_step(
 
     def step() -> torch.Tensor:
         streams.next_step()
-        batch.noise = Noise(streams, batch.sizes or {}, one_launch=one_launch)
+        # As on a GPU: one scatter a site, and the step's draws made ahead of it.
+        batch.noise = Noise(streams, batch.sizes or {}, one_launch=one_launch, ahead=one_launch)
         model.zero_grad(set_to_none=True)
         loss = model.loss(model(batch), batch).sum()
         loss.backward()
@@ -223,8 +224,8 @@ def explain() -> None:
     )  # fmt: skip
     streams = Streams([torch.Generator().manual_seed(seed) for seed in range(k)])
     for step in ("first", "later"):
-        streams.next_step()
-        batch.noise = Noise(streams, batch.sizes or {}, one_launch=True)
+        streams.next_step()  # the first step draws site by site; the later one ahead
+        batch.noise = Noise(streams, batch.sizes or {}, one_launch=True, ahead=True)
         torch._dynamo.reset()
         found = torch._dynamo.explain(lambda b: model.loss(model(b), b).sum())(batch)
         reasons: dict[str, int] = {}

@@ -193,18 +193,22 @@ def test_each_steps_extents_reach_the_device_as_the_sizes_say(
 
 
 @pytest.mark.parametrize("family", ["msmser", "dialog"])
+@pytest.mark.parametrize("way", ["one_launch", "ahead"])
 def test_draws_placed_in_one_launch_train_exactly_as_copies_per_member(
-    family: str, store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    family: str, way: str, store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Off the CPU the members' random draws are placed with one scatter; forced here on
-    the CPU, a stacked run must train exactly as with the CPU's copy per member."""
+    """Off the CPU the members' random draws are placed with one scatter a site, and made
+    for the whole step before it (`ser.train.nn.ahead`); forced here on the CPU, a
+    stacked run must train exactly as with the CPU's copy per member and site (every
+    step after the first made ahead here; sites that leave the plan: tests/train/nn/
+    test_ahead.py)."""
     import functools
 
     from ser.train import loop
     from ser.train.nn.noise import Noise
 
     copies, _ = run(store_path, tmp_path / "copies", family, patience=None, epochs=2)
-    monkeypatch.setattr(loop, "Noise", functools.partial(Noise, one_launch=True))
+    monkeypatch.setattr(loop, "Noise", functools.partial(Noise, **{way: True}))
     scattered, _ = run(store_path, tmp_path / "scatter", family, patience=None, epochs=2)
     assert [f["curves"] for f in scattered["folds"]] == [f["curves"] for f in copies["folds"]]
     assert [f["metrics"] for f in scattered["folds"]] == [f["metrics"] for f in copies["folds"]]

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ser.train.nn.ahead import Ahead, Draw
+
 Axes = tuple[str | None, ...]
 
 
@@ -57,6 +59,9 @@ class Streams:
         self._last = [0] * len(generators)  # in the previous step
         self._thresholds: dict[tuple[object, ...], tuple[torch.Tensor, torch.Tensor]] = {}
         self._constants: dict[tuple[object, ...], torch.Tensor] = {}
+        self.plan: list[Draw] = []  # the previous step's draw sites, in order
+        self._made: list[Draw] = []  # this step's
+        self.ahead: Ahead | None = None  # this step's draws made ahead, if any
 
     def thresholds(
         self, cuts: tuple[int, ...], dims: int, device: torch.device, dtype: torch.dtype
@@ -87,7 +92,29 @@ class Streams:
         return self._constants[key]
 
     def next_step(self) -> None:
+        """Start a step: settle the last one (a step that drew less than its draws made
+        ahead rewinds them), which becomes the next plan."""
+        if self.ahead is not None and self.ahead.served < len(self.ahead.draws):
+            self.ahead.rewind()
+        self.ahead = None
+        self.plan, self._made = self._made, []
         self._last, self._used = self._used, [0] * len(self.generators)
+
+    def record(self, draw: Draw) -> None:
+        """A site of this step drew (`Noise.lanes`)."""
+        self._made.append(draw)
+
+    def snapshot(self) -> tuple[object, ...]:
+        """Everything a draw changes, to `restore` (`ser.train.nn.ahead` rewinds so)."""
+        generators = [g.get_state() for g in self.generators]
+        return list(self._pools), list(self._used), list(self._last), list(self._made), generators
+
+    def restore(self, state: tuple[object, ...]) -> None:
+        pools, used, last, made, generators = state
+        self._pools, self._used = list(pools), list(used)  # type: ignore[call-overload]
+        self._last, self._made = list(last), list(made)  # type: ignore[call-overload]
+        for generator, value in zip(self.generators, generators, strict=True):  # type: ignore[call-overload]
+            generator.set_state(value)
 
     def take(self, k: int, n: int) -> torch.Tensor:
         """The next `n` integers of member k's stream, [n] int16 in [0, 2^15)."""
@@ -125,9 +152,15 @@ class Noise:
     extents: dict[str, torch.Tensor] = field(default_factory=dict)
     # Place all members' draws with one operation (`lanes`); None: off the CPU only.
     one_launch: bool | None = None
+    # Make the step's draws before it from the last step's sites, placed by one operation
+    # (`ser.train.nn.ahead`; the same numbers); None: off the CPU only.
+    ahead: bool | None = None
 
     def __post_init__(self) -> None:
         self._boxes: dict[tuple[object, ...], torch.Tensor] = {}
+        device = next(iter(self.extents.values())).device if self.extents else torch.device("cpu")
+        use = device.type != "cpu" if self.ahead is None else self.ahead
+        self._ahead = Ahead(self, self.streams.plan, device) if use and self.streams.plan else None
 
     @property
     def generators(self) -> list[torch.Generator]:
@@ -154,6 +187,15 @@ class Noise:
         placed by one operation, so the launches do not grow with K; on the CPU, where a
         copy per member is cheaper than that (serial) scatter, one copy per member. The
         same numbers at the same places either way."""
+        draw = Draw(tuple(members), tuple(shape), tuple(axes))
+        if self._ahead is not None:
+            served = self._ahead.serve(draw)
+            if served is not None:
+                self.streams.record(draw)
+                return served
+            self._ahead.rewind()  # not the planned site: site by site from here
+            self._ahead = None
+        self.streams.record(draw)
         k_all = len(members)
         out = torch.full((k_all, *shape), LANES - 1, dtype=torch.int16, device=device)
         boxes = [self.box(k, shape, axes) if m else () for k, m in enumerate(members)]
