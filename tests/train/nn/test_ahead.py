@@ -113,3 +113,35 @@ def test_a_planned_step_places_its_draws_once_and_its_sites_cost_nothing() -> No
         counts[ahead] = (making.count, serving)
     assert counts[True][1] == 0
     assert sum(counts[True]) < sum(counts[False]), counts
+
+
+def test_with_draws_made_ahead_the_msmser_forward_traces_into_one_graph() -> None:
+    """What `torch.compile` (and a CUDA graph) needs of a training step: no stream in it.
+    Site by site, every draw site that refills a pool breaks the graph."""
+    import torch._dynamo
+
+    from ser.train.batch import Batch, InputSpec
+    from ser.train.models import ModelConfig, build_model
+
+    config = ModelConfig(fusion="mit", d_model=8, heads=2, queries=3, layers=1, decoder_layers=1)
+    specs = [InputSpec("a", "audio", 4, "sequence"), InputSpec("t", "text", 4, "sequence")]
+    model = build_model([config] * 2, specs, 4, seeds=[0, 1])
+    model.train()
+    model.set_epoch(0, 10)  # RMM draws
+    batch = Batch(
+        x={"a": torch.randn(2, 3, 7, 4), "t": torch.randn(2, 3, 5, 4)},
+        mask={"a": torch.ones(2, 3, 7, dtype=torch.bool),
+              "t": torch.ones(2, 3, 5, dtype=torch.bool)},
+        labels=torch.randint(0, 4, (2, 3)), index=torch.zeros(2, 3, dtype=torch.long),
+        sizes={"batch": [3, 2], "a": [7, 6], "t": [5, 5]},
+    )  # fmt: skip
+    streams = Streams([torch.Generator().manual_seed(k) for k in range(2)])
+    graphs = []
+    for _ in range(2):  # the first step has no plan yet
+        streams.next_step()
+        batch.noise = Noise(streams, batch.sizes or {}, ahead=True)
+        torch._dynamo.reset()
+        explained = torch._dynamo.explain(lambda b: model.loss(model(b), b).sum())(batch)
+        graphs.append(explained.graph_count)
+    torch._dynamo.reset()
+    assert graphs[0] > 1 and graphs[1] == 1, graphs
