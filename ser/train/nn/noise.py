@@ -160,7 +160,11 @@ class Noise:
         self._boxes: dict[tuple[object, ...], torch.Tensor] = {}
         device = next(iter(self.extents.values())).device if self.extents else torch.device("cpu")
         use = device.type != "cpu" if self.ahead is None else self.ahead
-        self._ahead = Ahead(self, self.streams.plan, device) if use and self.streams.plan else None
+        plan = self.streams.plan
+        named = {axis for draw in plan for axis in draw.axes if axis is not None}
+        # A plan whose axes this step does not size cannot be given shapes: site by site.
+        use = use and bool(plan) and named <= set(self.sizes)
+        self._ahead = Ahead(self, plan, device) if use else None
 
     @property
     def generators(self) -> list[torch.Generator]:
@@ -189,7 +193,7 @@ class Noise:
         same numbers at the same places either way."""
         draw = Draw(tuple(members), tuple(shape), tuple(axes))
         if self._ahead is not None:
-            served = self._ahead.serve(draw)
+            served = self._ahead.serve(draw) if device == self._ahead.placed.device else None
             if served is not None:
                 self.streams.record(draw)
                 return served

@@ -80,6 +80,15 @@ def test_a_step_that_draws_less_than_planned_settles_at_the_next_step() -> None:
     equal_runs(steps)
 
 
+def test_a_plan_over_axes_this_step_does_not_size_is_not_used() -> None:
+    """The sites of a step with a "t" axis plan nothing for a step without one."""
+    b = [2, 2, 2, 2]
+    other = [((True,) * K, (2, 3), ("batch", "u"))]
+    steps = [(sizes([4] * K, b), sites(4, 2)), ({"batch": b, "u": [3] * K}, other),
+             (sizes([5] * K, b), sites(5, 2))]  # fmt: skip
+    equal_runs(steps)
+
+
 class Ops(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
