@@ -3,10 +3,7 @@ site by site, whatever the step does, with the placing done once a step."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from ser.train.nn.noise import Noise, Streams
 
@@ -89,23 +86,7 @@ def test_a_plan_over_axes_this_step_does_not_size_is_not_used() -> None:
     equal_runs(steps)
 
 
-class Ops(TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        self.count += not func.is_view
-        return func(*args, **(kwargs or {}))
-
-
-def ops_of(step: Callable[[], object]) -> int:
-    with Ops() as ops:
-        step()
-    return ops.count
-
-
-def test_a_planned_step_places_its_draws_once_and_its_sites_cost_nothing() -> None:
+def test_a_planned_step_places_its_draws_once_and_its_sites_cost_nothing(op_count) -> None:  # type: ignore[no-untyped-def]
     """Made ahead: all operators at the step's start, none at the sites, and fewer in all
     than site by site placed as on a GPU (one scatter a site): 19 sites of 4 shapes."""
     step_sizes = sizes([4, 3, 4, 2], [2, 1, 2, 2])
@@ -114,12 +95,13 @@ def test_a_planned_step_places_its_draws_once_and_its_sites_cost_nothing() -> No
         streams = Streams([torch.Generator().manual_seed(k) for k in range(K)])
         for _ in range(2):  # the first step plans the second
             streams.next_step()  # (the first step is planned by none: site by site)
-            making = Ops()
-            with making:
+            with op_count() as making:
                 noise = Noise(streams, step_sizes, one_launch=True, ahead=ahead)
             serve = [(list(m), s, a) for m, s, a in sites(4, 2, layers=6)]
-            serving = ops_of(lambda: [noise.lanes(m, s, a, CPU) for m, s, a in serve])  # noqa: B023
-        counts[ahead] = (making.count, serving)
+            with op_count() as serving:
+                for m, s, a in serve:
+                    noise.lanes(m, s, a, CPU)
+        counts[ahead] = (making.count, serving.count)
     assert counts[True][1] == 0
     assert sum(counts[True]) < sum(counts[False]), counts
 

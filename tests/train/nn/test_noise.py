@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from ser.train.nn.noise import LANES, Noise, Streams
 
@@ -51,34 +50,22 @@ def test_stacked_lanes_equal_one_copy_per_member(
             assert torch.equal(got, reference(alone, members, shape, axes)), (shape, axes)
 
 
-class Count(TorchDispatchMode):
-    """Operators that would launch work on a GPU: all but views."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        self.ops += not func.is_view
-        return func(*args, **(kwargs or {}))
-
-
-def test_operations_a_dropout_takes_do_not_grow_with_members() -> None:
+def test_operations_a_dropout_takes_do_not_grow_with_members(op_count) -> None:  # type: ignore[no-untyped-def]
     counts = []
     for k in (3, 12):
         sizes = {"batch": [4] * k, "t": [6 + i % 3 for i in range(k)]}
         noise = Noise(streams(k), sizes, one_launch=True)  # as on a GPU
         x = torch.ones(k, 4, 8, 16)
         noise.dropout(x, [0.1] * k, ("batch", "t", None))  # warm: pools drawn, constants made
-        with Count() as count:
+        with op_count() as count:
             noise.dropout(x, [0.1] * k, ("batch", "t", None))
-        counts.append(count.ops)
+        counts.append(count.count)
     # Slices of each member's pool are views (no kernel on a GPU); one copy per member
     # into its box, as before, made 3 more launches a member.
     assert counts[0] == counts[1], counts
 
 
-def test_dropout_in_bf16_costs_no_conversion() -> None:
+def test_dropout_in_bf16_costs_no_conversion(op_count) -> None:  # type: ignore[no-untyped-def]
     """The keep scale is kept in the dropped tensor's dtype: a bf16 dropout (autocast on a
     GPU) takes as many operations as a float32 one, and keeps the same entries."""
     counts, outs = [], []
@@ -87,9 +74,9 @@ def test_dropout_in_bf16_costs_no_conversion() -> None:
         x = torch.ones(3, 4, 6, 8, dtype=dtype)
         noise.dropout(x, [0.25] * 3, ("batch", "t", None))  # warm: pools drawn, constants made
         noise.streams.next_step()
-        with Count() as count:
+        with op_count() as count:
             outs.append(noise.dropout(x, [0.25] * 3, ("batch", "t", None)))
-        counts.append(count.ops)
+        counts.append(count.count)
     assert counts[0] == counts[1], counts
     assert outs[1].dtype == torch.bfloat16
     torch.testing.assert_close(outs[1], outs[0].to(torch.bfloat16))

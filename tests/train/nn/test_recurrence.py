@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from ser.train.nn.recurrence import gru_directions
 
@@ -110,43 +109,33 @@ def test_low_precision_gates_run_a_float32_state_and_get_gradients_in_their_dtyp
     assert w_hh.grad is not None and w_hh.grad.dtype == torch.float32
 
 
-class Ops(TorchDispatchMode):
-    """How many operators that compute run while active (views left out)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        self.count += not func.is_view
-        return func(*args, **(kwargs or {}))
-
-
-def ops_per_step(at_once: bool, u_short: int = 5, u_long: int = 15) -> tuple[float, ...]:
+def ops_per_step(
+    counter: type, at_once: bool, u_short: int = 5, u_long: int = 15
+) -> tuple[float, ...]:
     """Operators per time step: (evaluation, training forward, backward)."""
     counts = []
     for u in (u_short, u_long):
         gates, mask, w_hh, b_hh = inputs(u=u, dtype=torch.float32)
-        with torch.no_grad(), Ops() as evaluation:
+        with torch.no_grad(), counter() as evaluation:
             gru_directions(gates, mask, w_hh, b_hh)
-        with Ops() as forward:
+        with counter() as forward:
             out = gru_directions(gates, mask, w_hh, b_hh, factors_at_once=at_once)
         loss = sum(o.sum() for o in out)
-        with Ops() as backward:
+        with counter() as backward:
             loss.backward()
         counts.append((evaluation.count, forward.count, backward.count))
     short, long = counts
     return tuple((b - a) / (u_long - u_short) for a, b in zip(short, long, strict=True))
 
 
-def test_each_time_step_costs_a_few_operators() -> None:
+def test_each_time_step_costs_a_few_operators(op_count) -> None:  # type: ignore[no-untyped-def]
     """Per time step: 7 operators in evaluation; in training 7 (+ 12 for the backward's
     factors on the CPU's way), then 5 in the backward pass (4 on the GPU's way, which
     makes the weights' gradient in one product). (Autograd through the same steps: 10
     and 22, each recorded and replayed one node at a time.)"""
-    evaluation, forward, backward = ops_per_step(at_once=False)
+    evaluation, forward, backward = ops_per_step(op_count, at_once=False)
     assert (evaluation, forward, backward) == (7, 19, 5)
-    evaluation, forward, backward = ops_per_step(at_once=True)
+    evaluation, forward, backward = ops_per_step(op_count, at_once=True)
     assert (evaluation, forward, backward) == (7, 7, 4)
 
 
