@@ -57,7 +57,7 @@ class Ahead:
     def __init__(self, noise: Noise, plan: Sequence[Draw], device: torch.device) -> None:
         from ser.train.nn.noise import LANES  # noise.py imports this module
 
-        self.noise, self.streams = noise, noise.streams
+        self.noise, self.streams, self.device = noise, noise.streams, device
         self.start = self.streams.snapshot()
         self.draws = [Draw(d.members, self._padded(d), d.axes) for d in plan]
         self.offsets, masks, numbers, total = [], [], [], 0
@@ -69,9 +69,10 @@ class Ahead:
             masks.append(flat[draw])
             self.offsets.append(total)
             total += flat[draw].numel()
-        self.placed = torch.full((total,), LANES - 1, dtype=torch.int16, device=device)
+        placed = torch.full((total,), LANES - 1, dtype=torch.int16, device=device)
         if numbers:
-            self.placed.masked_scatter_(torch.cat(masks), torch.cat(numbers))
+            placed.masked_scatter_(torch.cat(masks), torch.cat(numbers))
+        self.placed: torch.Tensor | None = placed
         self.served = 0
         self.streams.ahead = self
 
@@ -97,13 +98,15 @@ class Ahead:
 
     def serve(self, draw: Draw) -> torch.Tensor | None:
         """The placed lanes [K, *shape] of the next site if it is `draw`, else None."""
-        if self.served >= len(self.draws) or self.draws[self.served] != draw:
+        placed = self.placed  # None once every planned draw is served
+        if placed is None or self.draws[self.served] != draw:
             return None
         start = self.offsets[self.served]
+        lanes = placed[start : start + len(draw.members) * math.prod(draw.shape)]
         self.served += 1
-        return self.placed[start : start + len(draw.members) * math.prod(draw.shape)].view(
-            len(draw.members), *draw.shape
-        )
+        if self.served == len(self.draws):
+            self.placed = None  # its sites hold their views: the rest is freed with them
+        return lanes.view(len(draw.members), *draw.shape)
 
     def rewind(self) -> None:
         """Back to drawing site by site: the streams as if only the served sites had drawn."""

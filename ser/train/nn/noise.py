@@ -193,7 +193,7 @@ class Noise:
         same numbers at the same places either way."""
         draw = Draw(tuple(members), tuple(shape), tuple(axes))
         if self._ahead is not None:
-            served = self._ahead.serve(draw) if device == self._ahead.placed.device else None
+            served = self._ahead.serve(draw) if device == self._ahead.device else None
             if served is not None:
                 self.streams.record(draw)
                 return served
