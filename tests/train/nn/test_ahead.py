@@ -88,13 +88,13 @@ def test_a_plan_over_axes_this_step_does_not_size_is_not_used() -> None:
 
 def test_a_planned_step_places_its_draws_once_and_its_sites_cost_nothing(op_count) -> None:  # type: ignore[no-untyped-def]
     """Made ahead: all operators at the step's start, none at the sites, and fewer in all
-    than site by site placed as on a GPU (one scatter a site): 19 sites of 4 shapes."""
+    than site by site placed as on a GPU (one scatter a site): 19 sites of 3 shapes."""
     step_sizes = sizes([4, 3, 4, 2], [2, 1, 2, 2])
     counts = {}
     for ahead in (False, True):
         streams = Streams([torch.Generator().manual_seed(k) for k in range(K)])
         for _ in range(2):  # the first step plans the second
-            streams.next_step()  # (the first step is planned by none: site by site)
+            streams.next_step()
             with op_count() as making:
                 noise = Noise(streams, step_sizes, one_launch=True, ahead=ahead)
             serve = [(list(m), s, a) for m, s, a in sites(4, 2, layers=6)]
