@@ -212,3 +212,34 @@ def test_draws_placed_in_one_launch_train_exactly_as_copies_per_member(
     scattered, _ = run(store_path, tmp_path / "scatter", family, patience=None, epochs=2)
     assert [f["curves"] for f in scattered["folds"]] == [f["curves"] for f in copies["folds"]]
     assert [f["metrics"] for f in scattered["folds"]] == [f["metrics"] for f in copies["folds"]]
+
+
+def test_draws_made_ahead_train_exactly_when_rmm_stops_drawing(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RMM's schedule reaching 0 after the first epoch takes its draw site out of the
+    step: the plan made ahead meets a site it did not plan and rewinds, and the run still
+    trains exactly as site by site."""
+    import functools
+
+    from ser.train import loop
+    from ser.train.nn import ahead
+    from ser.train.nn.noise import Noise
+
+    model = replace(FAMILIES["msmser"][1], rmm_end=0.3)  # p = 0 from epoch 1 of 3
+    by_site, _ = run(store_path, tmp_path / "by_site", "msmser", model=model, epochs=3,
+                     patience=None)  # fmt: skip
+    rewinds = []
+    original = ahead.Ahead.rewind
+
+    def spy(self: ahead.Ahead) -> None:
+        rewinds.append(self.served)
+        original(self)
+
+    monkeypatch.setattr(ahead.Ahead, "rewind", spy)
+    monkeypatch.setattr(loop, "Noise", functools.partial(Noise, ahead=True))
+    made_ahead, _ = run(store_path, tmp_path / "ahead", "msmser", model=model, epochs=3,
+                        patience=None)  # fmt: skip
+    assert rewinds  # the vanished RMM draw was met
+    assert [f["curves"] for f in made_ahead["folds"]] == [f["curves"] for f in by_site["folds"]]
+    assert [f["metrics"] for f in made_ahead["folds"]] == [f["metrics"] for f in by_site["folds"]]
