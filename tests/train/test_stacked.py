@@ -205,11 +205,16 @@ def test_draws_placed_in_one_launch_train_exactly_as_copies_per_member(
     import functools
 
     from ser.train import loop
+    from ser.train.nn.ahead import Ahead
     from ser.train.nn.noise import Noise
 
     copies, _ = run(store_path, tmp_path / "copies", family, patience=None, epochs=2)
+    served = []
+    original = Ahead.serve
+    monkeypatch.setattr(Ahead, "serve", lambda self, d: served.append(d) or original(self, d))
     monkeypatch.setattr(loop, "Noise", functools.partial(Noise, **{way: True}))
     scattered, _ = run(store_path, tmp_path / "scatter", family, patience=None, epochs=2)
+    assert bool(served) == (way == "ahead")  # draws made ahead were served (only then)
     assert [f["curves"] for f in scattered["folds"]] == [f["curves"] for f in copies["folds"]]
     assert [f["metrics"] for f in scattered["folds"]] == [f["metrics"] for f in copies["folds"]]
 

@@ -78,23 +78,16 @@ class Ahead:
 
     def _padded(self, draw: Draw) -> tuple[int, ...]:
         """The draw's shape at this step: a named axis padded to its longest member."""
-        from ser.train.nn.noise import own_extents
-
-        sizes = self.noise.sizes
         axes = (*draw.axes, *[None] * (len(draw.shape) - len(draw.axes)))
         return tuple(
-            max(own_extents(axis, sizes[axis]), default=0) if axis is not None else size
+            max(self.noise.own(axis), default=0) if axis is not None else size
             for size, axis in zip(draw.shape, axes, strict=True)
         )
 
     def _take(self, draw: Draw) -> list[torch.Tensor]:
-        """Each drawing member's numbers for `draw`, in member order (as `lanes` takes)."""
-        out = []
-        for k, drawing in enumerate(draw.members):
-            box = self.noise.box(k, draw.shape, draw.axes) if drawing else (0,)
-            if 0 not in box:
-                out.append(self.streams.take(k, math.prod(box)))
-        return out
+        """Each drawing member's numbers for `draw`, as `Noise.lanes` takes them."""
+        drawn = self.noise.drawn(draw.members, draw.shape, draw.axes)
+        return [self.streams.take(k, math.prod(box)) for k, box in drawn]
 
     def serve(self, draw: Draw) -> torch.Tensor | None:
         """The placed lanes [K, *shape] of the next site if it is `draw`, else None."""

@@ -158,6 +158,7 @@ class Noise:
 
     def __post_init__(self) -> None:
         self._boxes: dict[tuple[object, ...], torch.Tensor] = {}
+        self._own: dict[str, list[int]] = {}  # `own`, per axis (every site asks per member)
         device = next(iter(self.extents.values())).device if self.extents else torch.device("cpu")
         use = device.type != "cpu" if self.ahead is None else self.ahead
         plan = self.streams.plan
@@ -178,9 +179,21 @@ class Noise:
                      for i, size in enumerate(shape))  # fmt: skip
 
     def _extent(self, k: int, size: int, axis: str | None) -> int:
-        if axis is None:
-            return size
-        return min(size, own_extents(axis, self.sizes[axis])[k])
+        return size if axis is None else min(size, self.own(axis)[k])
+
+    def own(self, axis: str) -> list[int]:
+        """Each member's own extent of a named axis this step (`own_extents`)."""
+        if axis not in self._own:
+            self._own[axis] = own_extents(axis, self.sizes[axis])
+        return self._own[axis]
+
+    def drawn(
+        self, members: Sequence[bool], shape: tuple[int, ...], axes: Axes
+    ) -> list[tuple[int, tuple[int, ...]]]:
+        """(member, its own box) of each member in `members` whose box is not empty: who
+        takes numbers at a site, in the order they take them."""
+        boxes = ((k, self.box(k, shape, axes)) for k, m in enumerate(members) if m)
+        return [(k, box) for k, box in boxes if 0 not in box]
 
     def lanes(
         self, members: Sequence[bool], shape: tuple[int, ...], axes: Axes, device: torch.device
@@ -202,15 +215,14 @@ class Noise:
         self.streams.record(draw)
         k_all = len(members)
         out = torch.full((k_all, *shape), LANES - 1, dtype=torch.int16, device=device)
-        boxes = [self.box(k, shape, axes) if m else () for k, m in enumerate(members)]
-        drawn = [k for k, (m, b) in enumerate(zip(members, boxes, strict=True)) if m and 0 not in b]
+        drawn = self.drawn(members, shape, axes)
         one_launch = device.type != "cpu" if self.one_launch is None else self.one_launch
         if len(drawn) == 1 or not one_launch:
-            for k in drawn:  # each member's own box directly
-                region = (k, *(slice(0, n) for n in boxes[k]))
-                out[region] = self.streams.take(k, math.prod(boxes[k])).view(boxes[k])  # type: ignore[index]
+            for k, box in drawn:  # each member's own box directly
+                region = (k, *(slice(0, n) for n in box))
+                out[region] = self.streams.take(k, math.prod(box)).view(box)  # type: ignore[index]
         elif drawn:
-            numbers = torch.cat([self.streams.take(k, math.prod(boxes[k])) for k in drawn])
+            numbers = torch.cat([self.streams.take(k, math.prod(box)) for k, box in drawn])
             out.masked_scatter_(self.inside(tuple(members), shape, axes, device), numbers)
         return out
 
@@ -239,8 +251,7 @@ class Noise:
         """[K] int64 on `device`: each member's own extent of a named axis (an empty
         sequence counts 1: it is padded to one position)."""
         if axis not in self.extents:
-            values = own_extents(axis, self.sizes[axis])
-            self.extents[axis] = torch.tensor(values, dtype=torch.int64).to(device)
+            self.extents[axis] = torch.tensor(self.own(axis), dtype=torch.int64).to(device)
         return self.extents[axis]
 
     def dropout(self, x: torch.Tensor, p: Sequence[float], axes: Axes) -> torch.Tensor:

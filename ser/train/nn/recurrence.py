@@ -89,7 +89,7 @@ class _Recurrence(torch.autograd.Function):
             return _forward(ctx, mask, w_hh, b_hh, gates, at_once)
 
     @staticmethod
-    def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    def backward(ctx: Any, *grads: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         with torch.autocast(ctx.device_type, enabled=False):
             return _backward(ctx, grads)
 
@@ -115,10 +115,10 @@ def _forward(
     g, keep = g.view(u, n * k, b, three_h), keep.view(u, n * k, b, 1)
     w, bias = w_hh.to(dtype), b_hh.to(dtype)
     states = g.new_zeros(u + 1, n * k, b, h)  # [U + 1, N K, B, H]: states[0] = 0
-    grad = ctx is not None  # keep what the backward needs
-    coef = g.new_empty(u, n * k, b, 4 * h) if grad else None
-    carry = g.new_empty(u, n * k, b, h) if grad else None
-    whole = grad and at_once  # every step's h W_hh + b_hh and activations kept
+    factors = None  # what the backward multiplies by (`_factors`), kept in training
+    if ctx is not None:
+        factors = (g.new_empty(u, n * k, b, 4 * h), g.new_empty(u, n * k, b, h))
+    whole = factors is not None and at_once  # every step's h W_hh + b_hh and activations kept
     recurrent = g.new_empty(u if whole else 1, n * k, b, three_h)
     acts = g.new_empty(u if whole else 1, n * k, b, three_h)  # r, z, n
     for t in range(u):
@@ -129,12 +129,13 @@ def _forward(
         torch.addcmul(g[t, ..., 2 * h :], r, gh[..., 2 * h :], out=cand).tanh_()
         # (1 - z) n + z h where the position is real; h carried over where it is not
         torch.where(keep[t], torch.lerp(cand, states[t], z), states[t], out=states[t + 1])
-        if coef is not None and carry is not None and not whole:
+        if factors is not None and not whole:
+            coef, carry = factors
             _factors(coef[t], carry[t], act, gh[..., 2 * h :], states[t], keep[t])
-    if coef is not None and carry is not None and whole:
-        _factors(coef, carry, acts, recurrent[..., 2 * h :], states[:-1], keep)
-    if ctx is not None:
-        ctx.save_for_backward(states, coef, carry, w, mask)
+    if ctx is not None and factors is not None:
+        if whole:
+            _factors(*factors, acts, recurrent[..., 2 * h :], states[:-1], keep)
+        ctx.save_for_backward(states, *factors, w, mask)
         ctx.dtypes = (w_hh.dtype, b_hh.dtype, [x.dtype for x in gates])
         ctx.at_once = at_once
     return _outputs(states[1:].view(u, n, k, b, h), mask, rev)
@@ -194,7 +195,7 @@ def _outputs(
     return tuple(outs)
 
 
-def _backward(ctx: Any, grads: Sequence[torch.Tensor | None]) -> tuple[torch.Tensor | None, ...]:
+def _backward(ctx: Any, grads: Sequence[torch.Tensor]) -> tuple[torch.Tensor | None, ...]:
     states, coef, carry, w, mask = ctx.saved_tensors
     w_dtype, b_dtype, gate_dtypes = ctx.dtypes
     u, nk, b, h = states.shape[0] - 1, states.shape[1], states.shape[2], states.shape[3]
@@ -229,7 +230,7 @@ def _backward(ctx: Any, grads: Sequence[torch.Tensor | None]) -> tuple[torch.Ten
 
 
 def _state_grads(
-    grads: Sequence[torch.Tensor | None],
+    grads: Sequence[torch.Tensor],
     mask: torch.Tensor,
     rev: torch.Tensor,
     shape: tuple[int, int, int, int, int],
@@ -238,11 +239,9 @@ def _state_grads(
     """The outputs' gradients per pair [K, B, U, 2H] -> the states' [U, N K, B, H],
     time-major, odd directions reversed (zero at padding, whose outputs were zeroed)."""
     u, n, k, b, h = shape
-    d = torch.zeros(shape, dtype=dtype, device=mask.device)
+    d = torch.empty(shape, dtype=dtype, device=mask.device)  # every direction written below
     keep = mask.unsqueeze(-1)  # [K, B, U, 1]
-    for pair, grad in enumerate(grads):
-        if grad is None:
-            continue
+    for pair, grad in enumerate(grads):  # (autograd gives zeros for an unused output)
         grad = torch.where(keep, grad.to(dtype), 0.0).permute(2, 0, 1, 3)  # [U, K, B, 2H]
         d[:, 2 * pair] = grad[..., :h]
         d[:, 2 * pair + 1].index_copy_(0, rev, grad[..., h:])
