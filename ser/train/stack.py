@@ -70,17 +70,38 @@ def _stack(tensors: Sequence[torch.Tensor | None], pad: float | bool | int) -> t
     return out
 
 
+def static_length(n: int) -> int:
+    """`n` rounded up to the next of a few static lengths: 4, 5, 6, 7, 8, 10, 12, 14, 16,
+    20, ... (four a doubling, so a padded axis grows by at most 25 %, 12 % on average).
+
+    A step replayed from a CUDA graph needs the shapes it was captured at; rounded, a
+    corpus's lengths (HuBERT's 50 to 1700 frames) take ~20 values instead of ~1000.
+
+    >>> [static_length(n) for n in (0, 3, 9, 17, 224, 1700)]
+    [4, 4, 10, 20, 224, 1792]
+    """
+    if n <= 4:
+        return 4
+    shift = max(n.bit_length() - 3, 0)  # keep the top three bits: 4..7 a doubling
+    return -(-n >> shift) << shift
+
+
 class StackedSides:
     """The members' sides (all train, all val or all test) of one stacked run, gathered
     into stacked batches directly: a few device operations per step whatever K is,
     instead of K batches built and then stacked. Member k's slot of each batch is
     exactly the batch its own `Batches` builds (same positions, padded further).
 
+    With `static`, every padded axis takes one of a few sizes (`static_length`; the batch
+    axis the sides' batch size), so steps repeat shapes as a CUDA graph needs; a
+    member's outputs do not depend on its padding.
+
     All sides must come from one `TrainData` with the same inputs and unit (one run).
     """
 
-    def __init__(self, sides: Sequence[Batches]) -> None:
+    def __init__(self, sides: Sequence[Batches], static: bool = False) -> None:
         first = sides[0]
+        self.static = static
         self.sides, self.data = list(sides), first.data
         self.specs, self.unit = first.specs, first.unit
         self.device = first.data.device
@@ -109,7 +130,8 @@ class StackedSides:
             for step in range(max((len(p) for p in plans), default=0))
         ]
         arrays = [
-            _pad_positions([None if p is None else p.positions for p in now]) for now in steps
+            self._static(_pad_positions([None if p is None else p.positions for p in now]))
+            for now in steps
         ]
         if not arrays:
             return
@@ -131,6 +153,17 @@ class StackedSides:
             batch = self.gather(now, pos, size)
             batch.extents = dict(zip(size, on_device, strict=True))
             yield [plan is not None for plan in now], batch
+
+    def _static(self, positions: np.ndarray) -> np.ndarray:
+        """`positions` [K, B] or [K, B, U] padded (-1) to the static shape (`static`)."""
+        if not self.static:
+            return positions
+        rows = max(side.batch_size for side in self.sides)
+        shape = (positions.shape[0], max(rows, positions.shape[1]),
+                 *(static_length(n) for n in positions.shape[2:]))  # fmt: skip
+        out = np.full(shape, -1, dtype=np.int64)
+        out[tuple(slice(0, n) for n in positions.shape)] = positions
+        return out
 
     def sizes(self, plans: Sequence[StepPlan | None]) -> dict[str, list[int]]:
         """Each member's own extent of every named axis this step (`Batch.sizes`)."""
@@ -158,6 +191,7 @@ class StackedSides:
         for spec in self.specs:
             if spec.view == "sequence":
                 t_max = max(sizes[spec.name])
+                t_max = static_length(t_max) if self.static else t_max
                 x[spec.name], mask[spec.name] = self._sequence(spec.name, safe, valid, t_max)
         data = self.data
         return Batch(
@@ -230,10 +264,23 @@ class IterSides:
 Sides = StackedSides | IterSides
 
 
-def sides_of(sides: Sequence[Iterable[Batch]]) -> Sides:
-    """The members' sides, gathered directly where they are `Batches` of one run."""
+def sides_of(sides: Sequence[Iterable[Batch]], static: bool = False) -> Sides:
+    """The members' sides, gathered directly where they are `Batches` of one run (with
+    `static`, at static shapes: `StackedSides`; other sides cannot be)."""
     if all(isinstance(s, Batches) for s in sides):
         first = sides[0]
         if all(s.data is first.data and s.specs == first.specs for s in sides):  # type: ignore[attr-defined]
-            return StackedSides(sides)  # type: ignore[arg-type]
+            return StackedSides(sides, static)  # type: ignore[arg-type]
+    if static:
+        raise ValueError("static shapes need the sides of one run (`Batches` of one data)")
     return IterSides(sides)
+
+
+def padded_sizes(batch: Batch) -> dict[str, int]:
+    """The stacked batch's padded size of every named axis (`Batch.sizes`' axes; an empty
+    sequence counts 1, as in `own_extents`: models pad it to one position)."""
+    out = {"batch": int(batch.labels.shape[1])}
+    out.update({name: max(1, int(mask.shape[2])) for name, mask in batch.mask.items()})
+    if batch.utt_mask is not None:
+        out["utt"] = int(batch.labels.shape[2])
+    return out

@@ -41,6 +41,10 @@ if TYPE_CHECKING:  # noise.py imports this module
     from ser.train.nn.noise import Axes, Noise, Streams
 
 
+class Unplanned(RuntimeError):
+    """A step served from fixed lanes (`Ahead.replica`) reached a site off its plan."""
+
+
 @dataclass(frozen=True)
 class Draw:
     """One draw site of a step, as `Noise.lanes` is called there: which members draw,
@@ -58,7 +62,7 @@ class Ahead:
         from ser.train.nn.noise import LANES  # noise.py imports this module
 
         self.noise, self.streams, self.device = noise, noise.streams, device
-        self.start = self.streams.snapshot()
+        self.start: tuple[object, ...] | None = self.streams.snapshot()
         self.draws = [Draw(d.members, self._padded(d), d.axes) for d in plan]
         self.offsets, masks, numbers, total = [], [], [], 0
         flat: dict[Draw, torch.Tensor] = {}  # a step's sites share a few shapes
@@ -74,13 +78,33 @@ class Ahead:
             placed.masked_scatter_(torch.cat(masks), torch.cat(numbers))
         self.placed: torch.Tensor | None = placed
         self.served = 0
+        self.records = True  # serving a site records it in the streams (`Noise.lanes`)
         self.streams.ahead = self
 
+    def replica(self, noise: Noise, placed: torch.Tensor) -> Ahead:
+        """The same planned sites served to `noise` from `placed` (a fixed buffer holding
+        these lanes), taking and recording nothing: what a step replayed from a CUDA
+        graph reads (`ser.train.capture`). A site off the plan raises `Unplanned` there:
+        a replay cannot draw site by site."""
+        out = object.__new__(Ahead)
+        out.noise, out.streams, out.device = noise, self.streams, self.device
+        out.start, out.draws, out.offsets = None, self.draws, self.offsets
+        out.placed, out.served, out.records = placed, 0, False
+        return out
+
+    def settle(self) -> None:
+        """Every planned site served elsewhere (a replayed step): recorded as drawn."""
+        for draw in self.draws[self.served :]:
+            self.streams.record(draw)
+        self.served, self.placed = len(self.draws), None
+
     def _padded(self, draw: Draw) -> tuple[int, ...]:
-        """The draw's shape at this step: a named axis padded to its longest member."""
+        """The draw's shape at this step: a named axis padded to its longest member, or
+        to the batch's static size (`Noise.padded`)."""
         axes = (*draw.axes, *[None] * (len(draw.shape) - len(draw.axes)))
+        padded = self.noise.padded
         return tuple(
-            max(self.noise.own(axis), default=0) if axis is not None else size
+            size if axis is None else padded.get(axis, max(self.noise.own(axis), default=0))
             for size, axis in zip(draw.shape, axes, strict=True)
         )
 
@@ -103,6 +127,8 @@ class Ahead:
 
     def rewind(self) -> None:
         """Back to drawing site by site: the streams as if only the served sites had drawn."""
+        if self.start is None:
+            raise Unplanned(f"draw site {self.served + 1} of {len(self.draws)} is off the plan")
         streams: Streams = self.streams
         streams.restore(self.start)
         for draw in self.draws[: self.served]:

@@ -155,6 +155,9 @@ class Noise:
     # Make the step's draws before it from the last step's sites, placed by one operation
     # (`ser.train.nn.ahead`; the same numbers); None: off the CPU only.
     ahead: bool | None = None
+    # The stacked batch's padded size of a named axis where it is more than the longest
+    # member's (static shapes, `ser.train.stack.StackedSides`): draws made ahead take it.
+    padded: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._boxes: dict[tuple[object, ...], torch.Tensor] = {}
@@ -166,6 +169,15 @@ class Noise:
         # A plan whose axes this step does not size cannot be given shapes: site by site.
         use = use and bool(plan) and named <= set(self.sizes)
         self._ahead = Ahead(self, plan, device) if use else None
+
+    @property
+    def made_ahead(self) -> Ahead | None:
+        """This step's draws made ahead (None: drawn site by site)."""
+        return self._ahead
+
+    @made_ahead.setter
+    def made_ahead(self, ahead: Ahead | None) -> None:
+        self._ahead = ahead
 
     @property
     def generators(self) -> list[torch.Generator]:
@@ -208,7 +220,8 @@ class Noise:
         if self._ahead is not None:
             served = self._ahead.serve(draw) if device == self._ahead.device else None
             if served is not None:
-                self.streams.record(draw)
+                if self._ahead.records:
+                    self.streams.record(draw)
                 return served
             self._ahead.rewind()  # not the planned site: site by site from here
             self._ahead = None
