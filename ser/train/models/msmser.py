@@ -89,6 +89,8 @@ class UniModalBranch(nn.Module):
 class MSMSER(SerModel):
     """The full model and its ablations (module docstring)."""
 
+    rmm_p_now: torch.Tensor  # [K] each member's RMM probability this epoch (a buffer)
+
     def __init__(
         self, configs: Sequence[ModelConfig], inputs: list[InputSpec], n_classes: int
     ) -> None:
@@ -119,6 +121,9 @@ class MSMSER(SerModel):
             self.head = MLP(k, d * len(self.modalities), d, n_classes)
         self.schedules = [c.rmm_schedule() for c in self.configs]
         self.rmm_p = [0.0] * k
+        # The same on the device, changed in place: a step replayed from a CUDA graph
+        # reads this tensor, so a new epoch's p reaches it (a new tensor would not).
+        self.register_buffer("rmm_p_now", torch.zeros(k), persistent=False)
         self.last_dropped: dict[str, torch.Tensor] = {}
         self._position_tables: dict[torch.device, torch.Tensor] = {}
         if len(self.modalities) == 2:
@@ -131,6 +136,7 @@ class MSMSER(SerModel):
             s.probability(epoch, total_epochs) if c.rmm and two else 0.0
             for c, s in zip(self.configs, self.schedules, strict=True)
         ]
+        self.rmm_p_now.copy_(torch.tensor(self.rmm_p))  # once an epoch
 
     def dropped(
         self, masks: dict[str, torch.Tensor], noise: Noise | None
@@ -157,7 +163,7 @@ class MSMSER(SerModel):
         # member is dropped there), placed for all members at once.
         lanes = noise.lanes([p > 0.0 for p in self.rmm_p], (2, b), (None, "batch"), device)
         u = lanes.float() / LANES
-        p = noise.streams.constant(tuple(self.rmm_p), torch.float32, device).view(k, 1)
+        p = self.rmm_p_now.view(k, 1)
         shares = tuple(s.text_share for s in self.schedules)
         share = noise.streams.constant(shares, torch.float32, device).view(k, 1)
         real = noise.inside((True,) * k, (b,), ("batch",), device)  # [K, B]: own samples
