@@ -2,10 +2,11 @@
 
 A job is one (seed, fold) of one run (`ser.train.run`). Jobs of several runs join one
 group when their members can share a model and a loop: the same data, input specs and
-shape options (`shape_key`), the same epochs, batch size, precision and batch order. The
-options a member keeps for itself (lr, weight decay, dropout, RMM, patience, eval mask)
-may differ, so a sweep's Table 3 (RMM on/off, tested unmasked / text-only / audio-only)
-trains as one stacked model. Every member gets the result it gets trained alone.
+shape options (`shape_key`), the same epochs, batch size, precision, batch order and
+CUDA graphs or not. The options a member keeps for itself (lr, weight decay, dropout,
+RMM, patience, eval mask) may differ, so a sweep's Table 3 (RMM on/off, tested
+unmasked / text-only / audio-only) trains as one stacked model. Every member gets the
+result it gets trained alone.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def group_key(run: Prepared) -> tuple[Hashable, ...]:
         plan.epochs,
         plan.batch_size,
         plan.precision,
+        plan.graphs,
         str(plan.device),
         plan.seeds[0],  # the batch order all members follow
     )
@@ -162,6 +164,7 @@ def loop_config(run: Prepared) -> LoopConfig:
         patience=run.config.patience,
         eval_mask=run.config.model.eval_mask,
         precision=run.plan.precision,
+        graphs=run.plan.graphs,
     )
 
 

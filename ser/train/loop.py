@@ -40,10 +40,11 @@ from torch import nn
 
 from ser.precision import autocast
 from ser.train.batch import Batch
+from ser.train.capture import StepGraphs, training_step
 from ser.train.metrics import Metrics, compute_metrics, ua_wa
 from ser.train.nn.noise import Noise, Streams
 from ser.train.optim import MemberAdam
-from ser.train.stack import Sides, sides_of
+from ser.train.stack import Sides, padded_sizes, sides_of
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class LoopConfig:
     patience: int | None = None  # stop after this many epochs without a better val UA
     eval_mask: str | None = None  # modality masked when testing only ("text" | "audio")
     precision: str = "fp32"  # "fp32" | "bf16" | "fp16" (autocast), resolved by the caller
+    # Training steps at static shapes, replayed from CUDA graphs (`ser.train.capture`;
+    # on the CPU from the same fixed buffers, eagerly).
+    graphs: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,18 +174,19 @@ def select(
         weight_decay=[c.weight_decay for c in configs],
         scaled=precision == "fp16",
     )
+    graphs = StepGraphs(model, optimizer, precision) if _shared(configs, "graphs") else None
     streams = Streams([torch.Generator(device).manual_seed(m.seed) for m in members])
     tracker = _Tracker(model, [_has_batches(m.val) for m in members])
     active = [True] * len(members)
     train_sides, val_sides = (
-        sides_of([m.train for m in members]),
+        sides_of([m.train for m in members], static=graphs is not None),
         sides_of([m.val for m in members]),
     )
     for epoch in range(epochs):
         if not any(active):
             break
         model.set_epoch(epoch, epochs)  # type: ignore[operator]
-        losses = train_epoch(model, train_sides, active, optimizer, streams, precision)
+        losses = train_epoch(model, train_sides, active, optimizer, streams, precision, graphs)
         with masked(model, None):
             scored = predict(model, val_sides, active, precision)
         for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
@@ -207,26 +212,26 @@ def train_epoch(
     optimizer: MemberAdam,
     streams: Streams,
     precision: str = "fp32",
+    graphs: StepGraphs | None = None,
 ) -> list[float]:
-    """One epoch of every active member; returns each member's mean training loss
-    (NaN for inactive members)."""
+    """One epoch of every active member (its steps replayed by `graphs` if given);
+    returns each member's mean training loss (NaN for inactive members)."""
     model.train()
     device = next(model.parameters()).device
     total = torch.zeros(len(active), device=device)
     count = torch.zeros(len(active), device=device)
     for present, batch in sides.epoch(active):
         streams.next_step()
-        batch.noise = Noise(streams, batch.sizes or {}, dict(batch.extents or {}))
+        batch.noise = Noise(
+            streams, batch.sizes or {}, dict(batch.extents or {}), padded=padded_sizes(batch),
+            ahead=True if graphs is not None else None,  # a replay reads the lanes made ahead
+        )  # fmt: skip
         optimizer.zero_grad()
-        with autocast(device, precision):
-            losses = model.loss(model(batch), batch)  # type: ignore[operator]  # [K]
-        n = (batch.labels != -100).flatten(1).sum(dim=1)  # [K]
-        # A model that trains on the sum over utterances (the fusion study's eq. 3) still
-        # reports the mean; Adam then weighs its L2 decay against the summed data term.
-        weight = n if getattr(model, "summed_loss", False) else 1
-        (losses * weight * optimizer.scale).sum().backward()
-        optimizer.step(present)
-        total += losses.detach().float() * n
+        if graphs is None:
+            losses, n = training_step(model, batch, present, optimizer, precision)
+        else:
+            losses, n = graphs.step(batch, present)
+        total += losses.float() * n
         count += n
     means = (total / count.clamp_min(1)).tolist()  # the epoch's only device -> host sync
     return [mean if a else math.nan for mean, a in zip(means, active, strict=True)]

@@ -202,8 +202,6 @@ def test_draws_placed_in_one_launch_train_exactly_as_copies_per_member(
     stacked run must train exactly as with the CPU's copy per member and site (every
     step after the first made ahead here; sites that leave the plan: tests/train/nn/
     test_ahead.py)."""
-    import functools
-
     from ser.train import loop
     from ser.train.nn.ahead import Ahead
     from ser.train.nn.noise import Noise
@@ -212,7 +210,7 @@ def test_draws_placed_in_one_launch_train_exactly_as_copies_per_member(
     served = []
     original = Ahead.serve
     monkeypatch.setattr(Ahead, "serve", lambda self, d: served.append(d) or original(self, d))
-    monkeypatch.setattr(loop, "Noise", functools.partial(Noise, **{way: True}))
+    monkeypatch.setattr(loop, "Noise", lambda *a, **kw: Noise(*a, **{**kw, way: True}))
     scattered, _ = run(store_path, tmp_path / "scatter", family, patience=None, epochs=2)
     assert bool(served) == (way == "ahead")  # draws made ahead were served (only then)
     assert [f["curves"] for f in scattered["folds"]] == [f["curves"] for f in copies["folds"]]
@@ -225,8 +223,6 @@ def test_draws_made_ahead_train_exactly_when_rmm_stops_drawing(
     """RMM's schedule reaching 0 after the first epoch takes its draw site out of the
     step: the plan made ahead meets a site it did not plan and rewinds, and the run still
     trains exactly as site by site."""
-    import functools
-
     from ser.train import loop
     from ser.train.nn import ahead
     from ser.train.nn.noise import Noise
@@ -242,7 +238,7 @@ def test_draws_made_ahead_train_exactly_when_rmm_stops_drawing(
         original(self)
 
     monkeypatch.setattr(ahead.Ahead, "rewind", spy)
-    monkeypatch.setattr(loop, "Noise", functools.partial(Noise, ahead=True))
+    monkeypatch.setattr(loop, "Noise", lambda *a, **kw: Noise(*a, **{**kw, "ahead": True}))
     made_ahead, _ = run(store_path, tmp_path / "ahead", "msmser", model=model, epochs=3,
                         patience=None)  # fmt: skip
     assert rewinds  # the vanished RMM draw was met

@@ -1,0 +1,196 @@
+"""Training steps replayed from CUDA graphs: one graph per step signature.
+
+On a GPU a stacked MSMSER step is host-bound: Python and ~650 kernel launches take
+longer to issue than the GPU takes to run them (benchmarks/README.md). A CUDA graph
+issues a whole step (forward, loss, backward, `MemberAdam`'s update) at once. A step can
+be replayed when everything it reads lives at fixed addresses and every decision its
+Python makes follows from what the graph was captured for:
+
+- the batch, each member's extents and the step's random lanes (drawn ahead of the step
+  from the members' streams, `ser.train.nn.ahead`) are copied into fixed buffers
+  (`Inputs`); the RMM probability is a model buffer changed in place each epoch;
+- a step's signature holds the rest: the batch's shapes (few, with static shapes:
+  `ser.train.stack.StackedSides(static=True)`), which members step, and the draw sites
+  (who draws, at which shapes).
+
+`StepGraphs.step` runs a signature's first step eagerly (on a side stream: it warms up
+what a capture needs), captures the second and replays it, and every later one. A step
+without draws made ahead (a run's first, or one off its plan) runs eagerly. All graphs
+share one memory pool: they run one after another, and a step's outputs are read before
+the next one runs.
+
+On the CPU there are no graphs: from its second step on, a signature runs eagerly from
+the same fixed buffers, so the tests check on any machine that replays read nothing but
+them (tests/train/test_capture.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ser.precision import autocast
+from ser.train.batch import Batch
+from ser.train.nn.ahead import Ahead
+from ser.train.nn.noise import Noise
+from ser.train.optim import MemberAdam
+
+Signature = tuple[Hashable, ...]
+
+
+def training_step(
+    model: nn.Module,
+    batch: Batch,
+    present: Sequence[bool],
+    optimizer: MemberAdam,
+    precision: str = "fp32",
+    cache: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, loss, backward and update of the members `present` (gradients None on
+    entry); returns each member's loss [K] (detached) and labelled utterances [K]."""
+    device = batch.labels.device
+    with autocast(device, precision, cache):
+        losses = model.loss(model(batch), batch)  # type: ignore[operator]  # [K]
+    n = (batch.labels != -100).flatten(1).sum(dim=1)  # [K]
+    # A model that trains on the sum over utterances (the fusion study's eq. 3) still
+    # reports the mean; Adam then weighs its L2 decay against the summed data term.
+    weight = n if getattr(model, "summed_loss", False) else 1
+    (losses * weight * optimizer.scale).sum().backward()
+    optimizer.step(present)
+    return losses.detach(), n
+
+
+class Inputs:
+    """The fixed buffers replayed steps read: one flat buffer per name, each step's
+    tensor copied to its front. A buffer outgrown is replaced, which moves it: `grew`
+    tells the caller that graphs reading the old one are void."""
+
+    def __init__(self) -> None:
+        self.flat: dict[str, torch.Tensor] = {}
+        self.grew = False
+
+    def put(self, name: str, t: torch.Tensor) -> torch.Tensor:
+        """`t` copied into buffer `name`; the copy, a view of the buffer's front."""
+        buf = self.flat.get(name)
+        if buf is None or buf.numel() < t.numel() or (buf.dtype, buf.device) != (t.dtype, t.device):
+            self.grew = self.grew or buf is not None
+            buf = self.flat[name] = torch.empty(max(t.numel(), 1), dtype=t.dtype, device=t.device)
+        view = buf[: t.numel()].view(t.shape)
+        view.copy_(t)
+        return view
+
+
+@dataclass
+class _Graph:
+    """A captured step and its outputs (losses [K], labelled counts [K])."""
+
+    graph: torch.cuda.CUDAGraph
+    outputs: tuple[torch.Tensor, torch.Tensor]
+
+
+class StepGraphs:
+    """Training steps of one stacked model, replayed per signature (module docstring)."""
+
+    def __init__(self, model: nn.Module, optimizer: MemberAdam, precision: str) -> None:
+        if optimizer.scaled:
+            raise ValueError("steps with fp16 loss scaling cannot be replayed: use bf16 or fp32")
+        self.model, self.optimizer, self.precision = model, optimizer, precision
+        self.device = optimizer.flat.device
+        self.cuda = self.device.type == "cuda"
+        self.inputs = Inputs()
+        self.seen: set[Signature] = set()  # signatures that ran once (warmed up)
+        self.graphs: dict[Signature, _Graph] = {}
+        self.pool = torch.cuda.graph_pool_handle() if self.cuda else None
+        self.counts = {"eager": 0, "captured": 0, "replayed": 0}
+
+    def step(self, batch: Batch, present: Sequence[bool]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training step (`training_step`), replayed where it can be; its outputs are
+        valid until the next step."""
+        ahead = batch.noise.made_ahead if batch.noise is not None else None
+        if ahead is None:
+            self.counts["eager"] += 1
+            return self._eager(batch, present)
+        key = signature(batch, present, ahead)
+        if key not in self.seen:
+            self.seen.add(key)
+            self.counts["eager"] += 1
+            return self._eager(batch, present, warm=True)
+        fixed = self._fixed(batch, ahead)
+        if self.inputs.grew:  # buffers moved: every graph read the old ones
+            self.graphs.clear()
+            self.inputs.grew = False
+        ahead.settle()
+        if not self.cuda:
+            self.counts["replayed"] += 1
+            return training_step(self.model, fixed, present, self.optimizer, self.precision)
+        if key not in self.graphs:
+            self.graphs[key] = self._capture(fixed, present)
+            self.counts["captured"] += 1
+        self.graphs[key].graph.replay()
+        self.counts["replayed"] += 1
+        return self.graphs[key].outputs
+
+    def _eager(
+        self, batch: Batch, present: Sequence[bool], warm: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not (warm and self.cuda):
+            return training_step(self.model, batch, present, self.optimizer, self.precision)
+        # A capture's first run of its kernels (cuBLAS workspaces, autograd's streams)
+        # happens on a side stream, as torch.cuda.graphs asks.
+        side, main = torch.cuda.Stream(self.device), torch.cuda.current_stream(self.device)
+        side.wait_stream(main)
+        with torch.cuda.stream(side):
+            out = training_step(self.model, batch, present, self.optimizer, self.precision)
+        main.wait_stream(side)
+        for t in out:
+            t.record_stream(main)
+        return out
+
+    def _fixed(self, batch: Batch, ahead: Ahead) -> Batch:
+        """The step's batch, extents and lanes copied into the fixed buffers, with a
+        `Noise` serving those lanes."""
+        put = self.inputs.put
+        fixed = Batch(
+            x={name: put(f"x/{name}", t) for name, t in batch.x.items()},
+            mask={name: put(f"mask/{name}", t) for name, t in batch.mask.items()},
+            labels=put("labels", batch.labels),
+            index=put("index", batch.index),
+            utt_mask=None if batch.utt_mask is None else put("utt_mask", batch.utt_mask),
+            sizes=batch.sizes,
+        )
+        noise = batch.noise
+        if noise is None or ahead.placed is None:
+            raise RuntimeError("a step is fixed before its draws made ahead are served")
+        extents = {axis: put(f"extent/{axis}", t) for axis, t in sorted(noise.extents.items())}
+        fixed.extents = extents
+        fixed.noise = Noise(noise.streams, noise.sizes, extents, ahead=False, padded=noise.padded)
+        fixed.noise.made_ahead = ahead.replica(fixed.noise, put("lanes", ahead.placed))
+        return fixed
+
+    def _capture(self, fixed: Batch, present: Sequence[bool]) -> _Graph:
+        """The step on the fixed buffers, captured (not run: `step` replays it)."""
+        self.optimizer.zero_grad()  # the backward then writes, not adds, its gradients
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            outputs = training_step(
+                self.model, fixed, present, self.optimizer, self.precision, cache=False
+            )
+        return _Graph(graph, outputs)
+
+
+def signature(batch: Batch, present: Sequence[bool], ahead: Ahead) -> Signature:
+    """What a captured step is valid for: the batch's shapes and dtypes, the members
+    stepping, and the step's draw sites."""
+    tensors = {f"x/{n}": t for n, t in batch.x.items()}
+    tensors.update({f"mask/{n}": t for n, t in batch.mask.items()})
+    tensors.update(labels=batch.labels, index=batch.index)
+    if batch.utt_mask is not None:
+        tensors["utt_mask"] = batch.utt_mask
+    shapes = tuple((n, tuple(t.shape), t.dtype) for n, t in sorted(tensors.items()))
+    return shapes, tuple(present), tuple(ahead.draws)
+
+
+__all__ = ["Inputs", "StepGraphs", "signature", "training_step"]

@@ -1,0 +1,188 @@
+"""Training steps replayed from CUDA graphs (ser.train.capture), checked on the CPU.
+
+A CUDA graph replays the kernels it captured on the addresses it captured. On the CPU
+`StepGraphs` runs a signature's later steps eagerly from the same fixed buffers, which
+lets these tests check what a replay needs on any machine: every step of one signature
+runs the same operators on the same shapes with the same constants, reads no tensor
+made outside the step but the fixed buffers and the model's and optimizer's own, and a
+run trained so equals one trained without it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import ser.train.group as group_module
+from ser.cache.testing import labelled_store
+from ser.train import capture
+from ser.train.models import ModelConfig
+from ser.train.run import TrainConfig, train
+from ser.train.stack import static_length
+
+SETS = {
+    "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
+    "bert-tiny": ("bert", "text", "token", 5, "float16"),
+}
+MODEL = ModelConfig(fusion="mit", d_model=8, heads=2, queries=3, layers=1, decoder_layers=1)
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "features.zarr"
+    labelled_store(path, SETS, per_dialog=8)
+    return path
+
+
+def run(
+    store: Path, out: Path, graphs: bool, monkeypatch: pytest.MonkeyPatch, **changes: Any
+) -> dict:
+    config = TrainConfig(
+        store=str(store), features=tuple(SETS), model=MODEL, classes="4", protocol="loso",
+        epochs=3, batch_size=4, lr=1e-2, seeds=1, device="cpu", out=str(out), name="run",
+    )  # fmt: skip
+    original = group_module.loop_config
+    with monkeypatch.context() as patch:
+        patch.setattr(group_module, "loop_config", lambda r: replace(original(r), graphs=graphs))
+        return train(replace(config, **changes))
+
+
+def counting(monkeypatch: pytest.MonkeyPatch) -> list[capture.StepGraphs]:
+    """Every `StepGraphs` made from here on (their counts tell how steps ran)."""
+    made: list[capture.StepGraphs] = []
+    original = capture.StepGraphs.__init__
+
+    def spy(self: capture.StepGraphs, *args: Any) -> None:
+        original(self, *args)
+        made.append(self)
+
+    monkeypatch.setattr(capture.StepGraphs, "__init__", spy)
+    return made
+
+
+def test_static_lengths_are_few_and_pad_at_most_a_quarter() -> None:
+    lengths = range(1, 2000)
+    static = [static_length(n) for n in lengths]
+    assert all(s >= n for s, n in zip(static, lengths, strict=True))
+    assert all(s <= max(4, 1.25 * n) for s, n in zip(static, lengths, strict=True))
+    assert len(set(static)) <= 4 * 11  # four a doubling up to 2048
+    assert all(static_length(s) == s for s in static)  # a static length stays
+
+
+def test_a_run_from_fixed_buffers_trains_as_eager(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five LOSO members, RMM and dropout on, at static shapes with most steps run from
+    the fixed buffers: the same curves and test results as eager steps at their own
+    shapes (float rounding: padding changes the shapes of reductions)."""
+    eager = run(store_path, tmp_path / "eager", False, monkeypatch)
+    made = counting(monkeypatch)
+    fixed = run(store_path, tmp_path / "fixed", True, monkeypatch)
+    counts = made[0].counts
+    assert counts["replayed"] > counts["eager"] > 0
+    for a, b in zip(fixed["folds"], eager["folds"], strict=True):
+        for curve in ("train_loss", "val_loss", "val_ua"):
+            np.testing.assert_allclose(a["curves"][curve], b["curves"][curve], rtol=1e-4, atol=1e-5)
+        assert a["metrics"] == b["metrics"]
+
+
+class Reads(TorchDispatchMode):
+    """The operators of a step and the storages it reads that it did not make."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[tuple[Any, ...]] = []
+        self.external: list[int | float | bool] = []
+        self.kept: list[Any] = []  # the storages seen, alive: no address is reused
+        self.made: set[int] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        tensors = [a for a in _flat((args, kwargs)) if isinstance(a, torch.Tensor)]
+        for t in tensors:
+            ptr = t.untyped_storage().data_ptr()
+            if ptr in self.made:
+                continue
+            if t.dim() == 0 and t.untyped_storage().nbytes() == t.element_size():
+                # A Python constant made a tensor (`x[..., 0] = True`): on CUDA a CPU
+                # scalar, its value a kernel argument. The value must repeat.
+                self.external.append(t.item())
+                continue
+            self.external.append(ptr)
+            self.kept.append(t.untyped_storage())
+        out = func(*args, **kwargs)
+        for t in _flat(out):
+            if isinstance(t, torch.Tensor):  # kept too: a later tensor cannot take its address
+                self.made.add(t.untyped_storage().data_ptr())
+                self.kept.append(t.untyped_storage())
+        self.ops.append((str(func), _describe(args), _describe(kwargs)))
+        return out
+
+
+def _flat(x: Any) -> Iterator[Any]:
+    if isinstance(x, (list, tuple)):
+        for y in x:
+            yield from _flat(y)
+    elif isinstance(x, dict):
+        for y in x.values():
+            yield from _flat(y)
+    else:
+        yield x
+
+
+def _describe(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return (tuple(x.shape), x.dtype, x.stride())
+    if isinstance(x, (list, tuple)):
+        return tuple(_describe(y) for y in x)
+    if isinstance(x, dict):
+        return tuple(sorted((k, _describe(v)) for k, v in x.items()))
+    return x
+
+
+def test_every_replayed_step_reads_only_fixed_buffers_and_own_state(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a CUDA graph replay needs: the steps of one signature, run from the fixed
+    buffers, make the same operators (shapes, strides, constants) and read the same
+    storages (fixed buffers, weights, optimizer state), over epochs whose RMM
+    probability changes and folds that stop at other steps."""
+    logs: dict[capture.Signature, list[Reads]] = defaultdict(list)
+    original = capture.training_step
+
+    def spy(model, batch, present, *rest, **kw):  # type: ignore[no-untyped-def]
+        noise = batch.noise
+        ahead = noise.made_ahead if noise is not None else None
+        if ahead is None or ahead.records:  # an eager step, at its own buffers
+            return original(model, batch, present, *rest, **kw)
+        with Reads() as reads:
+            out = original(model, batch, present, *rest, **kw)
+        logs[capture.signature(batch, present, ahead)].append(reads)
+        return out
+
+    monkeypatch.setattr(capture, "training_step", spy)
+    run(store_path, tmp_path / "fixed", True, monkeypatch)
+    repeated = [steps for steps in logs.values() if len(steps) > 1]
+    assert len(repeated) >= 2  # several signatures, each replayed more than once
+    for first, *later in repeated:
+        for step in later:
+            assert step.ops == first.ops
+            assert step.external == first.external
+
+
+def test_fixed_buffers_that_grow_void_the_graphs_that_read_them() -> None:
+    inputs = capture.Inputs()
+    small = inputs.put("x", torch.ones(2, 3))
+    assert not inputs.grew
+    again = inputs.put("x", torch.zeros(3, 2))  # fits: the same buffer's front
+    assert again.data_ptr() == small.data_ptr() and not inputs.grew
+    inputs.put("x", torch.ones(4, 4))
+    assert inputs.grew
