@@ -102,6 +102,7 @@ class StepGraphs:
         self.cuda = self.device.type == "cuda"
         self.inputs = Inputs()
         self.seen: set[Signature] = set()  # signatures that ran once (warmed up)
+        self.unplanned: set[Signature] = set()  # signatures whose steps leave their plan
         self.graphs: dict[Signature, _Graph] = {}
         self.pool = torch.cuda.graph_pool_handle() if self.cuda else None
         self.counts = {"eager": 0, "captured": 0, "replayed": 0}
@@ -113,11 +114,14 @@ class StepGraphs:
         if ahead is None:
             self.counts["eager"] += 1
             return self._eager(batch, present)
-        key = signature(batch, present, ahead)
-        if key not in self.seen:
-            self.seen.add(key)
+        key = (*signature(batch, present, ahead), self.model.step_signature())  # type: ignore[operator]
+        if key in self.unplanned or key not in self.seen:
             self.counts["eager"] += 1
-            return self._eager(batch, present, warm=True)
+            out = self._eager(batch, present, warm=True)
+            self.seen.add(key)
+            if not _kept_plan(batch, ahead):  # so would every step of this signature
+                self.unplanned.add(key)
+            return out
         fixed = self._fixed(batch, ahead)
         if self.inputs.grew:  # buffers moved: every graph read the old ones
             self.graphs.clear()
@@ -179,6 +183,13 @@ class StepGraphs:
                 self.model, fixed, present, self.optimizer, self.precision, cache=False
             )
         return _Graph(graph, outputs)
+
+
+def _kept_plan(batch: Batch, ahead: Ahead) -> bool:
+    """Whether a step served every site of its plan and no other (then a replica of
+    its plan serves every step of its signature)."""
+    noise = batch.noise
+    return noise is not None and noise.made_ahead is ahead and ahead.served == len(ahead.draws)
 
 
 def signature(batch: Batch, present: Sequence[bool], ahead: Ahead) -> Signature:

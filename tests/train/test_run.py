@@ -221,7 +221,7 @@ def test_bad_options_fail_before_any_work(store_path: Path, tmp_path: Path) -> N
 def test_cuda_graphs_are_refused_where_steps_cannot_be_replayed(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(ConfigError, match="--cuda-graphs replays steps on a GPU; .* on cpu"):
+    with pytest.raises(ConfigError, match=r"--cuda-graphs replays steps on a GPU; .* on cpu"):
         make_plan(config(store_path, tmp_path, cuda_graphs=True))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # planning reads no GPU
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)

@@ -16,7 +16,7 @@ supports it).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -166,6 +166,12 @@ class SerModel(nn.Module):
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         """Called by the loop before each training epoch (0-based); no-op by default."""
         return None
+
+    def step_signature(self) -> tuple[Hashable, ...]:
+        """The model's own state that decides which operators a training step runs
+        (beyond its batch's shapes): a step replayed from a CUDA graph is captured per
+        signature (`ser.train.capture`). None by default."""
+        return ()
 
     def stages(self) -> list[tuple[str, nn.Module]]:
         """Training stages run, in order, before the whole model is trained: (name, module

@@ -138,6 +138,10 @@ class MSMSER(SerModel):
         ]
         self.rmm_p_now.copy_(torch.tensor(self.rmm_p))  # once an epoch
 
+    def step_signature(self) -> tuple[bool, ...]:
+        """Which members draw RMM's masks: a step without the draw runs other operators."""
+        return tuple(p > 0.0 for p in self.rmm_p)
+
     def dropped(
         self, masks: dict[str, torch.Tensor], noise: Noise | None
     ) -> dict[str, torch.Tensor]:
