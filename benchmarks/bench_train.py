@@ -12,7 +12,9 @@ signal; nothing of IEMOCAP itself) feed `ser.train.run.train`, the library entry
   MPNet-shaped tokens over all 5531 utterances). Prints member-epochs/s stacked and, with
   `--sequential`, one after another (`--members-at-once 1`); on CUDA also utterances/s,
   peak GPU memory, achieved TFLOP/s (FLOPs of one training step counted by
-  `torch.utils.flop_counter`) and the extrapolation to 100 epochs.
+  `torch.utils.flop_counter`) and the extrapolation to 100 epochs; with `--cuda-graphs`
+  also the same stacked run with its steps replayed from CUDA graphs (`ser train
+  --cuda-graphs`), its steps' counts (eager, captured, replayed) and memory.
 - ``dialog``: the fusion study's default run (logits ADD + perspective loss, session5,
   150 epochs) with `--seeds` repeats, stacked against one after another; with
   `--baseline DIR` also against `ser train` of another checkout (e.g. a worktree of the
@@ -23,6 +25,8 @@ signal; nothing of IEMOCAP itself) feed `ser.train.run.train`, the library entry
     .venv/bin/python benchmarks/bench_train.py msmser --size demo --seeds 3 --sequential
     .venv/bin/python benchmarks/bench_train.py dialog --seeds 20 --sequential --baseline ../old
     .venv/bin/python benchmarks/bench_train.py msmser --size paper --device cuda --seeds 1
+    .venv/bin/python benchmarks/bench_train.py msmser --size paper --device cuda --seeds 1 \
+        --epochs 3 --cuda-graphs   # eager stacked against steps replayed from CUDA graphs
 
 Figures and commands: benchmarks/README.md.
 """
@@ -232,7 +236,7 @@ def step_flops(store: Path, config: TrainConfig) -> float:
         def epoch(self, active):  # type: ignore[no-untyped-def]
             yield next(iter(self.sides.epoch(active)))
 
-    def one_step(model, sides, active, optimizer, streams, precision="fp32"):  # type: ignore[no-untyped-def]
+    def one_step(model, sides, active, optimizer, streams, precision="fp32", graphs=None):  # type: ignore[no-untyped-def]
         original(model, FirstStep(sides), active, optimizer, streams, precision)  # warm-up
         with FlopCounterMode(display=False) as counter:
             original(model, FirstStep(sides), active, optimizer, streams, precision)
@@ -269,6 +273,9 @@ def bench_msmser(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     if args.device == "cuda":
         out["gpu_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
         out.update(_gpu_figures(store, base, stacked, n))
+    if args.cuda_graphs:
+        out["graphs"] = _with_graphs(base, store, n)
+        out["graphs_speedup"] = stacked["wall"] / out["graphs"]["wall"]
     if args.sequential:
         one = TrainConfig(**{**base.__dict__, "name": "sequential", "members_at_once": 1})
         out["sequential"] = run_train(one)
@@ -277,21 +284,51 @@ def bench_msmser(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return out
 
 
-def _gpu_figures(store: Path, base: TrainConfig, stacked: dict[str, Any], n: int) -> dict[str, Any]:
+def _with_graphs(base: TrainConfig, store: Path, n: int) -> dict[str, Any]:
+    """The same stacked run with its steps replayed from CUDA graphs (`--cuda-graphs`),
+    and how its steps ran (eager: a signature's first, or no plan; captured; replayed)."""
+    from ser.train import capture
+
+    made: list[capture.StepGraphs] = []
+    original = capture.StepGraphs.__init__
+
+    def spy(self: capture.StepGraphs, *args: Any) -> None:
+        original(self, *args)
+        made.append(self)
+
+    capture.StepGraphs.__init__ = spy  # type: ignore[method-assign]
+    torch.cuda.reset_peak_memory_stats()
+    try:
+        run = run_train(TrainConfig(**{**base.__dict__, "name": "graphs", "cuda_graphs": True}))
+    finally:
+        capture.StepGraphs.__init__ = original  # type: ignore[method-assign]
+    run["steps"] = made[0].counts
+    run["graphs"] = len(made[0].graphs)
+    run["gpu_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    run["estimated_100_epochs_min"] = _gpu_figures(store, base, run, n, flops=False)[
+        "estimated_100_epochs_min"
+    ]
+    return run
+
+
+def _gpu_figures(
+    store: Path, base: TrainConfig, stacked: dict[str, Any], n: int, flops: bool = True
+) -> dict[str, Any]:
     """Steady epoch time (the last epoch), utterances/s, TFLOP/s, 100-epoch estimate."""
     epoch = stacked["epoch_seconds"][-1]
     members = stacked["members"]
     train_utts = members * n * 3 / 5  # LOSO: about 3 of 5 sessions train, 1 validates
-    flops = step_flops(store, base)
-    batch = 8 * members
-    return {
+    out = {
         "steady_epoch_s": epoch,
         "train_utts_per_s_incl_val": train_utts / epoch,
-        "step_gflop": flops / 1e9,
-        "achieved_tflops_est": flops / batch * train_utts / epoch / 1e12,
         "estimated_100_epochs_min": (stacked["wall"] - sum(stacked["epoch_seconds"]) + 100 * epoch)
         / 60,
     }
+    if flops:
+        step = step_flops(store, base)
+        out["step_gflop"] = step / 1e9
+        out["achieved_tflops_est"] = step / (8 * members) * train_utts / epoch / 1e12
+    return out
 
 
 def bench_dialog(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -347,6 +384,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--sequential", action="store_true", help="also one after another")
     parser.add_argument("--baseline", default=None, help="dialog: another checkout to time")
+    parser.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="msmser on CUDA: also the stacked run replayed from CUDA graphs, side by side",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--glibc-heap",
@@ -354,6 +396,8 @@ def main() -> None:
         help="keep glibc's heap defaults (`ser` tunes them: ser/allocator.py)",
     )
     args = parser.parse_args()
+    if args.cuda_graphs and (args.scenario, args.device) != ("msmser", "cuda"):
+        parser.error("--cuda-graphs: msmser on --device cuda only")
     heap_tuned = False if args.glibc_heap else tune_heap()
     if args.epochs is None:
         args.epochs = 3 if args.scenario == "msmser" else 150
