@@ -26,7 +26,7 @@ them (tests/train/test_capture.py).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -63,6 +63,23 @@ def training_step(
     return losses.detach(), n
 
 
+def evaluation_step(
+    model: nn.Module, batch: Batch, precision: str = "fp32", cache: bool = True
+) -> tuple[torch.Tensor, ...]:
+    """The model's outputs on `batch` (no gradients): each member's loss summed over its
+    labelled utterances [K], and its labels, predicted classes and manifest rows
+    [K, N] (N: the batch's utterances, padding -100 / -1)."""
+    device = batch.labels.device
+    with autocast(device, precision, cache):
+        out = model(batch)
+        losses = model.loss(out, batch)  # type: ignore[operator]  # [K]
+    labelled = batch.labels != -100  # [K, B] or [K, B, U]
+    total = losses.float() * labelled.flatten(1).sum(dim=1)  # [K]
+    preds = out.logits.argmax(dim=-1).flatten(1)
+    # Copies: a replayed step's batch is a fixed buffer the next step overwrites.
+    return total, batch.labels.flatten(1).clone(), preds, batch.index.flatten(1).clone()
+
+
 class Inputs:
     """The fixed buffers replayed steps read: one flat buffer per name, each step's
     tensor copied to its front. A buffer outgrown is replaced, which moves it: `grew`
@@ -85,79 +102,65 @@ class Inputs:
 
 @dataclass
 class _Graph:
-    """A captured step and its outputs (losses [K], labelled counts [K])."""
+    """A captured step and its outputs."""
 
     graph: torch.cuda.CUDAGraph
-    outputs: tuple[torch.Tensor, torch.Tensor]
+    outputs: tuple[torch.Tensor, ...]
 
 
-class StepGraphs:
-    """Training steps of one stacked model, replayed per signature (module docstring)."""
+Step = Callable[[Batch], tuple[torch.Tensor, ...]]
 
-    def __init__(self, model: nn.Module, optimizer: MemberAdam, precision: str) -> None:
-        if optimizer.scaled:
-            raise ValueError("steps with fp16 loss scaling cannot be replayed: use bf16 or fp32")
-        self.model, self.optimizer, self.precision = model, optimizer, precision
-        self.device = optimizer.flat.device
-        self.cuda = self.device.type == "cuda"
+
+class Replays:
+    """Steps replayed per signature (module docstring): a signature's first step eager
+    (on a side stream on CUDA), its second captured, then replayed; one memory pool and
+    one set of fixed buffers for all."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.cuda = device, device.type == "cuda"
         self.inputs = Inputs()
-        self.seen: set[Signature] = set()  # signatures that ran once (warmed up)
-        self.unplanned: set[Signature] = set()  # signatures whose steps leave their plan
+        self.seen: set[Signature] = set()
         self.graphs: dict[Signature, _Graph] = {}
         self.pool = torch.cuda.graph_pool_handle() if self.cuda else None
         self.counts = {"eager": 0, "captured": 0, "replayed": 0}
 
-    def step(self, batch: Batch, present: Sequence[bool]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One training step (`training_step`), replayed where it can be; its outputs are
-        valid until the next step."""
-        ahead = batch.noise.made_ahead if batch.noise is not None else None
-        if ahead is None:
-            self.counts["eager"] += 1
-            return self._eager(batch, present)
-        key = (*signature(batch, present, ahead), self.model.step_signature())  # type: ignore[operator]
-        if key in self.unplanned or key not in self.seen:
-            self.counts["eager"] += 1
-            out = self._eager(batch, present, warm=True)
-            self.seen.add(key)
-            if not _kept_plan(batch, ahead):  # so would every step of this signature
-                self.unplanned.add(key)
-            return out
-        fixed = self._fixed(batch, ahead)
-        if self.inputs.grew:  # buffers moved: every graph read the old ones
-            self.graphs.clear()
-            self.inputs.grew = False
-        ahead.settle()
-        if not self.cuda:
-            self.counts["replayed"] += 1
-            return training_step(self.model, fixed, present, self.optimizer, self.precision)
-        if key not in self.graphs:
-            self.graphs[key] = self._capture(fixed, present)
-            self.counts["captured"] += 1
-        self.graphs[key].graph.replay()
-        self.counts["replayed"] += 1
-        return self.graphs[key].outputs
-
-    def _eager(
-        self, batch: Batch, present: Sequence[bool], warm: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def eager(self, step: Step, batch: Batch, warm: bool = False) -> tuple[torch.Tensor, ...]:
+        self.counts["eager"] += 1
         if not (warm and self.cuda):
-            return training_step(self.model, batch, present, self.optimizer, self.precision)
+            return step(batch)
         # A capture's first run of its kernels (cuBLAS workspaces, autograd's streams)
         # happens on a side stream, as torch.cuda.graphs asks.
         side, main = torch.cuda.Stream(self.device), torch.cuda.current_stream(self.device)
         side.wait_stream(main)
         with torch.cuda.stream(side):
-            out = training_step(self.model, batch, present, self.optimizer, self.precision)
+            out = step(batch)
         main.wait_stream(side)
         for t in out:
             t.record_stream(main)
         return out
 
-    def _fixed(self, batch: Batch, ahead: Ahead) -> Batch:
-        """The step's batch, extents and lanes copied into the fixed buffers, with a
-        `Noise` serving those lanes."""
+    def replay(self, key: Signature, step: Step, fixed: Batch) -> tuple[torch.Tensor, ...]:
+        """`step` of `fixed` (a batch of the fixed buffers), replayed: its outputs are
+        valid until the next step (a later graph may write where they are)."""
+        if self.inputs.grew:  # buffers moved: every graph read the old ones
+            self.graphs.clear()
+            self.inputs.grew = False
+        self.counts["replayed"] += 1
+        if not self.cuda:
+            return step(fixed)
+        if key not in self.graphs:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self.pool):
+                outputs = step(fixed)
+            self.graphs[key] = _Graph(graph, outputs)
+            self.counts["captured"] += 1
+        self.graphs[key].graph.replay()
+        return self.graphs[key].outputs
+
+    def batch(self, batch: Batch) -> Batch:
+        """`batch`'s tensors copied into the fixed buffers (sizes kept)."""
         put = self.inputs.put
-        fixed = Batch(
+        return Batch(
             x={name: put(f"x/{name}", t) for name, t in batch.x.items()},
             mask={name: put(f"mask/{name}", t) for name, t in batch.mask.items()},
             labels=put("labels", batch.labels),
@@ -165,7 +168,70 @@ class StepGraphs:
             utt_mask=None if batch.utt_mask is None else put("utt_mask", batch.utt_mask),
             sizes=batch.sizes,
         )
-        noise = batch.noise
+
+
+class StepGraphs:
+    """Training and validation steps of one stacked model, replayed per signature
+    (module docstring)."""
+
+    def __init__(self, model: nn.Module, optimizer: MemberAdam, precision: str) -> None:
+        if optimizer.scaled:
+            raise ValueError("steps with fp16 loss scaling cannot be replayed: use bf16 or fp32")
+        self.model, self.optimizer, self.precision = model, optimizer, precision
+        self.replays = Replays(optimizer.flat.device)
+        self.unplanned: set[Signature] = set()  # signatures whose steps leave their plan
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.replays.counts
+
+    def step(self, batch: Batch, present: Sequence[bool]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training step (`training_step`), replayed where it can be; its outputs are
+        valid until the next step."""
+        replays = self.replays
+        ahead = batch.noise.made_ahead if batch.noise is not None else None
+        if ahead is None:
+            return replays.eager(self._train(present), batch)  # type: ignore[return-value]
+        key = ("train", *signature(batch, present, ahead), self._model_signature())
+        if key in self.unplanned or key not in replays.seen:
+            out = replays.eager(self._train(present), batch, warm=True)
+            replays.seen.add(key)
+            if not _kept_plan(batch, ahead):  # so would every step of this signature
+                self.unplanned.add(key)
+            return out  # type: ignore[return-value]
+        fixed = self._fixed(batch, ahead)
+        ahead.settle()
+        self.optimizer.zero_grad()  # a captured backward then writes, not adds, gradients
+        return replays.replay(key, self._train(present, capture=True), fixed)  # type: ignore[return-value]
+
+    def evaluate(self, batch: Batch, active: Sequence[bool]) -> tuple[torch.Tensor, ...]:
+        """One evaluation step (`evaluation_step`, no gradients), replayed where it can
+        be; its outputs are the caller's (copied out of a graph's memory)."""
+        replays = self.replays
+        step = self._evaluate(capture=False)
+        key = ("eval", *signature(batch, active, None), self._model_signature())
+        if key not in replays.seen:
+            replays.seen.add(key)
+            return replays.eager(step, batch, warm=True)
+        out = replays.replay(key, self._evaluate(capture=True), replays.batch(batch))
+        return tuple(t.clone() for t in out)
+
+    def _model_signature(self) -> Hashable:
+        return (self.model.training, self.model.step_signature())  # type: ignore[operator]
+
+    def _train(self, present: Sequence[bool], capture: bool = False) -> Step:
+        model, optimizer, precision = self.model, self.optimizer, self.precision
+        return lambda b: training_step(model, b, present, optimizer, precision, not capture)
+
+    def _evaluate(self, capture: bool) -> Step:
+        model, precision = self.model, self.precision
+        return lambda b: evaluation_step(model, b, precision, not capture)
+
+    def _fixed(self, batch: Batch, ahead: Ahead) -> Batch:
+        """The step's batch, extents and lanes copied into the fixed buffers, with a
+        `Noise` serving those lanes."""
+        fixed = self.replays.batch(batch)
+        noise, put = batch.noise, self.replays.inputs.put
         if noise is None or ahead.placed is None:
             raise RuntimeError("a step is fixed before its draws made ahead are served")
         extents = {axis: put(f"extent/{axis}", t) for axis, t in sorted(noise.extents.items())}
@@ -173,16 +239,6 @@ class StepGraphs:
         fixed.noise = Noise(noise.streams, noise.sizes, extents, ahead=False, padded=noise.padded)
         fixed.noise.made_ahead = ahead.replica(fixed.noise, put("lanes", ahead.placed))
         return fixed
-
-    def _capture(self, fixed: Batch, present: Sequence[bool]) -> _Graph:
-        """The step on the fixed buffers, captured (not run: `step` replays it)."""
-        self.optimizer.zero_grad()  # the backward then writes, not adds, its gradients
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):
-            outputs = training_step(
-                self.model, fixed, present, self.optimizer, self.precision, cache=False
-            )
-        return _Graph(graph, outputs)
 
 
 def _kept_plan(batch: Batch, ahead: Ahead) -> bool:
@@ -192,16 +248,16 @@ def _kept_plan(batch: Batch, ahead: Ahead) -> bool:
     return noise is not None and noise.made_ahead is ahead and ahead.served == len(ahead.draws)
 
 
-def signature(batch: Batch, present: Sequence[bool], ahead: Ahead) -> Signature:
+def signature(batch: Batch, present: Sequence[bool], ahead: Ahead | None) -> Signature:
     """What a captured step is valid for: the batch's shapes and dtypes, the members
-    stepping, and the step's draw sites."""
+    stepping, and the step's draw sites (none: an evaluation step)."""
     tensors = {f"x/{n}": t for n, t in batch.x.items()}
     tensors.update({f"mask/{n}": t for n, t in batch.mask.items()})
     tensors.update(labels=batch.labels, index=batch.index)
     if batch.utt_mask is not None:
         tensors["utt_mask"] = batch.utt_mask
     shapes = tuple((n, tuple(t.shape), t.dtype) for n, t in sorted(tensors.items()))
-    return shapes, tuple(present), tuple(ahead.draws)
+    return shapes, tuple(present), () if ahead is None else tuple(ahead.draws)
 
 
-__all__ = ["Inputs", "StepGraphs", "signature", "training_step"]
+__all__ = ["Inputs", "Replays", "StepGraphs", "evaluation_step", "signature", "training_step"]

@@ -38,9 +38,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ser.precision import autocast
 from ser.train.batch import Batch
-from ser.train.capture import StepGraphs, training_step
+from ser.train.capture import StepGraphs, evaluation_step, training_step
 from ser.train.metrics import Metrics, compute_metrics, ua_wa
 from ser.train.nn.noise import Noise, Streams
 from ser.train.optim import MemberAdam
@@ -178,9 +177,10 @@ def select(
     streams = Streams([torch.Generator(device).manual_seed(m.seed) for m in members])
     tracker = _Tracker(model, [_has_batches(m.val) for m in members])
     active = [True] * len(members)
+    static = graphs is not None
     train_sides, val_sides = (
-        sides_of([m.train for m in members], static=graphs is not None),
-        sides_of([m.val for m in members]),
+        sides_of([m.train for m in members], static),
+        sides_of([m.val for m in members], static),
     )
     for epoch in range(epochs):
         if not any(active):
@@ -188,7 +188,7 @@ def select(
         model.set_epoch(epoch, epochs)  # type: ignore[operator]
         losses = train_epoch(model, train_sides, active, optimizer, streams, precision, graphs)
         with masked(model, None):
-            scored = predict(model, val_sides, active, precision)
+            scored = predict(model, val_sides, active, precision, graphs)
         for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
             if active[k]:
                 tracker.record(k, epoch + 1, loss, result, len(classes))
@@ -239,22 +239,25 @@ def train_epoch(
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, sides: Sides, active: Sequence[bool], precision: str = "fp32"
+    model: nn.Module,
+    sides: Sides,
+    active: Sequence[bool],
+    precision: str = "fp32",
+    graphs: StepGraphs | None = None,
 ) -> list[Predictions | None]:
-    """Each active member's predictions and loss on its side (eval mode, no gradients)."""
+    """Each active member's predictions and loss on its side (eval mode, no gradients;
+    its steps replayed by `graphs` if given)."""
     model.eval()
     device = next(model.parameters()).device
     total = torch.zeros(len(active), device=device)
-    kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    kept: list[tuple[torch.Tensor, ...]] = []
     for _, batch in sides.epoch(active):
-        with autocast(device, precision):
-            out = model(batch)
-            losses = model.loss(out, batch)  # type: ignore[operator]  # [K]
-        labelled = batch.labels != -100  # [K, B] or [K, B, U]
-        total += losses.float() * labelled.flatten(1).sum(dim=1)
-        kept.append(
-            (batch.labels.flatten(1), out.logits.argmax(dim=-1).flatten(1), batch.index.flatten(1))
-        )
+        if graphs is None:
+            summed, *rest = evaluation_step(model, batch, precision)
+        else:
+            summed, *rest = graphs.evaluate(batch, active)
+        total += summed
+        kept.append(tuple(rest))  # labels, predicted classes, manifest rows: [K, N] each
     totals = total.tolist()
     out_list: list[Predictions | None] = []
     if not kept:

@@ -159,28 +159,27 @@ def _describe(x: Any) -> Any:
 def test_every_replayed_step_reads_only_fixed_buffers_and_own_state(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What a CUDA graph replay needs: the steps of one signature, run from the fixed
-    buffers, make the same operators (shapes, strides, constants) and read the same
-    storages (fixed buffers, weights, optimizer state), over epochs whose RMM
-    probability changes and folds that stop at other steps."""
+    """What a CUDA graph replay needs: the training and validation steps of one
+    signature, run from the fixed buffers, make the same operators (shapes, strides,
+    constants) and read the same storages (fixed buffers, weights, optimizer state), over
+    epochs whose RMM probability changes and folds that stop at other steps."""
     logs: dict[capture.Signature, list[Reads]] = defaultdict(list)
-    original = capture.training_step
+    original = capture.Replays.replay
 
-    def spy(model, batch, present, *rest, **kw):  # type: ignore[no-untyped-def]
-        noise = batch.noise
-        ahead = noise.made_ahead if noise is not None else None
-        if ahead is None or ahead.records:  # an eager step, at its own buffers
-            return original(model, batch, present, *rest, **kw)
-        with Reads() as reads:
-            out = original(model, batch, present, *rest, **kw)
-        logs[capture.signature(batch, present, ahead)].append(reads)
-        return out
+    def spy(self, key, step, fixed):  # type: ignore[no-untyped-def]
+        def logged(batch):  # type: ignore[no-untyped-def]
+            with Reads() as reads:
+                out = step(batch)
+            logs[key].append(reads)
+            return out
 
-    monkeypatch.setattr(capture, "training_step", spy)
+        return original(self, key, logged, fixed)
+
+    monkeypatch.setattr(capture.Replays, "replay", spy)
     run(store_path, tmp_path / "fixed", True, monkeypatch)
-    repeated = [steps for steps in logs.values() if len(steps) > 1]
-    assert len(repeated) >= 2  # several signatures, each replayed more than once
-    for first, *later in repeated:
+    for mode in ("train", "eval"):  # several signatures each, replayed more than once
+        assert sum(len(steps) > 1 for key, steps in logs.items() if key[0] == mode) >= 2
+    for first, *later in (steps for steps in logs.values() if len(steps) > 1):
         # Nothing waits for the device (a capture cannot): no value read back, no
         # output whose size depends on the data.
         assert not {op[0] for op in first.ops} & SYNCS
