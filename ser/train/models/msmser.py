@@ -126,6 +126,7 @@ class MSMSER(SerModel):
         self.register_buffer("rmm_p_now", torch.zeros(k), persistent=False)
         self.last_dropped: dict[str, torch.Tensor] = {}
         self._position_tables: dict[torch.device, torch.Tensor] = {}
+        self._outgrown: list[torch.Tensor] = []  # tables outgrown (`_positions`)
         if len(self.modalities) == 2:
             self.maskable = frozenset(MODALITIES)
         self.eval_mask = [c.eval_mask for c in self.configs]
@@ -228,11 +229,16 @@ class MSMSER(SerModel):
 
     def _positions(self, length: int, device: torch.device) -> torch.Tensor:
         """The first `length` rows [T, d] of a table of sinusoidal positions kept per
-        device (a power of two long, made again when a longer batch comes): the table's
-        ~10 small operations once instead of in every step."""
+        device (a power of two long, at least 4096: IEMOCAP's longest utterance has ~1700
+        HuBERT frames; made again when a longer batch comes): the table's ~10 small
+        operations once instead of in every step. A table outgrown is kept: steps
+        replayed from CUDA graphs (`ser.train.capture`) read the one they were captured
+        with, whose rows are the same."""
         table = self._position_tables.get(device)
         if table is None or table.shape[0] < length:
-            rows = 1 << max(9, (length - 1).bit_length())
+            rows = 1 << max(12, (length - 1).bit_length())
+            if table is not None:
+                self._outgrown.append(table)
             table = sinusoidal_positions(rows, need(self.config.d_model), device)
             self._position_tables[device] = table
         return table[:length]

@@ -255,10 +255,13 @@ def test_positions_come_from_a_table_made_once(utterance_batch) -> None:
         model(batch)
     assert sines.count == 0
     d, cpu = model.config.d_model, torch.device("cpu")
-    for length in (700, 7):  # a longer table, then rows of it
+    first = model._positions(7, cpu)
+    for length in (5000, 7):  # a longer table, then rows of it
         torch.testing.assert_close(
             model._positions(length, cpu), sinusoidal_positions(length, d, cpu)
         )
+    # The outgrown table is kept, unchanged: a step replayed from a CUDA graph reads it.
+    assert any(first.untyped_storage().data_ptr() == t.data_ptr() for t in model._outgrown)
 
 
 def test_without_rmm_a_training_step_draws_no_modality_masks(monkeypatch, utterance_batch) -> None:
