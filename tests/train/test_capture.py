@@ -10,6 +10,7 @@ run trained so equals one trained without it.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
@@ -206,3 +207,59 @@ def test_fixed_buffers_that_grow_void_the_graphs_that_read_them() -> None:
     assert again.data_ptr() == small.data_ptr() and not inputs.grew
     inputs.put("x", torch.ones(4, 4))
     assert inputs.grew
+
+
+def test_replays_warm_up_capture_once_and_recapture_after_buffers_move(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CUDA path's bookkeeping, with a stand-in for CUDA graphs that records what a
+    capture would: a signature's first step eager (on a side stream), its second
+    captured once, then replayed; buffers that move void the graphs."""
+    events: list[str] = []
+
+    class Graph:
+        def replay(self) -> None:
+            events.append("replay")
+
+    class Capturing:
+        def __init__(self, graph: Graph, pool: object) -> None:
+            events.append("capture")
+
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    class Stream:
+        def __init__(self, *args: object) -> None: ...
+
+        def wait_stream(self, other: object) -> None: ...
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
+    monkeypatch.setattr(torch.cuda, "graph", Capturing)
+    monkeypatch.setattr(torch.cuda, "graph_pool_handle", lambda: "pool")
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device: Stream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    replays = capture.Replays(torch.device("cpu"))
+    replays.cuda = True  # the CUDA path, with the stand-ins above
+    monkeypatch.setattr(torch.Tensor, "record_stream", lambda self, s: None)
+
+    def step(batch: Any) -> tuple[torch.Tensor, ...]:
+        events.append("run")
+        return (batch.labels.sum(),)
+
+    def batch(n: int) -> Any:
+        return capture.Batch({}, {}, torch.arange(n), torch.arange(n))
+
+    replays.eager(step, batch(4), warm=True)  # first step: eager, on the side stream
+    assert events == ["run"]
+    events.clear()
+    for _ in range(3):
+        replays.replay(("key",), step, replays.batch(batch(4)))
+    assert events == ["capture", "run", "replay", "replay", "replay"]
+    assert replays.counts == {"eager": 1, "captured": 1, "replayed": 3}
+    events.clear()
+    replays.replay(("key",), step, replays.batch(batch(8)))  # labels buffer outgrown
+    assert events == ["capture", "run", "replay"]
