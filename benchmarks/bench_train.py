@@ -213,6 +213,7 @@ def run_train(config: TrainConfig) -> dict[str, Any]:
         "epoch_seconds": [round(float(e), 3) for e in epochs],
         "ua": record["summary"]["ua"],
         "members": len(record["folds"]),
+        "train_losses": [f["curves"]["train_loss"] for f in record["folds"]],
     }
 
 
@@ -276,6 +277,11 @@ def bench_msmser(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     if args.cuda_graphs:
         out["graphs"] = _with_graphs(base, store, n)
         out["graphs_speedup"] = stacked["wall"] / out["graphs"]["wall"]
+        # The same run either way, up to float rounding (bf16 here) and padding.
+        pairs = zip(out["graphs"]["train_losses"], stacked["train_losses"], strict=True)
+        out["graphs_max_train_loss_gap"] = max(
+            float(np.abs(np.subtract(a, b)).max()) for a, b in pairs
+        )
     if args.sequential:
         one = TrainConfig(**{**base.__dict__, "name": "sequential", "members_at_once": 1})
         out["sequential"] = run_train(one)
@@ -303,7 +309,7 @@ def _with_graphs(base: TrainConfig, store: Path, n: int) -> dict[str, Any]:
     finally:
         capture.StepGraphs.__init__ = original  # type: ignore[method-assign]
     run["steps"] = made[0].counts
-    run["graphs"] = len(made[0].graphs)
+    run["graphs"] = len(made[0].replays.graphs)
     run["gpu_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
     run["estimated_100_epochs_min"] = _gpu_figures(store, base, run, n, flops=False)[
         "estimated_100_epochs_min"
