@@ -38,6 +38,12 @@ SYNCS = {
     for name in ("_local_scalar_dense", "item", "nonzero", "masked_select", "equal", "unique")
 }
 MODEL = ModelConfig(fusion="mit", d_model=8, heads=2, queries=3, layers=1, decoder_layers=1)
+ABLATIONS = {
+    "mit": MODEL,
+    "concat-eval-mask": ModelConfig(fusion="concat", d_model=8, heads=2, layers=1,
+                                    eval_mask="text"),
+    "no-encoder-no-selfatt": replace(MODEL, encoder=False, selfatt=False),
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -82,19 +88,21 @@ def test_static_lengths_are_few_and_pad_at_most_a_quarter() -> None:
     assert all(static_length(s) == s for s in static)  # a static length stays
 
 
-@pytest.mark.parametrize("rmm_end", [0.7, 0.3])
+@pytest.mark.parametrize(
+    ("model", "rmm_end"), [("mit", 0.7), ("mit", 0.3), ("concat-eval-mask", 0.7)]
+)
 def test_a_run_from_fixed_buffers_trains_as_eager(
-    rmm_end: float, store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    model: str, rmm_end: float, store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Five LOSO members, RMM and dropout on, at static shapes with most steps run from
     the fixed buffers: the same curves and test results as eager steps at their own
     shapes (float rounding: padding changes the shapes of reductions). With RMM's
     schedule at 0 from the second epoch, steps of the same shapes then run without its
     draw: other operators, which a step captured in the first epoch must not replay."""
-    model = replace(MODEL, rmm_end=rmm_end)
-    eager = run(store_path, tmp_path / "eager", False, monkeypatch, model=model)
+    config = replace(ABLATIONS[model], rmm_end=rmm_end)
+    eager = run(store_path, tmp_path / "eager", False, monkeypatch, model=config)
     made = counting(monkeypatch)
-    fixed = run(store_path, tmp_path / "fixed", True, monkeypatch, model=model)
+    fixed = run(store_path, tmp_path / "fixed", True, monkeypatch, model=config)
     counts = made[0].counts
     assert counts["replayed"] > counts["eager"] > 0
     for a, b in zip(fixed["folds"], eager["folds"], strict=True):
@@ -167,13 +175,15 @@ def _describe(x: Any) -> Any:
     return x
 
 
+@pytest.mark.parametrize("model", list(ABLATIONS))
 def test_every_replayed_step_reads_only_fixed_buffers_and_own_state(
-    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    model: str, store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What a CUDA graph replay needs: the training and validation steps of one
     signature, run from the fixed buffers, make the same operators (shapes, strides,
     constants) and read the same storages (fixed buffers, weights, optimizer state), over
-    epochs whose RMM probability changes and folds that stop at other steps."""
+    epochs whose RMM probability changes and folds that stop at other steps; for MSMSER
+    and its ablations."""
     logs: dict[capture.Signature, list[Reads]] = defaultdict(list)
     original = capture.Replays.replay
 
@@ -187,7 +197,7 @@ def test_every_replayed_step_reads_only_fixed_buffers_and_own_state(
         return original(self, key, logged, fixed)
 
     monkeypatch.setattr(capture.Replays, "replay", spy)
-    run(store_path, tmp_path / "fixed", True, monkeypatch)
+    run(store_path, tmp_path / "fixed", True, monkeypatch, model=ABLATIONS[model])
     for mode in ("train", "eval"):  # several signatures each, replayed more than once
         assert sum(len(steps) > 1 for key, steps in logs.items() if key[0] == mode) >= 2
     for first, *later in (steps for steps in logs.values() if len(steps) > 1):
