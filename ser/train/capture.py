@@ -1,23 +1,25 @@
-"""Training steps replayed from CUDA graphs: one graph per step signature.
+"""Training and validation steps replayed from CUDA graphs: one graph per step signature.
 
 On a GPU a stacked MSMSER step is host-bound: Python and ~650 kernel launches take
 longer to issue than the GPU takes to run them (benchmarks/README.md). A CUDA graph
-issues a whole step (forward, loss, backward, `MemberAdam`'s update) at once. A step can
-be replayed when everything it reads lives at fixed addresses and every decision its
-Python makes follows from what the graph was captured for:
+issues a whole step (forward, loss, backward, `MemberAdam`'s update; a validation
+step's forward) at once. A step can be replayed when everything it reads lives at fixed
+addresses and every decision its Python makes follows from what the graph was captured
+for:
 
 - the batch, each member's extents and the step's random lanes (drawn ahead of the step
   from the members' streams, `ser.train.nn.ahead`) are copied into fixed buffers
-  (`Inputs`); the RMM probability is a model buffer changed in place each epoch;
+  (`Inputs`); the RMM probability is a model buffer changed in place each epoch, and
+  tables the model keeps (sinusoidal positions) are never freed;
 - a step's signature holds the rest: the batch's shapes (few, with static shapes:
-  `ser.train.stack.StackedSides(static=True)`), which members step, and the draw sites
-  (who draws, at which shapes).
+  `ser.train.stack.StackedSides(static=True)`), which members step, the draw sites
+  (who draws, at which shapes) and the model's mode and `step_signature()`.
 
-`StepGraphs.step` runs a signature's first step eagerly (on a side stream: it warms up
-what a capture needs), captures the second and replays it, and every later one. A step
-without draws made ahead (a run's first, or one off its plan) runs eagerly. All graphs
-share one memory pool: they run one after another, and a step's outputs are read before
-the next one runs.
+`Replays` runs a signature's first step eagerly (on a side stream: it warms up what a
+capture needs), captures the second and replays it, and every later one. A training
+step without draws made ahead (a run's first, or one off its plan) runs eagerly. All
+graphs share one memory pool: they run one after another, and a step's outputs are read
+(or copied) before the next one runs.
 
 On the CPU there are no graphs: from its second step on, a signature runs eagerly from
 the same fixed buffers, so the tests check on any machine that replays read nothing but
