@@ -65,7 +65,7 @@ def main() -> None:
     )  # fmt: skip
     original = loop.train_epoch
 
-    def some_steps(model, sides, active, optimizer, streams, precision="fp32"):  # type: ignore[no-untyped-def]
+    def some_steps(model, sides, active, optimizer, streams, precision="fp32", graphs=None):  # type: ignore[no-untyped-def]
         class First:
             def epoch(self, act):  # type: ignore[no-untyped-def]
                 for i, step in enumerate(sides.epoch(act)):
