@@ -154,8 +154,15 @@ class Batches:
         return self._vectors
 
     def __len__(self) -> int:
-        count = len(self._groups) if self.unit == "dialog" else len(self.positions)
-        return -(-count // self.batch_size)
+        return -(-self._units() // self.batch_size)
+
+    @property
+    def rows(self) -> int:
+        """The most utterances (or dialogs) one batch of this side holds."""
+        return min(self.batch_size, self._units())
+
+    def _units(self) -> int:
+        return len(self._groups) if self.unit == "dialog" else len(self.positions)
 
     def _keys(self, n: int) -> np.ndarray | None:
         """This epoch's shared order keys (training sides with an `order_seed`)."""

@@ -158,7 +158,7 @@ class StackedSides:
         """`positions` [K, B] or [K, B, U] padded (-1) to the static shape (`static`)."""
         if not self.static:
             return positions
-        rows = max(side.batch_size for side in self.sides)
+        rows = max(side.rows for side in self.sides)  # a side scored whole: its size
         shape = (positions.shape[0], max(rows, positions.shape[1]),
                  *(static_length(n) for n in positions.shape[2:]))  # fmt: skip
         out = np.full(shape, -1, dtype=np.int64)
