@@ -144,9 +144,9 @@ REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
 @click.option(
     "--cuda-graphs",
     is_flag=True,
-    help="Replay MSMSER's training steps from CUDA graphs (bf16 or fp32 on a GPU): steps at "
-    "a few static shapes, issued at once instead of launch by launch. The same results up "
-    "to float rounding.",
+    help="Replay training and validation steps from CUDA graphs (bf16 or fp32 on a GPU): "
+    "steps at a few static shapes, issued at once instead of launch by launch. The same "
+    "results up to float rounding.",
 )
 @click.option("--out", type=click.Path(path_type=str), default="runs", show_default=True)
 @click.option("--name", default=None, help="Run name [derived from the config].")

@@ -125,6 +125,7 @@ class Replays:
         self.graphs: dict[Signature, _Graph] = {}
         self.pool = torch.cuda.graph_pool_handle() if self.cuda else None
         self.counts = {"eager": 0, "captured": 0, "replayed": 0}
+        self.moves = 0  # times the fixed buffers moved (and the graphs were dropped)
 
     def eager(self, step: Step, batch: Batch, warm: bool = False) -> tuple[torch.Tensor, ...]:
         self.counts["eager"] += 1
@@ -147,6 +148,7 @@ class Replays:
         if self.inputs.grew:  # buffers moved: every graph read the old ones
             self.graphs.clear()
             self.inputs.grew = False
+            self.moves += 1
         self.counts["replayed"] += 1
         if not self.cuda:
             return step(fixed)
@@ -219,7 +221,8 @@ class StepGraphs:
         return tuple(t.clone() for t in out)
 
     def _model_signature(self) -> Hashable:
-        return (self.model.training, self.model.step_signature())  # type: ignore[operator]
+        own = getattr(self.model, "step_signature", None)  # a training stage may lack it
+        return (self.model.training, own() if own is not None else ())
 
     def _train(self, present: Sequence[bool], capture: bool = False) -> Step:
         model, optimizer, precision = self.model, self.optimizer, self.precision
