@@ -1,7 +1,7 @@
 """Training and validation steps replayed from CUDA graphs: one graph per step signature.
 
-On a GPU a stacked MSMSER step is host-bound: Python and ~650 kernel launches take
-longer to issue than the GPU takes to run them (benchmarks/README.md). A CUDA graph
+On a GPU a stacked step is host-bound (MSMSER's: Python and ~650 kernel launches take
+longer to issue than the GPU takes to run them; benchmarks/README.md). A CUDA graph
 issues a whole step (forward, loss, backward, `MemberAdam`'s update; a validation
 step's forward) at once. A step can be replayed when everything it reads lives at fixed
 addresses and every decision its Python makes follows from what the graph was captured
