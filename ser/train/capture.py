@@ -154,7 +154,10 @@ class Replays:
             return step(fixed)
         if key not in self.graphs:
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self.pool):
+            # thread_local: CUDA work of other threads in this process (a dask worker
+            # with several threads training on one GPU) neither fails nor spoils this
+            # capture, as the default "global" mode would make it.
+            with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
                 outputs = step(fixed)
             self.graphs[key] = _Graph(graph, outputs)
             self.counts["captured"] += 1

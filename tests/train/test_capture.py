@@ -260,8 +260,8 @@ def test_replays_warm_up_capture_once_and_recapture_after_buffers_move(
             events.append("replay")
 
     class Capturing:
-        def __init__(self, graph: Graph, pool: object) -> None:
-            events.append("capture")
+        def __init__(self, graph: Graph, pool: object, capture_error_mode: str) -> None:
+            events.append(f"capture ({capture_error_mode})")
 
         def __enter__(self) -> None:
             return None
@@ -296,8 +296,8 @@ def test_replays_warm_up_capture_once_and_recapture_after_buffers_move(
     events.clear()
     for _ in range(3):
         replays.replay(("key",), step, replays.batch(batch(4)))
-    assert events == ["capture", "run", "replay", "replay", "replay"]
+    assert events == ["capture (thread_local)", "run", "replay", "replay", "replay"]
     assert replays.counts == {"eager": 1, "captured": 1, "replayed": 3}
     events.clear()
     replays.replay(("key",), step, replays.batch(batch(8)))  # labels buffer outgrown
-    assert events == ["capture", "run", "replay"]
+    assert events == ["capture (thread_local)", "run", "replay"]
