@@ -74,15 +74,19 @@ def run(
     graphs: bool,
     monkeypatch: pytest.MonkeyPatch,
     family: str = "mit",
+    device: str = "cpu",
     **changes: Any,
 ) -> dict:
-    """A LOSO run of `family` on the CPU, its steps replayed (`graphs`) or eager; the
-    Bi-GRU of dialog models takes its GPU way (factors at once), as a replay on CUDA."""
+    """A LOSO run of `family`, its steps replayed (`graphs`) or eager. On the CPU the
+    plan's check is passed by and the Bi-GRU of dialog models takes its GPU way (factors
+    at once), as a replay on CUDA; on CUDA the run is `--cuda-graphs` itself."""
     features, model, epochs = FAMILIES[family]
     config = TrainConfig(
         store=str(store), features=features, model=model, classes="4", protocol="loso",
-        epochs=epochs, batch_size=4, lr=1e-2, seeds=1, device="cpu", out=str(out), name="run",
+        epochs=epochs, batch_size=4, lr=1e-2, seeds=1, device=device, out=str(out), name="run",
     )  # fmt: skip
+    if device == "cuda":
+        return train(replace(config, cuda_graphs=graphs, **changes))
     original = group_module.loop_config
     directions = gru.gru_directions
     with monkeypatch.context() as patch:
@@ -301,3 +305,52 @@ def test_replays_warm_up_capture_once_and_recapture_after_buffers_move(
     events.clear()
     replays.replay(("key",), step, replays.batch(batch(8)))  # labels buffer outgrown
     assert events == ["capture (thread_local)", "run", "replay"]
+
+
+# -- On a GPU (skipped without CUDA; `bash benchmarks/gpu.sh` runs them first) ----------
+# The same runs as above with real captures and replays: a graph replays the kernels it
+# captured on the addresses it captured, which only CUDA can show. HDF5 stores: the GPU
+# image has h5py but not zarr.
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.fixture(scope="module")
+def h5_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "features.h5"
+    labelled_store(path, SETS, per_dialog=8)
+    return path
+
+
+@needs_cuda
+@pytest.mark.parametrize(
+    ("family", "precision", "rtol"),
+    [
+        ("mit", "fp32", 1e-4),
+        ("concat-eval-mask", "fp32", 1e-4),
+        ("dialog", "fp32", 1e-4),
+        ("late-prob", "fp32", 1e-4),
+        ("unimodal", "fp32", 1e-4),
+        ("mit", "bf16", 5e-2),  # the GPU's default precision: rounding of bf16 products
+    ],
+)
+def test_on_cuda_a_replayed_run_trains_as_eager(
+    family: str,
+    precision: str,
+    rtol: float,
+    h5_store: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--cuda-graphs` on a GPU: most steps replayed from captured graphs, with the same
+    curves as eager steps (float rounding), RMM's schedule changing mid-run."""
+    model = replace(FAMILIES[family][1], rmm_end=0.3)
+    kw: dict[str, Any] = {"device": "cuda", "precision": precision, "model": model}
+    eager = run(h5_store, tmp_path / "eager", False, monkeypatch, family, **kw)
+    made = counting(monkeypatch)
+    replayed = run(h5_store, tmp_path / "graphs", True, monkeypatch, family, **kw)
+    counts = made[-1].counts
+    assert counts["replayed"] > counts["captured"] > 0
+    for a, b in zip(replayed["folds"], eager["folds"], strict=True):
+        for curve in ("train_loss", "val_loss"):
+            np.testing.assert_allclose(a["curves"][curve], b["curves"][curve], rtol=rtol, atol=1e-4)
