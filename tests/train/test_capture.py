@@ -61,11 +61,16 @@ FAMILIES = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("store") / "features.zarr"
+def store_of(tmp: pytest.TempPathFactory, name: str) -> Path:
+    """The tests' labelled store at `name` (its suffix picks Zarr or HDF5)."""
+    path = tmp.mktemp("store") / name
     labelled_store(path, SETS, per_dialog=8)
     return path
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return store_of(tmp_path_factory, "features.zarr")
 
 
 def run(
@@ -317,9 +322,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 @pytest.fixture(scope="module")
 def h5_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("store") / "features.h5"
-    labelled_store(path, SETS, per_dialog=8)
-    return path
+    return store_of(tmp_path_factory, "features.h5")
 
 
 @needs_cuda
