@@ -48,6 +48,7 @@ def gru_directions(
     b_hh: torch.Tensor,
     *,
     factors_at_once: bool | None = None,
+    keep_factors: bool = False,
 ) -> list[torch.Tensor]:
     """Directions (forward, backward, forward, ...) over their input gates [K, B, U, 3H]
     each (x W_ih + b_ih), `mask` [K, B, U] True at real positions, recurrent weights
@@ -57,12 +58,17 @@ def gru_directions(
     `factors_at_once`: make the backward's factors for all time steps in a dozen
     operations after the loop (a GPU, where launches cost and bandwidth is plentiful)
     instead of a dozen per step while each step is in cache (a CPU, where whole-tensor
-    passes leave the cache); None: at once off the CPU. The same numbers either way."""
+    passes leave the cache); None: at once off the CPU. The same numbers either way.
+
+    `keep_factors`: the backward leaves its saved factors intact, so that the graph can
+    be differentiated more than once (`retain_graph`, `gradcheck`); by default it writes
+    the gradients over them (a backward through the graph a second time then fails
+    autograd's check of modified saved tensors, never silently)."""
     if len(gates) % 2 or not gates:
         raise ValueError(f"directions come in (forward, backward) pairs, got {len(gates)}")
     at_once = mask.device.type != "cpu" if factors_at_once is None else factors_at_once
     if torch.is_grad_enabled() and any(t.requires_grad for t in (w_hh, b_hh, *gates)):
-        return list(_Recurrence.apply(mask, w_hh, b_hh, at_once, *gates))
+        return list(_Recurrence.apply(mask, w_hh, b_hh, (at_once, keep_factors), *gates))
     with torch.autocast(mask.device.type, enabled=False):  # evaluation: nothing kept
         return list(_forward(None, mask, w_hh, b_hh, gates))
 
@@ -81,10 +87,11 @@ class _Recurrence(torch.autograd.Function):
         mask: torch.Tensor,
         w_hh: torch.Tensor,
         b_hh: torch.Tensor,
-        at_once: bool,
+        options: tuple[bool, bool],  # factors made at once, factors kept
         *gates: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
         ctx.device_type = mask.device.type
+        at_once, ctx.keep_factors = options
         with torch.autocast(ctx.device_type, enabled=False):
             return _forward(ctx, mask, w_hh, b_hh, gates, at_once)
 
@@ -202,7 +209,10 @@ def _backward(ctx: Any, grads: Sequence[torch.Tensor]) -> tuple[torch.Tensor | N
     n = len(gate_dtypes)
     rev = _reversed(u, mask.device)
     d_states = _state_grads(grads, mask, rev, (u, n, nk // n, b, h), states.dtype)
-    steps = torch.empty_like(coef)  # per step: d(h W_hh) for r, z, n; d(x W_in)
+    # Per step: d(h W_hh) for r, z, n; d(x W_in). Unless the factors are kept, written
+    # over them: a step's factors are read once, from memory (the forward wrote them long
+    # before), and no second buffer their size is made and faulted in.
+    steps = torch.empty_like(coef) if ctx.keep_factors else coef
     w_t = w.transpose(1, 2)  # [N K, 3H, H]
     d_w = torch.zeros_like(w)  # [N K, H, 3H]
     dh = states.new_zeros(nk, b, h)

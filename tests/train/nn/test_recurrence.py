@@ -72,9 +72,34 @@ def test_gradcheck(at_once: bool) -> None:
     gates, mask, w_hh, b_hh = inputs(u=4, pairs=1)
 
     def run(w: torch.Tensor, b: torch.Tensor, *g: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(gru_directions(list(g), mask, w, b, factors_at_once=at_once))
+        return tuple(
+            gru_directions(list(g), mask, w, b, factors_at_once=at_once, keep_factors=True)
+        )
 
     assert torch.autograd.gradcheck(run, (w_hh, b_hh, *gates))
+
+
+@pytest.mark.parametrize("at_once", [False, True])
+def test_the_backward_writes_over_its_factors_unless_they_are_kept(at_once: bool) -> None:
+    """By default the backward writes the gradients over its saved factors (no second
+    buffer their size): the same gradients as with the factors kept, and a second
+    backward through the graph fails loudly; kept, a second one gives them again."""
+    gates, mask, w_hh, b_hh = inputs()
+    params = [*gates, w_hh, b_hh]
+
+    def loss(keep: bool) -> torch.Tensor:
+        out = gru_directions(gates, mask, w_hh, b_hh, factors_at_once=at_once, keep_factors=keep)
+        return sum(o.square().sum() for o in out)  # type: ignore[return-value]
+
+    kept = loss(True)
+    first = torch.autograd.grad(kept, params, retain_graph=True)
+    again = torch.autograd.grad(kept, params)
+    written_over = loss(False)
+    once = torch.autograd.grad(written_over, params, retain_graph=True)
+    for a, b, c in zip(first, again, once, strict=True):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        torch.autograd.grad(written_over, params)
 
 
 def test_factors_made_at_once_give_the_same_gradients_as_step_by_step() -> None:
