@@ -329,11 +329,11 @@ def h5_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("family", "precision", "rtol"),
     [
-        ("mit", "fp32", 1e-4),
-        ("concat-eval-mask", "fp32", 1e-4),
-        ("dialog", "fp32", 1e-4),
-        ("late-prob", "fp32", 1e-4),
-        ("unimodal", "fp32", 1e-4),
+        ("mit", "fp32", 1e-3),
+        ("concat-eval-mask", "fp32", 1e-3),
+        ("dialog", "fp32", 1e-3),
+        ("late-prob", "fp32", 1e-3),
+        ("unimodal", "fp32", 1e-3),
         ("mit", "bf16", 5e-2),  # the GPU's default precision: rounding of bf16 products
     ],
 )
@@ -346,7 +346,9 @@ def test_on_cuda_a_replayed_run_trains_as_eager(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`--cuda-graphs` on a GPU: most steps replayed from captured graphs, with the same
-    curves as eager steps (float rounding), RMM's schedule changing mid-run."""
+    curves as eager steps, RMM's schedule changing mid-run. Up to float rounding, which
+    on a GPU also varies from run to run (kernels chosen per shape, atomic sums in
+    attention's backward): a replay that read a stale buffer would be off by far more."""
     model = replace(FAMILIES[family][1], rmm_end=0.3)
     kw: dict[str, Any] = {"device": "cuda", "precision": precision, "model": model}
     eager = run(h5_store, tmp_path / "eager", False, monkeypatch, family, **kw)
