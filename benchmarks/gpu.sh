@@ -19,7 +19,7 @@ mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 failed=0
 
-bench() {  # name, seconds allowed, command...
+logged() {  # name, seconds allowed, command...: its output in $out/name.txt
   local name=$1 limit=$2
   shift 2
   echo "== $name: $*" | tee -a "$out/log.txt"
@@ -36,21 +36,21 @@ bench() {  # name, seconds allowed, command...
 part1() {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$out/log.txt"
   python3 -c "import torch; print('torch', torch.__version__)" >>"$out/log.txt"
-  bench cuda-tests 150 python3 -m pytest -q -p no:cacheprovider tests/train/test_capture.py -k cuda
-  bench msmser-1seed 330 python3 benchmarks/bench_train.py msmser --size paper --device cuda \
+  logged cuda-tests 150 python3 -m pytest -q -p no:cacheprovider tests/train/test_capture.py -k cuda
+  logged msmser-1seed 330 python3 benchmarks/bench_train.py msmser --size paper --device cuda \
     --seeds 1 --epochs 3 --cuda-graphs --json
-  bench profile-1seed 90 python3 benchmarks/profile_train.py --device cuda --seeds 1 --steps 20
+  logged profile-1seed 90 python3 benchmarks/profile_train.py --device cuda --seeds 1 --steps 20
 }
 
 part2() {
-  bench msmser-3seeds 540 python3 benchmarks/bench_train.py msmser --size paper --device cuda \
+  logged msmser-3seeds 540 python3 benchmarks/bench_train.py msmser --size paper --device cuda \
     --seeds 3 --epochs 3 --cuda-graphs --json
 }
 
 part3() {
-  bench dialog-20seeds 240 python3 benchmarks/bench_train.py dialog --device cuda \
+  logged dialog-20seeds 240 python3 benchmarks/bench_train.py dialog --device cuda \
     --seeds 20 --epochs 10 --cuda-graphs --json
-  bench probe-capture 300 python3 benchmarks/probe_capture.py --device cuda --members 1 5 15 --draws
+  logged probe-capture 300 python3 benchmarks/probe_capture.py --device cuda --members 1 5 15 --draws
 }
 
 case "${1:-all}" in

@@ -61,16 +61,12 @@ FAMILIES = {
 }  # fmt: skip
 
 
-def store_of(tmp: pytest.TempPathFactory, name: str) -> Path:
-    """The tests' labelled store at `name` (its suffix picks Zarr or HDF5)."""
-    path = tmp.mktemp("store") / name
-    labelled_store(path, SETS, per_dialog=8)
-    return path
-
-
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return store_of(tmp_path_factory, "features.zarr")
+    """HDF5, so that the GPU image (h5py, no zarr) runs the CUDA tests below too."""
+    path = tmp_path_factory.mktemp("store") / "features.h5"
+    labelled_store(path, SETS, per_dialog=8)
+    return path
 
 
 def run(
@@ -314,15 +310,9 @@ def test_replays_warm_up_capture_once_and_recapture_after_buffers_move(
 
 # -- On a GPU (skipped without CUDA; `bash benchmarks/gpu.sh` runs them first) ----------
 # The same runs as above with real captures and replays: a graph replays the kernels it
-# captured on the addresses it captured, which only CUDA can show. HDF5 stores: the GPU
-# image has h5py but not zarr.
+# captured on the addresses it captured, which only CUDA can show.
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-@pytest.fixture(scope="module")
-def h5_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return store_of(tmp_path_factory, "features.h5")
 
 
 @needs_cuda
@@ -341,7 +331,7 @@ def test_on_cuda_a_replayed_run_trains_as_eager(
     family: str,
     precision: str,
     rtol: float,
-    h5_store: Path,
+    store_path: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -351,9 +341,9 @@ def test_on_cuda_a_replayed_run_trains_as_eager(
     attention's backward): a replay that read a stale buffer would be off by far more."""
     model = replace(FAMILIES[family][1], rmm_end=0.3)
     kw: dict[str, Any] = {"device": "cuda", "precision": precision, "model": model}
-    eager = run(h5_store, tmp_path / "eager", False, monkeypatch, family, **kw)
+    eager = run(store_path, tmp_path / "eager", False, monkeypatch, family, **kw)
     made = counting(monkeypatch)
-    replayed = run(h5_store, tmp_path / "graphs", True, monkeypatch, family, **kw)
+    replayed = run(store_path, tmp_path / "graphs", True, monkeypatch, family, **kw)
     counts = made[-1].counts
     assert counts["replayed"] > counts["captured"] > 0
     for a, b in zip(replayed["folds"], eager["folds"], strict=True):

@@ -68,7 +68,7 @@ def gru_directions(
         raise ValueError(f"directions come in (forward, backward) pairs, got {len(gates)}")
     at_once = mask.device.type != "cpu" if factors_at_once is None else factors_at_once
     if torch.is_grad_enabled() and any(t.requires_grad for t in (w_hh, b_hh, *gates)):
-        return list(_Recurrence.apply(mask, w_hh, b_hh, (at_once, keep_factors), *gates))
+        return list(_Recurrence.apply(mask, w_hh, b_hh, at_once, keep_factors, *gates))
     with torch.autocast(mask.device.type, enabled=False):  # evaluation: nothing kept
         return list(_forward(None, mask, w_hh, b_hh, gates))
 
@@ -87,11 +87,11 @@ class _Recurrence(torch.autograd.Function):
         mask: torch.Tensor,
         w_hh: torch.Tensor,
         b_hh: torch.Tensor,
-        options: tuple[bool, bool],  # factors made at once, factors kept
+        at_once: bool,
+        keep_factors: bool,
         *gates: torch.Tensor,
     ) -> tuple[torch.Tensor, ...]:
-        ctx.device_type = mask.device.type
-        at_once, ctx.keep_factors = options
+        ctx.device_type, ctx.keep_factors = mask.device.type, keep_factors
         with torch.autocast(ctx.device_type, enabled=False):
             return _forward(ctx, mask, w_hh, b_hh, gates, at_once)
 
@@ -236,7 +236,7 @@ def _backward(ctx: Any, grads: Sequence[torch.Tensor]) -> tuple[torch.Tensor | N
         _reorder(across[..., : 2 * h], part[..., : 2 * h], i % 2 == 1, rev)
         _reorder(across[..., 2 * h :], part[..., 3 * h :], i % 2 == 1, rev)
         d_gates.append(d.to(dtype))
-    return (None, d_w.to(w_dtype), d_b.to(b_dtype), None, *d_gates)
+    return (None, d_w.to(w_dtype), d_b.to(b_dtype), None, None, *d_gates)
 
 
 def _state_grads(
