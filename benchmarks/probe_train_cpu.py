@@ -1,4 +1,4 @@
-"""Why stacking gains little on a CPU: three probes of a stacked MSMSER training step.
+"""Why stacking gains little on a CPU: probes of stacked training steps.
 
 - ``host``: the paper's MSMSER layout (8 heads, L 30, 2 + 2 encoder and 2 decoder layers)
   at width 16 over ~9-frame utterances, so arithmetic is negligible: ms per step (with
@@ -17,12 +17,16 @@
 - ``explain``: where `torch.compile` would break the stacked MSMSER forward + loss into
   pieces (TorchDynamo's explain), on a first and a later step: what compiling (or
   capturing) the step on a GPU must first remove.
+- ``shapes``: the demo's MSMSER step (d 64, 4 heads, L 8; 150 frames and 12 tokens, batch
+  8 per member, with the Adam update) for K = 1, 3, 5 and 15 members at one shape: what a
+  member-step costs stacked when no member is padded to another's lengths (a real run's
+  members pad to the longest of their step's batches).
 - ``memory``: an elementwise product and a ReLU backward over [K, 8, 300, 256] float32
   (the demo's feed-forward activations), ms per member as K grows: stacked tensors leave
   the cache, and past glibc's largest mmap threshold (32 MB) every allocation is a new
   mapping whose pages fault in again.
 
-    .venv/bin/python benchmarks/probe_train_cpu.py host dialog compile memory --threads 2
+    .venv/bin/python benchmarks/probe_train_cpu.py host dialog compile shapes memory --threads 2
 
 Figures: benchmarks/README.md, "Stacked training", CPU.
 """
@@ -238,6 +242,13 @@ def explain() -> None:
               f"breaks; {reasons}")  # fmt: skip
 
 
+def shapes() -> None:
+    config = ModelConfig(fusion="mit", d_model=64, heads=4, queries=8)
+    for k in (1, 3, 5, 15):
+        ms = step_ms(stacked_step(config, k, frames=150, tokens=12, dim=20, adam=True), repeat=8)
+        print(f"shapes: K={k:2d}  {ms:6.1f} ms/step  {ms / k:5.1f} ms/member-step")
+
+
 def memory() -> None:
     for k in (1, 5, 15):
         x = torch.randn(k, 8, 300, 256)
@@ -250,7 +261,7 @@ def memory() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    probes = ["host", "dialog", "compile", "explain", "memory"]
+    probes = ["host", "dialog", "compile", "explain", "shapes", "memory"]
     parser.add_argument("probes", nargs="+", choices=probes)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--glibc-heap", action="store_true", help="keep glibc's heap defaults")
@@ -260,7 +271,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as `ser train` does on the CPU
     for probe in args.probes:
-        run = {"host": host, "dialog": dialog, "compile": compiled, "explain": explain}
+        run = {"host": host, "dialog": dialog, "compile": compiled, "explain": explain,
+               "shapes": shapes}  # fmt: skip
         run.get(probe, memory)()
 
 
