@@ -261,8 +261,9 @@ def memory() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    probes = ["host", "dialog", "compile", "explain", "shapes", "memory"]
-    parser.add_argument("probes", nargs="+", choices=probes)
+    probes = {"host": host, "dialog": dialog, "compile": compiled, "explain": explain,
+              "shapes": shapes, "memory": memory}  # fmt: skip
+    parser.add_argument("probes", nargs="+", choices=list(probes))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--glibc-heap", action="store_true", help="keep glibc's heap defaults")
     args = parser.parse_args()
@@ -271,9 +272,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as `ser train` does on the CPU
     for probe in args.probes:
-        run = {"host": host, "dialog": dialog, "compile": compiled, "explain": explain,
-               "shapes": shapes}  # fmt: skip
-        run.get(probe, memory)()
+        probes[probe]()
 
 
 if __name__ == "__main__":
