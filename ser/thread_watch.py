@@ -1,5 +1,6 @@
-"""Threads that follow the machine during a run: between epochs, how many of this
-process's cores someone else keeps busy, and torch's thread count moved to what is left.
+"""Threads that follow the machine during a run (`--threads follow` only, an opt-in whose
+results depend on the machine's load): between epochs, how many of this process's cores
+someone else keeps busy, and torch's thread count moved to what is left.
 
 `ser.threads` sizes torch's pool once, at the start, from the cores idle then. A job that
 starts later on the same cores makes every operator's barrier wait for our thread that
@@ -11,8 +12,8 @@ cores left over (rounded, at least 1, at most the run's budget): down when a com
 starts, back up when it ends. Windows shorter than `MIN_WINDOW` are pooled with the
 next (the kernel counts 100 ticks a second per core, too few to judge shorter ones).
 
-Only an automatic choice is watched: `--threads`, OMP_NUM_THREADS and dask workers
-(which share the machine by `--workers`) keep their count.
+Only `--threads follow` is watched (`ThreadChoice.ceiling` set): every other choice is
+fixed for the run, so that the same command gives the same numbers (ser/threads.py).
 
 >>> ticks = iter([_sample(0, 0, 0), _sample(100, 100, 80)])
 >>> watch = ThreadWatch(ceiling=2, current=2, cpus=[0, 1], apply=lambda n: None,
@@ -141,7 +142,7 @@ class ThreadWatch:
 
 def watch_for(choice: ThreadChoice, device: str) -> ThreadWatch | None:
     """The watch of a run on `device` ("cpu", "cuda") whose threads are `choice`: None
-    where the count is not ours to move (the user's, the workers') or off the CPU."""
+    unless the choice follows the load (`--threads follow`), and off the CPU."""
     if device != "cpu" or choice.ceiling is None:
         return None
     return ThreadWatch(ceiling=choice.ceiling, current=choice.count)

@@ -1,6 +1,28 @@
-"""CPU threads that hold up on a shared machine: torch's intra-op count from this
-process's CPU budget and the cores idle at the start, and OpenMP threads that spin only
+"""CPU threads chosen once per run from stable facts, and OpenMP threads that spin only
 briefly before they sleep.
+
+The same command on the same machine must give the same numbers: torch splits a
+reduction or a product among its threads, so another thread count rounds differently
+(`ser extract` with 1 and 2 threads differed in 1.8 % of the rows; a 40-epoch fusion-study
+run by a UA point). So the count is a function of what does not change between two runs
+of a command, chosen once, recorded in the run record and the first log line, and never
+moved during the run:
+
+- ``--threads N`` when given;
+- ``OMP_NUM_THREADS`` when set (the user's, a scheduler's or a dask nanny's choice);
+- else this process's budget, not the machine's cores: its affinity mask, capped by a
+  cgroup CPU quota (containers, CI runners, Slurm), divided among the workers that share
+  the machine (`--workers N`); above 2 cores the budget less one (a neighbour process
+  takes the spare core instead of a share of one of ours, for at most 1/budget of the
+  quiet speed); on 2 cores or fewer the whole budget with brief (or passive) waits, 1
+  thread with long spins (torch loaded before `brief_waits`, or the user chose them: two
+  spinning threads were 3-10x slower beside a busy process).
+
+``--threads follow`` is the opt-in to speed on a shared machine at the price of that
+promise: the count starts at the cores found idle (`idle_cores`, 0.1 s of /proc/stat) and
+moves between epochs and batches (`ser.thread_watch`); the record and report say that the
+results then depend on the machine's load. Figures: benchmarks/README.md, "Threads on a
+shared machine".
 
 torch starts one OpenMP thread per core it sees, and GNU OpenMP keeps each one spinning
 for a while (300000 iterations) after every parallel operator, waiting for the next. Our
@@ -9,36 +31,16 @@ time; when another process wants one of those cores, the kernel shares it betwee
 process and a spinning thread, and every operator's barrier waits for a thread parked
 behind it: on 2 cores with one other job, `ser train --features mpnet --fusion none
 --protocol loso` took 920 s with torch's defaults and 89 s with `--threads 1` (issue 15).
-
-The remedies (figures: benchmarks/README.md, "Threads on a shared machine"):
-
-- `brief_waits` sets GOMP_SPINCOUNT=10000 before torch loads OpenMP (the `ser` command
-  does it first thing): a quiet run keeps full speed (the next operator comes within the
-  spin), a run beside a busy process no longer spins its share of a core away.
-  OMP_WAIT_POLICY=PASSIVE (sleep at once) held up best beside a busy process but cost a
-  quiet run 30-60 %; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone.
-- The thread count comes from this process's budget, not the machine's cores: its
-  affinity mask, capped by a cgroup CPU quota (containers, CI runners, Slurm), divided
-  among the workers that share the machine (`--workers N`). The default:
-
-  - ``--threads N`` when given;
-  - ``OMP_NUM_THREADS`` when set (the user's, a scheduler's or a dask nanny's choice);
-  - above 2 cores, the budget less one: a neighbour process takes the spare core
-    instead of a share of one of ours, for at most 1/budget of the quiet speed;
-  - on 2 cores or fewer with brief (or passive) waits, the whole budget: a second
-    thread gains 20-40 % alone;
-  - on 2 cores or fewer with long spins (torch was loaded before `brief_waits`, or the
-    user chose them), 1 thread: two spinning ones were 3-10x slower beside a busy process;
-  - and never more than the cores found idle when the run starts (`idle_cores`, 0.1 s of
-    /proc/stat): beside one busy process on 2 cores one thread runs at its own speed,
-    where two wait on the shared core at every barrier. On 2 cores that is the best
-    there is: 1.3-1.5x the two-thread quiet time for the demo's models. A training
-    run checks again after every epoch (`ser.thread_watch`), up to `ThreadChoice.ceiling`.
+`brief_waits` sets GOMP_SPINCOUNT=10000 before torch loads OpenMP (the `ser` command does
+it first thing): a quiet run keeps full speed (the next operator comes within the spin),
+a run beside a busy process no longer spins its share of a core away.
+OMP_WAIT_POLICY=PASSIVE (sleep at once) held up best beside a busy process but cost a
+quiet run 30-60 %; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone.
 
 >>> import torch
 >>> choice = set_torch_threads(threads=3)
->>> choice.count, choice.source, torch.get_num_threads()
-(3, '--threads 3', 3)
+>>> choice.count, choice.source, choice.follows_load, torch.get_num_threads()
+(3, '--threads 3', False, 3)
 >>> budget = cpu_budget(workers=64)
 >>> budget.cores, budget.workers
 (1, 64)
@@ -46,19 +48,22 @@ The remedies (figures: benchmarks/README.md, "Threads on a shared machine"):
 >>> two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
 >>> [default_threads(b, brief=p).count for b in (eight, two) for p in (True, False)]
 [7, 7, 2, 1]
+>>> parse_threads("follow"), parse_threads("4"), parse_threads(None)
+('follow', 4, None)
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
+
+from ser.errors import ConfigError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
@@ -72,17 +77,24 @@ SPIN_COUNT = "GOMP_SPINCOUNT"
 # on 2 cores (benchmarks/README.md): 10000 keeps a quiet run at full speed (the next
 # operator comes within it) and costs a run beside a busy process ~2.4x, not 3-5x.
 BRIEF_SPIN = 10000
+#: `--threads follow`: the opt-in to a count that follows the machine's load.
+FOLLOW: Final = "follow"
+Threads = int | Literal["follow"] | None
 _late: list[bool] = []  # set by brief_waits when torch (and OpenMP) had loaded before it
 
 __all__ = [
+    "FOLLOW",
     "CpuBudget",
     "ThreadChoice",
+    "Threads",
     "brief_waits",
     "cgroup_cpus",
     "cpu_budget",
     "cpu_ticks",
     "default_threads",
+    "following_load",
     "idle_cores",
+    "parse_threads",
     "set_torch_threads",
     "tick_deltas",
 ]
@@ -110,12 +122,17 @@ class ThreadChoice:
 
     count: int
     source: str
-    # The most threads the budget allows, which a run may go back up to when cores free
-    # up (`ser.thread_watch`); None: the count is the user's, or shared by workers.
+    # Only under `--threads follow`: the most threads the budget allows, which the run may
+    # go back up to when cores free up (`ser.thread_watch`). None: the count is fixed.
     ceiling: int | None = None
 
+    @property
+    def follows_load(self) -> bool:
+        """Whether the count follows the machine's load, and so the results do too."""
+        return self.ceiling is not None
+
     def record(self) -> dict[str, Any]:
-        return {"count": self.count, "source": self.source}
+        return {"count": self.count, "source": self.source, "follows_load": self.follows_load}
 
 
 def cgroup_cpus(*, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> float | None:
@@ -276,31 +293,28 @@ def cpu_ticks(text: str) -> dict[int, tuple[int, int]]:
     return ticks
 
 
+def parse_threads(value: str | int | None) -> Threads:
+    """`--threads`' value: a count of at least 1, FOLLOW, or None (the default rule);
+    anything else is a `ConfigError` naming the option."""
+    if value is None:
+        return None
+    if value == FOLLOW:
+        return FOLLOW
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--threads must be a count or {FOLLOW!r}, got {value!r}") from None
+    if count < 1:
+        raise ConfigError(f"--threads must be at least 1, got {count}")
+    return count
+
+
 def default_threads(
-    budget: CpuBudget,
-    *,
-    threads: int | None = None,
-    brief: bool | None = None,
-    idle: float | None = None,
-) -> ThreadChoice:
-    """The intra-op thread count for `budget` by the module doc's rule; `brief`: whether
-    OpenMP threads sleep soon when waiting (None: as the environment says); `idle`: cores
-    found idle at the start (`idle_cores`), which caps the count (None: not measured)."""
-    choice = _by_budget(budget, threads=threads, brief=brief)
-    if idle is None or threads is not None or _env_threads() is not None:
-        return choice
-    free = max(1, math.floor(idle + 0.5))
-    if free >= choice.count:
-        return choice
-    # A core someone else keeps busy gives our thread a share of it, and every
-    # operator's barrier then waits for that thread: fewer threads run faster.
-    return ThreadChoice(free, f"{free}: {idle:.1f} of {budget.cores} cores idle at the start; "
-                              f"{choice.source}", choice.ceiling)  # fmt: skip
-
-
-def _by_budget(
     budget: CpuBudget, *, threads: int | None = None, brief: bool | None = None
 ) -> ThreadChoice:
+    """The intra-op thread count for `budget` by the module doc's rule: stable facts
+    only. `brief`: whether OpenMP threads sleep soon when waiting (None: as the
+    environment says)."""
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
@@ -308,13 +322,31 @@ def _by_budget(
     env = _env_threads()
     if env is not None:
         return ThreadChoice(env, f"OMP_NUM_THREADS={env}")
+    return _by_budget(budget, brief=brief)
+
+
+def _by_budget(budget: CpuBudget, *, brief: bool | None = None) -> ThreadChoice:
     where = budget.describe()
     if budget.cores > SMALL_BUDGET:
         count = budget.cores - 1
-        return ThreadChoice(count, f"{count} of {budget.cores}, one left free: {where}", count)
+        return ThreadChoice(count, f"{count} of {budget.cores}, one left free: {where}")
     if waits_briefly() if brief is None else brief:
-        return ThreadChoice(budget.cores, f"all {budget.cores}, brief waits: {where}", budget.cores)
-    return ThreadChoice(1, f"1 of {budget.cores}, spinning waits: {where}", 1)
+        return ThreadChoice(budget.cores, f"all {budget.cores}, brief waits: {where}")
+    return ThreadChoice(1, f"1 of {budget.cores}, spinning waits: {where}")
+
+
+def following_load(
+    budget: CpuBudget, *, idle: float | None, brief: bool | None = None
+) -> ThreadChoice:
+    """`--threads follow`: the budget's count, capped by the cores found `idle` at the
+    start (None: not measured); the run may move it up to the budget's count later."""
+    ceiling = _by_budget(budget, brief=brief)
+    count = ceiling.count if idle is None else min(ceiling.count, max(1, math.floor(idle + 0.5)))
+    # A core someone else keeps busy gives our thread a share of it, and every
+    # operator's barrier then waits for that thread: fewer threads run faster.
+    seen = "" if idle is None else f", {idle:.1f} of {budget.cores} cores idle at the start"
+    source = f"{count}, following the machine's load{seen}: {ceiling.source}"
+    return ThreadChoice(count, source, ceiling=ceiling.count)
 
 
 def _env_threads() -> int | None:
@@ -328,12 +360,13 @@ def _env_threads() -> int | None:
 
 def set_torch_threads(
     *,
-    threads: int | None = None,
+    threads: Threads = None,
     workers: int = 1,
     brief: bool | None = None,
     cgroup_root: Path = CGROUP_ROOT,
 ) -> ThreadChoice:
-    """Choose torch's intra-op thread count (`default_threads`) and apply it.
+    """Choose torch's intra-op thread count (`default_threads`, or `following_load` for
+    FOLLOW) and apply it.
 
     The inter-op pool (torch.jit.fork, which `ser` does not use) gets the same count
     when it can still be set: torch allows that once, before any parallel work.
@@ -341,11 +374,12 @@ def set_torch_threads(
     import torch
 
     budget = cpu_budget(workers=workers, cgroup_root=cgroup_root)
-    chosen = threads is not None or _env_threads() is not None
-    idle = None if chosen or workers > 1 else idle_cores()
-    choice = default_threads(budget, threads=threads, brief=brief, idle=idle)
-    if workers > 1:  # the workers split the machine between them already
-        choice = dataclasses.replace(choice, ceiling=None)
+    if threads == "follow":
+        if workers > 1:  # the workers split the machine between them already
+            raise ValueError(f"--threads {FOLLOW} is for one process, not {workers} workers")
+        choice = following_load(budget, idle=idle_cores(), brief=brief)
+    else:
+        choice = default_threads(budget, threads=threads, brief=brief)
     torch.set_num_threads(choice.count)
     # Refused once set, or once parallel work has started: the pool then stays.
     with contextlib.suppress(RuntimeError):

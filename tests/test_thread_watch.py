@@ -86,17 +86,18 @@ def test_proc_files_are_parsed(tmp_path: Path) -> None:
     assert real is not None and real.own >= 0 and real.cores
 
 
-def test_automatic_choices_may_grow_user_choices_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ser.threads import CpuBudget, default_threads, set_torch_threads
+def test_only_a_run_that_follows_the_load_may_grow(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ser.thread_watch import watch_for
+    from ser.threads import CpuBudget, default_threads, following_load, set_torch_threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
-    assert default_threads(two, brief=True).ceiling == 2
-    assert default_threads(two, brief=True, idle=0.9).ceiling == 2  # capped at the start
+    assert default_threads(two, brief=True).ceiling is None  # fixed for the run
+    assert watch_for(default_threads(two, brief=True), "cpu") is None
+    assert following_load(two, brief=True, idle=0.9).ceiling == 2  # capped at the start
+    assert watch_for(following_load(two, brief=True, idle=0.9), "cpu") is not None
+    assert watch_for(following_load(two, brief=True, idle=0.9), "cuda") is None
     assert default_threads(two, threads=1).ceiling is None
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert default_threads(two).ceiling is None
-    monkeypatch.delenv("OMP_NUM_THREADS")
     monkeypatch.setattr(threads_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     before = torch.get_num_threads()
     try:
@@ -130,21 +131,23 @@ def test_train_says_and_records_each_change(
     monkeypatch.setattr("ser.thread_watch.ThreadWatch", FakeWatch)
     monkeypatch.setattr(
         "ser.train.run.set_torch_threads",
-        lambda threads=None: ThreadChoice(threads or 2, "test", None if threads else 2),
+        lambda threads=None: ThreadChoice(2, "test", 2 if threads == "follow" else None),
     )
     FakeWatch.made.clear()
     progress = Recorder()
-    record = train_run(config(store, tmp_path / "runs", protocol="session5", epochs=3), progress)
+    follow = config(store, tmp_path / "runs", protocol="session5", epochs=3, threads="follow")
+    record = train_run(follow, progress)
     assert len(FakeWatch.made) == 1 and FakeWatch.made[0].calls == 3
     assert any(m.startswith("after epoch 2: torch threads 2 -> 1") for m in progress.messages)
     (change,) = record["threads"]["changes"]
     assert change["epoch"] == 2 and change["count"] == 1 and change["previous"] == 2
     assert change["group"].startswith("session5")  # the fold (group) the change came in
+    assert record["threads"]["follows_load"] is True
+    assert "results depend on the machine's load" in progress.messages[0]
     FakeWatch.made.clear()
-    given = train_run(
-        config(store, tmp_path / "runs", protocol="session5", epochs=2, threads=2, name="given")
-    )
-    assert FakeWatch.made == [] and "changes" not in given["threads"]
+    default = train_run(config(store, tmp_path / "runs", protocol="session5", epochs=2, name="d"))
+    assert FakeWatch.made == [] and "changes" not in default["threads"]
+    assert default["threads"]["follows_load"] is False
 
 
 def train_run(cfg: Any, progress: Any = None) -> dict[str, Any]:

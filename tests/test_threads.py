@@ -144,15 +144,16 @@ def test_default_rule_and_its_overrides(monkeypatch: pytest.MonkeyPatch) -> None
     assert default_threads(budget(2), brief=True).record() == {
         "count": 2,
         "source": "all 2, brief waits: affinity 2 cores, cgroup none, 1 worker",
+        "follows_load": False,
     }
     monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
     assert default_threads(budget(2)).count == 2
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     assert default_threads(budget(2)).count == 1
     given = default_threads(budget(16), threads=4)
-    assert given.record() == {"count": 4, "source": "--threads 4"}
+    assert given.record() == {"count": 4, "source": "--threads 4", "follows_load": False}
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
-    assert default_threads(budget(16)).record() == {"count": 5, "source": "OMP_NUM_THREADS=5"}
+    assert default_threads(budget(16)).record()["source"] == "OMP_NUM_THREADS=5"
     assert default_threads(budget(16), threads=2).count == 2  # --threads beats the environment
     monkeypatch.setenv("OMP_NUM_THREADS", "zero")  # unusable: ignored
     assert default_threads(budget(16)).count == 15
@@ -163,8 +164,8 @@ def test_default_rule_and_its_overrides(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_set_torch_threads_applies_the_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     _affinity(monkeypatch, 4)
-    monkeypatch.setattr(threads_module, "idle_cores", lambda: None)  # not this machine's load
     choice = set_torch_threads(cgroup_root=NO_CGROUP)
     assert choice.count == 3 == torch.get_num_threads()
     assert set_torch_threads(threads=2, cgroup_root=NO_CGROUP).count == 2 == torch.get_num_threads()
@@ -210,7 +211,7 @@ def test_train_records_the_thread_count(monkeypatch: pytest.MonkeyPatch, tmp_pat
     given = train(
         config(store, tmp_path / "runs", protocol="session5", epochs=1, threads=2, name="two"),
     )
-    assert given["threads"] == {"count": 2, "source": "--threads 2"}
+    assert given["threads"] == {"count": 2, "source": "--threads 2", "follows_load": False}
 
 
 def test_extract_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -222,6 +223,7 @@ def test_extract_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> No
     assert per_worker.record() == {
         "count": 2,
         "source": "per worker: affinity 8 cores, cgroup none, 3 workers",
+        "follows_load": False,
     }
     assert _threads(ExtractConfig(workers=3, threads=4)).count == 4
     assert _threads(ExtractConfig(scheduler="tcp://x:8786")).count == 0  # the workers' own
@@ -257,20 +259,42 @@ def test_idle_cores_are_read_per_cpu_of_the_affinity_mask() -> None:
     assert idle_between(before, before, [0, 1]) is None  # no tick passed
 
 
-def test_cores_busy_at_the_start_cap_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ser.threads import CpuBudget, default_threads
+def test_the_default_ignores_the_machines_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same command, the same count: cores busy at the start change nothing unless
+    the run follows the load (issue 25: 1.8 % of extracted rows and a UA point moved
+    with the count)."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    _affinity(monkeypatch, 4)
+    monkeypatch.setattr(threads_module, "idle_cores", lambda: 0.3)  # a busy machine
+    choice = set_torch_threads(cgroup_root=NO_CGROUP)
+    assert choice.count == 3 == torch.get_num_threads()
+    assert not choice.follows_load and choice.ceiling is None
+
+
+def test_following_the_load_is_an_opt_in_that_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ser.threads import following_load
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
-    assert default_threads(two, brief=True, idle=1.9).count == 2
-    busy = default_threads(two, brief=True, idle=1.1)
+    assert following_load(two, brief=True, idle=1.9).count == 2
+    busy = following_load(two, brief=True, idle=1.1)
     assert busy.count == 1 and "1.1 of 2 cores idle" in busy.source
-    assert default_threads(two, brief=True, idle=0.0).count == 1  # never below one
-    assert default_threads(two, threads=2, idle=0.2).count == 2  # --threads wins
-
-
-def test_set_torch_threads_samples_the_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert busy.ceiling == 2 and busy.record()["follows_load"] is True
+    assert following_load(two, brief=True, idle=0.0).count == 1  # never below one
+    assert following_load(two, brief=True, idle=None).count == 2  # /proc unreadable
     _affinity(monkeypatch, 4)
     monkeypatch.setattr(threads_module, "idle_cores", lambda: 2.2)
-    assert set_torch_threads(cgroup_root=NO_CGROUP).count == 2 == torch.get_num_threads()
+    chosen = set_torch_threads(threads="follow", cgroup_root=NO_CGROUP)
+    assert chosen.count == 2 == torch.get_num_threads() and chosen.follows_load
+    with pytest.raises(ValueError, match="one process"):
+        set_torch_threads(threads="follow", workers=2, cgroup_root=NO_CGROUP)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many", "1.5"])
+def test_threads_values_are_checked(value: str) -> None:
+    from ser.errors import ConfigError
+    from ser.threads import parse_threads
+
+    with pytest.raises(ConfigError, match="--threads"):
+        parse_threads(value)
+    assert parse_threads("follow") == "follow" and parse_threads(" 3 ".strip()) == 3

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ser.commands.options import THREADS, THREADS_HELP
 from ser.labels import LABEL_SETS
 from ser.units import human_bytes
 
@@ -125,10 +126,9 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
 )
 @click.option(
     "--threads",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="torch CPU threads [from this process's CPU budget, see ser/threads.py; with "
-    "--workers N, cores // N per worker].",
+    type=THREADS,
+    metavar="N|follow",
+    help=f"{THREADS_HELP} With --workers N: each worker's count [cores // N], a number.",
 )
 @click.option(
     "--overwrite",

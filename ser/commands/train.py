@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from ser.commands.options import THREADS, THREADS_HELP
 from ser.labels import LABEL_SETS
 from ser.plain_progress import INTERVAL, Clock, EpochLines
 from ser.precision import PRECISIONS
@@ -128,10 +129,10 @@ REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
 )
 @click.option(
     "--threads",
-    type=int,
+    type=THREADS,
+    metavar="N|follow",
     default=None,
-    help="CPU threads for torch [from this process's CPU budget: affinity, cgroup quota; "
-    "see ser/threads.py]. Recorded with how it was chosen.",
+    help=THREADS_HELP,
 )
 @click.option(
     "--members-at-once",

@@ -16,6 +16,7 @@ from ser.errors import ConfigError
 from ser.extract.plan import DEFAULT_SHARD_SIZE
 from ser.model_names import check_names
 from ser.precision import check_precision, resolve_precision
+from ser.threads import FOLLOW, Threads, parse_threads
 
 if TYPE_CHECKING:
     import torch
@@ -50,7 +51,8 @@ class ExtractConfig:
     shard_size: int = DEFAULT_SHARD_SIZE
     workers: int | None = None
     scheduler: str | None = None
-    threads: int | None = None  # torch threads (each worker's); None: ser/threads.py's rule
+    # torch threads (each worker's); None: ser/threads.py's rule; "follow": the load's
+    threads: Threads = None
     overwrite: bool = False  # replace feature sets whose provenance differs
     progress: bool = True  # disk estimate and progress bar on stderr
     text_source: str = "gold"  # "asr": text sets from the store's ASR transcripts
@@ -69,8 +71,9 @@ class ExtractConfig:
             raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
         if self.shard_size < 1:
             raise ConfigError(f"--shard-size must be at least 1, got {self.shard_size}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+        parse_threads(self.threads)
+        if self.threads == FOLLOW and (self.workers is not None or self.scheduler is not None):
+            raise ConfigError(f"--threads {FOLLOW} is for one process: give a count with workers")
         check_precision(self.precision)
         check_names(self.names, self.features)
         if self.text_source not in TEXT_SOURCES:

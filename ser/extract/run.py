@@ -179,7 +179,8 @@ def _run_passes(
     ]
     print_estimate(console, sizes, Path(store.path))
     shown = threads.count or "the workers' own"  # 0 under --scheduler: left to them
-    console.print(f"torch threads: {shown} ({threads.source})")
+    load = "; the features depend on the machine's load" if threads.follows_load else ""
+    console.print(f"torch threads: {shown} ({threads.source}){load}")
     with (
         dask_client(config.workers, config.scheduler) as client,
         progress_bar(console, config.progress) as bar,
@@ -242,8 +243,9 @@ def _run_local(
     say: Callable[[str], None],
     watch: ThreadWatch | None = None,
 ) -> None:
-    """The jobs in this process; `watch` re-checks the thread count after every batch
-    (a job that starts beside a long extraction takes a thread down, `ser.thread_watch`)."""
+    """The jobs in this process; `watch` (`--threads follow` only) re-checks the thread
+    count after every batch (a job that starts beside a long extraction takes a thread
+    down, `ser.thread_watch`)."""
     if not jobs:
         return
     extractor.load(device)
@@ -263,15 +265,16 @@ def _threads(config: ExtractConfig) -> ThreadChoice:
     """This process's torch threads, set here; or, with --workers N, each local worker's
     share, cores // N, which the workers set (they are the only competitors they know of,
     so no core is left free). With --scheduler the workers keep their own setting (a
-    dask nanny sets OMP_NUM_THREADS=1) unless --threads is given."""
-    if config.scheduler is not None:  # count 0: not set
-        given = config.threads
-        return ThreadChoice(given or 0, f"--threads {given}" if given else "--scheduler")
-    if config.workers is None:
+    dask nanny sets OMP_NUM_THREADS=1) unless --threads is given. `--threads follow` is
+    refused with workers (`ExtractConfig`)."""
+    if config.workers is None and config.scheduler is None:
         return set_torch_threads(threads=config.threads)
-    if config.threads is not None:
-        return ThreadChoice(config.threads, f"--threads {config.threads} per worker")
-    budget = cpu_budget(workers=config.workers)
+    given = config.threads if isinstance(config.threads, int) else None
+    if config.scheduler is not None:  # count 0: not set
+        return ThreadChoice(given or 0, f"--threads {given}" if given else "--scheduler")
+    if given is not None:
+        return ThreadChoice(given, f"--threads {given} per worker")
+    budget = cpu_budget(workers=config.workers or 1)
     return ThreadChoice(budget.cores, f"per worker: {budget.describe()}")
 
 

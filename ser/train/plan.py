@@ -14,6 +14,7 @@ import torch
 from ser.errors import ConfigError
 from ser.labels import get_label_set
 from ser.precision import resolve_precision
+from ser.threads import Threads, parse_threads
 from ser.train.models.config import ModelConfig, family_of, resolve, train_defaults
 from ser.train.protocols import ProtocolConfig
 
@@ -48,7 +49,9 @@ class TrainConfig:
     # "auto": fp16 autocast on CUDA, fp32 on the CPU ("bf16" is opt-in there: faster,
     # ~0.5 UA point lower on average in our measurements); see ser/precision.py.
     precision: str = "auto"
-    threads: int | None = None  # torch CPU threads; None: from the CPU budget (ser/threads.py)
+    # torch CPU threads; None: from the CPU budget, "follow": the machine's load (the
+    # results then depend on it); ser/threads.py
+    threads: Threads = None
     # (seed, fold) runs trained at once as the members of one stacked model; None: all of
     # them (1: one after another). Bounds memory; results equal up to float rounding.
     members_at_once: int | None = None
@@ -90,7 +93,8 @@ def make_plan(config: TrainConfig) -> Plan:
     protocol = config.protocol or defaults.protocol
     ProtocolConfig(protocol, config.val, config.seed)  # validates the names
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
-    for option in ("epochs", "batch_size", "seeds", "patience", "threads", "members_at_once"):
+    parse_threads(config.threads)
+    for option in ("epochs", "batch_size", "seeds", "patience", "members_at_once"):
         value = n_seeds if option == "seeds" else getattr(config, option)
         if value is not None and value < 1:
             raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got {value}")

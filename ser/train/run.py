@@ -90,7 +90,8 @@ def train_many(
     on_cpu = any(p.device.type == "cpu" for p in plans)
     flushed = on_cpu and torch.set_flush_denormal(True)
     shown = progress or Progress()
-    watch = watch_for(chosen, "cpu" if on_cpu else "cuda")  # a later job takes cores too
+    # Only under --threads follow: a later job takes cores too.
+    watch = watch_for(chosen, "cpu" if on_cpu else "cuda")
     if watch is not None:
         shown = Watched(shown, watch)
     try:
@@ -185,7 +186,8 @@ def _prepare(
 def _threads_note(threads: ThreadChoice) -> str:
     """e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"."""
     plural = "s" if threads.count != 1 else ""
-    return f"{threads.count} torch thread{plural} ({threads.source})"
+    note = f"{threads.count} torch thread{plural} ({threads.source})"
+    return note + ("; results depend on the machine's load" if threads.follows_load else "")
 
 
 def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list[Fold]:

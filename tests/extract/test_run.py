@@ -257,7 +257,7 @@ def test_extract_features_writes_every_utterance_to_its_own_rows(
     assert store.read("logmel80").offsets[-1] == store.info("logmel80").rows
 
 
-def test_a_thread_change_during_extraction_is_said(
+def test_a_thread_change_during_a_following_extraction_is_said(
     synthetic_corpus: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ser.thread_watch import Change
@@ -275,14 +275,17 @@ def test_a_thread_change_during_extraction_is_said(
 
     monkeypatch.setattr("ser.thread_watch.ThreadWatch", Rival)
     monkeypatch.setattr("ser.extract.run.set_torch_threads", lambda threads=None: ThreadChoice(
-        threads or 2, "test", None if threads else 2))  # fmt: skip
+        2, "test", 2 if threads == "follow" else None))  # fmt: skip
     root, _ = synthetic_corpus
-    config = ExtractConfig(features=("logmel",), device="cpu", batch_seconds=20.0)
+    config = ExtractConfig(features=("logmel",), device="cpu", batch_seconds=20.0, threads="follow")
     console = Console(record=True, width=200, force_terminal=False)
     extract_features(root, tmp_path / "f.zarr", config, console=console)
     assert len(checks) > 2  # after every batch
-    assert "utterances: torch threads 2 -> 1: other processes kept 1.0" in console.export_text()
+    said = console.export_text()
+    assert "utterances: torch threads 2 -> 1: other processes kept 1.0" in said
+    assert "the features depend on the machine's load" in said
     checks.clear()
-    given = dataclasses.replace(config, threads=1)
-    extract_features(root, tmp_path / "g.zarr", given, console=Console(record=True))
-    assert checks == []  # --threads: the user's count is kept, nothing watched
+    for threads in (1, None):  # a count, or the default: fixed, nothing watched
+        given = dataclasses.replace(config, threads=threads)
+        extract_features(root, tmp_path / f"g{threads}.zarr", given, console=Console(record=True))
+        assert checks == []
