@@ -3,7 +3,13 @@
 The fingerprint is the sha256 of the canonical JSON (sorted keys, no spaces) of the
 provenance attributes: everything that could change the numbers (extractor, model and
 weights checksum, layer, level, rates, dim, dtype, package version). Bookkeeping that
-changes while a set is written (``complete``, the fingerprint itself) is left out.
+changes while a set is written (``complete``, the fingerprint itself) is left out, and so
+is where a model was found (``model``, ``asr_model``: `LOCATIONS`) when its weights
+checksum is recorded: the checksum says what the model is, and the same weights given as
+``models/x``, ``/abs/models/x`` or a moved copy make the same features. Extractors
+record a local folder as its absolute path (`model_location`), so a run finds it from
+any directory; sets written before that hold the path as given, and their stored
+fingerprint (which hashed it) is still accepted (`matches`).
 
 Example:
     >>> attrs = provenance({"extractor": "logmel", "modality": "audio", "level": "frame",
@@ -19,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ser import __version__
@@ -30,6 +37,8 @@ REQUIRED = ("extractor", "modality", "level", "dim", "dtype")
 LEVELS = ("frame", "token", "utterance")
 MODALITIES = ("audio", "text")
 DTYPES = ("float16", "float32")
+#: Keys that say where a model was found, each with the key of its weights checksum.
+LOCATIONS = {"model": "weights_sha256", "asr_model": "asr_weights_sha256"}
 
 
 def provenance(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,8 +62,38 @@ def canonical_json(value: Any) -> str:
 
 
 def fingerprint(attrs: Mapping[str, Any]) -> str:
-    """sha256 (hex) of the canonical JSON of the provenance part of ``attrs``."""
-    prov = {k: v for k, v in attrs.items() if k not in BOOKKEEPING}
+    """sha256 (hex) of the canonical JSON of the identity part of ``attrs``.
+
+    >>> base = {"extractor": "hubert", "dim": 8, "weights_sha256": "ab"}
+    >>> fingerprint({**base, "model": "models/x"}) == fingerprint({**base, "model": "/m/x"})
+    True
+    """
+    return _sha256(identity(attrs))
+
+
+def identity(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The attrs that make the numbers: bookkeeping dropped, and each model location
+    whose weights checksum is recorded beside it."""
+    located = {key for key, checksum in LOCATIONS.items() if checksum in attrs}
+    return {k: v for k, v in attrs.items() if k not in BOOKKEEPING and k not in located}
+
+
+def matches(attrs: Mapping[str, Any]) -> bool:
+    """True when the stored ``attrs["fingerprint"]`` is the fingerprint of ``attrs``, or
+    the one written before locations left it (the sha256 over every provenance key)."""
+    stored = attrs.get("fingerprint")
+    legacy = {k: v for k, v in attrs.items() if k not in BOOKKEEPING}
+    return stored in (fingerprint(attrs), _sha256(legacy))
+
+
+def model_location(model: str) -> str:
+    """How provenance names a model: an existing local folder by its absolute resolved
+    path (found again from any directory), anything else (a hub id) as given."""
+    folder = Path(model).expanduser()
+    return str(folder.resolve()) if folder.is_dir() else model
+
+
+def _sha256(prov: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(prov).encode("utf-8")).hexdigest()
 
 

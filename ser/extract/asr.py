@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ser.cache.fingerprint import model_location
 from ser.extract.base import load_pretrained, weights_checksum
 from ser.model_names import DEFAULT_ASR_MODEL
 
@@ -74,7 +75,7 @@ class WhisperAsr:
         if self._model is None:
             raise RuntimeError("asr: call load(device) before provenance()")
         return {
-            "asr_model": self.options.model,
+            "asr_model": model_location(self.options.model),  # a folder: found from anywhere
             "asr_weights_sha256": weights_checksum(self._model),
             "asr_language": self.options.language,
             "asr_max_new_tokens": self.options.max_new_tokens,

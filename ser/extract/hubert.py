@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 from transformers import AutoFeatureExtractor
 
+from ser.cache.fingerprint import model_location
 from ser.errors import ConfigError
 from ser.extract.base import (
     FeatureSetSpec,
@@ -158,7 +159,7 @@ class HubertExtractor(PretrainedExtractor):
             "float16",
             frame_shift=math.prod(config.conv_stride) / prep.sample_rate,
             sample_rate=prep.sample_rate,
-            model=self.options.model,
+            model=model_location(self.options.model),  # a folder: found from anywhere
             model_type=config.model_type,
             weights_sha256=self.weights_checksum(),
             n_layers=config.num_hidden_layers,

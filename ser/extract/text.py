@@ -27,6 +27,7 @@ import torch
 import transformers
 from transformers import AutoTokenizer
 
+from ser.cache.fingerprint import model_location
 from ser.errors import ConfigError
 from ser.extract.base import (
     ExtractionError,
@@ -134,7 +135,7 @@ class TextEncoderExtractor(PretrainedExtractor):
             "float16",
             frame_shift=None,
             sample_rate=None,
-            model=self.model_name,
+            model=model_location(self.model_name),  # a folder: found from anywhere
             model_type=self.config.model_type,
             weights_sha256=self.weights_checksum(),
             tokenizer_sha256=self._tokenizer_checksum(),

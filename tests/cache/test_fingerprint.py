@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ser import __version__
-from ser.cache.fingerprint import differences, fingerprint, provenance
+from ser.cache import FeatureStore, Manifest
+from ser.cache import fingerprint as fingerprint_module
+from ser.cache.fingerprint import (
+    differences,
+    fingerprint,
+    matches,
+    model_location,
+    provenance,
+)
+from ser.cache.testing import EXAMPLE_ATTRS, fill
 from ser.errors import StoreError
 
 BASE = {"extractor": "bert", "modality": "text", "level": "token", "dim": 8, "dtype": "float16"}
@@ -48,3 +59,40 @@ def test_differences_name_each_key() -> None:
 def test_bad_attrs(attrs: dict, message: str) -> None:
     with pytest.raises(StoreError, match=message):
         provenance(attrs)
+
+
+def test_model_location_is_not_identity_when_its_checksum_is_recorded() -> None:
+    hubert = provenance({**BASE, "model": "models/tiny", "weights_sha256": "ab" * 32})
+    moved = {**hubert, "model": "/elsewhere/tiny"}
+    assert fingerprint(hubert) == fingerprint(moved)
+    assert fingerprint(hubert) != fingerprint({**moved, "weights_sha256": "cd" * 32})
+    # Without a checksum the location is all that names the model: it stays.
+    assert fingerprint({**BASE, "model": "a"}) != fingerprint({**BASE, "model": "b"})
+    asr = {**BASE, "asr_model": "w", "asr_weights_sha256": "ef"}
+    assert fingerprint(asr) == fingerprint({**asr, "asr_model": "/abs/w"})
+
+
+def test_model_location_resolves_folders_only(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "models" / "tiny").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    resolved = str((tmp_path / "models" / "tiny").resolve())
+    assert model_location("models/tiny") == model_location(resolved) == resolved
+    assert model_location("facebook/hubert-base-ls960") == "facebook/hubert-base-ls960"
+
+
+def test_sets_fingerprinted_with_their_location_still_match(
+    store_path: Path, manifest: Manifest, monkeypatch
+) -> None:
+    """A set written before locations left the fingerprint: verify accepts its stored
+    fingerprint, and extracting it again with the folder given otherwise resumes it."""
+    store = FeatureStore.create(store_path, manifest)
+    with monkeypatch.context() as legacy:
+        legacy.setattr(fingerprint_module, "LOCATIONS", {})  # the hash over every key
+        fill(store, attrs={**EXAMPLE_ATTRS, "model": "models/tiny-hubert"})
+    info = store.info("hubert.L3")
+    assert info.fingerprint != fingerprint(info.attrs) and matches(info.attrs)
+    assert store.verify() == []
+    store.begin_feature_set("hubert.L3", {**EXAMPLE_ATTRS, "model": "/abs/models/tiny-hubert"})
+    assert store.info("hubert.L3").complete  # resumed: nothing to redo
+    broken = {**info.attrs, "dim": 7}
+    assert not matches(broken)
