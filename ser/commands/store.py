@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ser.labels import LABEL_SETS
+from ser.units import human_bytes
 
 STORE_PATH = click.Path(path_type=Path)
 
@@ -88,22 +89,13 @@ def _print_info(fs: Any, infos: list[Any]) -> None:
             str(i.rows),
             str(i.dim),
             i.dtype,
-            _size(i.bytes),
+            human_bytes(i.bytes),
             i.fingerprint[:12],
             state,
             str(i.failures),
         )
     console = Console(width=max(120, Console().width))
     console.print(table if infos else f"{fs.path}: {len(fs.manifest)} utterances, no features")
-
-
-def _size(n_bytes: int) -> str:
-    size = float(n_bytes)
-    for unit in ("B", "KB", "MB"):
-        if size < 1000:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 @store.command("verify")

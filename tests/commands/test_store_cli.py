@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 from ser.cache import FeatureStore, Manifest
 from ser.cache.testing import EXAMPLE_ATTRS, example_columns, fill
 from ser.cli import main
+from ser.units import human_bytes
 
 IDS = [f"Ses01F_impro01_{g}{i:03d}" for i in range(4) for g in "FM"]
 
@@ -60,6 +61,16 @@ def test_info_table(store: FeatureStore) -> None:
     assert "hubert.L3" in result.stdout and "8 utterances" in result.stdout
     assert store.info("hubert.L3").fingerprint[:12] in result.stdout
     assert "incomplete (0 shards staged)" in result.stdout
+
+
+def test_info_sizes_are_binary_units_as_extract_prints_them(store: FeatureStore) -> None:
+    fill(store, "wide", attrs={**EXAMPLE_ATTRS, "dim": 64})  # random floats: kBs on disk
+    size = store.info("wide").bytes
+    assert size > 1024  # where a decimal "KB" and a binary "KiB" differ
+    result = ser("store", "info", store.path)
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "wide" in line)
+    assert human_bytes(size) in row and " KB" not in row
 
 
 def test_verify_reports_incomplete_and_exits_1(store: FeatureStore) -> None:
