@@ -26,6 +26,8 @@ on top of, e.g., the fusion study's 13 s run.
 [[1, 1], [0, 2]]
 >>> mean_std([70.0, 72.0])
 (71.0, 1.4142135623730951)
+>>> mean_std_text(71.0, 1.41421, 2), mean_std_text(70.5, 0.0, 1)
+('71.00 ± 1.41', '70.50 (n = 1)')
 """
 
 from __future__ import annotations
@@ -147,13 +149,19 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(np.mean(arr)), std
 
 
+def mean_std_text(mean: float, std: float, n: int) -> str:
+    """``71.00 ± 1.41`` for a mean over n > 1 values; one value is no spread, so it reads
+    ``70.50 (n = 1)``, never ``± 0.00`` (tables and console lines of run results)."""
+    return f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f} (n = {n})"
+
+
 def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:
     """The run summary of (seed, fold metrics) pairs: mean ± std of WA, UA and F1.
 
     Each seed (one full repeat of the protocol) scores the mean over its folds, as the
     papers report leave-one-session-out results. The summary is the mean ± sample std of
     those per-seed scores over seeds; with a single seed the std is taken over its folds
-    instead, and ``std_over`` says which.
+    instead. ``std_over`` says which, ``n`` over how many (1: the std is no spread).
     """
     if not results:
         raise ValueError("nothing to summarize")
@@ -161,6 +169,7 @@ def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "seeds": len(seeds),
         "std_over": "seeds" if len(seeds) > 1 else "folds",
+        "n": len(seeds) if len(seeds) > 1 else len(results),
     }
     for key in ("wa", "ua", "f1"):
         if len(seeds) > 1:

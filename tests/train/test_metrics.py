@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 
 import ser.train.metrics
-from ser.train.metrics import Metrics, compute_metrics, mean_std, pool_metrics, summarize, ua_wa
+from ser.train.metrics import (
+    Metrics,
+    compute_metrics,
+    mean_std,
+    mean_std_text,
+    pool_metrics,
+    summarize,
+    ua_wa,
+)
 
 CLASSES3 = ["neu", "hap", "sad"]
 
@@ -114,7 +122,7 @@ def test_summary_over_seeds_averages_folds_first() -> None:
         (1, _with_scores(70, 70, 70)), (1, _with_scores(74, 70, 50)),  # seed 1: 72, 70, 60
     ]  # fmt: skip
     s = summarize(results)
-    assert s["seeds"] == 2 and s["std_over"] == "seeds"
+    assert s["seeds"] == 2 and s["std_over"] == "seeds" and s["n"] == 2
     assert s["wa"] == 71.0 and s["wa_std"] == pytest.approx(math.sqrt(2))
     assert s["ua"] == 65.0 and s["ua_std"] == pytest.approx(math.sqrt(50))
     assert s["f1"] == 55.0 and s["f1_std"] == pytest.approx(math.sqrt(50))
@@ -122,8 +130,15 @@ def test_summary_over_seeds_averages_folds_first() -> None:
 
 def test_summary_of_one_seed_takes_std_over_folds() -> None:
     s = summarize([(3, _with_scores(60, 50, 40)), (3, _with_scores(80, 70, 60))])
-    assert s["seeds"] == 1 and s["std_over"] == "folds"
+    assert s["seeds"] == 1 and s["std_over"] == "folds" and s["n"] == 2
     assert s["wa"] == 70.0 and s["wa_std"] == pytest.approx(math.sqrt(200))
+
+
+def test_one_seed_of_one_fold_is_n_1_and_reads_without_a_spread() -> None:
+    s = summarize([(0, _with_scores(60, 50, 40))])
+    assert s["seeds"] == 1 and s["n"] == 1 and s["ua_std"] == 0.0
+    assert mean_std_text(s["ua"], s["ua_std"], s["n"]) == "50.00 (n = 1)"
+    assert mean_std_text(65.0, math.sqrt(50), 2) == "65.00 ± 7.07"
 
 
 def test_docstring_examples_run() -> None:
