@@ -2,9 +2,12 @@
 
 Per run ``<name>`` (made file-safe):
 
-- ``<name>_confusion.png``: the pooled confusion matrix, class names, counts.
+- ``<name>_confusion.png``: the pooled confusion matrix, class names, counts; its title
+  says what it pools (the folds, and whether it pools seeds: then an utterance counts
+  once per seed).
 - ``<name>_curves.png``: train and val loss, and val UA, per epoch; one line per fold of
-  the first seed, the best epoch marked.
+  the first seed (the title names it), the best epoch marked; a staged run (Zhou et al.'s
+  branches, each trained alone first) one row per stage.
 
 And ``queries_ua.png`` (UA mean ± std against the number of emotion queries, one line
 per group) when at least two runs differ only in ``config.queries``.
@@ -28,11 +31,11 @@ from ser.train.report import (
     BOOKKEEPING,
     ReportError,
     file_stem,
+    pooled_over,
     protocol_label,
     run_label,
     run_pooled,
     run_summary,
-    setting_keys,
     settings_label,
 )
 
@@ -86,7 +89,8 @@ def _confusion_figure(run: dict[str, Any]) -> Figure:
     display = ConfusionMatrixDisplay(confusion_matrix=matrix, display_labels=classes)
     display.plot(ax=ax, values_format="d", colorbar=False, cmap="Blues")
     ax.set_title(
-        f"{run_label(run)}: {protocol_label(run)}, n={pooled.get('n', int(matrix.sum()))}\n"
+        f"{run_label(run)}: {protocol_label(run)}\n{pooled_over(run)}, "
+        f"n={pooled.get('n', int(matrix.sum()))}\n"
         f"pooled UA {pooled.get('ua', float('nan')):.2f}  WA {pooled.get('wa', float('nan')):.2f}",
         fontsize=9,
     )
@@ -96,43 +100,80 @@ def _confusion_figure(run: dict[str, Any]) -> Figure:
 
 def _curves_figure(run: dict[str, Any]) -> Figure:
     folds = run.get("folds") or []
-    first_seed = folds[0].get("seed") if folds else None
-    fig = Figure(figsize=(10, 4), dpi=100)
-    loss_ax, ua_ax = fig.subplots(1, 2)
-    drawn = 0
-    for i, fold in enumerate(f for f in folds if f.get("seed") == first_seed):
-        curves = fold.get("curves") or {}
-        epochs = curves.get("epoch") or []
-        if not epochs:
-            continue
-        color = f"C{i % 10}"
-        label = str(fold.get("fold", f"fold {i + 1}"))
-        _line(loss_ax, epochs, curves.get("train_loss"), color, "-", f"{label} train")
-        _line(loss_ax, epochs, curves.get("val_loss"), color, "--", f"{label} val")
-        _line(ua_ax, epochs, curves.get("val_ua"), color, "-", label)
-        if fold.get("best_epoch") is not None:
-            ua_ax.axvline(fold["best_epoch"], color=color, linestyle=":", linewidth=0.8)
-        drawn += 1
-    if drawn == 0:
-        for ax in (loss_ax, ua_ax):
-            ax.text(
-                0.5, 0.5, "no curves recorded", ha="center", va="center", transform=ax.transAxes
-            )
-    loss_ax.set(xlabel="epoch", ylabel="loss", title="loss (solid: train, dashed: val)")
-    ua_ax.set(xlabel="epoch", ylabel="val UA (%)", title="validation UA (dotted: best epoch)")
-    for ax in (loss_ax, ua_ax):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if drawn:
-            ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"{run_label(run)} (seed {first_seed})", fontsize=10)
+    seed = folds[0].get("seed") if folds else None
+    shown = [f for f in folds if f.get("seed") == seed]
+    # One row per stage: a staged run's earlier stages, then the model's own (None).
+    rows: list[str | None] = [*_stage_names(shown), None]
+    fig = Figure(figsize=(10, 3.6 * len(rows) + 0.4), dpi=100)
+    axes = fig.subplots(len(rows), 2, squeeze=False)
+    for r, stage in enumerate(rows):
+        drawn = sum(_fold_curves(axes[r], fold, i, stage) for i, fold in enumerate(shown))
+        _dress_curves(axes[r], _stage_title(r, rows), drawn)
+    fig.suptitle(_seed_title(run, seed), fontsize=10)
     fig.tight_layout()
     return fig
 
 
+def _stage_names(folds: list[dict[str, Any]]) -> list[str]:
+    """The earlier stages the folds record (e.g. ``audio``, ``text``), in training order."""
+    names: dict[str, None] = {}
+    for fold in folds:
+        names.update(dict.fromkeys(fold.get("stages") or {}))
+    return list(names)
+
+
+def _stage_title(row: int, rows: list[str | None]) -> str:
+    if len(rows) == 1:
+        return ""
+    what = "the whole model" if rows[row] is None else f"{rows[row]} alone"
+    return f"stage {row + 1} of {len(rows)}: {what}\n"
+
+
+def _seed_title(run: dict[str, Any], seed: Any) -> str:
+    """Which seed the lines are (one line per fold), and of how many."""
+    seeds = sorted({f.get("seed") for f in run.get("folds") or []}, key=str)
+    if not seeds:
+        return run_label(run)
+    of = f" (the first of {len(seeds)} seeds)" if len(seeds) > 1 else ""
+    return f"{run_label(run)}: seed {seed}{of}, one line per fold"
+
+
+def _fold_curves(axes: Any, fold: dict[str, Any], i: int, stage: str | None) -> bool:
+    """Draw one fold's curves of `stage` (None: the model's own) on a row of axes."""
+    entry = fold if stage is None else (fold.get("stages") or {}).get(stage) or {}
+    curves = entry.get("curves") or {}
+    epochs = curves.get("epoch") or []
+    if not epochs:
+        return False
+    loss_ax, ua_ax = axes
+    color, label = f"C{i % 10}", str(fold.get("fold", f"fold {i + 1}"))
+    _line(loss_ax, epochs, curves.get("train_loss"), color, "-", f"{label} train")
+    _line(loss_ax, epochs, curves.get("val_loss"), color, "--", f"{label} val")
+    _line(ua_ax, epochs, curves.get("val_ua"), color, "-", label)
+    if entry.get("best_epoch") is not None:
+        ua_ax.axvline(entry["best_epoch"], color=color, linestyle=":", linewidth=0.8)
+    return True
+
+
+def _dress_curves(axes: Any, title: str, drawn: int) -> None:
+    loss_ax, ua_ax = axes
+    if drawn == 0:
+        for ax in axes:
+            ax.text(
+                0.5, 0.5, "no curves recorded", ha="center", va="center", transform=ax.transAxes
+            )
+    loss_ax.set(xlabel="epoch", ylabel="loss", title=f"{title}loss (solid: train, dashed: val)")
+    ua_ax.set(
+        xlabel="epoch", ylabel="val UA (%)", title=f"{title}validation UA (dotted: best epoch)"
+    )
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if drawn:
+            ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+
+
 def _queries_figure(groups: dict[str, list[dict[str, Any]]]) -> Figure:
-    firsts = [members[0] for members in groups.values()]
-    keys = [k for k in setting_keys(firsts) if k != "queries"]
     fig = Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
     queries: set[int] = set()
@@ -145,7 +186,7 @@ def _queries_figure(groups: dict[str, list[dict[str, Any]]]) -> Figure:
             yerr=[float(s.get("ua_std", 0.0)) for s in summaries],
             marker="o",
             capsize=3,
-            label=_group_label(members[0], keys),
+            label=_group_label(members[0]),
         )
     ax.set_xticks(sorted(queries))
     ax.set(xlabel="number of emotion queries L", ylabel="UA (%)", title="UA against queries")
@@ -155,10 +196,10 @@ def _queries_figure(groups: dict[str, list[dict[str, Any]]]) -> Figure:
     return fig
 
 
-def _group_label(run: dict[str, Any], keys: list[str]) -> str:
+def _group_label(run: dict[str, Any]) -> str:
     config = run["config"]
     base = f"{config.get('features', '?')} / {config.get('fusion', '?')}, {protocol_label(run)}"
-    extra = settings_label(run, keys)
+    extra = settings_label(run, leave_out=frozenset({"queries"}))
     return f"{base}, {extra}" if extra else base
 
 

@@ -4,19 +4,26 @@ A run directory ``<out>/<name>/`` holds ``run.json``, written by the trainer::
 
     {"name": ..., "config": {"features": "hubert+mpnet", "fusion": "mit", ...},
      "protocol": "loso", "speaker_independent": true, "classes": ["neu", ...],
-     "summary": {"wa", "ua", "f1", "wa_std", "ua_std", "f1_std", "seeds"},
+     "summary": {"wa", "ua", "f1", "wa_std", "ua_std", "f1_std", "seeds", "std_over", "n"},
      "folds": [{"seed", "fold", "metrics", "best_epoch", "curves"}, ...],
      "pooled": Metrics.to_dict(), "seconds": ..., "fingerprints": {...}, "version": ...}
 
-One table row per run: run, features, fusion, protocol, classes, settings, UA, WA, F1,
-seeds. A record the trainer has not finished (``"complete": false``) is reported from
-the folds it holds, its name marked ``(incomplete)``; missing ``summary`` / ``pooled``
-are recomputed from the folds. ``settings`` lists the config values that differ between
-the runs of the table (``queries=10, rmm=False``), the way the papers label their
-ablation rows. Speaker-dependent runs say so in the protocol cell:
-``random (speaker-dependent)``.
+One table row per run: run, features, fusion, protocol, classes, settings, the mean
+UA, WA and F1 and what they are a mean over (``n``), and the pooled UA, WA and F1. A
+record the trainer has not finished (``"complete": false``) is reported from the folds
+it holds, its name marked ``(incomplete)``; missing ``summary`` / ``pooled`` are
+recomputed from the folds. ``settings`` lists the options that apply to the row's model
+family and differ from that family's defaults (``queries=10, rmm=False`` on an MSMSER
+row, never ``queries=30`` on a fusion-study row; `ser.train.models.config.option_applies`
+decides what applies), the way the papers label their ablation rows. Speaker-dependent
+runs say so in the protocol cell: ``random (speaker-dependent)``.
 
-Markdown cells hold ``mean ± std``; CSV splits them into ``ua, ua_std, ...`` columns so a
+The two kinds of score, both named: ``mean`` is each seed's mean over its folds, then
+mean ± sample std over the seeds (over the folds when the run has one seed); ``n`` says
+over how many, and a mean of one value is shown alone (``70.50``, ``n`` 1), never
+``± 0.00``. ``pooled`` scores every test prediction of every fold at once (of every
+seed: an utterance counts once per seed). Markdown says so under the table; CSV splits
+the cells into ``mean_ua, mean_ua_std, ...`` columns (the std empty where n = 1) so a
 spreadsheet can read the numbers. Scores have two decimals.
 
 A table with a run whose text features came from ASR transcripts (``ser extract
@@ -28,10 +35,11 @@ for gold-text runs; a run over two ASR transcript sets lists both, ``/``-separat
 >>> run = {"name": "msmser", "protocol": "loso", "speaker_independent": True, "classes": [],
 ...        "config": {"features": "hubert+mpnet", "fusion": "mit", "classes": "4"},
 ...        "summary": {"ua": 75.0, "ua_std": 1.0, "wa": 74.0, "wa_std": 0.5,
-...                    "f1": 73.0, "f1_std": 0.25, "seeds": 3}}
+...                    "f1": 73.0, "f1_std": 0.25, "seeds": 3},
+...        "pooled": {"ua": 74.5, "wa": 74.25, "f1": 72.0}}
 >>> print(report_table([run], fmt="csv").strip())
-run,features,fusion,protocol,classes,settings,ua,ua_std,wa,wa_std,f1,f1_std,seeds
-msmser,hubert+mpnet,mit,loso,4,,75.00,1.00,74.00,0.50,73.00,0.25,3
+run,features,fusion,protocol,classes,settings,mean_ua,mean_ua_std,mean_wa,mean_wa_std,mean_f1,mean_f1_std,n,std_over,seeds,pooled_ua,pooled_wa,pooled_f1
+msmser,hubert+mpnet,mit,loso,4,,75.00,1.00,74.00,0.50,73.00,0.25,3,seeds,3,74.50,74.25,72.00
 """
 
 from __future__ import annotations
@@ -40,39 +48,41 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ser.errors import SerError
-from ser.train.metrics import Metrics, pool_metrics, summarize
+from ser.errors import ConfigError, SerError
+from ser.train.metrics import Metrics, mean_std_text, pool_metrics, summarize
 
+SCORES = ("ua", "wa", "f1")
 MD_HEADER = (
-    "run",
-    "features",
-    "fusion",
-    "protocol",
-    "classes",
-    "settings",
-    "UA",
-    "WA",
-    "F1",
-    "seeds",
-)
+    "run", "features", "fusion", "protocol", "classes", "settings",
+    "mean UA", "mean WA", "mean F1", "n", "pooled UA", "pooled WA", "pooled F1",
+)  # fmt: skip
 CSV_HEADER = (
     "run", "features", "fusion", "protocol", "classes", "settings",
-    "ua", "ua_std", "wa", "wa_std", "f1", "f1_std", "seeds",
+    "mean_ua", "mean_ua_std", "mean_wa", "mean_wa_std", "mean_f1", "mean_f1_std",
+    "n", "std_over", "seeds", "pooled_ua", "pooled_wa", "pooled_f1",
 )  # fmt: skip
+LEGEND = (
+    "mean: each seed's mean over its folds, then mean ± sample std over the n seeds (over "
+    "the n folds of a run with one seed; a single value has no ±). pooled: every fold's "
+    "test predictions scored together, of every seed (an utterance counts once per seed)."
+)
 FORMATS = ("md", "csv")
 REQUIRED = ("name", "config", "protocol", "classes")
 
-# Config keys that say where or how a run was executed, not what was trained: never
-# "settings", and runs differing only in them still group together in plots.
+# Config keys that say where or how a run was executed, not what was trained: runs
+# differing only in them still group together in plots.
 BOOKKEEPING = frozenset(
     {"name", "out", "out_dir", "output", "store", "seeds", "seed", "device", "scheduler",
      "resume", "workers", "num_workers", "verbose", "overwrite"}
 )  # fmt: skip
-# Shown in their own columns.
-COLUMNS = frozenset({"features", "fusion", "protocol", "classes"})
+# Training options a family has a paper default for (`TrainDefaults`), and those whose
+# default is the same for every family.
+TRAINING = ("epochs", "batch_size", "lr", "weight_decay")
+TRAINING_FIXED = {"patience": None}
 
 
 class ReportError(SerError):
@@ -104,10 +114,16 @@ def load_run(path: str | Path) -> dict[str, Any]:
 
 
 def run_summary(run: dict[str, Any]) -> dict[str, Any]:
-    """The run's summary, recomputed from its folds when the record has none."""
-    if run.get("summary"):
-        return dict(run["summary"])
-    return summarize(_fold_metrics(run))
+    """The run's summary, recomputed from its folds when the record has none; ``n`` (how
+    many values the std is over) filled in for records written before it was kept."""
+    if not run.get("summary"):
+        return summarize(_fold_metrics(run))
+    summary = dict(run["summary"])
+    if "n" not in summary:  # as `summarize` counts: seeds, or one seed's folds
+        seeds = int(summary.get("seeds") or 1)
+        summary.setdefault("std_over", "seeds" if seeds > 1 else "folds")
+        summary["n"] = seeds if seeds > 1 else len(run.get("folds") or [None])
+    return summary
 
 
 def run_pooled(run: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +134,29 @@ def run_pooled(run: dict[str, Any]) -> dict[str, Any]:
     return pool_metrics(metrics, list(run["classes"])).to_dict()
 
 
+def pooled_over(run: dict[str, Any]) -> str:
+    """What the pooled scores pool: ``pooled over 5 folds of seed 0``, or over every seed
+    too: ``pooled over 5 folds x 2 seeds (an utterance once per seed)``."""
+    folds = run.get("folds") or []
+    seeds = sorted({int(f["seed"]) for f in folds})
+    n_folds = len({str(f.get("fold")) for f in folds})
+    where = f"{n_folds} fold{'s' if n_folds != 1 else ''}" if folds else "all folds"
+    if len(seeds) == 1:
+        return f"pooled over {where} of seed {seeds[0]}"
+    n_seeds = len(seeds) or int(run_summary(run).get("seeds") or 1)
+    if n_seeds == 1:
+        return f"pooled over {where} of 1 seed"
+    return f"pooled over {where} x {n_seeds} seeds (an utterance once per seed)"
+
+
+def spread_label(summary: dict[str, Any]) -> str:
+    """What a mean is over: ``2 seeds``, ``5 folds of 1 seed`` or ``1 fold of 1 seed``."""
+    n = int(summary["n"])
+    if summary.get("std_over") == "folds":
+        return f"{n} fold{'s' if n != 1 else ''} of 1 seed"
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
 def run_label(run: dict[str, Any]) -> str:
     """The run's name, marked ``(incomplete)`` while the trainer has folds left to do."""
     return f"{run['name']} (incomplete)" if run.get("complete") is False else str(run["name"])
@@ -125,55 +164,86 @@ def run_label(run: dict[str, Any]) -> str:
 
 def protocol_label(run: dict[str, Any]) -> str:
     """``random (speaker-dependent)`` for speaker-dependent runs, else the protocol name;
-    ``session5, val none (last epoch)`` for runs that trained on every training session."""
+    ``session5, val none (last epoch)`` for runs that trained on every training session,
+    ``loso, val random10`` for another validation than the default (a session)."""
     independent = run.get("speaker_independent", run["protocol"] != "random")
     label = str(run["protocol"]) if independent else f"{run['protocol']} (speaker-dependent)"
-    if run.get("config", {}).get("val") == "none":
+    val = run.get("config", {}).get("val")
+    if val == "none":
         label += ", val none (last epoch)"
+    elif val not in (None, "session"):
+        label += f", val {val}"
     return label
 
 
-def setting_keys(runs: list[dict[str, Any]]) -> list[str]:
-    """Config keys (other than bookkeeping and the table's own columns) whose values
-    differ between `runs`, sorted."""
-    keys = sorted({k for run in runs for k in run["config"]} - BOOKKEEPING - COLUMNS)
-    return [k for k in keys if len({_canonical(run["config"].get(k)) for run in runs}) > 1]
+def run_settings(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The recorded options that apply to the run's model family and differ from its
+    defaults (model options in `ModelConfig` order, then epochs, batch size, learning
+    rate, weight decay, patience); options a record lacks count as defaults. None when
+    the config names no model family this version knows."""
+    # Imported here: the model package loads torch, which tables need only for this.
+    from ser.train.models.config import (
+        ModelConfig,
+        family_of,
+        option_applies,
+        resolve,
+        train_defaults,
+    )
+
+    config = run["config"]
+    try:
+        bare = ModelConfig(
+            fusion=config.get("fusion"),  # an unknown one: ConfigError
+            fusion_at=config.get("fusion_at"),
+            context=bool(config.get("context", False)),
+        )
+        family, defaults = family_of(bare), resolve(bare)
+    except ConfigError:
+        return None
+    # The options that select the family are settings too: the fusion study's position.
+    defaults = replace(defaults, fusion_at=None, context=False)
+    n_sets = len(str(config.get("features", "")).split("+"))
+    applies = option_applies(bare, family, n_sets)
+    training = {key: getattr(train_defaults(bare), key) for key in TRAINING}
+    default = {
+        **{f: _jsonable(getattr(defaults, f)) for f, a in applies.items() if a},
+        **training,
+        **TRAINING_FIXED,
+    }
+    return {k: config[k] for k, v in default.items() if k in config and config[k] != v}
 
 
-def settings_label(run: dict[str, Any], keys: list[str]) -> str:
-    """``key=value, ...`` of `keys` in the run's config."""
-    return ", ".join(f"{k}={_scalar(run['config'].get(k))}" for k in keys)
+def settings_label(run: dict[str, Any], leave_out: frozenset[str] = frozenset()) -> str:
+    """``key=value, ...`` of `run_settings` but `leave_out`; ``?`` for an unknown family."""
+    settings = run_settings(run)
+    if settings is None:
+        return "?"
+    return ", ".join(f"{k}={_scalar(v)}" for k, v in settings.items() if k not in leave_out)
 
 
 def report_table(runs: list[dict[str, Any]], fmt: str = "md") -> str:
-    """One row per run, in the given order, as a markdown table or CSV text."""
+    """One row per run, in the given order, as a markdown table (with `LEGEND` under it)
+    or CSV text."""
     if fmt not in FORMATS:
         raise ReportError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    keys = setting_keys(runs)
-    rows = [_row(run, keys) for run in runs]
+    rows = [_row(run) for run in runs]
     # The WER column only where some run read ASR text: gold-only tables keep their shape.
     wers = [asr_wer_label(run) for run in runs] if any(run.get("asr") for run in runs) else None
+    header = list(CSV_HEADER if fmt == "csv" else MD_HEADER)
+    if wers is not None:
+        header.insert(6, "asr_wer" if fmt == "csv" else "ASR WER")
+    cells = [_csv_cells(row) if fmt == "csv" else _md_cells(row) for row in rows]
+    if wers is not None:
+        for k, row_cells in enumerate(cells):
+            row_cells.insert(6, wers[k] if fmt == "csv" else wers[k] or "-")
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        header = list(CSV_HEADER)
-        if wers is not None:
-            header.insert(6, "asr_wer")
-        writer.writerow(header)
-        for k, row in enumerate(rows):
-            extra = [] if wers is None else [wers[k]]
-            writer.writerow([*row[:6], *extra, *(f"{v:.2f}" for v in row[6:12]), row[12]])
+        writer.writerows([header, *cells])
         return buffer.getvalue()
-    header = list(MD_HEADER)
-    if wers is not None:
-        header.insert(6, "ASR WER")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for k, row in enumerate(rows):
-        scores = [f"{row[i]:.2f} ± {row[i + 1]:.2f}" for i in (6, 8, 10)]
-        extra = [] if wers is None else [wers[k] or "-"]
-        cells = [_md_escape(str(c)) for c in (*row[:6], *extra, *scores, row[12])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    lines += ["| " + " | ".join(_md_escape(c) for c in row_cells) + " |" for row_cells in cells]
+    return "\n".join([*lines, "", LEGEND]) + "\n"
 
 
 def asr_wer_label(run: dict[str, Any]) -> str:
@@ -215,18 +285,39 @@ def _fold_metrics(run: dict[str, Any]) -> list[tuple[int, Metrics]]:
         raise ReportError(f"run {run['name']!r}: a fold entry lacks its metrics ({e})") from e
 
 
-def _row(run: dict[str, Any], keys: list[str]) -> tuple[Any, ...]:
-    summary, config = run_summary(run), run["config"]
+def _row(run: dict[str, Any]) -> dict[str, Any]:
+    """A row's values: labels, then mean and std of each score, n, pooled scores."""
+    summary, pooled, config = run_summary(run), run_pooled(run), run["config"]
     try:
-        scores = [float(summary[k]) for k in ("ua", "ua_std", "wa", "wa_std", "f1", "f1_std")]
+        means = {k: (float(summary[k]), float(summary[f"{k}_std"])) for k in SCORES}
+        pools = {k: float(pooled[k]) for k in SCORES}
     except (KeyError, TypeError, ValueError) as e:
         raise ReportError(f"run {run['name']!r}: summary lacks a score ({e})") from e
     classes = config.get("classes") or len(run.get("classes", ()))
-    return (
+    labels = [
         run_label(run), _scalar(config.get("features")), _scalar(config.get("fusion")),
-        protocol_label(run), _scalar(classes), settings_label(run, keys),
-        *scores, summary.get("seeds", ""),
-    )  # fmt: skip
+        protocol_label(run), _scalar(classes), settings_label(run),
+    ]  # fmt: skip
+    return {"labels": labels, "means": means, "summary": summary, "pooled": pools}
+
+
+def _md_cells(row: dict[str, Any]) -> list[str]:
+    n = int(row["summary"]["n"])
+    means = [mean_std_text(m, s, n) for m, s in row["means"].values()]  # no ± where n = 1
+    pooled = [f"{v:.2f}" for v in row["pooled"].values()]
+    return [*row["labels"], *means, spread_label(row["summary"]), *pooled]
+
+
+def _csv_cells(row: dict[str, Any]) -> list[str]:
+    summary, n = row["summary"], int(row["summary"]["n"])
+    means = [c for m, s in row["means"].values() for c in (f"{m:.2f}", f"{s:.2f}" if n > 1 else "")]
+    counts = [str(n), str(summary.get("std_over", "seeds")), str(summary.get("seeds", ""))]
+    return [*row["labels"], *means, *counts, *(f"{v:.2f}" for v in row["pooled"].values())]
+
+
+def _jsonable(value: Any) -> Any:
+    """A config value as the record holds it (tuples are JSON lists)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _scalar(value: Any) -> str:
@@ -235,10 +326,6 @@ def _scalar(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
 
 
 def _md_escape(cell: str) -> str:

@@ -194,8 +194,10 @@ def test_report_table_and_plots(store_path: Path, tmp_path: Path) -> None:
     result = ser("report", tmp_path / "audio", tmp_path / "text", "--plots", tmp_path / "plots")
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert lines[0].startswith("| run | features") and len(lines) == 4
+    assert lines[0].startswith("| run | features") and len(lines) == 6  # and the legend
     assert lines[2].startswith("| audio | is13 |") and lines[3].startswith("| text | bert |")
+    # one seed of the one session5 fold: its number and n = 1, no "± 0.00"
+    assert "(n = 1)" in lines[2] and "| 1 fold of 1 seed |" in lines[2] and "± 0.00" not in lines[2]
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
     assert pngs == [
         "audio_confusion.png",

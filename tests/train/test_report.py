@@ -13,7 +13,16 @@ import pytest
 
 import ser.train.report
 from ser.train.metrics import compute_metrics
-from ser.train.report import CSV_HEADER, ReportError, load_run, report_table, write_plots
+from ser.train.plots import _confusion_figure, _curves_figure
+from ser.train.report import (
+    CSV_HEADER,
+    LEGEND,
+    ReportError,
+    load_run,
+    report_table,
+    run_settings,
+    write_plots,
+)
 
 CLASSES = ["neu", "hap", "sad", "ang"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -95,31 +104,33 @@ def test_markdown_table(tmp_path: Path) -> None:
     runs = [load_run(_write(tmp_path, _record("full"))),
             load_run(_write(tmp_path, _record("no-rmm", rmm=False)))]  # fmt: skip
     lines = report_table(runs, fmt="md").splitlines()
-    assert (
-        lines[0]
-        == "| run | features | fusion | protocol | classes | settings | UA | WA | F1 | seeds |"
+    assert lines[0] == (
+        "| run | features | fusion | protocol | classes | settings | mean UA | mean WA "
+        "| mean F1 | n | pooled UA | pooled WA | pooled F1 |"
     )
-    assert lines[1] == "|---|---|---|---|---|---|---|---|---|---|"
-    # Only rmm differs between the two runs, so it alone labels the rows.
+    assert lines[1] == "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    # The full model is MSMSER's defaults: no settings; the ablation names what it drops.
     assert lines[2] == (
-        "| full | hubert+mpnet | mit | loso | 4 | rmm=True "
-        "| 70.50 ± 0.25 | 71.23 ± 1.50 | 70.00 ± 2.00 | 2 |"
+        "| full | hubert+mpnet | mit | loso | 4 |  "
+        "| 70.50 ± 0.25 | 71.23 ± 1.50 | 70.00 ± 2.00 | 2 seeds | 66.67 | 66.67 | 60.00 |"
     )
     assert lines[3].startswith("| no-rmm | hubert+mpnet | mit | loso | 4 | rmm=False |")
-    assert len(lines) == 4
+    assert lines[4:] == ["", LEGEND]  # what mean, n and pooled are, under the table
 
 
 def test_csv_table_and_speaker_dependent_flag(tmp_path: Path) -> None:
-    runs = [_record("zhou", protocol="random", features="logmel80+bert", fusion="late")]
+    runs = [_record("zhou", protocol="random", features="logmel80+bert", fusion="late-prob")]
     text = report_table(runs, fmt="csv")
     parsed = list(csv.reader(io.StringIO(text)))
     assert tuple(parsed[0]) == CSV_HEADER == (
         "run", "features", "fusion", "protocol", "classes", "settings",
-        "ua", "ua_std", "wa", "wa_std", "f1", "f1_std", "seeds",
+        "mean_ua", "mean_ua_std", "mean_wa", "mean_wa_std", "mean_f1", "mean_f1_std",
+        "n", "std_over", "seeds", "pooled_ua", "pooled_wa", "pooled_f1",
     )  # fmt: skip
     assert parsed[1] == [
-        "zhou", "logmel80+bert", "late", "random (speaker-dependent)", "4", "",
-        "70.50", "0.25", "71.23", "1.50", "70.00", "2.00", "2",
+        "zhou", "logmel80+bert", "late-prob", "random (speaker-dependent)", "4", "",
+        "70.50", "0.25", "71.23", "1.50", "70.00", "2.00", "2", "seeds", "2",
+        "66.67", "66.67", "60.00",
     ]  # fmt: skip
     assert "| random (speaker-dependent) |" in report_table(runs, fmt="md")
 
@@ -130,7 +141,45 @@ def test_an_unfinished_run_is_reported_from_its_folds_and_marked() -> None:
     (row,) = list(csv.DictReader(io.StringIO(report_table([record], fmt="csv"))))
     assert row["run"] == "partial (incomplete)"
     # seed 0: folds at UA 100 and 50 -> 75; seed 1: 100. Mean 87.5, sample std 12.5 * sqrt 2.
-    assert row["ua"] == "87.50" and row["ua_std"] == "17.68" and row["seeds"] == "2"
+    assert row["mean_ua"] == "87.50" and row["mean_ua_std"] == "17.68" and row["seeds"] == "2"
+    # pooled from the folds: 24 predictions, 20 right (the shifted fold gets 4 of 8 wrong)
+    assert row["pooled_wa"] == f"{100 * 20 / 24:.2f}" and row["n"] == "2"
+
+
+def _one_seed(name: str, folds: int) -> dict[str, Any]:
+    record = _record(name)
+    record.update(summary=None, pooled=None, folds=[_fold(0, f"fold{k}", k) for k in range(folds)])
+    return record
+
+
+def test_one_seed_of_one_fold_shows_its_number_and_n_1_never_a_zero_std() -> None:
+    md = report_table([_one_seed("once", 1)], fmt="md")
+    row = md.splitlines()[2]
+    assert "± 0.00" not in md
+    assert "| 100.00 (n = 1) | 100.00 (n = 1) | 100.00 (n = 1) | 1 fold of 1 seed |" in row
+    (line,) = csv.DictReader(io.StringIO(report_table([_one_seed("once", 1)], fmt="csv")))
+    assert line["mean_ua"] == "100.00" and line["mean_ua_std"] == "" and line["n"] == "1"
+    # one seed over 3 folds: its std is over those folds, and says so
+    assert "| 3 folds of 1 seed |" in report_table([_one_seed("three", 3)], fmt="md")
+
+
+def test_settings_apply_to_the_row_family_and_differ_from_its_defaults() -> None:
+    # Every record carries every option (queries=30, rmm=True, ...), resolved.
+    study = _record("add_logits", features="is13+bert", fusion="add", fusion_at="logits",
+                    loss="perspective", d_model=100, heads=4, epochs=150, lr=1e-3)  # fmt: skip
+    assert run_settings(study) == {"fusion_at": "logits", "loss": "perspective"}
+    mit = _record("mit_l10", queries=10, d_model=768, epochs=40, lr=2e-5, cnn_channels=None)
+    assert run_settings(mit) == {"queries": 10, "epochs": 40}
+    text_only = _record("text", features="mpnet", rmm=False)  # RMM needs two modalities
+    assert run_settings(text_only) == {}
+    late = _record("zhou", features="logmel80+bert", fusion="late-prob", staged=False,
+                   cnn_channels=[32, 64, 128, 256, 256], patience=5)  # fmt: skip
+    assert run_settings(late) == {"staged": False, "patience": 5}
+    rows = report_table([study, mit], fmt="md").splitlines()
+    assert "| fusion_at=logits, loss=perspective |" in rows[2] and "queries" not in rows[2]
+    assert "| queries=10, epochs=40 |" in rows[3]
+    unknown = _record("old", fusion="gated")  # a family this version does not know
+    assert run_settings(unknown) is None and "| ? |" in report_table([unknown])
 
 
 def test_a_record_without_any_fold_is_refused(tmp_path: Path) -> None:
@@ -179,6 +228,36 @@ def test_no_queries_plot_without_a_sweep_and_unique_file_names(tmp_path: Path) -
     ]  # fmt: skip
     for path in written:
         _assert_png(path)
+
+
+def _titles(fig: Any) -> list[str]:
+    return [ax.get_title() for ax in fig.axes]
+
+
+def test_curves_show_every_stage_of_a_staged_run_and_name_their_seed() -> None:
+    record = _record("zhou", features="logmel80+bert", fusion="late-prob")
+    for fold in record["folds"]:  # as the trainer records Zhou et al.'s branches
+        fold["stages"] = {
+            name: {"best_epoch": 1, "seconds": 1.0, "curves": dict(fold["curves"])}
+            for name in ("audio", "text")
+        }
+    fig = _curves_figure(record)
+    titles = _titles(fig)
+    assert len(titles) == 6  # loss and val UA for each of 3 stages
+    assert titles[0].startswith("stage 1 of 3: audio alone\nloss")
+    assert titles[3].startswith("stage 2 of 3: text alone\nvalidation UA")
+    assert titles[4].startswith("stage 3 of 3: the whole model\nloss")
+    assert all(len(ax.get_lines()) > 0 for ax in fig.axes)  # every stage drawn
+    assert fig.get_suptitle() == "zhou: seed 0 (the first of 2 seeds), one line per fold"
+    unstaged = _curves_figure(_record("mit"))
+    assert len(unstaged.axes) == 2 and not _titles(unstaged)[0].startswith("stage")
+
+
+def test_the_confusion_matrix_says_what_it_pools() -> None:
+    title = _titles(_confusion_figure(_record("two_seeds")))[0]
+    assert "pooled over 2 folds x 2 seeds (an utterance once per seed), n=24" in title
+    one = _one_seed("one", 3)
+    assert "pooled over 3 folds of seed 0, n=24" in _titles(_confusion_figure(one))[0]
 
 
 def test_a_bad_pooled_confusion_is_reported(tmp_path: Path) -> None:

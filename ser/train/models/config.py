@@ -19,7 +19,7 @@ Options a family does not use raise `ConfigError` when set (never silently ignor
 `encoder` / `selfatt` off and `eval_mask` (msmser), `cnn_channels` and `staged` (late_prob),
 `loss="perspective"` (two-modality dialog and late_prob: the only families with a head per
 modality), `context` (fusion "none"; implied by the fusion study). `rmm` is on by default
-and only MSMSER with two modalities uses it.
+and only MSMSER with two modalities uses it. `option_applies` is that table, per option.
 
 >>> config = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")
 >>> family_of(config)
@@ -272,22 +272,43 @@ def _check_modalities(
         raise ConfigError(f"the perspective loss needs an audio and a text set; got {described}")
 
 
-def _check_applicable(config: ModelConfig, family: str) -> None:
+def option_applies(config: ModelConfig, family: str, n_sets: int | None = None) -> dict[str, bool]:
+    """Per option (a `ModelConfig` field but `fusion`): whether `family`, selected by
+    `config`, reads it. `resolve` refuses the options set off their defaults where False;
+    a report names only options that apply (`ser.train.report.run_settings`). RMM and its
+    schedule apply to MSMSER over two feature sets: `n_sets`, None when not known."""
     uses_mit = family == "msmser" and config.fusion == "mit"
-    rules = [
-        ("heads", config.heads is not None, family in ("msmser", "dialog")),
-        ("layers", config.layers is not None, family in ("msmser", "dialog")),
-        ("decoder_layers", config.decoder_layers is not None, uses_mit),
-        ("queries", config.queries != DEFAULT_QUERIES, uses_mit),
-        ("no-encoder", not config.encoder, family == "msmser"),
-        ("no-selfatt", not config.selfatt, family == "msmser"),
-        ("eval_mask", config.eval_mask is not None, family == "msmser"),
-        ("cnn_channels", config.cnn_channels is not None, family == "late_prob"),
-        ("staged", config.staged is not None, family == "late_prob"),
-        ("perspective loss", config.loss == "perspective", family in ("dialog", "late_prob")),
-    ]
-    for option, given, applies in rules:
-        if given and not applies:
+    two_sets = n_sets is None or n_sets == 2
+    return {
+        "fusion_at": family == "dialog" and config.fusion != "none",
+        "loss": family in ("dialog", "late_prob"),  # the perspective loss
+        "queries": uses_mit,
+        **dict.fromkeys(("rmm", "rmm_p0", "rmm_end", "rmm_text"), family == "msmser" and two_sets),
+        **dict.fromkeys(("encoder", "selfatt", "eval_mask"), family == "msmser"),
+        "d_model": True,
+        "heads": family in ("msmser", "dialog"),
+        "layers": family in ("msmser", "dialog"),
+        "decoder_layers": uses_mit,
+        "dropout": True,
+        "context": config.fusion == "none",
+        **dict.fromkeys(("cnn_channels", "staged"), family == "late_prob"),
+    }
+
+
+# Options refused where they do not apply, as the refusal names them, in its order.
+_REFUSED = {
+    "heads": "heads", "layers": "layers", "decoder_layers": "decoder_layers",
+    "queries": "queries", "encoder": "no-encoder", "selfatt": "no-selfatt",
+    "eval_mask": "eval_mask", "cnn_channels": "cnn_channels", "staged": "staged",
+    "loss": "perspective loss",
+}  # fmt: skip
+
+
+def _check_applicable(config: ModelConfig, family: str) -> None:
+    applies = option_applies(config, family)
+    bare = ModelConfig(fusion=config.fusion)  # every option at its default
+    for field, option in _REFUSED.items():
+        if getattr(config, field) != getattr(bare, field) and not applies[field]:
             where = f" at {config.fusion_at}" if config.fusion_at else ""
             raise ConfigError(f"{option} does not apply to fusion {config.fusion!r}{where}")
 

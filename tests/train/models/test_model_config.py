@@ -16,6 +16,7 @@ from ser.train.models import (
     resolve,
     train_defaults,
 )
+from ser.train.models.config import option_applies
 
 HUBERT = FeatureInfo("hubert.L12", "audio", "frame", 8)
 WAVLM = FeatureInfo("wavlm.L12", "audio", "frame", 8)
@@ -152,6 +153,26 @@ def test_impossible_feature_combinations(
 def test_inapplicable_options(options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         resolve(ModelConfig(**options))  # type: ignore[arg-type]
+
+
+def test_option_applies_is_the_table_resolve_refuses_by() -> None:
+    study = ModelConfig(fusion="add", fusion_at="logits")
+    applies = option_applies(study, family_of(study))
+    assert applies["fusion_at"] and applies["loss"] and applies["heads"]
+    assert not applies["queries"] and not applies["rmm"] and not applies["staged"]
+    # every refused option is one the table says does not apply
+    for field in ("queries", "encoder", "eval_mask", "cnn_channels"):
+        assert not applies[field]
+    mit = ModelConfig(fusion="mit")
+    assert option_applies(mit, "msmser", n_sets=2)["rmm"]
+    assert not option_applies(mit, "msmser", n_sets=1)["rmm"]  # one modality: nothing to mask
+    assert option_applies(mit, "msmser")["queries"]
+    assert not option_applies(ModelConfig(fusion="concat"), "msmser")["queries"]
+    late = ModelConfig(fusion="late-prob")
+    assert option_applies(late, "late_prob")["staged"]
+    assert not option_applies(late, "late_prob")["heads"]
+    fields = set(ModelConfig.__dataclass_fields__) - {"fusion"}
+    assert set(applies) == fields
 
 
 @pytest.mark.parametrize(
