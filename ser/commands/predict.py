@@ -35,6 +35,14 @@ from ser.threads import set_torch_threads
     "--asr-max-new-tokens", type=int, default=128, show_default=True, help="Longest ASR text."
 )
 @click.option(
+    "--encoder",
+    "encoders",
+    multiple=True,
+    type=click.Path(path_type=str),
+    help="Model folder standing in for a moved one the run's features came from; "
+    "accepted only when its weights checksum is the recorded one. Repeatable.",
+)
+@click.option(
     "--checkpoint",
     default="folds",
     show_default=True,
@@ -53,7 +61,8 @@ from ser.threads import set_torch_threads
     "--csv", "csv_path", type=click.Path(path_type=str), default=None, help="Also write a CSV."
 )
 def predict_command(**o: Any) -> None:
-    """Predict the emotion of AUDIO files, folders of them or CSV lists (path[,transcript]).
+    """Predict the emotion of AUDIO files, folders of them or CSV lists (path[,transcript]
+    lines, optionally under a path,transcript header).
 
     Exit code 1 when any input could not be predicted (each says why).
     """
@@ -76,6 +85,7 @@ def predict_command(**o: Any) -> None:
         checkpoint=o["checkpoint"],
         device=o["device"],
         batch_size=o["batch_size"],
+        encoders=tuple(o["encoders"]),
     )
     result = predict(config, message=message)
     if o["csv_path"]:
@@ -84,6 +94,8 @@ def predict_command(**o: Any) -> None:
         click.echo(json.dumps(to_json(result)))
     else:
         Console().print(table(result))
+    for note in result.notes:
+        err.print(f"note: {note}", highlight=False, markup=False)
     for p in result.predictions:
         if p.error:
             err.print(f"error: {p.path}: {p.error}", highlight=False, markup=False)
@@ -97,6 +109,8 @@ def to_json(result: PredictResult) -> dict[str, Any]:
         "checkpoints": list(result.checkpoints),
         "predictions": [p.to_dict() for p in result.predictions],
         "failed": result.failed,
+        "notes": list(result.notes),
+        "dialog_context_lost": result.dialog_context_lost,
     }
 
 

@@ -5,7 +5,9 @@ model folder or hub id, layer, precision, sample rate, window, ...). `extractors
 builds the extractor those attrs describe and compares the provenance it would write
 with the recorded one: any difference (other weights behind the same folder, another
 transformers or openSMILE version, a precision this machine cannot run) is refused with
-the keys named, since the model never saw such features.
+the keys named, since the model never saw such features. Where a model was found is not
+compared (its checksums are): a model folder found elsewhere, given with `--encoder`
+(`ser.predict.encoders`), makes the same features.
 
 `extract_all` then runs each extractor over the inputs in batches, sorted by length as
 extraction does; inputs an extractor refuses (too short, NaN) fail alone.
@@ -21,10 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ser.cache.fingerprint import BOOKKEEPING, differences
+from ser.cache.fingerprint import differences, identity
 from ser.errors import FingerprintMismatch
 from ser.extract import EXTRACTORS, ExtractionError, Extractor, build_extractor
 from ser.extract.text import TextSource
+from ser.predict.encoders import Encoders
 
 #: Inputs per extractor call (one padded forward pass for the pretrained encoders).
 BATCH_SIZE = 16
@@ -36,6 +39,7 @@ class Recreated:
 
     extractor: Extractor
     names: list[str]  # feature sets it writes that the run uses
+    encoder: str | None = None  # the --encoder folder standing in for the recorded model
 
 
 def options_from_attrs(attrs: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
@@ -64,22 +68,40 @@ def options_from_attrs(attrs: Mapping[str, Any], name: str | None = None) -> dic
 
 
 def extractors_for(
-    features: Mapping[str, Mapping[str, Any]], device: torch.device
+    features: Mapping[str, Mapping[str, Any]],
+    device: torch.device,
+    encoders: Sequence[str] = (),
 ) -> list[Recreated]:
     """The extractors of `features` ({name: {"fingerprint", "attrs"}}), each checked to
     reproduce the recorded provenance on `device`, loaded; `FingerprintMismatch` names
-    the differing keys otherwise."""
+    the differing keys otherwise. `encoders`: model folders (`--encoder`) standing in
+    for the recorded ones whose checksums they match."""
     made: dict[tuple[str, str], Recreated] = {}
+    places = Encoders.given(encoders, lambda kind, o: _built(made, kind, o).extractor)
     for name, info in features.items():
         attrs = dict(info["attrs"])
         options = options_from_attrs(attrs, name)
-        key = (str(attrs["extractor"]), repr(sorted(options.items())))
-        if key not in made:
-            made[key] = Recreated(build_extractor(key[0], **options), [])
-            made[key].extractor.load(device)
-        check_reproduces(name, attrs, made[key].extractor)
-        made[key].names.append(name)
-    return list(made.values())
+        if "model" in options:
+            options["model"] = places.model_for(name, attrs, options)
+        chosen = _built(made, str(attrs["extractor"]), options)
+        chosen.names.append(name)
+        chosen.encoder = options["model"] if options.get("model") in places.used else None
+    places.check_used()
+    used = [r for r in made.values() if r.names]
+    for r in used:
+        r.extractor.load(device)
+        for name in r.names:
+            check_reproduces(name, features[name]["attrs"], r.extractor)
+    return used
+
+
+def _built(made: dict[tuple[str, str], Recreated], kind: str, options: dict[str, Any]) -> Recreated:
+    """The extractor of these options, built once (unloaded): a candidate `--encoder`
+    is loaded on the CPU for its checksum, and kept if it is the one."""
+    key = (kind, repr(sorted(options.items())))
+    if key not in made:
+        made[key] = Recreated(build_extractor(kind, **options), [])
+    return made[key]
 
 
 def check_reproduces(name: str, attrs: Mapping[str, Any], extractor: Extractor) -> None:
@@ -90,8 +112,7 @@ def check_reproduces(name: str, attrs: Mapping[str, Any], extractor: Extractor) 
             f"feature set {name}: the extractor rebuilt from its provenance writes "
             f"{', '.join(specs)} instead; it cannot be re-created"
         )
-    recorded = {k: v for k, v in attrs.items() if k not in BOOKKEEPING}
-    diffs = differences(recorded, specs[name].attrs)
+    diffs = differences(identity(attrs), identity(specs[name].attrs))
     if diffs:
         raise FingerprintMismatch(
             f"feature set {name} cannot be re-created as the run's model saw it: "

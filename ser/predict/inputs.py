@@ -1,16 +1,20 @@
 """What `ser predict` is given: audio files, folders of them, or CSV lists.
 
-A CSV has a header with a ``path`` column and optionally a ``transcript`` column; relative
-paths are relative to the CSV's folder. A folder contributes its audio files (by suffix,
-sorted, recursively). Anything else is taken as an audio file, checked when it is read:
-a missing or corrupt file fails alone, with its message, in `load_waves`.
+A CSV list holds ``path[,transcript]`` lines, optionally under a header: a first line with
+a ``path`` cell names the columns (``path`` and optionally ``transcript``, in any order);
+relative paths are relative to the CSV's folder. A folder contributes its audio files (by
+suffix, sorted, recursively). Anything else is taken as an audio file, checked when it is
+read: a missing, corrupt or cut short file (a WAV whose data ends before its header says)
+fails alone, with its message, in `load_waves`.
 """
 
 from __future__ import annotations
 
 import csv
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile
@@ -58,38 +62,46 @@ def read_inputs(args: list[str], text: str | None = None) -> list[Item]:
 
 
 def _read_csv(path: Path) -> list[Item]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        if "path" not in columns:
-            raise ConfigError(
-                f"{path}: a CSV list needs a header with a 'path' column (and optionally "
-                f"'transcript'); found {', '.join(columns) or 'no header'}"
-            )
-        rows = list(reader)
+    # utf-8-sig: a spreadsheet's byte order mark is not part of the first path.
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        lines = [(n, row) for n, row in enumerate(csv.reader(handle), 1) if any(row)]
+    if not lines:
+        raise ConfigError(f"{path}: the CSV list holds no lines (path[,transcript])")
+    columns = ["path", "transcript"]
+    if "path" in (cell.strip() for cell in lines[0][1]):  # a header names the columns
+        columns = [cell.strip() for cell in lines[0][1]]
+        lines = lines[1:]
     items = []
-    for row in rows:
-        audio = Path(row["path"] or "")
+    for n, row in lines:
+        if len(row) > len(columns):
+            raise ConfigError(
+                f"{path}: line {n} has {len(row)} fields, expected path[,transcript] "
+                "(put a transcript holding commas in double quotes)"
+            )
+        fields = dict(zip(columns, row, strict=False))
+        audio = Path(fields["path"].strip())
         audio = audio if audio.is_absolute() else path.parent / audio
-        transcript = row.get("transcript")
-        items.append(Item(audio, transcript if "transcript" in columns else None))
+        items.append(Item(audio, fields.get("transcript")))
     return items
 
 
-def load_waves(items: list[Item], sample_rate: int) -> list[np.ndarray | None]:
-    """Each item's audio as float32 mono at `sample_rate` (None for a failed item);
-    conversions made (resampling, averaging channels) are noted on the item."""
+def load_waves(items: list[Item], sample_rate: int | None) -> list[np.ndarray | None]:
+    """Each item's audio as float32 mono at `sample_rate` (None: its own rate, for a
+    run without audio features, which must still refuse a file it cannot read; None for
+    a failed item); conversions made (resampling, averaging channels) are noted."""
     waves: list[np.ndarray | None] = []
     for item in items:
         if item.error is not None:
             waves.append(None)
             continue
         try:
-            wave = load_audio(item.path, sample_rate)
-            info = soundfile.info(str(item.path))  # decodable: load_audio read it
+            wave, info = _decode(item.path, sample_rate)
         except AudioError as err:
             item.error = str(err)
             waves.append(None)
+            continue
+        if sample_rate is None:
+            waves.append(wave)
             continue
         if info.samplerate != sample_rate:
             note = f"resampled {info.samplerate} Hz -> {sample_rate} Hz"
@@ -101,3 +113,47 @@ def load_waves(items: list[Item], sample_rate: int) -> list[np.ndarray | None]:
                 item.notes.append(note)
         waves.append(wave)
     return waves
+
+
+def _decode(path: Path, sample_rate: int | None) -> tuple[np.ndarray, Any]:
+    """`load_audio` (which says why a file is missing, empty or undecodable) and the
+    file's `soundfile.info`; `AudioError` for a WAV cut short."""
+    try:
+        info = soundfile.info(str(path))
+    except (RuntimeError, TypeError, ValueError):  # LibsndfileError is a RuntimeError
+        load_audio(path, 16000)  # raises AudioError saying why: missing, empty, ...
+        raise AudioError(f"cannot decode audio file {path}") from None
+    wave = load_audio(path, sample_rate or info.samplerate)
+    short = _cut_short(path)
+    if short is not None:
+        raise AudioError(short)
+    return wave, info
+
+
+#: A RIFF chunk's size field when the writer did not know it (a stream).
+_UNKNOWN_SIZE = 0xFFFFFFFF
+
+
+def _cut_short(path: Path) -> str | None:
+    """Why a RIFF/WAVE file ends before the audio its header announces, else None.
+
+    libsndfile reads such a file up to where it ends without a word: the prediction
+    would be of a fragment (a copy or download that stopped).
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None  # not RIFF/WAVE (RF64, AIFF, FLAC, ...)
+        while len(header := handle.read(8)) == 8:
+            chunk, length = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk == b"data":
+                held = size - handle.tell()
+                if length == _UNKNOWN_SIZE or length <= held:
+                    return None
+                return (
+                    f"audio file {path} is cut short: its header announces {length} bytes "
+                    f"of audio, the file holds {held} ({100 * held / length:.0f} %)"
+                )
+            handle.seek(length + length % 2, 1)  # chunks are padded to even sizes
+    return None

@@ -3,13 +3,17 @@
 1. Load the run's checkpoints (every (seed, fold) by default: their mean is the
    prediction; or one, e.g. ``final``).
 2. Rebuild the extractors of the feature sets they were trained on from the recorded
-   provenance, refusing any that would not reproduce the fingerprint.
-3. Read the audio (once per sample rate), get text for text features (given, from the
-   CSV, or transcribed by Whisper), extract in length-sorted batches.
+   provenance, refusing any that would not reproduce the fingerprint; a model folder
+   that moved is given with `encoders` (`--encoder`, matched by its weights checksum).
+3. Read the audio (once per sample rate; a run without audio features still reads each
+   file once, to refuse what it cannot read), get text for text features (given, from
+   the CSV, or transcribed by Whisper), extract in length-sorted batches.
 4. Score every checkpoint and average the class probabilities.
 
-A file that cannot be predicted (missing, empty, corrupt, too short, no or empty
-transcript) gets its own error and the others are still predicted.
+A file that cannot be predicted (missing, empty, corrupt, cut short, too short, no or
+empty transcript) gets its own error and the others are still predicted. What the
+prediction is not (dialog-level models without their dialog, folds that trained on a
+corpus input: `ser.predict.notes`) is said in the result's and the inputs' notes.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ import torch
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.extract import resolve_device
 from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
+from ser.model_names import looks_like_path
 from ser.predict.ensemble import ensemble, memory_data
 from ser.predict.features import BATCH_SIZE, extract_all, extractors_for
 from ser.predict.inputs import Item, load_waves, read_inputs
+from ser.predict.notes import corpus_note, dialog_level, run_notes
 from ser.train.checkpoint import Checkpoint, load_run_checkpoints
 
 NO_TEXT = (
@@ -48,6 +54,7 @@ class PredictConfig:
     checkpoint: str = "folds"  # "folds" (ensemble), "final" or one key
     device: str = "auto"
     batch_size: int = BATCH_SIZE
+    encoders: tuple[str, ...] = ()  # model folders standing in for moved ones (--encoder)
 
 
 @dataclass
@@ -71,6 +78,8 @@ class PredictResult:
     classes: tuple[str, ...]
     checkpoints: tuple[str, ...]
     predictions: list[Prediction]
+    notes: tuple[str, ...] = ()  # about the whole prediction (`ser.predict.notes`)
+    dialog_context_lost: bool = False  # dialog-level models given one utterance each
 
     @property
     def failed(self) -> int:
@@ -87,13 +96,18 @@ def predict(
     ckpts = load_run_checkpoints(Path(config.run), config.checkpoint)
     features = _features_of(ckpts)
     items = read_inputs(list(config.inputs), config.text)
-    recreated = extractors_for(features, device)
+    recreated = extractors_for(features, device, config.encoders)
     message(f"{len(ckpts)} checkpoint(s), features {', '.join(features)}, {len(items)} input(s)")
+    for r in recreated:
+        if r.encoder is not None:
+            message(f"{', '.join(r.names)}: encoder from {r.encoder} (weights match the run's)")
     waves: dict[int, list[np.ndarray | None]] = {}
     for r in recreated:
         rate = r.extractor.sample_rate
         if rate is not None and rate not in waves:
             waves[rate] = load_waves(items, rate)
+    if not waves:  # text features only: a file that cannot be read is still an error
+        load_waves(items, None)
     if any(info["attrs"]["modality"] == "text" for info in features.values()):
         _transcripts(items, config, device, message, run_asr(features))
     failed = {i: item.error for i, item in enumerate(items) if item.error is not None}
@@ -105,6 +119,10 @@ def predict(
         rows = extract_all(r.extractor, inputs, len, failed, config.batch_size, budget)
         for name in r.names:
             outputs[name] = [row[name] if row is not None else None for row in rows]
+    for item in items:
+        note = corpus_note(item.path, ckpts)
+        if note is not None:
+            item.notes.append(note)
     return _score(ckpts, items, outputs, failed, device)
 
 
@@ -154,6 +172,12 @@ def _transcripts(
     if missing and model:
         from ser.extract.asr import SAMPLE_RATE, AsrOptions, WhisperAsr
 
+        if config.asr is None and not _there(str(model)):
+            raise ConfigError(
+                f"the run's text features come from transcripts by the Whisper folder "
+                f"{model}, which does not exist (moved, or named relative to the directory "
+                "`ser extract` ran in): give it with --asr FOLDER (same weights)"
+            )
         tokens = (recorded or {}).get("asr_max_new_tokens", config.asr_max_new_tokens)
         asr = WhisperAsr(AsrOptions(str(model), max_new_tokens=int(tokens)))
         asr.load(device)
@@ -175,6 +199,11 @@ def _transcripts(
         elif not item.transcript.strip():
             by_asr = "transcript by ASR" in item.notes
             item.error = "the ASR transcript is empty" if by_asr else "the transcript is empty"
+
+
+def _there(model: str) -> bool:
+    """False for a model folder that is not there (a hub id: the loader will tell)."""
+    return not looks_like_path(model) or Path(model).expanduser().is_dir()
 
 
 def _check_asr(recorded: dict[str, Any], here: dict[str, Any]) -> None:
@@ -219,4 +248,5 @@ def _score(
             p.label = classes[int(row.argmax())]
             p.probabilities = {c: float(v) for c, v in zip(classes, row, strict=True)}
         predictions.append(p)
-    return PredictResult(classes, tuple(c.key for c in ckpts), predictions)
+    keys = tuple(c.key for c in ckpts)
+    return PredictResult(classes, keys, predictions, tuple(run_notes(ckpts)), dialog_level(ckpts))

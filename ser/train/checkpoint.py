@@ -7,7 +7,10 @@ Each checkpoint is two files in ``<run>/checkpoints/``:
 - ``<key>.json``: the sidecar: resolved model config, label set, input specs, unit,
   precision, the feature sets' fingerprints and provenance attrs (what `ser predict`
   re-creates features from), seed, fold, and the fold's test predictions (manifest rows
-  and predicted class) so a loaded checkpoint can be checked against the run.
+  and predicted class) so a loaded checkpoint can be checked against the run. A model
+  folder a store names relative to where `ser extract` ran (stores written before
+  extractors recorded absolute paths) is recorded resolved when it is there from here,
+  so `ser predict` finds it from any directory.
 
 The weights are written first, the sidecar last, each atomically (temp file +
 ``os.replace``): a sidecar on disk means a whole checkpoint. Keys: ``seed0_session5``;
@@ -28,6 +31,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from ser.cache.fingerprint import LOCATIONS, model_location
 from ser.errors import SerError
 from ser.train.batch import InputSpec
 from ser.train.data import ZScore
@@ -226,7 +230,7 @@ def save_fold_checkpoint(
     opened = FeatureStore.open(store)
     features = {}
     for spec in specs:
-        attrs = dict(opened.info(spec.name).attrs)
+        attrs = located(dict(opened.info(spec.name).attrs))
         features[spec.name] = {"fingerprint": attrs.get("fingerprint"), "attrs": attrs}
     meta = {
         "model": config,
@@ -238,3 +242,13 @@ def save_fold_checkpoint(
         **extra,
     }
     return save_checkpoint(run_dir, key, dict(state), meta, zscore)
+
+
+def located(attrs: dict[str, Any]) -> dict[str, Any]:
+    """`attrs` with each model location (`LOCATIONS`) named relative to this directory
+    resolved, when that folder is here (a location is not part of the fingerprint)."""
+    for key in LOCATIONS:
+        value = attrs.get(key)
+        if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+            attrs[key] = model_location(value)
+    return attrs

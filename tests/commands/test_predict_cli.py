@@ -42,3 +42,18 @@ def test_run_without_checkpoints_is_a_user_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["predict", "--run", str(tmp_path), "a.wav"])
     assert result.exit_code == 2 and "holds no checkpoints" in result.stderr
     assert result.stderr.startswith("error: ")  # the threads note waits for a started run
+
+
+def test_headerless_csv_list_and_encoder_folders(trained_run, tiny_models, tmp_path: Path) -> None:
+    """README's `path[,transcript]` lines are a list (no header needed); --encoder names
+    the folders of the run's models (here where they are: accepted on their checksums)."""
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"{trained_run.wavs[0]},hello there\n{trained_run.wavs[1]},hi\n")
+    args = ["predict", "--run", str(trained_run.run_dir), str(listing), "--device", "cpu"]
+    args += ["--encoder", str(tiny_models.hubert), "--encoder", str(tiny_models.bert), "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [p["transcript"] for p in payload["predictions"]] == ["hello there", "hi"]
+    assert payload["dialog_context_lost"] is False and payload["notes"] == []
+    assert f"tiny-bert: encoder from {tiny_models.bert}" in result.stderr

@@ -1,0 +1,107 @@
+"""Where a run's encoders are now: the place their provenance records, or `--encoder`.
+
+A pretrained feature set records its model (`model`: a hub id, or a folder's absolute
+path; stores written before ser resolved folders hold the path as given, relative to
+where `ser extract` ran) beside the checksums of what it loaded (`weights_sha256`, and
+`tokenizer_sha256` for text encoders). A folder given with `--encoder` stands in for the
+recorded place of every feature set whose checksums its own files reproduce: a moved or
+copied model folder, or a local copy of a hub model on an offline machine. The checksums
+decide, never the folder's name: a folder whose weights match none of the run's feature
+sets is refused, and so is a recorded folder that is not there when no `--encoder`
+stands in for it (with the option named).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ser.errors import ConfigError, FingerprintMismatch, SerError
+from ser.extract import Extractor
+from ser.model_names import looks_like_path
+
+#: What a model is, as its feature sets record it (the location is only where it was).
+IDENTITY = ("weights_sha256", "tokenizer_sha256")
+
+
+@dataclass
+class Encoders:
+    """The `--encoder` folders of a prediction, matched to feature sets as they are asked
+    for; `build(kind, options)` gives the (cached, unloaded) extractor of those options."""
+
+    folders: tuple[str, ...]
+    build: Callable[[str, dict[str, Any]], Extractor]
+    used: dict[str, list[str]] = field(default_factory=dict)  # folder -> sets it serves
+
+    @classmethod
+    def given(
+        cls, folders: Sequence[str], build: Callable[[str, dict[str, Any]], Extractor]
+    ) -> Encoders:
+        """`folders` checked to be model folders (a config.json), as absolute paths."""
+        for folder in folders:
+            if _model_type(Path(folder)) is None:
+                raise ConfigError(
+                    f"--encoder {folder}: not a model folder (no readable config.json there)"
+                )
+        return cls(tuple(str(Path(f).expanduser().resolve()) for f in folders), build)
+
+    def model_for(self, name: str, attrs: Mapping[str, Any], options: dict[str, Any]) -> str:
+        """The model feature set `name` (with provenance `attrs`, re-created with
+        `options`) is extracted with: an `--encoder` folder whose checksums match, else
+        the recorded one, which must then be there."""
+        refused = []
+        for folder in self.folders:
+            if _model_type(Path(folder)) != attrs.get("model_type"):
+                continue
+            diffs = self._differences(name, attrs, {**options, "model": folder})
+            if not diffs:
+                self.used.setdefault(folder, []).append(name)
+                return folder
+            refused.append(f"--encoder {folder}: {'; '.join(diffs)}")
+        recorded = str(attrs["model"])
+        if looks_like_path(recorded) and not Path(recorded).expanduser().is_dir():
+            if refused:
+                raise FingerprintMismatch(
+                    f"feature set {name} was extracted with other weights than the given "
+                    f"folders hold ({'; '.join(refused)}) (recorded -> here)"
+                )
+            raise ConfigError(
+                f"feature set {name}: its model folder {recorded} does not exist (moved, or "
+                f"named relative to the directory `ser extract` ran in): give the folder "
+                f"with --encoder FOLDER (its weights must be the recorded ones)"
+            )
+        return recorded
+
+    def check_used(self) -> None:
+        """Refuse an `--encoder` folder that stands in for none of the run's sets."""
+        for folder in self.folders:
+            if folder not in self.used:
+                raise ConfigError(
+                    f"--encoder {folder}: its model ({_model_type(Path(folder))}) is not the "
+                    "one any of the run's feature sets was extracted with (other weights, "
+                    "or a model the run does not use)"
+                )
+
+    def _differences(
+        self, name: str, attrs: Mapping[str, Any], options: dict[str, Any]
+    ) -> list[str]:
+        """The identity keys a candidate folder's extractor would write otherwise."""
+        try:
+            extractor = self.build(str(attrs["extractor"]), options)
+            here = {spec.name: spec.attrs for spec in extractor.specs()}.get(name, {})
+        except SerError as err:  # e.g. the folder's model has fewer layers
+            return [str(err)]
+        keys = [k for k in IDENTITY if k in attrs and attrs[k] != here.get(k)]
+        return [f"{k}: {attrs[k]!r} -> {here.get(k)!r}" for k in keys]
+
+
+def _model_type(folder: Path) -> str | None:
+    """The `model_type` of `folder/config.json` (None: no readable config)."""
+    try:
+        config = json.loads((folder.expanduser() / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(config.get("model_type")) if isinstance(config, dict) else None
