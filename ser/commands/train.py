@@ -21,8 +21,10 @@ from ser.labels import LABEL_SETS
 from ser.plain_progress import INTERVAL, Clock, EpochLines
 from ser.precision import PRECISIONS
 from ser.train.features import parse_feature_list
+from ser.train.metrics import mean_std_text
 from ser.train.models.config import FUSION_POSITIONS, FUSIONS, LOSSES, MODALITIES, ModelConfig
 from ser.train.protocols import PROTOCOLS, VAL_MODES
+from ser.train.report import run_pooled, run_summary, spread_label
 from ser.train.run import DEVICES, Progress, TrainConfig, json_summary, train
 
 REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
@@ -170,7 +172,10 @@ def train_command(**options: Any) -> None:
     if options["as_json"]:
         click.echo(json.dumps(json_summary(record)))
         return
-    Console().print(summary_table(record))
+    out = Console()
+    if not out.is_terminal:  # a log has no width: each row on one line, not wrapped at 80
+        out.width = max(out.width, 120)
+    out.print(summary_table(record))
     click.echo(f"run record: {Path(config.out) / record['name'] / 'run.json'}")
 
 
@@ -257,7 +262,8 @@ class _ConsoleProgress(Progress):
         self.bar.stop()
 
     def message(self, text: str) -> None:
-        self.console.print(text, highlight=False)
+        # soft_wrap: one line in a log (rich wraps a file at 80 columns otherwise)
+        self.console.print(text, highlight=False, soft_wrap=True)
 
     def _line(self, text: str) -> None:
         # soft_wrap: one line in the log, however narrow rich thinks a file is
@@ -294,7 +300,8 @@ class _ConsoleProgress(Progress):
 
 
 def summary_table(record: dict[str, Any]) -> Table:
-    """Per-fold scores and the mean ± std row of a run record."""
+    """Per-fold scores, their mean (± std over seeds, or one seed's folds; no ± for one
+    value) and the pooled scores (every fold's predictions together) of a run record."""
     table = Table(
         title=f"{record['name']} ({record['protocol']}, {len(record['classes'])} classes)"
     )
@@ -311,18 +318,12 @@ def summary_table(record: dict[str, Any]) -> Table:
             str(e["best_epoch"]),
             f"{e['seconds']:.1f}",
         )
-    s = record["summary"]
-    over = f"{s['seeds']} seed(s)" + (", std over folds" if s.get("std_over") == "folds" else "")
-    table.add_row(
-        "mean",
-        over,
-        f"{s['ua']:.2f} ± {s['ua_std']:.2f}",
-        f"{s['wa']:.2f} ± {s['wa_std']:.2f}",
-        f"{s['f1']:.2f} ± {s['f1_std']:.2f}",
-        "",
-        f"{record['seconds']:.1f}",
-        style="bold",
-    )
+    s, pooled = run_summary(record), run_pooled(record)
+    means = [mean_std_text(s[k], s[f"{k}_std"], int(s["n"])) for k in ("ua", "wa", "f1")]
+    table.add_row("mean", spread_label(s), *means, "", f"{record['seconds']:.1f}", style="bold")
+    seeds = int(s["seeds"])
+    over = "all folds" + (f", {seeds} seeds" if seeds > 1 else "")
+    table.add_row("pooled", over, *(f"{pooled[k]:.2f}" for k in ("ua", "wa", "f1")), "", "")
     return table
 
 

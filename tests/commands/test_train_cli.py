@@ -259,6 +259,27 @@ def test_without_a_terminal_each_fold_logs_plain_epoch_lines(
     for line in lines:
         assert "  val UA " in line and "  elapsed " in line and "  eta " in line
     assert last.endswith("eta 0:00")
+    # The table: one seed of one fold is its number, n = 1, never "± 0.00"; the pooled
+    # scores in a row of their own; rows unwrapped though stdout is a file (80 wide).
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("│")}
+    assert "(n = 1)" in rows["mean"] and "1 fold of 1 seed" in rows["mean"]
+    assert "all folds" in rows["pooled"] and "±" not in result.stdout
+    record = json.loads((tmp_path / "log" / "run.json").read_text())
+    assert f"{record['pooled']['ua']:.2f}" in rows["pooled"]
+
+
+def test_messages_are_one_line_in_a_log() -> None:
+    import io
+
+    from rich.console import Console
+
+    from ser.commands import train as train_cli
+
+    out = io.StringIO()
+    progress = train_cli._ConsoleProgress(Console(file=out, width=30), live=False, plain=True)
+    text = "run: cpu, 2 torch threads (all 2, brief waits: affinity 2 cores, 1 worker)"
+    progress.message(text)
+    assert out.getvalue() == text + "\n"  # not wrapped at the console's 30 columns
 
 
 def test_plain_epoch_lines_are_throttled_to_one_per_interval() -> None:
