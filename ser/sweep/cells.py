@@ -72,7 +72,9 @@ def _resolve(cell: Cell, handle: Any, store: str, out: Path, sessions: int) -> R
     from ser.train.models.base import shape_key
     from ser.train.models.config import FeatureInfo, plan_inputs
 
-    options = {**cell.options, "store": store, "out": str(out / CELLS), "name": "cell",
+    # Resolved: a cell's run.json names its store and folder wherever it is read from.
+    options = {**cell.options, "store": str(Path(store).resolve()),
+               "out": str(Path(out).resolve() / CELLS), "name": "cell",
                "overwrite": False}  # fmt: skip
     config = config_from_options(options)
     plan = make_plan(config)

@@ -59,3 +59,14 @@ def test_table3_is_one_task_and_table2_one_per_shape(store_path: Path, tmp_path:
     both = resolve_cells(load_spec("all", params=PARAMS, fixed=TINY).cells[:12], str(store_path),
                          tmp_path)  # fmt: skip
     assert sum(len(t) for t in tasks(both)) == 11  # Full is in both tables: trained once
+
+
+def test_cells_name_their_store_and_folder_resolved(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given relative, as `make demo` gives them: a cell's run.json still names them."""
+    monkeypatch.chdir(store_path.parent)
+    spec = load_spec("msmser-table3", params=PARAMS, fixed=TINY)
+    cell = resolve_cells(spec.cells, store_path.name, Path("sweep"))[0]
+    assert cell.config.store == str(store_path.resolve())
+    assert cell.config.out == str((store_path.parent / "sweep" / "cells").resolve())
