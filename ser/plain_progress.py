@@ -111,7 +111,10 @@ class EpochLines:
 @dataclass
 class CountLines:
     """`ser extract`'s lines: items done of a total per pass, at most every `interval`
-    seconds, the first advance and the pass's end always.
+    seconds, the first advance that moves and the pass's end always. An advance by 0 says
+    nothing (it would repeat the first line: the ASR pass's resume advanced by what was
+    done, often nothing); items done before this run (`add_task(completed=)`) count
+    towards the total but not the rate.
 
     >>> t = iter([0.0, 4.0])
     >>> lines = CountLines(print, interval=0, clock=lambda: next(t))
@@ -136,22 +139,24 @@ class CountLines:
         return None
 
     # The two methods of rich's Progress the runner calls, with its signatures.
-    def add_task(self, description: str, total: float) -> TaskID:
-        self.tasks.append(_Count(description, total, self.clock()))
+    def add_task(self, description: str, total: float, completed: float = 0) -> TaskID:
+        self.tasks.append(_Count(description, total, self.clock(), completed, completed))
         return TaskID(len(self.tasks) - 1)
 
     def advance(self, task: TaskID, advance: float = 1) -> None:
+        if advance <= 0:
+            return
         now, count = self.clock(), self.tasks[task]
-        first = count.done == 0
+        first = count.done == count.before
         count.done += advance
         if not self.throttle.ready(now, force=first or count.done >= count.total):
             return
-        elapsed = now - count.started
-        rate = f"{count.done / elapsed:.1f}" if elapsed > 0 else "--"
+        elapsed, here = now - count.started, count.done - count.before
+        rate = f"{here / elapsed:.1f}" if elapsed > 0 else "--"
+        left = eta(elapsed, here, count.total - count.before)
         self.say(
             f"{count.description}: {count.done:,.0f}/{count.total:,.0f} utterances  "
-            f"{rate} utt/s  elapsed {clock_time(elapsed)}  "
-            f"eta {clock_time(eta(elapsed, count.done, count.total))}"
+            f"{rate} utt/s  elapsed {clock_time(elapsed)}  eta {clock_time(left)}"
         )
 
 
@@ -161,3 +166,4 @@ class _Count:
     total: float
     started: float
     done: float = 0
+    before: float = 0  # done before this run (a resume): not timed

@@ -38,8 +38,8 @@ def run_asr(
     batch_size = config.asr_batch_size or DEFAULT_ASR_BATCH.get(device.type, 8)
     say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
     with progress_bar(console, config.progress) as bar:
-        task = bar.add_task("asr", total=len(audio_paths))
-        bar.advance(task, len(store.staged_transcripts(asr.name).done))
+        done = len(store.staged_transcripts(asr.name).done)  # a resume: counted, not timed
+        task = bar.add_task("asr", total=len(audio_paths), completed=done)
         advance: Callable[[int], None] = functools.partial(bar.advance, task)
         transcribe_pending(store, asr, audio_paths, durations, device, batch_size, advance, say)
 

@@ -1,6 +1,10 @@
 """What the runner shows while it works: the disk estimate and a progress bar with
 utterances/s and ETA, on stderr; when stderr is not a terminal, plain lines instead (at
-most one per 30 s, see `ser.plain_progress`); nothing with --quiet."""
+most one per 30 s, see `ser.plain_progress`); nothing with --quiet.
+
+A terminal is the stream's own ``isatty``, as `ser train` and `ser sweep` decide: rich
+also takes a file for one under FORCE_COLOR, and a live bar redraws its line with cursor
+codes, which a log keeps as escape codes and the same line written again and again."""
 
 from __future__ import annotations
 
@@ -43,7 +47,8 @@ def progress_bar(
 ) -> Progress | CountLines:
     """A rich progress bar, one line per extractor pass; on a stderr that is no terminal
     (a log file), plain lines at most every `interval` seconds instead."""
-    if enabled and not console.is_terminal:
+    live = enabled and on_terminal(console)
+    if enabled and not live:
         say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
         return CountLines(say, interval, clock)
     return Progress(
@@ -55,9 +60,19 @@ def progress_bar(
         TextColumn("eta"),
         TimeRemainingColumn(),
         console=console,
-        disable=not (enabled and console.is_terminal),
+        disable=not live,
         transient=False,
     )
+
+
+def on_terminal(console: Console) -> bool:
+    """Whether `console` writes to a terminal a live bar can redraw: rich says so and its
+    stream is a tty (not a file rich was told to colour)."""
+    isatty = getattr(console.file, "isatty", None)
+    try:
+        return console.is_interactive and isatty is not None and bool(isatty())
+    except ValueError:  # a closed stream
+        return False
 
 
 def print_estimate(console: Console, sizes: Sequence[tuple[str, int]], store: Path) -> None:

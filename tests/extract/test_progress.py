@@ -1,0 +1,33 @@
+"""`ser extract`'s progress display: a live bar on a terminal only."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from ser.extract.progress import on_terminal, progress_bar
+from ser.plain_progress import CountLines
+
+
+def test_a_file_gets_plain_lines_even_where_rich_is_told_to_colour_it() -> None:
+    # What FORCE_COLOR=1 does to `ser extract 2>log`: rich takes the file for a terminal.
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=40)
+    assert console.is_terminal and not on_terminal(console)
+    times = iter([0.0, 1.0, 2.0, 3.0])
+    with progress_bar(console, True, 30, lambda: next(times)) as bar:
+        assert isinstance(bar, CountLines)
+        task = bar.add_task("logmel", total=30)
+        for _ in range(3):
+            bar.advance(task, 10)
+    lines = out.getvalue().splitlines()
+    assert "\x1b" not in out.getvalue()  # no cursor or colour codes in the log
+    assert [line.split(" utterances")[0] for line in lines] == ["logmel: 10/30", "logmel: 30/30"]
+
+
+def test_quiet_shows_nothing() -> None:
+    out = io.StringIO()
+    with progress_bar(Console(file=out), enabled=False) as bar:
+        bar.advance(bar.add_task("hubert", total=3), 3)
+    assert out.getvalue() == ""
