@@ -148,3 +148,18 @@ def test_a_text_only_run_still_refuses_audio_it_cannot_read(trained_run, tmp_pat
     assert good.label is not None and good.error is None
     assert "does not exist" in str(missing.error) and "cannot decode" in str(broken.error)
     assert "is cut short" in str(short.error) and result.failed == 3
+
+
+def test_a_run_s_whisper_folder_that_moved_is_given_with_asr(tmp_path: Path) -> None:
+    """A run on ASR text transcribes with its recorded Whisper: a folder no longer there
+    names --asr (which is accepted on its weights checksum) instead of failing to load."""
+    import torch
+
+    from ser.errors import ConfigError
+    from ser.predict.inputs import Item
+    from ser.predict.run import _transcripts
+
+    recorded = {"asr_model": str(tmp_path / "gone" / "tiny-whisper"), "asr_weights_sha256": "ab"}
+    config = PredictConfig("run", ("a.wav",), device="cpu")
+    with pytest.raises(ConfigError, match=r"gone/tiny-whisper, which does not exist.*--asr"):
+        _transcripts([Item(tmp_path / "a.wav")], config, torch.device("cpu"), print, recorded)
