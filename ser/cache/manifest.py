@@ -26,6 +26,9 @@ from ser.errors import StoreError
 
 # Column name -> kind. "str" columns are unicode (numpy "U" in memory, variable-length
 # UTF-8 on disk); "int" is int64; "float" is float64, so every value round-trips exactly.
+# Whatever a backend or a caller hands over for a "str" column (h5py's UTF-8 bytes,
+# zarr's numpy StringDType, objects) becomes plain "U" text: `.astype(str)` works on
+# every column, and bytes never turn into "b'neu'".
 COLUMNS: dict[str, str] = {
     "utt_id": "str",
     "session": "int",
@@ -157,14 +160,19 @@ def _validated(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 def _as_column(name: str, values: np.ndarray, kind: str | None) -> np.ndarray:
     if values.ndim != 1:
         raise StoreError(f"manifest column {name!r} must be 1-D, got shape {values.shape}")
-    if kind is None:  # extra column: keep its kind
-        kind = "str" if values.dtype.kind in "USO" or len(values) == 0 else _kind_of(values)
+    if kind is None:  # extra column: keep its kind ("T": numpy's StringDType)
+        kind = "str" if values.dtype.kind in "USOT" or len(values) == 0 else _kind_of(values)
     if kind == "str":
-        return np.array([str(v) for v in values.tolist()], dtype=np.str_)
+        return np.array([_text(v) for v in values.tolist()], dtype=np.str_)
     converted = values.astype(_DTYPES[kind])
     if kind == "int" and values.dtype.kind == "f" and not np.array_equal(converted, values):
         raise StoreError(f"manifest column {name!r} must hold integers")
     return converted
+
+
+def _text(value: object) -> str:
+    """A string cell as text: bytes are UTF-8 (how both backends store strings)."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def _kind_of(values: np.ndarray) -> str:

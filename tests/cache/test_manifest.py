@@ -52,6 +52,24 @@ def test_extra_columns_round_trip(tmp_path: Path) -> None:
         assert FeatureStore.open(tmp_path / f"m{suffix}").manifest == m
 
 
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_labels_read_back_as_plain_strings(tmp_path: Path, suffix: str) -> None:
+    FeatureStore.create(tmp_path / f"m{suffix}", Manifest.from_columns(example_columns(IDS)))
+    labels = FeatureStore.open(tmp_path / f"m{suffix}").manifest.column("label")
+    assert labels.dtype.kind == "U" and labels.astype(str).tolist() == ["neu"] * 3
+
+
+def test_string_columns_given_as_bytes_or_string_dtype_become_plain_text() -> None:
+    # What h5py hands over without asstr(), and what zarr 3 reads with numpy 2.
+    columns = example_columns(IDS)
+    columns["label"] = np.array([b"neu", b"h\xc3\xa4p", b"sad"], dtype=object)
+    columns["note"] = np.array(["a", "b", "c"], dtype=np.dtypes.StringDType())
+    m = Manifest.from_columns(columns)
+    assert m.column("label").tolist() == ["neu", "häp", "sad"]  # not "b'neu'"
+    assert m.column("label").astype(str).dtype.kind == "U"
+    assert m.column("note").dtype.kind == "U" and m.column("note").tolist() == ["a", "b", "c"]
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
