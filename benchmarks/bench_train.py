@@ -237,7 +237,9 @@ def step_flops(store: Path, config: TrainConfig) -> float:
         def epoch(self, active):  # type: ignore[no-untyped-def]
             yield next(iter(self.sides.epoch(active)))
 
-    def one_step(model, sides, active, optimizer, streams, precision="fp32", graphs=None):  # type: ignore[no-untyped-def]
+    def one_step(  # type: ignore[no-untyped-def]
+        model, sides, active, optimizer, streams, precision="fp32", graphs=None, on_step=None
+    ):
         original(model, FirstStep(sides), active, optimizer, streams, precision)  # warm-up
         with FlopCounterMode(display=False) as counter:
             original(model, FirstStep(sides), active, optimizer, streams, precision)

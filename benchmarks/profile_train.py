@@ -65,7 +65,9 @@ def main() -> None:
     )  # fmt: skip
     original = loop.train_epoch
 
-    def some_steps(model, sides, active, optimizer, streams, precision="fp32", graphs=None):  # type: ignore[no-untyped-def]
+    def some_steps(  # type: ignore[no-untyped-def]
+        model, sides, active, optimizer, streams, precision="fp32", graphs=None, on_step=None
+    ):
         class First:
             def epoch(self, act):  # type: ignore[no-untyped-def]
                 for i, step in enumerate(sides.epoch(act)):

@@ -78,6 +78,7 @@ class EpochLines:
     description: str = "training"
     started: float = math.nan  # clock() when the current fold or stage began
     last_epoch: int = 0
+    ended: float = math.nan  # clock() at the last epoch's end
     throttle: Throttle = field(init=False)
 
     def __post_init__(self) -> None:
@@ -90,14 +91,18 @@ class EpochLines:
     def end(self) -> None:
         """The fold is over: epochs without a `start` (--final's) are not counted as its."""
         self.description, self.started, self.last_epoch = "training", math.nan, 0
+        self.ended = math.nan
 
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
         now = self.clock()
-        if epoch <= self.last_epoch or math.isnan(self.started):
-            # A new stage (staged training restarts at epoch 1) or no `start` (--final):
-            # its time so far is unknown, so elapsed and ETA count from here.
+        if epoch <= self.last_epoch:
+            # A new stage (staged training restarts at epoch 1): it began when the last
+            # stage's last epoch ended.
+            self.started = self.ended
+        if math.isnan(self.started):
+            # No `start` (--final): its time so far is unknown, so count from here.
             self.started = now
-        self.last_epoch = epoch
+        self.last_epoch, self.ended = epoch, now
         if not self.throttle.ready(now, force=epoch in (1, epochs)):
             return
         elapsed = now - self.started

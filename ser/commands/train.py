@@ -23,6 +23,7 @@ from ser.precision import PRECISIONS
 from ser.train.features import parse_feature_list
 from ser.train.metrics import mean_std_text
 from ser.train.models.config import FUSION_POSITIONS, FUSIONS, LOSSES, MODALITIES, ModelConfig
+from ser.train.progress import Heartbeat
 from ser.train.protocols import PROTOCOLS, VAL_MODES
 from ser.train.report import run_pooled, run_summary, spread_label
 from ser.train.run import DEVICES, Progress, TrainConfig, json_summary, train
@@ -168,7 +169,7 @@ def train_command(**options: Any) -> None:
     tty = sys.stderr.isatty()
     progress = _ConsoleProgress(err, live=tty and not options["as_json"], plain=not tty)
     with progress:
-        record = train(config, progress)
+        record = train(config, Heartbeat(progress))  # a line a minute during long epochs
     if options["as_json"]:
         click.echo(json.dumps(json_summary(record)))
         return
@@ -237,6 +238,7 @@ class _ConsoleProgress(Progress):
         clock: Clock = time.monotonic,
     ) -> None:
         self.console, self.live = console, live
+        self.shows_epochs = live or plain
         self.lines = EpochLines(self._line, interval, clock) if plain else None
         self.bar = RichProgress(
             TextColumn("{task.description}"),
@@ -269,6 +271,9 @@ class _ConsoleProgress(Progress):
         # soft_wrap: one line in the log, however narrow rich thinks a file is
         self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
+    def heartbeat(self, text: str) -> None:
+        self._line(text)
+
     def fold_start(self, seed: int, fold: str, epochs: int) -> None:
         self.task = self.bar.add_task(f"seed {seed} {fold}", total=epochs, status="")
         if self.lines is not None:
@@ -294,9 +299,15 @@ class _ConsoleProgress(Progress):
         m = entry["metrics"]
         self.console.print(
             f"seed {seed} {fold}: UA {m['ua']:.2f} WA {m['wa']:.2f} F1 {m['f1']:.2f} "
-            f"(best epoch {entry['best_epoch']}, {entry['seconds']:.1f} s)",
+            f"(best epoch {entry['best_epoch']}, {entry['seconds']:.1f} s{_share(entry)})",
             highlight=False,
         )
+
+
+def _share(entry: dict[str, Any]) -> str:
+    """What a fold's seconds are when it trained stacked with others."""
+    stacked = int(entry.get("stacked", 1))
+    return f": 1/{stacked} of its stacked model's time" if stacked > 1 else ""
 
 
 def summary_table(record: dict[str, Any]) -> Table:
@@ -324,6 +335,8 @@ def summary_table(record: dict[str, Any]) -> Table:
     seeds = int(s["seeds"])
     over = "all folds" + (f", {seeds} seeds" if seeds > 1 else "")
     table.add_row("pooled", over, *(f"{pooled[k]:.2f}" for k in ("ua", "wa", "f1")), "", "")
+    if any(int(e.get("stacked", 1)) > 1 for e in record["folds"]):
+        table.caption = "a fold's seconds: its stacked model's time / the members trained in it"
     return table
 
 

@@ -102,11 +102,11 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
     stages, planned = {}, model.stages()  # e.g. Zhou et al.'s branches, each alone first
     total = len(planned) + 1
     for n, (name, stage) in enumerate(planned, 1):
-        progress.message(f"stage {n} of {total}: {name} alone")
-        stages[name] = select(stage, members, first.data.classes, progress.epoch)
+        progress.stage(n, total, f"{name} alone")
+        stages[name] = select(stage, members, first.data.classes, progress.epoch, progress.step)
     if planned:
-        progress.message(f"stage {total} of {total}: the whole model")
-    results = fit(model, members, first.data.classes, progress.epoch)
+        progress.stage(total, total, "the whole model")
+    results = fit(model, members, first.data.classes, progress.epoch, progress.step)
     for k, (job, member, result) in enumerate(zip(group, members, results, strict=True)):
         _save(job, member, result, member_state(model, k))
     if not stages:

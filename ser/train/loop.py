@@ -121,11 +121,18 @@ class FitResult:
     best_epoch: int  # 1-based
     curves: Curves
     test: Evaluation
-    seconds: float  # the member's share of training and evaluation, data loading excluded
+    # The member's share of training and evaluation, data loading excluded: the stacked
+    # model's time divided by its `stacked` members (1: trained alone).
+    seconds: float
     stages: dict[str, Selection] = field(default_factory=dict)  # earlier stages, if any
+    stacked: int = 1
 
 
 EpochHook = Callable[[int, int, float, float], None]  # (epoch, epochs, train loss, val UA)
+# (phase "train" | "val" | "test", steps done, steps in the epoch or None): after every
+# step, for a heartbeat during long epochs (`ser.train.progress`); reads nothing back from
+# the device.
+StepHook = Callable[[str, int, int | None], None]
 
 
 def fit(
@@ -133,17 +140,20 @@ def fit(
     members: Sequence[Member],
     classes: Sequence[str],
     on_epoch: EpochHook | None = None,
+    on_step: StepHook | None = None,
 ) -> list[FitResult]:
     """Train the members, select each one's epoch on its `val`, test it on its `test`."""
     start = time.perf_counter()
-    chosen = select(model, members, classes, on_epoch)
+    chosen = select(model, members, classes, on_epoch, on_step)
     everyone = [True] * len(members)
     tests = sides_of([m.test for m in members])
     with masked(model, [m.config.eval_mask for m in members]):
-        tested = evaluate(model, tests, everyone, classes, members[0].config.precision)
-    seconds = _elapsed(model, start) / len(members)
+        tested = evaluate(
+            model, tests, everyone, classes, members[0].config.precision, on_step=on_step
+        )
+    seconds = _elapsed(model, start) / len(members)  # each member's share of the time
     return [
-        FitResult(c.best_epoch, c.curves, _present(t), seconds)
+        FitResult(c.best_epoch, c.curves, _present(t), seconds, stacked=len(members))
         for c, t in zip(chosen, tested, strict=True)
     ]
 
@@ -160,6 +170,7 @@ def select(
     members: Sequence[Member],
     classes: Sequence[str],
     on_epoch: EpochHook | None = None,
+    on_step: StepHook | None = None,
 ) -> list[Selection]:
     """Train each member for its configured epochs, scoring its `val` after each; the
     state of each member's best epoch is loaded into the model at the end."""
@@ -186,9 +197,11 @@ def select(
         if not any(active):
             break
         model.set_epoch(epoch, epochs)  # type: ignore[operator]
-        losses = train_epoch(model, train_sides, active, optimizer, streams, precision, graphs)
+        losses = train_epoch(
+            model, train_sides, active, optimizer, streams, precision, graphs, on_step
+        )
         with masked(model, None):
-            scored = predict(model, val_sides, active, precision, graphs)
+            scored = predict(model, val_sides, active, precision, graphs, on_step, "val")
         for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
             if active[k]:
                 tracker.record(k, epoch + 1, loss, result, len(classes))
@@ -213,6 +226,7 @@ def train_epoch(
     streams: Streams,
     precision: str = "fp32",
     graphs: StepGraphs | None = None,
+    on_step: StepHook | None = None,
 ) -> list[float]:
     """One epoch of every active member (its steps replayed by `graphs` if given);
     returns each member's mean training loss (NaN for inactive members)."""
@@ -220,7 +234,8 @@ def train_epoch(
     device = next(model.parameters()).device
     total = torch.zeros(len(active), device=device)
     count = torch.zeros(len(active), device=device)
-    for present, batch in sides.epoch(active):
+    steps = _steps(sides, active) if on_step is not None else None
+    for done, (present, batch) in enumerate(sides.epoch(active), 1):
         streams.next_step()
         batch.noise = Noise(
             streams, batch.sizes or {}, dict(batch.extents or {}), padded=padded_sizes(batch),
@@ -233,6 +248,8 @@ def train_epoch(
             losses, n = graphs.step(batch, present)
         total += losses.float() * n
         count += n
+        if on_step is not None:
+            on_step("train", done, steps)
     means = (total / count.clamp_min(1)).tolist()  # the epoch's only device -> host sync
     return [mean if a else math.nan for mean, a in zip(means, active, strict=True)]
 
@@ -244,20 +261,25 @@ def predict(
     active: Sequence[bool],
     precision: str = "fp32",
     graphs: StepGraphs | None = None,
+    on_step: StepHook | None = None,
+    phase: str = "val",
 ) -> list[Predictions | None]:
     """Each active member's predictions and loss on its side (eval mode, no gradients;
-    its steps replayed by `graphs` if given)."""
+    its steps replayed by `graphs` if given; `on_step` told each as `phase`)."""
     model.eval()
     device = next(model.parameters()).device
     total = torch.zeros(len(active), device=device)
     kept: list[tuple[torch.Tensor, ...]] = []
-    for _, batch in sides.epoch(active):
+    steps = _steps(sides, active) if on_step is not None else None
+    for done, (_, batch) in enumerate(sides.epoch(active), 1):
         if graphs is None:
             summed, *rest = evaluation_step(model, batch, precision)
         else:
             summed, *rest = graphs.evaluate(batch, active)
         total += summed
         kept.append(tuple(rest))  # labels, predicted classes, manifest rows: [K, N] each
+        if on_step is not None:
+            on_step(phase, done, steps)
     totals = total.tolist()
     out_list: list[Predictions | None] = []
     if not kept:
@@ -281,10 +303,11 @@ def evaluate(
     active: Sequence[bool],
     classes: Sequence[str],
     precision: str = "fp32",
+    on_step: StepHook | None = None,
 ) -> list[Evaluation | None]:
-    """`predict`, scored with every metric."""
+    """`predict`, scored with every metric (`on_step` told each step as "test")."""
     out: list[Evaluation | None] = []
-    for p in predict(model, sides, active, precision):
+    for p in predict(model, sides, active, precision, on_step=on_step, phase="test"):
         if p is None:
             out.append(None)
             continue
@@ -355,6 +378,18 @@ def _shared(configs: Sequence[LoopConfig], name: str) -> Any:
     if len(values) != 1:
         raise ValueError(f"members of one stacked run must share {name}, got {sorted(values)}")
     return values.pop()
+
+
+def _steps(sides: Sides, active: Sequence[bool]) -> int | None:
+    """Steps in an epoch of the active members: the longest side's batches (None when a
+    side does not know its length)."""
+    own = getattr(sides, "sides", None)  # None: a stand-in (benchmarks' first steps only)
+    if own is None:
+        return None
+    lengths = [getattr(s, "__len__", None) for s, a in zip(own, active, strict=True) if a]
+    if any(n is None for n in lengths):
+        return None
+    return max((n() for n in lengths if n is not None), default=0)
 
 
 def _has_batches(side: Iterable[Batch]) -> bool:

@@ -1,15 +1,30 @@
-"""Progress hooks of a training run, and the wrapper that re-checks CPU threads after
-every epoch (`ser.thread_watch`)."""
+"""Progress hooks of a training run, the heartbeat that keeps long epochs from going
+silent, and the wrapper that re-checks CPU threads after every epoch
+(`ser.thread_watch`)."""
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
+from ser.plain_progress import Clock, clock_time
 from ser.thread_watch import ThreadWatch
+
+#: Seconds a stretch of training may go without a line, at most (`Heartbeat`).
+HEARTBEAT = 60.0
+#: Seconds into a stage whose first epoch is still running: the first line, with an
+#: estimate of the stage from the steps measured so far.
+FIRST_BEAT = 15.0
+PHASES = {"train": "training", "val": "validation", "test": "test"}
 
 
 class Progress:
     """Hooks a front end overrides to show progress; the defaults stay silent."""
+
+    #: Whether the front end shows every epoch's end (a bar, or lines at most every 30
+    #: s): a `Heartbeat` then counts an epoch's end as a line.
+    shows_epochs = False
 
     def message(self, text: str) -> None:
         """A one-line note (dropped utterances, folds, resume state)."""
@@ -17,11 +32,118 @@ class Progress:
     def fold_start(self, seed: int, fold: str, epochs: int) -> None:
         """Training of one (seed, fold) begins."""
 
+    def stage(self, n: int, total: int, name: str) -> None:
+        """Stage `n` of `total` of a staged model begins (Zhou et al.'s branches alone,
+        then the whole model); said as a message unless overridden."""
+        self.message(f"stage {n} of {total}: {name}")
+
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
         """One epoch of the current fold finished."""
 
+    def step(self, phase: str, done: int, total: int | None) -> None:
+        """Batch `done` of `total` (None: unknown) of the current epoch's `phase`
+        ("train", "val" or "test") finished. Called from the batch loop: keep it cheap."""
+
+    def heartbeat(self, text: str) -> None:
+        """A `Heartbeat` line; a message unless overridden."""
+        self.message(text)
+
     def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
         """The (seed, fold) finished; `entry` is its record entry."""
+
+
+class Heartbeat(Progress):
+    """`inner`'s hooks, and a line (`inner.heartbeat`) whenever training has shown
+    nothing for `interval` seconds: epochs of a big stacked model can take minutes each,
+    and a log would otherwise say nothing until one ends. The first line of a stage comes
+    after `first` seconds if its first epoch is still running. Each line names the fold,
+    stage, epoch and step, the time a step takes, elapsed time and the stage's ETA from
+    what was measured so far (the epochs done, else the first epoch's training steps)."""
+
+    def __init__(
+        self,
+        inner: Progress,
+        interval: float = HEARTBEAT,
+        first: float = FIRST_BEAT,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.inner, self.interval, self.first, self.clock = inner, interval, first, clock
+        self.shows_epochs = inner.shows_epochs
+        self.what, self.staged, self.epochs = "training", "", 0
+        self._begin()
+
+    def _begin(self) -> None:
+        """A fold or stage starts: its clock, epochs and steps from zero."""
+        now = self.clock()
+        self.started = self.last = self.epoch_ended = self.phase_started = self.stepped = now
+        self.epochs_done, self.beats = 0, 0
+        self.phase, self.done = "train", 0
+        self.total: int | None = None
+
+    def message(self, text: str) -> None:
+        self.inner.message(text)
+
+    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
+        self.inner.fold_start(seed, fold, epochs)
+        self.what, self.staged, self.epochs = f"seed {seed} {fold}", "", epochs
+        self._begin()
+
+    def stage(self, n: int, total: int, name: str) -> None:
+        self.inner.stage(n, total, name)
+        self.staged = f", stage {n} of {total} ({name})"
+        self._begin()
+
+    def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
+        self.inner.epoch(epoch, epochs, train_loss, val_ua)
+        now = self.clock()
+        self.epochs_done, self.epochs, self.epoch_ended = epoch, epochs, now
+        self.phase, self.done, self.total = "train", 0, None
+        self.phase_started = self.stepped = now
+        if self.shows_epochs:
+            self.last = now
+
+    def step(self, phase: str, done: int, total: int | None) -> None:
+        self.inner.step(phase, done, total)
+        now = self.clock()
+        if phase != self.phase or done < self.done:  # a new phase began after the last step
+            self.phase_started = self.stepped
+        self.phase, self.done, self.total, self.stepped = phase, done, total, now
+        early = self.epochs_done == 0 and self.beats == 0
+        if now - self.last >= (self.first if early else self.interval):
+            self.last, self.beats = now, self.beats + 1
+            self.inner.heartbeat(self.line(now))
+
+    def heartbeat(self, text: str) -> None:
+        self.inner.heartbeat(text)
+
+    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+        self.inner.fold_end(seed, fold, entry)
+        self.what, self.staged = "training", ""
+        self._begin()
+
+    def line(self, now: float) -> str:
+        of = f"/{self.total}" if self.total else ""
+        rate = (now - self.phase_started) / self.done if self.done else math.nan
+        pace = f", {rate:.2f} s a step" if math.isfinite(rate) else ""
+        epoch = min(self.epochs_done + 1, max(self.epochs, 1))
+        eta = "stage eta" if self.staged else "eta"
+        return (
+            f"{self.what}{self.staged}: epoch {epoch}/{self.epochs}, "
+            f"{PHASES.get(self.phase, self.phase)} step {self.done}{of}{pace}, "
+            f"elapsed {clock_time(now - self.started)}, {eta} ~{clock_time(self.left(now))}"
+        )
+
+    def left(self, now: float) -> float:
+        """Seconds left in the stage at the pace so far (NaN when nothing is timed yet)."""
+        to_go = self.epochs - self.epochs_done
+        if self.epochs_done:
+            per_epoch = (self.epoch_ended - self.started) / self.epochs_done
+            return max(per_epoch * to_go - (now - self.epoch_ended), 0.0)
+        if self.phase == "train" and self.done and self.total:
+            # First epoch: its training steps so far (its validation is not timed yet).
+            per_epoch = (now - self.phase_started) / self.done * self.total
+            return max(per_epoch * self.epochs - (now - self.started), 0.0)
+        return math.nan
 
 
 class Watched(Progress):
@@ -31,6 +153,7 @@ class Watched(Progress):
     def __init__(self, inner: Progress, watch: ThreadWatch) -> None:
         self.inner, self.watch = inner, watch
         self.pending: list[dict[str, Any]] = []
+        self.shows_epochs = inner.shows_epochs
 
     def message(self, text: str) -> None:
         self.inner.message(text)
@@ -38,12 +161,21 @@ class Watched(Progress):
     def fold_start(self, seed: int, fold: str, epochs: int) -> None:
         self.inner.fold_start(seed, fold, epochs)
 
+    def stage(self, n: int, total: int, name: str) -> None:
+        self.inner.stage(n, total, name)
+
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
         self.inner.epoch(epoch, epochs, train_loss, val_ua)
         change = self.watch.check()
         if change is not None:
             self.inner.message(f"after epoch {epoch}: {change.describe()}")
             self.pending.append({"epoch": epoch, **change.record()})
+
+    def step(self, phase: str, done: int, total: int | None) -> None:
+        self.inner.step(phase, done, total)
+
+    def heartbeat(self, text: str) -> None:
+        self.inner.heartbeat(text)
 
     def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
         self.inner.fold_end(seed, fold, entry)

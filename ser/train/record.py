@@ -2,7 +2,9 @@
 
 A record holds the full config (model options flattened, defaults resolved), the
 feature sets' fingerprints, one entry per finished (seed, fold) with its test metrics,
-best epoch, per-epoch curves and seconds, the summary (mean ± std, see
+best epoch, per-epoch curves and seconds (the (seed, fold)s of a run train as the members
+of one stacked model: an entry's ``seconds`` is the model's time divided by its
+``stacked`` members, not a time of its own), the summary (mean ± std, see
 `ser.train.metrics.summarize`) and the pooled metrics. `ser.train.report.load_run` reads
 it back; `json_summary` is what ``ser train --json`` prints.
 """
@@ -125,7 +127,8 @@ def fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:
         "fold": fold.name,
         "metrics": result.test.metrics.to_dict(),
         "best_epoch": result.best_epoch,
-        "seconds": result.seconds,
+        "seconds": result.seconds,  # the stacked model's time / `stacked`
+        "stacked": result.stacked,  # members trained together (1: alone)
         "curves": result.curves.to_dict(),
         **_stage_entries(result),
         "sizes": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},

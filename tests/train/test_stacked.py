@@ -67,8 +67,8 @@ def run(store: Path, out: Path, family: str, **changes: Any) -> tuple[dict, dict
     predictions: dict[tuple[int, str], tuple[list[int], list[int]]] = {}
     original = group_module.fit
 
-    def spy(model, members, classes, on_epoch=None):  # type: ignore[no-untyped-def]
-        results = original(model, members, classes, on_epoch)
+    def spy(model, members, classes, on_epoch=None, on_step=None):  # type: ignore[no-untyped-def]
+        results = original(model, members, classes, on_epoch, on_step)
         for member, result in zip(members, results, strict=True):
             key = (member.seed // 1000, member.seed % 1000)
             predictions[key] = (result.test.index.tolist(), result.test.y_pred.tolist())

@@ -1,0 +1,184 @@
+"""Training progress: the heartbeat during long epochs (an injected clock), the loop's step
+hooks, stages, and what a stacked fold's seconds are."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from ser.plain_progress import EpochLines
+from ser.train.models import ModelConfig
+from ser.train.progress import Heartbeat, Progress, Watched
+from ser.train.run import train
+
+from .conftest import small_config
+
+
+class Recorder(Progress):
+    """Every hook call, in order; heartbeat lines apart."""
+
+    def __init__(self, shows_epochs: bool = False) -> None:
+        self.shows_epochs = shows_epochs
+        self.calls: list[tuple[Any, ...]] = []
+        self.lines: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.calls.append(("message", text))
+
+    def stage(self, n: int, total: int, name: str) -> None:
+        self.calls.append(("stage", n, total, name))
+
+    def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
+        self.calls.append(("epoch", epoch, epochs))
+
+    def step(self, phase: str, done: int, total: int | None) -> None:
+        self.calls.append(("step", phase, done, total))
+
+    def heartbeat(self, text: str) -> None:
+        self.lines.append(text)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def beat(heart: Heartbeat, clock: Clock, at: float, phase: str, done: int, total: int) -> None:
+    clock.now = at
+    heart.step(phase, done, total)
+
+
+def test_a_long_first_epoch_gets_an_early_estimate_then_a_line_a_minute() -> None:
+    clock, inner = Clock(), Recorder(shows_epochs=True)
+    heart = Heartbeat(inner, interval=60, first=15, clock=clock)
+    heart.fold_start(0, "fold1", epochs=4)
+    beat(heart, clock, 5, "train", 1, 10)
+    assert inner.lines == []  # 5 s in: nothing yet
+    beat(heart, clock, 16, "train", 2, 10)
+    # 8 s a step x 10 steps x 4 epochs, 16 s of it done: 5:04 left
+    assert inner.lines == [
+        "seed 0 fold1: epoch 1/4, training step 2/10, 8.00 s a step, elapsed 0:16, eta ~5:04"
+    ]
+    beat(heart, clock, 75, "train", 9, 10)  # 59 s after the last line
+    beat(heart, clock, 77, "train", 10, 10)
+    beat(heart, clock, 79, "val", 1, 2)
+    assert len(inner.lines) == 2 and "training step 10/10" in inner.lines[1]
+    clock.now = 80.0
+    heart.epoch(1, 4, 1.0, 50.0)  # the front end shows it: the minute starts again
+    beat(heart, clock, 139, "train", 5, 10)
+    assert len(inner.lines) == 2
+    beat(heart, clock, 141, "val", 2, 2)
+    # epoch 1 took 80 s: 3 more take 240, 61 of them spent; a validation step took 1 s
+    assert inner.lines[2] == (
+        "seed 0 fold1: epoch 2/4, validation step 2/2, 1.00 s a step, elapsed 2:21, eta ~2:59"
+    )
+    assert ("step", "val", 2, 2) in inner.calls  # every hook reaches the front end
+
+
+def test_each_stage_has_its_own_clock_and_eta() -> None:
+    clock, inner = Clock(), Recorder()
+    heart = Heartbeat(inner, interval=60, first=15, clock=clock)
+    heart.fold_start(0, "fold1", epochs=2)
+    clock.now = 100.0
+    heart.stage(2, 3, "text alone")
+    beat(heart, clock, 120, "train", 4, 4)
+    assert inner.lines == [
+        "seed 0 fold1, stage 2 of 3 (text alone): epoch 1/2, training step 4/4, "
+        "5.00 s a step, elapsed 0:20, stage eta ~0:20"
+    ]
+    assert ("stage", 2, 3, "text alone") in inner.calls
+
+
+def test_without_epochs_shown_a_line_comes_every_minute_however_short_the_epochs() -> None:
+    """`ser sweep` shows no epochs: its first minute of training is not silent."""
+    clock, inner = Clock(), Recorder(shows_epochs=False)
+    heart = Heartbeat(inner, interval=60, first=15, clock=clock)
+    heart.fold_start(0, "fold1", epochs=200)
+    for second in range(1, 130):
+        beat(heart, clock, second, "train", 1, 1)
+        clock.now = second + 0.5
+        heart.epoch(second, 200, 1.0, 50.0)
+    assert [line.split("elapsed ")[1].split(",")[0] for line in inner.lines] == ["1:00", "2:00"]
+
+
+def test_watched_passes_steps_stages_and_heartbeats_on() -> None:
+    class Quiet:
+        def check(self) -> None:
+            return None
+
+    inner = Recorder()
+    watched = Watched(inner, Quiet())  # type: ignore[arg-type]
+    watched.stage(1, 3, "audio alone")
+    watched.step("train", 1, 5)
+    watched.heartbeat("still here")
+    assert inner.calls == [("stage", 1, 3, "audio alone"), ("step", "train", 1, 5)]
+    assert inner.lines == ["still here"]
+
+
+def test_a_later_stage_counts_its_time_from_the_last_stage_s_end() -> None:
+    """Plain epoch lines of stage 2 said "elapsed 0:00"."""
+    times = iter([0.0, 10.0, 20.0, 35.0])
+    said: list[str] = []
+    lines = EpochLines(said.append, interval=0, clock=lambda: next(times))
+    lines.start("seed 0 fold1")
+    lines.epoch(1, 2, 1.0, 50.0)
+    lines.epoch(2, 2, 1.0, 50.0)
+    lines.epoch(1, 2, 1.0, 50.0)  # stage 2 began at 20 s
+    assert said[-1].endswith("elapsed 0:15  eta 0:15")
+
+
+def test_the_loop_tells_every_step_and_stage(store_path: Path, tmp_path: Path) -> None:
+    model = ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(4, 4, 4, 4, 4))
+    cfg = small_config(
+        store_path, tmp_path, features=("hubert", "bert"), model=model, protocol="session5",
+        epochs=2,
+    )  # fmt: skip
+    progress = Recorder()
+    record = train(cfg, progress)
+    stages = [c[1:] for c in progress.calls if c[0] == "stage"]
+    assert stages == [(1, 3, "audio alone"), (2, 3, "text alone"), (3, 3, "the whole model")]
+    steps = [c[1:] for c in progress.calls if c[0] == "step"]
+    assert {phase for phase, _, _ in steps} == {"train", "val", "test"}
+    for _, done, total in steps:
+        assert total is not None and 1 <= done <= total
+    # each epoch's training steps run to their total: 3 stages x 2 epochs
+    assert sum(1 for phase, done, total in steps if phase == "train" and done == total) == 6
+    assert record["folds"][0]["stacked"] == 1  # one member: its own time
+
+
+def test_a_stacked_fold_says_its_seconds_are_a_share(store_path: Path, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from ser.commands import train as train_cli
+
+    record = train(small_config(store_path, tmp_path, epochs=1))  # 5 folds as one model
+    entries = record["folds"]
+    assert [e["stacked"] for e in entries] == [5] * 5
+    assert len({e["seconds"] for e in entries}) == 1  # the model's time / 5, each
+    console = Console(record=True, width=200)
+    progress = train_cli._ConsoleProgress(console, live=False)
+    progress.fold_end(0, "fold1", entries[0])
+    assert "s: 1/5 of its stacked model's time)" in console.export_text()
+    console.print(train_cli.summary_table(record))
+    assert "its stacked model's time / the members trained in it" in console.export_text()
+
+
+def test_ser_train_prints_heartbeats(store_path: Path, tmp_path: Path, monkeypatch: Any) -> None:
+    from ser.cli import main
+    from ser.commands import train as train_cli
+
+    # A heartbeat at every step: the run itself takes well under a minute.
+    monkeypatch.setattr(train_cli, "Heartbeat", functools.partial(Heartbeat, interval=0, first=0))
+    args = ["train", "--store", str(store_path), "--features", "is13", "--fusion", "none",
+            "--classes", "4", "--protocol", "session5", "--epochs", "2", "--batch-size", "8",
+            "--device", "cpu", "--out", str(tmp_path)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    beats = [line for line in result.stderr.splitlines() if " step " in line]
+    assert beats and beats[0].startswith("seed 0 session5: epoch 1/2, training step 1/")
