@@ -42,6 +42,8 @@ from ser.sweep.presets import ALL, PRESETS, Preset, Row
 # per cell.
 NOT_SWEPT = frozenset({"store", "out", "name", "overwrite", "as_json"})
 _SPEC_KEYS = frozenset({"name", "title", "preset", "params", "fixed", "grid", "cells"})
+# What ``--set`` and ``[params]`` fill in: the feature sets behind {audio} and {text}.
+PARAM_KEYS = ("audio", "text")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def load_spec(
     """The cells of a preset name (or ``all``) or a TOML file, with command-line
     `params` (``--set``), `fixed` options (``--fix``) and axes (``--grid``, comma lists)."""
     cli = {"params": dict(params or {}), "fixed": dict(fixed or {}), "grid": dict(grid or {})}
+    _check_params(cli["params"], "--set", "--fix")
     if spec in PRESETS or spec == ALL:
         tables = tuple(PRESETS.values()) if spec == ALL else (PRESETS[spec],)
         return _expand(spec, spec, tables, {}, cli)
@@ -102,6 +105,7 @@ def _from_file(path: Path, cli: dict[str, dict[str, Any]]) -> SweepSpec:
     for key in ("params", "fixed", "grid"):
         if not isinstance(data.get(key, {}), dict):
             raise ConfigError(f"{path}: [{key}] must be a table of key = value")
+    _check_params(data.get("params", {}), f"{path}: [params]", "[fixed]")
     name = str(data.get("name") or path.stem)
     base = data.get("preset")
     if base is not None and base not in PRESETS:
@@ -109,6 +113,18 @@ def _from_file(path: Path, cli: dict[str, dict[str, Any]]) -> SweepSpec:
     table = _file_table(path, name, data, PRESETS[base] if base else None)
     from_file = {k: dict(data.get(k, {})) for k in ("params", "fixed", "grid")}
     return _expand(name, str(path), (table,), from_file, cli)
+
+
+def _check_params(params: Mapping[str, Any], where: str, fix: str) -> None:
+    """ConfigError for a key that is not a feature-set key: an option given there would
+    otherwise be ignored (every cell trained with its default)."""
+    for key, value in params.items():
+        if key not in PARAM_KEYS:
+            keys = ", ".join(f"{k}=SET" for k in PARAM_KEYS)
+            raise ConfigError(
+                f"{where} {key}={value}: takes feature sets only ({keys}); "
+                f"a ser train option goes to {fix} {key}={value}"
+            )
 
 
 def _file_table(path: Path, name: str, data: dict[str, Any], base: Preset | None) -> Preset:

@@ -96,6 +96,7 @@ def test_queries_figure(store_path: Path, tmp_path: Path) -> None:
         (("msmser-table2", "--grid", "colour=red"), "'colour' is not a ser train option"),
         (("msmser-table2", "--fix", "epochs"), "expected KEY=VALUE"),
         (("msmser-table2", "--set", "audio=wav2vec"), "'wav2vec' is not in the store"),
+        (("msmser-table2", "--set", "epochs=3", "--set", "bogus=1"), "--fix epochs=3"),
     ],
 )
 def test_bad_input_exits_2_and_trains_nothing(

@@ -68,6 +68,8 @@ def test_spec_file_with_preset_grid_and_cells(tmp_path: Path) -> None:
         ("msmser-table2", {"fixed": {"epochs": "many"}}, "epochs = 'many'"),
         ("msmser-table2", {"fixed": {"store": "x"}}, "'store' is not a ser train option"),
         ("msmser-table2", {"grid": {"lr": ""}}, "grid axis"),
+        # --set fills {audio} and {text} only: an option there was silently ignored
+        ("msmser-table2", {"params": {"epochs": "3"}}, "goes to --fix epochs=3"),
     ],
 )
 def test_bad_input_names_the_key_and_the_problem(spec: str, kwargs: dict, message: str) -> None:  # type: ignore[type-arg]
@@ -83,6 +85,7 @@ def test_bad_input_names_the_key_and_the_problem(spec: str, kwargs: dict, messag
         ('preset = "table9"\n', "preset 'table9'"),
         ("[[cells]]\nlabel = 'x'\n", "no feature sets"),
         ("fixed = 3\n", r"\[fixed\] must be a table"),
+        ("[params]\naudio = 'is13'\nepochs = 3\n", r"goes to \[fixed\] epochs=3"),
     ],
 )
 def test_malformed_spec_files_are_refused_with_the_file_named(
