@@ -43,7 +43,7 @@ def _queries(results: list[CellResult], title: str) -> Figure:
     for r in results:
         ms = r.mean_std("ua")
         if ms is not None:
-            points.append((int(r.row["config"]["queries"]), *ms))
+            points.append((int(r.row["config"]["queries"]), ms[0], ms[1]))
     points.sort()
     fig = Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()

@@ -1,9 +1,11 @@
 """A sweep's tables as the papers print them, ours beside theirs, each row tested.
 
 For every table of ``<out>/sweeps/*.json`` (`ser.sweep.runner.write_manifest`), one row
-per cell in the paper's order: our mean ± std over seeds (each seed the mean over its
-folds), the paper's number in its own column (its protocol named above the table: ours
-are speaker-independent, theirs may not be), and a paired test against the paper's
+per cell in the paper's order: our UA and WA, mean ± std over seeds (each seed the mean
+over its folds; one seed: over its folds; a single value reads "x (n = 1)", never
+"± 0.00", as `ser report` writes it), the paper's numbers (the metrics it prints) in
+their own columns (its protocol named above the table: ours are speaker-independent,
+theirs may not be), and a paired test against the paper's
 reference row (MSMSER's Full, the fusion study's LGF + ADD + perspective loss): the
 Wilcoxon signed-rank test over the (seed, fold) pairs both cells ran, with the mean
 difference. The fusion study's cells are laid out as its Table 2 (fusion layer and
@@ -31,8 +33,10 @@ from ser.errors import ConfigError
 from ser.sweep.cells import cell_dir
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.runner import SWEEPS
+from ser.train.metrics import mean_std_text
 from ser.train.record import RECORD
-from ser.train.report import protocol_label
+
+OURS = ("ua", "wa")  # our columns of every table: the progress lines print both too
 
 
 @dataclass(frozen=True)
@@ -49,11 +53,16 @@ class CellResult:
         return {(int(e["seed"]), str(e["fold"])): float(e["metrics"][metric])
                 for e in self.run["folds"]}  # fmt: skip
 
-    def mean_std(self, metric: str) -> tuple[float, float] | None:
+    def mean_std(self, metric: str) -> tuple[float, float, int] | None:
+        """(mean, std, n): the std over seeds, or over one seed's folds; n values."""
         if self.run is None or not self.run.get("summary"):
             return None
         s = self.run["summary"]
-        return float(s[metric]), float(s.get(f"{metric}_std", 0.0))
+        n = s.get("n")  # records before runs kept n: seeds, else one seed's folds
+        if n is None:
+            seeds = len({e["seed"] for e in self.run["folds"]})
+            n = seeds if seeds > 1 else len(self.run["folds"])
+        return float(s[metric]), float(s.get(f"{metric}_std", 0.0)), int(n)
 
 
 def is_sweep(path: Path) -> bool:
@@ -135,13 +144,20 @@ def _heading(table: dict[str, Any], results: list[CellResult]) -> list[str]:
     if table["paper"]:
         lines.append(f"Paper: {table['paper']}; its protocol: {table['protocol']}.")
     if ours is not None:
-        lines.append(f"Ours: {protocol_label(ours)}; validation: {ours.get('validation', '-')}.")
+        lines.append(f"Ours: {_protocol(ours)}; validation: {ours.get('validation', '-')}; "
+                     "mean ± std over seeds (one seed: over its folds).")  # fmt: skip
     if table.get("note"):
         lines.append(table["note"])
     asr = asr_line([r.run for r in results if r.run])
     if asr:
         lines.append(asr)
     return lines
+
+
+def _protocol(run: dict[str, Any]) -> str:
+    """The protocol and whether speakers are held out (the validation is its own part)."""
+    independent = run.get("speaker_independent", run["protocol"] != "random")
+    return f"{run['protocol']} ({'speaker-independent' if independent else 'speaker-dependent'})"
 
 
 def asr_line(runs: Sequence[dict[str, Any]]) -> str:
@@ -169,11 +185,12 @@ def asr_line(runs: Sequence[dict[str, Any]]) -> str:
 
 
 def _pivot(table: dict[str, Any], results: list[CellResult], ref: CellResult | None) -> list[str]:
-    metric = table["metrics"][0]
+    metric = table["metrics"][0]  # the paper's, and the paired test's
     columns = list(dict.fromkeys(r.row["column"] for r in results))
     head = ["cell"]
     for c in columns:
-        head += [f"{metric.upper()} {c} (ours)", f"{c} (paper)", f"{c} vs {table['reference']}"]
+        head += [f"{m.upper()} {c} (ours)" for m in OURS]
+        head += [f"{metric.upper()} {c} (paper)", f"{c} vs {table['reference']}"]
     lines = ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     by_row: dict[str, dict[str, CellResult]] = {}
     for r in results:
@@ -182,22 +199,25 @@ def _pivot(table: dict[str, Any], results: list[CellResult], ref: CellResult | N
         row = [label]
         for c in columns:
             cell = cells.get(c)
-            row += ["-"] * 3 if cell is None else [_ours(cell, metric), _paper(cell.row, metric),
-                                                   _versus(cell, ref, metric)]  # fmt: skip
+            if cell is None:
+                row += ["-"] * (len(OURS) + 2)
+                continue
+            row += [_ours(cell, m) for m in OURS]
+            row += [_paper(cell.row, metric), _versus(cell, ref, metric)]
         lines.append("| " + " | ".join(row) + " |")
     return lines
 
 
 def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | None) -> list[str]:
     metrics = table["metrics"]
-    head = ["cell"] + [f"{m.upper()} (ours)" for m in metrics]
+    head = ["cell"] + [f"{m.upper()} (ours)" for m in OURS]
     head += [f"{m.upper()} (paper)" for m in metrics] + [
         f"vs {table['reference']}",
         "seeds x folds",
     ]
     lines = ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
-        cells = [r.row["label"], *(_ours(r, m) for m in metrics)]
+        cells = [r.row["label"], *(_ours(r, m) for m in OURS)]
         cells += [_paper(r.row, m) for m in metrics]
         cells += [_versus(r, ref, metrics[0]), str(len(r.scores(metrics[0])) or "-")]
         lines.append("| " + " | ".join(cells) + " |")
@@ -212,7 +232,8 @@ def _ours(r: CellResult, metric: str) -> str:
     ms = r.mean_std(metric)
     if ms is None:
         return "not run" if r.run is None else "running"
-    return f"{ms[0]:.2f} ± {ms[1]:.2f}" + ("" if r.run and r.run.get("complete") else " (partial)")
+    shown = mean_std_text(*ms)  # a single value: "x (n = 1)", never "± 0.00"
+    return shown + ("" if r.run and r.run.get("complete") else " (partial)")
 
 
 def _paper(row: dict[str, Any], metric: str) -> str:

@@ -1,4 +1,4 @@
-"""The sweep report's paired test and its cells that have not run."""
+"""The sweep report's paired test, its cells that have not run, and what its numbers are."""
 
 from __future__ import annotations
 
@@ -8,24 +8,34 @@ from typing import Any
 import pytest
 from scipy.stats import wilcoxon
 
-from ser.sweep.report import CellResult, _table_md, paired_test
+from ser.sweep.report import CellResult, _heading, _table_md, paired_test
+
+TABLE = {"title": "T", "paper": "P", "protocol": "loso", "reference": "Full",
+         "metrics": ["ua"], "note": ""}  # fmt: skip
 
 
-def result(label: str, uas: list[float] | None, key: str | None = None) -> CellResult:
+def result(
+    label: str, uas: list[float] | None, key: str | None = None, seeds: int = 1, **row: Any
+) -> CellResult:
+    """A cell whose `uas` are its (seed, fold) scores, seed-major over `seeds` seeds
+    (WA: UA - 2); its summary as `ser.train.metrics.summarize` gives it."""
     row = {"label": label, "row": label, "row_key": label, "column": None, "key": key or label,
-           "published": {"ua": 70.0}, "config": {}}  # fmt: skip
+           "published": {"ua": 70.0}, "config": {}, **row}  # fmt: skip
     if uas is None:
         return CellResult(row, None)
-    folds = [{"seed": s, "fold": f"fold{f}", "metrics": {"ua": uas[2 * s + f]}}
-             for s in range(len(uas) // 2) for f in range(2)]  # fmt: skip
+    per = len(uas) // seeds
+    folds = [{"seed": s, "fold": f"fold{f}", "metrics": {"ua": uas[per * s + f],
+              "wa": uas[per * s + f] - 2}} for s in range(seeds) for f in range(per)]  # fmt: skip
+    mean, n = sum(uas) / len(uas), seeds if seeds > 1 else len(uas)
+    summary = {"ua": mean, "wa": mean - 2, "seeds": seeds, "n": n, "ua_std": 1.0, "wa_std": 1.0}
     run: dict[str, Any] = {"folds": folds, "complete": True, "protocol": "loso",
-                           "summary": {"ua": sum(uas) / len(uas), "ua_std": 1.0}}  # fmt: skip
+                           "summary": summary}  # fmt: skip
     return CellResult(row, run)
 
 
 def test_paired_test_pairs_seeds_and_folds_and_uses_wilcoxon() -> None:
-    ref = result("Full", [70.0, 72.0, 71.0, 69.0, 73.0, 70.0])
-    row = result("w/o RMM", [68.0, 71.5, 69.0, 66.0, 70.0, 69.5])
+    ref = result("Full", [70.0, 72.0, 71.0, 69.0, 73.0, 70.0], seeds=3)
+    row = result("w/o RMM", [68.0, 71.5, 69.0, 66.0, 70.0, 69.5], seeds=3)
     diff, p, n = paired_test(row, ref, "ua")
     diffs = [-2.0, -0.5, -2.0, -3.0, -3.0, -0.5]
     assert n == 6 and diff == pytest.approx(sum(diffs) / 6)
@@ -35,8 +45,52 @@ def test_paired_test_pairs_seeds_and_folds_and_uses_wilcoxon() -> None:
 
 
 def test_a_table_names_cells_not_run_and_marks_the_reference() -> None:
-    table = {"title": "T", "paper": "P", "protocol": "loso", "reference": "Full",
-             "metrics": ["ua"], "note": ""}  # fmt: skip
-    text = _table_md(table, [result("Text", None), result("Full", [70.0, 72.0])])
-    assert "| Text | not run | 70.00 | - | - |" in text
-    assert "| Full | 71.00 ± 1.00 | 70.00 | reference | 2 |" in text
+    text = _table_md(
+        TABLE, [result("Text", None), result("Full", [70.0, 72.0, 74.0, 76.0], seeds=2)]
+    )
+    assert "| cell | UA (ours) | WA (ours) | UA (paper) | vs Full | seeds x folds |" in text
+    assert "| Text | not run | not run | 70.00 | - | - |" in text
+    assert "| Full | 73.00 ± 1.00 | 71.00 ± 1.00 | 70.00 | reference | 4 |" in text
+
+
+def test_one_value_shows_its_number_and_n_1_never_a_zero_spread() -> None:
+    one = result("Full", [70.0])  # one seed, one fold (session5)
+    assert one.run is not None
+    one.run["summary"].update(ua_std=0.0, wa_std=0.0)
+    text = _table_md(TABLE, [one, result("Text", [70.0, 72.0], published={})])
+    assert "| Full | 70.00 (n = 1) | 68.00 (n = 1) | 70.00 | reference | 1 |" in text
+    assert "±" not in text.split("| Full |")[1].split("| 70.00 |")[0]
+    # One seed over two folds: the spread of its folds.
+    assert "| Text | 71.00 ± 1.00 | 69.00 ± 1.00 | - |" in text
+
+
+def test_records_written_before_runs_kept_n_count_their_values() -> None:
+    old = result("Full", [70.0])
+    assert old.run is not None
+    del old.run["summary"]["n"]
+    assert old.mean_std("ua") == (70.0, 1.0, 1)
+
+
+def test_pivoted_tables_show_ua_and_wa_beside_the_papers_metric() -> None:
+    """The fusion study prints WA only; ours shows both, as the progress lines do."""
+    table = {**TABLE, "metrics": ["wa"], "reference": "LGF/L_s"}
+    cells = [result("LGF", [80.0, 82.0, 84.0, 86.0], seeds=2, column=c, row_key=f"LGF/{c}",
+                    key=f"k{c}", published={"wa": 85.4}) for c in ("L_s", "L_p")]  # fmt: skip
+    text = _table_md(table, cells)
+    assert (
+        "| cell | UA L_s (ours) | WA L_s (ours) | WA L_s (paper) | L_s vs LGF/L_s | "
+        "UA L_p (ours) | WA L_p (ours) | WA L_p (paper) | L_p vs LGF/L_s |"
+    ) in text
+    assert "| LGF | 83.00 ± 1.00 | 81.00 ± 1.00 | 85.40 | reference | 83.00 ± 1.00 |" in text
+
+
+def test_ours_names_the_validation_once() -> None:
+    run = result("Full", [70.0, 72.0]).run
+    assert run is not None
+    validation = "none: all training sessions, fixed epochs, last epoch tested"
+    run.update(protocol="session5", config={"val": "none"}, validation=validation)
+    ours = next(line for line in _heading(TABLE, [CellResult({}, run)]) if "Ours" in line)
+    assert ours == (
+        "Ours: session5 (speaker-independent); validation: none: all training sessions, "
+        "fixed epochs, last epoch tested; mean ± std over seeds (one seed: over its folds)."
+    )
