@@ -14,6 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 from rich.progress import Progress as RichProgress
 
 from ser.errors import ConfigError
+from ser.plain_progress import clock_time
+from ser.train.progress import Heartbeat, Progress
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -74,23 +76,27 @@ def sweep_command(**o: Any) -> None:
     fusion-study, zhou, all) or a TOML file. Finished cells are skipped, partial ones
     resume; `ser report OUT` renders the tables next to the papers' numbers."""
     from ser.cluster import dask_client
-    from ser.sweep.cells import resolve_cells, unique
+    from ser.sweep.cells import resolve_cells
+    from ser.sweep.estimate import estimate_sweep
     from ser.sweep.runner import run_sweep, write_manifest
     from ser.sweep.spec import load_spec
 
     spec = load_spec(o["spec"], params=_pairs(o["params"], "--set"),
                      fixed=_pairs(o["fix"], "--fix"), grid=_pairs(o["grid"], "--grid"))  # fmt: skip
     cells = resolve_cells(spec.cells, o["store"], o["out"])
+    plan = estimate_sweep(cells, o["store"], o["out"])
     if o["dry_run"]:
-        _dry_run(cells, o["store"], o["as_json"])
+        _dry_run(cells, plan, o["as_json"])
         return
     write_manifest(spec, cells, o["out"])
     err = Console(stderr=True)
+    err.print(f"{_counts(cells, plan)}; {_total(plan)}", highlight=False, soft_wrap=True)
     threads = o["threads"] or _threads_per_task(o["workers"])
-    display = _Display(err, len(unique(cells)), live=sys.stderr.isatty() and not o["as_json"])
+    display = _Display(err, plan, live=sys.stderr.isatty() and not o["as_json"])
     with display, dask_client(o["workers"], o["scheduler"]) as client:
         outcomes = run_sweep(cells, o["out"], client, display.update, threads,
-                             on_start=display.start)  # fmt: skip
+                             on_start=display.start, progress=Heartbeat(_Notes(display)),
+                             on_wait=display.waiting)  # fmt: skip
     summary = _summary(spec.name, outcomes, display.started)
     if o["as_json"]:
         click.echo(json.dumps(summary))
@@ -111,10 +117,13 @@ def _threads_per_task(workers: int | None) -> int | None:
 
 
 class _Display:
-    """A bar on a terminal (done / total, running, failed, ETA); a line per cell else."""
+    """A bar on a terminal (done / total, running, failed, ETA); a line per cell else.
+    Either way a line when a task starts, and heartbeat lines while one trains."""
 
-    def __init__(self, console: Console, total: int, live: bool) -> None:
-        self.console, self.total, self.live = console, total, live
+    def __init__(self, console: Console, plan: Any, live: bool) -> None:
+        self.console, self.live = console, live
+        self.plan = {c.cell.key: c for c in plan.cells}
+        self.total = len(plan.cells)
         self.counts = {"done": 0, "skipped": 0, "failed": 0, "busy": 0}
         self.started = time.perf_counter()
         self.running = 0
@@ -123,7 +132,7 @@ class _Display:
             TextColumn("{task.fields[status]}"), TextColumn("eta"), TimeRemainingColumn(),
             console=console, disable=not live,
         )  # fmt: skip
-        self.task = self.bar.add_task("cells", total=total, status="")
+        self.task = self.bar.add_task("cells", total=self.total, status="")
 
     def __enter__(self) -> _Display:
         self.bar.start()
@@ -132,9 +141,33 @@ class _Display:
     def __exit__(self, *exc: object) -> None:
         self.bar.stop()
 
-    def start(self, cells: int) -> None:
-        self.running += cells
+    def say(self, line: str) -> None:
+        """A plain line (above the bar on a terminal)."""
+        console = self.bar.console if self.live else self.console
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    def start(self, cells: Any) -> None:
+        """A task of `cells` (trained as one stacked model) starts, or is queued."""
+        self.running += len(cells)
         self._redraw()
+        members = sum(c.members for c in cells)
+        seconds = sum(self.plan[c.key].seconds for c in cells if c.key in self.plan)
+        names = ", ".join(f"{c.cell.table} '{c.cell.label}'" for c in cells[:3])
+        if len(cells) > 1:
+            more = f" and {len(cells) - 3} more" if len(cells) > 3 else ""
+            names = f"{len(cells)} cells as one stacked model: {names}{more}"
+        self.say(f"training {names} ({members} members); {_duration(seconds)} estimated")
+
+    def note(self, text: str) -> None:
+        """A heartbeat line of the training task."""
+        self.say(f"  {text}")
+
+    def waiting(self) -> None:
+        """Tasks run on a cluster and none finished for a while."""
+        finished = sum(self.counts.values())
+        elapsed = clock_time(time.perf_counter() - self.started)
+        self.say(f"{self.running} cell(s) training on the cluster, {finished}/{self.total} "
+                 f"finished, elapsed {elapsed}")  # fmt: skip
 
     def _redraw(self) -> None:
         failed = self.counts["failed"] + self.counts["busy"]
@@ -147,16 +180,56 @@ class _Display:
             self.running = max(self.running - 1, 0)
         self._redraw()
         finished = sum(self.counts.values())
-        ua = "" if outcome.ua is None else f" UA {outcome.ua:.2f}"
         why = f": {outcome.message}" if outcome.status in ("failed", "busy") else ""
-        line = (
+        self.say(
             f"cell {finished}/{self.total} {outcome.status}: {cell.cell.table} "
-            f"'{cell.cell.label}' [{outcome.key}]{ua} ({outcome.seconds:.0f} s){why}"
+            f"'{cell.cell.label}' [{outcome.key}]{_scores(outcome)} ({_seconds(outcome)}){why}"
         )
-        if self.live:
-            self.bar.console.print(line, highlight=False, markup=False)
-        else:
-            self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+class _Notes(Progress):
+    """The training of an in-process task as `_Display` shows it: heartbeat lines only
+    (each cell's own notes, its folds and first line, are its run record's business)."""
+
+    def __init__(self, display: _Display) -> None:
+        self.display = display
+
+    def heartbeat(self, text: str) -> None:
+        self.display.note(text)
+
+
+def _scores(outcome: Any) -> str:
+    ua = "" if outcome.ua is None else f" UA {outcome.ua:.2f}"
+    return ua + ("" if outcome.wa is None else f" WA {outcome.wa:.2f}")
+
+
+def _seconds(outcome: Any) -> str:
+    """A cell's seconds; of a task of several cells, its share."""
+    n = outcome.shared
+    return f"{outcome.seconds:.0f} s" + (
+        f": 1/{n} of {n} cells trained as one model" if n > 1 else ""
+    )
+
+
+def _duration(seconds: float) -> str:
+    """ "~40 s", "~12 min", "~3.5 h"."""
+    if seconds < 90:
+        return f"~{seconds:.0f} s"
+    return f"~{seconds / 60:.0f} min" if seconds < 90 * 60 else f"~{seconds / 3600:.1f} h"
+
+
+def _counts(cells: list[Any], plan: Any) -> str:
+    """e.g. "26 cells: 13 finished, 13 to train (2 partly trained)"."""
+    distinct = f" ({len(plan.cells)} distinct)" if len(plan.cells) != len(cells) else ""
+    todo = plan.to_train
+    partly = sum(1 for c in todo if c.trained)
+    part = f" ({partly} partly trained)" if partly else ""
+    finished = len(plan.cells) - len(todo)
+    return f"{len(cells)} cells{distinct}: {finished} finished, {len(todo)} to train{part}"
+
+
+def _total(plan: Any) -> str:
+    return f"{_duration(plan.seconds)} estimated on {plan.device()} ({plan.note()})"
 
 
 def _summary(name: str, outcomes: list[Any], started: float) -> dict[str, Any]:
@@ -179,33 +252,32 @@ def _line(s: dict[str, Any]) -> str:
     )
 
 
-def _dry_run(cells: list[Any], store: str, as_json: bool) -> None:
-    from ser.cache import FeatureStore
-    from ser.sweep.estimate import estimate
+def _dry_run(cells: list[Any], plan: Any, as_json: bool) -> None:
     from ser.units import human_bytes
 
-    handle = FeatureStore.open(store)
-    cache: dict[Any, int] = {}
-    rows = [(c, estimate(c, handle, cache)) for c in cells]
+    by_key = {c.cell.key: c for c in plan.cells}
     if as_json:
         click.echo(json.dumps([
             {"table": c.cell.table, "cell": c.cell.label, "key": c.key, "members": c.members,
-             "parameters": e.parameters, "memory": e.memory, "seconds": e.seconds,
+             "parameters": p.estimate.parameters, "memory": p.estimate.memory,
+             "seconds": p.seconds, "finished": p.finished, "trained": p.trained,
              "config": c.resolved}
-            for c, e in rows
+            for c in cells for p in [by_key[c.key]]
         ]))  # fmt: skip
         return
-    click.echo(f"{len(cells)} cells, {len({c.key for c in cells})} to train (dry run):")
-    for c, e in rows:
-        r = c.resolved
+    click.echo(f"{_counts(cells, plan)} (dry run):")
+    for c in cells:
+        p, r = by_key[c.key], c.resolved
+        left = "finished" if p.finished else _duration(p.seconds)
+        if p.trained and not p.finished:
+            left += f" for {c.members - p.trained} of {c.members} members left"
         click.echo(
             f"  {c.cell.table}  {c.cell.label}  [{c.key}]  {r['features']} {r['fusion']} "
             f"{r['protocol']} {r['epochs']} epochs x {len(r['seeds'])} seeds = {c.members} "
-            f"members; {e.parameters:,} parameters, {human_bytes(e.memory)}, ~{e.seconds:.0f} s"
+            f"members; {p.estimate.parameters:,} parameters, "
+            f"{human_bytes(p.estimate.memory)}, {left}"
         )
-    total = sum(e.seconds for c, e in {c.key: (c, e) for c, e in rows}.values())
-    device = rows[0][1].device if rows else "cpu"
-    click.echo(f"estimated total: ~{total / 60:.1f} min on {device} (rough: ser.sweep.estimate)")
+    click.echo(f"estimated total for the cells to train: {_total(plan)}")
 
 
 COMMANDS: list[click.Command] = [sweep_command]

@@ -114,13 +114,18 @@ def cell_dir(out: Path, key: str) -> Path:
     return Path(out) / CELLS / key
 
 
-def finished(out: Path, key: str) -> dict[str, Any] | None:
-    """The cell's record when it exists and is complete, else None."""
+def record_of(out: Path, key: str) -> dict[str, Any] | None:
+    """The cell's record, finished or not (None: none, or unreadable)."""
     path = cell_dir(out, key) / RECORD
     if not path.is_file():
         return None
     try:
-        record = read_record(path)
+        return read_record(path)
     except ConfigError:
         return None
-    return record if record.get("complete") else None
+
+
+def finished(out: Path, key: str) -> dict[str, Any] | None:
+    """The cell's record when it exists and is complete, else None."""
+    record = record_of(out, key)
+    return record if record is not None and record.get("complete") else None

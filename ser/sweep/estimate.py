@@ -1,36 +1,56 @@
-"""A sweep's `--dry-run` estimate: parameters, memory and time of each cell.
+"""A sweep's parameters, memory and time: `--dry-run`'s figures and the estimate
+`ser sweep` prints before it trains.
 
-Rough by design: training costs about 6 FLOPs per parameter per input row (forward and
-backward), each weight applied to every frame / token row of a sequence model and once
-per utterance of a vector model; time divides that by an effective throughput for the
-device (small models on a CPU are dispatch-bound, so the CPU figure is low). Memory is
-weights, gradients and Adam's two moments per member, plus the features on the device.
+Work: training costs about 6 FLOPs per parameter per input row (forward and backward),
+each weight applied to every frame / token row of a sequence model and once per
+utterance of a vector model; a staged model (Zhou et al.: each branch alone, then the
+whole) about twice that. Memory: weights, gradients and Adam's two moments per member,
+plus the features on the device.
+
+Time: the work over an effective throughput per device (`EFFECTIVE_FLOPS`). That alone
+is rough (`UNCALIBRATED`): the CPU figure is fitted to three measured runs on a 2-core
+Xeon, which took 0.45-2.3x of it; the old figure (5e9, from one model) was 6-9x too
+pessimistic for the fusion study. So cells that have trained in the sweep's folder
+calibrate it: their records' measured seconds over their estimates, per device and model
+family (else per device), scale the estimates of the cells still to train. A partly
+trained cell counts only the (seed, fold)s it has left.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-# Effective training throughput, FLOP/s: the CPU's from the demo's MSMSER on 2 cores,
-# the GPU's from paper-size MSMSER on an H100 (benchmarks/README.md).
-EFFECTIVE_FLOPS = {"cpu": 5e9, "cuda": 2e13}
+# Effective training throughput, FLOP/s of the count above. CPU (2 threads of a Xeon,
+# benchmarks/README.md and issue 25): the demo's MSMSER, 15 members, 18-22 s an epoch
+# (1.5e11 of this count a second); the fusion study with 100-d audio, 20 members, 1.5-2.0
+# s an epoch (1.0e11); a fusion-study cell with the 6373-d IS13 functionals, 2 seeds,
+# 184-237 s (3.4-4.4e10). 7e10 is their middle: each within 2.3x. GPU: paper-size
+# MSMSER on an H100.
+EFFECTIVE_FLOPS = {"cpu": 7e10, "cuda": 2e13}
+UNCALIBRATED = (
+    "uncalibrated: MSMSER and fusion-study cells took 0.45-2.3x of such estimates on a "
+    "2-core CPU, other models are unmeasured; cells trained in this folder calibrate it"
+)
 
 
 @dataclass(frozen=True)
 class Estimate:
     parameters: int  # per member
     memory: int  # bytes
-    seconds: float
+    seconds: float  # the whole cell, uncalibrated
     device: str  # where it would train
+    family: str  # model family (`ser.train.models.config.family_of`)
 
 
-def estimate(cell: Any, store: Any, cache: dict[Any, int] | None = None) -> Estimate:
+def estimate(cell: Any, store: Any, cache: dict[Any, Any] | None = None) -> Estimate:
     """The estimate of a `ResolvedCell` on the opened `store`."""
     from ser.labels import get_label_set
     from ser.train.features import resolve_features
     from ser.train.models import build_model
-    from ser.train.models.config import FeatureInfo, plan_inputs
+    from ser.train.models.config import FeatureInfo, family_of, plan_inputs
     from ser.train.run import make_plan
 
     config = cell.config
@@ -43,13 +63,98 @@ def estimate(cell: Any, store: Any, cache: dict[Any, int] | None = None) -> Esti
     if key not in cache:
         n_classes = len(get_label_set(plan.classes).classes)
         model = build_model(config.model, list(specs), n_classes=n_classes, seeds=[0])
-        cache[key] = sum(p.numel() for p in model.parameters())
-    params = cache[key]
+        passes = 2 if model.stages() else 1  # branches alone first, then the whole model
+        cache[key] = (sum(p.numel() for p in model.parameters()), passes)
+    params, passes = cache[key]
     utterances = max(len(store.manifest), 1)
     sequence = any(s.view == "sequence" for s in specs)
     rows = sum(store.info(f.name).rows for f in features) / utterances if sequence else 1.0
-    flops = 6.0 * params * rows * utterances * plan.epochs * cell.members
+    flops = 6.0 * params * rows * utterances * plan.epochs * cell.members * passes
     data = sum(store.info(f.name).bytes for f in features)
     memory = 16 * params * cell.members + data
     seconds = flops / EFFECTIVE_FLOPS[plan.device.type]
-    return Estimate(params, memory, seconds, plan.device.type)
+    return Estimate(params, memory, seconds, plan.device.type, family_of(config.model))
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """One distinct cell of a sweep: its estimate, what its record holds, time left."""
+
+    cell: Any  # ResolvedCell
+    estimate: Estimate
+    trained: int  # (seed, fold)s in its record
+    finished: bool
+    seconds: float  # left to train: calibrated where cells have trained, 0 when finished
+
+
+@dataclass(frozen=True)
+class SweepEstimate:
+    cells: list[CellPlan]  # one per distinct cell, in order
+    calibrated_on: int  # cells whose measured times scaled the estimates (0: none)
+
+    @property
+    def seconds(self) -> float:
+        return sum(c.seconds for c in self.cells)
+
+    @property
+    def to_train(self) -> list[CellPlan]:
+        return [c for c in self.cells if not c.finished]
+
+    def device(self) -> str:
+        return self.cells[0].estimate.device if self.cells else "cpu"
+
+    def note(self) -> str:
+        """How rough the total is."""
+        if self.calibrated_on:
+            return f"calibrated on the measured times of {self.calibrated_on} trained cell(s)"
+        return UNCALIBRATED
+
+
+def estimate_sweep(cells: Sequence[Any], store: str, out: Path) -> SweepEstimate:
+    """Every distinct cell's estimate, with what `out` already holds of it."""
+    from ser.cache import FeatureStore
+    from ser.sweep.cells import record_of, unique
+
+    handle = FeatureStore.open(store)
+    cache: dict[Any, Any] = {}
+    rows = []
+    for cell in unique(cells):
+        record = record_of(out, cell.key)
+        rows.append((cell, estimate(cell, handle, cache), record))
+    scale = Calibration.of([(c, e, r) for c, e, r in rows if r is not None])
+    plans = []
+    for cell, e, record in rows:
+        trained = len(record["folds"]) if record else 0
+        done = bool(record and record.get("complete"))
+        left = 0.0 if done else e.seconds * max(1 - trained / cell.members, 0.0) * scale(e)
+        plans.append(CellPlan(cell, e, trained, done, left))
+    return SweepEstimate(plans, scale.cells)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Measured seconds over estimated ones, per (device, family) and per device."""
+
+    ratios: dict[tuple[str, str | None], float]
+    cells: int  # cells measured
+
+    @classmethod
+    def of(cls, trained: Sequence[tuple[Any, Estimate, dict[str, Any]]]) -> Calibration:
+        sums: dict[tuple[str, str | None], list[float]] = {}
+        cells = 0
+        for cell, e, record in trained:
+            device = str(record.get("timings", {}).get("device", "")).split(":")[0]
+            if device != e.device or not record["folds"]:
+                continue  # trained elsewhere (another device), or nothing yet
+            measured = sum(float(entry["seconds"]) for entry in record["folds"])
+            expected = e.seconds * len(record["folds"]) / cell.members
+            cells += 1
+            for key in ((e.device, e.family), (e.device, None)):
+                total = sums.setdefault(key, [0.0, 0.0])
+                total[0], total[1] = total[0] + measured, total[1] + expected
+        ratios = {k: m / x for k, (m, x) in sums.items() if m > 0 and x > 0}
+        return cls(ratios, cells)
+
+    def __call__(self, e: Estimate) -> float:
+        """The factor for an estimate: its family's, else its device's, else 1."""
+        return self.ratios.get((e.device, e.family), self.ratios.get((e.device, None), 1.0))

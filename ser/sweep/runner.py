@@ -24,10 +24,12 @@ from ser.cache.lock import try_lock
 from ser.errors import SerError
 from ser.sweep.cells import ResolvedCell, finished, tasks
 from ser.sweep.spec import SweepSpec
+from ser.train.progress import Progress
 from ser.train.record import write_json
 
 LOCKS = "locks"
 SWEEPS = "sweeps"  # <out>/sweeps/<name>.json: what a report renders
+WAIT = 60.0  # seconds: on dask, a line when no task finished for this long
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,10 @@ class Outcome:
     key: str
     status: str  # "done" | "skipped" (finished before) | "busy" | "failed"
     message: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0  # of a task of several cells (one stacked model): its share
     ua: float | None = None
+    wa: float | None = None
+    shared: int = 1  # cells of the task whose time `seconds` is a share of
 
 
 def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) -> Path:
@@ -76,13 +80,17 @@ def run_sweep(
     client: Any = None,
     on_outcome: Callable[[Outcome, ResolvedCell], None] | None = None,
     threads: int | None = None,
-    task: Callable[[Sequence[Any], str], list[Outcome]] | None = None,
-    on_start: Callable[[int], None] | None = None,
+    task: Callable[..., list[Outcome]] | None = None,
+    on_start: Callable[[list[ResolvedCell]], None] | None = None,
+    progress: Progress | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> list[Outcome]:
     """Train every unfinished cell; one outcome per distinct cell. With a dask `client`
     each task is a dask task; `threads` caps torch threads per task (None: the cells');
-    `task` replaces `run_task` (tests wrap it to kill their worker); `on_start(n)` is
-    told how many cells started training (for a "running" count)."""
+    `task` replaces `run_task` (tests wrap it to kill their worker); `on_start(cells)` is
+    told of each task's cells as it starts (on dask: as it is queued); in this process
+    `progress` shows the training (`ser.train.progress`), on dask `on_wait()` is called
+    every `WAIT` seconds that no task finishes."""
     by_key = {c.key: c for c in cells}
     report = on_outcome or (lambda outcome, cell: None)
     outcomes = []
@@ -94,12 +102,17 @@ def run_sweep(
             if record is None:
                 left.append(c)
                 continue
-            outcomes.append(Outcome(c.key, "skipped", "finished before", 0.0, _ua(record)))
+            outcomes.append(Outcome(c.key, "skipped", "finished before", 0.0, *_scores(record)))
             report(outcomes[-1], c)
         if left:
             todo.append([_with_threads(c.config, threads) for c in left])
-    started = on_start or (lambda n: None)
-    for outcome in _execute(todo, out, client, task or run_task, started):
+    told = on_start or (lambda cells: None)
+
+    def started(configs: Sequence[Any]) -> None:
+        told([by_key[c.name] for c in configs])
+
+    hooks = _Hooks(started, progress, on_wait or (lambda: None))
+    for outcome in _execute(todo, out, client, task or run_task, hooks):
         outcomes.append(outcome)
         report(outcome, by_key[outcome.key])
     return outcomes
@@ -113,25 +126,43 @@ def _with_threads(config: Any, threads: int | None) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class _Hooks:
+    started: Callable[[Sequence[Any]], None]  # a task's configs
+    progress: Progress | None  # in this process
+    waiting: Callable[[], None]  # on dask, after WAIT seconds without a finished task
+
+
 def _execute(
     todo: list[list[Any]],
     out: Path,
     client: Any,
     task: Callable[..., list[Outcome]],
-    started: Callable[[int], None],
+    hooks: _Hooks,
 ) -> Iterator[Outcome]:
     if client is None:
         for configs in todo:
-            started(len(configs))
-            yield from task(configs, str(out))
+            hooks.started(configs)
+            if hooks.progress is None:
+                yield from task(configs, str(out))
+            else:
+                yield from task(configs, str(out), progress=hooks.progress)
         return
-    from distributed import as_completed
+    from distributed import wait
 
     todo = balance(todo, len(client.scheduler_info().get("workers", {})))
-    futures = [client.submit(task, configs, str(out), pure=False) for configs in todo]
-    started(sum(len(configs) for configs in todo))  # queued or running on the cluster
-    for future in as_completed(futures):
-        yield from future.result()
+    pending = [client.submit(task, configs, str(out), pure=False) for configs in todo]
+    for configs in todo:
+        hooks.started(configs)  # queued or running on the cluster
+    while pending:
+        try:
+            done, left = wait(pending, timeout=WAIT, return_when="FIRST_COMPLETED")
+        except TimeoutError:  # nothing finished for a while: say so
+            hooks.waiting()
+            continue
+        pending = list(left)
+        for future in done:
+            yield from future.result()
 
 
 def balance(todo: list[list[Any]], workers: int) -> list[list[Any]]:
@@ -153,9 +184,10 @@ def balance(todo: list[list[Any]], workers: int) -> list[list[Any]]:
     return tasks
 
 
-def run_task(configs: Sequence[Any], out: str) -> list[Outcome]:
+def run_task(configs: Sequence[Any], out: str, progress: Progress | None = None) -> list[Outcome]:
     """Train `configs` (TrainConfigs of cells) as one `train_many` call, each under its
-    cell lock; a cell another process holds is reported busy. A dask task."""
+    cell lock; a cell another process holds is reported busy. A dask task (there without
+    `progress`, which shows the training in this process)."""
     from ser.train.run import train_many
 
     with contextlib.ExitStack() as stack:
@@ -171,18 +203,23 @@ def run_task(configs: Sequence[Any], out: str) -> list[Outcome]:
             return outcomes
         start = time.perf_counter()
         try:
-            records = train_many(mine)
+            records = train_many(mine, progress)
         except SerError as e:
             return outcomes + [Outcome(c.name, "failed", str(e)) for c in mine]
         except (RuntimeError, MemoryError) as e:  # e.g. CUDA out of memory: the other
             # tasks still run; the cells' finished groups are on disk for the next run.
             why = f"{type(e).__name__}: {e}"
             return outcomes + [Outcome(c.name, "failed", why) for c in mine]
-        seconds = (time.perf_counter() - start) / len(mine)
+        seconds = (time.perf_counter() - start) / len(mine)  # each cell's share
         for config, record in zip(mine, records, strict=True):
-            outcomes.append(Outcome(config.name, "done", "", seconds, _ua(record)))
+            ua, wa = _scores(record)
+            outcomes.append(Outcome(config.name, "done", "", seconds, ua, wa, len(mine)))
         return outcomes
 
 
-def _ua(record: dict[str, Any]) -> float | None:
-    return float(record["summary"]["ua"]) if record.get("summary") else None
+def _scores(record: dict[str, Any]) -> tuple[float | None, float | None]:
+    """The record's mean UA and WA (None before its first fold)."""
+    summary = record.get("summary")
+    if not summary:
+        return None, None
+    return float(summary["ua"]), float(summary["wa"])

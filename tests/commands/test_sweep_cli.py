@@ -44,11 +44,23 @@ def test_msmser_table2_end_to_end_with_the_published_numbers(
     dry = ser(*args, "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert "w/o SelfAtt" in dry.output and "estimated total" in dry.output
+    assert "6 cells: 0 finished, 6 to train (dry run):" in dry.output
+    assert "(uncalibrated: " in dry.output  # how rough it is
     assert not out.exists()  # a dry run trains nothing
     result = ser(*args, "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
+    # Said before anything trains: what is left and how long it should take.
+    assert "6 cells: 0 finished, 6 to train; ~" in result.output
+    assert "training msmser-table2 'Full' (2 members); ~" in result.output
     assert "cell 6/6 done: msmser-table2 'Full'" in result.output  # one log line per cell
+    done = next(line for line in result.output.splitlines() if line.startswith("cell 6/6"))
+    assert " UA " in done and " WA " in done
+    # Finished cells are not to train again, and their measured times calibrate others.
+    assert "6 cells: 6 finished, 0 to train" in ser(*args, "--dry-run").output
+    table3 = ser(*args[:1], "msmser-table3", *args[2:], "--dry-run").output
+    assert "6 cells: 1 finished, 5 to train (dry run):" in table3
+    assert "calibrated on the measured times of 1 trained cell(s)" in table3
     assert (summary["cells"], summary["done"], summary["failed"]) == (6, 6, 0)
     report = ser("report", out, "--plots", tmp_path / "plots")
     assert report.exit_code == 0, report.output
@@ -106,3 +118,27 @@ def test_bad_input_exits_2_and_trains_nothing(
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x" / "cells").exists()
+
+
+def test_progress_lines_name_a_stacked_task_and_each_cell_s_share() -> None:
+    import io
+    from types import SimpleNamespace as NS
+
+    from rich.console import Console
+
+    from ser.commands.sweep import _Display
+    from ser.sweep.runner import Outcome
+
+    cells = [NS(key=f"k{i}", members=2, cell=NS(table="t", label=f"c{i}")) for i in range(4)]
+    plan = NS(cells=[NS(cell=c, seconds=300.0) for c in cells])
+    out = io.StringIO()
+    display = _Display(Console(file=out, width=40), plan, live=False)
+    display.start(cells)
+    display.note("seed 0 session5: epoch 1/2, training step 3/9")
+    display.update(Outcome("k0", "done", "", 30.0, 50.0, 60.0, shared=4), cells[0])
+    assert out.getvalue().splitlines() == [
+        "training 4 cells as one stacked model: t 'c0', t 'c1', t 'c2' and 1 more (8 members); "
+        "~20 min estimated",
+        "  seed 0 session5: epoch 1/2, training step 3/9",
+        "cell 1/4 done: t 'c0' [k0] UA 50.00 WA 60.00 (30 s: 1/4 of 4 cells trained as one model)",
+    ]

@@ -151,3 +151,65 @@ def test_tasks_are_split_by_cells_until_every_worker_has_one() -> None:
     assert balance([["a"], ["b"]], workers=8) == [["a"], ["b"]]  # a cell is never split
     assert balance([list("abcd")], workers=1) == [list("abcd")]  # one worker: all stacked
     assert balance([], workers=3) == []
+
+
+def test_in_process_tasks_show_their_training_and_say_what_a_cell_s_seconds_are(
+    store_path: Path, tmp_path: Path
+) -> None:
+    from ser.train.progress import Heartbeat, Progress
+
+    class Lines(Progress):
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def heartbeat(self, text: str) -> None:
+            self.lines.append(text)
+
+    cells = cells_of("msmser-table3", store_path, tmp_path)
+    told: list[list[str]] = []
+    shown = Lines()
+    outcomes = run_sweep(
+        cells, tmp_path, on_start=lambda task: told.append([c.key for c in task]),
+        progress=Heartbeat(shown, interval=0, first=0),  # a line at every step
+    )  # fmt: skip
+    assert told == [[c.key for c in cells]]  # Table 3's six cells: one stacked model
+    assert shown.lines and "training step 1/" in shown.lines[0]
+    for outcome in outcomes:
+        assert outcome.shared == 6 and outcome.ua is not None and outcome.wa is not None
+
+
+def test_on_a_cluster_a_wait_without_a_finished_task_is_said(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import distributed
+
+    class Done:
+        def __init__(self, value: list[Outcome]) -> None:
+            self.value = value
+
+        def result(self) -> list[Outcome]:
+            return self.value
+
+    class Client:
+        def scheduler_info(self) -> dict[str, Any]:
+            return {"workers": {"w": {}}}
+
+        def submit(self, task: Any, configs: Any, out: str, pure: bool) -> Done:
+            return Done(task(configs, out))
+
+    waits = iter([TimeoutError(), TimeoutError()])
+
+    def wait(futures: list[Done], timeout: float, return_when: str) -> tuple[list, list]:  # type: ignore[type-arg]
+        error = next(waits, None)
+        if error is not None:
+            raise error
+        return futures, []
+
+    monkeypatch.setattr(distributed, "wait", wait)
+    cells = cells_of("msmser-table3", store_path, tmp_path)[:1]
+    waited: list[int] = []
+    outcomes = run_sweep(
+        cells, tmp_path, Client(), task=lambda configs, out: [Outcome(cells[0].key, "done")],
+        on_wait=lambda: waited.append(1),
+    )  # fmt: skip
+    assert [o.status for o in outcomes] == ["done"] and len(waited) == 2

@@ -1,0 +1,68 @@
+"""A sweep's time estimate: what the folder already holds, calibration from measured
+cells, staged models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ser.sweep.cells import cell_dir, resolve_cells
+from ser.sweep.estimate import UNCALIBRATED, estimate_sweep
+from ser.sweep.spec import load_spec
+
+from .conftest import PARAMS, TINY
+
+
+def cells_of(preset: str, store: Path, out: Path, **fixed: str) -> list[Any]:
+    spec = load_spec(preset, params=PARAMS, fixed={**TINY, **fixed})
+    return resolve_cells(spec.cells, str(store), out)
+
+
+def write_record(out: Path, key: str, seconds: list[float], complete: bool, device: str) -> None:
+    folds = [{"seed": s, "fold": "session5", "seconds": t} for s, t in enumerate(seconds)]
+    record = {"folds": folds, "complete": complete, "timings": {"device": device}}
+    path = cell_dir(out, key) / "run.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(record))
+
+
+def test_finished_cells_are_not_to_train_and_measured_ones_calibrate_the_rest(
+    store_path: Path, tmp_path: Path
+) -> None:
+    cells = cells_of("msmser-table3", store_path, tmp_path, seeds="2")  # 2 members a cell
+    before = estimate_sweep(cells, str(store_path), tmp_path)
+    assert len(before.to_train) == 6 and before.calibrated_on == 0
+    assert before.note() == UNCALIBRATED
+    full, half, elsewhere, *rest = before.cells
+    # Measured: twice the estimate, per member (the first finished, the second half-way).
+    write_record(tmp_path, full.cell.key, [full.estimate.seconds] * 2, True, "cpu")
+    write_record(tmp_path, half.cell.key, [half.estimate.seconds], False, "cpu")
+    # Trained on another device: says nothing of this one's speed.
+    write_record(tmp_path, elsewhere.cell.key, [1e6], False, "cuda:0")
+    after = estimate_sweep(cells, str(store_path), tmp_path)
+    assert after.calibrated_on == 2 and "calibrated on" in after.note()
+    assert after.cells[0].finished and after.cells[0].seconds == 0
+    assert len(after.to_train) == 5
+    assert after.cells[1].trained == 1
+    assert after.cells[1].seconds == pytest.approx(half.estimate.seconds * 0.5 * 2)
+    assert after.cells[2].seconds == pytest.approx(elsewhere.estimate.seconds * 0.5 * 2)
+    for old, new in zip(rest, after.cells[3:], strict=True):
+        assert new.seconds == pytest.approx(old.seconds * 2)
+    assert after.seconds == pytest.approx(sum(c.seconds for c in after.cells))
+
+
+def test_a_staged_model_counts_its_branch_stages(store_path: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "zhou.toml"
+    spec.write_text(
+        "[fixed]\nfusion = 'late-prob'\nfeatures = 'hubert+bert'\nepochs = 2\n"
+        "protocol = 'session5'\nclasses = '4'\nd-model = 8\n"
+        "[[cells]]\nlabel = 'staged'\nstaged = true\n"
+        "[[cells]]\nlabel = 'one stage'\nstaged = false\n"
+    )
+    cells = resolve_cells(load_spec(str(spec)).cells, str(store_path), tmp_path)
+    staged, single = estimate_sweep(cells, str(store_path), tmp_path).cells
+    assert staged.estimate.parameters == single.estimate.parameters
+    assert staged.estimate.seconds == pytest.approx(2 * single.estimate.seconds)
