@@ -133,6 +133,8 @@ def test_csv_table_and_speaker_dependent_flag(tmp_path: Path) -> None:
         "66.67", "66.67", "60.00",
     ]  # fmt: skip
     assert "| random (speaker-dependent) |" in report_table(runs, fmt="md")
+    # a validation other than the default session is named with the protocol
+    assert "| loso, val random10 |" in report_table([_record("r10", val="random10")])
 
 
 def test_an_unfinished_run_is_reported_from_its_folds_and_marked() -> None:
