@@ -8,7 +8,7 @@ DEMO   ?= demo
 IEMOCAP ?=
 STORE  ?= features.zarr
 
-.PHONY: install test demo lint features clean
+.PHONY: install test test-busy test-avx2 demo lint features clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The suite on a busy machine: one CPU-bound competitor per core for its whole run.
+test-busy: $(STAMP)
+	bash scripts/busy.sh $(BIN)/python -m pytest -q
+
+# The suite as an AVX2-only CPU runs it (no AVX-512, no AMX, no native bf16), on any x86-64.
+test-avx2: $(STAMP)
+	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check ser tests benchmarks

@@ -1,0 +1,91 @@
+"""Same command, same machine, same bytes: `ser extract` run as a user runs it (no thread
+settings in the environment) writes the same feature arrays quiet and beside one
+CPU-bound process per core, and a run killed and resumed beside them writes the quiet,
+uninterrupted run's bytes.
+
+Until issue 25 the thread count followed the load, and the tiny HuBERT's features with
+1 and 2 torch threads differ by one float16 step in ~2 % of the rows (AMD EPYC, AVX2):
+beside a busy process the run took 1 thread, quiet 2. openSMILE (is13) runs on one core
+whatever the machine has; it is here as the other kind of extractor a store mixes.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.extract.test_resume import SLOW, _staged
+from tests.machine import busy_cores, ser_command, user_env
+
+SETS = ("tiny-hubert.L1", "tiny-hubert.L2", "is13")
+
+
+def _args(root: Path, store: Path, models: Any) -> list[str]:
+    return [
+        "extract", str(root), "--store", str(store), "--features", "hubert,is13",
+        "--hubert-model", str(models.hubert), "--layers", "1,2", "--device", "cpu",
+        "--shard-size", "16", "--classes", "4", "--quiet",
+    ]  # fmt: skip
+
+
+def _extract(root: Path, store: Path, models: Any) -> None:
+    done = subprocess.run(
+        ser_command(*_args(root, store, models)),
+        env=user_env(), cwd=store.parent, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def _assert_same_bytes(a: Path, b: Path) -> None:
+    from ser.cache import FeatureStore
+
+    first, second = FeatureStore.open(a), FeatureStore.open(b)
+    for name in SETS:
+        x, y = first.read(name), second.read(name)
+        assert x.offsets.tobytes() == y.offsets.tobytes(), name
+        assert x.data.dtype == y.data.dtype and x.data.tobytes() == y.data.tobytes(), name
+        assert first.failures(name) == second.failures(name), name
+
+
+@pytest.fixture(scope="module")
+def quiet(synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path_factory) -> Path:
+    """An uninterrupted run on a quiet machine."""
+    store = tmp_path_factory.mktemp("quiet") / "f.zarr"
+    _extract(synthetic_corpus[0], store, tiny_models)
+    return store
+
+
+@pytest.mark.slow
+def test_a_busy_machine_writes_the_quiet_machines_bytes(
+    synthetic_corpus: tuple[Path, Any], tiny_models: Any, quiet: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "f.zarr"
+    with busy_cores():
+        _extract(synthetic_corpus[0], store, tiny_models)
+    _assert_same_bytes(store, quiet)
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_beside_a_busy_process_writes_the_quiet_bytes(
+    synthetic_corpus: tuple[Path, Any], tiny_models: Any, quiet: Path, tmp_path: Path
+) -> None:
+    root, store = synthetic_corpus[0], tmp_path / "f.zarr"
+    with busy_cores():
+        proc = subprocess.Popen(
+            [ser_command()[0], "-c", SLOW, *_args(root, store, tiny_models)],
+            env=user_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 300
+        while len(_staged(store, "tiny-hubert.L1")) < 2 and proc.poll() is None:
+            assert time.monotonic() < deadline, "no shard committed in time"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        output = proc.communicate(timeout=120)[0].decode()
+        assert proc.returncode == -signal.SIGKILL, output
+        _extract(root, store, tiny_models)
+    _assert_same_bytes(store, quiet)
