@@ -271,3 +271,15 @@ def test_a_bad_pooled_confusion_is_reported(tmp_path: Path) -> None:
 
 def test_docstring_examples_run() -> None:
     assert doctest.testmod(ser.train.report).failed == 0
+
+
+def test_a_run_whose_threads_followed_the_load_says_so() -> None:
+    from ser.train.report import run_label
+
+    base = {"name": "mit", "threads": {"count": 2, "follows_load": False}}
+    assert run_label(base) == "mit"
+    followed = {**base, "threads": {"count": 1, "follows_load": True}}
+    assert run_label(followed) == "mit (threads followed the load)"
+    assert run_label({**followed, "complete": False}) == (
+        "mit (incomplete; threads followed the load)"
+    )
