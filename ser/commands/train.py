@@ -275,9 +275,12 @@ class _ConsoleProgress(Progress):
         self._line(text)
 
     def fold_start(self, seed: int, fold: str, epochs: int) -> None:
-        self.task = self.bar.add_task(f"seed {seed} {fold}", total=epochs, status="")
+        # A stacked group's description names its seeds ("fold1..fold5 x seeds 0-2"):
+        # "seed 0" before it would say the group is seed 0's.
+        label = fold if " x seeds " in fold else f"seed {seed} {fold}"
+        self.task = self.bar.add_task(label, total=epochs, status="")
         if self.lines is not None:
-            self.lines.start(f"seed {seed} {fold}")
+            self.lines.start(label)
 
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
         if self.lines is not None:

@@ -306,6 +306,6 @@ def test_plain_epoch_lines_are_throttled_to_one_per_interval() -> None:
     assert [line.split(": epoch ")[1].split()[0] for line in lines] == ["1/6", "4/6", "6/6", "1/2"]
     assert lines[-1].startswith("training: epoch 1/2  loss 0.500  no validation  elapsed 0:00")
     assert lines[1] == (
-        "seed 0 fold1..fold5 x seeds 0-2 (15 members stacked): epoch 4/6  loss 0.250  "
+        "fold1..fold5 x seeds 0-2 (15 members stacked): epoch 4/6  loss 0.250  "
         "val UA 44.0  elapsed 0:50  eta 0:25"
-    )  # one line each, though the console is 40 wide
+    )  # one line each, though the console is 40 wide; no "seed 0" before seeds 0-2
