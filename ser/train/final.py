@@ -55,9 +55,13 @@ def train_final(
     )
     # No validation side: the loop trains the fixed epochs and keeps the last.
     member = Member(batches, nothing, nothing, loop, seed=seed, zscore=zscore)
-    for _, stage in model.stages():
-        select(stage, [member], data.classes, progress.epoch)
-    select(model, [member], data.classes, progress.epoch)
+    planned = model.stages()  # Zhou et al.'s branches alone first, as the folds trained
+    for n, (name, stage) in enumerate(planned, 1):
+        progress.stage(n, len(planned) + 1, f"{name} alone")
+        select(stage, [member], data.classes, progress.epoch, progress.step)
+    if planned:
+        progress.stage(len(planned) + 1, len(planned) + 1, "the whole model")
+    select(model, [member], data.classes, progress.epoch, progress.step)
     save_fold_checkpoint(
         plan.run_dir, FINAL, member_state(model, 0), store=config.store, config=config.model,
         classes=data.classes, specs=specs, unit=unit, precision=plan.precision,

@@ -107,6 +107,29 @@ def test_final_trains_on_every_session(store_path: Path, tmp_path: Path) -> None
     assert [c.key for c in load_run_checkpoints(tmp_path / "run", "final")] == ["final"]
 
 
+def test_a_staged_final_model_says_each_stage(store_path: Path, tmp_path: Path) -> None:
+    """`--final` on Zhou et al.'s staged model: its epoch lines come under a stage line
+    each, as the folds' do (they read as one stage's lines repeated)."""
+    from ser.train.run import Progress
+
+    class Said(Progress):
+        def __init__(self) -> None:
+            self.messages: list[str] = []
+
+        def message(self, text: str) -> None:
+            self.messages.append(text)
+
+    said = Said()
+    model = ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(2, 3))
+    staged = config(store_path, tmp_path, protocol="session5", final=True, model=model,
+                    features=("hubert-tiny.L2", "bert-tiny"), epochs=1)  # fmt: skip
+    train(staged, said)
+    after = said.messages[[m.startswith("--final") for m in said.messages].index(True) :]
+    assert [m for m in after if m.startswith("stage ")] == [
+        "stage 1 of 3: audio alone", "stage 2 of 3: text alone", "stage 3 of 3: the whole model",
+    ]  # fmt: skip
+
+
 def test_a_run_without_checkpoints_says_how_to_get_them(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="--overwrite"):
         load_run_checkpoints(tmp_path)
