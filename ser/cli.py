@@ -35,6 +35,7 @@ _LAZY: dict[str, str] = {
     "report": "train",
     "predict": "predict",
     "sweep": "sweep",
+    "claims": "claims",
 }
 
 

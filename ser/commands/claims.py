@@ -1,0 +1,63 @@
+"""`ser claims`: whether runs show the papers' claims, with the numbers and the rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ser.sweep import claims as lib
+from ser.train.report import load_run
+
+
+@click.command("claims")
+@click.option(
+    "--fused",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Claim (a): the fused run (with --single).",
+)
+@click.option(
+    "--single",
+    "singles",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Claim (a): a single-modality run; repeat for each modality.",
+)
+@click.option(
+    "--rmm-sweep",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Claim (b): a `ser sweep msmser-table3` --out folder.",
+)
+@click.option(
+    "--asr-check",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A run on an untrained Whisper's transcripts: reported as a check of the ASR "
+    "path (WER, UA against chance), never as a result.",
+)
+@click.option("--metric", type=click.Choice(lib.METRICS), default="ua", show_default=True)
+def claims_command(
+    fused: Path | None,
+    singles: tuple[Path, ...],
+    rmm_sweep: Path | None,
+    asr_check: Path | None,
+    metric: str,
+) -> None:
+    """Whether the runs show (a) fusion beating the best single modality and (b) random
+    modality masking helping MSMSER's masked tests, over seeds, by the printed rule."""
+    if (fused is None) != (not singles):
+        raise click.UsageError("claim (a) needs --fused and at least one --single")
+    if fused is None and rmm_sweep is None and asr_check is None:
+        raise click.UsageError("give --fused/--single, --rmm-sweep or --asr-check")
+    claims = []
+    if fused is not None:
+        claims.append(lib.fusion_claim(load_run(fused), [load_run(p) for p in singles], metric))
+    if rmm_sweep is not None:
+        claims.append(lib.rmm_claim(rmm_sweep, metric))
+    check = None if asr_check is None else lib.asr_check(load_run(asr_check))
+    click.echo(lib.claims_text(claims, check, metric), nl=False)
+
+
+COMMANDS: list[click.Command] = [claims_command]

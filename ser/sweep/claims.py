@@ -1,0 +1,227 @@
+"""Whether a set of runs shows the papers' claims, with the numbers: `ser claims`.
+
+Two claims, each a comparison of one side the paper says is better against another:
+
+(a) fusion beats the best single modality: a fused run against the unimodal run with the
+    highest mean (MSMSER's Table 2: Full against Text and Audio);
+(b) random modality masking helps the masked tests: in a ``msmser-table3`` sweep, Full
+    against w/o RMM, each tested with only text (audio masked) and with only audio.
+
+A side scores one number per seed: the mean over that seed's folds of the metric (UA by
+default), as `ser.train.metrics.summarize` averages them; then mean ± sample std over
+seeds. The rule, printed with every summary: a claim is *shown* when the gap (the better
+side's mean minus the other's) is larger than the spread (the sum of the two stds);
+*reversed* when the gap is below minus the spread; otherwise *not shown*. It needs at
+least two seeds a side: one seed has no spread, so it can show nothing (*too few seeds*).
+With three seeds a rank test cannot reach p < 0.05 (Wilcoxon's smallest two-sided p is
+0.25), so the rule compares the gap with the seeds' spread instead; it is the stricter
+of the two usual readings (one std of each side, not of their difference).
+
+A run trained on the transcripts of an untrained Whisper (the demo's tiny random one)
+is no result: its text is noise. `asr_check` reports it as a check that the ASR path
+runs: its WER and its UA beside chance (100 / classes), both expected to be poor.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ser.errors import SerError
+from ser.train.metrics import mean_std
+from ser.train.report import asr_wer_label, run_label
+
+METRICS = ("ua", "wa", "f1")
+WIDTH = 92  # the summary's wrapped lines
+RMM_TABLE = "msmser-table3"
+# (b)'s comparisons: the test, the cell the paper says is better, the cell it beats.
+RMM_PAIRS = (
+    ("only text", "Full (only text)", "w/o RMM (only text)"),
+    ("only audio", "Full (only audio)", "w/o RMM (only audio)"),
+)
+RULE = (
+    "a claim is shown when the gap (mean of the side the paper says is better minus the "
+    "other's) is larger than the spread (the sum of both sides' sample std over seeds); "
+    "reversed when the gap is below minus the spread; else not shown. Each seed scores "
+    "the mean over its folds; at least 2 seeds a side, since one seed has no spread."
+)
+
+
+class ClaimsError(SerError):
+    """Runs or a sweep that cannot answer a claim (missing cells, no folds, no ASR)."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One side of a comparison: a label and its per-seed scores (percent)."""
+
+    label: str
+    values: tuple[float, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return mean_std(self.values)[0]
+
+    @property
+    def std(self) -> float:
+        return mean_std(self.values)[1]
+
+    def text(self) -> str:
+        return f"{self.mean:.2f} ± {self.std:.2f} (n = {self.n})"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """`better` (the side the paper says wins) against `other`, judged by `RULE`."""
+
+    test: str
+    better: Scores
+    other: Scores
+
+    @property
+    def gap(self) -> float:
+        return self.better.mean - self.other.mean
+
+    @property
+    def spread(self) -> float:
+        return self.better.std + self.other.std
+
+    @property
+    def status(self) -> str:
+        if min(self.better.n, self.other.n) < 2:
+            return "too few seeds"
+        if self.gap > self.spread:
+            return "shown"
+        return "reversed" if self.gap < -self.spread else "not shown"
+
+
+@dataclass(frozen=True)
+class Claim:
+    title: str
+    verdicts: tuple[Verdict, ...]
+
+
+@dataclass(frozen=True)
+class AsrCheck:
+    """A run over ASR text reported as a check of the ASR path, not as a result."""
+
+    label: str
+    asr_models: tuple[str, ...]
+    wer: str  # percent, as `ser report` prints it
+    ua: Scores
+    chance: float
+
+
+def seed_scores(run: dict[str, Any], metric: str = "ua", label: str | None = None) -> Scores:
+    """The run's per-seed scores: each seed's mean over its folds, in seed order."""
+    if metric not in METRICS:
+        raise ClaimsError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
+    by_seed: dict[int, list[float]] = {}
+    try:
+        for entry in run.get("folds") or ():
+            by_seed.setdefault(int(entry["seed"]), []).append(float(entry["metrics"][metric]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ClaimsError(f"run {run.get('name')!r}: a fold entry lacks its {metric} ({e})") from e
+    if not by_seed:
+        raise ClaimsError(f"run {run.get('name')!r} has no finished fold")
+    values = tuple(sum(v) / len(v) for _, v in sorted(by_seed.items()))
+    return Scores(label or run_label(run), values)
+
+
+def fusion_claim(
+    fused: dict[str, Any], singles: Sequence[dict[str, Any]], metric: str = "ua"
+) -> Claim:
+    """(a): the fused run against the single-modality run with the highest mean."""
+    if not singles:
+        raise ClaimsError("claim (a) needs at least one single-modality run")
+    best = max((seed_scores(run, metric, _labelled(run)) for run in singles), key=_mean)
+    verdict = Verdict(
+        "fused vs best single modality", seed_scores(fused, metric, _labelled(fused)), best
+    )
+    return Claim("(a) fusion beats the best single modality", (verdict,))
+
+
+def rmm_claim(sweep_dir: Path, metric: str = "ua") -> Claim:
+    """(b): Full against w/o RMM in the msmser-table3 cells of the sweep in `sweep_dir`."""
+    from ser.sweep.report import load_sweeps  # reads cell records (imports the trainer)
+
+    cells = [r for s in load_sweeps(sweep_dir) for r in s["results"]
+             if r.row["table"] == RMM_TABLE]  # fmt: skip
+    if not cells:
+        raise ClaimsError(f"{sweep_dir}: no {RMM_TABLE} cells; run `ser sweep {RMM_TABLE}`")
+    verdicts = []
+    for test, better, other in RMM_PAIRS:
+        sides = [_cell_scores(cells, row, metric, sweep_dir) for row in (better, other)]
+        verdicts.append(Verdict(test, *sides))
+    return Claim(
+        f"(b) random modality masking helps the masked tests ({RMM_TABLE})", tuple(verdicts)
+    )
+
+
+def _cell_scores(cells: Sequence[Any], row: str, metric: str, where: Path) -> Scores:
+    found = [c for c in cells if c.row["row"] == row and not c.row.get("column")]
+    if len(found) != 1:
+        many = "several cells (a --grid?)" if found else "no cell"
+        raise ClaimsError(f"{where}: {many} for {RMM_TABLE} row {row!r}; need exactly one")
+    if found[0].run is None:
+        raise ClaimsError(f"{where}: {RMM_TABLE} row {row!r} has not run yet")
+    return seed_scores(found[0].run, metric, row)
+
+
+def asr_check(run: dict[str, Any]) -> AsrCheck:
+    """The run over ASR text as a check of the ASR path: its WER and UA beside chance."""
+    entries = run.get("asr")
+    if not entries:
+        raise ClaimsError(f"run {run.get('name')!r} was not trained on ASR text (no 'asr')")
+    models = tuple(sorted({str(e.get("asr_model")) for e in entries.values()}))
+    chance = 100.0 / max(len(run.get("classes") or ()), 1)
+    return AsrCheck(run_label(run), models, asr_wer_label(run), seed_scores(run, "ua"), chance)
+
+
+def claims_text(claims: Sequence[Claim], asr: AsrCheck | None, metric: str = "ua") -> str:
+    """The closing summary: the rule, each claim's numbers and verdict, the ASR check."""
+    head = f"The papers' claims on these runs: {metric.upper()} (%), mean ± std over seeds."
+    lines = [head, *textwrap.wrap(f"Rule: {RULE}", WIDTH)]
+    for claim in claims:
+        lines += ["", claim.title]
+        for v in claim.verdicts:
+            lines += _verdict_lines(v)
+    if asr is not None:
+        lines += ["", *_asr_lines(asr)]
+    return "\n".join(lines) + "\n"
+
+
+def _verdict_lines(v: Verdict) -> list[str]:
+    width = max(len(v.better.label), len(v.other.label))
+    sides = [f"    {s.label:<{width}}  {s.text()}" for s in (v.better, v.other)]
+    if v.status == "too few seeds":
+        last = "    one seed has no spread: it cannot show a difference"
+    else:
+        last = f"    gap {v.gap:+.2f}, spread {v.spread:.2f}"
+    return [f"  {v.test}: {v.status.upper()}", *sides, last]
+
+
+def _asr_lines(check: AsrCheck) -> list[str]:
+    text = (
+        f"ASR path check, not a result: {check.label}, trained on transcripts from "
+        f"{', '.join(check.asr_models)} (WER {check.wer or '?'} %): UA {check.ua.text()}, "
+        f"chance {check.chance:.2f}. An untrained (random) Whisper's text is noise: a WER "
+        "near or above 100 % and UA near chance are expected; the run checks that the ASR "
+        "path works end to end."
+    )
+    return textwrap.wrap(text, WIDTH)
+
+
+def _labelled(run: dict[str, Any]) -> str:
+    return f"{run_label(run)} ({run.get('config', {}).get('features', '?')})"
+
+
+def _mean(scores: Scores) -> float:
+    return scores.mean
