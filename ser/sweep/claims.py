@@ -74,6 +74,9 @@ class Scores:
         return mean_std(self.values)[1]
 
     def text(self) -> str:
+        # One seed has no std to give: "± 0.00" would read as a spread of zero.
+        if self.n == 1:
+            return f"{self.mean:.2f} (n = 1)"
         return f"{self.mean:.2f} ± {self.std:.2f} (n = {self.n})"
 
 
@@ -202,7 +205,7 @@ def _verdict_lines(v: Verdict) -> list[str]:
     width = max(len(v.better.label), len(v.other.label))
     sides = [f"    {s.label:<{width}}  {s.text()}" for s in (v.better, v.other)]
     if v.status == "too few seeds":
-        last = "    one seed has no spread: it cannot show a difference"
+        last = "    one seed has no spread: it cannot show a difference (train --seeds 3 or more)"
     else:
         last = f"    gap {v.gap:+.2f}, spread {v.spread:.2f}"
     return [f"  {v.test}: {v.status.upper()}", *sides, last]

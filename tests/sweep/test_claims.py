@@ -154,6 +154,7 @@ def test_the_summary_states_the_rule_each_verdict_and_labels_the_asr_run_a_check
 def test_one_seed_is_said_to_show_nothing() -> None:
     claim = fusion_claim(run("mit", [90.0]), [run("text_only", [10.0])])
     text = claims_text([claim], None)
-    assert "fused vs best single modality: TOO FEW SEEDS\n    mit (mit)" in text
-    assert "one seed has no spread: it cannot show a difference" in text
+    fused = f"    {'mit (mit)':<21}  90.00 (n = 1)\n"  # padded to 'text_only (text_only)'
+    assert f"fused vs best single modality: TOO FEW SEEDS\n{fused}" in text
+    assert "one seed has no spread: it cannot show a difference (train --seeds 3" in text
     assert "ASR path check" not in text
