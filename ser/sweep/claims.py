@@ -14,8 +14,9 @@ side's mean minus the other's) is larger than the spread (the sum of the two std
 *reversed* when the gap is below minus the spread; otherwise *not shown*. It needs at
 least two seeds a side: one seed has no spread, so it can show nothing (*too few seeds*).
 With three seeds a rank test cannot reach p < 0.05 (Wilcoxon's smallest two-sided p is
-0.25), so the rule compares the gap with the seeds' spread instead; it is the stricter
-of the two usual readings (one std of each side, not of their difference).
+0.25), so the rule compares the gap with the seeds' spread instead: with n seeds a side
+the spread is at least sqrt(n) standard errors of the gap (sqrt((a² + b²) / n) <=
+(a + b) / sqrt(n) for stds a, b), 1.7 at three seeds, so seed noise alone rarely passes.
 
 A run trained on the transcripts of an untrained Whisper (the demo's tiny random one)
 is no result: its text is noise. `asr_check` reports it as a check that the ASR path
@@ -205,7 +206,8 @@ def _verdict_lines(v: Verdict) -> list[str]:
     width = max(len(v.better.label), len(v.other.label))
     sides = [f"    {s.label:<{width}}  {s.text()}" for s in (v.better, v.other)]
     if v.status == "too few seeds":
-        last = "    one seed has no spread: it cannot show a difference (train --seeds 3 or more)"
+        last = ("    one seed has no spread: it cannot show a difference "
+                "(--seeds 3; sweeps: --fix seeds=3)")  # fmt: skip
     else:
         last = f"    gap {v.gap:+.2f}, spread {v.spread:.2f}"
     return [f"  {v.test}: {v.status.upper()}", *sides, last]

@@ -156,5 +156,5 @@ def test_one_seed_is_said_to_show_nothing() -> None:
     text = claims_text([claim], None)
     fused = f"    {'mit (mit)':<21}  90.00 (n = 1)\n"  # padded to 'text_only (text_only)'
     assert f"fused vs best single modality: TOO FEW SEEDS\n{fused}" in text
-    assert "one seed has no spread: it cannot show a difference (train --seeds 3" in text
+    assert "one seed has no spread: it cannot show a difference (--seeds 3; sweeps: --fix" in text
     assert "ASR path check" not in text
