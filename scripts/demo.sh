@@ -9,7 +9,9 @@ CORPUS="$OUT/IEMOCAP_full_release"
 STORE="$OUT/features.zarr"
 RUNS="$OUT/runs"
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+# Each command echoed before it runs: bold on a terminal, plain in a log (no raw codes).
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
