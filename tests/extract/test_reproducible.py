@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.extract.test_resume import SLOW, _staged
+from tests.extract.test_resume import SLOW, kill_after_shards
 from tests.machine import busy_cores, ser_command, user_env
 
 SETS = ("tiny-hubert.L1", "tiny-hubert.L2", "is13")
@@ -80,11 +79,7 @@ def test_killed_and_resumed_beside_a_busy_process_writes_the_quiet_bytes(
             [ser_command()[0], "-c", SLOW, *_args(root, store, tiny_models)],
             env=user_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 300
-        while len(_staged(store, "tiny-hubert.L1")) < 2 and proc.poll() is None:
-            assert time.monotonic() < deadline, "no shard committed in time"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
+        kill_after_shards(proc, store, "tiny-hubert.L1", 2)
         output = proc.communicate(timeout=120)[0].decode()
         assert proc.returncode == -signal.SIGKILL, output
         _extract(root, store, tiny_models)

@@ -76,6 +76,17 @@ def _staged(store: Path, name: str) -> set[int]:
     return store_shards.done_shards(store.with_name(store.name + ".staging") / name)
 
 
+def kill_after_shards(
+    proc: subprocess.Popen[bytes], store: Path, name: str, shards: int, timeout: float = 300
+) -> None:
+    """SIGKILL `proc` once `shards` shards of `name` are committed (mid-run)."""
+    deadline = time.monotonic() + timeout
+    while len(_staged(store, name)) < shards and proc.poll() is None:
+        assert time.monotonic() < deadline, "no shard committed in time"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def reference(synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path_factory) -> Path:
     """An uninterrupted in-process run (one torch thread, as in the subprocesses)."""
@@ -99,11 +110,7 @@ def test_killed_run_resumes_to_identical_bytes(
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     if how == "kill from outside":
-        deadline = time.monotonic() + 120
-        while len(_staged(store, "tiny-hubert.L1")) < 2 and proc.poll() is None:
-            assert time.monotonic() < deadline, "no shard committed in time"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
+        kill_after_shards(proc, store, "tiny-hubert.L1", 2)
     output = proc.communicate(timeout=120)[0].decode()
     assert proc.returncode == -signal.SIGKILL, output
 
