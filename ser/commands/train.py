@@ -23,7 +23,7 @@ from ser.precision import PRECISIONS
 from ser.train.features import parse_feature_list
 from ser.train.metrics import mean_std_text
 from ser.train.models.config import FUSION_POSITIONS, FUSIONS, LOSSES, MODALITIES, ModelConfig
-from ser.train.progress import Heartbeat
+from ser.train.progress import Heartbeat, fold_label
 from ser.train.protocols import PROTOCOLS, VAL_MODES
 from ser.train.report import run_pooled, run_summary, spread_label
 from ser.train.run import DEVICES, Progress, TrainConfig, json_summary, train
@@ -275,9 +275,7 @@ class _ConsoleProgress(Progress):
         self._line(text)
 
     def fold_start(self, seed: int, fold: str, epochs: int) -> None:
-        # A stacked group's description names its seeds ("fold1..fold5 x seeds 0-2"):
-        # "seed 0" before it would say the group is seed 0's.
-        label = fold if " x seeds " in fold else f"seed {seed} {fold}"
+        label = fold_label(seed, fold)
         self.task = self.bar.add_task(label, total=epochs, status="")
         if self.lines is not None:
             self.lines.start(label)

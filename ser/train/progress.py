@@ -85,7 +85,7 @@ class Heartbeat(Progress):
 
     def fold_start(self, seed: int, fold: str, epochs: int) -> None:
         self.inner.fold_start(seed, fold, epochs)
-        self.what, self.staged, self.epochs = f"seed {seed} {fold}", "", epochs
+        self.what, self.staged, self.epochs = fold_label(seed, fold), "", epochs
         self._begin()
 
     def stage(self, n: int, total: int, name: str) -> None:
@@ -144,6 +144,17 @@ class Heartbeat(Progress):
             per_epoch = (now - self.phase_started) / self.done * self.total
             return max(per_epoch * self.epochs - (now - self.started), 0.0)
         return math.nan
+
+
+def fold_label(seed: int, fold: str) -> str:
+    """How progress lines name a fold: "seed 0 session5", or a stacked group's own
+    description, which names its seeds ("fold1..fold5 x seeds 0-2 (...)": "seed 0"
+    before it would say the group is seed 0's).
+
+    >>> fold_label(0, "session5"), fold_label(0, "fold1..fold5 x seeds 0-2")
+    ('seed 0 session5', 'fold1..fold5 x seeds 0-2')
+    """
+    return fold if " x seeds " in fold else f"seed {seed} {fold}"
 
 
 class Watched(Progress):

@@ -182,3 +182,15 @@ def test_ser_train_prints_heartbeats(store_path: Path, tmp_path: Path, monkeypat
     assert result.exit_code == 0, result.output
     beats = [line for line in result.stderr.splitlines() if " step " in line]
     assert beats and beats[0].startswith("seed 0 session5: epoch 1/2, training step 1/")
+
+
+def test_progress_lines_name_a_stacked_group_by_its_seeds() -> None:
+    import doctest
+
+    import ser.train.progress as progress_module
+    from ser.train.progress import fold_label
+
+    assert fold_label(2, "session5") == "seed 2 session5"
+    stacked = "fold1..fold5 x seeds 0-1 (10 members stacked)"
+    assert fold_label(0, stacked) == stacked  # not "seed 0 fold1..fold5 x seeds 0-1"
+    assert doctest.testmod(progress_module).failed == 0
