@@ -126,10 +126,12 @@ def labelled_store(
     per_dialog: int = 6,
     signal: float = 2.0,
     seed: int = 0,
+    shuffle: int | None = None,
 ) -> FeatureStore:
     """A store for trainer tests: 5 sessions x 2 dialogs x `per_dialog` utterances whose
-    labels cycle through all 6 codes; each set's rows are its class centre * `signal`
-    plus noise, so the classes are learnable."""
+    labels cycle through all 6 codes (with `shuffle`, a seed: the same labels in a random
+    order, so a dialog-context model cannot read a label off its position); each set's
+    rows are its class centre * `signal` plus noise, so the classes are learnable."""
     ids = [
         f"Ses0{s}{g}_impro0{d}_{'FM'[u % 2]}{u:03d}"
         for s in range(1, 6)
@@ -137,7 +139,10 @@ def labelled_store(
         for u in range(per_dialog)
     ]
     cols = example_columns(ids)
-    cols["label"] = [LABEL_CYCLE[i % len(LABEL_CYCLE)] for i in range(len(ids))]
+    labels = [LABEL_CYCLE[i % len(LABEL_CYCLE)] for i in range(len(ids))]
+    if shuffle is not None:
+        labels = [labels[i] for i in np.random.default_rng(shuffle).permutation(len(labels))]
+    cols["label"] = labels
     cols["order"] = [i % per_dialog for i in range(len(ids))]
     store = FeatureStore.create(path, Manifest.from_columns(cols))
     for name, spec in sets.items():
