@@ -72,7 +72,8 @@ def make_groups(jobs: Sequence[Job], at_once: int | None) -> list[list[Job]]:
 
 
 def describe(group: Sequence[Job]) -> str:
-    """e.g. "fold1" (one member) or "fold1..fold5 x seeds 0-2 (15 members stacked)"."""
+    """e.g. "fold1" (one member), "fold1..fold5 x seeds 0-2 (15 members stacked)" or
+    "session5 x seed 0 (6 members stacked, 6 runs)"."""
     if len(group) == 1:
         return group[0].fold.name
     folds = sorted({job.fold.name for job in group})
@@ -80,7 +81,8 @@ def describe(group: Sequence[Job]) -> str:
     runs = len({id(job.run) for job in group})
     where = folds[0] if len(folds) == 1 else f"{folds[0]}..{folds[-1]}"
     over = f", {runs} runs" if runs > 1 else ""
-    return f"{where} x seeds {seeds[0]}-{seeds[-1]} ({len(group)} members stacked{over})"
+    which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+    return f"{where} x {which} ({len(group)} members stacked{over})"
 
 
 def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:

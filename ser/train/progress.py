@@ -154,7 +154,7 @@ def fold_label(seed: int, fold: str) -> str:
     >>> fold_label(0, "session5"), fold_label(0, "fold1..fold5 x seeds 0-2")
     ('seed 0 session5', 'fold1..fold5 x seeds 0-2')
     """
-    return fold if " x seeds " in fold else f"seed {seed} {fold}"
+    return fold if " x seed" in fold else f"seed {seed} {fold}"
 
 
 class Watched(Progress):

@@ -193,4 +193,6 @@ def test_progress_lines_name_a_stacked_group_by_its_seeds() -> None:
     assert fold_label(2, "session5") == "seed 2 session5"
     stacked = "fold1..fold5 x seeds 0-1 (10 members stacked)"
     assert fold_label(0, stacked) == stacked  # not "seed 0 fold1..fold5 x seeds 0-1"
+    one_seed = "session5 x seed 0 (6 members stacked, 6 runs)"
+    assert fold_label(0, one_seed) == one_seed
     assert doctest.testmod(progress_module).failed == 0

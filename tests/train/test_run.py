@@ -114,7 +114,7 @@ def test_resume_skips_finished_folds_and_reproduces(store_path: Path, tmp_path: 
     progress = Recorder()
     resumed = train(cfg, progress)
     # The three missing folds train as the members of one stacked model.
-    assert progress.started == [(0, "fold3..fold5 x seeds 0-0 (3 members stacked)")]
+    assert progress.started == [(0, "fold3..fold5 x seed 0 (3 members stacked)")]
     assert any("resuming" in m for m in progress.messages)
     assert resumed["complete"] is True
     # CPU runs are deterministic: the retrained folds score exactly as before.
