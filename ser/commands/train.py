@@ -302,6 +302,7 @@ class _ConsoleProgress(Progress):
             f"seed {seed} {fold}: UA {m['ua']:.2f} WA {m['wa']:.2f} F1 {m['f1']:.2f} "
             f"(best epoch {entry['best_epoch']}, {entry['seconds']:.1f} s{_share(entry)})",
             highlight=False,
+            soft_wrap=True,  # one line in a log, as the notes
         )
 
 

@@ -280,6 +280,13 @@ def test_messages_are_one_line_in_a_log() -> None:
     text = "run: cpu, 2 torch threads (all 2, brief waits: affinity 2 cores, 1 worker)"
     progress.message(text)
     assert out.getvalue() == text + "\n"  # not wrapped at the console's 30 columns
+    entry = {"metrics": {"ua": 1, "wa": 2, "f1": 3}, "best_epoch": 6, "seconds": 8.0,
+             "stacked": 3}  # fmt: skip
+    progress.fold_end(0, "session5", entry)
+    assert out.getvalue().splitlines()[1] == (
+        "seed 0 session5: UA 1.00 WA 2.00 F1 3.00 (best epoch 6, 8.0 s: 1/3 of its stacked "
+        "model's time)"
+    )  # the fold's line too
 
 
 def test_plain_epoch_lines_are_throttled_to_one_per_interval() -> None:
