@@ -376,7 +376,7 @@ def set_torch_threads(
     budget = cpu_budget(workers=workers, cgroup_root=cgroup_root)
     if threads == "follow":
         if workers > 1:  # the workers split the machine between them already
-            raise ValueError(f"--threads {FOLLOW} is for one process, not {workers} workers")
+            raise ConfigError(f"--threads {FOLLOW} is for one process, not {workers} workers")
         choice = following_load(budget, idle=idle_cores(), brief=brief)
     else:
         choice = default_threads(budget, threads=threads, brief=brief)

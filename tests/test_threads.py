@@ -286,7 +286,9 @@ def test_following_the_load_is_an_opt_in_that_says_so(monkeypatch: pytest.Monkey
     monkeypatch.setattr(threads_module, "idle_cores", lambda: 2.2)
     chosen = set_torch_threads(threads="follow", cgroup_root=NO_CGROUP)
     assert chosen.count == 2 == torch.get_num_threads() and chosen.follows_load
-    with pytest.raises(ValueError, match="one process"):
+    from ser.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="one process"):
         set_torch_threads(threads="follow", workers=2, cgroup_root=NO_CGROUP)
 
 
