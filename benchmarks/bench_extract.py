@@ -46,12 +46,12 @@ import torch
 from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 from transformers.utils import logging as hf_logging
 
-from ser.audio import load_audio
+from ser.corpus.audio import load_audio
 from ser.extract import build_extractor
 from ser.extract.plan import DEFAULT_BATCH_SECONDS, make_plan
 from ser.extract.run import ExtractConfig, extract_features
-from ser.precision import resolve_precision
-from ser.synth import write_corpus_from_metadata
+from ser.runtime.precision import resolve_precision
+from ser.synth.corpus import write_corpus_from_metadata
 
 RATE = 16000
 # IEMOCAP's utterance durations are close to log-normal with these parameters (fitted on

@@ -38,7 +38,7 @@ def setup(work: Path, epochs: int) -> tuple[Path, Path]:
     if not corpus.exists():
         sh(BIN / "ser", "demo-corpus", corpus, "--seed", "0")
     if not (work / "models").exists():
-        sh(sys.executable, "-m", "ser.tiny", work / "models")
+        sh(sys.executable, "-m", "ser.synth.tiny", work / "models")
     if not store.exists():
         sh(BIN / "ser", "extract", corpus, "--store", store, "--features", "hubert,mpnet",
            "--hubert-model", work / "models/tiny-hubert", "--mpnet-model",

@@ -5,13 +5,13 @@ ours beside it) and contended (one CPU-bound Python busy loop beside it), with
 
 - old: `ser` of another checkout (`--baseline DIR`, e.g. `git archive 4af4072 ser`):
   torch's default threads (one per core) and GNU OpenMP's default spinning waits;
-- new: this checkout, whose threads come from `ser.threads` (the CPU budget, brief
+- new: this checkout, whose threads come from `ser.runtime.threads` (the CPU budget, brief
   waiting set by the `ser` command), fixed for the run; and, beside the busy loop, the
   opt-in `--threads follow` (the count from the cores idle at the start, moved with the
   load between epochs and batches; results then depend on the load).
 
 Cases, on the demo corpus (`ser demo-corpus`, 413 utterances in the 4-class set) and
-its store (tiny HuBERT / MPNet / BERT from `ser.tiny`, and IS13):
+its store (tiny HuBERT / MPNet / BERT from `ser.synth.tiny`, and IS13):
 
 - ``dialog``: the fusion study's model, `ser train --fusion add --fusion-at logits --loss
   perspective`, session5, 3 seeds, 40 epochs (the demo's);
@@ -23,7 +23,7 @@ With `--late`: a busy process that starts once the run is under way (the cores w
 idle when it chose its threads), MSMSER at demo size for 12 epochs: quiet, the busy loop
 from the start, the busy loop from `--late` x the quiet time on with the defaults (the
 count fixed for the run) and with `--threads follow` (moved between epochs,
-`ser.thread_watch`).
+`ser.runtime.thread_watch`).
 
 A run that passes `--timeout` seconds is stopped and shown as ">T". Prints a table:
 quiet, contended, contended / quiet, and new / old quiet; the targets are contended
@@ -88,7 +88,7 @@ def setup(workdir: Path) -> Paths:
     if not paths.corpus.exists():
         _run(ROOT, ser("demo-corpus", str(paths.corpus), "--seed", "0"), workdir)
     if not paths.models.exists():
-        _run(ROOT, [sys.executable, "-m", "ser.tiny", str(paths.models)], workdir)
+        _run(ROOT, [sys.executable, "-m", "ser.synth.tiny", str(paths.models)], workdir)
     done = workdir / "features.done"
     if not done.exists():
         _run(ROOT, ser(*_extract_args(paths, "hubert,mpnet,bert,is13", paths.store)), workdir)
@@ -156,7 +156,7 @@ def timed(
         except subprocess.TimeoutExpired:
             return float("inf")
         seconds = time.perf_counter() - start
-        for line in output.splitlines():  # what `ser.thread_watch` did, for the log
+        for line in output.splitlines():  # what `ser.runtime.thread_watch` did, for the log
             if "torch threads" in line and "->" in line:
                 print(f"    {line.strip()}", file=sys.stderr)
         return seconds
@@ -273,7 +273,7 @@ def main() -> None:
     paths = setup(args.workdir)
     print(f"setup: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     sys.path.insert(0, str(ROOT))
-    from ser.threads import cpu_budget, default_threads
+    from ser.runtime.threads import cpu_budget, default_threads
 
     budget = cpu_budget()
     rows = bench(args, paths)

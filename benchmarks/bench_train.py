@@ -44,8 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ser.allocator import tune_heap
-from ser.threads import brief_waits
+from ser.runtime.allocator import tune_heap
+from ser.runtime.threads import brief_waits
 
 # As the `ser` command does, before torch loads OpenMP (which reads its wait setting once).
 brief_waits()
@@ -56,7 +56,7 @@ import torch  # noqa: E402
 from ser.cache import FeatureStore  # noqa: E402
 from ser.cache.manifest import Manifest  # noqa: E402
 from ser.cache.testing import example_columns  # noqa: E402
-from ser.labels import get_label_set  # noqa: E402
+from ser.corpus.labels import get_label_set  # noqa: E402
 from ser.train.models import ModelConfig  # noqa: E402
 from ser.train.run import Progress, TrainConfig, train  # noqa: E402
 
@@ -409,7 +409,7 @@ def main() -> None:
     parser.add_argument(
         "--glibc-heap",
         action="store_true",
-        help="keep glibc's heap defaults (`ser` tunes them: ser/allocator.py)",
+        help="keep glibc's heap defaults (`ser` tunes them: ser/runtime/allocator.py)",
     )
     args = parser.parse_args()
     if args.cuda_graphs and args.device != "cuda":

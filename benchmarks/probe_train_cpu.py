@@ -42,7 +42,7 @@ from typing import Any
 
 import torch
 
-from ser.allocator import tune_heap
+from ser.runtime.allocator import tune_heap
 from ser.train.batch import Batch, InputSpec
 from ser.train.models import ModelConfig, build_model
 from ser.train.nn.noise import Noise, Streams

@@ -22,7 +22,7 @@ step "$SER" corpus summary "$CORPUS" --classes 4
 
 # Tiny random encoders saved with save_pretrained: the same from_pretrained path a real
 # HuBERT / MPNet / BERT takes, with no download.
-step "$BIN/python" -m ser.tiny "$OUT/models"
+step "$BIN/python" -m ser.synth.tiny "$OUT/models"
 
 step "$SER" extract "$CORPUS" --store "$STORE" --features hubert,mpnet,bert,is13,logmel \
   --hubert-model "$OUT/models/tiny-hubert" --mpnet-model "$OUT/models/tiny-mpnet" \

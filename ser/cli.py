@@ -14,13 +14,13 @@ from typing import Any
 import click
 
 from ser import __version__
-from ser.allocator import tune_heap
 from ser.errors import SerError
-from ser.threads import brief_waits
+from ser.runtime.allocator import tune_heap
+from ser.runtime.threads import brief_waits
 
 # Before any command imports torch, which loads OpenMP and reads this once: waiting
 # threads spin only briefly, then sleep, so a busy neighbour process no longer stalls
-# every operator's barrier (ser/threads.py). Dask workers inherit it with the environment.
+# every operator's barrier (ser/runtime/threads.py). Dask workers inherit it with the environment.
 brief_waits()
 
 # Command name -> the family module that defines it. Families are imported only when one
@@ -67,7 +67,7 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="ser")
 def main() -> None:
     """Multimodal speech emotion recognition: cached features, fast fusion training."""
-    tune_heap()  # before any command allocates: see ser/allocator.py
+    tune_heap()  # before any command allocates: see ser/runtime/allocator.py
 
 
 if __name__ == "__main__":

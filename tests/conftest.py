@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Two cores here and in CI: one intra-op thread per test process keeps timings stable
-# and outputs reproducible. In the environment too, where `ser.threads` reads it (train
+# and outputs reproducible. In the environment too, where `ser.runtime.threads` reads it (train
 # and extract set their own count) and before torch loads OpenMP.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -25,7 +25,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def synthetic_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A small synthetic IEMOCAP root and its ground truth: (root, SynthTruth)."""
-    from ser.synth import SynthConfig, write_corpus
+    from ser.synth.corpus import SynthConfig, write_corpus
 
     root = tmp_path_factory.mktemp("corpus") / "IEMOCAP_full_release"
     truth = write_corpus(root, SynthConfig(dialogs_per_session=1, seed=7))
@@ -44,8 +44,8 @@ def corpus_copy(synthetic_corpus, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory):
     """Tiny random HuBERT / MPNet / BERT / Whisper saved with save_pretrained (no downloads)."""
-    from ser.synth import VOCABULARY
-    from ser.tiny import build_tiny_models
+    from ser.synth.corpus import VOCABULARY
+    from ser.synth.tiny import build_tiny_models
 
     return build_tiny_models(tmp_path_factory.mktemp("models"), VOCABULARY, seed=0)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.corpus import Utterance
+from ser.corpus.reader import Utterance
 from ser.errors import StoreError
 
 # Column name -> kind. "str" columns are unicode (numpy "U" in memory, variable-length

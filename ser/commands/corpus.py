@@ -12,10 +12,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ser.corpus import read_corpus, summarize
+from ser.corpus.labels import LABEL_SETS
+from ser.corpus.reader import read_corpus, summarize
 from ser.errors import ConfigError
-from ser.labels import LABEL_SETS
-from ser.synth import SynthConfig, SynthTruth, write_corpus, write_corpus_from_metadata
+from ser.synth.corpus import SynthConfig, SynthTruth, write_corpus, write_corpus_from_metadata
 
 SHOWN_PROBLEMS = 20
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ser.commands.options import THREADS, THREADS_HELP
-from ser.labels import LABEL_SETS
-from ser.units import human_bytes
+from ser.corpus.labels import LABEL_SETS
+from ser.runtime.units import human_bytes
 
 if TYPE_CHECKING:
     from ser.extract.run import ExtractReport
@@ -199,9 +199,9 @@ def extract(
         ser extract IEMOCAP_full_release --store features.zarr --features mpnet,bert \
             --text-source asr --asr-model openai/whisper-small
     """
+    from ser.cache.model_names import DEFAULT_ASR_MODEL, parse_names
     from ser.cache.receipts import check_receipt, request_key
     from ser.errors import ConfigError
-    from ser.model_names import DEFAULT_ASR_MODEL, parse_names
 
     try:
         named = parse_names(names, features)

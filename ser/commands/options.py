@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ser.errors import ConfigError
-from ser.threads import FOLLOW, parse_threads
+from ser.runtime.threads import FOLLOW, parse_threads
 
 
 class ThreadsParam(click.ParamType):
@@ -26,7 +26,7 @@ THREADS = ThreadsParam()
 #: The help every command with `--threads N|follow` shares.
 THREADS_HELP = (
     "torch CPU threads, chosen once from stable facts (affinity, cgroup quota, workers; "
-    "see ser/threads.py) so the same command gives the same numbers; recorded with how "
+    "see ser/runtime/threads.py) so the same command gives the same numbers; recorded with how "
     f"it was chosen. '{FOLLOW}': start from the cores idle now and move with the machine's "
     "load (faster beside other jobs, but results then depend on that load, and the record "
     "says so)."

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ser.predict.run import PredictConfig, PredictResult, predict
-from ser.threads import set_torch_threads
+from ser.runtime.threads import set_torch_threads
 
 
 @click.command("predict")
@@ -54,7 +54,7 @@ from ser.threads import set_torch_threads
     "--threads",
     type=click.IntRange(min=1),
     default=None,
-    help="CPU threads for torch [from this process's CPU budget; see ser/threads.py].",
+    help="CPU threads for torch [from this process's CPU budget; see ser/runtime/threads.py].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from ser.labels import LABEL_SETS
-from ser.units import human_bytes
+from ser.corpus.labels import LABEL_SETS
+from ser.runtime.units import human_bytes
 
 STORE_PATH = click.Path(path_type=Path)
 
@@ -50,7 +50,7 @@ def info(path: Path, as_json: bool) -> None:
 
 def _transcript_fields(fs: Any, name: str) -> dict[str, Any]:
     """A transcript set's summary, with its WER when complete (None otherwise)."""
-    from ser.wer import transcripts_wer
+    from ser.corpus.wer import transcripts_wer
 
     attrs = fs.transcript_attrs(name)
     out = {
@@ -145,7 +145,7 @@ def init(path: Path, corpus_root: Path, classes: str) -> None:
     """Create a store at PATH holding only the manifest of CORPUS_ROOT."""
     from ser.cache import FeatureStore, Manifest
     from ser.cache.backend import backend_for
-    from ser.corpus import read_corpus
+    from ser.corpus.reader import read_corpus
 
     existed = backend_for(path.absolute(), writable=False).exists()
     reading = read_corpus(corpus_root, classes)

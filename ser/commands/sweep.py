@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 from rich.progress import Progress as RichProgress
 
 from ser.errors import ConfigError
-from ser.plain_progress import clock_time
+from ser.runtime.plain_progress import clock_time
 from ser.train.progress import Heartbeat, Progress
 
 
@@ -68,14 +68,14 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     "--threads",
     type=int,
     default=None,
-    help="torch threads per task [the CPU budget / workers, see ser/threads.py].",
+    help="torch threads per task [the CPU budget / workers, see ser/runtime/threads.py].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def sweep_command(**o: Any) -> None:
     """Train every cell of SPEC: a preset (msmser-table2, msmser-table3, msmser-queries,
     fusion-study, zhou, all) or a TOML file. Finished cells are skipped, partial ones
     resume; `ser report OUT` renders the tables next to the papers' numbers."""
-    from ser.cluster import dask_client
+    from ser.runtime.cluster import dask_client
     from ser.sweep.cells import resolve_cells
     from ser.sweep.estimate import estimate_sweep
     from ser.sweep.runner import run_sweep, write_manifest
@@ -107,9 +107,9 @@ def sweep_command(**o: Any) -> None:
 
 
 def _threads_per_task(workers: int | None) -> int | None:
-    """Each worker's share of this process's CPU budget (`ser.threads`); None in-process:
+    """Each worker's share of this process's CPU budget (`ser.runtime.threads`); None in-process:
     each task then chooses as `ser train` does."""
-    from ser.threads import cpu_budget, default_threads
+    from ser.runtime.threads import cpu_budget, default_threads
 
     if workers is None:
         return None
@@ -253,7 +253,7 @@ def _line(s: dict[str, Any]) -> str:
 
 
 def _dry_run(cells: list[Any], plan: Any, as_json: bool) -> None:
-    from ser.units import human_bytes
+    from ser.runtime.units import human_bytes
 
     by_key = {c.cell.key: c for c in plan.cells}
     if as_json:

@@ -17,9 +17,9 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from ser.commands.options import THREADS, THREADS_HELP
-from ser.labels import LABEL_SETS
-from ser.plain_progress import INTERVAL, Clock, EpochLines
-from ser.precision import PRECISIONS
+from ser.corpus.labels import LABEL_SETS
+from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines
+from ser.runtime.precision import PRECISIONS
 from ser.train.features import parse_feature_list
 from ser.train.metrics import mean_std_text
 from ser.train.models.config import FUSION_POSITIONS, FUSIONS, LOSSES, MODALITIES, ModelConfig

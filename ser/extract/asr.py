@@ -6,7 +6,7 @@ its weights checksum and the decoding settings: text features extracted from ASR
 transcripts carry it, so gold-text and ASR-text feature sets never mix.
 
 >>> import tempfile, numpy as np
->>> from ser.tiny import save_tiny_whisper
+>>> from ser.synth.tiny import save_tiny_whisper
 >>> asr = WhisperAsr(AsrOptions(model=str(save_tiny_whisper(tempfile.mkdtemp(), ["hello"]))))
 >>> asr.load(torch.device("cpu"))
 >>> texts = asr.transcribe([np.zeros(16000, np.float32)])
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from ser.cache.fingerprint import model_location
+from ser.cache.model_names import DEFAULT_ASR_MODEL
 from ser.extract.base import load_pretrained, weights_checksum
-from ser.model_names import DEFAULT_ASR_MODEL
 
 #: Whisper's input rate.
 SAMPLE_RATE = 16000

@@ -45,7 +45,7 @@ def run_asr(
 
 
 def transcript_summary(store: Any, name: str, transcribed: bool) -> TranscriptSummary:
-    from ser.wer import word_error_rate
+    from ser.corpus.wer import word_error_rate
 
     stored = store.read_transcripts(name)
     gold = [str(t) for t in store.manifest.column("transcript")]

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ser.audio import AudioError, load_audio
+from ser.cache.model_names import set_stem
+from ser.corpus.audio import AudioError, load_audio
 from ser.extract.asr import SAMPLE_RATE, AsrOptions, WhisperAsr
 from ser.extract.text import TextSource
-from ser.model_names import set_stem
 
 #: Utterances per Whisper `generate` call (every input is padded to 30 s).
 DEFAULT_ASR_BATCH = {"cpu": 8, "cuda": 32, "mps": 16}

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
+from ser.cache.model_names import looks_like_path, set_stem
 from ser.errors import ConfigError, SerError
 from ser.extract.loading import check_missing, describe_load, quiet_transformers
-from ser.model_names import looks_like_path, set_stem
-from ser.precision import AUTOCAST_DTYPES, check_precision, resolve_precision
+from ser.runtime.precision import AUTOCAST_DTYPES, check_precision, resolve_precision
 
 Level = Literal["frame", "token", "utterance"]
 Modality = Literal["audio", "text"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ser.cache.model_names import check_set_name
 from ser.extract.text import TextEncoderExtractor, TextSource
-from ser.model_names import check_set_name
-from ser.precision import check_precision
+from ser.runtime.precision import check_precision
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class BertOptions:
     """model: a Hugging Face id or local folder; max_tokens: cut transcripts at this many
     tokens, [CLS] and [SEP] included (None: the model's limit, 512 for bert-base);
     precision: auto, fp32, bf16 or fp16 (see `ser.extract.base`); name: the feature
-    set's name (None: the model's id, see `ser.model_names.set_stem`); transcripts: the
+    set's name (None: the model's id, see `ser.cache.model_names.set_stem`); transcripts: the
     store's transcript set to read instead of the gold transcripts (None: gold; the set
     is then named `<name>@<transcript set>`, see `ser.extract.text`)."""
 
@@ -36,7 +36,7 @@ class BertExtractor(TextEncoderExtractor):
     rows kept (an empty transcript gives 2 rows).
 
     >>> import tempfile
-    >>> from ser.tiny import build_tiny_models
+    >>> from ser.synth.tiny import build_tiny_models
     >>> models = build_tiny_models(tempfile.mkdtemp(), ["hello", "world"])
     >>> bert = BertExtractor(BertOptions(model=str(models.bert)))
     >>> bert.lengths(["hello world", ""])

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ser.cache.model_names import check_names
 from ser.errors import ConfigError
 from ser.extract.plan import DEFAULT_SHARD_SIZE
-from ser.model_names import check_names
-from ser.precision import check_precision, resolve_precision
-from ser.threads import FOLLOW, Threads, parse_threads
+from ser.runtime.precision import check_precision, resolve_precision
+from ser.runtime.threads import FOLLOW, Threads, parse_threads
 
 if TYPE_CHECKING:
     import torch
@@ -51,7 +51,7 @@ class ExtractConfig:
     shard_size: int = DEFAULT_SHARD_SIZE
     workers: int | None = None
     scheduler: str | None = None
-    # torch threads (each worker's); None: ser/threads.py's rule; "follow": the load's
+    # torch threads (each worker's); None: ser/runtime/threads.py's rule; "follow": the load's
     threads: Threads = None
     overwrite: bool = False  # replace feature sets whose provenance differs
     progress: bool = True  # disk estimate and progress bar on stderr

@@ -1,8 +1,8 @@
 """Scale-out: extraction shards as dask.distributed tasks.
 
 `--workers N` starts a local cluster of N worker processes, one task at a time each,
-one GPU each with CUDA (`ser.cluster`), whose torch uses cores // N threads
-(`ser.threads`: the workers share the machine); `--scheduler ADDRESS` joins an existing
+one GPU each with CUDA (`ser.runtime.cluster`), whose torch uses cores // N threads
+(`ser.runtime.threads`: the workers share the machine); `--scheduler ADDRESS` joins an existing
 cluster (the corpus and the store must then be on a filesystem every worker sees). Each
 task extracts one shard with the same code and the same batches as the in-process runner
 and commits it with the store's picklable `ShardWriter`, so the store ends up

@@ -32,6 +32,7 @@ from torch.nn.utils.rnn import pad_sequence
 from transformers import AutoFeatureExtractor
 
 from ser.cache.fingerprint import model_location
+from ser.cache.model_names import check_set_name
 from ser.errors import ConfigError
 from ser.extract.base import (
     FeatureSetSpec,
@@ -41,8 +42,7 @@ from ser.extract.base import (
     load_pretrained,
     parse_layers,
 )
-from ser.model_names import check_set_name
-from ser.precision import autocast, check_precision
+from ser.runtime.precision import autocast, check_precision
 
 # Model types whose encoder zeroes padded frames before a single positional conv and masks
 # them in attention, so padded frames never reach real ones (checked in transformers 5).
@@ -55,7 +55,8 @@ class HubertOptions:
     (0 = transformer input, n = last layer; each layer is its own feature set);
     normalize: per-utterance zero-mean unit-variance input, None = as the model's
     preprocessor config says; precision: auto, fp32, bf16 or fp16 (see `base.py`);
-    name: the feature sets' name stem (None: the model's id, see `ser.model_names.set_stem`)."""
+    name: the feature sets' name stem (None: the model's id, see
+    `ser.cache.model_names.set_stem`)."""
 
     model: str = "facebook/hubert-base-ls960"
     layers: str = "last"
@@ -86,7 +87,7 @@ class HubertExtractor(PretrainedExtractor):
     """Frame-level hidden states, one feature set `<model name>.L<layer>` per layer.
 
     >>> import tempfile
-    >>> from ser.tiny import save_tiny_hubert
+    >>> from ser.synth.tiny import save_tiny_hubert
     >>> folder = save_tiny_hubert(tempfile.mkdtemp() + "/tiny-hubert")
     >>> hubert = HubertExtractor(HubertOptions(model=str(folder), layers="all"))
     >>> [spec.name for spec in hubert.specs()]

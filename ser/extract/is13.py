@@ -125,7 +125,7 @@ class Is13Extractor(Extractor):
             feature_set=getattr(opensmile.FeatureSet, _FEATURE_SETS[self.options.feature_set]),
             feature_level=opensmile.FeatureLevel.Functionals,
             # One signal per call, on this thread: the process (or dask worker) keeps to
-            # one core for openSMILE, whatever the machine has (ser/threads.py).
+            # one core for openSMILE, whatever the machine has (ser/runtime/threads.py).
             num_workers=1,
             multiprocessing=False,
         )

@@ -1,6 +1,6 @@
 """What the runner shows while it works: the disk estimate and a progress bar with
 utterances/s and ETA, on stderr; when stderr is not a terminal, plain lines instead (at
-most one per 30 s, see `ser.plain_progress`); nothing with --quiet.
+most one per 30 s, see `ser.runtime.plain_progress`); nothing with --quiet.
 
 A terminal is the stream's own ``isatty``, as `ser train` and `ser sweep` decide: rich
 also takes a file for one under FORCE_COLOR, and a live bar redraws its line with cursor
@@ -27,8 +27,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ser.plain_progress import INTERVAL, Clock, CountLines
-from ser.units import human_bytes
+from ser.runtime.plain_progress import INTERVAL, Clock, CountLines
+from ser.runtime.units import human_bytes
 
 
 class RateColumn(ProgressColumn):

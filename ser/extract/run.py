@@ -11,8 +11,8 @@ the store still lacks (in-process, or as dask tasks), and consolidate.
 
 >>> import tempfile
 >>> from pathlib import Path
->>> from ser.synth import SynthConfig, write_corpus
->>> from ser.tiny import build_tiny_models
+>>> from ser.synth.corpus import SynthConfig, write_corpus
+>>> from ser.synth.tiny import build_tiny_models
 >>> work = Path(tempfile.mkdtemp())
 >>> _ = write_corpus(work / "corpus", SynthConfig(dialogs_per_session=1))
 >>> models = build_tiny_models(work / "models")
@@ -54,8 +54,8 @@ from ser.extract.plan import (
 )
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
-from ser.thread_watch import ThreadWatch, watch_for
-from ser.threads import ThreadChoice, cpu_budget, set_torch_threads
+from ser.runtime.thread_watch import ThreadWatch, watch_for
+from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
 
 if TYPE_CHECKING:
     from ser.extract.asr_text import AsrPass
@@ -86,7 +86,7 @@ def extract_features(
     feature set exists with other provenance (unless `config.overwrite`).
     """
     from ser.cache import FeatureStore, Manifest
-    from ser.corpus import read_corpus
+    from ser.corpus.reader import read_corpus
 
     started = time.perf_counter()
     console = console or Console(stderr=True, quiet=not config.progress)
@@ -143,7 +143,7 @@ def _run_passes(
     console: Console,
     asr: AsrPass | None = None,
 ) -> None:
-    from ser.cluster import dask_client
+    from ser.runtime.cluster import dask_client
 
     # Absolute paths: dask workers may run elsewhere, in another working directory.
     wavs = [str(w) for w in store.manifest.column("wav")]
@@ -245,7 +245,7 @@ def _run_local(
 ) -> None:
     """The jobs in this process; `watch` (`--threads follow` only) re-checks the thread
     count after every batch (a job that starts beside a long extraction takes a thread
-    down, `ser.thread_watch`)."""
+    down, `ser.runtime.thread_watch`)."""
     if not jobs:
         return
     extractor.load(device)

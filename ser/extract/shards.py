@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ser.audio import AudioError, load_audio
+from ser.corpus.audio import AudioError, load_audio
 from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec
 from ser.extract.plan import Shard
-from ser.precision import autocast
+from ser.runtime.precision import autocast
 
 # A wav path (None: missing from the corpus) or a transcript (None: ASR failed on it).
 Source = Path | str | None

@@ -36,7 +36,7 @@ from ser.extract.base import (
     base_attrs,
     load_pretrained,
 )
-from ser.precision import autocast
+from ser.runtime.precision import autocast
 
 # Tokenizers without a real limit report a huge model_max_length.
 _NO_LIMIT = 1_000_000

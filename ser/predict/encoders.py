@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ser.cache.model_names import looks_like_path
 from ser.errors import ConfigError, FingerprintMismatch, SerError
 from ser.extract import Extractor
-from ser.model_names import looks_like_path
 
 #: What a model is, as its feature sets record it (the location is only where it was).
 IDENTITY = ("weights_sha256", "tokenizer_sha256")

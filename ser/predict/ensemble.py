@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ser.errors import ConfigError
-from ser.precision import autocast
+from ser.runtime.precision import autocast
 from ser.train.batch import Unit
 from ser.train.checkpoint import Checkpoint
 from ser.train.data import Batches, FeatureTable, TrainData, feature_table

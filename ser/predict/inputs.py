@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import soundfile
 
-from ser.audio import AudioError, load_audio
+from ser.corpus.audio import AudioError, load_audio
 from ser.errors import ConfigError
 
 #: Suffixes a folder is searched for.

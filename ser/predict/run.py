@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ser.cache.model_names import looks_like_path
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.extract import resolve_device
 from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
-from ser.model_names import looks_like_path
 from ser.predict.ensemble import ensemble, memory_data
 from ser.predict.features import BATCH_SIZE, extract_all, extractors_for
 from ser.predict.inputs import Item, load_waves, read_inputs

@@ -47,7 +47,7 @@ class Estimate:
 
 def estimate(cell: Any, store: Any, cache: dict[Any, Any] | None = None) -> Estimate:
     """The estimate of a `ResolvedCell` on the opened `store`."""
-    from ser.labels import get_label_set
+    from ser.corpus.labels import get_label_set
     from ser.train.features import resolve_features
     from ser.train.models import build_model
     from ser.train.models.config import FeatureInfo, family_of, plan_inputs

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ser.precision import autocast
+from ser.runtime.precision import autocast
 from ser.train.batch import Batch
 from ser.train.nn.ahead import Ahead
 from ser.train.nn.noise import Noise

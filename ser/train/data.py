@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ser.corpus.labels import LabelSet
 from ser.errors import ConfigError
-from ser.labels import LabelSet
 from ser.train.batching import Batches as Batches  # re-exported: callers import them from here
 from ser.train.batching import StepPlan as StepPlan
 from ser.train.batching import bucket_batches as bucket_batches

@@ -11,10 +11,10 @@ from typing import Any
 
 import torch
 
+from ser.corpus.labels import get_label_set
 from ser.errors import ConfigError
-from ser.labels import get_label_set
-from ser.precision import resolve_precision
-from ser.threads import Threads, parse_threads
+from ser.runtime.precision import resolve_precision
+from ser.runtime.threads import Threads, parse_threads
 from ser.train.models.config import ModelConfig, family_of, resolve, train_defaults
 from ser.train.protocols import ProtocolConfig
 
@@ -47,10 +47,10 @@ class TrainConfig:
     patience: int | None = None  # early stopping; None: the papers' fixed epochs
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     # "auto": fp16 autocast on CUDA, fp32 on the CPU ("bf16" is opt-in there: faster,
-    # ~0.5 UA point lower on average in our measurements); see ser/precision.py.
+    # ~0.5 UA point lower on average in our measurements); see ser/runtime/precision.py.
     precision: str = "auto"
     # torch CPU threads; None: from the CPU budget, "follow": the machine's load (the
-    # results then depend on it); ser/threads.py
+    # results then depend on it); ser/runtime/threads.py
     threads: Threads = None
     # (seed, fold) runs trained at once as the members of one stacked model; None: all of
     # them (1: one after another). Bounds memory; results equal up to float rounding.

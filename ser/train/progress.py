@@ -1,6 +1,6 @@
 """Progress hooks of a training run, the heartbeat that keeps long epochs from going
 silent, and the wrapper that re-checks CPU threads after every epoch
-(`ser.thread_watch`)."""
+(`ser.runtime.thread_watch`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import time
 from typing import Any
 
-from ser.plain_progress import Clock, clock_time
-from ser.thread_watch import ThreadWatch
+from ser.runtime.plain_progress import Clock, clock_time
+from ser.runtime.thread_watch import ThreadWatch
 
 #: Seconds a stretch of training may go without a line, at most (`Heartbeat`).
 HEARTBEAT = 60.0

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 import ser
+from ser.corpus.labels import get_label_set
 from ser.errors import ConfigError, StoreError
-from ser.labels import get_label_set
-from ser.thread_watch import watch_for
-from ser.threads import ThreadChoice, set_torch_threads
+from ser.runtime.thread_watch import watch_for
+from ser.runtime.threads import ThreadChoice, set_torch_threads
 from ser.train.batch import InputSpec, Unit
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData, load_data
@@ -82,7 +82,7 @@ def train_many(
     plans = [make_plan(config) for config in configs]
     threads = torch.get_num_threads()
     # The process's CPU budget, not the machine's cores: torch's default of one thread per
-    # core made a run 10x slower beside one other busy process (ser/threads.py).
+    # core made a run 10x slower beside one other busy process (ser/runtime/threads.py).
     chosen = set_torch_threads(threads=configs[0].threads if configs else None)
     # Denormal floats (masked attention rows, vanishing gradients) cost x86 CPUs 10-100x
     # per operation: with them, epochs of the demo's MSMSER took 3-18 s instead of 0.65 s.
@@ -204,7 +204,7 @@ def _asr_record(
 ) -> dict[str, dict[str, Any]]:
     """Per ASR-text feature set of the run: its transcripts and their WER against the
     gold transcripts of the run's utterances (`ser report` shows it)."""
-    from ser.wer import transcripts_wer
+    from ser.corpus.wer import transcripts_wer
 
     out: dict[str, dict[str, Any]] = {}
     for feature in features:

@@ -11,7 +11,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from ser.cli import main
-from ser.corpus import read_corpus
+from ser.corpus.reader import read_corpus
 
 
 def _run(*args: str | Path) -> Any:

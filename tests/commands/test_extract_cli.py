@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from ser.cache import FeatureStore
 from ser.cli import main
 from ser.extract.base import resolve_device
-from ser.precision import resolve_precision
+from ser.runtime.precision import resolve_precision
 
 
 def _models(tiny_models: Any) -> list[str]:
@@ -75,7 +75,7 @@ def test_bad_wavs_fail_alone_with_their_reason_and_exit_1(
 
 
 def test_every_extractor_into_an_hdf5_store(tiny_models: Any, tmp_path: Path) -> None:
-    from ser.synth import SynthConfig, write_corpus
+    from ser.synth.corpus import SynthConfig, write_corpus
 
     root = tmp_path / "IEMOCAP_full_release"
     write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(4, 4), seed=3))
@@ -136,7 +136,7 @@ def test_a_folder_that_is_not_iemocap_exits_2(tmp_path: Path) -> None:
 def test_precision_is_recorded_and_another_precision_is_another_feature_set(
     tiny_models: Any, tmp_path: Path
 ) -> None:
-    from ser.synth import SynthConfig, write_corpus
+    from ser.synth.corpus import SynthConfig, write_corpus
 
     root = tmp_path / "IEMOCAP_full_release"
     write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(3, 3), seed=5))
@@ -165,7 +165,7 @@ def test_precision_is_recorded_and_another_precision_is_another_feature_set(
 
 
 def _small_corpus(tmp_path: Path) -> Path:
-    from ser.synth import SynthConfig, write_corpus
+    from ser.synth.corpus import SynthConfig, write_corpus
 
     root = tmp_path / "IEMOCAP_full_release"
     write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(3, 3), seed=7))

@@ -9,7 +9,7 @@ import torch
 
 from ser.errors import ConfigError
 from ser.extract.asr import AsrOptions, WhisperAsr
-from ser.tiny import save_tiny_whisper
+from ser.synth.tiny import save_tiny_whisper
 
 CPU = torch.device("cpu")
 

@@ -13,11 +13,11 @@ import pytest
 from rich.console import Console
 
 from ser.cache import FeatureStore
+from ser.corpus.wer import transcripts_wer, word_error_rate
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.extract.asr import WhisperAsr
 from ser.extract.run import ExtractConfig, extract_features
 from ser.train.features import resolve_features
-from ser.wer import transcripts_wer, word_error_rate
 
 QUIET = Console(quiet=True)
 
@@ -196,7 +196,7 @@ def test_train_on_asr_text_records_its_wer_and_report_shows_it(asr_store, tmp_pa
     from click.testing import CliRunner
 
     from ser.cli import main
-    from ser.labels import LABEL_SETS
+    from ser.corpus.labels import LABEL_SETS
 
     path, _, _ = asr_store
     name = "tiny-mpnet@asr-tiny-whisper"
@@ -237,7 +237,7 @@ def test_predict_transcribes_with_the_runs_own_recogniser(
     from click.testing import CliRunner
 
     from ser.cli import main
-    from ser.tiny import save_tiny_whisper
+    from ser.synth.tiny import save_tiny_whisper
 
     path, _, _ = asr_store
     _, truth = synthetic_corpus

@@ -25,7 +25,7 @@ from ser.extract.base import (
 )
 from ser.extract.hubert import HubertExtractor, HubertOptions
 from ser.extract.logmel import LogmelExtractor
-from ser.precision import autocast
+from ser.runtime.precision import autocast
 
 
 def test_registry_holds_the_five_kinds() -> None:
@@ -198,10 +198,10 @@ def test_reloading_for_another_precision_starts_from_the_checkpoint(
     fp32.load(torch.device("cpu"))
     expected = fp32.extract(wave)[0]
     auto = HubertExtractor(HubertOptions(model=str(tiny_models.hubert), precision="auto"))
-    monkeypatch.setattr("ser.precision.cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr("ser.runtime.precision.cpu_has_native_bf16", lambda: True)
     auto.load(torch.device("cpu"))  # frozen for bf16: linear weights stored in bf16
     assert auto.precision == "bf16"
-    monkeypatch.setattr("ser.precision.cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr("ser.runtime.precision.cpu_has_native_bf16", lambda: False)
     auto.load(torch.device("cpu"))  # now "auto" means fp32: float32 weights again
     assert auto.precision == "fp32"
     got = auto.extract(wave)[0]

@@ -15,10 +15,10 @@ from click.testing import CliRunner
 
 from ser.cache import FeatureStore
 from ser.cli import main
-from ser.cluster import dask_client
 from ser.errors import ConfigError
 from ser.extract.dask_run import model_loads
 from ser.extract.run import ExtractConfig, extract_features
+from ser.runtime.cluster import dask_client
 
 
 def _assert_same_store(a: Path, b: Path, names: list[str]) -> None:

@@ -15,8 +15,8 @@ from ser.cache.fingerprint import fingerprint
 from ser.errors import ConfigError
 from ser.extract.base import ExtractionError
 from ser.extract.hubert import HubertExtractor, HubertOptions
-from ser.precision import resolve_precision
-from ser.tiny import save_tiny_hubert
+from ser.runtime.precision import resolve_precision
+from ser.synth.tiny import save_tiny_hubert
 
 CPU = torch.device("cpu")
 LENGTHS = (16000, 9000, 4001, 9000, 700)  # ≤ 1 s; two of equal length share a conv pass
@@ -318,7 +318,7 @@ def test_other_wav2vec2_family_models(tmp_path: Path, model_type: str) -> None:
 
 
 def test_a_text_model_is_not_a_speech_model(tmp_path: Path) -> None:
-    from ser.tiny import build_tiny_models
+    from ser.synth.tiny import build_tiny_models
 
     models = build_tiny_models(tmp_path, ["hello"])
     with pytest.raises(ConfigError, match="is a bert model, not a wav2vec2-family speech model"):

@@ -13,9 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from ser.cache.model_names import parse_names, set_stem
 from ser.errors import ConfigError, ModelError
 from ser.extract import build_extractor
-from ser.model_names import parse_names, set_stem
 
 CPU = torch.device("cpu")
 
@@ -141,11 +141,11 @@ def test_predict_rebuilds_a_renamed_set_under_its_name(tiny_models: Any) -> None
 def test_doctests() -> None:
     import doctest
 
+    import ser.cache.model_names
     import ser.extract.loading
-    import ser.model_names
-    import ser.plain_progress
+    import ser.runtime.plain_progress
 
-    for module in (ser.model_names, ser.extract.loading, ser.plain_progress):
+    for module in (ser.cache.model_names, ser.extract.loading, ser.runtime.plain_progress):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 

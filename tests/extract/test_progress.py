@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from ser.extract.progress import on_terminal, progress_bar
-from ser.plain_progress import CountLines
+from ser.runtime.plain_progress import CountLines
 
 
 def test_a_file_gets_plain_lines_even_where_rich_is_told_to_colour_it() -> None:

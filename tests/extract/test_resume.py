@@ -19,7 +19,7 @@ from ser.cache import FeatureStore
 from ser.cache import shards as store_shards
 from ser.cli import main
 from ser.extract import EXTRACTORS
-from ser.tiny import save_tiny_hubert
+from ser.synth.tiny import save_tiny_hubert
 
 SETS = ("tiny-hubert.L1", "tiny-hubert.L2", "tiny-bert", "logmel80")
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 import ser.extract.shards as shards_module
-from ser.audio import load_audio
+from ser.corpus.audio import load_audio
 from ser.extract import build_extractor
 from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec
 from ser.extract.plan import audio_seconds, estimate_bytes, make_plan
@@ -260,8 +260,8 @@ def test_extract_features_writes_every_utterance_to_its_own_rows(
 def test_a_thread_change_during_a_following_extraction_is_said(
     synthetic_corpus: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ser.thread_watch import Change
-    from ser.threads import ThreadChoice
+    from ser.runtime.thread_watch import Change
+    from ser.runtime.threads import ThreadChoice
 
     checks: list[int] = []
 
@@ -273,7 +273,7 @@ def test_a_thread_change_during_a_following_extraction_is_said(
             checks.append(1)
             return Change(1, 2, 1.0) if len(checks) == 2 else None
 
-    monkeypatch.setattr("ser.thread_watch.ThreadWatch", Rival)
+    monkeypatch.setattr("ser.runtime.thread_watch.ThreadWatch", Rival)
     monkeypatch.setattr("ser.extract.run.set_torch_threads", lambda threads=None: ThreadChoice(
         2, "test", 2 if threads == "follow" else None))  # fmt: skip
     root, _ = synthetic_corpus

@@ -15,8 +15,8 @@ from ser.extract.base import ExtractionError
 from ser.extract.bert import BertExtractor, BertOptions
 from ser.extract.mpnet import MpnetExtractor, MpnetOptions
 from ser.extract.text import TextEncoderExtractor
-from ser.precision import resolve_precision
-from ser.tiny import TinyModels, build_tiny_models
+from ser.runtime.precision import resolve_precision
+from ser.synth.tiny import TinyModels, build_tiny_models
 
 CPU = torch.device("cpu")
 WORDS = ["hello", "world", "happy", "sad", "really", "i'm"]

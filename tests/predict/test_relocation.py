@@ -20,7 +20,7 @@ from rich.console import Console
 from ser.cli import main
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.predict.run import PredictConfig, predict
-from ser.tiny import save_tiny_hubert
+from ser.synth.tiny import save_tiny_hubert
 from ser.train.checkpoint import checkpoint_dir, load_checkpoint, located
 
 # Relative to the folder the run is made in, as `make demo` gives it (a path of two

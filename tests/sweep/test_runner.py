@@ -106,7 +106,7 @@ def test_a_killed_dask_worker_loses_no_finished_cell(store_path: Path, tmp_path:
 
     import cloudpickle
 
-    from ser.cluster import dask_client
+    from ser.runtime.cluster import dask_client
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     cells = cells_of("msmser-table3", store_path, tmp_path / "dask")

@@ -108,8 +108,8 @@ def test_every_preset_row_shares_the_presets_protocol_and_classes() -> None:
 def test_doctests() -> None:
     import doctest
 
-    import ser.cluster
+    import ser.runtime.cluster
     import ser.sweep.spec
 
-    for module in (ser.sweep.spec, ser.cluster):
+    for module in (ser.sweep.spec, ser.runtime.cluster):
         assert doctest.testmod(module).failed == 0, module.__name__

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ser.cache import FeatureStore
-from ser.labels import get_label_set
+from ser.corpus.labels import get_label_set
 from ser.predict.ensemble import probabilities
 from ser.train.checkpoint import (
     CheckpointError,

@@ -12,8 +12,8 @@ import torch
 
 from ser.cache.manifest import Manifest
 from ser.cache.testing import example_columns
+from ser.corpus.labels import get_label_set
 from ser.errors import ConfigError, StoreError
-from ser.labels import get_label_set
 from ser.train.batch import InputSpec
 from ser.train.data import (
     Batches,

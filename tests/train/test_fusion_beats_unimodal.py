@@ -34,7 +34,7 @@ import pytest
 
 from ser.cache import FeatureStore
 from ser.cache.testing import labelled_store
-from ser.labels import get_label_set
+from ser.corpus.labels import get_label_set
 from ser.train.models import ModelConfig
 from ser.train.run import TrainConfig, train
 

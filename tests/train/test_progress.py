@@ -9,7 +9,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from ser.plain_progress import EpochLines
+from ser.runtime.plain_progress import EpochLines
 from ser.train.models import ModelConfig
 from ser.train.progress import Heartbeat, Progress, Watched
 from ser.train.run import train

@@ -240,7 +240,7 @@ def test_precision_is_resolved_recorded_and_guards_resume(
     with pytest.raises(ConfigError, match="unknown precision 'half'"):
         make_plan(config(store_path, tmp_path, precision="half"))
     # "auto" trains in float32 on a CPU, even one with native bf16 (bf16 is opt-in).
-    monkeypatch.setattr("ser.precision.cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr("ser.runtime.precision.cpu_has_native_bf16", lambda: True)
     assert make_plan(config(store_path, tmp_path)).precision == "fp32"
     cfg = config(store_path, tmp_path, protocol="session5", epochs=2, precision="bf16")
     record = train(cfg)

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from ser.cluster import dask_client, gpu_pins
 from ser.errors import ConfigError
+from ser.runtime.cluster import dask_client, gpu_pins
 
 
 def test_gpu_pins_give_each_worker_its_own_gpu_round_robin() -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ser.corpus import UTT_ID
+from ser.corpus.labels import LABEL_CODES
+from ser.corpus.reader import UTT_ID
 from ser.errors import CorpusError
-from ser.labels import LABEL_CODES
 
 METADATA_COLUMNS: tuple[str, ...] = ("utt_id", "dialog", "session", "speaker_gender", "kind")
 METADATA_COLUMNS += ("order", "start", "end", "label")

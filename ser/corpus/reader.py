@@ -6,7 +6,7 @@ and the audio path from `sentences/wav/<dialog>/<utt_id>.wav`. Every quirk of th
 (see docs/IEMOCAP_FORMAT.md) is survived; what cannot be read is reported as a `Problem`
 and the read goes on.
 
->>> from ser.synth import SynthConfig, write_corpus
+>>> from ser.synth.corpus import SynthConfig, write_corpus
 >>> import tempfile
 >>> root = Path(tempfile.mkdtemp()) / "IEMOCAP_full_release"
 >>> _ = write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(4, 4)))
@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ser.corpus.labels import LABEL_CODES, get_label_set
 from ser.errors import CorpusError
-from ser.labels import LABEL_CODES, get_label_set
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class _Problems:
 def read_corpus(root: str | Path, classes: str = "all") -> CorpusReading:
     """Read an IEMOCAP root into utterance records of the class set `classes`.
 
-    `classes` is a name of `ser.labels.LABEL_SETS` (`4`, `5`, `6`, `all`); records keep
+    `classes` is a name of `ser.corpus.labels.LABEL_SETS` (`4`, `5`, `6`, `all`); records keep
     their consensus code (`exc` stays `exc` in the 4-class set). `order` is computed over
     all labelled turns of a dialog before the class filter, so it does not depend on it.
 

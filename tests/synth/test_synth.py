@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from ser import synth_audio
-from ser.corpus import read_corpus
+import ser.synth.audio as synth_audio
+from ser.corpus.reader import read_corpus
 from ser.errors import ConfigError, CorpusError
-from ser.synth import (
+from ser.synth.corpus import (
     VOCABULARY,
     SynthConfig,
     write_corpus,

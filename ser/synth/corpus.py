@@ -3,11 +3,11 @@
 `write_corpus` plans 5 sessions of improvised and scripted dialogs between the two
 speakers of each session (10 speakers), labels every turn with a consensus code in
 realistic-ish proportions, writes the EmoEvaluation and transcription files with the
-quirks of the real corpus, and synthesizes each utterance's wav (ser/synth_audio.py)
-with prosody that follows its emotion, while the transcripts (ser/synth_text.py) carry
-the emotion only part of the time. It returns the ground truth `ser.corpus.read_corpus`
+quirks of the real corpus, and synthesizes each utterance's wav (ser/synth/audio.py)
+with prosody that follows its emotion, while the transcripts (ser/synth/text.py) carry
+the emotion only part of the time. It returns the ground truth `ser.corpus.reader.read_corpus`
 must recover. `write_corpus_from_metadata` writes exactly the utterances of a CSV.
-What each dialog holds is planned in ser/synth_plan.py; this module lays a plan out as
+What each dialog holds is planned in ser/synth/plan.py; this module lays a plan out as
 the corpus's files.
 
 Every random draw comes from a generator seeded by (seed, purpose, place), so a seed
@@ -32,14 +32,13 @@ from pathlib import Path
 
 import soundfile
 
-from ser import synth_audio as audio
-from ser import synth_text as text
-from ser.corpus import Utterance
+from ser.corpus.reader import Utterance
 from ser.errors import ConfigError, CorpusError
-from ser.synth_plan import AUDIO, MAX_DIALOGS, Dialog, dialogs_from_metadata, plan_dialogs, rng_for
-from ser.synth_plan import MOODS as MOODS  # re-exported: defined here before synth_plan.py
-from ser.synth_plan import PRIOR as PRIOR
-from ser.synth_text import VOCABULARY
+from ser.synth import audio, text
+from ser.synth.plan import AUDIO, MAX_DIALOGS, Dialog, dialogs_from_metadata, plan_dialogs, rng_for
+from ser.synth.plan import MOODS as MOODS  # re-exported: defined here before synth_plan.py
+from ser.synth.plan import PRIOR as PRIOR
+from ser.synth.text import VOCABULARY
 
 __all__ = ["VOCABULARY", "SynthConfig", "SynthTruth", "write_corpus", "write_corpus_from_metadata"]
 

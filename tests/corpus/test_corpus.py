@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ser.corpus import CorpusReading, Problem, clean_transcript, read_corpus, summarize
+from ser.corpus.labels import LABEL_CODES
+from ser.corpus.reader import CorpusReading, Problem, clean_transcript, read_corpus, summarize
 from ser.errors import ConfigError, CorpusError
-from ser.labels import LABEL_CODES
 
 HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
 

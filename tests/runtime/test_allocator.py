@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-import ser.allocator
-from ser.allocator import USER_SETTINGS
+import ser.runtime.allocator
+from ser.runtime.allocator import USER_SETTINGS
 
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
 
@@ -19,7 +19,7 @@ glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc
 CYCLES = """
 import resource, sys
 import numpy as np
-from ser.allocator import tune_heap
+from ser.runtime.allocator import tune_heap
 print(tune_heap() if sys.argv[1] == "tune" else "untouched")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(20):
@@ -55,7 +55,7 @@ def test_a_users_malloc_setting_wins() -> None:
 
 
 def test_docstring_examples_run() -> None:
-    assert doctest.testmod(ser.allocator).failed == 0
+    assert doctest.testmod(ser.runtime.allocator).failed == 0
 
 
 @glibc_only

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ser.corpus.labels import LABEL_CODES, LABEL_SETS, get_label_set
 from ser.errors import ConfigError
-from ser.labels import LABEL_CODES, LABEL_SETS, get_label_set
 
 
 def test_four_class_merges_excited_into_happy_and_drops_the_rest() -> None:

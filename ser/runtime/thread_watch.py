@@ -2,7 +2,7 @@
 results depend on the machine's load): between epochs, how many of this process's cores
 someone else keeps busy, and torch's thread count moved to what is left.
 
-`ser.threads` sizes torch's pool once, at the start, from the cores idle then. A job that
+`ser.runtime.threads` sizes torch's pool once, at the start, from the cores idle then. A job that
 starts later on the same cores makes every operator's barrier wait for our thread that
 shares a core with it: on 2 cores the demo's MSMSER ran ~2.4x its quiet time beside a
 busy process that started after it, against ~1.35x with one thread. So between epochs
@@ -13,7 +13,7 @@ starts, back up when it ends. Windows shorter than `MIN_WINDOW` are pooled with 
 next (the kernel counts 100 ticks a second per core, too few to judge shorter ones).
 
 Only `--threads follow` is watched (`ThreadChoice.ceiling` set): every other choice is
-fixed for the run, so that the same command gives the same numbers (ser/threads.py).
+fixed for the run, so that the same command gives the same numbers (ser/runtime/threads.py).
 
 >>> ticks = iter([_sample(0, 0, 0), _sample(100, 100, 80)])
 >>> watch = ThreadWatch(ceiling=2, current=2, cpus=[0, 1], apply=lambda n: None,
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ser.threads import PROC_STAT, ThreadChoice, cpu_ticks, tick_deltas
+from ser.runtime.threads import PROC_STAT, ThreadChoice, cpu_ticks, tick_deltas
 
 PROC_SELF_STAT = Path("/proc/self/stat")
 #: Seconds a window must last before it is judged.

@@ -1,4 +1,4 @@
-"""CPU budget and torch thread defaults (ser.threads), and where the commands record them."""
+"""CPU budget and torch thread defaults (ser.runtime.threads), and where commands record them."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import ser.threads as threads_module
-from ser.threads import (
+import ser.runtime.threads as threads_module
+from ser.runtime.threads import (
     CpuBudget,
     brief_waits,
     cgroup_cpus,
@@ -232,7 +232,7 @@ def test_extract_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_the_command_sets_brief_waits_before_torch_loads() -> None:
     script = (
-        "import ser.cli, sys, torch, ser.threads as t; "
+        "import ser.cli, sys, torch, ser.runtime.threads as t; "
         "print(t.waits_briefly(), t.default_threads(t.CpuBudget(2, 2, None, 1)).count)"
     )
     unset = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT")
@@ -249,7 +249,7 @@ STAT = (
 
 
 def test_idle_cores_are_read_per_cpu_of_the_affinity_mask() -> None:
-    from ser.threads import idle_between
+    from ser.runtime.threads import idle_between
 
     before = STAT.format(u0=100, i0=100, u1=100, i1=100)
     busy_one = STAT.format(u0=200, i0=100, u1=100, i1=200)  # cpu0 busy, cpu1 idle
@@ -272,7 +272,7 @@ def test_the_default_ignores_the_machines_load(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_following_the_load_is_an_opt_in_that_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ser.threads import following_load
+    from ser.runtime.threads import following_load
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
@@ -295,7 +295,7 @@ def test_following_the_load_is_an_opt_in_that_says_so(monkeypatch: pytest.Monkey
 @pytest.mark.parametrize("value", ["0", "-1", "many", "1.5"])
 def test_threads_values_are_checked(value: str) -> None:
     from ser.errors import ConfigError
-    from ser.threads import parse_threads
+    from ser.runtime.threads import parse_threads
 
     with pytest.raises(ConfigError, match="--threads"):
         parse_threads(value)

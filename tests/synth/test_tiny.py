@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoTokenizer
 
-from ser.tiny import TinyModels, build_tiny_models, save_tiny_hubert, wordpiece_vocab
+from ser.synth.tiny import TinyModels, build_tiny_models, save_tiny_hubert, wordpiece_vocab
 
 WORDS = ["hello", "world", "Happy", "don't", "excited"]
 
@@ -103,7 +103,7 @@ def test_wordpiece_vocab_is_sorted_and_unique() -> None:
 
 
 def test_default_vocabulary_is_the_synthetic_corpus(tmp_path: Path) -> None:
-    from ser.synth import VOCABULARY
+    from ser.synth.corpus import VOCABULARY
 
     models = build_tiny_models(tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(models.bert)

@@ -5,7 +5,7 @@ A sentence holds a phrase of its own class with probability `CUE_P` (per class),
 of a class it is easily confused with otherwise (`MISLEAD_P`), and neutral filler around
 it. So a text classifier gets the cued utterances right, mistakes the rest for neutral
 or a neighbour, and errs on other utterances than an audio classifier, whose errors
-follow the prosodic intensity (ser/synth_audio.py), drawn independently.
+follow the prosodic intensity (ser/synth/audio.py), drawn independently.
 
 >>> import numpy as np
 >>> sentence = compose(np.random.default_rng(0), "ang")
@@ -123,7 +123,7 @@ def compose(rng: np.random.Generator, code: str, blend: tuple[str, str] | None =
 def with_tag(rng: np.random.Generator, sentence: str) -> str:
     """`sentence` with one tag put where real transcripts have them.
 
-    `ser.corpus.clean_transcript` of the result gives `sentence` back.
+    `ser.corpus.reader.clean_transcript` of the result gives `sentence` back.
     """
     tag = _pick(rng, TAGS)
     words = sentence.split(" ")

@@ -32,7 +32,7 @@ from transformers import (
     WhisperTokenizer,
 )
 
-from ser.synth import VOCABULARY
+from ser.synth.corpus import VOCABULARY
 
 HIDDEN = 32
 MAX_TOKENS = 64
@@ -219,14 +219,14 @@ def _save_tiny_mpnet(folder: Path, words: list[str], seed: int) -> Path:
 
 
 if __name__ == "__main__":
-    # `python -m ser.tiny OUT`: what the demo runs to get local models without a download.
+    # `python -m ser.synth.tiny OUT`: what the demo runs to get local models without a download.
     import sys
 
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one bar per saved file is noise in the demo
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m ser.tiny OUT_DIR")
+        sys.exit("usage: python -m ser.synth.tiny OUT_DIR")
     models = build_tiny_models(sys.argv[1])
     print(
         f"tiny models: hubert={models.hubert} mpnet={models.mpnet} bert={models.bert} "

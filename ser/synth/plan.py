@@ -1,9 +1,9 @@
-"""What a synthetic corpus holds, planned before anything is written (`ser.synth`).
+"""What a synthetic corpus holds, planned before anything is written (`ser.synth.corpus`).
 
 The dialogs and their turns: who speaks each turn, its label, text, prosody, timing and
 id, with the naming and line-order quirks of the real corpus, drawn from generators
 seeded by (seed, purpose, place) (`plan_dialogs`), or read from a metadata CSV
-(`dialogs_from_metadata`). Kept apart from `ser.synth`, which lays a plan out as files:
+(`dialogs_from_metadata`). Kept apart from `ser.synth.corpus`, which lays a plan out as files:
 what the corpus says is decided here, where it goes (and each wav's samples) there.
 """
 
@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ser import synth_audio as audio
-from ser import synth_text as text
-from ser.corpus import clean_transcript
-from ser.labels import LABEL_CODES
-from ser.synth_metadata import read_metadata
+from ser.corpus.labels import LABEL_CODES
+from ser.corpus.reader import clean_transcript
+from ser.synth import audio, text
+from ser.synth.metadata import read_metadata
 
-if TYPE_CHECKING:  # annotations only: ser.synth imports this module
-    from ser.synth import SynthConfig
+if TYPE_CHECKING:  # annotations only: ser.synth.corpus imports this module
+    from ser.synth.corpus import SynthConfig
 
 #: Label proportions close to the real corpus's, the rare codes a little more frequent.
 PRIOR: dict[str, float] = {

@@ -1,4 +1,4 @@
-"""Thread counts that follow other processes during a run (ser.thread_watch), and where
+"""Thread counts that follow other processes during a run (ser.runtime.thread_watch), and where
 `ser train` records the changes."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 import pytest
 import torch
 
-import ser.thread_watch as watch_module
-import ser.threads as threads_module
-from ser.thread_watch import Change, Sample, ThreadWatch, read_sample
+import ser.runtime.thread_watch as watch_module
+import ser.runtime.threads as threads_module
+from ser.runtime.thread_watch import Change, Sample, ThreadWatch, read_sample
 
 
 def samples(*windows: tuple[float, float, float]) -> Any:
@@ -87,8 +87,8 @@ def test_proc_files_are_parsed(tmp_path: Path) -> None:
 
 
 def test_only_a_run_that_follows_the_load_may_grow(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ser.thread_watch import watch_for
-    from ser.threads import CpuBudget, default_threads, following_load, set_torch_threads
+    from ser.runtime.thread_watch import watch_for
+    from ser.runtime.threads import CpuBudget, default_threads, following_load, set_torch_threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
@@ -123,12 +123,12 @@ class FakeWatch:
 def test_train_says_and_records_each_change(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from ser.threads import ThreadChoice
+    from ser.runtime.threads import ThreadChoice
     from tests.train.test_run import Recorder, build_store, config
 
     store = tmp_path / "features.zarr"
     build_store(store)
-    monkeypatch.setattr("ser.thread_watch.ThreadWatch", FakeWatch)
+    monkeypatch.setattr("ser.runtime.thread_watch.ThreadWatch", FakeWatch)
     monkeypatch.setattr(
         "ser.train.run.set_torch_threads",
         lambda threads=None: ThreadChoice(2, "test", 2 if threads == "follow" else None),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from ser.audio import AudioError, load_audio
+from ser.corpus.audio import AudioError, load_audio
 from ser.errors import SerError
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ser.errors import CorpusError
-from ser.synth_metadata import METADATA_COLUMNS, metadata_problem, read_metadata
+from ser.synth.metadata import METADATA_COLUMNS, metadata_problem, read_metadata
 
 GOOD = {
     "utt_id": "Ses02M_script01_1_F003",

@@ -1,4 +1,4 @@
-"""Precision names, their resolution per device, and autocast (ser/precision.py)."""
+"""Precision names, their resolution per device, and autocast (ser/runtime/precision.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ser.errors import ConfigError
-from ser.precision import autocast, check_precision, cpu_has_native_bf16, resolve_precision
+from ser.runtime.precision import autocast, check_precision, cpu_has_native_bf16, resolve_precision
 
 
 def test_check_precision_refuses_unknown_names() -> None:
@@ -51,6 +51,6 @@ def test_autocast_computes_in_the_precision(precision: str, dtype: torch.dtype) 
 def test_doctests() -> None:
     import doctest
 
-    import ser.precision
+    import ser.runtime.precision
 
-    assert doctest.testmod(ser.precision).failed == 0
+    assert doctest.testmod(ser.runtime.precision).failed == 0

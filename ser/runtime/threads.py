@@ -20,7 +20,7 @@ moved during the run:
 
 ``--threads follow`` is the opt-in to speed on a shared machine at the price of that
 promise: the count starts at the cores found idle (`idle_cores`, 0.1 s of /proc/stat) and
-moves between epochs and batches (`ser.thread_watch`); the record and report say that the
+moves between epochs and batches (`ser.runtime.thread_watch`); the record and report say that the
 results then depend on the machine's load. Figures: benchmarks/README.md, "Threads on a
 shared machine".
 
@@ -123,7 +123,7 @@ class ThreadChoice:
     count: int
     source: str
     # Only under `--threads follow`: the most threads the budget allows, which the run may
-    # go back up to when cores free up (`ser.thread_watch`). None: the count is fixed.
+    # go back up to when cores free up (`ser.runtime.thread_watch`). None: the count is fixed.
     ceiling: int | None = None
 
     @property

@@ -27,7 +27,7 @@ import soundfile
 from scipy.signal import lfilter
 
 SAMPLE_RATE = 16000
-_VOICES = 9  # part of the voices' seeds, apart from the other draws of ser.synth_plan
+_VOICES = 9  # part of the voices' seeds, apart from the other draws of ser.synth.plan
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The IEMOCAP corpus: its reader, label sets, audio loading and transcript WER."""
