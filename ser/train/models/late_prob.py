@@ -5,12 +5,11 @@
     text [B, D] (mean-pooled BERT) -> Linear -> tanh -> Dropout -> Linear -> text logits [B, C]
     logits = W_a softmax(audio logits) + W_t softmax(text logits)   (W_m: C x C linear layers)
 
-(with the member dimension K in front of every tensor, `ser.train.nn`; the CNN keeps
-its activations [B, K, C, T, F], members as channel groups). The paper's final softmax is
-the one inside the cross-entropy. Paper settings (defaults): 5 conv layers with max
-pooling, 2 linear layers, LeakyReLU, dropout 0.6; 5 classes and a random 70/20/10 split
-(`train_defaults`). Not in the paper (ours): the channels (32, 64, 128, 256, 256) and
-the linear width 256 (`d_model`).
+The CNN keeps its activations [B, C, T, F] (channels, time, mel). The paper's final
+softmax is the one inside the cross-entropy. Paper settings (defaults): 5 conv layers
+with max pooling, 2 linear layers, LeakyReLU, dropout 0.6; 5 classes and a random
+70/20/10 split (`train_defaults`). Not in the paper (ours): the channels
+(32, 64, 128, 256, 256) and the linear width 256 (`d_model`).
 
 Departures, because features are cached: the paper fine-tunes BERT; here the text head
 sits on frozen mean-pooled token states, shaped like BERT's pooler + classification head
@@ -31,155 +30,155 @@ its own supervision there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ser.train.batch import Batch, InputSpec
-from ser.train.losses import member_cross_entropy
-from ser.train.models.base import ModelOutput, SerModel, call_unstacked, unstacked_loss
+from ser.train.losses import cross_entropy
+from ser.train.models.base import ModelOutput, SerModel
 from ser.train.models.config import ModelConfig, need
-from ser.train.nn.conv import Conv2d
 from ser.train.nn.layers import ensure_length, masked_mean
-from ser.train.nn.noise import Dropper
-from ser.train.nn.stacked import Linear
+
+MODALITIES = ("audio", "text")
 
 
 class MaskedConvBlock(nn.Module):
-    """3x3 conv + LeakyReLU + 2x2 max-pool on [B, K, C, T, F] that ignores padded time steps."""
+    """3x3 conv + LeakyReLU + 2x2 max-pool on [B, C, T, F] that ignores padded time steps."""
 
-    def __init__(self, members: int, c_in: int, c_out: int) -> None:
+    def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
-        self.conv = Conv2d(members, c_in, c_out)
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        keep = mask[:, :, None, :, None]  # [B, K, 1, T, 1]
-        x = F.leaky_relu(self.conv(x.masked_fill(~keep, 0.0)))  # [B, K, C, T, F]
-        b, k, c, t, f = x.shape
-        x = x.masked_fill(~keep, float("-inf")).view(b, k * c, t, f)
-        x = F.max_pool2d(x, 2, ceil_mode=True)  # [B, K C, T/2, F/2]
-        x = x.view(b, k, c, *x.shape[-2:])
-        pooled = F.max_pool1d(mask.float(), 2, ceil_mode=True) > 0  # [B, K, T/2]
-        return x.masked_fill(~pooled[:, :, None, :, None], 0.0), pooled
+        keep = mask[:, None, :, None]  # [B, 1, T, 1]
+        # Zeros at padded frames: what the conv's own zero padding puts past a sequence end.
+        x = F.leaky_relu(self.conv(x.masked_fill(~keep, 0.0)))  # [B, C, T, F]
+        # -inf: a padded frame never wins a pooling window that holds a real one.
+        x = F.max_pool2d(x.masked_fill(~keep, float("-inf")), 2, ceil_mode=True)  # [B, C, T', F']
+        pooled = F.max_pool1d(mask[:, None, :].float(), 2, ceil_mode=True)[:, 0] > 0  # [B, T']
+        # Windows of padding only hold -inf: zero them, so nothing downstream sees an inf.
+        return x.masked_fill(~pooled[:, None, :, None], 0.0), pooled
 
 
 class LogMelCNN(nn.Module):
     """The audio branch: VGG-style CNN over [time, mel] -> class logits."""
 
     def __init__(
-        self, members: int, n_mels: int, channels: tuple[int, ...], hidden: int, n_classes: int
+        self,
+        n_mels: int,
+        channels: tuple[int, ...],
+        hidden: int,
+        n_classes: int,
+        dropout: float,
     ) -> None:
         super().__init__()
         ins = (1, *channels[:-1])
         self.blocks = nn.ModuleList(
-            MaskedConvBlock(members, c_in, c_out) for c_in, c_out in zip(ins, channels, strict=True)
+            MaskedConvBlock(c_in, c_out) for c_in, c_out in zip(ins, channels, strict=True)
         )
         freq = n_mels
         for _ in channels:
             freq = -(-freq // 2)  # ceil: the pooled mel axis
-        self.hidden = Linear(members, channels[-1] * freq, hidden)
-        self.out = Linear(members, hidden, n_classes)
+        self.hidden = nn.Linear(channels[-1] * freq, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, n_classes)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, drop: Dropper) -> torch.Tensor:
-        h = x.transpose(0, 1).unsqueeze(2)  # [B, K, 1, T, F]
-        m = mask.transpose(0, 1)  # [B, K, T]
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x, mask = ensure_length(x, mask)  # [B, T, F], [B, T]; T >= 1 even for empty batches
+        h, m = x.unsqueeze(1), mask  # [B, 1, T, F]
         for block in self.blocks:
-            h, m = block(h, m)  # [B, K, C, T', F'], [B, K, T']
-        b, k, c, t, f = h.shape
-        frames = h.permute(1, 0, 3, 2, 4).reshape(k, b, t, c * f)  # [K, B, T', C F']
-        pooled = masked_mean(frames, m.transpose(0, 1))  # [K, B, C F']
-        return self.out(drop(F.leaky_relu(self.hidden(pooled)), ("batch",)))  # [K, B, C]
+            h, m = block(h, m)  # [B, C, T', F'], [B, T']
+        b, c, t, f = h.shape
+        frames = h.permute(0, 2, 1, 3).reshape(b, t, c * f)  # [B, T', C F']
+        pooled = masked_mean(frames, m)  # [B, C F']; zeros for a sample with no frames
+        return self.out(self.dropout(F.leaky_relu(self.hidden(pooled))))  # [B, n_classes]
 
 
 class TextHead(nn.Module):
     """Linear -> tanh -> Dropout -> Linear on the mean-pooled text vector."""
 
-    def __init__(self, members: int, d_in: int, hidden: int, n_classes: int) -> None:
+    def __init__(self, d_in: int, hidden: int, n_classes: int, dropout: float) -> None:
         super().__init__()
-        self.hidden = Linear(members, d_in, hidden)
-        self.out = Linear(members, hidden, n_classes)
+        self.hidden = nn.Linear(d_in, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, n_classes)
 
-    def forward(self, x: torch.Tensor, drop: Dropper) -> torch.Tensor:
-        return self.out(drop(torch.tanh(self.hidden(x)), ("batch",)))  # [K, B, C]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(torch.tanh(self.hidden(x))))  # [B, n_classes]
+
+
+def branch_logits(branch: nn.Module, modality: str, name: str, batch: Batch) -> torch.Tensor:
+    """One branch's class logits [B, C] on its input `name` of `batch`."""
+    if modality == "audio":
+        return branch(batch.x[name], batch.mask[name])  # log-mel [B, T, F], mask [B, T]
+    return branch(batch.x[name])  # text vector [B, D]
 
 
 class LateProbFusion(SerModel):
     """Zhou et al.'s multimodal model (module docstring)."""
 
-    def __init__(
-        self, configs: Sequence[ModelConfig], inputs: list[InputSpec], n_classes: int
-    ) -> None:
-        super().__init__(configs, inputs, n_classes, unit="utterance")
-        k, hidden = self.members, need(self.config.d_model)
-        self.cnn = LogMelCNN(
-            k, self.spec("audio").dim, need(self.config.cnn_channels), hidden, n_classes
-        )
-        self.text_head = TextHead(k, self.spec("text").dim, hidden, n_classes)
-        self.audio_fuse = Linear(k, n_classes, n_classes)
-        self.text_fuse = Linear(k, n_classes, n_classes)
+    def __init__(self, config: ModelConfig, inputs: list[InputSpec], n_classes: int) -> None:
+        super().__init__(config, inputs, n_classes, unit="utterance")
+        hidden, dropout = need(config.d_model), need(config.dropout)
+        channels = need(config.cnn_channels)
+        self.cnn = LogMelCNN(self.spec("audio").dim, channels, hidden, n_classes, dropout)
+        self.text_head = TextHead(self.spec("text").dim, hidden, n_classes, dropout)
+        self.audio_fuse = nn.Linear(n_classes, n_classes)  # W_a
+        self.text_fuse = nn.Linear(n_classes, n_classes)  # W_t
 
     def branch(self, modality: str) -> nn.Module:
         """The audio CNN or the text head."""
+        if modality not in MODALITIES:
+            raise ValueError(f"no {modality!r} branch: audio or text")
         return self.cnn if modality == "audio" else self.text_head
 
-    def branch_logits(self, batch: Batch, modality: str, drop: Dropper) -> torch.Tensor:
-        """One branch's class logits [K, B, C]."""
-        name = self.spec(modality).name
-        if modality == "text":
-            return self.text_head(batch.x[name], drop)  # [K, B, C]
-        x, mask = ensure_length(batch.x[name], batch.mask[name])  # [K, B, T, F], [K, B, T]
-        return self.cnn(x, mask, drop)  # [K, B, C]
+    def stage(self, modality: str) -> BranchStage:
+        """The training stage of one branch alone (its module is this model's own)."""
+        return BranchStage(self.branch(modality), modality, self.spec(modality).name)
 
     def stages(self) -> list[tuple[str, nn.Module]]:
         """With `staged` (the paper): each branch alone, audio first, then the whole model."""
         if not self.config.staged:
             return []
-        return [(m, BranchStage(self, m)) for m in ("audio", "text")]
+        return [(m, self.stage(m)) for m in MODALITIES]
 
     def forward(self, batch: Batch) -> ModelOutput:
-        drop = self.drop(batch)
-        audio_logits = self.branch_logits(batch, "audio", drop)  # [K, B, C]
-        text_logits = self.branch_logits(batch, "text", drop)  # [K, B, C]
-        fused = self.audio_fuse(torch.softmax(audio_logits, dim=-1)) + self.text_fuse(
-            torch.softmax(text_logits, dim=-1)
-        )  # [K, B, C]
-        return ModelOutput(fused, {"audio": audio_logits, "text": text_logits})
+        audio = branch_logits(self.cnn, "audio", self.spec("audio").name, batch)  # [B, C]
+        text = branch_logits(self.text_head, "text", self.spec("text").name, batch)  # [B, C]
+        fused = self.audio_fuse(torch.softmax(audio, dim=-1)) + self.text_fuse(
+            torch.softmax(text, dim=-1)
+        )  # [B, C]
+        return ModelOutput(fused, {"audio": audio, "text": text})
 
 
 class BranchStage(nn.Module):
     """The first training stage of one branch: that branch alone, cross-entropy on its own
-    logits. Its parameters are the branch's only, so the other branch and the fusion
-    layers stay as they are; the trained weights are the model's own (shared modules).
+    logits. Its only registered submodule is the branch, so its parameters are that
+    branch's (the other branch and the fusion layers stay as they are) and, shared with
+    the model, the trained weights are the model's own. It holds no reference to the
+    model: a deep copy (the ensemble's) is a working stage of the copied branch.
 
-    The interface the training loop drives: forward(batch) -> ModelOutput, loss [K],
-    set_epoch, eval_mask.
+    The interface the training loop drives, as `SerModel`'s: forward(batch) ->
+    ModelOutput, loss (a scalar), set_epoch, eval_mask.
     """
 
-    def __init__(self, model: LateProbFusion, modality: str) -> None:
+    unit = "utterance"
+    summed_loss = False  # as SerModel's default: the mean over labelled items
+
+    def __init__(self, branch: nn.Module, modality: str, name: str) -> None:
         super().__init__()
-        if modality not in ("audio", "text"):
+        if modality not in MODALITIES:
             raise ValueError(f"no {modality!r} branch: audio or text")
-        self.modality = modality
-        self.branch = model.branch(modality)
-        self._model = (model,)  # a tuple: not registered, its other parameters are not ours
-        self.eval_mask: object = None
+        self.branch = branch
+        self.modality, self.name = modality, name
+        self.eval_mask: str | None = None  # a branch alone has no modality to drop
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         return None
 
-    def __call__(self, batch: Batch) -> ModelOutput:
-        if batch.sizes is None:  # one member's own batch (tests, one-off use)
-            return call_unstacked(self, batch, self._model[0].dropout_p)
-        return super().__call__(batch)
-
     def forward(self, batch: Batch) -> ModelOutput:
-        model = self._model[0]
-        drop = Dropper(batch.noise if self.training else None, model.dropout_p)
-        return ModelOutput(model.branch_logits(batch, self.modality, drop))  # [K, B, C]
+        return ModelOutput(branch_logits(self.branch, self.modality, self.name, batch))
 
     def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
-        if batch.sizes is None:
-            return unstacked_loss(self, out, batch)
-        return member_cross_entropy(out.logits, batch.labels)
+        return cross_entropy(out.logits, batch.labels)
