@@ -57,8 +57,8 @@ silent. "Same" marks agreement; "(was: ...)" what ser did before issue 14.
   last epoch's model tested (`--protocol session5 --val none`); the code also prints
   its best epoch on the test set, a selection on test data we do not make.
 - Optimiser: `torch.optim.Adam(lr=1e-3, weight_decay=1e-5)`, L2 added to the
-  gradient, betas (0.9, 0.999), eps 1e-8, one group for every parameter: same
-  (`ser.train.optim.MemberAdam`). The paper's "decay of 0.00001" and "L2 regularization
+  gradient, betas (0.9, 0.999), eps 1e-8, one group for every parameter: same (the
+  loop's `torch.optim.Adam`). The paper's "decay of 0.00001" and "L2 regularization
   with the weight of 0.00001" are that one setting in the code: no learning-rate decay.
   (An earlier main.py made four groups, a speaker head's with lr 0: not this model's.)
 - Initialisation: PyTorch's defaults: FC weights and biases U(+-1/sqrt(fan_in)), GRU
@@ -67,23 +67,42 @@ silent. "Same" marks agreement; "(was: ...)" what ser did before issue 14.
 - Utterances: the code's 4-class pickle holds only the 4-class utterances of each
   dialog, as our context holds the class set's utterances only: same. Metric: the
   code's "WA" weighs each utterance by 1 / its class's count, i.e. our UA.
+- Perspective loss at each fusion position (eq. 4-6: L_a and L_t on "the predicted
+  labels of audio modality and text modality"). The published code implements LGF
+  only; for EF, MF and LF the paper does not say where a modality's prediction comes
+  from, so those heads are our reading. Ours, only built with `loss="perspective"`:
+  - LGF (`logits`): the branches' own logits, the two terms the fused logits are made
+    of: same as the code (`After_fusion` returns them beside the fused output).
+  - LF (`late`): a linear head d -> C on each modality's self-attention output, i.e.
+    the paper's unimodal framework, whose self-attention outputs "are sent to a FC
+    layer which maps [them] to dimensions of emotion categories". An older version of
+    the authors' code in the repository's history (2022, `try_models_advanced.py`:
+    ADD after the self-attention, its perspective terms commented out) gave each
+    modality its own two-layer classifier (FC, tanh, dropout, FC) there instead.
+  - MF (`middle`), EF (`early`): the same linear head d -> C on each modality's Bi-GRU
+    output, or on its input FC's output. For EF ADD, the same 2022 commit's
+    `models.py` (`Early_fusion`, perspective loss on) did the same: a linear head on
+    each modality's projected utterance vector, with a ReLU on its logits, which we
+    leave out (the paper's logits are an FC's outputs).
+  Why a head on the representation at the fusion point: the loss is there "to retain
+  helpful unimodal characteristics for emotion when fusing", so it asks of each
+  representation that is fused that it tell the emotions apart on its own, as in the
+  paper's inspiration [17] (Wu et al. 2018, HUAPA; its code: a linear softmax layer on
+  each view's document vector, the two vectors the main classifier concatenates). A
+  modality's own copy of the remaining stages (at EF a whole unimodal model beside the
+  fused one) would ask it of that copy instead.
+  The code's softmax-before-cross-entropy (above) applies to these terms as well; we
+  take the cross-entropy of the logits, where L_a and L_t keep their gradient as the
+  modality heads grow confident, which weighs them more than the code's bounded terms.
 - Seeds: the code sets none; ours draws initialisation, shuffling and dropout from
   `--seed` (per member, `ser.train.run`).
 
-Perspective loss needs logits from each modality: at `logits` they are the modality
-branches' own FC outputs; at earlier positions each modality gets an auxiliary linear
-head (d -> C) on its representation at the fusion point (as the authors' early-fusion
-code does). Only built with `loss="perspective"`.
-
-`fusion="none", context=True` builds the unimodal framework alone (one feature set).
-
-Every tensor also leads with the member dimension K (`ser.train.nn`): K models of these
-shapes train as one. Utterances where `utt_mask` is False are skipped by the Bi-GRU (each
-direction steps through a dialog's real utterances only, see `ser.train.nn.gru`) and
-masked as attention keys, so padding or gaps never change the outputs (padding may hold
-any finite values); their logits are 0. Where both branches are at their Bi-GRU, the two
-Bi-GRUs (both directions, all members) run as one recurrence. The maths of `nn.GRU` and
-`nn.MultiheadAttention`, tested against them.
+Utterances where `utt_mask` is False are skipped by the Bi-GRU (each direction steps
+through a dialog's real utterances only, `ser.train.nn.gru`) and masked as attention
+keys, so padding or gaps never change the outputs (padding may hold any finite values);
+their logits are 0, and a dialog with no real utterance gives finite zeros. Where both
+branches are at their Bi-GRU, the two Bi-GRUs (both directions) step through time in
+one loop. The maths of `nn.GRU` and `nn.MultiheadAttention`, tested against them.
 """
 
 from __future__ import annotations
@@ -97,125 +116,130 @@ from torch import nn
 from ser.train.batch import Batch, InputSpec
 from ser.train.models.base import ModelOutput, SerModel
 from ser.train.models.config import MODALITIES, ModelConfig, need
-from ser.train.nn.gru import BiGRU as StackedBiGRU
-from ser.train.nn.noise import Dropper
-from ser.train.nn.stacked import Linear
+from ser.train.nn import gru
 
 POSITIONS = {"early": 1, "middle": 2, "late": 3, "logits": 4}
-UTTERANCES = ("batch", "utt")  # the padded axes of a [K, B, U, ...] tensor
 
 
 class InputFC(nn.Module):
     """The FC to d (stage 1): linear, no activation. A feature set that already has d
     dimensions goes in unchanged (the published code's 100-d audio vectors)."""
 
-    def __init__(self, members: int, d_in: int, d: int) -> None:
+    def __init__(self, d_in: int, d: int) -> None:
         super().__init__()
-        self.fc = Linear(members, d_in, d) if d_in != d else None
+        self.fc = nn.Linear(d_in, d) if d_in != d else None
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, drop: Dropper) -> torch.Tensor:
-        return x if self.fc is None else self.fc(x)  # [K, B, U, d]
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return x if self.fc is None else self.fc(x)  # [B, U, d]
 
 
 class BiGRU(nn.Module):
-    """Bi-GRU over the dialog's real utterances (stage 2); d/2 per direction; dropout after."""
+    """Bi-GRU over the dialog's real utterances (stage 2); d/2 per direction; dropout
+    after (and between layers)."""
 
-    def __init__(self, members: int, d: int, layers: int) -> None:
+    def __init__(self, d: int, layers: int, dropout: float) -> None:
         super().__init__()
-        self.gru = StackedBiGRU(members, d, d // 2, layers)
+        self.gru = gru.BiGRU(d, d // 2, layers, dropout=dropout)
+        self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, drop: Dropper) -> torch.Tensor:
-        return BiGRU.side_by_side([self], [x], mask, drop)[0]  # [K, B, U, d]
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.gru(x, mask))  # [B, U, d]
 
     @staticmethod
-    def side_by_side(
-        modules: Sequence[BiGRU], xs: Sequence[torch.Tensor], mask: torch.Tensor, drop: Dropper
+    def together(
+        stages: Sequence[BiGRU], xs: Sequence[torch.Tensor], mask: torch.Tensor
     ) -> list[torch.Tensor]:
-        """Module m on xs[m] [K, B, U, d] for all m in one recurrence -> M of [K, B, U, d]."""
-        out = StackedBiGRU.run(
-            [m.gru for m in modules], xs, mask, between=lambda h: drop(h, UTTERANCES)
-        )
-        return [drop(o, UTTERANCES) for o in out]
+        """Stage m on xs[m] [B, U, d] for every m, the GRUs stepping together."""
+        out = gru.BiGRU.together([s.gru for s in stages], xs, mask)
+        return [s.drop(o) for s, o in zip(stages, out, strict=True)]  # M of [B, U, d]
 
 
 class SelfAttention(nn.Module):
     """Multi-head self-attention across utterances (stage 3), `nn.MultiheadAttention`'s
-    maths and initialisation with dropout on the attention weights. Padded utterances
-    are masked as keys; their outputs are 0."""
+    maths and initialisation with dropout on the attention weights (so written out, not
+    SDPA). Padded utterances are masked as keys; their outputs are 0."""
 
-    def __init__(self, members: int, d: int, heads: int) -> None:
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
         super().__init__()
         self.heads = heads
-        self.qkv = Linear(members, d, 3 * d, init="xavier")
-        self.out = Linear(members, d, d, init="zero_bias")
+        self.qkv = nn.Linear(d, 3 * d)  # in_proj: Xavier-uniform, zero bias
+        self.out = nn.Linear(d, d)  # out_proj: nn.Linear's weight, zero bias
+        nn.init.xavier_uniform_(self.qkv.weight)
+        nn.init.zeros_(self.qkv.bias)
+        nn.init.zeros_(self.out.bias)
+        self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, drop: Dropper) -> torch.Tensor:
-        k, b, u, d = x.shape
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, u, d = x.shape
         dh = d // self.heads
-        qkv = self.qkv(x).view(k, b, u, 3, self.heads, dh).permute(3, 0, 1, 4, 2, 5)
-        q, key, v = qkv.unbind(0)  # [K, B, h, U, d/h]
+        qkv = self.qkv(x).view(b, u, 3, self.heads, dh).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # [B, h, U, d/h] each
         # A finite "minus infinity": a dialog with no real utterance gets uniform weights
         # (its outputs are zeroed) instead of NaN.
-        hide = torch.where(mask, 0.0, torch.finfo(q.dtype).min).to(q.dtype)  # [K, B, U]
-        scores = q @ key.transpose(-1, -2) * dh**-0.5 + hide[:, :, None, None, :]
-        weights = drop(torch.softmax(scores, dim=-1), ("batch", None, "utt", "utt"))
-        out = (weights @ v).transpose(2, 3).reshape(k, b, u, d)  # heads concatenated
-        return torch.where(mask.unsqueeze(-1), self.out(out), 0.0)  # [K, B, U, d]
+        hide = torch.where(mask, 0.0, torch.finfo(q.dtype).min).to(q.dtype)  # [B, U]
+        scores = q @ k.transpose(-1, -2) * dh**-0.5 + hide[:, None, None, :]  # [B, h, U, U]
+        weights = self.drop(torch.softmax(scores, dim=-1))
+        out = (weights @ v).transpose(1, 2).reshape(b, u, d)  # heads concatenated
+        return torch.where(mask.unsqueeze(-1), self.out(out), 0.0)  # [B, U, d]
 
 
 class Classifier(nn.Module):
     """FC + ReLU, dropout, FC to the emotion classes (stage 4)."""
 
-    def __init__(self, members: int, d: int, n_classes: int) -> None:
+    def __init__(self, d: int, n_classes: int, dropout: float) -> None:
         super().__init__()
-        self.hidden = Linear(members, d, d)
-        self.fc = Linear(members, d, n_classes)
+        self.hidden = nn.Linear(d, d)
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(d, n_classes)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, drop: Dropper) -> torch.Tensor:
-        return self.fc(drop(torch.relu(self.hidden(x)), UTTERANCES))  # [K, B, U, C]
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.drop(torch.relu(self.hidden(x))))  # [B, U, C]
 
 
 class Fuse(nn.Module):
-    """ADD, CONCAT or AT fusion of two [K, B, U, dim] representations."""
+    """ADD, CONCAT or AT fusion of two [B, U, dim] representations."""
 
-    def __init__(self, members: int, kind: str, dim: int) -> None:
+    def __init__(self, kind: str, dim: int) -> None:
         super().__init__()
         self.kind = kind
         if kind == "concat":
-            self.proj = Linear(members, 2 * dim, dim, bias=False)  # W_f
+            self.proj = nn.Linear(2 * dim, dim, bias=False)  # W_f
         elif kind == "attention":
-            self.proj = Linear(members, dim, dim)  # W
-            self.score = Linear(members, dim, 1, bias=False)  # w
+            self.proj = nn.Linear(dim, dim)  # W
+            self.score = nn.Linear(dim, 1, bias=False)  # w
 
     def forward(self, a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if self.kind == "add":
-            return a + t  # [K, B, U, dim]
+            return a + t  # [B, U, dim]
         if self.kind == "concat":
-            return self.proj(torch.cat([a, t], dim=-1))  # [K, B, U, dim]
-        stacked = torch.stack([a, t], dim=3)  # [K, B, U, 2, dim]
-        alpha = torch.softmax(self.score(torch.tanh(self.proj(stacked))), dim=3)  # [K, B, U, 2, 1]
-        return (alpha * stacked).sum(dim=3)  # [K, B, U, dim]
+            return self.proj(torch.cat([a, t], dim=-1))  # [B, U, dim]
+        stacked = torch.stack([a, t], dim=2)  # [B, U, 2, dim]
+        alpha = torch.softmax(self.score(torch.tanh(self.proj(stacked))), dim=2)  # [B, U, 2, 1]
+        return (alpha * stacked).sum(dim=2)  # [B, U, dim]
 
 
-def stages(members: int, d_in: int, config: ModelConfig, n_classes: int) -> list[nn.Module]:
-    d = need(config.d_model)
-    return [
-        InputFC(members, d_in, d),
-        BiGRU(members, d, need(config.layers)),
-        SelfAttention(members, d, need(config.heads)),
-        Classifier(members, d, n_classes),
+def stages(d_in: int, config: ModelConfig, n_classes: int, first: int, last: int) -> nn.ModuleList:
+    """Stages first..last (1-based, as the positions) of the unimodal framework; only
+    those are built, so that the others draw nothing from torch's generator."""
+    d, p = need(config.d_model), need(config.dropout)
+    make = [
+        lambda: InputFC(d_in, d),
+        lambda: BiGRU(d, need(config.layers), p),
+        lambda: SelfAttention(d, need(config.heads), p),
+        lambda: Classifier(d, n_classes, p),
     ]
+    return nn.ModuleList(build() for build in make[first - 1 : last])
 
 
 def side_by_side(
-    modules: Sequence[nn.Module], xs: list[torch.Tensor], mask: torch.Tensor, drop: Dropper
+    stages: Sequence[nn.Module], xs: Sequence[torch.Tensor], mask: torch.Tensor
 ) -> list[torch.Tensor]:
     """One stage of every branch on that branch's representation; the branches' Bi-GRUs
-    run as one recurrence."""
-    if len(modules) > 1 and all(isinstance(m, BiGRU) for m in modules):
-        grus = [m for m in modules if isinstance(m, BiGRU)]
-        return BiGRU.side_by_side(grus, xs, mask, drop)
-    return [m(x, mask, drop) for m, x in zip(modules, xs, strict=True)]
+    step together (one loop over time for both: its cost is mostly per step)."""
+    grus = [s for s in stages if isinstance(s, BiGRU)]
+    if len(stages) > 1 and len(grus) == len(stages):
+        return BiGRU.together(grus, xs, mask)
+    return [stage(x, mask) for stage, x in zip(stages, xs, strict=True)]
 
 
 class DialogModel(SerModel):
@@ -223,51 +247,46 @@ class DialogModel(SerModel):
 
     summed_loss = True  # eq. 3-6: sums over the utterances
 
-    def __init__(
-        self, configs: Sequence[ModelConfig], inputs: list[InputSpec], n_classes: int
-    ) -> None:
-        super().__init__(configs, inputs, n_classes, unit="dialog")
-        config, k = self.config, self.members
+    def __init__(self, config: ModelConfig, inputs: list[InputSpec], n_classes: int) -> None:
+        super().__init__(config, inputs, n_classes, unit="dialog")
+        d = need(config.d_model)
         self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
         self.at = POSITIONS[config.fusion_at] if config.fusion_at else len(POSITIONS)
         self.branches = nn.ModuleDict(
-            {
-                m: nn.ModuleList(stages(k, self.spec(m).dim, config, n_classes)[: self.at])
-                for m in self.modalities
-            }
+            {m: stages(self.spec(m).dim, config, n_classes, 1, self.at) for m in self.modalities}
         )
-        self.shared = nn.ModuleList(stages(k, need(config.d_model), config, n_classes)[self.at :])
-        fused_dim = n_classes if self.at == len(POSITIONS) else need(config.d_model)
-        self.fuse = Fuse(k, config.fusion, fused_dim) if len(self.modalities) == 2 else None
+        fused_dim = n_classes if self.at == len(POSITIONS) else d
+        self.fuse = Fuse(config.fusion, fused_dim) if len(self.modalities) == 2 else None
+        self.shared = stages(d, config, n_classes, self.at + 1, len(POSITIONS))
         self.aux_heads = nn.ModuleDict()
         if config.loss == "perspective" and self.at < len(POSITIONS):
-            self.aux_heads = nn.ModuleDict(
-                {m: Linear(k, fused_dim, n_classes) for m in self.modalities}
-            )
+            self.aux_heads = nn.ModuleDict({m: nn.Linear(d, n_classes) for m in self.modalities})
+
+    def branch(self, modality: str) -> nn.ModuleList:
+        """That modality's own stages, up to the fusion point."""
+        return cast(nn.ModuleList, self.branches[modality])
 
     def forward(self, batch: Batch) -> ModelOutput:
         if batch.utt_mask is None:
             raise ValueError("a dialog model needs batches of unit 'dialog' (utt_mask missing)")
-        mask = batch.utt_mask  # [K, B, U]
-        keep = mask.unsqueeze(-1)  # [K, B, U, 1]
-        drop = self.drop(batch)
-        xs = [batch.x[self.spec(m).name] for m in self.modalities]  # [K, B, U, D_m] each
-        branches = [cast(nn.ModuleList, self.branches[m]) for m in self.modalities]
+        mask = batch.utt_mask  # [B, U]
+        xs = [batch.x[self.spec(m).name] for m in self.modalities]  # [B, U, D_m] each
+        branches = [self.branch(m) for m in self.modalities]
         for depth in range(self.at):
-            xs = side_by_side([branch[depth] for branch in branches], xs, mask, drop)
-        reps = dict(zip(self.modalities, xs, strict=True))  # [K, B, U, dim at the fusion point]
+            xs = side_by_side([branch[depth] for branch in branches], xs, mask)
+        reps = dict(zip(self.modalities, xs, strict=True))  # [B, U, dim at the fusion point]
         if self.fuse is None:
-            fused = reps[self.modalities[0]]  # [K, B, U, d]
+            x = reps[self.modalities[0]]  # [B, U, d]
         else:
-            fused = self.fuse(reps["audio"], reps["text"])  # [K, B, U, dim]
-        for module in self.shared:
-            fused = module(fused, mask, drop)
-        logits = fused  # [K, B, U, C]
+            x = self.fuse(reps["audio"], reps["text"])  # [B, U, dim]
+        for stage in self.shared:
+            x = stage(x, mask)
         aux = {}
         if self.fuse is not None and self.at == len(POSITIONS):
-            aux = dict(reps)  # the branches' own logits
+            aux = reps  # the branches' own logits
         elif self.aux_heads:
-            aux = {m: self.aux_heads[m](reps[m]) for m in self.modalities}  # [K, B, U, C] each
+            aux = {m: self.aux_heads[m](reps[m]) for m in self.modalities}  # [B, U, C] each
+        keep = mask.unsqueeze(-1)  # [B, U, 1]
         return ModelOutput(
-            torch.where(keep, logits, 0.0), {m: torch.where(keep, v, 0.0) for m, v in aux.items()}
-        )
+            torch.where(keep, x, 0.0), {m: torch.where(keep, v, 0.0) for m, v in aux.items()}
+        )  # logits [B, U, C]
