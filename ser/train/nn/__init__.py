@@ -1,15 +1,11 @@
-"""Building blocks of stacked models: K independent models ("members") in one.
+"""Building blocks of the models: plain single-member PyTorch modules.
 
-Every parameter has a leading member dimension K, every activation too: a layer is one
-batched product over the members instead of K small ones. Members never mix: member k's
-outputs depend on member k's weights and member k's inputs only, so K models trained
-stacked are K models trained one after another (`ser.train.loop`), at the cost of one.
+Every block runs under `torch.func.vmap` unchanged (`ser.train.ensemble` trains many
+members at once that way): no branch on tensor values, no in-place writes into inputs,
+randomness from `nn.Dropout` / `torch.rand`.
 
-- `stacked.py`: `Linear`, `LayerNorm`, `Parameter` init per member (`init_members`).
-- `noise.py`: per-member random streams; dropout whose masks do not depend on the other
-  members or on padding.
-- `attention.py`: multi-head attention and post-norm transformer layers.
-- `gru.py`: a bidirectional GRU that steps over real positions only.
-- `conv.py`: 2-d convolution, members folded into channel groups.
+- `attention.py`: multi-head attention on `scaled_dot_product_attention` and post-norm
+  transformer encoder / decoder layers.
+- `gru.py`: the bidirectional GRU of the dialog models.
 - `layers.py`: mask helpers, attention pooling, frame scaling, the 2-layer MLP head.
 """

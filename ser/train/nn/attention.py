@@ -1,20 +1,29 @@
-"""Multi-head attention and post-norm transformer layers, member-stacked.
+"""Multi-head attention and post-norm transformer layers on `scaled_dot_product_attention`.
 
-The layers of `nn.TransformerEncoderLayer` / `nn.TransformerDecoderLayer` (post-norm,
-ReLU, feed-forward width 4 d, dropout after each sublayer and inside the feed-forward)
-with every weight [K, ...]. Attention runs in `scaled_dot_product_attention` with the
-members folded into its batch. Unlike PyTorch's layers, the attention weights
-themselves are not dropped: a fused attention kernel draws that mask from the global
-generator, which would tie members together; the sublayer outputs still are.
+The maths of `nn.TransformerEncoderLayer` / `nn.TransformerDecoderLayer` with
+`batch_first=True, norm_first=False` (post-norm, ReLU, feed-forward width 4 d, dropout
+after each sublayer and inside the feed-forward; tests/train/nn/test_attention.py
+compares them with copied weights), written on `F.scaled_dot_product_attention` because
+`nn.MultiheadAttention` does not run under `torch.func.vmap`. Input projections are
+Xavier-uniform over their own shape with zero bias (self-attention's [3d, d] as
+`nn.MultiheadAttention`'s; cross-attention's q [d, d] and kv [2d, d] each on its own),
+everything else has `nn.Linear` / `nn.LayerNorm`'s defaults.
+
+Unlike PyTorch's layers, the attention weights themselves are not dropped (nor were
+they before; the sublayer outputs still are). Members stacked under
+`vmap(randomness="different")` must each draw their own masks: `nn.Dropout` does, by
+vmap's rule for random operators, but SDPA's `dropout_p` draws inside the fused kernel
+(on CUDA one launch over all members' rows), per member only as far as that kernel's
+batching rule makes it, which no CPU test of ours can check.
 
 A layer takes its keys' mask as `key_mask(keep)` makes it, once for all the layers
-over the same keys (it costs a few operations).
+over the same keys.
 
 >>> import torch
->>> layer = EncoderLayer(2, 8, 2)
->>> x, keep = torch.randn(2, 3, 5, 8), torch.ones(2, 3, 5, dtype=torch.bool)
->>> layer(x, key_mask(keep), Dropper(None, [0.1, 0.1]), ("batch", "t")).shape
-torch.Size([2, 3, 5, 8])
+>>> layer = EncoderLayer(8, 2, dropout=0.1)
+>>> x, keep = torch.randn(3, 5, 8), torch.ones(3, 5, dtype=torch.bool)
+>>> layer(x, key_mask(keep)).shape
+torch.Size([3, 5, 8])
 """
 
 from __future__ import annotations
@@ -24,96 +33,103 @@ from torch import nn
 from torch.nn import functional as F
 
 from ser.train.nn.layers import keep_one
-from ser.train.nn.noise import Axes, Dropper
-from ser.train.nn.stacked import LayerNorm, Linear
 
 
 def key_mask(keep: torch.Tensor) -> torch.Tensor:
-    """`keep` [K, B, Tk] (True = a key to attend to) as attention's mask [K B, 1, 1, Tk];
-    a row without any key attends to its first (`keep_one`)."""
-    k, b = keep.shape[:2]
-    return keep_one(keep).reshape(k * b, 1, 1, -1)
+    """`keep` [B, Tk] (True = a key to attend to) as attention's mask [B, 1, 1, Tk]
+    (broadcast over heads and queries); a row without any key attends to its first
+    (`keep_one`)."""
+    return keep_one(keep)[..., None, None, :]
+
+
+def _projection(d_in: int, d_out: int) -> nn.Linear:
+    """An attention input projection: Xavier-uniform weight, zero bias (as
+    `nn.MultiheadAttention` initialises its in-projection)."""
+    linear = nn.Linear(d_in, d_out)
+    nn.init.xavier_uniform_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    return linear
 
 
 class Attention(nn.Module):
-    """Multi-head attention of queries [K, B, Tq, d] over keys/values [K, B, Tk, d]."""
+    """Multi-head attention of queries [B, Tq, d] over keys/values [B, Tk, d]."""
 
-    def __init__(self, members: int, d: int, heads: int, cross: bool = False) -> None:
+    def __init__(self, d: int, heads: int, cross: bool = False) -> None:
         super().__init__()
         if d % heads:
             raise ValueError(f"d {d} is not divisible by {heads} heads")
-        self.members, self.d, self.heads, self.cross = members, d, heads, cross
-        if cross:
-            self.q = Linear(members, d, d, init="xavier")
-            self.kv = Linear(members, d, 2 * d, init="xavier")
+        self.d, self.heads, self.cross = d, heads, cross
+        if cross:  # queries from x, keys and values from the memory
+            self.q = _projection(d, d)
+            self.kv = _projection(d, 2 * d)
         else:
-            self.qkv = Linear(members, d, 3 * d, init="xavier")
-        self.out = Linear(members, d, d)
+            self.qkv = _projection(d, 3 * d)
+        self.out = nn.Linear(d, d)
 
     def forward(
-        self, x: torch.Tensor, memory: torch.Tensor | None, keys: torch.Tensor | None
+        self, x: torch.Tensor, memory: torch.Tensor | None = None, keys: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """`keys`: the keys' `key_mask` (None: attend to all); `memory` for cross."""
-        k_, b, tq, d = x.shape
+        """`memory` [B, Tk, d] for cross-attention; `keys`: the keys' `key_mask` (None:
+        attend to all) -> [B, Tq, d]."""
         if self.cross:
             if memory is None:
                 raise ValueError("cross-attention needs a memory")
-            q = self.q(x)  # [K, B, Tq, d]
-            key, value = self.kv(memory).chunk(2, dim=-1)  # [K, B, Tk, d] each
+            q = self.q(x)  # [B, Tq, d]
+            k, v = self.kv(memory).chunk(2, dim=-1)  # [B, Tk, d] each
         else:
-            q, key, value = self.qkv(x).chunk(3, dim=-1)  # [K, B, T, d] each
-        q, key, value = (self._heads(t) for t in (q, key, value))  # [K B, h, T, d/h]
-        out = F.scaled_dot_product_attention(q, key, value, attn_mask=keys)  # [K B, h, Tq, d/h]
-        out = out.transpose(1, 2).reshape(k_, b, tq, d)  # heads concatenated
-        return self.out(out)  # [K, B, Tq, d]
+            q, k, v = self.qkv(x).chunk(3, dim=-1)  # [B, T, d] each
+        q, k, v = (self._split(t) for t in (q, k, v))  # [B, h, T, d/h]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keys)  # [B, h, Tq, d/h]
+        out = out.transpose(-3, -2).flatten(-2)  # [B, Tq, d], heads concatenated
+        return self.out(out)
 
-    def _heads(self, t: torch.Tensor) -> torch.Tensor:
-        k_, b, n, d = t.shape
-        return t.reshape(k_ * b, n, self.heads, d // self.heads).transpose(1, 2)
+    def _split(self, t: torch.Tensor) -> torch.Tensor:
+        """[B, T, d] -> [B, h, T, d/h]."""
+        return t.unflatten(-1, (self.heads, -1)).transpose(-3, -2)
 
 
 class FeedForward(nn.Module):
     """Linear(d, 4d) -> ReLU -> Dropout -> Linear(4d, d)."""
 
-    def __init__(self, members: int, d: int) -> None:
+    def __init__(self, d: int, dropout: float) -> None:
         super().__init__()
-        self.up = Linear(members, d, 4 * d)
-        self.down = Linear(members, 4 * d, d)
+        self.up = nn.Linear(d, 4 * d)
+        self.drop = nn.Dropout(dropout)
+        self.down = nn.Linear(4 * d, d)
 
-    def forward(self, x: torch.Tensor, drop: Dropper, axes: Axes) -> torch.Tensor:
-        return self.down(drop(torch.relu(self.up(x)), axes))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(self.drop(torch.relu(self.up(x))))
 
 
 class EncoderLayer(nn.Module):
     """x = norm1(x + drop(selfattn(x))); x = norm2(x + drop(ff(x)))."""
 
-    def __init__(self, members: int, d: int, heads: int) -> None:
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
         super().__init__()
-        self.attn = Attention(members, d, heads)
-        self.ff = FeedForward(members, d)
-        self.norm1, self.norm2 = LayerNorm(members, d), LayerNorm(members, d)
+        self.attn = Attention(d, heads)
+        self.ff = FeedForward(d, dropout)
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
 
-    def forward(
-        self, x: torch.Tensor, keys: torch.Tensor, drop: Dropper, axes: Axes
-    ) -> torch.Tensor:
-        x = self.norm1(x + drop(self.attn(x, None, keys), axes))  # [K, B, T, d]
-        return self.norm2(x + drop(self.ff(x, drop, axes), axes))
+    def forward(self, x: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """x [B, T, d], keys: `key_mask` of x's frames -> [B, T, d]."""
+        x = self.norm1(x + self.drop1(self.attn(x, None, keys)))
+        return self.norm2(x + self.drop2(self.ff(x)))
 
 
 class DecoderLayer(nn.Module):
     """Self-attention over the queries, cross-attention to the memory, feed-forward."""
 
-    def __init__(self, members: int, d: int, heads: int) -> None:
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
         super().__init__()
-        self.self_attn = Attention(members, d, heads)
-        self.cross_attn = Attention(members, d, heads, cross=True)
-        self.ff = FeedForward(members, d)
-        self.norm1, self.norm2, self.norm3 = (LayerNorm(members, d) for _ in range(3))
+        self.self_attn = Attention(d, heads)
+        self.cross_attn = Attention(d, heads, cross=True)
+        self.ff = FeedForward(d, dropout)
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.drop1, self.drop2, self.drop3 = (nn.Dropout(dropout) for _ in range(3))
 
-    def forward(
-        self, x: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor, drop: Dropper
-    ) -> torch.Tensor:
-        axes: Axes = ("batch",)  # queries: a fixed number per sample
-        x = self.norm1(x + drop(self.self_attn(x, None, None), axes))  # [K, B, L, d]
-        x = self.norm2(x + drop(self.cross_attn(x, memory, keys), axes))
-        return self.norm3(x + drop(self.ff(x, drop, axes), axes))
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """x [B, L, d] queries (all real), memory [B, S, d], keys: its `key_mask` -> [B, L, d]."""
+        x = self.norm1(x + self.drop1(self.self_attn(x)))
+        x = self.norm2(x + self.drop2(self.cross_attn(x, memory, keys)))
+        return self.norm3(x + self.drop3(self.ff(x)))

@@ -1,12 +1,13 @@
-"""Small mask-aware blocks of stacked models.
+"""Small mask-aware blocks: mask helpers, attention pooling, frame scaling, the MLP head.
 
-Masks follow `ser.train.batch`: True = a real frame / token / utterance; tensors lead
-with the member dimension K.
+Masks follow `ser.train.batch`: True = a real frame / token / utterance. The helpers are
+generic over leading dimensions ([..., T, D] with a mask [..., T]); the modules take one
+batch, [B, T, D] or [B, D].
 
 >>> import torch
->>> x = torch.tensor([[[[1.0], [3.0], [100.0]]]])  # [K=1, B=1, T=3, D=1]
->>> masked_mean(x, torch.tensor([[[True, True, False]]]))
-tensor([[[2.]]])
+>>> x = torch.tensor([[[1.0], [3.0], [100.0]]])  # [B=1, T=3, D=1]
+>>> masked_mean(x, torch.tensor([[True, True, False]]))
+tensor([[2.]])
 """
 
 from __future__ import annotations
@@ -16,26 +17,22 @@ import math
 import torch
 from torch import nn
 
-from ser.train.nn.noise import Axes, Dropper
-from ser.train.nn.stacked import Linear
-
 
 def keep_one(mask: torch.Tensor) -> torch.Tensor:
     """`mask` [..., T] with position 0 switched on in rows that have no True at all.
 
     Attention over a row whose keys are all masked gives NaN, and NaN poisons gradients
     even where the output is ignored afterwards. Callers zero the values at such
-    positions, so the one key let through carries nothing. No branch on the data: no
-    device-to-host sync.
+    positions, so the one key let through carries nothing. No branch on the data (no
+    device-to-host sync, and it runs under `vmap`).
     """
     empty = ~mask.any(dim=-1, keepdim=True)  # [..., 1]
-    first = torch.zeros_like(mask)
-    first[..., 0] = True
+    first = torch.arange(mask.shape[-1], device=mask.device) == 0  # [T]
     return mask | (first & empty)
 
 
 def ensure_length(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad a zero-length batch ([K, B, 0, D]) to length 1 (all masked) so attention works."""
+    """Pad a zero-length batch ([..., 0, D]) to length 1 (all masked) so attention works."""
     if x.shape[-2] > 0:
         return x, mask
     return x.new_zeros(*x.shape[:-2], 1, x.shape[-1]), mask.new_zeros(*mask.shape[:-1], 1)
@@ -65,39 +62,43 @@ class AttentionPool(nn.Module):
     """Self-attention pooling: a learned score per position, softmax over real positions,
     weighted sum (Chen & Zhao 2020, the pooling MSMSER cites)."""
 
-    def __init__(self, members: int, dim: int) -> None:
+    def __init__(self, dim: int) -> None:
         super().__init__()
-        self.score = Linear(members, dim, 1)
+        self.score = nn.Linear(dim, 1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        scores = self.score(x).squeeze(-1)  # [K, B, T]
+        """x [B, T, D], mask [B, T] (None: every position is real) -> [B, D]."""
+        scores = self.score(x).squeeze(-1)  # [B, T]
         if mask is not None:
             scores = scores.masked_fill(~keep_one(mask), float("-inf"))
-        weights = torch.softmax(scores.float(), dim=-1).to(x.dtype)  # [K, B, T]
-        return torch.einsum("kbt,kbtd->kbd", weights, x)  # [K, B, D]
+        weights = torch.softmax(scores.float(), dim=-1).to(x.dtype)  # [B, T]
+        return (weights.unsqueeze(-2) @ x).squeeze(-2)  # [B, D]
 
 
 class FrameScale(nn.Module):
     """MSMSER's self-attention module: a 2-layer MLP + sigmoid gives each frame a scale in
     (0, 1) that multiplies the frame (the hidden width is not in the paper: we use `dim`)."""
 
-    def __init__(self, members: int, dim: int) -> None:
+    def __init__(self, dim: int) -> None:
         super().__init__()
-        self.hidden = Linear(members, dim, dim)
-        self.out = Linear(members, dim, 1)
+        self.hidden = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = torch.sigmoid(self.out(torch.relu(self.hidden(x))))  # [K, B, T, 1]
-        return x * scale  # [K, B, T, D]
+        """x [B, T, D] -> [B, T, D]."""
+        scale = torch.sigmoid(self.out(torch.relu(self.hidden(x))))  # [B, T, 1]
+        return x * scale
 
 
 class MLP(nn.Module):
-    """Linear -> ReLU -> Dropout -> Linear: the 2-layer classifier heads."""
+    """Linear -> ReLU -> Dropout -> Linear: the 2-layer classifier heads ([..., d_in] ->
+    [..., d_out])."""
 
-    def __init__(self, members: int, d_in: int, d_hidden: int, d_out: int) -> None:
+    def __init__(self, d_in: int, d_hidden: int, d_out: int, dropout: float) -> None:
         super().__init__()
-        self.hidden = Linear(members, d_in, d_hidden)
-        self.out = Linear(members, d_hidden, d_out)
+        self.hidden = nn.Linear(d_in, d_hidden)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(d_hidden, d_out)
 
-    def forward(self, x: torch.Tensor, drop: Dropper, axes: Axes = ("batch",)) -> torch.Tensor:
-        return self.out(drop(torch.relu(self.hidden(x)), axes))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.drop(torch.relu(self.hidden(x))))
