@@ -6,7 +6,6 @@ and turns `SerError` into a one-line message with its exit code.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import sys
 from typing import Any
@@ -15,7 +14,6 @@ import click
 
 from ser import __version__
 from ser.errors import SerError
-from ser.runtime.allocator import tune_heap
 from ser.runtime.threads import brief_waits
 
 # Before any command imports torch, which loads OpenMP and reads this once: waiting
@@ -50,9 +48,6 @@ class _Group(click.Group):
         if family is None:
             return None
         module = importlib.import_module(f"ser.commands.{family}")
-        # What the imports built (torch's ~10^5 objects) lives as long as the process:
-        # frozen, the collector no longer walks it, which takes ~0.3 s off every exit.
-        gc.freeze()
         return next(c for c in module.COMMANDS if c.name == cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -67,7 +62,6 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="ser")
 def main() -> None:
     """Multimodal speech emotion recognition: cached features, fast fusion training."""
-    tune_heap()  # before any command allocates: see ser/runtime/allocator.py
 
 
 if __name__ == "__main__":

@@ -145,13 +145,6 @@ REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
     "to bound memory, 1 trains them one after another (the same results up to float "
     "rounding, which a long run can carry into a few predictions).",
 )
-@click.option(
-    "--cuda-graphs",
-    is_flag=True,
-    help="Replay training and validation steps from CUDA graphs (bf16 or fp32 on a GPU): "
-    "steps at a few static shapes, issued at once instead of launch by launch. The same "
-    "results up to float rounding.",
-)
 @click.option("--out", type=click.Path(path_type=str), default="runs", show_default=True)
 @click.option("--name", default=None, help="Run name [derived from the config].")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run of the same name.")
@@ -216,7 +209,6 @@ def config_from_options(o: Mapping[str, Any]) -> TrainConfig:
         precision=o["precision"],
         threads=o["threads"],
         members_at_once=o["members_at_once"],
-        cuda_graphs=o.get("cuda_graphs", False),
         out=o["out"],
         name=o["name"],
         overwrite=o["overwrite"],

@@ -80,7 +80,7 @@ def probabilities(
     batches = Batches(data, positions, list(ckpt.specs), unit, size, zscore=ckpt.zscore)
     out = np.zeros((len(positions), len(ckpt.classes)), dtype=np.float32)
     where = {int(row): i for i, row in enumerate(data.manifest_rows[positions])}
-    with masked(model, [ckpt.model.eval_mask]):
+    with masked(model, ckpt.model.eval_mask):
         for batch in batches:
             with autocast(device, ckpt.precision):
                 logits = model(batch).logits  # [B, C] or [B, U, C]

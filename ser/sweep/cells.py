@@ -69,7 +69,7 @@ def _names(names: list[str]) -> str:
 def _resolve(cell: Cell, handle: Any, store: str, out: Path, sessions: int) -> ResolvedCell:
     from ser.commands.train import config_from_options
     from ser.train.features import resolve_features
-    from ser.train.models.base import shape_key
+    from ser.train.group import run_key
     from ser.train.models.config import FeatureInfo, plan_inputs
 
     # Resolved: a cell's run.json names its store and folder wherever it is read from.
@@ -86,11 +86,7 @@ def _resolve(cell: Cell, handle: Any, store: str, out: Path, sessions: int) -> R
     fingerprints = {f.name: f.fingerprint for f in features}
     blob = json.dumps({"config": what, "fingerprints": fingerprints}, sort_keys=True)
     key = hashlib.sha256(blob.encode()).hexdigest()[:KEY_LENGTH]
-    task_key = (
-        what["features"], plan.classes, plan.protocol, config.val, plan.epochs,
-        plan.batch_size, plan.precision, str(plan.device), plan.seeds[0],
-        shape_key(config.model),
-    )  # fmt: skip
+    task_key = run_key(config, plan)  # the key `ser train` stacks members by
     folds = sessions if plan.protocol == "loso" else 1
     return ResolvedCell(
         cell, key, replace(config, name=key), what, task_key, members=len(plan.seeds) * folds

@@ -62,7 +62,7 @@ def estimate(cell: Any, store: Any, cache: dict[Any, Any] | None = None) -> Esti
     cache = {} if cache is None else cache
     if key not in cache:
         n_classes = len(get_label_set(plan.classes).classes)
-        model = build_model(config.model, list(specs), n_classes=n_classes, seeds=[0])
+        model = build_model(config.model, list(specs), n_classes=n_classes, seed=0)
         passes = 2 if model.stages() else 1  # branches alone first, then the whole model
         cache[key] = (sum(p.numel() for p in model.parameters()), passes)
     params, passes = cache[key]

@@ -7,12 +7,9 @@ exactly those views. Everything is already on the training device.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
-
-if TYPE_CHECKING:
-    from ser.train.nn.noise import Noise
 
 View = Literal["sequence", "vector"]
 Unit = Literal["utterance", "dialog"]
@@ -34,9 +31,8 @@ class Batch:
     """A batch of utterances (unit "utterance") or of dialogs (unit "dialog").
 
     The data side (`Batches`) yields one member's batch with the shapes below; the loop
-    stacks the K members' batches (`ser.train.stack.stack_batches`) into one whose every
-    tensor leads with K (padded to the largest member; an absent member is all padding)
-    and whose `noise` holds the members' random streams while training.
+    stacks the K members' batches (`ser.train.stack`) into one whose every tensor leads
+    with K (padded to the largest member; an absent member is all padding).
 
     unit "utterance":
       x[name]     sequence view: [B, T, D] float, zero-padded;  vector view: [B, D]
@@ -55,9 +51,6 @@ class Batch:
     labels: torch.Tensor
     index: torch.Tensor
     utt_mask: torch.Tensor | None = None
-    noise: Noise | None = None
-    sizes: dict[str, list[int]] | None = None  # stacked: each member's own extents
-    extents: dict[str, torch.Tensor] | None = None  # the same on the device, [K] each
 
     @property
     def size(self) -> int:

@@ -38,20 +38,14 @@ if TYPE_CHECKING:  # annotations only: data.py imports this module to re-export 
 
 
 def bucket_batches(
-    lengths: np.ndarray,
-    batch_size: int,
-    rng: np.random.Generator | None,
-    keys: np.ndarray | None = None,
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None
 ) -> list[np.ndarray]:
     """Batches of indices into `lengths`, each index exactly once.
 
     With `rng` (training): sorted by length jittered by ±10 % (ties at random), cut into
     batches, batch order shuffled, so batches hold similar lengths but change each epoch.
-    With `keys` too (uniforms shared by the members of a stacked run, at least one per
-    batch), the order is not drawn from `rng`: the batch of length rank r goes to the
-    step whose key has rank r among the first n keys. Members then take batches of about
-    the same length quantile at each step (keys[s]), so a stacked batch pads little,
-    while a member's order still depends on nothing but the keys and its own batches.
+    A member of a stacked run draws its order from its own seed alone, so the seeds of a
+    run are independent repeats (the stack pads each step to its longest batch).
     Without `rng` (evaluation): sorted by length, in order.
 
     >>> [b.tolist() for b in bucket_batches(np.array([5, 1, 3, 2]), 2, None)]
@@ -64,13 +58,7 @@ def bucket_batches(
         key = lengths * rng.uniform(0.9, 1.1, size=n)
         order = np.lexsort((rng.random(n), key))
     batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-    if rng is not None and keys is not None:
-        if len(keys) < len(batches):
-            raise ValueError(f"{len(keys)} order keys for {len(batches)} batches")
-        step_rank = np.argsort(np.argsort(keys[: len(batches)], kind="stable"), kind="stable")
-        by_length = np.argsort([lengths[b].mean() for b in batches], kind="stable")
-        batches = [batches[i] for i in by_length[step_rank]]
-    elif rng is not None:
+    if rng is not None:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
 
@@ -113,12 +101,8 @@ class Batches:
         zscore: Mapping[str, ZScore] | None = None,
         shuffle: bool = False,
         seed: int = 0,
-        order_seed: int | None = None,
     ) -> None:
         self.data, self.specs, self.unit = data, list(specs), unit
-        # Stacked runs: the members of one run share `order_seed`, so their batches of
-        # each step have about the same length (`bucket_batches`' keys).
-        self.order_seed, self.epoch = order_seed, 0
         self.positions = np.asarray(positions, dtype=np.int64)
         self.batch_size, self.zscore = batch_size, dict(zscore or {})
         self.rng = np.random.default_rng(seed) if shuffle else None
@@ -164,13 +148,6 @@ class Batches:
     def _units(self) -> int:
         return len(self._groups) if self.unit == "dialog" else len(self.positions)
 
-    def _keys(self, n: int) -> np.ndarray | None:
-        """This epoch's shared order keys (training sides with an `order_seed`)."""
-        if self.rng is None or self.order_seed is None:
-            return None
-        self.epoch += 1
-        return np.random.default_rng([self.order_seed, self.epoch]).random(n)
-
     def __iter__(self) -> Iterator[Batch]:
         if self._kept is not None:
             return iter(self._kept)
@@ -195,7 +172,7 @@ class Batches:
                 ]
             return [StepPlan(_padded([self._groups[i] for i in batch]), {}) for batch in plan]
         total = sum(self._seq_len.values(), np.zeros(len(self.positions), dtype=np.int64))
-        plan = bucket_batches(total, self.batch_size, self.rng, self._keys(len(self)))
+        plan = bucket_batches(total, self.batch_size, self.rng)
         return [
             StepPlan(
                 self.positions[local],

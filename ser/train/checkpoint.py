@@ -36,10 +36,11 @@ from ser.errors import SerError
 from ser.train.batch import InputSpec
 from ser.train.data import ZScore
 from ser.train.models.config import ModelConfig
-from ser.train.nn.stacked import load_member_state
 
 CHECKPOINTS = "checkpoints"
-FORMAT = 1
+# 2: a plain module's state_dict (issue 26). 1 held member-stacked weights [1, ...] of
+# the engine before it: refused with a message, the run trains again in minutes.
+FORMAT = 2
 FINAL = "final"
 
 
@@ -66,8 +67,8 @@ class Checkpoint:
         """The model with these weights, in eval mode on `device`."""
         from ser.train.models import build_model
 
-        model = build_model(self.model, list(self.specs), len(self.classes), seeds=[0])
-        load_member_state(model, 0, self.state)  # one member: the weights without K
+        model = build_model(self.model, list(self.specs), len(self.classes), seed=0)
+        model.load_state_dict(self.state)
         return model.to(device).eval()
 
 
@@ -143,6 +144,11 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
         raise CheckpointError(f"checkpoint {path} cannot be read: {err}") from None
     if meta.get("format", 0) > FORMAT:
         raise CheckpointError(f"checkpoint {path} was written by a newer ser")
+    if meta.get("format", 0) < FORMAT:
+        raise CheckpointError(
+            f"checkpoint {path} holds the member-stacked weights of an older ser (format "
+            f"{meta.get('format', 0)}); train the run again with `ser train ... --overwrite`"
+        )
     state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     zscore = {
         name: ZScore(tensors[f"zscore.{name}.mean"], tensors[f"zscore.{name}.std"])

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from ser.train.batch import InputSpec, Unit
 from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
 from ser.train.data import Batches, TrainData, fit_zscore
+from ser.train.ensemble import Ensemble
 from ser.train.loop import LoopConfig, Member, select
-from ser.train.nn.stacked import member_state
 
 
 def final_epochs(record: dict[str, Any]) -> int:
@@ -42,7 +43,7 @@ def train_final(
         return
     epochs, seed = final_epochs(record), plan.seeds[0]
     progress.message(f"--final: training on all {len(data)} utterances for {epochs} epochs")
-    model = build_model(config.model, list(specs), len(data.classes), seeds=[seed])
+    model = build_model(config.model, list(specs), len(data.classes), seed=seed)
     model = model.to(plan.device)
     everything = np.arange(len(data))
     zscore = fit_zscore(data, everything)
@@ -54,16 +55,23 @@ def train_final(
         epochs=epochs, lr=plan.lr, weight_decay=plan.weight_decay, precision=plan.precision
     )
     # No validation side: the loop trains the fixed epochs and keeps the last.
-    member = Member(batches, nothing, nothing, loop, seed=seed, zscore=zscore)
+    member = Member(batches, nothing, nothing, loop, zscore=zscore)
     planned = model.stages()  # Zhou et al.'s branches alone first, as the folds trained
-    for n, (name, stage) in enumerate(planned, 1):
-        progress.stage(n, len(planned) + 1, f"{name} alone")
-        select(stage, [member], data.classes, progress.epoch, progress.step)
-    if planned:
-        progress.stage(len(planned) + 1, len(planned) + 1, "the whole model")
-    select(model, [member], data.classes, progress.epoch, progress.step)
+    with torch.random.fork_rng(
+        devices=[plan.device.index or 0] if plan.device.type == "cuda" else []
+    ):
+        torch.manual_seed(seed)
+        for n, (name, stage) in enumerate(planned, 1):
+            progress.stage(n, len(planned) + 1, f"{name} alone")
+            ensemble = Ensemble([stage])
+            select(ensemble, [member], data.classes, progress.epoch, progress.step)
+            ensemble.write_back([stage])
+        if planned:
+            progress.stage(len(planned) + 1, len(planned) + 1, "the whole model")
+        ensemble = Ensemble([model])
+        select(ensemble, [member], data.classes, progress.epoch, progress.step)
     save_fold_checkpoint(
-        plan.run_dir, FINAL, member_state(model, 0), store=config.store, config=config.model,
+        plan.run_dir, FINAL, ensemble.member_state(0), store=config.store, config=config.model,
         classes=data.classes, specs=specs, unit=unit, precision=plan.precision,
         zscore=zscore, extra={"seed": seed, "fold": FINAL, "epochs": epochs},
     )  # fmt: skip

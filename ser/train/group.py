@@ -1,33 +1,39 @@
-"""Groups of (run, seed, fold) jobs trained as the members of one stacked model.
+"""Groups of (run, seed, fold) jobs trained as the members of one `Ensemble`.
 
 A job is one (seed, fold) of one run (`ser.train.run`). Jobs of several runs join one
-group when their members can share a model and a loop: the same data, input specs and
-shape options (`shape_key`), the same epochs, batch size, precision, batch order and
-CUDA graphs or not. The options a member keeps for itself (lr, weight decay, dropout,
-RMM, patience, eval mask) may differ, so a sweep's Table 3 (RMM on/off, tested
-unmasked / text-only / audio-only) trains as one stacked model. Every member gets the
-result it gets trained alone.
+group when their members can share an ensemble and a loop (`group_key`): the same data,
+inputs and model config (so the same shapes and code), the same optimiser settings,
+epochs, batch size, precision and device, and the same number of training steps per
+epoch (an element-wise optimizer over stacked tensors steps every member at once; folds
+of other sizes train in groups of their own). Patience may differ. `ser train` and the
+sweep group through this one key.
+
+Member (seed, fold k) is initialised from `seed` (every fold of a seed starts from the
+same weights) and shuffles its own batches with seed * 1000 + k. Its random draws
+(dropout, modality masks) come from the group's generator, seeded with its first
+member's seed * 1000 + k: alone (`--members-at-once 1`) a member draws exactly what a
+one-member group draws; in a stack it is the same model drawing other numbers.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import nn
 
 from ser.train.batch import Unit
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import Batches, fit_zscore
-from ser.train.loop import FitResult, LoopConfig, Member, fit, select
-from ser.train.models.base import shape_key
-from ser.train.nn.stacked import member_state
+from ser.train.ensemble import Ensemble
+from ser.train.loop import FitResult, LoopConfig, Member, Selection, select, test
 from ser.train.protocols import Fold
 
 if TYPE_CHECKING:
+    from ser.train.plan import Plan, TrainConfig
     from ser.train.run import Prepared, Progress
 
 
@@ -40,22 +46,26 @@ class Job:
     k: int
     fold: Fold
 
+    @property
+    def stream(self) -> int:
+        """The seed of this job's batch order (and of its draws when trained alone)."""
+        return self.seed * 1000 + self.k
 
-def group_key(run: Prepared) -> tuple[Hashable, ...]:
-    """What members of one stacked model must share (see the module docstring)."""
-    plan = run.plan
+
+def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
+    """What the runs whose members may share an ensemble share: the settings part of
+    `group_key`, known before any data is read (the sweep's tasks are cut by it)."""
     return (
-        id(run.data),
-        run.unit,
-        tuple(run.specs),
-        shape_key(run.config.model),
-        plan.epochs,
-        plan.batch_size,
-        plan.precision,
-        plan.graphs,
-        str(plan.device),
-        plan.seeds[0],  # the batch order all members follow
-    )
+        config.store, config.features, plan.classes, config.model, plan.epochs,
+        plan.batch_size, plan.lr, plan.weight_decay, plan.precision, str(plan.device),
+    )  # fmt: skip
+
+
+def group_key(job: Job) -> tuple[Hashable, ...]:
+    """What members of one ensemble must share (see the module docstring)."""
+    run, plan = job.run, job.run.plan
+    steps = len(Batches(run.data, job.fold.train, run.specs, run.unit, plan.batch_size))
+    return (*run_key(run.config, plan), id(run.data), tuple(run.specs), steps)
 
 
 def make_groups(jobs: Sequence[Job], at_once: int | None) -> list[list[Job]]:
@@ -63,7 +73,7 @@ def make_groups(jobs: Sequence[Job], at_once: int | None) -> list[list[Job]]:
     pieces of at most `at_once` members (None: no bound)."""
     by_key: dict[tuple[Hashable, ...], list[Job]] = {}
     for job in jobs:
-        by_key.setdefault(group_key(job.run), []).append(job)
+        by_key.setdefault(group_key(job), []).append(job)
     groups = []
     for members in by_key.values():
         size = at_once or max(len(members), 1)
@@ -72,7 +82,7 @@ def make_groups(jobs: Sequence[Job], at_once: int | None) -> list[list[Job]]:
 
 
 def describe(group: Sequence[Job]) -> str:
-    """e.g. "fold1" (one member), "fold1..fold5 x seeds 0-2 (15 members stacked)" or
+    """e.g. "fold1" (one member), "fold1 x seeds 0-2 (3 members stacked)" or
     "session5 x seed 0 (6 members stacked, 6 runs)"."""
     if len(group) == 1:
         return group[0].fold.name
@@ -86,41 +96,60 @@ def describe(group: Sequence[Job]) -> str:
 
 
 def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
-    """Train the jobs of `group` as the members of one stacked model.
-
-    Member (seed, fold k) is initialised from `seed` (every fold of a seed starts from
-    the same weights), shuffles its batches with seed * 1000 + k and draws its dropout
-    and modality masks from a generator seeded likewise: its result is the one it gets
-    trained alone (`--members-at-once 1`).
-    """
+    """Train the jobs of `group` as the members of one ensemble (module docstring)."""
     from ser.train.models import build_model
 
     first = group[0].run
-    seeds = [job.seed for job in group]
-    configs = [job.run.config.model for job in group]
-    model = build_model(configs, list(first.specs), len(first.data.classes), seeds)
-    model = model.to(first.plan.device)
-    members = [_member(job) for job in group]
-    stages, planned = {}, model.stages()  # e.g. Zhou et al.'s branches, each alone first
-    total = len(planned) + 1
-    for n, (name, stage) in enumerate(planned, 1):
-        progress.stage(n, total, f"{name} alone")
-        stages[name] = select(stage, members, first.data.classes, progress.epoch, progress.step)
-    if planned:
-        progress.stage(total, total, "the whole model")
-    results = fit(model, members, first.data.classes, progress.epoch, progress.step)
-    for k, (job, member, result) in enumerate(zip(group, members, results, strict=True)):
-        _save(job, member, result, member_state(model, k))
-    if not stages:
-        return results
-    return [
-        dataclasses.replace(
-            result,
-            stages={name: chosen[k] for name, chosen in stages.items()},
-            seconds=result.seconds + sum(chosen[k].seconds for chosen in stages.values()),
-        )
-        for k, result in enumerate(results)
+    classes = first.data.classes
+    modules = [
+        build_model(job.run.config.model, list(first.specs), len(classes), seed=job.seed)
+        for job in group
     ]
+    modules = [m.to(first.plan.device) for m in modules]
+    with torch.random.fork_rng(devices=_cuda(first.plan.device)):
+        torch.manual_seed(group[0].stream)
+        stages = _stages(modules, group, classes, progress)
+        members = [_member(job) for job in group]  # batch orders from the seed again
+        ensemble = Ensemble(modules)
+        chosen = select(ensemble, members, classes, progress.epoch, progress.step)
+        tested = test(ensemble, members, classes, progress.step)
+    results = []
+    for k, (job, member, c, t) in enumerate(zip(group, members, chosen, tested, strict=True)):
+        earlier = {name: stage[k] for name, stage in stages.items()}
+        result = FitResult(
+            c.best_epoch, c.curves, t, c.seconds + sum(s.seconds for s in earlier.values()),
+            stages=earlier, stacked=len(group),
+        )  # fmt: skip
+        _save(job, member, result, ensemble.member_state(k))
+        results.append(result)
+    return results
+
+
+def _stages(
+    modules: Sequence[nn.Module], group: Sequence[Job], classes: Sequence[str], progress: Progress
+) -> dict[str, list[Selection]]:
+    """The family's earlier stages (e.g. Zhou et al.'s branches, each alone first), each
+    trained with selection and written back into the members' modules. Each stage
+    shuffles from the members' seeds anew: a member stopped early trains on unrecorded
+    in a stack, and must not leave the next stage another batch order than alone."""
+    planned = [m.stages() for m in modules]  # type: ignore[operator]
+    total = len(planned[0]) + 1
+    out = {}
+    for n, (name, _) in enumerate(planned[0], 1):
+        progress.stage(n, total, f"{name} alone")
+        stage_modules = [p[n - 1][1] for p in planned]
+        members = [_member(job) for job in group]
+        ensemble = Ensemble(stage_modules)
+        out[name] = select(ensemble, members, classes, progress.epoch, progress.step)
+        ensemble.write_back(stage_modules)
+    if planned[0]:
+        progress.stage(total, total, "the whole model")
+    return out
+
+
+def _cuda(device: torch.device) -> list[int]:
+    """The CUDA device whose generator `fork_rng` must restore too (none on the CPU)."""
+    return [device.index or 0] if device.type == "cuda" else []
 
 
 def _save(job: Job, member: Member, result: FitResult, state: dict[str, torch.Tensor]) -> None:
@@ -137,25 +166,22 @@ def _save(job: Job, member: Member, result: FitResult, state: dict[str, torch.Te
 
 
 def _member(job: Job) -> Member:
-    """One (seed, fold) run's sides: z-scores from its own training side only. Its batch
-    order follows the run's first seed (shared by all members: aligned lengths)."""
-    run, fold, seed = job.run, job.fold, job.seed
+    """One (seed, fold) run's sides: z-scores from its own training side only; its batch
+    order from its own seed."""
+    run, fold = job.run, job.fold
     size = run.plan.batch_size
     zscore = fit_zscore(run.data, fold.train)
     train = Batches(
         run.data, fold.train, run.specs, run.unit, size, zscore=zscore, shuffle=True,
-        seed=seed * 1000 + job.k, order_seed=run.plan.seeds[0],
+        seed=job.stream,
     )  # fmt: skip
-    val, test = (
+    val, test_side = (
         Batches(
             run.data, rows, run.specs, run.unit, _eval_size(run.unit, size, rows), zscore=zscore
         )
         for rows in (fold.val, fold.test)
     )
-    return Member(
-        train=train, val=val, test=test, config=loop_config(run), seed=seed * 1000 + job.k,
-        zscore=zscore,
-    )  # fmt: skip
+    return Member(train=train, val=val, test=test_side, config=loop_config(run), zscore=zscore)
 
 
 def loop_config(run: Prepared) -> LoopConfig:
@@ -166,7 +192,6 @@ def loop_config(run: Prepared) -> LoopConfig:
         patience=run.config.patience,
         eval_mask=run.config.model.eval_mask,
         precision=run.plan.precision,
-        graphs=run.plan.graphs,
     )
 
 
@@ -176,4 +201,6 @@ def _eval_size(unit: Unit, size: int, positions: np.ndarray) -> int:
     return max(size, len(positions)) if unit == "dialog" else size
 
 
-__all__ = ["Job", "describe", "group_key", "loop_config", "make_groups", "train_group"]
+__all__ = [
+    "Job", "describe", "group_key", "loop_config", "make_groups", "run_key", "train_group",
+]  # fmt: skip

@@ -1,49 +1,49 @@
-"""The training loop of stacked models: K members, each its own run, trained as one.
+"""The training loop: K members, each its own run, trained as one `Ensemble`.
 
-A `Member` is one training run: its data sides (its own fold and batches), its
-settings (`LoopConfig`) and its random stream. `fit(model, members, classes)` trains the
-K members of a stacked model (`ser.train.models`) together and returns each member's
-`FitResult`, exactly what that member gives when trained alone (K = 1):
+A `Member` is one training run: its data sides (its own fold and batches) and its
+settings (`LoopConfig`). `select(ensemble, members, classes)` trains the K members of an
+ensemble (`ser.train.ensemble`, built from K plain modules) together and returns each
+member's `Selection`; `test` then scores each member on its own test side:
 
-- each training step stacks the members' next batches (`ser.train.stack`); a member whose
-  epoch has ended, or that stopped early, is padding in the stack and is not updated;
+- each training step stacks the members' next batches (`ser.train.stack`): members of one
+  ensemble take the same number of steps per epoch (`ser.train.group` groups them so);
 - the loss is the sum of the members' own losses, so member k's gradient is its own (a
-  model with `summed_loss` is trained on each member's loss summed over its labelled
-  utterances instead of their mean, and reports the mean);
-  `MemberAdam` updates each member with its own settings and step count;
-- dropout and modality masks come from each member's generator at its own shapes;
+  model with `summed_loss` is trained on its loss summed over its labelled utterances
+  instead of their mean, and reports the mean); `torch.optim.Adam` over the stacked
+  tensors updates each member element-wise, as it would alone;
+- dropout and modality masks: each member its own draws (vmap's "different" randomness);
 - each member scores its own validation side after every epoch and keeps the state of its
   best epoch (validation UA, ties: lower validation loss); with `patience` it stops when
-  that has not improved for so many epochs; a member with an empty validation side
+  that has not improved for so many epochs (a stopped member of a stack trains on with
+  the others, unrecorded: its kept state is final); a member with an empty validation side
   (`--val none`) trains the fixed epochs and keeps the last;
 - at the end each member's selected state is tested on its own test side. The test side
   is never looked at before that, so neither the best epoch nor early stopping can
   depend on it.
 
 With a low `precision` the forward pass runs under `torch.autocast`: fp16 (CUDA) with a
-loss scale per member, bf16 without one (its range is float32's). Losses are summed on
-the device and read once per epoch.
+`GradScaler` (one scale for the ensemble: a step skipped for an overflow is skipped by
+every member of it), bf16 without one (its range is float32's). Losses are summed on the
+device and read once per epoch.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ser.train.batch import Batch
-from ser.train.capture import StepGraphs, evaluation_step, training_step
+from ser.train.data import Batches
+from ser.train.ensemble import Ensemble
 from ser.train.metrics import Metrics, compute_metrics, ua_wa
-from ser.train.nn.noise import Noise, Streams
-from ser.train.optim import MemberAdam
-from ser.train.stack import Sides, padded_sizes, sides_of
+from ser.train.stack import StackedSides
 
 
 @dataclass(frozen=True)
@@ -56,20 +56,16 @@ class LoopConfig:
     patience: int | None = None  # stop after this many epochs without a better val UA
     eval_mask: str | None = None  # modality masked when testing only ("text" | "audio")
     precision: str = "fp32"  # "fp32" | "bf16" | "fp16" (autocast), resolved by the caller
-    # Training steps at static shapes, replayed from CUDA graphs (`ser.train.capture`;
-    # on the CPU from the same fixed buffers, eagerly).
-    graphs: bool = False
 
 
 @dataclass(frozen=True)
 class Member:
-    """One training run of a stacked model: its sides, settings and random stream."""
+    """One training run of an ensemble: its sides and settings."""
 
-    train: Iterable[Batch]
-    val: Iterable[Batch]
-    test: Iterable[Batch]
+    train: Batches
+    val: Batches
+    test: Batches
     config: LoopConfig
-    seed: int  # seeds the member's generator (dropout, modality masking)
     zscore: Mapping[str, Any] = field(default_factory=dict)  # its training side's statistics
 
 
@@ -107,7 +103,7 @@ class Evaluation(Predictions):
 
 @dataclass(frozen=True)
 class Selection:
-    """What training with model selection produced (the model holds the chosen state)."""
+    """What training with model selection produced (the ensemble holds the chosen state)."""
 
     best_epoch: int  # 1-based
     curves: Curves
@@ -121,8 +117,8 @@ class FitResult:
     best_epoch: int  # 1-based
     curves: Curves
     test: Evaluation
-    # The member's share of training and evaluation, data loading excluded: the stacked
-    # model's time divided by its `stacked` members (1: trained alone).
+    # The member's share of training and evaluation, data loading excluded: the
+    # ensemble's time divided by its `stacked` members (1: trained alone).
     seconds: float
     stages: dict[str, Selection] = field(default_factory=dict)  # earlier stages, if any
     stacked: int = 1
@@ -135,73 +131,36 @@ EpochHook = Callable[[int, int, float, float], None]  # (epoch, epochs, train lo
 StepHook = Callable[[str, int, int | None], None]
 
 
-def fit(
-    model: nn.Module,
-    members: Sequence[Member],
-    classes: Sequence[str],
-    on_epoch: EpochHook | None = None,
-    on_step: StepHook | None = None,
-) -> list[FitResult]:
-    """Train the members, select each one's epoch on its `val`, test it on its `test`."""
-    start = time.perf_counter()
-    chosen = select(model, members, classes, on_epoch, on_step)
-    everyone = [True] * len(members)
-    tests = sides_of([m.test for m in members])
-    with masked(model, [m.config.eval_mask for m in members]):
-        tested = evaluate(
-            model, tests, everyone, classes, members[0].config.precision, on_step=on_step
-        )
-    seconds = _elapsed(model, start) / len(members)  # each member's share of the time
-    return [
-        FitResult(c.best_epoch, c.curves, _present(t), seconds, stacked=len(members))
-        for c, t in zip(chosen, tested, strict=True)
-    ]
-
-
-def _present(evaluation: Evaluation | None) -> Evaluation:
-    """An active member's evaluation (`evaluate` gives None for inactive members only)."""
-    if evaluation is None:
-        raise RuntimeError("an active member was not evaluated")
-    return evaluation
-
-
 def select(
-    model: nn.Module,
+    ensemble: Ensemble,
     members: Sequence[Member],
     classes: Sequence[str],
     on_epoch: EpochHook | None = None,
     on_step: StepHook | None = None,
 ) -> list[Selection]:
     """Train each member for its configured epochs, scoring its `val` after each; the
-    state of each member's best epoch is loaded into the model at the end."""
+    state of each member's best epoch is loaded into the ensemble at the end."""
     start = time.perf_counter()
     configs = [m.config for m in members]
     epochs, precision = _shared(configs, "epochs"), _shared(configs, "precision")
-    device = next(model.parameters()).device
-    optimizer = MemberAdam(
-        model.parameters(),
-        lr=[c.lr for c in configs],
-        weight_decay=[c.weight_decay for c in configs],
-        scaled=precision == "fp16",
+    optimizer = torch.optim.Adam(
+        ensemble.parameters(),
+        lr=_shared(configs, "lr"),
+        weight_decay=_shared(configs, "weight_decay"),
     )
-    graphs = StepGraphs(model, optimizer, precision) if _shared(configs, "graphs") else None
-    streams = Streams([torch.Generator(device).manual_seed(m.seed) for m in members])
-    tracker = _Tracker(model, [_has_batches(m.val) for m in members])
+    device = ensemble.parameters()[0].device
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    tracker = _Tracker(ensemble, [len(m.val) > 0 for m in members])
     active = [True] * len(members)
-    static = graphs is not None
-    train_sides, val_sides = (
-        sides_of([m.train for m in members], static),
-        sides_of([m.val for m in members], static),
-    )
+    train_sides = StackedSides([m.train for m in members])
+    val_sides = StackedSides([m.val for m in members])
     for epoch in range(epochs):
         if not any(active):
             break
-        model.set_epoch(epoch, epochs)  # type: ignore[operator]
-        losses = train_epoch(
-            model, train_sides, active, optimizer, streams, precision, graphs, on_step
-        )
-        with masked(model, None):
-            scored = predict(model, val_sides, active, precision, graphs, on_step, "val")
+        ensemble.set_epoch(epoch, epochs)
+        losses = train_epoch(ensemble, train_sides, optimizer, scaler, precision, on_step)
+        with masked(ensemble, None):
+            scored = predict(ensemble, val_sides, precision, on_step, "val")
         for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
             if active[k]:
                 tracker.record(k, epoch + 1, loss, result, len(classes))
@@ -212,128 +171,149 @@ def select(
         if on_epoch is not None:
             on_epoch(epoch + 1, epochs, *tracker.latest())
     tracker.load_best()
-    seconds = _elapsed(model, start) / len(members)
+    seconds = _elapsed(device, start) / len(members)
     return [
         Selection(tracker.best_epoch[k], tracker.curves[k], seconds) for k in range(len(members))
     ]
 
 
+def test(
+    ensemble: Ensemble,
+    members: Sequence[Member],
+    classes: Sequence[str],
+    on_step: StepHook | None = None,
+) -> list[Evaluation]:
+    """Each member's selected state on its own test side (its eval mask applied)."""
+    precision = _shared([m.config for m in members], "precision")
+    with masked(ensemble, _shared([m.config for m in members], "eval_mask")):
+        found = predict(
+            ensemble, StackedSides([m.test for m in members]), precision, on_step, "test"
+        )
+    return [
+        Evaluation(
+            p.loss, p.y_true, p.y_pred, p.index, compute_metrics(p.y_true, p.y_pred, classes)
+        )
+        for p in found
+    ]
+
+
 def train_epoch(
-    model: nn.Module,
-    sides: Sides,
-    active: Sequence[bool],
-    optimizer: MemberAdam,
-    streams: Streams,
+    ensemble: Ensemble,
+    sides: StackedSides,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
     precision: str = "fp32",
-    graphs: StepGraphs | None = None,
     on_step: StepHook | None = None,
 ) -> list[float]:
-    """One epoch of every active member (its steps replayed by `graphs` if given);
-    returns each member's mean training loss (NaN for inactive members)."""
-    model.train()
-    device = next(model.parameters()).device
-    total = torch.zeros(len(active), device=device)
-    count = torch.zeros(len(active), device=device)
-    steps = _steps(sides, active) if on_step is not None else None
-    for done, (present, batch) in enumerate(sides.epoch(active), 1):
-        streams.next_step()
-        batch.noise = Noise(
-            streams, batch.sizes or {}, dict(batch.extents or {}), padded=padded_sizes(batch),
-            ahead=True if graphs is not None else None,  # a replay reads the lanes made ahead
-        )  # fmt: skip
-        optimizer.zero_grad()
-        if graphs is None:
-            losses, n = training_step(model, batch, present, optimizer, precision)
-        else:
-            losses, n = graphs.step(batch, present)
-        total += losses.float() * n
+    """One epoch of every member; returns each member's mean training loss."""
+    ensemble.train()
+    device = ensemble.parameters()[0].device
+    total = torch.zeros(ensemble.members, device=device)
+    count = torch.zeros(ensemble.members, device=device)
+    steps = len(sides)
+    for done, (present, batch) in enumerate(sides.epoch(), 1):
+        if not all(present):
+            raise ValueError("members of one ensemble must take the same steps per epoch")
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(device, precision):
+            loss, objective, n = ensemble.call(_training_loss, *_tensors(batch))  # [K] each
+        scaler.scale(objective.sum()).backward()  # member k's gradient is its own
+        scaler.step(optimizer)
+        scaler.update()
+        total += loss.detach().float() * n
         count += n
         if on_step is not None:
             on_step("train", done, steps)
-    means = (total / count.clamp_min(1)).tolist()  # the epoch's only device -> host sync
-    return [mean if a else math.nan for mean, a in zip(means, active, strict=True)]
+    return (total / count.clamp_min(1)).tolist()  # the epoch's only device -> host sync
 
 
 @torch.no_grad()
 def predict(
-    model: nn.Module,
-    sides: Sides,
-    active: Sequence[bool],
+    ensemble: Ensemble,
+    sides: StackedSides,
     precision: str = "fp32",
-    graphs: StepGraphs | None = None,
     on_step: StepHook | None = None,
     phase: str = "val",
-) -> list[Predictions | None]:
-    """Each active member's predictions and loss on its side (eval mode, no gradients;
-    its steps replayed by `graphs` if given; `on_step` told each as `phase`)."""
-    model.eval()
-    device = next(model.parameters()).device
-    total = torch.zeros(len(active), device=device)
+) -> list[Predictions]:
+    """Each member's predictions and loss on its side (eval mode, no gradients;
+    `on_step` told each step as `phase`)."""
+    ensemble.eval()
+    device = ensemble.parameters()[0].device
+    total = torch.zeros(ensemble.members, device=device)
     kept: list[tuple[torch.Tensor, ...]] = []
-    steps = _steps(sides, active) if on_step is not None else None
-    for done, (_, batch) in enumerate(sides.epoch(active), 1):
-        if graphs is None:
-            summed, *rest = evaluation_step(model, batch, precision)
-        else:
-            summed, *rest = graphs.evaluate(batch, active)
-        total += summed
-        kept.append(tuple(rest))  # labels, predicted classes, manifest rows: [K, N] each
+    steps = len(sides)
+    for done, (_, batch) in enumerate(sides.epoch(), 1):
+        with _autocast(device, precision):
+            summed, pred = ensemble.call(_evaluation, *_tensors(batch))  # [K], [K, ...]
+        total += summed.float()
+        kept.append((batch.labels.flatten(1), pred.flatten(1), batch.index.flatten(1)))
         if on_step is not None:
             on_step(phase, done, steps)
-    totals = total.tolist()
-    out_list: list[Predictions | None] = []
     if not kept:
-        return [None] * len(active)
+        empty = np.zeros(0, dtype=np.int64)
+        return [Predictions(math.nan, empty, empty, empty)] * ensemble.members
     labels, preds, index = (torch.cat(t, dim=1).cpu().numpy() for t in zip(*kept, strict=True))
-    for k, a in enumerate(active):
-        if not a:
-            out_list.append(None)
-            continue
+    out = []
+    for k, summed_k in enumerate(total.tolist()):
         real = labels[k] != -100
         y_true = labels[k][real]
-        out_list.append(
-            Predictions(totals[k] / max(len(y_true), 1), y_true, preds[k][real], index[k][real])
+        out.append(
+            Predictions(summed_k / max(len(y_true), 1), y_true, preds[k][real], index[k][real])
         )
-    return out_list
-
-
-def evaluate(
-    model: nn.Module,
-    sides: Sides,
-    active: Sequence[bool],
-    classes: Sequence[str],
-    precision: str = "fp32",
-    on_step: StepHook | None = None,
-) -> list[Evaluation | None]:
-    """`predict`, scored with every metric (`on_step` told each step as "test")."""
-    out: list[Evaluation | None] = []
-    for p in predict(model, sides, active, precision, on_step=on_step, phase="test"):
-        if p is None:
-            out.append(None)
-            continue
-        metrics = compute_metrics(p.y_true, p.y_pred, classes)
-        out.append(Evaluation(p.loss, p.y_true, p.y_pred, p.index, metrics))
     return out
+
+
+def _tensors(batch: Batch) -> tuple[Any, ...]:
+    """What a member's forward reads of a stacked batch, every tensor [K, ...]."""
+    return batch.x, batch.mask, batch.labels, batch.utt_mask
+
+
+def _member_batch(x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any) -> Batch:
+    return Batch(x=x, mask=mask, labels=labels, index=labels, utt_mask=utt_mask)
+
+
+def _training_loss(
+    model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One member: (its mean loss, what it trains on, its labelled items)."""
+    batch = _member_batch(x, mask, labels, utt_mask)
+    loss = model.loss(model(batch), batch)
+    n = (labels != -100).sum()
+    return loss, loss * n if model.summed_loss else loss, n
+
+
+def _evaluation(
+    model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One member: (its loss summed over labelled items, its predicted classes)."""
+    batch = _member_batch(x, mask, labels, utt_mask)
+    out = model(batch)
+    return model.loss(out, batch) * (labels != -100).sum(), out.logits.argmax(dim=-1)
+
+
+def _autocast(device: torch.device, precision: str) -> Any:
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype)
 
 
 class _Tracker:
     """Each member's curves, best epoch and best state (kept stacked on the device)."""
 
-    def __init__(self, model: nn.Module, has_val: list[bool]) -> None:
-        self.model, self.has_val = model, has_val
+    def __init__(self, ensemble: Ensemble, has_val: list[bool]) -> None:
+        self.ensemble, self.has_val = ensemble, has_val
         k = len(has_val)
         self.curves = [Curves() for _ in range(k)]
         self.best_key = [(-math.inf, 0.0)] * k
         self.best_epoch = [0] * k
         self.last_epoch = [0] * k
         self.improved = [False] * k
-        self.state = {n: t.detach().clone() for n, t in model.state_dict().items()}
+        self.state = {n: t.detach().clone() for n, t in ensemble.state().items()}
 
-    def record(
-        self, k: int, epoch: int, loss: float, result: Predictions | None, n_classes: int
-    ) -> None:
+    def record(self, k: int, epoch: int, loss: float, result: Predictions, n_classes: int) -> None:
         ua = wa = val_loss = math.nan
-        if self.has_val[k] and result is not None:
+        if self.has_val[k]:
             ua, wa = ua_wa(result.y_true, result.y_pred, n_classes)
             val_loss = result.loss
         curves = self.curves[k]
@@ -359,56 +339,44 @@ class _Tracker:
 
     @torch.no_grad()
     def keep_best(self) -> None:
-        """Copy the improved members' current weights into the kept state."""
+        """Copy the improved members' current state into the kept state."""
         if not any(self.improved):
             return
-        current = self.model.state_dict()
+        current = self.ensemble.state()
         which = torch.tensor(self.improved, device=next(iter(current.values())).device)
         for name, t in current.items():
             mask = which.view(-1, *([1] * (t.dim() - 1)))
             self.state[name].copy_(torch.where(mask, t, self.state[name]))
         self.improved = [False] * len(self.improved)
 
+    @torch.no_grad()
     def load_best(self) -> None:
-        self.model.load_state_dict(self.state)
+        for name, t in self.ensemble.state().items():
+            t.copy_(self.state[name])
 
 
 def _shared(configs: Sequence[LoopConfig], name: str) -> Any:
     values = {getattr(c, name) for c in configs}
     if len(values) != 1:
-        raise ValueError(f"members of one stacked run must share {name}, got {sorted(values)}")
+        raise ValueError(
+            f"members of one ensemble must share {name}, got {sorted(map(str, values))}"
+        )
     return values.pop()
 
 
-def _steps(sides: Sides, active: Sequence[bool]) -> int | None:
-    """Steps in an epoch of the active members: the longest side's batches (None when a
-    side does not know its length)."""
-    own = getattr(sides, "sides", None)  # None: a stand-in (benchmarks' first steps only)
-    if own is None:
-        return None
-    lengths = [getattr(s, "__len__", None) for s, a in zip(own, active, strict=True) if a]
-    if any(n is None for n in lengths):
-        return None
-    return max((n() for n in lengths if n is not None), default=0)
-
-
-def _has_batches(side: Iterable[Batch]) -> bool:
-    return len(side) > 0 if hasattr(side, "__len__") else True  # type: ignore[arg-type]
-
-
-def _elapsed(model: nn.Module, start: float) -> float:
-    device = next(model.parameters()).device
+def _elapsed(device: torch.device, start: float) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - start
 
 
 @contextmanager
-def masked(model: Any, modalities: Sequence[str | None] | None) -> Iterator[None]:
-    """`model.eval_mask` set per member inside the block (None: no member masks):
-    masking happens at test only."""
+def masked(ensemble: Any, modality: str | None) -> Iterator[None]:
+    """The members' `eval_mask` set inside the block (None: no masking): masking
+    happens at test only."""
+    model = ensemble.base if isinstance(ensemble, Ensemble) else ensemble
     old = model.eval_mask
-    model.eval_mask = modalities
+    model.eval_mask = modality
     try:
         yield
     finally:

@@ -2,8 +2,8 @@
 
 Logits are [B, C] (utterances) or [B, U, C] (dialogs); labels are [B] or [B, U] with
 -100 where there is nothing to predict (padding, utterances outside the split). The mean
-runs over labelled items only (the paper sums over utterances; with Adam the two differ
-only in how the weight decay weighs against the data term).
+runs over labelled items only (a family with `summed_loss` trains on the sum, as its
+paper does). No branch on the data: the losses run under `torch.func.vmap` unchanged.
 
     L_p = CE(fused) + CE(audio) + CE(text)        (Wu et al. eq. 4-6)
 
@@ -14,6 +14,8 @@ only in how the weight decay weighs against the data term).
 1.0986
 >>> round(perspective_loss(logits, logits, logits, labels).item(), 4)
 3.2958
+>>> cross_entropy(logits, torch.tensor([-100, -100])).item()  # nothing labelled: 0
+0.0
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ IGNORE_INDEX = -100
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean CE over labelled items; 0 (still attached to the graph) when none are labelled."""
-    flat_logits = logits.reshape(-1, logits.shape[-1])  # [N, C]
+    """Mean CE over labelled items; 0 (still attached to the graph) when none are."""
     flat_labels = labels.reshape(-1)  # [N]
-    if not bool((flat_labels != IGNORE_INDEX).any()):
-        return flat_logits.sum() * 0.0  # mean over nothing would be NaN
-    return F.cross_entropy(flat_logits, flat_labels, ignore_index=IGNORE_INDEX)
+    each = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),  # [N, C]
+        flat_labels,
+        ignore_index=IGNORE_INDEX,
+        reduction="none",
+    )  # [N], 0 where unlabelled
+    return each.sum() / (flat_labels != IGNORE_INDEX).sum().clamp_min(1)
 
 
 def perspective_loss(
@@ -38,29 +43,3 @@ def perspective_loss(
 ) -> torch.Tensor:
     """Fused CE + audio CE + text CE, each over the same labelled items."""
     return cross_entropy(fused, labels) + cross_entropy(audio, labels) + cross_entropy(text, labels)
-
-
-def member_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Each member's mean CE over its labelled items: logits [K, ..., C], labels [K, ...]
-    -> [K]; 0 (still attached to the graph) for a member with none."""
-    k, classes = logits.shape[0], logits.shape[-1]
-    flat = labels.reshape(k, -1)  # [K, N]
-    each = F.cross_entropy(
-        logits.reshape(-1, classes).float(),
-        flat.reshape(-1),
-        ignore_index=IGNORE_INDEX,
-        reduction="none",
-    ).view(k, -1)  # [K, N], 0 where unlabelled
-    count = (flat != IGNORE_INDEX).sum(dim=1).clamp_min(1)  # [K]
-    return each.sum(dim=1) / count
-
-
-def member_perspective_loss(
-    fused: torch.Tensor, audio: torch.Tensor, text: torch.Tensor, labels: torch.Tensor
-) -> torch.Tensor:
-    """Per member [K]: fused CE + audio CE + text CE, each over the same labelled items."""
-    return (
-        member_cross_entropy(fused, labels)
-        + member_cross_entropy(audio, labels)
-        + member_cross_entropy(text, labels)
-    )

@@ -55,10 +55,6 @@ class TrainConfig:
     # (seed, fold) runs trained at once as the members of one stacked model; None: all of
     # them (1: one after another). Bounds memory; results equal up to float rounding.
     members_at_once: int | None = None
-    # Training and validation steps replayed from CUDA graphs (CUDA, bf16 or fp32): the
-    # host issues a step at once instead of launch by launch (~650 for MSMSER). Results
-    # equal up to float rounding.
-    cuda_graphs: bool = False
     out: str = "runs"
     name: str | None = None
     overwrite: bool = False  # discard an existing record of the same name
@@ -81,7 +77,6 @@ class Plan:
     precision: str  # resolved: "fp32" | "bf16" | "fp16"
     name: str
     run_dir: Path
-    graphs: bool = False  # `TrainConfig.cuda_graphs`, checked
 
 
 def make_plan(config: TrainConfig) -> Plan:
@@ -105,8 +100,6 @@ def make_plan(config: TrainConfig) -> Plan:
         )
     device = pick_device(config.device)
     precision = _training_precision(config.precision, device)
-    if config.cuda_graphs:
-        _check_graphs(device, precision)
     name = config.name or default_name(config, protocol, classes)
     if not name or "/" in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} is not a usable directory name")
@@ -123,19 +116,7 @@ def make_plan(config: TrainConfig) -> Plan:
         precision=precision,
         name=name,
         run_dir=Path(config.out) / name,
-        graphs=config.cuda_graphs,
     )
-
-
-def _check_graphs(device: torch.device, precision: str) -> None:
-    """ConfigError unless `--cuda-graphs` can replay this run's steps."""
-    if device.type != "cuda":
-        raise ConfigError(f"--cuda-graphs replays steps on a GPU; this run trains on {device}")
-    if precision == "fp16":
-        raise ConfigError(
-            "--cuda-graphs cannot replay fp16 steps (their loss scale is decided each step): "
-            "use --precision bf16 or fp32"
-        )
 
 
 def _training_precision(precision: str, device: torch.device) -> str:

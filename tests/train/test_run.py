@@ -218,21 +218,6 @@ def test_bad_options_fail_before_any_work(store_path: Path, tmp_path: Path) -> N
         train(config(store_path, tmp_path, features=("is13", "bert")))
 
 
-def test_cuda_graphs_are_refused_where_steps_cannot_be_replayed(
-    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with pytest.raises(ConfigError, match=r"--cuda-graphs replays steps on a GPU; .* on cpu"):
-        make_plan(config(store_path, tmp_path, cuda_graphs=True))
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # planning reads no GPU
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
-    gpu = config(store_path, tmp_path, device="cuda", cuda_graphs=True)
-    assert make_plan(gpu).graphs  # every family (the unimodal MLP here)
-    msmser = replace(gpu, features=("hubert", "bert"), model=ModelConfig(fusion="mit"))
-    with pytest.raises(ConfigError, match="cannot replay fp16 steps"):
-        make_plan(replace(msmser, precision="fp16"))
-    assert make_plan(msmser).graphs and make_plan(msmser).precision == "bf16"
-
-
 def test_precision_is_resolved_recorded_and_guards_resume(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

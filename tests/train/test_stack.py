@@ -14,7 +14,7 @@ from ser.corpus.labels import get_label_set
 from ser.train.batch import InputSpec
 from ser.train.data import Batches, TrainData, fit_zscore, load_data
 from ser.train.features import resolve_features
-from ser.train.stack import StackedSides, padded_sizes, static_length
+from ser.train.stack import StackedSides
 
 SETS = {
     "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
@@ -96,35 +96,5 @@ def test_members_share_one_table_of_each_vector_view(data: TrainData) -> None:
     for spec in VECTORS:
         data.features[spec.name].vectors()  # the data's own pooled table, made at load
     with Sizes() as made:
-        batches = list(StackedSides(sides).epoch([True] * len(sides)))
+        batches = list(StackedSides(sides).epoch())
     assert batches and made.largest < table, made.largest
-
-
-@pytest.mark.parametrize(("specs", "unit"), [(VECTORS, "dialog"), (SEQUENCES, "utterance")])
-def test_static_shapes_pad_each_member_further_and_only_to_a_few_sizes(
-    data: TrainData, specs, unit
-) -> None:  # type: ignore[no-untyped-def]
-    """`static`: every step's padded axes take static sizes (the batch axis the sides'
-    most rows, lengths `static_length`); each member's slot holds what it holds at its
-    own shapes. A side scored whole (its batch size its whole length) pads to its real
-    count, not to that batch size."""
-    plain = list(StackedSides(member_sides(data, specs, unit, shuffle=True)).epoch([True] * 3))
-    sides = member_sides(data, specs, unit, shuffle=True)  # the same epoch again
-    static = list(StackedSides(sides, static=True).epoch([True] * 3))
-    assert len(static) == len(plain)
-    for (_, a), (_, b) in zip(plain, static, strict=True):
-        assert b.labels.shape[1] == 4  # the batch size
-        for axis, n in padded_sizes(b).items():
-            if axis != "batch":
-                assert n == static_length(padded_sizes(a)[axis])
-        box = tuple(slice(0, n) for n in a.labels.shape)
-        assert torch.equal(b.labels[box], a.labels)
-        assert (b.labels != -100).sum() == (a.labels != -100).sum()  # the rest is padding
-        for name, x in a.x.items():
-            assert torch.equal(b.x[name][tuple(slice(0, n) for n in x.shape)], x)
-    whole = [
-        Batches(data, side.positions, specs, unit, 10_000, zscore=side.zscore)  # type: ignore[arg-type]
-        for side in sides
-    ]
-    ((_, batch),) = StackedSides(whole, static=True).epoch([True] * 3)
-    assert batch.labels.shape[1] == max(side.rows for side in whole) < 10_000

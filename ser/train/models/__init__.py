@@ -2,8 +2,7 @@
 
     config = ModelConfig(fusion="mit")                      # MSMSER, the paper's settings
     unit, specs = plan_inputs(config, [FeatureInfo(...), ...])  # views the data side builds
-    model = build_model(config, specs, n_classes=4)         # a SerModel (one member)
-    model = build_model([c1, c2], specs, 4, seeds=[0, 1])   # two members, stacked
+    model = build_model(config, specs, n_classes=4, seed=0) # a SerModel: one plain module
     model.set_epoch(epoch, total_epochs)                    # before each training epoch
     out = model(batch)                                      # ModelOutput(logits, aux)
     loss = model.loss(out, batch)
@@ -23,25 +22,24 @@ Impossible combinations raise `ser.errors.ConfigError` naming features, levels, 
 >>> config = ModelConfig(fusion="mit", d_model=16, heads=2, layers=1, decoder_layers=1, queries=4)
 >>> unit, specs = plan_inputs(config, [FeatureInfo("hubert", "audio", "frame", 8),
 ...                                    FeatureInfo("mpnet", "text", "token", 12)])
->>> model = build_model([config, config], specs, n_classes=4, seeds=[0, 1]).eval()
->>> from ser.train.stack import stack_batches
->>> one = Batch(x={"hubert": torch.randn(2, 5, 8), "mpnet": torch.randn(2, 3, 12)},
-...             mask={"hubert": torch.ones(2, 5, dtype=torch.bool),
-...                   "mpnet": torch.ones(2, 3, dtype=torch.bool)},
-...             labels=torch.tensor([0, 3]), index=torch.tensor([0, 1]))
->>> model(stack_batches([one, one])).logits.shape  # [K members, B, C]
-torch.Size([2, 2, 4])
+>>> model = build_model(config, specs, n_classes=4, seed=0).eval()
+>>> batch = Batch(x={"hubert": torch.randn(2, 5, 8), "mpnet": torch.randn(2, 3, 12)},
+...               mask={"hubert": torch.ones(2, 5, dtype=torch.bool),
+...                     "mpnet": torch.ones(2, 3, dtype=torch.bool)},
+...               labels=torch.tensor([0, 3]), index=torch.tensor([0, 1]))
+>>> model(batch).logits.shape  # [B, C]
+torch.Size([2, 4])
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 
 from ser.errors import ConfigError
 from ser.train.batch import InputSpec
-from ser.train.models.base import ModelOutput, SerModel, shape_key
+from ser.train.models.base import ModelOutput, SerModel
 from ser.train.models.config import (
     FeatureInfo,
     ModelConfig,
@@ -52,9 +50,20 @@ from ser.train.models.config import (
     resolve,
     train_defaults,
 )
-from ser.train.nn.stacked import init_members
+from ser.train.models.dialog import DialogModel
+from ser.train.models.late_prob import LateProbFusion
+from ser.train.models.msmser import MSMSER
+from ser.train.models.unimodal import UnimodalMLP
 
+# family name (`family_of`) -> its model class: adding a family is one file and one line.
+FAMILIES: dict[str, Callable[[ModelConfig, list[InputSpec], int], SerModel]] = {
+    "msmser": MSMSER,
+    "dialog": DialogModel,
+    "late_prob": LateProbFusion,
+    "unimodal": UnimodalMLP,
+}
 __all__ = [
+    "FAMILIES",
     "FeatureInfo",
     "ModelConfig",
     "ModelOutput",
@@ -64,43 +73,23 @@ __all__ = [
     "family_of",
     "plan_inputs",
     "resolve",
-    "shape_key",
     "train_defaults",
 ]
 
 
 def build_model(
-    config: ModelConfig | Sequence[ModelConfig],
-    inputs: list[InputSpec],
-    n_classes: int,
-    seeds: Sequence[int] | None = None,
+    config: ModelConfig, inputs: list[InputSpec], n_classes: int, seed: int | None = None
 ) -> SerModel:
-    """The family's model for these inputs (as `plan_inputs` returned them): one member
-    per config (a single config: one member), member k initialised from `seeds[k]`
-    (default: seeds drawn from torch's global generator, so `torch.manual_seed` fixes
-    them). Members must share every shape option (`shape_key`)."""
-    from ser.train.models.dialog import DialogModel
-    from ser.train.models.late_prob import LateProbFusion
-    from ser.train.models.msmser import MSMSER
-    from ser.train.models.unimodal import UnimodalMLP
-
+    """The family's model for these inputs (as `plan_inputs` returned them), initialised
+    from `seed` (None: from torch's global generator, so `torch.manual_seed` fixes it)
+    without touching the global generator's state."""
     if n_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes, got {n_classes}")
-    configs = [config] if isinstance(config, ModelConfig) else list(config)
-    resolved = [resolve(c) for c in configs]
-    family = family_of(resolved[0])
-    for c in resolved:
-        check_inputs(c, family, list(inputs))
-    families: dict[str, Callable[[list[ModelConfig], list[InputSpec], int], SerModel]] = {
-        "msmser": MSMSER,
-        "dialog": DialogModel,
-        "late_prob": LateProbFusion,
-        "unimodal": UnimodalMLP,
-    }
-    model = families[family](resolved, list(inputs), n_classes)
-    if seeds is None:
-        seeds = [int(torch.randint(0, 2**62, ())) for _ in resolved]
-    if len(seeds) != len(resolved):
-        raise ValueError(f"{len(seeds)} seeds for {len(resolved)} members")
-    init_members(model, seeds)
-    return model
+    resolved = resolve(config)
+    family = family_of(resolved)
+    check_inputs(resolved, family, list(inputs))
+    if seed is None:
+        return FAMILIES[family](resolved, list(inputs), n_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return FAMILIES[family](resolved, list(inputs), n_classes)

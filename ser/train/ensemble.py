@@ -1,0 +1,138 @@
+"""Many members of one architecture trained as one: torch.func's model ensembling.
+
+`Ensemble(modules)` stacks the parameters and buffers of K plain modules of one
+architecture (`torch.func.stack_module_state`: every tensor [K, ...], leaves that an
+optimizer updates) and runs them with `torch.func.functional_call` over a meta copy of
+the first module, under `torch.func.vmap` for K > 1 (`randomness="different"`: every
+member draws its own dropout and masks) and directly for K = 1 (the module run alone,
+its randomness from torch's generator). A batch is stacked: every tensor leads with K,
+member k's batch in slot k (`ser.train.stack`).
+
+A member's gradient is its own (the loss is the sum of the members' losses), and an
+element-wise optimizer over the stacked tensors (`torch.optim.Adam`) updates each member
+as it would alone, so with no randomness a stacked member equals the member trained
+alone to float rounding; with dropout on it is the same model drawing other random
+numbers (tests/train/test_ensemble.py).
+
+>>> import torch
+>>> from torch import nn
+>>> class Tiny(nn.Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.fc = nn.Linear(3, 2)
+...     def forward(self, x):
+...         return self.fc(x)
+>>> members = [Tiny(), Tiny()]
+>>> ensemble = Ensemble(members)
+>>> ensemble.params["fc.weight"].shape  # [K, 2, 3]
+torch.Size([2, 2, 3])
+>>> x = torch.randn(2, 5, 3)  # [K, B, 3]: member k's batch in slot k
+>>> out = ensemble.call(lambda module, x: module(x), x)
+>>> out.shape  # [K, B, 2]
+torch.Size([2, 5, 2])
+>>> torch.allclose(out[1], members[1](x[1]))
+True
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+
+class Ensemble:
+    """K modules of one architecture with stacked state (module docstring)."""
+
+    def __init__(self, modules: Sequence[nn.Module]) -> None:
+        if not modules:
+            raise ValueError("an ensemble needs at least one module")
+        self.members = len(modules)
+        # The structure and plain attributes (schedules, eval masks) every member shares;
+        # its own tensors are never read.
+        self.base = copy.deepcopy(modules[0]).to("meta")
+        params, buffers = stack_module_state(list(modules))
+        self.params: dict[str, torch.Tensor] = params
+        self.buffers: dict[str, torch.Tensor] = buffers
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    def train(self, mode: bool = True) -> None:
+        self.base.train(mode)
+
+    def eval(self) -> None:
+        self.base.train(False)
+
+    def set_epoch(self, epoch: int, total_epochs: int) -> None:
+        """The module's schedules (RMM's p) for this epoch, where it has any: one value
+        for every member (members share their config)."""
+        hook = getattr(self.base, "set_epoch", None)
+        if callable(hook):
+            hook(epoch, total_epochs)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(module, *member_args)` for every member: each module with its own state,
+        each argument (tensors, or dicts / tuples of tensors, all leading with K) cut to
+        the member's slot; the results stacked again ([K, ...])."""
+
+        def one(params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], *a: Any) -> Any:
+            return fn(_Bound(self.base, params, buffers), *a)
+
+        if self.members == 1:  # no vmap: the module alone, as a user runs it
+            first = {n: t[0] for n, t in self.params.items()}
+            bufs = {n: t[0] for n, t in self.buffers.items()}
+            out = one(first, bufs, *_tree_map(lambda t: t[0], args))
+            return _tree_map(lambda t: t.unsqueeze(0), out)
+        dims = (0, 0, *(None if a is None else 0 for a in args))  # None: an absent input
+        with warnings.catch_warnings():
+            # On the CPU vmap runs SDPA member by member (its fused CPU kernel has no
+            # batching rule): correct, measured in benchmarks/README.md, not news each run.
+            warnings.filterwarnings("ignore", message=".*we have not yet implemented the batching")
+            return vmap(one, in_dims=dims, randomness="different")(self.params, self.buffers, *args)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Every stacked tensor by its module's name (parameters and buffers)."""
+        return {**self.params, **self.buffers}
+
+    @torch.no_grad()
+    def member_state(self, k: int) -> dict[str, torch.Tensor]:
+        """Member k's state, as its module's `state_dict()` holds it."""
+        return {name: t[k].detach().clone() for name, t in self.state().items()}
+
+    def write_back(self, modules: Sequence[nn.Module]) -> None:
+        """Each member's current state into its module."""
+        for k, module in enumerate(modules):
+            module.load_state_dict(self.member_state(k))
+
+
+class _Bound:
+    """A module called with one member's tensors (`functional_call`); other attributes
+    (`loss`, `unit`, ...) read from the module itself."""
+
+    def __init__(
+        self, module: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor]
+    ) -> None:
+        self._module, self._state = module, (params, buffers)
+
+    def __call__(self, *args: Any) -> Any:
+        return functional_call(self._module, self._state, args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+def _tree_map(fn: Callable[[torch.Tensor], torch.Tensor], tree: Any) -> Any:
+    """`fn` on every tensor of nested tuples, lists and dicts (None and other leaves kept)."""
+    if isinstance(tree, torch.Tensor):
+        return fn(tree)
+    if isinstance(tree, dict):
+        return {k: _tree_map(fn, v) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_tree_map(fn, v) for v in tree)
+    return tree

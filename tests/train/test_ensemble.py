@@ -1,0 +1,254 @@
+"""A member trained in an ensemble is the member trained alone (ser.train.ensemble, group).
+
+`ser train` trains the (seed, fold) runs that share a group key as the members of one
+`Ensemble` (torch.func); with `members_at_once=1` it trains them one after another.
+Without randomness (dropout 0, RMM off) each member gets the same per-epoch losses,
+selected epoch and test predictions either way, to float tolerance, for every family.
+With randomness on, a stacked member is the same model drawing other random numbers:
+its draws are its own (two identical members of one stack diverge) and K stacked seeds
+score what K separate seeds score, within the seed-to-seed spread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import ser.train.group as group_module
+from ser.cache.testing import labelled_store
+from ser.train import stack
+from ser.train.models import ModelConfig
+from ser.train.run import Progress, TrainConfig, train, train_many
+
+SETS = {
+    "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
+    "is13": ("is13", "audio", "utterance", 7, "float32"),
+    "bert-tiny": ("bert", "text", "token", 5, "float16"),
+}
+
+# Every family without randomness: dropout 0, RMM off.
+FAMILIES = {
+    "msmser": (
+        ("hubert-tiny.L2", "bert-tiny"),
+        ModelConfig(fusion="mit", d_model=8, heads=2, queries=3, layers=1, decoder_layers=1,
+                    dropout=0.0, rmm=False),
+    ),
+    "msmser-concat": (
+        ("hubert-tiny.L2", "bert-tiny"),
+        ModelConfig(fusion="concat", d_model=8, heads=2, layers=1, eval_mask="text",
+                    dropout=0.0, rmm=False),
+    ),
+    "dialog": (
+        ("is13", "bert-tiny"),
+        ModelConfig(fusion="attention", fusion_at="middle", loss="perspective", d_model=8, heads=2,
+                    dropout=0.0),
+    ),
+    "late_prob": (
+        ("hubert-tiny.L2", "bert-tiny"),
+        ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(2, 3), dropout=0.0),
+    ),
+    "unimodal": (("is13",), ModelConfig(fusion="none", d_model=8, dropout=0.0)),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "features.zarr"
+    labelled_store(path, SETS, per_dialog=8)
+    return path
+
+
+class Groups(Progress):
+    """Counts the groups trained (one `fold_start` each)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[str] = []
+
+    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
+        self.started.append(fold)
+
+
+def config(store: Path, out: Path, family: str, **changes: Any) -> TrainConfig:
+    features, model = FAMILIES[family]
+    base = TrainConfig(
+        store=str(store), features=features, model=model, classes="4", protocol="loso",
+        epochs=4, batch_size=4, lr=1e-2, seeds=2, patience=2, device="cpu", out=str(out),
+        name=family,
+    )  # fmt: skip
+    return replace(base, **changes)
+
+
+def run(cfg: TrainConfig) -> tuple[dict[str, Any], dict[tuple[int, str], Any], int]:
+    """(record, {(seed, fold): (manifest rows, predicted classes) of its test}, groups)."""
+    predictions: dict[tuple[int, str], Any] = {}
+    original = group_module._save
+
+    def spy(job, member, result, state):  # type: ignore[no-untyped-def]
+        predictions[(job.seed, job.fold.name)] = (
+            result.test.index.tolist(),
+            result.test.y_pred.tolist(),
+        )
+        return original(job, member, result, state)
+
+    groups = Groups()
+    group_module._save = spy  # type: ignore[assignment]
+    try:
+        record = train(cfg, groups)
+    finally:
+        group_module._save = original  # type: ignore[assignment]
+    return record, predictions, len(groups.started)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_stacked_members_equal_separate_runs_without_randomness(
+    family: str, store_path: Path, tmp_path: Path
+) -> None:
+    stacked, stacked_predictions, groups = run(config(store_path, tmp_path / "stacked", family))
+    alone, alone_predictions, runs = run(
+        config(store_path, tmp_path / "alone", family, members_at_once=1)
+    )
+    assert runs == 10 and groups <= 5  # 5 folds x 2 seeds: the seeds of a fold stacked
+    for a, b in zip(stacked["folds"], alone["folds"], strict=True):
+        assert (a["seed"], a["fold"]) == (b["seed"], b["fold"])
+        for curve in ("train_loss", "val_loss", "val_ua"):
+            np.testing.assert_allclose(a["curves"][curve], b["curves"][curve], rtol=1e-4, atol=1e-5)
+        assert a["best_epoch"] == b["best_epoch"]
+        for name, stage in a.get("stages", {}).items():
+            np.testing.assert_allclose(
+                stage["curves"]["train_loss"], b["stages"][name]["curves"]["train_loss"], rtol=1e-4
+            )
+    assert stacked_predictions == alone_predictions
+
+
+def test_members_never_see_another_members_validation_or_test(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every stacked training batch: member k's slot holds only member k's training
+    utterances (its fold's training side), never another fold's validation or test."""
+    from ser.cache import FeatureStore
+
+    manifest = FeatureStore.open(store_path).manifest
+    sessions = np.asarray(manifest.column("session"))
+    seen: list[torch.Tensor] = []
+    original = stack.StackedSides.gather
+
+    def spy(self, plans, pos):  # type: ignore[no-untyped-def]
+        out = original(self, plans, pos)
+        if torch.is_grad_enabled():  # a training step (evaluation runs without gradients)
+            seen.append(out.index.clone())
+        return out
+
+    monkeypatch.setattr(stack.StackedSides, "gather", spy)
+    cfg = config(store_path, tmp_path, "msmser", patience=None, epochs=2, protocol="session5",
+                 seeds=3)  # fmt: skip
+    record, _, groups = run(cfg)
+    assert groups == 1
+    held_out = {(f["seed"], f["fold"]): set(f["test_sessions"]) | set(f["val_sessions"])
+                for f in record["folds"]}  # fmt: skip
+    order = [(f["seed"], f["fold"]) for f in record["folds"]]
+    assert seen
+    for index in seen:  # [K, B] manifest rows, -1 = padding
+        for k, key in enumerate(order):
+            rows = index[k][index[k] >= 0].numpy()
+            assert not set(sessions[rows].tolist()) & held_out[key]
+
+
+def test_one_group_key_stacks_runs_that_share_model_and_optimiser(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """`train_many` (what the sweep calls): runs with the same model and optimiser
+    settings stack whatever their names and patience; another lr or model does not."""
+    base = config(store_path, tmp_path / "many", "unimodal", protocol="session5", seeds=1)
+    same = [replace(base, name="a"), replace(base, name="b", patience=1)]
+    other = [replace(base, name="c", lr=5e-3),
+             replace(base, name="d", model=replace(base.model, d_model=6))]  # fmt: skip
+    groups = Groups()
+    records = train_many([*same, *other], groups)
+    assert len(groups.started) == 3  # {a, b}, {c}, {d}
+    assert [r["name"] for r in records] == ["a", "b", "c", "d"]
+
+
+def test_each_member_draws_its_own_randomness(store_path: Path, tmp_path: Path) -> None:
+    """Two identical runs (same seed, weights, batch order), dropout on: trained alone
+    they draw the same masks and agree; stacked, each draws its own and they part. One
+    dropout mask for the whole stack would make them agree here too."""
+    base = config(store_path, tmp_path, "unimodal", protocol="session5", seeds=1, patience=None,
+                  model=ModelConfig(fusion="none", d_model=8, dropout=0.5))  # fmt: skip
+    twins = [replace(base, name="twin_a"), replace(base, name="twin_b")]
+    alone = [train(replace(t, out=str(tmp_path / "alone"), members_at_once=1)) for t in twins]
+    together = train_many([replace(t, out=str(tmp_path / "stacked")) for t in twins])
+    losses = [[r["folds"][0]["curves"]["train_loss"] for r in rs] for rs in (alone, together)]
+    assert losses[0][0] == losses[0][1]
+    assert losses[1][0][0] != losses[1][1][0]  # the first epoch already differs
+
+
+@pytest.fixture(scope="module")
+def weak_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store whose classes are hard to tell apart: seeds spread, dropout matters."""
+    path = tmp_path_factory.mktemp("weak") / "features.zarr"
+    labelled_store(path, SETS, per_dialog=8, signal=0.7)
+    return path
+
+
+def test_stacked_seeds_score_as_separate_seeds(weak_store: Path, tmp_path: Path) -> None:
+    """With dropout on, 16 seeds stacked and the same 16 one after another give the same
+    mean test UA within the seed-to-seed spread: |difference of the means| <= 3 standard
+    errors of that difference. Measured here (seeds 0-15, 16-31, 32-47): standard errors
+    2.6, 2.9, 3.4 UA points (seed std 7-10), differences 2.1, 0.8, 1.3. Together with the
+    twins above: a stacked member is the same model, drawing its own numbers."""
+    base = TrainConfig(
+        store=str(weak_store), features=("is13",),
+        model=ModelConfig(fusion="none", d_model=16, dropout=0.5), classes="4",
+        protocol="session5", val="none", epochs=8, batch_size=4, lr=1e-2, seeds=16,
+        device="cpu", out=str(tmp_path),
+    )  # fmt: skip
+    stacked = train(replace(base, name="stacked"))
+    alone = train(replace(base, name="alone", members_at_once=1))
+    ua = [np.array([f["metrics"]["ua"] for f in r["folds"]]) for r in (stacked, alone)]
+    assert len(set(ua[0].round(6))) > 1  # the seeds do differ
+    error = np.sqrt(ua[0].var(ddof=1) / 16 + ua[1].var(ddof=1) / 16)
+    assert abs(ua[0].mean() - ua[1].mean()) <= 3 * error, (ua, error)
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden, self.out = torch.nn.Linear(5, 7), torch.nn.Linear(7, 3)
+        self.drop = torch.nn.Dropout(0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.drop(torch.relu(self.hidden(x))))
+
+
+def test_adam_over_stacked_members_steps_each_as_alone() -> None:
+    """The executor's contract at its smallest: three modules stacked, ten Adam steps on
+    the sum of their losses, equal each module stepped alone by its own Adam."""
+    from ser.train.ensemble import Ensemble
+
+    torch.manual_seed(0)
+    modules = [Tiny() for _ in range(3)]
+    alone = [Tiny() for _ in range(3)]
+    for a, m in zip(alone, modules, strict=True):
+        a.load_state_dict(m.state_dict())
+    ensemble = Ensemble(modules)
+    stacked_adam = torch.optim.Adam(ensemble.parameters(), lr=1e-2, weight_decay=1e-3)
+    own = [torch.optim.Adam(a.parameters(), lr=1e-2, weight_decay=1e-3) for a in alone]
+    for _ in range(10):
+        x, y = torch.randn(3, 4, 5), torch.randint(0, 3, (3, 4))  # a batch per member
+        loss = ensemble.call(lambda m, x, y: torch.nn.functional.cross_entropy(m(x), y), x, y)
+        stacked_adam.zero_grad()
+        loss.sum().backward()
+        stacked_adam.step()
+        for k, (a, opt) in enumerate(zip(alone, own, strict=True)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(a(x[k]), y[k]).backward()
+            opt.step()
+    for k, a in enumerate(alone):
+        for name, t in ensemble.member_state(k).items():
+            torch.testing.assert_close(t, a.state_dict()[name], rtol=1e-5, atol=1e-6)
