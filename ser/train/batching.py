@@ -79,6 +79,9 @@ class StepPlan:
 
     positions: np.ndarray
     lengths: dict[str, int]  # sequence views: the batch's padded length
+    # The optimiser steps after this batch; False: a first part whose gradient adds to
+    # the next part's (a dialog batch cut by length, `Batches.plans`).
+    steps: bool = True
 
 
 class Batches:
@@ -167,9 +170,10 @@ class Batches:
                 plan = bucket_batches(sizes, self.batch_size, None)
             else:  # training: a uniform shuffle, the fusion study's DataLoader(shuffle=True)
                 order = self.rng.permutation(len(sizes))
-                plan = [
+                batches = [
                     order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)
                 ]
+                return [part for batch in batches for part in self._halves(batch, sizes)]
             return [StepPlan(_padded([self._groups[i] for i in batch]), {}) for batch in plan]
         total = sum(self._seq_len.values(), np.zeros(len(self.positions), dtype=np.int64))
         plan = bucket_batches(total, self.batch_size, self.rng)
@@ -179,6 +183,19 @@ class Batches:
                 {name: int(lens[local].max()) for name, lens in self._seq_len.items()},
             )
             for local in plan
+        ]
+
+    def _halves(self, batch: np.ndarray, sizes: np.ndarray) -> list[StepPlan]:
+        """A uniform batch of dialogs as two parts, its shorter and its longer half, each
+        padded to its own longest dialog; the optimiser steps after the second. The
+        summed loss's gradient is the whole batch's, but a batch of 20 random dialogs
+        padded to its longest (~100 utterances, the mean ~35) spent most of its attention
+        on padding: the fusion study's step took 0.65x the time in two halves."""
+        by_length = batch[np.argsort(sizes[batch], kind="stable")]
+        cut = len(by_length) // 2
+        return [
+            StepPlan(_padded([self._groups[i] for i in by_length[:cut]]), {}, steps=False),
+            StepPlan(_padded([self._groups[i] for i in by_length[cut:]]), {}),
         ]
 
     def build(self, plan: StepPlan) -> Batch:
@@ -237,7 +254,7 @@ class Batches:
 
 
 def _padded(dialogs: list[np.ndarray]) -> np.ndarray:
-    width = max(len(d) for d in dialogs)
+    width = max((len(d) for d in dialogs), default=1)  # no dialog: an empty part [0, 1]
     out = np.full((len(dialogs), width), -1, dtype=np.int64)
     for i, d in enumerate(dialogs):
         out[i, : len(d)] = d

@@ -210,20 +210,26 @@ def train_epoch(
     device = ensemble.parameters()[0].device
     total = torch.zeros(ensemble.members, device=device)
     count = torch.zeros(ensemble.members, device=device)
-    steps = len(sides)
-    for done, (present, batch) in enumerate(sides.epoch(), 1):
+    steps, done = len(sides), 0
+    optimizer.zero_grad(set_to_none=True)
+    for present, batch, step in sides.epoch():
         if not all(present):
             raise ValueError("members of one ensemble must take the same steps per epoch")
-        optimizer.zero_grad(set_to_none=True)
-        with _autocast(device, precision):
-            loss, objective, n = ensemble.call(_training_loss, *_tensors(batch))  # [K] each
-        scaler.scale(objective.sum()).backward()  # member k's gradient is its own
-        scaler.step(optimizer)
-        scaler.update()
-        total += loss.detach().float() * n
-        count += n
-        if on_step is not None:
-            on_step("train", done, steps)
+        if not step and not getattr(ensemble.base, "summed_loss", False):
+            raise ValueError("a batch in parts needs a summed loss (the parts' gradients add)")
+        if batch.labels.shape[1]:  # (a part may be empty: a batch of one dialog)
+            with _autocast(device, precision):
+                loss, objective, n = ensemble.call(_training_loss, *_tensors(batch))  # [K]
+            scaler.scale(objective.sum()).backward()  # member k's gradient is its own
+            total += loss.detach().float() * n
+            count += n
+        if step:
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            done += 1
+            if on_step is not None:
+                on_step("train", done, steps)
     return (total / count.clamp_min(1)).tolist()  # the epoch's only device -> host sync
 
 
@@ -242,7 +248,7 @@ def predict(
     total = torch.zeros(ensemble.members, device=device)
     kept: list[tuple[torch.Tensor, ...]] = []
     steps = len(sides)
-    for done, (_, batch) in enumerate(sides.epoch(), 1):
+    for done, (_, batch, _) in enumerate(sides.epoch(), 1):
         with _autocast(device, precision):
             summed, pred = ensemble.call(_evaluation, *_tensors(batch))  # [K], [K, ...]
         total += summed.float()

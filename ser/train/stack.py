@@ -86,13 +86,13 @@ class StackedSides:
         }
 
     def __len__(self) -> int:
-        """Steps in an epoch: the longest side's batches."""
+        """Optimiser steps in an epoch: the longest side's."""
         return max((len(side) for side in self.sides), default=0)
 
-    def epoch(self) -> Iterator[tuple[list[bool], Batch]]:
-        """One epoch: (which members have a batch, the stacked batch) per step. The
-        epoch's positions go to the device in one copy (a copy per step would make the
-        host wait for the device at every step)."""
+    def epoch(self) -> Iterator[tuple[list[bool], Batch, bool]]:
+        """One epoch: (which members have a batch, the stacked batch, whether the
+        optimiser steps after it) per batch. The epoch's positions go to the device in
+        one copy (a copy per step would make the host wait for the device at every step)."""
         plans = [side.plans() for side in self.sides]
         steps = [
             [p[step] if step < len(p) else None for p in plans]
@@ -108,7 +108,8 @@ class StackedSides:
         for now, array in zip(steps, arrays, strict=True):
             pos = flat[start : start + array.size].view(array.shape)  # [K, B] or [K, B, U]
             start += array.size
-            yield [plan is not None for plan in now], self.gather(now, pos)
+            steps = any(plan.steps for plan in now if plan is not None)
+            yield [plan is not None for plan in now], self.gather(now, pos), steps
 
     def gather(self, plans: Sequence[StepPlan | None], pos: torch.Tensor) -> Batch:
         """The stacked batch of the members' plans for one step (None: no batch), their
