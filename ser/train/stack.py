@@ -108,8 +108,8 @@ class StackedSides:
         for now, array in zip(steps, arrays, strict=True):
             pos = flat[start : start + array.size].view(array.shape)  # [K, B] or [K, B, U]
             start += array.size
-            steps = any(plan.steps for plan in now if plan is not None)
-            yield [plan is not None for plan in now], self.gather(now, pos), steps
+            closes = any(plan.steps for plan in now if plan is not None)
+            yield [plan is not None for plan in now], self.gather(now, pos), closes
 
     def gather(self, plans: Sequence[StepPlan | None], pos: torch.Tensor) -> Batch:
         """The stacked batch of the members' plans for one step (None: no batch), their
