@@ -6,7 +6,6 @@ import json
 import math
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,154 +15,112 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from ser.commands.options import THREADS, THREADS_HELP
-from ser.corpus.labels import LABEL_SETS
+from ser.commands.options import THREADS_HELP
+from ser.errors import ConfigError
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines
-from ser.runtime.precision import PRECISIONS
-from ser.train.features import parse_feature_list
 from ser.train.metrics import mean_std_text
-from ser.train.models.config import FUSION_POSITIONS, FUSIONS, LOSSES, MODALITIES, ModelConfig
+from ser.train.models import FAMILIES
+from ser.train.options import MODEL, RUN, Option, train_config, train_options
 from ser.train.progress import Heartbeat, fold_label
-from ser.train.protocols import PROTOCOLS, VAL_MODES
 from ser.train.report import run_pooled, run_summary, spread_label
-from ser.train.run import DEVICES, Progress, TrainConfig, json_summary, train
+from ser.train.run import Progress, json_summary, train
 
 REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
 
 
-@click.command("train")
-@click.option(
-    "--store",
-    required=True,
-    envvar="SER_STORE",
-    show_envvar=True,
-    type=click.Path(path_type=str),
-    help="Feature store (.zarr or .h5).",
+class _TrainCommand(click.Command):
+    """`ser train`: its options made from `ser.train.options` whenever they are asked for
+    (so a family registered after import has its own), model options under a heading
+    per family in --help."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        self.params = [*(_click_option(o) for o in train_options().values()), _JSON]
+        return super().get_params(ctx)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                sections.setdefault(_heading(getattr(param, "section", RUN)), []).append(record)
+        for heading, rows in sections.items():
+            with formatter.section(heading):
+                formatter.write_dl(rows)
+
+
+class _TableType(click.ParamType):
+    """Values parsed by the option table, as the sweep and `train_config` parse them."""
+
+    def __init__(self, option: Option) -> None:
+        self.option = option
+        choices = "|".join(str(c) for c in option.choices if c is not None)
+        self.name = option.metavar or (f"[{choices}]" if choices else _METAVARS[option.kind])
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return self.name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return self.option.parse(value)
+        except ConfigError as error:
+            self.fail(str(error), param, ctx)
+
+
+_METAVARS = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "ints": "N,N,..."}
+_JSON = click.Option(
+    ["--json", "as_json"], is_flag=True, help="Print the summary as one JSON object."
 )
-@click.option(
-    "--features",
-    "features",
-    required=True,
-    metavar="A+B",
-    help="Feature sets joined by '+', by name or extractor (hubert+mpnet, is13+bert).",
-)
-@click.option(
-    "--fusion",
-    type=click.Choice(FUSIONS),
-    default="mit",
-    show_default=True,
-    help="mit: MSMSER; add|concat|attention (+ --fusion-at): Wu et al.; "
-    "late-prob: Zhou et al.; none: one feature set.",
-)
-@click.option(
-    "--fusion-at",
-    type=click.Choice(FUSION_POSITIONS),
-    default=None,
-    help="Fusion position of the fusion study.",
-)
-@click.option("--loss", type=click.Choice(LOSSES), default="single", show_default=True)
-@click.option(
-    "--queries", type=int, default=30, show_default=True, help="MSMSER emotion queries L."
-)
-@click.option("--rmm/--no-rmm", default=True, show_default=True, help="Random modality masking.")
-@click.option("--no-encoder", is_flag=True, help="MSMSER without uni-modal encoders.")
-@click.option("--no-selfatt", is_flag=True, help="MSMSER without frame self-attention.")
-@click.option(
-    "--eval-mask",
-    type=click.Choice(MODALITIES),
-    default=None,
-    help="Mask this modality when testing (the model is selected unmasked).",
-)
-@click.option("--context", is_flag=True, help="fusion none: the fusion study's dialog context.")
-@click.option(
-    "--staged/--no-staged",
-    default=None,
-    help="late-prob: train each branch alone first, then the whole model (the paper's "
-    "procedure; default).",
-)
-@click.option(
-    "--d-model", type=int, default=None, help="Model width (family default; 768 for MSMSER)."
-)
-@click.option("--heads", type=int, default=None, help="Attention heads (family default).")
-@click.option("--layers", type=int, default=None, help="Encoder / Bi-GRU layers (family default).")
-@click.option("--dropout", type=float, default=None, help="Dropout (family default).")
-@click.option(
-    "--classes",
-    type=click.Choice([name for name in LABEL_SETS if name != "all"]),
-    default=None,
-    help="Label set [family default].",
-)
-@click.option(
-    "--protocol",
-    type=click.Choice(PROTOCOLS),
-    default=None,
-    help="Evaluation protocol [family default].",
-)
-@click.option(
-    "--val",
-    type=click.Choice(VAL_MODES),
-    default="session",
-    show_default=True,
-    help="Validation carved from the training side; none: train on all training sessions "
-    "for the fixed epochs and test the last (the papers' training set).",
-)
-@click.option("--epochs", type=int, default=None, help="[family default]")
-@click.option(
-    "--batch-size", type=int, default=None, help="Utterances, or dialogs [family default]."
-)
-@click.option("--lr", type=float, default=None, help="[family default]")
-@click.option("--weight-decay", type=float, default=None, help="[family default]")
-@click.option(
-    "--patience", type=int, default=None, help="Early stopping patience (off by default)."
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--seeds", type=int, default=None, help="Repeats with seeds seed, seed+1, ... [family default]."
-)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option(
-    "--precision",
-    type=click.Choice(PRECISIONS),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 autocast on CUDA (fp16 where a GPU lacks bf16), fp32 on the CPU. "
-    "bf16 autocast on a CPU with native bf16 is ~20% faster but scored ~0.5 UA points "
-    "lower on average in our tests. Recorded.",
-)
-@click.option(
-    "--threads",
-    type=THREADS,
-    metavar="N|follow",
-    default=None,
-    help=THREADS_HELP,
-)
-@click.option(
-    "--members-at-once",
-    type=int,
-    default=None,
-    help="(seed, fold) runs trained together as one stacked model [all of them]; lower it "
-    "to bound memory, 1 trains them one after another (the same results up to float "
-    "rounding, which a long run can carry into a few predictions).",
-)
-@click.option("--out", type=click.Path(path_type=str), default="runs", show_default=True)
-@click.option("--name", default=None, help="Run name [derived from the config].")
-@click.option("--overwrite", is_flag=True, help="Discard an existing run of the same name.")
-@click.option(
-    "--final",
-    is_flag=True,
-    help="Also train one model on every session for the folds' median selected epoch "
-    "(checkpoint 'final', for `ser predict --checkpoint final`).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+
+
+def _click_option(option: Option) -> click.Option:
+    flag = "--" + option.name.replace("_", "-")
+    flag_kind = option.kind == "flag"
+    made = click.Option(
+        [f"{flag}/--no-{flag[2:]}" if flag_kind else flag, option.name],
+        type=None if flag_kind else _TableType(option),
+        default=option.default,
+        required=option.required,
+        envvar=option.envvar,
+        show_envvar=option.envvar is not None,
+        help=(THREADS_HELP if option.kind == "threads" else option.help) + _defaults(option),
+    )
+    made.section = option.section  # type: ignore[attr-defined]
+    return made
+
+
+def _defaults(option: Option) -> str:
+    """ " [msmser 768, dialog 100]" (a default per family), " [default: 30]", or ""."""
+    if option.defaults and option.section not in FAMILIES:
+        return " [" + ", ".join(f"{f} {_shown(v)}" for f, v in option.defaults.items()) + "]"
+    default = next(iter(option.defaults.values())) if option.defaults else option.default
+    return "" if default is None else f" [default: {_shown(default)}]"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _heading(section: str) -> str:
+    if section == RUN:
+        return "Options"
+    if section == MODEL:
+        return "Model options (--fusion picks the family; an option it lacks is refused)"
+    return f"{section}: {FAMILIES[section].help}"
+
+
+@click.command("train", cls=_TrainCommand)
 def train_command(**options: Any) -> None:
     """Train a fusion model on cached features; write <out>/<name>/run.json."""
-    config = config_from_options(options)
+    as_json = options.pop("as_json")
+    config = train_config(options)
     err = Console(stderr=True)
     tty = sys.stderr.isatty()
-    progress = _ConsoleProgress(err, live=tty and not options["as_json"], plain=not tty)
+    progress = _ConsoleProgress(err, live=tty and not as_json, plain=not tty)
     with progress:
         record = train(config, Heartbeat(progress))  # a line a minute during long epochs
-    if options["as_json"]:
+    if as_json:
         click.echo(json.dumps(json_summary(record)))
         return
     out = Console()
@@ -171,49 +128,6 @@ def train_command(**options: Any) -> None:
         out.width = max(out.width, 120)
     out.print(summary_table(record))
     click.echo(f"run record: {Path(config.out) / record['name'] / 'run.json'}")
-
-
-def config_from_options(o: Mapping[str, Any]) -> TrainConfig:
-    """`TrainConfig` from the options as click parses them (also what sweep cells hold)."""
-    model = ModelConfig(
-        fusion=o["fusion"],
-        fusion_at=o["fusion_at"],
-        loss=o["loss"],
-        queries=o["queries"],
-        rmm=o["rmm"],
-        encoder=not o["no_encoder"],
-        selfatt=not o["no_selfatt"],
-        eval_mask=o["eval_mask"],
-        context=o["context"],
-        staged=o["staged"],
-        d_model=o["d_model"],
-        heads=o["heads"],
-        layers=o["layers"],
-        dropout=o["dropout"],
-    )
-    return TrainConfig(
-        store=o["store"],
-        features=parse_feature_list(o["features"]),
-        model=model,
-        classes=o["classes"],
-        protocol=o["protocol"],
-        val=o["val"],
-        epochs=o["epochs"],
-        batch_size=o["batch_size"],
-        lr=o["lr"],
-        weight_decay=o["weight_decay"],
-        seed=o["seed"],
-        seeds=o["seeds"],
-        patience=o["patience"],
-        device=o["device"],
-        precision=o["precision"],
-        threads=o["threads"],
-        members_at_once=o["members_at_once"],
-        out=o["out"],
-        name=o["name"],
-        overwrite=o["overwrite"],
-        final=o["final"],
-    )
 
 
 class _ConsoleProgress(Progress):

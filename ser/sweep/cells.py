@@ -67,16 +67,16 @@ def _names(names: list[str]) -> str:
 
 
 def _resolve(cell: Cell, handle: Any, store: str, out: Path, sessions: int) -> ResolvedCell:
-    from ser.commands.train import config_from_options
     from ser.train.features import resolve_features
     from ser.train.group import run_key
-    from ser.train.models.config import FeatureInfo, plan_inputs
+    from ser.train.models import FeatureInfo, plan_inputs
+    from ser.train.options import train_config
 
     # Resolved: a cell's run.json names its store and folder wherever it is read from.
     options = {**cell.options, "store": str(Path(store).resolve()),
                "out": str(Path(out).resolve() / CELLS), "name": "cell",
                "overwrite": False}  # fmt: skip
-    config = config_from_options(options)
+    config = train_config(options)
     plan = make_plan(config)
     features = resolve_features(handle, config.features)
     infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]

@@ -42,15 +42,14 @@ class Estimate:
     memory: int  # bytes
     seconds: float  # the whole cell, uncalibrated
     device: str  # where it would train
-    family: str  # model family (`ser.train.models.config.family_of`)
+    family: str  # model family (`ser.train.models.family_of`)
 
 
 def estimate(cell: Any, store: Any, cache: dict[Any, Any] | None = None) -> Estimate:
     """The estimate of a `ResolvedCell` on the opened `store`."""
     from ser.corpus.labels import get_label_set
     from ser.train.features import resolve_features
-    from ser.train.models import build_model
-    from ser.train.models.config import FeatureInfo, family_of, plan_inputs
+    from ser.train.models import FeatureInfo, build_model, family_of, plan_inputs
     from ser.train.run import make_plan
 
     config = cell.config
@@ -73,7 +72,7 @@ def estimate(cell: Any, store: Any, cache: dict[Any, Any] | None = None) -> Esti
     data = sum(store.info(f.name).bytes for f in features)
     memory = 16 * params * cell.members + data
     seconds = flops / EFFECTIVE_FLOPS[plan.device.type]
-    return Estimate(params, memory, seconds, plan.device.type, family_of(config.model))
+    return Estimate(params, memory, seconds, plan.device.type, family_of(config.model).name)
 
 
 @dataclass(frozen=True)

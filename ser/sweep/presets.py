@@ -78,8 +78,8 @@ MSMSER_TABLE2 = _msmser_preset(
     rows=(
         _msmser("Text", (66.5, 64.7), features="{text}"),
         _msmser("Audio", (64.9, 63.2), features="{audio}"),
-        _msmser("w/o Encoder", (71.9, 70.9), no_encoder=True),
-        _msmser("w/o SelfAtt", (72.5, 71.4), no_selfatt=True),
+        _msmser("w/o Encoder", (71.9, 70.9), encoder=False),
+        _msmser("w/o SelfAtt", (72.5, 71.4), selfatt=False),
         _msmser("w/o MIT", (67.2, 65.1), fusion="concat"),
         _msmser("Full", (76.4, 75.2)),
     ),

@@ -15,7 +15,8 @@ A SPEC file names its options the way ``ser train`` does (``d-model`` or ``d_mod
     label = "Full"
 
 Every cell's options are checked with the types and choices of ``ser train``'s own
-options; a problem is a `ConfigError` naming the file (or preset), the key and the value.
+options (`ser.train.options`, the table the command is made from); a problem is a
+`ConfigError` naming the file (or preset), the key and the value.
 
 >>> spec = load_spec("msmser-table2", fixed={"epochs": "3"}, grid={"seeds": "1,2"})
 >>> len(spec.cells), spec.cells[0].label, spec.cells[0].options["epochs"]
@@ -33,14 +34,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import click
-
 from ser.errors import ConfigError
 from ser.sweep.presets import ALL, PRESETS, Preset, Row
 
 # `ser train` options a sweep decides itself (where cells live) or that make no sense
 # per cell.
-NOT_SWEPT = frozenset({"store", "out", "name", "overwrite", "as_json"})
+NOT_SWEPT = frozenset({"store", "out", "name", "overwrite"})
 _SPEC_KEYS = frozenset({"name", "title", "preset", "params", "fixed", "grid", "cells"})
 # What ``--set`` and ``[params]`` fill in: the feature sets behind {audio} and {text}.
 PARAM_KEYS = ("audio", "text")
@@ -49,7 +48,7 @@ PARAM_KEYS = ("audio", "text")
 @dataclass(frozen=True)
 class Cell:
     """One `ser train` run of a sweep: its table, row and axis values, and its options
-    (every ``ser train`` option, typed as the CLI types it)."""
+    (every ``ser train`` option, typed as `ser train` types it; None: the default)."""
 
     table: str  # the preset (or spec) it belongs to
     row: Row
@@ -186,23 +185,19 @@ def _values(value: Any, source: str, key: str) -> list[Any]:
 
 
 class TrainOptions:
-    """`ser train`'s options: their names, defaults and value types (the CLI's own)."""
+    """`ser train`'s options: their names, defaults and types (`ser.train.options`)."""
 
     def __init__(self) -> None:
-        from ser.commands.train import train_command
+        from ser.train.options import train_options
 
-        self.params = {p.name: p for p in train_command.params if p.name not in NOT_SWEPT}
-        self.context = click.Context(train_command)
-        # The defaults exactly as `ser train` parses them (flags included).
-        parsed = train_command.make_context("train", ["--store", "-", "--features", "-"])
-        self.defaults = {k: v for k, v in parsed.params.items() if k in self.params}
-        self.defaults["features"] = None
+        self.table = {k: o for k, o in train_options().items() if k not in NOT_SWEPT}
+        self.defaults = {k: o.default for k, o in self.table.items()}
 
     def key(self, name: str, source: str, section: str) -> str:
         """The option's name (dashes as underscores); unknown → ConfigError."""
         key = name.replace("-", "_")
-        if key not in self.params:
-            close = difflib.get_close_matches(key, list(self.params), n=1)
+        if key not in self.table:
+            close = difflib.get_close_matches(key, list(self.table), n=1)
             hint = f" (did you mean {close[0].replace('_', '-')!r}?)" if close else ""
             raise ConfigError(f"{source}: [{section}] {name!r} is not a ser train option{hint}")
         return key
@@ -223,13 +218,8 @@ class TrainOptions:
         return MappingProxyType(out)
 
     def cast(self, key: str, value: Any, where: str) -> Any:
-        """`value` as the CLI types option `key`; ConfigError naming `where`."""
-        param = self.params[key]
-        if value is None:
-            return None
-        if isinstance(param.type, click.Choice) and not isinstance(value, str):
-            value = str(value)
+        """`value` as `ser train` types option `key`; ConfigError naming `where`."""
         try:
-            return param.type_cast_value(self.context, value)
-        except click.BadParameter as e:
-            raise ConfigError(f"{where}: {key.replace('_', '-')} = {value!r}: {e.message}") from e
+            return self.table[key].parse(value)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {key.replace('_', '-')} = {value!r}: {e}") from None

@@ -4,10 +4,10 @@ Each checkpoint is two files in ``<run>/checkpoints/``:
 
 - ``<key>.safetensors``: the selected epoch's weights (``model.<param>``) and the fold's
   z-score statistics (``zscore.<feature set>.mean`` / ``.std``, fitted on its training side);
-- ``<key>.json``: the sidecar: resolved model config, label set, input specs, unit,
-  precision, the feature sets' fingerprints and provenance attrs (what `ser predict`
-  re-creates features from), seed, fold, and the fold's test predictions (manifest rows
-  and predicted class) so a loaded checkpoint can be checked against the run. A model
+- ``<key>.json``: the sidecar: the model config with its family's name, label set, input
+  specs, unit, precision, the feature sets' fingerprints and provenance attrs (what `ser
+  predict` re-creates features from), seed, fold, and the fold's test predictions (manifest
+  rows and predicted class) so a loaded checkpoint can be checked against the run. A model
   folder a store names relative to where `ser extract` ran (stores written before
   extractors recorded absolute paths) is recorded resolved when it is there from here,
   so `ser predict` finds it from any directory.
@@ -32,10 +32,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ser.cache.fingerprint import LOCATIONS, model_location
-from ser.errors import SerError
+from ser.errors import ConfigError, SerError
 from ser.train.batch import InputSpec
 from ser.train.data import ZScore
-from ser.train.models.config import ModelConfig
+from ser.train.models import FamilyConfig
+from ser.train.models.registry import config_from_record, config_record
 
 CHECKPOINTS = "checkpoints"
 # 2: a plain module's state_dict (issue 26). 1 held member-stacked weights [1, ...] of
@@ -53,7 +54,7 @@ class Checkpoint:
     """A loaded checkpoint: the sidecar's fields and the tensors."""
 
     key: str
-    model: ModelConfig
+    model: FamilyConfig
     classes: tuple[str, ...]
     specs: tuple[InputSpec, ...]
     unit: str
@@ -90,7 +91,7 @@ def save_checkpoint(
 ) -> Path:
     """Write ``<run>/checkpoints/<key>.{safetensors,json}``; return the sidecar's path.
 
-    `meta` must hold model (a `ModelConfig`), classes, specs (`InputSpec`s), unit,
+    `meta` must hold model (a family's config), classes, specs (`InputSpec`s), unit,
     precision and features; anything else (seed, fold, test) is kept as given.
     """
     folder = checkpoint_dir(run_dir)
@@ -103,7 +104,7 @@ def save_checkpoint(
         **meta,
         "format": FORMAT,
         "key": key,
-        "model": _jsonable(dataclasses.asdict(meta["model"])),
+        "model": config_record(meta["model"]),
         "specs": [dataclasses.asdict(s) for s in meta["specs"]],
         "classes": list(meta["classes"]),
     }
@@ -154,12 +155,15 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
         name: ZScore(tensors[f"zscore.{name}.mean"], tensors[f"zscore.{name}.std"])
         for name in {k.split(".", 1)[1].rsplit(".", 1)[0] for k in tensors if k[:7] == "zscore."}
     }
-    model: dict[str, Any] = {
-        k: tuple(v) if isinstance(v, list) else v for k, v in meta["model"].items()
-    }
+    try:
+        model = config_from_record(meta["model"])
+    except ConfigError as err:
+        raise CheckpointError(
+            f"checkpoint {path}: {err}; train the run again with `ser train ... --overwrite`"
+        ) from None
     return Checkpoint(
         key=key,
-        model=ModelConfig(**model),
+        model=model,
         classes=tuple(meta["classes"]),
         specs=tuple(InputSpec(**s) for s in meta["specs"]),
         unit=str(meta["unit"]),
@@ -203,12 +207,6 @@ def _atomic(path: Path, write: Any) -> None:
         raise
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return list(value) if isinstance(value, tuple) else value
-
-
 def _default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
@@ -221,7 +219,7 @@ def save_fold_checkpoint(
     state: Mapping[str, torch.Tensor],
     *,
     store: str,
-    config: ModelConfig,
+    config: FamilyConfig,
     classes: tuple[str, ...],
     specs: list[InputSpec],
     unit: str,

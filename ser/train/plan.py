@@ -5,18 +5,20 @@ name), checked before any data is read; `config_record` is the record's copy of 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ser.corpus.labels import get_label_set
+from ser.corpus.labels import LABEL_SETS, get_label_set
 from ser.errors import ConfigError
-from ser.runtime.precision import resolve_precision
+from ser.runtime.precision import PRECISIONS, resolve_precision
 from ser.runtime.threads import Threads, parse_threads
-from ser.train.models.config import ModelConfig, family_of, resolve, train_defaults
-from ser.train.protocols import ProtocolConfig
+from ser.train.models import FamilyConfig, family_of
+from ser.train.models.config import field_defaults, option
+from ser.train.models.registry import config_record as model_record
+from ser.train.protocols import PROTOCOLS, VAL_MODES, ProtocolConfig
 
 DEVICES = ("auto", "cpu", "cuda")
 # How a run selected its epoch, as records and reports name it.
@@ -30,35 +32,65 @@ VALIDATION = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything `ser train` is asked to do; None means the model family's paper default."""
+    """Everything `ser train` is asked to do (its options: `ser.train.options`); None
+    means the model family's paper default."""
 
-    store: str
-    features: tuple[str, ...]
-    model: ModelConfig
-    classes: str | None = None  # "4" | "5" | "6"
-    protocol: str | None = None  # "loso" | "session5" | "random"
-    val: str = "session"  # "session" | "random10" | "none" (fixed epochs, last tested)
-    epochs: int | None = None
-    batch_size: int | None = None  # utterances, or dialogs for dialog-context models
-    lr: float | None = None
-    weight_decay: float | None = None
-    seed: int = 0
-    seeds: int | None = None  # number of repeats, seeds seed, seed+1, ...
-    patience: int | None = None  # early stopping; None: the papers' fixed epochs
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    store: str = field(metadata={"help": "Feature store (.zarr or .h5).", "envvar": "SER_STORE"})
+    features: tuple[str, ...] = field(
+        metadata={
+            "help": "Feature sets joined by '+', by name or extractor (hubert+mpnet, is13+bert).",
+            "kind": "features",
+            "metavar": "A+B",
+        }
+    )
+    model: FamilyConfig  # its options: the registered families' config fields
+    classes: str | None = option(
+        None, "Label set.", choices=tuple(name for name in LABEL_SETS if name != "all")
+    )
+    protocol: str | None = option(None, "Evaluation protocol.", choices=PROTOCOLS)
+    val: str = option(
+        "session",
+        "Validation carved from the training side; none: train on all training sessions "
+        "for the fixed epochs and test the last (the papers' training set).",
+        choices=VAL_MODES,
+    )
+    epochs: int | None = option(None, "Training epochs.")
+    batch_size: int | None = option(None, "Utterances, or dialogs for dialog-context models.")
+    lr: float | None = option(None, "Learning rate (Adam).")
+    weight_decay: float | None = option(None, "Adam's L2 weight decay.")
+    seed: int = option(0, "The first seed.")
+    seeds: int | None = option(None, "Repeats with seeds seed, seed+1, ...")
+    patience: int | None = option(None, "Early stopping patience (off by default).")
+    device: str = option("auto", "Training device.", choices=DEVICES)
     # "auto": fp16 autocast on CUDA, fp32 on the CPU ("bf16" is opt-in there: faster,
     # ~0.5 UA point lower on average in our measurements); see ser/runtime/precision.py.
-    precision: str = "auto"
+    precision: str = option(
+        "auto",
+        "auto: bf16 autocast on CUDA (fp16 where a GPU lacks bf16), fp32 on the CPU. bf16 "
+        "autocast on a CPU with native bf16 is ~20% faster but scored ~0.5 UA points lower "
+        "on average in our tests. Recorded.",
+        choices=PRECISIONS,
+    )
     # torch CPU threads; None: from the CPU budget, "follow": the machine's load (the
     # results then depend on it); ser/runtime/threads.py
-    threads: Threads = None
-    # (seed, fold) runs trained at once as the members of one stacked model; None: all of
-    # them (1: one after another). Bounds memory; results equal up to float rounding.
-    members_at_once: int | None = None
-    out: str = "runs"
-    name: str | None = None
-    overwrite: bool = False  # discard an existing record of the same name
-    final: bool = False  # also train one model on every session (checkpoint "final")
+    threads: Threads = field(
+        default=None,
+        metadata={"help": "torch CPU threads.", "kind": "threads", "metavar": "N|follow"},
+    )
+    members_at_once: int | None = option(
+        None,
+        "(seed, fold) runs trained together as one stacked model [all of them]; lower it to "
+        "bound memory, 1 trains them one after another (the same results up to float "
+        "rounding, which a long run can carry into a few predictions).",
+    )
+    out: str = option("runs", "Folder of the runs.")
+    name: str | None = option(None, "Run name [derived from the config].")
+    overwrite: bool = option(False, "Discard an existing run of the same name.")
+    final: bool = option(
+        False,
+        "Also train one model on every session for the folds' median selected epoch "
+        "(checkpoint 'final', for `ser predict --checkpoint final`).",
+    )
 
 
 @dataclass(frozen=True)
@@ -82,17 +114,17 @@ class Plan:
 def make_plan(config: TrainConfig) -> Plan:
     """Resolve defaults and check options that need no data."""
     family = family_of(config.model)
-    defaults = train_defaults(config.model)
+    defaults = family.train
     classes = config.classes or defaults.classes
     get_label_set(classes)
     protocol = config.protocol or defaults.protocol
     ProtocolConfig(protocol, config.val, config.seed)  # validates the names
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
     parse_threads(config.threads)
-    for option in ("epochs", "batch_size", "seeds", "patience", "members_at_once"):
-        value = n_seeds if option == "seeds" else getattr(config, option)
+    for name in ("epochs", "batch_size", "seeds", "patience", "members_at_once"):
+        value = n_seeds if name == "seeds" else getattr(config, name)
         if value is not None and value < 1:
-            raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if config.val == "none" and config.patience is not None:
         raise ConfigError(
             "--patience stops on validation scores; --val none has no validation side "
@@ -104,7 +136,7 @@ def make_plan(config: TrainConfig) -> Plan:
     if not name or "/" in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} is not a usable directory name")
     return Plan(
-        family=family,
+        family=family.name,
         classes=classes,
         protocol=protocol,
         epochs=config.epochs or defaults.epochs,
@@ -132,16 +164,14 @@ def default_name(config: TrainConfig, protocol: str, classes: str) -> str:
     model options off their defaults follow (``_queries10_no-rmm_eval-mask-text``), so
     the ablations of one table get a directory each."""
     model = config.model
-    fusion = "-".join(str(v) for v in (model.fusion, model.fusion_at) if v)
-    if model.loss != "single":
-        fusion += f"-{model.loss}"
+    defaults = field_defaults(type(model))
+    changed = {k: v for k, v in dataclasses.asdict(model).items() if v != defaults.get(k, v)}
+    fusion = "-".join(str(v) for v in (model.fusion, changed.pop("fusion_at", None)) if v)
+    if "loss" in changed:
+        fusion += f"-{changed.pop('loss')}"
     name = f"{'+'.join(config.features)}_{fusion}_{protocol}_c{classes}"
-    defaults = ModelConfig(fusion=model.fusion)
-    for f in dataclasses.fields(ModelConfig):
-        value = getattr(model, f.name)
-        if f.name in ("fusion", "fusion_at", "loss") or value == getattr(defaults, f.name):
-            continue
-        key = f.name.replace("_", "-")
+    for option_name, value in changed.items():
+        key = option_name.replace("_", "-")
         if isinstance(value, bool):
             name += f"_{key}" if value else f"_no-{key}"
         elif isinstance(value, tuple):
@@ -163,13 +193,12 @@ def pick_device(name: str) -> torch.device:
 
 
 def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
-    """The run's config as recorded: model options flattened, defaults resolved."""
-    model = {k: _jsonable(v) for k, v in dataclasses.asdict(resolve(config.model)).items()}
+    """The run's config as recorded: the model's options flattened beside its family's
+    name (`models.registry.config_record`), defaults resolved."""
     return {
         "store": str(config.store),
         "features": "+".join(config.features),
-        **model,
-        "family": plan.family,
+        **model_record(config.model),
         "classes": plan.classes,
         "protocol": plan.protocol,
         "val": config.val,
@@ -185,7 +214,3 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
         "out": str(config.out),
         "name": plan.name,
     }
-
-
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value

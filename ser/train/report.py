@@ -12,10 +12,10 @@ One table row per run: run, features, fusion, protocol, classes, settings, the m
 UA, WA and F1 and what they are a mean over (``n``), and the pooled UA, WA and F1. A
 record the trainer has not finished (``"complete": false``) is reported from the folds
 it holds, its name marked ``(incomplete)``; missing ``summary`` / ``pooled`` are
-recomputed from the folds. ``settings`` lists the options that apply to the row's model
-family and differ from that family's defaults (``queries=10, rmm=False`` on an MSMSER
-row, never ``queries=30`` on a fusion-study row; `ser.train.models.config.option_applies`
-decides what applies), the way the papers label their ablation rows. Speaker-dependent
+recomputed from the folds. ``settings`` lists the options of the row's model family that
+differ from that family's defaults (``queries=10, rmm=False`` on an MSMSER row, never
+``queries=30`` on a fusion-study row: the family config's fields, `run_settings`), the way
+the papers label their ablation rows. Speaker-dependent
 runs say so in the protocol cell: ``random (speaker-dependent)``.
 
 The two kinds of score, both named: ``mean`` is each seed's mean over its folds, then
@@ -48,7 +48,6 @@ import csv
 import io
 import json
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -191,37 +190,22 @@ def protocol_label(run: dict[str, Any]) -> str:
 
 
 def run_settings(run: dict[str, Any]) -> dict[str, Any] | None:
-    """The recorded options that apply to the run's model family and differ from its
-    defaults (model options in `ModelConfig` order, then epochs, batch size, learning
-    rate, weight decay, patience); options a record lacks count as defaults. None when
-    the config names no model family this version knows."""
+    """The recorded options that differ from the defaults of the run's model family
+    (its config's fields in order, then epochs, batch size, learning rate, weight decay,
+    patience); options a record lacks count as defaults. None when the config names no
+    model family this version knows."""
     # Imported here: the model package loads torch, which tables need only for this.
-    from ser.train.models.config import (
-        ModelConfig,
-        family_of,
-        option_applies,
-        resolve,
-        train_defaults,
-    )
+    from ser.train.models.config import field_defaults
+    from ser.train.models.registry import FAMILIES, select
 
     config = run["config"]
     try:
-        bare = ModelConfig(
-            fusion=config.get("fusion"),  # an unknown one: ConfigError
-            fusion_at=config.get("fusion_at"),
-            context=bool(config.get("context", False)),
-        )
-        family, defaults = family_of(bare), resolve(bare)
-    except ConfigError:
+        family = FAMILIES[config["family"]] if "family" in config else select(config)
+    except (KeyError, ConfigError):
         return None
-    # The options that select the family are settings too: the fusion study's position.
-    defaults = replace(defaults, fusion_at=None, context=False)
-    n_sets = len(str(config.get("features", "")).split("+"))
-    applies = option_applies(bare, family, n_sets)
-    training = {key: getattr(train_defaults(bare), key) for key in TRAINING}
     default = {
-        **{f: _jsonable(getattr(defaults, f)) for f, a in applies.items() if a},
-        **training,
+        **{k: _jsonable(v) for k, v in field_defaults(family.config).items()},
+        **{key: getattr(family.train, key) for key in TRAINING},
         **TRAINING_FIXED,
     }
     return {k: config[k] for k, v in default.items() if k in config and config[k] != v}

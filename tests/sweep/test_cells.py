@@ -19,7 +19,7 @@ def test_impossible_cells_are_refused_before_anything_trains(
     store_path: Path, tmp_path: Path
 ) -> None:
     spec = load_spec("msmser-table2", params=PARAMS, fixed={**TINY, "queries": "3"})
-    with pytest.raises(ConfigError, match=r"msmser-table2 'w/o MIT': queries does not apply"):
+    with pytest.raises(ConfigError, match=r"msmser-table2 'w/o MIT': --queries 3 does not apply"):
         resolve_cells(spec.cells, str(store_path), tmp_path)
     missing = load_spec("fusion-study", params={"audio": "logmel", "text": "bert"}, fixed=TINY)
     problem = r"25 cell\(s\) cannot train:\n  fusion-study 'EF ADD-Fusion / L_s' and 24 more: "
@@ -49,10 +49,14 @@ def test_keys_follow_the_config_and_the_features_not_the_place(tmp_path: Path) -
     assert not {c.key for c in here} & {c.key for c in again}
 
 
-def test_table3_is_one_task_and_table2_one_per_shape(store_path: Path, tmp_path: Path) -> None:
+def test_cells_of_one_model_and_its_seeds_are_one_task(store_path: Path, tmp_path: Path) -> None:
     table3 = resolve_cells(load_spec("msmser-table3", params=PARAMS, fixed=TINY).cells,
                            str(store_path), tmp_path)  # fmt: skip
-    assert [len(t) for t in tasks(table3)] == [6]  # RMM and eval masks: member options
+    # Cells of other model options (RMM, eval mask) train apart: their modules differ.
+    assert [len(t) for t in tasks(table3)] == [1] * 6
+    seeds = load_spec("msmser-table3", params=PARAMS, fixed=TINY, grid={"seed": "0,1,2"})
+    full = [c for c in seeds.cells if c.row.label == "Full"]
+    assert [len(t) for t in tasks(resolve_cells(full, str(store_path), tmp_path))] == [3]
     table2 = resolve_cells(load_spec("msmser-table2", params=PARAMS, fixed=TINY).cells,
                            str(store_path), tmp_path)  # fmt: skip
     assert len(tasks(table2)) == 6

@@ -50,7 +50,8 @@ SETS = {
 MSMSER = ModelConfig(fusion="mit", d_model=16, heads=2, queries=4, layers=1, decoder_layers=1)
 DIALOG = ModelConfig(fusion="add", fusion_at="logits", d_model=16, heads=2)
 MLP = ModelConfig(fusion="none", d_model=16)
-CONTEXT = replace(MLP, context=True)  # the fusion study's unimodal framework
+# The fusion study's unimodal framework (another family than the MLP's).
+CONTEXT = ModelConfig(fusion="none", context=True, d_model=16)
 LATE = ModelConfig(fusion="late-prob", d_model=16, cnn_channels=(4, 4))
 # family -> (fused features, fused model, [(single features, single model)], options):
 # the dialog models see a dialog as one batch row, so they take more, smaller steps.
@@ -107,7 +108,7 @@ def ua(
     config = TrainConfig(
         store=str(store), features=features, model=model, classes="4", protocol="loso",
         epochs=15, batch_size=8, lr=3e-3, seed=0, seeds=3, device="cpu", out=str(out),
-        name="+".join(features) + f"-{model.fusion}-{model.context}",
+        name="+".join(features) + f"-{model.fusion}-{type(model).__name__}",
     )  # fmt: skip
     record = train(replace(config, **kw))  # type: ignore[arg-type]
     assert record["speaker_independent"] and len(record["folds"]) == 15

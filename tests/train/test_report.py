@@ -165,15 +165,18 @@ def test_one_seed_of_one_fold_shows_its_number_and_n_1_never_a_zero_std() -> Non
     assert "| 3 folds of 1 seed |" in report_table([_one_seed("three", 3)], fmt="md")
 
 
-def test_settings_apply_to_the_row_family_and_differ_from_its_defaults() -> None:
-    # Every record carries every option (queries=30, rmm=True, ...), resolved.
+def test_settings_are_the_family_options_that_differ_from_its_defaults() -> None:
+    # A record carries every option of its family (queries=30, rmm=True, ...), resolved;
+    # records written before each family had its config carry every family's.
     study = _record("add_logits", features="is13+bert", fusion="add", fusion_at="logits",
                     loss="perspective", d_model=100, heads=4, epochs=150, lr=1e-3)  # fmt: skip
     assert run_settings(study) == {"fusion_at": "logits", "loss": "perspective"}
     mit = _record("mit_l10", queries=10, d_model=768, epochs=40, lr=2e-5, cnn_channels=None)
     assert run_settings(mit) == {"queries": 10, "epochs": 40}
-    text_only = _record("text", features="mpnet", rmm=False)  # RMM needs two modalities
-    assert run_settings(text_only) == {}
+    text_only = _record("text", features="mpnet", rmm=False, family="msmser")
+    assert run_settings(text_only) == {"rmm": False}  # given, though one set has no RMM
+    context = _record("ctx", features="bert", fusion="none", context=True, d_model=100)
+    assert run_settings(context) == {"context": True}  # the fusion study's, not the MLP
     late = _record("zhou", features="logmel80+bert", fusion="late-prob", staged=False,
                    cnn_channels=[32, 64, 128, 256, 256], patience=5)  # fmt: skip
     assert run_settings(late) == {"staged": False, "patience": 5}

@@ -1,20 +1,20 @@
-"""The model families of the three papers behind one API.
+"""The model families of the three papers behind one API, one registry line each.
 
-    config = ModelConfig(fusion="mit")                      # MSMSER, the paper's settings
+    config = ModelConfig(fusion="mit")                      # MsmserConfig: the paper's settings
     unit, specs = plan_inputs(config, [FeatureInfo(...), ...])  # views the data side builds
     model = build_model(config, specs, n_classes=4, seed=0) # a SerModel: one plain module
     model.set_epoch(epoch, total_epochs)                    # before each training epoch
     out = model(batch)                                      # ModelOutput(logits, aux)
     loss = model.loss(out, batch)
-    defaults = train_defaults(config)                       # epochs, batch, lr, ... of the paper
+    family_of(config).train                                 # epochs, batch, lr, ... of the paper
 
-Families (`family_of`, full table in `ser.train.models.config`):
-- fusion "mit" -> MSMSER (`msmser.py`); "concat" without fusion_at -> MSMSER w/o MIT;
+Families (`--fusion` selects one, `ser.train.models.registry`):
+- "mit" -> MSMSER (`msmser.py`); "concat" without fusion_at -> MSMSER w/o MIT;
   one feature set -> the paper's Text / Audio ablation.
-- fusion add|concat|attention with fusion_at early|middle|late|logits -> Wu et al.'s
-  fusion study (`dialog.py`); fusion "none" with context=True -> its unimodal framework.
-- fusion "late-prob" -> Zhou et al. (`late_prob.py`).
-- fusion "none" -> a mean-pooled MLP on one feature set (`unimodal.py`).
+- add|concat|attention with fusion_at early|middle|late|logits -> Wu et al.'s fusion
+  study (`dialog.py`); "none" with context -> its unimodal framework.
+- "late-prob" -> Zhou et al. (`late_prob.py`).
+- "none" -> a mean-pooled MLP on one feature set (`unimodal.py`).
 Impossible combinations raise `ser.errors.ConfigError` naming features, levels, fusion.
 
 >>> import torch
@@ -33,63 +33,50 @@ torch.Size([2, 4])
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from ser.errors import ConfigError
 from ser.train.batch import InputSpec
+from ser.train.models import dialog, late_prob, msmser, unimodal
 from ser.train.models.base import ModelOutput, SerModel
-from ser.train.models.config import (
-    FeatureInfo,
-    ModelConfig,
-    TrainDefaults,
-    check_inputs,
-    family_of,
-    plan_inputs,
-    resolve,
-    train_defaults,
-)
-from ser.train.models.dialog import DialogModel
-from ser.train.models.late_prob import LateProbFusion
-from ser.train.models.msmser import MSMSER
-from ser.train.models.unimodal import UnimodalMLP
+from ser.train.models.config import FamilyConfig, FeatureInfo, TrainDefaults, plan_inputs
+from ser.train.models.registry import FAMILIES, Family, ModelConfig, family_of, register
 
-# family name (`family_of`) -> its model class: adding a family is one file and one line.
-FAMILIES: dict[str, Callable[[ModelConfig, list[InputSpec], int], SerModel]] = {
-    "msmser": MSMSER,
-    "dialog": DialogModel,
-    "late_prob": LateProbFusion,
-    "unimodal": UnimodalMLP,
-}
+register(msmser.FAMILY)
+register(dialog.FAMILY)
+register(late_prob.FAMILY)
+register(unimodal.FAMILY)
+
 __all__ = [
-    "FAMILIES",
-    "FeatureInfo",
-    "ModelConfig",
-    "ModelOutput",
-    "SerModel",
-    "TrainDefaults",
-    "build_model",
-    "family_of",
-    "plan_inputs",
-    "resolve",
-    "train_defaults",
-]
+    "FAMILIES", "Family", "FamilyConfig", "FeatureInfo", "ModelConfig", "ModelOutput",
+    "SerModel", "TrainDefaults", "build_model", "family_of", "plan_inputs", "register",
+]  # fmt: skip
 
 
 def build_model(
-    config: ModelConfig, inputs: list[InputSpec], n_classes: int, seed: int | None = None
+    config: FamilyConfig, inputs: list[InputSpec], n_classes: int, seed: int | None = None
 ) -> SerModel:
     """The family's model for these inputs (as `plan_inputs` returned them), initialised
     from `seed` (None: from torch's global generator, so `torch.manual_seed` fixes it)
     without touching the global generator's state."""
     if n_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes, got {n_classes}")
-    resolved = resolve(config)
-    family = family_of(resolved)
-    check_inputs(resolved, family, list(inputs))
+    _check_views(config, inputs)
+    model = family_of(config).model
     if seed is None:
-        return FAMILIES[family](resolved, list(inputs), n_classes)
+        return model(config, list(inputs), n_classes)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return FAMILIES[family](resolved, list(inputs), n_classes)
+        return model(config, list(inputs), n_classes)
+
+
+def _check_views(config: FamilyConfig, inputs: list[InputSpec]) -> None:
+    """The views `plan_inputs` gives these sets (a sequence view read as frame level)."""
+    levels = {"sequence": "frame", "vector": "utterance"}
+    infos = [FeatureInfo(s.name, s.modality, levels[s.view], s.dim) for s in inputs]
+    _, planned = plan_inputs(config, infos)
+    for want, spec in zip(planned, inputs, strict=True):
+        if want.view != spec.view:
+            raise ConfigError(
+                f"{config.where} takes a {want.view} view of {spec.name}, got {spec.view}"
+            )

@@ -25,7 +25,7 @@ from ser.train.batch import Batch, InputSpec
 from ser.train.losses import cross_entropy, perspective_loss
 
 if TYPE_CHECKING:
-    from ser.train.models.config import ModelConfig
+    from ser.train.models.config import FamilyConfig
 
 
 @dataclass
@@ -49,7 +49,7 @@ class SerModel(nn.Module):
     summed_loss: bool = False
 
     def __init__(
-        self, config: ModelConfig, inputs: list[InputSpec], n_classes: int, unit: str
+        self, config: FamilyConfig, inputs: list[InputSpec], n_classes: int, unit: str
     ) -> None:
         super().__init__()
         self.config = config

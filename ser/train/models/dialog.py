@@ -12,7 +12,7 @@ with `alpha = softmax_m(w^T tanh(W m))` over the two modality vectors (learned W
 
 Paper settings (defaults): d = 100 ("FC to 100"), Bi-GRU of 100 = 50 per direction,
 self-attention with 4 heads, ReLU, dropout 0.2, Adam 1e-3 with L2 1e-5, 150 epochs,
-batches of 20 dialogs (`ser.train.models.config`).
+batches of 20 dialogs (`DialogConfig`, `TRAINING`).
 
 Side by side with the published code (github.com/Luyizhe/SpeechEmotion: main.py,
 models.py `After_fusion` and `train_and_test_afterfusion`, LoadData.py), every
@@ -108,17 +108,106 @@ one loop. The maths of `nn.GRU` and `nn.MultiheadAttention`, tested against them
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
 
-from ser.train.batch import Batch, InputSpec
+from ser.errors import ConfigError
+from ser.train.batch import Batch, InputSpec, Unit
 from ser.train.models.base import ModelOutput, SerModel
-from ser.train.models.config import MODALITIES, ModelConfig, need
+from ser.train.models.config import (
+    LOSSES,
+    MODALITIES,
+    FamilyConfig,
+    FeatureInfo,
+    TrainDefaults,
+    exactly_one,
+    one_per_modality,
+    option,
+    specs,
+)
+from ser.train.models.registry import Family
 from ser.train.nn import gru
 
 POSITIONS = {"early": 1, "middle": 2, "late": 3, "logits": 4}
+
+
+@dataclass(frozen=True)
+class DialogConfig(FamilyConfig):
+    """The fusion study's options: fusion add|concat|attention at a position (two feature
+    sets), or none with context (its unimodal framework, one set)."""
+
+    FUSIONS: ClassVar[tuple[str, ...]] = ("add", "concat", "attention", "none")
+    fusion_at: str | None = option(
+        None,
+        "Fusion position: early (input FC), middle (Bi-GRU), late (self-attention), logits.",
+        choices=(None, *POSITIONS),
+    )
+    loss: str = option(
+        "single",
+        "single: cross-entropy of the fused logits; perspective: plus each modality's own.",
+        choices=LOSSES,
+    )
+    d_model: int = option(100, "Width: input FC, both Bi-GRU directions (paper: 100).", least=1)
+    heads: int = option(4, "Self-attention heads (paper: 4).", least=1)
+    layers: int = option(1, "Layers: the fusion study's Bi-GRU (paper: 1).", least=1)
+    dropout: float = option(0.2, "Dropout (paper: 0.2).", least=0.0, below=1.0)
+    context: bool = option(
+        False,
+        "fusion none: the fusion study's unimodal framework (Bi-GRU, self-attention over "
+        "the dialog) instead of the MLP; its fusions always have the dialog context.",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.fusion == "none":
+            if not self.context:
+                raise ConfigError("fusion 'none' without --context is the unimodal MLP's")
+            self.only_defaults("fusion_at", "loss")  # one modality: nothing to fuse
+        elif self.fusion_at is None:
+            raise ConfigError(
+                f"fusion {self.fusion!r} is the fusion study's: give --fusion-at "
+                f"{'|'.join(POSITIONS)}"
+            )
+        elif self.context:
+            raise ConfigError(
+                f"--context applies to fusion 'none' (the fusion study always uses dialog "
+                f"context), not to {self.where}"
+            )
+        if self.d_model % self.heads:
+            raise ConfigError(f"d_model {self.d_model} is not divisible by {self.heads} heads")
+        if self.d_model % 2:
+            raise ConfigError(f"the Bi-GRU splits d_model in two directions: {self.d_model} is odd")
+
+    @property
+    def where(self) -> str:
+        at = f" at {self.fusion_at}" if self.fusion_at and self.fusion != "none" else ""
+        return super().where + at
+
+    @classmethod
+    def selected_by(cls, options: dict[str, Any]) -> bool:
+        """add and attention; concat with a fusion position; none with context."""
+        fusion = options.get("fusion")
+        return (
+            fusion in ("add", "attention")
+            or (fusion == "concat" and "fusion_at" in options)
+            or (fusion == "none" and bool(options.get("context")))
+        )
+
+    def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
+        """One audio and one text set (one set for fusion none), as utterance vectors in
+        their dialogs (frame- and token-level sets mean-pooled)."""
+        if self.fusion == "none":
+            exactly_one(self, features)
+        else:
+            one_per_modality(self, features, both=True)
+        return "dialog", specs(features, "vector")
+
+
+# Wu et al. 3.1/3.3: Adam 1e-3, L2 1e-5, 150 epochs, 20 dialogs, sessions 1-4 vs 5, 20 runs.
+TRAINING = TrainDefaults(150, 20, 1e-3, 1e-5, classes="4", protocol="session5", seeds=20)
 
 
 class InputFC(nn.Module):
@@ -218,14 +307,14 @@ class Fuse(nn.Module):
         return (alpha * stacked).sum(dim=2)  # [B, U, dim]
 
 
-def stages(d_in: int, config: ModelConfig, n_classes: int, first: int, last: int) -> nn.ModuleList:
+def stages(d_in: int, config: DialogConfig, n_classes: int, first: int, last: int) -> nn.ModuleList:
     """Stages first..last (1-based, as the positions) of the unimodal framework; only
     those are built, so that the others draw nothing from torch's generator."""
-    d, p = need(config.d_model), need(config.dropout)
+    d, p = config.d_model, config.dropout
     make = [
         lambda: InputFC(d_in, d),
-        lambda: BiGRU(d, need(config.layers), p),
-        lambda: SelfAttention(d, need(config.heads), p),
+        lambda: BiGRU(d, config.layers, p),
+        lambda: SelfAttention(d, config.heads, p),
         lambda: Classifier(d, n_classes, p),
     ]
     return nn.ModuleList(build() for build in make[first - 1 : last])
@@ -247,9 +336,9 @@ class DialogModel(SerModel):
 
     summed_loss = True  # eq. 3-6: sums over the utterances
 
-    def __init__(self, config: ModelConfig, inputs: list[InputSpec], n_classes: int) -> None:
+    def __init__(self, config: DialogConfig, inputs: list[InputSpec], n_classes: int) -> None:
         super().__init__(config, inputs, n_classes, unit="dialog")
-        d = need(config.d_model)
+        d = config.d_model
         self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
         self.at = POSITIONS[config.fusion_at] if config.fusion_at else len(POSITIONS)
         self.branches = nn.ModuleDict(
@@ -290,3 +379,13 @@ class DialogModel(SerModel):
         return ModelOutput(
             torch.where(keep, x, 0.0), {m: torch.where(keep, v, 0.0) for m, v in aux.items()}
         )  # logits [B, U, C]
+
+
+FAMILY = Family(
+    "dialog",
+    DialogConfig,
+    DialogModel,
+    TRAINING,
+    "the fusion study (Wu, Lu & Dai 2023): --fusion add|concat|attention with --fusion-at, "
+    "none with --context",
+)

@@ -8,7 +8,7 @@
 The CNN keeps its activations [B, C, T, F] (channels, time, mel). The paper's final
 softmax is the one inside the cross-entropy. Paper settings (defaults): 5 conv layers
 with max pooling, 2 linear layers, LeakyReLU, dropout 0.6; 5 classes and a random
-70/20/10 split (`train_defaults`). Not in the paper (ours): the channels
+70/20/10 split (`TRAINING`). Not in the paper (ours): the channels
 (32, 64, 128, 256, 256) and the linear width 256 (`d_model`).
 
 Departures, because features are cached: the paper fine-tunes BERT; here the text head
@@ -30,17 +30,76 @@ its own supervision there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ser.train.batch import Batch, InputSpec
+from ser.errors import ConfigError
+from ser.train.batch import Batch, InputSpec, Unit
 from ser.train.losses import cross_entropy
 from ser.train.models.base import ModelOutput, SerModel
-from ser.train.models.config import ModelConfig, need
+from ser.train.models.config import (
+    LOSSES,
+    FamilyConfig,
+    FeatureInfo,
+    TrainDefaults,
+    describe,
+    one_per_modality,
+    option,
+)
+from ser.train.models.registry import Family
 from ser.train.nn.layers import ensure_length, masked_mean
 
 MODALITIES = ("audio", "text")
+
+
+@dataclass(frozen=True)
+class LateProbConfig(FamilyConfig):
+    """Zhou et al.'s options (fusion "late-prob")."""
+
+    FUSIONS: ClassVar[tuple[str, ...]] = ("late-prob",)
+    loss: str = option(
+        "single",
+        "single: cross-entropy of the fused logits; perspective: plus each branch's own.",
+        choices=LOSSES,
+    )
+    d_model: int = option(256, "Width of the linear layers (ours).", least=1)
+    dropout: float = option(0.6, "Dropout (paper: 0.6).", least=0.0, below=1.0)
+    cnn_channels: tuple[int, ...] = option(
+        (32, 64, 128, 256, 256), "Channels of each conv layer (ours; the paper has 5 layers)."
+    )
+    staged: bool = option(
+        True, "Train each branch alone first, then the whole model (the paper's procedure)."
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.cnn_channels or min(self.cnn_channels) < 1:
+            raise ConfigError(f"cnn_channels must be positive numbers, got {self.cnn_channels}")
+
+    def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
+        """A frame-level audio set as a sequence (the CNN's time axis) and a text set as
+        a vector (frozen features stand in for the paper's fine-tuned BERT)."""
+        one_per_modality(self, features, both=True)
+        if any(f.modality == "audio" and f.level != "frame" for f in features):
+            raise ConfigError(
+                f"fusion 'late-prob' runs a CNN over time and needs a frame-level audio set "
+                f"(e.g. logmel80); got {describe(features)}"
+            )
+        views = {"audio": "sequence", "text": "vector"}
+        return "utterance", [
+            InputSpec(f.name, f.modality, f.dim, views[f.modality])  # type: ignore[arg-type]
+            for f in features
+        ]
+
+
+# Zhou et al. table 2: Adam 1.5e-4, weight decay 1e-3, 15 epochs, 5 classes, 70/20/10
+# random split; batch size not given (32 is ours).
+TRAINING = TrainDefaults(15, 32, 1.5e-4, 1e-3, classes="5", protocol="random")
 
 
 class MaskedConvBlock(nn.Module):
@@ -118,10 +177,10 @@ def branch_logits(branch: nn.Module, modality: str, name: str, batch: Batch) -> 
 class LateProbFusion(SerModel):
     """Zhou et al.'s multimodal model (module docstring)."""
 
-    def __init__(self, config: ModelConfig, inputs: list[InputSpec], n_classes: int) -> None:
+    def __init__(self, config: LateProbConfig, inputs: list[InputSpec], n_classes: int) -> None:
         super().__init__(config, inputs, n_classes, unit="utterance")
-        hidden, dropout = need(config.d_model), need(config.dropout)
-        channels = need(config.cnn_channels)
+        self.config: LateProbConfig = config
+        hidden, dropout, channels = config.d_model, config.dropout, config.cnn_channels
         self.cnn = LogMelCNN(self.spec("audio").dim, channels, hidden, n_classes, dropout)
         self.text_head = TextHead(self.spec("text").dim, hidden, n_classes, dropout)
         self.audio_fuse = nn.Linear(n_classes, n_classes)  # W_a
@@ -182,3 +241,12 @@ class BranchStage(nn.Module):
 
     def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
         return cross_entropy(out.logits, batch.labels)
+
+
+FAMILY = Family(
+    "late_prob",
+    LateProbConfig,
+    LateProbFusion,
+    TRAINING,
+    "Zhou et al., CNN on log-mel + text head, late fusion: --fusion late-prob",
+)

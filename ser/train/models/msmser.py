@@ -30,15 +30,83 @@ forward makes: {modality: [B] bool}.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
 import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ser.train.batch import Batch, InputSpec
+from ser.errors import ConfigError
+from ser.train.batch import Batch, InputSpec, Unit
 from ser.train.models.base import ModelOutput, SerModel
-from ser.train.models.config import MODALITIES, ModelConfig, need
+from ser.train.models.config import (
+    MODALITIES,
+    FamilyConfig,
+    FeatureInfo,
+    TrainDefaults,
+    one_per_modality,
+    option,
+    specs,
+)
+from ser.train.models.registry import Family
 from ser.train.nn.attention import DecoderLayer, EncoderLayer, key_mask
 from ser.train.nn.layers import MLP, AttentionPool, FrameScale, ensure_length, sinusoidal_positions
+from ser.train.rmm import RmmSchedule
+
+
+@dataclass(frozen=True)
+class MsmserConfig(FamilyConfig):
+    """MSMSER's options: fusion "mit" (the full model) or "concat" (w/o MIT)."""
+
+    FUSIONS: ClassVar[tuple[str, ...]] = ("mit", "concat")
+    queries: int = option(30, "Emotion queries L of the MIT (paper: 30).", least=1)
+    rmm: bool = option(True, "Random modality masking in training (two feature sets).")
+    encoder: bool = option(True, "Uni-modal transformer encoders (--no-encoder: w/o Encoder).")
+    selfatt: bool = option(True, "Frame self-attention scaling (--no-selfatt: w/o SelfAtt).")
+    eval_mask: str | None = option(
+        None,
+        "Mask this modality when testing (the model is selected unmasked).",
+        choices=(None, *MODALITIES),
+    )
+    # The first family's help is the help of an option several share: said for all.
+    d_model: int = option(768, "Model width.", least=1)
+    heads: int = option(8, "Attention heads.", least=1)
+    layers: int = option(2, "Layers: encoders per modality (MSMSER), Bi-GRU (dialog).", least=1)
+    decoder_layers: int = option(2, "MIT decoder layers (ours: the paper is silent).", least=1)
+    dropout: float = option(0.1, "Dropout.", least=0.0, below=1.0)
+    rmm_p0: float = option(0.8, "RMM's masking probability at the first epoch.")
+    rmm_end: float = option(0.7, "Fraction of the epochs at which RMM's probability is 0.")
+    rmm_text: float = option(0.6, "Share of the masked samples that lose the text, else audio.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.rmm_schedule()  # checks the RMM numbers
+        if self.fusion == "concat":
+            self.only_defaults("queries", "decoder_layers")  # w/o MIT has no decoder
+        if self.d_model % self.heads:
+            raise ConfigError(f"d_model {self.d_model} is not divisible by {self.heads} heads")
+
+    @classmethod
+    def selected_by(cls, options: dict[str, Any]) -> bool:
+        """mit, and concat without a fusion position (with one: the fusion study's)."""
+        fusion = options.get("fusion")
+        return fusion == "mit" or (fusion == "concat" and "fusion_at" not in options)
+
+    def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
+        """One audio and/or one text set, as sequences (an utterance-level set is a
+        sequence of one)."""
+        one_per_modality(self, features, both=False)
+        return "utterance", specs(features, "sequence")
+
+    def rmm_schedule(self) -> RmmSchedule:
+        return RmmSchedule(p0=self.rmm_p0, end_fraction=self.rmm_end, text_share=self.rmm_text)
+
+
+# Wang et al. 3.2: Adam 2e-5, batch 8, 100 epochs, 5-fold leave-one-session-out.
+TRAINING = TrainDefaults(100, 8, 2e-5, 0.0, classes="4", protocol="loso")
+
 
 # Every attention backend but cuDNN's. On an H100, PyTorch prefers cuDNN's fused attention,
 # which builds an execution plan for each new sequence length: with IEMOCAP's lengths a
@@ -91,14 +159,15 @@ class UniModalBranch(nn.Module):
 class MSMSER(SerModel):
     """The full model and its ablations (module docstring)."""
 
-    def __init__(self, config: ModelConfig, inputs: list[InputSpec], n_classes: int) -> None:
+    def __init__(self, config: MsmserConfig, inputs: list[InputSpec], n_classes: int) -> None:
         super().__init__(config, inputs, n_classes, unit="utterance")
-        d, heads, dropout = need(config.d_model), need(config.heads), need(config.dropout)
+        self.config: MsmserConfig = config
+        d, heads, dropout = config.d_model, config.heads, config.dropout
         self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
         self.branches = nn.ModuleDict(
             {
                 m: UniModalBranch(
-                    self.spec(m).dim, d, heads, need(config.layers), dropout, config.encoder,
+                    self.spec(m).dim, d, heads, config.layers, dropout, config.encoder,
                     config.selfatt,
                 )
                 for m in self.modalities
@@ -109,7 +178,7 @@ class MSMSER(SerModel):
             self.type_codes = nn.Embedding(len(MODALITIES), d)  # [2, d], N(0, 1)
             self.queries = nn.Parameter(torch.randn(config.queries, d) * 0.02)  # [L, d]
             self.decoder = nn.ModuleList(
-                DecoderLayer(d, heads, dropout) for _ in range(need(config.decoder_layers))
+                DecoderLayer(d, heads, dropout) for _ in range(config.decoder_layers)
             )
             self.pool = AttentionPool(d)
             self.head = MLP(d, d, n_classes, dropout)
@@ -189,7 +258,7 @@ class MSMSER(SerModel):
         table = self.position_tables.get(device)
         if table is None or table.shape[0] < length:
             rows = max(POSITION_ROWS, 1 << (length - 1).bit_length())
-            table = sinusoidal_positions(rows, need(self.config.d_model), device)
+            table = sinusoidal_positions(rows, self.config.d_model, device)
             self.position_tables[device] = table
         return table[:length]
 
@@ -205,3 +274,12 @@ class MSMSER(SerModel):
             vec = self.branch_pools[m](feats[m], masks[m])  # [B, d]
             pooled.append(vec.masked_fill(drops[m].unsqueeze(-1), 0.0))
         return torch.cat(pooled, dim=-1)
+
+
+FAMILY = Family(
+    "msmser",
+    MsmserConfig,
+    MSMSER,
+    TRAINING,
+    "MSMSER (Wang, Ma & Ding 2023): --fusion mit, or concat (w/o MIT)",
+)

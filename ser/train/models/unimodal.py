@@ -12,19 +12,62 @@ framework (Bi-GRU + self-attention over the dialog) `fusion="none", context=True
 
 from __future__ import annotations
 
-from ser.train.batch import Batch, InputSpec
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ser.train.batch import Batch, InputSpec, Unit
 from ser.train.models.base import ModelOutput, SerModel
-from ser.train.models.config import ModelConfig, need
+from ser.train.models.config import (
+    FamilyConfig,
+    FeatureInfo,
+    TrainDefaults,
+    exactly_one,
+    option,
+    specs,
+)
+from ser.train.models.registry import Family
 from ser.train.nn.layers import MLP
+
+
+@dataclass(frozen=True)
+class UnimodalConfig(FamilyConfig):
+    """The baseline's options (fusion "none" without --context)."""
+
+    FUSIONS: ClassVar[tuple[str, ...]] = ("none",)
+    d_model: int = option(256, "Hidden width of the MLP (ours).", least=1)
+    dropout: float = option(0.2, "Dropout (ours).", least=0.0, below=1.0)
+
+    @classmethod
+    def selected_by(cls, options: dict[str, Any]) -> bool:
+        return options.get("fusion") == "none" and not options.get("context")
+
+    def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
+        """Exactly one set, as utterance vectors (frame- and token-level sets mean-pooled)."""
+        exactly_one(self, features)
+        return "utterance", specs(features, "vector")
+
+
+# Ours: a baseline.
+TRAINING = TrainDefaults(50, 32, 1e-3, 1e-5, classes="4", protocol="loso")
 
 
 class UnimodalMLP(SerModel):
     """Mean-pooled features of one set -> MLP."""
 
-    def __init__(self, config: ModelConfig, inputs: list[InputSpec], n_classes: int) -> None:
+    def __init__(self, config: UnimodalConfig, inputs: list[InputSpec], n_classes: int) -> None:
         super().__init__(config, inputs, n_classes, unit="utterance")
         self.name = inputs[0].name
-        self.mlp = MLP(inputs[0].dim, need(config.d_model), n_classes, need(config.dropout))
+        self.mlp = MLP(inputs[0].dim, config.d_model, n_classes, config.dropout)
 
     def forward(self, batch: Batch) -> ModelOutput:
         return ModelOutput(self.mlp(batch.x[self.name]))  # [B, D] -> [B, C]
+
+
+FAMILY = Family(
+    "unimodal",
+    UnimodalConfig,
+    UnimodalMLP,
+    TRAINING,
+    "our baseline, an MLP on one mean-pooled feature set: --fusion none",
+)

@@ -15,7 +15,6 @@ from ser.errors import ConfigError
 from ser.train.batch import Batch, InputSpec
 from ser.train.ensemble import Ensemble
 from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
-from ser.train.models.config import resolve
 from ser.train.models.late_prob import BranchStage, LateProbFusion, MaskedConvBlock
 
 LOGMEL = FeatureInfo("logmel80", "audio", "frame", 20)
@@ -27,7 +26,7 @@ def build(seed: int = 0, **kw: Any) -> LateProbFusion:
     config = ModelConfig(fusion="late-prob", **options)
     _, specs = plan_inputs(config, [LOGMEL, BERT])
     torch.manual_seed(seed)
-    return LateProbFusion(resolve(config), specs, n_classes=5)
+    return LateProbFusion(config, specs, n_classes=5)
 
 
 def specs_of(model: LateProbFusion) -> list[InputSpec]:
@@ -218,11 +217,11 @@ def test_a_deep_copied_stage_runs_its_own_branch(utterance_batch) -> None:
 
 
 def test_staged_applies_to_late_prob_only() -> None:
-    assert resolve(ModelConfig(fusion="late-prob", staged=False)).staged is False
+    assert ModelConfig(fusion="late-prob", staged=False).staged is False
     assert [name for name, _ in build().stages()] == ["audio", "text"]
     assert build(staged=False).stages() == []
-    with pytest.raises(ConfigError, match="staged does not apply to fusion 'mit'"):
-        resolve(ModelConfig(fusion="mit", staged=True))
+    with pytest.raises(ConfigError, match="--staged does not apply to fusion 'mit'"):
+        ModelConfig(fusion="mit", staged=True)
     with pytest.raises(ValueError, match="no 'video' branch"):
         build().stage("video")
     with pytest.raises(ValueError, match="no 'video' branch"):

@@ -1,6 +1,9 @@
-"""Family selection, paper defaults, input planning and the ConfigErrors of bad combos."""
+"""Family selection, paper defaults, input planning, records and the ConfigErrors of bad
+combinations (ser.train.models.config, registry)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 import torch
@@ -8,15 +11,16 @@ import torch
 from ser.errors import ConfigError
 from ser.train.batch import InputSpec
 from ser.train.models import (
+    FAMILIES,
+    FamilyConfig,
     FeatureInfo,
     ModelConfig,
     build_model,
     family_of,
     plan_inputs,
-    resolve,
-    train_defaults,
+    register,
 )
-from ser.train.models.config import option_applies
+from ser.train.models.registry import config_from_record, config_record
 
 HUBERT = FeatureInfo("hubert.L12", "audio", "frame", 8)
 WAVLM = FeatureInfo("wavlm.L12", "audio", "frame", 8)
@@ -27,40 +31,44 @@ BERT = FeatureInfo("bert", "text", "token", 12)
 
 
 @pytest.mark.parametrize(
-    ("config", "family"),
+    ("options", "family"),
     [
-        (ModelConfig(fusion="mit"), "msmser"),
-        (ModelConfig(fusion="concat"), "msmser"),
-        (ModelConfig(fusion="concat", fusion_at="early"), "dialog"),
-        (ModelConfig(fusion="add", fusion_at="logits"), "dialog"),
-        (ModelConfig(fusion="attention", fusion_at="middle"), "dialog"),
-        (ModelConfig(fusion="none", context=True), "dialog"),
-        (ModelConfig(fusion="late-prob"), "late_prob"),
-        (ModelConfig(fusion="none"), "unimodal"),
+        ({"fusion": "mit"}, "msmser"),
+        ({"fusion": "concat"}, "msmser"),
+        ({"fusion": "concat", "fusion_at": "early"}, "dialog"),
+        ({"fusion": "add", "fusion_at": "logits"}, "dialog"),
+        ({"fusion": "attention", "fusion_at": "middle"}, "dialog"),
+        ({"fusion": "none", "context": True}, "dialog"),
+        ({"fusion": "late-prob"}, "late_prob"),
+        ({"fusion": "none"}, "unimodal"),
+        ({"fusion": "none", "context": None, "fusion_at": None}, "unimodal"),  # None: not given
     ],
 )
-def test_family_of(config: ModelConfig, family: str) -> None:
-    assert family_of(config) == family
+def test_the_options_select_the_family(options: dict[str, object], family: str) -> None:
+    config = ModelConfig(**options)
+    assert family_of(config).name == family
+    assert isinstance(config, FAMILIES[family].config)
 
 
 def test_paper_defaults() -> None:
-    msmser = resolve(ModelConfig(fusion="mit"))
+    msmser = ModelConfig(fusion="mit")
     assert (msmser.d_model, msmser.heads, msmser.queries, msmser.rmm) == (768, 8, 30, True)
     assert (msmser.rmm_p0, msmser.rmm_end, msmser.rmm_text) == (0.8, 0.7, 0.6)
-    study = resolve(ModelConfig(fusion="add", fusion_at="logits"))
+    assert (msmser.loss, msmser.eval_mask) == ("single", None)  # what every family reads
+    study = ModelConfig(fusion="add", fusion_at="logits")
     assert (study.d_model, study.heads, study.dropout) == (100, 4, 0.2)
-    zhou = resolve(ModelConfig(fusion="late-prob"))
-    assert zhou.dropout == 0.6 and len(zhou.cnn_channels or ()) == 5
-    assert resolve(ModelConfig(fusion="mit", d_model=32, heads=4)).d_model == 32  # given wins
+    zhou = ModelConfig(fusion="late-prob")
+    assert zhou.dropout == 0.6 and len(zhou.cnn_channels) == 5 and zhou.staged
+    assert ModelConfig(fusion="mit", d_model=32, heads=4).d_model == 32  # given wins
 
 
 def test_train_defaults_are_the_papers() -> None:
-    m = train_defaults(ModelConfig(fusion="mit"))
+    m = family_of(ModelConfig(fusion="mit")).train
     assert (m.optimizer, m.lr, m.batch_size, m.epochs, m.protocol) == ("adam", 2e-5, 8, 100, "loso")
-    w = train_defaults(ModelConfig(fusion="add", fusion_at="early"))
+    w = family_of(ModelConfig(fusion="add", fusion_at="early")).train
     assert (w.lr, w.weight_decay, w.epochs, w.batch_size) == (1e-3, 1e-5, 150, 20)
     assert (w.protocol, w.seeds) == ("session5", 20)
-    z = train_defaults(ModelConfig(fusion="late-prob"))
+    z = family_of(ModelConfig(fusion="late-prob")).train
     assert (z.lr, z.weight_decay, z.epochs, z.classes, z.protocol) == (
         1.5e-4,
         1e-3,
@@ -68,6 +76,17 @@ def test_train_defaults_are_the_papers() -> None:
         "5",
         "random",
     )
+
+
+def test_a_config_is_a_frozen_dataclass_that_checks_itself() -> None:
+    config = ModelConfig(fusion="mit", d_model=16, heads=2)
+    assert dataclasses.replace(config, rmm=False).rmm is False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.rmm = False  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="not divisible by 3 heads"):
+        dataclasses.replace(config, heads=3)
+    with pytest.raises(ConfigError, match="--queries 5 does not apply to fusion 'concat'"):
+        dataclasses.replace(config, fusion="concat", queries=5)
 
 
 def test_plan_inputs_views_and_units() -> None:
@@ -78,6 +97,10 @@ def test_plan_inputs_views_and_units() -> None:
     assert unit == "dialog" and [s.view for s in specs] == ["vector", "vector"]
     unit, specs = plan_inputs(ModelConfig(fusion="none", context=True), [BERT])
     assert unit == "dialog" and specs[0].view == "vector"
+    unit, specs = plan_inputs(ModelConfig(fusion="late-prob"), [LOGMEL, BERT])
+    assert unit == "utterance" and [s.view for s in specs] == ["sequence", "vector"]
+    unit, specs = plan_inputs(ModelConfig(fusion="none"), [HUBERT])
+    assert unit == "utterance" and specs[0].view == "vector"
 
 
 def test_the_issue_example_builds_and_runs() -> None:
@@ -115,6 +138,7 @@ def test_the_issue_example_builds_and_runs() -> None:
         (ModelConfig(fusion="none"), [HUBERT, BERT], "exactly one"),
         (ModelConfig(fusion="none", context=True), [HUBERT, BERT], "exactly one"),
         (ModelConfig(fusion="mit", eval_mask="text"), [MPNET], "both modalities"),
+        (ModelConfig(fusion="late-prob", loss="perspective"), [LOGMEL], "an audio and a text"),
         (
             ModelConfig(fusion="mit"),
             [BERT, FeatureInfo("bert", "audio", "frame", 3)],
@@ -124,7 +148,7 @@ def test_the_issue_example_builds_and_runs() -> None:
     ],
 )
 def test_impossible_feature_combinations(
-    config: ModelConfig, features: list[FeatureInfo], message: str
+    config: FamilyConfig, features: list[FeatureInfo], message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         plan_inputs(config, features)
@@ -133,64 +157,55 @@ def test_impossible_feature_combinations(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"fusion": "mit", "fusion_at": "early"}, "fusion-at applies to the fusion study"),
-        ({"fusion": "late-prob", "fusion_at": "logits"}, "not to fusion 'late-prob'"),
+        ({"fusion": "mit", "fusion_at": "early"}, "--fusion-at early does not apply to fusion 'm"),
+        ({"fusion": "late-prob", "fusion_at": "logits"}, "not apply to fusion 'late-prob'"),
         ({"fusion": "add"}, "give --fusion-at"),
         ({"fusion": "attention"}, "give --fusion-at"),
-        ({"fusion": "mit", "loss": "perspective"}, "perspective loss does not apply"),
-        ({"fusion": "none", "loss": "perspective"}, "perspective loss does not apply"),
-        ({"fusion": "add", "fusion_at": "late", "encoder": False}, "no-encoder does not apply"),
-        ({"fusion": "late-prob", "selfatt": False}, "no-selfatt does not apply"),
-        ({"fusion": "add", "fusion_at": "late", "eval_mask": "text"}, "eval_mask does not apply"),
-        ({"fusion": "concat", "queries": 10}, "queries does not apply"),
-        ({"fusion": "late-prob", "heads": 2}, "heads does not apply"),
-        ({"fusion": "mit", "cnn_channels": (4,)}, "cnn_channels does not apply"),
-        ({"fusion": "mit", "context": True}, "context applies to fusion 'none'"),
+        ({"fusion": "mit", "loss": "perspective"}, "--loss perspective does not apply"),
+        ({"fusion": "none", "loss": "perspective"}, "--loss perspective does not apply"),
+        ({"fusion": "add", "fusion_at": "late", "encoder": False},
+         "--no-encoder does not apply to fusion 'add' at late"),
+        ({"fusion": "late-prob", "selfatt": False}, "--no-selfatt does not apply"),
+        ({"fusion": "add", "fusion_at": "late", "eval_mask": "text"}, "--eval-mask text does not"),
+        ({"fusion": "concat", "queries": 10}, "--queries 10 does not apply to fusion 'concat'"),
+        ({"fusion": "concat", "decoder_layers": 3}, "--decoder-layers 3 does not apply"),
+        ({"fusion": "late-prob", "heads": 2}, "--heads 2 does not apply"),
+        ({"fusion": "none", "heads": 2}, "--heads 2 does not apply to fusion 'none'"),
+        ({"fusion": "mit", "cnn_channels": (4,)}, "--cnn-channels 4 does not apply"),
+        ({"fusion": "mit", "context": True}, "--context does not apply to fusion 'mit'"),
+        ({"fusion": "add", "fusion_at": "early", "context": True}, "context applies to fusion 'no"),
+        ({"fusion": "none", "context": True, "fusion_at": "late"}, "--fusion-at late does not"),
         ({"fusion": "mit", "d_model": 30, "heads": 4}, "not divisible"),
         ({"fusion": "add", "fusion_at": "early", "d_model": 15, "heads": 1}, "odd"),
     ],
-)
+)  # fmt: skip
 def test_inapplicable_options(options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        resolve(ModelConfig(**options))  # type: ignore[arg-type]
+        ModelConfig(**options)
 
 
-def test_option_applies_is_the_table_resolve_refuses_by() -> None:
-    study = ModelConfig(fusion="add", fusion_at="logits")
-    applies = option_applies(study, family_of(study))
-    assert applies["fusion_at"] and applies["loss"] and applies["heads"]
-    assert not applies["queries"] and not applies["rmm"] and not applies["staged"]
-    # every refused option is one the table says does not apply
-    for field in ("queries", "encoder", "eval_mask", "cnn_channels"):
-        assert not applies[field]
-    mit = ModelConfig(fusion="mit")
-    assert option_applies(mit, "msmser", n_sets=2)["rmm"]
-    assert not option_applies(mit, "msmser", n_sets=1)["rmm"]  # one modality: nothing to mask
-    assert option_applies(mit, "msmser")["queries"]
-    assert not option_applies(ModelConfig(fusion="concat"), "msmser")["queries"]
-    late = ModelConfig(fusion="late-prob")
-    assert option_applies(late, "late_prob")["staged"]
-    assert not option_applies(late, "late_prob")["heads"]
-    fields = set(ModelConfig.__dataclass_fields__) - {"fusion"}
-    assert set(applies) == fields
+def test_an_option_every_config_reads_may_be_given_at_its_value() -> None:
+    assert ModelConfig(fusion="mit", loss="single", eval_mask=None).loss == "single"
+    assert ModelConfig(fusion="none", loss="single").eval_mask is None
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"fusion": "gated"}, "unknown fusion 'gated'; choose mit|concat"),
+        ({"fusion": "gated"}, "unknown fusion 'gated'; choose mit|concat|add|attention|none"),
         ({"fusion": "add", "fusion_at": "deep"}, "unknown fusion_at"),
-        ({"fusion": "mit", "loss": "focal"}, "unknown loss"),
+        ({"fusion": "add", "fusion_at": "late", "loss": "focal"}, "unknown loss"),
         ({"fusion": "mit", "eval_mask": "video"}, "unknown eval_mask"),
         ({"fusion": "mit", "queries": 0}, "queries must be at least 1"),
-        ({"fusion": "mit", "dropout": 1.0}, "dropout"),
+        ({"fusion": "mit", "dropout": 1.0}, "dropout must be below 1.0"),
+        ({"fusion": "mit", "dropout": -0.1}, "dropout must be at least 0.0"),
         ({"fusion": "mit", "rmm_p0": 1.5}, "p0"),
         ({"fusion": "late-prob", "cnn_channels": ()}, "cnn_channels"),
     ],
 )
 def test_bad_values(options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        ModelConfig(**options)  # type: ignore[arg-type]
+        ModelConfig(**options)
 
 
 def test_build_model_checks_the_specs() -> None:
@@ -206,16 +221,52 @@ def test_build_model_checks_the_specs() -> None:
 
 
 @pytest.mark.parametrize(
+    "options",
+    [
+        {"fusion": "mit", "d_model": 16, "heads": 2, "eval_mask": "text"},
+        {"fusion": "attention", "fusion_at": "middle", "loss": "perspective"},
+        {"fusion": "late-prob", "cnn_channels": (2, 3), "staged": False},
+        {"fusion": "none", "context": True},
+        {"fusion": "none", "dropout": 0.5},
+    ],
+)
+def test_a_config_record_reads_back(options: dict[str, object]) -> None:
+    import json
+
+    config = ModelConfig(**options)
+    record = json.loads(json.dumps(config_record(config)))  # as a run.json holds it
+    assert record["family"] == family_of(config).name
+    assert config_from_record(record) == config
+
+
+def test_a_record_without_a_family_is_read_by_the_family_its_options_select() -> None:
+    """Records written before each family had its own config held every option."""
+    old = {
+        "fusion": "add", "fusion_at": "logits", "loss": "perspective", "queries": 30,
+        "rmm": True, "encoder": True, "selfatt": True, "eval_mask": None, "d_model": 100,
+        "heads": 4, "layers": 1, "decoder_layers": None, "dropout": 0.2, "context": False,
+        "cnn_channels": None, "staged": None, "rmm_p0": 0.8, "rmm_end": 0.7, "rmm_text": 0.6,
+    }  # fmt: skip
+    assert config_from_record(old) == ModelConfig(fusion="add", fusion_at="logits",
+                                                  loss="perspective")  # fmt: skip
+    with pytest.raises(ConfigError, match="unknown model family 'gated'"):
+        config_from_record({**old, "family": "gated"})
+
+
+def test_a_family_is_registered_once() -> None:
+    with pytest.raises(ValueError, match="'msmser' is registered already"):
+        register(FAMILIES["msmser"])
+
+
+@pytest.mark.parametrize(
     "module",
     [
         "ser.train.models",
         "ser.train.models.config",
+        "ser.train.options",
         "ser.train.nn.layers",
-        "ser.train.nn.stacked",
-        "ser.train.nn.noise",
         "ser.train.nn.attention",
         "ser.train.nn.gru",
-        "ser.train.nn.conv",
         "ser.train.stack",
         "ser.train.rmm",
         "ser.train.losses",

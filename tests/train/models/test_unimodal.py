@@ -12,7 +12,6 @@ from torch import nn
 from ser.train.batch import Batch
 from ser.train.ensemble import Ensemble
 from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
-from ser.train.models.config import resolve
 from ser.train.models.unimodal import UnimodalMLP
 
 IS13 = FeatureInfo("is13", "audio", "utterance", 40)
@@ -22,7 +21,7 @@ def build(feature: FeatureInfo = IS13, seed: int = 0, **kw: Any) -> UnimodalMLP:
     config = ModelConfig(fusion="none", **{"d_model": 16, **kw})
     _, specs = plan_inputs(config, [feature])
     torch.manual_seed(seed)
-    return UnimodalMLP(resolve(config), specs, n_classes=4)
+    return UnimodalMLP(config, specs, n_classes=4)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,106 @@
+"""The model families, one `Family` entry each, and the family a user's options select.
+
+    register(Family("msmser", MsmserConfig, MSMSER, TRAINING, "MSMSER ..."))  # models/__init__
+    config = ModelConfig(fusion="mit", d_model=64)  # MsmserConfig(fusion="mit", d_model=64, ...)
+    family_of(config).train.epochs                  # 100: the paper's
+
+`ModelConfig(**options)` picks the first registered family whose config class is
+`selected_by` the options given (None: not given; `fusion` first of all) and returns its
+config with every option not given at the family's default. An option the family has no
+field for is a ConfigError naming it, never ignored. Records and checkpoints hold a
+config as `config_record` (its fields and its family's name); `config_from_record` reads
+it back, also from records written before families had configs of their own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ser.errors import ConfigError
+from ser.train.models.base import SerModel
+from ser.train.models.config import FamilyConfig, TrainDefaults, as_flag
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: its config class, its model (one member: `model(config, inputs,
+    n_classes)`), its paper's training settings and a line of help for `ser train`."""
+
+    name: str
+    config: type[FamilyConfig]
+    model: Callable[..., SerModel]
+    train: TrainDefaults
+    help: str
+
+
+FAMILIES: dict[str, Family] = {}
+_NONE = object()
+
+
+def register(family: Family) -> Family:
+    """Add a family (its options appear in `ser train` and the sweep)."""
+    if family.name in FAMILIES:
+        raise ValueError(f"model family {family.name!r} is registered already")
+    FAMILIES[family.name] = family
+    return family
+
+
+def fusions() -> tuple[str, ...]:
+    """Every `--fusion` value, in registry order."""
+    return tuple(dict.fromkeys(f for family in FAMILIES.values() for f in family.config.FUSIONS))
+
+
+def select(options: Mapping[str, Any]) -> Family:
+    """The family `options` select (module docstring); ConfigError for an unknown fusion."""
+    given = {k: v for k, v in options.items() if v is not None}
+    takes = [f for f in FAMILIES.values() if given.get("fusion") in f.config.FUSIONS]
+    if not takes:
+        raise ConfigError(f"unknown fusion {given.get('fusion')!r}; choose {'|'.join(fusions())}")
+    return next((f for f in takes if f.config.selected_by(given)), takes[0])
+
+
+def ModelConfig(**options: Any) -> FamilyConfig:  # the name its call sites know
+    """The selected family's config (module docstring)."""
+    given = {k: v for k, v in options.items() if v is not None}
+    family = select(given)
+    names = {f.name for f in dataclasses.fields(family.config)}
+    config = family.config(**{k: v for k, v in given.items() if k in names})
+    for name, value in given.items():
+        # A property every config has (loss, eval_mask) may be given at its value.
+        if name not in names and getattr(config, name, _NONE) != value:
+            raise ConfigError(f"{as_flag(name, value)} does not apply to {config.where}")
+    return config
+
+
+def family_of(config: FamilyConfig) -> Family:
+    for family in FAMILIES.values():
+        if type(config) is family.config:
+            return family
+    raise ConfigError(f"{type(config).__name__} is not the config of a registered model family")
+
+
+def config_record(config: FamilyConfig) -> dict[str, Any]:
+    """The config as JSON-ready values (tuples as lists) with its family's name."""
+    fields = dataclasses.asdict(config)
+    return {"family": family_of(config).name, **{k: _plain(v) for k, v in fields.items()}}
+
+
+def config_from_record(record: Mapping[str, Any]) -> FamilyConfig:
+    """`config_record` read back; a record without a family name (written before each
+    family had its own config) by the family its options select. Other keys are ignored."""
+    name = record.get("family")
+    family = select(record) if name is None else FAMILIES.get(str(name))
+    if family is None:
+        raise ConfigError(f"unknown model family {name!r}: not one of {', '.join(FAMILIES)}")
+    names = {f.name for f in dataclasses.fields(family.config)}
+    values: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in names
+    }
+    return family.config(**values)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
