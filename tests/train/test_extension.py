@@ -1,0 +1,139 @@
+"""What adding a model family costs: a config dataclass, a plain model class and one
+registry line. The family below is defined in this file only; registered, it trains
+stacked through the library call `ser train` makes, its checkpoints load back, and
+`ser train --help` lists its options."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from ser.cache.testing import labelled_store
+from ser.cli import main
+from ser.train.batch import Batch, InputSpec, Unit
+from ser.train.checkpoint import load_run_checkpoints
+from ser.train.models import (
+    FAMILIES,
+    Family,
+    FamilyConfig,
+    FeatureInfo,
+    ModelOutput,
+    SerModel,
+    TrainDefaults,
+    register,
+)
+from ser.train.models.config import option, specs
+from ser.train.nn.layers import MLP
+from ser.train.options import train_config
+from ser.train.run import Progress, train
+
+
+@dataclass(frozen=True)
+class MeanLogitsConfig(FamilyConfig):
+    """An MLP per feature set, their logits averaged (--fusion mean-logits)."""
+
+    FUSIONS: ClassVar[tuple[str, ...]] = ("mean-logits",)
+    hidden: int = option(8, "Hidden width of each set's MLP.", least=1)
+    dropout: float = option(0.1, "Dropout.", least=0.0, below=1.0)
+
+    def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
+        return "utterance", specs(features, "vector")  # any sets, mean-pooled
+
+
+class MeanLogits(SerModel):
+    """x[set] [B, D_set] -> MLP -> [B, C], averaged over the sets."""
+
+    def __init__(self, config: MeanLogitsConfig, inputs: list[InputSpec], n_classes: int) -> None:
+        super().__init__(config, inputs, n_classes, unit="utterance")
+        self.mlps = nn.ModuleList(
+            MLP(s.dim, config.hidden, n_classes, config.dropout) for s in inputs
+        )
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        logits = [mlp(batch.x[s.name]) for mlp, s in zip(self.mlps, self.inputs, strict=True)]
+        return ModelOutput(torch.stack(logits).mean(dim=0))  # [B, C]
+
+
+FAMILY = Family("mean_logits", MeanLogitsConfig, MeanLogits,
+                TrainDefaults(epochs=3, batch_size=8, lr=1e-2, weight_decay=0.0),
+                "an MLP per feature set, logits averaged: --fusion mean-logits")  # fmt: skip
+
+
+@pytest.fixture
+def registered() -> Iterator[Family]:
+    register(FAMILY)  # the one line a family of ser's own has in ser/train/models/__init__.py
+    yield FAMILY
+    del FAMILIES[FAMILY.name]
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "features.zarr"
+    sets = {"is13": ("is13", "audio", "utterance", 7, "float32"),
+            "bert-tiny": ("bert", "text", "token", 5, "float16")}  # fmt: skip
+    labelled_store(path, sets)
+    return path
+
+
+class Groups(Progress):
+    """Counts the groups trained (one `fold_start` each)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[str] = []
+
+    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
+        self.started.append(fold)
+
+
+def test_a_new_family_trains_stacked_through_the_library_call(
+    registered: Family, store_path: Path, tmp_path: Path
+) -> None:
+    config = train_config({
+        "store": str(store_path), "features": "is13+bert-tiny", "fusion": "mean-logits",
+        "hidden": "6", "protocol": "loso", "seeds": "2", "classes": "4", "device": "cpu",
+        "out": str(tmp_path),
+    })  # fmt: skip
+    assert config.model == MeanLogitsConfig(fusion="mean-logits", hidden=6)
+    groups = Groups()
+    record = train(config, groups)
+    assert record["complete"] and len(record["folds"]) == 10  # 5 LOSO folds x 2 seeds
+    assert {(f["seed"], f["fold"]) for f in record["folds"]} == {
+        (seed, f"fold{k}") for seed in (0, 1) for k in range(1, 6)
+    }
+    assert len(groups.started) <= 5  # the seeds of a fold at least train stacked
+    assert any(f["stacked"] > 1 for f in record["folds"])
+    assert record["config"]["family"] == "mean_logits" and record["config"]["hidden"] == 6
+    assert record["config"]["epochs"] == 3  # the family's training defaults
+    assert record["summary"]["ua"] > 25.0  # 4 classes: above chance on learnable features
+    ckpt = load_run_checkpoints(tmp_path / record["name"])[0]  # read through the registry
+    assert ckpt.model == config.model and isinstance(ckpt.build(), MeanLogits)
+
+
+def test_ser_train_lists_and_takes_the_new_family(
+    registered: Family, store_path: Path, tmp_path: Path
+) -> None:
+    help_text = CliRunner().invoke(main, ["train", "--help"]).output
+    assert "mean_logits: an MLP per feature set" in help_text and "--hidden INTEGER" in help_text
+    assert "mean-logits]" in help_text  # a --fusion choice
+    result = CliRunner().invoke(main, [
+        "train", "--store", str(store_path), "--features", "is13", "--fusion", "mean-logits",
+        "--hidden", "4", "--protocol", "session5", "--epochs", "1", "--classes", "4",
+        "--device", "cpu", "--out", str(tmp_path), "--json",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    refused = CliRunner().invoke(main, ["train", "--store", str(store_path), "--features",
+                                        "is13", "--fusion", "mit", "--hidden", "4"])  # fmt: skip
+    assert refused.exit_code == 2 and "--hidden 4 does not apply to fusion 'mit'" in refused.output
+
+
+def test_without_its_registry_line_the_family_is_unknown() -> None:
+    help_text = CliRunner().invoke(main, ["train", "--help"]).output
+    assert "mean-logits" not in help_text and "--hidden" not in help_text
