@@ -16,7 +16,6 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from ser.commands.options import THREADS_HELP
-from ser.errors import ConfigError
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines
 from ser.train.metrics import mean_std_text
 from ser.train.models import FAMILIES
@@ -48,40 +47,24 @@ class _TrainCommand(click.Command):
                 formatter.write_dl(rows)
 
 
-class _TableType(click.ParamType):
-    """Values parsed by the option table, as the sweep and `train_config` parse them."""
-
-    def __init__(self, option: Option) -> None:
-        self.option = option
-        choices = "|".join(str(c) for c in option.choices if c is not None)
-        self.name = option.metavar or (f"[{choices}]" if choices else _METAVARS[option.kind])
-
-    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
-        return self.name
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        try:
-            return self.option.parse(value)
-        except ConfigError as error:
-            self.fail(str(error), param, ctx)
-
-
-_METAVARS = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "ints": "N,N,..."}
+_METAVARS = {int: "INTEGER", float: "FLOAT", str: "TEXT", tuple: "N,N,..."}
 _JSON = click.Option(
     ["--json", "as_json"], is_flag=True, help="Print the summary as one JSON object."
 )
 
 
 def _click_option(option: Option) -> click.Option:
+    """The option as click takes it: a text `train_config` parses (as a sweep's), a flag."""
     flag = "--" + option.name.replace("_", "-")
-    flag_kind = option.kind == "flag"
+    choices = "|".join(str(c) for c in option.choices if c is not None)
+    metavar = f"[{choices}]" if choices else option.meta.get("metavar", _METAVARS.get(option.kind))
     made = click.Option(
-        [f"{flag}/--no-{flag[2:]}" if flag_kind else flag, option.name],
-        type=None if flag_kind else _TableType(option),
+        [f"{flag}/--no-{flag[2:]}" if option.kind is bool else flag, option.name],
+        metavar=metavar,
         default=option.default,
         required=option.required,
-        envvar=option.envvar,
-        show_envvar=option.envvar is not None,
+        envvar=option.meta.get("envvar"),
+        show_envvar="envvar" in option.meta,
         help=(THREADS_HELP if option.kind == "threads" else option.help) + _defaults(option),
     )
     made.section = option.section  # type: ignore[attr-defined]

@@ -36,13 +36,8 @@ class TrainConfig:
     means the model family's paper default."""
 
     store: str = field(metadata={"help": "Feature store (.zarr or .h5).", "envvar": "SER_STORE"})
-    features: tuple[str, ...] = field(
-        metadata={
-            "help": "Feature sets joined by '+', by name or extractor (hubert+mpnet, is13+bert).",
-            "kind": "features",
-            "metavar": "A+B",
-        }
-    )
+    features: tuple[str, ...] = field(metadata={"kind": "features", "metavar": "A+B", "help":
+        "Feature sets joined by '+', by name or extractor (hubert+mpnet, is13+bert)."})  # fmt: skip
     model: FamilyConfig  # its options: the registered families' config fields
     classes: str | None = option(
         None, "Label set.", choices=tuple(name for name in LABEL_SETS if name != "all")
@@ -62,8 +57,6 @@ class TrainConfig:
     seeds: int | None = option(None, "Repeats with seeds seed, seed+1, ...")
     patience: int | None = option(None, "Early stopping patience (off by default).")
     device: str = option("auto", "Training device.", choices=DEVICES)
-    # "auto": fp16 autocast on CUDA, fp32 on the CPU ("bf16" is opt-in there: faster,
-    # ~0.5 UA point lower on average in our measurements); see ser/runtime/precision.py.
     precision: str = option(
         "auto",
         "auto: bf16 autocast on CUDA (fp16 where a GPU lacks bf16), fp32 on the CPU. bf16 "
@@ -72,11 +65,8 @@ class TrainConfig:
         choices=PRECISIONS,
     )
     # torch CPU threads; None: from the CPU budget, "follow": the machine's load (the
-    # results then depend on it); ser/runtime/threads.py
-    threads: Threads = field(
-        default=None,
-        metadata={"help": "torch CPU threads.", "kind": "threads", "metavar": "N|follow"},
-    )
+    # results then depend on it); its help: ser/runtime/threads.py
+    threads: Threads = field(default=None, metadata={"kind": "threads", "metavar": "N|follow"})
     members_at_once: int | None = option(
         None,
         "(seed, fold) runs trained together as one stacked model [all of them]; lower it to "

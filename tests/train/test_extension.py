@@ -37,9 +37,9 @@ from ser.train.run import Progress, train
 
 @dataclass(frozen=True)
 class MeanLogitsConfig(FamilyConfig):
-    """An MLP per feature set, their logits averaged (--fusion mean-logits)."""
+    """An MLP per feature set, their logits averaged: --fusion mean-logits."""
 
-    FUSIONS: ClassVar[tuple[str, ...]] = ("mean-logits",)
+    FUSIONS: ClassVar[dict[str, tuple[str, ...]]] = {"mean-logits": ()}
     hidden: int = option(8, "Hidden width of each set's MLP.", least=1)
     dropout: float = option(0.1, "Dropout.", least=0.0, below=1.0)
 
@@ -61,9 +61,7 @@ class MeanLogits(SerModel):
         return ModelOutput(torch.stack(logits).mean(dim=0))  # [B, C]
 
 
-FAMILY = Family("mean_logits", MeanLogitsConfig, MeanLogits,
-                TrainDefaults(epochs=3, batch_size=8, lr=1e-2, weight_decay=0.0),
-                "an MLP per feature set, logits averaged: --fusion mean-logits")  # fmt: skip
+FAMILY = Family("mean_logits", MeanLogitsConfig, MeanLogits, TrainDefaults(3, 8, 1e-2, 0.0))
 
 
 @pytest.fixture
@@ -121,7 +119,7 @@ def test_ser_train_lists_and_takes_the_new_family(
     registered: Family, store_path: Path, tmp_path: Path
 ) -> None:
     help_text = CliRunner().invoke(main, ["train", "--help"]).output
-    assert "mean_logits: an MLP per feature set" in help_text and "--hidden INTEGER" in help_text
+    assert "mean_logits: An MLP per feature set" in help_text and "--hidden INTEGER" in help_text
     assert "mean-logits]" in help_text  # a --fusion choice
     result = CliRunner().invoke(main, [
         "train", "--store", str(store_path), "--features", "is13", "--fusion", "mean-logits",

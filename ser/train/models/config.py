@@ -1,11 +1,12 @@
 """What every model family's config is made of, and the input planning they share.
 
 A family's config is a frozen dataclass in the family's model file, subclassing
-`FamilyConfig`: `fusion` (the option that selects the family; `FUSIONS` are the ones it
-takes), then its own options as `option(default, help)` fields with the paper's defaults,
-its checks in `__post_init__` and its input planning in `plan` (the unit it trains on and
-the view of each feature set). The registry (`ser.train.models.registry`) turns the fields
-into `ser train` options and picks a family from the options a user gives.
+`FamilyConfig`: its docstring's first line is its heading in `ser train --help`; `fusion`
+selects the family (`FUSIONS`: the fusions it takes, each with the options that must be
+given too); its own options are `option(default, help)` fields with the paper's defaults;
+its checks are in `__post_init__`, its input planning in `plan` (the unit it trains on,
+the view of each feature set). The registry (`ser.train.models.registry`) makes `ser
+train` options of the fields and picks the family a user's options select.
 
 >>> from ser.train.models import ModelConfig
 >>> config = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")
@@ -64,11 +65,11 @@ class TrainDefaults:
 class FamilyConfig:
     """The base of every family's config (module docstring)."""
 
-    FUSIONS: ClassVar[tuple[str, ...]] = ()
+    FUSIONS: ClassVar[dict[str, tuple[str, ...]]] = {}  # fusion -> options given with it
     fusion: str
 
     def __post_init__(self) -> None:
-        check_choice("fusion", self.fusion, self.FUSIONS)
+        check_choice("fusion", self.fusion, list(self.FUSIONS))
         for f in fields(self):
             value, meta = getattr(self, f.name), f.metadata
             if "choices" in meta:
@@ -102,14 +103,21 @@ class FamilyConfig:
             if value != defaults[name]:
                 raise ConfigError(f"{as_flag(name, value)} does not apply to {self.where}")
 
-    @classmethod
-    def selected_by(cls, options: dict[str, Any]) -> bool:
-        """Whether the user's options (those given) select this family."""
-        return options.get("fusion") in cls.FUSIONS
-
     def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
         """(unit, an input spec with its view per feature set), or ConfigError."""
         raise NotImplementedError
+
+    def check_sets(self, features: Sequence[FeatureInfo], sets: str) -> None:
+        """ConfigError unless the feature sets are "one" set, "both" (one audio and one
+        text) or "either" (one audio and/or one text)."""
+        modalities = sorted(f.modality for f in features)
+        fits = {"one": len(features) == 1, "both": modalities == list(MODALITIES),
+                "either": modalities in (["audio"], ["text"], list(MODALITIES))}  # fmt: skip
+        if not fits[sets]:
+            takes = {"one": "takes exactly one feature set",
+                     "both": "fuses one audio and one text feature set",
+                     "either": "takes one audio and/or one text feature set"}  # fmt: skip
+            raise ConfigError(f"{self.where} {takes[sets]}; got {describe(features)}")
 
 
 def plan_inputs(
@@ -131,25 +139,6 @@ def plan_inputs(
             f"the perspective loss needs an audio and a text set; got {describe(features)}"
         )
     return config.plan(features)
-
-
-def one_per_modality(config: FamilyConfig, features: Sequence[FeatureInfo], both: bool) -> None:
-    """ConfigError unless the sets are one audio and one text (`both`), or one or two
-    sets of different modalities."""
-    modalities = sorted(f.modality for f in features)
-    if both and modalities != ["audio", "text"]:
-        raise ConfigError(
-            f"{config.where} fuses one audio and one text feature set; got {describe(features)}"
-        )
-    if not 1 <= len(features) <= 2 or len(set(modalities)) != len(features):
-        raise ConfigError(
-            f"{config.where} takes one audio and/or one text feature set; got {describe(features)}"
-        )
-
-
-def exactly_one(config: FamilyConfig, features: Sequence[FeatureInfo]) -> None:
-    if len(features) != 1:
-        raise ConfigError(f"{config.where} takes exactly one feature set; got {describe(features)}")
 
 
 def specs(features: Sequence[FeatureInfo], view: View) -> list[InputSpec]:

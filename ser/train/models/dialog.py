@@ -109,7 +109,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import ClassVar, cast
 
 import torch
 from torch import nn
@@ -123,8 +123,6 @@ from ser.train.models.config import (
     FamilyConfig,
     FeatureInfo,
     TrainDefaults,
-    exactly_one,
-    one_per_modality,
     option,
     specs,
 )
@@ -136,29 +134,18 @@ POSITIONS = {"early": 1, "middle": 2, "late": 3, "logits": 4}
 
 @dataclass(frozen=True)
 class DialogConfig(FamilyConfig):
-    """The fusion study's options: fusion add|concat|attention at a position (two feature
-    sets), or none with context (its unimodal framework, one set)."""
+    """Wu, Lu & Dai's fusion study: add|concat|attention at --fusion-at, none with --context."""
 
-    FUSIONS: ClassVar[tuple[str, ...]] = ("add", "concat", "attention", "none")
-    fusion_at: str | None = option(
-        None,
-        "Fusion position: early (input FC), middle (Bi-GRU), late (self-attention), logits.",
-        choices=(None, *POSITIONS),
-    )
-    loss: str = option(
-        "single",
-        "single: cross-entropy of the fused logits; perspective: plus each modality's own.",
-        choices=LOSSES,
-    )
+    FUSIONS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "add": (), "concat": ("fusion_at",), "attention": (), "none": ("context",)
+    }  # fmt: skip
+    fusion_at: str | None = option(None, "Where the branches fuse.", choices=(None, *POSITIONS))
+    loss: str = option("single", "perspective: each modality's own loss too.", choices=LOSSES)
     d_model: int = option(100, "Width: input FC, both Bi-GRU directions (paper: 100).", least=1)
     heads: int = option(4, "Self-attention heads (paper: 4).", least=1)
     layers: int = option(1, "Layers: the fusion study's Bi-GRU (paper: 1).", least=1)
     dropout: float = option(0.2, "Dropout (paper: 0.2).", least=0.0, below=1.0)
-    context: bool = option(
-        False,
-        "fusion none: the fusion study's unimodal framework (Bi-GRU, self-attention over "
-        "the dialog) instead of the MLP; its fusions always have the dialog context.",
-    )
+    context: bool = option(False, "fusion none: the study's unimodal framework, not the MLP.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -167,10 +154,7 @@ class DialogConfig(FamilyConfig):
                 raise ConfigError("fusion 'none' without --context is the unimodal MLP's")
             self.only_defaults("fusion_at", "loss")  # one modality: nothing to fuse
         elif self.fusion_at is None:
-            raise ConfigError(
-                f"fusion {self.fusion!r} is the fusion study's: give --fusion-at "
-                f"{'|'.join(POSITIONS)}"
-            )
+            raise ConfigError(f"{self.where} needs --fusion-at {'|'.join(POSITIONS)}")
         elif self.context:
             raise ConfigError(
                 f"--context applies to fusion 'none' (the fusion study always uses dialog "
@@ -186,28 +170,11 @@ class DialogConfig(FamilyConfig):
         at = f" at {self.fusion_at}" if self.fusion_at and self.fusion != "none" else ""
         return super().where + at
 
-    @classmethod
-    def selected_by(cls, options: dict[str, Any]) -> bool:
-        """add and attention; concat with a fusion position; none with context."""
-        fusion = options.get("fusion")
-        return (
-            fusion in ("add", "attention")
-            or (fusion == "concat" and "fusion_at" in options)
-            or (fusion == "none" and bool(options.get("context")))
-        )
-
     def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
         """One audio and one text set (one set for fusion none), as utterance vectors in
         their dialogs (frame- and token-level sets mean-pooled)."""
-        if self.fusion == "none":
-            exactly_one(self, features)
-        else:
-            one_per_modality(self, features, both=True)
+        self.check_sets(features, "one" if self.fusion == "none" else "both")
         return "dialog", specs(features, "vector")
-
-
-# Wu et al. 3.1/3.3: Adam 1e-3, L2 1e-5, 150 epochs, 20 dialogs, sessions 1-4 vs 5, 20 runs.
-TRAINING = TrainDefaults(150, 20, 1e-3, 1e-5, classes="4", protocol="session5", seeds=20)
 
 
 class InputFC(nn.Module):
@@ -381,11 +348,6 @@ class DialogModel(SerModel):
         )  # logits [B, U, C]
 
 
-FAMILY = Family(
-    "dialog",
-    DialogConfig,
-    DialogModel,
-    TRAINING,
-    "the fusion study (Wu, Lu & Dai 2023): --fusion add|concat|attention with --fusion-at, "
-    "none with --context",
-)
+# Wu et al. 3.1/3.3: Adam 1e-3, L2 1e-5, 150 epochs, 20 dialogs, sessions 1-4 vs 5, 20 runs.
+TRAINING = TrainDefaults(150, 20, 1e-3, 1e-5, protocol="session5", seeds=20)
+FAMILY = Family("dialog", DialogConfig, DialogModel, TRAINING)

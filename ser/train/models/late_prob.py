@@ -8,7 +8,7 @@
 The CNN keeps its activations [B, C, T, F] (channels, time, mel). The paper's final
 softmax is the one inside the cross-entropy. Paper settings (defaults): 5 conv layers
 with max pooling, 2 linear layers, LeakyReLU, dropout 0.6; 5 classes and a random
-70/20/10 split (`TRAINING`). Not in the paper (ours): the channels
+70/20/10 split (`FAMILY.train`). Not in the paper (ours): the channels
 (32, 64, 128, 256, 256) and the linear width 256 (`d_model`).
 
 Departures, because features are cached: the paper fine-tunes BERT; here the text head
@@ -48,7 +48,6 @@ from ser.train.models.config import (
     FeatureInfo,
     TrainDefaults,
     describe,
-    one_per_modality,
     option,
 )
 from ser.train.models.registry import Family
@@ -59,22 +58,14 @@ MODALITIES = ("audio", "text")
 
 @dataclass(frozen=True)
 class LateProbConfig(FamilyConfig):
-    """Zhou et al.'s options (fusion "late-prob")."""
+    """Zhou et al., CNN on log-mel + text head, late fusion: --fusion late-prob."""
 
-    FUSIONS: ClassVar[tuple[str, ...]] = ("late-prob",)
-    loss: str = option(
-        "single",
-        "single: cross-entropy of the fused logits; perspective: plus each branch's own.",
-        choices=LOSSES,
-    )
+    FUSIONS: ClassVar[dict[str, tuple[str, ...]]] = {"late-prob": ()}
+    loss: str = option("single", "perspective: each branch's own loss too.", choices=LOSSES)
     d_model: int = option(256, "Width of the linear layers (ours).", least=1)
     dropout: float = option(0.6, "Dropout (paper: 0.6).", least=0.0, below=1.0)
-    cnn_channels: tuple[int, ...] = option(
-        (32, 64, 128, 256, 256), "Channels of each conv layer (ours; the paper has 5 layers)."
-    )
-    staged: bool = option(
-        True, "Train each branch alone first, then the whole model (the paper's procedure)."
-    )
+    cnn_channels: tuple[int, ...] = option((32, 64, 128, 256, 256), "Conv channels (ours).")
+    staged: bool = option(True, "Each branch trained alone first, as the paper.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -84,7 +75,7 @@ class LateProbConfig(FamilyConfig):
     def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
         """A frame-level audio set as a sequence (the CNN's time axis) and a text set as
         a vector (frozen features stand in for the paper's fine-tuned BERT)."""
-        one_per_modality(self, features, both=True)
+        self.check_sets(features, "both")
         if any(f.modality == "audio" and f.level != "frame" for f in features):
             raise ConfigError(
                 f"fusion 'late-prob' runs a CNN over time and needs a frame-level audio set "
@@ -95,11 +86,6 @@ class LateProbConfig(FamilyConfig):
             InputSpec(f.name, f.modality, f.dim, views[f.modality])  # type: ignore[arg-type]
             for f in features
         ]
-
-
-# Zhou et al. table 2: Adam 1.5e-4, weight decay 1e-3, 15 epochs, 5 classes, 70/20/10
-# random split; batch size not given (32 is ours).
-TRAINING = TrainDefaults(15, 32, 1.5e-4, 1e-3, classes="5", protocol="random")
 
 
 class MaskedConvBlock(nn.Module):
@@ -243,10 +229,7 @@ class BranchStage(nn.Module):
         return cross_entropy(out.logits, batch.labels)
 
 
-FAMILY = Family(
-    "late_prob",
-    LateProbConfig,
-    LateProbFusion,
-    TRAINING,
-    "Zhou et al., CNN on log-mel + text head, late fusion: --fusion late-prob",
-)
+# Zhou et al. table 2: Adam 1.5e-4, weight decay 1e-3, 15 epochs, 5 classes, 70/20/10
+# random split; batch size not given (32 is ours).
+TRAINING = TrainDefaults(15, 32, 1.5e-4, 1e-3, classes="5", protocol="random")
+FAMILY = Family("late_prob", LateProbConfig, LateProbFusion, TRAINING)

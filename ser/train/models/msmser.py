@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -46,7 +46,6 @@ from ser.train.models.config import (
     FamilyConfig,
     FeatureInfo,
     TrainDefaults,
-    one_per_modality,
     option,
     specs,
 )
@@ -58,18 +57,14 @@ from ser.train.rmm import RmmSchedule
 
 @dataclass(frozen=True)
 class MsmserConfig(FamilyConfig):
-    """MSMSER's options: fusion "mit" (the full model) or "concat" (w/o MIT)."""
+    """MSMSER (Wang, Ma & Ding 2023): --fusion mit, or concat (w/o MIT)."""
 
-    FUSIONS: ClassVar[tuple[str, ...]] = ("mit", "concat")
+    FUSIONS: ClassVar[dict[str, tuple[str, ...]]] = {"mit": (), "concat": ()}
     queries: int = option(30, "Emotion queries L of the MIT (paper: 30).", least=1)
     rmm: bool = option(True, "Random modality masking in training (two feature sets).")
     encoder: bool = option(True, "Uni-modal transformer encoders (--no-encoder: w/o Encoder).")
     selfatt: bool = option(True, "Frame self-attention scaling (--no-selfatt: w/o SelfAtt).")
-    eval_mask: str | None = option(
-        None,
-        "Mask this modality when testing (the model is selected unmasked).",
-        choices=(None, *MODALITIES),
-    )
+    eval_mask: str | None = option(None, "Modality masked in testing.", choices=(None, *MODALITIES))
     # The first family's help is the help of an option several share: said for all.
     d_model: int = option(768, "Model width.", least=1)
     heads: int = option(8, "Attention heads.", least=1)
@@ -88,24 +83,14 @@ class MsmserConfig(FamilyConfig):
         if self.d_model % self.heads:
             raise ConfigError(f"d_model {self.d_model} is not divisible by {self.heads} heads")
 
-    @classmethod
-    def selected_by(cls, options: dict[str, Any]) -> bool:
-        """mit, and concat without a fusion position (with one: the fusion study's)."""
-        fusion = options.get("fusion")
-        return fusion == "mit" or (fusion == "concat" and "fusion_at" not in options)
-
     def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
         """One audio and/or one text set, as sequences (an utterance-level set is a
         sequence of one)."""
-        one_per_modality(self, features, both=False)
+        self.check_sets(features, "either")
         return "utterance", specs(features, "sequence")
 
     def rmm_schedule(self) -> RmmSchedule:
         return RmmSchedule(p0=self.rmm_p0, end_fraction=self.rmm_end, text_share=self.rmm_text)
-
-
-# Wang et al. 3.2: Adam 2e-5, batch 8, 100 epochs, 5-fold leave-one-session-out.
-TRAINING = TrainDefaults(100, 8, 2e-5, 0.0, classes="4", protocol="loso")
 
 
 # Every attention backend but cuDNN's. On an H100, PyTorch prefers cuDNN's fused attention,
@@ -276,10 +261,5 @@ class MSMSER(SerModel):
         return torch.cat(pooled, dim=-1)
 
 
-FAMILY = Family(
-    "msmser",
-    MsmserConfig,
-    MSMSER,
-    TRAINING,
-    "MSMSER (Wang, Ma & Ding 2023): --fusion mit, or concat (w/o MIT)",
-)
+# Wang et al. 3.2: Adam 2e-5, batch 8, 100 epochs, 5-fold leave-one-session-out.
+FAMILY = Family("msmser", MsmserConfig, MSMSER, TrainDefaults(100, 8, 2e-5, 0.0))

@@ -1,15 +1,17 @@
 """The model families, one `Family` entry each, and the family a user's options select.
 
-    register(Family("msmser", MsmserConfig, MSMSER, TRAINING, "MSMSER ..."))  # models/__init__
+    register(Family("msmser", MsmserConfig, MSMSER, TrainDefaults(100, 8, 2e-5, 0.0)))
     config = ModelConfig(fusion="mit", d_model=64)  # MsmserConfig(fusion="mit", d_model=64, ...)
     family_of(config).train.epochs                  # 100: the paper's
 
-`ModelConfig(**options)` picks the first registered family whose config class is
-`selected_by` the options given (None: not given; `fusion` first of all) and returns its
-config with every option not given at the family's default. An option the family has no
-field for is a ConfigError naming it, never ignored. Records and checkpoints hold a
-config as `config_record` (its fields and its family's name); `config_from_record` reads
-it back, also from records written before families had configs of their own.
+`ModelConfig(**options)` picks the family whose config takes the `fusion` given, with
+the options its `FUSIONS` ask for given too (the one asking most, then the first
+registered: "concat" with a fusion position is the fusion study's, without one MSMSER's)
+and returns its config with every option not given (None) at the family's default. An
+option the family has no field for is a ConfigError naming it, never ignored. Records
+and checkpoints hold a config as `config_record` (its fields and its family's name);
+`config_from_record` reads it back, also from records written before families had
+configs of their own.
 """
 
 from __future__ import annotations
@@ -27,13 +29,17 @@ from ser.train.models.config import FamilyConfig, TrainDefaults, as_flag
 @dataclass(frozen=True)
 class Family:
     """A model family: its config class, its model (one member: `model(config, inputs,
-    n_classes)`), its paper's training settings and a line of help for `ser train`."""
+    n_classes)`) and its paper's training settings."""
 
     name: str
     config: type[FamilyConfig]
     model: Callable[..., SerModel]
     train: TrainDefaults
-    help: str
+
+    @property
+    def help(self) -> str:
+        """Its heading in `ser train --help`: the first line of its config's docstring."""
+        return (self.config.__doc__ or self.name).strip().splitlines()[0].rstrip(".")
 
 
 FAMILIES: dict[str, Family] = {}
@@ -56,10 +62,12 @@ def fusions() -> tuple[str, ...]:
 def select(options: Mapping[str, Any]) -> Family:
     """The family `options` select (module docstring); ConfigError for an unknown fusion."""
     given = {k: v for k, v in options.items() if v is not None}
-    takes = [f for f in FAMILIES.values() if given.get("fusion") in f.config.FUSIONS]
+    fusion = str(given.get("fusion"))
+    takes = [f for f in FAMILIES.values() if fusion in f.config.FUSIONS]
     if not takes:
         raise ConfigError(f"unknown fusion {given.get('fusion')!r}; choose {'|'.join(fusions())}")
-    return next((f for f in takes if f.config.selected_by(given)), takes[0])
+    meets = [f for f in takes if all(given.get(o) for o in f.config.FUSIONS[fusion])]
+    return max(meets or takes, key=lambda f: len(f.config.FUSIONS[fusion]))
 
 
 def ModelConfig(**options: Any) -> FamilyConfig:  # the name its call sites know

@@ -14,42 +14,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ser.train.batch import Batch, InputSpec, Unit
 from ser.train.models.base import ModelOutput, SerModel
-from ser.train.models.config import (
-    FamilyConfig,
-    FeatureInfo,
-    TrainDefaults,
-    exactly_one,
-    option,
-    specs,
-)
+from ser.train.models.config import FamilyConfig, FeatureInfo, TrainDefaults, option, specs
 from ser.train.models.registry import Family
 from ser.train.nn.layers import MLP
 
 
 @dataclass(frozen=True)
 class UnimodalConfig(FamilyConfig):
-    """The baseline's options (fusion "none" without --context)."""
+    """Our baseline, an MLP on one mean-pooled feature set: --fusion none."""
 
-    FUSIONS: ClassVar[tuple[str, ...]] = ("none",)
+    FUSIONS: ClassVar[dict[str, tuple[str, ...]]] = {"none": ()}
     d_model: int = option(256, "Hidden width of the MLP (ours).", least=1)
     dropout: float = option(0.2, "Dropout (ours).", least=0.0, below=1.0)
 
-    @classmethod
-    def selected_by(cls, options: dict[str, Any]) -> bool:
-        return options.get("fusion") == "none" and not options.get("context")
-
     def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
         """Exactly one set, as utterance vectors (frame- and token-level sets mean-pooled)."""
-        exactly_one(self, features)
+        self.check_sets(features, "one")
         return "utterance", specs(features, "vector")
-
-
-# Ours: a baseline.
-TRAINING = TrainDefaults(50, 32, 1e-3, 1e-5, classes="4", protocol="loso")
 
 
 class UnimodalMLP(SerModel):
@@ -64,10 +49,4 @@ class UnimodalMLP(SerModel):
         return ModelOutput(self.mlp(batch.x[self.name]))  # [B, D] -> [B, C]
 
 
-FAMILY = Family(
-    "unimodal",
-    UnimodalConfig,
-    UnimodalMLP,
-    TRAINING,
-    "our baseline, an MLP on one mean-pooled feature set: --fusion none",
-)
+FAMILY = Family("unimodal", UnimodalConfig, UnimodalMLP, TrainDefaults(50, 32, 1e-3, 1e-5))

@@ -159,8 +159,8 @@ def test_impossible_feature_combinations(
     [
         ({"fusion": "mit", "fusion_at": "early"}, "--fusion-at early does not apply to fusion 'm"),
         ({"fusion": "late-prob", "fusion_at": "logits"}, "not apply to fusion 'late-prob'"),
-        ({"fusion": "add"}, "give --fusion-at"),
-        ({"fusion": "attention"}, "give --fusion-at"),
+        ({"fusion": "add"}, "fusion .* needs --fusion-at early|middle"),
+        ({"fusion": "attention"}, "fusion .* needs --fusion-at early|middle"),
         ({"fusion": "mit", "loss": "perspective"}, "--loss perspective does not apply"),
         ({"fusion": "none", "loss": "perspective"}, "--loss perspective does not apply"),
         ({"fusion": "add", "fusion_at": "late", "encoder": False},
