@@ -56,7 +56,9 @@ def check_resumable(
             f"({'; '.join(changed)}); {hint}"
         )
     old_cfg = old.get("config", {})
-    keys = sorted((set(old_cfg) | set(cfg)) - NOT_COMPARED)
+    # The new config's keys: one of another family has another "family"; a record written
+    # when every config held every family's options resumes (the others were defaults).
+    keys = sorted(set(cfg) - NOT_COMPARED)
     diff = [
         f"{k}: {old_cfg.get(k)!r} -> {cfg.get(k)!r}" for k in keys if old_cfg.get(k) != cfg.get(k)
     ]

@@ -125,6 +125,22 @@ def test_resume_skips_finished_folds_and_reproduces(store_path: Path, tmp_path: 
     assert again.started == []
 
 
+def test_a_run_recorded_when_configs_held_every_family_s_options_resumes(
+    store_path: Path, tmp_path: Path
+) -> None:
+    cfg = config(store_path, tmp_path, protocol="session5", seeds=2, name="old")
+    full = train(cfg)
+    path = tmp_path / full["name"] / "run.json"
+    every = {"fusion_at": None, "loss": "single", "queries": 30, "rmm": True, "encoder": True,
+             "context": False, "cnn_channels": None, "staged": None, "eval_mask": None}  # fmt: skip
+    old = {**full, "config": {**every, **full["config"]}, "folds": full["folds"][:1]}
+    path.write_text(json.dumps(old))
+    resumed = train(cfg)
+    assert resumed["complete"] and [f["seed"] for f in resumed["folds"]] == [0, 1]
+    with pytest.raises(ConfigError, match=r"another config \(d_model: 256 -> 8\)"):
+        train(replace(cfg, model=replace(cfg.model, d_model=8)))
+
+
 def test_resume_refuses_other_config_or_features(tmp_path: Path) -> None:
     store_path = tmp_path / "own.zarr"
     build_store(store_path)
