@@ -1,17 +1,11 @@
-"""The model families, one `Family` entry each, and the family a user's options select.
-
-    register(Family("msmser", MsmserConfig, MSMSER, TrainDefaults(100, 8, 2e-5, 0.0)))
-    config = ModelConfig(fusion="mit", d_model=64)  # MsmserConfig(fusion="mit", d_model=64, ...)
-    family_of(config).train.epochs                  # 100: the paper's
-
-`ModelConfig(**options)` picks the family whose config takes the `fusion` given, with
-the options its `FUSIONS` ask for given too (the one asking most, then the first
-registered: "concat" with a fusion position is the fusion study's, without one MSMSER's)
-and returns its config with every option not given (None) at the family's default. An
-option the family has no field for is a ConfigError naming it, never ignored. Records
-and checkpoints hold a config as `config_record` (its fields and its family's name);
-`config_from_record` reads it back, also from records written before families had
-configs of their own.
+"""The model families, one `Family` entry each (`register`), and the family a user's
+options select: `ModelConfig(**options)` takes the family whose config takes the `fusion`
+given, with the options its `FUSIONS` ask for given too (the one asking most: "concat"
+with --fusion-at is the fusion study's, without it MSMSER's), and returns its config with
+every option not given (None) at the family's default; an option the family lacks is a
+ConfigError naming it. Records and checkpoints hold `config_record(config)`, its fields
+and its family's name; `config_from_record` reads it back (a record without the name, of
+the time every config held every family's options, by the family its options select).
 """
 
 from __future__ import annotations
