@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from ser.report.runs import load_run
 from ser.sweep import claims as lib
-from ser.train.report import load_run
 
 
 @click.command("claims")

@@ -16,12 +16,12 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from ser.commands.options import THREADS_HELP
+from ser.report.runs import run_pooled, run_summary, spread_label
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines
 from ser.train.metrics import mean_std_text
 from ser.train.models import FAMILIES
 from ser.train.options import MODEL, RUN, Option, train_config, train_options
 from ser.train.progress import Heartbeat, fold_label
-from ser.train.report import run_pooled, run_summary, spread_label
 from ser.train.run import Progress, json_summary, train
 
 REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
@@ -253,7 +253,7 @@ def report_command(run_dirs: tuple[Path, ...], fmt: str, plots: Path | None) -> 
         if plots is not None:
             click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)
         return
-    from ser.train.report import load_run, report_table, write_plots
+    from ser.report.runs import load_run, report_table, write_plots
 
     runs = [load_run(path) for path in run_dirs]
     click.echo(report_table(runs, fmt=fmt), nl=False)

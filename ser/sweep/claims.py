@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import SerError
+from ser.report.runs import asr_wer_label, run_label
 from ser.train.metrics import mean_std
-from ser.train.report import asr_wer_label, run_label
 
 METRICS = ("ua", "wa", "f1")
 WIDTH = 92  # the summary's wrapped lines

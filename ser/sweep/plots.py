@@ -1,6 +1,6 @@
 """A sweep's figures: MSMSER's Fig. 2 (UA against L) and the fusion study's heat-map.
 
-matplotlib's Agg canvas, no pyplot state, as `ser.train.plots`.
+matplotlib's Agg canvas, no pyplot state, as `ser.report.plots`.
 """
 
 from __future__ import annotations

@@ -68,6 +68,15 @@ def group_key(job: Job) -> tuple[Hashable, ...]:
     return (*run_key(run.config, plan), id(run.data), tuple(run.specs), steps)
 
 
+def default_at_once(device: torch.device) -> int | None:
+    """Members a group takes when `--members-at-once` is not given: all on a GPU, one on
+    the CPU. On the CPU vmap runs attention member by member (no batching rule for its
+    fused kernel) and the models are too small to fill the cores: the demo's MSMSER
+    stacked three seeds of a fold slower than one after another (benchmarks/README.md,
+    "Issue 26")."""
+    return None if device.type == "cuda" else 1
+
+
 def make_groups(jobs: Sequence[Job], at_once: int | None) -> list[list[Job]]:
     """Jobs grouped by `group_key` (in order of first appearance), each group cut into
     pieces of at most `at_once` members (None: no bound)."""
@@ -202,5 +211,6 @@ def _eval_size(unit: Unit, size: int, positions: np.ndarray) -> int:
 
 
 __all__ = [
-    "Job", "describe", "group_key", "loop_config", "make_groups", "run_key", "train_group",
+    "Job", "default_at_once", "describe", "group_key", "loop_config", "make_groups", "run_key",
+    "train_group",
 ]  # fmt: skip

@@ -69,9 +69,10 @@ class TrainConfig:
     threads: Threads = field(default=None, metadata={"kind": "threads", "metavar": "N|follow"})
     members_at_once: int | None = option(
         None,
-        "(seed, fold) runs trained together as one stacked model [all of them]; lower it to "
-        "bound memory, 1 trains them one after another (the same results up to float "
-        "rounding, which a long run can carry into a few predictions).",
+        "(seed, fold) runs trained together as the members of one ensemble [all of them on "
+        "a GPU, 1 on the CPU]; lower it to bound memory, 1 trains them one after another. "
+        "Without dropout or RMM the same results up to float rounding; with them each "
+        "member draws its own random numbers.",
     )
     out: str = option("runs", "Folder of the runs.")
     name: str | None = option(None, "Run name [derived from the config].")

@@ -5,7 +5,7 @@ feature sets' fingerprints, one entry per finished (seed, fold) with its test me
 best epoch, per-epoch curves and seconds (the (seed, fold)s of a run train as the members
 of one stacked model: an entry's ``seconds`` is the model's time divided by its
 ``stacked`` members, not a time of its own), the summary (mean ± std, see
-`ser.train.metrics.summarize`) and the pooled metrics. `ser.train.report.load_run` reads
+`ser.train.metrics.summarize`) and the pooled metrics. `ser.report.runs.load_run` reads
 it back; `json_summary` is what ``ser train --json`` prints.
 """
 

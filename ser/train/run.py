@@ -32,7 +32,7 @@ from ser.train.batch import InputSpec, Unit
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
-from ser.train.group import Job, describe, make_groups, train_group
+from ser.train.group import Job, default_at_once, describe, make_groups, train_group
 from ser.train.models.config import FeatureInfo, plan_inputs
 from ser.train.plan import DEVICES, VALIDATION, Plan, TrainConfig, config_record, make_plan
 from ser.train.progress import Progress, Watched
@@ -109,6 +109,8 @@ def _train(
     runs = [_prepare(c, p, progress, loaded, threads) for c, p in zip(configs, plans, strict=True)]
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
     at_once = configs[0].members_at_once if configs else None
+    if at_once is None and plans:
+        at_once = default_at_once(plans[0].device)
     for group in make_groups(jobs, at_once):
         progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
         results = train_group(group, progress)

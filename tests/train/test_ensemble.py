@@ -31,6 +31,9 @@ SETS = {
     "bert-tiny": ("bert", "text", "token", 5, "float16"),
 }
 
+# Members a stack may take: all of them (the CPU's default is 1, one after another).
+STACKED = 64
+
 # Every family without randomness: dropout 0, RMM off.
 FAMILIES = {
     "msmser": (
@@ -79,7 +82,7 @@ def config(store: Path, out: Path, family: str, **changes: Any) -> TrainConfig:
     base = TrainConfig(
         store=str(store), features=features, model=model, classes="4", protocol="loso",
         epochs=4, batch_size=4, lr=1e-2, seeds=2, patience=2, device="cpu", out=str(out),
-        name=family,
+        name=family, members_at_once=STACKED,
     )  # fmt: skip
     return replace(base, **changes)
 
@@ -182,7 +185,10 @@ def test_each_member_draws_its_own_randomness(store_path: Path, tmp_path: Path) 
                   model=ModelConfig(fusion="none", d_model=8, dropout=0.5))  # fmt: skip
     twins = [replace(base, name="twin_a"), replace(base, name="twin_b")]
     alone = [train(replace(t, out=str(tmp_path / "alone"), members_at_once=1)) for t in twins]
-    together = train_many([replace(t, out=str(tmp_path / "stacked")) for t in twins])
+    together = train_many(
+        [replace(t, out=str(tmp_path / "stacked"), members_at_once=STACKED) for t in twins]
+    )
+    assert together[0]["folds"][0]["stacked"] == 2
     losses = [[r["folds"][0]["curves"]["train_loss"] for r in rs] for rs in (alone, together)]
     assert losses[0][0] == losses[0][1]
     assert losses[1][0][0] != losses[1][1][0]  # the first epoch already differs
@@ -206,7 +212,7 @@ def test_stacked_seeds_score_as_separate_seeds(weak_store: Path, tmp_path: Path)
         store=str(weak_store), features=("is13",),
         model=ModelConfig(fusion="none", d_model=16, dropout=0.5), classes="4",
         protocol="session5", val="none", epochs=8, batch_size=4, lr=1e-2, seeds=16,
-        device="cpu", out=str(tmp_path),
+        device="cpu", out=str(tmp_path), members_at_once=STACKED,
     )  # fmt: skip
     stacked = train(replace(base, name="stacked"))
     alone = train(replace(base, name="alone", members_at_once=1))

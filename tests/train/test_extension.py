@@ -97,7 +97,7 @@ def test_a_new_family_trains_stacked_through_the_library_call(
     config = train_config({
         "store": str(store_path), "features": "is13+bert-tiny", "fusion": "mean-logits",
         "hidden": "6", "protocol": "loso", "seeds": "2", "classes": "4", "device": "cpu",
-        "out": str(tmp_path),
+        "out": str(tmp_path), "members_at_once": "64",  # all (the CPU's default: 1)
     })  # fmt: skip
     assert config.model == MeanLogitsConfig(fusion="mean-logits", hidden=6)
     groups = Groups()

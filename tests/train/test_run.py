@@ -16,9 +16,9 @@ import ser.train.run as run_module
 from ser.cache import FeatureStore
 from ser.cache.testing import SetSpec, add_incomplete_set, labelled_store
 from ser.errors import ConfigError, FingerprintMismatch, StoreError
+from ser.report.runs import load_run, protocol_label
 from ser.train.metrics import mean_std
 from ser.train.models import ModelConfig
-from ser.train.report import load_run, protocol_label
 from ser.train.run import Progress, TrainConfig, json_summary, make_plan, train
 
 from .conftest import SETS, small_config

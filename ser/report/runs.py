@@ -262,9 +262,9 @@ def asr_wer_label(run: dict[str, Any]) -> str:
 
 
 def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """PNG plots of `runs` under `out_dir` (see `ser.train.plots.write_plots`)."""
+    """PNG plots of `runs` under `out_dir` (see `ser.report.plots.write_plots`)."""
     # Imported here so that tables never pay matplotlib's import time.
-    from ser.train.plots import write_plots as _write_plots
+    from ser.report.plots import write_plots as _write_plots
 
     return _write_plots(runs, out_dir)
 

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from ser.train.report import (
+from ser.report.runs import (
     BOOKKEEPING,
     ReportError,
     file_stem,

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-import ser.train.report
-from ser.train.metrics import compute_metrics
-from ser.train.plots import _confusion_figure, _curves_figure
-from ser.train.report import (
+import ser.report.runs
+from ser.report.plots import _confusion_figure, _curves_figure
+from ser.report.runs import (
     CSV_HEADER,
     LEGEND,
     ReportError,
@@ -23,6 +22,7 @@ from ser.train.report import (
     run_settings,
     write_plots,
 )
+from ser.train.metrics import compute_metrics
 
 CLASSES = ["neu", "hap", "sad", "ang"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -273,11 +273,11 @@ def test_a_bad_pooled_confusion_is_reported(tmp_path: Path) -> None:
 
 
 def test_docstring_examples_run() -> None:
-    assert doctest.testmod(ser.train.report).failed == 0
+    assert doctest.testmod(ser.report.runs).failed == 0
 
 
 def test_a_run_whose_threads_followed_the_load_says_so() -> None:
-    from ser.train.report import run_label
+    from ser.report.runs import run_label
 
     base = {"name": "mit", "threads": {"count": 2, "follows_load": False}}
     assert run_label(base) == "mit"

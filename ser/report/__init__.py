@@ -1,0 +1,1 @@
+"""Reports of finished runs: tables (`runs.py`) and plots (`plots.py`) of run records."""
