@@ -157,7 +157,7 @@ def test_a_stacked_fold_says_its_seconds_are_a_share(store_path: Path, tmp_path:
 
     from ser.commands import train as train_cli
 
-    record = train(small_config(store_path, tmp_path, epochs=1))  # 5 folds as one model
+    record = train(small_config(store_path, tmp_path, epochs=1, members_at_once=8))  # 5 as one
     entries = record["folds"]
     assert [e["stacked"] for e in entries] == [5] * 5
     assert len({e["seconds"] for e in entries}) == 1  # the model's time / 5, each

@@ -106,7 +106,7 @@ def test_two_seeds_give_mean_and_std_over_seeds(store_path: Path, tmp_path: Path
 
 
 def test_resume_skips_finished_folds_and_reproduces(store_path: Path, tmp_path: Path) -> None:
-    cfg = config(store_path, tmp_path)
+    cfg = config(store_path, tmp_path, members_at_once=8)  # stacked (the CPU's default: 1)
     full = train(cfg)
     path = tmp_path / full["name"] / "run.json"
     partial = {**full, "folds": full["folds"][:2], "complete": False}
