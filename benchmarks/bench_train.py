@@ -1,5 +1,6 @@
-"""Training speed of stacked runs: K (seed, fold) models trained as one against the same
-K trained one after another, measured side by side in one run.
+"""Training speed of stacked runs: K (seed, fold) models trained as one `Ensemble`
+(torch.func's model ensembling, `ser.train.ensemble`) against the same K trained one
+after another, and against the same run with each member's step compiled.
 
 Synthetic feature stores of IEMOCAP's shape (5531 labelled utterances in 151 dialogs, the
 4-class set's per-session counts, IEMOCAP-like durations; random features with some class
@@ -9,26 +10,52 @@ signal; nothing of IEMOCAP itself) feed `ser.train.run.train`, the library entry
 - ``msmser``: MSMSER, LOSO x `--seeds` (5 members a seed). `--size demo` is the demo's
   model (d 64, 4 heads, L 8, 20-d features over `--utterances` utterances), `--size
   paper` the paper's (d 768, 8 heads, L 30, HuBERT-base-shaped 768-d frames at 50/s and
-  MPNet-shaped tokens over all 5531 utterances). Prints member-epochs/s stacked and, with
-  `--sequential`, one after another (`--members-at-once 1`); on CUDA also utterances/s,
-  peak GPU memory, achieved TFLOP/s (FLOPs of one training step counted by
-  `torch.utils.flop_counter`) and the extrapolation to 100 epochs; with `--cuda-graphs`
-  also the same stacked run with its steps replayed from CUDA graphs (`ser train
-  --cuda-graphs`), its steps' counts (eager, captured, replayed) and memory.
+  MPNet-shaped tokens over all 5531 utterances).
 - ``dialog``: the fusion study's default run (logits ADD + perspective loss, session5,
-  150 epochs) with `--seeds` repeats, stacked against one after another; with
-  `--baseline DIR` also against `ser train` of another checkout (e.g. a worktree of the
-  commit before stacking: "today's fastest path", its C kernels included), in a new
-  process each. `--audio-dim 6373` gives the audio set the IS13 functionals' width
-  (the published code fed 100-d vectors), which shows the vector tables' memory.
+  150 epochs) with `--seeds` repeats. `--audio-dim 6373` gives the audio set the IS13
+  functionals' width (the published code fed 100-d vectors).
+
+Every scenario times the stacked run (all members that can share an ensemble at once:
+`ser train`'s default on a GPU; on the CPU its default is one at a time); with
+`--sequential` also the members one after another (`--members-at-once 1`); with
+`--compile` also the run with every member's training and evaluation step under
+`torch.compile(dynamic=True)` (mode "reduce-overhead" on CUDA, the default mode on the
+CPU; `--compile-mode` to choose), a benchmark-only path patched in here. torch.compile
+cannot take the stacked step (torch 2.13): compiled inside eager `vmap`, dynamo skips the
+frame ("Calling torch.func.vmap(compiled_fn) function from eager mode is not supported",
+pytorch#128711) and the step runs eagerly; with `vmap` inside the compiled function and
+dynamic shapes, tracing `F.linear` on a BatchedTensor fails ("Cannot call sizes() on
+tensor with symbolic sizes/strides", pytorch#132381); static shapes recompile at every
+new padded length. So the compiled run trains one member at a time (`--members-at-once
+1`, where `Ensemble.call` runs the module directly), and is compared with the
+sequential run (the same members at once) when there is one, and with the stacked run.
+In it MSMSER computes its sinusoidal positions in every forward (the same numbers; its
+table kept per device recompiles the step for every new member and length, measured);
+the dialog models refuse `--compile` (their GRU loop unrolls: a compilation for every
+dialog length, ~75 s each on a 2-core CPU, until dynamo's limit of 8 leaves it eager).
+
+Each run reports its wall time (loading included), seconds per epoch (per group of
+members trained together), the steady epoch (each group's median epoch after its first,
+summed over groups: one epoch of all members, validation included), training
+utterances/s over it, the 100-epoch extrapolation (the run's wall time plus 100 - epochs
+steady epochs: loading, set-up, compilation and testing counted once) and on CUDA the
+peak GPU memory; the comparisons give the speedups and the largest gap between two runs'
+per-epoch training losses (with dropout and RMM on, runs draw other random numbers:
+`--no-randomness` sets dropout 0 and RMM off, where the gap is float rounding). On CUDA
+(or with `--flops`) the FLOPs of one stacked training step (`torch.utils.flop_counter`)
+give an estimate of the TFLOP/s achieved. `--baseline DIR` also times `ser train` of
+another checkout (e.g. a worktree of the commit before a change) and of this one on the
+same store, each in a new process (imports and start-up included) with its own defaults
+(`--members-at-once` too).
 
     .venv/bin/python benchmarks/bench_train.py msmser --size demo --seeds 3 --sequential
+    .venv/bin/python benchmarks/bench_train.py msmser --seeds 3 --baseline ../old
     .venv/bin/python benchmarks/bench_train.py dialog --seeds 20 --sequential --baseline ../old
-    .venv/bin/python benchmarks/bench_train.py msmser --size paper --device cuda --seeds 1
     .venv/bin/python benchmarks/bench_train.py msmser --size paper --device cuda --seeds 1 \
-        --epochs 3 --cuda-graphs   # eager stacked against steps replayed from CUDA graphs
+        --epochs 3 --sequential --compile   # eager stacked, eager one by one, compiled
 
-Figures and commands: benchmarks/README.md.
+Progress lines go to stderr; the result is one JSON object on stdout. Figures and
+commands: benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -41,10 +68,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ser.runtime.allocator import tune_heap
 from ser.runtime.threads import brief_waits
 
 # As the `ser` command does, before torch loads OpenMP (which reads its wait setting once).
@@ -58,15 +87,14 @@ from ser.cache.manifest import Manifest  # noqa: E402
 from ser.cache.testing import example_columns  # noqa: E402
 from ser.corpus.labels import get_label_set  # noqa: E402
 from ser.train.models import ModelConfig  # noqa: E402
-from ser.train.run import Progress, TrainConfig, train  # noqa: E402
+from ser.train.run import Progress, TrainConfig, make_plan, train  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+ALL = 1_000_000  # --members-at-once: every member that can share an ensemble
 SESSION_UTTERANCES = (1085, 1023, 1151, 1031, 1241)  # IEMOCAP 4-class set, 5531 in all
 SESSION_DIALOGS = (28, 30, 32, 30, 31)  # 151 dialogs
 CLASS_COUNTS = {"neu": 1708, "hap": 595, "exc": 1041, "sad": 1084, "ang": 1103}
 FRAME_RATE = 50  # HuBERT frames per second
-FOLD1 = {"train": 1151 + 1031 + 1241, "val": 1023}  # LOSO fold 1: test 1, validate 2
-WORKERS = 4
-PAPER_EPOCHS = 150
 
 
 def synthetic_manifest(rng: np.random.Generator) -> Manifest:
@@ -186,34 +214,151 @@ def dialog_store(path: Path, rng: np.random.Generator, audio_dim: int = 100) -> 
     return fusion_store(path, rng, audio_dim)
 
 
-MSMSER_SIZES = {
+MSMSER_SIZES: dict[str, dict[str, Any]] = {
     "demo": {"d_model": 64, "heads": 4, "queries": 8},
     "paper": {},  # the paper's defaults
 }
 
 
 class Clock(Progress):
-    """Wall-clock time at the end of each epoch of the (stacked) training."""
+    """Seconds of each epoch, per group of members trained together (`fold_start` begins
+    a group; its first epoch includes building the members)."""
 
     def __init__(self) -> None:
-        self.marks: list[float] = []
+        self.groups: list[list[float]] = []
+        self.last = time.perf_counter()
+
+    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
+        self.groups.append([])
+        self.last = time.perf_counter()
 
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
-        self.marks.append(time.perf_counter())
+        now = time.perf_counter()
+        self.groups[-1].append(now - self.last)
+        self.last = now
 
 
-def run_train(config: TrainConfig) -> dict[str, Any]:
+def run_train(config: TrainConfig, label: str) -> dict[str, Any]:
+    """One `train` of `config`, timed (module docstring: what each figure means)."""
+    cuda = config.device == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     clock = Clock()
     start = time.perf_counter()
     record = train(config, clock)
     wall = time.perf_counter() - start
-    epochs = np.diff([start, *clock.marks])
-    return {
-        "wall": wall,
-        "epoch_seconds": [round(float(e), 3) for e in epochs],
+    folds = sorted(record["folds"], key=lambda f: (f["seed"], f["fold"]))
+    groups = [g for g in clock.groups if g]
+    # One epoch of every member: each group's median epoch after its first (which builds
+    # the members, plans kernels, compiles), summed over groups.
+    steady = sum(float(np.median(g[1:] or g)) for g in groups)
+    epochs = max(len(g) for g in groups)
+    train_utts = sum(f["sizes"]["train"] for f in folds)  # every member's, one epoch
+    out: dict[str, Any] = {
+        "wall": round(wall, 2),
+        "members": len(folds),
+        "groups": len(groups),
+        "epoch_seconds": [[round(s, 3) for s in g] for g in groups],
+        "steady_epoch_s": round(steady, 3),
+        "train_utts_per_s_incl_val": round(train_utts / steady, 1),
+        "estimated_100_epochs_min": round((wall + (100 - epochs) * steady) / 60, 2),
         "ua": record["summary"]["ua"],
-        "members": len(record["folds"]),
-        "train_losses": [f["curves"]["train_loss"] for f in record["folds"]],
+        "train_losses": [f["curves"]["train_loss"] for f in folds],  # by (seed, fold)
+    }
+    if cuda:
+        out["gpu_peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    shown = {k: v for k, v in out.items() if k not in ("epoch_seconds", "train_losses")}
+    print(f"{label}: {json.dumps(shown)}", file=sys.stderr, flush=True)
+    return out
+
+
+def loss_gap(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """The largest gap between two runs' per-epoch training losses, member by member."""
+    pairs = zip(a["train_losses"], b["train_losses"], strict=True)
+    return max(float(np.abs(np.subtract(x, y)).max()) for x, y in pairs)
+
+
+def compare(runs: dict[str, Any], new: str, old: str) -> dict[str, float]:
+    """How run `new` fares against run `old` (>1: `new` is faster)."""
+    a, b = runs[new], runs[old]
+    return {
+        "wall_speedup": round(b["wall"] / a["wall"], 3),
+        "steady_epoch_speedup": round(b["steady_epoch_s"] / a["steady_epoch_s"], 3),
+        "max_train_loss_gap": loss_gap(a, b),
+    }
+
+
+@contextmanager
+def compiled_steps(mode: str | None) -> Iterator[dict[str, Any]]:
+    """Inside the block, each member's training and evaluation step (`loop`'s
+    `_training_loss` and `_evaluation`, what `Ensemble.call` runs per member) is
+    compiled with `torch.compile(dynamic=True, mode=mode)`; the dict yielded receives
+    dynamo's counts at the end (frames compiled, graphs, graph breaks). Only a run of one
+    member at a time (`members_at_once` 1) compiles: under `vmap` dynamo skips the frame
+    (module docstring)."""
+    from ser.train import loop
+
+    saved = loop._training_loss, loop._evaluation
+    # CUDA graphs (reduce-overhead) reuse their output memory at the next replay: mark
+    # each step's start and clone what the loop keeps (losses, predicted classes).
+    graphs = mode is not None and "reduce-overhead" in mode
+
+    def compiled(fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
+        step = torch.compile(fn, dynamic=True, mode=mode)
+
+        def run(*args: Any) -> tuple[torch.Tensor, ...]:
+            if graphs:
+                torch.compiler.cudagraph_mark_step_begin()
+                return tuple(t.clone() for t in step(*args))
+            return step(*args)
+
+        return run
+
+    torch.compiler.reset()  # compilation is timed with the run
+    counts: dict[str, Any] = {"mode": mode or "default"}
+    loop._training_loss, loop._evaluation = compiled(saved[0]), compiled(saved[1])
+    try:
+        with _positions_per_step():
+            yield counts
+    finally:
+        loop._training_loss, loop._evaluation = saved
+        counts.update(_dynamo_counts())
+
+
+@contextmanager
+def _positions_per_step() -> Iterator[None]:
+    """MSMSER computing its sinusoidal positions in each forward (the same numbers)
+    instead of reading the first rows of a table it keeps per device and makes again when
+    a longer batch comes: under dynamo the table's lookup (`KeyError` on a new member's
+    empty dict) and its length test recompile the step for every new member and every
+    new length, and after 8 recompiles (dynamo's limit) the step runs eagerly."""
+    from ser.train.models.msmser import MSMSER
+    from ser.train.nn.layers import sinusoidal_positions
+
+    def positions(self: MSMSER, length: int, device: torch.device) -> torch.Tensor:
+        return sinusoidal_positions(length, self.config.d_model, device)  # [T, d]
+
+    saved = MSMSER._positions
+    MSMSER._positions = positions  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        MSMSER._positions = saved  # type: ignore[method-assign]
+
+
+def _dynamo_counts() -> dict[str, Any]:
+    """Dynamo's counters (a debugging aid of torch's, read if present): frames compiled
+    and skipped, graphs, graph breaks; a frame skipped or a break means part of the step
+    ran eagerly."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:
+        return {}
+    return {
+        "frames": dict(counters["frames"]),
+        "graphs": counters["stats"].get("unique_graphs", 0),
+        "graph_breaks": sum(counters["graph_break"].values()),
     }
 
 
@@ -221,39 +366,93 @@ class _Counted(Exception):
     """Stops `step_flops`' run after its one counted step."""
 
 
-def step_flops(store: Path, config: TrainConfig) -> float:
-    """FLOPs of one stacked training step (forward + backward) of `config`'s members."""
+class _FirstStep:
+    """A side of one step: the first of `sides`' epoch."""
+
+    def __init__(self, sides: Any) -> None:
+        self.sides = sides
+
+    def __len__(self) -> int:
+        return 1
+
+    def epoch(self) -> Iterator[Any]:
+        yield next(iter(self.sides.epoch()))
+
+
+def step_flops(config: TrainConfig) -> tuple[float, int]:
+    """FLOPs of one stacked training step (forward + backward) of `config`'s first group
+    of members, and how many members it stacks (counted by `FlopCounterMode` on the
+    second step: the first warms up)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from ser.train import loop
 
-    counted: list[float] = []
+    counted: list[tuple[float, int]] = []
     original = loop.train_epoch
 
-    class FirstStep:
-        def __init__(self, sides):  # type: ignore[no-untyped-def]
-            self.sides = sides
-
-        def epoch(self, active):  # type: ignore[no-untyped-def]
-            yield next(iter(self.sides.epoch(active)))
-
-    def one_step(  # type: ignore[no-untyped-def]
-        model, sides, active, optimizer, streams, precision="fp32", graphs=None, on_step=None
-    ):
-        original(model, FirstStep(sides), active, optimizer, streams, precision)  # warm-up
+    def one_step(
+        ensemble: Any,
+        sides: Any,
+        optimizer: Any,
+        scaler: Any,
+        precision: str = "fp32",
+        on_step: Any = None,
+    ) -> list[float]:
+        first: Any = _FirstStep(sides)  # a stand-in for the epoch's `StackedSides`
+        original(ensemble, first, optimizer, scaler, precision)  # warm-up
         with FlopCounterMode(display=False) as counter:
-            original(model, FirstStep(sides), active, optimizer, streams, precision)
-        counted.append(float(counter.get_total_flops()))
+            original(ensemble, first, optimizer, scaler, precision)
+        counted.append((float(counter.get_total_flops()), ensemble.members))
         raise _Counted
 
-    loop.train_epoch = one_step  # type: ignore[assignment]
+    loop.train_epoch = one_step
     try:
-        train(TrainConfig(**{**config.__dict__, "epochs": 1, "name": "flops", "overwrite": True}))
+        train(replace(config, epochs=1, name="flops", overwrite=True))
     except _Counted:
         pass
     finally:
-        loop.train_epoch = original  # type: ignore[assignment]
+        loop.train_epoch = original
     return counted[0]
+
+
+def flop_figures(config: TrainConfig, stacked: dict[str, Any]) -> dict[str, Any]:
+    """FLOPs of one stacked step and the TFLOP/s the stacked run's steady epoch achieved
+    (an underestimate: the epoch includes validation)."""
+    step, members = step_flops(config)
+    per_utt = step / (make_plan(config).batch_size * members)
+    utts_per_s = stacked["train_utts_per_s_incl_val"]
+    return {
+        "step_gflop": round(step / 1e9, 2),
+        "step_members": members,
+        "achieved_tflops_est": round(per_utt * utts_per_s / 1e12, 4),
+    }
+
+
+def bench_runs(args: argparse.Namespace, base: TrainConfig) -> dict[str, Any]:
+    """The stacked run, and the compiled and sequential runs asked for, with their
+    comparisons (the compiled run before the sequential one: a run cut off by a time
+    limit has printed the runs it finished to stderr)."""
+    runs: dict[str, Any] = {}
+    # All members that can share an ensemble in one (the CPU's default is 1 at a time).
+    stacked = replace(base, name="stacked", members_at_once=ALL)
+    runs["stacked"] = run_train(stacked, "stacked")
+    out: dict[str, Any] = {}
+    if args.device == "cuda" or args.flops:
+        out.update(flop_figures(stacked, runs["stacked"]))
+    if args.compile:
+        mode = args.compile_mode or ("reduce-overhead" if args.device == "cuda" else "default")
+        one = replace(base, name="compiled", members_at_once=1)
+        with compiled_steps(None if mode == "default" else mode) as counts:
+            runs["compiled"] = run_train(one, "compiled")
+        runs["compiled"]["compile"] = counts
+    if args.sequential:
+        one = replace(base, name="sequential", members_at_once=1)
+        runs["sequential"] = run_train(one, "sequential")
+        out["stacked_vs_sequential"] = compare(runs, "stacked", "sequential")
+    for eager in ("sequential", "stacked"):
+        if "compiled" in runs and eager in runs:
+            out[f"compiled_vs_{eager}"] = compare(runs, "compiled", eager)
+    return {**runs, **out}
 
 
 def bench_msmser(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -262,128 +461,69 @@ def bench_msmser(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     dim = 768 if args.size == "paper" else 20
     store = tmp / "msmser.h5"
     msmser_store(store, n, rng, dim=dim)
-    model = ModelConfig(fusion="mit", **MSMSER_SIZES[args.size])
+    options: dict[str, Any] = dict(MSMSER_SIZES[args.size])
+    if args.no_randomness:
+        options.update(dropout=0.0, rmm=False)
+    model = ModelConfig(fusion="mit", **options)
     base = TrainConfig(
         store=str(store), features=("hubert.L12", "mpnet"), model=model, protocol="loso",
         seeds=args.seeds, epochs=args.epochs, device=args.device, threads=args.threads,
         out=str(tmp / "runs"), overwrite=True,
     )  # fmt: skip
     out: dict[str, Any] = {"scenario": f"msmser {args.size}", "utterances": n}
-    if args.device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    stacked = run_train(TrainConfig(**{**base.__dict__, "name": "stacked"}))
-    out["stacked"] = stacked
-    if args.device == "cuda":
-        out["gpu_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
-        out.update(_gpu_figures(store, base, stacked, n))
-    if args.cuda_graphs:
-        out["graphs"] = _with_graphs(base, store, n)
-        out["graphs_speedup"] = stacked["wall"] / out["graphs"]["wall"]
-        out["graphs_max_train_loss_gap"] = _graphs_gap(out["graphs"], stacked)
-    if args.sequential:
-        one = TrainConfig(**{**base.__dict__, "name": "sequential", "members_at_once": 1})
-        out["sequential"] = run_train(one)
-        out["speedup"] = out["sequential"]["wall"] / stacked["wall"]
-    out["member_epochs_per_s"] = stacked["members"] * args.epochs / stacked["wall"]
-    return out
-
-
-def _with_graphs(base: TrainConfig, store: Path, n: int) -> dict[str, Any]:
-    """The same stacked run with its steps replayed from CUDA graphs (`--cuda-graphs`),
-    and how its steps ran (eager: a signature's first, or no plan; captured; replayed)."""
-    from ser.train import capture
-
-    made: list[capture.StepGraphs] = []
-    original = capture.StepGraphs.__init__
-
-    def spy(self: capture.StepGraphs, *args: Any) -> None:
-        original(self, *args)
-        made.append(self)
-
-    capture.StepGraphs.__init__ = spy  # type: ignore[method-assign]
-    torch.cuda.reset_peak_memory_stats()
-    try:
-        run = run_train(TrainConfig(**{**base.__dict__, "name": "graphs", "cuda_graphs": True}))
-    finally:
-        capture.StepGraphs.__init__ = original  # type: ignore[method-assign]
-    run["steps"] = made[-1].counts
-    run["graphs"] = len(made[-1].replays.graphs)
-    run["gpu_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
-    run["estimated_100_epochs_min"] = _gpu_figures(store, base, run, n, flops=False)[
-        "estimated_100_epochs_min"
-    ]
-    return run
-
-
-def _graphs_gap(graphs: dict[str, Any], eager: dict[str, Any]) -> float:
-    """The largest gap between two runs' per-epoch training losses (the same run either
-    way, up to float rounding and padding)."""
-    pairs = zip(graphs["train_losses"], eager["train_losses"], strict=True)
-    return max(float(np.abs(np.subtract(a, b)).max()) for a, b in pairs)
-
-
-def _gpu_figures(
-    store: Path, base: TrainConfig, stacked: dict[str, Any], n: int, flops: bool = True
-) -> dict[str, Any]:
-    """Steady epoch time (the last epoch), utterances/s, TFLOP/s, 100-epoch estimate."""
-    epoch = stacked["epoch_seconds"][-1]
-    members = stacked["members"]
-    train_utts = members * n * 3 / 5  # LOSO: about 3 of 5 sessions train, 1 validates
-    out = {
-        "steady_epoch_s": epoch,
-        "train_utts_per_s_incl_val": train_utts / epoch,
-        "estimated_100_epochs_min": (stacked["wall"] - sum(stacked["epoch_seconds"]) + 100 * epoch)
-        / 60,
-    }
-    if flops:
-        step = step_flops(store, base)
-        out["step_gflop"] = step / 1e9
-        out["achieved_tflops_est"] = step / (8 * members) * train_utts / epoch / 1e12
+    out.update(bench_runs(args, base))
+    if args.baseline:
+        cli = ["--features", "hubert.L12+mpnet", "--fusion", "mit", "--protocol", "loso"]
+        for name, value in options.items():
+            cli += [f"--{name.replace('_', '-')}", str(value)] if name != "rmm" else ["--no-rmm"]
+        out.update(baseline(args, store, tmp, cli))
     return out
 
 
 def bench_dialog(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     store = tmp / "dialog.h5"
     dialog_store(store, np.random.default_rng(0), args.audio_dim)
-    model = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")
+    options: dict[str, Any] = {"dropout": 0.0} if args.no_randomness else {}
+    model = ModelConfig(fusion="add", fusion_at="logits", loss="perspective", **options)
     base = TrainConfig(
         store=str(store), features=("is13", "bert"), model=model, seeds=args.seeds,
         epochs=args.epochs, threads=args.threads, device=args.device, out=str(tmp / "runs"),
         overwrite=True,
     )  # fmt: skip
     out: dict[str, Any] = {"scenario": "dialog", "seeds": args.seeds, "audio_dim": args.audio_dim}
-    out["stacked"] = run_train(TrainConfig(**{**base.__dict__, "name": "stacked"}))
-    # The process's peak so far: the store's making, then the stacked run.
-    out["stacked"]["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    if args.cuda_graphs:
-        out["graphs"] = run_train(TrainConfig(**{**base.__dict__, "name": "graphs",
-                                                 "cuda_graphs": True}))  # fmt: skip
-        out["graphs_speedup"] = out["stacked"]["wall"] / out["graphs"]["wall"]
-        out["graphs_max_train_loss_gap"] = _graphs_gap(out["graphs"], out["stacked"])
-    if args.sequential:
-        one = TrainConfig(**{**base.__dict__, "name": "sequential", "members_at_once": 1})
-        out["sequential"] = run_train(one)
-        out["speedup_vs_sequential"] = out["sequential"]["wall"] / out["stacked"]["wall"]
+    out.update(bench_runs(args, base))
+    # The process's peak so far: the store's making, then the runs.
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     if args.baseline:
-        out["baseline_wall"] = _baseline(args, store, tmp)
-        out["speedup_vs_baseline"] = out["baseline_wall"] / out["stacked"]["wall"]
+        cli = ["--features", "is13+bert", "--fusion", "add", "--fusion-at", "logits",
+               "--loss", "perspective"]  # fmt: skip
+        if args.no_randomness:
+            cli += ["--dropout", "0.0"]
+        out.update(baseline(args, store, tmp, cli))
     return out
 
 
-def _baseline(args: argparse.Namespace, store: Path, tmp: Path) -> float:
-    """`ser train` of the checkout `args.baseline` on the same store, in a new process."""
-    command = [
-        sys.executable, "-m", "ser.cli", "train", "--store", str(store), "--features",
-        "is13+bert", "--fusion", "add", "--fusion-at", "logits", "--loss", "perspective",
-        "--seeds", str(args.seeds), "--epochs", str(args.epochs), "--out", str(tmp / "old"),
-        "--device", args.device, "--overwrite", "--json",
+def baseline(args: argparse.Namespace, store: Path, tmp: Path, cli: list[str]) -> dict[str, Any]:
+    """`ser train` of this checkout and of `args.baseline` on the same store with the
+    same options, each in a new process; >1 in `cli_vs_baseline`: this one is slower."""
+    common = [
+        "--store", str(store), "--seeds", str(args.seeds), "--epochs", str(args.epochs),
+        "--device", args.device, "--overwrite", "--json", *cli,
     ]  # fmt: skip
     if args.threads:
-        command += ["--threads", str(args.threads)]
-    env = {**os.environ, "PYTHONPATH": str(Path(args.baseline).resolve())}
-    start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+        common += ["--threads", str(args.threads)]
+    walls = {}
+    old = (Path(args.baseline).resolve(), args.baseline_python or sys.executable)
+    for name, (checkout, python) in (("cli_wall", (ROOT, sys.executable)), ("baseline_wall", old)):
+        command = [python, "-m", "ser.cli", "train", *common, "--out", str(tmp / name)]
+        env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
+        start = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=checkout)
+        if done.returncode:
+            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+        walls[name] = round(time.perf_counter() - start, 2)
+        print(f"{name}: {walls[name]} s ({checkout})", file=sys.stderr, flush=True)
+    return {**walls, "cli_vs_baseline": round(walls["cli_wall"] / walls["baseline_wall"], 3)}
 
 
 def main() -> None:
@@ -399,22 +539,29 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--sequential", action="store_true", help="also one after another")
-    parser.add_argument("--baseline", default=None, help="dialog: another checkout to time")
     parser.add_argument(
-        "--cuda-graphs",
-        action="store_true",
-        help="on CUDA: also the stacked run with its steps replayed from CUDA graphs",
+        "--compile", action="store_true", help="also with each member's step compiled"
     )
-    parser.add_argument("--json", action="store_true")
     parser.add_argument(
-        "--glibc-heap",
-        action="store_true",
-        help="keep glibc's heap defaults (`ser` tunes them: ser/runtime/allocator.py)",
+        "--compile-mode",
+        default=None,
+        help="torch.compile mode [reduce-overhead on CUDA, default on the CPU]",
     )
+    parser.add_argument(
+        "--no-randomness", action="store_true", help="dropout 0 and RMM off: runs comparable"
+    )
+    parser.add_argument("--flops", action="store_true", help="count a step's FLOPs on the CPU too")
+    parser.add_argument("--baseline", default=None, help="another checkout's `ser train` to time")
+    parser.add_argument(
+        "--baseline-python", default=None, help="the baseline's interpreter [this one]"
+    )
+    parser.add_argument("--json", action="store_true", help="the result on one line")
     args = parser.parse_args()
-    if args.cuda_graphs and args.device != "cuda":
-        parser.error("--cuda-graphs replays steps on a GPU: give --device cuda")
-    heap_tuned = False if args.glibc_heap else tune_heap()
+    if args.compile and args.scenario == "dialog":
+        # Measured (CPU, torch 2.13): the Bi-GRU's loop over a dialog's utterances unrolls
+        # into the graph, so every new dialog length compiles anew (~75 s each here)
+        # until dynamo's recompile limit (8) leaves the rest eager.
+        parser.error("--compile: the dialog models' GRU loop recompiles for every dialog length")
     if args.epochs is None:
         args.epochs = 3 if args.scenario == "msmser" else 150
     with tempfile.TemporaryDirectory() as tmp:
@@ -422,7 +569,7 @@ def main() -> None:
         result = bench(args, Path(tmp))
     result.update(
         load_average=os.getloadavg(), threads=torch.get_num_threads(), device=args.device,
-        epochs=args.epochs, heap_tuned=heap_tuned,
+        epochs=args.epochs, torch=torch.__version__,
     )  # fmt: skip
     if args.device == "cuda":
         result["gpu"] = torch.cuda.get_device_name()

@@ -1,16 +1,29 @@
-"""Where a stacked MSMSER training step spends its time: the torch profiler's top
-operations (CPU and CUDA) over a few steps of LOSO members at paper or demo size.
+"""Where an MSMSER training step spends its time: the torch profiler's top operations
+(CPU and, on a GPU, CUDA) over a few training steps of LOSO members at paper or demo
+size, stacked (`Ensemble` under `vmap`, `ser train`'s default) or, with `--compile`, one
+member at a time with its step compiled as `benchmarks/bench_train.py --compile` does.
 
-    python benchmarks/profile_train.py --device cuda --seeds 1 --steps 10
+The steps are the first `--steps` of an epoch, run once to warm up (cuDNN plans,
+compilation, CUDA graphs for their shapes) and then profiled: a line per step says
+how long the host took to issue it against the wall time and, on a GPU, the kernels
+launched and their busy time (a step whose issue time exceeds its GPU time is
+host-bound).
+
+    python benchmarks/profile_train.py --device cuda --seeds 1 --steps 20
+    python benchmarks/profile_train.py --device cuda --seeds 1 --steps 20 --compile
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,8 +31,6 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-import contextlib
-
 import bench_train
 
 from ser.train import loop
@@ -31,10 +42,22 @@ class _Done(Exception):
     pass
 
 
+class _Steps:
+    """A training side of fixed steps (stacked batches made once), for `train_epoch`."""
+
+    def __init__(self, steps: list[Any]) -> None:
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def epoch(self) -> Iterator[Any]:
+        yield from self.steps
+
+
 def summary(prof: profile, steps: int, issued: float, wall: float) -> str:
     """Per step: the host's time to issue it, the wall time, and on a GPU the kernels
-    (and copies) launched and their busy time: a step whose issue time exceeds its GPU
-    time is host-bound. (The profiler itself adds host time.)"""
+    (and copies) launched and their busy time. (The profiler itself adds host time.)"""
     line = (
         f"{steps} steps: issued in {issued / steps * 1e3:.1f} ms/step, "
         f"wall {wall / steps * 1e3:.1f} ms/step"
@@ -48,12 +71,62 @@ def summary(prof: profile, steps: int, issued: float, wall: float) -> str:
     return line
 
 
+def profiled_epoch(args: argparse.Namespace) -> Any:
+    """A stand-in for `loop.train_epoch`: warm up on the first steps, profile them again,
+    print the table and the summary, stop the run."""
+    original = loop.train_epoch
+    cuda = args.device == "cuda"
+
+    def some_steps(
+        ensemble: Any, sides: Any, optimizer: Any, scaler: Any, precision: str = "fp32",
+        on_step: Any = None,
+    ) -> list[float]:  # fmt: skip
+        steps = []
+        for step in sides.epoch():  # (members present, stacked batch)
+            steps.append(step)
+            if len(steps) == args.steps:
+                break
+        first: Any = _Steps(steps)  # a stand-in for the epoch's `StackedSides`
+        original(ensemble, first, optimizer, scaler, precision)  # warm-up
+        if cuda:
+            torch.cuda.synchronize()
+        # The host has issued a step when its update returns (the epoch's loss, read at
+        # the end, waits for the device, so the epoch's end would not tell).
+        returned: list[float] = []
+        update = optimizer.step
+
+        def timed_update(*a: Any, **k: Any) -> Any:
+            out = update(*a, **k)
+            returned.append(time.perf_counter())
+            return out
+
+        optimizer.step = timed_update
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+        start = time.perf_counter()
+        with profile(activities=activities) as prof:
+            original(ensemble, first, optimizer, scaler, precision)
+            issued = returned[-1] - start
+            if cuda:
+                torch.cuda.synchronize()
+        wall = time.perf_counter() - start
+        key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+        print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=50))
+        print(f"{ensemble.members} member(s) a step; " + summary(prof, len(steps), issued, wall))
+        raise _Done
+
+    return some_steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--size", default="paper", choices=["paper", "demo"])
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument(
+        "--compile", action="store_true", help="one member at a time, its step compiled"
+    )
+    parser.add_argument("--compile-mode", default=None, help="[reduce-overhead on CUDA]")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     n, dim = (5531, 768) if args.size == "paper" else (413, 20)
@@ -62,50 +135,20 @@ def main() -> None:
     config = TrainConfig(
         store=str(tmp / "s.h5"), features=("hubert.L12", "mpnet"), model=model,
         protocol="loso", seeds=args.seeds, epochs=1, device=args.device, out=str(tmp / "r"),
+        members_at_once=bench_train.ALL,
     )  # fmt: skip
+    compiled: Any = contextlib.nullcontext()
+    if args.compile:
+        mode = args.compile_mode or ("reduce-overhead" if args.device == "cuda" else "default")
+        compiled = bench_train.compiled_steps(None if mode == "default" else mode)
+        config = replace(config, members_at_once=1)
     original = loop.train_epoch
-
-    def some_steps(  # type: ignore[no-untyped-def]
-        model, sides, active, optimizer, streams, precision="fp32", graphs=None, on_step=None
-    ):
-        class First:
-            def epoch(self, act):  # type: ignore[no-untyped-def]
-                for i, step in enumerate(sides.epoch(act)):
-                    if i == args.steps:
-                        return
-                    yield step
-
-        original(model, First(), active, optimizer, streams, precision)  # warm-up
-        activities = [ProfilerActivity.CPU] + (
-            [ProfilerActivity.CUDA] if args.device == "cuda" else []
-        )
-        if args.device == "cuda":
-            torch.cuda.synchronize()
-        # The host has issued a step when its update returns (the epoch's loss read at
-        # the end waits for the device, so the epoch's end would not tell).
-        returned: list[float] = []
-        update = optimizer.step
-
-        def timed_update(present):  # type: ignore[no-untyped-def]
-            update(present)
-            returned.append(time.perf_counter())
-
-        optimizer.step = timed_update
-        start = time.perf_counter()
-        with profile(activities=activities) as prof:
-            original(model, First(), active, optimizer, streams, precision)
-            issued = returned[-1] - start
-            if args.device == "cuda":
-                torch.cuda.synchronize()
-        wall = time.perf_counter() - start
-        key = "self_cuda_time_total" if args.device == "cuda" else "self_cpu_time_total"
-        print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=50))
-        print(summary(prof, args.steps, issued, wall))
-        raise _Done
-
-    loop.train_epoch = some_steps  # type: ignore[assignment]
-    with contextlib.suppress(_Done):
-        train(config)
+    loop.train_epoch = profiled_epoch(args)
+    try:
+        with compiled, contextlib.suppress(_Done):
+            train(config)
+    finally:
+        loop.train_epoch = original
 
 
 if __name__ == "__main__":
