@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -117,8 +117,9 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
     modules = [m.to(first.plan.device) for m in modules]
     with torch.random.fork_rng(devices=_cuda(first.plan.device)):
         torch.manual_seed(group[0].stream)
-        stages = _stages(modules, group, classes, progress)
-        members = [_member(job) for job in group]  # batch orders from the seed again
+        zscores = [fit_zscore(job.run.data, job.fold.train) for job in group]
+        stages = _stages(modules, group, zscores, classes, progress)
+        members = [_member(job, z) for job, z in zip(group, zscores, strict=True)]  # orders anew
         ensemble = Ensemble(modules)
         chosen = select(ensemble, members, classes, progress.epoch, progress.step)
         tested = test(ensemble, members, classes, progress.step)
@@ -135,7 +136,11 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
 
 
 def _stages(
-    modules: Sequence[nn.Module], group: Sequence[Job], classes: Sequence[str], progress: Progress
+    modules: Sequence[nn.Module],
+    group: Sequence[Job],
+    zscores: Sequence[dict[str, Any]],
+    classes: Sequence[str],
+    progress: Progress,
 ) -> dict[str, list[Selection]]:
     """The family's earlier stages (e.g. Zhou et al.'s branches, each alone first), each
     trained with selection and written back into the members' modules. Each stage
@@ -147,7 +152,7 @@ def _stages(
     for n, (name, _) in enumerate(planned[0], 1):
         progress.stage(n, total, f"{name} alone")
         stage_modules = [p[n - 1][1] for p in planned]
-        members = [_member(job) for job in group]
+        members = [_member(job, z) for job, z in zip(group, zscores, strict=True)]
         ensemble = Ensemble(stage_modules)
         out[name] = select(ensemble, members, classes, progress.epoch, progress.step)
         ensemble.write_back(stage_modules)
@@ -174,12 +179,11 @@ def _save(job: Job, member: Member, result: FitResult, state: dict[str, torch.Te
     )  # fmt: skip
 
 
-def _member(job: Job) -> Member:
-    """One (seed, fold) run's sides: z-scores from its own training side only; its batch
-    order from its own seed."""
+def _member(job: Job, zscore: dict[str, Any]) -> Member:
+    """One (seed, fold) run's sides, normalised by `zscore` (fitted on its own training
+    side only); its batch order drawn from its own seed, anew each call."""
     run, fold = job.run, job.fold
     size = run.plan.batch_size
-    zscore = fit_zscore(run.data, fold.train)
     train = Batches(
         run.data, fold.train, run.specs, run.unit, size, zscore=zscore, shuffle=True,
         seed=job.stream,

@@ -23,7 +23,8 @@ import ser.train.group as group_module
 from ser.cache.testing import labelled_store
 from ser.train import stack
 from ser.train.models import ModelConfig
-from ser.train.run import Progress, TrainConfig, train, train_many
+from ser.train.run import TrainConfig, train, train_many
+from tests.train.spies import Groups
 
 SETS = {
     "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
@@ -64,17 +65,6 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("store") / "features.zarr"
     labelled_store(path, SETS, per_dialog=8)
     return path
-
-
-class Groups(Progress):
-    """Counts the groups trained (one `fold_start` each)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started: list[str] = []
-
-    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
-        self.started.append(fold)
 
 
 def config(store: Path, out: Path, family: str, **changes: Any) -> TrainConfig:

@@ -32,7 +32,8 @@ from ser.train.models import (
 from ser.train.models.config import option, specs
 from ser.train.nn.layers import MLP
 from ser.train.options import train_config
-from ser.train.run import Progress, train
+from ser.train.run import train
+from tests.train.spies import Groups
 
 
 @dataclass(frozen=True)
@@ -78,17 +79,6 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "bert-tiny": ("bert", "text", "token", 5, "float16")}  # fmt: skip
     labelled_store(path, sets)
     return path
-
-
-class Groups(Progress):
-    """Counts the groups trained (one `fold_start` each)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started: list[str] = []
-
-    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
-        self.started.append(fold)
 
 
 def test_a_new_family_trains_stacked_through_the_library_call(
