@@ -61,10 +61,9 @@ def resolve_precision(precision: str, device: torch.device, cpu_bf16: bool = Tru
     return "bf16" if cpu_bf16 and cpu_has_native_bf16() else "fp32"
 
 
-def autocast(device: torch.device, precision: str = "fp32", cache: bool = True) -> torch.autocast:
+def autocast(device: torch.device, precision: str = "fp32") -> torch.autocast:
     """Autocast to `precision` (resolved first if "auto") on `device`; fp32 is a
-    disabled context. `cache=False`: weights cast anew at each use (as a CUDA graph
-    capture needs).
+    disabled context.
 
     >>> autocast(torch.device("cpu"), "bf16").fast_dtype
     torch.bfloat16
@@ -72,4 +71,4 @@ def autocast(device: torch.device, precision: str = "fp32", cache: bool = True) 
     dtype = AUTOCAST_DTYPES.get(resolve_precision(precision, device))
     if dtype is None:
         return torch.autocast(device.type, enabled=False)
-    return torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
+    return torch.autocast(device.type, dtype=dtype)

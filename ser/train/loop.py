@@ -32,13 +32,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from ser.runtime.precision import autocast
 from ser.train.batch import Batch
 from ser.train.data import Batches
 from ser.train.ensemble import Ensemble
@@ -218,7 +219,7 @@ def train_epoch(
         if not step and not getattr(ensemble.base, "summed_loss", False):
             raise ValueError("a batch in parts needs a summed loss (the parts' gradients add)")
         if batch.labels.shape[1]:  # (a part may be empty: a batch of one dialog)
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 loss, objective, n = ensemble.call(_training_loss, *_tensors(batch))  # [K]
             scaler.scale(objective.sum()).backward()  # member k's gradient is its own
             total += loss.detach().float() * n
@@ -249,7 +250,7 @@ def predict(
     kept: list[tuple[torch.Tensor, ...]] = []
     steps = len(sides)
     for done, (_, batch, _) in enumerate(sides.epoch(), 1):
-        with _autocast(device, precision):
+        with autocast(device, precision):
             summed, pred = ensemble.call(_evaluation, *_tensors(batch))  # [K], [K, ...]
         total += summed.float()
         kept.append((batch.labels.flatten(1), pred.flatten(1), batch.index.flatten(1)))
@@ -295,13 +296,6 @@ def _evaluation(
     batch = _member_batch(x, mask, labels, utt_mask)
     out = model(batch)
     return model.loss(out, batch) * (labels != -100).sum(), out.logits.argmax(dim=-1)
-
-
-def _autocast(device: torch.device, precision: str) -> Any:
-    if precision == "fp32":
-        return nullcontext()
-    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-    return torch.autocast(device.type, dtype=dtype)
 
 
 class _Tracker:
