@@ -267,7 +267,6 @@ def test_a_family_is_registered_once() -> None:
         "ser.train.nn.layers",
         "ser.train.nn.attention",
         "ser.train.nn.gru",
-        "ser.train.stack",
         "ser.train.rmm",
         "ser.train.losses",
     ],
