@@ -1,4 +1,4 @@
-"""What a storage format must offer the store, and the choice of format by suffix.
+"""What a storage format must offer the store (`formats.py` picks one by suffix).
 
 Both formats hold the same tree: root attributes, a ``manifest`` group of columns, and
 per feature set a group with attributes, ``data`` ``[rows, dim]``, ``offsets`` and the
@@ -13,8 +13,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ser.errors import StoreError
-
 FORMAT_KEY = "ser_store_format"
 FORMAT = 1
 MANIFEST = "manifest"
@@ -22,8 +20,6 @@ MANIFEST = "manifest"
 TRANSCRIPTS = "transcripts"
 RESERVED = (MANIFEST, TRANSCRIPTS)
 DATA = "data"
-ZARR_SUFFIXES = (".zarr",)
-HDF5_SUFFIXES = (".h5", ".hdf5")
 
 
 class Backend(Protocol):
@@ -58,20 +54,3 @@ class Backend(Protocol):
     def read_data(self, name: str) -> np.ndarray: ...
     def iter_blocks(self, name: str, block_rows: int) -> Iterator[np.ndarray]: ...
     def nbytes(self, name: str) -> int: ...
-
-
-def backend_for(path: str | Path, writable: bool) -> Backend:
-    """The backend for ``path`` by its suffix: ``.zarr`` or ``.h5``/``.hdf5``."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in ZARR_SUFFIXES:
-        from ser.cache.zarr_backend import ZarrBackend
-
-        return ZarrBackend(path, writable)
-    if suffix in HDF5_SUFFIXES:
-        from ser.cache.hdf5_backend import Hdf5Backend
-
-        return Hdf5Backend(path, writable)
-    raise StoreError(
-        f"{path}: a feature store path must end in .zarr (Zarr directory) or .h5/.hdf5 (HDF5 file)"
-    )

@@ -36,14 +36,8 @@ from ser import __version__
 from ser.cache import fingerprint as fp
 from ser.cache import shards
 from ser.cache import verify as health
-from ser.cache.backend import (
-    FORMAT,
-    FORMAT_KEY,
-    RESERVED,
-    TRANSCRIPTS,
-    Backend,
-    backend_for,
-)
+from ser.cache.backend import FORMAT, FORMAT_KEY, RESERVED, TRANSCRIPTS, Backend
+from ser.cache.formats import backend_for
 from ser.cache.lock import exclusive_lock
 from ser.cache.manifest import Manifest
 from ser.cache.names import check_name

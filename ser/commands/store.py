@@ -144,7 +144,7 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
 def init(path: Path, corpus_root: Path, classes: str) -> None:
     """Create a store at PATH holding only the manifest of CORPUS_ROOT."""
     from ser.cache import FeatureStore, Manifest
-    from ser.cache.backend import backend_for
+    from ser.cache.formats import backend_for
     from ser.corpus.reader import read_corpus
 
     existed = backend_for(path.absolute(), writable=False).exists()

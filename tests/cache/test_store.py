@@ -14,7 +14,7 @@ import pytest
 
 from ser.cache import FeatureStore, Manifest
 from ser.cache import store as store_module
-from ser.cache.backend import backend_for
+from ser.cache.formats import backend_for
 from ser.cache.testing import EXAMPLE_ATTRS as ATTRS
 from ser.cache.testing import example_columns, expected_data, fill, random_rows, write_shards
 from ser.cache.zarr_backend import _plain_chunks
