@@ -44,7 +44,7 @@ def corpus_copy(synthetic_corpus, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory):
     """Tiny random HuBERT / MPNet / BERT / Whisper saved with save_pretrained (no downloads)."""
-    from ser.synth.corpus import VOCABULARY
+    from ser.synth.text import VOCABULARY
     from ser.synth.tiny import build_tiny_models
 
     return build_tiny_models(tmp_path_factory.mktemp("models"), VOCABULARY, seed=0)

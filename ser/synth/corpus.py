@@ -33,44 +33,11 @@ from pathlib import Path
 import soundfile
 
 from ser.corpus.reader import Utterance
-from ser.errors import ConfigError, CorpusError
+from ser.errors import CorpusError
 from ser.synth import audio, text
-from ser.synth.plan import AUDIO, MAX_DIALOGS, Dialog, dialogs_from_metadata, plan_dialogs, rng_for
-from ser.synth.plan import MOODS as MOODS  # re-exported: defined here before synth_plan.py
-from ser.synth.plan import PRIOR as PRIOR
-from ser.synth.text import VOCABULARY
+from ser.synth.plan import AUDIO, Dialog, SynthConfig, dialogs_from_metadata, plan_dialogs, rng_for
 
-__all__ = ["VOCABULARY", "SynthConfig", "SynthTruth", "write_corpus", "write_corpus_from_metadata"]
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """What synthetic corpus to write.
-
-    The defaults give the demo corpus (about 650 utterances, 400 of them in the 4-class
-    set); `dialogs_per_session=1` gives about 170, the tests' corpus.
-    """
-
-    dialogs_per_session: int = 4
-    seed: int = 0
-    utterances_per_dialog: tuple[int, int] = (24, 40)  # labelled turns, inclusive range
-    duration_range: tuple[float, float] = (1.0, 4.0)  # seconds per utterance
-
-    def __post_init__(self) -> None:
-        lo, hi = self.utterances_per_dialog
-        shortest, longest = self.duration_range
-        if not 1 <= self.dialogs_per_session <= MAX_DIALOGS:
-            raise ConfigError(
-                f"dialogs per session must be 1..{MAX_DIALOGS}, not {self.dialogs_per_session}"
-            )
-        if not 3 <= lo <= hi:
-            raise ConfigError(
-                f"utterances per dialog must be lo..hi with 3 <= lo <= hi: {lo}..{hi}"
-            )
-        if not 0.5 <= shortest <= longest:
-            raise ConfigError(
-                f"durations must be lo..hi s with 0.5 <= lo <= hi: {shortest}..{longest}"
-            )
+__all__ = ["SynthConfig", "SynthTruth", "write_corpus", "write_corpus_from_metadata"]
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ser.corpus.labels import LABEL_CODES
 from ser.corpus.reader import clean_transcript
+from ser.errors import ConfigError
 from ser.synth import audio, text
 from ser.synth.metadata import read_metadata
-
-if TYPE_CHECKING:  # annotations only: ser.synth.corpus imports this module
-    from ser.synth.corpus import SynthConfig
 
 #: Label proportions close to the real corpus's, the rare codes a little more frequent.
 PRIOR: dict[str, float] = {
@@ -43,6 +40,36 @@ _REPLACED = {"Ses03M_impro05", "Ses05M_script01_1"}
 MAX_DIALOGS = 30
 # What a generator is for: part of its seed, so that new draws in one place move no other.
 _LABELS, _TURNS, _FORCE, AUDIO = range(4)  # audio.draw_voices uses 9
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What synthetic corpus to write.
+
+    The defaults give the demo corpus (about 650 utterances, 400 of them in the 4-class
+    set); `dialogs_per_session=1` gives about 170, the tests' corpus.
+    """
+
+    dialogs_per_session: int = 4
+    seed: int = 0
+    utterances_per_dialog: tuple[int, int] = (24, 40)  # labelled turns, inclusive range
+    duration_range: tuple[float, float] = (1.0, 4.0)  # seconds per utterance
+
+    def __post_init__(self) -> None:
+        lo, hi = self.utterances_per_dialog
+        shortest, longest = self.duration_range
+        if not 1 <= self.dialogs_per_session <= MAX_DIALOGS:
+            raise ConfigError(
+                f"dialogs per session must be 1..{MAX_DIALOGS}, not {self.dialogs_per_session}"
+            )
+        if not 3 <= lo <= hi:
+            raise ConfigError(
+                f"utterances per dialog must be lo..hi with 3 <= lo <= hi: {lo}..{hi}"
+            )
+        if not 0.5 <= shortest <= longest:
+            raise ConfigError(
+                f"durations must be lo..hi s with 0.5 <= lo <= hi: {shortest}..{longest}"
+            )
 
 
 @dataclass

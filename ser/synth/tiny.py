@@ -32,7 +32,7 @@ from transformers import (
     WhisperTokenizer,
 )
 
-from ser.synth.corpus import VOCABULARY
+from ser.synth.text import VOCABULARY
 
 HIDDEN = 32
 MAX_TOKENS = 64

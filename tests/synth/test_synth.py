@@ -17,12 +17,8 @@ import soundfile
 import ser.synth.audio as synth_audio
 from ser.corpus.reader import read_corpus
 from ser.errors import ConfigError, CorpusError
-from ser.synth.corpus import (
-    VOCABULARY,
-    SynthConfig,
-    write_corpus,
-    write_corpus_from_metadata,
-)
+from ser.synth.corpus import SynthConfig, write_corpus, write_corpus_from_metadata
+from ser.synth.text import VOCABULARY
 
 SMALL = SynthConfig(dialogs_per_session=1, utterances_per_dialog=(3, 4), duration_range=(1, 1.5))
 

@@ -103,7 +103,7 @@ def test_wordpiece_vocab_is_sorted_and_unique() -> None:
 
 
 def test_default_vocabulary_is_the_synthetic_corpus(tmp_path: Path) -> None:
-    from ser.synth.corpus import VOCABULARY
+    from ser.synth.text import VOCABULARY
 
     models = build_tiny_models(tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(models.bert)
