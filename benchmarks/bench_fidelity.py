@@ -146,7 +146,7 @@ def write_store(path: Path, corpus: Corpus, audio: np.ndarray, text: np.ndarray)
     from ser.cache import FeatureStore
     from ser.cache.importer import ImportConfig, import_npz
     from ser.cache.manifest import Manifest
-    from ser.cache.testing import example_columns
+    from ser.synth.manifest import example_columns
 
     columns = example_columns(corpus.utt_ids)
     columns.update(

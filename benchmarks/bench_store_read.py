@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ser.cache import FeatureStore, Manifest
-from ser.cache.testing import example_columns
+from ser.synth.manifest import example_columns
 
 UTTERANCES_PER_SHARD = 256
 

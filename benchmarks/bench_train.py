@@ -84,8 +84,8 @@ import torch  # noqa: E402
 
 from ser.cache import FeatureStore  # noqa: E402
 from ser.cache.manifest import Manifest  # noqa: E402
-from ser.cache.testing import example_columns  # noqa: E402
 from ser.corpus.labels import get_label_set  # noqa: E402
+from ser.synth.manifest import example_columns  # noqa: E402
 from ser.train.models import ModelConfig  # noqa: E402
 from ser.train.run import Progress, TrainConfig, make_plan, train  # noqa: E402
 

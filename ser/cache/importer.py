@@ -8,15 +8,14 @@ name and sha256, so re-importing a changed file is a fingerprint mismatch.
 Example:
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from ser.cache import FeatureStore, Manifest
-    >>> from ser.cache.testing import example_columns
+    >>> from ser.cache.manifest import COLUMNS, Manifest
     >>> folder = Path(tempfile.mkdtemp())
-    >>> store = FeatureStore.create(folder / "f.zarr", Manifest.from_columns(
-    ...     example_columns(["Ses01F_impro01_F000", "Ses01F_impro01_M001"])))
-    >>> np.savez(folder / "emb.npz", Ses01F_impro01_F000=np.ones(4, np.float32))
+    >>> manifest = Manifest.from_columns({c: [0, 1] for c in COLUMNS} | {"utt_id": ["a", "b"]})
+    >>> store = FeatureStore.create(folder / "f.zarr", manifest)
+    >>> np.savez(folder / "emb.npz", a=np.ones(4, np.float32))
     >>> result = import_npz(store, folder / "emb.npz", ImportConfig("emb", "audio", "utterance"))
     >>> result.imported, result.missing
-    (1, ['Ses01F_impro01_M001'])
+    (1, ['b'])
 """
 
 from __future__ import annotations

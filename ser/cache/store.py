@@ -9,10 +9,8 @@ the store hands back `store_types.py`'s and set names `names.py`'s.
 
 Example:
     >>> import tempfile
-    >>> from ser.cache.manifest import Manifest
-    >>> from ser.cache.testing import example_columns
-    >>> manifest = Manifest.from_columns(example_columns(["Ses01F_impro01_F000",
-    ...                                                   "Ses01F_impro01_M001"]))
+    >>> from ser.cache.manifest import COLUMNS, Manifest
+    >>> manifest = Manifest.from_columns({c: [0, 1] for c in COLUMNS} | {"utt_id": ["a", "b"]})
     >>> store = FeatureStore.create(Path(tempfile.mkdtemp()) / "f.zarr", manifest)
     >>> store.begin_feature_set("logmel80", {"extractor": "logmel", "modality": "audio",
     ...     "level": "frame", "dim": 80, "dtype": "float16"})

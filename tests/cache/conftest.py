@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ser.cache import Manifest
-from ser.cache.testing import example_columns
+from tests.stores import example_columns
 
 UTT_IDS = [
     f"Ses0{s}{g}_impro0{d}_{g}00{i}" for s in (1, 2) for d in (1, 2) for g in "FM" for i in (0, 1)

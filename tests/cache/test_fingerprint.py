@@ -16,8 +16,8 @@ from ser.cache.fingerprint import (
     model_location,
     provenance,
 )
-from ser.cache.testing import EXAMPLE_ATTRS, fill
 from ser.errors import StoreError
+from tests.stores import EXAMPLE_ATTRS, fill
 
 BASE = {"extractor": "bert", "modality": "text", "level": "token", "dim": 8, "dtype": "float16"}
 

@@ -10,8 +10,8 @@ import pytest
 
 from ser.cache import FeatureStore, Manifest
 from ser.cache.manifest import COLUMNS
-from ser.cache.testing import example_columns
 from ser.errors import StoreError
+from tests.stores import example_columns
 
 IDS = ["Ses01F_impro01_F000", "Ses01F_impro01_M001", "Ses01F_impro01_F002"]
 

@@ -9,7 +9,7 @@ import numpy as np
 from ser.cache import FeatureStore
 from ser.cache.manifest import Manifest
 from ser.cache.receipts import DEFAULT_MODELS, check_receipt, request_key, write_receipt
-from ser.cache.testing import EXAMPLE_ATTRS, example_columns
+from tests.stores import EXAMPLE_ATTRS, example_columns
 
 IDS = ["Ses01F_impro01_F000", "Ses01F_impro01_M000"]
 

@@ -15,10 +15,10 @@ import pytest
 from ser.cache import FeatureStore, Manifest
 from ser.cache import store as store_module
 from ser.cache.formats import backend_for
-from ser.cache.testing import EXAMPLE_ATTRS as ATTRS
-from ser.cache.testing import example_columns, expected_data, fill, random_rows, write_shards
 from ser.cache.zarr_backend import _plain_chunks
 from ser.errors import FingerprintMismatch, StoreError, StoreLocked
+from tests.stores import EXAMPLE_ATTRS as ATTRS
+from tests.stores import example_columns, expected_data, fill, random_rows, write_shards
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -469,3 +469,13 @@ def test_trash_of_a_killed_delete_is_swept(tmp_path: Path, manifest: Manifest) -
     assert trash.exists()
     assert FeatureStore.open(store.path, mode="a").feature_sets() == []
     assert not trash.exists()
+
+
+@pytest.mark.parametrize("module", ["manifest", "store", "importer"])
+def test_docstring_examples(module: str) -> None:
+    """The examples need no fixture module: they build their manifest in one line."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"ser.cache.{module}"))
+    assert result.attempted > 0 and result.failed == 0

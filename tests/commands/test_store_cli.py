@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ser.cache import FeatureStore, Manifest
-from ser.cache.testing import EXAMPLE_ATTRS, example_columns, fill
 from ser.cli import main
 from ser.runtime.units import human_bytes
+from tests.stores import EXAMPLE_ATTRS, example_columns, fill
 
 IDS = [f"Ses01F_impro01_{g}{i:03d}" for i in range(4) for g in "FM"]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from ser.cache.testing import labelled_store
 from ser.cli import main
+from tests.stores import labelled_store
 
 SETS = {
     "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ser.cache import FeatureStore
-from ser.cache.testing import add_incomplete_set, add_labelled_set, labelled_store
 from ser.cli import main
+from tests.stores import add_incomplete_set, add_labelled_set, labelled_store
 
 
 def ser(*args: str | Path, env: dict[str, str] | None = None) -> Result:

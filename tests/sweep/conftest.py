@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ser.cache.testing import labelled_store
+from tests.stores import labelled_store
 
 SETS = {
     "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),

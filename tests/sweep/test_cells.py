@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from ser.cache import FeatureStore
-from ser.cache.testing import add_labelled_set, labelled_store
 from ser.errors import ConfigError, StoreError
 from ser.sweep.cells import resolve_cells, tasks
 from ser.sweep.spec import load_spec
+from tests.stores import add_labelled_set, labelled_store
 
 from .conftest import PARAMS, SETS, TINY
 

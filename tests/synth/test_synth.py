@@ -259,3 +259,14 @@ def test_from_metadata_refuses_bad_rows(tmp_path: Path, edit: Any, message: str)
     with pytest.raises(CorpusError, match=re.escape(message)):
         write_corpus_from_metadata(tmp_path / "corpus", csv_path)
     assert not (tmp_path / "corpus").exists()
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import ser.synth.corpus
+    import ser.synth.manifest
+
+    for module in (ser.synth.corpus, ser.synth.manifest):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from ser.cache.testing import labelled_store
 from ser.train.models import ModelConfig
 from ser.train.run import TrainConfig
+from tests.stores import labelled_store
 
 # name -> (extractor, modality, level, dim, dtype)
 SETS = {

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from ser.cache.manifest import Manifest
-from ser.cache.testing import example_columns
 from ser.corpus.labels import get_label_set
 from ser.errors import ConfigError, StoreError
 from ser.train.batch import InputSpec
@@ -24,6 +23,7 @@ from ser.train.data import (
     segment_mean,
 )
 from ser.train.features import parse_feature_list, resolve_features
+from tests.stores import example_columns
 
 
 @dataclass

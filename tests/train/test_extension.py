@@ -15,7 +15,6 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from ser.cache.testing import labelled_store
 from ser.cli import main
 from ser.train.batch import Batch, InputSpec, Unit
 from ser.train.checkpoint import load_run_checkpoints
@@ -33,6 +32,7 @@ from ser.train.models.config import option, specs
 from ser.train.nn.layers import MLP
 from ser.train.options import train_config
 from ser.train.run import train
+from tests.stores import labelled_store
 from tests.train.spies import Groups
 
 

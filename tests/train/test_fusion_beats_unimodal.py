@@ -33,10 +33,10 @@ import numpy as np
 import pytest
 
 from ser.cache import FeatureStore
-from ser.cache.testing import labelled_store
 from ser.corpus.labels import get_label_set
 from ser.train.models import ModelConfig
 from ser.train.run import TrainConfig, train
+from tests.stores import labelled_store
 
 # Which of the two cues each class of the 4-class set shows: (arousal, valence).
 CUES = {"neu": (0, 1), "hap": (1, 1), "sad": (0, 0), "ang": (1, 0)}

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from ser.cache.testing import labelled_store
 from tests.machine import busy_cores, ser_command, user_env
+from tests.stores import labelled_store
 
 SETS = {
     "hubert-wide.L2": ("hubert", "audio", "frame", 256, "float16"),

@@ -9,12 +9,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ser.cache import FeatureStore
-from ser.cache.testing import labelled_store
 from ser.corpus.labels import get_label_set
 from ser.train.batch import InputSpec
 from ser.train.data import Batches, TrainData, fit_zscore, load_data
 from ser.train.features import resolve_features
 from ser.train.stack import StackedSides
+from tests.stores import labelled_store
 
 SETS = {
     "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),

@@ -1,16 +1,4 @@
-"""Helpers for tests and examples that need a store with features in it.
-
-Example:
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> from ser.cache import FeatureStore, Manifest
-    >>> ids = [f"Ses01F_impro01_F{i:03d}" for i in range(4)]
-    >>> store = FeatureStore.create(Path(tempfile.mkdtemp()) / "f.h5",
-    ...                             Manifest.from_columns(example_columns(ids)))
-    >>> rows = fill(store, "hubert.L3", failures={1: "no audio"})
-    >>> store.info("hubert.L3").failures
-    1
-"""
+"""Stores with features in them, for the tests (`from tests.stores import ...`)."""
 
 from __future__ import annotations
 
@@ -22,6 +10,7 @@ import numpy as np
 
 from ser.cache.manifest import Manifest
 from ser.cache.store import FeatureStore
+from ser.synth.manifest import example_columns
 
 EXAMPLE_ATTRS: dict[str, Any] = {
     "extractor": "hubert",
@@ -35,30 +24,6 @@ EXAMPLE_ATTRS: dict[str, Any] = {
     "frame_shift": 0.02,
     "sample_rate": 16000,
 }
-
-
-def example_columns(utt_ids: Sequence[str]) -> dict[str, list]:
-    """Plausible columns for the given ids (docs and tests; not IEMOCAP content)."""
-    n = len(utt_ids)
-    return {
-        "utt_id": list(utt_ids),
-        "session": [int(u[3:5]) for u in utt_ids],
-        "dialog": [u[:-5] for u in utt_ids],
-        "speaker": [u[:5] + u[-4] for u in utt_ids],
-        "gender": [u[-4] for u in utt_ids],
-        "kind": ["script" if "script" in u else "impro" for u in utt_ids],
-        "order": list(range(n)),
-        "start": [1.5 * i for i in range(n)],
-        "end": [1.5 * i + 1.25 for i in range(n)],
-        "duration": [1.25] * n,
-        "label": ["neu"] * n,
-        "valence": [3.0] * n,
-        "arousal": [2.5] * n,
-        "dominance": [3.5] * n,
-        "transcript": ["hello there"] * n,
-        "transcript_raw": ["hello [LAUGHTER] there"] * n,
-        "wav": [f"Session{int(u[3:5])}/sentences/wav/{u[:-5]}/{u}.wav" for u in utt_ids],
-    }
 
 
 def random_rows(n_utt: int, dim: int, failed: Sequence[int] = (), seed: int = 0) -> dict:
