@@ -264,7 +264,7 @@ def compare(model_dir: Path, paths: list[Path], layers: list[int], repeats: int)
     audio = sum(soundfile.info(p).duration for p in paths)
     waves = [load_audio(p, RATE) for p in paths]
     budget = DEFAULT_BATCH_SECONDS["cpu"]
-    auto = resolve_precision("auto", CPU)
+    auto = resolve_precision("auto", CPU, "extract")
     naive = "naive loop, any layer (computes all 12)"
     cases: dict[str, Sequence[Callable[[], Any]]] = {
         naive: naive_units(model_dir, paths, max(layers))

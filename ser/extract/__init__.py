@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any, NamedTuple
 
 from ser.errors import ConfigError
-from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec, resolve_device
+from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec
 from ser.extract.bert import BertExtractor, BertOptions
 from ser.extract.hubert import HubertExtractor, HubertOptions
 from ser.extract.is13 import Is13Extractor, Is13Options
@@ -68,5 +68,4 @@ __all__ = [
     "LogmelOptions",
     "MpnetOptions",
     "build_extractor",
-    "resolve_device",
 ]

@@ -1,12 +1,12 @@
 """What every extractor shares: the `Extractor` interface, feature set specs, per-input
-failures, device choice, model loading with clear errors, and weight checksums.
+failures, model loading with clear errors, and weight checksums.
 
 An extractor is built from a frozen options dataclass, is cheap to construct and to
 pickle (weights load in `load`, once per process), and turns a batch of inputs into one
 `{feature set name: [n_rows, dim] float32}` dict per input.
 
-Pretrained extractors compute in a `precision`: fp32, or bf16/fp16 autocast ("auto":
-fp16 on CUDA, bf16 on CPUs with native bf16 instructions, else fp32). The resolved
+Pretrained extractors compute in a `precision`: fp32, or bf16/fp16 autocast (what "auto"
+means: ser/runtime/precision.py). The resolved
 precision is a provenance attr, so features of different precision never mix in a store.
 """
 
@@ -137,7 +137,7 @@ class PretrainedExtractor(Extractor):
     def precision(self) -> str:
         """The precision extraction runs in on the current device (the CPU before
         `load`): fp32, bf16 or fp16, never "auto"."""
-        return resolve_precision(self.requested_precision, self.device)
+        return resolve_precision(self.requested_precision, self.device, "extract")
 
     @cached_property
     def config(self) -> Any:
@@ -172,7 +172,7 @@ class PretrainedExtractor(Extractor):
     def load(self, device: torch.device) -> None:
         before = self.precision
         self.weights_checksum()  # of the weights as loaded, before `freeze_for_inference`
-        precision = resolve_precision(self.requested_precision, device)
+        precision = resolve_precision(self.requested_precision, device, "extract")
         if self._frozen_for not in (None, precision):
             # Frozen for another precision: start again from the checkpoint's weights
             # (casting bf16 weights to fp16 would not round like float32 ones do).
@@ -217,28 +217,6 @@ class PretrainedExtractor(Extractor):
             self._model = model
             self._model.eval()
         return self._model
-
-
-def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """The device a name means: "auto" (the GPU if there is one, else the CPU), "cpu",
-    "cuda" or "cuda:N".
-
-    >>> resolve_device("cpu")
-    device(type='cpu')
-    """
-    if isinstance(name, torch.device):
-        name = str(name)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise ConfigError(f"unknown device {name!r}: use auto, cpu or cuda[:N]") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA GPU here")
-    if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"unsupported device {name!r}: use auto, cpu or cuda[:N]")
-    return device
 
 
 def model_basename(model: str) -> str:

@@ -108,7 +108,9 @@ class ExtractConfig:
         attrs and every worker (dask workers included) then use that same precision.
         `source`: the ASR transcripts the text extractors read (--text-source asr).
         """
-        precision = self.precision if device is None else resolve_precision(self.precision, device)
+        precision = self.precision
+        if device is not None:
+            precision = resolve_precision(precision, device, "extract")
         names = dict(self.names)
         given: dict[str, dict[str, Any]] = {
             "hubert": {"model": self.hubert_model, "layers": self.layers, "precision": precision},

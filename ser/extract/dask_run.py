@@ -20,8 +20,9 @@ from typing import Any
 
 import torch
 
-from ser.extract.base import Extractor, resolve_device
+from ser.extract.base import Extractor
 from ser.extract.shards import ShardJob, ShardOutcome, run_shard
+from ser.runtime.device import pick_device
 
 # Per worker process: the extractor of the pass in progress, loaded once. A cache, not
 # configuration: the key is the full extractor config, and a new pass replaces the entry
@@ -90,7 +91,7 @@ def _worker_extractor(
             _LOADED.clear()
             hf_logging.disable_progress_bar()  # worker logs: no per-load bars
             extractor = build_extractor(kind, **options)
-            torch_device = resolve_device(device)
+            torch_device = pick_device(device)
             extractor.load(torch_device)
             _LOADS[kind] += 1
             _LOADED[key] = (extractor, torch_device)

@@ -39,7 +39,7 @@ from rich.console import Console
 
 from ser.errors import StoreError
 from ser.extract.asr_pass import run_asr, transcript_summary
-from ser.extract.base import Extractor, FeatureSetSpec, resolve_device
+from ser.extract.base import Extractor, FeatureSetSpec
 from ser.extract.config import KINDS as KINDS  # re-exported: callers import them from here
 from ser.extract.config import TEXT_KINDS as TEXT_KINDS
 from ser.extract.config import TEXT_SOURCES as TEXT_SOURCES
@@ -54,6 +54,7 @@ from ser.extract.plan import (
 )
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
+from ser.runtime.device import pick_device
 from ser.runtime.thread_watch import ThreadWatch, watch_for
 from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
 
@@ -90,7 +91,7 @@ def extract_features(
 
     started = time.perf_counter()
     console = console or Console(stderr=True, quiet=not config.progress)
-    device = resolve_device(config.device)
+    device = pick_device(config.device)
     reading = read_corpus(corpus_root, config.classes)
     store = FeatureStore.create(Path(store_path), Manifest.from_utterances(reading.utterances))
     with store.lock():

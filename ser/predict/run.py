@@ -28,12 +28,12 @@ import torch
 
 from ser.cache.model_names import looks_like_path
 from ser.errors import ConfigError, FingerprintMismatch
-from ser.extract import resolve_device
 from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
 from ser.predict.ensemble import ensemble, memory_data
 from ser.predict.features import BATCH_SIZE, extract_all, extractors_for
 from ser.predict.inputs import Item, load_waves, read_inputs
 from ser.predict.notes import corpus_note, dialog_level, run_notes
+from ser.runtime.device import pick_device
 from ser.train.checkpoint import Checkpoint, load_run_checkpoints
 
 NO_TEXT = (
@@ -92,7 +92,7 @@ def predict(
     """Predict every input of `config`; see the module docstring."""
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
-    device = resolve_device(config.device)
+    device = pick_device(config.device)
     ckpts = load_run_checkpoints(Path(config.run), config.checkpoint)
     features = _features_of(ckpts)
     items = read_inputs(list(config.inputs), config.text)

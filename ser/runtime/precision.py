@@ -1,18 +1,16 @@
-"""Numeric precision of model computations: fp32, or bf16/fp16 autocast.
+"""Numeric precision of model computations: fp32, or bf16/fp16 autocast, and the one
+table of what "auto" means per stage and device (`AUTO`).
 
-"auto" means mixed precision where the hardware computes it natively and it is known to
-cost nothing that matters: fp16 autocast on CUDA; for extraction also bf16 on CPUs with
-native bf16 instructions (x86 AVX512-BF16 or AMX, Arm BF16), whose features agree with
-float32 ones to a cosine of 0.9998. Training on the CPU stays float32 under "auto": bf16
-autocast made the fusion study ~20 % faster here but scored lower test UA on 6 of 8
-seeds (0.5 points on average; benchmarks/README.md), so it is opt-in (`ser train
---precision bf16`). The resolved precision is recorded with features and runs, so
-results of different precision are never mixed up.
+On the CPU "auto" is float32 for every stage, so every CPU computes the same numbers.
+On CUDA, extraction autocasts to fp16: its features agree with float32 ones to a cosine
+of 0.9998. Training autocasts to bf16 where the GPU has it (its range is float32's, so
+no loss scaling is needed), else fp16. bf16 autocast made CPU training ~20 % faster but
+scored lower test UA on 6 of 8 seeds (0.5 points on average; benchmarks/README.md), so it
+is opt-in (`ser train --precision bf16`). The resolved precision is recorded with
+features and runs, so results of different precision are never mixed up.
 """
 
 from __future__ import annotations
-
-import platform
 
 import torch
 
@@ -20,6 +18,14 @@ from ser.errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+DEVICE_NAMES = {"cpu": "the CPU", "cuda": "CUDA"}
+# (stage, device type) -> what "auto" means: the first precision the device computes.
+AUTO: dict[tuple[str, str], tuple[str, ...]] = {
+    ("extract", "cuda"): ("fp16",),
+    ("extract", "cpu"): ("fp32",),
+    ("train", "cuda"): ("bf16", "fp16"),
+    ("train", "cpu"): ("fp32",),
+}
 
 
 def check_precision(precision: str) -> str:
@@ -29,46 +35,51 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bf16 natively (x86 AVX512-BF16 or AMX, Arm BF16).
+def resolve_precision(precision: str, device: torch.device, stage: str) -> str:
+    """The concrete precision (fp32, bf16 or fp16) `precision` means for `stage`
+    ("extract" or "train") on `device`: "auto" from `AUTO`, the others as they are.
 
-    Not `torch.ops.mkldnn._is_mkldnn_bf16_supported()` alone: on x86 it is also true for
-    plain AVX512, where oneDNN emulates bf16 and runs slower than fp32.
-    """
-    for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        supported = getattr(torch.cpu, check, None)
-        if supported is not None and supported():
-            return True
-    if platform.machine().lower() in ("arm64", "aarch64"):
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
-
-
-def resolve_precision(precision: str, device: torch.device, cpu_bf16: bool = True) -> str:
-    """The concrete precision "auto" means on `device`: fp16 on CUDA, bf16 on a CPU with
-    native bf16 when `cpu_bf16` (extraction; training passes False), else fp32. Other
-    values are returned as they are.
-
-    >>> resolve_precision("fp32", torch.device("cuda"))
+    >>> resolve_precision("auto", torch.device("cpu"), "extract")
     'fp32'
-    >>> resolve_precision("auto", torch.device("cpu"), cpu_bf16=False)
-    'fp32'
+    >>> resolve_precision("bf16", torch.device("cpu"), "train")
+    'bf16'
     """
     if check_precision(precision) != "auto":
         return precision
-    if device.type == "cuda":
-        return "fp16"
-    return "bf16" if cpu_bf16 and cpu_has_native_bf16() else "fp32"
+    choices = AUTO[stage, device.type]
+    return next((p for p in choices if _computes(device, p)), choices[-1])
+
+
+def _computes(device: torch.device, precision: str) -> bool:
+    """False for bf16 on a GPU without bf16 units (before Ampere)."""
+    return not (precision == "bf16" and device.type == "cuda") or torch.cuda.is_bf16_supported()
+
+
+def auto_help(stage: str) -> str:
+    """What "auto" means for `stage`, for `--precision`'s help, from `AUTO`.
+
+    >>> auto_help("train")
+    'auto: bf16 autocast on CUDA (fp16 where the GPU lacks bf16), fp32 on the CPU.'
+    """
+    parts = []
+    for (table_stage, device), (first, *fallback) in AUTO.items():
+        if table_stage == stage:
+            part = f"{first}{' autocast' if first != 'fp32' else ''} on {DEVICE_NAMES[device]}"
+            if fallback:
+                part += f" ({fallback[0]} where the GPU lacks {first})"
+            parts.append(part)
+    return f"auto: {', '.join(parts)}."
 
 
 def autocast(device: torch.device, precision: str = "fp32") -> torch.autocast:
-    """Autocast to `precision` (resolved first if "auto") on `device`; fp32 is a
-    disabled context.
+    """Autocast to a resolved `precision` on `device`; fp32 is a disabled context.
 
     >>> autocast(torch.device("cpu"), "bf16").fast_dtype
     torch.bfloat16
     """
-    dtype = AUTOCAST_DTYPES.get(resolve_precision(precision, device))
+    if check_precision(precision) == "auto":
+        raise ValueError("autocast takes a resolved precision; see resolve_precision")
+    dtype = AUTOCAST_DTYPES.get(precision)
     if dtype is None:
         return torch.autocast(device.type, enabled=False)
     return torch.autocast(device.type, dtype=dtype)

@@ -13,14 +13,15 @@ import torch
 
 from ser.corpus.labels import LABEL_SETS, get_label_set
 from ser.errors import ConfigError
-from ser.runtime.precision import PRECISIONS, resolve_precision
+from ser.runtime.device import DEVICE_HELP, pick_device
+from ser.runtime.precision import PRECISIONS, auto_help, resolve_precision
 from ser.runtime.threads import Threads, parse_threads
 from ser.train.models import FamilyConfig, family_of
 from ser.train.models.config import field_defaults, option
 from ser.train.models.registry import config_record as model_record
 from ser.train.protocols import PROTOCOLS, VAL_MODES, ProtocolConfig
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda")  # unused; goes once ser.train.run stops re-exporting it
 # How a run selected its epoch, as records and reports name it.
 VALIDATION = {
     "session": "one training session held out; best validation epoch tested",
@@ -56,12 +57,11 @@ class TrainConfig:
     seed: int = option(0, "The first seed.")
     seeds: int | None = option(None, "Repeats with seeds seed, seed+1, ...")
     patience: int | None = option(None, "Early stopping patience (off by default).")
-    device: str = option("auto", "Training device.", choices=DEVICES)
+    device: str = option("auto", f"Training device. {DEVICE_HELP}")
     precision: str = option(
         "auto",
-        "auto: bf16 autocast on CUDA (fp16 where a GPU lacks bf16), fp32 on the CPU. bf16 "
-        "autocast on a CPU with native bf16 is ~20% faster but scored ~0.5 UA points lower "
-        "on average in our tests. Recorded.",
+        f"{auto_help('train')} bf16 autocast on a CPU is ~20% faster but scored ~0.5 UA "
+        "points lower on average in our tests. Recorded.",
         choices=PRECISIONS,
     )
     # torch CPU threads; None: from the CPU budget, "follow": the machine's load (the
@@ -122,7 +122,7 @@ def make_plan(config: TrainConfig) -> Plan:
             "(it trains the fixed epochs and tests the last)"
         )
     device = pick_device(config.device)
-    precision = _training_precision(config.precision, device)
+    precision = resolve_precision(config.precision, device, "train")
     name = config.name or default_name(config, protocol, classes)
     if not name or "/" in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} is not a usable directory name")
@@ -140,14 +140,6 @@ def make_plan(config: TrainConfig) -> Plan:
         name=name,
         run_dir=Path(config.out) / name,
     )
-
-
-def _training_precision(precision: str, device: torch.device) -> str:
-    """ "auto": bf16 autocast on GPUs that have it (no loss scaling: its range is
-    float32's), fp16 on older GPUs, float32 on the CPU."""
-    if precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return resolve_precision(precision, device, cpu_bf16=False)
 
 
 def default_name(config: TrainConfig, protocol: str, classes: str) -> str:
@@ -170,17 +162,6 @@ def default_name(config: TrainConfig, protocol: str, classes: str) -> str:
         else:
             name += f"_{key}{'-' if isinstance(value, str) else ''}{value}"
     return name
-
-
-def pick_device(name: str) -> torch.device:
-    """ "auto": CUDA when available, else CPU; "cuda" without a GPU is refused."""
-    if name not in DEVICES:
-        raise ConfigError(f"unknown device {name!r}: choose one of {', '.join(DEVICES)}")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available (use --device cpu)")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from ser.cache import FeatureStore
 from ser.cli import main
-from ser.extract.base import resolve_device
+from ser.runtime.device import pick_device
 from ser.runtime.precision import resolve_precision
 
 
@@ -94,7 +94,7 @@ def test_every_extractor_into_an_hdf5_store(tiny_models: Any, tmp_path: Path) ->
         assert name in result.output
     assert features.info("is13").rows == len(features.manifest)
     # --precision auto is resolved for the device before it is recorded
-    auto = resolve_precision("auto", resolve_device("auto"))
+    auto = resolve_precision("auto", pick_device("auto"), "extract")
     assert features.info("tiny-hubert.L2").attrs["precision"] == auto != "auto"
 
 

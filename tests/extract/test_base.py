@@ -20,12 +20,11 @@ from ser.extract.base import (
     load_pretrained,
     model_basename,
     parse_layers,
-    resolve_device,
     weights_checksum,
 )
 from ser.extract.hubert import HubertExtractor, HubertOptions
 from ser.extract.logmel import LogmelExtractor
-from ser.runtime.precision import autocast
+from ser.runtime.precision import AUTO, autocast
 
 
 def test_registry_holds_the_five_kinds() -> None:
@@ -83,20 +82,6 @@ def test_parse_layers_out_of_range_names_the_layer_count(spec: str) -> None:
 def test_parse_layers_rejects_bad_syntax(spec: str) -> None:
     with pytest.raises(ConfigError, match="bad --layers"):
         parse_layers(spec, 12, "m")
-
-
-def test_resolve_device() -> None:
-    assert resolve_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
-    with pytest.raises(ConfigError, match="unknown device 'gpu0'"):
-        resolve_device("gpu0")
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_resolve_device_cuda_without_gpu_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="no CUDA GPU"):
-        resolve_device("cuda")
 
 
 def test_model_basename() -> None:
@@ -198,10 +183,10 @@ def test_reloading_for_another_precision_starts_from_the_checkpoint(
     fp32.load(torch.device("cpu"))
     expected = fp32.extract(wave)[0]
     auto = HubertExtractor(HubertOptions(model=str(tiny_models.hubert), precision="auto"))
-    monkeypatch.setattr("ser.runtime.precision.cpu_has_native_bf16", lambda: True)
+    monkeypatch.setitem(AUTO, ("extract", "cpu"), ("bf16",))
     auto.load(torch.device("cpu"))  # frozen for bf16: linear weights stored in bf16
     assert auto.precision == "bf16"
-    monkeypatch.setattr("ser.runtime.precision.cpu_has_native_bf16", lambda: False)
+    monkeypatch.setitem(AUTO, ("extract", "cpu"), ("fp32",))
     auto.load(torch.device("cpu"))  # now "auto" means fp32: float32 weights again
     assert auto.precision == "fp32"
     got = auto.extract(wave)[0]

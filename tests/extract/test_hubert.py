@@ -62,7 +62,7 @@ def test_specs_carry_provenance(folders: dict[str, Path]) -> None:
     assert attrs["layer"] == 2 and attrs["n_layers"] == 2
     assert attrs["model"] == str(folders["group"])
     assert attrs["normalize"] is True and attrs["feat_extract_norm"] == "group"
-    assert attrs["precision"] == resolve_precision("auto", CPU) != "auto"
+    assert attrs["precision"] == resolve_precision("auto", CPU, "extract") != "auto"
     assert len(attrs["weights_sha256"]) == 64
     assert attrs["transformers_version"] and attrs["ser_version"]
 

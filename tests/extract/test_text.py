@@ -71,7 +71,7 @@ def test_specs_carry_provenance(tiny: TinyModels, kind: str) -> None:
     assert attrs["model"] == str(getattr(tiny, kind)) and attrs["layer"] == 2
     assert len(attrs["weights_sha256"]) == 64 and len(attrs["tokenizer_sha256"]) == 64
     assert attrs["transformers_version"]
-    assert attrs["precision"] == resolve_precision("auto", CPU) != "auto"
+    assert attrs["precision"] == resolve_precision("auto", CPU, "extract") != "auto"
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -1,4 +1,5 @@
-"""Precision names, their resolution per device, and autocast (ser/runtime/precision.py)."""
+"""Precision names, what "auto" means per stage and device, and autocast
+(ser/runtime/precision.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import pytest
 import torch
 
 from ser.errors import ConfigError
-from ser.runtime.precision import autocast, check_precision, cpu_has_native_bf16, resolve_precision
+from ser.runtime.precision import AUTO, auto_help, autocast, check_precision, resolve_precision
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
 
 def test_check_precision_refuses_unknown_names() -> None:
@@ -15,27 +18,40 @@ def test_check_precision_refuses_unknown_names() -> None:
         check_precision("int8")
 
 
-def test_resolve_precision() -> None:
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert resolve_precision("auto", cuda) == "fp16"
-    assert resolve_precision("auto", cpu) == ("bf16" if cpu_has_native_bf16() else "fp32")
-    assert [resolve_precision(p, d) for p in ("fp32", "bf16", "fp16") for d in (cpu, cuda)] == [
-        "fp32", "fp32", "bf16", "bf16", "fp16", "fp16"
-    ]  # fmt: skip
-    with pytest.raises(ConfigError, match="unknown precision 'half'"):
-        resolve_precision("half", cpu)
-
-
-def test_cpu_without_bf16_instructions_resolves_auto_to_fp32(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("stage", "device", "bf16_gpu", "expected"),
+    [
+        ("extract", CPU, True, "fp32"),
+        ("extract", CUDA, True, "fp16"),
+        ("extract", CUDA, False, "fp16"),
+        ("train", CPU, True, "fp32"),
+        ("train", CUDA, True, "bf16"),
+        ("train", CUDA, False, "fp16"),
+    ],
+)
+def test_auto_per_stage_and_device(
+    stage: str, device: torch.device, bf16_gpu: bool, expected: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("platform.machine", lambda: "x86_64")
-    for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        monkeypatch.setattr(torch.cpu, check, lambda: False, raising=False)
-    assert not cpu_has_native_bf16()
-    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
-    assert resolve_precision("auto", torch.device("cpu")) == "bf16"
+    # Whether the GPU has bf16 units is asked of torch only for CUDA; no GPU is needed.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: bf16_gpu)
+    assert resolve_precision("auto", device, stage) == expected
+    assert {resolve_precision(p, device, stage) for p in ("fp32", "bf16", "fp16")} == {
+        "fp32", "bf16", "fp16"
+    }  # fmt: skip
+
+
+def test_the_table_covers_every_stage_and_device() -> None:
+    assert set(AUTO) == {(s, d) for s in ("extract", "train") for d in ("cpu", "cuda")}
+
+
+def test_bad_names_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown precision 'half'"):
+        resolve_precision("half", CPU, "train")
+
+
+def test_auto_help_states_the_table() -> None:
+    assert auto_help("extract") == "auto: fp16 autocast on CUDA, fp32 on the CPU."
+    assert auto_help("train").startswith("auto: bf16 autocast on CUDA (fp16 where")
 
 
 @pytest.mark.parametrize(
@@ -44,8 +60,13 @@ def test_cpu_without_bf16_instructions_resolves_auto_to_fp32(
 )
 def test_autocast_computes_in_the_precision(precision: str, dtype: torch.dtype) -> None:
     layer = torch.nn.Linear(4, 4)
-    with autocast(torch.device("cpu"), precision):
+    with autocast(CPU, precision):
         assert layer(torch.ones(2, 4)).dtype == dtype
+
+
+def test_autocast_takes_a_resolved_precision() -> None:
+    with pytest.raises(ValueError, match="resolved precision"):
+        autocast(CPU, "auto")
 
 
 def test_doctests() -> None:

@@ -234,14 +234,11 @@ def test_bad_options_fail_before_any_work(store_path: Path, tmp_path: Path) -> N
         train(config(store_path, tmp_path, features=("is13", "bert")))
 
 
-def test_precision_is_resolved_recorded_and_guards_resume(
-    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_precision_is_resolved_recorded_and_guards_resume(store_path: Path, tmp_path: Path) -> None:
     assert make_plan(config(store_path, tmp_path, precision="fp32")).precision == "fp32"
     with pytest.raises(ConfigError, match="unknown precision 'half'"):
         make_plan(config(store_path, tmp_path, precision="half"))
-    # "auto" trains in float32 on a CPU, even one with native bf16 (bf16 is opt-in).
-    monkeypatch.setattr("ser.runtime.precision.cpu_has_native_bf16", lambda: True)
+    # "auto" trains in float32 on a CPU (bf16 is opt-in).
     assert make_plan(config(store_path, tmp_path)).precision == "fp32"
     cfg = config(store_path, tmp_path, protocol="session5", epochs=2, precision="bf16")
     record = train(cfg)

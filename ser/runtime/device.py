@@ -1,0 +1,31 @@
+"""The device a run computes on: the one place train, extract, predict and sweep pick it."""
+
+from __future__ import annotations
+
+import torch
+
+from ser.errors import ConfigError
+
+NAMES = "auto, cpu, cuda or cuda:N"
+DEVICE_HELP = "auto: the GPU when there is one, else the CPU; or cpu, cuda, cuda:N."
+
+
+def pick_device(name: str | torch.device = "auto") -> torch.device:
+    """The device `name` means: "auto" (CUDA when available, else the CPU), "cpu", "cuda"
+    or "cuda:N"; other names, and CUDA without a GPU, are a `ConfigError`.
+
+    >>> pick_device("cpu")
+    device(type='cpu')
+    """
+    name = str(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ConfigError(f"unknown device {name!r}: use {NAMES}") from error
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unsupported device {name!r}: use {NAMES}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA GPU here (use cpu)")
+    return device
