@@ -35,7 +35,7 @@ from ser.cache.fingerprint import LOCATIONS, model_location
 from ser.errors import ConfigError, SerError
 from ser.train.batch import InputSpec
 from ser.train.data import ZScore
-from ser.train.models import FamilyConfig
+from ser.train.models import FamilyConfig, build_model
 from ser.train.models.registry import config_from_record, config_record
 
 CHECKPOINTS = "checkpoints"
@@ -66,8 +66,6 @@ class Checkpoint:
 
     def build(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         """The model with these weights, in eval mode on `device`."""
-        from ser.train.models import build_model
-
         model = build_model(self.model, list(self.specs), len(self.classes), seed=0)
         model.load_state_dict(self.state)
         return model.to(device).eval()

@@ -1,20 +1,23 @@
-"""Cached features in memory, and the z-scores fitted on a fold's training side.
+"""Cached features in memory, the z-scores fitted on a fold's training side, and the
+batches gathered from them on the device.
 
 `load_data` reads each requested feature set once (one sequential `store.read`) and keeps
 it on the training device as a flat row buffer with per-utterance start/length tensors;
 fp16 stays fp16 there and is cast to fp32 per batch. Utterances outside the class set or
 without rows in some requested set are dropped, and counted in `TrainData.dropped`.
 
-The batches a model trains on are built from these tables in `ser.train.batching`
-(`Batches`, `StepPlan`, `bucket_batches`, `dialog_groups`), re-exported here.
-
 openSMILE functionals are z-normalized with mean/std of the fold's training side only
 (`fit_zscore`); no statistic ever comes from validation or test utterances.
+
+`Batches` turns a fold's side into `Batch`es for a model's `InputSpec`s, planned by
+`ser.train.batching` and gathered by `gather` (which also gathers the K members' batches
+of a stack, `ser.train.stack`): sequence views as padded [B, T, D] + mask, vector views
+from each utterance's masked mean, computed once at load.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +26,8 @@ import torch
 
 from ser.corpus.labels import LabelSet
 from ser.errors import ConfigError
-from ser.train.batching import Batches as Batches  # re-exported: callers import them from here
-from ser.train.batching import StepPlan as StepPlan
-from ser.train.batching import bucket_batches as bucket_batches
-from ser.train.batching import dialog_groups as dialog_groups
+from ser.train.batch import Batch, InputSpec, Unit
+from ser.train.batching import StepPlan, dialog_groups, dialog_plans, utterance_plans
 from ser.train.features import ResolvedFeature
 
 #: Features whose training-side std is below this keep std 1 (constant openSMILE columns).
@@ -208,3 +209,130 @@ def _rows_of(table: FeatureTable, idx: torch.Tensor) -> torch.Tensor:
     first = torch.cumsum(lengths, 0) - lengths  # [N] offset of each utterance in the output
     within = torch.arange(int(lengths.sum()), device=idx.device) - first[owner]  # [R]
     return table.flat[table.starts[idx][owner] + within]
+
+
+class Batches:
+    """One side of a fold (train, val or test) as batches for a model's inputs.
+
+    Iterating yields one epoch; a training side (`shuffle=True`) draws a new order from
+    its generator each epoch, an evaluation side always yields the same batches. Those of
+    vector views only (small) are built once and kept, as the loop scores the validation
+    side every epoch.
+    """
+
+    def __init__(
+        self,
+        data: TrainData,
+        positions: np.ndarray,
+        specs: Sequence[InputSpec],
+        unit: Unit,
+        batch_size: int,
+        *,
+        zscore: Mapping[str, ZScore] | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.data, self.specs, self.unit = data, list(specs), unit
+        self.positions = np.asarray(positions, dtype=np.int64)
+        self.batch_size, self.zscore = batch_size, dict(zscore or {})
+        self.rng = np.random.default_rng(seed) if shuffle else None
+        for spec in self.specs:
+            if spec.name not in data.features:
+                raise ConfigError(
+                    f"the model wants feature set {spec.name!r}, which was not loaded"
+                )
+            if unit == "dialog" and spec.view != "vector":
+                raise ConfigError(
+                    f"dialog models take vector views only; {spec.name} is {spec.view}"
+                )
+        self._groups = (
+            dialog_groups(data.dialogs, data.orders, self.positions) if unit == "dialog" else []
+        )
+        self._kept: list[Batch] | None = None
+        self._seq_len = {
+            s.name: data.features[s.name].lengths_np[self.positions]
+            for s in self.specs
+            if s.view == "sequence"
+        }
+
+    def __len__(self) -> int:
+        return -(-self._units() // self.batch_size)
+
+    @property
+    def rows(self) -> int:
+        """The most utterances (or dialogs) one batch of this side holds."""
+        return min(self.batch_size, self._units())
+
+    def _units(self) -> int:
+        return len(self._groups) if self.unit == "dialog" else len(self.positions)
+
+    def __iter__(self) -> Iterator[Batch]:
+        if self._kept is not None:
+            return iter(self._kept)
+        epoch = (self.build(plan) for plan in self.plans())
+        if self.rng is None and all(s.view == "vector" for s in self.specs):
+            self._kept = list(epoch)
+            return iter(self._kept)
+        return epoch
+
+    def plans(self) -> list[StepPlan]:
+        """One epoch's batches as positions (on the host); a training side draws a new
+        order each call."""
+        if self.unit == "dialog":
+            return dialog_plans(self._groups, self.batch_size, self.rng)
+        return utterance_plans(self.positions, self._seq_len, self.batch_size, self.rng)
+
+    def build(self, plan: StepPlan) -> Batch:
+        """The batch of one step's plan, on the device."""
+        pos = torch.from_numpy(plan.positions).to(self.data.device)
+        norms = {name: (z.mean, z.std) for name, z in self.zscore.items()}
+        return gather(self.data, self.specs, self.unit, pos, plan.lengths, norms)
+
+
+Norm = tuple[torch.Tensor, torch.Tensor]  # z-score mean, std: [D], or [K, D] one per member
+
+
+def gather(
+    data: TrainData,
+    specs: Sequence[InputSpec],
+    unit: Unit,
+    pos: torch.Tensor,
+    lengths: Mapping[str, int],
+    norms: Mapping[str, Norm],
+) -> Batch:
+    """The batch of positions `pos` (on the device; [B], [B, U] or, stacked, [K, B] or
+    [K, B, U]; -1: padding). `lengths`: each sequence view's padded length; `norms`: the
+    z-scores of the z-scored sets (leading with K when stacked). Padding is zeros, masks
+    False, labels -100, index -1."""
+    valid = pos >= 0
+    safe = pos.clamp_min(0)
+    x: dict[str, torch.Tensor] = {}
+    mask: dict[str, torch.Tensor] = {}
+    for spec in specs:
+        table, norm = data.features[spec.name], norms.get(spec.name)
+        if spec.view == "vector":
+            vectors = table.vectors()  # [n, D]
+            rows = vectors.index_select(0, safe.flatten()).view(*safe.shape, vectors.shape[1])
+            x[spec.name] = _normed(rows, norm).masked_fill_(~valid.unsqueeze(-1), 0.0)
+            continue
+        steps = torch.arange(lengths[spec.name], device=pos.device)  # [T]
+        seq_mask = steps < torch.where(valid, table.lengths[safe], 0).unsqueeze(-1)  # [.., T]
+        rows = torch.where(seq_mask, table.starts[safe].unsqueeze(-1) + steps, 0)  # [.., T]
+        seq = _normed(table.flat[rows].float(), norm)  # [..., T, D]
+        x[spec.name], mask[spec.name] = seq * seq_mask.unsqueeze(-1), seq_mask
+    return Batch(
+        x=x,
+        mask=mask,
+        labels=torch.where(valid, data.labels_t[safe], -100),
+        index=torch.where(valid, data.manifest_rows_t[safe], -1),
+        utt_mask=valid if unit == "dialog" else None,
+    )
+
+
+def _normed(x: torch.Tensor, norm: Norm | None) -> torch.Tensor:
+    """`x` [..., D] z-scored, as `ZScore`: (x - mean) / std, member k's in slot k."""
+    if norm is None:
+        return x
+    mean, std = norm
+    shape = (*mean.shape[:-1], *[1] * (x.dim() - mean.dim()), mean.shape[-1])
+    return (x - mean.view(shape)) / std.view(shape)

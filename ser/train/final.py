@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ser.train.batch import InputSpec, Unit
 from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
-from ser.train.data import Batches, TrainData, fit_zscore
-from ser.train.ensemble import Ensemble
-from ser.train.loop import LoopConfig, Member, select
+from ser.train.data import Batches, fit_zscore
+from ser.train.group import Prepared, cuda_devices, fit
+from ser.train.loop import LoopConfig, Member
+from ser.train.models import build_model
+from ser.train.progress import Progress
 
 
 def final_epochs(record: dict[str, Any]) -> int:
@@ -26,25 +27,15 @@ def final_epochs(record: dict[str, Any]) -> int:
     return max(1, round(float(np.median(best)))) if best else 1
 
 
-def train_final(
-    config: Any,  # TrainConfig
-    plan: Any,  # Plan
-    record: dict[str, Any],
-    data: TrainData,
-    unit: Unit,
-    specs: list[InputSpec],
-    progress: Any,  # Progress
-) -> None:
-    """Train on all of `data` and save checkpoint "final" (skipped if it exists)."""
-    from ser.train.models import build_model
-
+def train_final(run: Prepared, progress: Progress) -> None:
+    """Train on all of the run's data and save checkpoint "final" (kept if it exists)."""
+    config, plan, data, specs, unit = run.config, run.plan, run.data, run.specs, run.unit
     if has_checkpoint(plan.run_dir, FINAL):
         progress.message("--final: checkpoint final exists, kept")
         return
-    epochs, seed = final_epochs(record), plan.seeds[0]
+    epochs, seed = final_epochs(run.record), plan.seeds[0]
     progress.message(f"--final: training on all {len(data)} utterances for {epochs} epochs")
-    model = build_model(config.model, list(specs), len(data.classes), seed=seed)
-    model = model.to(plan.device)
+    model = build_model(config.model, list(specs), len(data.classes), seed=seed).to(plan.device)
     everything = np.arange(len(data))
     zscore = fit_zscore(data, everything)
     batches = Batches(
@@ -54,25 +45,15 @@ def train_final(
     loop = LoopConfig(
         epochs=epochs, lr=plan.lr, weight_decay=plan.weight_decay, precision=plan.precision
     )
-    # No validation side: the loop trains the fixed epochs and keeps the last.
+    # No validation side: the loop trains the fixed epochs and keeps the last. Every stage
+    # (Zhou et al.'s branches alone first, as the folds trained) goes on with one order.
     member = Member(batches, nothing, nothing, loop, zscore=zscore)
-    planned = model.stages()  # Zhou et al.'s branches alone first, as the folds trained
-    with torch.random.fork_rng(
-        devices=[plan.device.index or 0] if plan.device.type == "cuda" else []
-    ):
+    with torch.random.fork_rng(devices=cuda_devices(plan.device)):
         torch.manual_seed(seed)
-        for n, (name, stage) in enumerate(planned, 1):
-            progress.stage(n, len(planned) + 1, f"{name} alone")
-            ensemble = Ensemble([stage])
-            select(ensemble, [member], data.classes, progress.epoch, progress.step)
-            ensemble.write_back([stage])
-        if planned:
-            progress.stage(len(planned) + 1, len(planned) + 1, "the whole model")
-        ensemble = Ensemble([model])
-        select(ensemble, [member], data.classes, progress.epoch, progress.step)
+        ensemble, *_ = fit([model], lambda: [member], data.classes, progress)
     save_fold_checkpoint(
         plan.run_dir, FINAL, ensemble.member_state(0), store=config.store, config=config.model,
         classes=data.classes, specs=specs, unit=unit, precision=plan.precision,
         zscore=zscore, extra={"seed": seed, "fold": FINAL, "epochs": epochs},
     )  # fmt: skip
-    record["final"] = {"epochs": epochs, "seed": seed, "utterances": len(data)}
+    run.record["final"] = {"epochs": epochs, "seed": seed, "utterances": len(data)}

@@ -17,24 +17,39 @@ one-member group draws; in a stack it is the same model drawing other numbers.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ser.train.batch import Unit
+from ser.train.batch import InputSpec, Unit
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
-from ser.train.data import Batches, fit_zscore
+from ser.train.data import Batches, TrainData, fit_zscore
 from ser.train.ensemble import Ensemble
 from ser.train.loop import FitResult, LoopConfig, Member, Selection, select, test
+from ser.train.models import build_model
+from ser.train.plan import Plan, TrainConfig
+from ser.train.progress import Progress
 from ser.train.protocols import Fold
 
-if TYPE_CHECKING:
-    from ser.train.plan import Plan, TrainConfig
-    from ser.train.run import Prepared, Progress
+
+@dataclass
+class Prepared:
+    """A run ready to train (`ser.train.run`): its plan, record and data, and the (seed,
+    fold) jobs its record does not hold yet."""
+
+    config: TrainConfig
+    plan: Plan
+    record: dict[str, Any]
+    data: TrainData
+    unit: Unit
+    specs: list[InputSpec]
+    todo: list[tuple[int, int, Fold]]  # (seed, fold index, fold)
+    started: float = field(default_factory=time.perf_counter)
 
 
 @dataclass(frozen=True)
@@ -106,8 +121,6 @@ def describe(group: Sequence[Job]) -> str:
 
 def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
     """Train the jobs of `group` as the members of one ensemble (module docstring)."""
-    from ser.train.models import build_model
-
     first = group[0].run
     classes = first.data.classes
     modules = [
@@ -115,16 +128,19 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
         for job in group
     ]
     modules = [m.to(first.plan.device) for m in modules]
-    with torch.random.fork_rng(devices=_cuda(first.plan.device)):
+    with torch.random.fork_rng(devices=cuda_devices(first.plan.device)):
         torch.manual_seed(group[0].stream)
         zscores = [fit_zscore(job.run.data, job.fold.train) for job in group]
-        stages = _stages(modules, group, zscores, classes, progress)
-        members = [_member(job, z) for job, z in zip(group, zscores, strict=True)]  # orders anew
-        ensemble = Ensemble(modules)
-        chosen = select(ensemble, members, classes, progress.epoch, progress.step)
-        tested = test(ensemble, members, classes, progress.step)
+
+        # Each stage shuffles from the members' seeds anew: a member stopped early trains
+        # on unrecorded in a stack, and must not leave the next stage another batch order.
+        def members() -> list[Member]:
+            return [_member(job, z) for job, z in zip(group, zscores, strict=True)]
+
+        ensemble, last, chosen, stages = fit(modules, members, classes, progress)
+        tested = test(ensemble, last, classes, progress.step)
     results = []
-    for k, (job, member, c, t) in enumerate(zip(group, members, chosen, tested, strict=True)):
+    for k, (job, member, c, t) in enumerate(zip(group, last, chosen, tested, strict=True)):
         earlier = {name: stage[k] for name, stage in stages.items()}
         result = FitResult(
             c.best_epoch, c.curves, t, c.seconds + sum(s.seconds for s in earlier.values()),
@@ -135,33 +151,32 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
     return results
 
 
-def _stages(
+def fit(
     modules: Sequence[nn.Module],
-    group: Sequence[Job],
-    zscores: Sequence[dict[str, Any]],
+    members: Callable[[], list[Member]],
     classes: Sequence[str],
     progress: Progress,
-) -> dict[str, list[Selection]]:
+) -> tuple[Ensemble, list[Member], list[Selection], dict[str, list[Selection]]]:
     """The family's earlier stages (e.g. Zhou et al.'s branches, each alone first), each
-    trained with selection and written back into the members' modules. Each stage
-    shuffles from the members' seeds anew: a member stopped early trains on unrecorded
-    in a stack, and must not leave the next stage another batch order than alone."""
+    trained with selection and written back into the modules, then the whole model.
+    `members()` gives the members' sides for each stage. Returns the whole model's
+    ensemble, its members and selections, and each earlier stage's selections."""
     planned = [m.stages() for m in modules]  # type: ignore[operator]
     total = len(planned[0]) + 1
-    out = {}
+    stages = {}
     for n, (name, _) in enumerate(planned[0], 1):
         progress.stage(n, total, f"{name} alone")
         stage_modules = [p[n - 1][1] for p in planned]
-        members = [_member(job, z) for job, z in zip(group, zscores, strict=True)]
         ensemble = Ensemble(stage_modules)
-        out[name] = select(ensemble, members, classes, progress.epoch, progress.step)
+        stages[name] = select(ensemble, members(), classes, progress.epoch, progress.step)
         ensemble.write_back(stage_modules)
     if planned[0]:
         progress.stage(total, total, "the whole model")
-    return out
+    last, ensemble = members(), Ensemble(modules)
+    return ensemble, last, select(ensemble, last, classes, progress.epoch, progress.step), stages
 
 
-def _cuda(device: torch.device) -> list[int]:
+def cuda_devices(device: torch.device) -> list[int]:
     """The CUDA device whose generator `fork_rng` must restore too (none on the CPU)."""
     return [device.index or 0] if device.type == "cuda" else []
 
@@ -215,6 +230,6 @@ def _eval_size(unit: Unit, size: int, positions: np.ndarray) -> int:
 
 
 __all__ = [
-    "Job", "default_at_once", "describe", "group_key", "loop_config", "make_groups", "run_key",
-    "train_group",
+    "Job", "Prepared", "default_at_once", "describe", "fit", "group_key", "loop_config",
+    "make_groups", "run_key", "train_group",
 ]  # fmt: skip

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,11 +27,12 @@ from ser.corpus.labels import get_label_set
 from ser.errors import ConfigError, StoreError
 from ser.runtime.thread_watch import watch_for
 from ser.runtime.threads import ThreadChoice, set_torch_threads
-from ser.train.batch import InputSpec, Unit
+from ser.train.batch import Unit
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
-from ser.train.group import Job, default_at_once, describe, make_groups, train_group
+from ser.train.final import train_final
+from ser.train.group import Job, Prepared, default_at_once, describe, make_groups, train_group
 from ser.train.models.config import FeatureInfo, plan_inputs
 from ser.train.plan import DEVICES, VALIDATION, Plan, TrainConfig, config_record, make_plan
 from ser.train.progress import Progress, Watched
@@ -51,21 +51,6 @@ __all__ = [
     "DEVICES", "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan",
     "train", "train_many",
 ]  # fmt: skip
-
-
-@dataclass
-class Prepared:
-    """A run ready to train: its plan, record and data, and the (seed, fold) jobs its
-    record does not hold yet."""
-
-    config: TrainConfig
-    plan: Plan
-    record: dict[str, Any]
-    data: TrainData
-    unit: Unit
-    specs: list[InputSpec]
-    todo: list[tuple[int, int, Fold]]  # (seed, fold index, fold)
-    started: float = field(default_factory=time.perf_counter)
 
 
 def train(config: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
@@ -126,9 +111,7 @@ def _train(
             _finish(run, complete=False)
     for run in runs:
         if run.config.final:  # one model on all sessions, for new data
-            from ser.train.final import train_final
-
-            train_final(run.config, run.plan, run.record, run.data, run.unit, run.specs, progress)
+            train_final(run, progress)
     return [_finish(run, complete=True) for run in runs]
 
 

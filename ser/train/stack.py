@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from ser.train.batch import Batch
-from ser.train.data import Batches, StepPlan
+from ser.train.batching import StepPlan
+from ser.train.data import Batches, gather
 
 
 class StackedSides:
@@ -31,13 +32,10 @@ class StackedSides:
             raise ValueError("stacked sides must come from one run's data and inputs")
         self.sides, self.data = list(sides), first.data
         self.specs, self.unit = first.specs, first.unit
-        self.device = first.data.device
-        # Vector views: one table for all members and sides (the data's pooled vectors),
-        # each member's z-score applied after the gather: the same numbers as a table
-        # normalised per member, without K copies of it (a 6373-d set at 20 members: 17
-        # GB of copies, one per side and member, then stacked).
-        self.vector_names = [s.name for s in first.specs if s.view == "vector"]
-        self.zscores = {
+        # One table per vector view for all members and sides, each member's z-score
+        # applied after the gather: a copy per member of a 6373-d set at 20 members
+        # would take 17 GB.
+        self.norms = {
             spec.name: (
                 torch.stack([side.zscore[spec.name].mean for side in sides]),
                 torch.stack([side.zscore[spec.name].std for side in sides]),
@@ -64,7 +62,7 @@ class StackedSides:
         ]
         if not arrays:
             return
-        flat = torch.from_numpy(np.concatenate([a.ravel() for a in arrays])).to(self.device)
+        flat = torch.from_numpy(np.concatenate([a.ravel() for a in arrays])).to(self.data.device)
         start = 0
         for now, array in zip(steps, arrays, strict=True):
             pos = flat[start : start + array.size].view(array.shape)  # [K, B] or [K, B, U]
@@ -75,52 +73,12 @@ class StackedSides:
     def gather(self, plans: Sequence[StepPlan | None], pos: torch.Tensor) -> Batch:
         """The stacked batch of the members' plans for one step (None: no batch), their
         positions `pos` already on the device."""
-        valid = pos >= 0
-        safe = pos.clamp_min(0)
-        x = {name: self._vector(name, safe, valid) for name in self.vector_names}
-        mask: dict[str, torch.Tensor] = {}
-        for spec in self.specs:
-            if spec.view == "sequence":
-                t_max = max(0 if p is None else p.lengths[spec.name] for p in plans)
-                x[spec.name], mask[spec.name] = self._sequence(spec.name, safe, valid, t_max)
-        data = self.data
-        return Batch(
-            x=x,
-            mask=mask,
-            labels=torch.where(valid, data.labels_t[safe], -100),
-            index=torch.where(valid, data.manifest_rows_t[safe], -1),
-            utt_mask=valid if self.unit == "dialog" else None,
-        )
-
-    def _sequence(
-        self, name: str, safe: torch.Tensor, valid: torch.Tensor, t_max: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        table = self.data.features[name]
-        steps = torch.arange(t_max, device=self.device)  # [T]
-        lengths = torch.where(valid, table.lengths[safe], 0)  # [K, B]
-        mask = steps < lengths.unsqueeze(-1)  # [K, B, T]
-        rows = torch.where(mask, table.starts[safe].unsqueeze(-1) + steps, 0)  # [K, B, T]
-        seq = table.flat[rows].float()  # [K, B, T, D]
-        if name in self.zscores:
-            mean, std = self._member_view(name, 2)
-            seq = (seq - mean) / std
-        return seq * mask.unsqueeze(-1), mask
-
-    def _vector(self, name: str, safe: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """The vectors at positions `safe` [K, B] or [K, B, U], normalised per member,
-        zero where not `valid`."""
-        table = self.data.features[name].vectors()  # [n, D]
-        x = table.index_select(0, safe.flatten()).view(*safe.shape, -1)  # [K, ..., D]
-        if name in self.zscores:
-            mean, std = self._member_view(name, safe.dim() - 1)
-            x.sub_(mean).div_(std)  # as `ZScore`: (x - mean) / std
-        return x.masked_fill_(~valid.unsqueeze(-1), 0.0)
-
-    def _member_view(self, name: str, axes: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each member's z-score mean and std, [K, 1 (x axes), D]."""
-        mean, std = self.zscores[name]
-        shape = (mean.shape[0], *[1] * axes, mean.shape[1])
-        return mean.view(shape), std.view(shape)
+        lengths = {
+            spec.name: max(0 if p is None else p.lengths[spec.name] for p in plans)
+            for spec in self.specs
+            if spec.view == "sequence"
+        }
+        return gather(self.data, self.specs, self.unit, pos, lengths, self.norms)
 
 
 def _pad_positions(positions: Sequence[np.ndarray | None]) -> np.ndarray:

@@ -14,14 +14,8 @@ from ser.cache.manifest import Manifest
 from ser.corpus.labels import get_label_set
 from ser.errors import ConfigError, StoreError
 from ser.train.batch import InputSpec
-from ser.train.data import (
-    Batches,
-    bucket_batches,
-    dialog_groups,
-    fit_zscore,
-    load_data,
-    segment_mean,
-)
+from ser.train.batching import bucket_batches, dialog_groups
+from ser.train.data import Batches, fit_zscore, load_data, segment_mean
 from ser.train.features import parse_feature_list, resolve_features
 from tests.stores import example_columns
 
@@ -229,7 +223,7 @@ def test_dialog_batches_keep_order_and_split() -> None:
     store = make_store()
     data = load_data(store, resolve_features(store, ["bert", "is13"]), get_label_set("4"))
     side = np.flatnonzero(data.sessions <= 3)
-    groups = dialog_groups(data, side)
+    groups = dialog_groups(data.dialogs, data.orders, side)
     assert len(groups) == 6
     for g in groups:
         assert len(set(data.dialogs[g])) == 1
