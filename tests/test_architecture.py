@@ -1,0 +1,179 @@
+"""The package's architecture, read from its source with `ast`: no import circles, nothing
+loose at the top of `ser/`, imports running one way through `LAYERS`, no module over
+`MAX_LINES` lines.
+
+What counts as an import: every ``import`` and ``from ... import`` statement anywhere in
+a module (under ``if TYPE_CHECKING:`` and inside functions too), resolved to the ser
+modules it names. ``from ser.pkg import x`` reads ``ser.pkg.x`` when x is a submodule
+and ``ser.pkg`` (its ``__init__``) otherwise; ``import ser.pkg.mod`` reads
+``ser.pkg.mod``. That a package's ``__init__`` runs before its submodules is not an
+edge (else every submodule would depend on its package); so a submodule that takes a
+name from its own package's ``__init__``, which imports that submodule, is a circle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SER = Path(__file__).resolve().parents[1] / "ser"
+MAX_LINES = 400
+TOP_LEVEL = {"__init__.py", "cli.py", "errors.py"}
+
+# Lowest first; a module may import its own unit and the units of lower layers, never a
+# higher layer nor another unit of its own layer (units side by side do not know each
+# other). A module's unit is the longest entry its name starts with.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("ser", "ser.errors"),  # the version and the error types
+    ("ser.runtime",),  # device, precision, threads, cluster: decided in one place
+    ("ser.corpus",),  # IEMOCAP records and label sets
+    ("ser.cache",),  # the feature store (its manifest holds corpus records)
+    ("ser.synth",),  # synthetic corpus, tiny models, made-up manifests
+    # The two stages, and what the models are built from:
+    ("ser.extract", "ser.train.nn", "ser.train.batch", "ser.train.losses", "ser.train.rmm"),
+    ("ser.train.models",),  # the papers' model families
+    ("ser.train",),  # plans, runs and executes ensembles of the models
+    ("ser.report",),  # tables and plots of run records
+    ("ser.predict", "ser.sweep"),  # checkpoints applied to new audio; grids of runs
+    ("ser.commands",),  # click, thin
+    ("ser.cli",),
+)
+
+
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for path in SER.rglob("*.py"):
+        parts = list(path.relative_to(SER.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules[".".join(parts)] = path
+    return modules
+
+
+MODULES = _modules()
+
+
+def _known(name: str) -> str | None:
+    """The ser module `name` is, or is inside (a name defined in it)."""
+    while name not in MODULES:
+        if "." not in name:
+            return None
+        name = name.rsplit(".", 1)[0]
+    return name
+
+
+def imports(module: str, source: str | None = None) -> set[str]:
+    """The ser modules `module` imports (see the module docstring); `source` stands in
+    for its file's text."""
+    path = MODULES.get(module)
+    is_package = path is not None and path.name == "__init__.py"
+    package = module if is_package else module.rsplit(".", 1)[0]
+    if source is None:
+        source = MODULES[module].read_text(encoding="utf-8")
+    found: set[str | None] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(_known(alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            found.update(_known(f"{base}.{alias.name}") for alias in node.names)
+    return {name for name in found if name is not None and name != module}
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        work = [(root, iter(sorted(graph[root])))]
+        while work:
+            node, edges = work[-1]
+            target = next(edges, None)
+            if target is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = stack[stack.index(node) :]
+                    del stack[stack.index(node) :]
+                    if len(component) > 1:
+                        found.append(sorted(component))
+            elif target not in index:
+                index[target] = low[target] = len(index)
+                stack.append(target)
+                work.append((target, iter(sorted(graph.get(target, ())))))
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+    return sorted(found)
+
+
+def unit(module: str) -> tuple[int, str] | None:
+    """(layer, unit) of a module: the longest `LAYERS` entry it is or is inside."""
+    matches = [
+        (len(entry), layer, entry)
+        for layer, entries in enumerate(LAYERS)
+        for entry in entries
+        if module == entry or (entry != "ser" and module.startswith(entry + "."))
+    ]
+    return max(matches)[1:] if matches else None
+
+
+def test_no_import_circles() -> None:
+    assert circles({module: imports(module) for module in MODULES}) == []
+
+
+def test_every_import_counts() -> None:
+    """The rules the checks rely on: hidden imports count, and so does a name taken from
+    a package's __init__ (a circle when the __init__ imports the submodule back)."""
+    source = """
+from typing import TYPE_CHECKING
+from ser.cache import Manifest, fingerprint
+from . import shards
+if TYPE_CHECKING:
+    from ser.train.run import train
+def later():
+    import ser.report.runs
+"""
+    assert imports("ser.cache.lock", source) == {
+        "ser.cache", "ser.cache.fingerprint", "ser.cache.shards", "ser.train.run",
+        "ser.report.runs",
+    }  # fmt: skip
+    graph = {"ser.a": {"ser.a.b"}, "ser.a.b": {"ser.a"}, "ser.c": {"ser.a"}}
+    assert circles(graph) == [["ser.a", "ser.a.b"]]
+
+
+def test_nothing_loose_at_the_top() -> None:
+    loose = {p.name for p in SER.glob("*.py")} - TOP_LEVEL
+    assert loose == set(), "modules at the top of ser/ belong in a folder"
+    folders = [p for p in SER.iterdir() if p.is_dir() and p.name != "__pycache__"]
+    assert [f.name for f in folders if not (f / "__init__.py").is_file()] == []
+
+
+def test_every_module_has_a_layer() -> None:
+    unplaced = [m for m in sorted(MODULES) if m != "ser" and unit(m) in (None, (0, "ser"))]
+    assert unplaced == [], "add the package to LAYERS"
+
+
+def test_imports_run_one_way() -> None:
+    wrong = []
+    for module in sorted(MODULES):
+        layer, own = unit(module) or (0, "ser")
+        for target in sorted(imports(module)):
+            target_layer, target_unit = unit(target) or (0, "ser")
+            if target_layer > layer or (target_layer == layer and target_unit != own):
+                wrong.append(f"{module} -> {target}")
+    assert wrong == []
+
+
+def test_no_module_over_max_lines() -> None:
+    long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
