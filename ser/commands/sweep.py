@@ -76,6 +76,7 @@ def sweep_command(**o: Any) -> None:
     fusion-study, zhou, all) or a TOML file. Finished cells are skipped, partial ones
     resume; `ser report OUT` renders the tables next to the papers' numbers."""
     from ser.runtime.cluster import dask_client
+    from ser.runtime.threads import worker_threads
     from ser.sweep.cells import resolve_cells
     from ser.sweep.estimate import estimate_sweep
     from ser.sweep.runner import run_sweep, write_manifest
@@ -91,7 +92,10 @@ def sweep_command(**o: Any) -> None:
     write_manifest(spec, cells, o["out"])
     err = Console(stderr=True)
     err.print(f"{_counts(cells, plan)}; {_total(plan)}", highlight=False, soft_wrap=True)
-    threads = o["threads"] or _threads_per_task(o["workers"])
+    threads = o["threads"]  # in-process without it each cell chooses as `ser train` does
+    if o["workers"] is not None or o["scheduler"] is not None:
+        per_task = worker_threads(threads, workers=o["workers"], scheduler=o["scheduler"])
+        threads = per_task.count or None  # 0 under --scheduler: the workers' own
     display = _Display(err, plan, live=sys.stderr.isatty() and not o["as_json"])
     with display, dask_client(o["workers"], o["scheduler"]) as client:
         outcomes = run_sweep(cells, o["out"], client, display.update, threads,
@@ -104,16 +108,6 @@ def sweep_command(**o: Any) -> None:
         click.echo(f"{_line(summary)}; `ser report {o['out']}` renders the tables")
     if summary["failed"] or summary["busy"]:
         sys.exit(1)
-
-
-def _threads_per_task(workers: int | None) -> int | None:
-    """Each worker's share of this process's CPU budget (`ser.runtime.threads`); None in-process:
-    each task then chooses as `ser train` does."""
-    from ser.runtime.threads import cpu_budget, default_threads
-
-    if workers is None:
-        return None
-    return default_threads(cpu_budget(workers=max(workers, 1))).count
 
 
 class _Display:

@@ -56,7 +56,7 @@ from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
 from ser.runtime.device import pick_device
 from ser.runtime.thread_watch import ThreadWatch, watch_for
-from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
+from ser.runtime.threads import ThreadChoice, cpu_budget, run_threads, set_torch_threads
 
 if TYPE_CHECKING:
     from ser.extract.asr_text import AsrPass
@@ -151,7 +151,8 @@ def _run_passes(
     audio_paths = [root.resolve() / w if w else None for w in wavs]
     durations: list[float] = []
     texts: list[str | None] = [str(t) for t in store.manifest.column("transcript")]
-    threads = _threads(config)  # before the recogniser runs: it is torch work too
+    # Before the recogniser runs: it is torch work too.
+    threads = run_threads(config.threads, workers=config.workers, scheduler=config.scheduler)
     if asr is not None:
         if asr.pending:
             durations = audio_seconds(audio_paths)

@@ -95,8 +95,10 @@ __all__ = [
     "following_load",
     "idle_cores",
     "parse_threads",
+    "run_threads",
     "set_torch_threads",
     "tick_deltas",
+    "worker_threads",
 ]
 
 
@@ -385,3 +387,28 @@ def set_torch_threads(
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(choice.count)
     return choice
+
+
+def worker_threads(
+    threads: Threads, *, workers: int | None, scheduler: str | None = None
+) -> ThreadChoice:
+    """Torch threads for each task on dask workers: `threads` when a count; with
+    `--workers N` each local worker's share, cores // N (the workers are the only
+    competitors they know of, so no core is left free); under `--scheduler` 0: the
+    workers keep their own setting (a dask nanny sets OMP_NUM_THREADS=1)."""
+    if isinstance(threads, int):
+        return ThreadChoice(threads, f"--threads {threads} per worker")
+    if scheduler is not None:
+        return ThreadChoice(0, "--scheduler")
+    budget = cpu_budget(workers=workers or 1)
+    return ThreadChoice(budget.cores, f"per worker: {budget.describe()}")
+
+
+def run_threads(
+    threads: Threads, *, workers: int | None = None, scheduler: str | None = None
+) -> ThreadChoice:
+    """The threads of a run: set in this process (`set_torch_threads`), or, with dask
+    workers (`--workers N`, `--scheduler`), each task's (`worker_threads`)."""
+    if workers is None and scheduler is None:
+        return set_torch_threads(threads=threads)
+    return worker_threads(threads, workers=workers, scheduler=scheduler)

@@ -274,7 +274,7 @@ def test_a_thread_change_during_a_following_extraction_is_said(
             return Change(1, 2, 1.0) if len(checks) == 2 else None
 
     monkeypatch.setattr("ser.runtime.thread_watch.ThreadWatch", Rival)
-    monkeypatch.setattr("ser.extract.run.set_torch_threads", lambda threads=None: ThreadChoice(
+    monkeypatch.setattr("ser.runtime.threads.set_torch_threads", lambda threads=None: ThreadChoice(
         2, "test", 2 if threads == "follow" else None))  # fmt: skip
     root, _ = synthetic_corpus
     config = ExtractConfig(features=("logmel",), device="cpu", batch_seconds=20.0, threads="follow")

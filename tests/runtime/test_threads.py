@@ -18,6 +18,7 @@ from ser.runtime.threads import (
     cgroup_cpus,
     cpu_budget,
     default_threads,
+    run_threads,
     set_torch_threads,
 )
 
@@ -214,20 +215,18 @@ def test_train_records_the_thread_count(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert given["threads"] == {"count": 2, "source": "--threads 2", "follows_load": False}
 
 
-def test_extract_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ser.extract.run import ExtractConfig, _threads
-
+def test_dask_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     _affinity(monkeypatch, 8)
     monkeypatch.setattr(threads_module, "cgroup_cpus", lambda **_: None)
-    per_worker = _threads(ExtractConfig(workers=3))
+    per_worker = run_threads(None, workers=3)
     assert per_worker.record() == {
         "count": 2,
         "source": "per worker: affinity 8 cores, cgroup none, 3 workers",
         "follows_load": False,
     }
-    assert _threads(ExtractConfig(workers=3, threads=4)).count == 4
-    assert _threads(ExtractConfig(scheduler="tcp://x:8786")).count == 0  # the workers' own
-    assert _threads(ExtractConfig(threads=2)).count == 2 == torch.get_num_threads()
+    assert run_threads(4, workers=3).count == 4
+    assert run_threads(None, scheduler="tcp://x:8786").count == 0  # the workers' own
+    assert run_threads(2).count == 2 == torch.get_num_threads()
 
 
 def test_the_command_sets_brief_waits_before_torch_loads() -> None:
