@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from transformers import (
@@ -39,6 +39,7 @@ MAX_TOKENS = 64
 # Subword pieces so that any lower-case word tokenizes without [UNK].
 _PIECES = [*"abcdefghijklmnopqrstuvwxyz0123456789", "s", "ed", "ing", "ly", "er"]
 _PUNCTUATION = list(".,?!'-:;\"")
+_MPNET_SPECIALS = ["<s>", "<pad>", "</s>", "[UNK]", "<mask>"]
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,8 @@ def build_tiny_models(
     words = wordpiece_vocab(vocabulary)
     return TinyModels(
         hubert=save_tiny_hubert(out / "tiny-hubert", seed=seed),
-        mpnet=_save_tiny_mpnet(out / "tiny-mpnet", words, seed=seed),
-        bert=_save_tiny_bert(out / "tiny-bert", words, seed=seed),
+        mpnet=_save_tiny_text("mpnet", out / "tiny-mpnet", words, seed),
+        bert=_save_tiny_text("bert", out / "tiny-bert", words, seed),
         whisper=save_tiny_whisper(out / "tiny-whisper", vocabulary, seed=seed),
     )
 
@@ -81,24 +82,14 @@ def save_tiny_hubert(
     frames at 16 kHz). "group" norm (like hubert-base) is the padding-sensitive case;
     "layer" gets the pre-LN encoder that layer-norm models (hubert-large, WavLM) use."""
     config = HubertConfig(
-        hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * HIDDEN,
-        conv_dim=(16, 16, 16),
-        conv_kernel=(10, 8, 8),
+        hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=2 * HIDDEN, conv_dim=(16, 16, 16), conv_kernel=(10, 8, 8),
         conv_stride=(5, 8, 8),  # 5 * 8 * 8 = 320 samples per frame
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-        feat_extract_norm=feat_extract_norm,
-        do_stable_layer_norm=feat_extract_norm == "layer",
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+        feat_extract_norm=feat_extract_norm, do_stable_layer_norm=feat_extract_norm == "layer",
         vocab_size=8,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = HubertModel(config).eval()
-    folder = Path(folder)
-    model.save_pretrained(folder)
+    )  # fmt: skip
+    folder = _save(HubertModel, config, seed, Path(folder))
     Wav2Vec2FeatureExtractor(
         feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True
     ).save_pretrained(folder)
@@ -107,16 +98,9 @@ def save_tiny_hubert(
 
 #: Whisper's special tokens that `generate` looks up by name.
 _WHISPER_SPECIALS = (
-    "<|endoftext|>",
-    "<|startoftranscript|>",
-    "<|en|>",
-    "<|transcribe|>",
-    "<|translate|>",
-    "<|startoflm|>",
-    "<|startofprev|>",
-    "<|nocaptions|>",
-    "<|notimestamps|>",
-)
+    "<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|translate|>",
+    "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>",
+)  # fmt: skip
 
 
 def save_tiny_whisper(
@@ -138,10 +122,7 @@ def save_tiny_whisper(
         encoder_ffn_dim=2 * HIDDEN, decoder_ffn_dim=2 * HIDDEN, max_target_positions=MAX_TOKENS,
         pad_token_id=end, bos_token_id=end, eos_token_id=end, decoder_start_token_id=start,
     )  # fmt: skip
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = WhisperForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
+    generation = GenerationConfig(
         decoder_start_token_id=start, eos_token_id=end, pad_token_id=end,
         no_timestamps_token_id=vocab["<|notimestamps|>"], is_multilingual=True,
         lang_to_id={"<|en|>": vocab["<|en|>"]},
@@ -152,13 +133,9 @@ def save_tiny_whisper(
         suppress_tokens=[vocab[t] for t in _WHISPER_SPECIALS[1:]],
         begin_suppress_tokens=[end, *range(len(ByteLevel.alphabet()))], max_length=MAX_TOKENS,
     )  # fmt: skip
-    folder = Path(folder)
-    model.save_pretrained(folder)
-    processor = WhisperProcessor(
-        feature_extractor=WhisperFeatureExtractor(feature_size=80),
-        tokenizer=WhisperTokenizer(vocab=vocab, merges=[]),
-    )
-    processor.save_pretrained(folder)
+    folder = _save(WhisperForConditionalGeneration, config, seed, Path(folder), generation)
+    tokenizer = WhisperTokenizer(vocab=vocab, merges=[])
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(folder)
     return folder
 
 
@@ -173,48 +150,39 @@ def wordpiece_vocab(vocabulary: Iterable[str]) -> list[str]:
     return sorted(tokens)
 
 
-def _save_tiny_bert(folder: Path, words: list[str], seed: int) -> Path:
+def _save_tiny_text(
+    kind: Literal["bert", "mpnet"], folder: Path, words: list[str], seed: int
+) -> Path:
+    """BERT, or MPNet with its own specials (its unknown token keeps BERT's spelling)."""
+    bert = kind == "bert"
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab = {token: i for i, token in enumerate(specials + words)}
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * HIDDEN,
-        max_position_embeddings=MAX_TOKENS,
-        pad_token_id=vocab["[PAD]"],
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = BertModel(config, add_pooling_layer=False).eval()
-    model.save_pretrained(folder)
-    BertTokenizer(vocab=vocab, model_max_length=MAX_TOKENS).save_pretrained(folder)
+    vocab = {t: i for i, t in enumerate([*(specials if bert else _MPNET_SPECIALS), *words])}
+    pad = vocab["[PAD]" if bert else "<pad>"]
+    sizes: dict[str, Any] = dict(
+        vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=2 * HIDDEN, pad_token_id=pad,
+    )  # fmt: skip
+    if bert:
+        config: BertConfig | MPNetConfig = BertConfig(**sizes, max_position_embeddings=MAX_TOKENS)
+    else:  # positions start after the padding index, as in RoBERTa
+        ends: dict[str, Any] = {"bos_token_id": vocab["<s>"], "eos_token_id": vocab["</s>"]}
+        config = MPNetConfig(**sizes, **ends, max_position_embeddings=MAX_TOKENS + pad + 1)
+    _save(BertModel if bert else MPNetModel, config, seed, folder, add_pooling_layer=False)
+    tokenizer = BertTokenizer if bert else MPNetTokenizer
+    tokenizer(vocab=vocab, model_max_length=MAX_TOKENS).save_pretrained(folder)
     return folder
 
 
-def _save_tiny_mpnet(folder: Path, words: list[str], seed: int) -> Path:
-    # MPNet's own specials; its unknown token keeps the BERT spelling.
-    specials = ["<s>", "<pad>", "</s>", "[UNK]", "<mask>"]
-    vocab = {token: i for i, token in enumerate(specials + words)}
-    pad = vocab["<pad>"]
-    config = MPNetConfig(
-        vocab_size=len(vocab),
-        hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * HIDDEN,
-        # Positions start after the padding index, as in RoBERTa.
-        max_position_embeddings=MAX_TOKENS + pad + 1,
-        pad_token_id=pad,
-        bos_token_id=vocab["<s>"],
-        eos_token_id=vocab["</s>"],
-    )
+def _save(
+    model_class: Any, config: Any, seed: int, folder: Path, generation: Any = None, **kwargs: Any
+) -> Path:
+    """Random weights drawn from `seed` without moving the global generator; saved."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = MPNetModel(config, add_pooling_layer=False).eval()
+        model = model_class(config, **kwargs).eval()
+    if generation is not None:
+        model.generation_config = generation
     model.save_pretrained(folder)
-    MPNetTokenizer(vocab=vocab, model_max_length=MAX_TOKENS).save_pretrained(folder)
     return folder
 
 
@@ -228,7 +196,5 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python -m ser.synth.tiny OUT_DIR")
     models = build_tiny_models(sys.argv[1])
-    print(
-        f"tiny models: hubert={models.hubert} mpnet={models.mpnet} bert={models.bert} "
-        f"whisper={models.whisper}"
-    )
+    print(f"tiny models: hubert={models.hubert} mpnet={models.mpnet} bert={models.bert} "
+          f"whisper={models.whisper}")  # fmt: skip
