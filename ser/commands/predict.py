@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ser.predict.run import PredictConfig, PredictResult, predict
+from ser.runtime.device import DEVICE_HELP
 from ser.runtime.threads import set_torch_threads
 
 
@@ -48,7 +49,9 @@ from ser.runtime.threads import set_torch_threads
     show_default=True,
     help="'folds': mean over every (seed, fold) checkpoint; 'final' or one key.",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]", help=DEVICE_HELP
+)
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Inputs per batch.")
 @click.option(
     "--threads",

@@ -57,7 +57,7 @@ class TrainConfig:
     seed: int = option(0, "The first seed.")
     seeds: int | None = option(None, "Repeats with seeds seed, seed+1, ...")
     patience: int | None = option(None, "Early stopping patience (off by default).")
-    device: str = option("auto", f"Training device. {DEVICE_HELP}")
+    device: str = option("auto", f"Training device. {DEVICE_HELP}", metavar="auto|cpu|cuda[:N]")
     precision: str = option(
         "auto",
         f"{auto_help('train')} bf16 autocast on a CPU is ~20% faster but scored ~0.5 UA "

@@ -69,6 +69,16 @@ def test_autocast_takes_a_resolved_precision() -> None:
         autocast(CPU, "auto")
 
 
+@pytest.mark.parametrize(("command", "stage"), [("train", "train")])
+def test_the_help_states_what_auto_means(command: str, stage: str) -> None:
+    from click.testing import CliRunner
+
+    from ser.cli import main
+
+    shown = CliRunner().invoke(main, [command, "--help"]).output
+    assert auto_help(stage) in " ".join(shown.split())  # as the table says, unwrapped
+
+
 def test_doctests() -> None:
     import doctest
 
