@@ -12,6 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from ser.commands.options import classes_option
 from ser.corpus.labels import LABEL_SETS
 from ser.corpus.reader import read_corpus, summarize
 from ser.errors import ConfigError
@@ -27,13 +28,7 @@ def corpus() -> None:
 
 @corpus.command("summary")
 @click.argument("root", type=click.Path(path_type=Path))
-@click.option(
-    "--classes",
-    type=click.Choice(list(LABEL_SETS)),
-    default="all",
-    show_default=True,
-    help="Class set: 4 (exc merged into hap), 5 (+fru), 6, or all codes.",
-)
+@classes_option("Class set: 4 (exc merged into hap), 5 (+fru), 6, or all codes.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 def summary(root: Path, classes: str, as_json: bool) -> None:
     """Counts per session and class, speakers, hours, and the problems found in ROOT.
@@ -76,21 +71,15 @@ def _print_summary(root: Path, classes: str, result: dict[str, Any]) -> None:
 
 @click.command("demo-corpus")
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option(
-    "--dialogs-per-session",
-    type=click.IntRange(1, 30),
-    default=SynthConfig.dialogs_per_session,
-    show_default=True,
-    help="Dialogs in each of the 5 sessions (24-40 utterances each).",
-)
+@click.option("--dialogs-per-session", type=click.IntRange(1, 30), show_default=True,
+              default=SynthConfig.dialogs_per_session,
+              help="Dialogs in each of the 5 sessions (24-40 utterances each).")  # fmt: skip
 @click.option("--seed", type=int, default=SynthConfig.seed, show_default=True)
-@click.option(
-    "--from-metadata",
-    "metadata",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Write exactly the utterances of this CSV (utt_id, dialog, session, "
-    "speaker_gender, kind, order, start, end, label[, text]) instead, to check structure.",
-)
+@click.option("--from-metadata", "metadata",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Write exactly the utterances of this CSV (utt_id, dialog, session, "
+              "speaker_gender, kind, order, start, end, label[, text]) instead, to check "
+              "structure.")  # fmt: skip
 @click.pass_context
 def demo_corpus(
     ctx: click.Context, out: Path, dialogs_per_session: int, seed: int, metadata: Path | None
@@ -112,13 +101,11 @@ def demo_corpus(
 
 
 def _report(truth: SynthTruth, seconds: float) -> None:
-    utterances = truth.utterances
-    hours = sum(u.duration for u in utterances) / 3600
-    dialogs = len({u.dialog for u in utterances})
-    speakers = len({u.speaker for u in utterances})
+    utts = truth.utterances
+    hours = sum(u.duration for u in utts) / 3600
     click.echo(
-        f"wrote {len(utterances)} utterances ({hours:.2f} h) in {dialogs} dialogs of "
-        f"{speakers} speakers to {truth.root} in {seconds:.1f} s"
+        f"wrote {len(utts)} utterances ({hours:.2f} h) in {len({u.dialog for u in utts})} "
+        f"dialogs of {len({u.speaker for u in utts})} speakers to {truth.root} in {seconds:.1f} s"
     )
 
 

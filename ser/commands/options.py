@@ -1,11 +1,13 @@
-"""Click parameter types shared by several commands."""
+"""Click parameter types and options shared by several commands."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
 
+from ser.corpus.labels import LABEL_SETS
 from ser.errors import ConfigError
 from ser.runtime.threads import FOLLOW, parse_threads
 
@@ -31,3 +33,9 @@ THREADS_HELP = (
     "load (faster beside other jobs, but results then depend on that load, and the record "
     "says so)."
 )
+
+
+def classes_option(help: str) -> Callable[[Any], Any]:
+    """`--classes`: a label set's name, all codes by default."""
+    choice = click.Choice(list(LABEL_SETS))
+    return click.option("--classes", type=choice, default="all", show_default=True, help=help)

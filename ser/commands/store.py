@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ser.corpus.labels import LABEL_SETS
+from ser.commands.options import classes_option
 from ser.runtime.units import human_bytes
 
 STORE_PATH = click.Path(path_type=Path)
@@ -83,17 +83,8 @@ def _print_info(fs: Any, infos: list[Any]) -> None:
     table.add_column("failures", justify="right")
     for i in infos:
         state = "complete" if i.complete else f"incomplete ({i.staged_shards} shards staged)"
-        table.add_row(
-            i.name,
-            i.level,
-            str(i.rows),
-            str(i.dim),
-            i.dtype,
-            human_bytes(i.bytes),
-            i.fingerprint[:12],
-            state,
-            str(i.failures),
-        )
+        sizes = (str(i.rows), str(i.dim), i.dtype, human_bytes(i.bytes))
+        table.add_row(i.name, i.level, *sizes, i.fingerprint[:12], state, str(i.failures))
     console = Console(width=max(120, Console().width))
     console.print(table if infos else f"{fs.path}: {len(fs.manifest)} utterances, no features")
 
@@ -114,13 +105,8 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
     report = fs.verify_report(checksums=as_json)
     if as_json:
         sets = {name: {"checksum": digest} for name, digest in report.checksums.items()}
-        out = {
-            "path": str(fs.path),
-            "healthy": report.healthy,
-            "problems": report.problems,
-            "feature_sets": sets,
-        }
-        click.echo(json.dumps(out, indent=2))
+        out = {"path": str(fs.path), "healthy": report.healthy, "problems": report.problems}
+        click.echo(json.dumps({**out, "feature_sets": sets}, indent=2))
     elif report.healthy:
         click.echo(f"ok: {fs.path}: {len(report.checksums)} feature sets, all healthy")
     else:
@@ -134,13 +120,7 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
 @store.command("init")
 @click.argument("path", type=STORE_PATH)
 @click.argument("corpus_root", type=click.Path(path_type=Path))
-@click.option(
-    "--classes",
-    type=click.Choice(list(LABEL_SETS)),
-    default="all",
-    show_default=True,
-    help="Class set whose utterances the manifest holds.",
-)
+@classes_option("Class set whose utterances the manifest holds.")
 def init(path: Path, corpus_root: Path, classes: str) -> None:
     """Create a store at PATH holding only the manifest of CORPUS_ROOT."""
     from ser.cache import FeatureStore, Manifest
@@ -165,12 +145,9 @@ def init(path: Path, corpus_root: Path, classes: str) -> None:
 @click.option("--name", required=True, help="Feature set name, e.g. wav2vec2-large.L12.")
 @click.option("--modality", type=click.Choice(["audio", "text"]), required=True)
 @click.option("--level", type=click.Choice(["frame", "token", "utterance"]), required=True)
-@click.option(
-    "--dtype",
-    type=click.Choice(["float16", "float32"]),
-    default=None,
-    help="Stored dtype [default: float16 if the file's arrays are, else float32].",
-)
+@click.option("--dtype", type=click.Choice(["float16", "float32"]), default=None,
+              help="Stored dtype [default: float16 if the file's arrays are, else "
+              "float32].")  # fmt: skip
 @click.option("--overwrite", is_flag=True, help="Replace a set of that name from other data.")
 def import_(
     path: Path, npz: Path, name: str, modality: str, level: str, dtype: str | None, overwrite: bool
@@ -186,10 +163,9 @@ def import_(
         return
     click.echo(f"imported {result.imported} utterances into {name} ({path})")
     if result.missing:
-        click.echo(
-            f"{len(result.missing)} manifest utterances are not in {npz.name}; recorded as "
-            f"failures (e.g. {', '.join(result.missing[:3])})"
-        )
+        some = ", ".join(result.missing[:3])
+        click.echo(f"{len(result.missing)} manifest utterances are not in {npz.name}; recorded as "
+                   f"failures (e.g. {some})")  # fmt: skip
     for utt_id, reason in result.rejected[:5]:
         click.echo(f"failed: {utt_id}: {reason}")
 
