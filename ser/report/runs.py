@@ -1,36 +1,15 @@
 """Run records -> the papers' tables (markdown or CSV) and plots (PNG, in `plots.py`).
 
-A run directory ``<out>/<name>/`` holds ``run.json``, written by the trainer::
-
-    {"name": ..., "config": {"features": "hubert+mpnet", "fusion": "mit", ...},
-     "protocol": "loso", "speaker_independent": true, "classes": ["neu", ...],
-     "summary": {"wa", "ua", "f1", "wa_std", "ua_std", "f1_std", "seeds", "std_over", "n"},
-     "folds": [{"seed", "fold", "metrics", "best_epoch", "curves"}, ...],
-     "pooled": Metrics.to_dict(), "seconds": ..., "fingerprints": {...}, "version": ...}
-
-One table row per run: run, features, fusion, protocol, classes, settings, the mean
-UA, WA and F1 and what they are a mean over (``n``), and the pooled UA, WA and F1. A
-record the trainer has not finished (``"complete": false``) is reported from the folds
-it holds, its name marked ``(incomplete)``; missing ``summary`` / ``pooled`` are
-recomputed from the folds. ``settings`` lists the options of the row's model family that
-differ from that family's defaults (``queries=10, rmm=False`` on an MSMSER row, never
-``queries=30`` on a fusion-study row: the family config's fields, `run_settings`), the way
-the papers label their ablation rows. Speaker-dependent
-runs say so in the protocol cell: ``random (speaker-dependent)``.
-
-The two kinds of score, both named: ``mean`` is each seed's mean over its folds, then
-mean ± sample std over the seeds (over the folds when the run has one seed); ``n`` says
-over how many, and a mean of one value is shown alone (``70.50``, ``n`` 1), never
-``± 0.00``. ``pooled`` scores every test prediction of every fold at once (of every
-seed: an utterance counts once per seed). Markdown says so under the table; CSV splits
-the cells into ``mean_ua, mean_ua_std, ...`` columns (the std empty where n = 1) so a
-spreadsheet can read the numbers. Scores have two decimals.
-
-A table with a run whose text features came from ASR transcripts (``ser extract
---text-source asr``; the record's ``asr``: per such feature set its transcripts and their
-word error rate against the gold transcripts of the run's utterances) gets one more
-column after ``settings``: ``ASR WER`` (``asr_wer`` in CSV), in percent, ``-`` (empty)
-for gold-text runs; a run over two ASR transcript sets lists both, ``/``-separated.
+A run directory ``<out>/<name>/`` holds the trainer's ``run.json``: name, config,
+protocol, classes, summary, folds (seed, fold, metrics, best_epoch, curves), pooled, ...
+One table row per run: its labels (run, features, fusion, protocol, classes, `settings`:
+the options that differ from its model family's defaults, as the papers label ablation
+rows), the mean UA, WA and F1 and what they are a mean over (``n``: each seed's mean over
+its folds, then mean ± std over the seeds, or over the folds of a single seed), and the
+pooled UA, WA and F1 (every test prediction of every fold and seed scored at once).
+A record the trainer has not finished is reported from the folds it holds, marked
+``(incomplete)``. CSV splits the mean cells into value and std columns. A table with a
+run on ASR transcripts gets an ``ASR WER`` column after ``settings`` (docs/CONTRACTS.md).
 
 >>> run = {"name": "msmser", "protocol": "loso", "speaker_independent": True, "classes": [],
 ...        "config": {"features": "hubert+mpnet", "fusion": "mit", "classes": "4"},
