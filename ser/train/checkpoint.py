@@ -1,28 +1,22 @@
 """Checkpoints: a trained (seed, fold) model as files that rebuild it anywhere.
 
-Each checkpoint is two files in ``<run>/checkpoints/``:
+Two files in ``<run>/checkpoints/`` per checkpoint, written atomically, weights first (a
+sidecar on disk means a whole checkpoint); keys ``seed0_session5``, ``final`` for `ser
+train --final`'s model:
 
 - ``<key>.safetensors``: the selected epoch's weights (``model.<param>``) and the fold's
-  z-score statistics (``zscore.<feature set>.mean`` / ``.std``, fitted on its training side);
-- ``<key>.json``: the sidecar: the model config with its family's name, label set, input
-  specs, unit, precision, the feature sets' fingerprints and provenance attrs (what `ser
-  predict` re-creates features from), seed, fold, and the fold's test predictions (manifest
-  rows and predicted class) so a loaded checkpoint can be checked against the run. A model
-  folder a store names relative to where `ser extract` ran (stores written before
-  extractors recorded absolute paths) is recorded resolved when it is there from here,
-  so `ser predict` finds it from any directory.
-
-The weights are written first, the sidecar last, each atomically (temp file +
-``os.replace``): a sidecar on disk means a whole checkpoint. Keys: ``seed0_session5``;
-``final`` for the model `ser train --final` trains on every session.
+  z-scores (``zscore.<feature set>.mean`` / ``.std``, fitted on its training side);
+- ``<key>.json``: the model config with its family's name, label set, input specs, unit,
+  precision, the feature sets' fingerprints and provenance attrs (what `ser predict`
+  re-creates features from; a model folder named relative to where `ser extract` ran is
+  recorded resolved when it is there from here), seed, fold, and the fold's test
+  predictions (manifest rows, predicted class) to check a loaded checkpoint against.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +31,7 @@ from ser.train.batch import InputSpec
 from ser.train.data import ZScore
 from ser.train.models import FamilyConfig, build_model
 from ser.train.models.registry import config_from_record, config_record
+from ser.train.record import atomic
 
 CHECKPOINTS = "checkpoints"
 # 2: a plain module's state_dict (issue 26). 1 held member-stacked weights [1, ...] of
@@ -78,40 +73,6 @@ def fold_key(seed: int, fold: str) -> str:
 
 def checkpoint_dir(run_dir: Path) -> Path:
     return Path(run_dir) / CHECKPOINTS
-
-
-def save_checkpoint(
-    run_dir: Path,
-    key: str,
-    state: Mapping[str, torch.Tensor],
-    meta: Mapping[str, Any],
-    zscore: Mapping[str, ZScore],
-) -> Path:
-    """Write ``<run>/checkpoints/<key>.{safetensors,json}``; return the sidecar's path.
-
-    `meta` must hold model (a family's config), classes, specs (`InputSpec`s), unit,
-    precision and features; anything else (seed, fold, test) is kept as given.
-    """
-    folder = checkpoint_dir(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.items()}
-    for name, z in zscore.items():
-        tensors[f"zscore.{name}.mean"] = z.mean.detach().float().cpu().contiguous()
-        tensors[f"zscore.{name}.std"] = z.std.detach().float().cpu().contiguous()
-    sidecar = {
-        **meta,
-        "format": FORMAT,
-        "key": key,
-        "model": config_record(meta["model"]),
-        "specs": [dataclasses.asdict(s) for s in meta["specs"]],
-        "classes": list(meta["classes"]),
-    }
-    weights = folder / f"{key}.safetensors"
-    _atomic(weights, lambda tmp: save_file(tensors, str(tmp)))
-    path = folder / f"{key}.json"
-    text = json.dumps(sidecar, indent=1, default=_default)
-    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return path
 
 
 def remove_checkpoints(run_dir: Path) -> None:
@@ -194,17 +155,6 @@ def load_run_checkpoints(run_dir: Path, which: str = "folds") -> list[Checkpoint
     return [load_checkpoint(run_dir, k) for k in chosen]
 
 
-def _atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
@@ -225,8 +175,9 @@ def save_fold_checkpoint(
     zscore: Mapping[str, ZScore],
     extra: Mapping[str, Any],
 ) -> Path:
-    """`save_checkpoint` for a model trained by `ser train`: reads the provenance attrs
-    of the feature sets behind `specs` from the store (what `ser predict` rebuilds)."""
+    """Write ``<run>/checkpoints/<key>.{safetensors,json}``, the provenance attrs of the
+    feature sets behind `specs` read from the store (what `ser predict` rebuilds), `extra`
+    (seed, fold, test, ...) kept as given; return the sidecar's path."""
     from ser.cache import FeatureStore
 
     opened = FeatureStore.open(store)
@@ -234,16 +185,28 @@ def save_fold_checkpoint(
     for spec in specs:
         attrs = located(dict(opened.info(spec.name).attrs))
         features[spec.name] = {"fingerprint": attrs.get("fingerprint"), "attrs": attrs}
-    meta = {
-        "model": config,
-        "classes": classes,
-        "specs": specs,
+    folder = checkpoint_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.items()}
+    for name, z in zscore.items():
+        tensors[f"zscore.{name}.mean"] = z.mean.detach().float().cpu().contiguous()
+        tensors[f"zscore.{name}.std"] = z.std.detach().float().cpu().contiguous()
+    sidecar = {
+        "model": config_record(config),
+        "classes": list(classes),
+        "specs": [dataclasses.asdict(s) for s in specs],
         "unit": unit,
         "precision": precision,
         "features": features,
         **extra,
+        "format": FORMAT,
+        "key": key,
     }
-    return save_checkpoint(run_dir, key, dict(state), meta, zscore)
+    atomic(folder / f"{key}.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+    path = folder / f"{key}.json"
+    text = json.dumps(sidecar, indent=1, default=_default)
+    atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
 
 
 def located(attrs: dict[str, Any]) -> dict[str, Any]:

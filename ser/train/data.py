@@ -258,11 +258,6 @@ class Batches:
     def __len__(self) -> int:
         return -(-self._units() // self.batch_size)
 
-    @property
-    def rows(self) -> int:
-        """The most utterances (or dialogs) one batch of this side holds."""
-        return min(self.batch_size, self._units())
-
     def _units(self) -> int:
         return len(self._groups) if self.unit == "dialog" else len(self.positions)
 

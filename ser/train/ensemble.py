@@ -1,35 +1,21 @@
 """Many members of one architecture trained as one: torch.func's model ensembling.
 
-`Ensemble(modules)` stacks the parameters and buffers of K plain modules of one
-architecture (`torch.func.stack_module_state`: every tensor [K, ...], leaves that an
-optimizer updates) and runs them with `torch.func.functional_call` over a meta copy of
-the first module, under `torch.func.vmap` for K > 1 (`randomness="different"`: every
-member draws its own dropout and masks) and directly for K = 1 (the module run alone,
-its randomness from torch's generator). A batch is stacked: every tensor leads with K,
-member k's batch in slot k (`ser.train.stack`).
-
-A member's gradient is its own (the loss is the sum of the members' losses), and an
-element-wise optimizer over the stacked tensors (`torch.optim.Adam`) updates each member
-as it would alone, so with no randomness a stacked member equals the member trained
-alone to float rounding; with dropout on it is the same model drawing other random
-numbers (tests/train/test_ensemble.py).
+`Ensemble(modules)` stacks the K modules' parameters and buffers
+(`torch.func.stack_module_state`: every tensor [K, ...], leaves an optimizer updates) and
+runs them by `functional_call` over a meta copy of the first module, under `vmap` for
+K > 1 (`randomness="different"`: each member its own dropout and masks) and directly for
+K = 1. Every tensor of a stacked batch leads with K (`ser.train.stack`). With the losses
+summed and an element-wise optimizer, a stacked member equals the member trained alone
+when nothing is random (tests/train/test_ensemble.py).
 
 >>> import torch
 >>> from torch import nn
->>> class Tiny(nn.Module):
-...     def __init__(self):
-...         super().__init__()
-...         self.fc = nn.Linear(3, 2)
-...     def forward(self, x):
-...         return self.fc(x)
->>> members = [Tiny(), Tiny()]
+>>> members = [nn.Linear(3, 2), nn.Linear(3, 2)]
 >>> ensemble = Ensemble(members)
->>> ensemble.params["fc.weight"].shape  # [K, 2, 3]
+>>> ensemble.params["weight"].shape  # [K, 2, 3]
 torch.Size([2, 2, 3])
 >>> x = torch.randn(2, 5, 3)  # [K, B, 3]: member k's batch in slot k
->>> out = ensemble.call(lambda module, x: module(x), x)
->>> out.shape  # [K, B, 2]
-torch.Size([2, 5, 2])
+>>> out = ensemble.call(lambda module, x: module(x), x)  # [K, B, 2]
 >>> torch.allclose(out[1], members[1](x[1]))
 True
 """

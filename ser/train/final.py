@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
+from ser.train.checkpoint import FINAL, has_checkpoint
 from ser.train.data import Batches, fit_zscore
-from ser.train.group import Prepared, cuda_devices, fit
+from ser.train.group import Prepared, cuda_devices, fit, save
 from ser.train.loop import LoopConfig, Member
 from ser.train.models import build_model
 from ser.train.progress import Progress
@@ -51,9 +51,5 @@ def train_final(run: Prepared, progress: Progress) -> None:
     with torch.random.fork_rng(devices=cuda_devices(plan.device)):
         torch.manual_seed(seed)
         ensemble, *_ = fit([model], lambda: [member], data.classes, progress)
-    save_fold_checkpoint(
-        plan.run_dir, FINAL, ensemble.member_state(0), store=config.store, config=config.model,
-        classes=data.classes, specs=specs, unit=unit, precision=plan.precision,
-        zscore=zscore, extra={"seed": seed, "fold": FINAL, "epochs": epochs},
-    )  # fmt: skip
+    save(run, FINAL, ensemble.member_state(0), zscore, seed=seed, fold=FINAL, epochs=epochs)
     run.record["final"] = {"epochs": epochs, "seed": seed, "utterances": len(data)}

@@ -1,12 +1,9 @@
 """Groups of (run, seed, fold) jobs trained as the members of one `Ensemble`.
 
-A job is one (seed, fold) of one run (`ser.train.run`). Jobs of several runs join one
-group when their members can share an ensemble and a loop (`group_key`): the same data,
-inputs and model config (so the same shapes and code), the same optimiser settings,
-epochs, batch size, precision and device, and the same number of training steps per
-epoch (an element-wise optimizer over stacked tensors steps every member at once; folds
-of other sizes train in groups of their own). Patience may differ. `ser train` and the
-sweep group through this one key.
+Jobs of several runs join one group (`group_key`, the one key of `ser train` and the
+sweep) when they share data, inputs, model config, optimiser settings, epochs, batch size,
+precision, device and the number of training steps per epoch (an element-wise optimizer
+over stacked tensors steps every member at once). Patience may differ.
 
 Member (seed, fold k) is initialised from `seed` (every fold of a seed starts from the
 same weights) and shuffles its own batches with seed * 1000 + k. Its random draws
@@ -146,7 +143,10 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
             c.best_epoch, c.curves, t, c.seconds + sum(s.seconds for s in earlier.values()),
             stages=earlier, stacked=len(group),
         )  # fmt: skip
-        _save(job, member, result, ensemble.member_state(k))
+        test_rows = {"rows": result.test.index, "pred": result.test.y_pred}
+        key = fold_key(job.seed, job.fold.name)  # saved before its record entry exists
+        save(job.run, key, ensemble.member_state(k), member.zscore, seed=job.seed,
+             fold=job.fold.name, best_epoch=result.best_epoch, test=test_rows)  # fmt: skip
         results.append(result)
     return results
 
@@ -181,16 +181,14 @@ def cuda_devices(device: torch.device) -> list[int]:
     return [device.index or 0] if device.type == "cuda" else []
 
 
-def _save(job: Job, member: Member, result: FitResult, state: dict[str, torch.Tensor]) -> None:
-    """The member's selected weights, saved before its record entry exists."""
-    run = job.run
-    extra = {"seed": job.seed, "fold": job.fold.name, "best_epoch": result.best_epoch}
-    extra["test"] = {"rows": result.test.index, "pred": result.test.y_pred}
+def save(
+    run: Prepared, key: str, state: dict[str, torch.Tensor], zscore: Any, **extra: Any
+) -> None:
+    """A member's selected weights as checkpoint `key` of `run` (`ser.train.checkpoint`)."""
     save_fold_checkpoint(
-        run.plan.run_dir, fold_key(job.seed, job.fold.name), state,
-        store=run.config.store, config=run.config.model, classes=run.data.classes,
-        specs=run.specs, unit=run.unit, precision=run.plan.precision, zscore=member.zscore,
-        extra=extra,
+        run.plan.run_dir, key, state, store=run.config.store, config=run.config.model,
+        classes=run.data.classes, specs=run.specs, unit=run.unit, precision=run.plan.precision,
+        zscore=zscore, extra=extra,
     )  # fmt: skip
 
 
@@ -209,27 +207,15 @@ def _member(job: Job, zscore: dict[str, Any]) -> Member:
         )
         for rows in (fold.val, fold.test)
     )
-    return Member(train=train, val=val, test=test_side, config=loop_config(run), zscore=zscore)
-
-
-def loop_config(run: Prepared) -> LoopConfig:
-    return LoopConfig(
-        epochs=run.plan.epochs,
-        lr=run.plan.lr,
-        weight_decay=run.plan.weight_decay,
-        patience=run.config.patience,
-        eval_mask=run.config.model.eval_mask,
-        precision=run.plan.precision,
-    )
+    plan = run.plan
+    config = LoopConfig(
+        plan.epochs, plan.lr, plan.weight_decay, run.config.patience,
+        run.config.model.eval_mask, plan.precision,
+    )  # fmt: skip
+    return Member(train=train, val=val, test=test_side, config=config, zscore=zscore)
 
 
 def _eval_size(unit: Unit, size: int, positions: np.ndarray) -> int:
     """Dialog models score a whole side in one batch: its vectors are small, and one
     recurrence over all dialogs costs about what one over a training batch does."""
     return max(size, len(positions)) if unit == "dialog" else size
-
-
-__all__ = [
-    "Job", "Prepared", "default_at_once", "describe", "fit", "group_key", "loop_config",
-    "make_groups", "run_key", "train_group",
-]  # fmt: skip

@@ -1,30 +1,20 @@
-"""The training loop: K members, each its own run, trained as one `Ensemble`.
+"""The training loop: K members, each its own run (`Member`), trained as one `Ensemble`.
 
-A `Member` is one training run: its data sides (its own fold and batches) and its
-settings (`LoopConfig`). `select(ensemble, members, classes)` trains the K members of an
-ensemble (`ser.train.ensemble`, built from K plain modules) together and returns each
-member's `Selection`; `test` then scores each member on its own test side:
+`select` trains the members together and returns each one's `Selection`; `test` then
+scores each on its own test side. A step stacks the members' next batches
+(`ser.train.stack`; members take the same steps per epoch, `ser.train.group`); the loss
+is the sum of the members' losses, so member k's gradient is its own, and
+`torch.optim.Adam` over the stacked tensors updates each member as it would alone.
 
-- each training step stacks the members' next batches (`ser.train.stack`): members of one
-  ensemble take the same number of steps per epoch (`ser.train.group` groups them so);
-- the loss is the sum of the members' own losses, so member k's gradient is its own (a
-  model with `summed_loss` is trained on its loss summed over its labelled utterances
-  instead of their mean, and reports the mean); `torch.optim.Adam` over the stacked
-  tensors updates each member element-wise, as it would alone;
-- dropout and modality masks: each member its own draws (vmap's "different" randomness);
-- each member scores its own validation side after every epoch and keeps the state of its
-  best epoch (validation UA, ties: lower validation loss); with `patience` it stops when
-  that has not improved for so many epochs (a stopped member of a stack trains on with
-  the others, unrecorded: its kept state is final); a member with an empty validation side
-  (`--val none`) trains the fixed epochs and keeps the last;
-- at the end each member's selected state is tested on its own test side. The test side
-  is never looked at before that, so neither the best epoch nor early stopping can
-  depend on it.
+Each member scores its own validation side after every epoch and keeps the state of its
+best epoch (validation UA, ties: lower validation loss); with `patience` it stops when
+that has not improved for so many epochs (a stopped member of a stack trains on with the
+others, unrecorded); with an empty validation side (`--val none`) it trains the fixed
+epochs and keeps the last. The test side is never looked at before the end.
 
-With a low `precision` the forward pass runs under `torch.autocast`: fp16 (CUDA) with a
-`GradScaler` (one scale for the ensemble: a step skipped for an overflow is skipped by
-every member of it), bf16 without one (its range is float32's). Losses are summed on the
-device and read once per epoch.
+A low `precision` runs the forward pass under `torch.autocast`: fp16 with a `GradScaler`
+(one scale for the ensemble: a step skipped for an overflow is skipped by every member),
+bf16 without one. Losses are summed on the device and read once per epoch.
 """
 
 from __future__ import annotations

@@ -1,15 +1,12 @@
-"""Classification losses: single cross-entropy and Wu, Lu & Dai's perspective loss.
+"""Classification losses: cross-entropy and Wu, Lu & Dai's perspective loss.
 
-Logits are [B, C] (utterances) or [B, U, C] (dialogs); labels are [B] or [B, U] with
--100 where there is nothing to predict (padding, utterances outside the split). The mean
-runs over labelled items only (a family with `summed_loss` trains on the sum, as its
-paper does). No branch on the data: the losses run under `torch.func.vmap` unchanged.
+Logits [B, C] or [B, U, C], labels [B] or [B, U] with -100 where there is nothing to
+predict; the mean runs over labelled items only, with no branch on the data (vmap).
 
     L_p = CE(fused) + CE(audio) + CE(text)        (Wu et al. eq. 4-6)
 
 >>> import torch
->>> logits = torch.zeros(2, 3)
->>> labels = torch.tensor([0, -100])
+>>> logits, labels = torch.zeros(2, 3), torch.tensor([0, -100])
 >>> round(cross_entropy(logits, labels).item(), 4)  # log(3)
 1.0986
 >>> round(perspective_loss(logits, logits, logits, labels).item(), 4)

@@ -1,22 +1,11 @@
-"""Classification metrics of speech emotion recognition (pure functions).
+"""Classification metrics of speech emotion recognition, in percent (pure functions).
 
-All scores are percentages (0..100):
-
-- WA: weighted accuracy = overall accuracy.
-- UA: unweighted accuracy = mean of per-class recalls.
-- F1: macro-F1.
-
-Classes absent from the truth: their recall is undefined, so `per_class_recall` holds NaN
-for them (``None`` in `Metrics.to_dict`, i.e. ``null`` in JSON) and UA and macro-F1 are
-averaged over the classes present in the truth only. A class present in the truth but
-never predicted keeps recall 0 and F1 0 (sklearn ``zero_division=0``) and counts in UA
-and F1. The confusion matrix always has one row (truth) and one column (prediction) per
-class of the class set, in class-set order, absent classes included.
-
-Every score follows from that confusion matrix, so it is counted once with numpy and the
-scores are read off it: sklearn's `recall_score`, `f1_score` and `accuracy_score` give
-the same values (tested), but importing sklearn costs ~1 s, which each `ser train` paid
-on top of, e.g., the fusion study's 13 s run.
+WA: overall accuracy; UA: the mean of per-class recalls; F1: macro-F1. A class absent
+from the truth has recall NaN (``null`` in JSON) and is left out of UA and F1; a class in
+the truth never predicted counts with recall 0 and F1 0 (sklearn's ``zero_division=0``).
+The confusion matrix has a row (truth) and a column (prediction) per class of the class
+set. Every score is read off that matrix, counted with numpy: sklearn gives the same
+values (tested) but costs ~1 s to import, on top of, e.g., the fusion study's 13 s run.
 
 >>> import numpy as np
 >>> m = compute_metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), ["neu", "hap"])

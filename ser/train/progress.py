@@ -52,13 +52,39 @@ class Progress:
         """The (seed, fold) finished; `entry` is its record entry."""
 
 
-class Heartbeat(Progress):
+class Relay(Progress):
+    """`inner`'s hooks, each passed on; a subclass adds to some."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner, self.shows_epochs = inner, inner.shows_epochs
+
+    def message(self, text: str) -> None:
+        self.inner.message(text)
+
+    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
+        self.inner.fold_start(seed, fold, epochs)
+
+    def stage(self, n: int, total: int, name: str) -> None:
+        self.inner.stage(n, total, name)
+
+    def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
+        self.inner.epoch(epoch, epochs, train_loss, val_ua)
+
+    def step(self, phase: str, done: int, total: int | None) -> None:
+        self.inner.step(phase, done, total)
+
+    def heartbeat(self, text: str) -> None:
+        self.inner.heartbeat(text)
+
+    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+        self.inner.fold_end(seed, fold, entry)
+
+
+class Heartbeat(Relay):
     """`inner`'s hooks, and a line (`inner.heartbeat`) whenever training has shown
-    nothing for `interval` seconds: epochs of a big stacked model can take minutes each,
-    and a log would otherwise say nothing until one ends. The first line of a stage comes
-    after `first` seconds if its first epoch is still running. Each line names the fold,
-    stage, epoch and step, the time a step takes, elapsed time and the stage's ETA from
-    what was measured so far (the epochs done, else the first epoch's training steps)."""
+    nothing for `interval` seconds (epochs of a big stacked model can take minutes), the
+    first `first` seconds into a stage whose first epoch still runs: the fold, stage,
+    epoch and step, the time a step takes, elapsed time and the stage's ETA."""
 
     def __init__(
         self,
@@ -67,8 +93,8 @@ class Heartbeat(Progress):
         first: float = FIRST_BEAT,
         clock: Clock = time.monotonic,
     ) -> None:
-        self.inner, self.interval, self.first, self.clock = inner, interval, first, clock
-        self.shows_epochs = inner.shows_epochs
+        super().__init__(inner)
+        self.interval, self.first, self.clock = interval, first, clock
         self.what, self.staged, self.epochs = "training", "", 0
         self._begin()
 
@@ -80,21 +106,18 @@ class Heartbeat(Progress):
         self.phase, self.done = "train", 0
         self.total: int | None = None
 
-    def message(self, text: str) -> None:
-        self.inner.message(text)
-
     def fold_start(self, seed: int, fold: str, epochs: int) -> None:
-        self.inner.fold_start(seed, fold, epochs)
+        super().fold_start(seed, fold, epochs)
         self.what, self.staged, self.epochs = fold_label(seed, fold), "", epochs
         self._begin()
 
     def stage(self, n: int, total: int, name: str) -> None:
-        self.inner.stage(n, total, name)
+        super().stage(n, total, name)
         self.staged = f", stage {n} of {total} ({name})"
         self._begin()
 
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
-        self.inner.epoch(epoch, epochs, train_loss, val_ua)
+        super().epoch(epoch, epochs, train_loss, val_ua)
         now = self.clock()
         self.epochs_done, self.epochs, self.epoch_ended = epoch, epochs, now
         self.phase, self.done, self.total = "train", 0, None
@@ -103,7 +126,7 @@ class Heartbeat(Progress):
             self.last = now
 
     def step(self, phase: str, done: int, total: int | None) -> None:
-        self.inner.step(phase, done, total)
+        super().step(phase, done, total)
         now = self.clock()
         if phase != self.phase or done < self.done:  # a new phase began after the last step
             self.phase_started = self.stepped
@@ -113,11 +136,8 @@ class Heartbeat(Progress):
             self.last, self.beats = now, self.beats + 1
             self.inner.heartbeat(self.line(now))
 
-    def heartbeat(self, text: str) -> None:
-        self.inner.heartbeat(text)
-
     def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
-        self.inner.fold_end(seed, fold, entry)
+        super().fold_end(seed, fold, entry)
         self.what, self.staged = "training", ""
         self._begin()
 
@@ -157,39 +177,20 @@ def fold_label(seed: int, fold: str) -> str:
     return fold if " x seed" in fold else f"seed {seed} {fold}"
 
 
-class Watched(Progress):
+class Watched(Relay):
     """`inner`'s hooks, and after every epoch a `ThreadWatch.check`: a change is said as
-    a message and kept in `pending` (epoch, change record) until the caller files it."""
+    a message and kept in `pending` (epoch, change record) until the caller takes it."""
 
     def __init__(self, inner: Progress, watch: ThreadWatch) -> None:
-        self.inner, self.watch = inner, watch
-        self.pending: list[dict[str, Any]] = []
-        self.shows_epochs = inner.shows_epochs
-
-    def message(self, text: str) -> None:
-        self.inner.message(text)
-
-    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
-        self.inner.fold_start(seed, fold, epochs)
-
-    def stage(self, n: int, total: int, name: str) -> None:
-        self.inner.stage(n, total, name)
+        super().__init__(inner)
+        self.watch, self.pending = watch, list[dict[str, Any]]()
 
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
-        self.inner.epoch(epoch, epochs, train_loss, val_ua)
+        super().epoch(epoch, epochs, train_loss, val_ua)
         change = self.watch.check()
         if change is not None:
             self.inner.message(f"after epoch {epoch}: {change.describe()}")
             self.pending.append({"epoch": epoch, **change.record()})
-
-    def step(self, phase: str, done: int, total: int | None) -> None:
-        self.inner.step(phase, done, total)
-
-    def heartbeat(self, text: str) -> None:
-        self.inner.heartbeat(text)
-
-    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
-        self.inner.fold_end(seed, fold, entry)
 
     def take(self) -> list[dict[str, Any]]:
         """The changes since the last call."""

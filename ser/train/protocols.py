@@ -1,34 +1,20 @@
 """Evaluation protocols: which utterances a model trains, selects and is tested on.
 
-Three protocols from the literature (see docs/IEMOCAP_FORMAT.md):
+- ``loso``: leave-one-session-out, fold ``foldS`` tests session S; speaker-independent
+  (a session holds two speakers).
+- ``session5``: sessions 1-4 train, session 5 tests (Wu et al.); speaker-independent.
+- ``random``: a stratified 70/20/10 train/val/test split over utterances (Zhou et al.);
+  speaker-dependent, its 20 % slice the validation set (``val`` ignored).
 
-- ``loso``: leave-one-session-out, one fold per session present (5 on IEMOCAP); fold
-  ``foldS`` tests session S.
-  Speaker-independent (a session holds exactly two speakers).
-- ``session5``: train on sessions 1-4, test on session 5 (Wu et al.). Speaker-independent.
-- ``random``: stratified 70/20/10 train/val/test over utterances (Zhou et al.).
-  Speaker-dependent: the same speakers appear on every side.
+Validation is carved from the training side: ``val="session"`` (default) holds out the
+session after the test session, cyclically (test 5 -> val 1); ``"random10"`` a stratified
+10 %; ``"none"`` nothing: fixed epochs, the last tested (the papers' training sets).
 
-Validation is always carved from the training side, never from the test side:
-
-- ``val="session"`` (default): every utterance of one training session (both its
-  speakers) is held out for model selection and not trained on. The session is the one
-  after the test session, cyclically over the sessions present (test 1 -> val 2, ...,
-  test 5 -> val 1), so ``session5`` validates on session 1.
-- ``val="random10"``: a stratified 10 % of the training side.
-- ``val="none"``: nothing is held out: the model trains on every training session for
-  the fixed number of epochs and the last epoch is tested (the papers' training sets;
-  nothing is chosen on any held-out data, so it is still honest).
-- ``random`` ignores ``val``: its 20 % slice is the validation set.
-
-Random slices are stratified per class: each side gets round(share x n_c) utterances of
-class c (the training side the rest), so every side is within one utterance per class of
-its share, drawn with `numpy.random.default_rng(seed)`. When ``dialogs`` is given, the
-random slices move whole dialogs instead (sklearn's ``StratifiedGroupKFold``, 10 folds:
-one fold = 10 %), so a dialog-context model never sees a test utterance's dialog in
-training; sizes are then approximate.
-
-Every fold passes `check_no_leakage` before `make_folds` returns it.
+A random slice takes round(share x n_c) utterances of each class c (the training side the
+rest), drawn with `numpy.random.default_rng(seed)`; given ``dialogs`` it moves whole
+dialogs (sklearn's ``StratifiedGroupKFold``, parts of 10 %; sizes approximate), so a
+dialog-context model never sees a test utterance's dialog in training. Every fold passes
+`check_no_leakage` before `make_folds` returns it.
 
 >>> import numpy as np
 >>> sessions = np.repeat([1, 2, 3, 4, 5], 4)

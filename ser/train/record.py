@@ -1,12 +1,10 @@
 """Run records: ``<out>/<name>/run.json``, written atomically, checked before a resume.
 
-A record holds the full config (model options flattened, defaults resolved), the
-feature sets' fingerprints, one entry per finished (seed, fold) with its test metrics,
-best epoch, per-epoch curves and seconds (the (seed, fold)s of a run train as the members
-of one stacked model: an entry's ``seconds`` is the model's time divided by its
-``stacked`` members, not a time of its own), the summary (mean ± std, see
-`ser.train.metrics.summarize`) and the pooled metrics. `ser.report.runs.load_run` reads
-it back; `json_summary` is what ``ser train --json`` prints.
+A record holds the config (defaults resolved), the feature sets' fingerprints, an entry
+per finished (seed, fold) (test metrics, best epoch, curves, and seconds: a stacked
+model's time divided by its ``stacked`` members), the summary (`metrics.summarize`) and
+the pooled metrics. `ser.report.runs.load_run` reads it; ``ser train --json`` prints
+`json_summary`.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,19 +80,25 @@ def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
 
 
 def write_json(path: Path, value: Any) -> Path:
-    """Write `value` as JSON to `path` atomically (temp file in the folder, then
-    ``os.replace``), creating the folder; also a sweep's manifest."""
+    """Write `value` as JSON to `path` atomically, creating the folder (also a sweep's
+    manifest)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".json", dir=path.parent)
+    text = json.dumps(value, indent=1) + "\n"
+    atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
+
+
+def atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """`write(tmp)` to a temp file in `path`'s folder, then ``os.replace`` it onto `path`:
+    a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=1)
-            f.write("\n")
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def json_summary(record: dict[str, Any]) -> dict[str, Any]:

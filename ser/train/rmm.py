@@ -1,18 +1,14 @@
 """Random modality masking (RMM, Wang, Ma & Ding, ICASSP 2023, section 2.3).
 
-During training each sample is, with probability `p(epoch)`, stripped of one modality:
-the text with probability 0.6, else the audio. The model drops it through the
-transformer decoder's attention mask. `p` starts at 0.8 and decays linearly to 0 at 70 %
-of the epochs (epoch 70 of the paper's 100); epochs are counted from 0:
+In training each sample loses, with probability `p(epoch)`, one modality: the text with
+probability 0.6, else the audio. `p` starts at 0.8 and decays linearly to 0 at 70 % of
+the epochs (epoch 70 of the paper's 100), epochs counted from 0:
 
     p(epoch) = p0 * max(0, 1 - epoch / (end_fraction * total_epochs))
 
 >>> schedule = RmmSchedule()
 >>> schedule.probability(0, 100), schedule.probability(35, 100), schedule.probability(70, 100)
 (0.8, 0.4, 0.0)
->>> drops = schedule.sample(4, p=0.0)
->>> drops["text"].tolist(), drops["audio"].tolist()
-([False, False, False, False], [False, False, False, False])
 """
 
 from __future__ import annotations
@@ -55,11 +51,9 @@ class RmmSchedule:
         device: torch.device | None = None,
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Which samples lose which modality: {"text": [B] bool, "audio": [B] bool}.
-
-        A sample loses at most one modality. Uses the global torch RNG unless a
-        generator is given, so a run's seed fixes the masks.
-        """
-        applied = torch.rand(batch_size, device=device, generator=generator) < p  # [B]
-        pick_text = torch.rand(batch_size, device=device, generator=generator) < self.text_share
-        return {"text": applied & pick_text, "audio": applied & ~pick_text}
+        """Which samples lose which modality, at most one each: {"text": [B] bool,
+        "audio": [B] bool}, from torch's generator (under `vmap`: each member its own)."""
+        u = torch.rand(2, batch_size, device=device, generator=generator)  # [2, B]
+        applied = u[0] < p
+        text = applied & (u[1] < self.text_share)
+        return {"text": text, "audio": applied & ~text}

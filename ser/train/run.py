@@ -2,14 +2,11 @@
 
 `train(config)` resolves the feature sets in the store, loads them once, makes the
 protocol's folds (each checked for leakage), trains every (seed, fold) and writes
-``<out>/<name>/run.json`` after each one (atomically: temp file + ``os.replace``). Run
-again with the same config, an interrupted run resumes: finished (seed, fold) entries
-are kept, provided the config and the feature sets' fingerprints are those of the record;
-otherwise the run is refused with the difference named.
-
-The protocol's split is fixed by the first seed; repeats (``--seeds N``) vary the
-initialisation, batch order and masking. Each seed scores the mean over its folds; the
-summary is mean ± std over seeds (over folds with one seed), as `metrics.summarize`.
+``<out>/<name>/run.json`` after each group. Run again with the same config, an
+interrupted run resumes from its finished (seed, fold)s, provided the config and the
+feature sets' fingerprints are the record's; otherwise it is refused, the difference
+named. The split is fixed by the first seed; seeds vary initialisation, batch order and
+masking.
 """
 
 from __future__ import annotations

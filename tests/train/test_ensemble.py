@@ -80,21 +80,19 @@ def config(store: Path, out: Path, family: str, **changes: Any) -> TrainConfig:
 def run(cfg: TrainConfig) -> tuple[dict[str, Any], dict[tuple[int, str], Any], int]:
     """(record, {(seed, fold): (manifest rows, predicted classes) of its test}, groups)."""
     predictions: dict[tuple[int, str], Any] = {}
-    original = group_module._save
+    original = group_module.save
 
-    def spy(job, member, result, state):  # type: ignore[no-untyped-def]
-        predictions[(job.seed, job.fold.name)] = (
-            result.test.index.tolist(),
-            result.test.y_pred.tolist(),
-        )
-        return original(job, member, result, state)
+    def spy(run, key, state, zscore, **extra):  # type: ignore[no-untyped-def]
+        test = extra["test"]
+        predictions[(extra["seed"], extra["fold"])] = (test["rows"].tolist(), test["pred"].tolist())
+        return original(run, key, state, zscore, **extra)
 
     groups = Groups()
-    group_module._save = spy  # type: ignore[assignment]
+    group_module.save = spy  # type: ignore[assignment]
     try:
         record = train(cfg, groups)
     finally:
-        group_module._save = original  # type: ignore[assignment]
+        group_module.save = original  # type: ignore[assignment]
     return record, predictions, len(groups.started)
 
 

@@ -3,19 +3,13 @@
     config = ModelConfig(fusion="mit")                      # MsmserConfig: the paper's settings
     unit, specs = plan_inputs(config, [FeatureInfo(...), ...])  # views the data side builds
     model = build_model(config, specs, n_classes=4, seed=0) # a SerModel: one plain module
-    model.set_epoch(epoch, total_epochs)                    # before each training epoch
     out = model(batch)                                      # ModelOutput(logits, aux)
     loss = model.loss(out, batch)
     family_of(config).train                                 # epochs, batch, lr, ... of the paper
 
-Families (`--fusion` selects one, `ser.train.models.registry`):
-- "mit" -> MSMSER (`msmser.py`); "concat" without fusion_at -> MSMSER w/o MIT;
-  one feature set -> the paper's Text / Audio ablation.
-- add|concat|attention with fusion_at early|middle|late|logits -> Wu et al.'s fusion
-  study (`dialog.py`); "none" with context -> its unimodal framework.
-- "late-prob" -> Zhou et al. (`late_prob.py`).
-- "none" -> a mean-pooled MLP on one feature set (`unimodal.py`).
-Impossible combinations raise `ser.errors.ConfigError` naming features, levels, fusion.
+Families: MSMSER (`msmser.py`: --fusion mit, or concat without --fusion-at), Wu et al.'s
+fusion study (`dialog.py`: add|concat|attention at --fusion-at, none with --context),
+Zhou et al. (`late_prob.py`: late-prob) and a mean-pooled MLP (`unimodal.py`: none).
 
 >>> import torch
 >>> from ser.train.batch import Batch

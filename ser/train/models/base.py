@@ -1,21 +1,14 @@
 """`SerModel`, the base of every model family, and `ModelOutput`.
 
-A model is one plain PyTorch module, one member: it knows nothing of stacking. Many
-members train at once through `ser.train.ensemble` (torch.func over copies of the
-module), so a forward pass must run under `torch.func.vmap` unchanged: no branch on the
-values of a tensor, no in-place writes into an input, dropout from `nn.Dropout` (torch's
-generator, or vmap's per-member draws).
-
-A model declares its inputs (`InputSpec`s with views) and its unit ("utterance" or
-"dialog"); `forward(batch)` returns `ModelOutput(logits, aux)`, `loss(output, batch)`
-its training loss (a scalar), `set_epoch(epoch, total)` advances schedules (RMM) and
-`eval_mask` drops one modality at evaluation time (only where the family supports it).
+A model is one plain PyTorch module, one member, knowing nothing of stacking: many members
+train at once through `ser.train.ensemble`, so a forward pass must run under
+`torch.func.vmap` unchanged (no branch on tensor values, no in-place writes into an input,
+dropout from `nn.Dropout`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -23,9 +16,7 @@ from torch import nn
 from ser.errors import ConfigError
 from ser.train.batch import Batch, InputSpec
 from ser.train.losses import cross_entropy, perspective_loss
-
-if TYPE_CHECKING:
-    from ser.train.models.config import FamilyConfig
+from ser.train.models.config import FamilyConfig
 
 
 @dataclass

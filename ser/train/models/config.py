@@ -1,14 +1,12 @@
 """What every model family's config is made of, and the input planning they share.
 
-A family's config is a frozen dataclass in the family's model file, subclassing
-`FamilyConfig`: its docstring's first line is its heading in `ser train --help`; `fusion`
-selects the family (`FUSIONS`: the fusions it takes, each with the options that must be
-given too); its own options are `option(default, help)` fields with the paper's defaults;
-its checks are in `__post_init__`, its input planning in `plan` (the unit it trains on,
-the view of each feature set). The registry (`ser.train.models.registry`) makes `ser
-train` options of the fields and picks the family a user's options select.
+A family's config is a frozen dataclass in its model file subclassing `FamilyConfig`: its
+docstring's first line heads its options in `ser train --help`, `FUSIONS` the fusions
+that select it (each with the options given with it), its options `option(default,
+help)` fields with the paper's defaults, its checks in `__post_init__`, its input
+planning in `plan` (the unit it trains on, the view of each feature set).
 
->>> from ser.train.models import ModelConfig
+>>> from ser.train.models.registry import ModelConfig
 >>> config = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")
 >>> unit, specs = plan_inputs(config, [FeatureInfo("is13", "audio", "utterance", 6373),
 ...                                    FeatureInfo("bert", "text", "token", 768)])

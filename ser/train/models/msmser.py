@@ -188,12 +188,10 @@ class MSMSER(SerModel):
         mask = masks[self.modalities[0]]
         none = torch.zeros(mask.shape[0], dtype=torch.bool, device=mask.device)  # [B]
         if self.training and self.rmm_p > 0.0:  # set_epoch leaves rmm_p 0 without two
-            u = torch.rand(2, mask.shape[0], device=mask.device)  # [2, B]
-            applied = u[0] < self.rmm_p  # [B]
-            text = applied & (u[1] < self.schedule.text_share)
+            drops = self.schedule.sample(mask.shape[0], self.rmm_p, mask.device)  # [B] each
             has = {m: masks[m].any(dim=-1) for m in self.modalities}  # [B]
             # A modality is never dropped from a sample whose other modality has no frames.
-            return {"audio": applied & ~text & has["text"], "text": text & has["audio"]}
+            return {"audio": drops["audio"] & has["text"], "text": drops["text"] & has["audio"]}
         if not self.training and self.eval_mask is not None:
             return {m: ~none if m == self.eval_mask else none for m in self.modalities}
         return dict.fromkeys(self.modalities, none)

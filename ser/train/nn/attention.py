@@ -1,23 +1,12 @@
 """Multi-head attention and post-norm transformer layers on `scaled_dot_product_attention`.
 
 The maths of `nn.TransformerEncoderLayer` / `nn.TransformerDecoderLayer` with
-`batch_first=True, norm_first=False` (post-norm, ReLU, feed-forward width 4 d, dropout
-after each sublayer and inside the feed-forward; tests/train/nn/test_attention.py
-compares them with copied weights), written on `F.scaled_dot_product_attention` because
+`batch_first=True, norm_first=False` (tested with copied weights), written on SDPA because
 `nn.MultiheadAttention` does not run under `torch.func.vmap`. Input projections are
-Xavier-uniform over their own shape with zero bias (self-attention's [3d, d] as
-`nn.MultiheadAttention`'s; cross-attention's q [d, d] and kv [2d, d] each on its own),
-everything else has `nn.Linear` / `nn.LayerNorm`'s defaults.
-
-Unlike PyTorch's layers, the attention weights themselves are not dropped (nor were
-they before; the sublayer outputs still are). Members stacked under
-`vmap(randomness="different")` must each draw their own masks: `nn.Dropout` does, by
-vmap's rule for random operators, but SDPA's `dropout_p` draws inside the fused kernel
-(on CUDA one launch over all members' rows), per member only as far as that kernel's
-batching rule makes it, which no CPU test of ours can check.
-
-A layer takes its keys' mask as `key_mask(keep)` makes it, once for all the layers
-over the same keys.
+Xavier-uniform with zero bias, as `nn.MultiheadAttention`'s. Unlike PyTorch's layers, the
+attention weights are not dropped: SDPA's `dropout_p` draws inside the fused kernel,
+per member under vmap only as far as its batching rule makes it, which no CPU test can
+check. A layer takes its keys' mask as `key_mask(keep)` makes it, once for all layers.
 
 >>> import torch
 >>> layer = EncoderLayer(8, 2, dropout=0.1)
