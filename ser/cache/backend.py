@@ -7,7 +7,7 @@ failures table (``failures_utt_id``, ``failures_reason``). Attributes are JSON o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,3 +54,19 @@ class Backend(Protocol):
     def read_data(self, name: str) -> np.ndarray: ...
     def iter_blocks(self, name: str, block_rows: int) -> Iterator[np.ndarray]: ...
     def nbytes(self, name: str) -> int: ...
+
+
+def failure_arrays(utt_ids: np.ndarray, failures: Mapping[int, str]) -> dict[str, np.ndarray]:
+    """The failures table of a set (manifest row -> reason), in manifest order."""
+    rows = sorted(failures)
+    reasons = np.array([failures[i] for i in rows], np.str_)
+    return {"failures_utt_id": utt_ids[rows], "failures_reason": reasons}
+
+
+def read_failures(backend: Backend, name: str) -> list[tuple[str, str]]:
+    """(utt_id, reason) of the set's failures table, manifest order (empty without one)."""
+    ids = backend.read_array(name, "failures_utt_id")
+    reasons = backend.read_array(name, "failures_reason")
+    if ids is None or reasons is None:
+        return []
+    return list(zip(ids.tolist(), reasons.tolist(), strict=True))

@@ -42,19 +42,21 @@ LOCATIONS = {"model": "weights_sha256", "asr_model": "asr_weights_sha256"}
 
 
 def provenance(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """Validated, JSON-normalised provenance of ``attrs`` (bookkeeping keys dropped).
-
-    Adds ``ser_version`` when the caller did not give one: the code that computed the
-    features is part of what they are.
-    """
-    prov = {k: v for k, v in attrs.items() if k not in BOOKKEEPING}
-    prov.setdefault("ser_version", __version__)
-    try:
-        prov = json.loads(canonical_json(prov))
-    except (TypeError, ValueError) as err:
-        raise StoreError(f"feature set attributes must be plain JSON values: {err}") from None
+    """Validated, JSON-normalised provenance of ``attrs`` (bookkeeping keys dropped), with
+    ``ser_version`` unless given: the code that computed the features is part of them."""
+    prov = plain_json({"ser_version": __version__, **attrs}, "feature set")
     _check(prov)
     return prov
+
+
+def plain_json(attrs: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """``attrs`` less bookkeeping, as JSON reads it back; StoreError naming `what` else."""
+    kept = {k: v for k, v in attrs.items() if k not in BOOKKEEPING}
+    try:
+        out: dict[str, Any] = json.loads(canonical_json(kept))
+    except (TypeError, ValueError) as err:
+        raise StoreError(f"{what} attributes must be plain JSON values: {err}") from None
+    return out
 
 
 def canonical_json(value: Any) -> str:

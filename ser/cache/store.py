@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ser import __version__
+from ser.cache import backend as tree
 from ser.cache import fingerprint as fp
 from ser.cache import shards
 from ser.cache import verify as health
@@ -77,10 +78,7 @@ class FeatureStore(TranscriptSets):
         opened for writing (its attributes kept), one with another manifest refused."""
         backend = backend_for(Path(path).absolute(), writable=True)
         root_attrs = {**(attrs or {}), FORMAT_KEY: FORMAT, "ser_version": __version__}
-        try:
-            fp.canonical_json(root_attrs)
-        except (TypeError, ValueError) as err:
-            raise StoreError(f"store attributes must be plain JSON values: {err}") from None
+        fp.plain_json(root_attrs, "store")
         if not backend.exists():
             try:
                 backend.create(manifest.columns(), root_attrs)
@@ -187,15 +185,8 @@ class FeatureStore(TranscriptSets):
         self._backend.create_data(name, (rows, dim), dtype, block, compress)
         source = shards.ShardRows(writer.directory, dim, dtype)
         self._backend.write_blocks(name, shards.blocks(layout, source, block))
-        failed = sorted(layout.failures)
-        self._backend.write_arrays(
-            name,
-            {
-                "offsets": layout.offsets,
-                "failures_utt_id": self.manifest.utt_ids[failed],
-                "failures_reason": np.array([layout.failures[i] for i in failed], np.str_),
-            },
-        )
+        failures = tree.failure_arrays(self.manifest.utt_ids, layout.failures)
+        self._backend.write_arrays(name, {"offsets": layout.offsets, **failures})
         self._backend.set_group_attrs(name, {**attrs, "complete": True})
         self._clear_staging(name)
 
@@ -218,11 +209,7 @@ class FeatureStore(TranscriptSets):
     def failures(self, name: str) -> list[tuple[str, str]]:
         """(utt_id, reason) of each failed utterance of a complete set, manifest order."""
         self._complete_attrs(name)
-        ids = self._backend.read_array(name, "failures_utt_id")
-        reasons = self._backend.read_array(name, "failures_reason")
-        if ids is None or reasons is None:
-            return []
-        return list(zip(ids.tolist(), reasons.tolist(), strict=True))
+        return tree.read_failures(self._backend, name)
 
     def info(self, name: str) -> FeatureSetInfo:
         attrs = self._attrs_of(name)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ser.cache import fingerprint as fp
 from ser.cache import transcripts as tx
-from ser.cache.backend import TRANSCRIPTS, Backend
+from ser.cache.backend import TRANSCRIPTS, Backend, failure_arrays, read_failures
 from ser.cache.manifest import Manifest
 from ser.cache.names import check_name
 from ser.errors import StoreError
@@ -49,7 +49,7 @@ class TranscriptSets:
         FingerprintMismatch, or with ``overwrite`` the old set is deleted first)."""
         self._require_writable()
         check_name(name)
-        prov = tx.transcript_provenance(attrs)
+        prov = fp.plain_json(attrs, "transcript set")
         stored = self._backend.group_attrs(f"{TRANSCRIPTS}/{name}")
         if stored is not None:
             if self._same_or_refused(stored, prov, f"transcript set {name!r}", overwrite):
@@ -101,16 +101,9 @@ class TranscriptSets:
                 "extraction again to finish it"
             )
         group = f"{TRANSCRIPTS}/{name}"
-        failed = sorted(staged.failures)
-        texts = [staged.texts.get(i, "") for i in range(len(self.manifest))]
-        self._backend.write_arrays(
-            group,
-            {
-                "text": np.array(texts, np.str_),
-                "failures_utt_id": self.manifest.utt_ids[failed],
-                "failures_reason": np.array([staged.failures[i] for i in failed], np.str_),
-            },
-        )
+        texts = np.array([staged.texts.get(i, "") for i in range(len(self.manifest))], np.str_)
+        failures = failure_arrays(self.manifest.utt_ids, staged.failures)
+        self._backend.write_arrays(group, {"text": texts, **failures})
         self._backend.set_group_attrs(group, {**attrs, "complete": True})
         self._clear_staging(group)
 
@@ -126,12 +119,10 @@ class TranscriptSets:
         texts = self._backend.read_array(group, "text")
         if texts is None or len(texts) != len(self.manifest):
             raise StoreError(f"{self.path}: transcript set {name!r} has no text per utterance")
-        ids = self._backend.read_array(group, "failures_utt_id")
-        reasons = self._backend.read_array(group, "failures_reason")
-        failures: dict[int, str] = {}
-        if ids is not None and reasons is not None:
-            for utt_id, reason in zip(ids.tolist(), reasons.tolist(), strict=True):
-                failures[self.manifest.index(str(utt_id))] = str(reason)
+        failures = {
+            self.manifest.index(str(utt_id)): str(reason)
+            for utt_id, reason in read_failures(self._backend, group)
+        }
         return tx.TranscriptSet(name, tuple(str(t) for t in texts.tolist()), failures, attrs)
 
     def delete_transcripts(self, name: str) -> None:

@@ -22,11 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ser.cache import fingerprint as fp
 from ser.errors import StoreError
-
-#: Bookkeeping attributes of a transcript set (never part of its fingerprint).
-BOOKKEEPING = fp.BOOKKEEPING
 
 
 @dataclass(frozen=True)
@@ -41,16 +37,6 @@ class TranscriptSet:
     @property
     def fingerprint(self) -> str:
         return str(self.attrs["fingerprint"])
-
-
-def transcript_provenance(attrs: dict[str, Any]) -> dict[str, Any]:
-    """``attrs`` without bookkeeping, JSON-normalised; StoreError for non-JSON values."""
-    prov = {k: v for k, v in attrs.items() if k not in BOOKKEEPING}
-    try:
-        normalised: dict[str, Any] = json.loads(fp.canonical_json(prov))
-    except (TypeError, ValueError) as err:
-        raise StoreError(f"transcript set attributes must be plain JSON values: {err}") from None
-    return normalised
 
 
 @dataclass(frozen=True)
