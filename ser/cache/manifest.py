@@ -29,24 +29,11 @@ from ser.errors import StoreError
 # zarr's numpy StringDType, objects) becomes plain "U" text: `.astype(str)` works on
 # every column, and bytes never turn into "b'neu'".
 COLUMNS: dict[str, str] = {
-    "utt_id": "str",
-    "session": "int",
-    "dialog": "str",
-    "speaker": "str",
-    "gender": "str",
-    "kind": "str",
-    "order": "int",
-    "start": "float",
-    "end": "float",
-    "duration": "float",
-    "label": "str",
-    "valence": "float",
-    "arousal": "float",
-    "dominance": "float",
-    "transcript": "str",
-    "transcript_raw": "str",
-    "wav": "str",
-}
+    "utt_id": "str", "session": "int", "dialog": "str", "speaker": "str", "gender": "str",
+    "kind": "str", "order": "int", "start": "float", "end": "float", "duration": "float",
+    "label": "str", "valence": "float", "arousal": "float", "dominance": "float",
+    "transcript": "str", "transcript_raw": "str", "wav": "str",
+}  # fmt: skip
 
 _DTYPES = {"str": np.dtype(np.str_), "int": np.dtype(np.int64), "float": np.dtype(np.float64)}
 

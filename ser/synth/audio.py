@@ -19,7 +19,7 @@ with similar arousal with each other.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -125,27 +125,21 @@ _BANDWIDTHS = np.array([80.0, 100.0, 140.0])
 
 
 def utterance_prosody(
-    rng: np.random.Generator,
-    code: str,
-    intensity: float,
-    voice: Voice,
-    blend_with: str | None = None,
+    rng: np.random.Generator, code: str, intensity: float, voice: Voice, other: str | None = None
 ) -> Prosody:
-    """The prosody of one utterance: its class (or blend) at `intensity`, plus jitter."""
+    """The prosody of one utterance: its class (blended with `other`) at `intensity`, jittered."""
     target = prosody_of(code)
-    if blend_with is not None:
-        target = blend(target, prosody_of(blend_with), float(rng.uniform(0.3, 0.7)))
+    if other is not None:
+        target = blend(target, prosody_of(other), float(rng.uniform(0.3, 0.7)))
     base = blend(PROSODY["neu"], target, min(1.0, intensity * voice.expressiveness))
     noise = rng.normal(0.0, 1.0, 5)
-    return Prosody(
+    return replace(
+        base,
         pitch=base.pitch * float(np.exp(0.05 * noise[0])),
         pitch_range=max(0.02, base.pitch_range * float(np.exp(0.2 * noise[1]))),
         rate=base.rate * float(np.exp(0.06 * noise[2])),
         energy_db=base.energy_db + 1.5 * float(noise[3]),
         tension=float(np.clip(base.tension + 0.1 * noise[4], 0.0, 1.0)),
-        breath=base.breath,
-        pause=base.pause,
-        final_rise=base.final_rise,
     )
 
 

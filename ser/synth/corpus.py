@@ -1,17 +1,13 @@
 """A synthetic corpus in the exact IEMOCAP layout, for the tests and the demo.
 
-`write_corpus` plans 5 sessions of improvised and scripted dialogs between the two
-speakers of each session (10 speakers), labels every turn with a consensus code in
-realistic-ish proportions, writes the EmoEvaluation and transcription files with the
-quirks of the real corpus, and synthesizes each utterance's wav (ser/synth/audio.py)
-with prosody that follows its emotion, while the transcripts (ser/synth/text.py) carry
-the emotion only part of the time. It returns the ground truth `ser.corpus.reader.read_corpus`
-must recover. `write_corpus_from_metadata` writes exactly the utterances of a CSV.
-What each dialog holds is planned in ser/synth/plan.py; this module lays a plan out as
-the corpus's files.
-
-Every random draw comes from a generator seeded by (seed, purpose, place), so a seed
-gives the same bytes in every file.
+`write_corpus` lays out what `plan.py` plans (5 sessions of improvised and scripted
+dialogs between each session's two speakers, turns labelled in realistic-ish proportions)
+as the corpus's files: EmoEvaluation and transcription files with the real corpus's
+quirks, and a wav per utterance (`audio.py`) whose prosody follows its emotion, while
+the transcripts (`text.py`) carry it only part of the time. It returns the ground truth
+`ser.corpus.reader.read_corpus` must recover. `write_corpus_from_metadata` writes exactly
+the utterances of a CSV. Every draw is seeded by (seed, purpose, place): a seed gives the
+same bytes in every file.
 
 >>> import tempfile
 >>> root = Path(tempfile.mkdtemp()) / "IEMOCAP_full_release"
