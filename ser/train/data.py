@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -173,15 +173,11 @@ def feature_table(
     )
 
 
-@dataclass(frozen=True)
-class ZScore:
-    """Per-dimension standardization fitted on a fold's training side."""
+class ZScore(NamedTuple):
+    """Per-dimension standardization fitted on a fold's training side: (x - mean) / std."""
 
-    mean: torch.Tensor  # [D]
-    std: torch.Tensor  # [D], >= STD_FLOOR (or exactly 1 for a constant column)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+    mean: torch.Tensor  # [D], or [K, D]: one per member of a stack
+    std: torch.Tensor  # [D] or [K, D], >= STD_FLOOR (exactly 1 for a constant column)
 
 
 def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
@@ -280,11 +276,7 @@ class Batches:
     def build(self, plan: StepPlan) -> Batch:
         """The batch of one step's plan, on the device."""
         pos = torch.from_numpy(plan.positions).to(self.data.device)
-        norms = {name: (z.mean, z.std) for name, z in self.zscore.items()}
-        return gather(self.data, self.specs, self.unit, pos, plan.lengths, norms)
-
-
-Norm = tuple[torch.Tensor, torch.Tensor]  # z-score mean, std: [D], or [K, D] one per member
+        return gather(self.data, self.specs, self.unit, pos, plan.lengths, self.zscore)
 
 
 def gather(
@@ -293,18 +285,18 @@ def gather(
     unit: Unit,
     pos: torch.Tensor,
     lengths: Mapping[str, int],
-    norms: Mapping[str, Norm],
+    zscores: Mapping[str, ZScore],
 ) -> Batch:
     """The batch of positions `pos` (on the device; [B], [B, U] or, stacked, [K, B] or
-    [K, B, U]; -1: padding). `lengths`: each sequence view's padded length; `norms`: the
-    z-scores of the z-scored sets (leading with K when stacked). Padding is zeros, masks
+    [K, B, U]; -1: padding). `lengths`: each sequence view's padded length; `zscores`: of
+    the z-scored sets (leading with K when stacked). Padding is zeros, masks
     False, labels -100, index -1."""
     valid = pos >= 0
     safe = pos.clamp_min(0)
     x: dict[str, torch.Tensor] = {}
     mask: dict[str, torch.Tensor] = {}
     for spec in specs:
-        table, norm = data.features[spec.name], norms.get(spec.name)
+        table, norm = data.features[spec.name], zscores.get(spec.name)
         if spec.view == "vector":
             vectors = table.vectors()  # [n, D]
             rows = vectors.index_select(0, safe.flatten()).view(*safe.shape, vectors.shape[1])
@@ -324,8 +316,8 @@ def gather(
     )
 
 
-def _normed(x: torch.Tensor, norm: Norm | None) -> torch.Tensor:
-    """`x` [..., D] z-scored, as `ZScore`: (x - mean) / std, member k's in slot k."""
+def _normed(x: torch.Tensor, norm: ZScore | None) -> torch.Tensor:
+    """`x` [..., D] z-scored (member k's z-score in slot k of a stack)."""
     if norm is None:
         return x
     mean, std = norm

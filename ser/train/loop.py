@@ -62,8 +62,7 @@ class Member:
 
 @dataclass
 class Curves:
-    """Per-epoch training loss and validation scores (epochs counted from 1); the
-    validation entries are NaN where there is no validation side."""
+    """Per-epoch training loss and validation scores (NaN without a validation side)."""
 
     epoch: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
@@ -108,17 +107,13 @@ class FitResult:
     best_epoch: int  # 1-based
     curves: Curves
     test: Evaluation
-    # The member's share of training and evaluation, data loading excluded: the
-    # ensemble's time divided by its `stacked` members (1: trained alone).
-    seconds: float
+    seconds: float  # the ensemble's time (data loading excluded) / `stacked` members
     stages: dict[str, Selection] = field(default_factory=dict)  # earlier stages, if any
     stacked: int = 1
 
 
 EpochHook = Callable[[int, int, float, float], None]  # (epoch, epochs, train loss, val UA)
-# (phase "train" | "val" | "test", steps done, steps in the epoch or None): after every
-# step, for a heartbeat during long epochs (`ser.train.progress`); reads nothing back from
-# the device.
+# After every step (phase "train" | "val" | "test", steps done, steps in the epoch or None).
 StepHook = Callable[[str, int, int | None], None]
 
 
@@ -232,8 +227,7 @@ def predict(
     on_step: StepHook | None = None,
     phase: str = "val",
 ) -> list[Predictions]:
-    """Each member's predictions and loss on its side (eval mode, no gradients;
-    `on_step` told each step as `phase`)."""
+    """Each member's predictions and loss on its side (eval mode, no gradients)."""
     ensemble.eval()
     device = ensemble.parameters()[0].device
     total = torch.zeros(ensemble.members, device=device)
@@ -362,8 +356,7 @@ def _elapsed(device: torch.device, start: float) -> float:
 
 @contextmanager
 def masked(ensemble: Any, modality: str | None) -> Iterator[None]:
-    """The members' `eval_mask` set inside the block (None: no masking): masking
-    happens at test only."""
+    """The members' `eval_mask` set inside the block (None: no masking)."""
     model = ensemble.base if isinstance(ensemble, Ensemble) else ensemble
     old = model.eval_mask
     model.eval_mask = modality

@@ -103,28 +103,15 @@ def atomic(path: Path, write: Callable[[Path], Any]) -> None:
 
 def json_summary(record: dict[str, Any]) -> dict[str, Any]:
     """`ser train --json`: means over seeds in percent, per-fold scores, protocol, seconds."""
-    summary = record["summary"]
+    scores = ("wa", "ua", "f1")
     folds = [
-        {
-            "seed": int(e["seed"]),
-            "fold": str(e["fold"]),
-            "wa": float(e["metrics"]["wa"]),
-            "ua": float(e["metrics"]["ua"]),
-            "f1": float(e["metrics"]["f1"]),
-            "best_epoch": int(e["best_epoch"]),
-        }
+        {"seed": int(e["seed"]), "fold": str(e["fold"]),
+         **{k: float(e["metrics"][k]) for k in scores}, "best_epoch": int(e["best_epoch"])}
         for e in record["folds"]
-    ]
-    return {
-        "wa": float(summary["wa"]),
-        "ua": float(summary["ua"]),
-        "f1": float(summary["f1"]),
-        "wa_std": float(summary["wa_std"]),
-        "ua_std": float(summary["ua_std"]),
-        "folds": folds,
-        "protocol": str(record["protocol"]),
-        "seconds": float(record["seconds"]),
-    }
+    ]  # fmt: skip
+    summary = {k: float(record["summary"][k]) for k in (*scores, "wa_std", "ua_std")}
+    return {**summary, "folds": folds, "protocol": str(record["protocol"]),
+            "seconds": float(record["seconds"])}  # fmt: skip
 
 
 def fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:

@@ -14,17 +14,13 @@ import torch
 
 from ser.train.batch import Batch
 from ser.train.batching import StepPlan
-from ser.train.data import Batches, gather
+from ser.train.data import Batches, ZScore, gather
 
 
 class StackedSides:
-    """The members' sides (all train, all val or all test) of one stacked run, gathered
-    into stacked batches directly: a few device operations per step whatever K is,
-    instead of K batches built and then stacked. Member k's slot of each batch is
-    exactly the batch its own `Batches` builds (same positions, padded further).
-
-    All sides must come from one `TrainData` with the same inputs and unit (one run).
-    """
+    """The members' sides (all train, all val or all test; one run's data and inputs),
+    gathered into stacked batches directly: a few device operations per step whatever K
+    is. Member k's slot holds the batch its own `Batches` builds, padded further."""
 
     def __init__(self, sides: Sequence[Batches]) -> None:
         first = sides[0]
@@ -35,11 +31,11 @@ class StackedSides:
         # One table per vector view for all members and sides, each member's z-score
         # applied after the gather: a copy per member of a 6373-d set at 20 members
         # would take 17 GB.
-        self.norms = {
-            spec.name: (
-                torch.stack([side.zscore[spec.name].mean for side in sides]),
+        self.zscores = {
+            spec.name: ZScore(
+                torch.stack([side.zscore[spec.name].mean for side in sides]),  # [K, D]
                 torch.stack([side.zscore[spec.name].std for side in sides]),
-            )  # [K, D] each
+            )
             for spec in first.specs
             if spec.name in first.zscore
         }
@@ -78,7 +74,7 @@ class StackedSides:
             for spec in self.specs
             if spec.view == "sequence"
         }
-        return gather(self.data, self.specs, self.unit, pos, lengths, self.norms)
+        return gather(self.data, self.specs, self.unit, pos, lengths, self.zscores)
 
 
 def _pad_positions(positions: Sequence[np.ndarray | None]) -> np.ndarray:

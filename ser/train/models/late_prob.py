@@ -110,12 +110,7 @@ class LogMelCNN(nn.Module):
     """The audio branch: VGG-style CNN over [time, mel] -> class logits."""
 
     def __init__(
-        self,
-        n_mels: int,
-        channels: tuple[int, ...],
-        hidden: int,
-        n_classes: int,
-        dropout: float,
+        self, n_mels: int, channels: tuple[int, ...], hidden: int, n_classes: int, dropout: float
     ) -> None:
         super().__init__()
         ins = (1, *channels[:-1])

@@ -97,13 +97,10 @@ class MsmserConfig(FamilyConfig):
 # which builds an execution plan for each new sequence length: with IEMOCAP's lengths a
 # first epoch took 19-21 s instead of 3-3.5 s (and a first evaluation 7-8 s instead of
 # 0.6), at the same speed afterwards (benchmarks/README.md).
-ATTENTION_BACKENDS = [
-    SDPBackend.FLASH_ATTENTION,
-    SDPBackend.EFFICIENT_ATTENTION,
-    SDPBackend.MATH,
-    SDPBackend.OVERRIDEABLE,
-]
+ATTENTION_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                      SDPBackend.MATH, SDPBackend.OVERRIDEABLE]  # fmt: skip
 
+Tensors = dict[str, torch.Tensor]  # per modality
 # Rows of the first table of positions: IEMOCAP's longest utterance has ~1700 HuBERT frames.
 POSITION_ROWS = 4096
 
@@ -111,22 +108,14 @@ POSITION_ROWS = 4096
 class UniModalBranch(nn.Module):
     """Projection to d_e, transformer encoder, frame self-attention scaling (section 2.1)."""
 
-    def __init__(
-        self,
-        d_in: int,
-        d: int,
-        heads: int,
-        layers: int,
-        dropout: float,
-        encoder: bool,
-        selfatt: bool,
-    ) -> None:
+    def __init__(self, d_in: int, config: MsmserConfig) -> None:
         super().__init__()
+        d, layers = config.d_model, config.layers if config.encoder else 0
         self.proj = nn.Linear(d_in, d)
         self.encoder = nn.ModuleList(
-            EncoderLayer(d, heads, dropout) for _ in range(layers if encoder else 0)
+            EncoderLayer(d, config.heads, config.dropout) for _ in range(layers)
         )
-        self.scale = FrameScale(d) if selfatt else None
+        self.scale = FrameScale(d) if config.selfatt else None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x [B, T, D_in], mask [B, T] -> [B, T, d], zero at padding."""
@@ -150,14 +139,8 @@ class MSMSER(SerModel):
         d, heads, dropout = config.d_model, config.heads, config.dropout
         self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
         self.branches = nn.ModuleDict(
-            {
-                m: UniModalBranch(
-                    self.spec(m).dim, d, heads, config.layers, dropout, config.encoder,
-                    config.selfatt,
-                )
-                for m in self.modalities
-            }
-        )  # fmt: skip
+            {m: UniModalBranch(self.spec(m).dim, config) for m in self.modalities}
+        )
         self.mit = config.fusion == "mit"
         if self.mit:
             self.type_codes = nn.Embedding(len(MODALITIES), d)  # [2, d], N(0, 1)
@@ -212,12 +195,7 @@ class MSMSER(SerModel):
                 pooled = self._concat(feats, masks, drops)  # [B, n d]
             return ModelOutput(self.head(pooled))  # [B, C]
 
-    def _interact(
-        self,
-        feats: dict[str, torch.Tensor],
-        masks: dict[str, torch.Tensor],
-        drops: dict[str, torch.Tensor],
-    ) -> torch.Tensor:
+    def _interact(self, feats: Tensors, masks: Tensors, drops: Tensors) -> torch.Tensor:
         """The modality interaction transformer (section 2.2): [B, d]."""
         memory, keep = [], []
         for m in self.modalities:
@@ -245,12 +223,7 @@ class MSMSER(SerModel):
             self.position_tables[device] = table
         return table[:length]
 
-    def _concat(
-        self,
-        feats: dict[str, torch.Tensor],
-        masks: dict[str, torch.Tensor],
-        drops: dict[str, torch.Tensor],
-    ) -> torch.Tensor:
+    def _concat(self, feats: Tensors, masks: Tensors, drops: Tensors) -> torch.Tensor:
         """w/o MIT: attention-pool each branch, zero dropped ones, concatenate: [B, n d]."""
         pooled = []
         for m in self.modalities:
