@@ -1,4 +1,5 @@
-"""What a storage format must offer the store (`formats.py` picks one by suffix).
+"""What a storage format must offer the store (`formats.py` picks one by suffix), and
+the names a store accepts for its sets.
 
 Both formats hold the same tree: root attributes, a ``manifest`` group of columns, and
 per feature set a group with attributes, ``data`` ``[rows, dim]``, ``offsets`` and the
@@ -7,11 +8,14 @@ failures table (``failures_utt_id``, ``failures_reason``). Attributes are JSON o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from ser.errors import StoreError
 
 FORMAT_KEY = "ser_store_format"
 FORMAT = 1
@@ -20,6 +24,8 @@ MANIFEST = "manifest"
 TRANSCRIPTS = "transcripts"
 RESERVED = (MANIFEST, TRANSCRIPTS)
 DATA = "data"
+# "@" joins a text set to the transcripts it was extracted from (`mpnet-base@asr-whisper-small`).
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@-]*$")
 
 
 class Backend(Protocol):
@@ -70,3 +76,12 @@ def read_failures(backend: Backend, name: str) -> list[tuple[str, str]]:
     if ids is None or reasons is None:
         return []
     return list(zip(ids.tolist(), reasons.tolist(), strict=True))
+
+
+def check_name(name: str) -> None:
+    """StoreError unless `name` can name a feature set or transcript set in a store."""
+    if not _NAME.match(name) or name in RESERVED:
+        raise StoreError(
+            f"feature set name {name!r}: use letters, digits and . _ + = @ - "
+            f"(not starting with a symbol, and not {' or '.join(map(repr, RESERVED))})"
+        )

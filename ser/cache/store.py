@@ -5,7 +5,7 @@ nothing: ``begin_feature_set`` records the provenance, workers commit shards wit
 `ShardWriter`, and ``consolidate`` lays the shards out contiguously in manifest order,
 marks the set complete (last) and only then drops the staging folder.
 Transcript sets are `store_transcripts.py`'s (a mixin of `FeatureStore`), the values
-the store hands back `store_types.py`'s and set names `names.py`'s.
+the store hands back `store_types.py`'s, and the format with its set names `backend.py`'s.
 
 Example:
     >>> import tempfile
@@ -35,11 +35,10 @@ from ser.cache import backend as tree
 from ser.cache import fingerprint as fp
 from ser.cache import shards
 from ser.cache import verify as health
-from ser.cache.backend import FORMAT, FORMAT_KEY, RESERVED, TRANSCRIPTS, Backend
+from ser.cache.backend import FORMAT, FORMAT_KEY, RESERVED, TRANSCRIPTS, Backend, check_name
 from ser.cache.formats import backend_for
 from ser.cache.lock import exclusive_lock
 from ser.cache.manifest import Manifest
-from ser.cache.names import check_name
 from ser.cache.store_transcripts import TranscriptSets
 from ser.cache.store_types import FeatureData, FeatureSetInfo, VerifyReport
 from ser.errors import FingerprintMismatch, StoreError

@@ -16,9 +16,8 @@ import numpy as np
 
 from ser.cache import fingerprint as fp
 from ser.cache import transcripts as tx
-from ser.cache.backend import TRANSCRIPTS, Backend, failure_arrays, read_failures
+from ser.cache.backend import TRANSCRIPTS, Backend, check_name, failure_arrays, read_failures
 from ser.cache.manifest import Manifest
-from ser.cache.names import check_name
 from ser.errors import StoreError
 
 
