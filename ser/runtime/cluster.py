@@ -2,10 +2,9 @@
 
 `--workers N` starts a local cluster of N single-threaded worker processes; with CUDA
 GPUs each worker is pinned to one GPU (``CUDA_VISIBLE_DEVICES``, round robin when there
-are more workers than GPUs) so that workers do not all land on GPU 0: dask-cuda's
-``LocalCUDACluster`` when it is installed and there is a GPU per worker, else a
-``SpecCluster`` of nannies with the same pinning. `--scheduler ADDRESS` joins a running
-cluster instead (inputs and outputs must then be on a filesystem every worker sees).
+are more workers than GPUs) so that workers do not all land on GPU 0. `--scheduler
+ADDRESS` joins a running cluster instead (inputs and outputs must then be on a
+filesystem every worker sees).
 
 >>> gpu_pins(workers=3, gpus=2)
 ['0', '1', '0']
@@ -60,36 +59,22 @@ def dask_client(
 
 
 def local_cluster(workers: int, gpus: int) -> Any:
-    """N single-threaded worker processes; pinned one GPU each when `gpus` > 0."""
-    from distributed import LocalCluster
+    """N single-threaded worker processes (nannies); pinned one GPU each when `gpus` > 0."""
+    from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
 
     if gpus <= 0:
         return LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         )
-    if workers <= gpus:
-        with contextlib.suppress(ImportError):
-            from dask_cuda import LocalCUDACluster
-
-            devices = ",".join(str(i) for i in range(workers))
-            return LocalCUDACluster(
-                CUDA_VISIBLE_DEVICES=devices, threads_per_worker=1, dashboard_address=None
-            )
-    return _pinned_cluster(gpu_pins(workers, gpus))
-
-
-def _pinned_cluster(pins: list[str]) -> Any:
-    from distributed import Nanny, Scheduler, SpecCluster
-
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
-    workers = {
+    pinned = {
         f"gpu{pin}-{i}": {
             "cls": Nanny,
             "options": {"nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": pin}},
         }
-        for i, pin in enumerate(pins)
+        for i, pin in enumerate(gpu_pins(workers, gpus))
     }
-    return SpecCluster(workers=workers, scheduler=scheduler)
+    return SpecCluster(workers=pinned, scheduler=scheduler)
 
 
 def _gpu_count() -> int:

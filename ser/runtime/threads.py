@@ -1,41 +1,29 @@
 """CPU threads chosen once per run from stable facts, and OpenMP threads that spin only
-briefly before they sleep.
+briefly before they sleep (figures: benchmarks/README.md, "Threads on a shared machine").
 
-The same command on the same machine must give the same numbers: torch splits a
-reduction or a product among its threads, so another thread count rounds differently
-(`ser extract` with 1 and 2 threads differed in 1.8 % of the rows; a 40-epoch fusion-study
-run by a UA point). So the count is a function of what does not change between two runs
-of a command, chosen once, recorded in the run record and the first log line, and never
-moved during the run:
+The same command on the same machine must give the same numbers: another thread count
+splits torch's reductions differently and so rounds differently (`ser extract` with 1 and
+2 threads differed in 1.8 % of the rows; a 40-epoch fusion-study run by a UA point). So
+the count is chosen once from what does not change between two runs, recorded in the run
+record and the first log line, and never moved during the run:
 
-- ``--threads N`` when given;
-- ``OMP_NUM_THREADS`` when set (the user's, a scheduler's or a dask nanny's choice);
-- else this process's budget, not the machine's cores: its affinity mask, capped by a
-  cgroup CPU quota (containers, CI runners, Slurm), divided among the workers that share
-  the machine (`--workers N`); above 2 cores the budget less one (a neighbour process
-  takes the spare core instead of a share of one of ours, for at most 1/budget of the
-  quiet speed); on 2 cores or fewer the whole budget with brief (or passive) waits, 1
-  thread with long spins (torch loaded before `brief_waits`, or the user chose them: two
-  spinning threads were 3-10x slower beside a busy process).
+- ``--threads N`` when given; else ``OMP_NUM_THREADS`` when set;
+- else this process's budget (`cpu_budget`: its affinity mask capped by a cgroup CPU
+  quota, divided among the `--workers N` sharing the machine): above 2 cores the budget
+  less one (a neighbour takes the spare core instead of a share of ours); on 2 cores or
+  fewer the whole budget with brief waits, 1 thread with long spins (two spinning
+  threads were 3-10x slower beside a busy process).
 
-``--threads follow`` is the opt-in to speed on a shared machine at the price of that
-promise: the count starts at the cores found idle (`idle_cores`, 0.1 s of /proc/stat) and
-moves between epochs and batches (`ser.runtime.thread_watch`); the record and report say that the
-results then depend on the machine's load. Figures: benchmarks/README.md, "Threads on a
-shared machine".
+``--threads follow`` trades that promise for speed on a shared machine: the count starts
+at the cores found idle and moves during the run (`ser.runtime.thread_watch`); the
+record says that the results then depend on the machine's load.
 
-torch starts one OpenMP thread per core it sees, and GNU OpenMP keeps each one spinning
-for a while (300000 iterations) after every parallel operator, waiting for the next. Our
-models run thousands of small operators a second, so the threads spin nearly all the
-time; when another process wants one of those cores, the kernel shares it between that
-process and a spinning thread, and every operator's barrier waits for a thread parked
-behind it: on 2 cores with one other job, `ser train --features mpnet --fusion none
---protocol loso` took 920 s with torch's defaults and 89 s with `--threads 1` (issue 15).
-`brief_waits` sets GOMP_SPINCOUNT=10000 before torch loads OpenMP (the `ser` command does
-it first thing): a quiet run keeps full speed (the next operator comes within the spin),
-a run beside a busy process no longer spins its share of a core away.
-OMP_WAIT_POLICY=PASSIVE (sleep at once) held up best beside a busy process but cost a
-quiet run 30-60 %; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone.
+GNU OpenMP keeps each thread spinning (300000 iterations) after every parallel operator,
+and our models run thousands of small operators a second: beside another process every
+barrier waits for a thread parked behind it (issue 15: 920 s with torch's defaults, 89 s
+with `--threads 1`). `brief_waits` sets GOMP_SPINCOUNT=10000 before torch loads OpenMP:
+a quiet run keeps full speed, a busy neighbour no longer takes our share of a core
+(OMP_WAIT_POLICY=PASSIVE cost a quiet run 30-60 %). A user's setting is left alone.
 
 >>> import torch
 >>> choice = set_torch_threads(threads=3)
@@ -81,25 +69,6 @@ BRIEF_SPIN = 10000
 FOLLOW: Final = "follow"
 Threads = int | Literal["follow"] | None
 _late: list[bool] = []  # set by brief_waits when torch (and OpenMP) had loaded before it
-
-__all__ = [
-    "FOLLOW",
-    "CpuBudget",
-    "ThreadChoice",
-    "Threads",
-    "brief_waits",
-    "cgroup_cpus",
-    "cpu_budget",
-    "cpu_ticks",
-    "default_threads",
-    "following_load",
-    "idle_cores",
-    "parse_threads",
-    "run_threads",
-    "set_torch_threads",
-    "tick_deltas",
-    "worker_threads",
-]
 
 
 @dataclass(frozen=True)

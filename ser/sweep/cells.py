@@ -23,7 +23,7 @@ from typing import Any
 
 from ser.errors import ConfigError, SerError
 from ser.sweep.spec import Cell
-from ser.train.plan import TrainConfig, config_record, make_plan
+from ser.train.plan import Plan, TrainConfig, config_record, make_plan
 from ser.train.record import NOT_COMPARED, RECORD, read_record
 
 CELLS = "cells"  # <out>/cells/<key>/run.json
@@ -40,6 +40,9 @@ class ResolvedCell:
     resolved: dict[str, Any]  # the hashed config (what the cell *is*)
     task_key: tuple[Hashable, ...]  # cells with one task_key can train as one stacked model
     members: int  # (seed, fold) runs
+    plan: Plan
+    inputs: tuple[Any, ...]  # the model's input specs (`ser.train.models.plan_inputs`)
+    features: tuple[str, ...]  # the feature sets' stored names
 
 
 def resolve_cells(cells: Sequence[Cell], store: str, out: Path) -> list[ResolvedCell]:
@@ -80,7 +83,7 @@ def _resolve(cell: Cell, handle: Any, store: str, out: Path, sessions: int) -> R
     plan = make_plan(config)
     features = resolve_features(handle, config.features)
     infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
-    plan_inputs(config.model, infos)  # ConfigError: the model cannot take these sets
+    _, inputs = plan_inputs(config.model, infos)  # ConfigError: the model cannot take these
     what = {k: v for k, v in config_record(config, plan).items() if k not in NOT_COMPARED}
     what["features"] = "+".join(f.name for f in features)
     fingerprints = {f.name: f.fingerprint for f in features}
@@ -88,8 +91,10 @@ def _resolve(cell: Cell, handle: Any, store: str, out: Path, sessions: int) -> R
     key = hashlib.sha256(blob.encode()).hexdigest()[:KEY_LENGTH]
     task_key = run_key(config, plan)  # the key `ser train` stacks members by
     folds = sessions if plan.protocol == "loso" else 1
+    members = len(plan.seeds) * folds
+    names = tuple(f.name for f in features)
     return ResolvedCell(
-        cell, key, replace(config, name=key), what, task_key, members=len(plan.seeds) * folds
+        cell, key, replace(config, name=key), what, task_key, members, plan, tuple(inputs), names
     )
 
 

@@ -23,6 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ser.cache import FeatureStore
+from ser.corpus.labels import get_label_set
+from ser.sweep.cells import ResolvedCell, record_of, unique
+from ser.train.models import build_model
+
 # Effective training throughput, FLOP/s of the count above. CPU (2 threads of a Xeon,
 # benchmarks/README.md and issue 25): the demo's MSMSER, 15 members, 18-22 s an epoch
 # (1.5e11 of this count a second); the fusion study with 100-d audio, 20 members, 1.5-2.0
@@ -45,41 +50,34 @@ class Estimate:
     family: str  # model family (`ser.train.models.family_of`)
 
 
-def estimate(cell: Any, store: Any, cache: dict[Any, Any] | None = None) -> Estimate:
+def estimate(
+    cell: ResolvedCell, store: FeatureStore, cache: dict[Any, Any] | None = None
+) -> Estimate:
     """The estimate of a `ResolvedCell` on the opened `store`."""
-    from ser.corpus.labels import get_label_set
-    from ser.train.features import resolve_features
-    from ser.train.models import FeatureInfo, build_model, family_of, plan_inputs
-    from ser.train.run import make_plan
-
-    config = cell.config
-    plan = make_plan(config)
-    features = resolve_features(store, config.features)
-    infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
-    _, specs = plan_inputs(config.model, infos)
-    key = (cell.task_key, tuple(specs))
+    plan = cell.plan
+    key = (cell.task_key, cell.inputs)
     cache = {} if cache is None else cache
     if key not in cache:
         n_classes = len(get_label_set(plan.classes).classes)
-        model = build_model(config.model, list(specs), n_classes=n_classes, seed=0)
+        model = build_model(cell.config.model, list(cell.inputs), n_classes=n_classes, seed=0)
         passes = 2 if model.stages() else 1  # branches alone first, then the whole model
         cache[key] = (sum(p.numel() for p in model.parameters()), passes)
     params, passes = cache[key]
     utterances = max(len(store.manifest), 1)
-    sequence = any(s.view == "sequence" for s in specs)
-    rows = sum(store.info(f.name).rows for f in features) / utterances if sequence else 1.0
+    infos = [store.info(name) for name in cell.features]
+    sequence = any(s.view == "sequence" for s in cell.inputs)
+    rows = sum(i.rows for i in infos) / utterances if sequence else 1.0
     flops = 6.0 * params * rows * utterances * plan.epochs * cell.members * passes
-    data = sum(store.info(f.name).bytes for f in features)
-    memory = 16 * params * cell.members + data
+    memory = 16 * params * cell.members + sum(i.bytes for i in infos)
     seconds = flops / EFFECTIVE_FLOPS[plan.device.type]
-    return Estimate(params, memory, seconds, plan.device.type, family_of(config.model).name)
+    return Estimate(params, memory, seconds, plan.device.type, plan.family)
 
 
 @dataclass(frozen=True)
 class CellPlan:
     """One distinct cell of a sweep: its estimate, what its record holds, time left."""
 
-    cell: Any  # ResolvedCell
+    cell: ResolvedCell
     estimate: Estimate
     trained: int  # (seed, fold)s in its record
     finished: bool
@@ -109,11 +107,8 @@ class SweepEstimate:
         return UNCALIBRATED
 
 
-def estimate_sweep(cells: Sequence[Any], store: str, out: Path) -> SweepEstimate:
+def estimate_sweep(cells: Sequence[ResolvedCell], store: str, out: Path) -> SweepEstimate:
     """Every distinct cell's estimate, with what `out` already holds of it."""
-    from ser.cache import FeatureStore
-    from ser.sweep.cells import record_of, unique
-
     handle = FeatureStore.open(store)
     cache: dict[Any, Any] = {}
     rows = []
@@ -138,7 +133,7 @@ class Calibration:
     cells: int  # cells measured
 
     @classmethod
-    def of(cls, trained: Sequence[tuple[Any, Estimate, dict[str, Any]]]) -> Calibration:
+    def of(cls, trained: Sequence[tuple[ResolvedCell, Estimate, dict[str, Any]]]) -> Calibration:
         sums: dict[tuple[str, str | None], list[float]] = {}
         cells = 0
         for cell, e, record in trained:

@@ -30,11 +30,10 @@ from typing import Any
 import numpy as np
 
 from ser.errors import ConfigError
-from ser.sweep.cells import cell_dir
+from ser.sweep.cells import record_of
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.runner import SWEEPS
 from ser.train.metrics import mean_std_text
-from ser.train.record import RECORD
 
 OURS = ("ua", "wa")  # our columns of every table: the progress lines print both too
 
@@ -80,19 +79,13 @@ def load_sweeps(out: Path) -> list[dict[str, Any]]:
             manifest = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise ConfigError(f"{file}: unreadable sweep manifest ({e})") from e
+        runs = [record_of(out, row["key"]) for row in manifest["cells"]]
         manifest["results"] = [
-            CellResult(row, _record(out, row["key"])) for row in manifest["cells"]
+            CellResult(row, run if run and run.get("folds") else None)
+            for row, run in zip(manifest["cells"], runs, strict=True)
         ]
         sweeps.append(manifest)
     return sweeps
-
-
-def _record(out: Path, key: str) -> dict[str, Any] | None:
-    path = cell_dir(out, key) / RECORD
-    if not path.is_file():
-        return None
-    run = json.loads(path.read_text(encoding="utf-8"))
-    return run if run.get("folds") else None
 
 
 def paired_test(a: CellResult, ref: CellResult, metric: str) -> tuple[float, float, int]:

@@ -21,8 +21,8 @@ def visible_devices() -> str:
 
 @pytest.mark.slow
 def test_workers_on_a_gpu_machine_land_on_different_gpus() -> None:
-    """Without dask-cuda (or with more workers than GPUs) the pinned cluster sets
-    CUDA_VISIBLE_DEVICES per worker process; without the pinning all would see GPU 0."""
+    """The cluster sets CUDA_VISIBLE_DEVICES per worker process; without the pinning all
+    would see GPU 0."""
     with dask_client(workers=3, gpus=2) as client:
         seen = sorted(client.run(visible_devices).values())
     assert seen == ["0", "0", "1"]
