@@ -221,20 +221,11 @@ class FeatureStore(TranscriptSets):
             n_failed, n_shards = (0 if failed is None else len(failed)), 0
         else:
             rows, n_failed, n_shards = shards.staged_summary(self._staging / name)
+        described = {k: attrs[k] for k in ("modality", "level", "dim", "dtype", "fingerprint")}
         return FeatureSetInfo(
-            name=name,
-            modality=attrs["modality"],
-            level=attrs["level"],
-            rows=rows,
-            dim=attrs["dim"],
-            dtype=attrs["dtype"],
-            bytes=nbytes,
-            fingerprint=attrs["fingerprint"],
-            complete=complete,
-            failures=n_failed,
-            attrs=attrs,
-            staged_shards=n_shards,
-        )
+            name=name, rows=rows, bytes=nbytes, complete=complete, failures=n_failed,
+            attrs=attrs, staged_shards=n_shards, **described,
+        )  # fmt: skip
 
     def verify(self) -> list[str]:
         """Problems found (empty = healthy): offsets, NaN/Inf, completeness, failures."""

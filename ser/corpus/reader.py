@@ -112,16 +112,6 @@ class _Label:
     vad: tuple[float, float, float]
 
 
-class _Problems:
-    """Collects problems in the order they are found."""
-
-    def __init__(self) -> None:
-        self.items: list[Problem] = []
-
-    def add(self, utt_id: str, problem: str) -> None:
-        self.items.append(Problem(utt_id, problem))
-
-
 def read_corpus(root: str | Path, classes: str = "all") -> CorpusReading:
     """Read an IEMOCAP root into utterance records of the class set `classes`.
 
@@ -137,16 +127,20 @@ def read_corpus(root: str | Path, classes: str = "all") -> CorpusReading:
     label_set = get_label_set(classes)
     root = Path(root).expanduser().resolve()
     sessions = _check_root(root)
-    problems = _Problems()
+    problems: list[Problem] = []
     for session in SESSIONS:
         if session not in sessions:
-            problems.add(f"Session{session}", f"session missing: no {_eval_dir(root, session)}")
+            problems.append(
+                Problem(f"Session{session}", f"session missing: no {_eval_dir(root, session)}")
+            )
     labels: dict[str, _Label] = {}
     for session in sessions:
         for path in _dialog_files(_eval_dir(root, session)):
             for label in _parse_evaluation(path, session, problems):
                 if label.utt_id in labels:
-                    problems.add(label.utt_id, f"duplicate label line in {path}: kept the first")
+                    problems.append(
+                        Problem(label.utt_id, f"duplicate label line in {path}: kept the first")
+                    )
                 else:
                     labels[label.utt_id] = label
     turns = _read_transcriptions(root, sessions, labels, problems)
@@ -156,7 +150,7 @@ def read_corpus(root: str | Path, classes: str = "all") -> CorpusReading:
     return CorpusReading(
         root=root,
         utterances=kept,
-        problems=tuple(p for p in problems.items if p.utt_id not in dropped),
+        problems=tuple(p for p in problems if p.utt_id not in dropped),
     )
 
 
@@ -199,23 +193,23 @@ def _dialog_files(folder: Path) -> list[Path]:
     )
 
 
-def _lines(path: Path, problems: _Problems) -> Iterator[tuple[int, str]]:
+def _lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]]:
     """(line number, line) of a text file; undecodable bytes are reported, not fatal."""
     try:
         data = path.read_bytes()
     except OSError as error:
-        problems.add(path.name, f"cannot read {path}: {error.strerror or error}")
+        problems.append(Problem(path.name, f"cannot read {path}: {error.strerror or error}"))
         return
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        problems.add(path.name, f"{path} is not UTF-8: read as Latin-1")
+        problems.append(Problem(path.name, f"{path} is not UTF-8: read as Latin-1"))
         text = data.decode("latin-1")
     for number, line in enumerate(text.split("\n"), start=1):
         yield number, line.rstrip("\r")
 
 
-def _parse_evaluation(path: Path, session: int, problems: _Problems) -> Iterator[_Label]:
+def _parse_evaluation(path: Path, session: int, problems: list[Problem]) -> Iterator[_Label]:
     """The consensus label lines of one EmoEvaluation file."""
     for number, line in _lines(path, problems):
         stripped = line.strip()
@@ -224,18 +218,18 @@ def _parse_evaluation(path: Path, session: int, problems: _Problems) -> Iterator
         where = f"{path}:{number}"
         match = _LABEL_LINE.match(stripped)
         if match is None:
-            problems.add(path.name, f"{where}: unreadable line {stripped[:80]!r}")
+            problems.append(Problem(path.name, f"{where}: unreadable line {stripped[:80]!r}"))
             continue
         start_s, end_s, utt_id, code, *vad_s = match.groups()
         try:
             start, end = float(start_s), float(end_s)
             vad = (float(vad_s[0]), float(vad_s[1]), float(vad_s[2]))
         except ValueError:
-            problems.add(path.name, f"{where}: unreadable number in {stripped[:80]!r}")
+            problems.append(Problem(path.name, f"{where}: unreadable number in {stripped[:80]!r}"))
             continue
         error = _label_error(utt_id, code, start, end, session)
         if error:
-            problems.add(utt_id, f"{where}: {error}")
+            problems.append(Problem(utt_id, f"{where}: {error}"))
             continue
         yield _Label(utt_id, session, start, end, code, vad)
 
@@ -254,7 +248,7 @@ def _label_error(utt_id: str, code: str, start: float, end: float, session: int)
 
 
 def _read_transcriptions(
-    root: Path, sessions: list[int], labels: dict[str, _Label], problems: _Problems
+    root: Path, sessions: list[int], labels: dict[str, _Label], problems: list[Problem]
 ) -> dict[str, str]:
     """utt_id -> raw transcript, from the transcription files of the given sessions."""
     turns: dict[str, str] = {}
@@ -272,28 +266,28 @@ def _parse_turn(
     path: Path,
     labels: dict[str, _Label],
     turns: dict[str, str],
-    problems: _Problems,
+    problems: list[Problem],
 ) -> None:
     if not line or _SPEAKER_ONLY.match(line):
         return  # speaker-only lines carry no id: no utterance can be matched to them
     match = _TURN_LINE.match(line)
     if match is None:
-        problems.add(path.name, f"{where}: unreadable line {line[:80]!r}")
+        problems.append(Problem(path.name, f"{where}: unreadable line {line[:80]!r}"))
         return
     utt_id, _, _, text = match.groups()  # EmoEvaluation's times are the ones kept
     if _XX_TURN.match(utt_id):
         return  # unlabelled turn with no wav, by design of the corpus
     if utt_id not in labels:
-        problems.add(utt_id, f"{where}: transcribed turn without a label")
+        problems.append(Problem(utt_id, f"{where}: transcribed turn without a label"))
         return
     if utt_id in turns:
-        problems.add(utt_id, f"{where}: duplicate transcription line: kept the first")
+        problems.append(Problem(utt_id, f"{where}: duplicate transcription line: kept the first"))
         return
     turns[utt_id] = text.strip()
 
 
 def _build_utterances(
-    root: Path, labels: dict[str, _Label], turns: dict[str, str], problems: _Problems
+    root: Path, labels: dict[str, _Label], turns: dict[str, str], problems: list[Problem]
 ) -> list[Utterance]:
     """All labelled utterances with their order, sorted by (session, dialog, order)."""
     wav_names = _WavIndex(root)
@@ -306,7 +300,7 @@ def _build_utterances(
         for order, label in enumerate(ranked):
             utterance = _utterance(root, label, order, turns.get(label.utt_id), problems)
             if not wav_names.has(label.session_folder, dialog, label.utt_id):
-                problems.add(label.utt_id, f"wav missing: {utterance.wav_path}")
+                problems.append(Problem(label.utt_id, f"wav missing: {utterance.wav_path}"))
                 utterance = replace(utterance, wav_path=None)
             utterances.append(utterance)
     utterances.sort(key=lambda u: (u.session, u.dialog, u.order))
@@ -314,13 +308,13 @@ def _build_utterances(
 
 
 def _utterance(
-    root: Path, label: _Label, order: int, raw: str | None, problems: _Problems
+    root: Path, label: _Label, order: int, raw: str | None, problems: list[Problem]
 ) -> Utterance:
     utt_id, dialog = label.utt_id, label.utt_id[:-5]
     session_dir = root / f"Session{label.session_folder}"
     if raw is None:
         transcription = session_dir / "dialog" / "transcriptions" / f"{dialog}.txt"
-        problems.add(utt_id, f"transcript missing: no line for it in {transcription}")
+        problems.append(Problem(utt_id, f"transcript missing: no line for it in {transcription}"))
         raw = ""
     gender = utt_id[-4]
     return Utterance(
