@@ -1,11 +1,7 @@
-"""The transcript-set half of `FeatureStore`: ASR text per manifest row, staged while a
-run transcribes and laid out as arrays once every row is in (`ser.cache.transcripts`).
-
-A mixin that `FeatureStore` inherits, so its methods stay `store.begin_transcripts(...)`
-and so on; apart from `store.py` because transcript sets are their own kind of set
-(their group under ``transcripts/``, their staging, their checks), sharing only the
-store's fingerprint rule and staging clean-up, which `store.py` keeps.
-"""
+"""The transcript-set half of `FeatureStore` (a mixin it inherits): ASR text per manifest
+row, staged while a run transcribes and laid out as arrays once every row is in
+(`ser.cache.transcripts`). Transcript sets share only the fingerprint rule and the
+staging clean-up with feature sets, which `store.py` keeps."""
 
 from __future__ import annotations
 

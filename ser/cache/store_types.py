@@ -1,9 +1,5 @@
 """What a `FeatureStore` hands back: a whole feature set (`FeatureData`), its summary
-(`FeatureSetInfo`) and a health check (`VerifyReport`).
-
-Apart from `store.py`, which holds the store's layout and write protocol; re-exported
-from there and from `ser.cache`, where callers import them.
-"""
+(`FeatureSetInfo`) and a health check (`VerifyReport`); imported from `ser.cache`."""
 
 from __future__ import annotations
 

@@ -157,20 +157,18 @@ def _fold_curves(axes: Any, fold: dict[str, Any], i: int, stage: str | None) -> 
 
 def _dress_curves(axes: Any, title: str, drawn: int) -> None:
     loss_ax, ua_ax = axes
-    if drawn == 0:
-        for ax in axes:
+    loss_ax.set(xlabel="epoch", ylabel="loss", title=f"{title}loss (solid: train, dashed: val)")
+    ua_title = f"{title}validation UA (dotted: best epoch)"
+    ua_ax.set(xlabel="epoch", ylabel="val UA (%)", title=ua_title)
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if drawn:
+            ax.legend(fontsize=7)
+        else:
             ax.text(
                 0.5, 0.5, "no curves recorded", ha="center", va="center", transform=ax.transAxes
             )
-    loss_ax.set(xlabel="epoch", ylabel="loss", title=f"{title}loss (solid: train, dashed: val)")
-    ua_ax.set(
-        xlabel="epoch", ylabel="val UA (%)", title=f"{title}validation UA (dotted: best epoch)"
-    )
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if drawn:
-            ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
 
 
 def _queries_figure(groups: dict[str, list[dict[str, Any]]]) -> Figure:
@@ -180,14 +178,9 @@ def _queries_figure(groups: dict[str, list[dict[str, Any]]]) -> Figure:
     for members in groups.values():
         queries.update(r["config"]["queries"] for r in members)
         summaries = [run_summary(r) for r in members]
-        ax.errorbar(
-            [r["config"]["queries"] for r in members],
-            [float(s["ua"]) for s in summaries],
-            yerr=[float(s.get("ua_std", 0.0)) for s in summaries],
-            marker="o",
-            capsize=3,
-            label=_group_label(members[0]),
-        )
+        x, y = [r["config"]["queries"] for r in members], [float(s["ua"]) for s in summaries]
+        spread = [float(s.get("ua_std", 0.0)) for s in summaries]
+        ax.errorbar(x, y, yerr=spread, marker="o", capsize=3, label=_group_label(members[0]))
     ax.set_xticks(sorted(queries))
     ax.set(xlabel="number of emotion queries L", ylabel="UA (%)", title="UA against queries")
     ax.grid(alpha=0.3)
