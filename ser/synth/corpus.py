@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +30,8 @@ import soundfile
 
 from ser.corpus.reader import Utterance
 from ser.errors import CorpusError
-from ser.synth import audio, text
-from ser.synth.plan import AUDIO, Dialog, SynthConfig, dialogs_from_metadata, plan_dialogs, rng_for
+from ser.synth import audio, plan, text
+from ser.synth.plan import Dialog, SynthConfig, Turn
 
 __all__ = ["SynthConfig", "SynthTruth", "write_corpus", "write_corpus_from_metadata"]
 
@@ -53,17 +53,14 @@ def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTru
     config = config or SynthConfig()
     out = Path(out).expanduser().resolve()
     voices = audio.draw_voices(config.seed)
-    dialogs = plan_dialogs(config, voices)
-    with _staging(out) as stage:
-        for dialog in dialogs:
-            _write_texts(stage, dialog)
-            folder = _wav_dir(stage, dialog)
-            for k, turn in enumerate(dialog.turns):
-                rng = rng_for(config.seed, AUDIO, dialog.session, dialog.index, k)
-                voice = voices[dialog.session, turn.gender]
-                samples = audio.synthesize(rng, turn.end - turn.start, voice, turn.prosody)
-                soundfile.write(folder / f"{turn.utt_id}.wav", samples, audio.SAMPLE_RATE)
-    return SynthTruth(out, _truth(out, dialogs))
+
+    def speech(path: Path, dialog: Dialog, k: int, turn: Turn) -> None:
+        rng = plan.rng_for(config.seed, plan.AUDIO, dialog.session, dialog.index, k)
+        voice = voices[dialog.session, turn.gender]
+        samples = audio.synthesize(rng, turn.end - turn.start, voice, turn.prosody)
+        soundfile.write(path, samples, audio.SAMPLE_RATE)
+
+    return _lay_out(out, plan.plan_dialogs(config, voices), speech)
 
 
 def write_corpus_from_metadata(out: str | Path, csv_path: str | Path, seed: int = 0) -> SynthTruth:
@@ -75,18 +72,26 @@ def write_corpus_from_metadata(out: str | Path, csv_path: str | Path, seed: int 
     follows the reader's rule (rank by start time). Every wav is the same 0.1 s tone.
     """
     out = Path(out).expanduser().resolve()
-    dialogs = dialogs_from_metadata(Path(csv_path), seed)
     tone = audio.tone_wav()
-    with _staging(out) as stage:
-        for dialog in dialogs:
-            _write_texts(stage, dialog)
-            folder = _wav_dir(stage, dialog)
-            for turn in dialog.turns:
-                (folder / f"{turn.utt_id}.wav").write_bytes(tone)
-    return SynthTruth(out, _truth(out, dialogs))
+    dialogs = plan.dialogs_from_metadata(Path(csv_path), seed)
+    return _lay_out(out, dialogs, lambda path, *_: path.write_bytes(tone))
 
 
 # --- writing -------------------------------------------------------------------------
+
+
+def _lay_out(
+    out: Path, dialogs: list[Dialog], write_wav: Callable[[Path, Dialog, int, Turn], object]
+) -> SynthTruth:
+    """The dialogs' text files and one wav per turn (`write_wav(path, dialog, k, turn)`)."""
+    with _staging(out) as stage:
+        for dialog in dialogs:
+            _write_texts(stage, dialog)
+            folder = stage / f"Session{dialog.session}" / "sentences" / "wav" / dialog.name
+            folder.mkdir(parents=True, exist_ok=True)
+            for k, turn in enumerate(dialog.turns):
+                write_wav(folder / f"{turn.utt_id}.wav", dialog, k, turn)
+    return SynthTruth(out, _truth(out, dialogs))
 
 
 @contextmanager
@@ -112,12 +117,6 @@ def _staging(out: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-
-
-def _wav_dir(root: Path, dialog: Dialog) -> Path:
-    folder = root / f"Session{dialog.session}" / "sentences" / "wav" / dialog.name
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _write_texts(root: Path, dialog: Dialog) -> None:
