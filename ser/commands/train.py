@@ -128,7 +128,7 @@ class _ConsoleProgress(Progress):
     ) -> None:
         self.console, self.live = console, live
         self.shows_epochs = live or plain
-        self.lines = EpochLines(self._line, interval, clock) if plain else None
+        self.lines = EpochLines(self.message, interval, clock) if plain else None
         self.bar = RichProgress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -154,14 +154,9 @@ class _ConsoleProgress(Progress):
 
     def message(self, text: str) -> None:
         # soft_wrap: one line in a log (rich wraps a file at 80 columns otherwise)
-        self.console.print(text, highlight=False, soft_wrap=True)
-
-    def _line(self, text: str) -> None:
-        # soft_wrap: one line in the log, however narrow rich thinks a file is
         self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
-    def heartbeat(self, text: str) -> None:
-        self._line(text)
+    heartbeat = message
 
     def fold_start(self, seed: int, fold: str, epochs: int) -> None:
         label = fold_label(seed, fold)
@@ -187,11 +182,9 @@ class _ConsoleProgress(Progress):
             self.bar.remove_task(self.task)
             self.task = None
         m = entry["metrics"]
-        self.console.print(
+        self.message(
             f"seed {seed} {fold}: UA {m['ua']:.2f} WA {m['wa']:.2f} F1 {m['f1']:.2f} "
-            f"(best epoch {entry['best_epoch']}, {entry['seconds']:.1f} s{_share(entry)})",
-            highlight=False,
-            soft_wrap=True,  # one line in a log, as the notes
+            f"(best epoch {entry['best_epoch']}, {entry['seconds']:.1f} s{_share(entry)})"
         )
 
 
@@ -210,15 +203,9 @@ def summary_table(record: dict[str, Any]) -> Table:
     for column in ("seed", "fold", "UA", "WA", "F1", "best epoch", "seconds"):
         table.add_column(column, justify="left" if column == "fold" else "right")
     for e in record["folds"]:
-        m = e["metrics"]
+        scores = (f"{e['metrics'][k]:.2f}" for k in ("ua", "wa", "f1"))
         table.add_row(
-            str(e["seed"]),
-            e["fold"],
-            f"{m['ua']:.2f}",
-            f"{m['wa']:.2f}",
-            f"{m['f1']:.2f}",
-            str(e["best_epoch"]),
-            f"{e['seconds']:.1f}",
+            str(e["seed"]), e["fold"], *scores, str(e["best_epoch"]), f"{e['seconds']:.1f}"
         )
     s, pooled = run_summary(record), run_pooled(record)
     means = [mean_std_text(s[k], s[f"{k}_std"], int(s["n"])) for k in ("ua", "wa", "f1")]

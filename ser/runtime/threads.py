@@ -330,11 +330,7 @@ def _env_threads() -> int | None:
 
 
 def set_torch_threads(
-    *,
-    threads: Threads = None,
-    workers: int = 1,
-    brief: bool | None = None,
-    cgroup_root: Path = CGROUP_ROOT,
+    *, threads: Threads = None, brief: bool | None = None, cgroup_root: Path = CGROUP_ROOT
 ) -> ThreadChoice:
     """Choose torch's intra-op thread count (`default_threads`, or `following_load` for
     FOLLOW) and apply it.
@@ -344,10 +340,8 @@ def set_torch_threads(
     """
     import torch
 
-    budget = cpu_budget(workers=workers, cgroup_root=cgroup_root)
-    if threads == "follow":
-        if workers > 1:  # the workers split the machine between them already
-            raise ConfigError(f"--threads {FOLLOW} is for one process, not {workers} workers")
+    budget = cpu_budget(cgroup_root=cgroup_root)
+    if threads == FOLLOW:
         choice = following_load(budget, idle=idle_cores(), brief=brief)
     else:
         choice = default_threads(budget, threads=threads, brief=brief)
@@ -365,6 +359,8 @@ def worker_threads(
     `--workers N` each local worker's share, cores // N (the workers are the only
     competitors they know of, so no core is left free); under `--scheduler` 0: the
     workers keep their own setting (a dask nanny sets OMP_NUM_THREADS=1)."""
+    if threads == FOLLOW:  # the workers split the machine between them already
+        raise ConfigError(f"--threads {FOLLOW} is for one process, not for dask workers")
     if isinstance(threads, int):
         return ThreadChoice(threads, f"--threads {threads} per worker")
     if scheduler is not None:

@@ -145,7 +145,7 @@ def fusion_claim(
     """(a): the fused run against the single-modality run with the highest mean."""
     if not singles:
         raise ClaimsError("claim (a) needs at least one single-modality run")
-    best = max((seed_scores(run, metric, _labelled(run)) for run in singles), key=_mean)
+    best = max((seed_scores(run, metric, _labelled(run)) for run in singles), key=lambda s: s.mean)
     verdict = Verdict(
         "fused vs best single modality", seed_scores(fused, metric, _labelled(fused)), best
     )
@@ -226,7 +226,3 @@ def _asr_lines(check: AsrCheck) -> list[str]:
 
 def _labelled(run: dict[str, Any]) -> str:
     return f"{run_label(run)} ({run.get('config', {}).get('features', '?')})"
-
-
-def _mean(scores: Scores) -> float:
-    return scores.mean

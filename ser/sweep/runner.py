@@ -104,8 +104,8 @@ def run_sweep(
                 continue
             outcomes.append(Outcome(c.key, "skipped", "finished before", 0.0, *_scores(record)))
             report(outcomes[-1], c)
-        if left:
-            todo.append([_with_threads(c.config, threads) for c in left])
+        if left:  # `threads` for the cells that do not set their own
+            todo.append([replace(c.config, threads=c.config.threads or threads) for c in left])
     told = on_start or (lambda cells: None)
 
     def started(configs: Sequence[Any]) -> None:
@@ -116,14 +116,6 @@ def run_sweep(
         outcomes.append(outcome)
         report(outcome, by_key[outcome.key])
     return outcomes
-
-
-def _with_threads(config: Any, threads: int | None) -> Any:
-    return (
-        config
-        if threads is None or config.threads is not None
-        else replace(config, threads=threads)
-    )
 
 
 @dataclass(frozen=True)

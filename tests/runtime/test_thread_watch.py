@@ -101,7 +101,7 @@ def test_only_a_run_that_follows_the_load_may_grow(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(threads_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     before = torch.get_num_threads()
     try:
-        assert set_torch_threads(workers=2, cgroup_root=Path("/nonexistent")).ceiling is None
+        assert set_torch_threads(threads=2, cgroup_root=Path("/nonexistent")).ceiling is None
     finally:
         torch.set_num_threads(before)
 
