@@ -47,8 +47,8 @@ from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 from transformers.utils import logging as hf_logging
 
 from ser.corpus.audio import load_audio
-from ser.extract import build_extractor
 from ser.extract.plan import DEFAULT_BATCH_SECONDS, make_plan
+from ser.extract.registry import build_extractor
 from ser.extract.run import ExtractConfig, extract_features
 from ser.runtime.precision import resolve_precision
 from ser.synth.corpus import write_corpus_from_metadata
@@ -226,8 +226,8 @@ def deviation(ours: list[np.ndarray], reference: list[np.ndarray]) -> str:
 def end_to_end(root: Path, model_dir: Path, store: Path, layer: int) -> float:
     """Seconds of `extract_features` (corpus read, checksum, model load, run, store)."""
     config = ExtractConfig(
-        features=("hubert",), hubert_model=str(model_dir), layers=str(layer), device="cpu",
-        progress=False,
+        features=("hubert",), options={"hubert": {"model": str(model_dir), "layers": str(layer)}},
+        device="cpu", progress=False,
     )  # fmt: skip
     shutil.rmtree(store, ignore_errors=True)
     with timer() as wall:

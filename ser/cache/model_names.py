@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
 from ser.errors import ConfigError
@@ -110,64 +109,3 @@ def is_hub_id(text: str) -> bool:
 
 def _last_part(model: str) -> str:
     return Path(model.rstrip("/\\")).name
-
-
-#: Extractor kinds whose feature sets are named after a model, so --name can rename them.
-NAMED_KINDS = ("hubert", "mpnet", "bert")
-_FIXED_KINDS = ("is13", "logmel")  # their sets have fixed names
-
-
-def parse_names(values: tuple[str, ...], features: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """`ser extract --name` values as sorted (kind, name) pairs, checked (`check_names`).
-
-    `KIND=NAME` renames that extractor's sets. A bare `NAME` is only accepted when
-    `features` holds one model extractor (hubert, mpnet or bert): with two it would be
-    ambiguous, and two sets of one name would collide in the store. HuBERT's sets are
-    `NAME.L<layer>`, one per layer.
-
-    >>> parse_names(("ours",), ("hubert", "logmel"))
-    (('hubert', 'ours'),)
-    >>> parse_names(("bert=b", "mpnet=m"), ("mpnet", "bert"))
-    (('bert', 'b'), ('mpnet', 'm'))
-    """
-    models = [kind for kind in features if kind in NAMED_KINDS]
-    pairs: list[tuple[str, str]] = []
-    for value in values:
-        kind, given, name = value.partition("=")
-        if not (given and kind in NAMED_KINDS + _FIXED_KINDS):
-            # A bare NAME (which may hold "=": the store allows it in names).
-            if len(models) != 1:
-                raise ConfigError(_ambiguous(value, models))
-            kind, name = models[0], value
-        pairs.append((kind, name))
-    return check_names(pairs, features)
-
-
-def check_names(
-    pairs: Iterable[tuple[str, str]], features: tuple[str, ...]
-) -> tuple[tuple[str, str], ...]:
-    """(kind, name) pairs, sorted, if each kind is a model extractor of `features` named
-    once, each name is a valid set name and no two kinds share one; else `ConfigError`."""
-    models = [kind for kind in features if kind in NAMED_KINDS]
-    named: dict[str, str] = {}
-    for kind, name in pairs:
-        if kind not in models:
-            raise ConfigError(
-                f"--name {kind}={name}: {kind} is not one of the model extractors this run "
-                f"has ({', '.join(models) or 'none'}); is13 and logmel sets have fixed names"
-            )
-        if kind in named:
-            raise ConfigError(f"--name given twice for {kind}")
-        named[kind] = check_set_name(name)
-    if len(set(named.values())) < len(named):
-        raise ConfigError("--name: two extractors cannot write feature sets of one name")
-    return tuple(sorted(named.items()))
-
-
-def _ambiguous(name: str, models: list[str]) -> str:
-    if not models:
-        return f"--name {name}: no model extractor (hubert, mpnet, bert) in --features to name"
-    return (
-        f"--name {name} is ambiguous with {', '.join(models)} in --features: "
-        f"say which, e.g. --name {models[0]}={name}"
-    )

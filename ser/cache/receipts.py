@@ -23,26 +23,18 @@ from typing import Any
 from ser.cache.store import FeatureStore
 from ser.errors import StoreError
 
-#: The extractors' default models (`ser/extract/*.py`; a test keeps them in step).
-DEFAULT_MODELS = {
-    "hubert": "facebook/hubert-base-ls960",
-    "mpnet": "microsoft/mpnet-base",
-    "bert": "bert-base-uncased",
-}
-
 
 def receipt_path(store: Path) -> Path:
     return store.with_name(store.name + ".receipt.json")
 
 
 def request_key(
-    corpus_root: Path, options: Mapping[str, Any], models: Mapping[str, str | None]
+    corpus_root: Path, options: Mapping[str, Any], models: Mapping[str, str]
 ) -> str | None:
-    """A key over the request and the files it reads; None when a model's files cannot
-    be found cheaply (then only the full check can tell)."""
-    signatures = {
-        kind: _model_signature(model or DEFAULT_MODELS[kind]) for kind, model in models.items()
-    }
+    """A key over the request and the files it reads (`models`: each extractor's model,
+    a hub id or folder); None when a model's files cannot be found cheaply (then only
+    the full check can tell)."""
+    signatures = {kind: _model_signature(model) for kind, model in models.items()}
     if any(sig is None for sig in signatures.values()):
         return None
     parts = {

@@ -20,27 +20,49 @@ import click
 
 from ser.commands.options import THREADS, THREADS_HELP
 from ser.corpus.labels import LABEL_SETS
+from ser.errors import ConfigError
+from ser.extract.registry import KINDS, flags, kind_options, parse_kinds, parse_names
 from ser.runtime.units import human_bytes
 
 if TYPE_CHECKING:
     from ser.extract.run import ExtractReport
 
-_KINDS = ("hubert", "mpnet", "bert", "is13", "logmel")
 _SHOWN_FAILURES = 20
+# The run-wide options that decide the outputs (the receipt's key holds them).
+_DECIDING = ("classes", "device", "precision", "batch_seconds", "batch_tokens", "shard_size",
+             "asr_max_new_tokens")  # fmt: skip
 
 
 def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
-    kinds = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
-    unknown = [kind for kind in kinds if kind not in _KINDS]
-    if unknown or not kinds:
-        raise click.BadParameter(
-            f"unknown feature kind(s) {', '.join(unknown) or '(none)'}; "
-            f"choose from {','.join(_KINDS)}"
-        )
-    return kinds
+    try:
+        return parse_kinds(part.strip() for part in value.split(",") if part.strip())
+    except ConfigError as error:
+        raise click.BadParameter(str(error)) from error
 
 
-@click.command("extract")
+class _ExtractCommand(click.Command):
+    """`ser extract`, with --features and each kind's flags from the registry as it is
+    when the command line is read (`ser.extract.registry.flags`)."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        features = click.Option(
+            ["--features"], default=",".join(KINDS), show_default=True, callback=_kinds,
+            help="Comma-separated extractors to run.",
+        )  # fmt: skip
+        kinds = [
+            click.Option(
+                [f"--{flag.param.replace('_', '-')}", flag.param],
+                type=flag.type,
+                metavar=flag.metavar,
+                help=flag.help,
+            )
+            for flag in flags().values()
+        ]
+        return [*params[:2], features, *params[2:3], *kinds, *params[3:]]
+
+
+@click.command("extract", cls=_ExtractCommand)
 @click.argument("corpus_root", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
     "--store",
@@ -50,22 +72,12 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
     help="Feature store (.zarr directory or .h5 file); created when missing.",
 )
 @click.option(
-    "--features",
-    default=",".join(_KINDS),
-    show_default=True,
-    callback=_kinds,
-    help="Comma-separated extractors to run.",
-)
-@click.option(
     "--classes",
     type=click.Choice(list(LABEL_SETS)),
     default="all",
     show_default=True,
     help="Label set whose utterances the manifest holds.",
 )
-@click.option("--hubert-model", metavar="ID_OR_DIR", help="HuBERT-family model (hub id or folder).")
-@click.option("--mpnet-model", metavar="ID_OR_DIR", help="MPNet model (hub id or folder).")
-@click.option("--bert-model", metavar="ID_OR_DIR", help="BERT model (hub id or folder).")
 @click.option(
     "--name",
     "names",
@@ -73,11 +85,6 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
     metavar="[KIND=]NAME",
     help="Feature set name instead of the model's id (HuBERT: NAME.L<layer>). A bare NAME "
     "needs a single model extractor in --features; else say which: --name bert=NAME.",
-)
-@click.option(
-    "--layers",
-    metavar="LIST",
-    help="HuBERT hidden states to keep: 12, 6,9,12, all or last (one set each).",
 )
 @click.option(
     "--device",
@@ -91,8 +98,8 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
     type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
     default="auto",
     show_default=True,
-    help="Of the pretrained models. auto: fp16 on GPU, bf16 on CPUs with native bf16, "
-    "else fp32. Recorded in the feature sets' provenance.",
+    help="Of the pretrained models. auto: fp16 autocast on CUDA, fp32 on the CPU. "
+    "Recorded in the feature sets' provenance.",
 )
 @click.option(
     "--batch-seconds",
@@ -166,26 +173,11 @@ def extract(
     corpus_root: Path,
     store: Path,
     features: tuple[str, ...],
-    classes: str,
-    hubert_model: str | None,
-    mpnet_model: str | None,
-    bert_model: str | None,
     names: tuple[str, ...],
-    layers: str | None,
-    device: str,
-    precision: str,
-    batch_seconds: float | None,
-    batch_tokens: int | None,
-    shard_size: int,
-    workers: int | None,
-    scheduler: str | None,
-    threads: int | None,
-    overwrite: bool,
     text_source: str,
     asr_model: str | None,
-    asr_max_new_tokens: int | None,
-    asr_batch_size: int | None,
     quiet: bool,
+    **values: Any,
 ) -> None:
     """Extract features of CORPUS_ROOT (an IEMOCAP_full_release folder) into --store.
 
@@ -199,31 +191,28 @@ def extract(
         ser extract IEMOCAP_full_release --store features.zarr --features mpnet,bert \
             --text-source asr --asr-model openai/whisper-small
     """
-    from ser.cache.model_names import DEFAULT_ASR_MODEL, parse_names
+    from ser.cache.model_names import DEFAULT_ASR_MODEL
     from ser.cache.receipts import check_receipt, request_key
-    from ser.errors import ConfigError
 
+    options = kind_options(values, features)
     try:
-        named = parse_names(names, features)
+        for name, stem in parse_names(names, features).items():
+            options.setdefault(name, {})["name"] = stem
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint="--name") from error
-    asr_options = (asr_model, asr_max_new_tokens, asr_batch_size)
+    run = {k: v for k, v in values.items() if k not in flags()}
+    asr_options = (asr_model, run["asr_max_new_tokens"], run["asr_batch_size"])
     if text_source == "gold" and any(v is not None for v in asr_options):
         raise click.BadParameter("--asr-* options need --text-source asr", param_hint="--asr-model")
     # Everything that decides the outputs; progress and scale-out settings do not.
-    asked = {
-        "features": features, "classes": classes, "layers": layers, "device": device,
-        "names": named,
-        "precision": precision, "batch_seconds": batch_seconds,
-        "batch_tokens": batch_tokens, "shard_size": shard_size, "store": str(store.resolve()),
-        "text_source": text_source, "asr_max_new_tokens": asr_max_new_tokens,
-    }  # fmt: skip
-    models = {"hubert": hubert_model, "mpnet": mpnet_model, "bert": bert_model}
-    models = {k: m for k, m in models.items() if k in features}
+    asked = {"features": features, "options": options, "text_source": text_source,
+             "store": str(store.resolve()), **{k: run[k] for k in _DECIDING}}  # fmt: skip
+    models = {k: options.get(k, {}).get("model") or KINDS[k].default("model")
+              for k in features if "model" in KINDS[k].fields}  # fmt: skip
     if text_source == "asr":
         models["asr"] = asr_model or DEFAULT_ASR_MODEL
     key = request_key(corpus_root, asked, models)
-    done = None if key is None or overwrite else check_receipt(store, key)
+    done = None if key is None or run["overwrite"] else check_receipt(store, key)
     if done is not None:
         # A finished request: answer from the receipt, before torch is even imported.
         _print_summary(True, store, done, 0.0)
@@ -234,30 +223,8 @@ def extract(
     from ser.extract.run import ExtractConfig, extract_features
 
     hf_logging.disable_progress_bar()  # our own bar shows progress; theirs is per load
-
-    config = ExtractConfig(
-        features=features,
-        classes=classes,
-        hubert_model=hubert_model,
-        mpnet_model=mpnet_model,
-        bert_model=bert_model,
-        names=named,
-        layers=layers,
-        device=device,
-        precision=precision,
-        batch_seconds=batch_seconds,
-        batch_tokens=batch_tokens,
-        shard_size=shard_size,
-        workers=workers,
-        scheduler=scheduler,
-        threads=threads,
-        overwrite=overwrite,
-        progress=not quiet,
-        text_source=text_source,
-        asr_model=asr_model,
-        asr_max_new_tokens=asr_max_new_tokens,
-        asr_batch_size=asr_batch_size,
-    )
+    config = ExtractConfig(features=features, options=options, text_source=text_source,
+                           asr_model=asr_model, progress=not quiet, **run)  # fmt: skip
     try:
         report = extract_features(corpus_root, store, config)
     except KeyboardInterrupt:

@@ -4,7 +4,7 @@
 `WhisperAsr` into the store's transcript set `asr-<model name>` (`ser.cache.transcripts`;
 its provenance: the ASR model, weights checksum and decoding settings), then extracts the
 text feature sets from those transcripts under `<text model>@asr-<model name>` names
-(`ser.extract.text.TextSource`). Declaring comes first and is cheap (the Whisper weights
+(`ser.extract.options.TextSource`). Declaring comes first and is cheap (the Whisper weights
 are read on the CPU for their checksum); transcribing runs only for utterances the store
 does not hold yet, shortest first, `batch_size` at a time, each batch committed before
 the next one starts, so a killed run resumes where it stopped.
@@ -27,7 +27,7 @@ import torch
 from ser.cache.model_names import set_stem
 from ser.corpus.audio import AudioError, load_audio
 from ser.extract.asr import SAMPLE_RATE, AsrOptions, WhisperAsr
-from ser.extract.text import TextSource
+from ser.extract.options import TextSource
 
 #: Utterances per Whisper `generate` call (every input is padded to 30 s).
 DEFAULT_ASR_BATCH = {"cpu": 8, "cuda": 32, "mps": 16}

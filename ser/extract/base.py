@@ -13,7 +13,6 @@ precision is a provenance attr, so features of different precision never mix in 
 from __future__ import annotations
 
 import hashlib
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -72,7 +71,7 @@ class Extractor(ABC):
     weights; cached) -> `load(device)` once per process -> `extract(batch)` many times.
     """
 
-    kind: ClassVar[str]
+    kind: str  # set by `build_extractor`: one class may serve several kinds
     modality: ClassVar[Modality]
 
     @property
@@ -219,17 +218,6 @@ class PretrainedExtractor(Extractor):
         return self._model
 
 
-def model_basename(model: str) -> str:
-    """The last path component of a model id or folder (feature set names: `set_stem`).
-
-    >>> model_basename("facebook/hubert-base-ls960")
-    'hubert-base-ls960'
-    >>> model_basename("/models/tiny-bert/")
-    'tiny-bert'
-    """
-    return Path(model.rstrip("/\\")).name
-
-
 def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: Any) -> T:
     """`loader(model, **kwargs)` (a `from_pretrained`), with a clear `ConfigError` when the
     model folder is missing or the id cannot be resolved (offline, no cached copy)."""
@@ -295,33 +283,6 @@ def check_audio(batch: Sequence[np.ndarray], min_samples: int, what: str) -> Non
             failures[i] = "audio holds NaN or infinite samples"
     if failures:
         raise ExtractionError(failures)
-
-
-def parse_layers(spec: str, n_layers: int, model: str) -> tuple[int, ...]:
-    """Hidden-state indices from "12", "6,9,12", "all" (0..n) or "last" (n).
-
-    Layer 0 is the transformer's input (HF `hidden_states[0]`), layer n its last output.
-
-    >>> parse_layers("6, 9,12", 12, "m")
-    (6, 9, 12)
-    >>> parse_layers("all", 2, "m")
-    (0, 1, 2)
-    """
-    text = spec.strip().lower()
-    if text == "all":
-        return tuple(range(n_layers + 1))
-    if text == "last":
-        return (n_layers,)
-    if not re.fullmatch(r"\d+(\s*,\s*\d+)*", text):
-        raise ConfigError(f"bad --layers {spec!r}: use a number, a list like 6,9,12, all or last")
-    layers = tuple(dict.fromkeys(int(part) for part in text.split(",")))
-    bad = [layer for layer in layers if layer > n_layers]
-    if bad:
-        raise ConfigError(
-            f"layer(s) {', '.join(map(str, bad))} out of range: {model} has {n_layers} "
-            f"transformer layers (valid: 0..{n_layers}, all, last)"
-        )
-    return layers
 
 
 def base_attrs(

@@ -8,13 +8,15 @@ are re-exported from `ser.extract.run`, where callers import them.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ser.cache.model_names import check_names
 from ser.errors import ConfigError
+from ser.extract.options import TextSource
 from ser.extract.plan import DEFAULT_SHARD_SIZE
+from ser.extract.registry import KINDS, check_names, kind, parse_kinds
 from ser.runtime.precision import check_precision, resolve_precision
 from ser.runtime.threads import FOLLOW, Threads, parse_threads
 
@@ -22,10 +24,7 @@ if TYPE_CHECKING:
     import torch
 
     from ser.extract.asr import AsrOptions
-    from ser.extract.text import TextSource
 
-KINDS = ("hubert", "mpnet", "bert", "is13", "logmel")
-TEXT_KINDS = ("mpnet", "bert")
 TEXT_SOURCES = ("gold", "asr")
 
 
@@ -33,17 +32,15 @@ TEXT_SOURCES = ("gold", "asr")
 class ExtractConfig:
     """What to extract and how; one field per `ser extract` option.
 
-    None means the default: the extractor's own (models, layers) or the device's
-    (batch budgets, see `plan.DEFAULT_BATCH_SECONDS`).
+    `options`: each kind's options given (`ser.extract.options`), e.g. `{"hubert":
+    {"model": "facebook/hubert-large-ll60k", "layers": "9,12", "name": "ours"}}`. None
+    means the default: the kind's own (models, layers) or the device's (batch budgets,
+    see `plan.DEFAULT_BATCH_SECONDS`).
     """
 
-    features: tuple[str, ...] = KINDS
+    features: tuple[str, ...] = field(default_factory=lambda: tuple(KINDS))
     classes: str = "all"
-    hubert_model: str | None = None
-    mpnet_model: str | None = None
-    bert_model: str | None = None
-    layers: str | None = None  # "12", "6,9,12", "all", "last"
-    names: tuple[tuple[str, str], ...] = ()  # (kind, name): feature set names (--name)
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     device: str = "auto"
     precision: str = "auto"  # of the pretrained models: auto, fp32, bf16, fp16
     batch_seconds: float | None = None
@@ -61,12 +58,13 @@ class ExtractConfig:
     asr_batch_size: int | None = None  # utterances per generate call (None: by device)
 
     def __post_init__(self) -> None:
-        unknown = [kind for kind in self.features if kind not in KINDS]
-        if unknown or not self.features:
-            raise ConfigError(
-                f"unknown feature kind(s) {', '.join(unknown) or '(none given)'}: "
-                f"choose from {', '.join(KINDS)}"
-            )
+        parse_kinds(self.features)
+        for name, given in self.options.items():
+            if name not in self.features:
+                raise ConfigError(f"options for {name}, which is not in --features")
+            kind(name).make_options(**given)
+        check_names(((k, o["name"]) for k, o in self.options.items() if o.get("name")),
+                    self.features)  # fmt: skip
         if self.workers is not None and self.scheduler is not None:
             raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
         if self.shard_size < 1:
@@ -75,7 +73,6 @@ class ExtractConfig:
         if self.threads == FOLLOW and (self.workers is not None or self.scheduler is not None):
             raise ConfigError(f"--threads {FOLLOW} is for one process: give a count with workers")
         check_precision(self.precision)
-        check_names(self.names, self.features)
         if self.text_source not in TEXT_SOURCES:
             raise ConfigError(
                 f"--text-source {self.text_source!r}: choose from {', '.join(TEXT_SOURCES)}"
@@ -99,10 +96,10 @@ class ExtractConfig:
             options = dataclasses.replace(options, max_new_tokens=self.asr_max_new_tokens)
         return options
 
-    def options(
-        self, kind: str, device: torch.device | None = None, source: TextSource | None = None
+    def kind_options(
+        self, name: str, device: torch.device | None = None, source: TextSource | None = None
     ) -> dict[str, Any]:
-        """Keyword options of `build_extractor(kind, ...)` that this config sets.
+        """Keyword options of `build_extractor(name, ...)` that this config sets.
 
         With `device`, "auto" precision is resolved for it here, once: the feature sets'
         attrs and every worker (dask workers included) then use that same precision.
@@ -111,17 +108,10 @@ class ExtractConfig:
         precision = self.precision
         if device is not None:
             precision = resolve_precision(precision, device, "extract")
-        names = dict(self.names)
-        given: dict[str, dict[str, Any]] = {
-            "hubert": {"model": self.hubert_model, "layers": self.layers, "precision": precision},
-            "mpnet": {"model": self.mpnet_model, "precision": precision},
-            "bert": {"model": self.bert_model, "precision": precision},
-        }
-        if kind in given:
-            given[kind]["name"] = names.get(kind)
-        if kind in TEXT_KINDS:
-            given[kind]["transcripts"] = source
-        return {key: value for key, value in given.get(kind, {}).items() if value is not None}
+        run_wide = {"precision": precision, "transcripts": source}
+        fields = kind(name).fields
+        given = {**{k: v for k, v in run_wide.items() if k in fields}, **self.options.get(name, {})}
+        return {key: value for key, value in given.items() if value is not None}
 
 
 @dataclass(frozen=True)

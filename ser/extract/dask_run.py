@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ser.extract.base import Extractor
+from ser.extract.registry import build_extractor
 from ser.extract.shards import ShardJob, ShardOutcome, run_shard
 from ser.runtime.device import pick_device
 
@@ -82,8 +83,6 @@ def _worker_extractor(
     kind: str, options: dict[str, Any], device: str
 ) -> tuple[Extractor, torch.device]:
     from transformers.utils import logging as hf_logging
-
-    from ser.extract import build_extractor
 
     key = (kind, device, *sorted((name, repr(value)) for name, value in options.items()))
     with _LOADING:

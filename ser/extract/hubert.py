@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +32,6 @@ from torch.nn.utils.rnn import pad_sequence
 from transformers import AutoFeatureExtractor
 
 from ser.cache.fingerprint import model_location
-from ser.cache.model_names import check_set_name
 from ser.errors import ConfigError
 from ser.extract.base import (
     FeatureSetSpec,
@@ -40,41 +39,13 @@ from ser.extract.base import (
     base_attrs,
     check_audio,
     load_pretrained,
-    parse_layers,
 )
-from ser.runtime.precision import autocast, check_precision
+from ser.extract.options import HubertOptions, parse_layers
+from ser.runtime.precision import autocast
 
 # Model types whose encoder zeroes padded frames before a single positional conv and masks
 # them in attention, so padded frames never reach real ones (checked in transformers 5).
 MASKED_ENCODERS = frozenset({"hubert", "wav2vec2", "wavlm"})
-
-
-@dataclass(frozen=True)
-class HubertOptions:
-    """model: a Hugging Face id or local folder; layers: "last", "all", "12" or "6,9,12"
-    (0 = transformer input, n = last layer; each layer is its own feature set);
-    normalize: per-utterance zero-mean unit-variance input, None = as the model's
-    preprocessor config says; precision: auto, fp32, bf16 or fp16 (see `base.py`);
-    name: the feature sets' name stem (None: the model's id, see
-    `ser.cache.model_names.set_stem`)."""
-
-    model: str = "facebook/hubert-base-ls960"
-    layers: str = "last"
-    normalize: bool | None = None
-    precision: str = "auto"
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        layers: Any = self.layers
-        if isinstance(layers, int):
-            layers = str(layers)
-        elif not isinstance(layers, str):
-            layers = ",".join(str(int(layer)) for layer in layers)
-        object.__setattr__(self, "layers", layers)
-        parse_layers(layers, n_layers=10**6, model=self.model)  # syntax only; range at specs()
-        check_precision(self.precision)
-        if self.name is not None:
-            check_set_name(self.name)
 
 
 @dataclass(frozen=True)
@@ -98,7 +69,7 @@ class HubertExtractor(PretrainedExtractor):
     (49, 32)
     """
 
-    kind: ClassVar[str] = "hubert"
+    kind = "hubert"
     modality = "audio"
     _spec_caches = ("_specs",)
 
@@ -169,10 +140,8 @@ class HubertExtractor(PretrainedExtractor):
             precision=self.precision,
             transformers_version=transformers.__version__,
         )
-        return tuple(
-            FeatureSetSpec(f"{self.stem}.L{layer}", {**common, "layer": layer})
-            for layer in self.layers
-        )
+        sets = ({**common, "layer": layer} for layer in self.layers)
+        return tuple(FeatureSetSpec(HubertOptions.set_name(self.stem, a), a) for a in sets)
 
     def _load_detail(self) -> str:
         layers = ",".join(map(str, self.layers))

@@ -10,14 +10,12 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from ser.errors import ConfigError
 from ser.extract.base import (
     ExtractionError,
     Extractor,
@@ -25,30 +23,10 @@ from ser.extract.base import (
     base_attrs,
     check_audio,
 )
+from ser.extract.options import OPENSMILE_SETS, Is13Options
 
-FeatureSetName = Literal["is13", "compare2016"]
-# Our feature set name -> the opensmile.FeatureSet member.
-_FEATURE_SETS = {"is13": "IS13", "compare2016": "ComParE_2016"}
 # The longest analysis window in both configs (pitch): shorter input gives NaN.
 MIN_SECONDS = 0.06
-
-
-@dataclass(frozen=True)
-class Is13Options:
-    """feature_set: "is13" (IS13_ComParE) or "compare2016" (ComParE_2016); sample_rate:
-    the rate audio is decoded at (IEMOCAP is 16 kHz)."""
-
-    feature_set: FeatureSetName = "is13"
-    sample_rate: int = 16000
-
-    def __post_init__(self) -> None:
-        if self.feature_set not in _FEATURE_SETS:
-            raise ConfigError(
-                f"unknown openSMILE feature set {self.feature_set!r}: "
-                f"use one of {', '.join(_FEATURE_SETS)}"
-            )
-        if self.sample_rate < 8000:
-            raise ConfigError(f"sample_rate {self.sample_rate} too low for openSMILE")
 
 
 class Is13Extractor(Extractor):
@@ -61,7 +39,7 @@ class Is13Extractor(Extractor):
     ((1, 6373), dtype('float32'))
     """
 
-    kind: ClassVar[str] = "is13"
+    kind = "is13"
     modality = "audio"
     _transient = ("_smile",)
 
@@ -90,7 +68,7 @@ class Is13Extractor(Extractor):
             frame_shift=None,
             sample_rate=self.sample_rate,
             feature_set=self.options.feature_set,
-            opensmile_config=_FEATURE_SETS[self.options.feature_set],
+            opensmile_config=OPENSMILE_SETS[self.options.feature_set],
             feature_level="functionals",
             opensmile_version=opensmile.__version__,
         )
@@ -122,7 +100,7 @@ class Is13Extractor(Extractor):
         import opensmile
 
         return opensmile.Smile(
-            feature_set=getattr(opensmile.FeatureSet, _FEATURE_SETS[self.options.feature_set]),
+            feature_set=getattr(opensmile.FeatureSet, OPENSMILE_SETS[self.options.feature_set]),
             feature_level=opensmile.FeatureLevel.Functionals,
             # One signal per call, on this thread: the process (or dask worker) keeps to
             # one core for openSMILE, whatever the machine has (ser/runtime/threads.py).

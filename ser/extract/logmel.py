@@ -11,9 +11,8 @@ or alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,53 +20,14 @@ from torch.nn.utils.rnn import pad_sequence
 
 from ser.errors import ConfigError
 from ser.extract.base import Extractor, FeatureSetSpec, base_attrs, check_audio
+from ser.extract.options import LogmelOptions, MelScale
 
-MelScale = Literal["slaney", "htk"]
 # Slaney's Auditory Toolbox scale: 200/3 Hz per mel up to 1 kHz, then 27 steps per
 # factor 6.4 in frequency.
 _SLANEY_HZ_PER_MEL = 200.0 / 3
 _SLANEY_BREAK_HZ = 1000.0
 _SLANEY_BREAK_MEL = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
 _SLANEY_LOG_STEP = float(np.log(6.4) / 27.0)
-
-
-@dataclass(frozen=True)
-class LogmelOptions:
-    """n_mels bands from fmin to fmax (None: Nyquist); win_ms / hop_ms analysis window and
-    hop; n_fft (None: next power of two of the window); log(mel power + log_offset)."""
-
-    n_mels: int = 80
-    sample_rate: int = 16000
-    win_ms: float = 25.0
-    hop_ms: float = 10.0
-    n_fft: int | None = None
-    fmin: float = 0.0
-    fmax: float | None = None
-    mel_scale: MelScale = "slaney"
-    log_offset: float = 1e-6
-
-    def __post_init__(self) -> None:
-        if self.mel_scale not in ("slaney", "htk"):
-            raise ConfigError(f"unknown mel_scale {self.mel_scale!r}: use slaney or htk")
-        if self.n_mels < 1 or self.hop_ms <= 0 or self.win_ms <= 0 or self.log_offset <= 0:
-            raise ConfigError("n_mels, win_ms, hop_ms and log_offset must be positive")
-        if not 0 <= self.fmin < (self.fmax or self.sample_rate / 2) <= self.sample_rate / 2:
-            raise ConfigError(
-                f"need 0 <= fmin < fmax <= {self.sample_rate / 2} Hz (Nyquist), "
-                f"got fmin {self.fmin}, fmax {self.fmax}"
-            )
-
-    @property
-    def win_length(self) -> int:
-        return round(self.win_ms * self.sample_rate / 1000)
-
-    @property
-    def hop_length(self) -> int:
-        return round(self.hop_ms * self.sample_rate / 1000)
-
-    @property
-    def fft_size(self) -> int:
-        return self.n_fft or 1 << (self.win_length - 1).bit_length()
 
 
 class LogmelExtractor(Extractor):
@@ -79,7 +39,7 @@ class LogmelExtractor(Extractor):
     (101, 80)
     """
 
-    kind: ClassVar[str] = "logmel"
+    kind = "logmel"
     modality = "audio"
     _transient = ("_filterbank", "_window")
 

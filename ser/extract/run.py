@@ -16,8 +16,8 @@ the store still lacks (in-process, or as dask tasks), and consolidate.
 >>> work = Path(tempfile.mkdtemp())
 >>> _ = write_corpus(work / "corpus", SynthConfig(dialogs_per_session=1))
 >>> models = build_tiny_models(work / "models")
->>> config = ExtractConfig(features=("hubert", "logmel"), hubert_model=str(models.hubert),
-...                        progress=False)
+>>> config = ExtractConfig(features=("hubert", "logmel"), progress=False,
+...                        options={"hubert": {"model": str(models.hubert)}})
 >>> report = extract_features(work / "corpus", work / "f.zarr", config)
 >>> report.extracted
 ('tiny-hubert.L2', 'logmel80')
@@ -40,9 +40,6 @@ from rich.console import Console
 from ser.errors import StoreError
 from ser.extract.asr_pass import run_asr, transcript_summary
 from ser.extract.base import Extractor, FeatureSetSpec
-from ser.extract.config import KINDS as KINDS  # re-exported: callers import them from here
-from ser.extract.config import TEXT_KINDS as TEXT_KINDS
-from ser.extract.config import TEXT_SOURCES as TEXT_SOURCES
 from ser.extract.config import ExtractConfig, ExtractReport, SetSummary, TranscriptSummary
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
@@ -53,6 +50,7 @@ from ser.extract.plan import (
     make_plan,
 )
 from ser.extract.progress import print_estimate, progress_bar
+from ser.extract.registry import build_extractor
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
 from ser.runtime.device import pick_device
 from ser.runtime.thread_watch import ThreadWatch, watch_for
@@ -60,7 +58,7 @@ from ser.runtime.threads import ThreadChoice, cpu_budget, run_threads, set_torch
 
 if TYPE_CHECKING:
     from ser.extract.asr_text import AsrPass
-    from ser.extract.text import TextSource
+    from ser.extract.options import TextSource
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
 
@@ -124,9 +122,7 @@ def _declare(
 ) -> _Pass:
     """Build the extractor and begin its feature sets: the fingerprint check happens
     here, before any model is loaded, for every requested set."""
-    from ser.extract import build_extractor
-
-    options = config.options(kind, device, source)
+    options = config.kind_options(kind, device, source)
     extractor = build_extractor(kind, **options)
     specs = extractor.specs()
     for spec in specs:

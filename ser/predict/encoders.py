@@ -21,7 +21,7 @@ from typing import Any
 
 from ser.cache.model_names import looks_like_path
 from ser.errors import ConfigError, FingerprintMismatch, SerError
-from ser.extract import Extractor
+from ser.extract.base import Extractor
 
 #: What a model is, as its feature sets record it (the location is only where it was).
 IDENTITY = ("weights_sha256", "tokenizer_sha256")
@@ -56,7 +56,7 @@ class Encoders:
         for folder in self.folders:
             if _model_type(Path(folder)) != attrs.get("model_type"):
                 continue
-            diffs = self._differences(name, attrs, {**options, "model": folder})
+            diffs = self._differences(attrs, {**options, "model": folder})
             if not diffs:
                 self.used.setdefault(folder, []).append(name)
                 return folder
@@ -85,13 +85,11 @@ class Encoders:
                     "or a model the run does not use)"
                 )
 
-    def _differences(
-        self, name: str, attrs: Mapping[str, Any], options: dict[str, Any]
-    ) -> list[str]:
+    def _differences(self, attrs: Mapping[str, Any], options: dict[str, Any]) -> list[str]:
         """The identity keys a candidate folder's extractor would write otherwise."""
         try:
-            extractor = self.build(str(attrs["extractor"]), options)
-            here = {spec.name: spec.attrs for spec in extractor.specs()}.get(name, {})
+            # The checksums compared are the model's: the same in each set it writes.
+            here = self.build(str(attrs["extractor"]), options).specs()[0].attrs
         except SerError as err:  # e.g. the folder's model has fewer layers
             return [str(err)]
         keys = [k for k in IDENTITY if k in attrs and attrs[k] != here.get(k)]

@@ -15,9 +15,8 @@ extraction does; inputs an extractor refuses (too short, NaN) fail alone.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,8 +24,8 @@ import torch
 
 from ser.cache.fingerprint import differences, identity
 from ser.errors import FingerprintMismatch
-from ser.extract import EXTRACTORS, ExtractionError, Extractor, build_extractor
-from ser.extract.text import TextSource
+from ser.extract.base import ExtractionError, Extractor
+from ser.extract.registry import build_extractor, kind
 from ser.predict.encoders import Encoders
 
 #: Inputs per extractor call (one padded forward pass for the pretrained encoders).
@@ -38,33 +37,15 @@ class Recreated:
     """The extractor behind one or more feature sets of a run."""
 
     extractor: Extractor
-    names: list[str]  # feature sets it writes that the run uses
+    # the run's feature sets it makes -> the name it writes each under (a set renamed by
+    # --name, or whose model folder is named otherwise now, keeps its name in the run)
+    names: dict[str, str] = field(default_factory=dict)
     encoder: str | None = None  # the --encoder folder standing in for the recorded model
 
 
-def options_from_attrs(attrs: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
-    """The extractor options that reproduce a feature set with these provenance attrs
-    (and, given the set's `name`, under that name: it may have been set by --name, or
-    the model folder may be named otherwise now)."""
-    kind = str(attrs["extractor"])
-    fields = [f.name for f in dataclasses.fields(EXTRACTORS[kind].options)]
-    options = {field: attrs[field] for field in fields if field in attrs}
-    options.pop("transcripts", None)
-    if attrs.get("text_source") == "asr":  # a text set of ASR transcripts: same source
-        options["transcripts"] = TextSource.recorded(attrs)
-    if name is not None and "name" in fields:
-        suffix = f".L{attrs['layer']}" if kind == "hubert" else ""
-        if "transcripts" in options:
-            suffix = f"@{attrs['transcripts']}"
-        options["name"] = name.removesuffix(suffix)
-    if "layers" in fields and "layer" in attrs:
-        options["layers"] = str(attrs["layer"])
-    if kind == "logmel":  # stored as samples; the options are in milliseconds
-        rate = float(attrs["sample_rate"])
-        options["win_ms"] = attrs["win_length"] * 1000 / rate
-        options["hop_ms"] = attrs["hop_length"] * 1000 / rate
-        options["mel_scale"] = attrs.get("mel_scale", "slaney")
-    return options
+def options_from_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The extractor options that reproduce a feature set with these provenance attrs."""
+    return kind(str(attrs["extractor"])).options.from_attrs(attrs)
 
 
 def extractors_for(
@@ -80,18 +61,18 @@ def extractors_for(
     places = Encoders.given(encoders, lambda kind, o: _built(made, kind, o).extractor)
     for name, info in features.items():
         attrs = dict(info["attrs"])
-        options = options_from_attrs(attrs, name)
+        options = options_from_attrs(attrs)
         if "model" in options:
             options["model"] = places.model_for(name, attrs, options)
         chosen = _built(made, str(attrs["extractor"]), options)
-        chosen.names.append(name)
+        chosen.names[name] = name
         chosen.encoder = options["model"] if options.get("model") in places.used else None
     places.check_used()
     used = [r for r in made.values() if r.names]
     for r in used:
         r.extractor.load(device)
         for name in r.names:
-            check_reproduces(name, features[name]["attrs"], r.extractor)
+            r.names[name] = check_reproduces(name, features[name]["attrs"], r.extractor)
     return used
 
 
@@ -100,24 +81,21 @@ def _built(made: dict[tuple[str, str], Recreated], kind: str, options: dict[str,
     is loaded on the CPU for its checksum, and kept if it is the one."""
     key = (kind, repr(sorted(options.items())))
     if key not in made:
-        made[key] = Recreated(build_extractor(kind, **options), [])
+        made[key] = Recreated(build_extractor(kind, **options))
     return made[key]
 
 
-def check_reproduces(name: str, attrs: Mapping[str, Any], extractor: Extractor) -> None:
-    """Raise `FingerprintMismatch` unless `extractor` writes `name` with `attrs`."""
-    specs = {spec.name: spec for spec in extractor.specs()}
-    if name not in specs:
-        raise FingerprintMismatch(
-            f"feature set {name}: the extractor rebuilt from its provenance writes "
-            f"{', '.join(specs)} instead; it cannot be re-created"
-        )
-    diffs = differences(identity(attrs), identity(specs[name].attrs))
-    if diffs:
+def check_reproduces(name: str, attrs: Mapping[str, Any], extractor: Extractor) -> str:
+    """The name `extractor` writes feature set `name` (with `attrs`) under, when one of
+    its sets has the same provenance; else `FingerprintMismatch` naming the differences."""
+    found = {s.name: differences(identity(attrs), identity(s.attrs)) for s in extractor.specs()}
+    closest = min(found, key=lambda made: len(found[made]))
+    if found[closest]:
         raise FingerprintMismatch(
             f"feature set {name} cannot be re-created as the run's model saw it: "
-            f"{'; '.join(diffs)} (recorded -> here)"
+            f"{'; '.join(found[closest])} (recorded -> here)"
         )
+    return closest
 
 
 def extract_all(

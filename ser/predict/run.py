@@ -117,8 +117,8 @@ def predict(
         inputs: list[Any] = waves[audio] if audio else [item.transcript for item in items]
         budget = BATCH_SECONDS[device.type] * audio if audio else None
         rows = extract_all(r.extractor, inputs, len, failed, config.batch_size, budget)
-        for name in r.names:
-            outputs[name] = [row[name] if row is not None else None for row in rows]
+        for name, made in r.names.items():
+            outputs[name] = [row[made] if row is not None else None for row in rows]
     for item in items:
         note = corpus_note(item.path, ckpts)
         if note is not None:

@@ -1,10 +1,11 @@
 """Which stored feature sets a `--features A+B` request means.
 
-An item names a feature set exactly (``hubert-base-ls960.L12``), or by its extractor
-kind or model basename when that matches one set only (``hubert``, ``is13``); a kind
+An item names a feature set exactly (``hubert-base-ls960.L12``), or by what its stored
+attrs say, when that matches one set only: its extractor kind (``hubert``, ``is13``) or
+the stem its kind names it after (``hubert-base-ls960``: a model's id or --name). A kind
 that matches a gold-text set and ASR-text sets (``mpnet-base@asr-whisper-small``) means
-the gold one. Sets that
-are missing, ambiguous or unfinished are refused with the store's contents in the message.
+the gold one. Sets that are missing, ambiguous or unfinished are refused with the
+store's contents in the message.
 
 >>> parse_feature_list("hubert+mpnet")
 ('hubert', 'mpnet')
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ser.errors import ConfigError, StoreError
+from ser.extract.registry import KINDS
 
 #: openSMILE functionals: utterance-level, z-normalized with each fold's training statistics.
 OPENSMILE_EXTRACTORS = ("is13", "compare2016")
@@ -62,16 +64,21 @@ def parse_feature_list(text: str) -> tuple[str, ...]:
 def _candidates(request: str, names: Sequence[str], infos: dict[str, Any]) -> list[str]:
     if request in names:
         return [request]
-    found = []
-    for name in names:
-        extractor = str(infos[name].attrs.get("extractor", ""))
-        basename = name.rsplit(".L", 1)[0] if ".L" in name else name
-        if request in (extractor, basename):
-            found.append(name)
+    found = [name for name in names if _asks_for(request, name, infos[name].attrs)]
     # A kind (`mpnet`) means the gold-text set when the store also holds ASR-text ones
     # (`tiny-mpnet@asr-whisper-small`): those are asked for by name.
     gold = [name for name in found if not is_asr_text(infos[name].attrs)]
     return gold or found
+
+
+def _asks_for(request: str, name: str, attrs: dict[str, Any]) -> bool:
+    """Whether `request` is the kind of the set `name` with `attrs`, or the stem (a
+    model's id or --name) its kind names the set after (`hubert-base-ls960` for
+    `hubert-base-ls960.L12`)."""
+    extractor = str(attrs.get("extractor", ""))
+    if request == extractor:
+        return True
+    return extractor in KINDS and KINDS[extractor].set_name(request, attrs) == name
 
 
 def is_asr_text(attrs: dict[str, Any]) -> bool:

@@ -118,11 +118,13 @@ def test_bad_options_exit_2_with_a_message(
     assert "Traceback" not in result.output
 
 
-def test_the_command_offers_exactly_the_runner_kinds() -> None:
-    from ser.commands.extract import _KINDS
-    from ser.extract.run import KINDS
+def test_the_command_offers_the_registered_kinds_and_their_flags() -> None:
+    from ser.extract.registry import KINDS
 
-    assert _KINDS == KINDS
+    shown = CliRunner().invoke(main, ["extract", "--help"], terminal_width=200).output
+    assert f"[default: {','.join(KINDS)}]" in shown
+    for flag in ("--hubert-model", "--mpnet-model", "--bert-model", "--layers", "--name"):
+        assert flag in shown
 
 
 def test_a_folder_that_is_not_iemocap_exits_2(tmp_path: Path) -> None:

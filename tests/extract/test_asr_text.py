@@ -24,7 +24,8 @@ QUIET = Console(quiet=True)
 
 def _config(tiny_models: Any, **over: Any) -> ExtractConfig:
     options: dict[str, Any] = {
-        "features": ("mpnet",), "mpnet_model": str(tiny_models.mpnet), "device": "cpu",
+        "features": ("mpnet",), "options": {"mpnet": {"model": str(tiny_models.mpnet)}},
+        "device": "cpu",
         "progress": False, "text_source": "asr", "asr_model": str(tiny_models.whisper),
         "asr_max_new_tokens": 4,
     }  # fmt: skip

@@ -1,4 +1,4 @@
-"""Shared extractor pieces: registry, devices, layer parsing, checksums, load errors."""
+"""Shared extractor pieces: input checks, checksums, freezing, load errors, precision."""
 
 from __future__ import annotations
 
@@ -12,82 +12,17 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ser.errors import ConfigError, SerError
-from ser.extract import EXTRACTORS, build_extractor
 from ser.extract.base import (
     ExtractionError,
     check_audio,
     freeze_for_inference,
     load_pretrained,
-    model_basename,
-    parse_layers,
     weights_checksum,
 )
-from ser.extract.hubert import HubertExtractor, HubertOptions
-from ser.extract.logmel import LogmelExtractor
+from ser.extract.hubert import HubertExtractor
+from ser.extract.options import HubertOptions
+from ser.extract.registry import build_extractor
 from ser.runtime.precision import AUTO, autocast
-
-
-def test_registry_holds_the_five_kinds() -> None:
-    assert set(EXTRACTORS) == {"hubert", "mpnet", "bert", "is13", "logmel"}
-    for kind, registered in EXTRACTORS.items():
-        assert registered.extractor.kind == kind
-
-
-def test_build_extractor_maps_options_onto_the_dataclass() -> None:
-    extractor = build_extractor("hubert", model="some/model", layers="6,9,12", normalize=None)
-    assert isinstance(extractor, HubertExtractor)
-    assert extractor.options == HubertOptions(model="some/model", layers="6,9,12")
-    logmel = build_extractor("logmel", n_mels=40, fmax=None)
-    assert isinstance(logmel, LogmelExtractor) and logmel.specs()[0].name == "logmel40"
-
-
-def test_build_extractor_rejects_unknown_kinds_and_options() -> None:
-    with pytest.raises(ConfigError, match=r"unknown extractor 'wav2vec'.*hubert, mpnet"):
-        build_extractor("wav2vec")
-    with pytest.raises(ConfigError, match=r"no option.*n_bands.*options are n_mels"):
-        build_extractor("logmel", n_bands=40)
-
-
-def test_hubert_options_accept_ints_and_lists() -> None:
-    assert HubertOptions(layers=12).layers == "12"  # type: ignore[arg-type]
-    assert HubertOptions(layers=(6, 9)).layers == "6,9"  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="bad --layers 'six'"):
-        HubertOptions(layers="six")
-
-
-@pytest.mark.parametrize(
-    ("spec", "expected"),
-    [
-        ("12", (12,)),
-        ("6,9,12", (6, 9, 12)),
-        (" 6 , 9 ", (6, 9)),
-        ("9,6,9", (9, 6)),
-        ("all", tuple(range(13))),
-        ("last", (12,)),
-        ("ALL", tuple(range(13))),
-        ("0", (0,)),
-    ],
-)
-def test_parse_layers(spec: str, expected: tuple[int, ...]) -> None:
-    assert parse_layers(spec, 12, "hubert-base") == expected
-
-
-@pytest.mark.parametrize("spec", ["13", "6,9,24"])
-def test_parse_layers_out_of_range_names_the_layer_count(spec: str) -> None:
-    with pytest.raises(ConfigError, match="out of range: hubert-base has 12 transformer layers"):
-        parse_layers(spec, 12, "hubert-base")
-
-
-@pytest.mark.parametrize("spec", ["", "-1", "6;9", "first", "1.5"])
-def test_parse_layers_rejects_bad_syntax(spec: str) -> None:
-    with pytest.raises(ConfigError, match="bad --layers"):
-        parse_layers(spec, 12, "m")
-
-
-def test_model_basename() -> None:
-    assert model_basename("facebook/hubert-base-ls960") == "hubert-base-ls960"
-    assert model_basename("/models/tiny-bert/") == "tiny-bert"
-    assert model_basename("bert-base-uncased") == "bert-base-uncased"
 
 
 def test_weights_checksum_is_stable_and_sees_every_weight() -> None:

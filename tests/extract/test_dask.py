@@ -39,9 +39,10 @@ def test_two_worker_cluster_writes_the_in_process_store(
     root = synthetic_corpus[0]
     config = ExtractConfig(
         features=("hubert", "bert"),
-        hubert_model=str(tiny_models.hubert),
-        bert_model=str(tiny_models.bert),
-        layers="1,2",
+        options={
+            "hubert": {"model": str(tiny_models.hubert), "layers": "1,2"},
+            "bert": {"model": str(tiny_models.bert)},
+        },
         device="cpu",
         shard_size=24,
         progress=False,

@@ -14,7 +14,8 @@ from transformers import AutoModel
 from ser.cache.fingerprint import fingerprint
 from ser.errors import ConfigError
 from ser.extract.base import ExtractionError
-from ser.extract.hubert import HubertExtractor, HubertOptions
+from ser.extract.hubert import HubertExtractor
+from ser.extract.options import HubertOptions
 from ser.runtime.precision import resolve_precision
 from ser.synth.tiny import save_tiny_hubert
 
@@ -214,7 +215,7 @@ def test_bf16_is_close_to_fp32_and_is_another_feature_set(base_shaped: Path) -> 
 
 def test_unknown_precision_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown precision 'fp8': use auto, fp32, bf16, fp16"):
-        HubertOptions(precision="fp8")
+        HubertExtractor(HubertOptions(precision="fp8"))
 
 
 @pytest.mark.parametrize("layers", ["3", "12", "6,9,12"])

@@ -13,9 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from ser.cache.model_names import parse_names, set_stem
+from ser.cache.model_names import set_stem
 from ser.errors import ConfigError, ModelError
-from ser.extract import build_extractor
+from ser.extract.registry import build_extractor
 
 CPU = torch.device("cpu")
 
@@ -76,25 +76,6 @@ def test_name_overrides_and_is_checked(tiny_models: Any) -> None:
         build_extractor("mpnet", model=str(tiny_models.mpnet), name="a/b")
 
 
-def test_parse_names_refuses_ambiguous_and_colliding_names() -> None:
-    assert parse_names(("x",), ("bert", "is13")) == (("bert", "x"),)
-    assert parse_names(("hubert=h", "bert=b"), ("hubert", "bert")) == (
-        ("bert", "b"),
-        ("hubert", "h"),
-    )
-    with pytest.raises(ConfigError, match=r"ambiguous .* --name hubert=x"):
-        parse_names(("x",), ("hubert", "bert"))
-    with pytest.raises(ConfigError, match="no model extractor"):
-        parse_names(("x",), ("logmel",))
-    with pytest.raises(ConfigError, match="mpnet is not one of"):
-        parse_names(("mpnet=x",), ("bert",))
-    with pytest.raises(ConfigError, match=r"logmel is not one of .* fixed names"):
-        parse_names(("logmel=x",), ("bert", "logmel"))
-    assert parse_names(("a=b",), ("bert",)) == (("bert", "a=b"),)  # "=" may be in a name
-    with pytest.raises(ConfigError, match="one name"):
-        parse_names(("bert=x", "mpnet=x"), ("bert", "mpnet"))
-
-
 def _edit_weights(folder: Path, edit: Any) -> None:
     path = folder / "model.safetensors"
     tensors = load_file(path)
@@ -128,14 +109,16 @@ def test_loading_says_one_line_and_hides_transformers_report(
     assert line == f"loaded bert-with-pooler (last layer, fp32 on cpu) from {folder.resolve()}"
 
 
-def test_predict_rebuilds_a_renamed_set_under_its_name(tiny_models: Any) -> None:
-    from ser.predict.features import options_from_attrs
+def test_predict_rebuilds_a_renamed_set_by_its_provenance(tiny_models: Any) -> None:
+    from ser.predict.features import check_reproduces, options_from_attrs
 
     hubert = build_extractor("hubert", model=str(tiny_models.hubert), layers="2", name="ours")
     (spec,) = hubert.specs()
-    options = options_from_attrs(spec.attrs, spec.name)
-    assert options["name"] == "ours"
-    assert [s.name for s in build_extractor("hubert", **options).specs()] == ["ours.L2"]
+    again = build_extractor("hubert", **options_from_attrs(spec.attrs))
+    assert (
+        spec.name == "ours.L2"
+        and check_reproduces(spec.name, spec.attrs, again) == "tiny-hubert.L2"
+    )
 
 
 def test_doctests() -> None:

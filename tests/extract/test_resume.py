@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from ser.cache import FeatureStore
 from ser.cache import shards as store_shards
 from ser.cli import main
-from ser.extract import EXTRACTORS
+from ser.extract.registry import KINDS
 from ser.synth.tiny import save_tiny_hubert
 
 SETS = ("tiny-hubert.L1", "tiny-hubert.L2", "tiny-bert", "logmel80")
@@ -135,9 +135,9 @@ def test_finished_command_is_a_fast_no_op_that_loads_no_model(
     def forbidden(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a finished run must not load models or plan")
 
-    for registered in EXTRACTORS.values():
-        monkeypatch.setattr(registered.extractor, "load", forbidden)
-        monkeypatch.setattr(registered.extractor, "extract", forbidden)
+    for registered in KINDS.values():
+        monkeypatch.setattr(registered.extractor_class, "load", forbidden)
+        monkeypatch.setattr(registered.extractor_class, "extract", forbidden)
     monkeypatch.setattr("ser.extract.run.audio_seconds", forbidden)
     before = {name: FeatureStore.open(reference).checksum(name) for name in SETS}
 

@@ -19,9 +19,9 @@ from rich.console import Console
 
 import ser.extract.shards as shards_module
 from ser.corpus.audio import load_audio
-from ser.extract import build_extractor
 from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec
 from ser.extract.plan import audio_seconds, estimate_bytes, make_plan
+from ser.extract.registry import build_extractor
 from ser.extract.run import ExtractConfig, extract_features
 from ser.extract.shards import make_jobs, run_jobs
 
@@ -228,8 +228,7 @@ def test_extract_features_writes_every_utterance_to_its_own_rows(
     root, truth = synthetic_corpus
     config = ExtractConfig(
         features=("hubert", "logmel"),
-        hubert_model=str(tiny_models.hubert),
-        layers="1,2",
+        options={"hubert": {"model": str(tiny_models.hubert), "layers": "1,2"}},
         device="cpu",
         batch_seconds=20.0,
         shard_size=64,

@@ -1,4 +1,4 @@
-"""MPNet and BERT token-level extractors on tiny random models."""
+"""The text-encoder kind, as MPNet and as BERT, on tiny random models."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from transformers import AutoTokenizer
 from ser.cache.fingerprint import fingerprint
 from ser.errors import ConfigError
 from ser.extract.base import ExtractionError
-from ser.extract.bert import BertExtractor, BertOptions
-from ser.extract.mpnet import MpnetExtractor, MpnetOptions
-from ser.extract.text import TextEncoderExtractor
+from ser.extract.registry import build_extractor
+from ser.extract.text_encoder import TextEncoderExtractor
 from ser.runtime.precision import resolve_precision
 from ser.synth.tiny import TinyModels, build_tiny_models
 
@@ -38,9 +37,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 def make(
     kind: str, folder: Path, max_tokens: int | None = None, precision: str = "auto"
 ) -> TextEncoderExtractor:
-    if kind == "bert":
-        return BertExtractor(BertOptions(str(folder), max_tokens, precision))
-    return MpnetExtractor(MpnetOptions(str(folder), max_tokens, precision))
+    extractor = build_extractor(kind, model=str(folder), max_tokens=max_tokens, precision=precision)
+    assert isinstance(extractor, TextEncoderExtractor)
+    return extractor
 
 
 def loaded(
@@ -50,11 +49,6 @@ def loaded(
     extractor = make(kind, folder, max_tokens, precision)
     extractor.load(CPU)
     return extractor
-
-
-def test_defaults_are_the_papers_models() -> None:
-    assert BertOptions().model == "bert-base-uncased"
-    assert MpnetOptions().model == "microsoft/mpnet-base"
 
 
 @pytest.mark.parametrize("kind", KINDS)

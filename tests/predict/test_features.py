@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ser.errors import FingerprintMismatch
-from ser.extract import build_extractor
+from ser.extract.registry import build_extractor
 from ser.predict.features import (
     _batches,
     check_reproduces,
@@ -31,12 +31,11 @@ def test_extractors_for_rebuilds_and_checks(tiny_models) -> None:
     spec = hubert.specs()[0]
     features = {spec.name: {"fingerprint": "f", "attrs": {**spec.attrs, "complete": True}}}
     (made,) = extractors_for(features, CPU)
-    assert made.names == [spec.name] and made.extractor.kind == "hubert"
-    other = {**spec.attrs, "layer": 1}
-    with pytest.raises(FingerprintMismatch, match=r"writes tiny-hubert\.L1 instead"):
-        check_reproduces(
-            spec.name, other, build_extractor("hubert", model=str(tiny_models.hubert), layers="1")
-        )
+    assert made.names == {spec.name: spec.name} and made.extractor.kind == "hubert"
+    layer1 = build_extractor("hubert", model=str(tiny_models.hubert), layers="1")
+    with pytest.raises(FingerprintMismatch, match=r"layer: 2 -> 1"):
+        check_reproduces(spec.name, spec.attrs, layer1)
+    assert check_reproduces("ours.L1", {**spec.attrs, "layer": 1}, layer1) == "tiny-hubert.L1"
     with pytest.raises(FingerprintMismatch, match=r"precision: \"bf16\" -> \"fp32\""):
         check_reproduces(spec.name, {**spec.attrs, "precision": "bf16"}, made.extractor)
 

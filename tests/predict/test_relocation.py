@@ -40,7 +40,8 @@ def made_here(synthetic_corpus, tiny_models, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("made_here")
     shutil.copytree(tiny_models.hubert, work / HUBERT)
     extract = ExtractConfig(
-        features=("hubert",), hubert_model=str(HUBERT), layers="2", classes="4",
+        features=("hubert",), options={"hubert": {"model": str(HUBERT), "layers": "2"}},
+        classes="4",
         device="cpu", precision="fp32", progress=False,
     )  # fmt: skip
     model = ModelConfig(fusion="none", context=True, d_model=8, heads=2)

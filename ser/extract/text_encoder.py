@@ -1,4 +1,6 @@
-"""Token-level last hidden states of a Hugging Face text encoder (shared by mpnet and bert).
+"""Token-level last hidden states of a Hugging Face text encoder: one kind, registered as
+`mpnet` (MSMSER's linguistic features) and `bert` (Wu et al. mean-pool them; Zhou et al.
+classify), each with its paper's model (`ser.extract.registry`).
 
 Special tokens are kept: every transcript gives [CLS] (or <s>) first and [SEP] (or </s>)
 last, so an empty transcript still has 2 rows, and a trainer that wants words only drops
@@ -11,14 +13,24 @@ transcript set of the store (ASR output, `ser extract --text-source asr`). Then 
 feature set is `<model name>@<transcript set>` and its provenance holds the transcript
 set's (`text_source`, `transcripts`, `transcripts_fingerprint` and every `asr_*` key), so
 gold-text and ASR-text sets never share a name or a fingerprint.
+
+>>> import tempfile
+>>> from ser.extract.registry import build_extractor
+>>> from ser.synth.tiny import build_tiny_models
+>>> models = build_tiny_models(tempfile.mkdtemp(), ["hello", "world"])
+>>> bert = build_extractor("bert", model=str(models.bert))
+>>> bert.lengths(["hello world", ""]), [spec.name for spec in bert.specs()]
+([4, 2], ['tiny-bert'])
+>>> bert.load(torch.device("cpu"))
+>>> bert.extract(["hello world"])[0]["tiny-bert"].shape
+(4, 32)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -36,67 +48,25 @@ from ser.extract.base import (
     base_attrs,
     load_pretrained,
 )
+from ser.extract.options import TextEncoderOptions
 from ser.runtime.precision import autocast
 
 # Tokenizers without a real limit report a huge model_max_length.
 _NO_LIMIT = 1_000_000
 
 
-@dataclass(frozen=True)
-class TextSource:
-    """Transcripts other than the corpus's: the store's transcript set `name`, whose
-    provenance `attrs` (with its fingerprint) joins the text sets' provenance. A tuple of
-    pairs, not a dict: options are frozen, hashable and have a stable repr (dask keys)."""
-
-    name: str
-    attrs: tuple[tuple[str, object], ...]
-
-    @classmethod
-    def of(cls, name: str, attrs: Mapping[str, object]) -> TextSource:
-        """The source for a transcript set's stored attrs (bookkeeping dropped)."""
-        if "fingerprint" not in attrs:
-            raise ValueError(f"transcript set {name!r}: attrs lack its fingerprint")
-        kept = {k: v for k, v in attrs.items() if k.startswith("asr_") or k == "fingerprint"}
-        return cls(name, tuple(sorted(kept.items())))
-
-    @classmethod
-    def recorded(cls, attrs: Mapping[str, object]) -> TextSource:
-        """The source a text set with these attrs was extracted from (`ser predict`
-        rebuilds the extractor of an ASR-text set from its provenance)."""
-        kept = {k: v for k, v in attrs.items() if k.startswith("asr_")}
-        kept["fingerprint"] = attrs["transcripts_fingerprint"]
-        return cls(str(attrs["transcripts"]), tuple(sorted(kept.items())))
-
-    def provenance(self) -> dict[str, object]:
-        """What a text set extracted from these transcripts adds to its attrs."""
-        attrs = dict(self.attrs)
-        fingerprint = attrs.pop("fingerprint")
-        return {
-            "text_source": "asr",
-            "transcripts": self.name,
-            "transcripts_fingerprint": fingerprint,
-            **attrs,
-        }
-
-
 class TextEncoderExtractor(PretrainedExtractor):
-    """One feature set named after the model: `[n_tokens, hidden]` per transcript."""
+    """One feature set named after the model: `[n_tokens, hidden]` per transcript. Built
+    by `build_extractor`, which gives it its kind's name (mpnet or bert)."""
 
     modality = "text"
     model_kwargs: ClassVar[dict[str, Any]] = {"add_pooling_layer": False}
     _spec_caches = ("_spec",)
 
-    def __init__(
-        self,
-        model: str,
-        max_tokens: int | None,
-        precision: str = "auto",
-        name: str | None = None,
-        source: TextSource | None = None,
-    ) -> None:
-        super().__init__(model, precision, name)
-        self.requested_max_tokens = max_tokens
-        self.source = source
+    def __init__(self, options: TextEncoderOptions) -> None:
+        super().__init__(options.model, options.precision, options.name)
+        self.options = options
+        self.source = options.transcripts
 
     @cached_property
     def tokenizer(self) -> Any:
@@ -112,7 +82,7 @@ class TextEncoderExtractor(PretrainedExtractor):
         if limit >= _NO_LIMIT:
             # RoBERTa-style position ids start after the padding index: keep 2 spare.
             limit = int(self.config.max_position_embeddings) - 2
-        wanted = self.requested_max_tokens
+        wanted = self.options.max_tokens
         if wanted is None:
             return limit
         if not 2 <= wanted <= limit:
@@ -146,11 +116,9 @@ class TextEncoderExtractor(PretrainedExtractor):
             precision=self.precision,
             transformers_version=transformers.__version__,
         )
-        if self.source is None:
-            return FeatureSetSpec(self.stem, attrs)
-        return FeatureSetSpec(
-            f"{self.stem}@{self.source.name}", {**attrs, **self.source.provenance()}
-        )
+        if self.source is not None:
+            attrs.update(self.source.provenance())
+        return FeatureSetSpec(TextEncoderOptions.set_name(self.stem, attrs), attrs)
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
         self._check(texts)

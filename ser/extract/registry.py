@@ -1,0 +1,238 @@
+"""The extractor kinds, one `Kind` line each (`register`), and what is derived from them:
+`build_extractor`, `ser extract`'s per-kind flags (`flags`, `kind_options`), its --name
+parsing, and a kind's set names (train's feature resolution, `ser predict`).
+
+Torch-free: a kind's extractor class is named by "module:Class" and imported when first
+built, so `ser extract` parses and answers a finished request without torch (a kind
+registered with its class itself, as a test does, works the same).
+
+>>> extractor = build_extractor("logmel", n_mels=40)
+>>> [spec.name for spec in extractor.specs()]
+['logmel40']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ser.cache.model_names import check_set_name
+from ser.errors import ConfigError
+from ser.extract.options import (
+    HubertOptions,
+    Is13Options,
+    KindOptions,
+    LogmelOptions,
+    TextEncoderOptions,
+)
+
+if TYPE_CHECKING:  # an annotation only: importing base would import torch
+    from ser.extract.base import Extractor
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An extractor kind: its options dataclass, its extractor class ("module:Class" or
+    the class), a title for `--help`, and its paper's settings over the options' defaults
+    (one extractor class may be registered under several names, each with its own)."""
+
+    name: str
+    options: type[KindOptions]
+    extractor: str | type[Extractor]
+    title: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(self.options))
+
+    @property
+    def named(self) -> bool:
+        """Whether its sets are named after a model, so --name can rename them."""
+        return "name" in self.fields
+
+    @property
+    def reads_text(self) -> bool:
+        return "transcripts" in self.fields
+
+    def default(self, name: str) -> Any:
+        """The value option `name` takes when not given."""
+        if name in self.defaults:
+            return self.defaults[name]
+        return next(f.default for f in dataclasses.fields(self.options) if f.name == name)
+
+    def make_options(self, **options: Any) -> KindOptions:
+        """Its options dataclass of `options` (None values: the default); `ConfigError`
+        for a name it lacks, listing the valid ones."""
+        unknown = sorted(set(options) - set(self.fields))
+        if unknown:
+            raise ConfigError(
+                f"extractor {self.name} has no option(s) {', '.join(unknown)}: "
+                f"its options are {', '.join(self.fields)}"
+            )
+        given = {name: value for name, value in options.items() if value is not None}
+        return self.options(**{**self.defaults, **given})
+
+    @property
+    def extractor_class(self) -> type[Extractor]:
+        if not isinstance(self.extractor, str):
+            return self.extractor
+        module, _, name = self.extractor.partition(":")
+        cls: type[Extractor] = getattr(importlib.import_module(module), name)
+        return cls
+
+    def set_name(self, stem: str, attrs: Mapping[str, Any]) -> str | None:
+        """The name of a set of this kind with `attrs` under `stem` (a model's id or
+        --name); None for kinds whose sets have fixed names."""
+        return self.options.set_name(stem, attrs) if self.named else None
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> Kind:
+    """Add a kind: `ser extract --features` takes it, with flags from its options."""
+    if kind.name in KINDS:
+        raise ValueError(f"extractor kind {kind.name!r} is registered already")
+    KINDS[kind.name] = kind
+    return kind
+
+
+register(Kind("hubert", HubertOptions, "ser.extract.hubert:HubertExtractor", "HuBERT-family"))
+register(Kind("mpnet", TextEncoderOptions, "ser.extract.text_encoder:TextEncoderExtractor",
+              "MPNet", {"model": "microsoft/mpnet-base"}))  # fmt: skip
+register(Kind("bert", TextEncoderOptions, "ser.extract.text_encoder:TextEncoderExtractor",
+              "BERT", {"model": "bert-base-uncased"}))  # fmt: skip
+register(Kind("is13", Is13Options, "ser.extract.is13:Is13Extractor", "openSMILE functionals"))
+register(Kind("logmel", LogmelOptions, "ser.extract.logmel:LogmelExtractor", "log-mel"))
+
+
+def kind(name: str) -> Kind:
+    if name not in KINDS:
+        raise ConfigError(f"unknown extractor {name!r}: use one of {', '.join(KINDS)}")
+    return KINDS[name]
+
+
+def build_extractor(name: str, /, **options: Any) -> Extractor:
+    """The extractor of kind `name` with `options` (None values take the default)."""
+    registered = kind(name)
+    # Every extractor class takes its options dataclass (the ABC declares no __init__).
+    extractor = registered.extractor_class(registered.make_options(**options))  # type: ignore[call-arg]
+    extractor.kind = registered.name  # one class may serve several kinds
+    return extractor
+
+
+def parse_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    """`kinds` without repeats, if each is registered and there is one; else ConfigError."""
+    chosen = tuple(dict.fromkeys(kinds))
+    unknown = [name for name in chosen if name not in KINDS]
+    if unknown or not chosen:
+        raise ConfigError(
+            f"unknown feature kind(s) {', '.join(unknown) or '(none given)'}: "
+            f"choose from {','.join(KINDS)}"
+        )
+    return chosen
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A per-kind `ser extract` flag: its parameter name and the options it sets."""
+
+    param: str  # "hubert_model" -> --hubert-model
+    help: str
+    metavar: str | None
+    type: type  # of the values: the field's (int, float or str)
+    targets: tuple[tuple[str, str], ...]  # (kind, option field)
+
+
+def flags() -> dict[str, Flag]:
+    """The flags the registered kinds' options ask for (`ser.extract.options`)."""
+    found: dict[str, Flag] = {}
+    for registered in KINDS.values():
+        hints = typing.get_type_hints(registered.options)
+        for f in dataclasses.fields(registered.options):
+            how = f.metadata.get("flag")
+            if how is None:
+                continue
+            param = f"{registered.name}_{f.name}" if how == "kind" else f.name
+            target = (registered.name, f.name)
+            if param in found:
+                old = found[param]
+                found[param] = dataclasses.replace(old, targets=(*old.targets, target))
+                continue
+            default = registered.default(f.name) if how == "kind" else None
+            shown = f" [default: {default}]" if default else ""
+            title = registered.title
+            types = (hints[f.name], *typing.get_args(hints[f.name]))  # X | None: X
+            typed = next((t for t in (int, float) if t in types), str)
+            found[param] = Flag(param, f"{title} {f.metadata['help']}.{shown}",
+                                f.metadata.get("metavar"), typed, (target,))  # fmt: skip
+    return found
+
+
+def kind_options(values: Mapping[str, Any], features: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The options flag `values` ({param: value}) give the kinds of `features`."""
+    chosen = set(features)
+    options: dict[str, dict[str, Any]] = {}
+    for param, flag in flags().items():
+        if values.get(param) is None:
+            continue
+        for name, option in flag.targets:
+            if name in chosen:
+                options.setdefault(name, {})[option] = values[param]
+    return options
+
+
+def parse_names(values: Iterable[str], features: tuple[str, ...]) -> dict[str, str]:
+    """`ser extract --name` values as {kind: name}, checked (`check_names`).
+
+    `KIND=NAME` renames that extractor's sets. A bare `NAME` is only accepted when
+    `features` holds one named kind: with two it would be ambiguous.
+
+    >>> parse_names(("ours",), ("hubert", "logmel"))
+    {'hubert': 'ours'}
+    >>> parse_names(("bert=b", "mpnet=m"), ("mpnet", "bert"))
+    {'bert': 'b', 'mpnet': 'm'}
+    """
+    models = [name for name in features if KINDS[name].named]
+    pairs: list[tuple[str, str]] = []
+    for value in values:
+        name, given, stem = value.partition("=")
+        if not (given and name in KINDS):  # a bare NAME (the store allows "=" in names)
+            if len(models) != 1:
+                raise ConfigError(_ambiguous(value, models))
+            name, stem = models[0], value
+        pairs.append((name, stem))
+    return check_names(pairs, features)
+
+
+def check_names(pairs: Iterable[tuple[str, str]], features: tuple[str, ...]) -> dict[str, str]:
+    """{kind: name}, sorted, if each kind is a named kind of `features` named once, each
+    name is a valid set name and no two kinds share one; else `ConfigError`."""
+    models = [name for name in features if KINDS[name].named]
+    named: dict[str, str] = {}
+    for name, stem in pairs:
+        if name not in models:
+            raise ConfigError(
+                f"--name {name}={stem}: {name} is not one of the model extractors this run "
+                f"has ({', '.join(models) or 'none'}); other kinds' sets have fixed names"
+            )
+        if name in named:
+            raise ConfigError(f"--name given twice for {name}")
+        named[name] = check_set_name(stem)
+    if len(set(named.values())) < len(named):
+        raise ConfigError("--name: two extractors cannot write feature sets of one name")
+    return dict(sorted(named.items()))
+
+
+def _ambiguous(name: str, models: list[str]) -> str:
+    if not models:
+        return f"--name {name}: no model extractor in --features to name"
+    return (
+        f"--name {name} is ambiguous with {', '.join(models)} in --features: "
+        f"say which, e.g. --name {models[0]}={name}"
+    )
