@@ -1,2 +1,2 @@
-"""Process-wide runtime decisions, each made in one place: threads, precision, heap,
-dask cluster, units, plain progress lines."""
+"""Process-wide runtime decisions, each made in one place: device, precision, threads,
+dask workers; and units and plain progress lines."""

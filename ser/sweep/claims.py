@@ -7,16 +7,10 @@ Two claims, each a comparison of one side the paper says is better against anoth
 (b) random modality masking helps the masked tests: in a ``msmser-table3`` sweep, Full
     against w/o RMM, each tested with only text (audio masked) and with only audio.
 
-A side scores one number per seed: the mean over that seed's folds of the metric (UA by
-default), as `ser.train.metrics.summarize` averages them; then mean ± sample std over
-seeds. The rule, printed with every summary: a claim is *shown* when the gap (the better
-side's mean minus the other's) is larger than the spread (the sum of the two stds);
-*reversed* when the gap is below minus the spread; otherwise *not shown*. It needs at
-least two seeds a side: one seed has no spread, so it can show nothing (*too few seeds*).
-With three seeds a rank test cannot reach p < 0.05 (Wilcoxon's smallest two-sided p is
-0.25), so the rule compares the gap with the seeds' spread instead: with n seeds a side
-the spread is at least sqrt(n) standard errors of the gap (sqrt((a² + b²) / n) <=
-(a + b) / sqrt(n) for stds a, b), 1.7 at three seeds, so seed noise alone rarely passes.
+The rule (`RULE`, printed with every summary) compares the gap between the sides' means
+with their seeds' spread, not a rank test: with three seeds Wilcoxon's smallest two-sided
+p is 0.25. With n seeds a side the spread is at least sqrt(n) standard errors of the gap
+(sqrt((a² + b²) / n) <= (a + b) / sqrt(n) for stds a, b), so seed noise rarely passes.
 
 A run trained on the transcripts of an untrained Whisper (the demo's tiny random one)
 is no result: its text is noise. `asr_check` reports it as a check that the ASR path

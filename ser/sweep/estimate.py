@@ -7,13 +7,10 @@ utterance of a vector model; a staged model (Zhou et al.: each branch alone, the
 whole) about twice that. Memory: weights, gradients and Adam's two moments per member,
 plus the features on the device.
 
-Time: the work over an effective throughput per device (`EFFECTIVE_FLOPS`). That alone
-is rough (`UNCALIBRATED`): the CPU figure is fitted to three measured runs on a 2-core
-Xeon, which took 0.45-2.3x of it; the old figure (5e9, from one model) was 6-9x too
-pessimistic for the fusion study. So cells that have trained in the sweep's folder
-calibrate it: their records' measured seconds over their estimates, per device and model
-family (else per device), scale the estimates of the cells still to train. A partly
-trained cell counts only the (seed, fold)s it has left.
+Time: the work over an effective throughput per device (`EFFECTIVE_FLOPS`), rough alone
+(`UNCALIBRATED`); so cells that have trained in the sweep's folder calibrate it: their
+measured seconds over their estimates, per device and model family (else per device),
+scale the estimates of the cells still to train, for the (seed, fold)s they have left.
 """
 
 from __future__ import annotations

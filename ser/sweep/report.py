@@ -1,19 +1,12 @@
 """A sweep's tables as the papers print them, ours beside theirs, each row tested.
 
 For every table of ``<out>/sweeps/*.json`` (`ser.sweep.runner.write_manifest`), one row
-per cell in the paper's order: our UA and WA, mean ± std over seeds (each seed the mean
-over its folds; one seed: over its folds; a single value reads "x (n = 1)", never
-"± 0.00", as `ser report` writes it), the paper's numbers (the metrics it prints) in
-their own columns (its protocol named above the table: ours are speaker-independent,
-theirs may not be), and a paired test against the paper's
-reference row (MSMSER's Full, the fusion study's LGF + ADD + perspective loss): the
-Wilcoxon signed-rank test over the (seed, fold) pairs both cells ran, with the mean
-difference. The fusion study's cells are laid out as its Table 2 (fusion layer and
-method by loss), with its Table 1 (one modality) and Table 3 (per-class accuracy of
-LGF + ADD) from the same runs. CSV holds one line per (cell, seed, fold).
-
-Figures (``--plots DIR``): MSMSER's Fig. 2 (UA against L, error bars) and the fusion
-study's 24 cells as a heat-map.
+per cell in the paper's order: our UA and WA (mean ± std as `ser report` writes them),
+the paper's numbers beside them (its protocol named above the table), and the Wilcoxon
+signed-rank test over the (seed, fold) pairs a cell shares with the paper's reference
+row, with the mean difference. The fusion study's cells are laid out as its Table 2
+(fusion layer and method by loss), with its Tables 1 and 3 from the same runs. CSV holds
+one line per (cell, seed, fold).
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def test_autocast_takes_a_resolved_precision() -> None:
         autocast(CPU, "auto")
 
 
-@pytest.mark.parametrize(("command", "stage"), [("train", "train")])
+@pytest.mark.parametrize(("command", "stage"), [("train", "train"), ("extract", "extract")])
 def test_the_help_states_what_auto_means(command: str, stage: str) -> None:
     from click.testing import CliRunner
 
