@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ def _staging(out: Path) -> Iterator[Path]:
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         stage.chmod(0o755)
-        text.write_text_file(
+        _write_text_file(
             stage / "README.txt",
             "A synthetic corpus in the layout of IEMOCAP_full_release, written by ser.\n"
             "It holds no IEMOCAP data: the speech is synthesized, the text made up.\n",
@@ -119,12 +120,62 @@ def _staging(out: Path) -> Iterator[Path]:
         raise
 
 
+_EVALUATION_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
+
+
 def _write_texts(root: Path, dialog: Dialog) -> None:
-    """EmoEvaluation (with per-annotator files), transcription, whole-dialog wav."""
+    """A dialog's files under `SessionN/dialog`: EmoEvaluation (blocks in start order) with
+    its per-annotator subfolders, the transcription (`dialog.lines` in their order, the
+    speaker-only lines inserted before line k) and the whole-dialog wav (a stub, or none)."""
     base = root / f"Session{dialog.session}" / "dialog"
-    text.write_dialog_texts(base, dialog.name, dialog.turns, dialog.lines, dialog.speaker_only)
-    if (dialog.session + dialog.index) % 2:  # the whole-dialog wav: a tiny stereo stub or none
+    evaluation = base / "EmoEvaluation"
+    for sub in ("Categorical", "Attribute", "Self-evaluation", "../transcriptions"):
+        (evaluation / sub).mkdir(parents=True, exist_ok=True)
+    blocks, per_file = [_EVALUATION_HEADER], defaultdict(list)
+    for t in sorted(dialog.turns, key=lambda t: (t.start, t.utt_id)):
+        blocks.append(_label_block(t))
+        for suffix, line in _annotator_lines(t.utt_id, t.annotation).items():
+            per_file[suffix].append(line)
+    _write_text_file(evaluation / f"{dialog.name}.txt", "".join(blocks))
+    for suffix, file_lines in per_file.items():
+        folder, end = suffix.split("/")
+        _write_text_file(evaluation / folder / f"{dialog.name}_{end}.txt", "".join(file_lines))
+    # `Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.` (no trailing space)
+    lines = [f"{t.utt_id} [{t.start:08.4f}-{t.end:08.4f}]: {t.raw}".rstrip() for t in dialog.lines]
+    for before, line in sorted(dialog.speaker_only, reverse=True):
+        lines.insert(before, line)
+    _write_text_file(
+        base / "transcriptions" / f"{dialog.name}.txt", "".join(f"{line}\n" for line in lines)
+    )
+    if (dialog.session + dialog.index) % 2:
         audio.write_stub(base / "wav" / f"{dialog.name}.wav")
+
+
+def _label_block(turn: Turn) -> str:
+    """One utterance's block of an EmoEvaluation file, blank line included."""
+    (v, a, d), where = turn.annotation.vad, f"[{turn.start:.4f} - {turn.end:.4f}]"
+    lines = [f"{where}\t{turn.utt_id}\t{turn.code}\t[{v:.4f}, {a:.4f}, {d:.4f}]"]
+    for who, words in turn.annotation.categories:
+        lines.append(f"C-{who}:\t{''.join(f'{w}; ' for w in words).rstrip()}\t()")
+    for who, (val, act, dom) in turn.annotation.ratings:
+        lines.append(f"A-{who}:\tval {val}; act {act}; dom  {dom};\t()")
+    return "\n".join(lines) + "\n\n"
+
+
+def _annotator_lines(utt_id: str, annotation: text.Annotation) -> dict[str, str]:
+    """One line per per-annotator file, keyed `<subfolder>/<file name suffix>`."""
+    lines = {}
+    for who, words in annotation.categories:
+        lines[f"Categorical/{who.lower()}_cat"] = f"{utt_id} :{'; '.join(words)}; ()\n"
+    for who, (val, act, dom) in annotation.ratings:
+        lines[f"Attribute/{who.lower()}_atr"] = f"{utt_id} :act {act}; val {val}; dom  {dom};  ()\n"
+    lines["Self-evaluation/self"] = f"{utt_id} :{annotation.categories[0][1][0]}; ()\n"
+    return lines
+
+
+def _write_text_file(path: Path, content: str) -> None:
+    """UTF-8 with LF line endings on every platform, like the corpus."""
+    path.write_text(content, encoding="utf-8", newline="\n")
 
 
 def _truth(root: Path, dialogs: list[Dialog]) -> tuple[Utterance, ...]:

@@ -16,11 +16,7 @@ True
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
@@ -176,7 +172,6 @@ CATEGORY_WORDS: dict[str, str] = {
     "neu": "Neutral", "hap": "Happiness", "exc": "Excited", "sad": "Sadness", "ang": "Anger",
     "fru": "Frustration", "sur": "Surprise", "fea": "Fear", "dis": "Disgust", "oth": "Other",
 }  # fmt: skip
-EVALUATION_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
 #: Mean (valence, arousal, dominance) of each code at full intensity, scale 1-5.
 VAD_MEANS: dict[str, tuple[float, float, float]] = {
     "neu": (3.0, 2.4, 2.6), "hap": (3.9, 3.0, 3.0), "exc": (4.0, 3.6, 3.4),
@@ -222,78 +217,3 @@ def annotate(
         mixed = code in ("ang", "fru") and rng.random() < 0.3
         words = [[word], [word], ["Frustration", "Anger"] if mixed else [other]]
     return Annotation(list(zip(who, words, strict=True)), ratings, (vad[0], vad[1], vad[2]))
-
-
-def label_block(utt_id: str, start: float, end: float, code: str, annotation: Annotation) -> str:
-    """One utterance's block of an EmoEvaluation file, blank line included."""
-    v, a, d = annotation.vad
-    lines = [f"[{start:.4f} - {end:.4f}]\t{utt_id}\t{code}\t[{v:.4f}, {a:.4f}, {d:.4f}]"]
-    for who, words in annotation.categories:
-        lines.append(f"C-{who}:\t{''.join(f'{w}; ' for w in words).rstrip()}\t()")
-    for who, (val, act, dom) in annotation.ratings:
-        lines.append(f"A-{who}:\tval {val}; act {act}; dom  {dom};\t()")
-    return "\n".join(lines) + "\n\n"
-
-
-def annotator_lines(utt_id: str, annotation: Annotation) -> dict[str, str]:
-    """One line per per-annotator file, keyed `<subfolder>/<file name suffix>`."""
-    lines = {}
-    for who, words in annotation.categories:
-        lines[f"Categorical/{who.lower()}_cat"] = f"{utt_id} :{'; '.join(words)}; ()\n"
-    for who, (val, act, dom) in annotation.ratings:
-        lines[f"Attribute/{who.lower()}_atr"] = f"{utt_id} :act {act}; val {val}; dom  {dom};  ()\n"
-    lines["Self-evaluation/self"] = f"{utt_id} :{annotation.categories[0][1][0]}; ()\n"
-    return lines
-
-
-def transcription_line(utt_id: str, start: float, end: float, text: str) -> str:
-    """`Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.` (no trailing space)."""
-    return f"{utt_id} [{start:08.4f}-{end:08.4f}]: {text}".rstrip() + "\n"
-
-
-class LabelledTurn(Protocol):
-    utt_id: str
-    start: float
-    end: float
-    code: str
-    annotation: Annotation
-
-
-class TranscribedTurn(Protocol):
-    utt_id: str
-    start: float
-    end: float
-    raw: str
-
-
-def write_dialog_texts(
-    dialog_dir: Path,
-    name: str,
-    labelled: Sequence[LabelledTurn],
-    lines: Sequence[TranscribedTurn],
-    speaker_only: Sequence[tuple[int, str]] = (),
-) -> None:
-    """A dialog's text files under `SessionN/dialog`: EmoEvaluation (blocks in start
-    order) with its per-annotator subfolders, and the transcription (`lines` in the
-    given order, `speaker_only` lines inserted before line k)."""
-    evaluation = dialog_dir / "EmoEvaluation"
-    for sub in ("Categorical", "Attribute", "Self-evaluation", "../transcriptions"):
-        (evaluation / sub).mkdir(parents=True, exist_ok=True)
-    blocks, per_file = [EVALUATION_HEADER], defaultdict(list)
-    for t in sorted(labelled, key=lambda t: (t.start, t.utt_id)):
-        blocks.append(label_block(t.utt_id, t.start, t.end, t.code, t.annotation))
-        for suffix, line in annotator_lines(t.utt_id, t.annotation).items():
-            per_file[suffix].append(line)
-    write_text_file(evaluation / f"{name}.txt", "".join(blocks))
-    for suffix, file_lines in per_file.items():
-        folder, end = suffix.split("/")
-        write_text_file(evaluation / folder / f"{name}_{end}.txt", "".join(file_lines))
-    transcript = [transcription_line(t.utt_id, t.start, t.end, t.raw) for t in lines]
-    for before, line in sorted(speaker_only, reverse=True):
-        transcript.insert(before, line + "\n")
-    write_text_file(dialog_dir / "transcriptions" / f"{name}.txt", "".join(transcript))
-
-
-def write_text_file(path: Path, content: str) -> None:
-    """UTF-8 with LF line endings on every platform, like the corpus."""
-    path.write_text(content, encoding="utf-8", newline="\n")
