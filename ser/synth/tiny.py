@@ -112,7 +112,7 @@ def save_tiny_whisper(
     from tokenizers.pre_tokenizers import ByteLevel
     from transformers import GenerationConfig
 
-    tokens = list(ByteLevel.alphabet())  # the 256 byte symbols
+    tokens = sorted(ByteLevel.alphabet())  # the 256 byte symbols (a set: sorted, fixed ids)
     tokens += sorted({"\u0120" + w.lower() for w in vocabulary} - set(tokens))
     vocab = {token: i for i, token in enumerate([*tokens, *_WHISPER_SPECIALS])}
     end, start = vocab["<|endoftext|>"], vocab["<|startoftranscript|>"]
