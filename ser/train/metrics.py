@@ -21,6 +21,7 @@ values (tested) but costs ~1 s to import, on top of, e.g., the fusion study's 13
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,14 +44,7 @@ class Metrics:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN recalls become None."""
         recalls = {c: None if math.isnan(r) else r for c, r in self.per_class_recall.items()}
-        return {
-            "wa": self.wa,
-            "ua": self.ua,
-            "f1": self.f1,
-            "per_class_recall": recalls,
-            "confusion": [list(row) for row in self.confusion],
-            "n": self.n,
-        }
+        return {**dataclasses.asdict(self), "per_class_recall": recalls}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Metrics:
@@ -82,14 +76,8 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[st
         c: float(100 * recall[i]) if present[i] else math.nan for i, c in enumerate(classes)
     }
     ua, wa = _ua_wa(counts)
-    return Metrics(
-        wa=wa,
-        ua=ua,
-        f1=float(100 * f1[present].mean()),
-        per_class_recall=per_class,
-        confusion=counts.tolist(),
-        n=len(y_true),
-    )
+    f1_macro = float(100 * f1[present].mean())
+    return Metrics(wa, ua, f1_macro, per_class, counts.tolist(), len(y_true))
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

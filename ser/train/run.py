@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
@@ -125,8 +125,7 @@ def _prepare(
     store = FeatureStore.open(config.store)
     features = resolve_features(store, config.features)
     infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
-    planned_unit, specs = plan_inputs(config.model, infos)
-    unit = cast(Unit, planned_unit)
+    unit, specs = plan_inputs(config.model, infos)
     # The first log line, once the run is known to start (refusals come alone).
     first = f"{plan.name}: {plan.device}, {_threads_note(threads)}"
     record = _start_record(config, plan, features, progress, first)
@@ -136,9 +135,8 @@ def _prepare(
     if key not in loaded:
         loaded[key] = load_data(store, features, get_label_set(plan.classes), plan.device)
     data = loaded[key]
-    record["timings"]["load"] = time.perf_counter() - t0
-    record["timings"]["device"] = str(plan.device)
-    record["timings"]["threads"] = threads.count
+    timings = {"load": time.perf_counter() - t0, "device": str(plan.device)}
+    record["timings"].update(timings, threads=threads.count)
     record["threads"] = threads.record()
     record["data"] = {"utterances": len(data), "dropped": data.dropped}
     asr = _asr_record(store, features, data.manifest_rows)

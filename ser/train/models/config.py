@@ -120,7 +120,7 @@ class FamilyConfig:
 
 def plan_inputs(
     config: FamilyConfig, features: Sequence[FeatureInfo]
-) -> tuple[str, list[InputSpec]]:
+) -> tuple[Unit, list[InputSpec]]:
     """`config.plan(features)` after the checks every family shares."""
     for feature in features:
         check_choice(f"modality of {feature.name}", feature.modality, MODALITIES)
