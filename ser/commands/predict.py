@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -107,14 +108,9 @@ def predict_command(**o: Any) -> None:
 
 
 def to_json(result: PredictResult) -> dict[str, Any]:
-    return {
-        "classes": list(result.classes),
-        "checkpoints": list(result.checkpoints),
-        "predictions": [p.to_dict() for p in result.predictions],
-        "failed": result.failed,
-        "notes": list(result.notes),
-        "dialog_context_lost": result.dialog_context_lost,
-    }
+    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    predictions = [p.to_dict() for p in result.predictions]
+    return {**fields, "predictions": predictions, "failed": result.failed}
 
 
 def table(result: PredictResult) -> Table:

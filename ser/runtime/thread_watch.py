@@ -2,18 +2,13 @@
 results depend on the machine's load): between epochs, how many of this process's cores
 someone else keeps busy, and torch's thread count moved to what is left.
 
-`ser.runtime.threads` sizes torch's pool once, at the start, from the cores idle then. A job that
-starts later on the same cores makes every operator's barrier wait for our thread that
-shares a core with it: on 2 cores the demo's MSMSER ran ~2.4x its quiet time beside a
-busy process that started after it, against ~1.35x with one thread. So between epochs
-`ThreadWatch.check` reads the busy ticks of the process's cores (/proc/stat) less its
-own (/proc/self/stat) over the window since the last check, and sets the count to the
-cores left over (rounded, at least 1, at most the run's budget): down when a competitor
-starts, back up when it ends. Windows shorter than `MIN_WINDOW` are pooled with the
-next (the kernel counts 100 ticks a second per core, too few to judge shorter ones).
-
-Only `--threads follow` is watched (`ThreadChoice.ceiling` set): every other choice is
-fixed for the run, so that the same command gives the same numbers (ser/runtime/threads.py).
+A job that starts later on our cores makes every operator's barrier wait for the thread
+that shares a core with it (on 2 cores the demo's MSMSER ran ~2.4x its quiet time, ~1.35x
+with one thread). So between epochs `ThreadWatch.check` reads the busy ticks of the
+process's cores (/proc/stat) less its own (/proc/self/stat) since the last check and sets
+the count to the cores left over (at least 1, at most the run's budget). Windows shorter
+than `MIN_WINDOW` are pooled with the next (100 ticks a second per core are too few).
+Every other `--threads` choice is fixed for the run (ser/runtime/threads.py).
 
 >>> ticks = iter([_sample(0, 0, 0), _sample(100, 100, 80)])
 >>> watch = ThreadWatch(ceiling=2, current=2, cpus=[0, 1], apply=lambda n: None,

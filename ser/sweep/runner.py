@@ -1,14 +1,10 @@
 """Running a sweep: tasks of cells, in this process or as dask.distributed tasks.
 
-A task is a list of cells that train as one stacked model (`ser.sweep.cells.tasks`);
-`run_task` trains them with `ser.train.run.train_many`. Each cell is written like any
-`ser train` run (its record after every finished group), so a task killed with its
-worker, a Ctrl-C or a kill -9 loses nothing finished: run again, finished cells are
-skipped and partial ones resume. dask reschedules a task whose worker died.
-
-A cell trains under an exclusive ``flock`` on ``<out>/locks/<key>.lock`` (the kernel
-drops it when its holder dies): a second sweep that reaches a cell the first one is
-training reports it as busy instead of writing into it.
+A task is a list of cells that train as one stacked model (`ser.sweep.cells.tasks`),
+by `ser.train.run.train_many`, each cell written like any `ser train` run: a task killed
+loses nothing finished (run again: finished cells are skipped, partial ones resume).
+A cell trains under an exclusive ``flock`` on ``<out>/locks/<key>.lock``: a second sweep
+that reaches it reports it busy instead of writing into it.
 """
 
 from __future__ import annotations
