@@ -203,20 +203,17 @@ def report_table(runs: list[dict[str, Any]], fmt: str = "md") -> str:
     or CSV text."""
     if fmt not in FORMATS:
         raise ReportError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    rows = [_row(run) for run in runs]
+    as_csv = fmt == "csv"
+    header = list(CSV_HEADER if as_csv else MD_HEADER)
+    cells = [_csv_cells(_row(run)) if as_csv else _md_cells(_row(run)) for run in runs]
     # The WER column only where some run read ASR text: gold-only tables keep their shape.
-    wers = [asr_wer_label(run) for run in runs] if any(run.get("asr") for run in runs) else None
-    header = list(CSV_HEADER if fmt == "csv" else MD_HEADER)
-    if wers is not None:
-        header.insert(6, "asr_wer" if fmt == "csv" else "ASR WER")
-    cells = [_csv_cells(row) if fmt == "csv" else _md_cells(row) for row in rows]
-    if wers is not None:
-        for k, row_cells in enumerate(cells):
-            row_cells.insert(6, wers[k] if fmt == "csv" else wers[k] or "-")
-    if fmt == "csv":
+    if any(run.get("asr") for run in runs):
+        header.insert(6, "asr_wer" if as_csv else "ASR WER")
+        for run, row_cells in zip(runs, cells, strict=True):
+            row_cells.insert(6, asr_wer_label(run) or ("" if as_csv else "-"))
+    if as_csv:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerows([header, *cells])
+        csv.writer(buffer, lineterminator="\n").writerows([header, *cells])
         return buffer.getvalue()
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_md_escape(c) for c in row_cells) + " |" for row_cells in cells]
