@@ -8,10 +8,5 @@ from ser.cache.shards import ShardWriter
 from ser.cache.store import FeatureData, FeatureSetInfo, FeatureStore, VerifyReport
 
 __all__ = [
-    "FeatureData",
-    "FeatureSetInfo",
-    "FeatureStore",
-    "Manifest",
-    "ShardWriter",
-    "VerifyReport",
-]
+    "FeatureData", "FeatureSetInfo", "FeatureStore", "Manifest", "ShardWriter", "VerifyReport",
+]  # fmt: skip
