@@ -7,7 +7,8 @@ text feature sets from those transcripts under `<text model>@asr-<model name>` n
 (`ser.extract.options.TextSource`). Declaring comes first and is cheap (the Whisper weights
 are read on the CPU for their checksum); transcribing runs only for utterances the store
 does not hold yet, shortest first, `batch_size` at a time, each batch committed before
-the next one starts, so a killed run resumes where it stopped.
+the next one starts, so a killed run resumes where it stopped. The report sums the set
+up: its failures and its WER against the gold transcripts.
 
 Utterances without a readable wav get an empty transcript and a recorded failure; the
 text extractors then fail them too ("empty transcript"). Whisper reads at most 30 s of
@@ -16,18 +17,22 @@ audio, so the rare longer IEMOCAP turn is transcribed from its first 30 s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from rich.console import Console
 
 from ser.cache.model_names import set_stem
 from ser.corpus.audio import AudioError, load_audio
+from ser.corpus.wer import word_error_rate
 from ser.extract.asr import SAMPLE_RATE, AsrOptions, WhisperAsr
+from ser.extract.config import ExtractConfig, TranscriptSummary
 from ser.extract.options import TextSource
+from ser.extract.progress import progress_bar
 
 #: Utterances per Whisper `generate` call (every input is padded to 30 s).
 DEFAULT_ASR_BATCH = {"cpu": 8, "cuda": 32, "mps": 16}
@@ -65,19 +70,18 @@ def declare_asr(store: Any, options: AsrOptions, overwrite: bool = False) -> Asr
     return AsrPass(asr, name, TextSource.of(name, attrs), not attrs.get("complete"))
 
 
-def transcribe_pending(
+def run_asr(
     store: Any,
     step: AsrPass,
     audio_paths: Sequence[Path | None],
     durations: Sequence[float],
+    config: ExtractConfig,
     device: torch.device,
-    batch_size: int,
-    advance: Callable[[int], None],
-    say: Callable[[str], None],
+    console: Console,
 ) -> None:
-    """Transcribe the utterances the transcript set lacks, then finish it."""
-    if batch_size < 1:
-        raise ValueError(f"ASR batch size must be at least 1, got {batch_size}")
+    """Transcribe the utterances the transcript set lacks under a progress bar (in this
+    process: one recogniser, batched), then finish the set."""
+    batch_size = config.asr_batch_size or DEFAULT_ASR_BATCH.get(device.type, 8)
     done = store.staged_transcripts(step.name).done
     # Shortest first: a batch's utterances then need about the same number of tokens.
     order = np.argsort(np.asarray(durations, dtype=np.float64), kind="stable")
@@ -85,12 +89,16 @@ def transcribe_pending(
     if todo:
         step.asr.move(device)
         model = step.asr.options.model
-        say(f"loaded {set_stem(model)} (ASR, fp32 on {device}) from {model}")
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
-        texts, failures = _transcribe(step.asr, batch, audio_paths)
-        store.write_transcripts(step.name, texts, failures)
-        advance(len(batch))
+        console.print(f"loaded {set_stem(model)} (ASR, fp32 on {device}) from {model}",
+                      markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+    with progress_bar(console, config.progress) as bar:
+        # A resume: what is done counts, but is not timed.
+        task = bar.add_task("asr", total=len(audio_paths), completed=len(done))
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            texts, failures = _transcribe(step.asr, batch, audio_paths)
+            store.write_transcripts(step.name, texts, failures)
+            bar.advance(task, len(batch))
     store.finish_transcripts(step.name)
     step.pending = False
 
@@ -111,3 +119,22 @@ def _transcribe(
             failures[index] = str(error)
     texts = asr.transcribe(list(waves.values()))
     return dict(zip(waves, texts, strict=True)), failures
+
+
+def transcript_summary(store: Any, name: str, transcribed: bool) -> TranscriptSummary:
+    """The transcript set for the report: its failures and WER against the gold text."""
+    stored = store.read_transcripts(name)
+    gold = [str(t) for t in store.manifest.column("transcript")]
+    try:
+        wer = word_error_rate(gold, list(stored.texts))
+        rate, words = wer.wer, wer.words
+    except ValueError:  # no gold transcript has words
+        rate, words = None, 0
+    return TranscriptSummary(
+        name=name,
+        asr_model=str(stored.attrs.get("asr_model", "")),
+        transcribed=transcribed,
+        failed=len(stored.failures),
+        wer=rate,
+        words=words,
+    )

@@ -74,10 +74,12 @@ def make_plan(
     budget: float,
     shard_size: int,
     sort_keys: Sequence[float] | None = None,
+    max_batch: int | None = None,
 ) -> Plan:
     """Sort utterances by `sort_keys` (default: `costs`; ties by manifest index), cut the
-    order into shards of `shard_size`, and each shard into batches whose padded cost
-    (size x longest) stays within `budget`; an utterance over budget is a batch alone.
+    order into shards of `shard_size`, and each shard into batches of at most `max_batch`
+    whose padded cost (size x longest) stays within `budget`; an utterance over budget is
+    a batch alone.
 
     >>> plan = make_plan([3.0, 1.0, 2.0, 1.0, 9.0], budget=4.0, shard_size=3)
     >>> [shard.batches for shard in plan.shards]
@@ -94,12 +96,12 @@ def make_plan(
     shards = []
     for shard_id, start in enumerate(range(0, len(order), shard_size)):
         members = [int(i) for i in order[start : start + shard_size]]
-        shards.append(Shard(shard_id, _batches(members, costs, budget)))
+        shards.append(Shard(shard_id, _batches(members, costs, budget, max_batch)))
     return Plan(tuple(shards), tuple(float(c) for c in costs))
 
 
 def _batches(
-    members: list[int], costs: Sequence[float], budget: float
+    members: list[int], costs: Sequence[float], budget: float, max_batch: int | None
 ) -> tuple[tuple[int, ...], ...]:
     # Members come sorted by (roughly) cost; the padded cost of a batch is its size times
     # its longest member.
@@ -108,7 +110,8 @@ def _batches(
     longest = 0.0
     for index in members:
         cost = float(costs[index])
-        if current and (len(current) + 1) * max(longest, cost) > budget:
+        full = len(current) == max_batch or (len(current) + 1) * max(longest, cost) > budget
+        if current and full:
             batches.append(tuple(current))
             current, longest = [], 0.0
         current.append(index)

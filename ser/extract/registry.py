@@ -55,10 +55,6 @@ class Kind:
         """Whether its sets are named after a model, so --name can rename them."""
         return "name" in self.fields
 
-    @property
-    def reads_text(self) -> bool:
-        return "transcripts" in self.fields
-
     def default(self, name: str) -> Any:
         """The value option `name` takes when not given."""
         if name in self.defaults:
@@ -88,7 +84,7 @@ class Kind:
     def set_name(self, stem: str, attrs: Mapping[str, Any]) -> str | None:
         """The name of a set of this kind with `attrs` under `stem` (a model's id or
         --name); None for kinds whose sets have fixed names."""
-        return self.options.set_name(stem, attrs) if self.named else None
+        return self.options.set_name(stem, attrs)
 
 
 KINDS: dict[str, Kind] = {}

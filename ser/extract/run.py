@@ -7,7 +7,7 @@ there if all are complete. Otherwise, per extractor: plan (header durations or t
 counts; see `plan.py`), print the disk estimate, load the model once, extract the shards
 the store still lacks (in-process, or as dask tasks), and consolidate.
 `ExtractConfig` and `ExtractReport` are `config.py`'s (re-exported here), the ASR step
-`asr_pass.py`'s.
+`asr_text.py`'s.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -32,15 +32,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from rich.console import Console
 
 from ser.errors import StoreError
-from ser.extract.asr_pass import run_asr, transcript_summary
+from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summary
 from ser.extract.base import Extractor, FeatureSetSpec
 from ser.extract.config import ExtractConfig, ExtractReport, SetSummary, TranscriptSummary
+from ser.extract.options import TextSource
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
     DEFAULT_BATCH_TOKENS,
@@ -54,11 +55,7 @@ from ser.extract.registry import build_extractor
 from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
 from ser.runtime.device import pick_device
 from ser.runtime.thread_watch import ThreadWatch, watch_for
-from ser.runtime.threads import ThreadChoice, cpu_budget, run_threads, set_torch_threads
-
-if TYPE_CHECKING:
-    from ser.extract.asr_text import AsrPass
-    from ser.extract.options import TextSource
+from ser.runtime.threads import run_threads
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
 
@@ -95,8 +92,6 @@ def extract_features(
     with store.lock():
         asr = None
         if config.text_source == "asr":
-            from ser.extract.asr_text import declare_asr
-
             asr = declare_asr(store, config.asr_options(), overwrite=config.overwrite)
         source = asr.source if asr is not None else None
         passes = [_declare(store, kind, config, device, source) for kind in config.features]
@@ -257,23 +252,6 @@ def _run_local(
         change = watch.check() if watch is not None else None
         if change is not None:
             say(f"after {done} utterances: {change.describe()}")
-
-
-def _threads(config: ExtractConfig) -> ThreadChoice:
-    """This process's torch threads, set here; or, with --workers N, each local worker's
-    share, cores // N, which the workers set (they are the only competitors they know of,
-    so no core is left free). With --scheduler the workers keep their own setting (a
-    dask nanny sets OMP_NUM_THREADS=1) unless --threads is given. `--threads follow` is
-    refused with workers (`ExtractConfig`)."""
-    if config.workers is None and config.scheduler is None:
-        return set_torch_threads(threads=config.threads)
-    given = config.threads if isinstance(config.threads, int) else None
-    if config.scheduler is not None:  # count 0: not set
-        return ThreadChoice(given or 0, f"--threads {given}" if given else "--scheduler")
-    if given is not None:
-        return ThreadChoice(given, f"--threads {given} per worker")
-    budget = cpu_budget(workers=config.workers or 1)
-    return ThreadChoice(budget.cores, f"per worker: {budget.describe()}")
 
 
 def _run_dask(

@@ -151,7 +151,7 @@ def _extract_batch(
     inputs, bad = decoded
     for name in job.writers:
         failures[name].update(bad)
-    outputs, rejected = _forward(extractor, list(inputs.items()), device)
+    outputs, rejected = forward(extractor, list(inputs.items()), device)
     for name in job.writers:
         failures[name].update(rejected)
     for index, output in outputs.items():
@@ -163,10 +163,10 @@ def _extract_batch(
                 failures[name][index] = problem
 
 
-def _forward(
+def forward(
     extractor: Extractor, items: list[tuple[int, Any]], device: torch.device
 ) -> tuple[dict[int, dict[str, np.ndarray]], dict[int, str]]:
-    """Outputs by manifest index, and the reason for each input that failed. An input the
+    """Outputs by index, and the reason for each input that failed. An input the
     extractor rejects is dropped and the rest re-run together; if the batch raises
     anything else, each input runs alone so one bad input fails only itself."""
     if not items:
@@ -180,14 +180,14 @@ def _forward(
         rest = [item for pos, item in enumerate(items) if pos not in error.failures]
         if len(rest) == len(items):  # rejected nothing of ours: a broken extractor
             raise
-        outputs, more = _forward(extractor, rest, device)
+        outputs, more = forward(extractor, rest, device)
         return outputs, {**rejected, **more}
     except Exception as error:
         if len(items) == 1:
             return {}, {items[0][0]: f"{type(error).__name__}: {error}"}
         outputs, failed = {}, {}
         for item in items:
-            one, why = _forward(extractor, [item], device)
+            one, why = forward(extractor, [item], device)
             outputs.update(one)
             failed.update(why)
         return outputs, failed

@@ -15,6 +15,7 @@ extraction does; inputs an extractor refuses (too short, NaN) fail alone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,10 @@ import torch
 
 from ser.cache.fingerprint import differences, identity
 from ser.errors import FingerprintMismatch
-from ser.extract.base import ExtractionError, Extractor
+from ser.extract.base import Extractor
+from ser.extract.plan import make_plan
 from ser.extract.registry import build_extractor, kind
+from ser.extract.shards import forward
 from ser.predict.encoders import Encoders
 
 #: Inputs per extractor call (one padded forward pass for the pretrained encoders).
@@ -103,40 +106,21 @@ def extract_all(
     inputs: Sequence[Any],
     size: Callable[[Any], int],
     failed: dict[int, str],
+    device: torch.device,
     batch_size: int = BATCH_SIZE,
     budget: float | None = None,
 ) -> list[dict[str, np.ndarray] | None]:
     """`extractor.extract` over `inputs` in length-sorted batches of at most `batch_size`
     inputs and `budget` padded units (samples or characters; None: no limit), as the
-    extraction runner batches; positions already in `failed` are skipped and new
-    failures are added there (their output is None)."""
+    extraction runner batches and fails them; positions already in `failed` are skipped
+    and new failures are added there (their output is None)."""
     out: list[dict[str, np.ndarray] | None] = [None] * len(inputs)
-    todo = sorted((i for i in range(len(inputs)) if i not in failed), key=lambda i: size(inputs[i]))
-    for batch in _batches(todo, [size(inputs[i]) for i in todo], batch_size, budget):
-        while batch:
-            try:
-                rows = extractor.extract([inputs[i] for i in batch])
-            except ExtractionError as err:  # drop the bad inputs, extract the rest
-                for local, why in err.failures.items():
-                    failed[batch[local]] = f"{extractor.kind}: {why}"
-                batch = [i for i in batch if i not in failed]
-                continue
-            for i, row in zip(batch, rows, strict=True):
-                out[i] = row
-            break
+    todo = [i for i in range(len(inputs)) if i not in failed]
+    costs = [float(size(inputs[i])) for i in todo]
+    plan = make_plan(costs, budget or math.inf, max(len(todo), 1), max_batch=batch_size)
+    for batch in (batch for shard in plan.shards for batch in shard.batches):
+        rows, bad = forward(extractor, [(todo[j], inputs[todo[j]]) for j in batch], device)
+        failed.update({i: f"{extractor.kind}: {why}" for i, why in bad.items()})
+        for i, row in rows.items():
+            out[i] = row
     return out
-
-
-def _batches(
-    order: list[int], sizes: list[int], batch_size: int, budget: float | None
-) -> list[list[int]]:
-    """Consecutive runs of `order` (sorted by size): a batch closes when one more input
-    would pass `batch_size` inputs or `budget` padded units (count x the longest)."""
-    batches: list[list[int]] = []
-    for i, n in zip(order, sizes, strict=True):
-        last = batches[-1] if batches else None
-        if last is None or len(last) >= batch_size or (budget and (len(last) + 1) * n > budget):
-            batches.append([i])
-        else:
-            last.append(i)
-    return batches

@@ -4,6 +4,7 @@ overlapped with compute, and a whole in-process extraction into a store."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,6 +72,16 @@ def test_shard_membership_depends_on_sort_keys_and_shard_size_only() -> None:
     assert [s.indices for s in first.shards] == [s.indices for s in second.shards]
     assert first.shards[1].batches == ((2,), (0,))  # the budget only cuts batches
     assert second.shards[1].batches == ((2, 0),)
+
+
+def test_batches_respect_count_and_padded_budget() -> None:
+    def batches(costs: list[float], budget: float, max_batch: int) -> list[tuple[int, ...]]:
+        plan = make_plan(costs, budget, len(costs), max_batch=max_batch)
+        return list(plan.shards[0].batches)
+
+    assert batches([1, 2, 3, 4, 5], math.inf, 2) == [(0, 1), (2, 3), (4,)]
+    # budget 8: [1, 2] pads to 4, adding 3 would pad to 9 > 8
+    assert batches([1, 2, 3, 8], 8, 10) == [(0, 1), (2,), (3,)]
 
 
 def test_audio_seconds_reads_headers_and_gives_zero_for_unreadable(tmp_path: Path) -> None:

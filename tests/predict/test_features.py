@@ -9,7 +9,6 @@ import torch
 from ser.errors import FingerprintMismatch
 from ser.extract.registry import build_extractor
 from ser.predict.features import (
-    _batches,
     check_reproduces,
     extract_all,
     extractors_for,
@@ -40,12 +39,6 @@ def test_extractors_for_rebuilds_and_checks(tiny_models) -> None:
         check_reproduces(spec.name, {**spec.attrs, "precision": "bf16"}, made.extractor)
 
 
-def test_batches_respect_count_and_padded_budget() -> None:
-    assert _batches([0, 1, 2, 3, 4], [1, 2, 3, 4, 5], 2, None) == [[0, 1], [2, 3], [4]]
-    # budget 8: [1, 2] pads to 4, adding 3 would pad to 9 > 8
-    assert _batches([0, 1, 2, 3], [1, 2, 3, 8], 10, 8) == [[0, 1], [2], [3]]
-
-
 def test_extract_all_fails_bad_inputs_alone() -> None:
     logmel = build_extractor("logmel")
     logmel.load(CPU)
@@ -55,7 +48,7 @@ def test_extract_all_fails_bad_inputs_alone() -> None:
         np.full(800, np.nan, np.float32),
     ]
     failed = {1: "given"}
-    rows = extract_all(logmel, inputs, len, failed)
+    rows = extract_all(logmel, inputs, len, failed, CPU)
     assert rows[0] is not None and rows[0]["logmel80"].shape == (11, 80)
     assert rows[1] is None and failed[1] == "given"
     assert rows[2] is None and failed[2].startswith("logmel: ") and "NaN" in failed[2]
