@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from ser.cache import FeatureStore
 from ser.cache.fingerprint import LOCATIONS, model_location
 from ser.errors import ConfigError, SerError
 from ser.train.batch import InputSpec
@@ -178,8 +179,6 @@ def save_fold_checkpoint(
     """Write ``<run>/checkpoints/<key>.{safetensors,json}``, the provenance attrs of the
     feature sets behind `specs` read from the store (what `ser predict` rebuilds), `extra`
     (seed, fold, test, ...) kept as given; return the sidecar's path."""
-    from ser.cache import FeatureStore
-
     opened = FeatureStore.open(store)
     features = {}
     for spec in specs:

@@ -20,7 +20,9 @@ import numpy as np
 import torch
 
 import ser
+from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
+from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
 from ser.runtime.thread_watch import watch_for
 from ser.runtime.threads import ThreadChoice, set_torch_threads
@@ -120,8 +122,6 @@ def _prepare(
     threads: ThreadChoice,
 ) -> Prepared:
     """Open the store, check the record, load (or reuse) the data, make the folds."""
-    from ser.cache import FeatureStore
-
     store = FeatureStore.open(config.store)
     features = resolve_features(store, config.features)
     infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
@@ -184,8 +184,6 @@ def _asr_record(
 ) -> dict[str, dict[str, Any]]:
     """Per ASR-text feature set of the run: its transcripts and their WER against the
     gold transcripts of the run's utterances (`ser report` shows it)."""
-    from ser.corpus.wer import transcripts_wer
-
     out: dict[str, dict[str, Any]] = {}
     for feature in features:
         attrs = store.info(feature.name).attrs
