@@ -55,11 +55,9 @@ class ImportResult:
 
 
 def import_npz(store: FeatureStore, npz: Path, config: ImportConfig) -> ImportResult:
-    """Add the features of ``npz`` to ``store`` as feature set ``config.name``.
-
-    Every array's shape and dtype is checked (from the .npy headers) before anything is
-    written, so a bad file leaves the store untouched.
-    """
+    """Add the features of ``npz`` to ``store`` as feature set ``config.name``. Every array's shape
+    and dtype is checked (from the .npy headers) before anything is written, so a bad file leaves
+    the store untouched."""
     npz = Path(npz)
     headers = _headers(npz)
     _check_ids(npz, list(headers), store)

@@ -58,11 +58,9 @@ class Manifest:
     def from_utterances(
         cls, utterances: Sequence[Utterance], corpus_root: str | Path | None = None
     ) -> Manifest:
-        """A manifest from corpus records; ``wav`` is stored relative to ``corpus_root``.
-
-        Without a root (or for a wav outside it) the path is stored as given; a missing
-        wav is stored as "".
-        """
+        """A manifest from corpus records; ``wav`` is stored relative to ``corpus_root``. Without a
+        root (or for a wav outside it) the path is stored as given; a missing wav is stored as
+        ""."""
         columns: dict[str, list] = {name: [] for name in COLUMNS}
         for utt in utterances:
             for name in COLUMNS:

@@ -51,12 +51,10 @@ class ShardWriter:
         rows: Mapping[int, np.ndarray],
         failures: Mapping[int, str] | None = None,
     ) -> None:
-        """Commit one shard: ``rows`` maps manifest index -> ``[n_rows, dim]``.
-
-        Rows are cast to the set's dtype. An utterance whose output is empty or not finite
-        after the cast (e.g. float16 overflow) is recorded as a failure with the reason,
-        never stored: a failed utterance always has zero rows.
-        """
+        """Commit one shard: ``rows`` maps manifest index -> ``[n_rows, dim]``. Rows are cast to the
+        set's dtype. An utterance whose output is empty or not finite after the cast (e.g. float16
+        overflow) is recorded as a failure with the reason, never stored: a failed utterance always
+        has zero rows."""
         if not isinstance(shard_id, int | np.integer) or shard_id < 0:
             raise StoreError(f"shard id must be a non-negative integer, got {shard_id!r}")
         failed = {self._checked_index(i): str(reason) for i, reason in (failures or {}).items()}

@@ -119,12 +119,9 @@ class FeatureStore(TranscriptSets):
         return exclusive_lock(self._lock_file, self.path)
 
     def begin_feature_set(self, name: str, attrs: dict[str, Any], overwrite: bool = False) -> None:
-        """Record a feature set's provenance before its shards are written.
-
-        Same fingerprint as the stored set: nothing to do (the run resumes). Another
-        fingerprint: FingerprintMismatch naming each differing key, unless ``overwrite``,
-        which deletes the old set and its shards first.
-        """
+        """Record a feature set's provenance before its shards are written. Same fingerprint as the
+        stored set: nothing to do (the run resumes). Another fingerprint: FingerprintMismatch naming
+        each differing key, unless ``overwrite``, which deletes the old set and its shards first."""
         self._require_writable()
         check_name(name)
         prov = fp.provenance(attrs)
@@ -165,12 +162,10 @@ class FeatureStore(TranscriptSets):
         return shards.done_shards(self._staging / name)
 
     def consolidate(self, name: str, n_shards: int, *, compress: bool = False) -> None:
-        """Lay shards ``0..n_shards-1`` out as one contiguous array in manifest order.
-
-        Safe to re-run after a crash: the arrays are rebuilt from staging, which is
-        removed only after ``complete`` is set. ``compress`` (off by default) trades read
-        speed for a few percent of disk.
-        """
+        """Lay shards ``0..n_shards-1`` out as one contiguous array in manifest order. Safe to
+        re-run after a crash: the arrays are rebuilt from staging, which is removed only after
+        ``complete`` is set. ``compress`` (off by default) trades read speed for a few percent of
+        disk."""
         self._require_writable()
         attrs = self._attrs_of(name)
         if attrs.get("complete"):

@@ -180,10 +180,8 @@ def _check_root(root: Path) -> list[int]:
 
 
 def _dialog_files(folder: Path) -> list[Path]:
-    """The per-dialog .txt files of a folder, sorted; subfolders are not entered.
-
-    Dot files are skipped: copies made on macOS carry `._<name>.txt` resource forks.
-    """
+    """The per-dialog .txt files of a folder, sorted; subfolders are not entered. Dot files are
+    skipped: copies made on macOS carry `._<name>.txt` resource forks."""
     if not folder.is_dir():
         return []
     return sorted(

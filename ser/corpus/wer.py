@@ -54,10 +54,8 @@ def normalise(text: str) -> str:
 
 
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> WordErrorRate:
-    """WER of `hypotheses` against `references` (pairs in the same order), normalised.
-
-    Raises ValueError when the sequences differ in length or no reference has words.
-    """
+    """WER of `hypotheses` against `references` (pairs in the same order), normalised. Raises
+    ValueError when the sequences differ in length or no reference has words."""
     import jiwer  # imported here: `ser report` without ASR runs never pays for it
 
     if len(references) != len(hypotheses):

@@ -46,11 +46,9 @@ class SynthTruth:
 
 
 def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTruth:
-    """Write a synthetic IEMOCAP root at `out` (absent or empty) and return its truth.
-
-    The corpus appears at once: it is built in a temporary sibling folder and renamed,
-    so an interrupted run leaves nothing half-written at `out`.
-    """
+    """Write a synthetic IEMOCAP root at `out` (absent or empty) and return its truth. The corpus
+    appears at once: it is built in a temporary sibling folder and renamed, so an interrupted run
+    leaves nothing half-written at `out`."""
     config = config or SynthConfig()
     out = Path(out).expanduser().resolve()
     voices = audio.draw_voices(config.seed)
@@ -65,13 +63,11 @@ def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTru
 
 
 def write_corpus_from_metadata(out: str | Path, csv_path: str | Path, seed: int = 0) -> SynthTruth:
-    """Write a corpus holding exactly the utterances of a metadata CSV, to check structure.
-
-    Columns: utt_id, dialog, session, speaker_gender, kind, order, start, end, label, and
-    optionally text (the raw transcript; composed from the label when the column is
-    absent). `order` is the order of the transcription lines; the records' `order`
-    follows the reader's rule (rank by start time). Every wav is the same 0.1 s tone.
-    """
+    """Write a corpus holding exactly the utterances of a metadata CSV, to check structure. Columns:
+    utt_id, dialog, session, speaker_gender, kind, order, start, end, label, and optionally text
+    (the raw transcript; composed from the label when the column is absent). `order` is the order of
+    the transcription lines; the records' `order` follows the reader's rule (rank by start time).
+    Every wav is the same 0.1 s tone."""
     out = Path(out).expanduser().resolve()
     tone = audio.tone_wav()
     dialogs = plan.dialogs_from_metadata(Path(csv_path), seed)

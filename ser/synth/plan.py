@@ -44,11 +44,8 @@ _LABELS, _TURNS, _FORCE, AUDIO = range(4)  # audio.draw_voices uses 9
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """What synthetic corpus to write.
-
-    The defaults give the demo corpus (about 650 utterances, 400 of them in the 4-class
-    set); `dialogs_per_session=1` gives about 170, the tests' corpus.
-    """
+    """What synthetic corpus to write. The defaults give the demo corpus (about 650 utterances, 400
+    of them in the 4-class set); `dialogs_per_session=1` gives about 170, the tests' corpus."""
 
     dialogs_per_session: int = 4
     seed: int = 0
@@ -220,11 +217,8 @@ def _time_and_name(rng: np.random.Generator, dialog: Dialog) -> None:
 
 
 def _add_quirks(rng: np.random.Generator, dialog: Dialog) -> None:
-    """XX turns, speaker-only lines, out-of-order lines, empty and tagged text.
-
-    The first dialog of each session is sure to hold some, so that a corpus of one
-    dialog per session shows them all.
-    """
+    """XX turns, speaker-only lines, out-of-order lines, empty and tagged text. The first dialog of
+    each session is sure to hold some, so that a corpus of one dialog per session shows them all."""
     first, session, turns = dialog.index == 0, dialog.session, dialog.turns
     extra = []
     if session in (3, 5):  # where the real corpus has them

@@ -89,10 +89,8 @@ TAGS: tuple[str, ...] = ("[LAUGHTER]", "[BREATHING]", "[GARBAGE]", "[laughter]",
 
 
 def compose(rng: np.random.Generator, code: str, blend: tuple[str, str] | None = None) -> str:
-    """One sentence for an utterance labelled `code` (tag-free, capitalized, punctuated).
-
-    `blend` (for `xxx`) names the two classes the annotators hesitated between.
-    """
+    """One sentence for an utterance labelled `code` (tag-free, capitalized, punctuated). `blend`
+    (for `xxx`) names the two classes the annotators hesitated between."""
     cue_class = code if blend is None else blend[int(rng.integers(2))]
     draw = rng.random()
     parts: list[str] = []
@@ -118,9 +116,7 @@ def compose(rng: np.random.Generator, code: str, blend: tuple[str, str] | None =
 
 def with_tag(rng: np.random.Generator, sentence: str) -> str:
     """`sentence` with one tag put where real transcripts have them.
-
-    `ser.corpus.reader.clean_transcript` of the result gives `sentence` back.
-    """
+    `ser.corpus.reader.clean_transcript` of the result gives `sentence` back."""
     tag = _pick(rng, TAGS)
     words = sentence.split(" ")
     where = int(rng.integers(4))
@@ -194,11 +190,9 @@ class Annotation:
 def annotate(
     rng: np.random.Generator, code: str, blend: tuple[str, str] | None, intensity: float
 ) -> Annotation:
-    """Annotator lines consistent with `code` (or, for `xxx`, the two classes of `blend`).
-
-    Ratings scatter around the class's V/A/D, pulled towards neutral when the emotion
-    shows little (`intensity` near 0).
-    """
+    """Annotator lines consistent with `code` (or, for `xxx`, the two classes of `blend`). Ratings
+    scatter around the class's V/A/D, pulled towards neutral when the emotion shows little
+    (`intensity` near 0)."""
     codes = blend or (code,)
     neutral = np.array(VAD_MEANS["neu"])
     mean = np.mean([VAD_MEANS[c] for c in codes], axis=0)
