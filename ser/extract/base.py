@@ -74,6 +74,9 @@ class Extractor(ABC):
     kind: str  # set by `build_extractor`: one class may serve several kinds
     modality: ClassVar[Modality]
 
+    def __init__(self, options: Any) -> None:
+        self.options = options  # its kind's frozen options dataclass (`options.py`)
+
     @property
     def sample_rate(self) -> int | None:
         """Rate (Hz) that audio inputs must have; None for text extractors."""
@@ -123,10 +126,10 @@ class PretrainedExtractor(Extractor):
     # a device where "auto" means another precision.
     _spec_caches: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, model: str, precision: str = "auto", name: str | None = None) -> None:
-        self.model_name = model
-        self.set_name = name  # overrides the feature sets' name stem (see `set_stem`)
-        self.requested_precision = check_precision(precision)
+    def __init__(self, options: Any) -> None:
+        super().__init__(options)  # with a model, a precision and a name (None: the model's)
+        self.model_name: str = options.model
+        self.requested_precision = check_precision(options.precision)
         self._model: torch.nn.Module | None = None
         self._frozen_for: str | None = None  # the precision `load` froze the model for
         self._checksum: str | None = None
@@ -152,7 +155,7 @@ class PretrainedExtractor(Extractor):
     @cached_property
     def stem(self) -> str:
         """The name (stem) of this model's feature sets: the model's own id, or --name."""
-        return set_stem(self.model_name, self.set_name)
+        return set_stem(self.model_name, self.options.name)
 
     def loaded(self) -> str | None:
         if self._model is None:

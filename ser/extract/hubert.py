@@ -70,12 +70,9 @@ class HubertExtractor(PretrainedExtractor):
     """
 
     kind = "hubert"
+    options: HubertOptions
     modality = "audio"
     _spec_caches = ("_specs",)
-
-    def __init__(self, options: HubertOptions | None = None) -> None:
-        self.options = options or HubertOptions()
-        super().__init__(self.options.model, self.options.precision, self.options.name)
 
     def _check_config(self, config: Any) -> None:
         needed = ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers")

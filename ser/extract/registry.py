@@ -116,8 +116,7 @@ def kind(name: str) -> Kind:
 def build_extractor(name: str, /, **options: Any) -> Extractor:
     """The extractor of kind `name` with `options` (None values take the default)."""
     registered = kind(name)
-    # Every extractor class takes its options dataclass (the ABC declares no __init__).
-    extractor = registered.extractor_class(registered.make_options(**options))  # type: ignore[call-arg]
+    extractor = registered.extractor_class(registered.make_options(**options))
     extractor.kind = registered.name  # one class may serve several kinds
     return extractor
 

@@ -60,13 +60,9 @@ class TextEncoderExtractor(PretrainedExtractor):
     by `build_extractor`, which gives it its kind's name (mpnet or bert)."""
 
     modality = "text"
+    options: TextEncoderOptions
     model_kwargs: ClassVar[dict[str, Any]] = {"add_pooling_layer": False}
     _spec_caches = ("_spec",)
-
-    def __init__(self, options: TextEncoderOptions) -> None:
-        super().__init__(options.model, options.precision, options.name)
-        self.options = options
-        self.source = options.transcripts
 
     @cached_property
     def tokenizer(self) -> Any:
@@ -116,8 +112,8 @@ class TextEncoderExtractor(PretrainedExtractor):
             precision=self.precision,
             transformers_version=transformers.__version__,
         )
-        if self.source is not None:
-            attrs.update(self.source.provenance())
+        if self.options.transcripts is not None:
+            attrs.update(self.options.transcripts.provenance())
         return FeatureSetSpec(TextEncoderOptions.set_name(self.stem, attrs), attrs)
 
     def lengths(self, texts: Sequence[str]) -> list[int]:

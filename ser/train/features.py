@@ -20,8 +20,9 @@ from typing import Any, Protocol
 from ser.errors import ConfigError, StoreError
 from ser.extract.registry import KINDS
 
-#: openSMILE functionals: utterance-level, z-normalized with each fold's training statistics.
-OPENSMILE_EXTRACTORS = ("is13", "compare2016")
+#: openSMILE functionals (is13 and compare2016 sets): z-normalized with each fold's
+#: training statistics.
+OPENSMILE_EXTRACTORS = ("is13",)
 
 
 class _Store(Protocol):
@@ -39,7 +40,7 @@ class ResolvedFeature:
     name: str  # the feature set, e.g. "hubert-base-ls960.L12"
     modality: str  # "audio" | "text"
     level: str  # "frame" | "token" | "utterance"
-    extractor: str  # "hubert" | "mpnet" | "bert" | "is13" | "compare2016" | "logmel"
+    extractor: str  # its kind, e.g. "hubert", "mpnet", "is13"
     dim: int
     fingerprint: str
 
