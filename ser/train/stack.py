@@ -7,6 +7,7 @@ this step (an evaluation side shorter than another member's) is all padding.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -48,14 +49,9 @@ class StackedSides:
         """One epoch: (which members have a batch, the stacked batch, whether the
         optimiser steps after it) per batch. The epoch's positions go to the device in
         one copy (a copy per step would make the host wait for the device at every step)."""
-        plans = [side.plans() for side in self.sides]
-        steps = [
-            [p[step] if step < len(p) else None for p in plans]
-            for step in range(max((len(p) for p in plans), default=0))
-        ]
-        arrays = [
-            _pad_positions([None if p is None else p.positions for p in now]) for now in steps
-        ]
+        # A member without a batch at a step (a shorter side) is None there.
+        steps = list(itertools.zip_longest(*(side.plans() for side in self.sides)))
+        arrays = [_pad_positions(now) for now in steps]
         if not arrays:
             return
         flat = torch.from_numpy(np.concatenate([a.ravel() for a in arrays])).to(self.data.device)
@@ -77,12 +73,12 @@ class StackedSides:
         return gather(self.data, self.specs, self.unit, pos, lengths, self.zscores)
 
 
-def _pad_positions(positions: Sequence[np.ndarray | None]) -> np.ndarray:
+def _pad_positions(plans: Sequence[StepPlan | None]) -> np.ndarray:
     """[K, *max shape] int64 positions, -1 where a member has none."""
-    real = [p for p in positions if p is not None]
+    real = [p.positions for p in plans if p is not None]
     shape = [max(p.shape[i] for p in real) for i in range(real[0].ndim)]
-    out = np.full((len(positions), *shape), -1, dtype=np.int64)
-    for k, p in enumerate(positions):
-        if p is not None:
-            out[(k, *(slice(0, n) for n in p.shape))] = p  # type: ignore[index]
+    out = np.full((len(plans), *shape), -1, dtype=np.int64)
+    for k, plan in enumerate(plans):
+        if plan is not None:
+            out[(k, *(slice(0, n) for n in plan.positions.shape))] = plan.positions  # type: ignore[index]
     return out
