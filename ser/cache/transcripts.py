@@ -1,16 +1,12 @@
 """Transcript sets: the text a speech recogniser produced for every utterance of a store.
 
-A transcript set lives in the group ``transcripts/<name>``, apart from the feature sets
-(`FeatureStore.feature_sets` never lists it): attributes are its provenance (the ASR
-model, its weights checksum, the decoding settings), its fingerprint and ``complete``;
-arrays are ``text`` (one string per manifest row, "" where transcription failed) and
-the failures table (``failures_utt_id``, ``failures_reason``), as in a feature set.
-
-It is written like a feature set: batches of transcripts are committed as small JSON
-files under ``<store>.staging/transcripts/<name>/`` (temp file + ``os.replace``, the
-set's fingerprint inside), so a killed run keeps what it finished; `finish` lays them out
-in manifest order, marks the set complete and drops the staging folder. A staged file is
-keyed by manifest rows, not by a plan, so a resumed run may batch differently.
+A set lives in the group ``transcripts/<name>``, apart from the feature sets: attributes
+are its provenance (ASR model, weights checksum, decoding settings), fingerprint and
+``complete``; arrays are ``text`` (one string per manifest row, "" where transcription
+failed) and the failures table. Batches are staged as JSON files keyed by manifest row
+under ``<store>.staging/transcripts/<name>/`` (temp file + ``os.replace``, the set's
+fingerprint inside): a killed run keeps what it finished, a resumed one may batch
+differently.
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
 """PNG plots of run records (matplotlib, Agg canvas; pyplot's global state is not used).
 
-Per run ``<name>`` (made file-safe):
-
-- ``<name>_confusion.png``: the pooled confusion matrix, class names, counts; its title
-  says what it pools (the folds, and whether it pools seeds: then an utterance counts
-  once per seed).
-- ``<name>_curves.png``: train and val loss, and val UA, per epoch; one line per fold of
-  the first seed (the title names it), the best epoch marked; a staged run (Zhou et al.'s
-  branches, each trained alone first) one row per stage.
-
-And ``queries_ua.png`` (UA mean ± std against the number of emotion queries, one line
-per group) when at least two runs differ only in ``config.queries``.
+Per run ``<name>`` (made file-safe): ``<name>_confusion.png``, the pooled confusion
+matrix, titled with what it pools (the folds, and the seeds: then an utterance counts
+once per seed); ``<name>_curves.png``, train and val loss and val UA per epoch, one line
+per fold of the first seed, the best epoch marked, one row per stage of a staged run
+(Zhou et al.'s branches, each trained alone first). And ``queries_ua.png`` (UA mean ±
+std against the number of emotion queries, a line per group) when at least two runs
+differ only in ``config.queries``.
 """
 
 from __future__ import annotations
