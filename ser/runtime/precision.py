@@ -12,13 +12,17 @@ features and runs, so results of different precision are never mixed up.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from ser.errors import ConfigError
 
+Stage = Literal["extract", "train"]
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-DEVICE_NAMES = {"cpu": "the CPU", "cuda": "CUDA"}
+_SHOWN = {"cpu": "the CPU", "cuda": "CUDA"}  # device types in help texts
 # (stage, device type) -> what "auto" means: the first precision the device computes.
 AUTO: dict[tuple[str, str], tuple[str, ...]] = {
     ("extract", "cuda"): ("fp16",),
@@ -35,7 +39,7 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def resolve_precision(precision: str, device: torch.device, stage: str) -> str:
+def resolve_precision(precision: str, device: torch.device, stage: Stage) -> str:
     """The concrete precision (fp32, bf16 or fp16) `precision` means for `stage`
     ("extract" or "train") on `device`: "auto" from `AUTO`, the others as they are.
 
@@ -55,7 +59,7 @@ def _computes(device: torch.device, precision: str) -> bool:
     return not (precision == "bf16" and device.type == "cuda") or torch.cuda.is_bf16_supported()
 
 
-def auto_help(stage: str) -> str:
+def auto_help(stage: Stage) -> str:
     """What "auto" means for `stage`, for `--precision`'s help, from `AUTO`.
 
     >>> auto_help("train")
@@ -64,7 +68,7 @@ def auto_help(stage: str) -> str:
     parts = []
     for (table_stage, device), (first, *fallback) in AUTO.items():
         if table_stage == stage:
-            part = f"{first}{' autocast' if first != 'fp32' else ''} on {DEVICE_NAMES[device]}"
+            part = f"{first}{' autocast' if first != 'fp32' else ''} on {_SHOWN[device]}"
             if fallback:
                 part += f" ({fallback[0]} where the GPU lacks {first})"
             parts.append(part)
