@@ -116,10 +116,9 @@ class EpochLines:
 @dataclass
 class CountLines:
     """`ser extract`'s lines: items done of a total per pass, at most every `interval`
-    seconds, the first advance that moves and the pass's end always. An advance by 0 says
-    nothing (it would repeat the first line: the ASR pass's resume advanced by what was
-    done, often nothing); items done before this run (`add_task(completed=)`) count
-    towards the total but not the rate.
+    seconds, the first advance that moves and the pass's end always; an advance by 0 says
+    nothing. Items done before this run (`add_task(completed=)`) count towards the total
+    but not the rate.
 
     >>> t = iter([0.0, 4.0])
     >>> lines = CountLines(print, interval=0, clock=lambda: next(t))

@@ -27,7 +27,7 @@ from typing import Any
 
 from ser.errors import SerError
 from ser.report.runs import asr_wer_label, run_label
-from ser.train.metrics import mean_std
+from ser.train.metrics import mean_std, mean_std_text
 
 METRICS = ("ua", "wa", "f1")
 WIDTH = 92  # the summary's wrapped lines
@@ -69,10 +69,8 @@ class Scores:
         return mean_std(self.values)[1]
 
     def text(self) -> str:
-        # One seed has no std to give: "± 0.00" would read as a spread of zero.
-        if self.n == 1:
-            return f"{self.mean:.2f} (n = 1)"
-        return f"{self.mean:.2f} ± {self.std:.2f} (n = {self.n})"
+        shown = mean_std_text(self.mean, self.std, self.n)  # one seed: "(n = 1)", no "± 0.00"
+        return shown if self.n == 1 else f"{shown} (n = {self.n})"
 
 
 @dataclass(frozen=True)
