@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ser.commands.options import THREADS, THREADS_HELP
-from ser.corpus.labels import LABEL_SETS
+from ser.commands.options import THREADS, THREADS_HELP, classes_option
 from ser.errors import ConfigError
 from ser.extract.registry import KINDS, flags, kind_options, parse_kinds, parse_names
 from ser.runtime.units import human_bytes
@@ -45,21 +44,29 @@ class _ExtractCommand(click.Command):
     when the command line is read (`ser.extract.registry.flags`)."""
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        params = super().get_params(ctx)
-        features = click.Option(
-            ["--features"], default=",".join(KINDS), show_default=True, callback=_kinds,
-            help="Comma-separated extractors to run.",
-        )  # fmt: skip
-        kinds = [
-            click.Option(
-                [f"--{flag.param.replace('_', '-')}", flag.param],
-                type=flag.type,
-                metavar=flag.metavar,
-                help=flag.help,
-            )
-            for flag in flags().values()
-        ]
-        return [*params[:2], features, *params[2:3], *kinds, *params[3:]]
+        # Made once per command line: parsing and processing must see the same objects.
+        if "ser.extract.params" not in ctx.meta:
+            params = super().get_params(ctx)
+            ctx.meta["ser.extract.params"] = [*params[:2], *_registry_params(), *params[2:]]
+        return list(ctx.meta["ser.extract.params"])
+
+
+def _registry_params() -> list[click.Parameter]:
+    """--features, then each kind's flags."""
+    features = click.Option(
+        ["--features"], default=",".join(KINDS), show_default=True, callback=_kinds,
+        help="Comma-separated extractors to run.",
+    )  # fmt: skip
+    kinds = [
+        click.Option(
+            [f"--{flag.param.replace('_', '-')}", flag.param],
+            type=flag.type,
+            metavar=flag.metavar,
+            help=flag.help,
+        )
+        for flag in flags().values()
+    ]
+    return [features, *kinds]
 
 
 @click.command("extract", cls=_ExtractCommand)
@@ -71,13 +78,7 @@ class _ExtractCommand(click.Command):
     type=click.Path(path_type=Path),
     help="Feature store (.zarr directory or .h5 file); created when missing.",
 )
-@click.option(
-    "--classes",
-    type=click.Choice(list(LABEL_SETS)),
-    default="all",
-    show_default=True,
-    help="Label set whose utterances the manifest holds.",
-)
+@classes_option("Label set whose utterances the manifest holds.")
 @click.option(
     "--name",
     "names",
