@@ -70,11 +70,8 @@ class ShardWriter:
             else:
                 kept[index] = array
         order = sorted(kept)
-        data = (
-            np.concatenate([kept[i] for i in order])
-            if order
-            else np.empty((0, self.dim), self.dtype)
-        )
+        empty = np.empty((0, self.dim), self.dtype)
+        data = np.concatenate([kept[i] for i in order]) if order else empty
         meta = {
             "fingerprint": self.fingerprint,
             "indices": order,
