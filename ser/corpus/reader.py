@@ -113,16 +113,13 @@ class _Label:
 
 
 def read_corpus(root: str | Path, classes: str = "all") -> CorpusReading:
-    """Read an IEMOCAP root into utterance records of the class set `classes`.
+    """Read an IEMOCAP root into utterance records of the class set `classes` (a name of
+    `LABEL_SETS`); records keep their consensus code (`exc` stays `exc` in the 4-class set).
+    `order` ranks all labelled turns of a dialog, before the class filter.
 
-    `classes` is a name of `ser.corpus.labels.LABEL_SETS` (`4`, `5`, `6`, `all`); records keep
-    their consensus code (`exc` stays `exc` in the 4-class set). `order` is computed over
-    all labelled turns of a dialog before the class filter, so it does not depend on it.
-
-    A root needs at least one `SessionN/dialog/EmoEvaluation` folder, else `CorpusError`.
-    A partial copy (some of Session1..Session5 absent) is read as it is, and each absent
-    session is reported as a problem, so a summary shows it. Utterances outside the class
-    set take their problems with them; problems about files stay.
+    A root needs at least one `SessionN/dialog/EmoEvaluation` folder, else `CorpusError`;
+    each absent session of a partial copy is reported as a problem. Utterances outside the
+    class set take their problems with them; problems about files stay.
     """
     label_set = get_label_set(classes)
     root = Path(root).expanduser().resolve()
