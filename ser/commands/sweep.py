@@ -115,7 +115,7 @@ class _Display:
     Either way a line when a task starts, and heartbeat lines while one trains."""
 
     def __init__(self, console: Console, plan: Any, live: bool) -> None:
-        self.console, self.live = console, live
+        self.console = console
         self.plan = {c.cell.key: c for c in plan.cells}
         self.total = len(plan.cells)
         self.counts = {"done": 0, "skipped": 0, "failed": 0, "busy": 0}
@@ -137,8 +137,7 @@ class _Display:
 
     def say(self, line: str) -> None:
         """A plain line (above the bar on a terminal)."""
-        console = self.bar.console if self.live else self.console
-        console.print(line, highlight=False, markup=False, soft_wrap=True)
+        self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     def start(self, cells: Any) -> None:
         """A task of `cells` (trained as one stacked model) starts, or is queued."""
