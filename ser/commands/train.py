@@ -240,11 +240,13 @@ def report_command(run_dirs: tuple[Path, ...], fmt: str, plots: Path | None) -> 
         if plots is not None:
             click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)
         return
-    from ser.report.runs import load_run, report_table, write_plots
+    from ser.report.runs import load_run, report_table
 
     runs = [load_run(path) for path in run_dirs]
     click.echo(report_table(runs, fmt=fmt), nl=False)
     if plots is not None:
+        from ser.report.plots import write_plots  # matplotlib: only when plots are asked for
+
         written = write_plots(runs, plots)
         click.echo(f"{len(written)} plot(s) in {plots}", err=True)
 

@@ -1,4 +1,4 @@
-"""Run records -> the papers' tables (markdown or CSV) and plots (PNG, in `plots.py`).
+"""Run records -> the papers' tables (markdown or CSV); their plots are `plots.py`'s.
 
 A run directory ``<out>/<name>/`` holds the trainer's ``run.json``: name, config,
 protocol, classes, summary, folds (seed, fold, metrics, best_epoch, curves), pooled, ...
@@ -235,14 +235,6 @@ def asr_wer_label(run: dict[str, Any]) -> str:
         shown = "?" if wer is None else f"{100 * float(wer):.2f}"
         by_transcripts[str(entry.get("transcripts"))] = shown
     return "/".join(by_transcripts.values())
-
-
-def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """PNG plots of `runs` under `out_dir` (see `ser.report.plots.write_plots`)."""
-    # Imported here so that tables never pay matplotlib's import time.
-    from ser.report.plots import write_plots as _write_plots
-
-    return _write_plots(runs, out_dir)
 
 
 def file_stem(name: str) -> str:
