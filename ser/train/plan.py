@@ -21,7 +21,6 @@ from ser.train.models.config import field_defaults, option
 from ser.train.models.registry import config_record as model_record
 from ser.train.protocols import PROTOCOLS, VAL_MODES, ProtocolConfig
 
-DEVICES = ("auto", "cpu", "cuda")  # unused; goes once ser.train.run stops re-exporting it
 # How a run selected its epoch, as records and reports name it.
 VALIDATION = {
     "session": "one training session held out; best validation epoch tested",
@@ -181,7 +180,7 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
         "seed": config.seed,
         "seeds": list(plan.seeds),
         "patience": config.patience,
-        "device": config.device,
+        "device": str(plan.device),  # resolved (the request "auto" says nothing)
         "precision": plan.precision,
         "out": str(config.out),
         "name": plan.name,

@@ -33,7 +33,7 @@ from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.final import train_final
 from ser.train.group import Job, Prepared, default_at_once, describe, make_groups, train_group
 from ser.train.models.config import FeatureInfo, plan_inputs
-from ser.train.plan import DEVICES, VALIDATION, Plan, TrainConfig, config_record, make_plan
+from ser.train.plan import VALIDATION, Plan, TrainConfig, config_record, make_plan
 from ser.train.progress import Progress, Watched
 from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_folds
 from ser.train.record import (
@@ -47,7 +47,7 @@ from ser.train.record import (
 )
 
 __all__ = [
-    "DEVICES", "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan",
+    "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan",
     "train", "train_many",
 ]  # fmt: skip
 

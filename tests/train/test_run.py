@@ -16,6 +16,7 @@ import ser.train.run as run_module
 from ser.cache import FeatureStore
 from ser.errors import ConfigError, FingerprintMismatch, StoreError
 from ser.report.runs import load_run, protocol_label
+from ser.runtime.device import pick_device
 from ser.train.metrics import mean_std
 from ser.train.models import ModelConfig
 from ser.train.run import Progress, TrainConfig, json_summary, make_plan, train
@@ -243,6 +244,7 @@ def test_precision_is_resolved_recorded_and_guards_resume(store_path: Path, tmp_
     cfg = config(store_path, tmp_path, protocol="session5", epochs=2, precision="bf16")
     record = train(cfg)
     assert record["config"]["precision"] == "bf16"
+    assert record["config"]["device"] == str(pick_device("auto"))  # resolved, not "auto"
     assert record["summary"]["ua"] > 50.0  # bf16 autocast trains as well here
     with pytest.raises(ConfigError, match=r"another config \(precision: 'bf16' -> 'fp32'\)"):
         train(replace(cfg, precision="fp32"))
