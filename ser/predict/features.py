@@ -61,7 +61,7 @@ def extractors_for(
     the differing keys otherwise. `encoders`: model folders (`--encoder`) standing in
     for the recorded ones whose checksums they match."""
     made: dict[tuple[str, str], Recreated] = {}
-    places = Encoders.given(encoders, lambda kind, o: _built(made, kind, o).extractor)
+    places = Encoders.given(encoders, lambda name, o: _built(made, name, o).extractor)
     for name, info in features.items():
         attrs = dict(info["attrs"])
         options = options_from_attrs(attrs)
@@ -79,12 +79,12 @@ def extractors_for(
     return used
 
 
-def _built(made: dict[tuple[str, str], Recreated], kind: str, options: dict[str, Any]) -> Recreated:
+def _built(made: dict[tuple[str, str], Recreated], name: str, options: dict[str, Any]) -> Recreated:
     """The extractor of these options, built once (unloaded): a candidate `--encoder`
     is loaded on the CPU for its checksum, and kept if it is the one."""
-    key = (kind, repr(sorted(options.items())))
+    key = (name, repr(sorted(options.items())))
     if key not in made:
-        made[key] = Recreated(build_extractor(kind, **options))
+        made[key] = Recreated(build_extractor(name, **options))
     return made[key]
 
 
