@@ -31,6 +31,7 @@ from ser.corpus.audio import AudioError, load_audio
 from ser.corpus.wer import word_error_rate
 from ser.extract.asr import SAMPLE_RATE, AsrOptions, WhisperAsr
 from ser.extract.config import ExtractConfig, TranscriptSummary
+from ser.extract.loading import describe_load
 from ser.extract.options import TextSource
 from ser.extract.progress import progress_bar
 
@@ -89,8 +90,8 @@ def run_asr(
     if todo:
         step.asr.move(device)
         model = step.asr.options.model
-        console.print(f"loaded {set_stem(model)} (ASR, fp32 on {device}) from {model}",
-                      markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+        line = describe_load(set_stem(model), "ASR", "fp32", str(device), model)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     with progress_bar(console, config.progress) as bar:
         # A resume: what is done counts, but is not timed.
         task = bar.add_task("asr", total=len(audio_paths), completed=len(done))
