@@ -80,8 +80,10 @@ def trained_run(synthetic_corpus, tiny_models, tmp_path_factory) -> TrainedRun:
     store = tmp / "f.zarr"
     config = ExtractConfig(
         features=("hubert", "bert"),
-        hubert_model=str(tiny_models.hubert),
-        bert_model=str(tiny_models.bert),
+        options={
+            "hubert": {"model": str(tiny_models.hubert)},
+            "bert": {"model": str(tiny_models.bert)},
+        },
         classes="4",
         device="cpu",
         precision="fp32",
