@@ -85,8 +85,8 @@ import torch  # noqa: E402
 from ser.cache import FeatureStore  # noqa: E402
 from ser.cache.manifest import Manifest  # noqa: E402
 from ser.corpus.labels import get_label_set  # noqa: E402
+from ser.models import ModelConfig  # noqa: E402
 from ser.synth.manifest import example_columns  # noqa: E402
-from ser.train.models import ModelConfig  # noqa: E402
 from ser.train.run import Progress, TrainConfig, make_plan, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -333,8 +333,8 @@ def _positions_per_step() -> Iterator[None]:
     a longer batch comes: under dynamo the table's lookup (`KeyError` on a new member's
     empty dict) and its length test recompile the step for every new member and every
     new length, and after 8 recompiles (dynamo's limit) the step runs eagerly."""
-    from ser.train.models.msmser import MSMSER
-    from ser.train.nn.layers import sinusoidal_positions
+    from ser.models.msmser import MSMSER
+    from ser.models.nn.layers import sinusoidal_positions
 
     def positions(self: MSMSER, length: int, device: torch.device) -> torch.Tensor:
         return sinusoidal_positions(length, self.config.d_model, device)  # [T, d]

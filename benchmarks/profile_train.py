@@ -33,8 +33,8 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_train
 
+from ser.models import ModelConfig
 from ser.train import loop
-from ser.train.models import ModelConfig
 from ser.train.run import TrainConfig, train
 
 

@@ -71,8 +71,8 @@ def trained_run(synthetic_corpus, tiny_models, tmp_path_factory) -> TrainedRun:
 
     from ser.cache import FeatureStore
     from ser.extract.run import ExtractConfig, extract_features
+    from ser.models import ModelConfig
     from ser.train.checkpoint import load_checkpoint
-    from ser.train.models import ModelConfig
     from ser.train.run import TrainConfig, train
 
     root, _ = synthetic_corpus

@@ -29,9 +29,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ser.corpus",),  # IEMOCAP records and label sets
     ("ser.cache",),  # the feature store (its manifest holds corpus records)
     ("ser.synth",),  # synthetic corpus, tiny models, made-up manifests
-    # The two stages, and what the models are built from:
-    ("ser.extract", "ser.train.nn", "ser.train.batch", "ser.train.losses", "ser.train.rmm"),
-    ("ser.train.models",),  # the papers' model families
+    # Stage 1's extractors; the papers' model families, their blocks, batches and losses:
+    ("ser.extract", "ser.models"),
     ("ser.train",),  # plans, runs and executes ensembles of the models
     ("ser.report",),  # tables and plots of run records
     ("ser.predict", "ser.sweep"),  # checkpoints applied to new audio; grids of runs

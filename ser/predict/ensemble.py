@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from ser.errors import ConfigError
+from ser.models.batch import Unit
 from ser.runtime.precision import autocast
-from ser.train.batch import Unit
 from ser.train.checkpoint import Checkpoint
 from ser.train.data import Batches, FeatureTable, TrainData, feature_table
 from ser.train.features import ResolvedFeature

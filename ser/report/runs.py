@@ -174,8 +174,8 @@ def run_settings(run: dict[str, Any]) -> dict[str, Any] | None:
     patience); options a record lacks count as defaults. None when the config names no
     model family this version knows."""
     # Imported here: the model package loads torch, which tables need only for this.
-    from ser.train.models.config import field_defaults
-    from ser.train.models.registry import FAMILIES, select
+    from ser.models.config import field_defaults
+    from ser.models.registry import FAMILIES, select
 
     config = run["config"]
     try:

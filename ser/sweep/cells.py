@@ -41,7 +41,7 @@ class ResolvedCell:
     task_key: tuple[Hashable, ...]  # cells with one task_key can train as one stacked model
     members: int  # (seed, fold) runs
     plan: Plan
-    inputs: tuple[Any, ...]  # the model's input specs (`ser.train.models.plan_inputs`)
+    inputs: tuple[Any, ...]  # the model's input specs (`ser.models.plan_inputs`)
     features: tuple[str, ...]  # the feature sets' stored names
 
 
@@ -70,9 +70,9 @@ def _names(names: list[str]) -> str:
 
 
 def _resolve(cell: Cell, handle: Any, store: str, out: Path, sessions: int) -> ResolvedCell:
+    from ser.models import FeatureInfo, plan_inputs
     from ser.train.features import resolve_features
     from ser.train.group import run_key
-    from ser.train.models import FeatureInfo, plan_inputs
     from ser.train.options import train_config
 
     # Resolved: a cell's run.json names its store and folder wherever it is read from.

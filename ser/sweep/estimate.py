@@ -22,8 +22,8 @@ from typing import Any
 
 from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
+from ser.models import build_model
 from ser.sweep.cells import ResolvedCell, record_of, unique
-from ser.train.models import build_model
 
 # Effective training throughput, FLOP/s of the count above. CPU (2 threads of a Xeon,
 # benchmarks/README.md and issue 25): the demo's MSMSER, 15 members, 18-22 s an epoch
@@ -44,7 +44,7 @@ class Estimate:
     memory: int  # bytes
     seconds: float  # the whole cell, uncalibrated
     device: str  # where it would train
-    family: str  # model family (`ser.train.models.family_of`)
+    family: str  # model family (`ser.models.family_of`)
 
 
 def estimate(

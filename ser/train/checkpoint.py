@@ -28,10 +28,10 @@ from safetensors.torch import load_file, save_file
 from ser.cache import FeatureStore
 from ser.cache.fingerprint import LOCATIONS, model_location
 from ser.errors import ConfigError, SerError
-from ser.train.batch import InputSpec
+from ser.models import FamilyConfig, build_model
+from ser.models.batch import InputSpec
+from ser.models.registry import config_from_record, config_record
 from ser.train.data import ZScore
-from ser.train.models import FamilyConfig, build_model
-from ser.train.models.registry import config_from_record, config_record
 from ser.train.record import atomic
 
 CHECKPOINTS = "checkpoints"

@@ -26,7 +26,7 @@ import torch
 
 from ser.corpus.labels import LabelSet
 from ser.errors import ConfigError
-from ser.train.batch import Batch, InputSpec, Unit
+from ser.models.batch import Batch, InputSpec, Unit
 from ser.train.batching import StepPlan, dialog_groups, dialog_plans, utterance_plans
 from ser.train.features import ResolvedFeature
 

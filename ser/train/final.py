@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ser.models import build_model
 from ser.train.checkpoint import FINAL, has_checkpoint
 from ser.train.data import Batches, fit_zscore
 from ser.train.group import Prepared, cuda_devices, fit, save
 from ser.train.loop import LoopConfig, Member
-from ser.train.models import build_model
 from ser.train.progress import Progress
 
 

@@ -23,12 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ser.train.batch import InputSpec, Unit
+from ser.models import build_model
+from ser.models.batch import InputSpec, Unit
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import Batches, TrainData, fit_zscore
 from ser.train.ensemble import Ensemble
 from ser.train.loop import FitResult, LoopConfig, Member, Selection, select, test
-from ser.train.models import build_model
 from ser.train.plan import Plan, TrainConfig
 from ser.train.progress import Progress
 from ser.train.protocols import Fold

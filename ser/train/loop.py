@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ser.models.batch import Batch
 from ser.runtime.precision import autocast
-from ser.train.batch import Batch
 from ser.train.data import Batches
 from ser.train.ensemble import Ensemble
 from ser.train.metrics import Metrics, compute_metrics, ua_wa

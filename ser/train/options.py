@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ser.errors import ConfigError
+from ser.models import FAMILIES, Family, ModelConfig, TrainDefaults
+from ser.models.config import field_defaults
+from ser.models.registry import fusions
 from ser.runtime.threads import parse_threads
 from ser.train.features import parse_feature_list
-from ser.train.models import FAMILIES, Family, ModelConfig, TrainDefaults
-from ser.train.models.config import field_defaults
-from ser.train.models.registry import fusions
 from ser.train.plan import TrainConfig
 
 RUN, MODEL = "run", "model"  # sections; a model option of one family has its family's name

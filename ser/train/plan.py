@@ -13,12 +13,12 @@ import torch
 
 from ser.corpus.labels import LABEL_SETS, get_label_set
 from ser.errors import ConfigError
+from ser.models import FamilyConfig, family_of
+from ser.models.config import field_defaults, option
+from ser.models.registry import config_record as model_record
 from ser.runtime.device import DEVICE_HELP, pick_device
 from ser.runtime.precision import PRECISIONS, auto_help, resolve_precision
 from ser.runtime.threads import Threads, parse_threads
-from ser.train.models import FamilyConfig, family_of
-from ser.train.models.config import field_defaults, option
-from ser.train.models.registry import config_record as model_record
 from ser.train.protocols import PROTOCOLS, VAL_MODES, ProtocolConfig
 
 # How a run selected its epoch, as records and reports name it.

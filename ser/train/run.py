@@ -24,15 +24,15 @@ from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
 from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
+from ser.models.batch import Unit
+from ser.models.config import FeatureInfo, plan_inputs
 from ser.runtime.thread_watch import watch_for
 from ser.runtime.threads import ThreadChoice, set_torch_threads
-from ser.train.batch import Unit
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.final import train_final
 from ser.train.group import Job, Prepared, default_at_once, describe, make_groups, train_group
-from ser.train.models.config import FeatureInfo, plan_inputs
 from ser.train.plan import VALIDATION, Plan, TrainConfig, config_record, make_plan
 from ser.train.progress import Progress, Watched
 from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_folds

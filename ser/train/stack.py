@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from ser.train.batch import Batch
+from ser.models.batch import Batch
 from ser.train.batching import StepPlan
 from ser.train.data import Batches, ZScore, gather
 

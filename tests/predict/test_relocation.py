@@ -33,7 +33,7 @@ SET = "tiny-hubert.L2"
 def made_here(synthetic_corpus, tiny_models, tmp_path_factory) -> Path:
     """A folder holding demo/models/tiny-hubert, f.zarr and runs/ctx, made from inside it."""
     from ser.extract.run import ExtractConfig, extract_features
-    from ser.train.models import ModelConfig
+    from ser.models import ModelConfig
     from ser.train.run import TrainConfig, train
 
     root, _ = synthetic_corpus

@@ -126,7 +126,7 @@ def test_a_run_without_checkpoints_is_refused(tmp_path: Path) -> None:
 def test_a_text_only_run_still_refuses_audio_it_cannot_read(trained_run, tmp_path: Path) -> None:
     """No audio features: the transcript alone could be scored, but README's rule holds:
     a missing, corrupt or cut short file is an error of its own (exit code 1)."""
-    from ser.train.models import ModelConfig
+    from ser.models import ModelConfig
     from ser.train.run import TrainConfig, train
 
     train(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ser.train.models import ModelConfig
+from ser.models import ModelConfig
 from ser.train.run import TrainConfig
 from tests.stores import labelled_store
 

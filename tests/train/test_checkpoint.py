@@ -12,6 +12,7 @@ import pytest
 
 from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
+from ser.models import ModelConfig
 from ser.predict.ensemble import probabilities
 from ser.train.checkpoint import (
     CheckpointError,
@@ -22,7 +23,6 @@ from ser.train.checkpoint import (
 )
 from ser.train.data import load_data
 from ser.train.features import resolve_features
-from ser.train.models import ModelConfig
 from ser.train.run import TrainConfig, train
 
 from .conftest import small_config

@@ -13,7 +13,7 @@ import torch
 from ser.cache.manifest import Manifest
 from ser.corpus.labels import get_label_set
 from ser.errors import ConfigError, StoreError
-from ser.train.batch import InputSpec
+from ser.models.batch import InputSpec
 from ser.train.batching import bucket_batches, dialog_groups
 from ser.train.data import Batches, fit_zscore, load_data, segment_mean
 from ser.train.features import parse_feature_list, resolve_features

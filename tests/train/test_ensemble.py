@@ -20,8 +20,8 @@ import pytest
 import torch
 
 import ser.train.group as group_module
+from ser.models import ModelConfig
 from ser.train import stack
-from ser.train.models import ModelConfig
 from ser.train.run import TrainConfig, train, train_many
 from tests.stores import labelled_store
 from tests.train.spies import Groups

@@ -16,9 +16,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from ser.cli import main
-from ser.train.batch import Batch, InputSpec, Unit
-from ser.train.checkpoint import load_run_checkpoints
-from ser.train.models import (
+from ser.models import (
     FAMILIES,
     Family,
     FamilyConfig,
@@ -28,8 +26,10 @@ from ser.train.models import (
     TrainDefaults,
     register,
 )
-from ser.train.models.config import option, specs
-from ser.train.nn.layers import MLP
+from ser.models.batch import Batch, InputSpec, Unit
+from ser.models.config import option, specs
+from ser.models.nn.layers import MLP
+from ser.train.checkpoint import load_run_checkpoints
 from ser.train.options import train_config
 from ser.train.run import train
 from tests.stores import labelled_store
@@ -67,7 +67,7 @@ FAMILY = Family("mean_logits", MeanLogitsConfig, MeanLogits, TrainDefaults(3, 8,
 
 @pytest.fixture
 def registered() -> Iterator[Family]:
-    register(FAMILY)  # the one line a family of ser's own has in ser/train/models/__init__.py
+    register(FAMILY)  # the one line a family of ser's own has in ser/models/__init__.py
     yield FAMILY
     del FAMILIES[FAMILY.name]
 

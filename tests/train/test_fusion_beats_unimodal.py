@@ -34,7 +34,7 @@ import pytest
 
 from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
-from ser.train.models import ModelConfig
+from ser.models import ModelConfig
 from ser.train.run import TrainConfig, train
 from tests.stores import labelled_store
 

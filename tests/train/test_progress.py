@@ -9,8 +9,8 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from ser.models import ModelConfig
 from ser.runtime.plain_progress import EpochLines
-from ser.train.models import ModelConfig
 from ser.train.progress import Heartbeat, Progress, Watched
 from ser.train.run import train
 

@@ -10,7 +10,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
-from ser.train.batch import InputSpec
+from ser.models.batch import InputSpec
 from ser.train.data import Batches, TrainData, fit_zscore, load_data
 from ser.train.features import resolve_features
 from ser.train.stack import StackedSides

@@ -98,7 +98,7 @@ silent. "Same" marks agreement; "(was: ...)" what ser did before issue 14.
   `--seed` (per member, `ser.train.run`).
 
 Utterances where `utt_mask` is False are skipped by the Bi-GRU (each direction steps
-through a dialog's real utterances only, `ser.train.nn.gru`) and masked as attention
+through a dialog's real utterances only, `ser.models.nn.gru`) and masked as attention
 keys, so padding or gaps never change the outputs (padding may hold any finite values);
 their logits are 0, and a dialog with no real utterance gives finite zeros. Where both
 branches are at their Bi-GRU, the two Bi-GRUs (both directions) step through time in
@@ -115,9 +115,9 @@ import torch
 from torch import nn
 
 from ser.errors import ConfigError
-from ser.train.batch import Batch, InputSpec, Unit
-from ser.train.models.base import ModelOutput, SerModel
-from ser.train.models.config import (
+from ser.models.base import ModelOutput, SerModel
+from ser.models.batch import Batch, InputSpec, Unit
+from ser.models.config import (
     LOSSES,
     MODALITIES,
     FamilyConfig,
@@ -126,8 +126,8 @@ from ser.train.models.config import (
     option,
     specs,
 )
-from ser.train.models.registry import Family
-from ser.train.nn import gru
+from ser.models.nn import gru
+from ser.models.registry import Family
 
 POSITIONS = {"early": 1, "middle": 2, "late": 3, "logits": 4}
 

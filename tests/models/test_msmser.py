@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from ser.errors import ConfigError
-from ser.train.batch import Batch, InputSpec
+from ser.models import FeatureInfo, ModelConfig, build_model, plan_inputs
+from ser.models.batch import Batch, InputSpec
+from ser.models.msmser import MSMSER
+from ser.models.nn.attention import Attention
 from ser.train.ensemble import Ensemble
-from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
-from ser.train.models.msmser import MSMSER
-from ser.train.nn.attention import Attention
 
 AUDIO = FeatureInfo("hubert", "audio", "frame", 10)
 TEXT = FeatureInfo("mpnet", "text", "token", 12)
@@ -368,7 +368,7 @@ def test_attention_keeps_off_cudnn_backend(utterance_batch) -> None:
 def test_layers_over_the_same_keys_share_one_key_mask(monkeypatch, utterance_batch) -> None:
     """The key mask is made once per branch and once for the decoder, not once per
     attention layer."""
-    import ser.train.nn.attention as attention
+    import ser.models.nn.attention as attention
 
     calls = []
     original = attention.keep_one
@@ -379,8 +379,8 @@ def test_layers_over_the_same_keys_share_one_key_mask(monkeypatch, utterance_bat
 
 
 def test_positions_come_from_a_table_made_once(monkeypatch, utterance_batch) -> None:
-    import ser.train.models.msmser as msmser
-    from ser.train.nn.layers import sinusoidal_positions
+    import ser.models.msmser as msmser
+    from ser.models.nn.layers import sinusoidal_positions
 
     made = []
     monkeypatch.setattr(

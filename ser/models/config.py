@@ -6,7 +6,7 @@ that select it (each with the options given with it), its options `option(defaul
 help)` fields with the paper's defaults, its checks in `__post_init__`, its input
 planning in `plan` (the unit it trains on, the view of each feature set).
 
->>> from ser.train.models.registry import ModelConfig
+>>> from ser.models.registry import ModelConfig
 >>> config = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")
 >>> unit, specs = plan_inputs(config, [FeatureInfo("is13", "audio", "utterance", 6373),
 ...                                    FeatureInfo("bert", "text", "token", 768)])
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
 from ser.errors import ConfigError
-from ser.train.batch import InputSpec, Unit, View
+from ser.models.batch import InputSpec, Unit, View
 
 MODALITIES = ("audio", "text")
 LEVELS = ("frame", "token", "utterance")

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from ser.train.batch import Batch
+from ser.models import FeatureInfo, ModelConfig, build_model, plan_inputs
+from ser.models.batch import Batch
+from ser.models.unimodal import UnimodalMLP
 from ser.train.ensemble import Ensemble
-from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
-from ser.train.models.unimodal import UnimodalMLP
 
 IS13 = FeatureInfo("is13", "audio", "utterance", 40)
 

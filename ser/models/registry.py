@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ser.errors import ConfigError
-from ser.train.models.base import SerModel
-from ser.train.models.config import FamilyConfig, TrainDefaults, as_flag
+from ser.models.base import SerModel
+from ser.models.config import FamilyConfig, TrainDefaults, as_flag
 
 
 @dataclass(frozen=True)

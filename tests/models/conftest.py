@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from ser.train.batch import Batch, InputSpec
-from ser.train.models import SerModel
+from ser.models import SerModel
+from ser.models.batch import Batch, InputSpec
 
 MakeBatch = Callable[..., Batch]
 

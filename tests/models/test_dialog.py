@@ -12,10 +12,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ser.train.batch import Batch, InputSpec
+from ser.models import FeatureInfo, ModelConfig, build_model, plan_inputs
+from ser.models.batch import Batch, InputSpec
+from ser.models.dialog import BiGRU, DialogModel, Fuse, SelfAttention, side_by_side
 from ser.train.ensemble import Ensemble
-from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
-from ser.train.models.dialog import BiGRU, DialogModel, Fuse, SelfAttention, side_by_side
 
 AUDIO = FeatureInfo("is13", "audio", "utterance", 30)
 TEXT = FeatureInfo("bert", "text", "token", 24)

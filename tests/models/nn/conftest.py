@@ -1,4 +1,4 @@
-"""Shared by the tests of ser.train.nn: how many operators a piece of code runs."""
+"""Shared by the tests of ser.models.nn: how many operators a piece of code runs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Mask helpers, attention pooling, frame scaling and the MLP head (ser.train.nn.layers)."""
+"""Mask helpers, attention pooling, frame scaling and the MLP head (ser.models.nn.layers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ser.train.nn.layers import (
+from ser.models.nn.layers import (
     MLP,
     AttentionPool,
     FrameScale,

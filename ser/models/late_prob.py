@@ -39,10 +39,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ser.errors import ConfigError
-from ser.train.batch import Batch, InputSpec, Unit
-from ser.train.losses import cross_entropy
-from ser.train.models.base import ModelOutput, SerModel
-from ser.train.models.config import (
+from ser.models.base import ModelOutput, SerModel
+from ser.models.batch import Batch, InputSpec, Unit
+from ser.models.config import (
     LOSSES,
     FamilyConfig,
     FeatureInfo,
@@ -50,8 +49,9 @@ from ser.train.models.config import (
     describe,
     option,
 )
-from ser.train.models.registry import Family
-from ser.train.nn.layers import ensure_length, masked_mean
+from ser.models.losses import cross_entropy
+from ser.models.nn.layers import ensure_length, masked_mean
+from ser.models.registry import Family
 
 MODALITIES = ("audio", "text")
 

@@ -18,7 +18,7 @@ concatenated into the MLP), one feature set (Text / Audio: the same model over t
 modality alone).
 
 Random modality masking: in training, after `set_epoch`, each sample loses its text
-(0.6) or audio (0.4) with probability p(epoch) (see `ser.train.rmm`), drawn with
+(0.6) or audio (0.4) with probability p(epoch) (see `ser.models.rmm`), drawn with
 `torch.rand` (under `vmap` each member draws its own): that modality's keys are switched
 off in the decoder's key padding mask (and its memory rows zeroed, so a sample whose
 whole memory is masked still computes a finite constant). A modality is never dropped
@@ -39,9 +39,9 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ser.errors import ConfigError
-from ser.train.batch import Batch, InputSpec, Unit
-from ser.train.models.base import ModelOutput, SerModel
-from ser.train.models.config import (
+from ser.models.base import ModelOutput, SerModel
+from ser.models.batch import Batch, InputSpec, Unit
+from ser.models.config import (
     MODALITIES,
     FamilyConfig,
     FeatureInfo,
@@ -49,10 +49,10 @@ from ser.train.models.config import (
     option,
     specs,
 )
-from ser.train.models.registry import Family
-from ser.train.nn.attention import DecoderLayer, EncoderLayer, key_mask
-from ser.train.nn.layers import MLP, AttentionPool, FrameScale, ensure_length, sinusoidal_positions
-from ser.train.rmm import RmmSchedule
+from ser.models.nn.attention import DecoderLayer, EncoderLayer, key_mask
+from ser.models.nn.layers import MLP, AttentionPool, FrameScale, ensure_length, sinusoidal_positions
+from ser.models.registry import Family
+from ser.models.rmm import RmmSchedule
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ser.errors import ConfigError
-from ser.train.rmm import RmmSchedule
+from ser.models.rmm import RmmSchedule
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """Family selection, paper defaults, input planning, records and the ConfigErrors of bad
-combinations (ser.train.models.config, registry)."""
+combinations (ser.models.config, registry)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from ser.errors import ConfigError
-from ser.train.batch import InputSpec
-from ser.train.models import (
+from ser.models import (
     FAMILIES,
     FamilyConfig,
     FeatureInfo,
@@ -20,7 +19,8 @@ from ser.train.models import (
     plan_inputs,
     register,
 )
-from ser.train.models.registry import config_from_record, config_record
+from ser.models.batch import InputSpec
+from ser.models.registry import config_from_record, config_record
 
 HUBERT = FeatureInfo("hubert.L12", "audio", "frame", 8)
 WAVLM = FeatureInfo("wavlm.L12", "audio", "frame", 8)
@@ -107,7 +107,7 @@ def test_the_issue_example_builds_and_runs() -> None:
     config = ModelConfig(fusion="add", fusion_at="logits", loss="perspective", d_model=8, heads=2)
     _, specs = plan_inputs(config, [IS13, BERT])
     model = build_model(config, specs, n_classes=4)
-    from ser.train.batch import Batch
+    from ser.models.batch import Batch
 
     mask = torch.ones(2, 3, dtype=torch.bool)
     batch = Batch(
@@ -261,14 +261,14 @@ def test_a_family_is_registered_once() -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        "ser.train.models",
-        "ser.train.models.config",
+        "ser.models",
+        "ser.models.config",
         "ser.train.options",
-        "ser.train.nn.layers",
-        "ser.train.nn.attention",
-        "ser.train.nn.gru",
-        "ser.train.rmm",
-        "ser.train.losses",
+        "ser.models.nn.layers",
+        "ser.models.nn.attention",
+        "ser.models.nn.gru",
+        "ser.models.rmm",
+        "ser.models.losses",
     ],
 )
 def test_docstring_examples_run(module: str) -> None:

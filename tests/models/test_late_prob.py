@@ -12,10 +12,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from ser.errors import ConfigError
-from ser.train.batch import Batch, InputSpec
+from ser.models import FeatureInfo, ModelConfig, build_model, plan_inputs
+from ser.models.batch import Batch, InputSpec
+from ser.models.late_prob import BranchStage, LateProbFusion, MaskedConvBlock
 from ser.train.ensemble import Ensemble
-from ser.train.models import FeatureInfo, ModelConfig, build_model, plan_inputs
-from ser.train.models.late_prob import BranchStage, LateProbFusion, MaskedConvBlock
 
 LOGMEL = FeatureInfo("logmel80", "audio", "frame", 20)
 BERT = FeatureInfo("bert", "text", "token", 16)

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ser.train.batch import Batch, InputSpec, Unit
-from ser.train.models.base import ModelOutput, SerModel
-from ser.train.models.config import FamilyConfig, FeatureInfo, TrainDefaults, option, specs
-from ser.train.models.registry import Family
-from ser.train.nn.layers import MLP
+from ser.models.base import ModelOutput, SerModel
+from ser.models.batch import Batch, InputSpec, Unit
+from ser.models.config import FamilyConfig, FeatureInfo, TrainDefaults, option, specs
+from ser.models.nn.layers import MLP
+from ser.models.registry import Family
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Small mask-aware blocks: mask helpers, attention pooling, frame scaling, the MLP head.
 
-Masks follow `ser.train.batch`: True = a real frame / token / utterance. The helpers are
+Masks follow `ser.models.batch`: True = a real frame / token / utterance. The helpers are
 generic over leading dimensions ([..., T, D] with a mask [..., T]); the modules take one
 batch, [B, T, D] or [B, D].
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ser.train.nn.layers import keep_one
+from ser.models.nn.layers import keep_one
 
 
 def key_mask(keep: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from ser.train.losses import cross_entropy, perspective_loss
+from ser.models.losses import cross_entropy, perspective_loss
 
 
 def test_perspective_loss_equals_the_sum_of_its_three_cross_entropies() -> None:

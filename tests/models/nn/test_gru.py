@@ -1,4 +1,4 @@
-"""The Bi-GRU loop (ser.train.nn.gru) against nn.GRU on packed sequences, gradients included."""
+"""The Bi-GRU loop (ser.models.nn.gru) against nn.GRU on packed sequences, gradients included."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ser.models.nn.gru import BiGRU
 from ser.train.ensemble import Ensemble
-from ser.train.nn.gru import BiGRU
 
 B, U, D, H = 4, 6, 5, 3
 

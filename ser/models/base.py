@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from ser.errors import ConfigError
-from ser.train.batch import Batch, InputSpec
-from ser.train.losses import cross_entropy, perspective_loss
-from ser.train.models.config import FamilyConfig
+from ser.models.batch import Batch, InputSpec
+from ser.models.config import FamilyConfig
+from ser.models.losses import cross_entropy, perspective_loss
 
 
 @dataclass

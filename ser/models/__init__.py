@@ -12,7 +12,7 @@ fusion study (`dialog.py`: add|concat|attention at --fusion-at, none with --cont
 Zhou et al. (`late_prob.py`: late-prob) and a mean-pooled MLP (`unimodal.py`: none).
 
 >>> import torch
->>> from ser.train.batch import Batch
+>>> from ser.models.batch import Batch
 >>> config = ModelConfig(fusion="mit", d_model=16, heads=2, layers=1, decoder_layers=1, queries=4)
 >>> unit, specs = plan_inputs(config, [FeatureInfo("hubert", "audio", "frame", 8),
 ...                                    FeatureInfo("mpnet", "text", "token", 12)])
@@ -30,11 +30,11 @@ from __future__ import annotations
 import torch
 
 from ser.errors import ConfigError
-from ser.train.batch import InputSpec
-from ser.train.models import dialog, late_prob, msmser, unimodal
-from ser.train.models.base import ModelOutput, SerModel
-from ser.train.models.config import FamilyConfig, FeatureInfo, TrainDefaults, plan_inputs
-from ser.train.models.registry import FAMILIES, Family, ModelConfig, family_of, register
+from ser.models import dialog, late_prob, msmser, unimodal
+from ser.models.base import ModelOutput, SerModel
+from ser.models.batch import InputSpec
+from ser.models.config import FamilyConfig, FeatureInfo, TrainDefaults, plan_inputs
+from ser.models.registry import FAMILIES, Family, ModelConfig, family_of, register
 
 register(msmser.FAMILY)
 register(dialog.FAMILY)

@@ -1,4 +1,4 @@
-"""Attention and the post-norm layers (ser.train.nn.attention) against PyTorch's own
+"""Attention and the post-norm layers (ser.models.nn.attention) against PyTorch's own
 transformer layers with copied weights, their initialisation, key masks, and vmap."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from ser.train.nn.attention import Attention, DecoderLayer, EncoderLayer, FeedForward, key_mask
+from ser.models.nn.attention import Attention, DecoderLayer, EncoderLayer, FeedForward, key_mask
 
 D, HEADS = 8, 2
 
