@@ -31,8 +31,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ser.synth",),  # synthetic corpus, tiny models, made-up manifests
     # Stage 1's extractors; the papers' model families, their blocks, batches and losses:
     ("ser.extract", "ser.models"),
+    ("ser.report",),  # metrics (pure functions), tables and plots of run records
     ("ser.train",),  # plans, runs and executes ensembles of the models
-    ("ser.report",),  # tables and plots of run records
     ("ser.predict", "ser.sweep"),  # checkpoints applied to new audio; grids of runs
     ("ser.commands",),  # click, thin
     ("ser.cli",),

@@ -21,6 +21,7 @@ import click
 from ser.commands.options import THREADS, THREADS_HELP, classes_option
 from ser.errors import ConfigError
 from ser.extract.registry import KINDS, flags, kind_options, parse_kinds, parse_names
+from ser.runtime.precision import PRECISIONS, auto_help
 from ser.runtime.units import human_bytes
 
 if TYPE_CHECKING:
@@ -96,10 +97,10 @@ def _registry_params() -> list[click.Parameter]:
 )
 @click.option(
     "--precision",
-    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    type=click.Choice(PRECISIONS),
     default="auto",
     show_default=True,
-    help="Of the pretrained models. auto: fp16 autocast on CUDA, fp32 on the CPU. "
+    help=f"Of the pretrained models. {auto_help('extract')} "
     "Recorded in the feature sets' provenance.",
 )
 @click.option(

@@ -17,9 +17,9 @@ from rich.table import Table
 
 from ser.commands.options import THREADS_HELP
 from ser.models import FAMILIES
+from ser.report.metrics import mean_std_text
 from ser.report.runs import run_pooled, run_summary, spread_label
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines
-from ser.train.metrics import mean_std_text
 from ser.train.options import MODEL, RUN, Option, train_config, train_options
 from ser.train.progress import Heartbeat, fold_label
 from ser.train.run import Progress, json_summary, train

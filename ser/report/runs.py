@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import ConfigError, SerError
-from ser.train.metrics import Metrics, mean_std_text, pool_metrics, summarize
+from ser.report.metrics import Metrics, mean_std_text, pool_metrics, summarize
 
 SCORES = ("ua", "wa", "f1")
 MD_HEADER = (

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import SerError
+from ser.report.metrics import mean_std, mean_std_text
 from ser.report.runs import asr_wer_label, run_label
-from ser.train.metrics import mean_std, mean_std_text
 
 METRICS = ("ua", "wa", "f1")
 WIDTH = 92  # the summary's wrapped lines

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from ser.errors import ConfigError
+from ser.report.metrics import mean_std_text
 from ser.sweep.cells import record_of
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.runner import SWEEPS
-from ser.train.metrics import mean_std_text
 
 OURS = ("ua", "wa")  # our columns of every table: the progress lines print both too
 

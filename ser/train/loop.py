@@ -30,10 +30,10 @@ import numpy as np
 import torch
 
 from ser.models.batch import Batch
+from ser.report.metrics import Metrics, compute_metrics, ua_wa
 from ser.runtime.precision import autocast
 from ser.train.data import Batches
 from ser.train.ensemble import Ensemble
-from ser.train.metrics import Metrics, compute_metrics, ua_wa
 from ser.train.stack import StackedSides
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import ConfigError, FingerprintMismatch
+from ser.report.metrics import Metrics, pool_metrics, summarize
 from ser.train.loop import FitResult
-from ser.train.metrics import Metrics, pool_metrics, summarize
 from ser.train.protocols import Fold
 
 RECORD = "run.json"

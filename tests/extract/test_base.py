@@ -19,8 +19,7 @@ from ser.extract.base import (
     load_pretrained,
     weights_checksum,
 )
-from ser.extract.hubert import HubertExtractor
-from ser.extract.options import HubertOptions
+from ser.extract.hubert import HubertExtractor, HubertOptions
 from ser.extract.registry import build_extractor
 from ser.runtime.precision import AUTO, autocast
 

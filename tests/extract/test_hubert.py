@@ -14,8 +14,7 @@ from transformers import AutoModel
 from ser.cache.fingerprint import fingerprint
 from ser.errors import ConfigError
 from ser.extract.base import ExtractionError
-from ser.extract.hubert import HubertExtractor
-from ser.extract.options import HubertOptions
+from ser.extract.hubert import HubertExtractor, HubertOptions, parse_layers
 from ser.runtime.precision import resolve_precision
 from ser.synth.tiny import save_tiny_hubert
 
@@ -324,3 +323,39 @@ def test_a_text_model_is_not_a_speech_model(tmp_path: Path) -> None:
     models = build_tiny_models(tmp_path, ["hello"])
     with pytest.raises(ConfigError, match="is a bert model, not a wav2vec2-family speech model"):
         HubertExtractor(HubertOptions(model=str(models.bert))).specs()
+
+
+def test_hubert_options_accept_ints_and_lists() -> None:
+    assert HubertOptions(layers=12).layers == "12"  # type: ignore[arg-type]
+    assert HubertOptions(layers=(6, 9)).layers == "6,9"  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="bad --layers 'six'"):
+        HubertOptions(layers="six")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("12", (12,)),
+        ("6,9,12", (6, 9, 12)),
+        (" 6 , 9 ", (6, 9)),
+        ("9,6,9", (9, 6)),
+        ("all", tuple(range(13))),
+        ("last", (12,)),
+        ("ALL", tuple(range(13))),
+        ("0", (0,)),
+    ],
+)
+def test_parse_layers(spec: str, expected: tuple[int, ...]) -> None:
+    assert parse_layers(spec, 12, "hubert-base") == expected
+
+
+@pytest.mark.parametrize("spec", ["13", "6,9,24"])
+def test_parse_layers_out_of_range_names_the_layer_count(spec: str) -> None:
+    with pytest.raises(ConfigError, match="out of range: hubert-base has 12 transformer layers"):
+        parse_layers(spec, 12, "hubert-base")
+
+
+@pytest.mark.parametrize("spec", ["", "-1", "6;9", "first", "1.5"])
+def test_parse_layers_rejects_bad_syntax(spec: str) -> None:
+    with pytest.raises(ConfigError, match="bad --layers"):
+        parse_layers(spec, 12, "m")

@@ -5,6 +5,8 @@ train's feature resolution and offered by `ser extract --help`."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +20,9 @@ from click.testing import CliRunner
 from ser.cli import main
 from ser.errors import ConfigError
 from ser.extract.base import Extractor, FeatureSetSpec, base_attrs, check_audio
-from ser.extract.hubert import HubertExtractor
+from ser.extract.hubert import HubertExtractor, HubertOptions
 from ser.extract.logmel import LogmelExtractor
-from ser.extract.options import HubertOptions, KindOptions, option
+from ser.extract.options import KindOptions, option
 from ser.extract.registry import KINDS, Kind, build_extractor, flags, parse_names, register
 
 
@@ -160,13 +162,40 @@ def test_registration_is_undone_after_the_test() -> None:
     assert "zcr" not in KINDS
 
 
+def test_the_registry_and_each_kinds_module_import_without_torch() -> None:
+    # `ser extract` reads the registry to parse its flags and answers a finished request
+    # without torch: a kind's module imports torch, transformers or openSMILE only in the
+    # code that loads or runs its extractor.
+    probe = """
+import importlib, sys
+from ser.extract.registry import KINDS
+for kind in KINDS.values():
+    importlib.import_module(kind.extractor.__module__)
+    importlib.import_module(kind.options.__module__)
+print(sorted({kind.extractor.__module__ for kind in KINDS.values()}))
+print([name for name in ("torch", "transformers", "opensmile") if name in sys.modules])
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    modules = ["ser.extract.hubert", "ser.extract.is13", "ser.extract.logmel",
+               "ser.extract.text_encoder"]  # fmt: skip
+    assert done.stdout.splitlines() == [str(modules), "[]"]
+
+
 def test_doctests() -> None:
     import doctest
 
-    import ser.extract.options
+    import ser.extract.hubert
+    import ser.extract.is13
+    import ser.extract.logmel
     import ser.extract.registry
     import ser.extract.text_encoder
 
-    for module in (ser.extract.options, ser.extract.registry, ser.extract.text_encoder):
+    for module in (
+        ser.extract.registry,
+        ser.extract.hubert,
+        ser.extract.text_encoder,
+        ser.extract.is13,
+        ser.extract.logmel,
+    ):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

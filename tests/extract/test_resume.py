@@ -136,8 +136,8 @@ def test_finished_command_is_a_fast_no_op_that_loads_no_model(
         raise AssertionError("a finished run must not load models or plan")
 
     for registered in KINDS.values():
-        monkeypatch.setattr(registered.extractor_class, "load", forbidden)
-        monkeypatch.setattr(registered.extractor_class, "extract", forbidden)
+        monkeypatch.setattr(registered.extractor, "load", forbidden)
+        monkeypatch.setattr(registered.extractor, "extract", forbidden)
     monkeypatch.setattr("ser.extract.run.audio_seconds", forbidden)
     before = {name: FeatureStore.open(reference).checksum(name) for name in SETS}
 

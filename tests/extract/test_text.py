@@ -13,7 +13,7 @@ from ser.cache.fingerprint import fingerprint
 from ser.errors import ConfigError
 from ser.extract.base import ExtractionError
 from ser.extract.registry import build_extractor
-from ser.extract.text_encoder import TextEncoderExtractor
+from ser.extract.text_encoder import TextEncoderExtractor, TextEncoderOptions
 from ser.runtime.precision import resolve_precision
 from ser.synth.tiny import TinyModels, build_tiny_models
 
@@ -152,3 +152,8 @@ def test_tokenizer_checksum_follows_the_vocabulary(tmp_path: Path) -> None:
 def test_missing_model_folder_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="missing does not exist"):
         make("mpnet", tmp_path / "missing").lengths(["hello"])
+
+
+def test_a_text_encoder_needs_a_model() -> None:
+    with pytest.raises(ConfigError, match="needs a model"):
+        TextEncoderOptions()

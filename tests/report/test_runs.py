@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 import ser.report.runs
+from ser.report.metrics import compute_metrics
 from ser.report.plots import _confusion_figure, _curves_figure, write_plots
 from ser.report.runs import CSV_HEADER, LEGEND, ReportError, load_run, report_table, run_settings
-from ser.train.metrics import compute_metrics
 
 CLASSES = ["neu", "hap", "sad", "ang"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

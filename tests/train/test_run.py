@@ -16,9 +16,9 @@ import ser.train.run as run_module
 from ser.cache import FeatureStore
 from ser.errors import ConfigError, FingerprintMismatch, StoreError
 from ser.models import ModelConfig
+from ser.report.metrics import mean_std
 from ser.report.runs import load_run, protocol_label
 from ser.runtime.device import pick_device
-from ser.train.metrics import mean_std
 from ser.train.run import Progress, TrainConfig, json_summary, make_plan, train
 from tests.stores import SetSpec, add_incomplete_set, labelled_store
 
