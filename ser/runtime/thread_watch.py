@@ -1,14 +1,11 @@
 """Threads that follow the machine during a run (`--threads follow` only, an opt-in whose
-results depend on the machine's load): between epochs, how many of this process's cores
-someone else keeps busy, and torch's thread count moved to what is left.
+results depend on the machine's load; every other choice is fixed, ser/runtime/threads.py).
 
 A job that starts later on our cores makes every operator's barrier wait for the thread
-that shares a core with it (on 2 cores the demo's MSMSER ran ~2.4x its quiet time, ~1.35x
-with one thread). So between epochs `ThreadWatch.check` reads the busy ticks of the
-process's cores (/proc/stat) less its own (/proc/self/stat) since the last check and sets
-the count to the cores left over (at least 1, at most the run's budget). Windows shorter
-than `MIN_WINDOW` are pooled with the next (100 ticks a second per core are too few).
-Every other `--threads` choice is fixed for the run (ser/runtime/threads.py).
+that shares a core with it (the demo's MSMSER on 2 cores: ~2.4x its quiet time, ~1.35x
+with one thread). So between epochs `ThreadWatch.check` counts the busy ticks of the
+process's cores (/proc/stat) less its own (/proc/self/stat) and sets torch's thread count
+to the cores left over; windows shorter than `MIN_WINDOW` are pooled with the next.
 
 >>> ticks = iter([_sample(0, 0, 0), _sample(100, 100, 80)])
 >>> watch = ThreadWatch(ceiling=2, current=2, cpus=[0, 1], apply=lambda n: None,
@@ -45,8 +42,7 @@ class Sample:
 
 @dataclass(frozen=True)
 class Change:
-    """torch's thread count moved from `previous` to `count`; `others`: cores someone
-    else kept busy over the window."""
+    """torch's thread count moved; `others`: cores someone else kept busy meanwhile."""
 
     count: int
     previous: int
@@ -76,8 +72,7 @@ def read_sample(stat: Path = PROC_STAT, self_stat: Path = PROC_SELF_STAT) -> Sam
 
 
 def _sample(busy: int, total: int, own: int) -> Sample:
-    """A sample of two cores that each counted `total` ticks, `busy` of them busy
-    (for examples and tests)."""
+    """Two cores that each counted `total` ticks, `busy` of them busy (for examples)."""
     return Sample({0: (total - busy, total), 1: (total - busy, total)}, own, float(total))
 
 
@@ -137,7 +132,7 @@ class ThreadWatch:
 
 def watch_for(choice: ThreadChoice, device: str) -> ThreadWatch | None:
     """The watch of a run on `device` ("cpu", "cuda") whose threads are `choice`: None
-    unless the choice follows the load (`--threads follow`), and off the CPU."""
+    unless the choice follows the load, and off the CPU."""
     if device != "cpu" or choice.ceiling is None:
         return None
     return ThreadWatch(ceiling=choice.ceiling, current=choice.count)

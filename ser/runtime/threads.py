@@ -1,29 +1,17 @@
 """CPU threads chosen once per run from stable facts, and OpenMP threads that spin only
 briefly before they sleep (figures: benchmarks/README.md, "Threads on a shared machine").
 
-The same command on the same machine must give the same numbers: another thread count
-splits torch's reductions differently and so rounds differently (`ser extract` with 1 and
-2 threads differed in 1.8 % of the rows; a 40-epoch fusion-study run by a UA point). So
-the count is chosen once from what does not change between two runs, recorded in the run
-record and the first log line, and never moved during the run:
+Another thread count splits torch's reductions differently and so rounds differently, so
+the count is chosen once from what does not change between two runs (``--threads N``,
+else ``OMP_NUM_THREADS``, else this process's `cpu_budget`: above 2 cores all but one,
+on 2 or fewer all with brief waits, 1 with spinning ones), recorded, and never moved.
+``--threads follow`` trades that for speed on a shared machine (`ser.runtime.thread_watch`).
 
-- ``--threads N`` when given; else ``OMP_NUM_THREADS`` when set;
-- else this process's budget (`cpu_budget`: its affinity mask capped by a cgroup CPU
-  quota, divided among the `--workers N` sharing the machine): above 2 cores the budget
-  less one (a neighbour takes the spare core instead of a share of ours); on 2 cores or
-  fewer the whole budget with brief waits, 1 thread with long spins (two spinning
-  threads were 3-10x slower beside a busy process).
-
-``--threads follow`` trades that promise for speed on a shared machine: the count starts
-at the cores found idle and moves during the run (`ser.runtime.thread_watch`); the
-record says that the results then depend on the machine's load.
-
-GNU OpenMP keeps each thread spinning (300000 iterations) after every parallel operator,
-and our models run thousands of small operators a second: beside another process every
-barrier waits for a thread parked behind it (issue 15: 920 s with torch's defaults, 89 s
-with `--threads 1`). `brief_waits` sets GOMP_SPINCOUNT=10000 before torch loads OpenMP:
-a quiet run keeps full speed, a busy neighbour no longer takes our share of a core
-(OMP_WAIT_POLICY=PASSIVE cost a quiet run 30-60 %). A user's setting is left alone.
+GNU OpenMP spins each waiting thread 300000 iterations, and beside a busy process every
+barrier of our thousands of small operators waits for a thread parked behind it (issue
+15: 920 s against 89 s with one thread): `brief_waits` sets GOMP_SPINCOUNT before torch
+loads OpenMP (OMP_WAIT_POLICY=PASSIVE cost a quiet run 30-60 %). The rule in full:
+docs/CONTRACTS.md, "Device, precision, threads".
 
 >>> import torch
 >>> choice = set_torch_threads(threads=3)
@@ -107,13 +95,9 @@ class ThreadChoice:
 
 
 def cgroup_cpus(*, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> float | None:
-    """CPUs the cgroup quota allows this process (quota / period), None without a quota.
-
-    Reads cgroup v2's ``cpu.max`` ("max 100000" or "150000 100000") and v1's
-    ``cpu/cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (-1: no quota), at the root and in
-    this process's own cgroup below it; the tightest quota found wins, since a parent's
-    limit binds its children too.
-    """
+    """CPUs the cgroup quota allows this process (quota / period), None without a quota:
+    cgroup v2's ``cpu.max`` or v1's ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``, at the
+    root and in this process's cgroup; the tightest wins (a parent's limit binds too)."""
     found = [
         cpus
         for folder in _cgroup_folders(root, proc_cgroup)
@@ -143,17 +127,11 @@ def _cgroup_folders(root: Path, proc_cgroup: Path) -> list[Path]:
 
 
 def _v2_quota(folder: Path) -> float | None:
-    fields = _read(folder / "cpu.max").split()
-    if len(fields) != 2 or fields[0] == "max":
-        return None
-    return _ratio(fields[0], fields[1])
+    return _ratio(*_read(folder / "cpu.max").split())  # "max 100000" or "150000 100000"
 
 
 def _v1_quota(folder: Path) -> float | None:
-    quota, period = _read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")
-    if not quota or not period or quota.strip() == "-1":
-        return None
-    return _ratio(quota, period)
+    return _ratio(_read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us"))
 
 
 def _read(path: Path) -> str:
@@ -163,9 +141,10 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _ratio(quota: str, period: str) -> float | None:
+def _ratio(*fields: str) -> float | None:
+    """quota / period; None for "max", -1 (v1: no quota) or anything unreadable."""
     try:
-        q, p = int(quota), int(period)
+        q, p = (int(f) for f in fields)
     except ValueError:
         return None
     return q / p if q > 0 and p > 0 else None
@@ -192,13 +171,9 @@ def _affinity() -> int:
 
 
 def brief_waits() -> bool:
-    """Ask OpenMP to spin only briefly before a waiting thread sleeps
-    (GOMP_SPINCOUNT=BRIEF_SPIN) unless the environment chose a wait policy or spin
-    count; return whether waits are brief (or passive).
-
-    OpenMP reads it once, when torch loads it: call this before importing torch (the
-    `ser` command does). Process-wide, so entry points call it, library code never does.
-    """
+    """GOMP_SPINCOUNT=BRIEF_SPIN unless the environment chose a wait policy or spin
+    count; whether waits are brief. OpenMP reads it once, when torch loads it, and it is
+    process-wide: entry points call this before importing torch, library code never does."""
     if WAIT_POLICY not in os.environ and SPIN_COUNT not in os.environ:
         # Too late for this process once torch is loaded; child processes still get it.
         _late.append("torch" in sys.modules)
@@ -208,8 +183,7 @@ def brief_waits() -> bool:
 
 def waits_briefly() -> bool:
     """Whether OpenMP threads sleep soon when they wait: a passive policy, or a spin
-    count of at most BRIEF_SPIN, set before torch loaded (`brief_waits` did not set it
-    late; what the user set is taken as set before)."""
+    count of at most BRIEF_SPIN set before torch loaded (a user's setting counts as such)."""
     policy = os.environ.get(WAIT_POLICY, "").strip().upper()
     if policy == "ACTIVE":
         return False
@@ -283,9 +257,8 @@ def parse_threads(value: str | int | None) -> Threads:
 def default_threads(
     budget: CpuBudget, *, threads: int | None = None, brief: bool | None = None
 ) -> ThreadChoice:
-    """The intra-op thread count for `budget` by the module doc's rule: stable facts
-    only. `brief`: whether OpenMP threads sleep soon when waiting (None: as the
-    environment says)."""
+    """The intra-op thread count for `budget` by the module doc's rule. `brief`: whether
+    OpenMP threads sleep soon when waiting (None: as the environment says)."""
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
@@ -332,12 +305,8 @@ def _env_threads() -> int | None:
 def set_torch_threads(
     *, threads: Threads = None, brief: bool | None = None, cgroup_root: Path = CGROUP_ROOT
 ) -> ThreadChoice:
-    """Choose torch's intra-op thread count (`default_threads`, or `following_load` for
-    FOLLOW) and apply it.
-
-    The inter-op pool (torch.jit.fork, which `ser` does not use) gets the same count
-    when it can still be set: torch allows that once, before any parallel work.
-    """
+    """Choose torch's thread count (`default_threads`, `following_load` for FOLLOW) and
+    apply it, to the inter-op pool too while torch still allows that."""
     import torch
 
     budget = cpu_budget(cgroup_root=cgroup_root)
@@ -356,9 +325,8 @@ def worker_threads(
     threads: Threads, *, workers: int | None, scheduler: str | None = None
 ) -> ThreadChoice:
     """Torch threads for each task on dask workers: `threads` when a count; with
-    `--workers N` each local worker's share, cores // N (the workers are the only
-    competitors they know of, so no core is left free); under `--scheduler` 0: the
-    workers keep their own setting (a dask nanny sets OMP_NUM_THREADS=1)."""
+    `--workers N` cores // N (no core left free: the workers are each other's only known
+    competitors); under `--scheduler` 0, the workers' own setting."""
     if threads == FOLLOW:  # the workers split the machine between them already
         raise ConfigError(f"--threads {FOLLOW} is for one process, not for dask workers")
     if isinstance(threads, int):
