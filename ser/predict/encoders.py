@@ -1,14 +1,8 @@
 """Where a run's encoders are now: the place their provenance records, or `--encoder`.
 
-A pretrained feature set records its model (`model`: a hub id, or a folder's absolute
-path; stores written before ser resolved folders hold the path as given, relative to
-where `ser extract` ran) beside the checksums of what it loaded (`weights_sha256`, and
-`tokenizer_sha256` for text encoders). A folder given with `--encoder` stands in for the
-recorded place of every feature set whose checksums its own files reproduce: a moved or
-copied model folder, or a local copy of a hub model on an offline machine. The checksums
-decide, never the folder's name: a folder whose weights match none of the run's feature
-sets is refused, and so is a recorded folder that is not there when no `--encoder`
-stands in for it (with the option named).
+A folder given with `--encoder` stands in for the recorded model of every feature set
+whose checksums (`weights_sha256`, `tokenizer_sha256`) its files reproduce: a moved model
+folder, or a local copy of a hub model offline. The checksums decide, never the name.
 """
 
 from __future__ import annotations
@@ -49,9 +43,8 @@ class Encoders:
         return cls(tuple(str(Path(f).expanduser().resolve()) for f in folders), build)
 
     def model_for(self, name: str, attrs: Mapping[str, Any], options: dict[str, Any]) -> str:
-        """The model feature set `name` (with provenance `attrs`, re-created with
-        `options`) is extracted with: an `--encoder` folder whose checksums match, else
-        the recorded one, which must then be there."""
+        """An `--encoder` folder whose checksums match set `name`'s, else the recorded
+        model, which must then be there."""
         refused = []
         for folder in self.folders:
             if _model_type(Path(folder)) != attrs.get("model_type"):
@@ -86,7 +79,6 @@ class Encoders:
                 )
 
     def _differences(self, attrs: Mapping[str, Any], options: dict[str, Any]) -> list[str]:
-        """The identity keys a candidate folder's extractor would write otherwise."""
         try:
             # The checksums compared are the model's: the same in each set it writes.
             here = self.build(str(attrs["extractor"]), options).specs()[0].attrs
@@ -97,7 +89,6 @@ class Encoders:
 
 
 def _model_type(folder: Path) -> str | None:
-    """The `model_type` of `folder/config.json` (None: no readable config)."""
     try:
         config = json.loads((folder.expanduser() / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -1,9 +1,5 @@
-"""Class probabilities of checkpoints on features held in memory, and their ensemble.
-
-A checkpoint scores data through the trainer's own `Batches` (the same pooling, padding
-and z-scoring as in training, with the checkpoint's fold statistics) and the trainer's
-evaluation settings (precision, the modality masked at test). `ensemble` averages the
-probabilities of several checkpoints (the folds and seeds of a run).
+"""Class probabilities of checkpoints on features held in memory, scored through the
+trainer's own `Batches` and evaluation settings, and their mean over checkpoints.
 """
 
 from __future__ import annotations
@@ -31,11 +27,8 @@ def memory_data(
     classes: Sequence[str],
     device: torch.device,
 ) -> TrainData:
-    """`TrainData` over new utterances: `features[name][i]` is utterance i's [rows, D].
-
-    Each utterance is its own dialog (new recordings come without a conversation), its
-    label a placeholder (0) that nothing reads.
-    """
+    """`TrainData` over new utterances (`features[name][i]`: utterance i's [rows, D]),
+    each its own dialog, its label a placeholder (0) that nothing reads."""
     n = len(next(iter(features.values())))
     tables: dict[str, FeatureTable] = {}
     for name, arrays in features.items():

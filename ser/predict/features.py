@@ -1,16 +1,9 @@
 """Re-create a run's feature sets for new inputs, exactly as the store's were made.
 
-Each feature set a checkpoint was trained on carries its provenance attrs (extractor,
-model folder or hub id, layer, precision, sample rate, window, ...). `extractors_for`
-builds the extractor those attrs describe and compares the provenance it would write
-with the recorded one: any difference (other weights behind the same folder, another
-transformers or openSMILE version, a precision this machine cannot run) is refused with
-the keys named, since the model never saw such features. Where a model was found is not
-compared (its checksums are): a model folder found elsewhere, given with `--encoder`
-(`ser.predict.encoders`), makes the same features.
-
-`extract_all` then runs each extractor over the inputs in batches, sorted by length as
-extraction does; inputs an extractor refuses (too short, NaN) fail alone.
+`extractors_for` builds the extractor each set's provenance attrs describe and refuses
+any difference in the provenance it would write (other weights, library versions, a
+precision this machine cannot run): the model never saw such features. Where a model was
+found is not compared (its checksums are; `--encoder`: `encoders.py`).
 """
 
 from __future__ import annotations
@@ -56,10 +49,8 @@ def extractors_for(
     device: torch.device,
     encoders: Sequence[str] = (),
 ) -> list[Recreated]:
-    """The extractors of `features` ({name: {"fingerprint", "attrs"}}), each checked to
-    reproduce the recorded provenance on `device`, loaded; `FingerprintMismatch` names
-    the differing keys otherwise. `encoders`: model folders (`--encoder`) standing in
-    for the recorded ones whose checksums they match."""
+    """The loaded extractors of `features` ({name: {"fingerprint", "attrs"}}), each
+    checked to reproduce the recorded provenance on `device`."""
     made: dict[tuple[str, str], Recreated] = {}
     places = Encoders.given(encoders, lambda name, o: _built(made, name, o).extractor)
     for name, info in features.items():
@@ -110,10 +101,9 @@ def extract_all(
     batch_size: int = BATCH_SIZE,
     budget: float | None = None,
 ) -> list[dict[str, np.ndarray] | None]:
-    """`extractor.extract` over `inputs` in length-sorted batches of at most `batch_size`
-    inputs and `budget` padded units (samples or characters; None: no limit), as the
-    extraction runner batches and fails them; positions already in `failed` are skipped
-    and new failures are added there (their output is None)."""
+    """`extractor.extract` over `inputs` in length-sorted batches (`budget`: padded samples
+    or characters, None: no limit), as extraction batches them; positions in `failed` are
+    skipped and new failures added there (their output is None)."""
     out: list[dict[str, np.ndarray] | None] = [None] * len(inputs)
     todo = [i for i in range(len(inputs)) if i not in failed]
     costs = [float(size(inputs[i])) for i in todo]

@@ -1,11 +1,6 @@
-"""What `ser predict` is given: audio files, folders of them, or CSV lists.
-
-A CSV list holds ``path[,transcript]`` lines, optionally under a header: a first line with
-a ``path`` cell names the columns (``path`` and optionally ``transcript``, in any order);
-relative paths are relative to the CSV's folder. A folder contributes its audio files (by
-suffix, sorted, recursively). Anything else is taken as an audio file, checked when it is
-read: a missing, corrupt or cut short file (a WAV whose data ends before its header says)
-fails alone, with its message, in `load_waves`.
+"""What `ser predict` is given: audio files, folders of them (by suffix, recursively), or
+CSV lists of ``path[,transcript]`` lines (a first line with a ``path`` cell is a header;
+paths relative to the CSV). A missing, corrupt or cut short file fails alone.
 """
 
 from __future__ import annotations
@@ -86,9 +81,8 @@ def _read_csv(path: Path) -> list[Item]:
 
 
 def load_waves(items: list[Item], sample_rate: int | None) -> list[np.ndarray | None]:
-    """Each item's audio as float32 mono at `sample_rate` (None: its own rate, for a
-    run without audio features, which must still refuse a file it cannot read; None for
-    a failed item); conversions made (resampling, averaging channels) are noted."""
+    """Each item's audio as float32 mono at `sample_rate` (None: its own rate, to refuse
+    unreadable files in a text-only run), None for a failed one; conversions noted."""
     waves: list[np.ndarray | None] = []
     for item in items:
         if item.error is not None:
@@ -103,21 +97,17 @@ def load_waves(items: list[Item], sample_rate: int | None) -> list[np.ndarray | 
         if sample_rate is None:
             waves.append(wave)
             continue
-        if info.samplerate != sample_rate:
-            note = f"resampled {info.samplerate} Hz -> {sample_rate} Hz"
-            if note not in item.notes:
-                item.notes.append(note)
-        if info.channels != 1:
-            note = f"{info.channels} channels averaged to mono"
-            if note not in item.notes:
+        for changed, note in (
+            (info.samplerate != sample_rate, f"resampled {info.samplerate} Hz -> {sample_rate} Hz"),
+            (info.channels != 1, f"{info.channels} channels averaged to mono"),
+        ):
+            if changed and note not in item.notes:
                 item.notes.append(note)
         waves.append(wave)
     return waves
 
 
 def _decode(path: Path, sample_rate: int | None) -> tuple[np.ndarray, Any]:
-    """`load_audio` (which says why a file is missing, empty or undecodable) and the
-    file's `soundfile.info`; `AudioError` for a WAV cut short."""
     try:
         info = soundfile.info(str(path))
     except (RuntimeError, TypeError, ValueError):  # LibsndfileError is a RuntimeError
@@ -135,11 +125,8 @@ _UNKNOWN_SIZE = 0xFFFFFFFF
 
 
 def _cut_short(path: Path) -> str | None:
-    """Why a RIFF/WAVE file ends before the audio its header announces, else None.
-
-    libsndfile reads such a file up to where it ends without a word: the prediction
-    would be of a fragment (a copy or download that stopped).
-    """
+    """Why a RIFF/WAVE file ends before the audio its header announces, else None
+    (libsndfile would read the fragment without a word)."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         head = handle.read(12)

@@ -1,13 +1,7 @@
-"""What a prediction cannot be, said where it applies.
-
-- Dialog-level models (`unit == "dialog"`: the fusion study's sequence models) were
-  trained and tested on whole conversations; `ser predict` gives each input alone, as a
-  dialog of one utterance, so the context their test predictions had is lost.
-- A fold checkpoint trained on every session but the one it tests: averaging the folds
-  (`--checkpoint folds`) of a leave-one-session-out run, a recording from the corpus was
-  in the training data of all folds but one. An input whose name is an IEMOCAP utterance
-  id (``Ses03F_impro01_F000``) or that lies under a ``Session3`` folder is taken to be
-  from that session, and the checkpoints that trained on it are named.
+"""What a prediction cannot be, said where it applies: dialog-level models given one
+utterance each lose their conversation, and a fold ensemble of a leave-one-session-out
+run trained on every corpus session but one (an input named like an IEMOCAP utterance,
+``Ses03F_impro01_F000``, or under a ``Session3`` folder, is taken to be from that session).
 """
 
 from __future__ import annotations
@@ -47,36 +41,19 @@ def dialog_level(ckpts: Sequence[Checkpoint]) -> bool:
     return any(c.unit == "dialog" for c in ckpts)
 
 
-def corpus_session(path: Path) -> int | None:
-    """The corpus session an input is recognisably from (its utterance id or a
-    ``Session<N>`` folder), else None."""
-    found = _UTTERANCE.match(path.stem)
-    if found:
-        return int(found.group(1))
-    for part in reversed(path.parts[:-1]):
-        folder = _SESSION_FOLDER.match(part)
-        if folder:
-            return int(folder.group(1))
-    return None
-
-
-def trained_on(session: int, ckpts: Sequence[Checkpoint]) -> list[str]:
-    """Keys of the checkpoints whose training (or validation) side held `session`: all
-    but the ones whose fold tests it (a random split or `final` holds every session)."""
-    keys = []
-    for ckpt in ckpts:
-        held = _HELD_OUT.match(str(ckpt.meta.get("fold", "")))
-        if held is None or int(held.group(1)) != session:
-            keys.append(ckpt.key)
-    return keys
-
-
 def corpus_note(path: Path, ckpts: Sequence[Checkpoint]) -> str | None:
-    """A note for an input recognisably from a corpus session that checkpoints saw."""
-    session = corpus_session(path)
-    if session is None:
+    """A note for an input recognisably from a corpus session that checkpoints saw (all
+    but the folds that test it: a random split or `final` holds every session)."""
+    found = _UTTERANCE.match(path.stem) or next(
+        filter(None, map(_SESSION_FOLDER.match, reversed(path.parts[:-1]))), None
+    )
+    if found is None:
         return None
-    keys = trained_on(session, ckpts)
+    session = int(found.group(1))
+    held = [_HELD_OUT.match(str(c.meta.get("fold", ""))) for c in ckpts]
+    keys = [
+        c.key for c, h in zip(ckpts, held, strict=True) if h is None or int(h.group(1)) != session
+    ]
     if not keys:
         return None
     which = "every checkpoint" if len(keys) == len(ckpts) else ", ".join(keys)

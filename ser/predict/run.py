@@ -1,19 +1,9 @@
-"""`ser predict`: a trained run applied to new recordings.
+"""`ser predict`: a trained run's checkpoints applied to new recordings.
 
-1. Load the run's checkpoints (every (seed, fold) by default: their mean is the
-   prediction; or one, e.g. ``final``).
-2. Rebuild the extractors of the feature sets they were trained on from the recorded
-   provenance, refusing any that would not reproduce the fingerprint; a model folder
-   that moved is given with `encoders` (`--encoder`, matched by its weights checksum).
-3. Read the audio (once per sample rate; a run without audio features still reads each
-   file once, to refuse what it cannot read), get text for text features (given, from
-   the CSV, or transcribed by Whisper), extract in length-sorted batches.
-4. Score every checkpoint and average the class probabilities.
-
-A file that cannot be predicted (missing, empty, corrupt, cut short, too short, no or
-empty transcript) gets its own error and the others are still predicted. What the
-prediction is not (dialog-level models without their dialog, folds that trained on a
-corpus input: `ser.predict.notes`) is said in the result's and the inputs' notes.
+The run's feature sets are re-extracted as recorded (`features.py`), text comes from
+--text, the CSV or Whisper, and the checkpoints' class probabilities are averaged. A file
+that cannot be predicted gets its own error and the others are still predicted; what a
+prediction is not is said in notes (`notes.py`). Contract: docs/CONTRACTS.md.
 """
 
 from __future__ import annotations
@@ -89,7 +79,6 @@ class PredictResult:
 def predict(
     config: PredictConfig, message: Callable[[str], None] = lambda _: None
 ) -> PredictResult:
-    """Predict every input of `config`; see the module docstring."""
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
     device = pick_device(config.device)
@@ -101,11 +90,8 @@ def predict(
     for r in recreated:
         if r.encoder is not None:
             message(f"{', '.join(r.names)}: encoder from {r.encoder} (weights match the run's)")
-    waves: dict[int, list[np.ndarray | None]] = {}
-    for r in recreated:
-        rate = r.extractor.sample_rate
-        if rate is not None and rate not in waves:
-            waves[rate] = load_waves(items, rate)
+    rates = dict.fromkeys(r.extractor.sample_rate for r in recreated)
+    waves = {rate: load_waves(items, rate) for rate in rates if rate is not None}
     if not waves:  # text features only: a file that cannot be read is still an error
         load_waves(items, None)
     if any(info["attrs"]["modality"] == "text" for info in features.values()):
@@ -120,9 +106,7 @@ def predict(
         for name, made in r.names.items():
             outputs[name] = [row[made] if row is not None else None for row in rows]
     for item in items:
-        note = corpus_note(item.path, ckpts)
-        if note is not None:
-            item.notes.append(note)
+        item.notes.extend(n for n in [corpus_note(item.path, ckpts)] if n is not None)
     return _score(ckpts, items, outputs, failed, device)
 
 
@@ -161,12 +145,9 @@ def _transcripts(
     message: Callable[[str], None],
     recorded: dict[str, Any] | None = None,
 ) -> None:
-    """Fill `item.transcript` (ASR where none is given) or fail items without text.
-
-    A run trained on ASR text (`recorded`: its ASR provenance) transcribes with its own
-    recogniser and token limit unless --asr names another; that one must have the same
-    weights and decoding (FingerprintMismatch otherwise).
-    """
+    """Fill `item.transcript` (ASR where none is given) or fail items without text. A run
+    trained on ASR text (`recorded`) transcribes with its own recogniser unless --asr
+    names another of the same weights and decoding."""
     missing = [i for i, item in enumerate(items) if item.transcript is None and item.error is None]
     model = config.asr or (recorded or {}).get("asr_model")
     if missing and model:
