@@ -21,16 +21,14 @@ from ser.runtime.threads import set_torch_threads
 @click.command("predict")
 @click.option(
     "--run",
-    "run_dir",
     required=True,
-    type=click.Path(path_type=str),
+    type=click.Path(),
     help="Run directory (<out>/<name>) holding checkpoints.",
 )
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--text", default=None, help="Transcript of every input (multimodal runs).")
+@click.option("--text", help="Transcript of every input (multimodal runs).")
 @click.option(
     "--asr",
-    default=None,
     help="Whisper model (hub id or folder) transcribing inputs that have no transcript.",
 )
 @click.option(
@@ -40,7 +38,7 @@ from ser.runtime.threads import set_torch_threads
     "--encoder",
     "encoders",
     multiple=True,
-    type=click.Path(path_type=str),
+    type=click.Path(),
     help="Model folder standing in for a moved one the run's features came from; "
     "accepted only when its weights checksum is the recorded one. Repeatable.",
 )
@@ -57,13 +55,10 @@ from ser.runtime.threads import set_torch_threads
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
-    default=None,
     help="CPU threads for torch [from this process's CPU budget; see ser/runtime/threads.py].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option(
-    "--csv", "csv_path", type=click.Path(path_type=str), default=None, help="Also write a CSV."
-)
+@click.option("--csv", "csv_path", type=click.Path(), help="Also write a CSV.")
 def predict_command(**o: Any) -> None:
     """Predict the emotion of AUDIO files, folders of them or CSV lists (path[,transcript]
     lines, optionally under a path,transcript header).
@@ -80,17 +75,7 @@ def predict_command(**o: Any) -> None:
             err.print(line, highlight=False)
         pending.clear()
 
-    config = PredictConfig(
-        run=o["run_dir"],
-        inputs=tuple(o["inputs"]),
-        text=o["text"],
-        asr=o["asr"],
-        asr_max_new_tokens=o["asr_max_new_tokens"],
-        checkpoint=o["checkpoint"],
-        device=o["device"],
-        batch_size=o["batch_size"],
-        encoders=tuple(o["encoders"]),
-    )
+    config = PredictConfig(**{f.name: o[f.name] for f in dataclasses.fields(PredictConfig)})
     result = predict(config, message=message)
     if o["csv_path"]:
         write_csv(Path(o["csv_path"]), result)

@@ -53,21 +53,16 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 )
 @click.option("--dry-run", is_flag=True, help="List the cells and estimates; train nothing.")
 @click.option(
-    "--workers",
-    type=int,
-    default=None,
-    help="Local dask cluster of N workers (one GPU each with CUDA).",
+    "--workers", type=int, help="Local dask cluster of N workers (one GPU each with CUDA)."
 )
 @click.option(
     "--scheduler",
-    default=None,
     metavar="ADDRESS",
     help="Join a running dask cluster (store and --out on a shared filesystem).",
 )
 @click.option(
     "--threads",
     type=int,
-    default=None,
     help="torch threads per task [the CPU budget / workers, see ser/runtime/threads.py].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
@@ -99,7 +94,7 @@ def sweep_command(**o: Any) -> None:
     display = _Display(err, plan, live=sys.stderr.isatty() and not o["as_json"])
     with display, dask_client(o["workers"], o["scheduler"]) as client:
         outcomes = run_sweep(cells, o["out"], client, display.update, threads,
-                             on_start=display.start, progress=Heartbeat(_Notes(display)),
+                             on_start=display.start, progress=Heartbeat(display),
                              on_wait=display.waiting)  # fmt: skip
     summary = _summary(spec.name, outcomes, display.started)
     if o["as_json"]:
@@ -110,9 +105,10 @@ def sweep_command(**o: Any) -> None:
         sys.exit(1)
 
 
-class _Display:
+class _Display(Progress):
     """A bar on a terminal (done / total, running, failed, ETA); a line per cell else.
-    Either way a line when a task starts, and heartbeat lines while one trains."""
+    Either way a line when a task starts, and heartbeat lines while one trains (an
+    in-process task's other notes are its run record's business)."""
 
     def __init__(self, console: Console, plan: Any, live: bool) -> None:
         self.console = console
@@ -151,8 +147,7 @@ class _Display:
             names = f"{len(cells)} cells as one stacked model: {names}{more}"
         self.say(f"training {names} ({members} members); {_duration(seconds)} estimated")
 
-    def note(self, text: str) -> None:
-        """A heartbeat line of the training task."""
+    def heartbeat(self, text: str) -> None:
         self.say(f"  {text}")
 
     def waiting(self) -> None:
@@ -178,17 +173,6 @@ class _Display:
             f"cell {finished}/{self.total} {outcome.status}: {cell.cell.table} "
             f"'{cell.cell.label}' [{outcome.key}]{_scores(outcome)} ({_seconds(outcome)}){why}"
         )
-
-
-class _Notes(Progress):
-    """The training of an in-process task as `_Display` shows it: heartbeat lines only
-    (each cell's own notes, its folds and first line, are its run record's business)."""
-
-    def __init__(self, display: _Display) -> None:
-        self.display = display
-
-    def heartbeat(self, text: str) -> None:
-        self.display.note(text)
 
 
 def _scores(outcome: Any) -> str:

@@ -134,7 +134,7 @@ def test_progress_lines_name_a_stacked_task_and_each_cell_s_share() -> None:
     out = io.StringIO()
     display = _Display(Console(file=out, width=40), plan, live=False)
     display.start(cells)
-    display.note("seed 0 session5: epoch 1/2, training step 3/9")
+    display.heartbeat("seed 0 session5: epoch 1/2, training step 3/9")
     display.update(Outcome("k0", "done", "", 30.0, 50.0, 60.0, shared=4), cells[0])
     assert out.getvalue().splitlines() == [
         "training 4 cells as one stacked model: t 'c0', t 'c1', t 'c2' and 1 more (8 members); "
