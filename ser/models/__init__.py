@@ -1,15 +1,9 @@
 """The model families of the three papers behind one API, one registry line each.
 
-    config = ModelConfig(fusion="mit")                      # MsmserConfig: the paper's settings
-    unit, specs = plan_inputs(config, [FeatureInfo(...), ...])  # views the data side builds
-    model = build_model(config, specs, n_classes=4, seed=0) # a SerModel: one plain module
-    out = model(batch)                                      # ModelOutput(logits, aux)
-    loss = model.loss(out, batch)
-    family_of(config).train                                 # epochs, batch, lr, ... of the paper
-
 Families: MSMSER (`msmser.py`: --fusion mit, or concat without --fusion-at), Wu et al.'s
 fusion study (`dialog.py`: add|concat|attention at --fusion-at, none with --context),
-Zhou et al. (`late_prob.py`: late-prob) and a mean-pooled MLP (`unimodal.py`: none).
+Zhou et al. (`late_prob.py`: late-prob) and a mean-pooled MLP (`unimodal.py`: none); each
+family's paper training settings: `family_of(config).train`.
 
 >>> import torch
 >>> from ser.models.batch import Batch

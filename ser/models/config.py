@@ -1,10 +1,5 @@
-"""What every model family's config is made of, and the input planning they share.
-
-A family's config is a frozen dataclass in its model file subclassing `FamilyConfig`: its
-docstring's first line heads its options in `ser train --help`, `FUSIONS` the fusions
-that select it (each with the options given with it), its options `option(default,
-help)` fields with the paper's defaults, its checks in `__post_init__`, its input
-planning in `plan` (the unit it trains on, the view of each feature set).
+"""What every model family's config is made of (`FamilyConfig`, `option`), and the input
+planning they share (how a family declares its config: docs/CONTRACTS.md).
 
 >>> from ser.models.registry import ModelConfig
 >>> config = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")

@@ -1,11 +1,6 @@
 """The model families, one `Family` entry each (`register`), and the family a user's
-options select: `ModelConfig(**options)` takes the family whose config takes the `fusion`
-given, with the options its `FUSIONS` ask for given too (the one asking most: "concat"
-with --fusion-at is the fusion study's, without it MSMSER's), and returns its config with
-every option not given (None) at the family's default; an option the family lacks is a
-ConfigError naming it. Records and checkpoints hold `config_record(config)`, its fields
-and its family's name; `config_from_record` reads it back (a record without the name, of
-the time every config held every family's options, by the family its options select).
+options select: the one whose config takes the `fusion` given with the options its
+`FUSIONS` ask for ("concat" with --fusion-at is the fusion study's, without it MSMSER's).
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """Which utterances each batch of an epoch holds: plans of positions, made on the host.
 
-`ser.train.data.Batches` gathers the tensors of these plans on the device.
-
-- unit "utterance": length-bucketed batches (sorted by length with noise, batch order
-  shuffled each epoch).
-- unit "dialog": batches of whole dialogs, utterances in `order`; a training side deals
-  its dialogs into batches in a new uniformly random order each epoch (as the fusion
-  study's published code: no length bucketing, which would put long dialogs together
-  and, with its summed loss, weigh those batches more). A dialog holds only the
-  utterances of its side that survived the class and failure filters, so a model never
-  sees a test utterance while training.
+Utterances go in length-bucketed batches; dialogs whole, their utterances in `order`, a
+training side dealt in a new uniform shuffle each epoch as the fusion study's code does
+(length buckets would put long dialogs together and, with its summed loss, weigh those
+batches more). A dialog holds only its side's utterances, so no test utterance is seen.
 """
 
 from __future__ import annotations

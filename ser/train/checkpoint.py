@@ -1,16 +1,9 @@
 """Checkpoints: a trained (seed, fold) model as files that rebuild it anywhere.
 
-Two files in ``<run>/checkpoints/`` per checkpoint, written atomically, weights first (a
-sidecar on disk means a whole checkpoint); keys ``seed0_session5``, ``final`` for `ser
-train --final`'s model:
-
-- ``<key>.safetensors``: the selected epoch's weights (``model.<param>``) and the fold's
-  z-scores (``zscore.<feature set>.mean`` / ``.std``, fitted on its training side);
-- ``<key>.json``: the model config with its family's name, label set, input specs, unit,
-  precision, the feature sets' fingerprints and provenance attrs (what `ser predict`
-  re-creates features from; a model folder named relative to where `ser extract` ran is
-  recorded resolved when it is there from here), seed, fold, and the fold's test
-  predictions (manifest rows, predicted class) to check a loaded checkpoint against.
+``<run>/checkpoints/<key>.safetensors`` (weights, the fold's z-scores) and ``<key>.json``
+(config, classes, specs, the feature sets' provenance `ser predict` re-creates, the fold's
+test predictions), written weights first, each atomically: a sidecar means a whole
+checkpoint. The layout is in docs/CONTRACTS.md.
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
 """Cached features in memory, the z-scores fitted on a fold's training side, and the
 batches gathered from them on the device.
 
-`load_data` reads each requested feature set once (one sequential `store.read`) and keeps
-it on the training device as a flat row buffer with per-utterance start/length tensors;
-fp16 stays fp16 there and is cast to fp32 per batch. Utterances outside the class set or
-without rows in some requested set are dropped, and counted in `TrainData.dropped`.
-
-openSMILE functionals are z-normalized with mean/std of the fold's training side only
-(`fit_zscore`); no statistic ever comes from validation or test utterances.
-
-`Batches` turns a fold's side into `Batch`es for a model's `InputSpec`s, planned by
-`ser.train.batching` and gathered by `gather` (which also gathers the K members' batches
-of a stack, `ser.train.stack`): sequence views as padded [B, T, D] + mask, vector views
-from each utterance's masked mean, computed once at load.
+Each feature set is read once and kept on the device as a flat row buffer (fp16 stays
+fp16, cast per batch); utterances outside the class set or without rows in some set are
+dropped and counted. z-score statistics come from the fold's training side only.
 """
 
 from __future__ import annotations

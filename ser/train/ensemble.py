@@ -1,12 +1,8 @@
 """Many members of one architecture trained as one: torch.func's model ensembling.
 
-`Ensemble(modules)` stacks the K modules' parameters and buffers
-(`torch.func.stack_module_state`: every tensor [K, ...], leaves an optimizer updates) and
-runs them by `functional_call` over a meta copy of the first module, under `vmap` for
-K > 1 (`randomness="different"`: each member its own dropout and masks) and directly for
-K = 1. Every tensor of a stacked batch leads with K (`ser.train.stack`). With the losses
-summed and an element-wise optimizer, a stacked member equals the member trained alone
-when nothing is random (tests/train/test_ensemble.py).
+With the losses summed and an element-wise optimizer, a stacked member equals the member
+trained alone when nothing is random (tests/train/test_ensemble.py); under `vmap`
+(`randomness="different"`) each member draws its own dropout and masks.
 
 >>> import torch
 >>> from torch import nn

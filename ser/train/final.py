@@ -1,9 +1,7 @@
 """`ser train --final`: one model on every session, for use on new recordings.
 
-With no held-out side there is nothing to select an epoch on, so the final model trains
-for the median of the folds' selected epochs (what model selection chose on data like
-this) and is saved as checkpoint ``final``. It has no test score of its own: the run's
-fold scores are the estimate of how it generalises.
+With nothing held out to select an epoch on, it trains for the median of the folds'
+selected epochs and is saved as checkpoint ``final``; the fold scores estimate it.
 """
 
 from __future__ import annotations

@@ -1,15 +1,10 @@
 """Groups of (run, seed, fold) jobs trained as the members of one `Ensemble`.
 
-Jobs of several runs join one group (`group_key`, the one key of `ser train` and the
-sweep) when they share data, inputs, model config, optimiser settings, epochs, batch size,
-precision, device and the number of training steps per epoch (an element-wise optimizer
-over stacked tensors steps every member at once). Patience may differ.
-
-Member (seed, fold k) is initialised from `seed` (every fold of a seed starts from the
-same weights) and shuffles its own batches with seed * 1000 + k. Its random draws
-(dropout, modality masks) come from the group's generator, seeded with its first
-member's seed * 1000 + k: alone (`--members-at-once 1`) a member draws exactly what a
-one-member group draws; in a stack it is the same model drawing other numbers.
+Jobs join one group (`group_key`) when an element-wise optimizer over stacked tensors can
+step them all at once: same data, inputs, model and optimiser settings and steps per
+epoch (patience may differ). Member (seed, fold k) starts from `seed`'s weights and
+shuffles with seed * 1000 + k; its draws come from the group's generator, seeded with
+the first member's stream, so alone it draws exactly what a one-member group draws.
 """
 
 from __future__ import annotations

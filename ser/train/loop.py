@@ -1,20 +1,10 @@
 """The training loop: K members, each its own run (`Member`), trained as one `Ensemble`.
 
-`select` trains the members together and returns each one's `Selection`; `test` then
-scores each on its own test side. A step stacks the members' next batches
-(`ser.train.stack`; members take the same steps per epoch, `ser.train.group`); the loss
-is the sum of the members' losses, so member k's gradient is its own, and
-`torch.optim.Adam` over the stacked tensors updates each member as it would alone.
-
-Each member scores its own validation side after every epoch and keeps the state of its
-best epoch (validation UA, ties: lower validation loss); with `patience` it stops when
-that has not improved for so many epochs (a stopped member of a stack trains on with the
-others, unrecorded); with an empty validation side (`--val none`) it trains the fixed
-epochs and keeps the last. The test side is never looked at before the end.
-
-A low `precision` runs the forward pass under `torch.autocast`: fp16 with a `GradScaler`
-(one scale for the ensemble: a step skipped for an overflow is skipped by every member),
-bf16 without one. Losses are summed on the device and read once per epoch.
+The loss is the sum of the members' losses, so member k's gradient is its own and Adam
+over the stacked tensors updates each member as it would alone. Each member selects on
+its own validation side (best UA, ties: lower loss; an empty side: the fixed epochs, the
+last kept) and never looks at its test side before the end. fp16 shares one `GradScaler`
+across the stack: a step skipped for an overflow is skipped by every member.
 """
 
 from __future__ import annotations

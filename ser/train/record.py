@@ -1,10 +1,7 @@
 """Run records: ``<out>/<name>/run.json``, written atomically, checked before a resume.
 
 A record holds the config (defaults resolved), the feature sets' fingerprints, an entry
-per finished (seed, fold) (test metrics, best epoch, curves, and seconds: a stacked
-model's time divided by its ``stacked`` members), the summary (`metrics.summarize`) and
-the pooled metrics. `ser.report.runs.load_run` reads it; ``ser train --json`` prints
-`json_summary`.
+per finished (seed, fold), the summary and the pooled metrics (`ser.report.runs` reads it).
 """
 
 from __future__ import annotations
@@ -27,7 +24,6 @@ NOT_COMPARED = frozenset({"store", "out", "name", "device"})
 
 
 def read_record(path: Path) -> dict[str, Any]:
-    """The record at `path`; ConfigError when it is not one."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -66,7 +62,6 @@ def check_resumable(
 
 
 def summarize_folds(record: dict[str, Any]) -> None:
-    """Fill ``summary`` and ``pooled`` from the record's fold entries (if any)."""
     entries = record["folds"]
     if entries:
         results = [(int(e["seed"]), Metrics.from_dict(e["metrics"])) for e in entries]
@@ -74,14 +69,9 @@ def summarize_folds(record: dict[str, Any]) -> None:
         record["pooled"] = pool_metrics([m for _, m in results], record["classes"]).to_dict()
 
 
-def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
-    """Write ``run_dir/run.json`` atomically (a reader never sees half a record)."""
-    return write_json(run_dir / RECORD, record)
-
-
 def write_json(path: Path, value: Any) -> Path:
-    """Write `value` as JSON to `path` atomically, creating the folder (also a sweep's
-    manifest)."""
+    """`value` as JSON at `path`, atomically, the folder created (run records, sweep
+    manifests)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(value, indent=1) + "\n"
     atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
@@ -115,7 +105,10 @@ def json_summary(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:
-    """The record's entry of one finished (seed, fold)."""
+    stages = {
+        name: {"best_epoch": s.best_epoch, "seconds": s.seconds, "curves": s.curves.to_dict()}
+        for name, s in result.stages.items()
+    }
     return {
         "seed": seed,
         "fold": fold.name,
@@ -124,19 +117,8 @@ def fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:
         "seconds": result.seconds,  # the stacked model's time / `stacked`
         "stacked": result.stacked,  # members trained together (1: alone)
         "curves": result.curves.to_dict(),
-        **_stage_entries(result),
+        **({"stages": stages} if stages else {}),  # earlier stages (Zhou et al.'s branches)
         "sizes": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
         "test_sessions": list(fold.test_sessions),
         "val_sessions": list(fold.val_sessions),
     }
-
-
-def _stage_entries(result: FitResult) -> dict[str, Any]:
-    """Earlier training stages (Zhou et al.'s branches), when there were any."""
-    if not result.stages:
-        return {}
-    stages = {
-        name: {"best_epoch": s.best_epoch, "seconds": s.seconds, "curves": s.curves.to_dict()}
-        for name, s in result.stages.items()
-    }
-    return {"stages": stages}

@@ -1,12 +1,8 @@
 """A training run: feature sets × protocol folds × seeds -> one run record.
 
-`train(config)` resolves the feature sets in the store, loads them once, makes the
-protocol's folds (each checked for leakage), trains every (seed, fold) and writes
-``<out>/<name>/run.json`` after each group. Run again with the same config, an
-interrupted run resumes from its finished (seed, fold)s, provided the config and the
-feature sets' fingerprints are the record's; otherwise it is refused, the difference
-named. The split is fixed by the first seed; seeds vary initialisation, batch order and
-masking.
+``<out>/<name>/run.json`` is written after each group; run again, an interrupted run
+resumes from its finished (seed, fold)s when the config and the feature sets'
+fingerprints are the record's, and is refused, the difference named, otherwise.
 """
 
 from __future__ import annotations
@@ -43,7 +39,7 @@ from ser.train.record import (
     json_summary,
     read_record,
     summarize_folds,
-    write_record,
+    write_json,
 )
 
 __all__ = [
@@ -263,5 +259,5 @@ def _finish(run: Prepared, complete: bool) -> dict[str, Any]:
     record["timings"]["folds"] = fold_seconds
     record["timings"]["wall"] = time.perf_counter() - run.started
     record["seconds"] = fold_seconds + float(record["timings"].get("load", 0.0))
-    write_record(run.plan.run_dir, record)
+    write_json(run.plan.run_dir / RECORD, record)
     return record
