@@ -1,15 +1,9 @@
-"""Provenance attributes of a feature set and the fingerprint over them.
+"""Provenance attributes of a feature set and the fingerprint over them (docs/CONTRACTS.md).
 
-The fingerprint is the sha256 of the canonical JSON (sorted keys, no spaces) of the
-provenance attributes: everything that could change the numbers (extractor, model and
-weights checksum, layer, level, rates, dim, dtype, package version). Bookkeeping that
-changes while a set is written (``complete``, the fingerprint itself) is left out, and so
-is where a model was found (``model``, ``asr_model``: `LOCATIONS`) when its weights
-checksum is recorded: the checksum says what the model is, and the same weights given as
-``models/x``, ``/abs/models/x`` or a moved copy make the same features. Extractors
-record a local folder as its absolute path (`model_location`), so a run finds it from
-any directory; sets written before that hold the path as given, and their stored
-fingerprint (which hashed it) is still accepted (`matches`).
+The fingerprint is the sha256 of the canonical JSON of everything that could change the
+numbers. Where a model was found (`LOCATIONS`) is left out when its weights checksum is
+recorded: the same weights at another path make the same features. Sets fingerprinted
+before that are still accepted (`matches`).
 
 Example:
     >>> attrs = provenance({"extractor": "logmel", "modality": "audio", "level": "frame",
@@ -42,8 +36,8 @@ LOCATIONS = {"model": "weights_sha256", "asr_model": "asr_weights_sha256"}
 
 
 def provenance(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """Validated, JSON-normalised provenance of ``attrs`` (bookkeeping keys dropped), with
-    ``ser_version`` unless given: the code that computed the features is part of them."""
+    """Validated ``attrs`` as JSON reads them back, with ``ser_version`` unless given: the
+    code that computed the features is part of them."""
     prov = plain_json({"ser_version": __version__, **attrs}, "feature set")
     _check(prov)
     return prov
@@ -64,7 +58,7 @@ def canonical_json(value: Any) -> str:
 
 
 def fingerprint(attrs: Mapping[str, Any]) -> str:
-    """sha256 (hex) of the canonical JSON of the identity part of ``attrs``.
+    """The sha256 (hex) of `identity`: a model's location does not count.
 
     >>> base = {"extractor": "hubert", "dim": 8, "weights_sha256": "ab"}
     >>> fingerprint({**base, "model": "models/x"}) == fingerprint({**base, "model": "/m/x"})
@@ -101,15 +95,11 @@ def _sha256(prov: Mapping[str, Any]) -> str:
 
 def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """``key: old -> new`` for each provenance key whose value differs (or is absent)."""
-    keys = sorted((set(old) | set(new)) - BOOKKEEPING)
     return [
         f"{key}: {_show(old, key)} -> {_show(new, key)}"
-        for key in keys
-        if old.get(key, _ABSENT) != new.get(key, _ABSENT)
+        for key in sorted((set(old) | set(new)) - BOOKKEEPING)
+        if key not in old or key not in new or old[key] != new[key]
     ]
-
-
-_ABSENT = object()
 
 
 def _show(attrs: Mapping[str, Any], key: str) -> str:

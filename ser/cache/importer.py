@@ -36,8 +36,6 @@ UTTERANCES_PER_SHARD = 512
 
 @dataclass(frozen=True)
 class ImportConfig:
-    """What to call the imported set and what it is."""
-
     name: str
     modality: str  # "audio" | "text"
     level: str  # "frame" | "token" | "utterance"
@@ -55,9 +53,8 @@ class ImportResult:
 
 
 def import_npz(store: FeatureStore, npz: Path, config: ImportConfig) -> ImportResult:
-    """Add the features of ``npz`` to ``store`` as feature set ``config.name``. Every array's shape
-    and dtype is checked (from the .npy headers) before anything is written, so a bad file leaves
-    the store untouched."""
+    """Add the features of ``npz`` to ``store``; every array's shape and dtype is checked
+    (from the .npy headers) first, so a bad file leaves the store untouched."""
     npz = Path(npz)
     headers = _headers(npz)
     _check_ids(npz, list(headers), store)
@@ -150,8 +147,5 @@ def _check_shapes(
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()

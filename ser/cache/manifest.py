@@ -51,16 +51,13 @@ class Manifest:
 
     @classmethod
     def from_columns(cls, columns: Mapping[str, Sequence | np.ndarray]) -> Manifest:
-        """A manifest from a dict of equally long columns (all of `COLUMNS` required)."""
         return cls({name: np.asarray(values) for name, values in columns.items()})
 
     @classmethod
     def from_utterances(
         cls, utterances: Sequence[Utterance], corpus_root: str | Path | None = None
     ) -> Manifest:
-        """A manifest from corpus records; ``wav`` is stored relative to ``corpus_root``. Without a
-        root (or for a wav outside it) the path is stored as given; a missing wav is stored as
-        ""."""
+        """``wav`` relative to ``corpus_root`` when under it, else as given ("" when missing)."""
         columns: dict[str, list] = {name: [] for name in COLUMNS}
         for utt in utterances:
             for name in COLUMNS:
@@ -78,7 +75,7 @@ class Manifest:
         return not self.differences(other)
 
     def differences(self, other: Manifest) -> list[str]:
-        """Names of the columns that differ (or exist in only one), in order."""
+        """Columns that differ (or exist in only one), in order."""
         names = dict.fromkeys([*self._columns, *other._columns])
         return [
             name
@@ -113,7 +110,6 @@ class Manifest:
         return view
 
     def columns(self) -> dict[str, np.ndarray]:
-        """Copies of all columns, in order."""
         return {name: values.copy() for name, values in self._columns.items()}
 
     def index(self, utt_id: str) -> int:

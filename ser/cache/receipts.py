@@ -1,14 +1,9 @@
 """Receipts of finished extractions: re-running one is a no-op without torch or models.
 
-A receipt is a small JSON file beside the store (`<store>.receipt.json`), written after a
-run that left every requested feature set complete. It holds a key over everything that
-decides the outputs -- the options, the corpus's label and transcript files, the wav
-folders and the model folders (names, sizes, modification times), and the machine facts
-that `--device auto` / `--precision auto` resolve from -- and the run's summary.
-
-`ser extract` checks it before importing torch: the same key, and the sets still complete
-in the store with the same failures, means nothing to do. Anything else falls through to
-the full check, which computes fingerprints from the models themselves.
+`<store>.receipt.json` holds a key over everything that decides the outputs (options,
+the corpus's text files and wav folders, model folders by name, size and mtime, and the
+machine facts `auto` device and precision resolve from) and the run's summary. A key that
+differs, or sets no longer complete, fall through to the full check.
 """
 
 from __future__ import annotations
@@ -79,11 +74,8 @@ def check_receipt(store: Path, key: str) -> dict[str, Any] | None:
 
 
 def _stats(paths: Iterable[Path], root: Path) -> list[tuple[str, int, int]]:
-    out = []
-    for path in sorted(paths):
-        st = path.stat()
-        out.append((str(path.relative_to(root)), st.st_size, st.st_mtime_ns))
-    return out
+    stats = [(p, p.stat()) for p in sorted(paths)]
+    return [(str(p.relative_to(root)), st.st_size, st.st_mtime_ns) for p, st in stats]
 
 
 def _corpus_signature(root: Path) -> list[tuple[str, int, int]]:

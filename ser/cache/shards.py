@@ -17,11 +17,11 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +51,9 @@ class ShardWriter:
         rows: Mapping[int, np.ndarray],
         failures: Mapping[int, str] | None = None,
     ) -> None:
-        """Commit one shard: ``rows`` maps manifest index -> ``[n_rows, dim]``. Rows are cast to the
-        set's dtype. An utterance whose output is empty or not finite after the cast (e.g. float16
-        overflow) is recorded as a failure with the reason, never stored: a failed utterance always
-        has zero rows."""
+        """Commit one shard: ``rows`` maps manifest index -> ``[n_rows, dim]``, cast to the set's
+        dtype. Output empty or not finite after the cast (float16 overflow) becomes a failure:
+        a failed utterance always has zero rows."""
         if not isinstance(shard_id, int | np.integer) or shard_id < 0:
             raise StoreError(f"shard id must be a non-negative integer, got {shard_id!r}")
         failed = {self._checked_index(i): str(reason) for i, reason in (failures or {}).items()}
@@ -211,25 +210,18 @@ class ShardRows:
     def __init__(self, directory: Path, dim: int, dtype: str, cache_size: int = 32) -> None:
         self._directory = directory
         self.dim, self.dtype = dim, np.dtype(dtype)
-        self._maps: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
+        self._map = functools.lru_cache(maxsize=cache_size)(self._load)
 
     def rows(self, shard_id: int, start: int, stop: int) -> np.ndarray:
         return self._map(shard_id)[start:stop]
 
-    def _map(self, shard_id: int) -> np.ndarray:
-        if shard_id in self._maps:
-            self._maps.move_to_end(shard_id)
-            return self._maps[shard_id]
+    def _load(self, shard_id: int) -> np.ndarray:
         path = shard_paths(self._directory, shard_id)[0]
         data = np.load(path, mmap_mode="r", allow_pickle=False)
         if data.ndim != 2 or data.shape[1] != self.dim or data.dtype != self.dtype:
             raise StoreError(
                 f"{path}: expected [rows, {self.dim}] {self.dtype}, got {data.shape} {data.dtype}"
             )
-        self._maps[shard_id] = data
-        if len(self._maps) > self._cache_size:
-            self._maps.popitem(last=False)
         return data
 
 

@@ -1,11 +1,8 @@
 """FeatureStore: one corpus manifest and many feature sets, in Zarr or HDF5.
 
 Writing goes through staging so that any process can contribute and a killed run loses
-nothing: ``begin_feature_set`` records the provenance, workers commit shards with a
-`ShardWriter`, and ``consolidate`` lays the shards out contiguously in manifest order,
-marks the set complete (last) and only then drops the staging folder.
-Transcript sets are `store_transcripts.py`'s (a mixin of `FeatureStore`), the values
-the store hands back `store_types.py`'s, and the format with its set names `backend.py`'s.
+nothing: workers commit shards with a `ShardWriter`; ``consolidate`` lays them out in
+manifest order, marks the set complete (last) and only then drops the staging folder.
 
 Example:
     >>> import tempfile
@@ -111,17 +108,14 @@ class FeatureStore(TranscriptSets):
         return cls(backend, Manifest(backend.read_manifest()), attrs)
 
     def feature_sets(self) -> list[str]:
-        """Names of all feature sets, complete or in progress."""
-        return self._backend.group_names()
+        return self._backend.group_names()  # complete or in progress
 
     def lock(self) -> AbstractContextManager[None]:
-        """Exclusive write lock (non-blocking): StoreLocked names the holder's pid."""
         return exclusive_lock(self._lock_file, self.path)
 
     def begin_feature_set(self, name: str, attrs: dict[str, Any], overwrite: bool = False) -> None:
-        """Record a feature set's provenance before its shards are written. Same fingerprint as the
-        stored set: nothing to do (the run resumes). Another fingerprint: FingerprintMismatch naming
-        each differing key, unless ``overwrite``, which deletes the old set and its shards first."""
+        """Record a feature set's provenance before its shards are written; the same
+        fingerprint resumes, another one is refused unless ``overwrite`` (docs/CONTRACTS.md)."""
         self._require_writable()
         check_name(name)
         prov = fp.provenance(attrs)
@@ -137,7 +131,6 @@ class FeatureStore(TranscriptSets):
         )
 
     def delete_feature_set(self, name: str) -> None:
-        """Remove a feature set and any staged shards of it."""
         self._require_writable()
         if name not in self.feature_sets() and not (self._staging / name).exists():
             raise StoreError(f"{self.path}: no feature set {name!r} to delete")
@@ -162,10 +155,8 @@ class FeatureStore(TranscriptSets):
         return shards.done_shards(self._staging / name)
 
     def consolidate(self, name: str, n_shards: int, *, compress: bool = False) -> None:
-        """Lay shards ``0..n_shards-1`` out as one contiguous array in manifest order. Safe to
-        re-run after a crash: the arrays are rebuilt from staging, which is removed only after
-        ``complete`` is set. ``compress`` (off by default) trades read speed for a few percent of
-        disk."""
+        """Lay shards ``0..n_shards-1`` out contiguously in manifest order; safe to re-run
+        after a crash. ``compress`` trades read speed for a few percent of disk."""
         self._require_writable()
         attrs = self._attrs_of(name)
         if attrs.get("complete"):
@@ -201,7 +192,6 @@ class FeatureStore(TranscriptSets):
         return FeatureData(data=data, offsets=offsets.astype(np.int64), attrs=attrs)
 
     def failures(self, name: str) -> list[tuple[str, str]]:
-        """(utt_id, reason) of each failed utterance of a complete set, manifest order."""
         self._complete_attrs(name)
         return tree.read_failures(self._backend, name)
 
@@ -227,7 +217,7 @@ class FeatureStore(TranscriptSets):
         return self.verify_report(checksums=False).problems
 
     def verify_report(self, checksums: bool = True) -> VerifyReport:
-        """`verify` plus, per complete set, its content checksum from the same read."""
+        """`verify` plus each complete set's checksum, from the same read."""
         problems: list[str] = []
         sums: dict[str, str | None] = {}
         for name in self.feature_sets():
@@ -242,8 +232,7 @@ class FeatureStore(TranscriptSets):
     def checksum(self, name: str) -> str:
         """sha256 of the data bytes (little-endian, C order) in manifest order."""
         attrs = self._complete_attrs(name)
-        row_bytes = attrs["dim"] * np.dtype(attrs["dtype"]).itemsize
-        return health.checksum(self._backend, name, row_bytes)
+        return health.scan(self._backend, name, attrs["dim"], np.dtype(attrs["dtype"]))[2]
 
     def _attrs_of(self, name: str) -> dict[str, Any]:
         attrs = self._backend.group_attrs(name) if name not in RESERVED else None
@@ -264,8 +253,7 @@ class FeatureStore(TranscriptSets):
     def _same_or_refused(
         self, stored: dict[str, Any], prov: dict[str, Any], what: str, overwrite: bool
     ) -> bool:
-        """True when `stored` has the fingerprint of `prov` (resume); else
-        FingerprintMismatch naming the differences, unless `overwrite` (False: replace)."""
+        """True: the same fingerprint (resume); False: replace (``overwrite``)."""
         old = {k: v for k, v in stored.items() if k not in fp.BOOKKEEPING}
         if fp.fingerprint(old) == fp.fingerprint(prov):
             return True
@@ -287,11 +275,6 @@ class FeatureStore(TranscriptSets):
         for folder in (self._staging / TRANSCRIPTS, self._staging):
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
-
-
-def estimate_bytes(rows: int, dim: int, dtype: str, n_utterances: int = 0) -> int:
-    """Disk bytes of an uncompressed feature set: data plus offsets."""
-    return rows * dim * np.dtype(dtype).itemsize + 8 * (n_utterances + 1)
 
 
 def _chunk_rows(rows: int, dim: int, dtype: str) -> int:

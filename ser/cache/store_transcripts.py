@@ -1,7 +1,5 @@
 """The transcript-set half of `FeatureStore` (a mixin it inherits): ASR text per manifest
-row, staged while a run transcribes and laid out as arrays once every row is in
-(`ser.cache.transcripts`). Transcript sets share only the fingerprint rule and the
-staging clean-up with feature sets, which `store.py` keeps."""
+row, staged while a run transcribes (`ser.cache.transcripts`), laid out once all is in."""
 
 from __future__ import annotations
 
@@ -35,13 +33,10 @@ class TranscriptSets:
         ) -> bool: ...
 
     def transcript_sets(self) -> list[str]:
-        """Names of all transcript sets, complete or in progress."""
         return self._backend.group_names(TRANSCRIPTS)
 
     def begin_transcripts(self, name: str, attrs: dict[str, Any], overwrite: bool = False) -> None:
-        """Record a transcript set's provenance before its transcripts are written; the
-        same rules as `begin_feature_set` (same fingerprint: resume; another one:
-        FingerprintMismatch, or with ``overwrite`` the old set is deleted first)."""
+        """Record a transcript set's provenance first; the rules of `begin_feature_set`."""
         self._require_writable()
         check_name(name)
         prov = fp.plain_json(attrs, "transcript set")
@@ -58,7 +53,6 @@ class TranscriptSets:
         )
 
     def transcript_attrs(self, name: str) -> dict[str, Any]:
-        """Attributes of a transcript set (provenance, fingerprint, complete)."""
         attrs = self._backend.group_attrs(f"{TRANSCRIPTS}/{name}")
         if attrs is None:
             have = ", ".join(self.transcript_sets()) or "none"
@@ -75,14 +69,12 @@ class TranscriptSets:
     def write_transcripts(
         self, name: str, texts: dict[int, str], failures: dict[int, str] | None = None
     ) -> None:
-        """Commit transcripts (manifest row -> text) and failures (row -> reason) of an
-        incomplete set; safe to call from a run that may be killed at any moment."""
+        """Commit transcripts and failures (by manifest row); safe to kill at any moment."""
         attrs = self.transcript_attrs(name)
         tx.write_staged(self._transcript_staging(name), attrs["fingerprint"], texts, failures or {})
 
     def finish_transcripts(self, name: str) -> None:
-        """Every manifest row transcribed (or failed) -> arrays in manifest order, complete.
-        StoreError naming how many rows are missing otherwise."""
+        """Every manifest row transcribed (or failed) -> arrays in manifest order, complete."""
         self._require_writable()
         attrs = self.transcript_attrs(name)
         if attrs.get("complete"):
@@ -103,7 +95,6 @@ class TranscriptSets:
         self._clear_staging(group)
 
     def read_transcripts(self, name: str) -> tx.TranscriptSet:
-        """A complete transcript set; StoreError when missing or incomplete."""
         attrs = self.transcript_attrs(name)
         if not attrs.get("complete"):
             raise StoreError(
@@ -121,7 +112,6 @@ class TranscriptSets:
         return tx.TranscriptSet(name, tuple(str(t) for t in texts.tolist()), failures, attrs)
 
     def delete_transcripts(self, name: str) -> None:
-        """Remove a transcript set and anything staged for it."""
         self._require_writable()
         self._backend.delete_group(f"{TRANSCRIPTS}/{name}")
         self._clear_staging(f"{TRANSCRIPTS}/{name}")

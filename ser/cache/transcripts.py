@@ -1,12 +1,8 @@
 """Transcript sets: the text a speech recogniser produced for every utterance of a store.
 
-A set lives in the group ``transcripts/<name>``, apart from the feature sets: attributes
-are its provenance (ASR model, weights checksum, decoding settings), fingerprint and
-``complete``; arrays are ``text`` (one string per manifest row, "" where transcription
-failed) and the failures table. Batches are staged as JSON files keyed by manifest row
-under ``<store>.staging/transcripts/<name>/`` (temp file + ``os.replace``, the set's
-fingerprint inside): a killed run keeps what it finished, a resumed one may batch
-differently.
+Batches are staged as JSON files keyed by manifest row (temp file + ``os.replace``, the
+set's fingerprint inside): a killed run keeps what it finished, a resumed one may batch
+differently. The layout in the store is docs/CONTRACTS.md's.
 """
 
 from __future__ import annotations
@@ -37,8 +33,6 @@ class TranscriptSet:
 
 @dataclass(frozen=True)
 class StagedTranscripts:
-    """What the staged files of one transcript set hold so far."""
-
     texts: dict[int, str]
     failures: dict[int, str]
 

@@ -41,7 +41,7 @@ def check_feature_set(
     problems += offset_problems
     if not offset_problems:
         problems += _row_count_problems(backend, manifest, name, attrs, offsets)
-    bad_rows, first_bad, digest = _scan(backend, name, dim, dtype)
+    bad_rows, first_bad, digest = scan(backend, name, dim, dtype)
     if bad_rows:
         where = f"row {first_bad}"
         if not offset_problems:
@@ -49,18 +49,6 @@ def check_feature_set(
             where += f", utterance {manifest.utt_ids[utt]}"
         problems.append(f"{name}: {bad_rows} rows hold NaN or Inf (first: {where})")
     return problems, digest if want_checksum else None
-
-
-def checksum(backend: Backend, name: str, row_bytes: int) -> str:
-    digest = hashlib.sha256()
-    for block in backend.iter_blocks(name, max(1, BLOCK_BYTES // row_bytes)):
-        digest.update(_le_bytes(block))
-    return digest.hexdigest()
-
-
-def _le_bytes(block: np.ndarray) -> memoryview:
-    little = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<"))
-    return memoryview(little).cast("B")  # type: ignore[arg-type]
 
 
 def _offset_problems(name: str, offsets: np.ndarray, n_utt: int, rows: int) -> list[str]:
@@ -108,12 +96,13 @@ def _row_count_problems(
     return problems
 
 
-def _scan(backend: Backend, name: str, dim: int, dtype: np.dtype) -> tuple[int, int, str]:
+def scan(backend: Backend, name: str, dim: int, dtype: np.dtype) -> tuple[int, int, str]:
     """(rows holding NaN/Inf, first such row or -1, sha256 of the data bytes)."""
     digest = hashlib.sha256()
     bad_rows, first_bad, start = 0, -1, 0
     for block in backend.iter_blocks(name, max(1, BLOCK_BYTES // (dim * dtype.itemsize))):
-        digest.update(_le_bytes(block))
+        little = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<"))
+        digest.update(memoryview(little).cast("B"))  # type: ignore[arg-type]
         finite = np.isfinite(block).all(axis=1)
         if not finite.all():
             bad_rows += int((~finite).sum())
