@@ -102,51 +102,46 @@ def run_sweep(
             report(outcomes[-1], c)
         if left:  # `threads` for the cells that do not set their own
             todo.append([replace(c.config, threads=c.config.threads or threads) for c in left])
-    told = on_start or (lambda cells: None)
 
     def started(configs: Sequence[Any]) -> None:
-        told([by_key[c.name] for c in configs])
+        if on_start is not None:
+            on_start([by_key[c.name] for c in configs])
 
-    hooks = _Hooks(started, progress, on_wait or (lambda: None))
-    for outcome in _execute(todo, out, client, task or run_task, hooks):
+    run = task or run_task
+    if client is None:
+        results = _in_process(todo, str(out), run, started, progress)
+    else:
+        results = _on_dask(todo, str(out), client, run, started, on_wait or (lambda: None))
+    for outcome in results:
         outcomes.append(outcome)
         report(outcome, by_key[outcome.key])
     return outcomes
 
 
-@dataclass(frozen=True)
-class _Hooks:
-    started: Callable[[Sequence[Any]], None]  # a task's configs
-    progress: Progress | None  # in this process
-    waiting: Callable[[], None]  # on dask, after WAIT seconds without a finished task
+def _in_process(
+    todo: list[list[Any]], out: str, task: Callable[..., list[Outcome]],
+    started: Callable[[Sequence[Any]], None], progress: Progress | None,
+) -> Iterator[Outcome]:  # fmt: skip
+    for configs in todo:
+        started(configs)
+        yield from task(configs, out) if progress is None else task(configs, out, progress=progress)
 
 
-def _execute(
-    todo: list[list[Any]],
-    out: Path,
-    client: Any,
-    task: Callable[..., list[Outcome]],
-    hooks: _Hooks,
-) -> Iterator[Outcome]:
-    if client is None:
-        for configs in todo:
-            hooks.started(configs)
-            if hooks.progress is None:
-                yield from task(configs, str(out))
-            else:
-                yield from task(configs, str(out), progress=hooks.progress)
-        return
+def _on_dask(
+    todo: list[list[Any]], out: str, client: Any, task: Callable[..., list[Outcome]],
+    started: Callable[[Sequence[Any]], None], waiting: Callable[[], None],
+) -> Iterator[Outcome]:  # fmt: skip
     from distributed import wait
 
     todo = balance(todo, len(client.scheduler_info().get("workers", {})))
-    pending = [client.submit(task, configs, str(out), pure=False) for configs in todo]
+    pending = [client.submit(task, configs, out, pure=False) for configs in todo]
     for configs in todo:
-        hooks.started(configs)  # queued or running on the cluster
+        started(configs)  # queued or running on the cluster
     while pending:
         try:
             done, left = wait(pending, timeout=WAIT, return_when="FIRST_COMPLETED")
         except TimeoutError:  # nothing finished for a while: say so
-            hooks.waiting()
+            waiting()
             continue
         pending = list(left)
         for future in done:
