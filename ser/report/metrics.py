@@ -1,11 +1,9 @@
 """Classification metrics of speech emotion recognition, in percent (pure functions).
 
 WA: overall accuracy; UA: the mean of per-class recalls; F1: macro-F1. A class absent
-from the truth has recall NaN (``null`` in JSON) and is left out of UA and F1; a class in
-the truth never predicted counts with recall 0 and F1 0 (sklearn's ``zero_division=0``).
-The confusion matrix has a row (truth) and a column (prediction) per class of the class
-set. Every score is read off that matrix, counted with numpy: sklearn gives the same
-values (tested) but costs ~1 s to import, on top of, e.g., the fusion study's 13 s run.
+from the truth has recall NaN (``null`` in JSON) and is left out of UA and F1; one never
+predicted counts 0 (sklearn's ``zero_division=0``). Every score is read off the confusion
+matrix with numpy: sklearn gives the same values (tested) but costs ~1 s to import.
 
 >>> import numpy as np
 >>> m = compute_metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), ["neu", "hap"])
@@ -103,12 +101,8 @@ def _ua_wa(counts: np.ndarray) -> tuple[float, float]:
 
 
 def pool_metrics(metrics: Sequence[Metrics], classes: Sequence[str]) -> Metrics:
-    """The metrics of all predictions behind `metrics` taken together.
-
-    Every score follows from the confusion matrix, so the pooled scores are those of the
-    summed confusion. Run records pool all folds of all seeds (an utterance counts once
-    per seed).
-    """
+    """The metrics of all predictions behind `metrics` taken together: those of the
+    summed confusion (run records pool every fold of every seed)."""
     if not metrics:
         raise ValueError("nothing to pool")
     total = np.sum([np.asarray(m.confusion, dtype=np.int64) for m in metrics], axis=0)
@@ -133,13 +127,9 @@ def mean_std_text(mean: float, std: float, n: int) -> str:
 
 
 def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:
-    """The run summary of (seed, fold metrics) pairs: mean ± std of WA, UA and F1.
-
-    Each seed (one full repeat of the protocol) scores the mean over its folds, as the
-    papers report leave-one-session-out results. The summary is the mean ± sample std of
-    those per-seed scores over seeds; with a single seed the std is taken over its folds
-    instead. ``std_over`` says which, ``n`` over how many (1: the std is no spread).
-    """
+    """Mean ± std of WA, UA and F1 over (seed, fold metrics) pairs: each seed scores the
+    mean over its folds, as the papers report leave-one-session-out results, then mean ±
+    sample std over seeds (over the folds of a single seed: ``std_over`` says which)."""
     if not results:
         raise ValueError("nothing to summarize")
     seeds = sorted({seed for seed, _ in results})

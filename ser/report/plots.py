@@ -1,12 +1,8 @@
 """PNG plots of run records (matplotlib, Agg canvas; pyplot's global state is not used).
 
-Per run ``<name>`` (made file-safe): ``<name>_confusion.png``, the pooled confusion
-matrix, titled with what it pools (the folds, and the seeds: then an utterance counts
-once per seed); ``<name>_curves.png``, train and val loss and val UA per epoch, one line
-per fold of the first seed, the best epoch marked, one row per stage of a staged run
-(Zhou et al.'s branches, each trained alone first). And ``queries_ua.png`` (UA mean ±
-std against the number of emotion queries, a line per group) when at least two runs
-differ only in ``config.queries``.
+Per run: ``<name>_confusion.png`` (pooled) and ``<name>_curves.png`` (loss and val UA per
+epoch, one line per fold of the first seed, a row per stage of a staged run); and
+``queries_ua.png`` when at least two runs differ only in ``config.queries``.
 """
 
 from __future__ import annotations
@@ -37,7 +33,7 @@ from ser.report.runs import (
 
 
 def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Write the plots of `runs` into `out_dir` (created); returns the files written."""
+    """The files written into `out_dir` (created)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

@@ -1,15 +1,8 @@
 """Run records -> the papers' tables (markdown or CSV); their plots are `plots.py`'s.
 
-A run directory ``<out>/<name>/`` holds the trainer's ``run.json``: name, config,
-protocol, classes, summary, folds (seed, fold, metrics, best_epoch, curves), pooled, ...
-One table row per run: its labels (run, features, fusion, protocol, classes, `settings`:
-the options that differ from its model family's defaults, as the papers label ablation
-rows), the mean UA, WA and F1 and what they are a mean over (``n``: each seed's mean over
-its folds, then mean ± std over the seeds, or over the folds of a single seed), and the
-pooled UA, WA and F1 (every test prediction of every fold and seed scored at once).
-A record the trainer has not finished is reported from the folds it holds, marked
-``(incomplete)``. CSV splits the mean cells into value and std columns. A table with a
-run on ASR transcripts gets an ``ASR WER`` column after ``settings`` (docs/CONTRACTS.md).
+One row per run: its labels, `settings` (what differs from the family's defaults, as the
+papers label ablation rows), mean and pooled scores (docs/CONTRACTS.md, "Reports"). A
+record the trainer has not finished is reported from the folds it holds.
 
 >>> run = {"name": "msmser", "protocol": "loso", "speaker_independent": True, "classes": [],
 ...        "config": {"features": "hubert+mpnet", "fusion": "mit", "classes": "4"},
@@ -105,7 +98,7 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_pooled(run: dict[str, Any]) -> dict[str, Any]:
-    """The run's pooled metrics (`Metrics.to_dict`), pooled from its folds when missing."""
+    """The run's pooled metrics (`Metrics.to_dict`), from its folds when missing."""
     if run.get("pooled"):
         return dict(run["pooled"])
     metrics = [m for _, m in _fold_metrics(run)]
@@ -143,14 +136,9 @@ def run_label(run: dict[str, Any]) -> str:
     >>> run_label({"name": "mit", "threads": {"count": 1, "follows_load": True}})
     'mit (threads followed the load)'
     """
-    marks = [
-        mark
-        for mark, applies in (
-            ("incomplete", run.get("complete") is False),
-            ("threads followed the load", (run.get("threads") or {}).get("follows_load")),
-        )
-        if applies
-    ]
+    marks = ["incomplete"] if run.get("complete") is False else []
+    if (run.get("threads") or {}).get("follows_load"):
+        marks.append("threads followed the load")
     return f"{run['name']} ({'; '.join(marks)})" if marks else str(run["name"])
 
 
@@ -169,10 +157,8 @@ def protocol_label(run: dict[str, Any]) -> str:
 
 
 def run_settings(run: dict[str, Any]) -> dict[str, Any] | None:
-    """The recorded options that differ from the defaults of the run's model family
-    (its config's fields in order, then epochs, batch size, learning rate, weight decay,
-    patience); options a record lacks count as defaults. None when the config names no
-    model family this version knows."""
+    """The recorded options that differ from the defaults of the run's model family (a
+    record lacking one has the default); None for a family this version does not know."""
     # Imported here: the model package loads torch, which tables need only for this.
     from ser.models.config import field_defaults
     from ser.models.registry import FAMILIES, select
@@ -199,8 +185,7 @@ def settings_label(run: dict[str, Any], leave_out: frozenset[str] = frozenset())
 
 
 def report_table(runs: list[dict[str, Any]], fmt: str = "md") -> str:
-    """One row per run, in the given order, as a markdown table (with `LEGEND` under it)
-    or CSV text."""
+    """One row per run, in the given order: markdown (`LEGEND` under it) or CSV."""
     if fmt not in FORMATS:
         raise ReportError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
     as_csv = fmt == "csv"
@@ -238,7 +223,6 @@ def asr_wer_label(run: dict[str, Any]) -> str:
 
 
 def file_stem(name: str) -> str:
-    """A run name made safe as a file name stem."""
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "run"
 
 
@@ -282,7 +266,6 @@ def _csv_cells(row: dict[str, Any]) -> list[str]:
 
 
 def _jsonable(value: Any) -> Any:
-    """A config value as the record holds it (tuples are JSON lists)."""
     return list(value) if isinstance(value, tuple) else value
 
 
