@@ -114,14 +114,19 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
 def _table_md(table: dict[str, Any], results: list[CellResult]) -> str:
     """Rows as the paper prints them; cells with a column (the fusion study's losses)
     side by side in one row, the others below in a table of their own."""
-    lines = _heading(table, results)
+    lines, ref = _heading(table, results), _reference(table, results)
     pivoted = [r for r in results if r.row.get("column")]
     plain = [r for r in results if not r.row.get("column")]
     if pivoted:
-        lines += _pivot(table, pivoted, _reference(table, results))
+        lines += _pivot(table, pivoted, ref)
     if plain:
-        lines += _rows(table, plain, _reference(table, results))
+        lines += _rows(table, plain, ref)
     return "\n".join(lines) + "\n"
+
+
+def _markdown(head: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(row) + " |" for row in [head, *rows]]
+    return ["", lines[0], "|" + "---|" * len(head), *lines[1:]]
 
 
 def _heading(table: dict[str, Any], results: list[CellResult]) -> list[str]:
@@ -177,10 +182,10 @@ def _pivot(table: dict[str, Any], results: list[CellResult], ref: CellResult | N
     for c in columns:
         head += [f"{m.upper()} {c} (ours)" for m in OURS]
         head += [f"{metric.upper()} {c} (paper)", f"{c} vs {table['reference']}"]
-    lines = ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     by_row: dict[str, dict[str, CellResult]] = {}
     for r in results:
         by_row.setdefault(r.row["row"], {})[r.row["column"]] = r
+    rows = []
     for label, cells in by_row.items():
         row = [label]
         for c in columns:
@@ -190,24 +195,21 @@ def _pivot(table: dict[str, Any], results: list[CellResult], ref: CellResult | N
                 continue
             row += [_ours(cell, m) for m in OURS]
             row += [_paper(cell.row, metric), _versus(cell, ref, metric)]
-        lines.append("| " + " | ".join(row) + " |")
-    return lines
+        rows.append(row)
+    return _markdown(head, rows)
 
 
 def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | None) -> list[str]:
     metrics = table["metrics"]
-    head = ["cell"] + [f"{m.upper()} (ours)" for m in OURS]
-    head += [f"{m.upper()} (paper)" for m in metrics] + [
-        f"vs {table['reference']}",
-        "seeds x folds",
-    ]
-    lines = ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in results:
-        cells = [r.row["label"], *(_ours(r, m) for m in OURS)]
-        cells += [_paper(r.row, m) for m in metrics]
-        cells += [_versus(r, ref, metrics[0]), str(len(r.scores(metrics[0])) or "-")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+    head = ["cell", *(f"{m.upper()} (ours)" for m in OURS)]
+    head += [f"{m.upper()} (paper)" for m in metrics]
+    head += [f"vs {table['reference']}", "seeds x folds"]
+    rows = [
+        [r.row["label"], *(_ours(r, m) for m in OURS), *(_paper(r.row, m) for m in metrics),
+         _versus(r, ref, metrics[0]), str(len(r.scores(metrics[0])) or "-")]
+        for r in results
+    ]  # fmt: skip
+    return _markdown(head, rows)
 
 
 def _reference(table: dict[str, Any], results: list[CellResult]) -> CellResult | None:
@@ -247,17 +249,16 @@ def _fusion_table3(results: list[CellResult]) -> str:
         "A+T (single loss)": "LGF ADD-Fusion/L_s", "A+T (perspective loss)": "LGF ADD-Fusion/L_p",
     }  # fmt: skip
     head = ["model"] + [f"{c} {who}" for c in FUSION_TABLE3_CLASSES for who in ("ours", "paper")]
-    lines = ["### Fusion study Table 3: per-class accuracy (recall), ours and the paper's", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
+    rows = []
     for label, key in sources.items():
         r = by_key.get(key)
         recalls = _recalls(r.run) if r is not None and r.run else {}
-        cells = [label] + [
+        rows.append([label] + [
             f"{recalls[c]:.2f} | {paper:.2f}" if c in recalls else f"- | {paper:.2f}"
             for c, paper in zip(FUSION_TABLE3_CLASSES, FUSION_TABLE3[label], strict=True)
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        ])  # fmt: skip
+    title = "### Fusion study Table 3: per-class accuracy (recall), ours and the paper's"
+    return "\n".join([title, *_markdown(head, rows)]) + "\n"
 
 
 def _recalls(run: dict[str, Any]) -> dict[str, float]:
