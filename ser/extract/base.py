@@ -18,16 +18,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
-import torch
-from torch.nn.utils import parametrize
 
 from ser.cache.model_names import looks_like_path, set_stem
 from ser.errors import ConfigError, SerError
 from ser.extract.loading import check_missing, describe_load, quiet_transformers
-from ser.runtime.precision import AUTOCAST_DTYPES, check_precision, resolve_precision
+from ser.runtime.precision import autocast_dtype, check_precision, resolve_precision
+
+if TYPE_CHECKING:  # torch is imported where it computes: the kinds' modules import torch-free
+    import torch
 
 Level = Literal["frame", "token", "utterance"]
 Modality = Literal["audio", "text"]
@@ -75,7 +76,7 @@ class Extractor(ABC):
     modality: ClassVar[Modality]
 
     def __init__(self, options: Any) -> None:
-        self.options = options  # its kind's frozen options dataclass (`options.py`)
+        self.options = options  # its kind's frozen options dataclass
 
     @property
     def sample_rate(self) -> int | None:
@@ -127,6 +128,8 @@ class PretrainedExtractor(Extractor):
     _spec_caches: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any) -> None:
+        import torch
+
         super().__init__(options)  # with a model, a precision and a name (None: the model's)
         self.model_name: str = options.model
         self.requested_precision = check_precision(options.precision)
@@ -184,7 +187,7 @@ class PretrainedExtractor(Extractor):
         if precision != before:
             for key in self._spec_caches:
                 self.__dict__.pop(key, None)
-        freeze_for_inference(self._model, AUTOCAST_DTYPES.get(precision))
+        freeze_for_inference(self._model, autocast_dtype(precision))
         self._frozen_for = precision
 
     @property
@@ -200,6 +203,7 @@ class PretrainedExtractor(Extractor):
 
     def _loaded_model(self) -> torch.nn.Module:
         if self._model is None:
+            import torch
             from transformers import AutoModel
 
             # A fixed seed makes weights missing from the checkpoint (initialised at
@@ -251,6 +255,9 @@ def freeze_for_inference(model: torch.nn.Module, dtype: torch.dtype | None) -> N
       tenth of a bf16 HuBERT-base forward on the CPU. Other parameters (norms,
       embeddings) stay float32, as autocast computes them.
     """
+    import torch
+    from torch.nn.utils import parametrize
+
     for module in model.modules():
         if parametrize.is_parametrized(module, "weight"):
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
@@ -264,6 +271,8 @@ def freeze_for_inference(model: torch.nn.Module, dtype: torch.dtype | None) -> N
 def weights_checksum(module: torch.nn.Module) -> str:
     """sha256 over the state dict: each key, dtype, shape and the tensor bytes, in sorted key
     order. Stable across runs and devices; differs whenever any weight differs."""
+    import torch
+
     digest = hashlib.sha256()
     state = module.state_dict()
     for key in sorted(state):

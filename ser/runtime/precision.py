@@ -12,16 +12,16 @@ features and runs, so results of different precision are never mixed up.
 
 from __future__ import annotations
 
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from ser.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported where it computes: `ser extract --help` stays torch-free
+    import torch
 
 Stage = Literal["extract", "train"]
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _SHOWN = {"cpu": "the CPU", "cuda": "CUDA"}  # device types in help texts
 # (stage, device type) -> what "auto" means: the first precision the device computes.
 AUTO: dict[tuple[str, str], tuple[str, ...]] = {
@@ -43,6 +43,7 @@ def resolve_precision(precision: str, device: torch.device, stage: Stage) -> str
     """The concrete precision (fp32, bf16 or fp16) `precision` means for `stage`
     ("extract" or "train") on `device`: "auto" from `AUTO`, the others as they are.
 
+    >>> import torch
     >>> resolve_precision("auto", torch.device("cpu"), "extract")
     'fp32'
     >>> resolve_precision("bf16", torch.device("cpu"), "train")
@@ -56,6 +57,8 @@ def resolve_precision(precision: str, device: torch.device, stage: Stage) -> str
 
 def _computes(device: torch.device, precision: str) -> bool:
     """False for bf16 on a GPU without bf16 units (before Ampere)."""
+    import torch
+
     return not (precision == "bf16" and device.type == "cuda") or torch.cuda.is_bf16_supported()
 
 
@@ -75,15 +78,25 @@ def auto_help(stage: Stage) -> str:
     return f"auto: {', '.join(parts)}."
 
 
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The dtype a resolved `precision` autocasts to; None for fp32."""
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+
 def autocast(device: torch.device, precision: str = "fp32") -> torch.autocast:
     """Autocast to a resolved `precision` on `device`; fp32 is a disabled context.
 
+    >>> import torch
     >>> autocast(torch.device("cpu"), "bf16").fast_dtype
     torch.bfloat16
     """
+    import torch
+
     if check_precision(precision) == "auto":
         raise ValueError("autocast takes a resolved precision; see resolve_precision")
-    dtype = AUTOCAST_DTYPES.get(precision)
+    dtype = autocast_dtype(precision)
     if dtype is None:
         return torch.autocast(device.type, enabled=False)
     return torch.autocast(device.type, dtype=dtype)
