@@ -17,21 +17,18 @@ encoder stops after the highest layer asked for: the layers above it never run.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import transformers
-from torch import nn
-from torch.nn.utils.rnn import pad_sequence
-from transformers import AutoFeatureExtractor
 
 from ser.cache.fingerprint import model_location
+from ser.cache.model_names import check_set_name
 from ser.errors import ConfigError
 from ser.extract.base import (
     FeatureSetSpec,
@@ -40,12 +37,82 @@ from ser.extract.base import (
     check_audio,
     load_pretrained,
 )
-from ser.extract.options import HubertOptions, parse_layers
+from ser.extract.options import KindOptions, option
 from ser.runtime.precision import autocast
+
+if TYPE_CHECKING:  # torch and transformers load with the model, not with the registry
+    import torch
+    from torch import nn
 
 # Model types whose encoder zeroes padded frames before a single positional conv and masks
 # them in attention, so padded frames never reach real ones (checked in transformers 5).
 MASKED_ENCODERS = frozenset({"hubert", "wav2vec2", "wavlm"})
+
+
+@dataclass(frozen=True)
+class HubertOptions(KindOptions):
+    """model: a Hugging Face id or local folder; layers: "last", "all", "12" or "6,9,12"
+    (0 = transformer input, n = last layer; each layer is its own feature set);
+    normalize: per-utterance zero-mean unit-variance input, None = as the model's
+    preprocessor config says; precision: auto, fp32, bf16 or fp16; name: the feature
+    sets' name stem (None: the model's id, see `ser.cache.model_names.set_stem`)."""
+
+    model: str = option(
+        "facebook/hubert-base-ls960", "model (hub id or folder)", "kind", metavar="ID_OR_DIR"
+    )
+    layers: str = option(
+        "last", "hidden states to keep: 12, 6,9,12, all or last (one set each)", "shared",
+        metavar="LIST",
+    )  # fmt: skip
+    normalize: bool | None = None
+    precision: str = "auto"
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        layers: Any = self.layers
+        if isinstance(layers, int):
+            layers = str(layers)
+        elif not isinstance(layers, str):
+            layers = ",".join(str(int(layer)) for layer in layers)
+        object.__setattr__(self, "layers", layers)
+        parse_layers(layers, n_layers=10**6, model=self.model)  # syntax only; range at specs()
+        if self.name is not None:
+            check_set_name(self.name)
+
+    @classmethod
+    def set_name(cls, stem: str, attrs: Mapping[str, Any]) -> str:
+        return f"{stem}.L{attrs.get('layer')}"
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        return {**super().from_attrs(attrs), "layers": str(attrs["layer"])}
+
+
+def parse_layers(spec: str, n_layers: int, model: str) -> tuple[int, ...]:
+    """Hidden-state indices from "12", "6,9,12", "all" (0..n) or "last" (n).
+
+    Layer 0 is the transformer's input (HF `hidden_states[0]`), layer n its last output.
+
+    >>> parse_layers("6, 9,12", 12, "m")
+    (6, 9, 12)
+    >>> parse_layers("all", 2, "m")
+    (0, 1, 2)
+    """
+    text = spec.strip().lower()
+    if text == "all":
+        return tuple(range(n_layers + 1))
+    if text == "last":
+        return (n_layers,)
+    if not re.fullmatch(r"\d+(\s*,\s*\d+)*", text):
+        raise ConfigError(f"bad --layers {spec!r}: use a number, a list like 6,9,12, all or last")
+    layers = tuple(dict.fromkeys(int(part) for part in text.split(",")))
+    bad = [layer for layer in layers if layer > n_layers]
+    if bad:
+        raise ConfigError(
+            f"layer(s) {', '.join(map(str, bad))} out of range: {model} has {n_layers} "
+            f"transformer layers (valid: 0..{n_layers}, all, last)"
+        )
+    return layers
 
 
 @dataclass(frozen=True)
@@ -57,7 +124,7 @@ class _Preprocessing:
 class HubertExtractor(PretrainedExtractor):
     """Frame-level hidden states, one feature set `<model name>.L<layer>` per layer.
 
-    >>> import tempfile
+    >>> import tempfile, torch
     >>> from ser.synth.tiny import save_tiny_hubert
     >>> folder = save_tiny_hubert(tempfile.mkdtemp() + "/tiny-hubert")
     >>> hubert = HubertExtractor(HubertOptions(model=str(folder), layers="all"))
@@ -84,6 +151,8 @@ class HubertExtractor(PretrainedExtractor):
 
     @cached_property
     def _preprocessing(self) -> _Preprocessing:
+        from transformers import AutoFeatureExtractor
+
         try:
             processor = load_pretrained(
                 AutoFeatureExtractor.from_pretrained, self.options.model, "feature extractor"
@@ -119,6 +188,8 @@ class HubertExtractor(PretrainedExtractor):
 
     @cached_property
     def _specs(self) -> tuple[FeatureSetSpec, ...]:
+        import transformers
+
         config, prep = self.config, self._preprocessing
         common = base_attrs(
             self.kind,
@@ -145,6 +216,8 @@ class HubertExtractor(PretrainedExtractor):
         return f"layer{'s' if len(self.layers) > 1 else ''} {layers}"
 
     def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        import torch
+
         check_audio(batch, self.min_samples, f"{self.options.model} (one 20 ms frame)")
         model: Any = self.model
         waves = [torch.from_numpy(self._prepare(wave)).to(self.device) for wave in batch]
@@ -165,6 +238,8 @@ class HubertExtractor(PretrainedExtractor):
 
     def _forward(self, model: Any, waves: list[torch.Tensor]) -> list[torch.Tensor]:
         """The chosen layers of each input: B x [L, T_i, D]."""
+        import torch
+
         frames = self._conv_frames(model, waves)  # B x [T_i, C]
         hidden = self._encode(model, frames)  # [max(layers) + 1] x [B, T, D]
         stacked = torch.stack([hidden[layer] for layer in self.layers], dim=1)  # [B, L, T, D]
@@ -179,6 +254,9 @@ class HubertExtractor(PretrainedExtractor):
 
     def _conv_frames(self, model: Any, waves: list[torch.Tensor]) -> list[torch.Tensor]:
         """Conv features of each utterance on its own samples: B x [T_i, C]."""
+        import torch
+        from torch.nn.utils.rnn import pad_sequence
+
         conv = model.feature_extractor
         if getattr(self.config, "feat_extract_norm", None) == "layer":
             # Per-frame LayerNorm: frames within an utterance never see its padding.
@@ -197,6 +275,9 @@ class HubertExtractor(PretrainedExtractor):
     def _encode(self, model: Any, frames: list[torch.Tensor]) -> list[torch.Tensor]:
         """Hidden states 0..max(layers) ([B, T, D] each, HF's `hidden_states` order) of
         padded frames."""
+        import torch
+        from torch.nn.utils.rnn import pad_sequence
+
         lengths = torch.tensor([len(f) for f in frames], device=self.device)
         padded = pad_sequence(frames, batch_first=True)  # [B, T, C]
         mask = torch.arange(padded.shape[1], device=self.device)[None] < lengths[:, None]  # [B, T]

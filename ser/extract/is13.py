@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
+from ser.errors import ConfigError
 from ser.extract.base import (
     ExtractionError,
     Extractor,
@@ -23,15 +24,40 @@ from ser.extract.base import (
     base_attrs,
     check_audio,
 )
-from ser.extract.options import OPENSMILE_SETS, Is13Options
+from ser.extract.options import KindOptions
 
+if TYPE_CHECKING:
+    import torch
+
+FeatureSetName = Literal["is13", "compare2016"]
+#: Our openSMILE feature set name -> the opensmile.FeatureSet member.
+OPENSMILE_SETS = {"is13": "IS13", "compare2016": "ComParE_2016"}
 # The longest analysis window in both configs (pitch): shorter input gives NaN.
 MIN_SECONDS = 0.06
+
+
+@dataclass(frozen=True)
+class Is13Options(KindOptions):
+    """feature_set: "is13" (IS13_ComParE) or "compare2016" (ComParE_2016); sample_rate:
+    the rate audio is decoded at (IEMOCAP is 16 kHz)."""
+
+    feature_set: FeatureSetName = "is13"
+    sample_rate: int = 16000
+
+    def __post_init__(self) -> None:
+        if self.feature_set not in OPENSMILE_SETS:
+            raise ConfigError(
+                f"unknown openSMILE feature set {self.feature_set!r}: "
+                f"use one of {', '.join(OPENSMILE_SETS)}"
+            )
+        if self.sample_rate < 8000:
+            raise ConfigError(f"sample_rate {self.sample_rate} too low for openSMILE")
 
 
 class Is13Extractor(Extractor):
     """Feature set `is13` (or `compare2016`): one float32 row of functionals per utterance.
 
+    >>> import torch
     >>> is13 = Is13Extractor()
     >>> is13.load(torch.device("cpu"))
     >>> rows = is13.extract([np.zeros(8000, np.float32)])[0]["is13"]

@@ -10,17 +10,21 @@ or alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
-from torch.nn.utils.rnn import pad_sequence
 
 from ser.errors import ConfigError
 from ser.extract.base import Extractor, FeatureSetSpec, base_attrs, check_audio
-from ser.extract.options import LogmelOptions, MelScale
+from ser.extract.options import KindOptions
+
+if TYPE_CHECKING:  # torch loads with the filterbank, not with the registry
+    import torch
+
+MelScale = Literal["slaney", "htk"]
 
 # Slaney's Auditory Toolbox scale: 200/3 Hz per mel up to 1 kHz, then 27 steps per
 # factor 6.4 in frequency.
@@ -30,9 +34,56 @@ _SLANEY_BREAK_MEL = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
 _SLANEY_LOG_STEP = float(np.log(6.4) / 27.0)
 
 
+@dataclass(frozen=True)
+class LogmelOptions(KindOptions):
+    """n_mels bands from fmin to fmax (None: Nyquist); win_ms / hop_ms analysis window and
+    hop; n_fft (None: next power of two of the window); log(mel power + log_offset)."""
+
+    n_mels: int = 80
+    sample_rate: int = 16000
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int | None = None
+    fmin: float = 0.0
+    fmax: float | None = None
+    mel_scale: MelScale = "slaney"
+    log_offset: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.mel_scale not in ("slaney", "htk"):
+            raise ConfigError(f"unknown mel_scale {self.mel_scale!r}: use slaney or htk")
+        if self.n_mels < 1 or self.hop_ms <= 0 or self.win_ms <= 0 or self.log_offset <= 0:
+            raise ConfigError("n_mels, win_ms, hop_ms and log_offset must be positive")
+        if not 0 <= self.fmin < (self.fmax or self.sample_rate / 2) <= self.sample_rate / 2:
+            raise ConfigError(
+                f"need 0 <= fmin < fmax <= {self.sample_rate / 2} Hz (Nyquist), "
+                f"got fmin {self.fmin}, fmax {self.fmax}"
+            )
+
+    @property
+    def win_length(self) -> int:
+        return round(self.win_ms * self.sample_rate / 1000)
+
+    @property
+    def hop_length(self) -> int:
+        return round(self.hop_ms * self.sample_rate / 1000)
+
+    @property
+    def fft_size(self) -> int:
+        return self.n_fft or 1 << (self.win_length - 1).bit_length()
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        rate = float(attrs["sample_rate"])  # window and hop are stored in samples
+        win, hop = attrs["win_length"] * 1000 / rate, attrs["hop_length"] * 1000 / rate
+        ms = {"win_ms": win, "hop_ms": hop}
+        return {**super().from_attrs(attrs), **ms, "mel_scale": attrs.get("mel_scale", "slaney")}
+
+
 class LogmelExtractor(Extractor):
     """Feature set `logmel<n_mels>`: `[1 + n_samples // hop, n_mels]` per utterance.
 
+    >>> import torch
     >>> logmel = LogmelExtractor()
     >>> logmel.load(torch.device("cpu"))
     >>> logmel.extract([np.zeros(16000, np.float32)])[0]["logmel80"].shape
@@ -44,6 +95,8 @@ class LogmelExtractor(Extractor):
     _transient = ("_filterbank", "_window")
 
     def __init__(self, options: LogmelOptions | None = None) -> None:
+        import torch
+
         self.options = options or LogmelOptions()
         if self.options.win_length > self.options.fft_size:
             raise ConfigError(f"n_fft {self.options.fft_size} is shorter than the window")
@@ -85,6 +138,8 @@ class LogmelExtractor(Extractor):
         return FeatureSetSpec(f"logmel{o.n_mels}", attrs)
 
     def load(self, device: torch.device) -> None:
+        import torch
+
         o = self.options
         bank = mel_filterbank(o.sample_rate, o.fft_size, o.n_mels, o.fmin, o.fmax, o.mel_scale)
         self._filterbank = torch.from_numpy(bank).to(device)
@@ -95,6 +150,9 @@ class LogmelExtractor(Extractor):
         check_audio(batch, 1, "a log-mel frame")
         if self._filterbank is None or self._window is None:
             raise RuntimeError("logmel: call load(device) before extract()")
+        import torch
+        from torch.nn.utils.rnn import pad_sequence
+
         o = self.options
         waves = [torch.from_numpy(np.asarray(w, np.float32)).to(self.device) for w in batch]
         n_frames = [1 + len(wave) // o.hop_length for wave in waves]

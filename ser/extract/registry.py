@@ -2,9 +2,9 @@
 `build_extractor`, `ser extract`'s per-kind flags (`flags`, `kind_options`), its --name
 parsing, and a kind's set names (train's feature resolution, `ser predict`).
 
-Torch-free: a kind's extractor class is named by "module:Class" and imported when first
-built, so `ser extract` parses and answers a finished request without torch (a kind
-registered with its class itself, as a test does, works the same).
+Torch-free, as each kind's module is (it imports torch, transformers or openSMILE only
+when its extractor loads or runs): `ser extract` parses and answers a finished request
+without them.
 
 >>> extractor = build_extractor("logmel", n_mels=40)
 >>> [spec.name for spec in extractor.specs()]
@@ -14,35 +14,30 @@ registered with its class itself, as a test does, works the same).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ser.cache.model_names import check_set_name
 from ser.errors import ConfigError
-from ser.extract.options import (
-    HubertOptions,
-    Is13Options,
-    KindOptions,
-    LogmelOptions,
-    TextEncoderOptions,
-)
-
-if TYPE_CHECKING:  # an annotation only: importing base would import torch
-    from ser.extract.base import Extractor
+from ser.extract.base import Extractor
+from ser.extract.hubert import HubertExtractor, HubertOptions
+from ser.extract.is13 import Is13Extractor, Is13Options
+from ser.extract.logmel import LogmelExtractor, LogmelOptions
+from ser.extract.options import KindOptions
+from ser.extract.text_encoder import TextEncoderExtractor, TextEncoderOptions
 
 
 @dataclass(frozen=True)
 class Kind:
-    """An extractor kind: its options dataclass, its extractor class ("module:Class" or
-    the class), a title for `--help`, and its paper's settings over the options' defaults
-    (one extractor class may be registered under several names, each with its own)."""
+    """An extractor kind: its options dataclass, its extractor class, a title for `--help`,
+    and its paper's settings over the options' defaults (one extractor class may be
+    registered under several names, each with its own)."""
 
     name: str
     options: type[KindOptions]
-    extractor: str | type[Extractor]
+    extractor: type[Extractor]
     title: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
@@ -73,14 +68,6 @@ class Kind:
         given = {name: value for name, value in options.items() if value is not None}
         return self.options(**{**self.defaults, **given})
 
-    @property
-    def extractor_class(self) -> type[Extractor]:
-        if not isinstance(self.extractor, str):
-            return self.extractor
-        module, _, name = self.extractor.partition(":")
-        cls: type[Extractor] = getattr(importlib.import_module(module), name)
-        return cls
-
     def set_name(self, stem: str, attrs: Mapping[str, Any]) -> str | None:
         """The name of a set of this kind with `attrs` under `stem` (a model's id or
         --name); None for kinds whose sets have fixed names."""
@@ -98,13 +85,13 @@ def register(kind: Kind) -> Kind:
     return kind
 
 
-register(Kind("hubert", HubertOptions, "ser.extract.hubert:HubertExtractor", "HuBERT-family"))
-register(Kind("mpnet", TextEncoderOptions, "ser.extract.text_encoder:TextEncoderExtractor",
-              "MPNet", {"model": "microsoft/mpnet-base"}))  # fmt: skip
-register(Kind("bert", TextEncoderOptions, "ser.extract.text_encoder:TextEncoderExtractor",
-              "BERT", {"model": "bert-base-uncased"}))  # fmt: skip
-register(Kind("is13", Is13Options, "ser.extract.is13:Is13Extractor", "openSMILE functionals"))
-register(Kind("logmel", LogmelOptions, "ser.extract.logmel:LogmelExtractor", "log-mel"))
+register(Kind("hubert", HubertOptions, HubertExtractor, "HuBERT-family"))
+register(Kind("mpnet", TextEncoderOptions, TextEncoderExtractor, "MPNet",
+              {"model": "microsoft/mpnet-base"}))  # fmt: skip
+register(Kind("bert", TextEncoderOptions, TextEncoderExtractor, "BERT",
+              {"model": "bert-base-uncased"}))  # fmt: skip
+register(Kind("is13", Is13Options, Is13Extractor, "openSMILE functionals"))
+register(Kind("logmel", LogmelOptions, LogmelExtractor, "log-mel"))
 
 
 def kind(name: str) -> Kind:
@@ -116,7 +103,7 @@ def kind(name: str) -> Kind:
 def build_extractor(name: str, /, **options: Any) -> Extractor:
     """The extractor of kind `name` with `options` (None values take the default)."""
     registered = kind(name)
-    extractor = registered.extractor_class(registered.make_options(**options))
+    extractor = registered.extractor(registered.make_options(**options))
     extractor.kind = registered.name  # one class may serve several kinds
     return extractor
 
@@ -145,7 +132,7 @@ class Flag:
 
 
 def flags() -> dict[str, Flag]:
-    """The flags the registered kinds' options ask for (`ser.extract.options`)."""
+    """The flags the registered kinds' options ask for (`ser.extract.options.option`)."""
     found: dict[str, Flag] = {}
     for registered in KINDS.values():
         hints = typing.get_type_hints(registered.options)

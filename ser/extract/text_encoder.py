@@ -14,7 +14,7 @@ feature set is `<model name>@<transcript set>` and its provenance holds the tran
 set's (`text_source`, `transcripts`, `transcripts_fingerprint` and every `asr_*` key), so
 gold-text and ASR-text sets never share a name or a fingerprint.
 
->>> import tempfile
+>>> import tempfile, torch
 >>> from ser.extract.registry import build_extractor
 >>> from ser.synth.tiny import build_tiny_models
 >>> models = build_tiny_models(tempfile.mkdtemp(), ["hello", "world"])
@@ -30,16 +30,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
-import transformers
-from transformers import AutoTokenizer
 
 from ser.cache.fingerprint import model_location
+from ser.cache.model_names import check_set_name
 from ser.errors import ConfigError
 from ser.extract.base import (
     ExtractionError,
@@ -48,11 +47,44 @@ from ser.extract.base import (
     base_attrs,
     load_pretrained,
 )
-from ser.extract.options import TextEncoderOptions
+from ser.extract.options import KindOptions, TextSource, option
 from ser.runtime.precision import autocast
 
 # Tokenizers without a real limit report a huge model_max_length.
 _NO_LIMIT = 1_000_000
+
+
+@dataclass(frozen=True)
+class TextEncoderOptions(KindOptions):
+    """model: a Hugging Face id or local folder (each registered kind has its paper's);
+    max_tokens: cut transcripts at this many tokens, start and end tokens included (None:
+    the model's limit); precision: auto, fp32, bf16 or fp16; name: the feature set's name
+    (None: the model's id); transcripts: the store's transcript set to read instead of the
+    gold transcripts (None: gold; the set is then named `<name>@<transcript set>`)."""
+
+    model: str = option("", "model (hub id or folder)", "kind", metavar="ID_OR_DIR")
+    max_tokens: int | None = None
+    precision: str = "auto"
+    name: str | None = None
+    transcripts: TextSource | None = None
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ConfigError("a text encoder needs a model (a hub id or a folder)")
+        if self.name is not None:
+            check_set_name(self.name)
+
+    @classmethod
+    def set_name(cls, stem: str, attrs: Mapping[str, Any]) -> str:
+        return f"{stem}@{attrs['transcripts']}" if attrs.get("text_source") == "asr" else stem
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        options = super().from_attrs(attrs)
+        options["transcripts"] = (
+            TextSource.recorded(attrs) if attrs.get("text_source") == "asr" else None
+        )
+        return options
 
 
 class TextEncoderExtractor(PretrainedExtractor):
@@ -66,6 +98,8 @@ class TextEncoderExtractor(PretrainedExtractor):
 
     @cached_property
     def tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.model_name, "tokenizer")
         # Left padding would shift BERT's absolute positions.
         tokenizer.padding_side = "right"
@@ -93,6 +127,8 @@ class TextEncoderExtractor(PretrainedExtractor):
 
     @cached_property
     def _spec(self) -> FeatureSetSpec:
+        import transformers
+
         attrs = base_attrs(
             self.kind,
             "text",
@@ -122,6 +158,8 @@ class TextEncoderExtractor(PretrainedExtractor):
         return [len(ids) for ids in encoded["input_ids"]]
 
     def extract(self, batch: Sequence[str]) -> list[dict[str, np.ndarray]]:
+        import torch
+
         self._check(batch)
         model, name = self.model, self._spec.name
         encoded = self.tokenizer(
