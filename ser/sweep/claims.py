@@ -1,20 +1,14 @@
 """Whether a set of runs shows the papers' claims, with the numbers: `ser claims`.
 
-Two claims, each a comparison of one side the paper says is better against another:
+(a) fusion beats the best single modality (MSMSER's Table 2); (b) random modality masking
+helps the masked tests (a ``msmser-table3`` sweep: Full against w/o RMM).
 
-(a) fusion beats the best single modality: a fused run against the unimodal run with the
-    highest mean (MSMSER's Table 2: Full against Text and Audio);
-(b) random modality masking helps the masked tests: in a ``msmser-table3`` sweep, Full
-    against w/o RMM, each tested with only text (audio masked) and with only audio.
-
-The rule (`RULE`, printed with every summary) compares the gap between the sides' means
-with their seeds' spread, not a rank test: with three seeds Wilcoxon's smallest two-sided
-p is 0.25. With n seeds a side the spread is at least sqrt(n) standard errors of the gap
-(sqrt((a² + b²) / n) <= (a + b) / sqrt(n) for stds a, b), so seed noise rarely passes.
-
-A run trained on the transcripts of an untrained Whisper (the demo's tiny random one)
-is no result: its text is noise. `asr_check` reports it as a check that the ASR path
-runs: its WER and its UA beside chance (100 / classes), both expected to be poor.
+`RULE` compares the gap between the sides' means with their seeds' spread, not a rank
+test: with three seeds Wilcoxon's smallest two-sided p is 0.25. With n seeds a side the
+spread is at least sqrt(n) standard errors of the gap (sqrt((a² + b²) / n) <= (a + b) /
+sqrt(n) for stds a, b), so seed noise rarely passes. A run on an untrained Whisper's
+transcripts is no result (its text is noise): `asr_check` reports it as a check of the
+ASR path.
 """
 
 from __future__ import annotations

@@ -81,12 +81,9 @@ def run_sweep(
     progress: Progress | None = None,
     on_wait: Callable[[], None] | None = None,
 ) -> list[Outcome]:
-    """Train every unfinished cell; one outcome per distinct cell. With a dask `client`
-    each task is a dask task; `threads` caps torch threads per task (None: the cells');
-    `task` replaces `run_task` (tests wrap it to kill their worker); `on_start(cells)` is
-    told of each task's cells as it starts (on dask: as it is queued); in this process
-    `progress` shows the training (`ser.train.progress`), on dask `on_wait()` is called
-    every `WAIT` seconds that no task finishes."""
+    """Train every unfinished cell, in this process or as dask tasks on `client`; one
+    outcome per distinct cell. `task` replaces `run_task` (tests wrap it to kill their
+    worker); the hooks: docs/CONTRACTS.md, "Sweeps"."""
     by_key = {c.key: c for c in cells}
     report = on_outcome or (lambda outcome, cell: None)
     outcomes = []
@@ -168,9 +165,8 @@ def balance(todo: list[list[Any]], workers: int) -> list[list[Any]]:
 
 
 def run_task(configs: Sequence[Any], out: str, progress: Progress | None = None) -> list[Outcome]:
-    """Train `configs` (TrainConfigs of cells) as one `train_many` call, each under its
-    cell lock; a cell another process holds is reported busy. A dask task (there without
-    `progress`, which shows the training in this process)."""
+    """Train `configs` (cells' TrainConfigs) as one `train_many` call, each under its cell
+    lock (a cell another process holds is busy): the dask task."""
     from ser.train.run import train_many
 
     with contextlib.ExitStack() as stack:
