@@ -1,10 +1,7 @@
 """IEMOCAP corpus reader: an `IEMOCAP_full_release` folder -> utterance records.
 
-The consensus labels come from `SessionN/dialog/EmoEvaluation/<dialog>.txt` (the
-per-annotator subfolders are not read), the text from `dialog/transcriptions/<dialog>.txt`
-and the audio path from `sentences/wav/<dialog>/<utt_id>.wav`. Every quirk of the format
-(see docs/IEMOCAP_FORMAT.md) is survived; what cannot be read is reported as a `Problem`
-and the read goes on.
+Every quirk of the format (docs/IEMOCAP_FORMAT.md) is survived; what cannot be read is
+reported as a `Problem` and the read goes on.
 
 >>> from ser.synth.corpus import SynthConfig, write_corpus
 >>> import tempfile
@@ -85,9 +82,8 @@ _TAG = re.compile(r"\[[^\[\]]*\]")
 
 
 def clean_transcript(raw: str) -> str:
-    """The transcript without tags like `[LAUGHTER]`, whitespace collapsed.
-
-    Punctuation left dangling by a removed tag goes with it; other text is untouched.
+    """The transcript without tags like `[LAUGHTER]` and the punctuation they leave
+    dangling, whitespace collapsed.
 
     >>> clean_transcript("[LAUGHTER], That's what they say.")
     "That's what they say."
@@ -113,14 +109,9 @@ class _Label:
 
 
 def read_corpus(root: str | Path, classes: str = "all") -> CorpusReading:
-    """Read an IEMOCAP root into utterance records of the class set `classes` (a name of
-    `LABEL_SETS`); records keep their consensus code (`exc` stays `exc` in the 4-class set).
-    `order` ranks all labelled turns of a dialog, before the class filter.
-
-    A root needs at least one `SessionN/dialog/EmoEvaluation` folder, else `CorpusError`;
-    each absent session of a partial copy is reported as a problem. Utterances outside the
-    class set take their problems with them; problems about files stay.
-    """
+    """The utterances of class set `classes`, keeping their consensus code (`exc` stays
+    `exc` in the 4-class set); each absent session of a partial copy is a problem.
+    Utterances outside the class set take their problems with them."""
     label_set = get_label_set(classes)
     root = Path(root).expanduser().resolve()
     sessions = _check_root(root)
@@ -177,8 +168,8 @@ def _check_root(root: Path) -> list[int]:
 
 
 def _dialog_files(folder: Path) -> list[Path]:
-    """The per-dialog .txt files of a folder, sorted; subfolders are not entered. Dot files are
-    skipped: copies made on macOS carry `._<name>.txt` resource forks."""
+    """The per-dialog .txt files of a folder, sorted; dot files are skipped (copies made
+    on macOS carry `._<name>.txt` resource forks)."""
     if not folder.is_dir():
         return []
     return sorted(
@@ -248,37 +239,30 @@ def _read_transcriptions(
     """utt_id -> raw transcript, from the transcription files of the given sessions."""
     turns: dict[str, str] = {}
     for session in sessions:
-        folder = root / f"Session{session}" / "dialog" / "transcriptions"
-        for path in _dialog_files(folder):
+        for path in _dialog_files(root / f"Session{session}" / "dialog" / "transcriptions"):
             for number, line in _lines(path, problems):
-                _parse_turn(line.strip(), f"{path}:{number}", path, labels, turns, problems)
+                utt_id, problem = _parse_turn(line.strip(), labels, turns)
+                if problem:
+                    problems.append(Problem(utt_id or path.name, f"{path}:{number}: {problem}"))
     return turns
 
 
-def _parse_turn(
-    line: str,
-    where: str,
-    path: Path,
-    labels: dict[str, _Label],
-    turns: dict[str, str],
-    problems: list[Problem],
-) -> None:
+def _parse_turn(line: str, labels: dict[str, _Label], turns: dict[str, str]) -> tuple[str, str]:
+    """Record a transcription line in `turns`; (utt_id or "", the problem) when not."""
     if not line or _SPEAKER_ONLY.match(line):
-        return  # speaker-only lines carry no id: no utterance can be matched to them
+        return "", ""  # speaker-only lines carry no id: no utterance can be matched to them
     match = _TURN_LINE.match(line)
     if match is None:
-        problems.append(Problem(path.name, f"{where}: unreadable line {line[:80]!r}"))
-        return
+        return "", f"unreadable line {line[:80]!r}"
     utt_id, _, _, text = match.groups()  # EmoEvaluation's times are the ones kept
     if _XX_TURN.match(utt_id):
-        return  # unlabelled turn with no wav, by design of the corpus
+        return "", ""  # unlabelled turn with no wav, by design of the corpus
     if utt_id not in labels:
-        problems.append(Problem(utt_id, f"{where}: transcribed turn without a label"))
-        return
+        return utt_id, "transcribed turn without a label"
     if utt_id in turns:
-        problems.append(Problem(utt_id, f"{where}: duplicate transcription line: kept the first"))
-        return
+        return utt_id, "duplicate transcription line: kept the first"
     turns[utt_id] = text.strip()
+    return "", ""
 
 
 def _build_utterances(
@@ -352,10 +336,8 @@ class _WavIndex:
 
 
 def summarize(reading: CorpusReading, classes: str = "all") -> dict[str, Any]:
-    """The summary of a reading as plain JSON-ready data.
-
-    `per_session` maps the session number (a string) to class -> count, classes of the
-    set `classes` (so `exc` counts as `hap` in the 4-class set), every class listed.
+    """JSON-ready: `per_session` maps the session (a string) to counts of every class of
+    `classes` (`exc` counts as `hap` in the 4-class set).
 
     >>> reading = CorpusReading(Path("."), (), (Problem("x", "wav missing"),))
     >>> summarize(reading, "4")["problems"]

@@ -1,16 +1,9 @@
 """Word error rate of ASR transcripts against the corpus's gold transcripts (jiwer).
 
-Both sides are normalised the same way first, so that Whisper's casing and punctuation
-are not counted as errors: lower case, every character other than a letter, digit or
-whitespace becomes a space (apostrophes are dropped: "don't" -> "dont"), whitespace is
-collapsed. Utterances whose normalised gold transcript is empty (none in the corpus, or
-only tags, which the manifest's transcript drops) have no words to recognise and are
-left out; an empty ASR transcript (a failed or silent utterance) counts as deleting
-every gold word. The WER is the corpus-level one: all substitutions, deletions and
-insertions over all gold words.
-
-Torch-free: `ser train` (the WER its run record keeps), `ser report` and `ser store info`
-use it.
+Both sides are normalised first, so that Whisper's casing and punctuation are not
+counted as errors. Utterances whose gold transcript has no words are left out; an empty
+ASR transcript (a failed or silent utterance) counts as deleting every gold word. The
+WER is the corpus-level one. Torch-free: `ser report` and `ser store info` use it.
 
 >>> wer = word_error_rate(["a b c d"], ["A, x c."])
 >>> wer.wer, wer.substitutions, wer.deletions, wer.insertions, wer.words
@@ -31,8 +24,6 @@ _NOT_WORD = re.compile(r"[^\w\s]|_")
 
 @dataclass(frozen=True)
 class WordErrorRate:
-    """Corpus-level WER over `utterances` utterances holding `words` gold words."""
-
     wer: float
     substitutions: int
     deletions: int
@@ -45,7 +36,7 @@ class WordErrorRate:
 
 
 def normalise(text: str) -> str:
-    """Lower case, punctuation removed, whitespace collapsed.
+    """Lower case, apostrophes dropped, other punctuation a space, whitespace collapsed.
 
     >>> normalise("  Don't -- STOP! [LAUGHTER] ")
     'dont stop laughter'
@@ -54,8 +45,8 @@ def normalise(text: str) -> str:
 
 
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> WordErrorRate:
-    """WER of `hypotheses` against `references` (pairs in the same order), normalised. Raises
-    ValueError when the sequences differ in length or no reference has words."""
+    """WER of `hypotheses` against `references` (pairs in the same order); ValueError
+    when the lengths differ or no reference has words."""
     import jiwer  # imported here: `ser report` without ASR runs never pays for it
 
     if len(references) != len(hypotheses):
