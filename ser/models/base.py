@@ -21,12 +21,8 @@ from ser.models.losses import cross_entropy, perspective_loss
 
 @dataclass
 class ModelOutput:
-    """logits: [B, C] (utterance unit) or [B, U, C] (dialog unit).
-
-    aux: modality ("audio" / "text") -> the logits of that modality's own head, same
-    shape as `logits`; used by the perspective loss. Empty for families without
-    per-modality heads.
-    """
+    """logits: [B, C] (utterance unit) or [B, U, C] (dialog unit); aux: modality -> the
+    logits of its own head, shaped alike, for the perspective loss (else empty)."""
 
     logits: torch.Tensor
     aux: dict[str, torch.Tensor] = field(default_factory=dict)

@@ -1,7 +1,5 @@
-"""The contract between the data side (`data.py`, `loop.py`) and the models.
-
-A model declares what it consumes with `InputSpec`s; the data side builds `Batch`es of
-exactly those views. Everything is already on the training device.
+"""The contract between the data side and the models: a model declares what it consumes
+with `InputSpec`s; the data side builds `Batch`es of exactly those views, on the device.
 """
 
 from __future__ import annotations

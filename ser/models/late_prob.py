@@ -194,14 +194,9 @@ class LateProbFusion(SerModel):
 
 class BranchStage(nn.Module):
     """The first training stage of one branch: that branch alone, cross-entropy on its own
-    logits. Its only registered submodule is the branch, so its parameters are that
-    branch's (the other branch and the fusion layers stay as they are) and, shared with
-    the model, the trained weights are the model's own. It holds no reference to the
-    model: a deep copy (the ensemble's) is a working stage of the copied branch.
-
-    The interface the training loop drives, as `SerModel`'s: forward(batch) ->
-    ModelOutput, loss (a scalar), set_epoch, eval_mask.
-    """
+    logits, driven by the loop as a `SerModel`. Its only submodule is the branch, so it
+    trains the model's own weights of that branch and nothing else; holding no reference
+    to the model, a deep copy (the ensemble's) is a working stage of the copied branch."""
 
     unit = "utterance"
     summed_loss = False  # as SerModel's default: the mean over labelled items

@@ -161,8 +161,7 @@ class MSMSER(SerModel):
         self.eval_mask = config.eval_mask
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
-        two = len(self.modalities) == 2
-        on = self.config.rmm and two
+        on = self.config.rmm and len(self.modalities) == 2
         self.rmm_p = self.schedule.probability(epoch, total_epochs) if on else 0.0
 
     def dropped(self, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -188,12 +187,8 @@ class MSMSER(SerModel):
                 x, mask = ensure_length(batch.x[name], batch.mask[name])  # [B, T, D], [B, T]
                 feats[m] = self.branches[m](x, mask)  # [B, T, d]
                 masks[m] = mask
-            drops = self.dropped(masks)
-            if self.mit:
-                pooled = self._interact(feats, masks, drops)  # [B, d]
-            else:
-                pooled = self._concat(feats, masks, drops)  # [B, n d]
-            return ModelOutput(self.head(pooled))  # [B, C]
+            fuse = self._interact if self.mit else self._concat  # -> [B, d] or [B, n d]
+            return ModelOutput(self.head(fuse(feats, masks, self.dropped(masks))))  # [B, C]
 
     def _interact(self, feats: Tensors, masks: Tensors, drops: Tensors) -> torch.Tensor:
         """The modality interaction transformer (section 2.2): [B, d]."""

@@ -82,7 +82,8 @@ def family_of(config: FamilyConfig) -> Family:
 def config_record(config: FamilyConfig) -> dict[str, Any]:
     """The config as JSON-ready values (tuples as lists) with its family's name."""
     fields = dataclasses.asdict(config)
-    return {"family": family_of(config).name, **{k: _plain(v) for k, v in fields.items()}}
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+    return {"family": family_of(config).name, **plain}
 
 
 def config_from_record(record: Mapping[str, Any]) -> FamilyConfig:
@@ -97,7 +98,3 @@ def config_from_record(record: Mapping[str, Any]) -> FamilyConfig:
         k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in names
     }
     return family.config(**values)
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value

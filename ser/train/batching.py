@@ -28,11 +28,8 @@ class StepPlan:
 def bucket_batches(
     lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None
 ) -> list[np.ndarray]:
-    """Batches of indices into `lengths`, each index exactly once.
-
-    With `rng` (training): sorted by length jittered by ±10 % (ties at random), cut into
-    batches, batch order shuffled, so batches hold similar lengths but change each epoch.
-    Without `rng` (evaluation): sorted by length, in order.
+    """Batches of indices into `lengths`, sorted by length (with `rng`, for training:
+    jittered by ±10 % and the batch order shuffled, so batches change each epoch).
 
     >>> [b.tolist() for b in bucket_batches(np.array([5, 1, 3, 2]), 2, None)]
     [[1, 3], [2, 0]]
@@ -79,12 +76,10 @@ def dialog_groups(
 def dialog_plans(
     groups: list[np.ndarray], batch_size: int, rng: np.random.Generator | None
 ) -> list[StepPlan]:
-    """An epoch of dialog batches. Evaluation: by length, so batches pad little. Training:
-    a uniform shuffle (the fusion study's DataLoader(shuffle=True)), each batch run as its
-    shorter and its longer half, each padded to its own longest dialog, the optimiser
-    stepping after the second: the summed loss's gradient is the whole batch's, but 20
-    random dialogs padded to their longest (~100 utterances, the mean ~35) spent most of
-    the attention on padding (the fusion study's step took 0.65x the time in halves)."""
+    """An epoch of dialog batches: by length for evaluation; for training a uniform shuffle
+    (the fusion study's), each batch run as its shorter and its longer half with one
+    optimiser step: the summed loss's gradient is the batch's, and halves pad less (the
+    step took 0.65x the time)."""
     sizes = np.array([len(g) for g in groups])
     if rng is None:
         plan = bucket_batches(sizes, batch_size, None)

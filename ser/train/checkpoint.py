@@ -129,8 +129,7 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
 
 
 def load_run_checkpoints(run_dir: Path, which: str = "folds") -> list[Checkpoint]:
-    """The checkpoints a prediction uses: "folds" (every (seed, fold): the ensemble),
-    "final", or one key. A run without any raises `CheckpointError` saying how to get them."""
+    """The checkpoints a prediction uses: "folds" (every (seed, fold)), "final", or one key."""
     keys = checkpoint_keys(run_dir)
     if not keys:
         raise CheckpointError(
@@ -169,9 +168,8 @@ def save_fold_checkpoint(
     zscore: Mapping[str, ZScore],
     extra: Mapping[str, Any],
 ) -> Path:
-    """Write ``<run>/checkpoints/<key>.{safetensors,json}``, the provenance attrs of the
-    feature sets behind `specs` read from the store (what `ser predict` rebuilds), `extra`
-    (seed, fold, test, ...) kept as given; return the sidecar's path."""
+    """Write checkpoint `key` with the store's provenance of `specs`' sets and `extra`
+    (seed, fold, test, ...); return the sidecar's path."""
     opened = FeatureStore.open(store)
     features = {}
     for spec in specs:

@@ -74,11 +74,8 @@ class TrainData:
 def segment_mean(
     flat: torch.Tensor, lengths: torch.Tensor, chunk_rows: int = 1 << 20
 ) -> torch.Tensor:
-    """Per-segment mean of consecutive rows: [rows, D], [n] -> [n, D] float32.
-
-    Segment i is the next lengths[i] rows. Rows are summed in fp32 chunks with
-    `index_add_` so a large fp16 buffer is never copied to fp32 at once.
-    """
+    """Per-segment mean of consecutive rows: [rows, D], [n] -> [n, D] float32, summed in
+    fp32 chunks so a large fp16 buffer is never copied to fp32 at once."""
     n, dim = len(lengths), flat.shape[1]
     if bool((lengths == 1).all()):
         return flat.float()
@@ -96,10 +93,7 @@ def load_data(
     label_set: LabelSet,
     device: torch.device | str = "cpu",
 ) -> TrainData:
-    """Read `features` from `store` once; keep labelled utterances with rows in every set.
-
-    `store` is a `FeatureStore` (or anything with `.manifest` and `.read(name)`).
-    """
+    """Read `features` from `store` once; keep labelled utterances with rows in every set."""
     device = torch.device(device)
     manifest = store.manifest
     codes = np.asarray(manifest.column("label")).astype(str)
@@ -172,11 +166,8 @@ class ZScore(NamedTuple):
 
 
 def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
-    """Per-dimension mean/std of each z-scored set over the `train` positions only.
-
-    Statistics are over rows (frames of a log-mel set, one row per utterance for
-    functionals), so sequence and mean-pooled views are scaled alike.
-    """
+    """Per-dimension mean/std of each z-scored set over the `train` positions' rows only
+    (rows, so sequence and mean-pooled views are scaled alike)."""
     idx = torch.as_tensor(train, dtype=torch.long, device=data.device)
     out = {}
     for name, table in data.features.items():
@@ -199,13 +190,9 @@ def _rows_of(table: FeatureTable, idx: torch.Tensor) -> torch.Tensor:
 
 
 class Batches:
-    """One side of a fold (train, val or test) as batches for a model's inputs.
-
-    Iterating yields one epoch; a training side (`shuffle=True`) draws a new order from
-    its generator each epoch, an evaluation side always yields the same batches. Those of
-    vector views only (small) are built once and kept, as the loop scores the validation
-    side every epoch.
-    """
+    """One side of a fold as batches for a model's inputs, an epoch per iteration: a new
+    order each epoch when `shuffle`, else the same batches (kept when of vector views
+    only: small, and the loop scores the validation side every epoch)."""
 
     def __init__(
         self,
@@ -258,14 +245,11 @@ class Batches:
         return epoch
 
     def plans(self) -> list[StepPlan]:
-        """One epoch's batches as positions (on the host); a training side draws a new
-        order each call."""
         if self.unit == "dialog":
             return dialog_plans(self._groups, self.batch_size, self.rng)
         return utterance_plans(self.positions, self._seq_len, self.batch_size, self.rng)
 
     def build(self, plan: StepPlan) -> Batch:
-        """The batch of one step's plan, on the device."""
         pos = torch.from_numpy(plan.positions).to(self.data.device)
         return gather(self.data, self.specs, self.unit, pos, plan.lengths, self.zscore)
 
@@ -308,7 +292,7 @@ def gather(
 
 
 def _normed(x: torch.Tensor, norm: ZScore | None) -> torch.Tensor:
-    """`x` [..., D] z-scored (member k's z-score in slot k of a stack)."""
+    """`x` [..., D] z-scored (member k's statistics in slot k of a stack)."""
     if norm is None:
         return x
     mean, std = norm

@@ -38,9 +38,7 @@ class Ensemble:
         # The structure and plain attributes (schedules, eval masks) every member shares;
         # its own tensors are never read.
         self.base = copy.deepcopy(modules[0]).to("meta")
-        params, buffers = stack_module_state(list(modules))
-        self.params: dict[str, torch.Tensor] = params
-        self.buffers: dict[str, torch.Tensor] = buffers
+        self.params, self.buffers = stack_module_state(list(modules))  # {name: [K, ...]}
 
     def parameters(self) -> list[torch.Tensor]:
         return list(self.params.values())
@@ -52,8 +50,7 @@ class Ensemble:
         self.base.train(False)
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
-        """The module's schedules (RMM's p) for this epoch, where it has any: one value
-        for every member (members share their config)."""
+        """The module's schedules (RMM's p) for this epoch: one for all (a shared config)."""
         hook = getattr(self.base, "set_epoch", None)
         if callable(hook):
             hook(epoch, total_epochs)

@@ -1,11 +1,5 @@
-"""Which stored feature sets a `--features A+B` request means.
-
-An item names a feature set exactly (``hubert-base-ls960.L12``), or by what its stored
-attrs say, when that matches one set only: its extractor kind (``hubert``, ``is13``) or
-the stem its kind names it after (``hubert-base-ls960``: a model's id or --name). A kind
-that matches a gold-text set and ASR-text sets (``mpnet-base@asr-whisper-small``) means
-the gold one. Sets that are missing, ambiguous or unfinished are refused with the
-store's contents in the message.
+"""Which stored feature sets a `--features A+B` request means: a set's exact name, or its
+kind or stem as its stored attrs say (never a cut of the name; rules: docs/CONTRACTS.md).
 
 >>> parse_feature_list("hubert+mpnet")
 ('hubert', 'mpnet')
@@ -73,9 +67,8 @@ def _candidates(request: str, names: Sequence[str], infos: dict[str, Any]) -> li
 
 
 def _asks_for(request: str, name: str, attrs: dict[str, Any]) -> bool:
-    """Whether `request` is the kind of the set `name` with `attrs`, or the stem (a
-    model's id or --name) its kind names the set after (`hubert-base-ls960` for
-    `hubert-base-ls960.L12`)."""
+    """`request` is the set's kind, or the stem its kind names it after (`hubert-base-ls960`
+    for `hubert-base-ls960.L12`)."""
     extractor = str(attrs.get("extractor", ""))
     if request == extractor:
         return True
@@ -83,16 +76,12 @@ def _asks_for(request: str, name: str, attrs: dict[str, Any]) -> bool:
 
 
 def is_asr_text(attrs: dict[str, Any]) -> bool:
-    """Whether a feature set's attrs say it was extracted from ASR transcripts."""
     return attrs.get("text_source") == "asr"
 
 
 def resolve_features(store: _Store, requests: Sequence[str]) -> list[ResolvedFeature]:
-    """The stored feature set behind each request, in request order.
-
-    Raises `StoreError` for a set that is missing or not completely extracted and
-    `ConfigError` for a request that matches several sets or two requests of one set.
-    """
+    """The stored feature set behind each request, in request order (`StoreError`: missing
+    or unfinished; `ConfigError`: ambiguous, or one set asked for twice)."""
     names = sorted(store.feature_sets())
     infos = {name: store.info(name) for name in names}
     held = ", ".join(names) if names else "no feature sets"
@@ -115,21 +104,12 @@ def resolve_features(store: _Store, requests: Sequence[str]) -> list[ResolvedFea
                 f"feature set {info.name!r} in {store.path} is incomplete (extraction did not "
                 "finish); run the same `ser extract` command again to complete it"
             )
-        resolved.append(_resolved(request, info))
+        extractor = str(dict(info.attrs).get("extractor", ""))
+        resolved.append(ResolvedFeature(
+            request, info.name, str(info.modality), str(info.level), extractor, int(info.dim),
+            str(info.fingerprint),
+        ))  # fmt: skip
     taken = [f.name for f in resolved]
     if len(set(taken)) != len(taken):
         raise ConfigError(f"--features {'+'.join(requests)} names one feature set twice")
     return resolved
-
-
-def _resolved(request: str, info: Any) -> ResolvedFeature:
-    attrs = dict(info.attrs)
-    return ResolvedFeature(
-        request=request,
-        name=info.name,
-        modality=str(info.modality),
-        level=str(info.level),
-        extractor=str(attrs.get("extractor", "")),
-        dim=int(info.dim),
-        fingerprint=str(info.fingerprint),
-    )

@@ -69,18 +69,14 @@ def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
 
 
 def group_key(job: Job) -> tuple[Hashable, ...]:
-    """What members of one ensemble must share (see the module docstring)."""
     run, plan = job.run, job.run.plan
     steps = len(Batches(run.data, job.fold.train, run.specs, run.unit, plan.batch_size))
     return (*run_key(run.config, plan), id(run.data), tuple(run.specs), steps)
 
 
 def default_at_once(device: torch.device) -> int | None:
-    """Members a group takes when `--members-at-once` is not given: all on a GPU, one on
-    the CPU. On the CPU vmap runs attention member by member (no batching rule for its
-    fused kernel) and the models are too small to fill the cores: the demo's MSMSER
-    stacked three seeds of a fold slower than one after another (benchmarks/README.md,
-    "Issue 26")."""
+    """Members a group takes by default: all on a GPU, one on the CPU, where stacking was
+    slower than one after another (benchmarks/README.md, "Issue 26")."""
     return None if device.type == "cuda" else 1
 
 
@@ -112,7 +108,6 @@ def describe(group: Sequence[Job]) -> str:
 
 
 def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
-    """Train the jobs of `group` as the members of one ensemble (module docstring)."""
     first = group[0].run
     classes = first.data.classes
     modules = [
@@ -152,10 +147,8 @@ def fit(
     classes: Sequence[str],
     progress: Progress,
 ) -> tuple[Ensemble, list[Member], list[Selection], dict[str, list[Selection]]]:
-    """The family's earlier stages (e.g. Zhou et al.'s branches, each alone first), each
-    trained with selection and written back into the modules, then the whole model.
-    `members()` gives the members' sides for each stage. Returns the whole model's
-    ensemble, its members and selections, and each earlier stage's selections."""
+    """The family's earlier stages (e.g. Zhou et al.'s branches alone), each trained and
+    written back into the modules, then the whole model; `members()`: each stage's sides."""
     planned = [m.stages() for m in modules]  # type: ignore[operator]
     total = len(planned[0]) + 1
     stages = {}
@@ -179,7 +172,6 @@ def cuda_devices(device: torch.device) -> list[int]:
 def save(
     run: Prepared, key: str, state: dict[str, torch.Tensor], zscore: Any, **extra: Any
 ) -> None:
-    """A member's selected weights as checkpoint `key` of `run` (`ser.train.checkpoint`)."""
     save_fold_checkpoint(
         run.plan.run_dir, key, state, store=run.config.store, config=run.config.model,
         classes=run.data.classes, specs=run.specs, unit=run.unit, precision=run.plan.precision,
@@ -188,10 +180,9 @@ def save(
 
 
 def _member(job: Job, zscore: dict[str, Any]) -> Member:
-    """One (seed, fold) run's sides, normalised by `zscore` (fitted on its own training
-    side only); its batch order drawn from its own seed, anew each call."""
-    run, fold = job.run, job.fold
-    size = run.plan.batch_size
+    """One (seed, fold)'s sides, its batch order drawn from its own stream anew each call."""
+    run, fold, plan = job.run, job.fold, job.run.plan
+    size = plan.batch_size
     train = Batches(
         run.data, fold.train, run.specs, run.unit, size, zscore=zscore, shuffle=True,
         seed=job.stream,
@@ -202,7 +193,6 @@ def _member(job: Job, zscore: dict[str, Any]) -> Member:
         )
         for rows in (fold.val, fold.test)
     )
-    plan = run.plan
     config = LoopConfig(
         plan.epochs, plan.lr, plan.weight_decay, run.config.patience,
         run.config.model.eval_mask, plan.precision,

@@ -160,11 +160,10 @@ def test(
     on_step: StepHook | None = None,
 ) -> list[Evaluation]:
     """Each member's selected state on its own test side (its eval mask applied)."""
-    precision = _shared([m.config for m in members], "precision")
-    with masked(ensemble, _shared([m.config for m in members], "eval_mask")):
-        found = predict(
-            ensemble, StackedSides([m.test for m in members]), precision, on_step, "test"
-        )
+    configs = [m.config for m in members]
+    with masked(ensemble, _shared(configs, "eval_mask")):
+        sides = StackedSides([m.test for m in members])
+        found = predict(ensemble, sides, _shared(configs, "precision"), on_step, "test")
     return [
         Evaluation(
             p.loss, p.y_true, p.y_pred, p.index, compute_metrics(p.y_true, p.y_pred, classes)

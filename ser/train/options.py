@@ -1,11 +1,6 @@
-"""`ser train`'s options as one table, and `train_config`, the library call that turns
-their values into a `TrainConfig`: what `ser train` and every sweep cell call.
-
-The table is derived, never written out: an `Option` per field of `TrainConfig` (but
-`model`) and per field of the registered families' configs (a name several families
-share is one option). A model option's default is None, "the selected family's own",
-but `fusion`'s, which selects the family. `ser.commands.train` makes its click options
-from the table; the sweep types and checks its cells by it.
+"""`ser train`'s options as one table derived from `TrainConfig` and the registered
+families' configs (never written out), and `train_config`, the library call that turns
+option values into a `TrainConfig`: what `ser train` and every sweep cell call.
 
 >>> config = train_config({"store": "f.zarr", "features": "hubert+mpnet", "queries": "10"})
 >>> config.features, type(config.model).__name__, config.model.queries, config.val
@@ -51,8 +46,7 @@ class Option:
     meta: Mapping[str, Any] = field(default_factory=dict)  # metavar, envvar
 
     def parse(self, value: Any) -> Any:
-        """`value` typed, from a string (a command line, a sweep's ``--fix``), a TOML
-        value or a typed one; ConfigError saying what the option takes."""
+        """`value` (a string, a TOML value or a typed one) typed; ConfigError if it is not."""
         try:
             typed = None if value is None else _parse(self.kind, value)
         except (TypeError, ValueError, KeyError):
@@ -128,7 +122,6 @@ def _option(
 
 
 def _parse(kind: Any, value: Any) -> Any:
-    """`value` as `kind`: TypeError, ValueError or KeyError when it is not one."""
     if kind == "threads":
         return parse_threads(value)
     if kind is tuple:  # of ints: "32,64" or a list

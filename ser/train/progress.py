@@ -13,8 +13,7 @@ from ser.runtime.thread_watch import ThreadWatch
 
 #: Seconds a stretch of training may go without a line, at most (`Heartbeat`).
 HEARTBEAT = 60.0
-#: Seconds into a stage whose first epoch is still running: the first line, with an
-#: estimate of the stage from the steps measured so far.
+#: Seconds into a stage whose first epoch still runs: the first line, with an estimate.
 FIRST_BEAT = 15.0
 PHASES = {"train": "training", "val": "validation", "test": "test"}
 
@@ -33,8 +32,7 @@ class Progress:
         """Training of one (seed, fold) begins."""
 
     def stage(self, n: int, total: int, name: str) -> None:
-        """Stage `n` of `total` of a staged model begins (Zhou et al.'s branches alone,
-        then the whole model); said as a message unless overridden."""
+        """Stage `n` of `total` of a staged model begins; a message unless overridden."""
         self.message(f"stage {n} of {total}: {name}")
 
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
@@ -81,10 +79,8 @@ class Relay(Progress):
 
 
 class Heartbeat(Relay):
-    """`inner`'s hooks, and a line (`inner.heartbeat`) whenever training has shown
-    nothing for `interval` seconds (epochs of a big stacked model can take minutes), the
-    first `first` seconds into a stage whose first epoch still runs: the fold, stage,
-    epoch and step, the time a step takes, elapsed time and the stage's ETA."""
+    """`inner`'s hooks, and a line (`inner.heartbeat`: fold, stage, step, pace, ETA) when
+    training showed nothing for `interval` s, the first `first` s into a stage."""
 
     def __init__(
         self,

@@ -104,11 +104,7 @@ def make_folds(
     labels: np.ndarray,
     dialogs: np.ndarray | None = None,
 ) -> list[Fold]:
-    """The folds of `config.name` over utterances given as parallel per-row arrays.
-
-    `sessions` (int), `speakers` (str), `labels` (class indices) and optional `dialogs`
-    (str) describe the rows of the chosen class set; the folds index into them.
-    """
+    """The folds of `config.name` over the rows the parallel arrays describe."""
     sessions = np.asarray(sessions).astype(np.int64)
     speakers = np.asarray(speakers)
     labels = np.asarray(labels).astype(np.int64)
@@ -198,9 +194,8 @@ def _stratified_parts(
         members = rng.permutation(rows[labels[rows] == c])
         cuts = np.cumsum([round(f * len(members)) for f in fractions])
         pieces = np.split(members, cuts)
-        parts[0].append(pieces[-1])
-        for i, piece in enumerate(pieces[:-1], start=1):
-            parts[i].append(piece)
+        for part, piece in zip(parts, [pieces[-1], *pieces[:-1]], strict=True):
+            part.append(piece)
     out = [np.concatenate(p) for p in parts]
     if any(len(p) == 0 for p in out):
         raise ConfigError(

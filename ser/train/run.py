@@ -131,8 +131,9 @@ def _prepare(
     if key not in loaded:
         loaded[key] = load_data(store, features, get_label_set(plan.classes), plan.device)
     data = loaded[key]
-    timings = {"load": time.perf_counter() - t0, "device": str(plan.device)}
-    record["timings"].update(timings, threads=threads.count)
+    record["timings"].update(
+        load=time.perf_counter() - t0, device=str(plan.device), threads=threads.count
+    )
     record["threads"] = threads.record()
     record["data"] = {"utterances": len(data), "dropped": data.dropped}
     asr = _asr_record(store, features, data.manifest_rows)

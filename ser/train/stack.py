@@ -46,9 +46,8 @@ class StackedSides:
         return max((len(side) for side in self.sides), default=0)
 
     def epoch(self) -> Iterator[tuple[list[bool], Batch, bool]]:
-        """One epoch: (which members have a batch, the stacked batch, whether the
-        optimiser steps after it) per batch. The epoch's positions go to the device in
-        one copy (a copy per step would make the host wait for the device at every step)."""
+        """(which members have a batch, the stacked batch, whether the optimiser steps
+        after it) per step; the epoch's positions go to the device in one copy."""
         # A member without a batch at a step (a shorter side) is None there.
         steps = list(itertools.zip_longest(*(side.plans() for side in self.sides)))
         arrays = [_pad_positions(now) for now in steps]

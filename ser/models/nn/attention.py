@@ -2,8 +2,7 @@
 
 The maths of `nn.TransformerEncoderLayer` / `nn.TransformerDecoderLayer` with
 `batch_first=True, norm_first=False` (tested with copied weights), written on SDPA because
-`nn.MultiheadAttention` does not run under `torch.func.vmap`. Input projections are
-Xavier-uniform with zero bias, as `nn.MultiheadAttention`'s. Unlike PyTorch's layers, the
+`nn.MultiheadAttention` does not run under `torch.func.vmap`. Unlike PyTorch's layers, the
 attention weights are not dropped: SDPA's `dropout_p` draws inside the fused kernel,
 per member under vmap only as far as its batching rule makes it, which no CPU test can
 check. A layer takes its keys' mask as `key_mask(keep)` makes it, once for all layers.
@@ -32,8 +31,7 @@ def key_mask(keep: torch.Tensor) -> torch.Tensor:
 
 
 def _projection(d_in: int, d_out: int) -> nn.Linear:
-    """An attention input projection: Xavier-uniform weight, zero bias (as
-    `nn.MultiheadAttention` initialises its in-projection)."""
+    """Xavier-uniform weight, zero bias: `nn.MultiheadAttention`'s in-projection."""
     linear = nn.Linear(d_in, d_out)
     nn.init.xavier_uniform_(linear.weight)
     nn.init.zeros_(linear.bias)

@@ -19,13 +19,9 @@ from torch import nn
 
 
 def keep_one(mask: torch.Tensor) -> torch.Tensor:
-    """`mask` [..., T] with position 0 switched on in rows that have no True at all.
-
-    Attention over a row whose keys are all masked gives NaN, and NaN poisons gradients
-    even where the output is ignored afterwards. Callers zero the values at such
-    positions, so the one key let through carries nothing. No branch on the data (no
-    device-to-host sync, and it runs under `vmap`).
-    """
+    """`mask` [..., T] with position 0 switched on in rows that have no True at all: an
+    all-masked row's attention is NaN, which poisons gradients even where the output is
+    ignored; callers zero the values there, so the key let through carries nothing."""
     empty = ~mask.any(dim=-1, keepdim=True)  # [..., 1]
     first = torch.arange(mask.shape[-1], device=mask.device) == 0  # [T]
     return mask | (first & empty)
