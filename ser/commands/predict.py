@@ -80,7 +80,7 @@ def predict_command(**o: Any) -> None:
     if o["csv_path"]:
         write_csv(Path(o["csv_path"]), result)
     if o["as_json"]:
-        click.echo(json.dumps(to_json(result)))
+        click.echo(json.dumps({**dataclasses.asdict(result), "failed": result.failed}))
     else:
         Console().print(table(result))
     for note in result.notes:
@@ -92,12 +92,6 @@ def predict_command(**o: Any) -> None:
         sys.exit(1)
 
 
-def to_json(result: PredictResult) -> dict[str, Any]:
-    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
-    predictions = [p.to_dict() for p in result.predictions]
-    return {**fields, "predictions": predictions, "failed": result.failed}
-
-
 def table(result: PredictResult) -> Table:
     title = f"{len(result.checkpoints)} checkpoint(s): {', '.join(result.checkpoints)}"
     out = Table(title=title)
@@ -107,14 +101,9 @@ def table(result: PredictResult) -> Table:
         out.add_column(c, justify="right")
     out.add_column("notes", overflow="fold")
     for p in result.predictions:
-        probs = (
-            [f"{p.probabilities[c]:.3f}" for c in result.classes]
-            if p.label
-            else [""] * len(result.classes)
-        )
-        notes = "; ".join(
-            p.notes + ([f"ASR: {p.transcript}"] if p.transcript_source == "asr" else [])
-        )
+        probs = [f"{p.probabilities[c]:.3f}" if p.label else "" for c in result.classes]
+        asr = [f"ASR: {p.transcript}"] if p.transcript_source == "asr" else []
+        notes = "; ".join(p.notes + asr)
         label = p.label or "[red]failed[/red]"
         out.add_row(Path(p.path).name, label, *probs, p.error or notes)
     return out

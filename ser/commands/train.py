@@ -28,9 +28,8 @@ REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
 
 
 class _TrainCommand(click.Command):
-    """`ser train`: its options made from `ser.train.options` whenever they are asked for
-    (so a family registered after import has its own), model options under a heading
-    per family in --help."""
+    """`ser train`, its options made from `ser.train.options` when asked for (a family
+    registered after import has its own), under a heading per family in --help."""
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         self.params = [*(_click_option(o) for o in train_options().values()), _JSON]
@@ -114,9 +113,8 @@ def train_command(**options: Any) -> None:
 
 
 class _ConsoleProgress(Progress):
-    """Notes on stderr; a live bar per fold when stderr is a terminal, else (`plain`) one
-    line per epoch at most every `interval` seconds (a log would otherwise show nothing
-    between a fold's first line and its result)."""
+    """Notes on stderr; a live bar per fold on a terminal, else (`plain`) epoch lines
+    (a log would otherwise show nothing between a fold's first line and its result)."""
 
     def __init__(
         self,
@@ -130,17 +128,13 @@ class _ConsoleProgress(Progress):
         self.shows_epochs = live or plain
         self.lines = EpochLines(self.message, interval, clock) if plain else None
         self.bar = RichProgress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=console,
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
             disable=not live,
             # Redrawn from the epoch hook instead of a 10 Hz thread: that thread takes the
             # GIL from the training loop between its many small ops.
             auto_refresh=False,
-        )
+        )  # fmt: skip
         self.task: Any = None
         self.clock = clock
         self.drawn = -math.inf  # self.clock() at the last redraw
