@@ -1,13 +1,9 @@
 """Speech-like audio for the synthetic corpus, synthesized with numpy and scipy.
 
-A glottal pulse train follows a pitch contour (declination, a pitch accent per syllable,
-jitter), gets breath noise, is shaped into syllables separated by pauses, and each
-syllable goes through the formant filter of a vowel. Emotion sets the prosody (pitch
-level and range, speaking rate, energy, voice tension, breathiness, pauses) on top of a
-speaker's voice (pitch, vocal tract length, rate, loudness, expressiveness) and a
-session's channel (gain, tilt, background noise). An utterance's intensity blends its
-class's profile with neutral, so mild utterances are confused with neutral and classes
-with similar arousal with each other.
+A glottal pulse train follows a pitch contour, is shaped into syllables and filtered by
+vowel formants. Emotion sets the prosody on top of a speaker's voice and a session's
+channel; an utterance's intensity blends its class's profile with neutral, so mild
+utterances are confused with neutral and classes of similar arousal with each other.
 
 >>> rng = np.random.default_rng(0)
 >>> voice = draw_voice(rng, "F")
@@ -96,8 +92,8 @@ def draw_voice(
         rate=float(rng.uniform(3.8, 5.0)),
         gain_db=float(rng.normal(0.0, 2.5) + channel[0]),
         expressiveness=float(rng.uniform(0.65, 1.15)),
-        tilt=channel[1],
-        noise_db=channel[2],
+        tilt=float(channel[1]),
+        noise_db=float(channel[2]),
     )
 
 
@@ -105,16 +101,12 @@ def draw_voices(seed: int) -> dict[tuple[int, str], Voice]:
     """The 10 speakers of a corpus, (session, gender) -> voice, through the session's channel."""
     voices = {}
     for session in range(1, 6):
-        channel = draw_channel(np.random.default_rng([seed, _VOICES, session]))
+        rng = np.random.default_rng([seed, _VOICES, session])
+        channel = (rng.normal(0.0, 2.0), rng.uniform(-0.3, 0.5), rng.uniform(-56, -42))
         for k, gender in enumerate("FM", start=1):
             rng = np.random.default_rng([seed, _VOICES, session, k])
             voices[session, gender] = draw_voice(rng, gender, channel)
     return voices
-
-
-def draw_channel(rng: np.random.Generator) -> tuple[float, float, float]:
-    """A session's recording channel: (gain_db, tilt, noise_db)."""
-    return float(rng.normal(0.0, 2.0)), float(rng.uniform(-0.3, 0.5)), float(rng.uniform(-56, -42))
 
 
 # F1, F2, F3 (Hz, adult male) of five vowels; bandwidths grow with frequency.

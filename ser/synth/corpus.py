@@ -1,13 +1,7 @@
 """A synthetic corpus in the exact IEMOCAP layout, for the tests and the demo.
 
-`write_corpus` lays out what `plan.py` plans (5 sessions of improvised and scripted
-dialogs between each session's two speakers, turns labelled in realistic-ish proportions)
-as the corpus's files: EmoEvaluation and transcription files with the real corpus's
-quirks, and a wav per utterance (`audio.py`) whose prosody follows its emotion, while
-the transcripts (`text.py`) carry it only part of the time. It returns the ground truth
-`ser.corpus.reader.read_corpus` must recover. `write_corpus_from_metadata` writes exactly
-the utterances of a CSV. Every draw is seeded by (seed, purpose, place): a seed gives the
-same bytes in every file.
+Lays out what `plan.py` plans as the corpus's files, quirks included, and returns the
+ground truth `ser.corpus.reader.read_corpus` must recover. A seed gives the same bytes.
 
 >>> import tempfile
 >>> root = Path(tempfile.mkdtemp()) / "IEMOCAP_full_release"
@@ -46,9 +40,8 @@ class SynthTruth:
 
 
 def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTruth:
-    """Write a synthetic IEMOCAP root at `out` (absent or empty) and return its truth. The corpus
-    appears at once: it is built in a temporary sibling folder and renamed, so an interrupted run
-    leaves nothing half-written at `out`."""
+    """Write a synthetic IEMOCAP root at `out` (absent or empty: built aside and renamed,
+    so an interrupted run leaves nothing half-written)."""
     config = config or SynthConfig()
     out = Path(out).expanduser().resolve()
     voices = audio.draw_voices(config.seed)
@@ -63,11 +56,8 @@ def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTru
 
 
 def write_corpus_from_metadata(out: str | Path, csv_path: str | Path, seed: int = 0) -> SynthTruth:
-    """Write a corpus holding exactly the utterances of a metadata CSV, to check structure. Columns:
-    utt_id, dialog, session, speaker_gender, kind, order, start, end, label, and optionally text
-    (the raw transcript; composed from the label when the column is absent). `order` is the order of
-    the transcription lines; the records' `order` follows the reader's rule (rank by start time).
-    Every wav is the same 0.1 s tone."""
+    """A corpus holding exactly the utterances of a metadata CSV (`metadata.py`), to check
+    structure; every wav is the same 0.1 s tone."""
     out = Path(out).expanduser().resolve()
     tone = audio.tone_wav()
     dialogs = plan.dialogs_from_metadata(Path(csv_path), seed)
@@ -120,9 +110,7 @@ _EVALUATION_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
 
 
 def _write_texts(root: Path, dialog: Dialog) -> None:
-    """A dialog's files under `SessionN/dialog`: EmoEvaluation (blocks in start order) with
-    its per-annotator subfolders, the transcription (`dialog.lines` in their order, the
-    speaker-only lines inserted before line k) and the whole-dialog wav (a stub, or none)."""
+    """A dialog's EmoEvaluation files, its transcription and its whole-dialog wav stub."""
     base = root / f"Session{dialog.session}" / "dialog"
     evaluation = base / "EmoEvaluation"
     for sub in ("Categorical", "Attribute", "Self-evaluation", "../transcriptions"):
@@ -148,7 +136,6 @@ def _write_texts(root: Path, dialog: Dialog) -> None:
 
 
 def _label_block(turn: Turn) -> str:
-    """One utterance's block of an EmoEvaluation file, blank line included."""
     (v, a, d), where = turn.annotation.vad, f"[{turn.start:.4f} - {turn.end:.4f}]"
     lines = [f"{where}\t{turn.utt_id}\t{turn.code}\t[{v:.4f}, {a:.4f}, {d:.4f}]"]
     for who, words in turn.annotation.categories:

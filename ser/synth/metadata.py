@@ -1,8 +1,7 @@
 """The utterance metadata CSV behind `ser demo-corpus --from-metadata`: columns and checks.
 
-One row per utterance: utt_id, dialog, session, speaker_gender, kind, order, start, end,
-label, and optionally text. Every row is checked against its utterance id, so a corpus
-written from the CSV has the structure the CSV says.
+One row per utterance, and optionally its raw `text` (else composed from the label);
+`order` is the order of the transcription lines. Every row is checked against its id.
 """
 
 from __future__ import annotations
@@ -19,8 +18,7 @@ METADATA_COLUMNS += ("order", "start", "end", "label")
 
 
 def read_metadata(path: Path) -> list[dict[str, str]]:
-    """The rows of a metadata CSV, each checked; `CorpusError` naming the file and line of
-    the first bad one."""
+    """The rows of a metadata CSV; `CorpusError` naming the file and line of a bad one."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)

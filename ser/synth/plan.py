@@ -1,10 +1,8 @@
-"""What a synthetic corpus holds, planned before anything is written (`ser.synth.corpus`).
+"""What a synthetic corpus holds, planned before `ser.synth.corpus` writes anything.
 
-The dialogs and their turns: who speaks each turn, its label, text, prosody, timing and
-id, with the naming and line-order quirks of the real corpus, drawn from generators
-seeded by (seed, purpose, place) (`plan_dialogs`), or read from a metadata CSV
-(`dialogs_from_metadata`). Kept apart from `ser.synth.corpus`, which lays a plan out as files:
-what the corpus says is decided here, where it goes (and each wav's samples) there.
+The dialogs and their turns (speaker, label, text, prosody, timing, id, with the real
+corpus's naming and line-order quirks), drawn from generators seeded by (seed, purpose,
+place), or read from a metadata CSV.
 """
 
 from __future__ import annotations
@@ -44,8 +42,8 @@ _LABELS, _TURNS, _FORCE, AUDIO = range(4)  # audio.draw_voices uses 9
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """What synthetic corpus to write. The defaults give the demo corpus (about 650 utterances, 400
-    of them in the 4-class set); `dialogs_per_session=1` gives about 170, the tests' corpus."""
+    """The defaults give the demo corpus (about 650 utterances, 400 of them in the 4-class
+    set); `dialogs_per_session=1` gives about 170, the tests' corpus."""
 
     dialogs_per_session: int = 4
     seed: int = 0
@@ -109,10 +107,6 @@ def _round4(x: float) -> float:
     return float(f"{x:.4f}")
 
 
-def _pick(rng: np.random.Generator, items: tuple[str, ...] | str) -> str:
-    return items[int(rng.integers(len(items)))]
-
-
 def _dialog_names(session: int, n: int) -> list[str]:
     """Improvised and scripted dialogs alternating, both dialog letters, quirks first."""
     pairs = list(zip(_IMPROS, [*_SCRIPTS, ""], strict=True))
@@ -151,7 +145,7 @@ def _draw_labels(
     """Who speaks each turn and its label: a dialog mood, speakers keeping their mood."""
     weights = np.array([p * (3.0 if code in mood else 1.0) for code, p in PRIOR.items()])
     codes = list(PRIOR)
-    gender = _pick(rng, "FM")
+    gender = text.pick(rng, "FM")
     last: dict[str, str] = {}
     turns = []
     for k in range(int(rng.integers(size[0], size[1] + 1))):
@@ -217,23 +211,23 @@ def _time_and_name(rng: np.random.Generator, dialog: Dialog) -> None:
 
 
 def _add_quirks(rng: np.random.Generator, dialog: Dialog) -> None:
-    """XX turns, speaker-only lines, out-of-order lines, empty and tagged text. The first dialog of
-    each session is sure to hold some, so that a corpus of one dialog per session shows them all."""
+    """XX turns, speaker-only lines, out-of-order lines, empty and tagged text; sure in the
+    first dialog of each session, so that one dialog per session shows them all."""
     first, session, turns = dialog.index == 0, dialog.session, dialog.turns
     extra = []
     if session in (3, 5):  # where the real corpus has them
         for k in range(max(int(rng.integers(0, 3)), int(first))):
-            gender, anchor = _pick(rng, "FM"), turns[int(rng.integers(len(turns)))]
+            gender, anchor = text.pick(rng, "FM"), turns[int(rng.integers(len(turns)))]
             start = _round4(anchor.end + 0.05)
             xx = Turn(gender, "", start, _round4(start + rng.uniform(0.5, 2.0)))
-            xx.utt_id, xx.raw = f"{dialog.name}_{gender}XX{k}", _pick(rng, text.XX_TEXT)
+            xx.utt_id, xx.raw = f"{dialog.name}_{gender}XX{k}", text.pick(rng, text.XX_TEXT)
             extra.append(xx)
     dialog.lines = sorted(turns + extra, key=lambda t: (t.start, t.utt_id))
     if rng.random() < 0.3 or (first and session == 2):  # lines not in time order
         k = int(rng.integers(len(dialog.lines) - 1))
         dialog.lines[k : k + 2] = dialog.lines[k : k + 2][::-1]
     for _ in range(max(int(rng.integers(0, 2)), int(first and session == 1))):
-        line = f"{_pick(rng, 'FM')}: {_pick(rng, text.SPEAKER_ONLY)}"
+        line = f"{text.pick(rng, 'FM')}: {text.pick(rng, text.SPEAKER_ONLY)}"
         dialog.speaker_only.append((int(rng.integers(1, len(dialog.lines) + 1)), line))
     if first and session == 2 and turns[0].clean:
         turns[0].raw = text.with_tag(rng, turns[0].clean)

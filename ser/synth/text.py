@@ -1,11 +1,9 @@
 """Transcripts of the synthetic corpus: sentences whose wording carries the emotion only
 part of the time.
 
-A sentence holds a phrase of its own class with probability `CUE_P` (per class), a phrase
-of a class it is easily confused with otherwise (`MISLEAD_P`), and neutral filler around
-it. So a text classifier gets the cued utterances right, mistakes the rest for neutral
-or a neighbour, and errs on other utterances than an audio classifier, whose errors
-follow the prosodic intensity (ser/synth/audio.py), drawn independently.
+A sentence holds a phrase of its own class (`CUE_P`) or of a neighbour (`MISLEAD_P`) amid
+neutral filler, so a text classifier errs on other utterances than an audio classifier,
+whose errors follow the prosodic intensity, drawn independently.
 
 >>> import numpy as np
 >>> sentence = compose(np.random.default_rng(0), "ang")
@@ -16,6 +14,7 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,23 +88,22 @@ TAGS: tuple[str, ...] = ("[LAUGHTER]", "[BREATHING]", "[GARBAGE]", "[laughter]",
 
 
 def compose(rng: np.random.Generator, code: str, blend: tuple[str, str] | None = None) -> str:
-    """One sentence for an utterance labelled `code` (tag-free, capitalized, punctuated). `blend`
-    (for `xxx`) names the two classes the annotators hesitated between."""
+    """One tag-free sentence for `code`; `blend`: `xxx`'s two hesitated-over classes."""
     cue_class = code if blend is None else blend[int(rng.integers(2))]
     draw = rng.random()
     parts: list[str] = []
     if rng.random() < 0.2:
-        parts.append(_pick(rng, OPENERS))
+        parts.append(pick(rng, OPENERS))
     cue_p = CUE_P.get(code, DEFAULT_CUE_P)
-    fillers = [_pick(rng, FILLER) for _ in range(int(rng.choice(3, p=(0.45, 0.45, 0.1))))]
+    fillers = [pick(rng, FILLER) for _ in range(int(rng.choice(3, p=(0.45, 0.45, 0.1))))]
     if draw < cue_p:
-        cue = _pick(rng, CUES[cue_class])
+        cue = pick(rng, CUES[cue_class])
     elif draw < cue_p + MISLEAD_P:
-        cue = _pick(rng, CUES[_pick(rng, NEIGHBOURS[code])])
+        cue = pick(rng, CUES[pick(rng, NEIGHBOURS[code])])
     else:
         cue = ""
     if not fillers and not cue:
-        fillers = [_pick(rng, FILLER)]
+        fillers = [pick(rng, FILLER)]
     position = int(rng.integers(len(fillers) + 1))
     clauses = fillers[:position] + ([cue] if cue else []) + fillers[position:]
     parts.extend(clauses)
@@ -117,7 +115,7 @@ def compose(rng: np.random.Generator, code: str, blend: tuple[str, str] | None =
 def with_tag(rng: np.random.Generator, sentence: str) -> str:
     """`sentence` with one tag put where real transcripts have them.
     `ser.corpus.reader.clean_transcript` of the result gives `sentence` back."""
-    tag = _pick(rng, TAGS)
+    tag = pick(rng, TAGS)
     words = sentence.split(" ")
     where = int(rng.integers(4))
     if where == 0:
@@ -135,7 +133,7 @@ def syllables(text: str) -> int:
     return sum(max(1, len(re.findall(r"[aeiouy]+", w))) for w in _words(text))
 
 
-def _pick(rng: np.random.Generator, items: tuple[str, ...]) -> str:
+def pick(rng: np.random.Generator, items: Sequence[str]) -> str:
     return items[int(rng.integers(len(items)))]
 
 
@@ -190,9 +188,8 @@ class Annotation:
 def annotate(
     rng: np.random.Generator, code: str, blend: tuple[str, str] | None, intensity: float
 ) -> Annotation:
-    """Annotator lines consistent with `code` (or, for `xxx`, the two classes of `blend`). Ratings
-    scatter around the class's V/A/D, pulled towards neutral when the emotion shows little
-    (`intensity` near 0)."""
+    """Annotator lines consistent with `code` (`xxx`: with `blend`); ratings are pulled
+    towards neutral when the emotion shows little (`intensity` near 0)."""
     codes = blend or (code,)
     neutral = np.array(VAD_MEANS["neu"])
     mean = np.mean([VAD_MEANS[c] for c in codes], axis=0)

@@ -1,9 +1,7 @@
 """Tiny random HuBERT, MPNet, BERT and Whisper models for tests and the demo (no downloads).
 
-Each is saved with `save_pretrained` (weights, config, tokenizer or feature extractor), so
-`from_pretrained(folder)` loads it through the same code path as a real model. The
-tokenizers use a WordPiece vocabulary built from the synthetic corpus's words, so real
-words map to real ids, not [UNK].
+Saved with `save_pretrained`, so `from_pretrained(folder)` takes a real model's code path;
+the tokenizers know the synthetic corpus's words, so they map to real ids, not [UNK].
 """
 
 from __future__ import annotations
@@ -44,8 +42,6 @@ _MPNET_SPECIALS = ["<s>", "<pad>", "</s>", "[UNK]", "<mask>"]
 
 @dataclass(frozen=True)
 class TinyModels:
-    """Folders of the tiny models, each loadable with `from_pretrained`."""
-
     hubert: Path
     mpnet: Path
     bert: Path
@@ -55,10 +51,7 @@ class TinyModels:
 def build_tiny_models(
     out_dir: str | Path, vocabulary: Iterable[str] = VOCABULARY, seed: int = 0
 ) -> TinyModels:
-    """Build and save tiny random HuBERT, MPNet and BERT under `out_dir`.
-
-    `vocabulary`: the words the tokenizers must know (default: every word the synthetic
-    corpus writes). Same seed, same weights.
+    """Build and save the tiny models under `out_dir`; same seed, same weights.
 
     >>> import tempfile
     >>> models = build_tiny_models(tempfile.mkdtemp(), ["hello", "world"])
@@ -141,7 +134,7 @@ def save_tiny_whisper(
 
 def wordpiece_vocab(vocabulary: Iterable[str]) -> list[str]:
     """Lower-cased words (split like BERT's pre-tokenizer), punctuation and "##" pieces,
-    sorted and without duplicates. Special tokens are added per model."""
+    sorted; special tokens are added per model."""
     tokens: set[str] = set(_PUNCTUATION)
     tokens.update(_PIECES[:36])
     tokens.update(f"##{piece}" for piece in _PIECES)
