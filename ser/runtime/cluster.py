@@ -1,10 +1,8 @@
 """dask.distributed clusters for `ser extract --workers` and `ser sweep --workers`.
 
-`--workers N` starts a local cluster of N single-threaded worker processes; with CUDA
-GPUs each worker is pinned to one GPU (``CUDA_VISIBLE_DEVICES``, round robin when there
-are more workers than GPUs) so that workers do not all land on GPU 0. `--scheduler
-ADDRESS` joins a running cluster instead (inputs and outputs must then be on a
-filesystem every worker sees).
+`--workers N`: a local cluster of N single-threaded worker processes, each pinned to one
+GPU where there are some (round robin), else they would all land on GPU 0. `--scheduler
+ADDRESS` joins a running cluster (inputs and outputs on a filesystem every worker sees).
 
 >>> gpu_pins(workers=3, gpus=2)
 ['0', '1', '0']

@@ -1,15 +1,10 @@
 """Sweep cells resolved against a store: checked, content-addressed, grouped into tasks.
 
-A cell's run directory is ``<out>/cells/<key>``, where the key hashes its fully resolved
-training config (defaults filled in, feature sets by their stored names) together with
-the fingerprints of its feature sets. So a sweep run again finds its finished cells, two
-sweeps (or two tables of one sweep) that share a cell train it once, and a re-extracted
-feature set (a new fingerprint) makes a new cell instead of mixing with the old one.
-Where a cell runs (store path, output folder, device) is not part of the key.
-
-Every cell is checked before anything trains (`resolve_cells`): options that cannot work
-together, a feature set the store lacks, a model that cannot take the features; all
-problems are reported at once, each with its cell.
+A cell's run directory is ``<out>/cells/<key>``, the key a hash of its resolved config
+and its feature sets' fingerprints (not of where it runs): a sweep run again finds its
+finished cells, sweeps that share a cell train it once, and a re-extracted feature set
+makes a new cell instead of mixing with the old one. Every cell is checked before
+anything trains, all problems reported at once, each with its cell.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """The papers' tables and figures as sweep presets, with the numbers the papers print.
 
-A preset is a list of cells (`Row`): a row label as the paper prints it, an optional
-column (the fusion study's single / perspective loss), the `ser train` options that make
-it, and the paper's published numbers for it. Options are fixed per preset (`fixed`);
-``{audio}`` and ``{text}`` in a cell's ``features`` are the preset's parameters (feature
-sets of the store, ``--set audio=hubert-base-ls960.L12``), defaulting to the extractors
-each paper used.
+A preset's rows are cells as the paper prints them, with the `ser train` options that
+make them; ``{audio}`` and ``{text}`` in ``features`` are the preset's parameters
+(``--set audio=hubert-base-ls960.L12``), by default the extractors each paper used.
 
 The published numbers come with the paper's protocol (`Preset.protocol`): the MSMSER
 paper reports 5-fold leave-one-session-out without saying how epochs were chosen; the
