@@ -1,10 +1,7 @@
-"""Progress as plain lines, for a stderr that is not a terminal (`2>log`, a batch job).
-
-A live bar redraws one line in place; in a log file it would be either nothing (rich
-disables it) or thousands of lines. Instead, one plain line at most every `interval`
-seconds (30 by default), the first and the last of each pass always, each complete in
-itself: what runs, how far, how fast, elapsed and ETA. Both `ser train` (one line per
-epoch) and `ser extract` (utterances done) use these. Torch-free.
+"""Progress as plain lines, for a stderr that is not a terminal (`2>log`, a batch job):
+a live bar there would be nothing (rich disables it) or thousands of lines, so instead a
+line complete in itself (what, how far, how fast, elapsed, ETA) at most every `interval`
+seconds, the first and last of each pass always. Used by `ser train` and `ser extract`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""Human-readable quantities for messages (torch-free, so any command may use them).
-
-Sizes are binary everywhere ser prints one (`ser extract`'s estimate and summary,
-`ser store info`, `ser sweep`'s memory estimate): KiB, MiB, GiB of 1024, never a
-decimal KB/MB beside them.
-"""
+"""Human-readable sizes for messages, binary everywhere ser prints one (KiB, MiB, GiB of
+1024, never a decimal KB/MB beside them); torch-free, so any command may use them."""
 
 from __future__ import annotations
 
