@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,9 @@ def _transcript_fields(fs: Any, name: str) -> dict[str, Any]:
     }  # fmt: skip
     if out["complete"]:
         out["failures"] = len(fs.read_transcripts(name).failures)
-        try:
+        with contextlib.suppress(ValueError):  # no gold transcript has words
             wer = transcripts_wer(fs, name)
             out.update(wer=wer.wer, words=wer.words)
-        except ValueError:  # no gold transcript has words
-            pass
     return out
 
 
