@@ -1,9 +1,6 @@
 """What a storage format must offer the store (`formats.py` picks one by suffix), and
-the names a store accepts for its sets.
-
-Both formats hold the same tree: root attributes, a ``manifest`` group of columns, and
-per feature set a group with attributes, ``data`` ``[rows, dim]``, ``offsets`` and the
-failures table (``failures_utt_id``, ``failures_reason``). Attributes are JSON objects.
+the names a store accepts for its sets. Both formats hold the same tree: root attributes,
+a ``manifest`` group, a group per set (``data``, ``offsets``, the failures table).
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """HDF5 file backend.
 
-``data`` is one contiguous dataset (chunked only when compressed), so a full read is a
-single ``read_direct``. The file is opened per operation and closed right after: other
-processes can read between our writes, and a killed writer only ever had it open for a
-short, flushed step. Attributes are one JSON string (``ser``) per object, so they
-round-trip exactly. Free space is tracked persistently, so replacing a feature set
-(``--overwrite``) reuses the old one's space instead of growing the file.
+``data`` is one contiguous dataset (chunked only when compressed): a full read is one
+``read_direct``. The file is open only for one short, flushed operation, so others can
+read between our writes. Attributes are one JSON string each, so they round-trip exactly;
+persistent free-space tracking lets ``--overwrite`` reuse the old set's space.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Import features computed elsewhere (e.g. another toolkit's embeddings) from a .npz file.
 
-The file maps utterance ids to arrays (``[rows, dim]``; 1-D for utterance level). Ids the
-manifest lacks are refused before anything is written; manifest utterances the file lacks
-become failures ("not in FILE"). Provenance is ``extractor: imported`` with the file's
-name and sha256, so re-importing a changed file is a fingerprint mismatch.
+The file maps utterance ids to arrays; utterances it lacks become failures. Its sha256 is
+in the provenance, so re-importing a changed file is a fingerprint mismatch.
 
 Example:
     >>> import tempfile

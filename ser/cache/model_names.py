@@ -2,15 +2,9 @@
 
 Torch-free (`ser extract` parses --name before deciding whether to import torch).
 
-A hub id gives its last part (`facebook/hubert-base-ls960` -> `hubert-base-ls960`, as
-always, so existing stores keep their names). A local folder gives, first found:
-
-1. the hub id its config.json records (`_name_or_path` / `name_or_path`; transformers
-   before 5 saved it), when that is a real id and not some machine's path;
-2. the repo of a Hugging Face cache snapshot (`.../models--org--name/snapshots/<hash>`);
-3. the folder's own name.
-
-`--name` (an option's `name`) overrides all of these.
+A hub id gives its last part (so existing stores keep their names); a local folder the
+hub id its config.json records, else the repo of a Hugging Face cache snapshot, else its
+own name. `--name` overrides all of these.
 
 >>> set_stem("facebook/hubert-base-ls960")
 'hubert-base-ls960'

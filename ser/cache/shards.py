@@ -1,10 +1,8 @@
 """Staging: finished work as shard files, written by any process, read by `consolidate`.
 
-A shard is two files in the feature set's staging folder: ``shard-000042.npy`` (its rows,
-``[rows, dim]`` in the set's dtype, utterances in ascending manifest order) and
-``shard-000042.json`` (which utterances, how many rows each, failures). Each is written to
-a temporary name in the same folder and committed with ``os.replace``; the ``.json`` goes
-last, so its presence means the shard is done. Workers never open the store itself.
+A shard is ``shard-000042.npy`` (its rows, in manifest order) and ``shard-000042.json``
+(which utterances, how many rows each, failures), each committed with ``os.replace``, the
+``.json`` last: its presence means the shard is done. Workers never open the store.
 
 Example:
     >>> import tempfile

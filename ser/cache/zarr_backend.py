@@ -1,10 +1,9 @@
 """Zarr v3 directory backend.
 
-``data`` is stored uncompressed by default in chunks of whole rows; a full read then
-copies each chunk file straight into the output array (one sequential pass, one copy),
-which zarr's generic path (read, decode, copy) cannot match. Any other layout falls back
-to ``array[...]``. Zarr's local store writes every key to a temporary file and renames it,
-so a killed writer never leaves a half-written ``zarr.json``.
+``data`` is stored uncompressed by default in chunks of whole rows, so a full read copies
+each chunk file straight into the output (zarr's generic path decodes and copies again);
+any other layout falls back to ``array[...]``. Zarr writes each key by temp file and
+rename: a killed writer leaves no half-written ``zarr.json``.
 """
 
 from __future__ import annotations
