@@ -25,12 +25,10 @@ def sweep_plots(out: Path, plots: Path) -> list[Path]:
     for sweep in load_sweeps(out):
         for table in sweep["tables"]:
             results = [r for r in sweep["results"] if r.row["table"] == table["name"]]
-            if table["figure"] == "queries":
-                fig = _queries(results, table["title"])
-            elif table["figure"] == "heatmap":
-                fig = _heatmap(results, table["title"])
-            else:
+            draw = {"queries": _queries, "heatmap": _heatmap}.get(table["figure"])
+            if draw is None:
                 continue
+            fig = draw(results, table["title"])
             path = plots / f"{sweep['name']}_{table['name']}.png"
             FigureCanvasAgg(fig)
             fig.savefig(path)
@@ -39,12 +37,11 @@ def sweep_plots(out: Path, plots: Path) -> list[Path]:
 
 
 def _queries(results: list[CellResult], title: str) -> Figure:
-    points = []
-    for r in results:
-        ms = r.mean_std("ua")
-        if ms is not None:
-            points.append((int(r.row["config"]["queries"]), ms[0], ms[1]))
-    points.sort()
+    points = sorted(
+        (int(r.row["config"]["queries"]), ms[0], ms[1])
+        for r in results
+        if (ms := r.mean_std("ua")) is not None
+    )
     fig = Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
     if points:
