@@ -141,16 +141,8 @@ class Hdf5Backend:
                 yield data[start : start + block_rows]
 
     def nbytes(self, name: str) -> int:
-        with self._open() as f:
-            total = 0
-
-            def add(_: str, node: Any) -> None:
-                nonlocal total
-                if isinstance(node, h5py.Dataset):
-                    total += node.id.get_storage_size()
-
-            f[name].visititems(add)
-            return total
+        with self._open() as f:  # a set's group holds datasets only (names have no "/")
+            return sum(node.id.get_storage_size() for node in f[name].values())
 
     def _open(self, write: bool = False) -> h5py.File:
         if write and not self.writable:

@@ -141,13 +141,9 @@ class FeatureStore(TranscriptSets):
         """A picklable writer of this set's shards, for this or any other process."""
         attrs = self._attrs_of(name)
         return shards.ShardWriter(
-            directory=self._staging / name,
-            fingerprint=attrs["fingerprint"],
-            dim=attrs["dim"],
-            dtype=attrs["dtype"],
-            level=attrs["level"],
-            n_utterances=len(self.manifest),
-        )
+            self._staging / name, attrs["fingerprint"], attrs["dim"], attrs["dtype"],
+            attrs["level"], n_utterances=len(self.manifest),
+        )  # fmt: skip
 
     def done_shards(self, name: str) -> set[int]:
         """Ids of committed shards of an incomplete set (empty once consolidated)."""

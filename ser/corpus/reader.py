@@ -14,6 +14,7 @@ reported as a `Problem` and the read goes on.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections import defaultdict
@@ -269,7 +270,7 @@ def _build_utterances(
     root: Path, labels: dict[str, _Label], turns: dict[str, str], problems: list[Problem]
 ) -> list[Utterance]:
     """All labelled utterances with their order, sorted by (session, dialog, order)."""
-    wav_names = _WavIndex(root)
+    wav_names = functools.cache(_file_names)  # a listing per dialog, not a stat per wav
     by_dialog: dict[str, list[_Label]] = defaultdict(list)
     for label in labels.values():
         by_dialog[label.utt_id[:-5]].append(label)
@@ -278,8 +279,9 @@ def _build_utterances(
         ranked = sorted(by_dialog[dialog], key=lambda lab: (lab.start, lab.utt_id))
         for order, label in enumerate(ranked):
             utterance = _utterance(root, label, order, turns.get(label.utt_id), problems)
-            if not wav_names.has(label.session_folder, dialog, label.utt_id):
-                problems.append(Problem(label.utt_id, f"wav missing: {utterance.wav_path}"))
+            wav = utterance.wav_path
+            if wav is None or wav.name not in wav_names(wav.parent):
+                problems.append(Problem(label.utt_id, f"wav missing: {wav}"))
                 utterance = replace(utterance, wav_path=None)
             utterances.append(utterance)
     utterances.sort(key=lambda u: (u.session, u.dialog, u.order))
@@ -307,22 +309,11 @@ def _utterance(
     )  # fmt: skip
 
 
-class _WavIndex:
-    """Which utterance wavs exist: one directory listing per dialog, not one stat each."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.cache: dict[tuple[int, str], set[str]] = {}
-
-    def has(self, session: int, dialog: str, utt_id: str) -> bool:
-        key = (session, dialog)
-        if key not in self.cache:
-            folder = self.root / f"Session{session}" / "sentences" / "wav" / dialog
-            try:
-                self.cache[key] = {e.name for e in os.scandir(folder) if e.is_file()}
-            except OSError:
-                self.cache[key] = set()
-        return f"{utt_id}.wav" in self.cache[key]
+def _file_names(folder: Path) -> set[str]:
+    try:
+        return {e.name for e in os.scandir(folder) if e.is_file()}
+    except OSError:
+        return set()
 
 
 def summarize(reading: CorpusReading, classes: str = "all") -> dict[str, Any]:
