@@ -68,8 +68,7 @@ def fingerprint(attrs: Mapping[str, Any]) -> str:
 
 
 def identity(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """The attrs that make the numbers: bookkeeping dropped, and each model location
-    whose weights checksum is recorded beside it."""
+    """The attrs that make the numbers: no bookkeeping, no located model's location."""
     located = {key for key, checksum in LOCATIONS.items() if checksum in attrs}
     return {k: v for k, v in attrs.items() if k not in BOOKKEEPING and k not in located}
 
@@ -83,8 +82,7 @@ def matches(attrs: Mapping[str, Any]) -> bool:
 
 
 def model_location(model: str) -> str:
-    """How provenance names a model: an existing local folder by its absolute resolved
-    path (found again from any directory), anything else (a hub id) as given."""
+    """A local folder by its resolved path (found from any directory), a hub id as given."""
     folder = Path(model).expanduser()
     return str(folder.resolve()) if folder.is_dir() else model
 

@@ -1,7 +1,7 @@
 """One writer per store: a non-blocking exclusive ``flock`` on a file beside the store.
 
-The kernel drops the lock when its holder dies (even by kill -9), so a stale lock file
-never blocks a later run; the file keeps the holder's pid only to name it in the message.
+The kernel drops the lock when its holder dies (even by kill -9): a stale lock file never
+blocks a later run. The file keeps the holder's pid only to name it.
 
 Example:
     >>> import tempfile
@@ -37,8 +37,8 @@ def exclusive_lock(lock_file: Path, store: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def try_lock(lock_file: Path) -> Iterator[str | None]:
-    """Try the lock, never waiting: yields None while this process holds it, else the
-    holder's pid ("" when unknown). Also what guards a sweep's cells."""
+    """Yields None while this process holds the lock, else the holder's pid ("" when
+    unknown), never waiting. Also what guards a sweep's cells."""
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -1,8 +1,7 @@
 """The utterance table of a feature store: one row per utterance, stored as columns.
 
-Every feature set of a store is laid out in manifest order, so row ``i`` of the manifest
-is utterance ``i`` of every feature set. The trainer reads labels, speakers, sessions and
-transcripts from here and never opens the corpus.
+Row ``i`` is utterance ``i`` of every feature set of the store; the trainer reads labels,
+speakers and transcripts from here and never opens the corpus.
 
 Example:
     >>> m = Manifest.from_columns({name: [0, 1] for name in COLUMNS} | {"utt_id": ["a", "b"]})
@@ -23,11 +22,9 @@ import numpy as np
 from ser.corpus.reader import Utterance
 from ser.errors import StoreError
 
-# Column name -> kind. "str" columns are unicode (numpy "U" in memory, variable-length
-# UTF-8 on disk); "int" is int64; "float" is float64, so every value round-trips exactly.
-# Whatever a backend or a caller hands over for a "str" column (h5py's UTF-8 bytes,
-# zarr's numpy StringDType, objects) becomes plain "U" text: `.astype(str)` works on
-# every column, and bytes never turn into "b'neu'".
+# Column name -> kind; int64 and float64, so every value round-trips exactly. Whatever is
+# handed over for a "str" column (h5py's bytes, zarr's StringDType) becomes numpy "U" text:
+# `.astype(str)` works on every column, and bytes never turn into "b'neu'".
 COLUMNS: dict[str, str] = {
     "utt_id": "str", "session": "int", "dialog": "str", "speaker": "str", "gender": "str",
     "kind": "str", "order": "int", "start": "float", "end": "float", "duration": "float",

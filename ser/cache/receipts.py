@@ -26,9 +26,8 @@ def receipt_path(store: Path) -> Path:
 def request_key(
     corpus_root: Path, options: Mapping[str, Any], models: Mapping[str, str]
 ) -> str | None:
-    """A key over the request and the files it reads (`models`: each extractor's model,
-    a hub id or folder); None when a model's files cannot be found cheaply (then only
-    the full check can tell)."""
+    """A key over the request and the files it reads (`models`: each kind's hub id or
+    folder); None when a model's files cannot be found cheaply."""
     signatures = {kind: _model_signature(model) for kind, model in models.items()}
     if any(sig is None for sig in signatures.values()):
         return None

@@ -224,10 +224,8 @@ class ShardRows:
 
 
 def blocks(layout: Layout, source: ShardRows, block_rows: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, rows) in manifest order, in full blocks of ``block_rows`` but the last.
-
-    One buffer is reused: the consumer must write each block before asking for the next.
-    """
+    """(first row, rows) in manifest order, in blocks of ``block_rows``; one buffer is
+    reused: the consumer must write each block before asking for the next."""
     buffer = np.empty((block_rows, source.dim), source.dtype)  # [block_rows, dim]
     fill = written = 0
     for index in np.flatnonzero(layout.counts):

@@ -1,5 +1,4 @@
-"""What a `FeatureStore` hands back: a whole feature set (`FeatureData`), its summary
-(`FeatureSetInfo`) and a health check (`VerifyReport`); imported from `ser.cache`."""
+"""What a `FeatureStore` hands back: a feature set, its summary and a health check."""
 
 from __future__ import annotations
 
