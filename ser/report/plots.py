@@ -19,17 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from ser.report.runs import (
-    BOOKKEEPING,
-    ReportError,
-    file_stem,
-    pooled_over,
-    protocol_label,
-    run_label,
-    run_pooled,
-    run_summary,
-    settings_label,
-)
+from ser.report import runs as records
 
 
 def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -39,7 +29,7 @@ def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     written: list[Path] = []
     used: set[str] = set()
     for run in runs:
-        stem = _unique(file_stem(str(run["name"])), used)
+        stem = _unique(records.file_stem(str(run["name"])), used)
         written.append(_save(_confusion_figure(run), out_dir / f"{stem}_confusion.png"))
         written.append(_save(_curves_figure(run), out_dir / f"{stem}_curves.png"))
     groups = query_groups(runs)
@@ -56,7 +46,7 @@ def query_groups(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         config = run["config"]
         if config.get("queries") is None:
             continue
-        rest = {k: v for k, v in config.items() if k not in BOOKKEEPING and k != "queries"}
+        rest = {k: v for k, v in config.items() if k not in records.BOOKKEEPING and k != "queries"}
         key = json.dumps([rest, run["protocol"], run.get("classes")], sort_keys=True)
         groups[key].append(run)
     return {
@@ -67,12 +57,12 @@ def query_groups(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _confusion_figure(run: dict[str, Any]) -> Figure:
-    pooled, classes = run_pooled(run), list(run["classes"])
+    pooled, classes = records.run_pooled(run), list(run["classes"])
     if "confusion" not in pooled:
-        raise ReportError(f"run {run['name']!r}: record has no pooled confusion matrix")
+        raise records.ReportError(f"run {run['name']!r}: record has no pooled confusion matrix")
     matrix = np.asarray(pooled["confusion"], dtype=np.int64)
     if matrix.shape != (len(classes), len(classes)):
-        raise ReportError(
+        raise records.ReportError(
             f"run {run['name']!r}: pooled confusion is {matrix.shape}, "
             f"expected {len(classes)}x{len(classes)} for classes {classes}"
         )
@@ -81,7 +71,7 @@ def _confusion_figure(run: dict[str, Any]) -> Figure:
     display = ConfusionMatrixDisplay(confusion_matrix=matrix, display_labels=classes)
     display.plot(ax=ax, values_format="d", colorbar=False, cmap="Blues")
     ax.set_title(
-        f"{run_label(run)}: {protocol_label(run)}\n{pooled_over(run)}, "
+        f"{records.run_label(run)}: {records.protocol_label(run)}\n{records.pooled_over(run)}, "
         f"n={pooled.get('n', int(matrix.sum()))}\n"
         f"pooled UA {pooled.get('ua', float('nan')):.2f}  WA {pooled.get('wa', float('nan')):.2f}",
         fontsize=9,
@@ -125,9 +115,9 @@ def _seed_title(run: dict[str, Any], seed: Any) -> str:
     """Which seed the lines are (one line per fold), and of how many."""
     seeds = sorted({f.get("seed") for f in run.get("folds") or []}, key=str)
     if not seeds:
-        return run_label(run)
+        return records.run_label(run)
     of = f" (the first of {len(seeds)} seeds)" if len(seeds) > 1 else ""
-    return f"{run_label(run)}: seed {seed}{of}, one line per fold"
+    return f"{records.run_label(run)}: seed {seed}{of}, one line per fold"
 
 
 def _fold_curves(axes: Any, fold: dict[str, Any], i: int, stage: str | None) -> bool:
@@ -169,7 +159,7 @@ def _queries_figure(groups: dict[str, list[dict[str, Any]]]) -> Figure:
     queries: set[int] = set()
     for members in groups.values():
         queries.update(r["config"]["queries"] for r in members)
-        summaries = [run_summary(r) for r in members]
+        summaries = [records.run_summary(r) for r in members]
         x, y = [r["config"]["queries"] for r in members], [float(s["ua"]) for s in summaries]
         spread = [float(s.get("ua_std", 0.0)) for s in summaries]
         ax.errorbar(x, y, yerr=spread, marker="o", capsize=3, label=_group_label(members[0]))
@@ -182,9 +172,9 @@ def _queries_figure(groups: dict[str, list[dict[str, Any]]]) -> Figure:
 
 
 def _group_label(run: dict[str, Any]) -> str:
-    config = run["config"]
-    base = f"{config.get('features', '?')} / {config.get('fusion', '?')}, {protocol_label(run)}"
-    extra = settings_label(run, leave_out=frozenset({"queries"}))
+    config, protocol = run["config"], records.protocol_label(run)
+    base = f"{config.get('features', '?')} / {config.get('fusion', '?')}, {protocol}"
+    extra = records.settings_label(run, leave_out=frozenset({"queries"}))
     return f"{base}, {extra}" if extra else base
 
 
