@@ -53,7 +53,6 @@ class FeatureStore(TranscriptSets):
         self.manifest = manifest
         self.attrs = attrs
         self._staging = self.path.with_name(self.path.name + ".staging")
-        self._lock_file = self.path.with_name(self.path.name + ".lock")
 
     @property
     def backend(self) -> str:
@@ -111,7 +110,7 @@ class FeatureStore(TranscriptSets):
         return self._backend.group_names()  # complete or in progress
 
     def lock(self) -> AbstractContextManager[None]:
-        return exclusive_lock(self._lock_file, self.path)
+        return exclusive_lock(self.path.with_name(self.path.name + ".lock"), self.path)
 
     def begin_feature_set(self, name: str, attrs: dict[str, Any], overwrite: bool = False) -> None:
         """Record a feature set's provenance before its shards are written; the same

@@ -64,9 +64,6 @@ def write_corpus_from_metadata(out: str | Path, csv_path: str | Path, seed: int 
     return _lay_out(out, dialogs, lambda path, *_: path.write_bytes(tone))
 
 
-# --- writing -------------------------------------------------------------------------
-
-
 def _lay_out(
     out: Path, dialogs: list[Dialog], write_wav: Callable[[Path, Dialog, int, Turn], object]
 ) -> SynthTruth:

@@ -105,11 +105,9 @@ def compose(rng: np.random.Generator, code: str, blend: tuple[str, str] | None =
     if not fillers and not cue:
         fillers = [pick(rng, FILLER)]
     position = int(rng.integers(len(fillers) + 1))
-    clauses = fillers[:position] + ([cue] if cue else []) + fillers[position:]
-    parts.extend(clauses)
+    parts += fillers[:position] + ([cue] if cue else []) + fillers[position:]
     end = _END.get(cue_class, ".") if cue else "?" if rng.random() < 0.15 else "."
-    text = ", ".join(parts)
-    return _capitalize(text) + end
+    return _capitalize(", ".join(parts)) + end
 
 
 def with_tag(rng: np.random.Generator, sentence: str) -> str:
@@ -158,8 +156,6 @@ def _vocabulary() -> tuple[str, ...]:
 #: Every lower-cased word the generator can write in a transcript (tags excluded).
 VOCABULARY: tuple[str, ...] = _vocabulary()
 
-
-# --- the text files --------------------------------------------------------------
 
 #: The category word annotators use for each label code (C- lines).
 CATEGORY_WORDS: dict[str, str] = {
