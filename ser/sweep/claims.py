@@ -146,13 +146,11 @@ def rmm_claim(sweep_dir: Path, metric: str = "ua") -> Claim:
              if r.row["table"] == RMM_TABLE]  # fmt: skip
     if not cells:
         raise ClaimsError(f"{sweep_dir}: no {RMM_TABLE} cells; run `ser sweep {RMM_TABLE}`")
-    verdicts = []
-    for test, better, other in RMM_PAIRS:
-        sides = [_cell_scores(cells, row, metric, sweep_dir) for row in (better, other)]
-        verdicts.append(Verdict(test, *sides))
-    return Claim(
-        f"(b) random modality masking helps the masked tests ({RMM_TABLE})", tuple(verdicts)
+    verdicts = tuple(
+        Verdict(test, *(_cell_scores(cells, row, metric, sweep_dir) for row in sides))
+        for test, *sides in RMM_PAIRS
     )
+    return Claim(f"(b) random modality masking helps the masked tests ({RMM_TABLE})", verdicts)
 
 
 def _cell_scores(cells: Sequence[Any], row: str, metric: str, where: Path) -> Scores:

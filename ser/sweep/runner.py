@@ -45,14 +45,8 @@ def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) ->
     """``<out>/sweeps/<name>.json``: the sweep's tables and cells, for `ser report`."""
     from ser.sweep.presets import row_key
 
-    tables = [
-        {
-            "name": t.name, "title": t.title, "paper": t.paper, "protocol": t.protocol,
-            "reference": t.reference, "metrics": list(t.metrics), "figure": t.figure,
-            "note": t.note,
-        }
-        for t in spec.tables
-    ]  # fmt: skip
+    keys = ("name", "title", "paper", "protocol", "reference", "metrics", "figure", "note")
+    tables = [{k: getattr(t, k) for k in keys} for t in spec.tables]  # metrics: a JSON list
     rows = [
         {
             "table": c.cell.table, "label": c.cell.label, "row": c.cell.row.label,
