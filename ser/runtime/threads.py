@@ -193,9 +193,8 @@ def waits_briefly() -> bool:
 
 
 def idle_cores(*, seconds: float = 0.1, stat: Path = PROC_STAT) -> float | None:
-    """How many of this process's cores sat idle over the next `seconds` (/proc/stat),
-    None where that cannot be read. Called before the run starts its own work, so what
-    is busy is someone else's."""
+    """How many of this process's cores sat idle over the next `seconds` (/proc/stat;
+    None: unreadable), measured before the run's own work starts."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     try:
         before = stat.read_text()

@@ -1,16 +1,11 @@
 """A sweep's parameters, memory and time: `--dry-run`'s figures and the estimate
 `ser sweep` prints before it trains.
 
-Work: training costs about 6 FLOPs per parameter per input row (forward and backward),
-each weight applied to every frame / token row of a sequence model and once per
-utterance of a vector model; a staged model (Zhou et al.: each branch alone, then the
-whole) about twice that. Memory: weights, gradients and Adam's two moments per member,
-plus the features on the device.
-
-Time: the work over an effective throughput per device (`EFFECTIVE_FLOPS`), rough alone
-(`UNCALIBRATED`); so cells that have trained in the sweep's folder calibrate it: their
-measured seconds over their estimates, per device and model family (else per device),
-scale the estimates of the cells still to train, for the (seed, fold)s they have left.
+Work: about 6 FLOPs per parameter per input row (forward and backward; every frame /
+token row of a sequence model, once per utterance of a vector model), twice for a staged
+model. Memory: weights, gradients and Adam's two moments per member, plus the features.
+Time: the work over `EFFECTIVE_FLOPS`, rough alone, so cells that have trained in the
+sweep's folder calibrate it (measured over estimated seconds, per device and family).
 """
 
 from __future__ import annotations
