@@ -55,12 +55,8 @@ class Manifest:
         cls, utterances: Sequence[Utterance], corpus_root: str | Path | None = None
     ) -> Manifest:
         """``wav`` relative to ``corpus_root`` when under it, else as given ("" when missing)."""
-        columns: dict[str, list] = {name: [] for name in COLUMNS}
-        for utt in utterances:
-            for name in COLUMNS:
-                if name != "wav":
-                    columns[name].append(getattr(utt, name))
-            columns["wav"].append(_relative_wav(utt.wav_path, corpus_root))
+        columns = {n: [getattr(u, n) for u in utterances] for n in COLUMNS.keys() - {"wav"}}
+        columns["wav"] = [_relative_wav(u.wav_path, corpus_root) for u in utterances]
         return cls.from_columns(columns)
 
     def __len__(self) -> int:
