@@ -121,9 +121,7 @@ def _validated(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     if missing:
         raise StoreError(f"manifest lacks columns: {', '.join(missing)}")
     extra = sorted(set(columns) - set(COLUMNS))
-    out: dict[str, np.ndarray] = {}
-    for name in [*COLUMNS, *extra]:
-        out[name] = _as_column(name, np.asarray(columns[name]), COLUMNS.get(name))
+    out = {n: _as_column(n, np.asarray(columns[n]), COLUMNS.get(n)) for n in [*COLUMNS, *extra]}
     lengths = {name: len(values) for name, values in out.items()}
     if len(set(lengths.values())) > 1:
         raise StoreError(f"manifest columns differ in length: {lengths}")

@@ -116,12 +116,11 @@ def read_corpus(root: str | Path, classes: str = "all") -> CorpusReading:
     label_set = get_label_set(classes)
     root = Path(root).expanduser().resolve()
     sessions = _check_root(root)
-    problems: list[Problem] = []
-    for session in SESSIONS:
-        if session not in sessions:
-            problems.append(
-                Problem(f"Session{session}", f"session missing: no {_eval_dir(root, session)}")
-            )
+    problems = [
+        Problem(f"Session{s}", f"session missing: no {_eval_dir(root, s)}")
+        for s in SESSIONS
+        if s not in sessions
+    ]
     labels: dict[str, _Label] = {}
     for session in sessions:
         for path in _dialog_files(_eval_dir(root, session)):
