@@ -40,9 +40,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
         data, everything, specs, unit, plan.batch_size, zscore=zscore, shuffle=True, seed=seed
     )
     nothing = Batches(data, everything[:0], specs, unit, plan.batch_size, zscore=zscore)
-    loop = LoopConfig(
-        epochs=epochs, lr=plan.lr, weight_decay=plan.weight_decay, precision=plan.precision
-    )
+    loop = LoopConfig(epochs, plan.lr, plan.weight_decay, precision=plan.precision)
     # No validation side: the loop trains the fixed epochs and keeps the last. Every stage
     # (Zhou et al.'s branches alone first, as the folds trained) goes on with one order.
     member = Member(batches, nothing, nothing, loop, zscore=zscore)

@@ -180,7 +180,8 @@ def save(
 
 
 def _member(job: Job, zscore: dict[str, Any]) -> Member:
-    """One (seed, fold)'s sides, its batch order drawn from its own stream anew each call."""
+    """One (seed, fold)'s sides, z-scored with its own training side's statistics only;
+    its batch order drawn from its own stream, anew each call."""
     run, fold, plan = job.run, job.fold, job.run.plan
     size = plan.batch_size
     train = Batches(
