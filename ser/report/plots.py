@@ -98,10 +98,7 @@ def _curves_figure(run: dict[str, Any]) -> Figure:
 
 def _stage_names(folds: list[dict[str, Any]]) -> list[str]:
     """The earlier stages the folds record (e.g. ``audio``, ``text``), in training order."""
-    names: dict[str, None] = {}
-    for fold in folds:
-        names.update(dict.fromkeys(fold.get("stages") or {}))
-    return list(names)
+    return list(dict.fromkeys(stage for fold in folds for stage in fold.get("stages") or {}))
 
 
 def _stage_title(row: int, rows: list[str | None]) -> str:

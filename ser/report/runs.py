@@ -214,12 +214,11 @@ def asr_wer_label(run: dict[str, Any]) -> str:
     >>> asr_wer_label({})
     ''
     """
-    by_transcripts: dict[str, str] = {}
-    for entry in (run.get("asr") or {}).values():
-        wer = entry.get("wer")
-        shown = "?" if wer is None else f"{100 * float(wer):.2f}"
-        by_transcripts[str(entry.get("transcripts"))] = shown
-    return "/".join(by_transcripts.values())
+    shown = {  # one WER per transcript set, however many feature sets were read off it
+        str(e.get("transcripts")): "?" if e.get("wer") is None else f"{100 * float(e['wer']):.2f}"
+        for e in (run.get("asr") or {}).values()
+    }
+    return "/".join(shown.values())
 
 
 def file_stem(name: str) -> str:
