@@ -161,10 +161,8 @@ class Hdf5Backend:
 
 
 def _attrs(node: h5py.Group) -> dict[str, Any]:
-    text = node.attrs.get(ATTRS)
-    if text is None:
-        return {}
-    return json.loads(text.decode("utf-8") if isinstance(text, bytes) else str(text))
+    text = node.attrs.get(ATTRS)  # str, or UTF-8 bytes (json reads both)
+    return {} if text is None else json.loads(text if isinstance(text, bytes) else str(text))
 
 
 def _write_small(group: h5py.Group, key: str, values: np.ndarray) -> None:

@@ -45,7 +45,8 @@ def try_lock(lock_file: Path) -> Iterator[str | None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield _holder(fd)
+            holder = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
+            yield holder if holder.isdigit() else ""
             return
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -57,8 +58,3 @@ def try_lock(lock_file: Path) -> Iterator[str | None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-
-
-def _holder(fd: int) -> str:
-    text = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
-    return text if text.isdigit() else ""

@@ -155,11 +155,8 @@ def _kind_of(values: np.ndarray) -> str:
 
 
 def _equal(a: np.ndarray, b: np.ndarray) -> bool:
-    if a.dtype.kind != b.dtype.kind:
-        return False
-    if a.dtype.kind == "f":
-        return bool(np.array_equal(a, b, equal_nan=True))
-    return bool(np.array_equal(a, b))
+    kind = a.dtype.kind
+    return kind == b.dtype.kind and bool(np.array_equal(a, b, equal_nan=kind == "f"))
 
 
 def _relative_wav(wav: Path | None, root: str | Path | None) -> str:
