@@ -2,12 +2,8 @@
 failures, model loading with clear errors, and weight checksums.
 
 An extractor is built from a frozen options dataclass, is cheap to construct and to
-pickle (weights load in `load`, once per process), and turns a batch of inputs into one
-`{feature set name: [n_rows, dim] float32}` dict per input.
-
-Pretrained extractors compute in a `precision`: fp32, or bf16/fp16 autocast (what "auto"
-means: ser/runtime/precision.py). The resolved
-precision is a provenance attr, so features of different precision never mix in a store.
+pickle (weights load in `load`, once per process). Pretrained extractors record their
+resolved precision as a provenance attr, so features of different precision never mix.
 """
 
 from __future__ import annotations
@@ -37,11 +33,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class FeatureSetSpec:
-    """One feature set an extractor writes: its store name and provenance attrs.
-
-    `attrs` always holds extractor, modality, level, dim, dtype, frame_shift and
-    sample_rate, plus every setting and version that changes the numbers.
-    """
+    """One feature set an extractor writes: its store name and provenance attrs
+    (`base_attrs`, frame_shift, sample_rate and every setting that changes the numbers)."""
 
     name: str
     attrs: dict[str, Any] = field(hash=False)
@@ -52,12 +45,9 @@ class FeatureSetSpec:
 
 
 class ExtractionError(SerError):
-    """Some inputs of a batch cannot be extracted (too short, empty, not finite).
-
-    `failures` maps the position of each bad input in the batch to the reason. Extractors
-    check their inputs before any compute and raise this for all bad inputs at once, so
-    the caller can record those as failed utterances and extract the rest.
-    """
+    """Some inputs of a batch cannot be extracted: `failures` maps each one's position in
+    the batch to the reason, all at once and before any compute, so the caller can fail
+    those utterances and extract the rest."""
 
     def __init__(self, failures: dict[int, str]) -> None:
         self.failures = dict(sorted(failures.items()))
@@ -66,11 +56,9 @@ class ExtractionError(SerError):
 
 
 class Extractor(ABC):
-    """A feature extractor (see docs/CONTRACTS.md, "Extractors").
-
-    Lifecycle: construct (cheap) -> `specs()` (may read the model config and hash the
-    weights; cached) -> `load(device)` once per process -> `extract(batch)` many times.
-    """
+    """A feature extractor (docs/CONTRACTS.md, "Extractors"): construct (cheap) ->
+    `specs()` (may hash the weights; cached) -> `load(device)` once per process ->
+    `extract(batch)` many times."""
 
     kind: str  # set by `build_extractor`: one class may serve several kinds
     modality: ClassVar[Modality]
@@ -93,18 +81,15 @@ class Extractor(ABC):
 
     @abstractmethod
     def extract(self, batch: Sequence[Any]) -> list[dict[str, np.ndarray]]:
-        """One `{spec name: [n_rows, dim] float32}` per input, in batch order.
-
-        Raises `ExtractionError` naming every input of the batch that cannot be extracted.
-        """
+        """One `{spec name: [n_rows, dim] float32}` per input, in batch order;
+        `ExtractionError` names every input that cannot be extracted."""
 
     def loaded(self) -> str | None:
-        """One line saying what `load` loaded (model, layers, precision, device, source),
-        for the runner to print; None for extractors without pretrained weights."""
+        """The one line the runner prints about what `load` loaded; None without weights."""
         return None
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
-        """Token counts of `texts` (text extractors only), for batching by length."""
+        """Token counts of `texts` (text extractors), for batching by length."""
         raise TypeError(f"{self.kind} extracts audio: batch it by number of samples")
 
     # Attributes holding loaded weights, dropped when pickling: extractors travel to other
@@ -118,8 +103,8 @@ class Extractor(ABC):
 
 
 class PretrainedExtractor(Extractor):
-    """An extractor around a Hugging Face model: config, weights on the CPU first (for the
-    checksum `specs()` needs), then moved to the device by `load`."""
+    """An extractor around a Hugging Face model: weights on the CPU first (for the
+    checksum `specs()` needs), moved to the device by `load`."""
 
     _transient = ("_model", "_frozen_for")
     model_kwargs: ClassVar[dict[str, Any]] = {}
@@ -140,8 +125,7 @@ class PretrainedExtractor(Extractor):
 
     @property
     def precision(self) -> str:
-        """The precision extraction runs in on the current device (the CPU before
-        `load`): fp32, bf16 or fp16, never "auto"."""
+        """The resolved precision on the current device (the CPU before `load`)."""
         return resolve_precision(self.requested_precision, self.device, "extract")
 
     @cached_property
@@ -153,11 +137,11 @@ class PretrainedExtractor(Extractor):
         return config
 
     def _check_config(self, config: Any) -> None:
-        """Raise `ConfigError` if this extractor cannot run a model of that config."""
+        """`ConfigError` for a model this extractor cannot run."""
 
     @cached_property
     def stem(self) -> str:
-        """The name (stem) of this model's feature sets: the model's own id, or --name."""
+        """Its feature sets' name: the model's own id, or --name."""
         return set_stem(self.model_name, self.options.name)
 
     def loaded(self) -> str | None:
@@ -226,8 +210,8 @@ class PretrainedExtractor(Extractor):
 
 
 def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: Any) -> T:
-    """`loader(model, **kwargs)` (a `from_pretrained`), with a clear `ConfigError` when the
-    model folder is missing or the id cannot be resolved (offline, no cached copy)."""
+    """`loader(model, **kwargs)` (a `from_pretrained`); `ConfigError` when the folder is
+    missing or the id cannot be resolved (offline, no cached copy)."""
     if looks_like_path(model) and not Path(model).expanduser().is_dir():
         raise ConfigError(f"model folder {model} does not exist (looking for the {what})")
     target = str(Path(model).expanduser()) if looks_like_path(model) else model
@@ -269,8 +253,8 @@ def freeze_for_inference(model: torch.nn.Module, dtype: torch.dtype | None) -> N
 
 
 def weights_checksum(module: torch.nn.Module) -> str:
-    """sha256 over the state dict: each key, dtype, shape and the tensor bytes, in sorted key
-    order. Stable across runs and devices; differs whenever any weight differs."""
+    """sha256 over the state dict (keys, dtypes, shapes, bytes): stable across runs and
+    devices."""
     import torch
 
     digest = hashlib.sha256()
@@ -283,8 +267,7 @@ def weights_checksum(module: torch.nn.Module) -> str:
 
 
 def check_audio(batch: Sequence[np.ndarray], min_samples: int, what: str) -> None:
-    """Raise `ExtractionError` for every input that is not 1-D, is shorter than
-    `min_samples` or holds NaN/inf."""
+    """`ExtractionError` for every input not 1-D, under `min_samples` or not finite."""
     failures: dict[int, str] = {}
     for i, wave in enumerate(batch):
         if wave.ndim != 1:
@@ -303,13 +286,5 @@ def base_attrs(
     """The attrs every feature set carries, plus extractor-specific provenance."""
     import ser
 
-    attrs: dict[str, Any] = {
-        "extractor": kind,
-        "modality": modality,
-        "level": level,
-        "dim": int(dim),
-        "dtype": dtype,
-        "ser_version": ser.__version__,
-    }
-    attrs.update(extra)
-    return attrs
+    common = {"extractor": kind, "modality": modality, "level": level, "dim": int(dim)}
+    return {**common, "dtype": dtype, "ser_version": ser.__version__, **extra}

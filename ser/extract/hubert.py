@@ -1,17 +1,14 @@
 """Hidden states of a wav2vec2-family speech model (HuBERT, wav2vec2, WavLM), 20 ms frames.
 
 Padding must not change outputs, and the HF forward cannot promise that: hubert-base and
-wav2vec2-base normalise their first conv layer with GroupNorm over time and were trained
-without attention masks, so zero padding shifts every frame's conv features. We therefore
-run the conv feature encoder on each utterance's own samples, pad the resulting frames,
-and let the transformer encoder mask them (it zeroes padded frames before its positional
-conv and masks them in attention). Model types whose encoder lets padding leak anyway
-(data2vec-audio's stacked positional convs) only batch inputs of equal length.
+wav2vec2-base normalise their first conv layer with GroupNorm over time, so zero padding
+shifts every frame's conv features. We run the conv encoder on each utterance's own
+samples, pad the frames, and let the transformer encoder mask them. Encoders that let
+padding leak anyway (data2vec-audio's stacked positional convs) only batch inputs of
+equal length.
 
-Layer n is layer n's output as transformers 5 records `hidden_states` (0 = the
-transformer input); for stable-layer-norm models (WavLM, large wav2vec2) that is the last
-layer's output before the encoder's final LayerNorm, as HF's `hidden_states[-1]` is. The
-encoder stops after the highest layer asked for: the layers above it never run.
+Layer n is HF's `hidden_states[n]` (0 = the transformer input; for stable-layer-norm
+models the last is before the final LayerNorm). Layers above the highest asked never run.
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property
@@ -51,11 +48,8 @@ MASKED_ENCODERS = frozenset({"hubert", "wav2vec2", "wavlm"})
 
 @dataclass(frozen=True)
 class HubertOptions(KindOptions):
-    """model: a Hugging Face id or local folder; layers: "last", "all", "12" or "6,9,12"
-    (0 = transformer input, n = last layer; each layer is its own feature set);
-    normalize: per-utterance zero-mean unit-variance input, None = as the model's
-    preprocessor config says; precision: auto, fp32, bf16 or fp16; name: the feature
-    sets' name stem (None: the model's id, see `ser.cache.model_names.set_stem`)."""
+    """normalize: per-utterance zero-mean unit-variance input (None: as the model's
+    preprocessor config says); name: the sets' name stem (None: the model's id)."""
 
     model: str = option(
         "facebook/hubert-base-ls960", "model (hub id or folder)", "kind", metavar="ID_OR_DIR"
@@ -90,8 +84,6 @@ class HubertOptions(KindOptions):
 
 def parse_layers(spec: str, n_layers: int, model: str) -> tuple[int, ...]:
     """Hidden-state indices from "12", "6,9,12", "all" (0..n) or "last" (n).
-
-    Layer 0 is the transformer's input (HF `hidden_states[0]`), layer n its last output.
 
     >>> parse_layers("6, 9,12", 12, "m")
     (6, 9, 12)
@@ -175,7 +167,7 @@ class HubertExtractor(PretrainedExtractor):
 
     @cached_property
     def min_samples(self) -> int:
-        """Fewest samples that give one frame: the conv stack's receptive field."""
+        """The conv stack's receptive field: fewest samples that give one frame."""
         field = 1
         for kernel, stride in reversed(
             list(zip(self.config.conv_kernel, self.config.conv_stride, strict=True))
@@ -225,14 +217,8 @@ class HubertExtractor(PretrainedExtractor):
         with torch.inference_mode(), autocast(self.device, self.precision):
             if self.config.model_type in MASKED_ENCODERS:
                 states = self._forward(model, waves)
-            else:
-                # Encoders whose masks do not stop padding leaking (data2vec-audio's
-                # stacked positional convs): only inputs of equal length share a batch.
-                states = [torch.empty(0)] * len(waves)
-                for members in _equal_length_groups(waves):
-                    outputs = self._forward(model, [waves[i] for i in members])
-                    for i, output in zip(members, outputs, strict=True):
-                        states[i] = output
+            else:  # masks that let padding leak (data2vec-audio's stacked positional convs)
+                states = _by_length(lambda group: self._forward(model, group), waves)
             chosen = [output.float().cpu().numpy() for output in states]  # B x [L, T_i, D]
         return [{name: rows[j] for j, name in enumerate(names)} for rows in chosen]
 
@@ -263,18 +249,11 @@ class HubertExtractor(PretrainedExtractor):
             n_frames = [self._n_frames(len(wave)) for wave in waves]
             feats = conv(pad_sequence(waves, batch_first=True)).transpose(1, 2)  # [B, T, C]
             return [feats[i, :n] for i, n in enumerate(n_frames)]
-        # GroupNorm over time (or a norm we do not know): run each group of equal-length
-        # utterances on its own samples.
-        out: list[torch.Tensor] = [torch.empty(0)] * len(waves)
-        for members in _equal_length_groups(waves):
-            feats = conv(torch.stack([waves[i] for i in members])).transpose(1, 2)  # [G, T, C]
-            for j, i in enumerate(members):
-                out[i] = feats[j]
-        return out
+        # GroupNorm over time (or a norm we do not know): equal-length utterances together.
+        return _by_length(lambda group: conv(torch.stack(group)).transpose(1, 2), waves)
 
     def _encode(self, model: Any, frames: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Hidden states 0..max(layers) ([B, T, D] each, HF's `hidden_states` order) of
-        padded frames."""
+        """Hidden states 0..max(layers) of the padded frames: [B, T, D] each."""
         import torch
         from torch.nn.utils.rnn import pad_sequence
 
@@ -295,12 +274,17 @@ class HubertExtractor(PretrainedExtractor):
         return n_samples
 
 
-def _equal_length_groups(waves: list[torch.Tensor]) -> list[list[int]]:
-    """Positions of the inputs grouped by length."""
+def _by_length(
+    run: Callable[[list[torch.Tensor]], Iterable[torch.Tensor]], waves: list[torch.Tensor]
+) -> list[torch.Tensor]:
+    """`run` on each group of equal-length inputs, its outputs back in input order."""
     groups: dict[int, list[int]] = defaultdict(list)
     for i, wave in enumerate(waves):
         groups[len(wave)].append(i)
-    return list(groups.values())
+    out: dict[int, torch.Tensor] = {}
+    for members in groups.values():
+        out.update(zip(members, run([waves[i] for i in members]), strict=True))
+    return [out[i] for i in range(len(waves))]
 
 
 class _EnoughLayers(Exception):
@@ -309,14 +293,10 @@ class _EnoughLayers(Exception):
 
 @contextmanager
 def _recorded_hidden_states(layers: nn.ModuleList, top: int) -> Iterator[list[torch.Tensor]]:
-    """Collect the input of the first layer and the output of layers 1..top, as HF's
-    `hidden_states` does (index 0 = transformer input, index n = layer n's output), then
-    stop the forward with `_EnoughLayers`.
-
-    A raising hook rather than a truncated `layers` list: the model is never mutated, so
-    threads sharing it stay safe, and the encoder's code after its layers (a stable-layer-
-    norm model's final LayerNorm) is skipped too, as it is not part of any hidden state.
-    """
+    """Collect HF's `hidden_states` 0..top (the first layer's input, then each layer's
+    output), then stop the forward with `_EnoughLayers`. A raising hook, not a truncated
+    `layers` list: the model is never mutated (threads share it), and the encoder's code
+    after its layers (a final LayerNorm, in no hidden state) is skipped too."""
     states: list[torch.Tensor] = []
 
     def record_input(module: nn.Module, args: tuple[Any, ...]) -> None:

@@ -1,18 +1,11 @@
 """Extraction planning: utterance costs -> length-sorted batches -> shards.
 
-A plan is a deterministic function of the manifest and the settings. A resumed run, or a
-dask worker, recomputes exactly the same shards and batches, so it writes exactly the same
-bytes as an uninterrupted in-process run: model outputs depend slightly on what else is
-in the batch (padding, GEMM blocking), so reproducing batch composition is what makes
-results bit-identical.
-
-Utterances are sorted by a key taken from the manifest alone (annotated duration for
-audio, token count for text) and the sorted order is cut into shards of `shard_size`.
-Shard membership therefore never depends on the batch budget or on the state of the wav
-files: a run resumed with another `--batch-seconds`, or after a missing wav was restored,
-still completes the same shards, each utterance exactly once. Within a shard, batches are
-cut by cost (seconds from the wav headers, or tokens) so that the padded cost of a batch
-stays within its budget.
+A plan is a deterministic function of the manifest and the settings, so a resumed run or
+a dask worker recomputes the same shards and batches and writes the same bytes (model
+outputs depend slightly on what else is in a batch). Shards are cut from an order taken
+from the manifest alone (annotated duration, or token count): shard membership never
+depends on the batch budget or on the wav files, so a run resumed with another
+`--batch-seconds`, or after a wav was restored, completes the same shards.
 """
 
 from __future__ import annotations
@@ -28,12 +21,9 @@ import soundfile
 from ser.errors import ConfigError
 
 # Batch budgets by device: padded seconds of audio / padded tokens per forward call.
-# CPU: batching buys little and big batches cost (activations fall out of cache,
-# attention pays for padding): HuBERT-base runs as fast one utterance per call as in
-# batches of <= 20 s, and 25 % slower in batches of 60 s; BERT-base is fastest at
-# ~512 padded tokens (1.4x one sentence per call, 2x faster than 4096). See
-# benchmarks/bench_extract.py. CUDA: big batches keep the GPU busy; HuBERT-base in fp16
-# holds a few minutes of audio in well under 8 GB.
+# CPU: HuBERT-base is as fast one utterance per call as in batches <= 20 s, 25 % slower
+# at 60 s; BERT-base is fastest at ~512 padded tokens (benchmarks/bench_extract.py).
+# CUDA: big batches keep the GPU busy; HuBERT-base fp16 holds minutes of audio in < 8 GB.
 DEFAULT_BATCH_SECONDS = {"cpu": 10.0, "cuda": 240.0}
 DEFAULT_BATCH_TOKENS = {"cpu": 512, "cuda": 16384}
 DEFAULT_SHARD_SIZE = 256
@@ -41,10 +31,8 @@ DEFAULT_SHARD_SIZE = 256
 
 @dataclass(frozen=True)
 class Shard:
-    """A unit of resumable work: a few batches, committed to the store as one file.
-
-    `batches` hold manifest indices; each batch is one forward call.
-    """
+    """A unit of resumable work, committed as one file: batches of manifest indices, one
+    forward call each."""
 
     shard_id: int
     batches: tuple[tuple[int, ...], ...]
@@ -54,7 +42,7 @@ class Shard:
         return tuple(i for batch in self.batches for i in batch)
 
     def __len__(self) -> int:
-        return sum(len(batch) for batch in self.batches)
+        return len(self.indices)
 
 
 @dataclass(frozen=True)
@@ -137,20 +125,16 @@ def _header_seconds(path: Path | None) -> float:
     return info.frames / info.samplerate if info.samplerate > 0 else 0.0
 
 
-def estimate_rows(attrs: dict, cost: float, modality: str) -> int:
-    """Rows one utterance of `cost` (seconds or tokens) adds to a feature set, from its
-    attrs: frames for frame-level sets, tokens for token-level, 1 for functionals."""
+def estimate_bytes(attrs: dict, costs: Sequence[float], modality: str) -> int:
+    """Bytes of a feature set's data: rows x dim x bytes per value (plus offsets). An
+    utterance of `cost` (seconds or tokens) gives frames, tokens or 1 row (functionals)."""
     level = attrs.get("level")
     if level == "utterance":
-        return 1
-    if level == "frame" and modality == "audio":
+        rows = len(costs)
+    elif level == "frame" and modality == "audio":
         shift = float(attrs.get("frame_shift") or 0.02)
-        return math.floor(cost / shift)
-    return int(cost)
-
-
-def estimate_bytes(attrs: dict, costs: Sequence[float], modality: str) -> int:
-    """Bytes of a feature set's data: rows x dim x bytes per value (plus offsets)."""
-    rows = sum(estimate_rows(attrs, cost, modality) for cost in costs)
+        rows = sum(math.floor(cost / shift) for cost in costs)
+    else:
+        rows = sum(int(cost) for cost in costs)
     width = np.dtype(str(attrs.get("dtype", "float32"))).itemsize
     return rows * int(attrs["dim"]) * width + 8 * (len(costs) + 1)
