@@ -1,13 +1,10 @@
 """The extraction runner: an IEMOCAP root -> feature sets in a store, resumable.
 
-Order of work (cheap checks first, so a finished command is a no-op in well under 2 s):
-read the corpus, create or open the store and take its lock, build every extractor and
-declare its feature sets (fingerprint check, no model weights on any device), and stop
-there if all are complete. Otherwise, per extractor: plan (header durations or token
-counts; see `plan.py`), print the disk estimate, load the model once, extract the shards
-the store still lacks (in-process, or as dask tasks), and consolidate.
-`ExtractConfig` and `ExtractReport` are `config.py`'s (re-exported here), the ASR step
-`asr_text.py`'s.
+Cheap checks first, so a finished command is a no-op: read the corpus, open the store and
+take its lock, declare every extractor's feature sets (fingerprint check, no weights on
+any device), and stop if all are complete. Otherwise, per extractor: plan, print the disk
+estimate, load the model once, extract the missing shards (in-process or on dask), and
+consolidate. `ExtractConfig` and `ExtractReport` are `config.py`'s, re-exported here.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -37,10 +34,13 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from ser.cache import FeatureStore, Manifest
+from ser.corpus.reader import read_corpus
 from ser.errors import StoreError
 from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summary
 from ser.extract.base import Extractor, FeatureSetSpec
 from ser.extract.config import ExtractConfig, ExtractReport, SetSummary, TranscriptSummary
+from ser.extract.dask_run import run_jobs_dask
 from ser.extract.options import TextSource
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
@@ -52,7 +52,8 @@ from ser.extract.plan import (
 )
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.registry import build_extractor
-from ser.extract.shards import ShardJob, ShardOutcome, Source, make_jobs, run_jobs
+from ser.extract.shards import ShardJob, Source, make_jobs, run_jobs
+from ser.runtime.cluster import dask_client
 from ser.runtime.device import pick_device
 from ser.runtime.thread_watch import ThreadWatch, watch_for
 from ser.runtime.threads import run_threads
@@ -81,9 +82,6 @@ def extract_features(
     Raises `StoreLocked` when another run holds the store, `FingerprintMismatch` when a
     feature set exists with other provenance (unless `config.overwrite`).
     """
-    from ser.cache import FeatureStore, Manifest
-    from ser.corpus.reader import read_corpus
-
     started = time.perf_counter()
     console = console or Console(stderr=True, quiet=not config.progress)
     device = pick_device(config.device)
@@ -135,8 +133,6 @@ def _run_passes(
     console: Console,
     asr: AsrPass | None = None,
 ) -> None:
-    from ser.runtime.cluster import dask_client
-
     # Absolute paths: dask workers may run elsewhere, in another working directory.
     wavs = [str(w) for w in store.manifest.column("wav")]
     audio_paths = [root.resolve() / w if w else None for w in wavs]
@@ -184,13 +180,12 @@ def _run_passes(
             task = bar.add_task(p.extractor.kind, total=sum(len(job.shard) for job in jobs))
             advance: Advance = functools.partial(bar.advance, task)
             if client is None:
-                say = functools.partial(
-                    console.print, markup=False, highlight=False, soft_wrap=True
-                )
                 watch = watch_for(threads, device.type)
-                _run_local(p.extractor, jobs, device, advance, say, watch)
+                _run_local(p.extractor, jobs, device, advance, console, watch)
             else:
-                _run_dask(client, p, config.device, jobs, advance, threads.count)
+                kind, count = p.extractor.kind, threads.count or None
+                for outcome in run_jobs_dask(client, kind, p.options, config.device, jobs, count):
+                    advance(outcome.n_utterances)
             for spec in p.pending:
                 _consolidate(store, spec.name, len(plan.shards), config.shard_size)
 
@@ -233,7 +228,7 @@ def _run_local(
     jobs: list[ShardJob],
     device: torch.device,
     advance: Advance,
-    say: Callable[[str], None],
+    console: Console,
     watch: ThreadWatch | None = None,
 ) -> None:
     """The jobs in this process; `watch` (`--threads follow` only) re-checks the thread
@@ -241,6 +236,7 @@ def _run_local(
     down, `ser.runtime.thread_watch`)."""
     if not jobs:
         return
+    say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
     extractor.load(device)
     line = extractor.loaded()
     if line:  # the one line per model (transformers' own load report is silenced)
@@ -254,18 +250,6 @@ def _run_local(
             say(f"after {done} utterances: {change.describe()}")
 
 
-def _run_dask(
-    client: Any, p: _Pass, device: str, jobs: list[ShardJob], advance: Advance, threads: int
-) -> None:
-    from ser.extract.dask_run import run_jobs_dask
-
-    outcome: ShardOutcome
-    for outcome in run_jobs_dask(
-        client, p.extractor.kind, p.options, device, jobs, threads=threads or None
-    ):
-        advance(outcome.n_utterances)
-
-
 def _report(
     store: Any,
     names: list[str],
@@ -277,14 +261,10 @@ def _report(
     failures: list[tuple[str, str, str]] = []
     ids = store.manifest.utt_ids
     for name in names:
-        info = store.info(name)
-        failed = store.failures(name)
+        info, failed = store.info(name), store.failures(name)
         failures.extend((name, utt_id, reason) for utt_id, reason in failed)
-        sets.append(
-            SetSummary(
-                name, int(info.rows), int(info.dim), str(info.dtype), int(info.bytes), len(failed)
-            )
-        )
+        shape = (int(info.rows), int(info.dim), str(info.dtype), int(info.bytes))
+        sets.append(SetSummary(name, *shape, len(failed)))
     if transcripts is not None:  # utterances the recogniser could not transcribe
         stored = store.read_transcripts(transcripts.name)
         failures[:0] = [
