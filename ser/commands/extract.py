@@ -74,7 +74,6 @@ def _registry_params() -> list[click.Parameter]:
 @click.argument("corpus_root", type=click.Path(path_type=Path, file_okay=False))
 @click.option(
     "--store",
-    "store",
     required=True,
     type=click.Path(path_type=Path),
     help="Feature store (.zarr directory or .h5 file); created when missing.",
@@ -93,7 +92,7 @@ def _registry_params() -> list[click.Parameter]:
     default="auto",
     show_default=True,
     metavar="auto|cpu|cuda[:N]",
-    help="auto: the GPU when there is one.",
+    help="auto: the GPU when there is one.",  # not DEVICE_HELP: ser.runtime.device loads torch
 )
 @click.option(
     "--precision",
@@ -264,20 +263,15 @@ def _summary(report: ExtractReport) -> dict[str, Any]:
 def _print_summary(
     nothing_to_do: bool, store: Path, summary: dict[str, Any], seconds: float
 ) -> None:
-    names = ", ".join(s["name"] for s in summary["sets"])
     transcripts = summary.get("transcripts")
-    if transcripts:
-        names = ", ".join([transcripts["name"], *(s["name"] for s in summary["sets"])])
+    names = [transcripts["name"]] if transcripts else []
+    names += [s["name"] for s in summary["sets"]]
+    n, shown = summary["n_utterances"], ", ".join(names)
     if nothing_to_do:
-        click.echo(
-            f"nothing to do: {names} already complete "
-            f"in {store} ({summary['n_utterances']} utterances)"
-        )
+        click.echo(f"nothing to do: {shown} already complete in {store} ({n} utterances)")
     else:
-        click.echo(
-            f"extracted {len(summary['extracted'])} feature set(s) for "
-            f"{summary['n_utterances']} utterances into {store} in {seconds:.1f} s"
-        )
+        done = f"extracted {len(summary['extracted'])} feature set(s) for {n} utterances"
+        click.echo(f"{done} into {store} in {seconds:.1f} s")
     width = max(len(s["name"]) for s in summary["sets"])
     for s in summary["sets"]:
         click.echo(

@@ -1,18 +1,9 @@
-"""ASR transcripts of a corpus into its store, for text features of recognised speech.
+"""ASR transcripts of a corpus into its store's transcript set `asr-<model name>`, for
+text features of recognised speech (`ser extract --text-source asr`; docs/CONTRACTS.md).
 
-`ser extract --text-source asr --asr-model M` transcribes every utterance once with
-`WhisperAsr` into the store's transcript set `asr-<model name>` (`ser.cache.transcripts`;
-its provenance: the ASR model, weights checksum and decoding settings), then extracts the
-text feature sets from those transcripts under `<text model>@asr-<model name>` names
-(`ser.extract.options.TextSource`). Declaring comes first and is cheap (the Whisper weights
-are read on the CPU for their checksum); transcribing runs only for utterances the store
-does not hold yet, shortest first, `batch_size` at a time, each batch committed before
-the next one starts, so a killed run resumes where it stopped. The report sums the set
-up: its failures and its WER against the gold transcripts.
-
-Utterances without a readable wav get an empty transcript and a recorded failure; the
-text extractors then fail them too ("empty transcript"). Whisper reads at most 30 s of
-audio, so the rare longer IEMOCAP turn is transcribed from its first 30 s.
+Each batch is committed before the next starts, so a killed run resumes where it stopped.
+Whisper reads at most 30 s of audio: the rare longer IEMOCAP turn is transcribed from its
+first 30 s.
 """
 
 from __future__ import annotations
@@ -50,8 +41,7 @@ def transcript_set_name(model: str) -> str:
 
 @dataclass
 class AsrPass:
-    """The ASR step of an extraction: the recogniser, its transcript set, and whether the
-    store still lacks some of its transcripts."""
+    """The ASR step: the recogniser, its transcript set, and whether the store lacks some."""
 
     asr: WhisperAsr
     name: str

@@ -1,13 +1,10 @@
 """What `ser extract` asks for and what it gets back: `ExtractConfig` (one field per
-option, checked when built) and the `ExtractReport` of a run.
-
-Apart from the runner (`run.py`) so that the runner holds only the order of work; both
-are re-exported from `ser.extract.run`, where callers import them.
+option, checked when built) and the `ExtractReport` of a run (callers import both from
+`ser.extract.run`, which holds the order of work).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +27,9 @@ TEXT_SOURCES = ("gold", "asr")
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    """What to extract and how; one field per `ser extract` option.
-
-    `options`: each kind's options given (`ser.extract.options`), e.g. `{"hubert":
-    {"model": "facebook/hubert-large-ll60k", "layers": "9,12", "name": "ours"}}`. None
-    means the default: the kind's own (models, layers) or the device's (batch budgets,
-    see `plan.DEFAULT_BATCH_SECONDS`).
-    """
+    """What to extract and how; one field per `ser extract` option (None: the kind's or
+    the device's default). `options`: each kind's options given, e.g. `{"hubert": {"model":
+    "facebook/hubert-large-ll60k", "layers": "9,12", "name": "ours"}}`."""
 
     features: tuple[str, ...] = field(default_factory=lambda: tuple(KINDS))
     classes: str = "all"
@@ -89,22 +82,15 @@ class ExtractConfig:
         """The `AsrOptions` of this run's recogniser (only with --text-source asr)."""
         from ser.extract.asr import AsrOptions  # torch and transformers: only when asked
 
-        options = AsrOptions()
-        if self.asr_model is not None:
-            options = dataclasses.replace(options, model=self.asr_model)
-        if self.asr_max_new_tokens is not None:
-            options = dataclasses.replace(options, max_new_tokens=self.asr_max_new_tokens)
-        return options
+        given = {"model": self.asr_model, "max_new_tokens": self.asr_max_new_tokens}
+        return AsrOptions(**{key: value for key, value in given.items() if value is not None})
 
     def kind_options(
         self, name: str, device: torch.device | None = None, source: TextSource | None = None
     ) -> dict[str, Any]:
-        """Keyword options of `build_extractor(name, ...)` that this config sets.
-
-        With `device`, "auto" precision is resolved for it here, once: the feature sets'
-        attrs and every worker (dask workers included) then use that same precision.
-        `source`: the ASR transcripts the text extractors read (--text-source asr).
-        """
+        """Keyword options of `build_extractor(name, ...)` that this config sets. With
+        `device`, "auto" precision is resolved here, once, for the sets' attrs and every
+        worker; `source`: the ASR transcripts the text extractors read."""
         precision = self.precision
         if device is not None:
             precision = resolve_precision(precision, device, "extract")

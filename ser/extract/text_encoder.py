@@ -4,15 +4,9 @@ classify), each with its paper's model (`ser.extract.registry`).
 
 Special tokens are kept: every transcript gives [CLS] (or <s>) first and [SEP] (or </s>)
 last, so an empty transcript still has 2 rows, and a trainer that wants words only drops
-the first and last row. Transcripts longer than `max_tokens` (special tokens included) are
-cut at the end. Padding is on the right with an attention mask, so a batch gives the same
-rows as one transcript at a time.
-
-The transcripts are the corpus's own (gold) unless the options name a `TextSource`: a
-transcript set of the store (ASR output, `ser extract --text-source asr`). Then the
-feature set is `<model name>@<transcript set>` and its provenance holds the transcript
-set's (`text_source`, `transcripts`, `transcripts_fingerprint` and every `asr_*` key), so
-gold-text and ASR-text sets never share a name or a fingerprint.
+the first and last row. Transcripts over `max_tokens` are cut at the end. Padding is on the
+right with an attention mask, so a batch gives the same rows as one transcript at a time.
+Transcripts other than the gold ones (a `TextSource`) name and fingerprint the set apart.
 
 >>> import tempfile, torch
 >>> from ser.extract.registry import build_extractor
@@ -56,11 +50,8 @@ _NO_LIMIT = 1_000_000
 
 @dataclass(frozen=True)
 class TextEncoderOptions(KindOptions):
-    """model: a Hugging Face id or local folder (each registered kind has its paper's);
-    max_tokens: cut transcripts at this many tokens, start and end tokens included (None:
-    the model's limit); precision: auto, fp32, bf16 or fp16; name: the feature set's name
-    (None: the model's id); transcripts: the store's transcript set to read instead of the
-    gold transcripts (None: gold; the set is then named `<name>@<transcript set>`)."""
+    """max_tokens: start and end tokens included (None: the model's limit); name: the set's
+    name (None: the model's id); transcripts: a transcript set of the store (None: gold)."""
 
     model: str = option("", "model (hub id or folder)", "kind", metavar="ID_OR_DIR")
     max_tokens: int | None = None
@@ -88,8 +79,7 @@ class TextEncoderOptions(KindOptions):
 
 
 class TextEncoderExtractor(PretrainedExtractor):
-    """One feature set named after the model: `[n_tokens, hidden]` per transcript. Built
-    by `build_extractor`, which gives it its kind's name (mpnet or bert)."""
+    """One feature set named after the model: `[n_tokens, hidden]` per transcript."""
 
     modality = "text"
     options: TextEncoderOptions
@@ -185,8 +175,7 @@ class TextEncoderExtractor(PretrainedExtractor):
             raise ExtractionError(failures)
 
     def _tokenizer_checksum(self) -> str:
-        """sha256 of the vocabulary and the tokenizer's settings: same weights with another
-        tokenizer give other features."""
+        """sha256 of the vocabulary and settings: another tokenizer gives other features."""
         vocab = sorted(self.tokenizer.get_vocab().items())
         settings = {
             "class": type(self.tokenizer).__name__,
