@@ -52,9 +52,8 @@ class Kind:
 
     def default(self, name: str) -> Any:
         """The value option `name` takes when not given."""
-        if name in self.defaults:
-            return self.defaults[name]
-        return next(f.default for f in dataclasses.fields(self.options) if f.name == name)
+        declared = {f.name: f.default for f in dataclasses.fields(self.options)}
+        return self.defaults.get(name, declared[name])
 
     def make_options(self, **options: Any) -> KindOptions:
         """Its options dataclass of `options` (None values: the default); `ConfigError`
@@ -69,8 +68,7 @@ class Kind:
         return self.options(**{**self.defaults, **given})
 
     def set_name(self, stem: str, attrs: Mapping[str, Any]) -> str | None:
-        """The name of a set of this kind with `attrs` under `stem` (a model's id or
-        --name); None for kinds whose sets have fixed names."""
+        """See `KindOptions.set_name`."""
         return self.options.set_name(stem, attrs)
 
 
@@ -109,7 +107,7 @@ def build_extractor(name: str, /, **options: Any) -> Extractor:
 
 
 def parse_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
-    """`kinds` without repeats, if each is registered and there is one; else ConfigError."""
+    """`kinds` without repeats; `ConfigError` for none or an unregistered one."""
     chosen = tuple(dict.fromkeys(kinds))
     unknown = [name for name in chosen if name not in KINDS]
     if unknown or not chosen:
@@ -148,10 +146,9 @@ def flags() -> dict[str, Flag]:
                 continue
             default = registered.default(f.name) if how == "kind" else None
             shown = f" [default: {default}]" if default not in (None, dataclasses.MISSING) else ""
-            title = registered.title
             types = (hints[f.name], *typing.get_args(hints[f.name]))  # X | None: X
             typed = next((t for t in (int, float) if t in types), str)
-            found[param] = Flag(param, f"{title} {f.metadata['help']}.{shown}",
+            found[param] = Flag(param, f"{registered.title} {f.metadata['help']}.{shown}",
                                 f.metadata.get("metavar"), typed, (target,))  # fmt: skip
     return found
 
@@ -170,10 +167,8 @@ def kind_options(values: Mapping[str, Any], features: Iterable[str]) -> dict[str
 
 
 def parse_names(values: Iterable[str], features: tuple[str, ...]) -> dict[str, str]:
-    """`ser extract --name` values as {kind: name}, checked (`check_names`).
-
-    `KIND=NAME` renames that extractor's sets. A bare `NAME` is only accepted when
-    `features` holds one named kind: with two it would be ambiguous.
+    """`ser extract --name` values (`KIND=NAME`, or a bare `NAME` when `features` holds
+    one named kind) as {kind: name}, checked (`check_names`).
 
     >>> parse_names(("ours",), ("hubert", "logmel"))
     {'hubert': 'ours'}
@@ -193,8 +188,8 @@ def parse_names(values: Iterable[str], features: tuple[str, ...]) -> dict[str, s
 
 
 def check_names(pairs: Iterable[tuple[str, str]], features: tuple[str, ...]) -> dict[str, str]:
-    """{kind: name}, sorted, if each kind is a named kind of `features` named once, each
-    name is a valid set name and no two kinds share one; else `ConfigError`."""
+    """{kind: name}, sorted; `ConfigError` unless each is a named kind of `features`
+    named once, with a valid set name no other kind has."""
     models = [name for name in features if KINDS[name].named]
     named: dict[str, str] = {}
     for name, stem in pairs:

@@ -8,9 +8,10 @@ bad input fails, never its batch.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,18 +63,13 @@ def make_jobs(
     done: dict[str, set[int]],
 ) -> list[ShardJob]:
     """Jobs for the shards some feature set still lacks (each job writes only those)."""
+    dtypes = {spec.name: str(spec.attrs.get("dtype", "float32")) for spec in specs}
     jobs = []
     for shard in shards:
         names = [spec.name for spec in specs if shard.shard_id not in done[spec.name]]
         if names:
-            jobs.append(
-                ShardJob(
-                    shard=shard,
-                    sources={i: sources[i] for i in shard.indices},
-                    writers={name: writers[name] for name in names},
-                    dtypes={s.name: str(s.attrs.get("dtype", "float32")) for s in specs},
-                )
-            )
+            inputs = {i: sources[i] for i in shard.indices}
+            jobs.append(ShardJob(shard, inputs, {name: writers[name] for name in names}, dtypes))
     return jobs
 
 
@@ -105,16 +101,16 @@ def _decoded(
 ) -> Iterator[tuple[ShardJob, tuple[int, ...], Decoded]]:
     # soundfile and soxr release the GIL, so one thread decodes while torch computes.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ser-decode") as pool:
-        queue: deque[tuple[ShardJob, tuple[int, ...], Future[Decoded]]] = deque()
-        pending = iter(work)
-        for job, batch in pending:
-            queue.append((job, batch, pool.submit(decode, extractor, job.sources, batch)))
-            if len(queue) > PREFETCH:
-                head_job, head_batch, future = queue.popleft()
-                yield head_job, head_batch, future.result()
-        while queue:
-            head_job, head_batch, future = queue.popleft()
-            yield head_job, head_batch, future.result()
+        submitted = (
+            (job, batch, pool.submit(decode, extractor, job.sources, batch)) for job, batch in work
+        )
+        ahead = deque(itertools.islice(submitted, PREFETCH))
+        for decoding in submitted:  # each batch yielded with PREFETCH more submitted
+            ahead.append(decoding)
+            job, batch, future = ahead.popleft()
+            yield job, batch, future.result()
+        for job, batch, future in ahead:
+            yield job, batch, future.result()
 
 
 def decode(extractor: Extractor, sources: dict[int, Source], batch: Sequence[int]) -> Decoded:
