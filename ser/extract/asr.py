@@ -1,9 +1,7 @@
 """Speech recognition with a Whisper model through transformers (hub id or local folder).
 
-`WhisperAsr` transcribes batches of 16 kHz mono waveforms with greedy decoding (no
-sampling: the same audio always gives the same text). Its `provenance()` names the model,
-its weights checksum and the decoding settings: text features extracted from ASR
-transcripts carry it, so gold-text and ASR-text feature sets never mix.
+Greedy decoding (no sampling): the same audio always gives the same text. `provenance()`
+(model, weights checksum, decoding settings) goes into the text sets of its transcripts.
 
 >>> import tempfile, numpy as np
 >>> from ser.synth.tiny import save_tiny_whisper
@@ -26,6 +24,7 @@ import torch
 from ser.cache.fingerprint import model_location
 from ser.cache.model_names import DEFAULT_ASR_MODEL
 from ser.extract.base import load_pretrained, weights_checksum
+from ser.extract.loading import quiet_transformers
 
 #: Whisper's input rate.
 SAMPLE_RATE = 16000
@@ -100,18 +99,10 @@ class WhisperAsr:
         # The prompt (start, language, task, no-timestamps) shares the decoder's positions.
         room = int(self._model.config.max_target_positions) - 4
         kwargs: dict[str, Any] = {"max_new_tokens": min(self.options.max_new_tokens, room)}
-        kwargs["do_sample"] = False
         if self.options.language:
             kwargs["language"] = self.options.language
-        from transformers.utils import logging as hf_logging
-
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # generate's deprecation chatter, once per batch
-        try:
-            ids = self._model.generate(
-                features, attention_mask=inputs.attention_mask.to(self.device), **kwargs
-            )
-        finally:
-            hf_logging.set_verbosity(verbosity)
+        with quiet_transformers():  # generate's deprecation chatter, once per batch
+            mask = inputs.attention_mask.to(self.device)
+            ids = self._model.generate(features, attention_mask=mask, do_sample=False, **kwargs)
         texts = self._processor.batch_decode(ids, skip_special_tokens=True)
         return [" ".join(t.split()) for t in texts]

@@ -1,17 +1,13 @@
-"""Scale-out: extraction shards as dask.distributed tasks.
-
-`--workers N` starts a local cluster of N worker processes, one task at a time each,
-one GPU each with CUDA (`ser.runtime.cluster`), whose torch uses cores // N threads
-(`ser.runtime.threads`: the workers share the machine); `--scheduler ADDRESS` joins an existing
-cluster (the corpus and the store must then be on a filesystem every worker sees). Each
-task extracts one shard with the same code and the same batches as the in-process runner
-and commits it with the store's picklable `ShardWriter`, so the store ends up
-byte-identical to a single-process run's. Each worker process loads the model once per
-pass and keeps it for all its shards.
+"""Scale-out: extraction shards as dask.distributed tasks (the cluster:
+`ser.runtime.cluster`; `--scheduler`: the corpus and store on a filesystem every worker
+sees). Each task extracts one shard with the in-process runner's code and batches and
+commits it with the store's picklable `ShardWriter`, so the store is byte-identical to a
+single-process run's. A worker loads the model once per pass, for all its shards.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from collections import Counter
@@ -42,25 +38,12 @@ def run_jobs_dask(
     threads: int | None = None,
 ) -> Iterator[ShardOutcome]:
     """Submit one task per shard; yield each outcome as its shard is committed.
-
-    `threads`: torch threads of the worker running a task; None keeps the worker's own.
-    """
+    `threads`: torch threads of the worker running a task (None: the worker's own)."""
     from distributed import as_completed
 
-    run = uuid.uuid4().hex[:8]
-    futures = [
-        client.submit(
-            extract_shard_task,
-            kind,
-            options,
-            device,
-            job,
-            threads,
-            key=f"ser-extract-{kind}-{run}-{job.shard.shard_id}",
-            pure=False,
-        )
-        for job in jobs
-    ]
+    run = f"ser-extract-{kind}-{uuid.uuid4().hex[:8]}"
+    submit = functools.partial(client.submit, extract_shard_task, kind, options, device, pure=False)
+    futures = [submit(job, threads, key=f"{run}-{job.shard.shard_id}") for job in jobs]
     try:
         for future in as_completed(futures):
             yield future.result()

@@ -1,11 +1,9 @@
 """Loading a pretrained model says one line, and refuses a model missing weights.
 
-transformers reports every load with a multi-line table (each unexpected or missing
-key: an unused pooler, a training-only embedding), warnings and a progress bar per
-file. `quiet_transformers` silences all of that around a load; the runner prints
-`Extractor.loaded()` instead, one line per model. What that table would have hidden
-matters, though: a weight the encoder needs but the checkpoint lacks is initialised at
-random, and the features would be noise. `check_missing` makes that an error.
+`quiet_transformers` silences transformers' per-load tables, warnings and progress bars
+(the runner prints `Extractor.loaded()` instead). What the table would have hidden
+matters: a weight the checkpoint lacks is initialised at random, and the features would
+be noise; `check_missing` makes that an error.
 """
 
 from __future__ import annotations
@@ -25,8 +23,7 @@ _SHOWN_KEYS = 8
 
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """transformers' log messages below errors, its warnings and progress bars are
-    silenced inside; the previous settings come back after (an exception included)."""
+    """transformers' logs below errors, warnings and progress bars silenced inside."""
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()

@@ -1,12 +1,7 @@
 """What every extractor kind's options share: the `KindOptions` base (how a set is named
 and, from its recorded provenance, made again: `from_attrs`, for `ser predict`), the
-`option` field that `ser extract` derives a flag from, and the text kinds' `TextSource`.
-Each kind's own options dataclass sits in its module beside its extractor.
-
-A field's metadata says how `ser extract` offers it: `flag="kind"` is one
-`--<kind>-<field>` per kind (`--hubert-model`), `flag="shared"` one `--<field>` for every
-kind that has it (`--layers`); `precision`, `name` (`--name KIND=NAME`) and `transcripts`
-(`--text-source asr`) are run-wide, and the other fields keep their defaults.
+`option` field that `ser extract` derives a flag from (`flag="kind"`: `--<kind>-<field>`;
+`"shared"`: one `--<field>`), and the text kinds' `TextSource`.
 """
 
 from __future__ import annotations
@@ -40,9 +35,8 @@ class KindOptions:
 
 @dataclass(frozen=True)
 class TextSource:
-    """Transcripts other than the corpus's: the store's transcript set `name`, whose
-    provenance `attrs` (with its fingerprint) joins the text sets' provenance. A tuple of
-    pairs, not a dict: options are frozen, hashable and have a stable repr (dask keys)."""
+    """The store's transcript set `name`, whose provenance `attrs` (with its fingerprint)
+    joins the text sets'. Pairs, not a dict: options are hashable with a stable repr."""
 
     name: str
     attrs: tuple[tuple[str, object], ...]

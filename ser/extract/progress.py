@@ -1,10 +1,8 @@
-"""What the runner shows while it works: the disk estimate and a progress bar with
-utterances/s and ETA, on stderr; when stderr is not a terminal, plain lines instead (at
-most one per 30 s, see `ser.runtime.plain_progress`); nothing with --quiet.
+"""What the runner shows on stderr while it works: the disk estimate and a progress bar
+(utterances/s, ETA), or plain lines when stderr is no terminal (`ser.runtime.plain_progress`).
 
-A terminal is the stream's own ``isatty``, as `ser train` and `ser sweep` decide: rich
-also takes a file for one under FORCE_COLOR, and a live bar redraws its line with cursor
-codes, which a log keeps as escape codes and the same line written again and again."""
+A terminal is the stream's own ``isatty``: rich also takes a file for one under
+FORCE_COLOR, and a log would keep a live bar's redraws as escape codes."""
 
 from __future__ import annotations
 
@@ -45,8 +43,8 @@ def progress_bar(
     interval: float = INTERVAL,
     clock: Clock = time.monotonic,
 ) -> Progress | CountLines:
-    """A rich progress bar, one line per extractor pass; on a stderr that is no terminal
-    (a log file), plain lines at most every `interval` seconds instead."""
+    """A rich progress bar, one line per extractor pass; plain lines at most every
+    `interval` seconds on a stderr that is no terminal."""
     live = enabled and on_terminal(console)
     if enabled and not live:
         say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
@@ -66,8 +64,7 @@ def progress_bar(
 
 
 def on_terminal(console: Console) -> bool:
-    """Whether `console` writes to a terminal a live bar can redraw: rich says so and its
-    stream is a tty (not a file rich was told to colour)."""
+    """Whether `console` writes to a terminal a live bar can redraw."""
     isatty = getattr(console.file, "isatty", None)
     try:
         return console.is_interactive and isatty is not None and bool(isatty())
@@ -82,17 +79,11 @@ def print_estimate(console: Console, sizes: Sequence[tuple[str, int]], store: Pa
     width = max(len(name) for name, _ in sizes)
     for name, size in sizes:
         console.print(f"  {name:<{width}}  {human_bytes(size):>10}")
-    free = shutil.disk_usage(_existing_parent(store)).free
+    existing = next(path for path in (store.resolve(), *store.resolve().parents) if path.exists())
+    free = shutil.disk_usage(existing).free
     console.print(f"  {'total':<{width}}  {human_bytes(total):>10}  ({human_bytes(free)} free)")
     if total > free:
         console.print(
             "[bold yellow]warning:[/] the estimate exceeds the free space: the run will stop "
             "when the disk fills; finished shards are kept and a re-run resumes."
         )
-
-
-def _existing_parent(path: Path) -> Path:
-    path = path.resolve()
-    while not path.exists():
-        path = path.parent
-    return path
