@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 
+from ser.cache.fingerprint import model_location
 from ser.cache.model_names import looks_like_path, set_stem
 from ser.errors import ConfigError, SerError
 from ser.extract.loading import check_missing, describe_load, quiet_transformers
@@ -147,9 +148,7 @@ class PretrainedExtractor(Extractor):
     def loaded(self) -> str | None:
         if self._model is None:
             return None
-        source = self.model_name
-        if looks_like_path(source):
-            source = str(Path(source).expanduser().resolve())
+        source = model_location(self.model_name)  # a folder by its resolved path
         return describe_load(
             self.stem, self._load_detail(), self.precision, str(self.device), source
         )

@@ -52,17 +52,12 @@ class TextSource:
     @classmethod
     def recorded(cls, attrs: Mapping[str, object]) -> TextSource:
         """The source a text set with these attrs was extracted from."""
-        kept = {k: v for k, v in attrs.items() if k.startswith("asr_")}
-        kept["fingerprint"] = attrs["transcripts_fingerprint"]
-        return cls(str(attrs["transcripts"]), tuple(sorted(kept.items())))
+        return cls.of(
+            str(attrs["transcripts"]), {**attrs, "fingerprint": attrs["transcripts_fingerprint"]}
+        )
 
     def provenance(self) -> dict[str, object]:
         """What a text set extracted from these transcripts adds to its attrs."""
         attrs = dict(self.attrs)
-        fingerprint = attrs.pop("fingerprint")
-        return {
-            "text_source": "asr",
-            "transcripts": self.name,
-            "transcripts_fingerprint": fingerprint,
-            **attrs,
-        }
+        source = {"text_source": "asr", "transcripts": self.name}
+        return {**source, "transcripts_fingerprint": attrs.pop("fingerprint"), **attrs}
