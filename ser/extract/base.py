@@ -229,15 +229,11 @@ def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: A
 
 
 def freeze_for_inference(model: torch.nn.Module, dtype: torch.dtype | None) -> None:
-    """Do once what every forward would do again, without changing any output bit.
-
-    - Weight-normalised layers (HuBERT's positional conv) get their weight computed once:
-      the parametrization recomputes it on each call, ~5 % of a HuBERT-base forward.
-    - With a low-precision `dtype`, the weights and biases of linear and conv layers are
-      stored in it: autocast would cast them to it on every call (the same rounding), a
-      tenth of a bf16 HuBERT-base forward on the CPU. Other parameters (norms,
-      embeddings) stay float32, as autocast computes them.
-    """
+    """Do once what every forward would do again, without changing any output bit:
+    weight-normalised layers (HuBERT's positional conv) get their weight computed once
+    (~5 % of a HuBERT-base forward), and with a low-precision `dtype` linear and conv
+    weights are stored in it, as autocast would cast them on every call (a tenth of a bf16
+    HuBERT-base forward on the CPU); norms and embeddings stay float32, as autocast keeps them."""
     import torch
     from torch.nn.utils import parametrize
 

@@ -77,11 +77,8 @@ def extract_features(
     config: ExtractConfig,
     console: Console | None = None,
 ) -> ExtractReport:
-    """Extract `config.features` for the corpus into the store (created when missing).
-
-    Raises `StoreLocked` when another run holds the store, `FingerprintMismatch` when a
-    feature set exists with other provenance (unless `config.overwrite`).
-    """
+    """Extract `config.features` for the corpus into the store (created when missing);
+    `StoreLocked`, or `FingerprintMismatch` for a set with other provenance (no overwrite)."""
     started = time.perf_counter()
     console = console or Console(stderr=True, quiet=not config.progress)
     device = pick_device(config.device)
@@ -231,9 +228,8 @@ def _run_local(
     console: Console,
     watch: ThreadWatch | None = None,
 ) -> None:
-    """The jobs in this process; `watch` (`--threads follow` only) re-checks the thread
-    count after every batch (a job that starts beside a long extraction takes a thread
-    down, `ser.runtime.thread_watch`)."""
+    """The jobs in this process; `watch` (`--threads follow`) re-checks the thread count
+    after every batch."""
     if not jobs:
         return
     say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)

@@ -34,16 +34,12 @@ PREFETCH = 2
 
 @dataclass(frozen=True)
 class ShardJob:
-    """One shard to extract: where its inputs are and where each feature set goes.
-
-    `writers` maps feature set name -> the store's picklable `ShardWriter`; `dtypes` the
-    dtype each set is stored in (rows are cast here, so a shard holds half the memory).
-    """
+    """One shard to extract: where its inputs are and where each feature set goes."""
 
     shard: Shard
     sources: dict[int, Source]
-    writers: dict[str, Any]
-    dtypes: dict[str, str]
+    writers: dict[str, Any]  # set name -> the store's picklable `ShardWriter`
+    dtypes: dict[str, str]  # stored dtype per set: rows are cast here, halving a shard's memory
 
 
 @dataclass
@@ -76,11 +72,9 @@ def make_jobs(
 def run_jobs(
     extractor: Extractor, jobs: Sequence[ShardJob], device: torch.device
 ) -> Iterator[tuple[ShardJob, tuple[int, ...], ShardOutcome | None]]:
-    """Extract and commit `jobs` in order, decoding ahead in a background thread.
-
-    Yields after every batch: (job, batch, outcome), the outcome set once the job's
-    shard is committed. The extractor must be loaded on `device`.
-    """
+    """Extract and commit `jobs` in order (the extractor loaded on `device`), decoding
+    ahead in a background thread; yield (job, batch, outcome) after every batch, the
+    outcome set once the job's shard is committed."""
     work = [(job, batch) for job in jobs for batch in job.shard.batches]
     rows: dict[str, dict[int, np.ndarray]] = {}
     failures: dict[str, dict[int, str]] = {}

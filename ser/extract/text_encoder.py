@@ -71,11 +71,8 @@ class TextEncoderOptions(KindOptions):
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:
-        options = super().from_attrs(attrs)
-        options["transcripts"] = (
-            TextSource.recorded(attrs) if attrs.get("text_source") == "asr" else None
-        )
-        return options
+        source = TextSource.recorded(attrs) if attrs.get("text_source") == "asr" else None
+        return {**super().from_attrs(attrs), "transcripts": source}
 
 
 class TextEncoderExtractor(PretrainedExtractor):
