@@ -1,11 +1,10 @@
 """`ser extract`: run the feature extractors over a corpus into a feature store.
 
-Exit codes: 0 when every requested feature set is complete without failures (whether
-this run extracted them or found nothing to do), 1 when some utterances of them (or of
-the ASR transcripts of --text-source asr) failed, now or in the run that extracted them
-(the store is still complete and usable; failed utterances have zero rows and a
-recorded reason), 2 for bad input (unknown options, locked store, feature sets with
-other provenance, a missing or unloadable --asr-model), 130 on Ctrl-C.
+Exit codes: 0 when every requested set is complete without failures (extracted now or
+found done); 1 when utterances of them (or of the ASR transcripts) failed, now or when
+extracted (the store is still complete: they have zero rows and a recorded reason); 2 for
+bad input (unknown options, locked store, sets with other provenance, a missing or
+unloadable --asr-model); 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -205,7 +204,6 @@ def extract(
     asr_options = (asr_model, run["asr_max_new_tokens"], run["asr_batch_size"])
     if text_source == "gold" and any(v is not None for v in asr_options):
         raise click.BadParameter("--asr-* options need --text-source asr", param_hint="--asr-model")
-    # Everything that decides the outputs; progress and scale-out settings do not.
     asked = {"features": features, "options": options, "text_source": text_source,
              "store": str(store.resolve()), **{k: run[k] for k in _DECIDING}}  # fmt: skip
     models = {k: options.get(k, {}).get("model") or KINDS[k].default("model")

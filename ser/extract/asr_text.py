@@ -121,11 +121,5 @@ def transcript_summary(store: Any, name: str, transcribed: bool) -> TranscriptSu
         rate, words = wer.wer, wer.words
     except ValueError:  # no gold transcript has words
         rate, words = None, 0
-    return TranscriptSummary(
-        name=name,
-        asr_model=str(stored.attrs.get("asr_model", "")),
-        transcribed=transcribed,
-        failed=len(stored.failures),
-        wer=rate,
-        words=words,
-    )
+    model = str(stored.attrs.get("asr_model", ""))
+    return TranscriptSummary(name, model, transcribed, len(stored.failures), rate, words)

@@ -21,9 +21,8 @@ from ser.extract.registry import build_extractor
 from ser.extract.shards import ShardJob, ShardOutcome, run_shard
 from ser.runtime.device import pick_device
 
-# Per worker process: the extractor of the pass in progress, loaded once. A cache, not
-# configuration: the key is the full extractor config, and a new pass replaces the entry
-# so a worker holds one model at a time.
+# Per worker process: the extractor of the pass in progress, loaded once, keyed by its full
+# config; a new pass replaces the entry, so a worker holds one model at a time.
 _LOADED: dict[tuple[Any, ...], tuple[Extractor, torch.device]] = {}
 _LOADING = threading.Lock()
 _LOADS: Counter[str] = Counter()  # model loads in this process by kind, for tests and logs

@@ -17,13 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ser.errors import ConfigError
-from ser.extract.base import (
-    ExtractionError,
-    Extractor,
-    FeatureSetSpec,
-    base_attrs,
-    check_audio,
-)
+from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec, base_attrs, check_audio
 from ser.extract.options import KindOptions
 
 if TYPE_CHECKING:

@@ -85,8 +85,11 @@ def run_jobs(
             rows = {name: {} for name in job.writers}
             failures = {name: {} for name in job.writers}
         _extract_batch(extractor, job, decoded, device, rows, failures)
-        last = position + 1 == len(work) or work[position + 1][0] is not job
-        outcome = _commit(job, rows, failures) if last else None
+        outcome = None
+        if position + 1 == len(work) or work[position + 1][0] is not job:  # its last batch
+            for name, writer in job.writers.items():
+                writer.write(job.shard.shard_id, rows[name], failures[name])
+            outcome = ShardOutcome(job.shard.shard_id, len(job.shard), failures)
         yield job, batch, outcome
 
 
@@ -193,14 +196,6 @@ def _checked(value: np.ndarray, dtype: str) -> tuple[np.ndarray, str | None]:
     if not np.isfinite(stored).all():
         return value, f"values beyond the {dtype} range"
     return stored, None
-
-
-def _commit(
-    job: ShardJob, rows: dict[str, dict[int, np.ndarray]], failures: dict[str, dict[int, str]]
-) -> ShardOutcome:
-    for name, writer in job.writers.items():
-        writer.write(job.shard.shard_id, rows[name], failures[name])
-    return ShardOutcome(job.shard.shard_id, len(job.shard), failures)
 
 
 def run_shard(extractor: Extractor, job: ShardJob, device: torch.device) -> ShardOutcome:
