@@ -40,8 +40,7 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
 
 
 class _ExtractCommand(click.Command):
-    """`ser extract`, with --features and each kind's flags from the registry as it is
-    when the command line is read (`ser.extract.registry.flags`)."""
+    """`ser extract`, with --features and the kinds' flags as registered when it runs."""
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         # Made once per command line: parsing and processing must see the same objects.

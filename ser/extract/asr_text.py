@@ -50,8 +50,7 @@ class AsrPass:
 
 
 def declare_asr(store: Any, options: AsrOptions, overwrite: bool = False) -> AsrPass:
-    """Load the recogniser on the CPU (its weights checksum is provenance) and begin its
-    transcript set: FingerprintMismatch when the store holds one with other settings."""
+    """Load the recogniser on the CPU (its checksum is provenance) and begin its set."""
     asr = WhisperAsr(options)
     asr.load(torch.device("cpu"))
     name = transcript_set_name(options.model)
@@ -70,8 +69,7 @@ def run_asr(
     device: torch.device,
     console: Console,
 ) -> None:
-    """Transcribe the utterances the transcript set lacks under a progress bar (in this
-    process: one recogniser, batched), then finish the set."""
+    """Transcribe, in this process, the utterances the set lacks, then finish it."""
     batch_size = config.asr_batch_size or DEFAULT_ASR_BATCH.get(device.type, 8)
     done = store.staged_transcripts(step.name).done
     # Shortest first: a batch's utterances then need about the same number of tokens.

@@ -82,7 +82,7 @@ class ExtractConfig:
         """The `AsrOptions` of this run's recogniser (only with --text-source asr)."""
         from ser.extract.asr import AsrOptions  # torch and transformers: only when asked
 
-        given = {"model": self.asr_model, "max_new_tokens": self.asr_max_new_tokens}
+        given: dict[str, Any] = {"model": self.asr_model, "max_new_tokens": self.asr_max_new_tokens}
         return AsrOptions(**{key: value for key, value in given.items() if value is not None})
 
     def kind_options(
@@ -92,8 +92,7 @@ class ExtractConfig:
         `device`, "auto" precision is resolved here, once, for the sets' attrs and every
         worker; `source`: the ASR transcripts the text extractors read."""
         precision = self.precision
-        if device is not None:
-            precision = resolve_precision(precision, device, "extract")
+        precision = precision if device is None else resolve_precision(precision, device, "extract")
         run_wide = {"precision": precision, "transcripts": source}
         fields = kind(name).fields
         given = {**{k: v for k, v in run_wide.items() if k in fields}, **self.options.get(name, {})}

@@ -41,8 +41,7 @@ def quiet_transformers() -> Iterator[None]:
 
 
 def check_missing(missing: Iterable[str], model: str) -> None:
-    """Raise `ModelError` naming the weights `model`'s checkpoint lacks that the
-    extractor would use (`missing`: from_pretrained's `missing_keys`)."""
+    """`ModelError` naming the `missing` keys (from_pretrained's) an extractor would use."""
     needed = sorted(key for key in missing if not UNUSED_WEIGHTS.search(key))
     if not needed:
         return

@@ -110,8 +110,8 @@ def _batches(
 
 
 def audio_seconds(paths: Sequence[Path | None]) -> list[float]:
-    """Duration of each file from its header (no decoding); 0 for a missing or unreadable
-    file, which then fails, with its reason, when the runner decodes it."""
+    """Seconds of each file from its header; 0 for a missing or unreadable one (it fails
+    with its reason when decoded)."""
     return [_header_seconds(path) for path in paths]
 
 
@@ -126,8 +126,8 @@ def _header_seconds(path: Path | None) -> float:
 
 
 def estimate_bytes(attrs: dict, costs: Sequence[float], modality: str) -> int:
-    """Bytes of a feature set's data: rows x dim x bytes per value (plus offsets). An
-    utterance of `cost` (seconds or tokens) gives frames, tokens or 1 row (functionals)."""
+    """Bytes of a feature set's data: frames, tokens or 1 row (functionals) per utterance
+    of `cost` (seconds or tokens), x dim x bytes per value, plus offsets."""
     level = attrs.get("level")
     if level == "utterance":
         rows = len(costs)

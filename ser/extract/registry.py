@@ -56,8 +56,7 @@ class Kind:
         return self.defaults.get(name, declared[name])
 
     def make_options(self, **options: Any) -> KindOptions:
-        """Its options dataclass of `options` (None values: the default); `ConfigError`
-        for a name it lacks, listing the valid ones."""
+        """Its options of `options` (None: the default); `ConfigError` for a name it lacks."""
         unknown = sorted(set(options) - set(self.fields))
         if unknown:
             raise ConfigError(

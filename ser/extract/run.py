@@ -110,8 +110,7 @@ def _declare(
     device: torch.device,
     source: TextSource | None = None,
 ) -> _Pass:
-    """Build the extractor and begin its feature sets: the fingerprint check happens
-    here, before any model is loaded, for every requested set."""
+    """Build the extractor and begin its sets: the fingerprint check, before any load."""
     options = config.kind_options(kind, device, source)
     extractor = build_extractor(kind, **options)
     specs = extractor.specs()
