@@ -179,8 +179,13 @@ def parse_names(values: Iterable[str], features: tuple[str, ...]) -> dict[str, s
     for value in values:
         name, given, stem = value.partition("=")
         if not (given and name in KINDS):  # a bare NAME (the store allows "=" in names)
-            if len(models) != 1:
-                raise ConfigError(_ambiguous(value, models))
+            if not models:
+                raise ConfigError(f"--name {value}: no model extractor in --features to name")
+            if len(models) > 1:
+                raise ConfigError(
+                    f"--name {value} is ambiguous with {', '.join(models)} in --features: "
+                    f"say which, e.g. --name {models[0]}={value}"
+                )
             name, stem = models[0], value
         pairs.append((name, stem))
     return check_names(pairs, features)
@@ -203,12 +208,3 @@ def check_names(pairs: Iterable[tuple[str, str]], features: tuple[str, ...]) -> 
     if len(set(named.values())) < len(named):
         raise ConfigError("--name: two extractors cannot write feature sets of one name")
     return dict(sorted(named.items()))
-
-
-def _ambiguous(name: str, models: list[str]) -> str:
-    if not models:
-        return f"--name {name}: no model extractor in --features to name"
-    return (
-        f"--name {name} is ambiguous with {', '.join(models)} in --features: "
-        f"say which, e.g. --name {models[0]}={name}"
-    )
