@@ -295,11 +295,9 @@ def _print_failures(failures: list[tuple[str, ...]]) -> None:
     click.echo(f"failures ({len(by_utterance)}):")
     for (utt_id, reason), names in list(by_utterance.items())[:_SHOWN_FAILURES]:
         click.echo(f"  {utt_id} [{', '.join(names)}]: {reason}")
-    if len(by_utterance) > _SHOWN_FAILURES:
-        click.echo(
-            f"  ... and {len(by_utterance) - _SHOWN_FAILURES} more "
-            "(`ser store info` lists them all)"
-        )
+    more = len(by_utterance) - _SHOWN_FAILURES
+    if more > 0:
+        click.echo(f"  ... and {more} more (`ser store info` lists them all)")
 
 
 COMMANDS: list[click.Command] = [extract]
