@@ -20,6 +20,7 @@ import click
 from ser.commands.options import THREADS, THREADS_HELP, classes_option
 from ser.errors import ConfigError
 from ser.extract.registry import KINDS, flags, kind_options, parse_kinds, parse_names
+from ser.runtime.device import DEVICE_HELP
 from ser.runtime.precision import PRECISIONS, auto_help
 from ser.runtime.units import human_bytes
 
@@ -90,7 +91,7 @@ def _registry_params() -> list[click.Parameter]:
     default="auto",
     show_default=True,
     metavar="auto|cpu|cuda[:N]",
-    help="auto: the GPU when there is one.",  # not DEVICE_HELP: ser.runtime.device loads torch
+    help=DEVICE_HELP,
 )
 @click.option(
     "--precision",

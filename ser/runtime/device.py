@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ser.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 NAMES = "auto, cpu, cuda or cuda:N"
 DEVICE_HELP = "auto: the GPU when there is one, else the CPU; or cpu, cuda, cuda:N."
@@ -17,6 +20,8 @@ def pick_device(name: str | torch.device = "auto") -> torch.device:
     >>> pick_device("cpu")
     device(type='cpu')
     """
+    import torch  # here: `ser extract --help` and its no-op answer stay torch-free
+
     name = str(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
