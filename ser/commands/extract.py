@@ -184,11 +184,13 @@ def extract(
     Resumable: a killed run continues where it stopped; re-running a finished command
     does nothing. Example:
 
+    \b
         ser extract IEMOCAP_full_release --store features.zarr --features hubert,bert --layers 9,12
 
     ASR text (text sets from Whisper's transcripts, beside the gold ones):
 
-        ser extract IEMOCAP_full_release --store features.zarr --features mpnet,bert \
+    \b
+        ser extract IEMOCAP_full_release --store features.zarr --features mpnet,bert \\
             --text-source asr --asr-model openai/whisper-small
     """
     from ser.cache.model_names import DEFAULT_ASR_MODEL

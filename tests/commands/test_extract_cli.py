@@ -127,6 +127,14 @@ def test_the_command_offers_the_registered_kinds_and_their_flags() -> None:
         assert flag in shown
 
 
+def test_the_help_examples_are_shown_as_written() -> None:
+    """The examples keep their lines (click rewraps paragraphs, and a docstring's
+    trailing backslash joined the ASR example's two lines into one)."""
+    shown = CliRunner().invoke(main, ["extract", "--help"], terminal_width=80).output
+    assert "--features mpnet,bert \\\n" in shown
+    assert "--store features.zarr --features hubert,bert --layers 9,12\n" in shown
+
+
 def test_a_folder_that_is_not_iemocap_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main, ["extract", str(tmp_path), "--store", str(tmp_path / "f.zarr")]
