@@ -50,7 +50,7 @@ from ser.models.config import (
     option,
 )
 from ser.models.losses import cross_entropy
-from ser.models.nn.layers import ensure_length, masked_mean
+from ser.models.nn.layers import MLP, ensure_length, masked_mean
 from ser.models.registry import Family
 
 MODALITIES = ("audio", "text")
@@ -135,19 +135,6 @@ class LogMelCNN(nn.Module):
         return self.out(self.dropout(F.leaky_relu(self.hidden(pooled))))  # [B, n_classes]
 
 
-class TextHead(nn.Module):
-    """Linear -> tanh -> Dropout -> Linear on the mean-pooled text vector."""
-
-    def __init__(self, d_in: int, hidden: int, n_classes: int, dropout: float) -> None:
-        super().__init__()
-        self.hidden = nn.Linear(d_in, hidden)
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.dropout(torch.tanh(self.hidden(x))))  # [B, n_classes]
-
-
 def branch_logits(branch: nn.Module, modality: str, name: str, batch: Batch) -> torch.Tensor:
     """One branch's class logits [B, C] on its input `name` of `batch`."""
     if modality == "audio":
@@ -163,7 +150,7 @@ class LateProbFusion(SerModel):
         self.config: LateProbConfig = config
         hidden, dropout, channels = config.d_model, config.dropout, config.cnn_channels
         self.cnn = LogMelCNN(self.spec("audio").dim, channels, hidden, n_classes, dropout)
-        self.text_head = TextHead(self.spec("text").dim, hidden, n_classes, dropout)
+        self.text_head = MLP(self.spec("text").dim, hidden, n_classes, dropout, act=torch.tanh)
         self.audio_fuse = nn.Linear(n_classes, n_classes)  # W_a
         self.text_fuse = nn.Linear(n_classes, n_classes)  # W_t
 

@@ -13,6 +13,7 @@ tensor([[2.]])
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -87,14 +88,22 @@ class FrameScale(nn.Module):
 
 
 class MLP(nn.Module):
-    """Linear -> ReLU -> Dropout -> Linear: the 2-layer classifier heads ([..., d_in] ->
-    [..., d_out])."""
+    """Linear -> `act` (ReLU) -> Dropout -> Linear: the 2-layer classifier heads
+    ([..., d_in] -> [..., d_out])."""
 
-    def __init__(self, d_in: int, d_hidden: int, d_out: int, dropout: float) -> None:
+    def __init__(
+        self,
+        d_in: int,
+        d_hidden: int,
+        d_out: int,
+        dropout: float,
+        act: Callable[[torch.Tensor], torch.Tensor] = torch.relu,
+    ) -> None:
         super().__init__()
         self.hidden = nn.Linear(d_in, d_hidden)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(d_hidden, d_out)
+        self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.drop(torch.relu(self.hidden(x))))
+        return self.out(self.drop(self.act(self.hidden(x))))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+import pytest
 import torch
 
 from ser.models.nn.layers import (
@@ -82,11 +84,16 @@ def test_frame_scale_multiplies_each_frame_by_a_gate_in_zero_one() -> None:
     assert bool(((gate > 0) & (gate < 1)).all())
 
 
-def test_mlp_is_linear_relu_dropout_linear() -> None:
+@pytest.mark.parametrize("act", [None, torch.tanh])
+def test_mlp_is_linear_act_dropout_linear(
+    act: Callable[[torch.Tensor], torch.Tensor] | None,
+) -> None:
+    """ReLU unless told (late_prob's text head: tanh)."""
     torch.manual_seed(0)
-    mlp = MLP(5, 7, 3, dropout=0.5)
+    mlp = MLP(5, 7, 3, dropout=0.5) if act is None else MLP(5, 7, 3, dropout=0.5, act=act)
     x = torch.randn(4, 5)
-    want = torch.relu(x @ mlp.hidden.weight.T + mlp.hidden.bias) @ mlp.out.weight.T + mlp.out.bias
+    hidden = (act or torch.relu)(x @ mlp.hidden.weight.T + mlp.hidden.bias)
+    want = hidden @ mlp.out.weight.T + mlp.out.bias
     torch.testing.assert_close(mlp.eval()(x), want)
     mlp.train()
     assert mlp(x).shape == (4, 3)
