@@ -202,7 +202,8 @@ def extract(
             options.setdefault(name, {})["name"] = stem
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint="--name") from error
-    run = {k: v for k, v in values.items() if k not in flags()}
+    kind_flags = flags()  # built once: each call walks every kind's option fields
+    run = {k: v for k, v in values.items() if k not in kind_flags}
     asr_options = (asr_model, run["asr_max_new_tokens"], run["asr_batch_size"])
     if text_source == "gold" and any(v is not None for v in asr_options):
         raise click.BadParameter("--asr-* options need --text-source asr", param_hint="--asr-model")
