@@ -103,7 +103,8 @@ def predict(
         for name, made in r.names.items():
             outputs[name] = [row[made] if row is not None else None for row in rows]
     for item in items:
-        item.notes.extend(n for n in [corpus_note(item.path, ckpts)] if n is not None)
+        if (note := corpus_note(item.path, ckpts)) is not None:
+            item.notes.append(note)
     return _score(ckpts, items, outputs, failed, device)
 
 
