@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     import torch
 
 FeatureSetName = Literal["is13", "compare2016"]
-#: Our openSMILE feature set name -> the opensmile.FeatureSet member.
-OPENSMILE_SETS = {"is13": "IS13", "compare2016": "ComParE_2016"}
+# Our openSMILE feature set name -> the opensmile.FeatureSet member.
+_FEATURE_SETS = {"is13": "IS13", "compare2016": "ComParE_2016"}
 # The longest analysis window in both configs (pitch): shorter input gives NaN.
 MIN_SECONDS = 0.06
 
@@ -39,10 +39,10 @@ class Is13Options(KindOptions):
     sample_rate: int = 16000
 
     def __post_init__(self) -> None:
-        if self.feature_set not in OPENSMILE_SETS:
+        if self.feature_set not in _FEATURE_SETS:
             raise ConfigError(
                 f"unknown openSMILE feature set {self.feature_set!r}: "
-                f"use one of {', '.join(OPENSMILE_SETS)}"
+                f"use one of {', '.join(_FEATURE_SETS)}"
             )
         if self.sample_rate < 8000:
             raise ConfigError(f"sample_rate {self.sample_rate} too low for openSMILE")
@@ -88,7 +88,7 @@ class Is13Extractor(Extractor):
             frame_shift=None,
             sample_rate=self.sample_rate,
             feature_set=self.options.feature_set,
-            opensmile_config=OPENSMILE_SETS[self.options.feature_set],
+            opensmile_config=_FEATURE_SETS[self.options.feature_set],
             feature_level="functionals",
             opensmile_version=opensmile.__version__,
         )
@@ -120,7 +120,7 @@ class Is13Extractor(Extractor):
         import opensmile
 
         return opensmile.Smile(
-            feature_set=getattr(opensmile.FeatureSet, OPENSMILE_SETS[self.options.feature_set]),
+            feature_set=getattr(opensmile.FeatureSet, _FEATURE_SETS[self.options.feature_set]),
             feature_level=opensmile.FeatureLevel.Functionals,
             # One signal per call, on this thread: the process (or dask worker) keeps to
             # one core for openSMILE, whatever the machine has (ser/runtime/threads.py).
