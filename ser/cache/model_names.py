@@ -27,7 +27,7 @@ DEFAULT_ASR_MODEL = "openai/whisper-small"
 
 # A hub id: "name" or "owner/name", letters, digits and - _ . (no "--" or ".." inside).
 _HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
-# A set name stem: what the store accepts (`ser.cache.names`) less "@", which joins a
+# A set name stem: what the store accepts (`ser.cache.backend.check_name`) less "@", which joins a
 # text set to the transcripts it was extracted from.
 _SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
 # The cache folder of a hub repo: "models--" + the id with "/" written "--".
