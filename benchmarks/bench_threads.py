@@ -6,9 +6,7 @@ ours beside it) and contended (one CPU-bound Python busy loop beside it), with
 - old: `ser` of another checkout (`--baseline DIR`, e.g. `git archive 4af4072 ser`):
   torch's default threads (one per core) and GNU OpenMP's default spinning waits;
 - new: this checkout, whose threads come from `ser.runtime.threads` (the CPU budget, brief
-  waiting set by the `ser` command), fixed for the run; and, beside the busy loop, the
-  opt-in `--threads follow` (the count from the cores idle at the start, moved with the
-  load between epochs and batches; results then depend on the load).
+  waiting set by the `ser` command), fixed for the run.
 
 Cases, on the demo corpus (`ser demo-corpus`, 413 utterances in the 4-class set) and
 its store (tiny HuBERT / MPNet / BERT from `ser.synth.tiny`, and IS13):
@@ -22,8 +20,8 @@ its store (tiny HuBERT / MPNet / BERT from `ser.synth.tiny`, and IS13):
 With `--late`: a busy process that starts once the run is under way (the cores were
 idle when it chose its threads), MSMSER at demo size for 12 epochs: quiet, the busy loop
 from the start, the busy loop from `--late` x the quiet time on with the defaults (the
-count fixed for the run) and with `--threads follow` (moved between epochs,
-`ser.runtime.thread_watch`).
+count fixed for the run). `--threads follow`, measured here until issue 27, was removed:
+results that follow the machine's load break "same command, same numbers".
 
 A run that passes `--timeout` seconds is stopped and shown as ">T". Prints a table:
 quiet, contended, contended / quiet, and new / old quiet; the targets are contended
@@ -152,14 +150,10 @@ def timed(
     try:
         start = time.perf_counter()
         try:
-            output = _run(checkout, command, workdir, timeout)
+            _run(checkout, command, workdir, timeout)
         except subprocess.TimeoutExpired:
             return float("inf")
-        seconds = time.perf_counter() - start
-        for line in output.splitlines():  # what `ser.runtime.thread_watch` did, for the log
-            if "torch threads" in line and "->" in line:
-                print(f"    {line.strip()}", file=sys.stderr)
-        return seconds
+        return time.perf_counter() - start
     finally:
         if busy:
             timer.cancel()
@@ -184,7 +178,6 @@ def late(args: argparse.Namespace, paths: Paths) -> str:
     after = args.late * times["quiet"]
     run("busy from the start", True)
     run(f"busy from {after:.1f} s, default (fixed)", True, after)
-    run(f"busy from {after:.1f} s, --threads follow", True, after, ("--threads", "follow"))
     lines = ["| MSMSER demo, 12 epochs | s | / quiet |", "|---|---:|---:|"]
     lines += [f"| {k} | {v:.1f} | {v / times['quiet']:.2f}x |" for k, v in times.items()]
     return "\n".join(lines)
@@ -203,11 +196,6 @@ def bench(args: argparse.Namespace, paths: Paths) -> list[dict[str, Any]]:
                 row["load_before_" + ("contended" if busy else "quiet")] = load
                 print(f"  {case} {name} {'contended' if busy else 'quiet'}: {seconds:.1f} s "
                       f"(load {load:.2f})", file=sys.stderr, flush=True)  # fmt: skip
-            if name == "new":  # the opt-in that follows the load, beside the same rival
-                command = [*case_command(case, checkout, paths, args.workdir),
-                           "--threads", "follow"]  # fmt: skip
-                row["follow"] = timed(case, checkout, paths, args.workdir, True,
-                                      args.timeout, command=command)  # fmt: skip
             if case in TRAIN and name == "new":  # one core's speed: the best beside a rival
                 command = [*case_command(case, checkout, paths, args.workdir), "--threads", "1"]
                 row["one_thread"] = timed(case, checkout, paths, args.workdir, False,
@@ -232,18 +220,16 @@ def table(rows: list[dict[str, Any]], timeout: float) -> str:
 
     quiet_old = {r["case"]: r["quiet"] for r in rows if r["defaults"] == "old"}
     lines = [
-        "| case | defaults | quiet s | contended s | contended / quiet | contended, --threads "
-        "follow s | follow / quiet | new / old quiet | 1 thread quiet / quiet |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| case | defaults | quiet s | contended s | contended / quiet | new / old quiet "
+        "| 1 thread quiet / quiet |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         old = quiet_old.get(r["case"])
         versus = ratio(r["quiet"], old) if r["defaults"] == "new" and old else ""
         lines.append(
             f"| {r['case']} | {r['defaults']} | {secs(r['quiet'])} | {secs(r['contended'])} "
-            f"| {ratio(r['contended'], r['quiet'])} "
-            f"| {secs(r['follow']) if 'follow' in r else ''} "
-            f"| {ratio(r['follow'], r['quiet']) if 'follow' in r else ''} | {versus} "
+            f"| {ratio(r['contended'], r['quiet'])} | {versus} "
             f"| {ratio(r['one_thread'], r['quiet']) if 'one_thread' in r else ''} |"
         )
     return "\n".join(lines)

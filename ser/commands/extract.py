@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ser.commands.options import THREADS, THREADS_HELP, classes_option
+from ser.commands.options import THREADS_HELP, classes_option
 from ser.errors import ConfigError
 from ser.extract.registry import KINDS, flags, kind_options, parse_kinds, parse_names
 from ser.runtime.device import DEVICE_HELP
@@ -133,8 +133,8 @@ def _registry_params() -> list[click.Parameter]:
 )
 @click.option(
     "--threads",
-    type=THREADS,
-    metavar="N|follow",
+    type=click.IntRange(min=1),
+    metavar="N",
     help=f"{THREADS_HELP} With --workers N: each worker's count [cores // N], a number.",
 )
 @click.option(

@@ -15,7 +15,7 @@ from ser.extract.options import TextSource
 from ser.extract.plan import DEFAULT_SHARD_SIZE
 from ser.extract.registry import KINDS, check_names, kind, parse_kinds
 from ser.runtime.precision import check_precision, resolve_precision
-from ser.runtime.threads import FOLLOW, Threads, parse_threads
+from ser.runtime.threads import parse_threads
 
 if TYPE_CHECKING:
     import torch
@@ -41,8 +41,7 @@ class ExtractConfig:
     shard_size: int = DEFAULT_SHARD_SIZE
     workers: int | None = None
     scheduler: str | None = None
-    # torch threads (each worker's); None: ser/runtime/threads.py's rule; "follow": the load's
-    threads: Threads = None
+    threads: int | None = None  # torch threads (each worker's); None: runtime/threads.py's rule
     overwrite: bool = False  # replace feature sets whose provenance differs
     progress: bool = True  # disk estimate and progress bar on stderr
     text_source: str = "gold"  # "asr": text sets from the store's ASR transcripts
@@ -63,8 +62,6 @@ class ExtractConfig:
         if self.shard_size < 1:
             raise ConfigError(f"--shard-size must be at least 1, got {self.shard_size}")
         parse_threads(self.threads)
-        if self.threads == FOLLOW and (self.workers is not None or self.scheduler is not None):
-            raise ConfigError(f"--threads {FOLLOW} is for one process: give a count with workers")
         check_precision(self.precision)
         if self.text_source not in TEXT_SOURCES:
             raise ConfigError(

@@ -55,7 +55,6 @@ from ser.extract.registry import build_extractor
 from ser.extract.shards import ShardJob, Source, make_jobs, run_jobs
 from ser.runtime.cluster import dask_client
 from ser.runtime.device import pick_device
-from ser.runtime.thread_watch import ThreadWatch, watch_for
 from ser.runtime.threads import run_threads
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
@@ -164,8 +163,7 @@ def _run_passes(
     ]
     print_estimate(console, sizes, Path(store.path))
     shown = threads.count or "the workers' own"  # 0 under --scheduler: left to them
-    load = "; the features depend on the machine's load" if threads.follows_load else ""
-    console.print(f"torch threads: {shown} ({threads.source}){load}")
+    console.print(f"torch threads: {shown} ({threads.source})")
     with (
         dask_client(config.workers, config.scheduler) as client,
         progress_bar(console, config.progress) as bar,
@@ -176,8 +174,7 @@ def _run_passes(
             task = bar.add_task(p.extractor.kind, total=sum(len(job.shard) for job in jobs))
             advance: Advance = functools.partial(bar.advance, task)
             if client is None:
-                watch = watch_for(threads, device.type)
-                _run_local(p.extractor, jobs, device, advance, console, watch)
+                _run_local(p.extractor, jobs, device, advance, console)
             else:
                 kind, count = p.extractor.kind, threads.count or None
                 for outcome in run_jobs_dask(client, kind, p.options, config.device, jobs, count):
@@ -225,10 +222,8 @@ def _run_local(
     device: torch.device,
     advance: Advance,
     console: Console,
-    watch: ThreadWatch | None = None,
 ) -> None:
-    """The jobs in this process; `watch` (`--threads follow`) re-checks the thread count
-    after every batch."""
+    """The jobs in this process."""
     if not jobs:
         return
     say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
@@ -236,13 +231,8 @@ def _run_local(
     line = extractor.loaded()
     if line:  # the one line per model (transformers' own load report is silenced)
         say(line)
-    done = 0
     for _, batch, _ in run_jobs(extractor, jobs, device):
         advance(len(batch))
-        done += len(batch)
-        change = watch.check() if watch is not None else None
-        if change is not None:
-            say(f"after {done} utterances: {change.describe()}")
 
 
 def _report(

@@ -129,17 +129,8 @@ def spread_label(summary: dict[str, Any]) -> str:
 
 
 def run_label(run: dict[str, Any]) -> str:
-    """The run's name, marked ``(incomplete)`` while the trainer has folds left to do and
-    ``(threads followed the load)`` when its numbers depend on what else the machine ran
-    (`--threads follow`: another run of the same command may differ).
-
-    >>> run_label({"name": "mit", "threads": {"count": 1, "follows_load": True}})
-    'mit (threads followed the load)'
-    """
-    marks = ["incomplete"] if run.get("complete") is False else []
-    if (run.get("threads") or {}).get("follows_load"):
-        marks.append("threads followed the load")
-    return f"{run['name']} ({'; '.join(marks)})" if marks else str(run["name"])
+    """The run's name, marked ``(incomplete)`` while the trainer has folds left to do."""
+    return f"{run['name']} (incomplete)" if run.get("complete") is False else str(run["name"])
 
 
 def protocol_label(run: dict[str, Any]) -> str:

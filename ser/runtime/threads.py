@@ -5,7 +5,6 @@ Another thread count splits torch's reductions differently and so rounds differe
 the count is chosen once from what does not change between two runs (``--threads N``,
 else ``OMP_NUM_THREADS``, else this process's `cpu_budget`: above 2 cores all but one,
 on 2 or fewer all with brief waits, 1 with spinning ones), recorded, and never moved.
-``--threads follow`` trades that for speed on a shared machine (`ser.runtime.thread_watch`).
 
 GNU OpenMP spins each waiting thread 300000 iterations, and beside a busy process every
 barrier of our thousands of small operators waits for a thread parked behind it (issue
@@ -15,8 +14,8 @@ docs/CONTRACTS.md, "Device, precision, threads".
 
 >>> import torch
 >>> choice = set_torch_threads(threads=3)
->>> choice.count, choice.source, choice.follows_load, torch.get_num_threads()
-(3, '--threads 3', False, 3)
+>>> choice.count, choice.source, torch.get_num_threads()
+(3, '--threads 3', 3)
 >>> budget = cpu_budget(workers=64)
 >>> budget.cores, budget.workers
 (1, 64)
@@ -24,8 +23,8 @@ docs/CONTRACTS.md, "Device, precision, threads".
 >>> two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
 >>> [default_threads(b, brief=p).count for b in (eight, two) for p in (True, False)]
 [7, 7, 2, 1]
->>> parse_threads("follow"), parse_threads("4"), parse_threads(None)
-('follow', 4, None)
+>>> parse_threads("4"), parse_threads(None)
+(4, None)
 """
 
 from __future__ import annotations
@@ -34,16 +33,14 @@ import contextlib
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any
 
 from ser.errors import ConfigError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
-PROC_STAT = Path("/proc/stat")
 # With spinning OpenMP threads, at or below this many cores a second thread costs more
 # beside another busy process than it gains alone.
 SMALL_BUDGET = 2
@@ -53,9 +50,6 @@ SPIN_COUNT = "GOMP_SPINCOUNT"
 # on 2 cores (benchmarks/README.md): 10000 keeps a quiet run at full speed (the next
 # operator comes within it) and costs a run beside a busy process ~2.4x, not 3-5x.
 BRIEF_SPIN = 10000
-#: `--threads follow`: the opt-in to a count that follows the machine's load.
-FOLLOW: Final = "follow"
-Threads = int | Literal["follow"] | None
 _late: list[bool] = []  # set by brief_waits when torch (and OpenMP) had loaded before it
 
 
@@ -81,17 +75,9 @@ class ThreadChoice:
 
     count: int
     source: str
-    # Only under `--threads follow`: the most threads the budget allows, which the run may
-    # go back up to when cores free up (`ser.runtime.thread_watch`). None: the count is fixed.
-    ceiling: int | None = None
-
-    @property
-    def follows_load(self) -> bool:
-        """Whether the count follows the machine's load, and so the results do too."""
-        return self.ceiling is not None
 
     def record(self) -> dict[str, Any]:
-        return {"count": self.count, "source": self.source, "follows_load": self.follows_load}
+        return {"count": self.count, "source": self.source}
 
 
 def cgroup_cpus(*, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> float | None:
@@ -192,62 +178,15 @@ def waits_briefly() -> bool:
     return brief and not any(_late)
 
 
-def idle_cores(*, seconds: float = 0.1, stat: Path = PROC_STAT) -> float | None:
-    """How many of this process's cores sat idle over the next `seconds` (/proc/stat;
-    None: unreadable), measured before the run's own work starts."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    try:
-        before = stat.read_text()
-        time.sleep(seconds)
-        after = stat.read_text()
-    except OSError:
-        return None
-    return idle_between(before, after, cpus)
-
-
-def idle_between(before: str, after: str, cpus: list[int]) -> float | None:
-    """Idle cores between two /proc/stat texts: per cpu in `cpus`, its (idle + iowait)
-    share of the ticks that passed; None when no tick passed."""
-    deltas = tick_deltas(cpu_ticks(before), cpu_ticks(after), cpus)
-    passed = [(idle, ticks) for idle, ticks in deltas if ticks > 0]
-    return sum(idle / ticks for idle, ticks in passed) if passed else None
-
-
-def tick_deltas(
-    first: dict[int, tuple[int, int]], second: dict[int, tuple[int, int]], cpus: list[int]
-) -> list[tuple[int, int]]:
-    """Per cpu of `cpus` (all of `first` when empty) found in both `cpu_ticks` readings:
-    the (idle + iowait, all) ticks that passed between them."""
-    return [
-        (second[cpu][0] - first[cpu][0], second[cpu][1] - first[cpu][1])
-        for cpu in cpus or sorted(first)
-        if cpu in first and cpu in second
-    ]
-
-
-def cpu_ticks(text: str) -> dict[int, tuple[int, int]]:
-    """cpu number -> (idle + iowait ticks, all ticks) from a /proc/stat text."""
-    ticks = {}
-    for line in text.splitlines():
-        name, *fields = line.split()
-        if not name.startswith("cpu") or name == "cpu" or not name[3:].isdigit():
-            continue
-        values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
-        ticks[int(name[3:])] = (values[3] + values[4], sum(values))
-    return ticks
-
-
-def parse_threads(value: str | int | None) -> Threads:
-    """`--threads`' value: a count of at least 1, FOLLOW, or None (the default rule);
-    anything else is a `ConfigError` naming the option."""
+def parse_threads(value: str | int | None) -> int | None:
+    """`--threads`' value: a count of at least 1, or None (the default rule); anything
+    else is a `ConfigError` naming the option."""
     if value is None:
         return None
-    if value == FOLLOW:
-        return FOLLOW
     try:
         count = int(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"--threads must be a count or {FOLLOW!r}, got {value!r}") from None
+        raise ConfigError(f"--threads must be a count, got {value!r}") from None
     if count < 1:
         raise ConfigError(f"--threads must be at least 1, got {count}")
     return count
@@ -278,20 +217,6 @@ def _by_budget(budget: CpuBudget, *, brief: bool | None = None) -> ThreadChoice:
     return ThreadChoice(1, f"1 of {budget.cores}, spinning waits: {where}")
 
 
-def following_load(
-    budget: CpuBudget, *, idle: float | None, brief: bool | None = None
-) -> ThreadChoice:
-    """`--threads follow`: the budget's count, capped by the cores found `idle` at the
-    start (None: not measured); the run may move it up to the budget's count later."""
-    ceiling = _by_budget(budget, brief=brief)
-    count = ceiling.count if idle is None else min(ceiling.count, max(1, math.floor(idle + 0.5)))
-    # A core someone else keeps busy gives our thread a share of it, and every
-    # operator's barrier then waits for that thread: fewer threads run faster.
-    seen = "" if idle is None else f", {idle:.1f} of {budget.cores} cores idle at the start"
-    source = f"{count}, following the machine's load{seen}: {ceiling.source}"
-    return ThreadChoice(count, source, ceiling=ceiling.count)
-
-
 def _env_threads() -> int | None:
     value = os.environ.get("OMP_NUM_THREADS", "").strip()
     try:
@@ -302,17 +227,13 @@ def _env_threads() -> int | None:
 
 
 def set_torch_threads(
-    *, threads: Threads = None, brief: bool | None = None, cgroup_root: Path = CGROUP_ROOT
+    *, threads: int | None = None, brief: bool | None = None, cgroup_root: Path = CGROUP_ROOT
 ) -> ThreadChoice:
-    """Choose torch's thread count (`default_threads`, `following_load` for FOLLOW) and
-    apply it, to the inter-op pool too while torch still allows that."""
+    """Choose torch's thread count (`default_threads`) and apply it, to the inter-op
+    pool too while torch still allows that."""
     import torch
 
-    budget = cpu_budget(cgroup_root=cgroup_root)
-    if threads == FOLLOW:
-        choice = following_load(budget, idle=idle_cores(), brief=brief)
-    else:
-        choice = default_threads(budget, threads=threads, brief=brief)
+    choice = default_threads(cpu_budget(cgroup_root=cgroup_root), threads=threads, brief=brief)
     torch.set_num_threads(choice.count)
     # Refused once set, or once parallel work has started: the pool then stays.
     with contextlib.suppress(RuntimeError):
@@ -321,13 +242,11 @@ def set_torch_threads(
 
 
 def worker_threads(
-    threads: Threads, *, workers: int | None, scheduler: str | None = None
+    threads: int | None, *, workers: int | None, scheduler: str | None = None
 ) -> ThreadChoice:
     """Torch threads for each task on dask workers: `threads` when a count; with
     `--workers N` cores // N (no core left free: the workers are each other's only known
     competitors); under `--scheduler` 0, the workers' own setting."""
-    if threads == FOLLOW:  # the workers split the machine between them already
-        raise ConfigError(f"--threads {FOLLOW} is for one process, not for dask workers")
     if isinstance(threads, int):
         return ThreadChoice(threads, f"--threads {threads} per worker")
     if scheduler is not None:
@@ -337,7 +256,7 @@ def worker_threads(
 
 
 def run_threads(
-    threads: Threads, *, workers: int | None = None, scheduler: str | None = None
+    threads: int | None, *, workers: int | None = None, scheduler: str | None = None
 ) -> ThreadChoice:
     """The threads of a run: set in this process (`set_torch_threads`), or, with dask
     workers (`--workers N`, `--scheduler`), each task's (`worker_threads`)."""

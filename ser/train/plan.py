@@ -18,7 +18,7 @@ from ser.models.config import field_defaults, option
 from ser.models.registry import config_record as model_record
 from ser.runtime.device import DEVICE_HELP, pick_device
 from ser.runtime.precision import PRECISIONS, auto_help, resolve_precision
-from ser.runtime.threads import Threads, parse_threads
+from ser.runtime.threads import parse_threads
 from ser.train.protocols import PROTOCOLS, VAL_MODES, ProtocolConfig
 
 # How a run selected its epoch, as records and reports name it.
@@ -63,9 +63,8 @@ class TrainConfig:
         "points lower on average in our tests. Recorded.",
         choices=PRECISIONS,
     )
-    # torch CPU threads; None: from the CPU budget, "follow": the machine's load (the
-    # results then depend on it); its help: ser/runtime/threads.py
-    threads: Threads = field(default=None, metadata={"kind": "threads", "metavar": "N|follow"})
+    # torch CPU threads; None: from the CPU budget; its help: ser/runtime/threads.py
+    threads: int | None = field(default=None, metadata={"kind": "threads", "metavar": "N"})
     members_at_once: int | None = option(
         None,
         "(seed, fold) runs trained together as the members of one ensemble [all of them on "

@@ -1,6 +1,5 @@
-"""Progress hooks of a training run, the heartbeat that keeps long epochs from going
-silent, and the wrapper that re-checks CPU threads after every epoch
-(`ser.runtime.thread_watch`)."""
+"""Progress hooks of a training run, and the heartbeat that keeps long epochs from going
+silent."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import time
 from typing import Any
 
 from ser.runtime.plain_progress import Clock, clock_time
-from ser.runtime.thread_watch import ThreadWatch
 
 #: Seconds a stretch of training may go without a line, at most (`Heartbeat`).
 HEARTBEAT = 60.0
@@ -171,24 +169,3 @@ def fold_label(seed: int, fold: str) -> str:
     ('seed 0 session5', 'fold1..fold5 x seeds 0-2')
     """
     return fold if " x seed" in fold else f"seed {seed} {fold}"
-
-
-class Watched(Relay):
-    """`inner`'s hooks, and after every epoch a `ThreadWatch.check`: a change is said as
-    a message and kept in `pending` (epoch, change record) until the caller takes it."""
-
-    def __init__(self, inner: Progress, watch: ThreadWatch) -> None:
-        super().__init__(inner)
-        self.watch, self.pending = watch, list[dict[str, Any]]()
-
-    def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
-        super().epoch(epoch, epochs, train_loss, val_ua)
-        change = self.watch.check()
-        if change is not None:
-            self.inner.message(f"after epoch {epoch}: {change.describe()}")
-            self.pending.append({"epoch": epoch, **change.record()})
-
-    def take(self) -> list[dict[str, Any]]:
-        """The changes since the last call."""
-        taken, self.pending = self.pending, []
-        return taken

@@ -22,7 +22,6 @@ from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
 from ser.models.batch import Unit
 from ser.models.config import FeatureInfo, plan_inputs
-from ser.runtime.thread_watch import watch_for
 from ser.runtime.threads import ThreadChoice, set_torch_threads
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData, load_data
@@ -30,7 +29,7 @@ from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.final import train_final
 from ser.train.group import Job, Prepared, default_at_once, describe, make_groups, train_group
 from ser.train.plan import VALIDATION, Plan, TrainConfig, config_record, make_plan
-from ser.train.progress import Progress, Watched
+from ser.train.progress import Progress
 from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_folds
 from ser.train.record import (
     RECORD,
@@ -69,13 +68,8 @@ def train_many(
     # Flushing them to zero changes results only below float32's normal range.
     on_cpu = any(p.device.type == "cpu" for p in plans)
     flushed = on_cpu and torch.set_flush_denormal(True)
-    shown = progress or Progress()
-    # Only under --threads follow: a later job takes cores too.
-    watch = watch_for(chosen, "cpu" if on_cpu else "cuda")
-    if watch is not None:
-        shown = Watched(shown, watch)
     try:
-        return _train(list(configs), plans, shown, chosen)
+        return _train(list(configs), plans, progress or Progress(), chosen)
     finally:
         torch.set_num_threads(threads)
         if flushed:
@@ -94,15 +88,11 @@ def _train(
     for group in make_groups(jobs, at_once):
         progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
         results = train_group(group, progress)
-        changes = progress.take() if isinstance(progress, Watched) else []
         for job, result in zip(group, results, strict=True):
             entry = fold_entry(job.seed, job.fold, result)
             job.run.record["folds"].append(entry)
             progress.fold_end(job.seed, job.fold.name, entry)
         for run in {id(job.run): job.run for job in group}.values():
-            if changes:
-                during = [{"group": describe(group), **c} for c in changes]
-                run.record["threads"].setdefault("changes", []).extend(during)
             _finish(run, complete=False)
     for run in runs:
         if run.config.final:  # one model on all sessions, for new data
@@ -163,8 +153,7 @@ def _prepare(
 def _threads_note(threads: ThreadChoice) -> str:
     """e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"."""
     plural = "s" if threads.count != 1 else ""
-    note = f"{threads.count} torch thread{plural} ({threads.source})"
-    return note + ("; results depend on the machine's load" if threads.follows_load else "")
+    return f"{threads.count} torch thread{plural} ({threads.source})"
 
 
 def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list[Fold]:

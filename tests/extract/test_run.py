@@ -3,7 +3,6 @@ overlapped with compute, and a whole in-process extraction into a store."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 from collections.abc import Sequence
@@ -265,37 +264,3 @@ def test_extract_features_writes_every_utterance_to_its_own_rows(
     estimate = estimate_bytes(store.info("tiny-hubert.L2").attrs, seconds, "audio")
     assert abs(estimate - data.data.nbytes) / data.data.nbytes < 0.05
     assert store.read("logmel80").offsets[-1] == store.info("logmel80").rows
-
-
-def test_a_thread_change_during_a_following_extraction_is_said(
-    synthetic_corpus: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from ser.runtime.thread_watch import Change
-    from ser.runtime.threads import ThreadChoice
-
-    checks: list[int] = []
-
-    class Rival:  # a job starts beside the extraction before its second batch ends
-        def __init__(self, *, ceiling: int, current: int) -> None:
-            assert (ceiling, current) == (2, 2)
-
-        def check(self) -> Change | None:
-            checks.append(1)
-            return Change(1, 2, 1.0) if len(checks) == 2 else None
-
-    monkeypatch.setattr("ser.runtime.thread_watch.ThreadWatch", Rival)
-    monkeypatch.setattr("ser.runtime.threads.set_torch_threads", lambda threads=None: ThreadChoice(
-        2, "test", 2 if threads == "follow" else None))  # fmt: skip
-    root, _ = synthetic_corpus
-    config = ExtractConfig(features=("logmel",), device="cpu", batch_seconds=20.0, threads="follow")
-    console = Console(record=True, width=200, force_terminal=False)
-    extract_features(root, tmp_path / "f.zarr", config, console=console)
-    assert len(checks) > 2  # after every batch
-    said = console.export_text()
-    assert "utterances: torch threads 2 -> 1: other processes kept 1.0" in said
-    assert "the features depend on the machine's load" in said
-    checks.clear()
-    for threads in (1, None):  # a count, or the default: fixed, nothing watched
-        given = dataclasses.replace(config, threads=threads)
-        extract_features(root, tmp_path / f"g{threads}.zarr", given, console=Console(record=True))
-        assert checks == []

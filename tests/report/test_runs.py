@@ -268,13 +268,10 @@ def test_docstring_examples_run() -> None:
     assert doctest.testmod(ser.report.runs).failed == 0
 
 
-def test_a_run_whose_threads_followed_the_load_says_so() -> None:
+def test_a_record_from_before_follow_was_removed_still_reads() -> None:
+    """`--threads follow` is gone; records written with it may carry `follows_load`."""
     from ser.report.runs import run_label
 
-    base = {"name": "mit", "threads": {"count": 2, "follows_load": False}}
-    assert run_label(base) == "mit"
-    followed = {**base, "threads": {"count": 1, "follows_load": True}}
-    assert run_label(followed) == "mit (threads followed the load)"
-    assert run_label({**followed, "complete": False}) == (
-        "mit (incomplete; threads followed the load)"
-    )
+    old = {"name": "mit", "threads": {"count": 1, "follows_load": True}}
+    assert run_label(old) == "mit"
+    assert run_label({**old, "complete": False}) == "mit (incomplete)"

@@ -145,14 +145,13 @@ def test_default_rule_and_its_overrides(monkeypatch: pytest.MonkeyPatch) -> None
     assert default_threads(budget(2), brief=True).record() == {
         "count": 2,
         "source": "all 2, brief waits: affinity 2 cores, cgroup none, 1 worker",
-        "follows_load": False,
     }
     monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
     assert default_threads(budget(2)).count == 2
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     assert default_threads(budget(2)).count == 1
     given = default_threads(budget(16), threads=4)
-    assert given.record() == {"count": 4, "source": "--threads 4", "follows_load": False}
+    assert given.record() == {"count": 4, "source": "--threads 4"}
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
     assert default_threads(budget(16)).record()["source"] == "OMP_NUM_THREADS=5"
     assert default_threads(budget(16), threads=2).count == 2  # --threads beats the environment
@@ -211,7 +210,7 @@ def test_train_records_the_thread_count(monkeypatch: pytest.MonkeyPatch, tmp_pat
     given = train(
         config(store, tmp_path / "runs", protocol="session5", epochs=1, threads=2, name="two"),
     )
-    assert given["threads"] == {"count": 2, "source": "--threads 2", "follows_load": False}
+    assert given["threads"] == {"count": 2, "source": "--threads 2"}
 
 
 def test_dask_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,7 +220,6 @@ def test_dask_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     assert per_worker.record() == {
         "count": 2,
         "source": "per worker: affinity 8 cores, cgroup none, 3 workers",
-        "follows_load": False,
     }
     assert run_threads(4, workers=3).count == 4
     assert run_threads(None, scheduler="tcp://x:8786").count == 0  # the workers' own
@@ -241,60 +239,11 @@ def test_the_command_sets_brief_waits_before_torch_loads() -> None:
     assert done.stdout.split() == ["True", "2"]
 
 
-STAT = (
-    "cpu  10 0 10 80 0 0 0 0 0 0\ncpu0 {u0} 0 0 {i0} 0 0 0 0 0 0\ncpu1 {u1} 0 0 {i1} 0 0 0 0 0 0\n"
-)
-
-
-def test_idle_cores_are_read_per_cpu_of_the_affinity_mask() -> None:
-    from ser.runtime.threads import idle_between
-
-    before = STAT.format(u0=100, i0=100, u1=100, i1=100)
-    busy_one = STAT.format(u0=200, i0=100, u1=100, i1=200)  # cpu0 busy, cpu1 idle
-    assert idle_between(before, busy_one, [0, 1]) == pytest.approx(1.0)
-    assert idle_between(before, busy_one, [1]) == pytest.approx(1.0)
-    assert idle_between(before, busy_one, [0]) == pytest.approx(0.0)
-    assert idle_between(before, before, [0, 1]) is None  # no tick passed
-
-
-def test_the_default_ignores_the_machines_load(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same command, the same count: cores busy at the start change nothing unless
-    the run follows the load (issue 25: 1.8 % of extracted rows and a UA point moved
-    with the count)."""
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    _affinity(monkeypatch, 4)
-    monkeypatch.setattr(threads_module, "idle_cores", lambda: 0.3)  # a busy machine
-    choice = set_torch_threads(cgroup_root=NO_CGROUP)
-    assert choice.count == 3 == torch.get_num_threads()
-    assert not choice.follows_load and choice.ceiling is None
-
-
-def test_following_the_load_is_an_opt_in_that_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ser.runtime.threads import following_load
-
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
-    assert following_load(two, brief=True, idle=1.9).count == 2
-    busy = following_load(two, brief=True, idle=1.1)
-    assert busy.count == 1 and "1.1 of 2 cores idle" in busy.source
-    assert busy.ceiling == 2 and busy.record()["follows_load"] is True
-    assert following_load(two, brief=True, idle=0.0).count == 1  # never below one
-    assert following_load(two, brief=True, idle=None).count == 2  # /proc unreadable
-    _affinity(monkeypatch, 4)
-    monkeypatch.setattr(threads_module, "idle_cores", lambda: 2.2)
-    chosen = set_torch_threads(threads="follow", cgroup_root=NO_CGROUP)
-    assert chosen.count == 2 == torch.get_num_threads() and chosen.follows_load
-    from ser.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="one process"):
-        run_threads("follow", workers=2)
-
-
-@pytest.mark.parametrize("value", ["0", "-1", "many", "1.5"])
+@pytest.mark.parametrize("value", ["0", "-1", "many", "1.5", "follow"])
 def test_threads_values_are_checked(value: str) -> None:
     from ser.errors import ConfigError
     from ser.runtime.threads import parse_threads
 
     with pytest.raises(ConfigError, match="--threads"):
         parse_threads(value)
-    assert parse_threads("follow") == "follow" and parse_threads(" 3 ".strip()) == 3
+    assert parse_threads(" 3 ".strip()) == 3

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ser.models import ModelConfig
 from ser.runtime.plain_progress import EpochLines
-from ser.train.progress import Heartbeat, Progress, Watched
+from ser.train.progress import Heartbeat, Progress
 from ser.train.run import train
 
 from .conftest import small_config
@@ -105,20 +105,6 @@ def test_without_epochs_shown_a_line_comes_every_minute_however_short_the_epochs
         clock.now = second + 0.5
         heart.epoch(second, 200, 1.0, 50.0)
     assert [line.split("elapsed ")[1].split(",")[0] for line in inner.lines] == ["1:00", "2:00"]
-
-
-def test_watched_passes_steps_stages_and_heartbeats_on() -> None:
-    class Quiet:
-        def check(self) -> None:
-            return None
-
-    inner = Recorder()
-    watched = Watched(inner, Quiet())  # type: ignore[arg-type]
-    watched.stage(1, 3, "audio alone")
-    watched.step("train", 1, 5)
-    watched.heartbeat("still here")
-    assert inner.calls == [("stage", 1, 3, "audio alone"), ("step", "train", 1, 5)]
-    assert inner.lines == ["still here"]
 
 
 def test_a_later_stage_counts_its_time_from_the_last_stage_s_end() -> None:
