@@ -44,11 +44,9 @@ class ShardWriter:
     n_utterances: int
 
     def write(
-        self,
-        shard_id: int,
-        rows: Mapping[int, np.ndarray],
+        self, shard_id: int, rows: Mapping[int, np.ndarray],
         failures: Mapping[int, str] | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         """Commit one shard: ``rows`` maps manifest index -> ``[n_rows, dim]``, cast to the set's
         dtype. Output empty or not finite after the cast (float16 overflow) becomes a failure:
         a failed utterance always has zero rows."""

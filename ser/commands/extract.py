@@ -111,15 +111,9 @@ def _registry_params() -> list[click.Parameter]:
               help="Utterances per Whisper call [default: 8 on CPU, 32 on GPU].")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No disk estimate, no progress bar.")
 def extract(
-    corpus_root: Path,
-    store: Path,
-    features: tuple[str, ...],
-    names: tuple[str, ...],
-    text_source: str,
-    asr_model: str | None,
-    quiet: bool,
-    **values: Any,
-) -> None:
+    corpus_root: Path, store: Path, features: tuple[str, ...], names: tuple[str, ...],
+    text_source: str, asr_model: str | None, quiet: bool, **values: Any,
+) -> None:  # fmt: skip
     """Extract features of CORPUS_ROOT (an IEMOCAP_full_release folder) into --store.
 
     Resumable: a killed run continues where it stopped; re-running a finished command

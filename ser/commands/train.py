@@ -117,13 +117,9 @@ class _ConsoleProgress(Progress):
     (a log would otherwise show nothing between a fold's first line and its result)."""
 
     def __init__(
-        self,
-        console: Console,
-        live: bool,
-        plain: bool = False,
-        interval: float = INTERVAL,
+        self, console: Console, live: bool, plain: bool = False, interval: float = INTERVAL,
         clock: Clock = time.monotonic,
-    ) -> None:
+    ) -> None:  # fmt: skip
         self.console, self.live = console, live
         self.shows_epochs = live or plain
         self.lines = EpochLines(self.message, interval, clock) if plain else None

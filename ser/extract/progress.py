@@ -38,11 +38,9 @@ class RateColumn(ProgressColumn):
 
 
 def progress_bar(
-    console: Console,
-    enabled: bool = True,
-    interval: float = INTERVAL,
+    console: Console, enabled: bool = True, interval: float = INTERVAL,
     clock: Clock = time.monotonic,
-) -> Progress | CountLines:
+) -> Progress | CountLines:  # fmt: skip
     """A rich progress bar, one line per extractor pass; plain lines at most every
     `interval` seconds on a stderr that is no terminal."""
     live = enabled and on_terminal(console)
@@ -50,17 +48,10 @@ def progress_bar(
         say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
         return CountLines(say, interval, clock)
     return Progress(
-        TextColumn("[bold]{task.description:<10}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not live,
-        transient=False,
-    )
+        TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+        RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        console=console, disable=not live, transient=False,
+    )  # fmt: skip
 
 
 def on_terminal(console: Console) -> bool:

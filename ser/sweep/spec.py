@@ -71,12 +71,9 @@ class SweepSpec:
 
 
 def load_spec(
-    spec: str,
-    *,
-    params: Mapping[str, str] | None = None,
-    fixed: Mapping[str, Any] | None = None,
+    spec: str, *, params: Mapping[str, str] | None = None, fixed: Mapping[str, Any] | None = None,
     grid: Mapping[str, Any] | None = None,
-) -> SweepSpec:
+) -> SweepSpec:  # fmt: skip
     """The cells of a preset name (or ``all``) or a TOML file, with command-line
     `params` (``--set``), `fixed` options (``--fix``) and axes (``--grid``, comma lists)."""
     cli = {"params": dict(params or {}), "fixed": dict(fixed or {}), "grid": dict(grid or {})}
@@ -147,12 +144,9 @@ def _file_row(path: Path, n: int, cell: dict[str, Any]) -> Row:
 
 
 def _expand(
-    name: str,
-    source: str,
-    tables: Sequence[Preset],
-    from_file: Mapping[str, dict[str, Any]],
+    name: str, source: str, tables: Sequence[Preset], from_file: Mapping[str, dict[str, Any]],
     cli: Mapping[str, dict[str, Any]],
-) -> SweepSpec:
+) -> SweepSpec:  # fmt: skip
     options = TrainOptions()
     cells = []
     for table in tables:
