@@ -136,10 +136,8 @@ def read_corpus(root: str | Path, classes: str = "all") -> CorpusReading:
     kept = tuple(u for u in utterances if label_set.class_of(u.label) is not None)
     dropped = {u.utt_id for u in utterances} - {u.utt_id for u in kept}
     return CorpusReading(
-        root=root,
-        utterances=kept,
-        problems=tuple(p for p in problems if p.utt_id not in dropped),
-    )
+        root=root, utterances=kept, problems=tuple(p for p in problems if p.utt_id not in dropped),
+    )  # fmt: skip
 
 
 def _eval_dir(root: Path, session: int) -> Path:

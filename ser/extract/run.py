@@ -240,11 +240,6 @@ def _report(
             (transcripts.name, str(ids[i]), r) for i, r in sorted(stored.failures.items())
         ]
     return ExtractReport(
-        store=Path(store.path),
-        n_utterances=len(ids),
-        sets=tuple(sets),
-        extracted=tuple(extracted),
-        failures=tuple(failures),
-        seconds=time.perf_counter() - started,
-        transcripts=transcripts,
-    )
+        store=Path(store.path), n_utterances=len(ids), sets=tuple(sets), extracted=tuple(extracted),
+        failures=tuple(failures), seconds=time.perf_counter() - started, transcripts=transcripts,
+    )  # fmt: skip
