@@ -188,12 +188,10 @@ def extract(
 def _summary(report: ExtractReport) -> dict[str, Any]:
     """The report as plain data: printed now, and kept in the store's receipt."""
     return {
-        "n_utterances": report.n_utterances,
-        "sets": [asdict(s) for s in report.sets],
-        "extracted": list(report.extracted),
-        "failures": [list(f) for f in report.failures],
+        "n_utterances": report.n_utterances, "sets": [asdict(s) for s in report.sets],
+        "extracted": list(report.extracted), "failures": [list(f) for f in report.failures],
         "transcripts": None if report.transcripts is None else asdict(report.transcripts),
-    }
+    }  # fmt: skip
 
 
 def _print_summary(

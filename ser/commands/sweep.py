@@ -194,12 +194,9 @@ def _summary(name: str, outcomes: list[Any], started: float) -> dict[str, Any]:
         s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed", "busy")
     }
     return {
-        "sweep": name,
-        "cells": len(outcomes),
-        **counts,
-        "seconds": time.perf_counter() - started,
+        "sweep": name, "cells": len(outcomes), **counts, "seconds": time.perf_counter() - started,
         "failures": {o.key: o.message for o in outcomes if o.status in ("failed", "busy")},
-    }
+    }  # fmt: skip
 
 
 def _line(s: dict[str, Any]) -> str:
