@@ -2,13 +2,6 @@
 
 The kernel drops the lock when its holder dies (even by kill -9): a stale lock file never
 blocks a later run. The file keeps the holder's pid only to name it.
-
-Example:
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> lock_file = Path(tempfile.mkdtemp()) / "features.zarr.lock"
-    >>> with exclusive_lock(lock_file, store=Path("features.zarr")):
-    ...     pass
 """
 
 from __future__ import annotations

@@ -2,14 +2,6 @@
 
 Greedy decoding (no sampling): the same audio always gives the same text. `provenance()`
 (model, weights checksum, decoding settings) goes into the text sets of its transcripts.
-
->>> import tempfile, numpy as np
->>> from ser.synth.tiny import save_tiny_whisper
->>> asr = WhisperAsr(AsrOptions(model=str(save_tiny_whisper(tempfile.mkdtemp(), ["hello"]))))
->>> asr.load(torch.device("cpu"))
->>> texts = asr.transcribe([np.zeros(16000, np.float32)])
->>> len(texts), isinstance(texts[0], str)
-(1, True)
 """
 
 from __future__ import annotations

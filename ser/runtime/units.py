@@ -5,13 +5,7 @@ from __future__ import annotations
 
 
 def human_bytes(n: float) -> str:
-    """Bytes in powers of 1024.
-
-    >>> human_bytes(3 * 1024**3)
-    '3.0 GiB'
-    >>> human_bytes(512)
-    '512 B'
-    """
+    """Bytes in powers of 1024: "512 B", "3.0 GiB"."""
     units = ("B", "KiB", "MiB", "GiB", "TiB")
     for unit in units[:-1]:
         if abs(n) < 1024:

@@ -4,11 +4,6 @@ part of the time.
 A sentence holds a phrase of its own class (`CUE_P`) or of a neighbour (`MISLEAD_P`) amid
 neutral filler, so a text classifier errs on other utterances than an audio classifier,
 whose errors follow the prosodic intensity, drawn independently.
-
->>> import numpy as np
->>> sentence = compose(np.random.default_rng(0), "ang")
->>> sentence == sentence.strip() and sentence[0].isupper()
-True
 """
 
 from __future__ import annotations

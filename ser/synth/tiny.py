@@ -51,13 +51,7 @@ class TinyModels:
 def build_tiny_models(
     out_dir: str | Path, vocabulary: Iterable[str] = VOCABULARY, seed: int = 0
 ) -> TinyModels:
-    """Build and save the tiny models under `out_dir`; same seed, same weights.
-
-    >>> import tempfile
-    >>> models = build_tiny_models(tempfile.mkdtemp(), ["hello", "world"])
-    >>> sorted(p.name for p in models.bert.iterdir())[:2]
-    ['config.json', 'model.safetensors']
-    """
+    """Build and save the tiny models under `out_dir`; same seed, same weights."""
     out = Path(out_dir)
     words = wordpiece_vocab(vocabulary)
     return TinyModels(
