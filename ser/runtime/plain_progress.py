@@ -21,18 +21,15 @@ INTERVAL = 30.0
 
 
 @dataclass
-class Throttle:
-    """`ready(now)` is True at most once per `interval` seconds, or when forced.
+class _Lines:
+    """Says a line at most once per `interval` seconds, or when forced (`_ready`)."""
 
-    >>> throttle = Throttle(30)
-    >>> [throttle.ready(t) for t in (0, 10, 29, 31, 40)], throttle.ready(41, force=True)
-    ([True, False, False, True, False], True)
-    """
-
+    say: Say
     interval: float = INTERVAL
-    last: float = -math.inf  # `now` when `ready` last said yes
+    clock: Clock = time.monotonic
+    last: float = field(default=-math.inf, init=False)  # `now` when `_ready` last said yes
 
-    def ready(self, now: float, force: bool = False) -> bool:
+    def _ready(self, now: float, force: bool = False) -> bool:
         if force or now - self.last >= self.interval:
             self.last = now
             return True
@@ -58,7 +55,7 @@ def eta(elapsed: float, done: float, total: float) -> float:
 
 
 @dataclass
-class EpochLines:
+class EpochLines(_Lines):
     """`ser train`'s lines: one per epoch at most every `interval` seconds, the first and
     the last epoch of each fold (or stage) always.
 
@@ -69,17 +66,10 @@ class EpochLines:
     seed 0 fold1: epoch 1/2  loss 1.234  val UA 41.3  elapsed 0:10  eta 0:10
     """
 
-    say: Say
-    interval: float = INTERVAL
-    clock: Clock = time.monotonic
     description: str = "training"
     started: float = math.nan  # clock() when the current fold or stage began
     last_epoch: int = 0
     ended: float = math.nan  # clock() at the last epoch's end
-    throttle: Throttle = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.throttle = Throttle(self.interval)
 
     def start(self, description: str) -> None:
         self.description = description
@@ -100,7 +90,7 @@ class EpochLines:
             # No `start` (--final): its time so far is unknown, so count from here.
             self.started = now
         self.last_epoch, self.ended = epoch, now
-        if not self.throttle.ready(now, force=epoch in (1, epochs)):
+        if not self._ready(now, force=epoch in (1, epochs)):
             return
         elapsed = now - self.started
         val = f"val UA {val_ua:.1f}" if math.isfinite(val_ua) else "no validation"
@@ -111,7 +101,7 @@ class EpochLines:
 
 
 @dataclass
-class CountLines:
+class CountLines(_Lines):
     """`ser extract`'s lines: items done of a total per pass, at most every `interval`
     seconds, the first advance that moves and the pass's end always; an advance by 0 says
     nothing. Items done before this run (`add_task(completed=)`) count towards the total
@@ -124,14 +114,7 @@ class CountLines:
     hubert: 4/10 utterances  1.0 utt/s  elapsed 0:04  eta 0:06
     """
 
-    say: Say
-    interval: float = INTERVAL
-    clock: Clock = time.monotonic
     tasks: list[_Count] = field(default_factory=list)
-    throttle: Throttle = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.throttle = Throttle(self.interval)
 
     def __enter__(self) -> CountLines:
         return self
@@ -150,7 +133,7 @@ class CountLines:
         now, count = self.clock(), self.tasks[task]
         first = count.done == count.before
         count.done += advance
-        if not self.throttle.ready(now, force=first or count.done >= count.total):
+        if not self._ready(now, force=first or count.done >= count.total):
             return
         elapsed, here = now - count.started, count.done - count.before
         rate = f"{here / elapsed:.1f}" if elapsed > 0 else "--"
