@@ -68,11 +68,10 @@ class ShardWriter:
         empty = np.empty((0, self.dim), self.dtype)
         data = np.concatenate([kept[i] for i in order]) if order else empty
         meta = {
-            "fingerprint": self.fingerprint,
-            "indices": order,
+            "fingerprint": self.fingerprint, "indices": order,
             "counts": [len(kept[i]) for i in order],
             "failures": {str(i): failed[i] for i in sorted(failed)},
-        }
+        }  # fmt: skip
         npy, record = shard_paths(self.directory, int(shard_id))
         self.directory.mkdir(parents=True, exist_ok=True)
         _atomic_write(npy, lambda f: np.save(f, data, allow_pickle=False))

@@ -329,9 +329,8 @@ def summarize(reading: CorpusReading, classes: str = "all") -> dict[str, Any]:
         if cls is not None:
             counts[cls] += 1
     return {
-        "utterances": len(reading.utterances),
-        "per_session": dict(sorted(per_session.items())),
+        "utterances": len(reading.utterances), "per_session": dict(sorted(per_session.items())),
         "speakers": len({u.speaker for u in reading.utterances}),
         "hours": round(sum(u.duration for u in reading.utterances) / 3600, 4),
         "problems": [{"utt_id": p.utt_id, "problem": p.problem} for p in reading.problems],
-    }
+    }  # fmt: skip

@@ -161,9 +161,8 @@ def run_settings(run: dict[str, Any]) -> dict[str, Any] | None:
         return None
     default = {
         **{k: _jsonable(v) for k, v in field_defaults(family.config).items()},
-        **{key: getattr(family.train, key) for key in TRAINING},
-        **TRAINING_FIXED,
-    }
+        **{key: getattr(family.train, key) for key in TRAINING}, **TRAINING_FIXED,
+    }  # fmt: skip
     return {k: config[k] for k, v in default.items() if k in config and config[k] != v}
 
 
