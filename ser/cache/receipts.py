@@ -32,9 +32,11 @@ def request_key(
     if any(sig is None for sig in signatures.values()):
         return None
     parts = {
-        "options": dict(options), "corpus": _corpus_signature(corpus_root), "models": signatures,
+        "options": dict(options),
+        "corpus": _corpus_signature(corpus_root),
+        "models": signatures,
         "machine": _machine_signature(),
-    }  # fmt: skip
+    }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -118,5 +120,6 @@ def _machine_signature() -> dict[str, Any]:
     flags = sorted({f for f in ("avx512_bf16", "amx_bf16") if f in cpuinfo})
     return {
         "gpu": Path("/dev/nvidiactl").exists(),
-        "cuda_visible": os.environ.get("CUDA_VISIBLE_DEVICES"), "cpu_bf16": flags,
-    }  # fmt: skip
+        "cuda_visible": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "cpu_bf16": flags,
+    }

@@ -44,9 +44,11 @@ class ShardWriter:
     n_utterances: int
 
     def write(
-        self, shard_id: int, rows: Mapping[int, np.ndarray],
+        self,
+        shard_id: int,
+        rows: Mapping[int, np.ndarray],
         failures: Mapping[int, str] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Commit one shard: ``rows`` maps manifest index -> ``[n_rows, dim]``, cast to the set's
         dtype. Output empty or not finite after the cast (float16 overflow) becomes a failure:
         a failed utterance always has zero rows."""
@@ -68,10 +70,11 @@ class ShardWriter:
         empty = np.empty((0, self.dim), self.dtype)
         data = np.concatenate([kept[i] for i in order]) if order else empty
         meta = {
-            "fingerprint": self.fingerprint, "indices": order,
+            "fingerprint": self.fingerprint,
+            "indices": order,
             "counts": [len(kept[i]) for i in order],
             "failures": {str(i): failed[i] for i in sorted(failed)},
-        }  # fmt: skip
+        }
         npy, record = shard_paths(self.directory, int(shard_id))
         self.directory.mkdir(parents=True, exist_ok=True)
         _atomic_write(npy, lambda f: np.save(f, data, allow_pickle=False))

@@ -47,9 +47,10 @@ def write_staged(
     """Commit one batch of transcripts (manifest row -> text or failure) atomically."""
     directory.mkdir(parents=True, exist_ok=True)
     payload = {
-        "fingerprint": fingerprint, "texts": {str(i): t for i, t in texts.items()},
+        "fingerprint": fingerprint,
+        "texts": {str(i): t for i, t in texts.items()},
         "failures": {str(i): r for i, r in failures.items()},
-    }  # fmt: skip
+    }
     name = uuid.uuid4().hex
     tmp = directory / f".{name}.tmp"
     tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")

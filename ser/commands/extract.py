@@ -71,49 +71,114 @@ def _registry_params() -> list[click.Parameter]:
 
 @click.command("extract", cls=_ExtractCommand)
 @click.argument("corpus_root", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--store", required=True, type=click.Path(path_type=Path), help="Feature "
-              "store (.zarr directory or .h5 file); created when missing.")  # fmt: skip
+@click.option(
+    "--store",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Feature store (.zarr directory or .h5 file); created when missing.",
+)
 @classes_option("Label set whose utterances the manifest holds.")
-@click.option("--name", "names", multiple=True, metavar="[KIND=]NAME",
-              help="Feature set name instead of the model's id (HuBERT: NAME.L<layer>). A bare "
-              "NAME needs a single model extractor in --features; else say which: --name "
-              "bert=NAME.")  # fmt: skip
-@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]",
-              help=DEVICE_HELP)  # fmt: skip
-@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
-              help=f"Of the pretrained models. {auto_help('extract')} Recorded in the feature "
-              "sets' provenance.")  # fmt: skip
-@click.option("--batch-seconds", type=click.FloatRange(min=0, min_open=True), metavar="S",
-              help="Padded seconds of audio per forward call [default: 10 on CPU, 240 on "
-              "GPU].")  # fmt: skip
-@click.option("--batch-tokens", type=click.IntRange(min=1), metavar="N", help="Padded "
-              "tokens per forward call [default: 512 on CPU, 16384 on GPU].")  # fmt: skip
-@click.option("--shard-size", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Utterances per shard (the unit of resume); keep it when resuming.")  # fmt: skip
-@click.option("--workers", type=click.IntRange(min=1), metavar="N",
-              help="Run shards on a local dask cluster of N worker processes.")  # fmt: skip
-@click.option("--scheduler", metavar="ADDRESS", help="Run shards on an existing "
-              "dask.distributed scheduler (shared filesystem).")  # fmt: skip
-@click.option("--threads", type=click.IntRange(min=1), metavar="N", help=f"{THREADS_HELP} "
-              "With --workers N: each worker's count [cores // N].")  # fmt: skip
-@click.option("--overwrite", is_flag=True,
-              help="Replace feature sets that exist with other provenance (model, layer, "
-              "settings).")  # fmt: skip
-@click.option("--text-source", type=click.Choice(["gold", "asr"]), default="gold",
-              show_default=True, help="Transcripts of the text features. asr: transcribe every "
-              "utterance with --asr-model into the store (transcript set asr-<model>) and "
-              "extract the text sets from those, as <text model>@asr-<model>.")  # fmt: skip
-@click.option("--asr-model", metavar="ID_OR_DIR", help="Whisper model of --text-source asr "
-              "(hub id or folder) [default: openai/whisper-small].")  # fmt: skip
-@click.option("--asr-max-new-tokens", type=click.IntRange(min=1), metavar="N",
-              help="Longest ASR transcript in tokens [default: 128].")  # fmt: skip
-@click.option("--asr-batch-size", type=click.IntRange(min=1), metavar="N",
-              help="Utterances per Whisper call [default: 8 on CPU, 32 on GPU].")  # fmt: skip
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    metavar="[KIND=]NAME",
+    help="Feature set name instead of the model's id (HuBERT: NAME.L<layer>). A bare NAME "
+    "needs a single model extractor in --features; else say which: --name bert=NAME.",
+)
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    metavar="auto|cpu|cuda[:N]",
+    help=DEVICE_HELP,
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help=f"Of the pretrained models. {auto_help('extract')} "
+    "Recorded in the feature sets' provenance.",
+)
+@click.option(
+    "--batch-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="Padded seconds of audio per forward call [default: 10 on CPU, 240 on GPU].",
+)
+@click.option(
+    "--batch-tokens",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Padded tokens per forward call [default: 512 on CPU, 16384 on GPU].",
+)
+@click.option(
+    "--shard-size",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Utterances per shard (the unit of resume); keep it when resuming.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Run shards on a local dask cluster of N worker processes.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run shards on an existing dask.distributed scheduler (shared filesystem).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help=f"{THREADS_HELP} With --workers N: each worker's count [cores // N], a number.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace feature sets that exist with other provenance (model, layer, settings).",
+)
+@click.option(
+    "--text-source",
+    type=click.Choice(["gold", "asr"]),
+    default="gold",
+    show_default=True,
+    help="Transcripts of the text features. asr: transcribe every utterance with "
+    "--asr-model into the store (transcript set asr-<model>) and extract the text sets "
+    "from those, as <text model>@asr-<model>.",
+)
+@click.option(
+    "--asr-model",
+    metavar="ID_OR_DIR",
+    help="Whisper model of --text-source asr (hub id or folder) [default: openai/whisper-small].",
+)
+@click.option(
+    "--asr-max-new-tokens",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Longest ASR transcript in tokens [default: 128].",
+)
+@click.option(
+    "--asr-batch-size",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Utterances per Whisper call [default: 8 on CPU, 32 on GPU].",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No disk estimate, no progress bar.")
 def extract(
-    corpus_root: Path, store: Path, features: tuple[str, ...], names: tuple[str, ...],
-    text_source: str, asr_model: str | None, quiet: bool, **values: Any,
-) -> None:  # fmt: skip
+    corpus_root: Path,
+    store: Path,
+    features: tuple[str, ...],
+    names: tuple[str, ...],
+    text_source: str,
+    asr_model: str | None,
+    quiet: bool,
+    **values: Any,
+) -> None:
     """Extract features of CORPUS_ROOT (an IEMOCAP_full_release folder) into --store.
 
     Resumable: a killed run continues where it stopped; re-running a finished command
@@ -188,10 +253,12 @@ def extract(
 def _summary(report: ExtractReport) -> dict[str, Any]:
     """The report as plain data: printed now, and kept in the store's receipt."""
     return {
-        "n_utterances": report.n_utterances, "sets": [asdict(s) for s in report.sets],
-        "extracted": list(report.extracted), "failures": [list(f) for f in report.failures],
+        "n_utterances": report.n_utterances,
+        "sets": [asdict(s) for s in report.sets],
+        "extracted": list(report.extracted),
+        "failures": [list(f) for f in report.failures],
         "transcripts": None if report.transcripts is None else asdict(report.transcripts),
-    }  # fmt: skip
+    }
 
 
 def _print_summary(

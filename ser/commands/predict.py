@@ -19,25 +19,44 @@ from ser.runtime.threads import set_torch_threads
 
 
 @click.command("predict")
-@click.option("--run", required=True, type=click.Path(),
-              help="Run directory (<out>/<name>) holding checkpoints.")  # fmt: skip
+@click.option(
+    "--run",
+    required=True,
+    type=click.Path(),
+    help="Run directory (<out>/<name>) holding checkpoints.",
+)
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--text", help="Transcript of every input (multimodal runs).")
-@click.option("--asr", help="Whisper model (hub id or folder) transcribing inputs that have "
-              "no transcript.")  # fmt: skip
-@click.option("--asr-max-new-tokens", type=int, default=128, show_default=True,
-              help="Longest ASR text.")  # fmt: skip
-@click.option("--encoder", "encoders", multiple=True, type=click.Path(),
-              help="Model folder standing in for a moved one the run's features came from; "
-              "accepted only when its weights checksum is the recorded one. "
-              "Repeatable.")  # fmt: skip
-@click.option("--checkpoint", default="folds", show_default=True, help="'folds': mean over "
-              "every (seed, fold) checkpoint; 'final' or one key.")  # fmt: skip
-@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]",
-              help=DEVICE_HELP)  # fmt: skip
+@click.option(
+    "--asr",
+    help="Whisper model (hub id or folder) transcribing inputs that have no transcript.",
+)
+@click.option(
+    "--asr-max-new-tokens", type=int, default=128, show_default=True, help="Longest ASR text."
+)
+@click.option(
+    "--encoder",
+    "encoders",
+    multiple=True,
+    type=click.Path(),
+    help="Model folder standing in for a moved one the run's features came from; "
+    "accepted only when its weights checksum is the recorded one. Repeatable.",
+)
+@click.option(
+    "--checkpoint",
+    default="folds",
+    show_default=True,
+    help="'folds': mean over every (seed, fold) checkpoint; 'final' or one key.",
+)
+@click.option(
+    "--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]", help=DEVICE_HELP
+)
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Inputs per batch.")
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch [from this "
-              "process's CPU budget; see ser/runtime/threads.py].")  # fmt: skip
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="CPU threads for torch [from this process's CPU budget; see ser/runtime/threads.py].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--csv", "csv_path", type=click.Path(), help="Also write a CSV.")
 def predict_command(**o: Any) -> None:

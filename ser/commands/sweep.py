@@ -32,19 +32,39 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 @click.argument("spec", metavar="SPEC")
 @click.option("--store", required=True, envvar="SER_STORE", show_envvar=True, help="Feature store.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Sweep folder.")
-@click.option("--set", "params", multiple=True, metavar="KEY=SET",
-              help="A preset's feature set: audio=hubert-base-ls960.L12, text=mpnet.")  # fmt: skip
-@click.option("--fix", multiple=True, metavar="OPTION=VALUE", help="A ser train option for "
-              "every cell: --fix epochs=20 --fix d-model=64.")  # fmt: skip
-@click.option("--grid", multiple=True, metavar="OPTION=V1,V2",
-              help="Sweep an option: every cell once per value (--grid lr=1e-4,5e-4).")  # fmt: skip
+@click.option(
+    "--set",
+    "params",
+    multiple=True,
+    metavar="KEY=SET",
+    help="A preset's feature set: audio=hubert-base-ls960.L12, text=mpnet.",
+)
+@click.option(
+    "--fix",
+    multiple=True,
+    metavar="OPTION=VALUE",
+    help="A ser train option for every cell: --fix epochs=20 --fix d-model=64.",
+)
+@click.option(
+    "--grid",
+    multiple=True,
+    metavar="OPTION=V1,V2",
+    help="Sweep an option: every cell once per value (--grid lr=1e-4,5e-4).",
+)
 @click.option("--dry-run", is_flag=True, help="List the cells and estimates; train nothing.")
-@click.option("--workers", type=int,
-              help="Local dask cluster of N workers (one GPU each with CUDA).")  # fmt: skip
-@click.option("--scheduler", metavar="ADDRESS", help="Join a running dask cluster (store "
-              "and --out on a shared filesystem).")  # fmt: skip
-@click.option("--threads", type=int, help="torch threads per task [the CPU budget / workers, "
-              "see ser/runtime/threads.py].")  # fmt: skip
+@click.option(
+    "--workers", type=int, help="Local dask cluster of N workers (one GPU each with CUDA)."
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Join a running dask cluster (store and --out on a shared filesystem).",
+)
+@click.option(
+    "--threads",
+    type=int,
+    help="torch threads per task [the CPU budget / workers, see ser/runtime/threads.py].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def sweep_command(**o: Any) -> None:
     """Train every cell of SPEC: a preset (msmser-table2, msmser-table3, msmser-queries,
@@ -194,9 +214,12 @@ def _summary(name: str, outcomes: list[Any], started: float) -> dict[str, Any]:
         s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed", "busy")
     }
     return {
-        "sweep": name, "cells": len(outcomes), **counts, "seconds": time.perf_counter() - started,
+        "sweep": name,
+        "cells": len(outcomes),
+        **counts,
+        "seconds": time.perf_counter() - started,
         "failures": {o.key: o.message for o in outcomes if o.status in ("failed", "busy")},
-    }  # fmt: skip
+    }
 
 
 def _line(s: dict[str, Any]) -> str:

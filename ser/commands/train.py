@@ -58,11 +58,14 @@ def _click_option(option: Option) -> click.Option:
     choices = "|".join(str(c) for c in option.choices if c is not None)
     metavar = f"[{choices}]" if choices else option.meta.get("metavar", _METAVARS.get(option.kind))
     made = click.Option(
-        [f"{flag}/--no-{flag[2:]}" if option.kind is bool else flag, option.name], metavar=metavar,
-        default=option.default, required=option.required, envvar=option.meta.get("envvar"),
+        [f"{flag}/--no-{flag[2:]}" if option.kind is bool else flag, option.name],
+        metavar=metavar,
+        default=option.default,
+        required=option.required,
+        envvar=option.meta.get("envvar"),
         show_envvar="envvar" in option.meta,
         help=(THREADS_HELP if option.kind == "threads" else option.help) + _defaults(option),
-    )  # fmt: skip
+    )
     made.section = option.section  # type: ignore[attr-defined]
     return made
 
@@ -114,9 +117,13 @@ class _ConsoleProgress(Progress):
     (a log would otherwise show nothing between a fold's first line and its result)."""
 
     def __init__(
-        self, console: Console, live: bool, plain: bool = False, interval: float = INTERVAL,
+        self,
+        console: Console,
+        live: bool,
+        plain: bool = False,
+        interval: float = INTERVAL,
         clock: Clock = time.monotonic,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.console, self.live = console, live
         self.shows_epochs = live or plain
         self.lines = EpochLines(self.message, interval, clock) if plain else None
@@ -209,9 +216,11 @@ def summary_table(record: dict[str, Any]) -> Table:
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md", show_default=True)
 @click.option(
-    "--plots", type=click.Path(path_type=Path), default=None,
+    "--plots",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Write PNG plots (confusion matrices, curves) into this directory.",
-)  # fmt: skip
+)
 def report_command(run_dirs: tuple[Path, ...], fmt: str, plots: Path | None) -> None:
     """One table row per run, like the papers' tables; optional PNG plots. A `ser sweep`
     folder: its tables as the papers print them, with the published numbers."""

@@ -136,8 +136,10 @@ def read_corpus(root: str | Path, classes: str = "all") -> CorpusReading:
     kept = tuple(u for u in utterances if label_set.class_of(u.label) is not None)
     dropped = {u.utt_id for u in utterances} - {u.utt_id for u in kept}
     return CorpusReading(
-        root=root, utterances=kept, problems=tuple(p for p in problems if p.utt_id not in dropped),
-    )  # fmt: skip
+        root=root,
+        utterances=kept,
+        problems=tuple(p for p in problems if p.utt_id not in dropped),
+    )
 
 
 def _eval_dir(root: Path, session: int) -> Path:
@@ -329,8 +331,9 @@ def summarize(reading: CorpusReading, classes: str = "all") -> dict[str, Any]:
         if cls is not None:
             counts[cls] += 1
     return {
-        "utterances": len(reading.utterances), "per_session": dict(sorted(per_session.items())),
+        "utterances": len(reading.utterances),
+        "per_session": dict(sorted(per_session.items())),
         "speakers": len({u.speaker for u in reading.utterances}),
         "hours": round(sum(u.duration for u in reading.utterances) / 3600, 4),
         "problems": [{"utt_id": p.utt_id, "problem": p.problem} for p in reading.problems],
-    }  # fmt: skip
+    }

@@ -58,9 +58,13 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> Wor
     out = jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs])
     words = out.hits + out.substitutions + out.deletions
     return WordErrorRate(
-        wer=float(out.wer), substitutions=int(out.substitutions), deletions=int(out.deletions),
-        insertions=int(out.insertions), words=int(words), utterances=len(pairs),
-    )  # fmt: skip
+        wer=float(out.wer),
+        substitutions=int(out.substitutions),
+        deletions=int(out.deletions),
+        insertions=int(out.insertions),
+        words=int(words),
+        utterances=len(pairs),
+    )
 
 
 def transcripts_wer(store: Any, name: str, rows: Sequence[int] | None = None) -> WordErrorRate:

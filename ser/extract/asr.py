@@ -82,9 +82,11 @@ class WhisperAsr:
         if not waves:
             return []
         inputs = self._processor(
-            [np.asarray(w, np.float32) for w in waves], sampling_rate=SAMPLE_RATE,
-            return_tensors="pt", return_attention_mask=True,
-        )  # fmt: skip
+            [np.asarray(w, np.float32) for w in waves],
+            sampling_rate=SAMPLE_RATE,
+            return_tensors="pt",
+            return_attention_mask=True,
+        )
         features = inputs.input_features.to(self.device)  # [B, n_mels, 3000]
         # The prompt (start, language, task, no-timestamps) shares the decoder's positions.
         room = int(self._model.config.max_target_positions) - 4

@@ -61,9 +61,14 @@ def declare_asr(store: Any, options: AsrOptions, overwrite: bool = False) -> Asr
 
 
 def run_asr(
-    store: Any, step: AsrPass, audio_paths: Sequence[Path | None], durations: Sequence[float],
-    config: ExtractConfig, device: torch.device, console: Console,
-) -> None:  # fmt: skip
+    store: Any,
+    step: AsrPass,
+    audio_paths: Sequence[Path | None],
+    durations: Sequence[float],
+    config: ExtractConfig,
+    device: torch.device,
+    console: Console,
+) -> None:
     """Transcribe, in this process, the utterances the set lacks, then finish it."""
     batch_size = config.asr_batch_size or DEFAULT_ASR_BATCH.get(device.type, 8)
     done = store.staged_transcripts(step.name).done

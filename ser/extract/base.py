@@ -195,9 +195,13 @@ class PretrainedExtractor(Extractor):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
                 model, info = load_pretrained(
-                    AutoModel.from_pretrained, self.model_name, "model", dtype=torch.float32,
-                    output_loading_info=True, **self.model_kwargs,
-                )  # fmt: skip
+                    AutoModel.from_pretrained,
+                    self.model_name,
+                    "model",
+                    dtype=torch.float32,
+                    output_loading_info=True,
+                    **self.model_kwargs,
+                )
             check_missing(info["missing_keys"], self.model_name)
             self._model = model
             self._model.eval()

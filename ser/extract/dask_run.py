@@ -29,9 +29,13 @@ _LOADS: Counter[str] = Counter()  # model loads in this process by kind, for tes
 
 
 def run_jobs_dask(
-    client: Any, kind: str, options: dict[str, Any], device: str, jobs: Sequence[ShardJob],
+    client: Any,
+    kind: str,
+    options: dict[str, Any],
+    device: str,
+    jobs: Sequence[ShardJob],
     threads: int | None = None,
-) -> Iterator[ShardOutcome]:  # fmt: skip
+) -> Iterator[ShardOutcome]:
     """Submit one task per shard; yield each outcome as its shard is committed.
     `threads`: torch threads of the worker running a task (None: the worker's own)."""
     from distributed import as_completed

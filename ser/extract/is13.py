@@ -80,11 +80,18 @@ class Is13Extractor(Extractor):
 
         smile = self._make_smile()
         attrs = base_attrs(
-            self.kind, "audio", "utterance", len(smile.feature_names), "float32",
-            frame_shift=None, sample_rate=self.sample_rate, feature_set=self.options.feature_set,
+            self.kind,
+            "audio",
+            "utterance",
+            len(smile.feature_names),
+            "float32",
+            frame_shift=None,
+            sample_rate=self.sample_rate,
+            feature_set=self.options.feature_set,
             opensmile_config=_FEATURE_SETS[self.options.feature_set],
-            feature_level="functionals", opensmile_version=opensmile.__version__,
-        )  # fmt: skip
+            feature_level="functionals",
+            opensmile_version=opensmile.__version__,
+        )
         return FeatureSetSpec(self.options.feature_set, attrs)
 
     def load(self, device: torch.device) -> None:

@@ -115,12 +115,26 @@ class LogmelExtractor(Extractor):
     def _spec(self) -> FeatureSetSpec:
         o = self.options
         attrs = base_attrs(
-            self.kind, "audio", "frame", o.n_mels, "float16",
-            frame_shift=o.hop_length / o.sample_rate, sample_rate=o.sample_rate,
-            n_mels=o.n_mels, win_length=o.win_length, hop_length=o.hop_length, n_fft=o.fft_size,
-            window="hann", center="zeros", power=2.0, fmin=o.fmin, fmax=o.fmax or o.sample_rate / 2,
-            mel_scale=o.mel_scale, mel_norm="slaney", log=f"ln(mel + {o.log_offset:g})",
-        )  # fmt: skip
+            self.kind,
+            "audio",
+            "frame",
+            o.n_mels,
+            "float16",
+            frame_shift=o.hop_length / o.sample_rate,
+            sample_rate=o.sample_rate,
+            n_mels=o.n_mels,
+            win_length=o.win_length,
+            hop_length=o.hop_length,
+            n_fft=o.fft_size,
+            window="hann",
+            center="zeros",
+            power=2.0,
+            fmin=o.fmin,
+            fmax=o.fmax or o.sample_rate / 2,
+            mel_scale=o.mel_scale,
+            mel_norm="slaney",
+            log=f"ln(mel + {o.log_offset:g})",
+        )
         return FeatureSetSpec(f"logmel{o.n_mels}", attrs)
 
     def load(self, device: torch.device) -> None:
@@ -161,9 +175,13 @@ class LogmelExtractor(Extractor):
 
 
 def mel_filterbank(
-    sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None,
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
     scale: MelScale = "slaney",
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Triangular filters `[n_mels, n_fft // 2 + 1]` (float32), equally spaced on the mel
     scale, each normalised to unit area (Slaney), as `librosa.filters.mel` builds them.
 

@@ -58,9 +58,12 @@ class Plan:
 
 
 def make_plan(
-    costs: Sequence[float], budget: float, shard_size: int,
-    sort_keys: Sequence[float] | None = None, max_batch: int | None = None,
-) -> Plan:  # fmt: skip
+    costs: Sequence[float],
+    budget: float,
+    shard_size: int,
+    sort_keys: Sequence[float] | None = None,
+    max_batch: int | None = None,
+) -> Plan:
     """Sort utterances by `sort_keys` (default: `costs`; ties by manifest index), cut the
     order into shards of `shard_size`, and each shard into batches of at most `max_batch`
     whose padded cost (size x longest) stays within `budget`; an utterance over budget is

@@ -38,9 +38,11 @@ class RateColumn(ProgressColumn):
 
 
 def progress_bar(
-    console: Console, enabled: bool = True, interval: float = INTERVAL,
+    console: Console,
+    enabled: bool = True,
+    interval: float = INTERVAL,
     clock: Clock = time.monotonic,
-) -> Progress | CountLines:  # fmt: skip
+) -> Progress | CountLines:
     """A rich progress bar, one line per extractor pass; plain lines at most every
     `interval` seconds on a stderr that is no terminal."""
     live = enabled and on_terminal(console)
@@ -48,10 +50,17 @@ def progress_bar(
         say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
         return CountLines(say, interval, clock)
     return Progress(
-        TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-        RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-        console=console, disable=not live, transient=False,
-    )  # fmt: skip
+        TextColumn("[bold]{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not live,
+        transient=False,
+    )
 
 
 def on_terminal(console: Console) -> bool:

@@ -71,9 +71,11 @@ class _Pass:
 
 
 def extract_features(
-    corpus_root: str | Path, store_path: str | Path, config: ExtractConfig,
+    corpus_root: str | Path,
+    store_path: str | Path,
+    config: ExtractConfig,
     console: Console | None = None,
-) -> ExtractReport:  # fmt: skip
+) -> ExtractReport:
     """Extract `config.features` for the corpus into the store (created when missing);
     `StoreLocked`, or `FingerprintMismatch` for a set with other provenance (no overwrite)."""
     started = time.perf_counter()
@@ -101,9 +103,12 @@ def extract_features(
 
 
 def _declare(
-    store: Any, kind: str, config: ExtractConfig, device: torch.device,
+    store: Any,
+    kind: str,
+    config: ExtractConfig,
+    device: torch.device,
     source: TextSource | None = None,
-) -> _Pass:  # fmt: skip
+) -> _Pass:
     """Build the extractor and begin its sets: the fingerprint check, before any load."""
     options = config.kind_options(kind, device, source)
     extractor = build_extractor(kind, **options)
@@ -115,9 +120,14 @@ def _declare(
 
 
 def _run_passes(
-    store: Any, root: Path, passes: list[_Pass], config: ExtractConfig, device: torch.device,
-    console: Console, asr: AsrPass | None = None,
-) -> None:  # fmt: skip
+    store: Any,
+    root: Path,
+    passes: list[_Pass],
+    config: ExtractConfig,
+    device: torch.device,
+    console: Console,
+    asr: AsrPass | None = None,
+) -> None:
     # Absolute paths: dask workers may run elsewhere, in another working directory.
     wavs = [str(w) for w in store.manifest.column("wav")]
     audio_paths = [root.resolve() / w if w else None for w in wavs]
@@ -207,9 +217,12 @@ def _replanned(name: str, shard_size: int, early: bool = False) -> str:
 
 
 def _run_local(
-    extractor: Extractor, jobs: list[ShardJob], device: torch.device, advance: Advance,
+    extractor: Extractor,
+    jobs: list[ShardJob],
+    device: torch.device,
+    advance: Advance,
     console: Console,
-) -> None:  # fmt: skip
+) -> None:
     """The jobs in this process."""
     if not jobs:
         return
@@ -223,9 +236,12 @@ def _run_local(
 
 
 def _report(
-    store: Any, names: list[str], extracted: list[str], started: float,
+    store: Any,
+    names: list[str],
+    extracted: list[str],
+    started: float,
     transcripts: TranscriptSummary | None = None,
-) -> ExtractReport:  # fmt: skip
+) -> ExtractReport:
     sets: list[SetSummary] = []
     failures: list[tuple[str, str, str]] = []
     ids = store.manifest.utt_ids
@@ -240,6 +256,11 @@ def _report(
             (transcripts.name, str(ids[i]), r) for i, r in sorted(stored.failures.items())
         ]
     return ExtractReport(
-        store=Path(store.path), n_utterances=len(ids), sets=tuple(sets), extracted=tuple(extracted),
-        failures=tuple(failures), seconds=time.perf_counter() - started, transcripts=transcripts,
-    )  # fmt: skip
+        store=Path(store.path),
+        n_utterances=len(ids),
+        sets=tuple(sets),
+        extracted=tuple(extracted),
+        failures=tuple(failures),
+        seconds=time.perf_counter() - started,
+        transcripts=transcripts,
+    )

@@ -52,9 +52,12 @@ class ShardOutcome:
 
 
 def make_jobs(
-    shards: Iterable[Shard], specs: Sequence[FeatureSetSpec], sources: Sequence[Source],
-    writers: dict[str, Any], done: dict[str, set[int]],
-) -> list[ShardJob]:  # fmt: skip
+    shards: Iterable[Shard],
+    specs: Sequence[FeatureSetSpec],
+    sources: Sequence[Source],
+    writers: dict[str, Any],
+    done: dict[str, set[int]],
+) -> list[ShardJob]:
     """Jobs for the shards some feature set still lacks (each job writes only those)."""
     dtypes = {spec.name: str(spec.attrs.get("dtype", "float32")) for spec in specs}
     jobs = []
@@ -131,9 +134,13 @@ def decode(extractor: Extractor, sources: dict[int, Source], batch: Sequence[int
 
 
 def _extract_batch(
-    extractor: Extractor, job: ShardJob, decoded: Decoded, device: torch.device,
-    rows: dict[str, dict[int, np.ndarray]], failures: dict[str, dict[int, str]],
-) -> None:  # fmt: skip
+    extractor: Extractor,
+    job: ShardJob,
+    decoded: Decoded,
+    device: torch.device,
+    rows: dict[str, dict[int, np.ndarray]],
+    failures: dict[str, dict[int, str]],
+) -> None:
     inputs, bad = decoded
     for name in job.writers:
         failures[name].update(bad)

@@ -150,9 +150,12 @@ class TextEncoderExtractor(PretrainedExtractor):
         self._check(batch)
         model, name = self.model, self._spec.name
         encoded = self.tokenizer(
-            list(batch), padding=True, truncation=True, max_length=self.max_tokens,
+            list(batch),
+            padding=True,
+            truncation=True,
+            max_length=self.max_tokens,
             return_tensors="pt",
-        ).to(self.device)  # fmt: skip
+        ).to(self.device)
         n_tokens = encoded["attention_mask"].sum(dim=1).tolist()  # [B]
         with torch.inference_mode(), autocast(self.device, self.precision):
             hidden = model(**encoded).last_hidden_state  # [B, N, D]

@@ -22,9 +22,11 @@ BATCH_SIZE = 64
 
 
 def memory_data(
-    ckpt: Checkpoint, features: Mapping[str, list[np.ndarray]], classes: Sequence[str],
+    ckpt: Checkpoint,
+    features: Mapping[str, list[np.ndarray]],
+    classes: Sequence[str],
     device: torch.device,
-) -> TrainData:  # fmt: skip
+) -> TrainData:
     """`TrainData` over new utterances (`features[name][i]`: utterance i's [rows, D]),
     each its own dialog, its label a placeholder (0) that nothing reads."""
     n = len(next(iter(features.values())))
@@ -39,19 +41,29 @@ def memory_data(
         flat = np.concatenate(arrays).astype(np.dtype(info["dtype"]), copy=False)
         tables[name] = feature_table(feature, flat, lengths, np.ones(n, dtype=bool), device)
     ids = np.array([f"input{i}" for i in range(n)])
-    zeros = np.zeros(n, dtype=np.int64)
     return TrainData(
-        classes=tuple(classes), manifest_rows=np.arange(n, dtype=np.int64), utt_ids=ids,
-        sessions=zeros, speakers=ids, dialogs=ids, orders=zeros.copy(), labels=zeros.copy(),
-        features=tables, device=device, dropped={},
-    )  # fmt: skip
+        classes=tuple(classes),
+        manifest_rows=np.arange(n, dtype=np.int64),
+        utt_ids=ids,
+        sessions=np.zeros(n, dtype=np.int64),
+        speakers=ids,
+        dialogs=ids,
+        orders=np.zeros(n, dtype=np.int64),
+        labels=np.zeros(n, dtype=np.int64),
+        features=tables,
+        device=device,
+        dropped={},
+    )
 
 
 @torch.no_grad()
 def probabilities(
-    ckpt: Checkpoint, data: TrainData, positions: np.ndarray, device: torch.device | str = "cpu",
+    ckpt: Checkpoint,
+    data: TrainData,
+    positions: np.ndarray,
+    device: torch.device | str = "cpu",
     model: torch.nn.Module | None = None,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Softmax class probabilities `[len(positions), C]` of `ckpt` on `data`'s utterances
     at `positions`, in the order of `positions`."""
     device = torch.device(device)

@@ -45,8 +45,10 @@ def options_from_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def extractors_for(
-    features: Mapping[str, Mapping[str, Any]], device: torch.device, encoders: Sequence[str] = (),
-) -> list[Recreated]:  # fmt: skip
+    features: Mapping[str, Mapping[str, Any]],
+    device: torch.device,
+    encoders: Sequence[str] = (),
+) -> list[Recreated]:
     """The loaded extractors of `features` ({name: {"fingerprint", "attrs"}}), each
     checked to reproduce the recorded provenance on `device`."""
     made: dict[tuple[str, str], Recreated] = {}
@@ -91,9 +93,14 @@ def check_reproduces(name: str, attrs: Mapping[str, Any], extractor: Extractor) 
 
 
 def extract_all(
-    extractor: Extractor, inputs: Sequence[Any], size: Callable[[Any], int], failed: dict[int, str],
-    device: torch.device, batch_size: int = BATCH_SIZE, budget: float | None = None,
-) -> list[dict[str, np.ndarray] | None]:  # fmt: skip
+    extractor: Extractor,
+    inputs: Sequence[Any],
+    size: Callable[[Any], int],
+    failed: dict[int, str],
+    device: torch.device,
+    batch_size: int = BATCH_SIZE,
+    budget: float | None = None,
+) -> list[dict[str, np.ndarray] | None]:
     """`extractor.extract` over `inputs` in length-sorted batches (`budget`: padded samples
     or characters, None: no limit), as extraction batches them; positions in `failed` are
     skipped and new failures added there (their output is None)."""

@@ -137,9 +137,12 @@ def run_asr(features: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _transcripts(
-    items: list[Item], config: PredictConfig, device: torch.device, message: Callable[[str], None],
+    items: list[Item],
+    config: PredictConfig,
+    device: torch.device,
+    message: Callable[[str], None],
     recorded: dict[str, Any] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Fill `item.transcript` (ASR where none is given) or fail items without text. A run
     trained on ASR text (`recorded`) transcribes with its own recogniser unless --asr
     names another of the same weights and decoding."""
@@ -195,9 +198,12 @@ def _check_asr(recorded: dict[str, Any], here: dict[str, Any]) -> None:
 
 
 def _score(
-    ckpts: list[Checkpoint], items: list[Item], outputs: dict[str, list[Any]],
-    failed: dict[int, str], device: torch.device,
-) -> PredictResult:  # fmt: skip
+    ckpts: list[Checkpoint],
+    items: list[Item],
+    outputs: dict[str, list[Any]],
+    failed: dict[int, str],
+    device: torch.device,
+) -> PredictResult:
     classes = ckpts[0].classes
     ok = [i for i in range(len(items)) if i not in failed]
     probs = np.zeros((0, len(classes)), dtype=np.float32)

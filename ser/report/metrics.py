@@ -134,9 +134,10 @@ def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:
         raise ValueError("nothing to summarize")
     seeds = sorted({seed for seed, _ in results})
     summary: dict[str, Any] = {
-        "seeds": len(seeds), "std_over": "seeds" if len(seeds) > 1 else "folds",
+        "seeds": len(seeds),
+        "std_over": "seeds" if len(seeds) > 1 else "folds",
         "n": len(seeds) if len(seeds) > 1 else len(results),
-    }  # fmt: skip
+    }
     for key in ("wa", "ua", "f1"):
         if len(seeds) > 1:
             per_seed = [

@@ -161,8 +161,9 @@ def run_settings(run: dict[str, Any]) -> dict[str, Any] | None:
         return None
     default = {
         **{k: _jsonable(v) for k, v in field_defaults(family.config).items()},
-        **{key: getattr(family.train, key) for key in TRAINING}, **TRAINING_FIXED,
-    }  # fmt: skip
+        **{key: getattr(family.train, key) for key in TRAINING},
+        **TRAINING_FIXED,
+    }
     return {k: config[k] for k, v in default.items() if k in config and config[k] != v}
 
 

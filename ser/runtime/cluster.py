@@ -27,9 +27,11 @@ def gpu_pins(workers: int, gpus: int) -> list[str]:
 
 @contextlib.contextmanager
 def dask_client(
-    workers: int | None = None, scheduler: str | None = None, connect_timeout: float = 20.0,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    connect_timeout: float = 20.0,
     gpus: int | None = None,
-) -> Iterator[Any]:  # fmt: skip
+) -> Iterator[Any]:
     """A `distributed.Client` for `--workers N` or `--scheduler ADDRESS`, None for
     neither. `gpus`: how many CUDA devices to pin workers to (None: those present)."""
     if workers is not None and scheduler is not None:

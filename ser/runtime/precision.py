@@ -23,9 +23,11 @@ _SHOWN = {"cpu": "the CPU", "cuda": "CUDA"}  # device types in help texts
 # CUDA extraction: fp16 features agree with fp32 ones to a cosine of 0.9998; training:
 # bf16 has float32's range, so no loss scaling.
 AUTO: dict[tuple[str, str], tuple[str, ...]] = {
-    ("extract", "cuda"): ("fp16",), ("extract", "cpu"): ("fp32",),
-    ("train", "cuda"): ("bf16", "fp16"), ("train", "cpu"): ("fp32",),
-}  # fmt: skip
+    ("extract", "cuda"): ("fp16",),
+    ("extract", "cpu"): ("fp32",),
+    ("train", "cuda"): ("bf16", "fp16"),
+    ("train", "cpu"): ("fp32",),
+}
 
 
 def check_precision(precision: str) -> str:

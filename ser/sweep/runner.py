@@ -65,12 +65,16 @@ def _safe(name: str) -> str:
 
 
 def run_sweep(
-    cells: Sequence[ResolvedCell], out: Path, client: Any = None,
-    on_outcome: Callable[[Outcome, ResolvedCell], None] | None = None, threads: int | None = None,
+    cells: Sequence[ResolvedCell],
+    out: Path,
+    client: Any = None,
+    on_outcome: Callable[[Outcome, ResolvedCell], None] | None = None,
+    threads: int | None = None,
     task: Callable[..., list[Outcome]] | None = None,
-    on_start: Callable[[list[ResolvedCell]], None] | None = None, progress: Progress | None = None,
+    on_start: Callable[[list[ResolvedCell]], None] | None = None,
+    progress: Progress | None = None,
     on_wait: Callable[[], None] | None = None,
-) -> list[Outcome]:  # fmt: skip
+) -> list[Outcome]:
     """Train every unfinished cell, in this process or as dask tasks on `client`; one
     outcome per distinct cell. `task` replaces `run_task` (tests wrap it to kill their
     worker); the hooks: docs/CONTRACTS.md, "Sweeps"."""

@@ -71,9 +71,12 @@ class SweepSpec:
 
 
 def load_spec(
-    spec: str, *, params: Mapping[str, str] | None = None, fixed: Mapping[str, Any] | None = None,
+    spec: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    fixed: Mapping[str, Any] | None = None,
     grid: Mapping[str, Any] | None = None,
-) -> SweepSpec:  # fmt: skip
+) -> SweepSpec:
     """The cells of a preset name (or ``all``) or a TOML file, with command-line
     `params` (``--set``), `fixed` options (``--fix``) and axes (``--grid``, comma lists)."""
     cli = {"params": dict(params or {}), "fixed": dict(fixed or {}), "grid": dict(grid or {})}
@@ -144,9 +147,12 @@ def _file_row(path: Path, n: int, cell: dict[str, Any]) -> Row:
 
 
 def _expand(
-    name: str, source: str, tables: Sequence[Preset], from_file: Mapping[str, dict[str, Any]],
+    name: str,
+    source: str,
+    tables: Sequence[Preset],
+    from_file: Mapping[str, dict[str, Any]],
     cli: Mapping[str, dict[str, Any]],
-) -> SweepSpec:  # fmt: skip
+) -> SweepSpec:
     options = TrainOptions()
     cells = []
     for table in tables:

@@ -89,10 +89,12 @@ def draw_voice(
     return Voice(
         f0=float(rng.normal(205.0, 18.0) if female else rng.normal(118.0, 10.0)),
         formant_scale=float(rng.normal(1.15 if female else 1.0, 0.04)),
-        rate=float(rng.uniform(3.8, 5.0)), gain_db=float(rng.normal(0.0, 2.5) + channel[0]),
-        expressiveness=float(rng.uniform(0.65, 1.15)), tilt=float(channel[1]),
+        rate=float(rng.uniform(3.8, 5.0)),
+        gain_db=float(rng.normal(0.0, 2.5) + channel[0]),
+        expressiveness=float(rng.uniform(0.65, 1.15)),
+        tilt=float(channel[1]),
         noise_db=float(channel[2]),
-    )  # fmt: skip
+    )
 
 
 def draw_voices(seed: int) -> dict[tuple[int, str], Voice]:
@@ -124,12 +126,13 @@ def utterance_prosody(
     base = blend(PROSODY["neu"], target, min(1.0, intensity * voice.expressiveness))
     noise = rng.normal(0.0, 1.0, 5)
     return replace(
-        base, pitch=base.pitch * float(np.exp(0.05 * noise[0])),
+        base,
+        pitch=base.pitch * float(np.exp(0.05 * noise[0])),
         pitch_range=max(0.02, base.pitch_range * float(np.exp(0.2 * noise[1]))),
         rate=base.rate * float(np.exp(0.06 * noise[2])),
         energy_db=base.energy_db + 1.5 * float(noise[3]),
         tension=float(np.clip(base.tension + 0.1 * noise[4], 0.0, 1.0)),
-    )  # fmt: skip
+    )
 
 
 def speech_seconds(n_syllables: int, voice: Voice, prosody: Prosody) -> float:
@@ -210,9 +213,10 @@ def _glottal_source(rng: np.random.Generator, f0: np.ndarray, prosody: Prosody) 
     open_q = 0.65 - 0.3 * prosody.tension
     rise = 0.6 * open_q
     pulse = np.where(
-        phase < rise, 0.5 * (1 - np.cos(np.pi * phase / rise)),
+        phase < rise,
+        0.5 * (1 - np.cos(np.pi * phase / rise)),
         np.where(phase < open_q, np.cos(0.5 * np.pi * (phase - rise) / (open_q - rise)), 0.0),
-    )  # fmt: skip
+    )
     source = np.diff(pulse, prepend=0.0) * 8.0
     return np.asarray(source + prosody.breath * rng.normal(0.0, 1.0, len(f0)))
 

@@ -47,9 +47,11 @@ def metadata_problem(row: dict[str, str], seen: set[str]) -> str:
     if utt_id in seen:
         return f"duplicate utterance {utt_id}"
     expected = {
-        "dialog": utt_id[:-5], "session": str(int(utt_id[3:5])), "speaker_gender": utt_id[-4],
+        "dialog": utt_id[:-5],
+        "session": str(int(utt_id[3:5])),
+        "speaker_gender": utt_id[-4],
         "kind": "impro" if "_impro" in utt_id else "script",
-    }  # fmt: skip
+    }
     for column, value in expected.items():
         if (row[column] or "").strip() != value:
             return f"{column} {row[column]!r} does not match {utt_id} (expected {value!r})"

@@ -115,11 +115,17 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
             f"checkpoint {path}: {err}; train the run again with `ser train ... --overwrite`"
         ) from None
     return Checkpoint(
-        key=key, model=model, classes=tuple(meta["classes"]),
-        specs=tuple(InputSpec(**s) for s in meta["specs"]), unit=str(meta["unit"]),
-        precision=str(meta["precision"]), features=dict(meta["features"]), zscore=zscore,
-        state=state, meta=meta,
-    )  # fmt: skip
+        key=key,
+        model=model,
+        classes=tuple(meta["classes"]),
+        specs=tuple(InputSpec(**s) for s in meta["specs"]),
+        unit=str(meta["unit"]),
+        precision=str(meta["precision"]),
+        features=dict(meta["features"]),
+        zscore=zscore,
+        state=state,
+        meta=meta,
+    )
 
 
 def load_run_checkpoints(run_dir: Path, which: str = "folds") -> list[Checkpoint]:
@@ -149,10 +155,19 @@ def _default(value: Any) -> Any:
 
 
 def save_fold_checkpoint(
-    run_dir: Path, key: str, state: Mapping[str, torch.Tensor], *, store: str,
-    config: FamilyConfig, classes: tuple[str, ...], specs: list[InputSpec], unit: str,
-    precision: str, zscore: Mapping[str, ZScore], extra: Mapping[str, Any],
-) -> Path:  # fmt: skip
+    run_dir: Path,
+    key: str,
+    state: Mapping[str, torch.Tensor],
+    *,
+    store: str,
+    config: FamilyConfig,
+    classes: tuple[str, ...],
+    specs: list[InputSpec],
+    unit: str,
+    precision: str,
+    zscore: Mapping[str, ZScore],
+    extra: Mapping[str, Any],
+) -> Path:
     """Write checkpoint `key` with the store's provenance of `specs`' sets and `extra`
     (seed, fold, test, ...); return the sidecar's path."""
     opened = FeatureStore.open(store)
@@ -167,10 +182,16 @@ def save_fold_checkpoint(
         tensors[f"zscore.{name}.mean"] = z.mean.detach().float().cpu().contiguous()
         tensors[f"zscore.{name}.std"] = z.std.detach().float().cpu().contiguous()
     sidecar = {
-        "model": config_record(config), "classes": list(classes),
-        "specs": [dataclasses.asdict(s) for s in specs], "unit": unit, "precision": precision,
-        "features": features, **extra, "format": FORMAT, "key": key,
-    }  # fmt: skip
+        "model": config_record(config),
+        "classes": list(classes),
+        "specs": [dataclasses.asdict(s) for s in specs],
+        "unit": unit,
+        "precision": precision,
+        "features": features,
+        **extra,
+        "format": FORMAT,
+        "key": key,
+    }
     atomic(folder / f"{key}.safetensors", lambda tmp: save_file(tensors, str(tmp)))
     path = folder / f"{key}.json"
     text = json.dumps(sidecar, indent=1, default=_default)

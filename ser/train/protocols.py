@@ -98,9 +98,12 @@ class Fold:
 
 
 def make_folds(
-    config: ProtocolConfig, sessions: np.ndarray, speakers: np.ndarray, labels: np.ndarray,
+    config: ProtocolConfig,
+    sessions: np.ndarray,
+    speakers: np.ndarray,
+    labels: np.ndarray,
     dialogs: np.ndarray | None = None,
-) -> list[Fold]:  # fmt: skip
+) -> list[Fold]:
     """The folds of `config.name` over the rows the parallel arrays describe."""
     sessions = np.asarray(sessions).astype(np.int64)
     speakers = np.asarray(speakers)
@@ -123,9 +126,13 @@ def make_folds(
 
 
 def _session_fold(
-    config: ProtocolConfig, sessions: np.ndarray, labels: np.ndarray, groups: np.ndarray | None,
-    present: list[int], test_session: int,
-) -> Fold:  # fmt: skip
+    config: ProtocolConfig,
+    sessions: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray | None,
+    present: list[int],
+    test_session: int,
+) -> Fold:
     needed = 3 if config.val == "session" else 2
     if test_session not in present or len(present) < needed:
         raise ConfigError(
