@@ -135,7 +135,7 @@ def _registry_params() -> list[click.Parameter]:
     "--threads",
     type=click.IntRange(min=1),
     metavar="N",
-    help=f"{THREADS_HELP} With --workers N: each worker's count [cores // N], a number.",
+    help=f"{THREADS_HELP} With --workers N: each worker's count [cores // N].",
 )
 @click.option(
     "--overwrite",
