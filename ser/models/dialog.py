@@ -127,6 +127,7 @@ from ser.models.config import (
     specs,
 )
 from ser.models.nn import gru
+from ser.models.nn.layers import Dropout
 from ser.models.registry import Family
 
 POSITIONS = {"early": 1, "middle": 2, "late": 3, "logits": 4}
@@ -196,7 +197,7 @@ class BiGRU(nn.Module):
     def __init__(self, d: int, layers: int, dropout: float) -> None:
         super().__init__()
         self.gru = gru.BiGRU(d, d // 2, layers, dropout=dropout)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.drop(self.gru(x, mask))  # [B, U, d]
@@ -223,7 +224,7 @@ class SelfAttention(nn.Module):
         nn.init.xavier_uniform_(self.qkv.weight)
         nn.init.zeros_(self.qkv.bias)
         nn.init.zeros_(self.out.bias)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, u, d = x.shape
@@ -245,7 +246,7 @@ class Classifier(nn.Module):
     def __init__(self, d: int, n_classes: int, dropout: float) -> None:
         super().__init__()
         self.hidden = nn.Linear(d, d)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.fc = nn.Linear(d, n_classes)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

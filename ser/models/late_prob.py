@@ -50,7 +50,7 @@ from ser.models.config import (
     option,
 )
 from ser.models.losses import cross_entropy
-from ser.models.nn.layers import MLP, ensure_length, masked_mean
+from ser.models.nn.layers import MLP, Dropout, ensure_length, masked_mean
 from ser.models.registry import Family
 
 MODALITIES = ("audio", "text")
@@ -121,7 +121,7 @@ class LogMelCNN(nn.Module):
         for _ in channels:
             freq = -(-freq // 2)  # ceil: the pooled mel axis
         self.hidden = nn.Linear(channels[-1] * freq, hidden)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.out = nn.Linear(hidden, n_classes)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -452,4 +452,8 @@ def test_gradients_reach_every_parameter_of_every_member(fusion: str, utterance_
     for name, param in ensemble.params.items():
         assert param.grad is not None, name
         assert torch.isfinite(param.grad).all(), name
+        if name.endswith("score.bias"):
+            # A pooling score's bias shifts every score alike, which softmax undoes: its
+            # gradient is 0 up to rounding (exactly 0 for some draws).
+            continue
         assert bool((param.grad.flatten(1) != 0).any(dim=1).all()), name  # each member

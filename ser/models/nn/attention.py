@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ser.models.nn.layers import keep_one
+from ser.models.nn.layers import Dropout, keep_one
 
 
 def key_mask(keep: torch.Tensor) -> torch.Tensor:
@@ -81,7 +81,7 @@ class FeedForward(nn.Module):
     def __init__(self, d: int, dropout: float) -> None:
         super().__init__()
         self.up = nn.Linear(d, 4 * d)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.down = nn.Linear(4 * d, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,7 +96,7 @@ class EncoderLayer(nn.Module):
         self.attn = Attention(d, heads)
         self.ff = FeedForward(d, dropout)
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
+        self.drop1, self.drop2 = Dropout(dropout), Dropout(dropout)
 
     def forward(self, x: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """x [B, T, d], keys: `key_mask` of x's frames -> [B, T, d]."""
@@ -113,7 +113,7 @@ class DecoderLayer(nn.Module):
         self.cross_attn = Attention(d, heads, cross=True)
         self.ff = FeedForward(d, dropout)
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
-        self.drop1, self.drop2, self.drop3 = (nn.Dropout(dropout) for _ in range(3))
+        self.drop1, self.drop2, self.drop3 = (Dropout(dropout) for _ in range(3))
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """x [B, L, d] queries (all real), memory [B, S, d], keys: its `key_mask` -> [B, L, d]."""

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ser.models.nn.layers import Dropout
+
 # Added to the update gate's input at masked positions: σ(HOLD + anything finite) is 1
 # exactly (in float16 too), and its gradient 0.
 HOLD = 1e4
@@ -53,7 +55,7 @@ class BiGRU(nn.Module):
                 for kind, shape in shapes.items():
                     name = f"{kind}_l{layer}{suffix}"
                     self.register_parameter(name, nn.Parameter(torch.empty(shape)))
-        self.between = nn.Dropout(dropout)
+        self.between = Dropout(dropout)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -1,4 +1,4 @@
-"""Mask helpers, attention pooling, frame scaling and the MLP head (ser.models.nn.layers)."""
+"""Mask helpers, attention pooling, frame scaling, the MLP head, dropout (nn.layers)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 from ser.models.nn.layers import (
     MLP,
     AttentionPool,
+    Dropout,
     FrameScale,
     ensure_length,
     keep_one,
@@ -98,3 +99,29 @@ def test_mlp_is_linear_act_dropout_linear(
     mlp.train()
     assert mlp(x).shape == (4, 3)
     assert not torch.allclose(mlp(x), mlp(x))  # dropout draws in training
+
+
+def test_dropout_keeps_1_minus_p_scaled_and_its_gradient_follows_the_mask() -> None:
+    torch.manual_seed(0)
+    drop = Dropout(0.3)
+    x = torch.ones(200_000, requires_grad=True)
+    out = drop(x)
+    kept = out > 0
+    # 200k draws: the kept share's std is ~0.001, so 0.005 is ~5 std.
+    assert abs(kept.float().mean().item() - 0.7) < 0.005
+    assert torch.allclose(out[kept], torch.tensor(1 / 0.7))
+    out.sum().backward()
+    assert x.grad is not None
+    assert torch.equal(x.grad, kept.float() / 0.7)
+    drop.eval()
+    assert torch.equal(drop(x), x)  # identity outside training, as nn.Dropout
+
+
+def test_dropout_draws_a_mask_per_member_under_vmap() -> None:
+    from torch.func import vmap
+
+    drop = Dropout(0.5)
+    out = vmap(drop, randomness="different")(torch.ones(2, 1000))  # [K, 1000]
+    assert not torch.equal(out[0] > 0, out[1] > 0)  # one mask for both would be equal
+    same = vmap(drop, randomness="same")(torch.ones(2, 1000))
+    assert torch.equal(same[0], same[1])
