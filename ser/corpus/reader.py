@@ -268,7 +268,7 @@ def _parse_turn(line: str, labels: dict[str, _Label], turns: dict[str, str]) -> 
 def _build_utterances(
     root: Path, labels: dict[str, _Label], turns: dict[str, str], problems: list[Problem]
 ) -> list[Utterance]:
-    """All labelled utterances with their order, sorted by (session, dialog, order)."""
+    """All labelled utterances by (session, dialog, order): dialog names start "Ses0N"."""
     wav_names = functools.cache(_file_names)  # a listing per dialog, not a stat per wav
     by_dialog: dict[str, list[_Label]] = defaultdict(list)
     for label in labels.values():
@@ -283,7 +283,6 @@ def _build_utterances(
                 problems.append(Problem(label.utt_id, f"wav missing: {wav}"))
                 utterance = replace(utterance, wav_path=None)
             utterances.append(utterance)
-    utterances.sort(key=lambda u: (u.session, u.dialog, u.order))
     return utterances
 
 
