@@ -78,8 +78,6 @@ class Manifest:
             or not _equal(self._columns[name], other._columns[name])
         ]
 
-    __hash__ = None  # type: ignore[assignment]  # mutable-looking value object
-
     def __repr__(self) -> str:
         return f"Manifest({len(self)} utterances, columns={list(self._columns)})"
 
