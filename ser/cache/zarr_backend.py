@@ -14,7 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import zarr
@@ -26,6 +26,8 @@ from zarr.storage import LocalStore
 
 from ser.cache.backend import DATA, MANIFEST, RESERVED
 from ser.errors import StoreError
+
+Node = TypeVar("Node", zarr.Group, zarr.Array)
 
 
 class ZarrBackend:
@@ -162,21 +164,15 @@ class ZarrBackend:
         """The group ``name`` (found without listing the whole store), or None."""
         if not (self.path / name / "zarr.json").is_file():
             return None
-        return _as_group(self._root()[name])
+        return _expect(zarr.Group, self._root()[name])
 
     def _data(self, name: str) -> zarr.Array:
-        return _as_array(self._group(name)[DATA])
+        return _expect(zarr.Array, self._group(name)[DATA])
 
 
-def _as_group(node: Any) -> zarr.Group:
-    if not isinstance(node, zarr.Group):
-        raise StoreError(f"expected a group, found {node}")
-    return node
-
-
-def _as_array(node: Any) -> zarr.Array:
-    if not isinstance(node, zarr.Array):
-        raise StoreError(f"expected an array, found {node}")
+def _expect(kind: type[Node], node: Any) -> Node:
+    if not isinstance(node, kind):
+        raise StoreError(f"expected a zarr {kind.__name__}, found {node}")
     return node
 
 
@@ -190,7 +186,7 @@ def _write_small(group: zarr.Group, key: str, values: np.ndarray) -> None:
 
 
 def _read_small(array: Any) -> np.ndarray:
-    values = np.asarray(_as_array(array)[...])
+    values = np.asarray(_expect(zarr.Array, array)[...])
     if values.dtype.kind in "TO":  # numpy StringDType / objects -> fixed "U" in memory
         return np.array(values.tolist(), dtype=np.str_)
     return values
