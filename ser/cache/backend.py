@@ -70,6 +70,11 @@ def read_failures(backend: Backend, name: str) -> list[tuple[str, str]]:
     return list(zip(ids.tolist(), reasons.tolist(), strict=True))
 
 
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (0 when it does not exist)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
 def check_name(name: str) -> None:
     """StoreError unless `name` can name a feature set or transcript set in a store."""
     if not _NAME.match(name) or name in RESERVED:

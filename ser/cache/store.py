@@ -193,7 +193,7 @@ class FeatureStore(TranscriptSets):
     def info(self, name: str) -> FeatureSetInfo:
         attrs = self._attrs_of(name)
         complete = bool(attrs.get("complete"))
-        nbytes = self._backend.nbytes(name) + _folder_bytes(self._staging / name)
+        nbytes = self._backend.nbytes(name) + tree.folder_bytes(self._staging / name)
         if complete:
             layout = self._backend.data_layout(name)
             rows = layout[0][0] if layout else 0
@@ -283,12 +283,6 @@ def _sweep_trash(path: Path) -> None:
     """Remove what a delete killed half-way left beside the store (see zarr_backend)."""
     for trash in path.parent.glob(f".{path.name}.*.trash"):
         shutil.rmtree(trash, ignore_errors=True)
-
-
-def _folder_bytes(folder: Path) -> int:
-    if not folder.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def _manifest_difference(old: Manifest, new: Manifest) -> str:

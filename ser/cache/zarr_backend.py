@@ -24,7 +24,7 @@ from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.storage import LocalStore
 
-from ser.cache.backend import DATA, MANIFEST, RESERVED
+from ser.cache.backend import DATA, MANIFEST, RESERVED, folder_bytes
 from ser.errors import StoreError
 
 Node = TypeVar("Node", zarr.Group, zarr.Array)
@@ -141,10 +141,7 @@ class ZarrBackend:
             yield _read_rows(array, self.path / name / DATA, start, stop)
 
     def nbytes(self, name: str) -> int:
-        total = 0
-        for folder, _, files in os.walk(self.path / name):
-            total += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
-        return total
+        return folder_bytes(self.path / name)
 
     def _root(self) -> zarr.Group:
         try:
