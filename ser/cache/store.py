@@ -117,17 +117,7 @@ class FeatureStore(TranscriptSets):
         fingerprint resumes, another one is refused unless ``overwrite`` (docs/CONTRACTS.md)."""
         self._require_writable()
         check_name(name)
-        prov = fp.provenance(attrs)
-        stored = self._backend.group_attrs(name)
-        if stored is not None:
-            if self._same_or_refused(stored, prov, f"feature set {name!r}", overwrite):
-                return
-            self.delete_feature_set(name)
-        else:
-            self._clear_staging(name)  # shards of a set that no longer exists
-        self._backend.set_group_attrs(
-            name, {**prov, "fingerprint": fp.fingerprint(prov), "complete": False}
-        )
+        self._begin(name, fp.provenance(attrs), f"feature set {name!r}", overwrite)
 
     def delete_feature_set(self, name: str) -> None:
         self._require_writable()
@@ -229,6 +219,26 @@ class FeatureStore(TranscriptSets):
         attrs = self._complete_attrs(name)
         return health.scan(self._backend, name, attrs["dim"], np.dtype(attrs["dtype"]))[2]
 
+    def _begin(self, group: str, prov: dict[str, Any], what: str, overwrite: bool) -> None:
+        """Resume a set of the same fingerprint, else (``overwrite``) replace it: its old
+        data and staged work go, and so does work staged for a set no longer there."""
+        stored = self._backend.group_attrs(group)
+        if stored is not None:
+            old = {k: v for k, v in stored.items() if k not in fp.BOOKKEEPING}
+            if fp.fingerprint(old) == fp.fingerprint(prov):
+                return
+            if not overwrite:
+                raise FingerprintMismatch(
+                    f"{self.path}: {what} exists with other settings ("
+                    + "; ".join(fp.differences(old, prov))
+                    + "); pass --overwrite to replace it, or use another store"
+                )
+            self._backend.delete_group(group)
+        self._clear_staging(group)
+        self._backend.set_group_attrs(
+            group, {**prov, "fingerprint": fp.fingerprint(prov), "complete": False}
+        )
+
     def _attrs_of(self, name: str) -> dict[str, Any]:
         attrs = self._backend.group_attrs(name) if name not in RESERVED else None
         if attrs is None:
@@ -237,28 +247,14 @@ class FeatureStore(TranscriptSets):
         return attrs
 
     def _complete_attrs(self, name: str) -> dict[str, Any]:
-        attrs = self._attrs_of(name)
+        return self._complete(self._attrs_of(name), f"feature set {name!r}")
+
+    def _complete(self, attrs: dict[str, Any], what: str) -> dict[str, Any]:
         if not attrs.get("complete"):
             raise StoreError(
-                f"{self.path}: feature set {name!r} is incomplete; run the extraction again "
-                "to finish it"
+                f"{self.path}: {what} is incomplete; run the extraction again to finish it"
             )
         return attrs
-
-    def _same_or_refused(
-        self, stored: dict[str, Any], prov: dict[str, Any], what: str, overwrite: bool
-    ) -> bool:
-        """True: the same fingerprint (resume); False: replace (``overwrite``)."""
-        old = {k: v for k, v in stored.items() if k not in fp.BOOKKEEPING}
-        if fp.fingerprint(old) == fp.fingerprint(prov):
-            return True
-        if not overwrite:
-            raise FingerprintMismatch(
-                f"{self.path}: {what} exists with other settings ("
-                + "; ".join(fp.differences(old, prov))
-                + "); pass --overwrite to replace it, or use another store"
-            )
-        return False
 
     def _require_writable(self) -> None:
         if not self.writable:

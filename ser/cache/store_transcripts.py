@@ -28,9 +28,8 @@ class TranscriptSets:
 
         def _require_writable(self) -> None: ...
         def _clear_staging(self, name: str) -> None: ...
-        def _same_or_refused(
-            self, stored: dict[str, Any], prov: dict[str, Any], what: str, overwrite: bool
-        ) -> bool: ...
+        def _begin(self, group: str, prov: dict[str, Any], what: str, overwrite: bool) -> None: ...
+        def _complete(self, attrs: dict[str, Any], what: str) -> dict[str, Any]: ...
 
     def transcript_sets(self) -> list[str]:
         return self._backend.group_names(TRANSCRIPTS)
@@ -40,17 +39,9 @@ class TranscriptSets:
         self._require_writable()
         check_name(name)
         prov = fp.plain_json(attrs, "transcript set")
-        stored = self._backend.group_attrs(f"{TRANSCRIPTS}/{name}")
-        if stored is not None:
-            if self._same_or_refused(stored, prov, f"transcript set {name!r}", overwrite):
-                return
-            self.delete_transcripts(name)
         if self._backend.group_attrs(TRANSCRIPTS) is None:
             self._backend.set_group_attrs(TRANSCRIPTS, {})
-        self._backend.set_group_attrs(
-            f"{TRANSCRIPTS}/{name}",
-            {**prov, "fingerprint": fp.fingerprint(prov), "complete": False},
-        )
+        self._begin(f"{TRANSCRIPTS}/{name}", prov, f"transcript set {name!r}", overwrite)
 
     def transcript_attrs(self, name: str) -> dict[str, Any]:
         attrs = self._backend.group_attrs(f"{TRANSCRIPTS}/{name}")
@@ -95,12 +86,7 @@ class TranscriptSets:
         self._clear_staging(group)
 
     def read_transcripts(self, name: str) -> tx.TranscriptSet:
-        attrs = self.transcript_attrs(name)
-        if not attrs.get("complete"):
-            raise StoreError(
-                f"{self.path}: transcript set {name!r} is incomplete; run the extraction "
-                "again to finish it"
-            )
+        attrs = self._complete(self.transcript_attrs(name), f"transcript set {name!r}")
         group = f"{TRANSCRIPTS}/{name}"
         texts = self._backend.read_array(group, "text")
         if texts is None or len(texts) != len(self.manifest):

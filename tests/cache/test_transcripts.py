@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,20 @@ def test_transcripts_resume_and_fingerprint(store_path: Path, manifest: Manifest
         store.begin_transcripts("asr-tiny", other)
     store.begin_transcripts("asr-tiny", other, overwrite=True)
     assert store.staged_transcripts("asr-tiny").done == set()
+
+
+def test_begin_drops_transcripts_staged_for_a_set_gone(
+    store_path: Path, manifest: Manifest
+) -> None:
+    """As for feature sets: a store made again at the same path never takes up the old
+    one's staged transcripts (its rows may be other utterances)."""
+    store = FeatureStore.create(store_path, manifest)
+    store.begin_transcripts("asr-tiny", ATTRS)
+    store.write_transcripts("asr-tiny", {0: "old store"})
+    shutil.rmtree(store_path) if store_path.is_dir() else store_path.unlink()
+    again = FeatureStore.create(store_path, manifest)
+    again.begin_transcripts("asr-tiny", ATTRS)
+    assert again.staged_transcripts("asr-tiny").done == set()
 
 
 def test_reserved_and_at_names(store_path: Path, manifest: Manifest) -> None:
