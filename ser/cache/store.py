@@ -36,8 +36,8 @@ from ser.cache.backend import FORMAT, FORMAT_KEY, RESERVED, TRANSCRIPTS, Backend
 from ser.cache.formats import backend_for
 from ser.cache.lock import exclusive_lock
 from ser.cache.manifest import Manifest
-from ser.cache.store_transcripts import TranscriptSets
 from ser.cache.store_types import FeatureData, FeatureSetInfo, VerifyReport
+from ser.cache.transcripts import TranscriptSets
 from ser.errors import FingerprintMismatch, StoreError
 
 CHUNK_BYTES = 16 * 2**20  # rows per chunk/block: about this many bytes
@@ -45,7 +45,7 @@ CHUNK_BYTES = 16 * 2**20  # rows per chunk/block: about this many bytes
 
 class FeatureStore(TranscriptSets):
     """A feature store on disk; make one with `create` or `open`. Its transcript-set
-    methods (`begin_transcripts` ...) are `TranscriptSets`' (`store_transcripts.py`)."""
+    methods (`begin_transcripts` ...) are `TranscriptSets`' (`transcripts.py`)."""
 
     def __init__(self, backend: Backend, manifest: Manifest, attrs: dict[str, Any]) -> None:
         self._backend = backend

@@ -1,8 +1,10 @@
-"""Transcript sets: the text a speech recogniser produced for every utterance of a store.
+"""Transcript sets: the text a speech recogniser produced for every utterance of a store,
+in the group ``transcripts/<name>`` (docs/CONTRACTS.md). `FeatureStore` inherits their
+methods from `TranscriptSets` (see `store.py` for the store itself).
 
 Batches are staged as JSON files keyed by manifest row (temp file + ``os.replace``, the
 set's fingerprint inside): a killed run keeps what it finished, a resumed one may batch
-differently. The layout in the store is docs/CONTRACTS.md's.
+differently. Once every row is in, they are laid out as arrays in manifest order.
 """
 
 from __future__ import annotations
@@ -12,8 +14,13 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from ser.cache import fingerprint as fp
+from ser.cache.backend import TRANSCRIPTS, Backend, check_name, failure_arrays, read_failures
+from ser.cache.manifest import Manifest
 from ser.errors import StoreError
 
 
@@ -41,38 +48,126 @@ class StagedTranscripts:
         return set(self.texts) | set(self.failures)
 
 
-def write_staged(
-    directory: Path, fingerprint: str, texts: dict[int, str], failures: dict[int, str]
-) -> None:
-    """Commit one batch of transcripts (manifest row -> text or failure) atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "fingerprint": fingerprint,
-        "texts": {str(i): t for i, t in texts.items()},
-        "failures": {str(i): r for i, r in failures.items()},
-    }
-    name = uuid.uuid4().hex
-    tmp = directory / f".{name}.tmp"
-    tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, directory / f"{name}.json")
+class TranscriptSets:
+    """`FeatureStore`'s transcript-set methods."""
 
+    # Set by `FeatureStore.__init__`.
+    _backend: Backend
+    path: Path
+    manifest: Manifest
+    _staging: Path
 
-def read_staged(directory: Path, fingerprint: str, n_rows: int) -> StagedTranscripts:
-    """The staged transcripts of this fingerprint (files of another one are ignored: a
-    set that was begun again with other settings never reuses them)."""
-    texts: dict[int, str] = {}
-    failures: dict[int, str] = {}
-    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+    if TYPE_CHECKING:  # defined by `FeatureStore`, shared with its feature sets
+
+        def _require_writable(self) -> None: ...
+        def _clear_staging(self, name: str) -> None: ...
+        def _begin(self, group: str, prov: dict[str, Any], what: str, overwrite: bool) -> None: ...
+        def _complete(self, attrs: dict[str, Any], what: str) -> dict[str, Any]: ...
+
+    def transcript_sets(self) -> list[str]:
+        return self._backend.group_names(TRANSCRIPTS)
+
+    def begin_transcripts(self, name: str, attrs: dict[str, Any], overwrite: bool = False) -> None:
+        """Record a transcript set's provenance first; the rules of `begin_feature_set`."""
+        self._require_writable()
+        check_name(name)
+        prov = fp.plain_json(attrs, "transcript set")
+        if self._backend.group_attrs(TRANSCRIPTS) is None:
+            self._backend.set_group_attrs(TRANSCRIPTS, {})
+        self._begin(f"{TRANSCRIPTS}/{name}", prov, f"transcript set {name!r}", overwrite)
+
+    def transcript_attrs(self, name: str) -> dict[str, Any]:
+        attrs = self._backend.group_attrs(f"{TRANSCRIPTS}/{name}")
+        if attrs is None:
+            have = ", ".join(self.transcript_sets()) or "none"
+            raise StoreError(f"{self.path}: no transcript set {name!r} (transcript sets: {have})")
+        return attrs
+
+    def staged_transcripts(self, name: str) -> StagedTranscripts:
+        """Transcripts of an incomplete set committed so far (by manifest row). Files of
+        another fingerprint are ignored: a set begun again with other settings never
+        reuses them."""
+        fingerprint = self.transcript_attrs(name)["fingerprint"]
+        staged = StagedTranscripts({}, {})
+        folder = self._transcript_staging(name)
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                payload = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as err:
+                raise StoreError(f"{path}: unreadable staged transcripts ({err})") from None
+            if payload.get("fingerprint") != fingerprint:
+                continue
+            for target, key in ((staged.texts, "texts"), (staged.failures, "failures")):
+                for row, value in payload.get(key, {}).items():
+                    index = int(row)
+                    if not 0 <= index < len(self.manifest):
+                        raise StoreError(f"{path}: manifest row {index} out of range")
+                    target[index] = str(value)
+        return staged
+
+    def write_transcripts(
+        self, name: str, texts: dict[int, str], failures: dict[int, str] | None = None
+    ) -> None:
+        """Commit transcripts and failures (by manifest row); safe to kill at any moment."""
+        payload = {
+            "fingerprint": self.transcript_attrs(name)["fingerprint"],
+            "texts": {str(i): t for i, t in texts.items()},
+            "failures": {str(i): r for i, r in (failures or {}).items()},
+        }
+        folder = self._transcript_staging(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        batch = uuid.uuid4().hex
+        tmp = folder / f".{batch}.tmp"
+        tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, folder / f"{batch}.json")
+
+    def finish_transcripts(self, name: str) -> None:
+        """Every manifest row transcribed (or failed) -> arrays in manifest order, complete."""
+        self._require_writable()
+        attrs = self.transcript_attrs(name)
+        if attrs.get("complete"):
+            self._clear_staging(f"{TRANSCRIPTS}/{name}")
+            return
+        staged = self.staged_transcripts(name)
+        missing = len(self.manifest) - len(staged.done)
+        if missing:
+            raise StoreError(
+                f"{self.path}: transcript set {name!r} lacks {missing} utterance(s); run the "
+                "extraction again to finish it"
+            )
+        group = f"{TRANSCRIPTS}/{name}"
+        texts = np.array([staged.texts.get(i, "") for i in range(len(self.manifest))], np.str_)
+        failures = failure_arrays(self.manifest.utt_ids, staged.failures)
+        self._backend.write_arrays(group, {"text": texts, **failures})
+        self._backend.set_group_attrs(group, {**attrs, "complete": True})
+        self._clear_staging(group)
+
+    def read_transcripts(self, name: str) -> TranscriptSet:
+        attrs = self._complete(self.transcript_attrs(name), f"transcript set {name!r}")
+        group = f"{TRANSCRIPTS}/{name}"
+        texts = self._backend.read_array(group, "text")
+        if texts is None or len(texts) != len(self.manifest):
+            raise StoreError(f"{self.path}: transcript set {name!r} has no text per utterance")
+        failures = {
+            self.manifest.index(str(utt_id)): str(reason)
+            for utt_id, reason in read_failures(self._backend, group)
+        }
+        return TranscriptSet(name, tuple(str(t) for t in texts.tolist()), failures, attrs)
+
+    def delete_transcripts(self, name: str) -> None:
+        self._require_writable()
+        self._backend.delete_group(f"{TRANSCRIPTS}/{name}")
+        self._clear_staging(f"{TRANSCRIPTS}/{name}")
+
+    def _transcript_staging(self, name: str) -> Path:
+        return self._staging / TRANSCRIPTS / name
+
+    def _check_transcripts(self, name: str) -> list[str]:
+        where = f"transcripts {name}"
+        if not self.transcript_attrs(name).get("complete"):
+            return [f"{where}: incomplete (transcription has not finished)"]
         try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise StoreError(f"{path}: unreadable staged transcripts ({err})") from None
-        if payload.get("fingerprint") != fingerprint:
-            continue
-        for target, key in ((texts, "texts"), (failures, "failures")):
-            for row, value in payload.get(key, {}).items():
-                index = int(row)
-                if not 0 <= index < n_rows:
-                    raise StoreError(f"{path}: manifest row {index} out of range")
-                target[index] = str(value)
-    return StagedTranscripts(texts, failures)
+            self.read_transcripts(name)
+        except StoreError as error:
+            return [f"{where}: {error}"]
+        return []
