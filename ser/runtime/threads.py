@@ -204,10 +204,6 @@ def default_threads(
     env = _env_threads()
     if env is not None:
         return ThreadChoice(env, f"OMP_NUM_THREADS={env}")
-    return _by_budget(budget, brief=brief)
-
-
-def _by_budget(budget: CpuBudget, *, brief: bool | None = None) -> ThreadChoice:
     where = budget.describe()
     if budget.cores > SMALL_BUDGET:
         count = budget.cores - 1
