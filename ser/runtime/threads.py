@@ -87,7 +87,10 @@ def cgroup_cpus(*, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) ->
     found = [
         cpus
         for folder in _cgroup_folders(root, proc_cgroup)
-        for cpus in (_v2_quota(folder), _v1_quota(folder))
+        for cpus in (
+            _ratio(*_read(folder / "cpu.max").split()),  # "max 100000" or "150000 100000"
+            _ratio(_read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")),
+        )
         if cpus is not None
     ]
     return min(found) if found else None
@@ -110,14 +113,6 @@ def _cgroup_folders(root: Path, proc_cgroup: Path) -> list[Path]:
         elif "cpu" in controllers.split(","):
             folders += [root / "cpu" / relative, root / "cpu,cpuacct" / relative]
     return folders
-
-
-def _v2_quota(folder: Path) -> float | None:
-    return _ratio(*_read(folder / "cpu.max").split())  # "max 100000" or "150000 100000"
-
-
-def _v1_quota(folder: Path) -> float | None:
-    return _ratio(_read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us"))
 
 
 def _read(path: Path) -> str:
