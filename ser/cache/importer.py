@@ -43,7 +43,6 @@ class ImportConfig:
 
 @dataclass(frozen=True)
 class ImportResult:
-    name: str
     imported: int  # utterances with rows
     missing: list[str]  # manifest ids the file lacks, recorded as failures
     rejected: list[tuple[str, str]]  # (utt_id, reason): in the file but not storable
@@ -68,12 +67,12 @@ def import_npz(store: FeatureStore, npz: Path, config: ImportConfig) -> ImportRe
     with store.lock():
         store.begin_feature_set(config.name, attrs, overwrite=config.overwrite)
         if store.info(config.name).complete:
-            return ImportResult(config.name, len(in_file), missing, [], already=True)
+            return ImportResult(len(in_file), missing, [], already=True)
         n_shards = _write_shards(store, config.name, npz, in_file)
         store.consolidate(config.name, n_shards)
     not_in_file = f"not in {npz.name}"
     rejected = [(u, r) for u, r in store.failures(config.name) if r != not_in_file]
-    return ImportResult(config.name, len(in_file) - len(rejected), missing, rejected, False)
+    return ImportResult(len(in_file) - len(rejected), missing, rejected, already=False)
 
 
 def _write_shards(store: FeatureStore, name: str, npz: Path, in_file: dict[int, str]) -> int:
