@@ -82,8 +82,7 @@ def _row_count_problems(
     unknown = [u for u in failed_ids.tolist() if u not in manifest]
     if unknown:
         problems.append(f"{name}: failures name utterances not in the manifest: {unknown[:3]}")
-    failed = np.zeros(len(ids), bool)
-    failed[[manifest.index(u) for u in failed_ids.tolist() if u in manifest]] = True
+    failed = np.isin(ids, failed_ids)
     with_rows = ids[failed & (counts > 0)]
     if len(with_rows):
         problems.append(f"{name}: failed utterances have rows: {', '.join(with_rows[:3])}")
