@@ -202,38 +202,32 @@ def _claim(shard: np.ndarray, indices: np.ndarray, shard_id: int, directory: Pat
     shard[indices] = shard_id
 
 
-class ShardRows:
-    """Random access to the rows of staged shards through a few memory maps."""
-
-    def __init__(self, directory: Path, dim: int, dtype: str, cache_size: int = 32) -> None:
-        self._directory = directory
-        self.dim, self.dtype = dim, np.dtype(dtype)
-        self._map = functools.lru_cache(maxsize=cache_size)(self._load)
-
-    def rows(self, shard_id: int, start: int, stop: int) -> np.ndarray:
-        return self._map(shard_id)[start:stop]
-
-    def _load(self, shard_id: int) -> np.ndarray:
-        path = shard_paths(self._directory, shard_id)[0]
-        data = np.load(path, mmap_mode="r", allow_pickle=False)
-        if data.ndim != 2 or data.shape[1] != self.dim or data.dtype != self.dtype:
-            raise StoreError(
-                f"{path}: expected [rows, {self.dim}] {self.dtype}, got {data.shape} {data.dtype}"
-            )
-        return data
+def _shard_rows(writer: ShardWriter, shard_id: int) -> np.ndarray:
+    """A committed shard's rows, memory-mapped."""
+    path = shard_paths(writer.directory, shard_id)[0]
+    data = np.load(path, mmap_mode="r", allow_pickle=False)
+    if data.ndim != 2 or data.shape[1] != writer.dim or data.dtype != writer.dtype:
+        raise StoreError(
+            f"{path}: expected [rows, {writer.dim}] {writer.dtype}, got {data.shape} {data.dtype}"
+        )
+    return data
 
 
-def blocks(layout: Layout, source: ShardRows, block_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+def blocks(
+    layout: Layout, writer: ShardWriter, block_rows: int
+) -> Iterator[tuple[int, np.ndarray]]:
     """(first row, rows) in manifest order, in blocks of ``block_rows``; one buffer is
     reused: the consumer must write each block before asking for the next."""
-    buffer = np.empty((block_rows, source.dim), source.dtype)  # [block_rows, dim]
+    # A few shards' memory maps at a time, however many shards the set has.
+    shard_rows = functools.lru_cache(maxsize=32)(functools.partial(_shard_rows, writer))
+    buffer = np.empty((block_rows, writer.dim), writer.dtype)  # [block_rows, dim]
     fill = written = 0
     for index in np.flatnonzero(layout.counts):
         shard, first, count = layout.shard[index], layout.start[index], layout.counts[index]
         done = 0
         while done < count:
             take = min(count - done, block_rows - fill)
-            buffer[fill : fill + take] = source.rows(shard, first + done, first + done + take)
+            buffer[fill : fill + take] = shard_rows(shard)[first + done : first + done + take]
             fill, done = fill + take, done + take
             if fill == block_rows:
                 yield written, buffer
