@@ -166,9 +166,8 @@ def _attrs(node: h5py.Group) -> dict[str, Any]:
 
 
 def _write_small(group: h5py.Group, key: str, values: np.ndarray) -> None:
-    if values.dtype.kind == "U":
-        strings = np.array(values.tolist(), dtype=object).reshape(values.shape)
-        group.create_dataset(key, data=strings, dtype=h5py.string_dtype("utf-8"))
+    if values.dtype.kind == "U":  # h5py stores Python strings, not numpy's fixed-width text
+        group.create_dataset(key, data=values.astype(object), dtype=h5py.string_dtype("utf-8"))
     else:
         group.create_dataset(key, data=values)
 
