@@ -170,13 +170,7 @@ def _check_root(root: Path) -> list[int]:
 def _dialog_files(folder: Path) -> list[Path]:
     """The per-dialog .txt files of a folder, sorted; dot files are skipped (copies made
     on macOS carry `._<name>.txt` resource forks)."""
-    if not folder.is_dir():
-        return []
-    return sorted(
-        Path(entry.path)
-        for entry in os.scandir(folder)
-        if entry.is_file() and entry.name.endswith(".txt") and not entry.name.startswith(".")
-    )
+    return sorted(p for p in folder.glob("*.txt") if p.is_file() and not p.name.startswith("."))
 
 
 def _lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]]:

@@ -236,6 +236,22 @@ def test_whole_dialog_wavs_are_not_needed(corpus_copy: Path, synthetic_corpus: A
     assert reading.problems == ()
 
 
+def test_dot_files_and_a_missing_transcriptions_folder(
+    corpus_copy: Path, synthetic_corpus: Any
+) -> None:
+    """macOS copies carry `._<name>.txt` resource forks: never read. A session without its
+    transcriptions folder still reads, each of its utterances a missing transcript."""
+    for folder in corpus_copy.glob("Session*/dialog/EmoEvaluation"):
+        (folder / "._Ses01F_impro01.txt").write_bytes(b"\x00\x05\x16\x07 not text")
+    shutil.rmtree(corpus_copy / "Session1" / "dialog" / "transcriptions")
+    reading = read_corpus(corpus_copy)
+    assert [u.utt_id for u in reading.utterances] == [
+        u.utt_id for u in synthetic_corpus[1].utterances
+    ]
+    assert {p.problem.split(":")[0] for p in reading.problems} == {"transcript missing"}
+    assert {p.utt_id[:5] for p in reading.problems} == {"Ses01"}
+
+
 def test_transcription_lines_in_any_order(corpus_copy: Path, synthetic_corpus: Any) -> None:
     for path in corpus_copy.glob("Session*/dialog/transcriptions/*.txt"):
         path.write_text("".join(reversed(path.read_text().splitlines(keepends=True))))
