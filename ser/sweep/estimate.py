@@ -10,7 +10,7 @@ sweep's folder calibrate it (measured over estimated seconds, per device and fam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,13 +42,11 @@ class Estimate:
     family: str  # model family (`ser.models.family_of`)
 
 
-def estimate(
-    cell: ResolvedCell, store: FeatureStore, cache: dict[Any, Any] | None = None
-) -> Estimate:
-    """The estimate of a `ResolvedCell` on the opened `store`."""
+def estimate(cell: ResolvedCell, store: FeatureStore, cache: dict[Any, Any]) -> Estimate:
+    """The estimate of a `ResolvedCell` on the opened `store`; `cache` keeps the models
+    built for cells of one task and inputs (they have the same parameters)."""
     plan = cell.plan
     key = (cell.task_key, cell.inputs)
-    cache = {} if cache is None else cache
     if key not in cache:
         n_classes = len(get_label_set(plan.classes).classes)
         model = build_model(cell.config.model, list(cell.inputs), n_classes=n_classes, seed=0)
@@ -107,40 +105,32 @@ def estimate_sweep(cells: Sequence[ResolvedCell], store: str, out: Path) -> Swee
     for cell in unique(cells):
         record = record_of(out, cell.key)
         rows.append((cell, estimate(cell, handle, cache), record))
-    scale = Calibration.of([(c, e, r) for c, e, r in rows if r is not None])
+    scale, calibrated_on = _calibration([(c, e, r) for c, e, r in rows if r is not None])
     plans = []
     for cell, e, record in rows:
         trained = len(record["folds"]) if record else 0
         done = bool(record and record.get("complete"))
         left = 0.0 if done else e.seconds * max(1 - trained / cell.members, 0.0) * scale(e)
         plans.append(CellPlan(cell, e, trained, done, left))
-    return SweepEstimate(plans, scale.cells)
+    return SweepEstimate(plans, calibrated_on)
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """Measured seconds over estimated ones, per (device, family) and per device."""
-
-    ratios: dict[tuple[str, str | None], float]
-    cells: int  # cells measured
-
-    @classmethod
-    def of(cls, trained: Sequence[tuple[ResolvedCell, Estimate, dict[str, Any]]]) -> Calibration:
-        sums: dict[tuple[str, str | None], list[float]] = {}
-        cells = 0
-        for cell, e, record in trained:
-            device = str(record.get("timings", {}).get("device", "")).split(":")[0]
-            if device != e.device or not record["folds"]:
-                continue  # trained elsewhere (another device), or nothing yet
-            measured = sum(float(entry["seconds"]) for entry in record["folds"])
-            expected = e.seconds * len(record["folds"]) / cell.members
-            cells += 1
-            for key in ((e.device, e.family), (e.device, None)):
-                total = sums.setdefault(key, [0.0, 0.0])
-                total[0], total[1] = total[0] + measured, total[1] + expected
-        ratios = {k: m / x for k, (m, x) in sums.items() if m > 0 and x > 0}
-        return cls(ratios, cells)
-
-    def __call__(self, e: Estimate) -> float:
-        """The factor for an estimate: its family's, else its device's, else 1."""
-        return self.ratios.get((e.device, e.family), self.ratios.get((e.device, None), 1.0))
+def _calibration(
+    trained: Sequence[tuple[ResolvedCell, Estimate, dict[str, Any]]],
+) -> tuple[Callable[[Estimate], float], int]:
+    """The factor for an estimate, measured seconds over estimated ones: its (device,
+    family)'s, else its device's, else 1; and how many cells were measured."""
+    sums: dict[tuple[str, str | None], list[float]] = {}
+    cells = 0
+    for cell, e, record in trained:
+        device = str(record.get("timings", {}).get("device", "")).split(":")[0]
+        if device != e.device or not record["folds"]:
+            continue  # trained elsewhere (another device), or nothing yet
+        measured = sum(float(entry["seconds"]) for entry in record["folds"])
+        expected = e.seconds * len(record["folds"]) / cell.members
+        cells += 1
+        for key in ((e.device, e.family), (e.device, None)):
+            total = sums.setdefault(key, [0.0, 0.0])
+            total[0], total[1] = total[0] + measured, total[1] + expected
+    ratios = {k: m / x for k, (m, x) in sums.items() if m > 0 and x > 0}
+    return lambda e: ratios.get((e.device, e.family), ratios.get((e.device, None), 1.0)), cells
