@@ -24,6 +24,7 @@ import numpy as np
 
 from ser.errors import ConfigError
 from ser.report.metrics import mean_std_text
+from ser.report.runs import run_summary
 from ser.sweep.cells import record_of
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.runner import SWEEPS
@@ -49,12 +50,8 @@ class CellResult:
         """(mean, std, n): the std over seeds, or over one seed's folds; n values."""
         if self.run is None or not self.run.get("summary"):
             return None
-        s = self.run["summary"]
-        n = s.get("n")  # records before runs kept n: seeds, else one seed's folds
-        if n is None:
-            seeds = len({e["seed"] for e in self.run["folds"]})
-            n = seeds if seeds > 1 else len(self.run["folds"])
-        return float(s[metric]), float(s.get(f"{metric}_std", 0.0)), int(n)
+        s = run_summary(self.run)  # fills in `n` for records written before runs kept it
+        return float(s[metric]), float(s.get(f"{metric}_std", 0.0)), int(s["n"])
 
 
 def is_sweep(path: Path) -> bool:
