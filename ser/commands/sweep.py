@@ -92,7 +92,7 @@ def sweep_command(**o: Any) -> None:
         per_task = worker_threads(threads, workers=o["workers"], scheduler=o["scheduler"])
         threads = per_task.count or None  # 0 under --scheduler: the workers' own
     display = _Display(err, plan, live=sys.stderr.isatty() and not o["as_json"])
-    with display, dask_client(o["workers"], o["scheduler"]) as client:
+    with display.bar, dask_client(o["workers"], o["scheduler"]) as client:
         outcomes = run_sweep(cells, o["out"], client, display.update, threads,
                              on_start=display.start, progress=Heartbeat(display),
                              on_wait=display.waiting)  # fmt: skip
@@ -123,13 +123,6 @@ class _Display(Progress):
             console=console, disable=not live,
         )  # fmt: skip
         self.task = self.bar.add_task("cells", total=self.total, status="")
-
-    def __enter__(self) -> _Display:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
 
     def say(self, line: str) -> None:
         """A plain line (above the bar on a terminal)."""
