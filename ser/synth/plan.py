@@ -103,10 +103,6 @@ def rng_for(seed: int, *where: int) -> np.random.Generator:
     return np.random.default_rng([seed, *where])
 
 
-def _round4(x: float) -> float:
-    return float(f"{x:.4f}")
-
-
 def _dialog_names(session: int, n: int) -> list[str]:
     """Improvised and scripted dialogs alternating, both dialog letters, quirks first."""
     pairs = list(zip(_IMPROS, [*_SCRIPTS, ""], strict=True))
@@ -203,7 +199,7 @@ def _time_and_name(rng: np.random.Generator, dialog: Dialog) -> None:
     counters = {"F": 0, "M": 0}
     for turn in dialog.turns:
         start = max(t, previous + 0.1)
-        turn.start, turn.end = _round4(start), _round4(start + turn.seconds)
+        turn.start, turn.end = round(start, 4), round(start + turn.seconds, 4)
         previous = start
         t = turn.end + rng.uniform(-0.6, 1.5)
         turn.utt_id = f"{dialog.name}_{turn.gender}{counters[turn.gender]:03d}"
@@ -218,8 +214,8 @@ def _add_quirks(rng: np.random.Generator, dialog: Dialog) -> None:
     if session in (3, 5):  # where the real corpus has them
         for k in range(max(int(rng.integers(0, 3)), int(first))):
             gender, anchor = text.pick(rng, "FM"), turns[int(rng.integers(len(turns)))]
-            start = _round4(anchor.end + 0.05)
-            xx = Turn(gender, "", start, _round4(start + rng.uniform(0.5, 2.0)))
+            start = round(anchor.end + 0.05, 4)
+            xx = Turn(gender, "", start, round(start + rng.uniform(0.5, 2.0), 4))
             xx.utt_id, xx.raw = f"{dialog.name}_{gender}XX{k}", text.pick(rng, text.XX_TEXT)
             extra.append(xx)
     dialog.lines = sorted(turns + extra, key=lambda t: (t.start, t.utt_id))
@@ -247,7 +243,7 @@ def dialogs_from_metadata(path: Path, seed: int) -> list[Dialog]:
         rng = rng_for(seed, _TURNS, index)
         lines = []
         for row in rows:
-            start, end = _round4(float(row["start"])), _round4(float(row["end"]))
+            start, end = round(float(row["start"]), 4), round(float(row["end"]), 4)
             turn = Turn(row["utt_id"][-4], row["label"], start, end, row["utt_id"])
             turn.blend = _draw_blend(rng, turn.code)
             raw = (row["text"] or "") if "text" in row else text.compose(rng, turn.code, turn.blend)
