@@ -191,7 +191,6 @@ class TrainOptions:
         from ser.train.options import train_options
 
         self.table = {k: o for k, o in train_options().items() if k not in NOT_SWEPT}
-        self.defaults = {k: o.default for k, o in self.table.items()}
 
     def key(self, name: str, source: str, section: str) -> str:
         """The option's name (dashes as underscores); unknown → ConfigError."""
@@ -204,7 +203,7 @@ class TrainOptions:
 
     def resolve(self, raw: Mapping[str, Any], params: Mapping[str, str], where: str) -> Any:
         """Every option, typed: defaults, then `raw`; ``{audio}`` / ``{text}`` filled."""
-        out: dict[str, Any] = dict(self.defaults)
+        out: dict[str, Any] = {k: o.default for k, o in self.table.items()}
         for name, value in raw.items():
             key = self.key(name, where, "options")
             out[key] = self.cast(key, value, where)
