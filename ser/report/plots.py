@@ -1,4 +1,4 @@
-"""PNG plots of run records (matplotlib, Agg canvas; pyplot's global state is not used).
+"""PNG plots of run records (matplotlib's `Figure`; pyplot's global state is not used).
 
 Per run: ``<name>_confusion.png`` (pooled) and ``<name>_curves.png`` (loss and val UA per
 epoch, one line per fold of the first seed, a row per stage of a staged run); and
@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
@@ -189,7 +188,6 @@ def _unique(stem: str, used: set[str]) -> str:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    FigureCanvasAgg(fig)
     # Write beside the target and rename, so an interrupted run never leaves half a PNG.
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, format="png")

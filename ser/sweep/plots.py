@@ -1,6 +1,6 @@
 """A sweep's figures: MSMSER's Fig. 2 (UA against L) and the fusion study's heat-map.
 
-matplotlib's Agg canvas, no pyplot state, as `ser.report.plots`.
+matplotlib's `Figure`, no pyplot state, as `ser.report.plots`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ser.sweep.report import CellResult, load_sweeps
@@ -30,7 +29,6 @@ def sweep_plots(out: Path, plots: Path) -> list[Path]:
                 continue
             fig = draw(results, table["title"])
             path = plots / f"{sweep['name']}_{table['name']}.png"
-            FigureCanvasAgg(fig)
             fig.savefig(path)
             written.append(path)
     return written
