@@ -112,11 +112,8 @@ def cell_dir(out: Path, key: str) -> Path:
 
 def record_of(out: Path, key: str) -> dict[str, Any] | None:
     """The cell's record, finished or not (None: none, or unreadable)."""
-    path = cell_dir(out, key) / RECORD
-    if not path.is_file():
-        return None
     try:
-        return read_record(path)
+        return read_record(cell_dir(out, key) / RECORD)  # ConfigError when missing too
     except ConfigError:
         return None
 
