@@ -150,8 +150,6 @@ class _ConsoleProgress(Progress):
         # soft_wrap: one line in a log (rich wraps a file at 80 columns otherwise)
         self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
-    heartbeat = message
-
     def fold_start(self, seed: int, fold: str, epochs: int) -> None:
         label = fold_label(seed, fold)
         self.task = self.bar.add_task(label, total=epochs, status="")
