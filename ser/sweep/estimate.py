@@ -53,11 +53,10 @@ def estimate(cell: ResolvedCell, store: FeatureStore, cache: dict[Any, Any]) -> 
         passes = 2 if model.stages() else 1  # branches alone first, then the whole model
         cache[key] = (sum(p.numel() for p in model.parameters()), passes)
     params, passes = cache[key]
-    utterances = max(len(store.manifest), 1)
     infos = [store.info(name) for name in cell.features]
     sequence = any(s.view == "sequence" for s in cell.inputs)
-    rows = sum(i.rows for i in infos) / utterances if sequence else 1.0
-    flops = 6.0 * params * rows * utterances * plan.epochs * cell.members * passes
+    rows = sum(i.rows for i in infos) if sequence else len(store.manifest)
+    flops = 6.0 * params * rows * plan.epochs * cell.members * passes
     memory = 16 * params * cell.members + sum(i.bytes for i in infos)
     seconds = flops / EFFECTIVE_FLOPS[plan.device.type]
     return Estimate(params, memory, seconds, plan.device.type, plan.family)
