@@ -53,9 +53,10 @@ class Preset:
     note: str = ""
 
 
-def _msmser(label: str, published: tuple[float, float], **options: Any) -> Row:
+def _msmser(label: str, published: tuple[float, float] | None, **options: Any) -> Row:
     options.setdefault("features", "{audio}+{text}")
-    return Row(label, _frozen(options), _frozen({"ua": published[0], "wa": published[1]}))
+    scores = {} if published is None else {"ua": published[0], "wa": published[1]}
+    return Row(label, _frozen(options), _frozen(scores))
 
 
 def _msmser_preset(**fields: Any) -> Preset:
@@ -102,9 +103,7 @@ MSMSER_QUERIES = _msmser_preset(
     name="msmser-queries",
     title="MSMSER Fig. 2: UA against the number of emotion queries L",
     rows=tuple(
-        _msmser(f"L = {n}", (76.4, 75.2), queries=n)
-        if n == 30
-        else Row(f"L = {n}", _frozen({"features": "{audio}+{text}", "queries": n}))
+        _msmser(f"L = {n}", (76.4, 75.2) if n == 30 else None, queries=n)
         for n in (2, 5, 10, 20, 30, 50)
     ),
     reference="L = 30",
