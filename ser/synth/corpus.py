@@ -43,7 +43,6 @@ def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTru
     """Write a synthetic IEMOCAP root at `out` (absent or empty: built aside and renamed,
     so an interrupted run leaves nothing half-written)."""
     config = config or SynthConfig()
-    out = Path(out).expanduser().resolve()
     voices = audio.draw_voices(config.seed)
 
     def speech(path: Path, dialog: Dialog, k: int, turn: Turn) -> None:
@@ -58,16 +57,16 @@ def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTru
 def write_corpus_from_metadata(out: str | Path, csv_path: str | Path, seed: int = 0) -> SynthTruth:
     """A corpus holding exactly the utterances of a metadata CSV (`metadata.py`), to check
     structure; every wav is the same 0.1 s tone."""
-    out = Path(out).expanduser().resolve()
     tone = audio.tone_wav()
     dialogs = plan.dialogs_from_metadata(Path(csv_path), seed)
     return _lay_out(out, dialogs, lambda path, *_: path.write_bytes(tone))
 
 
 def _lay_out(
-    out: Path, dialogs: list[Dialog], write_wav: Callable[[Path, Dialog, int, Turn], object]
+    out: str | Path, dialogs: list[Dialog], write_wav: Callable[[Path, Dialog, int, Turn], object]
 ) -> SynthTruth:
     """The dialogs' text files and one wav per turn (`write_wav(path, dialog, k, turn)`)."""
+    out = Path(out).expanduser().resolve()
     with _staging(out) as stage:
         for dialog in dialogs:
             _write_texts(stage, dialog)
