@@ -116,9 +116,3 @@ def record_of(out: Path, key: str) -> dict[str, Any] | None:
         return read_record(cell_dir(out, key) / RECORD)  # ConfigError when missing too
     except ConfigError:
         return None
-
-
-def finished(out: Path, key: str) -> dict[str, Any] | None:
-    """The cell's record when it exists and is complete, else None."""
-    record = record_of(out, key)
-    return record if record is not None and record.get("complete") else None

@@ -18,7 +18,7 @@ from typing import Any
 
 from ser.cache.lock import try_lock
 from ser.errors import SerError
-from ser.sweep.cells import ResolvedCell, finished, tasks
+from ser.sweep.cells import ResolvedCell, record_of, tasks
 from ser.sweep.spec import SweepSpec
 from ser.train.progress import Progress
 from ser.train.record import write_json
@@ -85,8 +85,8 @@ def run_sweep(
     for group in tasks(cells):
         left = []
         for c in group:
-            record = finished(out, c.key)
-            if record is None:
+            record = record_of(out, c.key)
+            if record is None or not record.get("complete"):
                 left.append(c)
                 continue
             outcomes.append(Outcome(c.key, "skipped", "finished before", 0.0, *_scores(record)))
