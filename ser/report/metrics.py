@@ -133,18 +133,13 @@ def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:
     if not results:
         raise ValueError("nothing to summarize")
     seeds = sorted({seed for seed, _ in results})
-    summary: dict[str, Any] = {
-        "seeds": len(seeds),
-        "std_over": "seeds" if len(seeds) > 1 else "folds",
-        "n": len(seeds) if len(seeds) > 1 else len(results),
-    }
+    if len(seeds) > 1:
+        groups = [[m for s, m in results if s == seed] for seed in seeds]
+    else:  # each fold its own value
+        groups = [[m] for _, m in results]
+    over = "seeds" if len(seeds) > 1 else "folds"
+    summary: dict[str, Any] = {"seeds": len(seeds), "std_over": over, "n": len(groups)}
     for key in ("wa", "ua", "f1"):
-        if len(seeds) > 1:
-            per_seed = [
-                np.mean([getattr(m, key) for s, m in results if s == seed]) for seed in seeds
-            ]
-            mean, std = mean_std([float(v) for v in per_seed])
-        else:
-            mean, std = mean_std([getattr(m, key) for _, m in results])
-        summary[key], summary[f"{key}_std"] = mean, std
+        values = [float(np.mean([getattr(m, key) for m in group])) for group in groups]
+        summary[key], summary[f"{key}_std"] = mean_std(values)
     return summary
