@@ -133,7 +133,7 @@ def _file_table(path: Path, name: str, data: dict[str, Any], base: Preset | None
         cells = data["cells"]
         if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
             raise ConfigError(f"{path}: [[cells]] must be a list of tables")
-        rows = tuple(_file_row(path, n, c) for n, c in enumerate(cells, 1))
+        rows = tuple(_file_row(n, c) for n, c in enumerate(cells, 1))
     title = str(data.get("title") or (base.title if base else name))
     if base is None:
         return Preset(name, title, "", "", MappingProxyType({}), MappingProxyType({}), rows,
@@ -141,7 +141,7 @@ def _file_table(path: Path, name: str, data: dict[str, Any], base: Preset | None
     return replace(base, name=name, title=title, rows=rows)
 
 
-def _file_row(path: Path, n: int, cell: dict[str, Any]) -> Row:
+def _file_row(n: int, cell: dict[str, Any]) -> Row:
     options = {k: v for k, v in cell.items() if k != "label"}
     return Row(str(cell.get("label", f"cell {n}")), MappingProxyType(options))
 
