@@ -55,8 +55,9 @@ class ExtractConfig:
             if name not in self.features:
                 raise ConfigError(f"options for {name}, which is not in --features")
             kind(name).make_options(**given)
-        check_names(((k, o["name"]) for k, o in self.options.items() if o.get("name")),
-                    self.features)  # fmt: skip
+        check_names(
+            ((k, o["name"]) for k, o in self.options.items() if o.get("name")), self.features
+        )
         if self.workers is not None and self.scheduler is not None:
             raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
         if self.shard_size < 1:
@@ -70,8 +71,10 @@ class ExtractConfig:
         asr_given = (self.asr_model, self.asr_max_new_tokens, self.asr_batch_size)
         if self.text_source == "gold" and any(v is not None for v in asr_given):
             raise ConfigError("--asr-* options need --text-source asr")
-        for option, value in (("max-new-tokens", self.asr_max_new_tokens),
-                              ("batch-size", self.asr_batch_size)):  # fmt: skip
+        for option, value in (
+            ("max-new-tokens", self.asr_max_new_tokens),
+            ("batch-size", self.asr_batch_size),
+        ):
             if value is not None and value < 1:
                 raise ConfigError(f"--asr-{option} must be at least 1, got {value}")
 

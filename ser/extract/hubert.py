@@ -55,9 +55,11 @@ class HubertOptions(KindOptions):
         "facebook/hubert-base-ls960", "model (hub id or folder)", "kind", metavar="ID_OR_DIR"
     )
     layers: str = option(
-        "last", "hidden states to keep: 12, 6,9,12, all or last (one set each)", "shared",
+        "last",
+        "hidden states to keep: 12, 6,9,12, all or last (one set each)",
+        "shared",
         metavar="LIST",
-    )  # fmt: skip
+    )
     normalize: bool | None = None
     precision: str = "auto"
     name: str | None = None

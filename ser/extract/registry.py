@@ -83,10 +83,18 @@ def register(kind: Kind) -> Kind:
 
 
 register(Kind("hubert", HubertOptions, HubertExtractor, "HuBERT-family"))
-register(Kind("mpnet", TextEncoderOptions, TextEncoderExtractor, "MPNet",
-              {"model": "microsoft/mpnet-base"}))  # fmt: skip
-register(Kind("bert", TextEncoderOptions, TextEncoderExtractor, "BERT",
-              {"model": "bert-base-uncased"}))  # fmt: skip
+register(
+    Kind(
+        "mpnet",
+        TextEncoderOptions,
+        TextEncoderExtractor,
+        "MPNet",
+        {"model": "microsoft/mpnet-base"},
+    )
+)
+register(
+    Kind("bert", TextEncoderOptions, TextEncoderExtractor, "BERT", {"model": "bert-base-uncased"})
+)
 register(Kind("is13", Is13Options, Is13Extractor, "openSMILE functionals"))
 register(Kind("logmel", LogmelOptions, LogmelExtractor, "log-mel"))
 
@@ -147,8 +155,13 @@ def flags() -> dict[str, Flag]:
             shown = f" [default: {default}]" if default not in (None, dataclasses.MISSING) else ""
             types = (hints[f.name], *typing.get_args(hints[f.name]))  # X | None: X
             typed = next((t for t in (int, float) if t in types), str)
-            found[param] = Flag(param, f"{registered.title} {f.metadata['help']}.{shown}",
-                                f.metadata.get("metavar"), typed, (target,))  # fmt: skip
+            found[param] = Flag(
+                param,
+                f"{registered.title} {f.metadata['help']}.{shown}",
+                f.metadata.get("metavar"),
+                typed,
+                (target,),
+            )
     return found
 
 
