@@ -52,10 +52,6 @@ class Plan:
     shards: tuple[Shard, ...]
     costs: tuple[float, ...]  # per manifest index: seconds (audio) or tokens (text)
 
-    @property
-    def n_utterances(self) -> int:
-        return sum(len(shard) for shard in self.shards)
-
 
 def make_plan(
     costs: Sequence[float],
