@@ -18,7 +18,7 @@ import torch
 
 from ser.extract.base import Extractor
 from ser.extract.registry import build_extractor
-from ser.extract.shards import ShardJob, ShardOutcome, run_shard
+from ser.extract.shards import ShardJob, run_jobs
 from ser.runtime.device import pick_device
 
 # Per worker process: the extractor of the pass in progress, loaded once, keyed by its full
@@ -35,8 +35,8 @@ def run_jobs_dask(
     device: str,
     jobs: Sequence[ShardJob],
     threads: int | None = None,
-) -> Iterator[ShardOutcome]:
-    """Submit one task per shard; yield each outcome as its shard is committed.
+) -> Iterator[int]:
+    """Submit one task per shard; yield each shard's utterance count as it is committed.
     `threads`: torch threads of the worker running a task (None: the worker's own)."""
     from distributed import as_completed
 
@@ -52,13 +52,16 @@ def run_jobs_dask(
 
 def extract_shard_task(
     kind: str, options: dict[str, Any], device: str, job: ShardJob, threads: int | None = None
-) -> Any:
-    """The dask task: extract and commit one shard with this worker's loaded model."""
+) -> int:
+    """The dask task: extract and commit one shard with this worker's loaded model; its
+    number of utterances."""
     if threads is not None and torch.get_num_threads() != threads:
         # The nanny started the worker with OMP_NUM_THREADS=1; its share may be more.
         torch.set_num_threads(threads)
     extractor, torch_device = _worker_extractor(kind, options, device)
-    return run_shard(extractor, job, torch_device)
+    for _ in run_jobs(extractor, [job], torch_device):
+        pass  # batch by batch; the shard is committed after its last
+    return len(job.shard)
 
 
 def _worker_extractor(

@@ -177,8 +177,8 @@ def _run_passes(
                 _run_local(p.extractor, jobs, device, advance, console)
             else:
                 kind, count = p.extractor.kind, threads.count or None
-                for outcome in run_jobs_dask(client, kind, p.options, config.device, jobs, count):
-                    advance(outcome.n_utterances)
+                for n in run_jobs_dask(client, kind, p.options, config.device, jobs, count):
+                    advance(n)
             for spec in p.pending:
                 _consolidate(store, spec.name, len(plan.shards), config.shard_size)
 

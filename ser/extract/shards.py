@@ -12,7 +12,7 @@ import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +42,6 @@ class ShardJob:
     dtypes: dict[str, str]  # stored dtype per set: rows are cast here, halving a shard's memory
 
 
-@dataclass
-class ShardOutcome:
-    """What a shard produced: utterance count and the failures of each feature set."""
-
-    shard_id: int
-    n_utterances: int
-    failures: dict[str, dict[int, str]] = field(default_factory=dict)
-
-
 def make_jobs(
     shards: Iterable[Shard],
     specs: Sequence[FeatureSetSpec],
@@ -71,10 +62,10 @@ def make_jobs(
 
 def run_jobs(
     extractor: Extractor, jobs: Sequence[ShardJob], device: torch.device
-) -> Iterator[tuple[ShardJob, tuple[int, ...], ShardOutcome | None]]:
+) -> Iterator[tuple[ShardJob, tuple[int, ...], bool]]:
     """Extract and commit `jobs` in order (the extractor loaded on `device`), decoding
-    ahead in a background thread; yield (job, batch, outcome) after every batch, the
-    outcome set once the job's shard is committed."""
+    ahead in a background thread; yield (job, batch, committed) after every batch,
+    committed true once the job's shard is."""
     work = [(job, batch) for job in jobs for batch in job.shard.batches]
     rows: dict[str, dict[int, np.ndarray]] = {}
     failures: dict[str, dict[int, str]] = {}
@@ -85,12 +76,11 @@ def run_jobs(
             rows = {name: {} for name in job.writers}
             failures = {name: {} for name in job.writers}
         _extract_batch(extractor, job, decoded, device, rows, failures)
-        outcome = None
-        if position + 1 == len(work) or work[position + 1][0] is not job:  # its last batch
+        last = position + 1 == len(work) or work[position + 1][0] is not job
+        if last:
             for name, writer in job.writers.items():
                 writer.write(job.shard.shard_id, rows[name], failures[name])
-            outcome = ShardOutcome(job.shard.shard_id, len(job.shard), failures)
-        yield job, batch, outcome
+        yield job, batch, last
 
 
 def _decoded(
@@ -196,11 +186,3 @@ def _checked(value: np.ndarray, dtype: str) -> tuple[np.ndarray, str | None]:
     if not np.isfinite(stored).all():
         return value, f"values beyond the {dtype} range"
     return stored, None
-
-
-def run_shard(extractor: Extractor, job: ShardJob, device: torch.device) -> ShardOutcome:
-    """Extract and commit one shard (what a dask task does)."""
-    outcomes = [outcome for _, _, outcome in run_jobs(extractor, [job], device) if outcome]
-    if not outcomes:  # a shard always has at least one batch
-        raise RuntimeError(f"shard {job.shard.shard_id} has no batches")
-    return outcomes[-1]

@@ -165,9 +165,9 @@ def test_each_bad_input_fails_alone_with_its_reason(tmp_path: Path) -> None:
     writers = {"a": Recorder(), "b": Recorder()}
     fake = FakeAudio()
     jobs = make_jobs(plan.shards, fake.specs(), sources, writers, {"a": set(), "b": set()})
-    outcomes = [outcome for _, _, outcome in run_jobs(fake, jobs, CPU) if outcome]
+    committed = [job.shard.shard_id for job, _, last in run_jobs(fake, jobs, CPU) if last]
 
-    assert [o.shard_id for o in outcomes] == [0]
+    assert committed == [0]
     rows, failures = writers["a"].shards[0]
     assert sorted(rows) == [0, 6]
     assert rows[0].dtype == np.float16 and rows[0].shape == (10, 2) and rows[0][0, 0] == 0.25
