@@ -86,13 +86,12 @@ class ExtractConfig:
         return AsrOptions(**{key: value for key, value in given.items() if value is not None})
 
     def kind_options(
-        self, name: str, device: torch.device | None = None, source: TextSource | None = None
+        self, name: str, device: torch.device, source: TextSource | None
     ) -> dict[str, Any]:
-        """Keyword options of `build_extractor(name, ...)` that this config sets. With
-        `device`, "auto" precision is resolved here, once, for the sets' attrs and every
-        worker; `source`: the ASR transcripts the text extractors read."""
-        precision = self.precision
-        precision = precision if device is None else resolve_precision(precision, device, "extract")
+        """Keyword options of `build_extractor(name, ...)` that this config sets: "auto"
+        precision is resolved here, once, for the sets' attrs and every worker; `source`:
+        the ASR transcripts the text extractors read."""
+        precision = resolve_precision(self.precision, device, "extract")
         run_wide = {"precision": precision, "transcripts": source}
         fields = kind(name).fields
         given = {**{k: v for k, v in run_wide.items() if k in fields}, **self.options.get(name, {})}

@@ -107,7 +107,7 @@ def _declare(
     kind: str,
     config: ExtractConfig,
     device: torch.device,
-    source: TextSource | None = None,
+    source: TextSource | None,
 ) -> _Pass:
     """Build the extractor and begin its sets: the fingerprint check, before any load."""
     options = config.kind_options(kind, device, source)
