@@ -30,15 +30,6 @@ from ser.extract.progress import progress_bar
 DEFAULT_ASR_BATCH = {"cpu": 8, "cuda": 32, "mps": 16}
 
 
-def transcript_set_name(model: str) -> str:
-    """The transcript set of an ASR model: `asr-<model name>` (see `set_stem`).
-
-    >>> transcript_set_name("openai/whisper-small")
-    'asr-whisper-small'
-    """
-    return f"asr-{set_stem(model)}"
-
-
 @dataclass
 class AsrPass:
     """The ASR step: the recogniser, its transcript set, and whether the store lacks some."""
@@ -53,7 +44,7 @@ def declare_asr(store: Any, options: AsrOptions, overwrite: bool = False) -> Asr
     """Load the recogniser on the CPU (its checksum is provenance) and begin its set."""
     asr = WhisperAsr(options)
     asr.load(torch.device("cpu"))
-    name = transcript_set_name(options.model)
+    name = f"asr-{set_stem(options.model)}"  # asr-<model name>, e.g. asr-whisper-small
     attrs = {"kind": "asr", "sample_rate": SAMPLE_RATE, **asr.provenance()}
     store.begin_transcripts(name, attrs, overwrite=overwrite)
     attrs = store.transcript_attrs(name)
