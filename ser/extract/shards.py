@@ -132,11 +132,9 @@ def _extract_batch(
     failures: dict[str, dict[int, str]],
 ) -> None:
     inputs, bad = decoded
-    for name in job.writers:
-        failures[name].update(bad)
     outputs, rejected = forward(extractor, list(inputs.items()), device)
     for name in job.writers:
-        failures[name].update(rejected)
+        failures[name].update({**bad, **rejected})
     for index, output in outputs.items():
         for name in job.writers:
             value, problem = _checked(output[name], job.dtypes[name])
