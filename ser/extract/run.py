@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ class _Pass:
     extractor: Extractor
     options: dict[str, Any]
     specs: list[FeatureSetSpec]
-    pending: list[FeatureSetSpec] = field(default_factory=list)
+    pending: list[FeatureSetSpec]
 
 
 def extract_features(
@@ -226,11 +226,10 @@ def _run_local(
     """The jobs in this process."""
     if not jobs:
         return
-    say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
     extractor.load(device)
     line = extractor.loaded()
     if line:  # the one line per model (transformers' own load report is silenced)
-        say(line)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     for _, batch, _ in run_jobs(extractor, jobs, device):
         advance(len(batch))
 
