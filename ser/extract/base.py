@@ -40,10 +40,6 @@ class FeatureSetSpec:
     name: str
     attrs: dict[str, Any] = field(hash=False)
 
-    @property
-    def dim(self) -> int:
-        return int(self.attrs["dim"])
-
 
 class ExtractionError(SerError):
     """Some inputs of a batch cannot be extracted: `failures` maps each one's position in

@@ -51,7 +51,7 @@ def test_compare2016_is_selectable() -> None:
     assert spec.name == "compare2016" and spec.attrs["opensmile_config"] == "ComParE_2016"
     extractor.load(CPU)
     [output] = extractor.extract([half_second()])
-    assert output["compare2016"].shape == (1, spec.dim)
+    assert output["compare2016"].shape == (1, spec.attrs["dim"])
 
 
 def test_too_short_audio_fails_alone(is13: Is13Extractor) -> None:
