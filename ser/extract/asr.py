@@ -49,8 +49,8 @@ class WhisperAsr:
         model = load_pretrained(
             AutoModelForSpeechSeq2Seq.from_pretrained, name, "ASR model", dtype=torch.float32
         )
-        self._model = model.to(device).eval()
-        self.device = device
+        self._model = model.eval()
+        self.move(device)
 
     def move(self, device: torch.device) -> None:
         """Move the loaded model to `device` (loaded on the CPU for its checksum first)."""
