@@ -30,7 +30,7 @@ from ser.extract.progress import progress_bar
 DEFAULT_ASR_BATCH = {"cpu": 8, "cuda": 32, "mps": 16}
 
 
-@dataclass
+@dataclass(frozen=True)
 class AsrPass:
     """The ASR step: the recogniser, its transcript set, and whether the store lacks some."""
 
@@ -80,7 +80,6 @@ def run_asr(
             store.write_transcripts(step.name, texts, failures)
             bar.advance(task, len(batch))
     store.finish_transcripts(step.name)
-    step.pending = False
 
 
 def _transcribe(
