@@ -121,13 +121,13 @@ def _header_seconds(path: Path | None) -> float:
     return info.frames / info.samplerate if info.samplerate > 0 else 0.0
 
 
-def estimate_bytes(attrs: dict, costs: Sequence[float], modality: str) -> int:
-    """Bytes of a feature set's data: frames, tokens or 1 row (functionals) per utterance
-    of `cost` (seconds or tokens), x dim x bytes per value, plus offsets."""
+def estimate_bytes(attrs: dict, costs: Sequence[float]) -> int:
+    """Bytes of a feature set's data: frames (audio), tokens (text) or 1 row (functionals)
+    per utterance of `cost` (seconds or tokens), x dim x bytes per value, plus offsets."""
     level = attrs.get("level")
     if level == "utterance":
         rows = len(costs)
-    elif level == "frame" and modality == "audio":
+    elif level == "frame":
         shift = float(attrs.get("frame_shift") or 0.02)
         rows = sum(math.floor(cost / shift) for cost in costs)
     else:

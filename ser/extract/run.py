@@ -157,7 +157,7 @@ def _run_passes(
             plan = make_plan(tokens, budget, config.shard_size)
         plans.append(plan)
     sizes = [
-        (spec.name, estimate_bytes(spec.attrs, plan.costs, p.extractor.modality))
+        (spec.name, estimate_bytes(spec.attrs, plan.costs))
         for p, plan in zip(passes, plans, strict=True)
         for spec in p.pending
     ]

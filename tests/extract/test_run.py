@@ -92,11 +92,11 @@ def test_audio_seconds_reads_headers_and_gives_zero_for_unreadable(tmp_path: Pat
 
 def test_estimate_bytes_by_level() -> None:
     frame = {"level": "frame", "frame_shift": 0.02, "dim": 10, "dtype": "float16"}
-    assert estimate_bytes(frame, [1.0, 2.0], "audio") == (50 + 100) * 10 * 2 + 8 * 3
+    assert estimate_bytes(frame, [1.0, 2.0]) == (50 + 100) * 10 * 2 + 8 * 3
     token = {"level": "token", "dim": 4, "dtype": "float32"}
-    assert estimate_bytes(token, [7, 3], "text") == 10 * 4 * 4 + 8 * 3
+    assert estimate_bytes(token, [7, 3]) == 10 * 4 * 4 + 8 * 3
     functionals = {"level": "utterance", "dim": 6373, "dtype": "float32"}
-    assert estimate_bytes(functionals, [1.0, 30.0], "audio") == 2 * 6373 * 4 + 8 * 3
+    assert estimate_bytes(functionals, [1.0, 30.0]) == 2 * 6373 * 4 + 8 * 3
 
 
 # --- shard execution with a fake extractor -----------------------------------------------
@@ -260,6 +260,6 @@ def test_extract_features_writes_every_utterance_to_its_own_rows(
         alone = hubert.extract([load_audio(root / wavs[index], 16000)])[0]["tiny-hubert.L2"]
         np.testing.assert_allclose(data.utterance(index), alone, atol=2e-2, rtol=1e-2)
     seconds = audio_seconds([root / w for w in wavs])
-    estimate = estimate_bytes(store.info("tiny-hubert.L2").attrs, seconds, "audio")
+    estimate = estimate_bytes(store.info("tiny-hubert.L2").attrs, seconds)
     assert abs(estimate - data.data.nbytes) / data.data.nbytes < 0.05
     assert store.read("logmel80").offsets[-1] == store.info("logmel80").rows
