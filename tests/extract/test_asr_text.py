@@ -24,11 +24,14 @@ QUIET = Console(quiet=True)
 
 def _config(tiny_models: Any, **over: Any) -> ExtractConfig:
     options: dict[str, Any] = {
-        "features": ("mpnet",), "options": {"mpnet": {"model": str(tiny_models.mpnet)}},
+        "features": ("mpnet",),
+        "options": {"mpnet": {"model": str(tiny_models.mpnet)}},
         "device": "cpu",
-        "progress": False, "text_source": "asr", "asr_model": str(tiny_models.whisper),
+        "progress": False,
+        "text_source": "asr",
+        "asr_model": str(tiny_models.whisper),
         "asr_max_new_tokens": 4,
-    }  # fmt: skip
+    }
     options.update(over)
     return ExtractConfig(**options)
 
@@ -202,10 +205,31 @@ def test_train_on_asr_text_records_its_wer_and_report_shows_it(asr_store, tmp_pa
     path, _, _ = asr_store
     name = "tiny-mpnet@asr-tiny-whisper"
     for run, features in (("asr", name), ("gold", "mpnet")):
-        args = ["train", "--store", str(path), "--features", features, "--fusion", "none",
-                "--classes", "4", "--epochs", "1", "--batch-size", "16", "--device", "cpu",
-                "--protocol", "session5", "--seeds", "1", "--out", str(tmp_path),
-                "--name", run]  # fmt: skip
+        args = [
+            "train",
+            "--store",
+            str(path),
+            "--features",
+            features,
+            "--fusion",
+            "none",
+            "--classes",
+            "4",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--device",
+            "cpu",
+            "--protocol",
+            "session5",
+            "--seeds",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--name",
+            run,
+        ]
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
         assert (f"{name}: ASR transcripts asr-tiny-whisper, WER" in result.stderr) == (run == "asr")
@@ -242,10 +266,29 @@ def test_predict_transcribes_with_the_runs_own_recogniser(
 
     path, _, _ = asr_store
     _, truth = synthetic_corpus
-    args = ["train", "--store", str(path), "--features", "tiny-mpnet@asr-tiny-whisper",
-            "--fusion", "none", "--classes", "4", "--epochs", "1", "--device", "cpu",
-            "--protocol", "session5", "--seeds", "1", "--out", str(tmp_path),
-            "--name", "r"]  # fmt: skip
+    args = [
+        "train",
+        "--store",
+        str(path),
+        "--features",
+        "tiny-mpnet@asr-tiny-whisper",
+        "--fusion",
+        "none",
+        "--classes",
+        "4",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--protocol",
+        "session5",
+        "--seeds",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "r",
+    ]
     assert CliRunner().invoke(main, args).exit_code == 0
     wav = str(next(u.wav_path for u in truth.utterances if u.wav_path is not None))
     predict = ["predict", "--run", str(tmp_path / "r"), wav, "--device", "cpu", "--json"]

@@ -20,8 +20,14 @@ def test_sets_are_named_from_stem_and_attrs_alone() -> None:
 def test_from_attrs_inverts_what_each_kind_records() -> None:
     hubert = {"extractor": "hubert", "model": "m", "layer": 12, "precision": "fp32", "dim": 8}
     assert HubertOptions.from_attrs(hubert) == {"model": "m", "precision": "fp32", "layers": "12"}
-    attrs = {"model": "m", "max_tokens": 64, "text_source": "asr", "transcripts": "asr-w",
-             "transcripts_fingerprint": "f", "asr_model": "w"}  # fmt: skip
+    attrs = {
+        "model": "m",
+        "max_tokens": 64,
+        "text_source": "asr",
+        "transcripts": "asr-w",
+        "transcripts_fingerprint": "f",
+        "asr_model": "w",
+    }
     text = TextEncoderOptions.from_attrs(attrs)
     assert text["transcripts"] == TextSource("asr-w", (("asr_model", "w"), ("fingerprint", "f")))
     assert TextEncoderOptions.from_attrs({"model": "m"})["transcripts"] is None

@@ -138,8 +138,12 @@ def test_a_new_kind_is_one_registry_line(
     from ser.train.features import resolve_features
 
     root, _ = synthetic_corpus
-    config = ExtractConfig(features=("zcr", "logmel"), options={"zcr": {"frame_ms": 20.0}},
-                           device="cpu", progress=False)  # fmt: skip
+    config = ExtractConfig(
+        features=("zcr", "logmel"),
+        options={"zcr": {"frame_ms": 20.0}},
+        device="cpu",
+        progress=False,
+    )
     report = extract_features(root, tmp_path / "f.zarr", config)
     assert report.extracted == ("zcr", "logmel80") and report.exit_code == 0
 
@@ -152,8 +156,19 @@ def test_a_new_kind_is_one_registry_line(
     assert "hubert,mpnet,bert,is13,logmel,zcr" in shown
     assert "--zcr-frame-ms MS" in shown
     assert "zero-crossing rate frame in ms. [default: 25.0]" in shown
-    args = ["extract", str(root), "--store", str(tmp_path / "f.zarr"), "--quiet",
-            "--features", "zcr", "--zcr-frame-ms", "20", "--device", "cpu"]  # fmt: skip
+    args = [
+        "extract",
+        str(root),
+        "--store",
+        str(tmp_path / "f.zarr"),
+        "--quiet",
+        "--features",
+        "zcr",
+        "--zcr-frame-ms",
+        "20",
+        "--device",
+        "cpu",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0 and "nothing to do: zcr already complete" in result.output
 
@@ -176,8 +191,12 @@ print(sorted({kind.extractor.__module__ for kind in KINDS.values()}))
 print([name for name in ("torch", "transformers", "opensmile") if name in sys.modules])
 """
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    modules = ["ser.extract.hubert", "ser.extract.is13", "ser.extract.logmel",
-               "ser.extract.text_encoder"]  # fmt: skip
+    modules = [
+        "ser.extract.hubert",
+        "ser.extract.is13",
+        "ser.extract.logmel",
+        "ser.extract.text_encoder",
+    ]
     assert done.stdout.splitlines() == [str(modules), "[]"]
 
 

@@ -26,17 +26,35 @@ SETS = ("tiny-hubert.L1", "tiny-hubert.L2", "is13")
 
 def _args(root: Path, store: Path, models: Any) -> list[str]:
     return [
-        "extract", str(root), "--store", str(store), "--features", "hubert,is13",
-        "--hubert-model", str(models.hubert), "--layers", "1,2", "--device", "cpu",
-        "--shard-size", "16", "--classes", "4", "--quiet",
-    ]  # fmt: skip
+        "extract",
+        str(root),
+        "--store",
+        str(store),
+        "--features",
+        "hubert,is13",
+        "--hubert-model",
+        str(models.hubert),
+        "--layers",
+        "1,2",
+        "--device",
+        "cpu",
+        "--shard-size",
+        "16",
+        "--classes",
+        "4",
+        "--quiet",
+    ]
 
 
 def _extract(root: Path, store: Path, models: Any) -> None:
     done = subprocess.run(
         ser_command(*_args(root, store, models)),
-        env=user_env(), cwd=store.parent, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        env=user_env(),
+        cwd=store.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -77,8 +95,11 @@ def test_killed_and_resumed_beside_a_busy_process_writes_the_quiet_bytes(
     with busy_cores():
         proc = subprocess.Popen(
             [ser_command()[0], "-c", SLOW, *_args(root, store, tiny_models)],
-            env=user_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=user_env(),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         kill_after_shards(proc, store, "tiny-hubert.L1", 2)
         output = proc.communicate(timeout=120)[0].decode()
         assert proc.returncode == -signal.SIGKILL, output

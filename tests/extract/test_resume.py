@@ -57,10 +57,25 @@ sys.exit(main())
 
 def _args(root: Path, store: Path, models: Any, *extra: str) -> list[str]:
     return [
-        "extract", str(root), "--store", str(store), "--features", "hubert,bert,logmel",
-        "--hubert-model", str(models.hubert), "--bert-model", str(models.bert),
-        "--layers", "1,2", "--device", "cpu", "--shard-size", "16", "--quiet", *extra,
-    ]  # fmt: skip
+        "extract",
+        str(root),
+        "--store",
+        str(store),
+        "--features",
+        "hubert,bert,logmel",
+        "--hubert-model",
+        str(models.hubert),
+        "--bert-model",
+        str(models.bert),
+        "--layers",
+        "1,2",
+        "--device",
+        "cpu",
+        "--shard-size",
+        "16",
+        "--quiet",
+        *extra,
+    ]
 
 
 def _assert_same_store(a: Path, b: Path) -> None:
@@ -107,8 +122,10 @@ def test_killed_run_resumes_to_identical_bytes(
     command = [sys.executable, "-c", SLOW if how == "kill from outside" else DIES]
     proc = subprocess.Popen(
         [*command, *_args(root, store, tiny_models)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     if how == "kill from outside":
         kill_after_shards(proc, store, "tiny-hubert.L1", 2)
     output = proc.communicate(timeout=120)[0].decode()
@@ -168,8 +185,19 @@ def test_other_weights_under_the_same_name_stop_the_run_until_overwrite(
 ) -> None:
     root = synthetic_corpus[0]
     store = tmp_path / "f.zarr"
-    first = ["extract", str(root), "--store", str(store), "--features", "hubert", "--quiet",
-             "--hubert-model", str(tiny_models.hubert), "--layers", "2"]  # fmt: skip
+    first = [
+        "extract",
+        str(root),
+        "--store",
+        str(store),
+        "--features",
+        "hubert",
+        "--quiet",
+        "--hubert-model",
+        str(tiny_models.hubert),
+        "--layers",
+        "2",
+    ]
     assert CliRunner().invoke(main, first).exit_code == 0
     before = FeatureStore.open(store).read("tiny-hubert.L2")
 
