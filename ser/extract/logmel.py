@@ -76,8 +76,7 @@ class LogmelOptions(KindOptions):
     def from_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:
         rate = float(attrs["sample_rate"])  # window and hop are stored in samples
         win, hop = attrs["win_length"] * 1000 / rate, attrs["hop_length"] * 1000 / rate
-        ms = {"win_ms": win, "hop_ms": hop}
-        return {**super().from_attrs(attrs), **ms, "mel_scale": attrs.get("mel_scale", "slaney")}
+        return {**super().from_attrs(attrs), "win_ms": win, "hop_ms": hop}
 
 
 class LogmelExtractor(Extractor):
