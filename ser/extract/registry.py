@@ -152,7 +152,7 @@ def flags() -> dict[str, Flag]:
                 found[param] = dataclasses.replace(old, targets=(*old.targets, target))
                 continue
             default = registered.default(f.name) if how == "kind" else None
-            shown = f" [default: {default}]" if default not in (None, dataclasses.MISSING) else ""
+            shown = f" [default: {default}]" if default is not None else ""
             types = (hints[f.name], *typing.get_args(hints[f.name]))  # X | None: X
             typed = next((t for t in (int, float) if t in types), str)
             found[param] = Flag(
