@@ -130,9 +130,13 @@ class FeatureStore(TranscriptSets):
         """A picklable writer of this set's shards, for this or any other process."""
         attrs = self._attrs_of(name)
         return shards.ShardWriter(
-            self._staging / name, attrs["fingerprint"], attrs["dim"], attrs["dtype"],
-            attrs["level"], n_utterances=len(self.manifest),
-        )  # fmt: skip
+            self._staging / name,
+            attrs["fingerprint"],
+            attrs["dim"],
+            attrs["dtype"],
+            attrs["level"],
+            n_utterances=len(self.manifest),
+        )
 
     def done_shards(self, name: str) -> set[int]:
         """Ids of committed shards of an incomplete set (empty once consolidated)."""
@@ -192,9 +196,15 @@ class FeatureStore(TranscriptSets):
             rows, n_failed, n_shards = shards.staged_summary(self._staging / name)
         described = {k: attrs[k] for k in ("modality", "level", "dim", "dtype", "fingerprint")}
         return FeatureSetInfo(
-            name=name, rows=rows, bytes=nbytes, complete=complete, failures=n_failed,
-            attrs=attrs, staged_shards=n_shards, **described,
-        )  # fmt: skip
+            name=name,
+            rows=rows,
+            bytes=nbytes,
+            complete=complete,
+            failures=n_failed,
+            attrs=attrs,
+            staged_shards=n_shards,
+            **described,
+        )
 
     def verify(self) -> list[str]:
         """Problems found (empty = healthy): offsets, NaN/Inf, completeness, failures."""
