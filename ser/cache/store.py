@@ -102,8 +102,9 @@ class FeatureStore(TranscriptSets):
             raise StoreError(f"{backend.path}: a {backend.name} file but not a ser feature store")
         if attrs[FORMAT_KEY] > FORMAT:
             raise StoreError(f"{backend.path}: written by a newer ser (format {attrs[FORMAT_KEY]})")
-        if backend.writable:
-            _sweep_trash(backend.path)
+        if backend.writable:  # what a delete killed half-way left beside it (zarr_backend)
+            for trash in backend.path.parent.glob(f".{backend.path.name}.*.trash"):
+                shutil.rmtree(trash, ignore_errors=True)
         return cls(backend, Manifest(backend.read_manifest()), attrs)
 
     def feature_sets(self) -> list[str]:
@@ -282,12 +283,6 @@ def _chunk_rows(rows: int, dim: int, dtype: str) -> int:
     target = max(1, CHUNK_BYTES // (dim * np.dtype(dtype).itemsize))
     n_chunks = max(1, -(-rows // target))
     return max(1, -(-rows // n_chunks))
-
-
-def _sweep_trash(path: Path) -> None:
-    """Remove what a delete killed half-way left beside the store (see zarr_backend)."""
-    for trash in path.parent.glob(f".{path.name}.*.trash"):
-        shutil.rmtree(trash, ignore_errors=True)
 
 
 def _manifest_difference(old: Manifest, new: Manifest) -> str:
