@@ -164,16 +164,9 @@ class FeatureStore(TranscriptSets):
         self._backend.set_group_attrs(name, {**attrs, "complete": True})
         self._clear_staging(name)
 
-    def read(self, name: str, fingerprint: str | None = None) -> FeatureData:
-        """The whole set in one sequential read; StoreError if missing or incomplete,
-        FingerprintMismatch if ``fingerprint`` is given and differs."""
+    def read(self, name: str) -> FeatureData:
+        """The whole set in one sequential read; StoreError if missing or incomplete."""
         attrs = self._complete_attrs(name)
-        if fingerprint is not None and fingerprint != attrs["fingerprint"]:
-            raise FingerprintMismatch(
-                f"{self.path}: feature set {name!r} has fingerprint "
-                f"{attrs['fingerprint'][:12]}..., expected {fingerprint[:12]}... "
-                "(it was recomputed with other settings)"
-            )
         data = self._backend.read_data(name)
         offsets = self._backend.read_array(name, "offsets")
         if offsets is None:

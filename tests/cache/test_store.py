@@ -245,14 +245,6 @@ class TestStoreConformance:
         assert any("failed utterances have rows: " + ids[0] in p for p in problems)
         assert any("no rows and no failure" in p and ids[5] in p for p in problems)
 
-    def test_read_checks_fingerprint(self, store_path: Path, manifest: Manifest) -> None:
-        store = FeatureStore.create(store_path, manifest)
-        fill(store)
-        fingerprint = store.info("hubert.L3").fingerprint
-        assert store.read("hubert.L3", fingerprint=fingerprint).fingerprint == fingerprint
-        with pytest.raises(FingerprintMismatch):
-            store.read("hubert.L3", fingerprint="0" * 64)
-
     def test_read_only_refuses_writes(self, store_path: Path, manifest: Manifest) -> None:
         FeatureStore.create(store_path, manifest)
         with pytest.raises(StoreError, match="read-only"):
