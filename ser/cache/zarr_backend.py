@@ -227,11 +227,7 @@ def _read_exactly(path: Path, target: memoryview) -> bool:
     """Fill ``target`` from the start of ``path``; False when the chunk file is absent."""
     if not path.is_file():
         return False
-    with open(path, "rb", buffering=0) as f:
-        done = 0
-        while done < len(target):
-            n = f.readinto(target[done:])
-            if not n:
-                raise StoreError(f"{path}: chunk file is shorter than its array says")
-            done += n
+    with open(path, "rb") as f:  # a buffered readinto reads until target is full or EOF
+        if f.readinto(target) < len(target):
+            raise StoreError(f"{path}: chunk file is shorter than its array says")
     return True

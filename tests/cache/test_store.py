@@ -423,6 +423,15 @@ def test_zarr_direct_read_matches_zarr(
     np.testing.assert_array_equal(store.read("hubert.L3").data, array[...])
 
 
+def test_zarr_direct_read_refuses_a_short_chunk_file(tmp_path: Path, manifest: Manifest) -> None:
+    store = FeatureStore.create(tmp_path / "f.zarr", manifest)
+    fill(store)
+    chunk = tmp_path / "f.zarr" / "hubert.L3" / "data" / "c" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:-1])
+    with pytest.raises(StoreError, match="chunk file is shorter than its array says"):
+        store.read("hubert.L3")
+
+
 def test_hdf5_overwrite_reuses_space(tmp_path: Path) -> None:
     """Replacing a set again and again must not grow the file without bound."""
     columns = example_columns([f"Ses01F_impro01_F{i:03d}" for i in range(200)])
