@@ -116,9 +116,7 @@ def shard_paths(directory: Path, shard_id: int) -> tuple[Path, Path]:
 
 def done_shards(directory: Path) -> set[int]:
     """Ids of the committed shards in ``directory`` (empty when it does not exist)."""
-    if not directory.is_dir():
-        return set()
-    return {int(m.group(1)) for p in directory.iterdir() if (m := _SHARD.match(p.name))}
+    return {int(m.group(1)) for p in directory.glob("*.json") if (m := _SHARD.match(p.name))}
 
 
 def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
