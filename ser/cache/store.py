@@ -144,9 +144,9 @@ class FeatureStore(TranscriptSets):
         self._attrs_of(name)
         return shards.done_shards(self._staging / name)
 
-    def consolidate(self, name: str, n_shards: int, *, compress: bool = False) -> None:
+    def consolidate(self, name: str, n_shards: int) -> None:
         """Lay shards ``0..n_shards-1`` out contiguously in manifest order; safe to re-run
-        after a crash. ``compress`` trades read speed for a few percent of disk."""
+        after a crash."""
         self._require_writable()
         attrs = self._attrs_of(name)
         if attrs.get("complete"):
@@ -157,7 +157,7 @@ class FeatureStore(TranscriptSets):
         dim, dtype = writer.dim, writer.dtype
         rows = int(layout.counts.sum())
         block = _chunk_rows(rows, dim, dtype)
-        self._backend.create_data(name, (rows, dim), dtype, block, compress)
+        self._backend.create_data(name, (rows, dim), dtype, block)
         self._backend.write_blocks(name, shards.blocks(layout, writer, block))
         failures = tree.failure_arrays(self.manifest.utt_ids, layout.failures)
         self._backend.write_arrays(name, {"offsets": layout.offsets, **failures})
