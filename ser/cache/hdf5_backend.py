@@ -1,6 +1,6 @@
 """HDF5 file backend.
 
-``data`` is one contiguous dataset (chunked only when compressed): a full read is one
+``data`` is one contiguous dataset (``chunk_rows`` unused): a full read is one
 ``read_direct``. The file is open only for one short, flushed operation, so others can
 read between our writes. Attributes are one JSON string each, so they round-trip exactly;
 persistent free-space tracking lets ``--overwrite`` reuse the old set's space.
@@ -99,18 +99,12 @@ class Hdf5Backend:
             group = f[name]
             return _read_small(group[key]) if key in group else None
 
-    def create_data(
-        self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int, compress: bool
-    ) -> None:
-        options: dict[str, Any] = {}
-        if compress and shape[0]:
-            chunks = (min(max(1, chunk_rows), shape[0]), shape[1])
-            options = {"chunks": chunks, "compression": "gzip", "shuffle": True}
+    def create_data(self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int) -> None:
         with self._open(write=True) as f:
             group = f[name]
             if DATA in group:
                 del group[DATA]
-            group.create_dataset(DATA, shape=shape, dtype=dtype, **options)
+            group.create_dataset(DATA, shape=shape, dtype=dtype)
 
     def write_blocks(self, name: str, blocks: Iterable[tuple[int, np.ndarray]]) -> None:
         with self._open(write=True) as f:

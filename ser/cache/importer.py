@@ -58,10 +58,14 @@ def import_npz(store: FeatureStore, npz: Path, config: ImportConfig) -> ImportRe
     dim = _check_shapes(npz, headers, config.level)
     all_half = all(dtype == np.float16 for _, dtype in headers.values())
     attrs = {
-        "extractor": "imported", "modality": config.modality, "level": config.level, "dim": dim,
+        "extractor": "imported",
+        "modality": config.modality,
+        "level": config.level,
+        "dim": dim,
         "dtype": config.dtype or ("float16" if all_half else "float32"),
-        "source": npz.name, "source_sha256": _sha256(npz),
-    }  # fmt: skip
+        "source": npz.name,
+        "source_sha256": _sha256(npz),
+    }
     in_file = {store.manifest.index(utt_id): utt_id for utt_id in headers}
     missing = [u for i, u in enumerate(store.manifest.utt_ids.tolist()) if i not in in_file]
     with store.lock():

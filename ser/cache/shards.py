@@ -116,9 +116,7 @@ def shard_paths(directory: Path, shard_id: int) -> tuple[Path, Path]:
 
 def done_shards(directory: Path) -> set[int]:
     """Ids of the committed shards in ``directory`` (empty when it does not exist)."""
-    if not directory.is_dir():
-        return set()
-    return {int(m.group(1)) for p in directory.iterdir() if (m := _SHARD.match(p.name))}
+    return {int(m.group(1)) for p in directory.glob("*.json") if (m := _SHARD.match(p.name))}
 
 
 def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
@@ -166,7 +164,7 @@ def gather(writer: ShardWriter, n_shards: int) -> Layout:
         failed = np.asarray([int(i) for i in meta["failures"]], np.int64)
         _claim(shard, np.concatenate([indices, failed]), shard_id, directory)
         shard_counts = np.asarray(meta["counts"], np.int64)
-        _check_rows(directory, shard_id, int(shard_counts.sum()))
+        _shard_rows(writer, shard_id, int(shard_counts.sum()))
         counts[indices] = shard_counts
         start[indices] = np.cumsum(shard_counts) - shard_counts
         failures.update({int(i): reason for i, reason in meta["failures"].items()})
@@ -187,13 +185,6 @@ def _read_meta(directory: Path, shard_id: int, fingerprint: str) -> dict:
     return meta
 
 
-def _check_rows(directory: Path, shard_id: int, expected: int) -> None:
-    path = shard_paths(directory, shard_id)[0]
-    rows = np.load(path, mmap_mode="r", allow_pickle=False).shape[0]
-    if rows != expected:
-        raise StoreError(f"{path}: holds {rows} rows, its record says {expected}")
-
-
 def _claim(shard: np.ndarray, indices: np.ndarray, shard_id: int, directory: Path) -> None:
     taken = indices[shard[indices] >= 0]
     if len(taken) or len(np.unique(indices)) != len(indices):
@@ -202,14 +193,16 @@ def _claim(shard: np.ndarray, indices: np.ndarray, shard_id: int, directory: Pat
     shard[indices] = shard_id
 
 
-def _shard_rows(writer: ShardWriter, shard_id: int) -> np.ndarray:
-    """A committed shard's rows, memory-mapped."""
+def _shard_rows(writer: ShardWriter, shard_id: int, rows: int | None = None) -> np.ndarray:
+    """A committed shard's rows, memory-mapped; ``rows``: how many its record says."""
     path = shard_paths(writer.directory, shard_id)[0]
     data = np.load(path, mmap_mode="r", allow_pickle=False)
     if data.ndim != 2 or data.shape[1] != writer.dim or data.dtype != writer.dtype:
         raise StoreError(
             f"{path}: expected [rows, {writer.dim}] {writer.dtype}, got {data.shape} {data.dtype}"
         )
+    if rows is not None and len(data) != rows:
+        raise StoreError(f"{path}: holds {len(data)} rows, its record says {rows}")
     return data
 
 

@@ -102,8 +102,9 @@ class FeatureStore(TranscriptSets):
             raise StoreError(f"{backend.path}: a {backend.name} file but not a ser feature store")
         if attrs[FORMAT_KEY] > FORMAT:
             raise StoreError(f"{backend.path}: written by a newer ser (format {attrs[FORMAT_KEY]})")
-        if backend.writable:
-            _sweep_trash(backend.path)
+        if backend.writable:  # what a delete killed half-way left beside it (zarr_backend)
+            for trash in backend.path.parent.glob(f".{backend.path.name}.*.trash"):
+                shutil.rmtree(trash, ignore_errors=True)
         return cls(backend, Manifest(backend.read_manifest()), attrs)
 
     def feature_sets(self) -> list[str]:
@@ -130,18 +131,22 @@ class FeatureStore(TranscriptSets):
         """A picklable writer of this set's shards, for this or any other process."""
         attrs = self._attrs_of(name)
         return shards.ShardWriter(
-            self._staging / name, attrs["fingerprint"], attrs["dim"], attrs["dtype"],
-            attrs["level"], n_utterances=len(self.manifest),
-        )  # fmt: skip
+            self._staging / name,
+            attrs["fingerprint"],
+            attrs["dim"],
+            attrs["dtype"],
+            attrs["level"],
+            n_utterances=len(self.manifest),
+        )
 
     def done_shards(self, name: str) -> set[int]:
         """Ids of committed shards of an incomplete set (empty once consolidated)."""
         self._attrs_of(name)
         return shards.done_shards(self._staging / name)
 
-    def consolidate(self, name: str, n_shards: int, *, compress: bool = False) -> None:
+    def consolidate(self, name: str, n_shards: int) -> None:
         """Lay shards ``0..n_shards-1`` out contiguously in manifest order; safe to re-run
-        after a crash. ``compress`` trades read speed for a few percent of disk."""
+        after a crash."""
         self._require_writable()
         attrs = self._attrs_of(name)
         if attrs.get("complete"):
@@ -152,23 +157,16 @@ class FeatureStore(TranscriptSets):
         dim, dtype = writer.dim, writer.dtype
         rows = int(layout.counts.sum())
         block = _chunk_rows(rows, dim, dtype)
-        self._backend.create_data(name, (rows, dim), dtype, block, compress)
+        self._backend.create_data(name, (rows, dim), dtype, block)
         self._backend.write_blocks(name, shards.blocks(layout, writer, block))
         failures = tree.failure_arrays(self.manifest.utt_ids, layout.failures)
         self._backend.write_arrays(name, {"offsets": layout.offsets, **failures})
         self._backend.set_group_attrs(name, {**attrs, "complete": True})
         self._clear_staging(name)
 
-    def read(self, name: str, fingerprint: str | None = None) -> FeatureData:
-        """The whole set in one sequential read; StoreError if missing or incomplete,
-        FingerprintMismatch if ``fingerprint`` is given and differs."""
+    def read(self, name: str) -> FeatureData:
+        """The whole set in one sequential read; StoreError if missing or incomplete."""
         attrs = self._complete_attrs(name)
-        if fingerprint is not None and fingerprint != attrs["fingerprint"]:
-            raise FingerprintMismatch(
-                f"{self.path}: feature set {name!r} has fingerprint "
-                f"{attrs['fingerprint'][:12]}..., expected {fingerprint[:12]}... "
-                "(it was recomputed with other settings)"
-            )
         data = self._backend.read_data(name)
         offsets = self._backend.read_array(name, "offsets")
         if offsets is None:
@@ -192,9 +190,15 @@ class FeatureStore(TranscriptSets):
             rows, n_failed, n_shards = shards.staged_summary(self._staging / name)
         described = {k: attrs[k] for k in ("modality", "level", "dim", "dtype", "fingerprint")}
         return FeatureSetInfo(
-            name=name, rows=rows, bytes=nbytes, complete=complete, failures=n_failed,
-            attrs=attrs, staged_shards=n_shards, **described,
-        )  # fmt: skip
+            name=name,
+            rows=rows,
+            bytes=nbytes,
+            complete=complete,
+            failures=n_failed,
+            attrs=attrs,
+            staged_shards=n_shards,
+            **described,
+        )
 
     def verify(self) -> list[str]:
         """Problems found (empty = healthy): offsets, NaN/Inf, completeness, failures."""
@@ -272,12 +276,6 @@ def _chunk_rows(rows: int, dim: int, dtype: str) -> int:
     target = max(1, CHUNK_BYTES // (dim * np.dtype(dtype).itemsize))
     n_chunks = max(1, -(-rows // target))
     return max(1, -(-rows // n_chunks))
-
-
-def _sweep_trash(path: Path) -> None:
-    """Remove what a delete killed half-way left beside the store (see zarr_backend)."""
-    for trash in path.parent.glob(f".{path.name}.*.trash"):
-        shutil.rmtree(trash, ignore_errors=True)
 
 
 def _manifest_difference(old: Manifest, new: Manifest) -> str:

@@ -89,8 +89,7 @@ class TranscriptSets:
         reuses them."""
         fingerprint = self.transcript_attrs(name)["fingerprint"]
         staged = StagedTranscripts({}, {})
-        folder = self._transcript_staging(name)
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        for path in sorted((self._staging / TRANSCRIPTS / name).glob("*.json")):
             try:
                 payload = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as err:
@@ -114,7 +113,7 @@ class TranscriptSets:
             "texts": {str(i): t for i, t in texts.items()},
             "failures": {str(i): r for i, r in (failures or {}).items()},
         }
-        folder = self._transcript_staging(name)
+        folder = self._staging / TRANSCRIPTS / name
         folder.mkdir(parents=True, exist_ok=True)
         batch = uuid.uuid4().hex
         tmp = folder / f".{batch}.tmp"
@@ -158,9 +157,6 @@ class TranscriptSets:
         self._require_writable()
         self._backend.delete_group(f"{TRANSCRIPTS}/{name}")
         self._clear_staging(f"{TRANSCRIPTS}/{name}")
-
-    def _transcript_staging(self, name: str) -> Path:
-        return self._staging / TRANSCRIPTS / name
 
     def _check_transcripts(self, name: str) -> list[str]:
         where = f"transcripts {name}"

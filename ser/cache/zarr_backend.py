@@ -1,6 +1,6 @@
 """Zarr v3 directory backend.
 
-``data`` is stored uncompressed by default in chunks of whole rows, so a full read copies
+``data`` is stored uncompressed in chunks of whole rows, so a full read copies
 each chunk file straight into the output (zarr's generic path decodes and copies again);
 any other layout falls back to ``array[...]``. Zarr writes each key by temp file and
 rename: a killed writer leaves no half-written ``zarr.json``.
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 import zarr
 import zarr.errors
-from zarr.codecs import BytesCodec, ZstdCodec
+from zarr.codecs import BytesCodec
 from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.storage import LocalStore
@@ -102,15 +102,13 @@ class ZarrBackend:
             return None
         return _read_small(self._group(name)[key])
 
-    def create_data(
-        self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int, compress: bool
-    ) -> None:
+    def create_data(self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int) -> None:
         self._group(name).create_array(
             DATA,
             shape=shape,
             chunks=(max(1, chunk_rows), shape[1]),
             dtype=dtype,
-            compressors=ZstdCodec(level=3) if compress else None,
+            compressors=None,
             fill_value=0,
             # Every chunk on disk, zeros included: direct reads and byte-identical stores.
             config={"write_empty_chunks": True},
@@ -227,11 +225,7 @@ def _read_exactly(path: Path, target: memoryview) -> bool:
     """Fill ``target`` from the start of ``path``; False when the chunk file is absent."""
     if not path.is_file():
         return False
-    with open(path, "rb", buffering=0) as f:
-        done = 0
-        while done < len(target):
-            n = f.readinto(target[done:])
-            if not n:
-                raise StoreError(f"{path}: chunk file is shorter than its array says")
-            done += n
+    with open(path, "rb") as f:  # a buffered readinto reads until target is full or EOF
+        if f.readinto(target) < len(target):
+            raise StoreError(f"{path}: chunk file is shorter than its array says")
     return True

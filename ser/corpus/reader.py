@@ -288,14 +288,24 @@ def _utterance(
         raw = ""
     gender = utt_id[-4]
     return Utterance(
-        utt_id=utt_id, session=label.session_folder, dialog=dialog,
-        speaker=f"Ses{label.session_folder:02d}{gender}", gender=gender,
-        kind="impro" if dialog.split("_")[1].startswith("impro") else "script", order=order,
-        start=label.start, end=label.end, duration=round(label.end - label.start, 4),
-        label=label.code, valence=label.vad[0], arousal=label.vad[1], dominance=label.vad[2],
-        transcript_raw=raw, transcript=clean_transcript(raw),
+        utt_id=utt_id,
+        session=label.session_folder,
+        dialog=dialog,
+        speaker=f"Ses{label.session_folder:02d}{gender}",
+        gender=gender,
+        kind="impro" if dialog.split("_")[1].startswith("impro") else "script",
+        order=order,
+        start=label.start,
+        end=label.end,
+        duration=round(label.end - label.start, 4),
+        label=label.code,
+        valence=label.vad[0],
+        arousal=label.vad[1],
+        dominance=label.vad[2],
+        transcript_raw=raw,
+        transcript=clean_transcript(raw),
         wav_path=session_dir / "sentences" / "wav" / dialog / f"{utt_id}.wav",
-    )  # fmt: skip
+    )
 
 
 def _file_names(folder: Path) -> set[str]:

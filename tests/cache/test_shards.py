@@ -102,3 +102,6 @@ def test_gather_checks_records(writer: ShardWriter) -> None:
     np.save(shard_paths(writer.directory, 1)[0], np.ones((5, 3), np.float16))
     with pytest.raises(StoreError, match="holds 5 rows, its record says 1"):
         gather(writer, 2)
+    np.save(shard_paths(writer.directory, 1)[0], np.ones((1, 3), np.float32))
+    with pytest.raises(StoreError, match=r"expected \[rows, 3\] float16, got \(1, 3\) float32"):
+        gather(writer, 2)  # before consolidate lays out any data
