@@ -49,13 +49,18 @@ def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) ->
     tables = [{k: getattr(t, k) for k in keys} for t in spec.tables]  # metrics: a JSON list
     rows = [
         {
-            "table": c.cell.table, "label": c.cell.label, "row": c.cell.row.label,
-            "column": c.cell.row.column, "row_key": row_key(c.cell.row),
-            "grid": dict(c.cell.grid), "published": dict(c.cell.row.published),
-            "key": c.key, "config": c.resolved,
+            "table": c.cell.table,
+            "label": c.cell.label,
+            "row": c.cell.row.label,
+            "column": c.cell.row.column,
+            "row_key": row_key(c.cell.row),
+            "grid": dict(c.cell.grid),
+            "published": dict(c.cell.row.published),
+            "key": c.key,
+            "config": c.resolved,
         }
         for c in cells
-    ]  # fmt: skip
+    ]
     manifest = {"name": spec.name, "source": spec.source, "tables": tables, "cells": rows}
     return write_json(Path(out) / SWEEPS / f"{_safe(spec.name)}.json", manifest)
 
@@ -110,18 +115,25 @@ def run_sweep(
 
 
 def _in_process(
-    todo: list[list[Any]], out: str, task: Callable[..., list[Outcome]],
-    started: Callable[[Sequence[Any]], None], progress: Progress | None,
-) -> Iterator[Outcome]:  # fmt: skip
+    todo: list[list[Any]],
+    out: str,
+    task: Callable[..., list[Outcome]],
+    started: Callable[[Sequence[Any]], None],
+    progress: Progress | None,
+) -> Iterator[Outcome]:
     for configs in todo:
         started(configs)
         yield from task(configs, out) if progress is None else task(configs, out, progress=progress)
 
 
 def _on_dask(
-    todo: list[list[Any]], out: str, client: Any, task: Callable[..., list[Outcome]],
-    started: Callable[[Sequence[Any]], None], waiting: Callable[[], None],
-) -> Iterator[Outcome]:  # fmt: skip
+    todo: list[list[Any]],
+    out: str,
+    client: Any,
+    task: Callable[..., list[Outcome]],
+    started: Callable[[Sequence[Any]], None],
+    waiting: Callable[[], None],
+) -> Iterator[Outcome]:
     from distributed import wait
 
     todo = balance(todo, len(client.scheduler_info().get("workers", {})))
