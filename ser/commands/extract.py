@@ -54,9 +54,12 @@ class _ExtractCommand(click.Command):
 def _registry_params() -> list[click.Parameter]:
     """--features, then each kind's flags."""
     features = click.Option(
-        ["--features"], default=",".join(KINDS), show_default=True, callback=_kinds,
+        ["--features"],
+        default=",".join(KINDS),
+        show_default=True,
+        callback=_kinds,
         help="Comma-separated extractors to run.",
-    )  # fmt: skip
+    )
     kinds = [
         click.Option(
             [f"--{flag.param.replace('_', '-')}", flag.param],
@@ -207,10 +210,18 @@ def extract(
     asr_options = (asr_model, run["asr_max_new_tokens"], run["asr_batch_size"])
     if text_source == "gold" and any(v is not None for v in asr_options):
         raise click.BadParameter("--asr-* options need --text-source asr", param_hint="--asr-model")
-    asked = {"features": features, "options": options, "text_source": text_source,
-             "store": str(store.resolve()), **{k: run[k] for k in _DECIDING}}  # fmt: skip
-    models = {k: options.get(k, {}).get("model") or KINDS[k].default("model")
-              for k in features if "model" in KINDS[k].fields}  # fmt: skip
+    asked = {
+        "features": features,
+        "options": options,
+        "text_source": text_source,
+        "store": str(store.resolve()),
+        **{k: run[k] for k in _DECIDING},
+    }
+    models = {
+        k: options.get(k, {}).get("model") or KINDS[k].default("model")
+        for k in features
+        if "model" in KINDS[k].fields
+    }
     if text_source == "asr":
         models["asr"] = asr_model or DEFAULT_ASR_MODEL
     key = request_key(corpus_root, asked, models)
@@ -225,8 +236,14 @@ def extract(
     from ser.extract.run import ExtractConfig, extract_features
 
     hf_logging.disable_progress_bar()  # our own bar shows progress; theirs is per load
-    config = ExtractConfig(features=features, options=options, text_source=text_source,
-                           asr_model=asr_model, progress=not quiet, **run)  # fmt: skip
+    config = ExtractConfig(
+        features=features,
+        options=options,
+        text_source=text_source,
+        asr_model=asr_model,
+        progress=not quiet,
+        **run,
+    )
     try:
         report = extract_features(corpus_root, store, config)
     except KeyboardInterrupt:

@@ -55,9 +55,14 @@ def _transcript_fields(fs: Any, name: str) -> dict[str, Any]:
 
     attrs = fs.transcript_attrs(name)
     out = {
-        "name": name, "asr_model": attrs.get("asr_model"), "fingerprint": attrs["fingerprint"],
-        "complete": bool(attrs.get("complete")), "failures": 0, "wer": None, "words": 0,
-    }  # fmt: skip
+        "name": name,
+        "asr_model": attrs.get("asr_model"),
+        "fingerprint": attrs["fingerprint"],
+        "complete": bool(attrs.get("complete")),
+        "failures": 0,
+        "wer": None,
+        "words": 0,
+    }
     if out["complete"]:
         out["failures"] = len(fs.read_transcripts(name).failures)
         with contextlib.suppress(ValueError):  # no gold transcript has words
@@ -144,9 +149,12 @@ def init(path: Path, corpus_root: Path, classes: str) -> None:
 @click.option("--name", required=True, help="Feature set name, e.g. wav2vec2-large.L12.")
 @click.option("--modality", type=click.Choice(["audio", "text"]), required=True)
 @click.option("--level", type=click.Choice(["frame", "token", "utterance"]), required=True)
-@click.option("--dtype", type=click.Choice(["float16", "float32"]), default=None,
-              help="Stored dtype [default: float16 if the file's arrays are, else "
-              "float32].")  # fmt: skip
+@click.option(
+    "--dtype",
+    type=click.Choice(["float16", "float32"]),
+    default=None,
+    help="Stored dtype [default: float16 if the file's arrays are, else float32].",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a set of that name from other data.")
 def import_(
     path: Path, npz: Path, name: str, modality: str, level: str, dtype: str | None, overwrite: bool
@@ -163,8 +171,10 @@ def import_(
     click.echo(f"imported {result.imported} utterances into {name} ({path})")
     if result.missing:
         some = ", ".join(result.missing[:3])
-        click.echo(f"{len(result.missing)} manifest utterances are not in {npz.name}; recorded as "
-                   f"failures (e.g. {some})")  # fmt: skip
+        click.echo(
+            f"{len(result.missing)} manifest utterances are not in {npz.name}; recorded as "
+            f"failures (e.g. {some})"
+        )
     for utt_id, reason in result.rejected[:5]:
         click.echo(f"failed: {utt_id}: {reason}")
 

@@ -77,8 +77,12 @@ def sweep_command(**o: Any) -> None:
     from ser.sweep.runner import run_sweep, write_manifest
     from ser.sweep.spec import load_spec
 
-    spec = load_spec(o["spec"], params=_pairs(o["params"], "--set"),
-                     fixed=_pairs(o["fix"], "--fix"), grid=_pairs(o["grid"], "--grid"))  # fmt: skip
+    spec = load_spec(
+        o["spec"],
+        params=_pairs(o["params"], "--set"),
+        fixed=_pairs(o["fix"], "--fix"),
+        grid=_pairs(o["grid"], "--grid"),
+    )
     cells = resolve_cells(spec.cells, o["store"], o["out"])
     plan = estimate_sweep(cells, o["store"], o["out"])
     if o["dry_run"]:
@@ -93,9 +97,16 @@ def sweep_command(**o: Any) -> None:
         threads = per_task.count or None  # 0 under --scheduler: the workers' own
     display = _Display(err, plan, live=sys.stderr.isatty() and not o["as_json"])
     with display.bar, dask_client(o["workers"], o["scheduler"]) as client:
-        outcomes = run_sweep(cells, o["out"], client, display.update, threads,
-                             on_start=display.start, progress=Heartbeat(display),
-                             on_wait=display.waiting)  # fmt: skip
+        outcomes = run_sweep(
+            cells,
+            o["out"],
+            client,
+            display.update,
+            threads,
+            on_start=display.start,
+            progress=Heartbeat(display),
+            on_wait=display.waiting,
+        )
     summary = _summary(spec.name, outcomes, display.started)
     if o["as_json"]:
         click.echo(json.dumps(summary))
@@ -118,10 +129,15 @@ class _Display(Progress):
         self.started = time.perf_counter()
         self.running = 0
         self.bar = RichProgress(
-            TextColumn("cells"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"), TextColumn("eta"), TimeRemainingColumn(),
-            console=console, disable=not live,
-        )  # fmt: skip
+            TextColumn("cells"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not live,
+        )
         self.task = self.bar.add_task("cells", total=self.total, status="")
 
     def say(self, line: str) -> None:
@@ -147,8 +163,10 @@ class _Display(Progress):
         """Tasks run on a cluster and none finished for a while."""
         finished = sum(self.counts.values())
         elapsed = clock_time(time.perf_counter() - self.started)
-        self.say(f"{self.running} cell(s) training on the cluster, {finished}/{self.total} "
-                 f"finished, elapsed {elapsed}")  # fmt: skip
+        self.say(
+            f"{self.running} cell(s) training on the cluster, {finished}/{self.total} "
+            f"finished, elapsed {elapsed}"
+        )
 
     def _redraw(self) -> None:
         failed = self.counts["failed"] + self.counts["busy"]
@@ -227,13 +245,26 @@ def _dry_run(cells: list[Any], plan: Any, as_json: bool) -> None:
 
     by_key = {c.cell.key: c for c in plan.cells}
     if as_json:
-        click.echo(json.dumps([
-            {"table": c.cell.table, "cell": c.cell.label, "key": c.key, "members": c.members,
-             "parameters": p.estimate.parameters, "memory": p.estimate.memory,
-             "seconds": p.seconds, "finished": p.finished, "trained": p.trained,
-             "config": c.resolved}
-            for c in cells for p in [by_key[c.key]]
-        ]))  # fmt: skip
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "table": c.cell.table,
+                        "cell": c.cell.label,
+                        "key": c.key,
+                        "members": c.members,
+                        "parameters": p.estimate.parameters,
+                        "memory": p.estimate.memory,
+                        "seconds": p.seconds,
+                        "finished": p.finished,
+                        "trained": p.trained,
+                        "config": c.resolved,
+                    }
+                    for c in cells
+                    for p in [by_key[c.key]]
+                ]
+            )
+        )
         return
     click.echo(f"{_counts(cells, plan)} (dry run):")
     for c in cells:

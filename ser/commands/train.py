@@ -128,13 +128,17 @@ class _ConsoleProgress(Progress):
         self.shows_epochs = live or plain
         self.lines = EpochLines(self.message, interval, clock) if plain else None
         self.bar = RichProgress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
             disable=not live,
             # Redrawn from the epoch hook instead of a 10 Hz thread: that thread takes the
             # GIL from the training loop between its many small ops.
             auto_refresh=False,
-        )  # fmt: skip
+        )
         self.task: Any = None
         self.clock = clock
         self.drawn = -math.inf  # self.clock() at the last redraw
