@@ -100,7 +100,7 @@ def train_command(**options: Any) -> None:
     err = Console(stderr=True)
     tty = sys.stderr.isatty()
     progress = _ConsoleProgress(err, live=tty and not as_json, plain=not tty)
-    with progress:
+    with progress.bar:
         record = train(config, Heartbeat(progress))  # a line a minute during long epochs
     if as_json:
         click.echo(json.dumps(json_summary(record)))
@@ -143,13 +143,6 @@ class _ConsoleProgress(Progress):
         self.clock = clock
         self.drawn = -math.inf  # self.clock() at the last redraw
 
-    def __enter__(self) -> _ConsoleProgress:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
-
     def message(self, text: str) -> None:
         # soft_wrap: one line in a log (rich wraps a file at 80 columns otherwise)
         self.console.print(text, highlight=False, markup=False, soft_wrap=True)
@@ -178,16 +171,12 @@ class _ConsoleProgress(Progress):
             self.bar.remove_task(self.task)
             self.task = None
         m = entry["metrics"]
+        stacked = int(entry.get("stacked", 1))  # trained stacked: its seconds are a share
+        share = f": 1/{stacked} of its stacked model's time" if stacked > 1 else ""
         self.message(
             f"seed {seed} {fold}: UA {m['ua']:.2f} WA {m['wa']:.2f} F1 {m['f1']:.2f} "
-            f"(best epoch {entry['best_epoch']}, {entry['seconds']:.1f} s{_share(entry)})"
+            f"(best epoch {entry['best_epoch']}, {entry['seconds']:.1f} s{share})"
         )
-
-
-def _share(entry: dict[str, Any]) -> str:
-    """What a fold's seconds are when it trained stacked with others."""
-    stacked = int(entry.get("stacked", 1))
-    return f": 1/{stacked} of its stacked model's time" if stacked > 1 else ""
 
 
 def summary_table(record: dict[str, Any]) -> Table:
