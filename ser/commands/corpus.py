@@ -16,7 +16,7 @@ from ser.commands.options import classes_option
 from ser.corpus.labels import LABEL_SETS
 from ser.corpus.reader import read_corpus, summarize
 from ser.errors import ConfigError
-from ser.synth.corpus import SynthConfig, SynthTruth, write_corpus, write_corpus_from_metadata
+from ser.synth.corpus import SynthConfig, write_corpus, write_corpus_from_metadata
 
 SHOWN_PROBLEMS = 20
 
@@ -104,10 +104,7 @@ def demo_corpus(
         if source is not click.core.ParameterSource.DEFAULT:
             raise ConfigError("--dialogs-per-session does not apply with --from-metadata")
         truth = write_corpus_from_metadata(out, metadata, seed=seed)
-    _report(truth, time.perf_counter() - began)
-
-
-def _report(truth: SynthTruth, seconds: float) -> None:
+    seconds = time.perf_counter() - began
     utts = truth.utterances
     hours = sum(u.duration for u in utts) / 3600
     click.echo(

@@ -33,7 +33,8 @@ def info(path: Path, as_json: bool) -> None:
     infos = [fs.info(name) for name in fs.feature_sets()]
     transcripts = [_transcript_fields(fs, name) for name in fs.transcript_sets()]
     if as_json:
-        sets = {i.name: _info_fields(i) for i in infos}
+        keys = ("level", "rows", "dim", "dtype", "bytes", "fingerprint", "complete", "failures")
+        sets = {i.name: {key: getattr(i, key) for key in keys} for i in infos}
         out: dict[str, Any] = {"utterances": len(fs.manifest), "feature_sets": sets}
         if transcripts:
             out["transcript_sets"] = {t.pop("name"): t for t in transcripts}
@@ -69,11 +70,6 @@ def _transcript_fields(fs: Any, name: str) -> dict[str, Any]:
             wer = transcripts_wer(fs, name)
             out.update(wer=wer.wer, words=wer.words)
     return out
-
-
-def _info_fields(i: Any) -> dict[str, Any]:
-    keys = ("level", "rows", "dim", "dtype", "bytes", "fingerprint", "complete", "failures")
-    return {key: getattr(i, key) for key in keys}
 
 
 def _print_info(fs: Any, infos: list[Any]) -> None:
