@@ -136,16 +136,7 @@ def _file_table(path: Path, name: str, data: dict[str, Any], base: Preset | None
         rows = tuple(_file_row(n, c) for n, c in enumerate(cells, 1))
     title = str(data.get("title") or (base.title if base else name))
     if base is None:
-        return Preset(
-            name,
-            title,
-            "",
-            "",
-            MappingProxyType({}),
-            MappingProxyType({}),
-            rows,
-            reference=rows[0].label,
-        )
+        return Preset(name, title, rows, reference=rows[0].label)
     return replace(base, name=name, title=title, rows=rows)
 
 
