@@ -238,7 +238,7 @@ def _paper(row: dict[str, Any], metric: str) -> str:
 
 
 def _versus(r: CellResult, ref: CellResult | None, metric: str) -> str:
-    if ref is None or r is ref or r.row["key"] == ref.row["key"]:
+    if ref is None or r.row["key"] == ref.row["key"]:
         return "reference" if ref is not None else "-"
     diff, p, n = paired_test(r, ref, metric)
     if n == 0:
@@ -258,13 +258,11 @@ def _fusion_table3(results: list[CellResult]) -> str:
     for label, key in sources.items():
         r = by_key.get(key)
         recalls = _recalls(r.run) if r is not None and r.run else {}
-        rows.append(
-            [label]
-            + [
-                f"{recalls[c]:.2f} | {paper:.2f}" if c in recalls else f"- | {paper:.2f}"
-                for c, paper in zip(FUSION_TABLE3_CLASSES, FUSION_TABLE3[label], strict=True)
-            ]
-        )
+        cells = [
+            f"{recalls[c]:.2f} | {paper:.2f}" if c in recalls else f"- | {paper:.2f}"
+            for c, paper in zip(FUSION_TABLE3_CLASSES, FUSION_TABLE3[label], strict=True)
+        ]
+        rows.append([label, *cells])
     title = "### Fusion study Table 3: per-class accuracy (recall), ours and the paper's"
     return "\n".join([title, *_markdown(head, rows)]) + "\n"
 
