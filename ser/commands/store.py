@@ -31,21 +31,21 @@ def info(path: Path, as_json: bool) -> None:
 
     fs = FeatureStore.open(path)
     infos = [fs.info(name) for name in fs.feature_sets()]
-    transcripts = [_transcript_fields(fs, name) for name in fs.transcript_sets()]
+    transcripts = {name: _transcript_fields(fs, name) for name in fs.transcript_sets()}
     if as_json:
         keys = ("level", "rows", "dim", "dtype", "bytes", "fingerprint", "complete", "failures")
         sets = {i.name: {key: getattr(i, key) for key in keys} for i in infos}
         out: dict[str, Any] = {"utterances": len(fs.manifest), "feature_sets": sets}
         if transcripts:
-            out["transcript_sets"] = {t.pop("name"): t for t in transcripts}
+            out["transcript_sets"] = transcripts
         click.echo(json.dumps(out, indent=2))
         return
     _print_info(fs, infos)
-    for t in transcripts:
+    for name, t in transcripts.items():
         wer = "-" if t["wer"] is None else f"{100 * t['wer']:.2f} %"
         state = "complete" if t["complete"] else "incomplete"
         click.echo(
-            f"transcripts {t['name']} ({state}): by {t['asr_model']}, {t['failures']} failed, "
+            f"transcripts {name} ({state}): by {t['asr_model']}, {t['failures']} failed, "
             f"WER {wer} against the gold transcripts ({t['words']:,} words)"
         )
 
@@ -56,7 +56,6 @@ def _transcript_fields(fs: Any, name: str) -> dict[str, Any]:
 
     attrs = fs.transcript_attrs(name)
     out = {
-        "name": name,
         "asr_model": attrs.get("asr_model"),
         "fingerprint": attrs["fingerprint"],
         "complete": bool(attrs.get("complete")),
