@@ -197,7 +197,7 @@ def extract(
             --text-source asr --asr-model openai/whisper-small
     """
     from ser.cache.model_names import DEFAULT_ASR_MODEL
-    from ser.cache.receipts import check_receipt, request_key
+    from ser.cache.receipts import check_receipt, request_key, write_receipt
 
     options = kind_options(values, features)
     try:
@@ -253,8 +253,6 @@ def extract(
         sys.exit(130)
     summary = _summary(report)
     if key is not None:
-        from ser.cache.receipts import write_receipt
-
         write_receipt(store, key, summary)
     _print_summary(report.nothing_to_do, report.store, summary, report.seconds)
     if report.exit_code:
