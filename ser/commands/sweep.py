@@ -90,13 +90,12 @@ def sweep_command(**o: Any) -> None:
         _dry_run(cells, plan, o["as_json"])
         return
     write_manifest(spec, cells, o["out"])
-    err = Console(stderr=True)
-    err.print(f"{_counts(cells, plan)}; {_total(plan)}", highlight=False, soft_wrap=True)
+    display = _Display(Console(stderr=True), plan, live=sys.stderr.isatty() and not o["as_json"])
+    display.say(f"{_counts(cells, plan)}; {_total(plan)}")
     threads = o["threads"]  # in-process without it each cell chooses as `ser train` does
     if o["workers"] is not None or o["scheduler"] is not None:
         per_task = worker_threads(threads, workers=o["workers"], scheduler=o["scheduler"])
         threads = per_task.count or None  # 0 under --scheduler: the workers' own
-    display = _Display(err, plan, live=sys.stderr.isatty() and not o["as_json"])
     with display.bar, dask_client(o["workers"], o["scheduler"]) as client:
         outcomes = run_sweep(
             cells,
