@@ -215,11 +215,10 @@ def summary_table(record: dict[str, Any]) -> Table:
 def report_command(run_dirs: tuple[Path, ...], fmt: str, plots: Path | None) -> None:
     """One table row per run, like the papers' tables; optional PNG plots. A `ser sweep`
     folder: its tables as the papers print them, with the published numbers."""
-    from ser.sweep.report import is_sweep
+    from ser.sweep.report import is_sweep, sweep_report
 
     if len(run_dirs) == 1 and is_sweep(run_dirs[0]):  # a `ser sweep --out` folder
         from ser.sweep.plots import sweep_plots
-        from ser.sweep.report import sweep_report
 
         click.echo(sweep_report(run_dirs[0], fmt=fmt), nl=False)
         if plots is not None:
@@ -232,8 +231,7 @@ def report_command(run_dirs: tuple[Path, ...], fmt: str, plots: Path | None) -> 
     if plots is not None:
         from ser.report.plots import write_plots  # matplotlib: only when plots are asked for
 
-        written = write_plots(runs, plots)
-        click.echo(f"{len(written)} plot(s) in {plots}", err=True)
+        click.echo(f"{len(write_plots(runs, plots))} plot(s) in {plots}", err=True)
 
 
 COMMANDS: list[click.Command] = [train_command, report_command]
