@@ -298,23 +298,10 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
     )
     for sweep in sweeps:
         for r in sweep["results"]:
-            row, pub = r.row, r.row["published"]
+            row = r.row
+            cell = [sweep["name"], row["table"], row["label"], row.get("column") or "", row["key"]]
+            paper = [row["published"].get(k, "") for k in ("ua", "wa")]
             for e in (r.run or {}).get("folds", []):
-                m = e["metrics"]
-                writer.writerow(
-                    [
-                        sweep["name"],
-                        row["table"],
-                        row["label"],
-                        row.get("column") or "",
-                        row["key"],
-                        e["seed"],
-                        e["fold"],
-                        f"{m['ua']:.2f}",
-                        f"{m['wa']:.2f}",
-                        f"{m['f1']:.2f}",
-                        pub.get("ua", ""),
-                        pub.get("wa", ""),
-                    ]
-                )
+                ours = [f"{e['metrics'][k]:.2f}" for k in ("ua", "wa", "f1")]
+                writer.writerow([*cell, e["seed"], e["fold"], *ours, *paper])
     return buf.getvalue()
