@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,11 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
         return parse_kinds(part.strip() for part in value.split(",") if part.strip())
     except ConfigError as error:
         raise click.BadParameter(str(error)) from error
+
+
+def _count_option(flag: str, help: str) -> Callable[[Any], Any]:
+    """An option taking a count N >= 1; None (not given) is its default, named in `help`."""
+    return click.option(flag, type=click.IntRange(min=1), metavar="N", help=help)
 
 
 class _ExtractCommand(click.Command):
@@ -110,11 +116,8 @@ def _registry_params() -> list[click.Parameter]:
     metavar="S",
     help="Padded seconds of audio per forward call [default: 10 on CPU, 240 on GPU].",
 )
-@click.option(
-    "--batch-tokens",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Padded tokens per forward call [default: 512 on CPU, 16384 on GPU].",
+@_count_option(
+    "--batch-tokens", "Padded tokens per forward call [default: 512 on CPU, 16384 on GPU]."
 )
 @click.option(
     "--shard-size",
@@ -123,23 +126,13 @@ def _registry_params() -> list[click.Parameter]:
     show_default=True,
     help="Utterances per shard (the unit of resume); keep it when resuming.",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Run shards on a local dask cluster of N worker processes.",
-)
+@_count_option("--workers", "Run shards on a local dask cluster of N worker processes.")
 @click.option(
     "--scheduler",
     metavar="ADDRESS",
     help="Run shards on an existing dask.distributed scheduler (shared filesystem).",
 )
-@click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help=f"{THREADS_HELP} With --workers N: each worker's count [cores // N].",
-)
+@_count_option("--threads", f"{THREADS_HELP} With --workers N: each worker's count [cores // N].")
 @click.option(
     "--overwrite",
     is_flag=True,
@@ -159,18 +152,8 @@ def _registry_params() -> list[click.Parameter]:
     metavar="ID_OR_DIR",
     help="Whisper model of --text-source asr (hub id or folder) [default: openai/whisper-small].",
 )
-@click.option(
-    "--asr-max-new-tokens",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Longest ASR transcript in tokens [default: 128].",
-)
-@click.option(
-    "--asr-batch-size",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Utterances per Whisper call [default: 8 on CPU, 32 on GPU].",
-)
+@_count_option("--asr-max-new-tokens", "Longest ASR transcript in tokens [default: 128].")
+@_count_option("--asr-batch-size", "Utterances per Whisper call [default: 8 on CPU, 32 on GPU].")
 @click.option("--quiet", "-q", is_flag=True, help="No disk estimate, no progress bar.")
 def extract(
     corpus_root: Path,
