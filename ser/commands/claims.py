@@ -14,17 +14,28 @@ RUN = click.Path(path_type=Path)
 
 @click.command("claims")
 @click.option("--fused", type=RUN, help="Claim (a): the fused run (with --single).")
-@click.option("--single", "singles", multiple=True, type=RUN,
-              help="Claim (a): a single-modality run; repeat for each modality.")  # fmt: skip
+@click.option(
+    "--single",
+    "singles",
+    multiple=True,
+    type=RUN,
+    help="Claim (a): a single-modality run; repeat for each modality.",
+)
 @click.option("--rmm-sweep", type=RUN, help="Claim (b): a `ser sweep msmser-table3` --out folder.")
-@click.option("--asr-check", type=RUN,
-              help="A run on an untrained Whisper's transcripts: reported as a check of the "
-              "ASR path (WER, UA against chance), never as a result.")  # fmt: skip
+@click.option(
+    "--asr-check",
+    type=RUN,
+    help="A run on an untrained Whisper's transcripts: reported as a check of the "
+    "ASR path (WER, UA against chance), never as a result.",
+)
 @click.option("--metric", type=click.Choice(lib.METRICS), default="ua", show_default=True)
 def claims_command(
-    fused: Path | None, singles: tuple[Path, ...], rmm_sweep: Path | None,
-    asr_check: Path | None, metric: str,
-) -> None:  # fmt: skip
+    fused: Path | None,
+    singles: tuple[Path, ...],
+    rmm_sweep: Path | None,
+    asr_check: Path | None,
+    metric: str,
+) -> None:
     """Whether the runs show (a) fusion beating the best single modality and (b) random
     modality masking helping MSMSER's masked tests, over seeds, by the printed rule."""
     if (fused is None) != (not singles):

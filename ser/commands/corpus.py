@@ -16,7 +16,7 @@ from ser.commands.options import classes_option
 from ser.corpus.labels import LABEL_SETS
 from ser.corpus.reader import read_corpus, summarize
 from ser.errors import ConfigError
-from ser.synth.corpus import SynthConfig, SynthTruth, write_corpus, write_corpus_from_metadata
+from ser.synth.corpus import SynthConfig, write_corpus, write_corpus_from_metadata
 
 SHOWN_PROBLEMS = 20
 
@@ -71,15 +71,22 @@ def _print_summary(root: Path, classes: str, result: dict[str, Any]) -> None:
 
 @click.command("demo-corpus")
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--dialogs-per-session", type=click.IntRange(1, 30), show_default=True,
-              default=SynthConfig.dialogs_per_session,
-              help="Dialogs in each of the 5 sessions (24-40 utterances each).")  # fmt: skip
+@click.option(
+    "--dialogs-per-session",
+    type=click.IntRange(1, 30),
+    show_default=True,
+    default=SynthConfig.dialogs_per_session,
+    help="Dialogs in each of the 5 sessions (24-40 utterances each).",
+)
 @click.option("--seed", type=int, default=SynthConfig.seed, show_default=True)
-@click.option("--from-metadata", "metadata",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Write exactly the utterances of this CSV (utt_id, dialog, session, "
-              "speaker_gender, kind, order, start, end, label[, text]) instead, to check "
-              "structure.")  # fmt: skip
+@click.option(
+    "--from-metadata",
+    "metadata",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Write exactly the utterances of this CSV (utt_id, dialog, session, "
+    "speaker_gender, kind, order, start, end, label[, text]) instead, to check "
+    "structure.",
+)
 @click.pass_context
 def demo_corpus(
     ctx: click.Context, out: Path, dialogs_per_session: int, seed: int, metadata: Path | None
@@ -97,10 +104,7 @@ def demo_corpus(
         if source is not click.core.ParameterSource.DEFAULT:
             raise ConfigError("--dialogs-per-session does not apply with --from-metadata")
         truth = write_corpus_from_metadata(out, metadata, seed=seed)
-    _report(truth, time.perf_counter() - began)
-
-
-def _report(truth: SynthTruth, seconds: float) -> None:
+    seconds = time.perf_counter() - began
     utts = truth.utterances
     hours = sum(u.duration for u in utts) / 3600
     click.echo(

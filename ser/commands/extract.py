@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,11 @@ def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
         raise click.BadParameter(str(error)) from error
 
 
+def _count_option(flag: str, help: str) -> Callable[[Any], Any]:
+    """An option taking a count N >= 1; None (not given) is its default, named in `help`."""
+    return click.option(flag, type=click.IntRange(min=1), metavar="N", help=help)
+
+
 class _ExtractCommand(click.Command):
     """`ser extract`, with --features and the kinds' flags as registered when it runs."""
 
@@ -54,9 +60,12 @@ class _ExtractCommand(click.Command):
 def _registry_params() -> list[click.Parameter]:
     """--features, then each kind's flags."""
     features = click.Option(
-        ["--features"], default=",".join(KINDS), show_default=True, callback=_kinds,
+        ["--features"],
+        default=",".join(KINDS),
+        show_default=True,
+        callback=_kinds,
         help="Comma-separated extractors to run.",
-    )  # fmt: skip
+    )
     kinds = [
         click.Option(
             [f"--{flag.param.replace('_', '-')}", flag.param],
@@ -107,11 +116,8 @@ def _registry_params() -> list[click.Parameter]:
     metavar="S",
     help="Padded seconds of audio per forward call [default: 10 on CPU, 240 on GPU].",
 )
-@click.option(
-    "--batch-tokens",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Padded tokens per forward call [default: 512 on CPU, 16384 on GPU].",
+@_count_option(
+    "--batch-tokens", "Padded tokens per forward call [default: 512 on CPU, 16384 on GPU]."
 )
 @click.option(
     "--shard-size",
@@ -120,23 +126,13 @@ def _registry_params() -> list[click.Parameter]:
     show_default=True,
     help="Utterances per shard (the unit of resume); keep it when resuming.",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Run shards on a local dask cluster of N worker processes.",
-)
+@_count_option("--workers", "Run shards on a local dask cluster of N worker processes.")
 @click.option(
     "--scheduler",
     metavar="ADDRESS",
     help="Run shards on an existing dask.distributed scheduler (shared filesystem).",
 )
-@click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help=f"{THREADS_HELP} With --workers N: each worker's count [cores // N].",
-)
+@_count_option("--threads", f"{THREADS_HELP} With --workers N: each worker's count [cores // N].")
 @click.option(
     "--overwrite",
     is_flag=True,
@@ -156,18 +152,8 @@ def _registry_params() -> list[click.Parameter]:
     metavar="ID_OR_DIR",
     help="Whisper model of --text-source asr (hub id or folder) [default: openai/whisper-small].",
 )
-@click.option(
-    "--asr-max-new-tokens",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Longest ASR transcript in tokens [default: 128].",
-)
-@click.option(
-    "--asr-batch-size",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="Utterances per Whisper call [default: 8 on CPU, 32 on GPU].",
-)
+@_count_option("--asr-max-new-tokens", "Longest ASR transcript in tokens [default: 128].")
+@_count_option("--asr-batch-size", "Utterances per Whisper call [default: 8 on CPU, 32 on GPU].")
 @click.option("--quiet", "-q", is_flag=True, help="No disk estimate, no progress bar.")
 def extract(
     corpus_root: Path,
@@ -194,7 +180,7 @@ def extract(
             --text-source asr --asr-model openai/whisper-small
     """
     from ser.cache.model_names import DEFAULT_ASR_MODEL
-    from ser.cache.receipts import check_receipt, request_key
+    from ser.cache.receipts import check_receipt, request_key, write_receipt
 
     options = kind_options(values, features)
     try:
@@ -207,10 +193,18 @@ def extract(
     asr_options = (asr_model, run["asr_max_new_tokens"], run["asr_batch_size"])
     if text_source == "gold" and any(v is not None for v in asr_options):
         raise click.BadParameter("--asr-* options need --text-source asr", param_hint="--asr-model")
-    asked = {"features": features, "options": options, "text_source": text_source,
-             "store": str(store.resolve()), **{k: run[k] for k in _DECIDING}}  # fmt: skip
-    models = {k: options.get(k, {}).get("model") or KINDS[k].default("model")
-              for k in features if "model" in KINDS[k].fields}  # fmt: skip
+    asked = {
+        "features": features,
+        "options": options,
+        "text_source": text_source,
+        "store": str(store.resolve()),
+        **{k: run[k] for k in _DECIDING},
+    }
+    models = {
+        k: options.get(k, {}).get("model") or KINDS[k].default("model")
+        for k in features
+        if "model" in KINDS[k].fields
+    }
     if text_source == "asr":
         models["asr"] = asr_model or DEFAULT_ASR_MODEL
     key = request_key(corpus_root, asked, models)
@@ -225,8 +219,14 @@ def extract(
     from ser.extract.run import ExtractConfig, extract_features
 
     hf_logging.disable_progress_bar()  # our own bar shows progress; theirs is per load
-    config = ExtractConfig(features=features, options=options, text_source=text_source,
-                           asr_model=asr_model, progress=not quiet, **run)  # fmt: skip
+    config = ExtractConfig(
+        features=features,
+        options=options,
+        text_source=text_source,
+        asr_model=asr_model,
+        progress=not quiet,
+        **run,
+    )
     try:
         report = extract_features(corpus_root, store, config)
     except KeyboardInterrupt:
@@ -236,8 +236,6 @@ def extract(
         sys.exit(130)
     summary = _summary(report)
     if key is not None:
-        from ser.cache.receipts import write_receipt
-
         write_receipt(store, key, summary)
     _print_summary(report.nothing_to_do, report.store, summary, report.seconds)
     if report.exit_code:

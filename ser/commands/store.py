@@ -31,20 +31,21 @@ def info(path: Path, as_json: bool) -> None:
 
     fs = FeatureStore.open(path)
     infos = [fs.info(name) for name in fs.feature_sets()]
-    transcripts = [_transcript_fields(fs, name) for name in fs.transcript_sets()]
+    transcripts = {name: _transcript_fields(fs, name) for name in fs.transcript_sets()}
     if as_json:
-        sets = {i.name: _info_fields(i) for i in infos}
+        keys = ("level", "rows", "dim", "dtype", "bytes", "fingerprint", "complete", "failures")
+        sets = {i.name: {key: getattr(i, key) for key in keys} for i in infos}
         out: dict[str, Any] = {"utterances": len(fs.manifest), "feature_sets": sets}
         if transcripts:
-            out["transcript_sets"] = {t.pop("name"): t for t in transcripts}
+            out["transcript_sets"] = transcripts
         click.echo(json.dumps(out, indent=2))
         return
     _print_info(fs, infos)
-    for t in transcripts:
+    for name, t in transcripts.items():
         wer = "-" if t["wer"] is None else f"{100 * t['wer']:.2f} %"
         state = "complete" if t["complete"] else "incomplete"
         click.echo(
-            f"transcripts {t['name']} ({state}): by {t['asr_model']}, {t['failures']} failed, "
+            f"transcripts {name} ({state}): by {t['asr_model']}, {t['failures']} failed, "
             f"WER {wer} against the gold transcripts ({t['words']:,} words)"
         )
 
@@ -55,20 +56,19 @@ def _transcript_fields(fs: Any, name: str) -> dict[str, Any]:
 
     attrs = fs.transcript_attrs(name)
     out = {
-        "name": name, "asr_model": attrs.get("asr_model"), "fingerprint": attrs["fingerprint"],
-        "complete": bool(attrs.get("complete")), "failures": 0, "wer": None, "words": 0,
-    }  # fmt: skip
+        "asr_model": attrs.get("asr_model"),
+        "fingerprint": attrs["fingerprint"],
+        "complete": bool(attrs.get("complete")),
+        "failures": 0,
+        "wer": None,
+        "words": 0,
+    }
     if out["complete"]:
         out["failures"] = len(fs.read_transcripts(name).failures)
         with contextlib.suppress(ValueError):  # no gold transcript has words
             wer = transcripts_wer(fs, name)
             out.update(wer=wer.wer, words=wer.words)
     return out
-
-
-def _info_fields(i: Any) -> dict[str, Any]:
-    keys = ("level", "rows", "dim", "dtype", "bytes", "fingerprint", "complete", "failures")
-    return {key: getattr(i, key) for key in keys}
 
 
 def _print_info(fs: Any, infos: list[Any]) -> None:
@@ -144,9 +144,12 @@ def init(path: Path, corpus_root: Path, classes: str) -> None:
 @click.option("--name", required=True, help="Feature set name, e.g. wav2vec2-large.L12.")
 @click.option("--modality", type=click.Choice(["audio", "text"]), required=True)
 @click.option("--level", type=click.Choice(["frame", "token", "utterance"]), required=True)
-@click.option("--dtype", type=click.Choice(["float16", "float32"]), default=None,
-              help="Stored dtype [default: float16 if the file's arrays are, else "
-              "float32].")  # fmt: skip
+@click.option(
+    "--dtype",
+    type=click.Choice(["float16", "float32"]),
+    default=None,
+    help="Stored dtype [default: float16 if the file's arrays are, else float32].",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a set of that name from other data.")
 def import_(
     path: Path, npz: Path, name: str, modality: str, level: str, dtype: str | None, overwrite: bool
@@ -163,8 +166,10 @@ def import_(
     click.echo(f"imported {result.imported} utterances into {name} ({path})")
     if result.missing:
         some = ", ".join(result.missing[:3])
-        click.echo(f"{len(result.missing)} manifest utterances are not in {npz.name}; recorded as "
-                   f"failures (e.g. {some})")  # fmt: skip
+        click.echo(
+            f"{len(result.missing)} manifest utterances are not in {npz.name}; recorded as "
+            f"failures (e.g. {some})"
+        )
     for utt_id, reason in result.rejected[:5]:
         click.echo(f"failed: {utt_id}: {reason}")
 

@@ -15,6 +15,7 @@ from rich.progress import Progress as RichProgress
 
 from ser.errors import ConfigError
 from ser.runtime.plain_progress import clock_time
+from ser.runtime.units import human_bytes
 from ser.train.progress import Heartbeat, Progress
 
 
@@ -77,31 +78,54 @@ def sweep_command(**o: Any) -> None:
     from ser.sweep.runner import run_sweep, write_manifest
     from ser.sweep.spec import load_spec
 
-    spec = load_spec(o["spec"], params=_pairs(o["params"], "--set"),
-                     fixed=_pairs(o["fix"], "--fix"), grid=_pairs(o["grid"], "--grid"))  # fmt: skip
+    spec = load_spec(
+        o["spec"],
+        params=_pairs(o["params"], "--set"),
+        fixed=_pairs(o["fix"], "--fix"),
+        grid=_pairs(o["grid"], "--grid"),
+    )
     cells = resolve_cells(spec.cells, o["store"], o["out"])
     plan = estimate_sweep(cells, o["store"], o["out"])
     if o["dry_run"]:
         _dry_run(cells, plan, o["as_json"])
         return
     write_manifest(spec, cells, o["out"])
-    err = Console(stderr=True)
-    err.print(f"{_counts(cells, plan)}; {_total(plan)}", highlight=False, soft_wrap=True)
+    display = _Display(Console(stderr=True), plan, live=sys.stderr.isatty() and not o["as_json"])
+    display.say(f"{_counts(cells, plan)}; {_total(plan)}")
     threads = o["threads"]  # in-process without it each cell chooses as `ser train` does
     if o["workers"] is not None or o["scheduler"] is not None:
         per_task = worker_threads(threads, workers=o["workers"], scheduler=o["scheduler"])
         threads = per_task.count or None  # 0 under --scheduler: the workers' own
-    display = _Display(err, plan, live=sys.stderr.isatty() and not o["as_json"])
     with display.bar, dask_client(o["workers"], o["scheduler"]) as client:
-        outcomes = run_sweep(cells, o["out"], client, display.update, threads,
-                             on_start=display.start, progress=Heartbeat(display),
-                             on_wait=display.waiting)  # fmt: skip
-    summary = _summary(spec.name, outcomes, display.started)
+        outcomes = run_sweep(
+            cells,
+            o["out"],
+            client,
+            display.update,
+            threads,
+            on_start=display.start,
+            progress=Heartbeat(display),
+            on_wait=display.waiting,
+        )
+    counts = display.counts  # of every outcome: run_sweep reports each to display.update
+    seconds = time.perf_counter() - display.started
+    failures = {o.key: o.message for o in outcomes if o.status in ("failed", "busy")}
     if o["as_json"]:
+        summary = {
+            "sweep": spec.name,
+            "cells": len(outcomes),
+            **counts,
+            "seconds": seconds,
+            "failures": failures,
+        }
         click.echo(json.dumps(summary))
     else:
-        click.echo(f"{_line(summary)}; `ser report {o['out']}` renders the tables")
-    if summary["failed"] or summary["busy"]:
+        click.echo(
+            f"sweep {spec.name}: {len(outcomes)} cells, {counts['done']} trained, "
+            f"{counts['skipped']} finished before, {counts['failed']} failed, {counts['busy']} "
+            f"busy ({seconds:.0f} s); `ser report {o['out']}` renders the tables"
+        )
+    if failures:
         sys.exit(1)
 
 
@@ -118,10 +142,15 @@ class _Display(Progress):
         self.started = time.perf_counter()
         self.running = 0
         self.bar = RichProgress(
-            TextColumn("cells"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"), TextColumn("eta"), TimeRemainingColumn(),
-            console=console, disable=not live,
-        )  # fmt: skip
+            TextColumn("cells"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not live,
+        )
         self.task = self.bar.add_task("cells", total=self.total, status="")
 
     def say(self, line: str) -> None:
@@ -147,8 +176,10 @@ class _Display(Progress):
         """Tasks run on a cluster and none finished for a while."""
         finished = sum(self.counts.values())
         elapsed = clock_time(time.perf_counter() - self.started)
-        self.say(f"{self.running} cell(s) training on the cluster, {finished}/{self.total} "
-                 f"finished, elapsed {elapsed}")  # fmt: skip
+        self.say(
+            f"{self.running} cell(s) training on the cluster, {finished}/{self.total} "
+            f"finished, elapsed {elapsed}"
+        )
 
     def _redraw(self) -> None:
         failed = self.counts["failed"] + self.counts["busy"]
@@ -161,24 +192,15 @@ class _Display(Progress):
             self.running = max(self.running - 1, 0)
         self._redraw()
         finished = sum(self.counts.values())
+        scores = "" if outcome.ua is None else f" UA {outcome.ua:.2f}"
+        scores += "" if outcome.wa is None else f" WA {outcome.wa:.2f}"
+        n = outcome.shared  # its seconds are its share of a task of n cells
+        share = f": 1/{n} of {n} cells trained as one model" if n > 1 else ""
         why = f": {outcome.message}" if outcome.status in ("failed", "busy") else ""
         self.say(
             f"cell {finished}/{self.total} {outcome.status}: {cell.cell.table} "
-            f"'{cell.cell.label}' [{outcome.key}]{_scores(outcome)} ({_seconds(outcome)}){why}"
+            f"'{cell.cell.label}' [{outcome.key}]{scores} ({outcome.seconds:.0f} s{share}){why}"
         )
-
-
-def _scores(outcome: Any) -> str:
-    ua = "" if outcome.ua is None else f" UA {outcome.ua:.2f}"
-    return ua + ("" if outcome.wa is None else f" WA {outcome.wa:.2f}")
-
-
-def _seconds(outcome: Any) -> str:
-    """A cell's seconds; of a task of several cells, its share."""
-    n = outcome.shared
-    return f"{outcome.seconds:.0f} s" + (
-        f": 1/{n} of {n} cells trained as one model" if n > 1 else ""
-    )
 
 
 def _duration(seconds: float) -> str:
@@ -202,38 +224,26 @@ def _total(plan: Any) -> str:
     return f"{_duration(plan.seconds)} estimated on {plan.device()} ({plan.note()})"
 
 
-def _summary(name: str, outcomes: list[Any], started: float) -> dict[str, Any]:
-    counts = {
-        s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed", "busy")
-    }
-    return {
-        "sweep": name,
-        "cells": len(outcomes),
-        **counts,
-        "seconds": time.perf_counter() - started,
-        "failures": {o.key: o.message for o in outcomes if o.status in ("failed", "busy")},
-    }
-
-
-def _line(s: dict[str, Any]) -> str:
-    return (
-        f"sweep {s['sweep']}: {s['cells']} cells, {s['done']} trained, {s['skipped']} "
-        f"finished before, {s['failed']} failed, {s['busy']} busy ({s['seconds']:.0f} s)"
-    )
-
-
 def _dry_run(cells: list[Any], plan: Any, as_json: bool) -> None:
-    from ser.runtime.units import human_bytes
-
     by_key = {c.cell.key: c for c in plan.cells}
     if as_json:
-        click.echo(json.dumps([
-            {"table": c.cell.table, "cell": c.cell.label, "key": c.key, "members": c.members,
-             "parameters": p.estimate.parameters, "memory": p.estimate.memory,
-             "seconds": p.seconds, "finished": p.finished, "trained": p.trained,
-             "config": c.resolved}
-            for c in cells for p in [by_key[c.key]]
-        ]))  # fmt: skip
+        rows = [
+            {
+                "table": c.cell.table,
+                "cell": c.cell.label,
+                "key": c.key,
+                "members": c.members,
+                "parameters": p.estimate.parameters,
+                "memory": p.estimate.memory,
+                "seconds": p.seconds,
+                "finished": p.finished,
+                "trained": p.trained,
+                "config": c.resolved,
+            }
+            for c in cells
+            for p in [by_key[c.key]]
+        ]
+        click.echo(json.dumps(rows))
         return
     click.echo(f"{_counts(cells, plan)} (dry run):")
     for c in cells:

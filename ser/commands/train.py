@@ -100,7 +100,7 @@ def train_command(**options: Any) -> None:
     err = Console(stderr=True)
     tty = sys.stderr.isatty()
     progress = _ConsoleProgress(err, live=tty and not as_json, plain=not tty)
-    with progress:
+    with progress.bar:
         record = train(config, Heartbeat(progress))  # a line a minute during long epochs
     if as_json:
         click.echo(json.dumps(json_summary(record)))
@@ -128,23 +128,20 @@ class _ConsoleProgress(Progress):
         self.shows_epochs = live or plain
         self.lines = EpochLines(self.message, interval, clock) if plain else None
         self.bar = RichProgress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
             disable=not live,
             # Redrawn from the epoch hook instead of a 10 Hz thread: that thread takes the
             # GIL from the training loop between its many small ops.
             auto_refresh=False,
-        )  # fmt: skip
+        )
         self.task: Any = None
         self.clock = clock
         self.drawn = -math.inf  # self.clock() at the last redraw
-
-    def __enter__(self) -> _ConsoleProgress:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
 
     def message(self, text: str) -> None:
         # soft_wrap: one line in a log (rich wraps a file at 80 columns otherwise)
@@ -174,16 +171,12 @@ class _ConsoleProgress(Progress):
             self.bar.remove_task(self.task)
             self.task = None
         m = entry["metrics"]
+        stacked = int(entry.get("stacked", 1))  # trained stacked: its seconds are a share
+        share = f": 1/{stacked} of its stacked model's time" if stacked > 1 else ""
         self.message(
             f"seed {seed} {fold}: UA {m['ua']:.2f} WA {m['wa']:.2f} F1 {m['f1']:.2f} "
-            f"(best epoch {entry['best_epoch']}, {entry['seconds']:.1f} s{_share(entry)})"
+            f"(best epoch {entry['best_epoch']}, {entry['seconds']:.1f} s{share})"
         )
-
-
-def _share(entry: dict[str, Any]) -> str:
-    """What a fold's seconds are when it trained stacked with others."""
-    stacked = int(entry.get("stacked", 1))
-    return f": 1/{stacked} of its stacked model's time" if stacked > 1 else ""
 
 
 def summary_table(record: dict[str, Any]) -> Table:
@@ -222,11 +215,10 @@ def summary_table(record: dict[str, Any]) -> Table:
 def report_command(run_dirs: tuple[Path, ...], fmt: str, plots: Path | None) -> None:
     """One table row per run, like the papers' tables; optional PNG plots. A `ser sweep`
     folder: its tables as the papers print them, with the published numbers."""
-    from ser.sweep.report import is_sweep
+    from ser.sweep.report import is_sweep, sweep_report
 
     if len(run_dirs) == 1 and is_sweep(run_dirs[0]):  # a `ser sweep --out` folder
         from ser.sweep.plots import sweep_plots
-        from ser.sweep.report import sweep_report
 
         click.echo(sweep_report(run_dirs[0], fmt=fmt), nl=False)
         if plots is not None:
@@ -239,8 +231,7 @@ def report_command(run_dirs: tuple[Path, ...], fmt: str, plots: Path | None) -> 
     if plots is not None:
         from ser.report.plots import write_plots  # matplotlib: only when plots are asked for
 
-        written = write_plots(runs, plots)
-        click.echo(f"{len(written)} plot(s) in {plots}", err=True)
+        click.echo(f"{len(write_plots(runs, plots))} plot(s) in {plots}", err=True)
 
 
 COMMANDS: list[click.Command] = [train_command, report_command]

@@ -71,9 +71,13 @@ def _resolve(cell: Cell, handle: Any, store: str, out: Path, sessions: int) -> R
     from ser.train.options import train_config
 
     # Resolved: a cell's run.json names its store and folder wherever it is read from.
-    options = {**cell.options, "store": str(Path(store).resolve()),
-               "out": str(Path(out).resolve() / CELLS), "name": "cell",
-               "overwrite": False}  # fmt: skip
+    options = {
+        **cell.options,
+        "store": str(Path(store).resolve()),
+        "out": str(Path(out).resolve() / CELLS),
+        "name": "cell",
+        "overwrite": False,
+    }
     config = train_config(options)
     plan = make_plan(config)
     features = resolve_features(handle, config.features)

@@ -142,8 +142,7 @@ def rmm_claim(sweep_dir: Path, metric: str = "ua") -> Claim:
     """(b): Full against w/o RMM in the msmser-table3 cells of the sweep in `sweep_dir`."""
     from ser.sweep.report import load_sweeps  # reads cell records (imports the trainer)
 
-    cells = [r for s in load_sweeps(sweep_dir) for r in s["results"]
-             if r.row["table"] == RMM_TABLE]  # fmt: skip
+    cells = [r for s in load_sweeps(sweep_dir) for r in s["results"] if r.row["table"] == RMM_TABLE]
     if not cells:
         raise ClaimsError(f"{sweep_dir}: no {RMM_TABLE} cells; run `ser sweep {RMM_TABLE}`")
     verdicts = tuple(
@@ -190,8 +189,10 @@ def _verdict_lines(v: Verdict) -> list[str]:
     width = max(len(v.better.label), len(v.other.label))
     sides = [f"    {s.label:<{width}}  {s.text()}" for s in (v.better, v.other)]
     if v.status == "too few seeds":
-        last = ("    one seed has no spread: it cannot show a difference "
-                "(--seeds 3; sweeps: --fix seeds=3)")  # fmt: skip
+        last = (
+            "    one seed has no spread: it cannot show a difference "
+            "(--seeds 3; sweeps: --fix seeds=3)"
+        )
     else:
         last = f"    gap {v.gap:+.2f}, spread {v.spread:.2f}"
     return [f"  {v.test}: {v.status.upper()}", *sides, last]

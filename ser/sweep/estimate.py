@@ -100,10 +100,7 @@ def estimate_sweep(cells: Sequence[ResolvedCell], store: str, out: Path) -> Swee
     """Every distinct cell's estimate, with what `out` already holds of it."""
     handle = FeatureStore.open(store)
     cache: dict[Any, Any] = {}
-    rows = []
-    for cell in unique(cells):
-        record = record_of(out, cell.key)
-        rows.append((cell, estimate(cell, handle, cache), record))
+    rows = [(c, estimate(c, handle, cache), record_of(out, c.key)) for c in unique(cells)]
     scale, calibrated_on = _calibration([(c, e, r) for c, e, r in rows if r is not None])
     plans = []
     for cell, e, record in rows:

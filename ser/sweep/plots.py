@@ -46,8 +46,11 @@ def _queries(results: list[CellResult], title: str) -> Figure:
         x, y, err = zip(*points, strict=True)
         ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label="ours (mean ± std over seeds)")
         ax.set_xticks(list(x))
-    published = [(int(r.row["config"]["queries"]), r.row["published"]["ua"])
-                 for r in results if "ua" in r.row["published"]]  # fmt: skip
+    published = [
+        (int(r.row["config"]["queries"]), r.row["published"]["ua"])
+        for r in results
+        if "ua" in r.row["published"]
+    ]
     if published:
         ax.plot(*zip(*published, strict=True), "s", color="black", label="paper")
     ax.set(xlabel="number of emotion queries L", ylabel="UA (%)", title=title)

@@ -42,12 +42,12 @@ class Row:
 class Preset:
     name: str
     title: str
-    paper: str
-    protocol: str  # the paper's protocol, as it describes it
-    params: Mapping[str, str]  # {"audio": default feature set, "text": ...}
-    fixed: Mapping[str, Any]
     rows: tuple[Row, ...]
     reference: str  # the row (label[/column]) every other row is tested against
+    paper: str = ""  # "": a SPEC file's own table
+    protocol: str = ""  # the paper's protocol, as it describes it
+    params: Mapping[str, str] = field(default_factory=_frozen)  # {"audio": its default set, ...}
+    fixed: Mapping[str, Any] = field(default_factory=_frozen)
     metrics: tuple[str, ...] = ("ua", "wa")  # the paper's columns
     figure: str | None = None  # "queries" (UA against L) | "heatmap" (the 24 cells)
     note: str = ""

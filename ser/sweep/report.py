@@ -43,8 +43,9 @@ class CellResult:
         """(seed, fold) -> the metric, for the folds the cell has finished."""
         if self.run is None:
             return {}
-        return {(int(e["seed"]), str(e["fold"])): float(e["metrics"][metric])
-                for e in self.run["folds"]}  # fmt: skip
+        return {
+            (int(e["seed"]), str(e["fold"])): float(e["metrics"][metric]) for e in self.run["folds"]
+        }
 
     def mean_std(self, metric: str) -> tuple[float, float, int] | None:
         """(mean, std, n): the std over seeds, or over one seed's folds; n values."""
@@ -132,8 +133,10 @@ def _heading(table: dict[str, Any], results: list[CellResult]) -> list[str]:
     if table["paper"]:
         lines.append(f"Paper: {table['paper']}; its protocol: {table['protocol']}.")
     if ours is not None:
-        lines.append(f"Ours: {_protocol(ours)}; validation: {ours.get('validation', '-')}; "
-                     "mean ± std over seeds (one seed: over its folds).")  # fmt: skip
+        lines.append(
+            f"Ours: {_protocol(ours)}; validation: {ours.get('validation', '-')}; "
+            "mean ± std over seeds (one seed: over its folds)."
+        )
     if table.get("note"):
         lines.append(table["note"])
     asr = asr_line([r.run for r in results if r.run])
@@ -202,10 +205,15 @@ def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | No
     head += [f"{m.upper()} (paper)" for m in metrics]
     head += [f"vs {table['reference']}", "seeds x folds"]
     rows = [
-        [r.row["label"], *(_ours(r, m) for m in OURS), *(_paper(r.row, m) for m in metrics),
-         _versus(r, ref, metrics[0]), str(len(r.scores(metrics[0])) or "-")]
+        [
+            r.row["label"],
+            *(_ours(r, m) for m in OURS),
+            *(_paper(r.row, m) for m in metrics),
+            _versus(r, ref, metrics[0]),
+            str(len(r.scores(metrics[0])) or "-"),
+        ]
         for r in results
-    ]  # fmt: skip
+    ]
     return _markdown(head, rows)
 
 
@@ -230,7 +238,7 @@ def _paper(row: dict[str, Any], metric: str) -> str:
 
 
 def _versus(r: CellResult, ref: CellResult | None, metric: str) -> str:
-    if ref is None or r is ref or r.row["key"] == ref.row["key"]:
+    if ref is None or r.row["key"] == ref.row["key"]:
         return "reference" if ref is not None else "-"
     diff, p, n = paired_test(r, ref, metric)
     if n == 0:
@@ -250,10 +258,11 @@ def _fusion_table3(results: list[CellResult]) -> str:
     for label, key in sources.items():
         r = by_key.get(key)
         recalls = _recalls(r.run) if r is not None and r.run else {}
-        rows.append([label] + [
+        cells = [
             f"{recalls[c]:.2f} | {paper:.2f}" if c in recalls else f"- | {paper:.2f}"
             for c, paper in zip(FUSION_TABLE3_CLASSES, FUSION_TABLE3[label], strict=True)
-        ])  # fmt: skip
+        ]
+        rows.append([label, *cells])
     title = "### Fusion study Table 3: per-class accuracy (recall), ours and the paper's"
     return "\n".join([title, *_markdown(head, rows)]) + "\n"
 
@@ -271,15 +280,28 @@ def _recalls(run: dict[str, Any]) -> dict[str, float]:
 def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["sweep", "table", "cell", "column", "key", "seed", "fold", "ua", "wa", "f1",
-                     "paper_ua", "paper_wa"])  # fmt: skip
+    writer.writerow(
+        [
+            "sweep",
+            "table",
+            "cell",
+            "column",
+            "key",
+            "seed",
+            "fold",
+            "ua",
+            "wa",
+            "f1",
+            "paper_ua",
+            "paper_wa",
+        ]
+    )
     for sweep in sweeps:
         for r in sweep["results"]:
-            row, pub = r.row, r.row["published"]
+            row = r.row
+            cell = [sweep["name"], row["table"], row["label"], row.get("column") or "", row["key"]]
+            paper = [row["published"].get(k, "") for k in ("ua", "wa")]
             for e in (r.run or {}).get("folds", []):
-                m = e["metrics"]
-                writer.writerow([sweep["name"], row["table"], row["label"], row.get("column") or "",
-                                 row["key"], e["seed"], e["fold"], f"{m['ua']:.2f}",
-                                 f"{m['wa']:.2f}", f"{m['f1']:.2f}", pub.get("ua", ""),
-                                 pub.get("wa", "")])  # fmt: skip
+                ours = [f"{e['metrics'][k]:.2f}" for k in ("ua", "wa", "f1")]
+                writer.writerow([*cell, e["seed"], e["fold"], *ours, *paper])
     return buf.getvalue()

@@ -19,6 +19,7 @@ from typing import Any
 from ser.cache.lock import try_lock
 from ser.errors import SerError
 from ser.sweep.cells import ResolvedCell, record_of, tasks
+from ser.sweep.presets import row_key
 from ser.sweep.spec import SweepSpec
 from ser.train.progress import Progress
 from ser.train.record import write_json
@@ -43,19 +44,22 @@ class Outcome:
 
 def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) -> Path:
     """``<out>/sweeps/<name>.json``: the sweep's tables and cells, for `ser report`."""
-    from ser.sweep.presets import row_key
-
     keys = ("name", "title", "paper", "protocol", "reference", "metrics", "figure", "note")
     tables = [{k: getattr(t, k) for k in keys} for t in spec.tables]  # metrics: a JSON list
     rows = [
         {
-            "table": c.cell.table, "label": c.cell.label, "row": c.cell.row.label,
-            "column": c.cell.row.column, "row_key": row_key(c.cell.row),
-            "grid": dict(c.cell.grid), "published": dict(c.cell.row.published),
-            "key": c.key, "config": c.resolved,
+            "table": c.cell.table,
+            "label": c.cell.label,
+            "row": c.cell.row.label,
+            "column": c.cell.row.column,
+            "row_key": row_key(c.cell.row),
+            "grid": dict(c.cell.grid),
+            "published": dict(c.cell.row.published),
+            "key": c.key,
+            "config": c.resolved,
         }
         for c in cells
-    ]  # fmt: skip
+    ]
     manifest = {"name": spec.name, "source": spec.source, "tables": tables, "cells": rows}
     return write_json(Path(out) / SWEEPS / f"{_safe(spec.name)}.json", manifest)
 
@@ -76,8 +80,8 @@ def run_sweep(
     on_wait: Callable[[], None] | None = None,
 ) -> list[Outcome]:
     """Train every unfinished cell, in this process or as dask tasks on `client`; one
-    outcome per distinct cell. `task` replaces `run_task` (tests wrap it to kill their
-    worker); the hooks: docs/CONTRACTS.md, "Sweeps"."""
+    outcome per distinct cell. `task` replaces `run_task`, taking its arguments (tests
+    wrap it to kill their worker); the hooks: docs/CONTRACTS.md, "Sweeps"."""
     by_key = {c.key: c for c in cells}
     report = on_outcome or (lambda outcome, cell: None)
     outcomes = []
@@ -99,8 +103,14 @@ def run_sweep(
             on_start([by_key[c.name] for c in configs])
 
     run = task or run_task
+
+    def in_process() -> Iterator[Outcome]:
+        for configs in todo:
+            started(configs)
+            yield from run(configs, str(out), progress=progress)
+
     if client is None:
-        results = _in_process(todo, str(out), run, started, progress)
+        results = in_process()
     else:
         results = _on_dask(todo, str(out), client, run, started, on_wait or (lambda: None))
     for outcome in results:
@@ -109,19 +119,14 @@ def run_sweep(
     return outcomes
 
 
-def _in_process(
-    todo: list[list[Any]], out: str, task: Callable[..., list[Outcome]],
-    started: Callable[[Sequence[Any]], None], progress: Progress | None,
-) -> Iterator[Outcome]:  # fmt: skip
-    for configs in todo:
-        started(configs)
-        yield from task(configs, out) if progress is None else task(configs, out, progress=progress)
-
-
 def _on_dask(
-    todo: list[list[Any]], out: str, client: Any, task: Callable[..., list[Outcome]],
-    started: Callable[[Sequence[Any]], None], waiting: Callable[[], None],
-) -> Iterator[Outcome]:  # fmt: skip
+    todo: list[list[Any]],
+    out: str,
+    client: Any,
+    task: Callable[..., list[Outcome]],
+    started: Callable[[Sequence[Any]], None],
+    waiting: Callable[[], None],
+) -> Iterator[Outcome]:
     from distributed import wait
 
     todo = balance(todo, len(client.scheduler_info().get("workers", {})))

@@ -83,7 +83,7 @@ def load_spec(
     _check_params(cli["params"], "--set", "--fix")
     if spec in PRESETS or spec == ALL:
         tables = tuple(PRESETS.values()) if spec == ALL else (PRESETS[spec],)
-        return _expand(spec, spec, tables, {}, cli)
+        return _expand(spec, spec, tables, cli)
     path = Path(spec)
     if not path.is_file():
         known = ", ".join([*PRESETS, ALL])
@@ -110,8 +110,8 @@ def _from_file(path: Path, cli: dict[str, dict[str, Any]]) -> SweepSpec:
     if base is not None and base not in PRESETS:
         raise ConfigError(f"{path}: preset {base!r} is not one of {', '.join(PRESETS)}")
     table = _file_table(path, name, data, PRESETS[base] if base else None)
-    from_file = {k: dict(data.get(k, {})) for k in ("params", "fixed", "grid")}
-    return _expand(name, str(path), (table,), from_file, cli)
+    given = {k: {**data.get(k, {}), **cli[k]} for k in cli}  # the command line's win
+    return _expand(name, str(path), (table,), given)
 
 
 def _check_params(params: Mapping[str, Any], where: str, fix: str) -> None:
@@ -136,8 +136,7 @@ def _file_table(path: Path, name: str, data: dict[str, Any], base: Preset | None
         rows = tuple(_file_row(n, c) for n, c in enumerate(cells, 1))
     title = str(data.get("title") or (base.title if base else name))
     if base is None:
-        return Preset(name, title, "", "", MappingProxyType({}), MappingProxyType({}), rows,
-                      reference=rows[0].label)  # fmt: skip
+        return Preset(name, title, rows, reference=rows[0].label)
     return replace(base, name=name, title=title, rows=rows)
 
 
@@ -147,24 +146,18 @@ def _file_row(n: int, cell: dict[str, Any]) -> Row:
 
 
 def _expand(
-    name: str,
-    source: str,
-    tables: Sequence[Preset],
-    from_file: Mapping[str, dict[str, Any]],
-    cli: Mapping[str, dict[str, Any]],
+    name: str, source: str, tables: Sequence[Preset], given: Mapping[str, dict[str, Any]]
 ) -> SweepSpec:
     options = TrainOptions()
+    fixed = {options.key(k, source, "fixed"): v for k, v in given["fixed"].items()}
+    axes = {
+        key: [options.cast(key, v, f"{source}: [grid]") for v in _values(v, source, k)]
+        for k, v in given["grid"].items()
+        for key in [options.key(k, source, "grid")]
+    }
     cells = []
     for table in tables:
-        params = {**table.params, **from_file.get("params", {}), **cli["params"]}
-        fixed = {**from_file.get("fixed", {}), **cli["fixed"]}
-        axes = {**from_file.get("grid", {}), **cli["grid"]}
-        fixed = {options.key(k, source, "fixed"): v for k, v in fixed.items()}
-        axes = {
-            key: [options.cast(key, v, f"{source}: [grid]") for v in _values(v, source, k)]
-            for k, v in axes.items()
-            for key in [options.key(k, source, "grid")]
-        }
+        params = {**table.params, **given["params"]}
         for row in table.rows:
             for values in itertools.product(*axes.values()):
                 point = dict(zip(axes, values, strict=True))

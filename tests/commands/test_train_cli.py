@@ -227,7 +227,8 @@ def test_live_progress_redraws_from_the_epoch_hook() -> None:
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100)
     clock = iter([10.0, 10.1, 10.3, 10.4])  # read once per epoch
-    with train_cli._ConsoleProgress(console, live=True) as progress:
+    progress = train_cli._ConsoleProgress(console, live=True)
+    with progress.bar:
         progress.clock = lambda: next(clock)
         assert not progress.bar.live.auto_refresh  # no redraw thread beside training
         progress.fold_start(0, "session5", epochs=4)
@@ -301,7 +302,7 @@ def test_plain_epoch_lines_are_throttled_to_one_per_interval() -> None:
     progress = train_cli._ConsoleProgress(
         Console(file=out, width=40), live=False, plain=True, interval=30, clock=lambda: next(times)
     )
-    with progress:
+    with progress.bar:
         progress.fold_start(0, "fold1..fold5 x seeds 0-2 (15 members stacked)", epochs=6)
         for epoch in range(1, 7):
             progress.epoch(epoch, 6, 1.0 / epoch, 40.0 + epoch)
