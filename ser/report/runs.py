@@ -235,9 +235,13 @@ def _row(run: dict[str, Any]) -> dict[str, Any]:
         raise ReportError(f"run {run['name']!r}: summary lacks a score ({e})") from e
     classes = config.get("classes") or len(run.get("classes", ()))
     labels = [
-        run_label(run), _scalar(config.get("features")), _scalar(config.get("fusion")),
-        protocol_label(run), _scalar(classes), settings_label(run),
-    ]  # fmt: skip
+        run_label(run),
+        _scalar(config.get("features")),
+        _scalar(config.get("fusion")),
+        protocol_label(run),
+        _scalar(classes),
+        settings_label(run),
+    ]
     return {"labels": labels, "means": means, "summary": summary, "pooled": pools}
 
 
