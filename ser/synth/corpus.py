@@ -164,11 +164,25 @@ def _truth(root: Path, dialogs: list[Dialog]) -> tuple[Utterance, ...]:
         ranked = sorted(dialog.turns, key=lambda t: (t.start, t.utt_id))
         for order, t in enumerate(ranked):
             valence, arousal, dominance = t.annotation.vad
-            utterances.append(Utterance(
-                utt_id=t.utt_id, session=dialog.session, dialog=dialog.name,
-                speaker=f"Ses{dialog.session:02d}{t.gender}", gender=t.gender, kind=dialog.kind,
-                order=order, start=t.start, end=t.end, duration=round(t.end - t.start, 4),
-                label=t.code, valence=valence, arousal=arousal, dominance=dominance,
-                transcript_raw=t.raw, transcript=t.clean, wav_path=wav_dir / f"{t.utt_id}.wav",
-            ))  # fmt: skip
+            utterances.append(
+                Utterance(
+                    utt_id=t.utt_id,
+                    session=dialog.session,
+                    dialog=dialog.name,
+                    speaker=f"Ses{dialog.session:02d}{t.gender}",
+                    gender=t.gender,
+                    kind=dialog.kind,
+                    order=order,
+                    start=t.start,
+                    end=t.end,
+                    duration=round(t.end - t.start, 4),
+                    label=t.code,
+                    valence=valence,
+                    arousal=arousal,
+                    dominance=dominance,
+                    transcript_raw=t.raw,
+                    transcript=t.clean,
+                    wav_path=wav_dir / f"{t.utt_id}.wav",
+                )
+            )
     return tuple(sorted(utterances, key=lambda u: (u.session, u.dialog, u.order)))
