@@ -112,7 +112,7 @@ def _write_texts(root: Path, dialog: Dialog) -> None:
     for sub in ("Categorical", "Attribute", "Self-evaluation", "../transcriptions"):
         (evaluation / sub).mkdir(parents=True, exist_ok=True)
     blocks, per_file = [_EVALUATION_HEADER], defaultdict(list)
-    for t in sorted(dialog.turns, key=lambda t: (t.start, t.utt_id)):
+    for t in dialog.turns:  # in start order
         blocks.append(_label_block(t))
         for suffix, line in _annotator_lines(t.utt_id, t.annotation).items():
             per_file[suffix].append(line)
@@ -161,8 +161,7 @@ def _truth(root: Path, dialogs: list[Dialog]) -> tuple[Utterance, ...]:
     utterances = []
     for dialog in dialogs:
         wav_dir = root / f"Session{dialog.session}" / "sentences" / "wav" / dialog.name
-        ranked = sorted(dialog.turns, key=lambda t: (t.start, t.utt_id))
-        for order, t in enumerate(ranked):
+        for order, t in enumerate(dialog.turns):
             valence, arousal, dominance = t.annotation.vad
             utterances.append(
                 Utterance(
