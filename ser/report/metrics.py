@@ -66,13 +66,11 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[st
     counts = confusion(y_true, y_pred, n_classes)  # [truth, prediction]
     support, predicted, hits = counts.sum(axis=1), counts.sum(axis=0), np.diag(counts)
     present = support > 0
-    recall = hits / np.maximum(support, 1)  # 0 where never in the truth (left out below)
+    recall = np.where(present, 100 * (hits / np.maximum(support, 1)), math.nan)  # NaN: not in truth
     # F1 = 2PR / (P + R) with P = hits / predicted, R = hits / support; 0 where a class
     # is never predicted (sklearn's zero_division=0).
     f1 = 2 * hits / np.maximum(support + predicted, 1)
-    per_class = {
-        c: float(100 * recall[i]) if present[i] else math.nan for i, c in enumerate(classes)
-    }
+    per_class = dict(zip(classes, recall.tolist(), strict=True))
     ua, wa = _ua_wa(counts)
     f1_macro = float(100 * f1[present].mean())
     return Metrics(wa, ua, f1_macro, per_class, counts.tolist(), len(y_true))
