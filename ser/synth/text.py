@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -142,14 +143,9 @@ def _words(text: str) -> list[str]:
 _TAG_RE = re.compile(r"\[[^\[\]]*\]")
 
 
-def _vocabulary() -> tuple[str, ...]:
-    texts = [*FILLER, *OPENERS, *SPEAKER_ONLY, *XX_TEXT]
-    texts.extend(phrase for phrases in CUES.values() for phrase in phrases)
-    return tuple(sorted({word for text in texts for word in _words(text)}))
-
-
+_WRITTEN = [*FILLER, *OPENERS, *SPEAKER_ONLY, *XX_TEXT, *chain.from_iterable(CUES.values())]
 #: Every lower-cased word the generator can write in a transcript (tags excluded).
-VOCABULARY: tuple[str, ...] = _vocabulary()
+VOCABULARY: tuple[str, ...] = tuple(sorted({word for text in _WRITTEN for word in _words(text)}))
 
 
 #: The category word annotators use for each label code (C- lines).
