@@ -7,7 +7,7 @@ utterances are confused with neutral and classes of similar arousal with each ot
 
 >>> rng = np.random.default_rng(0)
 >>> voice = draw_voice(rng, "F")
->>> audio = synthesize(rng, 1.5, voice, prosody_of("ang"))
+>>> audio = synthesize(rng, 1.5, voice, PROSODY["ang"])
 >>> audio.dtype, audio.shape
 (dtype('int16'), (24000,))
 """
@@ -53,11 +53,6 @@ PROSODY: dict[str, Prosody] = {
     "dis": Prosody(0.95, 0.16, 0.85, 1.0, 0.70, 0.06, 0.16, -0.05),
     "oth": Prosody(1.02, 0.14, 0.95, 0.0, 0.30, 0.05, 0.14, 0.0),
 }
-
-
-def prosody_of(code: str) -> Prosody:
-    """The full-intensity profile of a label code (neutral for codes without one)."""
-    return PROSODY.get(code, PROSODY["neu"])
 
 
 def blend(a: Prosody, b: Prosody, weight: float) -> Prosody:
@@ -120,9 +115,9 @@ def utterance_prosody(
     rng: np.random.Generator, code: str, intensity: float, voice: Voice, other: str | None = None
 ) -> Prosody:
     """The prosody of one utterance: its class (blended with `other`) at `intensity`, jittered."""
-    target = prosody_of(code)
+    target = PROSODY[code]
     if other is not None:
-        target = blend(target, prosody_of(other), float(rng.uniform(0.3, 0.7)))
+        target = blend(target, PROSODY[other], float(rng.uniform(0.3, 0.7)))
     base = blend(PROSODY["neu"], target, min(1.0, intensity * voice.expressiveness))
     noise = rng.normal(0.0, 1.0, 5)
     return replace(
