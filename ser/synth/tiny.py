@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from tokenizers.pre_tokenizers import ByteLevel
 from transformers import (
     BertConfig,
     BertModel,
     BertTokenizer,
+    GenerationConfig,
     HubertConfig,
     HubertModel,
     MPNetConfig,
@@ -102,9 +104,6 @@ def save_tiny_whisper(
     """A 1+1-layer Whisper (d_model 32, 80 mel bins) with a byte-level vocabulary plus one
     token per corpus word (" word"), so its random transcripts decode to words. Saved with
     its processor and a generation config: `generate` needs no hub lookup."""
-    from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import GenerationConfig
-
     tokens = sorted(ByteLevel.alphabet())  # the 256 byte symbols (a set: sorted, fixed ids)
     tokens += sorted({"\u0120" + w.lower() for w in vocabulary} - set(tokens))
     vocab = {token: i for i, token in enumerate([*tokens, *_WHISPER_SPECIALS])}
@@ -207,7 +206,4 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python -m ser.synth.tiny OUT_DIR")
     models = build_tiny_models(sys.argv[1])
-    print(
-        f"tiny models: hubert={models.hubert} mpnet={models.mpnet} bert={models.bert} "
-        f"whisper={models.whisper}"
-    )
+    print("tiny models:", *(f"{name}={path}" for name, path in vars(models).items()))
