@@ -99,11 +99,7 @@ def cgroup_cpus(*, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) ->
 def _cgroup_folders(root: Path, proc_cgroup: Path) -> list[Path]:
     """The root's and this process's cgroup folders (v2 and the v1 cpu hierarchy)."""
     folders = [root, root / "cpu", root / "cpu,cpuacct"]
-    try:
-        lines = proc_cgroup.read_text().splitlines()
-    except OSError:
-        return folders
-    for line in lines:  # "0::/path" (v2) or "4:cpu,cpuacct:/path" (v1)
+    for line in _read(proc_cgroup).splitlines():  # "0::/path" (v2) or "4:cpu,cpuacct:/path" (v1)
         _, controllers, path = [*line.split(":", 2), "", ""][:3]
         relative = path.strip().lstrip("/")
         if not relative:
