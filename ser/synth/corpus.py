@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import soundfile
 
 from ser.corpus.reader import Utterance
@@ -46,7 +47,7 @@ def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTru
     voices = audio.draw_voices(config.seed)
 
     def speech(path: Path, dialog: Dialog, k: int, turn: Turn) -> None:
-        rng = plan.rng_for(config.seed, plan.AUDIO, dialog.session, dialog.index, k)
+        rng = np.random.default_rng([config.seed, plan.AUDIO, dialog.session, dialog.index, k])
         voice = voices[dialog.session, turn.gender]
         samples = audio.synthesize(rng, turn.end - turn.start, voice, turn.prosody)
         soundfile.write(path, samples, audio.SAMPLE_RATE)
