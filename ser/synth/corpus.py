@@ -171,7 +171,7 @@ def _truth(root: Path, dialogs: list[Dialog]) -> tuple[Utterance, ...]:
                     dialog=dialog.name,
                     speaker=f"Ses{dialog.session:02d}{t.gender}",
                     gender=t.gender,
-                    kind=dialog.kind,
+                    kind="impro" if "_impro" in dialog.name else "script",
                     order=order,
                     start=t.start,
                     end=t.end,

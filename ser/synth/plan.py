@@ -94,10 +94,6 @@ class Dialog:
     lines: list[Turn] = field(default_factory=list)  # transcription order, with XX turns
     speaker_only: list[tuple[int, str]] = field(default_factory=list)  # (before line k, text)
 
-    @property
-    def kind(self) -> str:
-        return "impro" if "_impro" in self.name else "script"
-
 
 def _dialog_names(session: int, n: int) -> list[str]:
     """Improvised and scripted dialogs alternating, both dialog letters, quirks first."""
