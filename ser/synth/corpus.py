@@ -103,16 +103,14 @@ def _staging(out: Path) -> Iterator[Path]:
         raise
 
 
-_EVALUATION_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
-
-
 def _write_texts(root: Path, dialog: Dialog) -> None:
     """A dialog's EmoEvaluation files, its transcription and its whole-dialog wav stub."""
     base = root / f"Session{dialog.session}" / "dialog"
     evaluation = base / "EmoEvaluation"
     for sub in ("Categorical", "Attribute", "Self-evaluation", "../transcriptions"):
         (evaluation / sub).mkdir(parents=True, exist_ok=True)
-    blocks, per_file = [_EVALUATION_HEADER], defaultdict(list)
+    blocks = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"]
+    per_file = defaultdict(list)
     for t in dialog.turns:  # in start order
         blocks.append(_label_block(t))
         for suffix, line in _annotator_lines(t.utt_id, t.annotation).items():
