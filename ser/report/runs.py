@@ -50,10 +50,9 @@ BOOKKEEPING = frozenset(
     {"name", "out", "out_dir", "output", "store", "seeds", "seed", "device", "scheduler",
      "resume", "workers", "num_workers", "verbose", "overwrite"}
 )  # fmt: skip
-# Training options a family has a paper default for (`TrainDefaults`), and those whose
-# default is the same for every family.
+# Training options a family has a paper default for (`TrainDefaults`); patience's default
+# (None) is the same for every family.
 TRAINING = ("epochs", "batch_size", "lr", "weight_decay")
-TRAINING_FIXED = {"patience": None}
 
 
 class ReportError(SerError):
@@ -162,7 +161,7 @@ def run_settings(run: dict[str, Any]) -> dict[str, Any] | None:
     default = {
         **{k: _jsonable(v) for k, v in field_defaults(family.config).items()},
         **{key: getattr(family.train, key) for key in TRAINING},
-        **TRAINING_FIXED,
+        "patience": None,
     }
     return {k: config[k] for k, v in default.items() if k in config and config[k] != v}
 
