@@ -103,7 +103,8 @@ def compose(rng: np.random.Generator, code: str, blend: tuple[str, str] | None =
     position = int(rng.integers(len(fillers) + 1))
     parts += fillers[:position] + ([cue] if cue else []) + fillers[position:]
     end = _END.get(cue_class, ".") if cue else "?" if rng.random() < 0.15 else "."
-    return _capitalize(", ".join(parts)) + end
+    sentence = re.sub(r"\bi\b", "I", ", ".join(parts))
+    return sentence[:1].upper() + sentence[1:] + end
 
 
 def with_tag(rng: np.random.Generator, sentence: str) -> str:
@@ -129,11 +130,6 @@ def syllables(text: str) -> int:
 
 def pick(rng: np.random.Generator, items: Sequence[str]) -> str:
     return items[int(rng.integers(len(items)))]
-
-
-def _capitalize(text: str) -> str:
-    text = re.sub(r"\bi\b", "I", text)
-    return text[:1].upper() + text[1:]
 
 
 def _words(text: str) -> list[str]:
