@@ -139,7 +139,8 @@ def save_tiny_whisper(
         begin_suppress_tokens=[end, *range(len(ByteLevel.alphabet()))],
         max_length=MAX_TOKENS,
     )
-    folder = _save(WhisperForConditionalGeneration, config, seed, Path(folder), generation)
+    folder = _save(WhisperForConditionalGeneration, config, seed, Path(folder))
+    generation.save_pretrained(folder)  # replaces the one derived from `config`
     tokenizer = WhisperTokenizer(vocab=vocab, merges=[])
     WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(folder)
     return folder
@@ -183,15 +184,11 @@ def _save_tiny_text(
     return folder
 
 
-def _save(
-    model_class: Any, config: Any, seed: int, folder: Path, generation: Any = None, **kwargs: Any
-) -> Path:
+def _save(model_class: Any, config: Any, seed: int, folder: Path, **kwargs: Any) -> Path:
     """Random weights drawn from `seed` without moving the global generator; saved."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = model_class(config, **kwargs).eval()
-    if generation is not None:
-        model.generation_config = generation
     model.save_pretrained(folder)
     return folder
 
