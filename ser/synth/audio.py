@@ -14,7 +14,6 @@ utterances are confused with neutral and classes of similar arousal with each ot
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -229,12 +228,10 @@ def _formant_filter(x: np.ndarray, vowel: int, voice: Voice, prosody: Prosody) -
     return np.asarray(lfilter([gain], a, x))
 
 
-def tone_wav() -> bytes:
-    """A 0.1 s 220 Hz tone as a 16 kHz mono 16-bit wav file's bytes."""
+def tone() -> np.ndarray:
+    """A 0.1 s 220 Hz tone, int16 at 16 kHz."""
     tone = np.sin(2 * np.pi * 220 * np.arange(1600) / SAMPLE_RATE) * np.hanning(1600)
-    buffer = io.BytesIO()
-    soundfile.write(buffer, (3000 * tone).astype(np.int16), SAMPLE_RATE, format="WAV")
-    return buffer.getvalue()
+    return (3000 * tone).astype(np.int16)
 
 
 def write_stub(path: Path) -> None:
