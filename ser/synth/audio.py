@@ -15,10 +15,8 @@ utterances are confused with neutral and classes of similar arousal with each ot
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 
 import numpy as np
-import soundfile
 from scipy.signal import lfilter
 
 SAMPLE_RATE = 16000
@@ -232,9 +230,3 @@ def tone() -> np.ndarray:
     """A 0.1 s 220 Hz tone, int16 at 16 kHz."""
     tone = np.sin(2 * np.pi * 220 * np.arange(1600) / SAMPLE_RATE) * np.hanning(1600)
     return (3000 * tone).astype(np.int16)
-
-
-def write_stub(path: Path) -> None:
-    """A 10 ms stereo wav of silence, standing in for a whole-dialog recording."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(path, np.zeros((160, 2), np.int16), SAMPLE_RATE)

@@ -126,8 +126,10 @@ def _write_texts(root: Path, dialog: Dialog) -> None:
     _write_text_file(
         base / "transcriptions" / f"{dialog.name}.txt", "".join(f"{line}\n" for line in lines)
     )
-    if (dialog.session + dialog.index) % 2:
-        audio.write_stub(base / "wav" / f"{dialog.name}.wav")
+    if (dialog.session + dialog.index) % 2:  # 10 ms of stereo silence for the whole dialog
+        (base / "wav").mkdir(exist_ok=True)
+        stub = np.zeros((160, 2), np.int16)
+        soundfile.write(base / "wav" / f"{dialog.name}.wav", stub, audio.SAMPLE_RATE)
 
 
 def _label_block(turn: Turn) -> str:
