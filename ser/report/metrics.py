@@ -66,14 +66,12 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[st
     counts = confusion(y_true, y_pred, n_classes)  # [truth, prediction]
     support, predicted, hits = counts.sum(axis=1), counts.sum(axis=0), np.diag(counts)
     present = support > 0
-    recall = hits / np.maximum(support, 1)  # 0 where never in the truth (left out below)
+    recall = np.where(present, 100 * (hits / np.maximum(support, 1)), math.nan)  # NaN: not in truth
     # F1 = 2PR / (P + R) with P = hits / predicted, R = hits / support; 0 where a class
     # is never predicted (sklearn's zero_division=0).
     f1 = 2 * hits / np.maximum(support + predicted, 1)
-    per_class = {
-        c: float(100 * recall[i]) if present[i] else math.nan for i, c in enumerate(classes)
-    }
-    ua, wa = _ua_wa(counts)
+    per_class = dict(zip(classes, recall.tolist(), strict=True))
+    ua, wa = ua_wa(y_true, y_pred, n_classes)
     f1_macro = float(100 * f1[present].mean())
     return Metrics(wa, ua, f1_macro, per_class, counts.tolist(), len(y_true))
 
@@ -85,15 +83,11 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndar
 
 
 def ua_wa(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[float, float]:
-    """UA and WA exactly as `compute_metrics` scores them, without its input checks (for
-    model selection on every validation epoch)."""
+    """UA (mean recall over the classes in the truth) and WA, as `compute_metrics` scores
+    them, without its input checks (for model selection on every validation epoch)."""
     if len(y_true) == 0:
         raise ValueError("no predictions to score")
-    return _ua_wa(confusion(y_true, y_pred, n_classes))
-
-
-def _ua_wa(counts: np.ndarray) -> tuple[float, float]:
-    """UA (mean recall over the classes in the truth) and WA of a confusion count."""
+    counts = confusion(y_true, y_pred, n_classes)
     support, hits = counts.sum(axis=1), np.diag(counts)
     present = support > 0
     ua = 100 * (hits[present] / support[present]).mean()

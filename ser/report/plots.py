@@ -83,8 +83,10 @@ def _curves_figure(run: dict[str, Any]) -> Figure:
     folds = run.get("folds") or []
     seed = folds[0].get("seed") if folds else None
     shown = [f for f in folds if f.get("seed") == seed]
-    # One row per stage: a staged run's earlier stages, then the model's own (None).
-    rows: list[str | None] = [*_stage_names(shown), None]
+    # One row per stage: a staged run's earlier stages (e.g. audio, text) in training
+    # order, then the model's own (None).
+    stages = dict.fromkeys(stage for fold in shown for stage in fold.get("stages") or {})
+    rows: list[str | None] = [*stages, None]
     fig = Figure(figsize=(10, 3.6 * len(rows) + 0.4), dpi=100)
     axes = fig.subplots(len(rows), 2, squeeze=False)
     for r, stage in enumerate(rows):
@@ -93,11 +95,6 @@ def _curves_figure(run: dict[str, Any]) -> Figure:
     fig.suptitle(_seed_title(run, seed), fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def _stage_names(folds: list[dict[str, Any]]) -> list[str]:
-    """The earlier stages the folds record (e.g. ``audio``, ``text``), in training order."""
-    return list(dict.fromkeys(stage for fold in folds for stage in fold.get("stages") or {}))
 
 
 def _stage_title(row: int, rows: list[str | None]) -> str:

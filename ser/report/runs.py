@@ -50,10 +50,9 @@ BOOKKEEPING = frozenset(
     {"name", "out", "out_dir", "output", "store", "seeds", "seed", "device", "scheduler",
      "resume", "workers", "num_workers", "verbose", "overwrite"}
 )  # fmt: skip
-# Training options a family has a paper default for (`TrainDefaults`), and those whose
-# default is the same for every family.
+# Training options a family has a paper default for (`TrainDefaults`); patience's default
+# (None) is the same for every family.
 TRAINING = ("epochs", "batch_size", "lr", "weight_decay")
-TRAINING_FIXED = {"patience": None}
 
 
 class ReportError(SerError):
@@ -162,7 +161,7 @@ def run_settings(run: dict[str, Any]) -> dict[str, Any] | None:
     default = {
         **{k: _jsonable(v) for k, v in field_defaults(family.config).items()},
         **{key: getattr(family.train, key) for key in TRAINING},
-        **TRAINING_FIXED,
+        "patience": None,
     }
     return {k: config[k] for k, v in default.items() if k in config and config[k] != v}
 
@@ -181,7 +180,7 @@ def report_table(runs: list[dict[str, Any]], fmt: str = "md") -> str:
         raise ReportError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
     as_csv = fmt == "csv"
     header = list(CSV_HEADER if as_csv else MD_HEADER)
-    cells = [_csv_cells(_row(run)) if as_csv else _md_cells(_row(run)) for run in runs]
+    cells = [_cells(run, as_csv) for run in runs]
     # The WER column only where some run read ASR text: gold-only tables keep their shape.
     if any(run.get("asr") for run in runs):
         header.insert(6, "asr_wer" if as_csv else "ASR WER")
@@ -225,34 +224,29 @@ def _fold_metrics(run: dict[str, Any]) -> list[tuple[int, Metrics]]:
         raise ReportError(f"run {run['name']!r}: a fold entry lacks its metrics ({e})") from e
 
 
-def _row(run: dict[str, Any]) -> dict[str, Any]:
-    """A row's values: labels, then mean and std of each score, n, pooled scores."""
+def _cells(run: dict[str, Any], as_csv: bool) -> list[str]:
+    """A row: labels, then mean (and std) of each score, n, pooled scores."""
     summary, pooled, config = run_summary(run), run_pooled(run), run["config"]
     try:
-        means = {k: (float(summary[k]), float(summary[f"{k}_std"])) for k in SCORES}
-        pools = {k: float(pooled[k]) for k in SCORES}
+        means = [(float(summary[k]), float(summary[f"{k}_std"])) for k in SCORES]
+        pools = [f"{float(pooled[k]):.2f}" for k in SCORES]
     except (KeyError, TypeError, ValueError) as e:
         raise ReportError(f"run {run['name']!r}: summary lacks a score ({e})") from e
     classes = config.get("classes") or len(run.get("classes", ()))
     labels = [
-        run_label(run), _scalar(config.get("features")), _scalar(config.get("fusion")),
-        protocol_label(run), _scalar(classes), settings_label(run),
-    ]  # fmt: skip
-    return {"labels": labels, "means": means, "summary": summary, "pooled": pools}
-
-
-def _md_cells(row: dict[str, Any]) -> list[str]:
-    n = int(row["summary"]["n"])
-    means = [mean_std_text(m, s, n) for m, s in row["means"].values()]  # no ± where n = 1
-    pooled = [f"{v:.2f}" for v in row["pooled"].values()]
-    return [*row["labels"], *means, spread_label(row["summary"]), *pooled]
-
-
-def _csv_cells(row: dict[str, Any]) -> list[str]:
-    summary, n = row["summary"], int(row["summary"]["n"])
-    means = [c for m, s in row["means"].values() for c in (f"{m:.2f}", f"{s:.2f}" if n > 1 else "")]
+        run_label(run),
+        _scalar(config.get("features")),
+        _scalar(config.get("fusion")),
+        protocol_label(run),
+        _scalar(classes),
+        settings_label(run),
+    ]
+    n = int(summary["n"])
+    if not as_csv:  # no ± where n = 1
+        return [*labels, *(mean_std_text(m, s, n) for m, s in means), spread_label(summary), *pools]
+    spreads = [c for m, s in means for c in (f"{m:.2f}", f"{s:.2f}" if n > 1 else "")]
     counts = [str(n), str(summary.get("std_over", "seeds")), str(summary.get("seeds", ""))]
-    return [*row["labels"], *means, *counts, *(f"{v:.2f}" for v in row["pooled"].values())]
+    return [*labels, *spreads, *counts, *pools]
 
 
 def _jsonable(value: Any) -> Any:

@@ -39,7 +39,7 @@ def dask_client(
     if workers is None and scheduler is None:
         yield None
         return
-    from distributed import Client
+    from distributed import Client, LocalCluster, Nanny, Scheduler, SpecCluster
 
     if scheduler is not None:
         try:
@@ -51,31 +51,23 @@ def dask_client(
         return
     if workers is None or workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    cluster = local_cluster(workers, _gpu_count() if gpus is None else gpus)
-    with cluster, Client(cluster) as client:
-        yield client
+    if gpus is None:
+        import torch
 
-
-def local_cluster(workers: int, gpus: int) -> Any:
-    """N single-threaded worker processes (nannies); pinned one GPU each when `gpus` > 0."""
-    from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
-
-    if gpus <= 0:
-        return LocalCluster(
+        gpus = torch.cuda.device_count()  # 0 without CUDA
+    if gpus > 0:  # single-threaded nannies, one GPU each
+        pinned = {
+            f"gpu{pin}-{i}": {
+                "cls": Nanny,
+                "options": {"nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": pin}},
+            }
+            for i, pin in enumerate(gpu_pins(workers, gpus))
+        }
+        scheduler_spec = {"cls": Scheduler, "options": {"dashboard_address": None}}
+        cluster = SpecCluster(workers=pinned, scheduler=scheduler_spec)
+    else:
+        cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
         )
-    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None}}
-    pinned = {
-        f"gpu{pin}-{i}": {
-            "cls": Nanny,
-            "options": {"nthreads": 1, "env": {"CUDA_VISIBLE_DEVICES": pin}},
-        }
-        for i, pin in enumerate(gpu_pins(workers, gpus))
-    }
-    return SpecCluster(workers=pinned, scheduler=scheduler)
-
-
-def _gpu_count() -> int:
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with cluster, Client(cluster) as client:
+        yield client

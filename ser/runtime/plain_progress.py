@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from rich.progress import TaskID
 
 Clock = Callable[[], float]
-Say = Callable[[str], None]
 
 #: Seconds between two plain progress lines, at most one line per interval.
 INTERVAL = 30.0
@@ -24,7 +23,7 @@ INTERVAL = 30.0
 class _Lines:
     """Says a line at most once per `interval` seconds, or when forced (`_ready`)."""
 
-    say: Say
+    say: Callable[[str], None]
     interval: float = INTERVAL
     clock: Clock = time.monotonic
     last: float = field(default=-math.inf, init=False)  # `now` when `_ready` last said yes

@@ -99,11 +99,7 @@ def cgroup_cpus(*, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) ->
 def _cgroup_folders(root: Path, proc_cgroup: Path) -> list[Path]:
     """The root's and this process's cgroup folders (v2 and the v1 cpu hierarchy)."""
     folders = [root, root / "cpu", root / "cpu,cpuacct"]
-    try:
-        lines = proc_cgroup.read_text().splitlines()
-    except OSError:
-        return folders
-    for line in lines:  # "0::/path" (v2) or "4:cpu,cpuacct:/path" (v1)
+    for line in _read(proc_cgroup).splitlines():  # "0::/path" (v2) or "4:cpu,cpuacct:/path" (v1)
         _, controllers, path = [*line.split(":", 2), "", ""][:3]
         relative = path.strip().lstrip("/")
         if not relative:
@@ -174,8 +170,7 @@ def waits_briefly() -> bool:
 
 
 def parse_threads(value: str | int | None) -> int | None:
-    """`--threads`' value: a count of at least 1, or None (the default rule); anything
-    else is a `ConfigError` naming the option."""
+    """`--threads`' value: a count of at least 1, or None (the default rule)."""
     if value is None:
         return None
     try:
@@ -220,8 +215,7 @@ def _env_threads() -> int | None:
 def set_torch_threads(
     *, threads: int | None = None, brief: bool | None = None, cgroup_root: Path = CGROUP_ROOT
 ) -> ThreadChoice:
-    """Choose torch's thread count (`default_threads`) and apply it, to the inter-op
-    pool too while torch still allows that."""
+    """Choose torch's thread count (`default_threads`) and apply it, inter-op pool too."""
     import torch
 
     choice = default_threads(cpu_budget(cgroup_root=cgroup_root), threads=threads, brief=brief)
@@ -249,8 +243,7 @@ def worker_threads(
 def run_threads(
     threads: int | None, *, workers: int | None = None, scheduler: str | None = None
 ) -> ThreadChoice:
-    """The threads of a run: set in this process (`set_torch_threads`), or, with dask
-    workers (`--workers N`, `--scheduler`), each task's (`worker_threads`)."""
+    """`set_torch_threads` in this process, or with dask workers each task's `worker_threads`."""
     if workers is None and scheduler is None:
         return set_torch_threads(threads=threads)
     return worker_threads(threads, workers=workers, scheduler=scheduler)

@@ -7,19 +7,16 @@ utterances are confused with neutral and classes of similar arousal with each ot
 
 >>> rng = np.random.default_rng(0)
 >>> voice = draw_voice(rng, "F")
->>> audio = synthesize(rng, 1.5, voice, prosody_of("ang"))
+>>> audio = synthesize(rng, 1.5, voice, PROSODY["ang"])
 >>> audio.dtype, audio.shape
 (dtype('int16'), (24000,))
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 
 import numpy as np
-import soundfile
 from scipy.signal import lfilter
 
 SAMPLE_RATE = 16000
@@ -53,11 +50,6 @@ PROSODY: dict[str, Prosody] = {
     "dis": Prosody(0.95, 0.16, 0.85, 1.0, 0.70, 0.06, 0.16, -0.05),
     "oth": Prosody(1.02, 0.14, 0.95, 0.0, 0.30, 0.05, 0.14, 0.0),
 }
-
-
-def prosody_of(code: str) -> Prosody:
-    """The full-intensity profile of a label code (neutral for codes without one)."""
-    return PROSODY.get(code, PROSODY["neu"])
 
 
 def blend(a: Prosody, b: Prosody, weight: float) -> Prosody:
@@ -120,9 +112,9 @@ def utterance_prosody(
     rng: np.random.Generator, code: str, intensity: float, voice: Voice, other: str | None = None
 ) -> Prosody:
     """The prosody of one utterance: its class (blended with `other`) at `intensity`, jittered."""
-    target = prosody_of(code)
+    target = PROSODY[code]
     if other is not None:
-        target = blend(target, prosody_of(other), float(rng.uniform(0.3, 0.7)))
+        target = blend(target, PROSODY[other], float(rng.uniform(0.3, 0.7)))
     base = blend(PROSODY["neu"], target, min(1.0, intensity * voice.expressiveness))
     noise = rng.normal(0.0, 1.0, 5)
     return replace(
@@ -234,15 +226,7 @@ def _formant_filter(x: np.ndarray, vowel: int, voice: Voice, prosody: Prosody) -
     return np.asarray(lfilter([gain], a, x))
 
 
-def tone_wav() -> bytes:
-    """A 0.1 s 220 Hz tone as a 16 kHz mono 16-bit wav file's bytes."""
+def tone() -> np.ndarray:
+    """A 0.1 s 220 Hz tone, int16 at 16 kHz."""
     tone = np.sin(2 * np.pi * 220 * np.arange(1600) / SAMPLE_RATE) * np.hanning(1600)
-    buffer = io.BytesIO()
-    soundfile.write(buffer, (3000 * tone).astype(np.int16), SAMPLE_RATE, format="WAV")
-    return buffer.getvalue()
-
-
-def write_stub(path: Path) -> None:
-    """A 10 ms stereo wav of silence, standing in for a whole-dialog recording."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(path, np.zeros((160, 2), np.int16), SAMPLE_RATE)
+    return (3000 * tone).astype(np.int16)

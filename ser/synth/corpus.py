@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import soundfile
 
 from ser.corpus.reader import Utterance
@@ -46,7 +47,7 @@ def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTru
     voices = audio.draw_voices(config.seed)
 
     def speech(path: Path, dialog: Dialog, k: int, turn: Turn) -> None:
-        rng = plan.rng_for(config.seed, plan.AUDIO, dialog.session, dialog.index, k)
+        rng = np.random.default_rng([config.seed, plan.AUDIO, dialog.session, dialog.index, k])
         voice = voices[dialog.session, turn.gender]
         samples = audio.synthesize(rng, turn.end - turn.start, voice, turn.prosody)
         soundfile.write(path, samples, audio.SAMPLE_RATE)
@@ -57,9 +58,9 @@ def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTru
 def write_corpus_from_metadata(out: str | Path, csv_path: str | Path, seed: int = 0) -> SynthTruth:
     """A corpus holding exactly the utterances of a metadata CSV (`metadata.py`), to check
     structure; every wav is the same 0.1 s tone."""
-    tone = audio.tone_wav()
+    tone = audio.tone()
     dialogs = plan.dialogs_from_metadata(Path(csv_path), seed)
-    return _lay_out(out, dialogs, lambda path, *_: path.write_bytes(tone))
+    return _lay_out(out, dialogs, lambda path, *_: soundfile.write(path, tone, audio.SAMPLE_RATE))
 
 
 def _lay_out(
@@ -102,17 +103,15 @@ def _staging(out: Path) -> Iterator[Path]:
         raise
 
 
-_EVALUATION_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
-
-
 def _write_texts(root: Path, dialog: Dialog) -> None:
     """A dialog's EmoEvaluation files, its transcription and its whole-dialog wav stub."""
     base = root / f"Session{dialog.session}" / "dialog"
     evaluation = base / "EmoEvaluation"
     for sub in ("Categorical", "Attribute", "Self-evaluation", "../transcriptions"):
         (evaluation / sub).mkdir(parents=True, exist_ok=True)
-    blocks, per_file = [_EVALUATION_HEADER], defaultdict(list)
-    for t in sorted(dialog.turns, key=lambda t: (t.start, t.utt_id)):
+    blocks = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"]
+    per_file = defaultdict(list)
+    for t in dialog.turns:  # in start order
         blocks.append(_label_block(t))
         for suffix, line in _annotator_lines(t.utt_id, t.annotation).items():
             per_file[suffix].append(line)
@@ -127,8 +126,10 @@ def _write_texts(root: Path, dialog: Dialog) -> None:
     _write_text_file(
         base / "transcriptions" / f"{dialog.name}.txt", "".join(f"{line}\n" for line in lines)
     )
-    if (dialog.session + dialog.index) % 2:
-        audio.write_stub(base / "wav" / f"{dialog.name}.wav")
+    if (dialog.session + dialog.index) % 2:  # 10 ms of stereo silence for the whole dialog
+        (base / "wav").mkdir(exist_ok=True)
+        stub = np.zeros((160, 2), np.int16)
+        soundfile.write(base / "wav" / f"{dialog.name}.wav", stub, audio.SAMPLE_RATE)
 
 
 def _label_block(turn: Turn) -> str:
@@ -161,14 +162,27 @@ def _truth(root: Path, dialogs: list[Dialog]) -> tuple[Utterance, ...]:
     utterances = []
     for dialog in dialogs:
         wav_dir = root / f"Session{dialog.session}" / "sentences" / "wav" / dialog.name
-        ranked = sorted(dialog.turns, key=lambda t: (t.start, t.utt_id))
-        for order, t in enumerate(ranked):
+        for order, t in enumerate(dialog.turns):
             valence, arousal, dominance = t.annotation.vad
-            utterances.append(Utterance(
-                utt_id=t.utt_id, session=dialog.session, dialog=dialog.name,
-                speaker=f"Ses{dialog.session:02d}{t.gender}", gender=t.gender, kind=dialog.kind,
-                order=order, start=t.start, end=t.end, duration=round(t.end - t.start, 4),
-                label=t.code, valence=valence, arousal=arousal, dominance=dominance,
-                transcript_raw=t.raw, transcript=t.clean, wav_path=wav_dir / f"{t.utt_id}.wav",
-            ))  # fmt: skip
+            utterances.append(
+                Utterance(
+                    utt_id=t.utt_id,
+                    session=dialog.session,
+                    dialog=dialog.name,
+                    speaker=f"Ses{dialog.session:02d}{t.gender}",
+                    gender=t.gender,
+                    kind="impro" if "_impro" in dialog.name else "script",
+                    order=order,
+                    start=t.start,
+                    end=t.end,
+                    duration=round(t.end - t.start, 4),
+                    label=t.code,
+                    valence=valence,
+                    arousal=arousal,
+                    dominance=dominance,
+                    transcript_raw=t.raw,
+                    transcript=t.clean,
+                    wav_path=wav_dir / f"{t.utt_id}.wav",
+                )
+            )
     return tuple(sorted(utterances, key=lambda u: (u.session, u.dialog, u.order)))

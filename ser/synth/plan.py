@@ -94,14 +94,6 @@ class Dialog:
     lines: list[Turn] = field(default_factory=list)  # transcription order, with XX turns
     speaker_only: list[tuple[int, str]] = field(default_factory=list)  # (before line k, text)
 
-    @property
-    def kind(self) -> str:
-        return "impro" if "_impro" in self.name else "script"
-
-
-def rng_for(seed: int, *where: int) -> np.random.Generator:
-    return np.random.default_rng([seed, *where])
-
 
 def _dialog_names(session: int, n: int) -> list[str]:
     """Improvised and scripted dialogs alternating, both dialog letters, quirks first."""
@@ -120,13 +112,13 @@ def plan_dialogs(config: SynthConfig, voices: dict[tuple[int, str], audio.Voice]
     dialogs = []
     for session in range(1, 6):
         for index, name in enumerate(_dialog_names(session, config.dialogs_per_session)):
-            rng = rng_for(config.seed, _LABELS, session, index)
+            rng = np.random.default_rng([config.seed, _LABELS, session, index])
             mood = MOODS[(session + index) % len(MOODS)]
             turns = _draw_labels(rng, config.utterances_per_dialog, mood)
             dialogs.append(Dialog(name, session, index, turns))
-    _force_every_code(dialogs, rng_for(config.seed, _FORCE))
+    _force_every_code(dialogs, np.random.default_rng([config.seed, _FORCE]))
     for dialog in dialogs:
-        rng = rng_for(config.seed, _TURNS, dialog.session, dialog.index)
+        rng = np.random.default_rng([config.seed, _TURNS, dialog.session, dialog.index])
         for turn in dialog.turns:
             _describe(rng, turn, voices[dialog.session, turn.gender], config.duration_range)
             turn.annotation = text.annotate(rng, turn.code, turn.blend, turn.intensity)
@@ -240,7 +232,7 @@ def dialogs_from_metadata(path: Path, seed: int) -> list[Dialog]:
     dialogs = []
     for index, name in enumerate(sorted(by_dialog)):
         rows = sorted(by_dialog[name], key=lambda r: int(r["order"]))  # transcription order
-        rng = rng_for(seed, _TURNS, index)
+        rng = np.random.default_rng([seed, _TURNS, index])
         lines = []
         for row in rows:
             start, end = round(float(row["start"]), 4), round(float(row["end"]), 4)

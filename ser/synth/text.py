@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -102,7 +103,8 @@ def compose(rng: np.random.Generator, code: str, blend: tuple[str, str] | None =
     position = int(rng.integers(len(fillers) + 1))
     parts += fillers[:position] + ([cue] if cue else []) + fillers[position:]
     end = _END.get(cue_class, ".") if cue else "?" if rng.random() < 0.15 else "."
-    return _capitalize(", ".join(parts)) + end
+    sentence = re.sub(r"\bi\b", "I", ", ".join(parts))
+    return sentence[:1].upper() + sentence[1:] + end
 
 
 def with_tag(rng: np.random.Generator, sentence: str) -> str:
@@ -130,11 +132,6 @@ def pick(rng: np.random.Generator, items: Sequence[str]) -> str:
     return items[int(rng.integers(len(items)))]
 
 
-def _capitalize(text: str) -> str:
-    text = re.sub(r"\bi\b", "I", text)
-    return text[:1].upper() + text[1:]
-
-
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z']+", _TAG_RE.sub(" ", text).lower())
 
@@ -142,14 +139,9 @@ def _words(text: str) -> list[str]:
 _TAG_RE = re.compile(r"\[[^\[\]]*\]")
 
 
-def _vocabulary() -> tuple[str, ...]:
-    texts = [*FILLER, *OPENERS, *SPEAKER_ONLY, *XX_TEXT]
-    texts.extend(phrase for phrases in CUES.values() for phrase in phrases)
-    return tuple(sorted({word for text in texts for word in _words(text)}))
-
-
+_WRITTEN = [*FILLER, *OPENERS, *SPEAKER_ONLY, *XX_TEXT, *chain.from_iterable(CUES.values())]
 #: Every lower-cased word the generator can write in a transcript (tags excluded).
-VOCABULARY: tuple[str, ...] = _vocabulary()
+VOCABULARY: tuple[str, ...] = tuple(sorted({word for text in _WRITTEN for word in _words(text)}))
 
 
 #: The category word annotators use for each label code (C- lines).

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from tokenizers.pre_tokenizers import ByteLevel
 from transformers import (
     BertConfig,
     BertModel,
     BertTokenizer,
+    GenerationConfig,
     HubertConfig,
     HubertModel,
     MPNetConfig,
@@ -69,13 +71,19 @@ def save_tiny_hubert(
     frames at 16 kHz). "group" norm (like hubert-base) is the padding-sensitive case;
     "layer" gets the pre-LN encoder that layer-norm models (hubert-large, WavLM) use."""
     config = HubertConfig(
-        hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=2 * HIDDEN, conv_dim=(16, 16, 16), conv_kernel=(10, 8, 8),
+        hidden_size=HIDDEN,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * HIDDEN,
+        conv_dim=(16, 16, 16),
+        conv_kernel=(10, 8, 8),
         conv_stride=(5, 8, 8),  # 5 * 8 * 8 = 320 samples per frame
-        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-        feat_extract_norm=feat_extract_norm, do_stable_layer_norm=feat_extract_norm == "layer",
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        feat_extract_norm=feat_extract_norm,
+        do_stable_layer_norm=feat_extract_norm == "layer",
         vocab_size=8,
-    )  # fmt: skip
+    )
     folder = _save(HubertModel, config, seed, Path(folder))
     Wav2Vec2FeatureExtractor(
         feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True
@@ -96,31 +104,43 @@ def save_tiny_whisper(
     """A 1+1-layer Whisper (d_model 32, 80 mel bins) with a byte-level vocabulary plus one
     token per corpus word (" word"), so its random transcripts decode to words. Saved with
     its processor and a generation config: `generate` needs no hub lookup."""
-    from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import GenerationConfig
-
     tokens = sorted(ByteLevel.alphabet())  # the 256 byte symbols (a set: sorted, fixed ids)
     tokens += sorted({"\u0120" + w.lower() for w in vocabulary} - set(tokens))
     vocab = {token: i for i, token in enumerate([*tokens, *_WHISPER_SPECIALS])}
     end, start = vocab["<|endoftext|>"], vocab["<|startoftranscript|>"]
     config = WhisperConfig(
-        vocab_size=len(vocab), num_mel_bins=80, d_model=HIDDEN,
-        encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
-        encoder_ffn_dim=2 * HIDDEN, decoder_ffn_dim=2 * HIDDEN, max_target_positions=MAX_TOKENS,
-        pad_token_id=end, bos_token_id=end, eos_token_id=end, decoder_start_token_id=start,
-    )  # fmt: skip
+        vocab_size=len(vocab),
+        num_mel_bins=80,
+        d_model=HIDDEN,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=2 * HIDDEN,
+        decoder_ffn_dim=2 * HIDDEN,
+        max_target_positions=MAX_TOKENS,
+        pad_token_id=end,
+        bos_token_id=end,
+        eos_token_id=end,
+        decoder_start_token_id=start,
+    )
     generation = GenerationConfig(
-        decoder_start_token_id=start, eos_token_id=end, pad_token_id=end,
-        no_timestamps_token_id=vocab["<|notimestamps|>"], is_multilingual=True,
+        decoder_start_token_id=start,
+        eos_token_id=end,
+        pad_token_id=end,
+        no_timestamps_token_id=vocab["<|notimestamps|>"],
+        is_multilingual=True,
         lang_to_id={"<|en|>": vocab["<|en|>"]},
         task_to_id={"transcribe": vocab["<|transcribe|>"], "translate": vocab["<|translate|>"]},
         # A random model would emit control tokens: keep its transcripts to words and bytes,
         # and start them with a word (not the end, not a byte that may be whitespace), so
         # none is empty whatever near-tie the thread count's rounding tips.
         suppress_tokens=[vocab[t] for t in _WHISPER_SPECIALS[1:]],
-        begin_suppress_tokens=[end, *range(len(ByteLevel.alphabet()))], max_length=MAX_TOKENS,
-    )  # fmt: skip
-    folder = _save(WhisperForConditionalGeneration, config, seed, Path(folder), generation)
+        begin_suppress_tokens=[end, *range(len(ByteLevel.alphabet()))],
+        max_length=MAX_TOKENS,
+    )
+    folder = _save(WhisperForConditionalGeneration, config, seed, Path(folder))
+    generation.save_pretrained(folder)  # replaces the one derived from `config`
     tokenizer = WhisperTokenizer(vocab=vocab, merges=[])
     WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(folder)
     return folder
@@ -146,9 +166,13 @@ def _save_tiny_text(
     vocab = {t: i for i, t in enumerate([*(specials if bert else _MPNET_SPECIALS), *words])}
     pad = vocab["[PAD]" if bert else "<pad>"]
     sizes: dict[str, Any] = dict(
-        vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=2 * HIDDEN, pad_token_id=pad,
-    )  # fmt: skip
+        vocab_size=len(vocab),
+        hidden_size=HIDDEN,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * HIDDEN,
+        pad_token_id=pad,
+    )
     if bert:
         config: BertConfig | MPNetConfig = BertConfig(**sizes, max_position_embeddings=MAX_TOKENS)
     else:  # positions start after the padding index, as in RoBERTa
@@ -160,15 +184,11 @@ def _save_tiny_text(
     return folder
 
 
-def _save(
-    model_class: Any, config: Any, seed: int, folder: Path, generation: Any = None, **kwargs: Any
-) -> Path:
+def _save(model_class: Any, config: Any, seed: int, folder: Path, **kwargs: Any) -> Path:
     """Random weights drawn from `seed` without moving the global generator; saved."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = model_class(config, **kwargs).eval()
-    if generation is not None:
-        model.generation_config = generation
     model.save_pretrained(folder)
     return folder
 
@@ -183,5 +203,4 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python -m ser.synth.tiny OUT_DIR")
     models = build_tiny_models(sys.argv[1])
-    print(f"tiny models: hubert={models.hubert} mpnet={models.mpnet} bert={models.bert} "
-          f"whisper={models.whisper}")  # fmt: skip
+    print("tiny models:", *(f"{name}={path}" for name, path in vars(models).items()))
