@@ -104,12 +104,17 @@ class FamilyConfig:
         """ConfigError unless the feature sets are "one" set, "both" (one audio and one
         text) or "either" (one audio and/or one text)."""
         modalities = sorted(f.modality for f in features)
-        fits = {"one": len(features) == 1, "both": modalities == list(MODALITIES),
-                "either": modalities in (["audio"], ["text"], list(MODALITIES))}  # fmt: skip
+        fits = {
+            "one": len(features) == 1,
+            "both": modalities == list(MODALITIES),
+            "either": modalities in (["audio"], ["text"], list(MODALITIES)),
+        }
         if not fits[sets]:
-            takes = {"one": "takes exactly one feature set",
-                     "both": "fuses one audio and one text feature set",
-                     "either": "takes one audio and/or one text feature set"}  # fmt: skip
+            takes = {
+                "one": "takes exactly one feature set",
+                "both": "fuses one audio and one text feature set",
+                "either": "takes one audio and/or one text feature set",
+            }
             raise ConfigError(f"{self.where} {takes[sets]}; got {describe(features)}")
 
 

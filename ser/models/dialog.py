@@ -138,8 +138,11 @@ class DialogConfig(FamilyConfig):
     """Wu, Lu & Dai's fusion study: add|concat|attention at --fusion-at, none with --context."""
 
     FUSIONS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "add": (), "concat": ("fusion_at",), "attention": (), "none": ("context",)
-    }  # fmt: skip
+        "add": (),
+        "concat": ("fusion_at",),
+        "attention": (),
+        "none": ("context",),
+    }
     fusion_at: str | None = option(None, "Where the branches fuse.", choices=(None, *POSITIONS))
     loss: str = option("single", "perspective: each modality's own loss too.", choices=LOSSES)
     d_model: int = option(100, "Width: input FC, both Bi-GRU directions (paper: 100).", least=1)

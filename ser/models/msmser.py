@@ -97,8 +97,12 @@ class MsmserConfig(FamilyConfig):
 # which builds an execution plan for each new sequence length: with IEMOCAP's lengths a
 # first epoch took 19-21 s instead of 3-3.5 s (and a first evaluation 7-8 s instead of
 # 0.6), at the same speed afterwards (benchmarks/README.md).
-ATTENTION_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
-                      SDPBackend.MATH, SDPBackend.OVERRIDEABLE]  # fmt: skip
+ATTENTION_BACKENDS = [
+    SDPBackend.FLASH_ATTENTION,
+    SDPBackend.EFFICIENT_ATTENTION,
+    SDPBackend.MATH,
+    SDPBackend.OVERRIDEABLE,
+]
 
 Tensors = dict[str, torch.Tensor]  # per modality
 # Rows of the first table of positions: IEMOCAP's longest utterance has ~1700 HuBERT frames.

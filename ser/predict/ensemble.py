@@ -34,9 +34,14 @@ def memory_data(
     for name, arrays in features.items():
         info = ckpt.features[name]["attrs"]
         feature = ResolvedFeature(
-            name, name, str(info["modality"]), str(info["level"]), str(info["extractor"]),
-            int(info["dim"]), str(ckpt.features[name]["fingerprint"]),
-        )  # fmt: skip
+            name,
+            name,
+            str(info["modality"]),
+            str(info["level"]),
+            str(info["extractor"]),
+            int(info["dim"]),
+            str(ckpt.features[name]["fingerprint"]),
+        )
         lengths = np.array([len(a) for a in arrays], dtype=np.int64)
         flat = np.concatenate(arrays).astype(np.dtype(info["dtype"]), copy=False)
         tables[name] = feature_table(feature, flat, lengths, np.ones(n, dtype=bool), device)
