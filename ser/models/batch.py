@@ -49,7 +49,3 @@ class Batch:
     labels: torch.Tensor
     index: torch.Tensor
     utt_mask: torch.Tensor | None = None
-
-    @property
-    def size(self) -> int:
-        return int(self.labels.shape[0])
