@@ -67,12 +67,11 @@ def probabilities(
     data: TrainData,
     positions: np.ndarray,
     device: torch.device | str = "cpu",
-    model: torch.nn.Module | None = None,
 ) -> np.ndarray:
     """Softmax class probabilities `[len(positions), C]` of `ckpt` on `data`'s utterances
     at `positions`, in the order of `positions`."""
     device = torch.device(device)
-    model = model if model is not None else ckpt.build(device)
+    model = ckpt.build(device)
     unit: Unit = "dialog" if ckpt.unit == "dialog" else "utterance"
     size = max(BATCH_SIZE, len(positions)) if unit == "dialog" else BATCH_SIZE
     batches = Batches(data, positions, list(ckpt.specs), unit, size, zscore=ckpt.zscore)

@@ -99,7 +99,7 @@ def predict(
         audio = r.extractor.sample_rate
         inputs: list[Any] = waves[audio] if audio else [item.transcript for item in items]
         budget = BATCH_SECONDS[device.type] * audio if audio else None
-        rows = extract_all(r.extractor, inputs, len, failed, device, config.batch_size, budget)
+        rows = extract_all(r.extractor, inputs, failed, device, config.batch_size, budget)
         for name, made in r.names.items():
             outputs[name] = [row[made] if row is not None else None for row in rows]
     for item in items:
