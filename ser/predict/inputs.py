@@ -27,6 +27,7 @@ class Item:
 
     path: Path
     transcript: str | None = None
+    by_asr: bool = False  # the transcript is Whisper's
     notes: list[str] = field(default_factory=list)  # e.g. "resampled 44100 -> 16000 Hz"
     error: str | None = None  # set when the file cannot be predicted
 

@@ -169,15 +169,14 @@ def _transcripts(
             chunk = ok[start : start + config.batch_size]
             for (i, _), text in zip(chunk, asr.transcribe([w for _, w in chunk]), strict=True):
                 items[i].transcript = text
-                items[i].notes.append("transcript by ASR")
+                items[i].by_asr = True
     for item in items:
         if item.error is not None:
             continue
         if item.transcript is None:
             item.error = NO_TEXT
         elif not item.transcript.strip():
-            by_asr = "transcript by ASR" in item.notes
-            item.error = "the ASR transcript is empty" if by_asr else "the transcript is empty"
+            item.error = "the ASR transcript is empty" if item.by_asr else "the transcript is empty"
 
 
 def _there(model: str) -> bool:
@@ -215,8 +214,7 @@ def _score(
     predictions = []
     for i, item in enumerate(items):
         p = Prediction(str(item.path), transcript=item.transcript, notes=list(item.notes))
-        if "transcript by ASR" in p.notes:
-            p.notes.remove("transcript by ASR")
+        if item.by_asr:
             p.transcript_source = "asr"
         elif item.transcript is not None:
             p.transcript_source = "given"
