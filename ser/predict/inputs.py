@@ -39,25 +39,22 @@ def read_inputs(args: list[str], text: str | None = None) -> list[Item]:
     for arg in args:
         path = Path(arg)
         if path.suffix.lower() == ".csv" and path.is_file():
-            items.extend(_read_csv(path))
+            items.extend(_read_csv(path, text))
         elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
             if not found:
                 raise ConfigError(
                     f"folder {path} holds no audio files ({', '.join(AUDIO_SUFFIXES)})"
                 )
-            items.extend(Item(p) for p in found)
+            items.extend(Item(p, text) for p in found)
         else:
-            items.append(Item(path))
+            items.append(Item(path, text))
     if not items:
         raise ConfigError("give at least one audio file, folder or CSV list to predict")
-    for item in items:
-        if item.transcript is None:
-            item.transcript = text
     return items
 
 
-def _read_csv(path: Path) -> list[Item]:
+def _read_csv(path: Path, text: str | None) -> list[Item]:
     # utf-8-sig: a spreadsheet's byte order mark is not part of the first path.
     with path.open(newline="", encoding="utf-8-sig") as handle:
         lines = [(n, row) for n, row in enumerate(csv.reader(handle), 1) if any(row)]
@@ -77,7 +74,7 @@ def _read_csv(path: Path) -> list[Item]:
         fields = dict(zip(columns, row, strict=False))
         audio = Path(fields["path"].strip())
         audio = audio if audio.is_absolute() else path.parent / audio
-        items.append(Item(audio, fields.get("transcript")))
+        items.append(Item(audio, fields.get("transcript", text)))
     return items
 
 
