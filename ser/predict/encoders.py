@@ -28,7 +28,7 @@ class Encoders:
 
     folders: tuple[str, ...]
     build: Callable[[str, dict[str, Any]], Extractor]
-    used: dict[str, list[str]] = field(default_factory=dict)  # folder -> sets it serves
+    used: set[str] = field(default_factory=set)  # the folders that stand in for a set
 
     @classmethod
     def given(
@@ -51,7 +51,7 @@ class Encoders:
                 continue
             diffs = self._differences(attrs, {**options, "model": folder})
             if not diffs:
-                self.used.setdefault(folder, []).append(name)
+                self.used.add(folder)
                 return folder
             refused.append(f"--encoder {folder}: {'; '.join(diffs)}")
         recorded = str(attrs["model"])
