@@ -205,12 +205,11 @@ def _score(
 ) -> PredictResult:
     classes = ckpts[0].classes
     ok = [i for i in range(len(items)) if i not in failed]
-    probs = np.zeros((0, len(classes)), dtype=np.float32)
+    probs: dict[int, np.ndarray] = {}  # input -> [C]
     if ok:
         arrays = {name: [rows[i] for i in ok] for name, rows in outputs.items()}
         data = memory_data(ckpts[0], arrays, classes, device)
-        probs = ensemble(ckpts, data, device)  # [len(ok), C]
-    where = {i: k for k, i in enumerate(ok)}
+        probs = dict(zip(ok, ensemble(ckpts, data, device), strict=True))
     predictions = []
     for i, item in enumerate(items):
         p = Prediction(str(item.path), transcript=item.transcript, notes=list(item.notes))
@@ -221,7 +220,7 @@ def _score(
         if i in failed:
             p.error = failed[i]
         else:
-            row = probs[where[i]]
+            row = probs[i]
             p.label = classes[int(row.argmax())]
             p.probabilities = {c: float(v) for c, v in zip(classes, row, strict=True)}
         predictions.append(p)
