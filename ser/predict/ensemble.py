@@ -24,7 +24,6 @@ BATCH_SIZE = 64
 def memory_data(
     ckpt: Checkpoint,
     features: Mapping[str, list[np.ndarray]],
-    classes: Sequence[str],
     device: torch.device,
 ) -> TrainData:
     """`TrainData` over new utterances (`features[name][i]`: utterance i's [rows, D]),
@@ -47,7 +46,7 @@ def memory_data(
         tables[name] = feature_table(feature, flat, lengths, np.ones(n, dtype=bool), device)
     ids = np.array([f"input{i}" for i in range(n)])
     return TrainData(
-        classes=tuple(classes),
+        classes=tuple(ckpt.classes),
         manifest_rows=np.arange(n, dtype=np.int64),
         utt_ids=ids,
         sessions=np.zeros(n, dtype=np.int64),

@@ -208,7 +208,7 @@ def _score(
     probs: dict[int, np.ndarray] = {}  # input -> [C]
     if ok:
         arrays = {name: [rows[i] for i in ok] for name, rows in outputs.items()}
-        data = memory_data(ckpts[0], arrays, classes, device)
+        data = memory_data(ckpts[0], arrays, device)
         probs = dict(zip(ok, ensemble(ckpts, data, device), strict=True))
     predictions = []
     for i, item in enumerate(items):
