@@ -8,7 +8,7 @@ folder, or a local copy of a hub model offline. The checksums decide, never the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,17 +30,14 @@ class Encoders:
     build: Callable[[str, dict[str, Any]], Extractor]
     used: set[str] = field(default_factory=set)  # the folders that stand in for a set
 
-    @classmethod
-    def given(
-        cls, folders: Sequence[str], build: Callable[[str, dict[str, Any]], Extractor]
-    ) -> Encoders:
-        """`folders` checked to be model folders (a config.json), as absolute paths."""
-        for folder in folders:
+    def __post_init__(self) -> None:
+        """`folders` checked to be model folders (a config.json), kept as absolute paths."""
+        for folder in self.folders:
             if _model_type(Path(folder)) is None:
                 raise ConfigError(
                     f"--encoder {folder}: not a model folder (no readable config.json there)"
                 )
-        return cls(tuple(str(Path(f).expanduser().resolve()) for f in folders), build)
+        self.folders = tuple(str(Path(f).expanduser().resolve()) for f in self.folders)
 
     def model_for(self, name: str, attrs: Mapping[str, Any], options: dict[str, Any]) -> str:
         """An `--encoder` folder whose checksums match set `name`'s, else the recorded

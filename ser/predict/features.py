@@ -52,7 +52,7 @@ def extractors_for(
     """The loaded extractors of `features` ({name: {"fingerprint", "attrs"}}), each
     checked to reproduce the recorded provenance on `device`."""
     made: dict[tuple[str, str], Recreated] = {}
-    places = Encoders.given(encoders, lambda name, o: _built(made, name, o).extractor)
+    places = Encoders(tuple(encoders), lambda name, o: _built(made, name, o).extractor)
     for name, info in features.items():
         attrs = dict(info["attrs"])
         options = options_from_attrs(attrs)
