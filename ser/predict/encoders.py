@@ -52,7 +52,7 @@ class Encoders:
                 return folder
             refused.append(f"--encoder {folder}: {'; '.join(diffs)}")
         recorded = str(attrs["model"])
-        if looks_like_path(recorded) and not Path(recorded).expanduser().is_dir():
+        if missing_folder(recorded):
             if refused:
                 raise FingerprintMismatch(
                     f"feature set {name} was extracted with other weights than the given "
@@ -83,6 +83,11 @@ class Encoders:
             return [str(err)]
         keys = [k for k in IDENTITY if k in attrs and attrs[k] != here.get(k)]
         return [f"{k}: {attrs[k]!r} -> {here.get(k)!r}" for k in keys]
+
+
+def missing_folder(model: str) -> bool:
+    """True for a model folder that is not there (False for a hub id: its loader will tell)."""
+    return looks_like_path(model) and not Path(model).expanduser().is_dir()
 
 
 def _model_type(folder: Path) -> str | None:

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ser.cache.model_names import looks_like_path
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
+from ser.predict.encoders import missing_folder
 from ser.predict.ensemble import ensemble, memory_data
 from ser.predict.features import BATCH_SIZE, extract_all, extractors_for
 from ser.predict.inputs import Item, load_waves, read_inputs
@@ -151,7 +151,7 @@ def _transcripts(
     if missing and model:
         from ser.extract.asr import SAMPLE_RATE, AsrOptions, WhisperAsr
 
-        if config.asr is None and not _there(str(model)):
+        if config.asr is None and missing_folder(str(model)):
             raise ConfigError(
                 f"the run's text features come from transcripts by the Whisper folder "
                 f"{model}, which does not exist (moved, or named relative to the directory "
@@ -177,11 +177,6 @@ def _transcripts(
             item.error = NO_TEXT
         elif not item.transcript.strip():
             item.error = "the ASR transcript is empty" if item.by_asr else "the transcript is empty"
-
-
-def _there(model: str) -> bool:
-    """False for a model folder that is not there (a hub id: the loader will tell)."""
-    return not looks_like_path(model) or Path(model).expanduser().is_dir()
 
 
 def _check_asr(recorded: dict[str, Any], here: dict[str, Any]) -> None:
