@@ -80,7 +80,6 @@ class SerModel(nn.Module):
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         """Called by the loop before each training epoch (0-based); no-op by default."""
-        return None
 
     def stages(self) -> list[tuple[str, nn.Module]]:
         """Training stages run, in order, before the whole model is trained: (name, module

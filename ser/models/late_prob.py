@@ -163,9 +163,7 @@ class LateProbFusion(SerModel):
 
     def stages(self) -> list[tuple[str, nn.Module]]:
         """With `staged` (the paper): each branch alone, audio first, then the whole model."""
-        if not self.config.staged:
-            return []
-        return [(m, self.stage(m)) for m in MODALITIES]
+        return [(m, self.stage(m)) for m in MODALITIES] if self.config.staged else []
 
     def forward(self, batch: Batch) -> ModelOutput:
         audio = branch_logits(self.cnn, "audio", self.spec("audio").name, batch)  # [B, C]
