@@ -81,28 +81,25 @@ def _read_csv(path: Path, text: str | None) -> list[Item]:
 def load_waves(items: list[Item], sample_rate: int | None) -> list[np.ndarray | None]:
     """Each item's audio as float32 mono at `sample_rate` (None: its own rate, to refuse
     unreadable files in a text-only run), None for a failed one; conversions noted."""
-    waves: list[np.ndarray | None] = []
-    for item in items:
-        if item.error is not None:
-            waves.append(None)
-            continue
-        try:
-            wave, info = _decode(item.path, sample_rate)
-        except AudioError as err:
-            item.error = str(err)
-            waves.append(None)
-            continue
-        if sample_rate is None:
-            waves.append(wave)
-            continue
+    return [_load(item, sample_rate) for item in items]
+
+
+def _load(item: Item, sample_rate: int | None) -> np.ndarray | None:
+    if item.error is not None:
+        return None
+    try:
+        wave, info = _decode(item.path, sample_rate)
+    except AudioError as err:
+        item.error = str(err)
+        return None
+    if sample_rate is not None:
         for changed, note in (
             (info.samplerate != sample_rate, f"resampled {info.samplerate} Hz -> {sample_rate} Hz"),
             (info.channels != 1, f"{info.channels} channels averaged to mono"),
         ):
             if changed and note not in item.notes:
                 item.notes.append(note)
-        waves.append(wave)
-    return waves
+    return wave
 
 
 def _decode(path: Path, sample_rate: int | None) -> tuple[np.ndarray, Any]:
