@@ -50,12 +50,10 @@ def build_model(
     if n_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes, got {n_classes}")
     _check_views(config, inputs)
-    model = family_of(config).model
-    if seed is None:
-        return model(config, list(inputs), n_classes)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return model(config, list(inputs), n_classes)
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return family_of(config).model(config, list(inputs), n_classes)
 
 
 def _check_views(config: FamilyConfig, inputs: list[InputSpec]) -> None:

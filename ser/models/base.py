@@ -2,8 +2,7 @@
 
 A model is one plain PyTorch module, one member, knowing nothing of stacking: many members
 train at once through `ser.train.ensemble`, so a forward pass must run under
-`torch.func.vmap` unchanged (no branch on tensor values, no in-place writes into an input,
-dropout from `nn.layers.Dropout`, torch's own on every device but the CPU's draw).
+`torch.func.vmap` unchanged (what that asks of it: `ser.models.nn`, docs/CONTRACTS.md).
 """
 
 from __future__ import annotations
@@ -80,7 +79,6 @@ class SerModel(nn.Module):
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         """Called by the loop before each training epoch (0-based); no-op by default."""
-        return None
 
     def stages(self) -> list[tuple[str, nn.Module]]:
         """Training stages run, in order, before the whole model is trained: (name, module

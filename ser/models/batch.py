@@ -28,9 +28,8 @@ class InputSpec:
 class Batch:
     """A batch of utterances (unit "utterance") or of dialogs (unit "dialog").
 
-    The data side (`Batches`) yields one member's batch with the shapes below; the loop
-    stacks the K members' batches (`ser.train.stack`) into one whose every tensor leads
-    with K (padded to the largest member; an absent member is all padding).
+    One member's batch, as the data side (`Batches`) yields it (stacked batches, each
+    tensor leading with the member dimension K: docs/CONTRACTS.md).
 
     unit "utterance":
       x[name]     sequence view: [B, T, D] float, zero-padded;  vector view: [B, D]
@@ -49,7 +48,3 @@ class Batch:
     labels: torch.Tensor
     index: torch.Tensor
     utt_mask: torch.Tensor | None = None
-
-    @property
-    def size(self) -> int:
-        return int(self.labels.shape[0])

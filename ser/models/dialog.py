@@ -138,8 +138,11 @@ class DialogConfig(FamilyConfig):
     """Wu, Lu & Dai's fusion study: add|concat|attention at --fusion-at, none with --context."""
 
     FUSIONS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "add": (), "concat": ("fusion_at",), "attention": (), "none": ("context",)
-    }  # fmt: skip
+        "add": (),
+        "concat": ("fusion_at",),
+        "attention": (),
+        "none": ("context",),
+    }
     fusion_at: str | None = option(None, "Where the branches fuse.", choices=(None, *POSITIONS))
     loss: str = option("single", "perspective: each modality's own loss too.", choices=LOSSES)
     d_model: int = option(100, "Width: input FC, both Bi-GRU directions (paper: 100).", least=1)
@@ -201,14 +204,6 @@ class BiGRU(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.drop(self.gru(x, mask))  # [B, U, d]
-
-    @staticmethod
-    def together(
-        stages: Sequence[BiGRU], xs: Sequence[torch.Tensor], mask: torch.Tensor
-    ) -> list[torch.Tensor]:
-        """Stage m on xs[m] [B, U, d] for every m, the GRUs stepping together."""
-        out = gru.BiGRU.together([s.gru for s in stages], xs, mask)
-        return [s.drop(o) for s, o in zip(stages, out, strict=True)]  # M of [B, U, d]
 
 
 class SelfAttention(nn.Module):
@@ -295,7 +290,8 @@ def side_by_side(
     step together (one loop over time for both: its cost is mostly per step)."""
     grus = [s for s in stages if isinstance(s, BiGRU)]
     if len(stages) > 1 and len(grus) == len(stages):
-        return BiGRU.together(grus, xs, mask)
+        out = gru.BiGRU.together([s.gru for s in grus], xs, mask)
+        return [s.drop(o) for s, o in zip(grus, out, strict=True)]  # M of [B, U, d]
     return [stage(x, mask) for stage, x in zip(stages, xs, strict=True)]
 
 
@@ -332,10 +328,7 @@ class DialogModel(SerModel):
         for depth in range(self.at):
             xs = side_by_side([branch[depth] for branch in branches], xs, mask)
         reps = dict(zip(self.modalities, xs, strict=True))  # [B, U, dim at the fusion point]
-        if self.fuse is None:
-            x = reps[self.modalities[0]]  # [B, U, d]
-        else:
-            x = self.fuse(reps["audio"], reps["text"])  # [B, U, dim]
+        x = xs[0] if self.fuse is None else self.fuse(*xs)  # [B, U, dim]; xs: audio, text
         for stage in self.shared:
             x = stage(x, mask)
         aux = {}

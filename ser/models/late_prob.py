@@ -43,6 +43,7 @@ from ser.models.base import ModelOutput, SerModel
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.config import (
     LOSSES,
+    MODALITIES,
     FamilyConfig,
     FeatureInfo,
     TrainDefaults,
@@ -52,8 +53,6 @@ from ser.models.config import (
 from ser.models.losses import cross_entropy
 from ser.models.nn.layers import MLP, Dropout, ensure_length, masked_mean
 from ser.models.registry import Family
-
-MODALITIES = ("audio", "text")
 
 
 @dataclass(frozen=True)
@@ -117,9 +116,7 @@ class LogMelCNN(nn.Module):
         self.blocks = nn.ModuleList(
             MaskedConvBlock(c_in, c_out) for c_in, c_out in zip(ins, channels, strict=True)
         )
-        freq = n_mels
-        for _ in channels:
-            freq = -(-freq // 2)  # ceil: the pooled mel axis
+        freq = -(-n_mels // 2 ** len(channels))  # the mel axis after every ceil-mode 2x pool
         self.hidden = nn.Linear(channels[-1] * freq, hidden)
         self.dropout = Dropout(dropout)
         self.out = nn.Linear(hidden, n_classes)
@@ -166,9 +163,7 @@ class LateProbFusion(SerModel):
 
     def stages(self) -> list[tuple[str, nn.Module]]:
         """With `staged` (the paper): each branch alone, audio first, then the whole model."""
-        if not self.config.staged:
-            return []
-        return [(m, self.stage(m)) for m in MODALITIES]
+        return [(m, self.stage(m)) for m in MODALITIES] if self.config.staged else []
 
     def forward(self, batch: Batch) -> ModelOutput:
         audio = branch_logits(self.cnn, "audio", self.spec("audio").name, batch)  # [B, C]

@@ -17,15 +17,11 @@ Ablations: `encoder=False` (w/o Encoder: projection, then frame scale), `selfatt
 concatenated into the MLP), one feature set (Text / Audio: the same model over that
 modality alone).
 
-Random modality masking: in training, after `set_epoch`, each sample loses its text
-(0.6) or audio (0.4) with probability p(epoch) (see `ser.models.rmm`), drawn with
-`torch.rand` (under `vmap` each member draws its own): that modality's keys are switched
-off in the decoder's key padding mask (and its memory rows zeroed, so a sample whose
-whole memory is masked still computes a finite constant). A modality is never dropped
-from a sample whose other modality has no frames. w/o MIT has no attention mask to use:
-RMM and eval masking zero the dropped branch's pooled vector instead. `eval_mask` drops
-one modality from every sample in eval mode (Table 3). `dropped(masks)` is the draw a
-forward makes: {modality: [B] bool}.
+Random modality masking (`ser.models.rmm`, its probability set by `set_epoch`) and
+`eval_mask` (one modality dropped from every sample in eval mode, Table 3) switch a
+dropped modality's keys off in the decoder's key padding mask (and zero its memory rows,
+so a sample whose whole memory is masked still computes a finite constant). w/o MIT has
+no attention mask to use: it zeroes the dropped branch's pooled vector instead.
 """
 
 from __future__ import annotations
@@ -97,8 +93,12 @@ class MsmserConfig(FamilyConfig):
 # which builds an execution plan for each new sequence length: with IEMOCAP's lengths a
 # first epoch took 19-21 s instead of 3-3.5 s (and a first evaluation 7-8 s instead of
 # 0.6), at the same speed afterwards (benchmarks/README.md).
-ATTENTION_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
-                      SDPBackend.MATH, SDPBackend.OVERRIDEABLE]  # fmt: skip
+ATTENTION_BACKENDS = [
+    SDPBackend.FLASH_ATTENTION,
+    SDPBackend.EFFICIENT_ATTENTION,
+    SDPBackend.MATH,
+    SDPBackend.OVERRIDEABLE,
+]
 
 Tensors = dict[str, torch.Tensor]  # per modality
 # Rows of the first table of positions: IEMOCAP's longest utterance has ~1700 HuBERT frames.

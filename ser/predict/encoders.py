@@ -8,7 +8,7 @@ folder, or a local copy of a hub model offline. The checksums decide, never the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,19 +28,16 @@ class Encoders:
 
     folders: tuple[str, ...]
     build: Callable[[str, dict[str, Any]], Extractor]
-    used: dict[str, list[str]] = field(default_factory=dict)  # folder -> sets it serves
+    used: set[str] = field(default_factory=set)  # the folders that stand in for a set
 
-    @classmethod
-    def given(
-        cls, folders: Sequence[str], build: Callable[[str, dict[str, Any]], Extractor]
-    ) -> Encoders:
-        """`folders` checked to be model folders (a config.json), as absolute paths."""
-        for folder in folders:
+    def __post_init__(self) -> None:
+        """`folders` checked to be model folders (a config.json), kept as absolute paths."""
+        for folder in self.folders:
             if _model_type(Path(folder)) is None:
                 raise ConfigError(
                     f"--encoder {folder}: not a model folder (no readable config.json there)"
                 )
-        return cls(tuple(str(Path(f).expanduser().resolve()) for f in folders), build)
+        self.folders = tuple(str(Path(f).expanduser().resolve()) for f in self.folders)
 
     def model_for(self, name: str, attrs: Mapping[str, Any], options: dict[str, Any]) -> str:
         """An `--encoder` folder whose checksums match set `name`'s, else the recorded
@@ -51,11 +48,11 @@ class Encoders:
                 continue
             diffs = self._differences(attrs, {**options, "model": folder})
             if not diffs:
-                self.used.setdefault(folder, []).append(name)
+                self.used.add(folder)
                 return folder
             refused.append(f"--encoder {folder}: {'; '.join(diffs)}")
         recorded = str(attrs["model"])
-        if looks_like_path(recorded) and not Path(recorded).expanduser().is_dir():
+        if missing_folder(recorded):
             if refused:
                 raise FingerprintMismatch(
                     f"feature set {name} was extracted with other weights than the given "
@@ -86,6 +83,11 @@ class Encoders:
             return [str(err)]
         keys = [k for k in IDENTITY if k in attrs and attrs[k] != here.get(k)]
         return [f"{k}: {attrs[k]!r} -> {here.get(k)!r}" for k in keys]
+
+
+def missing_folder(model: str) -> bool:
+    """True for a model folder that is not there (False for a hub id: its loader will tell)."""
+    return looks_like_path(model) and not Path(model).expanduser().is_dir()
 
 
 def _model_type(folder: Path) -> str | None:

@@ -24,7 +24,6 @@ BATCH_SIZE = 64
 def memory_data(
     ckpt: Checkpoint,
     features: Mapping[str, list[np.ndarray]],
-    classes: Sequence[str],
     device: torch.device,
 ) -> TrainData:
     """`TrainData` over new utterances (`features[name][i]`: utterance i's [rows, D]),
@@ -34,15 +33,20 @@ def memory_data(
     for name, arrays in features.items():
         info = ckpt.features[name]["attrs"]
         feature = ResolvedFeature(
-            name, name, str(info["modality"]), str(info["level"]), str(info["extractor"]),
-            int(info["dim"]), str(ckpt.features[name]["fingerprint"]),
-        )  # fmt: skip
+            name,
+            name,
+            str(info["modality"]),
+            str(info["level"]),
+            str(info["extractor"]),
+            int(info["dim"]),
+            str(ckpt.features[name]["fingerprint"]),
+        )
         lengths = np.array([len(a) for a in arrays], dtype=np.int64)
         flat = np.concatenate(arrays).astype(np.dtype(info["dtype"]), copy=False)
         tables[name] = feature_table(feature, flat, lengths, np.ones(n, dtype=bool), device)
     ids = np.array([f"input{i}" for i in range(n)])
     return TrainData(
-        classes=tuple(classes),
+        classes=tuple(ckpt.classes),
         manifest_rows=np.arange(n, dtype=np.int64),
         utt_ids=ids,
         sessions=np.zeros(n, dtype=np.int64),
@@ -62,12 +66,11 @@ def probabilities(
     data: TrainData,
     positions: np.ndarray,
     device: torch.device | str = "cpu",
-    model: torch.nn.Module | None = None,
 ) -> np.ndarray:
     """Softmax class probabilities `[len(positions), C]` of `ckpt` on `data`'s utterances
     at `positions`, in the order of `positions`."""
     device = torch.device(device)
-    model = model if model is not None else ckpt.build(device)
+    model = ckpt.build(device)
     unit: Unit = "dialog" if ckpt.unit == "dialog" else "utterance"
     size = max(BATCH_SIZE, len(positions)) if unit == "dialog" else BATCH_SIZE
     batches = Batches(data, positions, list(ckpt.specs), unit, size, zscore=ckpt.zscore)

@@ -9,7 +9,7 @@ found is not compared (its checksums are; `--encoder`: `encoders.py`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +52,7 @@ def extractors_for(
     """The loaded extractors of `features` ({name: {"fingerprint", "attrs"}}), each
     checked to reproduce the recorded provenance on `device`."""
     made: dict[tuple[str, str], Recreated] = {}
-    places = Encoders.given(encoders, lambda name, o: _built(made, name, o).extractor)
+    places = Encoders(tuple(encoders), lambda name, o: _built(made, name, o).extractor)
     for name, info in features.items():
         attrs = dict(info["attrs"])
         options = options_from_attrs(attrs)
@@ -95,18 +95,17 @@ def check_reproduces(name: str, attrs: Mapping[str, Any], extractor: Extractor) 
 def extract_all(
     extractor: Extractor,
     inputs: Sequence[Any],
-    size: Callable[[Any], int],
     failed: dict[int, str],
     device: torch.device,
     batch_size: int = BATCH_SIZE,
     budget: float | None = None,
 ) -> list[dict[str, np.ndarray] | None]:
-    """`extractor.extract` over `inputs` in length-sorted batches (`budget`: padded samples
-    or characters, None: no limit), as extraction batches them; positions in `failed` are
-    skipped and new failures added there (their output is None)."""
+    """`extractor.extract` over `inputs` (waves or texts) in length-sorted batches
+    (`budget`: padded samples or characters, None: no limit), as extraction batches them;
+    positions in `failed` are skipped and new failures added there (their output is None)."""
     out: list[dict[str, np.ndarray] | None] = [None] * len(inputs)
     todo = [i for i in range(len(inputs)) if i not in failed]
-    costs = [float(size(inputs[i])) for i in todo]
+    costs = [float(len(inputs[i])) for i in todo]
     plan = make_plan(costs, budget or math.inf, max(len(todo), 1), max_batch=batch_size)
     for batch in (batch for shard in plan.shards for batch in shard.batches):
         rows, bad = forward(extractor, [(todo[j], inputs[todo[j]]) for j in batch], device)

@@ -27,6 +27,7 @@ class Item:
 
     path: Path
     transcript: str | None = None
+    by_asr: bool = False  # the transcript is Whisper's
     notes: list[str] = field(default_factory=list)  # e.g. "resampled 44100 -> 16000 Hz"
     error: str | None = None  # set when the file cannot be predicted
 
@@ -38,25 +39,22 @@ def read_inputs(args: list[str], text: str | None = None) -> list[Item]:
     for arg in args:
         path = Path(arg)
         if path.suffix.lower() == ".csv" and path.is_file():
-            items.extend(_read_csv(path))
+            items.extend(_read_csv(path, text))
         elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
             if not found:
                 raise ConfigError(
                     f"folder {path} holds no audio files ({', '.join(AUDIO_SUFFIXES)})"
                 )
-            items.extend(Item(p) for p in found)
+            items.extend(Item(p, text) for p in found)
         else:
-            items.append(Item(path))
+            items.append(Item(path, text))
     if not items:
         raise ConfigError("give at least one audio file, folder or CSV list to predict")
-    for item in items:
-        if item.transcript is None:
-            item.transcript = text
     return items
 
 
-def _read_csv(path: Path) -> list[Item]:
+def _read_csv(path: Path, text: str | None) -> list[Item]:
     # utf-8-sig: a spreadsheet's byte order mark is not part of the first path.
     with path.open(newline="", encoding="utf-8-sig") as handle:
         lines = [(n, row) for n, row in enumerate(csv.reader(handle), 1) if any(row)]
@@ -76,35 +74,32 @@ def _read_csv(path: Path) -> list[Item]:
         fields = dict(zip(columns, row, strict=False))
         audio = Path(fields["path"].strip())
         audio = audio if audio.is_absolute() else path.parent / audio
-        items.append(Item(audio, fields.get("transcript")))
+        items.append(Item(audio, fields.get("transcript", text)))
     return items
 
 
 def load_waves(items: list[Item], sample_rate: int | None) -> list[np.ndarray | None]:
     """Each item's audio as float32 mono at `sample_rate` (None: its own rate, to refuse
     unreadable files in a text-only run), None for a failed one; conversions noted."""
-    waves: list[np.ndarray | None] = []
-    for item in items:
-        if item.error is not None:
-            waves.append(None)
-            continue
-        try:
-            wave, info = _decode(item.path, sample_rate)
-        except AudioError as err:
-            item.error = str(err)
-            waves.append(None)
-            continue
-        if sample_rate is None:
-            waves.append(wave)
-            continue
+    return [_load(item, sample_rate) for item in items]
+
+
+def _load(item: Item, sample_rate: int | None) -> np.ndarray | None:
+    if item.error is not None:
+        return None
+    try:
+        wave, info = _decode(item.path, sample_rate)
+    except AudioError as err:
+        item.error = str(err)
+        return None
+    if sample_rate is not None:
         for changed, note in (
             (info.samplerate != sample_rate, f"resampled {info.samplerate} Hz -> {sample_rate} Hz"),
             (info.channels != 1, f"{info.channels} channels averaged to mono"),
         ):
             if changed and note not in item.notes:
                 item.notes.append(note)
-        waves.append(wave)
-    return waves
+    return wave
 
 
 def _decode(path: Path, sample_rate: int | None) -> tuple[np.ndarray, Any]:

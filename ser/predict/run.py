@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ser.cache.model_names import looks_like_path
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
+from ser.predict.encoders import missing_folder
 from ser.predict.ensemble import ensemble, memory_data
 from ser.predict.features import BATCH_SIZE, extract_all, extractors_for
 from ser.predict.inputs import Item, load_waves, read_inputs
@@ -99,7 +99,7 @@ def predict(
         audio = r.extractor.sample_rate
         inputs: list[Any] = waves[audio] if audio else [item.transcript for item in items]
         budget = BATCH_SECONDS[device.type] * audio if audio else None
-        rows = extract_all(r.extractor, inputs, len, failed, device, config.batch_size, budget)
+        rows = extract_all(r.extractor, inputs, failed, device, config.batch_size, budget)
         for name, made in r.names.items():
             outputs[name] = [row[made] if row is not None else None for row in rows]
     for item in items:
@@ -151,7 +151,7 @@ def _transcripts(
     if missing and model:
         from ser.extract.asr import SAMPLE_RATE, AsrOptions, WhisperAsr
 
-        if config.asr is None and not _there(str(model)):
+        if config.asr is None and missing_folder(str(model)):
             raise ConfigError(
                 f"the run's text features come from transcripts by the Whisper folder "
                 f"{model}, which does not exist (moved, or named relative to the directory "
@@ -169,20 +169,14 @@ def _transcripts(
             chunk = ok[start : start + config.batch_size]
             for (i, _), text in zip(chunk, asr.transcribe([w for _, w in chunk]), strict=True):
                 items[i].transcript = text
-                items[i].notes.append("transcript by ASR")
+                items[i].by_asr = True
     for item in items:
         if item.error is not None:
             continue
         if item.transcript is None:
             item.error = NO_TEXT
         elif not item.transcript.strip():
-            by_asr = "transcript by ASR" in item.notes
-            item.error = "the ASR transcript is empty" if by_asr else "the transcript is empty"
-
-
-def _there(model: str) -> bool:
-    """False for a model folder that is not there (a hub id: the loader will tell)."""
-    return not looks_like_path(model) or Path(model).expanduser().is_dir()
+            item.error = "the ASR transcript is empty" if item.by_asr else "the transcript is empty"
 
 
 def _check_asr(recorded: dict[str, Any], here: dict[str, Any]) -> None:
@@ -206,24 +200,22 @@ def _score(
 ) -> PredictResult:
     classes = ckpts[0].classes
     ok = [i for i in range(len(items)) if i not in failed]
-    probs = np.zeros((0, len(classes)), dtype=np.float32)
+    probs: dict[int, np.ndarray] = {}  # input -> [C]
     if ok:
         arrays = {name: [rows[i] for i in ok] for name, rows in outputs.items()}
-        data = memory_data(ckpts[0], arrays, classes, device)
-        probs = ensemble(ckpts, data, device)  # [len(ok), C]
-    where = {i: k for k, i in enumerate(ok)}
+        data = memory_data(ckpts[0], arrays, device)
+        probs = dict(zip(ok, ensemble(ckpts, data, device), strict=True))
     predictions = []
     for i, item in enumerate(items):
         p = Prediction(str(item.path), transcript=item.transcript, notes=list(item.notes))
-        if "transcript by ASR" in p.notes:
-            p.notes.remove("transcript by ASR")
+        if item.by_asr:
             p.transcript_source = "asr"
         elif item.transcript is not None:
             p.transcript_source = "given"
         if i in failed:
             p.error = failed[i]
         else:
-            row = probs[where[i]]
+            row = probs[i]
             p.label = classes[int(row.argmax())]
             p.probabilities = {c: float(v) for c, v in zip(classes, row, strict=True)}
         predictions.append(p)

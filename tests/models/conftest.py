@@ -80,8 +80,9 @@ def _pad_more(batch: Batch, extra: int = 9, seed: int = 99) -> Batch:
     if not dialog:
         return Batch(x=x, mask=mask, labels=batch.labels, index=batch.index)
     assert batch.utt_mask is not None
-    labels = torch.cat([batch.labels, batch.labels.new_full((batch.size, extra), -100)], dim=1)
-    index = torch.cat([batch.index, batch.index.new_full((batch.size, extra), -1)], dim=1)
+    b = batch.labels.shape[0]
+    labels = torch.cat([batch.labels, batch.labels.new_full((b, extra), -100)], dim=1)
+    index = torch.cat([batch.index, batch.index.new_full((b, extra), -1)], dim=1)
     return Batch(x=x, mask=mask, labels=labels, index=index, utt_mask=grow_mask(batch.utt_mask))
 
 

@@ -161,13 +161,19 @@ def test_a_gap_inside_a_dialog_is_skipped_like_a_missing_utterance(dialog_batch)
     batch = dialog_batch(specs_of(model), lengths=[5])
     keep = torch.tensor([0, 1, 3, 4])
     holed = Batch(
-        x=batch.x, mask={}, labels=batch.labels, index=batch.index,
+        x=batch.x,
+        mask={},
+        labels=batch.labels,
+        index=batch.index,
         utt_mask=torch.tensor([[True, True, False, True, True]]),
-    )  # fmt: skip
+    )
     without = Batch(
-        x={k: v[:, keep] for k, v in batch.x.items()}, mask={}, labels=batch.labels[:, keep],
-        index=batch.index[:, keep], utt_mask=torch.ones(1, 4, dtype=torch.bool),
-    )  # fmt: skip
+        x={k: v[:, keep] for k, v in batch.x.items()},
+        mask={},
+        labels=batch.labels[:, keep],
+        index=batch.index[:, keep],
+        utt_mask=torch.ones(1, 4, dtype=torch.bool),
+    )
     with torch.no_grad():
         out_holed, out_without = model(holed).logits, model(without).logits
     torch.testing.assert_close(out_holed[:, keep], out_without, atol=1e-5, rtol=1e-5)
@@ -366,8 +372,9 @@ def test_ensemble_members_in_eval_mode_equal_the_modules_alone(at: str, dialog_b
     with torch.no_grad():
         logits, aux, loss = ensemble.call(_member, *_stacked(batches))
         for k, (model, batch) in enumerate(zip(models, batches, strict=True)):
-            want_logits, want_aux, want_loss = _member(model.eval(), batch.x, batch.labels,
-                                                       batch.utt_mask)  # fmt: skip
+            want_logits, want_aux, want_loss = _member(
+                model.eval(), batch.x, batch.labels, batch.utt_mask
+            )
             torch.testing.assert_close(logits[k], want_logits, atol=1e-5, rtol=1e-5)
             for m in ("audio", "text"):
                 torch.testing.assert_close(aux[m][k], want_aux[m], atol=1e-5, rtol=1e-5)

@@ -115,8 +115,9 @@ def test_cnn_on_a_padded_batch_equals_each_utterance_alone(utterance_batch) -> N
     x, mask = batch.x["logmel80"], batch.mask["logmel80"]  # [B, T, F], [B, T]
     with torch.no_grad():
         together = model.cnn(x, mask)
-        alone = torch.cat([model.cnn(x[i : i + 1, :n], mask[i : i + 1, :n]) for i, n in
-                           enumerate(lengths)])  # fmt: skip
+        alone = torch.cat(
+            [model.cnn(x[i : i + 1, :n], mask[i : i + 1, :n]) for i, n in enumerate(lengths)]
+        )
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
 
 
@@ -298,8 +299,10 @@ def test_ensemble_members_draw_their_own_dropout(which: str, utterance_batch) ->
     torch.testing.assert_close(logits[0], logits[1])
 
 
-@pytest.mark.parametrize(("which", "loss"), [("model", "single"), ("model", "perspective"),
-                                             ("audio", "single"), ("text", "single")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("which", "loss"),
+    [("model", "single"), ("model", "perspective"), ("audio", "single"), ("text", "single")],
+)
 def test_ensemble_gradients_reach_every_parameter(which: str, loss: str, utterance_batch) -> None:
     models = [build(seed=s, loss=loss) for s in (0, 1)]
     ensemble = Ensemble([module_of(m, which) for m in models])

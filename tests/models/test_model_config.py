@@ -112,8 +112,11 @@ def test_the_issue_example_builds_and_runs() -> None:
     mask = torch.ones(2, 3, dtype=torch.bool)
     batch = Batch(
         x={"is13": torch.randn(2, 3, 20), "bert": torch.randn(2, 3, 12)},
-        mask={}, labels=torch.zeros(2, 3, dtype=torch.long), index=torch.zeros(2, 3), utt_mask=mask,
-    )  # fmt: skip
+        mask={},
+        labels=torch.zeros(2, 3, dtype=torch.long),
+        index=torch.zeros(2, 3),
+        utt_mask=mask,
+    )
     assert model(batch).logits.shape == (2, 3, 4)
 
 
@@ -247,8 +250,9 @@ def test_a_record_without_a_family_is_read_by_the_family_its_options_select() ->
         "heads": 4, "layers": 1, "decoder_layers": None, "dropout": 0.2, "context": False,
         "cnn_channels": None, "staged": None, "rmm_p0": 0.8, "rmm_end": 0.7, "rmm_text": 0.6,
     }  # fmt: skip
-    assert config_from_record(old) == ModelConfig(fusion="add", fusion_at="logits",
-                                                  loss="perspective")  # fmt: skip
+    assert config_from_record(old) == ModelConfig(
+        fusion="add", fusion_at="logits", loss="perspective"
+    )
     with pytest.raises(ConfigError, match="unknown model family 'gated'"):
         config_from_record({**old, "family": "gated"})
 

@@ -48,7 +48,7 @@ def test_extract_all_fails_bad_inputs_alone() -> None:
         np.full(800, np.nan, np.float32),
     ]
     failed = {1: "given"}
-    rows = extract_all(logmel, inputs, len, failed, CPU)
+    rows = extract_all(logmel, inputs, failed, CPU)
     assert rows[0] is not None and rows[0]["logmel80"].shape == (11, 80)
     assert rows[1] is None and failed[1] == "given"
     assert rows[2] is None and failed[2].startswith("logmel: ") and "NaN" in failed[2]

@@ -40,21 +40,32 @@ def made_here(synthetic_corpus, tiny_models, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("made_here")
     shutil.copytree(tiny_models.hubert, work / HUBERT)
     extract = ExtractConfig(
-        features=("hubert",), options={"hubert": {"model": str(HUBERT), "layers": "2"}},
+        features=("hubert",),
+        options={"hubert": {"model": str(HUBERT), "layers": "2"}},
         classes="4",
-        device="cpu", precision="fp32", progress=False,
-    )  # fmt: skip
+        device="cpu",
+        precision="fp32",
+        progress=False,
+    )
     model = ModelConfig(fusion="none", context=True, d_model=8, heads=2)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(work)
         extract_features(root, Path("f.zarr"), extract, console=Console(quiet=True))
         train(
             TrainConfig(
-                store="f.zarr", features=("hubert",), model=model, classes="4",
-                protocol="loso", epochs=1, batch_size=8, seeds=1, device="cpu",
-                out="runs", name="ctx",
+                store="f.zarr",
+                features=("hubert",),
+                model=model,
+                classes="4",
+                protocol="loso",
+                epochs=1,
+                batch_size=8,
+                seeds=1,
+                device="cpu",
+                out="runs",
+                name="ctx",
             )
-        )  # fmt: skip
+        )
     return work
 
 

@@ -96,9 +96,12 @@ def test_text_runs_need_a_transcript(trained_run) -> None:
 def test_asr_transcribes_inputs_without_text(trained_run, tiny_models) -> None:
     wavs = tuple(trained_run.wavs[:3])
     config = PredictConfig(
-        str(trained_run.run_dir), wavs, asr=str(tiny_models.whisper), asr_max_new_tokens=6,
+        str(trained_run.run_dir),
+        wavs,
+        asr=str(tiny_models.whisper),
+        asr_max_new_tokens=6,
         device="cpu",
-    )  # fmt: skip
+    )
     result = predict(config)
     assert result.failed == 0
     for p in result.predictions:
@@ -131,11 +134,19 @@ def test_a_text_only_run_still_refuses_audio_it_cannot_read(trained_run, tmp_pat
 
     train(
         TrainConfig(
-            store=str(trained_run.store), features=("bert",), model=ModelConfig(fusion="none"),
-            classes="4", protocol="session5", epochs=1, batch_size=8, seeds=1, device="cpu",
-            out=str(tmp_path), name="text",
+            store=str(trained_run.store),
+            features=("bert",),
+            model=ModelConfig(fusion="none"),
+            classes="4",
+            protocol="session5",
+            epochs=1,
+            batch_size=8,
+            seeds=1,
+            device="cpu",
+            out=str(tmp_path),
+            name="text",
         )
-    )  # fmt: skip
+    )
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF not really a wave file")
     whole = Path(trained_run.wavs[0]).read_bytes()

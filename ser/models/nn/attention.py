@@ -65,14 +65,11 @@ class Attention(nn.Module):
             k, v = self.kv(memory).chunk(2, dim=-1)  # [B, Tk, d] each
         else:
             q, k, v = self.qkv(x).chunk(3, dim=-1)  # [B, T, d] each
-        q, k, v = (self._split(t) for t in (q, k, v))  # [B, h, T, d/h]
+        # Heads split off: [B, T, d] -> [B, h, T, d/h].
+        q, k, v = (t.unflatten(-1, (self.heads, -1)).transpose(-3, -2) for t in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=keys)  # [B, h, Tq, d/h]
         out = out.transpose(-3, -2).flatten(-2)  # [B, Tq, d], heads concatenated
         return self.out(out)
-
-    def _split(self, t: torch.Tensor) -> torch.Tensor:
-        """[B, T, d] -> [B, h, T, d/h]."""
-        return t.unflatten(-1, (self.heads, -1)).transpose(-3, -2)
 
 
 class FeedForward(nn.Module):

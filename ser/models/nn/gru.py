@@ -49,8 +49,12 @@ class BiGRU(nn.Module):
         self.hidden, self.layers = hidden, layers
         for layer in range(layers):
             width = d_in if layer == 0 else 2 * hidden
-            shapes = {"weight_ih": (3 * hidden, width), "weight_hh": (3 * hidden, hidden),
-                      "bias_ih": (3 * hidden,), "bias_hh": (3 * hidden,)}  # fmt: skip
+            shapes = {
+                "weight_ih": (3 * hidden, width),
+                "weight_hh": (3 * hidden, hidden),
+                "bias_ih": (3 * hidden,),
+                "bias_hh": (3 * hidden,),
+            }
             for suffix in ("", "_reverse"):  # nn.GRU's names, in its order
                 for kind, shape in shapes.items():
                     name = f"{kind}_l{layer}{suffix}"
