@@ -105,10 +105,17 @@ def resolve_features(store: _Store, requests: Sequence[str]) -> list[ResolvedFea
                 "finish); run the same `ser extract` command again to complete it"
             )
         extractor = str(dict(info.attrs).get("extractor", ""))
-        resolved.append(ResolvedFeature(
-            request, info.name, str(info.modality), str(info.level), extractor, int(info.dim),
-            str(info.fingerprint),
-        ))  # fmt: skip
+        resolved.append(
+            ResolvedFeature(
+                request,
+                info.name,
+                str(info.modality),
+                str(info.level),
+                extractor,
+                int(info.dim),
+                str(info.fingerprint),
+            )
+        )
     taken = [f.name for f in resolved]
     if len(set(taken)) != len(taken):
         raise ConfigError(f"--features {'+'.join(requests)} names one feature set twice")

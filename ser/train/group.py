@@ -63,9 +63,17 @@ def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
     """What the runs whose members may share an ensemble share: the settings part of
     `group_key`, known before any data is read (the sweep's tasks are cut by it)."""
     return (
-        config.store, config.features, plan.classes, config.model, plan.epochs,
-        plan.batch_size, plan.lr, plan.weight_decay, plan.precision, str(plan.device),
-    )  # fmt: skip
+        config.store,
+        config.features,
+        plan.classes,
+        config.model,
+        plan.epochs,
+        plan.batch_size,
+        plan.lr,
+        plan.weight_decay,
+        plan.precision,
+        str(plan.device),
+    )
 
 
 def group_key(job: Job) -> tuple[Hashable, ...]:
@@ -130,13 +138,25 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
     for k, (job, member, c, t) in enumerate(zip(group, last, chosen, tested, strict=True)):
         earlier = {name: stage[k] for name, stage in stages.items()}
         result = FitResult(
-            c.best_epoch, c.curves, t, c.seconds + sum(s.seconds for s in earlier.values()),
-            stages=earlier, stacked=len(group),
-        )  # fmt: skip
+            c.best_epoch,
+            c.curves,
+            t,
+            c.seconds + sum(s.seconds for s in earlier.values()),
+            stages=earlier,
+            stacked=len(group),
+        )
         test_rows = {"rows": result.test.index, "pred": result.test.y_pred}
         key = fold_key(job.seed, job.fold.name)  # saved before its record entry exists
-        save(job.run, key, ensemble.member_state(k), member.zscore, seed=job.seed,
-             fold=job.fold.name, best_epoch=result.best_epoch, test=test_rows)  # fmt: skip
+        save(
+            job.run,
+            key,
+            ensemble.member_state(k),
+            member.zscore,
+            seed=job.seed,
+            fold=job.fold.name,
+            best_epoch=result.best_epoch,
+            test=test_rows,
+        )
         results.append(result)
     return results
 
@@ -173,10 +193,18 @@ def save(
     run: Prepared, key: str, state: dict[str, torch.Tensor], zscore: Any, **extra: Any
 ) -> None:
     save_fold_checkpoint(
-        run.plan.run_dir, key, state, store=run.config.store, config=run.config.model,
-        classes=run.data.classes, specs=run.specs, unit=run.unit, precision=run.plan.precision,
-        zscore=zscore, extra=extra,
-    )  # fmt: skip
+        run.plan.run_dir,
+        key,
+        state,
+        store=run.config.store,
+        config=run.config.model,
+        classes=run.data.classes,
+        specs=run.specs,
+        unit=run.unit,
+        precision=run.plan.precision,
+        zscore=zscore,
+        extra=extra,
+    )
 
 
 def _member(job: Job, zscore: dict[str, Any]) -> Member:
@@ -185,9 +213,15 @@ def _member(job: Job, zscore: dict[str, Any]) -> Member:
     run, fold, plan = job.run, job.fold, job.run.plan
     size = plan.batch_size
     train = Batches(
-        run.data, fold.train, run.specs, run.unit, size, zscore=zscore, shuffle=True,
+        run.data,
+        fold.train,
+        run.specs,
+        run.unit,
+        size,
+        zscore=zscore,
+        shuffle=True,
         seed=job.stream,
-    )  # fmt: skip
+    )
     val, test_side = (
         Batches(
             run.data, rows, run.specs, run.unit, _eval_size(run.unit, size, rows), zscore=zscore
@@ -195,9 +229,13 @@ def _member(job: Job, zscore: dict[str, Any]) -> Member:
         for rows in (fold.val, fold.test)
     )
     config = LoopConfig(
-        plan.epochs, plan.lr, plan.weight_decay, run.config.patience,
-        run.config.model.eval_mask, plan.precision,
-    )  # fmt: skip
+        plan.epochs,
+        plan.lr,
+        plan.weight_decay,
+        run.config.patience,
+        run.config.model.eval_mask,
+        plan.precision,
+    )
     return Member(train=train, val=val, test=test_side, config=config, zscore=zscore)
 
 

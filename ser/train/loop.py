@@ -291,8 +291,13 @@ class _Tracker:
             ua, wa = ua_wa(result.y_true, result.y_pred, n_classes)
             val_loss = result.loss
         curves = self.curves[k]
-        for name, value in (("epoch", epoch), ("train_loss", loss), ("val_loss", val_loss),
-                            ("val_ua", ua), ("val_wa", wa)):  # fmt: skip
+        for name, value in (
+            ("epoch", epoch),
+            ("train_loss", loss),
+            ("val_loss", val_loss),
+            ("val_ua", ua),
+            ("val_wa", wa),
+        ):
             getattr(curves, name).append(value)
         self.last_epoch[k] = epoch
         key = (ua, -val_loss) if self.has_val[k] else (float(epoch), 0.0)

@@ -153,9 +153,15 @@ def _session_fold(
         val_sessions = ()
     name = f"fold{test_session}" if config.name == "loso" else "session5"
     return Fold(
-        name, _sorted(train), _sorted(val), _sorted(test), (test_session,), val_sessions, True,
+        name,
+        _sorted(train),
+        _sorted(val),
+        _sorted(test),
+        (test_session,),
+        val_sessions,
+        True,
         validated=config.val != "none",
-    )  # fmt: skip
+    )
 
 
 def _random_fold(labels: np.ndarray, groups: np.ndarray | None, seed: int) -> Fold:

@@ -95,13 +95,21 @@ def json_summary(record: dict[str, Any]) -> dict[str, Any]:
     """`ser train --json`: means over seeds in percent, per-fold scores, protocol, seconds."""
     scores = ("wa", "ua", "f1")
     folds = [
-        {"seed": int(e["seed"]), "fold": str(e["fold"]),
-         **{k: float(e["metrics"][k]) for k in scores}, "best_epoch": int(e["best_epoch"])}
+        {
+            "seed": int(e["seed"]),
+            "fold": str(e["fold"]),
+            **{k: float(e["metrics"][k]) for k in scores},
+            "best_epoch": int(e["best_epoch"]),
+        }
         for e in record["folds"]
-    ]  # fmt: skip
+    ]
     summary = {k: float(record["summary"][k]) for k in (*scores, "wa_std", "ua_std")}
-    return {**summary, "folds": folds, "protocol": str(record["protocol"]),
-            "seconds": float(record["seconds"])}  # fmt: skip
+    return {
+        **summary,
+        "folds": folds,
+        "protocol": str(record["protocol"]),
+        "seconds": float(record["seconds"]),
+    }
 
 
 def fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:

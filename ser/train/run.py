@@ -115,8 +115,12 @@ def _prepare(
     # The first log line, once the run is known to start (refusals come alone).
     first = f"{plan.name}: {plan.device}, {_threads_note(threads)}"
     record = _start_record(config, plan, features, progress, first)
-    key = (str(Path(config.store).resolve()), tuple(f.name for f in features), plan.classes,
-           str(plan.device))  # fmt: skip
+    key = (
+        str(Path(config.store).resolve()),
+        tuple(f.name for f in features),
+        plan.classes,
+        str(plan.device),
+    )
     t0 = time.perf_counter()
     if key not in loaded:
         loaded[key] = load_data(store, features, get_label_set(plan.classes), plan.device)
