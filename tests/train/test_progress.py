@@ -81,6 +81,15 @@ def test_a_long_first_epoch_gets_an_early_estimate_then_a_line_a_minute() -> Non
     assert ("step", "val", 2, 2) in inner.calls  # every hook reaches the front end
 
 
+def test_messages_and_heartbeat_lines_reach_the_front_end() -> None:
+    inner = Recorder()
+    heart = Heartbeat(inner, clock=Clock())
+    heart.message("dropped 1 utterance(s): no rows")
+    heart.heartbeat("a line")
+    assert inner.calls == [("message", "dropped 1 utterance(s): no rows")]
+    assert inner.lines == ["a line"]
+
+
 def test_each_stage_has_its_own_clock_and_eta() -> None:
     clock, inner = Clock(), Recorder()
     heart = Heartbeat(inner, interval=60, first=15, clock=clock)
