@@ -209,25 +209,18 @@ def save(
 
 def _member(job: Job, zscore: dict[str, Any]) -> Member:
     """One (seed, fold)'s sides, z-scored with its own training side's statistics only;
-    its batch order drawn from its own stream, anew each call."""
+    its batch order drawn from its own stream, anew each call. Dialog models score a whole
+    side in one batch: its vectors are small, and one recurrence over all dialogs costs
+    about what one over a training batch does."""
     run, fold, plan = job.run, job.fold, job.run.plan
-    size = plan.batch_size
-    train = Batches(
-        run.data,
-        fold.train,
-        run.specs,
-        run.unit,
-        size,
-        zscore=zscore,
-        shuffle=True,
-        seed=job.stream,
-    )
-    val, test_side = (
-        Batches(
-            run.data, rows, run.specs, run.unit, _eval_size(run.unit, size, rows), zscore=zscore
+
+    def side(rows: np.ndarray, train: bool = False) -> Batches:
+        whole = run.unit == "dialog" and not train
+        size = max(plan.batch_size, len(rows)) if whole else plan.batch_size
+        return Batches(
+            run.data, rows, run.specs, run.unit, size, zscore=zscore, shuffle=train, seed=job.stream
         )
-        for rows in (fold.val, fold.test)
-    )
+
     config = LoopConfig(
         plan.epochs,
         plan.lr,
@@ -236,10 +229,4 @@ def _member(job: Job, zscore: dict[str, Any]) -> Member:
         run.config.model.eval_mask,
         plan.precision,
     )
-    return Member(train=train, val=val, test=test_side, config=config, zscore=zscore)
-
-
-def _eval_size(unit: Unit, size: int, positions: np.ndarray) -> int:
-    """Dialog models score a whole side in one batch: its vectors are small, and one
-    recurrence over all dialogs costs about what one over a training batch does."""
-    return max(size, len(positions)) if unit == "dialog" else size
+    return Member(side(fold.train, train=True), side(fold.val), side(fold.test), config, zscore)
