@@ -145,7 +145,7 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
             stages=earlier,
             stacked=len(group),
         )
-        test_rows = {"rows": result.test.index, "pred": result.test.y_pred}
+        test_rows = {"rows": result.test.index.tolist(), "pred": result.test.y_pred.tolist()}
         key = fold_key(job.seed, job.fold.name)  # saved before its record entry exists
         save(
             job.run,

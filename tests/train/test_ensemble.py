@@ -84,7 +84,7 @@ def run(cfg: TrainConfig) -> tuple[dict[str, Any], dict[tuple[int, str], Any], i
 
     def spy(run, key, state, zscore, **extra):  # type: ignore[no-untyped-def]
         test = extra["test"]
-        predictions[(extra["seed"], extra["fold"])] = (test["rows"].tolist(), test["pred"].tolist())
+        predictions[(extra["seed"], extra["fold"])] = (test["rows"], test["pred"])
         return original(run, key, state, zscore, **extra)
 
     groups = Groups()
