@@ -113,7 +113,9 @@ def _prepare(
     infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
     unit, specs = plan_inputs(config.model, infos)
     # The first log line, once the run is known to start (refusals come alone).
-    first = f"{plan.name}: {plan.device}, {_threads_note(threads)}"
+    # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
+    plural = "s" if threads.count != 1 else ""
+    first = f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
     record = _start_record(config, plan, features, progress, first)
     key = (
         str(Path(config.store).resolve()),
@@ -152,12 +154,6 @@ def _prepare(
         if (seed, fold.name) not in done
     ]
     return Prepared(config, plan, record, data, unit, list(specs), todo)
-
-
-def _threads_note(threads: ThreadChoice) -> str:
-    """e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"."""
-    plural = "s" if threads.count != 1 else ""
-    return f"{threads.count} torch thread{plural} ({threads.source})"
 
 
 def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list[Fold]:
