@@ -115,14 +115,12 @@ def _option(
     if "kind" not in meta and typing.get_origin(hint) in (typing.Union, types.UnionType):
         (hint,) = [h for h in typing.get_args(hint) if h is not type(None)]  # X | None: X
     kind = meta.get("kind") or typing.get_origin(hint) or hint  # tuple[int, ...]: tuple
-    default = None if required else f.default
-    choices = tuple(meta.get("choices", ()))
     return Option(
         f.name,
         kind,
         meta.get("help", ""),
-        default,
-        choices,
+        None if required else f.default,
+        tuple(meta.get("choices", ())),
         section,
         own,
         required,
