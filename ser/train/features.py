@@ -9,21 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from ser.cache import FeatureStore
 from ser.errors import ConfigError, StoreError
 from ser.extract.registry import KINDS
 
 #: openSMILE functionals (is13 and compare2016 sets): z-normalized with each fold's
 #: training statistics.
 OPENSMILE_EXTRACTORS = ("is13",)
-
-
-class _Store(Protocol):
-    path: Any
-
-    def feature_sets(self) -> list[str]: ...
-    def info(self, name: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -79,7 +73,7 @@ def is_asr_text(attrs: dict[str, Any]) -> bool:
     return attrs.get("text_source") == "asr"
 
 
-def resolve_features(store: _Store, requests: Sequence[str]) -> list[ResolvedFeature]:
+def resolve_features(store: FeatureStore, requests: Sequence[str]) -> list[ResolvedFeature]:
     """The stored feature set behind each request, in request order (`StoreError`: missing
     or unfinished; `ConfigError`: ambiguous, or one set asked for twice)."""
     names = sorted(store.feature_sets())
