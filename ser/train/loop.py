@@ -60,9 +60,6 @@ class Curves:
     val_ua: list[float] = field(default_factory=list)
     val_wa: list[float] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, list[Any]]:
-        return {k: list(v) for k, v in self.__dict__.items()}
-
 
 @dataclass(frozen=True)
 class Predictions:
@@ -136,7 +133,7 @@ def select(
             break
         ensemble.set_epoch(epoch, epochs)
         losses = train_epoch(ensemble, train_sides, optimizer, scaler, precision, on_step)
-        with masked(ensemble, None):
+        with masked(ensemble.base, None):
             scored = predict(ensemble, val_sides, precision, on_step, "val")
         for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
             if active[k]:
@@ -148,7 +145,9 @@ def select(
         if on_epoch is not None:
             on_epoch(epoch + 1, epochs, *tracker.latest())
     tracker.load_best()
-    seconds = _elapsed(device, start) / len(members)
+    if device.type == "cuda":  # the queued kernels finish inside the timing
+        torch.cuda.synchronize(device)
+    seconds = (time.perf_counter() - start) / len(members)
     return [
         Selection(tracker.best_epoch[k], tracker.curves[k], seconds) for k in range(len(members))
     ]
@@ -162,14 +161,11 @@ def test(
 ) -> list[Evaluation]:
     """Each member's selected state on its own test side (its eval mask applied)."""
     configs = [m.config for m in members]
-    with masked(ensemble, _shared(configs, "eval_mask")):
+    with masked(ensemble.base, _shared(configs, "eval_mask")):
         sides = StackedSides([m.test for m in members])
         found = predict(ensemble, sides, _shared(configs, "precision"), on_step, "test")
     return [
-        Evaluation(
-            p.loss, p.y_true, p.y_pred, p.index, compute_metrics(p.y_true, p.y_pred, classes)
-        )
-        for p in found
+        Evaluation(**vars(p), metrics=compute_metrics(p.y_true, p.y_pred, classes)) for p in found
     ]
 
 
@@ -291,14 +287,11 @@ class _Tracker:
             ua, wa = ua_wa(result.y_true, result.y_pred, n_classes)
             val_loss = result.loss
         curves = self.curves[k]
-        for name, value in (
-            ("epoch", epoch),
-            ("train_loss", loss),
-            ("val_loss", val_loss),
-            ("val_ua", ua),
-            ("val_wa", wa),
-        ):
-            getattr(curves, name).append(value)
+        curves.epoch.append(epoch)
+        curves.train_loss.append(loss)
+        curves.val_loss.append(val_loss)
+        curves.val_ua.append(ua)
+        curves.val_wa.append(wa)
         self.last_epoch[k] = epoch
         key = (ua, -val_loss) if self.has_val[k] else (float(epoch), 0.0)
         if key > self.best_key[k]:
@@ -343,16 +336,10 @@ def _shared(configs: Sequence[LoopConfig], name: str) -> Any:
     return values.pop()
 
 
-def _elapsed(device: torch.device, start: float) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
-
-
 @contextmanager
-def masked(ensemble: Any, modality: str | None) -> Iterator[None]:
-    """The members' `eval_mask` set inside the block (None: no masking)."""
-    model = ensemble.base if isinstance(ensemble, Ensemble) else ensemble
+def masked(model: Any, modality: str | None) -> Iterator[None]:
+    """The model's (an ensemble's `base`: its members') `eval_mask` set inside the block
+    (None: no masking)."""
     old = model.eval_mask
     model.eval_mask = modality
     try:

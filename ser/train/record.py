@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ def json_summary(record: dict[str, Any]) -> dict[str, Any]:
 
 def fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:
     stages = {
-        name: {"best_epoch": s.best_epoch, "seconds": s.seconds, "curves": s.curves.to_dict()}
+        name: {"best_epoch": s.best_epoch, "seconds": s.seconds, "curves": asdict(s.curves)}
         for name, s in result.stages.items()
     }
     return {
@@ -124,7 +125,7 @@ def fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:
         "best_epoch": result.best_epoch,
         "seconds": result.seconds,  # the stacked model's time / `stacked`
         "stacked": result.stacked,  # members trained together (1: alone)
-        "curves": result.curves.to_dict(),
+        "curves": asdict(result.curves),
         **({"stages": stages} if stages else {}),  # earlier stages (Zhou et al.'s branches)
         "sizes": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
         "test_sessions": list(fold.test_sessions),
