@@ -15,10 +15,6 @@ from ser.cache import FeatureStore
 from ser.errors import ConfigError, StoreError
 from ser.extract.registry import KINDS
 
-#: openSMILE functionals (is13 and compare2016 sets): z-normalized with each fold's
-#: training statistics.
-OPENSMILE_EXTRACTORS = ("is13",)
-
 
 @dataclass(frozen=True)
 class ResolvedFeature:
@@ -34,8 +30,9 @@ class ResolvedFeature:
 
     @property
     def zscore(self) -> bool:
-        """Whether the trainer z-normalizes this set per fold (openSMILE functionals)."""
-        return self.level == "utterance" and self.extractor in OPENSMILE_EXTRACTORS
+        """Whether the trainer z-normalizes this set with each fold's training statistics
+        (openSMILE functionals)."""
+        return self.level == "utterance" and self.extractor == "is13"
 
 
 def parse_feature_list(text: str) -> tuple[str, ...]:
