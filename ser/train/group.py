@@ -23,10 +23,11 @@ from ser.models.batch import InputSpec, Unit
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import Batches, TrainData, fit_zscore
 from ser.train.ensemble import Ensemble
-from ser.train.loop import FitResult, LoopConfig, Member, Selection, select, test
+from ser.train.loop import LoopConfig, Member, Selection, select, test
 from ser.train.plan import Plan, TrainConfig
 from ser.train.progress import Progress
 from ser.train.protocols import Fold
+from ser.train.record import fold_entry
 
 
 @dataclass
@@ -115,7 +116,9 @@ def describe(group: Sequence[Job]) -> str:
     return f"{where} x {which} ({len(group)} members stacked{over})"
 
 
-def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
+def train_group(group: Sequence[Job], progress: Progress) -> list[dict[str, Any]]:
+    """Train the group's jobs as one ensemble; their checkpoints saved, their record
+    entries returned."""
     first = group[0].run
     classes = first.data.classes
     modules = [
@@ -134,31 +137,21 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
 
         ensemble, last, chosen, stages = fit(modules, members, classes, progress)
         tested = test(ensemble, last, classes, progress.step)
-    results = []
+    entries = []
     for k, (job, member, c, t) in enumerate(zip(group, last, chosen, tested, strict=True)):
         earlier = {name: stage[k] for name, stage in stages.items()}
-        result = FitResult(
-            c.best_epoch,
-            c.curves,
-            t,
-            c.seconds + sum(s.seconds for s in earlier.values()),
-            stages=earlier,
-            stacked=len(group),
-        )
-        test_rows = {"rows": result.test.index.tolist(), "pred": result.test.y_pred.tolist()}
-        key = fold_key(job.seed, job.fold.name)  # saved before its record entry exists
-        save(
+        save(  # before its record entry exists
             job.run,
-            key,
+            fold_key(job.seed, job.fold.name),
             ensemble.member_state(k),
             member.zscore,
             seed=job.seed,
             fold=job.fold.name,
-            best_epoch=result.best_epoch,
-            test=test_rows,
+            best_epoch=c.best_epoch,
+            test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
         )
-        results.append(result)
-    return results
+        entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group)))
+    return entries
 
 
 def fit(

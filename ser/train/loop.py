@@ -84,19 +84,7 @@ class Selection:
 
     best_epoch: int  # 1-based
     curves: Curves
-    seconds: float
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """What training one fold produced."""
-
-    best_epoch: int  # 1-based
-    curves: Curves
-    test: Evaluation
-    seconds: float  # the ensemble's time (data loading excluded) / `stacked` members
-    stages: dict[str, Selection] = field(default_factory=dict)  # earlier stages, if any
-    stacked: int = 1
+    seconds: float  # the ensemble's time (data loading excluded) / its members
 
 
 EpochHook = Callable[[int, int, float, float], None]  # (epoch, epochs, train loss, val UA)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.report.metrics import Metrics, pool_metrics, summarize
-from ser.train.loop import FitResult
+from ser.train.loop import Evaluation, Selection
 from ser.train.protocols import Fold
 
 RECORD = "run.json"
@@ -113,20 +113,29 @@ def json_summary(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:
-    stages = {
+def fold_entry(
+    seed: int,
+    fold: Fold,
+    best: Selection,
+    test: Evaluation,
+    stages: dict[str, Selection],
+    stacked: int,
+) -> dict[str, Any]:
+    """What training one (seed, fold) produced: `best`, the whole model's selection, after
+    its earlier `stages` (if any), tested; `stacked` members trained together (1: alone)."""
+    earlier = {
         name: {"best_epoch": s.best_epoch, "seconds": s.seconds, "curves": asdict(s.curves)}
-        for name, s in result.stages.items()
+        for name, s in stages.items()
     }
     return {
         "seed": seed,
         "fold": fold.name,
-        "metrics": result.test.metrics.to_dict(),
-        "best_epoch": result.best_epoch,
-        "seconds": result.seconds,  # the stacked model's time / `stacked`
-        "stacked": result.stacked,  # members trained together (1: alone)
-        "curves": asdict(result.curves),
-        **({"stages": stages} if stages else {}),  # earlier stages (Zhou et al.'s branches)
+        "metrics": test.metrics.to_dict(),
+        "best_epoch": best.best_epoch,
+        "seconds": best.seconds + sum(s.seconds for s in stages.values()),
+        "stacked": stacked,
+        "curves": asdict(best.curves),
+        **({"stages": earlier} if earlier else {}),  # earlier stages (Zhou et al.'s branches)
         "sizes": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
         "test_sessions": list(fold.test_sessions),
         "val_sessions": list(fold.val_sessions),

@@ -34,7 +34,6 @@ from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_fol
 from ser.train.record import (
     RECORD,
     check_resumable,
-    fold_entry,
     json_summary,
     read_record,
     summarize_folds,
@@ -87,9 +86,7 @@ def _train(
         at_once = default_at_once(plans[0].device)
     for group in make_groups(jobs, at_once):
         progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
-        results = train_group(group, progress)
-        for job, result in zip(group, results, strict=True):
-            entry = fold_entry(job.seed, job.fold, result)
+        for job, entry in zip(group, train_group(group, progress), strict=True):
             job.run.record["folds"].append(entry)
             progress.fold_end(job.seed, job.fold.name, entry)
         for run in {id(job.run): job.run for job in group}.values():
