@@ -265,7 +265,6 @@ class _Tracker:
         self.curves = [Curves() for _ in range(k)]
         self.best_key = [(-math.inf, 0.0)] * k
         self.best_epoch = [0] * k
-        self.last_epoch = [0] * k
         self.improved = [False] * k
         self.state = {n: t.detach().clone() for n, t in ensemble.state().items()}
 
@@ -280,19 +279,18 @@ class _Tracker:
         curves.val_loss.append(val_loss)
         curves.val_ua.append(ua)
         curves.val_wa.append(wa)
-        self.last_epoch[k] = epoch
         key = (ua, -val_loss) if self.has_val[k] else (float(epoch), 0.0)
         if key > self.best_key[k]:
             self.best_key[k], self.best_epoch[k], self.improved[k] = key, epoch, True
 
     def stale(self, k: int) -> int:
         """Epochs since member k's best (0 without validation: never stops early)."""
-        return self.last_epoch[k] - self.best_epoch[k] if self.has_val[k] else 0
+        return self.curves[k].epoch[-1] - self.best_epoch[k] if self.has_val[k] else 0
 
     def latest(self) -> tuple[float, float]:
         """Mean training loss and validation UA of the last epoch over members that ran it."""
-        last = max(self.last_epoch)
-        rows = [c for c, e in zip(self.curves, self.last_epoch, strict=True) if e == last]
+        last = max(c.epoch[-1] for c in self.curves)
+        rows = [c for c in self.curves if c.epoch[-1] == last]
         losses = [c.train_loss[-1] for c in rows]
         uas = [c.val_ua[-1] for c in rows if not math.isnan(c.val_ua[-1])]
         return float(np.mean(losses)), float(np.mean(uas)) if uas else math.nan
