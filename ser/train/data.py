@@ -183,8 +183,7 @@ def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
 
 class Batches:
     """One side of a fold as batches for a model's inputs, an epoch per iteration: a new
-    order each epoch when `shuffle`, else the same batches (kept when of vector views
-    only: small, and the loop scores the validation side every epoch)."""
+    order each epoch when `shuffle`, else the same batches."""
 
     def __init__(
         self,
@@ -214,7 +213,6 @@ class Batches:
         self._groups = (
             dialog_groups(data.dialogs, data.orders, self.positions) if unit == "dialog" else []
         )
-        self._kept: list[Batch] | None = None
         self._seq_len = {
             s.name: data.features[s.name].lengths_np[self.positions]
             for s in self.specs
@@ -226,13 +224,7 @@ class Batches:
         return -(-units // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        if self._kept is not None:
-            return iter(self._kept)
-        epoch = (self.build(plan) for plan in self.plans())
-        if self.rng is None and all(s.view == "vector" for s in self.specs):
-            self._kept = list(epoch)
-            return iter(self._kept)
-        return epoch
+        return (self.build(plan) for plan in self.plans())
 
     def plans(self) -> list[StepPlan]:
         if self.unit == "dialog":
