@@ -148,12 +148,6 @@ def load_run_checkpoints(run_dir: Path, which: str = "folds") -> list[Checkpoint
     return [load_checkpoint(run_dir, k) for k in chosen]
 
 
-def _default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def save_fold_checkpoint(
     run_dir: Path,
     key: str,
@@ -194,7 +188,7 @@ def save_fold_checkpoint(
     }
     atomic(folder / f"{key}.safetensors", lambda tmp: save_file(tensors, str(tmp)))
     path = folder / f"{key}.json"
-    text = json.dumps(sidecar, indent=1, default=_default)
+    text = json.dumps(sidecar, indent=1)
     atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 

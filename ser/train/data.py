@@ -168,31 +168,22 @@ class ZScore(NamedTuple):
 def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
     """Per-dimension mean/std of each z-scored set over the `train` positions' rows only
     (rows, so sequence and mean-pooled views are scaled alike)."""
-    idx = torch.as_tensor(train, dtype=torch.long, device=data.device)
+    kept = torch.zeros(len(data), dtype=torch.bool, device=data.device)
+    kept[torch.as_tensor(train, dtype=torch.long, device=data.device)] = True
     out = {}
     for name, table in data.features.items():
         if not table.feature.zscore:
             continue
-        v = _rows_of(table, idx).float()  # [R_train, D]
+        v = table.flat[torch.repeat_interleave(kept, table.lengths)].float()  # [R_train, D]
         std = v.std(dim=0, unbiased=False)
         std = torch.where(std < STD_FLOOR, torch.ones_like(std), std)
         out[name] = ZScore(v.mean(dim=0), std)
     return out
 
 
-def _rows_of(table: FeatureTable, idx: torch.Tensor) -> torch.Tensor:
-    """All rows of the utterances at positions `idx`, concatenated: [R, D]."""
-    lengths = table.lengths[idx]  # [N]
-    owner = torch.repeat_interleave(torch.arange(len(idx), device=idx.device), lengths)  # [R]
-    first = torch.cumsum(lengths, 0) - lengths  # [N] offset of each utterance in the output
-    within = torch.arange(int(lengths.sum()), device=idx.device) - first[owner]  # [R]
-    return table.flat[table.starts[idx][owner] + within]
-
-
 class Batches:
     """One side of a fold as batches for a model's inputs, an epoch per iteration: a new
-    order each epoch when `shuffle`, else the same batches (kept when of vector views
-    only: small, and the loop scores the validation side every epoch)."""
+    order each epoch when `shuffle`, else the same batches."""
 
     def __init__(
         self,
@@ -222,7 +213,6 @@ class Batches:
         self._groups = (
             dialog_groups(data.dialogs, data.orders, self.positions) if unit == "dialog" else []
         )
-        self._kept: list[Batch] | None = None
         self._seq_len = {
             s.name: data.features[s.name].lengths_np[self.positions]
             for s in self.specs
@@ -230,19 +220,11 @@ class Batches:
         }
 
     def __len__(self) -> int:
-        return -(-self._units() // self.batch_size)
-
-    def _units(self) -> int:
-        return len(self._groups) if self.unit == "dialog" else len(self.positions)
+        units = len(self._groups) if self.unit == "dialog" else len(self.positions)
+        return -(-units // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        if self._kept is not None:
-            return iter(self._kept)
-        epoch = (self.build(plan) for plan in self.plans())
-        if self.rng is None and all(s.view == "vector" for s in self.specs):
-            self._kept = list(epoch)
-            return iter(self._kept)
-        return epoch
+        return (self.build(plan) for plan in self.plans())
 
     def plans(self) -> list[StepPlan]:
         if self.unit == "dialog":

@@ -9,21 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from ser.cache import FeatureStore
 from ser.errors import ConfigError, StoreError
 from ser.extract.registry import KINDS
-
-#: openSMILE functionals (is13 and compare2016 sets): z-normalized with each fold's
-#: training statistics.
-OPENSMILE_EXTRACTORS = ("is13",)
-
-
-class _Store(Protocol):
-    path: Any
-
-    def feature_sets(self) -> list[str]: ...
-    def info(self, name: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -40,8 +30,9 @@ class ResolvedFeature:
 
     @property
     def zscore(self) -> bool:
-        """Whether the trainer z-normalizes this set per fold (openSMILE functionals)."""
-        return self.level == "utterance" and self.extractor in OPENSMILE_EXTRACTORS
+        """Whether the trainer z-normalizes this set with each fold's training statistics
+        (openSMILE functionals)."""
+        return self.level == "utterance" and self.extractor == "is13"
 
 
 def parse_feature_list(text: str) -> tuple[str, ...]:
@@ -79,7 +70,7 @@ def is_asr_text(attrs: dict[str, Any]) -> bool:
     return attrs.get("text_source") == "asr"
 
 
-def resolve_features(store: _Store, requests: Sequence[str]) -> list[ResolvedFeature]:
+def resolve_features(store: FeatureStore, requests: Sequence[str]) -> list[ResolvedFeature]:
     """The stored feature set behind each request, in request order (`StoreError`: missing
     or unfinished; `ConfigError`: ambiguous, or one set asked for twice)."""
     names = sorted(store.feature_sets())
@@ -105,10 +96,17 @@ def resolve_features(store: _Store, requests: Sequence[str]) -> list[ResolvedFea
                 "finish); run the same `ser extract` command again to complete it"
             )
         extractor = str(dict(info.attrs).get("extractor", ""))
-        resolved.append(ResolvedFeature(
-            request, info.name, str(info.modality), str(info.level), extractor, int(info.dim),
-            str(info.fingerprint),
-        ))  # fmt: skip
+        resolved.append(
+            ResolvedFeature(
+                request,
+                info.name,
+                str(info.modality),
+                str(info.level),
+                extractor,
+                int(info.dim),
+                str(info.fingerprint),
+            )
+        )
     taken = [f.name for f in resolved]
     if len(set(taken)) != len(taken):
         raise ConfigError(f"--features {'+'.join(requests)} names one feature set twice")

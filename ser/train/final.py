@@ -6,8 +6,6 @@ selected epochs and is saved as checkpoint ``final``; the fold scores estimate i
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
@@ -19,19 +17,15 @@ from ser.train.loop import LoopConfig, Member
 from ser.train.progress import Progress
 
 
-def final_epochs(record: dict[str, Any]) -> int:
-    """The median selected epoch over the record's folds (rounded, at least 1)."""
-    best = [int(e["best_epoch"]) for e in record["folds"]]
-    return max(1, round(float(np.median(best)))) if best else 1
-
-
 def train_final(run: Prepared, progress: Progress) -> None:
     """Train on all of the run's data and save checkpoint "final" (kept if it exists)."""
     config, plan, data, specs, unit = run.config, run.plan, run.data, run.specs, run.unit
     if has_checkpoint(plan.run_dir, FINAL):
         progress.message("--final: checkpoint final exists, kept")
         return
-    epochs, seed = final_epochs(run.record), plan.seeds[0]
+    best = [int(e["best_epoch"]) for e in run.record["folds"]]
+    epochs = max(1, round(float(np.median(best)))) if best else 1
+    seed = plan.seeds[0]
     progress.message(f"--final: training on all {len(data)} utterances for {epochs} epochs")
     model = build_model(config.model, list(specs), len(data.classes), seed=seed).to(plan.device)
     everything = np.arange(len(data))

@@ -23,10 +23,11 @@ from ser.models.batch import InputSpec, Unit
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import Batches, TrainData, fit_zscore
 from ser.train.ensemble import Ensemble
-from ser.train.loop import FitResult, LoopConfig, Member, Selection, select, test
+from ser.train.loop import LoopConfig, Member, Selection, select, test
 from ser.train.plan import Plan, TrainConfig
 from ser.train.progress import Progress
 from ser.train.protocols import Fold
+from ser.train.record import fold_entry
 
 
 @dataclass
@@ -63,9 +64,17 @@ def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
     """What the runs whose members may share an ensemble share: the settings part of
     `group_key`, known before any data is read (the sweep's tasks are cut by it)."""
     return (
-        config.store, config.features, plan.classes, config.model, plan.epochs,
-        plan.batch_size, plan.lr, plan.weight_decay, plan.precision, str(plan.device),
-    )  # fmt: skip
+        config.store,
+        config.features,
+        plan.classes,
+        config.model,
+        plan.epochs,
+        plan.batch_size,
+        plan.lr,
+        plan.weight_decay,
+        plan.precision,
+        str(plan.device),
+    )
 
 
 def group_key(job: Job) -> tuple[Hashable, ...]:
@@ -107,7 +116,9 @@ def describe(group: Sequence[Job]) -> str:
     return f"{where} x {which} ({len(group)} members stacked{over})"
 
 
-def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
+def train_group(group: Sequence[Job], progress: Progress) -> list[dict[str, Any]]:
+    """Train the group's jobs as one ensemble; their checkpoints saved, their record
+    entries returned."""
     first = group[0].run
     classes = first.data.classes
     modules = [
@@ -126,19 +137,21 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FitResult]:
 
         ensemble, last, chosen, stages = fit(modules, members, classes, progress)
         tested = test(ensemble, last, classes, progress.step)
-    results = []
+    entries = []
     for k, (job, member, c, t) in enumerate(zip(group, last, chosen, tested, strict=True)):
         earlier = {name: stage[k] for name, stage in stages.items()}
-        result = FitResult(
-            c.best_epoch, c.curves, t, c.seconds + sum(s.seconds for s in earlier.values()),
-            stages=earlier, stacked=len(group),
-        )  # fmt: skip
-        test_rows = {"rows": result.test.index, "pred": result.test.y_pred}
-        key = fold_key(job.seed, job.fold.name)  # saved before its record entry exists
-        save(job.run, key, ensemble.member_state(k), member.zscore, seed=job.seed,
-             fold=job.fold.name, best_epoch=result.best_epoch, test=test_rows)  # fmt: skip
-        results.append(result)
-    return results
+        save(  # before its record entry exists
+            job.run,
+            fold_key(job.seed, job.fold.name),
+            ensemble.member_state(k),
+            member.zscore,
+            seed=job.seed,
+            fold=job.fold.name,
+            best_epoch=c.best_epoch,
+            test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
+        )
+        entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group)))
+    return entries
 
 
 def fit(
@@ -173,35 +186,40 @@ def save(
     run: Prepared, key: str, state: dict[str, torch.Tensor], zscore: Any, **extra: Any
 ) -> None:
     save_fold_checkpoint(
-        run.plan.run_dir, key, state, store=run.config.store, config=run.config.model,
-        classes=run.data.classes, specs=run.specs, unit=run.unit, precision=run.plan.precision,
-        zscore=zscore, extra=extra,
-    )  # fmt: skip
+        run.plan.run_dir,
+        key,
+        state,
+        store=run.config.store,
+        config=run.config.model,
+        classes=run.data.classes,
+        specs=run.specs,
+        unit=run.unit,
+        precision=run.plan.precision,
+        zscore=zscore,
+        extra=extra,
+    )
 
 
 def _member(job: Job, zscore: dict[str, Any]) -> Member:
     """One (seed, fold)'s sides, z-scored with its own training side's statistics only;
-    its batch order drawn from its own stream, anew each call."""
+    its batch order drawn from its own stream, anew each call. Dialog models score a whole
+    side in one batch: its vectors are small, and one recurrence over all dialogs costs
+    about what one over a training batch does."""
     run, fold, plan = job.run, job.fold, job.run.plan
-    size = plan.batch_size
-    train = Batches(
-        run.data, fold.train, run.specs, run.unit, size, zscore=zscore, shuffle=True,
-        seed=job.stream,
-    )  # fmt: skip
-    val, test_side = (
-        Batches(
-            run.data, rows, run.specs, run.unit, _eval_size(run.unit, size, rows), zscore=zscore
+
+    def side(rows: np.ndarray, train: bool = False) -> Batches:
+        whole = run.unit == "dialog" and not train
+        size = max(plan.batch_size, len(rows)) if whole else plan.batch_size
+        return Batches(
+            run.data, rows, run.specs, run.unit, size, zscore=zscore, shuffle=train, seed=job.stream
         )
-        for rows in (fold.val, fold.test)
-    )
+
     config = LoopConfig(
-        plan.epochs, plan.lr, plan.weight_decay, run.config.patience,
-        run.config.model.eval_mask, plan.precision,
-    )  # fmt: skip
-    return Member(train=train, val=val, test=test_side, config=config, zscore=zscore)
-
-
-def _eval_size(unit: Unit, size: int, positions: np.ndarray) -> int:
-    """Dialog models score a whole side in one batch: its vectors are small, and one
-    recurrence over all dialogs costs about what one over a training batch does."""
-    return max(size, len(positions)) if unit == "dialog" else size
+        plan.epochs,
+        plan.lr,
+        plan.weight_decay,
+        run.config.patience,
+        run.config.model.eval_mask,
+        plan.precision,
+    )
+    return Member(side(fold.train, train=True), side(fold.val), side(fold.test), config, zscore)

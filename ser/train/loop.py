@@ -60,9 +60,6 @@ class Curves:
     val_ua: list[float] = field(default_factory=list)
     val_wa: list[float] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, list[Any]]:
-        return {k: list(v) for k, v in self.__dict__.items()}
-
 
 @dataclass(frozen=True)
 class Predictions:
@@ -87,19 +84,7 @@ class Selection:
 
     best_epoch: int  # 1-based
     curves: Curves
-    seconds: float
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """What training one fold produced."""
-
-    best_epoch: int  # 1-based
-    curves: Curves
-    test: Evaluation
-    seconds: float  # the ensemble's time (data loading excluded) / `stacked` members
-    stages: dict[str, Selection] = field(default_factory=dict)  # earlier stages, if any
-    stacked: int = 1
+    seconds: float  # the ensemble's time (data loading excluded) / its members
 
 
 EpochHook = Callable[[int, int, float, float], None]  # (epoch, epochs, train loss, val UA)
@@ -136,7 +121,7 @@ def select(
             break
         ensemble.set_epoch(epoch, epochs)
         losses = train_epoch(ensemble, train_sides, optimizer, scaler, precision, on_step)
-        with masked(ensemble, None):
+        with masked(ensemble.base, None):
             scored = predict(ensemble, val_sides, precision, on_step, "val")
         for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
             if active[k]:
@@ -148,7 +133,9 @@ def select(
         if on_epoch is not None:
             on_epoch(epoch + 1, epochs, *tracker.latest())
     tracker.load_best()
-    seconds = _elapsed(device, start) / len(members)
+    if device.type == "cuda":  # the queued kernels finish inside the timing
+        torch.cuda.synchronize(device)
+    seconds = (time.perf_counter() - start) / len(members)
     return [
         Selection(tracker.best_epoch[k], tracker.curves[k], seconds) for k in range(len(members))
     ]
@@ -162,14 +149,11 @@ def test(
 ) -> list[Evaluation]:
     """Each member's selected state on its own test side (its eval mask applied)."""
     configs = [m.config for m in members]
-    with masked(ensemble, _shared(configs, "eval_mask")):
+    with masked(ensemble.base, _shared(configs, "eval_mask")):
         sides = StackedSides([m.test for m in members])
         found = predict(ensemble, sides, _shared(configs, "precision"), on_step, "test")
     return [
-        Evaluation(
-            p.loss, p.y_true, p.y_pred, p.index, compute_metrics(p.y_true, p.y_pred, classes)
-        )
-        for p in found
+        Evaluation(**vars(p), metrics=compute_metrics(p.y_true, p.y_pred, classes)) for p in found
     ]
 
 
@@ -281,7 +265,6 @@ class _Tracker:
         self.curves = [Curves() for _ in range(k)]
         self.best_key = [(-math.inf, 0.0)] * k
         self.best_epoch = [0] * k
-        self.last_epoch = [0] * k
         self.improved = [False] * k
         self.state = {n: t.detach().clone() for n, t in ensemble.state().items()}
 
@@ -291,22 +274,23 @@ class _Tracker:
             ua, wa = ua_wa(result.y_true, result.y_pred, n_classes)
             val_loss = result.loss
         curves = self.curves[k]
-        for name, value in (("epoch", epoch), ("train_loss", loss), ("val_loss", val_loss),
-                            ("val_ua", ua), ("val_wa", wa)):  # fmt: skip
-            getattr(curves, name).append(value)
-        self.last_epoch[k] = epoch
+        curves.epoch.append(epoch)
+        curves.train_loss.append(loss)
+        curves.val_loss.append(val_loss)
+        curves.val_ua.append(ua)
+        curves.val_wa.append(wa)
         key = (ua, -val_loss) if self.has_val[k] else (float(epoch), 0.0)
         if key > self.best_key[k]:
             self.best_key[k], self.best_epoch[k], self.improved[k] = key, epoch, True
 
     def stale(self, k: int) -> int:
         """Epochs since member k's best (0 without validation: never stops early)."""
-        return self.last_epoch[k] - self.best_epoch[k] if self.has_val[k] else 0
+        return self.curves[k].epoch[-1] - self.best_epoch[k] if self.has_val[k] else 0
 
     def latest(self) -> tuple[float, float]:
         """Mean training loss and validation UA of the last epoch over members that ran it."""
-        last = max(self.last_epoch)
-        rows = [c for c, e in zip(self.curves, self.last_epoch, strict=True) if e == last]
+        last = max(c.epoch[-1] for c in self.curves)
+        rows = [c for c in self.curves if c.epoch[-1] == last]
         losses = [c.train_loss[-1] for c in rows]
         uas = [c.val_ua[-1] for c in rows if not math.isnan(c.val_ua[-1])]
         return float(np.mean(losses)), float(np.mean(uas)) if uas else math.nan
@@ -338,16 +322,10 @@ def _shared(configs: Sequence[LoopConfig], name: str) -> Any:
     return values.pop()
 
 
-def _elapsed(device: torch.device, start: float) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
-
-
 @contextmanager
-def masked(ensemble: Any, modality: str | None) -> Iterator[None]:
-    """The members' `eval_mask` set inside the block (None: no masking)."""
-    model = ensemble.base if isinstance(ensemble, Ensemble) else ensemble
+def masked(model: Any, modality: str | None) -> Iterator[None]:
+    """The model's (an ensemble's `base`: its members') `eval_mask` set inside the block
+    (None: no masking)."""
     old = model.eval_mask
     model.eval_mask = modality
     try:

@@ -115,10 +115,17 @@ def _option(
     if "kind" not in meta and typing.get_origin(hint) in (typing.Union, types.UnionType):
         (hint,) = [h for h in typing.get_args(hint) if h is not type(None)]  # X | None: X
     kind = meta.get("kind") or typing.get_origin(hint) or hint  # tuple[int, ...]: tuple
-    default = None if required else f.default
-    choices = tuple(meta.get("choices", ()))
-    return Option(f.name, kind, meta.get("help", ""), default, choices, section, own, required,
-                  {k: meta[k] for k in ("metavar", "envvar") if k in meta})  # fmt: skip
+    return Option(
+        f.name,
+        kind,
+        meta.get("help", ""),
+        None if required else f.default,
+        tuple(meta.get("choices", ())),
+        section,
+        own,
+        required,
+        {k: meta[k] for k in ("metavar", "envvar") if k in meta},
+    )
 
 
 def _parse(kind: Any, value: Any) -> Any:

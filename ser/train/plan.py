@@ -36,8 +36,13 @@ class TrainConfig:
     means the model family's paper default."""
 
     store: str = field(metadata={"help": "Feature store (.zarr or .h5).", "envvar": "SER_STORE"})
-    features: tuple[str, ...] = field(metadata={"kind": "features", "metavar": "A+B", "help":
-        "Feature sets joined by '+', by name or extractor (hubert+mpnet, is13+bert)."})  # fmt: skip
+    features: tuple[str, ...] = field(
+        metadata={
+            "kind": "features",
+            "metavar": "A+B",
+            "help": "Feature sets joined by '+', by name or extractor (hubert+mpnet, is13+bert).",
+        }
+    )
     model: FamilyConfig  # its options: the registered families' config fields
     classes: str | None = option(
         None, "Label set.", choices=tuple(name for name in LABEL_SETS if name != "all")

@@ -48,35 +48,7 @@ class Progress:
         """The (seed, fold) finished; `entry` is its record entry."""
 
 
-class Relay(Progress):
-    """`inner`'s hooks, each passed on; a subclass adds to some."""
-
-    def __init__(self, inner: Progress) -> None:
-        self.inner, self.shows_epochs = inner, inner.shows_epochs
-
-    def message(self, text: str) -> None:
-        self.inner.message(text)
-
-    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
-        self.inner.fold_start(seed, fold, epochs)
-
-    def stage(self, n: int, total: int, name: str) -> None:
-        self.inner.stage(n, total, name)
-
-    def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
-        self.inner.epoch(epoch, epochs, train_loss, val_ua)
-
-    def step(self, phase: str, done: int, total: int | None) -> None:
-        self.inner.step(phase, done, total)
-
-    def heartbeat(self, text: str) -> None:
-        self.inner.heartbeat(text)
-
-    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
-        self.inner.fold_end(seed, fold, entry)
-
-
-class Heartbeat(Relay):
+class Heartbeat(Progress):
     """`inner`'s hooks, and a line (`inner.heartbeat`: fold, stage, step, pace, ETA) when
     training showed nothing for `interval` s, the first `first` s into a stage."""
 
@@ -87,7 +59,7 @@ class Heartbeat(Relay):
         first: float = FIRST_BEAT,
         clock: Clock = time.monotonic,
     ) -> None:
-        super().__init__(inner)
+        self.inner, self.shows_epochs = inner, inner.shows_epochs
         self.interval, self.first, self.clock = interval, first, clock
         self.what, self.staged, self.epochs = "training", "", 0
         self._begin()
@@ -100,18 +72,24 @@ class Heartbeat(Relay):
         self.phase, self.done = "train", 0
         self.total: int | None = None
 
+    def message(self, text: str) -> None:
+        self.inner.message(text)
+
+    def heartbeat(self, text: str) -> None:
+        self.inner.heartbeat(text)
+
     def fold_start(self, seed: int, fold: str, epochs: int) -> None:
-        super().fold_start(seed, fold, epochs)
+        self.inner.fold_start(seed, fold, epochs)
         self.what, self.staged, self.epochs = fold_label(seed, fold), "", epochs
         self._begin()
 
     def stage(self, n: int, total: int, name: str) -> None:
-        super().stage(n, total, name)
+        self.inner.stage(n, total, name)
         self.staged = f", stage {n} of {total} ({name})"
         self._begin()
 
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
-        super().epoch(epoch, epochs, train_loss, val_ua)
+        self.inner.epoch(epoch, epochs, train_loss, val_ua)
         now = self.clock()
         self.epochs_done, self.epochs, self.epoch_ended = epoch, epochs, now
         self.phase, self.done, self.total = "train", 0, None
@@ -120,7 +98,7 @@ class Heartbeat(Relay):
             self.last = now
 
     def step(self, phase: str, done: int, total: int | None) -> None:
-        super().step(phase, done, total)
+        self.inner.step(phase, done, total)
         now = self.clock()
         if phase != self.phase or done < self.done:  # a new phase began after the last step
             self.phase_started = self.stepped
@@ -131,7 +109,7 @@ class Heartbeat(Relay):
             self.inner.heartbeat(self.line(now))
 
     def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
-        super().fold_end(seed, fold, entry)
+        self.inner.fold_end(seed, fold, entry)
         self.what, self.staged = "training", ""
         self._begin()
 

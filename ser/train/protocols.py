@@ -139,7 +139,7 @@ def _session_fold(
             f"protocol {config.name!r} with val={config.val!r} needs session {test_session} "
             f"and {needed} sessions in all; the data has sessions {present}"
         )
-    rows = np.arange(len(sessions), dtype=np.int64)
+    rows = np.arange(len(sessions), dtype=np.int64)  # filtered: every side stays sorted
     test = rows[sessions == test_session]
     rest = rows[sessions != test_session]
     if config.val == "session":
@@ -153,9 +153,8 @@ def _session_fold(
         val_sessions = ()
     name = f"fold{test_session}" if config.name == "loso" else "session5"
     return Fold(
-        name, _sorted(train), _sorted(val), _sorted(test), (test_session,), val_sessions, True,
-        validated=config.val != "none",
-    )  # fmt: skip
+        name, train, val, test, (test_session,), val_sessions, True, validated=config.val != "none"
+    )
 
 
 def _random_fold(labels: np.ndarray, groups: np.ndarray | None, seed: int) -> Fold:
@@ -171,12 +170,14 @@ def _random_fold(labels: np.ndarray, groups: np.ndarray | None, seed: int) -> Fo
 def _stratified_slice(
     rows: np.ndarray, labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(kept, slice): a stratified `fraction` of `rows` (whole groups when given)."""
+    """(kept, slice), each sorted: a stratified `fraction` of `rows` (whole groups when
+    given)."""
     if groups is not None:
         parts = _group_folds(rows, labels, groups, seed, n_splits=round(1 / fraction))
-        return np.concatenate(parts[1:]), parts[0]
-    kept, out = _stratified_parts(rows, labels, (fraction,), seed)
-    return kept, out
+        kept, out = np.concatenate(parts[1:]), parts[0]
+    else:
+        kept, out = _stratified_parts(rows, labels, (fraction,), seed)
+    return _sorted(kept), _sorted(out)
 
 
 def _stratified_parts(

@@ -10,12 +10,13 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.report.metrics import Metrics, pool_metrics, summarize
-from ser.train.loop import FitResult
+from ser.train.loop import Evaluation, Selection
 from ser.train.protocols import Fold
 
 RECORD = "run.json"
@@ -95,29 +96,46 @@ def json_summary(record: dict[str, Any]) -> dict[str, Any]:
     """`ser train --json`: means over seeds in percent, per-fold scores, protocol, seconds."""
     scores = ("wa", "ua", "f1")
     folds = [
-        {"seed": int(e["seed"]), "fold": str(e["fold"]),
-         **{k: float(e["metrics"][k]) for k in scores}, "best_epoch": int(e["best_epoch"])}
+        {
+            "seed": int(e["seed"]),
+            "fold": str(e["fold"]),
+            **{k: float(e["metrics"][k]) for k in scores},
+            "best_epoch": int(e["best_epoch"]),
+        }
         for e in record["folds"]
-    ]  # fmt: skip
+    ]
     summary = {k: float(record["summary"][k]) for k in (*scores, "wa_std", "ua_std")}
-    return {**summary, "folds": folds, "protocol": str(record["protocol"]),
-            "seconds": float(record["seconds"])}  # fmt: skip
+    return {
+        **summary,
+        "folds": folds,
+        "protocol": str(record["protocol"]),
+        "seconds": float(record["seconds"]),
+    }
 
 
-def fold_entry(seed: int, fold: Fold, result: FitResult) -> dict[str, Any]:
-    stages = {
-        name: {"best_epoch": s.best_epoch, "seconds": s.seconds, "curves": s.curves.to_dict()}
-        for name, s in result.stages.items()
+def fold_entry(
+    seed: int,
+    fold: Fold,
+    best: Selection,
+    test: Evaluation,
+    stages: dict[str, Selection],
+    stacked: int,
+) -> dict[str, Any]:
+    """What training one (seed, fold) produced: `best`, the whole model's selection, after
+    its earlier `stages` (if any), tested; `stacked` members trained together (1: alone)."""
+    earlier = {
+        name: {"best_epoch": s.best_epoch, "seconds": s.seconds, "curves": asdict(s.curves)}
+        for name, s in stages.items()
     }
     return {
         "seed": seed,
         "fold": fold.name,
-        "metrics": result.test.metrics.to_dict(),
-        "best_epoch": result.best_epoch,
-        "seconds": result.seconds,  # the stacked model's time / `stacked`
-        "stacked": result.stacked,  # members trained together (1: alone)
-        "curves": result.curves.to_dict(),
-        **({"stages": stages} if stages else {}),  # earlier stages (Zhou et al.'s branches)
+        "metrics": test.metrics.to_dict(),
+        "best_epoch": best.best_epoch,
+        "seconds": best.seconds + sum(s.seconds for s in stages.values()),
+        "stacked": stacked,
+        "curves": asdict(best.curves),
+        **({"stages": earlier} if earlier else {}),  # earlier stages (Zhou et al.'s branches)
         "sizes": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
         "test_sessions": list(fold.test_sessions),
         "val_sessions": list(fold.val_sessions),

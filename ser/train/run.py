@@ -34,7 +34,6 @@ from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_fol
 from ser.train.record import (
     RECORD,
     check_resumable,
-    fold_entry,
     json_summary,
     read_record,
     summarize_folds,
@@ -87,9 +86,7 @@ def _train(
         at_once = default_at_once(plans[0].device)
     for group in make_groups(jobs, at_once):
         progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
-        results = train_group(group, progress)
-        for job, result in zip(group, results, strict=True):
-            entry = fold_entry(job.seed, job.fold, result)
+        for job, entry in zip(group, train_group(group, progress), strict=True):
             job.run.record["folds"].append(entry)
             progress.fold_end(job.seed, job.fold.name, entry)
         for run in {id(job.run): job.run for job in group}.values():
@@ -113,10 +110,16 @@ def _prepare(
     infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
     unit, specs = plan_inputs(config.model, infos)
     # The first log line, once the run is known to start (refusals come alone).
-    first = f"{plan.name}: {plan.device}, {_threads_note(threads)}"
+    # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
+    plural = "s" if threads.count != 1 else ""
+    first = f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
     record = _start_record(config, plan, features, progress, first)
-    key = (str(Path(config.store).resolve()), tuple(f.name for f in features), plan.classes,
-           str(plan.device))  # fmt: skip
+    key = (
+        str(Path(config.store).resolve()),
+        tuple(f.name for f in features),
+        plan.classes,
+        str(plan.device),
+    )
     t0 = time.perf_counter()
     if key not in loaded:
         loaded[key] = load_data(store, features, get_label_set(plan.classes), plan.device)
@@ -148,12 +151,6 @@ def _prepare(
         if (seed, fold.name) not in done
     ]
     return Prepared(config, plan, record, data, unit, list(specs), todo)
-
-
-def _threads_note(threads: ThreadChoice) -> str:
-    """e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"."""
-    plural = "s" if threads.count != 1 else ""
-    return f"{threads.count} torch thread{plural} ({threads.source})"
 
 
 def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list[Fold]:

@@ -30,7 +30,16 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def small_config(store: Path, out: Path, **changes: Any) -> TrainConfig:
     """A unimodal MLP on is13, leave-one-session-out, a few CPU epochs."""
     base = TrainConfig(
-        store=str(store), features=("is13",), model=ModelConfig(fusion="none"), classes="4",
-        protocol="loso", epochs=4, batch_size=8, lr=1e-2, seeds=1, device="cpu", out=str(out),
-    )  # fmt: skip
+        store=str(store),
+        features=("is13",),
+        model=ModelConfig(fusion="none"),
+        classes="4",
+        protocol="loso",
+        epochs=4,
+        batch_size=8,
+        lr=1e-2,
+        seeds=1,
+        device="cpu",
+        out=str(out),
+    )
     return replace(base, **changes)

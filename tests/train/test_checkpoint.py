@@ -121,13 +121,22 @@ def test_a_staged_final_model_says_each_stage(store_path: Path, tmp_path: Path) 
 
     said = Said()
     model = ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(2, 3))
-    staged = config(store_path, tmp_path, protocol="session5", final=True, model=model,
-                    features=("hubert-tiny.L2", "bert-tiny"), epochs=1)  # fmt: skip
+    staged = config(
+        store_path,
+        tmp_path,
+        protocol="session5",
+        final=True,
+        model=model,
+        features=("hubert-tiny.L2", "bert-tiny"),
+        epochs=1,
+    )
     train(staged, said)
     after = said.messages[[m.startswith("--final") for m in said.messages].index(True) :]
     assert [m for m in after if m.startswith("stage ")] == [
-        "stage 1 of 3: audio alone", "stage 2 of 3: text alone", "stage 3 of 3: the whole model",
-    ]  # fmt: skip
+        "stage 1 of 3: audio alone",
+        "stage 2 of 3: text alone",
+        "stage 3 of 3: the whole model",
+    ]
 
 
 def test_a_run_without_checkpoints_says_how_to_get_them(tmp_path: Path) -> None:

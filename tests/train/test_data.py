@@ -256,21 +256,3 @@ def test_dialog_unit_refuses_sequence_views() -> None:
     spec = [InputSpec("hubert-base.L12", "audio", 3, "sequence")]
     with pytest.raises(ConfigError, match="vector views only"):
         Batches(data, np.arange(len(data)), spec, "dialog", 2)
-
-
-def test_evaluation_sides_of_vectors_are_built_once() -> None:
-    # The loop scores validation every epoch: vector batches are kept, sequences and the
-    # shuffled training side are built anew.
-    store = make_store()
-    data = load_data(store, resolve_features(store, ["bert", "is13", "hubert"]), get_label_set("4"))
-    side = np.flatnonzero(data.sessions <= 3)
-    vectors = [InputSpec("bert-tiny", "text", 5, "vector"), InputSpec("is13", "audio", 4, "vector")]
-    for unit in ("dialog", "utterance"):
-        evaluation = Batches(data, side, vectors, unit, batch_size=4)  # type: ignore[arg-type]
-        first, second = list(evaluation), list(evaluation)
-        assert len(first) > 1 and all(a is b for a, b in zip(first, second, strict=True))
-        training = Batches(data, side, vectors, unit, batch_size=4, shuffle=True)  # type: ignore[arg-type]
-        assert not any(a is b for a, b in zip(list(training), list(training), strict=True))
-    sequences = [InputSpec("hubert-base.L12", "audio", 3, "sequence")]
-    evaluation = Batches(data, side, sequences, "utterance", batch_size=4)
-    assert not any(a is b for a, b in zip(list(evaluation), list(evaluation), strict=True))

@@ -39,25 +39,40 @@ STACKED = 64
 FAMILIES = {
     "msmser": (
         ("hubert-tiny.L2", "bert-tiny"),
-        ModelConfig(fusion="mit", d_model=8, heads=2, queries=3, layers=1, decoder_layers=1,
-                    dropout=0.0, rmm=False),
+        ModelConfig(
+            fusion="mit",
+            d_model=8,
+            heads=2,
+            queries=3,
+            layers=1,
+            decoder_layers=1,
+            dropout=0.0,
+            rmm=False,
+        ),
     ),
     "msmser-concat": (
         ("hubert-tiny.L2", "bert-tiny"),
-        ModelConfig(fusion="concat", d_model=8, heads=2, layers=1, eval_mask="text",
-                    dropout=0.0, rmm=False),
+        ModelConfig(
+            fusion="concat", d_model=8, heads=2, layers=1, eval_mask="text", dropout=0.0, rmm=False
+        ),
     ),
     "dialog": (
         ("is13", "bert-tiny"),
-        ModelConfig(fusion="attention", fusion_at="middle", loss="perspective", d_model=8, heads=2,
-                    dropout=0.0),
+        ModelConfig(
+            fusion="attention",
+            fusion_at="middle",
+            loss="perspective",
+            d_model=8,
+            heads=2,
+            dropout=0.0,
+        ),
     ),
     "late_prob": (
         ("hubert-tiny.L2", "bert-tiny"),
         ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(2, 3), dropout=0.0),
     ),
     "unimodal": (("is13",), ModelConfig(fusion="none", d_model=8, dropout=0.0)),
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +85,21 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def config(store: Path, out: Path, family: str, **changes: Any) -> TrainConfig:
     features, model = FAMILIES[family]
     base = TrainConfig(
-        store=str(store), features=features, model=model, classes="4", protocol="loso",
-        epochs=4, batch_size=4, lr=1e-2, seeds=2, patience=2, device="cpu", out=str(out),
-        name=family, members_at_once=STACKED,
-    )  # fmt: skip
+        store=str(store),
+        features=features,
+        model=model,
+        classes="4",
+        protocol="loso",
+        epochs=4,
+        batch_size=4,
+        lr=1e-2,
+        seeds=2,
+        patience=2,
+        device="cpu",
+        out=str(out),
+        name=family,
+        members_at_once=STACKED,
+    )
     return replace(base, **changes)
 
 
@@ -84,7 +110,7 @@ def run(cfg: TrainConfig) -> tuple[dict[str, Any], dict[tuple[int, str], Any], i
 
     def spy(run, key, state, zscore, **extra):  # type: ignore[no-untyped-def]
         test = extra["test"]
-        predictions[(extra["seed"], extra["fold"])] = (test["rows"].tolist(), test["pred"].tolist())
+        predictions[(extra["seed"], extra["fold"])] = (test["rows"], test["pred"])
         return original(run, key, state, zscore, **extra)
 
     groups = Groups()
@@ -136,12 +162,15 @@ def test_members_never_see_another_members_validation_or_test(
         return out
 
     monkeypatch.setattr(stack.StackedSides, "gather", spy)
-    cfg = config(store_path, tmp_path, "msmser", patience=None, epochs=2, protocol="session5",
-                 seeds=3)  # fmt: skip
+    cfg = config(
+        store_path, tmp_path, "msmser", patience=None, epochs=2, protocol="session5", seeds=3
+    )
     record, _, groups = run(cfg)
     assert groups == 1
-    held_out = {(f["seed"], f["fold"]): set(f["test_sessions"]) | set(f["val_sessions"])
-                for f in record["folds"]}  # fmt: skip
+    held_out = {
+        (f["seed"], f["fold"]): set(f["test_sessions"]) | set(f["val_sessions"])
+        for f in record["folds"]
+    }
     order = [(f["seed"], f["fold"]) for f in record["folds"]]
     assert seen
     for index in seen:  # [K, B] manifest rows, -1 = padding
@@ -157,8 +186,10 @@ def test_one_group_key_stacks_runs_that_share_model_and_optimiser(
     settings stack whatever their names and patience; another lr or model does not."""
     base = config(store_path, tmp_path / "many", "unimodal", protocol="session5", seeds=1)
     same = [replace(base, name="a"), replace(base, name="b", patience=1)]
-    other = [replace(base, name="c", lr=5e-3),
-             replace(base, name="d", model=replace(base.model, d_model=6))]  # fmt: skip
+    other = [
+        replace(base, name="c", lr=5e-3),
+        replace(base, name="d", model=replace(base.model, d_model=6)),
+    ]
     groups = Groups()
     records = train_many([*same, *other], groups)
     assert len(groups.started) == 3  # {a, b}, {c}, {d}
@@ -169,8 +200,15 @@ def test_each_member_draws_its_own_randomness(store_path: Path, tmp_path: Path) 
     """Two identical runs (same seed, weights, batch order), dropout on: trained alone
     they draw the same masks and agree; stacked, each draws its own and they part. One
     dropout mask for the whole stack would make them agree here too."""
-    base = config(store_path, tmp_path, "unimodal", protocol="session5", seeds=1, patience=None,
-                  model=ModelConfig(fusion="none", d_model=8, dropout=0.5))  # fmt: skip
+    base = config(
+        store_path,
+        tmp_path,
+        "unimodal",
+        protocol="session5",
+        seeds=1,
+        patience=None,
+        model=ModelConfig(fusion="none", d_model=8, dropout=0.5),
+    )
     twins = [replace(base, name="twin_a"), replace(base, name="twin_b")]
     alone = [train(replace(t, out=str(tmp_path / "alone"), members_at_once=1)) for t in twins]
     together = train_many(
@@ -197,11 +235,20 @@ def test_stacked_seeds_score_as_separate_seeds(weak_store: Path, tmp_path: Path)
     2.6, 2.9, 3.4 UA points (seed std 7-10), differences 2.1, 0.8, 1.3. Together with the
     twins above: a stacked member is the same model, drawing its own numbers."""
     base = TrainConfig(
-        store=str(weak_store), features=("is13",),
-        model=ModelConfig(fusion="none", d_model=16, dropout=0.5), classes="4",
-        protocol="session5", val="none", epochs=8, batch_size=4, lr=1e-2, seeds=16,
-        device="cpu", out=str(tmp_path), members_at_once=STACKED,
-    )  # fmt: skip
+        store=str(weak_store),
+        features=("is13",),
+        model=ModelConfig(fusion="none", d_model=16, dropout=0.5),
+        classes="4",
+        protocol="session5",
+        val="none",
+        epochs=8,
+        batch_size=4,
+        lr=1e-2,
+        seeds=16,
+        device="cpu",
+        out=str(tmp_path),
+        members_at_once=STACKED,
+    )
     stacked = train(replace(base, name="stacked"))
     alone = train(replace(base, name="alone", members_at_once=1))
     ua = [np.array([f["metrics"]["ua"] for f in r["folds"]]) for r in (stacked, alone)]

@@ -84,11 +84,20 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_new_family_trains_stacked_through_the_library_call(
     registered: Family, store_path: Path, tmp_path: Path
 ) -> None:
-    config = train_config({
-        "store": str(store_path), "features": "is13+bert-tiny", "fusion": "mean-logits",
-        "hidden": "6", "protocol": "loso", "seeds": "2", "classes": "4", "device": "cpu",
-        "out": str(tmp_path), "members_at_once": "64",  # all (the CPU's default: 1)
-    })  # fmt: skip
+    config = train_config(
+        {
+            "store": str(store_path),
+            "features": "is13+bert-tiny",
+            "fusion": "mean-logits",
+            "hidden": "6",
+            "protocol": "loso",
+            "seeds": "2",
+            "classes": "4",
+            "device": "cpu",
+            "out": str(tmp_path),
+            "members_at_once": "64",  # all (the CPU's default: 1)
+        }
+    )
     assert config.model == MeanLogitsConfig(fusion="mean-logits", hidden=6)
     groups = Groups()
     record = train(config, groups)
@@ -111,14 +120,46 @@ def test_ser_train_lists_and_takes_the_new_family(
     help_text = CliRunner().invoke(main, ["train", "--help"]).output
     assert "mean_logits: An MLP per feature set" in help_text and "--hidden INTEGER" in help_text
     assert "mean-logits]" in help_text  # a --fusion choice
-    result = CliRunner().invoke(main, [
-        "train", "--store", str(store_path), "--features", "is13", "--fusion", "mean-logits",
-        "--hidden", "4", "--protocol", "session5", "--epochs", "1", "--classes", "4",
-        "--device", "cpu", "--out", str(tmp_path), "--json",
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--store",
+            str(store_path),
+            "--features",
+            "is13",
+            "--fusion",
+            "mean-logits",
+            "--hidden",
+            "4",
+            "--protocol",
+            "session5",
+            "--epochs",
+            "1",
+            "--classes",
+            "4",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    refused = CliRunner().invoke(main, ["train", "--store", str(store_path), "--features",
-                                        "is13", "--fusion", "mit", "--hidden", "4"])  # fmt: skip
+    refused = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--store",
+            str(store_path),
+            "--features",
+            "is13",
+            "--fusion",
+            "mit",
+            "--hidden",
+            "4",
+        ],
+    )
     assert refused.exit_code == 2 and "--hidden 4 does not apply to fusion 'mit'" in refused.output
 
 

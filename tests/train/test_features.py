@@ -47,8 +47,14 @@ def _names(store: Store, *requests: str) -> list[str]:
 
 
 def test_kind_model_and_exact_name_find_the_sets_stored_before() -> None:
-    store = Store({"hubert-base-ls960.L12": HUBERT, "mpnet-base": MPNET,
-                   "mpnet-base@asr-whisper-small": ASR, "is13": {"extractor": "is13"}})  # fmt: skip
+    store = Store(
+        {
+            "hubert-base-ls960.L12": HUBERT,
+            "mpnet-base": MPNET,
+            "mpnet-base@asr-whisper-small": ASR,
+            "is13": {"extractor": "is13"},
+        }
+    )
     assert _names(store, "hubert", "mpnet", "is13") == [
         "hubert-base-ls960.L12",
         "mpnet-base",

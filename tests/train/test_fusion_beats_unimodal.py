@@ -86,8 +86,13 @@ def add_cue_set(store: FeatureStore, name: str, spec: tuple[str, str, str, int])
         n = 1 if level == "utterance" else int(rng.integers(3, 8))
         centre = centres[CUES[cls][cue]] * 2.0 if cls is not None else 0.0
         rows[i] = centre + rng.normal(size=(n, DIM))
-    attrs = {"extractor": extractor, "modality": modality, "level": level, "dim": DIM,
-             "dtype": "float32"}  # fmt: skip
+    attrs = {
+        "extractor": extractor,
+        "modality": modality,
+        "level": level,
+        "dim": DIM,
+        "dtype": "float32",
+    }
     store.begin_feature_set(name, attrs)
     store.shard_writer(name).write(0, rows, {})
     store.consolidate(name, 1)
@@ -106,10 +111,20 @@ def ua(
     store: Path, out: Path, features: tuple[str, ...], model: ModelConfig, **kw: object
 ) -> float:
     config = TrainConfig(
-        store=str(store), features=features, model=model, classes="4", protocol="loso",
-        epochs=15, batch_size=8, lr=3e-3, seed=0, seeds=3, device="cpu", out=str(out),
+        store=str(store),
+        features=features,
+        model=model,
+        classes="4",
+        protocol="loso",
+        epochs=15,
+        batch_size=8,
+        lr=3e-3,
+        seed=0,
+        seeds=3,
+        device="cpu",
+        out=str(out),
         name="+".join(features) + f"-{model.fusion}-{type(model).__name__}",
-    )  # fmt: skip
+    )
     record = train(replace(config, **kw))  # type: ignore[arg-type]
     assert record["speaker_independent"] and len(record["folds"]) == 15
     return float(record["summary"]["ua"])

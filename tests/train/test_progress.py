@@ -81,6 +81,15 @@ def test_a_long_first_epoch_gets_an_early_estimate_then_a_line_a_minute() -> Non
     assert ("step", "val", 2, 2) in inner.calls  # every hook reaches the front end
 
 
+def test_messages_and_heartbeat_lines_reach_the_front_end() -> None:
+    inner = Recorder()
+    heart = Heartbeat(inner, clock=Clock())
+    heart.message("dropped 1 utterance(s): no rows")
+    heart.heartbeat("a line")
+    assert inner.calls == [("message", "dropped 1 utterance(s): no rows")]
+    assert inner.lines == ["a line"]
+
+
 def test_each_stage_has_its_own_clock_and_eta() -> None:
     clock, inner = Clock(), Recorder()
     heart = Heartbeat(inner, interval=60, first=15, clock=clock)
@@ -122,9 +131,13 @@ def test_a_later_stage_counts_its_time_from_the_last_stage_s_end() -> None:
 def test_the_loop_tells_every_step_and_stage(store_path: Path, tmp_path: Path) -> None:
     model = ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(4, 4, 4, 4, 4))
     cfg = small_config(
-        store_path, tmp_path, features=("hubert", "bert"), model=model, protocol="session5",
+        store_path,
+        tmp_path,
+        features=("hubert", "bert"),
+        model=model,
+        protocol="session5",
         epochs=2,
-    )  # fmt: skip
+    )
     progress = Recorder()
     record = train(cfg, progress)
     stages = [c[1:] for c in progress.calls if c[0] == "stage"]
@@ -161,9 +174,27 @@ def test_ser_train_prints_heartbeats(store_path: Path, tmp_path: Path, monkeypat
 
     # A heartbeat at every step: the run itself takes well under a minute.
     monkeypatch.setattr(train_cli, "Heartbeat", functools.partial(Heartbeat, interval=0, first=0))
-    args = ["train", "--store", str(store_path), "--features", "is13", "--fusion", "none",
-            "--classes", "4", "--protocol", "session5", "--epochs", "2", "--batch-size", "8",
-            "--device", "cpu", "--out", str(tmp_path)]  # fmt: skip
+    args = [
+        "train",
+        "--store",
+        str(store_path),
+        "--features",
+        "is13",
+        "--fusion",
+        "none",
+        "--classes",
+        "4",
+        "--protocol",
+        "session5",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path),
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     beats = [line for line in result.stderr.splitlines() if " step " in line]

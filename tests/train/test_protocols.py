@@ -213,14 +213,22 @@ def test_unknown_protocol_or_validation_mode_is_a_config_error() -> None:
 def test_protocols_need_their_sessions(rows: Rows) -> None:
     first4 = rows.sessions < 5
     with pytest.raises(ConfigError, match="needs session 5"):
-        make_folds(ProtocolConfig("session5"), rows.sessions[first4], rows.speakers[first4],
-                   rows.labels[first4])  # fmt: skip
+        make_folds(
+            ProtocolConfig("session5"),
+            rows.sessions[first4],
+            rows.speakers[first4],
+            rows.labels[first4],
+        )
     two = rows.sessions <= 2
     with pytest.raises(ConfigError, match="3 sessions"):
         make_folds(ProtocolConfig("loso"), rows.sessions[two], rows.speakers[two], rows.labels[two])
     # With a random validation slice two sessions are enough.
-    folds = make_folds(ProtocolConfig("loso", val="random10"), rows.sessions[two],
-                       rows.speakers[two], rows.labels[two])  # fmt: skip
+    folds = make_folds(
+        ProtocolConfig("loso", val="random10"),
+        rows.sessions[two],
+        rows.speakers[two],
+        rows.labels[two],
+    )
     assert [f.name for f in folds] == ["fold1", "fold2"]
 
 

@@ -64,8 +64,12 @@ def train_cli(store: Path, out: Path, family: str) -> dict[str, Any]:
     args = ("train", "--store", str(store), "--out", str(out), "--name", family)
     done = subprocess.run(
         ser_command(*args, *COMMON, *FAMILIES[family]),
-        env=user_env(), cwd=out.parent, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        env=user_env(),
+        cwd=out.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     record: dict[str, Any] = json.loads((out / family / "run.json").read_text())
     return record

@@ -255,9 +255,13 @@ def test_late_prob_trains_each_branch_before_the_whole_model(
 ) -> None:
     model = ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(4, 4, 4, 4, 4))
     cfg = config(
-        store_path, tmp_path, features=("hubert", "bert"), model=model, protocol="session5",
+        store_path,
+        tmp_path,
+        features=("hubert", "bert"),
+        model=model,
+        protocol="session5",
         epochs=2,
-    )  # fmt: skip
+    )
     progress = Recorder()
     record = train(cfg, progress)
     entry = record["folds"][0]
