@@ -65,7 +65,13 @@ class HubertOptions(KindOptions):
     name: str | None = None
 
     def __post_init__(self) -> None:
-        parse_layers(self.layers, n_layers=10**6, model=self.model)  # syntax only; range at specs()
+        layers: Any = self.layers
+        if isinstance(layers, int):
+            layers = str(layers)
+        elif not isinstance(layers, str):
+            layers = ",".join(str(int(layer)) for layer in layers)
+        object.__setattr__(self, "layers", layers)
+        parse_layers(layers, n_layers=10**6, model=self.model)  # syntax only; range at specs()
         if self.name is not None:
             check_set_name(self.name)
 

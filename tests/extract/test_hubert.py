@@ -325,7 +325,9 @@ def test_a_text_model_is_not_a_speech_model(tmp_path: Path) -> None:
         HubertExtractor(HubertOptions(model=str(models.bert))).specs()
 
 
-def test_hubert_options_check_the_layers_syntax() -> None:
+def test_hubert_options_accept_ints_and_lists() -> None:
+    assert HubertOptions(layers=12).layers == "12"  # type: ignore[arg-type]
+    assert HubertOptions(layers=(6, 9)).layers == "6,9"  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="bad --layers 'six'"):
         HubertOptions(layers="six")
 
