@@ -20,6 +20,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,9 +191,14 @@ def report_table(runs: list[dict[str, Any]], fmt: str = "md") -> str:
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows([header, *cells])
         return buffer.getvalue()
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_md_escape(c) for c in row_cells) + " |" for row_cells in cells]
+    lines = markdown_table(header, cells)
     return "\n".join([*lines, "", LEGEND]) + "\n"
+
+
+def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """The lines of a markdown table; a ``|`` or line break in a cell cannot split it."""
+    lines = ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in [head, *rows]]
+    return [lines[0], "|" + "---|" * len(head), *lines[1:]]
 
 
 def asr_wer_label(run: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ser.errors import ConfigError
 from ser.report.metrics import mean_std_text
-from ser.report.runs import run_summary
+from ser.report.runs import markdown_table, run_summary
 from ser.sweep.cells import record_of
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.runner import SWEEPS
@@ -122,11 +122,6 @@ def _table_md(table: dict[str, Any], results: list[CellResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _markdown(head: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(row) + " |" for row in [head, *rows]]
-    return ["", lines[0], "|" + "---|" * len(head), *lines[1:]]
-
-
 def _heading(table: dict[str, Any], results: list[CellResult]) -> list[str]:
     ours = next((r.run for r in results if r.run), None)
     lines = [f"## {table['title']}", ""]
@@ -196,7 +191,7 @@ def _pivot(table: dict[str, Any], results: list[CellResult], ref: CellResult | N
             row += [_ours(cell, m) for m in OURS]
             row += [_paper(cell.row, metric), _versus(cell, ref, metric)]
         rows.append(row)
-    return _markdown(head, rows)
+    return ["", *markdown_table(head, rows)]
 
 
 def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | None) -> list[str]:
@@ -214,7 +209,7 @@ def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | No
         ]
         for r in results
     ]
-    return _markdown(head, rows)
+    return ["", *markdown_table(head, rows)]
 
 
 def _reference(table: dict[str, Any], results: list[CellResult]) -> CellResult | None:
@@ -258,13 +253,12 @@ def _fusion_table3(results: list[CellResult]) -> str:
     for label, key in sources.items():
         r = by_key.get(key)
         recalls = _recalls(r.run) if r is not None and r.run else {}
-        cells = [
-            f"{recalls[c]:.2f} | {paper:.2f}" if c in recalls else f"- | {paper:.2f}"
-            for c, paper in zip(FUSION_TABLE3_CLASSES, FUSION_TABLE3[label], strict=True)
-        ]
-        rows.append([label, *cells])
+        row = [label]
+        for c, paper in zip(FUSION_TABLE3_CLASSES, FUSION_TABLE3[label], strict=True):
+            row += [f"{recalls[c]:.2f}" if c in recalls else "-", f"{paper:.2f}"]
+        rows.append(row)
     title = "### Fusion study Table 3: per-class accuracy (recall), ours and the paper's"
-    return "\n".join([title, *_markdown(head, rows)]) + "\n"
+    return "\n".join([title, "", *markdown_table(head, rows)]) + "\n"
 
 
 def _recalls(run: dict[str, Any]) -> dict[str, float]:

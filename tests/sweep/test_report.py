@@ -94,3 +94,9 @@ def test_ours_names_the_validation_once() -> None:
         "Ours: session5 (speaker-independent); validation: none: all training sessions, "
         "fixed epochs, last epoch tested; mean ± std over seeds (one seed: over its folds)."
     )
+
+
+def test_a_bar_in_a_label_stays_in_its_cell() -> None:
+    """A label from a sweep file may hold ``|``: escaped as `ser report` escapes its runs."""
+    text = _table_md(TABLE, [result("Full", None), result("a|b", None)])
+    assert "| a\\|b | not run | not run |" in text
