@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,9 +30,6 @@ class WordErrorRate:
     insertions: int
     words: int
     utterances: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def normalise(text: str) -> str:

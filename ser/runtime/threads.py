@@ -35,7 +35,6 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ser.errors import ConfigError
 
@@ -75,9 +74,6 @@ class ThreadChoice:
 
     count: int
     source: str
-
-    def record(self) -> dict[str, Any]:
-        return {"count": self.count, "source": self.source}
 
 
 def cgroup_cpus(*, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> float | None:

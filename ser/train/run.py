@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,7 @@ def _prepare(
     record["timings"].update(
         load=time.perf_counter() - t0, device=str(plan.device), threads=threads.count
     )
-    record["threads"] = threads.record()
+    record["threads"] = asdict(threads)
     record["data"] = {"utterances": len(data), "dropped": data.dropped}
     asr = _asr_record(store, features, data.manifest_rows)
     if asr:
@@ -177,7 +178,7 @@ def _asr_record(
         try:
             if store.transcript_attrs(name)["fingerprint"] != attrs["transcripts_fingerprint"]:
                 raise ValueError("transcripts replaced after this feature set was extracted")
-            entry.update(transcripts_wer(store, name, rows.tolist()).to_dict())
+            entry.update(asdict(transcripts_wer(store, name, rows.tolist())))
         except (ValueError, StoreError) as error:  # no gold words, or transcripts gone
             entry.update(wer=None, note=str(error))
         out[feature.name] = entry

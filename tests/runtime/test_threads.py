@@ -14,6 +14,7 @@ import torch
 import ser.runtime.threads as threads_module
 from ser.runtime.threads import (
     CpuBudget,
+    ThreadChoice,
     brief_waits,
     cgroup_cpus,
     cpu_budget,
@@ -142,18 +143,17 @@ def test_default_rule_and_its_overrides(monkeypatch: pytest.MonkeyPatch) -> None
     passive = [default_threads(budget(n), brief=True).count for n in (1, 2, 3, 4, 16)]
     assert passive == [1, 2, 2, 3, 15]
     assert "spinning waits" in default_threads(budget(2)).source  # no policy set
-    assert default_threads(budget(2), brief=True).record() == {
-        "count": 2,
-        "source": "all 2, brief waits: affinity 2 cores, cgroup none, 1 worker",
-    }
+    assert default_threads(budget(2), brief=True) == ThreadChoice(
+        2, "all 2, brief waits: affinity 2 cores, cgroup none, 1 worker"
+    )
     monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
     assert default_threads(budget(2)).count == 2
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     assert default_threads(budget(2)).count == 1
     given = default_threads(budget(16), threads=4)
-    assert given.record() == {"count": 4, "source": "--threads 4"}
+    assert given == ThreadChoice(4, "--threads 4")
     monkeypatch.setenv("OMP_NUM_THREADS", "5")
-    assert default_threads(budget(16)).record()["source"] == "OMP_NUM_THREADS=5"
+    assert default_threads(budget(16)).source == "OMP_NUM_THREADS=5"
     assert default_threads(budget(16), threads=2).count == 2  # --threads beats the environment
     monkeypatch.setenv("OMP_NUM_THREADS", "zero")  # unusable: ignored
     assert default_threads(budget(16)).count == 15
@@ -217,10 +217,7 @@ def test_dask_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     _affinity(monkeypatch, 8)
     monkeypatch.setattr(threads_module, "cgroup_cpus", lambda **_: None)
     per_worker = run_threads(None, workers=3)
-    assert per_worker.record() == {
-        "count": 2,
-        "source": "per worker: affinity 8 cores, cgroup none, 3 workers",
-    }
+    assert per_worker == ThreadChoice(2, "per worker: affinity 8 cores, cgroup none, 3 workers")
     assert run_threads(4, workers=3).count == 4
     assert run_threads(None, scheduler="tcp://x:8786").count == 0  # the workers' own
     assert run_threads(2).count == 2 == torch.get_num_threads()
