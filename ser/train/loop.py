@@ -96,8 +96,8 @@ def select(
     ensemble: Ensemble,
     members: Sequence[Member],
     classes: Sequence[str],
-    on_epoch: EpochHook | None = None,
-    on_step: StepHook | None = None,
+    on_epoch: EpochHook,
+    on_step: StepHook,
 ) -> list[Selection]:
     """Train each member for its configured epochs, scoring its `val` after each; the
     state of each member's best epoch is loaded into the ensemble at the end."""
@@ -130,8 +130,7 @@ def select(
                 if patience is not None and tracker.stale(k) >= patience:
                     active[k] = False
         tracker.keep_best()
-        if on_epoch is not None:
-            on_epoch(epoch + 1, epochs, *tracker.latest())
+        on_epoch(epoch + 1, epochs, *tracker.latest())
     tracker.load_best()
     if device.type == "cuda":  # the queued kernels finish inside the timing
         torch.cuda.synchronize(device)
@@ -145,7 +144,7 @@ def test(
     ensemble: Ensemble,
     members: Sequence[Member],
     classes: Sequence[str],
-    on_step: StepHook | None = None,
+    on_step: StepHook,
 ) -> list[Evaluation]:
     """Each member's selected state on its own test side (its eval mask applied)."""
     configs = [m.config for m in members]
@@ -197,9 +196,9 @@ def train_epoch(
 def predict(
     ensemble: Ensemble,
     sides: StackedSides,
-    precision: str = "fp32",
-    on_step: StepHook | None = None,
-    phase: str = "val",
+    precision: str,
+    on_step: StepHook,
+    phase: str,
 ) -> list[Predictions]:
     """Each member's predictions and loss on its side (eval mode, no gradients)."""
     ensemble.eval()
@@ -212,8 +211,7 @@ def predict(
             summed, pred = ensemble.call(_evaluation, *_tensors(batch))  # [K], [K, ...]
         total += summed.float()
         kept.append((batch.labels.flatten(1), pred.flatten(1), batch.index.flatten(1)))
-        if on_step is not None:
-            on_step(phase, done, steps)
+        on_step(phase, done, steps)
     if not kept:
         empty = np.zeros(0, dtype=np.int64)
         return [Predictions(math.nan, empty, empty, empty)] * ensemble.members
