@@ -115,12 +115,7 @@ def _prepare(
     plural = "s" if threads.count != 1 else ""
     first = f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
     record = _start_record(config, plan, features, progress, first)
-    key = (
-        str(Path(config.store).resolve()),
-        tuple(f.name for f in features),
-        plan.classes,
-        str(plan.device),
-    )
+    key = (store.path.resolve(), tuple(f.name for f in features), plan.classes, str(plan.device))
     t0 = time.perf_counter()
     if key not in loaded:
         loaded[key] = load_data(store, features, get_label_set(plan.classes), plan.device)

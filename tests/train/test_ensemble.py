@@ -11,6 +11,7 @@ score what K separate seeds score, within the seed-to-seed spread.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 import torch
 
 import ser.train.group as group_module
+import ser.train.run as run_module
 from ser.models import ModelConfig
 from ser.train import stack
 from ser.train.run import TrainConfig, train, train_many
@@ -180,20 +182,25 @@ def test_members_never_see_another_members_validation_or_test(
 
 
 def test_one_group_key_stacks_runs_that_share_model_and_optimiser(
-    store_path: Path, tmp_path: Path
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`train_many` (what the sweep calls): runs with the same model and optimiser
-    settings stack whatever their names and patience; another lr or model does not."""
+    settings stack whatever their names and patience; another lr or model does not.
+    All four read the same data, loaded once, the store named by any path."""
     base = config(store_path, tmp_path / "many", "unimodal", protocol="session5", seeds=1)
     same = [replace(base, name="a"), replace(base, name="b", patience=1)]
     other = [
-        replace(base, name="c", lr=5e-3),
+        replace(base, name="c", lr=5e-3, store=os.path.relpath(store_path)),
         replace(base, name="d", model=replace(base.model, d_model=6)),
     ]
+    loads: list[Any] = []
+    load = run_module.load_data
+    monkeypatch.setattr(run_module, "load_data", lambda *a: loads.append(a) or load(*a))
     groups = Groups()
     records = train_many([*same, *other], groups)
     assert len(groups.started) == 3  # {a, b}, {c}, {d}
     assert [r["name"] for r in records] == ["a", "b", "c", "d"]
+    assert len(loads) == 1
 
 
 def test_each_member_draws_its_own_randomness(store_path: Path, tmp_path: Path) -> None:
