@@ -16,8 +16,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ser.cache import FeatureStore
 from ser.errors import ConfigError, SerError
+from ser.models import FeatureInfo, plan_inputs
 from ser.sweep.spec import Cell
+from ser.train.features import resolve_features
 from ser.train.plan import Plan, TrainConfig, config_record, make_plan
 from ser.train.record import NOT_COMPARED, RECORD, read_record
 
@@ -42,15 +45,13 @@ class ResolvedCell:
 
 def resolve_cells(cells: Sequence[Cell], store: str, out: Path) -> list[ResolvedCell]:
     """Check and key every cell; ConfigError listing every cell that cannot train."""
-    from ser.cache import FeatureStore
-
     handle = FeatureStore.open(store)  # StoreError: missing or unreadable store
     sessions = len(set(handle.manifest.column("session")))  # leave-one-session-out folds
     resolved: list[ResolvedCell] = []
     problems: dict[str, list[str]] = {}  # problem -> the cells that have it
     for cell in cells:
         try:
-            resolved.append(_resolve(cell, handle, store, out, sessions))
+            resolved.append(_resolve(cell, handle, out, sessions))
         except SerError as e:
             problems.setdefault(str(e), []).append(f"{cell.table} '{cell.label}'")
     if problems:
@@ -64,16 +65,14 @@ def _names(names: list[str]) -> str:
     return ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
 
 
-def _resolve(cell: Cell, handle: Any, store: str, out: Path, sessions: int) -> ResolvedCell:
-    from ser.models import FeatureInfo, plan_inputs
-    from ser.train.features import resolve_features
+def _resolve(cell: Cell, handle: FeatureStore, out: Path, sessions: int) -> ResolvedCell:
     from ser.train.group import run_key
     from ser.train.options import train_config
 
     # Resolved: a cell's run.json names its store and folder wherever it is read from.
     options = {
         **cell.options,
-        "store": str(Path(store).resolve()),
+        "store": str(handle.path.resolve()),
         "out": str(Path(out).resolve() / CELLS),
         "name": "cell",
         "overwrite": False,
