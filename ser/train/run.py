@@ -159,7 +159,7 @@ def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list
 
 
 def _asr_record(
-    store: Any, features: list[ResolvedFeature], rows: np.ndarray
+    store: FeatureStore, features: list[ResolvedFeature], rows: np.ndarray
 ) -> dict[str, dict[str, Any]]:
     """Per ASR-text feature set of the run: its transcripts and their WER against the
     gold transcripts of the run's utterances (`ser report` shows it)."""
