@@ -213,7 +213,7 @@ def test_other_weights_under_the_same_name_stop_the_run_until_overwrite(
     replaced = CliRunner().invoke(main, [*again, "--overwrite"])
     assert replaced.exit_code == 0, replaced.output
     after = FeatureStore.open(store).read("tiny-hubert.L2")
-    assert after.fingerprint != before.fingerprint
+    assert after.attrs["fingerprint"] != before.attrs["fingerprint"]
     assert np.array_equal(after.offsets, before.offsets)
     assert not np.array_equal(after.data, before.data)
 
