@@ -33,10 +33,6 @@ class TranscriptSet:
     failures: dict[int, str] = field(repr=False)  # manifest row -> reason ("" text)
     attrs: dict[str, Any] = field(repr=False)
 
-    @property
-    def fingerprint(self) -> str:
-        return str(self.attrs["fingerprint"])
-
 
 @dataclass(frozen=True)
 class StagedTranscripts:
