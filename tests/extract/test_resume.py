@@ -40,7 +40,7 @@ sys.exit(main())
 DIES = """
 import os, signal, sys
 from ser.cache import shards
-atomic = shards._atomic_write
+atomic = shards.atomic_write
 calls = [0]
 def dying(path, write):
     calls[0] += 1
@@ -49,7 +49,7 @@ def dying(path, write):
             write(f)
         os.kill(os.getpid(), signal.SIGKILL)
     atomic(path, write)
-shards._atomic_write = dying
+shards.atomic_write = dying
 from ser.cli import main
 sys.exit(main())
 """
