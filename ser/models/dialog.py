@@ -114,12 +114,12 @@ from typing import ClassVar, cast
 import torch
 from torch import nn
 
+from ser.cache.fingerprint import MODALITIES
 from ser.errors import ConfigError
 from ser.models.base import ModelOutput, SerModel
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.config import (
     LOSSES,
-    MODALITIES,
     FamilyConfig,
     FeatureInfo,
     TrainDefaults,

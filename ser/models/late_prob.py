@@ -38,12 +38,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ser.cache.fingerprint import MODALITIES
 from ser.errors import ConfigError
 from ser.models.base import ModelOutput, SerModel
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.config import (
     LOSSES,
-    MODALITIES,
     FamilyConfig,
     FeatureInfo,
     TrainDefaults,

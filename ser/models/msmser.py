@@ -34,11 +34,11 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from ser.cache.fingerprint import MODALITIES
 from ser.errors import ConfigError
 from ser.models.base import ModelOutput, SerModel
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.config import (
-    MODALITIES,
     FamilyConfig,
     FeatureInfo,
     TrainDefaults,
