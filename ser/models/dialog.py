@@ -301,7 +301,7 @@ class DialogModel(SerModel):
     summed_loss = True  # eq. 3-6: sums over the utterances
 
     def __init__(self, config: DialogConfig, inputs: list[InputSpec], n_classes: int) -> None:
-        super().__init__(config, inputs, unit="dialog")
+        super().__init__(config, inputs)
         d = config.d_model
         self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
         self.at = POSITIONS[config.fusion_at] if config.fusion_at else len(POSITIONS)

@@ -143,7 +143,7 @@ class LateProbFusion(SerModel):
     """Zhou et al.'s multimodal model (module docstring)."""
 
     def __init__(self, config: LateProbConfig, inputs: list[InputSpec], n_classes: int) -> None:
-        super().__init__(config, inputs, unit="utterance")
+        super().__init__(config, inputs)
         self.config: LateProbConfig = config
         hidden, dropout, channels = config.d_model, config.dropout, config.cnn_channels
         self.cnn = LogMelCNN(self.spec("audio").dim, channels, hidden, n_classes, dropout)

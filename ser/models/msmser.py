@@ -134,7 +134,7 @@ class MSMSER(SerModel):
     """The full model and its ablations (module docstring)."""
 
     def __init__(self, config: MsmserConfig, inputs: list[InputSpec], n_classes: int) -> None:
-        super().__init__(config, inputs, unit="utterance")
+        super().__init__(config, inputs)
         self.config: MsmserConfig = config
         d, heads, dropout = config.d_model, config.heads, config.dropout
         self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
