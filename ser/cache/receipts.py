@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ser.cache.shards import atomic_write
 from ser.cache.store import FeatureStore
 from ser.errors import StoreError
 
@@ -42,10 +43,8 @@ def request_key(
 
 def write_receipt(store: Path, key: str, summary: Mapping[str, Any]) -> None:
     """Remember a finished request (atomically: a reader sees the old or the new one)."""
-    path = receipt_path(store)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"key": key, "summary": dict(summary)}, indent=1))
-    os.replace(tmp, path)
+    text = json.dumps({"key": key, "summary": dict(summary)}, indent=1).encode("utf-8")
+    atomic_write(receipt_path(store), lambda f: f.write(text))
 
 
 def check_receipt(store: Path, key: str) -> dict[str, Any] | None:

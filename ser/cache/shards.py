@@ -77,8 +77,8 @@ class ShardWriter:
         }
         npy, record = shard_paths(self.directory, int(shard_id))
         self.directory.mkdir(parents=True, exist_ok=True)
-        _atomic_write(npy, lambda f: np.save(f, data, allow_pickle=False))
-        _atomic_write(record, lambda f: f.write(json.dumps(meta).encode("utf-8")))
+        atomic_write(npy, lambda f: np.save(f, data, allow_pickle=False))
+        atomic_write(record, lambda f: f.write(json.dumps(meta).encode("utf-8")))
 
     def _checked_index(self, index: int) -> int:
         if not isinstance(index, int | np.integer) or not 0 <= index < self.n_utterances:
@@ -119,7 +119,9 @@ def done_shards(directory: Path) -> set[int]:
     return {int(m.group(1)) for p in directory.glob("*.json") if (m := _SHARD.match(p.name))}
 
 
-def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """`write(f)` to a temp file beside `path` (removed on failure), then ``os.replace`` it
+    onto `path`: a reader sees the old file or the new one (shards, transcripts, receipts)."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "wb") as f:

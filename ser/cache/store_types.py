@@ -16,10 +16,6 @@ class FeatureData:
     offsets: np.ndarray  # [n_utt + 1] int64
     attrs: dict[str, Any]
 
-    @property
-    def fingerprint(self) -> str:
-        return str(self.attrs["fingerprint"])
-
     def __len__(self) -> int:
         return len(self.offsets) - 1
 

@@ -10,7 +10,6 @@ differently. Once every row is in, they are laid out as arrays in manifest order
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from ser.cache import fingerprint as fp
 from ser.cache.backend import TRANSCRIPTS, Backend, check_name, failure_arrays, read_failures
 from ser.cache.manifest import Manifest
+from ser.cache.shards import atomic_write
 from ser.errors import StoreError
 
 
@@ -32,10 +32,6 @@ class TranscriptSet:
     texts: tuple[str, ...]
     failures: dict[int, str] = field(repr=False)  # manifest row -> reason ("" text)
     attrs: dict[str, Any] = field(repr=False)
-
-    @property
-    def fingerprint(self) -> str:
-        return str(self.attrs["fingerprint"])
 
 
 @dataclass(frozen=True)
@@ -115,10 +111,8 @@ class TranscriptSets:
         }
         folder = self._staging / TRANSCRIPTS / name
         folder.mkdir(parents=True, exist_ok=True)
-        batch = uuid.uuid4().hex
-        tmp = folder / f".{batch}.tmp"
-        tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, folder / f"{batch}.json")
+        text = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        atomic_write(folder / f"{uuid.uuid4().hex}.json", lambda f: f.write(text))
 
     def finish_transcripts(self, name: str) -> None:
         """Every manifest row transcribed (or failed) -> arrays in manifest order, complete."""

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from ser.cache.model_names import set_stem
 from ser.corpus.audio import AudioError, load_audio
-from ser.corpus.wer import word_error_rate
+from ser.corpus.wer import transcripts_wer
 from ser.extract.asr import SAMPLE_RATE, AsrOptions, WhisperAsr
 from ser.extract.config import ExtractConfig, TranscriptSummary
 from ser.extract.loading import describe_load
@@ -103,9 +103,8 @@ def _transcribe(
 def transcript_summary(store: Any, name: str, transcribed: bool) -> TranscriptSummary:
     """The transcript set for the report: its failures and WER against the gold text."""
     stored = store.read_transcripts(name)
-    gold = [str(t) for t in store.manifest.column("transcript")]
     try:
-        wer = word_error_rate(gold, list(stored.texts))
+        wer = transcripts_wer(store, name)
         rate, words = wer.wer, wer.words
     except ValueError:  # no gold transcript has words
         rate, words = None, 0

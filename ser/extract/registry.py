@@ -66,10 +66,6 @@ class Kind:
         given = {name: value for name, value in options.items() if value is not None}
         return self.options(**{**self.defaults, **given})
 
-    def set_name(self, stem: str, attrs: Mapping[str, Any]) -> str | None:
-        """See `KindOptions.set_name`."""
-        return self.options.set_name(stem, attrs)
-
 
 KINDS: dict[str, Kind] = {}
 

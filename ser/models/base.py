@@ -34,14 +34,10 @@ class SerModel(nn.Module):
     #: times their number (the sum), as a paper whose loss is a sum does.
     summed_loss: bool = False
 
-    def __init__(
-        self, config: FamilyConfig, inputs: list[InputSpec], n_classes: int, unit: str
-    ) -> None:
+    def __init__(self, config: FamilyConfig, inputs: list[InputSpec]) -> None:
         super().__init__()
         self.config = config
         self.inputs: tuple[InputSpec, ...] = tuple(inputs)
-        self.n_classes = n_classes
-        self.unit = unit
         self.maskable: frozenset[str] = frozenset()  # modalities eval_mask may name
         self._eval_mask: str | None = None
 

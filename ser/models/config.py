@@ -15,11 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
+from ser.cache.fingerprint import LEVELS, MODALITIES
 from ser.errors import ConfigError
 from ser.models.batch import InputSpec, Unit, View
 
-MODALITIES = ("audio", "text")
-LEVELS = ("frame", "token", "utterance")
 LOSSES = ("single", "perspective")
 T = TypeVar("T")
 

@@ -114,12 +114,12 @@ from typing import ClassVar, cast
 import torch
 from torch import nn
 
+from ser.cache.fingerprint import MODALITIES
 from ser.errors import ConfigError
 from ser.models.base import ModelOutput, SerModel
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.config import (
     LOSSES,
-    MODALITIES,
     FamilyConfig,
     FeatureInfo,
     TrainDefaults,
@@ -301,7 +301,7 @@ class DialogModel(SerModel):
     summed_loss = True  # eq. 3-6: sums over the utterances
 
     def __init__(self, config: DialogConfig, inputs: list[InputSpec], n_classes: int) -> None:
-        super().__init__(config, inputs, n_classes, unit="dialog")
+        super().__init__(config, inputs)
         d = config.d_model
         self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
         self.at = POSITIONS[config.fusion_at] if config.fusion_at else len(POSITIONS)

@@ -38,12 +38,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ser.cache.fingerprint import MODALITIES
 from ser.errors import ConfigError
 from ser.models.base import ModelOutput, SerModel
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.config import (
     LOSSES,
-    MODALITIES,
     FamilyConfig,
     FeatureInfo,
     TrainDefaults,
@@ -143,7 +143,7 @@ class LateProbFusion(SerModel):
     """Zhou et al.'s multimodal model (module docstring)."""
 
     def __init__(self, config: LateProbConfig, inputs: list[InputSpec], n_classes: int) -> None:
-        super().__init__(config, inputs, n_classes, unit="utterance")
+        super().__init__(config, inputs)
         self.config: LateProbConfig = config
         hidden, dropout, channels = config.d_model, config.dropout, config.cnn_channels
         self.cnn = LogMelCNN(self.spec("audio").dim, channels, hidden, n_classes, dropout)

@@ -34,11 +34,11 @@ import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from ser.cache.fingerprint import MODALITIES
 from ser.errors import ConfigError
 from ser.models.base import ModelOutput, SerModel
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.config import (
-    MODALITIES,
     FamilyConfig,
     FeatureInfo,
     TrainDefaults,
@@ -134,7 +134,7 @@ class MSMSER(SerModel):
     """The full model and its ablations (module docstring)."""
 
     def __init__(self, config: MsmserConfig, inputs: list[InputSpec], n_classes: int) -> None:
-        super().__init__(config, inputs, n_classes, unit="utterance")
+        super().__init__(config, inputs)
         self.config: MsmserConfig = config
         d, heads, dropout = config.d_model, config.heads, config.dropout
         self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]

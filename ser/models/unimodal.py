@@ -41,7 +41,7 @@ class UnimodalMLP(SerModel):
     """Mean-pooled features of one set -> MLP."""
 
     def __init__(self, config: UnimodalConfig, inputs: list[InputSpec], n_classes: int) -> None:
-        super().__init__(config, inputs, n_classes, unit="utterance")
+        super().__init__(config, inputs)
         self.name = inputs[0].name
         self.mlp = MLP(inputs[0].dim, config.d_model, n_classes, config.dropout)
 

@@ -63,7 +63,7 @@ def _asks_for(request: str, name: str, attrs: dict[str, Any]) -> bool:
     extractor = str(attrs.get("extractor", ""))
     if request == extractor:
         return True
-    return extractor in KINDS and KINDS[extractor].set_name(request, attrs) == name
+    return extractor in KINDS and KINDS[extractor].options.set_name(request, attrs) == name
 
 
 def is_asr_text(attrs: dict[str, Any]) -> bool:

@@ -65,7 +65,7 @@ def test_asr_sets_beside_gold_with_asr_provenance(asr_store, tiny_models) -> Non
     transcripts = store.read_transcripts("asr-tiny-whisper")
     assert asr.attrs["text_source"] == "asr"
     assert asr.attrs["transcripts"] == "asr-tiny-whisper"
-    assert asr.attrs["transcripts_fingerprint"] == transcripts.fingerprint
+    assert asr.attrs["transcripts_fingerprint"] == transcripts.attrs["fingerprint"]
     assert asr.attrs["asr_model"] == str(tiny_models.whisper)
     assert asr.attrs["asr_max_new_tokens"] == 4 and len(asr.attrs["asr_weights_sha256"]) == 64
     # Every utterance transcribed once, the rows follow those transcripts, not the gold.

@@ -40,7 +40,7 @@ sys.exit(main())
 DIES = """
 import os, signal, sys
 from ser.cache import shards
-atomic = shards._atomic_write
+atomic = shards.atomic_write
 calls = [0]
 def dying(path, write):
     calls[0] += 1
@@ -49,7 +49,7 @@ def dying(path, write):
             write(f)
         os.kill(os.getpid(), signal.SIGKILL)
     atomic(path, write)
-shards._atomic_write = dying
+shards.atomic_write = dying
 from ser.cli import main
 sys.exit(main())
 """
@@ -213,7 +213,7 @@ def test_other_weights_under_the_same_name_stop_the_run_until_overwrite(
     replaced = CliRunner().invoke(main, [*again, "--overwrite"])
     assert replaced.exit_code == 0, replaced.output
     after = FeatureStore.open(store).read("tiny-hubert.L2")
-    assert after.fingerprint != before.fingerprint
+    assert after.attrs["fingerprint"] != before.attrs["fingerprint"]
     assert np.array_equal(after.offsets, before.offsets)
     assert not np.array_equal(after.data, before.data)
 

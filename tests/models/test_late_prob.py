@@ -39,7 +39,7 @@ def test_paper_defaults_and_views() -> None:
     assert unit == "utterance"
     assert [(s.name, s.view) for s in specs] == [("logmel80", "sequence"), ("bert", "vector")]
     model = build_model(config, specs, n_classes=5, seed=0)
-    assert isinstance(model, LateProbFusion) and model.unit == "utterance"
+    assert isinstance(model, LateProbFusion)
     convs = [m for m in model.cnn.modules() if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [32, 64, 128, 256, 256]
     assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)

@@ -96,7 +96,7 @@ def test_paper_defaults() -> None:
     assert tuple(model.type_codes.weight.shape) == (2, 768)  # N(0, 1), as nn.Embedding
     assert model.decoder[0].self_attn.heads == 8
     assert len(model.decoder) == 2 and len(model.branches["audio"].encoder) == 2
-    assert model.config.rmm and model.unit == "utterance"
+    assert model.config.rmm
     assert model.maskable == {"audio", "text"}
 
 

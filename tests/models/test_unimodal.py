@@ -37,7 +37,6 @@ def test_any_single_set_trains(feature: FeatureInfo, utterance_batch, train_step
     unit, specs = plan_inputs(config, [feature])
     assert unit == "utterance" and specs[0].view == "vector"
     model = build(feature, dropout=0.0)
-    assert model.unit == "utterance"
     batch = utterance_batch(specs)
     out = model(batch)
     assert out.logits.shape == (6, 4) and out.aux == {}

@@ -52,7 +52,7 @@ class MeanLogits(SerModel):
     """x[set] [B, D_set] -> MLP -> [B, C], averaged over the sets."""
 
     def __init__(self, config: MeanLogitsConfig, inputs: list[InputSpec], n_classes: int) -> None:
-        super().__init__(config, inputs, n_classes, unit="utterance")
+        super().__init__(config, inputs)
         self.mlps = nn.ModuleList(
             MLP(s.dim, config.hidden, n_classes, config.dropout) for s in inputs
         )
