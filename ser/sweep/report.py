@@ -112,7 +112,8 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
 def _table_md(table: dict[str, Any], results: list[CellResult]) -> str:
     """Rows as the paper prints them; cells with a column (the fusion study's losses)
     side by side in one row, the others below in a table of their own."""
-    lines, ref = _heading(table, results), _reference(table, results)
+    lines = _heading(table, results)
+    ref = next((r for r in results if r.row["row_key"] == table["reference"]), None)
     pivoted = [r for r in results if r.row.get("column")]
     plain = [r for r in results if not r.row.get("column")]
     if pivoted:
@@ -210,10 +211,6 @@ def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | No
         for r in results
     ]
     return ["", *markdown_table(head, rows)]
-
-
-def _reference(table: dict[str, Any], results: list[CellResult]) -> CellResult | None:
-    return next((r for r in results if r.row["row_key"] == table["reference"]), None)
 
 
 def _ours(r: CellResult, metric: str) -> str:
