@@ -61,11 +61,8 @@ def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) ->
         for c in cells
     ]
     manifest = {"name": spec.name, "source": spec.source, "tables": tables, "cells": rows}
-    return write_json(Path(out) / SWEEPS / f"{_safe(spec.name)}.json", manifest)
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "sweep"
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in spec.name) or "sweep"
+    return write_json(Path(out) / SWEEPS / f"{safe}.json", manifest)
 
 
 def run_sweep(
