@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -250,13 +250,8 @@ def extract(
 
 def _summary(report: ExtractReport) -> dict[str, Any]:
     """The report as plain data: printed now, and kept in the store's receipt."""
-    return {
-        "n_utterances": report.n_utterances,
-        "sets": [asdict(s) for s in report.sets],
-        "extracted": list(report.extracted),
-        "failures": [list(f) for f in report.failures],
-        "transcripts": None if report.transcripts is None else asdict(report.transcripts),
-    }
+    kept = ("n_utterances", "sets", "extracted", "failures", "transcripts")
+    return {k: v for k, v in asdict(report).items() if k in kept}
 
 
 def _print_summary(
@@ -285,10 +280,10 @@ def _print_summary(
             f"{transcripts['failed']} failed, WER {shown} against the gold transcripts "
             f"({transcripts['words']:,} words)"
         )
-    _print_failures([tuple(f) for f in summary["failures"]])
+    _print_failures(summary["failures"])
 
 
-def _print_failures(failures: list[tuple[str, ...]]) -> None:
+def _print_failures(failures: Sequence[Sequence[str]]) -> None:
     if not failures:
         return
     by_utterance: dict[tuple[str, str], list[str]] = defaultdict(list)
