@@ -98,7 +98,8 @@ def _resolve(cell: Cell, handle: FeatureStore, out: Path, sessions: int) -> Reso
 
 def unique(cells: Sequence[ResolvedCell]) -> list[ResolvedCell]:
     """One cell per key (tables that share a cell train it once), in order."""
-    return list({c.key: c for c in reversed(cells)}.values())[::-1]
+    first = {c.key: c for c in reversed(cells)}  # each key's first cell
+    return [c for c in cells if first[c.key] is c]
 
 
 def tasks(cells: Sequence[ResolvedCell]) -> list[list[ResolvedCell]]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from ser.cache import FeatureStore
 from ser.errors import ConfigError, StoreError
-from ser.sweep.cells import resolve_cells, tasks
+from ser.sweep.cells import resolve_cells, tasks, unique
 from ser.sweep.spec import load_spec
 from tests.stores import add_labelled_set, labelled_store
 
@@ -74,3 +76,10 @@ def test_cells_name_their_store_and_folder_resolved(
     cell = resolve_cells(spec.cells, store_path.name, Path("sweep"))[0]
     assert cell.config.store == str(store_path.resolve())
     assert cell.config.out == str((store_path.parent / "sweep" / "cells").resolve())
+
+
+def test_unique_keeps_a_shared_cell_where_it_first_comes() -> None:
+    """`all` lists Table 2's Full before Table 3's: it trains (and is shown) as Table 2's,
+    in Table 2's place."""
+    cells: list[Any] = [SimpleNamespace(key=k, table=t) for k, t in (("a", 2), ("b", 2), ("a", 3))]
+    assert unique(cells) == cells[:2]
