@@ -156,9 +156,6 @@ class MSMSER(SerModel):
         self.schedule = config.rmm_schedule()
         self.rmm_p = 0.0  # this epoch's RMM probability (`set_epoch`); 0 until the loop starts
         self.position_tables: dict[torch.device, torch.Tensor] = {}  # [rows, d] per device
-        if len(self.modalities) == 2:
-            self.maskable = frozenset(MODALITIES)
-        self.eval_mask = config.eval_mask
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         on = self.config.rmm and len(self.modalities) == 2

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import pytest
 import torch
 
-from ser.errors import ConfigError
 from ser.models import FeatureInfo, ModelConfig, build_model, plan_inputs
 from ser.models.batch import Batch, InputSpec
 from ser.models.msmser import MSMSER
@@ -97,7 +96,6 @@ def test_paper_defaults() -> None:
     assert model.decoder[0].self_attn.heads == 8
     assert len(model.decoder) == 2 and len(model.branches["audio"].encoder) == 2
     assert model.config.rmm
-    assert model.maskable == {"audio", "text"}
 
 
 @pytest.mark.parametrize(("features", "options"), VARIANTS.values(), ids=VARIANTS.keys())
@@ -208,12 +206,9 @@ def test_eval_mask_zeroes_the_modality_memory_rows_and_keys(masked: str, utteran
     assert bool((inputs[0] != 0).any(dim=1).all())
 
 
-def test_eval_mask_from_config_and_refused_without_both_modalities() -> None:
+def test_eval_mask_from_config() -> None:
     assert build(eval_mask="audio").eval_mask == "audio"
-    single = build([AUDIO])
-    assert single.maskable == frozenset()
-    with pytest.raises(ConfigError, match="eval mask 'text'"):
-        single.eval_mask = "text"
+    assert build([AUDIO]).eval_mask is None
 
 
 def test_set_epoch_follows_the_rmm_schedule() -> None:
