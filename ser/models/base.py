@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ser.cache.fingerprint import MODALITIES
 from ser.models.batch import Batch, InputSpec
 from ser.models.config import FamilyConfig
 from ser.models.losses import cross_entropy, perspective_loss
@@ -37,6 +38,7 @@ class SerModel(nn.Module):
         super().__init__()
         self.config = config
         self.inputs: tuple[InputSpec, ...] = tuple(inputs)
+        self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
         # A modality dropped from every sample in eval mode (MSMSER's Table 3), or None; the
         # loop sets it around a test. Its config and `plan_inputs` have checked the value.
         self.eval_mask: str | None = config.eval_mask

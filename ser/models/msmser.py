@@ -137,7 +137,6 @@ class MSMSER(SerModel):
         super().__init__(config, inputs)
         self.config: MsmserConfig = config
         d, heads, dropout = config.d_model, config.heads, config.dropout
-        self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
         self.branches = nn.ModuleDict(
             {m: UniModalBranch(self.spec(m).dim, config) for m in self.modalities}
         )
