@@ -180,13 +180,10 @@ class BranchStage(nn.Module):
     trains the model's own weights of that branch and nothing else; holding no reference
     to the model, a deep copy (the ensemble's) is a working stage of the copied branch."""
 
-    unit = "utterance"
     summed_loss = False  # as SerModel's default: the mean over labelled items
 
     def __init__(self, branch: nn.Module, modality: str, name: str) -> None:
         super().__init__()
-        if modality not in MODALITIES:
-            raise ValueError(f"no {modality!r} branch: audio or text")
         self.branch = branch
         self.modality, self.name = modality, name
         self.eval_mask: str | None = None  # a branch alone has no modality to drop
