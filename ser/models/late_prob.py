@@ -168,9 +168,7 @@ class LateProbFusion(SerModel):
     def forward(self, batch: Batch) -> ModelOutput:
         audio = branch_logits(self.cnn, "audio", self.spec("audio").name, batch)  # [B, C]
         text = branch_logits(self.text_head, "text", self.spec("text").name, batch)  # [B, C]
-        fused = self.audio_fuse(torch.softmax(audio, dim=-1)) + self.text_fuse(
-            torch.softmax(text, dim=-1)
-        )  # [B, C]
+        fused = self.audio_fuse(audio.softmax(-1)) + self.text_fuse(text.softmax(-1))  # [B, C]
         return ModelOutput(fused, {"audio": audio, "text": text})
 
 
