@@ -115,19 +115,16 @@ class UniModalBranch(nn.Module):
         self.encoder = nn.ModuleList(
             EncoderLayer(d, config.heads, config.dropout) for _ in range(layers)
         )
-        self.scale = FrameScale(d) if config.selfatt else None
+        self.scale = FrameScale(d) if config.selfatt else nn.Identity()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x [B, T, D_in], mask [B, T] -> [B, T, d], zero at padding."""
         keep = mask.unsqueeze(-1)  # [B, T, 1]
         h = self.proj(x.masked_fill(~keep, 0.0))  # [B, T, d]; junk in the padding never leaks
-        if len(self.encoder):
-            keys = key_mask(mask)  # [B, 1, 1, T], once for every layer
-            for layer in self.encoder:
-                h = layer(h, keys)  # [B, T, d]
-        if self.scale is not None:
-            h = self.scale(h)  # [B, T, d]
-        return h.masked_fill(~keep, 0.0)
+        keys = key_mask(mask)  # [B, 1, 1, T], once for every layer
+        for layer in self.encoder:
+            h = layer(h, keys)  # [B, T, d]
+        return self.scale(h).masked_fill(~keep, 0.0)  # [B, T, d]
 
 
 class MSMSER(SerModel):
