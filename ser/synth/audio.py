@@ -6,7 +6,7 @@ channel; an utterance's intensity blends its class's profile with neutral, so mi
 utterances are confused with neutral and classes of similar arousal with each other.
 
 >>> rng = np.random.default_rng(0)
->>> voice = draw_voice(rng, "F")
+>>> voice = draw_voice(rng, "F", channel=(0.0, 0.0, -42.0))
 >>> audio = synthesize(rng, 1.5, voice, PROSODY["ang"])
 >>> audio.dtype, audio.shape
 (dtype('int16'), (24000,))
@@ -73,9 +73,7 @@ class Voice:
     noise_db: float  # session background noise, dB re full scale
 
 
-def draw_voice(
-    rng: np.random.Generator, gender: str, channel: tuple[float, float, float] = (0.0, 0.0, -42.0)
-) -> Voice:
+def draw_voice(rng: np.random.Generator, gender: str, channel: tuple[float, float, float]) -> Voice:
     """A random speaker of `gender` heard through `channel` = (gain_db, tilt, noise_db)."""
     female = gender == "F"
     return Voice(
