@@ -167,9 +167,8 @@ class MSMSER(SerModel):
             has = {m: masks[m].any(dim=-1) for m in self.modalities}  # [B]
             # A modality is never dropped from a sample whose other modality has no frames.
             return {"audio": drops["audio"] & has["text"], "text": drops["text"] & has["audio"]}
-        if not self.training and self.eval_mask is not None:
-            return {m: ~none if m == self.eval_mask else none for m in self.modalities}
-        return dict.fromkeys(self.modalities, none)
+        masked = None if self.training else self.eval_mask
+        return {m: ~none if m == masked else none for m in self.modalities}
 
     def forward(self, batch: Batch) -> ModelOutput:
         with sdpa_kernel(ATTENTION_BACKENDS):
