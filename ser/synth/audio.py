@@ -222,9 +222,3 @@ def _formant_filter(x: np.ndarray, vowel: int, voice: Voice, prosody: Prosody) -
         a = np.convolve(a, [1.0, -2 * radius * np.cos(theta), radius**2])
     gain = np.abs(np.polyval(a[::-1], 1.0))  # unit gain at DC keeps levels comparable
     return np.asarray(lfilter([gain], a, x))
-
-
-def tone() -> np.ndarray:
-    """A 0.1 s 220 Hz tone, int16 at 16 kHz."""
-    tone = np.sin(2 * np.pi * 220 * np.arange(1600) / SAMPLE_RATE) * np.hanning(1600)
-    return (3000 * tone).astype(np.int16)

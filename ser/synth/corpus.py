@@ -57,8 +57,9 @@ def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTru
 
 def write_corpus_from_metadata(out: str | Path, csv_path: str | Path, seed: int = 0) -> SynthTruth:
     """A corpus holding exactly the utterances of a metadata CSV (`metadata.py`), to check
-    structure; every wav is the same 0.1 s tone."""
-    tone = audio.tone()
+    structure; every wav is the same 0.1 s 220 Hz tone."""
+    tone = np.sin(2 * np.pi * 220 * np.arange(1600) / audio.SAMPLE_RATE) * np.hanning(1600)
+    tone = (3000 * tone).astype(np.int16)
     dialogs = plan.dialogs_from_metadata(Path(csv_path), seed)
     return _lay_out(out, dialogs, lambda path, *_: soundfile.write(path, tone, audio.SAMPLE_RATE))
 
