@@ -14,7 +14,7 @@ utterances are confused with neutral and classes of similar arousal with each ot
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import astuple, dataclass, replace
 
 import numpy as np
 from scipy.signal import lfilter
@@ -54,10 +54,8 @@ PROSODY: dict[str, Prosody] = {
 
 def blend(a: Prosody, b: Prosody, weight: float) -> Prosody:
     """`a` moved towards `b` by `weight` (0 -> a, 1 -> b), field by field."""
-    values = {
-        f.name: (1 - weight) * getattr(a, f.name) + weight * getattr(b, f.name) for f in fields(a)
-    }
-    return Prosody(**values)
+    pairs = zip(astuple(a), astuple(b), strict=True)
+    return Prosody(*((1 - weight) * x + weight * y for x, y in pairs))
 
 
 @dataclass(frozen=True)
