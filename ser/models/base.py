@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ser.errors import ConfigError
+from ser.cache.fingerprint import MODALITIES
 from ser.models.batch import Batch, InputSpec
 from ser.models.config import FamilyConfig
 from ser.models.losses import cross_entropy, perspective_loss
@@ -38,24 +38,10 @@ class SerModel(nn.Module):
         super().__init__()
         self.config = config
         self.inputs: tuple[InputSpec, ...] = tuple(inputs)
-        self.maskable: frozenset[str] = frozenset()  # modalities eval_mask may name
-        self._eval_mask: str | None = None
-
-    @property
-    def eval_mask(self) -> str | None:
-        """A modality dropped from every sample in eval mode (MSMSER's Table 3), or None."""
-        return self._eval_mask
-
-    @eval_mask.setter
-    def eval_mask(self, value: str | None) -> None:
-        if value is not None and value not in self.maskable:
-            allowed = ", ".join(sorted(self.maskable)) or "none"
-            raise ConfigError(
-                f"eval mask {value!r} is not possible for this model (fusion "
-                f"{self.config.fusion!r}, inputs {', '.join(s.name for s in self.inputs)}); "
-                f"maskable modalities: {allowed}"
-            )
-        self._eval_mask = value
+        self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
+        # A modality dropped from every sample in eval mode (MSMSER's Table 3), or None; the
+        # loop sets it around a test. Its config and `plan_inputs` have checked the value.
+        self.eval_mask: str | None = config.eval_mask
 
     def spec(self, modality: str) -> InputSpec:
         """The input of one modality (families taking one set per modality)."""

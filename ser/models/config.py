@@ -100,8 +100,7 @@ class FamilyConfig:
         raise NotImplementedError
 
     def check_sets(self, features: Sequence[FeatureInfo], sets: str) -> None:
-        """ConfigError unless the feature sets are "one" set, "both" (one audio and one
-        text) or "either" (one audio and/or one text)."""
+        """ConfigError unless the feature sets are as `sets` ("one", "both", "either") says."""
         # `plan_inputs` has checked the modalities: one set is one audio or one text set.
         one = len(features) == 1
         both = sorted(f.modality for f in features) == list(MODALITIES)

@@ -114,7 +114,6 @@ from typing import ClassVar, cast
 import torch
 from torch import nn
 
-from ser.cache.fingerprint import MODALITIES
 from ser.errors import ConfigError
 from ser.models.base import ModelOutput, SerModel
 from ser.models.batch import Batch, InputSpec, Unit
@@ -303,7 +302,6 @@ class DialogModel(SerModel):
     def __init__(self, config: DialogConfig, inputs: list[InputSpec], n_classes: int) -> None:
         super().__init__(config, inputs)
         d = config.d_model
-        self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
         self.at = POSITIONS[config.fusion_at] if config.fusion_at else len(POSITIONS)
         self.branches = nn.ModuleDict(
             {m: stages(self.spec(m).dim, config, n_classes, 1, self.at) for m in self.modalities}

@@ -159,7 +159,7 @@ class LateProbFusion(SerModel):
 
     def stage(self, modality: str) -> BranchStage:
         """The training stage of one branch alone (its module is this model's own)."""
-        return BranchStage(self.branch(modality), modality, self.spec(modality).name)
+        return BranchStage(self.branch(modality), self.config, self.spec(modality))
 
     def stages(self) -> list[tuple[str, nn.Module]]:
         """With `staged` (the paper): each branch alone, audio first, then the whole model."""
@@ -168,34 +168,23 @@ class LateProbFusion(SerModel):
     def forward(self, batch: Batch) -> ModelOutput:
         audio = branch_logits(self.cnn, "audio", self.spec("audio").name, batch)  # [B, C]
         text = branch_logits(self.text_head, "text", self.spec("text").name, batch)  # [B, C]
-        fused = self.audio_fuse(torch.softmax(audio, dim=-1)) + self.text_fuse(
-            torch.softmax(text, dim=-1)
-        )  # [B, C]
+        fused = self.audio_fuse(audio.softmax(-1)) + self.text_fuse(text.softmax(-1))  # [B, C]
         return ModelOutput(fused, {"audio": audio, "text": text})
 
 
-class BranchStage(nn.Module):
+class BranchStage(SerModel):
     """The first training stage of one branch: that branch alone, cross-entropy on its own
-    logits, driven by the loop as a `SerModel`. Its only submodule is the branch, so it
+    logits, a `SerModel` of that branch's input. Its only submodule is the branch, so it
     trains the model's own weights of that branch and nothing else; holding no reference
     to the model, a deep copy (the ensemble's) is a working stage of the copied branch."""
 
-    unit = "utterance"
-    summed_loss = False  # as SerModel's default: the mean over labelled items
-
-    def __init__(self, branch: nn.Module, modality: str, name: str) -> None:
-        super().__init__()
-        if modality not in MODALITIES:
-            raise ValueError(f"no {modality!r} branch: audio or text")
+    def __init__(self, branch: nn.Module, config: LateProbConfig, spec: InputSpec) -> None:
+        super().__init__(config, [spec])
         self.branch = branch
-        self.modality, self.name = modality, name
-        self.eval_mask: str | None = None  # a branch alone has no modality to drop
-
-    def set_epoch(self, epoch: int, total_epochs: int) -> None:
-        return None
 
     def forward(self, batch: Batch) -> ModelOutput:
-        return ModelOutput(branch_logits(self.branch, self.modality, self.name, batch))
+        spec = self.inputs[0]
+        return ModelOutput(branch_logits(self.branch, spec.modality, spec.name, batch))
 
     def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
         return cross_entropy(out.logits, batch.labels)

@@ -115,19 +115,16 @@ class UniModalBranch(nn.Module):
         self.encoder = nn.ModuleList(
             EncoderLayer(d, config.heads, config.dropout) for _ in range(layers)
         )
-        self.scale = FrameScale(d) if config.selfatt else None
+        self.scale = FrameScale(d) if config.selfatt else nn.Identity()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x [B, T, D_in], mask [B, T] -> [B, T, d], zero at padding."""
         keep = mask.unsqueeze(-1)  # [B, T, 1]
         h = self.proj(x.masked_fill(~keep, 0.0))  # [B, T, d]; junk in the padding never leaks
-        if len(self.encoder):
-            keys = key_mask(mask)  # [B, 1, 1, T], once for every layer
-            for layer in self.encoder:
-                h = layer(h, keys)  # [B, T, d]
-        if self.scale is not None:
-            h = self.scale(h)  # [B, T, d]
-        return h.masked_fill(~keep, 0.0)
+        keys = key_mask(mask)  # [B, 1, 1, T], once for every layer
+        for layer in self.encoder:
+            h = layer(h, keys)  # [B, T, d]
+        return self.scale(h).masked_fill(~keep, 0.0)  # [B, T, d]
 
 
 class MSMSER(SerModel):
@@ -137,7 +134,6 @@ class MSMSER(SerModel):
         super().__init__(config, inputs)
         self.config: MsmserConfig = config
         d, heads, dropout = config.d_model, config.heads, config.dropout
-        self.modalities = [m for m in MODALITIES if any(s.modality == m for s in inputs)]
         self.branches = nn.ModuleDict(
             {m: UniModalBranch(self.spec(m).dim, config) for m in self.modalities}
         )
@@ -156,9 +152,6 @@ class MSMSER(SerModel):
         self.schedule = config.rmm_schedule()
         self.rmm_p = 0.0  # this epoch's RMM probability (`set_epoch`); 0 until the loop starts
         self.position_tables: dict[torch.device, torch.Tensor] = {}  # [rows, d] per device
-        if len(self.modalities) == 2:
-            self.maskable = frozenset(MODALITIES)
-        self.eval_mask = config.eval_mask
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         on = self.config.rmm and len(self.modalities) == 2
@@ -174,9 +167,8 @@ class MSMSER(SerModel):
             has = {m: masks[m].any(dim=-1) for m in self.modalities}  # [B]
             # A modality is never dropped from a sample whose other modality has no frames.
             return {"audio": drops["audio"] & has["text"], "text": drops["text"] & has["audio"]}
-        if not self.training and self.eval_mask is not None:
-            return {m: ~none if m == self.eval_mask else none for m in self.modalities}
-        return dict.fromkeys(self.modalities, none)
+        masked = None if self.training else self.eval_mask
+        return {m: ~none if m == masked else none for m in self.modalities}
 
     def forward(self, batch: Batch) -> ModelOutput:
         with sdpa_kernel(ATTENTION_BACKENDS):

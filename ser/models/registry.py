@@ -50,12 +50,11 @@ def fusions() -> tuple[str, ...]:
 
 def select(options: Mapping[str, Any]) -> Family:
     """The family `options` select (module docstring); ConfigError for an unknown fusion."""
-    given = {k: v for k, v in options.items() if v is not None}
-    fusion = str(given.get("fusion"))
+    fusion = str(options.get("fusion"))
     takes = [f for f in FAMILIES.values() if fusion in f.config.FUSIONS]
     if not takes:
-        raise ConfigError(f"unknown fusion {given.get('fusion')!r}; choose {'|'.join(fusions())}")
-    meets = [f for f in takes if all(given.get(o) for o in f.config.FUSIONS[fusion])]
+        raise ConfigError(f"unknown fusion {options.get('fusion')!r}; choose {'|'.join(fusions())}")
+    meets = [f for f in takes if all(options.get(o) for o in f.config.FUSIONS[fusion])]
     return max(meets or takes, key=lambda f: len(f.config.FUSIONS[fusion]))
 
 

@@ -37,11 +37,7 @@ class RmmSchedule:
             raise ConfigError(f"RMM end fraction must lie in (0, 1], got {self.end_fraction}")
 
     def probability(self, epoch: int, total_epochs: int) -> float:
-        """p for `epoch` (0-based) of `total_epochs`."""
-        if total_epochs < 1 or epoch < 0:
-            raise ConfigError(
-                f"RMM schedule needs epoch >= 0 and total >= 1, got {epoch}/{total_epochs}"
-            )
+        """p for `epoch` (0-based) of `total_epochs` (at least 1: the plan checks --epochs)."""
         return self.p0 * max(0.0, 1.0 - epoch / (self.end_fraction * total_epochs))
 
     def sample(

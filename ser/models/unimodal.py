@@ -42,11 +42,10 @@ class UnimodalMLP(SerModel):
 
     def __init__(self, config: UnimodalConfig, inputs: list[InputSpec], n_classes: int) -> None:
         super().__init__(config, inputs)
-        self.name = inputs[0].name
         self.mlp = MLP(inputs[0].dim, config.d_model, n_classes, config.dropout)
 
     def forward(self, batch: Batch) -> ModelOutput:
-        return ModelOutput(self.mlp(batch.x[self.name]))  # [B, D] -> [B, C]
+        return ModelOutput(self.mlp(batch.x[self.inputs[0].name]))  # [B, D] -> [B, C]
 
 
 FAMILY = Family("unimodal", UnimodalConfig, UnimodalMLP, TrainDefaults(50, 32, 1e-3, 1e-5))

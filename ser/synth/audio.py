@@ -6,7 +6,7 @@ channel; an utterance's intensity blends its class's profile with neutral, so mi
 utterances are confused with neutral and classes of similar arousal with each other.
 
 >>> rng = np.random.default_rng(0)
->>> voice = draw_voice(rng, "F")
+>>> voice = draw_voice(rng, "F", channel=(0.0, 0.0, -42.0))
 >>> audio = synthesize(rng, 1.5, voice, PROSODY["ang"])
 >>> audio.dtype, audio.shape
 (dtype('int16'), (24000,))
@@ -14,7 +14,7 @@ utterances are confused with neutral and classes of similar arousal with each ot
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import astuple, dataclass, replace
 
 import numpy as np
 from scipy.signal import lfilter
@@ -54,10 +54,8 @@ PROSODY: dict[str, Prosody] = {
 
 def blend(a: Prosody, b: Prosody, weight: float) -> Prosody:
     """`a` moved towards `b` by `weight` (0 -> a, 1 -> b), field by field."""
-    values = {
-        f.name: (1 - weight) * getattr(a, f.name) + weight * getattr(b, f.name) for f in fields(a)
-    }
-    return Prosody(**values)
+    pairs = zip(astuple(a), astuple(b), strict=True)
+    return Prosody(*((1 - weight) * x + weight * y for x, y in pairs))
 
 
 @dataclass(frozen=True)
@@ -73,9 +71,7 @@ class Voice:
     noise_db: float  # session background noise, dB re full scale
 
 
-def draw_voice(
-    rng: np.random.Generator, gender: str, channel: tuple[float, float, float] = (0.0, 0.0, -42.0)
-) -> Voice:
+def draw_voice(rng: np.random.Generator, gender: str, channel: tuple[float, float, float]) -> Voice:
     """A random speaker of `gender` heard through `channel` = (gain_db, tilt, noise_db)."""
     female = gender == "F"
     return Voice(
@@ -224,9 +220,3 @@ def _formant_filter(x: np.ndarray, vowel: int, voice: Voice, prosody: Prosody) -
         a = np.convolve(a, [1.0, -2 * radius * np.cos(theta), radius**2])
     gain = np.abs(np.polyval(a[::-1], 1.0))  # unit gain at DC keeps levels comparable
     return np.asarray(lfilter([gain], a, x))
-
-
-def tone() -> np.ndarray:
-    """A 0.1 s 220 Hz tone, int16 at 16 kHz."""
-    tone = np.sin(2 * np.pi * 220 * np.arange(1600) / SAMPLE_RATE) * np.hanning(1600)
-    return (3000 * tone).astype(np.int16)

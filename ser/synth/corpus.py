@@ -57,8 +57,9 @@ def write_corpus(out: str | Path, config: SynthConfig | None = None) -> SynthTru
 
 def write_corpus_from_metadata(out: str | Path, csv_path: str | Path, seed: int = 0) -> SynthTruth:
     """A corpus holding exactly the utterances of a metadata CSV (`metadata.py`), to check
-    structure; every wav is the same 0.1 s tone."""
-    tone = audio.tone()
+    structure; every wav is the same 0.1 s 220 Hz tone."""
+    tone = np.sin(2 * np.pi * 220 * np.arange(1600) / audio.SAMPLE_RATE) * np.hanning(1600)
+    tone = (3000 * tone).astype(np.int16)
     dialogs = plan.dialogs_from_metadata(Path(csv_path), seed)
     return _lay_out(out, dialogs, lambda path, *_: soundfile.write(path, tone, audio.SAMPLE_RATE))
 
@@ -68,14 +69,17 @@ def _lay_out(
 ) -> SynthTruth:
     """The dialogs' text files and one wav per turn (`write_wav(path, dialog, k, turn)`)."""
     out = Path(out).expanduser().resolve()
+    utterances = []
     with _staging(out) as stage:
         for dialog in dialogs:
             _write_texts(stage, dialog)
-            folder = stage / f"Session{dialog.session}" / "sentences" / "wav" / dialog.name
-            folder.mkdir(parents=True, exist_ok=True)
+            folder = Path(f"Session{dialog.session}", "sentences", "wav", dialog.name)
+            (stage / folder).mkdir(parents=True, exist_ok=True)
             for k, turn in enumerate(dialog.turns):
-                write_wav(folder / f"{turn.utt_id}.wav", dialog, k, turn)
-    return SynthTruth(out, _truth(out, dialogs))
+                wav = folder / f"{turn.utt_id}.wav"
+                write_wav(stage / wav, dialog, k, turn)
+                utterances.append(_utterance(dialog, k, turn, out / wav))
+    return SynthTruth(out, tuple(sorted(utterances, key=lambda u: (u.session, u.dialog, u.order))))
 
 
 @contextmanager
@@ -158,31 +162,25 @@ def _write_text_file(path: Path, content: str) -> None:
     path.write_text(content, encoding="utf-8", newline="\n")
 
 
-def _truth(root: Path, dialogs: list[Dialog]) -> tuple[Utterance, ...]:
-    utterances = []
-    for dialog in dialogs:
-        wav_dir = root / f"Session{dialog.session}" / "sentences" / "wav" / dialog.name
-        for order, t in enumerate(dialog.turns):
-            valence, arousal, dominance = t.annotation.vad
-            utterances.append(
-                Utterance(
-                    utt_id=t.utt_id,
-                    session=dialog.session,
-                    dialog=dialog.name,
-                    speaker=f"Ses{dialog.session:02d}{t.gender}",
-                    gender=t.gender,
-                    kind="impro" if "_impro" in dialog.name else "script",
-                    order=order,
-                    start=t.start,
-                    end=t.end,
-                    duration=round(t.end - t.start, 4),
-                    label=t.code,
-                    valence=valence,
-                    arousal=arousal,
-                    dominance=dominance,
-                    transcript_raw=t.raw,
-                    transcript=t.clean,
-                    wav_path=wav_dir / f"{t.utt_id}.wav",
-                )
-            )
-    return tuple(sorted(utterances, key=lambda u: (u.session, u.dialog, u.order)))
+def _utterance(dialog: Dialog, order: int, t: Turn, wav_path: Path) -> Utterance:
+    """What `read_corpus` must find of a labelled turn, its wav at `wav_path`."""
+    valence, arousal, dominance = t.annotation.vad
+    return Utterance(
+        utt_id=t.utt_id,
+        session=dialog.session,
+        dialog=dialog.name,
+        speaker=f"Ses{dialog.session:02d}{t.gender}",
+        gender=t.gender,
+        kind="impro" if "_impro" in dialog.name else "script",
+        order=order,
+        start=t.start,
+        end=t.end,
+        duration=round(t.end - t.start, 4),
+        label=t.code,
+        valence=valence,
+        arousal=arousal,
+        dominance=dominance,
+        transcript_raw=t.raw,
+        transcript=t.clean,
+        wav_path=wav_path,
+    )

@@ -7,8 +7,9 @@ place), or read from a metadata CSV.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -226,12 +227,10 @@ def _add_quirks(rng: np.random.Generator, dialog: Dialog) -> None:
 
 def dialogs_from_metadata(path: Path, seed: int) -> list[Dialog]:
     """Dialogs holding exactly the CSV's utterances; CorpusError naming a bad line."""
-    by_dialog: dict[str, list[dict[str, str]]] = defaultdict(list)
-    for row in read_metadata(path):
-        by_dialog[row["dialog"]].append(row)
+    ordered = sorted(read_metadata(path), key=lambda r: (r["dialog"], int(r["order"])))
     dialogs = []
-    for index, name in enumerate(sorted(by_dialog)):
-        rows = sorted(by_dialog[name], key=lambda r: int(r["order"]))  # transcription order
+    for index, (name, group) in enumerate(groupby(ordered, key=lambda r: r["dialog"])):
+        rows = list(group)  # in transcription order
         rng = np.random.default_rng([seed, _TURNS, index])
         lines = []
         for row in rows:

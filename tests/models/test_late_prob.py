@@ -225,8 +225,6 @@ def test_staged_applies_to_late_prob_only() -> None:
         ModelConfig(fusion="mit", staged=True)
     with pytest.raises(ValueError, match="no 'video' branch"):
         build().stage("video")
-    with pytest.raises(ValueError, match="no 'video' branch"):
-        BranchStage(nn.Linear(2, 2), "video", "x")
 
 
 # --- under the ensemble (torch.func.vmap over members) ---------------------------------

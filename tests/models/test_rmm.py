@@ -56,8 +56,3 @@ def test_sampling_follows_the_seed() -> None:
 def test_bad_settings(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         RmmSchedule(**kwargs)
-
-
-def test_bad_epochs() -> None:
-    with pytest.raises(ConfigError):
-        RmmSchedule().probability(0, 0)

@@ -264,9 +264,10 @@ def test_from_metadata_refuses_bad_rows(tmp_path: Path, edit: Any, message: str)
 def test_docstring_examples() -> None:
     import doctest
 
+    import ser.synth.audio
     import ser.synth.corpus
     import ser.synth.manifest
 
-    for module in (ser.synth.corpus, ser.synth.manifest):
+    for module in (ser.synth.audio, ser.synth.corpus, ser.synth.manifest):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -43,9 +43,7 @@ class Attention(nn.Module):
 
     def __init__(self, d: int, heads: int, cross: bool = False) -> None:
         super().__init__()
-        if d % heads:
-            raise ValueError(f"d {d} is not divisible by {heads} heads")
-        self.d, self.heads, self.cross = d, heads, cross
+        self.heads, self.cross = heads, cross  # d divisible by heads: the config checks it
         if cross:  # queries from x, keys and values from the memory
             self.q = _projection(d, d)
             self.kv = _projection(d, 2 * d)

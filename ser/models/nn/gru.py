@@ -60,11 +60,8 @@ class BiGRU(nn.Module):
                     name = f"{kind}_l{layer}{suffix}"
                     self.register_parameter(name, nn.Parameter(torch.empty(shape)))
         self.between = Dropout(dropout)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """`nn.GRU`'s: every weight and bias U(±1/sqrt(H)), from torch's generator."""
-        bound = 1.0 / math.sqrt(self.hidden)
+        # `nn.GRU`'s initialisation: every weight and bias U(±1/sqrt(H)), from torch's generator.
+        bound = 1.0 / math.sqrt(hidden)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
