@@ -59,10 +59,6 @@ class FeatureStore(TranscriptSets):
     def backend(self) -> str:
         return self._backend.name
 
-    @property
-    def writable(self) -> bool:
-        return self._backend.writable
-
     def __repr__(self) -> str:
         return f"FeatureStore({str(self.path)!r}, {self.backend}, {len(self.manifest)} utts)"
 
@@ -270,7 +266,7 @@ class FeatureStore(TranscriptSets):
         return attrs
 
     def _require_writable(self) -> None:
-        if not self.writable:
+        if not self._backend.writable:
             raise StoreError(f"{self.path}: store is open read-only (open it with mode='a')")
 
     def _clear_staging(self, name: str) -> None:
