@@ -22,7 +22,7 @@ TRANSCRIPTS = "transcripts"
 RESERVED = (MANIFEST, TRANSCRIPTS)
 DATA = "data"
 # "@" joins a text set to the transcripts it was extracted from (`mpnet-base@asr-whisper-small`).
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@-]*$")
+SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@-]*$")
 
 
 class Backend(Protocol):
@@ -79,7 +79,7 @@ def folder_bytes(folder: Path) -> int:
 
 def check_name(name: str) -> None:
     """StoreError unless `name` can name a feature set or transcript set in a store."""
-    if not _NAME.match(name) or name in RESERVED:
+    if not SET_NAME.match(name) or name in RESERVED:
         raise StoreError(
             f"feature set name {name!r}: use letters, digits and . _ + = @ - "
             f"(not starting with a symbol, and not {' or '.join(map(repr, RESERVED))})"
