@@ -206,13 +206,11 @@ def _env_threads() -> int | None:
     return count if count >= 1 else None
 
 
-def set_torch_threads(
-    *, threads: int | None = None, cgroup_root: Path = CGROUP_ROOT
-) -> ThreadChoice:
+def set_torch_threads(*, threads: int | None = None) -> ThreadChoice:
     """Choose torch's thread count (`default_threads`) and apply it, inter-op pool too."""
     import torch
 
-    choice = default_threads(cpu_budget(cgroup_root=cgroup_root), threads=threads)
+    choice = default_threads(cpu_budget(), threads=threads)
     torch.set_num_threads(choice.count)
     # Refused once set, or once parallel work has started: the pool then stays.
     with contextlib.suppress(RuntimeError):
