@@ -22,7 +22,7 @@ TRANSCRIPTS = "transcripts"
 RESERVED = (MANIFEST, TRANSCRIPTS)
 DATA = "data"
 # "@" joins a text set to the transcripts it was extracted from (`mpnet-base@asr-whisper-small`).
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@-]*$")
+SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@-]*$")
 
 
 class Backend(Protocol):
@@ -40,9 +40,11 @@ class Backend(Protocol):
     # Top-level groups but `RESERVED` ones, or those under ``parent`` (none if it is absent).
     def group_names(self, parent: str | None = None) -> list[str]: ...
     def group_attrs(self, name: str) -> dict[str, Any] | None: ...
+    # Creates the group if absent, and its missing parents (``transcripts/<name>``).
     def set_group_attrs(self, name: str, attrs: dict[str, Any]) -> None: ...
     def delete_group(self, name: str) -> None: ...
     def write_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> None: ...
+    # Text comes back as numpy str ("U"), whatever the format stored.
     def read_array(self, name: str, key: str) -> np.ndarray | None: ...
     def create_data(
         self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int
@@ -77,7 +79,7 @@ def folder_bytes(folder: Path) -> int:
 
 def check_name(name: str) -> None:
     """StoreError unless `name` can name a feature set or transcript set in a store."""
-    if not _NAME.match(name) or name in RESERVED:
+    if not SET_NAME.match(name) or name in RESERVED:
         raise StoreError(
             f"feature set name {name!r}: use letters, digits and . _ + = @ - "
             f"(not starting with a symbol, and not {' or '.join(map(repr, RESERVED))})"

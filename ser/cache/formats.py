@@ -8,9 +8,8 @@ from ser.cache.backend import Backend
 from ser.errors import StoreError
 
 
-def backend_for(path: str | Path, writable: bool) -> Backend:
+def backend_for(path: Path, writable: bool) -> Backend:
     """The backend for ``path`` by its suffix: ``.zarr`` or ``.h5``/``.hdf5``."""
-    path = Path(path)
     suffix = path.suffix.lower()
     # Imported here: a store of one format need not pay for loading the other's library.
     if suffix == ".zarr":

@@ -156,7 +156,7 @@ class Hdf5Backend:
 
 def _attrs(node: h5py.Group) -> dict[str, Any]:
     text = node.attrs.get(ATTRS)  # str, or UTF-8 bytes (json reads both)
-    return {} if text is None else json.loads(text if isinstance(text, bytes) else str(text))
+    return {} if text is None else json.loads(text)
 
 
 def _write_small(group: h5py.Group, key: str, values: np.ndarray) -> None:

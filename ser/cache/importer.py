@@ -52,7 +52,6 @@ class ImportResult:
 def import_npz(store: FeatureStore, npz: Path, config: ImportConfig) -> ImportResult:
     """Add the features of ``npz`` to ``store``; every array's shape and dtype is checked
     (from the .npy headers) first, so a bad file leaves the store untouched."""
-    npz = Path(npz)
     headers = _headers(npz)
     _check_ids(npz, list(headers), store)
     dim = _check_shapes(npz, headers, config.level)

@@ -12,21 +12,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ser.errors import StoreLocked
-
-
-@contextlib.contextmanager
-def exclusive_lock(lock_file: Path, store: Path) -> Iterator[None]:
-    """Hold the lock for the ``with`` block; StoreLocked at once when another has it."""
-    with try_lock(lock_file) as holder:
-        if holder is not None:
-            who = f" (pid {holder})" if holder else ""
-            raise StoreLocked(
-                f"{store} is in use by another ser process{who}: only one extraction may "
-                "write a store at a time; wait for it to finish or stop it"
-            )
-        yield
-
 
 @contextlib.contextmanager
 def try_lock(lock_file: Path) -> Iterator[str | None]:

@@ -33,6 +33,8 @@ COLUMNS: dict[str, str] = {
 }  # fmt: skip
 
 _DTYPES = {"str": np.dtype(np.str_), "int": np.dtype(np.int64), "float": np.dtype(np.float64)}
+# An extra column keeps its numpy kind's: text ("T": numpy's StringDType), int or float.
+_KINDS = dict.fromkeys("USOT", "str") | dict.fromkeys("iub", "int") | {"f": "float"}
 
 
 class Manifest:
@@ -129,8 +131,10 @@ def _validated(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 def _as_column(name: str, values: np.ndarray, kind: str | None) -> np.ndarray:
     if values.ndim != 1:
         raise StoreError(f"manifest column {name!r} must be 1-D, got shape {values.shape}")
-    if kind is None:  # extra column: keep its kind ("T": numpy's StringDType)
-        kind = "str" if values.dtype.kind in "USOT" or len(values) == 0 else _kind_of(values)
+    if kind is None:
+        kind = "str" if len(values) == 0 else _KINDS.get(values.dtype.kind)
+        if kind is None:
+            raise StoreError(f"manifest columns must be strings or numbers, got {values.dtype}")
     if kind == "str":
         return np.array([_text(v) for v in values.tolist()], dtype=np.str_)
     converted = values.astype(_DTYPES[kind])
@@ -142,14 +146,6 @@ def _as_column(name: str, values: np.ndarray, kind: str | None) -> np.ndarray:
 def _text(value: object) -> str:
     """A string cell as text: bytes are UTF-8 (how both backends store strings)."""
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _kind_of(values: np.ndarray) -> str:
-    if values.dtype.kind in "iub":
-        return "int"
-    if values.dtype.kind == "f":
-        return "float"
-    raise StoreError(f"manifest columns must be strings or numbers, got {values.dtype}")
 
 
 def _equal(a: np.ndarray, b: np.ndarray) -> bool:

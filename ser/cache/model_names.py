@@ -20,6 +20,7 @@ import json
 import re
 from pathlib import Path
 
+from ser.cache.backend import SET_NAME
 from ser.errors import ConfigError
 
 #: `ser extract --text-source asr` and `ser predict --asr` without a model: Whisper small.
@@ -27,9 +28,6 @@ DEFAULT_ASR_MODEL = "openai/whisper-small"
 
 # A hub id: "name" or "owner/name", letters, digits and - _ . (no "--" or ".." inside).
 _HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
-# A set name stem: what the store accepts (`ser.cache.backend.check_name`) less "@", which joins a
-# text set to the transcripts it was extracted from.
-_SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
 # The cache folder of a hub repo: "models--" + the id with "/" written "--".
 _CACHE_REPO = re.compile(r"^models--(?:.+--)?(?P<name>[^-].*)$")
 
@@ -45,8 +43,9 @@ def set_stem(model: str, override: str | None = None) -> str:
 
 
 def check_set_name(name: str) -> str:
-    """`name` if the store accepts it as a feature set name, else `ConfigError`."""
-    if not _SET_NAME.match(name):
+    """`name` if the store accepts it as a feature set name, else `ConfigError`; no "@",
+    which joins a text set to the transcripts it was extracted from."""
+    if "@" in name or not SET_NAME.match(name):
         raise ConfigError(
             f"--name {name!r}: use letters, digits and . _ + = - (not starting with a symbol)"
         )

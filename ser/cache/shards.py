@@ -67,8 +67,7 @@ class ShardWriter:
             else:
                 kept[index] = array
         order = sorted(kept)
-        empty = np.empty((0, self.dim), self.dtype)
-        data = np.concatenate([kept[i] for i in order]) if order else empty
+        data = np.concatenate([np.empty((0, self.dim), self.dtype), *(kept[i] for i in order)])
         meta = {
             "fingerprint": self.fingerprint,
             "indices": order,

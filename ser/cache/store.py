@@ -20,8 +20,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,11 @@ from ser.cache import shards
 from ser.cache import verify as health
 from ser.cache.backend import FORMAT, FORMAT_KEY, RESERVED, TRANSCRIPTS, Backend, check_name
 from ser.cache.formats import backend_for
-from ser.cache.lock import exclusive_lock
+from ser.cache.lock import try_lock
 from ser.cache.manifest import Manifest
 from ser.cache.store_types import FeatureData, FeatureSetInfo, VerifyReport
 from ser.cache.transcripts import TranscriptSets
-from ser.errors import FingerprintMismatch, StoreError
+from ser.errors import FingerprintMismatch, StoreError, StoreLocked
 
 CHUNK_BYTES = 16 * 2**20  # rows per chunk/block: about this many bytes
 
@@ -57,10 +58,6 @@ class FeatureStore(TranscriptSets):
     @property
     def backend(self) -> str:
         return self._backend.name
-
-    @property
-    def writable(self) -> bool:
-        return self._backend.writable
 
     def __repr__(self) -> str:
         return f"FeatureStore({str(self.path)!r}, {self.backend}, {len(self.manifest)} utts)"
@@ -110,8 +107,17 @@ class FeatureStore(TranscriptSets):
     def feature_sets(self) -> list[str]:
         return self._backend.group_names()  # complete or in progress
 
-    def lock(self) -> AbstractContextManager[None]:
-        return exclusive_lock(self.path.with_name(self.path.name + ".lock"), self.path)
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store's lock for the ``with`` block; StoreLocked at once if another has it."""
+        with try_lock(self.path.with_name(self.path.name + ".lock")) as holder:
+            if holder is not None:
+                who = f" (pid {holder})" if holder else ""
+                raise StoreLocked(
+                    f"{self.path} is in use by another ser process{who}: only one extraction "
+                    "may write a store at a time; wait for it to finish or stop it"
+                )
+            yield
 
     def begin_feature_set(self, name: str, attrs: dict[str, Any], overwrite: bool = False) -> None:
         """Record a feature set's provenance before its shards are written; the same
@@ -260,7 +266,7 @@ class FeatureStore(TranscriptSets):
         return attrs
 
     def _require_writable(self) -> None:
-        if not self.writable:
+        if not self._backend.writable:
             raise StoreError(f"{self.path}: store is open read-only (open it with mode='a')")
 
     def _clear_staging(self, name: str) -> None:

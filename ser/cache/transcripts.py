@@ -1,6 +1,5 @@
 """Transcript sets: the text a speech recogniser produced for every utterance of a store,
-in the group ``transcripts/<name>`` (docs/CONTRACTS.md). `FeatureStore` inherits their
-methods from `TranscriptSets` (see `store.py` for the store itself).
+in the group ``transcripts/<name>`` (docs/CONTRACTS.md), by methods `FeatureStore` inherits.
 
 Batches are staged as JSON files keyed by manifest row (temp file + ``os.replace``, the
 set's fingerprint inside): a killed run keeps what it finished, a resumed one may batch
@@ -68,8 +67,6 @@ class TranscriptSets:
         self._require_writable()
         check_name(name)
         prov = fp.plain_json(attrs, "transcript set")
-        if self._backend.group_attrs(TRANSCRIPTS) is None:
-            self._backend.set_group_attrs(TRANSCRIPTS, {})
         self._begin(f"{TRANSCRIPTS}/{name}", prov, f"transcript set {name!r}", overwrite)
 
     def transcript_attrs(self, name: str) -> dict[str, Any]:
@@ -141,11 +138,9 @@ class TranscriptSets:
         texts = self._backend.read_array(group, "text")
         if texts is None or len(texts) != len(self.manifest):
             raise StoreError(f"{self.path}: transcript set {name!r} has no text per utterance")
-        failures = {
-            self.manifest.index(str(utt_id)): str(reason)
-            for utt_id, reason in read_failures(self._backend, group)
-        }
-        return TranscriptSet(name, tuple(str(t) for t in texts.tolist()), failures, attrs)
+        failed = read_failures(self._backend, group)
+        failures = {self.manifest.index(utt_id): reason for utt_id, reason in failed}
+        return TranscriptSet(name, tuple(texts.tolist()), failures, attrs)
 
     def delete_transcripts(self, name: str) -> None:
         self._require_writable()

@@ -67,10 +67,8 @@ class ZarrBackend:
         return {key: _read_small(group[key]) for key in sorted(group.array_keys())}
 
     def group_names(self, parent: str | None = None) -> list[str]:
-        if parent is None:
-            return sorted(name for name in self._root().group_keys() if name not in RESERVED)
-        group = self._member(parent)
-        return [] if group is None else sorted(group.group_keys())
+        group = self._root() if parent is None else self._member(parent)
+        return [] if group is None else sorted(set(group.group_keys()) - set(RESERVED))
 
     def group_attrs(self, name: str) -> dict[str, Any] | None:
         group = self._member(name)

@@ -15,9 +15,9 @@ reported as a `Problem` and the read goes on.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -261,13 +261,10 @@ def _build_utterances(
 ) -> list[Utterance]:
     """All labelled utterances by (session, dialog, order): dialog names start "Ses0N"."""
     wav_names = functools.cache(_file_names)  # a listing per dialog, not a stat per wav
-    by_dialog: dict[str, list[_Label]] = defaultdict(list)
-    for label in labels.values():
-        by_dialog[label.utt_id[:-5]].append(label)
+    ranked = sorted(labels.values(), key=lambda lab: (lab.utt_id[:-5], lab.start, lab.utt_id))
     utterances = []
-    for dialog in sorted(by_dialog):
-        ranked = sorted(by_dialog[dialog], key=lambda lab: (lab.start, lab.utt_id))
-        for order, label in enumerate(ranked):
+    for _, dialog in itertools.groupby(ranked, key=lambda lab: lab.utt_id[:-5]):
+        for order, label in enumerate(dialog):
             utterance = _utterance(root, label, order, turns.get(label.utt_id), problems)
             wav = utterance.wav_path
             if wav is None or wav.name not in wav_names(wav.parent):

@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 _NOT_WORD = re.compile(r"[^\w\s]|_")
 
 
@@ -53,13 +51,12 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> Wor
     if not pairs:
         raise ValueError("no reference transcript has words: the WER is undefined")
     out = jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs])
-    words = out.hits + out.substitutions + out.deletions
     return WordErrorRate(
         wer=float(out.wer),
         substitutions=int(out.substitutions),
         deletions=int(out.deletions),
         insertions=int(out.insertions),
-        words=int(words),
+        words=int(out.hits + out.substitutions + out.deletions),
         utterances=len(pairs),
     )
 
@@ -68,6 +65,6 @@ def transcripts_wer(store: Any, name: str, rows: Sequence[int] | None = None) ->
     """WER of the store's transcript set `name` against the manifest's gold transcripts,
     over manifest `rows` (None: every utterance). ValueError when no gold one has words."""
     stored = store.read_transcripts(name)
-    gold = np.asarray(store.manifest.column("transcript")).astype(str)
-    picked = range(len(gold)) if rows is None else [int(i) for i in rows]
-    return word_error_rate([str(gold[i]) for i in picked], [stored.texts[i] for i in picked])
+    gold = store.manifest.column("transcript").tolist()  # manifest text columns are str
+    picked = range(len(gold)) if rows is None else rows
+    return word_error_rate([gold[i] for i in picked], [stored.texts[i] for i in picked])

@@ -13,7 +13,7 @@ NAMES = "auto, cpu, cuda or cuda:N"
 DEVICE_HELP = "auto: the GPU when there is one, else the CPU; or cpu, cuda, cuda:N."
 
 
-def pick_device(name: str | torch.device = "auto") -> torch.device:
+def pick_device(name: str = "auto") -> torch.device:
     """The device `name` means: "auto" (CUDA when available, else the CPU), "cpu", "cuda"
     or "cuda:N"; other names, and CUDA without a GPU, are a `ConfigError`.
 
@@ -22,7 +22,6 @@ def pick_device(name: str | torch.device = "auto") -> torch.device:
     """
     import torch  # here: `ser extract --help` and its no-op answer stay torch-free
 
-    name = str(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -183,9 +183,7 @@ def default_threads(
 ) -> ThreadChoice:
     """The intra-op thread count for `budget` by the module doc's rule. `brief`: whether
     OpenMP threads sleep soon when waiting (None: as the environment says)."""
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
+    if threads is not None:  # checked where it is given (`parse_threads`, click's IntRange)
         return ThreadChoice(threads, f"--threads {threads}")
     env = _env_threads()
     if env is not None:
@@ -208,13 +206,11 @@ def _env_threads() -> int | None:
     return count if count >= 1 else None
 
 
-def set_torch_threads(
-    *, threads: int | None = None, brief: bool | None = None, cgroup_root: Path = CGROUP_ROOT
-) -> ThreadChoice:
+def set_torch_threads(*, threads: int | None = None) -> ThreadChoice:
     """Choose torch's thread count (`default_threads`) and apply it, inter-op pool too."""
     import torch
 
-    choice = default_threads(cpu_budget(cgroup_root=cgroup_root), threads=threads, brief=brief)
+    choice = default_threads(cpu_budget(), threads=threads)
     torch.set_num_threads(choice.count)
     # Refused once set, or once parallel work has started: the pool then stays.
     with contextlib.suppress(RuntimeError):

@@ -77,6 +77,7 @@ def test_string_columns_given_as_bytes_or_string_dtype_become_plain_text() -> No
         (lambda c: c["valence"].pop(), "differ in length"),
         (lambda c: c["utt_id"].__setitem__(2, IDS[0]), "duplicate utt_id values: " + IDS[0]),
         (lambda c: c["order"].__setitem__(0, 0.5), "'order' must hold integers"),
+        (lambda c: c.update(extra=[1j, 2j, 3j]), "strings or numbers, got complex128"),
     ],
 )
 def test_bad_columns_are_refused(change, message: str) -> None:

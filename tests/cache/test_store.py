@@ -55,7 +55,7 @@ class TestStoreConformance:
 
     def test_create_again_opens_or_refuses(self, store_path: Path, manifest: Manifest) -> None:
         FeatureStore.create(store_path, manifest)
-        assert FeatureStore.create(store_path, manifest).writable
+        fill(FeatureStore.create(store_path, manifest))  # opened for writing
         columns = manifest.columns()
         columns["label"][3] = "ang"
         with pytest.raises(StoreError, match=r"another manifest.*label"):

@@ -11,7 +11,6 @@ from ser.runtime.device import pick_device
 
 def test_pick_device() -> None:
     assert pick_device("cpu") == torch.device("cpu")
-    assert pick_device(torch.device("cpu")) == torch.device("cpu")
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
