@@ -68,9 +68,15 @@ class Extractor(ABC):
         """Rate (Hz) that audio inputs must have; None for text extractors."""
         return None
 
-    @abstractmethod
     def specs(self) -> list[FeatureSetSpec]:
         """The feature sets this extractor writes, with provenance attrs."""
+        return list(self._specs)
+
+    @property
+    def _specs(self) -> tuple[FeatureSetSpec, ...]:
+        """`specs()`, a `cached_property` in each kind that does not define `specs()`:
+        working it out may hash the weights."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither specs() nor _specs")
 
     @abstractmethod
     def load(self, device: torch.device) -> None:
@@ -105,9 +111,6 @@ class PretrainedExtractor(Extractor):
 
     _transient = ("_model", "_frozen_for")
     model_kwargs: ClassVar[dict[str, Any]] = {}
-    # Cached specs, whose attrs hold the precision: dropped when `load` moves the model to
-    # a device where "auto" means another precision.
-    _spec_caches: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any) -> None:
         import torch
@@ -164,8 +167,8 @@ class PretrainedExtractor(Extractor):
         self._model = self._loaded_model().to(device)
         self.device = device
         if precision != before:
-            for key in self._spec_caches:
-                self.__dict__.pop(key, None)
+            # The cached specs' attrs hold the precision, which "auto" makes another here.
+            self.__dict__.pop("_specs", None)
         freeze_for_inference(self._model, autocast_dtype(precision))
         self._frozen_for = precision
 

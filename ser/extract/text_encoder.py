@@ -81,7 +81,6 @@ class TextEncoderExtractor(PretrainedExtractor):
     modality = "text"
     options: TextEncoderOptions
     model_kwargs: ClassVar[dict[str, Any]] = {"add_pooling_layer": False}
-    _spec_caches = ("_spec",)
 
     @cached_property
     def tokenizer(self) -> Any:
@@ -109,11 +108,8 @@ class TextEncoderExtractor(PretrainedExtractor):
             )
         return wanted
 
-    def specs(self) -> list[FeatureSetSpec]:
-        return [self._spec]
-
     @cached_property
-    def _spec(self) -> FeatureSetSpec:
+    def _specs(self) -> tuple[FeatureSetSpec, ...]:
         import transformers
 
         attrs = base_attrs(
@@ -137,7 +133,7 @@ class TextEncoderExtractor(PretrainedExtractor):
         )
         if self.options.transcripts is not None:
             attrs.update(self.options.transcripts.provenance())
-        return FeatureSetSpec(TextEncoderOptions.set_name(self.stem, attrs), attrs)
+        return (FeatureSetSpec(TextEncoderOptions.set_name(self.stem, attrs), attrs),)
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
         self._check(texts)
@@ -148,7 +144,7 @@ class TextEncoderExtractor(PretrainedExtractor):
         import torch
 
         self._check(batch)
-        model, name = self.model, self._spec.name
+        model, name = self.model, self._specs[0].name
         encoded = self.tokenizer(
             list(batch),
             padding=True,
