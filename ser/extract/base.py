@@ -116,7 +116,6 @@ class PretrainedExtractor(Extractor):
         import torch
 
         super().__init__(options)  # with a model, a precision and a name (None: the model's)
-        self.model_name: str = options.model
         self.requested_precision = check_precision(options.precision)
         self._model: torch.nn.Module | None = None
         self._frozen_for: str | None = None  # the precision `load` froze the model for
@@ -132,7 +131,7 @@ class PretrainedExtractor(Extractor):
     def config(self) -> Any:
         from transformers import AutoConfig
 
-        config = load_pretrained(AutoConfig.from_pretrained, self.model_name, "model config")
+        config = load_pretrained(AutoConfig.from_pretrained, self.options.model, "model config")
         self._check_config(config)
         return config
 
@@ -142,12 +141,12 @@ class PretrainedExtractor(Extractor):
     @cached_property
     def stem(self) -> str:
         """Its feature sets' name: the model's own id, or --name."""
-        return set_stem(self.model_name, self.options.name)
+        return set_stem(self.options.model, self.options.name)
 
     def loaded(self) -> str | None:
         if self._model is None:
             return None
-        source = model_location(self.model_name)  # a folder by its resolved path
+        source = model_location(self.options.model)  # a folder by its resolved path
         return describe_load(
             self.stem, self._load_detail(), self.precision, str(self.device), source
         )
@@ -195,13 +194,13 @@ class PretrainedExtractor(Extractor):
                 torch.manual_seed(0)
                 model, info = load_pretrained(
                     AutoModel.from_pretrained,
-                    self.model_name,
+                    self.options.model,
                     "model",
                     dtype=torch.float32,
                     output_loading_info=True,
                     **self.model_kwargs,
                 )
-            check_missing(info["missing_keys"], self.model_name)
+            check_missing(info["missing_keys"], self.options.model)
             self._model = model
             self._model.eval()
         return self._model

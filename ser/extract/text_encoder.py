@@ -86,7 +86,7 @@ class TextEncoderExtractor(PretrainedExtractor):
     def tokenizer(self) -> Any:
         from transformers import AutoTokenizer
 
-        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.model_name, "tokenizer")
+        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.options.model, "tokenizer")
         # Left padding would shift BERT's absolute positions.
         tokenizer.padding_side = "right"
         return tokenizer
@@ -103,7 +103,7 @@ class TextEncoderExtractor(PretrainedExtractor):
             return limit
         if not 2 <= wanted <= limit:
             raise ConfigError(
-                f"max_tokens {wanted} out of range for {self.model_name}: use 2..{limit} "
+                f"max_tokens {wanted} out of range for {self.options.model}: use 2..{limit} "
                 "(two of them are the start and end tokens)"
             )
         return wanted
@@ -120,7 +120,7 @@ class TextEncoderExtractor(PretrainedExtractor):
             "float16",
             frame_shift=None,
             sample_rate=None,
-            model=model_location(self.model_name),  # a folder: found from anywhere
+            model=model_location(self.options.model),  # a folder: found from anywhere
             model_type=self.config.model_type,
             weights_sha256=self.weights_checksum(),
             tokenizer_sha256=self._tokenizer_checksum(),
