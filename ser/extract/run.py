@@ -62,11 +62,10 @@ Advance = Callable[[int], None]  # moves the progress bar by n utterances
 
 @dataclass
 class _Pass:
-    """One extractor's pass: every feature set it writes, and those still incomplete."""
+    """One extractor's pass: its options, and which of its specs() are still incomplete."""
 
     extractor: Extractor
     options: dict[str, Any]
-    specs: list[FeatureSetSpec]
     pending: list[FeatureSetSpec]
 
 
@@ -97,7 +96,7 @@ def extract_features(
                 _run_passes(store, Path(corpus_root), todo, config, device, console, asr)
             finally:
                 torch.set_num_threads(threads)
-    names = [spec.name for p in passes for spec in p.specs]
+    names = [spec.name for p in passes for spec in p.extractor.specs()]
     summary = None if asr is None else transcript_summary(store, asr.name, transcribed)
     return _report(store, names, [s.name for p in todo for s in p.pending], started, summary)
 
@@ -116,7 +115,7 @@ def _declare(
     for spec in specs:
         store.begin_feature_set(spec.name, spec.attrs, overwrite=config.overwrite)
     pending = [spec for spec in specs if not store.info(spec.name).complete]
-    return _Pass(extractor, options, specs, pending)
+    return _Pass(extractor, options, pending)
 
 
 def _run_passes(
