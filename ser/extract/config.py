@@ -20,8 +20,6 @@ from ser.runtime.threads import parse_threads
 if TYPE_CHECKING:
     import torch
 
-    from ser.extract.asr import AsrOptions
-
 TEXT_SOURCES = ("gold", "asr")
 
 
@@ -77,13 +75,6 @@ class ExtractConfig:
         ):
             if value is not None and value < 1:
                 raise ConfigError(f"--asr-{option} must be at least 1, got {value}")
-
-    def asr_options(self) -> AsrOptions:
-        """The `AsrOptions` of this run's recogniser (only with --text-source asr)."""
-        from ser.extract.asr import AsrOptions  # torch and transformers: only when asked
-
-        given: dict[str, Any] = {"model": self.asr_model, "max_new_tokens": self.asr_max_new_tokens}
-        return AsrOptions(**{key: value for key, value in given.items() if value is not None})
 
     def kind_options(
         self, name: str, device: torch.device, source: TextSource | None

@@ -85,7 +85,7 @@ def extract_features(
     with store.lock():
         asr = None
         if config.text_source == "asr":
-            asr = declare_asr(store, config.asr_options(), overwrite=config.overwrite)
+            asr = declare_asr(store, config)
         source = asr.source if asr is not None else None
         passes = [_declare(store, kind, config, device, source) for kind in config.features]
         todo = [p for p in passes if p.pending]
