@@ -41,7 +41,6 @@ from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summa
 from ser.extract.base import Extractor, FeatureSetSpec
 from ser.extract.config import ExtractConfig, ExtractReport, SetSummary, TranscriptSummary
 from ser.extract.dask_run import run_jobs_dask
-from ser.extract.options import TextSource
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
     DEFAULT_BATCH_TOKENS,
@@ -51,10 +50,11 @@ from ser.extract.plan import (
     make_plan,
 )
 from ser.extract.progress import print_estimate, progress_bar
-from ser.extract.registry import build_extractor
+from ser.extract.registry import KINDS, build_extractor
 from ser.extract.shards import ShardJob, Source, make_jobs, run_jobs
 from ser.runtime.cluster import dask_client
 from ser.runtime.device import pick_device
+from ser.runtime.precision import resolve_precision
 from ser.runtime.threads import run_threads
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
@@ -86,8 +86,13 @@ def extract_features(
         asr = None
         if config.text_source == "asr":
             asr = declare_asr(store, config)
-        source = asr.source if asr is not None else None
-        passes = [_declare(store, kind, config, device, source) for kind in config.features]
+        # Options every kind that has them gets: "auto" precision resolved once, for the
+        # sets' attrs and every worker, and the ASR transcripts the text kinds read.
+        run_wide = {
+            "precision": resolve_precision(config.precision, device, "extract"),
+            "transcripts": asr.source if asr is not None else None,
+        }
+        passes = [_declare(store, kind, config, run_wide) for kind in config.features]
         todo = [p for p in passes if p.pending]
         transcribed = asr is not None and asr.pending
         if todo or transcribed:
@@ -101,15 +106,11 @@ def extract_features(
     return _report(store, names, [s.name for p in todo for s in p.pending], started, summary)
 
 
-def _declare(
-    store: Any,
-    kind: str,
-    config: ExtractConfig,
-    device: torch.device,
-    source: TextSource | None,
-) -> _Pass:
+def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, Any]) -> _Pass:
     """Build the extractor and begin its sets: the fingerprint check, before any load."""
-    options = config.kind_options(kind, device, source)
+    fields = KINDS[kind].fields
+    given = {**{k: v for k, v in run_wide.items() if k in fields}, **config.options.get(kind, {})}
+    options = {key: value for key, value in given.items() if value is not None}
     extractor = build_extractor(kind, **options)
     specs = extractor.specs()
     for spec in specs:
