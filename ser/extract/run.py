@@ -109,8 +109,7 @@ def extract_features(
 def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, Any]) -> _Pass:
     """Build the extractor and begin its sets: the fingerprint check, before any load."""
     fields = KINDS[kind].fields
-    given = {**{k: v for k, v in run_wide.items() if k in fields}, **config.options.get(kind, {})}
-    options = {key: value for key, value in given.items() if value is not None}
+    options = {**{k: v for k, v in run_wide.items() if k in fields}, **config.options.get(kind, {})}
     extractor = build_extractor(kind, **options)
     specs = extractor.specs()
     for spec in specs:
