@@ -209,7 +209,7 @@ class PretrainedExtractor(Extractor):
 def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: Any) -> T:
     """`loader(model, **kwargs)` (a `from_pretrained`); `ConfigError` when the folder is
     missing or the id cannot be resolved (offline, no cached copy)."""
-    if looks_like_path(model) and not Path(model).expanduser().is_dir():
+    if missing_folder(model):
         raise ConfigError(f"model folder {model} does not exist (looking for the {what})")
     target = str(Path(model).expanduser()) if looks_like_path(model) else model
     try:
@@ -224,6 +224,11 @@ def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: A
             "hub is unreachable (offline machine?) or has no such model; pass a local folder"
         )
         raise ConfigError(f"{where} ({reason})") from error
+
+
+def missing_folder(model: str) -> bool:
+    """True for a model folder that is not there (False for a hub id: its loader will tell)."""
+    return looks_like_path(model) and not Path(model).expanduser().is_dir()
 
 
 def freeze_for_inference(model: torch.nn.Module, dtype: torch.dtype | None) -> None:
