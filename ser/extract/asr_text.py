@@ -40,13 +40,14 @@ class AsrPass:
     pending: bool
 
 
-def declare_asr(store: Any, options: AsrOptions, overwrite: bool = False) -> AsrPass:
-    """Load the recogniser on the CPU (its checksum is provenance) and begin its set."""
-    asr = WhisperAsr(options)
+def declare_asr(store: Any, config: ExtractConfig) -> AsrPass:
+    """Load the run's recogniser on the CPU (its checksum is provenance), begin its set."""
+    given: dict[str, Any] = {"model": config.asr_model, "max_new_tokens": config.asr_max_new_tokens}
+    asr = WhisperAsr(AsrOptions(**{k: v for k, v in given.items() if v is not None}))
     asr.load(torch.device("cpu"))
-    name = f"asr-{set_stem(options.model)}"  # asr-<model name>, e.g. asr-whisper-small
+    name = f"asr-{set_stem(asr.options.model)}"  # asr-<model name>, e.g. asr-whisper-small
     attrs = {"kind": "asr", "sample_rate": SAMPLE_RATE, **asr.provenance()}
-    store.begin_transcripts(name, attrs, overwrite=overwrite)
+    store.begin_transcripts(name, attrs, overwrite=config.overwrite)
     attrs = store.transcript_attrs(name)
     return AsrPass(asr, name, TextSource.of(name, attrs), not attrs.get("complete"))
 

@@ -68,9 +68,15 @@ class Extractor(ABC):
         """Rate (Hz) that audio inputs must have; None for text extractors."""
         return None
 
-    @abstractmethod
     def specs(self) -> list[FeatureSetSpec]:
         """The feature sets this extractor writes, with provenance attrs."""
+        return list(self._specs)
+
+    @property
+    def _specs(self) -> tuple[FeatureSetSpec, ...]:
+        """`specs()`, a `cached_property` in each kind that does not define `specs()`:
+        working it out may hash the weights."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither specs() nor _specs")
 
     @abstractmethod
     def load(self, device: torch.device) -> None:
@@ -105,15 +111,11 @@ class PretrainedExtractor(Extractor):
 
     _transient = ("_model", "_frozen_for")
     model_kwargs: ClassVar[dict[str, Any]] = {}
-    # Cached specs, whose attrs hold the precision: dropped when `load` moves the model to
-    # a device where "auto" means another precision.
-    _spec_caches: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any) -> None:
         import torch
 
         super().__init__(options)  # with a model, a precision and a name (None: the model's)
-        self.model_name: str = options.model
         self.requested_precision = check_precision(options.precision)
         self._model: torch.nn.Module | None = None
         self._frozen_for: str | None = None  # the precision `load` froze the model for
@@ -129,7 +131,7 @@ class PretrainedExtractor(Extractor):
     def config(self) -> Any:
         from transformers import AutoConfig
 
-        config = load_pretrained(AutoConfig.from_pretrained, self.model_name, "model config")
+        config = load_pretrained(AutoConfig.from_pretrained, self.options.model, "model config")
         self._check_config(config)
         return config
 
@@ -139,12 +141,12 @@ class PretrainedExtractor(Extractor):
     @cached_property
     def stem(self) -> str:
         """Its feature sets' name: the model's own id, or --name."""
-        return set_stem(self.model_name, self.options.name)
+        return set_stem(self.options.model, self.options.name)
 
     def loaded(self) -> str | None:
         if self._model is None:
             return None
-        source = model_location(self.model_name)  # a folder by its resolved path
+        source = model_location(self.options.model)  # a folder by its resolved path
         return describe_load(
             self.stem, self._load_detail(), self.precision, str(self.device), source
         )
@@ -164,8 +166,8 @@ class PretrainedExtractor(Extractor):
         self._model = self._loaded_model().to(device)
         self.device = device
         if precision != before:
-            for key in self._spec_caches:
-                self.__dict__.pop(key, None)
+            # The cached specs' attrs hold the precision, which "auto" makes another here.
+            self.__dict__.pop("_specs", None)
         freeze_for_inference(self._model, autocast_dtype(precision))
         self._frozen_for = precision
 
@@ -192,13 +194,13 @@ class PretrainedExtractor(Extractor):
                 torch.manual_seed(0)
                 model, info = load_pretrained(
                     AutoModel.from_pretrained,
-                    self.model_name,
+                    self.options.model,
                     "model",
                     dtype=torch.float32,
                     output_loading_info=True,
                     **self.model_kwargs,
                 )
-            check_missing(info["missing_keys"], self.model_name)
+            check_missing(info["missing_keys"], self.options.model)
             self._model = model
             self._model.eval()
         return self._model
@@ -207,7 +209,7 @@ class PretrainedExtractor(Extractor):
 def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: Any) -> T:
     """`loader(model, **kwargs)` (a `from_pretrained`); `ConfigError` when the folder is
     missing or the id cannot be resolved (offline, no cached copy)."""
-    if looks_like_path(model) and not Path(model).expanduser().is_dir():
+    if missing_folder(model):
         raise ConfigError(f"model folder {model} does not exist (looking for the {what})")
     target = str(Path(model).expanduser()) if looks_like_path(model) else model
     try:
@@ -222,6 +224,11 @@ def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: A
             "hub is unreachable (offline machine?) or has no such model; pass a local folder"
         )
         raise ConfigError(f"{where} ({reason})") from error
+
+
+def missing_folder(model: str) -> bool:
+    """True for a model folder that is not there (False for a hub id: its loader will tell)."""
+    return looks_like_path(model) and not Path(model).expanduser().is_dir()
 
 
 def freeze_for_inference(model: torch.nn.Module, dtype: torch.dtype | None) -> None:

@@ -8,19 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ser.errors import ConfigError
-from ser.extract.options import TextSource
 from ser.extract.plan import DEFAULT_SHARD_SIZE
 from ser.extract.registry import KINDS, check_names, kind, parse_kinds
-from ser.runtime.precision import check_precision, resolve_precision
+from ser.runtime.precision import check_precision
 from ser.runtime.threads import parse_threads
-
-if TYPE_CHECKING:
-    import torch
-
-    from ser.extract.asr import AsrOptions
 
 TEXT_SOURCES = ("gold", "asr")
 
@@ -77,25 +71,6 @@ class ExtractConfig:
         ):
             if value is not None and value < 1:
                 raise ConfigError(f"--asr-{option} must be at least 1, got {value}")
-
-    def asr_options(self) -> AsrOptions:
-        """The `AsrOptions` of this run's recogniser (only with --text-source asr)."""
-        from ser.extract.asr import AsrOptions  # torch and transformers: only when asked
-
-        given: dict[str, Any] = {"model": self.asr_model, "max_new_tokens": self.asr_max_new_tokens}
-        return AsrOptions(**{key: value for key, value in given.items() if value is not None})
-
-    def kind_options(
-        self, name: str, device: torch.device, source: TextSource | None
-    ) -> dict[str, Any]:
-        """Keyword options of `build_extractor(name, ...)` that this config sets: "auto"
-        precision is resolved here, once, for the sets' attrs and every worker; `source`:
-        the ASR transcripts the text extractors read."""
-        precision = resolve_precision(self.precision, device, "extract")
-        run_wide = {"precision": precision, "transcripts": source}
-        fields = kind(name).fields
-        given = {**{k: v for k, v in run_wide.items() if k in fields}, **self.options.get(name, {})}
-        return {key: value for key, value in given.items() if value is not None}
 
 
 @dataclass(frozen=True)

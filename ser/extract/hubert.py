@@ -133,7 +133,6 @@ class HubertExtractor(PretrainedExtractor):
     kind = "hubert"
     options: HubertOptions
     modality = "audio"
-    _spec_caches = ("_specs",)
 
     def _check_config(self, config: Any) -> None:
         needed = ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers")
@@ -176,9 +175,6 @@ class HubertExtractor(PretrainedExtractor):
         ):
             field = (field - 1) * stride + kernel
         return field
-
-    def specs(self) -> list[FeatureSetSpec]:
-        return list(self._specs)
 
     @cached_property
     def _specs(self) -> tuple[FeatureSetSpec, ...]:

@@ -71,11 +71,8 @@ class Is13Extractor(Extractor):
     def sample_rate(self) -> int:
         return self.options.sample_rate
 
-    def specs(self) -> list[FeatureSetSpec]:
-        return [self._spec]
-
     @cached_property
-    def _spec(self) -> FeatureSetSpec:
+    def _specs(self) -> tuple[FeatureSetSpec, ...]:
         import opensmile
 
         smile = self._make_smile()
@@ -92,7 +89,7 @@ class Is13Extractor(Extractor):
             feature_level="functionals",
             opensmile_version=opensmile.__version__,
         )
-        return FeatureSetSpec(self.options.feature_set, attrs)
+        return (FeatureSetSpec(self.options.feature_set, attrs),)
 
     def load(self, device: torch.device) -> None:
         self._smile = self._make_smile()
@@ -102,7 +99,7 @@ class Is13Extractor(Extractor):
         check_audio(batch, min_samples, "openSMILE (60 ms pitch window)")
         if self._smile is None:
             raise RuntimeError("is13: call load(device) before extract()")
-        name = self._spec.name
+        name = self._specs[0].name
         rows, failures = [], {}
         for i, wave in enumerate(batch):
             with warnings.catch_warnings():

@@ -107,11 +107,8 @@ class LogmelExtractor(Extractor):
     def sample_rate(self) -> int:
         return self.options.sample_rate
 
-    def specs(self) -> list[FeatureSetSpec]:
-        return [self._spec]
-
     @cached_property
-    def _spec(self) -> FeatureSetSpec:
+    def _specs(self) -> tuple[FeatureSetSpec, ...]:
         o = self.options
         attrs = base_attrs(
             self.kind,
@@ -134,7 +131,7 @@ class LogmelExtractor(Extractor):
             mel_norm="slaney",
             log=f"ln(mel + {o.log_offset:g})",
         )
-        return FeatureSetSpec(f"logmel{o.n_mels}", attrs)
+        return (FeatureSetSpec(f"logmel{o.n_mels}", attrs),)
 
     def load(self, device: torch.device) -> None:
         import torch
@@ -169,7 +166,7 @@ class LogmelExtractor(Extractor):
             )  # [B, F, T]
             mel = self._filterbank @ spec.abs().square()  # [B, n_mels, T]
             logmel = torch.log(mel + o.log_offset).transpose(1, 2).cpu().numpy()  # [B, T, n_mels]
-        name = self._spec.name
+        name = self._specs[0].name
         return [{name: logmel[i, :n].copy()} for i, n in enumerate(n_frames)]
 
 

@@ -69,8 +69,6 @@ def make_plan(
     >>> [shard.batches for shard in plan.shards]
     [((1, 3), (2,)), ((0,), (4,))]
     """
-    if shard_size < 1:
-        raise ConfigError(f"--shard-size must be at least 1, got {shard_size}")
     if not budget > 0:
         raise ConfigError(f"the batch budget must be positive, got {budget}")
     keys = costs if sort_keys is None else sort_keys

@@ -41,7 +41,6 @@ from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summa
 from ser.extract.base import Extractor, FeatureSetSpec
 from ser.extract.config import ExtractConfig, ExtractReport, SetSummary, TranscriptSummary
 from ser.extract.dask_run import run_jobs_dask
-from ser.extract.options import TextSource
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
     DEFAULT_BATCH_TOKENS,
@@ -51,10 +50,11 @@ from ser.extract.plan import (
     make_plan,
 )
 from ser.extract.progress import print_estimate, progress_bar
-from ser.extract.registry import build_extractor
+from ser.extract.registry import KINDS, build_extractor
 from ser.extract.shards import ShardJob, Source, make_jobs, run_jobs
 from ser.runtime.cluster import dask_client
 from ser.runtime.device import pick_device
+from ser.runtime.precision import resolve_precision
 from ser.runtime.threads import run_threads
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
@@ -62,11 +62,10 @@ Advance = Callable[[int], None]  # moves the progress bar by n utterances
 
 @dataclass
 class _Pass:
-    """One extractor's pass: every feature set it writes, and those still incomplete."""
+    """One extractor's pass: its options, and which of its specs() are still incomplete."""
 
     extractor: Extractor
     options: dict[str, Any]
-    specs: list[FeatureSetSpec]
     pending: list[FeatureSetSpec]
 
 
@@ -86,9 +85,14 @@ def extract_features(
     with store.lock():
         asr = None
         if config.text_source == "asr":
-            asr = declare_asr(store, config.asr_options(), overwrite=config.overwrite)
-        source = asr.source if asr is not None else None
-        passes = [_declare(store, kind, config, device, source) for kind in config.features]
+            asr = declare_asr(store, config)
+        # Options every kind that has them gets: "auto" precision resolved once, for the
+        # sets' attrs and every worker, and the ASR transcripts the text kinds read.
+        run_wide = {
+            "precision": resolve_precision(config.precision, device, "extract"),
+            "transcripts": asr.source if asr is not None else None,
+        }
+        passes = [_declare(store, kind, config, run_wide) for kind in config.features]
         todo = [p for p in passes if p.pending]
         transcribed = asr is not None and asr.pending
         if todo or transcribed:
@@ -97,26 +101,21 @@ def extract_features(
                 _run_passes(store, Path(corpus_root), todo, config, device, console, asr)
             finally:
                 torch.set_num_threads(threads)
-    names = [spec.name for p in passes for spec in p.specs]
+    names = [spec.name for p in passes for spec in p.extractor.specs()]
     summary = None if asr is None else transcript_summary(store, asr.name, transcribed)
     return _report(store, names, [s.name for p in todo for s in p.pending], started, summary)
 
 
-def _declare(
-    store: Any,
-    kind: str,
-    config: ExtractConfig,
-    device: torch.device,
-    source: TextSource | None,
-) -> _Pass:
+def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, Any]) -> _Pass:
     """Build the extractor and begin its sets: the fingerprint check, before any load."""
-    options = config.kind_options(kind, device, source)
+    fields = KINDS[kind].fields
+    options = {**{k: v for k, v in run_wide.items() if k in fields}, **config.options.get(kind, {})}
     extractor = build_extractor(kind, **options)
     specs = extractor.specs()
     for spec in specs:
         store.begin_feature_set(spec.name, spec.attrs, overwrite=config.overwrite)
     pending = [spec for spec in specs if not store.info(spec.name).complete]
-    return _Pass(extractor, options, specs, pending)
+    return _Pass(extractor, options, pending)
 
 
 def _run_passes(

@@ -81,13 +81,12 @@ class TextEncoderExtractor(PretrainedExtractor):
     modality = "text"
     options: TextEncoderOptions
     model_kwargs: ClassVar[dict[str, Any]] = {"add_pooling_layer": False}
-    _spec_caches = ("_spec",)
 
     @cached_property
     def tokenizer(self) -> Any:
         from transformers import AutoTokenizer
 
-        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.model_name, "tokenizer")
+        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.options.model, "tokenizer")
         # Left padding would shift BERT's absolute positions.
         tokenizer.padding_side = "right"
         return tokenizer
@@ -104,16 +103,13 @@ class TextEncoderExtractor(PretrainedExtractor):
             return limit
         if not 2 <= wanted <= limit:
             raise ConfigError(
-                f"max_tokens {wanted} out of range for {self.model_name}: use 2..{limit} "
+                f"max_tokens {wanted} out of range for {self.options.model}: use 2..{limit} "
                 "(two of them are the start and end tokens)"
             )
         return wanted
 
-    def specs(self) -> list[FeatureSetSpec]:
-        return [self._spec]
-
     @cached_property
-    def _spec(self) -> FeatureSetSpec:
+    def _specs(self) -> tuple[FeatureSetSpec, ...]:
         import transformers
 
         attrs = base_attrs(
@@ -124,7 +120,7 @@ class TextEncoderExtractor(PretrainedExtractor):
             "float16",
             frame_shift=None,
             sample_rate=None,
-            model=model_location(self.model_name),  # a folder: found from anywhere
+            model=model_location(self.options.model),  # a folder: found from anywhere
             model_type=self.config.model_type,
             weights_sha256=self.weights_checksum(),
             tokenizer_sha256=self._tokenizer_checksum(),
@@ -137,7 +133,7 @@ class TextEncoderExtractor(PretrainedExtractor):
         )
         if self.options.transcripts is not None:
             attrs.update(self.options.transcripts.provenance())
-        return FeatureSetSpec(TextEncoderOptions.set_name(self.stem, attrs), attrs)
+        return (FeatureSetSpec(TextEncoderOptions.set_name(self.stem, attrs), attrs),)
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
         self._check(texts)
@@ -148,7 +144,7 @@ class TextEncoderExtractor(PretrainedExtractor):
         import torch
 
         self._check(batch)
-        model, name = self.model, self._spec.name
+        model, name = self.model, self._specs[0].name
         encoded = self.tokenizer(
             list(batch),
             padding=True,

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ser.cache.model_names import looks_like_path
 from ser.errors import ConfigError, FingerprintMismatch, SerError
-from ser.extract.base import Extractor
+from ser.extract.base import Extractor, missing_folder
 
 #: What a model is, as its feature sets record it (the location is only where it was).
 IDENTITY = ("weights_sha256", "tokenizer_sha256")
@@ -83,11 +82,6 @@ class Encoders:
             return [str(err)]
         keys = [k for k in IDENTITY if k in attrs and attrs[k] != here.get(k)]
         return [f"{k}: {attrs[k]!r} -> {here.get(k)!r}" for k in keys]
-
-
-def missing_folder(model: str) -> bool:
-    """True for a model folder that is not there (False for a hub id: its loader will tell)."""
-    return looks_like_path(model) and not Path(model).expanduser().is_dir()
 
 
 def _model_type(folder: Path) -> str | None:

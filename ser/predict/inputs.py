@@ -109,9 +109,7 @@ def _decode(path: Path, sample_rate: int | None) -> tuple[np.ndarray, Any]:
         load_audio(path, 16000)  # raises AudioError saying why: missing, empty, ...
         raise AudioError(f"cannot decode audio file {path}") from None
     wave = load_audio(path, sample_rate or info.samplerate)
-    short = _cut_short(path)
-    if short is not None:
-        raise AudioError(short)
+    _check_whole(path)
     return wave, info
 
 
@@ -119,23 +117,22 @@ def _decode(path: Path, sample_rate: int | None) -> tuple[np.ndarray, Any]:
 _UNKNOWN_SIZE = 0xFFFFFFFF
 
 
-def _cut_short(path: Path) -> str | None:
-    """Why a RIFF/WAVE file ends before the audio its header announces, else None
+def _check_whole(path: Path) -> None:
+    """`AudioError` for a RIFF/WAVE file that ends before the audio its header announces
     (libsndfile would read the fragment without a word)."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         head = handle.read(12)
         if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None  # not RIFF/WAVE (RF64, AIFF, FLAC, ...)
+            return  # not RIFF/WAVE (RF64, AIFF, FLAC, ...)
         while len(header := handle.read(8)) == 8:
             chunk, length = header[:4], struct.unpack("<I", header[4:])[0]
             if chunk == b"data":
                 held = size - handle.tell()
                 if length == _UNKNOWN_SIZE or length <= held:
-                    return None
-                return (
+                    return
+                raise AudioError(
                     f"audio file {path} is cut short: its header announces {length} bytes "
                     f"of audio, the file holds {held} ({100 * held / length:.0f} %)"
                 )
             handle.seek(length + length % 2, 1)  # chunks are padded to even sizes
-    return None

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from ser.errors import ConfigError, FingerprintMismatch
+from ser.extract.base import missing_folder
 from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
-from ser.predict.encoders import missing_folder
 from ser.predict.ensemble import ensemble, memory_data
 from ser.predict.features import BATCH_SIZE, extract_all, extractors_for
 from ser.predict.inputs import Item, load_waves, read_inputs
