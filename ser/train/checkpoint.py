@@ -25,6 +25,7 @@ from ser.models import FamilyConfig, build_model
 from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record, config_record
 from ser.train.data import ZScore
+from ser.train.plan import Prepared
 from ser.train.record import atomic
 
 CHECKPOINTS = "checkpoints"
@@ -149,48 +150,39 @@ def load_run_checkpoints(run_dir: Path, which: str = "folds") -> list[Checkpoint
 
 
 def save_fold_checkpoint(
-    run_dir: Path,
+    run: Prepared,
     key: str,
     state: Mapping[str, torch.Tensor],
-    *,
-    store: str,
-    config: FamilyConfig,
-    classes: tuple[str, ...],
-    specs: list[InputSpec],
-    unit: str,
-    precision: str,
     zscore: Mapping[str, ZScore],
-    extra: Mapping[str, Any],
-) -> Path:
-    """Write checkpoint `key` with the store's provenance of `specs`' sets and `extra`
-    (seed, fold, test, ...); return the sidecar's path."""
-    opened = FeatureStore.open(store)
+    **extra: Any,
+) -> None:
+    """Write `run`'s checkpoint `key` with the store's provenance of its sets and `extra`
+    (seed, fold, test, ...)."""
+    opened = FeatureStore.open(run.config.store)
     features = {}
-    for spec in specs:
+    for spec in run.specs:
         attrs = located(dict(opened.info(spec.name).attrs))
         features[spec.name] = {"fingerprint": attrs.get("fingerprint"), "attrs": attrs}
-    folder = checkpoint_dir(run_dir)
+    folder = checkpoint_dir(run.plan.run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.items()}
     for name, z in zscore.items():
         tensors[f"zscore.{name}.mean"] = z.mean.detach().float().cpu().contiguous()
         tensors[f"zscore.{name}.std"] = z.std.detach().float().cpu().contiguous()
     sidecar = {
-        "model": config_record(config),
-        "classes": list(classes),
-        "specs": [dataclasses.asdict(s) for s in specs],
-        "unit": unit,
-        "precision": precision,
+        "model": config_record(run.config.model),
+        "classes": list(run.data.classes),
+        "specs": [dataclasses.asdict(s) for s in run.specs],
+        "unit": run.unit,
+        "precision": run.plan.precision,
         "features": features,
         **extra,
         "format": FORMAT,
         "key": key,
     }
     atomic(folder / f"{key}.safetensors", lambda tmp: save_file(tensors, str(tmp)))
-    path = folder / f"{key}.json"
     text = json.dumps(sidecar, indent=1)
-    atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return path
+    atomic(folder / f"{key}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def located(attrs: dict[str, Any]) -> dict[str, Any]:

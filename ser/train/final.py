@@ -10,10 +10,11 @@ import numpy as np
 import torch
 
 from ser.models import build_model
-from ser.train.checkpoint import FINAL, has_checkpoint
+from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
 from ser.train.data import Batches, fit_zscore
-from ser.train.group import Prepared, cuda_devices, fit, save
+from ser.train.group import cuda_devices, fit
 from ser.train.loop import LoopConfig, Member
+from ser.train.plan import Prepared
 from ser.train.progress import Progress
 
 
@@ -41,5 +42,6 @@ def train_final(run: Prepared, progress: Progress) -> None:
     with torch.random.fork_rng(devices=cuda_devices(plan.device)):
         torch.manual_seed(seed)
         ensemble, *_ = fit([model], lambda: [member], data.classes, progress)
-    save(run, FINAL, ensemble.member_state(0), zscore, seed=seed, fold=FINAL, epochs=epochs)
+    state = ensemble.member_state(0)
+    save_fold_checkpoint(run, FINAL, state, zscore, seed=seed, fold=FINAL, epochs=epochs)
     run.record["final"] = {"epochs": epochs, "seed": seed, "utterances": len(data)}

@@ -9,9 +9,8 @@ the first member's stream, so alone it draws exactly what a one-member group dra
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,30 +18,14 @@ import torch
 from torch import nn
 
 from ser.models import build_model
-from ser.models.batch import InputSpec, Unit
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
-from ser.train.data import Batches, TrainData, fit_zscore
+from ser.train.data import Batches, fit_zscore
 from ser.train.ensemble import Ensemble
 from ser.train.loop import LoopConfig, Member, Selection, select, test
-from ser.train.plan import Plan, TrainConfig
+from ser.train.plan import Plan, Prepared, TrainConfig
 from ser.train.progress import Progress
 from ser.train.protocols import Fold
 from ser.train.record import fold_entry
-
-
-@dataclass
-class Prepared:
-    """A run ready to train (`ser.train.run`): its plan, record and data, and the (seed,
-    fold) jobs its record does not hold yet."""
-
-    config: TrainConfig
-    plan: Plan
-    record: dict[str, Any]
-    data: TrainData
-    unit: Unit
-    specs: list[InputSpec]
-    todo: list[tuple[int, int, Fold]]  # (seed, fold index, fold)
-    started: float = field(default_factory=time.perf_counter)
 
 
 @dataclass(frozen=True)
@@ -140,7 +123,7 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[dict[str, Any]
     entries = []
     for k, (job, member, c, t) in enumerate(zip(group, last, chosen, tested, strict=True)):
         earlier = {name: stage[k] for name, stage in stages.items()}
-        save(  # before its record entry exists
+        save_fold_checkpoint(  # before its record entry exists
             job.run,
             fold_key(job.seed, job.fold.name),
             ensemble.member_state(k),
@@ -180,24 +163,6 @@ def fit(
 def cuda_devices(device: torch.device) -> list[int]:
     """The CUDA device whose generator `fork_rng` must restore too (none on the CPU)."""
     return [device.index or 0] if device.type == "cuda" else []
-
-
-def save(
-    run: Prepared, key: str, state: dict[str, torch.Tensor], zscore: Any, **extra: Any
-) -> None:
-    save_fold_checkpoint(
-        run.plan.run_dir,
-        key,
-        state,
-        store=run.config.store,
-        config=run.config.model,
-        classes=run.data.classes,
-        specs=run.specs,
-        unit=run.unit,
-        precision=run.plan.precision,
-        zscore=zscore,
-        extra=extra,
-    )
 
 
 def _member(job: Job, zscore: dict[str, Any]) -> Member:

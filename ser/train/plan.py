@@ -5,6 +5,7 @@ name), checked before any data is read; `config_record` is the record's copy of 
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,14 @@ import torch
 from ser.corpus.labels import LABEL_SETS, get_label_set
 from ser.errors import ConfigError
 from ser.models import FamilyConfig, family_of
+from ser.models.batch import InputSpec, Unit
 from ser.models.config import field_defaults, option
 from ser.models.registry import config_record as model_record
 from ser.runtime.device import DEVICE_HELP, pick_device
 from ser.runtime.precision import PRECISIONS, auto_help, resolve_precision
 from ser.runtime.threads import parse_threads
-from ser.train.protocols import PROTOCOLS, VAL_MODES, ProtocolConfig
+from ser.train.data import TrainData
+from ser.train.protocols import PROTOCOLS, VAL_MODES, Fold, ProtocolConfig
 
 # How a run selected its epoch, as records and reports name it.
 VALIDATION = {
@@ -103,6 +106,21 @@ class Plan:
     precision: str  # resolved: "fp32" | "bf16" | "fp16"
     name: str
     run_dir: Path
+
+
+@dataclass
+class Prepared:
+    """A run ready to train (`ser.train.run`): its plan, record and data, and the (seed,
+    fold) jobs its record does not hold yet."""
+
+    config: TrainConfig
+    plan: Plan
+    record: dict[str, Any]
+    data: TrainData
+    unit: Unit
+    specs: list[InputSpec]
+    todo: list[tuple[int, int, Fold]]  # (seed, fold index, fold)
+    started: float = field(default_factory=time.perf_counter)
 
 
 def make_plan(config: TrainConfig) -> Plan:

@@ -28,8 +28,8 @@ from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_c
 from ser.train.data import TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.final import train_final
-from ser.train.group import Job, Prepared, default_at_once, describe, make_groups, train_group
-from ser.train.plan import VALIDATION, Plan, TrainConfig, config_record, make_plan
+from ser.train.group import Job, default_at_once, describe, make_groups, train_group
+from ser.train.plan import VALIDATION, Plan, Prepared, TrainConfig, config_record, make_plan
 from ser.train.progress import Progress
 from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_folds
 from ser.train.record import (

@@ -108,7 +108,7 @@ def config(store: Path, out: Path, family: str, **changes: Any) -> TrainConfig:
 def run(cfg: TrainConfig) -> tuple[dict[str, Any], dict[tuple[int, str], Any], int]:
     """(record, {(seed, fold): (manifest rows, predicted classes) of its test}, groups)."""
     predictions: dict[tuple[int, str], Any] = {}
-    original = group_module.save
+    original = group_module.save_fold_checkpoint
 
     def spy(run, key, state, zscore, **extra):  # type: ignore[no-untyped-def]
         test = extra["test"]
@@ -116,11 +116,11 @@ def run(cfg: TrainConfig) -> tuple[dict[str, Any], dict[tuple[int, str], Any], i
         return original(run, key, state, zscore, **extra)
 
     groups = Groups()
-    group_module.save = spy  # type: ignore[assignment]
+    group_module.save_fold_checkpoint = spy  # type: ignore[assignment]
     try:
         record = train(cfg, groups)
     finally:
-        group_module.save = original  # type: ignore[assignment]
+        group_module.save_fold_checkpoint = original  # type: ignore[assignment]
     return record, predictions, len(groups.started)
 
 
