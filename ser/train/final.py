@@ -38,7 +38,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
     loop = LoopConfig(epochs, plan.lr, plan.weight_decay, precision=plan.precision)
     # No validation side: the loop trains the fixed epochs and keeps the last. Every stage
     # (Zhou et al.'s branches alone first, as the folds trained) goes on with one order.
-    member = Member(batches, nothing, nothing, loop, zscore=zscore)
+    member = Member(batches, nothing, nothing, loop)
     with torch.random.fork_rng(devices=cuda_devices(plan.device)):
         torch.manual_seed(seed)
         ensemble, *_ = fit([model], lambda: [member], data.classes, progress)

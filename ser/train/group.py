@@ -121,13 +121,13 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[dict[str, Any]
         ensemble, last, chosen, stages = fit(modules, members, classes, progress)
         tested = test(ensemble, last, classes, progress.step)
     entries = []
-    for k, (job, member, c, t) in enumerate(zip(group, last, chosen, tested, strict=True)):
+    for k, (job, zscore, c, t) in enumerate(zip(group, zscores, chosen, tested, strict=True)):
         earlier = {name: stage[k] for name, stage in stages.items()}
         save_fold_checkpoint(  # before its record entry exists
             job.run,
             fold_key(job.seed, job.fold.name),
             ensemble.member_state(k),
-            member.zscore,
+            zscore,
             seed=job.seed,
             fold=job.fold.name,
             best_epoch=c.best_epoch,
@@ -187,4 +187,4 @@ def _member(job: Job, zscore: dict[str, Any]) -> Member:
         run.config.model.eval_mask,
         plan.precision,
     )
-    return Member(side(fold.train, train=True), side(fold.val), side(fold.test), config, zscore)
+    return Member(side(fold.train, train=True), side(fold.val), side(fold.test), config)

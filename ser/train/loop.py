@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +47,6 @@ class Member:
     val: Batches
     test: Batches
     config: LoopConfig
-    zscore: Mapping[str, Any] = field(default_factory=dict)  # its training side's statistics
 
 
 @dataclass
