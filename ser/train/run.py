@@ -21,7 +21,6 @@ from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
 from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
-from ser.models.batch import Unit
 from ser.models.config import FeatureInfo, plan_inputs
 from ser.runtime.threads import ThreadChoice, set_torch_threads
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
@@ -31,7 +30,7 @@ from ser.train.final import train_final
 from ser.train.group import Job, default_at_once, describe, make_groups, train_group
 from ser.train.plan import VALIDATION, Plan, Prepared, TrainConfig, config_record, make_plan
 from ser.train.progress import Progress
-from ser.train.protocols import Fold, ProtocolConfig, check_no_leakage, make_folds
+from ser.train.protocols import ProtocolConfig, make_folds
 from ser.train.record import (
     RECORD,
     check_resumable,
@@ -133,7 +132,9 @@ def _prepare(
         progress.message(f"{name}: ASR transcripts {entry['transcripts']}, WER {wer}")
     for reason, count in data.dropped.items():
         progress.message(f"dropped {count} utterance(s): {reason}")
-    folds = _folds(plan, config, data, unit)
+    protocol = ProtocolConfig(plan.protocol, config.val, plan.seeds[0])
+    dialogs = data.dialogs if unit == "dialog" else None
+    folds = make_folds(protocol, data.sessions, data.speakers, data.labels, dialogs)
     record["speaker_independent"] = all(f.speaker_independent for f in folds)
     for fold in folds:
         progress.message(fold.describe())
@@ -147,15 +148,6 @@ def _prepare(
         if (seed, fold.name) not in done
     ]
     return Prepared(config, plan, record, data, unit, list(specs), todo)
-
-
-def _folds(plan: Plan, config: TrainConfig, data: TrainData, unit: Unit) -> list[Fold]:
-    protocol = ProtocolConfig(plan.protocol, config.val, plan.seeds[0])
-    dialogs = data.dialogs if unit == "dialog" else None
-    folds = make_folds(protocol, data.sessions, data.speakers, data.labels, dialogs)
-    for fold in folds:  # make_folds checks too; the trainer does not rely on it
-        check_no_leakage(fold, data.speakers)
-    return folds
 
 
 def _asr_record(
