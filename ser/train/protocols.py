@@ -164,7 +164,7 @@ def _random_fold(labels: np.ndarray, groups: np.ndarray | None, seed: int) -> Fo
         test, val, train = parts[0], np.concatenate(parts[1:3]), np.concatenate(parts[3:])
     else:
         train, val, test = _stratified_parts(rows, labels, (0.2, 0.1), seed)
-    return Fold("random", _sorted(train), _sorted(val), _sorted(test), (), (), False)
+    return Fold("random", np.sort(train), np.sort(val), np.sort(test), (), (), False)
 
 
 def _stratified_slice(
@@ -177,7 +177,7 @@ def _stratified_slice(
         kept, out = np.concatenate(parts[1:]), parts[0]
     else:
         kept, out = _stratified_parts(rows, labels, (fraction,), seed)
-    return _sorted(kept), _sorted(out)
+    return np.sort(kept), np.sort(out)
 
 
 def _stratified_parts(
@@ -224,10 +224,6 @@ def _group_folds(
     if any(len(part) == 0 for part in parts):
         raise ConfigError(f"{problem}: the {n_groups} dialogs left a part empty")
     return parts
-
-
-def _sorted(rows: np.ndarray) -> np.ndarray:
-    return np.sort(np.asarray(rows, dtype=np.int64))
 
 
 def check_no_leakage(fold: Fold, speakers: np.ndarray | Sequence[str]) -> None:
