@@ -91,26 +91,15 @@ def _curves_figure(run: dict[str, Any]) -> Figure:
     axes = fig.subplots(len(rows), 2, squeeze=False)
     for r, stage in enumerate(rows):
         drawn = sum(_fold_curves(axes[r], fold, i, stage) for i, fold in enumerate(shown))
-        _dress_curves(axes[r], _stage_title(r, rows), drawn)
-    fig.suptitle(_seed_title(run, seed), fontsize=10)
+        what = "the whole model" if stage is None else f"{stage} alone"
+        title = f"stage {r + 1} of {len(rows)}: {what}\n" if len(rows) > 1 else ""
+        _dress_curves(axes[r], title, drawn)
+    seeds = len({f.get("seed") for f in folds})
+    of = f" (the first of {seeds} seeds)" if seeds > 1 else ""
+    which = f": seed {seed}{of}, one line per fold" if folds else ""
+    fig.suptitle(records.run_label(run) + which, fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def _stage_title(row: int, rows: list[str | None]) -> str:
-    if len(rows) == 1:
-        return ""
-    what = "the whole model" if rows[row] is None else f"{rows[row]} alone"
-    return f"stage {row + 1} of {len(rows)}: {what}\n"
-
-
-def _seed_title(run: dict[str, Any], seed: Any) -> str:
-    """Which seed the lines are (one line per fold), and of how many."""
-    seeds = sorted({f.get("seed") for f in run.get("folds") or []}, key=str)
-    if not seeds:
-        return records.run_label(run)
-    of = f" (the first of {len(seeds)} seeds)" if len(seeds) > 1 else ""
-    return f"{records.run_label(run)}: seed {seed}{of}, one line per fold"
 
 
 def _fold_curves(axes: Any, fold: dict[str, Any], i: int, stage: str | None) -> bool:
