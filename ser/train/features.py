@@ -47,10 +47,10 @@ def parse_feature_list(text: str) -> tuple[str, ...]:
     return items
 
 
-def _candidates(request: str, names: Sequence[str], infos: dict[str, Any]) -> list[str]:
-    if request in names:
+def _candidates(request: str, infos: dict[str, Any]) -> list[str]:
+    if request in infos:
         return [request]
-    found = [name for name in names if _asks_for(request, name, infos[name].attrs)]
+    found = [name for name, info in infos.items() if _asks_for(request, name, info.attrs)]
     # A kind (`mpnet`) means the gold-text set when the store also holds ASR-text ones
     # (`tiny-mpnet@asr-whisper-small`): those are asked for by name.
     gold = [name for name in found if not is_asr_text(infos[name].attrs)]
@@ -73,12 +73,11 @@ def is_asr_text(attrs: dict[str, Any]) -> bool:
 def resolve_features(store: FeatureStore, requests: Sequence[str]) -> list[ResolvedFeature]:
     """The stored feature set behind each request, in request order (`StoreError`: missing
     or unfinished; `ConfigError`: ambiguous, or one set asked for twice)."""
-    names = sorted(store.feature_sets())
-    infos = {name: store.info(name) for name in names}
-    held = ", ".join(names) if names else "no feature sets"
+    infos = {name: store.info(name) for name in sorted(store.feature_sets())}
+    held = ", ".join(infos) if infos else "no feature sets"
     resolved: list[ResolvedFeature] = []
     for request in requests:
-        found = _candidates(request, names, infos)
+        found = _candidates(request, infos)
         if not found:
             raise StoreError(
                 f"feature set {request!r} is not in the store {store.path} (it holds: {held}); "
@@ -95,14 +94,13 @@ def resolve_features(store: FeatureStore, requests: Sequence[str]) -> list[Resol
                 f"feature set {info.name!r} in {store.path} is incomplete (extraction did not "
                 "finish); run the same `ser extract` command again to complete it"
             )
-        extractor = str(dict(info.attrs).get("extractor", ""))
         resolved.append(
             ResolvedFeature(
                 request,
                 info.name,
                 str(info.modality),
                 str(info.level),
-                extractor,
+                str(info.attrs.get("extractor", "")),
                 int(info.dim),
                 str(info.fingerprint),
             )
