@@ -64,9 +64,7 @@ class Ensemble:
             return fn(_Bound(self.base, params, buffers), *a)
 
         if self.members == 1:  # no vmap: the module alone, as a user runs it
-            first = {n: t[0] for n, t in self.params.items()}
-            bufs = {n: t[0] for n, t in self.buffers.items()}
-            out = one(first, bufs, *_tree_map(lambda t: t[0], args))
+            out = one(*_tree_map(lambda t: t[0], (self.params, self.buffers, *args)))
             return _tree_map(lambda t: t.unsqueeze(0), out)
         dims = (0, 0, *(None if a is None else 0 for a in args))  # None: an absent input
         with warnings.catch_warnings():

@@ -54,10 +54,9 @@ class StackedSides:
         if not arrays:
             return
         flat = torch.from_numpy(np.concatenate([a.ravel() for a in arrays])).to(self.data.device)
-        start = 0
-        for now, array in zip(steps, arrays, strict=True):
-            pos = flat[start : start + array.size].view(array.shape)  # [K, B] or [K, B, U]
-            start += array.size
+        parts = flat.split([array.size for array in arrays])
+        for now, array, part in zip(steps, arrays, parts, strict=True):
+            pos = part.view(array.shape)  # [K, B] or [K, B, U]
             closes = any(plan.steps for plan in now if plan is not None)
             yield [plan is not None for plan in now], self.gather(now, pos), closes
 
