@@ -197,7 +197,8 @@ def report_table(runs: list[dict[str, Any]], fmt: str = "md") -> str:
 
 def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """The lines of a markdown table; a ``|`` or line break in a cell cannot split it."""
-    lines = ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in [head, *rows]]
+    cells = [[c.replace("|", "\\|").replace("\n", " ") for c in row] for row in [head, *rows]]
+    lines = ["| " + " | ".join(row) + " |" for row in cells]
     return [lines[0], "|" + "---|" * len(head), *lines[1:]]
 
 
@@ -265,7 +266,3 @@ def _scalar(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
-
-
-def _md_escape(cell: str) -> str:
-    return cell.replace("|", "\\|").replace("\n", " ")
