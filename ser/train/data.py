@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,13 +35,11 @@ class FeatureTable:
     starts: torch.Tensor  # [n] int64, first row of each utterance
     lengths: torch.Tensor  # [n] int64, rows per utterance (>= 1)
     lengths_np: np.ndarray  # [n] host copy, for batch planning without a device sync
-    _vectors: torch.Tensor | None = field(default=None, repr=False)
 
+    @cached_property
     def vectors(self) -> torch.Tensor:
         """[n, D] float32 mean over each utterance's rows (computed once, then cached)."""
-        if self._vectors is None:
-            self._vectors = segment_mean(self.flat, self.lengths)
-        return self._vectors
+        return segment_mean(self.flat, self.lengths)
 
 
 @dataclass
@@ -255,7 +254,7 @@ def gather(
     for spec in specs:
         table, norm = data.features[spec.name], zscores.get(spec.name)
         if spec.view == "vector":
-            vectors = table.vectors()  # [n, D]
+            vectors = table.vectors  # [n, D]
             rows = vectors.index_select(0, safe.flatten()).view(*safe.shape, vectors.shape[1])
             x[spec.name] = _normed(rows, norm).masked_fill_(~valid.unsqueeze(-1), 0.0)
             continue

@@ -244,7 +244,7 @@ def test_dialog_batches_keep_order_and_split() -> None:
             rows = batch.index[i][batch.utt_mask[i]].numpy()
             pos = np.searchsorted(data.manifest_rows, rows)
             assert len(set(data.dialogs[pos])) == 1 and (np.diff(data.orders[pos]) > 0).all()
-            expect = data.features["bert-tiny"].vectors()[torch.as_tensor(pos)]
+            expect = data.features["bert-tiny"].vectors[torch.as_tensor(pos)]
             assert torch.allclose(batch.x["bert-tiny"][i, : len(pos)], expect)
             seen += rows.tolist()
     assert sorted(seen) == sorted(data.manifest_rows[side].tolist())

@@ -93,8 +93,8 @@ def test_members_share_one_table_of_each_vector_view(data: TrainData) -> None:
     at 20 members would otherwise take gigabytes)."""
     sides = member_sides(data, VECTORS, "dialog", shuffle=True)
     table = 2 * len(data) * 7  # two members' copies of the is13 table
-    for spec in VECTORS:
-        data.features[spec.name].vectors()  # the data's own pooled table, made at load
+    for spec in VECTORS:  # the data's own pooled table, made at load
+        assert len(data.features[spec.name].vectors) == len(data)
     with Sizes() as made:
         batches = list(StackedSides(sides).epoch())
     assert batches and made.largest < table, made.largest
