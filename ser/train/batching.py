@@ -65,7 +65,6 @@ def dialog_groups(
     dialogs: np.ndarray, orders: np.ndarray, positions: np.ndarray
 ) -> list[np.ndarray]:
     """`positions` grouped by dialog, each group sorted by `order` (dialogs sorted by name)."""
-    positions = np.asarray(positions, dtype=np.int64)
     if len(positions) == 0:
         return []
     pos = positions[np.lexsort((orders[positions], dialogs[positions]))]

@@ -104,8 +104,7 @@ def load_data(
     raw = {}
     for feature in features:
         fdata = store.read(feature.name)
-        offsets = np.asarray(fdata.offsets, dtype=np.int64)
-        lengths = np.diff(offsets)
+        lengths = np.diff(np.asarray(fdata.offsets, dtype=np.int64))
         missing = keep & (lengths == 0)
         if missing.any():
             dropped[f"no rows in {feature.name} (extraction failed)"] = int(missing.sum())
