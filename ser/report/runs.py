@@ -160,7 +160,7 @@ def run_settings(run: dict[str, Any]) -> dict[str, Any] | None:
     except (KeyError, ConfigError):
         return None
     default = {
-        **{k: _jsonable(v) for k, v in field_defaults(family.config).items()},
+        **json.loads(json.dumps(field_defaults(family.config))),  # as records hold them
         **{key: getattr(family.train, key) for key in TRAINING},
         "patience": None,
     }
@@ -254,10 +254,6 @@ def _cells(run: dict[str, Any], as_csv: bool) -> list[str]:
     spreads = [c for m, s in means for c in (f"{m:.2f}", f"{s:.2f}" if n > 1 else "")]
     counts = [str(n), str(summary.get("std_over", "seeds")), str(summary.get("seeds", ""))]
     return [*labels, *spreads, *counts, *pools]
-
-
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _scalar(value: Any) -> str:
