@@ -23,7 +23,6 @@ from ser.report import runs as records
 
 def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     """The files written into `out_dir` (created)."""
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     used: set[str] = set()
