@@ -9,10 +9,6 @@ from typing import Any
 
 from ser.runtime.plain_progress import Clock, clock_time
 
-#: Seconds a stretch of training may go without a line, at most (`Heartbeat`).
-HEARTBEAT = 60.0
-#: Seconds into a stage whose first epoch still runs: the first line, with an estimate.
-FIRST_BEAT = 15.0
 PHASES = {"train": "training", "val": "validation", "test": "test"}
 
 
@@ -55,8 +51,8 @@ class Heartbeat(Progress):
     def __init__(
         self,
         inner: Progress,
-        interval: float = HEARTBEAT,
-        first: float = FIRST_BEAT,
+        interval: float = 60.0,
+        first: float = 15.0,
         clock: Clock = time.monotonic,
     ) -> None:
         self.inner, self.shows_epochs = inner, inner.shows_epochs
