@@ -75,3 +75,12 @@ def test_a_stem_is_what_the_kind_names_the_set_after_not_a_cut_of_the_name() -> 
     assert _names(store, "ours") == ["ours.L2"]  # --name ours: the kind names it ours.L2
     with pytest.raises(StoreError, match="'my' is not in the store"):
         _names(store, "my")  # a bert set: ".Lab" is part of its name, not a layer
+
+
+@pytest.mark.parametrize("module", ["features", "options", "batching", "ensemble"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"ser.train.{module}"))
+    assert result.attempted > 0 and result.failed == 0
