@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import ConfigError, FingerprintMismatch
-from ser.report.metrics import Metrics, pool_metrics, summarize
 from ser.train.loop import Evaluation, Selection
 from ser.train.protocols import Fold
 
@@ -60,14 +59,6 @@ def check_resumable(
     ]
     if diff:
         raise ConfigError(f"{path} holds a run with another config ({'; '.join(diff)}); {hint}")
-
-
-def summarize_folds(record: dict[str, Any]) -> None:
-    entries = record["folds"]
-    if entries:
-        results = [(int(e["seed"]), Metrics.from_dict(e["metrics"])) for e in entries]
-        record["summary"] = summarize(results)
-        record["pooled"] = pool_metrics([m for _, m in results], record["classes"]).to_dict()
 
 
 def write_json(path: Path, value: Any) -> Path:

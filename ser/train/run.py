@@ -22,6 +22,7 @@ from ser.corpus.labels import get_label_set
 from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
 from ser.models.config import FeatureInfo, plan_inputs
+from ser.report.metrics import Metrics, pool_metrics, summarize
 from ser.runtime.threads import ThreadChoice, set_torch_threads
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData, load_data
@@ -31,14 +32,7 @@ from ser.train.group import Job, default_at_once, describe, make_groups, train_g
 from ser.train.plan import VALIDATION, Plan, Prepared, TrainConfig, config_record, make_plan
 from ser.train.progress import Progress
 from ser.train.protocols import ProtocolConfig, make_folds
-from ser.train.record import (
-    RECORD,
-    check_resumable,
-    json_summary,
-    read_record,
-    summarize_folds,
-    write_json,
-)
+from ser.train.record import RECORD, check_resumable, json_summary, read_record, write_json
 
 __all__ = [
     "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan",
@@ -228,7 +222,10 @@ def _holds_other_files(run_dir: Path) -> bool:
 
 def _finish(run: Prepared, complete: bool) -> dict[str, Any]:
     record = run.record
-    summarize_folds(record)
+    if record["folds"]:
+        results = [(int(e["seed"]), Metrics.from_dict(e["metrics"])) for e in record["folds"]]
+        record["summary"] = summarize(results)
+        record["pooled"] = pool_metrics([m for _, m in results], record["classes"]).to_dict()
     record["complete"] = complete
     fold_seconds = sum(float(e["seconds"]) for e in record["folds"])
     record["timings"]["folds"] = fold_seconds
