@@ -102,6 +102,6 @@ def trained_run(synthetic_corpus, tiny_models, tmp_path_factory) -> TrainedRun:
     ckpt = load_checkpoint(run_dir, "seed0_session5")
     rows = np.asarray(ckpt.meta["test"]["rows"])
     manifest = FeatureStore.open(store).manifest
-    wavs = np.asarray(manifest.column("wav")).astype(str)[rows]
+    wavs = [str(root / w) for w in np.asarray(manifest.column("wav")).astype(str)[rows]]
     texts = np.asarray(manifest.column("transcript")).astype(str)[rows]
     return TrainedRun(store, run_dir, list(wavs), list(texts), list(ckpt.meta["test"]["pred"]))

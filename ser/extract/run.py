@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +36,7 @@ import torch
 from rich.console import Console
 
 from ser.cache import FeatureStore, Manifest
-from ser.corpus.reader import read_corpus
+from ser.corpus.reader import CorpusReading, read_corpus
 from ser.errors import StoreError
 from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summary
 from ser.extract.base import Extractor, FeatureSetSpec
@@ -80,8 +81,7 @@ def extract_features(
     started = time.perf_counter()
     console = console or Console(stderr=True, quiet=not config.progress)
     device = pick_device(config.device)
-    reading = read_corpus(corpus_root, config.classes)
-    store = FeatureStore.create(Path(store_path), Manifest.from_utterances(reading.utterances))
+    store = _create_store(Path(store_path), read_corpus(corpus_root, config.classes))
     with store.lock():
         asr = None
         if config.text_source == "asr":
@@ -116,6 +116,17 @@ def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, A
         store.begin_feature_set(spec.name, spec.attrs, overwrite=config.overwrite)
     pending = [spec for spec in specs if not store.info(spec.name).complete]
     return _Pass(extractor, options, pending)
+
+
+def _create_store(path: Path, reading: CorpusReading) -> FeatureStore:
+    """The store of `reading`, wav paths relative to the corpus root as the manifest's
+    contract and `ser store init` have them. Stores an earlier `ser extract` made hold
+    absolute ones: such a store is opened as it is, not refused for that column."""
+    absolute = Manifest.from_utterances(reading.utterances)
+    with contextlib.suppress(StoreError):  # none yet, or none readable: create says which
+        if FeatureStore.open(path).manifest == absolute:
+            return FeatureStore.create(path, absolute)
+    return FeatureStore.create(path, Manifest.from_utterances(reading.utterances, reading.root))
 
 
 def _run_passes(

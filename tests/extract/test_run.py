@@ -263,3 +263,24 @@ def test_extract_features_writes_every_utterance_to_its_own_rows(
     estimate = estimate_bytes(store.info("tiny-hubert.L2").attrs, seconds)
     assert abs(estimate - data.data.nbytes) / data.data.nbytes < 0.05
     assert store.read("logmel80").offsets[-1] == store.info("logmel80").rows
+
+
+def test_a_store_ser_store_init_made_is_extracted_into_and_an_older_one_still_opens(
+    synthetic_corpus: tuple[Path, Any], tmp_path: Path
+) -> None:
+    from ser.cache import FeatureStore, Manifest
+    from ser.corpus.reader import read_corpus
+
+    root, _ = synthetic_corpus
+    reading = read_corpus(root)
+    config = ExtractConfig(features=("is13",), device="cpu", progress=False)
+    quiet = Console(quiet=True)
+    # `ser store init`: wav paths relative to the corpus root, as the manifest's contract.
+    FeatureStore.create(tmp_path / "init.zarr", Manifest.from_utterances(reading.utterances, root))
+    assert extract_features(root, tmp_path / "init.zarr", config, console=quiet).exit_code == 0
+    made = FeatureStore.open(tmp_path / "init.zarr").manifest.column("wav")
+    assert all(w and not Path(w).is_absolute() for w in made)
+    # A store an earlier `ser extract` made holds absolute paths: opened, not refused.
+    FeatureStore.create(tmp_path / "old.zarr", Manifest.from_utterances(reading.utterances))
+    assert extract_features(root, tmp_path / "old.zarr", config, console=quiet).exit_code == 0
+    assert FeatureStore.open(tmp_path / "old.zarr").feature_sets() == ["is13"]
