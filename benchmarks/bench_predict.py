@@ -57,7 +57,7 @@ def setup(work: Path, epochs: int) -> tuple[Path, Path]:
         writer = csv.writer(handle)
         writer.writerow(["path", "transcript"])
         for wav, text in zip(manifest.column("wav"), manifest.column("transcript"), strict=True):
-            writer.writerow([wav, text if str(text).strip() else "(silence)"])
+            writer.writerow([corpus / wav, text if str(text).strip() else "(silence)"])
     return run, listing
 
 
