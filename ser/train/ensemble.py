@@ -35,13 +35,19 @@ class Ensemble:
         if not modules:
             raise ValueError("an ensemble needs at least one module")
         self.members = len(modules)
-        # The structure and plain attributes (training mode, schedules, eval masks) every
-        # member shares; its own tensors are never read.
+        # The structure and plain attributes (schedules, eval masks) every member shares;
+        # its own tensors are never read.
         self.base = copy.deepcopy(modules[0]).to("meta")
         self.params, self.buffers = stack_module_state(list(modules))  # {name: [K, ...]}
 
     def parameters(self) -> list[torch.Tensor]:
         return list(self.params.values())
+
+    def train(self, mode: bool = True) -> None:
+        self.base.train(mode)
+
+    def eval(self) -> None:
+        self.base.train(False)
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         """The module's schedules (RMM's p) for this epoch: one for all (a shared config)."""

@@ -164,7 +164,7 @@ def train_epoch(
     on_step: StepHook | None = None,
 ) -> list[float]:
     """One epoch of every member; returns each member's mean training loss."""
-    ensemble.base.train()
+    ensemble.train()
     device = ensemble.parameters()[0].device
     total = torch.zeros(ensemble.members, device=device)
     count = torch.zeros(ensemble.members, device=device)
@@ -200,7 +200,7 @@ def predict(
     phase: str,
 ) -> list[Predictions]:
     """Each member's predictions and loss on its side (eval mode, no gradients)."""
-    ensemble.base.eval()
+    ensemble.eval()
     device = ensemble.parameters()[0].device
     total = torch.zeros(ensemble.members, device=device)
     kept: list[tuple[torch.Tensor, ...]] = []
