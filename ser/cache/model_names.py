@@ -91,6 +91,11 @@ def looks_like_path(model: str) -> bool:
     return model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
 
 
+def missing_folder(model: str) -> bool:
+    """True for a model folder that is not there (False for a hub id: its loader will tell)."""
+    return looks_like_path(model) and not Path(model).expanduser().is_dir()
+
+
 def is_hub_id(text: str) -> bool:
     """True for text shaped like a hub id ("name" or "owner/name").
 

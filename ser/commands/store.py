@@ -64,9 +64,10 @@ def _transcript_fields(fs: Any, name: str) -> dict[str, Any]:
         "words": 0,
     }
     if out["complete"]:
-        out["failures"] = len(fs.read_transcripts(name).failures)
+        stored = fs.read_transcripts(name)
+        out["failures"] = len(stored.failures)
         with contextlib.suppress(ValueError):  # no gold transcript has words
-            wer = transcripts_wer(fs, name)
+            wer = transcripts_wer(fs.manifest, stored)
             out.update(wer=wer.wer, words=wer.words)
     return out
 

@@ -107,9 +107,10 @@ def sweep_command(**o: Any) -> None:
             progress=Heartbeat(display),
             on_wait=display.waiting,
         )
-    counts = display.counts  # of every outcome: run_sweep reports each to display.update
+    statuses = ("done", "skipped", "failed", "busy")
+    counts = {s: sum(x.status == s for x in outcomes) for s in statuses}
     seconds = time.perf_counter() - display.started
-    failures = {o.key: o.message for o in outcomes if o.status in ("failed", "busy")}
+    failures = {x.key: x.message for x in outcomes if x.status in ("failed", "busy")}
     if o["as_json"]:
         summary = {
             "sweep": spec.name,

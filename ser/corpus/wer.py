@@ -61,10 +61,10 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> Wor
     )
 
 
-def transcripts_wer(store: Any, name: str, rows: Sequence[int] | None = None) -> WordErrorRate:
-    """WER of the store's transcript set `name` against the manifest's gold transcripts,
-    over manifest `rows` (None: every utterance). ValueError when no gold one has words."""
-    stored = store.read_transcripts(name)
-    gold = store.manifest.column("transcript").tolist()  # manifest text columns are str
+def transcripts_wer(manifest: Any, stored: Any, rows: Sequence[int] | None = None) -> WordErrorRate:
+    """WER of a transcript set as read (`read_transcripts`) against the manifest's gold
+    transcripts, over manifest `rows` (None: every utterance). ValueError when no gold one
+    has words."""
+    gold = manifest.column("transcript").tolist()  # manifest text columns are str
     picked = range(len(gold)) if rows is None else rows
     return word_error_rate([gold[i] for i in picked], [stored.texts[i] for i in picked])

@@ -105,7 +105,7 @@ def transcript_summary(store: Any, name: str, transcribed: bool) -> TranscriptSu
     """The transcript set for the report: its failures and WER against the gold text."""
     stored = store.read_transcripts(name)
     try:
-        wer = transcripts_wer(store, name)
+        wer = transcripts_wer(store.manifest, stored)
         rate, words = wer.wer, wer.words
     except ValueError:  # no gold transcript has words
         rate, words = None, 0

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 import numpy as np
 
 from ser.cache.fingerprint import model_location
-from ser.cache.model_names import looks_like_path, set_stem
+from ser.cache.model_names import looks_like_path, missing_folder, set_stem
 from ser.errors import ConfigError, SerError
 from ser.extract.loading import check_missing, describe_load, quiet_transformers
 from ser.runtime.precision import autocast_dtype, check_precision, resolve_precision
@@ -224,11 +224,6 @@ def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: A
             "hub is unreachable (offline machine?) or has no such model; pass a local folder"
         )
         raise ConfigError(f"{where} ({reason})") from error
-
-
-def missing_folder(model: str) -> bool:
-    """True for a model folder that is not there (False for a hub id: its loader will tell)."""
-    return looks_like_path(model) and not Path(model).expanduser().is_dir()
 
 
 def freeze_for_inference(model: torch.nn.Module, dtype: torch.dtype | None) -> None:

@@ -122,11 +122,12 @@ def _create_store(path: Path, reading: CorpusReading) -> FeatureStore:
     """The store of `reading`, wav paths relative to the corpus root as the manifest's
     contract and `ser store init` have them. Stores an earlier `ser extract` made hold
     absolute ones: such a store is opened as it is, not refused for that column."""
-    absolute = Manifest.from_utterances(reading.utterances)
+    relative = Manifest.from_utterances(reading.utterances, reading.root)
     with contextlib.suppress(StoreError):  # none yet, or none readable: create says which
-        if FeatureStore.open(path).manifest == absolute:
-            return FeatureStore.create(path, absolute)
-    return FeatureStore.create(path, Manifest.from_utterances(reading.utterances, reading.root))
+        store = FeatureStore.open(path, mode="a")
+        if store.manifest in (relative, Manifest.from_utterances(reading.utterances)):
+            return store
+    return FeatureStore.create(path, relative)
 
 
 def _run_passes(

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ser.cache.model_names import missing_folder
 from ser.errors import ConfigError, FingerprintMismatch, SerError
-from ser.extract.base import Extractor, missing_folder
+from ser.extract.base import Extractor
 
 #: What a model is, as its feature sets record it (the location is only where it was).
 IDENTITY = ("weights_sha256", "tokenizer_sha256")

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ser.cache.model_names import missing_folder
 from ser.errors import ConfigError, FingerprintMismatch
-from ser.extract.base import missing_folder
 from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
 from ser.predict.ensemble import ensemble, memory_data
 from ser.predict.features import BATCH_SIZE, extract_all, extractors_for

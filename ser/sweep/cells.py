@@ -97,9 +97,11 @@ def _resolve(cell: Cell, handle: FeatureStore, out: Path, sessions: int) -> Reso
 
 
 def unique(cells: Sequence[ResolvedCell]) -> list[ResolvedCell]:
-    """One cell per key (tables that share a cell train it once), in order."""
-    first = {c.key: c for c in reversed(cells)}  # each key's first cell
-    return [c for c in cells if first[c.key] is c]
+    """One cell per key (tables that share a cell train it once), each where it first comes."""
+    first: dict[str, ResolvedCell] = {}
+    for c in cells:
+        first.setdefault(c.key, c)
+    return list(first.values())
 
 
 def tasks(cells: Sequence[ResolvedCell]) -> list[list[ResolvedCell]]:

@@ -159,7 +159,8 @@ def _asr_record(
         try:
             if store.transcript_attrs(name)["fingerprint"] != attrs["transcripts_fingerprint"]:
                 raise ValueError("transcripts replaced after this feature set was extracted")
-            entry.update(asdict(transcripts_wer(store, name, rows.tolist())))
+            stored = store.read_transcripts(name)
+            entry.update(asdict(transcripts_wer(store.manifest, stored, rows.tolist())))
         except (ValueError, StoreError) as error:  # no gold words, or transcripts gone
             entry.update(wer=None, note=str(error))
         out[feature.name] = entry

@@ -71,7 +71,7 @@ def test_asr_sets_beside_gold_with_asr_provenance(asr_store, tiny_models) -> Non
     # Every utterance transcribed once, the rows follow those transcripts, not the gold.
     assert len(transcripts.texts) == len(store.manifest) and not transcripts.failures
     assert report.transcripts.transcribed and report.transcripts.name == "asr-tiny-whisper"
-    expected = transcripts_wer(store, "asr-tiny-whisper").wer
+    expected = transcripts_wer(store.manifest, transcripts).wer
     assert report.transcripts.wer == pytest.approx(expected)
 
 
@@ -179,10 +179,11 @@ def test_transcripts_wer_over_rows(asr_store, tmp_path) -> None:
     texts = {i: t for i, t in enumerate(gold)} | {0: " ".join(first[1:])}
     store.write_transcripts("asr-tiny-whisper", texts)
     store.finish_transcripts("asr-tiny-whisper")
-    assert transcripts_wer(store, "asr-tiny-whisper", [0]).wer == pytest.approx(1 / len(first))
-    assert transcripts_wer(store, "asr-tiny-whisper", list(range(1, len(gold)))).wer == 0.0
+    stored = store.read_transcripts("asr-tiny-whisper")
+    assert transcripts_wer(store.manifest, stored, [0]).wer == pytest.approx(1 / len(first))
+    assert transcripts_wer(store.manifest, stored, list(range(1, len(gold)))).wer == 0.0
     total = sum(len(t.split()) for t in gold)
-    assert transcripts_wer(store, "asr-tiny-whisper").wer == pytest.approx(1 / total)
+    assert transcripts_wer(store.manifest, stored).wer == pytest.approx(1 / total)
 
 
 def test_asr_options_without_asr_source_are_refused() -> None:
@@ -239,7 +240,8 @@ def test_train_on_asr_text_records_its_wer_and_report_shows_it(asr_store, tmp_pa
     store = FeatureStore.open(path)
     labels = np.asarray(store.manifest.column("label")).astype(str)
     rows = np.flatnonzero(np.isin(labels, list(LABEL_SETS["4"].mapping)))
-    expected = transcripts_wer(store, "asr-tiny-whisper", rows.tolist())
+    stored = store.read_transcripts("asr-tiny-whisper")
+    expected = transcripts_wer(store.manifest, stored, rows.tolist())
     assert entry["wer"] == pytest.approx(expected.wer) and entry["words"] == expected.words
     assert "asr" not in json.loads((tmp_path / "gold" / "run.json").read_text())
 
