@@ -3,8 +3,12 @@
 Torch-free (`ser extract` parses --name before deciding whether to import torch).
 
 A hub id gives its last part (so existing stores keep their names); a local folder the
-hub id its config.json records, else the repo of a Hugging Face cache snapshot, else its
-own name. `--name` overrides all of these.
+repo of a Hugging Face cache snapshot, else its own name, unless that name is generic
+(`model`, `checkpoint-500`, `final`, a hash: `GENERIC`), when the nearest parent folder
+whose name is not generic names it (a sentence-transformers package keeps its model in
+`<package>/model/`). Never config.json's `_name_or_path`: that is the checkpoint a model
+was fine-tuned from, so a base model and its fine-tuned descendant would share one name.
+`--name` overrides all of these.
 
 >>> set_stem("facebook/hubert-base-ls960")
 'hubert-base-ls960'
@@ -12,11 +16,12 @@ own name. `--name` overrides all of these.
 'hubert-base-ls960'
 >>> set_stem("/models/tiny-bert/", override="my-bert")
 'my-bert'
+>>> set_stem("/runs/wavlm-emo/checkpoint-500")
+'wavlm-emo'
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -26,10 +31,17 @@ from ser.errors import ConfigError
 #: `ser extract --text-source asr` and `ser predict --asr` without a model: Whisper small.
 DEFAULT_ASR_MODEL = "openai/whisper-small"
 
-# A hub id: "name" or "owner/name", letters, digits and - _ . (no "--" or ".." inside).
-_HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
 # The cache folder of a hub repo: "models--" + the id with "/" written "--".
 _CACHE_REPO = re.compile(r"^models--(?:.+--)?(?P<name>[^-].*)$")
+#: Words that say where a model sits in a folder tree, not which model it is: a folder
+#: name made only of these, numbers ("500", "v2") and hashes is generic.
+GENERIC = frozenset((
+    "model", "models", "checkpoint", "checkpoints", "ckpt", "ckpts", "final", "best", "last",
+    "latest", "main", "hf", "huggingface", "pretrained", "weights", "output", "outputs",
+    "export", "exported", "saved", "save", "encoder", "transformer", "snapshot", "snapshots",
+    "step", "steps", "epoch", "epochs", "global", "iter", "run", "runs", "default", "current",
+))  # fmt: skip
+_NUMBER_OR_HASH = re.compile(r"^(?:v?\d+|(?=[0-9a-f]*\d)[0-9a-f]{7,})$")
 
 
 def set_stem(model: str, override: str | None = None) -> str:
@@ -39,7 +51,7 @@ def set_stem(model: str, override: str | None = None) -> str:
     if not looks_like_path(model):
         return _last_part(model)
     folder = Path(model).expanduser()
-    return recorded_id(folder) or snapshot_repo(folder) or _last_part(model)
+    return snapshot_repo(folder) or folder_name(folder)
 
 
 def check_set_name(name: str) -> str:
@@ -52,19 +64,30 @@ def check_set_name(name: str) -> str:
     return name
 
 
-def recorded_id(folder: Path) -> str | None:
-    """The last part of the hub id `folder/config.json` records, if it records one."""
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # no readable config: loading will say so with a clearer message
-    if not isinstance(config, dict):
-        return None
-    for key in ("_name_or_path", "name_or_path"):
-        value = config.get(key)
-        if isinstance(value, str) and is_hub_id(value) and not looks_like_path(value):
-            return _last_part(value)
-    return None
+def folder_name(folder: Path) -> str:
+    """The name of the nearest of `folder` and its parents that is not generic (`GENERIC`),
+    else the folder's own name.
+
+    >>> folder_name(Path("/models/all-MiniLM-L6-v2/model"))
+    'all-MiniLM-L6-v2'
+    >>> folder_name(Path("/exp/my-bert/0_Transformer")), folder_name(Path("/model"))
+    ('my-bert', 'model')
+    """
+    path = folder.resolve() if folder.exists() else Path(str(folder).rstrip("/\\"))
+    for part in (path, *path.parents):
+        if part.name and not is_generic(part.name):
+            return part.name
+    return path.name or str(folder)
+
+
+def is_generic(name: str) -> bool:
+    """True for a folder name that says where a model sits, not which model it is.
+
+    >>> [is_generic(n) for n in ("model", "checkpoint-500", "best_model", "3f9c2a1e", "hubert")]
+    [True, True, True, True, False]
+    """
+    words = [word for word in re.split(r"[-_.\s]+", name.lower()) if word]
+    return bool(words) and all(w in GENERIC or _NUMBER_OR_HASH.match(w) for w in words)
 
 
 def snapshot_repo(folder: Path) -> str | None:
@@ -94,15 +117,6 @@ def looks_like_path(model: str) -> bool:
 def missing_folder(model: str) -> bool:
     """True for a model folder that is not there (False for a hub id: its loader will tell)."""
     return looks_like_path(model) and not Path(model).expanduser().is_dir()
-
-
-def is_hub_id(text: str) -> bool:
-    """True for text shaped like a hub id ("name" or "owner/name").
-
-    >>> is_hub_id("facebook/hubert-base-ls960"), is_hub_id("/home/me/model")
-    (True, False)
-    """
-    return bool(_HUB_ID.match(text)) and ".." not in text and "--" not in text
 
 
 def _last_part(model: str) -> str:

@@ -250,7 +250,7 @@ def extract(
 
 def _summary(report: ExtractReport) -> dict[str, Any]:
     """The report as plain data: printed now, and kept in the store's receipt."""
-    kept = ("n_utterances", "sets", "extracted", "failures", "transcripts")
+    kept = ("n_utterances", "sets", "extracted", "failures", "transcripts", "found")
     return {k: v for k, v in asdict(report).items() if k in kept}
 
 
@@ -266,6 +266,11 @@ def _print_summary(
     else:
         done = f"extracted {len(summary['extracted'])} feature set(s) for {n} utterances"
         click.echo(f"{done} into {store} in {seconds:.1f} s")
+    for new, old in summary.get("found", ()):
+        click.echo(
+            f"  {new}: found in the store as {old} (same fingerprint; an earlier ser named "
+            "it so), kept under that name: --features takes either the kind or that name"
+        )
     width = max(len(s["name"]) for s in summary["sets"])
     for s in summary["sets"]:
         click.echo(

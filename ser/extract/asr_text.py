@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
+from ser.cache.fingerprint import fingerprint, plain_json
 from ser.cache.model_names import set_stem
 from ser.corpus.audio import AudioError, load_audio
 from ser.corpus.wer import transcripts_wer
@@ -47,9 +48,18 @@ def declare_asr(store: Any, config: ExtractConfig) -> AsrPass:
     asr.load(torch.device("cpu"))
     name = f"asr-{set_stem(asr.options.model)}"  # asr-<model name>, e.g. asr-whisper-small
     attrs = {"kind": "asr", "sample_rate": SAMPLE_RATE, **asr.provenance()}
+    if not config.overwrite:  # a set an older ser named otherwise: found by fingerprint
+        name = _stored_as(store, attrs) or name
     store.begin_transcripts(name, attrs, overwrite=config.overwrite)
     attrs = store.transcript_attrs(name)
     return AsrPass(asr, name, TextSource.of(name, attrs), not attrs.get("complete"))
+
+
+def _stored_as(store: Any, attrs: dict[str, Any]) -> str | None:
+    """The first (sorted) transcript set of the store with the fingerprint of `attrs`."""
+    wanted = fingerprint(plain_json(attrs, "transcript set"))
+    sets = sorted(store.transcript_sets())
+    return next((n for n in sets if fingerprint(store.transcript_attrs(n)) == wanted), None)
 
 
 def run_asr(

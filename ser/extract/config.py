@@ -108,6 +108,8 @@ class ExtractReport:
     failures: tuple[tuple[str, str, str], ...]  # (feature set, utt_id, reason)
     seconds: float
     transcripts: TranscriptSummary | None = None  # --text-source asr: the ASR step
+    # (name this version gives, stored name): sets found by fingerprint under older names
+    found: tuple[tuple[str, str], ...] = ()
 
     @property
     def nothing_to_do(self) -> bool:

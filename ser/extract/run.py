@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ import torch
 from rich.console import Console
 
 from ser.cache import FeatureStore, Manifest
+from ser.cache.fingerprint import fingerprint, provenance
 from ser.corpus.reader import CorpusReading, read_corpus
 from ser.errors import StoreError
 from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summary
@@ -63,11 +65,18 @@ Advance = Callable[[int], None]  # moves the progress bar by n utterances
 
 @dataclass
 class _Pass:
-    """One extractor's pass: its options, and which of its specs() are still incomplete."""
+    """One extractor's pass: its options, which of its specs() are still incomplete, and
+    the store's name of each (`stored`: a set found under an older name by fingerprint)."""
 
     extractor: Extractor
     options: dict[str, Any]
     pending: list[FeatureSetSpec]
+    stored: dict[str, str]  # spec name -> the name its set has in the store
+
+    @property
+    def found(self) -> list[tuple[str, str]]:
+        """(spec name, stored name) of each set kept under its older name."""
+        return [(name, old) for name, old in self.stored.items() if name != old]
 
 
 def extract_features(
@@ -101,9 +110,11 @@ def extract_features(
                 _run_passes(store, Path(corpus_root), todo, config, device, console, asr)
             finally:
                 torch.set_num_threads(threads)
-    names = [spec.name for p in passes for spec in p.extractor.specs()]
+    names = [p.stored[spec.name] for p in passes for spec in p.extractor.specs()]
+    written = [p.stored[s.name] for p in todo for s in p.pending]
     summary = None if asr is None else transcript_summary(store, asr.name, transcribed)
-    return _report(store, names, [s.name for p in todo for s in p.pending], started, summary)
+    report = _report(store, names, written, started, summary)
+    return dataclasses.replace(report, found=tuple(pair for p in passes for pair in p.found))
 
 
 def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, Any]) -> _Pass:
@@ -112,10 +123,24 @@ def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, A
     options = {**{k: v for k, v in run_wide.items() if k in fields}, **config.options.get(kind, {})}
     extractor = build_extractor(kind, **options)
     specs = extractor.specs()
+    # --name: the user's name wins; else a set an older ser named otherwise is found by its
+    # fingerprint and kept as it is (names changed; its numbers did not).
+    by_fingerprint = {} if options.get("name") else _fingerprints(store)
+    stored = {}
     for spec in specs:
-        store.begin_feature_set(spec.name, spec.attrs, overwrite=config.overwrite)
-    pending = [spec for spec in specs if not store.info(spec.name).complete]
-    return _Pass(extractor, options, pending)
+        old = by_fingerprint.get(fingerprint(provenance(spec.attrs)))
+        stored[spec.name] = old if old is not None and not config.overwrite else spec.name
+        store.begin_feature_set(stored[spec.name], spec.attrs, overwrite=config.overwrite)
+    pending = [spec for spec in specs if not store.info(stored[spec.name]).complete]
+    return _Pass(extractor, options, pending, stored)
+
+
+def _fingerprints(store: Any) -> dict[str, str]:
+    """Fingerprint -> the first (sorted) feature set of the store that has it."""
+    found: dict[str, str] = {}
+    for name in sorted(store.feature_sets()):
+        found.setdefault(fingerprint(store.info(name).attrs), name)  # bookkeeping left out
+    return found
 
 
 def _create_store(path: Path, reading: CorpusReading) -> FeatureStore:
@@ -168,7 +193,7 @@ def _run_passes(
             plan = make_plan(tokens, budget, config.shard_size)
         plans.append(plan)
     sizes = [
-        (spec.name, estimate_bytes(spec.attrs, plan.costs))
+        (p.stored[spec.name], estimate_bytes(spec.attrs, plan.costs))
         for p, plan in zip(passes, plans, strict=True)
         for spec in p.pending
     ]
@@ -191,22 +216,24 @@ def _run_passes(
                 for n in run_jobs_dask(client, kind, p.options, config.device, jobs, count):
                     advance(n)
             for spec in p.pending:
-                _consolidate(store, spec.name, len(plan.shards), config.shard_size)
+                _consolidate(store, p.stored[spec.name], len(plan.shards), config.shard_size)
 
 
 def _jobs(
     store: Any, p: _Pass, plan: Plan, sources: Sequence[Source], config: ExtractConfig
 ) -> list[ShardJob]:
-    done = {spec.name: set(store.done_shards(spec.name)) for spec in p.pending}
+    done = {spec.name: set(store.done_shards(p.stored[spec.name])) for spec in p.pending}
     for spec in p.pending:
+        name = p.stored[spec.name]
         if done[spec.name] and max(done[spec.name]) >= len(plan.shards):
             # Shards of a run with another --shard-size: they would not tile this plan.
             if not config.overwrite:
-                raise StoreError(_replanned(spec.name, config.shard_size, early=True))
-            store.delete_feature_set(spec.name)
-            store.begin_feature_set(spec.name, spec.attrs)
+                raise StoreError(_replanned(name, config.shard_size, early=True))
+            store.delete_feature_set(name)
+            store.begin_feature_set(name, spec.attrs)
             done[spec.name] = set()
-    writers = {spec.name: store.shard_writer(spec.name) for spec in p.pending}
+    # Keyed by the extractor's names (its outputs'), writing into the stored sets.
+    writers = {spec.name: store.shard_writer(p.stored[spec.name]) for spec in p.pending}
     return make_jobs(plan.shards, p.pending, sources, writers, done)
 
 

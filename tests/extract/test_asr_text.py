@@ -88,6 +88,24 @@ def test_second_run_does_nothing(asr_store, synthetic_corpus, tiny_models, monke
     assert again.transcripts is not None and not again.transcripts.transcribed
 
 
+def test_transcripts_an_older_ser_named_otherwise_are_found_by_fingerprint(
+    asr_store, synthetic_corpus, tiny_models, monkeypatch, tmp_path
+) -> None:
+    path, _, _ = asr_store
+    root, _ = synthetic_corpus
+    # The same weights in another folder: another name, the same fingerprint.
+    moved = tmp_path / "whisper-moved"
+    shutil.copytree(tiny_models.whisper, moved)
+
+    def fail(*_: Any, **__: Any) -> None:
+        raise AssertionError("transcribed again")
+
+    monkeypatch.setattr(WhisperAsr, "transcribe", fail)
+    again = extract_features(root, path, _config(tiny_models, asr_model=str(moved)), QUIET)
+    assert again.nothing_to_do and again.transcripts.name == "asr-tiny-whisper"
+    assert FeatureStore.open(path).transcript_sets() == ["asr-tiny-whisper"]
+
+
 def test_other_asr_settings_are_refused(asr_store, synthetic_corpus, tiny_models) -> None:
     path, _, _ = asr_store
     root, _ = synthetic_corpus

@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from ser.cache import FeatureStore
 from ser.cache.model_names import set_stem
 from ser.errors import ConfigError, ModelError
 from ser.extract.registry import build_extractor
@@ -49,18 +50,35 @@ def test_a_cache_snapshot_is_named_after_its_repo(tiny_models: Any, tmp_path: Pa
     assert [spec.name for spec in extractor.specs()] == ["tiny-bert-v2"]
 
 
-def test_the_id_a_config_records_names_a_local_folder(tiny_models: Any, tmp_path: Path) -> None:
-    folder = _copy(tiny_models.hubert, tmp_path / "a3f9c2")
-    _record(folder, _name_or_path="facebook/hubert-large-ll60k")
+def test_a_misleading_name_or_path_never_names_a_folder(tiny_models: Any, tmp_path: Path) -> None:
+    # A fine-tuned model records the checkpoint it started from: naming it so would give
+    # the base model and its descendant one name (all-mpnet-base-v2 as `mpnet-base`).
+    folder = _copy(tiny_models.hubert, tmp_path / "hubert-emo-ft")
+    _record(folder, _name_or_path="facebook/hubert-large-ll60k", name_or_path="org/other")
     extractor = build_extractor("hubert", model=str(folder), layers="1,2")
-    assert [spec.name for spec in extractor.specs()] == [
-        "hubert-large-ll60k.L1",
-        "hubert-large-ll60k.L2",
-    ]
-    _record(folder, _name_or_path="/home/someone/checkpoints/run-7")  # a path, not an id
-    assert set_stem(str(folder)) == "a3f9c2"
-    _record(folder, _name_or_path="", name_or_path="org/from-name-or-path")
-    assert set_stem(str(folder)) == "from-name-or-path"
+    assert [spec.name for spec in extractor.specs()] == ["hubert-emo-ft.L1", "hubert-emo-ft.L2"]
+
+
+@pytest.mark.parametrize(
+    ("path", "stem"),
+    [
+        ("all-MiniLM-L6-v2/model", "all-MiniLM-L6-v2"),  # a sentence-transformers package
+        ("wavlm-emo/checkpoint-500", "wavlm-emo"),
+        ("runs/roberta-iemocap/best_model/final", "roberta-iemocap"),
+        ("my-bert/0_Transformer", "my-bert"),
+        ("exports/3f9c2a1e77d0", "exports"),  # a hash gives way; "exports" is a name
+        ("a3f9c2", "a3f9c2"),  # too short to be a hash
+        ("model", "model"),  # nothing above it names it: its own name
+    ],
+)
+def test_a_generic_folder_gives_way_to_its_nearest_named_parent(
+    path: str, stem: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "m" if path != "model" else Path("/")
+    folder = root / path
+    if path != "model":
+        folder.mkdir(parents=True)
+    assert set_stem(str(folder)) == stem
 
 
 def test_a_plain_folder_keeps_its_name(tiny_models: Any) -> None:
@@ -147,3 +165,32 @@ def test_a_failed_load_restores_transformers_logging(tmp_path: Path) -> None:
         assert hf_logging.get_verbosity() == logging.WARNING
     finally:
         hf_logging.set_verbosity(before)
+
+
+def test_a_set_an_older_ser_named_otherwise_is_found_by_fingerprint(
+    synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from ser.cli import main
+    from ser.extract.run import ExtractConfig, extract_features
+
+    root, _ = synthetic_corpus
+    store = tmp_path / "f.zarr"
+    hubert = {"model": str(tiny_models.hubert), "layers": "2"}
+    # As ser named a folder by config.json's `_name_or_path` before: another stem.
+    before = {"hubert": {**hubert, "name": "hubert-large-ll60k"}}
+    extract_features(root, store, ExtractConfig(("hubert",), options=before, progress=False))
+    again = extract_features(
+        root, store, ExtractConfig(("hubert",), options={"hubert": hubert}, progress=False)
+    )
+    assert again.nothing_to_do and again.found == (("tiny-hubert.L2", "hubert-large-ll60k.L2"),)
+    assert [s.name for s in again.sets] == ["hubert-large-ll60k.L2"]
+    assert FeatureStore.open(store).feature_sets() == ["hubert-large-ll60k.L2"]
+
+    args = ["extract", str(root), "--store", str(store), "--features", "hubert", "--quiet",
+            "--layers", "2", "--hubert-model", str(tiny_models.hubert)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "nothing to do" in result.output
+    assert "tiny-hubert.L2: found in the store as hubert-large-ll60k.L2" in result.output
