@@ -1,13 +1,13 @@
 """Re-running a finished `ser extract` is a no-op answered from the store's receipt:
-from a fresh process, within 2 s, without importing torch; any change to what decides
-the outputs falls through to the full fingerprint check."""
+from a fresh process without importing torch (what made it take seconds); any change to
+what decides the outputs falls through to the full fingerprint check. No timing here:
+a timed test fails on a busy machine (the speed is benchmarks' business)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,11 @@ except SystemExit as exit:
 """
 
 
-def _fresh_process(args: list[str]) -> tuple[str, float]:
-    started = time.perf_counter()
+def _fresh_process(args: list[str]) -> str:
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, check=True
     )
-    return done.stdout, time.perf_counter() - started
+    return done.stdout
 
 
 @pytest.fixture
@@ -45,11 +44,10 @@ def finished(synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Pat
     return args
 
 
-def test_finished_command_is_a_fast_torch_free_no_op(finished: list[str]) -> None:
-    out, seconds = _fresh_process(finished)
+def test_finished_command_is_a_torch_free_no_op(finished: list[str]) -> None:
+    out = _fresh_process(finished)
     assert "nothing to do: tiny-bert, logmel80 already complete" in out
     assert "torch-free exit 0" in out
-    assert seconds < 2.0, f"no-op took {seconds:.2f} s"
 
 
 def test_a_changed_model_folder_takes_the_full_check(finished: list[str], tiny_models: Any) -> None:
@@ -57,7 +55,7 @@ def test_a_changed_model_folder_takes_the_full_check(finished: list[str], tiny_m
     stat = config.stat()
     os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     try:
-        out, _ = _fresh_process(finished)
+        out = _fresh_process(finished)
     finally:
         os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     # Same weights, so the full check also finds nothing to do -- but it had to look.
@@ -65,5 +63,5 @@ def test_a_changed_model_folder_takes_the_full_check(finished: list[str], tiny_m
 
 
 def test_other_options_take_the_full_check(finished: list[str]) -> None:
-    out, _ = _fresh_process([*finished, "--shard-size", "7"])
+    out = _fresh_process([*finished, "--shard-size", "7"])
     assert "torch-loaded" in out

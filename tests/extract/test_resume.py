@@ -158,13 +158,10 @@ def test_finished_command_is_a_fast_no_op_that_loads_no_model(
     monkeypatch.setattr("ser.extract.run.audio_seconds", forbidden)
     before = {name: FeatureStore.open(reference).checksum(name) for name in SETS}
 
-    started = time.perf_counter()
     result = CliRunner().invoke(main, _args(synthetic_corpus[0], reference, tiny_models))
-    elapsed = time.perf_counter() - started
 
     assert result.exit_code == 0, result.output
     assert "nothing to do" in result.output
-    assert elapsed < 2.0
     assert {name: FeatureStore.open(reference).checksum(name) for name in SETS} == before
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -20,10 +19,11 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     return build_tiny_models(tmp_path_factory.mktemp("tiny"), WORDS, seed=0)
 
 
-def test_build_is_fast(tmp_path: Path) -> None:
-    start = time.perf_counter()
+def test_models_are_tiny(tmp_path: Path) -> None:
+    # Size, not seconds: the suite builds them often, and a timed test fails when busy.
     build_tiny_models(tmp_path, WORDS, seed=3)
-    assert time.perf_counter() - start < 5
+    weights = {p.parent.name: p.stat().st_size for p in tmp_path.rglob("*.safetensors")}
+    assert weights and all(size < 1_000_000 for size in weights.values()), weights
 
 
 def test_models_round_trip_through_from_pretrained(tiny: TinyModels) -> None:
