@@ -101,7 +101,7 @@ def _registry_params() -> list[click.Parameter]:
     "names",
     multiple=True,
     metavar="[KIND=]NAME",
-    help="Feature set name instead of the model's id (HuBERT: NAME.L<layer>). A bare NAME "
+    help="Feature set name instead of the model's id (speech encoders: NAME.L<layer>). A bare NAME "
     "needs a single model extractor in --features; else say which: --name bert=NAME.",
 )
 @click.option(
