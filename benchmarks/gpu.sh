@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # The GPU figures of issue 26 (stacked training by torch.func; the per-member step under
-# torch.compile, a benchmark-only path), one command. Each part ends inside 10 minutes on
-# an H100 so that a lent machine's per-call limit holds it; with no part named, all run
-# one after the other.
+# torch.compile, a benchmark-only path) and issue 33 (extraction throughput), one command.
+# Each part ends inside 10 minutes on an H100 so that a lent machine's per-call limit
+# holds it; with no part named, all run one after the other.
 #
-#   bash benchmarks/gpu.sh      # parts 1, 2 and 3
+#   bash benchmarks/gpu.sh      # parts 1, 2, 3 and 4
 #   bash benchmarks/gpu.sh 1    # paper-size MSMSER, 1 seed (5 members): stacked, one by one, compiled
 #   bash benchmarks/gpu.sh 2    # paper-size MSMSER, 3 seeds (15 members): stacked vs compiled
 #   bash benchmarks/gpu.sh 3    # the fusion study's dialog models, 20 seeds; profiles of a step
+#   bash benchmarks/gpu.sh 4    # extraction: HuBERT-base and a Whisper encoder, fp16, utt/s
+#
+# Part 4 needs transformers, soundfile, soxr, zarr and rich beside torch (ser's own
+# dependencies; PYTHON=.venv/bin/python points it at a venv). Its code path runs on the CPU
+# with tiny models in tests/benchmarks/test_bench_layers.py: no GPU was lent when it was
+# written, so its first GPU figures are still to be measured.
 #
 # No test under tests/ needs CUDA any more (the CUDA-graph replay's went with capture.py);
 # the runs' own comparisons are the GPU's checks: each prints the largest gap between two
@@ -62,11 +68,19 @@ part3() {
     --steps 20 --compile
 }
 
+part4() {
+  # 400 IEMOCAP-shaped utterances (~30 min of audio), all 13 layers kept, the runner's
+  # GPU batches (240 padded s); random weights: the compute is the real models'.
+  logged extract-throughput 540 "${PYTHON:-python3}" benchmarks/bench_layers.py throughput \
+    --device cuda --utterances 400 --json "$out/extract-throughput.json"
+}
+
 case "${1:-all}" in
   1) part1 ;;
   2) part2 ;;
   3) part3 ;;
-  all) part1; part2; part3 ;;
-  *) echo "usage: bash benchmarks/gpu.sh [1|2|3]" >&2; exit 2 ;;
+  4) part4 ;;
+  all) part1; part2; part3; part4 ;;
+  *) echo "usage: bash benchmarks/gpu.sh [1|2|3|4]" >&2; exit 2 ;;
 esac
 exit $failed

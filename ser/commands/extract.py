@@ -20,7 +20,14 @@ import click
 
 from ser.commands.options import THREADS_HELP, classes_option
 from ser.errors import ConfigError
-from ser.extract.registry import KINDS, flags, kind_options, parse_kinds, parse_names
+from ser.extract.registry import (
+    KINDS,
+    default_kinds,
+    flags,
+    kind_options,
+    parse_kinds,
+    parse_names,
+)
 from ser.runtime.device import DEVICE_HELP
 from ser.runtime.precision import PRECISIONS, auto_help
 from ser.runtime.units import human_bytes
@@ -61,15 +68,17 @@ def _registry_params() -> list[click.Parameter]:
     """--features, then each kind's flags."""
     features = click.Option(
         ["--features"],
-        default=",".join(KINDS),
+        default=",".join(default_kinds()),
         show_default=True,
         callback=_kinds,
-        help="Comma-separated extractors to run.",
+        help=f"Comma-separated extractors to run, of {','.join(KINDS)}.",
     )
     kinds = [
         click.Option(
             [f"--{flag.param.replace('_', '-')}", flag.param],
-            type=flag.type,
+            is_flag=flag.type is bool,
+            default=None,
+            type=None if flag.type is bool else flag.type,
             metavar=flag.metavar,
             help=flag.help,
         )
@@ -92,7 +101,7 @@ def _registry_params() -> list[click.Parameter]:
     "names",
     multiple=True,
     metavar="[KIND=]NAME",
-    help="Feature set name instead of the model's id (HuBERT: NAME.L<layer>). A bare NAME "
+    help="Feature set name instead of the model's id (speech encoders: NAME.L<layer>). A bare NAME "
     "needs a single model extractor in --features; else say which: --name bert=NAME.",
 )
 @click.option(
@@ -171,7 +180,15 @@ def extract(
     does nothing. Example:
 
     \b
-        ser extract IEMOCAP_full_release --store features.zarr --features hubert,bert --layers 9,12
+        ser extract IEMOCAP_full_release --store features.zarr --features hubert,bert \\
+            --hubert-layers 9,12
+
+    Any Hugging Face encoder, every layer, and utterance-level means of each:
+
+    \b
+        ser extract IEMOCAP_full_release --store features.zarr --features speech,text \\
+            --speech-model microsoft/wavlm-base-plus --text-model roberta-base \\
+            --layers all --pool mean
 
     ASR text (text sets from Whisper's transcripts, beside the gold ones):
 
@@ -188,6 +205,8 @@ def extract(
             options.setdefault(name, {})["name"] = stem
     except ConfigError as error:
         raise click.BadParameter(str(error), param_hint="--name") from error
+    for name in features:  # a kind's options checked before the receipt reads its model
+        KINDS[name].make_options(**options.get(name, {}))
     kind_flags = flags()  # built once: each call walks every kind's option fields
     run = {k: v for k, v in values.items() if k not in kind_flags}
     asr_options = (asr_model, run["asr_max_new_tokens"], run["asr_batch_size"])

@@ -110,7 +110,6 @@ class PretrainedExtractor(Extractor):
     checksum `specs()` needs), moved to the device by `load`."""
 
     _transient = ("_model", "_frozen_for")
-    model_kwargs: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, options: Any) -> None:
         import torch
@@ -127,16 +126,26 @@ class PretrainedExtractor(Extractor):
         """The resolved precision on the current device (the CPU before `load`)."""
         return resolve_precision(self.requested_precision, self.device, "extract")
 
+    @property
+    def source(self) -> str:
+        """Where `from_pretrained` finds the model: `options.model`, unless a kind knows
+        better (a sentence-transformers package keeps it in a subfolder)."""
+        return str(self.options.model)
+
     @cached_property
     def config(self) -> Any:
         from transformers import AutoConfig
 
-        config = load_pretrained(AutoConfig.from_pretrained, self.options.model, "model config")
+        config = load_pretrained(AutoConfig.from_pretrained, self.source, "model config")
         self._check_config(config)
         return config
 
     def _check_config(self, config: Any) -> None:
         """`ConfigError` for a model this extractor cannot run."""
+
+    def model_options(self) -> dict[str, Any]:
+        """Keyword arguments of the model's `from_pretrained`."""
+        return {}
 
     @cached_property
     def stem(self) -> str:
@@ -194,11 +203,11 @@ class PretrainedExtractor(Extractor):
                 torch.manual_seed(0)
                 model, info = load_pretrained(
                     AutoModel.from_pretrained,
-                    self.options.model,
+                    self.source,
                     "model",
                     dtype=torch.float32,
                     output_loading_info=True,
-                    **self.model_kwargs,
+                    **self.model_options(),
                 )
             check_missing(info["missing_keys"], self.options.model)
             self._model = model

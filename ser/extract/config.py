@@ -12,7 +12,7 @@ from typing import Any
 
 from ser.errors import ConfigError
 from ser.extract.plan import DEFAULT_SHARD_SIZE
-from ser.extract.registry import KINDS, check_names, kind, parse_kinds
+from ser.extract.registry import check_names, default_kinds, kind, parse_kinds
 from ser.runtime.precision import check_precision
 from ser.runtime.threads import parse_threads
 
@@ -25,7 +25,7 @@ class ExtractConfig:
     the device's default). `options`: each kind's options given, e.g. `{"hubert": {"model":
     "facebook/hubert-large-ll60k", "layers": "9,12", "name": "ours"}}`."""
 
-    features: tuple[str, ...] = field(default_factory=lambda: tuple(KINDS))
+    features: tuple[str, ...] = field(default_factory=default_kinds)
     classes: str = "all"
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     device: str = "auto"
@@ -45,10 +45,11 @@ class ExtractConfig:
 
     def __post_init__(self) -> None:
         parse_kinds(self.features)
-        for name, given in self.options.items():
+        for name in self.options:
             if name not in self.features:
                 raise ConfigError(f"options for {name}, which is not in --features")
-            kind(name).make_options(**given)
+        for name in self.features:  # speech and text need a model named
+            kind(name).make_options(**self.options.get(name, {}))
         check_names(
             ((k, o["name"]) for k, o in self.options.items() if o.get("name")), self.features
         )

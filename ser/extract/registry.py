@@ -2,6 +2,10 @@
 `build_extractor`, `ser extract`'s per-kind flags (`flags`, `kind_options`), its --name
 parsing, and a kind's set names (train's feature resolution, `ser predict`).
 
+`speech` and `text` run any Hugging Face speech or text encoder (a model must be given);
+`hubert`, `mpnet` and `bert` are the same two classes with their papers' models, whose
+sets keep the attrs and fingerprints they always had (`extractor: "hubert"`, ...).
+
 Torch-free, as each kind's module is (it imports torch, transformers or openSMILE only
 when its extractor loads or runs): `ser extract` parses and answers a finished request
 without them.
@@ -22,24 +26,26 @@ from typing import Any
 from ser.cache.model_names import check_set_name
 from ser.errors import ConfigError
 from ser.extract.base import Extractor
-from ser.extract.hubert import HubertExtractor, HubertOptions
 from ser.extract.is13 import Is13Extractor, Is13Options
 from ser.extract.logmel import LogmelExtractor, LogmelOptions
 from ser.extract.options import KindOptions
+from ser.extract.speech import SpeechExtractor, SpeechOptions
 from ser.extract.text_encoder import TextEncoderExtractor, TextEncoderOptions
 
 
 @dataclass(frozen=True)
 class Kind:
     """An extractor kind: its options dataclass, its extractor class, a title for `--help`,
-    and its paper's settings over the options' defaults (one extractor class may be
-    registered under several names, each with its own)."""
+    its paper's settings over the options' defaults (one extractor class may be
+    registered under several names, each with its own), and whether `ser extract` runs
+    it without --features (False for kinds that need a model named)."""
 
     name: str
     options: type[KindOptions]
     extractor: type[Extractor]
     title: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    by_default: bool = True
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -78,21 +84,21 @@ def register(kind: Kind) -> Kind:
     return kind
 
 
-register(Kind("hubert", HubertOptions, HubertExtractor, "HuBERT-family"))
-register(
-    Kind(
-        "mpnet",
-        TextEncoderOptions,
-        TextEncoderExtractor,
-        "MPNet",
-        {"model": "microsoft/mpnet-base"},
-    )
-)
-register(
-    Kind("bert", TextEncoderOptions, TextEncoderExtractor, "BERT", {"model": "bert-base-uncased"})
-)
+register(Kind("speech", SpeechOptions, SpeechExtractor, "Speech encoder", by_default=False))
+register(Kind("text", TextEncoderOptions, TextEncoderExtractor, "Text encoder", by_default=False))
+_HUBERT = {"model": "facebook/hubert-base-ls960"}
+register(Kind("hubert", SpeechOptions, SpeechExtractor, "HuBERT", _HUBERT))
+_MPNET = {"model": "microsoft/mpnet-base"}
+register(Kind("mpnet", TextEncoderOptions, TextEncoderExtractor, "MPNet", _MPNET))
+_BERT = {"model": "bert-base-uncased"}
+register(Kind("bert", TextEncoderOptions, TextEncoderExtractor, "BERT", _BERT))
 register(Kind("is13", Is13Options, Is13Extractor, "openSMILE functionals"))
 register(Kind("logmel", LogmelOptions, LogmelExtractor, "log-mel"))
+
+
+def default_kinds() -> tuple[str, ...]:
+    """What `ser extract` runs without --features: every kind that needs no model named."""
+    return tuple(name for name, registered in KINDS.items() if registered.by_default)
 
 
 def kind(name: str) -> Kind:
@@ -123,54 +129,58 @@ def parse_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Flag:
-    """A per-kind `ser extract` flag: its parameter name and the options it sets."""
+    """A `ser extract` flag: its parameter name and the options it sets; a shared flag
+    (one `--<field>` for every kind with the field) gives way to a kind's own."""
 
     param: str  # "hubert_model" -> --hubert-model
     help: str
     metavar: str | None
-    type: type  # of the values: the field's (int, float or str)
+    type: type  # of the values: the field's (bool, int, float or str)
     targets: tuple[tuple[str, str], ...]  # (kind, option field)
+    shared: bool = False
 
 
 def flags() -> dict[str, Flag]:
-    """The flags the registered kinds' options ask for (`ser.extract.options.option`)."""
+    """The flags the registered kinds' options ask for (`ser.extract.options.option`:
+    "kind" `--<kind>-<field>`, "shared" one `--<field>`, "both" the two)."""
     found: dict[str, Flag] = {}
     for registered in KINDS.values():
         hints = typing.get_type_hints(registered.options)
         for f in dataclasses.fields(registered.options):
             how = f.metadata.get("flag")
-            if how is None:
-                continue
-            param = f"{registered.name}_{f.name}" if how == "kind" else f.name
-            target = (registered.name, f.name)
-            if param in found:
-                old = found[param]
-                found[param] = dataclasses.replace(old, targets=(*old.targets, target))
-                continue
-            default = registered.default(f.name) if how == "kind" else None
-            shown = f" [default: {default}]" if default is not None else ""
             types = (hints[f.name], *typing.get_args(hints[f.name]))  # X | None: X
-            typed = next((t for t in (int, float) if t in types), str)
-            found[param] = Flag(
-                param,
-                f"{registered.title} {f.metadata['help']}.{shown}",
-                f.metadata.get("metavar"),
-                typed,
-                (target,),
-            )
+            typed = next((t for t in (bool, int, float) if t in types), str)
+            target, metavar = (registered.name, f.name), f.metadata.get("metavar")
+            if how in ("shared", "both"):
+                old = found.get(f.name) or Flag(f.name, "", metavar, typed, (), shared=True)
+                help = f"{f.metadata['help'][0].upper()}{f.metadata['help'][1:]}; for "
+                kinds = (*(kind for kind, _ in old.targets), registered.name)
+                found[f.name] = dataclasses.replace(
+                    old, help=f"{help}{', '.join(kinds)}.", targets=(*old.targets, target)
+                )
+            if how in ("kind", "both"):
+                default = registered.default(f.name)
+                shown = f" [default: {default}]" if default not in (None, "") else ""
+                help = f"{registered.title} {f.metadata['help']}.{shown}"
+                if how == "both":  # the shared flag's help says what it takes
+                    help = f"--{f.name.replace('_', '-')} for {registered.name} alone.{shown}"
+                param = f"{registered.name}_{f.name}"
+                found[param] = Flag(param, help, metavar, typed, (target,))
     return found
 
 
 def kind_options(values: Mapping[str, Any], features: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The options flag `values` ({param: value}) give the kinds of `features`."""
+    """The options flag `values` ({param: value}) give the kinds of `features`: shared
+    flags first, then each kind's own (`--bert-layers` over `--layers`)."""
     chosen = set(features)
     options: dict[str, dict[str, Any]] = {}
-    for param, flag in flags().items():
-        if values.get(param) is None:
+    for flag in sorted(flags().values(), key=lambda flag: not flag.shared):
+        value = values.get(flag.param)
+        if value is None or (flag.type is bool and not value):
             continue
         for name, option in flag.targets:
             if name in chosen:
-                options.setdefault(name, {})[option] = values[param]
+                options.setdefault(name, {})[option] = value
     return options
 
 

@@ -1,12 +1,21 @@
-"""Token-level last hidden states of a Hugging Face text encoder: one kind, registered as
-`mpnet` (MSMSER's linguistic features) and `bert` (Wu et al. mean-pool them; Zhou et al.
-classify), each with its paper's model (`ser.extract.registry`).
+"""Token-level hidden states of any Hugging Face text encoder (BERT, RoBERTa, MPNet,
+DeBERTa, a sentence-transformers package): the `text` kind (`--text-model`), registered
+again as `mpnet` (MSMSER's linguistic features) and `bert` (Wu et al. mean-pool them; Zhou
+et al. classify), each with its paper's model (`ser.extract.registry`).
 
 Special tokens are kept: every transcript gives [CLS] (or <s>) first and [SEP] (or </s>)
 last, so an empty transcript still has 2 rows, and a trainer that wants words only drops
 the first and last row. Transcripts over `max_tokens` are cut at the end. Padding is on the
 right with an attention mask, so a batch gives the same rows as one transcript at a time.
 Transcripts other than the gold ones (a `TextSource`) name and fingerprint the set apart.
+
+Layers (`--layers`, `layers.py`): the model's last layer is the set `<model name>` (as
+the papers' sets always were), layer n of the others `<model name>.L<n>` (its attrs add
+`n_layers`); `--pool` adds `.mean` / `.meanstd` per layer, over all of an utterance's token
+rows (a sentence-transformers package's mean pooling, before its Normalize module, is the
+last layer's `.mean`). ASR-text sets end in `@<transcripts>`: `<name>.L3.mean@asr-x`. A
+sentence-transformers package is read from its `modules.json`: its Transformer module at
+the package root or in a subfolder (`0_Transformer/`, as older packages have).
 
 >>> import tempfile, torch
 >>> from ser.extract.registry import build_extractor
@@ -18,21 +27,26 @@ Transcripts other than the gold ones (a `TextSource`) name and fingerprint the s
 >>> bert.load(torch.device("cpu"))
 >>> bert.extract(["hello world"])[0]["tiny-bert"].shape
 (4, 32)
+>>> text = build_extractor("text", model=str(models.bert), layers="1-2", pool="mean")
+>>> [spec.name for spec in text.specs()]
+['tiny-bert.L1', 'tiny-bert.L1.mean', 'tiny-bert', 'tiny-bert.mean']
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ser.cache.fingerprint import model_location
-from ser.cache.model_names import check_set_name
+from ser.cache.model_names import check_set_name, looks_like_path
 from ser.errors import ConfigError
 from ser.extract.base import (
     ExtractionError,
@@ -40,6 +54,18 @@ from ser.extract.base import (
     PretrainedExtractor,
     base_attrs,
     load_pretrained,
+)
+from ser.extract.layers import (
+    LAYERS_HELP,
+    POOL_HELP,
+    POOLED_ONLY_HELP,
+    check_layers,
+    describe,
+    layer_outputs,
+    layer_specs,
+    layers_text,
+    parse_layers,
+    parse_pools,
 )
 from ser.extract.options import KindOptions, TextSource, option
 from ser.runtime.precision import autocast
@@ -50,10 +76,15 @@ _NO_LIMIT = 1_000_000
 
 @dataclass(frozen=True)
 class TextEncoderOptions(KindOptions):
-    """max_tokens: start and end tokens included (None: the model's limit); name: the set's
-    name (None: the model's id); transcripts: a transcript set of the store (None: gold)."""
+    """layers: `layers.parse_layers`; pool: pooled views ("" none, "mean", "meanstd",
+    "mean,meanstd"); pooled_only: no token sets; max_tokens: start and end tokens included
+    (None: the model's limit); name: the sets' name stem (None: the model's id);
+    transcripts: a transcript set of the store (None: gold)."""
 
     model: str = option("", "model (hub id or folder)", "kind", metavar="ID_OR_DIR")
+    layers: str = option("last", LAYERS_HELP, "both", metavar="LIST")
+    pool: str = option("", POOL_HELP, "shared", metavar="LIST")
+    pooled_only: bool = option(False, POOLED_ONLY_HELP, "shared")
     max_tokens: int | None = None
     precision: str = "auto"
     name: str | None = None
@@ -61,32 +92,75 @@ class TextEncoderOptions(KindOptions):
 
     def __post_init__(self) -> None:
         if not self.model:
-            raise ConfigError("a text encoder needs a model (a hub id or a folder)")
+            raise ConfigError("the text kind needs a model: --text-model (hub id or folder)")
+        object.__setattr__(self, "layers", layers_text(self.layers))
+        object.__setattr__(self, "pool", ",".join(parse_pools(self.pool)))
+        check_layers(self.layers)  # syntax only; the range once the model is known
+        if self.pooled_only and not self.pool:
+            raise ConfigError("--pooled-only needs --pool (mean, meanstd or both)")
         if self.name is not None:
             check_set_name(self.name)
 
     @classmethod
     def set_name(cls, stem: str, attrs: Mapping[str, Any]) -> str:
-        return f"{stem}@{attrs['transcripts']}" if attrs.get("text_source") == "asr" else stem
+        # The last layer keeps the bare stem (no n_layers in its attrs), as sets always had.
+        name = f"{stem}.L{attrs.get('layer')}" if "n_layers" in attrs else stem
+        name += f".{attrs['pool']}" if attrs.get("pool") else ""
+        return f"{name}@{attrs['transcripts']}" if attrs.get("text_source") == "asr" else name
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:
         source = TextSource.recorded(attrs) if attrs.get("text_source") == "asr" else None
-        return {**super().from_attrs(attrs), "transcripts": source}
+        layers = {"layers": str(attrs["layer"])} if "layer" in attrs else {}
+        return {**super().from_attrs(attrs), **layers, "transcripts": source}
+
+
+def transformer_folder(model: str) -> str:
+    """Where a sentence-transformers package (a folder with modules.json) keeps its
+    Transformer module: the package itself or a subfolder (`0_Transformer`); else `model`."""
+    if not looks_like_path(model):
+        return model
+    folder = Path(model).expanduser()
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return model  # not a package: an ordinary model folder
+    for module in modules if isinstance(modules, list) else []:
+        if isinstance(module, dict) and str(module.get("type", "")).endswith(".Transformer"):
+            path = str(module.get("path") or "")
+            return str(folder / path) if path else model
+    raise ConfigError(f"{folder / 'modules.json'} names no Transformer module to extract from")
 
 
 class TextEncoderExtractor(PretrainedExtractor):
-    """One feature set named after the model: `[n_tokens, hidden]` per transcript."""
+    """One feature set per layer (and pooled view): `[n_tokens, hidden]` per transcript."""
 
     modality = "text"
     options: TextEncoderOptions
-    model_kwargs: ClassVar[dict[str, Any]] = {"add_pooling_layer": False}
+
+    @property
+    def source(self) -> str:
+        return transformer_folder(self.options.model)
+
+    def model_options(self) -> dict[str, Any]:
+        from transformers import MODEL_MAPPING
+
+        # No pooler: the features are hidden states (and the checksum stays the one the
+        # papers' sets recorded); DeBERTa has none to leave out.
+        model_class: Any = MODEL_MAPPING[type(self.config)]
+        takes = "add_pooling_layer" in inspect.signature(model_class).parameters
+        return {"add_pooling_layer": False} if takes else {}
+
+    @cached_property
+    def layers(self) -> tuple[int, ...]:
+        n_layers = int(self.config.num_hidden_layers)
+        return parse_layers(self.options.layers, n_layers, self.options.model)
 
     @cached_property
     def tokenizer(self) -> Any:
         from transformers import AutoTokenizer
 
-        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.options.model, "tokenizer")
+        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.source, "tokenizer")
         # Left padding would shift BERT's absolute positions.
         tokenizer.padding_side = "right"
         return tokenizer
@@ -112,7 +186,8 @@ class TextEncoderExtractor(PretrainedExtractor):
     def _specs(self) -> tuple[FeatureSetSpec, ...]:
         import transformers
 
-        attrs = base_attrs(
+        n_layers = int(self.config.num_hidden_layers)
+        common = base_attrs(
             self.kind,
             "text",
             "token",
@@ -124,16 +199,35 @@ class TextEncoderExtractor(PretrainedExtractor):
             model_type=self.config.model_type,
             weights_sha256=self.weights_checksum(),
             tokenizer_sha256=self._tokenizer_checksum(),
-            layer=int(self.config.num_hidden_layers),
-            special_tokens="kept",
-            max_tokens=self.max_tokens,
-            truncation="end",
-            precision=self.precision,
-            transformers_version=transformers.__version__,
         )
-        if self.options.transcripts is not None:
-            attrs.update(self.options.transcripts.provenance())
-        return (FeatureSetSpec(TextEncoderOptions.set_name(self.stem, attrs), attrs),)
+        settings = {
+            "special_tokens": "kept",
+            "max_tokens": self.max_tokens,
+            "truncation": "end",
+            "precision": self.precision,
+            "transformers_version": transformers.__version__,
+        }
+        source = self.options.transcripts
+        asr = source.provenance() if source is not None else {}
+        layers = [
+            {**common, "layer": layer}
+            | ({"n_layers": n_layers} if layer != n_layers else {})
+            | settings
+            | asr
+            for layer in self.layers
+        ]
+
+        def name(attrs: Mapping[str, Any]) -> str:
+            return TextEncoderOptions.set_name(self.stem, attrs)
+
+        pools = parse_pools(self.options.pool)
+        return layer_specs(layers, pools, name, rows=not self.options.pooled_only)
+
+    def _load_detail(self) -> str:
+        n_layers = int(self.config.num_hidden_layers)
+        if self.layers == (n_layers,) and not self.options.pool:
+            return "last layer"
+        return describe(self.layers, self.options.pool)
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
         self._check(texts)
@@ -144,7 +238,7 @@ class TextEncoderExtractor(PretrainedExtractor):
         import torch
 
         self._check(batch)
-        model, name = self.model, self._specs[0].name
+        model, last = self.model, int(self.config.num_hidden_layers)
         encoded = self.tokenizer(
             list(batch),
             padding=True,
@@ -153,10 +247,21 @@ class TextEncoderExtractor(PretrainedExtractor):
             return_tensors="pt",
         ).to(self.device)
         n_tokens = encoded["attention_mask"].sum(dim=1).tolist()  # [B]
+        inner = any(layer != last for layer in self.layers)
         with torch.inference_mode(), autocast(self.device, self.precision):
-            hidden = model(**encoded).last_hidden_state  # [B, N, D]
-            hidden = hidden.float().cpu().numpy()
-        return [{name: hidden[i, :n].copy()} for i, n in enumerate(n_tokens)]
+            out = model(**encoded, **({"output_hidden_states": True} if inner else {}))
+            states = {  # layer -> [B, N, D]
+                layer: (out.last_hidden_state if layer == last else out.hidden_states[layer])
+                .float()
+                .cpu()
+                .numpy()
+                for layer in self.layers
+            }
+        specs = self._specs
+        return [
+            layer_outputs(specs, {layer: rows[i, :n].copy() for layer, rows in states.items()})
+            for i, n in enumerate(n_tokens)
+        ]
 
     def _check(self, texts: Sequence[str]) -> None:
         failures = {

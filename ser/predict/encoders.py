@@ -16,6 +16,7 @@ from typing import Any
 from ser.cache.model_names import missing_folder
 from ser.errors import ConfigError, FingerprintMismatch, SerError
 from ser.extract.base import Extractor
+from ser.extract.text_encoder import transformer_folder
 
 #: What a model is, as its feature sets record it (the location is only where it was).
 IDENTITY = ("weights_sha256", "tokenizer_sha256")
@@ -86,8 +87,10 @@ class Encoders:
 
 
 def _model_type(folder: Path) -> str | None:
+    """The model type of a model folder, or of a sentence-transformers package's model."""
+    inner = Path(transformer_folder(str(folder.expanduser())))
     try:
-        config = json.loads((folder.expanduser() / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((inner / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return str(config.get("model_type")) if isinstance(config, dict) else None

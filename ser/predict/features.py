@@ -3,7 +3,9 @@
 `extractors_for` builds the extractor each set's provenance attrs describe and refuses
 any difference in the provenance it would write (other weights, library versions, a
 precision this machine cannot run): the model never saw such features. Where a model was
-found is not compared (its checksums are; `--encoder`: `encoders.py`).
+found is not compared (its checksums are; `--encoder`: `encoders.py`). Sets of one encoder
+that differ only in their layer or pooled view (a run on `<model>.L*`, on a layer and its
+`.mean`) are made by one extractor, one forward pass for all of them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from ser.predict.encoders import Encoders
 
 #: Inputs per extractor call (one padded forward pass for the pretrained encoders).
 BATCH_SIZE = 16
+#: Options one extractor takes several values of at once ("6,9", "mean,meanstd").
+MERGED = ("layers", "pool")
 
 
 @dataclass
@@ -53,21 +57,36 @@ def extractors_for(
     checked to reproduce the recorded provenance on `device`."""
     made: dict[tuple[str, str], Recreated] = {}
     places = Encoders(tuple(encoders), lambda name, o: _built(made, name, o).extractor)
+    wanted: dict[tuple[str, str], tuple[dict[str, Any], list[str]]] = {}
     for name, info in features.items():
         attrs = dict(info["attrs"])
         options = options_from_attrs(attrs)
         if "model" in options:
             options["model"] = places.model_for(name, attrs, options)
-        chosen = _built(made, str(attrs["extractor"]), options)
-        chosen.names[name] = name
-        chosen.encoder = options["model"] if options.get("model") in places.used else None
+        kind_name = str(attrs["extractor"])
+        rest = {k: v for k, v in options.items() if k not in MERGED}
+        merged, names = wanted.setdefault((kind_name, repr(sorted(rest.items()))), (options, []))
+        for key in MERGED:
+            if options.get(key):
+                merged[key] = _joined(merged.get(key) or "", options[key])
+        names.append(name)
     places.check_used()
+    for (kind_name, _), (options, names) in wanted.items():
+        chosen = _built(made, kind_name, options)
+        chosen.names.update({name: name for name in names})
+        chosen.encoder = options["model"] if options.get("model") in places.used else None
     used = [r for r in made.values() if r.names]
     for r in used:
         r.extractor.load(device)
         for name in r.names:
             r.names[name] = check_reproduces(name, features[name]["attrs"], r.extractor)
     return used
+
+
+def _joined(first: str, more: str) -> str:
+    """Two comma lists as one, each item once: "6,9" and "9,12" give "6,9,12"."""
+    items = [item for text in (first, more) for item in str(text).split(",") if item]
+    return ",".join(dict.fromkeys(items))
 
 
 def _built(made: dict[tuple[str, str], Recreated], name: str, options: dict[str, Any]) -> Recreated:

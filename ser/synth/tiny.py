@@ -1,4 +1,7 @@
-"""Tiny random HuBERT, MPNet, BERT and Whisper models for tests and the demo (no downloads).
+"""Tiny random models of every encoder architecture ser extracts, for tests and the demo
+(no downloads): HuBERT, MPNet, BERT and Whisper (`build_tiny_models`, the demo's), and
+wav2vec2, WavLM, data2vec-audio (`save_tiny_speech`), RoBERTa, DeBERTa-v2
+(`save_tiny_text`) and a sentence-transformers package (`save_tiny_sentence_transformer`).
 
 Saved with `save_pretrained`, so `from_pretrained(folder)` takes a real model's code path;
 the tokenizers know the synthetic corpus's words, so they map to real ids, not [UNK].
@@ -6,6 +9,7 @@ the tokenizers know the synthetic corpus's words, so they map to real ids, not [
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,15 +19,19 @@ from typing import Any, Literal
 import torch
 from tokenizers.pre_tokenizers import ByteLevel
 from transformers import (
+    AutoConfig,
+    AutoModel,
     BertConfig,
     BertModel,
     BertTokenizer,
+    DebertaV2Tokenizer,
     GenerationConfig,
     HubertConfig,
     HubertModel,
     MPNetConfig,
     MPNetModel,
     MPNetTokenizer,
+    RobertaTokenizer,
     Wav2Vec2FeatureExtractor,
     WhisperConfig,
     WhisperFeatureExtractor,
@@ -40,6 +48,10 @@ MAX_TOKENS = 64
 _PIECES = [*"abcdefghijklmnopqrstuvwxyz0123456789", "s", "ed", "ing", "ly", "er"]
 _PUNCTUATION = list(".,?!'-:;\"")
 _MPNET_SPECIALS = ["<s>", "<pad>", "</s>", "[UNK]", "<mask>"]
+_ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+_BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+SpeechType = Literal["hubert", "wav2vec2", "wavlm", "data2vec-audio"]
+TextType = Literal["bert", "mpnet", "roberta", "deberta-v2"]
 
 
 @dataclass(frozen=True)
@@ -99,11 +111,15 @@ _WHISPER_SPECIALS = (
 
 
 def save_tiny_whisper(
-    folder: str | Path, vocabulary: Iterable[str] = VOCABULARY, seed: int = 0
+    folder: str | Path,
+    vocabulary: Iterable[str] = VOCABULARY,
+    seed: int = 0,
+    encoder_layers: int = 1,
 ) -> Path:
-    """A 1+1-layer Whisper (d_model 32, 80 mel bins) with a byte-level vocabulary plus one
-    token per corpus word (" word"), so its random transcripts decode to words. Saved with
-    its processor and a generation config: `generate` needs no hub lookup."""
+    """A 1+1-layer Whisper (d_model 32, 80 mel bins; `encoder_layers` for its encoder's
+    features) with a byte-level vocabulary plus one token per corpus word (" word"), so
+    its random transcripts decode to words. Saved with its processor and a generation
+    config: `generate` needs no hub lookup."""
     tokens = sorted(ByteLevel.alphabet())  # the 256 byte symbols (a set: sorted, fixed ids)
     tokens += sorted({"\u0120" + w.lower() for w in vocabulary} - set(tokens))
     vocab = {token: i for i, token in enumerate([*tokens, *_WHISPER_SPECIALS])}
@@ -112,7 +128,7 @@ def save_tiny_whisper(
         vocab_size=len(vocab),
         num_mel_bins=80,
         d_model=HIDDEN,
-        encoder_layers=1,
+        encoder_layers=encoder_layers,
         decoder_layers=1,
         encoder_attention_heads=2,
         decoder_attention_heads=2,
@@ -157,13 +173,109 @@ def wordpiece_vocab(vocabulary: Iterable[str]) -> list[str]:
     return sorted(tokens)
 
 
+def save_tiny_speech(folder: str | Path, model_type: SpeechType, seed: int = 0) -> Path:
+    """A 2-layer wav2vec2-family model with the tiny HuBERT's sizes and 20 ms frames:
+    wav2vec2 (group norm, as wav2vec2-base), WavLM (layer norm, stable layer norm) or
+    data2vec-audio; saved without a preprocessor config (the family's 16 kHz raw input)."""
+    if model_type == "hubert":
+        return save_tiny_hubert(folder, seed)
+    sizes: dict[str, Any] = dict(
+        hidden_size=HIDDEN,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * HIDDEN,
+        conv_dim=(16, 16, 16),
+        conv_kernel=(10, 8, 8),
+        conv_stride=(5, 8, 8),
+        num_conv_pos_embedding_groups=4,
+    )
+    extras: dict[str, dict[str, Any]] = {
+        "wav2vec2": {"feat_extract_norm": "group", "num_conv_pos_embeddings": 16},
+        "wavlm": {"feat_extract_norm": "layer", "do_stable_layer_norm": True, "num_buckets": 32},
+        "data2vec-audio": {"conv_pos_kernel_size": 5},
+    }
+    config = AutoConfig.for_model(model_type, **sizes, **extras[model_type])
+    return _save(AutoModel.from_config, config, seed, Path(folder))
+
+
+def save_tiny_text(
+    folder: str | Path,
+    model_type: TextType,
+    vocabulary: Iterable[str] = VOCABULARY,
+    seed: int = 0,
+) -> Path:
+    """A 2-layer text encoder (hidden 32) with its own tokenizer class: BERT and MPNet
+    (WordPiece), RoBERTa (byte-level BPE: bytes and one token per word) or DeBERTa-v2
+    (a Unigram vocabulary of words and letters)."""
+    folder = Path(folder)
+    if model_type in ("bert", "mpnet"):
+        return _save_tiny_text(model_type, folder, wordpiece_vocab(vocabulary), seed)
+    words = sorted({w.lower() for w in vocabulary})
+    if model_type == "roberta":
+        pieces = sorted(ByteLevel.alphabet())
+        pieces += sorted({"\u0120" + w for w in words} - set(pieces))
+        vocab = {t: i for i, t in enumerate([*_ROBERTA_SPECIALS, *pieces])}
+        tokenizer: Any = RobertaTokenizer(vocab=vocab, merges=[], model_max_length=MAX_TOKENS)
+        pad, offset = vocab["<pad>"], vocab["<pad>"] + 1  # positions start after padding
+    else:
+        unigram = [(t, 0.0) for t in _BERT_SPECIALS]
+        unigram += [(f"\u2581{w}", -1.0) for w in words] + [(c, -5.0) for c in _PIECES[:36]]
+        unigram += [("\u2581", -3.0)]
+        tokenizer = DebertaV2Tokenizer(vocab=unigram, model_max_length=MAX_TOKENS)
+        pad, offset = 0, 0
+    config = AutoConfig.for_model(
+        model_type,
+        vocab_size=len(tokenizer),
+        hidden_size=HIDDEN,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * HIDDEN,
+        pad_token_id=pad,
+        max_position_embeddings=MAX_TOKENS + offset,
+    )
+    _save(AutoModel.from_config, config, seed, folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def save_tiny_sentence_transformer(
+    folder: str | Path,
+    vocabulary: Iterable[str] = VOCABULARY,
+    seed: int = 0,
+    subfolder: str = "",
+) -> Path:
+    """A sentence-transformers package of a tiny MPNet (as all-mpnet-base-v2 is):
+    modules.json (Transformer, mean Pooling, Normalize), 1_Pooling/config.json, and the
+    transformer at the package root or in `subfolder` (`0_Transformer`, as older
+    packages keep it)."""
+    folder = Path(folder)
+    inner = save_tiny_text(folder / subfolder, "mpnet", vocabulary, seed)
+    modules = [("Transformer", subfolder), ("Pooling", "1_Pooling"), ("Normalize", "2_Normalize")]
+    listing = [
+        {"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"}
+        for i, (kind, path) in enumerate(modules)
+    ]
+    pooling = {"word_embedding_dimension": HIDDEN, "pooling_mode_mean_tokens": True}
+    files = {
+        folder / "modules.json": listing,
+        folder / "config_sentence_transformers.json": {"similarity_fn_name": "cosine"},
+        folder / "1_Pooling" / "config.json": pooling,
+        inner / "sentence_bert_config.json": {"max_seq_length": MAX_TOKENS},
+    }
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content, indent=2), encoding="utf-8")
+    (folder / "2_Normalize").mkdir(exist_ok=True)
+    return folder
+
+
 def _save_tiny_text(
     kind: Literal["bert", "mpnet"], folder: Path, words: list[str], seed: int
 ) -> Path:
     """BERT, or MPNet with its own specials (its unknown token keeps BERT's spelling)."""
     bert = kind == "bert"
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    vocab = {t: i for i, t in enumerate([*(specials if bert else _MPNET_SPECIALS), *words])}
+    specials = _BERT_SPECIALS if bert else _MPNET_SPECIALS
+    vocab = {t: i for i, t in enumerate([*specials, *words])}
     pad = vocab["[PAD]" if bert else "<pad>"]
     sizes: dict[str, Any] = dict(
         vocab_size=len(vocab),

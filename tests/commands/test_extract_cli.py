@@ -119,11 +119,14 @@ def test_bad_options_exit_2_with_a_message(
 
 
 def test_the_command_offers_the_registered_kinds_and_their_flags() -> None:
-    from ser.extract.registry import KINDS
+    from ser.extract.registry import KINDS, default_kinds
 
     shown = CliRunner().invoke(main, ["extract", "--help"], terminal_width=200).output
-    assert f"[default: {','.join(KINDS)}]" in shown
-    for flag in ("--hubert-model", "--mpnet-model", "--bert-model", "--layers", "--name"):
+    assert f"[default: {','.join(default_kinds())}]" in shown
+    assert f"of {','.join(KINDS)}" in shown
+    flags = ["--hubert-model", "--mpnet-model", "--bert-model", "--layers", "--name"]
+    flags += ["--speech-model", "--text-model", "--text-layers", "--pool", "--pooled-only"]
+    for flag in flags:
         assert flag in shown
 
 
@@ -132,7 +135,8 @@ def test_the_help_examples_are_shown_as_written() -> None:
     trailing backslash joined the ASR example's two lines into one)."""
     shown = CliRunner().invoke(main, ["extract", "--help"], terminal_width=80).output
     assert "--features mpnet,bert \\\n" in shown
-    assert "--store features.zarr --features hubert,bert --layers 9,12\n" in shown
+    assert "--store features.zarr --features hubert,bert \\\n" in shown
+    assert "--layers all --pool mean\n" in shown
 
 
 def test_a_folder_that_is_not_iemocap_exits_2(tmp_path: Path) -> None:
@@ -194,7 +198,7 @@ def test_name_renames_the_sets_and_each_model_load_says_one_line(
     store = tmp_path / "f.zarr"
     args = ["extract", str(root), "--store", str(store), "--features", "hubert,bert",
             "--hubert-model", str(tiny_models.hubert), "--bert-model", str(snapshot),
-            "--layers", "1,2", "--name", "hubert=speech"]  # fmt: skip
+            "--layers", "1,2", "--bert-layers", "last", "--name", "hubert=speech"]  # fmt: skip
     result = CliRunner().invoke(main, args)
 
     assert result.exit_code == 0, result.output

@@ -338,3 +338,29 @@ def test_sweep_tables_name_the_asr_transcripts_and_their_wer() -> None:
         "Text from ASR transcripts: asr-w (WER 12.50 %), asr-v (WER unknown)."
     )
     assert doctest.testmod(ser.sweep.report).failed == 0
+
+
+def test_asr_text_sets_of_any_layer_and_pool(
+    asr_store, synthetic_corpus, tiny_models, tmp_path, monkeypatch
+) -> None:
+    path, _, _ = asr_store
+    root, _ = synthetic_corpus
+    copy = tmp_path / "f.zarr"
+    shutil.copytree(path, copy)
+    monkeypatch.setattr(WhisperAsr, "transcribe", lambda *_: pytest.fail("transcribed again"))
+    options = {"text": {"model": str(tiny_models.mpnet), "layers": "1", "pool": "mean"}}
+    report = extract_features(
+        root, copy, _config(tiny_models, features=("text",), options=options), QUIET
+    )
+    names = ("tiny-mpnet.L1@asr-tiny-whisper", "tiny-mpnet.L1.mean@asr-tiny-whisper")
+    assert report.extracted == names
+    store = FeatureStore.open(copy)
+    tokens, means = store.read(names[0]), store.read(names[1])
+    assert means.attrs["pool"] == "mean" and means.attrs["transcripts"] == "asr-tiny-whisper"
+    assert (
+        tokens.attrs["transcripts_fingerprint"]
+        == store.transcript_attrs("asr-tiny-whisper")["fingerprint"]
+    )
+    for row in (0, len(store.manifest) - 1):
+        expected = tokens.utterance(row).astype(np.float32).mean(axis=0)
+        np.testing.assert_allclose(means.utterance(row)[0], expected, atol=2e-3, rtol=2e-3)

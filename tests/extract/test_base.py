@@ -19,8 +19,8 @@ from ser.extract.base import (
     load_pretrained,
     weights_checksum,
 )
-from ser.extract.hubert import HubertExtractor, HubertOptions
 from ser.extract.registry import build_extractor
+from ser.extract.speech import SpeechExtractor, SpeechOptions
 from ser.runtime.precision import AUTO, autocast
 
 
@@ -59,7 +59,7 @@ def test_missing_model_folder_is_a_config_error(tmp_path: Path) -> None:
 
 def test_folder_without_a_model_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    extractor = HubertExtractor(HubertOptions(model=str(tmp_path / "empty")))
+    extractor = SpeechExtractor(SpeechOptions(model=str(tmp_path / "empty")))
     with pytest.raises(ConfigError, match=r"empty holds no loadable model config"):
         extractor.specs()
 
@@ -101,9 +101,9 @@ def test_freeze_for_inference_changes_no_output_bit(
 
 
 def test_load_keeps_the_checksum_of_the_weights_as_loaded(tiny_models) -> None:
-    extractor = HubertExtractor(HubertOptions(model=str(tiny_models.hubert), precision="bf16"))
+    extractor = SpeechExtractor(SpeechOptions(model=str(tiny_models.hubert), precision="bf16"))
     before = extractor.weights_checksum()
-    fresh = HubertExtractor(HubertOptions(model=str(tiny_models.hubert), precision="bf16"))
+    fresh = SpeechExtractor(SpeechOptions(model=str(tiny_models.hubert), precision="bf16"))
     fresh.load(torch.device("cpu"))
     assert fresh.weights_checksum() == before
     assert fresh.specs()[0].attrs["weights_sha256"] == before
@@ -113,10 +113,10 @@ def test_reloading_for_another_precision_starts_from_the_checkpoint(
     tiny_models, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wave = [np.sin(np.arange(8000, dtype=np.float32) / 7.0)]
-    fp32 = HubertExtractor(HubertOptions(model=str(tiny_models.hubert), precision="fp32"))
+    fp32 = SpeechExtractor(SpeechOptions(model=str(tiny_models.hubert), precision="fp32"))
     fp32.load(torch.device("cpu"))
     expected = fp32.extract(wave)[0]
-    auto = HubertExtractor(HubertOptions(model=str(tiny_models.hubert), precision="auto"))
+    auto = SpeechExtractor(SpeechOptions(model=str(tiny_models.hubert), precision="auto"))
     monkeypatch.setitem(AUTO, ("extract", "cpu"), ("bf16",))
     auto.load(torch.device("cpu"))  # frozen for bf16: linear weights stored in bf16
     assert auto.precision == "bf16"

@@ -20,16 +20,41 @@ from click.testing import CliRunner
 from ser.cli import main
 from ser.errors import ConfigError
 from ser.extract.base import Extractor, FeatureSetSpec, base_attrs, check_audio
-from ser.extract.hubert import HubertExtractor, HubertOptions
 from ser.extract.logmel import LogmelExtractor
 from ser.extract.options import KindOptions, option
-from ser.extract.registry import KINDS, Kind, build_extractor, flags, parse_names, register
+from ser.extract.registry import (
+    KINDS,
+    Kind,
+    build_extractor,
+    default_kinds,
+    flags,
+    kind_options,
+    parse_names,
+    register,
+)
+from ser.extract.speech import SpeechExtractor, SpeechOptions
 
 
-def test_registry_holds_the_five_kinds() -> None:
-    assert list(KINDS) == ["hubert", "mpnet", "bert", "is13", "logmel"]
+def test_registry_holds_the_seven_kinds() -> None:
+    assert list(KINDS) == ["speech", "text", "hubert", "mpnet", "bert", "is13", "logmel"]
     for name in KINDS:
-        assert build_extractor(name).kind == name  # mpnet and bert share one class
+        # hubert is speech's class, mpnet and bert text's: each records its own kind
+        given = {"model": "m"} if name in ("speech", "text") else {}
+        assert build_extractor(name, **given).kind == name
+    assert KINDS["hubert"].extractor is KINDS["speech"].extractor is SpeechExtractor
+    assert KINDS["mpnet"].extractor is KINDS["bert"].extractor is KINDS["text"].extractor
+
+
+def test_ser_extract_runs_the_papers_kinds_by_default() -> None:
+    from ser.extract.run import ExtractConfig
+
+    assert default_kinds() == ("hubert", "mpnet", "bert", "is13", "logmel")
+    assert ExtractConfig().features == default_kinds()
+    for name in ("speech", "text"):  # no default model: one must be named
+        with pytest.raises(ConfigError, match=f"--{name}-model"):
+            build_extractor(name)
+        with pytest.raises(ConfigError, match=f"--{name}-model"):
+            ExtractConfig(features=(name,))
 
 
 def test_text_encoder_defaults_are_each_papers_model() -> None:
@@ -40,8 +65,8 @@ def test_text_encoder_defaults_are_each_papers_model() -> None:
 
 def test_build_extractor_maps_options_onto_the_dataclass() -> None:
     extractor = build_extractor("hubert", model="some/model", layers="6,9,12", normalize=None)
-    assert isinstance(extractor, HubertExtractor)
-    assert extractor.options == HubertOptions(model="some/model", layers="6,9,12")
+    assert isinstance(extractor, SpeechExtractor)
+    assert extractor.options == SpeechOptions(model="some/model", layers="6,9,12")
     logmel = build_extractor("logmel", n_mels=40, fmax=None)
     assert isinstance(logmel, LogmelExtractor) and logmel.specs()[0].name == "logmel40"
 
@@ -56,13 +81,24 @@ def test_build_extractor_rejects_unknown_kinds_and_options() -> None:
 
 
 def test_the_flags_are_the_options_that_ask_for_one() -> None:
-    assert {p: f.targets for p, f in flags().items()} == {
-        "hubert_model": (("hubert", "model"),),
-        "layers": (("hubert", "layers"),),
-        "mpnet_model": (("mpnet", "model"),),
-        "bert_model": (("bert", "model"),),
+    encoders = ("speech", "text", "hubert", "mpnet", "bert")
+    found = {p: f.targets for p, f in flags().items()}
+    own = {
+        f"{kind}_{field}": ((kind, field),) for kind in encoders for field in ("model", "layers")
     }
+    shared = ("layers", "pool", "pooled_only")
+    assert found == {**own, **{field: tuple((k, field) for k in encoders) for field in shared}}
     assert "[default: bert-base-uncased]" in flags()["bert_model"].help
+    assert "[default" not in flags()["speech_model"].help  # required
+    assert flags()["pooled_only"].type is bool and flags()["layers"].shared
+
+
+def test_a_kinds_own_layers_flag_wins_over_the_shared_one() -> None:
+    values = {"layers": "all", "bert_layers": "last", "pool": "mean", "pooled_only": False}
+    assert kind_options(values, ("hubert", "bert", "logmel")) == {
+        "hubert": {"layers": "all", "pool": "mean"},
+        "bert": {"layers": "last", "pool": "mean"},
+    }
 
 
 def test_parse_names_refuses_ambiguous_and_colliding_names() -> None:
@@ -192,9 +228,9 @@ print([name for name in ("torch", "transformers", "opensmile") if name in sys.mo
 """
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     modules = [
-        "ser.extract.hubert",
         "ser.extract.is13",
         "ser.extract.logmel",
+        "ser.extract.speech",
         "ser.extract.text_encoder",
     ]
     assert done.stdout.splitlines() == [str(modules), "[]"]
@@ -203,15 +239,17 @@ print([name for name in ("torch", "transformers", "opensmile") if name in sys.mo
 def test_doctests() -> None:
     import doctest
 
-    import ser.extract.hubert
     import ser.extract.is13
+    import ser.extract.layers
     import ser.extract.logmel
     import ser.extract.registry
+    import ser.extract.speech
     import ser.extract.text_encoder
 
     for module in (
         ser.extract.registry,
-        ser.extract.hubert,
+        ser.extract.layers,
+        ser.extract.speech,
         ser.extract.text_encoder,
         ser.extract.is13,
         ser.extract.logmel,

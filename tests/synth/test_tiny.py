@@ -9,7 +9,16 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoTokenizer
 
-from ser.synth.tiny import TinyModels, build_tiny_models, save_tiny_hubert, wordpiece_vocab
+from ser.synth.tiny import (
+    TinyModels,
+    build_tiny_models,
+    save_tiny_hubert,
+    save_tiny_sentence_transformer,
+    save_tiny_speech,
+    save_tiny_text,
+    save_tiny_whisper,
+    wordpiece_vocab,
+)
 
 WORDS = ["hello", "world", "Happy", "don't", "excited"]
 
@@ -112,3 +121,54 @@ def test_default_vocabulary_is_the_synthetic_corpus(tmp_path: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(models.bert)
     word = VOCABULARY[0].lower()
     assert tokenizer.tokenize(word) == [word]
+
+
+@pytest.mark.parametrize(
+    ("model_type", "model_class"),
+    [
+        ("wav2vec2", "Wav2Vec2Model"),
+        ("wavlm", "WavLMModel"),
+        ("data2vec-audio", "Data2VecAudioModel"),
+    ],
+)
+def test_every_speech_architecture(tmp_path: Path, model_type: str, model_class: str) -> None:
+    folder = save_tiny_speech(tmp_path / model_type, model_type)  # type: ignore[arg-type]
+    config = AutoConfig.from_pretrained(folder)
+    assert (config.model_type, config.hidden_size, math.prod(config.conv_stride)) == (
+        model_type, 32, 320,
+    )  # fmt: skip
+    assert type(AutoModel.from_pretrained(folder)).__name__ == model_class
+
+
+@pytest.mark.parametrize(
+    ("model_type", "first", "last"), [("roberta", "<s>", "</s>"), ("deberta-v2", "[CLS]", "[SEP]")]
+)
+def test_every_text_architecture(tmp_path: Path, model_type: str, first: str, last: str) -> None:
+    folder = save_tiny_text(tmp_path / model_type, model_type, WORDS)  # type: ignore[arg-type]
+    assert AutoConfig.from_pretrained(folder).model_type == model_type
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokens = tokenizer.convert_ids_to_tokens(tokenizer("hello world")["input_ids"])
+    assert tokens[0] == first and tokens[-1] == last and tokenizer.unk_token not in tokens
+    assert tokenizer.model_max_length == 64
+
+
+def test_whisper_encoder_depth(tmp_path: Path) -> None:
+    folder = save_tiny_whisper(tmp_path / "w", WORDS, encoder_layers=2)
+    config = AutoConfig.from_pretrained(folder)
+    assert (config.encoder_layers, config.decoder_layers) == (2, 1)
+
+
+@pytest.mark.parametrize("subfolder", ["", "0_Transformer"])
+def test_sentence_transformers_package_layouts(tmp_path: Path, subfolder: str) -> None:
+    import json
+
+    package = save_tiny_sentence_transformer(tmp_path / "pkg", WORDS, subfolder=subfolder)
+    modules = json.loads((package / "modules.json").read_text())
+    assert [m["type"].rsplit(".", 1)[1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
+    assert modules[0]["path"] == subfolder
+    pooling = json.loads((package / "1_Pooling" / "config.json").read_text())
+    assert pooling["pooling_mode_mean_tokens"] and pooling["word_embedding_dimension"] == 32
+    inner = package / subfolder
+    assert AutoConfig.from_pretrained(inner).model_type == "mpnet"
+    assert (inner / "sentence_bert_config.json").is_file()
+    assert (package / "config.json").is_file() == (subfolder == "")

@@ -1,4 +1,5 @@
-"""HuBERT-family extractor on tiny random models: frames, layers, padding, provenance."""
+"""The speech kind on tiny random wav2vec2-family models: frames, layers, padding,
+provenance (Whisper's encoder: test_whisper_encoder.py; layer specs: test_layers.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from transformers import AutoModel
 from ser.cache.fingerprint import fingerprint
 from ser.errors import ConfigError
 from ser.extract.base import ExtractionError
-from ser.extract.hubert import HubertExtractor, HubertOptions, parse_layers
+from ser.extract.speech import SpeechExtractor, SpeechOptions
 from ser.runtime.precision import resolve_precision
-from ser.synth.tiny import save_tiny_hubert
+from ser.synth.tiny import save_tiny_hubert, save_tiny_speech
 
 CPU = torch.device("cpu")
 LENGTHS = (16000, 9000, 4001, 9000, 700)  # ≤ 1 s; two of equal length share a conv pass
@@ -36,10 +37,10 @@ def waves(lengths: tuple[int, ...] = LENGTHS, seed: int = 0) -> list[np.ndarray]
     return [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in lengths]
 
 
-def loaded(folder: Path, **options: object) -> HubertExtractor:
+def loaded(folder: Path, **options: object) -> SpeechExtractor:
     # fp32 unless asked: exact comparisons (padding, HF's outputs) need it.
     options = {"precision": "fp32", **options}
-    extractor = HubertExtractor(HubertOptions(model=str(folder), **options))  # type: ignore[arg-type]
+    extractor = SpeechExtractor(SpeechOptions(model=str(folder), **options))  # type: ignore[arg-type]
     extractor.load(CPU)
     return extractor
 
@@ -51,11 +52,11 @@ def expected_frames(n_samples: int) -> int:
 
 
 def test_specs_carry_provenance(folders: dict[str, Path]) -> None:
-    extractor = HubertExtractor(HubertOptions(model=str(folders["group"])))
+    extractor = SpeechExtractor(SpeechOptions(model=str(folders["group"])))
     [spec] = extractor.specs()
     assert spec.name == "tiny-group.L2"  # "last" of a 2-layer model
     attrs = spec.attrs
-    assert attrs["extractor"] == "hubert" and attrs["modality"] == "audio"
+    assert attrs["extractor"] == "speech" and attrs["modality"] == "audio"
     assert attrs["level"] == "frame" and attrs["frame_shift"] == pytest.approx(0.02)
     assert attrs["sample_rate"] == 16000 and extractor.sample_rate == 16000
     assert attrs["dim"] == 32 and attrs["dtype"] == "float16"
@@ -214,19 +215,19 @@ def test_bf16_is_close_to_fp32_and_is_another_feature_set(base_shaped: Path) -> 
 
 def test_unknown_precision_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown precision 'fp8': use auto, fp32, bf16, fp16"):
-        HubertExtractor(HubertOptions(precision="fp8"))
+        SpeechExtractor(SpeechOptions(model="m", precision="fp8"))
 
 
 @pytest.mark.parametrize("layers", ["3", "12", "6,9,12"])
 def test_layer_out_of_range_names_the_layer_count(folders: dict[str, Path], layers: str) -> None:
-    extractor = HubertExtractor(HubertOptions(model=str(folders["group"]), layers=layers))
+    extractor = SpeechExtractor(SpeechOptions(model=str(folders["group"]), layers=layers))
     with pytest.raises(ConfigError, match="tiny-group has 2 transformer layers"):
         extractor.specs()
 
 
 def test_checksum_follows_the_weights(tmp_path: Path) -> None:
     def checksum(folder: Path) -> str:
-        return HubertExtractor(HubertOptions(model=str(folder))).specs()[0].attrs["weights_sha256"]
+        return SpeechExtractor(SpeechOptions(model=str(folder))).specs()[0].attrs["weights_sha256"]
 
     same_a = checksum(save_tiny_hubert(tmp_path / "a", seed=0))
     same_b = checksum(save_tiny_hubert(tmp_path / "b", seed=0))
@@ -259,7 +260,7 @@ def test_bad_inputs_fail_alone_and_before_compute(folders: dict[str, Path]) -> N
 
 
 def test_missing_model_folder_is_a_config_error(tmp_path: Path) -> None:
-    extractor = HubertExtractor(HubertOptions(model=str(tmp_path / "gone")))
+    extractor = SpeechExtractor(SpeechOptions(model=str(tmp_path / "gone")))
     with pytest.raises(ConfigError, match="gone does not exist"):
         extractor.specs()
 
@@ -276,35 +277,10 @@ def test_pickles_without_weights(folders: dict[str, Path]) -> None:
     )
 
 
-def _save_family_model(folder: Path, model_type: str) -> Path:
-    """A tiny wav2vec2 (group norm), WavLM (layer norm) or data2vec-audio model."""
-    from transformers import AutoConfig
-
-    sizes: dict[str, Any] = {
-        "hidden_size": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "conv_dim": (16, 16, 16),
-        "conv_kernel": (10, 8, 8),
-        "conv_stride": (5, 8, 8),
-        "num_conv_pos_embedding_groups": 4,
-    }
-    extras: dict[str, dict[str, Any]] = {
-        "wav2vec2": {"feat_extract_norm": "group", "num_conv_pos_embeddings": 16},
-        "wavlm": {"feat_extract_norm": "layer", "do_stable_layer_norm": True, "num_buckets": 32},
-        "data2vec-audio": {"conv_pos_kernel_size": 5},
-    }
-    config = AutoConfig.for_model(model_type, **sizes, **extras[model_type])
-    torch.manual_seed(0)
-    AutoModel.from_config(config).save_pretrained(folder)
-    return folder
-
-
 @pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
 @pytest.mark.parametrize("model_type", ["wav2vec2", "wavlm", "data2vec-audio"])
 def test_other_wav2vec2_family_models(tmp_path: Path, model_type: str) -> None:
-    folder = _save_family_model(tmp_path / "m", model_type)
+    folder = save_tiny_speech(tmp_path / "m", model_type)
     extractor = loaded(folder, layers="all")
     assert extractor.sample_rate == 16000  # no preprocessor config: the family's rate
     inputs = waves((16000, 5000, 9000))
@@ -321,41 +297,17 @@ def test_a_text_model_is_not_a_speech_model(tmp_path: Path) -> None:
     from ser.synth.tiny import build_tiny_models
 
     models = build_tiny_models(tmp_path, ["hello"])
-    with pytest.raises(ConfigError, match="is a bert model, not a wav2vec2-family speech model"):
-        HubertExtractor(HubertOptions(model=str(models.bert))).specs()
+    with pytest.raises(ConfigError, match="is a bert model, not a speech encoder"):
+        SpeechExtractor(SpeechOptions(model=str(models.bert))).specs()
 
 
-def test_hubert_options_accept_ints_and_lists() -> None:
-    assert HubertOptions(layers=12).layers == "12"  # type: ignore[arg-type]
-    assert HubertOptions(layers=(6, 9)).layers == "6,9"  # type: ignore[arg-type]
+def test_speech_options_accept_ints_and_lists() -> None:
+    assert SpeechOptions(model="m", layers=12).layers == "12"  # type: ignore[arg-type]
+    assert SpeechOptions(model="m", layers=(6, 9)).layers == "6,9"  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="bad --layers 'six'"):
-        HubertOptions(layers="six")
+        SpeechOptions(model="m", layers="six")
 
 
-@pytest.mark.parametrize(
-    ("spec", "expected"),
-    [
-        ("12", (12,)),
-        ("6,9,12", (6, 9, 12)),
-        (" 6 , 9 ", (6, 9)),
-        ("9,6,9", (9, 6)),
-        ("all", tuple(range(13))),
-        ("last", (12,)),
-        ("ALL", tuple(range(13))),
-        ("0", (0,)),
-    ],
-)
-def test_parse_layers(spec: str, expected: tuple[int, ...]) -> None:
-    assert parse_layers(spec, 12, "hubert-base") == expected
-
-
-@pytest.mark.parametrize("spec", ["13", "6,9,24"])
-def test_parse_layers_out_of_range_names_the_layer_count(spec: str) -> None:
-    with pytest.raises(ConfigError, match="out of range: hubert-base has 12 transformer layers"):
-        parse_layers(spec, 12, "hubert-base")
-
-
-@pytest.mark.parametrize("spec", ["", "-1", "6;9", "first", "1.5"])
-def test_parse_layers_rejects_bad_syntax(spec: str) -> None:
-    with pytest.raises(ConfigError, match="bad --layers"):
-        parse_layers(spec, 12, "m")
+def test_the_speech_kind_needs_a_model() -> None:
+    with pytest.raises(ConfigError, match="--speech-model"):
+        SpeechOptions()

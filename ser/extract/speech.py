@@ -1,0 +1,172 @@
+"""Hidden states of any Hugging Face speech encoder, 20 ms frames: the `speech` kind
+(`--speech-model`, a hub id or folder), registered again as `hubert` with HuBERT-base
+(`ser.extract.registry`), whose sets keep their attrs and fingerprints.
+
+wav2vec2-family models (HuBERT, wav2vec2, WavLM, data2vec-audio) run through
+`wav2vec2.py`, Whisper's encoder through `whisper_encoder.py` (30 s windows; how longer
+and shorter utterances are cut and joined is said there). One feature set per layer
+(`--layers`: `layers.py`), named `<model name>.L<layer>`; `--pool mean,meanstd` adds
+`<model name>.L<layer>.mean` / `.meanstd`, one row per utterance (`--pooled-only`: those
+alone). Every set is stored fp16.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ser.cache.fingerprint import model_location
+from ser.cache.model_names import check_set_name
+from ser.errors import ConfigError
+from ser.extract.base import FeatureSetSpec, PretrainedExtractor, base_attrs, check_audio
+from ser.extract.layers import (
+    LAYERS_HELP,
+    POOL_HELP,
+    POOLED_ONLY_HELP,
+    check_layers,
+    describe,
+    layer_outputs,
+    layer_specs,
+    layers_text,
+    parse_layers,
+    parse_pools,
+)
+from ser.extract.options import KindOptions, option
+from ser.extract.wav2vec2 import Wav2Vec2Frames, is_wav2vec2_family
+from ser.extract.whisper_encoder import WhisperFrames, is_whisper
+from ser.runtime.precision import autocast
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class SpeechOptions(KindOptions):
+    """layers: `layers.parse_layers`; pool: pooled views ("" none, "mean", "meanstd",
+    "mean,meanstd"); pooled_only: no frame sets; normalize: per-utterance zero-mean
+    unit-variance input of wav2vec2-family models (None: as the model's preprocessor
+    config says); name: the sets' name stem (None: the model's id)."""
+
+    model: str = option("", "model (hub id or folder)", "kind", metavar="ID_OR_DIR")
+    layers: str = option("last", LAYERS_HELP, "both", metavar="LIST")
+    pool: str = option("", POOL_HELP, "shared", metavar="LIST")
+    pooled_only: bool = option(False, POOLED_ONLY_HELP, "shared")
+    normalize: bool | None = None
+    precision: str = "auto"
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ConfigError("the speech kind needs a model: --speech-model (hub id or folder)")
+        object.__setattr__(self, "layers", layers_text(self.layers))
+        object.__setattr__(self, "pool", ",".join(parse_pools(self.pool)))
+        check_layers(self.layers)  # syntax only; the range once the model is known
+        if self.pooled_only and not self.pool:
+            raise ConfigError("--pooled-only needs --pool (mean, meanstd or both)")
+        if self.name is not None:
+            check_set_name(self.name)
+
+    @classmethod
+    def set_name(cls, stem: str, attrs: Mapping[str, Any]) -> str:
+        pool = attrs.get("pool")
+        return f"{stem}.L{attrs.get('layer')}" + (f".{pool}" if pool else "")
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        return {**super().from_attrs(attrs), "layers": str(attrs["layer"])}
+
+
+class SpeechExtractor(PretrainedExtractor):
+    """Frame-level hidden states, one feature set `<model name>.L<layer>` per layer.
+
+    >>> import tempfile, torch
+    >>> from ser.synth.tiny import save_tiny_hubert
+    >>> folder = save_tiny_hubert(tempfile.mkdtemp() + "/tiny-hubert")
+    >>> speech = SpeechExtractor(SpeechOptions(model=str(folder), layers="all", pool="mean"))
+    >>> [spec.name for spec in speech.specs()][:4]
+    ['tiny-hubert.L0', 'tiny-hubert.L0.mean', 'tiny-hubert.L1', 'tiny-hubert.L1.mean']
+    >>> speech.load(torch.device("cpu"))
+    >>> out = speech.extract([np.zeros(16000, np.float32)])
+    >>> out[0]["tiny-hubert.L2"].shape, out[0]["tiny-hubert.L2.mean"].shape
+    ((49, 32), (1, 32))
+    """
+
+    kind = "speech"
+    options: SpeechOptions
+    modality = "audio"
+
+    def _check_config(self, config: Any) -> None:
+        if not (is_wav2vec2_family(config) or is_whisper(config)):
+            raise ConfigError(
+                f"{self.options.model} is a {config.model_type} model, not a speech encoder "
+                "(HuBERT, wav2vec2, WavLM, data2vec-audio or Whisper)"
+            )
+
+    @cached_property
+    def frames(self) -> Wav2Vec2Frames | WhisperFrames:
+        """The model family's forward."""
+        family = WhisperFrames if is_whisper(self.config) else Wav2Vec2Frames
+        return family(self.config, self.options.model, self.options.normalize)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.frames.sample_rate
+
+    @cached_property
+    def layers(self) -> tuple[int, ...]:
+        return parse_layers(self.options.layers, self.frames.n_layers, self.options.model)
+
+    @cached_property
+    def _specs(self) -> tuple[FeatureSetSpec, ...]:
+        import transformers
+
+        frames = self.frames
+        common = base_attrs(
+            self.kind,
+            "audio",
+            "frame",
+            frames.dim,
+            "float16",
+            frame_shift=frames.frame_shift,
+            sample_rate=frames.sample_rate,
+            model=model_location(self.options.model),  # a folder: found from anywhere
+            model_type=self.config.model_type,
+            weights_sha256=self.weights_checksum(),
+            n_layers=frames.n_layers,
+            **frames.settings(),
+            precision=self.precision,
+            transformers_version=transformers.__version__,
+        )
+        layers = [{**common, "layer": layer} for layer in self.layers]
+        pools = parse_pools(self.options.pool)
+
+        def name(attrs: Mapping[str, Any]) -> str:
+            return SpeechOptions.set_name(self.stem, attrs)
+
+        return layer_specs(layers, pools, name, rows=not self.options.pooled_only)
+
+    def _load_detail(self) -> str:
+        return describe(self.layers, self.options.pool)
+
+    def _loaded_model(self) -> torch.nn.Module:
+        model = super()._loaded_model()
+        encoder = getattr(model, "encoder", None)
+        if is_whisper(self.config) and encoder is not None:
+            # Only the encoder makes the features (and its weights their checksum).
+            self._model = model = encoder.eval()
+        return model
+
+    def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        import torch
+
+        frames = self.frames
+        check_audio(batch, frames.min_samples, f"{self.options.model} (one 20 ms frame)")
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            states = frames.hidden(self.model, list(batch), self.layers, self.device)
+            chosen = [output.float().cpu().numpy() for output in states]  # B x [L, T_i, D]
+        specs = self._specs
+        return [layer_outputs(specs, dict(zip(self.layers, rows, strict=True))) for rows in chosen]
