@@ -19,6 +19,7 @@ import numpy as np
 from ser.cache.backend import DamagedChunks, span_text
 from ser.cache.manifest import Manifest
 from ser.cache.shards import ShardWriter, staged_utterances
+from ser.cache.store_types import Damage
 from ser.cache.verify import utterance_text, utterances_in
 from ser.errors import StoreError
 
@@ -92,3 +93,15 @@ def repair_runs(
             runs.append((start, [rows[index]]))
         end = stop
     return [(start, np.concatenate(parts)) for start, parts in runs]
+
+
+def repair_outcome(name: str, damage: Damage, outcome: bool | None) -> str:
+    """What `ser extract --repair` says of set ``name`` once `FeatureStore.repair` gave
+    ``outcome``."""
+    said = {
+        True: "its bytes are those recorded when it was completed",
+        False: "they differ from the recorded ones (extracted on another device or in other "
+        "batches); their checksum is recorded now",
+        None: "it has no recorded checksum to compare (written before ser recorded them)",
+    }
+    return f"{name}: {len(damage.utterances)} damaged utterance(s) re-extracted; {said[outcome]}"

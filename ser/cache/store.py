@@ -270,11 +270,17 @@ class FeatureStore(TranscriptSets):
         """The command that mends set ``name`` (`ser extract ... --repair`)."""
         return repair_command(self.path, name, self._attrs_of(name), self.attrs.get("corpus_root"))
 
-    def begin_repair(self, name: str) -> None:
-        """Drop what an earlier repair of ``name`` staged: a repair extracts afresh."""
+    def begin_repair(self, name: str) -> Damage:
+        """The damage of complete set ``name`` (`damage`), made ready for its repair: what
+        an earlier repair staged is dropped (a repair extracts afresh), and a set damaged
+        ``whole`` is deleted, to be begun and extracted again."""
         self._require_writable()
-        self._complete_attrs(name)
-        self._clear_staging(name)
+        damage = self.damage(name)
+        if damage.whole:
+            self.delete_feature_set(name)
+        else:
+            self._clear_staging(name)
+        return damage
 
     def repair(self, name: str, damage: Damage) -> bool | None:
         """Write the damaged utterances' rows, re-extracted into this set's staged shards,

@@ -5,6 +5,9 @@ take its lock, declare every extractor's feature sets (fingerprint check, no wei
 any device), and stop if all are complete. Otherwise, per extractor: plan, print the disk
 estimate, load the model once, extract the missing shards (in-process or on dask), and
 consolidate. `ExtractConfig` and `ExtractReport` are `config.py`'s, re-exported here.
+With ``repair``, complete sets are checked first (`FeatureStore.damage`): the plan's shards
+holding damaged utterances are extracted again and written back over them
+(`FeatureStore.repair`), and a set whose damage they cannot mend is extracted anew.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -25,17 +28,19 @@ True
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
 
-from ser.cache import FeatureStore, Manifest
+from ser.cache import Damage, FeatureStore, Manifest
+from ser.cache.repair import repair_outcome
 from ser.corpus.reader import CorpusReading, read_corpus
 from ser.errors import StoreError
 from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summary
@@ -68,6 +73,10 @@ class _Pass:
     extractor: Extractor
     options: dict[str, Any]
     pending: list[FeatureSetSpec]
+    # --repair: complete sets among `pending` whose damaged utterances are re-extracted,
+    # and what each repair found (`FeatureStore.repair`).
+    repairs: dict[str, Damage] = field(default_factory=dict)
+    repaired: dict[str, bool | None] = field(default_factory=dict)
 
 
 def extract_features(
@@ -86,6 +95,9 @@ def extract_features(
         asr = None
         if config.text_source == "asr":
             asr = declare_asr(store, config)
+            if config.repair and not asr.pending and store.check_transcripts(asr.name):
+                store.delete_transcripts(asr.name)  # damaged: transcribed anew
+                asr = declare_asr(store, config)
         # Options every kind that has them gets: "auto" precision resolved once, for the
         # sets' attrs and every worker, and the ASR transcripts the text kinds read.
         run_wide = {
@@ -103,7 +115,10 @@ def extract_features(
                 torch.set_num_threads(threads)
     names = [spec.name for p in passes for spec in p.extractor.specs()]
     summary = None if asr is None else transcript_summary(store, asr.name, transcribed)
-    return _report(store, names, [s.name for p in todo for s in p.pending], started, summary)
+    extracted = [s.name for p in todo for s in p.pending if s.name not in p.repairs]
+    report = _report(store, names, extracted, started, summary)
+    repaired = [repair_outcome(n, p.repairs[n], o) for p in passes for n, o in p.repaired.items()]
+    return dataclasses.replace(report, repaired=tuple(repaired))
 
 
 def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, Any]) -> _Pass:
@@ -114,8 +129,22 @@ def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, A
     specs = extractor.specs()
     for spec in specs:
         store.begin_feature_set(spec.name, spec.attrs, overwrite=config.overwrite)
-    pending = [spec for spec in specs if not store.info(spec.name).complete]
-    return _Pass(extractor, options, pending)
+    repairs = _damaged(store, specs) if config.repair else {}
+    pending = [s for s in specs if s.name in repairs or not store.info(s.name).complete]
+    return _Pass(extractor, options, pending, repairs)
+
+
+def _damaged(store: Any, specs: list[FeatureSetSpec]) -> dict[str, Damage]:
+    """--repair: the damaged complete sets (`FeatureStore.begin_repair`); one whose damage
+    its utterances cannot mend is begun again, to be extracted whole."""
+    found = {}
+    for spec in (s for s in specs if store.info(s.name).complete):
+        damage = store.begin_repair(spec.name)
+        if damage.whole:  # deleted by begin_repair
+            store.begin_feature_set(spec.name, spec.attrs)
+        elif damage:
+            found[spec.name] = damage
+    return found
 
 
 def _create_store(path: Path, reading: CorpusReading) -> FeatureStore:
@@ -171,6 +200,7 @@ def _run_passes(
         (spec.name, estimate_bytes(spec.attrs, plan.costs))
         for p, plan in zip(passes, plans, strict=True)
         for spec in p.pending
+        if spec.name not in p.repairs
     ]
     print_estimate(console, sizes, Path(store.path))
     shown = threads.count or "the workers' own"  # 0 under --scheduler: left to them
@@ -191,13 +221,19 @@ def _run_passes(
                 for n in run_jobs_dask(client, kind, p.options, config.device, jobs, count):
                     advance(n)
             for spec in p.pending:
-                _consolidate(store, spec.name, len(plan.shards), config.shard_size)
+                if spec.name in p.repairs:
+                    p.repaired[spec.name] = store.repair(spec.name, p.repairs[spec.name])
+                else:
+                    _consolidate(store, spec.name, len(plan.shards), config.shard_size)
 
 
 def _jobs(
     store: Any, p: _Pass, plan: Plan, sources: Sequence[Source], config: ExtractConfig
 ) -> list[ShardJob]:
     done = {spec.name: set(store.done_shards(spec.name)) for spec in p.pending}
+    for name, damage in p.repairs.items():  # only the shards holding damaged utterances
+        damaged = set(damage.utterances)
+        done[name] = {s.shard_id for s in plan.shards if not damaged & set(s.indices)}
     for spec in p.pending:
         if done[spec.name] and max(done[spec.name]) >= len(plan.shards):
             # Shards of a run with another --shard-size: they would not tile this plan.

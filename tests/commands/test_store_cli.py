@@ -271,6 +271,24 @@ def test_import_other_file_needs_overwrite(store: FeatureStore, tmp_path: Path) 
     assert not FeatureStore.open(store.path).read("emb").data.any()
 
 
+def test_damaged_import_is_mended_by_importing_it_again(
+    store: FeatureStore, tmp_path: Path
+) -> None:
+    args = ["--name", "emb", "--modality", "audio", "--level", "utterance"]
+    np.savez(tmp_path / "a.npz", **{u: np.full(3, i, np.float32) for i, u in enumerate(IDS)})
+    assert ser("store", "import", store.path, tmp_path / "a.npz", *args).exit_code == 0
+    damage_chunk(store, "emb/data")
+    verify = ser("store", "verify", store.path)
+    command = (
+        f"ser store import {store.path} a.npz --name emb --modality audio --level utterance "
+        "--overwrite"
+    )
+    assert verify.exit_code == 1 and f"repair emb: {command}" in verify.stdout
+    again = ser("store", "import", store.path, tmp_path / "a.npz", *args, "--overwrite")
+    assert again.exit_code == 0 and "imported 8 utterances" in again.stdout
+    assert FeatureStore.open(store.path).read("emb").data[:, 0].tolist() == list(range(8))
+
+
 def test_info_shows_each_transcript_set_with_its_wer(store: FeatureStore) -> None:
     gold = [str(t) for t in store.manifest.column("transcript")]
     words = sum(len(t.split()) for t in gold)
