@@ -107,6 +107,11 @@ class Hdf5Backend:
             group = f[name]
             return self._read_small(group[key]) if key in group else None
 
+    def array_length(self, name: str, key: str) -> int | None:
+        with self._open() as f:
+            group = f[name]
+            return len(group[key]) if key in group else None
+
     def create_data(self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int) -> None:
         with self._open(write=True) as f:
             group = f[name]

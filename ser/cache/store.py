@@ -216,8 +216,8 @@ class FeatureStore(TranscriptSets):
         if complete:
             layout = self._backend.data_layout(name)
             rows = layout[0][0] if layout else 0
-            failed = self._backend.read_array(name, "failures_utt_id")
-            n_failed, n_shards = (0 if failed is None else len(failed)), 0
+            # The table's length, not its chunks: info answers for a damaged set too.
+            n_failed, n_shards = self._backend.array_length(name, "failures_utt_id") or 0, 0
         else:
             rows, n_failed, n_shards = shards.staged_summary(self._staging / name)
         described = {k: attrs[k] for k in ("modality", "level", "dim", "dtype", "fingerprint")}

@@ -86,6 +86,7 @@ def _structure(
         problems.append(f"{name}: stored fingerprint does not match its attributes")
     layout = backend.data_layout(name)
     offsets = backend.read_array(name, "offsets")
+    backend.read_array(name, "failures_reason")  # its chunks checked: the rest reads them
     if layout is None or offsets is None:
         return [*problems, f"{name}: data or offsets array is missing"], None, None
     (rows, dim), dtype = layout

@@ -107,6 +107,11 @@ class ZarrBackend:
             return None
         return _read_small(self._stored(name, key))
 
+    def array_length(self, name: str, key: str) -> int | None:
+        if not (self.path / name / key / "zarr.json").is_file():
+            return None
+        return int(self._stored(name, key).array.shape[0])
+
     def create_data(self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int) -> None:
         self._group(name).create_array(
             DATA,

@@ -114,11 +114,24 @@ class TestChecksums:
         (problem,) = store.verify()
         assert problem.startswith("hubert.L3: its offsets array fails its checksum")
         assert store.damage("hubert.L3").whole
+        assert store.info("hubert.L3").failures == 2  # info reads no chunk
         with pytest.raises(
             StoreError,
             match=r"its offsets array fails its checksum .*re-extract the set with: ser extract",
         ):
             store.read("hubert.L3")
+
+    def test_damaged_failures_table_means_the_whole_set(
+        self, store_path: Path, manifest: Manifest
+    ) -> None:
+        store = FeatureStore.create(store_path, manifest)
+        fill(store)
+        damage_chunk(store, "hubert.L3/failures_reason")
+        (problem,) = store.verify()
+        assert problem.startswith("hubert.L3: its failures_reason array fails its checksum")
+        assert store.damage("hubert.L3").whole
+        with pytest.raises(StoreError, match="failures_reason: 1 chunk"):
+            store.failures("hubert.L3")
 
     def test_damaged_transcripts_and_manifest(self, store_path: Path, manifest: Manifest) -> None:
         store = FeatureStore.create(store_path, manifest)
