@@ -51,6 +51,7 @@ from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
     DEFAULT_BATCH_TOKENS,
     Plan,
+    Shard,
     audio_seconds,
     estimate_bytes,
     make_plan,
@@ -234,6 +235,14 @@ def _jobs(
     for name, damage in p.repairs.items():  # only the shards holding damaged utterances
         damaged = set(damage.utterances)
         done[name] = {s.shard_id for s in plan.shards if not damaged & set(s.indices)}
+    shards = plan.shards
+    if p.repairs and all(spec.name in p.repairs for spec in p.pending):
+        # Repairs alone: of those shards, the batches holding damaged utterances, which
+        # give the bytes they gave (an output depends on its batch, not on its shard).
+        damaged = set().union(*(d.utterances for d in p.repairs.values()))
+        shards = tuple(
+            Shard(s.shard_id, tuple(b for b in s.batches if damaged & set(b))) for s in shards
+        )
     for spec in p.pending:
         if done[spec.name] and max(done[spec.name]) >= len(plan.shards):
             # Shards of a run with another --shard-size: they would not tile this plan.
@@ -243,7 +252,7 @@ def _jobs(
             store.begin_feature_set(spec.name, spec.attrs)
             done[spec.name] = set()
     writers = {spec.name: store.shard_writer(spec.name) for spec in p.pending}
-    return make_jobs(plan.shards, p.pending, sources, writers, done)
+    return make_jobs(shards, p.pending, sources, writers, done)
 
 
 def _consolidate(store: Any, name: str, n_shards: int, shard_size: int) -> None:

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ser.cache import FeatureStore
+from ser.cache import repair as repair_module
 from ser.cache import store as store_module
 from ser.cli import main
 from tests.stores import damage_chunk
@@ -33,7 +34,7 @@ def test_repair_reextracts_what_verify_finds_damaged(
     root, _ = synthetic_corpus
     store = tmp_path / f"features{suffix}"
     extract = ("extract", root, "--store", store, "--features", "hubert,logmel", "--layers", "2",
-               "--hubert-model", tiny_models.hubert, "--shard-size", "4", "--quiet")  # fmt: skip
+               "--hubert-model", tiny_models.hubert, "--shard-size", "16", "--quiet")  # fmt: skip
     assert ser(*extract).exit_code == 0
     fs = FeatureStore.open(store)
     names = ("tiny-hubert.L2", "logmel80")
@@ -53,8 +54,19 @@ def test_repair_reextracts_what_verify_finds_damaged(
     damaged = fs.damage("tiny-hubert.L2").utterances
     assert 0 < len(damaged) < len(offsets) - 1
 
+    staged: list[int] = []  # the utterances the repair extracted again
+    real = repair_module.staged_utterances
+
+    def spy(writer: Any, wanted: set[int]) -> Any:
+        found = real(writer, set(range(len(offsets) - 1)))
+        staged.extend(found[0])
+        return real(writer, wanted)
+
+    monkeypatch.setattr(repair_module, "staged_utterances", spy)
     result = ser(*extract, "--repair")
     assert result.exit_code == 0, result.output
+    # Only the batches holding them (a few utterances each on the CPU), not their shards.
+    assert set(damaged) <= set(staged) and len(staged) < 16
     assert (
         f"repaired tiny-hubert.L2: {len(damaged)} damaged utterance(s) re-extracted; its bytes "
         "are those recorded when it was completed"
