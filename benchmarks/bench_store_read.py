@@ -3,8 +3,11 @@
 Builds a realistic frame-level set (default 1.3 M frames x 768 fp16, ~2 GB: HuBERT-base
 on all of IEMOCAP) through the real write path (shards + consolidate), then times
 `FeatureStore.read` on each backend against `np.array(np.load(..., mmap_mode="r"))` of
-the same bytes, all with a warm page cache. Targets: each store >= 80 % of the memmap's
-throughput, store size <= 1.05 x the raw bytes.
+the same bytes, all with a warm page cache. Each backend is written twice: with per-chunk
+checksums (what ser writes: Zarr crc32c, HDF5 Fletcher-32, and the content sha256
+recorded at consolidation) and in the layout of stores written before them, so the cost
+of checking every chunk on every read is measured side by side. Targets: each store
+>= 80 % of the memmap's throughput, store size <= 1.05 x the raw bytes.
 
     python benchmarks/bench_store_read.py                  # full size, ~2 GB per copy
     python benchmarks/bench_store_read.py --frames 200000  # quick
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ser.cache import FeatureStore, Manifest
+from ser.cache import backend as formats
 from ser.synth.manifest import example_columns
 
 UTTERANCES_PER_SHARD = 256
@@ -96,11 +100,15 @@ def main() -> None:
         np.save(work / "raw.npy", data)
         stores = {}
         for suffix in (".zarr", ".h5"):
-            start = time.perf_counter()
-            stores[suffix] = build_store(work / f"features{suffix}", data, lengths)
-            print(
-                f"  wrote {suffix:5s} (shards + consolidate) in {time.perf_counter() - start:.1f} s"
-            )
+            for checked in (True, False):
+                formats.CHUNK_CHECKSUMS = checked  # False: the layout written before
+                label = f"{suffix[1:]}{'' if checked else ' (no checksums)'}"
+                start = time.perf_counter()
+                path = work / f"features{'' if checked else '-old'}{suffix}"
+                stores[label] = build_store(path, data, lengths)
+                print(f"  wrote {label:20s} (shards + consolidate) in "
+                      f"{time.perf_counter() - start:.1f} s")  # fmt: skip
+        formats.CHUNK_CHECKSUMS = True
         del data
 
         t_mm, reference = timed(
@@ -112,16 +120,24 @@ def main() -> None:
         )
         t_np, _ = timed(lambda: np.load(work / "raw.npy"), args.repeats)
         print(f"  {'np.load':7s} {raw / min(t_np) / 1e9:6.2f} GB/s  (plain read, for reference)")
-        for store in stores.values():
+        speeds = {}
+        for label, store in stores.items():
             times, got = timed(lambda s=store: s.read("bench").data, args.repeats)
             assert np.array_equal(got, reference), "store content differs from the source"
             del got
             speed, median = raw / min(times) / 1e9, raw / statistics.median(times) / 1e9
+            speeds[label] = speed
             size = store.info("bench").bytes / raw
             print(
-                f"  {store.backend:7s} {speed:6.2f} GB/s  (median {median:.2f})"
+                f"  {label:20s} {speed:6.2f} GB/s  (median {median:.2f})"
                 f"  = {speed / base:.0%} of memmap   size {size:.4f} x raw"
             )
+        for backend in ("zarr", "h5"):
+            checked, plain = speeds[backend], speeds[f"{backend} (no checksums)"]
+            print(f"  {backend}: checksums cost {1 - checked / plain:.0%} of the read speed")
+        start = time.perf_counter()
+        stores["zarr"].verify()
+        print(f"  zarr verify (every chunk, sha256): {time.perf_counter() - start:.1f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -148,3 +148,34 @@ def add_incomplete_set(store: FeatureStore, name: str = "logmel80", dim: int = 3
              "dtype": "float16"}  # fmt: skip
     store.begin_feature_set(name, attrs)
     store.shard_writer(name).write(0, {0: np.ones((2, dim))}, {})
+
+
+def damage_chunk(store: FeatureStore, array: str, chunk: int = 0, seed: int = 1) -> None:
+    """Overwrite one stored chunk of ``array`` ("<set>/data", "manifest/label", ...) on
+    disk with finite garbage, as a failing disk or network filesystem might: its bytes
+    but the last 4 (a Zarr chunk's crc32c, an HDF5 chunk's Fletcher-32), from the start."""
+    if store.backend == "zarr":
+        folder = store.path / array / "c" / str(chunk)
+        path = folder / "0" if folder.is_dir() else folder
+        offset, size = 0, path.stat().st_size
+    else:
+        import h5py
+
+        path = store.path
+        with h5py.File(path, "r") as f:
+            dataset = f[array]
+            first = (chunk * dataset.chunks[0],) + (0,) * (dataset.ndim - 1)
+            info = dataset.id.get_chunk_info_by_coord(first)
+            offset, size = info.byte_offset, info.size
+    garbage = np.random.default_rng(seed).standard_normal(size).astype(np.float16).tobytes()
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(garbage[: size - 4])
+
+
+def drop_recorded_checksums(store: FeatureStore) -> None:
+    """Take the checksum attribute off every set: with `backend.CHUNK_CHECKSUMS` False
+    while it was written, the store is what ser wrote before checksums."""
+    for name in store.feature_sets():
+        attrs = store.info(name).attrs
+        store._backend.set_group_attrs(name, {k: v for k, v in attrs.items() if k != "data_sha256"})

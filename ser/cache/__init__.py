@@ -5,8 +5,9 @@ See `ser.cache.store.FeatureStore` and docs/CONTRACTS.md ("Feature store").
 
 from ser.cache.manifest import Manifest
 from ser.cache.shards import ShardWriter
-from ser.cache.store import FeatureData, FeatureSetInfo, FeatureStore, VerifyReport
+from ser.cache.store import Damage, FeatureData, FeatureSetInfo, FeatureStore, VerifyReport
 
 __all__ = [
-    "FeatureData", "FeatureSetInfo", "FeatureStore", "Manifest", "ShardWriter", "VerifyReport",
+    "Damage", "FeatureData", "FeatureSetInfo", "FeatureStore", "Manifest", "ShardWriter",
+    "VerifyReport",
 ]  # fmt: skip

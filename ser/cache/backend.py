@@ -1,12 +1,17 @@
 """What a storage format must offer the store (`formats.py` picks one by suffix), and
 the names a store accepts for its sets. Both formats hold the same tree: root attributes,
 a ``manifest`` group, a group per set (``data``, ``offsets``, the failures table).
+
+Every array a backend writes carries a checksum per chunk that its reads check (Zarr:
+the ``crc32c`` codec; HDF5: the Fletcher-32 filter); a chunk that fails it is reported
+as `DamagedChunks`, never returned. Arrays of stores written before have none and read
+as they are.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,10 +28,32 @@ RESERVED = (MANIFEST, TRANSCRIPTS)
 DATA = "data"
 # "@" joins a text set to the transcripts it was extracted from (`mpnet-base@asr-whisper-small`).
 SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@-]*$")
+# Arrays written carry per-chunk checksums. False writes the layout of stores made before
+# checksums (tests and benchmarks build such stores); never False in ser itself.
+CHUNK_CHECKSUMS = True
+
+
+class DamagedChunks(StoreError):
+    """Chunks of one stored array whose bytes fail their checksum (or cannot be decoded)."""
+
+    def __init__(self, path: Path, array: str, spans: Sequence[tuple[int, int]]) -> None:
+        self.array = array  # "<group>/<key>"
+        self.spans = list(spans)  # [start, stop) along the first axis, one per damaged chunk
+        super().__init__(
+            f"{path}: {array}: {len(self.spans)} chunk(s) fail their checksum "
+            f"(rows {span_text(self.spans)})"
+        )
+
+
+def span_text(spans: Sequence[tuple[int, int]], shown: int = 4) -> str:
+    """``0-4095, 8192-9000`` (inclusive), the first `shown` spans and how many more."""
+    text = ", ".join(f"{start}-{stop - 1}" for start, stop in spans[:shown])
+    return text + (f" and {len(spans) - shown} more" if len(spans) > shown else "")
 
 
 class Backend(Protocol):
-    """One storage format. Small arrays are read and written whole; ``data`` in blocks."""
+    """One storage format. Small arrays are read and written whole; ``data`` in blocks.
+    Reads raise `DamagedChunks` naming every damaged chunk of what they read."""
 
     name: str
     path: Path
@@ -46,13 +73,19 @@ class Backend(Protocol):
     def write_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> None: ...
     # Text comes back as numpy str ("U"), whatever the format stored.
     def read_array(self, name: str, key: str) -> np.ndarray | None: ...
+    # Its length from the metadata alone, no chunk read (None: no such array).
+    def array_length(self, name: str, key: str) -> int | None: ...
     def create_data(
         self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int
     ) -> None: ...
     def write_blocks(self, name: str, blocks: Iterable[tuple[int, np.ndarray]]) -> None: ...
+    # Repair: (first row, rows) written over the stored data; the runs cover every damaged
+    # chunk whole, so none is read back.
+    def repair_rows(self, name: str, runs: Sequence[tuple[int, np.ndarray]]) -> None: ...
     def data_layout(self, name: str) -> tuple[tuple[int, int], np.dtype] | None: ...
+    def chunk_rows(self, name: str) -> int: ...  # rows per chunk of ``data``
     def read_data(self, name: str) -> np.ndarray: ...
-    def iter_blocks(self, name: str, block_rows: int) -> Iterator[np.ndarray]: ...
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray: ...
     def nbytes(self, name: str) -> int: ...
 
 

@@ -25,8 +25,9 @@ from typing import Any
 from ser import __version__
 from ser.errors import StoreError
 
-# Written by the store while it works; never part of the provenance.
-BOOKKEEPING = frozenset({"complete", "fingerprint"})
+# Written by the store while it works; never part of the provenance (``data_sha256``: the
+# content checksum recorded when the set is completed, `verify.RECORDED`).
+BOOKKEEPING = frozenset({"complete", "fingerprint", "data_sha256"})
 REQUIRED = ("extractor", "modality", "level", "dim", "dtype")
 LEVELS = ("frame", "token", "utterance")
 MODALITIES = ("audio", "text")

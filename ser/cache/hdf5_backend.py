@@ -1,9 +1,13 @@
 """HDF5 file backend.
 
-``data`` is one contiguous dataset (``chunk_rows`` unused): a full read is one
-``read_direct``. The file is open only for one short, flushed operation, so others can
-read between our writes. Attributes are one JSON string each, so they round-trip exactly;
-persistent free-space tracking lets ``--overwrite`` reuse the old set's space.
+Every dataset is chunked with the Fletcher-32 filter, which HDF5 checks on each read:
+``data`` in chunks of ``chunk_rows`` whole rows (a full read is still one
+``read_direct``), text as fixed-length UTF-8 so that the checksum covers the text itself
+(variable-length strings live outside the chunks). Files written before hold a
+contiguous ``data`` and variable-length text without checksums, and read as they are.
+The file is open only for one short, flushed operation, so others can read between our
+writes. Attributes are one JSON string each, so they round-trip exactly; persistent
+free-space tracking lets ``--overwrite`` reuse the old set's space.
 """
 
 from __future__ import annotations
@@ -11,17 +15,21 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from ser.cache.backend import DATA, MANIFEST, RESERVED
+from ser.cache import backend as formats
+from ser.cache.backend import DATA, MANIFEST, RESERVED, DamagedChunks
 from ser.errors import StoreError
 
 ATTRS = "ser"
+# A repair's new ``data``, swapped in when written whole (what a killed repair left is
+# dropped by the next one).
+REPAIRING = "data.repairing"
 
 
 class Hdf5Backend:
@@ -61,7 +69,7 @@ class Hdf5Backend:
     def read_manifest(self) -> dict[str, np.ndarray]:
         with self._open() as f:
             group = f[MANIFEST]
-            return {key: _read_small(group[key]) for key in sorted(group)}
+            return {key: self._read_small(group[key]) for key in sorted(group)}
 
     def group_names(self, parent: str | None = None) -> list[str]:
         with self._open() as f:
@@ -97,20 +105,45 @@ class Hdf5Backend:
     def read_array(self, name: str, key: str) -> np.ndarray | None:
         with self._open() as f:
             group = f[name]
-            return _read_small(group[key]) if key in group else None
+            return self._read_small(group[key]) if key in group else None
+
+    def array_length(self, name: str, key: str) -> int | None:
+        with self._open() as f:
+            group = f[name]
+            return len(group[key]) if key in group else None
 
     def create_data(self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int) -> None:
         with self._open(write=True) as f:
             group = f[name]
             if DATA in group:
                 del group[DATA]
-            group.create_dataset(DATA, shape=shape, dtype=dtype)
+            _create_data(group, DATA, shape, dtype, (max(1, chunk_rows), shape[1]))
 
     def write_blocks(self, name: str, blocks: Iterable[tuple[int, np.ndarray]]) -> None:
         with self._open(write=True) as f:
             data = f[name][DATA]
             for start, block in blocks:
                 data[start : start + len(block)] = block
+
+    def repair_rows(self, name: str, runs: Sequence[tuple[int, np.ndarray]]) -> None:
+        with self._open(write=True) as f:
+            group = f[name]
+            old = group[DATA]
+            if not old.fletcher32:  # written before checksums: in place
+                for start, rows in runs:
+                    old[start : start + len(rows)] = rows
+                return
+            # HDF5 reads a filtered chunk before writing over it, even whole, and a
+            # damaged one fails that read: the array is written anew beside and swapped in.
+            if REPAIRING in group:
+                del group[REPAIRING]
+            new = _create_data(group, REPAIRING, old.shape, old.dtype.str, old.chunks)
+            step = old.chunks[0]
+            for lo in range(0, old.shape[0], step):
+                hi = min(lo + step, old.shape[0])
+                new[lo:hi] = self._patched(old, f"{name}/{DATA}", lo, hi, runs)
+            del group[DATA]
+            group.move(REPAIRING, DATA)
 
     def data_layout(self, name: str) -> tuple[tuple[int, int], np.dtype] | None:
         with self._open() as f:
@@ -120,19 +153,19 @@ class Hdf5Backend:
             data = group[DATA]
             return (int(data.shape[0]), int(data.shape[1])), np.dtype(data.dtype)
 
+    def chunk_rows(self, name: str) -> int:
+        with self._open() as f:
+            data = f[name][DATA]
+            return int(data.chunks[0]) if data.chunks else max(1, int(data.shape[0]))
+
     def read_data(self, name: str) -> np.ndarray:
         with self._open() as f:
             data = f[name][DATA]
-            out = np.empty(data.shape, data.dtype)
-            if out.size:
-                data.read_direct(out)
-            return out
+            return self._read_rows(data, f"{name}/{DATA}", 0, data.shape[0])
 
-    def iter_blocks(self, name: str, block_rows: int) -> Iterator[np.ndarray]:
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
         with self._open() as f:
-            data = f[name][DATA]
-            for start in range(0, data.shape[0], max(1, block_rows)):
-                yield data[start : start + block_rows]
+            return self._read_rows(f[name][DATA], f"{name}/{DATA}", start, stop)
 
     def nbytes(self, name: str) -> int:
         with self._open() as f:  # a set's group holds datasets only (names have no "/")
@@ -153,20 +186,92 @@ class Hdf5Backend:
                 ) from None
             raise StoreError(f"{self.path}: not a readable HDF5 feature store ({err})") from None
 
+    def _read_rows(self, data: h5py.Dataset, where: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` in one ``read_direct``; DamagedChunks naming each chunk that
+        fails its checksum."""
+        out = np.empty((stop - start, *data.shape[1:]), data.dtype)
+        if not out.size:
+            return out
+        try:
+            data.read_direct(out, source_sel=np.s_[start:stop])
+        except OSError as err:
+            spans = _damaged_spans(data, start, stop)
+            if not spans:
+                raise StoreError(f"{self.path}: {where}: cannot be read ({err})") from None
+            raise DamagedChunks(self.path, where, spans) from None
+        return out
+
+    def _read_small(self, dataset: h5py.Dataset) -> np.ndarray:
+        where = dataset.name.lstrip("/")
+        try:
+            if h5py.check_string_dtype(dataset.dtype) is not None:
+                return np.array(dataset.asstr()[...].tolist(), dtype=np.str_)
+            return np.asarray(dataset[...])
+        except OSError as err:
+            spans = _damaged_spans(dataset, 0, len(dataset))
+            if not spans:
+                raise StoreError(f"{self.path}: {where}: cannot be read ({err})") from None
+            raise DamagedChunks(self.path, where, spans) from None
+
+    def _patched(
+        self,
+        old: h5py.Dataset,
+        where: str,
+        lo: int,
+        hi: int,
+        runs: Sequence[tuple[int, np.ndarray]],
+    ) -> np.ndarray:
+        """Rows ``lo:hi``: the runs' where they reach, else the stored ones (read only
+        when some row needs them: a damaged chunk the runs cover whole is never read)."""
+        block = np.empty((hi - lo, *old.shape[1:]), old.dtype)
+        covered = np.zeros(hi - lo, bool)
+        for start, rows in runs:
+            a, b = max(lo, start), min(hi, start + len(rows))
+            if a < b:
+                block[a - lo : b - lo] = rows[a - start : b - start]
+                covered[a - lo : b - lo] = True
+        if not covered.all():
+            stored = self._read_rows(old, where, lo, hi)
+            block[~covered] = stored[~covered]
+        return block
+
 
 def _attrs(node: h5py.Group) -> dict[str, Any]:
     text = node.attrs.get(ATTRS)  # str, or UTF-8 bytes (json reads both)
     return {} if text is None else json.loads(text)
 
 
+def _create_data(
+    group: h5py.Group, key: str, shape: tuple[int, ...], dtype: str, chunks: tuple[int, ...]
+) -> h5py.Dataset:
+    if not formats.CHUNK_CHECKSUMS or not shape[0]:  # HDF5 chunks no empty dataset
+        return group.create_dataset(key, shape=shape, dtype=dtype)
+    return group.create_dataset(key, shape=shape, dtype=dtype, chunks=chunks, fletcher32=True)
+
+
 def _write_small(group: h5py.Group, key: str, values: np.ndarray) -> None:
-    if values.dtype.kind == "U":  # h5py stores Python strings, not numpy's fixed-width text
-        group.create_dataset(key, data=values.astype(object), dtype=h5py.string_dtype("utf-8"))
-    else:
-        group.create_dataset(key, data=values)
+    if not formats.CHUNK_CHECKSUMS:  # the layout of stores written before
+        if values.dtype.kind == "U":  # h5py stores Python strings, not numpy's fixed text
+            text = values.astype(object)
+            group.create_dataset(key, data=text, dtype=h5py.string_dtype("utf-8"))
+        else:
+            group.create_dataset(key, data=values)
+        return
+    if values.dtype.kind == "U":  # fixed-length UTF-8, inside the checksummed chunks
+        encoded = np.char.encode(values, "utf-8")
+        values = encoded.astype(h5py.string_dtype("utf-8", max(1, encoded.dtype.itemsize)))
+    group.create_dataset(key, data=values, fletcher32=True)
 
 
-def _read_small(dataset: Any) -> np.ndarray:
-    if h5py.check_string_dtype(dataset.dtype) is not None:
-        return np.array(dataset.asstr()[...].tolist(), dtype=np.str_)
-    return np.asarray(dataset[...])
+def _damaged_spans(dataset: h5py.Dataset, start: int, stop: int) -> list[tuple[int, int]]:
+    """[start, stop) rows of each chunk in ``start:stop`` that HDF5 cannot read back."""
+    rows = dataset.shape[0]
+    step = dataset.chunks[0] if dataset.chunks else max(1, rows)
+    spans = []
+    for lo in range(start - start % step, stop, step):
+        hi = min(lo + step, rows)
+        try:
+            dataset[lo:hi]
+        except OSError:
+            spans.append((lo, hi))
+    return spans

@@ -1,7 +1,8 @@
 """Import features computed elsewhere (e.g. another toolkit's embeddings) from a .npz file.
 
 The file maps utterance ids to arrays; utterances it lacks become failures. Its sha256 is
-in the provenance, so re-importing a changed file is a fingerprint mismatch.
+in the provenance, so re-importing a changed file is a fingerprint mismatch; ``overwrite``
+replaces the set whatever it was imported from (the same file again mends a damaged set).
 
 Example:
     >>> import tempfile
@@ -68,6 +69,8 @@ def import_npz(store: FeatureStore, npz: Path, config: ImportConfig) -> ImportRe
     in_file = {store.manifest.index(utt_id): utt_id for utt_id in headers}
     missing = [u for i, u in enumerate(store.manifest.utt_ids.tolist()) if i not in in_file]
     with store.lock():
+        if config.overwrite and config.name in store.feature_sets():
+            store.delete_feature_set(config.name)  # the same file too: a damaged set mended
         store.begin_feature_set(config.name, attrs, overwrite=config.overwrite)
         if store.info(config.name).complete:
             return ImportResult(len(in_file), missing, [], already=True)

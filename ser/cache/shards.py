@@ -230,6 +230,25 @@ def blocks(
         yield written, buffer[:fill]
 
 
+def staged_utterances(
+    writer: ShardWriter, wanted: set[int]
+) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    """Rows and failure reasons of the `wanted` utterances (manifest indices) in the
+    shards committed so far (a repair's re-extracted shards)."""
+    rows: dict[int, np.ndarray] = {}
+    failures: dict[int, str] = {}
+    for shard_id in sorted(done_shards(writer.directory)):
+        meta = _read_meta(writer.directory, shard_id, writer.fingerprint)
+        counts = np.asarray(meta["counts"], np.int64)
+        starts = np.cumsum(counts) - counts
+        data = _shard_rows(writer, shard_id, int(counts.sum()))
+        for index, start, count in zip(meta["indices"], starts, counts, strict=True):
+            if index in wanted:
+                rows[index] = np.array(data[start : start + count])
+        failures.update({int(i): r for i, r in meta["failures"].items() if int(i) in wanted})
+    return rows, failures
+
+
 def staged_summary(directory: Path) -> tuple[int, int, int]:
     """(rows, failures, shards) committed so far in a staging folder."""
     rows = failed = 0

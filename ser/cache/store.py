@@ -2,7 +2,10 @@
 
 Writing goes through staging so that any process can contribute and a killed run loses
 nothing: workers commit shards with a `ShardWriter`; ``consolidate`` lays them out in
-manifest order, marks the set complete (last) and only then drops the staging folder.
+manifest order, records their checksum, marks the set complete (last) and only then drops
+the staging folder. Every chunk carries its own checksum (`backend.py`): a read of a
+damaged one is a `StoreError` naming the rows, the utterances and the repair command, and
+`repair` writes re-extracted utterances back over them (`repair.py`).
 
 Example:
     >>> import tempfile
@@ -21,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,11 +37,20 @@ from ser.cache import backend as tree
 from ser.cache import fingerprint as fp
 from ser.cache import shards
 from ser.cache import verify as health
-from ser.cache.backend import FORMAT, FORMAT_KEY, RESERVED, TRANSCRIPTS, Backend, check_name
+from ser.cache.backend import (
+    FORMAT,
+    FORMAT_KEY,
+    RESERVED,
+    TRANSCRIPTS,
+    Backend,
+    DamagedChunks,
+    check_name,
+)
 from ser.cache.formats import backend_for
 from ser.cache.lock import try_lock
 from ser.cache.manifest import Manifest
-from ser.cache.store_types import FeatureData, FeatureSetInfo, VerifyReport
+from ser.cache.repair import read_damage, repair_command, repair_runs
+from ser.cache.store_types import Damage, FeatureData, FeatureSetInfo, VerifyReport
 from ser.cache.transcripts import TranscriptSets
 from ser.errors import FingerprintMismatch, StoreError, StoreLocked
 
@@ -164,19 +177,32 @@ class FeatureStore(TranscriptSets):
         rows = int(layout.counts.sum())
         block = _chunk_rows(rows, dim, dtype)
         self._backend.create_data(name, (rows, dim), dtype, block)
-        self._backend.write_blocks(name, shards.blocks(layout, writer, block))
+        # The checksum of the rows as they are handed over, so that verify finds what went
+        # wrong from here on, in the writing too.
+        digest = hashlib.sha256()
+        for start, rows_here in shards.blocks(layout, writer, block):
+            digest.update(health.little_bytes(rows_here))
+            self._backend.write_blocks(name, [(start, rows_here)])
         failures = tree.failure_arrays(self.manifest.utt_ids, layout.failures)
         self._backend.write_arrays(name, {"offsets": layout.offsets, **failures})
-        self._backend.set_group_attrs(name, {**attrs, "complete": True})
+        recorded = {health.RECORDED: digest.hexdigest()}
+        self._backend.set_group_attrs(name, {**attrs, **recorded, "complete": True})
         self._clear_staging(name)
 
     def read(self, name: str) -> FeatureData:
-        """The whole set in one sequential read; StoreError if missing or incomplete."""
+        """The whole set in one sequential read; StoreError if missing, incomplete or
+        damaged (naming the rows, their utterances and the command that mends them)."""
         attrs = self._complete_attrs(name)
-        data = self._backend.read_data(name)
-        offsets = self._backend.read_array(name, "offsets")
-        if offsets is None:
-            raise StoreError(f"{self.path}: feature set {name!r} has no offsets array")
+        try:
+            offsets = self._backend.read_array(name, "offsets")
+            if offsets is None:
+                raise StoreError(f"{self.path}: feature set {name!r} has no offsets array")
+            data = self._backend.read_data(name)
+        except DamagedChunks as damaged:
+            held = offsets if damaged.array.endswith("/" + tree.DATA) else None
+            command = repair_command(self.path, name, attrs, self.attrs.get("corpus_root"))
+            message = read_damage(self.path, name, self.manifest, damaged, held, command)
+            raise StoreError(message) from None
         return FeatureData(data=data, offsets=offsets.astype(np.int64), attrs=attrs)
 
     def failures(self, name: str) -> list[tuple[str, str]]:
@@ -190,8 +216,8 @@ class FeatureStore(TranscriptSets):
         if complete:
             layout = self._backend.data_layout(name)
             rows = layout[0][0] if layout else 0
-            failed = self._backend.read_array(name, "failures_utt_id")
-            n_failed, n_shards = (0 if failed is None else len(failed)), 0
+            # The table's length, not its chunks: info answers for a damaged set too.
+            n_failed, n_shards = self._backend.array_length(name, "failures_utt_id") or 0, 0
         else:
             rows, n_failed, n_shards = shards.staged_summary(self._staging / name)
         described = {k: attrs[k] for k in ("modality", "level", "dim", "dtype", "fingerprint")}
@@ -207,26 +233,86 @@ class FeatureStore(TranscriptSets):
         )
 
     def verify(self) -> list[str]:
-        """Problems found (empty = healthy): offsets, NaN/Inf, completeness, failures."""
-        return self.verify_report(checksums=False).problems
+        """Problems found (empty = healthy): chunk and content checksums, offsets,
+        NaN/Inf, completeness, failures."""
+        return self.verify_report().problems
 
-    def verify_report(self, checksums: bool = True) -> VerifyReport:
-        """`verify` plus each complete set's checksum, from the same read."""
-        problems: list[str] = []
-        sums: dict[str, str | None] = {}
+    def verify_report(self) -> VerifyReport:
+        """`verify` with each set's checksum as read and as recorded, and its damage."""
+        report = VerifyReport(problems=[], checksums={})
         for name in self.feature_sets():
-            found, sums[name] = health.check_feature_set(
-                self._backend, self.manifest, name, self._attrs_of(name), checksums
-            )
-            problems += found
+            attrs = self._attrs_of(name)
+            found = health.check_feature_set(self._backend, self.manifest, name, attrs)
+            report.problems.extend(found.problems)
+            report.checksums[name] = found.checksum
+            if attrs.get("complete"):
+                report.recorded[name] = found.recorded
+            if found.damage:
+                report.damaged[name] = found.damage
         for name in self.transcript_sets():
-            problems += self._check_transcripts(name)
-        return VerifyReport(problems=problems, checksums=sums)
+            report.problems.extend(self.check_transcripts(name))
+        return report
 
     def checksum(self, name: str) -> str:
         """sha256 of the data bytes (little-endian, C order) in manifest order."""
+        self._complete_attrs(name)
+        found = self._health(name)
+        if found.checksum is None:
+            raise StoreError(f"{self.path}: " + "; ".join(found.problems))
+        return found.checksum
+
+    def damage(self, name: str) -> Damage:
+        """What of complete set ``name`` is damaged (falsy when nothing is)."""
+        self._complete_attrs(name)
+        return self._health(name).damage
+
+    def repair_command(self, name: str) -> str:
+        """The command that mends set ``name`` (`ser extract ... --repair`)."""
+        return repair_command(self.path, name, self._attrs_of(name), self.attrs.get("corpus_root"))
+
+    def begin_repair(self, name: str) -> Damage:
+        """The damage of complete set ``name`` (`damage`), made ready for its repair: what
+        an earlier repair staged is dropped (a repair extracts afresh), and a set damaged
+        ``whole`` is deleted, to be begun and extracted again."""
+        self._require_writable()
+        damage = self.damage(name)
+        if damage.whole:
+            self.delete_feature_set(name)
+        else:
+            self._clear_staging(name)
+        return damage
+
+    def repair(self, name: str, damage: Damage) -> bool | None:
+        """Write the damaged utterances' rows, re-extracted into this set's staged shards,
+        over the stored ones; check the set again. True: its bytes are those recorded when
+        it was completed; False: they differ (extracted elsewhere, in other batches), and
+        their checksum is recorded now; None: a set written before checksums were."""
+        self._require_writable()
         attrs = self._complete_attrs(name)
-        return health.scan(self._backend, name, attrs["dim"], np.dtype(attrs["dtype"]))[2]
+        if damage.whole or not damage.utterances:
+            raise StoreError(f"{self.path}: feature set {name!r}: nothing a repair can mend")
+        offsets = self._backend.read_array(name, "offsets")
+        if offsets is None:
+            raise StoreError(f"{self.path}: feature set {name!r} has no offsets array")
+        writer = self.shard_writer(name)
+        runs = repair_runs(writer, offsets, damage.utterances, self.manifest)
+        self._backend.repair_rows(name, runs)
+        after = health.check_feature_set(self._backend, self.manifest, name, attrs)
+        if after.damage.utterances or (after.damage.whole and after.checksum is None):
+            raise StoreError(
+                f"{self.path}: feature set {name!r} is still damaged after its repair: "
+                + "; ".join(after.problems)
+            )
+        self._clear_staging(name)
+        if after.recorded is None or after.checksum is None:
+            return None
+        if after.checksum == after.recorded:
+            return True
+        self._backend.set_group_attrs(name, {**attrs, health.RECORDED: after.checksum})
+        return False
+
+    def _health(self, name: str) -> health.Health:
+        return health.check_feature_set(self._backend, self.manifest, name, self._attrs_of(name))
 
     def _begin(self, group: str, prov: dict[str, Any], what: str, overwrite: bool) -> None:
         """Resume a set of the same fingerprint, else (``overwrite``) replace it: its old

@@ -1,4 +1,5 @@
-"""What a `FeatureStore` hands back: a feature set, its summary and a health check."""
+"""What a `FeatureStore` hands back: a feature set, its summary, a health check and
+what of a set is damaged."""
 
 from __future__ import annotations
 
@@ -42,10 +43,36 @@ class FeatureSetInfo:
 
 
 @dataclass(frozen=True)
+class Damage:
+    """What of a complete feature set's stored bytes is damaged, and so what `ser extract
+    --repair` re-extracts: the utterances whose rows are (in a chunk that fails its
+    checksum, or NaN/Inf), or the whole set (``whole``: its offsets or failures table
+    damaged, its layout inconsistent, or its content checksum differing from the recorded
+    one with no chunk to blame)."""
+
+    utterances: tuple[int, ...] = ()  # manifest rows
+    rows: tuple[tuple[int, int], ...] = ()  # [start, stop) of data rows that are damaged
+    whole: bool = False
+    problems: tuple[str, ...] = ()  # as `verify` words them
+
+    def __bool__(self) -> bool:
+        return self.whole or bool(self.utterances)
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     problems: list[str]
-    checksums: dict[str, str | None]  # per feature set; None when it could not be read
+    checksums: dict[str, str | None]  # per feature set, as read; None when it could not be
+    # The checksum recorded when each set was completed; None: a set written before
+    # checksums were recorded (not a problem).
+    recorded: dict[str, str | None] = field(default_factory=dict)
+    damaged: dict[str, Damage] = field(default_factory=dict)  # complete sets with damage
 
     @property
     def healthy(self) -> bool:
         return not self.problems
+
+    @property
+    def unrecorded(self) -> list[str]:
+        """Complete sets without a recorded checksum (written before ser recorded them)."""
+        return [name for name, digest in self.recorded.items() if digest is None]

@@ -147,7 +147,9 @@ class TranscriptSets:
         self._backend.delete_group(f"{TRANSCRIPTS}/{name}")
         self._clear_staging(f"{TRANSCRIPTS}/{name}")
 
-    def _check_transcripts(self, name: str) -> list[str]:
+    def check_transcripts(self, name: str) -> list[str]:
+        """Problems of transcript set ``name`` (empty when healthy): incomplete, or
+        unreadable (a chunk failing its checksum among them)."""
         where = f"transcripts {name}"
         if not self.transcript_attrs(name).get("complete"):
             return [f"{where}: incomplete (transcription has not finished)"]

@@ -2,35 +2,93 @@
 
 The checksum is the sha256 of the data bytes (little-endian, C order) in manifest order,
 so the same features give the same digest in a Zarr and an HDF5 store, on any machine.
+It is recorded (``data_sha256``) when a set is completed and compared here; every chunk
+read also checks its own checksum (`DamagedChunks`), so damage is named by its rows and
+utterances, and `Damage` says what re-extraction mends it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ser.cache.backend import Backend
+from ser.cache.backend import Backend, DamagedChunks, span_text
 from ser.cache.fingerprint import matches
 from ser.cache.manifest import Manifest
+from ser.cache.store_types import Damage
 
 BLOCK_BYTES = 64 * 2**20  # rows are scanned in blocks of about this size
+RECORDED = "data_sha256"  # the set attribute holding the checksum recorded at completion
+
+
+@dataclass(frozen=True)
+class Health:
+    """One feature set: what is wrong with it and the checksums."""
+
+    problems: list[str]
+    checksum: str | None  # of the data as read; None when some of it could not be read
+    recorded: str | None  # recorded at completion; None for a set written before
+    damage: Damage
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One pass over a set's data."""
+
+    digest: str | None  # sha256 of the data bytes; None when a chunk could not be read
+    damaged: list[tuple[int, int]]  # [start, stop) rows of chunks that fail their checksum
+    bad_rows: np.ndarray  # rows holding NaN or Inf, int64
 
 
 def check_feature_set(
-    backend: Backend, manifest: Manifest, name: str, attrs: dict[str, Any], want_checksum: bool
-) -> tuple[list[str], str | None]:
-    """Problems of feature set ``name`` (empty when healthy) and, if asked, its checksum."""
+    backend: Backend, manifest: Manifest, name: str, attrs: dict[str, Any]
+) -> Health:
+    """Problems of feature set ``name`` (empty when healthy), its checksums and damage."""
     if not attrs.get("complete"):
-        return [f"{name}: incomplete (extraction or consolidation has not finished)"], None
+        problem = f"{name}: incomplete (extraction or consolidation has not finished)"
+        return Health([problem], None, None, Damage())
+    recorded = attrs.get(RECORDED)
+    try:
+        problems, offsets, layout = _structure(backend, manifest, name, attrs)
+    except DamagedChunks as damaged:
+        key = damaged.array.rsplit("/", 1)[-1]
+        problems = [f"{name}: its {key} array fails its checksum ({span_text(damaged.spans)})"]
+        return Health(problems, None, recorded, Damage(whole=True, problems=tuple(problems)))
+    if layout is None:
+        return Health(problems, None, recorded, Damage(whole=True, problems=tuple(problems)))
+    (rows, dim), dtype = layout
+    scan = scan_data(backend, name, rows, dim, dtype)
+    local = _damage(manifest, name, offsets, scan)
+    differs = []
+    if scan.digest is not None and recorded is not None and scan.digest != recorded:
+        differs.append(
+            f"{name}: content checksum {scan.digest[:12]} differs from the one recorded "
+            f"when the set was completed ({recorded[:12]})"
+        )
+    # Damage the utterances' rows cannot mend: the layout itself, or a changed checksum
+    # no chunk is to blame for.
+    whole = bool(problems) or (bool(differs) and not local.utterances)
+    problems += [*local.problems, *differs]
+    damage = Damage(local.utterances, local.rows, whole, tuple(problems))
+    return Health(problems, scan.digest, recorded, damage)
+
+
+def _structure(
+    backend: Backend, manifest: Manifest, name: str, attrs: dict[str, Any]
+) -> tuple[list[str], np.ndarray | None, tuple[tuple[int, int], np.dtype] | None]:
+    """Problems of the set's layout, its offsets (None when they cannot be trusted) and
+    its data's layout (None when data or offsets are missing)."""
     problems = []
     if not matches(attrs):  # also a set fingerprinted before locations left the hash
         problems.append(f"{name}: stored fingerprint does not match its attributes")
     layout = backend.data_layout(name)
     offsets = backend.read_array(name, "offsets")
+    backend.read_array(name, "failures_reason")  # its chunks checked: the rest reads them
     if layout is None or offsets is None:
-        return [*problems, f"{name}: data or offsets array is missing"], None
+        return [*problems, f"{name}: data or offsets array is missing"], None, None
     (rows, dim), dtype = layout
     if dim != attrs.get("dim") or dtype.name != attrs.get("dtype"):
         problems.append(
@@ -38,17 +96,51 @@ def check_feature_set(
             f"{attrs.get('dim')} {attrs.get('dtype')}"
         )
     offset_problems = _offset_problems(name, offsets, len(manifest), rows)
-    problems += offset_problems
-    if not offset_problems:
-        problems += _row_count_problems(backend, manifest, name, attrs, offsets)
-    bad_rows, first_bad, digest = scan(backend, name, dim, dtype)
-    if bad_rows:
-        where = f"row {first_bad}"
-        if not offset_problems:
-            utt = int(np.searchsorted(offsets, first_bad, side="right")) - 1
-            where += f", utterance {manifest.utt_ids[utt]}"
-        problems.append(f"{name}: {bad_rows} rows hold NaN or Inf (first: {where})")
-    return problems, digest if want_checksum else None
+    if offset_problems:
+        return problems + offset_problems, None, layout
+    return problems + _row_count_problems(backend, manifest, name, attrs, offsets), offsets, layout
+
+
+def _damage(manifest: Manifest, name: str, offsets: np.ndarray | None, scan: Scan) -> Damage:
+    """The damage a scan found: chunks failing their checksum and NaN/Inf rows, with the
+    utterances holding them (none when the offsets cannot be trusted)."""
+    problems = []
+    utterances: set[int] = set()
+    if scan.damaged:
+        held = set() if offsets is None else utterances_in(offsets, scan.damaged)
+        problems.append(
+            f"{name}: rows {span_text(scan.damaged)} fail their chunk checksum"
+            + (f" ({utterance_text(manifest, held)})" if held else "")
+        )
+        utterances |= held
+    if len(scan.bad_rows):
+        where = f"row {scan.bad_rows[0]}"
+        if offsets is not None:
+            owners = np.searchsorted(offsets, scan.bad_rows, side="right") - 1
+            utterances |= set(owners.tolist())
+            where += f", utterance {manifest.utt_ids[owners[0]]}"
+        problems.append(f"{name}: {len(scan.bad_rows)} rows hold NaN or Inf (first: {where})")
+    spans = (*scan.damaged, *((int(r), int(r) + 1) for r in scan.bad_rows))
+    return Damage(tuple(sorted(utterances)), spans, problems=tuple(problems))
+
+
+def utterances_in(offsets: np.ndarray, spans: list[tuple[int, int]]) -> set[int]:
+    """Manifest rows of the utterances with rows in any of ``spans`` ([start, stop))."""
+    starts, ends = offsets[:-1], offsets[1:]
+    found: set[int] = set()
+    for start, stop in spans:  # failed utterances hold no rows, wherever their offset is
+        found |= set(np.flatnonzero((starts < stop) & (ends > start) & (ends > starts)).tolist())
+    return found
+
+
+def utterance_text(
+    manifest: Manifest, utterances: set[int] | tuple[int, ...], shown: int = 3
+) -> str:
+    """``312 utterances: Ses01F_impro01_F000, ... and 309 more``."""
+    ids = [str(manifest.utt_ids[i]) for i in sorted(utterances)]
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    noun = "utterance" if len(ids) == 1 else "utterances"
+    return f"{len(ids)} {noun}: {', '.join(ids[:shown])}{more}"
 
 
 def _offset_problems(name: str, offsets: np.ndarray, n_utt: int, rows: int) -> list[str]:
@@ -95,16 +187,27 @@ def _row_count_problems(
     return problems
 
 
-def scan(backend: Backend, name: str, dim: int, dtype: np.dtype) -> tuple[int, int, str]:
-    """(rows holding NaN/Inf, first such row or -1, sha256 of the data bytes)."""
+def scan_data(backend: Backend, name: str, rows: int, dim: int, dtype: np.dtype) -> Scan:
+    """Read every chunk of the set's data once: its sha256, damaged chunks, NaN/Inf rows."""
     digest = hashlib.sha256()
-    bad_rows, first_bad, start = 0, -1, 0
-    for block in backend.iter_blocks(name, max(1, BLOCK_BYTES // (dim * dtype.itemsize))):
-        little = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<"))
-        digest.update(memoryview(little).cast("B"))  # type: ignore[arg-type]
-        finite = np.isfinite(block).all(axis=1)
-        if not finite.all():
-            bad_rows += int((~finite).sum())
-            first_bad = first_bad if first_bad >= 0 else start + int(np.argmin(finite))
-        start += len(block)
-    return bad_rows, first_bad, digest.hexdigest()
+    damaged: list[tuple[int, int]] = []
+    bad: list[np.ndarray] = []
+    chunk = backend.chunk_rows(name)
+    step = chunk * max(1, BLOCK_BYTES // (chunk * dim * dtype.itemsize))
+    for start in range(0, rows, step):
+        try:
+            block = backend.read_rows(name, start, min(start + step, rows))
+        except DamagedChunks as error:
+            damaged += error.spans
+            continue
+        if not damaged:  # past a damaged chunk the digest means nothing
+            digest.update(little_bytes(block))
+        bad.append(start + np.flatnonzero(~np.isfinite(block).all(axis=1)))
+    bad_rows = np.concatenate([np.zeros(0, np.int64), *bad]).astype(np.int64)
+    return Scan(None if damaged else digest.hexdigest(), damaged, bad_rows)
+
+
+def little_bytes(block: np.ndarray) -> memoryview:
+    """The bytes the checksum is over: little-endian, C order."""
+    little = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<"))
+    return memoryview(little).cast("B")  # type: ignore[arg-type]

@@ -1,30 +1,37 @@
 """Zarr v3 directory backend.
 
-``data`` is stored uncompressed in chunks of whole rows, so a full read copies
-each chunk file straight into the output (zarr's generic path decodes and copies again);
-any other layout falls back to ``array[...]``. Zarr writes each key by temp file and
-rename: a killed writer leaves no half-written ``zarr.json``.
+``data`` is stored uncompressed in chunks of whole rows, each followed by its crc32c
+(the codec after the bytes codec: a chunk file is its raw bytes and 4 bytes of checksum),
+so a full read copies each chunk file straight into the output and checks its crc there
+(zarr's generic path decodes and copies again); any other layout falls back to
+``array[...]``. Small arrays are zstd-compressed, then crc32c'd: the checksum is of the
+bytes on disk, checked before anything is decompressed. Zarr writes each key by temp file
+and rename: a killed writer leaves no half-written ``zarr.json`` or chunk.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import google_crc32c
 import numpy as np
 import zarr
 import zarr.errors
-from zarr.codecs import BytesCodec
+from zarr.codecs import BytesCodec, Crc32cCodec, ZstdCodec
 from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.storage import LocalStore
 
-from ser.cache.backend import DATA, MANIFEST, RESERVED, folder_bytes
+from ser.cache import backend as formats
+from ser.cache.backend import DATA, MANIFEST, RESERVED, DamagedChunks, folder_bytes
 from ser.errors import StoreError
 
 Node = TypeVar("Node", zarr.Group, zarr.Array)
@@ -64,7 +71,7 @@ class ZarrBackend:
 
     def read_manifest(self) -> dict[str, np.ndarray]:
         group = self._group(MANIFEST)
-        return {key: _read_small(group[key]) for key in sorted(group.array_keys())}
+        return {key: _read_small(self._stored(MANIFEST, key)) for key in sorted(group.array_keys())}
 
     def group_names(self, parent: str | None = None) -> list[str]:
         group = self._root() if parent is None else self._member(parent)
@@ -98,7 +105,12 @@ class ZarrBackend:
     def read_array(self, name: str, key: str) -> np.ndarray | None:
         if not (self.path / name / key / "zarr.json").is_file():
             return None
-        return _read_small(self._group(name)[key])
+        return _read_small(self._stored(name, key))
+
+    def array_length(self, name: str, key: str) -> int | None:
+        if not (self.path / name / key / "zarr.json").is_file():
+            return None
+        return int(self._stored(name, key).array.shape[0])
 
     def create_data(self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int) -> None:
         self._group(name).create_array(
@@ -106,17 +118,22 @@ class ZarrBackend:
             shape=shape,
             chunks=(max(1, chunk_rows), shape[1]),
             dtype=dtype,
-            compressors=None,
+            compressors=Crc32cCodec() if formats.CHUNK_CHECKSUMS else None,
             fill_value=0,
-            # Every chunk on disk, zeros included: direct reads and byte-identical stores.
-            config={"write_empty_chunks": True},
             overwrite=True,
         )
 
     def write_blocks(self, name: str, blocks: Iterable[tuple[int, np.ndarray]]) -> None:
-        array = self._data(name)
+        # Every chunk on disk, zeros included: direct reads, byte-identical stores, and a
+        # missing chunk file is damage, not zeros (a runtime setting, not stored with it).
+        array = self._data(name).with_config({"write_empty_chunks": True})
         for start, block in blocks:
             array[start : start + len(block)] = block
+
+    def repair_rows(self, name: str, runs: Sequence[tuple[int, np.ndarray]]) -> None:
+        # In place: zarr writes a chunk the selection covers whole without reading it, and
+        # each chunk file by temp file and rename.
+        self.write_blocks(name, runs)
 
     def data_layout(self, name: str) -> tuple[tuple[int, int], np.dtype] | None:
         if not (self.path / name / DATA / "zarr.json").is_file():
@@ -124,17 +141,14 @@ class ZarrBackend:
         array = self._data(name)
         return (int(array.shape[0]), int(array.shape[1])), np.dtype(array.dtype)
 
-    def read_data(self, name: str) -> np.ndarray:
-        array = self._data(name)
-        return _read_rows(array, self.path / name / DATA, 0, array.shape[0])
+    def chunk_rows(self, name: str) -> int:
+        return int(self._data(name).chunks[0])
 
-    def iter_blocks(self, name: str, block_rows: int) -> Iterator[np.ndarray]:
-        array = self._data(name)
-        chunk_rows = array.chunks[0]
-        step = chunk_rows * max(1, block_rows // chunk_rows)
-        for start in range(0, array.shape[0], step):
-            stop = min(start + step, array.shape[0])
-            yield _read_rows(array, self.path / name / DATA, start, stop)
+    def read_data(self, name: str) -> np.ndarray:
+        return self.read_rows(name, 0, self._data(name).shape[0])
+
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        return _read_rows(self._stored(name, DATA), start, stop)
 
     def nbytes(self, name: str) -> int:
         return folder_bytes(self.path / name)
@@ -162,6 +176,10 @@ class ZarrBackend:
     def _data(self, name: str) -> zarr.Array:
         return _expect(zarr.Array, self._group(name)[DATA])
 
+    def _stored(self, name: str, key: str) -> _Stored:
+        array = _expect(zarr.Array, self._group(name)[key])
+        return _Stored(array, self.path / name / key, self.path, f"{name}/{key}")
+
 
 def _expect(kind: type[Node], node: Any) -> Node:
     if not isinstance(node, kind):
@@ -170,46 +188,121 @@ def _expect(kind: type[Node], node: Any) -> Node:
 
 
 def _write_small(group: zarr.Group, key: str, values: np.ndarray) -> None:
+    checked: dict[str, Any] = {}
+    if formats.CHUNK_CHECKSUMS:  # zarr's default compression, then the checksum of its bytes
+        checked = {"compressors": (ZstdCodec(level=0), Crc32cCodec())}
+        checked["config"] = {"write_empty_chunks": True}  # a missing chunk is damage
     if values.dtype.kind == "U":  # variable-length UTF-8, the spec'd zarr v3 string type
-        array = group.create_array(key, shape=values.shape, dtype=str, overwrite=True)
+        array = group.create_array(key, shape=values.shape, dtype=str, overwrite=True, **checked)
         if len(values):
             array[...] = values
     else:
-        group.create_array(key, data=values, overwrite=True)
+        group.create_array(key, data=values, overwrite=True, **checked)
 
 
-def _read_small(array: Any) -> np.ndarray:
-    values = np.asarray(_expect(zarr.Array, array)[...])
+@dataclass(frozen=True)
+class _Stored:
+    """A zarr array and where it is: its folder, the store's path, its name in the store."""
+
+    array: zarr.Array
+    folder: Path
+    store: Path
+    where: str  # "<group>/<key>"
+
+    def damaged(self, spans: list[tuple[int, int]]) -> DamagedChunks:
+        return DamagedChunks(self.store, self.where, spans)
+
+
+def _read_small(stored: _Stored) -> np.ndarray:
+    values = _read_checked(stored, 0, stored.array.shape[0])
     if values.dtype.kind in "TO":  # numpy StringDType / objects -> fixed "U" in memory
         return np.array(values.tolist(), dtype=np.str_)
     return values
 
 
-def _read_rows(array: zarr.Array, folder: Path, start: int, stop: int) -> np.ndarray:
-    """Rows ``start:stop``; chunk files copied straight into the output when possible."""
+def _read_checked(stored: _Stored, start: int, stop: int) -> np.ndarray:
+    """``array[start:stop]`` through zarr; DamagedChunks naming each chunk that fails."""
+    try:
+        if not _missing(stored, start, stop):
+            return np.asarray(stored.array[start:stop])
+    except (ValueError, RuntimeError):  # the crc32c codec's mismatch; undecodable bytes
+        pass
+    raise stored.damaged(_damaged_spans(stored, start, stop))
+
+
+def _damaged_spans(stored: _Stored, start: int, stop: int) -> list[tuple[int, int]]:
+    """[start, stop) rows of each chunk in ``start:stop`` that is missing or fails to decode."""
+    spans = []
+    step, rows = stored.array.chunks[0], stored.array.shape[0]
+    for lo in range(start - start % step, stop, step):
+        hi = min(lo + step, rows)
+        try:
+            bad = _missing(stored, lo, hi)
+            if not bad:
+                stored.array[lo:hi]
+        except (ValueError, RuntimeError):
+            bad = True
+        if bad:
+            spans.append((lo, hi))
+    return spans
+
+
+def _missing(stored: _Stored, start: int, stop: int) -> bool:
+    """A chunk file of rows ``start:stop`` is absent where it must be there: every chunk of
+    a checksummed array is written (``write_empty_chunks``)."""
+    array = stored.array
+    if not _checksummed(array) or stop <= start:
+        return False
+    step = array.chunks[0]
+    across = [range(-(-n // c)) for n, c in zip(array.shape[1:], array.chunks[1:], strict=True)]
+    for k in range(start // step, -(-stop // step)):
+        for rest in itertools.product(*across):
+            if not (stored.folder / array.metadata.encode_chunk_key((k, *rest))).is_file():
+                return True
+    return False
+
+
+def _checksummed(array: zarr.Array) -> bool:
+    codecs: tuple[Any, ...] = getattr(array.metadata, "codecs", ())
+    return any(isinstance(codec, Crc32cCodec) for codec in codecs)
+
+
+def _read_rows(stored: _Stored, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop``; chunk files copied straight into the output when possible,
+    their crc32c checked there; DamagedChunks naming every chunk that fails."""
+    array = stored.array
     chunk_rows = array.chunks[0]
-    if start % chunk_rows or not _plain_chunks(array):
-        return np.asarray(array[start:stop])
+    layout = _chunk_layout(array)
+    if start % chunk_rows or layout is None:
+        return _read_checked(stored, start, stop)
     out = np.empty((stop - start, array.shape[1]), dtype=array.dtype)
     flat = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
     chunk_bytes = chunk_rows * array.shape[1] * out.itemsize
+    damaged = []
     for k, lo in enumerate(range(0, len(flat), chunk_bytes)):
         hi = min(lo + chunk_bytes, len(flat))
-        chunk = folder / "c" / str(start // chunk_rows + k) / "0"
-        if not _read_exactly(chunk, flat[lo:hi]):
+        first = start + k * chunk_rows
+        chunk = stored.folder / "c" / str(first // chunk_rows) / "0"
+        if layout == "crc32c":
+            if not _read_checked_chunk(chunk, flat[lo:hi], chunk_bytes):
+                damaged.append((first, min(first + chunk_rows, array.shape[0])))
+        elif not _read_exactly(chunk, flat[lo:hi]):
             out.reshape(-1)[lo // out.itemsize : hi // out.itemsize] = array.fill_value
+    if damaged:
+        raise stored.damaged(damaged)
     return out
 
 
-def _plain_chunks(array: zarr.Array) -> bool:
-    """Uncompressed little-endian whole-row chunks under the default keys, on local disk."""
+def _chunk_layout(array: zarr.Array) -> str | None:
+    """ "plain" (raw little-endian rows) or "crc32c" (raw rows, then their crc32c) chunk
+    files of whole rows under the default keys, on local disk; None for anything else."""
     meta = array.metadata
     codecs: tuple[Any, ...] = getattr(meta, "codecs", ())
     encoding = getattr(meta, "chunk_key_encoding", None)
-    return (
+    direct = (
         isinstance(array.store, LocalStore)
         and sys.byteorder == "little"
-        and len(codecs) == 1
+        and len(codecs) in (1, 2)
         and isinstance(codecs[0], BytesCodec)
         and str(getattr(codecs[0].endian, "value", "little")) == "little"
         and isinstance(encoding, DefaultChunkKeyEncoding)
@@ -217,6 +310,32 @@ def _plain_chunks(array: zarr.Array) -> bool:
         and isinstance(meta.chunk_grid, RegularChunkGrid)
         and meta.chunk_grid.chunk_shape[1] == array.shape[1]
     )
+    if not direct:
+        return None
+    if len(codecs) == 1:
+        return "plain"
+    return "crc32c" if isinstance(codecs[1], Crc32cCodec) else None
+
+
+def _read_checked_chunk(path: Path, target: memoryview, chunk_bytes: int) -> bool:
+    """Fill ``target`` from a crc32c chunk file (``chunk_bytes`` of rows, then 4 bytes of
+    crc32c); False when the file is absent, of another size, or fails its checksum."""
+    try:
+        with open(path, "rb") as f:
+            if len(target) == chunk_bytes:  # a whole chunk: read in place
+                whole: memoryview = target
+            else:  # the array's last chunk, padded on disk to a whole one
+                whole = memoryview(bytearray(chunk_bytes))
+            crc = bytearray(4)
+            if f.readinto(whole) != chunk_bytes or f.readinto(crc) != 4 or f.read(1):
+                return False
+    except FileNotFoundError:
+        return False
+    if google_crc32c.value(np.frombuffer(whole, np.uint8)) != int.from_bytes(crc, "little"):
+        return False
+    if whole is not target:
+        target[:] = whole[: len(target)]
+    return True
 
 
 def _read_exactly(path: Path, target: memoryview) -> bool:

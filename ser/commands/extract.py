@@ -148,6 +148,13 @@ def _registry_params() -> list[click.Parameter]:
     help="Replace feature sets that exist with other provenance (model, layer, settings).",
 )
 @click.option(
+    "--repair",
+    is_flag=True,
+    help="Read every chunk of the requested sets that are complete and re-extract what is "
+    "damaged (`ser store verify` names it): the shards holding its utterances, written back "
+    "over them. Give the options that made the sets.",
+)
+@click.option(
     "--text-source",
     type=click.Choice(["gold", "asr"]),
     default="gold",
@@ -190,6 +197,8 @@ def extract(
             --speech-model microsoft/wavlm-base-plus --text-model roberta-base \\
             --layers all --pool mean
 
+    A set `ser store verify` finds damaged: the same command with --repair.
+
     ASR text (text sets from Whisper's transcripts, beside the gold ones):
 
     \b
@@ -227,7 +236,7 @@ def extract(
     if text_source == "asr":
         models["asr"] = asr_model or DEFAULT_ASR_MODEL
     key = request_key(corpus_root, asked, models)
-    done = None if key is None or run["overwrite"] else check_receipt(store, key)
+    done = None if key is None or run["overwrite"] or run["repair"] else check_receipt(store, key)
     if done is not None:
         # A finished request: answer from the receipt, before torch is even imported.
         _print_summary(True, store, done, 0.0)
@@ -257,6 +266,10 @@ def extract(
     if key is not None:
         write_receipt(store, key, summary)
     _print_summary(report.nothing_to_do, report.store, summary, report.seconds)
+    for line in report.repaired:
+        click.echo(f"repaired {line}")
+    if config.repair and report.nothing_to_do:
+        click.echo("repair: no damage found in the requested sets")
     if report.exit_code:
         n = len({utt_id for _, utt_id, _ in report.failures})
         click.echo(

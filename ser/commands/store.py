@@ -94,17 +94,26 @@ def _print_info(fs: Any, infos: list[Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON with a checksum per feature set.")
 @click.pass_context
 def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
-    """Check the store at PATH: offsets, NaN/Inf, completeness, failures (exit 1 if not).
+    """Check the store at PATH (exit 1 if not healthy): reads every chunk, checking its
+    checksum, and compares each feature set's content checksum with the one recorded when
+    it was completed; offsets, NaN/Inf, completeness, failures. A damaged set is named with
+    its rows and utterances and the command that re-extracts them (`ser extract ...
+    --repair`). Sets written before checksums were recorded are said to have none.
 
-    With --json each feature set gets a content checksum (sha256 of its data in manifest
-    order) to compare stores across machines and backends.
+    With --json each feature set gets its content checksum (sha256 of its data in manifest
+    order) to compare stores across machines and backends, and the recorded one.
     """
     from ser.cache import FeatureStore
 
     fs = FeatureStore.open(path)
-    report = fs.verify_report(checksums=as_json)
+    report = fs.verify_report()
+    repairs = {name: fs.repair_command(name) for name in report.damaged}
     if as_json:
-        sets = {name: {"checksum": digest} for name, digest in report.checksums.items()}
+        sets = {
+            name: {"checksum": digest, "recorded_checksum": report.recorded.get(name)}
+            | ({"repair": repairs[name]} if name in repairs else {})
+            for name, digest in report.checksums.items()
+        }
         out = {"path": str(fs.path), "healthy": report.healthy, "problems": report.problems}
         click.echo(json.dumps({**out, "feature_sets": sets}, indent=2))
     elif report.healthy:
@@ -113,6 +122,14 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
         click.echo(f"{fs.path}: {len(report.problems)} problems")
         for problem in report.problems:
             click.echo(f"  - {problem}")
+        for name, command in repairs.items():
+            click.echo(f"repair {name}: {command}")
+    if report.unrecorded and not as_json:
+        click.echo(
+            f"note: no recorded checksum for {', '.join(report.unrecorded)} (written before "
+            "ser recorded them): checked for layout and NaN/Inf only; re-extract them into "
+            "a new store to have every chunk checked"
+        )
     if not report.healthy:
         ctx.exit(1)
 
@@ -151,7 +168,12 @@ def init(path: Path, corpus_root: Path, classes: str) -> None:
     default=None,
     help="Stored dtype [default: float16 if the file's arrays are, else float32].",
 )
-@click.option("--overwrite", is_flag=True, help="Replace a set of that name from other data.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a set of that name: from other data, or from the same file again (what "
+    "mends a damaged imported set).",
+)
 def import_(
     path: Path, npz: Path, name: str, modality: str, level: str, dtype: str | None, overwrite: bool
 ) -> None:

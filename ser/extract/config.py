@@ -37,6 +37,7 @@ class ExtractConfig:
     scheduler: str | None = None
     threads: int | None = None  # torch threads (each worker's); None: runtime/threads.py's rule
     overwrite: bool = False  # replace feature sets whose provenance differs
+    repair: bool = False  # re-extract what of complete sets is damaged (`FeatureStore.damage`)
     progress: bool = True  # disk estimate and progress bar on stderr
     text_source: str = "gold"  # "asr": text sets from the store's ASR transcripts
     asr_model: str | None = None  # Whisper id or folder (None: openai/whisper-small)
@@ -111,10 +112,12 @@ class ExtractReport:
     transcripts: TranscriptSummary | None = None  # --text-source asr: the ASR step
     # (name this version gives, stored name): sets found by fingerprint under older names
     found: tuple[tuple[str, str], ...] = ()
+    repaired: tuple[str, ...] = ()  # --repair: a line per set whose damage was re-extracted
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.extracted and not (self.transcripts and self.transcripts.transcribed)
+        transcribed = self.transcripts and self.transcripts.transcribed
+        return not self.extracted and not transcribed and not self.repaired
 
     @property
     def exit_code(self) -> int:

@@ -5,6 +5,9 @@ take its lock, declare every extractor's feature sets (fingerprint check, no wei
 any device), and stop if all are complete. Otherwise, per extractor: plan, print the disk
 estimate, load the model once, extract the missing shards (in-process or on dask), and
 consolidate. `ExtractConfig` and `ExtractReport` are `config.py`'s, re-exported here.
+With ``repair``, complete sets are checked first (`FeatureStore.damage`): the plan's shards
+holding damaged utterances are extracted again and written back over them
+(`FeatureStore.repair`), and a set whose damage they cannot mend is extracted anew.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -29,15 +32,16 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
 
-from ser.cache import FeatureStore, Manifest
+from ser.cache import Damage, FeatureStore, Manifest
 from ser.cache.fingerprint import fingerprint, provenance
+from ser.cache.repair import repair_outcome
 from ser.corpus.reader import CorpusReading, read_corpus
 from ser.errors import StoreError
 from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summary
@@ -48,6 +52,7 @@ from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
     DEFAULT_BATCH_TOKENS,
     Plan,
+    Shard,
     audio_seconds,
     estimate_bytes,
     make_plan,
@@ -72,6 +77,10 @@ class _Pass:
     options: dict[str, Any]
     pending: list[FeatureSetSpec]
     stored: dict[str, str]  # spec name -> the name its set has in the store
+    # --repair: complete sets among `pending` whose damaged utterances are re-extracted,
+    # and what each repair found (`FeatureStore.repair`); by spec name.
+    repairs: dict[str, Damage] = field(default_factory=dict)
+    repaired: dict[str, bool | None] = field(default_factory=dict)
 
     @property
     def found(self) -> list[tuple[str, str]]:
@@ -95,6 +104,9 @@ def extract_features(
         asr = None
         if config.text_source == "asr":
             asr = declare_asr(store, config)
+            if config.repair and not asr.pending and store.check_transcripts(asr.name):
+                store.delete_transcripts(asr.name)  # damaged: transcribed anew
+                asr = declare_asr(store, config)
         # Options every kind that has them gets: "auto" precision resolved once, for the
         # sets' attrs and every worker, and the ASR transcripts the text kinds read.
         run_wide = {
@@ -113,8 +125,15 @@ def extract_features(
     names = [p.stored[spec.name] for p in passes for spec in p.extractor.specs()]
     written = [p.stored[s.name] for p in todo for s in p.pending]
     summary = None if asr is None else transcript_summary(store, asr.name, transcribed)
+    written = [p.stored[s.name] for p in todo for s in p.pending if s.name not in p.repairs]
     report = _report(store, names, written, started, summary)
-    return dataclasses.replace(report, found=tuple(pair for p in passes for pair in p.found))
+    repaired = [
+        repair_outcome(p.stored[n], p.repairs[n], outcome)
+        for p in passes
+        for n, outcome in p.repaired.items()
+    ]
+    found = tuple(pair for p in passes for pair in p.found)
+    return dataclasses.replace(report, found=found, repaired=tuple(repaired))
 
 
 def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, Any]) -> _Pass:
@@ -131,8 +150,9 @@ def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, A
         old = by_fingerprint.get(fingerprint(provenance(spec.attrs)))
         stored[spec.name] = old if old is not None and not config.overwrite else spec.name
         store.begin_feature_set(stored[spec.name], spec.attrs, overwrite=config.overwrite)
-    pending = [spec for spec in specs if not store.info(stored[spec.name]).complete]
-    return _Pass(extractor, options, pending, stored)
+    repairs = _damaged(store, specs, stored) if config.repair else {}
+    pending = [s for s in specs if s.name in repairs or not store.info(stored[s.name]).complete]
+    return _Pass(extractor, options, pending, stored, repairs)
 
 
 def _fingerprints(store: Any) -> dict[str, str]:
@@ -140,6 +160,22 @@ def _fingerprints(store: Any) -> dict[str, str]:
     found: dict[str, str] = {}
     for name in sorted(store.feature_sets()):
         found.setdefault(fingerprint(store.info(name).attrs), name)  # bookkeeping left out
+    return found
+
+
+def _damaged(store: Any, specs: list[FeatureSetSpec], stored: dict[str, str]) -> dict[str, Damage]:
+    """--repair: the damaged complete sets (`FeatureStore.begin_repair`), by spec name; one
+    whose damage its utterances cannot mend is begun again, to be extracted whole."""
+    found = {}
+    for spec in specs:
+        name = stored[spec.name]
+        if not store.info(name).complete:
+            continue
+        damage = store.begin_repair(name)
+        if damage.whole:  # deleted by begin_repair
+            store.begin_feature_set(name, spec.attrs)
+        elif damage:
+            found[spec.name] = damage
     return found
 
 
@@ -196,6 +232,7 @@ def _run_passes(
         (p.stored[spec.name], estimate_bytes(spec.attrs, plan.costs))
         for p, plan in zip(passes, plans, strict=True)
         for spec in p.pending
+        if spec.name not in p.repairs
     ]
     print_estimate(console, sizes, Path(store.path))
     shown = threads.count or "the workers' own"  # 0 under --scheduler: left to them
@@ -216,13 +253,28 @@ def _run_passes(
                 for n in run_jobs_dask(client, kind, p.options, config.device, jobs, count):
                     advance(n)
             for spec in p.pending:
-                _consolidate(store, p.stored[spec.name], len(plan.shards), config.shard_size)
+                if spec.name in p.repairs:
+                    name = p.stored[spec.name]
+                    p.repaired[spec.name] = store.repair(name, p.repairs[spec.name])
+                else:
+                    _consolidate(store, p.stored[spec.name], len(plan.shards), config.shard_size)
 
 
 def _jobs(
     store: Any, p: _Pass, plan: Plan, sources: Sequence[Source], config: ExtractConfig
 ) -> list[ShardJob]:
     done = {spec.name: set(store.done_shards(p.stored[spec.name])) for spec in p.pending}
+    for name, damage in p.repairs.items():  # only the shards holding damaged utterances
+        damaged = set(damage.utterances)
+        done[name] = {s.shard_id for s in plan.shards if not damaged & set(s.indices)}
+    shards = plan.shards
+    if p.repairs and all(spec.name in p.repairs for spec in p.pending):
+        # Repairs alone: of those shards, the batches holding damaged utterances, which
+        # give the bytes they gave (an output depends on its batch, not on its shard).
+        damaged = set().union(*(d.utterances for d in p.repairs.values()))
+        shards = tuple(
+            Shard(s.shard_id, tuple(b for b in s.batches if damaged & set(b))) for s in shards
+        )
     for spec in p.pending:
         name = p.stored[spec.name]
         if done[spec.name] and max(done[spec.name]) >= len(plan.shards):
@@ -234,7 +286,7 @@ def _jobs(
             done[spec.name] = set()
     # Keyed by the extractor's names (its outputs'), writing into the stored sets.
     writers = {spec.name: store.shard_writer(p.stored[spec.name]) for spec in p.pending}
-    return make_jobs(plan.shards, p.pending, sources, writers, done)
+    return make_jobs(shards, p.pending, sources, writers, done)
 
 
 def _consolidate(store: Any, name: str, n_shards: int, shard_size: int) -> None:

@@ -35,6 +35,16 @@ def test_fingerprint_ignores_order_and_bookkeeping() -> None:
     assert fingerprint(a) != fingerprint({**a, "dim": 9})
 
 
+def test_recorded_checksum_is_bookkeeping_not_identity() -> None:
+    """A set's content checksum, recorded when it is completed (or again after a repair),
+    never changes its fingerprint: sets written before it have the same one."""
+    a = provenance(BASE)
+    recorded = {**a, "fingerprint": fingerprint(a), "complete": True, "data_sha256": "ab" * 32}
+    assert fingerprint(recorded) == fingerprint(a) and matches(recorded)
+    assert "data_sha256" not in provenance(recorded)
+    assert differences(a, recorded) == []
+
+
 def test_differences_name_each_key() -> None:
     old = provenance({**BASE, "model": "bert-base", "layer": 12})
     new = provenance({**BASE, "model": "bert-large", "revision": "main"})

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from ser.cache import FeatureStore, Manifest
+from ser.cache import backend as formats
 from ser.cache import store as store_module
 from ser.cache.formats import backend_for
-from ser.cache.zarr_backend import _plain_chunks
+from ser.cache.zarr_backend import _chunk_layout
 from ser.errors import FingerprintMismatch, StoreError, StoreLocked
 from tests.stores import EXAMPLE_ATTRS as ATTRS
 from tests.stores import example_columns, expected_data, fill, random_rows, write_shards
@@ -219,8 +220,10 @@ class TestStoreConformance:
         offsets = store.read("hubert.L3").offsets
         poison = np.full((1, 6), np.nan, np.float16)
         store._backend.write_blocks("hubert.L3", [(int(offsets[4]), poison)])
-        (problem,) = store.verify()
-        assert "NaN or Inf" in problem and manifest.utt_ids[4] in problem
+        nan, content = store.verify()  # written through the backend: its chunk checksum holds
+        assert "NaN or Inf" in nan and manifest.utt_ids[4] in nan
+        assert "content checksum" in content and "differs from the one recorded" in content
+        assert store.damage("hubert.L3").utterances == (4,)
 
     def test_verify_catches_bad_offsets(self, store_path: Path, manifest: Manifest) -> None:
         store = FeatureStore.create(store_path, manifest)
@@ -403,19 +406,28 @@ def test_zarr_direct_read_matches_zarr(
     via_zarr = zarr.open_array(str(tmp_path / "f.zarr" / "hubert.L3" / "data"), mode="r")[...]
     assert via_zarr.shape[0] > 7 * 3  # several chunks, the last one partial
     array = zarr.open_array(str(tmp_path / "f.zarr" / "hubert.L3" / "data"), mode="r")
-    assert _plain_chunks(array)  # the fast path is taken
+    assert _chunk_layout(array) == "crc32c"  # the fast path is taken
     np.testing.assert_array_equal(store.read("hubert.L3").data, via_zarr)
     # A layout ser does not write (compressed, say) is read through zarr's own path.
     group = zarr.open_group(str(tmp_path / "f.zarr" / "hubert.L3"), mode="r+")
     array = group.create_array("data", data=via_zarr, chunks=(7, 6), overwrite=True)
-    assert not _plain_chunks(array)
+    assert _chunk_layout(array) is None
     np.testing.assert_array_equal(store.read("hubert.L3").data, via_zarr)
 
 
-def test_zarr_direct_read_refuses_a_short_chunk_file(tmp_path: Path, manifest: Manifest) -> None:
+def test_zarr_direct_read_refuses_a_short_chunk_file(
+    tmp_path: Path, manifest: Manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = FeatureStore.create(tmp_path / "f.zarr", manifest)
     fill(store)
     chunk = tmp_path / "f.zarr" / "hubert.L3" / "data" / "c" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:-1])
+    with pytest.raises(StoreError, match=r"rows 0-\d+ of its data fail their checksum"):
+        store.read("hubert.L3")
+    monkeypatch.setattr(formats, "CHUNK_CHECKSUMS", False)  # a store written before
+    store = FeatureStore.create(tmp_path / "old.zarr", manifest)
+    fill(store)
+    chunk = tmp_path / "old.zarr" / "hubert.L3" / "data" / "c" / "0" / "0"
     chunk.write_bytes(chunk.read_bytes()[:-1])
     with pytest.raises(StoreError, match="chunk file is shorter than its array says"):
         store.read("hubert.L3")

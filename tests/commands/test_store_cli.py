@@ -10,9 +10,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ser.cache import FeatureStore, Manifest
+from ser.cache import backend as formats
+from ser.cache.verify import utterances_in
 from ser.cli import main
 from ser.runtime.units import human_bytes
-from tests.stores import EXAMPLE_ATTRS, example_columns, fill
+from tests.stores import EXAMPLE_ATTRS, damage_chunk, drop_recorded_checksums, example_columns, fill
 
 IDS = [f"Ses01F_impro01_{g}{i:03d}" for i in range(4) for g in "FM"]
 
@@ -102,8 +104,49 @@ def test_verify_json_unhealthy(store: FeatureStore) -> None:
     assert result.exit_code == 1
     out = json.loads(result.stdout)
     assert out["healthy"] is False and any("mpnet" in p for p in out["problems"])
-    assert out["feature_sets"]["mpnet"] == {"checksum": None}
-    assert len(out["feature_sets"]["hubert.L3"]["checksum"]) == 64
+    assert out["feature_sets"]["mpnet"] == {"checksum": None, "recorded_checksum": None}
+    hubert = out["feature_sets"]["hubert.L3"]
+    assert len(hubert["checksum"]) == 64 and hubert["recorded_checksum"] == hubert["checksum"]
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_verify_names_a_damaged_chunk_and_its_repair(tmp_path: Path, suffix: str) -> None:
+    """Finite garbage over a chunk's bytes: not "all healthy" (what it said before
+    checksums), but the rows, their utterances and the command that re-extracts them."""
+    fs = FeatureStore.create(tmp_path / f"s{suffix}", Manifest.from_columns(example_columns(IDS)))
+    fill(fs, "hubert.L3", failures={})
+    offsets = fs.read("hubert.L3").offsets
+    damage_chunk(fs, "hubert.L3/data")
+    result = ser("store", "verify", fs.path)
+    assert result.exit_code == 1, result.output
+    rows = int(offsets[-1])
+    held = [IDS[i] for i in sorted(utterances_in(offsets, [(0, rows)]))]
+    assert (
+        f"hubert.L3: rows 0-{rows - 1} fail their chunk checksum (8 utterances: " in result.stdout
+    )
+    assert held[0] in result.stdout and "all healthy" not in result.stdout
+    command = f"ser extract CORPUS_ROOT --store {fs.path} --features hubert --repair"
+    assert f"repair hubert.L3: {command}" in result.stdout
+    out = json.loads(ser("store", "verify", fs.path, "--json").stdout)
+    assert out["healthy"] is False and out["feature_sets"]["hubert.L3"]["checksum"] is None
+    assert command in out["feature_sets"]["hubert.L3"]["repair"]
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_verify_store_written_before_checksums(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(formats, "CHUNK_CHECKSUMS", False)
+    fs = FeatureStore.create(tmp_path / f"s{suffix}", Manifest.from_columns(example_columns(IDS)))
+    fill(fs, "hubert.L3", failures={})
+    drop_recorded_checksums(fs)
+    monkeypatch.setattr(formats, "CHUNK_CHECKSUMS", True)
+    result = ser("store", "verify", fs.path)
+    assert result.exit_code == 0, result.output
+    assert f"ok: {fs.path}: 1 feature sets, all healthy" in result.stdout
+    assert "note: no recorded checksum for hubert.L3 (written before" in result.stdout
+    out = json.loads(ser("store", "verify", fs.path, "--json").stdout)
+    assert out["feature_sets"]["hubert.L3"]["recorded_checksum"] is None
 
 
 @pytest.mark.parametrize("command", ["info", "verify"])
@@ -226,6 +269,24 @@ def test_import_other_file_needs_overwrite(store: FeatureStore, tmp_path: Path) 
     replaced = ser("store", "import", store.path, tmp_path / "a.npz", *args, "--overwrite")
     assert replaced.exit_code == 0, replaced.output
     assert not FeatureStore.open(store.path).read("emb").data.any()
+
+
+def test_damaged_import_is_mended_by_importing_it_again(
+    store: FeatureStore, tmp_path: Path
+) -> None:
+    args = ["--name", "emb", "--modality", "audio", "--level", "utterance"]
+    np.savez(tmp_path / "a.npz", **{u: np.full(3, i, np.float32) for i, u in enumerate(IDS)})
+    assert ser("store", "import", store.path, tmp_path / "a.npz", *args).exit_code == 0
+    damage_chunk(store, "emb/data")
+    verify = ser("store", "verify", store.path)
+    command = (
+        f"ser store import {store.path} a.npz --name emb --modality audio --level utterance "
+        "--overwrite"
+    )
+    assert verify.exit_code == 1 and f"repair emb: {command}" in verify.stdout
+    again = ser("store", "import", store.path, tmp_path / "a.npz", *args, "--overwrite")
+    assert again.exit_code == 0 and "imported 8 utterances" in again.stdout
+    assert FeatureStore.open(store.path).read("emb").data[:, 0].tolist() == list(range(8))
 
 
 def test_info_shows_each_transcript_set_with_its_wer(store: FeatureStore) -> None:

@@ -1,0 +1,108 @@
+"""`ser extract --repair`: what `ser store verify` finds damaged is extracted again, only
+the shards holding the damaged utterances (a set whose offsets are lost: whole), and the
+store verifies healthy again with the bytes it was completed with."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from ser.cache import FeatureStore
+from ser.cache import repair as repair_module
+from ser.cache import store as store_module
+from ser.cli import main
+from ser.extract.run import ExtractConfig, extract_features
+from tests.stores import damage_chunk
+
+
+def ser(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_repair_reextracts_what_verify_finds_damaged(
+    synthetic_corpus: tuple[Path, Any],
+    tiny_models: Any,
+    tmp_path: Path,
+    suffix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(store_module, "CHUNK_BYTES", 8 * 2**10)  # an utterance or two a chunk
+    root, _ = synthetic_corpus
+    store = tmp_path / f"features{suffix}"
+    extract = ("extract", root, "--store", store, "--features", "hubert,logmel", "--layers", "2",
+               "--hubert-model", tiny_models.hubert, "--shard-size", "16", "--quiet")  # fmt: skip
+    assert ser(*extract).exit_code == 0
+    fs = FeatureStore.open(store)
+    names = ("tiny-hubert.L2", "logmel80")
+    before = {name: fs.read(name) for name in names}
+    recorded = {name: fs.info(name).attrs["data_sha256"] for name in names}
+    offsets = fs.read("tiny-hubert.L2").offsets
+    assert fs.info("tiny-hubert.L2").attrs["data_sha256"] == fs.checksum("tiny-hubert.L2")
+
+    damage_chunk(fs, "tiny-hubert.L2/data", chunk=3)
+    damage_chunk(fs, "logmel80/offsets")
+    verify = ser("store", "verify", store)
+    assert verify.exit_code == 1
+    assert (
+        "tiny-hubert.L2: rows" in verify.stdout and "logmel80: its offsets array" in verify.stdout
+    )
+    assert f"repair tiny-hubert.L2: ser extract CORPUS_ROOT --store {fs.path}" in verify.stdout
+    damaged = fs.damage("tiny-hubert.L2").utterances
+    assert 0 < len(damaged) < len(offsets) - 1
+
+    staged: list[int] = []  # the utterances the repair extracted again
+    real = repair_module.staged_utterances
+
+    def spy(writer: Any, wanted: set[int]) -> Any:
+        found = real(writer, set(range(len(offsets) - 1)))
+        staged.extend(found[0])
+        return real(writer, wanted)
+
+    monkeypatch.setattr(repair_module, "staged_utterances", spy)
+    result = ser(*extract, "--repair")
+    assert result.exit_code == 0, result.output
+    # Only the batches holding them (a few utterances each on the CPU), not their shards.
+    assert set(damaged) <= set(staged) and len(staged) < 16
+    assert (
+        f"repaired tiny-hubert.L2: {len(damaged)} damaged utterance(s) re-extracted; its bytes "
+        "are those recorded when it was completed"
+    ) in result.stdout
+    assert "extracted 1 feature set(s)" in result.stdout  # logmel80, whole
+    assert ser("store", "verify", store).exit_code == 0
+    fs = FeatureStore.open(store)
+    for name in names:
+        np.testing.assert_array_equal(fs.read(name).data, before[name].data)
+        np.testing.assert_array_equal(fs.read(name).offsets, before[name].offsets)
+        assert fs.info(name).attrs["data_sha256"] == recorded[name]
+
+    again = ser(*extract, "--repair")
+    assert again.exit_code == 0 and "repair: no damage found" in again.stdout
+
+
+def test_repair_transcribes_damaged_asr_transcripts_again(
+    synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
+) -> None:
+    root, _ = synthetic_corpus
+    store = tmp_path / "f.zarr"
+    config = ExtractConfig(
+        features=("mpnet",), options={"mpnet": {"model": str(tiny_models.mpnet)}},
+        device="cpu", progress=False, text_source="asr", asr_model=str(tiny_models.whisper),
+        asr_max_new_tokens=4,
+    )  # fmt: skip
+    extract_features(root, store, config)
+    fs = FeatureStore.open(store)
+    before = fs.read_transcripts("asr-tiny-whisper").texts
+    damage_chunk(fs, "transcripts/asr-tiny-whisper/text")
+    assert fs.verify()[0].startswith("transcripts asr-tiny-whisper: ")
+
+    report = extract_features(root, store, dataclasses.replace(config, repair=True))
+    assert report.transcripts is not None and report.transcripts.transcribed
+    assert report.extracted == () and report.repaired == ()  # the text set was not damaged
+    fs = FeatureStore.open(store)
+    assert fs.verify() == [] and fs.read_transcripts("asr-tiny-whisper").texts == before
