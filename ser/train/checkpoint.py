@@ -182,7 +182,7 @@ def save_fold_checkpoint(
     sidecar = {
         "model": config_record(run.config.model),
         "classes": list(run.data.classes),
-        "specs": [dataclasses.asdict(s) for s in run.specs],
+        "specs": [_spec_record(s) for s in run.specs],
         "unit": run.unit,
         "precision": run.plan.precision,
         "features": features,
@@ -194,6 +194,15 @@ def save_fold_checkpoint(
     atomic(folder / f"{key}.safetensors", lambda tmp: save_file(tensors, str(tmp)))
     text = json.dumps(sidecar, indent=1)
     atomic(folder / f"{key}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _spec_record(spec: InputSpec) -> dict[str, Any]:
+    """An input spec as the sidecar holds it; `layers` only for a layered input, so a
+    plain run's sidecar stays what it was before layered inputs existed."""
+    record = dataclasses.asdict(spec)
+    if spec.layers == 1:
+        del record["layers"]
+    return record
 
 
 def located(attrs: dict[str, Any]) -> dict[str, Any]:
