@@ -148,34 +148,50 @@ def read_layers(
     store: Any, feature: ResolvedFeature, wanted: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A layered input's rows [R, L, D] of the `wanted` utterances, filled a layer set at a
-    time (never all of them in memory at once); the rows each utterance has in it ([n], 0
-    for the others) and the rows of those present in every layer set ([n], 0: dropped)."""
+    time (one of them in memory at once, beside the table); the rows each utterance has in
+    it ([n], 0 for the others) and the rows of those present in every layer set ([n], 0:
+    dropped)."""
     first = store.read(feature.stored[0])
     layout = np.where(wanted, np.diff(np.asarray(first.offsets, dtype=np.int64)), 0)
-    dim = np.asarray(first.data).shape[1]
-    table = np.zeros((int(layout.sum()), len(feature.stored), dim), dtype=first.data.dtype)
+    rows, dim = int(layout.sum()), first.data.shape[-1]
+    table = np.zeros((rows, len(feature.stored), dim), dtype=first.data.dtype)
     lengths = layout.copy()
-    for i, name in enumerate(feature.stored):
-        fdata = first if i == 0 else store.read(name)
-        data = np.asarray(fdata.data)
-        own = np.diff(np.asarray(fdata.offsets, dtype=np.int64)).astype(np.int64)
-        if data.ndim != 2 or data.shape[0] != own.sum() or data.shape[1] != dim:
-            raise ConfigError(f"feature set {name}: data {data.shape} does not match its offsets")
-        here = (layout > 0) & (own > 0)
-        differ = np.flatnonzero(here & (own != layout))
-        if len(differ):
-            raise ConfigError(
-                f"layer sets {feature.stored[0]} and {name} of {store.path} hold different "
-                f"rows for {len(differ)} utterance(s) (manifest row {differ[0]} first); "
-                "extract them again with one `ser extract --layers ...`"
-            )
-        lengths[own == 0] = 0  # a layer set without rows there: the utterance is dropped
-        into = np.repeat(here, layout)  # [R] the rows of `table` this layer set fills
-        if into.all():
-            table[:, i] = data[np.repeat(here, own)]
-        else:
-            table[into, i] = data[np.repeat(here, own)]
+    _fill_layer(store, feature, table, 0, first, layout, lengths)
+    del first  # one layer set in memory at a time, beside the table
+    for i, name in enumerate(feature.stored[1:], 1):
+        _fill_layer(store, feature, table, i, store.read(name), layout, lengths)
     return table, layout, lengths
+
+
+def _fill_layer(
+    store: Any,
+    feature: ResolvedFeature,
+    table: np.ndarray,
+    i: int,
+    fdata: Any,
+    layout: np.ndarray,
+    lengths: np.ndarray,
+) -> None:
+    """Layer set i's rows into `table[:, i]`; `lengths` set to 0 where it has none."""
+    name = feature.stored[i]
+    data = np.asarray(fdata.data)
+    own = np.diff(np.asarray(fdata.offsets, dtype=np.int64)).astype(np.int64)
+    if data.ndim != 2 or data.shape[0] != own.sum() or data.shape[1] != table.shape[-1]:
+        raise ConfigError(f"feature set {name}: data {data.shape} does not match its offsets")
+    here = (layout > 0) & (own > 0)
+    differ = np.flatnonzero(here & (own != layout))
+    if len(differ):
+        raise ConfigError(
+            f"layer sets {feature.stored[0]} and {name} of {store.path} hold different "
+            f"rows for {len(differ)} utterance(s) (manifest row {differ[0]} first); "
+            "extract them again with one `ser extract --layers ...`"
+        )
+    lengths[own == 0] = 0  # a layer set without rows there: the utterance is dropped
+    into = np.repeat(here, layout)  # [R] the rows of `table` this layer set fills
+    if into.all():
+        table[:, i] = data[np.repeat(here, own)]
+    else:
+        table[into, i] = data[np.repeat(here, own)]
 
 
 def feature_table(
