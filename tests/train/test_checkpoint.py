@@ -4,6 +4,7 @@ and reproducing the run's test predictions exactly when loaded."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,9 @@ def test_a_run_without_checkpoints_says_how_to_get_them(tmp_path: Path) -> None:
 def test_a_layered_run_saves_every_layer_set_and_its_mix(tmp_path: Path) -> None:
     store = labelled_store(tmp_path / "s.zarr", {})
     add_layer_sets(store, "enc", ("hubert", "audio", "frame", 6, "float16"), range(3))
-    train(config(tmp_path / "s.zarr", tmp_path, features=("enc.L*",), protocol="session5"))
+    layered = config(tmp_path / "s.zarr", tmp_path, features=("enc.L*",), protocol="session5")
+    final = train(replace(layered, final=True))["final"]
+    assert len(final["layer_weights"]["enc.L0-2"]) == 3  # the final model's weights too
     ckpt = load_checkpoint(tmp_path / "run", "seed0_session5")
     (spec,) = ckpt.specs
     assert (spec.name, spec.layers) == ("enc.L0-2", 3)
