@@ -3,7 +3,9 @@ batches gathered from them on the device.
 
 Each feature set is read once and kept on the device as a flat row buffer (fp16 stays
 fp16, cast per batch); utterances outside the class set or without rows in some set are
-dropped and counted. z-score statistics come from the fold's training side only.
+dropped and counted. z-score statistics come from the fold's training side only. A
+layered input (`<stem>.L*`: several layer sets of one encoder) is one buffer of rows
+[rows, L, D], gathered as [B, T, L, D] / [B, L, D] for the model's layer mix.
 """
 
 from __future__ import annotations
@@ -31,14 +33,15 @@ class FeatureTable:
     """One feature set in memory: rows of the kept utterances back to back."""
 
     feature: ResolvedFeature
-    flat: torch.Tensor  # [rows, D] stored dtype (fp16/fp32), on the device
+    flat: torch.Tensor  # [rows, D] (layered: [rows, L, D]) stored dtype (fp16/fp32), on the device
     starts: torch.Tensor  # [n] int64, first row of each utterance
     lengths: torch.Tensor  # [n] int64, rows per utterance (>= 1)
     lengths_np: np.ndarray  # [n] host copy, for batch planning without a device sync
 
     @cached_property
     def vectors(self) -> torch.Tensor:
-        """[n, D] float32 mean over each utterance's rows (computed once, then cached)."""
+        """[n, D] ([n, L, D]) float32 mean over each utterance's rows (computed once, then
+        cached): a layered input's vector view is each layer's mean."""
         return segment_mean(self.flat, self.lengths)
 
 
@@ -73,17 +76,20 @@ class TrainData:
 def segment_mean(
     flat: torch.Tensor, lengths: torch.Tensor, chunk_rows: int = 1 << 20
 ) -> torch.Tensor:
-    """Per-segment mean of consecutive rows: [rows, D], [n] -> [n, D] float32, summed in
-    fp32 chunks so a large fp16 buffer is never copied to fp32 at once."""
-    n, dim = len(lengths), flat.shape[1]
+    """Per-segment mean of consecutive rows: [rows, ...], [n] -> [n, ...] float32, summed
+    in fp32 chunks so a large fp16 buffer is never copied to fp32 at once (a layered
+    row [L, D] counts as L rows of D)."""
+    n, shape = len(lengths), flat.shape[1:]
     if bool((lengths == 1).all()):
         return flat.float()
+    wide = flat.reshape(flat.shape[0], -1)  # [rows, L D]
+    step = max(1, chunk_rows * shape[-1] // wide.shape[1])
     seg = torch.repeat_interleave(torch.arange(n, device=flat.device), lengths)  # [rows]
-    out = torch.zeros(n, dim, dtype=torch.float32, device=flat.device)
-    for r0 in range(0, flat.shape[0], chunk_rows):
-        r1 = min(r0 + chunk_rows, flat.shape[0])
-        out.index_add_(0, seg[r0:r1], flat[r0:r1].float())
-    return out / lengths.clamp_min(1).unsqueeze(1).to(out.dtype)
+    out = torch.zeros(n, wide.shape[1], dtype=torch.float32, device=flat.device)
+    for r0 in range(0, flat.shape[0], step):
+        r1 = min(r0 + step, flat.shape[0])
+        out.index_add_(0, seg[r0:r1], wide[r0:r1].float())
+    return (out / lengths.clamp_min(1).unsqueeze(1).to(out.dtype)).view(n, *shape)
 
 
 def load_data(
@@ -103,13 +109,17 @@ def load_data(
         dropped[f"label outside class set {label_set.name}"] = int((~keep).sum())
     raw = {}
     for feature in features:
-        fdata = store.read(feature.name)
-        lengths = np.diff(np.asarray(fdata.offsets, dtype=np.int64))
+        if feature.sets:
+            data, layout, lengths = read_layers(store, feature, keep)
+        else:
+            fdata = store.read(feature.name)
+            data, lengths = fdata.data, np.diff(np.asarray(fdata.offsets, dtype=np.int64))
+            layout = lengths
         missing = keep & (lengths == 0)
         if missing.any():
             dropped[f"no rows in {feature.name} (extraction failed)"] = int(missing.sum())
         keep &= lengths > 0
-        raw[feature.name] = (fdata.data, lengths)
+        raw[feature.name] = (data, layout)
     if not keep.any():
         raise ConfigError(
             f"no utterance of class set {label_set.name} has rows in every feature set of "
@@ -134,17 +144,70 @@ def load_data(
     )
 
 
+def read_layers(
+    store: Any, feature: ResolvedFeature, wanted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A layered input's rows [R, L, D] of the `wanted` utterances, filled a layer set at a
+    time (one of them in memory at once, beside the table); the rows each utterance has in
+    it ([n], 0 for the others) and the rows of those present in every layer set ([n], 0:
+    dropped)."""
+    first = store.read(feature.stored[0])
+    layout = np.where(wanted, np.diff(np.asarray(first.offsets, dtype=np.int64)), 0)
+    rows, dim = int(layout.sum()), first.data.shape[-1]
+    table = np.zeros((rows, len(feature.stored), dim), dtype=first.data.dtype)
+    lengths = layout.copy()
+    _fill_layer(store, feature, table, 0, first, layout, lengths)
+    del first  # one layer set in memory at a time, beside the table
+    for i, name in enumerate(feature.stored[1:], 1):
+        _fill_layer(store, feature, table, i, store.read(name), layout, lengths)
+    return table, layout, lengths
+
+
+def _fill_layer(
+    store: Any,
+    feature: ResolvedFeature,
+    table: np.ndarray,
+    i: int,
+    fdata: Any,
+    layout: np.ndarray,
+    lengths: np.ndarray,
+) -> None:
+    """Layer set i's rows into `table[:, i]`; `lengths` set to 0 where it has none."""
+    name = feature.stored[i]
+    data = np.asarray(fdata.data)
+    own = np.diff(np.asarray(fdata.offsets, dtype=np.int64)).astype(np.int64)
+    if data.ndim != 2 or data.shape[0] != own.sum() or data.shape[1] != table.shape[-1]:
+        raise ConfigError(f"feature set {name}: data {data.shape} does not match its offsets")
+    here = (layout > 0) & (own > 0)
+    differ = np.flatnonzero(here & (own != layout))
+    if len(differ):
+        raise ConfigError(
+            f"layer sets {feature.stored[0]} and {name} of {store.path} hold different "
+            f"rows for {len(differ)} utterance(s) (manifest row {differ[0]} first); "
+            "extract them again with one `ser extract --layers ...`"
+        )
+    lengths[own == 0] = 0  # a layer set without rows there: the utterance is dropped
+    into = np.repeat(here, layout)  # [R] the rows of `table` this layer set fills
+    if into.all():
+        table[:, i] = data[np.repeat(here, own)]
+    else:
+        table[into, i] = data[np.repeat(here, own)]
+
+
 def feature_table(
     feature: ResolvedFeature, data: Any, lengths: np.ndarray, keep: np.ndarray, device: torch.device
 ) -> FeatureTable:
+    """`data`: the set's rows [rows, D] (a layered input's [rows, L, D]), `lengths` the rows
+    of each utterance in it."""
     data = np.asarray(data)
-    if data.ndim != 2 or data.shape[0] != lengths.sum():
+    if data.ndim not in (2, 3) or data.shape[0] != lengths.sum():
         raise ConfigError(
             f"feature set {feature.name}: data {data.shape} does not match its offsets"
         )
-    if not keep.all():
+    rows = np.repeat(keep, lengths)
+    if not rows.all():
         # Only kept utterances' rows stay in memory (4 classes keep ~55 % of IEMOCAP).
-        data = data[np.repeat(keep, lengths)]
+        data = data[rows]
     kept = lengths[keep]
     starts = np.concatenate([[0], np.cumsum(kept)[:-1]]).astype(np.int64)
     return FeatureTable(
@@ -245,7 +308,8 @@ def gather(
     """The batch of positions `pos` (on the device; [B], [B, U] or, stacked, [K, B] or
     [K, B, U]; -1: padding). `lengths`: each sequence view's padded length; `zscores`: of
     the z-scored sets (leading with K when stacked). Padding is zeros, masks
-    False, labels -100, index -1."""
+    False, labels -100, index -1. A layered input's tensors have [L, D] where others have
+    [D]."""
     valid = pos >= 0
     safe = pos.clamp_min(0)
     x: dict[str, torch.Tensor] = {}
@@ -253,15 +317,15 @@ def gather(
     for spec in specs:
         table, norm = data.features[spec.name], zscores.get(spec.name)
         if spec.view == "vector":
-            vectors = table.vectors  # [n, D]
-            rows = vectors.index_select(0, safe.flatten()).view(*safe.shape, vectors.shape[1])
-            x[spec.name] = _normed(rows, norm).masked_fill_(~valid.unsqueeze(-1), 0.0)
+            vectors = table.vectors  # [n, D] or [n, L, D]
+            rows = vectors.index_select(0, safe.flatten()).view(*safe.shape, *vectors.shape[1:])
+            x[spec.name] = _normed(rows, norm).masked_fill_(~_spread(valid, rows), 0.0)
             continue
         steps = torch.arange(lengths[spec.name], device=pos.device)  # [T]
         seq_mask = steps < torch.where(valid, table.lengths[safe], 0).unsqueeze(-1)  # [.., T]
         rows = torch.where(seq_mask, table.starts[safe].unsqueeze(-1) + steps, 0)  # [.., T]
-        seq = _normed(table.flat[rows].float(), norm)  # [..., T, D]
-        x[spec.name], mask[spec.name] = seq * seq_mask.unsqueeze(-1), seq_mask
+        seq = _normed(table.flat[rows].float(), norm)  # [..., T, D] or [..., T, L, D]
+        x[spec.name], mask[spec.name] = seq * _spread(seq_mask, seq), seq_mask
     return Batch(
         x=x,
         mask=mask,
@@ -269,6 +333,11 @@ def gather(
         index=torch.where(valid, data.manifest_rows_t[safe], -1),
         utt_mask=valid if unit == "dialog" else None,
     )
+
+
+def _spread(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`mask` [...] with a trailing 1 for each further dimension of `x` ([..., D], [..., L, D])."""
+    return mask.view(*mask.shape, *[1] * (x.dim() - mask.dim()))
 
 
 def _normed(x: torch.Tensor, norm: ZScore | None) -> torch.Tensor:
