@@ -126,10 +126,27 @@ def _candidates(request: str, infos: dict[str, Any]) -> list[str]:
     if request in infos:
         return [request]
     found = [name for name, info in infos.items() if _asks_for(request, name, info.attrs)]
-    # A kind (`mpnet`) means the gold-text set when the store also holds ASR-text ones
-    # (`tiny-mpnet@asr-whisper-small`): those are asked for by name.
-    gold = [name for name in found if not is_asr_text(infos[name].attrs)]
-    return gold or found
+    # A kind or stem (`mpnet`) means the set such a request always meant, when the store
+    # also holds others of the model, which are asked for by name: the gold-text set, not
+    # the ASR-text ones (`tiny-mpnet@asr-whisper-small`); frames or tokens, not their pooled
+    # views (`.mean`); a text model's last layer (`mpnet-base`), not its others (`.L3`).
+    for usual in (_gold, _unpooled, _last_text_layer):
+        found = [name for name in found if usual(infos[name].attrs)] or found
+    return found
+
+
+def _gold(attrs: Mapping[str, Any]) -> bool:
+    return not is_asr_text(attrs)
+
+
+def _unpooled(attrs: Mapping[str, Any]) -> bool:
+    return "pool" not in attrs
+
+
+def _last_text_layer(attrs: Mapping[str, Any]) -> bool:
+    # Text sets below the last layer record `n_layers`; the last layer's attrs are as
+    # they always were.
+    return attrs.get("modality") != "text" or "n_layers" not in attrs
 
 
 def _asks_for(request: str, name: str, attrs: dict[str, Any]) -> bool:

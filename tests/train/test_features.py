@@ -152,6 +152,25 @@ def test_a_layered_inputs_fingerprint_is_its_sets_in_layer_order() -> None:
     assert resolve_features(store, ["wavlm.L0-2"])[0].fingerprint != before  # the same sets
 
 
+def test_a_kind_or_stem_still_means_the_set_it_always_meant() -> None:
+    # Extra layers and pooled views of a model must not make `--features hubert+mpnet`
+    # ambiguous: a kind or stem means the frames (tokens) and a text model's last layer.
+    store = Store(
+        {
+            **_layers(SPEECH, "wavlm", range(12, 13)),
+            **_layers({**SPEECH, "level": "utterance"}, "wavlm", range(12, 13), pool="mean"),
+            **_layers(TEXT, "roberta", range(3)),
+            **_layers({**TEXT, "level": "utterance"}, "roberta", range(3), pool="meanstd"),
+        }
+    )
+    assert _names(store, "hubert", "bert") == ["wavlm.L12", "roberta"]
+    assert _names(store, "wavlm", "roberta") == ["wavlm.L12", "roberta"]
+    assert _names(store, "wavlm.L12.mean", "roberta.L1") == ["wavlm.L12.mean", "roberta.L1"]
+    store.sets.update(Store(_layers(SPEECH, "wavlm", range(9, 10))).sets)  # two: say which
+    with pytest.raises(ConfigError, match="matches 2 feature sets"):
+        _names(store, "hubert")
+
+
 def test_layer_requests_that_cannot_be_met_say_what_the_store_holds() -> None:
     store = Store(_layers(SPEECH, "wavlm", range(3)))
     with pytest.raises(
