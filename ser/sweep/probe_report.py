@@ -1,0 +1,124 @@
+"""The `probe` preset's report: UA and WA per layer per encoder, then per encoder the
+best layer, the last, the weighted sum of all layers and the published probes.
+
+Rows are the manifest's cells whose ``meta`` names an encoder and a layer (None for the
+weighted sum, whose record holds the learnt layer weights per fold: its peak is the
+layer of the largest weight averaged over folds). Every number of ours is
+`CellResult.ours` (mean ± std over seeds, as `ser report` writes it) with its n.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ser.report.runs import markdown_table
+from ser.sweep.probe import PAPERS
+from ser.sweep.results import CellResult
+
+WEIGHTED = "weighted sum"
+
+
+def probe_md(table: dict[str, Any], results: Sequence[CellResult], heading: list[str]) -> str:
+    """The table's markdown: `heading` (the title, a blank line, then ours: protocol,
+    validation, note) with a line per paper after the title, the per-layer table and the
+    per-encoder summary."""
+    papers = [f"Published, {p.name}: {p.source}; its protocol: {p.protocol}." for p in PAPERS]
+    lines = [*heading[:2], *papers, *heading[2:], _settings(results), ""]
+    by_encoder = encoders(results)
+    rows = []
+    for stem, cells in by_encoder.items():
+        best = best_layer(cells)
+        for r in cells:
+            rows.append([stem, _layer_label(r, best), _pool(r), *_ours(r)])
+    head = ["encoder", "layer", "read from", "UA (ours)", "WA (ours)", "n"]
+    lines += markdown_table(head, rows)
+    lines += ["", "### Per encoder: best layer, last layer, weighted sum, published", ""]
+    lines += markdown_table(*_summary(by_encoder))
+    return "\n".join(lines) + "\n"
+
+
+def encoders(results: Sequence[CellResult]) -> dict[str, list[CellResult]]:
+    """stem -> its cells in the manifest's order (layers ascending, the weighted sum last)."""
+    out: dict[str, list[CellResult]] = {}
+    for r in results:
+        out.setdefault(str(r.row["meta"]["encoder"]), []).append(r)
+    return out
+
+
+def layer(r: CellResult) -> int | None:
+    value = r.row["meta"].get("layer")
+    return None if value is None else int(value)
+
+
+def best_layer(cells: Sequence[CellResult]) -> CellResult | None:
+    """The single layer of highest mean UA (ties: the lower layer), None before any ran."""
+    scored = [(ms[0], -(layer(r) or 0), r) for r in cells if layer(r) is not None
+              if (ms := r.mean_std("ua")) is not None]  # fmt: skip
+    return max(scored, key=lambda s: s[:2])[2] if scored else None
+
+
+def peak(run: dict[str, Any] | None) -> int | None:
+    """The layer whose learnt weight, averaged over the record's folds, is largest."""
+    if not run:
+        return None
+    weights = [w for e in run.get("folds", []) for w in (e.get("layer_weights") or {}).values()]
+    layers = [v.get("layers") for v in (run.get("layers") or {}).values()]
+    if not weights or not layers or not layers[0]:
+        return None
+    mean = np.mean(np.asarray(weights, dtype=np.float64), axis=0)
+    return int(layers[0][int(np.argmax(mean))])
+
+
+def _settings(results: Sequence[CellResult]) -> str:
+    config: dict[str, Any] = next((r.row["config"] for r in results), {})
+    if not config:
+        return ""
+    return (
+        f"The probe: ser's unimodal MLP (hidden {config.get('d_model')}, dropout "
+        f"{config.get('dropout')}), {config.get('epochs')} epochs, batch "
+        f"{config.get('batch_size')}, lr {config.get('lr')}, {len(config.get('seeds', []))} "
+        "seed(s) per (layer, fold); the best layer is the one of highest mean UA."
+    )
+
+
+def _layer_label(r: CellResult, best: CellResult | None) -> str:
+    n = layer(r)
+    if n is None:
+        top = peak(r.run)
+        return WEIGHTED + ("" if top is None else f" (weights peak at {top})")
+    return f"{n} (best)" if best is not None and r is best else str(n)
+
+
+def _pool(r: CellResult) -> str:
+    pool = r.row["meta"].get("pool")
+    where = f".{pool} set" if pool else "frames, mean-pooled"
+    return where if layer(r) is not None else f"all layers, {where}"
+
+
+def _ours(r: CellResult) -> list[str]:
+    ms = r.mean_std("ua")
+    return [r.ours("ua"), r.ours("wa"), "-" if ms is None else str(ms[2])]
+
+
+def _summary(by_encoder: dict[str, list[CellResult]]) -> tuple[list[str], list[list[str]]]:
+    head = ["encoder", "best layer", "UA", "WA", "last layer", "UA", WEIGHTED, "UA", "WA"]
+    head += [f"{p.name} (paper; beside our {p.beside})" for p in PAPERS]
+    rows = []
+    for stem, cells in by_encoder.items():
+        best = best_layer(cells)
+        single = [r for r in cells if layer(r) is not None]
+        last = single[-1] if single else None
+        summed = next((r for r in cells if layer(r) is None), None)
+        row = [stem]
+        row += ["-", "-", "-"] if best is None else [str(layer(best)), *_ours(best)[:2]]
+        row += ["-", "-"] if last is None else [str(layer(last)), last.ours("ua")]
+        row += ["not in this sweep", "-", "-"] if summed is None else [
+            _layer_label(summed, None), summed.ours("ua"), summed.ours("wa")
+        ]  # fmt: skip
+        published = cells[0].row["published"]  # as the sweep's manifest recorded them
+        row += [f"{published[p.metric]:.1f}" if p.metric in published else "-" for p in PAPERS]
+        rows.append(row)
+    return head, rows
