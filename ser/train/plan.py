@@ -76,7 +76,8 @@ class TrainConfig:
     members_at_once: int | None = option(
         None,
         "(seed, fold) runs trained together as the members of one ensemble [all of them on "
-        "a GPU, 1 on the CPU]; lower it to bound memory, 1 trains them one after another. "
+        "a GPU and for --fusion none, else 1 on the CPU]; lower it to bound memory, 1 trains "
+        "them one after another. "
         "Without dropout or RMM the same results up to float rounding; with them each "
         "member draws its own random numbers.",
     )

@@ -77,7 +77,7 @@ def _train(
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
     at_once = configs[0].members_at_once if configs else None
     if at_once is None and plans:
-        at_once = default_at_once(plans[0].device)
+        at_once = default_at_once(plans[0].device, plans[0].family)
     for group in make_groups(jobs, at_once):
         progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
         for job, entry in zip(group, train_group(group, progress), strict=True):
