@@ -148,3 +148,48 @@ def add_incomplete_set(store: FeatureStore, name: str = "logmel80", dim: int = 3
              "dtype": "float16"}  # fmt: skip
     store.begin_feature_set(name, attrs)
     store.shard_writer(name).write(0, {0: np.ones((2, dim))}, {})
+
+
+def add_layer_sets(
+    store: FeatureStore,
+    stem: str,
+    spec: SetSpec,
+    layers: Sequence[int],
+    informative: int | None = None,
+    pool: str | None = None,
+    signal: float = 2.0,
+    seed: int = 0,
+    n_layers: int | None = None,
+) -> list[str]:
+    """One encoder's layer sets as extraction names them (docs: PLAN conventions): audio
+    `<stem>.L<n>`; text `<stem>` for the last layer (`n_layers`, default max(layers); its
+    attrs without n_layers) and `<stem>.L<n>` below it; pooled ones `.mean` / `.meanstd`
+    (level utterance, one row). Every layer is labelled as `add_labelled_set`'s sets are,
+    or with `informative`, only that layer: the others are noise. Returns the set names."""
+    extractor, modality, level, dim, dtype = spec
+    top = max(layers) if n_layers is None else n_layers
+    classes = [min(LABEL_CYCLE.index(str(c)), 4) for c in store.manifest.column("label")]
+    counts = np.random.default_rng([seed, dim, 99]).integers(2, 7, len(classes))
+    names = []
+    for layer in layers:
+        rng = np.random.default_rng([seed, dim, layer])
+        centres = rng.normal(size=(5, dim)) * (informative in (None, layer))
+        rows = {}
+        for i, y in enumerate(classes):
+            n = 1 if pool else int(counts[i])
+            rows[i] = centres[y] * signal + rng.normal(size=(n, dim))
+        attrs = {"extractor": extractor, "modality": modality, "level": level, "dim": dim,
+                 "dtype": dtype, "model": f"/models/{stem}", "weights_sha256": "cd" * 32,
+                 "seed": seed, "layer": layer}  # fmt: skip
+        text_top = modality == "text" and layer == top
+        if not text_top:
+            attrs["n_layers"] = top
+        name = stem if text_top else f"{stem}.L{layer}"
+        if pool:
+            attrs.update(level="utterance", pool=pool)
+            name += f".{pool}"
+        store.begin_feature_set(name, attrs)
+        store.shard_writer(name).write(0, rows, {})
+        store.consolidate(name, 1)
+        names.append(name)
+    return names

@@ -59,7 +59,7 @@ def build_model(
 def _check_views(config: FamilyConfig, inputs: list[InputSpec]) -> None:
     """The views `plan_inputs` gives these sets (a sequence view read as frame level)."""
     levels = {"sequence": "frame", "vector": "utterance"}
-    infos = [FeatureInfo(s.name, s.modality, levels[s.view], s.dim) for s in inputs]
+    infos = [FeatureInfo(s.name, s.modality, levels[s.view], s.dim, s.layers) for s in inputs]
     _, planned = plan_inputs(config, infos)
     for want, spec in zip(planned, inputs, strict=True):
         if want.view != spec.view:

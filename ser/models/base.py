@@ -3,11 +3,18 @@
 A model is one plain PyTorch module, one member, knowing nothing of stacking: many members
 train at once through `ser.train.ensemble`, so a forward pass must run under
 `torch.func.vmap` unchanged (what that asks of it: `ser.models.nn`, docs/CONTRACTS.md).
+
+An input of several stored layers (`InputSpec.layers` > 1) is summed by the model's own
+learnt `LayerMix` (`ser.models.nn.layer_mix`) in a forward pre-hook, before the family's
+forward sees the batch: every family takes it, and a family's code never knows. The hook
+runs wherever the module is called, `functional_call` under `vmap` included, so each
+member of a stack learns its own layer weights.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,6 +23,10 @@ from ser.cache.fingerprint import MODALITIES
 from ser.models.batch import Batch, InputSpec
 from ser.models.config import FamilyConfig
 from ser.models.losses import cross_entropy, perspective_loss
+from ser.models.nn.layer_mix import LayerMixes, learnt_weights
+
+#: The attribute (and state-dict prefix) of a model's layer mixes.
+LAYER_MIX = "layer_mix"
 
 
 @dataclass
@@ -34,7 +45,11 @@ class SerModel(nn.Module):
     #: times their number (the sum), as a paper whose loss is a sum does.
     summed_loss: bool = False
 
-    def __init__(self, config: FamilyConfig, inputs: list[InputSpec]) -> None:
+    def __init__(
+        self, config: FamilyConfig, inputs: list[InputSpec], layer_mix: LayerMixes | None = None
+    ) -> None:
+        """`layer_mix`: the mixes of the model this one is a stage of (`stages()`), whose
+        weights a stage of a layered input trains; None: this model's own."""
         super().__init__()
         self.config = config
         self.inputs: tuple[InputSpec, ...] = tuple(inputs)
@@ -42,6 +57,11 @@ class SerModel(nn.Module):
         # A modality dropped from every sample in eval mode (MSMSER's Table 3), or None; the
         # loop sets it around a test. Its config and `plan_inputs` have checked the value.
         self.eval_mask: str | None = config.eval_mask
+        # Only a model with a layered input holds mixes: every other keeps its parameters,
+        # state-dict keys and initialisation draws as before (zeros draw nothing).
+        if any(s.layers > 1 for s in self.inputs):
+            self.layer_mix = LayerMixes(self.inputs, of=layer_mix)
+            self.register_forward_pre_hook(_mix_layers)
 
     def spec(self, modality: str) -> InputSpec:
         """The input of one modality (families taking one set per modality)."""
@@ -52,6 +72,18 @@ class SerModel(nn.Module):
 
     def forward(self, batch: Batch) -> ModelOutput:
         raise NotImplementedError
+
+    def mixes(self) -> LayerMixes | None:
+        """The layer mixes of this model's layered inputs (None: it has none)."""
+        mixes = self._modules.get(LAYER_MIX)
+        return mixes if isinstance(mixes, LayerMixes) else None
+
+    def layer_weights(self, state: dict[str, torch.Tensor] | None = None) -> dict[str, list[float]]:
+        """Each layered input's softmax layer weights (layer order), of this model or of
+        one of its members' `state` (`state_dict()`); {} without a layered input."""
+        if self.mixes() is None:
+            return {}
+        return learnt_weights(self.state_dict() if state is None else state, self.inputs, LAYER_MIX)
 
     def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
         """Cross-entropy (ignore_index -100), or the perspective loss when configured."""
@@ -67,3 +99,12 @@ class SerModel(nn.Module):
         whose parameters are some of this model's, with `forward`, `loss`, `set_epoch`
         and `eval_mask` as here). None by default."""
         return []
+
+
+def _mix_layers(model: SerModel, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The forward pre-hook: the batch with each layered input summed by its `LayerMix`."""
+    batch, *rest = args
+    mixes = model.mixes()
+    if mixes is None:  # registered only where there are mixes
+        return args
+    return (replace(batch, x=mixes(batch.x)), *rest)

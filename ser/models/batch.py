@@ -22,6 +22,10 @@ class InputSpec:
     modality: Modality
     dim: int  # feature dimension
     view: View  # "sequence": [B, T, D] + mask; "vector": [B, D] (mean-pooled if frame/token)
+    # Stored layers of one encoder read as one input ("hubert.L0-12"): the data side gives
+    # [B, T, L, D] / [B, L, D] ([B, U, L, D] for dialogs), which the model's `LayerMix`
+    # sums to the view above before its family's forward sees it. 1: a plain set.
+    layers: int = 1
 
 
 @dataclass
@@ -33,6 +37,7 @@ class Batch:
 
     unit "utterance":
       x[name]     sequence view: [B, T, D] float, zero-padded;  vector view: [B, D]
+                  (an input of L layers: [B, T, L, D] / [B, L, D] until the model mixes them)
       mask[name]  sequence view only: [B, T] bool, True = real frame/token
       labels      [B] long
       index       [B] long, manifest row of each utterance

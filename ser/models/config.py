@@ -12,7 +12,7 @@ planning they share (how a family declares its config: docs/CONTRACTS.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, TypeVar
 
 from ser.cache.fingerprint import LEVELS, MODALITIES
@@ -37,6 +37,7 @@ class FeatureInfo:
     modality: str  # "audio" | "text"
     level: str  # "frame" | "token" | "utterance"
     dim: int
+    layers: int = 1  # layer sets of one encoder read as one input (a learnt weighted sum)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ class FamilyConfig:
 def plan_inputs(
     config: FamilyConfig, features: Sequence[FeatureInfo]
 ) -> tuple[Unit, list[InputSpec]]:
-    """`config.plan(features)` after the checks every family shares."""
+    """`config.plan(features)` after the checks every family shares; a layered set's
+    spec gets its layer count (the model mixes them before its family's forward)."""
     for feature in features:
         check_choice(f"modality of {feature.name}", feature.modality, MODALITIES)
         check_choice(f"level of {feature.name}", feature.level, LEVELS)
@@ -131,7 +133,9 @@ def plan_inputs(
         raise ConfigError(
             f"the perspective loss needs an audio and a text set; got {describe(features)}"
         )
-    return config.plan(features)
+    unit, planned = config.plan(features)
+    layers = {f.name: f.layers for f in features}
+    return unit, [replace(s, layers=layers[s.name]) if layers[s.name] > 1 else s for s in planned]
 
 
 def specs(features: Sequence[FeatureInfo], view: View) -> list[InputSpec]:
@@ -155,7 +159,11 @@ def as_flag(name: str, value: object) -> str:
 
 def describe(features: Sequence[FeatureInfo]) -> str:
     """e.g. "hubert (audio, frame, 768-d), mpnet (text, token, 768-d)", or "none"."""
-    return ", ".join(f"{f.name} ({f.modality}, {f.level}, {f.dim}-d)" for f in features) or "none"
+    return ", ".join(f"{f.name} ({f.modality}, {f.level}, {_dim(f)})" for f in features) or "none"
+
+
+def _dim(feature: FeatureInfo) -> str:
+    return f"{feature.dim}-d" + (f" x {feature.layers} layers" if feature.layers > 1 else "")
 
 
 def check_choice(name: str, value: object, allowed: Sequence[object]) -> None:

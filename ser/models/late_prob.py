@@ -51,6 +51,7 @@ from ser.models.config import (
     option,
 )
 from ser.models.losses import cross_entropy
+from ser.models.nn.layer_mix import LayerMixes
 from ser.models.nn.layers import MLP, Dropout, ensure_length, masked_mean
 from ser.models.registry import Family
 
@@ -159,7 +160,7 @@ class LateProbFusion(SerModel):
 
     def stage(self, modality: str) -> BranchStage:
         """The training stage of one branch alone (its module is this model's own)."""
-        return BranchStage(self.branch(modality), self.config, self.spec(modality))
+        return BranchStage(self.branch(modality), self.config, self.spec(modality), self.mixes())
 
     def stages(self) -> list[tuple[str, nn.Module]]:
         """With `staged` (the paper): each branch alone, audio first, then the whole model."""
@@ -174,12 +175,19 @@ class LateProbFusion(SerModel):
 
 class BranchStage(SerModel):
     """The first training stage of one branch: that branch alone, cross-entropy on its own
-    logits, a `SerModel` of that branch's input. Its only submodule is the branch, so it
-    trains the model's own weights of that branch and nothing else; holding no reference
-    to the model, a deep copy (the ensemble's) is a working stage of the copied branch."""
+    logits, a `SerModel` of that branch's input. Its only submodules are the branch (and
+    the model's layer mix of that input, if it has one), so it trains the model's own
+    weights of that branch and nothing else; holding no reference to the model, a deep
+    copy (the ensemble's) is a working stage of the copied branch."""
 
-    def __init__(self, branch: nn.Module, config: LateProbConfig, spec: InputSpec) -> None:
-        super().__init__(config, [spec])
+    def __init__(
+        self,
+        branch: nn.Module,
+        config: LateProbConfig,
+        spec: InputSpec,
+        layer_mix: LayerMixes | None = None,
+    ) -> None:
+        super().__init__(config, [spec], layer_mix)
         self.branch = branch
 
     def forward(self, batch: Batch) -> ModelOutput:

@@ -26,24 +26,30 @@ def memory_data(
     features: Mapping[str, list[np.ndarray]],
     device: torch.device,
 ) -> TrainData:
-    """`TrainData` over new utterances (`features[name][i]`: utterance i's [rows, D]),
-    each its own dialog, its label a placeholder (0) that nothing reads."""
+    """`TrainData` over new utterances (`features[set][i]`: utterance i's [rows, D] of a
+    stored set the checkpoint read), each its own dialog, its label a placeholder (0)
+    that nothing reads; a layered input's table holds every one of its layers."""
     n = len(next(iter(features.values())))
     tables: dict[str, FeatureTable] = {}
-    for name, arrays in features.items():
-        info = ckpt.features[name]["attrs"]
+    for spec in ckpt.specs:
+        sets = ckpt.stored(spec)
+        info = ckpt.features[sets[0]]["attrs"]
+        layered = ckpt.layers.get(spec.name, {})
         feature = ResolvedFeature(
-            name,
-            name,
+            spec.name,
+            spec.name,
             str(info["modality"]),
             str(info["level"]),
             str(info["extractor"]),
             int(info["dim"]),
-            str(ckpt.features[name]["fingerprint"]),
+            "+".join(str(ckpt.features[name]["fingerprint"]) for name in sets),
+            tuple(layered.get("sets", ())),
+            tuple(layered.get("layers", ())),
         )
-        lengths = np.array([len(a) for a in arrays], dtype=np.int64)
-        flat = np.concatenate(arrays).astype(np.dtype(info["dtype"]), copy=False)
-        tables[name] = feature_table(feature, flat, lengths, np.ones(n, dtype=bool), device)
+        lengths = np.array([len(a) for a in features[sets[0]]], dtype=np.int64)
+        dtype = np.dtype(info["dtype"])
+        flats = [np.concatenate(features[name]).astype(dtype, copy=False) for name in sets]
+        tables[spec.name] = feature_table(feature, flats, lengths, np.ones(n, dtype=bool), device)
     ids = np.array([f"input{i}" for i in range(n)])
     return TrainData(
         classes=tuple(ckpt.classes),

@@ -3,11 +3,14 @@
 `extractors_for` builds the extractor each set's provenance attrs describe and refuses
 any difference in the provenance it would write (other weights, library versions, a
 precision this machine cannot run): the model never saw such features. Where a model was
-found is not compared (its checksums are; `--encoder`: `encoders.py`).
+found is not compared (its checksums are; `--encoder`: `encoders.py`). The layer sets of
+one model (a run on `<stem>.L*`) come from one extractor given all their layers: one
+pass of the encoder, not one per layer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,12 +56,15 @@ def extractors_for(
     checked to reproduce the recorded provenance on `device`."""
     made: dict[tuple[str, str], Recreated] = {}
     places = Encoders(tuple(encoders), lambda name, o: _built(made, name, o).extractor)
+    wanted: dict[str, tuple[str, dict[str, Any]]] = {}
     for name, info in features.items():
         attrs = dict(info["attrs"])
         options = options_from_attrs(attrs)
         if "model" in options:
             options["model"] = places.model_for(name, attrs, options)
-        chosen = _built(made, str(attrs["extractor"]), options)
+        wanted[name] = (str(attrs["extractor"]), options)
+    for name, (kind_name, options) in with_all_layers(wanted, features).items():
+        chosen = _built(made, kind_name, options)
         chosen.names[name] = name
         chosen.encoder = options["model"] if options.get("model") in places.used else None
     places.check_used()
@@ -68,6 +74,25 @@ def extractors_for(
         for name in r.names:
             r.names[name] = check_reproduces(name, features[name]["attrs"], r.extractor)
     return used
+
+
+def with_all_layers(
+    wanted: Mapping[str, tuple[str, dict[str, Any]]], features: Mapping[str, Mapping[str, Any]]
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """`wanted` (set -> (kind, options)) with the sets whose options differ only in
+    `layers` (a kind with that option) given one options with all their layers."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name, (kind_name, options) in wanted.items():
+        if "layers" in {f.name for f in dataclasses.fields(kind(kind_name).options)}:
+            rest = {k: v for k, v in options.items() if k != "layers"}
+            groups.setdefault((kind_name, repr(sorted(rest.items()))), []).append(name)
+    out = dict(wanted)
+    for names in (names for names in groups.values() if len(names) > 1):
+        layers = sorted({int(features[name]["attrs"]["layer"]) for name in names})
+        for name in names:
+            kind_name, options = wanted[name]
+            out[name] = (kind_name, {**options, "layers": ",".join(map(str, layers))})
+    return out
 
 
 def _built(made: dict[tuple[str, str], Recreated], name: str, options: dict[str, Any]) -> Recreated:

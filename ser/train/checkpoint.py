@@ -26,7 +26,7 @@ from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record, config_record
 from ser.train.data import ZScore
 from ser.train.plan import Prepared
-from ser.train.record import atomic
+from ser.train.record import atomic, layers_record
 
 CHECKPOINTS = "checkpoints"
 # 2: a plain module's state_dict (issue 26). 1 held member-stacked weights [1, ...] of
@@ -49,10 +49,19 @@ class Checkpoint:
     specs: tuple[InputSpec, ...]
     unit: str
     precision: str
-    features: dict[str, dict[str, Any]]  # name -> {"fingerprint", "attrs"}
+    features: dict[str, dict[str, Any]]  # stored set name -> {"fingerprint", "attrs"}
     zscore: dict[str, ZScore]
     state: dict[str, torch.Tensor]
     meta: dict[str, Any]  # the whole sidecar (seed, fold, test predictions, ...)
+
+    @property
+    def layers(self) -> dict[str, dict[str, list[Any]]]:
+        """A layered input's stored sets and layers (`{input: {"sets", "layers"}}`)."""
+        return dict(self.meta.get("layers") or {})
+
+    def stored(self, spec: InputSpec) -> list[str]:
+        """The stored sets an input reads, in layer order: its layer sets, or itself."""
+        return list(self.layers[spec.name]["sets"]) if spec.layers > 1 else [spec.name]
 
     def build(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         """The model with these weights, in eval mode on `device`."""
@@ -160,9 +169,10 @@ def save_fold_checkpoint(
     (seed, fold, test, ...)."""
     opened = FeatureStore.open(run.config.store)
     features = {}
-    for spec in run.specs:
-        attrs = located(dict(opened.info(spec.name).attrs))
-        features[spec.name] = {"fingerprint": attrs.get("fingerprint"), "attrs": attrs}
+    inputs = [run.data.features[spec.name].feature for spec in run.specs]
+    for name in (stored for feature in inputs for stored in feature.stored):
+        attrs = located(dict(opened.info(name).attrs))
+        features[name] = {"fingerprint": attrs.get("fingerprint"), "attrs": attrs}
     folder = checkpoint_dir(run.plan.run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.items()}
@@ -176,6 +186,7 @@ def save_fold_checkpoint(
         "unit": run.unit,
         "precision": run.plan.precision,
         "features": features,
+        **({"layers": layers} if (layers := layers_record(inputs)) else {}),
         **extra,
         "format": FORMAT,
         "key": key,

@@ -3,7 +3,9 @@ batches gathered from them on the device.
 
 Each feature set is read once and kept on the device as a flat row buffer (fp16 stays
 fp16, cast per batch); utterances outside the class set or without rows in some set are
-dropped and counted. z-score statistics come from the fold's training side only.
+dropped and counted. z-score statistics come from the fold's training side only. A
+layered input (`<stem>.L*`: several layer sets of one encoder) is one buffer of rows
+[rows, L, D], gathered as [B, T, L, D] / [B, L, D] for the model's layer mix.
 """
 
 from __future__ import annotations
@@ -31,14 +33,15 @@ class FeatureTable:
     """One feature set in memory: rows of the kept utterances back to back."""
 
     feature: ResolvedFeature
-    flat: torch.Tensor  # [rows, D] stored dtype (fp16/fp32), on the device
+    flat: torch.Tensor  # [rows, D] (layered: [rows, L, D]) stored dtype (fp16/fp32), on the device
     starts: torch.Tensor  # [n] int64, first row of each utterance
     lengths: torch.Tensor  # [n] int64, rows per utterance (>= 1)
     lengths_np: np.ndarray  # [n] host copy, for batch planning without a device sync
 
     @cached_property
     def vectors(self) -> torch.Tensor:
-        """[n, D] float32 mean over each utterance's rows (computed once, then cached)."""
+        """[n, D] ([n, L, D]) float32 mean over each utterance's rows (computed once, then
+        cached): a layered input's vector view is each layer's mean."""
         return segment_mean(self.flat, self.lengths)
 
 
@@ -73,17 +76,20 @@ class TrainData:
 def segment_mean(
     flat: torch.Tensor, lengths: torch.Tensor, chunk_rows: int = 1 << 20
 ) -> torch.Tensor:
-    """Per-segment mean of consecutive rows: [rows, D], [n] -> [n, D] float32, summed in
-    fp32 chunks so a large fp16 buffer is never copied to fp32 at once."""
-    n, dim = len(lengths), flat.shape[1]
+    """Per-segment mean of consecutive rows: [rows, ...], [n] -> [n, ...] float32, summed
+    in fp32 chunks so a large fp16 buffer is never copied to fp32 at once (a layered
+    row [L, D] counts as L rows of D)."""
+    n, shape = len(lengths), flat.shape[1:]
     if bool((lengths == 1).all()):
         return flat.float()
+    wide = flat.reshape(flat.shape[0], -1)  # [rows, L D]
+    step = max(1, chunk_rows * shape[-1] // wide.shape[1])
     seg = torch.repeat_interleave(torch.arange(n, device=flat.device), lengths)  # [rows]
-    out = torch.zeros(n, dim, dtype=torch.float32, device=flat.device)
-    for r0 in range(0, flat.shape[0], chunk_rows):
-        r1 = min(r0 + chunk_rows, flat.shape[0])
-        out.index_add_(0, seg[r0:r1], flat[r0:r1].float())
-    return out / lengths.clamp_min(1).unsqueeze(1).to(out.dtype)
+    out = torch.zeros(n, wide.shape[1], dtype=torch.float32, device=flat.device)
+    for r0 in range(0, flat.shape[0], step):
+        r1 = min(r0 + step, flat.shape[0])
+        out.index_add_(0, seg[r0:r1], wide[r0:r1].float())
+    return (out / lengths.clamp_min(1).unsqueeze(1).to(out.dtype)).view(n, *shape)
 
 
 def load_data(
@@ -103,13 +109,12 @@ def load_data(
         dropped[f"label outside class set {label_set.name}"] = int((~keep).sum())
     raw = {}
     for feature in features:
-        fdata = store.read(feature.name)
-        lengths = np.diff(np.asarray(fdata.offsets, dtype=np.int64))
+        parts, lengths = read_rows(store, feature)
         missing = keep & (lengths == 0)
         if missing.any():
             dropped[f"no rows in {feature.name} (extraction failed)"] = int(missing.sum())
         keep &= lengths > 0
-        raw[feature.name] = (fdata.data, lengths)
+        raw[feature.name] = (parts, lengths)
     if not keep.any():
         raise ConfigError(
             f"no utterance of class set {label_set.name} has rows in every feature set of "
@@ -134,17 +139,52 @@ def load_data(
     )
 
 
+def read_rows(store: Any, feature: ResolvedFeature) -> tuple[list[np.ndarray], np.ndarray]:
+    """The rows of each stored set behind `feature` ([rows, D] each, layer order) and the
+    rows per utterance ([n]; 0 where a layer set has none: those utterances are dropped)."""
+    parts, counts = [], []
+    for name in feature.stored:
+        fdata = store.read(name)
+        parts.append(np.asarray(fdata.data))
+        counts.append(np.diff(np.asarray(fdata.offsets, dtype=np.int64)).astype(np.int64))
+    present = np.all([c > 0 for c in counts], axis=0)
+    for name, own in zip(feature.stored[1:], counts[1:], strict=True):
+        differ = np.flatnonzero(present & (own != counts[0]))
+        if len(differ):
+            raise ConfigError(
+                f"layer sets {feature.stored[0]} and {name} of {store.path} hold different "
+                f"rows for {len(differ)} utterance(s) (manifest row {differ[0]} first); "
+                "extract them again with one `ser extract --layers ...`"
+            )
+    if len(parts) > 1 and not present.all():  # a layer failed where another did not
+        parts = [p[np.repeat(present, c)] for p, c in zip(parts, counts, strict=True)]
+    return parts, np.where(present, counts[0], 0)
+
+
 def feature_table(
-    feature: ResolvedFeature, data: Any, lengths: np.ndarray, keep: np.ndarray, device: torch.device
+    feature: ResolvedFeature,
+    parts: Sequence[Any],
+    lengths: np.ndarray,
+    keep: np.ndarray,
+    device: torch.device,
 ) -> FeatureTable:
-    data = np.asarray(data)
-    if data.ndim != 2 or data.shape[0] != lengths.sum():
-        raise ConfigError(
-            f"feature set {feature.name}: data {data.shape} does not match its offsets"
-        )
-    if not keep.all():
-        # Only kept utterances' rows stay in memory (4 classes keep ~55 % of IEMOCAP).
-        data = data[np.repeat(keep, lengths)]
+    """`parts`: the set's rows [rows, D], or a layered input's, one array per layer."""
+    arrays = [np.asarray(p) for p in parts]
+    for part in arrays:
+        if part.ndim != 2 or part.shape[0] != lengths.sum() or part.shape != arrays[0].shape:
+            raise ConfigError(
+                f"feature set {feature.name}: data {part.shape} does not match its offsets"
+            )
+    # Only kept utterances' rows stay in memory (4 classes keep ~55 % of IEMOCAP).
+    rows = None if keep.all() else np.repeat(keep, lengths)
+    if feature.sets:
+        # One [rows, L, D] buffer filled a layer at a time: no second copy of all layers.
+        n_rows = int(lengths[keep].sum())
+        data = np.empty((n_rows, len(arrays), arrays[0].shape[1]), dtype=arrays[0].dtype)
+        for i, part in enumerate(arrays):
+            data[:, i] = part if rows is None else part[rows]
+    else:
+        data = arrays[0] if rows is None else arrays[0][rows]
     kept = lengths[keep]
     starts = np.concatenate([[0], np.cumsum(kept)[:-1]]).astype(np.int64)
     return FeatureTable(
@@ -245,7 +285,8 @@ def gather(
     """The batch of positions `pos` (on the device; [B], [B, U] or, stacked, [K, B] or
     [K, B, U]; -1: padding). `lengths`: each sequence view's padded length; `zscores`: of
     the z-scored sets (leading with K when stacked). Padding is zeros, masks
-    False, labels -100, index -1."""
+    False, labels -100, index -1. A layered input's tensors have [L, D] where others have
+    [D]."""
     valid = pos >= 0
     safe = pos.clamp_min(0)
     x: dict[str, torch.Tensor] = {}
@@ -253,15 +294,15 @@ def gather(
     for spec in specs:
         table, norm = data.features[spec.name], zscores.get(spec.name)
         if spec.view == "vector":
-            vectors = table.vectors  # [n, D]
-            rows = vectors.index_select(0, safe.flatten()).view(*safe.shape, vectors.shape[1])
-            x[spec.name] = _normed(rows, norm).masked_fill_(~valid.unsqueeze(-1), 0.0)
+            vectors = table.vectors  # [n, D] or [n, L, D]
+            rows = vectors.index_select(0, safe.flatten()).view(*safe.shape, *vectors.shape[1:])
+            x[spec.name] = _normed(rows, norm).masked_fill_(~_spread(valid, rows), 0.0)
             continue
         steps = torch.arange(lengths[spec.name], device=pos.device)  # [T]
         seq_mask = steps < torch.where(valid, table.lengths[safe], 0).unsqueeze(-1)  # [.., T]
         rows = torch.where(seq_mask, table.starts[safe].unsqueeze(-1) + steps, 0)  # [.., T]
-        seq = _normed(table.flat[rows].float(), norm)  # [..., T, D]
-        x[spec.name], mask[spec.name] = seq * seq_mask.unsqueeze(-1), seq_mask
+        seq = _normed(table.flat[rows].float(), norm)  # [..., T, D] or [..., T, L, D]
+        x[spec.name], mask[spec.name] = seq * _spread(seq_mask, seq), seq_mask
     return Batch(
         x=x,
         mask=mask,
@@ -269,6 +310,11 @@ def gather(
         index=torch.where(valid, data.manifest_rows_t[safe], -1),
         utt_mask=valid if unit == "dialog" else None,
     )
+
+
+def _spread(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`mask` [...] with a trailing 1 for each further dimension of `x` ([..., D], [..., L, D])."""
+    return mask.view(*mask.shape, *[1] * (x.dim() - mask.dim()))
 
 
 def _normed(x: torch.Tensor, norm: ZScore | None) -> torch.Tensor:

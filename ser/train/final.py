@@ -45,3 +45,5 @@ def train_final(run: Prepared, progress: Progress) -> None:
     state = ensemble.member_state(0)
     save_fold_checkpoint(run, FINAL, state, zscore, seed=seed, fold=FINAL, epochs=epochs)
     run.record["final"] = {"epochs": epochs, "seed": seed, "utterances": len(data)}
+    if weights := model.layer_weights(state):
+        run.record["final"]["layer_weights"] = weights

@@ -129,17 +129,19 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[dict[str, Any]
     entries = []
     for k, (job, zscore, c, t) in enumerate(zip(group, zscores, chosen, tested, strict=True)):
         earlier = {name: stage[k] for name, stage in stages.items()}
+        state = ensemble.member_state(k)
         save_fold_checkpoint(  # before its record entry exists
             job.run,
             fold_key(job.seed, job.fold.name),
-            ensemble.member_state(k),
+            state,
             zscore,
             seed=job.seed,
             fold=job.fold.name,
             best_epoch=c.best_epoch,
             test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
         )
-        entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group)))
+        weights = modules[k].layer_weights(state)
+        entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group), weights))
     return entries
 
 

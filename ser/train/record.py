@@ -2,6 +2,9 @@
 
 A record holds the config (defaults resolved), the feature sets' fingerprints, an entry
 per finished (seed, fold), the summary and the pooled metrics (`ser.report.runs` reads it).
+A run on a layered input (`<stem>.L*`) also holds `"layers": {input: {"sets": [...],
+"layers": [...]}}` and, per fold, `"layer_weights": {input: [w_0..w_L]}`: the learnt
+softmax weights, in layer order.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import ConfigError, FingerprintMismatch
+from ser.train.features import ResolvedFeature
 from ser.train.loop import Evaluation, Selection
 from ser.train.protocols import Fold
 
@@ -104,6 +108,11 @@ def json_summary(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def layers_record(features: list[ResolvedFeature]) -> dict[str, dict[str, list[Any]]]:
+    """Each layered input's stored sets and their layers, in layer order ({}: none)."""
+    return {f.name: {"sets": list(f.sets), "layers": list(f.layers)} for f in features if f.sets}
+
+
 def fold_entry(
     seed: int,
     fold: Fold,
@@ -111,9 +120,11 @@ def fold_entry(
     test: Evaluation,
     stages: dict[str, Selection],
     stacked: int,
+    layer_weights: dict[str, list[float]] | None = None,
 ) -> dict[str, Any]:
     """What training one (seed, fold) produced: `best`, the whole model's selection, after
-    its earlier `stages` (if any), tested; `stacked` members trained together (1: alone)."""
+    its earlier `stages` (if any), tested; `stacked` members trained together (1: alone);
+    `layer_weights`: the selected model's softmax weights of each layered input."""
     earlier = {
         name: {"best_epoch": s.best_epoch, "seconds": s.seconds, "curves": asdict(s.curves)}
         for name, s in stages.items()
@@ -127,6 +138,7 @@ def fold_entry(
         "stacked": stacked,
         "curves": asdict(best.curves),
         **({"stages": earlier} if earlier else {}),  # earlier stages (Zhou et al.'s branches)
+        **({"layer_weights": layer_weights} if layer_weights else {}),
         "sizes": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
         "test_sessions": list(fold.test_sessions),
         "val_sessions": list(fold.val_sessions),

@@ -21,7 +21,7 @@ from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
 from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
-from ser.models.config import FeatureInfo, plan_inputs
+from ser.models.config import plan_inputs
 from ser.report.metrics import Metrics, pool_metrics, summarize
 from ser.runtime.threads import ThreadChoice, set_torch_threads
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
@@ -32,7 +32,14 @@ from ser.train.group import Job, default_at_once, describe, make_groups, train_g
 from ser.train.plan import VALIDATION, Plan, Prepared, TrainConfig, config_record, make_plan
 from ser.train.progress import Progress
 from ser.train.protocols import ProtocolConfig, make_folds
-from ser.train.record import RECORD, check_resumable, json_summary, read_record, write_json
+from ser.train.record import (
+    RECORD,
+    check_resumable,
+    json_summary,
+    layers_record,
+    read_record,
+    write_json,
+)
 
 __all__ = [
     "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan",
@@ -101,8 +108,7 @@ def _prepare(
     """Open the store, check the record, load (or reuse) the data, make the folds."""
     store = FeatureStore.open(config.store)
     features = resolve_features(store, config.features)
-    infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
-    unit, specs = plan_inputs(config.model, infos)
+    unit, specs = plan_inputs(config.model, [f.info() for f in features])
     # The first log line, once the run is known to start (refusals come alone).
     # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
     plural = "s" if threads.count != 1 else ""
@@ -151,7 +157,7 @@ def _asr_record(
     gold transcripts of the run's utterances (`ser report` shows it)."""
     out: dict[str, dict[str, Any]] = {}
     for feature in features:
-        attrs = store.info(feature.name).attrs
+        attrs = store.info(feature.stored[0]).attrs  # a layered input's sets share them
         if not is_asr_text(attrs):
             continue
         name = str(attrs["transcripts"])
@@ -212,6 +218,7 @@ def _start_record(
         "seconds": 0.0,
         "timings": {},
         "fingerprints": fingerprints,
+        **({"layers": layers} if (layers := layers_record(features)) else {}),
         "version": ser.__version__,
         "store": str(Path(config.store).resolve()),
     }

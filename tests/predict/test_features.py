@@ -39,6 +39,20 @@ def test_extractors_for_rebuilds_and_checks(tiny_models) -> None:
         check_reproduces(spec.name, {**spec.attrs, "precision": "bf16"}, made.extractor)
 
 
+def test_the_layer_sets_of_one_model_come_from_one_extractor(tiny_models) -> None:
+    hubert = build_extractor("hubert", model=str(tiny_models.hubert), layers="all")
+    logmel = build_extractor("logmel").specs()[0]
+    features = {s.name: {"fingerprint": "f", "attrs": s.attrs} for s in hubert.specs()}
+    features[logmel.name] = {"fingerprint": "f", "attrs": logmel.attrs}
+    assert len(features) == 4  # the tiny HuBERT's layers 0-2 and log-mel
+    made = extractors_for(features, CPU)
+    assert [r.extractor.kind for r in made] == ["hubert", "logmel"]
+    assert made[0].names == {f"tiny-hubert.L{n}": f"tiny-hubert.L{n}" for n in range(3)}
+    assert made[0].extractor.options.layers == "0,1,2"  # type: ignore[attr-defined]
+    rows = extract_all(made[0].extractor, [np.zeros(8000, np.float32)], {}, CPU)[0]
+    assert rows is not None and sorted(rows) == sorted(made[0].names)
+
+
 def test_extract_all_fails_bad_inputs_alone() -> None:
     logmel = build_extractor("logmel")
     logmel.load(CPU)

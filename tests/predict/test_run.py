@@ -174,3 +174,53 @@ def test_a_run_s_whisper_folder_that_moved_is_given_with_asr(tmp_path: Path) -> 
     config = PredictConfig("run", ("a.wav",), device="cpu")
     with pytest.raises(ConfigError, match=r"gone/tiny-whisper, which does not exist.*--asr"):
         _transcripts([Item(tmp_path / "a.wav")], config, torch.device("cpu"), print, recorded)
+
+
+@pytest.fixture(scope="module")
+def layered_run(synthetic_corpus, tiny_models, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """MSMSER trained on every layer of the tiny HuBERT (`tiny-hubert.L*`) and BERT."""
+    from rich.console import Console
+
+    from ser.cache import FeatureStore
+    from ser.extract.run import ExtractConfig, extract_features
+    from ser.models import ModelConfig
+    from ser.train.checkpoint import load_checkpoint
+    from ser.train.run import TrainConfig, train
+
+    root, _ = synthetic_corpus
+    tmp = tmp_path_factory.mktemp("layered")
+    options = {"hubert": {"model": str(tiny_models.hubert), "layers": "all"},
+               "bert": {"model": str(tiny_models.bert)}}  # fmt: skip
+    config = ExtractConfig(
+        ("hubert", "bert"), "4", options, device="cpu", precision="fp32", progress=False
+    )
+    extract_features(root, tmp / "f.zarr", config, console=Console(quiet=True))
+    train(
+        TrainConfig(
+            store=str(tmp / "f.zarr"), features=("tiny-hubert.L*", "bert"), classes="4",
+            model=ModelConfig(fusion="mit", d_model=16, heads=2, queries=4), epochs=2,
+            protocol="session5", batch_size=8, seeds=1, device="cpu", out=str(tmp), name="mit",
+        )
+    )  # fmt: skip
+    ckpt = load_checkpoint(tmp / "mit", "seed0_session5")
+    rows = np.asarray(ckpt.meta["test"]["rows"])
+    manifest = FeatureStore.open(tmp / "f.zarr").manifest
+    wavs = [str(root / w) for w in np.asarray(manifest.column("wav")).astype(str)[rows]]
+    texts = np.asarray(manifest.column("transcript")).astype(str)[rows]
+    return tmp / "mit", ckpt, wavs, list(texts)
+
+
+def test_a_run_on_every_layer_predicts_through_the_same_layers(layered_run) -> None:  # type: ignore[no-untyped-def]
+    run_dir, ckpt, wavs, texts = layered_run
+    sets = ["tiny-hubert.L0", "tiny-hubert.L1", "tiny-hubert.L2"]
+    assert ckpt.layers == {"tiny-hubert.L0-2": {"sets": sets, "layers": [0, 1, 2]}}
+    assert sorted(ckpt.features) == sorted([*sets, "tiny-bert"])  # each layer set's provenance
+    assert "layer_mix.mixes.tiny-hubert_L0-2.weights" in ckpt.state
+    ok = [i for i, t in enumerate(texts) if t.strip()]
+    lines = [(wavs[i], texts[i]) for i in ok]
+    csv_path = run_dir.parent / "test_side.csv"
+    with csv_path.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("path", "transcript"), *lines])
+    result = predict(PredictConfig(str(run_dir), (str(csv_path),), device="cpu"))
+    got = [result.classes.index(str(p.label)) for p in result.predictions]
+    assert len(got) > 10 and got == [ckpt.meta["test"]["pred"][i] for i in ok]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from ser.models.batch import InputSpec
 from ser.train.batching import bucket_batches, dialog_groups
 from ser.train.data import Batches, fit_zscore, load_data, segment_mean
 from ser.train.features import parse_feature_list, resolve_features
-from tests.stores import example_columns
+from tests.stores import add_layer_sets, example_columns, labelled_store
 
 
 @dataclass
@@ -46,12 +46,12 @@ class FakeStore:
         self.manifest = manifest
         self.sets: dict[str, tuple[FakeInfo, FakeData]] = {}
 
-    def add(self, name, extractor, modality, level, rows, complete=True, dtype=np.float32):
+    def add(self, name, extractor, modality, level, rows, complete=True, dtype=np.float32, **more):
         lengths = [len(r) for r in rows]
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         dim = next(r.shape[1] for r in rows if len(r))
         data = np.concatenate([r.reshape(-1, dim) for r in rows]).astype(dtype)
-        attrs = {"extractor": extractor, "modality": modality, "level": level}
+        attrs = {"extractor": extractor, "modality": modality, "level": level, **more}
         info = FakeInfo(name, modality, level, dim, f"fp-{name}", complete, attrs)
         self.sets[name] = (info, FakeData(data, offsets, attrs))
 
@@ -256,3 +256,52 @@ def test_dialog_unit_refuses_sequence_views() -> None:
     spec = [InputSpec("hubert-base.L12", "audio", 3, "sequence")]
     with pytest.raises(ConfigError, match="vector views only"):
         Batches(data, np.arange(len(data)), spec, "dialog", 2)
+
+
+def test_a_layered_input_is_one_table_of_every_layer(tmp_path: Path) -> None:
+    store = labelled_store(tmp_path / "s.zarr", {})
+    names = add_layer_sets(store, "w", ("hubert", "audio", "frame", 4, "float16"), range(3))
+    (feature,) = resolve_features(store, ["w.L*"])
+    data = load_data(store, [feature], get_label_set("6"))
+    table = data.features["w.L0-2"]
+    assert table.flat.shape == (len(store.read(names[0]).data), 3, 4)
+    assert table.flat.dtype == torch.float16  # stored fp16 stays fp16
+    for i, name in enumerate(names):
+        layer = torch.from_numpy(store.read(name).data)
+        assert torch.equal(table.flat[:, i], layer)
+        torch.testing.assert_close(table.vectors[:, i], segment_mean(layer, table.lengths))
+    spec = InputSpec("w.L0-2", "audio", 4, "sequence", layers=3)
+    batch = next(iter(Batches(data, np.arange(len(data)), [spec], "utterance", 5)))
+    x, mask = batch.x["w.L0-2"], batch.mask["w.L0-2"]
+    assert x.shape == (5, mask.shape[1], 3, 4) and x.dtype == torch.float32  # [B, T, L, D]
+    for i, row in enumerate(batch.index.tolist()):
+        n, start = int(table.lengths[row]), int(table.starts[row])
+        assert torch.equal(x[i, :n], table.flat[start : start + n].float())
+        assert not x[i, n:].any()
+    vector = replace(spec, view="vector")
+    batch = next(iter(Batches(data, np.arange(len(data)), [vector], "utterance", 5)))
+    assert torch.equal(batch.x["w.L0-2"], table.vectors[batch.index])  # [B, L, D]
+    dialogs = next(iter(Batches(data, np.arange(len(data)), [vector], "dialog", 2)))
+    assert dialogs.utt_mask is not None
+    assert dialogs.x["w.L0-2"].shape == (*dialogs.utt_mask.shape, 3, 4)  # [B, U, L, D]
+    assert not dialogs.x["w.L0-2"][~dialogs.utt_mask].any()
+
+
+def test_layer_sets_must_hold_the_same_rows() -> None:
+    store = make_store()
+    rng = np.random.default_rng(1)
+    counts = [int(rng.integers(1, 5)) for _ in range(len(store.manifest))]
+    for layer in (0, 1):
+        rows = [rng.normal(size=(n, 3)) for n in counts]
+        if layer == 1:
+            rows[7] = np.zeros((0, 3))  # failed in one layer: the utterance is dropped
+        store.add(f"w.L{layer}", "hubert", "audio", "frame", rows, layer=layer, n_layers=1)
+    data = load_data(store, resolve_features(store, ["w.L*"]), get_label_set("6"))
+    assert 7 not in data.manifest_rows and len(data) == len(store.manifest) - 1
+    assert data.dropped == {"no rows in w.L0-1 (extraction failed)": 1}
+    assert len(data.features["w.L0-1"].flat) == sum(counts) - counts[7]
+    other = list(counts)
+    other[3], other[7] = other[3] + 1, 0  # utterance 3: a row more than in layer 0
+    store.sets["w.L1"][1].offsets = np.concatenate([[0], np.cumsum(other)])
+    with pytest.raises(ConfigError, match=r"layer sets w.L0 and w.L1 of fake.zarr hold different"):
+        load_data(store, resolve_features(store, ["w.L*"]), get_label_set("6"))

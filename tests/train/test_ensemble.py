@@ -25,7 +25,7 @@ import ser.train.run as run_module
 from ser.models import ModelConfig
 from ser.train import stack
 from ser.train.run import TrainConfig, train, train_many
-from tests.stores import labelled_store
+from tests.stores import add_layer_sets, labelled_store
 from tests.train.spies import Groups
 
 SETS = {
@@ -74,13 +74,26 @@ FAMILIES = {
         ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(2, 3), dropout=0.0),
     ),
     "unimodal": (("is13",), ModelConfig(fusion="none", d_model=8, dropout=0.0)),
+    # Layered inputs (`.L*`): each member's own layer mix, in a stage too (late_prob).
+    "dialog-layers": (
+        ("tiny-hubert.L*", "tiny-bert.L*"),
+        ModelConfig(
+            fusion="add", fusion_at="logits", loss="perspective", d_model=8, heads=2, dropout=0.0
+        ),
+    ),
+    "late_prob-layers": (
+        ("tiny-hubert.L*", "tiny-bert.L*"),
+        ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(2, 3), dropout=0.0),
+    ),
 }
 
 
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("store") / "features.zarr"
-    labelled_store(path, SETS, per_dialog=8)
+    store = labelled_store(path, SETS, per_dialog=8)
+    add_layer_sets(store, "tiny-hubert", ("hubert", "audio", "frame", 6, "float16"), range(3))
+    add_layer_sets(store, "tiny-bert", ("bert", "text", "token", 5, "float16"), range(3))
     return path
 
 
@@ -138,6 +151,9 @@ def test_stacked_members_equal_separate_runs_without_randomness(
         for curve in ("train_loss", "val_loss", "val_ua"):
             np.testing.assert_allclose(a["curves"][curve], b["curves"][curve], rtol=1e-4, atol=1e-5)
         assert a["best_epoch"] == b["best_epoch"]
+        assert a.keys() == b.keys()
+        for name, weights in a.get("layer_weights", {}).items():
+            np.testing.assert_allclose(weights, b["layer_weights"][name], rtol=1e-4, atol=1e-6)
         for name, stage in a.get("stages", {}).items():
             np.testing.assert_allclose(
                 stage["curves"]["train_loss"], b["stages"][name]["curves"]["train_loss"], rtol=1e-4
