@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ser.sweep.probe import PAPERS
-from ser.sweep.probe_report import WEIGHTED, encoders, layer
+from ser.sweep.probe import PAPERS, WEIGHTED
+from ser.sweep.probe_report import encoders, layer
 from ser.sweep.results import CellResult, load_sweeps
 
 _LAYERS = ("EF", "MF", "LF", "LGF")

@@ -24,10 +24,12 @@ from typing import Any
 from ser.cache import FeatureStore
 from ser.errors import ConfigError
 from ser.sweep.presets import Preset, Row
+from ser.train.features import layer_spec
 
 PROBE = "probe"  # the preset's name
 PARAMS = ("encoders",)  # what its --set takes: encoders=STEM,STEM
 POOLS = ("mean", None, "meanstd")  # the set a layer is read from, first stored first
+WEIGHTED = "weighted sum"  # the row of a learnt weighted sum of all layers
 
 # The probe (`--fix` overrides any of them). Chosen by measurement on a synthetic store
 # of IEMOCAP's size (benchmarks/bench_probe.py, benchmarks/README.md "Issue 33"):
@@ -117,6 +119,43 @@ class LayerSet:
     pool: str | None  # "mean" | "meanstd" (a stored pooled set) | None (frames or tokens)
 
 
+# layer -> pool -> (set name, complete): every gold layer set of one encoder
+Stored = Mapping[int, Mapping[str | None, tuple[str, bool]]]
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """An encoder's stored layer sets, and what the probe reads of them."""
+
+    stem: str
+    sets: Stored
+
+    def layers(self) -> list[LayerSet]:
+        """Each layer read from the set `POOLS` prefers (a complete one first: an
+        incomplete one only where no other is, for `resolve_cells` to refuse by name)."""
+        out = []
+        for n in sorted(self.sets):
+            stored = [(pool, *self.sets[n][pool]) for pool in POOLS if pool in self.sets[n]]
+            pool, name, _ = next((s for s in stored if s[2]), stored[0])
+            out.append(LayerSet(n, name, pool))
+        return out
+
+    def weighted_sum(self) -> tuple[str, str | None, list[int]] | None:
+        """The `ser train --features` request of a learnt weighted sum of its layers (the
+        sets of one pool, the one complete for most layers, `POOLS` first on a tie), that
+        pool and the layers; None below two layers."""
+        counts = {
+            pool: [n for n in sorted(self.sets) if self.sets[n].get(pool, ("", False))[1]]
+            for pool in POOLS
+        }
+        pool = max(POOLS, key=lambda p: (len(counts[p]), -POOLS.index(p)))
+        layers = counts[pool]
+        if len(layers) < 2:
+            return None
+        which = "*" if len(layers) == len(self.sets) else layer_spec(layers)
+        return f"{self.stem}.L{which}" + (f".{pool}" if pool else ""), pool, layers
+
+
 def layer_of(name: str, attrs: Mapping[str, Any]) -> tuple[str, int, str | None] | None:
     """(stem, layer, pool) of a gold-text or audio layer set, None for any other set.
 
@@ -140,9 +179,8 @@ def layer_of(name: str, attrs: Mapping[str, Any]) -> tuple[str, int, str | None]
     return None
 
 
-def stored_layers(store: FeatureStore) -> dict[str, list[LayerSet]]:
-    """stem -> its layers in order, each read from the set `POOLS` prefers (a complete
-    one first: an incomplete one is taken only where no other is, and refused later)."""
+def stored_encoders(store: FeatureStore) -> dict[str, Encoder]:
+    """Every encoder of the store's gold layer sets (`layer_of`), by stem."""
     found: dict[str, dict[int, dict[str | None, tuple[str, bool]]]] = {}
     for name in sorted(store.feature_sets()):
         info = store.info(name)
@@ -150,37 +188,22 @@ def stored_layers(store: FeatureStore) -> dict[str, list[LayerSet]]:
         if parts is not None:
             stem, layer, pool = parts
             found.setdefault(stem, {}).setdefault(layer, {})[pool] = (name, bool(info.complete))
-    out = {}
-    for stem, layers in found.items():
-        out[stem] = [LayerSet(n, *_preferred(layers[n])) for n in sorted(layers)]
-    return out
-
-
-def _preferred(sets: Mapping[str | None, tuple[str, bool]]) -> tuple[str, str | None]:
-    stored = [(pool, *sets[pool]) for pool in POOLS if pool in sets]
-    pool, name, _ = next((s for s in stored if s[2]), stored[0])
-    return name, pool
+    return {stem: Encoder(stem, MappingProxyType(sets)) for stem, sets in found.items()}
 
 
 def probe_table(store_path: str, params: Mapping[str, str]) -> Preset:
     """The `probe` preset for this store: a row per stored layer of each encoder in
-    ``params["encoders"]`` (comma-separated stems; all stored ones without it)."""
-    store = FeatureStore.open(store_path)
-    held = stored_layers(store)
-    encoders = _encoders(params.get("encoders"), held, store_path)
+    ``params["encoders"]`` (comma-separated stems; all stored ones without it), then its
+    weighted sum of all layers (`Encoder.weighted_sum`)."""
+    held = stored_encoders(FeatureStore.open(store_path))
     rows = []
-    for stem in encoders:
-        published = {p.metric: p.scores[stem] for p in PAPERS if stem in p.scores}
-        for layer in held[stem]:
-            meta = {"encoder": stem, "layer": layer.layer, "pool": layer.pool}
-            rows.append(
-                Row(
-                    f"{stem} L{layer.layer}",
-                    MappingProxyType({"features": layer.name}),
-                    MappingProxyType(published),
-                    meta=MappingProxyType(meta),
-                )
-            )
+    for stem in _encoders(params.get("encoders"), held, store_path):
+        for x in held[stem].layers():
+            rows.append(_row(stem, f"L{x.layer}", x.name, layer=x.layer, pool=x.pool))
+        summed = held[stem].weighted_sum()
+        if summed is not None:
+            request, pool, layers = summed
+            rows.append(_row(stem, WEIGHTED, request, layer=None, pool=pool, layers=layers))
     return Preset(
         name=PROBE,
         title="Which encoder, which layer: a probe on every stored layer",
@@ -194,7 +217,18 @@ def probe_table(store_path: str, params: Mapping[str, str]) -> Preset:
     )
 
 
-def _encoders(asked: str | None, held: Mapping[str, list[LayerSet]], store: str) -> list[str]:
+def _row(stem: str, label: str, features: str, **meta: Any) -> Row:
+    """A probe row of encoder `stem`, with the papers' numbers of its checkpoint."""
+    published = {p.metric: p.scores[stem] for p in PAPERS if stem in p.scores}
+    return Row(
+        f"{stem} {label}",
+        MappingProxyType({"features": features}),
+        MappingProxyType(published),
+        meta=MappingProxyType({"encoder": stem, **meta}),
+    )
+
+
+def _encoders(asked: str | None, held: Mapping[str, Encoder], store: str) -> list[str]:
     """The stems asked for, each checked against what the store holds."""
     if not held:
         raise ConfigError(
@@ -204,7 +238,7 @@ def _encoders(asked: str | None, held: Mapping[str, list[LayerSet]], store: str)
     stems = list(held) if not asked else [s.strip() for s in asked.split(",")]
     unknown = [s for s in stems if s not in held]
     if unknown or len(set(stems)) != len(stems) or not all(stems):
-        holds = "; ".join(f"{s} (layers {_layers(v)})" for s, v in held.items())
+        holds = "; ".join(f"{s} (layers {_layers(e.layers())})" for s, e in held.items())
         what = f"no layer sets of {', '.join(unknown)}" if unknown else "a stem twice or empty"
         raise ConfigError(
             f"--set encoders={asked}: {store} has {what}; it holds layers of: {holds}"

@@ -15,10 +15,9 @@ from typing import Any
 import numpy as np
 
 from ser.report.runs import markdown_table
-from ser.sweep.probe import PAPERS
+from ser.sweep.probe import PAPERS, WEIGHTED
 from ser.sweep.results import CellResult
-
-WEIGHTED = "weighted sum"
+from ser.train.features import layer_spec
 
 
 def probe_md(table: dict[str, Any], results: Sequence[CellResult], heading: list[str]) -> str:
@@ -93,9 +92,14 @@ def _layer_label(r: CellResult, best: CellResult | None) -> str:
 
 
 def _pool(r: CellResult) -> str:
-    pool = r.row["meta"].get("pool")
-    where = f".{pool} set" if pool else "frames, mean-pooled"
-    return where if layer(r) is not None else f"all layers, {where}"
+    """Which sets a row read: e.g. ".mean set", "frames, mean-pooled", "layers 0-12,
+    .mean sets"."""
+    pool, layers = r.row["meta"].get("pool"), r.row["meta"].get("layers")
+    if layers is None:
+        return f".{pool} set" if pool else "frames, mean-pooled"
+    return f"layers {layer_spec(layers).replace('_', ', ')}, " + (
+        f".{pool} sets" if pool else "frames, mean-pooled"
+    )
 
 
 def _ours(r: CellResult) -> list[str]:
@@ -104,7 +108,8 @@ def _ours(r: CellResult) -> list[str]:
 
 
 def _summary(by_encoder: dict[str, list[CellResult]]) -> tuple[list[str], list[list[str]]]:
-    head = ["encoder", "best layer", "UA", "WA", "last layer", "UA", WEIGHTED, "UA", "WA"]
+    head = ["encoder", "best layer", "UA", "WA", "last layer", "UA"]
+    head += [f"{WEIGHTED}: weights peak at", "UA", "WA"]
     head += [f"{p.name} (paper; beside our {p.beside})" for p in PAPERS]
     rows = []
     for stem, cells in by_encoder.items():
@@ -115,9 +120,11 @@ def _summary(by_encoder: dict[str, list[CellResult]]) -> tuple[list[str], list[l
         row = [stem]
         row += ["-", "-", "-"] if best is None else [str(layer(best)), *_ours(best)[:2]]
         row += ["-", "-"] if last is None else [str(layer(last)), last.ours("ua")]
-        row += ["not in this sweep", "-", "-"] if summed is None else [
-            _layer_label(summed, None), summed.ours("ua"), summed.ours("wa")
-        ]  # fmt: skip
+        if summed is None:
+            row += ["not in this sweep", "-", "-"]
+        else:
+            top = peak(summed.run)
+            row += ["-" if top is None else str(top), summed.ours("ua"), summed.ours("wa")]
         published = cells[0].row["published"]  # as the sweep's manifest recorded them
         row += [f"{published[p.metric]:.1f}" if p.metric in published else "-" for p in PAPERS]
         rows.append(row)

@@ -42,9 +42,11 @@ def add_layer(
     classes = [min(LABEL_CYCLE.index(str(c)), 4) for c in store.manifest.column("label")]
     width = dim * (2 if pool == "meanstd" else 1)
     centres = rng.normal(size=(5, width))
+    # An encoder's layers share each utterance's frame count (a weighted sum needs it).
+    counts = np.random.default_rng(sum(map(ord, stem))).integers(2, 5, size=len(classes))
     rows = {}
     for i, y in enumerate(classes):
-        count = 1 if pool else int(rng.integers(2, 5))
+        count = 1 if pool else int(counts[i])
         rows[i] = centres[y] * signal + rng.normal(size=(count, width))
     name = name or set_name(stem, n, pool)
     store.begin_feature_set(name, dict(attrs or layer_attrs(stem, n, pool, dim)))

@@ -49,19 +49,23 @@ def test_rows_are_every_stored_layer_of_each_encoder_pooled_first(store_path: Pa
         ("hubert-base-ls960 L0", "hubert-base-ls960.L0.mean", 0),
         ("hubert-base-ls960 L1", "hubert-base-ls960.L1.mean", 1),
         ("hubert-base-ls960 L2", "hubert-base-ls960.L2.mean", 2),
+        ("hubert-base-ls960 weighted sum", "hubert-base-ls960.L*.mean", None),
         ("tiny-b L1", "tiny-b.L1", 1),
         ("tiny-b L3", "tiny-b.L3", 3),
         ("tiny-b L5", "tiny-b.L5.meanstd", 5),
+        ("tiny-b weighted sum", "tiny-b.L1_3", None),  # the pool most layers have: frames
         ("tiny-text L4", "tiny-text.mean", 4),  # a text model's last layer; not its ASR set
-    ]
+    ]  # one layer: no weighted sum
     cell = spec.cells[0]
     assert {k: cell.options[k] for k in SETTINGS} == dict(SETTINGS)
     assert dict(cell.row.published) == {"wa": 64.9, "ua": 63.9}  # matched by the stem
-    assert dict(spec.cells[3].row.published) == {}
+    assert dict(spec.cells[4].row.published) == {}
+    assert spec.cells[3].row.meta == {"encoder": "hubert-base-ls960", "layer": None,
+                                      "pool": "mean", "layers": [0, 1, 2]}  # fmt: skip
     only = load_spec(
         "probe", store=str(store_path), params={"encoders": "tiny-b"}, fixed={"seeds": "1"}
     )
-    assert [c.label for c in only.cells] == ["tiny-b L1", "tiny-b L3", "tiny-b L5"]
+    assert [c.label for c in only.cells][:3] == ["tiny-b L1", "tiny-b L3", "tiny-b L5"]
     assert {len(c.options["features"]) for c in only.cells} and only.cells[0].options["seeds"] == 1
 
 
@@ -114,7 +118,10 @@ def test_layer_sets_are_found_by_their_recorded_layer_and_name() -> None:
 def result(stem: str, layer: int | None, ua: float | None, run: dict[str, Any] | None = None,
            published: dict[str, float] | None = None) -> CellResult:  # fmt: skip
     """A probe cell with three seeds' UA (WA: UA - 1), or not run when `ua` is None."""
-    row = {"label": f"{stem} L{layer}", "meta": {"encoder": stem, "layer": layer, "pool": "mean"},
+    meta = {"encoder": stem, "layer": layer, "pool": "mean"}
+    if layer is None:
+        meta["layers"] = [0, 1, 2]
+    row = {"label": f"{stem} L{layer}", "meta": meta,
            "published": published or {}, "key": f"{stem}{layer}",
            "config": {"d_model": 32, "dropout": 0.0, "epochs": 10, "batch_size": 512,
                       "lr": 0.003, "seeds": [0, 1, 2]}}  # fmt: skip
@@ -140,13 +147,13 @@ def test_the_report_has_every_layer_the_best_marked_and_the_papers_beside(store_
     text = probe_md({}, results, ["## probe"])
     assert "| hubert-base-ls960 | 1 (best) | .mean set | 61.00 ± 0.50 | 60.00 ± 0.50 | 3 |" in text
     assert "| hubert-base-ls960 | 0 | .mean set | 50.00 ± 0.50 |" in text
-    assert "| weighted sum (weights peak at 1) | all layers, .mean set | 62.00 ± 0.50 |" in text
+    assert "| weighted sum (weights peak at 1) | layers 0-2, .mean sets | 62.00 ± 0.50 |" in text
     assert "| tiny-b | 1 | .mean set | not run | not run | - |" in text
     summary = text.split("### Per encoder")[1]
     assert "SUPERB-style WA (paper; beside our weighted sum)" in summary
     assert "EmoBox UA (paper; beside our last layer)" in summary
     assert "| hubert-base-ls960 | 1 | 61.00 ± 0.50 | 60.00 ± 0.50 | 2 | 55.00 ± 0.50 |" in summary
-    assert "| 64.9 | 63.9 |" in summary
+    assert "| 55.00 ± 0.50 | 1 | 62.00 ± 0.50 | 61.00 ± 0.50 | 64.9 | 63.9 |" in summary
     assert "| tiny-b | - | - | - | 1 | not run | not in this sweep | - | - | - | - |" in summary
     assert "hidden 32, dropout 0.0), 10 epochs, batch 512, lr 0.003, 3 seed(s)" in text
     assert best_layer(results[4:]) is None and peak(None) is None and peak(results[0].run) is None
