@@ -121,6 +121,9 @@ class Prepared:
     unit: Unit
     specs: list[InputSpec]
     todo: list[tuple[int, int, Fold]]  # (seed, fold index, fold)
+    # The store's provenance of its sets as its checkpoints hold them, read once when the
+    # run opens the store (`ser.train.checkpoint.provenance`), not per checkpoint.
+    provenance: dict[str, Any]
     started: float = field(default_factory=time.perf_counter)
 
 
