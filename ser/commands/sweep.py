@@ -39,7 +39,8 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     multiple=True,
     metavar="KEY=SET",
     help="A preset's feature sets: audio=hubert-base-ls960.L12, text=mpnet; probe: "
-    "encoders=wavlm-base-plus,hubert-base-ls960 (set stems; default: all stored).",
+    "encoders=wavlm-base-plus,hubert-base-ls960 (set stems; default: all stored), "
+    "weighted-sum=no (no row of a learnt weighted sum of all layers).",
 )
 @click.option(
     "--fix",

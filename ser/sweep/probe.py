@@ -27,7 +27,8 @@ from ser.sweep.presets import Preset, Row
 from ser.train.features import layer_spec
 
 PROBE = "probe"  # the preset's name
-PARAMS = ("encoders",)  # what its --set takes: encoders=STEM,STEM
+# What its --set takes, as its messages show it.
+PARAMS = MappingProxyType({"encoders": "encoders=STEM,STEM", "weighted-sum": "weighted-sum=no"})
 POOLS = ("mean", None, "meanstd")  # the set a layer is read from, first stored first
 WEIGHTED = "weighted sum"  # the row of a learnt weighted sum of all layers
 
@@ -194,13 +195,13 @@ def stored_encoders(store: FeatureStore) -> dict[str, Encoder]:
 def probe_table(store_path: str, params: Mapping[str, str]) -> Preset:
     """The `probe` preset for this store: a row per stored layer of each encoder in
     ``params["encoders"]`` (comma-separated stems; all stored ones without it), then its
-    weighted sum of all layers (`Encoder.weighted_sum`)."""
+    weighted sum of all layers (`Encoder.weighted_sum`; ``weighted-sum=no``: none)."""
     held = stored_encoders(FeatureStore.open(store_path))
     rows = []
     for stem in _encoders(params.get("encoders"), held, store_path):
         for x in held[stem].layers():
             rows.append(_row(stem, f"L{x.layer}", x.name, layer=x.layer, pool=x.pool))
-        summed = held[stem].weighted_sum()
+        summed = held[stem].weighted_sum() if _wanted(params) else None
         if summed is not None:
             request, pool, layers = summed
             rows.append(_row(stem, WEIGHTED, request, layer=None, pool=pool, layers=layers))
@@ -215,6 +216,14 @@ def probe_table(store_path: str, params: Mapping[str, str]) -> Preset:
         figure="layers",
         note=NOTE,
     )
+
+
+def _wanted(params: Mapping[str, str]) -> bool:
+    """Whether `--set weighted-sum` leaves the weighted-sum rows in (yes, the default)."""
+    value = params.get("weighted-sum", "yes").strip().lower()
+    if value not in ("yes", "no"):
+        raise ConfigError(f"--set weighted-sum={value}: yes or no")
+    return value == "yes"
 
 
 def _row(stem: str, label: str, features: str, **meta: Any) -> Row:

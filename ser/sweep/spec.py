@@ -44,7 +44,7 @@ from ser.sweep.probe import PROBE, probe_table
 NOT_SWEPT = frozenset({"store", "out", "name", "overwrite"})
 _SPEC_KEYS = frozenset({"name", "title", "preset", "params", "fixed", "grid", "cells"})
 # What ``--set`` and ``[params]`` fill in: the feature sets behind {audio} and {text}.
-PARAM_KEYS = ("audio", "text")
+PARAM_KEYS = MappingProxyType({"audio": "audio=SET", "text": "text=SET"})  # as messages say
 
 
 @dataclass(frozen=True)
@@ -125,15 +125,17 @@ def _from_file(path: Path, cli: dict[str, dict[str, Any]]) -> SweepSpec:
 
 
 def _check_params(
-    params: Mapping[str, Any], where: str, fix: str, known: Sequence[str] = PARAM_KEYS
+    params: Mapping[str, Any],
+    where: str,
+    fix: str,
+    known: Mapping[str, str] = PARAM_KEYS,
 ) -> None:
-    """ConfigError for a key that is not a feature-set key (`known`): an option given
-    there would otherwise be ignored (every cell trained with its default)."""
+    """ConfigError for a key that is not one of the table's `known` (key -> usage): an
+    option given there would otherwise be ignored (every cell trained with its default)."""
     for key, value in params.items():
         if key not in known:
-            keys = ", ".join(f"{k}=STEM,STEM" if k in PROBE_PARAMS else f"{k}=SET" for k in known)
             raise ConfigError(
-                f"{where} {key}={value}: takes feature sets only ({keys}); "
+                f"{where} {key}={value}: takes {', '.join(known.values())} only; "
                 f"a ser train option goes to {fix} {key}={value}"
             )
 

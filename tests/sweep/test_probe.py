@@ -66,7 +66,10 @@ def test_rows_are_every_stored_layer_of_each_encoder_pooled_first(store_path: Pa
         "probe", store=str(store_path), params={"encoders": "tiny-b"}, fixed={"seeds": "1"}
     )
     assert [c.label for c in only.cells][:3] == ["tiny-b L1", "tiny-b L3", "tiny-b L5"]
-    assert {len(c.options["features"]) for c in only.cells} and only.cells[0].options["seeds"] == 1
+    assert only.cells[0].options["seeds"] == 1
+    single = load_spec("probe", store=str(store_path), params={"weighted-sum": "no"})
+    assert [c for c in single.cells if c.row.meta["layer"] is None] == []
+    assert len(single.cells) == len(spec.cells) - 2
 
 
 def test_an_unfinished_pooled_set_gives_way_to_finished_frames(tmp_path: Path) -> None:
@@ -80,7 +83,8 @@ def test_an_unfinished_pooled_set_gives_way_to_finished_frames(tmp_path: Path) -
     [
         ({"encoders": "wavlm-base,tiny-b"}, "has no layer sets of wavlm-base; it holds layers"),
         ({"encoders": "tiny-b,tiny-b"}, "a stem twice or empty"),
-        ({"audio": "hubert"}, "--set audio=hubert: takes feature sets only (encoders=STEM,STEM)"),
+        ({"weighted-sum": "maybe"}, "--set weighted-sum=maybe: yes or no"),
+        ({"audio": "hubert"}, "--set audio=hubert: takes encoders=STEM,STEM, weighted-sum=no only"),
     ],
 )
 def test_bad_encoders_name_what_the_store_holds(
@@ -101,7 +105,7 @@ def test_a_store_without_layer_sets_or_no_store_is_refused(tmp_path: Path) -> No
         load_spec("probe", store=str(path))
     with pytest.raises(ConfigError, match="give --store"):
         load_spec("probe")
-    with pytest.raises(ConfigError, match="takes feature sets only"):
+    with pytest.raises(ConfigError, match="takes audio=SET, text=SET only"):
         load_spec("msmser-table2", params={"encoders": "x"})  # the papers' presets: audio, text
 
 
