@@ -9,16 +9,19 @@ noise, and a class signal in a 32-d subspace whose strength peaks at `--peak` (a
 Gaussian bump over the layers, `--signal` at its top; layers far from it carry almost
 none). Then, each in its own process (imports and start-up included), back to back:
 
-- ``stacked``: ``ser sweep probe --store S --out O`` (the preset's settings; `--fix`
-  passes more), its wall time;
+- ``stacked``: ``ser sweep probe --store S --out O --set weighted-sum=no`` (the preset's
+  settings, `--fix` passes more; `--weighted-sum` keeps the weighted-sum row), its wall
+  time;
 - ``sequential``: the same with ``--fix members-at-once=1``: the same probes one after
   another (without dropout the same numbers to float rounding);
 - ``logreg``: per layer and LOSO fold a scikit-learn ``StandardScaler`` +
   ``LogisticRegression(max_iter=1000)`` trained on the other four sessions: the cheapest
   thing a researcher would write (one fit per (layer, fold): no seeds to repeat).
 
-It prints one JSON object: each way's wall time, probes and UA per layer (the mean over
-folds, and over seeds), the load average before and after each, and the ratios.
+It prints one JSON object: each way's wall time, CPU time (user + system, all threads;
+on a busy machine wall time is what the other processes leave, CPU time what the work
+took), probes and UA per layer (the mean over folds, and over seeds), the load average
+before and after each, and the wall-time ratios.
 
     .venv/bin/python benchmarks/bench_probe.py                       # 13 x 768, 3 seeds
     .venv/bin/python benchmarks/bench_probe.py --only stacked --repeat 3
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -71,16 +75,24 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def ser_sweep(store: Path, out: Path, fixes: list[str]) -> dict[str, Any]:
-    """`ser sweep probe` in a new process; its wall time and the UA per layer."""
+def cpu(who: int) -> float:
+    """User + system seconds of this process (RUSAGE_SELF) or its children so far."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ser_sweep(store: Path, out: Path, fixes: list[str], summed: bool) -> dict[str, Any]:
+    """`ser sweep probe` in a new process; its wall and CPU time and the UA per layer."""
     cmd = [sys.executable, "-c", "from ser.cli import main; main()", "sweep", "probe",
            "--store", str(store), "--out", str(out), "--json"]  # fmt: skip
+    cmd += [] if summed else ["--set", "weighted-sum=no"]
     for fix in fixes:
         cmd += ["--fix", fix]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    before, start = load(), time.perf_counter()
+    before, start, used = load(), time.perf_counter(), cpu(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
+    cpu_s = cpu(resource.RUSAGE_CHILDREN) - used
     if done.returncode != 0:
         raise SystemExit(f"ser sweep failed ({done.returncode}):\n{done.stderr[-3000:]}")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -89,14 +101,16 @@ def ser_sweep(store: Path, out: Path, fixes: list[str]) -> dict[str, Any]:
         record = json.loads(run.read_text())
         uas[layer_of(record["config"]["features"])] = round(float(record["summary"]["ua"]), 2)
         probes += len(record["folds"])
-    ua = dict(sorted(uas.items()))
-    return {"wall_s": round(wall, 1), "probes": probes, "cells": summary["cells"],
-            "load_before": before, "load_after": load(), "ua": ua}  # fmt: skip
+    ua = dict(sorted(uas.items(), key=lambda kv: str(kv[0]).zfill(3)))
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu_s, 1), "probes": probes,
+            "cells": summary["cells"], "load_before": before, "load_after": load(),
+            "ua": ua}  # fmt: skip
 
 
-def layer_of(name: str) -> int:
-    """`synthetic-base.L7.mean` -> 7."""
-    return int(name.split(".L")[1].split(".")[0])
+def layer_of(name: str) -> int | str:
+    """`synthetic-base.L7.mean` -> 7; a weighted sum's `synthetic-base.L0-12.mean` -> "sum"."""
+    layers = name.split(".L")[1].split(".")[0]
+    return int(layers) if layers.isdigit() else "sum"
 
 
 def logreg(store_path: Path) -> dict[str, Any]:
@@ -105,12 +119,12 @@ def logreg(store_path: Path) -> dict[str, Any]:
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.preprocessing import StandardScaler
 
-    before, start = load(), time.perf_counter()
+    before, start, used = load(), time.perf_counter(), cpu(resource.RUSAGE_SELF)
     store = FeatureStore.open(store_path)
     labels = class_index(store.manifest)
     sessions = np.asarray(store.manifest.column("session")).astype(int)
     uas, fits = {}, 0
-    for name in sorted(store.feature_sets(), key=layer_of):
+    for name in sorted(store.feature_sets(), key=lambda n: int(layer_of(n))):
         x = np.asarray(store.read(name).data, dtype=np.float32)
         scores = []
         for session in np.unique(sessions):
@@ -121,9 +135,9 @@ def logreg(store_path: Path) -> dict[str, Any]:
             scores.append(100 * balanced_accuracy_score(labels[test], predicted))
             fits += 1
         uas[layer_of(name)] = round(float(np.mean(scores)), 2)
-    wall = time.perf_counter() - start
-    return {"wall_s": round(wall, 1), "probes": fits, "load_before": before,
-            "load_after": load(), "ua": uas}  # fmt: skip
+    wall, cpu_s = time.perf_counter() - start, cpu(resource.RUSAGE_SELF) - used
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu_s, 1), "probes": fits,
+            "load_before": before, "load_after": load(), "ua": uas}  # fmt: skip
 
 
 def main() -> None:
@@ -137,6 +151,7 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(WAYS), help="ways to time: " + ",".join(WAYS))
     parser.add_argument("--repeat", type=int, default=1, help="time each way this many times")
     parser.add_argument("--fix", action="append", default=[], help="more --fix for ser sweep")
+    parser.add_argument("--weighted-sum", action="store_true", help="keep the weighted-sum row")
     args = parser.parse_args()
     ways = [w.strip() for w in args.only.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="bench_probe_"))
@@ -153,16 +168,17 @@ def main() -> None:
                 runs[way].append(logreg(store))
             else:
                 extra = ["members-at-once=1"] if way == "sequential" else []
-                runs[way].append(ser_sweep(store, out, [*args.fix, *extra]))
+                runs[way].append(ser_sweep(store, out, [*args.fix, *extra], args.weighted_sum))
             print(f"{way}: {runs[way][-1]['wall_s']} s", file=sys.stderr)
     walls = {w: [r["wall_s"] for r in rs] for w, rs in runs.items()}
+    cpus = {w: [r["cpu_s"] for r in rs] for w, rs in runs.items()}
     ratios = {
         f"{w}/stacked": round(float(np.median(walls[w]) / np.median(walls["stacked"])), 2)
         for w in ways
         if w != "stacked" and "stacked" in walls
     }
-    print(json.dumps({"cpus": len(os.sched_getaffinity(0)), "fix": args.fix, "walls": walls,
-                      "ratios": ratios, "runs": runs}, indent=1))  # fmt: skip
+    print(json.dumps({"cores": len(os.sched_getaffinity(0)), "fix": args.fix, "walls": walls,
+                      "cpu": cpus, "ratios": ratios, "runs": runs}, indent=1))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     add_labelled_set(store, "is13", ("is13", "audio", "utterance", 7, "float32"))  # no layer
     text = layer_attrs("tiny-text", 4, "mean", 6, modality="text", extractor="bert")
     add_layer(store, ("tiny-text", 4, "mean", 1.0), name="tiny-text.mean", attrs=text)
-    asr = layer_attrs("tiny-text", 4, "mean", 6, modality="text", text_source="asr")
+    asr = layer_attrs("tiny-text", 4, "mean", 6, modality="text", text_source="asr",
+                      transcripts="asr-w")  # fmt: skip
     add_layer(store, ("tiny-text", 4, "mean", 1.0), name="tiny-text.mean@asr-w", attrs=asr)
     return path
 
@@ -161,3 +162,22 @@ def test_the_report_has_every_layer_the_best_marked_and_the_papers_beside(store_
     assert "| tiny-b | - | - | - | 1 | not run | not in this sweep | - | - | - | - |" in summary
     assert "hidden 32, dropout 0.0), 10 epochs, batch 512, lr 0.003, 3 seed(s)" in text
     assert best_layer(results[4:]) is None and peak(None) is None and peak(results[0].run) is None
+
+
+def test_the_estimate_counts_every_layer_a_weighted_sum_reads(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """Its FLOPs are a layer's, but it reads all of them each step: the read term."""
+    from ser.sweep.cells import resolve_cells
+    from ser.sweep.estimate import EFFECTIVE_FLOPS, EFFECTIVE_READ, estimate_sweep
+
+    spec = load_spec("probe", store=str(store_path), params={"encoders": "hubert-base-ls960"})
+    cells = resolve_cells(spec.cells, str(store_path), tmp_path)
+    plans = estimate_sweep(cells, str(store_path), tmp_path).cells
+    assert [p.cell.cell.row.meta["layer"] for p in plans] == [0, 1, 2, None]
+    utterances, per_member = 60, 10 * 15  # labelled_store's; epochs x (3 seeds x 5 folds)
+    for p, layers in zip(plans, (1, 1, 1, 3), strict=True):
+        flops = 6.0 * p.estimate.parameters * utterances * per_member
+        read = 6.0 * layers * utterances * per_member  # 6-d sets
+        expected = flops / EFFECTIVE_FLOPS["cpu"] + read / EFFECTIVE_READ["cpu"]
+        assert p.estimate.seconds == pytest.approx(expected)
