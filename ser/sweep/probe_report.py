@@ -72,14 +72,19 @@ def peak(run: dict[str, Any] | None) -> int | None:
 
 
 def _settings(results: Sequence[CellResult]) -> str:
+    """The probe's settings as the first cell ran them (the weighted sum's batch too)."""
     config: dict[str, Any] = next((r.row["config"] for r in results), {})
     if not config:
         return ""
+    summed = {r.row["config"].get("batch_size") for r in results if layer(r) is None}
+    other = summed - {config.get("batch_size")}
+    batches = f" ({WEIGHTED}: {other.pop()})" if other else ""
     return (
         f"The probe: ser's unimodal MLP (hidden {config.get('d_model')}, dropout "
         f"{config.get('dropout')}), {config.get('epochs')} epochs, batch "
-        f"{config.get('batch_size')}, lr {config.get('lr')}, {len(config.get('seeds', []))} "
-        "seed(s) per (layer, fold); the best layer is the one of highest mean UA."
+        f"{config.get('batch_size')}{batches}, lr {config.get('lr')}, "
+        f"{len(config.get('seeds', []))} seed(s) per (layer, fold); the best layer is the "
+        "one of highest mean UA."
     )
 
 

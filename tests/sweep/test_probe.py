@@ -59,6 +59,7 @@ def test_rows_are_every_stored_layer_of_each_encoder_pooled_first(store_path: Pa
     ]  # one layer: no weighted sum
     cell = spec.cells[0]
     assert {k: cell.options[k] for k in SETTINGS} == dict(SETTINGS)
+    assert spec.cells[3].options["batch_size"] == 128  # the weighted sum's own
     assert dict(cell.row.published) == {"wa": 64.9, "ua": 63.9}  # matched by the stem
     assert dict(spec.cells[4].row.published) == {}
     assert spec.cells[3].row.meta == {"encoder": "hubert-base-ls960", "layer": None,
@@ -124,11 +125,12 @@ def result(stem: str, layer: int | None, ua: float | None, run: dict[str, Any] |
            published: dict[str, float] | None = None) -> CellResult:  # fmt: skip
     """A probe cell with three seeds' UA (WA: UA - 1), or not run when `ua` is None."""
     meta = {"encoder": stem, "layer": layer, "pool": "mean"}
+    batch = 512
     if layer is None:
-        meta["layers"] = [0, 1, 2]
+        meta["layers"], batch = [0, 1, 2], 128
     row = {"label": f"{stem} L{layer}", "meta": meta,
            "published": published or {}, "key": f"{stem}{layer}",
-           "config": {"d_model": 32, "dropout": 0.0, "epochs": 10, "batch_size": 512,
+           "config": {"d_model": 32, "dropout": 0.0, "epochs": 10, "batch_size": batch,
                       "lr": 0.003, "seeds": [0, 1, 2]}}  # fmt: skip
     if ua is None:
         return CellResult(row, None)
@@ -160,7 +162,7 @@ def test_the_report_has_every_layer_the_best_marked_and_the_papers_beside(store_
     assert "| hubert-base-ls960 | 1 | 61.00 ± 0.50 | 60.00 ± 0.50 | 2 | 55.00 ± 0.50 |" in summary
     assert "| 55.00 ± 0.50 | 1 | 62.00 ± 0.50 | 61.00 ± 0.50 | 64.9 | 63.9 |" in summary
     assert "| tiny-b | - | - | - | 1 | not run | not in this sweep | - | - | - | - |" in summary
-    assert "hidden 32, dropout 0.0), 10 epochs, batch 512, lr 0.003, 3 seed(s)" in text
+    assert "hidden 32, dropout 0.0), 10 epochs, batch 512 (weighted sum: 128), lr 0.003" in text
     assert best_layer(results[4:]) is None and peak(None) is None and peak(results[0].run) is None
 
 
