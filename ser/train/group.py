@@ -66,10 +66,11 @@ def group_key(job: Job) -> tuple[Hashable, ...]:
     return (*run_key(run.config, plan), id(run.data), tuple(run.specs), steps)
 
 
-# Families whose members train faster stacked than one after another on the CPU too: a
-# batched matmul stacks well (the unimodal MLP: benchmarks/README.md, "Issue 33"); vmap
-# runs attention and the Bi-GRU loop's small steps member by member there ("Issue 26").
-CPU_STACKED = frozenset({"unimodal"})
+# Families whose members train faster stacked than one after another on the CPU too,
+# measured side by side (benchmarks/README.md, "Issue 33"): the unimodal MLP (a batched
+# matmul) and the fusion study's dialog model (1.5x, 20 seeds). MSMSER's attention runs
+# member by member under vmap there ("Issue 26"); late_prob is unmeasured.
+CPU_STACKED = frozenset({"unimodal", "dialog"})
 
 
 def default_at_once(device: torch.device, family: str = "") -> int | None:
