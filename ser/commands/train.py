@@ -17,6 +17,7 @@ from rich.table import Table
 
 from ser.commands.options import THREADS_HELP
 from ser.models import FAMILIES
+from ser.report.layers import weights_lines
 from ser.report.metrics import mean_std_text
 from ser.report.runs import run_pooled, run_summary, spread_label
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines
@@ -109,6 +110,8 @@ def train_command(**options: Any) -> None:
     if not out.is_terminal:  # a log has no width: each row on one line, not wrapped at 80
         out.width = max(out.width, 120)
     out.print(summary_table(record))
+    for line in weights_lines(record):  # a run on every layer of an encoder (`.L*`)
+        click.echo(line)
     click.echo(f"run record: {Path(config.out) / record['name'] / 'run.json'}")
 
 
@@ -210,7 +213,7 @@ def summary_table(record: dict[str, Any]) -> Table:
     "--plots",
     type=click.Path(path_type=Path),
     default=None,
-    help="Write PNG plots (confusion matrices, curves) into this directory.",
+    help="Write PNG plots (confusion matrices, curves, learnt layer weights) into this directory.",
 )
 def report_command(run_dirs: tuple[Path, ...], fmt: str, plots: Path | None) -> None:
     """One table row per run, like the papers' tables; optional PNG plots. A `ser sweep`

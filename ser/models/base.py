@@ -75,7 +75,7 @@ class SerModel(nn.Module):
 
     def mixes(self) -> LayerMixes | None:
         """The layer mixes of this model's layered inputs (None: it has none)."""
-        mixes = self._modules.get(LAYER_MIX)
+        mixes = getattr(self, LAYER_MIX, None)
         return mixes if isinstance(mixes, LayerMixes) else None
 
     def layer_weights(self, state: dict[str, torch.Tensor] | None = None) -> dict[str, list[float]]:

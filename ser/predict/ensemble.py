@@ -49,7 +49,8 @@ def memory_data(
         lengths = np.array([len(a) for a in features[sets[0]]], dtype=np.int64)
         dtype = np.dtype(info["dtype"])
         flats = [np.concatenate(features[name]).astype(dtype, copy=False) for name in sets]
-        tables[spec.name] = feature_table(feature, flats, lengths, np.ones(n, dtype=bool), device)
+        data = np.stack(flats, axis=1) if feature.sets else flats[0]  # [rows, L, D] / [rows, D]
+        tables[spec.name] = feature_table(feature, data, lengths, np.ones(n, dtype=bool), device)
     ids = np.array([f"input{i}" for i in range(n)])
     return TrainData(
         classes=tuple(ckpt.classes),

@@ -1,8 +1,10 @@
 """PNG plots of run records (matplotlib's `Figure`; pyplot's global state is not used).
 
 Per run: ``<name>_confusion.png`` (pooled) and ``<name>_curves.png`` (loss and val UA per
-epoch, one line per fold of the first seed, a row per stage of a staged run); and
-``queries_ua.png`` when at least two runs differ only in ``config.queries``.
+epoch, one line per fold of the first seed, a row per stage of a staged run), and for a
+run on a layered input ``<name>_layers.png`` (each layer's learnt weight, mean ± std over
+folds and seeds); ``queries_ua.png`` when at least two runs differ only in
+``config.queries``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from ser.report import runs as records
+from ser.report.layers import LayerWeights, layer_weights
 
 
 def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -30,6 +33,8 @@ def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         stem = _unique(records.file_stem(str(run["name"])), used)
         written.append(_save(_confusion_figure(run), out_dir / f"{stem}_confusion.png"))
         written.append(_save(_curves_figure(run), out_dir / f"{stem}_curves.png"))
+        if weights := layer_weights(run):
+            written.append(_save(_layers_figure(run, weights), out_dir / f"{stem}_layers.png"))
     groups = query_groups(runs)
     if groups:
         written.append(_save(_queries_figure(groups), out_dir / "queries_ua.png"))
@@ -132,6 +137,27 @@ def _dress_curves(axes: Any, title: str, drawn: int) -> None:
             ax.text(
                 0.5, 0.5, "no curves recorded", ha="center", va="center", transform=ax.transAxes
             )
+
+
+def _layers_figure(run: dict[str, Any], weights: list[LayerWeights]) -> Figure:
+    """One panel per layered input: each layer's softmax weight, mean ± std over the
+    run's fold entries, against the uniform 1/L every layer started from."""
+    width = max(5.0, 0.45 * max(len(w.layers) for w in weights) + 2)
+    fig = Figure(figsize=(width, 3.4 * len(weights)), dpi=100)
+    for ax, w in zip(fig.subplots(len(weights), 1, squeeze=False)[:, 0], weights, strict=True):
+        spread = w.std if w.n > 1 else None
+        ax.bar(w.layers, w.mean, yerr=spread, capsize=3, color="C0", alpha=0.8)
+        ax.axhline(
+            1 / len(w.layers), color="grey", linestyle="--", linewidth=1, label="uniform 1/L"
+        )
+        ax.set_xticks(list(w.layers))
+        over = f"mean ± std over {w.n} fold entries" if w.n > 1 else "1 fold entry"
+        ax.set(xlabel="layer", ylabel="softmax weight", title=f"{w.input} ({over})")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{records.run_label(run)}: learnt layer weights", fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def _queries_figure(groups: dict[str, list[dict[str, Any]]]) -> Figure:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import ConfigError, SerError
+from ser.report.layers import layer_weights, peak_label, weights_json
 from ser.report.metrics import Metrics, mean_std_text, pool_metrics, summarize
 
 SCORES = ("ua", "wa", "f1")
@@ -187,6 +188,13 @@ def report_table(runs: list[dict[str, Any]], fmt: str = "md") -> str:
         header.insert(6, "asr_wer" if as_csv else "ASR WER")
         for run, row_cells in zip(runs, cells, strict=True):
             row_cells.insert(6, asr_wer_label(run) or ("" if as_csv else "-"))
+    # So is the layer-weights column, only where some run learnt a weighted sum of layers.
+    if any(layer_weights(run) for run in runs):
+        at = header.index("settings") + 1 + any(run.get("asr") for run in runs)
+        header.insert(at, "layer_weights" if as_csv else "layer weights (largest)")
+        for run, row_cells in zip(runs, cells, strict=True):
+            shown = weights_json(run) if as_csv else peak_label(run)
+            row_cells.insert(at, shown or ("" if as_csv else "-"))
     if as_csv:
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows([header, *cells])

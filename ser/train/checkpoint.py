@@ -178,7 +178,7 @@ def save_fold_checkpoint(
     sidecar = {
         "model": config_record(run.config.model),
         "classes": list(run.data.classes),
-        "specs": [dataclasses.asdict(s) for s in run.specs],
+        "specs": [_spec_record(s) for s in run.specs],
         "unit": run.unit,
         "precision": run.plan.precision,
         "features": run.provenance,
@@ -201,6 +201,15 @@ def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict
         attrs = located(dict(store.info(name).attrs))
         out[name] = {"fingerprint": attrs.get("fingerprint"), "attrs": attrs}
     return out
+
+
+def _spec_record(spec: InputSpec) -> dict[str, Any]:
+    """An input spec as the sidecar holds it; `layers` only for a layered input, so a
+    plain run's sidecar stays what it was before layered inputs existed."""
+    record = dataclasses.asdict(spec)
+    if spec.layers == 1:
+        del record["layers"]
+    return record
 
 
 def located(attrs: dict[str, Any]) -> dict[str, Any]:

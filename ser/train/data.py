@@ -109,12 +109,17 @@ def load_data(
         dropped[f"label outside class set {label_set.name}"] = int((~keep).sum())
     raw = {}
     for feature in features:
-        parts, lengths = read_rows(store, feature)
+        if feature.sets:
+            data, layout, lengths = read_layers(store, feature, keep)
+        else:
+            fdata = store.read(feature.name)
+            data, lengths = fdata.data, np.diff(np.asarray(fdata.offsets, dtype=np.int64))
+            layout = lengths
         missing = keep & (lengths == 0)
         if missing.any():
             dropped[f"no rows in {feature.name} (extraction failed)"] = int(missing.sum())
         keep &= lengths > 0
-        raw[feature.name] = (parts, lengths)
+        raw[feature.name] = (data, layout)
     if not keep.any():
         raise ConfigError(
             f"no utterance of class set {label_set.name} has rows in every feature set of "
@@ -139,52 +144,70 @@ def load_data(
     )
 
 
-def read_rows(store: Any, feature: ResolvedFeature) -> tuple[list[np.ndarray], np.ndarray]:
-    """The rows of each stored set behind `feature` ([rows, D] each, layer order) and the
-    rows per utterance ([n]; 0 where a layer set has none: those utterances are dropped)."""
-    parts, counts = [], []
-    for name in feature.stored:
-        fdata = store.read(name)
-        parts.append(np.asarray(fdata.data))
-        counts.append(np.diff(np.asarray(fdata.offsets, dtype=np.int64)).astype(np.int64))
-    present = np.all([c > 0 for c in counts], axis=0)
-    for name, own in zip(feature.stored[1:], counts[1:], strict=True):
-        differ = np.flatnonzero(present & (own != counts[0]))
-        if len(differ):
-            raise ConfigError(
-                f"layer sets {feature.stored[0]} and {name} of {store.path} hold different "
-                f"rows for {len(differ)} utterance(s) (manifest row {differ[0]} first); "
-                "extract them again with one `ser extract --layers ...`"
-            )
-    if len(parts) > 1 and not present.all():  # a layer failed where another did not
-        parts = [p[np.repeat(present, c)] for p, c in zip(parts, counts, strict=True)]
-    return parts, np.where(present, counts[0], 0)
+def read_layers(
+    store: Any, feature: ResolvedFeature, wanted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A layered input's rows [R, L, D] of the `wanted` utterances, filled a layer set at a
+    time (one of them in memory at once, beside the table); the rows each utterance has in
+    it ([n], 0 for the others) and the rows of those present in every layer set ([n], 0:
+    dropped)."""
+    first = store.read(feature.stored[0])
+    layout = np.where(wanted, np.diff(np.asarray(first.offsets, dtype=np.int64)), 0)
+    rows, dim = int(layout.sum()), first.data.shape[-1]
+    table = np.zeros((rows, len(feature.stored), dim), dtype=first.data.dtype)
+    lengths = layout.copy()
+    _fill_layer(store, feature, table, 0, first, layout, lengths)
+    del first  # one layer set in memory at a time, beside the table
+    for i, name in enumerate(feature.stored[1:], 1):
+        _fill_layer(store, feature, table, i, store.read(name), layout, lengths)
+    return table, layout, lengths
+
+
+def _fill_layer(
+    store: Any,
+    feature: ResolvedFeature,
+    table: np.ndarray,
+    i: int,
+    fdata: Any,
+    layout: np.ndarray,
+    lengths: np.ndarray,
+) -> None:
+    """Layer set i's rows into `table[:, i]`; `lengths` set to 0 where it has none."""
+    name = feature.stored[i]
+    data = np.asarray(fdata.data)
+    own = np.diff(np.asarray(fdata.offsets, dtype=np.int64)).astype(np.int64)
+    if data.ndim != 2 or data.shape[0] != own.sum() or data.shape[1] != table.shape[-1]:
+        raise ConfigError(f"feature set {name}: data {data.shape} does not match its offsets")
+    here = (layout > 0) & (own > 0)
+    differ = np.flatnonzero(here & (own != layout))
+    if len(differ):
+        raise ConfigError(
+            f"layer sets {feature.stored[0]} and {name} of {store.path} hold different "
+            f"rows for {len(differ)} utterance(s) (manifest row {differ[0]} first); "
+            "extract them again with one `ser extract --layers ...`"
+        )
+    lengths[own == 0] = 0  # a layer set without rows there: the utterance is dropped
+    into = np.repeat(here, layout)  # [R] the rows of `table` this layer set fills
+    if into.all():
+        table[:, i] = data[np.repeat(here, own)]
+    else:
+        table[into, i] = data[np.repeat(here, own)]
 
 
 def feature_table(
-    feature: ResolvedFeature,
-    parts: Sequence[Any],
-    lengths: np.ndarray,
-    keep: np.ndarray,
-    device: torch.device,
+    feature: ResolvedFeature, data: Any, lengths: np.ndarray, keep: np.ndarray, device: torch.device
 ) -> FeatureTable:
-    """`parts`: the set's rows [rows, D], or a layered input's, one array per layer."""
-    arrays = [np.asarray(p) for p in parts]
-    for part in arrays:
-        if part.ndim != 2 or part.shape[0] != lengths.sum() or part.shape != arrays[0].shape:
-            raise ConfigError(
-                f"feature set {feature.name}: data {part.shape} does not match its offsets"
-            )
-    # Only kept utterances' rows stay in memory (4 classes keep ~55 % of IEMOCAP).
-    rows = None if keep.all() else np.repeat(keep, lengths)
-    if feature.sets:
-        # One [rows, L, D] buffer filled a layer at a time: no second copy of all layers.
-        n_rows = int(lengths[keep].sum())
-        data = np.empty((n_rows, len(arrays), arrays[0].shape[1]), dtype=arrays[0].dtype)
-        for i, part in enumerate(arrays):
-            data[:, i] = part if rows is None else part[rows]
-    else:
-        data = arrays[0] if rows is None else arrays[0][rows]
+    """`data`: the set's rows [rows, D] (a layered input's [rows, L, D]), `lengths` the rows
+    of each utterance in it."""
+    data = np.asarray(data)
+    if data.ndim not in (2, 3) or data.shape[0] != lengths.sum():
+        raise ConfigError(
+            f"feature set {feature.name}: data {data.shape} does not match its offsets"
+        )
+    rows = np.repeat(keep, lengths)
+    if not rows.all():
+        # Only kept utterances' rows stay in memory (4 classes keep ~55 % of IEMOCAP).
+        data = data[rows]
     kept = lengths[keep]
     starts = np.concatenate([[0], np.cumsum(kept)[:-1]]).astype(np.int64)
     return FeatureTable(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ser.cache import FeatureStore
-from ser.cache.fingerprint import canonical_json, identity
+from ser.cache.fingerprint import canonical_json, differences, identity
 from ser.errors import ConfigError, StoreError
 from ser.extract.registry import KINDS
 from ser.models.config import FeatureInfo
@@ -255,9 +255,12 @@ def _one_model(
         )
     if len(models) > 1:
         groups = "; ".join(", ".join(names) for names in models.values())
+        a, b = (infos[names[0]].attrs for names in list(models.values())[:2])
+        keys = differences(*({k: v for k, v in x.items() if k not in LAYER_KEYS} for x in (a, b)))
         raise ConfigError(
             f"--features {request!r} matches the layer sets of {len(models)} different models "
-            f"or settings in {store.path} ({groups}); extract one under another --name"
+            f"or settings in {store.path} ({groups}; {', '.join(keys)}): extract them again "
+            "alike (`ser extract --overwrite`), or one under another --name"
         )
     by_layer: dict[int, str] = {}
     for name in next(iter(models.values())):

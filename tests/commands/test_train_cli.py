@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from ser.cache import FeatureStore
 from ser.cli import main
-from tests.stores import add_incomplete_set, add_labelled_set, labelled_store
+from tests.stores import add_incomplete_set, add_labelled_set, add_layer_sets, labelled_store
 
 
 def ser(*args: str | Path, env: dict[str, str] | None = None) -> Result:
@@ -317,3 +317,36 @@ def test_plain_epoch_lines_are_throttled_to_one_per_interval() -> None:
         "fold1..fold5 x seeds 0-2 (15 members stacked): epoch 4/6  loss 0.250  "
         "val UA 44.0  elapsed 0:50  eta 0:25"
     )  # one line each, though the console is 40 wide; no "seed 0" before seeds 0-2
+
+
+@pytest.mark.parametrize(
+    "fusion",
+    [
+        ("--fusion", "mit", "--d-model", "8", "--heads", "2", "--layers", "1",
+         "--decoder-layers", "1", "--queries", "3"),
+        ("--fusion", "add", "--fusion-at", "logits", "--loss", "perspective", "--d-model", "8",
+         "--heads", "2"),
+    ],
+    ids=["msmser", "fusion-study"],
+)  # fmt: skip
+def test_every_layer_of_a_speech_model_trains_beside_a_text_model(
+    fusion: tuple[str, ...], tmp_path: Path
+) -> None:
+    store = labelled_store(tmp_path / "layers.zarr", {})
+    add_layer_sets(store, "tiny-hubert", ("hubert", "audio", "frame", 6, "float16"), range(4))
+    add_layer_sets(store, "tiny-bert", ("bert", "text", "token", 5, "float16"), range(3))
+    args = ["--store", store.path, "--out", tmp_path, "--features", "tiny-hubert.L*+tiny-bert"]
+    small = ["--classes", "4", "--epochs", "2", "--seeds", "1", "--device", "cpu",
+             "--protocol", "session5"]  # fmt: skip
+    result = ser("train", *args, *small, *fusion, "--name", "run")
+    assert result.exit_code == 0, result.output
+    assert "layer weights of tiny-hubert.L0-3 (softmax, 1 fold entry; uniform 0.250)" in (
+        result.stdout
+    )
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["config"]["features"] == "tiny-hubert.L*+tiny-bert"
+    assert list(record["fingerprints"]) == ["tiny-hubert.L0-3", "tiny-bert"]
+    assert list(record["folds"][0]["layer_weights"]) == ["tiny-hubert.L0-3"]
+    report = ser("report", tmp_path / "run", "--plots", tmp_path / "plots")
+    assert report.exit_code == 0 and "| tiny-hubert.L0-3: L" in report.stdout
+    assert (tmp_path / "plots" / "run_layers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

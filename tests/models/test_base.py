@@ -79,7 +79,6 @@ def test_a_model_without_layered_inputs_holds_no_mix() -> None:
     _, plain, _ = models("msmser")
     assert plain.mixes() is None and plain.layer_weights() == {}
     assert not any("layer_mix" in k for k in plain.state_dict())
-    assert not plain._forward_pre_hooks
 
 
 def test_the_mix_learns_and_a_late_prob_stage_trains_the_models_own() -> None:

@@ -4,6 +4,7 @@ and reproducing the run's test predictions exactly when loaded."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from ser.train.checkpoint import (
 from ser.train.data import load_data
 from ser.train.features import resolve_features
 from ser.train.run import TrainConfig, train
+from tests.stores import add_layer_sets, labelled_store
 
 from .conftest import small_config
 
@@ -158,3 +160,38 @@ def test_a_staged_final_model_says_each_stage(store_path: Path, tmp_path: Path) 
 def test_a_run_without_checkpoints_says_how_to_get_them(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="--overwrite"):
         load_run_checkpoints(tmp_path)
+
+
+def test_a_layered_run_saves_every_layer_set_and_its_mix(tmp_path: Path) -> None:
+    store = labelled_store(tmp_path / "s.zarr", {})
+    add_layer_sets(store, "enc", ("hubert", "audio", "frame", 6, "float16"), range(3))
+    layered = config(tmp_path / "s.zarr", tmp_path, features=("enc.L*",), protocol="session5")
+    final = train(replace(layered, final=True))["final"]
+    assert len(final["layer_weights"]["enc.L0-2"]) == 3  # the final model's weights too
+    ckpt = load_checkpoint(tmp_path / "run", "seed0_session5")
+    (spec,) = ckpt.specs
+    assert (spec.name, spec.layers) == ("enc.L0-2", 3)
+    assert ckpt.stored(spec) == ["enc.L0", "enc.L1", "enc.L2"] == list(ckpt.features)
+    assert ckpt.layers == {
+        "enc.L0-2": {"sets": ["enc.L0", "enc.L1", "enc.L2"], "layers": [0, 1, 2]}
+    }
+    for name in ckpt.stored(spec):
+        assert ckpt.features[name]["fingerprint"] == store.info(name).attrs["fingerprint"]
+        assert ckpt.features[name]["attrs"]["layer"] == int(name[-1])
+    weights = ckpt.build().layer_weights()  # type: ignore[operator]
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert weights["enc.L0-2"] == pytest.approx(record["folds"][0]["layer_weights"]["enc.L0-2"])
+    # the canonical name asks for the same sets again: the test side comes out the same
+    opened = FeatureStore.open(tmp_path / "s.zarr")
+    data = load_data(opened, resolve_features(opened, [spec.name]), get_label_set("4"))
+    rows = np.asarray(ckpt.meta["test"]["rows"])
+    position = {int(r): i for i, r in enumerate(data.manifest_rows)}
+    probs = probabilities(ckpt, data, np.array([position[int(r)] for r in rows]))
+    assert probs.argmax(axis=1).tolist() == ckpt.meta["test"]["pred"]
+
+
+def test_a_plain_runs_sidecar_holds_no_layers(store_path: Path, tmp_path: Path) -> None:
+    train(config(store_path, tmp_path, protocol="session5"))
+    ckpt = load_checkpoint(tmp_path / "run", "seed0_session5")
+    assert "layers" not in ckpt.meta and all("layers" not in s for s in ckpt.meta["specs"])
+    assert ckpt.specs[0].layers == 1 and ckpt.layers == {}

@@ -299,9 +299,15 @@ def test_layer_sets_must_hold_the_same_rows() -> None:
     data = load_data(store, resolve_features(store, ["w.L*"]), get_label_set("6"))
     assert 7 not in data.manifest_rows and len(data) == len(store.manifest) - 1
     assert data.dropped == {"no rows in w.L0-1 (extraction failed)": 1}
-    assert len(data.features["w.L0-1"].flat) == sum(counts) - counts[7]
-    other = list(counts)
-    other[3], other[7] = other[3] + 1, 0  # utterance 3: a row more than in layer 0
-    store.sets["w.L1"][1].offsets = np.concatenate([[0], np.cumsum(other)])
+    table = data.features["w.L0-1"]
+    assert len(table.flat) == sum(counts) - counts[7]
+    for layer in (0, 1):
+        stored = store.read(f"w.L{layer}")
+        for pos, row in enumerate(data.manifest_rows):
+            start, n = int(table.starts[pos]), int(table.lengths[pos])
+            want = stored.data[stored.offsets[row] : stored.offsets[row + 1]]
+            assert np.array_equal(table.flat[start : start + n, layer].numpy(), want)
+    rows = [rng.normal(size=(n + (i == 3), 3)) for i, n in enumerate(counts)]
+    store.add("w.L1", "hubert", "audio", "frame", rows, layer=1, n_layers=1)  # utterance 3: +1
     with pytest.raises(ConfigError, match=r"layer sets w.L0 and w.L1 of fake.zarr hold different"):
         load_data(store, resolve_features(store, ["w.L*"]), get_label_set("6"))

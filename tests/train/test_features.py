@@ -185,7 +185,12 @@ def test_two_models_under_one_name_are_refused_not_mixed() -> None:
     store = Store(_layers(SPEECH, "wavlm", range(3)))
     other = {**SPEECH, "weights_sha256": "ff"}
     store.sets["wavlm.L5"] = Info("wavlm.L5", {**other, "layer": 5, "n_layers": 12})
-    with pytest.raises(ConfigError, match="layer sets of 2 different models"):
+    with pytest.raises(
+        ConfigError, match=r"2 different models .*weights_sha256: \(absent\) -> \"ff\""
+    ):
+        _layered(store, "wavlm.L*")
+    store.sets["wavlm.L5"].attrs.update(weights_sha256=None, ser_version="0.2")  # an upgrade
+    with pytest.raises(ConfigError, match=r"ser_version: \(absent\) -> \"0.2\".*--overwrite"):
         _layered(store, "wavlm.L*")
 
 
