@@ -114,7 +114,9 @@ NOTE = (
     "not checkpoints (the SUPERB ones are assumed), and prints data2vec 2.0 at 68.6 WA, "
     "which has no transformers checkpoint we know of (data2vec-audio-base is data2vec 1.0), "
     "so no stem gets it; whether EmoBox's leaderboard used its recipe's last layer is not "
-    "confirmed here. Their protocols differ from ours in epochs and model selection."
+    "confirmed here. Their protocols differ from ours in epochs and model selection. A "
+    "weighted sum is trained over pooled sets only (`ser extract --pool mean`): over frames "
+    "the trainer holds every layer's frames at once."
 )
 
 
@@ -150,13 +152,15 @@ class Encoder:
 
     def weighted_sum(self) -> tuple[str, str | None, list[int]] | None:
         """The `ser train --features` request of a learnt weighted sum of its layers (the
-        sets of one pool, the one complete for most layers, `POOLS` first on a tie), that
-        pool and the layers; None below two layers."""
+        pooled sets of one pool, the one complete for most layers, `mean` on a tie), that
+        pool and the layers; None below two such layers. Never over frames: the trainer
+        would hold every layer's frames at once (~25 GB for a base model over IEMOCAP)."""
+        pooled = [pool for pool in POOLS if pool is not None]
         counts = {
             pool: [n for n in sorted(self.sets) if self.sets[n].get(pool, ("", False))[1]]
-            for pool in POOLS
+            for pool in pooled
         }
-        pool = max(POOLS, key=lambda p: (len(counts[p]), -POOLS.index(p)))
+        pool = max(pooled, key=lambda p: (len(counts[p]), -pooled.index(p)))
         layers = counts[pool]
         if len(layers) < 2:
             return None
