@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
+from ser.report.layers import layer_weights
 from ser.report.runs import markdown_table
 from ser.sweep.probe import PAPERS, WEIGHTED
 from ser.sweep.results import CellResult
@@ -61,14 +60,18 @@ def best_layer(cells: Sequence[CellResult]) -> CellResult | None:
 
 def peak(run: dict[str, Any] | None) -> int | None:
     """The layer whose learnt weight, averaged over the record's folds, is largest."""
-    if not run:
-        return None
-    weights = [w for e in run.get("folds", []) for w in (e.get("layer_weights") or {}).values()]
-    layers = [v.get("layers") for v in (run.get("layers") or {}).values()]
-    if not weights or not layers or not layers[0]:
-        return None
-    mean = np.mean(np.asarray(weights, dtype=np.float64), axis=0)
-    return int(layers[0][int(np.argmax(mean))])
+    weights = layer_weights(run) if run else []
+    return weights[0].peak if weights else None
+
+
+def _peak_text(run: dict[str, Any] | None) -> str:
+    """e.g. " (weights peak at 8: 0.152 ± 0.010, uniform 0.077)"; "" before any fold."""
+    weights = layer_weights(run) if run else []
+    if not weights:
+        return ""
+    w = weights[0]
+    i = w.layers.index(w.peak)
+    return f" (weights peak at {w.peak}: {w.value(i)}, uniform {1 / len(w.layers):.3f})"
 
 
 def _settings(results: Sequence[CellResult]) -> str:
@@ -91,8 +94,7 @@ def _settings(results: Sequence[CellResult]) -> str:
 def _layer_label(r: CellResult, best: CellResult | None) -> str:
     n = layer(r)
     if n is None:
-        top = peak(r.run)
-        return WEIGHTED + ("" if top is None else f" (weights peak at {top})")
+        return WEIGHTED + _peak_text(r.run)
     return f"{n} (best)" if best is not None and r is best else str(n)
 
 

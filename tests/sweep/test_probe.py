@@ -153,7 +153,8 @@ def test_the_report_has_every_layer_the_best_marked_and_the_papers_beside(store_
     text = probe_md({}, results, ["## probe"])
     assert "| hubert-base-ls960 | 1 (best) | .mean set | 61.00 ± 0.50 | 60.00 ± 0.50 | 3 |" in text
     assert "| hubert-base-ls960 | 0 | .mean set | 50.00 ± 0.50 |" in text
-    assert "| weighted sum (weights peak at 1) | layers 0-2, .mean sets | 62.00 ± 0.50 |" in text
+    summed = "| weighted sum (weights peak at 1: 0.600 ± 0.000, uniform 0.333) | layers 0-2, "
+    assert summed + ".mean sets | 62.00 ± 0.50 |" in text
     assert "| tiny-b | 1 | .mean set | not run | not run | - |" in text
     summary = text.split("### Per encoder")[1]
     assert "SUPERB-style WA (paper; beside our weighted sum)" in summary
