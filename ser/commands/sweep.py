@@ -38,7 +38,9 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     "params",
     multiple=True,
     metavar="KEY=SET",
-    help="A preset's feature set: audio=hubert-base-ls960.L12, text=mpnet.",
+    help="A preset's feature sets: audio=hubert-base-ls960.L12, text=mpnet; probe: "
+    "encoders=wavlm-base-plus,hubert-base-ls960 (set stems; default: all stored), "
+    "weighted-sum=no (no row of a learnt weighted sum of all layers).",
 )
 @click.option(
     "--fix",
@@ -69,8 +71,9 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def sweep_command(**o: Any) -> None:
     """Train every cell of SPEC: a preset (msmser-table2, msmser-table3, msmser-queries,
-    fusion-study, zhou, all) or a TOML file. Finished cells are skipped, partial ones
-    resume; `ser report OUT` renders the tables next to the papers' numbers."""
+    fusion-study, zhou, all; probe: a light probe on every stored layer of each encoder)
+    or a TOML file. Finished cells are skipped, partial ones resume; `ser report OUT`
+    renders the tables next to the papers' numbers."""
     from ser.runtime.cluster import dask_client
     from ser.runtime.threads import worker_threads
     from ser.sweep.cells import resolve_cells
@@ -83,6 +86,7 @@ def sweep_command(**o: Any) -> None:
         params=_pairs(o["params"], "--set"),
         fixed=_pairs(o["fix"], "--fix"),
         grid=_pairs(o["grid"], "--grid"),
+        store=o["store"],
     )
     cells = resolve_cells(spec.cells, o["store"], o["out"])
     plan = estimate_sweep(cells, o["store"], o["out"])

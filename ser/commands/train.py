@@ -218,7 +218,8 @@ def summary_table(record: dict[str, Any]) -> Table:
 def report_command(run_dirs: tuple[Path, ...], fmt: str, plots: Path | None) -> None:
     """One table row per run, like the papers' tables; optional PNG plots. A `ser sweep`
     folder: its tables as the papers print them, with the published numbers."""
-    from ser.sweep.report import is_sweep, sweep_report
+    from ser.sweep.report import sweep_report
+    from ser.sweep.results import is_sweep
 
     if len(run_dirs) == 1 and is_sweep(run_dirs[0]):  # a `ser sweep --out` folder
         from ser.sweep.plots import sweep_plots

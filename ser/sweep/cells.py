@@ -18,7 +18,7 @@ from typing import Any
 
 from ser.cache import FeatureStore
 from ser.errors import ConfigError, SerError
-from ser.models import FeatureInfo, plan_inputs
+from ser.models import plan_inputs
 from ser.sweep.spec import Cell
 from ser.train.features import resolve_features
 from ser.train.plan import Plan, TrainConfig, config_record, make_plan
@@ -40,7 +40,7 @@ class ResolvedCell:
     members: int  # (seed, fold) runs
     plan: Plan
     inputs: tuple[Any, ...]  # the model's input specs (`ser.models.plan_inputs`)
-    features: tuple[str, ...]  # the feature sets' stored names
+    features: tuple[str, ...]  # the stored feature sets it reads (a layered input's all)
 
 
 def resolve_cells(cells: Sequence[Cell], store: str, out: Path) -> list[ResolvedCell]:
@@ -80,7 +80,7 @@ def _resolve(cell: Cell, handle: FeatureStore, out: Path, sessions: int) -> Reso
     config = train_config(options)
     plan = make_plan(config)
     features = resolve_features(handle, config.features)
-    infos = [FeatureInfo(f.name, f.modality, f.level, f.dim) for f in features]
+    infos = [f.info() for f in features]  # a layered input: one, with its layer count
     _, inputs = plan_inputs(config.model, infos)  # ConfigError: the model cannot take these
     what = {k: v for k, v in config_record(config, plan).items() if k not in NOT_COMPARED}
     what["features"] = "+".join(f.name for f in features)
@@ -90,7 +90,7 @@ def _resolve(cell: Cell, handle: FeatureStore, out: Path, sessions: int) -> Reso
     task_key = run_key(config, plan)  # the key `ser train` stacks members by
     folds = sessions if plan.protocol == "loso" else 1
     members = len(plan.seeds) * folds
-    names = tuple(f.name for f in features)
+    names = tuple(name for f in features for name in f.stored)  # a layered input: its sets
     return ResolvedCell(
         cell, key, replace(config, name=key), what, task_key, members, plan, tuple(inputs), names
     )

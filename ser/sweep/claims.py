@@ -140,7 +140,7 @@ def fusion_claim(
 
 def rmm_claim(sweep_dir: Path, metric: str = "ua") -> Claim:
     """(b): Full against w/o RMM in the msmser-table3 cells of the sweep in `sweep_dir`."""
-    from ser.sweep.report import load_sweeps  # reads cell records (imports the trainer)
+    from ser.sweep.results import load_sweeps  # reads cell records (imports the trainer)
 
     cells = [r for s in load_sweeps(sweep_dir) for r in s["results"] if r.row["table"] == RMM_TABLE]
     if not cells:

@@ -2,10 +2,12 @@
 `ser sweep` prints before it trains.
 
 Work: about 6 FLOPs per parameter per input row (forward and backward; every frame /
-token row of a sequence model, once per utterance of a vector model), twice for a staged
-model. Memory: weights, gradients and Adam's two moments per member, plus the features.
-Time: the work over `EFFECTIVE_FLOPS`, rough alone, so cells that have trained in the
-sweep's folder calibrate it (measured over estimated seconds, per device and family).
+token row of a sequence model, once per utterance of a vector model), and the input
+values each row brings (every stored set's width: a layered input's all), both twice for
+a staged model. Memory: weights, gradients and Adam's two moments per member, plus the
+features. Time: the FLOPs over `EFFECTIVE_FLOPS` plus the input read at `EFFECTIVE_READ`,
+rough alone, so cells that have trained in the sweep's folder calibrate it (measured over
+estimated seconds, per device and family).
 """
 
 from __future__ import annotations
@@ -27,9 +29,15 @@ from ser.sweep.cells import ResolvedCell, record_of, unique
 # 184-237 s (3.4-4.4e10). 7e10 is their middle: each within 2.3x. GPU: paper-size
 # MSMSER on an H100.
 EFFECTIVE_FLOPS = {"cpu": 7e10, "cuda": 2e13}
+# Input values a second (float32, each member's epoch over its rows). A small model on wide
+# inputs spends as long gathering them as in its FLOPs: the probe (a 64-wide MLP on 768-d
+# vectors, benchmarks/README.md "Issue 33"), ~6 s a layer of 15 members estimated with
+# this rate against 4-6 s measured on the 2-core CPU, its weighted sum of 13 layers 37 s
+# against ~46 s. GPU: unmeasured (100x the CPU's, a guess).
+EFFECTIVE_READ = {"cpu": 2.5e8, "cuda": 2.5e10}
 UNCALIBRATED = (
-    "uncalibrated: MSMSER and fusion-study cells took 0.45-2.3x of such estimates on a "
-    "2-core CPU, other models are unmeasured; cells trained in this folder calibrate it"
+    "uncalibrated: MSMSER, fusion-study and probe cells took 0.45-2.3x of such estimates "
+    "on a 2-core CPU, other models are unmeasured; cells trained in this folder calibrate it"
 )
 
 
@@ -56,9 +64,12 @@ def estimate(cell: ResolvedCell, store: FeatureStore, cache: dict[Any, Any]) -> 
     infos = [store.info(name) for name in cell.features]
     sequence = any(s.view == "sequence" for s in cell.inputs)
     rows = sum(i.rows for i in infos) if sequence else len(store.manifest)
+    values = sum((i.rows if sequence else len(store.manifest)) * i.dim for i in infos)
     flops = 6.0 * params * rows * plan.epochs * cell.members * passes
+    read = float(values) * plan.epochs * cell.members * passes
     memory = 16 * params * cell.members + sum(i.bytes for i in infos)
-    seconds = flops / EFFECTIVE_FLOPS[plan.device.type]
+    device = plan.device.type
+    seconds = flops / EFFECTIVE_FLOPS[device] + read / EFFECTIVE_READ[device]
     return Estimate(params, memory, seconds, plan.device.type, plan.family)
 
 

@@ -1,4 +1,5 @@
-"""A sweep's figures: MSMSER's Fig. 2 (UA against L) and the fusion study's heat-map.
+"""A sweep's figures: MSMSER's Fig. 2 (UA against L), the fusion study's heat-map and
+the probe's layer curves.
 
 matplotlib's `Figure`, no pyplot state, as `ser.report.plots`.
 """
@@ -6,11 +7,14 @@ matplotlib's `Figure`, no pyplot state, as `ser.report.plots`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from ser.sweep.report import CellResult, load_sweeps
+from ser.sweep.probe import PAPERS, WEIGHTED
+from ser.sweep.probe_report import encoders, layer
+from ser.sweep.results import CellResult, load_sweeps
 
 _LAYERS = ("EF", "MF", "LF", "LGF")
 _METHODS = ("ADD-Fusion", "Concat-Fusion", "AT-Fusion")
@@ -24,7 +28,9 @@ def sweep_plots(out: Path, plots: Path) -> list[Path]:
     for sweep in load_sweeps(out):
         for table in sweep["tables"]:
             results = [r for r in sweep["results"] if r.row["table"] == table["name"]]
-            draw = {"queries": _queries, "heatmap": _heatmap}.get(table["figure"])
+            draw = {"queries": _queries, "heatmap": _heatmap, "layers": _layers}.get(
+                table["figure"]
+            )
             if draw is None:
                 continue
             fig = draw(results, table["title"])
@@ -82,3 +88,53 @@ def _heatmap(results: list[CellResult], title: str) -> Figure:
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _layers(results: list[CellResult], title: str) -> Figure:
+    """UA and WA against the layer, a line per encoder (mean ± std over seeds); its
+    weighted sum right of the last layer (Σ); each paper's number as a black-edged
+    marker where it stands in method (`Reference.beside`: our last layer or Σ)."""
+    by_encoder = encoders(results)
+    top = max((n for r in results if (n := layer(r)) is not None), default=0)
+    fig = Figure(figsize=(10, 4), dpi=100)
+    for i, metric in enumerate(("ua", "wa")):
+        ax = fig.add_subplot(1, 2, i + 1)
+        for k, (stem, cells) in enumerate(by_encoder.items()):
+            color = f"C{k % 10}"
+            points = sorted(
+                (_x(r, top), ms[0], ms[1]) for r in cells if (ms := r.mean_std(metric)) is not None
+            )
+            curve = [p for p in points if p[0] <= top]
+            if curve:
+                x, y, err = (list(v) for v in zip(*curve, strict=True))
+                ax.errorbar(x, y, yerr=err, marker="o", ms=3, capsize=2, color=color, label=stem)
+            for x_sum, y_sum, err_sum in (p for p in points if p[0] > top):
+                ax.errorbar([x_sum], [y_sum], yerr=[err_sum], marker="D", capsize=2, color=color)
+            _published(ax, cells, metric, top, color)
+        ticks = [*range(top + 1), top + 1]
+        ax.set_xticks(ticks, [*map(str, range(top + 1)), "Σ"], fontsize=7)
+        ax.set(xlabel=f"layer (Σ: {WEIGHTED})", ylabel=f"{metric.upper()} (%)")
+        ax.set_xlim(-0.5, top + 2)  # room for the papers' names right of Σ
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title + " (black-edged squares: published)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _x(r: CellResult, top: int) -> int:
+    """A cell's place on the layer axis: its layer, the weighted sum right of them all."""
+    n = layer(r)
+    return top + 1 if n is None else n
+
+
+def _published(ax: Any, cells: list[CellResult], metric: str, top: int, color: str) -> None:
+    """The papers' numbers of this encoder in `metric`, where their method stands."""
+    singles = [n for r in cells if (n := layer(r)) is not None]
+    for paper in PAPERS:
+        value = cells[0].row["published"].get(metric) if paper.metric == metric else None
+        if value is None or not singles:
+            continue
+        x = top + 1 if paper.beside == WEIGHTED else max(singles)
+        ax.plot([x], [value], "s", color=color, mec="black", ms=7)
+        ax.annotate(paper.name, (x, value), fontsize=6, xytext=(4, 4), textcoords="offset points")

@@ -30,12 +30,14 @@ def _frozen(d: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
 @dataclass(frozen=True)
 class Row:
     """One cell: `label` (and `column`) as printed, its options, the published numbers
-    (percent; ``wa_std`` where the paper gives a spread)."""
+    (percent; ``wa_std`` where the paper gives a spread); `meta`: what a table's own
+    report reads of the row (a probe's encoder and layer, `ser.sweep.probe`)."""
 
     label: str
     options: Mapping[str, Any] = field(default_factory=_frozen)
     published: Mapping[str, float] = field(default_factory=_frozen)
     column: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=_frozen)
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Preset:
     params: Mapping[str, str] = field(default_factory=_frozen)  # {"audio": its default set, ...}
     fixed: Mapping[str, Any] = field(default_factory=_frozen)
     metrics: tuple[str, ...] = ("ua", "wa")  # the paper's columns
-    figure: str | None = None  # "queries" (UA against L) | "heatmap" (the 24 cells)
+    figure: str | None = None  # "queries" (UA against L) | "heatmap" (the 24 cells) | "layers"
     note: str = ""
 
 

@@ -13,70 +13,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ser.errors import ConfigError
-from ser.report.metrics import mean_std_text
-from ser.report.runs import markdown_table, run_summary
-from ser.sweep.cells import record_of
+from ser.report.runs import markdown_table
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
-from ser.sweep.runner import SWEEPS
+from ser.sweep.probe_report import probe_md
+from ser.sweep.results import CellResult, load_sweeps
 
 OURS = ("ua", "wa")  # our columns of every table: the progress lines print both too
-
-
-@dataclass(frozen=True)
-class CellResult:
-    """A manifest row with its run record (None until the cell has run)."""
-
-    row: dict[str, Any]
-    run: dict[str, Any] | None
-
-    def scores(self, metric: str) -> dict[tuple[int, str], float]:
-        """(seed, fold) -> the metric, for the folds the cell has finished."""
-        if self.run is None:
-            return {}
-        return {
-            (int(e["seed"]), str(e["fold"])): float(e["metrics"][metric]) for e in self.run["folds"]
-        }
-
-    def mean_std(self, metric: str) -> tuple[float, float, int] | None:
-        """(mean, std, n): the std over seeds, or over one seed's folds; n values."""
-        if self.run is None or not self.run.get("summary"):
-            return None
-        s = run_summary(self.run)  # fills in `n` for records written before runs kept it
-        return float(s[metric]), float(s.get(f"{metric}_std", 0.0)), int(s["n"])
-
-
-def is_sweep(path: Path) -> bool:
-    return (Path(path) / SWEEPS).is_dir()
-
-
-def load_sweeps(out: Path) -> list[dict[str, Any]]:
-    """Every sweep manifest in `out`, its cells joined with their records."""
-    files = sorted((Path(out) / SWEEPS).glob("*.json"))
-    if not files:
-        raise ConfigError(f"{out}: no sweep manifests in {out / SWEEPS}")
-    sweeps = []
-    for file in files:
-        try:
-            manifest = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"{file}: unreadable sweep manifest ({e})") from e
-        runs = [record_of(out, row["key"]) for row in manifest["cells"]]
-        manifest["results"] = [
-            CellResult(row, run if run and run.get("folds") else None)
-            for row, run in zip(manifest["cells"], runs, strict=True)
-        ]
-        sweeps.append(manifest)
-    return sweeps
 
 
 def paired_test(a: CellResult, ref: CellResult, metric: str) -> tuple[float, float, int]:
@@ -103,6 +52,9 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
     for sweep in sweeps:
         for table in sweep["tables"]:
             results = [r for r in sweep["results"] if r.row["table"] == table["name"]]
+            if table["figure"] == "layers":  # the probe preset: its own layout, two papers
+                parts.append(probe_md(table, results, _heading({**table, "paper": ""}, results)))
+                continue
             parts.append(_table_md(table, results))
             if table["name"] == "fusion-study":
                 parts.append(_fusion_table3(results))
@@ -189,7 +141,7 @@ def _pivot(table: dict[str, Any], results: list[CellResult], ref: CellResult | N
             if cell is None:
                 row += ["-"] * (len(OURS) + 2)
                 continue
-            row += [_ours(cell, m) for m in OURS]
+            row += [cell.ours(m) for m in OURS]
             row += [_paper(cell.row, metric), _versus(cell, ref, metric)]
         rows.append(row)
     return ["", *markdown_table(head, rows)]
@@ -203,7 +155,7 @@ def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | No
     rows = [
         [
             r.row["label"],
-            *(_ours(r, m) for m in OURS),
+            *(r.ours(m) for m in OURS),
             *(_paper(r.row, m) for m in metrics),
             _versus(r, ref, metrics[0]),
             str(len(r.scores(metrics[0])) or "-"),
@@ -211,14 +163,6 @@ def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | No
         for r in results
     ]
     return ["", *markdown_table(head, rows)]
-
-
-def _ours(r: CellResult, metric: str) -> str:
-    ms = r.mean_std(metric)
-    if ms is None:
-        return "not run" if r.run is None else "running"
-    shown = mean_std_text(*ms)  # a single value: "x (n = 1)", never "± 0.00"
-    return shown + ("" if r.run and r.run.get("complete") else " (partial)")
 
 
 def _paper(row: dict[str, Any], metric: str) -> str:

@@ -55,6 +55,7 @@ def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) ->
             "row_key": row_key(c.cell.row),
             "grid": dict(c.cell.grid),
             "published": dict(c.cell.row.published),
+            "meta": dict(c.cell.row.meta),
             "key": c.key,
             "config": c.resolved,
         }

@@ -36,13 +36,15 @@ from typing import Any
 
 from ser.errors import ConfigError
 from ser.sweep.presets import ALL, PRESETS, Preset, Row
+from ser.sweep.probe import PARAMS as PROBE_PARAMS
+from ser.sweep.probe import PROBE, probe_table
 
 # `ser train` options a sweep decides itself (where cells live) or that make no sense
 # per cell.
 NOT_SWEPT = frozenset({"store", "out", "name", "overwrite"})
 _SPEC_KEYS = frozenset({"name", "title", "preset", "params", "fixed", "grid", "cells"})
 # What ``--set`` and ``[params]`` fill in: the feature sets behind {audio} and {text}.
-PARAM_KEYS = ("audio", "text")
+PARAM_KEYS = MappingProxyType({"audio": "audio=SET", "text": "text=SET"})  # as messages say
 
 
 @dataclass(frozen=True)
@@ -76,17 +78,25 @@ def load_spec(
     params: Mapping[str, str] | None = None,
     fixed: Mapping[str, Any] | None = None,
     grid: Mapping[str, Any] | None = None,
+    store: str | None = None,
 ) -> SweepSpec:
     """The cells of a preset name (or ``all``) or a TOML file, with command-line
-    `params` (``--set``), `fixed` options (``--fix``) and axes (``--grid``, comma lists)."""
+    `params` (``--set``), `fixed` options (``--fix``) and axes (``--grid``, comma lists);
+    the `probe` preset reads its rows from `store` (`ser.sweep.probe`)."""
     cli = {"params": dict(params or {}), "fixed": dict(fixed or {}), "grid": dict(grid or {})}
+    if spec == PROBE:
+        _check_params(cli["params"], "--set", "--fix", PROBE_PARAMS)
+        if store is None:
+            raise ConfigError(f"{PROBE}: its rows are the layers a store holds; give --store")
+        table = probe_table(store, cli.pop("params"))
+        return _expand(spec, spec, (table,), {**cli, "params": {}})
     _check_params(cli["params"], "--set", "--fix")
     if spec in PRESETS or spec == ALL:
         tables = tuple(PRESETS.values()) if spec == ALL else (PRESETS[spec],)
         return _expand(spec, spec, tables, cli)
     path = Path(spec)
     if not path.is_file():
-        known = ", ".join([*PRESETS, ALL])
+        known = ", ".join([*PRESETS, PROBE, ALL])
         raise ConfigError(f"{spec}: neither a preset ({known}) nor a SPEC file")
     return _from_file(path, cli)
 
@@ -114,14 +124,18 @@ def _from_file(path: Path, cli: dict[str, dict[str, Any]]) -> SweepSpec:
     return _expand(name, str(path), (table,), given)
 
 
-def _check_params(params: Mapping[str, Any], where: str, fix: str) -> None:
-    """ConfigError for a key that is not a feature-set key: an option given there would
-    otherwise be ignored (every cell trained with its default)."""
+def _check_params(
+    params: Mapping[str, Any],
+    where: str,
+    fix: str,
+    known: Mapping[str, str] = PARAM_KEYS,
+) -> None:
+    """ConfigError for a key that is not one of the table's `known` (key -> usage): an
+    option given there would otherwise be ignored (every cell trained with its default)."""
     for key, value in params.items():
-        if key not in PARAM_KEYS:
-            keys = ", ".join(f"{k}=SET" for k in PARAM_KEYS)
+        if key not in known:
             raise ConfigError(
-                f"{where} {key}={value}: takes feature sets only ({keys}); "
+                f"{where} {key}={value}: takes {', '.join(known.values())} only; "
                 f"a ser train option goes to {fix} {key}={value}"
             )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from ser.models import FamilyConfig, build_model
 from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record, config_record
 from ser.train.data import ZScore
+from ser.train.features import ResolvedFeature
 from ser.train.plan import Prepared
 from ser.train.record import atomic, layers_record
 
@@ -167,12 +168,7 @@ def save_fold_checkpoint(
 ) -> None:
     """Write `run`'s checkpoint `key` with the store's provenance of its sets and `extra`
     (seed, fold, test, ...)."""
-    opened = FeatureStore.open(run.config.store)
-    features = {}
     inputs = [run.data.features[spec.name].feature for spec in run.specs]
-    for name in (stored for feature in inputs for stored in feature.stored):
-        attrs = located(dict(opened.info(name).attrs))
-        features[name] = {"fingerprint": attrs.get("fingerprint"), "attrs": attrs}
     folder = checkpoint_dir(run.plan.run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.items()}
@@ -185,7 +181,7 @@ def save_fold_checkpoint(
         "specs": [_spec_record(s) for s in run.specs],
         "unit": run.unit,
         "precision": run.plan.precision,
-        "features": features,
+        "features": run.provenance,
         **({"layers": layers} if (layers := layers_record(inputs)) else {}),
         **extra,
         "format": FORMAT,
@@ -194,6 +190,17 @@ def save_fold_checkpoint(
     atomic(folder / f"{key}.safetensors", lambda tmp: save_file(tensors, str(tmp)))
     text = json.dumps(sidecar, indent=1)
     atomic(folder / f"{key}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict[str, Any]:
+    """What a checkpoint records of each stored set `features` read: its fingerprint
+    and attrs (model folders resolved, `located`). A run reads it once, from the store
+    it opened (`Prepared.provenance`): each open parses the store's manifest."""
+    out = {}
+    for name in (stored for feature in features for stored in feature.stored):
+        attrs = located(dict(store.info(name).attrs))
+        out[name] = {"fingerprint": attrs.get("fingerprint"), "attrs": attrs}
+    return out
 
 
 def _spec_record(spec: InputSpec) -> dict[str, Any]:

@@ -76,9 +76,9 @@ class TrainConfig:
     members_at_once: int | None = option(
         None,
         "(seed, fold) runs trained together as the members of one ensemble [all of them on "
-        "a GPU, 1 on the CPU]; lower it to bound memory, 1 trains them one after another. "
-        "Without dropout or RMM the same results up to float rounding; with them each "
-        "member draws its own random numbers.",
+        "a GPU, and on the CPU for the unimodal and dialog models, else 1]; lower it to "
+        "bound memory, 1 trains them one after another. Without dropout or RMM the same "
+        "results up to float rounding; with them each member draws its own random numbers.",
     )
     out: str = option("runs", "Folder of the runs.")
     name: str | None = option(None, "Run name [derived from the config].")
@@ -120,6 +120,9 @@ class Prepared:
     unit: Unit
     specs: list[InputSpec]
     todo: list[tuple[int, int, Fold]]  # (seed, fold index, fold)
+    # The store's provenance of its sets as its checkpoints hold them, read once when the
+    # run opens the store (`ser.train.checkpoint.provenance`), not per checkpoint.
+    provenance: dict[str, Any]
     started: float = field(default_factory=time.perf_counter)
 
 

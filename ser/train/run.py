@@ -24,7 +24,13 @@ from ser.errors import ConfigError, StoreError
 from ser.models.config import plan_inputs
 from ser.report.metrics import Metrics, pool_metrics, summarize
 from ser.runtime.threads import ThreadChoice, set_torch_threads
-from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
+from ser.train.checkpoint import (
+    CHECKPOINTS,
+    fold_key,
+    has_checkpoint,
+    provenance,
+    remove_checkpoints,
+)
 from ser.train.data import TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.final import train_final
@@ -84,7 +90,7 @@ def _train(
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
     at_once = configs[0].members_at_once if configs else None
     if at_once is None and plans:
-        at_once = default_at_once(plans[0].device)
+        at_once = default_at_once(plans[0].device, plans[0].family)
     for group in make_groups(jobs, at_once):
         progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
         for job, entry in zip(group, train_group(group, progress), strict=True):
@@ -147,7 +153,8 @@ def _prepare(
         for k, fold in enumerate(folds)
         if (seed, fold.name) not in done
     ]
-    return Prepared(config, plan, record, data, unit, list(specs), todo)
+    recorded = provenance(store, features)  # what its checkpoints hold of the sets
+    return Prepared(config, plan, record, data, unit, list(specs), todo, recorded)
 
 
 def _asr_record(

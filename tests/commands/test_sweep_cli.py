@@ -101,6 +101,62 @@ def test_queries_figure(store_path: Path, tmp_path: Path) -> None:
     assert (tmp_path / "plots" / "msmser-queries_msmser-queries.png").stat().st_size > 0
 
 
+@pytest.fixture(scope="module")
+def layers_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three pooled layers of an encoder named like a published checkpoint, two frame
+    layers of another (no weighted sum over frames): the signal strongest in the middle."""
+    from tests.sweep.layered import layered_store
+
+    path = tmp_path_factory.mktemp("probe_cli") / "features.zarr"
+    layers = [("hubert-base-ls960", n, "mean", s) for n, s in enumerate((0.3, 2.0, 0.8))]
+    layered_store(path, [*layers, ("tiny-b", 1, None, 1.0), ("tiny-b", 2, None, 0.5)])
+    return path
+
+
+def test_probe_sweep_end_to_end_every_layer_beside_the_published_probes(
+    layers_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "probe"
+    args = ("sweep", "probe", "--store", layers_path, "--out", out,
+            "--fix", "epochs=3", "--fix", "seeds=2", "--fix", "batch-size=16")  # fmt: skip
+    dry = ser(*args, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "6 cells: 0 finished, 6 to train (dry run):" in dry.output
+    assert "probe  hubert-base-ls960 L1  [" in dry.output
+    assert "]  hubert-base-ls960.L1.mean none loso 3 epochs x 2 seeds" in dry.output
+    assert "tiny-b.L2 none loso 3 epochs x 2 seeds = 10 members" in dry.output
+    assert "]  hubert-base-ls960.L0-2.mean none loso" in dry.output  # the weighted sum
+    result = ser(*args)
+    assert result.exit_code == 0, result.output
+    assert "sweep probe: 6 cells, 6 trained" in result.output
+    report = ser("report", out, "--plots", tmp_path / "plots")
+    assert report.exit_code == 0, report.output
+    text = report.output
+    for stem, n in [("hubert-base-ls960", 0), ("hubert-base-ls960", 1), ("hubert-base-ls960", 2),
+                    ("tiny-b", 1), ("tiny-b", 2)]:  # fmt: skip
+        assert f"| {stem} | {n}" in text
+    assert text.count(" (best) |") == 2  # one best layer per encoder
+    assert "| hubert-base-ls960 | weighted sum (weights peak at " in text
+    assert "| tiny-b | weighted sum" not in text
+    assert "Published, SUPERB-style WA: emotion2vec (Ma et al., 2023), Table 2; its " in text
+    assert "| 64.9 | 63.9 |" in text  # hubert-base-ls960's published probes
+    assert (tmp_path / "plots" / "probe_probe.png").stat().st_size > 0
+    csv = ser("report", out, "--format", "csv").output.splitlines()
+    assert len(csv) == 1 + 6 * 2 * 5 and csv[1].endswith(",63.9,64.9")  # cells x seeds x folds
+
+
+def test_a_probe_of_an_encoder_the_store_lacks_exits_2_naming_what_it_holds(
+    layers_path: Path, tmp_path: Path
+) -> None:
+    result = ser("sweep", "probe", "--store", layers_path, "--out", tmp_path / "x",
+                 "--set", "encoders=wavlm-base-plus")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "has no layer sets of wavlm-base-plus; it holds layers of: hubert-base-ls960 " in (
+        result.output
+    )
+    assert "Traceback" not in result.output and not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

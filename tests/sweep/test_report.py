@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from scipy.stats import wilcoxon
 
-from ser.sweep.report import CellResult, _heading, _table_md, paired_test
+from ser.sweep.report import _heading, _table_md, paired_test
+from ser.sweep.results import CellResult
 
 TABLE = {"title": "T", "paper": "P", "protocol": "loso", "reference": "Full",
          "metrics": ["ua"], "note": ""}  # fmt: skip

@@ -109,7 +109,8 @@ def test_doctests() -> None:
     import doctest
 
     import ser.runtime.cluster
+    import ser.sweep.probe
     import ser.sweep.spec
 
-    for module in (ser.sweep.spec, ser.runtime.cluster):
+    for module in (ser.sweep.spec, ser.sweep.probe, ser.runtime.cluster):
         assert doctest.testmod(module).failed == 0, module.__name__

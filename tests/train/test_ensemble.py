@@ -243,6 +243,33 @@ def test_each_member_draws_its_own_randomness(store_path: Path, tmp_path: Path) 
     assert losses[1][0][0] != losses[1][1][0]  # the first epoch already differs
 
 
+def test_the_cpu_stacks_the_unimodal_mlp_by_default_and_a_member_is_its_run_alone(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """`group.default_at_once`: on the CPU the unimodal MLP's and the dialog model's
+    members stack by default (measured faster than one after another: benchmarks/README.md
+    "Issue 33"); MSMSER and late_prob train one after another; a GPU stacks all. A
+    default-stacked member without randomness is its run alone; with dropout, see
+    `test_stacked_seeds_score_as_separate_seeds` (the same family, stacked)."""
+    from ser.train.group import default_at_once
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert default_at_once(cpu, "unimodal") is None and default_at_once(cuda, "msmser") is None
+    assert default_at_once(cpu, "dialog") is None
+    assert [default_at_once(cpu, f) for f in ("msmser", "late_prob")] == [1, 1]
+    stacked, stacked_predictions, groups = run(
+        config(store_path, tmp_path / "default", "unimodal", members_at_once=None)
+    )
+    alone, alone_predictions, runs = run(
+        config(store_path, tmp_path / "alone", "unimodal", members_at_once=1)
+    )
+    assert runs == 10 and groups <= 5 and stacked["folds"][0]["stacked"] > 1
+    for a, b in zip(stacked["folds"], alone["folds"], strict=True):
+        np.testing.assert_allclose(a["curves"]["val_loss"], b["curves"]["val_loss"], rtol=1e-4)
+        assert a["best_epoch"] == b["best_epoch"]
+    assert stacked_predictions == alone_predictions
+
+
 @pytest.fixture(scope="module")
 def weak_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store whose classes are hard to tell apart: seeds spread, dropout matters."""

@@ -1,0 +1,138 @@
+"""The `probe` preset's report: UA and WA per layer per encoder, then per encoder the
+best layer, the last, the weighted sum of all layers and the published probes.
+
+Rows are the manifest's cells whose ``meta`` names an encoder and a layer (None for the
+weighted sum, whose record holds the learnt layer weights per fold: its peak is the
+layer of the largest weight averaged over folds). Every number of ours is
+`CellResult.ours` (mean ± std over seeds, as `ser report` writes it) with its n.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ser.report.layers import layer_weights
+from ser.report.runs import markdown_table
+from ser.sweep.probe import PAPERS, WEIGHTED
+from ser.sweep.results import CellResult
+from ser.train.features import layer_spec
+
+
+def probe_md(table: dict[str, Any], results: Sequence[CellResult], heading: list[str]) -> str:
+    """The table's markdown: `heading` (the title, a blank line, then ours: protocol,
+    validation, note) with a line per paper after the title, the per-layer table and the
+    per-encoder summary."""
+    papers = [f"Published, {p.name}: {p.source}; its protocol: {p.protocol}." for p in PAPERS]
+    lines = [*heading[:2], *papers, *heading[2:], _settings(results), ""]
+    by_encoder = encoders(results)
+    rows = []
+    for stem, cells in by_encoder.items():
+        best = best_layer(cells)
+        for r in cells:
+            rows.append([stem, _layer_label(r, best), _pool(r), *_ours(r)])
+    head = ["encoder", "layer", "read from", "UA (ours)", "WA (ours)", "n"]
+    lines += markdown_table(head, rows)
+    lines += ["", "### Per encoder: best layer, last layer, weighted sum, published", ""]
+    lines += markdown_table(*_summary(by_encoder))
+    return "\n".join(lines) + "\n"
+
+
+def encoders(results: Sequence[CellResult]) -> dict[str, list[CellResult]]:
+    """stem -> its cells in the manifest's order (layers ascending, the weighted sum last)."""
+    out: dict[str, list[CellResult]] = {}
+    for r in results:
+        out.setdefault(str(r.row["meta"]["encoder"]), []).append(r)
+    return out
+
+
+def layer(r: CellResult) -> int | None:
+    value = r.row["meta"].get("layer")
+    return None if value is None else int(value)
+
+
+def best_layer(cells: Sequence[CellResult]) -> CellResult | None:
+    """The single layer of highest mean UA (ties: the lower layer), None before any ran."""
+    scored = [(ms[0], -(layer(r) or 0), r) for r in cells if layer(r) is not None
+              if (ms := r.mean_std("ua")) is not None]  # fmt: skip
+    return max(scored, key=lambda s: s[:2])[2] if scored else None
+
+
+def peak(run: dict[str, Any] | None) -> int | None:
+    """The layer whose learnt weight, averaged over the record's folds, is largest."""
+    weights = layer_weights(run) if run else []
+    return weights[0].peak if weights else None
+
+
+def _peak_text(run: dict[str, Any] | None) -> str:
+    """e.g. " (weights peak at 8: 0.152 ± 0.010, uniform 0.077)"; "" before any fold."""
+    weights = layer_weights(run) if run else []
+    if not weights:
+        return ""
+    w = weights[0]
+    i = w.layers.index(w.peak)
+    return f" (weights peak at {w.peak}: {w.value(i)}, uniform {1 / len(w.layers):.3f})"
+
+
+def _settings(results: Sequence[CellResult]) -> str:
+    """The probe's settings as the first cell ran them (the weighted sum's batch too)."""
+    config: dict[str, Any] = next((r.row["config"] for r in results), {})
+    if not config:
+        return ""
+    summed = {r.row["config"].get("batch_size") for r in results if layer(r) is None}
+    other = summed - {config.get("batch_size")}
+    batches = f" ({WEIGHTED}: {other.pop()})" if other else ""
+    return (
+        f"The probe: ser's unimodal MLP (hidden {config.get('d_model')}, dropout "
+        f"{config.get('dropout')}), {config.get('epochs')} epochs, batch "
+        f"{config.get('batch_size')}{batches}, lr {config.get('lr')}, "
+        f"{len(config.get('seeds', []))} seed(s) per (layer, fold); the best layer is the "
+        "one of highest mean UA."
+    )
+
+
+def _layer_label(r: CellResult, best: CellResult | None) -> str:
+    n = layer(r)
+    if n is None:
+        return WEIGHTED + _peak_text(r.run)
+    return f"{n} (best)" if best is not None and r is best else str(n)
+
+
+def _pool(r: CellResult) -> str:
+    """Which sets a row read: e.g. ".mean set", "frames, mean-pooled", "layers 0-12,
+    .mean sets"."""
+    pool, layers = r.row["meta"].get("pool"), r.row["meta"].get("layers")
+    if layers is None:
+        return f".{pool} set" if pool else "frames, mean-pooled"
+    return f"layers {layer_spec(layers).replace('_', ', ')}, " + (
+        f".{pool} sets" if pool else "frames, mean-pooled"
+    )
+
+
+def _ours(r: CellResult) -> list[str]:
+    ms = r.mean_std("ua")
+    return [r.ours("ua"), r.ours("wa"), "-" if ms is None else str(ms[2])]
+
+
+def _summary(by_encoder: dict[str, list[CellResult]]) -> tuple[list[str], list[list[str]]]:
+    head = ["encoder", "best layer", "UA", "WA", "last layer", "UA"]
+    head += [f"{WEIGHTED}: weights peak at", "UA", "WA"]
+    head += [f"{p.name} (paper; beside our {p.beside})" for p in PAPERS]
+    rows = []
+    for stem, cells in by_encoder.items():
+        best = best_layer(cells)
+        single = [r for r in cells if layer(r) is not None]
+        last = single[-1] if single else None
+        summed = next((r for r in cells if layer(r) is None), None)
+        row = [stem]
+        row += ["-", "-", "-"] if best is None else [str(layer(best)), *_ours(best)[:2]]
+        row += ["-", "-"] if last is None else [str(layer(last)), last.ours("ua")]
+        if summed is None:
+            row += ["not in this sweep", "-", "-"]
+        else:
+            top = peak(summed.run)
+            row += ["-" if top is None else str(top), summed.ours("ua"), summed.ours("wa")]
+        published = cells[0].row["published"]  # as the sweep's manifest recorded them
+        row += [f"{published[p.metric]:.1f}" if p.metric in published else "-" for p in PAPERS]
+        rows.append(row)
+    return head, rows

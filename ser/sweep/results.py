@@ -1,0 +1,74 @@
+"""A sweep's cells joined with their run records: what its tables and figures read.
+
+`load_sweeps(out)` reads every manifest of ``<out>/sweeps/`` (`ser.sweep.runner`) and
+pairs each of its cells with the record of ``<out>/cells/<key>/`` (None until it ran).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ser.errors import ConfigError
+from ser.report.metrics import mean_std_text
+from ser.report.runs import run_summary
+from ser.sweep.cells import record_of
+from ser.sweep.runner import SWEEPS
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """A manifest row with its run record (None until the cell has run)."""
+
+    row: dict[str, Any]
+    run: dict[str, Any] | None
+
+    def scores(self, metric: str) -> dict[tuple[int, str], float]:
+        """(seed, fold) -> the metric, for the folds the cell has finished."""
+        if self.run is None:
+            return {}
+        return {
+            (int(e["seed"]), str(e["fold"])): float(e["metrics"][metric]) for e in self.run["folds"]
+        }
+
+    def mean_std(self, metric: str) -> tuple[float, float, int] | None:
+        """(mean, std, n): the std over seeds, or over one seed's folds; n values."""
+        if self.run is None or not self.run.get("summary"):
+            return None
+        s = run_summary(self.run)  # fills in `n` for records written before runs kept it
+        return float(s[metric]), float(s.get(f"{metric}_std", 0.0)), int(s["n"])
+
+    def ours(self, metric: str) -> str:
+        """The metric as a table shows it: "70.10 ± 1.20 (n = 3)", "x (n = 1)" for one
+        value (never ± 0.00), "(partial)" before the cell finished, else "not run"."""
+        ms = self.mean_std(metric)
+        if ms is None:
+            return "not run" if self.run is None else "running"
+        shown = mean_std_text(*ms)
+        return shown + ("" if self.run and self.run.get("complete") else " (partial)")
+
+
+def is_sweep(path: Path) -> bool:
+    return (Path(path) / SWEEPS).is_dir()
+
+
+def load_sweeps(out: Path) -> list[dict[str, Any]]:
+    """Every sweep manifest in `out`, its cells joined with their records."""
+    files = sorted((Path(out) / SWEEPS).glob("*.json"))
+    if not files:
+        raise ConfigError(f"{out}: no sweep manifests in {out / SWEEPS}")
+    sweeps = []
+    for file in files:
+        try:
+            manifest = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{file}: unreadable sweep manifest ({e})") from e
+        runs = [record_of(out, row["key"]) for row in manifest["cells"]]
+        manifest["results"] = [
+            CellResult(row, run if run and run.get("folds") else None)
+            for row, run in zip(manifest["cells"], runs, strict=True)
+        ]
+        sweeps.append(manifest)
+    return sweeps
