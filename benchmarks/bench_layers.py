@@ -57,12 +57,13 @@ def on_disk(paths: list[Path]) -> tuple[int, int]:
     return sum(s.st_blocks * 512 for s in stats), sum(s.st_size for s in stats)
 
 
-def store_bytes(folder: Path) -> tuple[int, int]:
-    """A set in a Zarr store: (its rows' chunk files, their bytes: they grow with the data;
-    everything else, allocated: metadata, offsets, failures, fixed per set)."""
+def store_bytes(folder: Path) -> tuple[int, int, int]:
+    """A set in a Zarr store: (its rows' chunk files, their bytes: they grow with the data,
+    a 4-byte crc32c each included; everything else, allocated: metadata, offsets, failures,
+    fixed per set; the number of chunk files)."""
     chunks = [p for p in (folder / "data" / "c").rglob("*") if p.is_file()]
     data = on_disk(chunks)[1]
-    return data, on_disk([folder])[0] - on_disk(chunks)[0]
+    return data, on_disk([folder])[0] - on_disk(chunks)[0], len(chunks)
 
 
 def npy_bytes(rows: np.ndarray, width: int, block: int) -> int:
@@ -102,8 +103,9 @@ def measure_disk(seconds: float, work: Path, size: str = "base") -> dict[str, An
                 np.save(folder / f"{utt}.npy", data.utterance(i).astype(np.float32))
         rows = np.diff(store.read(names[0]).offsets)
         views[view or "frames"] = {
-            "store_data_per_layer": sum(d for d, _ in parts) / states,
-            "store_fixed_per_layer": sum(f for _, f in parts) / states,
+            "store_data_per_layer": sum(d for d, _, _ in parts) / states,
+            "store_fixed_per_layer": sum(f for _, f, _ in parts) / states,
+            "store_chunks_per_layer": sum(c for _, _, c in parts) / states,
             "npy_per_layer": on_disk([dump])[0] / states,
             "npy_modelled_per_layer": npy_bytes(rows, store.info(names[0]).dim, block),
             "rows": rows.tolist(),

@@ -37,8 +37,9 @@ def test_the_disk_figure_measures_what_it_scales(bench: ModuleType, tmp_path: Pa
     assert (result["layers"], result["dim"]) == (3, 32)
     for view in result["views"].values():  # the .npy model is the measured dump
         assert view["npy_per_layer"] == view["npy_modelled_per_layer"]
-    frames = result["views"]["frames"]["store_data_per_layer"]
-    assert frames == sum(result["views"]["frames"]["rows"]) * 32 * 2  # fp16 rows, no more
+    frames = result["views"]["frames"]
+    checksums = 4 * frames["store_chunks_per_layer"]  # crc32c, one per chunk
+    assert frames["store_data_per_layer"] == sum(frames["rows"]) * 32 * 2 + checksums
     totals = bench.iemocap_totals(result)
     assert totals["base .meanstd"]["store"] > totals["base .mean"]["store"]
     assert totals["large frames"]["files_npy"] == 25 * 5531
