@@ -142,6 +142,11 @@ def _registry_params() -> list[click.Parameter]:
     help="Run shards on an existing dask.distributed scheduler (shared filesystem).",
 )
 @_count_option("--threads", f"{THREADS_HELP} With --workers N: each worker's count [cores // N].")
+@_count_option(
+    "--processes",
+    "Local processes per kind, each decoding and extracting whole batches; the shards "
+    "commit here [default: one per core for is13, which computes off torch; 1 for the rest].",
+)
 @click.option(
     "--overwrite",
     is_flag=True,

@@ -35,6 +35,7 @@ class ExtractConfig:
     shard_size: int = DEFAULT_SHARD_SIZE
     workers: int | None = None
     scheduler: str | None = None
+    processes: int | None = None  # local processes per kind (None: `ser.extract.pool`'s rule)
     threads: int | None = None  # torch threads (each worker's); None: runtime/threads.py's rule
     overwrite: bool = False  # replace feature sets whose provenance differs
     repair: bool = False  # re-extract what of complete sets is damaged (`FeatureStore.damage`)
@@ -56,6 +57,10 @@ class ExtractConfig:
         )
         if self.workers is not None and self.scheduler is not None:
             raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
+        if self.processes is not None and (self.workers or self.scheduler):
+            raise ConfigError("give --processes N or a dask cluster (--workers, --scheduler)")
+        if self.processes is not None and self.processes < 1:
+            raise ConfigError(f"--processes must be at least 1, got {self.processes}")
         if self.shard_size < 1:
             raise ConfigError(f"--shard-size must be at least 1, got {self.shard_size}")
         parse_threads(self.threads)

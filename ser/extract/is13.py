@@ -61,6 +61,7 @@ class Is13Extractor(Extractor):
 
     kind = "is13"
     modality = "audio"
+    uses_torch = False
     _transient = ("_smile",)
 
     def __init__(self, options: Is13Options | None = None) -> None:
@@ -119,8 +120,8 @@ class Is13Extractor(Extractor):
         return opensmile.Smile(
             feature_set=getattr(opensmile.FeatureSet, _FEATURE_SETS[self.options.feature_set]),
             feature_level=opensmile.FeatureLevel.Functionals,
-            # One signal per call, on this thread: the process (or dask worker) keeps to
-            # one core for openSMILE, whatever the machine has (ser/runtime/threads.py).
+            # One signal per call, on this thread: a process keeps to one core for
+            # openSMILE, and ser runs one process per core instead (ser/extract/pool.py).
             num_workers=1,
             multiprocessing=False,
         )

@@ -57,6 +57,7 @@ from ser.extract.plan import (
     estimate_bytes,
     make_plan,
 )
+from ser.extract.pool import ProcessChoice, choose_processes, pooled_batches
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.registry import KINDS, build_extractor
 from ser.extract.shards import ShardJob, Source, make_jobs, run_jobs
@@ -247,7 +248,11 @@ def _run_passes(
             task = bar.add_task(p.extractor.kind, total=sum(len(job.shard) for job in jobs))
             advance: Advance = functools.partial(bar.advance, task)
             if client is None:
-                _run_local(p.extractor, jobs, device, advance, console)
+                batches = sum(len(job.shard.batches) for job in jobs)
+                choice = choose_processes(
+                    p.extractor, config.processes, batches, device, config.threads
+                )
+                _run_local(p.extractor, jobs, device, advance, console, choice)
             else:
                 kind, count = p.extractor.kind, threads.count or None
                 for n in run_jobs_dask(client, kind, p.options, config.device, jobs, count):
@@ -312,15 +317,25 @@ def _run_local(
     device: torch.device,
     advance: Advance,
     console: Console,
+    processes: ProcessChoice,
 ) -> None:
-    """The jobs in this process."""
+    """The jobs in this process, or their batches on a pool of `processes` (committed here)."""
     if not jobs:
         return
-    extractor.load(device)
-    line = extractor.loaded()
-    if line:  # the one line per model (transformers' own load report is silenced)
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-    for _, batch, _ in run_jobs(extractor, jobs, device):
+    computed = None
+    if processes.count > 1:
+        threads = processes.threads.count if processes.threads else 1
+        console.print(
+            f"{extractor.kind}: {processes.count} processes of {threads} torch thread(s) "
+            f"({processes.source})"
+        )
+        computed = pooled_batches(extractor, jobs, processes)
+    else:
+        extractor.load(device)
+        line = extractor.loaded()
+        if line:  # the one line per model (transformers' own load report is silenced)
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    for _, batch, _ in run_jobs(extractor, jobs, device, computed):
         advance(len(batch))
 
 

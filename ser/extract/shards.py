@@ -27,6 +27,9 @@ from ser.runtime.precision import autocast
 # A wav path (None: missing from the corpus) or a transcript (None: ASR failed on it).
 Source = Path | str | None
 Decoded = tuple[dict[int, Any], dict[int, str]]  # inputs and failures by manifest index
+# One batch's rows and failures by set name, then manifest index; and a stream of them.
+BatchResult = tuple[dict[str, dict[int, np.ndarray]], dict[str, dict[int, str]]]
+Computed = Iterator[BatchResult]
 
 # Batches decoded ahead of the one computing: enough to hide decoding behind compute.
 PREFETCH = 2
@@ -61,26 +64,41 @@ def make_jobs(
 
 
 def run_jobs(
-    extractor: Extractor, jobs: Sequence[ShardJob], device: torch.device
+    extractor: Extractor,
+    jobs: Sequence[ShardJob],
+    device: torch.device,
+    computed: Computed | None = None,
 ) -> Iterator[tuple[ShardJob, tuple[int, ...], bool]]:
     """Extract and commit `jobs` in order (the extractor loaded on `device`), decoding
     ahead in a background thread; yield (job, batch, committed) after every batch,
-    committed true once the job's shard is."""
+    committed true once the job's shard is. `computed`: each batch's results from
+    elsewhere, in order (`ser.extract.pool`: worker processes); shards commit here."""
     work = [(job, batch) for job in jobs for batch in job.shard.batches]
+    results = computed if computed is not None else _in_process(extractor, work, device)
     rows: dict[str, dict[int, np.ndarray]] = {}
     failures: dict[str, dict[int, str]] = {}
     current: ShardJob | None = None
-    for position, (job, batch, decoded) in enumerate(_decoded(extractor, work)):
+    paired = zip(work, results, strict=True)
+    for position, ((job, batch), (batch_rows, batch_failures)) in enumerate(paired):
         if job is not current:
             current = job
             rows = {name: {} for name in job.writers}
             failures = {name: {} for name in job.writers}
-        _extract_batch(extractor, job, decoded, device, rows, failures)
+        for name in job.writers:
+            rows[name].update(batch_rows[name])
+            failures[name].update(batch_failures[name])
         last = position + 1 == len(work) or work[position + 1][0] is not job
         if last:
             for name, writer in job.writers.items():
                 writer.write(job.shard.shard_id, rows[name], failures[name])
         yield job, batch, last
+
+
+def _in_process(
+    extractor: Extractor, work: list[tuple[ShardJob, tuple[int, ...]]], device: torch.device
+) -> Iterator[BatchResult]:
+    for job, _, decoded in _decoded(extractor, work):
+        yield compute_batch(extractor, job, decoded, device)
 
 
 def _decoded(
@@ -123,18 +141,15 @@ def decode(extractor: Extractor, sources: dict[int, Source], batch: Sequence[int
     return inputs, failures
 
 
-def _extract_batch(
-    extractor: Extractor,
-    job: ShardJob,
-    decoded: Decoded,
-    device: torch.device,
-    rows: dict[str, dict[int, np.ndarray]],
-    failures: dict[str, dict[int, str]],
-) -> None:
+def compute_batch(
+    extractor: Extractor, job: ShardJob, decoded: Decoded, device: torch.device
+) -> BatchResult:
+    """Rows (cast to the stored dtypes) and failures of one decoded batch, per set of
+    `job`: what a shard's commit needs of it, small enough to send between processes."""
     inputs, bad = decoded
     outputs, rejected = forward(extractor, list(inputs.items()), device)
-    for name in job.writers:
-        failures[name].update({**bad, **rejected})
+    rows: dict[str, dict[int, np.ndarray]] = {name: {} for name in job.writers}
+    failures = {name: {**bad, **rejected} for name in job.writers}
     for index, output in outputs.items():
         for name in job.writers:
             value, problem = _checked(output[name], job.dtypes[name])
@@ -142,6 +157,7 @@ def _extract_batch(
                 rows[name][index] = value
             else:
                 failures[name][index] = problem
+    return rows, failures
 
 
 def forward(

@@ -1,0 +1,120 @@
+"""Batches on a pool of processes: is13 by default, the same bytes as one process."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import soundfile
+import torch
+from rich.console import Console
+
+from ser.cache import FeatureStore
+from ser.errors import ConfigError
+from ser.extract.config import ExtractConfig
+from ser.extract.pool import choose_processes
+from ser.extract.registry import build_extractor
+from ser.extract.run import extract_features
+from ser.extract.shards import run_jobs
+from ser.runtime import threads
+from ser.synth.corpus import SynthConfig, write_corpus
+
+CPU = torch.device("cpu")
+
+
+def _extract(root: Path, store: Path, processes: int | None, console: Console | None = None) -> Any:
+    config = ExtractConfig(features=("is13",), processes=processes, shard_size=4, progress=False)
+    return extract_features(root, store, config, console or Console(quiet=True))
+
+
+def _same_bytes(a: Path, b: Path, name: str = "is13") -> None:
+    first, second = FeatureStore.open(a), FeatureStore.open(b)
+    x, y = first.read(name), second.read(name)
+    assert x.offsets.tobytes() == y.offsets.tobytes()
+    assert x.data.dtype == y.data.dtype and x.data.tobytes() == y.data.tobytes()
+    assert first.failures(name) == second.failures(name)
+
+
+@pytest.fixture(scope="module")
+def damaged_corpus(tmp_path_factory) -> Path:
+    """A small synthetic corpus (~20 short utterances) with one cut to 10 ms: a failure."""
+    root = tmp_path_factory.mktemp("pool") / "IEMOCAP_full_release"
+    write_corpus(root, SynthConfig(1, 3, (3, 4), (0.5, 1.5)))
+    wav = sorted((root / "Session1" / "sentences" / "wav").rglob("*.wav"))[0]
+    soundfile.write(wav, soundfile.read(wav)[0][:160], 16000)
+    return root
+
+
+@pytest.fixture(scope="module")
+def one_process(damaged_corpus: Path, tmp_path_factory) -> Path:
+    store = tmp_path_factory.mktemp("one") / "f.zarr"
+    _extract(damaged_corpus, store, processes=1)
+    return store
+
+
+def test_two_processes_write_one_processes_bytes(
+    damaged_corpus: Path, one_process: Path, tmp_path: Path
+) -> None:
+    printed = io.StringIO()
+    report = _extract(damaged_corpus, tmp_path / "f.zarr", 2, Console(file=printed))
+    assert "is13: 2 processes of 1 torch thread(s) (--processes 2)" in printed.getvalue()
+    [(_, _, why)] = report.failures  # the 10 ms utterance, failed in a pool process
+    assert "too short" in why
+    _same_bytes(tmp_path / "f.zarr", one_process)
+
+
+def test_a_pool_stopped_part_way_keeps_its_shards_and_resumes_to_the_same_bytes(
+    damaged_corpus: Path, one_process: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def stopped(*args: Any) -> Iterator[Any]:  # a Ctrl-C once two shards are committed
+        committed = 0
+        for item in run_jobs(*args):
+            yield item
+            committed += item[2]
+            if committed == 2:
+                raise KeyboardInterrupt
+
+    store_path = tmp_path / "f.zarr"
+    monkeypatch.setattr("ser.extract.run.run_jobs", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        _extract(damaged_corpus, store_path, processes=2)
+    store = FeatureStore.open(store_path)
+    assert len(store.done_shards("is13")) == 2 and not store.info("is13").complete
+    monkeypatch.undo()
+    assert _extract(damaged_corpus, store_path, processes=2).extracted == ("is13",)
+    _same_bytes(store_path, one_process)
+
+
+def test_is13_takes_a_process_per_core_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = threads.CpuBudget(cores=6, affinity=8, quota=6.0, workers=1)
+    monkeypatch.setattr("ser.extract.pool.cpu_budget", lambda: budget)
+    is13 = build_extractor("is13")
+    choice = choose_processes(is13, None, batches=100)
+    assert (choice.count, choice.source) == (6, f"one per core: {budget.describe()}")
+    assert choice.threads is not None and choice.threads.count == 1  # torch unused anyway
+    assert choose_processes(is13, None, batches=3).count == 3  # no idle process
+    assert choose_processes(build_extractor("logmel"), None, batches=100).count == 1
+
+
+def test_processes_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    def eight_cores(workers: int = 1) -> threads.CpuBudget:
+        return threads.CpuBudget(8 // workers, affinity=8, quota=None, workers=workers)
+
+    monkeypatch.setattr("ser.runtime.threads.cpu_budget", eight_cores)
+    logmel = build_extractor("logmel")
+    choice = choose_processes(logmel, 2, batches=100, device=CPU)
+    assert (choice.count, choice.source) == (2, "--processes 2")
+    assert choice.threads is not None and choice.threads.count == 4  # cores // processes
+    assert choose_processes(logmel, 2, batches=100, device=CPU, threads=3).threads == (
+        threads.ThreadChoice(3, "--threads 3 per worker")
+    )
+    assert choose_processes(logmel, 1, batches=100).count == 1
+    with pytest.raises(ConfigError, match="--workers"):
+        choose_processes(logmel, 2, batches=100, device=torch.device("cuda"))
+    with pytest.raises(ConfigError, match="--processes"):
+        ExtractConfig(features=("is13",), processes=2, workers=2)
+    with pytest.raises(ConfigError, match="at least 1"):
+        ExtractConfig(features=("is13",), processes=0)
