@@ -76,6 +76,22 @@ done
 step "$SER" sweep msmser-table3 --store "$STORE" --out "$OUT/sweep" "${fix[@]}"
 step "$SER" report "$OUT/sweep"
 
+# -- which encoder, which layer (issue 33) ------------------------------------------------
+# Every layer of the tiny HuBERT and MPNet, each mean-pooled to one row an utterance (a
+# few KiB a layer, where frames would be MiB), then a probe on each layer and a learnt
+# weighted sum of each encoder's layers, leave-one-session-out x 3 seeds, trained many at
+# once. On a real store: `--speech-model microsoft/wavlm-base-plus --text-model
+# roberta-base` and the probe's defaults. The demo corpus is small (~330 training
+# utterances a fold), so batches of 64 over 20 epochs give the probes steps to learn in
+# (the defaults, batches of 512 over 10 epochs, are sized for IEMOCAP's 5531); random
+# tiny encoders' layers differ little, so which layer wins here means nothing.
+step "$SER" extract "$CORPUS" --store "$STORE" --features hubert,mpnet --classes 4 \
+  --hubert-model "$OUT/models/tiny-hubert" --mpnet-model "$OUT/models/tiny-mpnet" \
+  --layers all --pool mean --pooled-only
+step "$SER" sweep probe --store "$STORE" --out "$OUT/probe" --set encoders=tiny-hubert,tiny-mpnet \
+  --fix batch-size=64 --fix epochs=20
+step "$SER" report "$OUT/probe" --plots "$OUT/plots"
+
 # -- ser predict (issue 13) ---------------------------------------------------------------
 # The MSMSER run applied to a few recordings as if they were new: features re-created
 # from the run's provenance, probabilities averaged over its checkpoints. First with the
