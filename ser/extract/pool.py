@@ -84,9 +84,11 @@ def pooled_batches(
         tasks = [(_slim(job, batch), batch) for job in jobs for batch in job.shard.batches]
         # map submits every batch at once and yields results in order as they finish.
         yield from pool.map(_compute, tasks)
-    finally:
+    except BaseException:
         # Stopped early (Ctrl-C, an error): drop what has not started, leave the rest.
         pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _slim(job: ShardJob, batch: tuple[int, ...]) -> ShardJob:
