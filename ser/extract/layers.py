@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ser.cache.model_names import check_set_name
 from ser.errors import ConfigError
 from ser.extract.base import FeatureSetSpec
 
@@ -186,3 +187,18 @@ def recorded_hidden_states(layers: nn.ModuleList, top: int) -> Iterator[list[tor
     finally:
         for handle in handles:
             handle.remove()
+
+
+def settle_options(options: Any, kind: str) -> None:
+    """The speech and text kinds' shared option checks (their `__post_init__`): a model
+    named, `layers` and `pool` in canonical text, `--pooled-only` with a pool, a valid
+    `--name`. Canonical text keeps options (and so fingerprints) the same however written."""
+    if not options.model:
+        raise ConfigError(f"the {kind} kind needs a model: --{kind}-model (hub id or folder)")
+    object.__setattr__(options, "layers", layers_text(options.layers))
+    object.__setattr__(options, "pool", ",".join(parse_pools(options.pool)))
+    check_layers(options.layers)  # syntax only; the range once the model is known
+    if options.pooled_only and not options.pool:
+        raise ConfigError("--pooled-only needs --pool (mean, meanstd or both)")
+    if options.name is not None:
+        check_set_name(options.name)

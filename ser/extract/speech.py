@@ -20,20 +20,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ser.cache.fingerprint import model_location
-from ser.cache.model_names import check_set_name
 from ser.errors import ConfigError
 from ser.extract.base import FeatureSetSpec, PretrainedExtractor, base_attrs, check_audio
 from ser.extract.layers import (
     LAYERS_HELP,
     POOL_HELP,
     POOLED_ONLY_HELP,
-    check_layers,
     describe,
     layer_outputs,
     layer_specs,
-    layers_text,
     parse_layers,
     parse_pools,
+    settle_options,
 )
 from ser.extract.options import KindOptions, option
 from ser.extract.wav2vec2 import Wav2Vec2Frames, is_wav2vec2_family
@@ -60,15 +58,7 @@ class SpeechOptions(KindOptions):
     name: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.model:
-            raise ConfigError("the speech kind needs a model: --speech-model (hub id or folder)")
-        object.__setattr__(self, "layers", layers_text(self.layers))
-        object.__setattr__(self, "pool", ",".join(parse_pools(self.pool)))
-        check_layers(self.layers)  # syntax only; the range once the model is known
-        if self.pooled_only and not self.pool:
-            raise ConfigError("--pooled-only needs --pool (mean, meanstd or both)")
-        if self.name is not None:
-            check_set_name(self.name)
+        settle_options(self, "speech")
 
     @classmethod
     def set_name(cls, stem: str, attrs: Mapping[str, Any]) -> str:

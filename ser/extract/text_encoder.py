@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from ser.cache.fingerprint import model_location
-from ser.cache.model_names import check_set_name, looks_like_path
+from ser.cache.model_names import looks_like_path
 from ser.errors import ConfigError
 from ser.extract.base import (
     ExtractionError,
@@ -59,13 +59,12 @@ from ser.extract.layers import (
     LAYERS_HELP,
     POOL_HELP,
     POOLED_ONLY_HELP,
-    check_layers,
     describe,
     layer_outputs,
     layer_specs,
-    layers_text,
     parse_layers,
     parse_pools,
+    settle_options,
 )
 from ser.extract.options import KindOptions, TextSource, option
 from ser.runtime.precision import autocast
@@ -91,15 +90,7 @@ class TextEncoderOptions(KindOptions):
     transcripts: TextSource | None = None
 
     def __post_init__(self) -> None:
-        if not self.model:
-            raise ConfigError("the text kind needs a model: --text-model (hub id or folder)")
-        object.__setattr__(self, "layers", layers_text(self.layers))
-        object.__setattr__(self, "pool", ",".join(parse_pools(self.pool)))
-        check_layers(self.layers)  # syntax only; the range once the model is known
-        if self.pooled_only and not self.pool:
-            raise ConfigError("--pooled-only needs --pool (mean, meanstd or both)")
-        if self.name is not None:
-            check_set_name(self.name)
+        settle_options(self, "text")
 
     @classmethod
     def set_name(cls, stem: str, attrs: Mapping[str, Any]) -> str:
