@@ -4,13 +4,14 @@
 # Each part ends inside 10 minutes on an H100 so that a lent machine's per-call limit
 # holds it; with no part named, all run one after the other.
 #
-#   bash benchmarks/gpu.sh      # parts 1, 2, 3 and 4
+#   bash benchmarks/gpu.sh      # parts 1 to 5
 #   bash benchmarks/gpu.sh 1    # paper-size MSMSER, 1 seed (5 members): stacked, one by one, compiled
 #   bash benchmarks/gpu.sh 2    # paper-size MSMSER, 3 seeds (15 members): stacked vs compiled
 #   bash benchmarks/gpu.sh 3    # the fusion study's dialog models, 20 seeds; profiles of a step
 #   bash benchmarks/gpu.sh 4    # extraction: HuBERT-base and a Whisper encoder, fp16, utt/s
+#   bash benchmarks/gpu.sh 5    # the 195-probe layer sweep (13 x 768, LOSO x 3 seeds) on the GPU
 #
-# Part 4 needs transformers, soundfile, soxr, zarr and rich beside torch (ser's own
+# Parts 4 and 5 need transformers, soundfile, soxr, zarr and rich beside torch (ser's own
 # dependencies; PYTHON=.venv/bin/python points it at a venv). Its code path runs on the CPU
 # with tiny models in tests/benchmarks/test_bench_layers.py: no GPU was lent when it was
 # written, so its first GPU figures are still to be measured.
@@ -75,12 +76,20 @@ part4() {
     --device cuda --utterances 400 --json "$out/extract-throughput.json"
 }
 
+part5() {
+  # The probe sweep of issue 33 (its CPU figure: benchmarks/README.md), stacked and one
+  # after another, on the GPU; the synthetic store is built on the CPU first.
+  logged probe-sweep 540 "${PYTHON:-python3}" benchmarks/bench_probe.py --only stacked,sequential \
+    --fix device=cuda
+}
+
 case "${1:-all}" in
   1) part1 ;;
   2) part2 ;;
   3) part3 ;;
   4) part4 ;;
-  all) part1; part2; part3; part4 ;;
-  *) echo "usage: bash benchmarks/gpu.sh [1|2|3|4]" >&2; exit 2 ;;
+  5) part5 ;;
+  all) part1; part2; part3; part4; part5 ;;
+  *) echo "usage: bash benchmarks/gpu.sh [1|2|3|4|5]" >&2; exit 2 ;;
 esac
 exit $failed
