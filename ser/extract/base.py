@@ -94,6 +94,11 @@ class Extractor(ABC):
         """The one line the runner prints about what `load` loaded; None without weights."""
         return None
 
+    def padded_seconds(self, seconds: float) -> float:
+        """Audio extractors: the seconds of input one utterance of `seconds` costs a forward
+        call, what batches are planned by (Whisper's encoder: whole 30 s windows)."""
+        return seconds
+
     def lengths(self, texts: Sequence[str]) -> list[int]:
         """Token counts of `texts` (text extractors), for batching by length."""
         raise TypeError(f"{self.kind} extracts audio: batch it by number of samples")

@@ -216,25 +216,28 @@ def _run_passes(
         texts = [None if i in stored.failures else t for i, t in enumerate(stored.texts)]
     if not passes:
         return
-    plans = []
+    plans, sizes = [], []
     for p in passes:
         if p.extractor.modality == "audio":
-            # Sorted by annotated duration (manifest), batched by the wav headers' seconds.
+            # Sorted by annotated duration (manifest), batched by the wav headers' seconds
+            # as the model computes them (padded: Whisper's windows).
             durations = durations or audio_seconds(audio_paths)
             budget = config.batch_seconds or DEFAULT_BATCH_SECONDS[device.type]
             keys = [float(d) for d in store.manifest.column("duration")]
-            plan = make_plan(durations, budget, config.shard_size, sort_keys=keys)
+            padded = [p.extractor.padded_seconds(d) for d in durations]
+            plan = make_plan(padded, budget, config.shard_size, sort_keys=keys)
+            rows_by = durations  # the stored frames are the audio's, not the padding's
         else:
             budget = config.batch_tokens or DEFAULT_BATCH_TOKENS[device.type]
             tokens = [float(n) for n in p.extractor.lengths([t or "" for t in texts])]
             plan = make_plan(tokens, budget, config.shard_size)
+            rows_by = list(plan.costs)
         plans.append(plan)
-    sizes = [
-        (p.stored[spec.name], estimate_bytes(spec.attrs, plan.costs))
-        for p, plan in zip(passes, plans, strict=True)
-        for spec in p.pending
-        if spec.name not in p.repairs
-    ]
+        sizes += [
+            (p.stored[spec.name], estimate_bytes(spec.attrs, rows_by))
+            for spec in p.pending
+            if spec.name not in p.repairs
+        ]
     print_estimate(console, sizes, Path(store.path))
     shown = threads.count or "the workers' own"  # 0 under --scheduler: left to them
     console.print(f"torch threads: {shown} ({threads.source})")

@@ -106,6 +106,9 @@ class SpeechExtractor(PretrainedExtractor):
     def sample_rate(self) -> int:
         return self.frames.sample_rate
 
+    def padded_seconds(self, seconds: float) -> float:
+        return self.frames.padded_seconds(seconds)
+
     @cached_property
     def layers(self) -> tuple[int, ...]:
         return parse_layers(self.options.layers, self.frames.n_layers, self.options.model)

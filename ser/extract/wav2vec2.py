@@ -85,6 +85,9 @@ class Wav2Vec2Frames:
     def n_layers(self) -> int:
         return int(self.config.num_hidden_layers)
 
+    def padded_seconds(self, seconds: float) -> float:
+        return seconds  # frames of the audio itself: a batch pads to its longest input
+
     def settings(self) -> dict[str, Any]:
         """The attrs of its sets that only this family has (after `n_layers`)."""
         return {

@@ -18,6 +18,7 @@ the highest asked never run.
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,11 @@ class WhisperFrames:
     @property
     def min_samples(self) -> int:
         return self.hop
+
+    def padded_seconds(self, seconds: float) -> float:
+        """Every window costs 30 s, however short: a 4 s utterance computes as a 30 s one."""
+        windows = max(1, math.ceil(seconds * self.sample_rate / self.window))
+        return windows * self.window / self.sample_rate
 
     def settings(self) -> dict[str, Any]:
         """The attrs of its sets that only Whisper has (after `n_layers`)."""
