@@ -27,6 +27,7 @@ class ExtractConfig:
 
     features: tuple[str, ...] = field(default_factory=default_kinds)
     classes: str = "all"
+    corpus: str | None = None  # the corpus kind (`ser.corpus.registry`); None: guessed
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     device: str = "auto"
     precision: str = "auto"  # of the pretrained models: auto, fp32, bf16, fp16
