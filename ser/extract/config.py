@@ -27,7 +27,6 @@ class ExtractConfig:
 
     features: tuple[str, ...] = field(default_factory=default_kinds)
     classes: str = "all"
-    corpus: str | None = None  # the corpus kind (`ser.corpus.registry`); None: guessed
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     device: str = "auto"
     precision: str = "auto"  # of the pretrained models: auto, fp32, bf16, fp16
@@ -45,6 +44,7 @@ class ExtractConfig:
     asr_model: str | None = None  # Whisper id or folder (None: openai/whisper-small)
     asr_max_new_tokens: int | None = None  # None: `AsrOptions`' default
     asr_batch_size: int | None = None  # utterances per generate call (None: by device)
+    corpus: str | None = None  # the corpus kind (`ser.corpus.registry`); None: guessed
 
     def __post_init__(self) -> None:
         parse_kinds(self.features)
