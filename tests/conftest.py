@@ -105,3 +105,21 @@ def trained_run(synthetic_corpus, tiny_models, tmp_path_factory) -> TrainedRun:
     wavs = [str(root / w) for w in np.asarray(manifest.column("wav")).astype(str)[rows]]
     texts = np.asarray(manifest.column("transcript")).astype(str)[rows]
     return TrainedRun(store, run_dir, list(wavs), list(texts), list(ckpt.meta["test"]["pred"]))
+
+
+@pytest.fixture(scope="session")
+def crema_d_corpus(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny synthetic CREMA-D root (5 actors, 1 sentence) and its truth."""
+    from ser.synth.acted import ActedConfig, write_crema_d
+
+    root = tmp_path_factory.mktemp("crema") / "CREMA-D"
+    return write_crema_d(root, ActedConfig(actors=5, sentences=1))
+
+
+@pytest.fixture(scope="session")
+def ravdess_corpus(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny synthetic RAVDESS root (5 actors, 1 statement) and its truth."""
+    from ser.synth.acted import ActedConfig, write_ravdess
+
+    root = tmp_path_factory.mktemp("ravdess") / "RAVDESS"
+    return write_ravdess(root, ActedConfig(actors=5, sentences=1))

@@ -59,7 +59,7 @@ class Manifest:
         """``wav`` relative to ``corpus_root`` when under it, else as given ("" when missing)."""
         columns = {n: [getattr(u, n) for u in utterances] for n in COLUMNS.keys() - {"wav"}}
         columns["wav"] = [_relative_wav(u.wav_path, corpus_root) for u in utterances]
-        return cls.from_columns(columns)
+        return cls.from_columns({**columns, **_extra_columns(utterances)})
 
     def __len__(self) -> int:
         return len(self._columns["utt_id"])
@@ -114,6 +114,16 @@ class Manifest:
 
     def __contains__(self, utt_id: object) -> bool:
         return utt_id in self._index
+
+
+def _extra_columns(utterances: Sequence[Utterance]) -> dict[str, list[str]]:
+    """A text column per name of the utterances' `extra` pairs ("" where one lacks it)."""
+    names = dict.fromkeys(name for u in utterances for name, _ in u.extra)
+    clash = sorted(set(names) & set(COLUMNS))
+    if clash:
+        raise StoreError(f"corpus columns {', '.join(clash)} clash with the manifest's own")
+    values = [dict(u.extra) for u in utterances]
+    return {name: [v.get(name, "") for v in values] for name in names}
 
 
 def _validated(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -17,7 +17,8 @@ from typing import Any
 
 from ser.cache.shards import atomic_write
 from ser.cache.store import FeatureStore
-from ser.errors import StoreError
+from ser.corpus.registry import CorpusKind, corpus_kind, guess
+from ser.errors import SerError, StoreError
 
 
 def receipt_path(store: Path) -> Path:
@@ -25,16 +26,24 @@ def receipt_path(store: Path) -> Path:
 
 
 def request_key(
-    corpus_root: Path, options: Mapping[str, Any], models: Mapping[str, str]
+    corpus_root: Path,
+    options: Mapping[str, Any],
+    models: Mapping[str, str],
+    corpus: str | None = None,
 ) -> str | None:
     """A key over the request and the files it reads (`models`: each kind's hub id or
-    folder); None when a model's files cannot be found cheaply."""
+    folder; `corpus`: the corpus kind, else guessed from the layout); None when a model's
+    files cannot be found cheaply or the corpus's kind is not clear."""
     signatures = {kind: _model_signature(model) for kind, model in models.items()}
     if any(sig is None for sig in signatures.values()):
         return None
+    try:
+        kind = corpus_kind(corpus) if corpus else guess(corpus_root)
+    except SerError:
+        return None
     parts = {
         "options": dict(options),
-        "corpus": _corpus_signature(corpus_root),
+        "corpus": _corpus_signature(corpus_root, kind),
         "models": signatures,
         "machine": _machine_signature(),
     }
@@ -76,13 +85,9 @@ def _stats(paths: Iterable[Path], root: Path) -> list[tuple[str, int, int]]:
     return [(str(p.relative_to(root)), st.st_size, st.st_mtime_ns) for p, st in stats]
 
 
-def _corpus_signature(root: Path) -> list[tuple[str, int, int]]:
+def _corpus_signature(root: Path, kind: CorpusKind) -> list[tuple[str, int, int]]:
     root = root.resolve()
-    texts = [*root.glob("Session*/dialog/EmoEvaluation/*.txt")]
-    texts += root.glob("Session*/dialog/transcriptions/*.txt")
-    # A wav folder's mtime changes when a file in it is added, removed or renamed.
-    folders = [p for p in root.glob("Session*/sentences/wav/*") if p.is_dir()]
-    return _stats([*texts, *folders], root)
+    return _stats(kind.signature(root), root)
 
 
 def _model_signature(model: str) -> list[tuple[str, int, int]] | None:

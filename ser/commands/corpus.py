@@ -12,9 +12,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ser.commands.options import classes_option
-from ser.corpus.labels import LABEL_SETS
-from ser.corpus.reader import read_corpus, summarize
+from ser.commands.options import classes_option, corpus_option
+from ser.corpus.registry import read
 from ser.errors import ConfigError
 from ser.synth.corpus import SynthConfig, write_corpus, write_corpus_from_metadata
 
@@ -23,36 +22,40 @@ SHOWN_PROBLEMS = 20
 
 @click.group("corpus")
 def corpus() -> None:
-    """Inspect an IEMOCAP corpus."""
+    """Inspect a corpus (IEMOCAP, CREMA-D, RAVDESS or a manifest)."""
 
 
 @corpus.command("summary")
 @click.argument("root", type=click.Path(path_type=Path))
-@classes_option("Class set: 4 (exc merged into hap), 5 (+fru), 6, or all codes.")
+@corpus_option()
+@classes_option("Class set: IEMOCAP's 4 (exc merged into hap), 5 (+fru), 6; a corpus's own.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
-def summary(root: Path, classes: str, as_json: bool) -> None:
-    """Counts per session and class, speakers, hours, and the problems found in ROOT.
+def summary(root: Path, corpus: str | None, classes: str, as_json: bool) -> None:
+    """Counts per group (session, speaker or split) and class, speakers, hours, and the
+    problems found in ROOT.
 
-    ROOT is the IEMOCAP_full_release folder (the one holding Session1..Session5).
+    ROOT is the IEMOCAP_full_release folder (the one holding Session1..Session5), a
+    CREMA-D or RAVDESS root, or a manifest file (.csv, .jsonl).
     """
-    reading = read_corpus(root, classes=classes)
-    result = summarize(reading, classes=classes)
+    kind, reading = read(root, corpus, classes)
+    result = kind.summarize(reading, classes)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    _print_summary(reading.root, classes, result)
+    _print_summary(reading.source or reading.root, f"{kind.title}, {classes}", result)
 
 
 def _print_summary(root: Path, classes: str, result: dict[str, Any]) -> None:
     console = Console(highlight=False)
-    label_set = LABEL_SETS[classes]
+    key = next(k for k in result if k.startswith("per_"))
+    names = list(next(iter(result[key].values()), {}))
     console.print(f"{root} ({classes} classes)")
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
-    table.add_column("session", no_wrap=True)
-    for name in (*label_set.classes, "total"):
+    table.add_column(key.removeprefix("per_"), no_wrap=True)
+    for name in (*names, "total"):
         table.add_column(name, justify="right", no_wrap=True)
-    totals = dict.fromkeys(label_set.classes, 0)
-    for session, counts in result["per_session"].items():
+    totals = dict.fromkeys(names, 0)
+    for session, counts in result[key].items():
         table.add_row(session, *map(str, counts.values()), str(sum(counts.values())))
         for name, count in counts.items():
             totals[name] += count

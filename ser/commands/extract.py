@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ser.commands.options import THREADS_HELP, classes_option
+from ser.commands.options import THREADS_HELP, classes_option, corpus_option
 from ser.errors import ConfigError
 from ser.extract.registry import (
     KINDS,
@@ -88,13 +88,14 @@ def _registry_params() -> list[click.Parameter]:
 
 
 @click.command("extract", cls=_ExtractCommand)
-@click.argument("corpus_root", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("corpus_root", type=click.Path(path_type=Path))
 @click.option(
     "--store",
     required=True,
     type=click.Path(path_type=Path),
     help="Feature store (.zarr directory or .h5 file); created when missing.",
 )
+@corpus_option()
 @classes_option("Label set whose utterances the manifest holds.")
 @click.option(
     "--name",
@@ -186,7 +187,8 @@ def extract(
     quiet: bool,
     **values: Any,
 ) -> None:
-    """Extract features of CORPUS_ROOT (an IEMOCAP_full_release folder) into --store.
+    """Extract features of CORPUS_ROOT (an IEMOCAP_full_release folder, a CREMA-D or
+    RAVDESS root, or a manifest file: --corpus) into --store.
 
     Resumable: a killed run continues where it stopped; re-running a finished command
     does nothing. Example:
@@ -240,7 +242,9 @@ def extract(
     }
     if text_source == "asr":
         models["asr"] = asr_model or DEFAULT_ASR_MODEL
-    key = request_key(corpus_root, asked, models)
+    if run["corpus"] is not None:  # a key made without it stays what it was
+        asked["corpus"] = run["corpus"]
+    key = request_key(corpus_root, asked, models, run["corpus"])
     done = None if key is None or run["overwrite"] or run["repair"] else check_receipt(store, key)
     if done is not None:
         # A finished request: answer from the receipt, before torch is even imported.

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ser.corpus.labels import LABEL_SETS
+from ser.corpus.registry import KINDS, class_set_names
 
 #: The help every command with `--threads N` shares.
 THREADS_HELP = (
@@ -19,5 +19,17 @@ THREADS_HELP = (
 
 def classes_option(help: str) -> Callable[[Any], Any]:
     """`--classes`: a label set's name, all codes by default."""
-    choice = click.Choice(list(LABEL_SETS))
+    choice = click.Choice(list(class_set_names()))
     return click.option("--classes", type=choice, default="all", show_default=True, help=help)
+
+
+def corpus_option() -> Callable[[Any], Any]:
+    """`--corpus KIND`: the corpus's layout, guessed from the root when not given."""
+    layouts = "; ".join(f"{kind.name}: {kind.layout}" for kind in KINDS.values())
+    return click.option(
+        "--corpus",
+        type=click.Choice(list(KINDS)),
+        default=None,
+        help=f"The corpus's layout [default: guessed from ROOT; IEMOCAP when no layout "
+        f"matches]. {layouts}.",
+    )

@@ -48,6 +48,9 @@ class Utterance:
     transcript_raw: str  # as in transcriptions/, tags included
     transcript: str  # tags like [LAUGHTER] removed, whitespace collapsed
     wav_path: Path | None  # sentences/wav/<dialog>/<utt_id>.wav, None when missing
+    # Other corpora's own columns ((name, text) pairs, e.g. ("split", "dev")); the
+    # manifest gets a column per name. IEMOCAP has none.
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,14 @@ class Problem:
 
 @dataclass(frozen=True)
 class CorpusReading:
-    """What `read_corpus` found: the utterances (sorted by session, dialog, order)."""
+    """What `read_corpus` found: the utterances (sorted by session, dialog, order).
+    `root` is the folder wav paths are relative to; `source` what the user named when
+    that is not `root` (a manifest file)."""
 
     root: Path
     utterances: tuple[Utterance, ...]
     problems: tuple[Problem, ...]
+    source: Path | None = None
 
 
 SESSIONS = (1, 2, 3, 4, 5)

@@ -44,6 +44,7 @@ class ExtractConfig:
     asr_model: str | None = None  # Whisper id or folder (None: openai/whisper-small)
     asr_max_new_tokens: int | None = None  # None: `AsrOptions`' default
     asr_batch_size: int | None = None  # utterances per generate call (None: by device)
+    corpus: str | None = None  # the corpus kind (`ser.corpus.registry`); None: guessed
 
     def __post_init__(self) -> None:
         parse_kinds(self.features)

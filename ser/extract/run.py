@@ -42,7 +42,8 @@ from rich.console import Console
 from ser.cache import Damage, FeatureStore, Manifest
 from ser.cache.fingerprint import fingerprint, provenance
 from ser.cache.repair import repair_outcome
-from ser.corpus.reader import CorpusReading, read_corpus
+from ser.corpus.reader import CorpusReading
+from ser.corpus.registry import read as read_corpus
 from ser.errors import StoreError
 from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summary
 from ser.extract.base import Extractor, FeatureSetSpec
@@ -100,7 +101,8 @@ def extract_features(
     started = time.perf_counter()
     console = console or Console(stderr=True, quiet=not config.progress)
     device = pick_device(config.device)
-    store = _create_store(Path(store_path), read_corpus(corpus_root, config.classes))
+    kind, reading = read_corpus(corpus_root, config.corpus, config.classes)
+    store = _create_store(Path(store_path), reading, kind.attrs())
     with store.lock():
         asr = None
         if config.text_source == "asr":
@@ -120,7 +122,7 @@ def extract_features(
         if todo or transcribed:
             threads = torch.get_num_threads()
             try:
-                _run_passes(store, Path(corpus_root), todo, config, device, console, asr)
+                _run_passes(store, reading.root, todo, config, device, console, asr)
             finally:
                 torch.set_num_threads(threads)
     names = [p.stored[spec.name] for p in passes for spec in p.extractor.specs()]
@@ -180,7 +182,7 @@ def _damaged(store: Any, specs: list[FeatureSetSpec], stored: dict[str, str]) ->
     return found
 
 
-def _create_store(path: Path, reading: CorpusReading) -> FeatureStore:
+def _create_store(path: Path, reading: CorpusReading, attrs: dict[str, Any]) -> FeatureStore:
     """The store of `reading`, wav paths relative to the corpus root as the manifest's
     contract and `ser store init` have them. Stores an earlier `ser extract` made hold
     absolute ones: such a store is opened as it is, not refused for that column."""
@@ -189,7 +191,7 @@ def _create_store(path: Path, reading: CorpusReading) -> FeatureStore:
         store = FeatureStore.open(path, mode="a")
         if store.manifest in (relative, Manifest.from_utterances(reading.utterances)):
             return store
-    return FeatureStore.create(path, relative)
+    return FeatureStore.create(path, relative, attrs)
 
 
 def _run_passes(

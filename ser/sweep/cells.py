@@ -21,6 +21,7 @@ from ser.errors import ConfigError, SerError
 from ser.models import plan_inputs
 from ser.sweep.spec import Cell
 from ser.train.features import resolve_features
+from ser.train.group_protocols import parse_protocol
 from ser.train.plan import Plan, TrainConfig, config_record, make_plan
 from ser.train.record import NOT_COMPARED, RECORD, read_record
 
@@ -88,7 +89,9 @@ def _resolve(cell: Cell, handle: FeatureStore, out: Path, sessions: int) -> Reso
     blob = json.dumps({"config": what, "fingerprints": fingerprints}, sort_keys=True)
     key = hashlib.sha256(blob.encode()).hexdigest()[:KEY_LENGTH]
     task_key = run_key(config, plan)  # the key `ser train` stacks members by
-    folds = sessions if plan.protocol == "loso" else 1
+    grouped = parse_protocol(plan.protocol)  # speaker-kfold: its K; logo: unknown here, 1
+    kfold = grouped is not None and grouped.kind == "speaker-kfold"
+    folds = sessions if plan.protocol == "loso" else grouped.k if grouped and kfold else 1
     members = len(plan.seeds) * folds
     names = tuple(name for f in features for name in f.stored)  # a layered input: its sets
     return ResolvedCell(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.cache import FeatureStore
-from ser.corpus.labels import get_label_set
+from ser.corpus.registry import label_set
 from ser.models import build_model
 from ser.sweep.cells import ResolvedCell, record_of, unique
 
@@ -56,7 +56,8 @@ def estimate(cell: ResolvedCell, store: FeatureStore, cache: dict[Any, Any]) -> 
     plan = cell.plan
     key = (cell.task_key, cell.inputs)
     if key not in cache:
-        n_classes = len(get_label_set(plan.classes).classes)
+        labels = store.manifest.column("label").tolist()
+        n_classes = len(label_set(store.attrs, plan.classes, labels).classes)
         model = build_model(cell.config.model, list(cell.inputs), n_classes=n_classes, seed=0)
         passes = 2 if model.stages() else 1  # branches alone first, then the whole model
         cache[key] = (sum(p.numel() for p in model.parameters()), passes)

@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 
-from ser.corpus.labels import LABEL_SETS, get_label_set
+from ser.cache.formats import backend_for
+from ser.corpus.registry import class_set_names, store_kind
 from ser.errors import ConfigError
 from ser.models import FamilyConfig, family_of
 from ser.models.batch import InputSpec, Unit
@@ -48,9 +49,17 @@ class TrainConfig:
     )
     model: FamilyConfig  # its options: the registered families' config fields
     classes: str | None = option(
-        None, "Label set.", choices=tuple(name for name in LABEL_SETS if name != "all")
+        None,
+        "Label set: IEMOCAP's 4, 5, 6; a corpus's own (crema-d 6, ravdess 8, all: a "
+        "manifest's every label).",
+        choices=class_set_names(),
     )
-    protocol: str | None = option(None, "Evaluation protocol.", choices=PROTOCOLS)
+    protocol: str | None = option(
+        None,
+        f"Evaluation protocol: {', '.join(PROTOCOLS)} (IEMOCAP's sessions), "
+        "speaker-kfold[:K[:SEED]], logo:<column>, official (a manifest's split) [default: "
+        "the family's on IEMOCAP, else the corpus's].",
+    )
     val: str = option(
         "session",
         "Validation carved from the training side; none: train on all training sessions "
@@ -131,8 +140,7 @@ def make_plan(config: TrainConfig) -> Plan:
     family = family_of(config.model)
     defaults = family.train
     classes = config.classes or defaults.classes
-    get_label_set(classes)
-    protocol = config.protocol or defaults.protocol
+    protocol = config.protocol or corpus_protocol(config.store) or defaults.protocol
     ProtocolConfig(protocol, config.val, config.seed)  # validates the names
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
     parse_threads(config.threads)
@@ -164,6 +172,17 @@ def make_plan(config: TrainConfig) -> Plan:
         name=name,
         run_dir=Path(config.out) / name,
     )
+
+
+def corpus_protocol(store: str) -> str | None:
+    """The default protocol of the store's corpus kind; None for IEMOCAP (its families'
+    papers' protocols) or a store not there yet."""
+    try:
+        attrs = backend_for(Path(store).absolute(), writable=False).root_attrs()
+    except Exception:  # no store (yet): the run's own open says what is wrong
+        return None
+    kind = store_kind(attrs)
+    return None if kind.name == "iemocap" else kind.protocol
 
 
 def default_name(config: TrainConfig, protocol: str, classes: str) -> str:

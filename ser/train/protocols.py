@@ -16,6 +16,10 @@ dialogs (sklearn's ``StratifiedGroupKFold``, parts of 10 %; sizes approximate), 
 dialog-context model never sees a test utterance's dialog in training. Every fold passes
 `check_no_leakage` before `make_folds` returns it.
 
+The corpus protocols (``speaker-kfold[:K[:SEED]]``, ``logo:<column>``, ``official``;
+`ser.train.group_protocols`) fold by speakers, any manifest column or the `split` column;
+`make_folds` takes the columns they read in `columns`.
+
 >>> import numpy as np
 >>> sessions = np.repeat([1, 2, 3, 4, 5], 4)
 >>> speakers = np.array([f"Ses0{s}{g}" for s in range(1, 6) for g in "FFMM"])
@@ -29,12 +33,20 @@ dialog-context model never sees a test utterance's dialog in training. Every fol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ser.errors import ConfigError, SerError
+from ser.train.group_protocols import (
+    Split,
+    leave_one_group_out,
+    official,
+    parse_protocol,
+    speaker_kfold,
+)
 
 PROTOCOLS = ("loso", "session5", "random")
 VAL_MODES = ("session", "random10", "none")
@@ -56,9 +68,10 @@ class ProtocolConfig:
     seed: int = 0  # random splits only (sklearn random_state)
 
     def __post_init__(self) -> None:
-        if self.name not in PROTOCOLS:
+        if self.name not in PROTOCOLS and parse_protocol(self.name) is None:
             raise ConfigError(
-                f"unknown protocol {self.name!r}: choose one of {', '.join(PROTOCOLS)}"
+                f"unknown protocol {self.name!r}: choose one of {', '.join(PROTOCOLS)}, "
+                "speaker-kfold[:K[:SEED]], logo:<column> or official"
             )
         if self.val not in VAL_MODES:
             raise ConfigError(
@@ -78,6 +91,8 @@ class Fold:
     val_sessions: tuple[int, ...]  # empty when validation is a random slice
     speaker_independent: bool
     validated: bool = True  # False for val "none": an empty validation side by design
+    test_groups: tuple[str, ...] = ()  # the corpus protocols': speakers, values, "test"
+    val_groups: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One line for logs: ``fold1: train 3449, val 1023 (session 2), test 1085 (session 1);
@@ -89,12 +104,14 @@ class Fold:
             word = "session" if len(sessions) == 1 else "sessions"
             return f" ({word} {', '.join(map(str, sessions))})"
 
+        def named(groups: tuple[str, ...]) -> str:
+            return f" ({', '.join(groups)})" if groups else ""
+
         kind = "speaker-independent" if self.speaker_independent else "speaker-dependent"
-        val = f"val {len(self.val)}{where(self.val_sessions)}" if len(self.val) else NO_VAL
-        return (
-            f"{self.name}: train {len(self.train)}, {val}, "
-            f"test {len(self.test)}{where(self.test_sessions)}; {kind}"
-        )
+        held = f"{where(self.val_sessions)}{named(self.val_groups)}"
+        val = f"val {len(self.val)}{held}" if len(self.val) else NO_VAL
+        tested = f"{where(self.test_sessions)}{named(self.test_groups)}"
+        return f"{self.name}: train {len(self.train)}, {val}, test {len(self.test)}{tested}; {kind}"
 
 
 def make_folds(
@@ -103,8 +120,10 @@ def make_folds(
     speakers: np.ndarray,
     labels: np.ndarray,
     dialogs: np.ndarray | None = None,
+    columns: Mapping[str, np.ndarray] | None = None,
 ) -> list[Fold]:
-    """The folds of `config.name` over the rows the parallel arrays describe."""
+    """The folds of `config.name` over the rows the parallel arrays describe (`columns`:
+    the manifest columns a corpus protocol groups by, one entry per row)."""
     sessions = np.asarray(sessions).astype(np.int64)
     speakers = np.asarray(speakers)
     labels = np.asarray(labels).astype(np.int64)
@@ -114,7 +133,11 @@ def make_folds(
     if n == 0:
         raise ConfigError("no utterances to split: the class set selected none")
     groups = None if dialogs is None else np.asarray(dialogs)
-    if config.name == "random":
+    grouped = parse_protocol(config.name)
+    if grouped is not None:
+        splits = _splits(config, grouped, speakers, columns or {})
+        folds = [_checked_fold(config, s, labels, groups) for s in splits]
+    elif config.name == "random":
         folds = [_random_fold(labels, groups, config.seed)]
     else:
         present = sorted(int(s) for s in np.unique(sessions))
@@ -123,6 +146,35 @@ def make_folds(
     for fold in folds:
         check_no_leakage(fold, speakers)
     return folds
+
+
+def _splits(
+    config: ProtocolConfig, grouped: Any, speakers: np.ndarray, columns: Mapping[str, np.ndarray]
+) -> list[Split]:
+    if grouped.kind == "speaker-kfold":
+        return speaker_kfold(speakers, grouped.k, grouped.seed, config.val)
+    column = grouped.column
+    if column == "speaker":
+        values = speakers
+    elif column in columns:
+        values = np.asarray(columns[column]).astype(str)
+    else:
+        raise ConfigError(f"protocol {config.name!r} needs the manifest column {column!r}")
+    if grouped.kind == "official":
+        return official(values, speakers, config.val)
+    return leave_one_group_out(values, speakers, column, config.val)
+
+
+def _checked_fold(
+    config: ProtocolConfig, split: Split, labels: np.ndarray, groups: np.ndarray | None
+) -> Fold:
+    train, val = split.train, split.val
+    if val is None:  # random10: carved from the training side
+        train, val = _stratified_slice(train, labels, groups, 0.1, config.seed)
+    return Fold(
+        split.name, train, val, split.test, (), (), split.speaker_independent,
+        validated=config.val != "none", test_groups=split.test_groups, val_groups=split.val_groups,
+    )  # fmt: skip
 
 
 def _session_fold(

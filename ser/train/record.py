@@ -142,4 +142,7 @@ def fold_entry(
         "sizes": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
         "test_sessions": list(fold.test_sessions),
         "val_sessions": list(fold.val_sessions),
+        # the corpus protocols' groups (speakers, column values): the folds, recorded
+        **({"test_groups": list(fold.test_groups)} if fold.test_groups else {}),
+        **({"val_groups": list(fold.val_groups)} if fold.val_groups else {}),
     }

@@ -18,7 +18,7 @@ import torch
 
 import ser
 from ser.cache import FeatureStore
-from ser.corpus.labels import get_label_set
+from ser.corpus.registry import label_set
 from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
 from ser.models.config import plan_inputs
@@ -35,6 +35,7 @@ from ser.train.data import TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.final import train_final
 from ser.train.group import Job, default_at_once, describe, make_groups, train_group
+from ser.train.group_protocols import parse_protocol
 from ser.train.plan import VALIDATION, Plan, Prepared, TrainConfig, config_record, make_plan
 from ser.train.progress import Progress
 from ser.train.protocols import ProtocolConfig, make_folds
@@ -119,11 +120,14 @@ def _prepare(
     # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
     plural = "s" if threads.count != 1 else ""
     first = f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
-    record = _start_record(config, plan, features, progress, first)
+    # The class set of the store's corpus (IEMOCAP's for stores made before kinds).
+    labels = store.manifest.column("label").tolist()
+    classes = label_set(store.attrs, plan.classes, labels)
+    record = _start_record(config, plan, features, progress, first, classes.classes)
     key = (store.path.resolve(), tuple(f.name for f in features), plan.classes, str(plan.device))
     t0 = time.perf_counter()
     if key not in loaded:
-        loaded[key] = load_data(store, features, get_label_set(plan.classes), plan.device)
+        loaded[key] = load_data(store, features, classes, plan.device)
     data = loaded[key]
     record["timings"].update(
         load=time.perf_counter() - t0, device=str(plan.device), threads=threads.count
@@ -140,7 +144,8 @@ def _prepare(
         progress.message(f"dropped {count} utterance(s): {reason}")
     protocol = ProtocolConfig(plan.protocol, config.val, plan.seeds[0])
     dialogs = data.dialogs if unit == "dialog" else None
-    folds = make_folds(protocol, data.sessions, data.speakers, data.labels, dialogs)
+    columns = _group_columns(store, plan.protocol, data.manifest_rows)
+    folds = make_folds(protocol, data.sessions, data.speakers, data.labels, dialogs, columns)
     record["speaker_independent"] = all(f.speaker_independent for f in folds)
     for fold in folds:
         progress.message(fold.describe())
@@ -155,6 +160,15 @@ def _prepare(
     ]
     recorded = provenance(store, features)  # what its checkpoints hold of the sets
     return Prepared(config, plan, record, data, unit, list(specs), todo, recorded)
+
+
+def _group_columns(store: FeatureStore, protocol: str, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The manifest column a corpus protocol groups by (`logo:<column>`, `official`: the
+    split), at the run's rows; {} for the others."""
+    grouped = parse_protocol(protocol)
+    if grouped is None or grouped.column not in store.manifest.names:
+        return {}
+    return {grouped.column: store.manifest.column(grouped.column)[rows]}
 
 
 def _asr_record(
@@ -186,6 +200,7 @@ def _start_record(
     features: list[ResolvedFeature],
     progress: Progress,
     first: str,
+    data_classes: tuple[str, ...],
 ) -> dict[str, Any]:
     cfg = config_record(config, plan)
     fingerprints = {f.name: f.fingerprint for f in features}
@@ -217,7 +232,7 @@ def _start_record(
         "protocol": plan.protocol,
         "speaker_independent": plan.protocol != "random",
         "validation": VALIDATION.get(config.val, config.val),
-        "classes": list(get_label_set(plan.classes).classes),
+        "classes": list(data_classes),
         "complete": False,
         "summary": None,
         "folds": [],

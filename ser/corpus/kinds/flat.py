@@ -1,0 +1,157 @@
+"""What the corpora of one utterance per file share: a `Record` per utterance becomes an
+`Utterance` (its duration from the wav's header), class sets filter them, and the summary
+counts classes per group (speaker, split).
+
+A corpus without dialogs gives each utterance a dialog of its own (dialog = utt_id,
+order 0); session 0, start 0, end = duration; valence, arousal and dominance NaN unless
+the corpus has them.
+
+>>> record = Record("a", None, "neu", "s1")
+>>> reading = read_records(Path("."), [record], four_of(("neu",)), [])
+>>> reading.utterances[0].dialog, [p.problem for p in reading.problems]
+('a', ['wav missing: no file named for it'])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ser.corpus.labels import LabelSet
+from ser.corpus.reader import CorpusReading, Problem, Utterance
+from ser.errors import ConfigError
+
+NAN = math.nan
+
+#: The codes every kind but IEMOCAP writes (IEMOCAP's own, plus `cal`: RAVDESS's calm).
+FOUR = ("neu", "hap", "sad", "ang")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One utterance as a corpus names it; `wav` absolute (None: none named)."""
+
+    utt_id: str
+    wav: Path | None
+    label: str
+    speaker: str
+    gender: str = ""
+    transcript: str = ""
+    dialog: str = ""  # "": a dialog of its own
+    order: int = 0
+    kind: str = ""
+    vad: tuple[float, float, float] = (NAN, NAN, NAN)
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+def label_sets(codes: Sequence[str], name: str) -> dict[str, LabelSet]:
+    """A corpus's class sets: its own codes under `name` and `all`, and the 4 classes."""
+    own = {code: code for code in codes}
+    whole = tuple(codes)
+    return {
+        "4": four_of(codes),
+        name: LabelSet(name, whole, own),
+        "all": LabelSet("all", whole, own),
+    }
+
+
+def pick(sets: Mapping[str, LabelSet], name: str, corpus: str) -> LabelSet:
+    """Class set `name` of a corpus; `ConfigError` naming the sets it has."""
+    if name not in sets:
+        raise ConfigError(f"{corpus} has no class set {name!r}: choose one of {', '.join(sets)}")
+    return sets[name]
+
+
+def four_of(codes: Sequence[str]) -> LabelSet:
+    """The 4-class set (neu hap sad ang) of a corpus that has those codes."""
+    return LabelSet("4", FOUR, {c: c for c in FOUR if c in codes})
+
+
+def read_records(
+    root: Path,
+    records: Sequence[Record],
+    label_set: LabelSet,
+    problems: list[Problem],
+    source: Path | None = None,
+) -> CorpusReading:
+    """The records of `label_set`'s classes as utterances, sorted by (dialog, order, id);
+    a missing or unreadable wav is a problem (the utterance kept, as IEMOCAP's are)."""
+    kept = [r for r in records if label_set.class_of(r.label) is not None]
+    utterances = [_utterance(r, problems) for r in kept]
+    utterances.sort(key=lambda u: (u.session, u.dialog, u.order, u.utt_id))
+    dropped = {r.utt_id for r in records} - {r.utt_id for r in kept}
+    shown = [p for p in problems if p.utt_id not in dropped]  # theirs go with them
+    return CorpusReading(root, tuple(utterances), tuple(shown), source)
+
+
+def _utterance(record: Record, problems: list[Problem]) -> Utterance:
+    wav, duration = record.wav, 0.0
+    if wav is None or not wav.is_file():
+        where = f"no {wav}" if wav is not None else "no file named for it"
+        problems.append(Problem(record.utt_id, f"wav missing: {where}"))
+        wav = None
+    else:
+        duration = _seconds(wav, record.utt_id, problems)
+    valence, arousal, dominance = record.vad
+    return Utterance(
+        utt_id=record.utt_id,
+        session=0,
+        dialog=record.dialog or record.utt_id,
+        speaker=record.speaker,
+        gender=record.gender,
+        kind=record.kind,
+        order=record.order,
+        start=0.0,
+        end=duration,
+        duration=duration,
+        label=record.label,
+        valence=valence,
+        arousal=arousal,
+        dominance=dominance,
+        transcript_raw=record.transcript,
+        transcript=" ".join(record.transcript.split()),
+        wav_path=wav,
+        extra=record.extra,
+    )
+
+
+def _seconds(wav: Path, utt_id: str, problems: list[Problem]) -> float:
+    """The wav's length by its header; 0 and a problem when it cannot be read or is empty."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(wav))
+    except (RuntimeError, OSError) as error:  # soundfile's LibsndfileError is a RuntimeError
+        problems.append(Problem(utt_id, f"unreadable wav {wav}: {error}"))
+        return 0.0
+    if info.frames == 0:
+        problems.append(Problem(utt_id, f"empty wav {wav}: no samples"))
+        return 0.0
+    return round(info.frames / info.samplerate, 4)
+
+
+def column_of(utterance: Utterance, name: str) -> str:
+    """An utterance's value of manifest column `name` (its own field, else an extra)."""
+    if name in Utterance.__dataclass_fields__:
+        return str(getattr(utterance, name))
+    return dict(utterance.extra).get(name, "")
+
+
+def summarize_by(reading: CorpusReading, label_set: LabelSet, by: str) -> dict[str, Any]:
+    """`ser corpus summary`'s JSON for a corpus grouped by column `by`: `per_<by>`."""
+    groups: dict[str, dict[str, int]] = {}
+    for utt in reading.utterances:
+        counts = groups.setdefault(column_of(utt, by), dict.fromkeys(label_set.classes, 0))
+        cls = label_set.class_of(utt.label)
+        if cls is not None:
+            counts[cls] += 1
+    return {
+        "utterances": len(reading.utterances),
+        f"per_{by}": dict(sorted(groups.items())),
+        "speakers": len({u.speaker for u in reading.utterances}),
+        "hours": round(sum(u.duration for u in reading.utterances) / 3600, 4),
+        "problems": [{"utt_id": p.utt_id, "problem": p.problem} for p in reading.problems],
+    }

@@ -1,0 +1,161 @@
+"""A corpus by a manifest: a CSV (header line) or JSONL file (one object a line) the user
+writes, one utterance a row.
+
+Columns: `utt_id`, `wav` (relative to the manifest's folder, or absolute), `label`,
+`speaker` (required); `transcript`, `dialog` and `order` (an integer rank in its dialog;
+given a dialog without it, the file's order), `split` (`train`, `dev` or `test`: the
+official partitions), `gender`, `valence`, `arousal`, `dominance` (numbers) optional; any
+other column is kept as text in the store's manifest (a grouping for `logo:<column>`).
+Labels are free text: class set `all` is every label found, `4` the codes neu hap sad
+ang. A bad file is one `CorpusError` naming it and its first problems by line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ser.corpus.kinds.flat import Record, four_of, pick, read_records
+from ser.corpus.labels import LabelSet
+from ser.corpus.reader import CorpusReading
+from ser.errors import CorpusError
+
+REQUIRED = ("utt_id", "wav", "label", "speaker")
+OPTIONAL = ("transcript", "dialog", "order", "split", "gender", "valence", "arousal", "dominance")
+RESERVED = ("session", "kind", "start", "end", "duration", "transcript_raw")
+SPLITS = ("train", "dev", "test")
+SUFFIXES = (".csv", ".jsonl")
+SHOWN = 10
+
+
+def detect(root: Path) -> bool:
+    return root.is_file() and root.suffix.lower() in SUFFIXES
+
+
+def signature(root: Path) -> list[Path]:
+    return [root] if root.is_file() else []
+
+
+def label_sets(labels: Sequence[str]) -> dict[str, LabelSet]:
+    found = tuple(sorted(set(labels)))
+    return {"4": four_of(found), "all": LabelSet("all", found, {c: c for c in found})}
+
+
+def read(root: Path, classes: str) -> CorpusReading:
+    path = root
+    if not detect(path):
+        what = "does not exist" if not path.exists() else f"is not a {' or '.join(SUFFIXES)} file"
+        raise CorpusError(f"{path} is not a manifest: it {what}")
+    rows = _rows(path)
+    if not rows:
+        raise CorpusError(f"{path}: no utterances in it (a header line and one row a file)")
+    _check_columns(path, rows[0][1])
+    records = _records(path, rows)
+    label_set = pick(label_sets([r.label for r in records]), classes, f"manifest {path}")
+    return read_records(path.parent, records, label_set, [], source=path)
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) of the file; a line that does not parse is a CorpusError."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CorpusError(f"cannot read manifest {path}: {error}") from None
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        rows = [(n, row) for n, row in enumerate(reader, start=2)]
+        if reader.fieldnames and any(None in row for _, row in rows):
+            bad = next(n for n, row in rows if None in row)
+            raise CorpusError(f"{path}:{bad}: more cells than the header has columns")
+        return [(n, {**dict.fromkeys(reader.fieldnames or ()), **row}) for n, row in rows]
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise CorpusError(f"{path}:{number}: not JSON ({error.msg})") from None
+        if not isinstance(row, dict):
+            raise CorpusError(f"{path}:{number}: not a JSON object")
+        out.append((number, row))
+    return out
+
+
+def _check_columns(path: Path, row: dict[str, Any]) -> None:
+    missing = [c for c in REQUIRED if c not in row]
+    if missing:
+        raise CorpusError(
+            f"{path}: no column(s) {', '.join(missing)} (required: {', '.join(REQUIRED)}; "
+            f"optional: {', '.join(OPTIONAL)})"
+        )
+    reserved = [c for c in row if c in RESERVED]
+    if reserved:
+        raise CorpusError(f"{path}: column(s) {', '.join(reserved)} are ser's own: rename them")
+
+
+def _records(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> list[Record]:
+    errors: list[str] = []
+    records = []
+    ranks: Counter[str] = Counter()
+    for number, row in rows:
+        try:
+            records.append(_record(path, row, ranks))
+        except ValueError as error:
+            errors.append(f"line {number}: {error}")
+    ids = Counter(r.utt_id for r in records)
+    errors += [f"utt_id {u!r} on {n} rows" for u, n in ids.items() if n > 1]
+    if errors:
+        more = f" (and {len(errors) - SHOWN} more)" if len(errors) > SHOWN else ""
+        raise CorpusError(f"manifest {path}: {'; '.join(errors[:SHOWN])}{more}")
+    return records
+
+
+def _record(path: Path, row: dict[str, Any], ranks: Counter[str]) -> Record:
+    text = {k: "" if v is None else str(v).strip() for k, v in row.items()}
+    empty = [c for c in REQUIRED if not text.get(c)]
+    if empty:
+        raise ValueError(f"empty {', '.join(empty)}")
+    split = text.get("split", "")
+    if split and split not in SPLITS:
+        raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    dialog = text.get("dialog", "")
+    order = _integer(text.get("order", ""), "order") if text.get("order") else ranks[dialog]
+    ranks[dialog] += 1
+    wav = Path(text["wav"]).expanduser()
+    extra = {k: v for k, v in text.items() if k not in (*REQUIRED, *OPTIONAL) or k == "split"}
+    return Record(
+        utt_id=text["utt_id"],
+        wav=wav if wav.is_absolute() else path.parent / wav,
+        label=text["label"],
+        speaker=text["speaker"],
+        gender=text.get("gender", ""),
+        transcript=text.get("transcript", ""),
+        dialog=dialog,
+        order=order if dialog else 0,
+        kind="manifest",
+        vad=(_number(text, "valence"), _number(text, "arousal"), _number(text, "dominance")),
+        extra=tuple((k, v) for k, v in extra.items() if k != "split" or v),
+    )
+
+
+def _integer(value: str, column: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{column} {value!r} is not an integer") from None
+
+
+def _number(text: dict[str, str], column: str) -> float:
+    value = text.get(column, "")
+    if not value:
+        return math.nan
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{column} {value!r} is not a number") from None

@@ -1,0 +1,101 @@
+"""RAVDESS: `Actor_XX/03-CC-EE-II-SS-RR-AA.wav` under the root (24 actors; the audio-only
+speech and song releases unpacked side by side, or either alone).
+
+The seven fields: modality (03 audio-only; 01 and 02 are the video files), vocal channel
+(01 speech, 02 song), emotion (01 neutral, 02 calm, 03 happy, 04 sad, 05 angry, 06
+fearful, 07 disgust, 08 surprised), intensity (01 normal, 02 strong; neutral has no
+strong), statement (01 "Kids are talking by the door", 02 "Dogs are sitting by the
+door"), repetition and actor (odd male, even female). Speakers are the actors
+(`Actor_01`..); a name that does not parse or names another actor than its folder is a
+problem.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ser.corpus.kinds.flat import Record, label_sets, pick, read_records
+from ser.corpus.labels import LabelSet
+from ser.corpus.reader import CorpusReading, Problem
+from ser.errors import CorpusError
+
+EMOTIONS = ("neu", "cal", "hap", "sad", "ang", "fea", "dis", "sur")  # codes 01..08
+STATEMENTS = {"01": "Kids are talking by the door.", "02": "Dogs are sitting by the door."}
+CHANNELS = {"01": "speech", "02": "song"}
+INTENSITIES = {"01": "normal", "02": "strong"}
+LABEL_SETS: dict[str, LabelSet] = label_sets(EMOTIONS, "8")
+ACTOR = re.compile(r"^Actor_(\d\d)$")
+NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+LAYOUT = "Actor_XX/03-CC-EE-II-SS-RR-AA.wav"
+
+
+def _actors(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and ACTOR.match(p.name))
+
+
+def detect(root: Path) -> bool:
+    return bool(_actors(root))
+
+
+def signature(root: Path) -> list[Path]:
+    return _actors(root)
+
+
+def read(root: Path, classes: str) -> CorpusReading:
+    label_set = pick(LABEL_SETS, classes, "ravdess")
+    actors = _actors(root)
+    if not actors:
+        hint = f" (did you mean {root.parent}?)" if ACTOR.match(root.name) else ""
+        raise CorpusError(f"{root} is not a RAVDESS root: no Actor_01..Actor_24 folders{hint}")
+    problems: list[Problem] = []
+    records = []
+    for folder in actors:
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() == ".mp4":
+                problems.append(
+                    Problem(
+                        path.name,
+                        f"{path}: a video file; ser reads the audio-only (03-...) .wav release",
+                    )
+                )
+            elif path.suffix.lower() == ".wav":
+                record = _record(path, folder.name[-2:], problems)
+                if record is not None:
+                    records.append(record)
+    if not records and not problems:
+        raise CorpusError(f"{root}: the Actor_XX folders hold no .wav files ({LAYOUT})")
+    return read_records(root, records, label_set, problems)
+
+
+def _record(wav: Path, actor: str, problems: list[Problem]) -> Record | None:
+    match = NAME.match(wav.stem)
+    fields = match.groups() if match else ()
+    if (
+        not fields
+        or fields[0] != "03"
+        or fields[1] not in CHANNELS
+        or not "01" <= fields[2] <= "08"
+    ):
+        problems.append(Problem(wav.name, f"{wav}: not a RAVDESS audio file name ({LAYOUT})"))
+        return None
+    _, channel, emotion, intensity, statement, repetition, named = fields
+    if named != actor:
+        problems.append(Problem(wav.stem, f"{wav}: names actor {named} in folder Actor_{actor}"))
+        return None
+    return Record(
+        utt_id=wav.stem,
+        wav=wav,
+        label=EMOTIONS[int(emotion) - 1],
+        speaker=f"Actor_{actor}",
+        gender="M" if int(actor) % 2 else "F",
+        transcript=STATEMENTS.get(statement, ""),
+        kind=CHANNELS[channel],
+        extra=(
+            ("intensity", INTENSITIES.get(intensity, intensity)),
+            ("statement", statement),
+            ("repetition", repetition),
+        ),
+    )

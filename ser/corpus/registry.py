@@ -1,0 +1,153 @@
+"""The corpus kinds, one `CorpusKind` line each (`register`): how a layout is read into
+`Utterance` records, its class sets, its default protocol and its summary; and what is
+derived from them: `--corpus` guessed from a layout (`guess`), a store's kind
+(`store_kind`: stores made before the registry are IEMOCAP's) and the class set a run
+trains on (`label_set`).
+
+>>> [kind.name for kind in KINDS.values()]
+['iemocap', 'crema-d', 'ravdess', 'manifest']
+>>> KINDS["crema-d"].label_set("4").classes
+('neu', 'hap', 'sad', 'ang')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ser.corpus.kinds import crema_d, iemocap, manifest, ravdess
+from ser.corpus.kinds.flat import column_of, pick, summarize_by
+from ser.corpus.labels import LabelSet
+from ser.corpus.reader import CorpusReading
+from ser.errors import ConfigError, CorpusError
+
+#: The store attrs that name the corpus kind and the version of its layout.
+CORPUS_ATTR, LAYOUT_ATTR = "corpus", "corpus_layout"
+DEFAULT = "iemocap"  # stores made before kinds were recorded, and roots no kind claims
+
+
+@dataclass(frozen=True)
+class CorpusKind:
+    """A corpus layout: `read(root, classes)`, whether `root` looks like it (`detect`),
+    the files whose stats say a copy changed (`signature`), its class sets given the
+    labels found (`sets`; fixed for most), the protocol `ser train` uses without
+    --protocol, and the manifest columns its summary groups by (the first with a value)."""
+
+    name: str
+    title: str
+    layout: str
+    read: Callable[[Path, str], CorpusReading]
+    detect: Callable[[Path], bool]
+    signature: Callable[[Path], list[Path]]
+    sets: Callable[[Sequence[str]], Mapping[str, LabelSet]]
+    protocol: str
+    by: tuple[str, ...] = ("speaker",)
+    version: int = 1
+    not_trained: tuple[str, ...] = ()  # class sets a model never trains on
+    summary: Callable[[CorpusReading, str], dict[str, Any]] | None = field(default=None)
+
+    @property
+    def class_sets(self) -> tuple[str, ...]:
+        return tuple(self.sets(()))
+
+    def label_set(self, name: str, labels: Sequence[str] = ()) -> LabelSet:
+        """Class set `name` (`labels`: the corpus's, for a kind whose sets depend on them)."""
+        return pick(self.sets(labels), name, self.name)
+
+    def summarize(self, reading: CorpusReading, classes: str) -> dict[str, Any]:
+        """`ser corpus summary`'s JSON: counts per group and class, speakers, hours, problems."""
+        if self.summary is not None:
+            return self.summary(reading, classes)
+        label_set = self.label_set(classes, [u.label for u in reading.utterances])
+        values = [(c, {column_of(u, c) for u in reading.utterances}) for c in self.by]
+        by = next((c for c, found in values if found - {""}), self.by[-1])
+        return summarize_by(reading, label_set, by)
+
+    def attrs(self) -> dict[str, Any]:
+        """What a store of this corpus records."""
+        return {CORPUS_ATTR: self.name, LAYOUT_ATTR: self.version}
+
+
+KINDS: dict[str, CorpusKind] = {}
+
+
+def register(kind: CorpusKind) -> CorpusKind:
+    if kind.name in KINDS:
+        raise ValueError(f"corpus kind {kind.name!r} is registered already")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def _fixed(sets: Mapping[str, LabelSet]) -> Callable[[Sequence[str]], Mapping[str, LabelSet]]:
+    return lambda labels: sets
+
+
+register(CorpusKind(
+    "iemocap", "IEMOCAP", "IEMOCAP_full_release/Session1..5/dialog/EmoEvaluation",
+    iemocap.read, iemocap.detect, iemocap.signature, _fixed(iemocap.LABEL_SETS), "loso",
+    by=("session",), not_trained=("all",), summary=iemocap.summarize,
+))  # fmt: skip
+register(CorpusKind(
+    "crema-d", "CREMA-D", crema_d.LAYOUT, crema_d.read, crema_d.detect, crema_d.signature,
+    _fixed(crema_d.LABEL_SETS), "speaker-kfold",
+))  # fmt: skip
+register(CorpusKind(
+    "ravdess", "RAVDESS", ravdess.LAYOUT, ravdess.read, ravdess.detect, ravdess.signature,
+    _fixed(ravdess.LABEL_SETS), "speaker-kfold",
+))  # fmt: skip
+register(CorpusKind(
+    "manifest", "a manifest", "a .csv or .jsonl file (utt_id, wav, label, speaker, ...)",
+    manifest.read, manifest.detect, manifest.signature, manifest.label_sets, "speaker-kfold",
+    by=("split", "speaker"),
+))  # fmt: skip
+
+
+def corpus_kind(name: str) -> CorpusKind:
+    if name not in KINDS:
+        raise ConfigError(f"unknown corpus kind {name!r}: use one of {', '.join(KINDS)}")
+    return KINDS[name]
+
+
+def class_set_names() -> tuple[str, ...]:
+    """Every class set name some kind has (`--classes`' choices), in registry order."""
+    return tuple(dict.fromkeys(name for kind in KINDS.values() for name in kind.class_sets))
+
+
+def guess(root: str | Path) -> CorpusKind:
+    """The one kind whose layout `root` has; IEMOCAP when none has (its reader says what
+    is missing); `CorpusError` listing the candidates when several have."""
+    path = Path(root).expanduser()
+    found = [kind for kind in KINDS.values() if kind.detect(path)]
+    if len(found) > 1:
+        names = ", ".join(f"{k.name} ({k.layout})" for k in found)
+        raise CorpusError(
+            f"{path} has the layout of several corpora: {names}; say which with --corpus"
+        )
+    return found[0] if found else KINDS[DEFAULT]
+
+
+def read(
+    root: str | Path, corpus: str | None = None, classes: str = "all"
+) -> tuple[CorpusKind, CorpusReading]:
+    """The kind (`corpus`, else guessed) and what it reads of `root`."""
+    kind = corpus_kind(corpus) if corpus else guess(root)
+    path = Path(root).expanduser()
+    return kind, kind.read(path.resolve() if path.exists() else path.absolute(), classes)
+
+
+def store_kind(attrs: Mapping[str, Any]) -> CorpusKind:
+    """The kind a store's attrs record (IEMOCAP for stores made before they did)."""
+    return corpus_kind(str(attrs.get(CORPUS_ATTR, DEFAULT)))
+
+
+def label_set(attrs: Mapping[str, Any], classes: str, labels: Sequence[str]) -> LabelSet:
+    """The class set a run on a store trains on; `ConfigError` for one its corpus lacks
+    or never trains on."""
+    kind = store_kind(attrs)
+    if classes in kind.not_trained:
+        trained = [n for n in kind.class_sets if n not in kind.not_trained]
+        choose = ", ".join(trained)
+        raise ConfigError(f"{kind.title} does not train on class set {classes!r}: choose {choose}")
+    return kind.label_set(classes, labels)

@@ -1,0 +1,66 @@
+"""The corpus protocols: speaker k-fold (fixed by its seed, whatever --seed), leave one
+group out over a column, the official partitions; each fold checked for leakage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ser.errors import ConfigError
+from ser.train.protocols import ProtocolConfig, make_folds
+
+SPEAKERS = np.repeat([f"s{i}" for i in range(6)], 4)
+LABELS = np.tile([0, 1, 2, 3], 6)
+SESSIONS = np.zeros(24, dtype=np.int64)
+
+
+def _folds(name: str, val: str = "session", seed: int = 0, **columns: np.ndarray) -> list:
+    return make_folds(ProtocolConfig(name, val, seed), SESSIONS, SPEAKERS, LABELS, None, columns)
+
+
+def test_speaker_kfold_is_speaker_disjoint_and_fixed_by_its_own_seed() -> None:
+    folds = _folds("speaker-kfold:3")
+    assert [f.name for f in folds] == ["fold1", "fold2", "fold3"]
+    tested = [g for f in folds for g in f.test_groups]
+    assert sorted(tested) == sorted(set(SPEAKERS))  # every speaker tested once
+    for fold in folds:
+        assert fold.speaker_independent and fold.val_groups
+        assert not set(SPEAKERS[fold.test]) & set(SPEAKERS[np.concatenate([fold.train, fold.val])])
+    again = _folds("speaker-kfold:3", seed=7)  # --seed leaves the folds alone
+    assert [f.test_groups for f in again] == [f.test_groups for f in folds]
+    other = _folds("speaker-kfold:3:1")
+    assert [f.test_groups for f in other] != [f.test_groups for f in folds]
+    assert "test 8 (" in folds[0].describe()
+    none = _folds("speaker-kfold", val="none")
+    assert len(none) == 5 and all(len(f.val) == 0 for f in none)
+
+
+def test_logo_and_official() -> None:
+    gender = np.array(["F" if s in ("s0", "s2", "s4") else "M" for s in SPEAKERS])
+    folds = _folds("logo:gender", val="none", gender=gender)
+    assert [f.name for f in folds] == ["gender=F", "gender=M"] and folds[0].speaker_independent
+    by_label = _folds("logo:label", label=LABELS.astype(str))  # speakers on both sides
+    assert len(by_label) == 4 and not by_label[0].speaker_independent
+    split = np.array(["train"] * 16 + ["dev"] * 4 + ["test"] * 4)
+    (fold,) = _folds("official", split=split)
+    assert (len(fold.train), len(fold.val), len(fold.test)) == (16, 4, 4)
+    assert fold.speaker_independent and fold.val_groups == ("dev",)
+    (merged,) = _folds("official", val="none", split=split)
+    assert (len(merged.train), len(merged.val)) == (20, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("speaker-kfold:1", "K >= 2"),
+        ("speaker-kfold:7", "needs 7 speakers"),
+        ("speaker-kfold:2", "needs K >= 3"),
+        ("logo", "needs a column"),
+        ("logo:split", "needs the manifest column 'split'"),
+        ("official", "needs the manifest column 'split'"),
+        ("leave-one-out", "unknown protocol"),
+    ],
+)
+def test_refusals(name: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _folds(name)
