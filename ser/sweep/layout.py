@@ -98,13 +98,13 @@ def choose_layout(
     usable = budget.cores - 1 if budget.cores > SMALL_BUDGET else budget.cores
     per = threads or 1
     processes = min(usable // per, cells)
+    rule = f"--threads {threads}" if threads else "default"
     if not set(families) <= PROCESS_FAMILIES:
-        why = f"default for {names} cells on {where}: processes unmeasured for them"
+        why = f"{rule} for {names} cells on {where}: processes unmeasured for them"
         return Layout(None, threads, why)
     if processes < 2:
-        why = f"default for {_plural(cells, 'cell')} on {where}"
-        return Layout(None, threads, why)
-    why = f"default for {names} cells on {where}: a cell per process, side by side"
+        return Layout(None, threads, f"{rule} for {_plural(cells, 'cell')} on {where}")
+    why = f"{rule} for {names} cells on {where}: a cell per process, side by side"
     return Layout(processes, per, why, processes=processes)
 
 
