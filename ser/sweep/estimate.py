@@ -8,9 +8,9 @@ a staged model. Memory: weights, gradients and Adam's two moments per member, pl
 features. Time: the FLOPs over `EFFECTIVE_FLOPS` plus the input read at `EFFECTIVE_READ`,
 rough alone, so cells that have trained in the sweep's folder calibrate it (measured over
 estimated seconds, per device and family). Under a `ser.sweep.layout.Layout` (what `ser
-sweep` trains with) a cell takes its `cell_factor` of that (calibration compares the
-measured time with the estimate so scaled), and the total is the cells' sum over the
-processes that train side by side.
+sweep` trains with) a cell takes its `cell_factor` of that (calibration compares a
+measured time with the estimate at the threads the cell trained with), and the total is
+the cells' sum over the processes that train side by side.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
 from ser.models import build_model
 from ser.sweep.cells import ResolvedCell, record_of, unique
-from ser.sweep.layout import Layout
+from ser.sweep.layout import Layout, thread_factor
 
 # Effective training throughput, FLOP/s of the count above. CPU (2 threads of a Xeon,
 # benchmarks/README.md and issue 25): the demo's MSMSER, 15 members, 18-22 s an epoch
@@ -123,11 +123,9 @@ def estimate_sweep(
     handle = FeatureStore.open(store)
     cache: dict[Any, Any] = {}
     factor = layout.cell_factor() if layout else 1.0
-    rows = [
-        (c, _scaled(estimate(c, handle, cache), factor), record_of(out, c.key))
-        for c in unique(cells)
-    ]
+    rows = [(c, estimate(c, handle, cache), record_of(out, c.key)) for c in unique(cells)]
     scale, calibrated_on = _calibration([(c, e, r) for c, e, r in rows if r is not None])
+    rows = [(c, _scaled(e, factor), r) for c, e, r in rows]
     plans = []
     for cell, e, record in rows:
         trained = len(record["folds"]) if record else 0
@@ -153,7 +151,9 @@ def _calibration(
         if device != e.device or not record["folds"]:
             continue  # trained elsewhere (another device), or nothing yet
         measured = sum(float(entry["seconds"]) for entry in record["folds"])
-        expected = e.seconds * len(record["folds"]) / cell.members
+        # At the threads it trained with: one thread's pace is the layout's to add.
+        at = thread_factor(record.get("timings", {}).get("threads"))
+        expected = e.seconds * at * len(record["folds"]) / cell.members
         cells += 1
         for key in ((e.device, e.family), (e.device, None)):
             total = sums.setdefault(key, [0.0, 0.0])

@@ -62,7 +62,12 @@ class Layout:
 
     def cell_factor(self) -> float:
         """A cell's time under this layout over its estimate at `ser train`'s default."""
-        return ONE_THREAD if self.threads == 1 else 1.0
+        return thread_factor(self.threads)
+
+
+def thread_factor(threads: int | None) -> float:
+    """A cell's time with `threads` torch threads over the estimate's (None: the default)."""
+    return ONE_THREAD if threads == 1 else 1.0
 
 
 def choose_layout(
