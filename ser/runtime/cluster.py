@@ -23,6 +23,7 @@ None
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,10 +74,22 @@ def dask_client(
         import torch
 
         gpus = torch.cuda.device_count()  # 0 without CUDA
-    with dask.config.set(worker_config()):  # each nanny reads it when it is made
-        cluster = _local_cluster(workers, gpus)
-    with cluster, Client(cluster) as client:
-        yield client
+    # A nanny writes its pre-spawn variables (OMP_NUM_THREADS=1, ...) into this process's
+    # environment too: put them back after, or a later `ser train` in this process would
+    # read OMP_NUM_THREADS=1 as the user's choice.
+    keys = {*dask.config.get("distributed.nanny.pre-spawn-environ"), "PYTHONHASHSEED"}
+    saved = {key: os.environ.get(key) for key in keys}
+    try:
+        with dask.config.set(worker_config()):  # each nanny reads it when it is made
+            cluster = _local_cluster(workers, gpus)
+        with cluster, Client(cluster) as client:
+            yield client
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def worker_config() -> dict[str, Any]:

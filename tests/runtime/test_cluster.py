@@ -52,3 +52,13 @@ def test_workers_start_without_the_malloc_setting_and_the_profiler_that_slowed_t
     with dask_client(workers=1, gpus=0) as client:
         [seen] = client.run(worker_settings).values()
     assert tuple(seen) == (None, False, "10000")
+
+
+@pytest.mark.slow
+def test_the_nanny_s_variables_do_not_stay_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """distributed's nanny sets OMP_NUM_THREADS=1 (and others) in the process that starts
+    it; left there, a later `ser train` here would take it for the user's thread count."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with dask_client(workers=1, gpus=0):
+        pass
+    assert "OMP_NUM_THREADS" not in os.environ
