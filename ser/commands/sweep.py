@@ -56,7 +56,10 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 )
 @click.option("--dry-run", is_flag=True, help="List the cells and estimates; train nothing.")
 @click.option(
-    "--workers", type=int, help="Local dask cluster of N workers (one GPU each with CUDA)."
+    "--workers",
+    type=int,
+    help="Local dask cluster of N workers (one GPU each with CUDA) [on the CPU: chosen from "
+    "the cores and the cells' families, see ser/sweep/layout.py].",
 )
 @click.option(
     "--scheduler",
@@ -66,7 +69,8 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 @click.option(
     "--threads",
     type=int,
-    help="torch threads per task [the CPU budget / workers, see ser/runtime/threads.py].",
+    help="torch threads per task [with --workers: the CPU budget / workers; else chosen "
+    "with the workers, see ser/sweep/layout.py].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def sweep_command(**o: Any) -> None:
@@ -75,7 +79,6 @@ def sweep_command(**o: Any) -> None:
     or a TOML file. Finished cells are skipped, partial ones resume; `ser report OUT`
     renders the tables next to the papers' numbers."""
     from ser.runtime.cluster import dask_client
-    from ser.runtime.threads import worker_threads
     from ser.sweep.cells import resolve_cells
     from ser.sweep.estimate import estimate_sweep
     from ser.sweep.runner import run_sweep, write_manifest
@@ -89,27 +92,26 @@ def sweep_command(**o: Any) -> None:
         store=o["store"],
     )
     cells = resolve_cells(spec.cells, o["store"], o["out"])
-    plan = estimate_sweep(cells, o["store"], o["out"])
+    layout = sweep_layout(cells, o["workers"], o["threads"], o["scheduler"])
+    plan = estimate_sweep(cells, o["store"], o["out"], layout)
     if o["dry_run"]:
-        _dry_run(cells, plan, o["as_json"])
+        _dry_run(cells, plan, o["as_json"], layout)
         return
     write_manifest(spec, cells, o["out"])
     display = _Display(Console(stderr=True), plan, live=sys.stderr.isatty() and not o["as_json"])
     display.say(f"{_counts(cells, plan)}; {_total(plan)}")
-    threads = o["threads"]  # in-process without it each cell chooses as `ser train` does
-    if o["workers"] is not None or o["scheduler"] is not None:
-        per_task = worker_threads(threads, workers=o["workers"], scheduler=o["scheduler"])
-        threads = per_task.count or None  # 0 under --scheduler: the workers' own
-    with display.bar, dask_client(o["workers"], o["scheduler"]) as client:
+    display.say(f"training as {layout.describe()}")
+    with display.bar, dask_client(layout.workers, o["scheduler"], gpus=None) as client:
         outcomes = run_sweep(
             cells,
             o["out"],
             client,
             display.update,
-            threads,
+            _choice(layout),
             on_start=display.start,
             progress=Heartbeat(display),
             on_wait=display.waiting,
+            on_progress=display.told,
         )
     statuses = ("done", "skipped", "failed", "busy")
     counts = {s: sum(x.status == s for x in outcomes) for s in statuses}
@@ -132,6 +134,36 @@ def sweep_command(**o: Any) -> None:
         )
     if failures:
         sys.exit(1)
+
+
+def sweep_layout(
+    cells: list[Any], workers: int | None, threads: int | None, scheduler: str | None
+) -> Any:
+    """The sweep's `Layout` for this machine (`ser.sweep.layout.choose_layout`)."""
+    from ser.runtime.threads import cpu_budget
+    from ser.sweep.cells import unique
+    from ser.sweep.layout import choose_layout
+
+    distinct = unique(cells)
+    return choose_layout(
+        cpu_budget(),
+        families={c.plan.family for c in distinct},
+        cells=len(distinct),
+        cuda=any(c.plan.device.type == "cuda" for c in distinct),
+        workers=workers,
+        threads=threads,
+        scheduler=scheduler,
+    )
+
+
+def _choice(layout: Any) -> Any:
+    """Each task's `ThreadChoice` (recorded in each cell's run record), None where the
+    cells choose as `ser train` does (one process without --threads; the workers' own)."""
+    from ser.runtime.threads import ThreadChoice
+
+    if not layout.threads:
+        return None
+    return ThreadChoice(layout.threads, f"sweep: {layout.describe()}")
 
 
 class _Display(Progress):
@@ -176,6 +208,12 @@ class _Display(Progress):
 
     def heartbeat(self, text: str) -> None:
         self.say(f"  {text}")
+
+    def told(self, cells: Any, text: str) -> None:
+        """A line a worker published about the task of `cells` (epoch, seed, ETA)."""
+        names = ", ".join(f"{c.cell.table} '{c.cell.label}'" for c in cells[:2])
+        more = f" and {len(cells) - 2} more" if len(cells) > 2 else ""
+        self.say(f"  {names}{more}: {text}")
 
     def waiting(self) -> None:
         """Tasks run on a cluster and none finished for a while."""
@@ -229,7 +267,7 @@ def _total(plan: Any) -> str:
     return f"{_duration(plan.seconds)} estimated on {plan.device()} ({plan.note()})"
 
 
-def _dry_run(cells: list[Any], plan: Any, as_json: bool) -> None:
+def _dry_run(cells: list[Any], plan: Any, as_json: bool, layout: Any) -> None:
     by_key = {c.cell.key: c for c in plan.cells}
     if as_json:
         rows = [
@@ -263,6 +301,7 @@ def _dry_run(cells: list[Any], plan: Any, as_json: bool) -> None:
             f"{human_bytes(p.estimate.memory)}, {left}"
         )
     click.echo(f"estimated total for the cells to train: {_total(plan)}")
+    click.echo(f"would train as {layout.describe()}")
 
 
 COMMANDS: list[click.Command] = [sweep_command]

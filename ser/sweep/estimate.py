@@ -7,7 +7,10 @@ values each row brings (every stored set's width: a layered input's all), both t
 a staged model. Memory: weights, gradients and Adam's two moments per member, plus the
 features. Time: the FLOPs over `EFFECTIVE_FLOPS` plus the input read at `EFFECTIVE_READ`,
 rough alone, so cells that have trained in the sweep's folder calibrate it (measured over
-estimated seconds, per device and family).
+estimated seconds, per device and family). Under a `ser.sweep.layout.Layout` (what `ser
+sweep` trains with) a cell takes its `cell_factor` of that (calibration compares a
+measured time with the estimate at the threads the cell trained with), and the total is
+the cells' sum over the processes that train side by side.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ser.cache import FeatureStore
 from ser.corpus.registry import label_set
 from ser.models import build_model
 from ser.sweep.cells import ResolvedCell, record_of, unique
+from ser.sweep.layout import Layout, thread_factor
 
 # Effective training throughput, FLOP/s of the count above. CPU (2 threads of a Xeon,
 # benchmarks/README.md and issue 25): the demo's MSMSER, 15 members, 18-22 s an epoch
@@ -89,10 +93,14 @@ class CellPlan:
 class SweepEstimate:
     cells: list[CellPlan]  # one per distinct cell, in order
     calibrated_on: int  # cells whose measured times scaled the estimates (0: none)
+    processes: int = 1  # cells training side by side (the layout's)
 
     @property
     def seconds(self) -> float:
-        return sum(c.seconds for c in self.cells)
+        """Wall time left: the cells' times over the processes sharing them (never less
+        than the longest cell: a cell trains in one process)."""
+        left = [c.seconds for c in self.cells]
+        return max(sum(left) / max(self.processes, 1), max(left, default=0.0))
 
     @property
     def to_train(self) -> list[CellPlan]:
@@ -108,19 +116,28 @@ class SweepEstimate:
         return UNCALIBRATED
 
 
-def estimate_sweep(cells: Sequence[ResolvedCell], store: str, out: Path) -> SweepEstimate:
-    """Every distinct cell's estimate, with what `out` already holds of it."""
+def estimate_sweep(
+    cells: Sequence[ResolvedCell], store: str, out: Path, layout: Layout | None = None
+) -> SweepEstimate:
+    """Every distinct cell's estimate, with what `out` already holds of it, under
+    `layout` (None: one process, `ser train`'s threads)."""
     handle = FeatureStore.open(store)
     cache: dict[Any, Any] = {}
+    factor = layout.cell_factor() if layout else 1.0
     rows = [(c, estimate(c, handle, cache), record_of(out, c.key)) for c in unique(cells)]
     scale, calibrated_on = _calibration([(c, e, r) for c, e, r in rows if r is not None])
+    rows = [(c, _scaled(e, factor), r) for c, e, r in rows]
     plans = []
     for cell, e, record in rows:
         trained = len(record["folds"]) if record else 0
         done = bool(record and record.get("complete"))
         left = 0.0 if done else e.seconds * max(1 - trained / cell.members, 0.0) * scale(e)
         plans.append(CellPlan(cell, e, trained, done, left))
-    return SweepEstimate(plans, calibrated_on)
+    return SweepEstimate(plans, calibrated_on, layout.processes if layout else 1)
+
+
+def _scaled(e: Estimate, factor: float) -> Estimate:
+    return Estimate(e.parameters, e.memory, e.seconds * factor, e.device, e.family)
 
 
 def _calibration(
@@ -135,7 +152,9 @@ def _calibration(
         if device != e.device or not record["folds"]:
             continue  # trained elsewhere (another device), or nothing yet
         measured = sum(float(entry["seconds"]) for entry in record["folds"])
-        expected = e.seconds * len(record["folds"]) / cell.members
+        # At the threads it trained with: one thread's pace is the layout's to add.
+        at = thread_factor(record.get("timings", {}).get("threads"))
+        expected = e.seconds * at * len(record["folds"]) / cell.members
         cells += 1
         for key in ((e.device, e.family), (e.device, None)):
             total = sums.setdefault(key, [0.0, 0.0])

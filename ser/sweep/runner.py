@@ -10,6 +10,7 @@ that reaches it reports it busy instead of writing into it.
 from __future__ import annotations
 
 import contextlib
+import queue
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -18,15 +19,18 @@ from typing import Any
 
 from ser.cache.lock import try_lock
 from ser.errors import SerError
+from ser.runtime.threads import ThreadChoice
 from ser.sweep.cells import ResolvedCell, record_of, tasks
 from ser.sweep.presets import row_key
+from ser.sweep.progress import TOPIC, Message, is_message, worker_progress
 from ser.sweep.spec import SweepSpec
 from ser.train.progress import Progress
 from ser.train.record import write_json
 
 LOCKS = "locks"
 SWEEPS = "sweeps"  # <out>/sweeps/<name>.json: what a report renders
-WAIT = 60.0  # seconds: on dask, a line when no task finished for this long
+WAIT = 60.0  # seconds: on dask, a line when no task finished nor told anything this long
+TICK = 1.0  # seconds: on dask, how often the lines workers published are shown
 
 
 @dataclass(frozen=True)
@@ -71,19 +75,24 @@ def run_sweep(
     out: Path,
     client: Any = None,
     on_outcome: Callable[[Outcome, ResolvedCell], None] | None = None,
-    threads: int | None = None,
+    threads: int | ThreadChoice | None = None,
     task: Callable[..., list[Outcome]] | None = None,
     on_start: Callable[[list[ResolvedCell]], None] | None = None,
     progress: Progress | None = None,
     on_wait: Callable[[], None] | None = None,
+    on_progress: Callable[[list[ResolvedCell], str], None] | None = None,
 ) -> list[Outcome]:
     """Train every unfinished cell, in this process or as dask tasks on `client`; one
-    outcome per distinct cell. `task` replaces `run_task`, taking its arguments (tests
-    wrap it to kill their worker); the hooks: docs/CONTRACTS.md, "Sweeps"."""
+    outcome per distinct cell. `threads`: for the cells that set none (a `ThreadChoice`
+    is also recorded as it says why); `task` replaces `run_task`, taking its arguments
+    (tests wrap it to kill their worker); the hooks: docs/CONTRACTS.md, "Sweeps"."""
     by_key = {c.key: c for c in cells}
     report = on_outcome or (lambda outcome, cell: None)
     outcomes = []
-    todo = []
+    todo: list[list[Any]] = []
+    count = threads.count if isinstance(threads, ThreadChoice) else threads
+    choice = threads if isinstance(threads, ThreadChoice) and threads.count else None
+    choices: dict[int, ThreadChoice | None] = {}  # by task: what `run_task` records
     for group in tasks(cells):
         left = []
         for c in group:
@@ -94,7 +103,10 @@ def run_sweep(
             outcomes.append(Outcome(c.key, "skipped", "finished before", 0.0, *_scores(record)))
             report(outcomes[-1], c)
         if left:  # `threads` for the cells that do not set their own
-            todo.append([replace(c.config, threads=c.config.threads or threads) for c in left])
+            choices[len(todo)] = None if any(c.config.threads for c in left) else choice
+            todo.append(
+                [replace(c.config, threads=c.config.threads or count or None) for c in left]
+            )
 
     def started(configs: Sequence[Any]) -> None:
         if on_start is not None:
@@ -103,43 +115,82 @@ def run_sweep(
     run = task or run_task
 
     def in_process() -> Iterator[Outcome]:
-        for configs in todo:
+        for i, configs in enumerate(todo):
             started(configs)
-            yield from run(configs, str(out), progress=progress)
+            yield from run(configs, str(out), progress=progress, **_threads(choices[i]))
+
+    def told(message: Message) -> None:
+        mine = [by_key[k] for k in message["keys"] if k in by_key]
+        if mine and on_progress is not None:  # another sweep's cells: its own business
+            on_progress(mine, message["text"])
 
     if client is None:
         results = in_process()
     else:
-        results = _on_dask(todo, str(out), client, run, started, on_wait or (lambda: None))
+        submit = [(configs, choices[i]) for i, configs in enumerate(todo)]
+        hooks = (started, on_wait or (lambda: None), told)
+        results = _on_dask(submit, str(out), client, run, *hooks)
     for outcome in results:
         outcomes.append(outcome)
         report(outcome, by_key[outcome.key])
     return outcomes
 
 
+def _threads(choice: ThreadChoice | None) -> dict[str, Any]:
+    """`run_task`'s `threads` keyword when there is a choice (other tasks take none)."""
+    return {} if choice is None else {"threads": choice}
+
+
 def _on_dask(
-    todo: list[list[Any]],
+    submit: list[tuple[list[Any], ThreadChoice | None]],
     out: str,
     client: Any,
     task: Callable[..., list[Outcome]],
     started: Callable[[Sequence[Any]], None],
     waiting: Callable[[], None],
+    told: Callable[[Message], None],
 ) -> Iterator[Outcome]:
     from distributed import wait
 
-    todo = balance(todo, len(client.scheduler_info().get("workers", {})))
-    pending = [client.submit(task, configs, out, pure=False) for configs in todo]
+    workers = len(client.scheduler_info().get("workers", {}))
+    # Each config's task's choice: `balance` cuts tasks into halves of the same objects.
+    choices = {id(c): choice for configs, choice in submit for c in configs}
+    todo = balance([configs for configs, _ in submit], workers)
+    # Workers publish their tasks' progress lines; this thread prints them between waits
+    # (the handler runs on the client's event-loop thread).
+    lines: queue.SimpleQueue[Message] = queue.SimpleQueue()
+
+    def heard(event: tuple[float, Any]) -> None:
+        if is_message(event[1]):  # a topic is anyone's to log to
+            lines.put(event[1])
+
+    client.subscribe_topic(TOPIC, heard)
+    pending = [
+        client.submit(task, configs, out, pure=False, **_threads(choices[id(configs[0])]))
+        for configs in todo
+    ]
     for configs in todo:
         started(configs)  # queued or running on the cluster
-    while pending:
-        try:
-            done, left = wait(pending, timeout=WAIT, return_when="FIRST_COMPLETED")
-        except TimeoutError:  # nothing finished for a while: say so
-            waiting()
-            continue
-        pending = list(left)
-        for future in done:
-            yield from future.result()
+    last = time.monotonic()
+    try:
+        while pending:
+            try:
+                done, left = wait(pending, timeout=TICK, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                done, left = [], pending
+            news = bool(done) or not lines.empty()
+            while not lines.empty():
+                told(lines.get())
+            if news:
+                last = time.monotonic()
+            elif time.monotonic() - last >= WAIT:  # nothing finished nor said: say so
+                waiting()
+                last = time.monotonic()
+            pending = list(left)
+            for future in done:
+                yield from future.result()
+    finally:
+        client.unsubscribe_topic(TOPIC)
 
 
 def balance(todo: list[list[Any]], workers: int) -> list[list[Any]]:
@@ -161,9 +212,16 @@ def balance(todo: list[list[Any]], workers: int) -> list[list[Any]]:
     return tasks
 
 
-def run_task(configs: Sequence[Any], out: str, progress: Progress | None = None) -> list[Outcome]:
-    """Train `configs` (cells' TrainConfigs) as one `train_many` call, each under its cell
-    lock (a cell another process holds is busy): the dask task."""
+def run_task(
+    configs: Sequence[Any],
+    out: str,
+    progress: Progress | None = None,
+    threads: ThreadChoice | None = None,
+) -> list[Outcome]:
+    """Train `configs` (cells' TrainConfigs) as one `train_many` call (`threads`: its
+    thread choice), each under its cell lock (a cell another process holds is busy): the
+    dask task. Without `progress`, on a dask worker it publishes its progress
+    (`ser.sweep.progress`)."""
     from ser.train.run import train_many
 
     with contextlib.ExitStack() as stack:
@@ -178,8 +236,9 @@ def run_task(configs: Sequence[Any], out: str, progress: Progress | None = None)
         if not mine:
             return outcomes
         start = time.perf_counter()
+        progress = progress or worker_progress([c.name for c in mine])
         try:
-            records = train_many(mine, progress)
+            records = train_many(mine, progress, threads)
         except SerError as e:
             return outcomes + [Outcome(c.name, "failed", str(e)) for c in mine]
         except (RuntimeError, MemoryError) as e:  # e.g. CUDA out of memory: the other

@@ -60,16 +60,21 @@ def train(config: TrainConfig, progress: Progress | None = None) -> dict[str, An
 
 
 def train_many(
-    configs: Sequence[TrainConfig], progress: Progress | None = None
+    configs: Sequence[TrainConfig],
+    progress: Progress | None = None,
+    threads: ThreadChoice | None = None,
 ) -> list[dict[str, Any]]:
     """Run (or resume) several configs; jobs of different runs that can share a stacked
     model train as one (`ser.train.group`). Records as `train` writes them, in order.
-    Threads and ``members_at_once`` come from the first config."""
+    Threads and ``members_at_once`` come from the first config; `threads`, a choice made
+    by the caller (`ser sweep`'s layout), replaces the threads and is recorded as it says."""
     plans = [make_plan(config) for config in configs]
-    threads = torch.get_num_threads()
+    before = torch.get_num_threads()
     # The process's CPU budget, not the machine's cores: torch's default of one thread per
     # core made a run 10x slower beside one other busy process (ser/runtime/threads.py).
-    chosen = set_torch_threads(threads=configs[0].threads if configs else None)
+    count = threads.count if threads else configs[0].threads if configs else None
+    chosen = set_torch_threads(threads=count)
+    chosen = threads if threads else chosen
     # Denormal floats (masked attention rows, vanishing gradients) cost x86 CPUs 10-100x
     # per operation: with them, epochs of the demo's MSMSER took 3-18 s instead of 0.65 s.
     # Flushing them to zero changes results only below float32's normal range.
@@ -78,7 +83,7 @@ def train_many(
     try:
         return _train(list(configs), plans, progress or Progress(), chosen)
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
         if flushed:
             torch.set_flush_denormal(False)
 

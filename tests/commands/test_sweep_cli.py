@@ -46,6 +46,8 @@ def test_msmser_table2_end_to_end_with_the_published_numbers(
     assert "w/o SelfAtt" in dry.output and "estimated total" in dry.output
     assert "6 cells: 0 finished, 6 to train (dry run):" in dry.output
     assert "(uncalibrated: " in dry.output  # how rough it is
+    # MSMSER cells: one process, `ser train`'s threads (processes unmeasured for them).
+    assert "would train as 1 process x its default threads (default for msmser" in dry.output
     assert not out.exists()  # a dry run trains nothing
     result = ser(*args, "--json")
     assert result.exit_code == 0, result.output
@@ -191,10 +193,12 @@ def test_progress_lines_name_a_stacked_task_and_each_cell_s_share() -> None:
     display = _Display(Console(file=out, width=40), plan, live=False)
     display.start(cells)
     display.heartbeat("seed 0 session5: epoch 1/2, training step 3/9")
+    display.told(cells[:3], "session5 x seeds 0-1: epoch 1/2  loss 1.000  eta 0:09")  # a worker's
     display.update(Outcome("k0", "done", "", 30.0, 50.0, 60.0, shared=4), cells[0])
     assert out.getvalue().splitlines() == [
         "training 4 cells as one stacked model: t 'c0', t 'c1', t 'c2' and 1 more (8 members); "
         "~20 min estimated",
         "  seed 0 session5: epoch 1/2, training step 3/9",
+        "  t 'c0', t 'c1' and 1 more: session5 x seeds 0-1: epoch 1/2  loss 1.000  eta 0:09",
         "cell 1/4 done: t 'c0' [k0] UA 50.00 WA 60.00 (30 s: 1/4 of 4 cells trained as one model)",
     ]

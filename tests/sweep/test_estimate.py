@@ -66,3 +66,31 @@ def test_a_staged_model_counts_its_branch_stages(store_path: Path, tmp_path: Pat
     staged, single = estimate_sweep(cells, str(store_path), tmp_path).cells
     assert staged.estimate.parameters == single.estimate.parameters
     assert staged.estimate.seconds == pytest.approx(2 * single.estimate.seconds)
+
+
+def test_the_estimate_uses_the_layout_the_sweep_trains_with(
+    store_path: Path, tmp_path: Path
+) -> None:
+    from ser.sweep.layout import ONE_THREAD, Layout
+
+    cells = cells_of("msmser-table3", store_path, tmp_path, seeds="2")
+    alone = estimate_sweep(cells, str(store_path), tmp_path)
+    two = Layout(workers=2, threads=1, source="test", processes=2)
+    side = estimate_sweep(cells, str(store_path), tmp_path, two)
+    assert side.processes == 2
+    for a, s in zip(alone.cells, side.cells, strict=True):
+        assert s.seconds == pytest.approx(a.seconds * ONE_THREAD)  # one thread's pace
+    assert side.seconds == pytest.approx(alone.seconds * ONE_THREAD / 2)  # two at once
+    # A cell measured at one thread calibrates the one-thread estimate one to one, and
+    # the default's (its threads unrecorded: `ser train`'s) by the one-thread pace.
+    first = alone.cells[0]
+    measured = first.estimate.seconds * ONE_THREAD
+    write_record(tmp_path, first.cell.key, [measured / 2], False, "cpu")
+    path = cell_dir(tmp_path, first.cell.key) / "run.json"
+    record = json.loads(path.read_text())
+    record["timings"]["threads"] = 1
+    path.write_text(json.dumps(record))
+    again = estimate_sweep(cells, str(store_path), tmp_path, two)
+    assert again.cells[1].seconds == pytest.approx(side.cells[1].seconds)
+    default = estimate_sweep(cells, str(store_path), tmp_path)
+    assert default.cells[1].seconds == pytest.approx(alone.cells[1].seconds)

@@ -140,10 +140,10 @@ def test_a_failing_task_fails_its_cells_and_the_others_still_train(
 
     original = run_module.train_many
 
-    def out_of_memory(configs: Any, progress: Any = None) -> Any:
+    def out_of_memory(configs: Any, progress: Any = None, threads: Any = None) -> Any:
         if any(c.model.fusion == "concat" for c in configs):
             raise RuntimeError("CUDA out of memory")
-        return original(configs, progress)
+        return original(configs, progress, threads)
 
     monkeypatch.setattr(run_module, "train_many", out_of_memory)
     outcomes = {
@@ -187,10 +187,13 @@ def test_in_process_tasks_show_their_training_and_say_what_a_cell_s_seconds_are(
         assert outcome.shared == 6 and outcome.ua is not None and outcome.wa is not None
 
 
-def test_on_a_cluster_a_wait_without_a_finished_task_is_said(
+def test_on_a_cluster_a_wait_without_a_finished_task_is_said_and_workers_lines_shown(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import distributed
+
+    import ser.sweep.runner as runner
+    from ser.sweep.progress import TOPIC
 
     class Done:
         def __init__(self, value: list[Outcome]) -> None:
@@ -200,10 +203,25 @@ def test_on_a_cluster_a_wait_without_a_finished_task_is_said(
             return self.value
 
     class Client:
+        def __init__(self) -> None:
+            self.topics: dict[str, Any] = {}
+
         def scheduler_info(self) -> dict[str, Any]:
             return {"workers": {"w": {}}}
 
+        def subscribe_topic(self, topic: str, handler: Any) -> None:
+            self.topics[topic] = handler
+
+        def unsubscribe_topic(self, topic: str) -> None:
+            del self.topics[topic]
+
         def submit(self, task: Any, configs: Any, out: str, pure: bool) -> Done:
+            # What a worker's task publishes: its cells' keys (msgpack: a tuple) and a
+            # line; an event of another sweep's cell and one of another shape are not ours.
+            handler = self.topics[TOPIC]
+            handler((0.0, {"keys": (configs[0].name,), "text": "seed 0 session5: epoch 1/2"}))
+            handler((0.0, {"keys": ("elsewhere",), "text": "not ours"}))
+            handler((0.0, "a string someone logged"))
             return Done(task(configs, out))
 
     waits = iter([TimeoutError(), TimeoutError()])
@@ -215,10 +233,105 @@ def test_on_a_cluster_a_wait_without_a_finished_task_is_said(
         return futures, []
 
     monkeypatch.setattr(distributed, "wait", wait)
+    monkeypatch.setattr(runner, "WAIT", 0.0)  # every timeout counts as a long wait
     cells = cells_of("msmser-table3", store_path, tmp_path)[:1]
     waited: list[int] = []
+    told: list[tuple[list[str], str]] = []
+    client = Client()
     outcomes = run_sweep(
-        cells, tmp_path, Client(), task=lambda configs, out: [Outcome(cells[0].key, "done")],
+        cells, tmp_path, client, task=lambda configs, out: [Outcome(cells[0].key, "done")],
         on_wait=lambda: waited.append(1),
+        on_progress=lambda cs, text: told.append(([c.key for c in cs], text)),
     )  # fmt: skip
-    assert [o.status for o in outcomes] == ["done"] and len(waited) == 2
+    assert [o.status for o in outcomes] == ["done"]
+    assert told == [([cells[0].key], "seed 0 session5: epoch 1/2")]
+    assert len(waited) == 1  # the line said counts as news: one of the two waits was silent
+    assert client.topics == {}  # unsubscribed
+
+
+def weights(run_dir: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    return {p.name: load_file(p) for p in sorted((run_dir / "checkpoints").glob("*.safetensors"))}
+
+
+@pytest.mark.slow
+def test_a_cell_on_a_dask_worker_equals_ser_train_with_its_threads_and_tells_its_epochs(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """Bit for bit: the worker process (the cluster's settings, another process's torch)
+    trains what `ser train --threads 1` trains; its epoch lines reach the sweep."""
+    import torch
+
+    from ser.runtime.cluster import dask_client
+    from ser.runtime.threads import ThreadChoice
+    from ser.train.run import train
+
+    cells = cells_of("msmser-table3", store_path, tmp_path / "dask")[:1]
+    told: list[str] = []
+    choice = ThreadChoice(1, "sweep: test")
+    with dask_client(workers=1, gpus=0) as client:
+        [outcome] = run_sweep(
+            cells, tmp_path / "dask", client, threads=choice,
+            on_progress=lambda cs, text: told.append(f"{cs[0].key}: {text}"),
+        )  # fmt: skip
+    assert outcome.status == "done", outcome.message
+    assert any(f"{cells[0].key}: seed 0 session5: epoch 1/2" in line for line in told), told
+    assert any("epoch 2/2" in line for line in told)  # the last epoch always
+    cell_dir = tmp_path / "dask" / "cells" / cells[0].key
+    on_worker = json.loads((cell_dir / "run.json").read_text())
+    assert on_worker["threads"] == {"count": 1, "source": "sweep: test"}
+    from dataclasses import replace
+
+    config = replace(cells[0].config, out=str(tmp_path / "train"), name="plain", threads=1)
+    plain = train(config)
+    assert plain["threads"]["count"] == 1
+    assert [f["metrics"] for f in plain["folds"]] == [f["metrics"] for f in on_worker["folds"]]
+    ours, theirs = weights(tmp_path / "train" / "plain"), weights(cell_dir)
+    assert ours.keys() == theirs.keys() and ours
+    for name in ours:
+        assert ours[name].keys() == theirs[name].keys()
+        assert all(torch.equal(ours[name][k], theirs[name][k]) for k in ours[name])
+
+
+def interrupt_third(configs: list[Any], out: str, marker: str, **kw: Any) -> list[Outcome]:
+    """A task that notes the cells it trains in `marker`; its third call is a Ctrl-C."""
+    with open(marker, "a") as calls:
+        calls.write(",".join(sorted(c.name for c in configs)) + "\n")
+    if len(Path(marker).read_text().split()) == 3 and not os.path.exists(marker + ".resumed"):
+        raise KeyboardInterrupt
+    return run_task(configs, out, **kw)
+
+
+@pytest.mark.slow
+def test_a_sweep_interrupted_and_resumed_under_another_worker_count_trains_each_cell_once(
+    store_path: Path, tmp_path: Path
+) -> None:
+    import functools
+
+    import cloudpickle
+
+    from ser.runtime.cluster import dask_client
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    out, marker = tmp_path / "sweep", str(tmp_path / "calls")
+    cells = cells_of("msmser-table2", store_path, out)  # six cells, six tasks
+    task = functools.partial(interrupt_third, marker=marker)
+    first: list[Outcome] = []
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cells, out, task=task, on_outcome=lambda o, c: first.append(o))
+    assert [o.status for o in first] == ["done", "done"]
+    Path(marker + ".resumed").touch()
+    with dask_client(workers=2, gpus=0) as client:
+        second = run_sweep(cells, out, client, task=task)
+    statuses = {o.key: o.status for o in second}
+    assert sorted(statuses.values()) == ["done"] * 4 + ["skipped"] * 2
+    assert {o.key for o in first} == {k for k, s in statuses.items() if s == "skipped"}
+    trained = [k for line in Path(marker).read_text().split() for k in line.split(",")]
+    # Each cell's training began once, but the interrupted one's, which began again.
+    assert sorted(set(trained)) == sorted(c.key for c in cells)
+    assert len(trained) == len(cells) + 1
+    for cell in cells:
+        record = json.loads((out / "cells" / cell.key / "run.json").read_text())
+        runs = [(f["seed"], f["fold"]) for f in record["folds"]]
+        assert record["complete"] and len(runs) == len(set(runs)) == 1
