@@ -47,6 +47,8 @@ def test_a_run_writes_every_fold_s_test_predictions(store_path: Path, tmp_path: 
     speakers = np.asarray(manifest.column("speaker")).astype(str)
     assert (table.speaker == speakers[table.row]).all()
     assert missing_folds(record, table) == []
+    pooled = compute_metrics(table.gold, table.pred, record["classes"])
+    assert record["pooled"]["wf1"] == pooled.wf1 and {"wf1", "wf1_std"} <= set(record["summary"])
 
 
 def test_stacked_members_write_their_own_rows(store_path: Path, tmp_path: Path) -> None:
