@@ -96,7 +96,9 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
     if not run.get("summary"):
         return summarize(_fold_metrics(run))
     summary = dict(run["summary"])
-    if "wf1" not in summary and run.get("folds"):  # a record from before WF1 was kept
+    folds = run.get("folds") or []
+    # A record from before WF1 was kept: from its folds' confusions, where they hold them.
+    if "wf1" not in summary and folds and all("confusion" in f.get("metrics", {}) for f in folds):
         again = summarize(_fold_metrics(run))
         summary.update(wf1=again["wf1"], wf1_std=again["wf1_std"])
     if "n" not in summary:  # as `summarize` counts: seeds, or one seed's folds

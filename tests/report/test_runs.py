@@ -278,3 +278,12 @@ def test_a_record_from_before_follow_was_removed_still_reads() -> None:
     old = {"name": "mit", "threads": {"count": 1, "follows_load": True}}
     assert run_label(old) == "mit"
     assert run_label({**old, "complete": False}) == "mit (incomplete)"
+
+
+def test_a_record_whose_folds_hold_no_confusion_reports_without_weighted_f1() -> None:
+    record = _record("scores-only")
+    record["folds"] = [{"seed": 0, "fold": "fold1", "metrics": {"ua": 1.0, "wa": 2.0, "f1": 3.0}}]
+    del record["pooled"]["confusion"]
+    (row,) = list(csv.DictReader(io.StringIO(report_table([record], fmt="csv"))))
+    assert row["mean_ua"] == "70.50" and row["mean_wf1"] == row["pooled_wf1"] == ""
+    assert report_table([record]).splitlines()[2].endswith("| 60.00 | - |")
