@@ -47,6 +47,9 @@ step "$SER" train "${common[@]}" --features hubert --fusion mit "${MIT[@]}" --na
 
 step "$SER" report "$RUNS"/mit "$RUNS"/add_logits_perspective \
   "$RUNS"/text_only "$RUNS"/audio_only --plots "$OUT/plots"
+# Each run kept its test predictions (predictions.csv): recall per class, and whether the
+# fused model's gap to text alone holds over these utterances (a paired bootstrap).
+step "$SER" report "$RUNS"/text_only "$RUNS"/mit --by class --paired
 
 # -- ASR text instead of the gold transcripts (issue 13) ----------------------------------
 # Every utterance transcribed once by the tiny random Whisper (noise: a stand-in for

@@ -61,7 +61,8 @@ from ser.runtime.threads import set_torch_threads
 @click.option("--csv", "csv_path", type=click.Path(), help="Also write a CSV.")
 def predict_command(**o: Any) -> None:
     """Predict the emotion of AUDIO files, folders of them or CSV lists (path[,transcript]
-    lines, optionally under a path,transcript header).
+    lines, optionally under a path,transcript header; a header with dialog and order
+    columns gives whole conversations, which a dialog-context run predicts in context).
 
     Exit code 1 when any input could not be predicted (each says why).
     """
@@ -110,15 +111,17 @@ def table(result: PredictResult) -> Table:
 
 
 def write_csv(path: Path, result: PredictResult) -> None:
+    """One line per input; `dialog, order` columns last when the inputs gave them."""
+    turns = any(p.dialog is not None for p in result.predictions)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            ["path", "label", *result.classes, "transcript", "transcript_source", "error"]
-        )
+        header = ["path", "label", *result.classes, "transcript", "transcript_source", "error"]
+        writer.writerow([*header, *(["dialog", "order"] if turns else [])])
         for p in result.predictions:
             probs = [p.probabilities.get(c, "") for c in result.classes]
             row = [p.path, p.label or "", *probs, p.transcript or "", p.transcript_source or ""]
-            writer.writerow([*row, p.error or ""])
+            where = [p.dialog or "", "" if p.order is None else p.order] if turns else []
+            writer.writerow([*row, p.error or "", *where])
 
 
 COMMANDS: list[click.Command] = [predict_command]

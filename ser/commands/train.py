@@ -16,6 +16,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from ser.commands.options import THREADS_HELP
+from ser.errors import ConfigError
 from ser.models import FAMILIES
 from ser.report.layers import weights_lines
 from ser.report.metrics import mean_std_text
@@ -215,27 +216,66 @@ def summary_table(record: dict[str, Any]) -> Table:
     default=None,
     help="Write PNG plots (confusion matrices, curves, learnt layer weights) into this directory.",
 )
-def report_command(run_dirs: tuple[Path, ...], fmt: str, plots: Path | None) -> None:
-    """One table row per run, like the papers' tables; optional PNG plots. A `ser sweep`
-    folder: its tables as the papers print them, with the published numbers."""
+@click.option(
+    "--by",
+    type=click.Choice(["class", "speaker"]),
+    multiple=True,
+    help="After the table, each run's recall per class or UA / WA per speaker, from its "
+    "predictions.csv (every seed's test predictions pooled). Repeatable.",
+)
+@click.option(
+    "--paired",
+    is_flag=True,
+    help="Two runs: a paired bootstrap of their UA and WA on the utterances both tested "
+    "(1000 resamples, a fixed seed), from their predictions.csv.",
+)
+def report_command(
+    run_dirs: tuple[Path, ...], fmt: str, plots: Path | None, by: tuple[str, ...], paired: bool
+) -> None:
+    """One table row per run, like the papers' tables; optional PNG plots, breakdowns by
+    class or speaker and a paired test. A `ser sweep` folder: its tables as the papers
+    print them, with the published numbers."""
     from ser.sweep.report import sweep_report
     from ser.sweep.results import is_sweep
 
     if len(run_dirs) == 1 and is_sweep(run_dirs[0]):  # a `ser sweep --out` folder
         from ser.sweep.plots import sweep_plots
 
+        if by or paired:
+            raise ConfigError("--by and --paired take run directories (a sweep's cells/<key>)")
         click.echo(sweep_report(run_dirs[0], fmt=fmt), nl=False)
         if plots is not None:
             click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)
         return
     from ser.report.runs import load_run, report_table
 
+    if paired and len(run_dirs) != 2:
+        raise ConfigError(f"--paired compares two runs, got {len(run_dirs)}")
     runs = [load_run(path) for path in run_dirs]
     click.echo(report_table(runs, fmt=fmt), nl=False)
+    if by or paired:
+        _predictions_tables(run_dirs, fmt, by, paired)
     if plots is not None:
         from ser.report.plots import write_plots  # matplotlib: only when plots are asked for
 
         click.echo(f"{len(write_plots(runs, plots))} plot(s) in {plots}", err=True)
+
+
+def _predictions_tables(
+    run_dirs: tuple[Path, ...], fmt: str, by: tuple[str, ...], paired: bool
+) -> None:
+    """`ser report`'s tables from the runs' predictions.csv, each after an empty line."""
+    from ser.report.breakdown import breakdown_table, run_predictions
+    from ser.report.paired import paired_bootstrap, paired_table
+
+    labelled = [run_predictions(path) for path in run_dirs]
+    for which in dict.fromkeys(by):
+        click.echo()
+        click.echo(breakdown_table(labelled, which, fmt), nl=False)
+    if paired:
+        (label_a, a), (label_b, b) = labelled
+        click.echo()
+        click.echo(paired_table(label_a, label_b, paired_bootstrap(a, b), fmt), nl=False)
 
 
 COMMANDS: list[click.Command] = [train_command, report_command]

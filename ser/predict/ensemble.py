@@ -25,10 +25,12 @@ def memory_data(
     ckpt: Checkpoint,
     features: Mapping[str, list[np.ndarray]],
     device: torch.device,
+    turns: Sequence[tuple[str | None, int | None]] | None = None,
 ) -> TrainData:
     """`TrainData` over new utterances (`features[set][i]`: utterance i's [rows, D] of a
-    stored set the checkpoint read), each its own dialog, its label a placeholder (0)
-    that nothing reads; a layered input's table holds every one of its layers."""
+    stored set the checkpoint read), its label a placeholder (0) that nothing reads; a
+    layered input's table holds every one of its layers. `turns[i]`: utterance i's
+    (dialog, order), (None, None) or no `turns`: a dialog of its own."""
     n = len(next(iter(features.values())))
     tables: dict[str, FeatureTable] = {}
     for spec in ckpt.specs:
@@ -52,14 +54,17 @@ def memory_data(
         data = np.stack(flats, axis=1) if feature.sets else flats[0]  # [rows, L, D] / [rows, D]
         tables[spec.name] = feature_table(feature, data, lengths, np.ones(n, dtype=bool), device)
     ids = np.array([f"input{i}" for i in range(n)])
+    turns = turns or [(None, None)] * n
+    # Named apart, so that no given dialog can be an input standing alone.
+    dialogs = [f"input:{i}" if d is None else f"dialog:{d}" for i, (d, _) in enumerate(turns)]
     return TrainData(
         classes=tuple(ckpt.classes),
         manifest_rows=np.arange(n, dtype=np.int64),
         utt_ids=ids,
         sessions=np.zeros(n, dtype=np.int64),
         speakers=ids,
-        dialogs=ids,
-        orders=np.zeros(n, dtype=np.int64),
+        dialogs=np.array(dialogs),
+        orders=np.array([o or 0 for _, o in turns], dtype=np.int64),
         labels=np.zeros(n, dtype=np.int64),
         features=tables,
         device=device,

@@ -1,6 +1,9 @@
 """What `ser predict` is given: audio files, folders of them (by suffix, recursively), or
 CSV lists of ``path[,transcript]`` lines (a first line with a ``path`` cell is a header;
-paths relative to the CSV). A missing, corrupt or cut short file fails alone.
+paths relative to the CSV). A missing, corrupt or cut short file fails alone. A header
+with ``dialog`` and ``order`` columns gives whole conversations: each line's dialog and
+its integer turn within it (an empty dialog cell: the line stands alone), which a
+dialog-context run predicts in context.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class Item:
     by_asr: bool = False  # the transcript is Whisper's
     notes: list[str] = field(default_factory=list)  # e.g. "resampled 44100 -> 16000 Hz"
     error: str | None = None  # set when the file cannot be predicted
+    dialog: str | None = None  # its conversation (a CSV's dialog column), None: alone
+    order: int | None = None  # its turn in the dialog (the order column)
 
 
 def read_inputs(args: list[str], text: str | None = None) -> list[Item]:
@@ -64,6 +69,8 @@ def _read_csv(path: Path, text: str | None) -> list[Item]:
     if "path" in (cell.strip() for cell in lines[0][1]):  # a header names the columns
         columns = [cell.strip() for cell in lines[0][1]]
         lines = lines[1:]
+    if ("dialog" in columns) != ("order" in columns):
+        raise ConfigError(f"{path}: a dialog column needs an order column, and the other way")
     items = []
     for n, row in lines:
         if len(row) > len(columns):
@@ -74,8 +81,39 @@ def _read_csv(path: Path, text: str | None) -> list[Item]:
         fields = dict(zip(columns, row, strict=False))
         audio = Path(fields["path"].strip())
         audio = audio if audio.is_absolute() else path.parent / audio
-        items.append(Item(audio, fields.get("transcript", text)))
+        item = Item(audio, fields.get("transcript", text))
+        item.dialog, item.order = _turn(path, n, fields)
+        items.append(item)
+    _check_turns(path, [n for n, _ in lines], items)
     return items
+
+
+def _turn(path: Path, n: int, fields: dict[str, str]) -> tuple[str | None, int | None]:
+    """A line's (dialog, order); (None, None) without a dialog."""
+    dialog = fields.get("dialog", "").strip()
+    if not dialog:
+        return None, None
+    try:
+        return dialog, int(fields.get("order", "").strip())
+    except ValueError:
+        raise ConfigError(
+            f"{path}: line {n}: order {fields.get('order')!r} is not an integer turn"
+        ) from None
+
+
+def _check_turns(path: Path, numbers: list[int], items: list[Item]) -> None:
+    """No two lines may be the same turn of one dialog."""
+    seen: dict[tuple[str, int], int] = {}
+    for n, item in zip(numbers, items, strict=True):
+        if item.dialog is None or item.order is None:
+            continue
+        key = (item.dialog, item.order)
+        if key in seen:
+            raise ConfigError(
+                f"{path}: lines {seen[key]} and {n} are both turn {item.order} of dialog "
+                f"{item.dialog!r}"
+            )
+        seen[key] = n
 
 
 def load_waves(items: list[Item], sample_rate: int | None) -> list[np.ndarray | None]:

@@ -15,7 +15,17 @@ from ser.train.checkpoint import FINAL, Checkpoint
 DIALOG_CONTEXT = (
     "this run's models are dialog-level: each input is predicted as a dialog of one "
     "utterance, without the conversation around it that the run's own test predictions "
-    "had, so expect them to differ from those"
+    "had, so expect them to differ from those (a CSV list with dialog and order columns "
+    "gives whole conversations)"
+)
+SOME_ALONE = (
+    "this run's models are dialog-level: {alone} input(s) without a dialog are each "
+    "predicted as a dialog of one utterance, without a conversation around them"
+)
+NOT_USED = "the dialog and order columns are not used: this run's models see one utterance"
+FAILED_TURNS = (
+    "dialog(s) {dialogs}: turns that could not be predicted are missing from the context "
+    "of the others"
 )
 
 _UTTERANCE = re.compile(r"^Ses(\d+)[FM]_")  # an IEMOCAP utterance id: its session
@@ -23,9 +33,15 @@ _SESSION_FOLDER = re.compile(r"^Session(\d+)$")
 _HELD_OUT = re.compile(r"^(?:fold|session)(\d+)$")  # fold names by their test session
 
 
-def run_notes(ckpts: Sequence[Checkpoint]) -> list[str]:
-    """Notes about the whole prediction: dialog context lost, folds that saw the corpus."""
-    notes = [DIALOG_CONTEXT] if dialog_level(ckpts) else []
+def run_notes(
+    ckpts: Sequence[Checkpoint],
+    dialogs: Sequence[str | None] = (),
+    failed: Sequence[str] = (),
+) -> list[str]:
+    """Notes about the whole prediction: dialog context lost or unused (`dialogs`: each
+    input's dialog, None: alone; `failed`: dialogs missing a failed turn), folds that saw
+    the corpus."""
+    notes = _context_notes(dialog_level(ckpts), dialogs, failed)
     folds = sorted({f"{c.meta.get('fold')}" for c in ckpts if c.meta.get("fold") != FINAL})
     if len(folds) > 1:
         notes.append(
@@ -39,6 +55,28 @@ def run_notes(ckpts: Sequence[Checkpoint]) -> list[str]:
 
 def dialog_level(ckpts: Sequence[Checkpoint]) -> bool:
     return any(c.unit == "dialog" for c in ckpts)
+
+
+def context_lost(ckpts: Sequence[Checkpoint], dialogs: Sequence[str | None]) -> bool:
+    """Whether a dialog-level run predicts some input without its conversation."""
+    return dialog_level(ckpts) and (not dialogs or None in dialogs)
+
+
+def _context_notes(
+    dialog_run: bool, dialogs: Sequence[str | None], failed: Sequence[str]
+) -> list[str]:
+    given = [d for d in dialogs if d is not None]
+    if not dialog_run:
+        return [NOT_USED] if given else []
+    alone = len(dialogs) - len(given)
+    notes = []
+    if not given:
+        notes.append(DIALOG_CONTEXT)
+    elif alone:
+        notes.append(SOME_ALONE.format(alone=alone))
+    if failed:
+        notes.append(FAILED_TURNS.format(dialogs=", ".join(sorted(set(failed)))))
+    return notes
 
 
 def corpus_note(path: Path, ckpts: Sequence[Checkpoint]) -> str | None:

@@ -22,7 +22,7 @@ from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
 from ser.predict.ensemble import ensemble, memory_data
 from ser.predict.features import BATCH_SIZE, extract_all, extractors_for
 from ser.predict.inputs import Item, load_waves, read_inputs
-from ser.predict.notes import corpus_note, dialog_level, run_notes
+from ser.predict.notes import context_lost, corpus_note, run_notes
 from ser.runtime.device import pick_device
 from ser.train.checkpoint import Checkpoint, load_run_checkpoints
 
@@ -58,6 +58,8 @@ class Prediction:
     transcript_source: str | None = None  # "given" | "asr"
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    dialog: str | None = None  # its conversation and turn, when the CSV gave them
+    order: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ class PredictResult:
     checkpoints: tuple[str, ...]
     predictions: list[Prediction]
     notes: tuple[str, ...] = ()  # about the whole prediction (`ser.predict.notes`)
-    dialog_context_lost: bool = False  # dialog-level models given one utterance each
+    # dialog-level models given an input without its conversation (no dialog column)
+    dialog_context_lost: bool = False
 
     @property
     def failed(self) -> int:
@@ -203,11 +206,13 @@ def _score(
     probs: dict[int, np.ndarray] = {}  # input -> [C]
     if ok:
         arrays = {name: [rows[i] for i in ok] for name, rows in outputs.items()}
-        data = memory_data(ckpts[0], arrays, device)
+        turns = [(items[i].dialog, items[i].order) for i in ok]  # conversations, if given
+        data = memory_data(ckpts[0], arrays, device, turns)
         probs = dict(zip(ok, ensemble(ckpts, data, device), strict=True))
     predictions = []
     for i, item in enumerate(items):
         p = Prediction(str(item.path), transcript=item.transcript, notes=list(item.notes))
+        p.dialog, p.order = item.dialog, item.order
         if item.by_asr:
             p.transcript_source = "asr"
         elif item.transcript is not None:
@@ -220,4 +225,7 @@ def _score(
             p.probabilities = {c: float(v) for c, v in zip(classes, row, strict=True)}
         predictions.append(p)
     keys = tuple(c.key for c in ckpts)
-    return PredictResult(classes, keys, predictions, tuple(run_notes(ckpts)), dialog_level(ckpts))
+    dialogs = [item.dialog for item in items]
+    cut = [d for i in failed if (d := items[i].dialog) is not None]  # context cut short
+    notes = tuple(run_notes(ckpts, dialogs, cut))
+    return PredictResult(classes, keys, predictions, notes, context_lost(ckpts, dialogs))

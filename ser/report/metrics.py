@@ -1,7 +1,9 @@
 """Classification metrics of speech emotion recognition, in percent (pure functions).
 
-WA: overall accuracy; UA: the mean of per-class recalls; F1: macro-F1. A class absent
-from the truth has recall NaN (``null`` in JSON) and is left out of UA and F1; one never
+WA: overall accuracy; UA: the mean of per-class recalls; F1: macro-F1, the mean of
+per-class F1 (MSP-Podcast's papers report it); WF1: weighted F1, per-class F1 weighted by
+the class's share of the truth (MELD's papers report it). A class absent from the truth
+has recall NaN (``null`` in JSON) and is left out of UA and both F1s; one never
 predicted counts 0 (sklearn's ``zero_division=0``). Every score is read off the confusion
 matrix with numpy: sklearn gives the same values (tested) but costs ~1 s to import.
 
@@ -34,10 +36,11 @@ class Metrics:
 
     wa: float
     ua: float
-    f1: float
+    f1: float  # macro
     per_class_recall: dict[str, float] = field(hash=False)  # NaN: class absent from truth
     confusion: list[list[int]] = field(hash=False)  # [truth][prediction], class-set order
     n: int  # utterances scored
+    wf1: float  # weighted by support
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN recalls become None."""
@@ -46,14 +49,19 @@ class Metrics:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Metrics:
-        """Inverse of `to_dict`."""
+        """Inverse of `to_dict`; a record written before WF1 was kept has it computed from
+        its confusion (exactly what `compute_metrics` gives)."""
         recalls = {c: math.nan if r is None else float(r) for c, r in d["per_class_recall"].items()}
         confusion = [[int(v) for v in row] for row in d["confusion"]]
-        return cls(float(d["wa"]), float(d["ua"]), float(d["f1"]), recalls, confusion, int(d["n"]))
+        wf1 = d.get("wf1")
+        wf1 = f1_scores(np.asarray(confusion, dtype=np.int64))[1] if wf1 is None else float(wf1)
+        scores = (float(d["wa"]), float(d["ua"]), float(d["f1"]))
+        return cls(*scores, recalls, confusion, int(d["n"]), wf1)
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> Metrics:
-    """WA, UA, macro-F1, per-class recall and confusion of class-index predictions."""
+    """WA, UA, macro-F1, weighted F1, per-class recall and confusion of class-index
+    predictions."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     n_classes = len(classes)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
@@ -64,16 +72,25 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[st
         if y.min() < 0 or y.max() >= n_classes:
             raise ValueError(f"{name} holds class indices outside 0..{n_classes - 1}")
     counts = confusion(y_true, y_pred, n_classes)  # [truth, prediction]
-    support, predicted, hits = counts.sum(axis=1), counts.sum(axis=0), np.diag(counts)
+    support, hits = counts.sum(axis=1), np.diag(counts)
     present = support > 0
     recall = np.where(present, 100 * (hits / np.maximum(support, 1)), math.nan)  # NaN: not in truth
+    per_class = dict(zip(classes, recall.tolist(), strict=True))
+    ua, wa = ua_wa(y_true, y_pred, n_classes)
+    f1_macro, f1_weighted = f1_scores(counts)
+    return Metrics(wa, ua, f1_macro, per_class, counts.tolist(), len(y_true), f1_weighted)
+
+
+def f1_scores(counts: np.ndarray) -> tuple[float, float]:
+    """Macro and weighted F1 (percent) of a confusion [truth, prediction], over the
+    classes in the truth."""
+    support, predicted, hits = counts.sum(axis=1), counts.sum(axis=0), np.diag(counts)
+    present = support > 0
     # F1 = 2PR / (P + R) with P = hits / predicted, R = hits / support; 0 where a class
     # is never predicted (sklearn's zero_division=0).
     f1 = 2 * hits / np.maximum(support + predicted, 1)
-    per_class = dict(zip(classes, recall.tolist(), strict=True))
-    ua, wa = ua_wa(y_true, y_pred, n_classes)
-    f1_macro = float(100 * f1[present].mean())
-    return Metrics(wa, ua, f1_macro, per_class, counts.tolist(), len(y_true))
+    weighted = 100 * float((f1 * support).sum() / max(int(support.sum()), 1))
+    return float(100 * f1[present].mean()), weighted
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -121,7 +138,7 @@ def mean_std_text(mean: float, std: float, n: int) -> str:
 
 
 def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:
-    """Mean ± std of WA, UA and F1 over (seed, fold metrics) pairs: each seed scores the
+    """Mean ± std of WA, UA, F1 and WF1 over (seed, fold metrics) pairs: each seed scores the
     mean over its folds, as the papers report leave-one-session-out results, then mean ±
     sample std over seeds (over the folds of a single seed: ``std_over`` says which)."""
     if not results:
@@ -133,7 +150,7 @@ def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:
         groups = [[m] for _, m in results]
     over = "seeds" if len(seeds) > 1 else "folds"
     summary: dict[str, Any] = {"seeds": len(seeds), "std_over": over, "n": len(groups)}
-    for key in ("wa", "ua", "f1"):
+    for key in ("wa", "ua", "f1", "wf1"):
         values = [float(np.mean([getattr(m, key) for m in group])) for group in groups]
         summary[key], summary[f"{key}_std"] = mean_std(values)
     return summary

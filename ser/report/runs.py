@@ -10,8 +10,8 @@ record the trainer has not finished is reported from the folds it holds.
 ...                    "f1": 73.0, "f1_std": 0.25, "seeds": 3},
 ...        "pooled": {"ua": 74.5, "wa": 74.25, "f1": 72.0}}
 >>> print(report_table([run], fmt="csv").strip())
-run,features,fusion,protocol,classes,settings,mean_ua,mean_ua_std,mean_wa,mean_wa_std,mean_f1,mean_f1_std,n,std_over,seeds,pooled_ua,pooled_wa,pooled_f1
-msmser,hubert+mpnet,mit,loso,4,,75.00,1.00,74.00,0.50,73.00,0.25,3,seeds,3,74.50,74.25,72.00
+run,features,fusion,protocol,classes,settings,mean_ua,mean_ua_std,mean_wa,mean_wa_std,mean_f1,mean_f1_std,n,std_over,seeds,pooled_ua,pooled_wa,pooled_f1,mean_wf1,mean_wf1_std,pooled_wf1
+msmser,hubert+mpnet,mit,loso,4,,75.00,1.00,74.00,0.50,73.00,0.25,3,seeds,3,74.50,74.25,72.00,,,
 """
 
 from __future__ import annotations
@@ -28,20 +28,25 @@ from ser.errors import ConfigError, SerError
 from ser.report.layers import layer_weights, peak_label, weights_json
 from ser.report.metrics import Metrics, mean_std_text, pool_metrics, summarize
 
-SCORES = ("ua", "wa", "f1")
+SCORES = ("ua", "wa", "f1", "wf1")  # f1: macro; wf1: weighted by class support
 MD_HEADER = (
     "run", "features", "fusion", "protocol", "classes", "settings",
-    "mean UA", "mean WA", "mean F1", "n", "pooled UA", "pooled WA", "pooled F1",
+    "mean UA", "mean WA", "mean macro F1", "mean weighted F1", "n",
+    "pooled UA", "pooled WA", "pooled macro F1", "pooled weighted F1",
 )  # fmt: skip
+# The weighted F1's columns come last: a CSV read by position keeps its columns.
 CSV_HEADER = (
     "run", "features", "fusion", "protocol", "classes", "settings",
     "mean_ua", "mean_ua_std", "mean_wa", "mean_wa_std", "mean_f1", "mean_f1_std",
     "n", "std_over", "seeds", "pooled_ua", "pooled_wa", "pooled_f1",
+    "mean_wf1", "mean_wf1_std", "pooled_wf1",
 )  # fmt: skip
 LEGEND = (
     "mean: each seed's mean over its folds, then mean ± sample std over the n seeds (over "
     "the n folds of a run with one seed; a single value has no ±). pooled: every fold's "
-    "test predictions scored together, of every seed (an utterance counts once per seed)."
+    "test predictions scored together, of every seed (an utterance counts once per seed). "
+    "macro F1: the mean of the classes' F1; weighted F1: each class's F1 weighted by its "
+    "share of the test utterances."
 )
 FORMATS = ("md", "csv")
 REQUIRED = ("name", "config", "protocol", "classes")
@@ -91,6 +96,11 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
     if not run.get("summary"):
         return summarize(_fold_metrics(run))
     summary = dict(run["summary"])
+    folds = run.get("folds") or []
+    # A record from before WF1 was kept: from its folds' confusions, where they hold them.
+    if "wf1" not in summary and folds and all("confusion" in f.get("metrics", {}) for f in folds):
+        again = summarize(_fold_metrics(run))
+        summary.update(wf1=again["wf1"], wf1_std=again["wf1_std"])
     if "n" not in summary:  # as `summarize` counts: seeds, or one seed's folds
         seeds = int(summary.get("seeds") or 1)
         summary.setdefault("std_over", "seeds" if seeds > 1 else "folds")
@@ -101,7 +111,10 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
 def run_pooled(run: dict[str, Any]) -> dict[str, Any]:
     """The run's pooled metrics (`Metrics.to_dict`), from its folds when missing."""
     if run.get("pooled"):
-        return dict(run["pooled"])
+        pooled = dict(run["pooled"])
+        if "wf1" not in pooled and "confusion" in pooled:  # before WF1 was kept
+            pooled["wf1"] = Metrics.from_dict({"wf1": None, **pooled}).wf1
+        return pooled
     metrics = [m for _, m in _fold_metrics(run)]
     return pool_metrics(metrics, list(run["classes"])).to_dict()
 
@@ -240,13 +253,17 @@ def _fold_metrics(run: dict[str, Any]) -> list[tuple[int, Metrics]]:
 
 
 def _cells(run: dict[str, Any], as_csv: bool) -> list[str]:
-    """A row: labels, then mean (and std) of each score, n, pooled scores."""
+    """A row: labels, then mean (and std) of each score, n, pooled scores (CSV: the
+    weighted F1's last); a record without WF1 and without folds to compute it from shows
+    none ("-"; CSV: empty)."""
     summary, pooled, config = run_summary(run), run_pooled(run), run["config"]
     try:
-        means = [(float(summary[k]), float(summary[f"{k}_std"])) for k in SCORES]
-        pools = [f"{float(pooled[k]):.2f}" for k in SCORES]
+        means = {k: _mean(summary, k) for k in SCORES}
+        pools = {k: None if pooled.get(k) is None else f"{float(pooled[k]):.2f}" for k in SCORES}
     except (KeyError, TypeError, ValueError) as e:
         raise ReportError(f"run {run['name']!r}: summary lacks a score ({e})") from e
+    if lacking := [k for k in SCORES[:3] if means[k] is None or pools[k] is None]:
+        raise ReportError(f"run {run['name']!r}: summary lacks a score ({', '.join(lacking)})")
     classes = config.get("classes") or len(run.get("classes", ()))
     labels = [
         run_label(run),
@@ -258,10 +275,23 @@ def _cells(run: dict[str, Any], as_csv: bool) -> list[str]:
     ]
     n = int(summary["n"])
     if not as_csv:  # no ± where n = 1
-        return [*labels, *(mean_std_text(m, s, n) for m, s in means), spread_label(summary), *pools]
-    spreads = [c for m, s in means for c in (f"{m:.2f}", f"{s:.2f}" if n > 1 else "")]
+        shown = ["-" if m is None else mean_std_text(*m, n) for m in means.values()]
+        return [*labels, *shown, spread_label(summary), *(p or "-" for p in pools.values())]
+
+    def spread(key: str) -> list[str]:
+        m = means[key]
+        return ["", ""] if m is None else [f"{m[0]:.2f}", f"{m[1]:.2f}" if n > 1 else ""]
+
     counts = [str(n), str(summary.get("std_over", "seeds")), str(summary.get("seeds", ""))]
-    return [*labels, *spreads, *counts, *pools]
+    first = [c for k in SCORES[:3] for c in spread(k)]
+    return [*labels, *first, *counts, *(pools[k] or "" for k in SCORES[:3]),
+            *spread("wf1"), pools["wf1"] or ""]  # fmt: skip
+
+
+def _mean(summary: dict[str, Any], key: str) -> tuple[float, float] | None:
+    if summary.get(key) is None:
+        return None
+    return float(summary[key]), float(summary[f"{key}_std"])
 
 
 def _scalar(value: Any) -> str:

@@ -25,7 +25,7 @@ from ser.train.loop import LoopConfig, Member, Selection, select, test
 from ser.train.plan import Plan, Prepared, TrainConfig
 from ser.train.progress import Progress
 from ser.train.protocols import Fold
-from ser.train.record import fold_entry
+from ser.train.record import fold_entry, fold_predictions
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,8 @@ def describe(group: Sequence[Job]) -> str:
 
 
 def train_group(group: Sequence[Job], progress: Progress) -> list[dict[str, Any]]:
-    """Train the group's jobs as one ensemble; their checkpoints saved, their record
-    entries returned."""
+    """Train the group's jobs as one ensemble; their checkpoints saved, their test
+    predictions kept in their runs' `predictions`, their record entries returned."""
     first = group[0].run
     classes = first.data.classes
     modules = [
@@ -141,6 +141,8 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[dict[str, Any]
             best_epoch=c.best_epoch,
             test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
         )
+        key = (job.seed, job.fold.name)  # its rows of predictions.csv, before the entry too
+        job.run.predictions[key] = fold_predictions(*key, t, job.run.data)
         weights = modules[k].layer_weights(state)
         entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group), weights))
     return entries

@@ -19,6 +19,7 @@ from ser.models import FamilyConfig, family_of
 from ser.models.batch import InputSpec, Unit
 from ser.models.config import field_defaults, option
 from ser.models.registry import config_record as model_record
+from ser.report.predictions import PredictionTable
 from ser.runtime.device import DEVICE_HELP, pick_device
 from ser.runtime.precision import PRECISIONS, auto_help, resolve_precision
 from ser.runtime.threads import parse_threads
@@ -132,6 +133,8 @@ class Prepared:
     # The store's provenance of its sets as its checkpoints hold them, read once when the
     # run opens the store (`ser.train.checkpoint.provenance`), not per checkpoint.
     provenance: dict[str, Any]
+    # (seed, fold) -> its test predictions (`ser.report.predictions`): predictions.csv's rows
+    predictions: dict[tuple[int, str], PredictionTable] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
 

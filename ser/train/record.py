@@ -17,7 +17,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ser.errors import ConfigError, FingerprintMismatch
+from ser.report.predictions import PREDICTIONS, PredictionTable, read_predictions
+from ser.train.data import TrainData
 from ser.train.features import ResolvedFeature
 from ser.train.loop import Evaluation, Selection
 from ser.train.protocols import Fold
@@ -146,3 +150,37 @@ def fold_entry(
         **({"test_groups": list(fold.test_groups)} if fold.test_groups else {}),
         **({"val_groups": list(fold.val_groups)} if fold.val_groups else {}),
     }
+
+
+def fold_predictions(seed: int, fold: str, test: Evaluation, data: TrainData) -> PredictionTable:
+    """A (seed, fold)'s test predictions, in manifest order, for predictions.csv."""
+    order = np.argsort(test.index, kind="stable")
+    rows = test.index[order]
+    at = np.searchsorted(data.manifest_rows, rows)  # positions: manifest_rows ascend
+    if test.probs is None:
+        raise ValueError("test predictions without their class probabilities")
+    return PredictionTable.of(
+        data.classes,
+        seed,
+        fold,
+        data.utt_ids[at],
+        data.speakers[at],
+        rows,
+        test.y_true[order],
+        test.y_pred[order],
+        test.probs[order],
+    )
+
+
+def kept_predictions(
+    run_dir: Path, record: dict[str, Any]
+) -> dict[tuple[int, str], PredictionTable]:
+    """The rows of predictions.csv (if any) of the (seed, fold)s `record` holds, by key:
+    a resumed run keeps them."""
+    path = run_dir / PREDICTIONS
+    if not record["folds"] or not path.exists():
+        return {}
+    table = read_predictions(path)
+    held = set(table.runs())
+    keys = [(int(e["seed"]), str(e["fold"])) for e in record["folds"]]
+    return {k: table.take((table.seed == k[0]) & (table.fold == k[1])) for k in keys if k in held}

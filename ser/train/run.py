@@ -23,6 +23,7 @@ from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
 from ser.models.config import plan_inputs
 from ser.report.metrics import Metrics, pool_metrics, summarize
+from ser.report.predictions import PREDICTIONS, concat, predictions_csv
 from ser.runtime.threads import ThreadChoice, set_torch_threads
 from ser.train.checkpoint import (
     CHECKPOINTS,
@@ -41,8 +42,10 @@ from ser.train.progress import Progress
 from ser.train.protocols import ProtocolConfig, make_folds
 from ser.train.record import (
     RECORD,
+    atomic,
     check_resumable,
     json_summary,
+    kept_predictions,
     layers_record,
     read_record,
     write_json,
@@ -164,7 +167,9 @@ def _prepare(
         if (seed, fold.name) not in done
     ]
     recorded = provenance(store, features)  # what its checkpoints hold of the sets
-    return Prepared(config, plan, record, data, unit, list(specs), todo, recorded)
+    prepared = Prepared(config, plan, record, data, unit, list(specs), todo, recorded)
+    prepared.predictions.update(kept_predictions(plan.run_dir, record))
+    return prepared
 
 
 def _group_columns(store: FeatureStore, protocol: str, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -252,7 +257,8 @@ def _start_record(
 
 
 def _holds_other_files(run_dir: Path) -> bool:
-    return run_dir.exists() and any(p.name != CHECKPOINTS for p in run_dir.iterdir())
+    ours = (CHECKPOINTS, PREDICTIONS)  # (predictions.csv is written just before run.json)
+    return run_dir.exists() and any(p.name not in ours for p in run_dir.iterdir())
 
 
 def _finish(run: Prepared, complete: bool) -> dict[str, Any]:
@@ -266,5 +272,19 @@ def _finish(run: Prepared, complete: bool) -> dict[str, Any]:
     record["timings"]["folds"] = fold_seconds
     record["timings"]["wall"] = time.perf_counter() - run.started
     record["seconds"] = fold_seconds + float(record["timings"].get("load", 0.0))
+    _write_predictions(run)
     write_json(run.plan.run_dir / RECORD, record)
     return record
+
+
+def _write_predictions(run: Prepared) -> None:
+    """predictions.csv: the rows of every (seed, fold) the record holds, in its order (an
+    entry resumed from a run trained before predictions were kept has none)."""
+    keys = [(int(e["seed"]), str(e["fold"])) for e in run.record["folds"]]
+    if not keys:
+        return
+    tables = [run.predictions[k] for k in keys if k in run.predictions]
+    text = predictions_csv(concat(tables, run.data.classes))
+    path = run.plan.run_dir / PREDICTIONS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

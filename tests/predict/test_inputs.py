@@ -75,3 +75,27 @@ def test_at_its_own_rate_nothing_is_resampled_or_noted(tmp_path: Path) -> None:
     item = Item(path)
     (wave,) = load_waves([item], None)
     assert wave is not None and len(wave) == 4410 and item.notes == []
+
+
+def test_dialog_and_order_columns_give_conversations(tmp_path: Path) -> None:
+    path = tmp_path / "talk.csv"
+    path.write_text("path,transcript,dialog,order\nb.wav,hi,d1,2\na.wav,yo,d1,1\nc.wav,ok,,\n")
+    items = read_inputs([str(path)])
+    assert [(i.path.name, i.dialog, i.order) for i in items] == [
+        ("b.wav", "d1", 2),
+        ("a.wav", "d1", 1),
+        ("c.wav", None, None),  # no dialog: it stands alone
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("path,dialog\na.wav,d1\n", "a dialog column needs an order column"),
+        ("path,dialog,order\na.wav,d1,first\n", r"line 2: order 'first' is not an integer"),
+        ("path,dialog,order\na.wav,d1,1\nb.wav,d1,1\n", "lines 2 and 3 are both turn 1 of"),
+    ],
+)
+def test_bad_conversations_are_refused_by_line(tmp_path: Path, text: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        listed(tmp_path, text)

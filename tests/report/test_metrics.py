@@ -39,6 +39,7 @@ def test_hand_computed_three_classes() -> None:
     assert m.wa == pytest.approx(100 * 4 / 6)
     assert m.ua == pytest.approx(100 * (2 / 3 + 1 / 2 + 1) / 3)
     assert m.f1 == pytest.approx(100 * (0.8 + 0.5 + 2 / 3) / 3)
+    assert m.wf1 == pytest.approx(100 * (3 * 0.8 + 2 * 0.5 + 1 * 2 / 3) / 6)  # by support
     assert m.per_class_recall == pytest.approx({"neu": 200 / 3, "hap": 50.0, "sad": 100.0})
     assert m.confusion == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
     assert m.n == 6
@@ -77,8 +78,10 @@ def test_to_dict_is_strict_json_and_round_trips() -> None:
     assert d["per_class_recall"]["sad"] is None
     text = json.dumps(d, allow_nan=False)
     back = Metrics.from_dict(json.loads(text))
-    assert back.wa == m.wa and back.ua == m.ua and back.f1 == m.f1
+    assert back.wa == m.wa and back.ua == m.ua and back.f1 == m.f1 and back.wf1 == m.wf1
     assert back.confusion == m.confusion and back.n == m.n
+    # a record written before WF1 was kept: computed from its confusion, exactly
+    assert Metrics.from_dict({k: v for k, v in d.items() if k != "wf1"}).wf1 == m.wf1
     assert math.isnan(back.per_class_recall["sad"])
     assert back.per_class_recall["neu"] == 50.0
 
@@ -113,7 +116,7 @@ def test_mean_std_uses_sample_std() -> None:
 
 
 def _with_scores(wa: float, ua: float, f1: float) -> Metrics:
-    return Metrics(wa, ua, f1, {}, [], 1)
+    return Metrics(wa, ua, f1, {}, [], 1, f1 - 1)
 
 
 def test_summary_over_seeds_averages_folds_first() -> None:
@@ -126,6 +129,7 @@ def test_summary_over_seeds_averages_folds_first() -> None:
     assert s["wa"] == 71.0 and s["wa_std"] == pytest.approx(math.sqrt(2))
     assert s["ua"] == 65.0 and s["ua_std"] == pytest.approx(math.sqrt(50))
     assert s["f1"] == 55.0 and s["f1_std"] == pytest.approx(math.sqrt(50))
+    assert s["wf1"] == 54.0 and s["wf1_std"] == pytest.approx(math.sqrt(50))
 
 
 def test_summary_of_one_seed_takes_std_over_folds() -> None:
@@ -181,9 +185,11 @@ def test_scores_equal_sklearns_definitions(seed: int) -> None:
     labels = list(range(len(CLASSES5)))
     recall = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
     f1 = f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
+    wf1 = f1_score(y_true, y_pred, labels=present, average="weighted", zero_division=0)
     assert m.wa == pytest.approx(100 * accuracy_score(y_true, y_pred), abs=1e-12)
     assert m.ua == pytest.approx(100 * recall[present].mean(), abs=1e-12)
     assert m.f1 == pytest.approx(100 * f1, abs=1e-12)
+    assert m.wf1 == pytest.approx(100 * wf1, abs=1e-12)
     assert m.confusion == confusion_matrix(y_true, y_pred, labels=labels).tolist()
     for i in present:
         assert list(m.per_class_recall.values())[i] == pytest.approx(100 * recall[i], abs=1e-12)

@@ -98,14 +98,16 @@ def test_markdown_table(tmp_path: Path) -> None:
     lines = report_table(runs, fmt="md").splitlines()
     assert lines[0] == (
         "| run | features | fusion | protocol | classes | settings | mean UA | mean WA "
-        "| mean F1 | n | pooled UA | pooled WA | pooled F1 |"
+        "| mean macro F1 | mean weighted F1 | n | pooled UA | pooled WA | pooled macro F1 "
+        "| pooled weighted F1 |"
     )
-    assert lines[1] == "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    assert lines[1] == "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     # The full model is MSMSER's defaults: no settings; the ablation names what it drops.
     assert lines[2] == (
         "| full | hubert+mpnet | mit | loso | 4 |  "
-        "| 70.50 ± 0.25 | 71.23 ± 1.50 | 70.00 ± 2.00 | 2 seeds | 66.67 | 66.67 | 60.00 |"
-    )
+        "| 70.50 ± 0.25 | 71.23 ± 1.50 | 70.00 ± 2.00 | 87.50 ± 17.68 | 2 seeds | 66.67 | 66.67 "
+        "| 60.00 | 83.17 |"
+    )  # WF1 from the folds (seeds: 75, 100) and the pooled confusion: a record from before it
     assert lines[3].startswith("| no-rmm | hubert+mpnet | mit | loso | 4 | rmm=False |")
     assert lines[4:] == ["", LEGEND]  # what mean, n and pooled are, under the table
 
@@ -118,11 +120,12 @@ def test_csv_table_and_speaker_dependent_flag(tmp_path: Path) -> None:
         "run", "features", "fusion", "protocol", "classes", "settings",
         "mean_ua", "mean_ua_std", "mean_wa", "mean_wa_std", "mean_f1", "mean_f1_std",
         "n", "std_over", "seeds", "pooled_ua", "pooled_wa", "pooled_f1",
+        "mean_wf1", "mean_wf1_std", "pooled_wf1",
     )  # fmt: skip
     assert parsed[1] == [
         "zhou", "logmel80+bert", "late-prob", "random (speaker-dependent)", "4", "",
         "70.50", "0.25", "71.23", "1.50", "70.00", "2.00", "2", "seeds", "2",
-        "66.67", "66.67", "60.00",
+        "66.67", "66.67", "60.00", "87.50", "17.68", "83.17",
     ]  # fmt: skip
     assert "| random (speaker-dependent) |" in report_table(runs, fmt="md")
     # a validation other than the default session is named with the protocol
@@ -275,3 +278,12 @@ def test_a_record_from_before_follow_was_removed_still_reads() -> None:
     old = {"name": "mit", "threads": {"count": 1, "follows_load": True}}
     assert run_label(old) == "mit"
     assert run_label({**old, "complete": False}) == "mit (incomplete)"
+
+
+def test_a_record_whose_folds_hold_no_confusion_reports_without_weighted_f1() -> None:
+    record = _record("scores-only")
+    record["folds"] = [{"seed": 0, "fold": "fold1", "metrics": {"ua": 1.0, "wa": 2.0, "f1": 3.0}}]
+    del record["pooled"]["confusion"]
+    (row,) = list(csv.DictReader(io.StringIO(report_table([record], fmt="csv"))))
+    assert row["mean_ua"] == "70.50" and row["mean_wf1"] == row["pooled_wf1"] == ""
+    assert report_table([record]).splitlines()[2].endswith("| 60.00 | - |")

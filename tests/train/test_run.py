@@ -51,7 +51,11 @@ def test_run_directory_holds_a_complete_record(store_path: Path, tmp_path: Path)
     run_dir = tmp_path / "is13_none_loso_c4"
     on_disk = load_run(run_dir)  # the report's reader accepts it
     assert on_disk == json.loads(json.dumps(record))
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "run.json"]  # no temp files
+    assert sorted(p.name for p in run_dir.iterdir()) == [  # no temp files
+        "checkpoints",
+        "predictions.csv",
+        "run.json",
+    ]
     assert record["complete"] is True and record["protocol"] == "loso"
     assert record["speaker_independent"] is True
     assert record["classes"] == ["neu", "hap", "sad", "ang"]

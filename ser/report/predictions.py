@@ -1,0 +1,167 @@
+"""Per-utterance test predictions of a run: ``<run>/predictions.csv`` (torch-free).
+
+One row per (seed, fold, test utterance), every (seed, fold) of the record, stacked
+members each their own rows: ``seed, fold, utt_id, speaker, row`` (the store manifest's
+row), ``gold, pred`` (class names), then ``p_<class>`` per class of the run's label set
+(softmax probabilities, 6 decimals). Rows are in the record's fold order, then manifest
+order. The trainer rewrites the file atomically after each group of folds, before
+``run.json``: a fold entry in the record has its rows in the file (a run trained before
+predictions were kept has none; `missing_folds` says which).
+
+>>> import numpy as np
+>>> t = PredictionTable.of(("neu", "ang"), 0, "fold1", ["u1", "u2"], ["F1", "M1"], [3, 7],
+...                        [0, 1], [0, 0], np.array([[0.9, 0.1], [0.6, 0.4]]))
+>>> print(predictions_csv(t), end="")
+seed,fold,utt_id,speaker,row,gold,pred,p_neu,p_ang
+0,fold1,u1,F1,3,neu,neu,0.900000,0.100000
+0,fold1,u2,M1,7,ang,neu,0.600000,0.400000
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ser.errors import ConfigError
+
+PREDICTIONS = "predictions.csv"
+COLUMNS = ("seed", "fold", "utt_id", "speaker", "row", "gold", "pred")
+PROBABILITY = "p_"  # + class name
+
+
+@dataclass(frozen=True, eq=False)
+class PredictionTable:
+    """Rows of predictions.csv, column by column (every array [N]; probs [N, C])."""
+
+    classes: tuple[str, ...]
+    seed: np.ndarray = field(repr=False)  # int64
+    fold: np.ndarray = field(repr=False)  # str
+    utt_id: np.ndarray = field(repr=False)  # str
+    speaker: np.ndarray = field(repr=False)  # str
+    row: np.ndarray = field(repr=False)  # int64, the store manifest's row
+    gold: np.ndarray = field(repr=False)  # int64 class index
+    pred: np.ndarray = field(repr=False)  # int64 class index
+    probs: np.ndarray = field(repr=False)  # float, [N, C]
+
+    @classmethod
+    def of(
+        cls,
+        classes: Sequence[str],
+        seed: int,
+        fold: str,
+        utt_ids: ArrayLike,
+        speakers: ArrayLike,
+        rows: ArrayLike,
+        gold: ArrayLike,
+        pred: ArrayLike,
+        probs: ArrayLike,
+    ) -> PredictionTable:
+        """One (seed, fold)'s predictions (`utt_ids`... `pred` [N], `probs` [N, C])."""
+        n = len(np.asarray(utt_ids))
+        return cls(
+            tuple(classes),
+            np.full(n, seed, dtype=np.int64),
+            np.full(n, fold).astype(str),
+            np.asarray(utt_ids).astype(str),
+            np.asarray(speakers).astype(str),
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(gold, dtype=np.int64),
+            np.asarray(pred, dtype=np.int64),
+            np.asarray(probs, dtype=np.float64).reshape(n, len(classes)),
+        )
+
+    def __len__(self) -> int:
+        return len(self.seed)
+
+    def take(self, which: np.ndarray) -> PredictionTable:
+        """The rows a boolean mask or an index array picks."""
+        arrays = {k: getattr(self, k)[which] for k in (*COLUMNS, "probs")}
+        return PredictionTable(self.classes, **arrays)
+
+    def runs(self) -> list[tuple[int, str]]:
+        """The (seed, fold)s the table holds, in order of first row."""
+        return list(dict.fromkeys(zip(self.seed.tolist(), self.fold.tolist(), strict=True)))
+
+
+def concat(tables: Iterable[PredictionTable], classes: Sequence[str]) -> PredictionTable:
+    """Tables of one label set, one after another (none: an empty table)."""
+    parts = list(tables)
+    if any(t.classes != tuple(classes) for t in parts):
+        raise ValueError("prediction tables of different label sets cannot be joined")
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return PredictionTable.of(classes, 0, "", [], [], empty, empty, empty, np.zeros((0,)))
+    arrays = {k: np.concatenate([getattr(t, k) for t in parts]) for k in (*COLUMNS, "probs")}
+    return PredictionTable(tuple(classes), **arrays)
+
+
+def predictions_csv(table: PredictionTable) -> str:
+    """The table as predictions.csv's text."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*COLUMNS, *(PROBABILITY + c for c in table.classes)])
+    names = np.asarray(table.classes)
+    columns = [
+        table.seed, table.fold, table.utt_id, table.speaker, table.row,
+        names[table.gold] if len(table) else table.gold,
+        names[table.pred] if len(table) else table.pred,
+    ]  # fmt: skip
+    for fixed, probs in zip(zip(*columns, strict=True), table.probs.tolist(), strict=True):
+        writer.writerow([*fixed, *(f"{p:.6f}" for p in probs)])
+    return buffer.getvalue()
+
+
+def read_predictions(path: Path) -> PredictionTable:
+    """predictions.csv as written; a file another program changed is a `ConfigError`
+    naming the file and the problem."""
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            lines = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: unreadable predictions ({e})") from e
+    header = lines[0] if lines else []
+    if tuple(header[: len(COLUMNS)]) != COLUMNS or not all(
+        h.startswith(PROBABILITY) for h in header[len(COLUMNS) :]
+    ):
+        raise ConfigError(f"{path}: not a predictions file (header {','.join(header)!r})")
+    classes = tuple(h[len(PROBABILITY) :] for h in header[len(COLUMNS) :])
+    try:
+        return _parse(lines[1:], classes, len(header))
+    except ValueError as e:
+        raise ConfigError(f"{path}: {e}") from e
+
+
+def _parse(lines: list[list[str]], classes: tuple[str, ...], width: int) -> PredictionTable:
+    index = {c: i for i, c in enumerate(classes)}
+    for n, line in enumerate(lines, 2):
+        if len(line) != width:
+            raise ValueError(f"line {n} has {len(line)} cells, the header {width}")
+        if line[5] not in index or line[6] not in index:
+            raise ValueError(f"line {n}: a class outside the header's ({', '.join(classes)})")
+    cols: list[Any] = list(zip(*lines, strict=True)) if lines else [()] * width
+    seed, fold, utt_id, speaker, row, gold, pred = cols[: len(COLUMNS)]
+    return PredictionTable(
+        classes,
+        np.asarray(seed, dtype=np.int64),
+        np.asarray(fold, dtype=str),
+        np.asarray(utt_id, dtype=str),
+        np.asarray(speaker, dtype=str),
+        np.asarray(row, dtype=np.int64),
+        np.asarray([index[g] for g in gold], dtype=np.int64),
+        np.asarray([index[p] for p in pred], dtype=np.int64),
+        np.asarray(cols[len(COLUMNS) :], dtype=np.float64).T.reshape(len(lines), len(classes)),
+    )
+
+
+def missing_folds(record: dict[str, Any], table: PredictionTable) -> list[tuple[int, str]]:
+    """The record's (seed, fold)s without rows in `table`, in record order."""
+    held = set(table.runs())
+    wanted = [(int(e["seed"]), str(e["fold"])) for e in record.get("folds") or ()]
+    return [key for key in wanted if key not in held]

@@ -1,0 +1,80 @@
+"""Runs' predictions by class and by speaker (ser.report.breakdown)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ser.report.breakdown import breakdown_table, run_predictions
+from ser.report.metrics import compute_metrics
+from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
+from ser.report.runs import ReportError
+
+CLASSES = ("neu", "hap", "sad")
+RNG = np.random.default_rng(3)
+GOLD = RNG.integers(0, 3, 60)
+SPEAKERS = np.array(["F1", "M1", "F2"])[np.arange(60) % 3]
+
+
+def run_table(seeds: tuple[int, ...] = (0, 1)) -> PredictionTable:
+    parts = []
+    for seed in seeds:
+        pred = np.where(RNG.random(60) < 0.3, (GOLD + 1) % 3, GOLD)
+        ids = [f"u{i}" for i in range(60)]
+        probs = np.eye(3)[pred]
+        parts.append(
+            PredictionTable.of(CLASSES, seed, "f1", ids, SPEAKERS, range(60), GOLD, pred, probs)
+        )
+    return concat(parts, CLASSES)
+
+
+def test_class_recalls_and_speaker_scores_pool_every_seed() -> None:
+    a, b = run_table(), run_table((0,))
+    lines = breakdown_table([("a", a), ("b", b)], "class", "csv").splitlines()
+    assert lines[0] == "class,n,a,b"
+    recall = compute_metrics(a.gold, a.pred, CLASSES).per_class_recall
+    assert lines[1] == f"neu,{(GOLD == 0).sum()},{recall['neu']:.2f}," + lines[1].split(",")[3]
+    csv = breakdown_table([("a", a), ("b", b)], "speaker", "csv").splitlines()
+    assert csv[0] == "speaker,n,a ua,a wa,b ua,b wa"
+    f1 = a.take(a.speaker == "F1")
+    m = compute_metrics(f1.gold, f1.pred, CLASSES)
+    assert csv[1] == f"F1,20,{m.ua:.2f},{m.wa:.2f}," + ",".join(csv[1].split(",")[4:])
+    md = breakdown_table([("a", a)], "speaker")
+    assert md.startswith("| speaker | n | a UA / WA |") and "UA over the classes" in md
+
+
+def test_a_speaker_one_run_did_not_test_is_marked() -> None:
+    a, b = run_table(), run_table()
+    b = b.take(b.speaker != "M1")
+    md = breakdown_table([("a", a), ("b", b)], "speaker").splitlines()
+    assert md[4].startswith("| M1 | 20 |") and md[4].endswith("| - |")  # F1, F2, M1
+
+
+def test_tables_of_other_label_sets_or_breakdowns_are_refused() -> None:
+    other = PredictionTable.of(("neu", "ang"), 0, "f1", [], [], [], [], [], np.zeros((0, 2)))
+    with pytest.raises(ReportError, match="label sets"):
+        breakdown_table([("a", run_table()), ("b", other)], "class")
+    with pytest.raises(ReportError, match="unknown breakdown"):
+        breakdown_table([("a", run_table())], "session")
+
+
+def write_run(run_dir: Path, folds: list[tuple[int, str]]) -> None:
+    record = {"name": "r", "config": {}, "protocol": "loso", "classes": list(CLASSES),
+              "folds": [{"seed": s, "fold": f} for s, f in folds]}  # fmt: skip
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps(record))
+
+
+def test_a_run_without_its_predictions_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    write_run(tmp_path / "r", [(0, "f1"), (1, "f1"), (0, "f2")])
+    with pytest.raises(ReportError, match="kept no per-utterance predictions; train it again"):
+        run_predictions(tmp_path / "r")
+    (tmp_path / "r" / PREDICTIONS).write_text(predictions_csv(run_table()))
+    with pytest.raises(ReportError, match="no predictions of seed 0 f2; train it again"):
+        run_predictions(tmp_path / "r")
+    (tmp_path / "r" / PREDICTIONS).write_text("not,a,predictions,file\n")
+    with pytest.raises(ReportError, match="not a predictions file"):
+        run_predictions(tmp_path / "r")

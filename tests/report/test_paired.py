@@ -1,0 +1,82 @@
+"""The paired bootstrap between two runs' predictions (ser.report.paired)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ser.report.metrics import compute_metrics
+from ser.report.paired import paired_bootstrap, paired_table
+from ser.report.predictions import PredictionTable, concat
+from ser.report.runs import ReportError
+
+CLASSES = ("neu", "hap", "sad", "ang")
+
+
+def table(
+    pred: np.ndarray, gold: np.ndarray, seed: int = 0, ids: list[str] | None = None
+) -> PredictionTable:
+    n = len(gold)
+    ids = ids or [f"u{i}" for i in range(n)]
+    probs = np.eye(len(CLASSES))[pred]
+    return PredictionTable.of(CLASSES, seed, "f1", ids, ["s"] * n, range(n), gold, pred, probs)
+
+
+def noisy(gold: np.ndarray, wrong: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    flip = rng.random(len(gold)) < wrong
+    return np.where(flip, (gold + 1) % len(CLASSES), gold)
+
+
+GOLD = np.random.default_rng(0).integers(0, 4, 200)
+
+
+def test_the_observed_scores_are_the_runs_pooled_scores() -> None:
+    a = concat([table(noisy(GOLD, 0.3, s), GOLD, seed=s) for s in (0, 1)], CLASSES)
+    b = table(noisy(GOLD, 0.2, 5), GOLD)
+    ua, wa = paired_bootstrap(a, b, resamples=50)
+    pooled_a = compute_metrics(a.gold, a.pred, CLASSES)
+    pooled_b = compute_metrics(b.gold, b.pred, CLASSES)
+    assert (ua.a, ua.b) == pytest.approx((pooled_a.ua, pooled_b.ua))
+    assert (wa.a, wa.b) == pytest.approx((pooled_a.wa, pooled_b.wa))
+    assert ua.gap == pytest.approx(ua.b - ua.a) and ua.utterances == 200 and ua.only_one == 0
+
+
+def test_a_clearly_better_run_is_significant_and_the_same_runs_are_not() -> None:
+    a, b = table(noisy(GOLD, 0.5, 1), GOLD), table(noisy(GOLD, 0.1, 2), GOLD)
+    ua, wa = paired_bootstrap(a, b)
+    assert ua.gap > 0 and ua.low > 0 and ua.p < 0.01 and wa.p < 0.01
+    assert ua.p_text() == "< 0.001" if ua.p == 0 else float(ua.p_text()) < 0.01
+    same = paired_bootstrap(a, a)
+    assert all(r.gap == 0 and r.p == 1 and r.low == r.high == 0 for r in same)
+
+
+def test_a_fixed_seed_gives_the_same_test_and_another_seed_another() -> None:
+    a, b = table(noisy(GOLD, 0.3, 1), GOLD), table(noisy(GOLD, 0.28, 2), GOLD)
+    assert paired_bootstrap(a, b) == paired_bootstrap(a, b)
+    assert paired_bootstrap(a, b)[0].low != paired_bootstrap(a, b, seed=1)[0].low
+
+
+def test_only_shared_utterances_count_and_labels_must_agree() -> None:
+    a = table(GOLD[:150], GOLD[:150])
+    b = table(GOLD[50:], GOLD[50:], ids=[f"u{i}" for i in range(50, 200)])
+    ua = paired_bootstrap(a, b, resamples=10)[0]
+    assert (ua.utterances, ua.only_one) == (100, 100)
+    other = table(GOLD, (GOLD + 1) % 4)
+    with pytest.raises(ReportError, match="another gold label"):
+        paired_bootstrap(table(GOLD, GOLD), other)
+    with pytest.raises(ReportError, match="no utterance in common"):
+        paired_bootstrap(a, table(GOLD[:5], GOLD[:5], ids=list("abcde")))
+    with pytest.raises(ValueError, match="resamples"):
+        paired_bootstrap(a, b, resamples=0)
+
+
+def test_the_table_says_what_was_tested() -> None:
+    a, b = table(noisy(GOLD, 0.3, 1), GOLD), table(noisy(GOLD, 0.2, 2), GOLD)
+    results = paired_bootstrap(a, b, resamples=100)
+    md = paired_table("base", "fused", results)
+    assert md.startswith("| metric | A: base | B: fused | B - A | 95 % interval | p |")
+    assert "over the 200 utterances both runs tested: 100 resamples" in md
+    csv = paired_table("base", "fused", results, "csv").splitlines()
+    assert csv[0].startswith("metric,a,b,score_a,score_b,gap")
+    assert csv[1].startswith("UA,base,fused")
