@@ -60,3 +60,21 @@ def test_iemocap_class_sets_refused_on_another_corpus(ravdess_corpus: Any, tmp_p
     _extract(ravdess_corpus.root, store)
     result = _ser("train", "--store", store, "--features", "logmel", *SMALL, "--classes", "5")
     assert result.exit_code == 2 and "ravdess has no class set '5'" in result.stderr
+
+
+def test_msp_podcast_trains_on_its_official_partitions(
+    msp_podcast_corpus: Any, tmp_path: Path
+) -> None:
+    store = tmp_path / "p.zarr"
+    _extract(msp_podcast_corpus.root, store)
+    args = ("--features", "logmel", "--classes", "8", *SMALL, "--out", tmp_path, "--json")
+    result = _ser("train", "--store", store, *args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["protocol"] == "official"
+    record = json.loads((tmp_path / "logmel_none_official_c8" / "run.json").read_text())
+    (fold,) = record["folds"]
+    assert fold["test_groups"] == ["test"] and fold["val_groups"] == ["dev"]
+    assert fold["left_out"] == ["test2"]  # Test2 is not Test1's
+    # The Unknown speaker is in Train and Test1: recorded speaker-dependent, named.
+    assert fold["shared_speakers"] == ["Unknown"] and not record["speaker_independent"]
+    assert len(record["classes"]) == 8
