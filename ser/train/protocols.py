@@ -156,7 +156,7 @@ def make_folds(
         tests = present if config.name == "loso" else [5]
         folds = [_session_fold(config, sessions, labels, groups, present, t) for t in tests]
     for fold in folds:
-        check_no_leakage(fold, speakers)
+        check_no_leakage(fold, speakers, groups)
     return folds
 
 
@@ -291,9 +291,12 @@ def _group_folds(
     return parts
 
 
-def check_no_leakage(fold: Fold, speakers: np.ndarray | Sequence[str]) -> None:
-    """Raise `LeakageError` unless train, val and test are disjoint, non-empty index sets
-    and, for a speaker-independent fold, no test speaker is in train or val."""
+def check_no_leakage(
+    fold: Fold, speakers: np.ndarray | Sequence[str], dialogs: np.ndarray | None = None
+) -> None:
+    """Raise `LeakageError` unless train, val and test are disjoint, non-empty index sets,
+    for a speaker-independent fold no test speaker is in train or val, and, given the
+    `dialogs` a dialog-context model reads, no test dialog is in train or val."""
     speakers = np.asarray(speakers)
     sides = {"train": fold.train, "val": fold.val, "test": fold.test}
     for side, rows in sides.items():
@@ -321,3 +324,17 @@ def check_no_leakage(fold: Fold, speakers: np.ndarray | Sequence[str]) -> None:
                     f"{fold.name}: test speaker(s) {', '.join(shared_speakers)} also in {side}"
                     " of a speaker-independent fold"
                 )
+    if dialogs is not None:
+        _check_dialogs(fold, np.asarray(dialogs), sides)
+
+
+def _check_dialogs(fold: Fold, dialogs: np.ndarray, sides: dict[str, np.ndarray]) -> None:
+    tested = set(dialogs[fold.test].tolist())
+    for side in ("train", "val"):
+        shared = sorted(tested & set(dialogs[sides[side]].tolist()))
+        if shared:
+            raise LeakageError(
+                f"{fold.name}: test dialog(s) {', '.join(map(str, shared[:5]))} also in {side}: "
+                "a dialog-context model would read test utterances' context in training; "
+                "choose a protocol whose groups hold whole dialogs"
+            )

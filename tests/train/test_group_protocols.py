@@ -81,3 +81,13 @@ def test_official_tests_a_named_partition_and_names_what_it_leaves_out() -> None
     assert "speakers in test and training: Unknown" in dependent.describe()
     with pytest.raises(ConfigError, match=r"official\[:PARTITION\]"):
         _folds("official:dev", split=split)
+
+
+def test_a_dialog_on_both_sides_is_leakage_for_a_dialog_model() -> None:
+    from ser.train.protocols import LeakageError
+
+    dialogs = np.tile(["d0", "d1", "d2"], 8)  # every dialog spans every speaker
+    config = ProtocolConfig("speaker-kfold:3")
+    with pytest.raises(LeakageError, match=r"test dialog\(s\) d0, d1, d2 also in train"):
+        make_folds(config, SESSIONS, SPEAKERS, LABELS, dialogs)
+    assert len(make_folds(config, SESSIONS, SPEAKERS, LABELS)) == 3  # utterance models: fine
