@@ -132,3 +132,12 @@ def msp_podcast_corpus(tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("msp") / "MSP-Podcast"
     return write_msp_podcast(root, TalkConfig(speakers=5))
+
+
+@pytest.fixture(scope="session")
+def meld_corpus(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny synthetic MELD root (4 characters; 6 train, 2 dev, 2 test dialogs)."""
+    from ser.synth.talk import TalkConfig, write_meld
+
+    root = tmp_path_factory.mktemp("meld") / "MELD"
+    return write_meld(root, TalkConfig(speakers=4))

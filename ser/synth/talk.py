@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.corpus.kinds import msp_podcast
+from ser.corpus.kinds import meld, msp_podcast
 from ser.synth import text
 from ser.synth.acted import ActedTruth, new_root, voice_of, write_wav
 
@@ -43,6 +43,8 @@ class TalkConfig:
     rounds: int = 1
     seed: int = 0
     seconds: tuple[float, float] = (0.8, 1.4)
+    dialogs: int = 2  # MELD: dev's and test's dialogs; train has three times as many
+    turns: tuple[int, int] = (4, 7)  # MELD: utterances a dialog, at least and at most
 
 
 def write_msp_podcast(out: Path, config: TalkConfig = TalkConfig()) -> ActedTruth:
@@ -100,3 +102,71 @@ def _msp_row(stem: str, letter: str, code: str, speaker: str, gender: str, split
 def _cued(code: str) -> str:
     """The transcript cues of `code`: contempt speaks as disgust, X as neutral."""
     return {"con": "dis", "xxx": "neu"}.get(code, code)
+
+
+#: MELD's recurring characters; a guest speaks in each test dialog.
+CHARACTERS = ("Joey", "Rachel", "Ross", "Monica", "Chandler", "Phoebe")
+MELD_COLUMNS = ("Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
+                "Utterance_ID", "Season", "Episode", "StartTime", "EndTime")  # fmt: skip
+
+
+def write_meld(out: Path, config: TalkConfig = TalkConfig(speakers=4)) -> ActedTruth:
+    """`out/{train,dev,test}_sent_emo.csv` and `out/{train,dev,test}/dia{D}_utt{U}.wav`:
+    `3 x config.dialogs` train dialogs, `config.dialogs` dev and test ones, each of
+    `config.turns` utterances by the first `config.speakers` characters taking turns (a
+    guest's line closing each test dialog); emotions cycle through MELD's seven. Train's
+    `dia0` has no wav for its last clip (the release lacks a few clips too): `empty`."""
+    if not 2 <= config.speakers <= len(CHARACTERS):
+        raise ValueError(f"a synthetic MELD has 2 to {len(CHARACTERS)} recurring characters")
+    root = new_root(out)
+    files: dict[str, tuple[str, str]] = {}
+    missing = []
+    for s, split in enumerate(meld.SPLITS):
+        (root / split).mkdir()
+        rows: list[dict[str, str]] = []
+        for d in range(config.dialogs * (3 if split == "train" else 1)):
+            rng = np.random.default_rng([config.seed, s, d])
+            turns = int(rng.integers(config.turns[0], config.turns[1] + 1))
+            for u in range(turns):
+                row = _meld_row(rng, config, split, d, u, turns)
+                code = row.pop("code")
+                if (split, d, u) == ("train", 0, turns - 1):
+                    missing.append(f"{split}_dia{d}_utt{u}")
+                else:
+                    voice = voice_of(config.seed, _speaker_index(row["Speaker"]), "MF"[u % 2])
+                    wav = root / split / f"dia{d}_utt{u}.wav"
+                    write_wav(wav, rng, voice, code.split(".")[0], config.seconds)
+                rows.append({"Sr No.": str(len(rows) + 1), **row})
+                files[f"{split}_dia{d}_utt{u}"] = (code, row["Speaker"])
+        with (root / f"{split}_sent_emo.csv").open("w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, MELD_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    return ActedTruth(root.resolve(), files, tuple(missing))
+
+
+def _meld_row(
+    rng: np.random.Generator, config: TalkConfig, split: str, d: int, u: int, turns: int
+) -> dict[str, str]:
+    """One CSV row (and `code`: the label code ser reads, `<emotion>.<sentiment>`)."""
+    emotion = list(meld.EMOTIONS)[(5 * d + u) % len(meld.EMOTIONS)]
+    sentiment = SENTIMENT.get(emotion) or ("positive", "negative")[int(rng.integers(2))]
+    guest = split == "test" and u == turns - 1
+    speaker = f"Guest {d}" if guest else CHARACTERS[(d + u) % config.speakers]
+    short = meld.EMOTIONS[emotion]
+    return {
+        "code": f"{short}.{meld.SENTIMENTS[sentiment]}",
+        "Utterance": text.compose(rng, short).replace("'", "\u2019"),
+        "Speaker": speaker, "Emotion": emotion, "Sentiment": sentiment,
+        "Dialogue_ID": str(d), "Utterance_ID": str(u), "Season": "1", "Episode": str(d + 1),
+        "StartTime": f"00:00:{2 * u:02d},000", "EndTime": f"00:00:{2 * u + 1:02d},500",
+    }  # fmt: skip
+
+
+#: The sentiment each emotion carries (surprise: either, drawn).
+SENTIMENT = {"neutral": "neutral", "joy": "positive", "sadness": "negative",
+             "anger": "negative", "fear": "negative", "disgust": "negative"}  # fmt: skip
+
+
+def _speaker_index(speaker: str) -> int:
+    return CHARACTERS.index(speaker) if speaker in CHARACTERS else len(CHARACTERS)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ser.errors import CorpusError
-from ser.synth.talk import TalkConfig, write_msp_podcast
+from ser.synth.talk import TalkConfig, write_meld, write_msp_podcast
 
 
 def test_msp_podcast_layout_quirks_and_seed(tmp_path: Path) -> None:
@@ -26,3 +26,14 @@ def test_msp_podcast_layout_quirks_and_seed(tmp_path: Path) -> None:
     assert len(list((a.root / "Transcripts").glob("*.txt"))) == len(rows) - 1
     with pytest.raises(CorpusError, match="not empty"):
         write_msp_podcast(tmp_path / "a")
+
+
+def test_meld_layout_quirks(tmp_path: Path) -> None:
+    truth = write_meld(tmp_path / "m", TalkConfig(speakers=3, dialogs=1))
+    with (truth.root / "test_sent_emo.csv").open(encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert rows[0]["Sr No."] == "1" and rows[0]["Dialogue_ID"] == "0"
+    assert rows[-1]["Speaker"].startswith("Guest")  # a speaker of the test split only
+    characters = {s for _, s in truth.files.values() if not s.startswith("Guest")}
+    assert characters == {"Joey", "Rachel", "Ross"}  # the main characters recur everywhere
+    assert truth.empty and not (truth.root / "train" / f"{truth.empty[0][6:]}.wav").exists()

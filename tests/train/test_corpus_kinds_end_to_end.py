@@ -78,3 +78,39 @@ def test_msp_podcast_trains_on_its_official_partitions(
     # The Unknown speaker is in Train and Test1: recorded speaker-dependent, named.
     assert fold["shared_speakers"] == ["Unknown"] and not record["speaker_independent"]
     assert len(record["classes"]) == 8
+
+
+def test_meld_trains_the_dialog_context_model_on_its_official_partitions(
+    meld_corpus: Any, tmp_path: Path
+) -> None:
+    store = tmp_path / "meld.zarr"
+    result = _ser("extract", meld_corpus.root, "--store", store, "--features", "is13", "--quiet")
+    assert result.exit_code == 1 and meld_corpus.empty[0] in result.output  # the missing clip
+    context = ("--fusion", "none", "--context", "--epochs", "2", "--seeds", "1", "--device", "cpu")
+    args = ("--features", "is13", "--classes", "7", *context, "--out", tmp_path, "--json")
+    result = _ser("train", "--store", store, *args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["protocol"] == "official"
+    record = json.loads((tmp_path / "is13_none_official_c7_context" / "run.json").read_text())
+    (fold,) = record["folds"]
+    assert fold["val_groups"] == ["dev"] and "left_out" not in fold
+    # Friends' characters speak in every split: official is speaker-dependent, named.
+    assert not record["speaker_independent"] and "Joey" in fold["shared_speakers"]
+    assert len(record["classes"]) == 7
+    sentiment = ("--features", "is13", "--classes", "sentiment", *SMALL, "--out", tmp_path)
+    result = _ser("train", "--store", store, *sentiment, "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "is13_none_official_csentiment" / "run.json").read_text())
+    assert record["classes"] == ["neg", "neu", "pos"]
+
+
+def test_a_dialog_model_is_refused_on_a_corpus_without_dialogs(
+    crema_d_corpus: Any, tmp_path: Path
+) -> None:
+    store = tmp_path / "c.zarr"
+    _extract(crema_d_corpus.root, store)
+    args = ("--features", "logmel", "--fusion", "none", "--context", "--device", "cpu")
+    result = _ser("train", "--store", store, *args, "--out", tmp_path)
+    assert result.exit_code == 2
+    assert "needs dialogs and their order, and CREMA-D" in result.stderr
+    assert "each utterance is a dialog of its own" in result.stderr
