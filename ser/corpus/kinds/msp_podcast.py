@@ -7,7 +7,7 @@ fear, D disgust, C contempt, N neutral, O other, X no agreement), `EmoAct`, `Emo
 `EmoDom` (the 1-7 attribute means: the manifest's arousal, valence and dominance),
 `SpkrID` (`Unknown` where the release does not know), `Gender` and `Split_Set` (Train,
 Development, Test1, Test2, Test3; the manifest's `split`: train, dev, test for Test1,
-test2, test3).
+test2, test3). A row without an `EmoClass` (an unlabelled partition) is a problem, not read.
 
 O and X are read (codes `oth`, `xxx`: class set `all` counts them) and no class set a
 model trains on holds them: `8` (the primary emotions) and `4` leave them out. Speakers
@@ -60,7 +60,13 @@ def read(root: Path, classes: str) -> CorpusReading:
         hint = f" (did you mean {root.parent}?)" if root.name in ("Labels", AUDIO) else ""
         raise CorpusError(f"{root} is not an MSP-Podcast root: no {LABELS}{hint}")
     problems: list[Problem] = []
-    records = [_record(root, path, number, row) for number, row in _rows(path)]
+    records = []
+    for number, row in _rows(path):
+        if row["FileName"] and not row["EmoClass"]:  # Test3's labels are withheld
+            stem = Path(row["FileName"]).stem
+            problems.append(Problem(stem, f"{path}:{number}: no EmoClass (unlabelled)"))
+        else:
+            records.append(_record(root, path, number, row))
     return read_records(root, records, label_set, problems)
 
 

@@ -57,8 +57,8 @@ def test_bad_rows_and_roots_are_errors_naming_the_file(
     with pytest.raises(CorpusError, match=r"not an MSP-Podcast root.*did you mean"):
         msp_podcast.read(root / "Labels", "all")
     (root / "Audios" / "MSP-PODCAST_0001_0001.wav").unlink()
-    labels.write_text("\n".join(lines) + "\n")
+    unlabelled = lines[2].replace(",S,", ",,").replace(",Train", ",Test3")
+    labels.write_text("\n".join([*lines[:2], unlabelled, *lines[3:]]) + "\n")
     problems = [p.problem for p in msp_podcast.read(root, "all").problems]
-    assert problems == [
-        f"wav missing: no {root.resolve() / 'Audios' / 'MSP-PODCAST_0001_0001.wav'}"
-    ]
+    wav = root.resolve() / "Audios" / "MSP-PODCAST_0001_0001.wav"
+    assert problems == [f"{labels}:3: no EmoClass (unlabelled)", f"wav missing: no {wav}"]
