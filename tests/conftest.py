@@ -123,3 +123,21 @@ def ravdess_corpus(tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("ravdess") / "RAVDESS"
     return write_ravdess(root, ActedConfig(actors=5, sentences=1))
+
+
+@pytest.fixture(scope="session")
+def msp_podcast_corpus(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny synthetic MSP-Podcast root (5 speakers and Unknown, every class once)."""
+    from ser.synth.talk import TalkConfig, write_msp_podcast
+
+    root = tmp_path_factory.mktemp("msp") / "MSP-Podcast"
+    return write_msp_podcast(root, TalkConfig(speakers=5))
+
+
+@pytest.fixture(scope="session")
+def meld_corpus(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny synthetic MELD root (4 characters; 6 train, 2 dev, 2 test dialogs)."""
+    from ser.synth.talk import TalkConfig, write_meld
+
+    root = tmp_path_factory.mktemp("meld") / "MELD"
+    return write_meld(root, TalkConfig(speakers=4))

@@ -5,7 +5,7 @@ derived from them: `--corpus` guessed from a layout (`guess`), a store's kind
 trains on (`label_set`).
 
 >>> [kind.name for kind in KINDS.values()]
-['iemocap', 'crema-d', 'ravdess', 'manifest']
+['iemocap', 'crema-d', 'ravdess', 'msp-podcast', 'meld', 'manifest']
 >>> KINDS["crema-d"].label_set("4").classes
 ('neu', 'hap', 'sad', 'ang')
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ser.corpus.kinds import crema_d, iemocap, manifest, ravdess
+from ser.corpus.kinds import crema_d, iemocap, manifest, meld, msp_podcast, ravdess
 from ser.corpus.kinds.flat import column_of, pick, summarize_by
 from ser.corpus.labels import LabelSet
 from ser.corpus.reader import CorpusReading
@@ -96,6 +96,15 @@ register(CorpusKind(
 register(CorpusKind(
     "ravdess", "RAVDESS", ravdess.LAYOUT, ravdess.read, ravdess.detect, ravdess.signature,
     _fixed(ravdess.LABEL_SETS), "speaker-kfold",
+))  # fmt: skip
+register(CorpusKind(
+    "msp-podcast", "MSP-Podcast", msp_podcast.LAYOUT, msp_podcast.read, msp_podcast.detect,
+    msp_podcast.signature, _fixed(msp_podcast.LABEL_SETS), "official", by=("split", "speaker"),
+    not_trained=("all",),
+))  # fmt: skip
+register(CorpusKind(
+    "meld", "MELD", meld.LAYOUT, meld.read, meld.detect, meld.signature,
+    _fixed(meld.LABEL_SETS), "official", by=("split", "speaker"),
 ))  # fmt: skip
 register(CorpusKind(
     "manifest", "a manifest", "a .csv or .jsonl file (utt_id, wav, label, speaker, ...)",

@@ -53,20 +53,20 @@ class ActedTruth:
 
 def write_crema_d(out: Path, config: ActedConfig = ActedConfig()) -> ActedTruth:
     """`out/AudioWAV/<actor>_<sentence>_<EMO>_<level>.wav` and `VideoDemographics.csv`."""
-    folder = _new(out) / crema_d.AUDIO
+    folder = new_root(out) / crema_d.AUDIO
     folder.mkdir()
     sentences = [s for s in crema_d.SENTENCES if s != "MTI"][: config.sentences]
     files, rows = {}, []
     for a in range(config.actors):
         actor, gender = f"{1001 + a}", "FM"[a % 2]
         rows.append({"ActorID": actor, "Age": 30 + a, "Sex": "Female" if gender == "F" else "Male"})
-        voice = _voice(config.seed, a, gender)
+        voice = voice_of(config.seed, a, gender)
         for k, (emo, code) in enumerate(crema_d.EMOTIONS.items()):
             for s, sentence in enumerate(sentences):
                 level = ("HI", "MD", "LO", "XX")[(a + s) % 4]
                 stem = f"{actor}_{sentence}_{emo}_{level}"
                 rng = np.random.default_rng([config.seed, a, k, s])
-                _write(folder / f"{stem}.wav", rng, voice, code, config)
+                write_wav(folder / f"{stem}.wav", rng, voice, code, config.seconds)
                 files[stem] = (code, actor)
     empty = f"{1000 + config.actors}_MTI_SAD_XX"
     soundfile.write(folder / f"{empty}.wav", np.zeros(0, np.int16), audio.SAMPLE_RATE)
@@ -81,19 +81,19 @@ def write_crema_d(out: Path, config: ActedConfig = ActedConfig()) -> ActedTruth:
 def write_ravdess(out: Path, config: ActedConfig = ActedConfig()) -> ActedTruth:
     """`out/Actor_XX/03-01-EE-II-SS-01-XX.wav`: speech, every emotion, both intensities
     (neutral: normal only), `config.sentences` statements (at most 2)."""
-    root = _new(out)
+    root = new_root(out)
     files = {}
     for a in range(config.actors):
         actor = f"{a + 1:02d}"
         folder = root / f"Actor_{actor}"
         folder.mkdir()
-        voice = _voice(config.seed, a, "M" if (a + 1) % 2 else "F")
+        voice = voice_of(config.seed, a, "M" if (a + 1) % 2 else "F")
         for e, code in enumerate(ravdess.EMOTIONS, start=1):
             for intensity in ("01",) if code == "neu" else ("01", "02"):
                 for s in range(1, min(config.sentences, 2) + 1):
                     stem = f"03-01-{e:02d}-{intensity}-{s:02d}-01-{actor}"
                     rng = np.random.default_rng([config.seed, a, e, int(intensity), s])
-                    _write(folder / f"{stem}.wav", rng, voice, code, config)
+                    write_wav(folder / f"{stem}.wav", rng, voice, code, config.seconds)
                     files[stem] = (code, f"Actor_{actor}")
     return ActedTruth(root.resolve(), files)
 
@@ -115,7 +115,7 @@ def write_manifest(truth: ActedTruth, path: Path, splits: bool = True) -> Path:
     return path
 
 
-def _new(out: Path) -> Path:
+def new_root(out: Path) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CorpusError(
             f"{out} is not empty: a synthetic corpus is written only into a new or empty folder"
@@ -124,7 +124,7 @@ def _new(out: Path) -> Path:
     return out
 
 
-def _voice(seed: int, actor: int, gender: str) -> audio.Voice:
+def voice_of(seed: int, actor: int, gender: str) -> audio.Voice:
     rng = np.random.default_rng([seed, 11, actor])
     channel = (
         float(rng.normal(0.0, 2.0)),
@@ -134,9 +134,13 @@ def _voice(seed: int, actor: int, gender: str) -> audio.Voice:
     return audio.draw_voice(rng, gender, channel)
 
 
-def _write(
-    path: Path, rng: np.random.Generator, voice: audio.Voice, code: str, config: ActedConfig
-) -> None:
+def write_wav(
+    path: Path, rng: np.random.Generator, voice: audio.Voice, code: str,
+    seconds: tuple[float, float],
+) -> None:  # fmt: skip
+    """A wav of `code`'s prosody (contempt: disgust's; no agreement: other's), its length
+    drawn from `seconds`."""
+    code = {"con": "dis", "xxx": "oth"}.get(code, code)
     prosody = CALM if code == "cal" else audio.utterance_prosody(rng, code, 1.0, voice)
-    seconds = float(rng.uniform(*config.seconds))
-    soundfile.write(path, audio.synthesize(rng, seconds, voice, prosody), audio.SAMPLE_RATE)
+    length = float(rng.uniform(*seconds))
+    soundfile.write(path, audio.synthesize(rng, length, voice, prosody), audio.SAMPLE_RATE)

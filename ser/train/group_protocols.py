@@ -7,7 +7,10 @@
   spec gives the same folds on every run; each fold's speakers are in the run record.
 - ``logo:<column>``: leave one group out over any manifest column (`logo:speaker`,
   `logo:sentence`, `logo:session`); speaker-independent when every speaker is in one group.
-- ``official``: the manifest's `split` column, `train` / `dev` / `test`: dev validates.
+- ``official[:PARTITION]``: the manifest's `split` column, `train` / `dev` / `test`: dev
+  validates, `test` (or PARTITION: MSP-Podcast's `test2`) tests; any other partition is
+  left out, and the fold says which. Speakers on both sides (MELD's recurring characters,
+  MSP-Podcast's `Unknown`) make the fold speaker-dependent, the fold naming them.
 
 Validation (`val`): ``session`` holds out the next group (cyclically; official: dev),
 ``random10`` a stratified 10 % of the training side (left to the caller), ``none``
@@ -15,7 +18,7 @@ nothing (official: dev joins train).
 
 >>> speakers = np.array(["a", "a", "b", "b", "c", "c"])
 >>> [s.test_groups for s in speaker_kfold(speakers, 3, 0, "session")]
-[('a',), ('c',), ('b',)]
+[('c',), ('a',), ('b',)]
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class Split:
     test_groups: tuple[str, ...]
     val_groups: tuple[str, ...]
     speaker_independent: bool
+    left_out: tuple[str, ...] = ()  # official: the partitions no side holds
+    shared_speakers: tuple[str, ...] = ()  # official: speakers in test and train or dev
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,16 @@ class GroupProtocol:
     column: str = "speaker"
     k: int = 5
     seed: int = 0
+    test: str = "test"  # official: the partition tested
 
 
 def parse_protocol(name: str) -> GroupProtocol | None:
     """The group protocol `name` spells; None for another name; ConfigError for a bad one."""
     head, _, rest = name.partition(":")
-    if head == "official" and not rest:
-        return GroupProtocol("official", "split")
+    if head == "official":
+        if rest in ("train", "dev") or ":" in rest:
+            raise ConfigError(f"protocol {name!r}: write official[:PARTITION], e.g. official:test2")
+        return GroupProtocol("official", "split", test=rest or "test")
     if head == "logo":
         if not rest:
             raise ConfigError("protocol logo needs a column: logo:<column>, e.g. logo:speaker")
@@ -69,7 +77,8 @@ def parse_protocol(name: str) -> GroupProtocol | None:
         numbers = [0, 0, 0]
     if len(numbers) > 2 or (numbers and numbers[0] < 2):
         raise ConfigError(f"protocol {name!r}: write speaker-kfold[:K[:SEED]] with K >= 2")
-    return GroupProtocol("speaker-kfold", "speaker", *numbers)
+    k, seed = (numbers[0] if numbers else 5), (numbers[1] if len(numbers) > 1 else 0)
+    return GroupProtocol("speaker-kfold", "speaker", k=k, seed=seed)
 
 
 def speaker_kfold(speakers: np.ndarray, k: int, seed: int, val: str) -> list[Split]:
@@ -110,24 +119,26 @@ def leave_one_group_out(
     return splits
 
 
-def official(split: np.ndarray, speakers: np.ndarray, val: str) -> list[Split]:
-    """The manifest's train / dev / test partitions (module doc)."""
+def official(split: np.ndarray, speakers: np.ndarray, val: str, test: str = "test") -> list[Split]:
+    """The manifest's train / dev / `test` partitions (module doc)."""
     values = set(split.tolist())
-    if not {"train", "test"} <= values or values - set(SPLITS):
+    if not {"train", test} <= values or "" in values:
         raise ConfigError(
-            "protocol official needs the manifest's split column with train and test "
+            f"protocol official needs the manifest's split column with train and {test} "
             f"(and dev) rows; the data has {', '.join(sorted(map(repr, values)))}"
         )
     rows = np.arange(len(split), dtype=np.int64)
-    train, dev, test = (rows[split == name] for name in SPLITS)
+    train, dev, tested = (rows[split == name] for name in ("train", "dev", test))
     if val == "none" or len(dev) == 0:
         train, dev = np.sort(np.concatenate([train, dev])), (rows[:0] if val == "none" else None)
-    shared = set(speakers[test].tolist()) & set(speakers[rows[split != "test"]].tolist())
+    trained = rows[np.isin(split, ["train", "dev"])]
+    shared = sorted(set(speakers[tested].tolist()) & set(speakers[trained].tolist()))
     return [
         Split(
-            "official", train, dev, test, ("test",), ("dev",) if dev is not None else (), not shared
+            "official", train, dev, tested, (test,), ("dev",) if dev is not None else (),
+            not shared, tuple(sorted(values - {"train", "dev", test})), tuple(map(str, shared)),
         )
-    ]
+    ]  # fmt: skip
 
 
 def _group_split(

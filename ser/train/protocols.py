@@ -93,6 +93,8 @@ class Fold:
     validated: bool = True  # False for val "none": an empty validation side by design
     test_groups: tuple[str, ...] = ()  # the corpus protocols': speakers, values, "test"
     val_groups: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()  # official: partitions on no side (MSP-Podcast's test2)
+    shared_speakers: tuple[str, ...] = ()  # official: why a fold is speaker-dependent
 
     def describe(self) -> str:
         """One line for logs: ``fold1: train 3449, val 1023 (session 2), test 1085 (session 1);
@@ -108,6 +110,16 @@ class Fold:
             return f" ({', '.join(groups)})" if groups else ""
 
         kind = "speaker-independent" if self.speaker_independent else "speaker-dependent"
+        if self.shared_speakers:
+            names = ", ".join(self.shared_speakers[:5])
+            more = (
+                f" and {len(self.shared_speakers) - 5} more"
+                if len(self.shared_speakers) > 5
+                else ""
+            )
+            kind += f" (speakers in test and training: {names}{more})"
+        if self.left_out:
+            kind += f"; left out: {', '.join(self.left_out)}"
         held = f"{where(self.val_sessions)}{named(self.val_groups)}"
         val = f"val {len(self.val)}{held}" if len(self.val) else NO_VAL
         tested = f"{where(self.test_sessions)}{named(self.test_groups)}"
@@ -144,7 +156,7 @@ def make_folds(
         tests = present if config.name == "loso" else [5]
         folds = [_session_fold(config, sessions, labels, groups, present, t) for t in tests]
     for fold in folds:
-        check_no_leakage(fold, speakers)
+        check_no_leakage(fold, speakers, groups)
     return folds
 
 
@@ -161,7 +173,7 @@ def _splits(
     else:
         raise ConfigError(f"protocol {config.name!r} needs the manifest column {column!r}")
     if grouped.kind == "official":
-        return official(values, speakers, config.val)
+        return official(values, speakers, config.val, grouped.test)
     return leave_one_group_out(values, speakers, column, config.val)
 
 
@@ -174,6 +186,7 @@ def _checked_fold(
     return Fold(
         split.name, train, val, split.test, (), (), split.speaker_independent,
         validated=config.val != "none", test_groups=split.test_groups, val_groups=split.val_groups,
+        left_out=split.left_out, shared_speakers=split.shared_speakers,
     )  # fmt: skip
 
 
@@ -278,9 +291,12 @@ def _group_folds(
     return parts
 
 
-def check_no_leakage(fold: Fold, speakers: np.ndarray | Sequence[str]) -> None:
-    """Raise `LeakageError` unless train, val and test are disjoint, non-empty index sets
-    and, for a speaker-independent fold, no test speaker is in train or val."""
+def check_no_leakage(
+    fold: Fold, speakers: np.ndarray | Sequence[str], dialogs: np.ndarray | None = None
+) -> None:
+    """Raise `LeakageError` unless train, val and test are disjoint, non-empty index sets,
+    for a speaker-independent fold no test speaker is in train or val, and, given the
+    `dialogs` a dialog-context model reads, no test dialog is in train or val."""
     speakers = np.asarray(speakers)
     sides = {"train": fold.train, "val": fold.val, "test": fold.test}
     for side, rows in sides.items():
@@ -308,3 +324,17 @@ def check_no_leakage(fold: Fold, speakers: np.ndarray | Sequence[str]) -> None:
                     f"{fold.name}: test speaker(s) {', '.join(shared_speakers)} also in {side}"
                     " of a speaker-independent fold"
                 )
+    if dialogs is not None:
+        _check_dialogs(fold, np.asarray(dialogs), sides)
+
+
+def _check_dialogs(fold: Fold, dialogs: np.ndarray, sides: dict[str, np.ndarray]) -> None:
+    tested = set(dialogs[fold.test].tolist())
+    for side in ("train", "val"):
+        shared = sorted(tested & set(dialogs[sides[side]].tolist()))
+        if shared:
+            raise LeakageError(
+                f"{fold.name}: test dialog(s) {', '.join(map(str, shared[:5]))} also in {side}: "
+                "a dialog-context model would read test utterances' context in training; "
+                "choose a protocol whose groups hold whole dialogs"
+            )

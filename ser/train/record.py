@@ -149,6 +149,8 @@ def fold_entry(
         # the corpus protocols' groups (speakers, column values): the folds, recorded
         **({"test_groups": list(fold.test_groups)} if fold.test_groups else {}),
         **({"val_groups": list(fold.val_groups)} if fold.val_groups else {}),
+        **({"left_out": list(fold.left_out)} if fold.left_out else {}),
+        **({"shared_speakers": list(fold.shared_speakers)} if fold.shared_speakers else {}),
     }
 
 

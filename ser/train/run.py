@@ -18,7 +18,7 @@ import torch
 
 import ser
 from ser.cache import FeatureStore
-from ser.corpus.registry import label_set
+from ser.corpus.registry import label_set, store_kind
 from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
 from ser.models.config import plan_inputs
@@ -124,6 +124,8 @@ def _prepare(
     store = FeatureStore.open(config.store)
     features = resolve_features(store, config.features)
     unit, specs = plan_inputs(config.model, [f.info() for f in features])
+    if unit == "dialog":
+        _check_dialogs(store, plan.name)
     # The first log line, once the run is known to start (refusals come alone).
     # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
     plural = "s" if threads.count != 1 else ""
@@ -170,6 +172,21 @@ def _prepare(
     prepared = Prepared(config, plan, record, data, unit, list(specs), todo, recorded)
     prepared.predictions.update(kept_predictions(plan.run_dir, record))
     return prepared
+
+
+def _check_dialogs(store: FeatureStore, name: str) -> None:
+    """A `ConfigError` when a dialog-context model meets a corpus without dialogs (each
+    utterance a dialog of its own: CREMA-D, RAVDESS, MSP-Podcast, a manifest without a
+    dialog column): its context would be the utterance alone."""
+    dialogs = store.manifest.column("dialog")
+    if len(dialogs) and len(np.unique(dialogs)) == len(dialogs):
+        kind = store_kind(store.attrs)
+        raise ConfigError(
+            f"{name}: a dialog-context model needs dialogs and their order, and {kind.title} "
+            f"({store.path}) has none: each utterance is a dialog of its own. Train it on "
+            "IEMOCAP, MELD or a manifest with dialog and order columns; on this corpus "
+            "choose an utterance-level model (e.g. --fusion none without --context)"
+        )
 
 
 def _group_columns(store: FeatureStore, protocol: str, rows: np.ndarray) -> dict[str, np.ndarray]:

@@ -60,3 +60,57 @@ def test_iemocap_class_sets_refused_on_another_corpus(ravdess_corpus: Any, tmp_p
     _extract(ravdess_corpus.root, store)
     result = _ser("train", "--store", store, "--features", "logmel", *SMALL, "--classes", "5")
     assert result.exit_code == 2 and "ravdess has no class set '5'" in result.stderr
+
+
+def test_msp_podcast_trains_on_its_official_partitions(
+    msp_podcast_corpus: Any, tmp_path: Path
+) -> None:
+    store = tmp_path / "p.zarr"
+    _extract(msp_podcast_corpus.root, store)
+    args = ("--features", "logmel", "--classes", "8", *SMALL, "--out", tmp_path, "--json")
+    result = _ser("train", "--store", store, *args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["protocol"] == "official"
+    record = json.loads((tmp_path / "logmel_none_official_c8" / "run.json").read_text())
+    (fold,) = record["folds"]
+    assert fold["test_groups"] == ["test"] and fold["val_groups"] == ["dev"]
+    assert fold["left_out"] == ["test2"]  # Test2 is not Test1's
+    # The Unknown speaker is in Train and Test1: recorded speaker-dependent, named.
+    assert fold["shared_speakers"] == ["Unknown"] and not record["speaker_independent"]
+    assert len(record["classes"]) == 8
+
+
+def test_meld_trains_the_dialog_context_model_on_its_official_partitions(
+    meld_corpus: Any, tmp_path: Path
+) -> None:
+    store = tmp_path / "meld.zarr"
+    result = _ser("extract", meld_corpus.root, "--store", store, "--features", "is13", "--quiet")
+    assert result.exit_code == 1 and meld_corpus.empty[0] in result.output  # the missing clip
+    context = ("--fusion", "none", "--context", "--epochs", "2", "--seeds", "1", "--device", "cpu")
+    args = ("--features", "is13", "--classes", "7", *context, "--out", tmp_path, "--json")
+    result = _ser("train", "--store", store, *args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["protocol"] == "official"
+    record = json.loads((tmp_path / "is13_none_official_c7_context" / "run.json").read_text())
+    (fold,) = record["folds"]
+    assert fold["val_groups"] == ["dev"] and "left_out" not in fold
+    # Friends' characters speak in every split: official is speaker-dependent, named.
+    assert not record["speaker_independent"] and "Joey" in fold["shared_speakers"]
+    assert len(record["classes"]) == 7
+    sentiment = ("--features", "is13", "--classes", "sentiment", *SMALL, "--out", tmp_path)
+    result = _ser("train", "--store", store, *sentiment, "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "is13_none_official_csentiment" / "run.json").read_text())
+    assert record["classes"] == ["neg", "neu", "pos"]
+
+
+def test_a_dialog_model_is_refused_on_a_corpus_without_dialogs(
+    crema_d_corpus: Any, tmp_path: Path
+) -> None:
+    store = tmp_path / "c.zarr"
+    _extract(crema_d_corpus.root, store)
+    args = ("--features", "logmel", "--fusion", "none", "--context", "--device", "cpu")
+    result = _ser("train", "--store", store, *args, "--out", tmp_path)
+    assert result.exit_code == 2
+    assert "needs dialogs and their order, and CREMA-D" in result.stderr
+    assert "each utterance is a dialog of its own" in result.stderr

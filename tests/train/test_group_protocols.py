@@ -64,3 +64,30 @@ def test_logo_and_official() -> None:
 def test_refusals(name: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         _folds(name)
+
+
+def test_official_tests_a_named_partition_and_names_what_it_leaves_out() -> None:
+    split = np.array(["train"] * 12 + ["dev"] * 4 + ["test"] * 4 + ["test2"] * 4)
+    (fold,) = _folds("official", split=split)
+    assert fold.left_out == ("test2",) and "left out: test2" in fold.describe()
+    (other,) = _folds("official:test2", split=split)
+    assert other.test.tolist() == list(range(20, 24)) and other.left_out == ("test",)
+    shared = SPEAKERS.astype("U8")
+    shared[[0, 16]] = "Unknown"  # one speaker name on both sides
+    (dependent,) = make_folds(
+        ProtocolConfig("official"), SESSIONS, shared, LABELS, None, {"split": split}
+    )
+    assert not dependent.speaker_independent and dependent.shared_speakers == ("Unknown",)
+    assert "speakers in test and training: Unknown" in dependent.describe()
+    with pytest.raises(ConfigError, match=r"official\[:PARTITION\]"):
+        _folds("official:dev", split=split)
+
+
+def test_a_dialog_on_both_sides_is_leakage_for_a_dialog_model() -> None:
+    from ser.train.protocols import LeakageError
+
+    dialogs = np.tile(["d0", "d1", "d2"], 8)  # every dialog spans every speaker
+    config = ProtocolConfig("speaker-kfold:3")
+    with pytest.raises(LeakageError, match=r"test dialog\(s\) d0, d1, d2 also in train"):
+        make_folds(config, SESSIONS, SPEAKERS, LABELS, dialogs)
+    assert len(make_folds(config, SESSIONS, SPEAKERS, LABELS)) == 3  # utterance models: fine

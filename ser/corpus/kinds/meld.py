@@ -1,0 +1,162 @@
+"""MELD: the release's `train_sent_emo.csv`, `dev_sent_emo.csv`, `test_sent_emo.csv`
+under the root, and the user's own WAVs at `<split>/dia{D}_utt{U}.wav` (`train/`, `dev/`,
+`test/` beside the CSVs).
+
+MELD ships video clips (`train_splits/`, `dev_splits_complete/`,
+`output_repeated_splits_test/`, `dia{D}_utt{U}.mp4`); ser reads audio only, so cut each
+clip's audio to a 16 kHz mono wav once, into the folder of its split:
+``ffmpeg -i dia0_utt0.mp4 -ac 1 -ar 16000 dia0_utt0.wav``. An .mp4 where a wav is
+expected is refused, saying so.
+
+The CSVs' columns: `Sr No.`, `Utterance` (the transcript), `Speaker`, `Emotion` (neutral,
+joy, sadness, anger, surprise, fear, disgust), `Sentiment` (positive, negative, neutral),
+`Dialogue_ID`, `Utterance_ID`, `Season`, `Episode`, ... Dialog ids restart in each CSV,
+so a dialog is `<split>_dia{D}` and an utterance `<split>_dia{D}_utt{U}`, its order the
+`Utterance_ID` (what the fusion study's dialog-context model reads, as IEMOCAP's). A label
+code holds both annotations, `<emotion>.<sentiment>` (`hap.pos`): class sets `7` (and
+`all`) and `4` read the emotion, `sentiment` (neg neu pos) the sentiment. The manifest's
+`split` is the CSV's (train, dev, test); `sentiment`, `season`, `episode` are kept.
+Speakers (the six main characters above all) recur across the splits: the official
+protocol is recorded speaker-dependent, naming them.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ser.corpus.kinds.flat import Record, pick, read_records
+from ser.corpus.labels import LabelSet
+from ser.corpus.reader import CorpusReading, Problem
+from ser.errors import CorpusError
+
+SPLITS = ("train", "dev", "test")
+RELEASE = {"train": "train_splits", "dev": "dev_splits_complete",
+           "test": "output_repeated_splits_test"}  # fmt: skip
+EMOTIONS = {"neutral": "neu", "joy": "hap", "sadness": "sad", "anger": "ang",
+            "surprise": "sur", "fear": "fea", "disgust": "dis"}  # fmt: skip
+SENTIMENTS = {"negative": "neg", "neutral": "neu", "positive": "pos"}
+COLUMNS = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID")
+LAYOUT = "{train,dev,test}_sent_emo.csv, {train,dev,test}/dia{D}_utt{U}.wav"
+FFMPEG = "ffmpeg -i dia0_utt0.mp4 -ac 1 -ar 16000 dia0_utt0.wav"
+CODES = tuple(f"{e}.{s}" for e in EMOTIONS.values() for s in SENTIMENTS.values())
+
+
+def _set(name: str, classes: tuple[str, ...], part: int) -> LabelSet:
+    mapping = {c: c.split(".")[part] for c in CODES if c.split(".")[part] in classes}
+    return LabelSet(name, classes, mapping)
+
+
+LABEL_SETS: dict[str, LabelSet] = {
+    "4": _set("4", ("neu", "hap", "sad", "ang"), 0),
+    "7": _set("7", tuple(EMOTIONS.values()), 0),
+    "sentiment": _set("sentiment", tuple(SENTIMENTS.values()), 1),
+    "all": _set("all", tuple(EMOTIONS.values()), 0),
+}
+
+
+def _csv(root: Path, split: str) -> Path:
+    return root / f"{split}_sent_emo.csv"
+
+
+def detect(root: Path) -> bool:
+    return root.is_dir() and any(_csv(root, s).is_file() for s in SPLITS)
+
+
+def signature(root: Path) -> list[Path]:
+    return [p for s in SPLITS for p in (_csv(root, s), root / s) if p.exists()]
+
+
+def read(root: Path, classes: str) -> CorpusReading:
+    label_set = pick(LABEL_SETS, classes, "meld")
+    splits = [s for s in SPLITS if _csv(root, s).is_file()]
+    if not splits:
+        raise CorpusError(
+            f"{root} is not a MELD root: no {', '.join(_csv(root, s).name for s in SPLITS)}"
+        )
+    problems = [
+        Problem(_csv(root, s).name, f"no {_csv(root, s)}: MELD's {s} split is not read")
+        for s in SPLITS if s not in splits
+    ]  # fmt: skip
+    records = [r for s in splits for r in _split_records(root, s)]
+    _refuse_videos(records)
+    return read_records(root, records, label_set, problems)
+
+
+def _split_records(root: Path, split: str) -> list[Record]:
+    path = _csv(root, split)
+    folder = root / split
+    if not folder.is_dir():
+        release = root / RELEASE[split]
+        hint = f"; cut the clips of {release} into it ({FFMPEG})" if release.is_dir() else ""
+        raise CorpusError(f"{path}: its wavs go in {folder}, which does not exist{hint}")
+    records = [_record(path, folder, split, number, row) for number, row in _rows(path)]
+    seen: set[str] = set()
+    for record in records:
+        if record.utt_id in seen:
+            raise CorpusError(f"{path}: {record.utt_id} (dialog and utterance id) on two rows")
+        seen.add(record.utt_id)
+    return records
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")  # some copies were re-saved so
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+    if missing:
+        raise CorpusError(f"{path}: no column(s) {', '.join(missing)} ({', '.join(COLUMNS)})")
+    return [
+        (n, {k: (v or "").strip() for k, v in row.items() if k})
+        for n, row in enumerate(reader, start=2)
+    ]
+
+
+def _record(path: Path, folder: Path, split: str, number: int, row: dict[str, str]) -> Record:
+    emotion, sentiment = row["Emotion"].lower(), row["Sentiment"].lower()
+    dialog, utterance = row["Dialogue_ID"], row["Utterance_ID"]
+    if emotion not in EMOTIONS or sentiment not in SENTIMENTS:
+        raise CorpusError(
+            f"{path}:{number}: Emotion {row['Emotion']!r} (one of {', '.join(EMOTIONS)}), "
+            f"Sentiment {row['Sentiment']!r} (one of {', '.join(SENTIMENTS)})"
+        )
+    if not (dialog.isdigit() and utterance.isdigit()):
+        raise CorpusError(
+            f"{path}:{number}: Dialogue_ID {dialog!r} and Utterance_ID {utterance!r} "
+            "must be whole numbers"
+        )
+    stem = f"dia{int(dialog)}_utt{int(utterance)}"
+    return Record(
+        utt_id=f"{split}_{stem}",
+        wav=folder / f"{stem}.wav",
+        label=f"{EMOTIONS[emotion]}.{SENTIMENTS[sentiment]}",
+        speaker=row["Speaker"],
+        transcript=row["Utterance"],
+        dialog=f"{split}_dia{int(dialog)}",
+        order=int(utterance),
+        kind="tv",
+        extra=(
+            ("split", split),
+            ("sentiment", sentiment),
+            ("season", row.get("Season", "")),
+            ("episode", row.get("Episode", "")),
+        ),
+    )
+
+
+def _refuse_videos(records: list[Record]) -> None:
+    """A CorpusError when clips are .mp4 where ser reads .wav (the cut not yet made)."""
+    videos = [
+        r.wav.with_suffix(".mp4")
+        for r in records
+        if r.wav is not None and not r.wav.is_file() and r.wav.with_suffix(".mp4").is_file()
+    ]
+    if videos:
+        raise CorpusError(
+            f"{videos[0]} is an .mp4 where ser reads a .wav ({len(videos)} such clip(s)): "
+            f"MELD's audio is read from wavs you cut from its clips, one per clip beside it, "
+            f"e.g. {FFMPEG}"
+        )

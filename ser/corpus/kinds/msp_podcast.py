@@ -1,0 +1,123 @@
+"""MSP-Podcast: `Labels/labels_consensus.csv` and `Audios/<FileName>` under the root
+(release 1.11 and later; `Transcripts/<stem>.txt` optional).
+
+The CSV's columns: `FileName` (`MSP-PODCAST_0001_0008.wav`; a name without `.wav` gets
+it), `EmoClass` (the consensus primary emotion: A angry, S sad, H happy, U surprise, F
+fear, D disgust, C contempt, N neutral, O other, X no agreement), `EmoAct`, `EmoVal`,
+`EmoDom` (the 1-7 attribute means: the manifest's arousal, valence and dominance),
+`SpkrID` (`Unknown` where the release does not know), `Gender` and `Split_Set` (Train,
+Development, Test1, Test2, Test3; the manifest's `split`: train, dev, test for Test1,
+test2, test3). A row without an `EmoClass` (an unlabelled partition) is a problem, not read.
+
+O and X are read (codes `oth`, `xxx`: class set `all` counts them) and no class set a
+model trains on holds them: `8` (the primary emotions) and `4` leave them out. Speakers
+the release calls `Unknown` stay one speaker named `Unknown`: a protocol cannot prove them
+apart, so a fold with them on both sides is recorded speaker-dependent, naming them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from ser.corpus.kinds.flat import Record, four_of, pick, read_records
+from ser.corpus.labels import LabelSet
+from ser.corpus.reader import CorpusReading, Problem
+from ser.errors import CorpusError
+
+LABELS = Path("Labels") / "labels_consensus.csv"
+AUDIO, TEXT = "Audios", "Transcripts"
+EMOTIONS = {
+    "A": "ang", "S": "sad", "H": "hap", "U": "sur", "F": "fea", "D": "dis", "C": "con",
+    "N": "neu", "O": "oth", "X": "xxx",
+}  # fmt: skip
+PRIMARY = tuple(code for code in EMOTIONS.values() if code not in ("oth", "xxx"))
+SPLITS = {"Train": "train", "Development": "dev", "Test1": "test", "Test2": "test2",
+          "Test3": "test3"}  # fmt: skip
+COLUMNS = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set")
+UNKNOWN = "Unknown"
+LAYOUT = f"{LABELS.as_posix()}, {AUDIO}/<FileName>"
+LABEL_SETS: dict[str, LabelSet] = {
+    "4": four_of(PRIMARY),
+    "8": LabelSet("8", PRIMARY, {c: c for c in PRIMARY}),
+    "all": LabelSet("all", tuple(EMOTIONS.values()), {c: c for c in EMOTIONS.values()}),
+}
+
+
+def detect(root: Path) -> bool:
+    return (root / LABELS).is_file()
+
+
+def signature(root: Path) -> list[Path]:
+    return [p for p in (root / LABELS, root / AUDIO, root / TEXT) if p.exists()]
+
+
+def read(root: Path, classes: str) -> CorpusReading:
+    label_set = pick(LABEL_SETS, classes, "msp-podcast")
+    path = root / LABELS
+    if not path.is_file():
+        hint = f" (did you mean {root.parent}?)" if root.name in ("Labels", AUDIO) else ""
+        raise CorpusError(f"{root} is not an MSP-Podcast root: no {LABELS}{hint}")
+    problems: list[Problem] = []
+    records = []
+    for number, row in _rows(path):
+        if row["FileName"] and not row["EmoClass"]:  # Test3's labels are withheld
+            stem = Path(row["FileName"]).stem
+            problems.append(Problem(stem, f"{path}:{number}: no EmoClass (unlabelled)"))
+        else:
+            records.append(_record(root, path, number, row))
+    return read_records(root, records, label_set, problems)
+
+
+def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as file:
+            reader = csv.DictReader(file)
+            rows = [(n, row) for n, row in enumerate(reader, start=2)]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise CorpusError(f"cannot read {path}: {error}") from None
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+    if missing:
+        raise CorpusError(f"{path}: no column(s) {', '.join(missing)} ({', '.join(COLUMNS)})")
+    if not rows:
+        raise CorpusError(f"{path}: no utterances in it")
+    return [(n, {k: (v or "").strip() for k, v in row.items() if k}) for n, row in rows]
+
+
+def _record(root: Path, path: Path, number: int, row: dict[str, str]) -> Record:
+    name, emotion, split = row["FileName"], row["EmoClass"], row["Split_Set"]
+    if not name or emotion not in EMOTIONS or split not in SPLITS:
+        raise CorpusError(
+            f"{path}:{number}: FileName {name!r}, EmoClass {emotion!r} (one of "
+            f"{''.join(EMOTIONS)}), Split_Set {split!r} (one of {', '.join(SPLITS)})"
+        )
+    wav = root / AUDIO / (name if name.lower().endswith(".wav") else f"{name}.wav")
+    vad = tuple(_number(path, number, row, c) for c in ("EmoVal", "EmoAct", "EmoDom"))
+    return Record(
+        utt_id=wav.stem,
+        wav=wav,
+        label=EMOTIONS[emotion],
+        speaker=row["SpkrID"] or UNKNOWN,
+        gender={"female": "F", "male": "M"}.get(row["Gender"].lower(), ""),
+        transcript=_transcript(root / TEXT / f"{wav.stem}.txt"),
+        kind="podcast",
+        vad=(vad[0], vad[1], vad[2]),
+        extra=(("split", SPLITS[split]),),
+    )
+
+
+def _number(path: Path, number: int, row: dict[str, str], column: str) -> float:
+    value = row[column]
+    try:
+        return float(value) if value else math.nan
+    except ValueError:
+        raise CorpusError(f"{path}:{number}: {column} {value!r} is not a number") from None
+
+
+def _transcript(path: Path) -> str:
+    """The shipped transcript, "" when there is none (the release lacks some)."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""

@@ -1,0 +1,172 @@
+"""Synthetic corpora in the layouts of the naturalistic corpora, MSP-Podcast and MELD:
+the acted generator's speech-like audio (`ser.synth.acted.write_wav`, prosody by label)
+with transcripts that carry label cues (`ser.synth.text.compose`). Tiny by default; a
+seed gives the same bytes.
+
+Quirks kept. MSP-Podcast: `FileName` with its `.wav`, speakers the release calls
+`Unknown` in Train and Test1, O and X rows, a Test2 partition, one missing transcript.
+MELD: dialogs of several speakers whose main characters recur in every split, dialog
+ids that restart in each split's CSV, `Sr No.` and the release's other columns.
+
+>>> import tempfile
+>>> truth = write_msp_podcast(Path(tempfile.mkdtemp()) / "MSP", TalkConfig(speakers=4))
+>>> len(truth.files), sorted({s for _, s in truth.files.values()})[-1]
+(50, 'Unknown')
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ser.corpus.kinds import meld, msp_podcast
+from ser.synth import text
+from ser.synth.acted import ActedTruth, new_root, voice_of, write_wav
+
+#: Each class's (arousal, valence, dominance) on MSP-Podcast's 1-7 scale.
+ATTRIBUTES = {
+    "ang": (5.8, 2.2, 5.4), "sad": (2.6, 2.4, 2.8), "hap": (5.0, 5.8, 4.6),
+    "sur": (5.2, 4.4, 4.0), "fea": (5.0, 2.6, 2.8), "dis": (4.2, 2.6, 4.4),
+    "con": (3.8, 3.0, 4.8), "neu": (3.6, 4.0, 4.0), "oth": (4.0, 4.0, 4.0),
+    "xxx": (4.0, 4.0, 4.0),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TalkConfig:
+    """How many speakers, rounds of every class per speaker, seconds; the seed of every draw."""
+
+    speakers: int = 6
+    rounds: int = 1
+    seed: int = 0
+    seconds: tuple[float, float] = (0.8, 1.4)
+    dialogs: int = 2  # MELD: dev's and test's dialogs; train has three times as many
+    turns: tuple[int, int] = (4, 7)  # MELD: utterances a dialog, at least and at most
+
+
+def write_msp_podcast(out: Path, config: TalkConfig = TalkConfig()) -> ActedTruth:
+    """`out/Labels/labels_consensus.csv`, `out/Audios/*.wav`, `out/Transcripts/*.txt`:
+    every class (O and X too) `config.rounds` times per speaker; the last speaker Test1,
+    the one before Development, the one before that Test2 (with 5 or more), the rest
+    Train; one `Unknown` speaker's utterances in Train and Test1."""
+    root = new_root(out)
+    for folder in ("Labels", msp_podcast.AUDIO, msp_podcast.TEXT):
+        (root / folder).mkdir()
+    split = _msp_splits(config.speakers)
+    rows, files = [], {}
+    for s in range(config.speakers + 1):  # the last: Unknown
+        speaker = str(s + 1) if s < config.speakers else msp_podcast.UNKNOWN
+        voice = voice_of(config.seed, s, "FM"[s % 2])
+        for r in range(config.rounds):
+            for k, (letter, code) in enumerate(msp_podcast.EMOTIONS.items()):
+                stem = f"MSP-PODCAST_{s + 1:04d}_{r * 10 + k + 1:04d}"
+                rng = np.random.default_rng([config.seed, s, r, k])
+                write_wav(
+                    root / msp_podcast.AUDIO / f"{stem}.wav", rng, voice, code, config.seconds
+                )
+                if (s, r, k) != (0, 0, 0):  # the release lacks a few transcripts
+                    words = text.compose(rng, _cued(code))
+                    (root / msp_podcast.TEXT / f"{stem}.txt").write_text(words + "\n")
+                where = split[s] if s < config.speakers else ("Train", "Test1")[k % 2]
+                rows.append(_msp_row(stem, letter, code, speaker, "FM"[s % 2], where))
+                files[stem] = (code, speaker)
+    with (root / msp_podcast.LABELS).open("w", newline="") as file:
+        writer = csv.DictWriter(file, msp_podcast.COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return ActedTruth(root.resolve(), files)
+
+
+def _msp_splits(speakers: int) -> list[str]:
+    if speakers < 3:
+        raise ValueError("a synthetic MSP-Podcast needs 3 speakers: Train, Development, Test1")
+    split = ["Train"] * speakers
+    split[-1], split[-2] = "Test1", "Development"
+    if speakers >= 5:
+        split[-3] = "Test2"
+    return split
+
+
+def _msp_row(stem: str, letter: str, code: str, speaker: str, gender: str, split: str) -> dict:
+    arousal, valence, dominance = ATTRIBUTES[code]
+    return {
+        "FileName": f"{stem}.wav", "EmoClass": letter, "EmoAct": f"{arousal:.1f}",
+        "EmoVal": f"{valence:.1f}", "EmoDom": f"{dominance:.1f}", "SpkrID": speaker,
+        "Gender": "Female" if gender == "F" else "Male", "Split_Set": split,
+    }  # fmt: skip
+
+
+def _cued(code: str) -> str:
+    """The transcript cues of `code`: contempt speaks as disgust, X as neutral."""
+    return {"con": "dis", "xxx": "neu"}.get(code, code)
+
+
+#: MELD's recurring characters; a guest speaks in each test dialog.
+CHARACTERS = ("Joey", "Rachel", "Ross", "Monica", "Chandler", "Phoebe")
+MELD_COLUMNS = ("Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
+                "Utterance_ID", "Season", "Episode", "StartTime", "EndTime")  # fmt: skip
+
+
+def write_meld(out: Path, config: TalkConfig = TalkConfig(speakers=4)) -> ActedTruth:
+    """`out/{train,dev,test}_sent_emo.csv` and `out/{train,dev,test}/dia{D}_utt{U}.wav`:
+    `3 x config.dialogs` train dialogs, `config.dialogs` dev and test ones, each of
+    `config.turns` utterances by the first `config.speakers` characters taking turns (a
+    guest's line closing each test dialog); emotions cycle through MELD's seven. Train's
+    `dia0` has no wav for its last clip (the release lacks a few clips too): `empty`."""
+    if not 2 <= config.speakers <= len(CHARACTERS):
+        raise ValueError(f"a synthetic MELD has 2 to {len(CHARACTERS)} recurring characters")
+    root = new_root(out)
+    files: dict[str, tuple[str, str]] = {}
+    missing = []
+    for s, split in enumerate(meld.SPLITS):
+        (root / split).mkdir()
+        rows: list[dict[str, str]] = []
+        for d in range(config.dialogs * (3 if split == "train" else 1)):
+            rng = np.random.default_rng([config.seed, s, d])
+            turns = int(rng.integers(config.turns[0], config.turns[1] + 1))
+            for u in range(turns):
+                row = _meld_row(rng, config, split, d, u, turns)
+                code = row.pop("code")
+                if (split, d, u) == ("train", 0, turns - 1):
+                    missing.append(f"{split}_dia{d}_utt{u}")
+                else:
+                    voice = voice_of(config.seed, _speaker_index(row["Speaker"]), "MF"[u % 2])
+                    wav = root / split / f"dia{d}_utt{u}.wav"
+                    write_wav(wav, rng, voice, code.split(".")[0], config.seconds)
+                rows.append({"Sr No.": str(len(rows) + 1), **row})
+                files[f"{split}_dia{d}_utt{u}"] = (code, row["Speaker"])
+        with (root / f"{split}_sent_emo.csv").open("w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, MELD_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    return ActedTruth(root.resolve(), files, tuple(missing))
+
+
+def _meld_row(
+    rng: np.random.Generator, config: TalkConfig, split: str, d: int, u: int, turns: int
+) -> dict[str, str]:
+    """One CSV row (and `code`: the label code ser reads, `<emotion>.<sentiment>`)."""
+    emotion = list(meld.EMOTIONS)[(5 * d + u) % len(meld.EMOTIONS)]
+    sentiment = SENTIMENT.get(emotion) or ("positive", "negative")[int(rng.integers(2))]
+    guest = split == "test" and u == turns - 1
+    speaker = f"Guest {d}" if guest else CHARACTERS[(d + u) % config.speakers]
+    short = meld.EMOTIONS[emotion]
+    return {
+        "code": f"{short}.{meld.SENTIMENTS[sentiment]}",
+        "Utterance": text.compose(rng, short).replace("'", "\u2019"),
+        "Speaker": speaker, "Emotion": emotion, "Sentiment": sentiment,
+        "Dialogue_ID": str(d), "Utterance_ID": str(u), "Season": "1", "Episode": str(d + 1),
+        "StartTime": f"00:00:{2 * u:02d},000", "EndTime": f"00:00:{2 * u + 1:02d},500",
+    }  # fmt: skip
+
+
+#: The sentiment each emotion carries (surprise: either, drawn).
+SENTIMENT = {"neutral": "neutral", "joy": "positive", "sadness": "negative",
+             "anger": "negative", "fear": "negative", "disgust": "negative"}  # fmt: skip
+
+
+def _speaker_index(speaker: str) -> int:
+    return CHARACTERS.index(speaker) if speaker in CHARACTERS else len(CHARACTERS)

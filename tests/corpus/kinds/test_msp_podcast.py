@@ -1,0 +1,64 @@
+"""MSP-Podcast's layout read into utterances: labels, attributes, speakers and partitions
+from labels_consensus.csv, transcripts beside, O and X outside the trained class sets."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ser.corpus import registry
+from ser.corpus.kinds import msp_podcast
+from ser.errors import ConfigError, CorpusError
+
+
+def test_reads_every_row_with_its_attributes(msp_podcast_corpus: Any) -> None:
+    kind, reading = registry.read(msp_podcast_corpus.root)  # guessed from the layout
+    assert kind.name == "msp-podcast" and kind.protocol == "official"
+    got = {u.utt_id: (u.label, u.speaker) for u in reading.utterances}
+    assert got == msp_podcast_corpus.files
+    first = reading.utterances[0]
+    assert (first.utt_id, first.label, first.gender) == ("MSP-PODCAST_0001_0001", "ang", "F")
+    assert (first.arousal, first.valence, first.dominance) == (5.8, 2.2, 5.4)
+    assert first.transcript == "" and reading.utterances[1].transcript  # one shipped none
+    splits = {dict(u.extra)["split"] for u in reading.utterances}
+    assert splits == {"train", "dev", "test", "test2"}
+    assert not reading.problems
+
+
+def test_class_sets_leave_other_and_no_agreement_out(msp_podcast_corpus: Any) -> None:
+    eight = msp_podcast.read(msp_podcast_corpus.root, "8")
+    assert {u.label for u in eight.utterances} == set(msp_podcast.PRIMARY)
+    four = msp_podcast.read(msp_podcast_corpus.root, "4")
+    assert {u.label for u in four.utterances} == {"neu", "hap", "sad", "ang"}
+    every = msp_podcast.read(msp_podcast_corpus.root, "all")
+    assert {"oth", "xxx"} <= {u.label for u in every.utterances}
+    with pytest.raises(ConfigError, match="MSP-Podcast does not train on class set 'all'"):
+        registry.label_set({"corpus": "msp-podcast"}, "all", [])
+    with pytest.raises(ConfigError, match="msp-podcast has no class set '6'"):
+        msp_podcast.read(msp_podcast_corpus.root, "6")
+
+
+def test_bad_rows_and_roots_are_errors_naming_the_file(
+    msp_podcast_corpus: Any, tmp_path: Path
+) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(msp_podcast_corpus.root, root)
+    labels = root / "Labels" / "labels_consensus.csv"
+    lines = labels.read_text().splitlines()
+    labels.write_text("\n".join([lines[0], lines[1].replace(",A,", ",Q,"), *lines[2:]]) + "\n")
+    with pytest.raises(CorpusError, match=r"labels_consensus.csv:2: .*EmoClass 'Q'"):
+        msp_podcast.read(root, "all")
+    labels.write_text(lines[0].replace("SpkrID,", "") + "\n")
+    with pytest.raises(CorpusError, match=r"no column\(s\) SpkrID"):
+        msp_podcast.read(root, "all")
+    with pytest.raises(CorpusError, match=r"not an MSP-Podcast root.*did you mean"):
+        msp_podcast.read(root / "Labels", "all")
+    (root / "Audios" / "MSP-PODCAST_0001_0001.wav").unlink()
+    unlabelled = lines[2].replace(",S,", ",,").replace(",Train", ",Test3")
+    labels.write_text("\n".join([*lines[:2], unlabelled, *lines[3:]]) + "\n")
+    problems = [p.problem for p in msp_podcast.read(root, "all").problems]
+    wav = root.resolve() / "Audios" / "MSP-PODCAST_0001_0001.wav"
+    assert problems == [f"{labels}:3: no EmoClass (unlabelled)", f"wav missing: no {wav}"]
