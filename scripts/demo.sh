@@ -95,6 +95,19 @@ step "$SER" sweep probe --store "$STORE" --out "$OUT/probe" --set encoders=tiny-
   --fix batch-size=64 --fix epochs=20
 step "$SER" report "$OUT/probe" --plots "$OUT/plots"
 
+# -- another corpus: CREMA-D's layout (issue 35) -----------------------------------------
+# A synthetic corpus in CREMA-D's layout (AudioWAV/<actor>_<sentence>_<EMO>_<level>.wav,
+# with the release's one empty file), read by the crema-d kind (guessed from the layout),
+# IS13 extracted, and the MLP trained under the corpus's own protocol, speaker k-fold (5
+# folds of actors). `ser extract` exits 1 for the empty file, as for any utterance it
+# cannot extract: the store is complete without it. Six actors and 73 clips: a check that
+# the path runs, not a result. `--layout ravdess`, `msp-podcast` and `meld` write theirs.
+step "$SER" demo-corpus "$OUT/CREMA-D" --layout crema-d
+step "$SER" corpus summary "$OUT/CREMA-D"
+step "$SER" extract "$OUT/CREMA-D" --store "$OUT/crema-d.zarr" --features is13 || [ $? -eq 1 ]
+step "$SER" train --store "$OUT/crema-d.zarr" --out "$RUNS" --features is13 --fusion none \
+  --seeds 3 --epochs 20 --name crema_d_is13
+
 # -- ser predict (issue 13) ---------------------------------------------------------------
 # The MSMSER run applied to a few recordings as if they were new: features re-created
 # from the run's provenance, probabilities averaged over its checkpoints. First with the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,18 @@ from rich.table import Table
 from ser.commands.options import classes_option, corpus_option
 from ser.corpus.registry import read
 from ser.errors import ConfigError
+from ser.synth.acted import ActedConfig, ActedTruth, write_crema_d, write_ravdess
 from ser.synth.corpus import SynthConfig, write_corpus, write_corpus_from_metadata
+from ser.synth.talk import TalkConfig, write_meld, write_msp_podcast
 
 SHOWN_PROBLEMS = 20
+# The other corpus kinds' synthetic layouts (ser/synth/acted.py, talk.py), by seed.
+LAYOUTS: dict[str, Callable[[Path, int], ActedTruth]] = {
+    "crema-d": lambda out, seed: write_crema_d(out, ActedConfig(seed=seed)),
+    "ravdess": lambda out, seed: write_ravdess(out, ActedConfig(seed=seed)),
+    "msp-podcast": lambda out, seed: write_msp_podcast(out, TalkConfig(seed=seed)),
+    "meld": lambda out, seed: write_meld(out, TalkConfig(speakers=4, seed=seed)),
+}
 
 
 @click.group("corpus")
@@ -83,6 +93,14 @@ def _print_summary(root: Path, classes: str, result: dict[str, Any]) -> None:
 )
 @click.option("--seed", type=int, default=SynthConfig.seed, show_default=True)
 @click.option(
+    "--layout",
+    type=click.Choice(["iemocap", *LAYOUTS]),
+    default="iemocap",
+    show_default=True,
+    help="Whose folder layout, file names and labels: a corpus kind (--corpus) to test "
+    "end to end without the licensed data; the options above and below are IEMOCAP's.",
+)
+@click.option(
     "--from-metadata",
     "metadata",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -92,19 +110,38 @@ def _print_summary(root: Path, classes: str, result: dict[str, Any]) -> None:
 )
 @click.pass_context
 def demo_corpus(
-    ctx: click.Context, out: Path, dialogs_per_session: int, seed: int, metadata: Path | None
+    ctx: click.Context,
+    out: Path,
+    dialogs_per_session: int,
+    seed: int,
+    layout: str,
+    metadata: Path | None,
 ) -> None:
-    """Write a synthetic corpus in the IEMOCAP layout to OUT (a new or empty folder).
+    """Write a synthetic corpus in the IEMOCAP layout (or --layout's) to OUT (a new or
+    empty folder).
 
-    OUT becomes the corpus root: it holds Session1..Session5. Speech is synthesized with
-    prosody that follows the emotion; the text carries it only part of the time.
+    OUT becomes the corpus root: for IEMOCAP it holds Session1..Session5. Speech is
+    synthesized with prosody that follows the emotion; the text carries it only part of
+    the time.
     """
     began = time.perf_counter()
+    if layout != "iemocap":
+        given = [o for o in ("dialogs_per_session", "metadata") if _given(ctx, o)]
+        if given:
+            raise ConfigError(
+                f"--{given[0].replace('_', '-')} is IEMOCAP's: not for --layout {layout}"
+            )
+        written = LAYOUTS[layout](out, seed)
+        speakers = {speaker for _, speaker in written.files.values()}
+        click.echo(
+            f"wrote {len(written.files)} utterances of {len(speakers)} speakers in the "
+            f"{layout} layout to {written.root} in {time.perf_counter() - began:.1f} s"
+        )
+        return
     if metadata is None:
         truth = write_corpus(out, SynthConfig(dialogs_per_session=dialogs_per_session, seed=seed))
     else:
-        source = ctx.get_parameter_source("dialogs_per_session")
-        if source is not click.core.ParameterSource.DEFAULT:
+        if _given(ctx, "dialogs_per_session"):
             raise ConfigError("--dialogs-per-session does not apply with --from-metadata")
         truth = write_corpus_from_metadata(out, metadata, seed=seed)
     seconds = time.perf_counter() - began
@@ -114,6 +151,10 @@ def demo_corpus(
         f"wrote {len(utts)} utterances ({hours:.2f} h) in {len({u.dialog for u in utts})} "
         f"dialogs of {len({u.speaker for u in utts})} speakers to {truth.root} in {seconds:.1f} s"
     )
+
+
+def _given(ctx: click.Context, option: str) -> bool:
+    return ctx.get_parameter_source(option) is not click.core.ParameterSource.DEFAULT
 
 
 COMMANDS: list[click.Command] = [corpus, demo_corpus]

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from ser.cli import main
 from ser.corpus.reader import read_corpus
+from ser.corpus.registry import guess
 
 
 def _run(*args: str | Path) -> Any:
@@ -123,3 +124,19 @@ def test_demo_corpus_from_metadata(tmp_path: Path) -> None:
     )
     assert clash.exit_code == 2
     assert "--dialogs-per-session does not apply with --from-metadata" in clash.stderr
+
+
+def test_demo_corpus_in_every_other_layout_reads_as_its_kind(tmp_path: Path) -> None:
+    for layout in ("crema-d", "ravdess", "msp-podcast", "meld"):
+        out = tmp_path / layout
+        result = _run("demo-corpus", out, "--layout", layout, "--seed", "1")
+        assert result.exit_code == 0, result.output
+        assert guess(out).name == layout
+        summary = _run("corpus", "summary", out, "--json")
+        assert summary.exit_code == 0, summary.output
+        written = int(result.stdout.split()[1])
+        assert 0 < json.loads(summary.stdout)["utterances"] <= written  # the quirks: problems
+        assert f"in the {layout} layout" in result.stdout
+    clash = _run("demo-corpus", tmp_path / "x", "--layout", "ravdess", "--dialogs-per-session", "2")
+    assert clash.exit_code == 2
+    assert "--dialogs-per-session is IEMOCAP's: not for --layout ravdess" in clash.stderr
