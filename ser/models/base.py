@@ -86,10 +86,13 @@ class SerModel(nn.Module):
         return learnt_weights(self.state_dict() if state is None else state, self.inputs, LAYER_MIX)
 
     def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
-        """Cross-entropy (ignore_index -100), or the perspective loss when configured."""
+        """Cross-entropy (ignore_index -100), or the perspective loss when configured;
+        weighted per class by `batch.class_weights` where it has them."""
+        weight = batch.class_weights
         if self.config.loss == "perspective":
-            return perspective_loss(out.logits, out.aux["audio"], out.aux["text"], batch.labels)
-        return cross_entropy(out.logits, batch.labels)
+            aux = out.aux
+            return perspective_loss(out.logits, aux["audio"], aux["text"], batch.labels, weight)
+        return cross_entropy(out.logits, batch.labels, weight)
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         """Called by the loop before each training epoch (0-based); no-op by default."""

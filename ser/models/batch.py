@@ -46,6 +46,8 @@ class Batch:
       utt_mask    [B, U] bool, True = real utterance (labelled and in this split)
       labels      [B, U] long, -100 where utt_mask is False
       index       [B, U] long, manifest row, -1 where utt_mask is False
+    class_weights [C] float32, each class's weight in the loss (a training side of
+                  `--class-weights balanced`: its member's own); None: unweighted
     """
 
     x: dict[str, torch.Tensor]
@@ -53,3 +55,4 @@ class Batch:
     labels: torch.Tensor
     index: torch.Tensor
     utt_mask: torch.Tensor | None = None
+    class_weights: torch.Tensor | None = None

@@ -195,7 +195,7 @@ class BranchStage(SerModel):
         return ModelOutput(branch_logits(self.branch, spec.modality, spec.name, batch))
 
     def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
-        return cross_entropy(out.logits, batch.labels)
+        return cross_entropy(out.logits, batch.labels, batch.class_weights)
 
 
 # Zhou et al. table 2: Adam 1.5e-4, weight decay 1e-3, 15 epochs, 5 classes, 70/20/10

@@ -244,7 +244,8 @@ def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
 
 class Batches:
     """One side of a fold as batches for a model's inputs, an epoch per iteration: a new
-    order each epoch when `shuffle`, else the same batches."""
+    order each epoch when `shuffle`, else the same batches; `class_weights` [C] on the
+    device (a training side of `--class-weights balanced`) ride in every batch."""
 
     def __init__(
         self,
@@ -257,8 +258,10 @@ class Batches:
         zscore: Mapping[str, ZScore] | None = None,
         shuffle: bool = False,
         seed: int = 0,
+        class_weights: torch.Tensor | None = None,
     ) -> None:
         self.data, self.specs, self.unit = data, list(specs), unit
+        self.class_weights = class_weights
         self.positions = np.asarray(positions, dtype=np.int64)
         self.batch_size, self.zscore = batch_size, dict(zscore or {})
         self.rng = np.random.default_rng(seed) if shuffle else None
@@ -294,7 +297,9 @@ class Batches:
 
     def build(self, plan: StepPlan) -> Batch:
         pos = torch.from_numpy(plan.positions).to(self.data.device)
-        return gather(self.data, self.specs, self.unit, pos, plan.lengths, self.zscore)
+        batch = gather(self.data, self.specs, self.unit, pos, plan.lengths, self.zscore)
+        batch.class_weights = self.class_weights
+        return batch
 
 
 def gather(

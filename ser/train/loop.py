@@ -180,7 +180,8 @@ def train_epoch(
             raise ValueError("a batch in parts needs a summed loss (the parts' gradients add)")
         if batch.labels.shape[1]:  # (a part may be empty: a batch of one dialog)
             with autocast(device, precision):
-                loss, objective, n = ensemble.call(_training_loss, *_tensors(batch))  # [K]
+                tensors = (*_tensors(batch), batch.class_weights)
+                loss, objective, n = ensemble.call(_training_loss, *tensors)  # [K]
             scaler.scale(objective.sum()).backward()  # member k's gradient is its own
             total += loss.detach().float() * n
             count += n
@@ -239,15 +240,18 @@ def _tensors(batch: Batch) -> tuple[Any, ...]:
     return batch.x, batch.mask, batch.labels, batch.utt_mask
 
 
-def _member_batch(x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any) -> Batch:
-    return Batch(x=x, mask=mask, labels=labels, index=labels, utt_mask=utt_mask)
+def _member_batch(
+    x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any, weights: Any = None
+) -> Batch:
+    return Batch(x, mask, labels, index=labels, utt_mask=utt_mask, class_weights=weights)
 
 
 def _training_loss(
-    model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any
+    model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any, weights: Any
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One member: (its mean loss, what it trains on, its labelled items)."""
-    batch = _member_batch(x, mask, labels, utt_mask)
+    """One member: (its mean loss, weighted by its class `weights` [C] if any, what it
+    trains on, its labelled items). Validation and test losses are never weighted."""
+    batch = _member_batch(x, mask, labels, utt_mask, weights)
     loss = model.loss(model(batch), batch)
     n = (labels != -100).sum()
     return loss, loss * n if model.summed_loss else loss, n

@@ -40,6 +40,11 @@ class StackedSides:
             for spec in first.specs
             if spec.name in first.zscore
         }
+        # Each member's class weights in its slot [K, C] (training sides with weights).
+        weights = [side.class_weights for side in sides]
+        if any(w is None for w in weights) and any(w is not None for w in weights):
+            raise ValueError("stacked sides must all have class weights or none")
+        self.class_weights = None if weights[0] is None else torch.stack(weights)  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         """Optimiser steps in an epoch: the longest side's."""
@@ -68,7 +73,9 @@ class StackedSides:
             for spec in self.specs
             if spec.view == "sequence"
         }
-        return gather(self.data, self.specs, self.unit, pos, lengths, self.zscores)
+        batch = gather(self.data, self.specs, self.unit, pos, lengths, self.zscores)
+        batch.class_weights = self.class_weights
+        return batch
 
 
 def _pad_positions(plans: Sequence[StepPlan | None]) -> np.ndarray:
