@@ -26,6 +26,8 @@ from ser.errors import ConfigError, CorpusError
 #: The store attrs that name the corpus kind and the version of its layout.
 CORPUS_ATTR, LAYOUT_ATTR = "corpus", "corpus_layout"
 DEFAULT = "iemocap"  # stores made before kinds were recorded, and roots no kind claims
+#: `ser train --class-weights`: none, or balanced (n / (C n_c) of each fold's training side).
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,9 @@ class CorpusKind:
     """A corpus layout: `read(root, classes)`, whether `root` looks like it (`detect`),
     the files whose stats say a copy changed (`signature`), its class sets given the
     labels found (`sets`; fixed for most), the protocol `ser train` uses without
-    --protocol, and the manifest columns its summary groups by (the first with a value)."""
+    --protocol, and the manifest columns its summary groups by (the first with a value);
+    `class_weights`: what `ser train` uses without --class-weights (balanced for a corpus
+    as skewed as MELD, recorded and said when a run starts)."""
 
     name: str
     title: str
@@ -47,6 +51,11 @@ class CorpusKind:
     version: int = 1
     not_trained: tuple[str, ...] = ()  # class sets a model never trains on
     summary: Callable[[CorpusReading, str], dict[str, Any]] | None = field(default=None)
+    class_weights: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ValueError(f"class_weights {self.class_weights!r} is not one of {CLASS_WEIGHTS}")
 
     @property
     def class_sets(self) -> tuple[str, ...]:
@@ -105,6 +114,7 @@ register(CorpusKind(
 register(CorpusKind(
     "meld", "MELD", meld.LAYOUT, meld.read, meld.detect, meld.signature,
     _fixed(meld.LABEL_SETS), "official", by=("split", "speaker"),
+    class_weights=meld.CLASS_WEIGHTS,
 ))  # fmt: skip
 register(CorpusKind(
     "manifest", "a manifest", "a .csv or .jsonl file (utt_id, wav, label, speaker, ...)",

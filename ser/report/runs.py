@@ -177,6 +177,7 @@ def run_settings(run: dict[str, Any]) -> dict[str, Any] | None:
         **json.loads(json.dumps(field_defaults(family.config))),  # as records hold them
         **{key: getattr(family.train, key) for key in TRAINING},
         "patience": None,
+        "class_weights": "none",  # a corpus's default (MELD's balanced) is shown too
     }
     return {k: config[k] for k, v in default.items() if k in config and config[k] != v}
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ser.models import build_model
+from ser.models.losses import balanced_weights
 from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
 from ser.train.data import Batches, fit_zscore
 from ser.train.group import cuda_devices, fit
@@ -31,8 +32,20 @@ def train_final(run: Prepared, progress: Progress) -> None:
     model = build_model(config.model, list(specs), len(data.classes), seed=seed).to(plan.device)
     everything = np.arange(len(data))
     zscore = fit_zscore(data, everything)
+    weights = None
+    if plan.class_weights != "none":  # from all of its training data, as a fold's
+        weights = balanced_weights(data.labels, len(data.classes))
+    on_device = None if weights is None else torch.tensor(weights, dtype=torch.float32)
     batches = Batches(
-        data, everything, specs, unit, plan.batch_size, zscore=zscore, shuffle=True, seed=seed
+        data,
+        everything,
+        specs,
+        unit,
+        plan.batch_size,
+        zscore=zscore,
+        shuffle=True,
+        seed=seed,
+        class_weights=None if on_device is None else on_device.to(plan.device),
     )
     nothing = Batches(data, everything[:0], specs, unit, plan.batch_size, zscore=zscore)
     loop = LoopConfig(epochs, plan.lr, plan.weight_decay, precision=plan.precision)
@@ -45,5 +58,9 @@ def train_final(run: Prepared, progress: Progress) -> None:
     state = ensemble.member_state(0)
     save_fold_checkpoint(run, FINAL, state, zscore, seed=seed, fold=FINAL, epochs=epochs)
     run.record["final"] = {"epochs": epochs, "seed": seed, "utterances": len(data)}
-    if weights := model.layer_weights(state):
-        run.record["final"]["layer_weights"] = weights
+    if weights is not None:
+        run.record["final"]["class_weights"] = dict(
+            zip(data.classes, weights.tolist(), strict=True)
+        )
+    if layer_weights := model.layer_weights(state):
+        run.record["final"]["layer_weights"] = layer_weights

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ser.models import build_model
+from ser.models.losses import balanced_weights
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import Batches, fit_zscore
 from ser.train.ensemble import Ensemble
@@ -57,6 +58,7 @@ def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
         plan.weight_decay,
         plan.precision,
         str(plan.device),
+        plan.class_weights,
     )
 
 
@@ -144,8 +146,20 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[dict[str, Any]
         key = (job.seed, job.fold.name)  # its rows of predictions.csv, before the entry too
         job.run.predictions[key] = fold_predictions(*key, t, job.run.data)
         weights = modules[k].layer_weights(state)
-        entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group), weights))
+        entry = fold_entry(job.seed, job.fold, c, t, earlier, len(group), weights)
+        if (balanced := class_weights(job)) is not None:
+            entry["class_weights"] = dict(zip(classes, balanced.tolist(), strict=True))
+        entries.append(entry)
     return entries
+
+
+def class_weights(job: Job) -> np.ndarray | None:
+    """The job's class weights [C] (`--class-weights balanced`: from its fold's own
+    training side), None unweighted."""
+    run = job.run
+    if run.plan.class_weights == "none":
+        return None
+    return balanced_weights(run.data.labels[job.fold.train], len(run.data.classes))
 
 
 def fit(
@@ -183,11 +197,22 @@ def _member(job: Job, zscore: dict[str, Any]) -> Member:
     about what one over a training batch does."""
     run, fold, plan = job.run, job.fold, job.run.plan
 
+    weights = class_weights(job)
+    on_device = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+
     def side(rows: np.ndarray, train: bool = False) -> Batches:
         whole = run.unit == "dialog" and not train
         size = max(plan.batch_size, len(rows)) if whole else plan.batch_size
         return Batches(
-            run.data, rows, run.specs, run.unit, size, zscore=zscore, shuffle=train, seed=job.stream
+            run.data,
+            rows,
+            run.specs,
+            run.unit,
+            size,
+            zscore=zscore,
+            shuffle=train,
+            seed=job.stream,
+            class_weights=on_device.to(plan.device) if train and on_device is not None else None,
         )
 
     config = LoopConfig(

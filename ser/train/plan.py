@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ser.cache.formats import backend_for
-from ser.corpus.registry import class_set_names, store_kind
+from ser.corpus.registry import CLASS_WEIGHTS, CorpusKind, class_set_names, store_kind
 from ser.errors import ConfigError
 from ser.models import FamilyConfig, family_of
 from ser.models.batch import InputSpec, Unit
@@ -74,6 +74,13 @@ class TrainConfig:
     seed: int = option(0, "The first seed.")
     seeds: int | None = option(None, "Repeats with seeds seed, seed+1, ...")
     patience: int | None = option(None, "Early stopping patience (off by default).")
+    class_weights: str | None = option(
+        None,
+        "Cross-entropy weights per class: balanced (n / (classes x n_class), from each "
+        "fold's own training side; every loss of the family, never validation), none "
+        "[default: the corpus's: none, MELD balanced]. Recorded per fold.",
+        choices=CLASS_WEIGHTS,
+    )
     device: str = option("auto", f"Training device. {DEVICE_HELP}", metavar="auto|cpu|cuda[:N]")
     precision: str = option(
         "auto",
@@ -116,6 +123,8 @@ class Plan:
     precision: str  # resolved: "fp32" | "bf16" | "fp16"
     name: str
     run_dir: Path
+    class_weights: str = "none"  # resolved: "none" | "balanced"
+    class_weights_from: str = ""  # "" (asked for) or the corpus whose default it is
 
 
 @dataclass
@@ -143,7 +152,10 @@ def make_plan(config: TrainConfig) -> Plan:
     family = family_of(config.model)
     defaults = family.train
     classes = config.classes or defaults.classes
-    protocol = config.protocol or corpus_protocol(config.store) or defaults.protocol
+    kind = corpus_of(config.store)
+    protocol = config.protocol or corpus_protocol(config.store, kind) or defaults.protocol
+    class_weights = config.class_weights or (kind.class_weights if kind else "none")
+    weights_from = kind.title if kind and not config.class_weights else ""
     ProtocolConfig(protocol, config.val, config.seed)  # validates the names
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
     parse_threads(config.threads)
@@ -158,7 +170,7 @@ def make_plan(config: TrainConfig) -> Plan:
         )
     device = pick_device(config.device)
     precision = resolve_precision(config.precision, device, "train")
-    name = config.name or default_name(config, protocol, classes)
+    name = config.name or default_name(config, protocol, classes, kind)
     if not name or "/" in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} is not a usable directory name")
     return Plan(
@@ -174,24 +186,35 @@ def make_plan(config: TrainConfig) -> Plan:
         precision=precision,
         name=name,
         run_dir=Path(config.out) / name,
+        class_weights=class_weights,
+        class_weights_from=weights_from if class_weights != "none" else "",
     )
 
 
-def corpus_protocol(store: str) -> str | None:
-    """The default protocol of the store's corpus kind; None for IEMOCAP (its families'
-    papers' protocols) or a store not there yet."""
+def corpus_of(store: str) -> CorpusKind | None:
+    """The corpus kind of the store, from its root attrs only; None for a store not there
+    yet (the run's own open says what is wrong)."""
     try:
         attrs = backend_for(Path(store).absolute(), writable=False).root_attrs()
-    except Exception:  # no store (yet): the run's own open says what is wrong
+    except Exception:
         return None
-    kind = store_kind(attrs)
-    return None if kind.name == "iemocap" else kind.protocol
+    return store_kind(attrs)
 
 
-def default_name(config: TrainConfig, protocol: str, classes: str) -> str:
+def corpus_protocol(store: str, kind: CorpusKind | None = None) -> str | None:
+    """The default protocol of the store's corpus kind; None for IEMOCAP (its families'
+    papers' protocols) or a store not there yet."""
+    kind = kind or corpus_of(store)
+    return None if kind is None or kind.name == "iemocap" else kind.protocol
+
+
+def default_name(
+    config: TrainConfig, protocol: str, classes: str, kind: CorpusKind | None = None
+) -> str:
     """e.g. ``hubert+mpnet_mit_loso_c4``, ``is13+bert_add-logits-perspective_session5_c4``;
     model options off their defaults follow (``_queries10_no-rmm_eval-mask-text``), so
-    the ablations of one table get a directory each."""
+    the ablations of one table get a directory each, and class weights other than the
+    corpus's (`kind`'s) own (``_class-weights-balanced``)."""
     model = config.model
     defaults = field_defaults(type(model))
     changed = {k: v for k, v in dataclasses.asdict(model).items() if v != defaults.get(k, v)}
@@ -207,6 +230,9 @@ def default_name(config: TrainConfig, protocol: str, classes: str) -> str:
             name += f"_{key}{'-'.join(map(str, value))}"
         else:
             name += f"_{key}{'-' if isinstance(value, str) else ''}{value}"
+    own = kind.class_weights if kind else "none"
+    if config.class_weights not in (None, own):
+        name += f"_class-weights-{config.class_weights}"
     return name
 
 
@@ -227,6 +253,8 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
         "seed": config.seed,
         "seeds": list(plan.seeds),
         "patience": config.patience,
+        # only when weighted: the records of every unweighted run stay as they were
+        **({"class_weights": plan.class_weights} if plan.class_weights != "none" else {}),
         "device": str(plan.device),  # resolved (the request "auto" says nothing)
         "precision": plan.precision,
         "out": str(config.out),

@@ -4,7 +4,8 @@ A record holds the config (defaults resolved), the feature sets' fingerprints, a
 per finished (seed, fold), the summary and the pooled metrics (`ser.report.runs` reads it).
 A run on a layered input (`<stem>.L*`) also holds `"layers": {input: {"sets": [...],
 "layers": [...]}}` and, per fold, `"layer_weights": {input: [w_0..w_L]}`: the learnt
-softmax weights, in layer order.
+softmax weights, in layer order. A run with class weights (`--class-weights balanced`)
+holds `config["class_weights"]` and, per fold, `"class_weights": {class: weight}`.
 """
 
 from __future__ import annotations

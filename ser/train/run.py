@@ -22,6 +22,7 @@ from ser.corpus.registry import label_set, store_kind
 from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
 from ser.models.config import plan_inputs
+from ser.models.losses import balanced_weights
 from ser.report.metrics import Metrics, pool_metrics, summarize
 from ser.report.predictions import PREDICTIONS, concat, predictions_csv
 from ser.runtime.threads import ThreadChoice, set_torch_threads
@@ -159,6 +160,8 @@ def _prepare(
     record["speaker_independent"] = all(f.speaker_independent for f in folds)
     for fold in folds:
         progress.message(fold.describe())
+    if plan.class_weights != "none":
+        progress.message(weights_line(plan, data.classes, data.labels[folds[0].train]))
     done = {(e["seed"], e["fold"]) for e in record["folds"]}
     if done:
         progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
@@ -172,6 +175,18 @@ def _prepare(
     prepared = Prepared(config, plan, record, data, unit, list(specs), todo, recorded)
     prepared.predictions.update(kept_predictions(plan.run_dir, record))
     return prepared
+
+
+def weights_line(plan: Plan, classes: Sequence[str], first_train: np.ndarray) -> str:
+    """e.g. "class weights balanced (MELD's default; --class-weights none turns them off),
+    each fold's from its training side, the first's: neu 0.31, hap 1.2, ..."."""
+    why = f"{plan.class_weights_from}'s default; --class-weights none turns them off"
+    weights = balanced_weights(first_train, len(classes))
+    shown = ", ".join(f"{c} {w:.3g}" for c, w in zip(classes, weights, strict=True))
+    return (
+        f"class weights {plan.class_weights}{f' ({why})' if plan.class_weights_from else ''}, "
+        f"each fold's from its training side, the first's: {shown}"
+    )
 
 
 def _check_dialogs(store: FeatureStore, name: str) -> None:

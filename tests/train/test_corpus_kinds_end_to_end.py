@@ -97,11 +97,17 @@ def test_meld_trains_the_dialog_context_model_on_its_official_partitions(
     # Friends' characters speak in every split: official is speaker-dependent, named.
     assert not record["speaker_independent"] and "Joey" in fold["shared_speakers"]
     assert len(record["classes"]) == 7
+    # MELD's skew: balanced class weights by default, said and recorded.
+    assert "class weights balanced (MELD's default" in result.stderr
+    assert record["config"]["class_weights"] == "balanced"
+    assert list(fold["class_weights"]) == record["classes"]
     sentiment = ("--features", "is13", "--classes", "sentiment", *SMALL, "--out", tmp_path)
-    result = _ser("train", "--store", store, *sentiment, "--json")
+    result = _ser("train", "--store", store, *sentiment, "--class-weights", "none", "--json")
     assert result.exit_code == 0, result.output
-    record = json.loads((tmp_path / "is13_none_official_csentiment" / "run.json").read_text())
+    name = "is13_none_official_csentiment_class-weights-none"
+    record = json.loads((tmp_path / name / "run.json").read_text())
     assert record["classes"] == ["neg", "neu", "pos"]
+    assert "class_weights" not in record["config"] and "class_weights" not in record["folds"][0]
 
 
 def test_a_dialog_model_is_refused_on_a_corpus_without_dialogs(
