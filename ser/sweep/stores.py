@@ -12,9 +12,10 @@ they had before sweeps took several stores (finished cells are found again); two
 stores with different utterances in one sweep are refused instead of sharing keys.
 
 A preset's own fixes of `ser.sweep.spec.CORPUS_BOUND` options (protocol, classes) are its
-paper's IEMOCAP setup; on a store of another corpus the cell drops them and trains as
-`ser train` does on that store: the corpus's protocol (`CorpusKind.protocol`) and the
-family's class set (`corpus_options`).
+paper's IEMOCAP setup; on a store of another corpus the cell drops them
+(`corpus_options`): its protocol is the corpus's default, as `ser train` takes it on that
+store (`CorpusKind.protocol`), and its class set the corpus's `COMMON` one (neu hap sad
+ang, which every kind has), else `ser train`'s default.
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ from typing import Any
 import numpy as np
 
 from ser.cache import FeatureStore
-from ser.corpus.registry import DEFAULT, store_kind
+from ser.corpus.registry import DEFAULT, corpus_kind, store_kind
 from ser.errors import ConfigError
 from ser.sweep.spec import Cell
 
 # The manifest columns that say which utterances a store holds, their targets and the
 # groups protocols split by (not where the wavs were: a moved corpus is the same corpus).
 IDENTITY_COLUMNS = ("utt_id", "label", "session", "speaker", "dialog", "order", "split")
+# The class set a preset's IEMOCAP one gives way to on another corpus: neu hap sad ang,
+# the four every kind has (IEMOCAP's 4 is the papers' set; the fusion study's too; Zhou's 5
+# has no counterpart elsewhere).
+COMMON = "4"
 
 
 @dataclass(frozen=True)
@@ -108,10 +113,13 @@ def columns(identities: Sequence[StoreIdentity]) -> list[str]:
 
 def corpus_options(cell: Cell, ident: StoreIdentity) -> Cell:
     """`cell` as it trains on the store `ident`: on a store of another corpus than
-    IEMOCAP, the preset's own protocol and class set give way to the store's defaults."""
+    IEMOCAP, the preset's own protocol and class set give way to the corpus's (the
+    module doc)."""
     if ident.is_default or not cell.corpus_bound:
         return cell
+    kind = corpus_kind(ident.corpus)
+    trains = COMMON in kind.class_sets and COMMON not in kind.not_trained
     options: dict[str, Any] = dict(cell.options)
     for name in cell.corpus_bound:
-        options[name] = None  # `ser train`'s default on this store
+        options[name] = COMMON if name == "classes" and trains else None  # None: ser train's
     return replace(cell, options=MappingProxyType(options))

@@ -71,6 +71,15 @@ def test_options_the_user_fixes_apply_to_every_store(
     assert all(c.corpus_bound == {"protocol", "classes"} for c in bound)
 
 
+def test_zhou_s_five_iemocap_classes_become_the_corpus_s_four(
+    store_path: Path, crema_store: Path, tmp_path: Path
+) -> None:
+    spec = load_spec("zhou", params=PARAMS, fixed={"epochs": "2"})
+    both = resolve_cells(spec.cells, [str(store_path), str(crema_store)], tmp_path)
+    plans = {(c.store.corpus, c.plan.classes, c.plan.protocol) for c in both}
+    assert plans == {("iemocap", "5", "random"), ("crema-d", "4", "speaker-kfold")}
+
+
 def test_a_store_twice_or_two_iemocap_stores_are_refused(store_path: Path, tmp_path: Path) -> None:
     _, cells = spec_of()
     with pytest.raises(ConfigError, match="is given twice"):
