@@ -129,3 +129,23 @@ def test_the_command_dry_runs_every_store_and_refuses_the_probe_on_several(
     assert "Full  on IEMOCAP (classes 4)" in result.output
     probe = CliRunner().invoke(main, ["sweep", "probe", *stores, "--out", str(tmp_path)])
     assert probe.exit_code == 2 and "give one --store" in probe.output
+
+
+def test_a_figure_per_corpus_the_paper_beside_iemocap_only(
+    store_path: Path, crema_store: Path, tmp_path: Path
+) -> None:
+    from ser.sweep.plots import _per_corpus, sweep_plots
+    from ser.sweep.results import load_sweeps
+
+    spec = load_spec("msmser-queries", params=PARAMS, fixed=FIXED)
+    cells = [c for c in spec.cells if c.row.label in ("L = 2", "L = 30")]
+    resolved = resolve_cells(cells, [str(store_path), str(crema_store)], tmp_path)
+    write_manifest(spec, resolved, tmp_path)
+    run_sweep(resolved, tmp_path)
+    files = sweep_plots(tmp_path, tmp_path / "plots")
+    names = sorted(f.name for f in files)
+    assert names == ["msmser-queries_msmser-queries_CREMA-D.png",
+                     "msmser-queries_msmser-queries_IEMOCAP.png"]  # fmt: skip
+    groups = _per_corpus(load_sweeps(tmp_path)[0]["results"])
+    assert [r.row["published"] for r in groups["CREMA-D"]] == [{}, {}]
+    assert any(r.row["published"] for r in groups["IEMOCAP"])
