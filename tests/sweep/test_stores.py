@@ -149,3 +149,26 @@ def test_a_figure_per_corpus_the_paper_beside_iemocap_only(
     groups = _per_corpus(load_sweeps(tmp_path)[0]["results"])
     assert [r.row["published"] for r in groups["CREMA-D"]] == [{}, {}]
     assert any(r.row["published"] for r in groups["IEMOCAP"])
+
+
+def test_the_command_trains_on_both_stores_resumes_and_reports_a_column_per_corpus(
+    store_path: Path, crema_store: Path, tmp_path: Path
+) -> None:
+    spec = tmp_path / "two.toml"  # Table 2's Text and Full: the preset's fixes, bound
+    spec.write_text(
+        'preset = "msmser-table2"\n[[cells]]\nlabel = "Text"\nfeatures = "{text}"\n'
+        '[[cells]]\nlabel = "Full"\nfeatures = "{audio}+{text}"\n'
+    )
+    out = tmp_path / "sweep"
+    args = ["sweep", str(spec), "--store", str(store_path), "--store", str(crema_store)]
+    args += ["--out", str(out), *(x for k, v in FIXED.items() for x in ("--fix", f"{k}={v}"))]
+    args += [x for k, v in PARAMS.items() for x in ("--set", f"{k}={v}")]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "cell 4/4 done: two 'Full' on CREMA-D" in first.output
+    assert "4 cells, 4 trained, 0 finished before" in first.output
+    again = CliRunner().invoke(main, args)
+    assert "4 cells, 0 trained, 4 finished before" in again.output
+    report = CliRunner().invoke(main, ["report", str(out)])
+    assert report.exit_code == 0, report.output
+    assert "UA IEMOCAP (ours)" in report.output and "UA CREMA-D (ours)" in report.output
