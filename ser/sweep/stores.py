@@ -103,12 +103,13 @@ def check_stores(identities: Sequence[StoreIdentity]) -> None:
 
 def columns(identities: Sequence[StoreIdentity]) -> list[str]:
     """The report's column per store: its corpus's title, the store's name beside it
-    where two stores hold one corpus kind."""
+    where two stores hold one corpus kind (and its place where they share a name too)."""
     titles = [i.title for i in identities]
-    return [
+    names = [
         i.title if titles.count(i.title) == 1 else f"{i.title} ({Path(i.path).stem})"
         for i in identities
     ]
+    return [n if names.count(n) == 1 else f"{n} #{k}" for k, n in enumerate(names, 1)]
 
 
 def corpus_options(cell: Cell, ident: StoreIdentity) -> Cell:

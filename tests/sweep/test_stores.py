@@ -172,3 +172,14 @@ def test_the_command_trains_on_both_stores_resumes_and_reports_a_column_per_corp
     report = CliRunner().invoke(main, ["report", str(out)])
     assert report.exit_code == 0, report.output
     assert "UA IEMOCAP (ours)" in report.output and "UA CREMA-D (ours)" in report.output
+
+
+def test_report_columns_name_stores_of_one_kind_apart() -> None:
+    from ser.sweep.stores import StoreIdentity, columns
+
+    def ident(path: str, corpus: str, title: str) -> StoreIdentity:
+        return StoreIdentity(path, corpus, title, path)
+
+    stores = [ident("/a/i.zarr", "iemocap", "IEMOCAP"), ident("/a/m.zarr", "meld", "MELD"),
+              ident("/b/m.zarr", "meld", "MELD"), ident("/a/v1.zarr", "meld", "MELD")]  # fmt: skip
+    assert columns(stores) == ["IEMOCAP", "MELD (m) #2", "MELD (m) #3", "MELD (v1)"]
