@@ -92,11 +92,13 @@ def labelled_store(
     signal: float = 2.0,
     seed: int = 0,
     shuffle: int | None = None,
+    attrs: dict[str, Any] | None = None,
 ) -> FeatureStore:
     """A store for trainer tests: 5 sessions x 2 dialogs x `per_dialog` utterances whose
     labels cycle through all 6 codes (with `shuffle`, a seed: the same labels in a random
     order, so a dialog-context model cannot read a label off its position); each set's
-    rows are its class centre * `signal` plus noise, so the classes are learnable."""
+    rows are its class centre * `signal` plus noise, so the classes are learnable.
+    `attrs`: the store's own (another corpus kind's, `CorpusKind.attrs()`)."""
     ids = [
         f"Ses0{s}{g}_impro0{d}_{'FM'[u % 2]}{u:03d}"
         for s in range(1, 6)
@@ -109,7 +111,7 @@ def labelled_store(
         labels = [labels[i] for i in np.random.default_rng(shuffle).permutation(len(labels))]
     cols["label"] = labels
     cols["order"] = [i % per_dialog for i in range(len(ids))]
-    store = FeatureStore.create(path, Manifest.from_columns(cols))
+    store = FeatureStore.create(path, Manifest.from_columns(cols), attrs)
     for name, spec in sets.items():
         add_labelled_set(store, name, spec, signal=signal, seed=seed)
     return store

@@ -31,7 +31,16 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 
 @click.command("sweep")
 @click.argument("spec", metavar="SPEC")
-@click.option("--store", required=True, envvar="SER_STORE", show_envvar=True, help="Feature store.")
+@click.option(
+    "--store",
+    "stores",
+    multiple=True,
+    required=True,
+    envvar="SER_STORE",
+    show_envvar=True,
+    help="Feature store; again for every cell on another corpus too (--store iemocap.zarr "
+    "--store meld.zarr): `ser report` gives a column per corpus.",
+)
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Sweep folder.")
 @click.option(
     "--set",
@@ -76,29 +85,36 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 def sweep_command(**o: Any) -> None:
     """Train every cell of SPEC: a preset (msmser-table2, msmser-table3, msmser-queries,
     fusion-study, zhou, all; probe: a light probe on every stored layer of each encoder)
-    or a TOML file. Finished cells are skipped, partial ones resume; `ser report OUT`
-    renders the tables next to the papers' numbers."""
+    or a TOML file, on each --store. Finished cells are skipped, partial ones resume;
+    `ser report OUT` renders the tables next to the papers' numbers. On a store of another
+    corpus than IEMOCAP a preset's own protocol and class set give way to the corpus's
+    (--fix and --grid apply to every store)."""
     from ser.runtime.cluster import dask_client
     from ser.sweep.cells import resolve_cells
     from ser.sweep.estimate import estimate_sweep
+    from ser.sweep.probe import PROBE
     from ser.sweep.runner import run_sweep, write_manifest
     from ser.sweep.spec import load_spec
 
+    stores = list(o["stores"])
+    if o["spec"] == PROBE and len(stores) > 1:
+        raise ConfigError(f"{PROBE}: its rows are one store's layers; give one --store")
     spec = load_spec(
         o["spec"],
         params=_pairs(o["params"], "--set"),
         fixed=_pairs(o["fix"], "--fix"),
         grid=_pairs(o["grid"], "--grid"),
-        store=o["store"],
+        store=stores[0],
     )
-    cells = resolve_cells(spec.cells, o["store"], o["out"])
+    cells = resolve_cells(spec.cells, stores[0] if len(stores) == 1 else stores, o["out"])
     layout = sweep_layout(cells, o["workers"], o["threads"], o["scheduler"])
-    plan = estimate_sweep(cells, o["store"], o["out"], layout)
+    plan = estimate_sweep(cells, None, o["out"], layout)
     if o["dry_run"]:
         _dry_run(cells, plan, o["as_json"], layout)
         return
     write_manifest(spec, cells, o["out"])
-    display = _Display(Console(stderr=True), plan, live=sys.stderr.isatty() and not o["as_json"])
+    live = sys.stderr.isatty() and not o["as_json"]
+    display = _Display(Console(stderr=True), plan, live, several=len(stores) > 1)
     display.say(f"{_counts(cells, plan)}; {_total(plan)}")
     display.say(f"training as {layout.describe()}")
     with display.bar, dask_client(layout.workers, o["scheduler"], gpus=None) as client:
@@ -171,8 +187,9 @@ class _Display(Progress):
     Either way a line when a task starts, and heartbeat lines while one trains (an
     in-process task's other notes are its run record's business)."""
 
-    def __init__(self, console: Console, plan: Any, live: bool) -> None:
+    def __init__(self, console: Console, plan: Any, live: bool, several: bool = False) -> None:
         self.console = console
+        self.several = several  # stores: each cell named with its corpus
         self.plan = {c.cell.key: c for c in plan.cells}
         self.total = len(plan.cells)
         self.counts = {"done": 0, "skipped": 0, "failed": 0, "busy": 0}
@@ -200,7 +217,7 @@ class _Display(Progress):
         self._redraw()
         members = sum(c.members for c in cells)
         seconds = sum(self.plan[c.key].seconds for c in cells if c.key in self.plan)
-        names = ", ".join(f"{c.cell.table} '{c.cell.label}'" for c in cells[:3])
+        names = ", ".join(_name(c, self.several) for c in cells[:3])
         if len(cells) > 1:
             more = f" and {len(cells) - 3} more" if len(cells) > 3 else ""
             names = f"{len(cells)} cells as one stacked model: {names}{more}"
@@ -211,7 +228,7 @@ class _Display(Progress):
 
     def told(self, cells: Any, text: str) -> None:
         """A line a worker published about the task of `cells` (epoch, seed, ETA)."""
-        names = ", ".join(f"{c.cell.table} '{c.cell.label}'" for c in cells[:2])
+        names = ", ".join(_name(c, self.several) for c in cells[:2])
         more = f" and {len(cells) - 2} more" if len(cells) > 2 else ""
         self.say(f"  {names}{more}: {text}")
 
@@ -241,9 +258,14 @@ class _Display(Progress):
         share = f": 1/{n} of {n} cells trained as one model" if n > 1 else ""
         why = f": {outcome.message}" if outcome.status in ("failed", "busy") else ""
         self.say(
-            f"cell {finished}/{self.total} {outcome.status}: {cell.cell.table} "
-            f"'{cell.cell.label}' [{outcome.key}]{scores} ({outcome.seconds:.0f} s{share}){why}"
+            f"cell {finished}/{self.total} {outcome.status}: {_name(cell, self.several)} "
+            f"[{outcome.key}]{scores} ({outcome.seconds:.0f} s{share}){why}"
         )
+
+
+def _name(c: Any, several: bool) -> str:
+    """A cell as lines name it: "msmser-table2 'Full'", with " on MELD" for several stores."""
+    return f"{c.cell.table} '{c.cell.label}'" + (f" on {c.store.title}" if several else "")
 
 
 def _duration(seconds: float) -> str:
@@ -269,6 +291,7 @@ def _total(plan: Any) -> str:
 
 def _dry_run(cells: list[Any], plan: Any, as_json: bool, layout: Any) -> None:
     by_key = {c.cell.key: c for c in plan.cells}
+    several = len({c.store.path for c in cells}) > 1
     if as_json:
         rows = [
             {
@@ -282,6 +305,7 @@ def _dry_run(cells: list[Any], plan: Any, as_json: bool, layout: Any) -> None:
                 "finished": p.finished,
                 "trained": p.trained,
                 "config": c.resolved,
+                **({"corpus": c.store.corpus, "store": c.store.path} if several else {}),
             }
             for c in cells
             for p in [by_key[c.key]]
@@ -294,8 +318,9 @@ def _dry_run(cells: list[Any], plan: Any, as_json: bool, layout: Any) -> None:
         left = "finished" if p.finished else _duration(p.seconds)
         if p.trained and not p.finished:
             left += f" for {c.members - p.trained} of {c.members} members left"
+        on = f"  on {c.store.title} (classes {r['classes']})" if several else ""
         click.echo(
-            f"  {c.cell.table}  {c.cell.label}  [{c.key}]  {r['features']} {r['fusion']} "
+            f"  {c.cell.table}  {c.cell.label}{on}  [{c.key}]  {r['features']} {r['fusion']} "
             f"{r['protocol']} {r['epochs']} epochs x {len(r['seeds'])} seeds = {c.members} "
             f"members; {p.estimate.parameters:,} parameters, "
             f"{human_bytes(p.estimate.memory)}, {left}"

@@ -3,8 +3,10 @@
 A cell's run directory is ``<out>/cells/<key>``, the key a hash of its resolved config
 and its feature sets' fingerprints (not of where it runs): a sweep run again finds its
 finished cells, sweeps that share a cell train it once, and a re-extracted feature set
-makes a new cell instead of mixing with the old one. Every cell is checked before
-anything trains, all problems reported at once, each with its cell.
+makes a new cell instead of mixing with the old one. A store of another corpus than
+IEMOCAP adds its identity to the key (`ser.sweep.stores`): one cell on two corpora is
+two cells. Every cell is checked before anything trains, all problems reported at once,
+each with its cell.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ser.cache import FeatureStore
 from ser.errors import ConfigError, SerError
 from ser.models import plan_inputs
 from ser.sweep.spec import Cell
+from ser.sweep.stores import StoreIdentity, check_stores, corpus_options, identify
 from ser.train.features import resolve_features
 from ser.train.group_protocols import parse_protocol
 from ser.train.plan import Plan, TrainConfig, config_record, make_plan
@@ -42,19 +45,31 @@ class ResolvedCell:
     plan: Plan
     inputs: tuple[Any, ...]  # the model's input specs (`ser.models.plan_inputs`)
     features: tuple[str, ...]  # the stored feature sets it reads (a layered input's all)
+    store: StoreIdentity  # the store it trains on
 
 
-def resolve_cells(cells: Sequence[Cell], store: str, out: Path) -> list[ResolvedCell]:
-    """Check and key every cell; ConfigError listing every cell that cannot train."""
-    handle = FeatureStore.open(store)  # StoreError: missing or unreadable store
-    sessions = len(set(handle.manifest.column("session")))  # leave-one-session-out folds
+def resolve_cells(
+    cells: Sequence[Cell], store: str | Sequence[str], out: Path
+) -> list[ResolvedCell]:
+    """Check and key every cell on `store` (several: every cell on each, store by store);
+    ConfigError listing every cell that cannot train, or for stores that would share keys."""
+    stores = [store] if isinstance(store, str) else list(store)
+    if not stores:
+        raise ConfigError("no store: give --store")
+    handles = [FeatureStore.open(s) for s in stores]  # StoreError: missing or unreadable
+    idents = [identify(h) for h in handles]
+    check_stores(idents)
+    several = len(stores) > 1
     resolved: list[ResolvedCell] = []
     problems: dict[str, list[str]] = {}  # problem -> the cells that have it
-    for cell in cells:
-        try:
-            resolved.append(_resolve(cell, handle, out, sessions))
-        except SerError as e:
-            problems.setdefault(str(e), []).append(f"{cell.table} '{cell.label}'")
+    for handle, ident in zip(handles, idents, strict=True):
+        sessions = len(set(handle.manifest.column("session")))  # leave-one-session-out folds
+        on = f" on {ident.title} ({ident.path})" if several else ""
+        for cell in cells:
+            try:
+                resolved.append(_resolve(corpus_options(cell, ident), handle, ident, out, sessions))
+            except SerError as e:
+                problems.setdefault(str(e), []).append(f"{cell.table} '{cell.label}'{on}")
     if problems:
         failed = sum(len(names) for names in problems.values())
         lines = [f"{_names(names)}: {problem}" for problem, names in problems.items()]
@@ -66,7 +81,9 @@ def _names(names: list[str]) -> str:
     return ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
 
 
-def _resolve(cell: Cell, handle: FeatureStore, out: Path, sessions: int) -> ResolvedCell:
+def _resolve(
+    cell: Cell, handle: FeatureStore, ident: StoreIdentity, out: Path, sessions: int
+) -> ResolvedCell:
     from ser.train.group import run_key
     from ser.train.options import train_config
 
@@ -86,7 +103,10 @@ def _resolve(cell: Cell, handle: FeatureStore, out: Path, sessions: int) -> Reso
     what = {k: v for k, v in config_record(config, plan).items() if k not in NOT_COMPARED}
     what["features"] = "+".join(f.name for f in features)
     fingerprints = {f.name: f.fingerprint for f in features}
-    blob = json.dumps({"config": what, "fingerprints": fingerprints}, sort_keys=True)
+    hashed: dict[str, Any] = {"config": what, "fingerprints": fingerprints}
+    if ident.key_part() is not None:  # IEMOCAP's keys stay as they were
+        hashed["store"] = ident.key_part()
+    blob = json.dumps(hashed, sort_keys=True)
     key = hashlib.sha256(blob.encode()).hexdigest()[:KEY_LENGTH]
     task_key = run_key(config, plan)  # the key `ser train` stacks members by
     grouped = parse_protocol(plan.protocol)  # speaker-kfold: its K; logo: unknown here, 1
@@ -95,7 +115,16 @@ def _resolve(cell: Cell, handle: FeatureStore, out: Path, sessions: int) -> Reso
     members = len(plan.seeds) * folds
     names = tuple(name for f in features for name in f.stored)  # a layered input: its sets
     return ResolvedCell(
-        cell, key, replace(config, name=key), what, task_key, members, plan, tuple(inputs), names
+        cell,
+        key,
+        replace(config, name=key),
+        what,
+        task_key,
+        members,
+        plan,
+        tuple(inputs),
+        names,
+        ident,
     )
 
 

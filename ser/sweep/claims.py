@@ -155,7 +155,7 @@ def rmm_claim(sweep_dir: Path, metric: str = "ua") -> Claim:
 def _cell_scores(cells: Sequence[Any], row: str, metric: str, where: Path) -> Scores:
     found = [c for c in cells if c.row["row"] == row and not c.row.get("column")]
     if len(found) != 1:
-        many = "several cells (a --grid?)" if found else "no cell"
+        many = "several cells (a --grid, or several --store?)" if found else "no cell"
         raise ClaimsError(f"{where}: {many} for {RMM_TABLE} row {row!r}; need exactly one")
     if found[0].run is None:
         raise ClaimsError(f"{where}: {RMM_TABLE} row {row!r} has not run yet")

@@ -58,7 +58,7 @@ def estimate(cell: ResolvedCell, store: FeatureStore, cache: dict[Any, Any]) -> 
     """The estimate of a `ResolvedCell` on the opened `store`; `cache` keeps the models
     built for cells of one task and inputs (they have the same parameters)."""
     plan = cell.plan
-    key = (cell.task_key, cell.inputs)
+    key = (cell.task_key, cell.inputs)  # the task key names the store
     if key not in cache:
         labels = store.manifest.column("label").tolist()
         n_classes = len(label_set(store.attrs, plan.classes, labels).classes)
@@ -117,14 +117,22 @@ class SweepEstimate:
 
 
 def estimate_sweep(
-    cells: Sequence[ResolvedCell], store: str, out: Path, layout: Layout | None = None
+    cells: Sequence[ResolvedCell], store: str | None, out: Path, layout: Layout | None = None
 ) -> SweepEstimate:
-    """Every distinct cell's estimate, with what `out` already holds of it, under
-    `layout` (None: one process, `ser train`'s threads)."""
-    handle = FeatureStore.open(store)
+    """Every distinct cell's estimate on its own store (`store`: unused, each cell names
+    its own), with what `out` already holds of it, under `layout` (None: one process,
+    `ser train`'s threads)."""
+    handles: dict[str, FeatureStore] = {}
     cache: dict[Any, Any] = {}
     factor = layout.cell_factor() if layout else 1.0
-    rows = [(c, estimate(c, handle, cache), record_of(out, c.key)) for c in unique(cells)]
+
+    def opened(cell: ResolvedCell) -> FeatureStore:
+        path = cell.store.path
+        if path not in handles:
+            handles[path] = FeatureStore.open(path)
+        return handles[path]
+
+    rows = [(c, estimate(c, opened(c), cache), record_of(out, c.key)) for c in unique(cells)]
     scale, calibrated_on = _calibration([(c, e, r) for c, e, r in rows if r is not None])
     rows = [(c, _scaled(e, factor), r) for c, e, r in rows]
     plans = []

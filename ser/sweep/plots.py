@@ -1,5 +1,5 @@
 """A sweep's figures: MSMSER's Fig. 2 (UA against L), the fusion study's heat-map and
-the probe's layer curves.
+the probe's layer curves; for a table swept over several corpora, a figure per corpus.
 
 matplotlib's `Figure`, no pyplot state, as `ser.report.plots`.
 """
@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from ser.corpus.registry import DEFAULT
+from ser.sweep.by_corpus import column_of, corpus_of, spans_corpora
 from ser.sweep.probe import PAPERS, WEIGHTED
 from ser.sweep.probe_report import encoders, layer
 from ser.sweep.results import CellResult, load_sweeps
@@ -33,11 +35,31 @@ def sweep_plots(out: Path, plots: Path) -> list[Path]:
             )
             if draw is None:
                 continue
-            fig = draw(results, table["title"])
-            path = plots / f"{sweep['name']}_{table['name']}.png"
-            fig.savefig(path)
-            written.append(path)
+            for column, drawn in _per_corpus(results).items():  # one figure per corpus
+                title = table["title"] + (f" ({column})" if column else "")
+                fig = draw(drawn, title)
+                name = f"{sweep['name']}_{table['name']}" + (f"_{_slug(column)}" if column else "")
+                path = plots / f"{name}.png"
+                fig.savefig(path)
+                written.append(path)
     return written
+
+
+def _per_corpus(results: list[CellResult]) -> dict[str, list[CellResult]]:
+    """The cells of each corpus of a sweep over several (`ser.sweep.by_corpus`), each
+    drawn alone, the paper's numbers beside IEMOCAP's only; {"": results} for a table
+    on one IEMOCAP store (its figure as before)."""
+    if not spans_corpora(results):
+        return {"": results}
+    groups: dict[str, list[CellResult]] = {}
+    for r in results:
+        row = r.row if corpus_of(r) == DEFAULT else {**r.row, "published": {}}
+        groups.setdefault(column_of(r), []).append(CellResult(row, r.run))
+    return groups
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
 
 
 def _queries(results: list[CellResult], title: str) -> Figure:

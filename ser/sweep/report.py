@@ -5,8 +5,10 @@ per cell in the paper's order: our UA and WA (mean ± std as `ser report` writes
 the paper's numbers beside them (its protocol named above the table), and the Wilcoxon
 signed-rank test over the (seed, fold) pairs a cell shares with the paper's reference
 row, with the mean difference. The fusion study's cells are laid out as its Table 2
-(fusion layer and method by loss), with its Tables 1 and 3 from the same runs. CSV holds
-one line per (cell, seed, fold).
+(fusion layer and method by loss), with its Tables 1 and 3 from the same runs. A table
+swept over several corpora has a column group per corpus (`ser.sweep.by_corpus`). CSV
+holds one line per (cell, seed, fold), with the cell's corpus last when a sweep spans
+corpora.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from ser.corpus.registry import DEFAULT
 from ser.report.runs import markdown_table
+from ser.sweep.by_corpus import by_corpus_md, column_of, corpus_of, spans_corpora
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.probe_report import probe_md
 from ser.sweep.results import CellResult, load_sweeps
@@ -55,8 +59,12 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
             if table["figure"] == "layers":  # the probe preset: its own layout, two papers
                 parts.append(probe_md(table, results, _heading({**table, "paper": ""}, results)))
                 continue
-            parts.append(_table_md(table, results))
-            if table["name"] == "fusion-study":
+            if spans_corpora(results):
+                parts.append(by_corpus_md(table, results, _paper, _versus, _protocol))
+                results = [r for r in results if corpus_of(r) == DEFAULT]  # its Table 3's
+            else:
+                parts.append(_table_md(table, results))
+            if table["name"] == "fusion-study" and results:
                 parts.append(_fusion_table3(results))
     return "\n".join(parts)
 
@@ -215,6 +223,7 @@ def _recalls(run: dict[str, Any]) -> dict[str, float]:
 def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    corpora = any(spans_corpora(sweep["results"]) for sweep in sweeps)
     writer.writerow(
         [
             "sweep",
@@ -229,14 +238,17 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
             "f1",
             "paper_ua",
             "paper_wa",
+            *(["corpus"] if corpora else []),
         ]
     )
     for sweep in sweeps:
         for r in sweep["results"]:
             row = r.row
             cell = [sweep["name"], row["table"], row["label"], row.get("column") or "", row["key"]]
-            paper = [row["published"].get(k, "") for k in ("ua", "wa")]
+            iemocap = corpus_of(r) == DEFAULT  # the papers' numbers are IEMOCAP's
+            paper = [row["published"].get(k, "") if iemocap else "" for k in ("ua", "wa")]
+            where = [column_of(r)] if corpora else []
             for e in (r.run or {}).get("folds", []):
                 ours = [f"{e['metrics'][k]:.2f}" for k in ("ua", "wa", "f1")]
-                writer.writerow([*cell, e["seed"], e["fold"], *ours, *paper])
+                writer.writerow([*cell, e["seed"], e["fold"], *ours, *paper, *where])
     return buf.getvalue()

@@ -24,6 +24,7 @@ from ser.sweep.cells import ResolvedCell, record_of, tasks
 from ser.sweep.presets import row_key
 from ser.sweep.progress import TOPIC, Message, is_message, worker_progress
 from ser.sweep.spec import SweepSpec
+from ser.sweep.stores import columns as store_columns
 from ser.train.progress import Progress
 from ser.train.record import write_json
 
@@ -47,9 +48,12 @@ class Outcome:
 
 
 def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) -> Path:
-    """``<out>/sweeps/<name>.json``: the sweep's tables and cells, for `ser report`."""
+    """``<out>/sweeps/<name>.json``: the sweep's tables and cells (each with its store and
+    the report's column for it), for `ser report`."""
     keys = ("name", "title", "paper", "protocol", "reference", "metrics", "figure", "note")
     tables = [{k: getattr(t, k) for k in keys} for t in spec.tables]  # metrics: a JSON list
+    idents = list({c.store.path: c.store for c in cells}.values())
+    named = dict(zip((i.path for i in idents), store_columns(idents), strict=True))
     rows = [
         {
             "table": c.cell.table,
@@ -62,6 +66,7 @@ def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) ->
             "meta": dict(c.cell.row.meta),
             "key": c.key,
             "config": c.resolved,
+            "store": c.store.record(named[c.store.path]),
         }
         for c in cells
     ]

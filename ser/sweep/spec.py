@@ -43,6 +43,11 @@ from ser.sweep.probe import PROBE, probe_table
 # per cell.
 NOT_SWEPT = frozenset({"store", "out", "name", "overwrite"})
 _SPEC_KEYS = frozenset({"name", "title", "preset", "params", "fixed", "grid", "cells"})
+# A preset's own fixes of these describe its paper's IEMOCAP setup (LOSO by session,
+# session 5 held out, IEMOCAP's 4 or 5 classes): on a store of another corpus a cell takes
+# that corpus's default instead (`ser.sweep.stores`). Given by --fix, --grid, a row or a
+# SPEC file's [fixed], they apply to every store.
+CORPUS_BOUND = ("protocol", "classes")
 # What ``--set`` and ``[params]`` fill in: the feature sets behind {audio} and {text}.
 PARAM_KEYS = MappingProxyType({"audio": "audio=SET", "text": "text=SET"})  # as messages say
 
@@ -56,6 +61,8 @@ class Cell:
     row: Row
     grid: Mapping[str, Any]  # this cell's value of each swept axis
     options: Mapping[str, Any]
+    # `CORPUS_BOUND` options whose value is the preset's IEMOCAP fix (nobody else's)
+    corpus_bound: frozenset[str] = frozenset()
 
     @property
     def label(self) -> str:
@@ -179,7 +186,9 @@ def _expand(
                 where = f"{table.name} '{row.label}'"
                 where = where if source == table.name else f"{source}: {where}"
                 resolved = options.resolve(raw, params, where)
-                cells.append(Cell(table.name, row, MappingProxyType(point), resolved))
+                chosen = {**row.options, **fixed, **point}  # not the preset's own fixes
+                bound = frozenset(k for k in CORPUS_BOUND if k in table.fixed and k not in chosen)
+                cells.append(Cell(table.name, row, MappingProxyType(point), resolved, bound))
     return SweepSpec(name, source, tuple(tables), tuple(cells))
 
 

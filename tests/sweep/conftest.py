@@ -24,3 +24,13 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sweep_store") / "features.zarr"
     labelled_store(path, SETS, per_dialog=6)
     return path
+
+
+@pytest.fixture(scope="package")
+def crema_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store recorded as CREMA-D's (speaker folds by default), the same set names."""
+    from ser.corpus.registry import KINDS
+
+    path = tmp_path_factory.mktemp("sweep_crema") / "crema.zarr"
+    labelled_store(path, SETS, per_dialog=4, attrs=KINDS["crema-d"].attrs())
+    return path

@@ -1,0 +1,126 @@
+"""A sweep over several stores: each store's identity in its cells' keys, and each cell
+adapted to its store's corpus.
+
+``ser sweep PRESET --store A --store B`` resolves every cell once per store. A cell's key
+(`ser.sweep.cells`) hashes its config and its feature sets' fingerprints; a fingerprint
+says how features were computed, not of which utterances, so the same cell on two
+corpora would have one key. A store of any corpus but IEMOCAP therefore adds its
+`StoreIdentity` (corpus kind and a digest of the manifest's utterances, labels and
+groups) to the key: the same cell on two stores is two cells, and one store's results
+are never reused for another. An IEMOCAP store adds nothing, so its cells keep the keys
+they had before sweeps took several stores (finished cells are found again); two IEMOCAP
+stores with different utterances in one sweep are refused instead of sharing keys.
+
+A preset's own fixes of `ser.sweep.spec.CORPUS_BOUND` options (protocol, classes) are its
+paper's IEMOCAP setup; on a store of another corpus the cell drops them
+(`corpus_options`): its protocol is the corpus's default, as `ser train` takes it on that
+store (`CorpusKind.protocol`), and its class set the corpus's `COMMON` one (neu hap sad
+ang, which every kind has), else `ser train`'s default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from ser.cache import FeatureStore
+from ser.corpus.registry import DEFAULT, corpus_kind, store_kind
+from ser.errors import ConfigError
+from ser.sweep.spec import Cell
+
+# The manifest columns that say which utterances a store holds, their targets and the
+# groups protocols split by (not where the wavs were: a moved corpus is the same corpus).
+IDENTITY_COLUMNS = ("utt_id", "label", "session", "speaker", "dialog", "order", "split")
+# The class set a preset's IEMOCAP one gives way to on another corpus: neu hap sad ang,
+# the four every kind has (IEMOCAP's 4 is the papers' set; the fusion study's too; Zhou's 5
+# has no counterpart elsewhere).
+COMMON = "4"
+
+
+@dataclass(frozen=True)
+class StoreIdentity:
+    """What a store holds, as its cells' keys and the report name it."""
+
+    path: str  # resolved
+    corpus: str  # its kind's name (`ser.corpus.registry`)
+    title: str  # its kind's title: the report's column for it
+    digest: str  # sha256 of the manifest's `IDENTITY_COLUMNS`, 16 hex digits
+
+    @property
+    def is_default(self) -> bool:
+        """An IEMOCAP store: its cells' keys are those of a sweep before stores entered them."""
+        return self.corpus == DEFAULT
+
+    def key_part(self) -> dict[str, str] | None:
+        """What a cell's key hashes of its store (None: nothing, an IEMOCAP store)."""
+        return None if self.is_default else {"corpus": self.corpus, "manifest": self.digest}
+
+    def record(self, column: str) -> dict[str, str]:
+        """What a sweep manifest's cell says of its store (`column`: the report's)."""
+        return {"path": self.path, "corpus": self.corpus, "column": column}
+
+
+def identify(handle: FeatureStore) -> StoreIdentity:
+    """The identity of an opened store."""
+    kind = store_kind(handle.attrs)
+    return StoreIdentity(str(handle.path.resolve()), kind.name, kind.title, manifest_digest(handle))
+
+
+def manifest_digest(handle: FeatureStore) -> str:
+    manifest = handle.manifest
+    digest = hashlib.sha256()
+    for name in IDENTITY_COLUMNS:
+        if name in manifest.names:
+            digest.update(f"\0{name}\0".encode())
+            digest.update("\x1f".join(map(str, np.asarray(manifest.column(name)))).encode())
+    return digest.hexdigest()[:16]
+
+
+def check_stores(identities: Sequence[StoreIdentity]) -> None:
+    """ConfigError for a store given twice, or two stores whose cells would share keys."""
+    seen: dict[tuple[str, str], StoreIdentity] = {}
+    iemocap: StoreIdentity | None = None
+    for ident in identities:
+        other = seen.get((ident.corpus, ident.digest))
+        if other is not None:
+            same = "is given twice" if other.path == ident.path else f"holds what {other.path} does"
+            raise ConfigError(f"--store {ident.path} {same} (the same {ident.title} utterances)")
+        seen[(ident.corpus, ident.digest)] = ident
+        if ident.is_default and iemocap is not None:
+            raise ConfigError(
+                f"--store {iemocap.path} and {ident.path} are both IEMOCAP stores with other "
+                "utterances: their cells would share keys (an IEMOCAP store's keep the keys "
+                "of single-store sweeps); sweep them into separate --out folders"
+            )
+        iemocap = ident if ident.is_default else iemocap
+
+
+def columns(identities: Sequence[StoreIdentity]) -> list[str]:
+    """The report's column per store: its corpus's title, the store's name beside it
+    where two stores hold one corpus kind (and its place where they share a name too)."""
+    titles = [i.title for i in identities]
+    names = [
+        i.title if titles.count(i.title) == 1 else f"{i.title} ({Path(i.path).stem})"
+        for i in identities
+    ]
+    return [n if names.count(n) == 1 else f"{n} #{k}" for k, n in enumerate(names, 1)]
+
+
+def corpus_options(cell: Cell, ident: StoreIdentity) -> Cell:
+    """`cell` as it trains on the store `ident`: on a store of another corpus than
+    IEMOCAP, the preset's own protocol and class set give way to the corpus's (the
+    module doc)."""
+    if ident.is_default or not cell.corpus_bound:
+        return cell
+    kind = corpus_kind(ident.corpus)
+    trains = COMMON in kind.class_sets and COMMON not in kind.not_trained
+    options: dict[str, Any] = dict(cell.options)
+    for name in cell.corpus_bound:
+        options[name] = COMMON if name == "classes" and trains else None  # None: ser train's
+    return replace(cell, options=MappingProxyType(options))
