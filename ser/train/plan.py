@@ -33,6 +33,25 @@ VALIDATION = {
     "none": "none: all training sessions, fixed epochs, last epoch tested (the papers' "
     "training set)",
 }
+# The same under the corpora's own protocols, whose groups are not sessions.
+GROUP_VALIDATION = {
+    "official": {
+        "session": "the official dev partition; best validation epoch tested",
+        "none": "none: train and dev trained on, fixed epochs, last epoch tested",
+    },
+    "grouped": {
+        "session": "the next group of the training side held out; best validation epoch tested",
+        "none": "none: every training group, fixed epochs, last epoch tested",
+    },
+}
+
+
+def validation_text(protocol: str, val: str) -> str:
+    """How a run under `protocol` selected its epoch with `--val val`, as records say it."""
+    if protocol.startswith(("official", "speaker-kfold", "logo:")):
+        kind = "official" if protocol.startswith("official") else "grouped"
+        return GROUP_VALIDATION[kind].get(val, VALIDATION.get(val, val))
+    return VALIDATION.get(val, val)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.final import train_final
 from ser.train.group import Job, default_at_once, describe, make_groups, train_group
 from ser.train.group_protocols import parse_protocol
-from ser.train.plan import VALIDATION, Plan, Prepared, TrainConfig, config_record, make_plan
+from ser.train.plan import Plan, Prepared, TrainConfig, config_record, make_plan, validation_text
 from ser.train.progress import Progress
 from ser.train.protocols import ProtocolConfig, make_folds
 from ser.train.record import (
@@ -273,7 +273,7 @@ def _start_record(
         "config": cfg,
         "protocol": plan.protocol,
         "speaker_independent": plan.protocol != "random",
-        "validation": VALIDATION.get(config.val, config.val),
+        "validation": validation_text(plan.protocol, config.val),
         "classes": list(data_classes),
         "complete": False,
         "summary": None,

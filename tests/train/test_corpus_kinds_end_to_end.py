@@ -37,6 +37,7 @@ def test_acted_corpora_train_on_speaker_folds(corpus: str, request: Any, tmp_pat
     assert json.loads(result.stdout)["protocol"] == "speaker-kfold"
     record = json.loads((tmp_path / "logmel_none_speaker-kfold_c4" / "run.json").read_text())
     assert record["classes"] == ["neu", "hap", "sad", "ang"] and record["speaker_independent"]
+    assert record["validation"].startswith("the next group of the training side held out")
     tested = [g for entry in record["folds"] for g in entry["test_groups"]]
     assert len(record["folds"]) == 5 and len(set(tested)) == 5
 
@@ -52,6 +53,7 @@ def test_a_manifest_trains_on_its_official_partitions(crema_d_corpus: Any, tmp_p
     record = json.loads((tmp_path / "logmel_none_official_call" / "run.json").read_text())
     (fold,) = record["folds"]
     assert fold["fold"] == "official" and fold["val_groups"] == ["dev"]
+    assert record["validation"].startswith("the official dev partition")  # not "a session"
     assert len(record["classes"]) == 6
 
 
