@@ -16,12 +16,13 @@ which of our rows each compares with in method is said in its `Reference`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from ser.cache import FeatureStore
+from ser.corpus.registry import store_kind
 from ser.errors import ConfigError
 from ser.sweep.presets import Preset, Row
 from ser.train.features import layer_spec
@@ -207,16 +208,21 @@ def probe_table(store_path: str, params: Mapping[str, str]) -> Preset:
     """The `probe` preset for this store: a row per stored layer of each encoder in
     ``params["encoders"]`` (comma-separated stems; all stored ones without it), then its
     weighted sum of all layers (`Encoder.weighted_sum`; ``weighted-sum=no``: none)."""
-    held = stored_encoders(FeatureStore.open(store_path))
+    store = FeatureStore.open(store_path)
+    held = stored_encoders(store)
+    # The published probes are IEMOCAP's: beside another corpus's layers they compare nothing.
+    papers = PAPERS if store_kind(store.attrs).name == "iemocap" else ()
     rows = []
     for stem in _encoders(params.get("encoders"), held, store_path):
         for x in held[stem].layers():
-            rows.append(_row(stem, f"L{x.layer}", {"features": x.name}, layer=x.layer, pool=x.pool))
+            options = {"features": x.name}
+            rows.append(_row(stem, f"L{x.layer}", options, papers, layer=x.layer, pool=x.pool))
         summed = held[stem].weighted_sum() if _wanted(params) else None
         if summed is not None:
             request, pool, layers = summed
             meta = {"layer": None, "pool": pool, "layers": layers}
-            rows.append(_row(stem, WEIGHTED, {"features": request, **WEIGHTED_SETTINGS}, **meta))
+            options = {"features": request, **WEIGHTED_SETTINGS}
+            rows.append(_row(stem, WEIGHTED, options, papers, **meta))
     return Preset(
         name=PROBE,
         title="Which encoder, which layer: a probe on every stored layer",
@@ -238,9 +244,11 @@ def _wanted(params: Mapping[str, str]) -> bool:
     return value == "yes"
 
 
-def _row(stem: str, label: str, options: Mapping[str, Any], **meta: Any) -> Row:
-    """A probe row of encoder `stem`, with the papers' numbers of its checkpoint."""
-    published = {p.metric: p.scores[stem] for p in PAPERS if stem in p.scores}
+def _row(
+    stem: str, label: str, options: Mapping[str, Any], papers: Sequence[Reference], **meta: Any
+) -> Row:
+    """A probe row of encoder `stem`, with `papers`' numbers of its checkpoint."""
+    published = {p.metric: p.scores[stem] for p in papers if stem in p.scores}
     return Row(
         f"{stem} {label}",
         MappingProxyType(dict(options)),

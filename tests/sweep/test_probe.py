@@ -13,7 +13,7 @@ from ser.sweep.probe import EMOBOX, SETTINGS, SUPERB, layer_of
 from ser.sweep.probe_report import best_layer, peak, probe_md
 from ser.sweep.results import CellResult
 from ser.sweep.spec import load_spec
-from tests.stores import add_labelled_set
+from tests.stores import add_labelled_set, labelled_store
 from tests.sweep.layered import add_layer, layer_attrs, layered_store
 
 LAYERS = [
@@ -183,3 +183,14 @@ def test_the_estimate_counts_every_layer_a_weighted_sum_reads(
         read = 6.0 * layers * utterances * per_member  # 6-d sets
         expected = flops / EFFECTIVE_FLOPS["cpu"] + read / EFFECTIVE_READ["cpu"]
         assert p.estimate.seconds == pytest.approx(expected)
+
+
+def test_the_published_probes_stand_beside_iemocap_layers_only(tmp_path: Path) -> None:
+    from ser.corpus.registry import KINDS
+
+    crema = labelled_store(tmp_path / "crema.zarr", {}, attrs=KINDS["crema-d"].attrs())
+    for layer in LAYERS[:3]:
+        add_layer(crema, layer)
+    spec = load_spec("probe", store=str(tmp_path / "crema.zarr"))
+    assert spec.cells[0].label == "hubert-base-ls960 L0"
+    assert all(dict(c.row.published) == {} for c in spec.cells)  # IEMOCAP's: not CREMA-D's
