@@ -41,6 +41,11 @@ class ProcessChoice:
     source: str
     threads: ThreadChoice | None = None  # torch threads of each process (None: in-process)
 
+    @property
+    def per_process(self) -> int:
+        """Torch threads each pool process sets (1 where none was chosen)."""
+        return self.threads.count if self.threads is not None else 1
+
 
 def choose_processes(
     extractor: Extractor,
@@ -75,10 +80,12 @@ def pooled_batches(
 ) -> Iterator[BatchResult]:
     """Each batch of `jobs` (in order) computed on the CPU of `choice.count` spawned processes.
     Spawned, not forked: a fork of a process with torch's thread pools can hang."""
-    threads = choice.threads.count if choice.threads is not None else 1
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
-        choice.count, mp_context=context, initializer=_load, initargs=(extractor, threads)
+        choice.count,
+        mp_context=context,
+        initializer=_load,
+        initargs=(extractor, choice.per_process),
     )
     try:
         tasks = [(_slim(job, batch), batch) for job in jobs for batch in job.shard.batches]

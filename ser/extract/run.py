@@ -126,7 +126,6 @@ def extract_features(
             finally:
                 torch.set_num_threads(threads)
     names = [p.stored[spec.name] for p in passes for spec in p.extractor.specs()]
-    written = [p.stored[s.name] for p in todo for s in p.pending]
     summary = None if asr is None else transcript_summary(store, asr.name, transcribed)
     written = [p.stored[s.name] for p in todo for s in p.pending if s.name not in p.repairs]
     report = _report(store, names, written, started, summary)
@@ -329,10 +328,9 @@ def _run_local(
         return
     computed = None
     if processes.count > 1:
-        threads = processes.threads.count if processes.threads else 1
         console.print(
-            f"{extractor.kind}: {processes.count} processes of {threads} torch thread(s) "
-            f"({processes.source})"
+            f"{extractor.kind}: {processes.count} processes of {processes.per_process} torch "
+            f"thread(s) ({processes.source})"
         )
         computed = pooled_batches(extractor, jobs, processes)
     else:
