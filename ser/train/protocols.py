@@ -33,7 +33,7 @@ The corpus protocols (``speaker-kfold[:K[:SEED]]``, ``logo:<column>``, ``officia
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -316,25 +316,27 @@ def check_no_leakage(
                 f" (rows {shared[:5].tolist()})"
             )
     if fold.speaker_independent:
-        test_speakers = set(speakers[fold.test].tolist())
-        for side in ("train", "val"):
-            shared_speakers = sorted(test_speakers & set(speakers[sides[side]].tolist()))
-            if shared_speakers:
-                raise LeakageError(
-                    f"{fold.name}: test speaker(s) {', '.join(shared_speakers)} also in {side}"
-                    " of a speaker-independent fold"
-                )
-    if dialogs is not None:
-        _check_dialogs(fold, np.asarray(dialogs), sides)
-
-
-def _check_dialogs(fold: Fold, dialogs: np.ndarray, sides: dict[str, np.ndarray]) -> None:
-    tested = set(dialogs[fold.test].tolist())
-    for side in ("train", "val"):
-        shared = sorted(tested & set(dialogs[sides[side]].tolist()))
-        if shared:
+        for side, common in _shared_with_test(fold, speakers, sides):
             raise LeakageError(
-                f"{fold.name}: test dialog(s) {', '.join(map(str, shared[:5]))} also in {side}: "
+                f"{fold.name}: test speaker(s) {', '.join(map(str, common))} also in {side}"
+                " of a speaker-independent fold"
+            )
+    if dialogs is not None:
+        for side, common in _shared_with_test(fold, np.asarray(dialogs), sides):
+            raise LeakageError(
+                f"{fold.name}: test dialog(s) {', '.join(map(str, common[:5]))} also in {side}: "
                 "a dialog-context model would read test utterances' context in training; "
                 "choose a protocol whose groups hold whole dialogs"
             )
+
+
+def _shared_with_test(
+    fold: Fold, values: np.ndarray, sides: dict[str, np.ndarray]
+) -> Iterator[tuple[str, list[Any]]]:
+    """(side, sorted values of `values` its rows share with the test rows), for train and
+    val where they share any: a speaker or a dialog on both sides of the fold."""
+    tested = set(values[fold.test].tolist())
+    for side in ("train", "val"):
+        shared = sorted(tested & set(values[sides[side]].tolist()))
+        if shared:
+            yield side, shared
