@@ -25,14 +25,16 @@ losses) as `ser sweep` in a new process, wall time to wall time, runs per hour: 
 (`--workers 2 --threads 1` with distributed's defaults, the cluster before issue 34:
 `SER_BENCH_DASK_DEFAULTS=1`, which this script's `sweep` wrapper reads).
 
-``train``: `ser train` of the reference row with `--seeds` seeds, one process with its
-default threads (``one``: the members stacked, `ser train`'s CPU path for the dialog
-family) against two `ser train --threads 1` processes side by side, each half the seeds
-(``split``: `--seed 0` and `--seed S/2`), wall time to wall time.
+``train``: `ser train` of the reference row with `--seeds` seeds, wall time to wall time:
+``one`` (`--processes 1`: the members stacked in one process with its default threads,
+`ser train`'s CPU path for the dialog family before `ser.train.pool`), ``default`` (no
+option: `ser.train.pool`'s choice, printed) and ``split`` (two `ser train --threads 1
+--processes 1` commands side by side, each half the seeds, `--seed 0` and `--seed S/2`:
+what the pool does, by hand); `--train-ways` picks them.
 
     .venv/bin/python benchmarks/bench_sweep.py worker --epochs 30 --repeats 3
     .venv/bin/python benchmarks/bench_sweep.py throughput --epochs 30 --seeds 2
-    .venv/bin/python benchmarks/bench_sweep.py train --epochs 60 --seeds 4
+    .venv/bin/python benchmarks/bench_sweep.py train --epochs 150 --seeds 20 --repeats 1
 
 Progress on stderr; one JSON object on stdout. Figures: benchmarks/README.md, "Issue 34".
 """
@@ -216,27 +218,36 @@ def bench_throughput(args: argparse.Namespace, tmp: Path, store: Path) -> dict[s
 def bench_train(args: argparse.Namespace, tmp: Path, store: Path) -> dict[str, Any]:
     half = args.seeds // 2
     base = {**CELL, "store": store, "epochs": args.epochs}
-    walls: dict[str, list[float]] = {"one": [], "split": []}
+    ways = {
+        "one": [{**base, "seed": 0, "seeds": args.seeds, "processes": 1}],
+        "default": [{**base, "seed": 0, "seeds": args.seeds}],
+        "split": [
+            {**base, "seed": s, "seeds": half, "threads": 1, "processes": 1} for s in (0, half)
+        ],
+    }
+    order = args.train_ways.split(",")
+    walls: dict[str, list[float]] = {way: [] for way in order}
     for repeat in range(args.repeats):
-        for way in ("one", "split") if repeat % 2 == 0 else ("split", "one"):
-            if way == "one":
-                parts = [{**base, "seed": 0, "seeds": args.seeds}]
-            else:
-                parts = [{**base, "seed": s, "seeds": half, "threads": 1} for s in (0, half)]
+        for way in order if repeat % 2 == 0 else order[::-1]:
             out = str(tmp / f"train-{way}-{repeat}")
             commands = [
                 [sys.executable, "-m", "ser.cli", "train", *cli_args(options), "--out", out,
-                 "--name", f"part{i}", "--overwrite", "--json"]
-                for i, options in enumerate(parts)
+                 "--name", f"part{i}", "--overwrite"]
+                for i, options in enumerate(ways[way])
             ]  # fmt: skip
             start = time.perf_counter()
-            quiet = subprocess.DEVNULL
-            procs = [subprocess.Popen(c, env=env(), stdout=quiet, stderr=quiet) for c in commands]
-            if any(p.wait() for p in procs):
-                raise SystemExit(f"ser train ({way}) failed")
+            procs = [
+                subprocess.Popen(c, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                for c in commands
+            ]
+            errs = [p.communicate()[1].decode() for p in procs]
+            if any(p.returncode for p in procs):
+                raise SystemExit(f"ser train ({way}) failed:\n{errs[0][-3000:]}")
             wall = time.perf_counter() - start
             walls[way].append(round(wall, 1))
             say(f"repeat {repeat}: train {way} {wall:.1f} s ({os.getloadavg()[0]:.1f} load)")
+            if repeat == 0:
+                say("  " + "\n  ".join(line for line in errs[0].splitlines() if "thread" in line))
     runs = args.seeds
     per_hour = {w: round(3600 * runs / statistics.median(s), 1) for w, s in walls.items()}
     return {"seeds": args.seeds, "epochs": args.epochs, "wall": walls, "runs_per_hour": per_hour}
@@ -269,6 +280,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--cells", type=int, default=4)
     parser.add_argument("--ways", default=",".join(WAYS), help="worker: which ways")
+    parser.add_argument("--train-ways", default="one,default", help="train: one,default,split")
     parser.add_argument("--workdir", type=Path, help="keep the store here (default: a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:

@@ -10,7 +10,9 @@ one cell per process with one thread each, as many processes as the budget has c
 (above 2 cores one left free, as `default_threads` leaves one), never more than the
 distinct cells (a task is never split inside a cell). Otherwise (MSMSER, the unimodal
 MLP and late_prob, unmeasured as processes; a single cell; one core; CUDA): one
-process, `ser train`'s own thread rule. `--workers` and `--threads` override.
+process, as `ser train` chooses (`ser.train.pool`, the same rule over a run's seeds and
+folds, may train one big dialog cell's pieces side by side). `--workers` and `--threads`
+override.
 
 >>> from ser.runtime.threads import CpuBudget
 >>> two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
@@ -26,13 +28,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from ser.errors import ConfigError
-from ser.runtime.threads import SMALL_BUDGET, CpuBudget
+from ser.runtime.threads import CpuBudget
+from ser.train.pool import PROCESS_FAMILIES, side_by_side
 
-# Families whose cells train the most runs per hour as one-thread processes side by side
-# on the CPU: dialog measured (issue 34: 79 runs/h as two processes against 57 as one
-# 2-thread process on 2 cores; benchmarks/README.md, "Issue 34"). Others join when
-# measured.
-PROCESS_FAMILIES = frozenset({"dialog"})
 # A cell's time with one thread against `ser train`'s default on the 2-core CPU the
 # estimate's rates come from (2 threads): a fusion-study run, 90 s against 63 s (issue
 # 34). Two such processes side by side each kept their alone pace (91 s).
@@ -100,9 +98,8 @@ def choose_layout(
     names = ", ".join(sorted(families)) or "no"
     if cuda:
         return Layout(None, threads, "CUDA: one process, members stacked on the GPU")
-    usable = budget.cores - 1 if budget.cores > SMALL_BUDGET else budget.cores
     per = threads or 1
-    processes = min(usable // per, cells)
+    processes = side_by_side(budget, per, cells)
     rule = f"--threads {threads}" if threads else "default"
     if not set(families) <= PROCESS_FAMILIES:
         why = f"{rule} for {names} cells on {where}: processes unmeasured for them"

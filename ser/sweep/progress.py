@@ -17,44 +17,12 @@ through the scheduler, so this works for `--scheduler` too, with nothing written
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from ser.runtime.plain_progress import INTERVAL, EpochLines
-from ser.train.progress import Heartbeat, Progress, fold_label
+from ser.train.progress import Heartbeat, Progress, Published
 
 TOPIC = "ser-sweep-progress"
-Message = dict[str, Any]  # {"keys": [cell key, ...], "text": line}: msgpack-able
-
-
-class Published(Progress):
-    """`ser train`'s plain progress lines of a task's cells, each sent as a `Message`."""
-
-    shows_epochs = True  # a Heartbeat wrapping it counts epoch lines as lines
-
-    def __init__(
-        self, keys: Sequence[str], send: Callable[[Message], None], interval: float = INTERVAL
-    ) -> None:
-        self.keys, self.send = list(keys), send
-        self.lines = EpochLines(self._say, interval=interval)
-
-    def _say(self, text: str) -> None:
-        self.send({"keys": self.keys, "text": text})
-
-    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
-        self.lines.start(fold_label(seed, fold))
-
-    def stage(self, n: int, total: int, name: str) -> None:
-        self._say(f"stage {n} of {total}: {name}")
-
-    def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
-        self.lines.epoch(epoch, epochs, train_loss, val_ua)
-
-    def heartbeat(self, text: str) -> None:
-        self._say(text)
-
-    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
-        self.lines.end()
 
 
 def worker_progress(keys: Sequence[str]) -> Progress | None:

@@ -22,10 +22,10 @@ from ser.errors import SerError
 from ser.runtime.threads import ThreadChoice
 from ser.sweep.cells import ResolvedCell, record_of, tasks
 from ser.sweep.presets import row_key
-from ser.sweep.progress import TOPIC, Message, is_message, worker_progress
+from ser.sweep.progress import TOPIC, is_message, worker_progress
 from ser.sweep.spec import SweepSpec
 from ser.sweep.stores import columns as store_columns
-from ser.train.progress import Progress
+from ser.train.progress import Message, Progress
 from ser.train.record import write_json
 
 LOCKS = "locks"
@@ -109,8 +109,13 @@ def run_sweep(
             report(outcomes[-1], c)
         if left:  # `threads` for the cells that do not set their own
             choices[len(todo)] = None if any(c.config.threads for c in left) else choice
+            # On a cluster its workers are the processes: a task trains in its worker.
+            alone = 1 if client is not None else None
             todo.append(
-                [replace(c.config, threads=c.config.threads or count or None) for c in left]
+                [
+                    replace(c.config, threads=c.config.threads or count or None, processes=alone)
+                    for c in left
+                ]
             )
 
     def started(configs: Sequence[Any]) -> None:

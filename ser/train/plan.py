@@ -116,6 +116,15 @@ class TrainConfig:
         "bound memory, 1 trains them one after another. Without dropout or RMM the same "
         "results up to float rounding; with them each member draws its own random numbers.",
     )
+    processes: int | None = option(
+        None,
+        "Processes training the (seed, fold) runs side by side on the CPU, each with cores "
+        "// N torch threads unless --threads; 1 trains in this process [default: for the "
+        "dialog model one 1-thread process per core (one left free above 2 cores), at most "
+        "one per (seed, fold) run, when the run is big enough to pay for their start-up "
+        "(ser/train/pool.py); else 1]. Recorded.",
+        metavar="N",
+    )
     out: str = option("runs", "Folder of the runs.")
     name: str | None = option(None, "Run name [derived from the config].")
     overwrite: bool = option(False, "Discard an existing run of the same name.")
@@ -164,6 +173,7 @@ class Prepared:
     # (seed, fold) -> its test predictions (`ser.report.predictions`): predictions.csv's rows
     predictions: dict[tuple[int, str], PredictionTable] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    planned: int = 0  # (seed, fold) jobs of the whole run, done or not: seeds x folds
 
 
 def make_plan(config: TrainConfig) -> Plan:
@@ -178,7 +188,7 @@ def make_plan(config: TrainConfig) -> Plan:
     ProtocolConfig(protocol, config.val, config.seed)  # validates the names
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
     parse_threads(config.threads)
-    for name in ("epochs", "batch_size", "seeds", "patience", "members_at_once"):
+    for name in ("epochs", "batch_size", "seeds", "patience", "members_at_once", "processes"):
         value = n_seeds if name == "seeds" else getattr(config, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -189,6 +199,11 @@ def make_plan(config: TrainConfig) -> Plan:
         )
     device = pick_device(config.device)
     precision = resolve_precision(config.precision, device, "train")
+    if (config.processes or 1) > 1 and device.type != "cpu":
+        raise ConfigError(
+            f"--processes {config.processes} trains on the CPU; on {device} the members "
+            "stack on the device (leave --processes out)"
+        )
     name = config.name or default_name(config, protocol, classes, kind)
     if not name or "/" in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} is not a usable directory name")

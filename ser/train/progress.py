@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ser.runtime.plain_progress import Clock, clock_time
+from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines, clock_time
 
 PHASES = {"train": "training", "val": "validation", "test": "test"}
+# A `Published` line: {"keys": [what it is about, ...], "text": line}; msgpack-able.
+Message = dict[str, Any]
 
 
 class Progress:
@@ -143,3 +146,34 @@ def fold_label(seed: int, fold: str) -> str:
     ('seed 0 session5', 'fold1..fold5 x seeds 0-2')
     """
     return fold if " x seed" in fold else f"seed {seed} {fold}"
+
+
+class Published(Progress):
+    """`ser train`'s plain progress lines of work done elsewhere (a sweep task's cells on
+    a dask worker, a piece of a run in a pool process), each sent as a `Message`."""
+
+    shows_epochs = True  # a Heartbeat wrapping it counts epoch lines as lines
+
+    def __init__(
+        self, keys: Sequence[str], send: Callable[[Message], None], interval: float = INTERVAL
+    ) -> None:
+        self.keys, self.send = list(keys), send
+        self.lines = EpochLines(self._say, interval=interval)
+
+    def _say(self, text: str) -> None:
+        self.send({"keys": self.keys, "text": text})
+
+    def fold_start(self, seed: int, fold: str, epochs: int) -> None:
+        self.lines.start(fold_label(seed, fold))
+
+    def stage(self, n: int, total: int, name: str) -> None:
+        self._say(f"stage {n} of {total}: {name}")
+
+    def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
+        self.lines.epoch(epoch, epochs, train_loss, val_ua)
+
+    def heartbeat(self, text: str) -> None:
+        self._say(text)
+
+    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+        self.lines.end()

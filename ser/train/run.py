@@ -10,47 +10,20 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-import ser
-from ser.cache import FeatureStore
-from ser.corpus.registry import label_set, store_kind
-from ser.corpus.wer import transcripts_wer
-from ser.errors import ConfigError, StoreError
-from ser.models.config import plan_inputs
-from ser.models.losses import balanced_weights
 from ser.report.metrics import Metrics, pool_metrics, summarize
-from ser.report.predictions import PREDICTIONS, concat, predictions_csv
-from ser.runtime.threads import ThreadChoice, set_torch_threads
-from ser.train.checkpoint import (
-    CHECKPOINTS,
-    fold_key,
-    has_checkpoint,
-    provenance,
-    remove_checkpoints,
-)
-from ser.train.data import TrainData, load_data
-from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
+from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
+from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
 from ser.train.final import train_final
 from ser.train.group import Job, default_at_once, describe, make_groups, train_group
-from ser.train.group_protocols import parse_protocol
-from ser.train.plan import Plan, Prepared, TrainConfig, config_record, make_plan, validation_text
+from ser.train.plan import Plan, Prepared, TrainConfig, make_plan
+from ser.train.pool import PoolChoice, choose_pool, pieces, train_pieces
+from ser.train.prepare import Loaded, prepare
 from ser.train.progress import Progress
-from ser.train.protocols import ProtocolConfig, make_folds
-from ser.train.record import (
-    RECORD,
-    atomic,
-    check_resumable,
-    json_summary,
-    kept_predictions,
-    layers_record,
-    read_record,
-    write_json,
-)
+from ser.train.record import RECORD, atomic, json_summary, write_json
 
 __all__ = [
     "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan",
@@ -69,9 +42,11 @@ def train_many(
     threads: ThreadChoice | None = None,
 ) -> list[dict[str, Any]]:
     """Run (or resume) several configs; jobs of different runs that can share a stacked
-    model train as one (`ser.train.group`). Records as `train` writes them, in order.
-    Threads and ``members_at_once`` come from the first config; `threads`, a choice made
-    by the caller (`ser sweep`'s layout), replaces the threads and is recorded as it says."""
+    model train as one (`ser.train.group`), on processes side by side where that trains
+    more runs an hour (`ser.train.pool`). Records as `train` writes them, in order.
+    Threads, processes and ``members_at_once`` come from the first config; `threads`, a
+    choice made by the caller (`ser sweep`'s layout), replaces the threads and is
+    recorded as it says."""
     plans = [make_plan(config) for config in configs]
     before = torch.get_num_threads()
     # The process's CPU budget, not the machine's cores: torch's default of one thread per
@@ -85,7 +60,7 @@ def train_many(
     on_cpu = any(p.device.type == "cpu" for p in plans)
     flushed = on_cpu and torch.set_flush_denormal(True)
     try:
-        return _train(list(configs), plans, progress or Progress(), chosen)
+        return _train(list(configs), plans, progress or Progress(), chosen, count)
     finally:
         torch.set_num_threads(before)
         if flushed:
@@ -93,204 +68,84 @@ def train_many(
 
 
 def _train(
-    configs: list[TrainConfig], plans: list[Plan], progress: Progress, threads: ThreadChoice
+    configs: list[TrainConfig],
+    plans: list[Plan],
+    progress: Progress,
+    threads: ThreadChoice,
+    asked: int | None,
 ) -> list[dict[str, Any]]:
-    loaded: dict[tuple[Any, ...], TrainData] = {}  # runs over the same data share it
-    runs = [_prepare(c, p, progress, loaded, threads) for c, p in zip(configs, plans, strict=True)]
+    loaded: Loaded = {}
+    runs = [prepare(c, p, progress, loaded, threads) for c, p in zip(configs, plans, strict=True)]
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
     at_once = configs[0].members_at_once if configs else None
     if at_once is None and plans:
         at_once = default_at_once(plans[0].device, plans[0].family)
-    for group in make_groups(jobs, at_once):
-        progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
-        for job, entry in zip(group, train_group(group, progress), strict=True):
-            job.run.record["folds"].append(entry)
-            progress.fold_end(job.seed, job.fold.name, entry)
-        for run in {id(job.run): job.run for job in group}.values():
-            _finish(run, complete=False)
+    groups = make_groups(jobs, at_once)
+    pool = _pool(configs, plans, runs, asked) if jobs else None
+    if pool is not None and pool.count > 1:
+        progress.message(f"training on {pool.describe()}; --processes 1 trains in this process")
+        _train_pooled(runs, pieces(groups, pool.count), pool, progress)
+    else:
+        _train_here(groups, progress)
     for run in runs:
         if run.config.final:  # one model on all sessions, for new data
             train_final(run, progress)
     return [_finish(run, complete=True) for run in runs]
 
 
-def _prepare(
-    config: TrainConfig,
-    plan: Plan,
-    progress: Progress,
-    loaded: dict[tuple[Any, ...], TrainData],
-    threads: ThreadChoice,
-) -> Prepared:
-    """Open the store, check the record, load (or reuse) the data, make the folds."""
-    store = FeatureStore.open(config.store)
-    features = resolve_features(store, config.features)
-    unit, specs = plan_inputs(config.model, [f.info() for f in features])
-    if unit == "dialog":
-        _check_dialogs(store, plan.name)
-    # The first log line, once the run is known to start (refusals come alone).
-    # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
-    plural = "s" if threads.count != 1 else ""
-    first = f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
-    # The class set of the store's corpus (IEMOCAP's for stores made before kinds).
-    labels = store.manifest.column("label").tolist()
-    classes = label_set(store.attrs, plan.classes, labels)
-    record = _start_record(config, plan, features, progress, first, classes.classes)
-    key = (store.path.resolve(), tuple(f.name for f in features), plan.classes, str(plan.device))
-    t0 = time.perf_counter()
-    if key not in loaded:
-        loaded[key] = load_data(store, features, classes, plan.device)
-    data = loaded[key]
-    record["timings"].update(
-        load=time.perf_counter() - t0, device=str(plan.device), threads=threads.count
+def _train_here(groups: list[list[Job]], progress: Progress) -> None:
+    """Each group in this process, its runs' records written after it."""
+    for group in groups:
+        progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
+        for job, entry in zip(group, train_group(group, progress), strict=True):
+            job.run.record["folds"].append(entry)
+            progress.fold_end(job.seed, job.fold.name, entry)
+        for run in {id(job.run): job.run for job in group}.values():
+            _finish(run, complete=False)
+
+
+def _pool(
+    configs: list[TrainConfig], plans: list[Plan], runs: list[Prepared], asked: int | None
+) -> PoolChoice:
+    """`ser.train.pool`'s choice for these runs, recorded in each (with the threads that
+    then train its members)."""
+    pool = choose_pool(
+        cpu_budget(),
+        families={p.family for p in plans},
+        jobs=sum(run.planned for run in runs),
+        device=plans[0].device,
+        work=sum(run.planned * run.plan.epochs * len(run.data) for run in runs),
+        processes=configs[0].processes,
+        threads=asked,
     )
-    record["threads"] = asdict(threads)
-    record["data"] = {"utterances": len(data), "dropped": data.dropped}
-    asr = _asr_record(store, features, data.manifest_rows)
-    if asr:
-        record["asr"] = asr
-    for name, entry in asr.items():
-        wer = "unknown" if entry["wer"] is None else f"{100 * entry['wer']:.2f} %"
-        progress.message(f"{name}: ASR transcripts {entry['transcripts']}, WER {wer}")
-    for reason, count in data.dropped.items():
-        progress.message(f"dropped {count} utterance(s): {reason}")
-    protocol = ProtocolConfig(plan.protocol, config.val, plan.seeds[0])
-    dialogs = data.dialogs if unit == "dialog" else None
-    columns = _group_columns(store, plan.protocol, data.manifest_rows)
-    folds = make_folds(protocol, data.sessions, data.speakers, data.labels, dialogs, columns)
-    record["speaker_independent"] = all(f.speaker_independent for f in folds)
-    for fold in folds:
-        progress.message(fold.describe())
-    if plan.class_weights != "none":
-        progress.message(weights_line(plan, data.classes, data.labels[folds[0].train]))
-    done = {(e["seed"], e["fold"]) for e in record["folds"]}
-    if done:
-        progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
-    todo = [
-        (seed, k, fold)
-        for seed in plan.seeds
-        for k, fold in enumerate(folds)
-        if (seed, fold.name) not in done
-    ]
-    recorded = provenance(store, features)  # what its checkpoints hold of the sets
-    prepared = Prepared(config, plan, record, data, unit, list(specs), todo, recorded)
-    prepared.predictions.update(kept_predictions(plan.run_dir, record))
-    return prepared
+    for run in runs:
+        run.record["processes"] = {"count": pool.count, "source": pool.source}
+        if pool.threads is not None:
+            run.record["threads"] = asdict(pool.threads)
+            run.record["timings"]["threads"] = pool.threads.count
+    return pool
 
 
-def weights_line(plan: Plan, classes: Sequence[str], first_train: np.ndarray) -> str:
-    """e.g. "class weights balanced (MELD's default; --class-weights none turns them off),
-    each fold's from its training side, the first's: neu 0.31, hap 1.2, ..."."""
-    why = f"{plan.class_weights_from}'s default; --class-weights none turns them off"
-    weights = balanced_weights(first_train, len(classes))
-    shown = ", ".join(f"{c} {w:.3g}" for c, w in zip(classes, weights, strict=True))
-    return (
-        f"class weights {plan.class_weights}{f' ({why})' if plan.class_weights_from else ''}, "
-        f"each fold's from its training side, the first's: {shown}"
-    )
+def _train_pooled(
+    runs: list[Prepared], jobs: list[list[Job]], pool: PoolChoice, progress: Progress
+) -> None:
+    """The pieces `jobs` on `pool`'s processes; after each, its runs' records hold the
+    resumed entries, then every finished piece's in piece order (the calling process's
+    order of the same groups), whichever finished first."""
+    resumed = {id(run): list(run.record["folds"]) for run in runs}
+    finished: dict[int, list[tuple[Job, dict[str, Any]]]] = {}
 
+    def done(n: int, entries: list[dict[str, Any]], tables: list[PredictionTable]) -> None:
+        finished[n] = list(zip(jobs[n], entries, strict=True))
+        for job, entry, table in zip(jobs[n], entries, tables, strict=True):
+            job.run.predictions[(job.seed, job.fold.name)] = table
+            progress.fold_end(job.seed, job.fold.name, entry)
+        for run in {id(job.run): job.run for job in jobs[n]}.values():
+            ours = [e for i in sorted(finished) for job, e in finished[i] if job.run is run]
+            run.record["folds"] = resumed[id(run)] + ours
+            _finish(run, complete=False)
 
-def _check_dialogs(store: FeatureStore, name: str) -> None:
-    """A `ConfigError` when a dialog-context model meets a corpus without dialogs (each
-    utterance a dialog of its own: CREMA-D, RAVDESS, MSP-Podcast, a manifest without a
-    dialog column): its context would be the utterance alone."""
-    dialogs = store.manifest.column("dialog")
-    if len(dialogs) and len(np.unique(dialogs)) == len(dialogs):
-        kind = store_kind(store.attrs)
-        raise ConfigError(
-            f"{name}: a dialog-context model needs dialogs and their order, and {kind.title} "
-            f"({store.path}) has none: each utterance is a dialog of its own. Train it on "
-            "IEMOCAP, MELD or a manifest with dialog and order columns; on this corpus "
-            "choose an utterance-level model (e.g. --fusion none without --context)"
-        )
-
-
-def _group_columns(store: FeatureStore, protocol: str, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The manifest column a corpus protocol groups by (`logo:<column>`, `official`: the
-    split), at the run's rows; {} for the others."""
-    grouped = parse_protocol(protocol)
-    if grouped is None or grouped.column not in store.manifest.names:
-        return {}
-    return {grouped.column: store.manifest.column(grouped.column)[rows]}
-
-
-def _asr_record(
-    store: FeatureStore, features: list[ResolvedFeature], rows: np.ndarray
-) -> dict[str, dict[str, Any]]:
-    """Per ASR-text feature set of the run: its transcripts and their WER against the
-    gold transcripts of the run's utterances (`ser report` shows it)."""
-    out: dict[str, dict[str, Any]] = {}
-    for feature in features:
-        attrs = store.info(feature.stored[0]).attrs  # a layered input's sets share them
-        if not is_asr_text(attrs):
-            continue
-        name = str(attrs["transcripts"])
-        entry: dict[str, Any] = {"transcripts": name, "asr_model": attrs.get("asr_model")}
-        try:
-            if store.transcript_attrs(name)["fingerprint"] != attrs["transcripts_fingerprint"]:
-                raise ValueError("transcripts replaced after this feature set was extracted")
-            stored = store.read_transcripts(name)
-            entry.update(asdict(transcripts_wer(store.manifest, stored, rows.tolist())))
-        except (ValueError, StoreError) as error:  # no gold words, or transcripts gone
-            entry.update(wer=None, note=str(error))
-        out[feature.name] = entry
-    return out
-
-
-def _start_record(
-    config: TrainConfig,
-    plan: Plan,
-    features: list[ResolvedFeature],
-    progress: Progress,
-    first: str,
-    data_classes: tuple[str, ...],
-) -> dict[str, Any]:
-    cfg = config_record(config, plan)
-    fingerprints = {f.name: f.fingerprint for f in features}
-    path = plan.run_dir / RECORD
-    # Refusals first, so that they come alone on stderr; then the run's first line.
-    old = None
-    if path.exists() and not config.overwrite:
-        old = read_record(path)
-        check_resumable(path, old, cfg, fingerprints)
-    elif not path.exists() and _holds_other_files(plan.run_dir):
-        raise ConfigError(
-            f"{plan.run_dir} exists and holds no run record; choose another --name or --out"
-        )
-    progress.message(first)
-    if old is not None:
-        old["config"] = cfg  # bookkeeping keys (store path, device) may have changed
-        old.setdefault("timings", {})
-        # issue 13: an entry without its checkpoint (an older run) is trained again
-        old["folds"] = [
-            e for e in old["folds"] if has_checkpoint(plan.run_dir, fold_key(e["seed"], e["fold"]))
-        ]
-        return old
-    if path.exists():  # --overwrite
-        progress.message(f"--overwrite: discarding the earlier record {path}")
-        remove_checkpoints(plan.run_dir)  # issue 13
-    return {
-        "name": plan.name,
-        "config": cfg,
-        "protocol": plan.protocol,
-        "speaker_independent": plan.protocol != "random",
-        "validation": validation_text(plan.protocol, config.val),
-        "classes": list(data_classes),
-        "complete": False,
-        "summary": None,
-        "folds": [],
-        "pooled": None,
-        "seconds": 0.0,
-        "timings": {},
-        "fingerprints": fingerprints,
-        **({"layers": layers} if (layers := layers_record(features)) else {}),
-        "version": ser.__version__,
-        "store": str(Path(config.store).resolve()),
-    }
-
-
-def _holds_other_files(run_dir: Path) -> bool:
-    ours = (CHECKPOINTS, PREDICTIONS)  # (predictions.csv is written just before run.json)
-    return run_dir.exists() and any(p.name not in ours for p in run_dir.iterdir())
+    train_pieces(runs, jobs, pool, progress, done)
 
 
 def _finish(run: Prepared, complete: bool) -> dict[str, Any]:

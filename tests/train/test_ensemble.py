@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import ser.train.group as group_module
-import ser.train.run as run_module
+import ser.train.prepare as prepare_module
 from ser.models import ModelConfig
 from ser.train import stack
 from ser.train.run import TrainConfig, train, train_many
@@ -210,8 +210,8 @@ def test_one_group_key_stacks_runs_that_share_model_and_optimiser(
         replace(base, name="d", model=replace(base.model, d_model=6)),
     ]
     loads: list[Any] = []
-    load = run_module.load_data
-    monkeypatch.setattr(run_module, "load_data", lambda *a: loads.append(a) or load(*a))
+    load = prepare_module.load_data
+    monkeypatch.setattr(prepare_module, "load_data", lambda *a: loads.append(a) or load(*a))
     groups = Groups()
     records = train_many([*same, *other], groups)
     assert len(groups.started) == 3  # {a, b}, {c}, {d}

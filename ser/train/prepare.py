@@ -1,0 +1,263 @@
+"""A run opened for training: its store and inputs, its record (new, resumed or refused),
+its data and folds, and the (seed, fold) jobs left (`prepare`); `reopen` opens the same
+run without its record, for the processes of a pool (`ser.train.pool`), which train
+jobs the calling process hands them and record nothing themselves."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import ser
+from ser.cache import FeatureStore
+from ser.corpus.labels import LabelSet
+from ser.corpus.registry import label_set, store_kind
+from ser.corpus.wer import transcripts_wer
+from ser.errors import ConfigError, StoreError
+from ser.models.batch import InputSpec, Unit
+from ser.models.config import plan_inputs
+from ser.models.losses import balanced_weights
+from ser.report.predictions import PREDICTIONS
+from ser.runtime.threads import ThreadChoice
+from ser.train.checkpoint import (
+    CHECKPOINTS,
+    fold_key,
+    has_checkpoint,
+    provenance,
+    remove_checkpoints,
+)
+from ser.train.data import TrainData, load_data
+from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
+from ser.train.group_protocols import parse_protocol
+from ser.train.plan import Plan, Prepared, TrainConfig, config_record, validation_text
+from ser.train.progress import Progress
+from ser.train.protocols import Fold, ProtocolConfig, make_folds
+from ser.train.record import (
+    RECORD,
+    check_resumable,
+    kept_predictions,
+    layers_record,
+    read_record,
+)
+
+Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a run reads from its store, before its data: the sets and the class set."""
+
+    store: FeatureStore
+    features: list[ResolvedFeature]
+    unit: Unit
+    specs: list[InputSpec]
+    classes: LabelSet
+
+
+def open_inputs(config: TrainConfig, plan: Plan) -> Inputs:
+    """The store opened and the run's feature sets resolved; refusals for sets, inputs,
+    class sets or dialogs the store cannot give the model."""
+    store = FeatureStore.open(config.store)
+    features = resolve_features(store, config.features)
+    unit, specs = plan_inputs(config.model, [f.info() for f in features])
+    if unit == "dialog":
+        _check_dialogs(store, plan.name)
+    # The class set of the store's corpus (IEMOCAP's for stores made before kinds).
+    labels = store.manifest.column("label").tolist()
+    classes = label_set(store.attrs, plan.classes, labels)
+    return Inputs(store, features, unit, list(specs), classes)
+
+
+def load(inputs: Inputs, plan: Plan, loaded: Loaded) -> TrainData:
+    """The run's data, read once per store, sets, class set and device."""
+    names = tuple(f.name for f in inputs.features)
+    key = (inputs.store.path.resolve(), names, plan.classes, str(plan.device))
+    if key not in loaded:
+        loaded[key] = load_data(inputs.store, inputs.features, inputs.classes, plan.device)
+    return loaded[key]
+
+
+def run_folds(inputs: Inputs, config: TrainConfig, plan: Plan, data: TrainData) -> list[Fold]:
+    """The protocol's folds over the run's data (the same for the same data and seed)."""
+    protocol = ProtocolConfig(plan.protocol, config.val, plan.seeds[0])
+    dialogs = data.dialogs if inputs.unit == "dialog" else None
+    columns = _group_columns(inputs.store, plan.protocol, data.manifest_rows)
+    return make_folds(protocol, data.sessions, data.speakers, data.labels, dialogs, columns)
+
+
+def prepare(
+    config: TrainConfig, plan: Plan, progress: Progress, loaded: Loaded, threads: ThreadChoice
+) -> Prepared:
+    """Open the store, check the record, load (or reuse) the data, make the folds."""
+    inputs = open_inputs(config, plan)
+    # The first log line, once the run is known to start (refusals come alone).
+    # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
+    plural = "s" if threads.count != 1 else ""
+    first = f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
+    record = _start_record(config, plan, inputs.features, progress, first, inputs.classes.classes)
+    t0 = time.perf_counter()
+    data = load(inputs, plan, loaded)
+    record["timings"].update(
+        load=time.perf_counter() - t0, device=str(plan.device), threads=threads.count
+    )
+    record["threads"] = asdict(threads)
+    record["data"] = {"utterances": len(data), "dropped": data.dropped}
+    asr = _asr_record(inputs.store, inputs.features, data.manifest_rows)
+    if asr:
+        record["asr"] = asr
+    for name, entry in asr.items():
+        wer = "unknown" if entry["wer"] is None else f"{100 * entry['wer']:.2f} %"
+        progress.message(f"{name}: ASR transcripts {entry['transcripts']}, WER {wer}")
+    for reason, count in data.dropped.items():
+        progress.message(f"dropped {count} utterance(s): {reason}")
+    folds = run_folds(inputs, config, plan, data)
+    record["speaker_independent"] = all(f.speaker_independent for f in folds)
+    for fold in folds:
+        progress.message(fold.describe())
+    if plan.class_weights != "none":
+        progress.message(weights_line(plan, data.classes, data.labels[folds[0].train]))
+    done = {(e["seed"], e["fold"]) for e in record["folds"]}
+    if done:
+        progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
+    todo = [
+        (seed, k, fold)
+        for seed in plan.seeds
+        for k, fold in enumerate(folds)
+        if (seed, fold.name) not in done
+    ]
+    recorded = provenance(inputs.store, inputs.features)  # what its checkpoints hold of the sets
+    prepared = Prepared(config, plan, record, data, inputs.unit, inputs.specs, todo, recorded)
+    prepared.predictions.update(kept_predictions(plan.run_dir, record))
+    prepared.planned = len(plan.seeds) * len(folds)
+    return prepared
+
+
+def reopen(config: TrainConfig, plan: Plan, loaded: Loaded) -> tuple[Prepared, list[Fold]]:
+    """The run as `prepare` opens it, without its record (the caller keeps that) and with
+    nothing to do yet, and its folds: what a pool process needs to train its jobs."""
+    inputs = open_inputs(config, plan)
+    data = load(inputs, plan, loaded)
+    folds = run_folds(inputs, config, plan, data)
+    recorded = provenance(inputs.store, inputs.features)
+    return Prepared(config, plan, {}, data, inputs.unit, inputs.specs, [], recorded), folds
+
+
+def weights_line(plan: Plan, classes: Sequence[str], first_train: np.ndarray) -> str:
+    """e.g. "class weights balanced (MELD's default; --class-weights none turns them off),
+    each fold's from its training side, the first's: neu 0.31, hap 1.2, ..."."""
+    why = f"{plan.class_weights_from}'s default; --class-weights none turns them off"
+    weights = balanced_weights(first_train, len(classes))
+    shown = ", ".join(f"{c} {w:.3g}" for c, w in zip(classes, weights, strict=True))
+    return (
+        f"class weights {plan.class_weights}{f' ({why})' if plan.class_weights_from else ''}, "
+        f"each fold's from its training side, the first's: {shown}"
+    )
+
+
+def _check_dialogs(store: FeatureStore, name: str) -> None:
+    """A `ConfigError` when a dialog-context model meets a corpus without dialogs (each
+    utterance a dialog of its own: CREMA-D, RAVDESS, MSP-Podcast, a manifest without a
+    dialog column): its context would be the utterance alone."""
+    dialogs = store.manifest.column("dialog")
+    if len(dialogs) and len(np.unique(dialogs)) == len(dialogs):
+        kind = store_kind(store.attrs)
+        raise ConfigError(
+            f"{name}: a dialog-context model needs dialogs and their order, and {kind.title} "
+            f"({store.path}) has none: each utterance is a dialog of its own. Train it on "
+            "IEMOCAP, MELD or a manifest with dialog and order columns; on this corpus "
+            "choose an utterance-level model (e.g. --fusion none without --context)"
+        )
+
+
+def _group_columns(store: FeatureStore, protocol: str, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The manifest column a corpus protocol groups by (`logo:<column>`, `official`: the
+    split), at the run's rows; {} for the others."""
+    grouped = parse_protocol(protocol)
+    if grouped is None or grouped.column not in store.manifest.names:
+        return {}
+    return {grouped.column: store.manifest.column(grouped.column)[rows]}
+
+
+def _asr_record(
+    store: FeatureStore, features: list[ResolvedFeature], rows: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """Per ASR-text feature set of the run: its transcripts and their WER against the
+    gold transcripts of the run's utterances (`ser report` shows it)."""
+    out: dict[str, dict[str, Any]] = {}
+    for feature in features:
+        attrs = store.info(feature.stored[0]).attrs  # a layered input's sets share them
+        if not is_asr_text(attrs):
+            continue
+        name = str(attrs["transcripts"])
+        entry: dict[str, Any] = {"transcripts": name, "asr_model": attrs.get("asr_model")}
+        try:
+            if store.transcript_attrs(name)["fingerprint"] != attrs["transcripts_fingerprint"]:
+                raise ValueError("transcripts replaced after this feature set was extracted")
+            stored = store.read_transcripts(name)
+            entry.update(asdict(transcripts_wer(store.manifest, stored, rows.tolist())))
+        except (ValueError, StoreError) as error:  # no gold words, or transcripts gone
+            entry.update(wer=None, note=str(error))
+        out[feature.name] = entry
+    return out
+
+
+def _start_record(
+    config: TrainConfig,
+    plan: Plan,
+    features: list[ResolvedFeature],
+    progress: Progress,
+    first: str,
+    data_classes: tuple[str, ...],
+) -> dict[str, Any]:
+    cfg = config_record(config, plan)
+    fingerprints = {f.name: f.fingerprint for f in features}
+    path = plan.run_dir / RECORD
+    # Refusals first, so that they come alone on stderr; then the run's first line.
+    old = None
+    if path.exists() and not config.overwrite:
+        old = read_record(path)
+        check_resumable(path, old, cfg, fingerprints)
+    elif not path.exists() and _holds_other_files(plan.run_dir):
+        raise ConfigError(
+            f"{plan.run_dir} exists and holds no run record; choose another --name or --out"
+        )
+    progress.message(first)
+    if old is not None:
+        old["config"] = cfg  # bookkeeping keys (store path, device) may have changed
+        old.setdefault("timings", {})
+        # issue 13: an entry without its checkpoint (an older run) is trained again
+        old["folds"] = [
+            e for e in old["folds"] if has_checkpoint(plan.run_dir, fold_key(e["seed"], e["fold"]))
+        ]
+        return old
+    if path.exists():  # --overwrite
+        progress.message(f"--overwrite: discarding the earlier record {path}")
+        remove_checkpoints(plan.run_dir)  # issue 13
+    return {
+        "name": plan.name,
+        "config": cfg,
+        "protocol": plan.protocol,
+        "speaker_independent": plan.protocol != "random",
+        "validation": validation_text(plan.protocol, config.val),
+        "classes": list(data_classes),
+        "complete": False,
+        "summary": None,
+        "folds": [],
+        "pooled": None,
+        "seconds": 0.0,
+        "timings": {},
+        "fingerprints": fingerprints,
+        **({"layers": layers} if (layers := layers_record(features)) else {}),
+        "version": ser.__version__,
+        "store": str(Path(config.store).resolve()),
+    }
+
+
+def _holds_other_files(run_dir: Path) -> bool:
+    ours = (CHECKPOINTS, PREDICTIONS)  # (predictions.csv is written just before run.json)
+    return run_dir.exists() and any(p.name not in ours for p in run_dir.iterdir())

@@ -1,0 +1,186 @@
+"""A run's jobs on processes side by side (ser.train.pool): the rule, the pieces, and a
+pooled run that equals the same pieces trained in one process, bit for bit."""
+
+from __future__ import annotations
+
+import doctest
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import ser.train.plan as plan_module
+import ser.train.pool as pool_module
+from ser.errors import ConfigError
+from ser.models import ModelConfig
+from ser.runtime.threads import CpuBudget
+from ser.train.checkpoint import checkpoint_dir, fold_key, load_checkpoint
+from ser.train.pool import MIN_WORK, choose_pool, pieces
+from ser.train.run import Progress, TrainConfig, make_plan, train
+from tests.stores import labelled_store
+
+CPU = torch.device("cpu")
+SETS = {
+    "is13": ("is13", "audio", "utterance", 7, "float32"),
+    "bert-tiny": ("bert", "text", "token", 5, "float16"),
+}
+
+
+def budget(cores: int) -> CpuBudget:
+    return CpuBudget(cores=cores, affinity=cores, quota=None, workers=1)
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(pool_module).failed == 0
+
+
+def test_the_dialog_model_trains_a_process_per_core() -> None:
+    dialog = {"families": {"dialog"}, "jobs": 20, "device": CPU}
+    two, eight = choose_pool(budget(2), **dialog), choose_pool(budget(8), **dialog)
+    assert (two.count, two.threads and two.threads.count) == (2, 1)
+    assert (eight.count, eight.threads and eight.threads.count) == (7, 1)  # one core left free
+    assert choose_pool(budget(8), families={"dialog"}, jobs=3, device=CPU).count == 3
+    assert choose_pool(budget(2), families={"dialog"}, jobs=1, device=CPU).count == 1
+    # --threads 2 fills both cores with one process
+    assert choose_pool(budget(2), **dialog, threads=2).count == 1
+
+
+def test_one_process_otherwise() -> None:
+    for families in ({"msmser"}, {"dialog", "unimodal"}):
+        alone = choose_pool(budget(8), families=families, jobs=20, device=CPU)
+        assert alone.count == 1 and "unmeasured" in alone.source
+    gpu = choose_pool(budget(8), families={"dialog"}, jobs=20, device=torch.device("cuda"))
+    assert gpu.count == 1 and "stack on the device" in gpu.source
+    small = choose_pool(budget(8), families={"dialog"}, jobs=20, device=CPU, work=MIN_WORK - 1)
+    assert small.count == 1 and "utterance-epochs" in small.source
+
+
+def test_processes_asked_for() -> None:
+    three = choose_pool(budget(8), families={"msmser"}, jobs=20, device=CPU, processes=3)
+    assert (three.count, three.threads and three.threads.count) == (3, 2)  # 8 // 3
+    assert three.source == "--processes 3"
+    assert choose_pool(budget(2), families={"dialog"}, jobs=2, device=CPU, processes=4).count == 2
+    assert choose_pool(budget(8), families={"dialog"}, jobs=20, device=CPU, processes=1).count == 1
+    small = choose_pool(budget(2), families={"dialog"}, jobs=4, device=CPU, processes=2, work=1)
+    assert small.count == 2  # asked for: no size rule
+
+
+def test_pieces_cut_each_group_in_order() -> None:
+    assert pieces([list(range(7))], 2) == [[0, 1, 2, 3], [4, 5, 6]]
+    assert pieces([[0], [1], [2]], 2) == [[0], [1], [2]]
+    assert pieces([[0, 1], list(range(2, 11))], 3) == [[0], [1], [2, 3, 4], [5, 6, 7], [8, 9, 10]]
+
+
+def test_processes_refused_off_the_cpu_and_below_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    base = TrainConfig(store=str(tmp_path / "s.zarr"), features=("is13",), model=ModelConfig(fusion="mit"))
+    with pytest.raises(ConfigError, match="--processes must be at least 1"):
+        make_plan(replace(base, processes=0))
+    monkeypatch.setattr(plan_module, "pick_device", lambda _: torch.device("cuda"))
+    monkeypatch.setattr(plan_module, "resolve_precision", lambda *a: "fp32")
+    with pytest.raises(ConfigError, match="--processes 2 trains on the CPU"):
+        make_plan(replace(base, processes=2))
+    make_plan(replace(base, processes=1))
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "features.zarr"
+    labelled_store(path, SETS, per_dialog=8)
+    return path
+
+
+def dialog_run(store: Path, out: Path, **changes: Any) -> TrainConfig:
+    """The fusion study's dialog model, small, with dropout on: 4 seeds of session 5."""
+    model = ModelConfig(
+        fusion="attention", fusion_at="middle", loss="perspective", d_model=8, heads=2
+    )
+    base = TrainConfig(
+        store=str(store),
+        features=("is13", "bert-tiny"),
+        model=model,
+        classes="4",
+        protocol="session5",
+        val="none",
+        epochs=3,
+        batch_size=4,
+        lr=1e-2,
+        seeds=4,
+        threads=1,
+        device="cpu",
+        out=str(out),
+        name="dialog",
+    )
+    return replace(base, **changes)
+
+
+class Lines(Progress):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.ended: list[tuple[int, str]] = []
+
+    def message(self, text: str) -> None:
+        self.lines.append(text)
+
+    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+        self.ended.append((seed, fold))
+
+
+def results(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The record's entries without their timings."""
+    return [{k: v for k, v in e.items() if k not in ("seconds", "curves")} for e in record["folds"]]
+
+
+def states(run_dir: Path, record: dict[str, Any]) -> list[dict[str, torch.Tensor]]:
+    keys = [fold_key(e["seed"], e["fold"]) for e in record["folds"]]
+    return [load_checkpoint(run_dir, key).state for key in keys]
+
+
+def test_a_pooled_run_is_the_same_pieces_in_one_process(store_path: Path, tmp_path: Path) -> None:
+    """2 processes x 1 thread cut the 4 stacked seeds into [0, 1] and [2, 3]: the same
+    groups `members_at_once=2` makes in one 1-thread process, so the same numbers, bit for
+    bit, dropout included; the record says how it was trained, in the same order."""
+    lines = Lines()
+    pooled = train(dialog_run(store_path, tmp_path / "pooled", processes=2), lines)
+    here = train(dialog_run(store_path, tmp_path / "here", processes=1, members_at_once=2))
+    assert pooled["processes"] == {"count": 2, "source": "--processes 2"}
+    assert pooled["threads"]["count"] == 1 and pooled["complete"]
+    assert here["processes"]["count"] == 1
+    assert [e["stacked"] for e in pooled["folds"]] == [2, 2, 2, 2]
+    assert results(pooled) == results(here)
+    curves = [json.dumps([e["curves"] for e in r["folds"]]) for r in (pooled, here)]
+    assert curves[0] == curves[1]  # (as text: NaN, no validation, is no NaN's equal)
+    for a, b in zip(
+        states(tmp_path / "pooled" / "dialog", pooled),
+        states(tmp_path / "here" / "dialog", here),
+        strict=True,
+    ):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    csv = (tmp_path / "pooled" / "dialog" / "predictions.csv").read_text()
+    assert csv == (tmp_path / "here" / "dialog" / "predictions.csv").read_text()
+    assert any(line.startswith("training on 2 processes x 1 torch thread") for line in lines.lines)
+    assert any("epoch 3/3" in line for line in lines.lines)  # the processes' epoch lines
+    assert sorted(lines.ended) == [(s, "session5") for s in range(4)]
+
+
+def test_a_pooled_run_resumes_with_the_jobs_it_lacks(store_path: Path, tmp_path: Path) -> None:
+    """A run stopped after its first piece: the resume trains seeds 2 and 3 only, on the
+    processes again, and keeps seeds 0 and 1 as they were."""
+    cfg = dialog_run(store_path, tmp_path, processes=2)
+    first = train(cfg)
+    run_dir = tmp_path / "dialog"
+    record = json.loads((run_dir / "run.json").read_text())
+    record["folds"], record["complete"] = record["folds"][:2], False
+    (run_dir / "run.json").write_text(json.dumps(record))
+    for seed in (2, 3):
+        (checkpoint_dir(run_dir) / f"{fold_key(seed, 'session5')}.safetensors").unlink()
+    lines = Lines()
+    again = train(cfg, lines)
+    assert sorted(lines.ended) == [(2, "session5"), (3, "session5")]
+    assert [e["seed"] for e in again["folds"]] == [0, 1, 2, 3] and again["complete"]
+    assert results(again)[:2] == results(first)[:2]
+    assert [e["stacked"] for e in again["folds"]] == [2, 2, 1, 1]  # each alone in its process
