@@ -77,7 +77,9 @@ def test_pieces_cut_each_group_in_order() -> None:
 def test_processes_refused_off_the_cpu_and_below_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    base = TrainConfig(store=str(tmp_path / "s.zarr"), features=("is13",), model=ModelConfig(fusion="mit"))
+    base = TrainConfig(
+        store=str(tmp_path / "s.zarr"), features=("is13",), model=ModelConfig(fusion="mit")
+    )
     with pytest.raises(ConfigError, match="--processes must be at least 1"):
         make_plan(replace(base, processes=0))
     monkeypatch.setattr(plan_module, "pick_device", lambda _: torch.device("cuda"))
