@@ -30,11 +30,16 @@ losses) as `ser sweep` in a new process, wall time to wall time, runs per hour: 
 `ser train`'s CPU path for the dialog family before `ser.train.pool`), ``default`` (no
 option: `ser.train.pool`'s choice, printed) and ``split`` (two `ser train --threads 1
 --processes 1` commands side by side, each half the seeds, `--seed 0` and `--seed S/2`:
-what the pool does, by hand); `--train-ways` picks them.
+what the pool does, by hand) and ``two`` (`--processes 2`: the pool asked for, any
+family); `--train-ways` picks them. `--family` picks the run: ``dialog`` (the reference
+row), ``unimodal`` (the MLP on the 768-d text vectors, session 5), ``msmser`` and
+``late_prob`` (the demo's sizes, d 64, on `--utterances` utterances of 20-d HuBERT-like
+frames and MPNet-like tokens, session 5): whether processes pay for a family.
 
     .venv/bin/python benchmarks/bench_sweep.py worker --epochs 30 --repeats 3
     .venv/bin/python benchmarks/bench_sweep.py throughput --epochs 30 --seeds 2
     .venv/bin/python benchmarks/bench_sweep.py train --epochs 150 --seeds 20 --repeats 1
+    .venv/bin/python benchmarks/bench_sweep.py train --family msmser --train-ways one,two
 
 Progress on stderr; one JSON object on stdout. Figures: benchmarks/README.md, "Issue 34".
 """
@@ -57,7 +62,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import fusion_store
+from bench_train import fusion_store, msmser_store
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL = {"features": "is13+bert", "fusion": "add", "fusion_at": "logits",
@@ -215,12 +220,29 @@ def bench_throughput(args: argparse.Namespace, tmp: Path, store: Path) -> dict[s
     }
 
 
+def family_run(args: argparse.Namespace, tmp: Path, store: Path) -> dict[str, Any]:
+    """`ser train`'s options of `--family`'s run (its store made if need be)."""
+    if args.family == "dialog":
+        return {**CELL, "store": store}
+    if args.family == "unimodal":
+        return {"store": store, "features": "bert", "fusion": "none", "protocol": "session5",
+                "val": "none", "classes": "4", "device": "cpu"}  # fmt: skip
+    frames = tmp / f"frames-{args.utterances}.h5"
+    if not frames.exists():
+        msmser_store(frames, args.utterances, np.random.default_rng(0), dim=20)
+    fusion = {"msmser": {"fusion": "mit", "d_model": 64, "heads": 4, "queries": 8},
+              "late_prob": {"fusion": "late-prob"}}[args.family]  # fmt: skip
+    return {"store": frames, "features": "hubert.L12+mpnet", **fusion, "protocol": "session5",
+            "val": "none", "classes": "4", "device": "cpu"}  # fmt: skip
+
+
 def bench_train(args: argparse.Namespace, tmp: Path, store: Path) -> dict[str, Any]:
     half = args.seeds // 2
-    base = {**CELL, "store": store, "epochs": args.epochs}
+    base = {**family_run(args, tmp, store), "epochs": args.epochs}
     ways = {
         "one": [{**base, "seed": 0, "seeds": args.seeds, "processes": 1}],
         "default": [{**base, "seed": 0, "seeds": args.seeds}],
+        "two": [{**base, "seed": 0, "seeds": args.seeds, "processes": 2}],
         "split": [
             {**base, "seed": s, "seeds": half, "threads": 1, "processes": 1} for s in (0, half)
         ],
@@ -250,7 +272,8 @@ def bench_train(args: argparse.Namespace, tmp: Path, store: Path) -> dict[str, A
                 say("  " + "\n  ".join(line for line in errs[0].splitlines() if "thread" in line))
     runs = args.seeds
     per_hour = {w: round(3600 * runs / statistics.median(s), 1) for w, s in walls.items()}
-    return {"seeds": args.seeds, "epochs": args.epochs, "wall": walls, "runs_per_hour": per_hour}
+    return {"family": args.family, "seeds": args.seeds, "epochs": args.epochs, "wall": walls,
+            "runs_per_hour": per_hour}  # fmt: skip
 
 
 def sweep_main(argv: list[str]) -> None:
@@ -280,7 +303,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--cells", type=int, default=4)
     parser.add_argument("--ways", default=",".join(WAYS), help="worker: which ways")
-    parser.add_argument("--train-ways", default="one,default", help="train: one,default,split")
+    parser.add_argument("--train-ways", default="one,default", help="train: one,default,two,split")
+    parser.add_argument(
+        "--family", default="dialog", choices=("dialog", "unimodal", "msmser", "late_prob")
+    )
+    parser.add_argument("--utterances", type=int, default=1000, help="train: msmser, late_prob")
     parser.add_argument("--workdir", type=Path, help="keep the store here (default: a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:

@@ -9,10 +9,9 @@ small operators, where a second thread gains ~1.4x and a second process ~2x) tra
 one cell per process with one thread each, as many processes as the budget has cores
 (above 2 cores one left free, as `default_threads` leaves one), never more than the
 distinct cells (a task is never split inside a cell). Otherwise (MSMSER, the unimodal
-MLP and late_prob, unmeasured as processes; a single cell; one core; CUDA): one
-process, as `ser train` chooses (`ser.train.pool`, the same rule over a run's seeds and
-folds, may train one big dialog cell's pieces side by side). `--workers` and `--threads`
-override.
+MLP and late_prob, unmeasured as a cell per process; a single cell; one core; CUDA):
+one process, each task as `ser train` chooses (`ser.train.pool` may train a big task's
+seeds and folds on processes side by side). `--workers` and `--threads` override.
 
 >>> from ser.runtime.threads import CpuBudget
 >>> two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
@@ -29,8 +28,14 @@ from dataclasses import dataclass
 
 from ser.errors import ConfigError
 from ser.runtime.threads import CpuBudget
-from ser.train.pool import PROCESS_FAMILIES, side_by_side
+from ser.train.pool import side_by_side
 
+# Families whose cells train the most runs per hour as one-thread processes side by side
+# on the CPU: dialog measured as a sweep (issue 34: 79 runs/h as two processes against 57
+# as one 2-thread process on 2 cores; benchmarks/README.md, "Issue 34"). The others'
+# cells train in this process, where `ser train`'s own rule (`ser.train.pool`) may put a
+# big cell's seeds and folds on processes; as a cell per process they are unmeasured.
+PROCESS_FAMILIES = frozenset({"dialog"})
 # A cell's time with one thread against `ser train`'s default on the 2-core CPU the
 # estimate's rates come from (2 threads): a fusion-study run, 90 s against 63 s (issue
 # 34). Two such processes side by side each kept their alone pace (91 s).

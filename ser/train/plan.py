@@ -119,9 +119,9 @@ class TrainConfig:
     processes: int | None = option(
         None,
         "Processes training the (seed, fold) runs side by side on the CPU, each with cores "
-        "// N torch threads unless --threads; 1 trains in this process [default: for the "
-        "dialog model one 1-thread process per core (one left free above 2 cores), at most "
-        "one per (seed, fold) run, when the run is big enough to pay for their start-up "
+        "// N torch threads unless --threads; 1 trains in this process [default: on the "
+        "CPU one 1-thread process per core (one left free above 2 cores), at most one per "
+        "(seed, fold) run, for a run big enough to pay for their start-up "
         "(ser/train/pool.py); else 1]. Recorded.",
         metavar="N",
     )

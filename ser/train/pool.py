@@ -1,17 +1,17 @@
 """A run's (seed, fold) jobs on local processes side by side, on the CPU (issue 34).
 
-Members of the fusion study's dialog model train ~1.1-1.4x more runs an hour as
-one-thread processes side by side than stacked in one process with every core's thread
-(benchmarks/README.md, "Issue 34"): its epochs are many small operators, which a second
-thread hardly shares. So for `PROCESS_FAMILIES` on the CPU, `ser train` cuts its groups
-into a piece per process and trains the pieces on spawned processes of one thread each,
-as many as `cpu_budget` has cores (above 2 cores one left free), never more than the
-run's jobs: the rule `ser sweep`'s layout applies to cells. A run of less training than
-`MIN_WORK` stays in one process. The rule is a pure function of stable facts (the
-budget, the families, the run's size, the device), never of the load, and it is
-recorded: the numbers depend on each process's thread count and on
-which members stack together. `--processes N` asks for N (cores // N threads each);
-`--processes 1` trains in the calling process.
+On 2 cores every family's members trained ~1.1-1.4x more runs an hour as one-thread
+processes side by side than in one process with both cores' threads (benchmarks/README.md,
+"Issue 34"): their steps are many small operators, which a second thread hardly shares.
+So on the CPU `ser train` cuts its groups into a piece per process and trains the pieces
+on spawned processes of one thread each, as many as `cpu_budget` has cores (above 2 cores
+one left free), never more than the run's jobs, once the run has its family's
+`MIN_WORK` of training (below it a process's start-up costs more than it gains). The
+rule is a pure function of stable facts (the budget, the families, the run's size, the
+device), never of the load, and it is recorded: the numbers depend on each process's
+thread count and on which members stack together. `--processes N` asks for N (cores // N
+threads each); `--processes 1` trains in the calling process; on a GPU the members stack
+on it instead.
 
 A piece trains in its process exactly as the same group would in the calling process
 with the same threads (tested bit for bit). Each process opens the run itself
@@ -23,10 +23,10 @@ trains the rest when resumed. Epoch lines come back through a queue.
 >>> from ser.runtime.threads import CpuBudget
 >>> two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
 >>> cpu = torch.device("cpu")
->>> choose_pool(two, families={"dialog"}, jobs=20, device=cpu).describe()
+>>> choose_pool(two, families={"dialog"}, jobs=20, device=cpu, work=10**7).describe()
 '2 processes x 1 torch thread (default for dialog runs: affinity 2 cores, cgroup none, 1 worker)'
->>> choose_pool(two, families={"msmser"}, jobs=20, device=cpu).count
-1
+>>> choose_pool(two, families={"msmser"}, jobs=20, device=cpu, work=1000).source
+'one process: 1,000 utterance-epochs, under 100,000'
 >>> [len(p) for p in pieces([list(range(5)), [5]], 2)]
 [3, 2, 1]
 """
@@ -51,15 +51,17 @@ from ser.train.prepare import Loaded, reopen
 from ser.train.progress import Heartbeat, Message, Progress, Published
 from ser.train.protocols import Fold
 
-# Families whose members train the most runs per hour as one-thread processes side by
-# side on the CPU: the dialog model, measured (benchmarks/README.md, "Issue 34"). MSMSER,
-# the unimodal MLP and late_prob are unmeasured as processes: they stay in one.
-PROCESS_FAMILIES = frozenset({"dialog"})
-# Below this much training (utterances x epochs x jobs) a run stays in one process: a
-# pool process's start-up (imports, the data read again: ~4 s) then costs more than its
-# ~10-20 % gains. ~30 s of the dialog model on 2 cores (IEMOCAP's 5531 utterances: ~0.1
-# s a member-epoch stacked); tests' and the demo's runs stay far below it.
-MIN_WORK = 1_500_000
+# Per family, the training (utterances x epochs x jobs) from which a run's members go to
+# one-thread processes side by side on the CPU. Every family trained more runs an hour so
+# on 2 cores (benchmarks/README.md, "Issue 34": dialog 1.13x, MSMSER 1.38x, unimodal
+# 1.11x, late_prob 1.09x), but a process's start-up (~4 s: imports, the data read again)
+# must be paid for. Dialog's and unimodal's are ~30-45 s of training at their measured
+# rates (~1.8e-5 and ~1.1e-5 s an utterance-epoch on IEMOCAP's 5531). An utterance-epoch
+# of MSMSER or late_prob costs 10-1000x more or less with the model's size and frames, so
+# theirs are set high: ~7-10 min at the demo's sizes (~4e-3, ~6e-3 s), where the tests'
+# tiny models stay in one process; IEMOCAP's runs (553k for one LOSO seed of 20 epochs)
+# are over them.
+MIN_WORK = {"dialog": 1_500_000, "unimodal": 4_000_000, "msmser": 100_000, "late_prob": 100_000}
 TICK = 0.5  # seconds between looks at the processes' progress lines
 T = TypeVar("T")
 Piece = tuple[int, int, int]  # (run index, seed, fold index): a job as a process finds it
@@ -94,24 +96,26 @@ def choose_pool(
     families: Collection[str],
     jobs: int,
     device: torch.device,
-    work: int = MIN_WORK,
+    work: int | None = None,
     processes: int | None = None,
     threads: int | None = None,
 ) -> PoolChoice:
     """The module doc's rule for a run of `jobs` planned (seed, fold) jobs (done or not,
     so that a resumed run chooses as its start did) and `work` utterances x epochs x jobs
-    (under `MIN_WORK` one process); `processes`, `threads`: the options."""
+    (under its families' `MIN_WORK` one process; None: no size rule); `processes`,
+    `threads`: the options."""
     if processes is not None:  # above 1 refused off the CPU by `make_plan`
         count = max(1, min(processes, jobs))
         per = threads or max(1, budget.cores // processes)
         return _choice(count, per, f"--processes {processes}")
     if device.type != "cpu":
         return PoolChoice(1, f"{device}: the members stack on the device")
-    if not set(families) <= PROCESS_FAMILIES:
+    if not set(families) <= MIN_WORK.keys():
         names = ", ".join(sorted(families))
         return PoolChoice(1, f"one process for {names}: processes unmeasured for it")
-    if work < MIN_WORK:
-        return PoolChoice(1, f"one process: {work:,} utterance-epochs, under {MIN_WORK:,}")
+    least = max(MIN_WORK[f] for f in families) if families else 0
+    if work is not None and work < least:
+        return PoolChoice(1, f"one process: {work:,} utterance-epochs, under {least:,}")
     per = threads or 1
     count = side_by_side(budget, per, jobs)
     rule = f"--threads {threads}" if threads else "default"

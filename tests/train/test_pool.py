@@ -37,25 +37,29 @@ def test_doctests() -> None:
     assert doctest.testmod(pool_module).failed == 0
 
 
-def test_the_dialog_model_trains_a_process_per_core() -> None:
-    dialog = {"families": {"dialog"}, "jobs": 20, "device": CPU}
+def test_a_big_run_trains_a_process_per_core() -> None:
+    dialog = {"families": {"dialog"}, "jobs": 20, "device": CPU, "work": 10**7}
     two, eight = choose_pool(budget(2), **dialog), choose_pool(budget(8), **dialog)
     assert (two.count, two.threads and two.threads.count) == (2, 1)
     assert (eight.count, eight.threads and eight.threads.count) == (7, 1)  # one core left free
-    assert choose_pool(budget(8), families={"dialog"}, jobs=3, device=CPU).count == 3
-    assert choose_pool(budget(2), families={"dialog"}, jobs=1, device=CPU).count == 1
+    assert choose_pool(budget(8), **{**dialog, "jobs": 3}).count == 3
+    assert choose_pool(budget(2), **{**dialog, "jobs": 1}).count == 1
     # --threads 2 fills both cores with one process
     assert choose_pool(budget(2), **dialog, threads=2).count == 1
+    for family, least in MIN_WORK.items():  # every family, measured, from its own size
+        big = choose_pool(budget(2), families={family}, jobs=4, device=CPU, work=least)
+        small = choose_pool(budget(2), families={family}, jobs=4, device=CPU, work=least - 1)
+        assert (big.count, small.count) == (2, 1), family
+        assert "utterance-epochs" in small.source
+    both = choose_pool(budget(2), families={"dialog", "msmser"}, jobs=4, device=CPU, work=10**5)
+    assert both.count == 1  # under dialog's
 
 
 def test_one_process_otherwise() -> None:
-    for families in ({"msmser"}, {"dialog", "unimodal"}):
-        alone = choose_pool(budget(8), families=families, jobs=20, device=CPU)
-        assert alone.count == 1 and "unmeasured" in alone.source
+    alone = choose_pool(budget(8), families={"someone-elses"}, jobs=20, device=CPU, work=10**9)
+    assert alone.count == 1 and "unmeasured" in alone.source
     gpu = choose_pool(budget(8), families={"dialog"}, jobs=20, device=torch.device("cuda"))
     assert gpu.count == 1 and "stack on the device" in gpu.source
-    small = choose_pool(budget(8), families={"dialog"}, jobs=20, device=CPU, work=MIN_WORK - 1)
-    assert small.count == 1 and "utterance-epochs" in small.source
 
 
 def test_processes_asked_for() -> None:
