@@ -190,3 +190,27 @@ def test_a_pooled_run_resumes_with_the_jobs_it_lacks(store_path: Path, tmp_path:
     assert [e["seed"] for e in again["folds"]] == [0, 1, 2, 3] and again["complete"]
     assert results(again)[:2] == results(first)[:2]
     assert [e["stacked"] for e in again["folds"]] == [2, 2, 1, 1]  # each alone in its process
+
+
+class StopAtTheSecond(Progress):
+    """Ctrl-C in the calling process as the second piece comes back."""
+
+    def __init__(self) -> None:
+        self.ended = 0
+
+    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+        self.ended += 1
+        if self.ended == 2:
+            raise KeyboardInterrupt
+
+
+def test_a_stopped_pooled_run_keeps_its_finished_pieces(store_path: Path, tmp_path: Path) -> None:
+    cfg = dialog_run(store_path, tmp_path, processes=2, seeds=3, members_at_once=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, StopAtTheSecond())
+    record = json.loads((tmp_path / "dialog" / "run.json").read_text())
+    assert len(record["folds"]) == 1 and not record["complete"]
+    lines = Lines()
+    again = train(cfg, lines)
+    assert len(lines.ended) == 2 and again["complete"]
+    assert sorted(e["seed"] for e in again["folds"]) == [0, 1, 2]
