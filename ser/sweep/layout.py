@@ -106,11 +106,15 @@ def choose_layout(
     per = threads or 1
     processes = side_by_side(budget, per, cells)
     rule = f"--threads {threads}" if threads else "default"
+    # In this process each task trains as `ser train` chooses: a big one's runs may still
+    # go to processes side by side (`ser.train.pool`), and the line says so.
+    runs = "each cell's runs as ser train shares them"
     if not set(families) <= PROCESS_FAMILIES:
-        why = f"{rule} for {names} cells on {where}: processes unmeasured for them"
+        why = f"{rule} for {names} cells on {where}: a cell per process unmeasured for them; {runs}"
         return Layout(None, threads, why)
     if processes < 2:
-        return Layout(None, threads, f"{rule} for {_plural(cells, 'cell')} on {where}")
+        why = f"{rule} for {_plural(cells, 'cell')} on {where}; {runs}"
+        return Layout(None, threads, why)
     why = f"{rule} for {names} cells on {where}: a cell per process, side by side"
     return Layout(processes, per, why, processes=processes)
 

@@ -46,8 +46,10 @@ def test_msmser_table2_end_to_end_with_the_published_numbers(
     assert "w/o SelfAtt" in dry.output and "estimated total" in dry.output
     assert "6 cells: 0 finished, 6 to train (dry run):" in dry.output
     assert "(uncalibrated: " in dry.output  # how rough it is
-    # MSMSER cells: one process, `ser train`'s threads (processes unmeasured for them).
+    # MSMSER cells: one process, `ser train`'s threads (a cell per process unmeasured for
+    # them), where a big cell's runs may still go to processes (`ser.train.pool`).
     assert "would train as 1 process x its default threads (default for msmser" in dry.output
+    assert "each cell's runs as ser train shares them" in dry.output
     assert not out.exists()  # a dry run trains nothing
     result = ser(*args, "--json")
     assert result.exit_code == 0, result.output

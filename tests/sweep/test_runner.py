@@ -238,12 +238,22 @@ def test_on_a_cluster_a_wait_without_a_finished_task_is_said_and_workers_lines_s
     waited: list[int] = []
     told: list[tuple[list[str], str]] = []
     client = Client()
+    given: list[Any] = []
+
+    def task(configs: Any, out: str, **threads: Any) -> list[Outcome]:
+        given.extend(configs)
+        return [Outcome(cells[0].key, "done")]
+
     outcomes = run_sweep(
-        cells, tmp_path, client, task=lambda configs, out: [Outcome(cells[0].key, "done")],
-        on_wait=lambda: waited.append(1),
+        cells, tmp_path, client, task=task, on_wait=lambda: waited.append(1),
         on_progress=lambda cs, text: told.append(([c.key for c in cs], text)),
     )  # fmt: skip
     assert [o.status for o in outcomes] == ["done"]
+    # On a cluster the worker is the task's process: its runs never start a pool of their
+    # own; in this process `ser train`'s rule may (`ser.train.pool`).
+    assert [c.processes for c in given] == [1]
+    run_sweep(cells, tmp_path / "here", task=task)
+    assert [c.processes for c in given] == [1, None]
     assert told == [([cells[0].key], "seed 0 session5: epoch 1/2")]
     assert len(waited) == 1  # the line said counts as news: one of the two waits was silent
     assert client.topics == {}  # unsubscribed
