@@ -5,13 +5,13 @@ processes side by side than in one process with both cores' threads (benchmarks/
 "Issue 34"): their steps are many small operators, which a second thread hardly shares.
 So on the CPU `ser train` cuts its groups into a piece per process and trains the pieces
 on spawned processes of one thread each, as many as `cpu_budget` has cores (above 2 cores
-one left free), never more than the run's jobs, once the run has its family's
-`MIN_WORK` of training (below it a process's start-up costs more than it gains). The
-rule is a pure function of stable facts (the budget, the families, the run's size, the
-device), never of the load, and it is recorded: the numbers depend on each process's
-thread count and on which members stack together. `--processes N` asks for N (cores // N
-threads each); `--processes 1` trains in the calling process; on a GPU the members stack
-on it instead.
+one left free), never more than the run's jobs nor than copies of the run's data fit in
+half the memory, once the run has its family's `MIN_WORK` of training (below it a
+process's start-up costs more than it gains). The rule is a pure function of stable facts
+(the budget and memory, the families, the run's size, the device), never of the load,
+and it is recorded: the numbers depend on each process's thread count and on which
+members stack together. `--processes N` asks for N (cores // N threads each);
+`--processes 1` trains in the calling process; on a GPU the members stack on it instead.
 
 A piece trains in its process exactly as the same group would in the calling process
 with the same threads (tested bit for bit). Each process opens the run itself
@@ -99,11 +99,14 @@ def choose_pool(
     work: int | None = None,
     processes: int | None = None,
     threads: int | None = None,
+    data_bytes: int = 0,
+    memory: int = 0,
 ) -> PoolChoice:
     """The module doc's rule for a run of `jobs` planned (seed, fold) jobs (done or not,
     so that a resumed run chooses as its start did) and `work` utterances x epochs x jobs
     (under its families' `MIN_WORK` one process; None: no size rule); `processes`,
-    `threads`: the options."""
+    `threads`: the options. By default each process's copy of the data (`data_bytes`),
+    and the caller's, must fit in half of `memory` (`ser.runtime.memory`; 0: unknown)."""
     if processes is not None:  # above 1 refused off the CPU by `make_plan`
         count = max(1, min(processes, jobs))
         per = threads or max(1, budget.cores // processes)
@@ -118,6 +121,11 @@ def choose_pool(
         return PoolChoice(1, f"one process: {work:,} utterance-epochs, under {least:,}")
     per = threads or 1
     count = side_by_side(budget, per, jobs)
+    if data_bytes and memory and (count + 1) * data_bytes > memory // 2:
+        count = max(1, memory // 2 // data_bytes - 1)
+        if count < 2:
+            gib = f"{data_bytes / 2**30:.1f} GiB of data in each process, {memory / 2**30:.0f} GiB"
+            return PoolChoice(1, f"one process: {gib} of memory")
     rule = f"--threads {threads}" if threads else "default"
     names = ", ".join(sorted(families))
     return _choice(count, per, f"{rule} for {names} runs: {budget.describe()}")

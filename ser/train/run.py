@@ -16,7 +16,9 @@ import torch
 
 from ser.report.metrics import Metrics, pool_metrics, summarize
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
+from ser.runtime.memory import memory_budget
 from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
+from ser.train.data import TrainData
 from ser.train.final import train_final
 from ser.train.group import Job, default_at_once, describe, make_groups, train_group
 from ser.train.plan import Plan, Prepared, TrainConfig, make_plan
@@ -117,6 +119,8 @@ def _pool(
         work=sum(run.planned * run.plan.epochs * len(run.data) for run in runs),
         processes=configs[0].processes,
         threads=asked,
+        data_bytes=sum(_data_bytes(data) for data in {id(r.data): r.data for r in runs}.values()),
+        memory=memory_budget(),
     )
     for run in runs:
         run.record["processes"] = {"count": pool.count, "source": pool.source}
@@ -124,6 +128,11 @@ def _pool(
             run.record["threads"] = asdict(pool.threads)
             run.record["timings"]["threads"] = pool.threads.count
     return pool
+
+
+def _data_bytes(data: TrainData) -> int:
+    """The features' bytes in memory: what each pool process reads again."""
+    return sum(table.flat.nbytes for table in data.features.values())
 
 
 def _train_pooled(

@@ -55,6 +55,17 @@ def test_a_big_run_trains_a_process_per_core() -> None:
     assert both.count == 1  # under dialog's
 
 
+def test_no_more_processes_than_copies_of_the_data_fit_in_half_the_memory() -> None:
+    big = {"families": {"msmser"}, "jobs": 20, "device": CPU, "work": 10**7}
+    gib = 2**30
+    assert choose_pool(budget(8), **big, data_bytes=gib, memory=64 * gib).count == 7
+    assert choose_pool(budget(8), **big, data_bytes=4 * gib, memory=32 * gib).count == 3
+    alone = choose_pool(budget(8), **big, data_bytes=6 * gib, memory=24 * gib)
+    assert alone.count == 1 and "6.0 GiB of data in each process, 24 GiB" in alone.source
+    asked = choose_pool(budget(8), **big, data_bytes=6 * gib, memory=24 * gib, processes=4)
+    assert asked.count == 4  # asked for: the user's call
+
+
 def test_one_process_otherwise() -> None:
     alone = choose_pool(budget(8), families={"someone-elses"}, jobs=20, device=CPU, work=10**9)
     assert alone.count == 1 and "unmeasured" in alone.source
