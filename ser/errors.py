@@ -36,3 +36,8 @@ class ConfigError(SerError):
 class ModelError(ConfigError):
     """A pretrained model that cannot serve its extractor (e.g. weights missing from its
     checkpoint, which would be initialised at random)."""
+
+
+class WorkerLost(SerError):
+    """A process of a local pool stopped before its work was done (killed: out of memory,
+    a signal); what finished before it is kept."""

@@ -38,11 +38,13 @@ import multiprocessing
 import queue
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
 
+from ser.errors import WorkerLost
 from ser.report.predictions import PredictionTable
 from ser.runtime.threads import SMALL_BUDGET, CpuBudget, ThreadChoice
 from ser.train.group import Job, describe, train_group
@@ -178,6 +180,13 @@ def train_pieces(
             for future in finished:
                 done(pending.pop(future), *future.result())
         _say(lines, progress)
+    except BrokenProcessPool as e:  # a process died: the OS's doing, not a Python error
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise WorkerLost(
+            f"a training process stopped before its piece was done (killed? out of memory?) "
+            f"({e}); the pieces finished before it are recorded: run the same command again "
+            "to train the rest, with --processes 1 to train in one process"
+        ) from e
     except BaseException:
         # Stopped (Ctrl-C, an error): drop what has not started; finished pieces are done.
         pool.shutdown(wait=False, cancel_futures=True)

@@ -7,6 +7,7 @@ import doctest
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,11 +15,11 @@ import torch
 
 import ser.train.plan as plan_module
 import ser.train.pool as pool_module
-from ser.errors import ConfigError
+from ser.errors import ConfigError, WorkerLost
 from ser.models import ModelConfig
 from ser.runtime.threads import CpuBudget
 from ser.train.checkpoint import checkpoint_dir, fold_key, load_checkpoint
-from ser.train.pool import MIN_WORK, choose_pool, pieces
+from ser.train.pool import MIN_WORK, choose_pool, pieces, train_pieces
 from ser.train.run import Progress, TrainConfig, make_plan, train
 from tests.stores import labelled_store
 
@@ -225,3 +226,14 @@ def test_a_stopped_pooled_run_keeps_its_finished_pieces(store_path: Path, tmp_pa
     again = train(cfg, lines)
     assert len(lines.ended) == 2 and again["complete"]
     assert sorted(e["seed"] for e in again["folds"]) == [0, 1, 2]
+
+
+def test_a_process_that_dies_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    """A pool process that cannot start (here: its run's store is gone; in life, killed
+    for memory) breaks the pool: that is a `WorkerLost` saying how to go on."""
+    config = dialog_run(tmp_path / "gone.zarr", tmp_path)
+    run = SimpleNamespace(config=config)
+    jobs = [[SimpleNamespace(run=run, seed=0, k=0)], [SimpleNamespace(run=run, seed=1, k=0)]]
+    choice = choose_pool(budget(2), families={"dialog"}, jobs=2, device=CPU, processes=2)
+    with pytest.raises(WorkerLost, match="run the same command again"):
+        train_pieces([run], jobs, choice, Progress(), lambda *a: None)  # type: ignore[list-item, arg-type]
