@@ -13,7 +13,7 @@ from ser.models import build_model
 from ser.models.losses import balanced_weights
 from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
 from ser.train.data import Batches, fit_zscore
-from ser.train.group import cuda_devices, fit
+from ser.train.group import cuda_devices, fit, on
 from ser.train.loop import LoopConfig, Member
 from ser.train.plan import Prepared
 from ser.train.progress import Progress
@@ -35,7 +35,6 @@ def train_final(run: Prepared, progress: Progress) -> None:
     weights = None
     if plan.class_weights != "none":  # from all of its training data, as a fold's
         weights = balanced_weights(data.labels, len(data.classes))
-    on_device = None if weights is None else torch.tensor(weights, dtype=torch.float32)
     batches = Batches(
         data,
         everything,
@@ -45,7 +44,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
         zscore=zscore,
         shuffle=True,
         seed=seed,
-        class_weights=None if on_device is None else on_device.to(plan.device),
+        class_weights=on(weights, plan.device),
     )
     nothing = Batches(data, everything[:0], specs, unit, plan.batch_size, zscore=zscore)
     loop = LoopConfig(epochs, plan.lr, plan.weight_decay, precision=plan.precision)

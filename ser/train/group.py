@@ -162,6 +162,11 @@ def class_weights(job: Job) -> np.ndarray | None:
     return balanced_weights(run.data.labels[job.fold.train], len(run.data.classes))
 
 
+def on(weights: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
+    """Class weights [C] as the loss reads them: float32 on the training device."""
+    return None if weights is None else torch.tensor(weights, dtype=torch.float32, device=device)
+
+
 def fit(
     modules: Sequence[nn.Module],
     members: Callable[[], list[Member]],
@@ -197,8 +202,7 @@ def _member(job: Job, zscore: dict[str, Any]) -> Member:
     about what one over a training batch does."""
     run, fold, plan = job.run, job.fold, job.run.plan
 
-    weights = class_weights(job)
-    on_device = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+    on_device = on(class_weights(job), plan.device)  # for the training side
 
     def side(rows: np.ndarray, train: bool = False) -> Batches:
         whole = run.unit == "dialog" and not train
@@ -212,7 +216,7 @@ def _member(job: Job, zscore: dict[str, Any]) -> Member:
             zscore=zscore,
             shuffle=train,
             seed=job.stream,
-            class_weights=on_device.to(plan.device) if train and on_device is not None else None,
+            class_weights=on_device if train else None,
         )
 
     config = LoopConfig(

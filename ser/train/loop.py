@@ -68,8 +68,7 @@ class Predictions:
     y_true: np.ndarray  # [N] class index
     y_pred: np.ndarray  # [N]
     index: np.ndarray  # [N] manifest rows
-    # [N, C] float32 softmax of the logits (test sides only; validation: None)
-    probs: np.ndarray | None
+    probs: np.ndarray  # [N, C] float32 softmax of the logits
 
 
 @dataclass(frozen=True)
@@ -151,8 +150,7 @@ def test(
     configs = [m.config for m in members]
     with masked(ensemble.base, _shared(configs, "eval_mask")):
         sides = StackedSides([m.test for m in members])
-        precision = _shared(configs, "precision")
-        found = predict(ensemble, sides, precision, on_step, "test", probabilities=True)
+        found = predict(ensemble, sides, _shared(configs, "precision"), on_step, "test")
     return [
         Evaluation(**vars(p), metrics=compute_metrics(p.y_true, p.y_pred, classes)) for p in found
     ]
@@ -202,36 +200,35 @@ def predict(
     precision: str,
     on_step: StepHook,
     phase: str,
-    probabilities: bool = False,
 ) -> list[Predictions]:
-    """Each member's predictions and loss on its side (eval mode, no gradients); with
-    `probabilities`, its class probabilities too (the argmax is the same either way)."""
+    """Each member's predictions, class probabilities and loss on its side (eval mode, no
+    gradients)."""
     ensemble.eval()
     device = ensemble.parameters()[0].device
     total = torch.zeros(ensemble.members, device=device)
     kept: list[tuple[torch.Tensor, ...]] = []
     steps = len(sides)
-    fn = _evaluation_probs if probabilities else _evaluation
     for done, (_, batch, _) in enumerate(sides.epoch(), 1):
         with autocast(device, precision):
-            summed, pred, *probs = ensemble.call(fn, *_tensors(batch))  # [K], [K, ...]
+            # [K], [K, ...], [K, ..., C]
+            summed, pred, probs = ensemble.call(_evaluation, *_tensors(batch))
         total += summed.float()
         flat = (batch.labels.flatten(1), pred.flatten(1), batch.index.flatten(1))
-        kept.append((*flat, *(p.flatten(1, -2) for p in probs)))  # probs: [K, items, C]
+        kept.append((*flat, probs.flatten(1, -2)))  # probs: [K, items, C]
         on_step(phase, done, steps)
     if not kept:
         empty = np.zeros(0, dtype=np.int64)
-        return [Predictions(math.nan, empty, empty, empty, None)] * ensemble.members
-    labels, preds, index, *probs = (
+        nothing = np.zeros((0, 0), dtype=np.float32)
+        return [Predictions(math.nan, empty, empty, empty, nothing)] * ensemble.members
+    labels, preds, index, probs = (
         torch.cat(t, dim=1).cpu().numpy() for t in zip(*kept, strict=True)
     )
     out = []
     for k, summed_k in enumerate(total.tolist()):
         real = labels[k] != -100
         y_true = labels[k][real]
-        p = probs[0][k][real] if probs else None
         loss = summed_k / max(len(y_true), 1)
-        out.append(Predictions(loss, y_true, preds[k][real], index[k][real], p))
+        out.append(Predictions(loss, y_true, preds[k][real], index[k][real], probs[k][real]))
     return out
 
 
@@ -259,17 +256,9 @@ def _training_loss(
 
 def _evaluation(
     model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One member: (its loss summed over labelled items, its predicted classes)."""
-    batch = _member_batch(x, mask, labels, utt_mask)
-    out = model(batch)
-    return model.loss(out, batch) * (labels != -100).sum(), out.logits.argmax(dim=-1)
-
-
-def _evaluation_probs(
-    model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`_evaluation` and the class probabilities (float32 softmax, as `ser predict`'s)."""
+    """One member: (its loss summed over labelled items, its predicted classes, their
+    probabilities: a float32 softmax, as `ser predict`'s)."""
     batch = _member_batch(x, mask, labels, utt_mask)
     out = model(batch)
     summed = model.loss(out, batch) * (labels != -100).sum()

@@ -24,6 +24,7 @@ from ser.runtime.device import DEVICE_HELP, pick_device
 from ser.runtime.precision import PRECISIONS, auto_help, resolve_precision
 from ser.runtime.threads import parse_threads
 from ser.train.data import TrainData
+from ser.train.group_protocols import parse_protocol
 from ser.train.protocols import PROTOCOLS, VAL_MODES, Fold, ProtocolConfig
 
 # How a run selected its epoch, as records and reports name it.
@@ -48,8 +49,9 @@ GROUP_VALIDATION = {
 
 def validation_text(protocol: str, val: str) -> str:
     """How a run under `protocol` selected its epoch with `--val val`, as records say it."""
-    if protocol.startswith(("official", "speaker-kfold", "logo:")):
-        kind = "official" if protocol.startswith("official") else "grouped"
+    grouped = parse_protocol(protocol)
+    if grouped is not None:
+        kind = "official" if grouped.kind == "official" else "grouped"
         return GROUP_VALIDATION[kind].get(val, VALIDATION.get(val, val))
     return VALIDATION.get(val, val)
 
@@ -182,7 +184,7 @@ def make_plan(config: TrainConfig) -> Plan:
     defaults = family.train
     classes = config.classes or defaults.classes
     kind = corpus_of(config.store)
-    protocol = config.protocol or corpus_protocol(config.store, kind) or defaults.protocol
+    protocol = config.protocol or corpus_protocol(kind) or defaults.protocol
     class_weights = config.class_weights or (kind.class_weights if kind else "none")
     weights_from = kind.title if kind and not config.class_weights else ""
     ProtocolConfig(protocol, config.val, config.seed)  # validates the names
@@ -235,10 +237,9 @@ def corpus_of(store: str) -> CorpusKind | None:
     return store_kind(attrs)
 
 
-def corpus_protocol(store: str, kind: CorpusKind | None = None) -> str | None:
-    """The default protocol of the store's corpus kind; None for IEMOCAP (its families'
-    papers' protocols) or a store not there yet."""
-    kind = kind or corpus_of(store)
+def corpus_protocol(kind: CorpusKind | None) -> str | None:
+    """The default protocol of a store's corpus kind (`corpus_of`); None for IEMOCAP (its
+    families' papers' protocols) or a store not there yet."""
     return None if kind is None or kind.name == "iemocap" else kind.protocol
 
 

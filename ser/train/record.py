@@ -160,8 +160,6 @@ def fold_predictions(seed: int, fold: str, test: Evaluation, data: TrainData) ->
     order = np.argsort(test.index, kind="stable")
     rows = test.index[order]
     at = np.searchsorted(data.manifest_rows, rows)  # positions: manifest_rows ascend
-    if test.probs is None:
-        raise ValueError("test predictions without their class probabilities")
     return PredictionTable.of(
         data.classes,
         seed,
