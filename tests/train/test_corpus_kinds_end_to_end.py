@@ -20,22 +20,28 @@ def _ser(*args: str | Path) -> Any:
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def _extract(root: Path, store: Path) -> None:
-    result = _ser("extract", root, "--store", store, "--features", "logmel", "--quiet")
-    assert result.exit_code in (0, 1), result.output  # 1: CREMA-D's empty wav, named
+def _extract(root: Path, store: Path, failed: tuple[str, ...], features: str = "logmel") -> None:
+    """Extract `features`: exit 1 naming each of `failed` (an empty or missing wav), else 0."""
+    result = _ser("extract", root, "--store", store, "--features", features, "--quiet")
+    assert result.exit_code == (1 if failed else 0), result.output
+    assert all(utt_id in result.output for utt_id in failed)
+
+
+def _train(store: Path, out: Path, name: str, *args: str) -> tuple[Any, dict[str, Any]]:
+    """A `ser train --json` run that succeeds, and the run.json it writes as `name`."""
+    result = _ser("train", "--store", store, *args, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    return result, json.loads((out / name / "run.json").read_text())
 
 
 @pytest.mark.parametrize("corpus", ["crema_d_corpus", "ravdess_corpus"])
 def test_acted_corpora_train_on_speaker_folds(corpus: str, request: Any, tmp_path: Path) -> None:
     truth = request.getfixturevalue(corpus)
     store = tmp_path / "f.zarr"
-    _extract(truth.root, store)
-    result = _ser(
-        "train", "--store", store, "--features", "logmel", *SMALL, "--out", tmp_path, "--json"
-    )
-    assert result.exit_code == 0, result.output
+    _extract(truth.root, store, truth.empty)
+    name = "logmel_none_speaker-kfold_c4"
+    result, record = _train(store, tmp_path, name, "--features", "logmel", *SMALL)
     assert json.loads(result.stdout)["protocol"] == "speaker-kfold"
-    record = json.loads((tmp_path / "logmel_none_speaker-kfold_c4" / "run.json").read_text())
     assert record["classes"] == ["neu", "hap", "sad", "ang"] and record["speaker_independent"]
     assert record["validation"].startswith("the next group of the training side held out")
     tested = [g for entry in record["folds"] for g in entry["test_groups"]]
@@ -46,11 +52,9 @@ def test_a_manifest_trains_on_its_official_partitions(crema_d_corpus: Any, tmp_p
     from ser.synth.acted import write_manifest
 
     store = tmp_path / "m.zarr"
-    _extract(write_manifest(crema_d_corpus, tmp_path / "corpus.csv"), store)
+    _extract(write_manifest(crema_d_corpus, tmp_path / "corpus.csv"), store, crema_d_corpus.empty)
     args = ("--features", "logmel", "--classes", "all", "--protocol", "official", *SMALL)
-    result = _ser("train", "--store", store, *args, "--out", tmp_path, "--json")
-    assert result.exit_code == 0, result.output
-    record = json.loads((tmp_path / "logmel_none_official_call" / "run.json").read_text())
+    _, record = _train(store, tmp_path, "logmel_none_official_call", *args)
     (fold,) = record["folds"]
     assert fold["fold"] == "official" and fold["val_groups"] == ["dev"]
     assert record["validation"].startswith("the official dev partition")  # not "a session"
@@ -59,7 +63,7 @@ def test_a_manifest_trains_on_its_official_partitions(crema_d_corpus: Any, tmp_p
 
 def test_iemocap_class_sets_refused_on_another_corpus(ravdess_corpus: Any, tmp_path: Path) -> None:
     store = tmp_path / "r.zarr"
-    _extract(ravdess_corpus.root, store)
+    _extract(ravdess_corpus.root, store, ravdess_corpus.empty)
     result = _ser("train", "--store", store, "--features", "logmel", *SMALL, "--classes", "5")
     assert result.exit_code == 2 and "ravdess has no class set '5'" in result.stderr
 
@@ -68,12 +72,10 @@ def test_msp_podcast_trains_on_its_official_partitions(
     msp_podcast_corpus: Any, tmp_path: Path
 ) -> None:
     store = tmp_path / "p.zarr"
-    _extract(msp_podcast_corpus.root, store)
-    args = ("--features", "logmel", "--classes", "8", *SMALL, "--out", tmp_path, "--json")
-    result = _ser("train", "--store", store, *args)
-    assert result.exit_code == 0, result.output
+    _extract(msp_podcast_corpus.root, store, msp_podcast_corpus.empty)
+    args = ("--features", "logmel", "--classes", "8", *SMALL)
+    result, record = _train(store, tmp_path, "logmel_none_official_c8", *args)
     assert json.loads(result.stdout)["protocol"] == "official"
-    record = json.loads((tmp_path / "logmel_none_official_c8" / "run.json").read_text())
     (fold,) = record["folds"]
     assert fold["test_groups"] == ["test"] and fold["val_groups"] == ["dev"]
     assert fold["left_out"] == ["test2"]  # Test2 is not Test1's
@@ -86,14 +88,11 @@ def test_meld_trains_the_dialog_context_model_on_its_official_partitions(
     meld_corpus: Any, tmp_path: Path
 ) -> None:
     store = tmp_path / "meld.zarr"
-    result = _ser("extract", meld_corpus.root, "--store", store, "--features", "is13", "--quiet")
-    assert result.exit_code == 1 and meld_corpus.empty[0] in result.output  # the missing clip
+    _extract(meld_corpus.root, store, meld_corpus.empty, "is13")  # the missing clip
     context = ("--fusion", "none", "--context", "--epochs", "2", "--seeds", "1", "--device", "cpu")
-    args = ("--features", "is13", "--classes", "7", *context, "--out", tmp_path, "--json")
-    result = _ser("train", "--store", store, *args)
-    assert result.exit_code == 0, result.output
+    args = ("--features", "is13", "--classes", "7", *context)
+    result, record = _train(store, tmp_path, "is13_none_official_c7_context", *args)
     assert json.loads(result.stdout)["protocol"] == "official"
-    record = json.loads((tmp_path / "is13_none_official_c7_context" / "run.json").read_text())
     (fold,) = record["folds"]
     assert fold["val_groups"] == ["dev"] and "left_out" not in fold
     # Friends' characters speak in every split: official is speaker-dependent, named.
@@ -103,11 +102,9 @@ def test_meld_trains_the_dialog_context_model_on_its_official_partitions(
     assert "class weights balanced (MELD's default" in result.stderr
     assert record["config"]["class_weights"] == "balanced"
     assert list(fold["class_weights"]) == record["classes"]
-    sentiment = ("--features", "is13", "--classes", "sentiment", *SMALL, "--out", tmp_path)
-    result = _ser("train", "--store", store, *sentiment, "--class-weights", "none", "--json")
-    assert result.exit_code == 0, result.output
+    sentiment = ("--features", "is13", "--classes", "sentiment", *SMALL, "--class-weights", "none")
     name = "is13_none_official_csentiment_class-weights-none"
-    record = json.loads((tmp_path / name / "run.json").read_text())
+    _, record = _train(store, tmp_path, name, *sentiment)
     assert record["classes"] == ["neg", "neu", "pos"]
     assert "class_weights" not in record["config"] and "class_weights" not in record["folds"][0]
 
@@ -116,7 +113,7 @@ def test_a_dialog_model_is_refused_on_a_corpus_without_dialogs(
     crema_d_corpus: Any, tmp_path: Path
 ) -> None:
     store = tmp_path / "c.zarr"
-    _extract(crema_d_corpus.root, store)
+    _extract(crema_d_corpus.root, store, crema_d_corpus.empty)
     args = ("--features", "logmel", "--fusion", "none", "--context", "--device", "cpu")
     result = _ser("train", "--store", store, *args, "--out", tmp_path)
     assert result.exit_code == 2

@@ -14,6 +14,7 @@ the corpus has them.
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any
 
 from ser.corpus.labels import LabelSet
 from ser.corpus.reader import CorpusReading, Problem, Utterance
-from ser.errors import ConfigError
+from ser.errors import ConfigError, CorpusError
 
 NAN = math.nan
 
@@ -68,6 +69,20 @@ def pick(sets: Mapping[str, LabelSet], name: str, corpus: str) -> LabelSet:
 def four_of(codes: Sequence[str]) -> LabelSet:
     """The 4-class set (neu hap sad ang) of a corpus that has those codes."""
     return LabelSet("4", FOUR, {c: c for c in FOUR if c in codes})
+
+
+def csv_rows(path: Path, text: str, columns: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of a release's CSV `text` read from `path`, cells stripped; a
+    `CorpusError` naming `path` when a column of `columns` is missing or a line is bad."""
+    reader = csv.DictReader(text.splitlines())
+    try:
+        missing = [c for c in columns if c not in (reader.fieldnames or ())]
+        rows = list(enumerate(reader, start=2))
+    except csv.Error as error:
+        raise CorpusError(f"cannot read {path}: {error}") from None
+    if missing:
+        raise CorpusError(f"{path}: no column(s) {', '.join(missing)} ({', '.join(columns)})")
+    return [(n, {k: (v or "").strip() for k, v in row.items() if k}) for n, row in rows]
 
 
 def read_records(

@@ -4,13 +4,11 @@ session, unchanged."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ser.corpus import reader
-from ser.corpus.labels import LABEL_SETS, LabelSet, get_label_set
-from ser.corpus.reader import CorpusReading
+from ser.corpus.labels import LABEL_SETS
 
-__all__ = ["LABEL_SETS", "LabelSet", "detect", "read", "signature", "summarize"]
+__all__ = ["LABEL_SETS", "detect", "read", "signature", "summarize"]
 
 
 def detect(root: Path) -> bool:
@@ -27,10 +25,6 @@ def signature(root: Path) -> list[Path]:
     return [*texts, *(p for p in root.glob("Session*/sentences/wav/*") if p.is_dir())]
 
 
-def read(root: Path, classes: str) -> CorpusReading:
-    get_label_set(classes)
-    return reader.read_corpus(root, classes)
-
-
-def summarize(reading: CorpusReading, classes: str) -> dict[str, Any]:
-    return reader.summarize(reading, classes)
+# The reader checks the class set itself (`get_label_set`): nothing to add around it.
+read = reader.read_corpus
+summarize = reader.summarize

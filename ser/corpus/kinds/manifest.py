@@ -46,15 +46,15 @@ def label_sets(labels: Sequence[str]) -> dict[str, LabelSet]:
     return {"4": four_of(found), "all": LabelSet("all", found, {c: c for c in found})}
 
 
-def read(root: Path, classes: str) -> CorpusReading:
-    path = root
+def read(path: Path, classes: str) -> CorpusReading:
     if not detect(path):
         what = "does not exist" if not path.exists() else f"is not a {' or '.join(SUFFIXES)} file"
         raise CorpusError(f"{path} is not a manifest: it {what}")
     rows = _rows(path)
     if not rows:
         raise CorpusError(f"{path}: no utterances in it (a header line and one row a file)")
-    _check_columns(path, rows[0][1])
+    # A JSONL row may bring columns the first lacks: a reserved one is refused wherever.
+    _check_columns(path, {column: None for _, row in rows for column in row})
     records = _records(path, rows)
     label_set = pick(label_sets([r.label for r in records]), classes, f"manifest {path}")
     return read_records(path.parent, records, label_set, [], source=path)
@@ -67,12 +67,12 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     except (OSError, UnicodeDecodeError) as error:
         raise CorpusError(f"cannot read manifest {path}: {error}") from None
     if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        rows = [(n, row) for n, row in enumerate(reader, start=2)]
-        if reader.fieldnames and any(None in row for _, row in rows):
-            bad = next(n for n, row in rows if None in row)
+        # DictReader gives a short row every column (None) and a long one a None key.
+        rows = list(enumerate(csv.DictReader(text.splitlines()), start=2))
+        bad = next((n for n, row in rows if None in row), None)
+        if bad is not None:
             raise CorpusError(f"{path}:{bad}: more cells than the header has columns")
-        return [(n, {**dict.fromkeys(reader.fieldnames or ()), **row}) for n, row in rows]
+        return rows
     out = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -22,10 +22,9 @@ protocol is recorded speaker-dependent, naming them.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from ser.corpus.kinds.flat import Record, pick, read_records
+from ser.corpus.kinds.flat import Record, csv_rows, pick, read_records
 from ser.corpus.labels import LabelSet
 from ser.corpus.reader import CorpusReading, Problem
 from ser.errors import CorpusError
@@ -109,14 +108,7 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1252", errors="replace")  # some copies were re-saved so
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
-    if missing:
-        raise CorpusError(f"{path}: no column(s) {', '.join(missing)} ({', '.join(COLUMNS)})")
-    return [
-        (n, {k: (v or "").strip() for k, v in row.items() if k})
-        for n, row in enumerate(reader, start=2)
-    ]
+    return csv_rows(path, text, COLUMNS)
 
 
 def _record(path: Path, folder: Path, split: str, number: int, row: dict[str, str]) -> Record:

@@ -17,11 +17,10 @@ apart, so a fold with them on both sides is recorded speaker-dependent, naming t
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
-from ser.corpus.kinds.flat import Record, four_of, pick, read_records
+from ser.corpus.kinds.flat import Record, csv_rows, four_of, pick, read_records
 from ser.corpus.labels import LabelSet
 from ser.corpus.reader import CorpusReading, Problem
 from ser.errors import CorpusError
@@ -72,17 +71,13 @@ def read(root: Path, classes: str) -> CorpusReading:
 
 def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     try:
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            reader = csv.DictReader(file)
-            rows = [(n, row) for n, row in enumerate(reader, start=2)]
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
         raise CorpusError(f"cannot read {path}: {error}") from None
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
-    if missing:
-        raise CorpusError(f"{path}: no column(s) {', '.join(missing)} ({', '.join(COLUMNS)})")
+    rows = csv_rows(path, text, COLUMNS)
     if not rows:
         raise CorpusError(f"{path}: no utterances in it")
-    return [(n, {k: (v or "").strip() for k, v in row.items() if k}) for n, row in rows]
+    return rows
 
 
 def _record(root: Path, path: Path, number: int, row: dict[str, str]) -> Record:

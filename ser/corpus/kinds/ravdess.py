@@ -51,23 +51,21 @@ def read(root: Path, classes: str) -> CorpusReading:
         hint = f" (did you mean {root.parent}?)" if ACTOR.match(root.name) else ""
         raise CorpusError(f"{root} is not a RAVDESS root: no Actor_01..Actor_24 folders{hint}")
     problems: list[Problem] = []
-    records = []
-    for folder in actors:
-        for path in sorted(folder.iterdir()):
-            if path.suffix.lower() == ".mp4":
-                problems.append(
-                    Problem(
-                        path.name,
-                        f"{path}: a video file; ser reads the audio-only (03-...) .wav release",
-                    )
-                )
-            elif path.suffix.lower() == ".wav":
-                record = _record(path, folder.name[-2:], problems)
-                if record is not None:
-                    records.append(record)
+    files = [(path, folder.name[-2:]) for folder in actors for path in sorted(folder.iterdir())]
+    found = [_file(path, actor, problems) for path, actor in files]
+    records = [record for record in found if record is not None]
     if not records and not problems:
         raise CorpusError(f"{root}: the Actor_XX folders hold no .wav files ({LAYOUT})")
     return read_records(root, records, label_set, problems)
+
+
+def _file(path: Path, actor: str, problems: list[Problem]) -> Record | None:
+    """A wav's record; a video file is a problem, any other file not the corpus's."""
+    suffix = path.suffix.lower()
+    if suffix == ".mp4":
+        video = f"{path}: a video file; ser reads the audio-only (03-...) .wav release"
+        problems.append(Problem(path.name, video))
+    return _record(path, actor, problems) if suffix == ".wav" else None
 
 
 def _record(wav: Path, actor: str, problems: list[Problem]) -> Record | None:

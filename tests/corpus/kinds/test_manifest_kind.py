@@ -81,5 +81,9 @@ def test_bad_jsonl_and_not_a_manifest(tmp_path: Path) -> None:
     path.write_text('{"utt_id": "a"}\n[1]\n')
     with pytest.raises(CorpusError, match=r"bad\.jsonl:2: not a JSON object"):
         manifest.read(path, "all")
+    row = {"utt_id": "a", "wav": "a.wav", "label": "neu", "speaker": "s"}
+    _jsonl(path, [row, {**row, "utt_id": "b", "session": 1}])  # not on the first line
+    with pytest.raises(CorpusError, match=r"bad\.jsonl: column\(s\) session are ser's own"):
+        manifest.read(path, "all")
     with pytest.raises(CorpusError, match="is not a manifest"):
         manifest.read(tmp_path / "corpus.txt", "all")
