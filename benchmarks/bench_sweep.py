@@ -58,6 +58,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -69,9 +70,9 @@ CELL = {"features": "is13+bert", "fusion": "add", "fusion_at": "logits",
         "loss": "perspective", "protocol": "session5", "val": "none", "classes": "4",
         "device": "cpu"}  # fmt: skip
 # distributed's own defaults, as the cluster had them before issue 34.
-DEFAULTS = {"distributed.worker.profile.enabled": True}
-NO_TRIM = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-NO_PROFILE = {"distributed.worker.profile.enabled": False}
+DEFAULTS: dict[str, Any] = {"distributed.worker.profile.enabled": True}
+NO_TRIM: dict[str, Any] = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+NO_PROFILE: dict[str, Any] = {"distributed.worker.profile.enabled": False}
 WAYS = ("process", "dask-defaults", "dask-trim", "dask-profile", "dask")
 
 
@@ -105,31 +106,24 @@ def in_process(store: Path, out: Path, epochs: int) -> float:
     return fold_seconds(out / "cell")
 
 
+def distributed_defaults(less: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
+    """`dask_client`'s clusters with distributed's defaults (the cluster before issue 34),
+    less the `less` settings, while the block runs."""
+    import ser.runtime.cluster as module
+
+    return mock.patch.multiple(module, WORKER_CONFIG={**DEFAULTS, **less}, WORKER_ENV={})
+
+
 @contextlib.contextmanager
 def cluster(way: str) -> Iterator[Any]:
     """One single-threaded worker: `dask_client`'s, or distributed's defaults less what
     `way` names."""
-    import dask
-    from distributed import Client, LocalCluster
-
     from ser.runtime.cluster import dask_client
 
-    if way == "dask":
-        with dask_client(workers=1, gpus=0) as client:
-            yield client
-        return
-    settings = {**DEFAULTS, **{"dask-trim": NO_TRIM, "dask-profile": NO_PROFILE}.get(way, {})}
-    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")}
-    with dask.config.set(settings):
-        local = LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-    try:
-        with local, Client(local) as client:
-            yield client
-    finally:  # the nanny writes its pre-spawn variables into this process's environment
-        for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    less = {"dask-trim": NO_TRIM, "dask-profile": NO_PROFILE}.get(way, {})
+    settings = contextlib.nullcontext() if way == "dask" else distributed_defaults(less)
+    with settings, dask_client(workers=1, gpus=0) as client:
+        yield client
 
 
 def on_worker(store: Path, out: Path, epochs: int, way: str) -> float:
@@ -282,14 +276,11 @@ def sweep_main(argv: list[str]) -> None:
     from ser.runtime.threads import brief_waits
 
     brief_waits()
-    if os.environ.get("SER_BENCH_DASK_DEFAULTS"):
-        import ser.runtime.cluster as cluster_module
-
-        cluster_module.WORKER_CONFIG = dict(DEFAULTS)
-        cluster_module.WORKER_ENV = {}
+    defaults = os.environ.get("SER_BENCH_DASK_DEFAULTS")
     from ser.cli import main
 
-    main(["sweep", *argv], standalone_mode=True)
+    with distributed_defaults({}) if defaults else contextlib.nullcontext():
+        main(["sweep", *argv], standalone_mode=True)
 
 
 def main() -> None:

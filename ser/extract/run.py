@@ -232,7 +232,7 @@ def _run_passes(
             budget = config.batch_tokens or DEFAULT_BATCH_TOKENS[device.type]
             tokens = [float(n) for n in p.extractor.lengths([t or "" for t in texts])]
             plan = make_plan(tokens, budget, config.shard_size)
-            rows_by = list(plan.costs)
+            rows_by = tokens
         plans.append(plan)
         sizes += [
             (p.stored[spec.name], estimate_bytes(spec.attrs, rows_by))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ser.errors import ConfigError
@@ -78,12 +78,19 @@ def dask_client(
     # environment too: put them back after, or a later `ser train` in this process would
     # read OMP_NUM_THREADS=1 as the user's choice.
     keys = {*dask.config.get("distributed.nanny.pre-spawn-environ"), "PYTHONHASHSEED"}
-    saved = {key: os.environ.get(key) for key in keys}
-    try:
+    with _environ_kept(keys):
         with dask.config.set(worker_config()):  # each nanny reads it when it is made
             cluster = _local_cluster(workers, gpus)
         with cluster, Client(cluster) as client:
             yield client
+
+
+@contextlib.contextmanager
+def _environ_kept(keys: Iterable[str]) -> Iterator[None]:
+    """`keys` of ``os.environ`` as they were before the block, whatever it set."""
+    saved = {key: os.environ.get(key) for key in keys}
+    try:
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
