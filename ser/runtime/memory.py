@@ -1,6 +1,7 @@
 """The memory this process may use, from stable facts: the machine's physical memory,
-capped by a cgroup memory limit (v2's ``memory.max``, v1's ``memory.limit_in_bytes``),
-never what is free now (that moves with the load, and choices made from it would too).
+capped by the tightest cgroup memory limit of the root's and this process's cgroups
+(v2's ``memory.max``, v1's ``memory.limit_in_bytes``), never what is free now (that moves
+with the load, and choices made from it would too).
 
 >>> memory_budget(root=Path("/nonexistent")) == physical_memory()
 True
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ser.runtime.threads import CGROUP_ROOT
+from ser.runtime.threads import CGROUP_ROOT, PROC_CGROUP, cgroup_folders, read_setting
 
 
 def physical_memory() -> int:
@@ -22,15 +23,14 @@ def physical_memory() -> int:
         return 0
 
 
-def memory_budget(*, root: Path = CGROUP_ROOT) -> int:
-    """Physical memory capped by the root cgroup's limit, where one is set."""
+def memory_budget(*, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> int:
+    """Physical memory capped by every cgroup limit set on this process (as `cgroup_cpus`
+    reads its CPU quota: a parent's limit binds too)."""
     limits = [physical_memory()]
-    for name in ("memory.max", "memory/memory.limit_in_bytes"):
-        try:
-            text = (root / name).read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit():  # "max" (v2) or a huge number (v1) mean no limit
-            limits.append(int(text))
+    for folder in cgroup_folders(root, proc_cgroup, v1=("memory",)):
+        for name in ("memory.max", "memory.limit_in_bytes"):
+            text = read_setting(folder / name)
+            if text.isdigit():  # "max" (v2) means no limit
+                limits.append(int(text))
     known = [limit for limit in limits if limit > 0]
     return min(known) if known else 0

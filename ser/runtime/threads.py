@@ -82,32 +82,40 @@ def cgroup_cpus(*, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) ->
     root and in this process's cgroup; the tightest wins (a parent's limit binds too)."""
     found = [
         cpus
-        for folder in _cgroup_folders(root, proc_cgroup)
+        for folder in cgroup_folders(root, proc_cgroup)
         for cpus in (
-            _ratio(*_read(folder / "cpu.max").split()),  # "max 100000" or "150000 100000"
-            _ratio(_read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")),
+            _ratio(*read_setting(folder / "cpu.max").split()),  # "max 100000" or "150000 100000"
+            _ratio(
+                read_setting(folder / "cpu.cfs_quota_us"),
+                read_setting(folder / "cpu.cfs_period_us"),
+            ),
         )
         if cpus is not None
     ]
     return min(found) if found else None
 
 
-def _cgroup_folders(root: Path, proc_cgroup: Path) -> list[Path]:
-    """The root's and this process's cgroup folders (v2 and the v1 cpu hierarchy)."""
-    folders = [root, root / "cpu", root / "cpu,cpuacct"]
-    for line in _read(proc_cgroup).splitlines():  # "0::/path" (v2) or "4:cpu,cpuacct:/path" (v1)
+def cgroup_folders(
+    root: Path, proc_cgroup: Path, v1: tuple[str, ...] = ("cpu", "cpu,cpuacct")
+) -> list[Path]:
+    """The root's and this process's cgroup folders (v2, and the v1 hierarchies named
+    `v1`: the cpu controller's by default, ("memory",) for memory limits)."""
+    folders = [root, *(root / name for name in v1)]
+    # "0::/path" (v2) or "4:cpu,cpuacct:/path" (v1)
+    for line in read_setting(proc_cgroup).splitlines():
         _, controllers, path = [*line.split(":", 2), "", ""][:3]
         relative = path.strip().lstrip("/")
         if not relative:
             continue
         if controllers == "":
             folders.append(root / relative)
-        elif "cpu" in controllers.split(","):
-            folders += [root / "cpu" / relative, root / "cpu,cpuacct" / relative]
+        elif v1[0] in controllers.split(","):
+            folders += [root / name / relative for name in v1]
     return folders
 
 
-def _read(path: Path) -> str:
+def read_setting(path: Path) -> str:
+    """A cgroup or /proc file's text, stripped; "" where it is absent or unreadable."""
     try:
         return path.read_text().strip()
     except OSError:  # absent (another cgroup version, not Linux) or unreadable
