@@ -17,7 +17,7 @@ from typing import Any
 
 from ser.cache.shards import atomic_write
 from ser.cache.store import FeatureStore
-from ser.corpus.registry import CorpusKind, corpus_kind, guess
+from ser.corpus.registry import CorpusKind, kind_of
 from ser.errors import SerError, StoreError
 
 
@@ -38,7 +38,7 @@ def request_key(
     if any(sig is None for sig in signatures.values()):
         return None
     try:
-        kind = corpus_kind(corpus) if corpus else guess(corpus_root)
+        kind = kind_of(corpus_root, corpus)
     except SerError:
         return None
     parts = {

@@ -147,11 +147,16 @@ def guess(root: str | Path) -> CorpusKind:
     return found[0] if found else KINDS[DEFAULT]
 
 
+def kind_of(root: str | Path, corpus: str | None = None) -> CorpusKind:
+    """The kind `corpus` names (`--corpus`), else the one `guess` finds at `root`."""
+    return corpus_kind(corpus) if corpus else guess(root)
+
+
 def read(
     root: str | Path, corpus: str | None = None, classes: str = "all"
 ) -> tuple[CorpusKind, CorpusReading]:
     """The kind (`corpus`, else guessed) and what it reads of `root`."""
-    kind = corpus_kind(corpus) if corpus else guess(root)
+    kind = kind_of(root, corpus)
     path = Path(root).expanduser()
     return kind, kind.read(path.resolve() if path.exists() else path.absolute(), classes)
 
