@@ -106,7 +106,7 @@ def sweep_command(**o: Any) -> None:
         grid=_pairs(o["grid"], "--grid"),
         store=stores[0],
     )
-    cells = resolve_cells(spec.cells, stores[0] if len(stores) == 1 else stores, o["out"])
+    cells = resolve_cells(spec.cells, stores, o["out"])
     layout = sweep_layout(cells, o["workers"], o["threads"], o["scheduler"])
     plan = estimate_sweep(cells, None, o["out"], layout)
     if o["dry_run"]:
@@ -117,7 +117,7 @@ def sweep_command(**o: Any) -> None:
     display = _Display(Console(stderr=True), plan, live, several=len(stores) > 1)
     display.say(f"{_counts(cells, plan)}; {_total(plan)}")
     display.say(f"training as {layout.describe()}")
-    with display.bar, dask_client(layout.workers, o["scheduler"], gpus=None) as client:
+    with display.bar, dask_client(layout.workers, o["scheduler"]) as client:
         outcomes = run_sweep(
             cells,
             o["out"],

@@ -66,7 +66,10 @@ def breakdown_table(runs: Sequence[Labelled], by: str, fmt: str = "md") -> str:
     if len(classes) != 1:
         raise ReportError("runs of different label sets cannot share a breakdown table")
     keys = list(runs[0][1].classes) if by == "class" else _speakers(runs)
-    rows = [[key, _support(runs, by, key), *_scores(runs, by, key, fmt)] for key in keys]
+    rows = []
+    for key in keys:
+        picked = [_rows(t, by, key) for _, t in runs]  # each run's rows of the key
+        rows.append([key, _support(picked), *_scores(picked, by, key, fmt)])
     labels = [label for label, _ in runs]
     if by == "class":
         header = ["class", "n", *labels]
@@ -91,19 +94,18 @@ def _rows(table: PredictionTable, by: str, key: str) -> PredictionTable:
     return table.take(column == wanted)
 
 
-def _support(runs: Sequence[Labelled], by: str, key: str) -> str:
+def _support(picked: Sequence[PredictionTable]) -> str:
     """Test utterances of the class or speaker, distinct, in any of the runs."""
-    return str(len(set().union(*(set(_rows(t, by, key).utt_id.tolist()) for _, t in runs))))
+    return str(len(set().union(*(t.utt_id.tolist() for t in picked))))
 
 
-def _scores(runs: Sequence[Labelled], by: str, key: str, fmt: str) -> list[str]:
+def _scores(picked: Sequence[PredictionTable], by: str, key: str, fmt: str) -> list[str]:
     cells: list[str] = []
-    for _, table in runs:
-        rows = _rows(table, by, key)
+    for rows in picked:
         if not len(rows):
             cells += ["-" if fmt == "md" else ""] * (1 if by == "class" or fmt == "md" else 2)
             continue
-        m = compute_metrics(rows.gold, rows.pred, table.classes)
+        m = compute_metrics(rows.gold, rows.pred, rows.classes)
         if by == "class":
             cells.append(f"{m.per_class_recall[key]:.2f}")
         elif fmt == "md":

@@ -72,7 +72,8 @@ def paired_bootstrap(
         raise ReportError("runs of different label sets cannot be compared utterance by utterance")
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
-    ids = sorted(set(a.utt_id.tolist()) & set(b.utt_id.tolist()))
+    held_a, held_b = set(a.utt_id.tolist()), set(b.utt_id.tolist())
+    ids = sorted(held_a & held_b)
     if not ids:
         raise ReportError("the two runs tested no utterance in common")
     gold_a, score_a = _per_utterance(a, ids)
@@ -90,7 +91,7 @@ def paired_bootstrap(
         scored = _scores(counts, onehot, score_a, score_b)  # [R, run, metric]
         gaps.append(scored[:, 1] - scored[:, 0])
     gap = np.concatenate(gaps)  # [resamples, metric]
-    only_one = len(set(a.utt_id.tolist()) ^ set(b.utt_id.tolist()))
+    only_one = len(held_a ^ held_b)
     return [
         _result(name, observed[0, :, m], gap[:, m], len(ids), only_one, resamples, seed)
         for m, name in enumerate(METRICS)

@@ -113,7 +113,7 @@ def run_pooled(run: dict[str, Any]) -> dict[str, Any]:
     if run.get("pooled"):
         pooled = dict(run["pooled"])
         if "wf1" not in pooled and "confusion" in pooled:  # before WF1 was kept
-            pooled["wf1"] = Metrics.from_dict({"wf1": None, **pooled}).wf1
+            pooled["wf1"] = Metrics.from_dict(pooled).wf1
         return pooled
     metrics = [m for _, m in _fold_metrics(run)]
     return pool_metrics(metrics, list(run["classes"])).to_dict()

@@ -19,6 +19,7 @@ from ser.corpus.registry import DEFAULT
 from ser.report.runs import markdown_table
 from ser.sweep.results import CellResult
 
+# Our columns of every table (`ser.sweep.report`'s too): the progress lines print both too.
 OURS = ("ua", "wa")
 RULE = (
     "On corpora other than IEMOCAP the preset's own protocol and class set (IEMOCAP's) "
@@ -60,16 +61,7 @@ def by_corpus_md(
     lines = [f"## {table['title']}", ""]
     if table["paper"]:
         lines.append(f"Paper: {table['paper']}; its protocol (IEMOCAP): {table['protocol']}.")
-    for column, rs in groups.items():
-        ours = next((r.run for r in rs if r.run), None)
-        if ours is None:
-            lines.append(f"Ours on {column}: not run yet.")
-            continue
-        classes = ours.get("classes") or []
-        lines.append(
-            f"Ours on {column}: {protocol(ours)}; validation: {ours.get('validation', '-')}; "
-            f"{len(classes)} classes ({', '.join(map(str, classes))})."
-        )
+    lines += [_ours_line(column, rs, protocol) for column, rs in groups.items()]
     lines.append(RULE + " Mean ± std over seeds (one seed: over its folds).")
     if table.get("note"):
         lines.append(table["note"])
@@ -79,13 +71,15 @@ def by_corpus_md(
         if column in iemocap:
             head += [f"{m.upper()} {column} (paper)" for m in metrics]
         head.append(f"vs {table['reference']} ({column})")
-    labels = list(dict.fromkeys(r.row["label"] for r in results))
+    refs = {
+        column: next((r for r in rs if r.row["row_key"] == table["reference"]), None)
+        for column, rs in groups.items()
+    }
     rows = []
-    for label in labels:
+    for label in dict.fromkeys(r.row["label"] for r in results):
         row = [label]
         for column, rs in groups.items():
             cell = next((r for r in rs if r.row["label"] == label), None)
-            ref = next((r for r in rs if r.row["row_key"] == table["reference"]), None)
             width = len(OURS) + 1 + (len(metrics) if column in iemocap else 0)
             if cell is None:
                 row += ["-"] * width
@@ -93,6 +87,20 @@ def by_corpus_md(
             row += [cell.ours(m) for m in OURS]
             if column in iemocap:
                 row += [paper(cell.row, m) for m in metrics]
-            row.append(versus(cell, ref, metrics[0]))
+            row.append(versus(cell, refs[column], metrics[0]))
         rows.append(row)
     return "\n".join([*lines, "", *markdown_table(head, rows)]) + "\n"
+
+
+def _ours_line(
+    column: str, results: list[CellResult], protocol: Callable[[dict[str, Any]], str]
+) -> str:
+    """What our runs on the column's store used: protocol, validation, class set."""
+    ours = next((r.run for r in results if r.run), None)
+    if ours is None:
+        return f"Ours on {column}: not run yet."
+    classes = ours.get("classes") or []
+    return (
+        f"Ours on {column}: {protocol(ours)}; validation: {ours.get('validation', '-')}; "
+        f"{len(classes)} classes ({', '.join(map(str, classes))})."
+    )

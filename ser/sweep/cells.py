@@ -104,14 +104,14 @@ def _resolve(
     what["features"] = "+".join(f.name for f in features)
     fingerprints = {f.name: f.fingerprint for f in features}
     hashed: dict[str, Any] = {"config": what, "fingerprints": fingerprints}
-    if ident.key_part() is not None:  # IEMOCAP's keys stay as they were
-        hashed["store"] = ident.key_part()
+    if (part := ident.key_part()) is not None:  # IEMOCAP's keys stay as they were
+        hashed["store"] = part
     blob = json.dumps(hashed, sort_keys=True)
     key = hashlib.sha256(blob.encode()).hexdigest()[:KEY_LENGTH]
     task_key = run_key(config, plan)  # the key `ser train` stacks members by
     grouped = parse_protocol(plan.protocol)  # speaker-kfold: its K; logo: unknown here, 1
-    kfold = grouped is not None and grouped.kind == "speaker-kfold"
-    folds = sessions if plan.protocol == "loso" else grouped.k if grouped and kfold else 1
+    kfold = grouped.k if grouped is not None and grouped.kind == "speaker-kfold" else 1
+    folds = sessions if plan.protocol == "loso" else kfold
     members = len(plan.seeds) * folds
     names = tuple(name for f in features for name in f.stored)  # a layered input: its sets
     return ResolvedCell(

@@ -24,12 +24,10 @@ import numpy as np
 
 from ser.corpus.registry import DEFAULT
 from ser.report.runs import markdown_table
-from ser.sweep.by_corpus import by_corpus_md, column_of, corpus_of, spans_corpora
+from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, corpus_of, spans_corpora
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.probe_report import probe_md
 from ser.sweep.results import CellResult, load_sweeps
-
-OURS = ("ua", "wa")  # our columns of every table: the progress lines print both too
 
 
 def paired_test(a: CellResult, ref: CellResult, metric: str) -> tuple[float, float, int]:

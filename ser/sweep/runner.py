@@ -94,10 +94,11 @@ def run_sweep(
     by_key = {c.key: c for c in cells}
     report = on_outcome or (lambda outcome, cell: None)
     outcomes = []
-    todo: list[list[Any]] = []
+    todo: list[tuple[list[Any], ThreadChoice | None]] = []  # configs, what `run_task` records
     count = threads.count if isinstance(threads, ThreadChoice) else threads
     choice = threads if isinstance(threads, ThreadChoice) and threads.count else None
-    choices: dict[int, ThreadChoice | None] = {}  # by task: what `run_task` records
+    # On a cluster its workers are the processes: a task trains in its worker.
+    alone = 1 if client is not None else None
     for group in tasks(cells):
         left = []
         for c in group:
@@ -108,15 +109,11 @@ def run_sweep(
             outcomes.append(Outcome(c.key, "skipped", "finished before", 0.0, *_scores(record)))
             report(outcomes[-1], c)
         if left:  # `threads` for the cells that do not set their own
-            choices[len(todo)] = None if any(c.config.threads for c in left) else choice
-            # On a cluster its workers are the processes: a task trains in its worker.
-            alone = 1 if client is not None else None
-            todo.append(
-                [
-                    replace(c.config, threads=c.config.threads or count or None, processes=alone)
-                    for c in left
-                ]
-            )
+            configs = [
+                replace(c.config, threads=c.config.threads or count or None, processes=alone)
+                for c in left
+            ]
+            todo.append((configs, None if any(c.config.threads for c in left) else choice))
 
     def started(configs: Sequence[Any]) -> None:
         if on_start is not None:
@@ -125,9 +122,9 @@ def run_sweep(
     run = task or run_task
 
     def in_process() -> Iterator[Outcome]:
-        for i, configs in enumerate(todo):
+        for configs, task_choice in todo:
             started(configs)
-            yield from run(configs, str(out), progress=progress, **_threads(choices[i]))
+            yield from run(configs, str(out), progress=progress, **_threads(task_choice))
 
     def told(message: Message) -> None:
         mine = [by_key[k] for k in message["keys"] if k in by_key]
@@ -137,9 +134,8 @@ def run_sweep(
     if client is None:
         results = in_process()
     else:
-        submit = [(configs, choices[i]) for i, configs in enumerate(todo)]
         hooks = (started, on_wait or (lambda: None), told)
-        results = _on_dask(submit, str(out), client, run, *hooks)
+        results = _on_dask(todo, str(out), client, run, *hooks)
     for outcome in results:
         outcomes.append(outcome)
         report(outcome, by_key[outcome.key])

@@ -50,8 +50,7 @@ def test_an_iemocap_store_keeps_its_keys_and_another_corpus_gets_its_own(
     assert {c.plan.protocol for c in alone} == {"loso"}
     assert {c.plan.protocol for c in crema} == {"speaker-kfold"}
     assert {c.plan.classes for c in crema} == {"4"}
-    # The same configuration on another store's utterances: another key.
-    assert {c.resolved["protocol"] for c in crema} == {"speaker-kfold"}
+    assert {c.resolved["protocol"] for c in crema} == {"speaker-kfold"}  # as its record says
 
 
 def _fingerprint(store: Path, name: str) -> str:
@@ -67,6 +66,9 @@ def test_options_the_user_fixes_apply_to_every_store(
     assert all(c.corpus_bound == {"classes"} for c in cells)  # the preset's classes only
     both = resolve_cells(cells, [str(store_path), str(crema_store)], tmp_path)
     assert {c.plan.protocol for c in both} == {"session5"}
+    # The same configuration on another store's utterances: another key, by the store alone.
+    assert [c.resolved for c in both[:2]] == [c.resolved for c in both[2:]]
+    assert len({c.key for c in both}) == 4
     _, bound = spec_of()
     assert all(c.corpus_bound == {"protocol", "classes"} for c in bound)
 
