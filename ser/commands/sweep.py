@@ -108,7 +108,7 @@ def sweep_command(**o: Any) -> None:
     )
     cells = resolve_cells(spec.cells, stores, o["out"])
     layout = sweep_layout(cells, o["workers"], o["threads"], o["scheduler"])
-    plan = estimate_sweep(cells, None, o["out"], layout)
+    plan = estimate_sweep(cells, o["out"], layout)
     if o["dry_run"]:
         _dry_run(cells, plan, o["as_json"], layout)
         return

@@ -117,11 +117,10 @@ class SweepEstimate:
 
 
 def estimate_sweep(
-    cells: Sequence[ResolvedCell], store: str | None, out: Path, layout: Layout | None = None
+    cells: Sequence[ResolvedCell], out: Path, layout: Layout | None = None
 ) -> SweepEstimate:
-    """Every distinct cell's estimate on its own store (`store`: unused, each cell names
-    its own), with what `out` already holds of it, under `layout` (None: one process,
-    `ser train`'s threads)."""
+    """Every distinct cell's estimate on its own store, with what `out` already holds of
+    it, under `layout` (None: one process, `ser train`'s threads)."""
     handles: dict[str, FeatureStore] = {}
     cache: dict[Any, Any] = {}
     factor = layout.cell_factor() if layout else 1.0

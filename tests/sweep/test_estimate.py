@@ -33,7 +33,7 @@ def test_finished_cells_are_not_to_train_and_measured_ones_calibrate_the_rest(
     store_path: Path, tmp_path: Path
 ) -> None:
     cells = cells_of("msmser-table3", store_path, tmp_path, seeds="2")  # 2 members a cell
-    before = estimate_sweep(cells, str(store_path), tmp_path)
+    before = estimate_sweep(cells, tmp_path)
     assert len(before.to_train) == 6 and before.calibrated_on == 0
     assert before.note() == UNCALIBRATED
     full, half, elsewhere, *rest = before.cells
@@ -42,7 +42,7 @@ def test_finished_cells_are_not_to_train_and_measured_ones_calibrate_the_rest(
     write_record(tmp_path, half.cell.key, [half.estimate.seconds], False, "cpu")
     # Trained on another device: says nothing of this one's speed.
     write_record(tmp_path, elsewhere.cell.key, [1e6], False, "cuda:0")
-    after = estimate_sweep(cells, str(store_path), tmp_path)
+    after = estimate_sweep(cells, tmp_path)
     assert after.calibrated_on == 2 and "calibrated on" in after.note()
     assert after.cells[0].finished and after.cells[0].seconds == 0
     assert len(after.to_train) == 5
@@ -63,7 +63,7 @@ def test_a_staged_model_counts_its_branch_stages(store_path: Path, tmp_path: Pat
         "[[cells]]\nlabel = 'one stage'\nstaged = false\n"
     )
     cells = resolve_cells(load_spec(str(spec)).cells, str(store_path), tmp_path)
-    staged, single = estimate_sweep(cells, str(store_path), tmp_path).cells
+    staged, single = estimate_sweep(cells, tmp_path).cells
     assert staged.estimate.parameters == single.estimate.parameters
     assert staged.estimate.seconds == pytest.approx(2 * single.estimate.seconds)
 
@@ -74,9 +74,9 @@ def test_the_estimate_uses_the_layout_the_sweep_trains_with(
     from ser.sweep.layout import ONE_THREAD, Layout
 
     cells = cells_of("msmser-table3", store_path, tmp_path, seeds="2")
-    alone = estimate_sweep(cells, str(store_path), tmp_path)
+    alone = estimate_sweep(cells, tmp_path)
     two = Layout(workers=2, threads=1, source="test", processes=2)
-    side = estimate_sweep(cells, str(store_path), tmp_path, two)
+    side = estimate_sweep(cells, tmp_path, two)
     assert side.processes == 2
     for a, s in zip(alone.cells, side.cells, strict=True):
         assert s.seconds == pytest.approx(a.seconds * ONE_THREAD)  # one thread's pace
@@ -90,7 +90,7 @@ def test_the_estimate_uses_the_layout_the_sweep_trains_with(
     record = json.loads(path.read_text())
     record["timings"]["threads"] = 1
     path.write_text(json.dumps(record))
-    again = estimate_sweep(cells, str(store_path), tmp_path, two)
+    again = estimate_sweep(cells, tmp_path, two)
     assert again.cells[1].seconds == pytest.approx(side.cells[1].seconds)
-    default = estimate_sweep(cells, str(store_path), tmp_path)
+    default = estimate_sweep(cells, tmp_path)
     assert default.cells[1].seconds == pytest.approx(alone.cells[1].seconds)

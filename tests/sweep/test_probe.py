@@ -175,7 +175,7 @@ def test_the_estimate_counts_every_layer_a_weighted_sum_reads(
 
     spec = load_spec("probe", store=str(store_path), params={"encoders": "hubert-base-ls960"})
     cells = resolve_cells(spec.cells, str(store_path), tmp_path)
-    plans = estimate_sweep(cells, str(store_path), tmp_path).cells
+    plans = estimate_sweep(cells, tmp_path).cells
     assert [p.cell.cell.row.meta["layer"] for p in plans] == [0, 1, 2, None]
     utterances, per_member = 60, 10 * 15  # labelled_store's; epochs x (3 seeds x 5 folds)
     for p, layers in zip(plans, (1, 1, 1, 3), strict=True):
