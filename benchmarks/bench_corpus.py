@@ -5,7 +5,7 @@ no transcripts) of `--utterances` rows (MSP-Podcast 1.11: ~150k, ~230 h), every 
 same 0.25 s of 16 kHz PCM: reading takes each file's length from its header
 (`soundfile.info`), whose cost does not grow with the audio, so the figure holds for the
 real corpus's files (on a local disk, page cache warm: the second of two runs). Then, in a
-fresh process each, `ser.corpus.registry.read(root, "msp-podcast", "8")` and
+fresh process each, `ser.corpus.registry.read_corpus(root, "msp-podcast", "8")` and
 `Manifest.from_utterances(...)`, timed, with the process's peak RSS before and after.
 
     .venv/bin/python benchmarks/bench_corpus.py                      # 150,000 utterances
@@ -59,10 +59,10 @@ def write_layout(root: Path, n: int, seed: int = 0) -> None:
 CHILD = """
 import json, resource, sys, time
 from ser.cache.manifest import Manifest
-from ser.corpus.registry import read
+from ser.corpus.registry import read_corpus
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
-kind, reading = read(sys.argv[1], "msp-podcast", "8")
+kind, reading = read_corpus(sys.argv[1], "msp-podcast", "8")
 read_s = time.perf_counter() - started
 started = time.perf_counter()
 manifest = Manifest.from_utterances(reading.utterances, reading.root)

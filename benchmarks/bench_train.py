@@ -419,7 +419,9 @@ def flop_figures(config: TrainConfig, stacked: dict[str, Any]) -> dict[str, Any]
     """FLOPs of one stacked step and the TFLOP/s the stacked run's steady epoch achieved
     (an underestimate: the epoch includes validation)."""
     step, members = step_flops(config)
-    per_utt = step / (make_plan(config).batch_size * members)
+    per_utt = step / (
+        make_plan(config, FeatureStore.open(config.store).corpus.kind).batch_size * members
+    )
     utts_per_s = stacked["train_utts_per_s_incl_val"]
     return {
         "step_gflop": round(step / 1e9, 2),

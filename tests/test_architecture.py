@@ -180,7 +180,7 @@ def test_imports_run_one_way() -> None:
 
 def test_a_wrong_way_import_is_found() -> None:
     graph = {
-        "ser.cache.store": {"ser.corpus.reader", "ser.cache.lock", "ser.train.run"},
+        "ser.cache.store": {"ser.corpus.records", "ser.cache.lock", "ser.train.run"},
         "ser.predict.run": {"ser.sweep.grid", "ser.errors"},
     }
     assert against_layers(graph) == [

@@ -1,7 +1,10 @@
 """The utterance table of a feature store: one row per utterance, stored as columns.
 
 Row ``i`` is utterance ``i`` of every feature set of the store; the trainer reads labels,
-speakers and transcripts from here and never opens the corpus.
+speakers and transcripts from here and never opens the corpus. `COLUMNS` are the record
+every corpus has (`ser.corpus.records.Utterance`); a corpus's groups (IEMOCAP's session
+and kind, MELD's split, ...) are columns beside them, text or integers, and so are the
+part of its file an utterance is (`span_start`, `span_end`) where a corpus has them.
 
 Example:
     >>> m = Manifest.from_columns({name: [0, 1] for name in COLUMNS} | {"utt_id": ["a", "b"]})
@@ -19,18 +22,24 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.corpus.reader import Utterance
+from ser.corpus.records import Utterance
 from ser.errors import StoreError
 
 # Column name -> kind; int64 and float64, so every value round-trips exactly. Whatever is
 # handed over for a "str" column (h5py's bytes, zarr's StringDType) becomes numpy "U" text:
 # `.astype(str)` works on every column, and bytes never turn into "b'neu'".
 COLUMNS: dict[str, str] = {
-    "utt_id": "str", "session": "int", "dialog": "str", "speaker": "str", "gender": "str",
-    "kind": "str", "order": "int", "start": "float", "end": "float", "duration": "float",
-    "label": "str", "valence": "float", "arousal": "float", "dominance": "float",
-    "transcript": "str", "transcript_raw": "str", "wav": "str",
+    "utt_id": "str", "dialog": "str", "speaker": "str", "gender": "str", "order": "int",
+    "start": "float", "end": "float", "duration": "float", "label": "str",
+    "valence": "float", "arousal": "float", "dominance": "float", "transcript": "str",
+    "transcript_raw": "str", "wav": "str",
 }  # fmt: skip
+#: Where an utterance is a part of its wav: seconds, NaN for a whole file.
+SPAN = ("span_start", "span_end")
+# Columns every corpus's manifest had before groups (session 0 and a word for the
+# corpus where it had none): a stored manifest with them holds what a new one without
+# them does.
+LEGACY = ("session", "kind")
 
 _DTYPES = {"str": np.dtype(np.str_), "int": np.dtype(np.int64), "float": np.dtype(np.float64)}
 # An extra column keeps its numpy kind's: text ("T": numpy's StringDType), int or float.
@@ -59,7 +68,7 @@ class Manifest:
         """``wav`` relative to ``corpus_root`` when under it, else as given ("" when missing)."""
         columns = {n: [getattr(u, n) for u in utterances] for n in COLUMNS.keys() - {"wav"}}
         columns["wav"] = [_relative_wav(u.wav_path, corpus_root) for u in utterances]
-        return cls.from_columns({**columns, **_extra_columns(utterances)})
+        return cls.from_columns({**columns, **_group_columns(utterances), **_spans(utterances)})
 
     def __len__(self) -> int:
         return len(self._columns["utt_id"])
@@ -79,6 +88,17 @@ class Manifest:
             or name not in other._columns
             or not _equal(self._columns[name], other._columns[name])
         ]
+
+    def holds(self, new: Manifest) -> bool:
+        """Whether a store holding this manifest holds `new`'s utterances: every column
+        equal but the `LEGACY` ones only this one has."""
+        legacy = [n for n in LEGACY if n in self._columns and n not in new._columns]
+        return all(name in legacy for name in self.differences(new))
+
+    @property
+    def groups(self) -> list[str]:
+        """The corpus's group columns: every column beyond `COLUMNS` and the span."""
+        return [name for name in self._columns if name not in COLUMNS and name not in SPAN]
 
     def __repr__(self) -> str:
         return f"Manifest({len(self)} utterances, columns={list(self._columns)})"
@@ -116,14 +136,23 @@ class Manifest:
         return utt_id in self._index
 
 
-def _extra_columns(utterances: Sequence[Utterance]) -> dict[str, list[str]]:
-    """A text column per name of the utterances' `extra` pairs ("" where one lacks it)."""
-    names = dict.fromkeys(name for u in utterances for name, _ in u.extra)
-    clash = sorted(set(names) & set(COLUMNS))
+def _group_columns(utterances: Sequence[Utterance]) -> dict[str, list[str | int]]:
+    """A column per group of the utterances, its values' type (an integer group where an
+    utterance lacks it becomes text, "" there)."""
+    names = dict.fromkeys(name for u in utterances for name, _ in u.groups)
+    clash = sorted(set(names) & {*COLUMNS, *SPAN})
     if clash:
-        raise StoreError(f"corpus columns {', '.join(clash)} clash with the manifest's own")
-    values = [dict(u.extra) for u in utterances]
+        raise StoreError(f"corpus groups {', '.join(clash)} clash with the manifest's own columns")
+    values = [dict(u.groups) for u in utterances]
     return {name: [v.get(name, "") for v in values] for name in names}
+
+
+def _spans(utterances: Sequence[Utterance]) -> dict[str, list[float]]:
+    """`SPAN`'s columns where some utterance is a part of its file, else none."""
+    if all(u.span is None for u in utterances):
+        return {}
+    ends = [u.span or (float("nan"), float("nan")) for u in utterances]
+    return {SPAN[0]: [s for s, _ in ends], SPAN[1]: [e for _, e in ends]}
 
 
 def _validated(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import shutil
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,14 @@ from ser.cache.backend import (
     DamagedChunks,
     check_name,
 )
+from ser.cache.corpus import StoreCorpus
 from ser.cache.formats import backend_for
 from ser.cache.lock import try_lock
 from ser.cache.manifest import Manifest
 from ser.cache.repair import read_damage, repair_command, repair_runs
 from ser.cache.store_types import Damage, FeatureData, FeatureSetInfo, VerifyReport
 from ser.cache.transcripts import TranscriptSets
+from ser.corpus.registry import store_kind
 from ser.errors import FingerprintMismatch, StoreError, StoreLocked
 
 CHUNK_BYTES = 16 * 2**20  # rows per chunk/block: about this many bytes
@@ -72,6 +75,11 @@ class FeatureStore(TranscriptSets):
     def backend(self) -> str:
         return self._backend.name
 
+    @cached_property
+    def corpus(self) -> StoreCorpus:
+        """The corpus the store holds: its kind, as its attrs record it, and its groups."""
+        return StoreCorpus(store_kind(self.attrs), self.manifest)
+
     def __repr__(self) -> str:
         return f"FeatureStore({str(self.path)!r}, {self.backend}, {len(self.manifest)} utts)"
 
@@ -91,7 +99,7 @@ class FeatureStore(TranscriptSets):
             except FileExistsError:
                 pass  # another process created it first: same checks as below
         store = cls.open(path, mode="a")
-        if store.manifest != manifest:
+        if not store.manifest.holds(manifest):
             raise StoreError(
                 f"{store.path}: store exists with another manifest "
                 f"({_manifest_difference(store.manifest, manifest)}); "

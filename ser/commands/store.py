@@ -143,10 +143,10 @@ def init(path: Path, corpus_root: Path, corpus: str | None, classes: str) -> Non
     """Create a store at PATH holding only the manifest of CORPUS_ROOT."""
     from ser.cache import FeatureStore, Manifest
     from ser.cache.formats import backend_for
-    from ser.corpus.registry import read
+    from ser.corpus.registry import read_corpus
 
     existed = backend_for(path.absolute(), writable=False).exists()
-    kind, reading = read(corpus_root, corpus, classes)
+    kind, reading = read_corpus(corpus_root, corpus, classes)
     manifest = Manifest.from_utterances(reading.utterances, reading.root)
     root = reading.source or reading.root
     attrs = {"corpus_root": str(root), "classes": classes, **kind.attrs()}

@@ -1,13 +1,15 @@
 """The corpus kinds, one `CorpusKind` line each (`register`): how a layout is read into
-`Utterance` records, its class sets, its default protocol and its summary; and what is
-derived from them: `--corpus` guessed from a layout (`guess`), a store's kind
-(`store_kind`: stores made before the registry are IEMOCAP's) and the class set a run
-trains on (`label_set`).
+`Utterance` records, its class sets, its groups, the protocols it offers and its
+defaults; and `--corpus` guessed from a layout (`guess`). A store records its kind
+(`CorpusKind.attrs`); `store_kind` reads it back for `ser.cache.FeatureStore.corpus`,
+the one place that does.
 
 >>> [kind.name for kind in KINDS.values()]
 ['iemocap', 'crema-d', 'ravdess', 'msp-podcast', 'meld', 'manifest']
 >>> KINDS["crema-d"].label_set("4").classes
 ('neu', 'hap', 'sad', 'ang')
+>>> [p.name for p in KINDS["iemocap"].protocols]
+['loso', 'session5', 'speaker-kfold', 'logo', 'random']
 """
 
 from __future__ import annotations
@@ -20,24 +22,35 @@ from typing import Any
 from ser.corpus.kinds import crema_d, iemocap, manifest, meld, msp_podcast, ravdess
 from ser.corpus.kinds.flat import column_of, pick, summarize_by
 from ser.corpus.labels import LabelSet
-from ser.corpus.reader import CorpusReading
+from ser.corpus.protocols.folds import Protocol, parse_protocol
+from ser.corpus.protocols.groups import LeaveOneGroupOut, Official, SpeakerKFold
+from ser.corpus.protocols.random_split import RandomSplit
+from ser.corpus.protocols.sessions import LeaveOneSessionOut, SessionHeldOut
+from ser.corpus.records import CorpusReading
 from ser.errors import ConfigError, CorpusError
 
 #: The store attrs that name the corpus kind and the version of its layout.
 CORPUS_ATTR, LAYOUT_ATTR = "corpus", "corpus_layout"
-DEFAULT = "iemocap"  # stores made before kinds were recorded, and roots no kind claims
+# Stores made before kinds were recorded, and roots no kind claims, are IEMOCAP's.
+_FALLBACK = "iemocap"
 #: `ser train --class-weights`: none, or balanced (n / (C n_c) of each fold's training side).
 CLASS_WEIGHTS = ("none", "balanced")
+#: The protocols every kind offers after its own; `official` where it has a split group.
+EVERY_KIND: tuple[type[Protocol], ...] = (SpeakerKFold, LeaveOneGroupOut, RandomSplit)
 
 
 @dataclass(frozen=True)
 class CorpusKind:
     """A corpus layout: `read(root, classes)`, whether `root` looks like it (`detect`),
     the files whose stats say a copy changed (`signature`), its class sets given the
-    labels found (`sets`; fixed for most), the protocol `ser train` uses without
-    --protocol, and the manifest columns its summary groups by (the first with a value);
-    `class_weights`: what `ser train` uses without --class-weights (balanced for a corpus
-    as skewed as MELD, recorded and said when a run starts)."""
+    labels found (`sets`; fixed for most); `groups`, what it groups utterances by (each a
+    manifest column; `derived` ones computed from the dialog's name), `own` protocols
+    beside every kind's, `protocol` the one `ser train` uses without --protocol (None:
+    the model family's paper protocol), `by` the columns its summary groups by (the first
+    with a value); `class_weights` what `ser train` uses without --class-weights
+    (balanced for a corpus as skewed as MELD, recorded and said when a run starts);
+    `papers`: the papers' published numbers are on this corpus (reports set ours beside
+    them)."""
 
     name: str
     title: str
@@ -46,12 +59,16 @@ class CorpusKind:
     detect: Callable[[Path], bool]
     signature: Callable[[Path], list[Path]]
     sets: Callable[[Sequence[str]], Mapping[str, LabelSet]]
-    protocol: str
+    protocol: str | None
+    groups: tuple[str, ...] = ()
+    derived: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
+    own: tuple[type[Protocol], ...] = ()
     by: tuple[str, ...] = ("speaker",)
     version: int = 1
     not_trained: tuple[str, ...] = ()  # class sets a model never trains on
     summary: Callable[[CorpusReading, str], dict[str, Any]] | None = field(default=None)
     class_weights: str = "none"
+    papers: bool = False
 
     def __post_init__(self) -> None:
         if self.class_weights not in CLASS_WEIGHTS:
@@ -61,9 +78,33 @@ class CorpusKind:
     def class_sets(self) -> tuple[str, ...]:
         return tuple(self.sets(()))
 
+    @property
+    def protocols(self) -> tuple[type[Protocol], ...]:
+        """Every protocol it offers: its own, every kind's, `official` with a split group."""
+        splits = (Official,) if "split" in self.groups else ()
+        return (*self.own, *EVERY_KIND, *splits)
+
+    def parse_protocol(self, spec: str) -> Protocol:
+        """The protocol `spec` names; `ConfigError` naming the ones it offers for another."""
+        return parse_protocol(spec, self.protocols, self.title)
+
+    def default_protocol(self, family: str) -> str:
+        """`ser train`'s protocol without --protocol: the kind's, else the family's."""
+        return self.protocol or family
+
     def label_set(self, name: str, labels: Sequence[str] = ()) -> LabelSet:
         """Class set `name` (`labels`: the corpus's, for a kind whose sets depend on them)."""
         return pick(self.sets(labels), name, self.name)
+
+    def trained_set(self, name: str, labels: Sequence[str] = ()) -> LabelSet:
+        """The class set a run trains on; `ConfigError` for one the kind lacks or never
+        trains on."""
+        if name in self.not_trained:
+            trained = [n for n in self.class_sets if n not in self.not_trained]
+            raise ConfigError(
+                f"{self.title} does not train on class set {name!r}: choose {', '.join(trained)}"
+            )
+        return self.label_set(name, labels)
 
     def summarize(self, reading: CorpusReading, classes: str) -> dict[str, Any]:
         """`ser corpus summary`'s JSON: counts per group and class, speakers, hours, problems."""
@@ -94,32 +135,34 @@ def _fixed(sets: Mapping[str, LabelSet]) -> Callable[[Sequence[str]], Mapping[st
 
 
 register(CorpusKind(
-    "iemocap", "IEMOCAP", "IEMOCAP_full_release/Session1..5/dialog/EmoEvaluation",
-    iemocap.read, iemocap.detect, iemocap.signature, _fixed(iemocap.LABEL_SETS), "loso",
-    by=("session",), not_trained=("all",), summary=iemocap.summarize,
+    "iemocap", "IEMOCAP", iemocap.LAYOUT, iemocap.read, iemocap.detect, iemocap.signature,
+    _fixed(iemocap.LABEL_SETS), None, groups=("session", "kind", "script"),
+    derived={"script": iemocap.script_of}, own=(LeaveOneSessionOut, SessionHeldOut),
+    by=("session",), not_trained=("all",), summary=iemocap.summarize, papers=True,
 ))  # fmt: skip
 register(CorpusKind(
     "crema-d", "CREMA-D", crema_d.LAYOUT, crema_d.read, crema_d.detect, crema_d.signature,
-    _fixed(crema_d.LABEL_SETS), "speaker-kfold",
+    _fixed(crema_d.LABEL_SETS), "speaker-kfold", groups=("sentence", "level"),
 ))  # fmt: skip
 register(CorpusKind(
     "ravdess", "RAVDESS", ravdess.LAYOUT, ravdess.read, ravdess.detect, ravdess.signature,
     _fixed(ravdess.LABEL_SETS), "speaker-kfold",
+    groups=("kind", "intensity", "statement", "repetition"),
 ))  # fmt: skip
 register(CorpusKind(
     "msp-podcast", "MSP-Podcast", msp_podcast.LAYOUT, msp_podcast.read, msp_podcast.detect,
-    msp_podcast.signature, _fixed(msp_podcast.LABEL_SETS), "official", by=("split", "speaker"),
-    not_trained=("all",),
+    msp_podcast.signature, _fixed(msp_podcast.LABEL_SETS), "official", groups=("split",),
+    by=("split", "speaker"), not_trained=("all",),
 ))  # fmt: skip
 register(CorpusKind(
     "meld", "MELD", meld.LAYOUT, meld.read, meld.detect, meld.signature,
-    _fixed(meld.LABEL_SETS), "official", by=("split", "speaker"),
-    class_weights=meld.CLASS_WEIGHTS,
+    _fixed(meld.LABEL_SETS), "official", groups=("split", "sentiment", "season", "episode"),
+    by=("split", "speaker"), class_weights=meld.CLASS_WEIGHTS,
 ))  # fmt: skip
 register(CorpusKind(
     "manifest", "a manifest", "a .csv or .jsonl file (utt_id, wav, label, speaker, ...)",
     manifest.read, manifest.detect, manifest.signature, manifest.label_sets, "speaker-kfold",
-    by=("split", "speaker"),
+    groups=("split",), by=("split", "speaker"),
 ))  # fmt: skip
 
 
@@ -144,7 +187,7 @@ def guess(root: str | Path) -> CorpusKind:
         raise CorpusError(
             f"{path} has the layout of several corpora: {names}; say which with --corpus"
         )
-    return found[0] if found else KINDS[DEFAULT]
+    return found[0] if found else KINDS[_FALLBACK]
 
 
 def kind_of(root: str | Path, corpus: str | None = None) -> CorpusKind:
@@ -152,7 +195,7 @@ def kind_of(root: str | Path, corpus: str | None = None) -> CorpusKind:
     return corpus_kind(corpus) if corpus else guess(root)
 
 
-def read(
+def read_corpus(
     root: str | Path, corpus: str | None = None, classes: str = "all"
 ) -> tuple[CorpusKind, CorpusReading]:
     """The kind (`corpus`, else guessed) and what it reads of `root`."""
@@ -162,16 +205,6 @@ def read(
 
 
 def store_kind(attrs: Mapping[str, Any]) -> CorpusKind:
-    """The kind a store's attrs record (IEMOCAP for stores made before they did)."""
-    return corpus_kind(str(attrs.get(CORPUS_ATTR, DEFAULT)))
-
-
-def label_set(attrs: Mapping[str, Any], classes: str, labels: Sequence[str]) -> LabelSet:
-    """The class set a run on a store trains on; `ConfigError` for one its corpus lacks
-    or never trains on."""
-    kind = store_kind(attrs)
-    if classes in kind.not_trained:
-        trained = [n for n in kind.class_sets if n not in kind.not_trained]
-        choose = ", ".join(trained)
-        raise ConfigError(f"{kind.title} does not train on class set {classes!r}: choose {choose}")
-    return kind.label_set(classes, labels)
+    """The kind a store's attrs record (IEMOCAP for stores made before they did): for
+    `ser.cache.FeatureStore.corpus`, which hands it out."""
+    return corpus_kind(str(attrs.get(CORPUS_ATTR, _FALLBACK)))

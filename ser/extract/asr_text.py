@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from rich.console import Console
 
 from ser.cache.fingerprint import fingerprint, plain_json
 from ser.cache.model_names import set_stem
-from ser.corpus.audio import AudioError, load_audio
+from ser.corpus.audio import AudioError, AudioSource, load_audio
 from ser.corpus.wer import transcripts_wer
 from ser.extract.asr import SAMPLE_RATE, AsrOptions, WhisperAsr
 from ser.extract.config import ExtractConfig, TranscriptSummary
@@ -65,7 +64,7 @@ def _stored_as(store: Any, attrs: dict[str, Any]) -> str | None:
 def run_asr(
     store: Any,
     step: AsrPass,
-    audio_paths: Sequence[Path | None],
+    audio_paths: Sequence[AudioSource | None],
     durations: Sequence[float],
     config: ExtractConfig,
     device: torch.device,
@@ -94,7 +93,7 @@ def run_asr(
 
 
 def _transcribe(
-    asr: WhisperAsr, batch: list[int], audio_paths: Sequence[Path | None]
+    asr: WhisperAsr, batch: list[int], audio_paths: Sequence[AudioSource | None]
 ) -> tuple[dict[int, str], dict[int, str]]:
     waves: dict[int, np.ndarray] = {}
     failures: dict[int, str] = {}

@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import soundfile
 
+from ser.corpus.audio import AudioSource, Clip
 from ser.errors import ConfigError
 
 # Batch budgets by device: padded seconds of audio / padded tokens per forward call.
@@ -103,15 +103,17 @@ def _batches(
     return tuple(batches)
 
 
-def audio_seconds(paths: Sequence[Path | None]) -> list[float]:
-    """Seconds of each file from its header; 0 for a missing or unreadable one (it fails
-    with its reason when decoded)."""
+def audio_seconds(paths: Sequence[AudioSource | None]) -> list[float]:
+    """Seconds of each file from its header (a clip's own); 0 for a missing or unreadable
+    one (it fails with its reason when decoded)."""
     return [_header_seconds(path) for path in paths]
 
 
-def _header_seconds(path: Path | None) -> float:
+def _header_seconds(path: AudioSource | None) -> float:
     if path is None:
         return 0.0
+    if isinstance(path, Clip):
+        return path.end - path.start
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError, OSError):

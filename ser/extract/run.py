@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,9 +42,11 @@ from rich.console import Console
 
 from ser.cache import Damage, FeatureStore, Manifest
 from ser.cache.fingerprint import fingerprint, provenance
+from ser.cache.manifest import SPAN
 from ser.cache.repair import repair_outcome
-from ser.corpus.reader import CorpusReading
-from ser.corpus.registry import read as read_corpus
+from ser.corpus.audio import Clip
+from ser.corpus.records import CorpusReading
+from ser.corpus.registry import read_corpus
 from ser.errors import StoreError
 from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summary
 from ser.extract.base import Extractor, FeatureSetSpec
@@ -181,6 +184,19 @@ def _damaged(store: Any, specs: list[FeatureSetSpec], stored: dict[str, str]) ->
     return found
 
 
+def audio_sources(manifest: Manifest, root: Path) -> list[Path | Clip | None]:
+    """Each row's audio: its wav, absolute (dask workers may run elsewhere, in another
+    working directory), or the part of it the row's span says; None for no wav."""
+    paths = [root.resolve() / str(w) if str(w) else None for w in manifest.column("wav")]
+    if SPAN[0] not in manifest.names:
+        return list(paths)
+    ends = zip(manifest.column(SPAN[0]).tolist(), manifest.column(SPAN[1]).tolist(), strict=True)
+    return [
+        Clip(path, start, end) if path is not None and math.isfinite(start) else path
+        for path, (start, end) in zip(paths, ends, strict=True)
+    ]
+
+
 def _create_store(path: Path, reading: CorpusReading, attrs: dict[str, Any]) -> FeatureStore:
     """The store of `reading`, wav paths relative to the corpus root as the manifest's
     contract and `ser store init` have them. Stores an earlier `ser extract` made hold
@@ -188,7 +204,10 @@ def _create_store(path: Path, reading: CorpusReading, attrs: dict[str, Any]) -> 
     relative = Manifest.from_utterances(reading.utterances, reading.root)
     with contextlib.suppress(StoreError):  # none yet, or none readable: create says which
         store = FeatureStore.open(path, mode="a")
-        if store.manifest in (relative, Manifest.from_utterances(reading.utterances)):
+        if any(
+            store.manifest.holds(m)
+            for m in (relative, Manifest.from_utterances(reading.utterances))
+        ):
             return store
     return FeatureStore.create(path, relative, attrs)
 
@@ -202,9 +221,7 @@ def _run_passes(
     console: Console,
     asr: AsrPass | None = None,
 ) -> None:
-    # Absolute paths: dask workers may run elsewhere, in another working directory.
-    wavs = [str(w) for w in store.manifest.column("wav")]
-    audio_paths = [root.resolve() / w if w else None for w in wavs]
+    audio_paths = audio_sources(store.manifest, root)
     durations: list[float] = []
     texts: list[str | None] = [str(t) for t in store.manifest.column("transcript")]
     # Before the recogniser runs: it is torch work too.

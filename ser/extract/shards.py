@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ser.corpus.audio import AudioError, load_audio
+from ser.corpus.audio import AudioError, Clip, load_audio
 from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec
 from ser.extract.plan import Shard
 from ser.runtime.precision import autocast
 
-# A wav path (None: missing from the corpus) or a transcript (None: ASR failed on it).
-Source = Path | str | None
+# Audio (a file or a clip of one; None: missing from the corpus) or a transcript (None:
+# ASR failed on it).
+Source = Path | Clip | str | None
 Decoded = tuple[dict[int, Any], dict[int, str]]  # inputs and failures by manifest index
 # One batch's rows and failures by set name, then manifest index; and a stream of them.
 BatchResult = tuple[dict[str, dict[int, np.ndarray]], dict[str, dict[int, str]]]

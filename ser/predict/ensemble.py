@@ -61,7 +61,6 @@ def memory_data(
         classes=tuple(ckpt.classes),
         manifest_rows=np.arange(n, dtype=np.int64),
         utt_ids=ids,
-        sessions=np.zeros(n, dtype=np.int64),
         speakers=ids,
         dialogs=np.array(dialogs),
         orders=np.array([o or 0 for _, o in turns], dtype=np.int64),

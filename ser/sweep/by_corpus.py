@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ser.corpus.registry import DEFAULT
+from ser.corpus.registry import corpus_kind
 from ser.report.runs import markdown_table
 from ser.sweep.results import CellResult
 
@@ -28,9 +28,14 @@ RULE = (
 )
 
 
-def corpus_of(r: CellResult) -> str:
-    """The kind of the cell's store (manifests written before stores were recorded: IEMOCAP)."""
-    return str((r.row.get("store") or {}).get("corpus", DEFAULT))
+def papers_apply(r: CellResult) -> bool:
+    """Whether the papers' published numbers are on the cell's corpus: what its store
+    record says (a sweep manifest written before stores were recorded ran on IEMOCAP's,
+    the papers' corpus)."""
+    store = r.row.get("store") or {}
+    if "papers" in store:
+        return bool(store["papers"])
+    return "corpus" not in store or corpus_kind(str(store["corpus"])).papers
 
 
 def column_of(r: CellResult) -> str:
@@ -41,7 +46,7 @@ def column_of(r: CellResult) -> str:
 def spans_corpora(results: Sequence[CellResult]) -> bool:
     """Whether a table has a cell on another corpus than IEMOCAP (or on several stores)."""
     stores = {(r.row.get("store") or {}).get("path") for r in results}
-    return len(stores) > 1 or any(corpus_of(r) != DEFAULT for r in results)
+    return len(stores) > 1 or not all(papers_apply(r) for r in results)
 
 
 def by_corpus_md(
@@ -57,7 +62,7 @@ def by_corpus_md(
     groups: dict[str, list[CellResult]] = {}
     for r in results:
         groups.setdefault(column_of(r), []).append(r)
-    iemocap = {c for c, rs in groups.items() if all(corpus_of(r) == DEFAULT for r in rs)}
+    iemocap = {c for c, rs in groups.items() if all(papers_apply(r) for r in rs)}
     lines = [f"## {table['title']}", ""]
     if table["paper"]:
         lines.append(f"Paper: {table['paper']}; its protocol (IEMOCAP): {table['protocol']}.")

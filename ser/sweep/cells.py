@@ -24,7 +24,6 @@ from ser.models import plan_inputs
 from ser.sweep.spec import Cell
 from ser.sweep.stores import StoreIdentity, check_stores, corpus_options, identify
 from ser.train.features import resolve_features
-from ser.train.group_protocols import parse_protocol
 from ser.train.plan import Plan, TrainConfig, config_record, make_plan
 from ser.train.record import NOT_COMPARED, RECORD, read_record
 
@@ -63,11 +62,10 @@ def resolve_cells(
     resolved: list[ResolvedCell] = []
     problems: dict[str, list[str]] = {}  # problem -> the cells that have it
     for handle, ident in zip(handles, idents, strict=True):
-        sessions = len(set(handle.manifest.column("session")))  # leave-one-session-out folds
         on = f" on {ident.title} ({ident.path})" if several else ""
         for cell in cells:
             try:
-                resolved.append(_resolve(corpus_options(cell, ident), handle, ident, out, sessions))
+                resolved.append(_resolve(corpus_options(cell, ident), handle, ident, out))
             except SerError as e:
                 problems.setdefault(str(e), []).append(f"{cell.table} '{cell.label}'{on}")
     if problems:
@@ -81,9 +79,7 @@ def _names(names: list[str]) -> str:
     return ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
 
 
-def _resolve(
-    cell: Cell, handle: FeatureStore, ident: StoreIdentity, out: Path, sessions: int
-) -> ResolvedCell:
+def _resolve(cell: Cell, handle: FeatureStore, ident: StoreIdentity, out: Path) -> ResolvedCell:
     from ser.train.group import run_key
     from ser.train.options import train_config
 
@@ -96,7 +92,7 @@ def _resolve(
         "overwrite": False,
     }
     config = train_config(options)
-    plan = make_plan(config)
+    plan = make_plan(config, handle.corpus.kind)
     features = resolve_features(handle, config.features)
     infos = [f.info() for f in features]  # a layered input: one, with its layer count
     _, inputs = plan_inputs(config.model, infos)  # ConfigError: the model cannot take these
@@ -109,10 +105,7 @@ def _resolve(
     blob = json.dumps(hashed, sort_keys=True)
     key = hashlib.sha256(blob.encode()).hexdigest()[:KEY_LENGTH]
     task_key = run_key(config, plan)  # the key `ser train` stacks members by
-    grouped = parse_protocol(plan.protocol)  # speaker-kfold: its K; logo: unknown here, 1
-    kfold = grouped.k if grouped is not None and grouped.kind == "speaker-kfold" else 1
-    folds = sessions if plan.protocol == "loso" else kfold
-    members = len(plan.seeds) * folds
+    members = len(plan.seeds) * plan.protocol.fold_count(handle.corpus.columns)
     names = tuple(name for f in features for name in f.stored)  # a layered input: its sets
     return ResolvedCell(
         cell,

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from ser.cache import FeatureStore
-from ser.corpus.registry import label_set
 from ser.models import build_model
 from ser.sweep.cells import ResolvedCell, record_of, unique
 from ser.sweep.layout import Layout, thread_factor
@@ -60,8 +59,7 @@ def estimate(cell: ResolvedCell, store: FeatureStore, cache: dict[Any, Any]) -> 
     plan = cell.plan
     key = (cell.task_key, cell.inputs)  # the task key names the store
     if key not in cache:
-        labels = store.manifest.column("label").tolist()
-        n_classes = len(label_set(store.attrs, plan.classes, labels).classes)
+        n_classes = len(store.corpus.label_set(plan.classes).classes)
         model = build_model(cell.config.model, list(cell.inputs), n_classes=n_classes, seed=0)
         passes = 2 if model.stages() else 1  # branches alone first, then the whole model
         cache[key] = (sum(p.numel() for p in model.parameters()), passes)

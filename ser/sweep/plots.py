@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ser.corpus.registry import DEFAULT
-from ser.sweep.by_corpus import column_of, corpus_of, spans_corpora
+from ser.sweep.by_corpus import column_of, papers_apply, spans_corpora
 from ser.sweep.probe import PAPERS, WEIGHTED
 from ser.sweep.probe_report import encoders, layer
 from ser.sweep.results import CellResult, load_sweeps
@@ -53,7 +52,7 @@ def _per_corpus(results: list[CellResult]) -> dict[str, list[CellResult]]:
         return {"": results}
     groups: dict[str, list[CellResult]] = {}
     for r in results:
-        row = r.row if corpus_of(r) == DEFAULT else {**r.row, "published": {}}
+        row = r.row if papers_apply(r) else {**r.row, "published": {}}
         groups.setdefault(column_of(r), []).append(CellResult(row, r.run))
     return groups
 

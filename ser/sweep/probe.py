@@ -22,7 +22,6 @@ from types import MappingProxyType
 from typing import Any
 
 from ser.cache import FeatureStore
-from ser.corpus.registry import DEFAULT, store_kind
 from ser.errors import ConfigError
 from ser.sweep.presets import Preset, Row
 from ser.train.features import layer_spec
@@ -211,7 +210,7 @@ def probe_table(store_path: str, params: Mapping[str, str]) -> Preset:
     store = FeatureStore.open(store_path)
     held = stored_encoders(store)
     # The published probes are IEMOCAP's: beside another corpus's layers they compare nothing.
-    papers = PAPERS if store_kind(store.attrs).name == DEFAULT else ()
+    papers = PAPERS if store.corpus.papers else ()
     rows = []
     for stem in _encoders(params.get("encoders"), held, store_path):
         for x in held[stem].layers():

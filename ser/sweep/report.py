@@ -22,9 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ser.corpus.registry import DEFAULT
 from ser.report.runs import markdown_table
-from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, corpus_of, spans_corpora
+from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, papers_apply, spans_corpora
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.probe_report import probe_md
 from ser.sweep.results import CellResult, load_sweeps
@@ -59,7 +58,7 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
                 continue
             if spans_corpora(results):
                 parts.append(by_corpus_md(table, results, _paper, _versus, _protocol))
-                results = [r for r in results if corpus_of(r) == DEFAULT]  # its Table 3's
+                results = [r for r in results if papers_apply(r)]  # its Table 3's
             else:
                 parts.append(_table_md(table, results))
             if table["name"] == "fusion-study" and results:
@@ -243,7 +242,7 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
         for r in sweep["results"]:
             row = r.row
             cell = [sweep["name"], row["table"], row["label"], row.get("column") or "", row["key"]]
-            iemocap = corpus_of(r) == DEFAULT  # the papers' numbers are IEMOCAP's
+            iemocap = papers_apply(r)  # the papers' numbers are IEMOCAP's
             paper = [row["published"].get(k, "") if iemocap else "" for k in ("ua", "wa")]
             where = [column_of(r)] if corpora else []
             for e in (r.run or {}).get("folds", []):

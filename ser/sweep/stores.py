@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ser.cache import FeatureStore
-from ser.corpus.registry import DEFAULT, corpus_kind, store_kind
+from ser.corpus.registry import corpus_kind
 from ser.errors import ConfigError
 from ser.sweep.spec import Cell
 
@@ -51,25 +51,25 @@ class StoreIdentity:
     corpus: str  # its kind's name (`ser.corpus.registry`)
     title: str  # its kind's title: the report's column for it
     digest: str  # sha256 of the manifest's `IDENTITY_COLUMNS`, 16 hex digits
-
-    @property
-    def is_default(self) -> bool:
-        """An IEMOCAP store: its cells' keys are those of a sweep before stores entered them."""
-        return self.corpus == DEFAULT
+    # The papers' corpus (IEMOCAP): the presets' own setup applies, the published numbers
+    # stand beside ours, and its cells keep the keys of sweeps before stores entered them.
+    papers: bool = False
 
     def key_part(self) -> dict[str, str] | None:
-        """What a cell's key hashes of its store (None: nothing, an IEMOCAP store)."""
-        return None if self.is_default else {"corpus": self.corpus, "manifest": self.digest}
+        """What a cell's key hashes of its store (None: nothing, a store of the papers'
+        corpus)."""
+        return None if self.papers else {"corpus": self.corpus, "manifest": self.digest}
 
-    def record(self, column: str) -> dict[str, str]:
+    def record(self, column: str) -> dict[str, Any]:
         """What a sweep manifest's cell says of its store (`column`: the report's)."""
-        return {"path": self.path, "corpus": self.corpus, "column": column}
+        return {"path": self.path, "corpus": self.corpus, "column": column, "papers": self.papers}
 
 
 def identify(handle: FeatureStore) -> StoreIdentity:
     """The identity of an opened store."""
-    kind = store_kind(handle.attrs)
-    return StoreIdentity(str(handle.path.resolve()), kind.name, kind.title, manifest_digest(handle))
+    corpus = handle.corpus
+    path = str(handle.path.resolve())
+    return StoreIdentity(path, corpus.name, corpus.title, manifest_digest(handle), corpus.papers)
 
 
 def manifest_digest(handle: FeatureStore) -> str:
@@ -92,13 +92,13 @@ def check_stores(identities: Sequence[StoreIdentity]) -> None:
             same = "is given twice" if other.path == ident.path else f"holds what {other.path} does"
             raise ConfigError(f"--store {ident.path} {same} (the same {ident.title} utterances)")
         seen[(ident.corpus, ident.digest)] = ident
-        if ident.is_default and iemocap is not None:
+        if ident.papers and iemocap is not None:
             raise ConfigError(
                 f"--store {iemocap.path} and {ident.path} are both IEMOCAP stores with other "
                 "utterances: their cells would share keys (an IEMOCAP store's keep the keys "
                 "of single-store sweeps); sweep them into separate --out folders"
             )
-        iemocap = ident if ident.is_default else iemocap
+        iemocap = ident if ident.papers else iemocap
 
 
 def columns(identities: Sequence[StoreIdentity]) -> list[str]:
@@ -116,7 +116,7 @@ def corpus_options(cell: Cell, ident: StoreIdentity) -> Cell:
     """`cell` as it trains on the store `ident`: on a store of another corpus than
     IEMOCAP, the preset's own protocol and class set give way to the corpus's (the
     module doc)."""
-    if ident.is_default or not cell.corpus_bound:
+    if ident.papers or not cell.corpus_bound:
         return cell
     kind = corpus_kind(ident.corpus)
     trains = COMMON in kind.class_sets and COMMON not in kind.not_trained

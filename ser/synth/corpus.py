@@ -1,7 +1,7 @@
 """A synthetic corpus in the exact IEMOCAP layout, for the tests and the demo.
 
 Lays out what `plan.py` plans as the corpus's files, quirks included, and returns the
-ground truth `ser.corpus.reader.read_corpus` must recover. A seed gives the same bytes.
+ground truth `ser.corpus.kinds.iemocap.read` must recover. A seed gives the same bytes.
 
 >>> import tempfile
 >>> root = Path(tempfile.mkdtemp()) / "IEMOCAP_full_release"
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from ser.corpus.reader import Utterance
+from ser.corpus.records import Utterance
 from ser.errors import CorpusError
 from ser.synth import audio, plan, text
 from ser.synth.plan import Dialog, SynthConfig, Turn
@@ -79,7 +79,9 @@ def _lay_out(
                 wav = folder / f"{turn.utt_id}.wav"
                 write_wav(stage / wav, dialog, k, turn)
                 utterances.append(_utterance(dialog, k, turn, out / wav))
-    return SynthTruth(out, tuple(sorted(utterances, key=lambda u: (u.session, u.dialog, u.order))))
+    return SynthTruth(
+        out, tuple(sorted(utterances, key=lambda u: (u.group("session"), u.dialog, u.order)))
+    )
 
 
 @contextmanager
@@ -163,15 +165,18 @@ def _write_text_file(path: Path, content: str) -> None:
 
 
 def _utterance(dialog: Dialog, order: int, t: Turn, wav_path: Path) -> Utterance:
-    """What `read_corpus` must find of a labelled turn, its wav at `wav_path`."""
+    """What the IEMOCAP reader must find of a labelled turn, its wav at `wav_path`."""
     valence, arousal, dominance = t.annotation.vad
+    codes = {word: code for code, word in text.CATEGORY_WORDS.items()}
+    votes = tuple((who, codes[w]) for who, words in t.annotation.categories for w in words)
+    kind = "impro" if "_impro" in dialog.name else "script"
     return Utterance(
         utt_id=t.utt_id,
-        session=dialog.session,
         dialog=dialog.name,
         speaker=f"Ses{dialog.session:02d}{t.gender}",
         gender=t.gender,
-        kind="impro" if "_impro" in dialog.name else "script",
+        groups=(("kind", kind), ("session", dialog.session)),
+        votes=votes,
         order=order,
         start=t.start,
         end=t.end,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ser.corpus.kinds.iemocap import UTT_ID
 from ser.corpus.labels import LABEL_CODES
-from ser.corpus.reader import UTT_ID
 from ser.errors import CorpusError
 
 METADATA_COLUMNS: tuple[str, ...] = ("utt_id", "dialog", "session", "speaker_gender", "kind")

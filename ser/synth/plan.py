@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ser.corpus.kinds.iemocap import clean_transcript
 from ser.corpus.labels import LABEL_CODES
-from ser.corpus.reader import clean_transcript
 from ser.errors import ConfigError
 from ser.synth import audio, text
 from ser.synth.metadata import read_metadata

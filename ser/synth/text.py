@@ -109,7 +109,7 @@ def compose(rng: np.random.Generator, code: str, blend: tuple[str, str] | None =
 
 def with_tag(rng: np.random.Generator, sentence: str) -> str:
     """`sentence` with one tag put where real transcripts have them.
-    `ser.corpus.reader.clean_transcript` of the result gives `sentence` back."""
+    `ser.corpus.kinds.iemocap.clean_transcript` of the result gives `sentence` back."""
     tag = pick(rng, TAGS)
     words = sentence.split(" ")
     where = int(rng.integers(4))

@@ -52,7 +52,6 @@ class TrainData:
     classes: tuple[str, ...]
     manifest_rows: np.ndarray  # [n] int64, row in the store's manifest
     utt_ids: np.ndarray  # [n] str
-    sessions: np.ndarray  # [n] int64
     speakers: np.ndarray  # [n] str
     dialogs: np.ndarray  # [n] str
     orders: np.ndarray  # [n] int64
@@ -133,7 +132,6 @@ def load_data(
         classes=label_set.classes,
         manifest_rows=rows,
         utt_ids=np.asarray(manifest.column("utt_id")).astype(str)[rows],
-        sessions=np.asarray(manifest.column("session")).astype(np.int64)[rows],
         speakers=np.asarray(manifest.column("speaker")).astype(str)[rows],
         dialogs=np.asarray(manifest.column("dialog")).astype(str)[rows],
         orders=np.asarray(manifest.column("order")).astype(np.int64)[rows],

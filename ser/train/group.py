@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ser.corpus.protocols.folds import Fold
 from ser.models import build_model
 from ser.models.losses import balanced_weights
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
@@ -25,7 +26,6 @@ from ser.train.ensemble import Ensemble
 from ser.train.loop import LoopConfig, Member, Selection, select, test
 from ser.train.plan import Plan, Prepared, TrainConfig
 from ser.train.progress import Progress
-from ser.train.protocols import Fold
 from ser.train.record import fold_entry, fold_predictions
 
 

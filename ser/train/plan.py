@@ -1,6 +1,7 @@
 """What a training run is asked for (`TrainConfig`, the `ser train` options) and what it
-resolves to (`Plan`: every default filled in, the device and precision picked, the run's
-name), checked before any data is read; `config_record` is the record's copy of both."""
+resolves to (`Plan`: every default filled in, the protocol parsed, the device and
+precision picked, the run's name), from the config and the corpus kind of its store
+alone: a plan reads no data and opens nothing. `config_record` is the record's copy."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from typing import Any
 
 import torch
 
-from ser.cache.formats import backend_for
-from ser.corpus.registry import CLASS_WEIGHTS, CorpusKind, class_set_names, store_kind
+from ser.corpus.protocols.folds import VAL_MODES, Fold, Protocol
+from ser.corpus.registry import CLASS_WEIGHTS, CorpusKind, class_set_names
 from ser.errors import ConfigError
 from ser.models import FamilyConfig, family_of
 from ser.models.batch import InputSpec, Unit
@@ -24,36 +25,6 @@ from ser.runtime.device import DEVICE_HELP, pick_device
 from ser.runtime.precision import PRECISIONS, auto_help, resolve_precision
 from ser.runtime.threads import parse_threads
 from ser.train.data import TrainData
-from ser.train.group_protocols import parse_protocol
-from ser.train.protocols import PROTOCOLS, VAL_MODES, Fold, ProtocolConfig
-
-# How a run selected its epoch, as records and reports name it.
-VALIDATION = {
-    "session": "one training session held out; best validation epoch tested",
-    "random10": "10 % of the training side held out; best validation epoch tested",
-    "none": "none: all training sessions, fixed epochs, last epoch tested (the papers' "
-    "training set)",
-}
-# The same under the corpora's own protocols, whose groups are not sessions.
-GROUP_VALIDATION = {
-    "official": {
-        "session": "the official dev partition; best validation epoch tested",
-        "none": "none: train and dev trained on, fixed epochs, last epoch tested",
-    },
-    "grouped": {
-        "session": "the next group of the training side held out; best validation epoch tested",
-        "none": "none: every training group, fixed epochs, last epoch tested",
-    },
-}
-
-
-def validation_text(protocol: str, val: str) -> str:
-    """How a run under `protocol` selected its epoch with `--val val`, as records say it."""
-    grouped = parse_protocol(protocol)
-    if grouped is not None:
-        kind = "official" if grouped.kind == "official" else "grouped"
-        return GROUP_VALIDATION[kind].get(val, VALIDATION.get(val, val))
-    return VALIDATION.get(val, val)
 
 
 @dataclass(frozen=True)
@@ -78,13 +49,15 @@ class TrainConfig:
     )
     protocol: str | None = option(
         None,
-        f"Evaluation protocol: {', '.join(PROTOCOLS)} (IEMOCAP's sessions), "
-        "speaker-kfold[:K[:SEED]], logo:<column>, official (a manifest's split) [default: "
-        "the family's on IEMOCAP, else the corpus's].",
+        "Evaluation protocol, one the store's corpus offers: IEMOCAP's loso and session5 "
+        "(its sessions); every corpus's speaker-kfold[:K[:SEED]], logo:<group>, random; "
+        "official[:PARTITION] where it has splits [default: the corpus's; on IEMOCAP the "
+        "family's paper protocol].",
     )
     val: str = option(
         "session",
-        "Validation carved from the training side; none: train on all training sessions "
+        "Validation carved from the training side: session, the next group (session, "
+        "speakers, partition) held out; random10; none: train on every training group "
         "for the fixed epochs and test the last (the papers' training set).",
         choices=VAL_MODES,
     )
@@ -143,7 +116,7 @@ class Plan:
 
     family: str
     classes: str
-    protocol: str
+    protocol: Protocol  # parsed; `str(protocol)` is the spec as given
     epochs: int
     batch_size: int
     lr: float
@@ -178,16 +151,18 @@ class Prepared:
     planned: int = 0  # (seed, fold) jobs of the whole run, done or not: seeds x folds
 
 
-def make_plan(config: TrainConfig) -> Plan:
-    """Resolve defaults and check options that need no data."""
+def make_plan(config: TrainConfig, corpus: CorpusKind) -> Plan:
+    """Resolve defaults and check the options, for a store of `corpus`'s kind (what the
+    store's `corpus` hands out): no data read, nothing opened."""
     family = family_of(config.model)
     defaults = family.train
     classes = config.classes or defaults.classes
-    kind = corpus_of(config.store)
-    protocol = config.protocol or corpus_protocol(kind) or defaults.protocol
-    class_weights = config.class_weights or (kind.class_weights if kind else "none")
-    weights_from = kind.title if kind and not config.class_weights else ""
-    ProtocolConfig(protocol, config.val, config.seed)  # validates the names
+    protocol = corpus.parse_protocol(config.protocol or corpus.default_protocol(defaults.protocol))
+    if config.val not in VAL_MODES:
+        raise ConfigError(
+            f"unknown validation mode {config.val!r}: choose one of {', '.join(VAL_MODES)}"
+        )
+    class_weights = config.class_weights or corpus.class_weights
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
     parse_threads(config.threads)
     for name in ("epochs", "batch_size", "seeds", "patience", "members_at_once", "processes"):
@@ -206,7 +181,7 @@ def make_plan(config: TrainConfig) -> Plan:
             f"--processes {config.processes} trains on the CPU; on {device} the members "
             "stack on the device (leave --processes out)"
         )
-    name = config.name or default_name(config, protocol, classes, kind)
+    name = config.name or default_name(config, str(protocol), classes, corpus.class_weights)
     if not name or "/" in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} is not a usable directory name")
     return Plan(
@@ -223,33 +198,17 @@ def make_plan(config: TrainConfig) -> Plan:
         name=name,
         run_dir=Path(config.out) / name,
         class_weights=class_weights,
-        class_weights_from=weights_from if class_weights != "none" else "",
+        class_weights_from=corpus.title
+        if class_weights != "none" and not config.class_weights
+        else "",
     )
 
 
-def corpus_of(store: str) -> CorpusKind | None:
-    """The corpus kind of the store, from its root attrs only; None for a store not there
-    yet (the run's own open says what is wrong)."""
-    try:
-        attrs = backend_for(Path(store).absolute(), writable=False).root_attrs()
-    except Exception:
-        return None
-    return store_kind(attrs)
-
-
-def corpus_protocol(kind: CorpusKind | None) -> str | None:
-    """The default protocol of a store's corpus kind (`corpus_of`); None for IEMOCAP (its
-    families' papers' protocols) or a store not there yet."""
-    return None if kind is None or kind.name == "iemocap" else kind.protocol
-
-
-def default_name(
-    config: TrainConfig, protocol: str, classes: str, kind: CorpusKind | None = None
-) -> str:
+def default_name(config: TrainConfig, protocol: str, classes: str, own_weights: str) -> str:
     """e.g. ``hubert+mpnet_mit_loso_c4``, ``is13+bert_add-logits-perspective_session5_c4``;
     model options off their defaults follow (``_queries10_no-rmm_eval-mask-text``), so
     the ablations of one table get a directory each, and class weights other than the
-    corpus's (`kind`'s) own (``_class-weights-balanced``)."""
+    corpus's own (`own_weights`: ``_class-weights-balanced``)."""
     model = config.model
     defaults = field_defaults(type(model))
     changed = {k: v for k, v in dataclasses.asdict(model).items() if v != defaults.get(k, v)}
@@ -265,8 +224,7 @@ def default_name(
             name += f"_{key}{'-'.join(map(str, value))}"
         else:
             name += f"_{key}{'-' if isinstance(value, str) else ''}{value}"
-    own = kind.class_weights if kind else "none"
-    if config.class_weights not in (None, own):
+    if config.class_weights not in (None, own_weights):
         name += f"_class-weights-{config.class_weights}"
     return name
 
@@ -279,7 +237,7 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
         "features": "+".join(config.features),
         **model_record(config.model),
         "classes": plan.classes,
-        "protocol": plan.protocol,
+        "protocol": str(plan.protocol),
         "val": config.val,
         "epochs": plan.epochs,
         "batch_size": plan.batch_size,

@@ -44,6 +44,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from ser.cache import FeatureStore
+from ser.corpus.protocols.folds import Fold
 from ser.errors import WorkerLost
 from ser.report.predictions import PredictionTable
 from ser.runtime.threads import SMALL_BUDGET, CpuBudget, ThreadChoice
@@ -51,7 +53,6 @@ from ser.train.group import Job, describe, train_group
 from ser.train.plan import Prepared, TrainConfig, make_plan
 from ser.train.prepare import Loaded, reopen
 from ser.train.progress import Heartbeat, Message, Progress, Published
-from ser.train.protocols import Fold
 
 # Per family, the training (utterances x epochs x jobs) from which a run's members go to
 # one-thread processes side by side on the CPU. Every family trained more runs an hour so
@@ -213,7 +214,10 @@ def _open(configs: list[TrainConfig], threads: int, lines: Any) -> None:
         torch.set_num_interop_threads(threads)
     torch.set_flush_denormal(True)  # as `train_many` sets it for the CPU
     loaded: Loaded = {}
-    _OPENED.extend(reopen(config, make_plan(config), loaded) for config in configs)
+    stores = {path: FeatureStore.open(path) for path in dict.fromkeys(c.store for c in configs)}
+    for config in configs:
+        store = stores[config.store]
+        _OPENED.append(reopen(config, make_plan(config, store.corpus.kind), store, loaded))
     _LINES.append(lines)
 
 

@@ -1,7 +1,8 @@
-"""A run opened for training: its store and inputs, its record (new, resumed or refused),
-its data and folds, and the (seed, fold) jobs left (`prepare`); `reopen` opens the same
-run without its record, for the processes of a pool (`ser.train.pool`), which train
-jobs the calling process hands them and record nothing themselves."""
+"""A run opened for training: its inputs in the store the caller opened, its record
+(new, resumed or refused), its data and folds, and the (seed, fold) jobs left
+(`prepare`); `reopen` opens the same run without its record, for the processes that
+train jobs the calling process hands them (`ser.train.processes`) and record nothing
+themselves."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 import ser
 from ser.cache import FeatureStore
 from ser.corpus.labels import LabelSet
-from ser.corpus.registry import label_set, store_kind
+from ser.corpus.protocols.folds import Fold, FoldData
 from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
 from ser.models.batch import InputSpec, Unit
@@ -33,10 +34,8 @@ from ser.train.checkpoint import (
 )
 from ser.train.data import TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
-from ser.train.group_protocols import parse_protocol
-from ser.train.plan import Plan, Prepared, TrainConfig, config_record, validation_text
+from ser.train.plan import Plan, Prepared, TrainConfig, config_record
 from ser.train.progress import Progress
-from ser.train.protocols import Fold, ProtocolConfig, make_folds
 from ser.train.record import (
     RECORD,
     check_resumable,
@@ -59,17 +58,14 @@ class Inputs:
     classes: LabelSet
 
 
-def open_inputs(config: TrainConfig, plan: Plan) -> Inputs:
-    """The store opened and the run's feature sets resolved; refusals for sets, inputs,
+def open_inputs(config: TrainConfig, plan: Plan, store: FeatureStore) -> Inputs:
+    """The run's feature sets resolved in its opened `store`; refusals for sets, inputs,
     class sets or dialogs the store cannot give the model."""
-    store = FeatureStore.open(config.store)
     features = resolve_features(store, config.features)
     unit, specs = plan_inputs(config.model, [f.info() for f in features])
     if unit == "dialog":
         _check_dialogs(store, plan.name)
-    # The class set of the store's corpus (IEMOCAP's for stores made before kinds).
-    labels = store.manifest.column("label").tolist()
-    classes = label_set(store.attrs, plan.classes, labels)
+    classes = store.corpus.label_set(plan.classes)
     return Inputs(store, features, unit, list(specs), classes)
 
 
@@ -83,18 +79,24 @@ def load(inputs: Inputs, plan: Plan, loaded: Loaded) -> TrainData:
 
 
 def run_folds(inputs: Inputs, config: TrainConfig, plan: Plan, data: TrainData) -> list[Fold]:
-    """The protocol's folds over the run's data (the same for the same data and seed)."""
-    protocol = ProtocolConfig(plan.protocol, config.val, plan.seeds[0])
+    """The protocol's folds over the run's data (the same for the same data and seed):
+    a dialog-context model's dialogs stay whole on one side."""
+    groups = inputs.store.corpus.groups(data.manifest_rows)
     dialogs = data.dialogs if inputs.unit == "dialog" else None
-    columns = _group_columns(inputs.store, plan.protocol, data.manifest_rows)
-    return make_folds(protocol, data.sessions, data.speakers, data.labels, dialogs, columns)
+    rows = FoldData(data.labels, data.speakers, groups, dialogs)
+    return plan.protocol.folds(rows, config.val, plan.seeds[0])
 
 
 def prepare(
-    config: TrainConfig, plan: Plan, progress: Progress, loaded: Loaded, threads: ThreadChoice
+    config: TrainConfig,
+    plan: Plan,
+    store: FeatureStore,
+    progress: Progress,
+    loaded: Loaded,
+    threads: ThreadChoice,
 ) -> Prepared:
-    """Open the store, check the record, load (or reuse) the data, make the folds."""
-    inputs = open_inputs(config, plan)
+    """Check the record, load (or reuse) the data of the opened `store`, make the folds."""
+    inputs = open_inputs(config, plan, store)
     # The first log line, once the run is known to start (refusals come alone).
     # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
     plural = "s" if threads.count != 1 else ""
@@ -137,10 +139,12 @@ def prepare(
     return prepared
 
 
-def reopen(config: TrainConfig, plan: Plan, loaded: Loaded) -> tuple[Prepared, list[Fold]]:
+def reopen(
+    config: TrainConfig, plan: Plan, store: FeatureStore, loaded: Loaded
+) -> tuple[Prepared, list[Fold]]:
     """The run as `prepare` opens it, without its record (the caller keeps that) and with
-    nothing to do yet, and its folds: what a pool process needs to train its jobs."""
-    inputs = open_inputs(config, plan)
+    nothing to do yet, and its folds: what a training process needs to train its jobs."""
+    inputs = open_inputs(config, plan, store)
     data = load(inputs, plan, loaded)
     folds = run_folds(inputs, config, plan, data)
     recorded = provenance(inputs.store, inputs.features)
@@ -165,22 +169,13 @@ def _check_dialogs(store: FeatureStore, name: str) -> None:
     dialog column): its context would be the utterance alone."""
     dialogs = store.manifest.column("dialog")
     if len(dialogs) and len(np.unique(dialogs)) == len(dialogs):
-        kind = store_kind(store.attrs)
         raise ConfigError(
-            f"{name}: a dialog-context model needs dialogs and their order, and {kind.title} "
+            f"{name}: a dialog-context model needs dialogs and their order, and "
+            f"{store.corpus.title} "
             f"({store.path}) has none: each utterance is a dialog of its own. Train it on "
             "IEMOCAP, MELD or a manifest with dialog and order columns; on this corpus "
             "choose an utterance-level model (e.g. --fusion none without --context)"
         )
-
-
-def _group_columns(store: FeatureStore, protocol: str, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The manifest column a corpus protocol groups by (`logo:<column>`, `official`: the
-    split), at the run's rows; {} for the others."""
-    grouped = parse_protocol(protocol)
-    if grouped is None or grouped.column not in store.manifest.names:
-        return {}
-    return {grouped.column: store.manifest.column(grouped.column)[rows]}
 
 
 def _asr_record(
@@ -230,20 +225,20 @@ def _start_record(
     if old is not None:
         old["config"] = cfg  # bookkeeping keys (store path, device) may have changed
         old.setdefault("timings", {})
-        # issue 13: an entry without its checkpoint (an older run) is trained again
+        # An entry without its checkpoint (written before checkpoints were) trains again.
         old["folds"] = [
             e for e in old["folds"] if has_checkpoint(plan.run_dir, fold_key(e["seed"], e["fold"]))
         ]
         return old
     if path.exists():  # --overwrite
         progress.message(f"--overwrite: discarding the earlier record {path}")
-        remove_checkpoints(plan.run_dir)  # issue 13
+        remove_checkpoints(plan.run_dir)
     return {
         "name": plan.name,
         "config": cfg,
-        "protocol": plan.protocol,
-        "speaker_independent": plan.protocol != "random",
-        "validation": validation_text(plan.protocol, config.val),
+        "protocol": str(plan.protocol),
+        "speaker_independent": True,  # until the folds say (`prepare`)
+        "validation": plan.protocol.validation(config.val),
         "classes": list(data_classes),
         "complete": False,
         "summary": None,

@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.report.predictions import PREDICTIONS, PredictionTable, read_predictions
 from ser.train.data import TrainData
 from ser.train.features import ResolvedFeature
 from ser.train.loop import Evaluation, Selection
-from ser.train.protocols import Fold
 
 RECORD = "run.json"
 # Config keys that say where a run executes, not what it trains: a resume may change them.
@@ -145,11 +145,10 @@ def fold_entry(
         **({"stages": earlier} if earlier else {}),  # earlier stages (Zhou et al.'s branches)
         **({"layer_weights": layer_weights} if layer_weights else {}),
         "sizes": {"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
-        "test_sessions": list(fold.test_sessions),
-        "val_sessions": list(fold.val_sessions),
-        # the corpus protocols' groups (speakers, column values): the folds, recorded
-        **({"test_groups": list(fold.test_groups)} if fold.test_groups else {}),
-        **({"val_groups": list(fold.val_groups)} if fold.val_groups else {}),
+        # what each side holds of the protocol's group (sessions, speakers, values)
+        "test_groups": list(fold.test_groups),
+        "val_groups": list(fold.val_groups),
+        **({"group": fold.unit} if fold.unit else {}),
         **({"left_out": list(fold.left_out)} if fold.left_out else {}),
         **({"shared_speakers": list(fold.shared_speakers)} if fold.shared_speakers else {}),
     }

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ser.cache import FeatureStore
 from ser.report.metrics import Metrics, pool_metrics, summarize
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from ser.runtime.memory import memory_budget
@@ -49,7 +50,8 @@ def train_many(
     Threads, processes and ``members_at_once`` come from the first config; `threads`, a
     choice made by the caller (`ser sweep`'s layout), replaces the threads and is
     recorded as it says."""
-    plans = [make_plan(config) for config in configs]
+    stores = open_stores(configs)  # once per process: a plan reads its corpus kind
+    plans = [make_plan(c, stores[c.store].corpus.kind) for c in configs]
     before = torch.get_num_threads()
     # The process's CPU budget, not the machine's cores: torch's default of one thread per
     # core made a run 10x slower beside one other busy process (ser/runtime/threads.py).
@@ -62,22 +64,31 @@ def train_many(
     on_cpu = any(p.device.type == "cpu" for p in plans)
     flushed = on_cpu and torch.set_flush_denormal(True)
     try:
-        return _train(list(configs), plans, progress or Progress(), chosen, count)
+        return _train(list(configs), plans, stores, progress or Progress(), chosen, count)
     finally:
         torch.set_num_threads(before)
         if flushed:
             torch.set_flush_denormal(False)
 
 
+def open_stores(configs: Sequence[TrainConfig]) -> dict[str, FeatureStore]:
+    """Each config's store, opened once (`StoreError`: missing or not a store)."""
+    return {path: FeatureStore.open(path) for path in dict.fromkeys(c.store for c in configs)}
+
+
 def _train(
     configs: list[TrainConfig],
     plans: list[Plan],
+    stores: dict[str, FeatureStore],
     progress: Progress,
     threads: ThreadChoice,
     asked: int | None,
 ) -> list[dict[str, Any]]:
     loaded: Loaded = {}
-    runs = [prepare(c, p, progress, loaded, threads) for c, p in zip(configs, plans, strict=True)]
+    runs = [
+        prepare(c, p, stores[c.store], progress, loaded, threads)
+        for c, p in zip(configs, plans, strict=True)
+    ]
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
     at_once = configs[0].members_at_once if configs else None
     if at_once is None and plans:

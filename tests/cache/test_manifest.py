@@ -1,4 +1,4 @@
-"""Manifest: columns, validation, equality, and records from the corpus reader."""
+"""Manifest: columns, validation, equality, and records from a corpus reading."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ser.cache import FeatureStore, Manifest
-from ser.cache.manifest import COLUMNS
+from ser.cache.manifest import COLUMNS, LEGACY
 from ser.errors import StoreError
 from tests.stores import example_columns
 
@@ -18,7 +18,8 @@ IDS = ["Ses01F_impro01_F000", "Ses01F_impro01_M001", "Ses01F_impro01_F002"]
 
 def test_columns_have_their_kinds() -> None:
     m = Manifest.from_columns(example_columns(IDS))
-    assert m.names == list(COLUMNS) and len(m) == 3
+    assert m.names == [*COLUMNS, "kind", "session"] and len(m) == 3
+    assert m.groups == ["kind", "session"]  # IEMOCAP's, beside the record every corpus has
     assert m.column("session").dtype == np.int64 and m.column("order").dtype == np.int64
     assert m.column("valence").dtype == np.float64 and m.column("utt_id").dtype.kind == "U"
     assert m.utt_ids.tolist() == IDS and m.index(IDS[2]) == 2 and IDS[1] in m
@@ -43,10 +44,22 @@ def test_equality_is_columnwise() -> None:
     assert a != Manifest.from_columns(example_columns(IDS[:2]))
 
 
+def test_a_stored_manifest_with_the_legacy_columns_holds_one_without() -> None:
+    """Manifests of every corpus carried session (0) and kind before groups: a store of
+    them holds a corpus read again without those columns, and nothing else differs."""
+    legacy = example_columns(IDS) | {"session": [0, 0, 0], "kind": ["acted"] * 3}
+    stored = Manifest.from_columns(legacy)
+    new = Manifest.from_columns({k: v for k, v in legacy.items() if k not in LEGACY})
+    assert stored.holds(new) and stored != new
+    assert not new.holds(stored)  # a new group column is a difference
+    relabelled = {**legacy, "label": ["ang", "neu", "neu"]}
+    assert not Manifest.from_columns(relabelled).holds(new)
+
+
 def test_extra_columns_round_trip(tmp_path: Path) -> None:
     columns = {**example_columns(IDS), "fold": [0, 1, 2], "note": ["", "é", "x"]}
     m = Manifest.from_columns(columns)
-    assert m.names[-2:] == ["fold", "note"]
+    assert m.names[-4:] == ["fold", "kind", "note", "session"]  # after COLUMNS, sorted
     for suffix in (".zarr", ".h5"):
         FeatureStore.create(tmp_path / f"m{suffix}", m)
         assert FeatureStore.open(tmp_path / f"m{suffix}").manifest == m
@@ -95,7 +108,7 @@ def test_unknown_id_and_column() -> None:
         m.column("speaker_id")
 
 
-def test_from_utterances_of_the_corpus_reader(synthetic_corpus, tmp_path: Path) -> None:
+def test_from_utterances_of_a_reading(synthetic_corpus, tmp_path: Path) -> None:
     root, truth = synthetic_corpus
     utterances = list(truth.utterances)
     utterances[0] = replace(utterances[0], wav_path=None)
@@ -104,6 +117,9 @@ def test_from_utterances_of_the_corpus_reader(synthetic_corpus, tmp_path: Path) 
     for name in COLUMNS:
         if name != "wav":
             assert m.column(name).tolist() == [getattr(u, name) for u in utterances], name
+    assert m.groups == ["kind", "session"]  # IEMOCAP's groups, as columns
+    assert m.column("session").tolist() == [u.group("session") for u in utterances]
+    assert m.column("session").dtype == np.int64 and "span_start" not in m.names
     wavs = m.column("wav").tolist()
     assert wavs[0] == ""
     assert wavs[1:] == [u.wav_path.relative_to(root).as_posix() for u in utterances[1:]]

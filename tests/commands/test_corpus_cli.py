@@ -11,7 +11,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from ser.cli import main
-from ser.corpus.reader import read_corpus
+from ser.corpus.kinds.iemocap import read as read_corpus
 from ser.corpus.registry import guess
 
 
@@ -49,7 +49,7 @@ def test_summary_json(synthetic_corpus: tuple[Path, Any]) -> None:
     assert summary["problems"] == []
     assert sorted(summary["per_session"]) == ["1", "2", "3", "4", "5"]
     assert sum(sum(c.values()) for c in summary["per_session"].values()) == len(four)
-    hap_1 = sum(1 for u in four if u.session == 1 and u.label in ("hap", "exc"))
+    hap_1 = sum(1 for u in four if u.group("session") == 1 and u.label in ("hap", "exc"))
     assert summary["per_session"]["1"]["hap"] == hap_1
 
 

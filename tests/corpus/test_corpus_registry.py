@@ -27,16 +27,16 @@ def test_guess(
     (both / "AudioWAV").mkdir()
     with pytest.raises(CorpusError, match=r"several corpora: crema-d .*, ravdess .*--corpus"):
         registry.guess(both)
-    kind, reading = registry.read(both, "ravdess")
+    kind, reading = registry.read_corpus(both, "ravdess")
     assert kind.name == "ravdess" and len(reading.utterances) == len(ravdess_corpus.files)
 
 
-def test_iemocap_reads_as_before(synthetic_corpus: Any) -> None:
-    from ser.corpus.reader import read_corpus
+def test_iemocap_reads_as_its_kind_module_does(synthetic_corpus: Any) -> None:
+    from ser.corpus.kinds import iemocap
 
     root, _ = synthetic_corpus
-    kind, reading = registry.read(root, classes="4")
-    assert kind.name == "iemocap" and reading == read_corpus(root, "4")
+    kind, reading = registry.read_corpus(root, classes="4")
+    assert kind.name == "iemocap" and reading == iemocap.read(root, "4")
     assert kind.summarize(reading, "4")["per_session"]
 
 
@@ -45,9 +45,9 @@ def test_store_kind_and_label_sets() -> None:
     assert registry.store_kind({"corpus": "ravdess", "corpus_layout": 1}).name == "ravdess"
     assert registry.KINDS["crema-d"].attrs() == {"corpus": "crema-d", "corpus_layout": 1}
     with pytest.raises(ConfigError, match="IEMOCAP does not train on class set 'all'"):
-        registry.label_set({}, "all", [])
-    assert registry.label_set({"corpus": "ravdess"}, "8", []).classes[1] == "cal"
-    found = registry.label_set({"corpus": "manifest"}, "all", ["joy", "neu", "joy"])
+        registry.KINDS["iemocap"].trained_set("all")
+    assert registry.KINDS["ravdess"].trained_set("8").classes[1] == "cal"
+    found = registry.KINDS["manifest"].trained_set("all", ["joy", "neu", "joy"])
     assert found.classes == ("joy", "neu")
     with pytest.raises(ConfigError, match="unknown corpus kind 'msp'"):
         registry.corpus_kind("msp")

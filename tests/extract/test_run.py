@@ -269,7 +269,7 @@ def test_a_store_ser_store_init_made_is_extracted_into_and_an_older_one_still_op
     synthetic_corpus: tuple[Path, Any], tmp_path: Path
 ) -> None:
     from ser.cache import FeatureStore, Manifest
-    from ser.corpus.reader import read_corpus
+    from ser.corpus.kinds.iemocap import read as read_corpus
 
     root, _ = synthetic_corpus
     reading = read_corpus(root)

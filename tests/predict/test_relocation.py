@@ -90,7 +90,9 @@ def moved(made_here: Path, tmp_path: Path) -> Iterator[Path]:
 
 def wav(synthetic_corpus, session: int) -> str:
     _, truth = synthetic_corpus
-    return next(str(u.wav_path) for u in truth.utterances if u.session == session and u.wav_path)
+    return next(
+        str(u.wav_path) for u in truth.utterances if u.group("session") == session and u.wav_path
+    )
 
 
 def config(made_here: Path, *inputs: str, **changes) -> PredictConfig:

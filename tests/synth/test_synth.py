@@ -15,7 +15,7 @@ import pytest
 import soundfile
 
 import ser.synth.audio as synth_audio
-from ser.corpus.reader import read_corpus
+from ser.corpus.kinds.iemocap import read as read_corpus
 from ser.errors import ConfigError, CorpusError
 from ser.synth.corpus import SynthConfig, write_corpus, write_corpus_from_metadata
 from ser.synth.text import VOCABULARY
@@ -45,7 +45,7 @@ def test_layout_and_audio_format(synthetic_corpus: tuple[Path, Any]) -> None:
     ]
     for utt in truth.utterances[:: max(1, len(truth.utterances) // 20)]:
         assert utt.wav_path == root.resolve() / (
-            f"Session{utt.session}/sentences/wav/{utt.dialog}/{utt.utt_id}.wav"
+            f"Session{utt.group('session')}/sentences/wav/{utt.dialog}/{utt.utt_id}.wav"
         )
         info = soundfile.info(utt.wav_path)
         assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")

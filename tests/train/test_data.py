@@ -222,7 +222,8 @@ def test_sequence_batches_gather_padded_rows() -> None:
 def test_dialog_batches_keep_order_and_split() -> None:
     store = make_store()
     data = load_data(store, resolve_features(store, ["bert", "is13"]), get_label_set("4"))
-    side = np.flatnonzero(data.sessions <= 3)
+    sessions = np.asarray(store.manifest.column("session"))[data.manifest_rows]
+    side = np.flatnonzero(sessions <= 3)
     groups = dialog_groups(data.dialogs, data.orders, side)
     assert len(groups) == 6
     for g in groups:

@@ -186,7 +186,7 @@ def test_members_never_see_another_members_validation_or_test(
     record, _, groups = run(cfg)
     assert groups == 1
     held_out = {
-        (f["seed"], f["fold"]): set(f["test_sessions"]) | set(f["val_sessions"])
+        (f["seed"], f["fold"]): set(f["test_groups"]) | set(f["val_groups"])
         for f in record["folds"]
     }
     order = [(f["seed"], f["fold"]) for f in record["folds"]]

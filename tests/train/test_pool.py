@@ -15,6 +15,7 @@ import torch
 
 import ser.train.plan as plan_module
 import ser.train.pool as pool_module
+from ser.corpus.registry import KINDS
 from ser.errors import ConfigError, WorkerLost
 from ser.models import ModelConfig
 from ser.runtime.threads import CpuBudget
@@ -97,12 +98,12 @@ def test_processes_refused_off_the_cpu_and_below_one(
         store=str(tmp_path / "s.zarr"), features=("is13",), model=ModelConfig(fusion="mit")
     )
     with pytest.raises(ConfigError, match="--processes must be at least 1"):
-        make_plan(replace(base, processes=0))
+        make_plan(replace(base, processes=0), KINDS["iemocap"])
     monkeypatch.setattr(plan_module, "pick_device", lambda _: torch.device("cuda"))
     monkeypatch.setattr(plan_module, "resolve_precision", lambda *a: "fp32")
     with pytest.raises(ConfigError, match="--processes 2 trains on the CPU"):
-        make_plan(replace(base, processes=2))
-    make_plan(replace(base, processes=1))
+        make_plan(replace(base, processes=2), KINDS["iemocap"])
+    make_plan(replace(base, processes=1), KINDS["iemocap"])
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import torch
 
 import ser.train.run as run_module
 from ser.cache import FeatureStore
+from ser.corpus.registry import KINDS
 from ser.errors import ConfigError, FingerprintMismatch, StoreError
 from ser.models import ModelConfig
 from ser.report.metrics import mean_std
@@ -23,6 +24,8 @@ from ser.train.run import Progress, TrainConfig, json_summary, make_plan, train
 from tests.stores import SetSpec, add_incomplete_set, labelled_store
 
 from .conftest import SETS, small_config
+
+IEMOCAP = KINDS["iemocap"]
 
 
 def build_store(path: Path, sets: dict[str, SetSpec] = SETS, **kwargs: Any) -> FeatureStore:
@@ -192,8 +195,8 @@ def test_dialog_fusion_run(store_path: Path, tmp_path: Path) -> None:
         batch_size=None,
         lr=None,
     )
-    plan = make_plan(cfg)
-    assert (plan.protocol, plan.batch_size, plan.lr, plan.name) == (
+    plan = make_plan(cfg, IEMOCAP)
+    assert (str(plan.protocol), plan.batch_size, plan.lr, plan.name) == (
         "session5",
         20,
         1e-3,
@@ -232,19 +235,19 @@ def test_msmser_sequence_run_with_eval_mask(store_path: Path, tmp_path: Path) ->
 
 def test_bad_options_fail_before_any_work(store_path: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--epochs must be at least 1"):
-        make_plan(config(store_path, tmp_path, epochs=0))
-    with pytest.raises(ConfigError, match="unknown protocol"):
-        make_plan(config(store_path, tmp_path, protocol="lopo"))
+        make_plan(config(store_path, tmp_path, epochs=0), IEMOCAP)
+    with pytest.raises(ConfigError, match="IEMOCAP has no protocol 'lopo'"):
+        make_plan(config(store_path, tmp_path, protocol="lopo"), IEMOCAP)
     with pytest.raises(ConfigError, match="takes exactly one feature set"):
         train(config(store_path, tmp_path, features=("is13", "bert")))
 
 
 def test_precision_is_resolved_recorded_and_guards_resume(store_path: Path, tmp_path: Path) -> None:
-    assert make_plan(config(store_path, tmp_path, precision="fp32")).precision == "fp32"
+    assert make_plan(config(store_path, tmp_path, precision="fp32"), IEMOCAP).precision == "fp32"
     with pytest.raises(ConfigError, match="unknown precision 'half'"):
-        make_plan(config(store_path, tmp_path, precision="half"))
+        make_plan(config(store_path, tmp_path, precision="half"), IEMOCAP)
     # "auto" trains in float32 on a CPU (bf16 is opt-in).
-    assert make_plan(config(store_path, tmp_path)).precision == "fp32"
+    assert make_plan(config(store_path, tmp_path), IEMOCAP).precision == "fp32"
     cfg = config(store_path, tmp_path, protocol="session5", epochs=2, precision="bf16")
     record = train(cfg)
     assert record["config"]["precision"] == "bf16"
@@ -306,7 +309,7 @@ def test_val_none_trains_on_every_training_session_and_tests_the_last_epoch(
 ) -> None:
     record = train(config(store_path, tmp_path, protocol="session5", val="none", epochs=3))
     [entry] = record["folds"]
-    assert entry["sizes"]["val"] == 0 and entry["val_sessions"] == []
+    assert entry["sizes"]["val"] == 0 and entry["val_groups"] == []
     held_out = train(config(store_path, tmp_path, protocol="session5", epochs=3, name="held"))
     assert (
         entry["sizes"]["train"]
@@ -317,4 +320,4 @@ def test_val_none_trains_on_every_training_session_and_tests_the_last_epoch(
     assert record["validation"].startswith("none: all training sessions, fixed epochs")
     assert protocol_label(load_run(tmp_path / record["name"])).endswith("val none (last epoch)")
     with pytest.raises(ConfigError, match="--val none has no validation side"):
-        make_plan(config(store_path, tmp_path, val="none", patience=2))
+        make_plan(config(store_path, tmp_path, val="none", patience=2), IEMOCAP)

@@ -38,8 +38,9 @@ def member_sides(
 ) -> list[Batches]:
     """One side per member, each z-scored on its own fold's training sessions (LOSO)."""
     sides = []
+    sessions = np.array([int(u[3:5]) for u in data.utt_ids])  # Ses0S...
     for held_out in (1, 3, 5):
-        train = np.flatnonzero(data.sessions != held_out)
+        train = np.flatnonzero(sessions != held_out)
         zscore = fit_zscore(data, train)
         side = Batches(data, train, specs, unit, 4, zscore=zscore, shuffle=shuffle, seed=held_out)  # type: ignore[arg-type]
         sides.append(side)

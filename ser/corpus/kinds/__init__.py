@@ -1,2 +1,2 @@
-"""Corpus kinds: one module per layout, each read into `ser.corpus.reader.Utterance`
+"""Corpus kinds: one module per layout, each read into `ser.corpus.records.Utterance`
 records; `ser.corpus.registry` holds one line per kind."""

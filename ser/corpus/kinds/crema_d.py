@@ -13,9 +13,9 @@ import csv
 import re
 from pathlib import Path
 
-from ser.corpus.kinds.flat import Record, label_sets, pick, read_records
+from ser.corpus.kinds.flat import label_sets, pick, read_records
 from ser.corpus.labels import LabelSet
-from ser.corpus.reader import CorpusReading, Problem
+from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
 
 AUDIO = "AudioWAV"
@@ -60,25 +60,24 @@ def read(root: Path, classes: str) -> CorpusReading:
         raise CorpusError(f"{folder} holds no .wav files: CREMA-D's are named {LAYOUT}")
     problems: list[Problem] = []
     sexes = _sexes(root / "VideoDemographics.csv", problems)
-    records = [r for r in (_record(wav, sexes, problems) for wav in wavs) if r is not None]
-    return read_records(root, records, label_set, problems)
+    utterances = [u for u in (_utterance(wav, sexes, problems) for wav in wavs) if u is not None]
+    return read_records(root, utterances, label_set, problems)
 
 
-def _record(wav: Path, sexes: dict[str, str], problems: list[Problem]) -> Record | None:
+def _utterance(wav: Path, sexes: dict[str, str], problems: list[Problem]) -> Utterance | None:
     match = NAME.match(wav.stem)
     if match is None or match.group(3) not in EMOTIONS or match.group(4) not in LEVELS:
         problems.append(Problem(wav.name, f"{wav}: not a CREMA-D file name ({LAYOUT})"))
         return None
     actor, sentence, emotion, level = match.groups()
-    return Record(
+    return Utterance(
         utt_id=wav.stem,
-        wav=wav,
+        wav_path=wav,
         label=EMOTIONS[emotion],
         speaker=actor,
         gender=sexes.get(actor, ""),
         transcript=SENTENCES.get(sentence, ""),
-        kind="acted",
-        extra=(("sentence", sentence), ("level", level)),
+        groups=(("sentence", sentence), ("level", level)),
     )
 
 

@@ -1,13 +1,13 @@
-"""What the corpora of one utterance per file share: a `Record` per utterance becomes an
-`Utterance` (its duration from the wav's header), class sets filter them, and the summary
-counts classes per group (speaker, split).
+"""What the corpora of one utterance per file share: their `Utterance` records get
+their length from the wav's header, class sets filter them, and the summary counts
+classes per group (speaker, split).
 
 A corpus without dialogs gives each utterance a dialog of its own (dialog = utt_id,
-order 0); session 0, start 0, end = duration; valence, arousal and dominance NaN unless
-the corpus has them.
+order 0); start 0, end = duration (or the span's ends, for a part of a longer file);
+valence, arousal and dominance NaN unless the corpus has them.
 
->>> record = Record("a", None, "neu", "s1")
->>> reading = read_records(Path("."), [record], four_of(("neu",)), [])
+>>> utterance = Utterance("a", None, "neu", "s1")
+>>> reading = read_records(Path("."), [utterance], four_of(("neu",)), [])
 >>> reading.utterances[0].dialog, [p.problem for p in reading.problems]
 ('a', ['wav missing: no file named for it'])
 """
@@ -15,37 +15,17 @@ the corpus has them.
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ser.corpus.labels import LabelSet
-from ser.corpus.reader import CorpusReading, Problem, Utterance
+from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import ConfigError, CorpusError
-
-NAN = math.nan
 
 #: The codes every kind but IEMOCAP writes (IEMOCAP's own, plus `cal`: RAVDESS's calm).
 FOUR = ("neu", "hap", "sad", "ang")
-
-
-@dataclass(frozen=True)
-class Record:
-    """One utterance as a corpus names it; `wav` absolute (None: none named)."""
-
-    utt_id: str
-    wav: Path | None
-    label: str
-    speaker: str
-    gender: str = ""
-    transcript: str = ""
-    dialog: str = ""  # "": a dialog of its own
-    order: int = 0
-    kind: str = ""
-    vad: tuple[float, float, float] = (NAN, NAN, NAN)
-    extra: tuple[tuple[str, str], ...] = ()
 
 
 def label_sets(codes: Sequence[str], name: str) -> dict[str, LabelSet]:
@@ -87,49 +67,45 @@ def csv_rows(path: Path, text: str, columns: Sequence[str]) -> list[tuple[int, d
 
 def read_records(
     root: Path,
-    records: Sequence[Record],
+    utterances: Sequence[Utterance],
     label_set: LabelSet,
     problems: list[Problem],
     source: Path | None = None,
 ) -> CorpusReading:
-    """The records of `label_set`'s classes as utterances, sorted by (dialog, order, id);
-    a missing or unreadable wav is a problem (the utterance kept, as IEMOCAP's are)."""
-    kept = [r for r in records if label_set.class_of(r.label) is not None]
-    utterances = [_utterance(r, problems) for r in kept]
-    utterances.sort(key=lambda u: (u.session, u.dialog, u.order, u.utt_id))
-    dropped = {r.utt_id for r in records} - {r.utt_id for r in kept}
+    """The utterances of `label_set`'s classes, their lengths read, sorted by (dialog,
+    order, id); a missing or unreadable wav is a problem (the utterance kept, as
+    IEMOCAP's are). Transcripts are kept as given (`transcript_raw`) and with their
+    whitespace collapsed."""
+    kept = [u for u in utterances if label_set.class_of(u.label) is not None]
+    measured = [_measured(u, problems) for u in kept]
+    measured.sort(key=lambda u: (u.dialog, u.order, u.utt_id))
+    dropped = {u.utt_id for u in utterances} - {u.utt_id for u in kept}
     shown = [p for p in problems if p.utt_id not in dropped]  # theirs go with them
-    return CorpusReading(root, tuple(utterances), tuple(shown), source)
+    return CorpusReading(root, tuple(measured), tuple(shown), source)
 
 
-def _utterance(record: Record, problems: list[Problem]) -> Utterance:
-    wav, duration = record.wav, 0.0
+def _measured(utterance: Utterance, problems: list[Problem]) -> Utterance:
+    wav, duration = utterance.wav_path, 0.0
     if wav is None or not wav.is_file():
         where = f"no {wav}" if wav is not None else "no file named for it"
-        problems.append(Problem(record.utt_id, f"wav missing: {where}"))
+        problems.append(Problem(utterance.utt_id, f"wav missing: {where}"))
         wav = None
     else:
-        duration = _seconds(wav, record.utt_id, problems)
-    valence, arousal, dominance = record.vad
-    return Utterance(
-        utt_id=record.utt_id,
-        session=0,
-        dialog=record.dialog or record.utt_id,
-        speaker=record.speaker,
-        gender=record.gender,
-        kind=record.kind,
-        order=record.order,
-        start=0.0,
-        end=duration,
-        duration=duration,
-        label=record.label,
-        valence=valence,
-        arousal=arousal,
-        dominance=dominance,
-        transcript_raw=record.transcript,
-        transcript=" ".join(record.transcript.split()),
+        duration = _seconds(wav, utterance.utt_id, problems)
+    start, end = utterance.span or (0.0, duration)
+    if utterance.span is not None and wav is not None and not 0 <= start < end <= duration:
+        problems.append(
+            Problem(utterance.utt_id, f"span {start}-{end} s is not within {wav} ({duration} s)")
+        )
+        wav, start, end = None, 0.0, 0.0
+    return replace(
+        utterance,
         wav_path=wav,
-        extra=record.extra,
+        start=start,
+        end=end,
+        duration=round(end - start, 4),
+        transcript_raw=utterance.transcript,
+        transcript=" ".join(utterance.transcript.split()),
     )
 
 
@@ -149,10 +125,11 @@ def _seconds(wav: Path, utt_id: str, problems: list[Problem]) -> float:
 
 
 def column_of(utterance: Utterance, name: str) -> str:
-    """An utterance's value of manifest column `name` (its own field, else an extra)."""
+    """An utterance's value of manifest column `name` (its own field, else a group)."""
     if name in Utterance.__dataclass_fields__:
         return str(getattr(utterance, name))
-    return dict(utterance.extra).get(name, "")
+    value = utterance.group(name)
+    return "" if value is None else str(value)
 
 
 def summarize_by(reading: CorpusReading, label_set: LabelSet, by: str) -> dict[str, Any]:

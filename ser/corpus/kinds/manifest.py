@@ -4,8 +4,10 @@ writes, one utterance a row.
 Columns: `utt_id`, `wav` (relative to the manifest's folder, or absolute), `label`,
 `speaker` (required); `transcript`, `dialog` and `order` (an integer rank in its dialog;
 given a dialog without it, the file's order), `split` (`train`, `dev` or `test`: the
-official partitions), `gender`, `valence`, `arousal`, `dominance` (numbers) optional; any
-other column is kept as text in the store's manifest (a grouping for `logo:<column>`).
+official partitions), `gender`, `valence`, `arousal`, `dominance` (numbers), `start` and
+`end` (seconds: the utterance is that part of its wav, which may hold several), `votes`
+(the annotators' categories, `neu;hap;neu` or a JSON list) optional; any other column is
+a group, kept as text in the store's manifest (what `logo:<column>` folds over).
 Labels are free text: class set `all` is every label found, `4` the codes neu hap sad
 ang. A bad file is one `CorpusError` naming it and its first problems by line.
 """
@@ -20,14 +22,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ser.corpus.kinds.flat import Record, four_of, pick, read_records
+from ser.corpus.kinds.flat import four_of, pick, read_records
 from ser.corpus.labels import LabelSet
-from ser.corpus.reader import CorpusReading
+from ser.corpus.records import CorpusReading, Utterance
 from ser.errors import CorpusError
 
 REQUIRED = ("utt_id", "wav", "label", "speaker")
-OPTIONAL = ("transcript", "dialog", "order", "split", "gender", "valence", "arousal", "dominance")
-RESERVED = ("session", "kind", "start", "end", "duration", "transcript_raw")
+OPTIONAL = ("transcript", "dialog", "order", "split", "gender", "valence", "arousal",
+            "dominance", "start", "end", "votes")  # fmt: skip
+RESERVED = ("duration", "transcript_raw")
 SPLITS = ("train", "dev", "test")
 SUFFIXES = (".csv", ".jsonl")
 SHOWN = 10
@@ -99,7 +102,7 @@ def _check_columns(path: Path, row: dict[str, Any]) -> None:
         raise CorpusError(f"{path}: column(s) {', '.join(reserved)} are ser's own: rename them")
 
 
-def _records(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> list[Record]:
+def _records(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> list[Utterance]:
     errors: list[str] = []
     records = []
     ranks: Counter[str] = Counter()
@@ -116,8 +119,9 @@ def _records(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> list[Record]
     return records
 
 
-def _record(path: Path, row: dict[str, Any], ranks: Counter[str]) -> Record:
-    text = {k: "" if v is None else str(v).strip() for k, v in row.items()}
+def _record(path: Path, row: dict[str, Any], ranks: Counter[str]) -> Utterance:
+    votes = row.get("votes")
+    text = {k: "" if v is None else str(v).strip() for k, v in row.items() if k != "votes"}
     empty = [c for c in REQUIRED if not text.get(c)]
     if empty:
         raise ValueError(f"empty {', '.join(empty)}")
@@ -128,20 +132,45 @@ def _record(path: Path, row: dict[str, Any], ranks: Counter[str]) -> Record:
     order = _integer(text.get("order", ""), "order") if text.get("order") else ranks[dialog]
     ranks[dialog] += 1
     wav = Path(text["wav"]).expanduser()
-    extra = {k: v for k, v in text.items() if k not in (*REQUIRED, *OPTIONAL) or k == "split"}
-    return Record(
+    groups = {k: v for k, v in text.items() if k not in (*REQUIRED, *OPTIONAL) or k == "split"}
+    return Utterance(
         utt_id=text["utt_id"],
-        wav=wav if wav.is_absolute() else path.parent / wav,
+        wav_path=wav if wav.is_absolute() else path.parent / wav,
         label=text["label"],
         speaker=text["speaker"],
         gender=text.get("gender", ""),
         transcript=text.get("transcript", ""),
         dialog=dialog,
         order=order if dialog else 0,
-        kind="manifest",
-        vad=(_number(text, "valence"), _number(text, "arousal"), _number(text, "dominance")),
-        extra=tuple((k, v) for k, v in extra.items() if k != "split" or v),
+        valence=_number(text, "valence"),
+        arousal=_number(text, "arousal"),
+        dominance=_number(text, "dominance"),
+        votes=_votes(votes),
+        groups=tuple((k, v) for k, v in groups.items() if k != "split" or v),
+        span=_span(text),
     )
+
+
+def _span(text: dict[str, str]) -> tuple[float, float] | None:
+    """(start, end) of the utterance in its wav; None for the whole file."""
+    given = [text.get("start", ""), text.get("end", "")]
+    if not any(given):
+        return None
+    if not all(given):
+        raise ValueError("start and end go together (seconds within the wav)")
+    start, end = _number(text, "start"), _number(text, "end")
+    if not 0 <= start < end:
+        raise ValueError(f"start {start} and end {end}: 0 <= start < end, in seconds")
+    return start, end
+
+
+def _votes(value: Any) -> tuple[tuple[str, str], ...]:
+    """The annotators' categories, (annotator number, code) each: `neu;hap` or a list."""
+    if value is None or value == "":
+        return ()
+    codes = value if isinstance(value, list) else str(value).split(";")
+    kept = [str(c).strip() for c in codes if str(c).strip()]
+    return tuple((str(k), code) for k, code in enumerate(kept, 1))
 
 
 def _integer(value: str, column: str) -> int:

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.corpus.kinds.flat import Record, csv_rows, pick, read_records
+from ser.corpus.kinds.flat import csv_rows, pick, read_records
 from ser.corpus.labels import LabelSet
-from ser.corpus.reader import CorpusReading, Problem
+from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
 
 SPLITS = ("train", "dev", "test")
@@ -81,25 +81,25 @@ def read(root: Path, classes: str) -> CorpusReading:
         Problem(_csv(root, s).name, f"no {_csv(root, s)}: MELD's {s} split is not read")
         for s in SPLITS if s not in splits
     ]  # fmt: skip
-    records = [r for s in splits for r in _split_records(root, s)]
-    _refuse_videos(records)
-    return read_records(root, records, label_set, problems)
+    utterances = [u for s in splits for u in _split_utterances(root, s)]
+    _refuse_videos(utterances)
+    return read_records(root, utterances, label_set, problems)
 
 
-def _split_records(root: Path, split: str) -> list[Record]:
+def _split_utterances(root: Path, split: str) -> list[Utterance]:
     path = _csv(root, split)
     folder = root / split
     if not folder.is_dir():
         release = root / RELEASE[split]
         hint = f"; cut the clips of {release} into it ({FFMPEG})" if release.is_dir() else ""
         raise CorpusError(f"{path}: its wavs go in {folder}, which does not exist{hint}")
-    records = [_record(path, folder, split, number, row) for number, row in _rows(path)]
+    utterances = [_utterance(path, folder, split, number, row) for number, row in _rows(path)]
     seen: set[str] = set()
-    for record in records:
-        if record.utt_id in seen:
-            raise CorpusError(f"{path}: {record.utt_id} (dialog and utterance id) on two rows")
-        seen.add(record.utt_id)
-    return records
+    for utterance in utterances:
+        if utterance.utt_id in seen:
+            raise CorpusError(f"{path}: {utterance.utt_id} (dialog and utterance id) on two rows")
+        seen.add(utterance.utt_id)
+    return utterances
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -111,7 +111,7 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     return csv_rows(path, text, COLUMNS)
 
 
-def _record(path: Path, folder: Path, split: str, number: int, row: dict[str, str]) -> Record:
+def _utterance(path: Path, folder: Path, split: str, number: int, row: dict[str, str]) -> Utterance:
     emotion, sentiment = row["Emotion"].lower(), row["Sentiment"].lower()
     dialog, utterance = row["Dialogue_ID"], row["Utterance_ID"]
     if emotion not in EMOTIONS or sentiment not in SENTIMENTS:
@@ -125,16 +125,15 @@ def _record(path: Path, folder: Path, split: str, number: int, row: dict[str, st
             "must be whole numbers"
         )
     stem = f"dia{int(dialog)}_utt{int(utterance)}"
-    return Record(
+    return Utterance(
         utt_id=f"{split}_{stem}",
-        wav=folder / f"{stem}.wav",
+        wav_path=folder / f"{stem}.wav",
         label=f"{EMOTIONS[emotion]}.{SENTIMENTS[sentiment]}",
         speaker=row["Speaker"],
         transcript=row["Utterance"],
         dialog=f"{split}_dia{int(dialog)}",
         order=int(utterance),
-        kind="tv",
-        extra=(
+        groups=(
             ("split", split),
             ("sentiment", sentiment),
             ("season", row.get("Season", "")),
@@ -143,12 +142,14 @@ def _record(path: Path, folder: Path, split: str, number: int, row: dict[str, st
     )
 
 
-def _refuse_videos(records: list[Record]) -> None:
+def _refuse_videos(utterances: list[Utterance]) -> None:
     """A CorpusError when clips are .mp4 where ser reads .wav (the cut not yet made)."""
     videos = [
-        r.wav.with_suffix(".mp4")
-        for r in records
-        if r.wav is not None and not r.wav.is_file() and r.wav.with_suffix(".mp4").is_file()
+        u.wav_path.with_suffix(".mp4")
+        for u in utterances
+        if u.wav_path is not None
+        and not u.wav_path.is_file()
+        and u.wav_path.with_suffix(".mp4").is_file()
     ]
     if videos:
         raise CorpusError(

@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ser.corpus.kinds.flat import Record, csv_rows, four_of, pick, read_records
+from ser.corpus.kinds.flat import csv_rows, four_of, pick, read_records
 from ser.corpus.labels import LabelSet
-from ser.corpus.reader import CorpusReading, Problem
+from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
 
 LABELS = Path("Labels") / "labels_consensus.csv"
@@ -35,6 +35,7 @@ PRIMARY = tuple(code for code in EMOTIONS.values() if code not in ("oth", "xxx")
 SPLITS = {"Train": "train", "Development": "dev", "Test1": "test", "Test2": "test2",
           "Test3": "test3"}  # fmt: skip
 COLUMNS = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set")
+ATTRIBUTES = ("EmoVal", "EmoAct", "EmoDom")  # valence, arousal, dominance: 1-7
 UNKNOWN = "Unknown"
 LAYOUT = f"{LABELS.as_posix()}, {AUDIO}/<FileName>"
 LABEL_SETS: dict[str, LabelSet] = {
@@ -59,14 +60,14 @@ def read(root: Path, classes: str) -> CorpusReading:
         hint = f" (did you mean {root.parent}?)" if root.name in ("Labels", AUDIO) else ""
         raise CorpusError(f"{root} is not an MSP-Podcast root: no {LABELS}{hint}")
     problems: list[Problem] = []
-    records = []
+    utterances = []
     for number, row in _rows(path):
         if row["FileName"] and not row["EmoClass"]:  # Test3's labels are withheld
             stem = Path(row["FileName"]).stem
             problems.append(Problem(stem, f"{path}:{number}: no EmoClass (unlabelled)"))
         else:
-            records.append(_record(root, path, number, row))
-    return read_records(root, records, label_set, problems)
+            utterances.append(_utterance(root, path, number, row))
+    return read_records(root, utterances, label_set, problems)
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -80,7 +81,7 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     return rows
 
 
-def _record(root: Path, path: Path, number: int, row: dict[str, str]) -> Record:
+def _utterance(root: Path, path: Path, number: int, row: dict[str, str]) -> Utterance:
     name, emotion, split = row["FileName"], row["EmoClass"], row["Split_Set"]
     if not name or emotion not in EMOTIONS or split not in SPLITS:
         raise CorpusError(
@@ -88,17 +89,18 @@ def _record(root: Path, path: Path, number: int, row: dict[str, str]) -> Record:
             f"{''.join(EMOTIONS)}), Split_Set {split!r} (one of {', '.join(SPLITS)})"
         )
     wav = root / AUDIO / (name if name.lower().endswith(".wav") else f"{name}.wav")
-    vad = tuple(_number(path, number, row, c) for c in ("EmoVal", "EmoAct", "EmoDom"))
-    return Record(
+    valence, arousal, dominance = (_number(path, number, row, c) for c in ATTRIBUTES)
+    return Utterance(
         utt_id=wav.stem,
-        wav=wav,
+        wav_path=wav,
         label=EMOTIONS[emotion],
         speaker=row["SpkrID"] or UNKNOWN,
         gender={"female": "F", "male": "M"}.get(row["Gender"].lower(), ""),
         transcript=_transcript(root / TEXT / f"{wav.stem}.txt"),
-        kind="podcast",
-        vad=(vad[0], vad[1], vad[2]),
-        extra=(("split", SPLITS[split]),),
+        valence=valence,
+        arousal=arousal,
+        dominance=dominance,
+        groups=(("split", SPLITS[split]),),
     )
 
 

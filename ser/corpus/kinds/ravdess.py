@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser.corpus.kinds.flat import Record, label_sets, pick, read_records
+from ser.corpus.kinds.flat import label_sets, pick, read_records
 from ser.corpus.labels import LabelSet
-from ser.corpus.reader import CorpusReading, Problem
+from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
 
 EMOTIONS = ("neu", "cal", "hap", "sad", "ang", "fea", "dis", "sur")  # codes 01..08
@@ -53,22 +53,22 @@ def read(root: Path, classes: str) -> CorpusReading:
     problems: list[Problem] = []
     files = [(path, folder.name[-2:]) for folder in actors for path in sorted(folder.iterdir())]
     found = [_file(path, actor, problems) for path, actor in files]
-    records = [record for record in found if record is not None]
-    if not records and not problems:
+    utterances = [utterance for utterance in found if utterance is not None]
+    if not utterances and not problems:
         raise CorpusError(f"{root}: the Actor_XX folders hold no .wav files ({LAYOUT})")
-    return read_records(root, records, label_set, problems)
+    return read_records(root, utterances, label_set, problems)
 
 
-def _file(path: Path, actor: str, problems: list[Problem]) -> Record | None:
-    """A wav's record; a video file is a problem, any other file not the corpus's."""
+def _file(path: Path, actor: str, problems: list[Problem]) -> Utterance | None:
+    """A wav's utterance; a video file is a problem, any other file not the corpus's."""
     suffix = path.suffix.lower()
     if suffix == ".mp4":
         video = f"{path}: a video file; ser reads the audio-only (03-...) .wav release"
         problems.append(Problem(path.name, video))
-    return _record(path, actor, problems) if suffix == ".wav" else None
+    return _utterance(path, actor, problems) if suffix == ".wav" else None
 
 
-def _record(wav: Path, actor: str, problems: list[Problem]) -> Record | None:
+def _utterance(wav: Path, actor: str, problems: list[Problem]) -> Utterance | None:
     match = NAME.match(wav.stem)
     fields = match.groups() if match else ()
     if (
@@ -83,15 +83,15 @@ def _record(wav: Path, actor: str, problems: list[Problem]) -> Record | None:
     if named != actor:
         problems.append(Problem(wav.stem, f"{wav}: names actor {named} in folder Actor_{actor}"))
         return None
-    return Record(
+    return Utterance(
         utt_id=wav.stem,
-        wav=wav,
+        wav_path=wav,
         label=EMOTIONS[int(emotion) - 1],
         speaker=f"Actor_{actor}",
         gender="M" if int(actor) % 2 else "F",
         transcript=STATEMENTS.get(statement, ""),
-        kind=CHANNELS[channel],
-        extra=(
+        groups=(
+            ("kind", CHANNELS[channel]),  # speech or song
             ("intensity", INTENSITIES.get(intensity, intensity)),
             ("statement", statement),
             ("repetition", repetition),

@@ -21,8 +21,8 @@ def test_reads_every_file_as_its_name_says(crema_d_corpus: Any) -> None:
     assert (first.utt_id, first.gender, first.transcript) == (
         "1001_IEO_ANG_HI", "F", "It's eleven o'clock.",
     )  # fmt: skip
-    assert dict(first.extra) == {"sentence": "IEO", "level": "HI"}
-    assert first.duration > 0.5 and first.dialog == first.utt_id and first.session == 0
+    assert dict(first.groups) == {"sentence": "IEO", "level": "HI"}
+    assert first.duration > 0.5 and first.dialog == first.utt_id
     assert [p.utt_id for p in reading.problems] == list(crema_d_corpus.empty)
 
 

@@ -19,7 +19,7 @@ def test_csv_of_a_synthetic_corpus(crema_d_corpus: Any, tmp_path: Path) -> None:
     reading = manifest.read(path, "all")
     assert reading.root == tmp_path and reading.source == path
     assert {u.utt_id: (u.label, u.speaker) for u in reading.utterances} == crema_d_corpus.files
-    splits = {u.speaker: dict(u.extra)["split"] for u in reading.utterances}
+    splits = {u.speaker: u.group("split") for u in reading.utterances}
     assert splits == {
         "1001": "train",
         "1002": "train",
@@ -49,7 +49,7 @@ def test_jsonl_dialogs_and_extra_columns(tmp_path: Path) -> None:
     assert (
         first.transcript == "hi there"
         and first.valence == 2.5
-        and first.extra == (("show", "friends"),)
+        and first.groups == (("show", "friends"),)
     )
     assert [p.problem.split(":")[0] for p in reading.problems] == ["wav missing"] * 3
     assert [u.label for u in manifest.read(tmp_path / "m.jsonl", "4").utterances] == ["neu"]
@@ -59,7 +59,7 @@ def test_jsonl_dialogs_and_extra_columns(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("utt_id,wav,label\na,a.wav,neu\n", "no column(s) speaker"),
-        ("utt_id,wav,label,speaker,session\na,a.wav,neu,s,1\n", "session are ser's own"),
+        ("utt_id,wav,label,speaker,duration\na,a.wav,neu,s,1\n", "duration are ser's own"),
         ("utt_id,wav,label,speaker\na,a.wav,,s\n", "line 2: empty label"),
         ("utt_id,wav,label,speaker\na,a.wav,neu,s\na,b.wav,neu,s\n", "utt_id 'a' on 2 rows"),
         ("utt_id,wav,label,speaker,split\na,a.wav,neu,s,val\n", "split 'val' is not one of"),
@@ -82,8 +82,8 @@ def test_bad_jsonl_and_not_a_manifest(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match=r"bad\.jsonl:2: not a JSON object"):
         manifest.read(path, "all")
     row = {"utt_id": "a", "wav": "a.wav", "label": "neu", "speaker": "s"}
-    _jsonl(path, [row, {**row, "utt_id": "b", "session": 1}])  # not on the first line
-    with pytest.raises(CorpusError, match=r"bad\.jsonl: column\(s\) session are ser's own"):
+    _jsonl(path, [row, {**row, "utt_id": "b", "duration": 1}])  # not on the first line
+    with pytest.raises(CorpusError, match=r"bad\.jsonl: column\(s\) duration are ser's own"):
         manifest.read(path, "all")
     with pytest.raises(CorpusError, match="is not a manifest"):
         manifest.read(tmp_path / "corpus.txt", "all")

@@ -15,12 +15,12 @@ from ser.errors import CorpusError
 
 
 def test_reads_dialogs_in_order_with_both_annotations(meld_corpus: Any) -> None:
-    kind, reading = registry.read(meld_corpus.root)  # guessed from the layout
+    kind, reading = registry.read_corpus(meld_corpus.root)  # guessed from the layout
     assert kind.name == "meld" and kind.protocol == "official"
     assert {u.utt_id: (u.label, u.speaker) for u in reading.utterances} == meld_corpus.files
     first = reading.utterances[0]
     assert (first.utt_id, first.dialog, first.order) == ("dev_dia0_utt0", "dev_dia0", 0)
-    assert first.transcript and dict(first.extra)["split"] == "dev"
+    assert first.transcript and first.group("split") == "dev"
     # dialog ids restart in each CSV: the split keeps them apart
     dialogs = {u.dialog for u in reading.utterances}
     assert {"train_dia0", "dev_dia0", "test_dia0"} <= dialogs

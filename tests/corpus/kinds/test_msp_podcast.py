@@ -15,7 +15,7 @@ from ser.errors import ConfigError, CorpusError
 
 
 def test_reads_every_row_with_its_attributes(msp_podcast_corpus: Any) -> None:
-    kind, reading = registry.read(msp_podcast_corpus.root)  # guessed from the layout
+    kind, reading = registry.read_corpus(msp_podcast_corpus.root)  # guessed from the layout
     assert kind.name == "msp-podcast" and kind.protocol == "official"
     got = {u.utt_id: (u.label, u.speaker) for u in reading.utterances}
     assert got == msp_podcast_corpus.files
@@ -23,7 +23,7 @@ def test_reads_every_row_with_its_attributes(msp_podcast_corpus: Any) -> None:
     assert (first.utt_id, first.label, first.gender) == ("MSP-PODCAST_0001_0001", "ang", "F")
     assert (first.arousal, first.valence, first.dominance) == (5.8, 2.2, 5.4)
     assert first.transcript == "" and reading.utterances[1].transcript  # one shipped none
-    splits = {dict(u.extra)["split"] for u in reading.utterances}
+    splits = {u.group("split") for u in reading.utterances}
     assert splits == {"train", "dev", "test", "test2"}
     assert not reading.problems
 
@@ -36,7 +36,7 @@ def test_class_sets_leave_other_and_no_agreement_out(msp_podcast_corpus: Any) ->
     every = msp_podcast.read(msp_podcast_corpus.root, "all")
     assert {"oth", "xxx"} <= {u.label for u in every.utterances}
     with pytest.raises(ConfigError, match="MSP-Podcast does not train on class set 'all'"):
-        registry.label_set({"corpus": "msp-podcast"}, "all", [])
+        registry.KINDS["msp-podcast"].trained_set("all")
     with pytest.raises(ConfigError, match="msp-podcast has no class set '6'"):
         msp_podcast.read(msp_podcast_corpus.root, "6")
 

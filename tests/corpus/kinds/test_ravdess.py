@@ -18,9 +18,19 @@ def test_reads_every_file_as_its_name_says(ravdess_corpus: Any) -> None:
     assert {u.utt_id: (u.label, u.speaker) for u in reading.utterances} == ravdess_corpus.files
     assert reading.problems == ()
     calm = next(u for u in reading.utterances if u.utt_id == "03-01-02-02-01-01-02")
-    assert (calm.label, calm.speaker, calm.gender, calm.kind) == ("cal", "Actor_02", "F", "speech")
+    assert (calm.label, calm.speaker, calm.gender, calm.group("kind")) == (
+        "cal",
+        "Actor_02",
+        "F",
+        "speech",
+    )
     assert calm.transcript == "Kids are talking by the door."
-    assert dict(calm.extra) == {"intensity": "strong", "statement": "01", "repetition": "01"}
+    assert dict(calm.groups) == {
+        "kind": "speech",
+        "intensity": "strong",
+        "statement": "01",
+        "repetition": "01",
+    }
     assert {u.label for u in ravdess.read(ravdess_corpus.root, "8").utterances} == set(
         ravdess.EMOTIONS
     )

@@ -15,8 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ser.corpus.kinds.iemocap import clean_transcript, summarize
+from ser.corpus.kinds.iemocap import read as read_corpus
 from ser.corpus.labels import LABEL_CODES
-from ser.corpus.reader import CorpusReading, Problem, clean_transcript, read_corpus, summarize
+from ser.corpus.records import CorpusReading, Problem
 from ser.errors import ConfigError, CorpusError
 
 HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
@@ -79,7 +81,7 @@ def test_reader_recovers_the_generators_ground_truth_exactly(
         f"Ses{s:02d}{g}" for s in range(1, 6) for g in "FM"
     }
     assert {u.label for u in reading.utterances} == set(LABEL_CODES)
-    assert {u.kind for u in reading.utterances} == {"impro", "script"}
+    assert {u.group("kind") for u in reading.utterances} == {"impro", "script"}
     for utt in reading.utterances:
         assert utt.wav_path is not None and utt.wav_path.is_file()
 
@@ -146,13 +148,13 @@ def test_ab_dialogs_take_the_speaker_from_the_utterance_id(
     for utt in utts:
         assert utt.gender == utt.utt_id[-4]
         assert utt.speaker == f"Ses03{utt.gender}"
-        assert utt.session == 3 and utt.kind == "impro"
+        assert utt.group("session") == 3 and utt.group("kind") == "impro"
 
 
 def test_script_part_b_dialog_is_read(synthetic_corpus: tuple[Path, Any]) -> None:
     root, _ = synthetic_corpus
     utts = [u for u in read_corpus(root).utterances if u.dialog == "Ses05M_script01_1b"]
-    assert utts and all(u.kind == "script" and u.session == 5 for u in utts)
+    assert utts and all(u.group("kind") == "script" and u.group("session") == 5 for u in utts)
     assert all(u.utt_id.startswith("Ses05M_script01_1b_") for u in utts)
 
 
@@ -169,7 +171,7 @@ def test_xx_turns_without_wav_or_label_are_not_utterances(
 
 def test_speaker_only_lines_are_skipped(synthetic_corpus: tuple[Path, Any]) -> None:
     root, truth = synthetic_corpus
-    dialog = next(u.dialog for u in truth.utterances if u.session == 1)
+    dialog = next(u.dialog for u in truth.utterances if u.group("session") == 1)
     text = _dialog_file(root, "transcriptions", dialog).read_text()
     assert re.search(r"^[FM]: \w+\.$", text, re.MULTILINE)
     assert read_corpus(root).problems == ()
@@ -385,8 +387,8 @@ def test_partial_corpus_is_read_and_missing_sessions_reported(
 ) -> None:
     shutil.rmtree(corpus_copy / "Session2")
     reading = read_corpus(corpus_copy)
-    assert {u.session for u in reading.utterances} == {1, 3, 4, 5}
-    expected = [u.utt_id for u in synthetic_corpus[1].utterances if u.session != 2]
+    assert {u.group("session") for u in reading.utterances} == {1, 3, 4, 5}
+    expected = [u.utt_id for u in synthetic_corpus[1].utterances if u.group("session") != 2]
     assert [u.utt_id for u in reading.utterances] == expected
     assert [p.utt_id for p in reading.problems] == ["Session2"]
     assert reading.problems[0].problem.startswith("session missing")
@@ -449,7 +451,7 @@ def test_summary_counts_classes_per_session(synthetic_corpus: tuple[Path, Any]) 
     assert summary["hours"] == round(sum(u.duration for u in in_set) / 3600, 4)
     assert list(summary["per_session"]) == ["1", "2", "3", "4", "5"]
     for session, counts in summary["per_session"].items():
-        codes = Counter(u.label for u in in_set if u.session == int(session))
+        codes = Counter(u.label for u in in_set if u.group("session") == int(session))
         assert list(counts) == ["neu", "hap", "sad", "ang"]
         assert counts["hap"] == codes["hap"] + codes["exc"]  # exc merged into hap
         assert counts["neu"] == codes["neu"] and counts["ang"] == codes["ang"]

@@ -1,4 +1,5 @@
-"""Fold protocols: sizes, validation side, and no test utterance or speaker leaking."""
+"""IEMOCAP's session protocols and the random split: sizes, validation side, and no test
+utterance or speaker leaking."""
 
 from __future__ import annotations
 
@@ -9,18 +10,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-import ser.train.protocols
+import ser.corpus.protocols.carve
+import ser.corpus.protocols.folds
+import ser.corpus.protocols.random_split
+import ser.corpus.protocols.sessions
+from ser.corpus.protocols.folds import Fold, FoldData, LeakageError, check_no_leakage
+from ser.corpus.registry import KINDS
 from ser.errors import ConfigError, SerError
-from ser.train.protocols import (
-    PROTOCOLS,
-    Fold,
-    LeakageError,
-    ProtocolConfig,
-    check_no_leakage,
-    make_folds,
-)
 
-# 4-class counts per session (neu, hap, sad, ang) from docs/IEMOCAP_FORMAT.md.
+PROTOCOLS = ("loso", "session5", "random")
+# 4-class counts per session (neu, hap, sad, ang) of IEMOCAP's release.
 COUNTS = {1: (384, 278, 194, 229), 2: (362, 327, 197, 137), 3: (320, 286, 305, 240),
           4: (258, 303, 143, 327), 5: (384, 442, 245, 170)}  # fmt: skip
 
@@ -51,9 +50,19 @@ def rows() -> Rows:
     return Rows(sess, speakers, lab, dialogs)
 
 
-def _folds(rows: Rows, config: ProtocolConfig, with_dialogs: bool = False) -> list[Fold]:
+def make_folds(
+    spec: str, sessions: np.ndarray, speakers: np.ndarray, labels: np.ndarray,
+    dialogs: np.ndarray | None = None, val: str = "session", seed: int = 0,
+) -> list[Fold]:  # fmt: skip
+    data = FoldData(labels, speakers, {"session": sessions}, dialogs)
+    return KINDS["iemocap"].parse_protocol(spec).folds(data, val, seed)
+
+
+def _folds(
+    rows: Rows, spec: str, val: str = "session", seed: int = 0, with_dialogs: bool = False
+) -> list[Fold]:
     dialogs = rows.dialogs if with_dialogs else None
-    return make_folds(config, rows.sessions, rows.speakers, rows.labels, dialogs)
+    return make_folds(spec, rows.sessions, rows.speakers, rows.labels, dialogs, val, seed)
 
 
 def _assert_disjoint_sorted(fold: Fold) -> None:
@@ -66,22 +75,22 @@ def _assert_disjoint_sorted(fold: Fold) -> None:
 
 
 def test_loso_test_sets_partition_all_utterances(rows: Rows) -> None:
-    folds = _folds(rows, ProtocolConfig("loso"))
+    folds = _folds(rows, "loso")
     assert [f.name for f in folds] == ["fold1", "fold2", "fold3", "fold4", "fold5"]
     tests = np.concatenate([f.test for f in folds])
     assert np.array_equal(np.sort(tests), np.arange(len(rows.sessions)))
     for s, fold in enumerate(folds, start=1):
         _assert_disjoint_sorted(fold)
-        assert fold.test_sessions == (s,) and fold.speaker_independent
+        assert fold.test_groups == (s,) and fold.speaker_independent
         assert np.array_equal(fold.test, np.flatnonzero(rows.sessions == s))
         assert len(fold.train) + len(fold.val) + len(fold.test) == len(rows.sessions)
 
 
 def test_loso_validates_on_the_next_session_cyclically(rows: Rows) -> None:
-    for fold in _folds(rows, ProtocolConfig("loso")):
-        (test_session,) = fold.test_sessions
+    for fold in _folds(rows, "loso"):
+        (test_session,) = fold.test_groups
         val_session = test_session % 5 + 1  # 1->2, ..., 5->1
-        assert fold.val_sessions == (val_session,)
+        assert fold.val_groups == (val_session,)
         assert np.array_equal(fold.val, np.flatnonzero(rows.sessions == val_session))
         # The validation session is held out from training entirely.
         assert set(rows.sessions[fold.train]) == set(range(1, 6)) - {test_session, val_session}
@@ -91,9 +100,9 @@ def test_loso_validates_on_the_next_session_cyclically(rows: Rows) -> None:
 
 
 def test_session5_trains_on_sessions_1_to_4(rows: Rows) -> None:
-    (fold,) = _folds(rows, ProtocolConfig("session5"))
+    (fold,) = _folds(rows, "session5")
     _assert_disjoint_sorted(fold)
-    assert fold.name == "session5" and fold.test_sessions == (5,) and fold.val_sessions == (1,)
+    assert fold.name == "session5" and fold.test_groups == (5,) and fold.val_groups == (1,)
     assert np.array_equal(fold.test, np.flatnonzero(rows.sessions == 5))
     assert set(rows.sessions[fold.val]) == {1}
     assert set(rows.sessions[fold.train]) == {2, 3, 4}
@@ -101,10 +110,10 @@ def test_session5_trains_on_sessions_1_to_4(rows: Rows) -> None:
 
 
 def test_random10_validation_comes_from_training_sessions(rows: Rows) -> None:
-    for fold in _folds(rows, ProtocolConfig("loso", val="random10", seed=3)):
+    for fold in _folds(rows, "loso", val="random10", seed=3):
         _assert_disjoint_sorted(fold)
-        (test_session,) = fold.test_sessions
-        assert fold.val_sessions == ()
+        (test_session,) = fold.test_groups
+        assert fold.val_groups == ()
         assert test_session not in set(rows.sessions[fold.val])
         assert not set(rows.speakers[fold.test]) & set(rows.speakers[fold.val])
         side = np.concatenate([fold.train, fold.val])
@@ -116,10 +125,10 @@ def test_random10_validation_comes_from_training_sessions(rows: Rows) -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_random_is_stratified_70_20_10_within_one_per_class(rows: Rows, seed: int) -> None:
-    (fold,) = _folds(rows, ProtocolConfig("random", seed=seed))
+    (fold,) = _folds(rows, "random", seed=seed)
     _assert_disjoint_sorted(fold)
     assert fold.name == "random" and not fold.speaker_independent
-    assert fold.test_sessions == () and fold.val_sessions == ()
+    assert fold.test_groups == () and fold.val_groups == ()
     every = np.concatenate([fold.train, fold.val, fold.test])
     assert np.array_equal(np.sort(every), np.arange(len(rows.sessions)))
     per_class = np.bincount(rows.labels, minlength=4)
@@ -129,15 +138,15 @@ def test_random_is_stratified_70_20_10_within_one_per_class(rows: Rows, seed: in
 
 
 def test_random_depends_on_the_seed_only(rows: Rows) -> None:
-    (a,) = _folds(rows, ProtocolConfig("random", seed=5))
-    (b,) = _folds(rows, ProtocolConfig("random", seed=5))
-    (c,) = _folds(rows, ProtocolConfig("random", seed=6))
+    (a,) = _folds(rows, "random", seed=5)
+    (b,) = _folds(rows, "random", seed=5)
+    (c,) = _folds(rows, "random", seed=6)
     assert np.array_equal(a.test, b.test) and np.array_equal(a.val, b.val)
     assert not np.array_equal(a.test, c.test)
 
 
 def test_random_with_dialogs_keeps_each_dialog_on_one_side(rows: Rows) -> None:
-    (fold,) = _folds(rows, ProtocolConfig("random", seed=1), with_dialogs=True)
+    (fold,) = _folds(rows, "random", seed=1, with_dialogs=True)
     _assert_disjoint_sorted(fold)
     sides = [set(rows.dialogs[p]) for p in (fold.train, fold.val, fold.test)]
     assert not sides[0] & sides[1] and not sides[0] & sides[2] and not sides[1] & sides[2]
@@ -147,23 +156,23 @@ def test_random_with_dialogs_keeps_each_dialog_on_one_side(rows: Rows) -> None:
 
 
 def test_random10_with_dialogs_moves_whole_dialogs(rows: Rows) -> None:
-    for fold in _folds(rows, ProtocolConfig("loso", val="random10"), with_dialogs=True):
+    for fold in _folds(rows, "loso", val="random10", with_dialogs=True):
         assert not set(rows.dialogs[fold.val]) & set(rows.dialogs[fold.train])
 
 
 def test_random_with_too_few_dialogs_is_a_config_error(rows: Rows) -> None:
     few = np.array([f"d{s}" for s in rows.sessions])  # 5 dialogs cannot make 10 parts
     with pytest.raises(ConfigError, match="needs 10 dialogs, the data has 5"):
-        make_folds(ProtocolConfig("random"), rows.sessions, rows.speakers, rows.labels, few)
+        make_folds("random", rows.sessions, rows.speakers, rows.labels, few)
 
 
 def _fold1(rows: Rows) -> Fold:
-    return _folds(rows, ProtocolConfig("loso"))[0]
+    return _folds(rows, "loso")[0]
 
 
 def test_leakage_check_accepts_the_protocols_folds(rows: Rows) -> None:
     for name in PROTOCOLS:
-        for fold in _folds(rows, ProtocolConfig(name)):
+        for fold in _folds(rows, name):
             check_no_leakage(fold, rows.speakers)
 
 
@@ -203,31 +212,27 @@ def test_leakage_check_rejects_empty_and_out_of_range_sets(rows: Rows) -> None:
     assert issubclass(LeakageError, SerError)
 
 
-def test_unknown_protocol_or_validation_mode_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="unknown protocol 'kfold'"):
-        ProtocolConfig("kfold")
+def test_unknown_protocol_or_validation_mode_is_a_config_error(rows: Rows) -> None:
+    with pytest.raises(ConfigError, match="IEMOCAP has no protocol 'kfold': choose loso, session5"):
+        KINDS["iemocap"].parse_protocol("kfold")
+    with pytest.raises(ConfigError, match="loso takes no options"):
+        KINDS["iemocap"].parse_protocol("loso:3")
     with pytest.raises(ConfigError, match="unknown validation mode"):
-        ProtocolConfig("loso", val="test")
+        _folds(rows, "loso", val="test")
+    with pytest.raises(ConfigError, match="CREMA-D has no protocol 'loso'"):
+        KINDS["crema-d"].parse_protocol("loso")
 
 
 def test_protocols_need_their_sessions(rows: Rows) -> None:
     first4 = rows.sessions < 5
     with pytest.raises(ConfigError, match="needs session 5"):
-        make_folds(
-            ProtocolConfig("session5"),
-            rows.sessions[first4],
-            rows.speakers[first4],
-            rows.labels[first4],
-        )
+        make_folds("session5", rows.sessions[first4], rows.speakers[first4], rows.labels[first4])
     two = rows.sessions <= 2
     with pytest.raises(ConfigError, match="3 sessions"):
-        make_folds(ProtocolConfig("loso"), rows.sessions[two], rows.speakers[two], rows.labels[two])
+        make_folds("loso", rows.sessions[two], rows.speakers[two], rows.labels[two])
     # With a random validation slice two sessions are enough.
     folds = make_folds(
-        ProtocolConfig("loso", val="random10"),
-        rows.sessions[two],
-        rows.speakers[two],
-        rows.labels[two],
+        "loso", rows.sessions[two], rows.speakers[two], rows.labels[two], val="random10"
     )
     assert [f.name for f in folds] == ["fold1", "fold2"]
 
@@ -240,19 +245,25 @@ def test_describe_names_sizes_and_sessions(rows: Rows) -> None:
 
 
 def test_docstring_examples_run() -> None:
-    assert doctest.testmod(ser.train.protocols).failed == 0
+    for module in (
+        ser.corpus.protocols.carve,
+        ser.corpus.protocols.folds,
+        ser.corpus.protocols.random_split,
+        ser.corpus.protocols.sessions,
+    ):
+        assert doctest.testmod(module).failed == 0
 
 
 def test_val_none_trains_on_every_session_but_the_test_one() -> None:
     sessions = np.repeat([1, 2, 3, 4, 5], 4)
     speakers = np.array([f"Ses0{s}{g}" for s in range(1, 6) for g in "FFMM"])
     labels = np.tile([0, 1, 0, 1], 5)
-    for fold in make_folds(ProtocolConfig("loso", "none"), sessions, speakers, labels):
-        assert len(fold.val) == 0 and fold.val_sessions == () and not fold.validated
-        assert set(sessions[fold.train]) == set(range(1, 6)) - set(fold.test_sessions)
+    for fold in make_folds("loso", sessions, speakers, labels, val="none"):
+        assert len(fold.val) == 0 and fold.val_groups == () and not fold.validated
+        assert set(sessions[fold.train]) == set(range(1, 6)) - set(fold.test_groups)
         assert "no validation" in fold.describe()
     # An empty validation side is still refused where validation was asked for.
-    fold = make_folds(ProtocolConfig("session5"), sessions, speakers, labels)[0]
+    fold = make_folds("session5", sessions, speakers, labels)[0]
     emptied = replace(fold, val=fold.val[:0])
     with pytest.raises(LeakageError, match="the val set is empty"):
         check_no_leakage(emptied, speakers)

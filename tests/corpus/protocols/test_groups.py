@@ -6,16 +6,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ser.corpus.protocols.folds import FoldData, LeakageError
+from ser.corpus.registry import KINDS
 from ser.errors import ConfigError
-from ser.train.protocols import ProtocolConfig, make_folds
 
 SPEAKERS = np.repeat([f"s{i}" for i in range(6)], 4)
 LABELS = np.tile([0, 1, 2, 3], 6)
-SESSIONS = np.zeros(24, dtype=np.int64)
 
 
-def _folds(name: str, val: str = "session", seed: int = 0, **columns: np.ndarray) -> list:
-    return make_folds(ProtocolConfig(name, val, seed), SESSIONS, SPEAKERS, LABELS, None, columns)
+def _folds(
+    name: str, val: str = "session", seed: int = 0, speakers: np.ndarray = SPEAKERS,
+    dialogs: np.ndarray | None = None, **columns: np.ndarray,
+) -> list:  # fmt: skip
+    protocol = KINDS["manifest"].parse_protocol(name)  # the kind that offers every one
+    return protocol.folds(FoldData(LABELS, speakers, columns, dialogs), val, seed)
 
 
 def test_speaker_kfold_is_speaker_disjoint_and_fixed_by_its_own_seed() -> None:
@@ -55,10 +59,10 @@ def test_logo_and_official() -> None:
         ("speaker-kfold:1", "K >= 2"),
         ("speaker-kfold:7", "needs 7 speakers"),
         ("speaker-kfold:2", "needs K >= 3"),
-        ("logo", "needs a column"),
-        ("logo:split", "needs the manifest column 'split'"),
-        ("official", "needs the manifest column 'split'"),
-        ("leave-one-out", "unknown protocol"),
+        ("logo", "needs a group"),
+        ("logo:split", "no group 'split' in this corpus: it has speaker"),
+        ("official", "no group 'split'"),
+        ("leave-one-out", "a manifest has no protocol 'leave-one-out': choose speaker-kfold"),
     ],
 )
 def test_refusals(name: str, message: str) -> None:
@@ -74,9 +78,7 @@ def test_official_tests_a_named_partition_and_names_what_it_leaves_out() -> None
     assert other.test.tolist() == list(range(20, 24)) and other.left_out == ("test",)
     shared = SPEAKERS.astype("U8")
     shared[[0, 16]] = "Unknown"  # one speaker name on both sides
-    (dependent,) = make_folds(
-        ProtocolConfig("official"), SESSIONS, shared, LABELS, None, {"split": split}
-    )
+    (dependent,) = _folds("official", speakers=shared, split=split)
     assert not dependent.speaker_independent and dependent.shared_speakers == ("Unknown",)
     assert "speakers in test and training: Unknown" in dependent.describe()
     with pytest.raises(ConfigError, match=r"official\[:PARTITION\]"):
@@ -84,10 +86,20 @@ def test_official_tests_a_named_partition_and_names_what_it_leaves_out() -> None
 
 
 def test_a_dialog_on_both_sides_is_leakage_for_a_dialog_model() -> None:
-    from ser.train.protocols import LeakageError
-
     dialogs = np.tile(["d0", "d1", "d2"], 8)  # every dialog spans every speaker
-    config = ProtocolConfig("speaker-kfold:3")
     with pytest.raises(LeakageError, match=r"test dialog\(s\) d0, d1, d2 also in train"):
-        make_folds(config, SESSIONS, SPEAKERS, LABELS, dialogs)
-    assert len(make_folds(config, SESSIONS, SPEAKERS, LABELS)) == 3  # utterance models: fine
+        _folds("speaker-kfold:3", dialogs=dialogs)
+    assert len(_folds("speaker-kfold:3")) == 3  # utterance models: fine
+
+
+def test_fold_counts_come_from_the_protocol() -> None:
+    columns = {"speaker": SPEAKERS, "split": np.array(["train"] * 20 + ["test"] * 4)}
+    kind = KINDS["manifest"]
+    counts = {
+        s: kind.parse_protocol(s).fold_count(columns)
+        for s in ("speaker-kfold", "speaker-kfold:3", "logo:speaker", "official", "random")
+    }
+    assert counts == {"speaker-kfold": 5, "speaker-kfold:3": 3, "logo:speaker": 6,
+                      "official": 1, "random": 1}  # fmt: skip
+    with pytest.raises(ConfigError, match="no group 'season'"):
+        kind.parse_protocol("logo:season").fold_count(columns)

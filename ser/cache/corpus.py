@@ -1,0 +1,69 @@
+"""The corpus a store holds, as opening the store hands it out (`FeatureStore.corpus`):
+its kind (`ser.corpus.registry`, from the store's attrs: stores made before kinds were
+recorded are IEMOCAP's) and its utterances' groups, read once from the manifest.
+
+Everything that asks which corpus a store holds asks this: its label sets, protocols,
+defaults and whether the papers' published numbers apply are the kind's; its groups
+(stored columns, and the kind's derived ones such as IEMOCAP's `script`) are here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from ser.cache.manifest import Manifest
+from ser.corpus.labels import LabelSet
+from ser.corpus.protocols.folds import Protocol
+from ser.corpus.registry import CorpusKind
+
+
+@dataclass(frozen=True, eq=False)
+class StoreCorpus:
+    """A store's corpus kind and its manifest's groups."""
+
+    kind: CorpusKind
+    manifest: Manifest = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.kind.name
+
+    @property
+    def title(self) -> str:
+        return self.kind.title
+
+    @property
+    def papers(self) -> bool:
+        """Whether the papers' published numbers are on this corpus (IEMOCAP)."""
+        return self.kind.papers
+
+    @cached_property
+    def columns(self) -> Mapping[str, np.ndarray]:
+        """`speaker` and every group, one value per manifest row: the stored group columns
+        and the kind's derived ones (from the dialog's name)."""
+        found = {"speaker": self.manifest.column("speaker")}
+        found.update({name: self.manifest.column(name) for name in self.manifest.groups})
+        dialogs = self.manifest.column("dialog").astype(str)
+        for name, derive in self.kind.derived.items():
+            found.setdefault(name, np.array([derive(d) for d in dialogs.tolist()], dtype=np.str_))
+        return found
+
+    def groups(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Every group (not `speaker`) at manifest `rows`."""
+        return {name: values[rows] for name, values in self.columns.items() if name != "speaker"}
+
+    def label_set(self, classes: str) -> LabelSet:
+        """The class set a run on the store trains on; `ConfigError` for one the corpus
+        lacks or never trains on."""
+        return self.kind.trained_set(classes, self.manifest.column("label").tolist())
+
+    def protocol(self, spec: str) -> Protocol:
+        return self.kind.parse_protocol(spec)
+
+    def fold_count(self, spec: str) -> int:
+        """How many folds protocol `spec` makes of the store's utterances."""
+        return self.protocol(spec).fold_count(self.columns)

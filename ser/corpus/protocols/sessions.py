@@ -1,0 +1,102 @@
+"""IEMOCAP's protocols, over its `session` group (two speakers of their own in each).
+
+- ``loso``: leave-one-session-out, fold ``foldS`` tests session S; speaker-independent.
+- ``session5``: sessions 1-4 train, session 5 tests (Wu et al.); speaker-independent.
+
+Validation ``session`` holds out the session after the test session, cyclically (test 5
+-> val 1); ``none`` trains on every other session (the papers' training sets).
+
+>>> sessions = np.repeat([1, 2, 3, 4, 5], 2)
+>>> data = FoldData(np.zeros(10, np.int64), np.arange(10).astype(str), {"session": sessions})
+>>> [f.describe() for f in SessionHeldOut("session5").folds(data, "session", 0)]
+['session5: train 6, val 2 (session 1), test 2 (session 5); speaker-independent']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ser.corpus.protocols.folds import FoldData, Protocol, Split, no_options
+from ser.errors import ConfigError
+
+GROUP = "session"
+VALIDATION = {
+    "session": "one training session held out; best validation epoch tested",
+    "random10": "10 % of the training side held out; best validation epoch tested",
+    "none": "none: all training sessions, fixed epochs, last epoch tested (the papers' "
+    "training set)",
+}
+
+
+@dataclass(frozen=True)
+class LeaveOneSessionOut(Protocol):
+    """A fold per session present, testing it."""
+
+    spec: str
+    name = "loso"
+    usage = "loso"
+    unit = GROUP
+
+    @classmethod
+    def parse(cls, spec: str, options: str) -> LeaveOneSessionOut:
+        no_options(cls.name, spec, options)
+        return cls(spec)
+
+    def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
+        return len(np.unique(columns[GROUP]))
+
+    def splits(self, data: FoldData, val: str, seed: int) -> list[Split]:
+        sessions = data.group(GROUP).astype(np.int64)
+        present = sorted(int(s) for s in np.unique(sessions))
+        return [_split(self.spec, sessions, present, t, val, f"fold{t}") for t in present]
+
+    def validation(self, val: str) -> str:
+        return VALIDATION.get(val, val)
+
+
+@dataclass(frozen=True)
+class SessionHeldOut(Protocol):
+    """Sessions 1-4 train, session 5 tests."""
+
+    spec: str
+    name = "session5"
+    usage = "session5"
+    unit = GROUP
+
+    @classmethod
+    def parse(cls, spec: str, options: str) -> SessionHeldOut:
+        no_options(cls.name, spec, options)
+        return cls(spec)
+
+    def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
+        return 1
+
+    def splits(self, data: FoldData, val: str, seed: int) -> list[Split]:
+        sessions = data.group(GROUP).astype(np.int64)
+        present = sorted(int(s) for s in np.unique(sessions))
+        return [_split(self.spec, sessions, present, 5, val, "session5")]
+
+    def validation(self, val: str) -> str:
+        return VALIDATION.get(val, val)
+
+
+def _split(
+    spec: str, sessions: np.ndarray, present: list[int], test_session: int, val: str, name: str
+) -> Split:
+    needed = 3 if val == "session" else 2
+    if test_session not in present or len(present) < needed:
+        raise ConfigError(
+            f"protocol {spec!r} with val={val!r} needs session {test_session} "
+            f"and {needed} sessions in all; the data has sessions {present}"
+        )
+    rows = np.arange(len(sessions), dtype=np.int64)  # filtered: every side stays sorted
+    test, rest = rows[sessions == test_session], rows[sessions != test_session]
+    if val == "session":
+        held = present[(present.index(test_session) + 1) % len(present)]
+        train, validation = rest[sessions[rest] != held], rest[sessions[rest] == held]
+        return Split(name, train, validation, test, (test_session,), (held,), True)
+    carved = None if val == "random10" else rest[:0]  # none: nothing held out
+    return Split(name, rest, carved, test, (test_session,), (), True)
