@@ -1,6 +1,6 @@
 """IEMOCAP corpus reader: an `IEMOCAP_full_release` folder -> utterance records.
 
-Every quirk of the format (docs/IEMOCAP_FORMAT.md) is survived; what cannot be read is
+Every quirk of the format (docs/corpora.md, "IEMOCAP") is survived; what cannot be read is
 reported as a `Problem` and the read goes on.
 
 >>> from ser.synth.corpus import SynthConfig, write_corpus

@@ -20,7 +20,7 @@ from ser.train.protocols import (
     make_folds,
 )
 
-# 4-class counts per session (neu, hap, sad, ang) from docs/IEMOCAP_FORMAT.md.
+# 4-class counts per session (neu, hap, sad, ang) from docs/corpora.md, "Class sets".
 COUNTS = {1: (384, 278, 194, 229), 2: (362, 327, 197, 137), 3: (320, 286, 305, 240),
           4: (258, 303, 143, 327), 5: (384, 442, 245, 170)}  # fmt: skip
 
