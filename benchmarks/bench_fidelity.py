@@ -24,7 +24,7 @@ with neutral, text confusing angry with neutral (the paper's Table 3 pattern), a
 speaker offset in the audio, Gaussian noise; no normalisation (the published code does
 none), so ser's store imports them as plain arrays.
 
-Figures and command: benchmarks/README.md, "Fidelity to the fusion study's published code".
+Figures and command: benchmarks/README.md, "Does ser match the fusion study's published code?".
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ frames and MPNet-like tokens, session 5): whether processes pay for a family.
     .venv/bin/python benchmarks/bench_sweep.py train --epochs 150 --seeds 20 --repeats 1
     .venv/bin/python benchmarks/bench_sweep.py train --family msmser --train-ways one,two
 
-Progress on stderr; one JSON object on stdout. Figures: benchmarks/README.md, "Issue 34".
+Progress on stderr; one JSON object on stdout. Figures: benchmarks/README.md,
+"How should a sweep share the CPU?" and the sections beside it.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ machine shift every figure: the load averages are printed with them.
     .venv/bin/python benchmarks/bench_threads.py --baseline /tmp/old --workdir /tmp/bt
     .venv/bin/python benchmarks/bench_threads.py --late 0.25 --cases --workdir /tmp/bt
 
-Figures and commands: benchmarks/README.md, "Threads on a shared machine".
+Figures and commands: benchmarks/README.md, "What does a busy neighbour cost a run?".
 """
 
 from __future__ import annotations

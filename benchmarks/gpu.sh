@@ -77,8 +77,9 @@ part4() {
 }
 
 part5() {
-  # The probe sweep of issue 33 (its CPU figure: benchmarks/README.md), stacked and one
-  # after another, on the GPU; the synthetic store is built on the CPU first.
+  # The probe sweep (its CPU figure: benchmarks/README.md, "How long does a layer probe sweep
+  # take?"), stacked and one after another, on the GPU; the synthetic store is built on the CPU
+  # first.
   logged probe-sweep 540 "${PYTHON:-python3}" benchmarks/bench_probe.py --only stacked,sequential \
     --fix device=cuda
 }

@@ -1,5 +1,5 @@
 """CPU threads chosen once per run from stable facts, and OpenMP threads that spin only
-briefly before they sleep (figures: benchmarks/README.md, "Threads on a shared machine").
+briefly before they sleep (benchmarks/README.md, "What does a busy neighbour cost a run?").
 
 Another thread count splits torch's reductions differently and so rounds differently, so
 the count is chosen once from what does not change between two runs (``--threads N``,

@@ -34,9 +34,9 @@ from ser.sweep.layout import Layout, thread_factor
 EFFECTIVE_FLOPS = {"cpu": 7e10, "cuda": 2e13}
 # Input values a second (float32, each member's epoch over its rows). A small model on wide
 # inputs spends as long gathering them as in its FLOPs: the probe (a 64-wide MLP on 768-d
-# vectors, benchmarks/README.md "Issue 33"), ~6 s a layer of 15 members estimated with
-# this rate against 4-6 s measured on the 2-core CPU, its weighted sum of 13 layers 37 s
-# against ~46 s. GPU: unmeasured (100x the CPU's, a guess).
+# vectors, benchmarks/README.md "How long does a layer probe sweep take?"), ~6 s a layer of 15
+# members estimated with this rate against 4-6 s measured on the 2-core CPU, its weighted sum of 13
+# layers 37 s against ~46 s. GPU: unmeasured (100x the CPU's, a guess).
 EFFECTIVE_READ = {"cpu": 2.5e8, "cuda": 2.5e10}
 UNCALIBRATED = (
     "uncalibrated: MSMSER, fusion-study and probe cells took 0.45-2.3x of such estimates "

@@ -3,7 +3,7 @@ facts only (the CPU budget, the sweep's model families and distinct cells, wheth
 CUDA is there), so the same command on the same machine makes the same choice whatever
 else runs: results depend on the thread count (`ser.runtime.threads`).
 
-The rule (figures: benchmarks/README.md, "Issue 34"): on the CPU, a sweep whose cells
+The rule (benchmarks/README.md "How should a sweep share the CPU?"): on the CPU, a sweep whose cells
 are all of `PROCESS_FAMILIES` (the fusion study's dialog model: a Python-heavy loop of
 small operators, where a second thread gains ~1.4x and a second process ~2x) trains
 one cell per process with one thread each, as many processes as the budget has cores
@@ -32,8 +32,8 @@ from ser.train.pool import side_by_side
 
 # Families whose cells train the most runs per hour as one-thread processes side by side
 # on the CPU: dialog measured as a sweep (issue 34: 79 runs/h as two processes against 57
-# as one 2-thread process on 2 cores; benchmarks/README.md, "Issue 34"). The others'
-# cells train in this process, where `ser train`'s own rule (`ser.train.pool`) may put a
+# as one 2-thread process on 2 cores; benchmarks/README.md "How should a sweep share the CPU?"). The
+# others' cells train in this process, where `ser train`'s own rule (`ser.train.pool`) may put a
 # big cell's seeds and folds on processes; as a cell per process they are unmeasured.
 PROCESS_FAMILIES = frozenset({"dialog"})
 # A cell's time with one thread against `ser train`'s default on the 2-core CPU the

@@ -33,7 +33,7 @@ POOLS = ("mean", None, "meanstd")  # the set a layer is read from, first stored 
 WEIGHTED = "weighted sum"  # the row of a learnt weighted sum of all layers
 
 # The probe (`--fix` overrides any of them), chosen by measurement on a synthetic store
-# of IEMOCAP's size (benchmarks/README.md, "Issue 33: which encoder, which layer"): as
+# of IEMOCAP's size (benchmarks/README.md, "How small can the layer probe be?"): as
 # good as ser's default MLP (256 wide, dropout 0.2, 50 epochs of 32) at ~1/50 of its
 # time; hidden 64 held 1.2 of the 1.6 UA points 256 gained over 32 at the best layer;
 # without dropout a stacked member is the member trained alone; batches of 512 give

@@ -69,9 +69,10 @@ def group_key(job: Job) -> tuple[Hashable, ...]:
 
 
 # Families whose members train faster stacked than one after another on the CPU too,
-# measured side by side (benchmarks/README.md, "Issue 33"): the unimodal MLP (a batched
-# matmul) and the fusion study's dialog model (1.5x, 20 seeds). MSMSER's attention runs
-# member by member under vmap there ("Issue 26"); late_prob is unmeasured.
+# measured side by side (benchmarks/README.md, "Is stacking members faster than one after
+# another?"): the unimodal MLP (a batched matmul) and the fusion study's dialog model (1.5x, 20
+# seeds). MSMSER's attention runs member by member under vmap there (the same section); late_prob is
+# unmeasured.
 CPU_STACKED = frozenset({"unimodal", "dialog"})
 
 

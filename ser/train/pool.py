@@ -2,10 +2,10 @@
 
 On 2 cores every family's members trained ~1.1-1.4x more runs an hour as one-thread
 processes side by side than in one process with both cores' threads (benchmarks/README.md,
-"Issue 34"): their steps are many small operators, which a second thread hardly shares.
-So on the CPU `ser train` cuts its groups into a piece per process and trains the pieces
-on spawned processes of one thread each, as many as `cpu_budget` has cores (above 2 cores
-one left free), never more than the run's jobs nor than copies of the run's data fit in
+"Do processes side by side speed up training?"): their steps are many small operators, which a
+second thread hardly shares. So on the CPU `ser train` cuts its groups into a piece per process and
+trains the pieces on spawned processes of one thread each, as many as `cpu_budget` has cores (above
+2 cores one left free), never more than the run's jobs nor than copies of the run's data fit in
 half the memory, once the run has its family's `MIN_WORK` of training (below it a
 process's start-up costs more than it gains). The rule is a pure function of stable facts
 (the budget and memory, the families, the run's size, the device), never of the load,
@@ -56,9 +56,9 @@ from ser.train.progress import Heartbeat, Message, Progress, Published
 
 # Per family, the training (utterances x epochs x jobs) from which a run's members go to
 # one-thread processes side by side on the CPU. Every family trained more runs an hour so
-# on 2 cores (benchmarks/README.md, "Issue 34": dialog 1.13x, MSMSER 1.38x, unimodal
-# 1.11x, late_prob 1.09x), but a process's start-up (~4 s: imports, the data read again)
-# must be paid for. Dialog's and unimodal's are ~30-45 s of training at their measured
+# on 2 cores (benchmarks/README.md, "Do processes side by side speed up training?": dialog 1.13x,
+# MSMSER 1.38x, unimodal 1.11x, late_prob 1.09x), but a process's start-up (~4 s: imports, the data
+# read again) must be paid for. Dialog's and unimodal's are ~30-45 s of training at their measured
 # rates (~1.8e-5 and ~1.1e-5 s an utterance-epoch on IEMOCAP's 5531). An utterance-epoch
 # of MSMSER or late_prob costs 10-1000x more or less with the model's size and frames, so
 # theirs are set high: ~7-10 min at the demo's sizes (~4e-3, ~6e-3 s), where the tests'

@@ -45,8 +45,8 @@ def test_workers_start_without_the_malloc_setting_and_the_profiler_that_slowed_t
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """distributed's defaults made a worker train 1.8x slower than a plain process
-    (benchmarks/README.md, "Issue 34"); the brief OpenMP waits reach it as they reach
-    any child process."""
+    (benchmarks/README.md, "Is a dask worker as fast as a process?"); the brief OpenMP waits reach
+    it as they reach any child process."""
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     monkeypatch.setenv("GOMP_SPINCOUNT", "10000")
     with dask_client(workers=1, gpus=0) as client:

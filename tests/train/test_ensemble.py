@@ -248,9 +248,9 @@ def test_the_cpu_stacks_the_unimodal_mlp_by_default_and_a_member_is_its_run_alon
 ) -> None:
     """`group.default_at_once`: on the CPU the unimodal MLP's and the dialog model's
     members stack by default (measured faster than one after another: benchmarks/README.md
-    "Issue 33"); MSMSER and late_prob train one after another; a GPU stacks all. A
-    default-stacked member without randomness is its run alone; with dropout, see
-    `test_stacked_seeds_score_as_separate_seeds` (the same family, stacked)."""
+    "Is stacking members faster than one after another?"); MSMSER and late_prob train one after
+    another; a GPU stacks all. A default-stacked member without randomness is its run alone; with
+    dropout, see `test_stacked_seeds_score_as_separate_seeds` (the same family, stacked)."""
     from ser.train.group import default_at_once
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")

@@ -4,7 +4,7 @@ Five sessions, each two actors (a woman and a man) in improvised and scripted di
 `Session<N>/dialog/EmoEvaluation/<dialog>.txt` holds each labelled turn's times,
 consensus code and [V, A, D] (1-5), each evaluator's categories (`C-E1:` lines) and
 attributes (`A-E1:`), `dialog/transcriptions/` the words, `sentences/wav/<dialog>/` a wav
-per turn. Every quirk of the format (docs/corpora.md) is survived; what cannot be read
+per turn. Every quirk of the format (docs/corpora.md, "IEMOCAP") is survived; what cannot be read
 is reported as a `Problem` and the read goes on.
 
 Groups: `session` (1-5: each holds two speakers of its own, so leaving one out is

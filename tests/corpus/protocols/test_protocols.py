@@ -19,7 +19,7 @@ from ser.corpus.registry import KINDS
 from ser.errors import ConfigError, SerError
 
 PROTOCOLS = ("loso", "session5", "random")
-# 4-class counts per session (neu, hap, sad, ang) of IEMOCAP's release.
+# 4-class counts per session (neu, hap, sad, ang) from docs/corpora.md, "Class sets".
 COUNTS = {1: (384, 278, 194, 229), 2: (362, 327, 197, 137), 3: (320, 286, 305, 240),
           4: (258, 303, 143, 327), 5: (384, 442, 245, 170)}  # fmt: skip
 
