@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from ser.report.layers import LayerWeights, layer_weights
+from ser.report.layer_weights import LayerWeights, layer_weights
 from ser.report.runs import (
     BOOKKEEPING,
     ReportError,

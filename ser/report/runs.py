@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import ConfigError, SerError
-from ser.report.layers import layer_weights, peak_label, weights_json
+from ser.report.layer_weights import layer_weights, peak_label, weights_json
 from ser.report.metrics import Metrics, mean_std_text, pool_metrics, summarize
 
 SCORES = ("ua", "wa", "f1", "wf1")  # f1: macro; wf1: weighted by class support
