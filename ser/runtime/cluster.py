@@ -5,7 +5,7 @@ GPU where there are some (round robin), else they would all land on GPU 0. `--sc
 ADDRESS` joins a running cluster (inputs and outputs on a filesystem every worker sees).
 
 A worker trains as fast as a plain process with the same threads only without two of
-distributed's defaults (issue 34; benchmarks/README.md, "Issue 34"): its nanny sets
+distributed's defaults (benchmarks/README.md, "Issue 34"): its nanny sets
 ``MALLOC_TRIM_THRESHOLD_=65536`` before the worker starts, which also fixes glibc's mmap
 threshold, so that every tensor above 128 KiB is a fresh mmap and its pages fault in
 again (a fusion-study cell: 1.6x the plain process's time); and the statistical profiler

@@ -22,7 +22,7 @@ from torch import nn
 class Dropout(nn.Dropout):
     """`nn.Dropout`, with its mask drawn as `rand_like(x) >= p` on the CPU: the same
     distribution, the mask scaled once as torch's CPU dropout scales its own, at ~1.45x
-    the speed of `bernoulli_` there (benchmarks/README.md, issue 26). Elsewhere torch's
+    the speed of `bernoulli_` there (benchmarks/README.md). Elsewhere torch's
     own fused kernel. Per member under `vmap`.
 
     >>> out = Dropout(0.25)(torch.ones(100_000))
