@@ -1,4 +1,4 @@
-"""The extraction runner: an IEMOCAP root -> feature sets in a store, resumable.
+"""The extraction runner: a corpus root of any kind -> feature sets in a store, resumable.
 
 Cheap checks first, so a finished command is a no-op: read the corpus, open the store and
 take its lock, declare every extractor's feature sets (fingerprint check, no weights on
