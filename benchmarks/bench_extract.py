@@ -47,7 +47,7 @@ from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 from transformers.utils import logging as hf_logging
 
 from ser.corpus.audio import load_audio
-from ser.extract.plan import DEFAULT_BATCH_SECONDS, make_plan
+from ser.extract.plan import DEFAULT_BATCH_SECONDS, plan_shards
 from ser.extract.registry import build_extractor
 from ser.extract.run import ExtractConfig, extract_features
 from ser.runtime.precision import resolve_precision
@@ -197,7 +197,7 @@ def runner_units(
         "hubert", model=str(model_dir), layers=str(layer), precision=precision
     )
     extractor.load(CPU)
-    plan = make_plan([len(w) / RATE for w in waves], budget, shard_size=len(waves))
+    plan = plan_shards([len(w) / RATE for w in waves], budget, shard_size=len(waves))
     name = extractor.specs()[0].name
 
     def one(batch: tuple[int, ...]) -> None:

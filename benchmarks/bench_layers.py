@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_extract import durations, save_hubert_base, write_corpus
 
 from ser.cache import FeatureStore
-from ser.extract.plan import DEFAULT_BATCH_SECONDS, make_plan
+from ser.extract.plan import DEFAULT_BATCH_SECONDS, plan_shards
 from ser.extract.registry import build_extractor
 from ser.extract.run import ExtractConfig, extract_features
 
@@ -200,7 +200,7 @@ def throughput(
     waves = [(0.1 * rng.standard_normal(round(s * RATE))).astype(np.float32) for s in seconds]
     precision = "fp16" if device.type == "cuda" else "fp32"
     budget = DEFAULT_BATCH_SECONDS[device.type]
-    plan = make_plan(seconds, budget, shard_size=len(waves))
+    plan = plan_shards(seconds, budget, shard_size=len(waves))
     batches = [batch for shard in plan.shards for batch in shard.batches]
     results: dict[str, Any] = {"device": str(device), "precision": precision, "layers": layers}
     for label, folder in speech_models(work, size).items():

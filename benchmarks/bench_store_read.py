@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.cache import FeatureStore, Manifest
-from ser.cache import backend as formats
+from ser.cache import FeatureStore, Manifest, backend
 from ser.synth.manifest import example_columns
 
 UTTERANCES_PER_SHARD = 256
@@ -101,14 +100,14 @@ def main() -> None:
         stores = {}
         for suffix in (".zarr", ".h5"):
             for checked in (True, False):
-                formats.CHUNK_CHECKSUMS = checked  # False: the layout written before
+                backend.CHUNK_CHECKSUMS = checked  # False: the layout written before
                 label = f"{suffix[1:]}{'' if checked else ' (no checksums)'}"
                 start = time.perf_counter()
                 path = work / f"features{'' if checked else '-old'}{suffix}"
                 stores[label] = build_store(path, data, lengths)
                 print(f"  wrote {label:20s} (shards + consolidate) in "
                       f"{time.perf_counter() - start:.1f} s")  # fmt: skip
-        formats.CHUNK_CHECKSUMS = True
+        backend.CHUNK_CHECKSUMS = True
         del data
 
         t_mm, reference = timed(
@@ -132,9 +131,9 @@ def main() -> None:
                 f"  {label:20s} {speed:6.2f} GB/s  (median {median:.2f})"
                 f"  = {speed / base:.0%} of memmap   size {size:.4f} x raw"
             )
-        for backend in ("zarr", "h5"):
-            checked, plain = speeds[backend], speeds[f"{backend} (no checksums)"]
-            print(f"  {backend}: checksums cost {1 - checked / plain:.0%} of the read speed")
+        for fmt in ("zarr", "h5"):
+            checked, plain = speeds[fmt], speeds[f"{fmt} (no checksums)"]
+            print(f"  {fmt}: checksums cost {1 - checked / plain:.0%} of the read speed")
         start = time.perf_counter()
         stores["zarr"].verify()
         print(f"  zarr verify (every chunk, sha256): {time.perf_counter() - start:.1f} s")

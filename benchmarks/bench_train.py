@@ -334,7 +334,7 @@ def _positions_per_step() -> Iterator[None]:
     empty dict) and its length test recompile the step for every new member and every
     new length, and after 8 recompiles (dynamo's limit) the step runs eagerly."""
     from ser.models.msmser import MSMSER
-    from ser.models.nn.layers import sinusoidal_positions
+    from ser.models.nn.blocks import sinusoidal_positions
 
     def positions(self: MSMSER, length: int, device: torch.device) -> torch.Tensor:
         return sinusoidal_positions(length, self.config.d_model, device)  # [T, d]

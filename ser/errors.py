@@ -14,7 +14,7 @@ class SerError(Exception):
 
 
 class CorpusError(SerError):
-    """The corpus root is not an IEMOCAP-layout folder, or cannot be read."""
+    """The corpus root (or manifest) is not in its kind's layout, or cannot be read."""
 
 
 class StoreError(SerError):

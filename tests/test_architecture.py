@@ -26,7 +26,7 @@ TOP_LEVEL = {"__init__.py", "cli.py", "errors.py"}
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("ser", "ser.errors"),  # the version and the error types
     ("ser.runtime",),  # device, precision, threads, cluster: decided in one place
-    ("ser.corpus",),  # IEMOCAP records and label sets
+    ("ser.corpus",),  # corpus kinds: their records and label sets
     ("ser.cache",),  # the feature store (its manifest holds corpus records)
     ("ser.synth",),  # synthetic corpus, tiny models, made-up manifests
     # Stage 1's extractors; the papers' model families, their blocks, batches and losses:

@@ -22,7 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ser.cache import backend as formats
+from ser.cache import backend
 from ser.cache.backend import DATA, MANIFEST, RESERVED, DamagedChunks
 from ser.errors import StoreError
 
@@ -244,13 +244,13 @@ def _attrs(node: h5py.Group) -> dict[str, Any]:
 def _create_data(
     group: h5py.Group, key: str, shape: tuple[int, ...], dtype: str, chunks: tuple[int, ...]
 ) -> h5py.Dataset:
-    if not formats.CHUNK_CHECKSUMS or not shape[0]:  # HDF5 chunks no empty dataset
+    if not backend.CHUNK_CHECKSUMS or not shape[0]:  # HDF5 chunks no empty dataset
         return group.create_dataset(key, shape=shape, dtype=dtype)
     return group.create_dataset(key, shape=shape, dtype=dtype, chunks=chunks, fletcher32=True)
 
 
 def _write_small(group: h5py.Group, key: str, values: np.ndarray) -> None:
-    if not formats.CHUNK_CHECKSUMS:  # the layout of stores written before
+    if not backend.CHUNK_CHECKSUMS:  # the layout of stores written before
         if values.dtype.kind == "U":  # h5py stores Python strings, not numpy's fixed text
             text = values.astype(object)
             group.create_dataset(key, data=text, dtype=h5py.string_dtype("utf-8"))

@@ -131,7 +131,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
 
 
 @dataclass(frozen=True)
-class Layout:
+class RowLayout:
     """Where each utterance's rows are: shard, first row there, row count (-1: failed)."""
 
     shard: np.ndarray  # [n_utt] int64
@@ -144,7 +144,7 @@ class Layout:
         return np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
 
 
-def gather(writer: ShardWriter, n_shards: int) -> Layout:
+def gather(writer: ShardWriter, n_shards: int) -> RowLayout:
     """Join the metadata of shards ``0..n_shards-1``; StoreError for anything amiss."""
     directory = writer.directory
     missing = sorted(set(range(n_shards)) - done_shards(directory))
@@ -175,7 +175,7 @@ def gather(writer: ShardWriter, n_shards: int) -> Layout:
             f"{directory}: {len(uncovered)} utterances are in none of the {n_shards} shards "
             f"(e.g. manifest index {uncovered[0]}); the shards do not cover the manifest"
         )
-    return Layout(shard=shard, start=start, counts=counts, failures=failures)
+    return RowLayout(shard=shard, start=start, counts=counts, failures=failures)
 
 
 def _read_meta(directory: Path, shard_id: int, fingerprint: str) -> dict:
@@ -208,7 +208,7 @@ def _shard_rows(writer: ShardWriter, shard_id: int, rows: int | None = None) -> 
 
 
 def blocks(
-    layout: Layout, writer: ShardWriter, block_rows: int
+    layout: RowLayout, writer: ShardWriter, block_rows: int
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(first row, rows) in manifest order, in blocks of ``block_rows``; one buffer is
     reused: the consumer must write each block before asking for the next."""

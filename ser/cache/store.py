@@ -34,11 +34,9 @@ from typing import Any
 import numpy as np
 
 from ser import __version__
-from ser.cache import backend as tree
-from ser.cache import fingerprint as fp
 from ser.cache import shards
-from ser.cache import verify as health
 from ser.cache.backend import (
+    DATA,
     FORMAT,
     FORMAT_KEY,
     RESERVED,
@@ -46,14 +44,19 @@ from ser.cache.backend import (
     Backend,
     DamagedChunks,
     check_name,
+    failure_arrays,
+    folder_bytes,
+    read_failures,
 )
 from ser.cache.corpus import StoreCorpus
+from ser.cache.fingerprint import BOOKKEEPING, differences, fingerprint, plain_json, provenance
 from ser.cache.formats import backend_for
 from ser.cache.lock import try_lock
 from ser.cache.manifest import Manifest
 from ser.cache.repair import read_damage, repair_command, repair_runs
 from ser.cache.store_types import Damage, FeatureData, FeatureSetInfo, VerifyReport
 from ser.cache.transcripts import TranscriptSets
+from ser.cache.verify import RECORDED, Health, check_feature_set, little_bytes
 from ser.corpus.registry import store_kind
 from ser.errors import FingerprintMismatch, StoreError, StoreLocked
 
@@ -91,7 +94,7 @@ class FeatureStore(TranscriptSets):
         opened for writing (its attributes kept), one with another manifest refused."""
         backend = backend_for(Path(path).absolute(), writable=True)
         root_attrs = {**(attrs or {}), FORMAT_KEY: FORMAT, "ser_version": __version__}
-        fp.plain_json(root_attrs, "store")
+        plain_json(root_attrs, "store")
         if not backend.exists():
             try:
                 backend.create(manifest.columns(), root_attrs)
@@ -145,7 +148,7 @@ class FeatureStore(TranscriptSets):
         fingerprint resumes, another one is refused unless ``overwrite`` (docs/CONTRACTS.md)."""
         self._require_writable()
         check_name(name)
-        self._begin(name, fp.provenance(attrs), f"feature set {name!r}", overwrite)
+        self._begin(name, provenance(attrs), f"feature set {name!r}", overwrite)
 
     def delete_feature_set(self, name: str) -> None:
         self._require_writable()
@@ -189,11 +192,11 @@ class FeatureStore(TranscriptSets):
         # wrong from here on, in the writing too.
         digest = hashlib.sha256()
         for start, rows_here in shards.blocks(layout, writer, block):
-            digest.update(health.little_bytes(rows_here))
+            digest.update(little_bytes(rows_here))
             self._backend.write_blocks(name, [(start, rows_here)])
-        failures = tree.failure_arrays(self.manifest.utt_ids, layout.failures)
+        failures = failure_arrays(self.manifest.utt_ids, layout.failures)
         self._backend.write_arrays(name, {"offsets": layout.offsets, **failures})
-        recorded = {health.RECORDED: digest.hexdigest()}
+        recorded = {RECORDED: digest.hexdigest()}
         self._backend.set_group_attrs(name, {**attrs, **recorded, "complete": True})
         self._clear_staging(name)
 
@@ -207,7 +210,7 @@ class FeatureStore(TranscriptSets):
                 raise StoreError(f"{self.path}: feature set {name!r} has no offsets array")
             data = self._backend.read_data(name)
         except DamagedChunks as damaged:
-            held = offsets if damaged.array.endswith("/" + tree.DATA) else None
+            held = offsets if damaged.array.endswith("/" + DATA) else None
             command = repair_command(self.path, name, attrs, self.attrs.get("corpus_root"))
             message = read_damage(self.path, name, self.manifest, damaged, held, command)
             raise StoreError(message) from None
@@ -215,12 +218,12 @@ class FeatureStore(TranscriptSets):
 
     def failures(self, name: str) -> list[tuple[str, str]]:
         self._complete_attrs(name)
-        return tree.read_failures(self._backend, name)
+        return read_failures(self._backend, name)
 
     def info(self, name: str) -> FeatureSetInfo:
         attrs = self._attrs_of(name)
         complete = bool(attrs.get("complete"))
-        nbytes = self._backend.nbytes(name) + tree.folder_bytes(self._staging / name)
+        nbytes = self._backend.nbytes(name) + folder_bytes(self._staging / name)
         if complete:
             layout = self._backend.data_layout(name)
             rows = layout[0][0] if layout else 0
@@ -250,7 +253,7 @@ class FeatureStore(TranscriptSets):
         report = VerifyReport(problems=[], checksums={})
         for name in self.feature_sets():
             attrs = self._attrs_of(name)
-            found = health.check_feature_set(self._backend, self.manifest, name, attrs)
+            found = check_feature_set(self._backend, self.manifest, name, attrs)
             report.problems.extend(found.problems)
             report.checksums[name] = found.checksum
             if attrs.get("complete"):
@@ -305,7 +308,7 @@ class FeatureStore(TranscriptSets):
         writer = self.shard_writer(name)
         runs = repair_runs(writer, offsets, damage.utterances, self.manifest)
         self._backend.repair_rows(name, runs)
-        after = health.check_feature_set(self._backend, self.manifest, name, attrs)
+        after = check_feature_set(self._backend, self.manifest, name, attrs)
         if after.damage.utterances or (after.damage.whole and after.checksum is None):
             raise StoreError(
                 f"{self.path}: feature set {name!r} is still damaged after its repair: "
@@ -316,30 +319,30 @@ class FeatureStore(TranscriptSets):
             return None
         if after.checksum == after.recorded:
             return True
-        self._backend.set_group_attrs(name, {**attrs, health.RECORDED: after.checksum})
+        self._backend.set_group_attrs(name, {**attrs, RECORDED: after.checksum})
         return False
 
-    def _health(self, name: str) -> health.Health:
-        return health.check_feature_set(self._backend, self.manifest, name, self._attrs_of(name))
+    def _health(self, name: str) -> Health:
+        return check_feature_set(self._backend, self.manifest, name, self._attrs_of(name))
 
     def _begin(self, group: str, prov: dict[str, Any], what: str, overwrite: bool) -> None:
         """Resume a set of the same fingerprint, else (``overwrite``) replace it: its old
         data and staged work go, and so does work staged for a set no longer there."""
         stored = self._backend.group_attrs(group)
         if stored is not None:
-            old = {k: v for k, v in stored.items() if k not in fp.BOOKKEEPING}
-            if fp.fingerprint(old) == fp.fingerprint(prov):
+            old = {k: v for k, v in stored.items() if k not in BOOKKEEPING}
+            if fingerprint(old) == fingerprint(prov):
                 return
             if not overwrite:
                 raise FingerprintMismatch(
                     f"{self.path}: {what} exists with other settings ("
-                    + "; ".join(fp.differences(old, prov))
+                    + "; ".join(differences(old, prov))
                     + "); pass --overwrite to replace it, or use another store"
                 )
             self._backend.delete_group(group)
         self._clear_staging(group)
         self._backend.set_group_attrs(
-            group, {**prov, "fingerprint": fp.fingerprint(prov), "complete": False}
+            group, {**prov, "fingerprint": fingerprint(prov), "complete": False}
         )
 
     def _attrs_of(self, name: str) -> dict[str, Any]:

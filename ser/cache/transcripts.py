@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ser.cache import fingerprint as fp
 from ser.cache.backend import TRANSCRIPTS, Backend, check_name, failure_arrays, read_failures
+from ser.cache.fingerprint import plain_json
 from ser.cache.manifest import Manifest
 from ser.cache.shards import atomic_write
 from ser.errors import StoreError
@@ -66,7 +66,7 @@ class TranscriptSets:
         """Record a transcript set's provenance first; the rules of `begin_feature_set`."""
         self._require_writable()
         check_name(name)
-        prov = fp.plain_json(attrs, "transcript set")
+        prov = plain_json(attrs, "transcript set")
         self._begin(f"{TRANSCRIPTS}/{name}", prov, f"transcript set {name!r}", overwrite)
 
     def transcript_attrs(self, name: str) -> dict[str, Any]:

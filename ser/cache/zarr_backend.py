@@ -30,7 +30,7 @@ from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.storage import LocalStore
 
-from ser.cache import backend as formats
+from ser.cache import backend
 from ser.cache.backend import DATA, MANIFEST, RESERVED, DamagedChunks, folder_bytes
 from ser.errors import StoreError
 
@@ -118,7 +118,7 @@ class ZarrBackend:
             shape=shape,
             chunks=(max(1, chunk_rows), shape[1]),
             dtype=dtype,
-            compressors=Crc32cCodec() if formats.CHUNK_CHECKSUMS else None,
+            compressors=Crc32cCodec() if backend.CHUNK_CHECKSUMS else None,
             fill_value=0,
             overwrite=True,
         )
@@ -189,7 +189,7 @@ def _expect(kind: type[Node], node: Any) -> Node:
 
 def _write_small(group: zarr.Group, key: str, values: np.ndarray) -> None:
     checked: dict[str, Any] = {}
-    if formats.CHUNK_CHECKSUMS:  # zarr's default compression, then the checksum of its bytes
+    if backend.CHUNK_CHECKSUMS:  # zarr's default compression, then the checksum of its bytes
         checked = {"compressors": (ZstdCodec(level=0), Crc32cCodec())}
         checked["config"] = {"write_empty_chunks": True}  # a missing chunk is damage
     if values.dtype.kind == "U":  # variable-length UTF-8, the spec'd zarr v3 string type

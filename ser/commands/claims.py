@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ser.report.runs import load_run
-from ser.sweep import claims as lib
+from ser.sweep import claims
 
 RUN = click.Path(path_type=Path)
 
@@ -28,7 +28,7 @@ RUN = click.Path(path_type=Path)
     help="A run on an untrained Whisper's transcripts: reported as a check of the "
     "ASR path (WER, UA against chance), never as a result.",
 )
-@click.option("--metric", type=click.Choice(lib.METRICS), default="ua", show_default=True)
+@click.option("--metric", type=click.Choice(claims.METRICS), default="ua", show_default=True)
 def claims_command(
     fused: Path | None,
     singles: tuple[Path, ...],
@@ -42,13 +42,13 @@ def claims_command(
         raise click.UsageError("claim (a) needs --fused and at least one --single")
     if fused is None and rmm_sweep is None and asr_check is None:
         raise click.UsageError("give --fused/--single, --rmm-sweep or --asr-check")
-    claims = []
+    found = []
     if fused is not None:
-        claims.append(lib.fusion_claim(load_run(fused), [load_run(p) for p in singles], metric))
+        found.append(claims.fusion_claim(load_run(fused), [load_run(p) for p in singles], metric))
     if rmm_sweep is not None:
-        claims.append(lib.rmm_claim(rmm_sweep, metric))
-    check = None if asr_check is None else lib.asr_check(load_run(asr_check))
-    click.echo(lib.claims_text(claims, check, metric), nl=False)
+        found.append(claims.rmm_claim(rmm_sweep, metric))
+    check = None if asr_check is None else claims.asr_check(load_run(asr_check))
+    click.echo(claims.claims_text(found, check, metric), nl=False)
 
 
 COMMANDS: list[click.Command] = [claims_command]

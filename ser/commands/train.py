@@ -18,7 +18,7 @@ from rich.table import Table
 from ser.commands.options import THREADS_HELP
 from ser.errors import ConfigError
 from ser.models import FAMILIES
-from ser.report.layers import weights_lines
+from ser.report.layer_weights import weights_lines
 from ser.report.metrics import mean_std_text
 from ser.report.runs import run_pooled, run_summary, spread_label
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines

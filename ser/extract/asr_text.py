@@ -2,7 +2,7 @@
 text features of recognised speech (`ser extract --text-source asr`; docs/CONTRACTS.md).
 
 Each batch is committed before the next starts, so a killed run resumes where it stopped.
-Whisper reads at most 30 s of audio: the rare longer IEMOCAP turn is transcribed from its
+Whisper reads at most 30 s of audio: the rare longer utterance is transcribed from its
 first 30 s.
 """
 

@@ -46,26 +46,26 @@ class Shard:
 
 
 @dataclass(frozen=True)
-class Plan:
+class ShardPlan:
     """All shards of one extractor's pass over the manifest."""
 
     shards: tuple[Shard, ...]
     costs: tuple[float, ...]  # per manifest index: seconds (audio) or tokens (text)
 
 
-def make_plan(
+def plan_shards(
     costs: Sequence[float],
     budget: float,
     shard_size: int,
     sort_keys: Sequence[float] | None = None,
     max_batch: int | None = None,
-) -> Plan:
+) -> ShardPlan:
     """Sort utterances by `sort_keys` (default: `costs`; ties by manifest index), cut the
     order into shards of `shard_size`, and each shard into batches of at most `max_batch`
     whose padded cost (size x longest) stays within `budget`; an utterance over budget is
     a batch alone.
 
-    >>> plan = make_plan([3.0, 1.0, 2.0, 1.0, 9.0], budget=4.0, shard_size=3)
+    >>> plan = plan_shards([3.0, 1.0, 2.0, 1.0, 9.0], budget=4.0, shard_size=3)
     >>> [shard.batches for shard in plan.shards]
     [((1, 3), (2,)), ((0,), (4,))]
     """
@@ -79,7 +79,7 @@ def make_plan(
     for shard_id, start in enumerate(range(0, len(order), shard_size)):
         members = [int(i) for i in order[start : start + shard_size]]
         shards.append(Shard(shard_id, _batches(members, costs, budget, max_batch)))
-    return Plan(tuple(shards), tuple(float(c) for c in costs))
+    return ShardPlan(tuple(shards), tuple(float(c) for c in costs))
 
 
 def _batches(

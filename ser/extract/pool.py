@@ -1,8 +1,8 @@
 """Extraction batches on a pool of local processes, for kinds that compute off torch.
 
 openSMILE (`is13`) takes one utterance at a time on the calling thread: one process keeps
-one core busy however many torch threads it has (issue 33: 300 s of a 427 s extraction at
-100 % of one core of two). Such kinds (`Extractor.uses_torch` false) send their batches to
+one core busy however many torch threads it has (300 s of a 427 s extraction at 100 % of
+one core of two). Such kinds (`Extractor.uses_torch` false) send their batches to
 spawned processes, by default one per core of `cpu_budget`; `--processes N` asks for N
 with any kind on the CPU, each with cores // N torch threads. Each process loads its own
 extractor once and decodes its own audio; results come back in batch order and shards

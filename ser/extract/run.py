@@ -1,4 +1,4 @@
-"""The extraction runner: an IEMOCAP root -> feature sets in a store, resumable.
+"""The extraction runner: a corpus root of any kind -> feature sets in a store, resumable.
 
 Cheap checks first, so a finished command is a no-op: read the corpus, open the store and
 take its lock, declare every extractor's feature sets (fingerprint check, no weights on
@@ -55,11 +55,11 @@ from ser.extract.dask_run import run_jobs_dask
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
     DEFAULT_BATCH_TOKENS,
-    Plan,
     Shard,
+    ShardPlan,
     audio_seconds,
     estimate_bytes,
-    make_plan,
+    plan_shards,
 )
 from ser.extract.pool import ProcessChoice, choose_processes, pooled_batches
 from ser.extract.progress import print_estimate, progress_bar
@@ -243,12 +243,12 @@ def _run_passes(
             budget = config.batch_seconds or DEFAULT_BATCH_SECONDS[device.type]
             keys = [float(d) for d in store.manifest.column("duration")]
             padded = [p.extractor.padded_seconds(d) for d in durations]
-            plan = make_plan(padded, budget, config.shard_size, sort_keys=keys)
+            plan = plan_shards(padded, budget, config.shard_size, sort_keys=keys)
             rows_by = durations  # the stored frames are the audio's, not the padding's
         else:
             budget = config.batch_tokens or DEFAULT_BATCH_TOKENS[device.type]
             tokens = [float(n) for n in p.extractor.lengths([t or "" for t in texts])]
-            plan = make_plan(tokens, budget, config.shard_size)
+            plan = plan_shards(tokens, budget, config.shard_size)
             rows_by = tokens
         plans.append(plan)
         sizes += [
@@ -287,7 +287,7 @@ def _run_passes(
 
 
 def _jobs(
-    store: Any, p: _Pass, plan: Plan, sources: Sequence[Source], config: ExtractConfig
+    store: Any, p: _Pass, plan: ShardPlan, sources: Sequence[Source], config: ExtractConfig
 ) -> list[ShardJob]:
     done = {spec.name: set(store.done_shards(p.stored[spec.name])) for spec in p.pending}
     for name, damage in p.repairs.items():  # only the shards holding damaged utterances

@@ -5,7 +5,7 @@
 wav2vec2-family models (HuBERT, wav2vec2, WavLM, data2vec-audio) run through
 `wav2vec2.py`, Whisper's encoder through `whisper_encoder.py` (30 s windows; how longer
 and shorter utterances are cut and joined is said there). One feature set per layer
-(`--layers`: `layers.py`), named `<model name>.L<layer>`; `--pool mean,meanstd` adds
+(`--layers`: `layer_sets.py`), named `<model name>.L<layer>`; `--pool mean,meanstd` adds
 `<model name>.L<layer>.mean` / `.meanstd`, one row per utterance (`--pooled-only`: those
 alone). Every set is stored fp16.
 """
@@ -22,7 +22,7 @@ import numpy as np
 from ser.cache.fingerprint import model_location
 from ser.errors import ConfigError
 from ser.extract.base import FeatureSetSpec, PretrainedExtractor, base_attrs, check_audio
-from ser.extract.layers import (
+from ser.extract.layer_sets import (
     LAYERS_HELP,
     POOL_HELP,
     POOLED_ONLY_HELP,

@@ -9,7 +9,7 @@ the first and last row. Transcripts over `max_tokens` are cut at the end. Paddin
 right with an attention mask, so a batch gives the same rows as one transcript at a time.
 Transcripts other than the gold ones (a `TextSource`) name and fingerprint the set apart.
 
-Layers (`--layers`, `layers.py`): the model's last layer is the set `<model name>` (as
+Layers (`--layers`, `layer_sets.py`): the model's last layer is the set `<model name>` (as
 the papers' sets always were), layer n of the others `<model name>.L<n>` (its attrs add
 `n_layers`); `--pool` adds `.mean` / `.meanstd` per layer, over all of an utterance's token
 rows (a sentence-transformers package's mean pooling, before its Normalize module, is the
@@ -55,7 +55,7 @@ from ser.extract.base import (
     base_attrs,
     load_pretrained,
 )
-from ser.extract.layers import (
+from ser.extract.layer_sets import (
     LAYERS_HELP,
     POOL_HELP,
     POOLED_ONLY_HELP,

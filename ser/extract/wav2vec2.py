@@ -25,7 +25,7 @@ import numpy as np
 
 from ser.errors import ConfigError
 from ser.extract.base import load_pretrained
-from ser.extract.layers import recorded_hidden_states
+from ser.extract.layer_sets import recorded_hidden_states
 
 if TYPE_CHECKING:  # torch and transformers load with the model, not with the registry
     import torch

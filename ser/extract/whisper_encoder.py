@@ -26,7 +26,7 @@ import numpy as np
 
 from ser.errors import ConfigError
 from ser.extract.base import load_pretrained
-from ser.extract.layers import recorded_hidden_states
+from ser.extract.layer_sets import recorded_hidden_states
 
 if TYPE_CHECKING:
     import torch

@@ -44,7 +44,7 @@ from ser.models.config import (
     specs,
 )
 from ser.models.nn import gru
-from ser.models.nn.layers import Dropout
+from ser.models.nn.blocks import Dropout
 from ser.models.registry import Family
 
 POSITIONS = {"early": 1, "middle": 2, "late": 3, "logits": 4}

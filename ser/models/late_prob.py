@@ -51,8 +51,8 @@ from ser.models.config import (
     option,
 )
 from ser.models.losses import cross_entropy
+from ser.models.nn.blocks import MLP, Dropout, ensure_length, masked_mean
 from ser.models.nn.layer_mix import LayerMixes
-from ser.models.nn.layers import MLP, Dropout, ensure_length, masked_mean
 from ser.models.registry import Family
 
 

@@ -46,7 +46,7 @@ from ser.models.config import (
     specs,
 )
 from ser.models.nn.attention import DecoderLayer, EncoderLayer, key_mask
-from ser.models.nn.layers import MLP, AttentionPool, FrameScale, ensure_length, sinusoidal_positions
+from ser.models.nn.blocks import MLP, AttentionPool, FrameScale, ensure_length, sinusoidal_positions
 from ser.models.registry import Family
 from ser.models.rmm import RmmSchedule
 

@@ -19,7 +19,7 @@ from typing import ClassVar
 from ser.models.base import ModelOutput, SerModel
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.config import FamilyConfig, FeatureInfo, TrainDefaults, option, specs
-from ser.models.nn.layers import MLP
+from ser.models.nn.blocks import MLP
 from ser.models.registry import Family
 
 

@@ -21,7 +21,7 @@ import torch
 from ser.cache.fingerprint import differences, identity
 from ser.errors import FingerprintMismatch
 from ser.extract.base import Extractor
-from ser.extract.plan import make_plan
+from ser.extract.plan import plan_shards
 from ser.extract.registry import build_extractor, kind
 from ser.extract.shards import forward
 from ser.predict.encoders import Encoders
@@ -125,7 +125,7 @@ def extract_all(
     out: list[dict[str, np.ndarray] | None] = [None] * len(inputs)
     todo = [i for i in range(len(inputs)) if i not in failed]
     costs = [float(len(inputs[i])) for i in todo]
-    plan = make_plan(costs, budget or math.inf, max(len(todo), 1), max_batch=batch_size)
+    plan = plan_shards(costs, budget or math.inf, max(len(todo), 1), max_batch=batch_size)
     for batch in (batch for shard in plan.shards for batch in shard.batches):
         rows, bad = forward(extractor, [(todo[j], inputs[todo[j]]) for j in batch], device)
         failed.update({i: f"{extractor.kind}: {why}" for i, why in bad.items()})

@@ -111,11 +111,11 @@ def ua_wa(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[float
     return float(ua), float(100 * hits.sum() / counts.sum())
 
 
-def pool_metrics(metrics: Sequence[Metrics], classes: Sequence[str]) -> Metrics:
+def overall_metrics(metrics: Sequence[Metrics], classes: Sequence[str]) -> Metrics:
     """The metrics of all predictions behind `metrics` taken together: those of the
-    summed confusion (run records pool every fold of every seed)."""
+    summed confusion (a run record's "pooled" entry: every fold of every seed at once)."""
     if not metrics:
-        raise ValueError("nothing to pool")
+        raise ValueError("no metrics to take together")
     total = np.sum([np.asarray(m.confusion, dtype=np.int64) for m in metrics], axis=0)
     truth, pred = np.nonzero(total)
     counts = total[truth, pred]

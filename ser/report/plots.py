@@ -20,8 +20,18 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from ser.report import runs as records
-from ser.report.layers import LayerWeights, layer_weights
+from ser.report.layer_weights import LayerWeights, layer_weights
+from ser.report.runs import (
+    BOOKKEEPING,
+    ReportError,
+    file_stem,
+    pooled_over,
+    protocol_label,
+    run_label,
+    run_pooled,
+    run_summary,
+    settings_label,
+)
 
 
 def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
@@ -30,7 +40,7 @@ def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     written: list[Path] = []
     used: set[str] = set()
     for run in runs:
-        stem = _unique(records.file_stem(str(run["name"])), used)
+        stem = _unique(file_stem(str(run["name"])), used)
         written.append(_save(_confusion_figure(run), out_dir / f"{stem}_confusion.png"))
         written.append(_save(_curves_figure(run), out_dir / f"{stem}_curves.png"))
         if weights := layer_weights(run):
@@ -49,7 +59,7 @@ def query_groups(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         config = run["config"]
         if config.get("queries") is None:
             continue
-        rest = {k: v for k, v in config.items() if k not in records.BOOKKEEPING and k != "queries"}
+        rest = {k: v for k, v in config.items() if k not in BOOKKEEPING and k != "queries"}
         key = json.dumps([rest, run["protocol"], run.get("classes")], sort_keys=True)
         groups[key].append(run)
     return {
@@ -60,12 +70,12 @@ def query_groups(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _confusion_figure(run: dict[str, Any]) -> Figure:
-    pooled, classes = records.run_pooled(run), list(run["classes"])
+    pooled, classes = run_pooled(run), list(run["classes"])
     if "confusion" not in pooled:
-        raise records.ReportError(f"run {run['name']!r}: record has no pooled confusion matrix")
+        raise ReportError(f"run {run['name']!r}: record has no pooled confusion matrix")
     matrix = np.asarray(pooled["confusion"], dtype=np.int64)
     if matrix.shape != (len(classes), len(classes)):
-        raise records.ReportError(
+        raise ReportError(
             f"run {run['name']!r}: pooled confusion is {matrix.shape}, "
             f"expected {len(classes)}x{len(classes)} for classes {classes}"
         )
@@ -74,7 +84,7 @@ def _confusion_figure(run: dict[str, Any]) -> Figure:
     display = ConfusionMatrixDisplay(confusion_matrix=matrix, display_labels=classes)
     display.plot(ax=ax, values_format="d", colorbar=False, cmap="Blues")
     ax.set_title(
-        f"{records.run_label(run)}: {records.protocol_label(run)}\n{records.pooled_over(run)}, "
+        f"{run_label(run)}: {protocol_label(run)}\n{pooled_over(run)}, "
         f"n={pooled.get('n', int(matrix.sum()))}\n"
         f"pooled UA {pooled.get('ua', float('nan')):.2f}  WA {pooled.get('wa', float('nan')):.2f}",
         fontsize=9,
@@ -101,7 +111,7 @@ def _curves_figure(run: dict[str, Any]) -> Figure:
     seeds = len({f.get("seed") for f in folds})
     of = f" (the first of {seeds} seeds)" if seeds > 1 else ""
     which = f": seed {seed}{of}, one line per fold" if folds else ""
-    fig.suptitle(records.run_label(run) + which, fontsize=10)
+    fig.suptitle(run_label(run) + which, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -155,7 +165,7 @@ def _layers_figure(run: dict[str, Any], weights: list[LayerWeights]) -> Figure:
         ax.set(xlabel="layer", ylabel="softmax weight", title=f"{w.input} ({over})")
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=7)
-    fig.suptitle(f"{records.run_label(run)}: learnt layer weights", fontsize=10)
+    fig.suptitle(f"{run_label(run)}: learnt layer weights", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -166,7 +176,7 @@ def _queries_figure(groups: dict[str, list[dict[str, Any]]]) -> Figure:
     queries: set[int] = set()
     for members in groups.values():
         queries.update(r["config"]["queries"] for r in members)
-        summaries = [records.run_summary(r) for r in members]
+        summaries = [run_summary(r) for r in members]
         x, y = [r["config"]["queries"] for r in members], [float(s["ua"]) for s in summaries]
         spread = [float(s.get("ua_std", 0.0)) for s in summaries]
         ax.errorbar(x, y, yerr=spread, marker="o", capsize=3, label=_group_label(members[0]))
@@ -179,9 +189,9 @@ def _queries_figure(groups: dict[str, list[dict[str, Any]]]) -> Figure:
 
 
 def _group_label(run: dict[str, Any]) -> str:
-    config, protocol = run["config"], records.protocol_label(run)
+    config, protocol = run["config"], protocol_label(run)
     base = f"{config.get('features', '?')} / {config.get('fusion', '?')}, {protocol}"
-    extra = records.settings_label(run, leave_out=frozenset({"queries"}))
+    extra = settings_label(run, leave_out=frozenset({"queries"}))
     return f"{base}, {extra}" if extra else base
 
 

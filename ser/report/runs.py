@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import ConfigError, SerError
-from ser.report.layers import layer_weights, peak_label, weights_json
-from ser.report.metrics import Metrics, mean_std_text, pool_metrics, summarize
+from ser.report.layer_weights import layer_weights, peak_label, weights_json
+from ser.report.metrics import Metrics, mean_std_text, overall_metrics, summarize
 
 SCORES = ("ua", "wa", "f1", "wf1")  # f1: macro; wf1: weighted by class support
 MD_HEADER = (
@@ -116,7 +116,7 @@ def run_pooled(run: dict[str, Any]) -> dict[str, Any]:
             pooled["wf1"] = Metrics.from_dict(pooled).wf1
         return pooled
     metrics = [m for _, m in _fold_metrics(run)]
-    return pool_metrics(metrics, list(run["classes"])).to_dict()
+    return overall_metrics(metrics, list(run["classes"])).to_dict()
 
 
 def pooled_over(run: dict[str, Any]) -> str:

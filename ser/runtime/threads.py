@@ -7,8 +7,8 @@ else ``OMP_NUM_THREADS``, else this process's `cpu_budget`: above 2 cores all bu
 on 2 or fewer all with brief waits, 1 with spinning ones), recorded, and never moved.
 
 GNU OpenMP spins each waiting thread 300000 iterations, and beside a busy process every
-barrier of our thousands of small operators waits for a thread parked behind it (issue
-15: 920 s against 89 s with one thread): `brief_waits` sets GOMP_SPINCOUNT before torch
+barrier of our thousands of small operators waits for a thread parked behind it (920 s
+against 89 s with one thread): `brief_waits` sets GOMP_SPINCOUNT before torch
 loads OpenMP (OMP_WAIT_POLICY=PASSIVE cost a quiet run 30-60 %). The rule in full:
 docs/CONTRACTS.md, "Device, precision, threads".
 

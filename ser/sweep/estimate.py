@@ -26,7 +26,7 @@ from ser.sweep.cells import ResolvedCell, record_of, unique
 from ser.sweep.layout import Layout, thread_factor
 
 # Effective training throughput, FLOP/s of the count above. CPU (2 threads of a Xeon,
-# benchmarks/README.md and issue 25): the demo's MSMSER, 15 members, 18-22 s an epoch
+# benchmarks/README.md): the demo's MSMSER, 15 members, 18-22 s an epoch
 # (1.5e11 of this count a second); the fusion study with 100-d audio, 20 members, 1.5-2.0
 # s an epoch (1.0e11); a fusion-study cell with the 6373-d IS13 functionals, 2 seeds,
 # 184-237 s (3.4-4.4e10). 7e10 is their middle: each within 2.3x. GPU: paper-size

@@ -31,14 +31,15 @@ from ser.runtime.threads import CpuBudget
 from ser.train.pool import side_by_side
 
 # Families whose cells train the most runs per hour as one-thread processes side by side
-# on the CPU: dialog measured as a sweep (issue 34: 79 runs/h as two processes against 57
-# as one 2-thread process on 2 cores; benchmarks/README.md "How should a sweep share the CPU?"). The
-# others' cells train in this process, where `ser train`'s own rule (`ser.train.pool`) may put a
+# on the CPU: dialog measured as a sweep (79 runs/h as two processes against 57
+# as one 2-thread process on 2 cores; benchmarks/README.md, "How should a sweep share the
+# CPU?"). The others' cells train in this process, where `ser train`'s own rule
+# (`ser.train.pool`) may put a
 # big cell's seeds and folds on processes; as a cell per process they are unmeasured.
 PROCESS_FAMILIES = frozenset({"dialog"})
 # A cell's time with one thread against `ser train`'s default on the 2-core CPU the
-# estimate's rates come from (2 threads): a fusion-study run, 90 s against 63 s (issue
-# 34). Two such processes side by side each kept their alone pace (91 s).
+# estimate's rates come from (2 threads): a fusion-study run, 90 s against 63 s. Two
+# such processes side by side each kept their alone pace (91 s).
 ONE_THREAD = 1.43
 
 

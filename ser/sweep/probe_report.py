@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ser.report.layers import layer_weights
+from ser.report.layer_weights import layer_weights
 from ser.report.runs import markdown_table
 from ser.sweep.probe import PAPERS, WEIGHTED
 from ser.sweep.results import CellResult

@@ -1,1 +1,2 @@
-"""A synthetic IEMOCAP-layout corpus and tiny random models, for the demo and the tests."""
+"""Synthetic corpora in every corpus kind's layout, made-up manifests and tiny random
+models, for the demo and the tests."""

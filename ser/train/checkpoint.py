@@ -30,8 +30,8 @@ from ser.train.plan import Prepared
 from ser.train.record import atomic, layers_record
 
 CHECKPOINTS = "checkpoints"
-# 2: a plain module's state_dict (issue 26). 1 held member-stacked weights [1, ...] of
-# the engine before it: refused with a message, the run trains again in minutes.
+# 2: a plain module's state_dict. 1 (member-stacked weights [1, ...]) is refused with a
+# message: the run trains again in minutes.
 FORMAT = 2
 FINAL = "final"
 

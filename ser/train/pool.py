@@ -1,4 +1,4 @@
-"""A run's (seed, fold) jobs on local processes side by side, on the CPU (issue 34).
+"""A run's (seed, fold) jobs on local processes side by side, on the CPU.
 
 On 2 cores every family's members trained ~1.1-1.4x more runs an hour as one-thread
 processes side by side than in one process with both cores' threads (benchmarks/README.md,

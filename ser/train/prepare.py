@@ -225,14 +225,14 @@ def _start_record(
     if old is not None:
         old["config"] = cfg  # bookkeeping keys (store path, device) may have changed
         old.setdefault("timings", {})
-        # An entry without its checkpoint (written before checkpoints were) trains again.
+        # An entry without its checkpoint is trained again: `ser predict` loads every fold's.
         old["folds"] = [
             e for e in old["folds"] if has_checkpoint(plan.run_dir, fold_key(e["seed"], e["fold"]))
         ]
         return old
     if path.exists():  # --overwrite
         progress.message(f"--overwrite: discarding the earlier record {path}")
-        remove_checkpoints(plan.run_dir)
+        remove_checkpoints(plan.run_dir)  # else the old run's folds join predict's ensemble
     return {
         "name": plan.name,
         "config": cfg,

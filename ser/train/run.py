@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ser.cache import FeatureStore
-from ser.report.metrics import Metrics, pool_metrics, summarize
+from ser.report.metrics import Metrics, overall_metrics, summarize
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from ser.runtime.memory import memory_budget
 from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
@@ -173,7 +173,7 @@ def _finish(run: Prepared, complete: bool) -> dict[str, Any]:
     if record["folds"]:
         results = [(int(e["seed"]), Metrics.from_dict(e["metrics"])) for e in record["folds"]]
         record["summary"] = summarize(results)
-        record["pooled"] = pool_metrics([m for _, m in results], record["classes"]).to_dict()
+        record["pooled"] = overall_metrics([m for _, m in results], record["classes"]).to_dict()
     record["complete"] = complete
     fold_seconds = sum(float(e["seconds"]) for e in record["folds"])
     record["timings"]["folds"] = fold_seconds

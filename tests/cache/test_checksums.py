@@ -12,8 +12,7 @@ import pytest
 import zarr
 from zarr.codecs import Crc32cCodec
 
-from ser.cache import FeatureStore, Manifest
-from ser.cache import backend as formats
+from ser.cache import FeatureStore, Manifest, backend
 from ser.cache import store as store_module
 from ser.cache.verify import utterances_in
 from ser.errors import StoreError
@@ -150,12 +149,12 @@ class TestChecksums:
     ) -> None:
         """Opens, reads and verifies as it is; its set keeps its fingerprint; sets added
         now carry checksums."""
-        monkeypatch.setattr(formats, "CHUNK_CHECKSUMS", False)
+        monkeypatch.setattr(backend, "CHUNK_CHECKSUMS", False)
         old = FeatureStore.create(store_path, manifest)
         rows = fill(old)
         drop_recorded_checksums(old)
         assert not any(stored_arrays(store_path).values())
-        monkeypatch.setattr(formats, "CHUNK_CHECKSUMS", True)
+        monkeypatch.setattr(backend, "CHUNK_CHECKSUMS", True)
 
         store = FeatureStore.open(store_path, mode="a")
         assert store.manifest == manifest
@@ -228,11 +227,11 @@ class TestChecksums:
     def test_nan_rows_of_a_store_written_before_are_repaired(
         self, store_path: Path, manifest: Manifest, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr(formats, "CHUNK_CHECKSUMS", False)
+        monkeypatch.setattr(backend, "CHUNK_CHECKSUMS", False)
         store = FeatureStore.create(store_path, manifest)
         rows = fill(store)
         drop_recorded_checksums(store)
-        monkeypatch.setattr(formats, "CHUNK_CHECKSUMS", True)
+        monkeypatch.setattr(backend, "CHUNK_CHECKSUMS", True)
         offsets = store.read("hubert.L3").offsets
         poison = np.full((1, 6), np.nan, np.float16)
         store._backend.write_blocks("hubert.L3", [(int(offsets[4]), poison)])

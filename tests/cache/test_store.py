@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ser.cache import FeatureStore, Manifest
-from ser.cache import backend as formats
+from ser.cache import FeatureStore, Manifest, backend
 from ser.cache import store as store_module
 from ser.cache.formats import backend_for
 from ser.cache.zarr_backend import _chunk_layout
@@ -424,7 +423,7 @@ def test_zarr_direct_read_refuses_a_short_chunk_file(
     chunk.write_bytes(chunk.read_bytes()[:-1])
     with pytest.raises(StoreError, match=r"rows 0-\d+ of its data fail their checksum"):
         store.read("hubert.L3")
-    monkeypatch.setattr(formats, "CHUNK_CHECKSUMS", False)  # a store written before
+    monkeypatch.setattr(backend, "CHUNK_CHECKSUMS", False)  # a store written before
     store = FeatureStore.create(tmp_path / "old.zarr", manifest)
     fill(store)
     chunk = tmp_path / "old.zarr" / "hubert.L3" / "data" / "c" / "0" / "0"

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from ser.cache import FeatureStore, Manifest
-from ser.cache import backend as formats
+from ser.cache import FeatureStore, Manifest, backend
 from ser.cache.verify import utterances_in
 from ser.cli import main
 from ser.runtime.units import human_bytes
@@ -136,11 +135,11 @@ def test_verify_names_a_damaged_chunk_and_its_repair(tmp_path: Path, suffix: str
 def test_verify_store_written_before_checksums(
     tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(formats, "CHUNK_CHECKSUMS", False)
+    monkeypatch.setattr(backend, "CHUNK_CHECKSUMS", False)
     fs = FeatureStore.create(tmp_path / f"s{suffix}", Manifest.from_columns(example_columns(IDS)))
     fill(fs, "hubert.L3", failures={})
     drop_recorded_checksums(fs)
-    monkeypatch.setattr(formats, "CHUNK_CHECKSUMS", True)
+    monkeypatch.setattr(backend, "CHUNK_CHECKSUMS", True)
     result = ser("store", "verify", fs.path)
     assert result.exit_code == 0, result.output
     assert f"ok: {fs.path}: 1 feature sets, all healthy" in result.stdout

@@ -240,7 +240,7 @@ def test_doctests() -> None:
     import doctest
 
     import ser.extract.is13
-    import ser.extract.layers
+    import ser.extract.layer_sets
     import ser.extract.logmel
     import ser.extract.registry
     import ser.extract.speech
@@ -248,7 +248,7 @@ def test_doctests() -> None:
 
     for module in (
         ser.extract.registry,
-        ser.extract.layers,
+        ser.extract.layer_sets,
         ser.extract.speech,
         ser.extract.text_encoder,
         ser.extract.is13,

@@ -20,7 +20,7 @@ from rich.console import Console
 import ser.extract.shards as shards_module
 from ser.corpus.audio import load_audio
 from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec
-from ser.extract.plan import audio_seconds, estimate_bytes, make_plan
+from ser.extract.plan import audio_seconds, estimate_bytes, plan_shards
 from ser.extract.registry import build_extractor
 from ser.extract.run import ExtractConfig, extract_features
 from ser.extract.shards import make_jobs, run_jobs
@@ -33,7 +33,7 @@ CPU = torch.device("cpu")
 
 def test_plan_sorts_by_length_batches_within_budget_and_cuts_shards_by_count() -> None:
     costs = [5.0, 1.0, 30.0, 2.0, 2.0, 9.0, 1.0]
-    plan = make_plan(costs, budget=6.0, shard_size=4)
+    plan = plan_shards(costs, budget=6.0, shard_size=4)
     # sorted: 1 (1), 6 (1), 3 (2), 4 (2) | 0 (5), 5 (9), 2 (30); ties by manifest index
     assert [shard.indices for shard in plan.shards] == [(1, 6, 3, 4), (0, 5, 2)]
     # padded cost: 3 x 2 s fits 6 s, a fourth 2 s utterance would not; long ones go alone
@@ -50,7 +50,7 @@ def test_plan_sorts_by_length_batches_within_budget_and_cuts_shards_by_count() -
 def test_plan_covers_every_utterance_once_and_is_deterministic(
     costs: list[float], budget: float, shard_size: int
 ) -> None:
-    plan = make_plan(costs, budget, shard_size)
+    plan = plan_shards(costs, budget, shard_size)
     flat = [i for shard in plan.shards for i in shard.indices]
     assert sorted(flat) == list(range(len(costs)))
     assert [shard.shard_id for shard in plan.shards] == list(range(len(plan.shards)))
@@ -58,15 +58,15 @@ def test_plan_covers_every_utterance_once_and_is_deterministic(
     for shard in plan.shards:
         for batch in shard.batches:
             assert len(batch) == 1 or len(batch) * max(costs[i] for i in batch) <= budget
-    assert make_plan(list(costs), budget, shard_size) == plan
+    assert plan_shards(list(costs), budget, shard_size) == plan
 
 
 def test_shard_membership_depends_on_sort_keys_and_shard_size_only() -> None:
     keys = [3.0, 1.0, 2.0, 5.0, 4.0, 0.5]
     costs_then = [3.1, 0.0, 2.0, 5.2, 4.0, 0.5]  # a wav missing at the first run (0 s)...
     costs_now = [3.1, 1.1, 2.0, 5.2, 4.0, 0.5]  # ...restored before the resume
-    first = make_plan(costs_then, budget=4.0, shard_size=2, sort_keys=keys)
-    second = make_plan(costs_now, budget=50.0, shard_size=2, sort_keys=keys)
+    first = plan_shards(costs_then, budget=4.0, shard_size=2, sort_keys=keys)
+    second = plan_shards(costs_now, budget=50.0, shard_size=2, sort_keys=keys)
     assert [s.indices for s in first.shards] == [s.indices for s in second.shards]
     assert first.shards[1].batches == ((2,), (0,))  # the budget only cuts batches
     assert second.shards[1].batches == ((2, 0),)
@@ -74,7 +74,7 @@ def test_shard_membership_depends_on_sort_keys_and_shard_size_only() -> None:
 
 def test_batches_respect_count_and_padded_budget() -> None:
     def batches(costs: list[float], budget: float, max_batch: int) -> list[tuple[int, ...]]:
-        plan = make_plan(costs, budget, len(costs), max_batch=max_batch)
+        plan = plan_shards(costs, budget, len(costs), max_batch=max_batch)
         return list(plan.shards[0].batches)
 
     assert batches([1, 2, 3, 4, 5], math.inf, 2) == [(0, 1), (2, 3), (4,)]
@@ -161,7 +161,7 @@ def test_each_bad_input_fails_alone_with_its_reason(tmp_path: Path) -> None:
         _wav(tmp_path / "nan.wav", np.full(800, np.nan, np.float32)),
         _wav(tmp_path / "ok2.wav", np.full(3200, -0.5, np.float32)),
     ]
-    plan = make_plan([1.0] * len(sources), budget=100.0, shard_size=100)
+    plan = plan_shards([1.0] * len(sources), budget=100.0, shard_size=100)
     writers = {"a": Recorder(), "b": Recorder()}
     fake = FakeAudio()
     jobs = make_jobs(plan.shards, fake.specs(), sources, writers, {"a": set(), "b": set()})
@@ -187,7 +187,7 @@ def test_only_feature_sets_missing_a_shard_are_written(tmp_path: Path) -> None:
     sources: list[Any] = [
         _wav(tmp_path / f"{i}.wav", np.full(320, 0.1, np.float32)) for i in range(4)
     ]
-    plan = make_plan([0.02] * 4, budget=100.0, shard_size=2)
+    plan = plan_shards([0.02] * 4, budget=100.0, shard_size=2)
     writers = {"a": Recorder(), "b": Recorder()}
     fake = FakeAudio()
     jobs = make_jobs(plan.shards, fake.specs(), sources, writers, {"a": {0}, "b": {0, 1}})
@@ -219,7 +219,7 @@ def test_next_batch_decodes_while_the_current_one_computes(
             return super().extract(batch)
 
     monkeypatch.setattr(shards_module, "load_audio", spy)
-    plan = make_plan([1.0] * 3, budget=1.0, shard_size=3)  # one utterance per batch
+    plan = plan_shards([1.0] * 3, budget=1.0, shard_size=3)  # one utterance per batch
     fake = Waiting()
     jobs = make_jobs(plan.shards, fake.specs()[:1], sources, {"a": Recorder()}, {"a": set()})
     list(run_jobs(fake, jobs, CPU))

@@ -1,5 +1,5 @@
 """The speech kind on tiny random wav2vec2-family models: frames, layers, padding,
-provenance (Whisper's encoder: test_whisper_encoder.py; layer specs: test_layers.py)."""
+provenance (Whisper's encoder: test_whisper_encoder.py; layer specs: test_layer_sets.py)."""
 
 from __future__ import annotations
 

@@ -134,12 +134,12 @@ def test_normalize_is_for_wav2vec2_models(folder: Path) -> None:
 
 
 def test_batches_are_planned_by_whole_windows(folder: Path) -> None:
-    from ser.extract.plan import make_plan
+    from ser.extract.plan import plan_shards
 
     whisper = build_extractor("speech", model=str(folder))
     assert [whisper.padded_seconds(s) for s in (0.5, 4.0, 30.0, 45.0)] == [30.0, 30, 30, 60]
     assert build_extractor("logmel").padded_seconds(4.0) == 4.0
     # The GPU's 240 padded seconds hold 8 utterances of 4 s, not 60 (60 windows of 30 s).
     padded = [whisper.padded_seconds(4.0)] * 60
-    sizes = [len(b) for b in make_plan(padded, 240.0, 256).shards[0].batches]
+    sizes = [len(b) for b in plan_shards(padded, 240.0, 256).shards[0].batches]
     assert sizes == [8] * 7 + [4]

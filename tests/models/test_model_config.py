@@ -268,7 +268,7 @@ def test_a_family_is_registered_once() -> None:
         "ser.models",
         "ser.models.config",
         "ser.train.options",
-        "ser.models.nn.layers",
+        "ser.models.nn.blocks",
         "ser.models.nn.attention",
         "ser.models.nn.gru",
         "ser.models.rmm",

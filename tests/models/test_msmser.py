@@ -375,7 +375,7 @@ def test_layers_over_the_same_keys_share_one_key_mask(monkeypatch, utterance_bat
 
 def test_positions_come_from_a_table_made_once(monkeypatch, utterance_batch) -> None:
     import ser.models.msmser as msmser
-    from ser.models.nn.layers import sinusoidal_positions
+    from ser.models.nn.blocks import sinusoidal_positions
 
     made = []
     monkeypatch.setattr(

@@ -18,7 +18,7 @@ from ser.report.metrics import (
     compute_metrics,
     mean_std,
     mean_std_text,
-    pool_metrics,
+    overall_metrics,
     summarize,
     ua_wa,
 )
@@ -95,15 +95,15 @@ def test_bad_inputs_raise(y_true: list[int], y_pred: list[int]) -> None:
         compute_metrics(np.array(y_true, dtype=int), np.array(y_pred, dtype=int), CLASSES3)
 
 
-def test_pooled_metrics_equal_metrics_of_concatenated_predictions() -> None:
+def test_overall_metrics_equal_metrics_of_concatenated_predictions() -> None:
     a_true, a_pred = [0, 0, 1, 2], [0, 1, 1, 2]
     b_true, b_pred = [1, 1, 2, 2, 0], [1, 2, 2, 0, 0]
-    pooled = pool_metrics(
+    overall = overall_metrics(
         [_metrics(a_true, a_pred, CLASSES3), _metrics(b_true, b_pred, CLASSES3)], CLASSES3
     )
     direct = _metrics(a_true + b_true, a_pred + b_pred, CLASSES3)
-    assert pooled == direct
-    assert pooled.n == 9
+    assert overall == direct
+    assert overall.n == 9
 
 
 def test_mean_std_uses_sample_std() -> None:

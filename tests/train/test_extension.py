@@ -28,7 +28,7 @@ from ser.models import (
 )
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.config import option, specs
-from ser.models.nn.layers import MLP
+from ser.models.nn.blocks import MLP
 from ser.train.checkpoint import load_run_checkpoints
 from ser.train.options import train_config
 from ser.train.run import train

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ser.models.nn.layers import Dropout, keep_one
+from ser.models.nn.blocks import Dropout, keep_one
 
 
 def key_mask(keep: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ser.models.nn.layers import Dropout
+from ser.models.nn.blocks import Dropout
 
 # Added to the update gate's input at masked positions: σ(HOLD + anything finite) is 1
 # exactly (in float16 too), and its gradient 0.

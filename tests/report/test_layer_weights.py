@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-import ser.report.layers
-from ser.report.layers import layer_weights, peak_label, weights_lines
+import ser.report.layer_weights
+from ser.report.layer_weights import layer_weights, peak_label, weights_lines
 from ser.report.plots import _layers_figure, write_plots
 from ser.report.runs import report_table
 from tests.report.test_runs import _record
@@ -87,5 +87,5 @@ def test_the_plot_draws_each_layer_with_its_spread(tmp_path: Path) -> None:
 
 
 def test_docstring_examples_run() -> None:
-    result = doctest.testmod(ser.report.layers)
+    result = doctest.testmod(ser.report.layer_weights)
     assert result.attempted > 0 and result.failed == 0

@@ -1,4 +1,4 @@
-"""Mask helpers, attention pooling, frame scaling, the MLP head, dropout (nn.layers)."""
+"""Mask helpers, attention pooling, frame scaling, the MLP head, dropout (nn.blocks)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from ser.models.nn.layers import (
+from ser.models.nn.blocks import (
     MLP,
     AttentionPool,
     Dropout,

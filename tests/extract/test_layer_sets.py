@@ -1,4 +1,4 @@
-"""Layer specs, pooled views and their sets (`ser.extract.layers`)."""
+"""Layer specs, pooled views and their sets (`ser.extract.layer_sets`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ser.errors import ConfigError
-from ser.extract.layers import (
+from ser.extract.layer_sets import (
     layer_outputs,
     layer_specs,
     layers_text,
