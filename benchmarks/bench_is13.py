@@ -1,5 +1,5 @@
 """IS13 on every core: utterances/s of `ser extract --features is13` with its default (one
-process per core, `ser.extract.pool`) against one process, on the demo corpus.
+process per core, `ser.runtime.execution`) against one process, on the demo corpus.
 
 Runs alternate (one process, default, one process, ...) into fresh stores so a neighbour's
 load falls on both alike; the figure is the median of each side and their ratio. Every run
@@ -22,9 +22,9 @@ from typing import Any
 from rich.console import Console
 
 from ser.cache import FeatureStore
-from ser.extract.pool import choose_processes
-from ser.extract.registry import build_extractor
 from ser.extract.run import ExtractConfig, extract_features
+from ser.runtime.execution import for_extraction
+from ser.runtime.threads import cpu_budget, default_threads
 from ser.synth.corpus import SynthConfig, write_corpus
 
 
@@ -54,8 +54,9 @@ def measure(dialogs: int, rounds: int, work: Path) -> dict[str, Any]:
             if not same_bytes(store, first):
                 raise SystemExit(f"{store} differs from {first}: a pool changed the bytes")
     n = len(FeatureStore.open(first).manifest) if first else 0
-    default = choose_processes(build_extractor("is13"), None, batches=n)
-    out: dict[str, Any] = {"utterances": n, "processes": f"{default.count} ({default.source})"}
+    here = default_threads(cpu_budget())
+    default = for_extraction("is13", uses_torch=False, batches=n, device="cpu", threads=here)
+    out: dict[str, Any] = {"utterances": n, "execution": default.describe()}
     for label, values in seconds.items():
         median = statistics.median(values)
         out[label] = {"seconds": values, "utterances_per_s": round(n / median, 1)}

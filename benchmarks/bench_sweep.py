@@ -21,20 +21,22 @@ within every repeat so that the machine's other work falls on all of them alike:
 ``throughput``: `--cells` cells x `--seeds` seeds (the reference row and EF ADD, both
 losses) as `ser sweep` in a new process, wall time to wall time, runs per hour: ``1x2``
 (`--threads 2`: one process of 2 threads, the default before issue 34 on 2 cores),
-``default`` (no option: `ser.sweep.layout`'s choice) and ``workers2x1-defaults``
-(`--workers 2 --threads 1` with distributed's defaults, the cluster before issue 34:
+``default`` (no option: `ser.runtime.execution.for_sweep`'s choice) and
+``workers2x1-defaults`` (`--workers 2 --threads 1` with distributed's defaults, the
+cluster before issue 34:
 `SER_BENCH_DASK_DEFAULTS=1`, which this script's `sweep` wrapper reads).
 
 ``train``: `ser train` of the reference row with `--seeds` seeds, wall time to wall time:
 ``one`` (`--processes 1`: the members stacked in one process with its default threads,
-`ser train`'s CPU path for the dialog family before `ser.train.pool`), ``default`` (no
-option: `ser.train.pool`'s choice, printed) and ``split`` (two `ser train --threads 1
---processes 1` commands side by side, each half the seeds, `--seed 0` and `--seed S/2`:
-what the pool does, by hand) and ``two`` (`--processes 2`: the pool asked for, any
-family); `--train-ways` picks them. `--family` picks the run: ``dialog`` (the reference
-row), ``unimodal`` (the MLP on the 768-d text vectors, session 5), ``msmser`` and
-``late_prob`` (the demo's sizes, d 64, on `--utterances` utterances of 20-d HuBERT-like
-frames and MPNet-like tokens, session 5): whether processes pay for a family.
+`ser train`'s CPU path for the dialog family before processes side by side), ``default``
+(no option: `ser.runtime.execution.for_training`'s choice, printed) and ``split`` (two
+`ser train --threads 1 --processes 1` commands side by side, each half the seeds,
+`--seed 0` and `--seed S/2`: what processes side by side do, by hand) and ``two``
+(`--processes 2`: processes asked for, any family); `--train-ways` picks them.
+`--family` picks the run: ``dialog`` (the reference row), ``unimodal`` (the MLP on the
+768-d text vectors, session 5), ``msmser`` and ``late_prob`` (the demo's sizes, d 64,
+on `--utterances` utterances of 20-d HuBERT-like frames and MPNet-like tokens, session
+5): whether processes pay for a family.
 
     .venv/bin/python benchmarks/bench_sweep.py worker --epochs 30 --repeats 3
     .venv/bin/python benchmarks/bench_sweep.py throughput --epochs 30 --seeds 2

@@ -68,7 +68,7 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     "--workers",
     type=int,
     help="Local dask cluster of N workers (one GPU each with CUDA) [on the CPU: chosen from "
-    "the cores and the cells' families, see ser/sweep/layout.py].",
+    "the cores and the cells' families, see ser/runtime/execution.py].",
 )
 @click.option(
     "--scheduler",
@@ -79,7 +79,7 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     "--threads",
     type=int,
     help="torch threads per task [with --workers: the CPU budget / workers; else chosen "
-    "with the workers, see ser/sweep/layout.py].",
+    "with the workers, see ser/runtime/execution.py].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def sweep_command(**o: Any) -> None:
@@ -107,23 +107,24 @@ def sweep_command(**o: Any) -> None:
         store=stores[0],
     )
     cells = resolve_cells(spec.cells, stores, o["out"])
-    layout = sweep_layout(cells, o["workers"], o["threads"], o["scheduler"])
-    plan = estimate_sweep(cells, o["out"], layout)
+    execution = sweep_execution(cells, o["workers"], o["threads"], o["scheduler"])
+    plan = estimate_sweep(cells, o["out"], execution)
     if o["dry_run"]:
-        _dry_run(cells, plan, o["as_json"], layout)
+        _dry_run(cells, plan, o["as_json"], execution)
         return
     write_manifest(spec, cells, o["out"])
     live = sys.stderr.isatty() and not o["as_json"]
     display = _Display(Console(stderr=True), plan, live, several=len(stores) > 1)
     display.say(f"{_counts(cells, plan)}; {_total(plan)}")
-    display.say(f"training as {layout.describe()}")
-    with display.bar, dask_client(layout.workers, o["scheduler"]) as client:
+    display.say(f"training as {execution.describe()}")
+    workers = execution.processes if execution.cluster and not o["scheduler"] else None
+    with display.bar, dask_client(workers, o["scheduler"]) as client:
         outcomes = run_sweep(
             cells,
             o["out"],
             client,
             display.update,
-            _choice(layout),
+            execution.thread_choice() if execution.threads else None,
             on_start=display.start,
             progress=Heartbeat(display),
             on_wait=display.waiting,
@@ -152,16 +153,16 @@ def sweep_command(**o: Any) -> None:
         sys.exit(1)
 
 
-def sweep_layout(
+def sweep_execution(
     cells: list[Any], workers: int | None, threads: int | None, scheduler: str | None
 ) -> Any:
-    """The sweep's `Layout` for this machine (`ser.sweep.layout.choose_layout`)."""
+    """How the sweep trains on this machine (`ser.runtime.execution.for_sweep`)."""
+    from ser.runtime.execution import for_sweep
     from ser.runtime.threads import cpu_budget
     from ser.sweep.cells import unique
-    from ser.sweep.layout import choose_layout
 
     distinct = unique(cells)
-    return choose_layout(
+    return for_sweep(
         cpu_budget(),
         families={c.plan.family for c in distinct},
         cells=len(distinct),
@@ -170,16 +171,6 @@ def sweep_layout(
         threads=threads,
         scheduler=scheduler,
     )
-
-
-def _choice(layout: Any) -> Any:
-    """Each task's `ThreadChoice` (recorded in each cell's run record), None where the
-    cells choose as `ser train` does (one process without --threads; the workers' own)."""
-    from ser.runtime.threads import ThreadChoice
-
-    if not layout.threads:
-        return None
-    return ThreadChoice(layout.threads, f"sweep: {layout.describe()}")
 
 
 class _Display(Progress):
@@ -289,7 +280,7 @@ def _total(plan: Any) -> str:
     return f"{_duration(plan.seconds)} estimated on {plan.device()} ({plan.note()})"
 
 
-def _dry_run(cells: list[Any], plan: Any, as_json: bool, layout: Any) -> None:
+def _dry_run(cells: list[Any], plan: Any, as_json: bool, execution: Any) -> None:
     by_key = {c.cell.key: c for c in plan.cells}
     several = len({c.store.path for c in cells}) > 1
     if as_json:
@@ -326,7 +317,7 @@ def _dry_run(cells: list[Any], plan: Any, as_json: bool, layout: Any) -> None:
             f"{human_bytes(p.estimate.memory)}, {left}"
         )
     click.echo(f"estimated total for the cells to train: {_total(plan)}")
-    click.echo(f"would train as {layout.describe()}")
+    click.echo(f"would train as {execution.describe()}")
 
 
 COMMANDS: list[click.Command] = [sweep_command]

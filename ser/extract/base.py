@@ -60,7 +60,7 @@ class Extractor(ABC):
     kind: str  # set by `build_extractor`: one class may serve several kinds
     modality: ClassVar[Modality]
     # False for kinds that compute off torch (openSMILE): one process uses one core, so
-    # their batches fan out over processes by default (`ser.extract.pool`).
+    # their batches fan out over processes by default (`ser.runtime.execution`).
     uses_torch: ClassVar[bool] = True
 
     def __init__(self, options: Any) -> None:

@@ -35,7 +35,7 @@ class ExtractConfig:
     shard_size: int = DEFAULT_SHARD_SIZE
     workers: int | None = None
     scheduler: str | None = None
-    processes: int | None = None  # local processes per kind (None: `ser.extract.pool`'s rule)
+    processes: int | None = None  # local processes per kind (None: `ser.runtime.execution`'s)
     threads: int | None = None  # torch threads (each worker's); None: runtime/threads.py's rule
     overwrite: bool = False  # replace feature sets whose provenance differs
     repair: bool = False  # re-extract what of complete sets is damaged (`FeatureStore.damage`)

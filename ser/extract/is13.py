@@ -121,7 +121,7 @@ class Is13Extractor(Extractor):
             feature_set=getattr(opensmile.FeatureSet, _FEATURE_SETS[self.options.feature_set]),
             feature_level=opensmile.FeatureLevel.Functionals,
             # One signal per call, on this thread: a process keeps to one core for
-            # openSMILE, and ser runs one process per core instead (ser/extract/pool.py).
+            # openSMILE, and ser runs one process per core instead (ser/runtime/execution.py).
             num_workers=1,
             multiprocessing=False,
         )

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,9 +41,7 @@ from rich.console import Console
 
 from ser.cache import Damage, FeatureStore, Manifest
 from ser.cache.fingerprint import fingerprint, provenance
-from ser.cache.manifest import SPAN
 from ser.cache.repair import repair_outcome
-from ser.corpus.audio import Clip
 from ser.corpus.records import CorpusReading
 from ser.corpus.registry import read_corpus
 from ser.errors import StoreError
@@ -61,14 +58,15 @@ from ser.extract.plan import (
     estimate_bytes,
     plan_shards,
 )
-from ser.extract.pool import ProcessChoice, choose_processes, pooled_batches
+from ser.extract.processes import pooled_batches
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.registry import KINDS, build_extractor
-from ser.extract.shards import ShardJob, Source, make_jobs, run_jobs
+from ser.extract.shards import ShardJob, Source, audio_sources, make_jobs, run_jobs
 from ser.runtime.cluster import dask_client
 from ser.runtime.device import pick_device
+from ser.runtime.execution import Execution, for_extraction
 from ser.runtime.precision import resolve_precision
-from ser.runtime.threads import run_threads
+from ser.runtime.threads import ThreadChoice, run_threads
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
 
@@ -184,19 +182,6 @@ def _damaged(store: Any, specs: list[FeatureSetSpec], stored: dict[str, str]) ->
     return found
 
 
-def audio_sources(manifest: Manifest, root: Path) -> list[Path | Clip | None]:
-    """Each row's audio: its wav, absolute (dask workers may run elsewhere, in another
-    working directory), or the part of it the row's span says; None for no wav."""
-    paths = [root.resolve() / str(w) if str(w) else None for w in manifest.column("wav")]
-    if SPAN[0] not in manifest.names:
-        return list(paths)
-    ends = zip(manifest.column(SPAN[0]).tolist(), manifest.column(SPAN[1]).tolist(), strict=True)
-    return [
-        Clip(path, start, end) if path is not None and math.isfinite(start) else path
-        for path, (start, end) in zip(paths, ends, strict=True)
-    ]
-
-
 def _create_store(path: Path, reading: CorpusReading, attrs: dict[str, Any]) -> FeatureStore:
     """The store of `reading`, wav paths relative to the corpus root as the manifest's
     contract and `ser store init` have them. Stores an earlier `ser extract` made hold
@@ -257,8 +242,6 @@ def _run_passes(
             if spec.name not in p.repairs
         ]
     print_estimate(console, sizes, Path(store.path))
-    shown = threads.count or "the workers' own"  # 0 under --scheduler: left to them
-    console.print(f"torch threads: {shown} ({threads.source})")
     with (
         dask_client(config.workers, config.scheduler) as client,
         progress_bar(console, config.progress) as bar,
@@ -268,12 +251,10 @@ def _run_passes(
             jobs = _jobs(store, p, plan, sources, config)
             task = bar.add_task(p.extractor.kind, total=sum(len(job.shard) for job in jobs))
             advance: Advance = functools.partial(bar.advance, task)
+            execution = _execution(p.extractor, jobs, config, device, threads)
+            console.print(f"{p.extractor.kind}: {execution.describe()}")
             if client is None:
-                batches = sum(len(job.shard.batches) for job in jobs)
-                choice = choose_processes(
-                    p.extractor, config.processes, batches, device, config.threads
-                )
-                _run_local(p.extractor, jobs, device, advance, console, choice)
+                _run_local(p.extractor, jobs, device, advance, console, execution)
             else:
                 kind, count = p.extractor.kind, threads.count or None
                 for n in run_jobs_dask(client, kind, p.options, config.device, jobs, count):
@@ -332,24 +313,43 @@ def _replanned(name: str, shard_size: int, early: bool = False) -> str:
     )
 
 
+def _execution(
+    extractor: Extractor,
+    jobs: list[ShardJob],
+    config: ExtractConfig,
+    device: torch.device,
+    threads: ThreadChoice,
+) -> Execution:
+    """`ser.runtime.execution`'s choice for one pass (a dask cluster's workers: theirs)."""
+    if config.workers is not None or config.scheduler is not None:
+        where = config.workers or 1  # under --scheduler: the cluster's own workers
+        return Execution(where, threads.count, threads.source, cluster=True)
+    return for_extraction(
+        extractor.kind,
+        uses_torch=extractor.uses_torch,
+        batches=sum(len(job.shard.batches) for job in jobs),
+        device=device.type,
+        threads=threads,
+        processes=config.processes,
+        asked_threads=config.threads,
+    )
+
+
 def _run_local(
     extractor: Extractor,
     jobs: list[ShardJob],
     device: torch.device,
     advance: Advance,
     console: Console,
-    processes: ProcessChoice,
+    execution: Execution,
 ) -> None:
-    """The jobs in this process, or their batches on a pool of `processes` (committed here)."""
+    """The jobs in this process, or their batches on `execution`'s processes (committed
+    here)."""
     if not jobs:
         return
     computed = None
-    if processes.count > 1:
-        console.print(
-            f"{extractor.kind}: {processes.count} processes of {processes.per_process} torch "
-            f"thread(s) ({processes.source})"
-        )
-        computed = pooled_batches(extractor, jobs, processes)
+    if execution.processes > 1:
+        computed = pooled_batches(extractor, jobs, execution)
     else:
         extractor.load(device)
         line = extractor.loaded()

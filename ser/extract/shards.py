@@ -9,6 +9,7 @@ bad input fails, never its batch.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ser.cache.manifest import SPAN, Manifest
 from ser.corpus.audio import AudioError, Clip, load_audio
 from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec
 from ser.extract.plan import Shard
@@ -44,6 +46,19 @@ class ShardJob:
     sources: dict[int, Source]
     writers: dict[str, Any]  # set name -> the store's picklable `ShardWriter`
     dtypes: dict[str, str]  # stored dtype per set: rows are cast here, halving a shard's memory
+
+
+def audio_sources(manifest: Manifest, root: Path) -> list[Path | Clip | None]:
+    """Each row's audio: its wav, absolute (dask workers may run elsewhere, in another
+    working directory), or the part of it the row's span says; None for no wav."""
+    paths = [root.resolve() / str(w) if str(w) else None for w in manifest.column("wav")]
+    if SPAN[0] not in manifest.names:
+        return list(paths)
+    ends = zip(manifest.column(SPAN[0]).tolist(), manifest.column(SPAN[1]).tolist(), strict=True)
+    return [
+        Clip(path, start, end) if path is not None and math.isfinite(start) else path
+        for path, (start, end) in zip(paths, ends, strict=True)
+    ]
 
 
 def make_jobs(
@@ -73,7 +88,7 @@ def run_jobs(
     """Extract and commit `jobs` in order (the extractor loaded on `device`), decoding
     ahead in a background thread; yield (job, batch, committed) after every batch,
     committed true once the job's shard is. `computed`: each batch's results from
-    elsewhere, in order (`ser.extract.pool`: worker processes); shards commit here."""
+    elsewhere, in order (`ser.extract.processes`); shards commit here."""
     work = [(job, batch) for job in jobs for batch in job.shard.batches]
     results = computed if computed is not None else _in_process(extractor, work, device)
     rows: dict[str, dict[int, np.ndarray]] = {}

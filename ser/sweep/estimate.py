@@ -7,10 +7,10 @@ values each row brings (every stored set's width: a layered input's all), both t
 a staged model. Memory: weights, gradients and Adam's two moments per member, plus the
 features. Time: the FLOPs over `EFFECTIVE_FLOPS` plus the input read at `EFFECTIVE_READ`,
 rough alone, so cells that have trained in the sweep's folder calibrate it (measured over
-estimated seconds, per device and family). Under a `ser.sweep.layout.Layout` (what `ser
-sweep` trains with) a cell takes its `cell_factor` of that (calibration compares a
-measured time with the estimate at the threads the cell trained with), and the total is
-the cells' sum over the processes that train side by side.
+estimated seconds, per device and family). Under the `ser.runtime.execution.Execution`
+`ser sweep` trains with, a cell takes `thread_factor` of that at its threads
+(calibration compares a measured time with the estimate at the threads the cell trained
+with), and the total is the cells' sum over the processes that train side by side.
 """
 
 from __future__ import annotations
@@ -22,9 +22,13 @@ from typing import Any
 
 from ser.cache import FeatureStore
 from ser.models import build_model
+from ser.runtime.execution import Execution
 from ser.sweep.cells import ResolvedCell, record_of, unique
-from ser.sweep.layout import Layout, thread_factor
 
+# A cell's time with one thread against `ser train`'s default on the 2-core CPU the
+# estimate's rates come from (2 threads): a fusion-study run, 90 s against 63 s. Two
+# such processes side by side each kept their alone pace (91 s).
+ONE_THREAD = 1.43
 # Effective training throughput, FLOP/s of the count above. CPU (2 threads of a Xeon,
 # benchmarks/README.md): the demo's MSMSER, 15 members, 18-22 s an epoch
 # (1.5e11 of this count a second); the fusion study with 100-d audio, 20 members, 1.5-2.0
@@ -91,7 +95,7 @@ class CellPlan:
 class SweepEstimate:
     cells: list[CellPlan]  # one per distinct cell, in order
     calibrated_on: int  # cells whose measured times scaled the estimates (0: none)
-    processes: int = 1  # cells training side by side (the layout's)
+    processes: int = 1  # cells training side by side (the execution's)
 
     @property
     def seconds(self) -> float:
@@ -115,13 +119,13 @@ class SweepEstimate:
 
 
 def estimate_sweep(
-    cells: Sequence[ResolvedCell], out: Path, layout: Layout | None = None
+    cells: Sequence[ResolvedCell], out: Path, execution: Execution | None = None
 ) -> SweepEstimate:
     """Every distinct cell's estimate on its own store, with what `out` already holds of
-    it, under `layout` (None: one process, `ser train`'s threads)."""
+    it, trained as `execution` says (None: one process, `ser train`'s threads)."""
     handles: dict[str, FeatureStore] = {}
     cache: dict[Any, Any] = {}
-    factor = layout.cell_factor() if layout else 1.0
+    factor = thread_factor(execution.threads) if execution else 1.0
 
     def opened(cell: ResolvedCell) -> FeatureStore:
         path = cell.store.path
@@ -138,7 +142,13 @@ def estimate_sweep(
         done = bool(record and record.get("complete"))
         left = 0.0 if done else e.seconds * max(1 - trained / cell.members, 0.0) * scale(e)
         plans.append(CellPlan(cell, e, trained, done, left))
-    return SweepEstimate(plans, calibrated_on, layout.processes if layout else 1)
+    return SweepEstimate(plans, calibrated_on, execution.processes if execution else 1)
+
+
+def thread_factor(threads: int | None) -> float:
+    """A cell's time with `threads` torch threads over the estimate's (None or 0: `ser
+    train`'s default)."""
+    return ONE_THREAD if threads == 1 else 1.0
 
 
 def _scaled(e: Estimate, factor: float) -> Estimate:
@@ -157,7 +167,7 @@ def _calibration(
         if device != e.device or not record["folds"]:
             continue  # trained elsewhere (another device), or nothing yet
         measured = sum(float(entry["seconds"]) for entry in record["folds"])
-        # At the threads it trained with: one thread's pace is the layout's to add.
+        # At the threads it trained with: one thread's pace is the execution's to add.
         at = thread_factor(record.get("timings", {}).get("threads"))
         expected = e.seconds * at * len(record["folds"]) / cell.members
         cells += 1

@@ -68,20 +68,6 @@ def group_key(job: Job) -> tuple[Hashable, ...]:
     return (*run_key(run.config, plan), id(run.data), tuple(run.specs), steps)
 
 
-# Families whose members train faster stacked than one after another on the CPU too,
-# measured side by side (benchmarks/README.md, "Is stacking members faster than one after
-# another?"): the unimodal MLP (a batched matmul) and the fusion study's dialog model (1.5x, 20
-# seeds). MSMSER's attention runs member by member under vmap there (the same section); late_prob is
-# unmeasured.
-CPU_STACKED = frozenset({"unimodal", "dialog"})
-
-
-def default_at_once(device: torch.device, family: str = "") -> int | None:
-    """Members a group takes by default: all on a GPU and for `CPU_STACKED` families,
-    else one on the CPU. Fixed per device and family, never by the machine's load."""
-    return None if device.type == "cuda" or family in CPU_STACKED else 1
-
-
 def make_groups(jobs: Sequence[Job], at_once: int | None) -> list[list[Job]]:
     """Jobs grouped by `group_key` (in order of first appearance), each group cut into
     pieces of at most `at_once` members (None: no bound)."""

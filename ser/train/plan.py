@@ -87,17 +87,18 @@ class TrainConfig:
     members_at_once: int | None = option(
         None,
         "(seed, fold) runs trained together as the members of one ensemble [all of them on "
-        "a GPU, and on the CPU for the unimodal and dialog models, else 1]; lower it to "
-        "bound memory, 1 trains them one after another. Without dropout or RMM the same "
-        "results up to float rounding; with them each member draws its own random numbers.",
+        "a GPU; on the CPU all where the family's inputs are narrow enough to gain from it "
+        "(ser/runtime/execution.py), else 1]; lower it to bound memory, 1 trains them one "
+        "after another. Without dropout or RMM the same results up to float rounding; with "
+        "them each member draws its own random numbers. Recorded.",
     )
     processes: int | None = option(
         None,
         "Processes training the (seed, fold) runs side by side on the CPU, each with cores "
         "// N torch threads unless --threads; 1 trains in this process [default: on the "
         "CPU one 1-thread process per core (one left free above 2 cores), at most one per "
-        "(seed, fold) run, for a run big enough to pay for their start-up "
-        "(ser/train/pool.py); else 1]. Recorded.",
+        "(seed, fold) run, for a run big enough to pay for their start-up and where no "
+        "process would wait (ser/runtime/execution.py); else 1]. Recorded.",
         metavar="N",
     )
     out: str = option("runs", "Folder of the runs.")

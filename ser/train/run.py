@@ -17,14 +17,15 @@ import torch
 from ser.cache import FeatureStore
 from ser.report.metrics import Metrics, overall_metrics, summarize
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
+from ser.runtime.execution import Execution, Training, for_training
 from ser.runtime.memory import memory_budget
 from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
 from ser.train.data import TrainData
 from ser.train.final import train_final
-from ser.train.group import Job, default_at_once, describe, make_groups, train_group
+from ser.train.group import Job, describe, make_groups, train_group
 from ser.train.plan import Plan, Prepared, TrainConfig, make_plan
-from ser.train.pool import PoolChoice, choose_pool, pieces, train_pieces
 from ser.train.prepare import Loaded, prepare
+from ser.train.processes import pieces, train_pieces
 from ser.train.progress import Progress
 from ser.train.record import RECORD, atomic, json_summary, write_json
 
@@ -45,11 +46,11 @@ def train_many(
     threads: ThreadChoice | None = None,
 ) -> list[dict[str, Any]]:
     """Run (or resume) several configs; jobs of different runs that can share a stacked
-    model train as one (`ser.train.group`), on processes side by side where that trains
-    more runs an hour (`ser.train.pool`). Records as `train` writes them, in order.
-    Threads, processes and ``members_at_once`` come from the first config; `threads`, a
-    choice made by the caller (`ser sweep`'s layout), replaces the threads and is
-    recorded as it says."""
+    model train as one (`ser.train.group`), stacked and on processes side by side as
+    `ser.runtime.execution` chooses (`ser.train.processes`). Records as `train` writes
+    them, in order. Threads, processes and ``members_at_once`` come from the first
+    config; `threads`, a choice made by the caller (`ser sweep`'s), replaces the threads
+    and is recorded as it says."""
     stores = open_stores(configs)  # once per process: a plan reads its corpus kind
     plans = [make_plan(c, stores[c.store].corpus.kind) for c in configs]
     before = torch.get_num_threads()
@@ -90,14 +91,12 @@ def _train(
         for c, p in zip(configs, plans, strict=True)
     ]
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
-    at_once = configs[0].members_at_once if configs else None
-    if at_once is None and plans:
-        at_once = default_at_once(plans[0].device, plans[0].family)
-    groups = make_groups(jobs, at_once)
-    pool = _pool(configs, plans, runs, asked) if jobs else None
-    if pool is not None and pool.count > 1:
-        progress.message(f"training on {pool.describe()}; --processes 1 trains in this process")
-        _train_pooled(runs, pieces(groups, pool.count), pool, progress)
+    execution = _execution(configs, plans, runs, threads, asked)
+    groups = make_groups(jobs, execution.stacked)
+    if jobs:
+        progress.message(f"training as {execution.describe()}")
+    if jobs and execution.processes > 1:
+        _train_on_processes(runs, pieces(groups, execution.processes), execution, progress)
     else:
         _train_here(groups, progress)
     for run in runs:
@@ -117,28 +116,39 @@ def _train_here(groups: list[list[Job]], progress: Progress) -> None:
             _finish(run, complete=False)
 
 
-def _pool(
-    configs: list[TrainConfig], plans: list[Plan], runs: list[Prepared], asked: int | None
-) -> PoolChoice:
-    """`ser.train.pool`'s choice for these runs, recorded in each (with the threads that
-    then train its members)."""
-    pool = choose_pool(
-        cpu_budget(),
-        families={p.family for p in plans},
-        jobs=sum(run.planned for run in runs),
-        device=plans[0].device,
+def _execution(
+    configs: list[TrainConfig],
+    plans: list[Plan],
+    runs: list[Prepared],
+    threads: ThreadChoice,
+    asked: int | None,
+) -> Execution:
+    """`ser.runtime.execution`'s choice for these runs (`threads`: this process's),
+    recorded in each, with the threads that then train its members."""
+    data = {id(r.data): r.data for r in runs}.values()
+    training = Training(
+        families=frozenset(p.family for p in plans),
+        members=sum(run.planned for run in runs),
         work=sum(run.planned * run.plan.epochs * len(run.data) for run in runs),
-        processes=configs[0].processes,
-        threads=asked,
-        data_bytes=sum(_data_bytes(data) for data in {id(r.data): r.data for r in runs}.values()),
+        width=max((sum(spec.dim for spec in run.specs) for run in runs), default=0),
+        data_bytes=sum(_data_bytes(d) for d in data),
+    )
+    execution = for_training(
+        training,
+        device=plans[0].device.type if plans else "cpu",
+        budget=cpu_budget(),
+        threads=threads,
         memory=memory_budget(),
+        processes=configs[0].processes if configs else None,
+        asked_threads=asked,
+        at_once=configs[0].members_at_once if configs else None,
     )
     for run in runs:
-        run.record["processes"] = {"count": pool.count, "source": pool.source}
-        if pool.threads is not None:
-            run.record["threads"] = asdict(pool.threads)
-            run.record["timings"]["threads"] = pool.threads.count
-    return pool
+        run.record["execution"] = execution.record()
+        if execution.processes > 1:
+            run.record["threads"] = asdict(execution.thread_choice())
+            run.record["timings"]["threads"] = execution.threads
+    return execution
 
 
 def _data_bytes(data: TrainData) -> int:
@@ -146,10 +156,10 @@ def _data_bytes(data: TrainData) -> int:
     return sum(table.flat.nbytes for table in data.features.values())
 
 
-def _train_pooled(
-    runs: list[Prepared], jobs: list[list[Job]], pool: PoolChoice, progress: Progress
+def _train_on_processes(
+    runs: list[Prepared], jobs: list[list[Job]], execution: Execution, progress: Progress
 ) -> None:
-    """The pieces `jobs` on `pool`'s processes; after each, its runs' records hold the
+    """The pieces `jobs` on `execution`'s processes; after each, its runs' records hold the
     resumed entries, then every finished piece's in piece order (the calling process's
     order of the same groups), whichever finished first."""
     resumed = {id(run): list(run.record["folds"]) for run in runs}
@@ -165,7 +175,7 @@ def _train_pooled(
             run.record["folds"] = resumed[id(run)] + ours
             _finish(run, complete=False)
 
-    train_pieces(runs, jobs, pool, progress, done)
+    train_pieces(runs, jobs, execution, progress, done)
 
 
 def _finish(run: Prepared, complete: bool) -> dict[str, Any]:

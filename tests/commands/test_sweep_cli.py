@@ -47,7 +47,7 @@ def test_msmser_table2_end_to_end_with_the_published_numbers(
     assert "6 cells: 0 finished, 6 to train (dry run):" in dry.output
     assert "(uncalibrated: " in dry.output  # how rough it is
     # MSMSER cells: one process, `ser train`'s threads (a cell per process unmeasured for
-    # them), where a big cell's runs may still go to processes (`ser.train.pool`).
+    # them), where a big cell's runs may still go to processes (`ser.runtime.execution`).
     assert "would train as 1 process x its default threads (default for msmser" in dry.output
     assert "each cell's runs as ser train shares them" in dry.output
     assert not out.exists()  # a dry run trains nothing

@@ -68,14 +68,15 @@ def test_a_staged_model_counts_its_branch_stages(store_path: Path, tmp_path: Pat
     assert staged.estimate.seconds == pytest.approx(2 * single.estimate.seconds)
 
 
-def test_the_estimate_uses_the_layout_the_sweep_trains_with(
+def test_the_estimate_uses_the_execution_the_sweep_trains_with(
     store_path: Path, tmp_path: Path
 ) -> None:
-    from ser.sweep.layout import ONE_THREAD, Layout
+    from ser.runtime.execution import Execution
+    from ser.sweep.estimate import ONE_THREAD
 
     cells = cells_of("msmser-table3", store_path, tmp_path, seeds="2")
     alone = estimate_sweep(cells, tmp_path)
-    two = Layout(workers=2, threads=1, source="test", processes=2)
+    two = Execution(2, 1, "test", cluster=True)
     side = estimate_sweep(cells, tmp_path, two)
     assert side.processes == 2
     for a, s in zip(alone.cells, side.cells, strict=True):

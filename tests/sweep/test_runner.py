@@ -250,7 +250,7 @@ def test_on_a_cluster_a_wait_without_a_finished_task_is_said_and_workers_lines_s
     )  # fmt: skip
     assert [o.status for o in outcomes] == ["done"]
     # On a cluster the worker is the task's process: its runs never start a pool of their
-    # own; in this process `ser train`'s rule may (`ser.train.pool`).
+    # own; in this process `ser train`'s rule may (`ser.runtime.execution`).
     assert [c.processes for c in given] == [1]
     run_sweep(cells, tmp_path / "here", task=task)
     assert [c.processes for c in given] == [1, None]

@@ -1,5 +1,6 @@
-"""A run's jobs on processes side by side (ser.train.pool): the rule, the pieces, and a
-pooled run that equals the same pieces trained in one process, bit for bit."""
+"""A run's members on processes side by side (ser.train.processes): the pieces, and a run
+on processes that equals the same pieces trained in one process, bit for bit. The rule
+that chooses them: tests/runtime/test_execution.py."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ import pytest
 import torch
 
 import ser.train.plan as plan_module
-import ser.train.pool as pool_module
+import ser.train.processes as processes_module
 from ser.corpus.registry import KINDS
 from ser.errors import ConfigError, WorkerLost
 from ser.models import ModelConfig
-from ser.runtime.threads import CpuBudget
+from ser.runtime.execution import Execution
 from ser.train.checkpoint import checkpoint_dir, fold_key, load_checkpoint
-from ser.train.pool import MIN_WORK, choose_pool, pieces, train_pieces
+from ser.train.processes import pieces, train_pieces
 from ser.train.run import Progress, TrainConfig, make_plan, train
 from tests.stores import labelled_store
 
@@ -31,58 +32,8 @@ SETS = {
 }
 
 
-def budget(cores: int) -> CpuBudget:
-    return CpuBudget(cores=cores, affinity=cores, quota=None, workers=1)
-
-
 def test_doctests() -> None:
-    assert doctest.testmod(pool_module).failed == 0
-
-
-def test_a_big_run_trains_a_process_per_core() -> None:
-    dialog = {"families": {"dialog"}, "jobs": 20, "device": CPU, "work": 10**7}
-    two, eight = choose_pool(budget(2), **dialog), choose_pool(budget(8), **dialog)
-    assert (two.count, two.threads and two.threads.count) == (2, 1)
-    assert (eight.count, eight.threads and eight.threads.count) == (7, 1)  # one core left free
-    assert choose_pool(budget(8), **{**dialog, "jobs": 3}).count == 3
-    assert choose_pool(budget(2), **{**dialog, "jobs": 1}).count == 1
-    # --threads 2 fills both cores with one process
-    assert choose_pool(budget(2), **dialog, threads=2).count == 1
-    for family, least in MIN_WORK.items():  # every family, measured, from its own size
-        big = choose_pool(budget(2), families={family}, jobs=4, device=CPU, work=least)
-        small = choose_pool(budget(2), families={family}, jobs=4, device=CPU, work=least - 1)
-        assert (big.count, small.count) == (2, 1), family
-        assert "utterance-epochs" in small.source
-    both = choose_pool(budget(2), families={"dialog", "msmser"}, jobs=4, device=CPU, work=10**5)
-    assert both.count == 1  # under dialog's
-
-
-def test_no_more_processes_than_copies_of_the_data_fit_in_half_the_memory() -> None:
-    big = {"families": {"msmser"}, "jobs": 20, "device": CPU, "work": 10**7}
-    gib = 2**30
-    assert choose_pool(budget(8), **big, data_bytes=gib, memory=64 * gib).count == 7
-    assert choose_pool(budget(8), **big, data_bytes=4 * gib, memory=32 * gib).count == 3
-    alone = choose_pool(budget(8), **big, data_bytes=6 * gib, memory=24 * gib)
-    assert alone.count == 1 and "6.0 GiB of data in each process, 24 GiB" in alone.source
-    asked = choose_pool(budget(8), **big, data_bytes=6 * gib, memory=24 * gib, processes=4)
-    assert asked.count == 4  # asked for: the user's call
-
-
-def test_one_process_otherwise() -> None:
-    alone = choose_pool(budget(8), families={"someone-elses"}, jobs=20, device=CPU, work=10**9)
-    assert alone.count == 1 and "unmeasured" in alone.source
-    gpu = choose_pool(budget(8), families={"dialog"}, jobs=20, device=torch.device("cuda"))
-    assert gpu.count == 1 and "stack on the device" in gpu.source
-
-
-def test_processes_asked_for() -> None:
-    three = choose_pool(budget(8), families={"msmser"}, jobs=20, device=CPU, processes=3)
-    assert (three.count, three.threads and three.threads.count) == (3, 2)  # 8 // 3
-    assert three.source == "--processes 3"
-    assert choose_pool(budget(2), families={"dialog"}, jobs=2, device=CPU, processes=4).count == 2
-    assert choose_pool(budget(8), families={"dialog"}, jobs=20, device=CPU, processes=1).count == 1
-    small = choose_pool(budget(2), families={"dialog"}, jobs=4, device=CPU, processes=2, work=1)
-    assert small.count == 2  # asked for: no size rule
+    assert doctest.testmod(processes_module).failed == 0
 
 
 def test_pieces_cut_each_group_in_order() -> None:
@@ -166,9 +117,11 @@ def test_a_pooled_run_is_the_same_pieces_in_one_process(store_path: Path, tmp_pa
     lines = Lines()
     pooled = train(dialog_run(store_path, tmp_path / "pooled", processes=2), lines)
     here = train(dialog_run(store_path, tmp_path / "here", processes=1, members_at_once=2))
-    assert pooled["processes"] == {"count": 2, "source": "--processes 2"}
+    assert (
+        pooled["execution"]["processes"] == 2 and pooled["execution"]["source"] == "--processes 2"
+    )
     assert pooled["threads"]["count"] == 1 and pooled["complete"]
-    assert here["processes"]["count"] == 1
+    assert here["execution"]["processes"] == 1
     assert [e["stacked"] for e in pooled["folds"]] == [2, 2, 2, 2]
     assert results(pooled) == results(here)
     curves = [json.dumps([e["curves"] for e in r["folds"]]) for r in (pooled, here)]
@@ -181,7 +134,7 @@ def test_a_pooled_run_is_the_same_pieces_in_one_process(store_path: Path, tmp_pa
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     csv = (tmp_path / "pooled" / "dialog" / "predictions.csv").read_text()
     assert csv == (tmp_path / "here" / "dialog" / "predictions.csv").read_text()
-    assert any(line.startswith("training on 2 processes x 1 torch thread") for line in lines.lines)
+    assert any(line.startswith("training as 2 processes x 1 torch thread") for line in lines.lines)
     assert any("epoch 3/3" in line for line in lines.lines)  # the processes' epoch lines
     assert sorted(lines.ended) == [(s, "session5") for s in range(4)]
 
@@ -235,6 +188,6 @@ def test_a_process_that_dies_is_a_clear_error_not_a_traceback(tmp_path: Path) ->
     config = dialog_run(tmp_path / "gone.zarr", tmp_path)
     run = SimpleNamespace(config=config)
     jobs = [[SimpleNamespace(run=run, seed=0, k=0)], [SimpleNamespace(run=run, seed=1, k=0)]]
-    choice = choose_pool(budget(2), families={"dialog"}, jobs=2, device=CPU, processes=2)
+    two = Execution(2, 1, "--processes 2")
     with pytest.raises(WorkerLost, match="run the same command again"):
-        train_pieces([run], jobs, choice, Progress(), lambda *a: None)  # type: ignore[list-item, arg-type]
+        train_pieces([run], jobs, two, Progress(), lambda *a: None)  # type: ignore[list-item, arg-type]

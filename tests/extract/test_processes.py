@@ -1,10 +1,11 @@
-"""Batches on a pool of processes: is13 by default, the same bytes as one process."""
+"""Batches on processes side by side: is13 by default, the same bytes as one process."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,10 +13,10 @@ import soundfile
 import torch
 from rich.console import Console
 
+import ser.extract.run as run_module
 from ser.cache import FeatureStore
 from ser.errors import ConfigError
 from ser.extract.config import ExtractConfig
-from ser.extract.pool import choose_processes
 from ser.extract.registry import build_extractor
 from ser.extract.run import extract_features
 from ser.extract.shards import run_jobs
@@ -60,7 +61,7 @@ def test_two_processes_write_one_processes_bytes(
 ) -> None:
     printed = io.StringIO()
     report = _extract(damaged_corpus, tmp_path / "f.zarr", 2, Console(file=printed))
-    assert "is13: 2 processes of 1 torch thread(s) (--processes 2)" in printed.getvalue()
+    assert "is13: 2 processes x 1 torch thread (--processes 2)" in printed.getvalue()
     [(_, _, why)] = report.failures  # the 10 ms utterance, failed in a pool process
     assert "too short" in why
     _same_bytes(tmp_path / "f.zarr", one_process)
@@ -89,31 +90,20 @@ def test_a_pool_stopped_part_way_keeps_its_shards_and_resumes_to_the_same_bytes(
 
 
 def test_is13_takes_a_process_per_core_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner asks the execution policy with the extractor's facts (the rule itself:
+    tests/runtime/test_execution.py)."""
     budget = threads.CpuBudget(cores=6, affinity=8, quota=6.0, workers=1)
-    monkeypatch.setattr("ser.extract.pool.cpu_budget", lambda: budget)
-    is13 = build_extractor("is13")
-    choice = choose_processes(is13, None, batches=100)
-    assert (choice.count, choice.source) == (6, f"one per core: {budget.describe()}")
-    assert choice.threads is not None and choice.threads.count == 1  # torch unused anyway
-    assert choose_processes(is13, None, batches=3).count == 3  # no idle process
-    assert choose_processes(build_extractor("logmel"), None, batches=100).count == 1
+    monkeypatch.setattr("ser.runtime.execution.cpu_budget", lambda: budget)
+    config = ExtractConfig(features=("is13",), shard_size=4, progress=False)
+    job = SimpleNamespace(shard=SimpleNamespace(batches=[(0,)] * 100))
+    here = threads.ThreadChoice(2, "all 2")
+    chosen = run_module._execution(build_extractor("is13"), [job], config, CPU, here)  # type: ignore[list-item]
+    assert (chosen.processes, chosen.source) == (6, f"one per core: {budget.describe()}")
+    logmel = run_module._execution(build_extractor("logmel"), [job], config, CPU, here)  # type: ignore[list-item]
+    assert (logmel.processes, logmel.threads) == (1, 2)
 
 
-def test_processes_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    def eight_cores(workers: int = 1) -> threads.CpuBudget:
-        return threads.CpuBudget(8 // workers, affinity=8, quota=None, workers=workers)
-
-    monkeypatch.setattr("ser.runtime.threads.cpu_budget", eight_cores)
-    logmel = build_extractor("logmel")
-    choice = choose_processes(logmel, 2, batches=100, device=CPU)
-    assert (choice.count, choice.source) == (2, "--processes 2")
-    assert choice.threads is not None and choice.threads.count == 4  # cores // processes
-    assert choose_processes(logmel, 2, batches=100, device=CPU, threads=3).threads == (
-        threads.ThreadChoice(3, "--threads 3 per worker")
-    )
-    assert choose_processes(logmel, 1, batches=100).count == 1
-    with pytest.raises(ConfigError, match="--workers"):
-        choose_processes(logmel, 2, batches=100, device=torch.device("cuda"))
+def test_processes_asked_for_are_checked() -> None:
     with pytest.raises(ConfigError, match="--processes"):
         ExtractConfig(features=("is13",), processes=2, workers=2)
     with pytest.raises(ConfigError, match="at least 1"):

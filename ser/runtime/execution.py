@@ -1,0 +1,288 @@
+"""How work shares the machine, decided in one place for `ser extract`, `ser train` and
+`ser sweep`: processes side by side x torch threads in each, and for training how many
+of a run's (seed, fold) members stack into one model (`Execution`).
+
+From stable facts only: the CPU budget (`cpu_budget`: affinity capped by the cgroup
+quota), the memory budget, the device, and the work's family, shape and size; never the
+machine's load. The same command on the same machine makes the same choice, printed
+before the work starts and recorded, since a thread count and which members stack change
+the numbers (float rounding; each stack draws its own random numbers). Options override:
+`--processes`, `--threads`, `--members-at-once`, `--workers`, `--scheduler`. Figures:
+benchmarks/README.md, "How should a run's members share the CPU?".
+
+- Extraction (`for_extraction`): a kind computing off torch's threads (openSMILE's IS13)
+  on a spawned process per core of the budget; a torch kind in this process with the
+  budget's threads (on a GPU, the GPU works).
+- Training (`for_training`): on a GPU one process, every member stacked on the device.
+  On the CPU members stack where a family's step is many small operators one call can
+  share: up to its `STACK_WIDTH` of input dims per member; wider, their matrix products
+  dominate and a stack only adds copies, so they train one after another. Runs of at
+  least the family's `MIN_WORK` (a process's start-up, ~4 s, must be paid for) whose
+  data fits in half the memory once per process train on one-thread processes side by
+  side, one per core (above 2 cores one left free), at most one per member: stacked
+  members in even pieces, one a process; members one after another taken by each process
+  as it frees, where that beats one process with every thread: ceil(M / P) one-thread
+  members against M members at the family's measured `THREAD_GAIN`.
+- Sweeps (`for_sweep`): cells of `CELL_FAMILIES` one per process (a dask worker of one
+  thread each, as many as cores, above 2 cores one left free, at most one per distinct
+  cell); others in this process, each cell's runs as `for_training` shares them.
+
+>>> from ser.runtime.threads import CpuBudget, ThreadChoice
+>>> two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
+>>> here = ThreadChoice(2, "all 2")
+>>> wide = Training(frozenset({"dialog"}), members=20, work=10**8, width=7141)
+>>> for_training(wide, device="cpu", budget=two, threads=here).describe()[:60]
+'2 processes x 1 torch thread, members one after another (def'
+>>> narrow = Training(frozenset({"dialog"}), members=20, work=10**8, width=868)
+>>> for_training(narrow, device="cpu", budget=two, threads=here).stacked is None
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ser.errors import ConfigError
+from ser.runtime.threads import SMALL_BUDGET, CpuBudget, ThreadChoice, cpu_budget
+
+# Per family, the widest member input (its input sets' dims summed) at which members
+# stacked in one model train faster than one after another on the CPU: the unimodal MLP
+# (a batched matmul) and the fusion study's dialog model (a Python loop of small
+# operators) at the published code's 100-d audio + 768-d text; at IS13's 6373-d
+# functionals the stack was the slowest way. MSMSER's attention runs member by member
+# under vmap there (0: never); late_prob is unmeasured (never).
+STACK_WIDTH = {"unimodal": 2048, "dialog": 2048, "msmser": 0, "late_prob": 0}
+# Per family, the training (utterances x epochs x members) from which members go to
+# one-thread processes side by side on the CPU: a process's start-up (~4 s: imports, the
+# data read again) must be paid for. Dialog's and unimodal's are ~30-45 s of training at
+# their rates on IEMOCAP's 5531 utterances; MSMSER's and late_prob's cost per
+# utterance-epoch moves 10-1000x with the model's size, so theirs are set where the
+# tests' tiny models stay in one process and IEMOCAP's runs are over them.
+MIN_WORK = {"dialog": 1_500_000, "unimodal": 4_000_000, "msmser": 100_000, "late_prob": 100_000}
+# Per family, one member's speed with both threads of the 2-core CPU over one thread:
+# what members one after another in one process gain from its threads, against
+# one-thread processes side by side. Beyond 2 cores taken as growing by the same step a
+# core, never past the cores.
+THREAD_GAIN = {"dialog": 1.4, "unimodal": 1.4, "msmser": 1.3, "late_prob": 1.3}
+# Families whose sweep cells train one per process (dialog: 79 runs an hour as two
+# one-thread processes against 57 as one 2-thread process on 2 cores).
+CELL_FAMILIES = frozenset({"dialog"})
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How work runs and why: `processes` side by side (spawned processes, or a dask
+    cluster's workers when `cluster`) x `threads` torch threads in each (0: the dask
+    workers' own, under --scheduler); in training, `stacked` members per stacked model
+    (None: every member of a group, 1: one after another)."""
+
+    processes: int
+    threads: int
+    source: str
+    stacked: int | None = None
+    cluster: bool = False
+
+    def describe(self) -> str:
+        """The line every command prints, e.g. "2 processes x 1 torch thread, members one
+        after another (default for dialog runs of 7141-d inputs: affinity 2 cores, ...)"."""
+        unit = ("dask worker", "dask workers") if self.cluster else ("process", "processes")
+        threads = _count(self.threads, "torch thread") if self.threads else "their own threads"
+        return f"{_count(self.processes, *unit)} x {threads}{self.members()} ({self.source})"
+
+    def members(self) -> str:
+        """ ", members stacked" / ", members one after another" ("" outside training)."""
+        if self.stacked == 1:
+            return ", members one after another"
+        return "" if self.stacked is None else f", members stacked {self.stacked} at a time"
+
+    def record(self) -> dict[str, Any]:
+        """What run records hold of it (`execution`)."""
+        return asdict(self)
+
+    def thread_choice(self) -> ThreadChoice:
+        """Each process's threads as the trainer records them."""
+        return ThreadChoice(self.threads, f"{self.describe()}")
+
+
+@dataclass(frozen=True)
+class Training:
+    """What the policy reads of a training call: its runs' model families, their (seed,
+    fold) members (done or not, so that a resumed run chooses as its start did), the
+    work (utterances x epochs x members), the widest member input (input dims summed)
+    and the bytes of data each process holds."""
+
+    families: frozenset[str]
+    members: int
+    work: int
+    width: int
+    data_bytes: int = 0
+
+
+def for_extraction(
+    kind: str,
+    *,
+    uses_torch: bool,
+    batches: int,
+    device: str,
+    threads: ThreadChoice,
+    processes: int | None = None,
+    asked_threads: int | None = None,
+    budget: CpuBudget | None = None,
+) -> Execution:
+    """One extraction pass of `kind`: in this process with its `threads`, or on spawned
+    processes (the module doc), never more than `batches`; `processes`, `asked_threads`:
+    the options."""
+    budget = budget or cpu_budget()
+    if processes is not None:
+        if processes > 1 and uses_torch and device != "cpu":
+            raise ConfigError(
+                f"--processes {processes} runs {kind} on the CPU; on a GPU give --workers N "
+                "(a dask cluster pins each worker to a GPU)"
+            )
+        count, source = processes, f"--processes {processes}"
+    elif uses_torch:
+        return Execution(1, threads.count, f"{kind} computes with torch threads: {threads.source}")
+    else:
+        count, source = budget.cores, f"one per core: {budget.describe()}"
+    count = max(1, min(count, batches))
+    if count == 1:
+        return Execution(1, threads.count, f"{source}; {threads.source}")
+    return Execution(count, asked_threads or max(1, budget.cores // count), source)
+
+
+def for_training(
+    training: Training,
+    *,
+    device: str,
+    budget: CpuBudget,
+    threads: ThreadChoice,
+    memory: int = 0,
+    processes: int | None = None,
+    asked_threads: int | None = None,
+    at_once: int | None = None,
+) -> Execution:
+    """The module doc's rule for a training call (`threads`: this process's, already
+    chosen; `processes`, `asked_threads`, `at_once`: the options; `memory`: the memory
+    budget, 0 unknown)."""
+    if device != "cpu":
+        return Execution(1, threads.count, f"{device}: the members stack on the device", at_once)
+    stacked = at_once or (None if stacks(training.families, training.width) else 1)
+    here = Execution(1, threads.count, threads.source, stacked)
+    if processes is not None:  # above 1 refused off the CPU by `ser.train.plan.make_plan`
+        count = max(1, min(processes, training.members))
+        per = asked_threads or max(1, budget.cores // processes)
+        return _side_by_side(count, per, f"--processes {processes}", stacked, here)
+    names = ", ".join(sorted(training.families))
+    if not training.families <= MIN_WORK.keys():
+        return _why(here, f"one process for {names}: processes unmeasured for it")
+    least = max((MIN_WORK[f] for f in training.families), default=0)
+    if training.work < least:
+        return _why(here, f"one process: {training.work:,} utterance-epochs, under {least:,}")
+    per = asked_threads or 1
+    count = side_by_side(budget, per, training.members)
+    fits = _fits(count, training.data_bytes, memory)
+    if fits < count:
+        count = fits
+        if count < 2:
+            gib = training.data_bytes / 2**30
+            return _why(
+                here, f"one process: {gib:.1f} GiB of data a process, {memory / 2**30:.0f} GiB"
+            )
+    if stacked == 1 and not _queue_pays(training, count, budget):
+        return _why(
+            here, f"one process: {training.members} members on {count} processes would wait"
+        )
+    rule = f"--threads {asked_threads}" if asked_threads else "default"
+    source = f"{rule} for {names} runs of {training.width}-d inputs: {budget.describe()}"
+    return _side_by_side(count, per, source, stacked, here)
+
+
+def for_sweep(
+    budget: CpuBudget,
+    *,
+    families: Collection[str],
+    cells: int,
+    cuda: bool,
+    workers: int | None = None,
+    threads: int | None = None,
+    scheduler: str | None = None,
+) -> Execution:
+    """How `ser sweep` trains its tasks (the module doc): a dask cluster of workers
+    (`cluster`), or this process (each task's threads as `ser train` chooses them where
+    `threads` is 0)."""
+    if workers is not None and scheduler is not None:
+        raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    if cells < 0:
+        raise ValueError(f"cells must be at least 0, got {cells}")
+    where = f"{_count(budget.cores, 'core')} ({budget.describe()})"
+    if scheduler is not None:
+        return Execution(1, threads or 0, f"--scheduler {scheduler}", cluster=True)
+    if workers is not None:  # --workers N: cores // N threads each unless --threads
+        count = threads or max(1, budget.cores // workers)
+        why = f"--workers {workers}" + (f" --threads {threads}" if threads else f": {where}")
+        return Execution(workers, count, why, cluster=True)
+    names = ", ".join(sorted(families)) or "no"
+    runs = "each cell's runs as ser train shares them"
+    if cuda:
+        return Execution(1, threads or 0, "CUDA: one process, members stacked on the GPU")
+    per = threads or 1
+    count = side_by_side(budget, per, cells)
+    rule = f"--threads {threads}" if threads else "default"
+    if not set(families) <= CELL_FAMILIES:
+        why = f"{rule} for {names} cells on {where}: a cell per process unmeasured for them"
+        return Execution(1, threads or 0, f"{why}; {runs}")
+    if count < 2:
+        return Execution(1, threads or 0, f"{rule} for {_count(cells, 'cell')} on {where}; {runs}")
+    why = f"{rule} for {names} cells on {where}: a cell per process, side by side"
+    return Execution(count, per, why, cluster=True)
+
+
+def stacks(families: Collection[str], width: int) -> bool:
+    """Whether members of these families with inputs `width` dims wide stack on the CPU."""
+    return bool(families) and all(width <= STACK_WIDTH.get(f, 0) for f in families)
+
+
+def side_by_side(budget: CpuBudget, per: int, tasks: int) -> int:
+    """Processes of `per` threads that `budget` runs side by side (above `SMALL_BUDGET`
+    cores one core left free, as `default_threads` leaves one), at most `tasks`."""
+    usable = budget.cores - 1 if budget.cores > SMALL_BUDGET else budget.cores
+    return max(1, min(usable // per, tasks))
+
+
+def _queue_pays(training: Training, count: int, budget: CpuBudget) -> bool:
+    """Whether `count` one-thread processes, each taking the next member, finish before
+    one process training every member with the budget's threads."""
+    gain = min(THREAD_GAIN[f] for f in training.families)
+    threads = side_by_side(budget, 1, budget.cores)  # what one process would take
+    speedup = min(float(threads), 1.0 + (gain - 1.0) * (threads - 1))
+    return math.ceil(training.members / count) * speedup < training.members
+
+
+def _fits(count: int, data_bytes: int, memory: int) -> int:
+    """Processes whose copies of the data, with the caller's, fit in half the memory."""
+    if not data_bytes or not memory or (count + 1) * data_bytes <= memory // 2:
+        return count
+    return max(1, memory // 2 // data_bytes - 1)
+
+
+def _side_by_side(
+    count: int, per: int, source: str, stacked: int | None, here: Execution
+) -> Execution:
+    if count < 2:
+        return _why(here, source)
+    return Execution(count, per, source, stacked)
+
+
+def _why(here: Execution, reason: str) -> Execution:
+    return Execution(1, here.threads, f"{reason}; {here.source}", here.stacked)
+
+
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"

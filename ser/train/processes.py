@@ -1,0 +1,132 @@
+"""A run's (seed, fold) members on local processes side by side, on the CPU, as
+`ser.runtime.execution` chooses: the pieces of its groups (stacked members cut evenly, one
+piece a process; members one after another, one piece each) go to spawned processes of
+the chosen threads, each taking the next piece when it is free.
+
+A piece trains in its process exactly as the same group would in the calling process
+with the same threads (tested bit for bit). Each process opens the run itself
+(`ser.train.prepare.reopen`: the same data, folds and seeds), saves its members'
+checkpoints and hands back their record entries and test predictions; the caller writes
+the record after each piece, so a run stopped part way keeps every finished piece and
+trains the rest when resumed. Epoch lines come back through a queue.
+
+>>> [len(p) for p in pieces([list(range(5)), [5]], 2)]
+[3, 2, 1]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import queue
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+import torch
+
+from ser.cache import FeatureStore
+from ser.corpus.protocols.folds import Fold
+from ser.errors import WorkerLost
+from ser.report.predictions import PredictionTable
+from ser.runtime.execution import Execution
+from ser.train.group import Job, describe, train_group
+from ser.train.plan import Prepared, TrainConfig, make_plan
+from ser.train.prepare import Loaded, reopen
+from ser.train.progress import Heartbeat, Message, Progress, Published
+
+TICK = 0.5  # seconds between looks at the processes' progress lines
+T = TypeVar("T")
+Piece = tuple[int, int, int]  # (run index, seed, fold index): a job as a process finds it
+Done = Callable[[int, list[dict[str, Any]], list[PredictionTable]], None]
+
+
+def pieces(groups: Sequence[Sequence[T]], count: int) -> list[list[T]]:
+    """Each group cut into `count` contiguous pieces of near-equal size (fewer for a group
+    of fewer members), in order: a process's piece still stacks its members."""
+    out: list[list[T]] = []
+    for group in groups:
+        n = min(count, len(group))
+        sizes = [len(group) // n + (i < len(group) % n) for i in range(n)]
+        starts = [sum(sizes[:i]) for i in range(n)]
+        out += [list(group[s : s + size]) for s, size in zip(starts, sizes, strict=True)]
+    return out
+
+
+def train_pieces(
+    runs: Sequence[Prepared],
+    jobs: Sequence[Sequence[Job]],
+    execution: Execution,
+    progress: Progress,
+    done: Done,
+) -> None:
+    """Train each piece of `jobs` on `execution.processes` spawned processes of
+    `execution.threads` each; `done(n, entries, predictions)` for piece n as it finishes
+    (in the calling process). Spawned, not forked: a fork of a process with torch's thread
+    pools can hang."""
+    context = multiprocessing.get_context("spawn")
+    lines: Any = context.Queue()
+    index = {id(run): i for i, run in enumerate(runs)}
+    configs = [run.config for run in runs]
+    pool = ProcessPoolExecutor(
+        execution.processes,
+        mp_context=context,
+        initializer=_open,
+        initargs=(configs, execution.threads, lines),
+    )
+    try:
+        todo = [[(index[id(j.run)], j.seed, j.k) for j in piece] for piece in jobs]
+        pending = {pool.submit(_train_piece, piece): n for n, piece in enumerate(todo)}
+        while pending:
+            finished, _ = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
+            _say(lines, progress)
+            for future in finished:
+                done(pending.pop(future), *future.result())
+        _say(lines, progress)
+    except BrokenProcessPool as e:  # a process died: the OS's doing, not a Python error
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise WorkerLost(
+            f"a training process stopped before its piece was done (killed? out of memory?) "
+            f"({e}); the pieces finished before it are recorded: run the same command again "
+            "to train the rest, with --processes 1 to train in one process"
+        ) from e
+    except BaseException:
+        # Stopped (Ctrl-C, an error): drop what has not started; finished pieces are done.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def _say(lines: Any, progress: Progress) -> None:
+    """The processes' progress lines so far, as heartbeat lines of `progress`."""
+    with contextlib.suppress(queue.Empty):
+        while True:
+            message: Message = lines.get_nowait()
+            progress.heartbeat(message["text"])
+
+
+# Per pool process: the runs opened once by the pool's initializer, and the lines' queue.
+_OPENED: list[tuple[Prepared, list[Fold]]] = []
+_LINES: list[Any] = []
+
+
+def _open(configs: list[TrainConfig], threads: int, lines: Any) -> None:
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(threads)
+    torch.set_flush_denormal(True)  # as `train_many` sets it for the CPU
+    loaded: Loaded = {}
+    stores = {path: FeatureStore.open(path) for path in dict.fromkeys(c.store for c in configs)}
+    for config in configs:
+        store = stores[config.store]
+        _OPENED.append(reopen(config, make_plan(config, store.corpus.kind), store, loaded))
+    _LINES.append(lines)
+
+
+def _train_piece(piece: list[Piece]) -> tuple[list[dict[str, Any]], list[PredictionTable]]:
+    jobs = [Job(_OPENED[r][0], seed, k, _OPENED[r][1][k]) for r, seed, k in piece]
+    progress = Heartbeat(Published([], _LINES[0].put))
+    progress.fold_start(jobs[0].seed, describe(jobs), jobs[0].run.plan.epochs)
+    entries = train_group(jobs, progress)
+    return entries, [job.run.predictions[(job.seed, job.fold.name)] for job in jobs]

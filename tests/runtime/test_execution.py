@@ -1,0 +1,224 @@
+"""The execution policy (ser.runtime.execution): processes x threads for extraction,
+training and sweeps, and which members stack, as pure functions of stable facts (fake
+budgets), with the choices the benchmark cases measured."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+import ser.runtime.execution as execution_module
+from ser.errors import ConfigError
+from ser.runtime.execution import (
+    CELL_FAMILIES,
+    MIN_WORK,
+    STACK_WIDTH,
+    Execution,
+    Training,
+    for_extraction,
+    for_sweep,
+    for_training,
+)
+from ser.runtime.threads import CpuBudget, ThreadChoice
+
+HERE = ThreadChoice(2, "all 2, brief waits")
+GIB = 2**30
+# The fusion study's inputs: the published code's 100-d audio or IS13's 6373-d
+# functionals, beside 768-d text vectors.
+NARROW, WIDE = 100 + 768, 6373 + 768
+
+
+def budget(cores: int, affinity: int | None = None, quota: float | None = None) -> CpuBudget:
+    return CpuBudget(cores=cores, affinity=affinity or cores, quota=quota, workers=1)
+
+
+def training(family: str = "dialog", members: int = 20, work: int = 10**8, width: int = NARROW,
+             data_bytes: int = 0) -> Training:  # fmt: skip
+    return Training(frozenset({family}), members, work, width, data_bytes)
+
+
+def on_cpu(run: Training, cores: int = 2, **options: object) -> Execution:
+    return for_training(run, device="cpu", budget=budget(cores), threads=HERE, **options)  # type: ignore[arg-type]
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(execution_module).failed == 0
+
+
+# --- training -----------------------------------------------------------------------
+
+
+def test_the_benchmark_cases_choose_as_before() -> None:
+    """The cases the earlier rules were measured on: 20 seeds of the fusion study's
+    reference row on 100-d audio (stacked pieces on two one-thread processes), MSMSER at
+    the demo's size (members one after another on processes), the unimodal MLP on 768-d
+    text (stacked pieces)."""
+    dialog = on_cpu(training("dialog", 20, width=NARROW))
+    assert (dialog.processes, dialog.threads, dialog.stacked) == (2, 1, None)
+    msmser = on_cpu(training("msmser", 20, width=20 + 20))
+    assert (msmser.processes, msmser.threads, msmser.stacked) == (2, 1, 1)
+    unimodal = on_cpu(training("unimodal", 20, width=768))
+    assert (unimodal.processes, unimodal.threads, unimodal.stacked) == (2, 1, None)
+
+
+def test_wide_inputs_train_members_one_after_another() -> None:
+    """At IS13's 6373-d functionals a stack only adds copies: members one after another,
+    on processes where every process has as many as the others (or ceil(M/P) members at
+    one thread still beat M at every thread)."""
+    for seeds in (3, 5, 20):
+        chosen = on_cpu(training("dialog", seeds, width=WIDE))
+        assert chosen.stacked == 1, seeds
+    twenty = on_cpu(training("dialog", 20, width=WIDE))
+    assert (twenty.processes, twenty.threads) == (2, 1)
+    assert "members one after another" in twenty.describe()
+    assert STACK_WIDTH["dialog"] < WIDE <= STACK_WIDTH["dialog"] * 10
+    assert STACK_WIDTH["dialog"] >= NARROW
+
+
+def test_a_big_run_trains_a_process_per_core_one_left_free_above_two() -> None:
+    assert on_cpu(training(), cores=8).processes == 7
+    assert on_cpu(training(members=3), cores=8).processes == 3  # at most one per member
+    assert on_cpu(training(members=1)).processes == 1
+    assert on_cpu(training(), asked_threads=2).processes == 1  # 2 threads fill 2 cores
+    # A cgroup quota narrows the budget: the same rule on what it leaves.
+    capped = for_training(training(), device="cpu", budget=budget(2, 16, 1.5), threads=HERE)
+    assert capped.processes == 2 and "cgroup 1.5 CPUs" in capped.source
+
+
+def test_every_family_from_its_own_size() -> None:
+    for family, least in MIN_WORK.items():
+        big = on_cpu(training(family, 4, work=least, width=40))
+        small = on_cpu(training(family, 4, work=least - 1, width=40))
+        assert (big.processes, small.processes) == (2, 1), family
+        assert "utterance-epochs" in small.source and small.threads == HERE.count
+    both = Training(frozenset({"dialog", "msmser"}), 4, 10**5, 40)
+    assert on_cpu(both).processes == 1  # under dialog's
+    alone = on_cpu(training("someone-elses"))
+    assert alone.processes == 1 and "unmeasured" in alone.source
+
+
+def test_no_more_processes_than_copies_of_the_data_fit_in_half_the_memory() -> None:
+    big = training("msmser", 20, width=40)
+
+    def with_data(data: int, memory: int, **options: object) -> Execution:
+        run = Training(big.families, big.members, big.work, big.width, data)
+        return on_cpu(run, cores=8, memory=memory, **options)
+
+    assert with_data(GIB, 64 * GIB).processes == 7
+    assert with_data(4 * GIB, 32 * GIB).processes == 3
+    alone = with_data(6 * GIB, 24 * GIB)
+    assert alone.processes == 1 and "6.0 GiB of data a process, 24 GiB" in alone.source
+    assert with_data(6 * GIB, 24 * GIB, processes=4).processes == 4  # asked: the user's call
+
+
+def test_a_queue_that_would_leave_a_process_waiting_is_not_chosen() -> None:
+    """Members one after another on P processes take ceil(M / P) member-times at one
+    thread; one process takes M at the threads' gain: with 3 members on 2 cores a
+    process would wait for the last."""
+    gain = execution_module.THREAD_GAIN["dialog"]
+    three = on_cpu(training("dialog", 3, width=WIDE))
+    assert (three.processes > 1) == (2 * gain < 3)
+    four = on_cpu(training("dialog", 4, width=WIDE))
+    assert four.processes == 2  # 2 each: no process waits
+
+
+def test_options_override() -> None:
+    three = on_cpu(training("msmser", 20, width=40), cores=8, processes=3)
+    assert (three.processes, three.threads, three.source) == (3, 2, "--processes 3")  # 8 // 3
+    assert on_cpu(training(members=2), processes=4).processes == 2
+    assert on_cpu(training(), processes=1).processes == 1
+    assert on_cpu(training(work=1), processes=2).processes == 2  # asked: no size rule
+    assert on_cpu(training(width=WIDE), at_once=5).stacked == 5
+    assert on_cpu(training(width=NARROW), at_once=1).stacked == 1
+
+
+def test_a_gpu_stacks_every_member_on_the_device() -> None:
+    gpu = for_training(training(width=WIDE), device="cuda", budget=budget(8), threads=HERE)
+    assert (gpu.processes, gpu.stacked) == (1, None) and "stack on the device" in gpu.source
+
+
+def test_the_choice_is_a_pure_function_of_its_facts() -> None:
+    first = on_cpu(training())
+    assert all(on_cpu(training()) == first for _ in range(5))
+    assert first.record() == {"processes": 2, "threads": 1, "source": first.source,
+                              "stacked": None, "cluster": False}  # fmt: skip
+
+
+# --- extraction ---------------------------------------------------------------------
+
+
+def test_a_kind_off_torch_takes_a_process_per_core() -> None:
+    def chosen(uses_torch: bool, batches: int = 100, **options: object) -> Execution:
+        return for_extraction(
+            "is13" if not uses_torch else "logmel", uses_torch=uses_torch, batches=batches,
+            device="cpu", threads=HERE, budget=budget(4), **options,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    is13 = chosen(uses_torch=False)
+    assert (is13.processes, is13.threads) == (4, 1) and is13.source.startswith("one per core")
+    assert chosen(uses_torch=False, batches=3).processes == 3  # no idle process
+    logmel = chosen(uses_torch=True)
+    assert (logmel.processes, logmel.threads) == (1, 2) and "torch threads" in logmel.source
+    asked = chosen(uses_torch=True, processes=2)
+    assert (asked.processes, asked.threads, asked.source) == (2, 2, "--processes 2")
+    assert chosen(uses_torch=True, processes=2, asked_threads=3).threads == 3
+    assert chosen(uses_torch=True, processes=1).processes == 1
+    with pytest.raises(ConfigError, match="--workers"):
+        for_extraction("logmel", uses_torch=True, batches=9, device="cuda", threads=HERE,
+                       processes=2)  # fmt: skip
+
+
+# --- sweeps -------------------------------------------------------------------------
+
+
+def sweep(cores: int = 2, families: set[str] | None = None, cells: int = 26,
+          **options: object) -> Execution:  # fmt: skip
+    return for_sweep(budget(cores), families=families or {"dialog"}, cells=cells, cuda=False,
+                     **options)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_dialog_cells_train_a_cell_per_core_with_one_thread() -> None:
+    two = sweep()
+    assert (two.processes, two.threads, two.cluster) == (2, 1, True)
+    assert two.describe().startswith("2 dask workers x 1 torch thread (default for dialog")
+    assert sweep(cores=8).processes == 7
+    assert sweep(cores=8, cells=3).processes == 3  # a cell is never split between two
+
+
+def test_a_sweep_in_one_process_where_processes_are_unmeasured_or_cannot_help() -> None:
+    for families, cells, cores in (({"msmser"}, 6, 2), ({"dialog", "msmser"}, 26, 2),
+                                   ({"dialog"}, 1, 2), ({"dialog"}, 26, 1)):  # fmt: skip
+        chosen = sweep(cores, families, cells)
+        assert (chosen.processes, chosen.threads, chosen.cluster) == (1, 0, False), families
+    assert "msmser" in sweep(families={"msmser"}).source
+    assert "unimodal" not in CELL_FAMILIES  # until measured
+    gpu = for_sweep(budget(8), families={"dialog"}, cells=26, cuda=True)
+    assert gpu.processes == 1 and "CUDA" in gpu.source
+
+
+def test_sweep_options_override() -> None:
+    workers = sweep(families={"msmser"}, workers=2)
+    assert (workers.processes, workers.threads, workers.cluster) == (2, 1, True)
+    both = sweep(families={"msmser"}, workers=1, threads=2)
+    assert both.describe().startswith("1 dask worker x 2 torch threads")
+    assert (sweep(cores=8, threads=2).processes, sweep(cores=8, threads=2).threads) == (3, 2)
+    alone = sweep(threads=2)
+    assert (alone.processes, alone.threads, alone.cluster) == (1, 2, False)
+    remote = sweep(scheduler="tcp://h:1")
+    assert (remote.threads, remote.cluster) == (0, True)
+    assert "their own threads" in remote.describe()
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"workers": 0}, ConfigError),
+        ({"threads": 0}, ConfigError),
+        ({"workers": 2, "scheduler": "tcp://h:1"}, ConfigError),
+        ({"cells": -1}, ValueError),
+    ],
+)
+def test_bad_input_is_refused(options: dict[str, object], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        sweep(**{"cells": 2, **options})  # type: ignore[arg-type]
