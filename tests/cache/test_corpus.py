@@ -56,7 +56,9 @@ def test_a_manifests_store_groups_by_its_own_columns(crema_d_corpus: Any, tmp_pa
     assert corpus.fold_count("logo:split") == 3
 
 
-def test_iemocap_groups_and_a_store_made_before_kinds(synthetic_corpus: Any, tmp_path: Path) -> None:
+def test_iemocap_groups_and_a_store_made_before_kinds(
+    synthetic_corpus: Any, tmp_path: Path
+) -> None:
     root, truth = synthetic_corpus
     store = _store(root, tmp_path / "f.zarr")
     scripts = store.corpus.columns["script"].tolist()
