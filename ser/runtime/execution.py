@@ -49,11 +49,13 @@ from ser.errors import ConfigError
 from ser.runtime.threads import SMALL_BUDGET, CpuBudget, ThreadChoice, cpu_budget
 
 # Per family, the widest member input (its input sets' dims summed) at which members
-# stacked in one model train faster than one after another on the CPU: the unimodal MLP
+# stacked in one model train faster than one after another on the CPU. The unimodal MLP
 # (a batched matmul) and the fusion study's dialog model (a Python loop of small
-# operators) at the published code's 100-d audio + 768-d text; at IS13's 6373-d
-# functionals the stack was the slowest way. MSMSER's attention runs member by member
-# under vmap there (0: never); late_prob is unmeasured (never).
+# operators) gained on narrow inputs (dialog, 100-d audio + 768-d text, 20 seeds: 67.8 s
+# stacked against 107.4 s) and lost on IS13's 6373-d functionals (dialog + 768-d text:
+# 204.4 s against 200.9 s; unimodal: 606.2 s against 319.8 s): above the width their
+# matrix products dominate and a stack only adds copies. MSMSER's attention runs member
+# by member under vmap there (0: never); late_prob is unmeasured (never).
 STACK_WIDTH = {"unimodal": 2048, "dialog": 2048, "msmser": 0, "late_prob": 0}
 # Per family, the training (utterances x epochs x members) from which members go to
 # one-thread processes side by side on the CPU: a process's start-up (~4 s: imports, the
@@ -62,11 +64,15 @@ STACK_WIDTH = {"unimodal": 2048, "dialog": 2048, "msmser": 0, "late_prob": 0}
 # utterance-epoch moves 10-1000x with the model's size, so theirs are set where the
 # tests' tiny models stay in one process and IEMOCAP's runs are over them.
 MIN_WORK = {"dialog": 1_500_000, "unimodal": 4_000_000, "msmser": 100_000, "late_prob": 100_000}
-# Per family, one member's speed with both threads of the 2-core CPU over one thread:
-# what members one after another in one process gain from its threads, against
-# one-thread processes side by side. Beyond 2 cores taken as growing by the same step a
-# core, never past the cores.
-THREAD_GAIN = {"dialog": 1.4, "unimodal": 1.4, "msmser": 1.3, "late_prob": 1.3}
+# Per family, a member's speed with both threads of the 2-core CPU over one thread,
+# where members train one after another (wide inputs): what one process gains from its
+# threads, against one-thread processes side by side that leave a core idle when the
+# members do not divide among them. Measured: the dialog model on 6373 + 768 dims ~1.4
+# (3 members: 2 processes 32.6 s against one process 34.9 s), the unimodal MLP on 6373
+# ~1.7 (3 members: 51.4 s against 46.9 s; 20: 266.6 against 319.8), MSMSER at the demo's
+# size under 1.3 (3 members: 58.1 against 67.4 s). Beyond 2 cores taken as growing by the
+# same step a core, never past the cores.
+THREAD_GAIN = {"dialog": 1.4, "unimodal": 1.7, "msmser": 1.3, "late_prob": 1.3}
 # Families whose sweep cells train one per process (dialog: 79 runs an hour as two
 # one-thread processes against 57 as one 2-thread process on 2 cores).
 CELL_FAMILIES = frozenset({"dialog"})
@@ -89,7 +95,10 @@ class Execution:
         """The line every command prints, e.g. "2 processes x 1 torch thread, members one
         after another (default for dialog runs of 7141-d inputs: affinity 2 cores, ...)"."""
         unit = ("dask worker", "dask workers") if self.cluster else ("process", "processes")
-        threads = _count(self.threads, "torch thread") if self.threads else "their own threads"
+        # 0: a cluster's workers keep their own count; in this process each task's is
+        # `ser train`'s default
+        own = "their own threads" if self.cluster else "its default threads"
+        threads = _count(self.threads, "torch thread") if self.threads else own
         return f"{_count(self.processes, *unit)} x {threads}{self.members()} ({self.source})"
 
     def members(self) -> str:
@@ -192,9 +201,8 @@ def for_training(
                 here, f"one process: {gib:.1f} GiB of data a process, {memory / 2**30:.0f} GiB"
             )
     if stacked == 1 and not _queue_pays(training, count, budget):
-        return _why(
-            here, f"one process: {training.members} members on {count} processes would wait"
-        )
+        waits = f"{training.members} members on {count} processes would leave one waiting"
+        return _why(here, f"one process: {waits}")
     rule = f"--threads {asked_threads}" if asked_threads else "default"
     source = f"{rule} for {names} runs of {training.width}-d inputs: {budget.describe()}"
     return _side_by_side(count, per, source, stacked, here)

@@ -284,3 +284,27 @@ def test_a_store_ser_store_init_made_is_extracted_into_and_an_older_one_still_op
     FeatureStore.create(tmp_path / "old.zarr", Manifest.from_utterances(reading.utterances))
     assert extract_features(root, tmp_path / "old.zarr", config, console=quiet).exit_code == 0
     assert FeatureStore.open(tmp_path / "old.zarr").feature_sets() == ["is13"]
+
+
+def test_a_store_of_another_corpus_written_before_groups_is_extracted_into(
+    crema_d_corpus: Any, tmp_path: Path
+) -> None:
+    """Before groups, every corpus's manifest carried IEMOCAP's session (0) and kind (a
+    word for the corpus): a store of them holds the corpus read again without them, so
+    extracting into it goes on, its manifest as it was, and it trains as its kind."""
+    from ser.cache import FeatureStore, Manifest
+    from ser.corpus.registry import read_corpus
+
+    kind, reading = read_corpus(crema_d_corpus.root)
+    columns = Manifest.from_utterances(reading.utterances, reading.root).columns()
+    legacy = {**columns, "session": [0] * len(reading.utterances)}
+    legacy["kind"] = ["acted"] * len(reading.utterances)
+    FeatureStore.create(tmp_path / "old.zarr", Manifest.from_columns(legacy), kind.attrs())
+    config = ExtractConfig(features=("logmel",), device="cpu", progress=False)
+    report = extract_features(
+        crema_d_corpus.root, tmp_path / "old.zarr", config, Console(quiet=True)
+    )
+    assert report.extracted == ("logmel80",)
+    store = FeatureStore.open(tmp_path / "old.zarr")
+    assert "session" in store.manifest.names and store.corpus.name == "crema-d"
+    assert str(store.corpus.kind.parse_protocol("speaker-kfold")) == "speaker-kfold"

@@ -121,6 +121,10 @@ def test_a_queue_that_would_leave_a_process_waiting_is_not_chosen() -> None:
     assert (three.processes > 1) == (2 * gain < 3)
     four = on_cpu(training("dialog", 4, width=WIDE))
     assert four.processes == 2  # 2 each: no process waits
+    # The unimodal MLP gains more from a second thread: 3 members stay in one process.
+    mlp = on_cpu(training("unimodal", 3, work=10**8, width=6373))
+    assert mlp.processes == 1 and "would leave one waiting" in mlp.source
+    assert on_cpu(training("unimodal", 20, work=10**8, width=6373)).processes == 2
 
 
 def test_options_override() -> None:
@@ -192,6 +196,7 @@ def test_a_sweep_in_one_process_where_processes_are_unmeasured_or_cannot_help() 
         chosen = sweep(cores, families, cells)
         assert (chosen.processes, chosen.threads, chosen.cluster) == (1, 0, False), families
     assert "msmser" in sweep(families={"msmser"}).source
+    assert "1 process x its default threads" in sweep(families={"msmser"}).describe()
     assert "unimodal" not in CELL_FAMILIES  # until measured
     gpu = for_sweep(budget(8), families={"dialog"}, cells=26, cuda=True)
     assert gpu.processes == 1 and "CUDA" in gpu.source

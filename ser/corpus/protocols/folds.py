@@ -132,10 +132,12 @@ class Protocol(ABC):
     spec: str
 
     @classmethod
-    @abstractmethod
     def parse(cls, spec: str, options: str) -> Protocol:
         """The protocol `spec` names, `options` the text after its name and a colon;
-        `ConfigError` for options it does not take."""
+        `ConfigError` for options it does not take (by default: any)."""
+        if options:
+            raise ConfigError(f"protocol {spec!r}: {cls.name} takes no options")
+        return cls(spec)  # type: ignore[call-arg]  # a dataclass whose one field is spec
 
     @abstractmethod
     def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
@@ -175,12 +177,6 @@ class Protocol(ABC):
 
     def __str__(self) -> str:
         return self.spec
-
-
-def no_options(name: str, spec: str, options: str) -> None:
-    """`ConfigError` for options given to a protocol `name` that takes none."""
-    if options:
-        raise ConfigError(f"protocol {spec!r}: {name} takes no options")
 
 
 def check_no_leakage(

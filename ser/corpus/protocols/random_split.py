@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ser.corpus.protocols.carve import group_parts, stratified_parts
-from ser.corpus.protocols.folds import FoldData, Protocol, Split, no_options
+from ser.corpus.protocols.folds import FoldData, Protocol, Split
 
 SHARES = (0.2, 0.1)  # validation, test; the rest trains
 
@@ -28,11 +28,6 @@ class RandomSplit(Protocol):
     spec: str
     name = "random"
     usage = "random"
-
-    @classmethod
-    def parse(cls, spec: str, options: str) -> RandomSplit:
-        no_options(cls.name, spec, options)
-        return cls(spec)
 
     def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
         return 1

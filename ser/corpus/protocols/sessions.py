@@ -14,12 +14,13 @@ Validation ``session`` holds out the session after the test session, cyclically 
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from ser.corpus.protocols.folds import FoldData, Protocol, Split, no_options
+from ser.corpus.protocols.folds import FoldData, Protocol, Split
 from ser.errors import ConfigError
 
 GROUP = "session"
@@ -32,55 +33,64 @@ VALIDATION = {
 
 
 @dataclass(frozen=True)
-class LeaveOneSessionOut(Protocol):
-    """A fold per session present, testing it."""
+class _BySession(Protocol):
+    """A fold per tested session (`tested`), named by `fold_name`."""
 
     spec: str
-    name = "loso"
-    usage = "loso"
     unit = GROUP
 
-    @classmethod
-    def parse(cls, spec: str, options: str) -> LeaveOneSessionOut:
-        no_options(cls.name, spec, options)
-        return cls(spec)
+    @abstractmethod
+    def tested(self, present: list[int]) -> list[int]:
+        """The sessions tested, given those the data has."""
 
-    def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
-        return len(np.unique(columns[GROUP]))
+    @abstractmethod
+    def fold_name(self, session: int) -> str:
+        """The name of the fold testing `session`."""
 
     def splits(self, data: FoldData, val: str, seed: int) -> list[Split]:
         sessions = data.group(GROUP).astype(np.int64)
         present = sorted(int(s) for s in np.unique(sessions))
-        return [_split(self.spec, sessions, present, t, val, f"fold{t}") for t in present]
+        return [
+            _split(self.spec, sessions, present, t, val, self.fold_name(t))
+            for t in self.tested(present)
+        ]
 
     def validation(self, val: str) -> str:
         return VALIDATION.get(val, val)
 
 
 @dataclass(frozen=True)
-class SessionHeldOut(Protocol):
+class LeaveOneSessionOut(_BySession):
+    """A fold per session present, testing it."""
+
+    name = "loso"
+    usage = "loso"
+
+    def tested(self, present: list[int]) -> list[int]:
+        return present
+
+    def fold_name(self, session: int) -> str:
+        return f"fold{session}"
+
+    def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
+        return len(np.unique(columns[GROUP]))
+
+
+@dataclass(frozen=True)
+class SessionHeldOut(_BySession):
     """Sessions 1-4 train, session 5 tests."""
 
-    spec: str
     name = "session5"
     usage = "session5"
-    unit = GROUP
 
-    @classmethod
-    def parse(cls, spec: str, options: str) -> SessionHeldOut:
-        no_options(cls.name, spec, options)
-        return cls(spec)
+    def tested(self, present: list[int]) -> list[int]:
+        return [5]
+
+    def fold_name(self, session: int) -> str:
+        return "session5"
 
     def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
         return 1
-
-    def splits(self, data: FoldData, val: str, seed: int) -> list[Split]:
-        sessions = data.group(GROUP).astype(np.int64)
-        present = sorted(int(s) for s in np.unique(sessions))
-        return [_split(self.spec, sessions, present, 5, val, "session5")]
-
-    def validation(self, val: str) -> str:
-        return VALIDATION.get(val, val)
 
 
 def _split(
