@@ -24,14 +24,14 @@ from ser.extract.shards import BatchResult, ShardJob, compute_batch, decode
 from ser.runtime.execution import Execution
 
 
-def pooled_batches(
+def batches_on_processes(
     extractor: Extractor, jobs: Sequence[ShardJob], execution: Execution
 ) -> Iterator[BatchResult]:
     """Each batch of `jobs` (in order) computed on the CPU of `execution.processes`
     spawned processes of `execution.threads` each. Spawned, not forked: a fork of a
     process with torch's thread pools can hang."""
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
+    executor = ProcessPoolExecutor(
         execution.processes,
         mp_context=context,
         initializer=_load,
@@ -40,12 +40,12 @@ def pooled_batches(
     try:
         tasks = [(_slim(job, batch), batch) for job in jobs for batch in job.shard.batches]
         # map submits every batch at once and yields results in order as they finish.
-        yield from pool.map(_compute, tasks)
+        yield from executor.map(_compute, tasks)
     except BaseException:
         # Stopped early (Ctrl-C, an error): drop what has not started, leave the rest.
-        pool.shutdown(wait=False, cancel_futures=True)
+        executor.shutdown(wait=False, cancel_futures=True)
         raise
-    pool.shutdown()
+    executor.shutdown()
 
 
 def _slim(job: ShardJob, batch: tuple[int, ...]) -> ShardJob:
@@ -54,7 +54,7 @@ def _slim(job: ShardJob, batch: tuple[int, ...]) -> ShardJob:
     return dataclasses.replace(job, sources=sources, writers=dict.fromkeys(job.writers))
 
 
-# Per pool process: its extractor, loaded once by the pool's initializer.
+# Per spawned process: its extractor, loaded once by the executor's initializer.
 _LOADED: list[Extractor] = []
 
 

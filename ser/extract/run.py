@@ -58,7 +58,7 @@ from ser.extract.plan import (
     estimate_bytes,
     plan_shards,
 )
-from ser.extract.processes import pooled_batches
+from ser.extract.processes import batches_on_processes
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.registry import KINDS, build_extractor
 from ser.extract.shards import ShardJob, Source, audio_sources, make_jobs, run_jobs
@@ -349,7 +349,7 @@ def _run_local(
         return
     computed = None
     if execution.processes > 1:
-        computed = pooled_batches(extractor, jobs, execution)
+        computed = batches_on_processes(extractor, jobs, execution)
     else:
         extractor.load(device)
         line = extractor.loaded()

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ser.errors import ConfigError
@@ -82,7 +82,7 @@ CELL_FAMILIES = frozenset({"dialog"})
 class Execution:
     """How work runs and why: `processes` side by side (spawned processes, or a dask
     cluster's workers when `cluster`) x `threads` torch threads in each (0: the dask
-    workers' own, under --scheduler); in training, `stacked` members per stacked model
+    workers' own, under --scheduler); in `training`, `stacked` members per stacked model
     (None: every member of a group, 1: one after another)."""
 
     processes: int
@@ -90,6 +90,7 @@ class Execution:
     source: str
     stacked: int | None = None
     cluster: bool = False
+    training: bool = False
 
     def describe(self) -> str:
         """The line every command prints, e.g. "2 processes x 1 torch thread, members one
@@ -102,10 +103,15 @@ class Execution:
         return f"{_count(self.processes, *unit)} x {threads}{self.members()} ({self.source})"
 
     def members(self) -> str:
-        """ ", members stacked" / ", members one after another" ("" outside training)."""
+        """How a training's members run: ", members stacked", ", members one after
+        another", ", members stacked 4 at a time"; "" outside training."""
+        if not self.training:
+            return ""
+        if self.stacked is None:
+            return ", members stacked"
         if self.stacked == 1:
             return ", members one after another"
-        return "" if self.stacked is None else f", members stacked {self.stacked} at a time"
+        return f", members stacked {self.stacked} at a time"
 
     def record(self) -> dict[str, Any]:
         """What run records hold of it (`execution`)."""
@@ -177,9 +183,10 @@ def for_training(
     chosen; `processes`, `asked_threads`, `at_once`: the options; `memory`: the memory
     budget, 0 unknown)."""
     if device != "cpu":
-        return Execution(1, threads.count, f"{device}: the members stack on the device", at_once)
+        gpu = f"{device}: the members stack on the device"
+        return Execution(1, threads.count, gpu, at_once, training=True)
     stacked = at_once or (None if stacks(training.families, training.width) else 1)
-    here = Execution(1, threads.count, threads.source, stacked)
+    here = Execution(1, threads.count, threads.source, stacked, training=True)
     if processes is not None:  # above 1 refused off the CPU by `ser.train.plan.make_plan`
         count = max(1, min(processes, training.members))
         per = asked_threads or max(1, budget.cores // processes)
@@ -285,11 +292,11 @@ def _side_by_side(
 ) -> Execution:
     if count < 2:
         return _why(here, source)
-    return Execution(count, per, source, stacked)
+    return Execution(count, per, source, stacked, training=True)
 
 
 def _why(here: Execution, reason: str) -> Execution:
-    return Execution(1, here.threads, f"{reason}; {here.source}", here.stacked)
+    return replace(here, source=f"{reason}; {here.source}")
 
 
 def _count(n: int, word: str, plural: str | None = None) -> str:

@@ -10,10 +10,9 @@ import numpy as np
 import torch
 
 from ser.models import build_model
-from ser.models.losses import balanced_weights
 from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
 from ser.train.data import Batches, fit_zscore
-from ser.train.group import cuda_devices, fit, on
+from ser.train.group import class_weights, cuda_devices, fit, on
 from ser.train.loop import LoopConfig, Member
 from ser.train.plan import Prepared
 from ser.train.progress import Progress
@@ -32,9 +31,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
     model = build_model(config.model, list(specs), len(data.classes), seed=seed).to(plan.device)
     everything = np.arange(len(data))
     zscore = fit_zscore(data, everything)
-    weights = None
-    if plan.class_weights != "none":  # from all of its training data, as a fold's
-        weights = balanced_weights(data.labels, len(data.classes))
+    weights = class_weights(run, everything)  # from all of its training data, as a fold's
     batches = Batches(
         data,
         everything,

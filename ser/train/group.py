@@ -108,16 +108,19 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[dict[str, Any]
     with torch.random.fork_rng(devices=cuda_devices(first.plan.device)):
         torch.manual_seed(group[0].stream)
         zscores = [fit_zscore(job.run.data, job.fold.train) for job in group]
+        balanced = [class_weights(job.run, job.fold.train) for job in group]  # once a job
 
         # Each stage shuffles from the members' seeds anew: a member stopped early trains
         # on unrecorded in a stack, and must not leave the next stage another batch order.
         def members() -> list[Member]:
-            return [_member(job, z) for job, z in zip(group, zscores, strict=True)]
+            return [_member(j, z, w) for j, z, w in zip(group, zscores, balanced, strict=True)]
 
         ensemble, last, chosen, stages = fit(modules, members, classes, progress)
         tested = test(ensemble, last, classes, progress.step)
     entries = []
-    for k, (job, zscore, c, t) in enumerate(zip(group, zscores, chosen, tested, strict=True)):
+    for k, (job, zscore, c, t, w) in enumerate(
+        zip(group, zscores, chosen, tested, balanced, strict=True)
+    ):
         earlier = {name: stage[k] for name, stage in stages.items()}
         state = ensemble.member_state(k)
         save_fold_checkpoint(  # before its record entry exists
@@ -132,21 +135,21 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[dict[str, Any]
         )
         key = (job.seed, job.fold.name)  # its rows of predictions.csv, before the entry too
         job.run.predictions[key] = fold_predictions(*key, t, job.run.data)
-        weights = modules[k].layer_weights(state)
-        entry = fold_entry(job.seed, job.fold, c, t, earlier, len(group), weights)
-        if (balanced := class_weights(job)) is not None:
-            entry["class_weights"] = dict(zip(classes, balanced.tolist(), strict=True))
+        mix = modules[k].layer_weights(state)
+        entry = fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix)
+        if w is not None:
+            entry["class_weights"] = dict(zip(classes, w.tolist(), strict=True))
         entries.append(entry)
     return entries
 
 
-def class_weights(job: Job) -> np.ndarray | None:
-    """The job's class weights [C] (`--class-weights balanced`: from its fold's own
-    training side), None unweighted."""
-    run = job.run
+def class_weights(run: Prepared, rows: np.ndarray) -> np.ndarray | None:
+    """The class weights [C] of training on `rows` of the run's data (`--class-weights
+    balanced`: from those rows' labels alone), None unweighted: a fold's from its own
+    training side, the final model's from all."""
     if run.plan.class_weights == "none":
         return None
-    return balanced_weights(run.data.labels[job.fold.train], len(run.data.classes))
+    return balanced_weights(run.data.labels[rows], len(run.data.classes))
 
 
 def on(weights: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
@@ -182,14 +185,14 @@ def cuda_devices(device: torch.device) -> list[int]:
     return [device.index or 0] if device.type == "cuda" else []
 
 
-def _member(job: Job, zscore: dict[str, Any]) -> Member:
+def _member(job: Job, zscore: dict[str, Any], weights: np.ndarray | None) -> Member:
     """One (seed, fold)'s sides, z-scored with its own training side's statistics only;
     its batch order drawn from its own stream, anew each call. Dialog models score a whole
     side in one batch: its vectors are small, and one recurrence over all dialogs costs
     about what one over a training batch does."""
     run, fold, plan = job.run, job.fold, job.run.plan
 
-    on_device = on(class_weights(job), plan.device)  # for the training side
+    on_device = on(weights, plan.device)  # the training side's loss
 
     def side(rows: np.ndarray, train: bool = False) -> Batches:
         whole = run.unit == "dialog" and not train

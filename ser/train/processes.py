@@ -69,7 +69,7 @@ def train_pieces(
     lines: Any = context.Queue()
     index = {id(run): i for i, run in enumerate(runs)}
     configs = [run.config for run in runs]
-    pool = ProcessPoolExecutor(
+    executor = ProcessPoolExecutor(
         execution.processes,
         mp_context=context,
         initializer=_open,
@@ -77,7 +77,7 @@ def train_pieces(
     )
     try:
         todo = [[(index[id(j.run)], j.seed, j.k) for j in piece] for piece in jobs]
-        pending = {pool.submit(_train_piece, piece): n for n, piece in enumerate(todo)}
+        pending = {executor.submit(_train_piece, piece): n for n, piece in enumerate(todo)}
         while pending:
             finished, _ = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
             _say(lines, progress)
@@ -85,7 +85,7 @@ def train_pieces(
                 done(pending.pop(future), *future.result())
         _say(lines, progress)
     except BrokenProcessPool as e:  # a process died: the OS's doing, not a Python error
-        pool.shutdown(wait=False, cancel_futures=True)
+        executor.shutdown(wait=False, cancel_futures=True)
         raise WorkerLost(
             f"a training process stopped before its piece was done (killed? out of memory?) "
             f"({e}); the pieces finished before it are recorded: run the same command again "
@@ -93,9 +93,9 @@ def train_pieces(
         ) from e
     except BaseException:
         # Stopped (Ctrl-C, an error): drop what has not started; finished pieces are done.
-        pool.shutdown(wait=False, cancel_futures=True)
+        executor.shutdown(wait=False, cancel_futures=True)
         raise
-    pool.shutdown()
+    executor.shutdown()
 
 
 def _say(lines: Any, progress: Progress) -> None:
@@ -106,7 +106,7 @@ def _say(lines: Any, progress: Progress) -> None:
             progress.heartbeat(message["text"])
 
 
-# Per pool process: the runs opened once by the pool's initializer, and the lines' queue.
+# Per spawned process: the runs opened once by the executor's initializer, and the lines' queue.
 _OPENED: list[tuple[Prepared, list[Fold]]] = []
 _LINES: list[Any] = []
 

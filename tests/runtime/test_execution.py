@@ -146,7 +146,8 @@ def test_the_choice_is_a_pure_function_of_its_facts() -> None:
     first = on_cpu(training())
     assert all(on_cpu(training()) == first for _ in range(5))
     assert first.record() == {"processes": 2, "threads": 1, "source": first.source,
-                              "stacked": None, "cluster": False}  # fmt: skip
+                              "stacked": None, "cluster": False, "training": True}  # fmt: skip
+    assert first.describe().startswith("2 processes x 1 torch thread, members stacked (")
 
 
 # --- extraction ---------------------------------------------------------------------
