@@ -17,7 +17,8 @@ benchmarks/README.md, "How should a run's members share the CPU?".
   On the CPU members stack where a family's step is many small operators one call can
   share: up to its `STACK_WIDTH` of input dims per member; wider, their matrix products
   dominate and a stack only adds copies, so they train one after another. Runs of at
-  least the family's `MIN_WORK` (a process's start-up, ~4 s, must be paid for) whose
+  least the family's `MIN_SECONDS` of training (its size at its `RATE`: a process's
+  start-up, ~4 s, must be paid for) whose
   data fits in half the memory once per process train on one-thread processes side by
   side, one per core (above 2 cores one left free), at most one per member: stacked
   members in even pieces, one a process; members one after another taken by each process
@@ -49,21 +50,28 @@ from ser.errors import ConfigError
 from ser.runtime.threads import SMALL_BUDGET, CpuBudget, ThreadChoice, cpu_budget
 
 # Per family, the widest member input (its input sets' dims summed) at which members
-# stacked in one model train faster than one after another on the CPU. The unimodal MLP
-# (a batched matmul) and the fusion study's dialog model (a Python loop of small
-# operators) gained on narrow inputs (dialog, 100-d audio + 768-d text, 20 seeds: 67.8 s
-# stacked against 107.4 s) and lost on IS13's 6373-d functionals (dialog + 768-d text:
-# 204.4 s against 200.9 s; unimodal: 606.2 s against 319.8 s): above the width their
-# matrix products dominate and a stack only adds copies. MSMSER's attention runs member
-# by member under vmap there (0: never); late_prob is unmeasured (never).
-STACK_WIDTH = {"unimodal": 2048, "dialog": 2048, "msmser": 0, "late_prob": 0}
-# Per family, the training (utterances x epochs x members) from which members go to
-# one-thread processes side by side on the CPU: a process's start-up (~4 s: imports, the
-# data read again) must be paid for. Dialog's and unimodal's are ~30-45 s of training at
-# their rates on IEMOCAP's 5531 utterances; MSMSER's and late_prob's cost per
-# utterance-epoch moves 10-1000x with the model's size, so theirs are set where the
-# tests' tiny models stay in one process and IEMOCAP's runs are over them.
-MIN_WORK = {"dialog": 1_500_000, "unimodal": 4_000_000, "msmser": 100_000, "late_prob": 100_000}
+# stacked in one model train faster than one after another on the CPU, 10 or 20 members
+# side by side: the dialog model (a Python loop of small operators) gained at 868 dims
+# (the published code's 100-d audio + 768-d text: 67.8 s stacked against 107.4 s) and at
+# 1792 (43.5 against 61.7 s), lost at 7141 (IS13's 6373-d + 768: 204.4 against 200.9 s);
+# the unimodal MLP (one batched matmul) gained at 768, broke even at 1024 (36.0 against
+# 36.7 s) and lost from 2048 (90.3 against 49.4 s): wider, their matrix products dominate
+# and a stack only adds copies. MSMSER's attention runs member by member under vmap there
+# (0: never); late_prob is unmeasured (never).
+STACK_WIDTH = {"unimodal": 1024, "dialog": 2048, "msmser": 0, "late_prob": 0}
+# Per family, an utterance-epoch's seconds in one process on the 2-core CPU, a + b x the
+# member's input width: what a run's size is worth in seconds of training. Measured:
+# dialog 3.1e-5 s at 868 dims and 5.9e-5 at 7141; unimodal 1.25e-5 at 768 and 9.6e-5 at
+# 6373; MSMSER and late_prob at the demo's sizes (their cost follows the model's size and
+# frames more than the width).
+RATE = {"dialog": (2.7e-5, 4.5e-9), "unimodal": (1e-6, 1.5e-8), "msmser": (4e-3, 0.0),
+        "late_prob": (6e-3, 0.0)}  # fmt: skip
+# Per family, the seconds of training from which members go to one-thread processes side
+# by side on the CPU: a process's start-up (~4 s: imports, the data read again) must be
+# paid for. Dialog's and unimodal's are ~45-50 s; MSMSER's and late_prob's are 2 min:
+# their rates move 10-1000x with the model's size, and processes gained from ~1 min at the
+# demo's sizes (MSMSER 3 members: 58.1 s against 67.4; late_prob 4: 103 against 113).
+MIN_SECONDS = {"dialog": 46.0, "unimodal": 50.0, "msmser": 120.0, "late_prob": 120.0}
 # Per family, a member's speed with both threads of the 2-core CPU over one thread,
 # where members train one after another (wide inputs): what one process gains from its
 # threads, against one-thread processes side by side that leave a core idle when the
@@ -192,11 +200,12 @@ def for_training(
         per = asked_threads or max(1, budget.cores // processes)
         return _side_by_side(count, per, f"--processes {processes}", stacked, here)
     names = ", ".join(sorted(training.families))
-    if not training.families <= MIN_WORK.keys():
+    if not training.families <= MIN_SECONDS.keys():
         return _why(here, f"one process for {names}: processes unmeasured for it")
-    least = max((MIN_WORK[f] for f in training.families), default=0)
-    if training.work < least:
-        return _why(here, f"one process: {training.work:,} utterance-epochs, under {least:,}")
+    seconds = min(training_seconds(training, f) for f in training.families)
+    least = max(MIN_SECONDS[f] for f in training.families)
+    if seconds < least:
+        return _why(here, f"one process: ~{seconds:.0f} s of training, under {least:.0f} s")
     per = asked_threads or 1
     count = side_by_side(budget, per, training.members)
     fits = _fits(count, training.data_bytes, memory)
@@ -257,6 +266,12 @@ def for_sweep(
         return Execution(1, threads or 0, f"{rule} for {_count(cells, 'cell')} on {where}; {runs}")
     why = f"{rule} for {names} cells on {where}: a cell per process, side by side"
     return Execution(count, per, why, cluster=True)
+
+
+def training_seconds(training: Training, family: str) -> float:
+    """About how long `training` takes in one process, at `family`'s `RATE`."""
+    a, b = RATE[family]
+    return training.work * (a + b * training.width)
 
 
 def stacks(families: Collection[str], width: int) -> bool:

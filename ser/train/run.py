@@ -152,7 +152,7 @@ def _execution(
 
 
 def _data_bytes(data: TrainData) -> int:
-    """The features' bytes in memory: what each pool process reads again."""
+    """The features' bytes in memory: what each training process reads again."""
     return sum(table.flat.nbytes for table in data.features.values())
 
 

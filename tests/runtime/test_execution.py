@@ -12,13 +12,15 @@ import ser.runtime.execution as execution_module
 from ser.errors import ConfigError
 from ser.runtime.execution import (
     CELL_FAMILIES,
-    MIN_WORK,
+    MIN_SECONDS,
+    RATE,
     STACK_WIDTH,
     Execution,
     Training,
     for_extraction,
     for_sweep,
     for_training,
+    training_seconds,
 )
 from ser.runtime.threads import CpuBudget, ThreadChoice
 
@@ -87,11 +89,21 @@ def test_a_big_run_trains_a_process_per_core_one_left_free_above_two() -> None:
 
 
 def test_every_family_from_its_own_size() -> None:
-    for family, least in MIN_WORK.items():
-        big = on_cpu(training(family, 4, work=least, width=40))
-        small = on_cpu(training(family, 4, work=least - 1, width=40))
+    """A run's seconds of training (its utterance-epochs at the family's rate for its
+    width) against the family's `MIN_SECONDS`: a process's start-up must be paid for."""
+    for family, least in MIN_SECONDS.items():
+        a, b = RATE[family]
+        enough = round(least / (a + b * 40)) + 1
+        big = on_cpu(training(family, 4, work=enough, width=40))
+        small = on_cpu(training(family, 4, work=enough // 2, width=40))
         assert (big.processes, small.processes) == (2, 1), family
-        assert "utterance-epochs" in small.source and small.threads == HERE.count
+        assert "s of training, under" in small.source and small.threads == HERE.count
+    # The same utterance-epochs weigh more on wider inputs: 20 seeds x 30 epochs of the
+    # unimodal MLP over IEMOCAP's 5531 are ~40 s at 768 dims, ~5 min at 6373.
+    work = 20 * 30 * 5531
+    narrow, wide = training("unimodal", 20, work, 768), training("unimodal", 20, work, 6373)
+    assert training_seconds(narrow, "unimodal") < MIN_SECONDS["unimodal"]
+    assert on_cpu(narrow).processes == 1 and on_cpu(wide).processes == 2
     both = Training(frozenset({"dialog", "msmser"}), 4, 10**5, 40)
     assert on_cpu(both).processes == 1  # under dialog's
     alone = on_cpu(training("someone-elses"))
