@@ -1,4 +1,4 @@
-"""Fidelity to the fusion study's published code (issue 14, item 5): ser against
+"""Fidelity to the fusion study's published code: ser against
 Wu, Lu & Dai's own training script on the same arrays.
 
 One command (a) generates a deterministic corpus of IEMOCAP's 4-class dialog shape with

@@ -1,5 +1,5 @@
-"""Issue 33's figures: disk bytes of every layer of a base-size encoder (frames and the
-pooled views), and extraction throughput of HuBERT-base and a Whisper encoder.
+"""Every layer of an encoder: the disk bytes of every layer of a base-size encoder (frames
+and the pooled views), and extraction throughput of HuBERT-base and a Whisper encoder.
 
 disk: `ser extract --features speech --layers all --pool mean,meanstd` (the runner, as
 it ships) over a few minutes of synthetic IEMOCAP-shaped audio (bench_extract's

@@ -1,5 +1,5 @@
 """`ser sweep` on the CPU: a cell on a dask worker against the same cell in a plain
-process, and runs per hour of the ways to share the machine (issue 34).
+process, and runs per hour of the ways to share the machine, side by side.
 
 The store is `bench_train.fusion_store` (IEMOCAP's shape, the fusion study's 100-d audio
 and 768-d text vectors per utterance, random features with some class signal); the cell
@@ -11,7 +11,7 @@ the data's loading and the process's start left out) in each way, the ways alter
 within every repeat so that the machine's other work falls on all of them alike:
 
 - ``process``: `ser train --threads 1` in a new process (the plain process);
-- ``dask-defaults``: one dask worker as `ser sweep --workers` made them before issue 34
+- ``dask-defaults``: one dask worker as `ser sweep --workers` made them by default
   (distributed's defaults: `MALLOC_TRIM_THRESHOLD_=65536` set in the worker's
   environment before it starts, the statistical profiler every 10 ms);
 - ``dask-trim``: the defaults less the malloc setting (glibc then keeps its own);
@@ -20,10 +20,10 @@ within every repeat so that the machine's other work falls on all of them alike:
 
 ``throughput``: `--cells` cells x `--seeds` seeds (the reference row and EF ADD, both
 losses) as `ser sweep` in a new process, wall time to wall time, runs per hour: ``1x2``
-(`--threads 2`: one process of 2 threads, the default before issue 34 on 2 cores),
+(`--threads 2`: one process of 2 threads, the former default on 2 cores),
 ``default`` (no option: `ser.runtime.execution.for_sweep`'s choice) and
 ``workers2x1-defaults`` (`--workers 2 --threads 1` with distributed's defaults, the
-cluster before issue 34:
+cluster as distributed makes it:
 `SER_BENCH_DASK_DEFAULTS=1`, which this script's `sweep` wrapper reads).
 
 ``train``: `ser train` of the reference row with `--seeds` seeds, wall time to wall time:
@@ -72,7 +72,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CELL = {"features": "is13+bert", "fusion": "add", "fusion_at": "logits",
         "loss": "perspective", "protocol": "session5", "val": "none", "classes": "4",
         "device": "cpu"}  # fmt: skip
-# distributed's own defaults, as the cluster had them before issue 34.
+# distributed's own defaults, as a cluster has them unless told.
 DEFAULTS: dict[str, Any] = {"distributed.worker.profile.enabled": True}
 NO_TRIM: dict[str, Any] = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 NO_PROFILE: dict[str, Any] = {"distributed.worker.profile.enabled": False}
@@ -110,7 +110,7 @@ def in_process(store: Path, out: Path, epochs: int) -> float:
 
 
 def distributed_defaults(less: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
-    """`dask_client`'s clusters with distributed's defaults (the cluster before issue 34),
+    """`dask_client`'s clusters with distributed's defaults (a cluster as distributed makes it),
     less the `less` settings, while the block runs."""
     import ser.runtime.cluster as module
 
@@ -182,7 +182,7 @@ def bench_throughput(args: argparse.Namespace, tmp: Path, store: Path) -> dict[s
     )
     n_cells = len(rows) * 2
     ways = {
-        "1x2": ["--threads", "2"],  # one process, 2 threads: the default before issue 34
+        "1x2": ["--threads", "2"],  # one process, 2 threads: the former default
         "default": [],
         "workers2x1-defaults": ["--workers", "2", "--threads", "1"],
     }
@@ -275,7 +275,7 @@ def bench_train(args: argparse.Namespace, tmp: Path, store: Path) -> dict[str, A
 
 def sweep_main(argv: list[str]) -> None:
     """`ser sweep ARGV`; with SER_BENCH_DASK_DEFAULTS=1 its cluster has distributed's
-    defaults (the cluster before issue 34)."""
+    defaults (a cluster as distributed makes it)."""
     from ser.runtime.threads import brief_waits
 
     brief_waits()

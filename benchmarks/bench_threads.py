@@ -20,7 +20,7 @@ its store (tiny HuBERT / MPNet / BERT from `ser.synth.tiny`, and IS13):
 With `--late`: a busy process that starts once the run is under way (the cores were
 idle when it chose its threads), MSMSER at demo size for 12 epochs: quiet, the busy loop
 from the start, the busy loop from `--late` x the quiet time on with the defaults (the
-count fixed for the run). `--threads follow`, measured here until issue 27, was removed:
+count fixed for the run). `--threads follow`, once measured here, was removed:
 results that follow the machine's load break "same command, same numbers".
 
 A run that passes `--timeout` seconds is stopped and shown as ">T". Prints a table:

@@ -248,13 +248,13 @@ def run_train(config: TrainConfig, label: str) -> dict[str, Any]:
     start = time.perf_counter()
     record = train(config, clock)
     wall = time.perf_counter() - start
-    folds = sorted(record["folds"], key=lambda f: (f["seed"], f["fold"]))
+    folds = sorted(record.folds, key=lambda f: f.key)
     groups = [g for g in clock.groups if g]
     # One epoch of every member: each group's median epoch after its first (which builds
     # the members, plans kernels, compiles), summed over groups.
     steady = sum(float(np.median(g[1:] or g)) for g in groups)
     epochs = max(len(g) for g in groups)
-    train_utts = sum(f["sizes"]["train"] for f in folds)  # every member's, one epoch
+    train_utts = sum(f.sizes["train"] for f in folds)  # every member's, one epoch
     out: dict[str, Any] = {
         "wall": round(wall, 2),
         "members": len(folds),
@@ -263,8 +263,8 @@ def run_train(config: TrainConfig, label: str) -> dict[str, Any]:
         "steady_epoch_s": round(steady, 3),
         "train_utts_per_s_incl_val": round(train_utts / steady, 1),
         "estimated_100_epochs_min": round((wall + (100 - epochs) * steady) / 60, 2),
-        "ua": record["summary"]["ua"],
-        "train_losses": [f["curves"]["train_loss"] for f in folds],  # by (seed, fold)
+        "ua": record.summary["ua"],
+        "train_losses": [f.curves["train_loss"] for f in folds],  # by (seed, fold)
     }
     if cuda:
         out["gpu_peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU figures of issue 26 (stacked training by torch.func; the per-member step under
-# torch.compile, a benchmark-only path) and issue 33 (extraction throughput), one command.
+# GPU figures in one command: stacked training by torch.func (the per-member step under
+# torch.compile, a benchmark-only path) and extraction throughput.
 # Each part ends inside 10 minutes on an H100 so that a lent machine's per-call limit
 # holds it; with no part named, all run one after the other.
 #

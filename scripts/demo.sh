@@ -51,7 +51,7 @@ step "$SER" report "$RUNS"/mit "$RUNS"/add_logits_perspective \
 # fused model's gap to text alone holds over these utterances (a paired bootstrap).
 step "$SER" report "$RUNS"/text_only "$RUNS"/mit --by class --paired
 
-# -- ASR text instead of the gold transcripts (issue 13) ----------------------------------
+# -- ASR text instead of the gold transcripts ----------------------------------------
 # Every utterance transcribed once by the tiny random Whisper (noise: a stand-in for
 # `--asr-model openai/whisper-small`) into the store, MPNet features of those transcripts
 # beside the gold ones, the text-only model trained on them; the report adds the WER.
@@ -71,7 +71,7 @@ step "$SER" report "$RUNS"/text_only "$RUNS"/asr_path_check_random_whisper
 # paper's numbers beside ours. One seed cannot show whether RMM helps (no spread over
 # seeds), and the closing summary says so; `--fix seeds=3` gives mean ± std and p-values,
 # but it triples the sweep (16 of the demo's 24 minutes on a busy 2-core machine, against
-# 4.4 of 13 for one seed, measured once each before issue 26), so the demo stays at one.
+# 4.4 of 13 for one seed, measured once each), so the demo stays at one.
 fix=()
 for o in d-model=64 heads=4 queries=8 epochs=20 batch-size=16 lr=5e-4 protocol=session5 seeds=1; do
   fix+=(--fix "$o")
@@ -79,7 +79,7 @@ done
 step "$SER" sweep msmser-table3 --store "$STORE" --out "$OUT/sweep" "${fix[@]}"
 step "$SER" report "$OUT/sweep"
 
-# -- which encoder, which layer (issue 33) ------------------------------------------------
+# -- which encoder, which layer ------------------------------------------------------
 # Every layer of the tiny HuBERT and MPNet, each mean-pooled to one row an utterance (a
 # few KiB a layer, where frames would be MiB), then a probe on each layer and a learnt
 # weighted sum of each encoder's layers, leave-one-session-out x 3 seeds, trained many at
@@ -95,7 +95,7 @@ step "$SER" sweep probe --store "$STORE" --out "$OUT/probe" --set encoders=tiny-
   --fix batch-size=64 --fix epochs=20
 step "$SER" report "$OUT/probe" --plots "$OUT/plots"
 
-# -- another corpus: CREMA-D's layout (issue 35) -----------------------------------------
+# -- another corpus: CREMA-D's layout -----------------------------------------------
 # A synthetic corpus in CREMA-D's layout (AudioWAV/<actor>_<sentence>_<EMO>_<level>.wav,
 # with the release's one empty file), read by the crema-d kind (guessed from the layout),
 # IS13 extracted, and the MLP trained under the corpus's own protocol, speaker k-fold (5
@@ -108,7 +108,7 @@ step "$SER" extract "$OUT/CREMA-D" --store "$OUT/crema-d.zarr" --features is13 |
 step "$SER" train --store "$OUT/crema-d.zarr" --out "$RUNS" --features is13 --fusion none \
   --seeds 3 --epochs 20 --name crema_d_is13
 
-# -- ser predict (issue 13) ---------------------------------------------------------------
+# -- ser predict ---------------------------------------------------------------------
 # The MSMSER run applied to a few recordings as if they were new: features re-created
 # from the run's provenance, probabilities averaged over its checkpoints. First with the
 # gold transcripts (a CSV of path,transcript; a transcript holding commas in double

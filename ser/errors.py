@@ -41,3 +41,7 @@ class ModelError(ConfigError):
 class WorkerLost(SerError):
     """A process of a local pool stopped before its work was done (killed: out of memory,
     a signal); what finished before it is kept."""
+
+
+class ReportError(SerError):
+    """A run record is missing, unreadable or lacks what a report needs."""

@@ -18,8 +18,10 @@ from rich.table import Table
 from ser.commands.options import THREADS_HELP
 from ser.errors import ConfigError
 from ser.models import FAMILIES
+from ser.report.fold_entry import FoldEntry
 from ser.report.layer_weights import weights_lines
 from ser.report.metrics import mean_std_text
+from ser.report.record import RECORD, RunRecord
 from ser.report.runs import run_pooled, run_summary, spread_label
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines
 from ser.train.options import MODEL, RUN, Option, train_config, train_options
@@ -113,7 +115,7 @@ def train_command(**options: Any) -> None:
     out.print(summary_table(record))
     for line in weights_lines(record):  # a run on every layer of an encoder (`.L*`)
         click.echo(line)
-    click.echo(f"run record: {Path(config.out) / record['name'] / 'run.json'}")
+    click.echo(f"run record: {Path(config.out) / record.name / RECORD}")
 
 
 class _ConsoleProgress(Progress):
@@ -168,41 +170,37 @@ class _ConsoleProgress(Progress):
                 self.bar.refresh()
                 self.drawn = now
 
-    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+    def fold_end(self, seed: int, fold: str, entry: FoldEntry) -> None:
         if self.lines is not None:
             self.lines.end()
         if self.task is not None:
             self.bar.remove_task(self.task)
             self.task = None
-        m = entry["metrics"]
-        stacked = int(entry.get("stacked", 1))  # trained stacked: its seconds are a share
+        m = entry.metrics
+        stacked = entry.stacked  # trained stacked: its seconds are a share
         share = f": 1/{stacked} of its stacked model's time" if stacked > 1 else ""
         self.message(
             f"seed {seed} {fold}: UA {m['ua']:.2f} WA {m['wa']:.2f} F1 {m['f1']:.2f} "
-            f"(best epoch {entry['best_epoch']}, {entry['seconds']:.1f} s{share})"
+            f"(best epoch {entry.best_epoch}, {entry.seconds:.1f} s{share})"
         )
 
 
-def summary_table(record: dict[str, Any]) -> Table:
+def summary_table(record: RunRecord) -> Table:
     """Per-fold scores, their mean (± std over seeds, or one seed's folds; no ± for one
     value) and the pooled scores (every fold's predictions together) of a run record."""
-    table = Table(
-        title=f"{record['name']} ({record['protocol']}, {len(record['classes'])} classes)"
-    )
+    table = Table(title=f"{record.name} ({record.protocol}, {len(record.classes)} classes)")
     for column in ("seed", "fold", "UA", "WA", "F1", "best epoch", "seconds"):
         table.add_column(column, justify="left" if column == "fold" else "right")
-    for e in record["folds"]:
-        scores = (f"{e['metrics'][k]:.2f}" for k in ("ua", "wa", "f1"))
-        table.add_row(
-            str(e["seed"]), e["fold"], *scores, str(e["best_epoch"]), f"{e['seconds']:.1f}"
-        )
+    for e in record.folds:
+        scores = (f"{e.metrics[k]:.2f}" for k in ("ua", "wa", "f1"))
+        table.add_row(str(e.seed), e.fold, *scores, str(e.best_epoch), f"{e.seconds:.1f}")
     s, pooled = run_summary(record), run_pooled(record)
     means = [mean_std_text(s[k], s[f"{k}_std"], int(s["n"])) for k in ("ua", "wa", "f1")]
-    table.add_row("mean", spread_label(s), *means, "", f"{record['seconds']:.1f}", style="bold")
+    table.add_row("mean", spread_label(s), *means, "", f"{record.seconds:.1f}", style="bold")
     seeds = int(s["seeds"])
     over = "all folds" + (f", {seeds} seeds" if seeds > 1 else "")
     table.add_row("pooled", over, *(f"{pooled[k]:.2f}" for k in ("ua", "wa", "f1")), "", "")
-    if any(int(e.get("stacked", 1)) > 1 for e in record["folds"]):
+    if any(e.stacked > 1 for e in record.folds):
         table.caption = "a fold's seconds: its stacked model's time / the members trained in it"
     return table
 

@@ -47,14 +47,14 @@ def run_predictions(run_dir: Path) -> Labelled:
     path = (run_dir if run_dir.is_dir() else run_dir.parent) / PREDICTIONS
     again = f"train it again with --overwrite to keep them ({path})"
     if not path.exists():
-        raise ReportError(f"run {run['name']!r} kept no per-utterance predictions; {again}")
+        raise ReportError(f"run {run.name!r} kept no per-utterance predictions; {again}")
     try:
         table = read_predictions(path)
     except ConfigError as e:
         raise ReportError(str(e)) from e
     if missing := missing_folds(run, table):
         named = ", ".join(f"seed {s} {f}" for s, f in missing)
-        raise ReportError(f"run {run['name']!r} has no predictions of {named}; {again}")
+        raise ReportError(f"run {run.name!r} has no predictions of {named}; {again}")
     return run_label(run), table
 
 

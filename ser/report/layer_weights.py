@@ -2,9 +2,11 @@
 layer, the mean ± sample std of the softmax weights over the run's fold entries (folds x
 seeds), as `ser train` prints them, `ser report` shows them and `--plots` draws them.
 
->>> run = {"layers": {"enc.L0-2": {"sets": ["enc.L0", "enc.L1", "enc.L2"], "layers": [0, 1, 2]}},
-...        "folds": [{"layer_weights": {"enc.L0-2": [0.2, 0.5, 0.3]}},
-...                  {"layer_weights": {"enc.L0-2": [0.2, 0.7, 0.1]}}]}
+>>> run = RunRecord.from_json({
+...     "name": "probe", "config": {}, "protocol": "loso", "classes": [],
+...     "layers": {"enc.L0-2": {"sets": ["enc.L0", "enc.L1", "enc.L2"], "layers": [0, 1, 2]}},
+...     "folds": [{"seed": 0, "fold": f"fold{k}", "metrics": {}, "layer_weights": {"enc.L0-2": w}}
+...               for k, w in enumerate([[0.2, 0.5, 0.3], [0.2, 0.7, 0.1]])]})
 >>> (w,) = layer_weights(run)
 >>> w.peak, w.n, peak_label(run)
 (1, 2, 'enc.L0-2: L1 0.600 ± 0.141 (uniform 0.333)')
@@ -16,9 +18,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+
+from ser.report.record import RunRecord
 
 
 @dataclass(frozen=True)
@@ -41,21 +44,21 @@ class LayerWeights:
         return f"{self.mean[i]:.3f}" + (f" ± {self.std[i]:.3f}" if self.n > 1 else "")
 
 
-def layer_weights(run: dict[str, Any]) -> list[LayerWeights]:
+def layer_weights(run: RunRecord) -> list[LayerWeights]:
     """Each layered input's weights over the run's fold entries; [] for other runs."""
-    entries = [f["layer_weights"] for f in run.get("folds") or [] if f.get("layer_weights")]
+    entries = [f.layer_weights for f in run.folds if f.layer_weights]
     names = list(dict.fromkeys(name for entry in entries for name in entry))
     out = []
     for name in names:
         rows = np.array([entry[name] for entry in entries if name in entry], dtype=np.float64)
-        recorded = (run.get("layers") or {}).get(name, {}).get("layers")
+        recorded = run.layers.get(name, {}).get("layers")
         layers = tuple(recorded) if recorded else tuple(range(rows.shape[1]))
         std = rows.std(axis=0, ddof=1) if len(rows) > 1 else np.zeros(rows.shape[1])
         out.append(LayerWeights(name, layers, tuple(rows.mean(0)), tuple(std), len(rows)))
     return out
 
 
-def peak_label(run: dict[str, Any]) -> str:
+def peak_label(run: RunRecord) -> str:
     """A report cell: each input's heaviest layer, its weight and the uniform 1/L it
     started from, e.g. "enc.L0-12: L9 0.213 ± 0.020 (uniform 0.077)"; "" for none."""
     parts = []
@@ -65,11 +68,11 @@ def peak_label(run: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def weights_lines(run: dict[str, Any]) -> list[str]:
+def weights_lines(run: RunRecord) -> list[str]:
     """What `ser train` prints after its table: per input, a heading and every layer."""
     lines = []
     for w in layer_weights(run):
-        seeds = len({f.get("seed") for f in run.get("folds") or [] if f.get("layer_weights")})
+        seeds = len({f.seed for f in run.folds if f.layer_weights})
         over = f"mean ± std over {w.n} fold entries" if w.n > 1 else "1 fold entry"
         over += f" ({seeds} seeds)" if seeds > 1 else ""
         lines.append(
@@ -80,7 +83,7 @@ def weights_lines(run: dict[str, Any]) -> list[str]:
     return lines
 
 
-def weights_json(run: dict[str, Any]) -> str:
+def weights_json(run: RunRecord) -> str:
     """The CSV cell: {input: {"layers", "mean", "std", "n"}} as compact JSON; "" for none."""
     found = {
         w.input: {

@@ -20,7 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
+from ser.report.fold_entry import FoldEntry, Stage
 from ser.report.layer_weights import LayerWeights, layer_weights
+from ser.report.record import RunRecord
 from ser.report.runs import (
     BOOKKEEPING,
     ReportError,
@@ -34,13 +36,13 @@ from ser.report.runs import (
 )
 
 
-def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+def write_plots(runs: list[RunRecord], out_dir: Path) -> list[Path]:
     """The files written into `out_dir` (created)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     used: set[str] = set()
     for run in runs:
-        stem = _unique(file_stem(str(run["name"])), used)
+        stem = _unique(file_stem(run.name), used)
         written.append(_save(_confusion_figure(run), out_dir / f"{stem}_confusion.png"))
         written.append(_save(_curves_figure(run), out_dir / f"{stem}_curves.png"))
         if weights := layer_weights(run):
@@ -51,32 +53,32 @@ def write_plots(runs: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     return written
 
 
-def query_groups(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def query_groups(runs: list[RunRecord]) -> dict[str, list[RunRecord]]:
     """Runs that differ only in ``config.queries``, grouped by everything else (groups
     with at least two distinct query counts only)."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[str, list[RunRecord]] = defaultdict(list)
     for run in runs:
-        config = run["config"]
+        config = run.config
         if config.get("queries") is None:
             continue
         rest = {k: v for k, v in config.items() if k not in BOOKKEEPING and k != "queries"}
-        key = json.dumps([rest, run["protocol"], run.get("classes")], sort_keys=True)
+        key = json.dumps([rest, run.protocol, run.classes], sort_keys=True)
         groups[key].append(run)
     return {
-        key: sorted(members, key=lambda r: r["config"]["queries"])
+        key: sorted(members, key=lambda r: r.config["queries"])
         for key, members in groups.items()
-        if len({r["config"]["queries"] for r in members}) >= 2
+        if len({r.config["queries"] for r in members}) >= 2
     }
 
 
-def _confusion_figure(run: dict[str, Any]) -> Figure:
-    pooled, classes = run_pooled(run), list(run["classes"])
+def _confusion_figure(run: RunRecord) -> Figure:
+    pooled, classes = run_pooled(run), list(run.classes)
     if "confusion" not in pooled:
-        raise ReportError(f"run {run['name']!r}: record has no pooled confusion matrix")
+        raise ReportError(f"run {run.name!r}: record has no pooled confusion matrix")
     matrix = np.asarray(pooled["confusion"], dtype=np.int64)
     if matrix.shape != (len(classes), len(classes)):
         raise ReportError(
-            f"run {run['name']!r}: pooled confusion is {matrix.shape}, "
+            f"run {run.name!r}: pooled confusion is {matrix.shape}, "
             f"expected {len(classes)}x{len(classes)} for classes {classes}"
         )
     fig = Figure(figsize=(1.2 * len(classes) + 2.5, 1.2 * len(classes) + 2.0), dpi=100)
@@ -93,13 +95,13 @@ def _confusion_figure(run: dict[str, Any]) -> Figure:
     return fig
 
 
-def _curves_figure(run: dict[str, Any]) -> Figure:
-    folds = run.get("folds") or []
-    seed = folds[0].get("seed") if folds else None
-    shown = [f for f in folds if f.get("seed") == seed]
+def _curves_figure(run: RunRecord) -> Figure:
+    folds = run.folds
+    seed = folds[0].seed if folds else None
+    shown = [f for f in folds if f.seed == seed]
     # One row per stage: a staged run's earlier stages (e.g. audio, text) in training
     # order, then the model's own (None).
-    stages = dict.fromkeys(stage for fold in shown for stage in fold.get("stages") or {})
+    stages = dict.fromkeys(stage for fold in shown for stage in fold.stages)
     rows: list[str | None] = [*stages, None]
     fig = Figure(figsize=(10, 3.6 * len(rows) + 0.4), dpi=100)
     axes = fig.subplots(len(rows), 2, squeeze=False)
@@ -108,7 +110,7 @@ def _curves_figure(run: dict[str, Any]) -> Figure:
         what = "the whole model" if stage is None else f"{stage} alone"
         title = f"stage {r + 1} of {len(rows)}: {what}\n" if len(rows) > 1 else ""
         _dress_curves(axes[r], title, drawn)
-    seeds = len({f.get("seed") for f in folds})
+    seeds = len({f.seed for f in folds})
     of = f" (the first of {seeds} seeds)" if seeds > 1 else ""
     which = f": seed {seed}{of}, one line per fold" if folds else ""
     fig.suptitle(run_label(run) + which, fontsize=10)
@@ -116,20 +118,19 @@ def _curves_figure(run: dict[str, Any]) -> Figure:
     return fig
 
 
-def _fold_curves(axes: Any, fold: dict[str, Any], i: int, stage: str | None) -> bool:
+def _fold_curves(axes: Any, fold: FoldEntry, i: int, stage: str | None) -> bool:
     """Draw one fold's curves of `stage` (None: the model's own) on a row of axes."""
-    entry = fold if stage is None else (fold.get("stages") or {}).get(stage) or {}
-    curves = entry.get("curves") or {}
-    epochs = curves.get("epoch") or []
-    if not epochs:
+    entry: FoldEntry | Stage | None = fold if stage is None else fold.stages.get(stage)
+    if entry is None or not entry.curves.get("epoch"):
         return False
+    curves, epochs = entry.curves, entry.curves["epoch"]
     loss_ax, ua_ax = axes
-    color, label = f"C{i % 10}", str(fold.get("fold", f"fold {i + 1}"))
+    color, label = f"C{i % 10}", fold.fold
     _line(loss_ax, epochs, curves.get("train_loss"), color, "-", f"{label} train")
     _line(loss_ax, epochs, curves.get("val_loss"), color, "--", f"{label} val")
     _line(ua_ax, epochs, curves.get("val_ua"), color, "-", label)
-    if entry.get("best_epoch") is not None:
-        ua_ax.axvline(entry["best_epoch"], color=color, linestyle=":", linewidth=0.8)
+    if entry.best_epoch is not None:
+        ua_ax.axvline(entry.best_epoch, color=color, linestyle=":", linewidth=0.8)
     return True
 
 
@@ -149,7 +150,7 @@ def _dress_curves(axes: Any, title: str, drawn: int) -> None:
             )
 
 
-def _layers_figure(run: dict[str, Any], weights: list[LayerWeights]) -> Figure:
+def _layers_figure(run: RunRecord, weights: list[LayerWeights]) -> Figure:
     """One panel per layered input: each layer's softmax weight, mean ± std over the
     run's fold entries, against the uniform 1/L every layer started from."""
     width = max(5.0, 0.45 * max(len(w.layers) for w in weights) + 2)
@@ -170,14 +171,14 @@ def _layers_figure(run: dict[str, Any], weights: list[LayerWeights]) -> Figure:
     return fig
 
 
-def _queries_figure(groups: dict[str, list[dict[str, Any]]]) -> Figure:
+def _queries_figure(groups: dict[str, list[RunRecord]]) -> Figure:
     fig = Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
     queries: set[int] = set()
     for members in groups.values():
-        queries.update(r["config"]["queries"] for r in members)
+        queries.update(r.config["queries"] for r in members)
         summaries = [run_summary(r) for r in members]
-        x, y = [r["config"]["queries"] for r in members], [float(s["ua"]) for s in summaries]
+        x, y = [r.config["queries"] for r in members], [float(s["ua"]) for s in summaries]
         spread = [float(s.get("ua_std", 0.0)) for s in summaries]
         ax.errorbar(x, y, yerr=spread, marker="o", capsize=3, label=_group_label(members[0]))
     ax.set_xticks(sorted(queries))
@@ -188,8 +189,8 @@ def _queries_figure(groups: dict[str, list[dict[str, Any]]]) -> Figure:
     return fig
 
 
-def _group_label(run: dict[str, Any]) -> str:
-    config, protocol = run["config"], protocol_label(run)
+def _group_label(run: RunRecord) -> str:
+    config, protocol = run.config, protocol_label(run)
     base = f"{config.get('features', '?')} / {config.get('fusion', '?')}, {protocol}"
     extra = settings_label(run, leave_out=frozenset({"queries"}))
     return f"{base}, {extra}" if extra else base

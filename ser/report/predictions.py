@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ser.errors import ConfigError
+from ser.report.record import RunRecord
 
 PREDICTIONS = "predictions.csv"
 COLUMNS = ("seed", "fold", "utt_id", "speaker", "row", "gold", "pred")
@@ -160,8 +161,8 @@ def _parse(lines: list[list[str]], classes: tuple[str, ...], width: int) -> Pred
     )
 
 
-def missing_folds(record: dict[str, Any], table: PredictionTable) -> list[tuple[int, str]]:
+def missing_folds(record: RunRecord, table: PredictionTable) -> list[tuple[int, str]]:
     """The record's (seed, fold)s without rows in `table`, in record order."""
     held = set(table.runs())
-    wanted = [(int(e["seed"]), str(e["fold"])) for e in record.get("folds") or ()]
+    wanted = [e.key for e in record.folds]
     return [key for key in wanted if key not in held]

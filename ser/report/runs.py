@@ -4,11 +4,12 @@ One row per run: its labels, `settings` (what differs from the family's defaults
 papers label ablation rows), mean and pooled scores (docs/CONTRACTS.md, "Reports"). A
 record the trainer has not finished is reported from the folds it holds.
 
->>> run = {"name": "msmser", "protocol": "loso", "speaker_independent": True, "classes": [],
-...        "config": {"features": "hubert+mpnet", "fusion": "mit", "classes": "4"},
-...        "summary": {"ua": 75.0, "ua_std": 1.0, "wa": 74.0, "wa_std": 0.5,
-...                    "f1": 73.0, "f1_std": 0.25, "seeds": 3},
-...        "pooled": {"ua": 74.5, "wa": 74.25, "f1": 72.0}}
+>>> run = RunRecord.from_json({
+...     "name": "msmser", "protocol": "loso", "speaker_independent": True, "classes": [],
+...     "config": {"features": "hubert+mpnet", "fusion": "mit", "classes": "4"},
+...     "summary": {"ua": 75.0, "ua_std": 1.0, "wa": 74.0, "wa_std": 0.5,
+...                 "f1": 73.0, "f1_std": 0.25, "seeds": 3},
+...     "pooled": {"ua": 74.5, "wa": 74.25, "f1": 72.0}})
 >>> print(report_table([run], fmt="csv").strip())
 run,features,fusion,protocol,classes,settings,mean_ua,mean_ua_std,mean_wa,mean_wa_std,mean_f1,mean_f1_std,n,std_over,seeds,pooled_ua,pooled_wa,pooled_f1,mean_wf1,mean_wf1_std,pooled_wf1
 msmser,hubert+mpnet,mit,loso,4,,75.00,1.00,74.00,0.50,73.00,0.25,3,seeds,3,74.50,74.25,72.00,,,
@@ -24,9 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ser.errors import ConfigError, SerError
+from ser.errors import ConfigError, ReportError
 from ser.report.layer_weights import layer_weights, peak_label, weights_json
 from ser.report.metrics import Metrics, mean_std_text, overall_metrics, summarize
+from ser.report.record import RECORD, RunRecord, read
 
 SCORES = ("ua", "wa", "f1", "wf1")  # f1: macro; wf1: weighted by class support
 MD_HEADER = (
@@ -49,7 +51,6 @@ LEGEND = (
     "share of the test utterances."
 )
 FORMATS = ("md", "csv")
-REQUIRED = ("name", "config", "protocol", "classes")
 
 # Config keys that say where or how a run was executed, not what was trained: runs
 # differing only in them still group together in plots.
@@ -62,69 +63,55 @@ BOOKKEEPING = frozenset(
 TRAINING = ("epochs", "batch_size", "lr", "weight_decay")
 
 
-class ReportError(SerError):
-    """A run record is missing, unreadable or lacks what a report needs."""
-
-
-def load_run(path: str | Path) -> dict[str, Any]:
+def load_run(path: str | Path) -> RunRecord:
     """The record of a run: `path` is the run directory or its ``run.json``."""
     path = Path(path)
     if not path.exists():
         raise ReportError(f"{path}: no such run directory or run.json")
-    file = path / "run.json" if path.is_dir() else path
+    file = path / RECORD if path.is_dir() else path
     if not file.is_file():
         raise ReportError(f"{file}: no run record (is {path} a run directory?)")
-    try:
-        run = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ReportError(f"{file}: not a readable JSON run record: {e}") from e
-    if not isinstance(run, dict):
-        raise ReportError(f"{file}: a run record must be a JSON object")
-    missing = [key for key in REQUIRED if key not in run]
-    if missing:
-        raise ReportError(f"{file}: run record lacks {', '.join(missing)}")
-    if not run.get("summary") and not run.get("folds"):
-        raise ReportError(f"{file}: run {run['name']!r} has no finished fold yet")
-    if not isinstance(run["config"], dict):
-        raise ReportError(f"{file}: 'config' must be a JSON object")
+    run = read(file)
+    if not run.summary and not run.folds:
+        raise ReportError(f"{file}: run {run.name!r} has no finished fold yet")
     return run
 
 
-def run_summary(run: dict[str, Any]) -> dict[str, Any]:
+def run_summary(run: RunRecord) -> dict[str, Any]:
     """The run's summary, recomputed from its folds when the record has none; ``n`` (how
     many values the std is over) filled in for records written before it was kept."""
-    if not run.get("summary"):
+    if not run.summary:
         return summarize(_fold_metrics(run))
-    summary = dict(run["summary"])
-    folds = run.get("folds") or []
+    summary = dict(run.summary)
+    folds = run.folds
     # A record from before WF1 was kept: from its folds' confusions, where they hold them.
-    if "wf1" not in summary and folds and all("confusion" in f.get("metrics", {}) for f in folds):
+    if "wf1" not in summary and folds and all("confusion" in f.metrics for f in folds):
         again = summarize(_fold_metrics(run))
         summary.update(wf1=again["wf1"], wf1_std=again["wf1_std"])
     if "n" not in summary:  # as `summarize` counts: seeds, or one seed's folds
         seeds = int(summary.get("seeds") or 1)
         summary.setdefault("std_over", "seeds" if seeds > 1 else "folds")
-        summary["n"] = seeds if seeds > 1 else len(run.get("folds") or [None])
+        summary["n"] = seeds if seeds > 1 else max(len(folds), 1)
     return summary
 
 
-def run_pooled(run: dict[str, Any]) -> dict[str, Any]:
+def run_pooled(run: RunRecord) -> dict[str, Any]:
     """The run's pooled metrics (`Metrics.to_dict`), from its folds when missing."""
-    if run.get("pooled"):
-        pooled = dict(run["pooled"])
+    if run.pooled:
+        pooled = dict(run.pooled)
         if "wf1" not in pooled and "confusion" in pooled:  # before WF1 was kept
             pooled["wf1"] = Metrics.from_dict(pooled).wf1
         return pooled
     metrics = [m for _, m in _fold_metrics(run)]
-    return overall_metrics(metrics, list(run["classes"])).to_dict()
+    return overall_metrics(metrics, list(run.classes)).to_dict()
 
 
-def pooled_over(run: dict[str, Any]) -> str:
+def pooled_over(run: RunRecord) -> str:
     """What the pooled scores pool: ``pooled over 5 folds of seed 0``, or over every seed
     too: ``pooled over 5 folds x 2 seeds (an utterance once per seed)``."""
-    folds = run.get("folds") or []
-    seeds = sorted({int(f["seed"]) for f in folds})
-    n_folds = len({str(f.get("fold")) for f in folds})
+    folds = run.folds
+    seeds = sorted({f.seed for f in folds})
+    n_folds = len({f.fold for f in folds})
     where = f"{n_folds} fold{'s' if n_folds != 1 else ''}" if folds else "all folds"
     if len(seeds) == 1:
         return f"pooled over {where} of seed {seeds[0]}"
@@ -142,18 +129,17 @@ def spread_label(summary: dict[str, Any]) -> str:
     return f"{n} seed{'s' if n != 1 else ''}"
 
 
-def run_label(run: dict[str, Any]) -> str:
+def run_label(run: RunRecord) -> str:
     """The run's name, marked ``(incomplete)`` while the trainer has folds left to do."""
-    return f"{run['name']} (incomplete)" if run.get("complete") is False else str(run["name"])
+    return f"{run.name} (incomplete)" if run.complete is False else run.name
 
 
-def protocol_label(run: dict[str, Any]) -> str:
+def protocol_label(run: RunRecord) -> str:
     """``random (speaker-dependent)`` for speaker-dependent runs, else the protocol name;
     ``session5, val none (last epoch)`` for runs that trained on every training session,
     ``loso, val random10`` for another validation than the default (a session)."""
-    independent = run.get("speaker_independent", run["protocol"] != "random")
-    label = str(run["protocol"]) if independent else f"{run['protocol']} (speaker-dependent)"
-    val = run.get("config", {}).get("val")
+    label = run.protocol if run.independent else f"{run.protocol} (speaker-dependent)"
+    val = run.config.get("val")
     if val == "none":
         label += ", val none (last epoch)"
     elif val not in (None, "session"):
@@ -161,14 +147,14 @@ def protocol_label(run: dict[str, Any]) -> str:
     return label
 
 
-def run_settings(run: dict[str, Any]) -> dict[str, Any] | None:
+def run_settings(run: RunRecord) -> dict[str, Any] | None:
     """The recorded options that differ from the defaults of the run's model family (a
     record lacking one has the default); None for a family this version does not know."""
     # Imported here: the model package loads torch, which tables need only for this.
     from ser.models.config import field_defaults
     from ser.models.registry import FAMILIES, select
 
-    config = run["config"]
+    config = run.config
     try:
         family = FAMILIES[config["family"]] if "family" in config else select(config)
     except (KeyError, ConfigError):
@@ -182,7 +168,7 @@ def run_settings(run: dict[str, Any]) -> dict[str, Any] | None:
     return {k: config[k] for k, v in default.items() if k in config and config[k] != v}
 
 
-def settings_label(run: dict[str, Any], leave_out: frozenset[str] = frozenset()) -> str:
+def settings_label(run: RunRecord, leave_out: frozenset[str] = frozenset()) -> str:
     """``key=value, ...`` of `run_settings` but `leave_out`; ``?`` for an unknown family."""
     settings = run_settings(run)
     if settings is None:
@@ -190,7 +176,7 @@ def settings_label(run: dict[str, Any], leave_out: frozenset[str] = frozenset())
     return ", ".join(f"{k}={_scalar(v)}" for k, v in settings.items() if k not in leave_out)
 
 
-def report_table(runs: list[dict[str, Any]], fmt: str = "md") -> str:
+def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
     """One row per run, in the given order: markdown (`LEGEND` under it) or CSV."""
     if fmt not in FORMATS:
         raise ReportError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -198,13 +184,13 @@ def report_table(runs: list[dict[str, Any]], fmt: str = "md") -> str:
     header = list(CSV_HEADER if as_csv else MD_HEADER)
     cells = [_cells(run, as_csv) for run in runs]
     # The WER column only where some run read ASR text: gold-only tables keep their shape.
-    if any(run.get("asr") for run in runs):
+    if any(run.asr for run in runs):
         header.insert(6, "asr_wer" if as_csv else "ASR WER")
         for run, row_cells in zip(runs, cells, strict=True):
             row_cells.insert(6, asr_wer_label(run) or ("" if as_csv else "-"))
     # So is the layer-weights column, only where some run learnt a weighted sum of layers.
     if any(layer_weights(run) for run in runs):
-        at = header.index("settings") + 1 + any(run.get("asr") for run in runs)
+        at = header.index("settings") + 1 + any(run.asr for run in runs)
         header.insert(at, "layer_weights" if as_csv else "layer weights (largest)")
         for run, row_cells in zip(runs, cells, strict=True):
             shown = weights_json(run) if as_csv else peak_label(run)
@@ -224,18 +210,20 @@ def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
     return [lines[0], "|" + "---|" * len(head), *lines[1:]]
 
 
-def asr_wer_label(run: dict[str, Any]) -> str:
+def asr_wer_label(run: RunRecord) -> str:
     """The WER (percent, two decimals) of the ASR transcripts the run's text features
     came from; "" for a gold-text run, "?" where the record could not compute it.
 
-    >>> asr_wer_label({"asr": {"mpnet@asr-w": {"transcripts": "asr-w", "wer": 0.1234}}})
-    '12.34'
-    >>> asr_wer_label({})
+    >>> run = RunRecord("mpnet", {}, "loso", [])
+    >>> asr_wer_label(run)
     ''
+    >>> run.asr = {"mpnet@asr-w": {"transcripts": "asr-w", "wer": 0.1234}}
+    >>> asr_wer_label(run)
+    '12.34'
     """
     shown = {  # one WER per transcript set, however many feature sets were read off it
         str(e.get("transcripts")): "?" if e.get("wer") is None else f"{100 * float(e['wer']):.2f}"
-        for e in (run.get("asr") or {}).values()
+        for e in run.asr.values()
     }
     return "/".join(shown.values())
 
@@ -244,28 +232,28 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "run"
 
 
-def _fold_metrics(run: dict[str, Any]) -> list[tuple[int, Metrics]]:
-    if not run.get("folds"):
-        raise ReportError(f"run {run['name']!r} has no finished fold yet")
+def _fold_metrics(run: RunRecord) -> list[tuple[int, Metrics]]:
+    if not run.folds:
+        raise ReportError(f"run {run.name!r} has no finished fold yet")
     try:
-        return [(int(f["seed"]), Metrics.from_dict(f["metrics"])) for f in run["folds"]]
+        return [(f.seed, Metrics.from_dict(f.metrics)) for f in run.folds]
     except (KeyError, TypeError, ValueError) as e:
-        raise ReportError(f"run {run['name']!r}: a fold entry lacks its metrics ({e})") from e
+        raise ReportError(f"run {run.name!r}: a fold entry lacks its metrics ({e})") from e
 
 
-def _cells(run: dict[str, Any], as_csv: bool) -> list[str]:
+def _cells(run: RunRecord, as_csv: bool) -> list[str]:
     """A row: labels, then mean (and std) of each score, n, pooled scores (CSV: the
     weighted F1's last); a record without WF1 and without folds to compute it from shows
     none ("-"; CSV: empty)."""
-    summary, pooled, config = run_summary(run), run_pooled(run), run["config"]
+    summary, pooled, config = run_summary(run), run_pooled(run), run.config
     try:
         means = {k: _mean(summary, k) for k in SCORES}
         pools = {k: None if pooled.get(k) is None else f"{float(pooled[k]):.2f}" for k in SCORES}
     except (KeyError, TypeError, ValueError) as e:
-        raise ReportError(f"run {run['name']!r}: summary lacks a score ({e})") from e
+        raise ReportError(f"run {run.name!r}: summary lacks a score ({e})") from e
     if lacking := [k for k in SCORES[:3] if means[k] is None or pools[k] is None]:
-        raise ReportError(f"run {run['name']!r}: summary lacks a score ({', '.join(lacking)})")
-    classes = config.get("classes") or len(run.get("classes", ()))
+        raise ReportError(f"run {run.name!r}: summary lacks a score ({', '.join(lacking)})")
+    classes = config.get("classes") or len(run.classes)
     labels = [
         run_label(run),
         _scalar(config.get("features")),

@@ -68,10 +68,10 @@ RATE = {"dialog": (2.7e-5, 4.5e-9), "unimodal": (1e-6, 1.5e-8), "msmser": (4e-3,
         "late_prob": (6e-3, 0.0)}  # fmt: skip
 # Per family, the seconds of training from which members go to one-thread processes side
 # by side on the CPU: a process's start-up (~4 s: imports, the data read again) must be
-# paid for. Dialog's and unimodal's are ~45-50 s; MSMSER's and late_prob's are 2 min:
-# their rates move 10-1000x with the model's size, and processes gained from ~1 min at the
-# demo's sizes (MSMSER 3 members: 58.1 s against 67.4; late_prob 4: 103 against 113).
-MIN_SECONDS = {"dialog": 46.0, "unimodal": 50.0, "msmser": 120.0, "late_prob": 120.0}
+# paid for, at the family's gain from processes: dialog's and unimodal's are ~45-50 s;
+# MSMSER's 40 s (3 members at the demo's size, ~60 s: 58.1 s on processes against 67.4 in
+# one), late_prob's 60 s (its gain ~1.1x: 4 members, 103 against 113 s).
+MIN_SECONDS = {"dialog": 46.0, "unimodal": 50.0, "msmser": 40.0, "late_prob": 60.0}
 # Per family, a member's speed with both threads of the 2-core CPU over one thread,
 # where members train one after another (wide inputs): what one process gains from its
 # threads, against one-thread processes side by side that leave a core idle when the

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ser.corpus.registry import corpus_kind
+from ser.report.record import RunRecord
 from ser.report.runs import markdown_table
 from ser.sweep.results import CellResult
 
@@ -54,7 +55,7 @@ def by_corpus_md(
     results: list[CellResult],
     paper: Callable[[dict[str, Any], str], str],
     versus: Callable[[CellResult, CellResult | None, str], str],
-    protocol: Callable[[dict[str, Any]], str],
+    protocol: Callable[[RunRecord], str],
 ) -> str:
     """The table with a column group per corpus (`paper`, `versus` and `protocol`: how
     `ser.sweep.report` writes a published number, a paired test and a run's protocol)."""
@@ -97,15 +98,13 @@ def by_corpus_md(
     return "\n".join([*lines, "", *markdown_table(head, rows)]) + "\n"
 
 
-def _ours_line(
-    column: str, results: list[CellResult], protocol: Callable[[dict[str, Any]], str]
-) -> str:
+def _ours_line(column: str, results: list[CellResult], protocol: Callable[[RunRecord], str]) -> str:
     """What our runs on the column's store used: protocol, validation, class set."""
     ours = next((r.run for r in results if r.run), None)
     if ours is None:
         return f"Ours on {column}: not run yet."
-    classes = ours.get("classes") or []
+    classes = ours.classes
     return (
-        f"Ours on {column}: {protocol(ours)}; validation: {ours.get('validation', '-')}; "
+        f"Ours on {column}: {protocol(ours)}; validation: {ours.validation or '-'}; "
         f"{len(classes)} classes ({', '.join(map(str, classes))})."
     )

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from ser.cache import FeatureStore
-from ser.errors import ConfigError, SerError
+from ser.errors import ConfigError, ReportError, SerError
 from ser.models import plan_inputs
+from ser.report.record import RECORD, RunRecord, read
 from ser.sweep.spec import Cell
 from ser.sweep.stores import StoreIdentity, check_stores, corpus_options, identify
 from ser.train.features import resolve_features
 from ser.train.plan import Plan, TrainConfig, config_record, make_plan
-from ser.train.record import NOT_COMPARED, RECORD, read_record
+from ser.train.record import NOT_COMPARED
 
 CELLS = "cells"  # <out>/cells/<key>/run.json
 KEY_LENGTH = 16  # hex digits: 64 bits, no collision among any realistic set of cells
@@ -141,9 +142,9 @@ def cell_dir(out: Path, key: str) -> Path:
     return Path(out) / CELLS / key
 
 
-def record_of(out: Path, key: str) -> dict[str, Any] | None:
+def record_of(out: Path, key: str) -> RunRecord | None:
     """The cell's record, finished or not (None: none, or unreadable)."""
     try:
-        return read_record(cell_dir(out, key) / RECORD)  # ConfigError when missing too
-    except ConfigError:
+        return read(cell_dir(out, key) / RECORD)  # ReportError when missing too
+    except ReportError:
         return None

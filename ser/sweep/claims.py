@@ -21,6 +21,7 @@ from typing import Any
 
 from ser.errors import SerError
 from ser.report.metrics import mean_std, mean_std_text
+from ser.report.record import RunRecord
 from ser.report.runs import asr_wer_label, run_label
 
 METRICS = ("ua", "wa", "f1")
@@ -109,25 +110,23 @@ class AsrCheck:
     chance: float
 
 
-def seed_scores(run: dict[str, Any], metric: str = "ua", label: str | None = None) -> Scores:
+def seed_scores(run: RunRecord, metric: str = "ua", label: str | None = None) -> Scores:
     """The run's per-seed scores: each seed's mean over its folds, in seed order."""
     if metric not in METRICS:
         raise ClaimsError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
     by_seed: dict[int, list[float]] = {}
     try:
-        for entry in run.get("folds") or ():
-            by_seed.setdefault(int(entry["seed"]), []).append(float(entry["metrics"][metric]))
+        for entry in run.folds:
+            by_seed.setdefault(entry.seed, []).append(float(entry.metrics[metric]))
     except (KeyError, TypeError, ValueError) as e:
-        raise ClaimsError(f"run {run.get('name')!r}: a fold entry lacks its {metric} ({e})") from e
+        raise ClaimsError(f"run {run.name!r}: a fold entry lacks its {metric} ({e})") from e
     if not by_seed:
-        raise ClaimsError(f"run {run.get('name')!r} has no finished fold")
+        raise ClaimsError(f"run {run.name!r} has no finished fold")
     values = tuple(sum(v) / len(v) for _, v in sorted(by_seed.items()))
     return Scores(label or run_label(run), values)
 
 
-def fusion_claim(
-    fused: dict[str, Any], singles: Sequence[dict[str, Any]], metric: str = "ua"
-) -> Claim:
+def fusion_claim(fused: RunRecord, singles: Sequence[RunRecord], metric: str = "ua") -> Claim:
     """(a): the fused run against the single-modality run with the highest mean."""
     if not singles:
         raise ClaimsError("claim (a) needs at least one single-modality run")
@@ -162,13 +161,13 @@ def _cell_scores(cells: Sequence[Any], row: str, metric: str, where: Path) -> Sc
     return seed_scores(found[0].run, metric, row)
 
 
-def asr_check(run: dict[str, Any]) -> AsrCheck:
+def asr_check(run: RunRecord) -> AsrCheck:
     """The run over ASR text as a check of the ASR path: its WER and UA beside chance."""
-    entries = run.get("asr")
+    entries = run.asr
     if not entries:
-        raise ClaimsError(f"run {run.get('name')!r} was not trained on ASR text (no 'asr')")
+        raise ClaimsError(f"run {run.name!r} was not trained on ASR text (no 'asr')")
     models = tuple(sorted({str(e.get("asr_model")) for e in entries.values()}))
-    chance = 100.0 / max(len(run.get("classes") or ()), 1)
+    chance = 100.0 / max(len(run.classes), 1)
     return AsrCheck(run_label(run), models, asr_wer_label(run), seed_scores(run, "ua"), chance)
 
 
@@ -209,5 +208,5 @@ def _asr_lines(check: AsrCheck) -> list[str]:
     return textwrap.wrap(text, WIDTH)
 
 
-def _labelled(run: dict[str, Any]) -> str:
-    return f"{run_label(run)} ({run.get('config', {}).get('features', '?')})"
+def _labelled(run: RunRecord) -> str:
+    return f"{run_label(run)} ({run.config.get('features', '?')})"

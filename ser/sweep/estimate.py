@@ -22,6 +22,7 @@ from typing import Any
 
 from ser.cache import FeatureStore
 from ser.models import build_model
+from ser.report.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.sweep.cells import ResolvedCell, record_of, unique
 
@@ -138,8 +139,8 @@ def estimate_sweep(
     rows = [(c, _scaled(e, factor), r) for c, e, r in rows]
     plans = []
     for cell, e, record in rows:
-        trained = len(record["folds"]) if record else 0
-        done = bool(record and record.get("complete"))
+        trained = len(record.folds) if record else 0
+        done = bool(record and record.complete)
         left = 0.0 if done else e.seconds * max(1 - trained / cell.members, 0.0) * scale(e)
         plans.append(CellPlan(cell, e, trained, done, left))
     return SweepEstimate(plans, calibrated_on, execution.processes if execution else 1)
@@ -156,20 +157,20 @@ def _scaled(e: Estimate, factor: float) -> Estimate:
 
 
 def _calibration(
-    trained: Sequence[tuple[ResolvedCell, Estimate, dict[str, Any]]],
+    trained: Sequence[tuple[ResolvedCell, Estimate, RunRecord]],
 ) -> tuple[Callable[[Estimate], float], int]:
     """The factor for an estimate, measured seconds over estimated ones: its (device,
     family)'s, else its device's, else 1; and how many cells were measured."""
     sums: dict[tuple[str, str | None], list[float]] = {}
     cells = 0
     for cell, e, record in trained:
-        device = str(record.get("timings", {}).get("device", "")).split(":")[0]
-        if device != e.device or not record["folds"]:
+        device = str(record.timings.get("device", "")).split(":")[0]
+        if device != e.device or not record.folds:
             continue  # trained elsewhere (another device), or nothing yet
-        measured = sum(float(entry["seconds"]) for entry in record["folds"])
+        measured = sum(entry.seconds for entry in record.folds)
         # At the threads it trained with: one thread's pace is the execution's to add.
-        at = thread_factor(record.get("timings", {}).get("threads"))
-        expected = e.seconds * at * len(record["folds"]) / cell.members
+        at = thread_factor(record.timings.get("threads"))
+        expected = e.seconds * at * len(record.folds) / cell.members
         cells += 1
         for key in ((e.device, e.family), (e.device, None)):
             total = sums.setdefault(key, [0.0, 0.0])

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ser.report.layer_weights import layer_weights
+from ser.report.record import RunRecord
 from ser.report.runs import markdown_table
 from ser.sweep.probe import PAPERS, WEIGHTED
 from ser.sweep.results import CellResult
@@ -58,13 +59,13 @@ def best_layer(cells: Sequence[CellResult]) -> CellResult | None:
     return max(scored, key=lambda s: s[:2])[2] if scored else None
 
 
-def peak(run: dict[str, Any] | None) -> int | None:
+def peak(run: RunRecord | None) -> int | None:
     """The layer whose learnt weight, averaged over the record's folds, is largest."""
     weights = layer_weights(run) if run else []
     return weights[0].peak if weights else None
 
 
-def _peak_text(run: dict[str, Any] | None) -> str:
+def _peak_text(run: RunRecord | None) -> str:
     """e.g. " (weights peak at 8: 0.152 ± 0.010, uniform 0.077)"; "" before any fold."""
     weights = layer_weights(run) if run else []
     if not weights:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ser.report.record import RunRecord
 from ser.report.runs import markdown_table
 from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, papers_apply, spans_corpora
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
@@ -87,7 +88,7 @@ def _heading(table: dict[str, Any], results: list[CellResult]) -> list[str]:
         lines.append(f"Paper: {table['paper']}; its protocol: {table['protocol']}.")
     if ours is not None:
         lines.append(
-            f"Ours: {_protocol(ours)}; validation: {ours.get('validation', '-')}; "
+            f"Ours: {_protocol(ours)}; validation: {ours.validation or '-'}; "
             "mean ± std over seeds (one seed: over its folds)."
         )
     if table.get("note"):
@@ -98,31 +99,31 @@ def _heading(table: dict[str, Any], results: list[CellResult]) -> list[str]:
     return lines
 
 
-def _protocol(run: dict[str, Any]) -> str:
+def _protocol(run: RunRecord) -> str:
     """The protocol and whether speakers are held out (the validation is its own part)."""
-    independent = run.get("speaker_independent", run["protocol"] != "random")
-    return f"{run['protocol']} ({'speaker-independent' if independent else 'speaker-dependent'})"
+    return f"{run.protocol} ({'speaker-independent' if run.independent else 'speaker-dependent'})"
 
 
-def asr_line(runs: Sequence[dict[str, Any]]) -> str:
+def asr_line(runs: Sequence[RunRecord]) -> str:
     """A line naming the ASR transcripts some cells' text came from and their WER (over
     each cell's utterances; one value per transcript set when the cells agree), "" when
     all text is gold.
 
-    >>> run = {"asr": {"m@asr-w": {"transcripts": "asr-w", "wer": 0.25}}}
-    >>> asr_line([run, {}])
+    >>> gold, asr = RunRecord("t", {}, "loso", []), RunRecord("a", {}, "loso", [])
+    >>> asr.asr = {"m@asr-w": {"transcripts": "asr-w", "wer": 0.25}}
+    >>> asr_line([asr, gold])
     'Text from ASR transcripts: asr-w (WER 25.00 %); other cells: gold transcripts or no text.'
     """
     wers: dict[str, set[str]] = {}
     for run in runs:
-        for entry in (run.get("asr") or {}).values():
+        for entry in run.asr.values():
             wer = entry.get("wer")
             shown = "unknown" if wer is None else f"{100 * float(wer):.2f} %"
             wers.setdefault(str(entry.get("transcripts")), set()).add(shown)
     if not wers:
         return ""
     named = ", ".join(f"{name} (WER {' / '.join(sorted(v))})" for name, v in wers.items())
-    gold = any(not run.get("asr") for run in runs)
+    gold = any(not run.asr for run in runs)
     return f"Text from ASR transcripts: {named}" + (
         "; other cells: gold transcripts or no text." if gold else "."
     )
@@ -207,11 +208,11 @@ def _fusion_table3(results: list[CellResult]) -> str:
     return "\n".join([title, "", *markdown_table(head, rows)]) + "\n"
 
 
-def _recalls(run: dict[str, Any]) -> dict[str, float]:
+def _recalls(run: RunRecord) -> dict[str, float]:
     """Per-class recall, mean over the run's (seed, fold) entries."""
     values: dict[str, list[float]] = {}
-    for e in run["folds"]:
-        for c, v in e["metrics"]["per_class_recall"].items():
+    for e in run.folds:
+        for c, v in e.metrics["per_class_recall"].items():
             if v is not None:
                 values.setdefault(c, []).append(float(v))
     return {c: float(np.mean(v)) for c, v in values.items()}
@@ -245,7 +246,7 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
             iemocap = papers_apply(r)  # the papers' numbers are IEMOCAP's
             paper = [row["published"].get(k, "") if iemocap else "" for k in ("ua", "wa")]
             where = [column_of(r)] if corpora else []
-            for e in (r.run or {}).get("folds", []):
-                ours = [f"{e['metrics'][k]:.2f}" for k in ("ua", "wa", "f1")]
-                writer.writerow([*cell, e["seed"], e["fold"], *ours, *paper, *where])
+            for e in r.run.folds if r.run is not None else []:
+                ours = [f"{e.metrics[k]:.2f}" for k in ("ua", "wa", "f1")]
+                writer.writerow([*cell, e.seed, e.fold, *ours, *paper, *where])
     return buf.getvalue()

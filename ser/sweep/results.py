@@ -13,6 +13,7 @@ from typing import Any
 
 from ser.errors import ConfigError
 from ser.report.metrics import mean_std_text
+from ser.report.record import RunRecord
 from ser.report.runs import run_summary
 from ser.sweep.cells import record_of
 from ser.sweep.runner import SWEEPS
@@ -23,19 +24,17 @@ class CellResult:
     """A manifest row with its run record (None until the cell has run)."""
 
     row: dict[str, Any]
-    run: dict[str, Any] | None
+    run: RunRecord | None
 
     def scores(self, metric: str) -> dict[tuple[int, str], float]:
         """(seed, fold) -> the metric, for the folds the cell has finished."""
         if self.run is None:
             return {}
-        return {
-            (int(e["seed"]), str(e["fold"])): float(e["metrics"][metric]) for e in self.run["folds"]
-        }
+        return {e.key: float(e.metrics[metric]) for e in self.run.folds}
 
     def mean_std(self, metric: str) -> tuple[float, float, int] | None:
         """(mean, std, n): the std over seeds, or over one seed's folds; n values."""
-        if self.run is None or not self.run.get("summary"):
+        if self.run is None or not self.run.summary:
             return None
         s = run_summary(self.run)  # fills in `n` for records written before runs kept it
         return float(s[metric]), float(s.get(f"{metric}_std", 0.0)), int(s["n"])
@@ -47,7 +46,7 @@ class CellResult:
         if ms is None:
             return "not run" if self.run is None else "running"
         shown = mean_std_text(*ms)
-        return shown + ("" if self.run and self.run.get("complete") else " (partial)")
+        return shown + ("" if self.run and self.run.complete else " (partial)")
 
 
 def is_sweep(path: Path) -> bool:
@@ -67,7 +66,7 @@ def load_sweeps(out: Path) -> list[dict[str, Any]]:
             raise ConfigError(f"{file}: unreadable sweep manifest ({e})") from e
         runs = [record_of(out, row["key"]) for row in manifest["cells"]]
         manifest["results"] = [
-            CellResult(row, run if run and run.get("folds") else None)
+            CellResult(row, run if run and run.folds else None)
             for row, run in zip(manifest["cells"], runs, strict=True)
         ]
         sweeps.append(manifest)

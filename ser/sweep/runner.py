@@ -19,6 +19,7 @@ from typing import Any
 
 from ser.cache.lock import try_lock
 from ser.errors import SerError
+from ser.report.record import RunRecord, write_json
 from ser.runtime.threads import ThreadChoice
 from ser.sweep.cells import ResolvedCell, record_of, tasks
 from ser.sweep.presets import row_key
@@ -26,7 +27,6 @@ from ser.sweep.progress import TOPIC, is_message, worker_progress
 from ser.sweep.spec import SweepSpec
 from ser.sweep.stores import columns as store_columns
 from ser.train.progress import Message, Progress
-from ser.train.record import write_json
 
 LOCKS = "locks"
 SWEEPS = "sweeps"  # <out>/sweeps/<name>.json: what a report renders
@@ -103,7 +103,7 @@ def run_sweep(
         left = []
         for c in group:
             record = record_of(out, c.key)
-            if record is None or not record.get("complete"):
+            if record is None or not record.complete:
                 left.append(c)
                 continue
             outcomes.append(Outcome(c.key, "skipped", "finished before", 0.0, *_scores(record)))
@@ -258,9 +258,9 @@ def run_task(
         return outcomes
 
 
-def _scores(record: dict[str, Any]) -> tuple[float | None, float | None]:
+def _scores(record: RunRecord) -> tuple[float | None, float | None]:
     """The record's mean UA and WA (None before its first fold)."""
-    summary = record.get("summary")
+    summary = record.summary
     if not summary:
         return None, None
     return float(summary["ua"]), float(summary["wa"])

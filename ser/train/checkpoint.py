@@ -24,10 +24,11 @@ from ser.errors import ConfigError, SerError
 from ser.models import FamilyConfig, build_model
 from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record, config_record
+from ser.report.record import atomic
 from ser.train.data import ZScore
 from ser.train.features import ResolvedFeature
 from ser.train.plan import Prepared
-from ser.train.record import atomic, layers_record
+from ser.train.record import layers_record
 
 CHECKPOINTS = "checkpoints"
 # 2: a plain module's state_dict. 1 (member-stacked weights [1, ...]) is refused with a

@@ -6,6 +6,8 @@ selected epochs and is saved as checkpoint ``final``; the fold scores estimate i
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -24,7 +26,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
     if has_checkpoint(plan.run_dir, FINAL):
         progress.message("--final: checkpoint final exists, kept")
         return
-    best = [int(e["best_epoch"]) for e in run.record["folds"]]
+    best = [e.best_epoch for e in run.record.folds if e.best_epoch is not None]
     epochs = max(1, round(float(np.median(best)))) if best else 1
     seed = plan.seeds[0]
     progress.message(f"--final: training on all {len(data)} utterances for {epochs} epochs")
@@ -53,10 +55,9 @@ def train_final(run: Prepared, progress: Progress) -> None:
         ensemble, *_ = fit([model], lambda: [member], data.classes, progress)
     state = ensemble.member_state(0)
     save_fold_checkpoint(run, FINAL, state, zscore, seed=seed, fold=FINAL, epochs=epochs)
-    run.record["final"] = {"epochs": epochs, "seed": seed, "utterances": len(data)}
+    final: dict[str, Any] = {"epochs": epochs, "seed": seed, "utterances": len(data)}
     if weights is not None:
-        run.record["final"]["class_weights"] = dict(
-            zip(data.classes, weights.tolist(), strict=True)
-        )
+        final["class_weights"] = dict(zip(data.classes, weights.tolist(), strict=True))
     if layer_weights := model.layer_weights(state):
-        run.record["final"]["layer_weights"] = layer_weights
+        final["layer_weights"] = layer_weights
+    run.record.final = final

@@ -20,6 +20,7 @@ from torch import nn
 from ser.corpus.protocols.folds import Fold
 from ser.models import build_model
 from ser.models.losses import balanced_weights
+from ser.report.fold_entry import FoldEntry
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import Batches, fit_zscore
 from ser.train.ensemble import Ensemble
@@ -95,7 +96,7 @@ def describe(group: Sequence[Job]) -> str:
     return f"{where} x {which} ({len(group)} members stacked{over})"
 
 
-def train_group(group: Sequence[Job], progress: Progress) -> list[dict[str, Any]]:
+def train_group(group: Sequence[Job], progress: Progress) -> list[FoldEntry]:
     """Train the group's jobs as one ensemble; their checkpoints saved, their test
     predictions kept in their runs' `predictions`, their record entries returned."""
     first = group[0].run
@@ -136,10 +137,8 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[dict[str, Any]
         key = (job.seed, job.fold.name)  # its rows of predictions.csv, before the entry too
         job.run.predictions[key] = fold_predictions(*key, t, job.run.data)
         mix = modules[k].layer_weights(state)
-        entry = fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix)
-        if w is not None:
-            entry["class_weights"] = dict(zip(classes, w.tolist(), strict=True))
-        entries.append(entry)
+        by_class = None if w is None else dict(zip(classes, w.tolist(), strict=True))
+        entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix, by_class))
     return entries
 
 

@@ -21,6 +21,7 @@ from ser.models.batch import InputSpec, Unit
 from ser.models.config import field_defaults, option
 from ser.models.registry import config_record as model_record
 from ser.report.predictions import PredictionTable
+from ser.report.record import RunRecord
 from ser.runtime.device import DEVICE_HELP, pick_device
 from ser.runtime.precision import PRECISIONS, auto_help, resolve_precision
 from ser.runtime.threads import parse_threads
@@ -138,7 +139,7 @@ class Prepared:
 
     config: TrainConfig
     plan: Plan
-    record: dict[str, Any]
+    record: RunRecord
     data: TrainData
     unit: Unit
     specs: list[InputSpec]

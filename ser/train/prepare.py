@@ -24,6 +24,7 @@ from ser.models.batch import InputSpec, Unit
 from ser.models.config import plan_inputs
 from ser.models.losses import balanced_weights
 from ser.report.predictions import PREDICTIONS
+from ser.report.record import RECORD, RunRecord
 from ser.runtime.threads import ThreadChoice
 from ser.train.checkpoint import (
     CHECKPOINTS,
@@ -36,13 +37,7 @@ from ser.train.data import TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.plan import Plan, Prepared, TrainConfig, config_record
 from ser.train.progress import Progress
-from ser.train.record import (
-    RECORD,
-    check_resumable,
-    kept_predictions,
-    layers_record,
-    read_record,
-)
+from ser.train.record import check_resumable, kept_predictions, layers_record, read_record
 
 Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
 
@@ -104,26 +99,26 @@ def prepare(
     record = _start_record(config, plan, inputs.features, progress, first, inputs.classes.classes)
     t0 = time.perf_counter()
     data = load(inputs, plan, loaded)
-    record["timings"].update(
+    record.timings.update(
         load=time.perf_counter() - t0, device=str(plan.device), threads=threads.count
     )
-    record["threads"] = asdict(threads)
-    record["data"] = {"utterances": len(data), "dropped": data.dropped}
+    record.threads = asdict(threads)
+    record.data = {"utterances": len(data), "dropped": data.dropped}
     asr = _asr_record(inputs.store, inputs.features, data.manifest_rows)
     if asr:
-        record["asr"] = asr
+        record.asr = asr
     for name, entry in asr.items():
         wer = "unknown" if entry["wer"] is None else f"{100 * entry['wer']:.2f} %"
         progress.message(f"{name}: ASR transcripts {entry['transcripts']}, WER {wer}")
     for reason, count in data.dropped.items():
         progress.message(f"dropped {count} utterance(s): {reason}")
     folds = run_folds(inputs, config, plan, data)
-    record["speaker_independent"] = all(f.speaker_independent for f in folds)
+    record.speaker_independent = all(f.speaker_independent for f in folds)
     for fold in folds:
         progress.message(fold.describe())
     if plan.class_weights != "none":
         progress.message(weights_line(plan, data.classes, data.labels[folds[0].train]))
-    done = {(e["seed"], e["fold"]) for e in record["folds"]}
+    done = {e.key for e in record.folds}
     if done:
         progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
     todo = [
@@ -148,7 +143,8 @@ def reopen(
     data = load(inputs, plan, loaded)
     folds = run_folds(inputs, config, plan, data)
     recorded = provenance(inputs.store, inputs.features)
-    return Prepared(config, plan, {}, data, inputs.unit, inputs.specs, [], recorded), folds
+    unrecorded = RunRecord(plan.name, {}, str(plan.protocol), list(data.classes))  # not kept
+    return Prepared(config, plan, unrecorded, data, inputs.unit, inputs.specs, [], recorded), folds
 
 
 def weights_line(plan: Plan, classes: Sequence[str], first_train: np.ndarray) -> str:
@@ -208,7 +204,7 @@ def _start_record(
     progress: Progress,
     first: str,
     data_classes: tuple[str, ...],
-) -> dict[str, Any]:
+) -> RunRecord:
     cfg = config_record(config, plan)
     fingerprints = {f.name: f.fingerprint for f in features}
     path = plan.run_dir / RECORD
@@ -223,34 +219,26 @@ def _start_record(
         )
     progress.message(first)
     if old is not None:
-        old["config"] = cfg  # bookkeeping keys (store path, device) may have changed
-        old.setdefault("timings", {})
+        old.config = cfg  # bookkeeping keys (store path, device) may have changed
         # An entry without its checkpoint is trained again: `ser predict` loads every fold's.
-        old["folds"] = [
-            e for e in old["folds"] if has_checkpoint(plan.run_dir, fold_key(e["seed"], e["fold"]))
-        ]
+        old.folds = [e for e in old.folds if has_checkpoint(plan.run_dir, fold_key(*e.key))]
         return old
     if path.exists():  # --overwrite
         progress.message(f"--overwrite: discarding the earlier record {path}")
         remove_checkpoints(plan.run_dir)  # else the old run's folds join predict's ensemble
-    return {
-        "name": plan.name,
-        "config": cfg,
-        "protocol": str(plan.protocol),
-        "speaker_independent": True,  # until the folds say (`prepare`)
-        "validation": plan.protocol.validation(config.val),
-        "classes": list(data_classes),
-        "complete": False,
-        "summary": None,
-        "folds": [],
-        "pooled": None,
-        "seconds": 0.0,
-        "timings": {},
-        "fingerprints": fingerprints,
-        **({"layers": layers} if (layers := layers_record(features)) else {}),
-        "version": ser.__version__,
-        "store": str(Path(config.store).resolve()),
-    }
+    return RunRecord(
+        name=plan.name,
+        config=cfg,
+        protocol=str(plan.protocol),
+        classes=list(data_classes),
+        speaker_independent=True,  # until the folds say (`prepare`)
+        validation=plan.protocol.validation(config.val),
+        complete=False,
+        fingerprints=fingerprints,
+        layers=layers_record(features),
+        version=ser.__version__,
+        store=str(Path(config.store).resolve()),
+    )
 
 
 def _holds_other_files(run_dir: Path) -> bool:

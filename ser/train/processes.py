@@ -29,6 +29,7 @@ import torch
 from ser.cache import FeatureStore
 from ser.corpus.protocols.folds import Fold
 from ser.errors import WorkerLost
+from ser.report.fold_entry import FoldEntry
 from ser.report.predictions import PredictionTable
 from ser.runtime.execution import Execution
 from ser.train.group import Job, describe, train_group
@@ -39,7 +40,7 @@ from ser.train.progress import Heartbeat, Message, Progress, Published
 TICK = 0.5  # seconds between looks at the processes' progress lines
 T = TypeVar("T")
 Piece = tuple[int, int, int]  # (run index, seed, fold index): a job as a process finds it
-Done = Callable[[int, list[dict[str, Any]], list[PredictionTable]], None]
+Done = Callable[[int, list[FoldEntry], list[PredictionTable]], None]
 
 
 def pieces(groups: Sequence[Sequence[T]], count: int) -> list[list[T]]:
@@ -124,7 +125,7 @@ def _open(configs: list[TrainConfig], threads: int, lines: Any) -> None:
     _LINES.append(lines)
 
 
-def _train_piece(piece: list[Piece]) -> tuple[list[dict[str, Any]], list[PredictionTable]]:
+def _train_piece(piece: list[Piece]) -> tuple[list[FoldEntry], list[PredictionTable]]:
     jobs = [Job(_OPENED[r][0], seed, k, _OPENED[r][1][k]) for r, seed, k in piece]
     progress = Heartbeat(Published([], _LINES[0].put))
     progress.fold_start(jobs[0].seed, describe(jobs), jobs[0].run.plan.epochs)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ser.report.fold_entry import FoldEntry
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines, clock_time
 
 PHASES = {"train": "training", "val": "validation", "test": "test"}
@@ -43,7 +44,7 @@ class Progress:
         """A `Heartbeat` line; a message unless overridden."""
         self.message(text)
 
-    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+    def fold_end(self, seed: int, fold: str, entry: FoldEntry) -> None:
         """The (seed, fold) finished; `entry` is its record entry."""
 
 
@@ -107,7 +108,7 @@ class Heartbeat(Progress):
             self.last, self.beats = now, self.beats + 1
             self.inner.heartbeat(self.line(now))
 
-    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+    def fold_end(self, seed: int, fold: str, entry: FoldEntry) -> None:
         self.inner.fold_end(seed, fold, entry)
         self.what, self.staged = "training", ""
         self._begin()
@@ -175,5 +176,5 @@ class Published(Progress):
     def heartbeat(self, text: str) -> None:
         self._say(text)
 
-    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+    def fold_end(self, seed: int, fold: str, entry: FoldEntry) -> None:
         self.lines.end()

@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
 
 import torch
 
 from ser.cache import FeatureStore
+from ser.report.fold_entry import FoldEntry
 from ser.report.metrics import Metrics, overall_metrics, summarize
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
+from ser.report.record import RECORD, RunRecord, atomic, write
 from ser.runtime.execution import Execution, Training, for_training
 from ser.runtime.memory import memory_budget
 from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
@@ -27,7 +28,7 @@ from ser.train.plan import Plan, Prepared, TrainConfig, make_plan
 from ser.train.prepare import Loaded, prepare
 from ser.train.processes import pieces, train_pieces
 from ser.train.progress import Progress
-from ser.train.record import RECORD, atomic, json_summary, write_json
+from ser.train.record import json_summary
 
 __all__ = [
     "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan",
@@ -35,7 +36,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-def train(config: TrainConfig, progress: Progress | None = None) -> dict[str, Any]:
+def train(config: TrainConfig, progress: Progress | None = None) -> RunRecord:
     """Run (or resume) `config`; return its run record (also in ``<out>/<name>/run.json``)."""
     return train_many([config], progress)[0]
 
@@ -44,7 +45,7 @@ def train_many(
     configs: Sequence[TrainConfig],
     progress: Progress | None = None,
     threads: ThreadChoice | None = None,
-) -> list[dict[str, Any]]:
+) -> list[RunRecord]:
     """Run (or resume) several configs; jobs of different runs that can share a stacked
     model train as one (`ser.train.group`), stacked and on processes side by side as
     `ser.runtime.execution` chooses (`ser.train.processes`). Records as `train` writes
@@ -84,7 +85,7 @@ def _train(
     progress: Progress,
     threads: ThreadChoice,
     asked: int | None,
-) -> list[dict[str, Any]]:
+) -> list[RunRecord]:
     loaded: Loaded = {}
     runs = [
         prepare(c, p, stores[c.store], progress, loaded, threads)
@@ -110,7 +111,7 @@ def _train_here(groups: list[list[Job]], progress: Progress) -> None:
     for group in groups:
         progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
         for job, entry in zip(group, train_group(group, progress), strict=True):
-            job.run.record["folds"].append(entry)
+            job.run.record.folds.append(entry)
             progress.fold_end(job.seed, job.fold.name, entry)
         for run in {id(job.run): job.run for job in group}.values():
             _finish(run, complete=False)
@@ -144,10 +145,10 @@ def _execution(
         at_once=configs[0].members_at_once if configs else None,
     )
     for run in runs:
-        run.record["execution"] = execution.record()
+        run.record.execution = execution.record()
         if execution.processes > 1:
-            run.record["threads"] = asdict(execution.thread_choice())
-            run.record["timings"]["threads"] = execution.threads
+            run.record.threads = asdict(execution.thread_choice())
+            run.record.timings["threads"] = execution.threads
     return execution
 
 
@@ -162,42 +163,42 @@ def _train_on_processes(
     """The pieces `jobs` on `execution`'s processes; after each, its runs' records hold the
     resumed entries, then every finished piece's in piece order (the calling process's
     order of the same groups), whichever finished first."""
-    resumed = {id(run): list(run.record["folds"]) for run in runs}
-    finished: dict[int, list[tuple[Job, dict[str, Any]]]] = {}
+    resumed = {id(run): list(run.record.folds) for run in runs}
+    finished: dict[int, list[tuple[Job, FoldEntry]]] = {}
 
-    def done(n: int, entries: list[dict[str, Any]], tables: list[PredictionTable]) -> None:
+    def done(n: int, entries: list[FoldEntry], tables: list[PredictionTable]) -> None:
         finished[n] = list(zip(jobs[n], entries, strict=True))
         for job, entry, table in zip(jobs[n], entries, tables, strict=True):
             job.run.predictions[(job.seed, job.fold.name)] = table
             progress.fold_end(job.seed, job.fold.name, entry)
         for run in {id(job.run): job.run for job in jobs[n]}.values():
             ours = [e for i in sorted(finished) for job, e in finished[i] if job.run is run]
-            run.record["folds"] = resumed[id(run)] + ours
+            run.record.folds = resumed[id(run)] + ours
             _finish(run, complete=False)
 
     train_pieces(runs, jobs, execution, progress, done)
 
 
-def _finish(run: Prepared, complete: bool) -> dict[str, Any]:
+def _finish(run: Prepared, complete: bool) -> RunRecord:
     record = run.record
-    if record["folds"]:
-        results = [(int(e["seed"]), Metrics.from_dict(e["metrics"])) for e in record["folds"]]
-        record["summary"] = summarize(results)
-        record["pooled"] = overall_metrics([m for _, m in results], record["classes"]).to_dict()
-    record["complete"] = complete
-    fold_seconds = sum(float(e["seconds"]) for e in record["folds"])
-    record["timings"]["folds"] = fold_seconds
-    record["timings"]["wall"] = time.perf_counter() - run.started
-    record["seconds"] = fold_seconds + float(record["timings"].get("load", 0.0))
+    if record.folds:
+        results = [(e.seed, Metrics.from_dict(e.metrics)) for e in record.folds]
+        record.summary = summarize(results)
+        record.pooled = overall_metrics([m for _, m in results], record.classes).to_dict()
+    record.complete = complete
+    fold_seconds = sum(e.seconds for e in record.folds)
+    record.timings["folds"] = fold_seconds
+    record.timings["wall"] = time.perf_counter() - run.started
+    record.seconds = fold_seconds + float(record.timings.get("load", 0.0))
     _write_predictions(run)
-    write_json(run.plan.run_dir / RECORD, record)
+    write(run.plan.run_dir / RECORD, record)
     return record
 
 
 def _write_predictions(run: Prepared) -> None:
     """predictions.csv: the rows of every (seed, fold) the record holds, in its order (an
     entry resumed from a run trained before predictions were kept has none)."""
-    keys = [(int(e["seed"]), str(e["fold"])) for e in run.record["folds"]]
+    keys = [e.key for e in run.record.folds]
     if not keys:
         return
     tables = [run.predictions[k] for k in keys if k in run.predictions]

@@ -329,11 +329,17 @@ def test_sweep_tables_name_the_asr_transcripts_and_their_wer() -> None:
     import doctest
 
     import ser.sweep.report
+    from ser.report.record import RunRecord
     from ser.sweep.report import asr_line
 
-    asr = {"asr": {"m@asr-w": {"transcripts": "asr-w", "wer": 0.125}}}
-    unknown = {"asr": {"b@asr-v": {"transcripts": "asr-v", "wer": None}}}
-    assert asr_line([{}, {"asr": {}}]) == ""
+    def run(asr: dict[str, dict[str, Any]] | None = None) -> RunRecord:
+        return RunRecord.from_json(
+            {"name": "r", "config": {}, "protocol": "loso", "classes": [], "asr": asr}
+        )
+
+    asr = run({"m@asr-w": {"transcripts": "asr-w", "wer": 0.125}})
+    unknown = run({"b@asr-v": {"transcripts": "asr-v", "wer": None}})
+    assert asr_line([run(), run({})]) == ""
     assert asr_line([asr, unknown]) == (
         "Text from ASR transcripts: asr-w (WER 12.50 %), asr-v (WER unknown)."
     )

@@ -3,7 +3,7 @@ settings in the environment) writes the same feature arrays quiet and beside one
 CPU-bound process per core, and a run killed and resumed beside them writes the quiet,
 uninterrupted run's bytes.
 
-Until issue 25 the thread count followed the load, and the tiny HuBERT's features with
+Once, the thread count followed the load, and the tiny HuBERT's features with
 1 and 2 torch threads differ by one float16 step in ~2 % of the rows (AMD EPYC, AVX2):
 beside a busy process the run took 1 thread, quiet 2. openSMILE (is13) runs on one core
 whatever the machine has; it is here as the other kind of extractor a store mixes.

@@ -7,30 +7,29 @@ import csv
 import doctest
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import ser.report.layer_weights
 from ser.report.layer_weights import layer_weights, peak_label, weights_lines
 from ser.report.plots import _layers_figure, write_plots
+from ser.report.record import RunRecord
 from ser.report.runs import report_table
 from tests.report.test_runs import _record
 
 LAYERED = "enc.L3-6"
 
 
-def _layered(name: str = "probe", seeds: int = 2) -> dict[str, Any]:
+def _layered(name: str = "probe", seeds: int = 2) -> RunRecord:
     """A record of two folds per seed on `enc.L3-6`, layer 5 the heaviest."""
     record = _record(name, features="enc.L*", fusion="none")
-    record["layers"] = {
-        LAYERED: {"sets": [f"enc.L{n}" for n in range(3, 7)], "layers": [3, 4, 5, 6]}
-    }
+    record.layers = {LAYERED: {"sets": [f"enc.L{n}" for n in range(3, 7)], "layers": [3, 4, 5, 6]}}
     shift = [(s, k, 0.02 * k - 0.01 * s) for s in range(seeds) for k in (1, 2)]
-    record["folds"] = [
-        {**record["folds"][0], "seed": s, "fold": f"fold{k}",
-         "layer_weights": {LAYERED: [0.1, 0.2, 0.5 + d, 0.2 - d]}}
+    record.folds = [
+        replace(record.folds[0], seed=s, fold=f"fold{k}",
+                layer_weights={LAYERED: [0.1, 0.2, 0.5 + d, 0.2 - d]})
         for s, k, d in shift
     ]  # fmt: skip
     return record
@@ -47,7 +46,7 @@ def test_weights_are_summarised_per_layer_over_folds_and_seeds() -> None:
 
 def test_one_fold_entry_shows_no_spread() -> None:
     record = _layered(seeds=1)
-    record["folds"] = record["folds"][:1]
+    record.folds = record.folds[:1]
     assert peak_label(record) == "enc.L3-6: L5 0.520 (uniform 0.250)"
     assert "±" not in "".join(weights_lines(record))
 

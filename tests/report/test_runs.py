@@ -6,14 +6,17 @@ import csv
 import doctest
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import ser.report.runs
+from ser.report.fold_entry import FoldEntry, Stage
 from ser.report.metrics import compute_metrics
 from ser.report.plots import _confusion_figure, _curves_figure, write_plots
+from ser.report.record import RunRecord, write
 from ser.report.runs import CSV_HEADER, LEGEND, ReportError, load_run, report_table, run_settings
 
 CLASSES = ["neu", "hap", "sad", "ang"]
@@ -30,25 +33,25 @@ def _config(**overrides: Any) -> dict[str, Any]:
     return config
 
 
-def _fold(seed: int, fold: str, shift: int) -> dict[str, Any]:
+def _fold(seed: int, fold: str, shift: int) -> FoldEntry:
     import numpy as np
 
     y_true = np.array([0, 0, 1, 1, 2, 2, 3, 3])
     y_pred = np.roll(y_true, shift)
     epochs = [1, 2, 3]
-    return {
+    return FoldEntry.from_json({
         "seed": seed,
         "fold": fold,
         "metrics": compute_metrics(y_true, y_pred, CLASSES).to_dict(),
         "best_epoch": 2,
         "curves": {"epoch": epochs, "train_loss": [1.3, 1.0, 0.8], "val_loss": [1.4, 1.2, 1.25],
                    "val_ua": [40.0, 55.5, 52.0], "val_wa": [41.0, 56.0, 53.0]},
-    }  # fmt: skip
+    })  # fmt: skip
 
 
-def _record(name: str, protocol: str = "loso", **config: Any) -> dict[str, Any]:
+def _record(name: str, protocol: str = "loso", **config: Any) -> RunRecord:
     folds = [_fold(0, "fold1", 0), _fold(0, "fold2", 1), _fold(1, "fold1", 0)]
-    return {
+    return RunRecord.from_json({
         "name": name,
         "config": _config(protocol=protocol, **config),
         "protocol": protocol,
@@ -56,25 +59,25 @@ def _record(name: str, protocol: str = "loso", **config: Any) -> dict[str, Any]:
         "classes": CLASSES,
         "summary": {"wa": 71.234, "ua": 70.5, "f1": 69.999, "wa_std": 1.5, "ua_std": 0.25,
                     "f1_std": 2.0, "seeds": 2},
-        "folds": folds,
+        "folds": [fold.to_json() for fold in folds],
         "pooled": {"wa": 66.67, "ua": 66.67, "f1": 60.0,
                    "per_class_recall": {c: 66.67 for c in CLASSES},
                    "confusion": [[5, 1, 0, 0], [0, 4, 2, 0], [0, 0, 6, 0], [1, 0, 0, 5]], "n": 24},
         "seconds": 12.5, "fingerprints": {"hubert.L12": "abc"}, "version": "0.1.0",
-    }  # fmt: skip
+    })  # fmt: skip
 
 
-def _write(tmp_path: Path, record: dict[str, Any]) -> Path:
-    run_dir = tmp_path / record["name"]
-    run_dir.mkdir()
-    (run_dir / "run.json").write_text(json.dumps(record))
+def _write(tmp_path: Path, record: RunRecord) -> Path:
+    run_dir = tmp_path / record.name
+    write(run_dir / "run.json", record)
     return run_dir
 
 
 def test_load_run_accepts_the_directory_or_the_file(tmp_path: Path) -> None:
     run_dir = _write(tmp_path, _record("msmser"))
-    assert load_run(run_dir)["name"] == "msmser"
-    assert load_run(run_dir / "run.json")["summary"]["ua"] == 70.5
+    assert load_run(run_dir).name == "msmser"
+    summary = load_run(run_dir / "run.json").summary
+    assert summary is not None and summary["ua"] == 70.5
 
 
 def test_load_run_names_the_path_of_a_missing_or_bad_record(tmp_path: Path) -> None:
@@ -134,7 +137,7 @@ def test_csv_table_and_speaker_dependent_flag(tmp_path: Path) -> None:
 
 def test_an_unfinished_run_is_reported_from_its_folds_and_marked() -> None:
     record = _record("partial")
-    record.update(complete=False, summary=None, pooled=None)  # as the trainer leaves it
+    record.complete, record.summary, record.pooled = False, None, None  # as the trainer leaves it
     (row,) = list(csv.DictReader(io.StringIO(report_table([record], fmt="csv"))))
     assert row["run"] == "partial (incomplete)"
     # seed 0: folds at UA 100 and 50 -> 75; seed 1: 100. Mean 87.5, sample std 12.5 * sqrt 2.
@@ -143,9 +146,10 @@ def test_an_unfinished_run_is_reported_from_its_folds_and_marked() -> None:
     assert row["pooled_wa"] == f"{100 * 20 / 24:.2f}" and row["n"] == "2"
 
 
-def _one_seed(name: str, folds: int) -> dict[str, Any]:
+def _one_seed(name: str, folds: int) -> RunRecord:
     record = _record(name)
-    record.update(summary=None, pooled=None, folds=[_fold(0, f"fold{k}", k) for k in range(folds)])
+    record.summary, record.pooled = None, None
+    record.folds = [_fold(0, f"fold{k}", k) for k in range(folds)]
     return record
 
 
@@ -184,7 +188,7 @@ def test_settings_are_the_family_options_that_differ_from_its_defaults() -> None
 
 def test_a_record_without_any_fold_is_refused(tmp_path: Path) -> None:
     record = _record("fresh")
-    record.update(complete=False, summary=None, pooled=None, folds=[])
+    record.complete, record.summary, record.pooled, record.folds = False, None, None, []
     with pytest.raises(ReportError, match="run 'fresh' has no finished fold yet"):
         load_run(_write(tmp_path, record))
 
@@ -219,8 +223,8 @@ def test_plots_per_run_and_queries_sweep(tmp_path: Path) -> None:
 
 def test_no_queries_plot_without_a_sweep_and_unique_file_names(tmp_path: Path) -> None:
     runs = [_record("same name"), _record("same name", rmm=False)]  # also differ in rmm
-    runs[0]["pooled"] = None  # pooled from the folds instead
-    runs[1]["folds"] = []  # no curves recorded: the curves plot says so instead
+    runs[0].pooled = None  # pooled from the folds instead
+    runs[1].folds = []  # no curves recorded: the curves plot says so instead
     written = write_plots(runs, tmp_path)
     assert sorted(p.name for p in written) == [
         "same_name-2_confusion.png", "same_name-2_curves.png",
@@ -236,11 +240,10 @@ def _titles(fig: Any) -> list[str]:
 
 def test_curves_show_every_stage_of_a_staged_run_and_name_their_seed() -> None:
     record = _record("zhou", features="logmel80+bert", fusion="late-prob")
-    for fold in record["folds"]:  # as the trainer records Zhou et al.'s branches
-        fold["stages"] = {
-            name: {"best_epoch": 1, "seconds": 1.0, "curves": dict(fold["curves"])}
-            for name in ("audio", "text")
-        }
+    record.folds = [  # as the trainer records Zhou et al.'s branches
+        replace(fold, stages={name: Stage(1, 1.0, dict(fold.curves)) for name in ("audio", "text")})
+        for fold in record.folds
+    ]
     fig = _curves_figure(record)
     titles = _titles(fig)
     assert len(titles) == 6  # loss and val UA for each of 3 stages
@@ -262,7 +265,7 @@ def test_the_confusion_matrix_says_what_it_pools() -> None:
 
 def test_a_bad_pooled_confusion_is_reported(tmp_path: Path) -> None:
     record = _record("broken")
-    record["pooled"]["confusion"] = [[1, 2], [3, 4]]
+    record.pooled = {**(record.pooled or {}), "confusion": [[1, 2], [3, 4]]}
     with pytest.raises(ReportError, match=r"run 'broken': pooled confusion is \(2, 2\)"):
         write_plots([record], tmp_path)
 
@@ -275,15 +278,18 @@ def test_a_record_from_before_follow_was_removed_still_reads() -> None:
     """`--threads follow` is gone; records written with it may carry `follows_load`."""
     from ser.report.runs import run_label
 
-    old = {"name": "mit", "threads": {"count": 1, "follows_load": True}}
-    assert run_label(old) == "mit"
-    assert run_label({**old, "complete": False}) == "mit (incomplete)"
+    old = {"name": "mit", "config": {}, "protocol": "loso", "classes": [],
+           "threads": {"count": 1, "follows_load": True}}  # fmt: skip
+    assert run_label(RunRecord.from_json(old)) == "mit"
+    assert RunRecord.from_json(old).threads == {"count": 1, "follows_load": True}
+    assert run_label(RunRecord.from_json({**old, "complete": False})) == "mit (incomplete)"
 
 
 def test_a_record_whose_folds_hold_no_confusion_reports_without_weighted_f1() -> None:
     record = _record("scores-only")
-    record["folds"] = [{"seed": 0, "fold": "fold1", "metrics": {"ua": 1.0, "wa": 2.0, "f1": 3.0}}]
-    del record["pooled"]["confusion"]
+    record.folds = [FoldEntry(0, "fold1", {"ua": 1.0, "wa": 2.0, "f1": 3.0})]
+    assert record.pooled is not None
+    del record.pooled["confusion"]
     (row,) = list(csv.DictReader(io.StringIO(report_table([record], fmt="csv"))))
     assert row["mean_ua"] == "70.50" and row["mean_wf1"] == row["pooled_wf1"] == ""
     assert report_table([record]).splitlines()[2].endswith("| 60.00 | - |")

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from ser.report.fold_entry import FoldEntry
+from ser.report.record import RunRecord
 from ser.sweep.claims import (
     RMM_PAIRS,
     RULE,
@@ -26,12 +28,17 @@ from ser.sweep.claims import (
 )
 
 
-def run(name: str, uas: list[float], folds: int = 1, **extra: Any) -> dict[str, Any]:
-    """A record whose seed s scored uas[s] on each of its `folds` folds (wa = ua - 1)."""
+def record_json(name: str, uas: list[float], folds: int = 1, **extra: Any) -> dict[str, Any]:
+    """A run.json whose seed s scored uas[s] on each of its `folds` folds (wa = ua - 1)."""
     entries = [{"seed": s, "fold": f"f{f}", "metrics": {"ua": ua, "wa": ua - 1.0}}
                for s, ua in enumerate(uas) for f in range(folds)]  # fmt: skip
     return {"name": name, "config": {"features": name}, "protocol": "session5",
             "classes": ["ang", "hap", "neu", "sad"], "folds": entries, **extra}  # fmt: skip
+
+
+def run(name: str, uas: list[float], folds: int = 1, **extra: Any) -> RunRecord:
+    """`record_json`'s record, as the record's reader gives it."""
+    return RunRecord.from_json(record_json(name, uas, folds, **extra))
 
 
 def verdict(better: list[float], other: list[float]) -> Verdict:
@@ -40,10 +47,10 @@ def verdict(better: list[float], other: list[float]) -> Verdict:
 
 def test_seed_scores_average_each_seeds_folds_in_seed_order() -> None:
     record = run("r", [0, 0])
-    record["folds"] = [
-        {"seed": 2, "fold": "a", "metrics": {"ua": 60.0}},
-        {"seed": 1, "fold": "a", "metrics": {"ua": 50.0}},
-        {"seed": 2, "fold": "b", "metrics": {"ua": 70.0}},
+    record.folds = [
+        FoldEntry(2, "a", {"ua": 60.0}),
+        FoldEntry(1, "a", {"ua": 50.0}),
+        FoldEntry(2, "b", {"ua": 70.0}),
     ]
     assert seed_scores(record).values == (50.0, 65.0)
     assert seed_scores(run("r", [60.0, 62.0]), "wa").values == (59.0, 61.0)
@@ -55,7 +62,7 @@ def test_seed_scores_refuse_a_run_without_folds_or_an_unknown_metric() -> None:
     with pytest.raises(ClaimsError, match="unknown metric"):
         seed_scores(run("r", [60.0]), "acc")
     with pytest.raises(ClaimsError, match="lacks its ua"):
-        seed_scores({"name": "r", "folds": [{"seed": 0, "metrics": {}}]})
+        seed_scores(RunRecord("r", {}, "loso", [], folds=[FoldEntry(0, "f1", {})]))
 
 
 def test_the_rule_needs_the_gap_above_the_summed_spread() -> None:
@@ -90,7 +97,7 @@ def write_sweep(out: Path, uas: Mapping[str, list[float] | None], grid: int = 1)
             if values is not None:
                 path = out / "cells" / key / "run.json"
                 path.parent.mkdir(parents=True)
-                path.write_text(json.dumps(run(label, values)))
+                path.write_text(json.dumps(record_json(label, values)))
     (out / "sweeps").mkdir(parents=True)
     manifest = {"name": "msmser-table3", "tables": [], "cells": cells}
     (out / "sweeps" / "msmser-table3.json").write_text(json.dumps(manifest))

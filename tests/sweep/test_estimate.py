@@ -23,7 +23,8 @@ def cells_of(preset: str, store: Path, out: Path, **fixed: str) -> list[Any]:
 
 def write_record(out: Path, key: str, seconds: list[float], complete: bool, device: str) -> None:
     folds = [{"seed": s, "fold": "session5", "seconds": t} for s, t in enumerate(seconds)]
-    record = {"folds": folds, "complete": complete, "timings": {"device": device}}
+    record = {"name": key, "config": {}, "protocol": "session5", "classes": [], "folds": folds,
+              "complete": complete, "timings": {"device": device}}  # fmt: skip
     path = cell_dir(out, key) / "run.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(record))

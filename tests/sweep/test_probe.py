@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ser.errors import ConfigError
+from ser.report.record import RunRecord
 from ser.sweep.probe import EMOBOX, SETTINGS, SUPERB, layer_of
 from ser.sweep.probe_report import best_layer, peak, probe_md
 from ser.sweep.results import CellResult
@@ -135,7 +136,9 @@ def result(stem: str, layer: int | None, ua: float | None, run: dict[str, Any] |
         return CellResult(row, None)
     summary = {"ua": ua, "wa": ua - 1, "ua_std": 0.5, "wa_std": 0.5, "n": 3, "seeds": 3}
     folds = [{"seed": s, "fold": "fold1", "metrics": {"ua": ua, "wa": ua - 1}} for s in range(3)]
-    return CellResult(row, {"folds": folds, "summary": summary, "complete": True, **(run or {})})
+    record = {"name": stem, "config": {}, "protocol": "loso", "classes": [], "folds": folds,
+              "summary": summary, "complete": True, **(run or {})}  # fmt: skip
+    return CellResult(row, RunRecord.from_json(record))
 
 
 def test_the_report_has_every_layer_the_best_marked_and_the_papers_beside(store_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from scipy.stats import wilcoxon
 
+from ser.report.record import RunRecord
 from ser.sweep.report import _heading, _table_md, paired_test
 from ser.sweep.results import CellResult
 
@@ -29,9 +30,9 @@ def result(
               "wa": uas[per * s + f] - 2}} for s in range(seeds) for f in range(per)]  # fmt: skip
     mean, n = sum(uas) / len(uas), seeds if seeds > 1 else len(uas)
     summary = {"ua": mean, "wa": mean - 2, "seeds": seeds, "n": n, "ua_std": 1.0, "wa_std": 1.0}
-    run: dict[str, Any] = {"folds": folds, "complete": True, "protocol": "loso",
-                           "summary": summary}  # fmt: skip
-    return CellResult(row, run)
+    run = {"name": label, "config": {}, "classes": [], "folds": folds, "complete": True,
+           "protocol": "loso", "summary": summary}  # fmt: skip
+    return CellResult(row, RunRecord.from_json(run))
 
 
 def test_paired_test_pairs_seeds_and_folds_and_uses_wilcoxon() -> None:
@@ -56,8 +57,8 @@ def test_a_table_names_cells_not_run_and_marks_the_reference() -> None:
 
 def test_one_value_shows_its_number_and_n_1_never_a_zero_spread() -> None:
     one = result("Full", [70.0])  # one seed, one fold (session5)
-    assert one.run is not None
-    one.run["summary"].update(ua_std=0.0, wa_std=0.0)
+    assert one.run is not None and one.run.summary is not None
+    one.run.summary.update(ua_std=0.0, wa_std=0.0)
     text = _table_md(TABLE, [one, result("Text", [70.0, 72.0], published={})])
     assert "| Full | 70.00 (n = 1) | 68.00 (n = 1) | 70.00 | reference | 1 |" in text
     assert "±" not in text.split("| Full |")[1].split("| 70.00 |")[0]
@@ -67,8 +68,8 @@ def test_one_value_shows_its_number_and_n_1_never_a_zero_spread() -> None:
 
 def test_records_written_before_runs_kept_n_count_their_values() -> None:
     old = result("Full", [70.0])
-    assert old.run is not None
-    del old.run["summary"]["n"]
+    assert old.run is not None and old.run.summary is not None
+    del old.run.summary["n"]
     assert old.mean_std("ua") == (70.0, 1.0, 1)
 
 
@@ -89,7 +90,7 @@ def test_ours_names_the_validation_once() -> None:
     run = result("Full", [70.0, 72.0]).run
     assert run is not None
     validation = "none: all training sessions, fixed epochs, last epoch tested"
-    run.update(protocol="session5", config={"val": "none"}, validation=validation)
+    run.protocol, run.config, run.validation = "session5", {"val": "none"}, validation
     ours = next(line for line in _heading(TABLE, [CellResult({}, run)]) if "Ours" in line)
     assert ours == (
         "Ours: session5 (speaker-independent); validation: none: all training sessions, "

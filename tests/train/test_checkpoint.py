@@ -60,7 +60,7 @@ def test_checkpoints_reproduce_the_runs_test_predictions(
     record = train(config(store_path, tmp_path, features=features, model=model))
     run_dir = tmp_path / "run"
     keys = checkpoint_keys(run_dir)
-    assert keys == sorted(f"seed0_{e['fold']}" for e in record["folds"])
+    assert keys == sorted(f"seed0_{e.fold}" for e in record.folds)
     for key in keys:
         expected, got = reproduce(run_dir, store_path, key)
         assert len(expected) > 0 and np.array_equal(expected, got)
@@ -101,7 +101,7 @@ def test_resume_retrains_entries_without_checkpoints(store_path: Path, tmp_path:
     run_dir = tmp_path / "run"
     (checkpoint_dir(run_dir) / "seed0_fold2.json").unlink()  # lost: entry must go too
     record = train(config(store_path, tmp_path))
-    folds = sorted(e["fold"] for e in record["folds"])
+    folds = sorted(e.fold for e in record.folds)
     assert folds == [f"fold{s}" for s in range(1, 6)]
     assert checkpoint_keys(run_dir) == [f"seed0_fold{s}" for s in range(1, 6)]
     on_disk = json.loads((run_dir / "run.json").read_text())
@@ -118,9 +118,9 @@ def test_overwrite_discards_old_checkpoints(store_path: Path, tmp_path: Path) ->
 def test_final_trains_on_every_session(store_path: Path, tmp_path: Path) -> None:
     record = train(config(store_path, tmp_path, protocol="session5", final=True))
     final = load_checkpoint(tmp_path / "run", "final")
-    assert record["final"]["epochs"] == record["folds"][0]["best_epoch"]
-    assert final.meta["epochs"] == record["final"]["epochs"]
-    assert record["final"]["utterances"] == record["data"]["utterances"]
+    assert record.final["epochs"] == record.folds[0].best_epoch
+    assert final.meta["epochs"] == record.final["epochs"]
+    assert record.final["utterances"] == record.data["utterances"]
     assert [c.key for c in load_run_checkpoints(tmp_path / "run")] == ["seed0_session5"]
     assert [c.key for c in load_run_checkpoints(tmp_path / "run", "final")] == ["final"]
 
@@ -166,7 +166,8 @@ def test_a_layered_run_saves_every_layer_set_and_its_mix(tmp_path: Path) -> None
     store = labelled_store(tmp_path / "s.zarr", {})
     add_layer_sets(store, "enc", ("hubert", "audio", "frame", 6, "float16"), range(3))
     layered = config(tmp_path / "s.zarr", tmp_path, features=("enc.L*",), protocol="session5")
-    final = train(replace(layered, final=True))["final"]
+    final = train(replace(layered, final=True)).final
+    assert final is not None
     assert len(final["layer_weights"]["enc.L0-2"]) == 3  # the final model's weights too
     ckpt = load_checkpoint(tmp_path / "run", "seed0_session5")
     (spec,) = ckpt.specs

@@ -13,6 +13,7 @@ from ser.cache.manifest import Manifest
 from ser.cache.store import FeatureStore
 from ser.models import ModelConfig
 from ser.models.losses import balanced_weights
+from ser.report.fold_entry import FoldEntry
 from ser.report.runs import settings_label
 from ser.synth.manifest import example_columns
 from ser.train.run import TrainConfig, train
@@ -48,15 +49,15 @@ def skewed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _expected(store: Path, entry: dict) -> list[float]:
+def _expected(store: Path, entry: FoldEntry) -> list[float]:
     """n / (C n_c) over the fold's training side: the sessions it neither tests nor
     validates on (every utterance of this store is in the 4 classes)."""
     manifest = FeatureStore.open(store).manifest
     sessions = np.asarray(manifest.column("session"))
     labels = np.array([CLASSES.index(str(c)) for c in manifest.column("label")])
-    held = {*entry["test_groups"], *entry["val_groups"]}
+    held = {*entry.test_groups, *entry.val_groups}
     train_side = ~np.isin(sessions, list(held))
-    assert train_side.sum() == entry["sizes"]["train"]
+    assert train_side.sum() == entry.sizes["train"]
     return balanced_weights(labels[train_side], len(CLASSES)).tolist()
 
 
@@ -77,17 +78,17 @@ def test_a_skewed_store_trains_with_balanced_weights_and_records_them(
         final=True,
     )
     record = train(cfg)
-    assert record["name"] == "is13_none_loso_c4_d-model8_class-weights-balanced"
-    assert record["config"]["class_weights"] == "balanced"
+    assert record.name == "is13_none_loso_c4_d-model8_class-weights-balanced"
+    assert record.config["class_weights"] == "balanced"
     seen = set()
-    for entry in record["folds"]:
-        weights = entry["class_weights"]
+    for entry in record.folds:
+        weights = entry.class_weights
         assert list(weights) == list(CLASSES)
         np.testing.assert_allclose(list(weights.values()), _expected(skewed, entry))
         assert weights["neu"] < 1 < weights["ang"]
         seen.add(tuple(weights.values()))
-    assert len(seen) == len(record["folds"])  # each fold's own
-    assert set(record["final"]["class_weights"]) == set(CLASSES)
+    assert len(seen) == len(record.folds)  # each fold's own
+    assert set(record.final["class_weights"]) == set(CLASSES)
     assert "class_weights=balanced" in settings_label(record)
 
 
@@ -98,12 +99,12 @@ def test_unweighted_runs_record_and_train_as_before(skewed: Path, tmp_path: Path
     default, _, _ = run(base)
     asked, _, _ = run(config(skewed, tmp_path / "asked", "unimodal", seeds=1, name=None,
                              members_at_once=1, class_weights="none"))  # fmt: skip
-    assert default["name"] == asked["name"] == "is13_none_loso_c4_d-model8_dropout0.0"
-    assert "class_weights" not in default["config"]
-    assert all("class_weights" not in e for e in default["folds"])
+    assert default.name == asked.name == "is13_none_loso_c4_d-model8_dropout0.0"
+    assert "class_weights" not in default.config
+    assert all("class_weights" not in e.to_json() for e in default.folds)
     assert "class_weights" not in settings_label(default)
-    for a, b in zip(default["folds"], asked["folds"], strict=True):
-        assert a["curves"] == b["curves"] and a["metrics"] == b["metrics"]
+    for a, b in zip(default.folds, asked.folds, strict=True):
+        assert a.curves == b.curves and a.metrics == b.metrics
 
 
 @pytest.mark.parametrize("family", ["unimodal", "dialog", "late_prob"])
@@ -118,22 +119,22 @@ def test_a_stacked_weighted_member_equals_it_trained_alone(
     alone, alone_predictions, _ = run(
         config(skewed, tmp_path / "a", family, members_at_once=1, **weighted)
     )
-    assert max(e["stacked"] for e in stacked["folds"]) > 2  # folds stacked, not only seeds
-    assert len({tuple(e["class_weights"].values()) for e in stacked["folds"]}) == 5
+    assert max(e.stacked for e in stacked.folds) > 2  # folds stacked, not only seeds
+    assert len({tuple(e.class_weights.values()) for e in stacked.folds}) == 5
     unweighted, _, _ = run(config(skewed, tmp_path / "u", family, members_at_once=1))
-    for a, b, u in zip(stacked["folds"], alone["folds"], unweighted["folds"], strict=True):
-        assert a["class_weights"] == b["class_weights"]
-        np.testing.assert_allclose(list(a["class_weights"].values()), _expected(skewed, a))
+    for a, b, u in zip(stacked.folds, alone.folds, unweighted.folds, strict=True):
+        assert a.class_weights == b.class_weights
+        np.testing.assert_allclose(list(a.class_weights.values()), _expected(skewed, a))
         for curve in ("train_loss", "val_loss", "val_ua"):
-            np.testing.assert_allclose(a["curves"][curve], b["curves"][curve], rtol=1e-4, atol=1e-5)
-        assert a["best_epoch"] == b["best_epoch"]
-        for name, stage in a.get("stages", {}).items():
+            np.testing.assert_allclose(a.curves[curve], b.curves[curve], rtol=1e-4, atol=1e-5)
+        assert a.best_epoch == b.best_epoch
+        for name, stage in a.stages.items():
             np.testing.assert_allclose(
-                stage["curves"]["train_loss"], b["stages"][name]["curves"]["train_loss"], rtol=1e-4
+                stage.curves["train_loss"], b.stages[name].curves["train_loss"], rtol=1e-4
             )
         # The weights reach every loss: other training losses than the unweighted run's.
-        assert not np.isclose(a["curves"]["train_loss"][0], u["curves"]["train_loss"][0])
-        for name, stage in a.get("stages", {}).items():
-            first = u["stages"][name]["curves"]["train_loss"][0]
-            assert not np.isclose(stage["curves"]["train_loss"][0], first)
+        assert not np.isclose(a.curves["train_loss"][0], u.curves["train_loss"][0])
+        for name, stage in a.stages.items():
+            first = u.stages[name].curves["train_loss"][0]
+            assert not np.isclose(stage.curves["train_loss"][0], first)
     assert stacked_predictions == alone_predictions

@@ -23,6 +23,7 @@ import torch
 import ser.train.group as group_module
 import ser.train.prepare as prepare_module
 from ser.models import ModelConfig
+from ser.report.record import RunRecord
 from ser.train import stack
 from ser.train.run import TrainConfig, train, train_many
 from tests.stores import add_layer_sets, labelled_store
@@ -118,7 +119,7 @@ def config(store: Path, out: Path, family: str, **changes: Any) -> TrainConfig:
     return replace(base, **changes)
 
 
-def run(cfg: TrainConfig) -> tuple[dict[str, Any], dict[tuple[int, str], Any], int]:
+def run(cfg: TrainConfig) -> tuple[RunRecord, dict[tuple[int, str], Any], int]:
     """(record, {(seed, fold): (manifest rows, predicted classes) of its test}, groups)."""
     predictions: dict[tuple[int, str], Any] = {}
     original = group_module.save_fold_checkpoint
@@ -146,17 +147,17 @@ def test_stacked_members_equal_separate_runs_without_randomness(
         config(store_path, tmp_path / "alone", family, members_at_once=1)
     )
     assert runs == 10 and groups <= 5  # 5 folds x 2 seeds: the seeds of a fold stacked
-    for a, b in zip(stacked["folds"], alone["folds"], strict=True):
-        assert (a["seed"], a["fold"]) == (b["seed"], b["fold"])
+    for a, b in zip(stacked.folds, alone.folds, strict=True):
+        assert (a.seed, a.fold) == (b.seed, b.fold)
         for curve in ("train_loss", "val_loss", "val_ua"):
-            np.testing.assert_allclose(a["curves"][curve], b["curves"][curve], rtol=1e-4, atol=1e-5)
-        assert a["best_epoch"] == b["best_epoch"]
-        assert a.keys() == b.keys()
-        for name, weights in a.get("layer_weights", {}).items():
-            np.testing.assert_allclose(weights, b["layer_weights"][name], rtol=1e-4, atol=1e-6)
-        for name, stage in a.get("stages", {}).items():
+            np.testing.assert_allclose(a.curves[curve], b.curves[curve], rtol=1e-4, atol=1e-5)
+        assert a.best_epoch == b.best_epoch
+        assert a.to_json().keys() == b.to_json().keys()
+        for name, weights in a.layer_weights.items():
+            np.testing.assert_allclose(weights, b.layer_weights[name], rtol=1e-4, atol=1e-6)
+        for name, stage in a.stages.items():
             np.testing.assert_allclose(
-                stage["curves"]["train_loss"], b["stages"][name]["curves"]["train_loss"], rtol=1e-4
+                stage.curves["train_loss"], b.stages[name].curves["train_loss"], rtol=1e-4
             )
     assert stacked_predictions == alone_predictions
 
@@ -185,11 +186,8 @@ def test_members_never_see_another_members_validation_or_test(
     )
     record, _, groups = run(cfg)
     assert groups == 1
-    held_out = {
-        (f["seed"], f["fold"]): set(f["test_groups"]) | set(f["val_groups"])
-        for f in record["folds"]
-    }
-    order = [(f["seed"], f["fold"]) for f in record["folds"]]
+    held_out = {(f.seed, f.fold): set(f.test_groups) | set(f.val_groups) for f in record.folds}
+    order = [(f.seed, f.fold) for f in record.folds]
     assert seen
     for index in seen:  # [K, B] manifest rows, -1 = padding
         for k, key in enumerate(order):
@@ -215,7 +213,7 @@ def test_one_group_key_stacks_runs_that_share_model_and_optimiser(
     groups = Groups()
     records = train_many([*same, *other], groups)
     assert len(groups.started) == 3  # {a, b}, {c}, {d}
-    assert [r["name"] for r in records] == ["a", "b", "c", "d"]
+    assert [r.name for r in records] == ["a", "b", "c", "d"]
     assert len(loads) == 1
 
 
@@ -237,8 +235,8 @@ def test_each_member_draws_its_own_randomness(store_path: Path, tmp_path: Path) 
     together = train_many(
         [replace(t, out=str(tmp_path / "stacked"), members_at_once=STACKED) for t in twins]
     )
-    assert together[0]["folds"][0]["stacked"] == 2
-    losses = [[r["folds"][0]["curves"]["train_loss"] for r in rs] for rs in (alone, together)]
+    assert together[0].folds[0].stacked == 2
+    losses = [[r.folds[0].curves["train_loss"] for r in rs] for rs in (alone, together)]
     assert losses[0][0] == losses[0][1]
     assert losses[1][0][0] != losses[1][1][0]  # the first epoch already differs
 
@@ -256,10 +254,10 @@ def test_the_cpu_stacks_the_unimodal_mlp_by_default_and_a_member_is_its_run_alon
     alone, alone_predictions, runs = run(
         config(store_path, tmp_path / "alone", "unimodal", members_at_once=1)
     )
-    assert runs == 10 and groups <= 5 and stacked["folds"][0]["stacked"] > 1
-    for a, b in zip(stacked["folds"], alone["folds"], strict=True):
-        np.testing.assert_allclose(a["curves"]["val_loss"], b["curves"]["val_loss"], rtol=1e-4)
-        assert a["best_epoch"] == b["best_epoch"]
+    assert runs == 10 and groups <= 5 and stacked.folds[0].stacked > 1
+    for a, b in zip(stacked.folds, alone.folds, strict=True):
+        np.testing.assert_allclose(a.curves["val_loss"], b.curves["val_loss"], rtol=1e-4)
+        assert a.best_epoch == b.best_epoch
     assert stacked_predictions == alone_predictions
 
 
@@ -294,7 +292,7 @@ def test_stacked_seeds_score_as_separate_seeds(weak_store: Path, tmp_path: Path)
     )
     stacked = train(replace(base, name="stacked"))
     alone = train(replace(base, name="alone", members_at_once=1))
-    ua = [np.array([f["metrics"]["ua"] for f in r["folds"]]) for r in (stacked, alone)]
+    ua = [np.array([f.metrics["ua"] for f in r.folds]) for r in (stacked, alone)]
     assert len(set(ua[0].round(6))) > 1  # the seeds do differ
     error = np.sqrt(ua[0].var(ddof=1) / 16 + ua[1].var(ddof=1) / 16)
     assert abs(ua[0].mean() - ua[1].mean()) <= 3 * error, (ua, error)

@@ -101,16 +101,16 @@ def test_a_new_family_trains_stacked_through_the_library_call(
     assert config.model == MeanLogitsConfig(fusion="mean-logits", hidden=6)
     groups = Groups()
     record = train(config, groups)
-    assert record["complete"] and len(record["folds"]) == 10  # 5 LOSO folds x 2 seeds
-    assert {(f["seed"], f["fold"]) for f in record["folds"]} == {
+    assert record.complete and len(record.folds) == 10  # 5 LOSO folds x 2 seeds
+    assert {(f.seed, f.fold) for f in record.folds} == {
         (seed, f"fold{k}") for seed in (0, 1) for k in range(1, 6)
     }
     assert len(groups.started) <= 5  # the seeds of a fold at least train stacked
-    assert any(f["stacked"] > 1 for f in record["folds"])
-    assert record["config"]["family"] == "mean_logits" and record["config"]["hidden"] == 6
-    assert record["config"]["epochs"] == 3  # the family's training defaults
-    assert record["summary"]["ua"] > 25.0  # 4 classes: above chance on learnable features
-    ckpt = load_run_checkpoints(tmp_path / record["name"])[0]  # read through the registry
+    assert any(f.stacked > 1 for f in record.folds)
+    assert record.config["family"] == "mean_logits" and record.config["hidden"] == 6
+    assert record.config["epochs"] == 3  # the family's training defaults
+    assert record.summary["ua"] > 25.0  # 4 classes: above chance on learnable features
+    ckpt = load_run_checkpoints(tmp_path / record.name)[0]  # read through the registry
     assert ckpt.model == config.model and isinstance(ckpt.build(), MeanLogits)
 
 

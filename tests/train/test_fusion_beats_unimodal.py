@@ -126,8 +126,8 @@ def ua(
         name="+".join(features) + f"-{model.fusion}-{type(model).__name__}",
     )
     record = train(replace(config, **kw))  # type: ignore[arg-type]
-    assert record["speaker_independent"] and len(record["folds"]) == 15
-    return float(record["summary"]["ua"])
+    assert record.speaker_independent and len(record.folds) == 15
+    return float(record.summary["ua"])
 
 
 @pytest.mark.slow

@@ -60,24 +60,25 @@ def test_every_family_trains_on_layered_inputs_and_records_their_weights(
     inputs = {"tiny-hubert.L*": "tiny-hubert.L0-3", "tiny-bert.L*": "tiny-bert.L0-2",
               "tiny-hubert.L1-3.mean": "tiny-hubert.L1-3.mean"}  # fmt: skip
     names = [inputs[f] for f in features]
-    assert list(record["layers"]) == names and list(record["fingerprints"]) == names
+    assert list(record.layers) == names and list(record.fingerprints) == names
     if "tiny-bert.L0-2" in names:
-        assert record["layers"]["tiny-bert.L0-2"] == {
+        assert record.layers["tiny-bert.L0-2"] == {
             "sets": ["tiny-bert.L0", "tiny-bert.L1", "tiny-bert"], "layers": [0, 1, 2]
         }  # fmt: skip
-    (fold,) = record["folds"]
-    assert list(fold["layer_weights"]) == names
+    (fold,) = record.folds
+    assert list(fold.layer_weights) == names
     for name in names:
-        weights = fold["layer_weights"][name]
-        assert len(weights) == len(record["layers"][name]["layers"])
+        weights = fold.layer_weights[name]
+        assert len(weights) == len(record.layers[name]["layers"])
         assert sum(weights) == pytest.approx(1.0) and min(weights) > 0
-    assert train(config)["folds"] == record["folds"]  # resumed: nothing trained again
+    assert train(config).folds == record.folds  # resumed: nothing trained again
 
 
 def test_a_plain_run_records_no_layers(store_path: Path, tmp_path: Path) -> None:
     config = small_config(store_path, tmp_path, features=("tiny-hubert.L2",), protocol="session5")
     record = train(config)
-    assert "layers" not in record and "layer_weights" not in record["folds"][0]
+    on_disk = record.to_json()
+    assert "layers" not in on_disk and "layer_weights" not in on_disk["folds"][0]
 
 
 def test_the_weighted_sum_prefers_the_one_layer_that_carries_the_label(tmp_path: Path) -> None:
@@ -87,7 +88,7 @@ def test_the_weighted_sum_prefers_the_one_layer_that_carries_the_label(tmp_path:
         tmp_path / "s.zarr", tmp_path, features=("enc.L*",), epochs=40, val="none"
     )
     record = train(config)
-    weights = np.array([fold["layer_weights"]["enc.L0-3"] for fold in record["folds"]])
+    weights = np.array([fold.layer_weights["enc.L0-3"] for fold in record.folds])
     assert weights.shape == (5, 4)  # 5 folds x 4 layers
     assert (weights.argmax(axis=1) == 2).all()  # every fold's largest: the informative one
     assert weights[:, 2].mean() > 1.5 / 4  # well above the 1/L it started from

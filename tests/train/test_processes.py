@@ -19,6 +19,8 @@ import ser.train.processes as processes_module
 from ser.corpus.registry import KINDS
 from ser.errors import ConfigError, WorkerLost
 from ser.models import ModelConfig
+from ser.report.fold_entry import FoldEntry
+from ser.report.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.train.checkpoint import checkpoint_dir, fold_key, load_checkpoint
 from ser.train.processes import pieces, train_pieces
@@ -96,17 +98,17 @@ class Lines(Progress):
     def message(self, text: str) -> None:
         self.lines.append(text)
 
-    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+    def fold_end(self, seed: int, fold: str, entry: FoldEntry) -> None:
         self.ended.append((seed, fold))
 
 
-def results(record: dict[str, Any]) -> list[dict[str, Any]]:
+def results(record: RunRecord) -> list[FoldEntry]:
     """The record's entries without their timings."""
-    return [{k: v for k, v in e.items() if k not in ("seconds", "curves")} for e in record["folds"]]
+    return [replace(e, seconds=0.0, curves={}) for e in record.folds]
 
 
-def states(run_dir: Path, record: dict[str, Any]) -> list[dict[str, torch.Tensor]]:
-    keys = [fold_key(e["seed"], e["fold"]) for e in record["folds"]]
+def states(run_dir: Path, record: RunRecord) -> list[dict[str, torch.Tensor]]:
+    keys = [fold_key(*e.key) for e in record.folds]
     return [load_checkpoint(run_dir, key).state for key in keys]
 
 
@@ -117,14 +119,12 @@ def test_a_pooled_run_is_the_same_pieces_in_one_process(store_path: Path, tmp_pa
     lines = Lines()
     pooled = train(dialog_run(store_path, tmp_path / "pooled", processes=2), lines)
     here = train(dialog_run(store_path, tmp_path / "here", processes=1, members_at_once=2))
-    assert (
-        pooled["execution"]["processes"] == 2 and pooled["execution"]["source"] == "--processes 2"
-    )
-    assert pooled["threads"]["count"] == 1 and pooled["complete"]
-    assert here["execution"]["processes"] == 1
-    assert [e["stacked"] for e in pooled["folds"]] == [2, 2, 2, 2]
+    assert pooled.execution["processes"] == 2 and pooled.execution["source"] == "--processes 2"
+    assert pooled.threads["count"] == 1 and pooled.complete
+    assert here.execution["processes"] == 1
+    assert [e.stacked for e in pooled.folds] == [2, 2, 2, 2]
     assert results(pooled) == results(here)
-    curves = [json.dumps([e["curves"] for e in r["folds"]]) for r in (pooled, here)]
+    curves = [json.dumps([e.curves for e in r.folds]) for r in (pooled, here)]
     assert curves[0] == curves[1]  # (as text: NaN, no validation, is no NaN's equal)
     for a, b in zip(
         states(tmp_path / "pooled" / "dialog", pooled),
@@ -153,9 +153,9 @@ def test_a_pooled_run_resumes_with_the_jobs_it_lacks(store_path: Path, tmp_path:
     lines = Lines()
     again = train(cfg, lines)
     assert sorted(lines.ended) == [(2, "session5"), (3, "session5")]
-    assert [e["seed"] for e in again["folds"]] == [0, 1, 2, 3] and again["complete"]
+    assert [e.seed for e in again.folds] == [0, 1, 2, 3] and again.complete
     assert results(again)[:2] == results(first)[:2]
-    assert [e["stacked"] for e in again["folds"]] == [2, 2, 1, 1]  # each alone in its process
+    assert [e.stacked for e in again.folds] == [2, 2, 1, 1]  # each alone in its process
 
 
 class StopAtTheSecond(Progress):
@@ -164,7 +164,7 @@ class StopAtTheSecond(Progress):
     def __init__(self) -> None:
         self.ended = 0
 
-    def fold_end(self, seed: int, fold: str, entry: dict[str, Any]) -> None:
+    def fold_end(self, seed: int, fold: str, entry: FoldEntry) -> None:
         self.ended += 1
         if self.ended == 2:
             raise KeyboardInterrupt
@@ -178,8 +178,8 @@ def test_a_stopped_pooled_run_keeps_its_finished_pieces(store_path: Path, tmp_pa
     assert len(record["folds"]) == 1 and not record["complete"]
     lines = Lines()
     again = train(cfg, lines)
-    assert len(lines.ended) == 2 and again["complete"]
-    assert sorted(e["seed"] for e in again["folds"]) == [0, 1, 2]
+    assert len(lines.ended) == 2 and again.complete
+    assert sorted(e.seed for e in again.folds) == [0, 1, 2]
 
 
 def test_a_process_that_dies_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:

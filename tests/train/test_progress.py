@@ -148,7 +148,7 @@ def test_the_loop_tells_every_step_and_stage(store_path: Path, tmp_path: Path) -
         assert total is not None and 1 <= done <= total
     # each epoch's training steps run to their total: 3 stages x 2 epochs
     assert sum(1 for phase, done, total in steps if phase == "train" and done == total) == 6
-    assert record["folds"][0]["stacked"] == 1  # one member: its own time
+    assert record.folds[0].stacked == 1  # one member: its own time
 
 
 def test_a_stacked_fold_says_its_seconds_are_a_share(store_path: Path, tmp_path: Path) -> None:
@@ -157,9 +157,9 @@ def test_a_stacked_fold_says_its_seconds_are_a_share(store_path: Path, tmp_path:
     from ser.commands import train as train_cli
 
     record = train(small_config(store_path, tmp_path, epochs=1, members_at_once=8))  # 5 as one
-    entries = record["folds"]
-    assert [e["stacked"] for e in entries] == [5] * 5
-    assert len({e["seconds"] for e in entries}) == 1  # the model's time / 5, each
+    entries = record.folds
+    assert [e.stacked for e in entries] == [5] * 5
+    assert len({e.seconds for e in entries}) == 1  # the model's time / 5, each
     console = Console(record=True, width=200)
     progress = train_cli._ConsoleProgress(console, live=False)
     progress.fold_end(0, "fold1", entries[0])

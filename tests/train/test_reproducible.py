@@ -2,7 +2,7 @@
 settings in the environment) gives identical curves, epochs and metrics quiet and beside
 one CPU-bound process per core, for every model family.
 
-Until issue 25 the thread count followed the load (idle cores sampled at the start,
+Once, the thread count followed the load (idle cores sampled at the start,
 moved between epochs), and torch rounds a product split among 2 threads otherwise than
 one done by 1: a 40-epoch fusion-study run moved by a UA point. At these sizes (256- and
 384-dim features, batches of 32, d_model 64) `--threads 1` and `--threads 2` give other

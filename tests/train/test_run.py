@@ -18,6 +18,7 @@ from ser.corpus.registry import KINDS
 from ser.errors import ConfigError, FingerprintMismatch, StoreError
 from ser.models import ModelConfig
 from ser.report.metrics import mean_std
+from ser.report.record import RunRecord, write
 from ser.report.runs import load_run, protocol_label
 from ser.runtime.device import pick_device
 from ser.train.run import Progress, TrainConfig, json_summary, make_plan, train
@@ -53,39 +54,40 @@ def test_run_directory_holds_a_complete_record(store_path: Path, tmp_path: Path)
     record = train(config(store_path, tmp_path), progress)
     run_dir = tmp_path / "is13_none_loso_c4"
     on_disk = load_run(run_dir)  # the report's reader accepts it
-    assert on_disk == json.loads(json.dumps(record))
+    assert on_disk == record
+    assert json.loads((run_dir / "run.json").read_text()) == json.loads(
+        json.dumps(record.to_json())
+    )
     assert sorted(p.name for p in run_dir.iterdir()) == [  # no temp files
         "checkpoints",
         "predictions.csv",
         "run.json",
     ]
-    assert record["complete"] is True and record["protocol"] == "loso"
-    assert record["speaker_independent"] is True
-    assert record["classes"] == ["neu", "hap", "sad", "ang"]
-    cfg = record["config"]
+    assert record.complete is True and record.protocol == "loso"
+    assert record.speaker_independent is True
+    assert record.classes == ["neu", "hap", "sad", "ang"]
+    cfg = record.config
     assert cfg["features"] == "is13" and cfg["fusion"] == "none" and cfg["classes"] == "4"
     assert cfg["epochs"] == 4 and cfg["batch_size"] == 8 and cfg["lr"] == 1e-2
     assert cfg["seeds"] == [0] and cfg["d_model"] == 256  # family defaults resolved
-    assert record["fingerprints"] == {
-        "is13": FeatureStore.open(store_path).info("is13").fingerprint
-    }
-    assert record["version"] and record["store"] == str(store_path.resolve())
-    assert [f["fold"] for f in record["folds"]] == [f"fold{s}" for s in range(1, 6)]
-    for fold in record["folds"]:
-        curves = fold["curves"]
+    assert record.fingerprints == {"is13": FeatureStore.open(store_path).info("is13").fingerprint}
+    assert record.version and record.store == str(store_path.resolve())
+    assert [f.fold for f in record.folds] == [f"fold{s}" for s in range(1, 6)]
+    for fold in record.folds:
+        curves = fold.curves
         assert curves["epoch"] == [1, 2, 3, 4]
         assert all(len(curves[k]) == 4 for k in ("train_loss", "val_loss", "val_ua", "val_wa"))
         # Best validation UA, ties broken by the lower validation loss.
         keys = list(zip(curves["val_ua"], (-v for v in curves["val_loss"]), strict=True))
-        assert fold["best_epoch"] == 1 + keys.index(max(keys))
-        assert fold["seconds"] > 0
+        assert fold.best_epoch == 1 + keys.index(max(keys))
+        assert fold.seconds > 0
         # 12 utterances per session, 10 of them in the 4-class set (exc counts as hap).
-        assert np.sum(fold["metrics"]["confusion"]) == fold["metrics"]["n"] == 10
-    assert record["pooled"]["n"] == 50
-    assert record["summary"]["seeds"] == 1
-    assert record["summary"]["ua"] > 60  # the features carry class signal
-    assert set(record["timings"]) >= {"load", "folds", "wall"}
-    assert record["data"]["dropped"] == {"label outside class set 4": 10}
+        assert np.sum(fold.metrics["confusion"]) == fold.metrics["n"] == 10
+    assert record.pooled["n"] == 50
+    assert record.summary["seeds"] == 1
+    assert record.summary["ua"] > 60  # the features carry class signal
+    assert set(record.timings) >= {"load", "folds", "wall"}
+    assert record.data["dropped"] == {"label outside class set 4": 10}
     assert any("dropped 10" in m for m in progress.messages)
 
 
@@ -100,33 +102,32 @@ def test_json_summary_keys_types_and_consistency(store_path: Path, tmp_path: Pat
         per_fold = [f[key] for f in summary["folds"]]
         assert summary[key] == pytest.approx(np.mean(per_fold))
     assert summary["ua_std"] == pytest.approx(mean_std([f["ua"] for f in summary["folds"]])[1])
-    assert summary["folds"][0]["ua"] == record["folds"][0]["metrics"]["ua"]
+    assert summary["folds"][0]["ua"] == record.folds[0].metrics["ua"]
 
 
 def test_two_seeds_give_mean_and_std_over_seeds(store_path: Path, tmp_path: Path) -> None:
     record = train(config(store_path, tmp_path, protocol="session5", seeds=2, seed=3))
-    assert [(f["seed"], f["fold"]) for f in record["folds"]] == [(3, "session5"), (4, "session5")]
-    summary = record["summary"]
-    uas = [f["metrics"]["ua"] for f in record["folds"]]
+    assert [(f.seed, f.fold) for f in record.folds] == [(3, "session5"), (4, "session5")]
+    summary = record.summary
+    uas = [f.metrics["ua"] for f in record.folds]
     assert summary["seeds"] == 2 and summary["std_over"] == "seeds"
     assert (summary["ua"], summary["ua_std"]) == pytest.approx(mean_std(uas))
-    assert record["config"]["seeds"] == [3, 4]
+    assert record.config["seeds"] == [3, 4]
 
 
 def test_resume_skips_finished_folds_and_reproduces(store_path: Path, tmp_path: Path) -> None:
     cfg = config(store_path, tmp_path, members_at_once=8)  # stacked (the CPU's default: 1)
     full = train(cfg)
-    path = tmp_path / full["name"] / "run.json"
-    partial = {**full, "folds": full["folds"][:2], "complete": False}
-    path.write_text(json.dumps(partial))  # as if killed after fold 2
+    path = tmp_path / full.name / "run.json"
+    write(path, replace(full, folds=full.folds[:2], complete=False))  # as if killed after fold 2
     progress = Recorder()
     resumed = train(cfg, progress)
     # The three missing folds train as the members of one stacked model.
     assert progress.started == [(0, "fold3..fold5 x seed 0 (3 members stacked)")]
     assert any("resuming" in m for m in progress.messages)
-    assert resumed["complete"] is True
+    assert resumed.complete is True
     # CPU runs are deterministic: the retrained folds score exactly as before.
-    assert [f["metrics"] for f in resumed["folds"]] == [f["metrics"] for f in full["folds"]]
+    assert [f.metrics for f in resumed.folds] == [f.metrics for f in full.folds]
     # A finished run resumes to itself without training anything.
     again = Recorder()
     train(cfg, again)
@@ -138,13 +139,26 @@ def test_a_run_recorded_when_configs_held_every_family_s_options_resumes(
 ) -> None:
     cfg = config(store_path, tmp_path, protocol="session5", seeds=2, name="old")
     full = train(cfg)
-    path = tmp_path / full["name"] / "run.json"
+    path = tmp_path / full.name / "run.json"
     every = {"fusion_at": None, "loss": "single", "queries": 30, "rmm": True, "encoder": True,
              "context": False, "cnn_channels": None, "staged": None, "eval_mask": None}  # fmt: skip
-    old = {**full, "config": {**every, **full["config"]}, "folds": full["folds"][:1]}
+    # As an older ser wrote it: no format, each side's sessions as `*_sessions`.
+    old = {
+        **full.to_json(),
+        "config": {**every, **full.config},
+        "folds": full.to_json()["folds"][:1],
+    }
+    del old["format"]
+    for entry in old["folds"]:
+        entry["test_sessions"] = entry.pop("test_groups")
+        entry["val_sessions"] = entry.pop("val_groups")
+        assert entry.pop("group") == "session"
     path.write_text(json.dumps(old))
     resumed = train(cfg)
-    assert resumed["complete"] and [f["seed"] for f in resumed["folds"]] == [0, 1]
+    assert resumed.complete and [f.seed for f in resumed.folds] == [0, 1]
+    assert resumed.folds[0] == full.folds[0]  # read back as it was recorded
+    rewritten = json.loads(path.read_text())
+    assert rewritten["format"] == 2 and "test_sessions" not in rewritten["folds"][0]
     with pytest.raises(ConfigError, match=r"another config \(d_model: 256 -> 8\)"):
         train(replace(cfg, model=replace(cfg.model, d_model=8)))
 
@@ -169,7 +183,7 @@ def test_resume_refuses_other_config_or_features(tmp_path: Path) -> None:
     with pytest.raises(FingerprintMismatch, match=changed):
         train(cfg)
     fresh = train(replace(cfg, overwrite=True))
-    assert fresh["fingerprints"]["is13"] == store.info("is13").fingerprint
+    assert fresh.fingerprints["is13"] == store.info("is13").fingerprint
 
 
 def test_missing_and_incomplete_feature_sets_are_refused(store_path: Path, tmp_path: Path) -> None:
@@ -203,14 +217,14 @@ def test_dialog_fusion_run(store_path: Path, tmp_path: Path) -> None:
         "is13+bert_add-logits-perspective_session5_c4",
     )
     record = train(cfg)
-    assert [f["fold"] for f in record["folds"]] == ["session5"]
-    assert record["folds"][0]["sizes"] == {"train": 30, "val": 10, "test": 10}
-    assert record["config"]["fusion_at"] == "logits" and record["config"]["loss"] == "perspective"
-    assert set(record["fingerprints"]) == {"is13", "bert-tiny"}
+    assert [f.fold for f in record.folds] == ["session5"]
+    assert record.folds[0].sizes == {"train": 30, "val": 10, "test": 10}
+    assert record.config["fusion_at"] == "logits" and record.config["loss"] == "perspective"
+    assert set(record.fingerprints) == {"is13", "bert-tiny"}
     # The same under bf16 autocast, explicitly (auto gives fp32 on CPUs without bf16).
     bf16 = train(replace(cfg, precision="bf16", name="bf16"))
-    assert bf16["config"]["precision"] == "bf16"
-    assert np.isfinite(bf16["folds"][0]["metrics"]["ua"])
+    assert bf16.config["precision"] == "bf16"
+    assert np.isfinite(bf16.folds[0].metrics["ua"])
 
 
 def test_msmser_sequence_run_with_eval_mask(store_path: Path, tmp_path: Path) -> None:
@@ -226,11 +240,10 @@ def test_msmser_sequence_run_with_eval_mask(store_path: Path, tmp_path: Path) ->
     )
     record = train(cfg)
     assert (
-        record["name"]
-        == "hubert+bert_mit_session5_c4_queries2_eval-mask-text_d-model8_heads2_layers1"
+        record.name == "hubert+bert_mit_session5_c4_queries2_eval-mask-text_d-model8_heads2_layers1"
     )
-    assert record["config"]["eval_mask"] == "text" and record["config"]["queries"] == 2
-    assert record["folds"][0]["metrics"]["n"] == 10
+    assert record.config["eval_mask"] == "text" and record.config["queries"] == 2
+    assert record.folds[0].metrics["n"] == 10
 
 
 def test_bad_options_fail_before_any_work(store_path: Path, tmp_path: Path) -> None:
@@ -250,9 +263,9 @@ def test_precision_is_resolved_recorded_and_guards_resume(store_path: Path, tmp_
     assert make_plan(config(store_path, tmp_path), IEMOCAP).precision == "fp32"
     cfg = config(store_path, tmp_path, protocol="session5", epochs=2, precision="bf16")
     record = train(cfg)
-    assert record["config"]["precision"] == "bf16"
-    assert record["config"]["device"] == str(pick_device("auto"))  # resolved, not "auto"
-    assert record["summary"]["ua"] > 50.0  # bf16 autocast trains as well here
+    assert record.config["precision"] == "bf16"
+    assert record.config["device"] == str(pick_device("auto"))  # resolved, not "auto"
+    assert record.summary["ua"] > 50.0  # bf16 autocast trains as well here
     with pytest.raises(ConfigError, match=r"another config \(precision: 'bf16' -> 'fp32'\)"):
         train(replace(cfg, precision="fp32"))
 
@@ -271,19 +284,19 @@ def test_late_prob_trains_each_branch_before_the_whole_model(
     )
     progress = Recorder()
     record = train(cfg, progress)
-    entry = record["folds"][0]
-    assert record["config"]["staged"] is True
-    assert set(entry["stages"]) == {"audio", "text"}
-    for stage in entry["stages"].values():
-        assert len(stage["curves"]["val_ua"]) == 2 and 1 <= stage["best_epoch"] <= 2
-        assert stage["seconds"] < entry["seconds"]
+    entry = record.folds[0]
+    assert record.config["staged"] is True
+    assert set(entry.stages) == {"audio", "text"}
+    for stage in entry.stages.values():
+        assert len(stage.curves["val_ua"]) == 2 and 1 <= stage.best_epoch <= 2
+        assert stage.seconds < entry.seconds
     assert [m for m in progress.messages if "stage" in m] == [
         "stage 1 of 3: audio alone",
         "stage 2 of 3: text alone",
         "stage 3 of 3: the whole model",
     ]
     one = train(replace(cfg, model=replace(model, staged=False), name="one_stage"))
-    assert one["config"]["staged"] is False and "stages" not in one["folds"][0]
+    assert one.config["staged"] is False and "stages" not in one.folds[0].to_json()
 
 
 def test_training_flushes_denormals_and_restores_the_setting(
@@ -293,7 +306,7 @@ def test_training_flushes_denormals_and_restores_the_setting(
     seen: list[bool] = []
     original = run_module._train
 
-    def spy(*args: Any) -> dict[str, Any]:
+    def spy(*args: Any) -> list[RunRecord]:
         tiny = torch.tensor([1e-39], dtype=torch.float32)  # below float32's normal range
         seen.append(bool((tiny * 1.0) == 0))
         return original(*args)
@@ -308,16 +321,15 @@ def test_val_none_trains_on_every_training_session_and_tests_the_last_epoch(
     store_path: Path, tmp_path: Path
 ) -> None:
     record = train(config(store_path, tmp_path, protocol="session5", val="none", epochs=3))
-    [entry] = record["folds"]
-    assert entry["sizes"]["val"] == 0 and entry["val_groups"] == []
+    [entry] = record.folds
+    assert entry.sizes["val"] == 0 and entry.val_groups == ()
     held_out = train(config(store_path, tmp_path, protocol="session5", epochs=3, name="held"))
     assert (
-        entry["sizes"]["train"]
-        == held_out["folds"][0]["sizes"]["train"] + (held_out["folds"][0]["sizes"]["val"])
+        entry.sizes["train"] == held_out.folds[0].sizes["train"] + (held_out.folds[0].sizes["val"])
     )  # the validation session is trained on
-    assert entry["best_epoch"] == 3  # nothing selected: the last epoch is tested
-    assert all(math.isnan(v) for v in entry["curves"]["val_ua"])
-    assert record["validation"].startswith("none: all training sessions, fixed epochs")
-    assert protocol_label(load_run(tmp_path / record["name"])).endswith("val none (last epoch)")
+    assert entry.best_epoch == 3  # nothing selected: the last epoch is tested
+    assert all(math.isnan(v) for v in entry.curves["val_ua"])
+    assert record.validation.startswith("none: all training sessions, fixed epochs")
+    assert protocol_label(load_run(tmp_path / record.name)).endswith("val none (last epoch)")
     with pytest.raises(ConfigError, match="--val none has no validation side"):
         make_plan(config(store_path, tmp_path, val="none", patience=2), IEMOCAP)

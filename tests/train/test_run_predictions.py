@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -19,27 +17,28 @@ from ser.report.predictions import (
     predictions_csv,
     read_predictions,
 )
+from ser.report.record import RunRecord, write
 from ser.train.run import train
 
 from .conftest import small_config
 
 
-def check_rows_score_as_the_record(record: dict[str, Any], table: PredictionTable) -> None:
+def check_rows_score_as_the_record(record: RunRecord, table: PredictionTable) -> None:
     """Every fold entry's metrics are exactly those of its rows."""
-    assert table.runs() == [(int(e["seed"]), e["fold"]) for e in record["folds"]]
-    for entry in record["folds"]:
-        rows = table.take((table.seed == entry["seed"]) & (table.fold == entry["fold"]))
-        assert len(rows) == entry["sizes"]["test"]
+    assert table.runs() == [(e.seed, e.fold) for e in record.folds]
+    for entry in record.folds:
+        rows = table.take((table.seed == entry.seed) & (table.fold == entry.fold))
+        assert len(rows) == entry.sizes["test"]
         assert list(rows.row) == sorted(rows.row)  # manifest order
-        scored = compute_metrics(rows.gold, rows.pred, record["classes"]).to_dict()
-        assert scored == entry["metrics"]
+        scored = compute_metrics(rows.gold, rows.pred, record.classes).to_dict()
+        assert scored == entry.metrics
 
 
 def test_a_run_writes_every_fold_s_test_predictions(store_path: Path, tmp_path: Path) -> None:
     record = train(small_config(store_path, tmp_path, protocol="loso"))
-    table = read_predictions(tmp_path / record["name"] / PREDICTIONS)
+    table = read_predictions(tmp_path / record.name / PREDICTIONS)
     check_rows_score_as_the_record(record, table)
-    assert table.classes == tuple(record["classes"])
+    assert table.classes == tuple(record.classes)
     assert np.allclose(table.probs.sum(axis=1), 1.0, atol=1e-5)
     assert (table.probs.argmax(axis=1) == table.pred).all()
     manifest = FeatureStore.open(store_path).manifest
@@ -47,15 +46,15 @@ def test_a_run_writes_every_fold_s_test_predictions(store_path: Path, tmp_path: 
     speakers = np.asarray(manifest.column("speaker")).astype(str)
     assert (table.speaker == speakers[table.row]).all()
     assert missing_folds(record, table) == []
-    pooled = compute_metrics(table.gold, table.pred, record["classes"])
-    assert record["pooled"]["wf1"] == pooled.wf1 and {"wf1", "wf1_std"} <= set(record["summary"])
+    pooled = compute_metrics(table.gold, table.pred, record.classes)
+    assert record.pooled["wf1"] == pooled.wf1 and {"wf1", "wf1_std"} <= set(record.summary)
 
 
 def test_stacked_members_write_their_own_rows(store_path: Path, tmp_path: Path) -> None:
     cfg = small_config(store_path, tmp_path, protocol="session5", seeds=3, members_at_once=3)
     record = train(cfg)
-    assert {int(e["stacked"]) for e in record["folds"]} == {3}
-    table = read_predictions(tmp_path / record["name"] / PREDICTIONS)
+    assert {e.stacked for e in record.folds} == {3}
+    table = read_predictions(tmp_path / record.name / PREDICTIONS)
     check_rows_score_as_the_record(record, table)
     assert sorted(set(table.seed.tolist())) == [0, 1, 2]
 
@@ -66,7 +65,7 @@ def test_a_dialog_model_s_rows_are_its_utterances(store_path: Path, tmp_path: Pa
         store_path, tmp_path, features=("is13", "bert"), model=model, protocol=None, epochs=2
     )
     record = train(replace(cfg, batch_size=None, lr=None))
-    table = read_predictions(tmp_path / record["name"] / PREDICTIONS)
+    table = read_predictions(tmp_path / record.name / PREDICTIONS)
     check_rows_score_as_the_record(record, table)
 
 
@@ -75,9 +74,9 @@ def test_a_resumed_run_keeps_the_rows_of_its_finished_folds(
 ) -> None:
     cfg = small_config(store_path, tmp_path, members_at_once=1)  # each fold as alone
     full = train(cfg)
-    run_dir = tmp_path / full["name"]
+    run_dir = tmp_path / full.name
     before = (run_dir / PREDICTIONS).read_text()
-    (run_dir / "run.json").write_text(json.dumps({**full, "folds": full["folds"][:2]}))
+    write(run_dir / "run.json", replace(full, folds=full.folds[:2]))
     table = read_predictions(run_dir / PREDICTIONS)  # as if killed after fold 2
     (run_dir / PREDICTIONS).write_text(predictions_csv(table.take(table.fold != "fold5")))
     train(cfg)
@@ -89,8 +88,8 @@ def test_a_run_resumed_from_before_predictions_names_its_missing_folds(
 ) -> None:
     cfg = small_config(store_path, tmp_path, protocol="session5", seeds=2)
     full = train(cfg)
-    run_dir = tmp_path / full["name"]
-    (run_dir / "run.json").write_text(json.dumps({**full, "folds": full["folds"][:1]}))
+    run_dir = tmp_path / full.name
+    write(run_dir / "run.json", replace(full, folds=full.folds[:1]))
     (run_dir / PREDICTIONS).unlink()  # trained by a version that kept none
     record = train(cfg)
     table = read_predictions(run_dir / PREDICTIONS)

@@ -1,0 +1,194 @@
+"""One (seed, fold) of a run record: `FoldEntry`, and `Stage`, an earlier stage of it.
+
+An entry is made once, when its (seed, fold) has trained, and never changed: frozen.
+Its JSON keys are its fields' names; a key this version does not know is kept in
+`extra` and written back, so a newer ser's key survives a resume by an older one.
+Optional keys are written only when they hold something, as the trainer always has.
+
+Older entries read as they are: `test_sessions` / `val_sessions` (the sessions each side
+held, before protocols named their group) become `test_groups` / `val_groups` with
+`group` "session"; an entry without `stacked` trained alone (1).
+
+>>> entry = FoldEntry.from_json({"seed": 0, "fold": "session5", "metrics": {"ua": 70.0},
+...                              "test_sessions": [5], "val_sessions": [1]})
+>>> entry.test_groups, entry.val_groups, entry.group, entry.stacked
+((5,), (1,), 'session', 1)
+>>> entry.to_json()["test_groups"], "test_sessions" in entry.to_json()
+([5], False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ser.errors import ReportError
+
+# Written even when empty: a side with no group (no validation) says so.
+ALWAYS = frozenset({"seed", "fold", "metrics", "seconds", "stacked", "curves",
+                    "test_groups", "val_groups"})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Stage:
+    """An earlier stage of a staged model (Zhou et al.'s branches alone): its selected
+    epoch, its seconds and its curves (`ser.train.loop.Curves` as a dict)."""
+
+    best_epoch: int | None
+    seconds: float
+    curves: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> Stage:
+        if not isinstance(obj, dict):
+            raise ReportError(f"{where}: a stage must be a JSON object")
+        known = {"best_epoch", "seconds", "curves"}
+        return cls(
+            _int_or_none(obj.get("best_epoch"), where),
+            _float(obj.get("seconds"), where),
+            dict(obj.get("curves") or {}),
+            {k: v for k, v in obj.items() if k not in known},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "best_epoch": self.best_epoch,
+            "seconds": self.seconds,
+            "curves": self.curves,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class FoldEntry:
+    """What training one (seed, fold) produced: its test `metrics` (`Metrics.to_dict`),
+    the selected epoch, its seconds (a stacked member's: its share), `stacked` members
+    trained together (1: alone), its curves and earlier `stages`, each layered input's
+    learnt `layer_weights` (layer order), its side sizes, what each side held of the
+    protocol's `group` (sessions, speakers, values; None: not recorded), the groups
+    `left_out`, speakers in train and test (`shared_speakers`) and its `class_weights`."""
+
+    seed: int
+    fold: str
+    metrics: dict[str, Any]
+    best_epoch: int | None = None
+    seconds: float = 0.0
+    stacked: int = 1
+    curves: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, Stage] = field(default_factory=dict)
+    layer_weights: dict[str, list[float]] = field(default_factory=dict)
+    sizes: dict[str, int] | None = None
+    test_groups: tuple[Any, ...] | None = None
+    val_groups: tuple[Any, ...] | None = None
+    group: str | None = None
+    left_out: tuple[Any, ...] = ()
+    shared_speakers: tuple[Any, ...] = ()
+    class_weights: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """(seed, fold): the entry's place in predictions.csv and among checkpoints."""
+        return self.seed, self.fold
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = "fold entry") -> FoldEntry:
+        """An entry as any version wrote it; `ReportError` (naming `where`) for what is
+        not one."""
+        if not isinstance(obj, dict):
+            raise ReportError(f"{where}: a fold entry must be a JSON object")
+        if lacking := [k for k in ("seed", "fold") if k not in obj]:
+            raise ReportError(f"{where}: the fold entry lacks {', '.join(lacking)}")
+        if not isinstance(obj.get("metrics", {}), dict):
+            raise ReportError(f"{where}: the fold entry's 'metrics' must be a JSON object")
+        rest = dict(obj)
+        tested, held = _groups(rest, "test"), _groups(rest, "val")
+        group = rest.pop("group", None)
+        if group is None and tested is not None and "test_groups" not in obj:
+            group = "session"  # only IEMOCAP's sessions were recorded before groups
+        stages = rest.pop("stages", None) or {}
+        return cls(
+            seed=_int(rest.pop("seed"), where, "seed"),
+            fold=str(rest.pop("fold")),
+            metrics=dict(rest.pop("metrics", {})),
+            best_epoch=_int_or_none(rest.pop("best_epoch", None), where),
+            seconds=_float(rest.pop("seconds", None), where),
+            stacked=_int(rest.pop("stacked", None) or 1, where, "stacked"),
+            curves=dict(rest.pop("curves", None) or {}),
+            stages={str(k): Stage.from_json(v, f"{where}, stage {k}") for k, v in stages.items()},
+            layer_weights=dict(rest.pop("layer_weights", None) or {}),
+            sizes=rest.pop("sizes", None),
+            test_groups=tested,
+            val_groups=held,
+            group=None if group is None else str(group),
+            left_out=tuple(rest.pop("left_out", None) or ()),
+            shared_speakers=tuple(rest.pop("shared_speakers", None) or ()),
+            class_weights=dict(rest.pop("class_weights", None) or {}),
+            extra=rest,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as run.json holds it, keys in the order the trainer writes them."""
+        pairs = [
+            ("seed", self.seed),
+            ("fold", self.fold),
+            ("metrics", self.metrics),
+            ("best_epoch", self.best_epoch),
+            ("seconds", self.seconds),
+            ("stacked", self.stacked),
+            ("curves", self.curves),
+            ("stages", {name: s.to_json() for name, s in self.stages.items()}),
+            ("layer_weights", self.layer_weights),
+            ("sizes", self.sizes),
+            ("test_groups", _list(self.test_groups)),
+            ("val_groups", _list(self.val_groups)),
+            ("group", self.group),
+            ("left_out", list(self.left_out)),
+            ("shared_speakers", list(self.shared_speakers)),
+            ("class_weights", self.class_weights),
+        ]
+        return {**{k: v for k, v in pairs if _written(k, v)}, **self.extra}
+
+
+def _groups(obj: dict[str, Any], side: str) -> tuple[Any, ...] | None:
+    """A side's groups, popped from `obj`: `<side>_groups`, else the older
+    `<side>_sessions` (left in `obj`, kept as written, when both are there)."""
+    if f"{side}_groups" in obj:
+        value = obj.pop(f"{side}_groups")
+    elif f"{side}_sessions" in obj:
+        value = obj.pop(f"{side}_sessions")
+    else:
+        return None
+    return None if value is None else tuple(value)
+
+
+def _written(key: str, value: Any) -> bool:
+    """Whether the key goes into run.json: None never (not recorded), an empty container
+    only for `ALWAYS`' keys, as the trainer leaves out what a fold does not have."""
+    if value is None:
+        return False
+    return key in ALWAYS or not isinstance(value, Mapping | list) or bool(value)
+
+
+def _list(values: tuple[Any, ...] | None) -> list[Any] | None:
+    return None if values is None else list(values)
+
+
+def _int(value: Any, where: str, key: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as e:
+        raise ReportError(f"{where}: the fold entry's {key!r} is not a number ({e})") from e
+
+
+def _float(value: Any, where: str) -> float:
+    try:
+        return float(value or 0.0)
+    except (TypeError, ValueError) as e:
+        raise ReportError(f"{where}: 'seconds' is not a number ({e})") from e
+
+
+def _int_or_none(value: Any, where: str) -> int | None:
+    return None if value is None else _int(value, where, "best_epoch")

@@ -1,0 +1,206 @@
+"""A run's record, ``<out>/<name>/run.json``: the `RunRecord` type, and the one place
+the file is read (`read`) and written (`write`, atomically).
+
+`ser train` writes it after each group of (seed, fold)s; `ser report`, `ser sweep` and
+`ser claims` read it; a resumed run reads it back and goes on. The record holds the
+config (defaults resolved; its keys are the model family's options, so it stays a dict),
+the feature sets' fingerprints, an entry per finished (seed, fold) (`FoldEntry`), the
+summary (`ser.report.metrics.summarize`) and the pooled metrics (`Metrics.to_dict`).
+Values another module makes and owns (summary, pooled, timings, `ThreadChoice`,
+`Execution.record()`, an ASR set's WER) are kept as the dicts it makes.
+
+Mutable where the record grows: the trainer appends each group's entries, refreshes the
+summary and adds what it learns as the run goes (data, execution, final) to the one
+object its run holds, and writes it whole; the entries themselves never change, and are
+frozen.
+
+Formats: a file without `format` is format 1 (what ser wrote before the record had a
+type); this version writes `FORMAT`. Reading takes every older shape as it is (the fold
+entries' older keys: `ser.report.fold_entry`; a record's `processes` from before the
+execution policy, `threads` with keys since gone) and keeps a key it does not know in
+`extra`, written back: a newer ser's key survives a resume. A format newer than `FORMAT`
+is refused: its keys may mean what this version cannot know.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ser.errors import ReportError
+from ser.report.fold_entry import FoldEntry
+
+RECORD = "run.json"
+FORMAT = 2  # 1: no `format` key (fold sides as `test_sessions` / `val_sessions`)
+# What a record must hold for anything to read it.
+REQUIRED = ("name", "config", "protocol", "classes")
+# The record's JSON keys in the order the trainer writes them ("folds" in its place).
+_FIELDS = (
+    "name", "config", "protocol", "speaker_independent", "validation", "classes",
+    "complete", "summary", "folds", "pooled", "seconds", "timings", "fingerprints",
+    "layers", "version", "store", "threads", "data", "asr", "execution", "final",
+    "processes",
+)  # fmt: skip
+# Written whatever they hold: a record without a summary yet says so with null.
+_WRITTEN = frozenset(
+    {"name", "config", "protocol", "classes", "summary", "folds", "pooled", "seconds",
+     "timings", "fingerprints"}
+)  # fmt: skip
+_NULLABLE = frozenset({"summary", "pooled"})  # null in JSON: None, not a default
+# Indexed by readers: null reads as empty, another JSON type is refused.
+_OBJECTS = ("timings", "fingerprints", "layers", "asr")
+
+
+@dataclass
+class RunRecord:
+    """A training run: what it trained (`config`, `fingerprints`, `layers`: each layered
+    input's stored sets and layers), on what (`protocol`, `validation`, `classes`,
+    `store`, `data`: utterances and those dropped, `asr`: the WER of ASR-text inputs),
+    what came out (`folds`, `summary`, `pooled`, `final`: the model on all data) and how
+    (`seconds`, `timings`, `threads`, `execution`; `processes` in older records).
+    `complete` is False while folds are left to train (None: a record without it);
+    `speaker_independent` None: not recorded (see `independent`)."""
+
+    name: str
+    config: dict[str, Any]
+    protocol: str
+    classes: list[str]
+    speaker_independent: bool | None = None
+    validation: str | None = None
+    complete: bool | None = None
+    summary: dict[str, Any] | None = None
+    folds: list[FoldEntry] = field(default_factory=list)
+    pooled: dict[str, Any] | None = None
+    seconds: float = 0.0
+    timings: dict[str, Any] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    layers: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    version: str | None = None  # ser's, when the run started
+    store: str | None = None
+    threads: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
+    asr: dict[str, dict[str, Any]] = field(default_factory=dict)
+    execution: dict[str, Any] | None = None
+    final: dict[str, Any] | None = None
+    processes: dict[str, Any] | None = None  # {count, source}: before `execution`
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
+
+    @property
+    def independent(self) -> bool:
+        """Whether the folds held speakers out; a record that does not say: all but the
+        random protocol did."""
+        if self.speaker_independent is None:
+            return self.protocol != "random"
+        return self.speaker_independent
+
+    @classmethod
+    def from_json(cls, obj: Any, path: str | Path = "run record") -> RunRecord:
+        """The record in the parsed JSON `obj`, of any format up to `FORMAT`;
+        `ReportError` naming `path` for what is not a run record."""
+        if not isinstance(obj, dict):
+            raise ReportError(f"{path}: a run record must be a JSON object")
+        missing = [key for key in REQUIRED if key not in obj]
+        if missing:
+            raise ReportError(f"{path}: run record lacks {', '.join(missing)}")
+        _check_shape(obj, path)
+        rest = dict(obj)
+        rest.pop("format", None)
+        folds = rest.pop("folds", None) or []
+        taken = {name: rest.pop(name) for name in _FIELDS if name in rest}
+        return cls(
+            name=str(taken.pop("name")),
+            config=dict(taken.pop("config")),
+            protocol=str(taken.pop("protocol")),
+            classes=[str(c) for c in taken.pop("classes")],
+            folds=[
+                FoldEntry.from_json(e, f"{path}, fold entry {n}") for n, e in enumerate(folds, 1)
+            ],
+            **_values(taken, path),
+            extra=rest,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as run.json holds it (format `FORMAT`), keys in the trainer's order."""
+        pairs = [(name, getattr(self, name)) for name in _FIELDS]
+        body = {k: v for k, v in pairs if k in _WRITTEN or _holds(v)}
+        body["folds"] = [entry.to_json() for entry in self.folds]
+        return {"format": FORMAT, **body, **self.extra}
+
+
+def read(path: Path) -> RunRecord:
+    """The record in the file `path`; `ReportError` naming it when it cannot be read or
+    is not a run record."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ReportError(f"{path}: not a readable JSON run record: {e}") from e
+    return RunRecord.from_json(obj, path)
+
+
+def write(path: Path, record: RunRecord) -> Path:
+    """`record` as `path`, atomically (a reader never sees half a record)."""
+    return write_json(path, record.to_json())
+
+
+def write_json(path: Path, value: Any) -> Path:
+    """`value` as JSON at `path`, atomically, the folder created (run records, sweep
+    manifests)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(value, indent=1) + "\n"
+    atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
+
+
+def atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """`write(tmp)` to a temp file in `path`'s folder, then ``os.replace`` it onto `path`:
+    a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_shape(obj: dict[str, Any], path: str | Path) -> None:
+    """What readers index must have its JSON type: a refusal naming the key, not a
+    TypeError in a report."""
+    version = obj.get("format", 1)
+    if not isinstance(version, int) or version > FORMAT:
+        raise ReportError(
+            f"{path}: run record format {version!r}, newer than this ser reads ({FORMAT}): "
+            "a newer ser wrote it; read it with that one"
+        )
+    if not isinstance(obj["config"], dict):
+        raise ReportError(f"{path}: 'config' must be a JSON object")
+    if not isinstance(obj["classes"], list):
+        raise ReportError(f"{path}: 'classes' must be a JSON list")
+    if not isinstance(obj.get("folds", []), list | None):
+        raise ReportError(f"{path}: 'folds' must be a JSON list")
+    for key in _OBJECTS:
+        if not isinstance(obj.get(key), dict | None):
+            raise ReportError(f"{path}: {key!r} must be a JSON object")
+
+
+def _values(taken: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The other fields' values as read: null takes the field's default (seconds 0, no
+    timings ...) but for `_NULLABLE`'s."""
+    out = {k: v for k, v in taken.items() if v is not None or k in _NULLABLE}
+    if "seconds" in out:
+        try:
+            out["seconds"] = float(out["seconds"])
+        except (TypeError, ValueError) as e:
+            raise ReportError(f"{path}: 'seconds' must be a number ({e})") from e
+    return out
+
+
+def _holds(value: Any) -> bool:
+    """Whether an optional key is written: not None, not an empty container."""
+    return value is not None and (not isinstance(value, dict | list) or bool(value))
