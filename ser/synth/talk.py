@@ -48,7 +48,9 @@ class TalkConfig:
 
 
 def write_msp_podcast(out: Path, config: TalkConfig = TalkConfig()) -> ActedTruth:
-    """`out/Labels/labels_consensus.csv`, `out/Audios/*.wav`, `out/Transcripts/*.txt`:
+    """`out/Labels/labels_consensus.csv`, `out/Labels/labels_detailed.csv` (5 annotators'
+    votes a file: 4 for its class and one for another, X's five apart),
+    `out/Audios/*.wav`, `out/Transcripts/*.txt`:
     every class (O and X too) `config.rounds` times per speaker; the last speaker Test1,
     the one before Development, the one before that Test2 (with 5 or more), the rest
     Train; one `Unknown` speaker's utterances in Train and Test1."""
@@ -77,7 +79,24 @@ def write_msp_podcast(out: Path, config: TalkConfig = TalkConfig()) -> ActedTrut
         writer = csv.DictWriter(file, msp_podcast.COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
+    with (root / msp_podcast.DETAILED).open("w", newline="") as file:
+        lines = csv.writer(file)
+        lines.writerow(["FileName", "Detailed"])
+        for n, (stem, (code, _)) in enumerate(files.items()):
+            lines.writerows([f"{stem}.wav", vote] for vote in _msp_votes(n, code))
     return ActedTruth(root.resolve(), files)
+
+
+def _msp_votes(n: int, code: str) -> list[str]:
+    """The detailed file's field for each of 5 annotators (of 12) of the `n`th file."""
+    names = {c: name.capitalize() for name, c in msp_podcast.VOTED.items()}
+    names["oth"] = "Other-Curious"
+    if code == "xxx":
+        chosen = ["Angry", "Happy", "Sad", "Neutral", "Surprise"]
+    else:
+        chosen = [names[code]] * 4 + ["Sad" if code == "neu" else "Neutral"]
+    workers = [f"WORKER{(n + j * 5) % 12 + 1:05d}" for j in range(5)]
+    return [f"{w}; {name}; ; A:4.0; V:4.0; D:4.0" for w, name in zip(workers, chosen, strict=True)]
 
 
 def _msp_splits(speakers: int) -> list[str]:

@@ -9,6 +9,13 @@ fear, D disgust, C contempt, N neutral, O other, X no agreement), `EmoAct`, `Emo
 Development, Test1, Test2, Test3; the manifest's `split`: train, dev, test for Test1,
 test2, test3). A row without an `EmoClass` (an unlabelled partition) is a problem, not read.
 
+The annotators' votes, where the release ships `Labels/labels_detailed.csv` (a row per
+annotator and file), become each utterance's `votes`: (annotator, code), the primary
+emotion an annotator chose, by name (`Angry`, `Neutral`, ...; another name, such as
+`Other-Curious`, is `oth`). Two shapes of the file are read: columns `FileName`,
+`EmoClass_Major` (and `WorkerID` where given), or `FileName` and one field
+`worker; primary; secondary; A:a; V:v; D:d`. Without the file, no votes.
+
 O and X are read (codes `oth`, `xxx`: class set `all` counts them) and no class set a
 model trains on holds them: `8` (the primary emotions) and `4` leave them out. Speakers
 the release calls `Unknown` stay one speaker named `Unknown`: a protocol cannot prove them
@@ -17,7 +24,10 @@ apart, so a fold with them on both sides is recorded speaker-dependent, naming t
 
 from __future__ import annotations
 
+import csv
 import math
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from ser.corpus.kinds.flat import csv_rows, four_of, pick, read_records
@@ -26,12 +36,16 @@ from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
 
 LABELS = Path("Labels") / "labels_consensus.csv"
+DETAILED = Path("Labels") / "labels_detailed.csv"
 AUDIO, TEXT = "Audios", "Transcripts"
 EMOTIONS = {
     "A": "ang", "S": "sad", "H": "hap", "U": "sur", "F": "fea", "D": "dis", "C": "con",
     "N": "neu", "O": "oth", "X": "xxx",
 }  # fmt: skip
 PRIMARY = tuple(code for code in EMOTIONS.values() if code not in ("oth", "xxx"))
+# The detailed file's emotion names (lower case) -> codes; any other name is `oth`.
+VOTED = {"angry": "ang", "sad": "sad", "happy": "hap", "surprise": "sur", "fear": "fea",
+         "disgust": "dis", "contempt": "con", "neutral": "neu"}  # fmt: skip
 SPLITS = {"Train": "train", "Development": "dev", "Test1": "test", "Test2": "test2",
           "Test3": "test3"}  # fmt: skip
 COLUMNS = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set")
@@ -67,7 +81,58 @@ def read(root: Path, classes: str) -> CorpusReading:
             problems.append(Problem(stem, f"{path}:{number}: no EmoClass (unlabelled)"))
         else:
             utterances.append(_utterance(root, path, number, row))
+    votes = read_votes(root / DETAILED)
+    utterances = [replace(u, votes=votes.get(u.utt_id, ())) for u in utterances]
     return read_records(root, utterances, label_set, problems)
+
+
+def read_votes(path: Path) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Each file's (annotator, code) votes in `path` (the module doc's two shapes), by
+    stem; {} without the file; a `CorpusError` naming the file and line for a bad row."""
+    if not path.is_file():
+        return {}
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise CorpusError(f"cannot read {path}: {error}") from None
+    rows = csv.reader(lines)
+    header = [cell.strip() for cell in next(rows, [])]
+    if "FileName" not in header[:1] or len(header) < 2:
+        raise CorpusError(f"{path}: the first column must be FileName, got {header[:1]}")
+    vote = _by_columns(header) if "EmoClass_Major" in header else _by_field
+    votes: dict[str, list[tuple[str, str]]] = {}
+    for number, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            annotator, name = vote(row)
+        except (IndexError, ValueError):
+            raise CorpusError(f"{path}:{number}: no annotator's primary emotion in {row}") from None
+        mine = votes.setdefault(Path(row[0].strip()).stem, [])
+        mine.append((annotator or str(len(mine) + 1), VOTED.get(name.lower(), "oth")))
+    return {stem: tuple(pairs) for stem, pairs in votes.items()}
+
+
+def _by_columns(header: list[str]) -> Callable[[list[str]], tuple[str, str]]:
+    """A vote from a row of the columnar shape (`EmoClass_Major`, `WorkerID`)."""
+    emotion = header.index("EmoClass_Major")
+    worker = next((header.index(c) for c in ("WorkerID", "Worker") if c in header), None)
+
+    def vote(row: list[str]) -> tuple[str, str]:
+        name = row[emotion].strip()
+        if not name:
+            raise ValueError(name)
+        return ("" if worker is None else row[worker].strip()), name
+
+    return vote
+
+
+def _by_field(row: list[str]) -> tuple[str, str]:
+    """`worker; primary; secondary; A:..; V:..; D:..` (the secondary may be absent)."""
+    parts = [part.strip() for part in row[1].split(";")]
+    if len(parts) < 2 or not parts[1] or ":" in parts[1]:
+        raise ValueError(row[1])
+    return parts[0], parts[1]
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:

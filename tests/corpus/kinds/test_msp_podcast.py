@@ -62,3 +62,48 @@ def test_bad_rows_and_roots_are_errors_naming_the_file(
     problems = [p.problem for p in msp_podcast.read(root, "all").problems]
     wav = root.resolve() / "Audios" / "MSP-PODCAST_0001_0001.wav"
     assert problems == [f"{labels}:3: no EmoClass (unlabelled)", f"wav missing: no {wav}"]
+
+
+def test_the_annotators_votes_are_read_in_either_shape(
+    msp_podcast_corpus: Any, tmp_path: Path
+) -> None:
+    """labels_detailed.csv: a row per annotator, its primary emotion by name, as one
+    `worker; primary; ...` field (the synthetic corpus) or in columns."""
+    reading = msp_podcast.read(msp_podcast_corpus.root, "all")
+    votes = {u.utt_id: u.votes for u in reading.utterances}
+    first = votes["MSP-PODCAST_0001_0001"]  # angry: 4 angry votes, one neutral
+    assert [code for _, code in first] == ["ang"] * 4 + ["neu"]
+    assert first[0] == ("WORKER00001", "ang") and len({w for w, _ in first}) == 5
+    assert [c for _, c in votes["MSP-PODCAST_0001_0009"]][:4] == ["oth"] * 4  # Other-Curious
+    assert {c for _, c in votes["MSP-PODCAST_0001_0010"]} == {"ang", "hap", "sad", "neu", "sur"}
+    columns = tmp_path / "columns.csv"
+    columns.write_text(
+        "FileName,WorkerID,EmoClass_Major,EmoClass_Second,EmoAct,EmoVal,EmoDom\n"
+        "MSP-PODCAST_0001_0001.wav,W7,Happy,,4,4,4\n"
+        "MSP-PODCAST_0001_0001.wav,W9,Other-Awe,,4,4,4\n"
+        "\n"
+        "MSP-PODCAST_0002_0003,W7,Neutral,Sad,3,3,3\n"
+    )
+    assert msp_podcast.read_votes(columns) == {
+        "MSP-PODCAST_0001_0001": (("W7", "hap"), ("W9", "oth")),
+        "MSP-PODCAST_0002_0003": (("W7", "neu"),),
+    }
+    unnamed = tmp_path / "unnamed.csv"  # no worker column: numbered in file order
+    unnamed.write_text("FileName,EmoClass_Major\na.wav,Sad\na.wav,Fear\n")
+    assert msp_podcast.read_votes(unnamed) == {"a": (("1", "sad"), ("2", "fea"))}
+    assert msp_podcast.read_votes(tmp_path / "absent.csv") == {}
+
+
+def test_a_bad_votes_file_is_an_error_naming_it(msp_podcast_corpus: Any, tmp_path: Path) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(msp_podcast_corpus.root, root)
+    detailed = root / "Labels" / "labels_detailed.csv"
+    lines = detailed.read_text().splitlines()
+    detailed.write_text("\n".join([*lines[:3], "MSP-PODCAST_0001_0001.wav,W1; A:4.0", *lines[3:]]))
+    with pytest.raises(CorpusError, match=r"labels_detailed.csv:4: no annotator's primary"):
+        msp_podcast.read(root, "all")
+    detailed.write_text("Name,Vote\nx,y\n")
+    with pytest.raises(CorpusError, match=r"labels_detailed.csv: the first column must be"):
+        msp_podcast.read(root, "all")
+    detailed.unlink()  # a release without it: no votes, nothing else changes
+    assert all(not u.votes for u in msp_podcast.read(root, "all").utterances)
