@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ser.cache.shards import atomic_write
+from ser.cache.atomic import atomic_write
 from ser.cache.store import FeatureStore
 from ser.corpus.registry import CorpusKind, kind_of
 from ser.errors import SerError, StoreError

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
+from ser.cache.atomic import atomic_write
 from ser.errors import StoreError
 
 _SHARD = re.compile(r"^shard-(\d+)\.json$")
@@ -116,18 +114,6 @@ def shard_paths(directory: Path, shard_id: int) -> tuple[Path, Path]:
 def done_shards(directory: Path) -> set[int]:
     """Ids of the committed shards in ``directory`` (empty when it does not exist)."""
     return {int(m.group(1)) for p in directory.glob("*.json") if (m := _SHARD.match(p.name))}
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """`write(f)` to a temp file beside `path` (removed on failure), then ``os.replace`` it
-    onto `path`: a reader sees the old file or the new one (shards, transcripts, receipts)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

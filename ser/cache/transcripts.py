@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ser.cache.atomic import atomic_write
 from ser.cache.backend import TRANSCRIPTS, Backend, check_name, failure_arrays, read_failures
 from ser.cache.fingerprint import plain_json
 from ser.cache.manifest import Manifest
-from ser.cache.shards import atomic_write
 from ser.errors import StoreError
 
 

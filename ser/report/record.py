@@ -25,13 +25,11 @@ is refused: its keys may mean what this version cannot know.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ser.cache.atomic import write_json
 from ser.errors import ReportError
 from ser.report.fold_entry import FoldEntry
 
@@ -145,28 +143,6 @@ def read(path: Path) -> RunRecord:
 def write(path: Path, record: RunRecord) -> Path:
     """`record` as `path`, atomically (a reader never sees half a record)."""
     return write_json(path, record.to_json())
-
-
-def write_json(path: Path, value: Any) -> Path:
-    """`value` as JSON at `path`, atomically, the folder created (run records, sweep
-    manifests)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(value, indent=1) + "\n"
-    atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return path
-
-
-def atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """`write(tmp)` to a temp file in `path`'s folder, then ``os.replace`` it onto `path`:
-    a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _check_shape(obj: dict[str, Any], path: str | Path) -> None:

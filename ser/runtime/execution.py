@@ -17,13 +17,13 @@ benchmarks/README.md, "How should a run's members share the CPU?".
   On the CPU members stack where a family's step is many small operators one call can
   share: up to its `STACK_WIDTH` of input dims per member; wider, their matrix products
   dominate and a stack only adds copies, so they train one after another. Runs of at
-  least the family's `MIN_SECONDS` of training (its size at its `RATE`: a process's
-  start-up, ~4 s, must be paid for) whose
-  data fits in half the memory once per process train on one-thread processes side by
-  side, one per core (above 2 cores one left free), at most one per member: stacked
-  members in even pieces, one a process; members one after another taken by each process
-  as it frees, where that beats one process with every thread: ceil(M / P) one-thread
-  members against M members at the family's measured `THREAD_GAIN`.
+  least the family's `MIN_SECONDS` of training (their size at its `RATE`: a process's
+  start-up, ~4 s, must be paid for) whose data fits in half the memory once per process
+  train on one-thread processes side by side, one per core (above 2 cores one left
+  free), at most one per member: stacked members in even pieces, one a process; members
+  one after another taken by each process as it frees, where that beats one process with
+  every thread: ceil(M / P) one-thread members against M members at the family's
+  measured `THREAD_GAIN`.
 - Sweeps (`for_sweep`): cells of `CELL_FAMILIES` one per process (a dask worker of one
   thread each, as many as cores, above 2 cores one left free, at most one per distinct
   cell); others in this process, each cell's runs as `for_training` shares them.

@@ -19,12 +19,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ser.cache import FeatureStore
+from ser.cache.atomic import atomic
 from ser.cache.fingerprint import LOCATIONS, model_location
 from ser.errors import ConfigError, SerError
 from ser.models import FamilyConfig, build_model
 from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record, config_record
-from ser.report.record import atomic
 from ser.train.data import ZScore
 from ser.train.features import ResolvedFeature
 from ser.train.plan import Prepared

@@ -14,10 +14,11 @@ from dataclasses import asdict
 import torch
 
 from ser.cache import FeatureStore
+from ser.cache.atomic import atomic
 from ser.report.fold_entry import FoldEntry
 from ser.report.metrics import Metrics, overall_metrics, summarize
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
-from ser.report.record import RECORD, RunRecord, atomic, write
+from ser.report.record import RECORD, RunRecord, write
 from ser.runtime.execution import Execution, Training, for_training
 from ser.runtime.memory import memory_budget
 from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads

@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 from ser.corpus.kinds.flat import csv_rows, four_of, pick, read_records
@@ -75,14 +74,13 @@ def read(root: Path, classes: str) -> CorpusReading:
         raise CorpusError(f"{root} is not an MSP-Podcast root: no {LABELS}{hint}")
     problems: list[Problem] = []
     utterances = []
+    votes = read_votes(root / DETAILED)
     for number, row in _rows(path):
         if row["FileName"] and not row["EmoClass"]:  # Test3's labels are withheld
             stem = Path(row["FileName"]).stem
             problems.append(Problem(stem, f"{path}:{number}: no EmoClass (unlabelled)"))
         else:
-            utterances.append(_utterance(root, path, number, row))
-    votes = read_votes(root / DETAILED)
-    utterances = [replace(u, votes=votes.get(u.utt_id, ())) for u in utterances]
+            utterances.append(_utterance(root, path, number, row, votes))
     return read_records(root, utterances, label_set, problems)
 
 
@@ -151,7 +149,13 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     return rows
 
 
-def _utterance(root: Path, path: Path, number: int, row: dict[str, str]) -> Utterance:
+def _utterance(
+    root: Path,
+    path: Path,
+    number: int,
+    row: dict[str, str],
+    votes: dict[str, tuple[tuple[str, str], ...]],
+) -> Utterance:
     name, emotion, split = row["FileName"], row["EmoClass"], row["Split_Set"]
     if not name or emotion not in EMOTIONS or split not in SPLITS:
         raise CorpusError(
@@ -170,6 +174,7 @@ def _utterance(root: Path, path: Path, number: int, row: dict[str, str]) -> Utte
         valence=valence,
         arousal=arousal,
         dominance=dominance,
+        votes=votes.get(wav.stem, ()),
         groups=(("split", SPLITS[split]),),
     )
 
