@@ -83,7 +83,11 @@ def train(code: Path, options: dict[str, Any], out: Path) -> tuple[float, str, d
     flags = [x for k, v in options.items() for x in (f"--{k.replace('_', '-')}", str(v))]
     command = [sys.executable, "-m", "ser.cli", "train", *flags, "--out", str(out),
                "--name", "run", "--overwrite"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     env.pop("OMP_NUM_THREADS", None)  # the defaults under test decide
     start = time.perf_counter()
     # In the checkout: `python -m` puts the working folder first on the path.

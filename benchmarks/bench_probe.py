@@ -88,7 +88,10 @@ def ser_sweep(store: Path, out: Path, fixes: list[str], summed: bool) -> dict[st
     cmd += [] if summed else ["--set", "weighted-sum=no"]
     for fix in fixes:
         cmd += ["--fix", fix]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     before, start, used = load(), time.perf_counter(), cpu(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start

@@ -88,7 +88,11 @@ def cli_args(options: dict[str, Any]) -> list[str]:
 
 
 def env() -> dict[str, str]:
-    out = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     for key in ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_"):
         out.pop(key, None)  # the defaults under test decide
     return out

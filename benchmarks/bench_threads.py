@@ -105,7 +105,11 @@ def _extract_args(paths: Paths, features: str, store: Path) -> list[str]:
 
 def _run(checkout: Path, command: list[str], cwd: Path, timeout: float | None = None) -> str:
     # PYTHONPATH picks the checkout; the working directory holds no `ser` to shadow it.
-    env = {**os.environ, "PYTHONPATH": str(checkout), "TRANSFORMERS_VERBOSITY": "error"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")]),
+        "TRANSFORMERS_VERBOSITY": "error",
+    }
     env.pop("OMP_NUM_THREADS", None)  # the defaults under test decide
     env.pop("OMP_WAIT_POLICY", None)
     done = subprocess.run(

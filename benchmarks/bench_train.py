@@ -518,7 +518,11 @@ def baseline(args: argparse.Namespace, store: Path, tmp: Path, cli: list[str]) -
     old = (Path(args.baseline).resolve(), args.baseline_python or sys.executable)
     for name, (checkout, python) in (("cli_wall", (ROOT, sys.executable)), ("baseline_wall", old)):
         command = [python, "-m", "ser.cli", "train", *common, "--out", str(tmp / name)]
-        env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         start = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=checkout)
         if done.returncode:

@@ -10,6 +10,7 @@
 #   bash benchmarks/gpu.sh 3    # the fusion study's dialog models, 20 seeds; profiles of a step
 #   bash benchmarks/gpu.sh 4    # extraction: HuBERT-base and a Whisper encoder, fp16, utt/s
 #   bash benchmarks/gpu.sh 5    # the 195-probe layer sweep (13 x 768, LOSO x 3 seeds) on the GPU
+#   GPU_SHARE=20 bash benchmarks/gpu.sh   # every part, each given 20 % of its time (a short lease)
 #
 # Parts 4 and 5 need transformers, soundfile, soxr, zarr and rich beside torch (ser's own
 # dependencies; PYTHON=.venv/bin/python points it at a venv). Its code path runs on the CPU
@@ -30,10 +31,15 @@ cd "$(dirname "$0")/.."
 out="${OUT:-gpu-results}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
+# The benchmarks import ser from this checkout, installed or not.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# A lease shorter than the five parts: each part's limit scaled to this percentage; a run
+# cut off still leaves the figures of the runs it finished.
+share=${GPU_SHARE:-100}
 failed=0
 
 logged() {  # name, seconds allowed, command...: its output in $out/name.txt
-  local name=$1 limit=$2
+  local name=$1 limit=$(($2 * share / 100))
   shift 2
   echo "== $name: $*" | tee -a "$out/log.txt"
   local start=$SECONDS

@@ -32,7 +32,7 @@ from typing import ClassVar
 
 import torch
 from torch import nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention import sdpa_kernel
 
 from ser.cache.fingerprint import MODALITIES
 from ser.errors import ConfigError
@@ -45,7 +45,7 @@ from ser.models.config import (
     option,
     specs,
 )
-from ser.models.nn.attention import DecoderLayer, EncoderLayer, key_mask
+from ser.models.nn.attention import DecoderLayer, EncoderLayer, attention_backends, key_mask
 from ser.models.nn.blocks import MLP, AttentionPool, FrameScale, ensure_length, sinusoidal_positions
 from ser.models.registry import Family
 from ser.models.rmm import RmmSchedule
@@ -88,17 +88,6 @@ class MsmserConfig(FamilyConfig):
     def rmm_schedule(self) -> RmmSchedule:
         return RmmSchedule(p0=self.rmm_p0, end_fraction=self.rmm_end, text_share=self.rmm_text)
 
-
-# Every attention backend but cuDNN's. On an H100, PyTorch prefers cuDNN's fused attention,
-# which builds an execution plan for each new sequence length: with IEMOCAP's lengths a
-# first epoch took 19-21 s instead of 3-3.5 s (and a first evaluation 7-8 s instead of
-# 0.6), at the same speed afterwards (benchmarks/README.md).
-ATTENTION_BACKENDS = [
-    SDPBackend.FLASH_ATTENTION,
-    SDPBackend.EFFICIENT_ATTENTION,
-    SDPBackend.MATH,
-    SDPBackend.OVERRIDEABLE,
-]
 
 Tensors = dict[str, torch.Tensor]  # per modality
 # Rows of the first table of positions: IEMOCAP's longest utterance has ~1700 HuBERT frames.
@@ -171,7 +160,7 @@ class MSMSER(SerModel):
         return {m: ~none if m == masked else none for m in self.modalities}
 
     def forward(self, batch: Batch) -> ModelOutput:
-        with sdpa_kernel(ATTENTION_BACKENDS):
+        with sdpa_kernel(attention_backends()):
             feats: dict[str, torch.Tensor] = {}
             masks: dict[str, torch.Tensor] = {}
             for m in self.modalities:

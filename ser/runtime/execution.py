@@ -59,6 +59,11 @@ from ser.runtime.threads import SMALL_BUDGET, CpuBudget, ThreadChoice, cpu_budge
 # and a stack only adds copies. MSMSER's attention runs member by member under vmap there
 # (0: never); late_prob is unmeasured (never).
 STACK_WIDTH = {"unimodal": 1024, "dialog": 2048, "msmser": 0, "late_prob": 0}
+# Families whose members train one at a time on a GPU too, unless --members-at-once says
+# otherwise: stacked MSMSER's backward fails on CUDA under bf16 autocast, "auto" there
+# ("expected input and grad types to match", in its decoder layer; torch 2.11 on an H100,
+# 3 members; fp16, fp32 and one member alone in bf16 passed).
+GPU_ALONE = ("msmser",)
 # Per family, an utterance-epoch's seconds in one process on the 2-core CPU, a + b x the
 # member's input width: what a run's size is worth in seconds of training. Measured:
 # dialog 3.1e-5 s at 868 dims and 5.9e-5 at 7141; unimodal 1.25e-5 at 768 and 9.6e-5 at
@@ -191,6 +196,10 @@ def for_training(
     chosen; `processes`, `asked_threads`, `at_once`: the options; `memory`: the memory
     budget, 0 unknown)."""
     if device != "cpu":
+        alone = sorted(set(training.families) & set(GPU_ALONE))
+        if at_once is None and alone:
+            why = f"{device}: {', '.join(alone)}'s members one at a time (stacked, bf16 fails)"
+            return Execution(1, threads.count, why, 1, training=True)
         gpu = f"{device}: the members stack on the device"
         return Execution(1, threads.count, gpu, at_once, training=True)
     stacked = at_once or (None if stacks(training.families, training.width) else 1)

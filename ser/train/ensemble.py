@@ -26,6 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.nn.attention import sdpa_kernel
+
+from ser.models.nn.attention import STACKED_BACKENDS
 
 
 class Ensemble:
@@ -67,7 +70,7 @@ class Ensemble:
             out = one(*_tree_map(lambda t: t[0], (self.params, self.buffers, *args)))
             return _tree_map(lambda t: t.unsqueeze(0), out)
         dims = (0, 0, *(None if a is None else 0 for a in args))  # None: an absent input
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), sdpa_kernel(STACKED_BACKENDS):
             # On the CPU vmap runs SDPA member by member (its fused CPU kernel has no
             # batching rule): correct, measured in benchmarks/README.md, not news each run.
             warnings.filterwarnings("ignore", message=".*we have not yet implemented the batching")

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 
 import pytest
 import torch
+from torch.nn.attention import sdpa_kernel
 
 from ser.models import FeatureInfo, ModelConfig, build_model, plan_inputs
 from ser.models.batch import Batch, InputSpec
 from ser.models.msmser import MSMSER
-from ser.models.nn.attention import Attention
+from ser.models.nn.attention import STACKED_BACKENDS, Attention
 from ser.train.ensemble import Ensemble
 
 AUDIO = FeatureInfo("hubert", "audio", "frame", 10)
@@ -453,3 +454,18 @@ def test_gradients_reach_every_parameter_of_every_member(fusion: str, utterance_
             assert param.grad.abs().max() < 1e-5, name
             continue
         assert bool((param.grad.flatten(1) != 0).any(dim=1).all()), name  # each member
+
+
+def test_attention_keeps_a_backend_its_caller_switched_off(utterance_batch) -> None:
+    """Stacked members are called with the memory-efficient kernel off (its backward fails
+    under vmap on CUDA): the model's own choice of backends keeps it off."""
+    model = build()
+    seen = []
+    for layer in model.modules():
+        if isinstance(layer, Attention):
+            layer.register_forward_pre_hook(
+                lambda *_: seen.append(torch.backends.cuda.mem_efficient_sdp_enabled())
+            )
+    with sdpa_kernel(STACKED_BACKENDS):
+        model(utterance_batch(specs_of(model)))
+    assert seen and not any(seen)

@@ -267,3 +267,18 @@ def test_sweep_options_override() -> None:
 def test_bad_input_is_refused(options: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):
         sweep(**{"cells": 2, **options})  # type: ignore[arg-type]
+
+
+ON_A_GPU = [("dialog", None, None), ("msmser", None, 1), ("msmser", 3, 3)]
+
+
+@pytest.mark.parametrize(("family", "at_once", "stacked"), ON_A_GPU)
+def test_msmser_members_train_one_at_a_time_on_a_gpu_unless_asked(
+    family: str, at_once: int | None, stacked: int | None
+) -> None:
+    """Stacked MSMSER's backward fails on CUDA in bf16 ("auto" there); other families
+    stack every member on the device."""
+    run = training(family, members=15)
+    chosen = for_training(run, device="cuda", budget=budget(2), threads=HERE, at_once=at_once)
+    assert chosen.stacked == stacked
+    assert chosen.processes == 1

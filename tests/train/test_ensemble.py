@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import ser.train.group as group_module
 import ser.train.prepare as prepare_module
 from ser.models import ModelConfig
 from ser.report.record import RunRecord
 from ser.train import stack
+from ser.train.ensemble import Ensemble
 from ser.train.run import TrainConfig, train, train_many
 from tests.stores import add_layer_sets, labelled_store
 from tests.train.spies import Groups
@@ -334,3 +336,19 @@ def test_adam_over_stacked_members_steps_each_as_alone() -> None:
     for k, a in enumerate(alone):
         for name, t in ensemble.member_state(k).items():
             torch.testing.assert_close(t, a.state_dict()[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("members", [1, 3])
+def test_stacked_members_never_attend_on_the_memory_efficient_kernel(members: int) -> None:
+    """Under vmap the memory-efficient kernel's backward fails on CUDA: stacked members are
+    called with it switched off, a model alone as its caller left it."""
+    seen: list[bool] = []
+
+    def look(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        seen.append(torch.backends.cuda.mem_efficient_sdp_enabled())
+        return module(x)
+
+    ensemble = Ensemble([nn.Linear(3, 2) for _ in range(members)])
+    ensemble.call(look, torch.randn(members, 4, 3))
+    assert seen == [members == 1]
+    assert torch.backends.cuda.mem_efficient_sdp_enabled()  # restored after the call
