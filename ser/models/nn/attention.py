@@ -39,8 +39,8 @@ def attention_backends() -> list[SDPBackend]:
 #: The backends members stacked under vmap may attend on: not the memory-efficient
 #: kernel, whose backward under vmap fails on CUDA ("LSE is not correctly aligned
 #: (strideH)"; torch 2.11 on an H100 for 5 and 15 members at 173 and 512 frames, fp32 and
-#: bf16), so stacked members attend on the math kernel (benchmarks/README.md, "What should
-#: a GPU run measure?").
+#: bf16), so stacked members attend on the math kernel (benchmarks/README.md,
+#: "What should a GPU run measure?").
 STACKED_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.MATH, SDPBackend.CUDNN_ATTENTION,
                     SDPBackend.OVERRIDEABLE]  # fmt: skip
 
