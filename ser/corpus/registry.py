@@ -9,7 +9,7 @@ the one place that does.
 >>> KINDS["crema-d"].label_set("4").classes
 ('neu', 'hap', 'sad', 'ang')
 >>> [p.name for p in KINDS["iemocap"].protocols]
-['loso', 'session5', 'speaker-kfold', 'logo', 'random']
+['loso', 'session5', 'loso-script', 'session5-script', 'speaker-kfold', 'logo', 'random']
 """
 
 from __future__ import annotations
@@ -25,7 +25,12 @@ from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import Protocol, parse_protocol
 from ser.corpus.protocols.groups import LeaveOneGroupOut, Official, SpeakerKFold
 from ser.corpus.protocols.random_split import RandomSplit
-from ser.corpus.protocols.sessions import LeaveOneSessionOut, SessionHeldOut
+from ser.corpus.protocols.sessions import (
+    LeaveOneSessionOut,
+    ScriptFreeLoso,
+    ScriptFreeSession5,
+    SessionHeldOut,
+)
 from ser.corpus.records import CorpusReading
 from ser.errors import ConfigError, CorpusError
 
@@ -137,7 +142,8 @@ def _fixed(sets: Mapping[str, LabelSet]) -> Callable[[Sequence[str]], Mapping[st
 register(CorpusKind(
     "iemocap", "IEMOCAP", iemocap.LAYOUT, iemocap.read, iemocap.detect, iemocap.signature,
     _fixed(iemocap.LABEL_SETS), None, groups=("session", "kind", "script"),
-    derived={"script": iemocap.script_of}, own=(LeaveOneSessionOut, SessionHeldOut),
+    derived={"script": iemocap.script_of},
+    own=(LeaveOneSessionOut, SessionHeldOut, ScriptFreeLoso, ScriptFreeSession5),
     by=("session",), not_trained=("all",), summary=iemocap.summarize, papers=True,
 ))  # fmt: skip
 register(CorpusKind(

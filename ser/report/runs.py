@@ -50,6 +50,11 @@ LEGEND = (
     "macro F1: the mean of the classes' F1; weighted F1: each class's F1 weighted by its "
     "share of the test utterances."
 )
+TEXT_SEEN = (
+    " test text seen in training: test utterances whose transcript (3+ words, lower case, "
+    "no punctuation) appears word for word on their fold's training side, of those tested "
+    "(IEMOCAP's scripted lines recur in every session: its `-script` protocols avoid it)."
+)
 FORMATS = ("md", "csv")
 
 # Config keys that say where or how a run was executed, not what was trained: runs
@@ -195,12 +200,18 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
         for run, row_cells in zip(runs, cells, strict=True):
             shown = weights_json(run) if as_csv else peak_label(run)
             row_cells.insert(at, shown or ("" if as_csv else "-"))
+    # And the text-seen column, only where some run had a text input.
+    if any(text_seen(run) for run in runs):
+        header.append("text_seen" if as_csv else "test text seen in training")
+        for run, row_cells in zip(runs, cells, strict=True):
+            row_cells.append(text_seen_label(run) or ("" if as_csv else "-"))
     if as_csv:
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows([header, *cells])
         return buffer.getvalue()
     lines = markdown_table(header, cells)
-    return "\n".join([*lines, "", LEGEND]) + "\n"
+    legend = LEGEND + (TEXT_SEEN if any(text_seen(run) for run in runs) else "")
+    return "\n".join([*lines, "", legend]) + "\n"
 
 
 def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -208,6 +219,22 @@ def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
     cells = [[c.replace("|", "\\|").replace("\n", " ") for c in row] for row in [head, *rows]]
     lines = ["| " + " | ".join(row) + " |" for row in cells]
     return [lines[0], "|" + "---|" * len(head), *lines[1:]]
+
+
+def text_seen(run: RunRecord) -> dict[str, Any] | None:
+    """The run's check of its test text against its training side (runs with a text
+    input record it in `data`), None when it has none."""
+    seen = (run.data or {}).get("text_seen")
+    return seen if isinstance(seen, dict) and "seen" in seen else None
+
+
+def text_seen_label(run: RunRecord) -> str:
+    """``106/1241 (8.5 %)``: test utterances whose transcript (3+ words) appears on their
+    fold's training side, of those tested; "" for a run without the check."""
+    seen = text_seen(run)
+    if seen is None:
+        return ""
+    return f"{seen['seen']}/{seen['tested']} ({100 * float(seen.get('share', 0)):.1f} %)"
 
 
 def asr_wer_label(run: RunRecord) -> str:

@@ -114,3 +114,16 @@ def test_doctests() -> None:
 
     for module in (ser.sweep.spec, ser.sweep.probe, ser.runtime.cluster):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+@pytest.mark.parametrize(
+    ("preset", "fixed"), [("msmser-table2", "loso"), ("fusion-study", "session5")]
+)
+def test_the_papers_tables_take_the_script_free_protocols(preset: str, fixed: str) -> None:
+    """Their text rows read IEMOCAP's scripted lines in training under the papers'
+    protocols; a grid over the protocol runs each cell both ways."""
+    grid = f"{fixed},{fixed}-script"
+    spec = load_spec(preset, grid={"protocol": grid})
+    protocols = {cell.options["protocol"] for cell in spec.cells}
+    assert protocols == {fixed, f"{fixed}-script"}
+    assert len(spec.cells) == 2 * len(load_spec(preset).cells)

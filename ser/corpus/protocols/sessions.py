@@ -2,6 +2,11 @@
 
 - ``loso``: leave-one-session-out, fold ``foldS`` tests session S; speaker-independent.
 - ``session5``: sessions 1-4 train, session 5 tests (Wu et al.); speaker-independent.
+- ``loso-script``, ``session5-script``: the same folds, less the scripted dialogs of the
+  scripts the test session performs, on the training and validation sides. IEMOCAP's
+  scripted dialogs are three scripts performed in every session: without this, a text
+  model reads the test session's very lines in training (spoken by other actors).
+  Improvised dialogs are kept; each fold says how many utterances it dropped.
 
 Validation ``session`` holds out the session after the test session, cyclically (test 5
 -> val 1); ``none`` trains on every other session (the papers' training sets).
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -110,3 +115,48 @@ def _split(
         return Split(name, train, validation, test, (test_session,), (held,), True)
     carved = None if val == "random10" else rest[:0]  # none: nothing held out
     return Split(name, rest, carved, test, (test_session,), (), True)
+
+
+@dataclass(frozen=True)
+class _ScriptFree(_BySession):
+    """A protocol by session whose training and validation sides lose the scripted
+    dialogs of the scripts its test session performs (the `script` and `kind` groups)."""
+
+    def splits(self, data: FoldData, val: str, seed: int) -> list[Split]:
+        kinds, scripts = data.group("kind"), data.group("script")
+        return [_without_scripts(s, kinds, scripts) for s in super().splits(data, val, seed)]
+
+
+@dataclass(frozen=True)
+class ScriptFreeLoso(_ScriptFree, LeaveOneSessionOut):
+    """`loso` less the test session's scripts on the training side."""
+
+    name = "loso-script"
+    usage = "loso-script"
+
+
+@dataclass(frozen=True)
+class ScriptFreeSession5(_ScriptFree, SessionHeldOut):
+    """`session5` less session 5's scripts on the training side."""
+
+    name = "session5-script"
+    usage = "session5-script"
+
+
+def _without_scripts(split: Split, kinds: np.ndarray, scripts: np.ndarray) -> Split:
+    """`split` with the training and validation rows of a scripted dialog whose script
+    the test side performs dropped, and how many said (`left_out`)."""
+    scripted = kinds == "script"
+    tested = split.test[scripted[split.test]]
+    performed = sorted(set(scripts[tested].tolist()))
+    drop = scripted & np.isin(scripts, performed)  # [n]
+
+    def kept(rows: np.ndarray) -> np.ndarray:
+        return rows[~drop[rows]]
+
+    sides = [split.train] + ([] if split.val is None else [split.val])
+    dropped = sum(int(drop[rows].sum()) for rows in sides)
+    named = ", ".join(performed) if performed else "none"
+    note = f"{dropped} scripted utterance(s) of the test's scripts ({named}) off training"
+    val = None if split.val is None else kept(split.val)
+    return replace(split, train=kept(split.train), val=val, left_out=(*split.left_out, note))

@@ -1,0 +1,95 @@
+"""Test text seen in training: how many of a run's test utterances have a transcript that
+appears word for word on the training side of their fold.
+
+IEMOCAP's scripted dialogs are three scripts performed in every session, so under `loso`
+and `session5` a text model reads, in training, the very lines it is tested on (by other
+actors); Pepino et al. (ICASSP 2020) called text results on such folds "highly
+optimistic". A run with a text input says how much of this there is when it starts, in
+its record (`data.text_seen`) and in `ser report`; IEMOCAP's `loso-script` and
+`session5-script` protocols avoid it. Transcripts are compared normalised (lower case,
+punctuation removed, whitespace collapsed), and only those of `MIN_WORDS` words or more
+count: "yeah." is said everywhere and tells nothing.
+
+>>> normalise("Oh, I DON'T know...  ")
+'oh i dont know'
+>>> fold = Fold("f", np.array([0, 1]), np.array([2]), np.array([3, 4]), True)
+>>> texts = ["I don't know why.", "yes", "a b c", "i dont know why", "yes"]
+>>> seen = fold_overlap(texts, fold)
+>>> seen.seen, seen.tested
+(1, 2)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ser.corpus.protocols.folds import Fold
+
+#: The fewest words a transcript needs to count as seen (shorter ones recur by chance).
+MIN_WORDS = 3
+_NOT_WORD = re.compile(r"[^\w\s]")
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation removed (apostrophes too), whitespace collapsed."""
+    return " ".join(_NOT_WORD.sub("", text.lower()).split())
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """`seen` of `tested` test utterances have a transcript (of `MIN_WORDS`+ words) that
+    appears on their fold's training side (training and validation)."""
+
+    seen: int
+    tested: int
+
+    @property
+    def share(self) -> float:
+        return self.seen / self.tested if self.tested else 0.0
+
+    def __add__(self, other: Overlap) -> Overlap:
+        return Overlap(self.seen + other.seen, self.tested + other.tested)
+
+
+def _counted(texts: Sequence[str], rows: np.ndarray) -> list[str]:
+    """The normalised transcripts of `rows` long enough to count ("" for the others)."""
+    out = [normalise(texts[int(r)]) for r in rows]
+    return [t if len(t.split()) >= MIN_WORDS else "" for t in out]
+
+
+def fold_overlap(texts: Sequence[str], fold: Fold) -> Overlap:
+    """How many of `fold`'s test utterances have a transcript seen on its training side
+    (`texts`: a transcript per row of the data the fold indexes)."""
+    trained = set(_counted(texts, np.concatenate([fold.train, fold.val]))) - {""}
+    tested = _counted(texts, fold.test)
+    return Overlap(sum(t in trained for t in tested if t), len(tested))
+
+
+def run_overlap(texts: Sequence[str], folds: Sequence[Fold], source: str) -> dict[str, Any]:
+    """The record's `data.text_seen`: the total over the folds, each fold's, and which
+    transcripts were compared (`source`)."""
+    each = {fold.name: fold_overlap(texts, fold) for fold in folds}
+    total = sum(each.values(), Overlap(0, 0))
+    return {
+        **asdict(total),
+        "share": round(total.share, 4),
+        "min_words": MIN_WORDS,
+        "source": source,
+        "folds": {name: asdict(o) for name, o in each.items()},
+    }
+
+
+def overlap_line(seen: dict[str, Any]) -> str:
+    """The line a run prints when it starts, e.g. ``text seen in training: 106 of 1241 test
+    utterances (8.5 %) ...``."""
+    share = 100 * float(seen["share"])
+    return (
+        f"text seen in training: {seen['seen']} of {seen['tested']} test utterances "
+        f"({share:.1f} %) have a transcript of {seen['min_words']}+ words ({seen['source']}) "
+        "that appears word for word on their fold's training side"
+    )
