@@ -1,0 +1,376 @@
+"""EmoBox's folders as published (github.com/emo-box/EmoBox, `data/<name>/`), and its
+track2 cross-corpus test sets.
+
+A corpus folder `data/<name>/` holds `<name>.jsonl` (an object a line: `key`, `wav`
+relative to the folder holding `downloads/`, `emo`, `length` in seconds, and for
+PAVOQUE `start_time` / `end_time`: a part of a longer file), `label_map.json` (`emo` ->
+EmoBox's class name; EMOVO's is `label_dict.json`), `data.seg.wrd.stm` (speakers) and
+`fold_<k>/<name>_{train,test}_fold_<k>.jsonl` (`_valid_` where the corpus has an official
+validation split). Other files there (`.json` twins, EmoDB's `_fold1` copies, MER2023's
+`test1..3`) are not read: EmoBox's loader reads these.
+
+Each line is an utterance: its id the `key`, its label EmoBox's class name after the map
+(IEMOCAP's `exc` is `Happy`), its speaker by the corpus's rule (`emobox_corpora`), its
+length the line's (the wav is not opened: EmoBox measured it; MELD's and others' audio is
+video), and groups `dataset` (the name), `emo` (the code before the map) and `fold_<k>`
+(`train`, `valid`, `test`, or "" where fold k's files do not list it), which the `emobox`
+protocol folds by. Wav paths resolve against `--audio-root` (default: the EmoBox checkout
+two folders above `data/<name>`); a wav missing there is a problem naming the path.
+
+Refused, naming the file and line: a line that is not JSON or lacks `key`, `wav` or
+`emo`; an `emo` the map lacks; a key twice; a fold file's key the corpus lacks, or listed
+on two sides of a fold.
+
+A track2 file (`<CORPUS>_selected_balenced.jsonl`: `wav_filename`, `label`, `speaker`),
+one of EmoBox's four balanced cross-corpus test sets, reads alone: wavs relative to
+--audio-root (default: the file's folder), no folds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ser.corpus.kinds.emobox_corpora import FromStm, corpus_of
+from ser.corpus.kinds.flat import pick
+from ser.corpus.labels import LabelSet
+from ser.corpus.options import NO_OPTIONS, ReadOptions
+from ser.corpus.records import CorpusReading, Problem, Utterance
+from ser.errors import CorpusError
+
+MAPS = ("label_map.json", "label_dict.json")  # EMOVO ships the second name
+STM = "data.seg.wrd.stm"
+SIDES = ("train", "valid", "test")
+UNKNOWN = "Unknown"  # the speaker of an utterance whose speaker no one names
+FOUR = ("Neutral", "Happy", "Sad", "Angry")
+# A track2 label (lower case) -> the class name EmoBox's label maps give it.
+NAMES = {name.lower(): name for name in (*FOUR, "Fear", "Disgust", "Surprise", "Calm")}
+TRACK2 = "_selected_balenced.jsonl"  # EmoBox's spelling
+# What the audio root is, for a corpus folder and for a track2 file.
+WHERE = {False: "the folder holding downloads/", True: "the folder wav_filename starts in"}
+LAYOUT = (
+    "data/<name>/<name>.jsonl, label_map.json, fold_<k>/<name>_{train,test}_fold_<k>.jsonl "
+    f"(wavs under --audio-root); or a track2 <CORPUS>{TRACK2}"
+)
+
+
+def detect(root: Path) -> bool:
+    if root.is_file():
+        return root.name.endswith(TRACK2)
+    return (root / f"{root.name}.jsonl").is_file() and any((root / m).is_file() for m in MAPS)
+
+
+def signature(root: Path) -> list[Path]:
+    """The files read (`ser extract`'s receipts; `files` adds the wav folders)."""
+    if root.is_file():
+        return [root]
+    found = [root / f"{root.name}.jsonl", *(root / m for m in (*MAPS, STM))]
+    found += [path for _, side in _fold_files(root) for path in side.values()]
+    return [p for p in found if p.is_file()]
+
+
+def files(root: Path, options: ReadOptions) -> list[Path]:
+    """`signature` and the folders its wavs are in (a folder's mtime changes when a file
+    in it is added, removed or renamed)."""
+    lines = root if root.is_file() else _jsonl(root)
+    if not lines.is_file():
+        return signature(root)  # the read says what is wrong
+    audio, field = audio_root(root, options), "wav_filename" if root.is_file() else "wav"
+    folders = {(audio / str(row[field])).parent for _, row in _lines(lines) if row.get(field)}
+    return [*signature(root), *sorted(f for f in folders if f.is_dir())]
+
+
+def label_sets(labels: Sequence[str]) -> dict[str, LabelSet]:
+    """`all`: the class names found; `4`: Neutral, Happy, Sad, Angry (track2's four)."""
+    found = tuple(sorted(set(labels)))
+    return {
+        "all": LabelSet("all", found, {c: c for c in found}),
+        "4": LabelSet("4", FOUR, {c: c for c in FOUR if c in found}),
+    }
+
+
+def audio_root(root: Path, options: ReadOptions) -> Path:
+    """Where wav paths resolve: `--audio-root`, else the checkout two folders above
+    `data/<name>` (a track2 file: its own folder)."""
+    if options.audio_root is not None:
+        return options.audio_root.expanduser().absolute()
+    return root.parent if root.is_file() else root.parent.parent
+
+
+def read(root: Path, classes: str) -> CorpusReading:
+    return read_with(root, classes, NO_OPTIONS)
+
+
+def read_with(root: Path, classes: str, options: ReadOptions) -> CorpusReading:
+    if root.is_file():
+        return _read_track2(root, classes, options)
+    jsonl = _jsonl(root)
+    if not jsonl.is_file():
+        raise CorpusError(
+            f"{root} is not an EmoBox corpus folder: no {jsonl.name} (point ser at "
+            "<EmoBox>/data/<name>, or at a track2 file)"
+        )
+    name, audio = root.name, audio_root(root, options)
+    codes = label_map(root)
+    speakers = _stm_speakers(root) if isinstance(corpus_of(name).speakers, FromStm) else {}
+    rows = [(n, row) for n, row in _lines(jsonl)]
+    found = [_utterance(jsonl, n, row, name, codes, speakers, audio) for n, row in rows]
+    _check_unique(jsonl, found)
+    problems = _speaker_problems(name, root, found, speakers)
+    found = _with_folds(root, name, jsonl, found, problems)
+    label_set = pick(label_sets([u.label for u in found]), classes, f"EmoBox {name}")
+    kept = [u for u in found if label_set.class_of(u.label) is not None]
+    return _reading(audio, root, kept, problems, options)
+
+
+def _reading(
+    audio: Path, source: Path, kept: list[Utterance], problems: list[Problem],
+    options: ReadOptions,
+) -> CorpusReading:  # fmt: skip
+    """The reading of `kept`, sorted by id, their wavs checked (`located`); when any is
+    missing, a problem first naming the audio root (summaries show the first ones)."""
+    located_ = sorted((located(u, problems) for u in kept), key=lambda u: u.utt_id)
+    missing = sum(u.wav_path is None for u in located_)
+    if missing:
+        how = "--audio-root" if options.audio_root is not None else "the default audio root"
+        problems.insert(0, Problem(
+            source.name, f"{missing} of {len(located_)} wavs missing under {how} {audio} "
+            f"({WHERE[source.is_file()]}; give it with --audio-root)",
+        ))  # fmt: skip
+    return CorpusReading(audio, tuple(located_), tuple(problems), source=source)
+
+
+def _jsonl(root: Path) -> Path:
+    return root / f"{root.name}.jsonl"
+
+
+def label_map(root: Path) -> dict[str, str]:
+    """`emo` code -> class name: the folder's label map; `CorpusError` when it has none or
+    it is not a JSON object of strings."""
+    path = next((root / m for m in MAPS if (root / m).is_file()), None)
+    if path is None:
+        raise CorpusError(f"{root}: no {' or '.join(MAPS)} (EmoBox's code -> class name)")
+    try:
+        codes = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CorpusError(f"cannot read {path}: {error}") from None
+    if not isinstance(codes, dict) or not all(isinstance(v, str) for v in codes.values()):
+        raise CorpusError(f"{path}: not a JSON object of code -> class name")
+    return {str(k): v.strip() for k, v in codes.items()}
+
+
+def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of a JSONL file; `CorpusError` naming file:line for a line
+    that is not a JSON object."""
+    try:
+        with path.open(encoding="utf-8-sig") as file:
+            for number, line in enumerate(file, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise CorpusError(f"{path}:{number}: not JSON ({error.msg})") from None
+                if not isinstance(row, dict):
+                    raise CorpusError(f"{path}:{number}: not a JSON object")
+                yield number, row
+    except (OSError, UnicodeDecodeError) as error:
+        raise CorpusError(f"cannot read {path}: {error}") from None
+
+
+def _utterance(
+    path: Path, number: int, row: dict[str, Any], name: str, codes: dict[str, str],
+    speakers: dict[str, str], audio: Path,
+) -> Utterance:  # fmt: skip
+    missing = [f for f in ("key", "wav", "emo") if not row.get(f)]
+    if missing:
+        raise CorpusError(f"{path}:{number}: no {', '.join(missing)}")
+    key, emo = str(row["key"]), str(row["emo"])
+    if emo not in codes:
+        raise CorpusError(
+            f"{path}:{number}: emo {emo!r} is not in the label map ({', '.join(codes)})"
+        )
+    span = _span(path, number, row)
+    length = _seconds(path, number, row)
+    return Utterance(
+        utt_id=key,
+        wav_path=audio / str(row["wav"]),
+        label=codes[emo],
+        speaker=corpus_of(name).speaker_of(key) or speakers.get(key, UNKNOWN),
+        end=length,  # the line's length, until `located` checks the file
+        groups=(("dataset", name), ("emo", emo)),
+        span=span,
+    )
+
+
+def _span(path: Path, number: int, row: dict[str, Any]) -> tuple[float, float] | None:
+    """PAVOQUE's (start_time, end_time) in its long file; None for a whole file."""
+    if "start_time" not in row and "end_time" not in row:
+        return None
+    try:
+        start, end = float(row["start_time"]), float(row["end_time"])
+    except (KeyError, TypeError, ValueError):
+        raise CorpusError(f"{path}:{number}: start_time and end_time must be numbers") from None
+    if not 0 <= start < end:
+        raise CorpusError(f"{path}:{number}: start_time {start} and end_time {end}")
+    return start, end
+
+
+def _seconds(path: Path, number: int, row: dict[str, Any]) -> float:
+    """The line's `length`, else num_frame / sample_rate, else 0 (unknown)."""
+    try:
+        if row.get("length") is not None:
+            seconds = float(row["length"])
+        elif row.get("num_frame") and row.get("sample_rate"):
+            seconds = float(row["num_frame"]) / float(row["sample_rate"])
+        else:
+            return 0.0
+    except (TypeError, ValueError):
+        raise CorpusError(
+            f"{path}:{number}: length {row.get('length')!r} is not a number"
+        ) from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise CorpusError(f"{path}:{number}: length {seconds} is not a duration")
+    return seconds
+
+
+def _check_unique(path: Path, found: list[Utterance]) -> None:
+    counts = Counter(u.utt_id for u in found)
+    twice = sorted(key for key, n in counts.items() if n > 1)
+    if twice:
+        raise CorpusError(f"{path}: key(s) on more than one line: {', '.join(twice[:10])}")
+
+
+def _stm_speakers(root: Path) -> dict[str, str]:
+    """key -> speaker of EmoBox's stm (`key channel speaker start end <meta> label`);
+    {} without the file."""
+    path = root / STM
+    if not path.is_file():
+        return {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise CorpusError(f"cannot read {path}: {error}") from None
+    fields = (line.split(maxsplit=3) for line in lines if line.strip())
+    return {f[0]: f[2] for f in fields if len(f) >= 3}
+
+
+def _speaker_problems(
+    name: str, root: Path, found: list[Utterance], speakers: dict[str, str]
+) -> list[Problem]:
+    """One problem for speakers the stm should name and does not; keys of a corpus whose
+    keys name speakers are checked by the tests of its pattern, not here."""
+    corpus = corpus_of(name)
+    if not isinstance(corpus.speakers, FromStm):
+        return []
+    if not speakers:
+        return [Problem(name, f"no {root / STM}: the speakers of {corpus.title} are unknown")]
+    unnamed = [u.utt_id for u in found if u.utt_id not in speakers]
+    if not unnamed:
+        return []
+    shown = ", ".join(unnamed[:5]) + (f" and {len(unnamed) - 5} more" if len(unnamed) > 5 else "")
+    return [Problem(name, f"{root / STM} names no speaker for {shown}: {UNKNOWN}")]
+
+
+def _fold_files(root: Path) -> list[tuple[str, dict[str, Path]]]:
+    """(fold group `fold_<k>`, side -> file) of each `fold_<k>` folder, by k; a side's
+    file may be missing (checked by `_with_folds`)."""
+    folders = [p for p in root.glob("fold_*") if p.is_dir() and p.name[5:].isdigit()]
+    out = []
+    for folder in sorted(folders, key=lambda p: int(p.name[5:])):
+        k = folder.name[5:]
+        out.append((folder.name, {s: folder / f"{root.name}_{s}_fold_{k}.jsonl" for s in SIDES}))
+    return out
+
+
+def _with_folds(
+    root: Path, name: str, jsonl: Path, found: list[Utterance], problems: list[Problem]
+) -> list[Utterance]:
+    """The utterances with a `fold_<k>` group each: the side fold k's files list it on."""
+    sides: dict[str, dict[str, str]] = {u.utt_id: {} for u in found}
+    folds = _fold_files(root)
+    if not folds:
+        problems.append(Problem(name, f"no fold_<k> folders in {root}: protocol emobox has none"))
+    for group, paths in folds:
+        for side, path in paths.items():
+            if not path.is_file():
+                if side != "valid":
+                    raise CorpusError(f"{path.parent}: no {path.name} (fold {group} of EmoBox)")
+                continue
+            for number, row in _lines(path):
+                _place(path, number, row, jsonl, sides, group, side)
+    return [
+        replace(u, groups=(*u.groups, *((g, sides[u.utt_id].get(g, "")) for g, _ in folds)))
+        for u in found
+    ]
+
+
+def _place(
+    path: Path, number: int, row: dict[str, Any], jsonl: Path,
+    sides: dict[str, dict[str, str]], group: str, side: str,
+) -> None:  # fmt: skip
+    key = row.get("key")
+    if not key:
+        raise CorpusError(f"{path}:{number}: no key")
+    if key not in sides:
+        raise CorpusError(f"{path}:{number}: key {key!r} is not in {jsonl}")
+    before = sides[key].get(group)
+    if before is not None:
+        where = f"twice on {side}" if before == side else f"on {before} and {side}"
+        raise CorpusError(f"{path}:{number}: key {key!r} is {where} of {group}")
+    sides[key][group] = side
+
+
+def located(utterance: Utterance, problems: list[Problem]) -> Utterance:
+    """The utterance with its wav checked (missing: None and a problem saying where it
+    was looked for) and its times: 0 to its length, or its span in the file."""
+    wav, length = utterance.wav_path, utterance.end
+    if wav is None or not wav.is_file():
+        problems.append(Problem(utterance.utt_id, f"wav missing: no {wav}"))
+        wav = None
+    start, end = utterance.span or (0.0, length)
+    return replace(utterance, wav_path=wav, start=start, end=end, duration=round(end - start, 4))
+
+
+def _read_track2(path: Path, classes: str, options: ReadOptions) -> CorpusReading:
+    """A track2 test set: `wav_filename` (relative to --audio-root), `label` (a class
+    name in lower case: `happy` is `Happy`), `speaker`; the dataset is the file name's
+    first part (`MELD_selected_balenced.jsonl`: meld), the id `<dataset>-<wav_filename
+    less its suffix, / as ->` (SAVEE's `JK/sa09.wav`: `savee-JK-sa09`)."""
+    dataset = path.name.removesuffix(TRACK2).lower()
+    audio, found = audio_root(path, options), []
+    for number, row in _lines(path):
+        missing = [f for f in ("wav_filename", "label", "speaker") if not row.get(f)]
+        if missing:
+            raise CorpusError(f"{path}:{number}: no {', '.join(missing)} (a track2 line)")
+        wav, emo = str(row["wav_filename"]), str(row["label"])
+        if emo.lower() not in NAMES:
+            raise CorpusError(f"{path}:{number}: label {emo!r} is not one of {', '.join(NAMES)}")
+        stem = Path(wav).with_suffix("").as_posix().replace("/", "-")
+        found.append(
+            Utterance(f"{dataset}-{stem}", audio / wav, NAMES[emo.lower()], str(row["speaker"]),
+                      groups=(("dataset", dataset), ("emo", emo)))
+        )  # fmt: skip
+    _check_unique(path, found)
+    label_set = pick(label_sets([u.label for u in found]), classes, f"EmoBox track2 {path.name}")
+    kept = [_measured(u) for u in found if label_set.class_of(u.label) is not None]
+    return _reading(audio, path, kept, [], options)
+
+
+def _measured(utterance: Utterance) -> Utterance:
+    """A track2 wav's length from its header (its line has none); 0 when unreadable."""
+    import soundfile
+
+    wav = utterance.wav_path
+    if wav is None or not wav.is_file():
+        return utterance
+    try:
+        info = soundfile.info(str(wav))
+    except (RuntimeError, OSError):  # soundfile's LibsndfileError is a RuntimeError
+        return utterance
+    return replace(utterance, end=round(info.frames / info.samplerate, 4))
