@@ -144,8 +144,9 @@ class CorpusKind:
         if self.optioned is not None:
             return self.optioned.read(root, classes, options)
         if options.given():
-            takers = ", ".join(k.name for k in KINDS.values() if k.optioned is not None)
-            raise ConfigError(f"{self.title} takes no {', '.join(options.given())} ({takers} do)")
+            takers = " or ".join(k.name for k in KINDS.values() if k.optioned is not None)
+            given = ", ".join(options.given())
+            raise ConfigError(f"{self.title} takes no {given} (it is for --corpus {takers})")
         return self.read(root, classes)
 
     def files(self, root: Path, options: ReadOptions = NO_OPTIONS) -> list[Path]:

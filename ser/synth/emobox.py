@@ -40,7 +40,7 @@ PROSODY = {"Neutral": "neu", "Happy": "hap", "Sad": "sad", "Angry": "ang", "Fear
 # Track2's four files: wav_filename and speaker of speaker n's take t of a label.
 TRACK2 = {
     "IEMOCAP": ("{label}/Ses0{n}F_impro0{t}_{g}00{t}.wav", "0{n}{g}"),
-    "MELD": ("audio/dia{n}{t}_utt{t}.wav", "Character-{n}"),
+    "MELD": ("audio/dia{n}{c}_utt{t}.wav", "Character-{n}"),
     "RAVDESS": ("Actor_{n:02d}/03-01-0{c}-01-01-0{t}-{n:02d}.wav", "{n:02d}"),
     "SAVEE": ("{L}/{e}{t:02d}.wav", "{L}"),
 }

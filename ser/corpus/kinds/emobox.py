@@ -239,11 +239,11 @@ def _seconds(path: Path, number: int, row: dict[str, Any]) -> float:
     return seconds
 
 
-def _check_unique(path: Path, found: list[Utterance]) -> None:
+def _check_unique(path: Path, found: list[Utterance], what: str = "key(s)") -> None:
     counts = Counter(u.utt_id for u in found)
     twice = sorted(key for key, n in counts.items() if n > 1)
     if twice:
-        raise CorpusError(f"{path}: key(s) on more than one line: {', '.join(twice[:10])}")
+        raise CorpusError(f"{path}: {what} on more than one line: {', '.join(twice[:10])}")
 
 
 def _stm_speakers(root: Path) -> dict[str, str]:
@@ -356,7 +356,7 @@ def _read_track2(path: Path, classes: str, options: ReadOptions) -> CorpusReadin
             Utterance(f"{dataset}-{stem}", audio / wav, NAMES[emo.lower()], str(row["speaker"]),
                       groups=(("dataset", dataset), ("emo", emo)))
         )  # fmt: skip
-    _check_unique(path, found)
+    _check_unique(path, found, "the wav_filename of")
     label_set = pick(label_sets([u.label for u in found]), classes, f"EmoBox track2 {path.name}")
     kept = [_measured(u) for u in found if label_set.class_of(u.label) is not None]
     return _reading(audio, path, kept, [], options)
