@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ser.corpus.kinds.emobox_corpora import FromStm, corpus_of
 from ser.corpus.kinds.flat import pick
@@ -117,32 +117,50 @@ def read_with(root: Path, classes: str, options: ReadOptions) -> CorpusReading:
         )
     name, audio = root.name, audio_root(root, options)
     codes = label_map(root)
+    lines = [_line(jsonl, n, row, codes) for n, row in _lines(jsonl)]
+    _check_unique(jsonl, [line.key for line in lines])
     speakers = _stm_speakers(root) if isinstance(corpus_of(name).speakers, FromStm) else {}
-    rows = [(n, row) for n, row in _lines(jsonl)]
-    found = [_utterance(jsonl, n, row, name, codes, speakers, audio) for n, row in rows]
-    _check_unique(jsonl, found)
-    problems = _speaker_problems(name, root, found, speakers)
-    found = _with_folds(root, name, jsonl, found, problems)
-    label_set = pick(label_sets([u.label for u in found]), classes, f"EmoBox {name}")
-    kept = [u for u in found if label_set.class_of(u.label) is not None]
+    problems = _speaker_problems(name, root, [line.key for line in lines], speakers)
+    folds, sides = _fold_sides(root, jsonl, {line.key for line in lines}, problems)
+    label_set = pick(label_sets([codes[x.emo] for x in lines]), classes, f"EmoBox {name}")
+    kept = []
+    for line in lines:
+        if label_set.class_of(codes[line.emo]) is None:
+            continue
+        mine = sides.get(line.key, {})
+        groups = (("dataset", name), ("emo", line.emo), *((f, mine.get(f, "")) for f in folds))
+        speaker = corpus_of(name).speaker_of(line.key) or speakers.get(line.key, UNKNOWN)
+        timing = (line.seconds, line.span)
+        wav = audio / line.wav
+        kept.append(_utterance(line.key, wav, codes[line.emo], speaker, groups, timing, problems))
     return _reading(audio, root, kept, problems, options)
+
+
+class _Line(NamedTuple):
+    """What a line of `<name>.jsonl` gives, checked."""
+
+    key: str
+    wav: str
+    emo: str
+    seconds: float
+    span: tuple[float, float] | None
 
 
 def _reading(
     audio: Path, source: Path, kept: list[Utterance], problems: list[Problem],
     options: ReadOptions,
 ) -> CorpusReading:  # fmt: skip
-    """The reading of `kept`, sorted by id, their wavs checked (`located`); when any is
-    missing, a problem first naming the audio root (summaries show the first ones)."""
-    located_ = sorted((located(u, problems) for u in kept), key=lambda u: u.utt_id)
-    missing = sum(u.wav_path is None for u in located_)
+    """The reading of `kept` (`_utterance`), sorted by id; when a wav is missing, a problem
+    first naming the audio root (summaries show the first ones)."""
+    kept = sorted(kept, key=lambda u: u.utt_id)
+    missing = sum(u.wav_path is None for u in kept)
     if missing:
         how = "--audio-root" if options.audio_root is not None else "the default audio root"
         problems.insert(0, Problem(
-            source.name, f"{missing} of {len(located_)} wavs missing under {how} {audio} "
+            source.name, f"{missing} of {len(kept)} wavs missing under {how} {audio} "
             f"({WHERE[source.is_file()]}; give it with --audio-root)",
         ))  # fmt: skip
-    return CorpusReading(audio, tuple(located_), tuple(problems), source=source)
+    return CorpusReading(audio, tuple(kept), tuple(problems), source=source)
 
 
 def _jsonl(root: Path) -> Path:
@@ -183,29 +201,17 @@ def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise CorpusError(f"cannot read {path}: {error}") from None
 
 
-def _utterance(
-    path: Path, number: int, row: dict[str, Any], name: str, codes: dict[str, str],
-    speakers: dict[str, str], audio: Path,
-) -> Utterance:  # fmt: skip
+def _line(path: Path, number: int, row: dict[str, Any], codes: dict[str, str]) -> _Line:
     missing = [f for f in ("key", "wav", "emo") if not row.get(f)]
     if missing:
         raise CorpusError(f"{path}:{number}: no {', '.join(missing)}")
-    key, emo = str(row["key"]), str(row["emo"])
+    emo = str(row["emo"])
     if emo not in codes:
         raise CorpusError(
             f"{path}:{number}: emo {emo!r} is not in the label map ({', '.join(codes)})"
         )
     span = _span(path, number, row)
-    length = _seconds(path, number, row)
-    return Utterance(
-        utt_id=key,
-        wav_path=audio / str(row["wav"]),
-        label=codes[emo],
-        speaker=corpus_of(name).speaker_of(key) or speakers.get(key, UNKNOWN),
-        end=length,  # the line's length, until `located` checks the file
-        groups=(("dataset", name), ("emo", emo)),
-        span=span,
-    )
+    return _Line(str(row["key"]), str(row["wav"]), emo, _seconds(path, number, row), span)
 
 
 def _span(path: Path, number: int, row: dict[str, Any]) -> tuple[float, float] | None:
@@ -239,9 +245,8 @@ def _seconds(path: Path, number: int, row: dict[str, Any]) -> float:
     return seconds
 
 
-def _check_unique(path: Path, found: list[Utterance], what: str = "key(s)") -> None:
-    counts = Counter(u.utt_id for u in found)
-    twice = sorted(key for key, n in counts.items() if n > 1)
+def _check_unique(path: Path, keys: list[str], what: str = "key(s)") -> None:
+    twice = sorted(key for key, n in Counter(keys).items() if n > 1)
     if twice:
         raise CorpusError(f"{path}: {what} on more than one line: {', '.join(twice[:10])}")
 
@@ -261,7 +266,7 @@ def _stm_speakers(root: Path) -> dict[str, str]:
 
 
 def _speaker_problems(
-    name: str, root: Path, found: list[Utterance], speakers: dict[str, str]
+    name: str, root: Path, keys: list[str], speakers: dict[str, str]
 ) -> list[Problem]:
     """One problem for speakers the stm should name and does not; keys of a corpus whose
     keys name speakers are checked by the tests of its pattern, not here."""
@@ -270,7 +275,7 @@ def _speaker_problems(
         return []
     if not speakers:
         return [Problem(name, f"no {root / STM}: the speakers of {corpus.title} are unknown")]
-    unnamed = [u.utt_id for u in found if u.utt_id not in speakers]
+    unnamed = [key for key in keys if key not in speakers]
     if not unnamed:
         return []
     shown = ", ".join(unnamed[:5]) + (f" and {len(unnamed) - 5} more" if len(unnamed) > 5 else "")
@@ -288,14 +293,17 @@ def _fold_files(root: Path) -> list[tuple[str, dict[str, Path]]]:
     return out
 
 
-def _with_folds(
-    root: Path, name: str, jsonl: Path, found: list[Utterance], problems: list[Problem]
-) -> list[Utterance]:
-    """The utterances with a `fold_<k>` group each: the side fold k's files list it on."""
-    sides: dict[str, dict[str, str]] = {u.utt_id: {} for u in found}
+def _fold_sides(
+    root: Path, jsonl: Path, keys: set[str], problems: list[Problem]
+) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """The fold groups (`fold_<k>`, by k), and per key the side each fold's files list it
+    on (train, valid, test; none: not listed)."""
+    sides: dict[str, dict[str, str]] = {}
     folds = _fold_files(root)
     if not folds:
-        problems.append(Problem(name, f"no fold_<k> folders in {root}: protocol emobox has none"))
+        problems.append(
+            Problem(root.name, f"no fold_<k> folders in {root}: protocol emobox has none")
+        )
     for group, paths in folds:
         for side, path in paths.items():
             if not path.is_file():
@@ -303,38 +311,41 @@ def _with_folds(
                     raise CorpusError(f"{path.parent}: no {path.name} (fold {group} of EmoBox)")
                 continue
             for number, row in _lines(path):
-                _place(path, number, row, jsonl, sides, group, side)
-    return [
-        replace(u, groups=(*u.groups, *((g, sides[u.utt_id].get(g, "")) for g, _ in folds)))
-        for u in found
-    ]
+                _place(path, number, row, (jsonl, keys), sides, group, side)
+    return [group for group, _ in folds], sides
 
 
 def _place(
-    path: Path, number: int, row: dict[str, Any], jsonl: Path,
+    path: Path, number: int, row: dict[str, Any], corpus: tuple[Path, set[str]],
     sides: dict[str, dict[str, str]], group: str, side: str,
 ) -> None:  # fmt: skip
-    key = row.get("key")
+    key, (jsonl, keys) = row.get("key"), corpus
     if not key:
         raise CorpusError(f"{path}:{number}: no key")
-    if key not in sides:
+    if key not in keys:
         raise CorpusError(f"{path}:{number}: key {key!r} is not in {jsonl}")
-    before = sides[key].get(group)
+    mine = sides.setdefault(key, {})
+    before = mine.get(group)
     if before is not None:
         where = f"twice on {side}" if before == side else f"on {before} and {side}"
         raise CorpusError(f"{path}:{number}: key {key!r} is {where} of {group}")
-    sides[key][group] = side
+    mine[group] = side
 
 
-def located(utterance: Utterance, problems: list[Problem]) -> Utterance:
-    """The utterance with its wav checked (missing: None and a problem saying where it
-    was looked for) and its times: 0 to its length, or its span in the file."""
-    wav, length = utterance.wav_path, utterance.end
-    if wav is None or not wav.is_file():
-        problems.append(Problem(utterance.utt_id, f"wav missing: no {wav}"))
-        wav = None
-    start, end = utterance.span or (0.0, length)
-    return replace(utterance, wav_path=wav, start=start, end=end, duration=round(end - start, 4))
+def _utterance(
+    key: str, wav: Path, label: str, speaker: str, groups: tuple[tuple[str, str], ...],
+    timing: tuple[float, tuple[float, float] | None], problems: list[Problem],
+) -> Utterance:  # fmt: skip
+    """The utterance, its wav checked (missing: None and a problem saying where it was
+    looked for), its times 0 to its length in seconds, or its span in the file."""
+    found: Path | None = wav
+    if not os.path.isfile(wav):
+        problems.append(Problem(key, f"wav missing: no {wav}"))
+        found = None
+    seconds, span = timing
+    start, end = span or (0.0, seconds)
+    return Utterance(key, found, label, speaker, start=start, end=end,
+                     duration=round(end - start, 4), groups=groups, span=span)  # fmt: skip
 
 
 def _read_track2(path: Path, classes: str, options: ReadOptions) -> CorpusReading:
@@ -343,34 +354,38 @@ def _read_track2(path: Path, classes: str, options: ReadOptions) -> CorpusReadin
     first part (`MELD_selected_balenced.jsonl`: meld), the id `<dataset>-<wav_filename
     less its suffix, / as ->` (SAVEE's `JK/sa09.wav`: `savee-JK-sa09`)."""
     dataset = path.name.removesuffix(TRACK2).lower()
-    audio, found = audio_root(path, options), []
+    audio, rows = audio_root(path, options), []
     for number, row in _lines(path):
         missing = [f for f in ("wav_filename", "label", "speaker") if not row.get(f)]
         if missing:
             raise CorpusError(f"{path}:{number}: no {', '.join(missing)} (a track2 line)")
-        wav, emo = str(row["wav_filename"]), str(row["label"])
-        if emo.lower() not in NAMES:
-            raise CorpusError(f"{path}:{number}: label {emo!r} is not one of {', '.join(NAMES)}")
-        stem = Path(wav).with_suffix("").as_posix().replace("/", "-")
-        found.append(
-            Utterance(f"{dataset}-{stem}", audio / wav, NAMES[emo.lower()], str(row["speaker"]),
-                      groups=(("dataset", dataset), ("emo", emo)))
-        )  # fmt: skip
-    _check_unique(path, found, "the wav_filename of")
-    label_set = pick(label_sets([u.label for u in found]), classes, f"EmoBox track2 {path.name}")
-    kept = [_measured(u) for u in found if label_set.class_of(u.label) is not None]
-    return _reading(audio, path, kept, [], options)
+        if str(row["label"]).lower() not in NAMES:
+            raise CorpusError(
+                f"{path}:{number}: label {row['label']!r} is not one of {', '.join(NAMES)}"
+            )
+        rows.append(row)
+    ids = [f"{dataset}-{Path(r['wav_filename']).with_suffix('').as_posix().replace('/', '-')}"
+           for r in rows]  # fmt: skip
+    _check_unique(path, ids, "the wav_filename of")
+    labels = [NAMES[str(r["label"]).lower()] for r in rows]
+    label_set = pick(label_sets(labels), classes, f"EmoBox track2 {path.name}")
+    problems: list[Problem] = []
+    kept = [
+        _utterance(key, audio / row["wav_filename"], label, str(row["speaker"]),
+                   (("dataset", dataset), ("emo", str(row["label"]))),
+                   (_header_seconds(audio / row["wav_filename"]), None), problems)
+        for key, row, label in zip(ids, rows, labels, strict=True)
+        if label_set.class_of(label) is not None
+    ]  # fmt: skip
+    return _reading(audio, path, kept, problems, options)
 
 
-def _measured(utterance: Utterance) -> Utterance:
+def _header_seconds(wav: Path) -> float:
     """A track2 wav's length from its header (its line has none); 0 when unreadable."""
     import soundfile
 
-    wav = utterance.wav_path
-    if wav is None or not wav.is_file():
-        return utterance
     try:
         info = soundfile.info(str(wav))
-    except (RuntimeError, OSError):  # soundfile's LibsndfileError is a RuntimeError
-        return utterance
-    return replace(utterance, end=round(info.frames / info.samplerate, 4))
+    except (RuntimeError, OSError):  # missing or unreadable (LibsndfileError: RuntimeError)
+        return 0.0
+    return round(info.frames / info.samplerate, 4)
