@@ -19,6 +19,7 @@ from ser.corpus.registry import read_corpus
 from ser.errors import ConfigError
 from ser.synth.acted import ActedConfig, ActedTruth, write_crema_d, write_ravdess
 from ser.synth.corpus import SynthConfig, write_corpus, write_corpus_from_metadata
+from ser.synth.emobox import EmoBoxConfig, write_emobox
 from ser.synth.talk import TalkConfig, write_meld, write_msp_podcast
 
 SHOWN_PROBLEMS = 20
@@ -29,6 +30,8 @@ LAYOUTS: dict[str, Callable[[Path, int], ActedTruth]] = {
     "ravdess": lambda out, seed: write_ravdess(out, ActedConfig(seed=seed)),
     "msp-podcast": lambda out, seed: write_msp_podcast(out, TalkConfig(seed=seed)),
     "meld": lambda out, seed: write_meld(out, TalkConfig(speakers=4, seed=seed)),
+    # An EmoBox checkout (data/<name>/, downloads/, a track2 file): read with --corpus emobox.
+    "emobox": lambda out, seed: write_emobox(out, EmoBoxConfig(seed=seed)).acted(),
 }
 IEMOCAP_OPTIONS = ("dialogs_per_session", "metadata")
 

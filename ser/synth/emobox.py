@@ -29,7 +29,7 @@ import numpy as np
 import soundfile
 
 from ser.synth import audio
-from ser.synth.acted import new_root, speech, voice_of, write_wav
+from ser.synth.acted import ActedTruth, new_root, speech, voice_of, write_wav
 from ser.synth.emobox_shapes import SHAPES, Shape, letters
 
 VALID = ("m3ed", "meld", "msppodcast")  # EmoBox's folds with a valid file
@@ -79,6 +79,12 @@ class EmoBoxTruth:
     @property
     def track2_audio(self) -> Path:
         return self.root / TRACK2_AUDIO
+
+    def acted(self) -> ActedTruth:
+        """Every corpus's utterances as one `ActedTruth` (`ser demo-corpus`'s line)."""
+        return ActedTruth(
+            self.root, {k: v for files in self.files.values() for k, v in files.items()}
+        )
 
 
 def write_emobox(out: Path, config: EmoBoxConfig = EmoBoxConfig()) -> EmoBoxTruth:

@@ -101,3 +101,11 @@ def test_a_track2_file_is_a_test_store(tmp_path: Path) -> None:
     result = ser("train", "--store", store, "--features", "logmel", "--fusion", "none",
                  "--out", tmp_path / "runs")  # fmt: skip
     assert result.exit_code == 2 and "no EmoBox folds" in result.stderr
+
+
+def test_demo_corpus_writes_an_emobox_checkout(tmp_path: Path) -> None:
+    result = ser("demo-corpus", tmp_path / "box", "--layout", "emobox")
+    assert result.exit_code == 0, result.output
+    assert "in the emobox layout" in result.output
+    summary = ser("corpus", "summary", tmp_path / "box" / "data" / "iemocap", "--json")
+    assert summary.exit_code == 0 and not json.loads(summary.stdout)["problems"]
