@@ -70,6 +70,8 @@ def test_extract_and_train_on_emobox_folds(tmp_path: Path) -> None:
         attrs = FeatureStore.open(store).attrs
         assert (attrs["corpus"], attrs["audio_root"]) == ("emobox", str(audio))
         assert attrs["corpus_root"] == str(truth.folder(name))
+        repair = FeatureStore.open(store).repair_command("logmel80")
+        assert f"{truth.folder(name)} --corpus emobox --audio-root {audio} --store" in repair
         again = ser("extract", truth.folder(name), "--corpus", "emobox", "--store", store,
                     "--features", "logmel", "--audio-root", audio)  # fmt: skip
         assert again.exit_code == 0 and "nothing to do" in again.output
