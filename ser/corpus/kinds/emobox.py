@@ -36,17 +36,24 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ser.corpus.kinds.emobox_corpora import FromStm, corpus_of
+from ser.corpus.kinds.emobox_corpora import (
+    MAPS,
+    STM,
+    UNKNOWN,
+    FromStm,
+    code_of,
+    corpus_of,
+    label_map,
+    speaker_problems,
+    stm_speakers,
+)
 from ser.corpus.kinds.flat import pick
 from ser.corpus.labels import LabelSet
 from ser.corpus.options import NO_OPTIONS, ReadOptions
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
 
-MAPS = ("label_map.json", "label_dict.json")  # EMOVO ships the second name
-STM = "data.seg.wrd.stm"
 SIDES = ("train", "valid", "test")
-UNKNOWN = "Unknown"  # the speaker of an utterance whose speaker no one names
 FOUR = ("Neutral", "Happy", "Sad", "Angry")
 # A track2 label (lower case) -> the class name EmoBox's label maps give it.
 NAMES = {name.lower(): name for name in (*FOUR, "Fear", "Disgust", "Surprise", "Calm")}
@@ -119,20 +126,25 @@ def read_with(root: Path, classes: str, options: ReadOptions) -> CorpusReading:
     codes = label_map(root)
     lines = [_line(jsonl, n, row, codes) for n, row in _lines(jsonl)]
     _check_unique(jsonl, [line.key for line in lines])
-    speakers = _stm_speakers(root) if isinstance(corpus_of(name).speakers, FromStm) else {}
-    problems = _speaker_problems(name, root, [line.key for line in lines], speakers)
+    speakers = stm_speakers(root) if isinstance(corpus_of(name).speakers, FromStm) else {}
+    problems = speaker_problems(name, root, [line.key for line in lines], speakers)
+    names = {x.emo: codes[code_of(x.emo, codes) or x.emo] for x in lines}
+    problems += [
+        Problem(jsonl.name, f"emo {emo!r} is not in the label map: read as {code_of(emo, codes)!r}")
+        for emo in names if emo not in codes
+    ]  # fmt: skip
     folds, sides = _fold_sides(root, jsonl, {line.key for line in lines}, problems)
-    label_set = pick(label_sets([codes[x.emo] for x in lines]), classes, f"EmoBox {name}")
+    label_set = pick(label_sets(list(names.values())), classes, f"EmoBox {name}")
     kept = []
     for line in lines:
-        if label_set.class_of(codes[line.emo]) is None:
+        if label_set.class_of(names[line.emo]) is None:
             continue
         mine = sides.get(line.key, {})
         groups = (("dataset", name), ("emo", line.emo), *((f, mine.get(f, "")) for f in folds))
         speaker = corpus_of(name).speaker_of(line.key) or speakers.get(line.key, UNKNOWN)
         timing = (line.seconds, line.span)
         wav = audio / line.wav
-        kept.append(_utterance(line.key, wav, codes[line.emo], speaker, groups, timing, problems))
+        kept.append(_utterance(line.key, wav, names[line.emo], speaker, groups, timing, problems))
     return _reading(audio, root, kept, problems, options)
 
 
@@ -167,21 +179,6 @@ def _jsonl(root: Path) -> Path:
     return root / f"{root.name}.jsonl"
 
 
-def label_map(root: Path) -> dict[str, str]:
-    """`emo` code -> class name: the folder's label map; `CorpusError` when it has none or
-    it is not a JSON object of strings."""
-    path = next((root / m for m in MAPS if (root / m).is_file()), None)
-    if path is None:
-        raise CorpusError(f"{root}: no {' or '.join(MAPS)} (EmoBox's code -> class name)")
-    try:
-        codes = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CorpusError(f"cannot read {path}: {error}") from None
-    if not isinstance(codes, dict) or not all(isinstance(v, str) for v in codes.values()):
-        raise CorpusError(f"{path}: not a JSON object of code -> class name")
-    return {str(k): v.strip() for k, v in codes.items()}
-
-
 def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) of a JSONL file; `CorpusError` naming file:line for a line
     that is not a JSON object."""
@@ -206,7 +203,7 @@ def _line(path: Path, number: int, row: dict[str, Any], codes: dict[str, str]) -
     if missing:
         raise CorpusError(f"{path}:{number}: no {', '.join(missing)}")
     emo = str(row["emo"])
-    if emo not in codes:
+    if code_of(emo, codes) is None:
         raise CorpusError(
             f"{path}:{number}: emo {emo!r} is not in the label map ({', '.join(codes)})"
         )
@@ -249,37 +246,6 @@ def _check_unique(path: Path, keys: list[str], what: str = "key(s)") -> None:
     twice = sorted(key for key, n in Counter(keys).items() if n > 1)
     if twice:
         raise CorpusError(f"{path}: {what} on more than one line: {', '.join(twice[:10])}")
-
-
-def _stm_speakers(root: Path) -> dict[str, str]:
-    """key -> speaker of EmoBox's stm (`key channel speaker start end <meta> label`);
-    {} without the file."""
-    path = root / STM
-    if not path.is_file():
-        return {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise CorpusError(f"cannot read {path}: {error}") from None
-    fields = (line.split(maxsplit=3) for line in lines if line.strip())
-    return {f[0]: f[2] for f in fields if len(f) >= 3}
-
-
-def _speaker_problems(
-    name: str, root: Path, keys: list[str], speakers: dict[str, str]
-) -> list[Problem]:
-    """One problem for speakers the stm should name and does not; keys of a corpus whose
-    keys name speakers are checked by the tests of its pattern, not here."""
-    corpus = corpus_of(name)
-    if not isinstance(corpus.speakers, FromStm):
-        return []
-    if not speakers:
-        return [Problem(name, f"no {root / STM}: the speakers of {corpus.title} are unknown")]
-    unnamed = [key for key in keys if key not in speakers]
-    if not unnamed:
-        return []
-    shown = ", ".join(unnamed[:5]) + (f" and {len(unnamed) - 5} more" if len(unnamed) > 5 else "")
-    return [Problem(name, f"{root / STM} names no speaker for {shown}: {UNKNOWN}")]
 
 
 def _fold_files(root: Path) -> list[tuple[str, dict[str, Path]]]:

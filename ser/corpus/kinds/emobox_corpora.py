@@ -1,5 +1,6 @@
 """The 32 corpora EmoBox publishes folds for (`data/<name>/`): each one's title,
-language and where its speakers are named (`CORPORA`), for the `emobox` kind.
+language and where its speakers are named (`CORPORA`), and what EmoBox ships about each
+beside its JSONL (`label_map`, `stm_speakers`), for the `emobox` kind.
 
 EmoBox's keys are `<name>-<the corpus's own id>`; most ids name the speaker
 (`savee-JE-n23`: JE), read by a pattern (`FromKey`). Where they do not, EmoBox's
@@ -24,8 +25,17 @@ True
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from ser.corpus.records import Problem
+from ser.errors import CorpusError
+
+MAPS = ("label_map.json", "label_dict.json")  # EMOVO ships the second name
+STM = "data.seg.wrd.stm"
+UNKNOWN = "Unknown"  # the speaker of an utterance whose speaker no one names
 
 
 @dataclass(frozen=True)
@@ -131,3 +141,58 @@ def corpus_of(name: str) -> EmoBoxCorpus:
     """The corpus of folder `name`; one EmoBox does not list reads with the stm's
     speakers where it has one."""
     return CORPORA.get(name) or EmoBoxCorpus(name, "unknown", FromStm())
+
+
+def label_map(root: Path) -> dict[str, str]:
+    """`emo` code -> class name: the folder's label map; `CorpusError` when it has none or
+    it is not a JSON object of strings."""
+    path = next((root / m for m in MAPS if (root / m).is_file()), None)
+    if path is None:
+        raise CorpusError(f"{root}: no {' or '.join(MAPS)} (EmoBox's code -> class name)")
+    try:
+        codes = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CorpusError(f"cannot read {path}: {error}") from None
+    if not isinstance(codes, dict) or not all(isinstance(v, str) for v in codes.values()):
+        raise CorpusError(f"{path}: not a JSON object of code -> class name")
+    return {str(k): v.strip() for k, v in codes.items()}
+
+
+def code_of(emo: str, codes: dict[str, str]) -> str | None:
+    """The label map's code of a line's `emo`: itself, else the one code that differs
+    from it in case alone (EmoDB's lines say `neutral`, its map `Neutral`); None."""
+    if emo in codes:
+        return emo
+    found = [code for code in codes if code.lower() == emo.lower()]
+    return found[0] if len(found) == 1 else None
+
+
+def stm_speakers(root: Path) -> dict[str, str]:
+    """key -> speaker of EmoBox's stm (`key channel speaker start end <meta> label`);
+    {} without the file."""
+    path = root / STM
+    if not path.is_file():
+        return {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise CorpusError(f"cannot read {path}: {error}") from None
+    fields = (line.split(maxsplit=3) for line in lines if line.strip())
+    return {f[0]: f[2] for f in fields if len(f) >= 3}
+
+
+def speaker_problems(
+    name: str, root: Path, keys: list[str], speakers: dict[str, str]
+) -> list[Problem]:
+    """One problem for speakers the stm should name and does not; keys of a corpus whose
+    keys name speakers are checked by the tests of its pattern, not here."""
+    corpus = corpus_of(name)
+    if not isinstance(corpus.speakers, FromStm):
+        return []
+    if not speakers:
+        return [Problem(name, f"no {root / STM}: the speakers of {corpus.title} are unknown")]
+    unnamed = [key for key in keys if key not in speakers]
+    if not unnamed:
+        return []
+    shown = ", ".join(unnamed[:5]) + (f" and {len(unnamed) - 5} more" if len(unnamed) > 5 else "")
+    return [Problem(name, f"{root / STM} names no speaker for {shown}: {UNKNOWN}")]

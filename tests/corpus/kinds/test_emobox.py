@@ -88,6 +88,18 @@ def test_labels_go_through_the_map_and_class_sets(tmp_path: Path) -> None:
         _read(truth.folder("iemocap"), "6")
 
 
+def test_a_code_in_another_case_is_read_and_said(tmp_path: Path) -> None:
+    """EmoDB's lines say `neutral` where its map says `Neutral`: read, and a problem."""
+    truth = _write(tmp_path, "savee", speakers=1, takes=1, audio=False)
+    jsonl = truth.folder("savee") / "savee.jsonl"
+    rows = _lines(jsonl)
+    _rewrite(jsonl, [{**rows[0], "emo": "A"}, *rows[1:]])
+    _, reading = _read(truth.folder("savee"))
+    first = next(u for u in reading.utterances if u.utt_id == rows[0]["key"])
+    assert (first.label, first.group("emo")) == ("Angry", "A")
+    assert "emo 'A' is not in the label map: read as 'a'" in [p.problem for p in reading.problems]
+
+
 def test_folds_are_the_files_sides(tmp_path: Path) -> None:
     truth = _write(tmp_path, "savee", "msppodcast", speakers=4, takes=1, audio=False)
     for name in ("savee", "msppodcast"):
