@@ -42,6 +42,7 @@ from rich.console import Console
 from ser.cache import Damage, FeatureStore, Manifest
 from ser.cache.fingerprint import fingerprint, provenance
 from ser.cache.repair import repair_outcome
+from ser.corpus.options import ReadOptions
 from ser.corpus.records import CorpusReading
 from ser.corpus.registry import read_corpus
 from ser.errors import StoreError
@@ -102,8 +103,9 @@ def extract_features(
     started = time.perf_counter()
     console = console or Console(stderr=True, quiet=not config.progress)
     device = pick_device(config.device)
-    kind, reading = read_corpus(corpus_root, config.corpus, config.classes)
-    store = _create_store(Path(store_path), reading, kind.attrs())
+    options = ReadOptions(config.audio_root)
+    kind, reading = read_corpus(corpus_root, config.corpus, config.classes, options)
+    store = _create_store(Path(store_path), reading, kind.attrs(reading))
     with store.lock():
         asr = None
         if config.text_source == "asr":
