@@ -31,9 +31,10 @@ _NOT_LIBSNDFILES = (1, 4)
 #: it, so the decoder needs a few frames (21 ms each at 48 kHz) to give the samples a
 #: whole-file decode gives.
 PREROLL = Fraction(1, 4)
-#: Seconds of audio a header may declare beyond the samples decoded before the file counts
-#: as cut short (a container rounds its length; a truncated file loses far more).
-SHORTFALL = 0.1
+#: Seconds, and the part of the length, a header may declare beyond the samples decoded
+#: before the file counts as cut short: containers round their length and an MP3 without
+#: a length in its header has it estimated; a truncated file loses far more.
+SHORTFALL = (0.1, 0.05)
 
 Span = tuple[float, float]  # seconds: start, end
 
@@ -96,12 +97,14 @@ def decoders() -> str:
 
 
 def _libsndfile_read(path: Path, span: Span | None) -> tuple[np.ndarray, int]:
-    if span is None:
-        return soundfile.read(path, dtype="float32", always_2d=True)
     with soundfile.SoundFile(path) as file:
-        first, last = round(span[0] * file.samplerate), round(span[1] * file.samplerate)
-        file.seek(min(first, file.frames))
-        return file.read(max(0, last - first), dtype="float32", always_2d=True), file.samplerate
+        rate, frames = file.samplerate, file.frames
+        first, last = (0, frames) if span is None else (round(s * rate) for s in span)
+        file.seek(min(first, frames))
+        count = -1 if span is None else max(0, last - first)  # -1: all there is
+        samples = file.read(count, dtype="float32", always_2d=True)
+    _check_length(first + len(samples), last, rate, span)  # an MP3 cut short, say
+    return samples, rate
 
 
 def _libsndfile_reason(error: soundfile.LibsndfileError) -> str:
@@ -113,23 +116,35 @@ def _ffmpeg_read(path: Path, span: Span | None) -> tuple[np.ndarray, int]:
     span's end; the frames' timestamps place the span's samples."""
     with _audio_stream(path) as (container, stream):
         rate, channels = _format(stream)
+        declared = _declared(stream, rate)
+        origin = _samples(stream.start_time, stream, rate) if stream.start_time else 0
+        end = None if declared is None else origin + declared  # the stream's last sample + 1
         if span is None:
             start, samples = _decoded(container, stream, channels, rate, None)
-            declared = _declared(stream, rate)  # AAC pads its last frame: cut to this
-            first, last = start, start + (samples.shape[1] if declared is None else declared)
+            first, last = start, (start + samples.shape[1]) if end is None else end
         else:
             first, last = round(span[0] * rate), round(span[1] * rate)
-            back = max(Fraction(0), Fraction(first, rate) - PREROLL)
-            container.seek(math.floor(back / stream.time_base), stream=stream)
+            back = Fraction(first, rate) - PREROLL
+            if back > 0:  # else from the start, priming frames and all, as a whole file
+                container.seek(math.floor(back / stream.time_base), stream=stream)
             start, samples = _decoded(container, stream, channels, rate, last)
-    if last - start - samples.shape[1] > SHORTFALL * rate:
-        ends = "its header declares" if span is None else "the span reaches"
-        raise DecodeError(
-            f"its audio ends at {(start + samples.shape[1]) / rate:.2f} s, before the "
-            f"{last / rate:.2f} s {ends}: the file is cut short or damaged"
-        )
+    if end is not None:  # AAC pads its last frame: what follows the stream's end goes
+        samples = samples[:, : max(0, end - start)]
+    _check_length(start + samples.shape[1], last, rate, span)
     kept = samples[:, max(0, first - start) : max(0, last - start)]  # [channels, n]
     return np.ascontiguousarray(kept.T, dtype=np.float32), rate
+
+
+def _check_length(end: int, wanted: int, rate: int, span: Span | None) -> None:
+    """`DecodeError` when the audio decoded ends well before the end its header declares
+    (or the span reaches)."""
+    seconds, part = SHORTFALL
+    if wanted - end > seconds * rate + part * wanted:
+        ends = "its header declares" if span is None else "the span reaches"
+        raise DecodeError(
+            f"its audio ends at {end / rate:.2f} s, before the {wanted / rate:.2f} s {ends}: "
+            "the file is cut short or damaged"
+        )
 
 
 def _decoded(
@@ -187,7 +202,12 @@ def _declared(stream: Any, rate: int) -> int | None:
     """Samples per channel the header declares for the stream; None when it does not say."""
     if stream.duration is None or stream.time_base is None:
         return None
-    return round(stream.duration * stream.time_base * rate)
+    return _samples(stream.duration, stream, rate)
+
+
+def _samples(ticks: int, stream: Any, rate: int) -> int:
+    """Samples in `ticks` of the stream's time base."""
+    return round(ticks * stream.time_base * rate)
 
 
 def _position(frame: Any, rate: int) -> int:

@@ -182,7 +182,7 @@ def _write_meld_audio(stem: Path, samples: np.ndarray, clip: bool) -> None:
     if not clip:
         soundfile.write(stem.with_suffix(".wav"), samples, audio.SAMPLE_RATE)
         return
-    left = soxr.resample(samples.astype(np.float32), audio.SAMPLE_RATE, CLIP_RATE)
+    left = soxr.resample(samples / np.float32(32768), audio.SAMPLE_RATE, CLIP_RATE)  # int16
     write_encoded(stem.with_suffix(".mp4"), np.stack([left, 0.8 * left], axis=1), CLIP_RATE)
 
 
