@@ -10,11 +10,11 @@ import numpy as np
 
 #: The codec each container suffix gets.
 CODECS = {".mp4": "aac", ".m4a": "aac", ".ogg": "libopus", ".mp3": "libmp3lame", ".flac": "flac"}
-LAYOUTS = {1: "mono", 2: "stereo"}
+LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
 
 
 def write_encoded(path: Path, samples: np.ndarray, rate: int, codec: str | None = None) -> Path:
-    """`samples` (`[n, channels]` float32, 1 or 2 channels) at `rate` Hz, encoded with
+    """`samples` (`[n, channels]` float32, 1, 2 or 6 channels) at `rate` Hz, encoded with
     `codec` (by default the suffix's, `CODECS`) into the container the suffix names."""
     import av
 

@@ -119,6 +119,18 @@ def test_every_container_decodes_to_16k_mono_like_its_wav(
     np.testing.assert_array_equal(load_audio(encoded, 16000), loaded)  # deterministic
 
 
+def test_surround_is_averaged_over_its_channels(tmp_path: Path) -> None:
+    """A 5.1 AAC stream (a film's sound) is the mean of its six channels; AAC keeps only
+    the lows of the fourth (LFE), so 440 Hz is the mean of the other five, times 5/6."""
+    tone = sine(440, 1.0, 48000, 0.5)
+    gains = np.array([1.0, 0.9, 0.8, 0.0, 0.6, 0.5], np.float32)
+    clip = write_encoded(tmp_path / "surround.mp4", tone[:, None] * gains, 48000)
+    assert audio_info(clip) == AudioInfo(48000, 6, 48000)
+    loaded, expected = load_audio(clip, 16000), sine(440, 1.0, 16000, 0.5 * gains.mean())
+    assert np.corrcoef(loaded[1000:-1000], expected[1000:-1000])[0, 1] > 0.99
+    assert np.std(loaded) == pytest.approx(np.std(expected), rel=0.05)
+
+
 def test_a_clip_of_an_mp4_is_its_span_alone(tmp_path: Path) -> None:
     rate = 48000
     t = np.arange(3 * rate) / rate
