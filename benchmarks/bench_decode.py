@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -105,12 +104,12 @@ def measure(folder: Path, runs: int) -> dict[str, list[dict[str, Any]]]:
 
 
 def summary(runs: dict[str, list[dict[str, Any]]], seconds: float) -> dict[str, Any]:
-    """Median per case: utterances and audio seconds per second, headers per second, and
-    each against the 16 kHz wav's."""
+    """Per case, its fastest run: utterances and audio seconds per second, headers per
+    second, and each against the 16 kHz wav's."""
     rows = {}
     for case, found in runs.items():
-        decode = statistics.median(r["decode_s"] for r in found)
-        header = statistics.median(r["header_s"] for r in found)
+        # the fastest run: what a neighbour's load cannot make faster, only slower
+        decode, header = min(r["decode_s"] for r in found), min(r["header_s"] for r in found)
         files = found[0]["files"]
         rows[case] = {
             "utt_per_s": round(files / decode, 1), "ms_per_utt": round(1000 * decode / files, 2),
@@ -143,7 +142,7 @@ def main() -> None:
         report = {
             "utterances": args.utterances, "audio_s": round(seconds, 1),
             "written_s": round(written, 1), "bytes": sizes,
-            "median": summary(runs, seconds), "runs": runs,
+            "fastest": summary(runs, seconds), "runs": runs,
             "load_average": [round(load, 2), round(os.getloadavg()[0], 2)],
         }  # fmt: skip
         print(json.dumps(report, indent=2))
