@@ -10,7 +10,9 @@ case runs in a fresh process, the cases in turn, `--runs` times: every file's he
 (`load_audio(path, 16000)`, what `ser extract` does per utterance), timed after one
 untimed pass (page cache warm); the process's peak RSS after imports and at the end, and
 the most one utterance's decoding holds at once (tracemalloc: Python's and numpy's
-allocations, not FFmpeg's own buffers).
+allocations, not FFmpeg's own buffers). A fourth case reads the 16 kHz wavs with PyAV
+alone (its header, its frames, the same mean and soxr): what FFmpeg for every file,
+libsndfile's included, would cost.
 
     .venv/bin/python benchmarks/bench_decode.py                    # 200 clips, 3 runs
     .venv/bin/python benchmarks/bench_decode.py --utterances 50 --runs 1   # quick
@@ -37,6 +39,8 @@ from ser.synth.acted import speech, voice_of
 from ser.synth.encode import write_encoded
 
 CASES = ("wav16k-mono", "mp4-48k-stereo-aac", "wav48k-stereo")
+#: Each measured case: the folder it reads and how (ser's `load_audio`, or PyAV alone).
+MEASURED = {**{case: (case, "ser") for case in CASES}, "wav16k-mono-by-ffmpeg": (CASES[0], "av")}
 
 
 def write_clips(folder: Path, n: int, seed: int = 0) -> float:
@@ -65,6 +69,21 @@ def peak_rss_mib():  # this process's own high-water mark (ru_maxrss counts the 
     status = Path("/proc/self/status").read_text().splitlines()
     return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
 
+if sys.argv[2] == "av":  # FFmpeg for a wav too: the choice ser.corpus.decode did not make
+    import av, numpy as np, soxr
+
+    def audio_info(path):
+        with av.open(str(path)) as container:
+            return container.streams.audio[0].duration
+
+    def load_audio(path, rate):
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            channels, own = stream.codec_context.channels, stream.codec_context.sample_rate
+            frames = [f.to_ndarray().reshape(-1, channels) for f in container.decode(stream)]
+        mono = (np.concatenate(frames) / np.float32(32768)).mean(axis=1, dtype=np.float32)
+        return mono if own == rate else soxr.resample(mono, own, rate, quality="HQ")
+
 paths = sorted(Path(sys.argv[1]).iterdir())
 rss = peak_rss_mib()
 for path in paths:  # page cache warm; FFmpeg's first open
@@ -92,11 +111,11 @@ print(json.dumps({
 
 def measure(folder: Path, runs: int) -> dict[str, list[dict[str, Any]]]:
     """Each case in a fresh process, the cases in turn, `runs` times."""
-    out: dict[str, list[dict[str, Any]]] = {case: [] for case in CASES}
+    out: dict[str, list[dict[str, Any]]] = {case: [] for case in MEASURED}
     for _ in range(runs):
-        for case in CASES:
+        for case, (files, how) in MEASURED.items():
             done = subprocess.run(
-                [sys.executable, "-c", CHILD, str(folder / case)],
+                [sys.executable, "-c", CHILD, str(folder / files), how],
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
             out[case].append(json.loads(done.stdout))
