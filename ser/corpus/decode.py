@@ -3,10 +3,10 @@
 and M4A with AAC, WebM, MKV, ...). A file goes to FFmpeg only when libsndfile does not
 recognise its format or encoding, so which decoder reads a file depends on its bytes alone.
 
-Why two and not FFmpeg for all: libsndfile reads a 5 s 16 kHz wav in 0.12 ms and its
-header in 0.03 ms where FFmpeg takes 2.7 ms and 2.2 ms (its probe), 0.6 ms against 17 ms at
-48 kHz stereo (benchmarks/bench_decode.py), and a corpus read looks at every header; the
-wavs of stores made before decode to the same numbers.
+Why two and not FFmpeg for all: FFmpeg (PyAV) decodes a 16 kHz wav in 12 times
+libsndfile's time and reads its header in 95 times (it probes the file; 4 ms a file:
+benchmarks/bench_decode.py), and a corpus read looks at every header; the wavs of stores
+made before decode to the same numbers.
 
 Both give `[n_samples, channels]` float32 at the file's own rate, integer samples scaled
 to ±1 as libsndfile scales them (by 2^(bits-1)).
