@@ -146,7 +146,7 @@ def write_wav(
 def speech(
     rng: np.random.Generator, voice: audio.Voice, code: str, seconds: tuple[float, float]
 ) -> np.ndarray:
-    """`write_wav`'s samples (int16, `audio.SAMPLE_RATE`)."""
+    """`write_wav`'s samples, mono `[n]` at `audio.SAMPLE_RATE`."""
     code = {"con": "dis", "xxx": "oth"}.get(code, code)
     prosody = CALM if code == "cal" else audio.utterance_prosody(rng, code, 1.0, voice)
     length = float(rng.uniform(*seconds))
