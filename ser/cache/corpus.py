@@ -34,6 +34,12 @@ class StoreCorpus:
 
     @property
     def title(self) -> str:
+        """The kind's title; a store of one corpus of a collection (EmoBox's: a `dataset`
+        group of one value) names that corpus too: ``savee (EmoBox)``, so that stores of
+        several such corpora are told apart in reports."""
+        datasets = self.columns.get("dataset")
+        if datasets is not None and len(np.unique(datasets)) == 1:
+            return f"{datasets[0]} ({self.kind.title})"
         return self.kind.title
 
     @property

@@ -94,3 +94,32 @@ def test_the_report_puts_emobox_s_numbers_of_each_corpus_beside_ours(
     assert plots == ["probe_probe_CREMA-D.png", "probe_probe_IEMOCAP.png"]
     csv = ser("report", out, "--format", "csv").output.splitlines()
     assert any(line.endswith(",74.5,74.32,CREMA-D") for line in csv)  # its own numbers
+
+
+def test_an_emobox_store_is_probed_on_emobox_s_folds_and_class_set(
+    tiny_models: Any, tmp_path: Path
+) -> None:
+    """The leaderboard's way: a store of an EmoBox corpus probes on its `emobox` folds and
+    its whole class set, so EmoBox's numbers of that corpus stand beside ours as like for
+    like ("ours on its folds too")."""
+    from ser.synth.emobox import EmoBoxConfig, write_emobox
+    from ser.synth.tiny import save_tiny_speech
+
+    truth = write_emobox(tmp_path / "EmoBox", EmoBoxConfig(("savee",), speakers=4, track2=()))
+    wavlm = save_tiny_speech(tmp_path / "models" / "wavlm-large", "wavlm")
+    store = tmp_path / "savee.zarr"
+    result = ser("extract", truth.folder("savee"), "--corpus", "emobox", "--store", store,
+                 "--features", "speech", "--speech-model", wavlm, "--layers", "0,1",
+                 "--pool", "mean", "--device", "cpu", "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "probe"
+    args = ("sweep", "probe", "--store", store, "--out", out, "--set", "weighted-sum=no", *TINY)
+    run = ser(*args)
+    assert run.exit_code == 0, run.output
+    report = ser("report", out)
+    assert report.exit_code == 0, report.output
+    assert "Ours: emobox" in report.output and "ours on its folds too" in report.output
+    assert "EmoBox: its savee numbers" in report.output
+    assert "### savee (EmoBox)" in report.output  # the corpus, not the collection alone
+    classes = sorted({name for name, _ in truth.files["savee"].values()})
+    assert f"{len(classes)} classes ({', '.join(classes)})" in report.output  # EmoBox's set
