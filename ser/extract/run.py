@@ -40,6 +40,7 @@ import torch
 from rich.console import Console
 
 from ser.cache import Damage, FeatureStore, Manifest
+from ser.cache.atomic import writing
 from ser.cache.fingerprint import fingerprint, provenance
 from ser.cache.repair import repair_outcome
 from ser.corpus.records import CorpusReading
@@ -103,8 +104,9 @@ def extract_features(
     console = console or Console(stderr=True, quiet=not config.progress)
     device = pick_device(config.device)
     kind, reading = read_corpus(corpus_root, config.corpus, config.classes)
-    store = _create_store(Path(store_path), reading, kind.attrs())
-    with store.lock():
+    with writing(store_path, "the feature store"):  # a full disk: one line, resumable
+        store = _create_store(Path(store_path), reading, kind.attrs())
+    with store.lock(), writing(store.path, "the feature sets"):
         asr = None
         if config.text_source == "asr":
             asr = declare_asr(store, config)
