@@ -14,8 +14,9 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 # How long the processes of a killed command may take to end: they are sent SIGKILL at
-# once; a process still starting when it came ends once it gets to its parent check.
-GRACE = 15.0
+# once (gone within a second); one still starting then ends once it gets to its parent
+# check, which on a loaded machine may take a few seconds more.
+GRACE = 20.0
 # How long a command may take to show that its processes are working (torch imports
 # are slow on a loaded machine).
 START = 180.0
@@ -32,10 +33,10 @@ def killed_midway(
     log: Path,
     processes: int = 2,
 ) -> tuple[list[str], str]:
-    """Run `command` (its output to `log`); once at least `processes` processes of its
-    are running and `ready(output so far)`, SIGKILL it. Returns those of its processes
-    still running `GRACE` seconds later (pid, parent, command line; each then killed)
-    and its output."""
+    """Run `command` (its output to `log`); once at least `processes` pool processes of
+    its (multiprocessing's, spawned) are running and `ready(output so far)`, SIGKILL it.
+    Returns those of its processes still running `GRACE` seconds later (pid, parent,
+    command line; each then killed) and its output."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     started: dict[int, psutil.Process] = {}
@@ -67,7 +68,7 @@ def _wait_until_working(
         if time.monotonic() > deadline:
             raise AssertionError(f"not working {START:.0f} s after its start:\n{output}")
         _note_children(proc.pid, started)
-        if len(started) >= processes and ready(output):
+        if len([p for p in started.values() if _pooled(p)]) >= processes and ready(output):
             return
         time.sleep(0.1)
 
@@ -79,6 +80,13 @@ def _note_children(pid: int, started: dict[int, psutil.Process]) -> None:
         return
     for child in children:
         started.setdefault(child.pid, child)
+
+
+def _pooled(process: psutil.Process) -> bool:
+    """A process multiprocessing spawned (not its resource tracker)."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return "--multiprocessing-fork" in process.cmdline()
+    return False
 
 
 def _outliving(processes: Iterable[psutil.Process]) -> list[psutil.Process]:

@@ -106,7 +106,7 @@ def extract_features(
     kind, reading = read_corpus(corpus_root, config.corpus, config.classes)
     with writing(store_path, "the feature store"):  # a full disk: one line, resumable
         store = _create_store(Path(store_path), reading, kind.attrs())
-    with store.lock(), writing(store.path, "the feature sets"):
+    with store.lock(), writing(store.path, "the store's sets"):
         asr = None
         if config.text_source == "asr":
             asr = declare_asr(store, config)

@@ -14,8 +14,8 @@ must be used from a thread that outlives it (ProcessPoolExecutor starts its proc
 `submit`, from the submitting thread). The multiprocessing resource tracker needs
 nothing: it ends by itself once every process that holds its pipe has ended. Dask's
 local workers end by themselves too (distributed watches a pipe from their nanny, in
-the ser process; tested). Elsewhere than Linux nothing is asked: a ser process killed
-there may leave its pool processes behind.
+the ser process: tests/runtime/test_orphans.py). Elsewhere than Linux nothing is asked: a
+ser process killed there may leave its pool processes behind.
 """
 
 from __future__ import annotations

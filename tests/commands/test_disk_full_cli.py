@@ -72,7 +72,7 @@ def test_extract_on_a_full_disk_resumes_with_the_shards_written(
     monkeypatch.setattr(zarr_backend.ZarrBackend, "write_blocks", failing_from(1, ENOSPC, None))
     line = one_line(ser(*args))
     assert (
-        f"error: the disk is full (No space left on device) writing the feature sets to {store};"
+        f"error: the disk is full (No space left on device) writing the store's sets to {store};"
         in line
     )
     monkeypatch.setattr(zarr_backend.ZarrBackend, "write_blocks", write_blocks)
