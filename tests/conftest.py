@@ -141,3 +141,13 @@ def meld_corpus(tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("meld") / "MELD"
     return write_meld(root, TalkConfig(speakers=4))
+
+
+@pytest.fixture(scope="session")
+def meld_release(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny synthetic MELD as released: .mp4 clips (48 kHz stereo AAC) in its folders
+    (3 characters; 3 train, 1 dev, 1 test dialogs)."""
+    from ser.synth.talk import TalkConfig, write_meld
+
+    root = tmp_path_factory.mktemp("meld-release") / "MELD.Raw"
+    return write_meld(root, TalkConfig(speakers=3, dialogs=1), clips=True)

@@ -3,7 +3,8 @@
 The fingerprint is the sha256 of the canonical JSON of everything that could change the
 numbers. Where a model was found (`LOCATIONS`) is left out when its weights checksum is
 recorded: the same weights at another path make the same features. Sets fingerprinted
-before that are still accepted (`matches`).
+before that are still accepted (`matches`). What only describes the run (`RECORDED`: the
+audio decoders and their versions) is provenance too, kept out of the fingerprint.
 
 Example:
     >>> attrs = provenance({"extractor": "logmel", "modality": "audio", "level": "frame",
@@ -32,6 +33,11 @@ REQUIRED = ("extractor", "modality", "level", "dim", "dtype")
 LEVELS = ("frame", "token", "utterance")
 MODALITIES = ("audio", "text")
 DTYPES = ("float16", "float32")
+#: Provenance that is no part of a set's identity: the audio decoders (`decoder`, e.g.
+#: "soundfile 0.14.0 / libsndfile 1.2.2; av 18.1.0 / ffmpeg 8.1.2"). Sets begun before it
+#: was recorded resume and are found as they were; a library upgrade does not orphan a
+#: store. A set records the decoders of the run that began it.
+RECORDED = frozenset({"decoder"})
 #: Keys that say where a model was found, each with the key of its weights checksum.
 LOCATIONS = {"model": "weights_sha256", "asr_model": "asr_weights_sha256"}
 
@@ -69,9 +75,11 @@ def fingerprint(attrs: Mapping[str, Any]) -> str:
 
 
 def identity(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """The attrs that make the numbers: no bookkeeping, no located model's location."""
+    """The attrs that make the numbers: no bookkeeping, no located model's location, none
+    of `RECORDED`."""
     located = {key for key, checksum in LOCATIONS.items() if checksum in attrs}
-    return {k: v for k, v in attrs.items() if k not in BOOKKEEPING and k not in located}
+    left_out = BOOKKEEPING | RECORDED | located
+    return {k: v for k, v in attrs.items() if k not in left_out}
 
 
 def matches(attrs: Mapping[str, Any]) -> bool:
@@ -93,10 +101,11 @@ def _sha256(prov: Mapping[str, Any]) -> str:
 
 
 def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """``key: old -> new`` for each provenance key whose value differs (or is absent)."""
+    """``key: old -> new`` for each provenance key whose value differs (or is absent),
+    `RECORDED` ones aside."""
     return [
         f"{key}: {_show(old, key)} -> {_show(new, key)}"
-        for key in sorted((set(old) | set(new)) - BOOKKEEPING)
+        for key in sorted((set(old) | set(new)) - BOOKKEEPING - RECORDED)
         if key not in old or key not in new or old[key] != new[key]
     ]
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ser.cache.atomic import atomic_write
 from ser.cache.store import FeatureStore
+from ser.corpus.options import NO_OPTIONS, ReadOptions
 from ser.corpus.registry import CorpusKind, kind_of
 from ser.errors import SerError, StoreError
 
@@ -30,10 +31,12 @@ def request_key(
     options: Mapping[str, Any],
     models: Mapping[str, str],
     corpus: str | None = None,
+    read_options: ReadOptions = NO_OPTIONS,
 ) -> str | None:
     """A key over the request and the files it reads (`models`: each kind's hub id or
-    folder; `corpus`: the corpus kind, else guessed from the layout); None when a model's
-    files cannot be found cheaply or the corpus's kind is not clear."""
+    folder; `corpus`: the corpus kind, else guessed from the layout; `read_options` what
+    it reads the corpus with); None when a model's files cannot be found cheaply or the
+    corpus's kind is not clear."""
     signatures = {kind: _model_signature(model) for kind, model in models.items()}
     if any(sig is None for sig in signatures.values()):
         return None
@@ -43,7 +46,7 @@ def request_key(
         return None
     parts = {
         "options": dict(options),
-        "corpus": _corpus_signature(corpus_root, kind),
+        "corpus": _corpus_signature(corpus_root, kind, read_options),
         "models": signatures,
         "machine": _machine_signature(),
     }
@@ -82,12 +85,16 @@ def check_receipt(store: Path, key: str) -> dict[str, Any] | None:
 
 def _stats(paths: Iterable[Path], root: Path) -> list[tuple[str, int, int]]:
     stats = [(p, p.stat()) for p in sorted(paths)]
-    return [(str(p.relative_to(root)), st.st_size, st.st_mtime_ns) for p, st in stats]
+    # Relative to the root (a moved copy keeps its key); a file elsewhere (an audio root) as is.
+    names = [str(p.relative_to(root) if p.is_relative_to(root) else p) for p, _ in stats]
+    return [(name, st.st_size, st.st_mtime_ns) for name, (_, st) in zip(names, stats, strict=True)]
 
 
-def _corpus_signature(root: Path, kind: CorpusKind) -> list[tuple[str, int, int]]:
+def _corpus_signature(
+    root: Path, kind: CorpusKind, options: ReadOptions
+) -> list[tuple[str, int, int]]:
     root = root.resolve()
-    return _stats(kind.signature(root), root)
+    return _stats(kind.files(root, options), root)
 
 
 def _model_signature(model: str) -> list[tuple[str, int, int]] | None:

@@ -26,6 +26,17 @@ from ser.errors import StoreError
 CORPUS_PLACEHOLDER = "CORPUS_ROOT"  # `ser extract`'s argument, where the store lacks it
 
 
+def corpus_argument(store_attrs: Mapping[str, Any]) -> str | None:
+    """`ser extract`'s corpus as the store records it: its root, and for a corpus read with
+    an audio root (EmoBox's) its kind and `--audio-root`; None where it records none."""
+    root = store_attrs.get("corpus_root")
+    if root and store_attrs.get("audio_root"):
+        return (
+            f"{root} --corpus {store_attrs.get('corpus')} --audio-root {store_attrs['audio_root']}"
+        )
+    return None if root is None else str(root)
+
+
 def repair_command(path: Path, name: str, attrs: Mapping[str, Any], corpus: str | None) -> str:
     """The command that mends set ``name``: ``ser extract`` as it made the set, plus
     ``--repair`` (an imported set: imported again)."""

@@ -53,7 +53,7 @@ from ser.cache.fingerprint import BOOKKEEPING, differences, fingerprint, plain_j
 from ser.cache.formats import backend_for
 from ser.cache.lock import try_lock
 from ser.cache.manifest import Manifest
-from ser.cache.repair import read_damage, repair_command, repair_runs
+from ser.cache.repair import corpus_argument, read_damage, repair_command, repair_runs
 from ser.cache.store_types import Damage, FeatureData, FeatureSetInfo, VerifyReport
 from ser.cache.transcripts import TranscriptSets
 from ser.cache.verify import RECORDED, Health, check_feature_set, little_bytes
@@ -211,7 +211,7 @@ class FeatureStore(TranscriptSets):
             data = self._backend.read_data(name)
         except DamagedChunks as damaged:
             held = offsets if damaged.array.endswith("/" + DATA) else None
-            command = repair_command(self.path, name, attrs, self.attrs.get("corpus_root"))
+            command = repair_command(self.path, name, attrs, corpus_argument(self.attrs))
             message = read_damage(self.path, name, self.manifest, damaged, held, command)
             raise StoreError(message) from None
         return FeatureData(data=data, offsets=offsets.astype(np.int64), attrs=attrs)
@@ -279,7 +279,7 @@ class FeatureStore(TranscriptSets):
 
     def repair_command(self, name: str) -> str:
         """The command that mends set ``name`` (`ser extract ... --repair`)."""
-        return repair_command(self.path, name, self._attrs_of(name), self.attrs.get("corpus_root"))
+        return repair_command(self.path, name, self._attrs_of(name), corpus_argument(self.attrs))
 
     def begin_repair(self, name: str) -> Damage:
         """The damage of complete set ``name`` (`damage`), made ready for its repair: what

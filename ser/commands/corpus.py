@@ -13,11 +13,13 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ser.commands.options import classes_option, corpus_option
+from ser.commands.options import audio_root_option, classes_option, corpus_option
+from ser.corpus.options import ReadOptions
 from ser.corpus.registry import read_corpus
 from ser.errors import ConfigError
 from ser.synth.acted import ActedConfig, ActedTruth, write_crema_d, write_ravdess
 from ser.synth.corpus import SynthConfig, write_corpus, write_corpus_from_metadata
+from ser.synth.emobox import EmoBoxConfig, write_emobox
 from ser.synth.talk import TalkConfig, write_meld, write_msp_podcast
 
 SHOWN_PROBLEMS = 20
@@ -28,6 +30,8 @@ LAYOUTS: dict[str, Callable[[Path, int], ActedTruth]] = {
     "ravdess": lambda out, seed: write_ravdess(out, ActedConfig(seed=seed)),
     "msp-podcast": lambda out, seed: write_msp_podcast(out, TalkConfig(seed=seed)),
     "meld": lambda out, seed: write_meld(out, TalkConfig(speakers=4, seed=seed)),
+    # An EmoBox checkout (data/<name>/, downloads/, a track2 file): read with --corpus emobox.
+    "emobox": lambda out, seed: write_emobox(out, EmoBoxConfig(seed=seed)).acted(),
 }
 IEMOCAP_OPTIONS = ("dialogs_per_session", "metadata")
 
@@ -40,16 +44,20 @@ def corpus() -> None:
 @corpus.command("summary")
 @click.argument("root", type=click.Path(path_type=Path))
 @corpus_option()
+@audio_root_option()
 @classes_option("Class set: IEMOCAP's 4 (exc merged into hap), 5 (+fru), 6; a corpus's own.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
-def summary(root: Path, corpus: str | None, classes: str, as_json: bool) -> None:
+def summary(
+    root: Path, corpus: str | None, audio_root: Path | None, classes: str, as_json: bool
+) -> None:
     """Counts per group (session, speaker or split) and class, speakers, hours, and the
     problems found in ROOT.
 
     ROOT is the IEMOCAP_full_release folder (the one holding Session1..Session5), a
-    CREMA-D or RAVDESS root, or a manifest file (.csv, .jsonl).
+    CREMA-D or RAVDESS root, a manifest file (.csv, .jsonl), or an EmoBox
+    data/<name> folder or track2 file (--corpus emobox).
     """
-    kind, reading = read_corpus(root, corpus, classes)
+    kind, reading = read_corpus(root, corpus, classes, ReadOptions(audio_root))
     result = kind.summarize(reading, classes)
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -77,6 +85,8 @@ def _print_summary(root: Path, classes: str, result: dict[str, Any]) -> None:
         f"{result['utterances']} utterances, {result['speakers']} speakers, "
         f"{result['hours']:.2f} h, {len(result['problems'])} problems"
     )
+    for note in result.get("notes", ()):  # what a kind says beside its counts
+        console.print(note, markup=False)
     for problem in result["problems"][:SHOWN_PROBLEMS]:
         console.print(f"  {problem['utt_id']}: {problem['problem']}", markup=False)
     if len(result["problems"]) > SHOWN_PROBLEMS:

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ser.commands.options import THREADS_HELP, classes_option, corpus_option
+from ser.commands.options import (
+    THREADS_HELP,
+    audio_root_option,
+    classes_option,
+    corpus_option,
+)
 from ser.errors import ConfigError
 from ser.extract.registry import (
     KINDS,
@@ -96,6 +101,7 @@ def _registry_params() -> list[click.Parameter]:
     help="Feature store (.zarr directory or .h5 file); created when missing.",
 )
 @corpus_option()
+@audio_root_option()
 @classes_option("Label set whose utterances the manifest holds.")
 @click.option(
     "--name",
@@ -188,7 +194,7 @@ def extract(
     **values: Any,
 ) -> None:
     """Extract features of CORPUS_ROOT (an IEMOCAP_full_release folder, a CREMA-D or
-    RAVDESS root, or a manifest file: --corpus) into --store.
+    RAVDESS root, a manifest file, an EmoBox data/<name> folder: --corpus) into --store.
 
     Resumable: a killed run continues where it stopped; re-running a finished command
     does nothing. Example:
@@ -214,6 +220,7 @@ def extract(
     """
     from ser.cache.model_names import DEFAULT_ASR_MODEL
     from ser.cache.receipts import check_receipt, request_key, write_receipt
+    from ser.corpus.options import ReadOptions
 
     options = kind_options(values, features)
     try:
@@ -244,7 +251,10 @@ def extract(
         models["asr"] = asr_model or DEFAULT_ASR_MODEL
     if run["corpus"] is not None:  # a key made without it stays what it was
         asked["corpus"] = run["corpus"]
-    key = request_key(corpus_root, asked, models, run["corpus"])
+    read_options = ReadOptions(run["audio_root"])
+    if run["audio_root"] is not None:
+        asked["audio_root"] = str(run["audio_root"].resolve())
+    key = request_key(corpus_root, asked, models, run["corpus"], read_options)
     done = None if key is None or run["overwrite"] or run["repair"] else check_receipt(store, key)
     if done is not None:
         # A finished request: answer from the receipt, before torch is even imported.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -21,6 +22,19 @@ def classes_option(help: str) -> Callable[[Any], Any]:
     """`--classes`: a label set's name, all codes by default."""
     choice = click.Choice(list(class_set_names()))
     return click.option("--classes", type=choice, default="all", show_default=True, help=help)
+
+
+def audio_root_option() -> Callable[[Any], Any]:
+    """`--audio-root DIR`: where a corpus's relative wav paths resolve (EmoBox's)."""
+    return click.option(
+        "--audio-root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="--corpus emobox: the folder holding EmoBox's downloads/ (the JSONL's wav paths "
+        "are relative to it) [default: the EmoBox checkout two folders above data/<name>]; "
+        "for a track2 file, the folder its wav_filename paths start in [default: the "
+        "file's folder].",
+    )
 
 
 def corpus_option() -> Callable[[Any], Any]:

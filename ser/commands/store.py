@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ser.commands.options import classes_option, corpus_option
+from ser.commands.options import audio_root_option, classes_option, corpus_option
 from ser.runtime.units import human_bytes
 
 STORE_PATH = click.Path(path_type=Path)
@@ -138,18 +138,22 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
 @click.argument("path", type=STORE_PATH)
 @click.argument("corpus_root", type=click.Path(path_type=Path))
 @corpus_option()
+@audio_root_option()
 @classes_option("Class set whose utterances the manifest holds.")
-def init(path: Path, corpus_root: Path, corpus: str | None, classes: str) -> None:
+def init(
+    path: Path, corpus_root: Path, corpus: str | None, audio_root: Path | None, classes: str
+) -> None:
     """Create a store at PATH holding only the manifest of CORPUS_ROOT."""
     from ser.cache import FeatureStore, Manifest
     from ser.cache.formats import backend_for
+    from ser.corpus.options import ReadOptions
     from ser.corpus.registry import read_corpus
 
     existed = backend_for(path.absolute(), writable=False).exists()
-    kind, reading = read_corpus(corpus_root, corpus, classes)
+    kind, reading = read_corpus(corpus_root, corpus, classes, ReadOptions(audio_root))
     manifest = Manifest.from_utterances(reading.utterances, reading.root)
     root = reading.source or reading.root
-    attrs = {"corpus_root": str(root), "classes": classes, **kind.attrs()}
+    attrs = {"corpus_root": str(root), "classes": classes, **kind.attrs(reading)}
     fs = FeatureStore.create(path, manifest, attrs)
     verb = "exists already with this manifest:" if existed else "created"
     click.echo(f"{verb} {fs.path} ({fs.backend}): {len(manifest)} utterances, classes {classes}")

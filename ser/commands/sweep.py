@@ -39,7 +39,8 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     envvar="SER_STORE",
     show_envvar=True,
     help="Feature store; again for every cell on another corpus too (--store iemocap.zarr "
-    "--store meld.zarr): `ser report` gives a column per corpus.",
+    "--store meld.zarr): `ser report` gives a column per corpus (probe: each store's own "
+    "layers, a section per corpus).",
 )
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Sweep folder.")
 @click.option(
@@ -92,19 +93,16 @@ def sweep_command(**o: Any) -> None:
     from ser.runtime.cluster import dask_client
     from ser.sweep.cells import resolve_cells
     from ser.sweep.estimate import estimate_sweep
-    from ser.sweep.probe import PROBE
     from ser.sweep.runner import run_sweep, write_manifest
     from ser.sweep.spec import load_spec
 
     stores = list(o["stores"])
-    if o["spec"] == PROBE and len(stores) > 1:
-        raise ConfigError(f"{PROBE}: its rows are one store's layers; give one --store")
     spec = load_spec(
         o["spec"],
         params=_pairs(o["params"], "--set"),
         fixed=_pairs(o["fix"], "--fix"),
         grid=_pairs(o["grid"], "--grid"),
-        store=stores[0],
+        store=stores,
     )
     cells = resolve_cells(spec.cells, stores, o["out"])
     execution = sweep_execution(cells, o["workers"], o["threads"], o["scheduler"])

@@ -1,8 +1,9 @@
-"""Audio decoding: any file soundfile reads, or a part of one (`Clip`), as float32 mono
-at the rate a model wants.
+"""Audio decoding: a file of any common container (WAV, FLAC, Ogg, MP3, MP4/M4A with AAC,
+...), or a part of one (`Clip`), as float32 mono at the rate a model wants.
 
-soundfile decodes (a clip: only its frames), channels are averaged, soxr resamples (no
-torchaudio).
+`ser.corpus.decode` decodes (libsndfile, else FFmpeg; a clip: only its span, after a seek),
+channels are averaged, soxr resamples once (no torchaudio). The same bytes always give the
+same samples.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile
 import soxr
 
+from ser.corpus.decode import AudioInfo, DecodeError, decoders, info, read
 from ser.errors import SerError
+
+__all__ = ["AudioError", "AudioInfo", "AudioSource", "Clip", "audio_info", "decoders", "load_audio"]
 
 
 class AudioError(SerError):
@@ -42,19 +45,25 @@ def source_path(source: AudioSource) -> Path:
     return source.path if isinstance(source, Clip) else Path(source)
 
 
+def audio_info(path: str | Path) -> AudioInfo:
+    """The rate, channels and length of a file's audio by its header; `AudioError` saying
+    why it cannot be read."""
+    path = _existing(Path(path))
+    try:
+        return info(path)
+    except DecodeError as error:
+        raise AudioError(f"cannot decode audio file {path}: {error}") from error
+
+
 def load_audio(source: AudioSource, sample_rate: int) -> np.ndarray:
     """Decode `source` (a file, or a clip of one) to float32 mono `[n_samples]` at
     `sample_rate` Hz."""
-    path = source_path(source)
-    if not path.is_file():
-        raise AudioError(f"audio file {path} does not exist")
-    if path.stat().st_size == 0:
-        raise AudioError(f"audio file {path} is empty (0 bytes)")
+    path = _existing(source_path(source))
+    span = (source.start, source.end) if isinstance(source, Clip) else None
     try:
-        samples, rate = _read(path, source if isinstance(source, Clip) else None)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        reason = str(error).replace(f"Error opening {str(path)!r}: ", "")
-        raise AudioError(f"cannot decode audio file {path}: {reason}") from error
+        samples, rate = read(path, span)  # [n, channels]
+    except DecodeError as error:
+        raise AudioError(f"cannot decode audio file {path}: {error}") from error
     if samples.shape[0] == 0 or samples.shape[1] == 0:
         raise AudioError(f"audio {source} is empty (0 samples)")
     mono = samples.mean(axis=1, dtype=np.float32)  # [n]
@@ -63,11 +72,9 @@ def load_audio(source: AudioSource, sample_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def _read(path: Path, clip: Clip | None) -> tuple[np.ndarray, int]:
-    """[n, channels] float32 samples of the file, or of the clip's frames only, and the rate."""
-    if clip is None:
-        return soundfile.read(path, dtype="float32", always_2d=True)
-    with soundfile.SoundFile(path) as file:
-        first, last = round(clip.start * file.samplerate), round(clip.end * file.samplerate)
-        file.seek(min(first, file.frames))
-        return file.read(max(0, last - first), dtype="float32", always_2d=True), file.samplerate
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise AudioError(f"audio file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise AudioError(f"audio file {path} is empty (0 bytes)")
+    return path

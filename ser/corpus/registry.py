@@ -5,7 +5,7 @@ defaults; and `--corpus` guessed from a layout (`guess`). A store records its ki
 the one place that does.
 
 >>> [kind.name for kind in KINDS.values()]
-['iemocap', 'crema-d', 'ravdess', 'msp-podcast', 'meld', 'manifest']
+['iemocap', 'crema-d', 'ravdess', 'msp-podcast', 'meld', 'manifest', 'emobox']
 >>> KINDS["crema-d"].label_set("4").classes
 ('neu', 'hap', 'sad', 'ang')
 >>> [p.name for p in KINDS["iemocap"].protocols]
@@ -19,9 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ser.corpus.kinds import crema_d, iemocap, manifest, meld, msp_podcast, ravdess
+from ser.corpus.kinds import (
+    crema_d,
+    emobox,
+    emobox_summary,
+    iemocap,
+    manifest,
+    meld,
+    msp_podcast,
+    ravdess,
+)
 from ser.corpus.kinds.flat import column_of, pick, summarize_by
 from ser.corpus.labels import LabelSet
+from ser.corpus.options import NO_OPTIONS, ReadOptions
+from ser.corpus.protocols.emobox import EmoBoxFolds
 from ser.corpus.protocols.folds import Protocol, parse_protocol
 from ser.corpus.protocols.groups import LeaveOneGroupOut, Official, SpeakerKFold
 from ser.corpus.protocols.random_split import RandomSplit
@@ -45,6 +56,15 @@ EVERY_KIND: tuple[type[Protocol], ...] = (SpeakerKFold, LeaveOneGroupOut, Random
 
 
 @dataclass(frozen=True)
+class Optioned:
+    """How a kind that takes `ReadOptions` (`--audio-root`) reads a root with them, and
+    which files' stats say its copy changed (`ser extract`'s receipts)."""
+
+    read: Callable[[Path, str, ReadOptions], CorpusReading]
+    files: Callable[[Path, ReadOptions], list[Path]]
+
+
+@dataclass(frozen=True)
 class CorpusKind:
     """A corpus layout: `read(root, classes)`, whether `root` looks like it (`detect`),
     the files whose stats say a copy changed (`signature`), its class sets given the
@@ -55,7 +75,8 @@ class CorpusKind:
     with a value); `class_weights` what `ser train` uses without --class-weights
     (balanced for a corpus as skewed as MELD, recorded and said when a run starts);
     `papers`: the papers' published numbers are on this corpus (reports set ours beside
-    them)."""
+    them); `optioned`: how it reads with `ReadOptions` (None: it takes none); `classes`
+    `ser train`'s class set without --classes (None: the model family's)."""
 
     name: str
     title: str
@@ -74,6 +95,8 @@ class CorpusKind:
     summary: Callable[[CorpusReading, str], dict[str, Any]] | None = field(default=None)
     class_weights: str = "none"
     papers: bool = False
+    optioned: Optioned | None = None
+    classes: str | None = None
 
     def __post_init__(self) -> None:
         if self.class_weights not in CLASS_WEIGHTS:
@@ -120,9 +143,30 @@ class CorpusKind:
         by = next((c for c, found in values if found - {""}), self.by[-1])
         return summarize_by(reading, label_set, by)
 
-    def attrs(self) -> dict[str, Any]:
-        """What a store of this corpus records."""
-        return {CORPUS_ATTR: self.name, LAYOUT_ATTR: self.version}
+    def reading(self, root: Path, classes: str, options: ReadOptions = NO_OPTIONS) -> CorpusReading:
+        """What `read` makes of `root`, with `options` for a kind that takes them;
+        `ConfigError` for options a kind does not take."""
+        if self.optioned is not None:
+            return self.optioned.read(root, classes, options)
+        if options.given():
+            takers = " or ".join(k.name for k in KINDS.values() if k.optioned is not None)
+            given = ", ".join(options.given())
+            raise ConfigError(f"{self.title} takes no {given} (it is for --corpus {takers})")
+        return self.read(root, classes)
+
+    def files(self, root: Path, options: ReadOptions = NO_OPTIONS) -> list[Path]:
+        """The files whose stats key `ser extract`'s receipts (`signature`, or with options)."""
+        return self.signature(root) if self.optioned is None else self.optioned.files(root, options)
+
+    def attrs(self, reading: CorpusReading | None = None) -> dict[str, Any]:
+        """What a store of this corpus records; of a kind that takes options, also where
+        `reading` came from (`corpus_root`) and where its wavs are (`audio_root`)."""
+        found = {CORPUS_ATTR: self.name, LAYOUT_ATTR: self.version}
+        if reading is not None and self.optioned is not None:
+            found.update(
+                corpus_root=str(reading.source or reading.root), audio_root=str(reading.root)
+            )
+        return found
 
 
 KINDS: dict[str, CorpusKind] = {}
@@ -170,6 +214,12 @@ register(CorpusKind(
     manifest.read, manifest.detect, manifest.signature, manifest.label_sets, "speaker-kfold",
     groups=("split",), by=("split", "speaker"),
 ))  # fmt: skip
+register(CorpusKind(
+    "emobox", "EmoBox", emobox.LAYOUT, emobox.read, emobox.detect, emobox.signature,
+    emobox.label_sets, "emobox", groups=("dataset", "emo"), own=(EmoBoxFolds,),
+    summary=emobox_summary.summarize, optioned=Optioned(emobox.read_with, emobox.files),
+    classes="all",
+))  # fmt: skip
 
 
 def corpus_kind(name: str) -> CorpusKind:
@@ -202,12 +252,17 @@ def kind_of(root: str | Path, corpus: str | None = None) -> CorpusKind:
 
 
 def read_corpus(
-    root: str | Path, corpus: str | None = None, classes: str = "all"
+    root: str | Path,
+    corpus: str | None = None,
+    classes: str = "all",
+    options: ReadOptions = NO_OPTIONS,
 ) -> tuple[CorpusKind, CorpusReading]:
-    """The kind (`corpus`, else guessed) and what it reads of `root`."""
+    """The kind (`corpus`, else guessed) and what it reads of `root` (with `options`)."""
     kind = kind_of(root, corpus)
     path = Path(root).expanduser()
-    return kind, kind.read(path.resolve() if path.exists() else path.absolute(), classes)
+    return kind, kind.reading(
+        path.resolve() if path.exists() else path.absolute(), classes, options
+    )
 
 
 def store_kind(attrs: Mapping[str, Any]) -> CorpusKind:

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from ser.cache.fingerprint import fingerprint, plain_json
 from ser.cache.model_names import set_stem
-from ser.corpus.audio import AudioError, AudioSource, load_audio
+from ser.corpus.audio import AudioError, AudioSource, decoders, load_audio
 from ser.corpus.wer import transcripts_wer
 from ser.extract.asr import SAMPLE_RATE, AsrOptions, WhisperAsr
 from ser.extract.config import ExtractConfig, TranscriptSummary
@@ -46,7 +46,7 @@ def declare_asr(store: Any, config: ExtractConfig) -> AsrPass:
     asr = WhisperAsr(AsrOptions(**{k: v for k, v in given.items() if v is not None}))
     asr.load(torch.device("cpu"))
     name = f"asr-{set_stem(asr.options.model)}"  # asr-<model name>, e.g. asr-whisper-small
-    attrs = {"kind": "asr", "sample_rate": SAMPLE_RATE, **asr.provenance()}
+    attrs = {"kind": "asr", "sample_rate": SAMPLE_RATE, "decoder": decoders(), **asr.provenance()}
     if not config.overwrite:  # a set an older ser named otherwise: found by fingerprint
         name = _stored_as(store, attrs) or name
     store.begin_transcripts(name, attrs, overwrite=config.overwrite)

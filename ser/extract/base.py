@@ -20,6 +20,7 @@ import numpy as np
 
 from ser.cache.fingerprint import model_location
 from ser.cache.model_names import looks_like_path, missing_folder, set_stem
+from ser.corpus.audio import decoders
 from ser.errors import ConfigError, SerError
 from ser.extract.loading import check_missing, describe_load, quiet_transformers
 from ser.runtime.precision import autocast_dtype, check_precision, resolve_precision
@@ -293,8 +294,10 @@ def check_audio(batch: Sequence[np.ndarray], min_samples: int, what: str) -> Non
 def base_attrs(
     kind: str, modality: Modality, level: Level, dim: int, dtype: str, **extra: Any
 ) -> dict[str, Any]:
-    """The attrs every feature set carries, plus extractor-specific provenance."""
+    """The attrs every feature set carries (an audio one: the decoders that read its
+    audio), plus extractor-specific provenance."""
     import ser
 
     common = {"extractor": kind, "modality": modality, "level": level, "dim": int(dim)}
-    return {**common, "dtype": dtype, "ser_version": ser.__version__, **extra}
+    decoder = {"decoder": decoders()} if modality == "audio" else {}
+    return {**common, "dtype": dtype, "ser_version": ser.__version__, **decoder, **extra}

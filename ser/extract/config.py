@@ -45,6 +45,7 @@ class ExtractConfig:
     asr_max_new_tokens: int | None = None  # None: `AsrOptions`' default
     asr_batch_size: int | None = None  # utterances per generate call (None: by device)
     corpus: str | None = None  # the corpus kind (`ser.corpus.registry`); None: guessed
+    audio_root: Path | None = None  # where an EmoBox corpus's wavs are; None: its default
 
     def __post_init__(self) -> None:
         parse_kinds(self.features)

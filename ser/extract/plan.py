@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import soundfile
 
-from ser.corpus.audio import AudioSource, Clip
+from ser.corpus.audio import AudioError, AudioSource, Clip, audio_info
 from ser.errors import ConfigError
 
 # Batch budgets by device: padded seconds of audio / padded tokens per forward call.
@@ -115,10 +114,9 @@ def _header_seconds(path: AudioSource | None) -> float:
     if isinstance(path, Clip):
         return path.end - path.start
     try:
-        info = soundfile.info(str(path))
-    except (soundfile.LibsndfileError, RuntimeError, OSError):
+        return audio_info(path).seconds
+    except AudioError:
         return 0.0
-    return info.frames / info.samplerate if info.samplerate > 0 else 0.0
 
 
 def estimate_bytes(attrs: dict, costs: Sequence[float]) -> int:

@@ -43,6 +43,7 @@ from ser.cache import Damage, FeatureStore, Manifest
 from ser.cache.atomic import writing
 from ser.cache.fingerprint import fingerprint, provenance
 from ser.cache.repair import repair_outcome
+from ser.corpus.options import ReadOptions
 from ser.corpus.records import CorpusReading
 from ser.corpus.registry import read_corpus
 from ser.errors import StoreError
@@ -103,9 +104,10 @@ def extract_features(
     started = time.perf_counter()
     console = console or Console(stderr=True, quiet=not config.progress)
     device = pick_device(config.device)
-    kind, reading = read_corpus(corpus_root, config.corpus, config.classes)
+    options = ReadOptions(config.audio_root)
+    kind, reading = read_corpus(corpus_root, config.corpus, config.classes, options)
     with writing(store_path, "the feature store"):  # a full disk: one line, resumable
-        store = _create_store(Path(store_path), reading, kind.attrs())
+        store = _create_store(Path(store_path), reading, kind.attrs(reading))
     with store.lock(), writing(store.path, "the store's sets"):
         asr = None
         if config.text_source == "asr":

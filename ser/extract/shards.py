@@ -120,7 +120,7 @@ def _in_process(
 def _decoded(
     extractor: Extractor, work: list[tuple[ShardJob, tuple[int, ...]]]
 ) -> Iterator[tuple[ShardJob, tuple[int, ...], Decoded]]:
-    # soundfile and soxr release the GIL, so one thread decodes while torch computes.
+    # libsndfile, FFmpeg (PyAV) and soxr release the GIL: one thread decodes while torch computes.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ser-decode") as pool:
         submitted = (
             (job, batch, pool.submit(decode, extractor, job.sources, batch)) for job, batch in work

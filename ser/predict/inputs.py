@@ -12,16 +12,14 @@ import csv
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import soundfile
 
-from ser.corpus.audio import AudioError, load_audio
+from ser.corpus.audio import AudioError, AudioInfo, audio_info, load_audio
 from ser.errors import ConfigError
 
 #: Suffixes a folder is searched for.
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".mp4", ".m4a")
 
 
 @dataclass
@@ -132,7 +130,7 @@ def _load(item: Item, sample_rate: int | None) -> np.ndarray | None:
         return None
     if sample_rate is not None:
         for changed, note in (
-            (info.samplerate != sample_rate, f"resampled {info.samplerate} Hz -> {sample_rate} Hz"),
+            (info.rate != sample_rate, f"resampled {info.rate} Hz -> {sample_rate} Hz"),
             (info.channels != 1, f"{info.channels} channels averaged to mono"),
         ):
             if changed and note not in item.notes:
@@ -140,13 +138,9 @@ def _load(item: Item, sample_rate: int | None) -> np.ndarray | None:
     return wave
 
 
-def _decode(path: Path, sample_rate: int | None) -> tuple[np.ndarray, Any]:
-    try:
-        info = soundfile.info(str(path))
-    except (RuntimeError, TypeError, ValueError):  # LibsndfileError is a RuntimeError
-        load_audio(path, 16000)  # raises AudioError saying why: missing, empty, ...
-        raise AudioError(f"cannot decode audio file {path}") from None
-    wave = load_audio(path, sample_rate or info.samplerate)
+def _decode(path: Path, sample_rate: int | None) -> tuple[np.ndarray, AudioInfo]:
+    info = audio_info(path)  # AudioError saying why: missing, empty, unreadable
+    wave = load_audio(path, sample_rate or info.rate)
     _check_whole(path)
     return wave, info
 

@@ -7,6 +7,12 @@ has recall NaN (``null`` in JSON) and is left out of UA and both F1s; one never
 predicted counts 0 (sklearn's ``zero_division=0``). Every score is read off the confusion
 matrix with numpy: sklearn gives the same values (tested) but costs ~1 s to import.
 
+EmoBox's EmoEval scores with sklearn's defaults: UA `balanced_accuracy_score` and WA
+`accuracy_score` (ours), macro-F1 `f1_score(average="macro")` over every class in the
+truth or the predictions (`f1_seen`: a class predicted but absent from the truth counts
+0; equal to F1 whenever every predicted class is in the truth) and micro-F1
+(`micro_f1`: for one label per utterance, WA).
+
 >>> import numpy as np
 >>> m = compute_metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), ["neu", "hap"])
 >>> m.wa, m.ua, m.per_class_recall
@@ -41,6 +47,8 @@ class Metrics:
     confusion: list[list[int]] = field(hash=False)  # [truth][prediction], class-set order
     n: int  # utterances scored
     wf1: float  # weighted by support
+    micro_f1: float = math.nan  # sklearn's average="micro": WA (compute_metrics fills it)
+    f1_seen: float = math.nan  # macro over the classes in the truth or the predictions
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN recalls become None."""
@@ -49,14 +57,17 @@ class Metrics:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Metrics:
-        """Inverse of `to_dict`; a record written before WF1 was kept has it computed from
-        its confusion (exactly what `compute_metrics` gives)."""
+        """Inverse of `to_dict`; a record written before WF1, micro-F1 or `f1_seen` were
+        kept has them computed from its confusion (exactly what `compute_metrics` gives)."""
         recalls = {c: math.nan if r is None else float(r) for c, r in d["per_class_recall"].items()}
         confusion = [[int(v) for v in row] for row in d["confusion"]]
-        wf1 = d.get("wf1")
-        wf1 = f1_scores(np.asarray(confusion, dtype=np.int64))[1] if wf1 is None else float(wf1)
+        counts = np.asarray(confusion, dtype=np.int64)
+        wf1, micro, seen = d.get("wf1"), d.get("micro_f1"), d.get("f1_seen")
+        wf1 = f1_scores(counts)[1] if wf1 is None else float(wf1)
+        if micro is None or seen is None:
+            micro, seen = sklearn_f1_scores(counts)
         scores = (float(d["wa"]), float(d["ua"]), float(d["f1"]))
-        return cls(*scores, recalls, confusion, int(d["n"]), wf1)
+        return cls(*scores, recalls, confusion, int(d["n"]), wf1, float(micro), float(seen))
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> Metrics:
@@ -78,19 +89,35 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[st
     per_class = dict(zip(classes, recall.tolist(), strict=True))
     ua, wa = ua_wa(y_true, y_pred, n_classes)
     f1_macro, f1_weighted = f1_scores(counts)
-    return Metrics(wa, ua, f1_macro, per_class, counts.tolist(), len(y_true), f1_weighted)
+    micro, seen = sklearn_f1_scores(counts)
+    return Metrics(
+        wa, ua, f1_macro, per_class, counts.tolist(), len(y_true), f1_weighted, micro, seen
+    )
 
 
 def f1_scores(counts: np.ndarray) -> tuple[float, float]:
     """Macro and weighted F1 (percent) of a confusion [truth, prediction], over the
     classes in the truth."""
+    f1, support, _ = _per_class_f1(counts)
+    weighted = 100 * float((f1 * support).sum() / max(int(support.sum()), 1))
+    return float(100 * f1[support > 0].mean()), weighted
+
+
+def sklearn_f1_scores(counts: np.ndarray) -> tuple[float, float]:
+    """Micro-F1 and macro-F1 (percent) over the classes in the truth or the predictions:
+    sklearn's `f1_score` with its default labels, as EmoBox's EmoEval calls it."""
+    f1, support, predicted = _per_class_f1(counts)
+    # Micro: 2 sum(hits) / (sum(predicted) + sum(support)) = hits / n, one label each.
+    micro = float(100 * np.diag(counts).sum() / max(int(counts.sum()), 1))
+    return micro, float(100 * f1[(support > 0) | (predicted > 0)].mean())
+
+
+def _per_class_f1(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each class's F1 (fraction), support and predicted count."""
     support, predicted, hits = counts.sum(axis=1), counts.sum(axis=0), np.diag(counts)
-    present = support > 0
     # F1 = 2PR / (P + R) with P = hits / predicted, R = hits / support; 0 where a class
     # is never predicted (sklearn's zero_division=0).
-    f1 = 2 * hits / np.maximum(support + predicted, 1)
-    weighted = 100 * float((f1 * support).sum() / max(int(support.sum()), 1))
-    return float(100 * f1[present].mean()), weighted
+    return 2 * hits / np.maximum(support + predicted, 1), support, predicted
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -138,9 +165,10 @@ def mean_std_text(mean: float, std: float, n: int) -> str:
 
 
 def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:
-    """Mean ± std of WA, UA, F1 and WF1 over (seed, fold metrics) pairs: each seed scores the
-    mean over its folds, as the papers report leave-one-session-out results, then mean ±
-    sample std over seeds (over the folds of a single seed: ``std_over`` says which)."""
+    """Mean ± std of WA, UA, F1, WF1, micro-F1 and `f1_seen` over (seed, fold metrics)
+    pairs: each seed scores the mean over its folds, as the papers report
+    leave-one-session-out results, then mean ± sample std over seeds (over the folds of a
+    single seed: ``std_over`` says which)."""
     if not results:
         raise ValueError("nothing to summarize")
     seeds = sorted({seed for seed, _ in results})
@@ -150,7 +178,7 @@ def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:
         groups = [[m] for _, m in results]
     over = "seeds" if len(seeds) > 1 else "folds"
     summary: dict[str, Any] = {"seeds": len(seeds), "std_over": over, "n": len(groups)}
-    for key in ("wa", "ua", "f1", "wf1"):
+    for key in ("wa", "ua", "f1", "wf1", "micro_f1", "f1_seen"):
         values = [float(np.mean([getattr(m, key) for m in group])) for group in groups]
         summary[key], summary[f"{key}_std"] = mean_std(values)
     return summary

@@ -30,9 +30,12 @@ RULE = (
 
 
 def papers_apply(r: CellResult) -> bool:
-    """Whether the papers' published numbers are on the cell's corpus: what its store
-    record says (a sweep manifest written before stores were recorded ran on IEMOCAP's,
-    the papers' corpus)."""
+    """Whether the cell's published numbers are on its corpus: a row bound to its store
+    carries that store's corpus's (the probe's); else the papers' are IEMOCAP's, as its
+    store record says (a sweep manifest written before stores were recorded ran on
+    IEMOCAP's, the papers' corpus)."""
+    if r.row.get("own_store"):
+        return True
     store = r.row.get("store") or {}
     if "papers" in store:
         return bool(store["papers"])

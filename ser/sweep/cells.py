@@ -51,8 +51,9 @@ class ResolvedCell:
 def resolve_cells(
     cells: Sequence[Cell], store: str | Sequence[str], out: Path
 ) -> list[ResolvedCell]:
-    """Check and key every cell on `store` (several: every cell on each, store by store);
-    ConfigError listing every cell that cannot train, or for stores that would share keys."""
+    """Check and key every cell on `store` (several: every cell on each, store by store;
+    a cell whose row names its store (`Row.store`) on that one alone); ConfigError listing
+    every cell that cannot train, or for stores that would share keys."""
     stores = [store] if isinstance(store, str) else list(store)
     if not stores:
         raise ConfigError("no store: give --store")
@@ -65,6 +66,8 @@ def resolve_cells(
     for handle, ident in zip(handles, idents, strict=True):
         on = f" on {ident.title} ({ident.path})" if several else ""
         for cell in cells:
+            if cell.row.store not in (None, ident.path):
+                continue
             try:
                 resolved.append(_resolve(corpus_options(cell, ident), handle, ident, out))
             except SerError as e:

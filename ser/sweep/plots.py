@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ser.sweep.by_corpus import column_of, papers_apply, spans_corpora
-from ser.sweep.probe import PAPERS, WEIGHTED
+from ser.sweep.probe_published import PAPERS, WEIGHTED
 from ser.sweep.probe_report import encoders, layer
 from ser.sweep.results import CellResult, load_sweeps
 
@@ -153,7 +153,8 @@ def _published(ax: Any, cells: list[CellResult], metric: str, top: int, color: s
     """The papers' numbers of this encoder in `metric`, where their method stands."""
     singles = [n for r in cells if (n := layer(r)) is not None]
     for paper in PAPERS:
-        value = cells[0].row["published"].get(metric) if paper.metric == metric else None
+        key = paper.keys.get(metric)
+        value = cells[0].row["published"].get(key) if key else None
         if value is None or not singles:
             continue
         x = top + 1 if paper.beside == WEIGHTED else max(singles)

@@ -31,13 +31,17 @@ def _frozen(d: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
 class Row:
     """One cell: `label` (and `column`) as printed, its options, the published numbers
     (percent; ``wa_std`` where the paper gives a spread); `meta`: what a table's own
-    report reads of the row (a probe's encoder and layer, `ser.sweep.probe`)."""
+    report reads of the row (a probe's encoder and layer, `ser.sweep.probe`); `store`:
+    the one store (resolved path) it trains on, its published numbers that store's
+    corpus's (a probe's rows: one store's layers); None: every store of the sweep, its
+    published numbers the papers' (IEMOCAP's)."""
 
     label: str
     options: Mapping[str, Any] = field(default_factory=_frozen)
     published: Mapping[str, float] = field(default_factory=_frozen)
     column: str | None = None
     meta: Mapping[str, Any] = field(default_factory=_frozen)
+    store: str | None = None
 
 
 @dataclass(frozen=True)

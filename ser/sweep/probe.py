@@ -4,14 +4,17 @@
 trains ser's unimodal MLP (``--fusion none``) on each stored layer of each encoder
 named (without ``--set encoders``: every encoder whose layers the store holds), LOSO x
 3 seeds, and `ser report O` prints UA and WA per layer beside the published numbers of
-frozen-encoder probes on IEMOCAP. Unlike the papers' presets its rows come from the
-store: an encoder is a set stem (`<stem>.L<n>`, the conventions of docs/CONTRACTS.md),
-each layer one row. A layer is read from its pooled set (`<stem>.L<n>.mean`, one row an
-utterance) where that is stored, else from its frame or token set, which the MLP
-mean-pools itself (the same vector, from many more bytes), else from `.meanstd`.
+frozen-encoder probes. Unlike the papers' presets its rows come from the store: an
+encoder is a set stem (`<stem>.L<n>`, the conventions of docs/CONTRACTS.md), each layer
+one row. A layer is read from its pooled set (`<stem>.L<n>.mean`, one row an utterance)
+where that is stored, else from its frame or token set, which the MLP mean-pools itself
+(the same vector, from many more bytes), else from `.meanstd`.
 
-The published numbers are matched to stems by the checkpoints the papers name (`PAPERS`);
-which of our rows each compares with in method is said in its `Reference`.
+With ``--store`` given once per corpus, each store's rows are its own layers
+(`Row.store`: they train on that store alone), each on its corpus's default protocol
+(`ser.sweep.stores.corpus_options`), the report a section per corpus. Each row carries
+the published numbers of its encoder on its store's corpus (`ser.sweep.probe_published`:
+EmoBox's intra-corpus table on any of its corpora, the SUPERB-style probes on IEMOCAP).
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ from typing import Any
 from ser.cache import FeatureStore
 from ser.errors import ConfigError
 from ser.sweep.presets import Preset, Row
+from ser.sweep.probe_published import PAPERS, WEIGHTED, Match, match
 from ser.train.features import layer_spec
 
 PROBE = "probe"  # the preset's name
 # What its --set takes, as its messages show it.
 PARAMS = MappingProxyType({"encoders": "encoders=STEM,STEM", "weighted-sum": "weighted-sum=no"})
 POOLS = ("mean", None, "meanstd")  # the set a layer is read from, first stored first
-WEIGHTED = "weighted sum"  # the row of a learnt weighted sum of all layers
 
 # The probe (`--fix` overrides any of them), chosen by measurement on a synthetic store
 # of IEMOCAP's size (benchmarks/README.md, "How small can the layer probe be?"): as
@@ -60,63 +63,18 @@ SETTINGS: Mapping[str, Any] = MappingProxyType(
 WEIGHTED_SETTINGS: Mapping[str, Any] = MappingProxyType({"batch_size": 128})
 
 
-@dataclass(frozen=True)
-class Reference:
-    """Published probes of frozen encoders on IEMOCAP, by our set stems (percent)."""
-
-    name: str  # its column heading
-    source: str
-    protocol: str
-    metric: str  # "ua" | "wa"
-    beside: str  # the row of ours it matches in method
-    scores: Mapping[str, float]
-
-
-SUPERB = Reference(
-    "SUPERB-style WA",
-    "emotion2vec (Ma et al., 2023), Table 2",
-    "frozen encoder, SUPERB's emotion recipe (a learnt weighted sum of all layers, mean "
-    "pooling, linear); IEMOCAP's 5531 utterances in 4 classes (excited as happy), 5-fold "
-    "leave-one-session-out; WA",
-    "wa",
-    "weighted sum",
-    MappingProxyType(
-        {
-            "wav2vec2-base": 63.4,  # facebook/wav2vec2-base
-            "hubert-base-ls960": 64.9,  # facebook/hubert-base-ls960
-            "wavlm-base": 65.9,  # microsoft/wavlm-base (not wavlm-base-plus)
-            "hubert-large-ll60k": 67.6,  # facebook/hubert-large-ll60k
-            "wavlm-large": 70.0,  # microsoft/wavlm-large
-        }
-    ),
-)
-EMOBOX = Reference(
-    "EmoBox UA",
-    "EmoBox (Ma et al., Interspeech 2024), intra-corpus benchmark",
-    "frozen encoder, EmoBox's IEMOCAP partition (5531 utterances, 4 classes, 5 folds by "
-    "session); UA; its recipe (examples/sb) reads the last layer by default, mean-pooled, "
-    "into a 2-layer MLP",
-    "ua",
-    "last layer",
-    MappingProxyType(
-        {
-            "hubert-base-ls960": 63.9,  # fairseq hubert_base_ls960
-            "hubert-large-ll60k": 67.4,  # fairseq hubert_large_ll60k
-            "wavlm-large": 69.5,  # microsoft/wavlm-large
-            "whisper-large-v3": 73.5,  # openai/whisper-large-v3's encoder
-        }
-    ),
-)
-PAPERS = (SUPERB, EMOBOX)
 NOTE = (
-    "Published numbers stand beside the encoder whose set stem is the checkpoint's hub id "
-    "(a set named with --name matches nothing). Not sure: emotion2vec's table names models, "
-    "not checkpoints (the SUPERB ones are assumed), and prints data2vec 2.0 at 68.6 WA, "
-    "which has no transformers checkpoint we know of (data2vec-audio-base is data2vec 1.0), "
-    "so no stem gets it; whether EmoBox's leaderboard used its recipe's last layer is not "
-    "confirmed here. Their protocols differ from ours in epochs and model selection. A "
-    "weighted sum is trained over pooled sets only (`ser extract --pool mean`): over frames "
-    "the trainer holds every layer's frames at once."
+    "Published numbers stand beside the encoder whose layer sets were extracted from the "
+    "checkpoint each names (the sets' recorded model: a Hugging Face id, or a folder named "
+    "so); EmoBox's are on its own folds and class set of each corpus, so beside ours on "
+    "another protocol or class set they compare encoders, not splits. Not sure: "
+    "emotion2vec's table names models, not checkpoints (the SUPERB ones are assumed), and "
+    "prints data2vec 2.0 at 68.6 WA, which has no transformers checkpoint we know of "
+    "(data2vec-audio-base is data2vec 1.0), so no encoder gets it; whether EmoBox's "
+    "leaderboard used its recipe's last layer is not confirmed here. Their protocols "
+    "differ from ours in epochs and model selection. A weighted sum is trained over pooled "
+    "sets only (`ser extract --pool mean`): over frames the trainer holds every layer's "
+    "frames at once."
 )
 
 
@@ -139,6 +97,7 @@ class Encoder:
 
     stem: str
     sets: Stored
+    model: str | None = None  # the checkpoint its sets were extracted from, as recorded
 
     def layers(self) -> list[LayerSet]:
         """Each layer read from the set `POOLS` prefers (a complete one first: an
@@ -194,34 +153,27 @@ def layer_of(name: str, attrs: Mapping[str, Any]) -> tuple[str, int, str | None]
 def stored_encoders(store: FeatureStore) -> dict[str, Encoder]:
     """Every encoder of the store's gold layer sets (`layer_of`), by stem."""
     found: dict[str, dict[int, dict[str | None, tuple[str, bool]]]] = {}
+    models: dict[str, str] = {}
     for name in sorted(store.feature_sets()):
         info = store.info(name)
         parts = layer_of(name, info.attrs)
         if parts is not None:
             stem, layer, pool = parts
             found.setdefault(stem, {}).setdefault(layer, {})[pool] = (name, bool(info.complete))
-    return {stem: Encoder(stem, MappingProxyType(sets)) for stem, sets in found.items()}
+            if isinstance(info.attrs.get("model"), str):
+                models.setdefault(stem, info.attrs["model"])
+    return {
+        stem: Encoder(stem, MappingProxyType(sets), models.get(stem))
+        for stem, sets in found.items()
+    }
 
 
-def probe_table(store_path: str, params: Mapping[str, str]) -> Preset:
-    """The `probe` preset for this store: a row per stored layer of each encoder in
-    ``params["encoders"]`` (comma-separated stems; all stored ones without it), then its
-    weighted sum of all layers (`Encoder.weighted_sum`; ``weighted-sum=no``: none)."""
-    store = FeatureStore.open(store_path)
-    held = stored_encoders(store)
-    # The published probes are IEMOCAP's: beside another corpus's layers they compare nothing.
-    papers = PAPERS if store.corpus.papers else ()
-    rows = []
-    for stem in _encoders(params.get("encoders"), held, store_path):
-        for x in held[stem].layers():
-            options = {"features": x.name}
-            rows.append(_row(stem, f"L{x.layer}", options, papers, layer=x.layer, pool=x.pool))
-        summed = held[stem].weighted_sum() if _wanted(params) else None
-        if summed is not None:
-            request, pool, layers = summed
-            meta = {"layer": None, "pool": pool, "layers": layers}
-            options = {"features": request, **WEIGHTED_SETTINGS}
-            rows.append(_row(stem, WEIGHTED, options, papers, **meta))
+def probe_table(stores: str | Sequence[str], params: Mapping[str, str]) -> Preset:
+    """The `probe` preset for these stores: on each, a row per stored layer of each encoder
+    in ``params["encoders"]`` (comma-separated stems; all stored ones without it), then
+    its weighted sum of all layers (`Encoder.weighted_sum`; ``weighted-sum=no``: none)."""
+    paths = [stores] if isinstance(stores, str) else list(stores)
+    rows = [row for path in paths for row in _store_rows(path, params)]
     return Preset(
         name=PROBE,
         title="Which encoder, which layer: a probe on every stored layer",
@@ -235,6 +187,26 @@ def probe_table(store_path: str, params: Mapping[str, str]) -> Preset:
     )
 
 
+def _store_rows(path: str, params: Mapping[str, str]) -> list[Row]:
+    """One store's rows, each bound to it (its sets' names mean nothing on another)."""
+    store = FeatureStore.open(path)
+    held = stored_encoders(store)
+    own = str(store.path.resolve())
+    rows = []
+    for stem in _encoders(params.get("encoders"), held, path):
+        found = match(store, stem, held[stem].model)
+        for x in held[stem].layers():
+            options = {"features": x.name}
+            rows.append(_row(stem, f"L{x.layer}", options, found, own, layer=x.layer, pool=x.pool))
+        summed = held[stem].weighted_sum() if _wanted(params) else None
+        if summed is not None:
+            request, pool, layers = summed
+            options = {"features": request, **WEIGHTED_SETTINGS}
+            meta = {"layer": None, "pool": pool, "layers": layers}
+            rows.append(_row(stem, WEIGHTED, options, found, own, **meta))
+    return rows
+
+
 def _wanted(params: Mapping[str, str]) -> bool:
     """Whether `--set weighted-sum` leaves the weighted-sum rows in (yes, the default)."""
     value = params.get("weighted-sum", "yes").strip().lower()
@@ -244,15 +216,20 @@ def _wanted(params: Mapping[str, str]) -> bool:
 
 
 def _row(
-    stem: str, label: str, options: Mapping[str, Any], papers: Sequence[Reference], **meta: Any
+    stem: str,
+    label: str,
+    options: Mapping[str, Any],
+    found: Match,
+    store: str | None,
+    **meta: Any,
 ) -> Row:
-    """A probe row of encoder `stem`, with `papers`' numbers of its checkpoint."""
-    published = {p.metric: p.scores[stem] for p in papers if stem in p.scores}
+    """A probe row of encoder `stem`, with the published numbers of its `found` match."""
     return Row(
         f"{stem} {label}",
         MappingProxyType(dict(options)),
-        MappingProxyType(published),
-        meta=MappingProxyType({"encoder": stem, **meta}),
+        MappingProxyType(found.published()),
+        meta=MappingProxyType({"encoder": stem, **meta, **found.meta()}),
+        store=store,
     )
 
 

@@ -1,10 +1,13 @@
-"""The `probe` preset's report: UA and WA per layer per encoder, then per encoder the
-best layer, the last, the weighted sum of all layers and the published probes.
+"""The `probe` preset's report: a section per corpus (one per store), each with UA and WA
+per layer per encoder, then per encoder the best layer (UA, WA, F1), the last, the
+weighted sum of all layers and the published numbers of its checkpoint on that corpus.
 
 Rows are the manifest's cells whose ``meta`` names an encoder and a layer (None for the
 weighted sum, whose record holds the learnt layer weights per fold: its peak is the
 layer of the largest weight averaged over folds). Every number of ours is
-`CellResult.ours` (mean ± std over seeds, as `ser report` writes it) with its n.
+`CellResult.ours` (mean ± std over seeds, as `ser report` writes it) with its n. Above
+each section: our protocol and class set there, and which EmoBox table stands beside
+ours (EmoBox's numbers are on its own folds: the section says when ours are not).
 """
 
 from __future__ import annotations
@@ -13,30 +16,46 @@ from collections.abc import Sequence
 from typing import Any
 
 from ser.report.layer_weights import layer_weights
+from ser.report.leaderboard import PROTOCOL
 from ser.report.record import RunRecord
 from ser.report.runs import markdown_table
-from ser.sweep.probe import PAPERS, WEIGHTED
+from ser.sweep.by_corpus import column_of
+from ser.sweep.probe_published import EMOBOX, PAPERS, WEIGHTED
 from ser.sweep.results import CellResult
 from ser.train.features import layer_spec
 
+BEST = ("ua", "wa", "f1")  # ours at the best layer
+
 
 def probe_md(table: dict[str, Any], results: Sequence[CellResult], heading: list[str]) -> str:
-    """The table's markdown: `heading` (the title, a blank line, then ours: protocol,
-    validation, note) with a line per paper after the title, the per-layer table and the
+    """The table's markdown: `heading` (the title, a blank line, then the note) with a line
+    per paper after the title and the probe's settings, then a section per corpus: our
+    protocol and class set there, its EmoBox numbers, the per-layer table and the
     per-encoder summary."""
     papers = [f"Published, {p.name}: {p.source}; its protocol: {p.protocol}." for p in PAPERS]
-    lines = [*heading[:2], *papers, *heading[2:], _settings(results), ""]
-    by_encoder = encoders(results)
-    rows = []
-    for stem, cells in by_encoder.items():
-        best = best_layer(cells)
-        for r in cells:
-            rows.append([stem, _layer_label(r, best), _pool(r), *_ours(r)])
-    head = ["encoder", "layer", "read from", "UA (ours)", "WA (ours)", "n"]
-    lines += markdown_table(head, rows)
-    lines += ["", "### Per encoder: best layer, last layer, weighted sum, published", ""]
-    lines += markdown_table(*_summary(by_encoder))
+    lines = [*heading[:2], *papers, *heading[2:], _settings(results)]
+    for column, cells in corpora(results).items():
+        lines += ["", f"### {column}", "", _ours_line(cells), _emobox_line(cells), ""]
+        by_encoder = encoders(cells)
+        rows = []
+        for stem, mine in by_encoder.items():
+            best = best_layer(mine)
+            for r in mine:
+                rows.append([stem, _layer_label(r, best), _pool(r), *_ours(r)])
+        head = ["encoder", "layer", "read from", "UA (ours)", "WA (ours)", "n"]
+        lines += markdown_table(head, rows)
+        lines += ["", f"#### {column} per encoder: best layer, last layer, weighted sum, "
+                  "published", ""]  # fmt: skip
+        lines += markdown_table(*_summary(by_encoder))
     return "\n".join(lines) + "\n"
+
+
+def corpora(results: Sequence[CellResult]) -> dict[str, list[CellResult]]:
+    """The report's column (its store's corpus) -> its cells, in the manifest's order."""
+    out: dict[str, list[CellResult]] = {}
+    for r in results:
+        out.setdefault(column_of(r), []).append(r)
+    return out
 
 
 def encoders(results: Sequence[CellResult]) -> dict[str, list[CellResult]]:
@@ -63,6 +82,33 @@ def peak(run: RunRecord | None) -> int | None:
     """The layer whose learnt weight, averaged over the record's folds, is largest."""
     weights = layer_weights(run) if run else []
     return weights[0].peak if weights else None
+
+
+def _ours_line(cells: Sequence[CellResult]) -> str:
+    """Our protocol and class set on the section's store (as its cells resolved them)."""
+    config = cells[0].row.get("config", {})
+    run = next((r.run for r in cells if r.run), None)
+    independent = run is not None and run.independent
+    held = "" if run is None else f" (speaker-{'in' if independent else ''}dependent)"
+    validation = f"; validation: {run.validation or '-'}" if run is not None else ""
+    classes = f"; {len(run.classes)} classes ({', '.join(run.classes)})" if run else ""
+    classes = classes or f"; class set {config.get('classes', '-')}"
+    return f"Ours: {config.get('protocol', '-')}{held}{validation}{classes}."
+
+
+def _emobox_line(cells: Sequence[CellResult]) -> str:
+    """Which EmoBox table stands beside ours, and whether ours are on its folds."""
+    meta = cells[0].row["meta"]
+    corpus = meta.get("emobox_corpus")
+    if corpus is None:
+        return "EmoBox: none (EmoBox benchmarks no such corpus)."
+    protocol = str(cells[0].row.get("config", {}).get("protocol", ""))
+    same = protocol.split(":")[0] == PROTOCOL
+    where = "ours on its folds too" if same else f"ours on {protocol}: another split"
+    return (
+        f"EmoBox: its {corpus} numbers ({EMOBOX.source}), on EmoBox's own folds and class "
+        f"set of it; {where}."
+    )
 
 
 def _peak_text(run: RunRecord | None) -> str:
@@ -115,10 +161,17 @@ def _ours(r: CellResult) -> list[str]:
     return [r.ours("ua"), r.ours("wa"), "-" if ms is None else str(ms[2])]
 
 
+def _emobox_model(meta: dict[str, Any]) -> str:
+    """EmoBox's name of the encoder, or why none: "none (EmoBox has no <id>)"."""
+    model = meta.get("emobox_model")
+    return str(model) if model else f"none (EmoBox has no {meta.get('matched_by', '?')})"
+
+
 def _summary(by_encoder: dict[str, list[CellResult]]) -> tuple[list[str], list[list[str]]]:
-    head = ["encoder", "best layer", "UA", "WA", "last layer", "UA"]
-    head += [f"{WEIGHTED}: weights peak at", "UA", "WA"]
-    head += [f"{p.name} (paper; beside our {p.beside})" for p in PAPERS]
+    head = ["encoder", "best layer", *(f"{m.upper()}" for m in BEST), "last layer", "UA"]
+    head += [f"{WEIGHTED}: weights peak at", "UA", "WA", "EmoBox model"]
+    for p in PAPERS:
+        head += [f"{p.name} {m.upper()} (paper; beside our {p.beside})" for m in p.keys]
     rows = []
     for stem, cells in by_encoder.items():
         best = best_layer(cells)
@@ -126,14 +179,16 @@ def _summary(by_encoder: dict[str, list[CellResult]]) -> tuple[list[str], list[l
         last = single[-1] if single else None
         summed = next((r for r in cells if layer(r) is None), None)
         row = [stem]
-        row += ["-", "-", "-"] if best is None else [str(layer(best)), *_ours(best)[:2]]
+        row += ["-"] * 4 if best is None else [str(layer(best)), *(best.ours(m) for m in BEST)]
         row += ["-", "-"] if last is None else [str(layer(last)), last.ours("ua")]
         if summed is None:
             row += ["not in this sweep", "-", "-"]
         else:
             top = peak(summed.run)
             row += ["-" if top is None else str(top), summed.ours("ua"), summed.ours("wa")]
+        row.append(_emobox_model(cells[0].row["meta"]))
         published = cells[0].row["published"]  # as the sweep's manifest recorded them
-        row += [f"{published[p.metric]:.1f}" if p.metric in published else "-" for p in PAPERS]
+        for p in PAPERS:
+            row += [f"{published[k]:.2f}" if k in published else "-" for k in p.keys.values()]
         rows.append(row)
     return head, rows

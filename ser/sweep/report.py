@@ -54,8 +54,9 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
     for sweep in sweeps:
         for table in sweep["tables"]:
             results = [r for r in sweep["results"] if r.row["table"] == table["name"]]
-            if table["figure"] == "layers":  # the probe preset: its own layout, two papers
-                parts.append(probe_md(table, results, _heading({**table, "paper": ""}, results)))
+            if table["figure"] == "layers":  # the probe: its own layout, ours per corpus
+                heading = _heading({**table, "paper": ""}, results, ours=False)
+                parts.append(probe_md(table, results, heading))
                 continue
             if spans_corpora(results):
                 parts.append(by_corpus_md(table, results, _paper, _versus, _protocol))
@@ -81,14 +82,15 @@ def _table_md(table: dict[str, Any], results: list[CellResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _heading(table: dict[str, Any], results: list[CellResult]) -> list[str]:
-    ours = next((r.run for r in results if r.run), None)
+def _heading(table: dict[str, Any], results: list[CellResult], ours: bool = True) -> list[str]:
+    """The title, the paper's protocol, ours (`ours`: the first run's), the note, ASR."""
+    run = next((r.run for r in results if r.run), None) if ours else None
     lines = [f"## {table['title']}", ""]
     if table["paper"]:
         lines.append(f"Paper: {table['paper']}; its protocol: {table['protocol']}.")
-    if ours is not None:
+    if run is not None:
         lines.append(
-            f"Ours: {_protocol(ours)}; validation: {ours.validation or '-'}; "
+            f"Ours: {_protocol(run)}; validation: {run.validation or '-'}; "
             "mean ± std over seeds (one seed: over its folds)."
         )
     if table.get("note"):

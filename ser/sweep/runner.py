@@ -68,6 +68,7 @@ def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) ->
             "key": c.key,
             "config": c.resolved,
             "store": c.store.record(named[c.store.path]),
+            "own_store": c.cell.row.store is not None,  # its published numbers: its corpus's
         }
         for c in cells
     ]

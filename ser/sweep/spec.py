@@ -85,15 +85,16 @@ def load_spec(
     params: Mapping[str, str] | None = None,
     fixed: Mapping[str, Any] | None = None,
     grid: Mapping[str, Any] | None = None,
-    store: str | None = None,
+    store: str | Sequence[str] | None = None,
 ) -> SweepSpec:
     """The cells of a preset name (or ``all``) or a TOML file, with command-line
     `params` (``--set``), `fixed` options (``--fix``) and axes (``--grid``, comma lists);
-    the `probe` preset reads its rows from `store` (`ser.sweep.probe`)."""
+    the `probe` preset reads its rows from `store` (several: each one's from it,
+    `ser.sweep.probe`)."""
     cli = {"params": dict(params or {}), "fixed": dict(fixed or {}), "grid": dict(grid or {})}
     if spec == PROBE:
         _check_params(cli["params"], "--set", "--fix", PROBE_PARAMS)
-        if store is None:
+        if not store:
             raise ConfigError(f"{PROBE}: its rows are the layers a store holds; give --store")
         table = probe_table(store, cli.pop("params"))
         return _expand(spec, spec, (table,), {**cli, "params": {}})

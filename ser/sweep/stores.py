@@ -14,8 +14,9 @@ stores with different utterances in one sweep are refused instead of sharing key
 A preset's own fixes of `ser.sweep.spec.CORPUS_BOUND` options (protocol, classes) are its
 paper's IEMOCAP setup; on a store of another corpus the cell drops them
 (`corpus_options`): its protocol is the corpus's default, as `ser train` takes it on that
-store (`CorpusKind.protocol`), and its class set the corpus's `COMMON` one (neu hap sad
-ang, which every kind has), else `ser train`'s default.
+store (`CorpusKind.protocol`), and its class set the kind's own default where it has one
+(`CorpusKind.classes`: EmoBox's, each corpus's whole set), else the `COMMON` one (neu hap
+sad ang, which every kind has), else `ser train`'s default.
 """
 
 from __future__ import annotations
@@ -119,7 +120,9 @@ def corpus_options(cell: Cell, ident: StoreIdentity) -> Cell:
     if ident.papers or not cell.corpus_bound:
         return cell
     kind = corpus_kind(ident.corpus)
-    trains = COMMON in kind.class_sets and COMMON not in kind.not_trained
+    # A kind with a class set of its own (EmoBox's: each corpus's, as its leaderboard
+    # scores it) keeps it; the others take the set every kind has.
+    trains = COMMON in kind.class_sets and COMMON not in kind.not_trained and not kind.classes
     options: dict[str, Any] = dict(cell.options)
     for name in cell.corpus_bound:
         options[name] = COMMON if name == "classes" and trains else None  # None: ser train's

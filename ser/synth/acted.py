@@ -140,7 +140,14 @@ def write_wav(
 ) -> None:  # fmt: skip
     """A wav of `code`'s prosody (contempt: disgust's; no agreement: other's), its length
     drawn from `seconds`."""
+    soundfile.write(path, speech(rng, voice, code, seconds), audio.SAMPLE_RATE)
+
+
+def speech(
+    rng: np.random.Generator, voice: audio.Voice, code: str, seconds: tuple[float, float]
+) -> np.ndarray:
+    """`write_wav`'s samples, mono `[n]` at `audio.SAMPLE_RATE`."""
     code = {"con": "dis", "xxx": "oth"}.get(code, code)
     prosody = CALM if code == "cal" else audio.utterance_prosody(rng, code, 1.0, voice)
     length = float(rng.uniform(*seconds))
-    soundfile.write(path, audio.synthesize(rng, length, voice, prosody), audio.SAMPLE_RATE)
+    return audio.synthesize(rng, length, voice, prosody)

@@ -6,7 +6,9 @@ seed gives the same bytes.
 Quirks kept. MSP-Podcast: `FileName` with its `.wav`, speakers the release calls
 `Unknown` in Train and Test1, O and X rows, a Test2 partition, one missing transcript.
 MELD: dialogs of several speakers whose main characters recur in every split, dialog
-ids that restart in each split's CSV, `Sr No.` and the release's other columns.
+ids that restart in each split's CSV, `Sr No.` and the release's other columns; wavs in
+`train/`, `dev/`, `test/`, or (`clips=True`) the release's own .mp4 clips, 48 kHz stereo
+AAC, in its folders.
 
 >>> import tempfile
 >>> truth = write_msp_podcast(Path(tempfile.mkdtemp()) / "MSP", TalkConfig(speakers=4))
@@ -21,10 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile
+import soxr
 
 from ser.corpus.kinds import meld, msp_podcast
-from ser.synth import text
-from ser.synth.acted import ActedTruth, new_root, voice_of, write_wav
+from ser.synth import audio, text
+from ser.synth.acted import ActedTruth, new_root, speech, voice_of, write_wav
+from ser.synth.encode import write_encoded
 
 #: Each class's (arousal, valence, dominance) on MSP-Podcast's 1-7 scale.
 ATTRIBUTES = {
@@ -125,23 +130,30 @@ def _cued(code: str) -> str:
 
 #: MELD's recurring characters; a guest speaks in each test dialog.
 CHARACTERS = ("Joey", "Rachel", "Ross", "Monica", "Chandler", "Phoebe")
+CLIP_RATE = 48000  # MELD's clips' audio
 MELD_COLUMNS = ("Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
                 "Utterance_ID", "Season", "Episode", "StartTime", "EndTime")  # fmt: skip
 
 
-def write_meld(out: Path, config: TalkConfig = TalkConfig(speakers=4)) -> ActedTruth:
-    """`out/{train,dev,test}_sent_emo.csv` and `out/{train,dev,test}/dia{D}_utt{U}.wav`:
-    `3 x config.dialogs` train dialogs, `config.dialogs` dev and test ones, each of
-    `config.turns` utterances by the first `config.speakers` characters taking turns (a
-    guest's line closing each test dialog); emotions cycle through MELD's seven. Train's
-    `dia0` has no wav for its last clip (the release lacks a few clips too): `empty`."""
+def write_meld(
+    out: Path, config: TalkConfig = TalkConfig(speakers=4), clips: bool = False
+) -> ActedTruth:
+    """`out/{train,dev,test}_sent_emo.csv` and `out/{train,dev,test}/dia{D}_utt{U}.wav`
+    (`clips`: the release's `dia{D}_utt{U}.mp4`, 48 kHz stereo AAC, in `train_splits/`,
+    `dev_splits_complete/`, `output_repeated_splits_test/`): `3 x config.dialogs` train
+    dialogs, `config.dialogs` dev and test ones, each of `config.turns` utterances by the
+    first `config.speakers` characters taking turns (a guest's line closing each test
+    dialog); emotions cycle through MELD's seven. Train's `dia0` has no audio for its last
+    clip (the release lacks a few clips too): `empty`. The same seed and `clips`, the same
+    bytes."""
     if not 2 <= config.speakers <= len(CHARACTERS):
         raise ValueError(f"a synthetic MELD has 2 to {len(CHARACTERS)} recurring characters")
     root = new_root(out)
     files: dict[str, tuple[str, str]] = {}
     missing = []
     for s, split in enumerate(meld.SPLITS):
-        (root / split).mkdir()
+        folder = root / (meld.RELEASE[split] if clips else split)
+        folder.mkdir()
         rows: list[dict[str, str]] = []
         for d in range(config.dialogs * (3 if split == "train" else 1)):
             rng = np.random.default_rng([config.seed, s, d])
@@ -153,8 +165,8 @@ def write_meld(out: Path, config: TalkConfig = TalkConfig(speakers=4)) -> ActedT
                     missing.append(f"{split}_dia{d}_utt{u}")
                 else:
                     voice = voice_of(config.seed, _speaker_index(row["Speaker"]), "MF"[u % 2])
-                    wav = root / split / f"dia{d}_utt{u}.wav"
-                    write_wav(wav, rng, voice, code.split(".")[0], config.seconds)
+                    samples = speech(rng, voice, code.split(".")[0], config.seconds)
+                    _write_meld_audio(folder / f"dia{d}_utt{u}", samples, clips)
                 rows.append({"Sr No.": str(len(rows) + 1), **row})
                 files[f"{split}_dia{d}_utt{u}"] = (code, row["Speaker"])
         with (root / f"{split}_sent_emo.csv").open("w", newline="", encoding="utf-8") as file:
@@ -162,6 +174,16 @@ def write_meld(out: Path, config: TalkConfig = TalkConfig(speakers=4)) -> ActedT
             writer.writeheader()
             writer.writerows(rows)
     return ActedTruth(root.resolve(), files, tuple(missing))
+
+
+def _write_meld_audio(stem: Path, samples: np.ndarray, clip: bool) -> None:
+    """A 16 kHz mono wav, or the release's clip: 48 kHz, the right channel a little
+    quieter than the left (the clips are stereo; a downmix averages them)."""
+    if not clip:
+        soundfile.write(stem.with_suffix(".wav"), samples, audio.SAMPLE_RATE)
+        return
+    left = soxr.resample(samples / np.float32(32768), audio.SAMPLE_RATE, CLIP_RATE)  # int16
+    write_encoded(stem.with_suffix(".mp4"), np.stack([left, 0.8 * left], axis=1), CLIP_RATE)
 
 
 def _meld_row(

@@ -45,7 +45,8 @@ class TrainConfig:
     classes: str | None = option(
         None,
         "Label set: IEMOCAP's 4, 5, 6; a corpus's own (crema-d 6, ravdess 8, all: a "
-        "manifest's every label).",
+        "manifest's every label, EmoBox's class names) [default: the corpus's (EmoBox: "
+        "all), else the family's].",
         choices=class_set_names(),
     )
     protocol: str | None = option(
@@ -158,7 +159,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind) -> Plan:
     store's `corpus` hands out): no data read, nothing opened."""
     family = family_of(config.model)
     defaults = family.train
-    classes = config.classes or defaults.classes
+    classes = config.classes or corpus.classes or defaults.classes
     protocol = corpus.parse_protocol(config.protocol or corpus.default_protocol(defaults.protocol))
     if config.val not in VAL_MODES:
         raise ConfigError(

@@ -45,6 +45,20 @@ def test_recorded_checksum_is_bookkeeping_not_identity() -> None:
     assert differences(a, recorded) == []
 
 
+def test_the_decoder_is_recorded_not_identity(store_path: Path, manifest: Manifest) -> None:
+    """A set begun before decoders were recorded resumes when a run that records them
+    extracts it again, and a decoder upgrade is no other set."""
+    store = FeatureStore.create(store_path, manifest)
+    fill(store)  # EXAMPLE_ATTRS: no decoder
+    decoded = {**EXAMPLE_ATTRS, "decoder": "soundfile 0.14.0 / libsndfile 1.2.2; av 99"}
+    store.begin_feature_set("hubert.L3", decoded)
+    assert store.info("hubert.L3").complete  # resumed: nothing to redo
+    upgraded = provenance({**decoded, "decoder": "soundfile 1.0 / libsndfile 2; av 100"})
+    assert fingerprint(upgraded) == fingerprint(provenance(decoded))
+    assert differences(provenance(decoded), upgraded) == []
+    assert provenance(decoded)["decoder"].startswith("soundfile")  # recorded all the same
+
+
 def test_differences_name_each_key() -> None:
     old = provenance({**BASE, "model": "bert-base", "layer": 12})
     new = provenance({**BASE, "model": "bert-large", "revision": "main"})

@@ -142,11 +142,13 @@ def test_probe_sweep_end_to_end_every_layer_beside_the_published_probes(
     assert text.count(" (best) |") == 2  # one best layer per encoder
     assert "| hubert-base-ls960 | weighted sum (weights peak at " in text
     assert "| tiny-b | weighted sum" not in text
-    assert "Published, SUPERB-style WA: emotion2vec (Ma et al., 2023), Table 2; its " in text
-    assert "| 64.9 | 63.9 |" in text  # hubert-base-ls960's published probes
+    assert "Published, SUPERB-style: emotion2vec (Ma et al., 2023), Table 2; its " in text
+    # hubert-base-ls960's published probes: SUPERB's WA, EmoBox's IEMOCAP UA, WA, F1.
+    assert "| HuBERT base | 64.90 | 63.87 | 63.10 | 63.45 |" in text
+    assert "| none (EmoBox has no tiny-b) | - | - | - | - |" in text
     assert (tmp_path / "plots" / "probe_probe.png").stat().st_size > 0
     csv = ser("report", out, "--format", "csv").output.splitlines()
-    assert len(csv) == 1 + 6 * 2 * 5 and csv[1].endswith(",63.9,64.9")  # cells x seeds x folds
+    assert len(csv) == 1 + 6 * 2 * 5 and csv[1].endswith(",63.87,63.1")  # cells x seeds x folds
 
 
 def test_a_probe_of_an_encoder_the_store_lacks_exits_2_naming_what_it_holds(

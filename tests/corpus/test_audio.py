@@ -1,15 +1,20 @@
-"""load_audio: decode, downmix, resample, and clear errors for bad files."""
+"""load_audio: decode any container (a clip: its span), downmix, resample, and clear
+errors for bad files."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import soundfile
 
-from ser.corpus.audio import AudioError, load_audio
+from ser.corpus import decode
+from ser.corpus.audio import AudioError, AudioInfo, Clip, audio_info, decoders, load_audio
 from ser.errors import SerError
+from ser.synth.encode import write_encoded
 
 
 def sine(hz: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
@@ -75,3 +80,105 @@ def test_wav_without_samples_is_empty(tmp_path: Path) -> None:
 
 def test_audio_error_is_a_ser_error() -> None:
     assert issubclass(AudioError, SerError)
+
+
+# Containers: made here with FFmpeg's encoders (PyAV), read back as 16 kHz mono matching
+# the same signal read from a wav. FLAC, Ogg (Opus) and MP3 are libsndfile's to decode,
+# MP4 and M4A (AAC) FFmpeg's.
+CONTAINERS = [
+    (".flac", 48000, 2), (".ogg", 48000, 1), (".mp3", 44100, 2), (".mp3", 22050, 1),
+    (".mp4", 48000, 2), (".mp4", 22050, 1), (".m4a", 44100, 1), (".m4a", 22050, 2),
+]  # fmt: skip
+
+
+def _two_tones(rate: int, channels: int, seconds: float = 1.0) -> np.ndarray:
+    """440 Hz and 1 kHz, `[n, channels]`; a second channel at half the first's level."""
+    mono = sine(440, seconds, rate, 0.5) + sine(1000, seconds, rate, 0.2)
+    return np.stack([mono, 0.5 * mono], axis=1) if channels == 2 else mono[:, None]
+
+
+@pytest.mark.parametrize(("suffix", "rate", "channels"), CONTAINERS)
+def test_every_container_decodes_to_16k_mono_like_its_wav(
+    tmp_path: Path, suffix: str, rate: int, channels: int
+) -> None:
+    samples = _two_tones(rate, channels)
+    encoded = write_encoded(tmp_path / f"a{suffix}", samples, rate)
+    soundfile.write(tmp_path / "a.wav", samples, rate, subtype="FLOAT")
+
+    loaded, reference = load_audio(encoded, 16000), load_audio(tmp_path / "a.wav", 16000)
+
+    assert loaded.dtype == np.float32 and loaded.ndim == 1
+    assert abs(len(loaded) - 16000) <= 16  # 1 s, as its header says
+    assert np.corrcoef(loaded[:16000], reference[:16000])[0, 1] > 0.99  # aligned, same sound
+    energy = np.sqrt(np.mean(reference**2))
+    assert np.sqrt(np.mean(loaded**2)) == pytest.approx(energy, rel=0.1)
+    peak_hz = np.argmax(np.abs(np.fft.rfft(loaded))) * 16000 / len(loaded)
+    assert peak_hz == pytest.approx(440, abs=2)
+    assert audio_info(encoded) == AudioInfo(rate, channels, audio_info(encoded).frames)
+    assert audio_info(encoded).seconds == pytest.approx(1.0, abs=0.01)
+    np.testing.assert_array_equal(load_audio(encoded, 16000), loaded)  # deterministic
+
+
+def test_surround_is_averaged_over_its_channels(tmp_path: Path) -> None:
+    """A 5.1 AAC stream (a film's sound) is the mean of its six channels; AAC keeps only
+    the lows of the fourth (LFE), so 440 Hz is the mean of the other five, times 5/6."""
+    tone = sine(440, 1.0, 48000, 0.5)
+    gains = np.array([1.0, 0.9, 0.8, 0.0, 0.6, 0.5], np.float32)
+    clip = write_encoded(tmp_path / "surround.mp4", tone[:, None] * gains, 48000)
+    assert audio_info(clip) == AudioInfo(48000, 6, 48000)
+    loaded, expected = load_audio(clip, 16000), sine(440, 1.0, 16000, 0.5 * gains.mean())
+    assert np.corrcoef(loaded[1000:-1000], expected[1000:-1000])[0, 1] > 0.99
+    assert np.std(loaded) == pytest.approx(np.std(expected), rel=0.05)
+
+
+def test_a_clip_of_an_mp4_is_its_span_alone(tmp_path: Path) -> None:
+    rate = 48000
+    t = np.arange(3 * rate) / rate
+    chirp = 0.4 * np.sin(2 * np.pi * (200 * t + 300 * t**2))  # no two spans alike
+    clip = write_encoded(tmp_path / "dia0_utt0.mp4", np.stack([chirp, chirp / 2], 1), rate)
+    whole, _ = decode.read(clip)
+
+    early, _ = decode.read(clip, (0.1, 0.5))  # decoded from the start, as the whole file
+    part, part_rate = decode.read(clip, (1.1, 2.35))  # after a seek
+
+    np.testing.assert_array_equal(early, whole[round(0.1 * rate) : round(0.5 * rate)])
+    assert part_rate == rate and part.shape == (round(1.25 * rate), 2)
+    # the decoder's state before the seek differs a little: far below the codec's error
+    np.testing.assert_allclose(part, whole[round(1.1 * rate) : round(2.35 * rate)], atol=1e-3)
+    resampled = load_audio(Clip(clip, 1.1, 2.35), 16000)
+    assert len(resampled) == round(1.25 * 16000)
+    np.testing.assert_array_equal(load_audio(Clip(clip, 1.1, 2.35), 16000), resampled)
+    np.testing.assert_array_equal(load_audio(Clip(clip, 0.0, 3.0), 16000), load_audio(clip, 16000))
+    with pytest.raises(AudioError, match=r"ends at 3.00 s, before the 5.00 s the span reaches"):
+        load_audio(Clip(clip, 2.0, 5.0), 16000)
+
+
+def _cut(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _garbled(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:64] + np.random.default_rng(1).bytes(len(data) - 64)[: middle - 64] + data[middle:]
+
+
+# An MP3 or Ogg stream resyncs past garbled bytes, as every player does, and an Ogg cut
+# short is a shorter stream (it declares no length): those decode.
+@pytest.mark.parametrize(
+    ("suffix", "damage"),
+    [
+        *[(suffix, _cut) for suffix in (".mp4", ".m4a", ".mp3")],
+        *[(suffix, _garbled) for suffix in (".mp4", ".m4a", ".ogg")],
+        *[(suffix, lambda _: b"\x00garbage" * 500) for suffix in (".mp4", ".m4a", ".ogg", ".mp3")],
+    ],
+)
+def test_a_damaged_file_is_one_line_naming_it(tmp_path: Path, suffix: str, damage: Any) -> None:
+    path = write_encoded(tmp_path / f"bad{suffix}", _two_tones(48000, 2), 48000)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(AudioError, match=rf"cannot decode audio file .*bad\{suffix}: \S") as error:
+        load_audio(path, 16000)
+    assert "\n" not in str(error.value)
+
+
+def test_decoders_name_both_libraries_and_their_versions() -> None:
+    assert re.fullmatch(r"soundfile [\d.]+ / libsndfile [\d.]+; av [\d.]+ / ffmpeg \S+", decoders())

@@ -1,22 +1,24 @@
 """`hubert`, `mpnet` and `bert` (the papers' kinds, now the speech and text classes with a
 default model) write sets whose attrs are today's, key for key and in order: stores made
 before keep their fingerprints, and no set is extracted again after an upgrade. Options
-off their defaults add keys (`pool`, `n_layers`); they never change these sets."""
+off their defaults add keys (`pool`, `n_layers`); they never change these sets. An audio
+set also names its decoders (`decoder`), which is no part of the fingerprint."""
 
 from __future__ import annotations
 
 import pytest
 from transformers import AutoModel
 
+from ser.cache.fingerprint import fingerprint, provenance
 from ser.extract.base import weights_checksum
 from ser.extract.registry import build_extractor
 from ser.synth.tiny import TinyModels
 
 HUBERT = {
     "extractor": "hubert", "modality": "audio", "level": "frame", "dim": 32,
-    "dtype": "float16", "ser_version": None, "frame_shift": 0.02, "sample_rate": 16000,
-    "model": None, "model_type": "hubert", "weights_sha256": None, "n_layers": 2,
-    "normalize": True, "feat_extract_norm": "group", "precision": "fp32",
+    "dtype": "float16", "ser_version": None, "decoder": None, "frame_shift": 0.02,
+    "sample_rate": 16000, "model": None, "model_type": "hubert", "weights_sha256": None,
+    "n_layers": 2, "normalize": True, "feat_extract_norm": "group", "precision": "fp32",
     "transformers_version": None, "layer": 2,
 }  # fmt: skip
 TEXT = {
@@ -39,6 +41,9 @@ def test_hubert_sets_keep_todays_attrs(tiny_models: TinyModels) -> None:
     [spec] = build_extractor("hubert", model=str(tiny_models.hubert), precision="fp32").specs()
     assert spec.name == "tiny-hubert.L2"
     _pinned(spec.attrs, HUBERT)
+    assert spec.attrs["decoder"].startswith("soundfile ") and " / ffmpeg " in spec.attrs["decoder"]
+    before = {k: v for k, v in spec.attrs.items() if k != "decoder"}  # a set made before
+    assert fingerprint(provenance(spec.attrs)) == fingerprint(provenance(before))
     same = build_extractor("hubert", model=str(tiny_models.hubert), layers="2", pool="")
     assert (
         same.specs()[0].attrs

@@ -10,7 +10,7 @@ import pytest
 
 from ser.errors import ConfigError
 from ser.report.record import RunRecord
-from ser.sweep.probe import EMOBOX, SETTINGS, SUPERB, layer_of
+from ser.sweep.probe import SETTINGS, layer_of
 from ser.sweep.probe_report import best_layer, peak, probe_md
 from ser.sweep.results import CellResult
 from ser.sweep.spec import load_spec
@@ -60,10 +60,15 @@ def test_rows_are_every_stored_layer_of_each_encoder_pooled_first(store_path: Pa
     cell = spec.cells[0]
     assert {k: cell.options[k] for k in SETTINGS} == dict(SETTINGS)
     assert spec.cells[3].options["batch_size"] == 128  # the weighted sum's own
-    assert dict(cell.row.published) == {"wa": 64.9, "ua": 63.9}  # matched by the stem
+    # Matched by the recorded model: EmoBox's IEMOCAP row of HuBERT base, SUPERB's WA.
+    assert dict(cell.row.published) == {"ua": 63.87, "wa": 63.10, "f1": 63.45, "superb_wa": 64.9}
     assert dict(spec.cells[4].row.published) == {}
+    emobox = {"matched_by": "hubert-base-ls960", "emobox_model": "HuBERT base",
+              "emobox_corpus": "iemocap"}  # fmt: skip
     assert spec.cells[3].row.meta == {"encoder": "hubert-base-ls960", "layer": None,
-                                      "pool": "mean", "layers": [0, 1, 2]}  # fmt: skip
+                                      "pool": "mean", "layers": [0, 1, 2], **emobox}  # fmt: skip
+    assert spec.cells[4].row.meta["emobox_model"] is None
+    assert {c.row.store for c in spec.cells} == {str(store_path.resolve())}
     only = load_spec(
         "probe", store=str(store_path), params={"encoders": "tiny-b"}, fixed={"seeds": "1"}
     )
@@ -122,51 +127,93 @@ def test_layer_sets_are_found_by_their_recorded_layer_and_name() -> None:
 
 
 def result(stem: str, layer: int | None, ua: float | None, run: dict[str, Any] | None = None,
-           published: dict[str, float] | None = None) -> CellResult:  # fmt: skip
-    """A probe cell with three seeds' UA (WA: UA - 1), or not run when `ua` is None."""
-    meta = {"encoder": stem, "layer": layer, "pool": "mean"}
+           published: dict[str, float] | None = None, column: str = "IEMOCAP",
+           emobox: dict[str, Any] | None = None, protocol: str = "loso") -> CellResult:  # fmt: skip
+    """A probe cell with three seeds' UA (WA: UA - 1, F1: UA - 2) on the store of report
+    column `column`, or not run when `ua` is None."""
+    meta = {"encoder": stem, "layer": layer, "pool": "mean", **(emobox or {})}
     batch = 512
     if layer is None:
         meta["layers"], batch = [0, 1, 2], 128
     row = {"label": f"{stem} L{layer}", "meta": meta,
-           "published": published or {}, "key": f"{stem}{layer}",
+           "published": published or {}, "key": f"{stem}{layer}{column}",
+           "store": {"path": column, "column": column}, "own_store": True,
            "config": {"d_model": 32, "dropout": 0.0, "epochs": 10, "batch_size": batch,
-                      "lr": 0.003, "seeds": [0, 1, 2]}}  # fmt: skip
+                      "lr": 0.003, "seeds": [0, 1, 2], "protocol": protocol,
+                      "classes": "4"}}  # fmt: skip
     if ua is None:
         return CellResult(row, None)
-    summary = {"ua": ua, "wa": ua - 1, "ua_std": 0.5, "wa_std": 0.5, "n": 3, "seeds": 3}
+    summary = {"ua": ua, "wa": ua - 1, "f1": ua - 2, "ua_std": 0.5, "wa_std": 0.5,
+               "f1_std": 0.5, "n": 3, "seeds": 3}  # fmt: skip
     folds = [{"seed": s, "fold": "fold1", "metrics": {"ua": ua, "wa": ua - 1}} for s in range(3)]
-    record = {"name": stem, "config": {}, "protocol": "loso", "classes": [], "folds": folds,
-              "summary": summary, "complete": True, **(run or {})}  # fmt: skip
+    record = {"name": stem, "config": {}, "protocol": protocol, "classes": ["neu", "hap"],
+              "folds": folds, "summary": summary, "complete": True, **(run or {})}  # fmt: skip
     return CellResult(row, RunRecord.from_json(record))
 
 
+HUBERT = {"matched_by": "hubert-base-ls960", "emobox_model": "HuBERT base",
+          "emobox_corpus": "iemocap"}  # fmt: skip
+TINY = {"matched_by": "/models/tiny-b", "emobox_model": None, "emobox_corpus": "iemocap"}
+
+
 def test_the_report_has_every_layer_the_best_marked_and_the_papers_beside(store_path: Path) -> None:
-    published = {"wa": SUPERB.scores["hubert-base-ls960"], "ua": EMOBOX.scores["hubert-base-ls960"]}
+    published = {"ua": 63.87, "wa": 63.10, "f1": 63.45, "superb_wa": 64.9}
     weights = {"folds": [{"seed": 0, "fold": "fold1", "metrics": {"ua": 1, "wa": 1},
                           "layer_weights": {"x": [0.1, 0.6, 0.3]}}] * 2,
                "layers": {"x": {"sets": ["a", "b", "c"], "layers": [0, 1, 2]}}}  # fmt: skip
+    hubert = {"published": published, "emobox": HUBERT}
     results = [
-        result("hubert-base-ls960", 0, 50.0, published=published),
-        result("hubert-base-ls960", 1, 61.0, published=published),
-        result("hubert-base-ls960", 2, 55.0, published=published),
-        result("hubert-base-ls960", None, 62.0, weights, published=published),
-        result("tiny-b", 1, None),
+        result("hubert-base-ls960", 0, 50.0, **hubert),
+        result("hubert-base-ls960", 1, 61.0, **hubert),
+        result("hubert-base-ls960", 2, 55.0, **hubert),
+        result("hubert-base-ls960", None, 62.0, weights, **hubert),
+        result("tiny-b", 1, None, emobox=TINY),
     ]
     text = probe_md({}, results, ["## probe"])
+    assert "### IEMOCAP" in text
+    assert "Ours: loso (speaker-independent); validation: -; 2 classes (neu, hap)." in text
+    assert "EmoBox: its iemocap numbers (EmoBox (Ma et al., Interspeech 2024), Table 4 " in text
+    assert "on EmoBox's own folds and class set of it; ours on loso: another split." in text
     assert "| hubert-base-ls960 | 1 (best) | .mean set | 61.00 ± 0.50 | 60.00 ± 0.50 | 3 |" in text
     assert "| hubert-base-ls960 | 0 | .mean set | 50.00 ± 0.50 |" in text
     summed = "| weighted sum (weights peak at 1: 0.600 ± 0.000, uniform 0.333) | layers 0-2, "
     assert summed + ".mean sets | 62.00 ± 0.50 |" in text
     assert "| tiny-b | 1 | .mean set | not run | not run | - |" in text
-    summary = text.split("### Per encoder")[1]
+    summary = text.split("#### IEMOCAP per encoder")[1]
     assert "SUPERB-style WA (paper; beside our weighted sum)" in summary
-    assert "EmoBox UA (paper; beside our last layer)" in summary
-    assert "| hubert-base-ls960 | 1 | 61.00 ± 0.50 | 60.00 ± 0.50 | 2 | 55.00 ± 0.50 |" in summary
-    assert "| 55.00 ± 0.50 | 1 | 62.00 ± 0.50 | 61.00 ± 0.50 | 64.9 | 63.9 |" in summary
-    assert "| tiny-b | - | - | - | 1 | not run | not in this sweep | - | - | - | - |" in summary
+    assert "EmoBox UA (paper; beside our last layer) | EmoBox WA (paper; beside our " in summary
+    best = "| hubert-base-ls960 | 1 | 61.00 ± 0.50 | 60.00 ± 0.50 | 59.00 ± 0.50 | 2 | 55.00 "
+    assert best in summary
+    published = "| HuBERT base | 64.90 | 63.87 | 63.10 | 63.45 |"
+    assert "| 1 | 62.00 ± 0.50 | 61.00 ± 0.50 " + published in summary
+    none = "| not in this sweep | - | - | none (EmoBox has no /models/tiny-b) | - | - | - | - |"
+    assert "| tiny-b | - | - | - | - | 1 | not run " + none in summary
     assert "hidden 32, dropout 0.0), 10 epochs, batch 512 (weighted sum: 128), lr 0.003" in text
     assert best_layer(results[4:]) is None and peak(None) is None and peak(results[0].run) is None
+
+
+def test_a_section_per_corpus_each_with_its_own_emobox_numbers() -> None:
+    cremad, none = {**HUBERT, "emobox_corpus": "cremad"}, {**HUBERT, "emobox_corpus": None}
+    # fmt: off
+    results = [
+        result("hubert-base-ls960", 0, 50.0, published={"ua": 63.87}, emobox=HUBERT),
+        result("hubert-base-ls960", 0, 70.0, published={"ua": 71.13}, column="CREMA-D",
+               emobox=cremad, protocol="emobox:1"),
+        result("hubert-base-ls960", 0, 40.0, column="Manifest", emobox=none),
+    ]
+    # fmt: on
+    text = probe_md({}, results, ["## probe"])
+    sections = {part.split("\n")[0]: part for part in text.split("\n### ")[1:]}
+    assert list(sections) == ["IEMOCAP", "CREMA-D", "Manifest"]
+    iemocap, crema_d, manifest = sections.values()
+    assert "| 0 | 50.00 ± 0.50 | 49.00 ± 0.50 | 48.00 ± 0.50 |" in iemocap
+    assert "| HuBERT base | - | 63.87 | - | - |" in iemocap
+    assert "EmoBox: its cremad numbers" in crema_d and "ours on its folds too." in crema_d
+    assert "| 0 | 70.00 ± 0.50 | 69.00 ± 0.50 | 68.00 ± 0.50 |" in crema_d
+    assert "| HuBERT base | - | 71.13 | - | - |" in crema_d
+    assert "Ours: emobox:1 (speaker-independent)" in crema_d
+    assert "EmoBox: none (EmoBox benchmarks no such corpus)." in manifest
+    assert "| HuBERT base | - | - | - | - |" in manifest
 
 
 def test_the_estimate_counts_every_layer_a_weighted_sum_reads(
@@ -188,7 +235,7 @@ def test_the_estimate_counts_every_layer_a_weighted_sum_reads(
         assert p.estimate.seconds == pytest.approx(expected)
 
 
-def test_the_published_probes_stand_beside_iemocap_layers_only(tmp_path: Path) -> None:
+def test_another_corpus_s_layers_get_emobox_s_numbers_of_it_not_iemocap_s(tmp_path: Path) -> None:
     from ser.corpus.registry import KINDS
 
     crema = labelled_store(tmp_path / "crema.zarr", {}, attrs=KINDS["crema-d"].attrs())
@@ -196,4 +243,7 @@ def test_the_published_probes_stand_beside_iemocap_layers_only(tmp_path: Path) -
         add_layer(crema, layer)
     spec = load_spec("probe", store=str(tmp_path / "crema.zarr"))
     assert spec.cells[0].label == "hubert-base-ls960 L0"
-    assert all(dict(c.row.published) == {} for c in spec.cells)  # IEMOCAP's: not CREMA-D's
+    # EmoBox's CREMA-D row of HuBERT base; the SUPERB-style probes are IEMOCAP's alone.
+    assert {dict(c.row.published)["ua"] for c in spec.cells} == {71.13}
+    assert all("superb_wa" not in c.row.published for c in spec.cells)
+    assert spec.cells[0].row.meta["emobox_corpus"] == "cremad"

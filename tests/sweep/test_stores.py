@@ -13,11 +13,13 @@ import pytest
 from click.testing import CliRunner
 
 from ser.cli import main
+from ser.corpus.registry import KINDS
 from ser.errors import ConfigError
 from ser.sweep.cells import resolve_cells
 from ser.sweep.report import sweep_report
 from ser.sweep.runner import run_sweep, write_manifest
 from ser.sweep.spec import load_spec
+from ser.sweep.stores import StoreIdentity, corpus_options
 from tests.stores import labelled_store
 
 from .conftest import PARAMS, SETS, TINY
@@ -121,7 +123,7 @@ def test_a_two_store_sweep_trains_each_cell_once_per_store_resumes_and_reports_p
     }
 
 
-def test_the_command_dry_runs_every_store_and_refuses_the_probe_on_several(
+def test_the_command_dry_runs_every_store(
     store_path: Path, crema_store: Path, tmp_path: Path
 ) -> None:
     stores = ("--store", str(store_path), "--store", str(crema_store))
@@ -133,8 +135,9 @@ def test_the_command_dry_runs_every_store_and_refuses_the_probe_on_several(
     assert "12 cells: 0 finished, 12 to train (dry run):" in result.output
     assert "Full  on CREMA-D (classes 4)" in result.output and "speaker-kfold" in result.output
     assert "Full  on IEMOCAP (classes 4)" in result.output
+    # The probe's rows are each store's layers: a store without any is named.
     probe = CliRunner().invoke(main, ["sweep", "probe", *stores, "--out", str(tmp_path)])
-    assert probe.exit_code == 2 and "give one --store" in probe.output
+    assert probe.exit_code == 2 and f"{store_path} holds no layer sets to probe" in probe.output
 
 
 def test_a_figure_per_corpus_the_paper_beside_iemocap_only(
@@ -189,3 +192,14 @@ def test_report_columns_name_stores_of_one_kind_apart() -> None:
     stores = [ident("/a/i.zarr", "iemocap", "IEMOCAP"), ident("/a/m.zarr", "meld", "MELD"),
               ident("/b/m.zarr", "meld", "MELD"), ident("/a/v1.zarr", "meld", "MELD")]  # fmt: skip
     assert columns(stores) == ["IEMOCAP", "MELD (m) #2", "MELD (m) #3", "MELD (v1)"]
+
+
+def test_an_emobox_store_keeps_its_corpus_s_own_class_set() -> None:
+    """EmoBox's leaderboard scores each corpus on its whole class set: a preset's IEMOCAP
+    classes give way to the kind's default there, to the 4 every kind has elsewhere."""
+    _, cells = spec_of()
+    emobox = corpus_options(cells[0], StoreIdentity("/e", "emobox", "EmoBox", "0" * 16))
+    assert emobox.options["classes"] is None  # ser train's default there: the kind's own
+    assert KINDS["emobox"].classes == "all"
+    crema = corpus_options(cells[0], StoreIdentity("/c", "crema-d", "CREMA-D", "0" * 16))
+    assert crema.options["classes"] == "4"

@@ -110,18 +110,18 @@ def _measured(utterance: Utterance, problems: list[Problem]) -> Utterance:
 
 
 def _seconds(wav: Path, utt_id: str, problems: list[Problem]) -> float:
-    """The wav's length by its header; 0 and a problem when it cannot be read or is empty."""
-    import soundfile
+    """The audio's length by its header; 0 and a problem when it cannot be read or is empty."""
+    from ser.corpus.audio import AudioError, audio_info
 
     try:
-        info = soundfile.info(str(wav))
-    except (RuntimeError, OSError) as error:  # soundfile's LibsndfileError is a RuntimeError
-        problems.append(Problem(utt_id, f"unreadable wav {wav}: {error}"))
+        info = audio_info(wav)
+    except AudioError as error:
+        problems.append(Problem(utt_id, f"unreadable audio: {error}"))
         return 0.0
     if info.frames == 0:
         problems.append(Problem(utt_id, f"empty wav {wav}: no samples"))
         return 0.0
-    return round(info.frames / info.samplerate, 4)
+    return round(info.seconds, 4)
 
 
 def column_of(utterance: Utterance, name: str) -> str:

@@ -1,12 +1,14 @@
 """MELD: the release's `train_sent_emo.csv`, `dev_sent_emo.csv`, `test_sent_emo.csv`
-under the root, and the user's own WAVs at `<split>/dia{D}_utt{U}.wav` (`train/`, `dev/`,
-`test/` beside the CSVs).
+under the root, and each row's clip beside them, as the release ships it: `dia{D}_utt{U}.mp4`
+(48 kHz AAC, often stereo; its audio decoded, the video never) in `train_splits/`,
+`dev_splits_complete/`, `output_repeated_splits_test/`.
 
-MELD ships video clips (`train_splits/`, `dev_splits_complete/`,
-`output_repeated_splits_test/`, `dia{D}_utt{U}.mp4`); ser reads audio only, so cut each
-clip's audio to a 16 kHz mono wav once, into the folder of its split:
-``ffmpeg -i dia0_utt0.mp4 -ac 1 -ar 16000 dia0_utt0.wav``. An .mp4 where a wav is
-expected is refused, saying so.
+Wavs cut from the clips are read too, at `<split>/dia{D}_utt{U}.wav` (`train/`, `dev/`,
+`test/`): where both exist the wav wins, since the user cut it on purpose (a clip mended,
+say). A row with neither is a `Problem` naming the clip the release should have (the wav
+when only the wavs' folder exists), its utterance kept; a split with neither folder is a
+`CorpusError`. A clip that exists but does not decode (the release has a few) is that
+utterance's problem when read and its failure, with the reason, when extracted.
 
 The CSVs' columns: `Sr No.`, `Utterance` (the transcript), `Speaker`, `Emotion` (neutral,
 joy, sadness, anger, surprise, fear, disgust), `Sentiment` (positive, negative, neutral),
@@ -36,8 +38,10 @@ EMOTIONS = {"neutral": "neu", "joy": "hap", "sadness": "sad", "anger": "ang",
             "surprise": "sur", "fear": "fea", "disgust": "dis"}  # fmt: skip
 SENTIMENTS = {"negative": "neg", "neutral": "neu", "positive": "pos"}
 COLUMNS = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID")
-LAYOUT = "{train,dev,test}_sent_emo.csv, {train,dev,test}/dia{D}_utt{U}.wav"
-FFMPEG = "ffmpeg -i dia0_utt0.mp4 -ac 1 -ar 16000 dia0_utt0.wav"
+LAYOUT = (
+    "{train,dev,test}_sent_emo.csv; clips {train_splits,dev_splits_complete,"
+    "output_repeated_splits_test}/dia{D}_utt{U}.mp4 or wavs {train,dev,test}/dia{D}_utt{U}.wav"
+)
 # Neutral is ~47 % of MELD's training utterances (7 classes), fear and disgust ~3 % each:
 # unweighted, a model learns to say neutral. `ser train` weighs the classes by default here
 # (--class-weights none turns it off).
@@ -67,7 +71,7 @@ def detect(root: Path) -> bool:
 
 
 def signature(root: Path) -> list[Path]:
-    return [p for s in SPLITS for p in (_csv(root, s), root / s) if p.exists()]
+    return [p for s in SPLITS for p in (_csv(root, s), root / s, root / RELEASE[s]) if p.exists()]
 
 
 def read(root: Path, classes: str) -> CorpusReading:
@@ -82,18 +86,18 @@ def read(root: Path, classes: str) -> CorpusReading:
         for s in SPLITS if s not in splits
     ]  # fmt: skip
     utterances = [u for s in splits for u in _split_utterances(root, s)]
-    _refuse_videos(utterances)
     return read_records(root, utterances, label_set, problems)
 
 
 def _split_utterances(root: Path, split: str) -> list[Utterance]:
     path = _csv(root, split)
-    folder = root / split
-    if not folder.is_dir():
-        release = root / RELEASE[split]
-        hint = f"; cut the clips of {release} into it ({FFMPEG})" if release.is_dir() else ""
-        raise CorpusError(f"{path}: its wavs go in {folder}, which does not exist{hint}")
-    utterances = [_utterance(path, folder, split, number, row) for number, row in _rows(path)]
+    cut, release = root / split, root / RELEASE[split]
+    if not (cut.is_dir() or release.is_dir()):
+        raise CorpusError(
+            f"{path}: its clips are in neither {release} (the release's .mp4 clips, unpacked) "
+            f"nor {cut} (wavs cut from them)"
+        )
+    utterances = [_utterance(path, root, split, number, row) for number, row in _rows(path)]
     seen: set[str] = set()
     for utterance in utterances:
         if utterance.utt_id in seen:
@@ -111,7 +115,7 @@ def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     return csv_rows(path, text, COLUMNS)
 
 
-def _utterance(path: Path, folder: Path, split: str, number: int, row: dict[str, str]) -> Utterance:
+def _utterance(path: Path, root: Path, split: str, number: int, row: dict[str, str]) -> Utterance:
     emotion, sentiment = row["Emotion"].lower(), row["Sentiment"].lower()
     dialog, utterance = row["Dialogue_ID"], row["Utterance_ID"]
     if emotion not in EMOTIONS or sentiment not in SENTIMENTS:
@@ -127,7 +131,7 @@ def _utterance(path: Path, folder: Path, split: str, number: int, row: dict[str,
     stem = f"dia{int(dialog)}_utt{int(utterance)}"
     return Utterance(
         utt_id=f"{split}_{stem}",
-        wav_path=folder / f"{stem}.wav",
+        wav_path=_audio(root, split, stem),
         label=f"{EMOTIONS[emotion]}.{SENTIMENTS[sentiment]}",
         speaker=row["Speaker"],
         transcript=row["Utterance"],
@@ -142,18 +146,10 @@ def _utterance(path: Path, folder: Path, split: str, number: int, row: dict[str,
     )
 
 
-def _refuse_videos(utterances: list[Utterance]) -> None:
-    """A CorpusError when clips are .mp4 where ser reads .wav (the cut not yet made)."""
-    videos = [
-        u.wav_path.with_suffix(".mp4")
-        for u in utterances
-        if u.wav_path is not None
-        and not u.wav_path.is_file()
-        and u.wav_path.with_suffix(".mp4").is_file()
-    ]
-    if videos:
-        raise CorpusError(
-            f"{videos[0]} is an .mp4 where ser reads a .wav ({len(videos)} such clip(s)): "
-            f"MELD's audio is read from wavs you cut from its clips, one per clip beside it, "
-            f"e.g. {FFMPEG}"
-        )
+def _audio(root: Path, split: str, stem: str) -> Path:
+    """The row's wav if the user cut one, else the release's clip; when neither exists,
+    the clip (the wav without the release's folder), which the reader names missing."""
+    wav, clip = root / split / f"{stem}.wav", root / RELEASE[split] / f"{stem}.mp4"
+    if wav.is_file():
+        return wav
+    return clip if clip.is_file() or clip.parent.is_dir() else wav
