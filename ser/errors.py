@@ -6,6 +6,11 @@ never a traceback. Anything else escaping to the CLI is a bug in ser.
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+from pathlib import Path
+
 
 class SerError(Exception):
     """A problem with what the user asked for or gave us (exit code 2 by default)."""
@@ -45,3 +50,34 @@ class WorkerLost(SerError):
 
 class ReportError(SerError):
     """A run record is missing, unreadable or lacks what a report needs."""
+
+
+# What a re-run of a command that resumes does (extract, train, sweep).
+RESUMES = "it resumes where it stopped, keeping what was written before"
+# numpy's error for a short write (`ndarray.tofile`, `np.save`), which carries no errno.
+_SHORT_WRITE = re.compile(r"^\d+ requested and \d+ written$")
+
+
+class DiskFullError(SerError):
+    """The disk (or the user's quota) filled up while ser wrote: nothing written before
+    is lost, and the same command run again once there is room goes on from there."""
+
+    @classmethod
+    def of(
+        cls, error: BaseException, path: str | Path | None, what: str, again: str = RESUMES
+    ) -> DiskFullError | None:
+        """`error` as a full disk writing `what` to `path` (None: unknown); None when it
+        is something else."""
+        if not isinstance(error, OSError):
+            return None
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            reason = os.strerror(error.errno)  # h5py's own text runs over lines
+        elif error.errno is None and _SHORT_WRITE.match(str(error)):
+            reason = f"a short write, {error}"
+        else:
+            return None
+        where = f" to {path}" if path is not None else ""
+        return cls(
+            f"the disk is full ({reason}) writing {what}{where}; "
+            f"free some space and run the same command again: {again}"
+        )

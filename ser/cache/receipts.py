@@ -56,7 +56,7 @@ def request_key(
 def write_receipt(store: Path, key: str, summary: Mapping[str, Any]) -> None:
     """Remember a finished request (atomically: a reader sees the old or the new one)."""
     text = json.dumps({"key": key, "summary": dict(summary)}, indent=1).encode("utf-8")
-    atomic_write(receipt_path(store), lambda f: f.write(text))
+    atomic_write(receipt_path(store), lambda f: f.write(text), "the store's receipt")
 
 
 def check_receipt(store: Path, key: str) -> dict[str, Any] | None:

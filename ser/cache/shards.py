@@ -74,8 +74,9 @@ class ShardWriter:
         }
         npy, record = shard_paths(self.directory, int(shard_id))
         self.directory.mkdir(parents=True, exist_ok=True)
-        atomic_write(npy, lambda f: np.save(f, data, allow_pickle=False))
-        atomic_write(record, lambda f: f.write(json.dumps(meta).encode("utf-8")))
+        what = f"shard {shard_id} of {self.directory.name}"
+        atomic_write(npy, lambda f: np.save(f, data, allow_pickle=False), what)
+        atomic_write(record, lambda f: f.write(json.dumps(meta).encode("utf-8")), what)
 
     def _checked_index(self, index: int) -> int:
         if not isinstance(index, int | np.integer) or not 0 <= index < self.n_utterances:

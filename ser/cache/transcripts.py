@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ser.cache.atomic import atomic_write
+from ser.cache.atomic import atomic_write, writing
 from ser.cache.backend import TRANSCRIPTS, Backend, check_name, failure_arrays, read_failures
 from ser.cache.fingerprint import plain_json
 from ser.cache.manifest import Manifest
@@ -107,9 +107,10 @@ class TranscriptSets:
             "failures": {str(i): r for i, r in (failures or {}).items()},
         }
         folder = self._staging / TRANSCRIPTS / name
-        folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        atomic_write(folder / f"{uuid.uuid4().hex}.json", lambda f: f.write(text))
+        with writing(folder, f"transcripts of {name}"):
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(folder / f"{uuid.uuid4().hex}.json", lambda f: f.write(text))
 
     def finish_transcripts(self, name: str) -> None:
         """Every manifest row transcribed (or failed) -> arrays in manifest order, complete."""

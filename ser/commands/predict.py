@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ser.cache.atomic import atomic
 from ser.predict.run import PredictConfig, PredictResult, predict
 from ser.runtime.device import DEVICE_HELP
 from ser.runtime.threads import set_torch_threads
@@ -78,12 +80,12 @@ def predict_command(**o: Any) -> None:
 
     config = PredictConfig(**{f.name: o[f.name] for f in dataclasses.fields(PredictConfig)})
     result = predict(config, message=message)
-    if o["csv_path"]:
-        write_csv(Path(o["csv_path"]), result)
     if o["as_json"]:
         click.echo(json.dumps({**dataclasses.asdict(result), "failed": result.failed}))
     else:
         Console().print(table(result))
+    if o["csv_path"]:  # after the table: a full disk loses no prediction
+        write_csv(Path(o["csv_path"]), result)
     for note in result.notes:
         err.print(f"note: {note}", highlight=False, markup=False)
     for p in result.predictions:
@@ -111,17 +113,21 @@ def table(result: PredictResult) -> Table:
 
 
 def write_csv(path: Path, result: PredictResult) -> None:
-    """One line per input; `dialog, order` columns last when the inputs gave them."""
+    """One line per input; `dialog, order` columns last when the inputs gave them.
+    Atomic: a full disk leaves the old file or none, and says so in one line."""
     turns = any(p.dialog is not None for p in result.predictions)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        header = ["path", "label", *result.classes, "transcript", "transcript_source", "error"]
-        writer.writerow([*header, *(["dialog", "order"] if turns else [])])
-        for p in result.predictions:
-            probs = [p.probabilities.get(c, "") for c in result.classes]
-            row = [p.path, p.label or "", *probs, p.transcript or "", p.transcript_source or ""]
-            where = [p.dialog or "", "" if p.order is None else p.order] if turns else []
-            writer.writerow([*row, p.error or "", *where])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    header = ["path", "label", *result.classes, "transcript", "transcript_source", "error"]
+    writer.writerow([*header, *(["dialog", "order"] if turns else [])])
+    for p in result.predictions:
+        probs = [p.probabilities.get(c, "") for c in result.classes]
+        row = [p.path, p.label or "", *probs, p.transcript or "", p.transcript_source or ""]
+        where = [p.dialog or "", "" if p.order is None else p.order] if turns else []
+        writer.writerow([*row, p.error or "", *where])
+    text = buffer.getvalue()
+    again = "it predicts anew (the predictions are printed above)"
+    atomic(path, lambda tmp: tmp.write_text(text, "utf-8", newline=""), "the predictions", again)
 
 
 COMMANDS: list[click.Command] = [predict_command]

@@ -13,30 +13,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import multiprocessing
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
 from ser.extract.base import Extractor
 from ser.extract.shards import BatchResult, ShardJob, compute_batch, decode
 from ser.runtime.execution import Execution
+from ser.runtime.orphans import spawned_pool
 
 
 def batches_on_processes(
     extractor: Extractor, jobs: Sequence[ShardJob], execution: Execution
 ) -> Iterator[BatchResult]:
     """Each batch of `jobs` (in order) computed on the CPU of `execution.processes`
-    spawned processes of `execution.threads` each. Spawned, not forked: a fork of a
-    process with torch's thread pools can hang."""
-    context = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(
-        execution.processes,
-        mp_context=context,
-        initializer=_load,
-        initargs=(extractor, execution.threads),
-    )
+    spawned processes of `execution.threads` each, which end with this one."""
+    executor = spawned_pool(execution.processes, _load, (extractor, execution.threads))
     try:
         tasks = [(_slim(job, batch), batch) for job in jobs for batch in job.shard.batches]
         # map submits every batch at once and yields results in order as they finish.

@@ -40,6 +40,7 @@ import torch
 from rich.console import Console
 
 from ser.cache import Damage, FeatureStore, Manifest
+from ser.cache.atomic import writing
 from ser.cache.fingerprint import fingerprint, provenance
 from ser.cache.repair import repair_outcome
 from ser.corpus.options import ReadOptions
@@ -105,8 +106,9 @@ def extract_features(
     device = pick_device(config.device)
     options = ReadOptions(config.audio_root)
     kind, reading = read_corpus(corpus_root, config.corpus, config.classes, options)
-    store = _create_store(Path(store_path), reading, kind.attrs(reading))
-    with store.lock():
+    with writing(store_path, "the feature store"):  # a full disk: one line, resumable
+        store = _create_store(Path(store_path), reading, kind.attrs(reading))
+    with store.lock(), writing(store.path, "the store's sets"):
         asr = None
         if config.text_source == "asr":
             asr = declare_asr(store, config)

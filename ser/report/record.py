@@ -142,7 +142,7 @@ def read(path: Path) -> RunRecord:
 
 def write(path: Path, record: RunRecord) -> Path:
     """`record` as `path`, atomically (a reader never sees half a record)."""
-    return write_json(path, record.to_json())
+    return write_json(path, record.to_json(), "the run record")
 
 
 def _check_shape(obj: dict[str, Any], path: str | Path) -> None:

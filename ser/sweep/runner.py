@@ -19,7 +19,7 @@ from typing import Any
 
 from ser.cache.atomic import write_json
 from ser.cache.lock import try_lock
-from ser.errors import SerError
+from ser.errors import DiskFullError, SerError
 from ser.report.record import RunRecord
 from ser.runtime.threads import ThreadChoice
 from ser.sweep.cells import ResolvedCell, record_of, tasks
@@ -74,7 +74,7 @@ def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) ->
     ]
     manifest = {"name": spec.name, "source": spec.source, "tables": tables, "cells": rows}
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in spec.name) or "sweep"
-    return write_json(Path(out) / SWEEPS / f"{safe}.json", manifest)
+    return write_json(Path(out) / SWEEPS / f"{safe}.json", manifest, "the sweep's manifest")
 
 
 def run_sweep(
@@ -247,6 +247,8 @@ def run_task(
         progress = progress or worker_progress([c.name for c in mine])
         try:
             records = train_many(mine, progress, threads)
+        except DiskFullError:  # every cell after it would fail so: the sweep stops
+            raise
         except SerError as e:
             return outcomes + [Outcome(c.name, "failed", str(e)) for c in mine]
         except (RuntimeError, MemoryError) as e:  # e.g. CUDA out of memory: the other

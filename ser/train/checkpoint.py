@@ -188,9 +188,10 @@ def save_fold_checkpoint(
         "format": FORMAT,
         "key": key,
     }
-    atomic(folder / f"{key}.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+    what = f"the checkpoint {key}"
+    atomic(folder / f"{key}.safetensors", lambda tmp: save_file(tensors, str(tmp)), what)
     text = json.dumps(sidecar, indent=1)
-    atomic(folder / f"{key}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic(folder / f"{key}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"), what)
 
 
 def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import contextlib
 import multiprocessing
 import queue
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -32,6 +32,7 @@ from ser.errors import WorkerLost
 from ser.report.fold_entry import FoldEntry
 from ser.report.predictions import PredictionTable
 from ser.runtime.execution import Execution
+from ser.runtime.orphans import spawned_pool
 from ser.train.group import Job, describe, train_group
 from ser.train.plan import Prepared, TrainConfig, make_plan
 from ser.train.prepare import Loaded, reopen
@@ -64,18 +65,11 @@ def train_pieces(
 ) -> None:
     """Train each piece of `jobs` on `execution.processes` spawned processes of
     `execution.threads` each; `done(n, entries, predictions)` for piece n as it finishes
-    (in the calling process). Spawned, not forked: a fork of a process with torch's thread
-    pools can hang."""
-    context = multiprocessing.get_context("spawn")
-    lines: Any = context.Queue()
+    (in the calling process). The processes end with this one (`spawned_pool`)."""
+    lines: Any = multiprocessing.get_context("spawn").Queue()
     index = {id(run): i for i, run in enumerate(runs)}
     configs = [run.config for run in runs]
-    executor = ProcessPoolExecutor(
-        execution.processes,
-        mp_context=context,
-        initializer=_open,
-        initargs=(configs, execution.threads, lines),
-    )
+    executor = spawned_pool(execution.processes, _open, (configs, execution.threads, lines))
     try:
         todo = [[(index[id(j.run)], j.seed, j.k) for j in piece] for piece in jobs]
         pending = {executor.submit(_train_piece, piece): n for n, piece in enumerate(todo)}

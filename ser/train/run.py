@@ -206,4 +206,4 @@ def _write_predictions(run: Prepared) -> None:
     text = predictions_csv(concat(tables, run.data.classes))
     path = run.plan.run_dir / PREDICTIONS
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), "the run's predictions")

@@ -22,6 +22,7 @@ from ser.extract.run import extract_features
 from ser.extract.shards import run_jobs
 from ser.runtime import threads
 from ser.synth.corpus import SynthConfig, write_corpus
+from tests.processes import killed_midway, ser_command
 
 CPU = torch.device("cpu")
 
@@ -108,3 +109,20 @@ def test_processes_asked_for_are_checked() -> None:
         ExtractConfig(features=("is13",), processes=2, workers=2)
     with pytest.raises(ConfigError, match="at least 1"):
         ExtractConfig(features=("is13",), processes=0)
+
+
+def test_a_killed_extract_leaves_no_process_behind(tmp_path: Path) -> None:
+    """`ser extract --features is13` killed with SIGKILL while its 2 processes extract:
+    they (and multiprocessing's resource tracker) end with it (ser.runtime.orphans)."""
+    root = tmp_path / "IEMOCAP_full_release"
+    write_corpus(root, SynthConfig(1, 5, (8, 9), (1.0, 2.0)))  # ~40 utterances: seconds of work
+    store = tmp_path / "f.zarr"
+    args = ("extract", root, "--store", store, "--features", "is13", "--processes", "2")
+    command = ser_command(*args, "--shard-size", "2", "--quiet")
+
+    def committed(output: str) -> bool:
+        return any(tmp_path.rglob("shard-*.json"))
+
+    left, output = killed_midway(command, committed, tmp_path / "log", processes=2)
+    assert left == [], "\n".join([*left, output])
+    assert not FeatureStore.open(store).info("is13").complete  # killed part way

@@ -42,13 +42,13 @@ import os, signal, sys
 from ser.cache import shards
 atomic = shards.atomic_write
 calls = [0]
-def dying(path, write):
+def dying(path, write, *what):
     calls[0] += 1
     if calls[0] == 6:
         with open(path.with_name("." + path.name + ".dying.tmp"), "wb") as f:
             write(f)
         os.kill(os.getpid(), signal.SIGKILL)
-    atomic(path, write)
+    atomic(path, write, *what)
 shards.atomic_write = dying
 from ser.cli import main
 sys.exit(main())

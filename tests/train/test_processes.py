@@ -25,6 +25,7 @@ from ser.runtime.execution import Execution
 from ser.train.checkpoint import checkpoint_dir, fold_key, load_checkpoint
 from ser.train.processes import pieces, train_pieces
 from ser.train.run import Progress, TrainConfig, make_plan, train
+from tests.processes import killed_midway, ser_command
 from tests.stores import labelled_store
 
 CPU = torch.device("cpu")
@@ -191,3 +192,18 @@ def test_a_process_that_dies_is_a_clear_error_not_a_traceback(tmp_path: Path) ->
     two = Execution(2, 1, "--processes 2")
     with pytest.raises(WorkerLost, match="run the same command again"):
         train_pieces([run], jobs, two, Progress(), lambda *a: None)  # type: ignore[list-item, arg-type]
+
+
+def test_a_killed_pooled_run_leaves_no_process_behind(store_path: Path, tmp_path: Path) -> None:
+    """`ser train --processes 2` killed with SIGKILL once both processes train: they end
+    with it (ser.runtime.orphans)."""
+    args = ["train", "--store", store_path, "--features", "is13", "--fusion", "none"]
+    args += ["--classes", "4", "--epochs", "5000", "--seeds", "2", "--batch-size", "8"]
+    args += ["--device", "cpu", "--processes", "2", "--out", tmp_path]
+
+    def training(output: str) -> bool:  # each process's first epoch line
+        return output.count("epoch 1/") >= 2
+
+    left, output = killed_midway(ser_command(*args), training, tmp_path / "log", processes=2)
+    assert left == [], "\n".join([*left, output])
+    assert "training as 2 processes" in output

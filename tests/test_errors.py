@@ -1,0 +1,48 @@
+"""The errors ser reports in one line (ser.errors): a full disk told from other OSErrors."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+
+import pytest
+
+from ser.errors import DiskFullError
+
+H5PY = (
+    "Driver write request failed (file write failed: time = Thu Nov 26 11:51:48 2026\n, "
+    "filename = 'f.h5', errno = 28, error message = 'No space left on device')"
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "Disk quota exceeded"),
+        (OSError(errno.ENOSPC, H5PY), "No space left on device"),  # one line, not h5py's
+        # numpy's own (`ndarray.tofile`, under np.save): a short write, no errno
+        (OSError("5401200 requested and 847808 written"), "a short write, 5401200 requested"),
+    ],
+)
+def test_a_full_disk_is_one_line_naming_the_file_and_what_it_holds(
+    error: OSError, reason: str
+) -> None:
+    full = DiskFullError.of(error, "/x/f.zarr", "the feature sets")
+    assert full is not None and "\n" not in str(full)
+    assert str(full).startswith(f"the disk is full ({reason}")
+    assert "writing the feature sets to /x/f.zarr; free some space and run the same " in str(full)
+    assert str(full).endswith("again: it resumes where it stopped, keeping what was written before")
+
+
+def test_other_errors_are_not_a_full_disk() -> None:
+    assert DiskFullError.of(OSError(errno.EACCES, "Permission denied"), "p", "x") is None
+    assert DiskFullError.of(OSError("3 requested"), "p", "x") is None
+    assert DiskFullError.of(ValueError("No space left on device"), "p", "x") is None
+
+
+def test_it_crosses_processes_intact() -> None:
+    """A pool process's full disk reaches the `ser` process as it was raised."""
+    full = DiskFullError.of(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "/p", "x")
+    assert str(pickle.loads(pickle.dumps(full))) == str(full)
