@@ -249,7 +249,8 @@ def corpus_store(
     from ser.corpus.registry import KINDS
 
     n = len(labels)
-    speaker = [f"{kind}-spk{i % speakers}" for i in range(n)]
+    # every speaker says every label (a cycle of labels over a cycle of 7 turns)
+    speaker = [f"{kind}-spk{(i // 7) % speakers}" for i in range(n)]
     dialog = [f"{speaker[i]}-d{i // (per_dialog * speakers)}" for i in range(n)]
     cols: dict[str, Any] = {
         "utt_id": [f"{kind}_{i:05d}" for i in range(n)],

@@ -210,7 +210,9 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
             f"--processes {config.processes} trains on the CPU; on {device} the members "
             "stack on the device (leave --processes out)"
         )
-    where = f"cross-{Path(config.test_store).stem}" if config.test_store else str(protocol)
+    where = str(protocol)
+    if config.test_store:  # e.g. iemocap-to-meld: both stores' names
+        where = f"{Path(config.store).stem}-to-{Path(config.test_store).stem}"
     name = config.name or default_name(config, where, classes, corpus.class_weights)
     if not name or "/" in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} is not a usable directory name")
@@ -265,7 +267,8 @@ def default_name(config: TrainConfig, protocol: str, classes: str, own_weights: 
     """e.g. ``hubert+mpnet_mit_loso_c4``, ``is13+bert_add-logits-perspective_session5_c4``;
     model options off their defaults follow (``_queries10_no-rmm_eval-mask-text``), so
     the ablations of one table get a directory each, and class weights other than the
-    corpus's own (`own_weights`: ``_class-weights-balanced``)."""
+    corpus's own (`own_weights`: ``_class-weights-balanced``). A cross-corpus run's
+    `protocol` names its stores (``is13_none_iemocap-to-meld_c4``)."""
     model = config.model
     defaults = field_defaults(type(model))
     changed = {k: v for k, v in dataclasses.asdict(model).items() if v != defaults.get(k, v)}
