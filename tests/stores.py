@@ -269,6 +269,10 @@ def corpus_store(
         "transcript_raw": ["hello there"] * n,
         "wav": [f"{kind}_{i:05d}.wav" for i in range(n)],
     }
+    if kind == "iemocap":  # its protocols' group: two speakers a session
+        cols["session"] = [int(spk.rsplit("spk", 1)[1]) // 2 + 1 for spk in speaker]
+    if kind in ("meld", "msp-podcast"):  # their official partitions
+        cols["split"] = [("train", "train", "train", "dev", "test")[(i // 7) % 5] for i in range(n)]
     store = FeatureStore.create(path, Manifest.from_columns(cols), KINDS[kind].attrs())
     names = [emotion(str(code).split(".")[0]) or "other" for code in labels]
     index = [EMOTIONS.index(e) if e in EMOTIONS else len(EMOTIONS) for e in names]

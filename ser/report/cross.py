@@ -41,22 +41,24 @@ LEGEND = (
 @dataclass(frozen=True)
 class CrossCell:
     """One (training corpus, test corpus) pair: the report's names of both (`train`,
-    `test`), the run (None: not run yet), the corpus of each as EmoBox's names are looked
-    up (a kind, a store's name), the encoder its features came from (None: not one
+    `test`), the run (None: not run yet), the corpus kind and the store of each (what
+    EmoBox's names are looked up by), the encoder its features came from (None: not one
     encoder), and the model it trained (one table per model)."""
 
     train: str
     test: str
     run: RunRecord | None
-    corpora: tuple[str, ...]  # (training, test); each a kind or a store's name, EmoBox's or not
+    corpora: tuple[str, ...]  # (training, test) corpus kinds
     encoder: str | None = None
     model: str = ""
+    stores: tuple[str, ...] = ()  # (training, test) store paths
 
     def published(self) -> Published | None:
         """EmoBox's cross-corpus accuracy of this pair and encoder, if it has one."""
         if self.encoder is None or self.train == self.test:
             return None
-        names = [_emobox(name) for name in self.corpora]
+        stores = self.stores or ("", "")
+        names = [_emobox(k, s) for k, s in zip(self.corpora, stores, strict=True)]
         if None in names:
             return None
         return emobox_cross(str(names[0]), str(names[1]), self.encoder)
@@ -69,9 +71,10 @@ class CrossCell:
         return float(s[metric]), float(s.get(f"{metric}_std", 0.0)), int(s["n"])
 
 
-def _emobox(name: str) -> str | None:
-    """EmoBox's name of a corpus given as a kind or a store path (its stem)."""
-    return emobox_corpus(name) or emobox_corpus(Path(name).stem)
+def _emobox(kind: str, store: str) -> str | None:
+    """EmoBox's name of a corpus: its kind's, else its store's (an EmoBox store named
+    after EmoBox's corpus, `meld.zarr`)."""
+    return emobox_corpus(kind) or (emobox_corpus(Path(store).stem) if store else None)
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ def cells_of_runs(runs: Sequence[RunRecord]) -> list[CrossCell]:
         else:
             continue
         kinds = (corpora[a][1], corpora[b][1])
-        cells.append(CrossCell(names[a], names[b], run, kinds, encoder, run_model(run)))
+        cells.append(CrossCell(names[a], names[b], run, kinds, encoder, run_model(run), (a, b)))
     return cells
 
 
@@ -164,7 +167,8 @@ def tables_md(tables: Sequence[CrossTable]) -> str:
     parts = []
     for table in tables:
         for metric, shown in METRICS.items():
-            parts.append(f"### {shown}, train (rows) x test (columns): {table.model}")
+            model = f": {table.model}" if table.model else ""
+            parts.append(f"### {shown}, train (rows) x test (columns){model}")
             parts += ["", *_grid(table, metric), ""]
     return "\n".join([*parts, LEGEND]) + "\n"
 

@@ -33,7 +33,8 @@ def heatmap(table: CrossTable, title: str = "") -> Figure:
     ax.set_yticks(range(len(rows)), rows)
     ax.set_xlabel("test corpus")
     ax.set_ylabel("training corpus")
-    ax.set_title(title or f"cross-corpus UA: {table.model}", fontsize=9)
+    model = f": {table.model}" if table.model else ""
+    ax.set_title(title or f"cross-corpus UA{model}", fontsize=9)
     for (train, test), cell in table.cells.items():
         i, j = rows.index(train), cols.index(test)
         value = values[i, j]
