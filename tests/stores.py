@@ -251,13 +251,13 @@ def corpus_store(
     n = len(labels)
     # every speaker says every label (a cycle of labels over a cycle of 7 turns)
     speaker = [f"{kind}-spk{(i // 7) % speakers}" for i in range(n)]
-    dialog = [f"{speaker[i]}-d{i // (per_dialog * speakers)}" for i in range(n)]
+    dialog = [f"{kind}-d{i // per_dialog}" for i in range(n)]
     cols: dict[str, Any] = {
         "utt_id": [f"{kind}_{i:05d}" for i in range(n)],
         "dialog": dialog if per_dialog > 1 else [f"{kind}_{i:05d}" for i in range(n)],
         "speaker": speaker,
         "gender": ["F" if i % 2 else "M" for i in range(n)],
-        "order": [(i // speakers) % per_dialog for i in range(n)],
+        "order": [i % per_dialog for i in range(n)],
         "start": [0.0] * n,
         "end": [1.0] * n,
         "duration": [1.0] * n,
