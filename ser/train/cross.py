@@ -15,7 +15,8 @@ on B's utterances of the emotions both corpora have.
   statistics, never B's. Speakers and dialogs are told apart by corpus (two corpora's
   "Ses01F" are not one person) for the fold's leakage check.
 - The record: `RunRecord.cross`, both stores (path, kind, manifest digest, class set,
-  per class counts), the emotions, what was dropped, B's sets and the encoders read.
+  per class counts), the emotions, what was dropped, B's sets and their fingerprints (A's
+  are the record's own `fingerprints`) and the encoders read.
 """
 
 from __future__ import annotations
@@ -192,6 +193,9 @@ def cross_record(
             "utterances": len(data) - cut,
             "per_class": dict(zip(data.classes, counts[1].tolist(), strict=True)),
             "sets": {a.name: list(b.stored) for a, b in zip(features, test.features, strict=True)},
+            "fingerprints": {
+                a.name: b.fingerprint for a, b in zip(features, test.features, strict=True)
+            },
         },
         **match.record(),
         # each side's utterances of its classes the other corpus lacks, by class, and

@@ -78,6 +78,7 @@ def test_trains_on_one_store_and_tests_on_the_other(
     assert cross["train"]["corpus"] == "iemocap" and cross["test"]["corpus"] == "meld"
     assert cross["train"]["store"] == str(stores["iemocap"].resolve())
     assert cross["test"]["manifest"] == FeatureStore.open(stores["meld"]).corpus.digest
+    assert cross["test"]["fingerprints"] == record.fingerprints  # the same sets
     assert cross["emotions"] == {"neu": "neutral", "hap": "happy", "sad": "sad", "ang": "angry"}
     assert cross["test"]["per_class"] == {"neu": 8, "hap": 8, "sad": 8, "ang": 8}
     assert cross["outside"]["test"] == {"dis.neg": 8, "fea.neg": 8, "sur.pos": 8}
