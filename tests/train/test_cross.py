@@ -174,3 +174,27 @@ def test_the_record_round_trips_and_older_records_read(
     assert RunRecord.from_json(old).cross is None
     resumed = train(config(stores["iemocap"], stores["meld"], tmp_path), Said())
     assert resumed.folds == record.folds  # resumed as it was, nothing trained again
+
+
+FRAMES = {
+    "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
+    "bert-tiny": ("bert", "text", "token", 5, "float16"),
+}
+
+
+@pytest.mark.parametrize(
+    ("model", "features"),
+    [(ModelConfig(fusion="mit", d_model=8, heads=2, layers=1), ("hubert-tiny.L2", "bert-tiny")),
+     (ModelConfig(fusion="late-prob"), ("hubert-tiny.L2", "bert-tiny")),
+     (ModelConfig(fusion="none"), ("hubert-tiny.L2",))],
+)  # fmt: skip
+def test_every_family_on_frames_and_tokens(
+    tmp_path: Path, model: ModelConfig, features: tuple[str, ...]
+) -> None:
+    corpus_store(tmp_path / "a.zarr", "iemocap", IEMOCAP_LABELS, sets=FRAMES)
+    corpus_store(tmp_path / "b.zarr", "meld", MELD_LABELS, sets=FRAMES)
+    changes = {"model": model, "features": features, "epochs": 1, "seeds": 2}
+    record = train(config(tmp_path / "a.zarr", tmp_path / "b.zarr", tmp_path, **changes), Said())
+    assert [e.sizes["test"] for e in record.folds] == [32, 32]
+    table = read_predictions(tmp_path / record.name / "predictions.csv")
+    assert len(table.utt_id) == 64  # each seed's MELD rows
