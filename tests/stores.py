@@ -238,13 +238,16 @@ def corpus_store(
     shift: float = 0.0,
     seed: int = 0,
     signal: float = 2.0,
+    model: str | None = None,
+    dataset: str | None = None,
 ) -> FeatureStore:
     """A store of corpus `kind` (its attrs recorded) whose utterances cycle through the
     label codes `labels` over `speakers` speakers, `per_dialog` turns a dialog (1: each
     utterance its own); each set's rows are the centre of the code's EMOTION (the same
     in every store built here: `ser.corpus.emotions`) * `signal` plus noise, plus
     `shift` everywhere (a corpus whose features sit elsewhere). `sets` defaults to one
-    is13-like utterance-level set, which the trainer z-scores."""
+    is13-like utterance-level set, which the trainer z-scores. `model`: the encoder the
+    sets record; `dataset`: an EmoBox store's corpus (its `dataset` group)."""
     from ser.corpus.emotions import EMOTIONS, emotion
     from ser.corpus.registry import KINDS
 
@@ -271,6 +274,8 @@ def corpus_store(
     }
     if kind == "iemocap":  # its protocols' group: two speakers a session
         cols["session"] = [int(spk.rsplit("spk", 1)[1]) // 2 + 1 for spk in speaker]
+    if dataset is not None:
+        cols["dataset"] = [dataset] * n
     if kind in ("meld", "msp-podcast"):  # their official partitions
         cols["split"] = [("train", "train", "train", "dev", "test")[(i // 7) % 5] for i in range(n)]
     store = FeatureStore.create(path, Manifest.from_columns(cols), KINDS[kind].attrs())
@@ -285,7 +290,7 @@ def corpus_store(
             count = 1 if level == "utterance" else int(rng.integers(2, 5))
             rows[i] = centres[y] * signal + rng.normal(size=(count, dim)) + shift
         attrs = {"extractor": extractor, "modality": modality, "level": level, "dim": dim,
-                 "dtype": dtype, "seed": 0}  # fmt: skip
+                 "dtype": dtype, "seed": 0, **({"model": model} if model else {})}  # fmt: skip
         store.begin_feature_set(name, attrs)
         store.shard_writer(name).write(0, rows, {})
         store.consolidate(name, 1)

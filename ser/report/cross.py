@@ -57,8 +57,12 @@ class CrossCell:
         """EmoBox's cross-corpus accuracy of this pair and encoder, if it has one."""
         if self.encoder is None or self.train == self.test:
             return None
+        recorded = self.run.cross if self.run is not None and self.run.cross else {}
         stores = self.stores or ("", "")
-        names = [_emobox(k, s) for k, s in zip(self.corpora, stores, strict=True)]
+        names = [
+            recorded.get(side, {}).get("emobox") or _emobox(kind, store)
+            for side, kind, store in zip(("train", "test"), self.corpora, stores, strict=True)
+        ]
         if None in names:
             return None
         return emobox_cross(str(names[0]), str(names[1]), self.encoder)

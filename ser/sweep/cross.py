@@ -54,7 +54,9 @@ def cross_table(stores: Sequence[str]) -> Preset:
                 "corpora": [a.corpus, b.corpus],
             }
             label = f"{train} (own protocol)" if a is b else f"{train} -> {test}"
-            rows.append(Row(label, MappingProxyType(options), meta=MappingProxyType(meta), store=a.path))
+            rows.append(
+                Row(label, MappingProxyType(options), meta=MappingProxyType(meta), store=a.path)
+            )
     return Preset(
         name=CROSS,
         title="Cross-corpus: trained on each corpus (rows), tested on each (columns)",
