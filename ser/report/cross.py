@@ -30,7 +30,7 @@ from ser.report.runs import markdown_table, run_summary, settings_label
 
 METRICS = {"ua": "UA", "wa": "WA", "f1": "macro F1"}
 LEGEND = (
-    "Rows: the corpus trained on (all of it, 10 % held out for validation); columns: the "
+    "Rows: the corpus trained on (all of it, its validation carved from it); columns: the "
     "corpus tested on (its utterances of the emotions both have); the diagonal: the corpus "
     "under its own protocol. Mean ± std over seeds (one seed: over its folds). EmoBox: its "
     "Table 5's accuracy on its balanced test sets (4 emotions) for the same encoder; ours "
