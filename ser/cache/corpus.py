@@ -9,6 +9,7 @@ defaults and whether the papers' published numbers apply are the kind's; its gro
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,6 +20,10 @@ from ser.cache.manifest import Manifest
 from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import Protocol
 from ser.corpus.registry import CorpusKind
+
+# The manifest columns that say which utterances a store holds, their targets and the
+# groups protocols split by (not where the wavs were: a moved corpus is the same corpus).
+IDENTITY_COLUMNS = ("utt_id", "label", "session", "speaker", "dialog", "order", "split")
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +51,19 @@ class StoreCorpus:
     def papers(self) -> bool:
         """Whether the papers' published numbers are on this corpus (IEMOCAP)."""
         return self.kind.papers
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of the manifest's `IDENTITY_COLUMNS` (those it has), 16 hex digits: two
+        stores of one kind with one digest hold the same utterances (`ser sweep`'s cell
+        keys, a cross-corpus run's test store)."""
+        digest = hashlib.sha256()
+        for name in IDENTITY_COLUMNS:
+            if name in self.manifest.names:
+                digest.update(f"\0{name}\0".encode())
+                values = np.asarray(self.manifest.column(name))
+                digest.update("\x1f".join(map(str, values)).encode())
+        return digest.hexdigest()[:16]
 
     @cached_property
     def columns(self) -> Mapping[str, np.ndarray]:

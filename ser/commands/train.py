@@ -245,18 +245,37 @@ def report_command(
         if plots is not None:
             click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)
         return
+    from ser.report.cross import cells_of_runs, cross_tables, tables_csv, tables_md
     from ser.report.runs import load_run, report_table
 
+    run_dirs = _run_dirs(run_dirs)
     if paired and len(run_dirs) != 2:
         raise ConfigError(f"--paired compares two runs, got {len(run_dirs)}")
     runs = [load_run(path) for path in run_dirs]
     click.echo(report_table(runs, fmt=fmt), nl=False)
+    crossed = cross_tables(cells_of_runs(runs))  # runs trained on one corpus, tested on another
+    if crossed:
+        click.echo()
+        click.echo((tables_csv if fmt == "csv" else tables_md)(crossed), nl=False)
     if by or paired:
         _predictions_tables(run_dirs, fmt, by, paired)
     if plots is not None:
-        from ser.report.plots import write_plots  # matplotlib: only when plots are asked for
+        # matplotlib: only when plots are asked for
+        from ser.report.cross_plot import write_heatmaps
+        from ser.report.plots import write_plots
 
-        click.echo(f"{len(write_plots(runs, plots))} plot(s) in {plots}", err=True)
+        written = write_plots(runs, plots) + write_heatmaps(crossed, plots, "runs")
+        click.echo(f"{len(written)} plot(s) in {plots}", err=True)
+
+
+def _run_dirs(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The run directories named: a folder of runs (no run.json, runs in it: a `ser
+    train --out`) stands for its runs, in name order."""
+    out: list[Path] = []
+    for path in paths:
+        inner = sorted(p.parent for p in path.glob(f"*/{RECORD}")) if path.is_dir() else []
+        out += inner if inner and not (path / RECORD).exists() else [path]
+    return tuple(out)
 
 
 def _predictions_tables(

@@ -22,11 +22,14 @@ LABEL_CODES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class LabelSet:
-    """A named class set: which codes count, and the class each maps to."""
+    """A named class set: which codes count, and the class each maps to; `names`: the
+    emotion name (`ser.corpus.emotions`) of a class whose code would read as another's
+    (MELD's sentiment `neu` is no neutral emotion)."""
 
     name: str
     classes: tuple[str, ...]
     mapping: dict[str, str] = field(hash=False)
+    names: dict[str, str] = field(default_factory=dict, hash=False)
 
     def class_of(self, code: str) -> str | None:
         """The class of a label code, or None when the code is outside this set."""

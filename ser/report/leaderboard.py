@@ -24,6 +24,12 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # only for its type: reading the tables opens no store
+    from ser.cache import FeatureStore
 
 PACKAGE = "ser.report"  # its published/ folder holds the CSVs
 INTRA = "emobox_intra.csv"
@@ -34,6 +40,7 @@ METRICS = ("ua", "wa", "f1")  # the intra-corpus table's columns
 # The protocol name of EmoBox's folds (the `emobox` corpus kind's): numbers of ours on it
 # are on the folds EmoBox's are.
 PROTOCOL = "emobox"
+DATASET = "dataset"  # the group naming an EmoBox store's corpus
 
 # Each model EmoBox benchmarks, by the Hugging Face checkpoint it is (the papers' names:
 # HuBERT large is the LL-60k one, WavLM base not base-plus, data2vec the audio model).
@@ -95,6 +102,16 @@ def emobox_corpus(name: str) -> str | None:
         return folded
     rest = folded.removeprefix("emobox")
     return rest if rest != folded and rest in corpora else None
+
+
+def store_corpus(store: FeatureStore) -> str | None:
+    """EmoBox's name of an opened store's corpus: its kind's, else its `dataset` group's one
+    value (an `emobox` store holds one of EmoBox's corpora)."""
+    found = emobox_corpus(store.corpus.name)
+    if found is None and DATASET in store.manifest.groups:
+        values = np.unique(store.manifest.column(DATASET).astype(str))
+        found = emobox_corpus(str(values[0])) if len(values) == 1 else None
+    return found
 
 
 def emobox_intra(corpus: str, encoder: str) -> dict[str, Published]:

@@ -42,7 +42,7 @@ _FIELDS = (
     "name", "config", "protocol", "speaker_independent", "validation", "classes",
     "complete", "summary", "folds", "pooled", "seconds", "timings", "fingerprints",
     "layers", "version", "store", "threads", "data", "asr", "execution", "final",
-    "processes",
+    "processes", "cross",
 )  # fmt: skip
 # Written whatever they hold: a record without a summary yet says so with null.
 _WRITTEN = frozenset(
@@ -51,7 +51,7 @@ _WRITTEN = frozenset(
 )  # fmt: skip
 _NULLABLE = frozenset({"summary", "pooled"})  # null in JSON: None, not a default
 # Indexed by readers: null reads as empty, another JSON type is refused.
-_OBJECTS = ("timings", "fingerprints", "layers", "asr")
+_OBJECTS = ("timings", "fingerprints", "layers", "asr", "cross")
 
 
 @dataclass
@@ -60,7 +60,8 @@ class RunRecord:
     input's stored sets and layers), on what (`protocol`, `validation`, `classes`,
     `store`, `data`: utterances and those dropped, `asr`: the WER of ASR-text inputs),
     what came out (`folds`, `summary`, `pooled`, `final`: the model on all data) and how
-    (`seconds`, `timings`, `threads`, `execution`; `processes` in older records).
+    (`seconds`, `timings`, `threads`, `execution`; `processes` in older records);
+    `cross`: a run trained on one store and tested on another.
     `complete` is False while folds are left to train (None: a record without it);
     `speaker_independent` None: not recorded (see `independent`)."""
 
@@ -86,6 +87,9 @@ class RunRecord:
     execution: dict[str, Any] | None = None
     final: dict[str, Any] | None = None
     processes: dict[str, Any] | None = None  # {count, source}: before `execution`
+    # A cross-corpus run's (`ser.train.cross`): both stores, the classes matched by
+    # emotion, what either side dropped; None: a run on one store.
+    cross: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     @property

@@ -142,8 +142,11 @@ def run_label(run: RunRecord) -> str:
 def protocol_label(run: RunRecord) -> str:
     """``random (speaker-dependent)`` for speaker-dependent runs, else the protocol name;
     ``session5, val none (last epoch)`` for runs that trained on every training session,
-    ``loso, val random10`` for another validation than the default (a session)."""
+    ``loso, val random10`` for another validation than the default (a session);
+    ``cross: IEMOCAP -> MELD`` for a run trained on one corpus and tested on another."""
     label = run.protocol if run.independent else f"{run.protocol} (speaker-dependent)"
+    if run.cross:  # trained on one store, tested on another
+        label = f"{run.protocol}: {run.cross['train']['title']} -> {run.cross['test']['title']}"
     val = run.config.get("val")
     if val == "none":
         label += ", val none (last epoch)"

@@ -46,6 +46,7 @@ class ResolvedCell:
     inputs: tuple[Any, ...]  # the model's input specs (`ser.models.plan_inputs`)
     features: tuple[str, ...]  # the stored feature sets it reads (a layered input's all)
     store: StoreIdentity  # the store it trains on
+    test_features: tuple[str, ...] = ()  # cross-corpus: the sets it reads of its test store
 
 
 def resolve_cells(
@@ -63,13 +64,15 @@ def resolve_cells(
     several = len(stores) > 1
     resolved: list[ResolvedCell] = []
     problems: dict[str, list[str]] = {}  # problem -> the cells that have it
+    opened = {ident.path: handle for handle, ident in zip(handles, idents, strict=True)}
     for handle, ident in zip(handles, idents, strict=True):
         on = f" on {ident.title} ({ident.path})" if several else ""
         for cell in cells:
             if cell.row.store not in (None, ident.path):
                 continue
             try:
-                resolved.append(_resolve(corpus_options(cell, ident), handle, ident, out))
+                cell = corpus_options(cell, ident)
+                resolved.append(_resolve(cell, handle, ident, out, opened))
             except SerError as e:
                 problems.setdefault(str(e), []).append(f"{cell.table} '{cell.label}'{on}")
     if problems:
@@ -83,7 +86,14 @@ def _names(names: list[str]) -> str:
     return ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
 
 
-def _resolve(cell: Cell, handle: FeatureStore, ident: StoreIdentity, out: Path) -> ResolvedCell:
+def _resolve(
+    cell: Cell,
+    handle: FeatureStore,
+    ident: StoreIdentity,
+    out: Path,
+    opened: dict[str, FeatureStore],
+) -> ResolvedCell:
+    from ser.train.cross import check_features
     from ser.train.group import run_key
     from ser.train.options import train_config
 
@@ -96,8 +106,14 @@ def _resolve(cell: Cell, handle: FeatureStore, ident: StoreIdentity, out: Path) 
         "overwrite": False,
     }
     config = train_config(options)
-    plan = make_plan(config, handle.corpus.kind)
+    test = _test_store(config, handle, opened)  # cross-corpus: its identity keys the cell
+    plan = make_plan(config, handle.corpus.kind, test.corpus if test else None)
     features = resolve_features(handle, config.features)
+    tested: tuple[str, ...] = ()
+    if test is not None:  # the same sets there, computed alike
+        theirs = resolve_features(test, config.features)
+        check_features(handle, test, features, theirs)
+        tested = tuple(name for f in theirs for name in f.stored)
     infos = [f.info() for f in features]  # a layered input: one, with its layer count
     _, inputs = plan_inputs(config.model, infos)  # ConfigError: the model cannot take these
     what = {k: v for k, v in config_record(config, plan).items() if k not in NOT_COMPARED}
@@ -122,7 +138,23 @@ def _resolve(cell: Cell, handle: FeatureStore, ident: StoreIdentity, out: Path) 
         tuple(inputs),
         names,
         ident,
+        tested,
     )
+
+
+def _test_store(
+    config: TrainConfig, handle: FeatureStore, opened: dict[str, FeatureStore]
+) -> FeatureStore | None:
+    """A cross-corpus cell's test store, opened (one of the sweep's, or its own), and
+    checked to be another corpus than `handle`'s; None for another cell."""
+    from ser.train.cross import check_pair
+
+    if config.test_store is None:
+        return None
+    path = str(Path(config.test_store).resolve())
+    test = opened[path] if path in opened else FeatureStore.open(path)
+    check_pair(handle, test)
+    return test
 
 
 def unique(cells: Sequence[ResolvedCell]) -> list[ResolvedCell]:

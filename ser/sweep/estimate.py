@@ -58,9 +58,15 @@ class Estimate:
     family: str  # model family (`ser.models.family_of`)
 
 
-def estimate(cell: ResolvedCell, store: FeatureStore, cache: dict[Any, Any]) -> Estimate:
-    """The estimate of a `ResolvedCell` on the opened `store`; `cache` keeps the models
-    built for cells of one task and inputs (they have the same parameters)."""
+def estimate(
+    cell: ResolvedCell,
+    store: FeatureStore,
+    cache: dict[Any, Any],
+    test: FeatureStore | None = None,
+) -> Estimate:
+    """The estimate of a `ResolvedCell` on the opened `store` (and, cross-corpus, its
+    opened `test` store, each member's one forward pass over it); `cache` keeps the
+    models built for cells of one task and inputs (they have the same parameters)."""
     plan = cell.plan
     key = (cell.task_key, cell.inputs)  # the task key names the store
     if key not in cache:
@@ -69,16 +75,26 @@ def estimate(cell: ResolvedCell, store: FeatureStore, cache: dict[Any, Any]) -> 
         passes = 2 if model.stages() else 1  # branches alone first, then the whole model
         cache[key] = (sum(p.numel() for p in model.parameters()), passes)
     params, passes = cache[key]
-    infos = [store.info(name) for name in cell.features]
     sequence = any(s.view == "sequence" for s in cell.inputs)
-    rows = sum(i.rows for i in infos) if sequence else len(store.manifest)
-    values = sum((i.rows if sequence else len(store.manifest)) * i.dim for i in infos)
+    rows, values = _size(store, cell.features, sequence)
     flops = 6.0 * params * rows * plan.epochs * cell.members * passes
     read = float(values) * plan.epochs * cell.members * passes
+    if test is not None:  # a forward pass (a third of a step's FLOPs) over the test store
+        tested, seen = _size(test, cell.test_features, sequence)
+        flops += 2.0 * params * tested * cell.members
+        read += float(seen) * cell.members
+    infos = [store.info(name) for name in cell.features]
     memory = 16 * params * cell.members + sum(i.bytes for i in infos)
     device = plan.device.type
     seconds = flops / EFFECTIVE_FLOPS[device] + read / EFFECTIVE_READ[device]
     return Estimate(params, memory, seconds, plan.device.type, plan.family)
+
+
+def _size(store: FeatureStore, names: Sequence[str], sequence: bool) -> tuple[int, int]:
+    """(rows a member's epoch reads, input values they bring) of sets `names`."""
+    infos = [store.info(name) for name in names]
+    rows = sum(i.rows for i in infos) if sequence else len(store.manifest)
+    return rows, sum((i.rows if sequence else len(store.manifest)) * i.dim for i in infos)
 
 
 @dataclass(frozen=True)
@@ -128,13 +144,16 @@ def estimate_sweep(
     cache: dict[Any, Any] = {}
     factor = thread_factor(execution.threads) if execution else 1.0
 
-    def opened(cell: ResolvedCell) -> FeatureStore:
-        path = cell.store.path
+    def opened(path: str) -> FeatureStore:
         if path not in handles:
             handles[path] = FeatureStore.open(path)
         return handles[path]
 
-    rows = [(c, estimate(c, opened(c), cache), record_of(out, c.key)) for c in unique(cells)]
+    def of(c: ResolvedCell) -> Estimate:
+        test = opened(c.config.test_store) if c.config.test_store else None
+        return estimate(c, opened(c.store.path), cache, test)
+
+    rows = [(c, of(c), record_of(out, c.key)) for c in unique(cells)]
     scale, calibrated_on = _calibration([(c, e, r) for c, e, r in rows if r is not None])
     rows = [(c, _scaled(e, factor), r) for c, e, r in rows]
     plans = []

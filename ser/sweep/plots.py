@@ -1,5 +1,6 @@
-"""A sweep's figures: MSMSER's Fig. 2 (UA against L), the fusion study's heat-map and
-the probe's layer curves; for a table swept over several corpora, a figure per corpus.
+"""A sweep's figures: MSMSER's Fig. 2 (UA against L), the fusion study's heat-map, the
+probe's layer curves and the cross-corpus train x test heat-maps; for a table swept over
+several corpora, a figure per corpus.
 
 matplotlib's `Figure`, no pyplot state, as `ser.report.plots`.
 """
@@ -12,7 +13,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from ser.report.cross_plot import write_heatmaps
 from ser.sweep.by_corpus import column_of, papers_apply, spans_corpora
+from ser.sweep.cross_report import tables_of
 from ser.sweep.probe_published import PAPERS, WEIGHTED
 from ser.sweep.probe_report import encoders, layer
 from ser.sweep.results import CellResult, load_sweeps
@@ -29,6 +32,11 @@ def sweep_plots(out: Path, plots: Path) -> list[Path]:
     for sweep in load_sweeps(out):
         for table in sweep["tables"]:
             results = [r for r in sweep["results"] if r.row["table"] == table["name"]]
+            if table["figure"] == "cross":  # cross-corpus: its train x test heat-maps
+                same = sweep["name"] == table["name"]
+                stem = sweep["name"] if same else f"{sweep['name']}_{table['name']}"
+                written += write_heatmaps(tables_of(results), plots, stem)
+                continue
             draw = {"queries": _queries, "heatmap": _heatmap, "layers": _layers}.get(
                 table["figure"]
             )

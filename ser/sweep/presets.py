@@ -204,6 +204,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
     {p.name: p for p in (MSMSER_TABLE2, MSMSER_TABLE3, MSMSER_QUERIES, FUSION_STUDY, ZHOU_PRESET)}
 )
 ALL = "all"  # every preset above, one sweep (shared cells trained once)
+CROSS = "cross-corpus"  # made from the stores it sweeps: `ser.sweep.cross`
 
 
 def row_key(row: Row) -> str:

@@ -6,7 +6,8 @@ benchmarks its numbers; emotion2vec's SUPERB-style probes are IEMOCAP's. An enco
 matched by the checkpoint its layer sets were extracted from (their recorded `model`: a
 Hugging Face id, or a local folder named so), by its set stem only where no model is
 recorded; a corpus by the store's kind (`crema-d`: EmoBox's `cremad`), else by the one
-value of its `dataset` group (an `emobox` store holds one of EmoBox's corpora).
+value of its `dataset` group (an `emobox` store holds one of EmoBox's corpora:
+`ser.report.leaderboard.store_corpus`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-import numpy as np
-
 from ser.cache import FeatureStore
-from ser.report.leaderboard import emobox_corpus, emobox_intra, emobox_model
+from ser.report.leaderboard import emobox_intra, emobox_model, store_corpus
 
 LAST, WEIGHTED = "last layer", "weighted sum"  # the rows of ours a reference matches
-DATASET = "dataset"  # the group naming an EmoBox store's corpus
 
 
 @dataclass(frozen=True)
@@ -97,12 +95,3 @@ def match(store: FeatureStore, stem: str, model: str | None) -> Match:
     """The match of encoder `stem` (its sets' recorded `model`, None: unrecorded) on `store`."""
     encoder = model or stem
     return Match(encoder, emobox_model(encoder), store_corpus(store))
-
-
-def store_corpus(store: FeatureStore) -> str | None:
-    """EmoBox's name of the store's corpus: its kind's, else its `dataset` group's one value."""
-    found = emobox_corpus(store.corpus.name)
-    if found is None and DATASET in store.manifest.groups:
-        values = np.unique(store.manifest.column(DATASET).astype(str))
-        found = emobox_corpus(str(values[0])) if len(values) == 1 else None
-    return found

@@ -25,6 +25,7 @@ import numpy as np
 from ser.report.record import RunRecord
 from ser.report.runs import markdown_table
 from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, papers_apply, spans_corpora
+from ser.sweep.cross_report import cross_md
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.probe_report import probe_md
 from ser.sweep.results import CellResult, load_sweeps
@@ -57,6 +58,9 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
             if table["figure"] == "layers":  # the probe: its own layout, ours per corpus
                 heading = _heading({**table, "paper": ""}, results, ours=False)
                 parts.append(probe_md(table, results, heading))
+                continue
+            if table["figure"] == "cross":  # cross-corpus: train x test tables
+                parts.append(cross_md(table, results))
                 continue
             if spans_corpora(results):
                 parts.append(by_corpus_md(table, results, _paper, _versus, _protocol))

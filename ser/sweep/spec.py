@@ -35,7 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ser.errors import ConfigError
-from ser.sweep.presets import ALL, PRESETS, Preset, Row
+from ser.sweep.presets import ALL, CROSS, PRESETS, Preset, Row
 from ser.sweep.probe import PARAMS as PROBE_PARAMS
 from ser.sweep.probe import PROBE, probe_table
 
@@ -86,12 +86,19 @@ def load_spec(
     fixed: Mapping[str, Any] | None = None,
     grid: Mapping[str, Any] | None = None,
     store: str | Sequence[str] | None = None,
+    made: Preset | None = None,
 ) -> SweepSpec:
     """The cells of a preset name (or ``all``) or a TOML file, with command-line
     `params` (``--set``), `fixed` options (``--fix``) and axes (``--grid``, comma lists);
     the `probe` preset reads its rows from `store` (several: each one's from it,
-    `ser.sweep.probe`)."""
+    `ser.sweep.probe`); `cross-corpus`'s are `made` by the caller from its stores
+    (`ser.sweep.cross.cross_table`)."""
     cli = {"params": dict(params or {}), "fixed": dict(fixed or {}), "grid": dict(grid or {})}
+    if spec == CROSS:
+        if made is None or made.name != CROSS:
+            raise ConfigError(f"{CROSS}: its rows are pairs of stores; give --store twice or more")
+        _check_params(cli["params"], "--set", "--fix", {"audio": "audio=SET"})
+        return _expand(spec, spec, (made,), cli)
     if spec == PROBE:
         _check_params(cli["params"], "--set", "--fix", PROBE_PARAMS)
         if not store:
@@ -104,7 +111,7 @@ def load_spec(
         return _expand(spec, spec, tables, cli)
     path = Path(spec)
     if not path.is_file():
-        known = ", ".join([*PRESETS, PROBE, ALL])
+        known = ", ".join([*PRESETS, PROBE, CROSS, ALL])
         raise ConfigError(f"{spec}: neither a preset ({known}) nor a SPEC file")
     return _from_file(path, cli)
 

@@ -21,23 +21,17 @@ sad ang, which every kind has), else `ser train`'s default.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
-
 from ser.cache import FeatureStore
 from ser.corpus.registry import corpus_kind
 from ser.errors import ConfigError
 from ser.sweep.spec import Cell
 
-# The manifest columns that say which utterances a store holds, their targets and the
-# groups protocols split by (not where the wavs were: a moved corpus is the same corpus).
-IDENTITY_COLUMNS = ("utt_id", "label", "session", "speaker", "dialog", "order", "split")
 # The class set a preset's IEMOCAP one gives way to on another corpus: neu hap sad ang,
 # the four every kind has (IEMOCAP's 4 is the papers' set; the fusion study's too; Zhou's 5
 # has no counterpart elsewhere).
@@ -51,7 +45,7 @@ class StoreIdentity:
     path: str  # resolved
     corpus: str  # its kind's name (`ser.corpus.registry`)
     title: str  # its kind's title: the report's column for it
-    digest: str  # sha256 of the manifest's `IDENTITY_COLUMNS`, 16 hex digits
+    digest: str  # `StoreCorpus.digest`: which utterances, labels and groups, 16 hex digits
     # The papers' corpus (IEMOCAP): the presets' own setup applies, the published numbers
     # stand beside ours, and its cells keep the keys of sweeps before stores entered them.
     papers: bool = False
@@ -70,17 +64,7 @@ def identify(handle: FeatureStore) -> StoreIdentity:
     """The identity of an opened store."""
     corpus = handle.corpus
     path = str(handle.path.resolve())
-    return StoreIdentity(path, corpus.name, corpus.title, manifest_digest(handle), corpus.papers)
-
-
-def manifest_digest(handle: FeatureStore) -> str:
-    manifest = handle.manifest
-    digest = hashlib.sha256()
-    for name in IDENTITY_COLUMNS:
-        if name in manifest.names:
-            digest.update(f"\0{name}\0".encode())
-            digest.update("\x1f".join(map(str, np.asarray(manifest.column(name)))).encode())
-    return digest.hexdigest()[:16]
+    return StoreIdentity(path, corpus.name, corpus.title, corpus.digest, corpus.papers)
 
 
 def check_stores(identities: Sequence[StoreIdentity]) -> None:

@@ -26,6 +26,8 @@ from ser.train.features import ResolvedFeature
 
 #: Features whose training-side std is below this keep std 1 (constant openSMILE columns).
 STD_FLOOR = 1e-6
+#: Why utterances of labels outside the class set are dropped (`TrainData.dropped`).
+OUTSIDE = "label outside class set"
 
 
 @dataclass
@@ -59,6 +61,9 @@ class TrainData:
     features: dict[str, FeatureTable]
     device: torch.device
     dropped: dict[str, int]  # reason -> utterances dropped for it
+    # A cross-corpus run's (`ser.train.cross.join`): positions from here on are the test
+    # store's, their manifest rows that store's; None: one store.
+    test_from: int | None = None
     labels_t: torch.Tensor = field(init=False, repr=False)  # [n] on device
     manifest_rows_t: torch.Tensor = field(init=False, repr=False)  # [n] on device
 
@@ -105,7 +110,7 @@ def load_data(
     keep = np.array([lab is not None for lab in label_of], dtype=bool)
     dropped: dict[str, int] = {}
     if (~keep).any():
-        dropped[f"label outside class set {label_set.name}"] = int((~keep).sum())
+        dropped[f"{OUTSIDE} {label_set.name}"] = int((~keep).sum())
     raw = {}
     for feature in features:
         if feature.sets:

@@ -135,7 +135,7 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FoldEntry]:
             test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
         )
         key = (job.seed, job.fold.name)  # its rows of predictions.csv, before the entry too
-        job.run.predictions[key] = fold_predictions(*key, t, job.run.data)
+        job.run.predictions[key] = fold_predictions(*key, t, job.run.data, job.fold.test)
         mix = modules[k].layer_weights(state)
         by_class = None if w is None else dict(zip(classes, w.tolist(), strict=True))
         entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix, by_class))

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from ser.cache.corpus import StoreCorpus
+from ser.corpus.protocols.cross import CrossCorpus
 from ser.corpus.protocols.folds import VAL_MODES, Fold, Protocol
 from ser.corpus.registry import CLASS_WEIGHTS, CorpusKind, class_set_names
 from ser.errors import ConfigError
@@ -55,6 +57,21 @@ class TrainConfig:
         "(its sessions); every corpus's speaker-kfold[:K[:SEED]], logo:<group>, random; "
         "official[:PARTITION] where it has splits [default: the corpus's; on IEMOCAP the "
         "family's paper protocol].",
+    )
+    test_store: str | None = option(
+        None,
+        "Cross-corpus: train on all of --store (validation carved from it) and test on "
+        "this store's utterances of the emotions both corpora have, matched by name "
+        "(ser/corpus/emotions.py); it must hold the same feature sets (same "
+        "fingerprints). Recorded with both stores and what either side dropped.",
+        metavar="PATH",
+    )
+    test_classes: str | None = option(
+        None,
+        "Cross-corpus: the test store's class set, matched to the training set by "
+        "emotion [default: the training set's name where the test corpus has it, else "
+        "its all].",
+        choices=class_set_names(),
     )
     val: str = option(
         "session",
@@ -131,6 +148,9 @@ class Plan:
     run_dir: Path
     class_weights: str = "none"  # resolved: "none" | "balanced"
     class_weights_from: str = ""  # "" (asked for) or the corpus whose default it is
+    # A cross-corpus run's test store: its corpus kind, manifest digest and class set
+    # (`StoreCorpus.digest`; what its record and a sweep cell's key say of it).
+    test: dict[str, str] | None = None
 
 
 @dataclass
@@ -154,13 +174,19 @@ class Prepared:
     planned: int = 0  # (seed, fold) jobs of the whole run, done or not: seeds x folds
 
 
-def make_plan(config: TrainConfig, corpus: CorpusKind) -> Plan:
+def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None = None) -> Plan:
     """Resolve defaults and check the options, for a store of `corpus`'s kind (what the
-    store's `corpus` hands out): no data read, nothing opened."""
+    store's `corpus` hands out) and, cross-corpus, the opened test store's `test`: no
+    data read."""
     family = family_of(config.model)
     defaults = family.train
     classes = config.classes or corpus.classes or defaults.classes
-    protocol = corpus.parse_protocol(config.protocol or corpus.default_protocol(defaults.protocol))
+    tested = _test_store(config, classes, test)
+    if tested is not None and test is not None:
+        protocol: Protocol = CrossCorpus("cross", corpus.title, test.title)
+    else:
+        spec = config.protocol or corpus.default_protocol(defaults.protocol)
+        protocol = corpus.parse_protocol(spec)
     if config.val not in VAL_MODES:
         raise ConfigError(
             f"unknown validation mode {config.val!r}: choose one of {', '.join(VAL_MODES)}"
@@ -184,7 +210,10 @@ def make_plan(config: TrainConfig, corpus: CorpusKind) -> Plan:
             f"--processes {config.processes} trains on the CPU; on {device} the members "
             "stack on the device (leave --processes out)"
         )
-    name = config.name or default_name(config, str(protocol), classes, corpus.class_weights)
+    where = str(protocol)
+    if config.test_store:  # e.g. iemocap-to-meld: both stores' names
+        where = f"{Path(config.store).stem}-to-{Path(config.test_store).stem}"
+    name = config.name or default_name(config, where, classes, corpus.class_weights)
     if not name or "/" in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} is not a usable directory name")
     return Plan(
@@ -204,14 +233,42 @@ def make_plan(config: TrainConfig, corpus: CorpusKind) -> Plan:
         class_weights_from=corpus.title
         if class_weights != "none" and not config.class_weights
         else "",
+        test=tested,
     )
+
+
+def _test_store(
+    config: TrainConfig, classes: str, test: StoreCorpus | None
+) -> dict[str, str] | None:
+    """A cross-corpus run's test store as its plan holds it (None: not cross-corpus);
+    `ConfigError` for options that do not go with it."""
+    if config.test_store is None:
+        if config.test_classes is not None:
+            raise ConfigError("--test-classes goes with --test-store")
+        return None
+    if test is None:
+        raise ValueError("a cross-corpus plan needs its test store's corpus")  # a caller's bug
+    for given, why in ((config.protocol, "--protocol"), (config.final or None, "--final")):
+        if given is not None:
+            raise ConfigError(
+                f"{why} does not go with --test-store: a cross-corpus run trains one model "
+                "on all of --store (validation carved from it) and tests it on the test store"
+            )
+    own = test.kind.class_sets
+    test_classes = config.test_classes or (classes if classes in own else "all")
+    if test_classes not in own:
+        raise ConfigError(
+            f"--test-classes {test_classes}: {test.title} has class sets {', '.join(own)}"
+        )
+    return {"corpus": test.name, "manifest": test.digest, "classes": test_classes}
 
 
 def default_name(config: TrainConfig, protocol: str, classes: str, own_weights: str) -> str:
     """e.g. ``hubert+mpnet_mit_loso_c4``, ``is13+bert_add-logits-perspective_session5_c4``;
     model options off their defaults follow (``_queries10_no-rmm_eval-mask-text``), so
     the ablations of one table get a directory each, and class weights other than the
-    corpus's own (`own_weights`: ``_class-weights-balanced``)."""
+    corpus's own (`own_weights`: ``_class-weights-balanced``). A cross-corpus run's
+    `protocol` names its stores (``is13_none_iemocap-to-meld_c4``)."""
     model = config.model
     defaults = field_defaults(type(model))
     changed = {k: v for k, v in dataclasses.asdict(model).items() if v != defaults.get(k, v)}
@@ -229,6 +286,8 @@ def default_name(config: TrainConfig, protocol: str, classes: str, own_weights: 
             name += f"_{key}{'-' if isinstance(value, str) else ''}{value}"
     if config.class_weights not in (None, own_weights):
         name += f"_class-weights-{config.class_weights}"
+    if config.test_classes not in (None, classes):
+        name += f"_test-c{config.test_classes}"
     return name
 
 
@@ -251,6 +310,8 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
         "patience": config.patience,
         # only when weighted: the records of every unweighted run stay as they were
         **({"class_weights": plan.class_weights} if plan.class_weights != "none" else {}),
+        # only cross-corpus: the test store's path (where) and what it holds (what)
+        **({"test_store": str(config.test_store), "test": plan.test} if plan.test else {}),
         "device": str(plan.device),  # resolved (the request "auto" says nothing)
         "precision": plan.precision,
         "out": str(config.out),

@@ -7,7 +7,7 @@ themselves."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from ser.models.losses import balanced_weights
 from ser.report.predictions import PREDICTIONS
 from ser.report.record import RECORD, RunRecord
 from ser.runtime.threads import ThreadChoice
+from ser.train import cross
 from ser.train.checkpoint import (
     CHECKPOINTS,
     fold_key,
@@ -33,9 +34,9 @@ from ser.train.checkpoint import (
     provenance,
     remove_checkpoints,
 )
-from ser.train.data import TrainData, load_data
+from ser.train.data import OUTSIDE, TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
-from ser.train.plan import Plan, Prepared, TrainConfig, config_record
+from ser.train.plan import Plan, Prepared, TrainConfig, config_record, make_plan
 from ser.train.progress import Progress
 from ser.train.record import check_resumable, kept_predictions, layers_record, read_record
 from ser.train.text_overlap import overlap_line, run_overlap
@@ -52,47 +53,82 @@ class Inputs:
     unit: Unit
     specs: list[InputSpec]
     classes: LabelSet
+    test: cross.TestSide | None = None  # a cross-corpus run's test store
 
 
-def open_inputs(config: TrainConfig, plan: Plan, store: FeatureStore) -> Inputs:
-    """The run's feature sets resolved in its opened `store`; refusals for sets, inputs,
-    class sets or dialogs the store cannot give the model."""
+Stores = Mapping[str, FeatureStore]  # path as a config names it -> the store opened
+
+
+def open_stores(configs: Sequence[TrainConfig]) -> dict[str, FeatureStore]:
+    """Each config's store and test store, opened once (`StoreError`: missing or not a
+    store)."""
+    paths = [p for c in configs for p in (c.store, c.test_store) if p is not None]
+    return {path: FeatureStore.open(path) for path in dict.fromkeys(paths)}
+
+
+def plan_for(config: TrainConfig, stores: Stores) -> Plan:
+    """`make_plan` with the corpora of the config's opened stores."""
+    test = stores[config.test_store].corpus if config.test_store else None
+    return make_plan(config, stores[config.store].corpus.kind, test)
+
+
+def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
+    """The run's feature sets resolved in its opened store (and test store); refusals
+    for sets, inputs, class sets or dialogs the stores cannot give the model."""
+    store = stores[config.store]
     features = resolve_features(store, config.features)
     unit, specs = plan_inputs(config.model, [f.info() for f in features])
     if unit == "dialog":
         _check_dialogs(store, plan.name)
     classes = store.corpus.label_set(plan.classes)
-    return Inputs(store, features, unit, list(specs), classes)
+    if plan.test is None or config.test_store is None:
+        return Inputs(store, features, unit, list(specs), classes)
+    test = cross.open_test(
+        store, stores[config.test_store], features, classes, plan.test["classes"]
+    )
+    if unit == "dialog":
+        _check_dialogs(test.store, plan.name)
+    return Inputs(store, features, unit, list(specs), test.match.train_set(), test)
 
 
 def load(inputs: Inputs, plan: Plan, loaded: Loaded) -> TrainData:
-    """The run's data, read once per store, sets, class set and device."""
+    """The run's data, read once per store (and test store), sets, class set and device."""
     names = tuple(f.name for f in inputs.features)
-    key = (inputs.store.path.resolve(), names, plan.classes, str(plan.device))
-    if key not in loaded:
-        loaded[key] = load_data(inputs.store, inputs.features, inputs.classes, plan.device)
-    return loaded[key]
+    key: tuple[Any, ...] = (inputs.store.path.resolve(), names, plan.classes, str(plan.device))
+    if inputs.test is not None:
+        key += (inputs.test.store.path.resolve(), inputs.test.match.test.name)
+    if key in loaded:
+        return loaded[key]
+    if inputs.test is not None:
+        data = cross.load_joined(inputs.store, inputs.features, inputs.test, plan.device)
+    else:
+        data = load_data(inputs.store, inputs.features, inputs.classes, plan.device)
+    loaded[key] = data
+    return data
 
 
 def run_folds(inputs: Inputs, config: TrainConfig, plan: Plan, data: TrainData) -> list[Fold]:
     """The protocol's folds over the run's data (the same for the same data and seed):
     a dialog-context model's dialogs stay whole on one side."""
-    groups = inputs.store.corpus.groups(data.manifest_rows)
-    dialogs = data.dialogs if inputs.unit == "dialog" else None
-    rows = FoldData(data.labels, data.speakers, groups, dialogs)
+    dialog_model = inputs.unit == "dialog"
+    if data.test_from is not None:  # cross-corpus: one fold, the test store's rows tested
+        rows = cross.fold_data(data, dialog_model)
+    else:
+        groups = inputs.store.corpus.groups(data.manifest_rows)
+        rows = FoldData(data.labels, data.speakers, groups, data.dialogs if dialog_model else None)
     return plan.protocol.folds(rows, config.val, plan.seeds[0])
 
 
 def prepare(
     config: TrainConfig,
     plan: Plan,
-    store: FeatureStore,
+    stores: Stores,
     progress: Progress,
     loaded: Loaded,
     threads: ThreadChoice,
 ) -> Prepared:
-    """Check the record, load (or reuse) the data of the opened `store`, make the folds."""
-    inputs = open_inputs(config, plan, store)
+    """Check the record, load (or reuse) the data of the opened `stores`, make the folds."""
+    inputs = open_inputs(config, plan, stores)
     # The first log line, once the run is known to start (refusals come alone).
     # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
     plural = "s" if threads.count != 1 else ""
@@ -105,14 +141,20 @@ def prepare(
     )
     record.threads = asdict(threads)
     record.data = {"utterances": len(data), "dropped": data.dropped}
-    asr = _asr_record(inputs.store, inputs.features, data.manifest_rows)
+    if inputs.test is not None:
+        record.cross = cross.cross_record(inputs.store, inputs.features, inputs.test, data)
+        for line in cross.describe(record.cross):
+            progress.message(line)
+    trained = data.manifest_rows[: data.test_from]  # the training store's rows
+    asr = _asr_record(inputs.store, inputs.features, trained)
     if asr:
         record.asr = asr
     for name, entry in asr.items():
         wer = "unknown" if entry["wer"] is None else f"{100 * entry['wer']:.2f} %"
         progress.message(f"{name}: ASR transcripts {entry['transcripts']}, WER {wer}")
     for reason, count in data.dropped.items():
-        progress.message(f"dropped {count} utterance(s): {reason}")
+        if inputs.test is None or OUTSIDE not in reason:  # else said by label above
+            progress.message(f"dropped {count} utterance(s): {reason}")
     folds = run_folds(inputs, config, plan, data)
     record.speaker_independent = all(f.speaker_independent for f in folds)
     for fold in folds:
@@ -140,11 +182,11 @@ def prepare(
 
 
 def reopen(
-    config: TrainConfig, plan: Plan, store: FeatureStore, loaded: Loaded
+    config: TrainConfig, plan: Plan, stores: Stores, loaded: Loaded
 ) -> tuple[Prepared, list[Fold]]:
     """The run as `prepare` opens it, without its record (the caller keeps that) and with
     nothing to do yet, and its folds: what a training process needs to train its jobs."""
-    inputs = open_inputs(config, plan, store)
+    inputs = open_inputs(config, plan, stores)
     data = load(inputs, plan, loaded)
     folds = run_folds(inputs, config, plan, data)
     recorded = provenance(inputs.store, inputs.features)

@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 
 import torch
 
-from ser.cache import FeatureStore
 from ser.corpus.protocols.folds import Fold
 from ser.errors import WorkerLost
 from ser.report.fold_entry import FoldEntry
@@ -34,8 +33,8 @@ from ser.report.predictions import PredictionTable
 from ser.runtime.execution import Execution
 from ser.runtime.orphans import spawned_pool
 from ser.train.group import Job, describe, train_group
-from ser.train.plan import Prepared, TrainConfig, make_plan
-from ser.train.prepare import Loaded, reopen
+from ser.train.plan import Prepared, TrainConfig
+from ser.train.prepare import Loaded, open_stores, plan_for, reopen
 from ser.train.progress import Heartbeat, Message, Progress, Published
 
 TICK = 0.5  # seconds between looks at the processes' progress lines
@@ -112,10 +111,9 @@ def _open(configs: list[TrainConfig], threads: int, lines: Any) -> None:
         torch.set_num_interop_threads(threads)
     torch.set_flush_denormal(True)  # as `train_many` sets it for the CPU
     loaded: Loaded = {}
-    stores = {path: FeatureStore.open(path) for path in dict.fromkeys(c.store for c in configs)}
+    stores = open_stores(configs)
     for config in configs:
-        store = stores[config.store]
-        _OPENED.append(reopen(config, make_plan(config, store.corpus.kind), store, loaded))
+        _OPENED.append(reopen(config, plan_for(config, stores), stores, loaded))
     _LINES.append(lines)
 
 

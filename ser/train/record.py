@@ -25,7 +25,7 @@ from ser.train.features import ResolvedFeature
 from ser.train.loop import Evaluation, Selection
 
 # Config keys that say where a run executes, not what it trains: a resume may change them.
-NOT_COMPARED = frozenset({"store", "out", "name", "device"})
+NOT_COMPARED = frozenset({"store", "test_store", "out", "name", "device"})
 
 
 def read_record(path: Path) -> RunRecord:
@@ -122,11 +122,15 @@ def fold_entry(
     )
 
 
-def fold_predictions(seed: int, fold: str, test: Evaluation, data: TrainData) -> PredictionTable:
-    """A (seed, fold)'s test predictions, in manifest order, for predictions.csv."""
+def fold_predictions(
+    seed: int, fold: str, test: Evaluation, data: TrainData, positions: np.ndarray
+) -> PredictionTable:
+    """A (seed, fold)'s test predictions, in manifest order, for predictions.csv;
+    `positions`: the fold's test side (a cross-corpus run's data holds two stores' rows)."""
     order = np.argsort(test.index, kind="stable")
     rows = test.index[order]
-    at = np.searchsorted(data.manifest_rows, rows)  # positions: manifest_rows ascend
+    # manifest rows ascend over a side's sorted positions (one store's, in manifest order)
+    at = positions[np.searchsorted(data.manifest_rows[positions], rows)]
     return PredictionTable.of(
         data.classes,
         seed,

@@ -26,7 +26,7 @@ from ser.train.data import TrainData
 from ser.train.final import train_final
 from ser.train.group import Job, describe, make_groups, train_group
 from ser.train.plan import Plan, Prepared, TrainConfig, make_plan
-from ser.train.prepare import Loaded, prepare
+from ser.train.prepare import Loaded, open_stores, plan_for, prepare
 from ser.train.processes import pieces, train_pieces
 from ser.train.progress import Progress
 from ser.train.record import json_summary
@@ -54,7 +54,7 @@ def train_many(
     config; `threads`, a choice made by the caller (`ser sweep`'s), replaces the threads
     and is recorded as it says."""
     stores = open_stores(configs)  # once per process: a plan reads its corpus kind
-    plans = [make_plan(c, stores[c.store].corpus.kind) for c in configs]
+    plans = [plan_for(c, stores) for c in configs]
     before = torch.get_num_threads()
     # The process's CPU budget, not the machine's cores: torch's default of one thread per
     # core made a run 10x slower beside one other busy process (ser/runtime/threads.py).
@@ -74,11 +74,6 @@ def train_many(
             torch.set_flush_denormal(False)
 
 
-def open_stores(configs: Sequence[TrainConfig]) -> dict[str, FeatureStore]:
-    """Each config's store, opened once (`StoreError`: missing or not a store)."""
-    return {path: FeatureStore.open(path) for path in dict.fromkeys(c.store for c in configs)}
-
-
 def _train(
     configs: list[TrainConfig],
     plans: list[Plan],
@@ -89,7 +84,7 @@ def _train(
 ) -> list[RunRecord]:
     loaded: Loaded = {}
     runs = [
-        prepare(c, p, stores[c.store], progress, loaded, threads)
+        prepare(c, p, stores, progress, loaded, threads)
         for c, p in zip(configs, plans, strict=True)
     ]
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]

@@ -49,9 +49,14 @@ CLASS_WEIGHTS = "balanced"
 CODES = tuple(f"{e}.{s}" for e in EMOTIONS.values() for s in SENTIMENTS.values())
 
 
+# Sentiment classes are not emotions: no class of another corpus's set shares their name.
+SENTIMENT_NAMES = {"neg": "negative sentiment", "neu": "neutral sentiment",
+                   "pos": "positive sentiment"}  # fmt: skip
+
+
 def _set(name: str, classes: tuple[str, ...], part: int) -> LabelSet:
     mapping = {c: c.split(".")[part] for c in CODES if c.split(".")[part] in classes}
-    return LabelSet(name, classes, mapping)
+    return LabelSet(name, classes, mapping, SENTIMENT_NAMES if part == 1 else {})
 
 
 LABEL_SETS: dict[str, LabelSet] = {
