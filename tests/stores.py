@@ -240,6 +240,7 @@ def corpus_store(
     signal: float = 2.0,
     model: str | None = None,
     dataset: str | None = None,
+    transcripts: Sequence[str] | None = None,
 ) -> FeatureStore:
     """A store of corpus `kind` (its attrs recorded) whose utterances cycle through the
     label codes `labels` over `speakers` speakers, `per_dialog` turns a dialog (1: each
@@ -247,7 +248,8 @@ def corpus_store(
     in every store built here: `ser.corpus.emotions`) * `signal` plus noise, plus
     `shift` everywhere (a corpus whose features sit elsewhere). `sets` defaults to one
     is13-like utterance-level set, which the trainer z-scores. `model`: the encoder the
-    sets record; `dataset`: an EmoBox store's corpus (its `dataset` group)."""
+    sets record; `dataset`: an EmoBox store's corpus (its `dataset` group); `transcripts`:
+    one per utterance (else "hello there" each)."""
     from ser.corpus.emotions import EMOTIONS, emotion
     from ser.corpus.registry import KINDS
 
@@ -268,8 +270,8 @@ def corpus_store(
         "valence": [np.nan] * n,
         "arousal": [np.nan] * n,
         "dominance": [np.nan] * n,
-        "transcript": ["hello there"] * n,
-        "transcript_raw": ["hello there"] * n,
+        "transcript": list(transcripts or ["hello there"] * n),
+        "transcript_raw": list(transcripts or ["hello there"] * n),
         "wav": [f"{kind}_{i:05d}.wav" for i in range(n)],
     }
     if kind == "iemocap":  # its protocols' group: two speakers a session

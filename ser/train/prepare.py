@@ -39,7 +39,7 @@ from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.plan import Plan, Prepared, TrainConfig, config_record, make_plan
 from ser.train.progress import Progress
 from ser.train.record import check_resumable, kept_predictions, layers_record, read_record
-from ser.train.text_overlap import overlap_line, run_overlap
+from ser.train.text_overlap import overlap_line, text_seen
 
 Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
 
@@ -159,7 +159,10 @@ def prepare(
     record.speaker_independent = all(f.speaker_independent for f in folds)
     for fold in folds:
         progress.message(fold.describe())
-    seen = _text_seen(inputs, data.manifest_rows, folds)
+    sides = [(inputs.store, inputs.features)]
+    if inputs.test is not None:  # its rows follow the training store's (`data.test_from`)
+        sides.append((inputs.test.store, inputs.test.features))
+    seen = text_seen(sides, data.manifest_rows, data.test_from, folds)
     if seen:
         record.data["text_seen"] = seen
         progress.message(overlap_line(seen))
@@ -219,25 +222,6 @@ def _check_dialogs(store: FeatureStore, name: str) -> None:
             "IEMOCAP, MELD or a manifest with dialog and order columns; on this corpus "
             "choose an utterance-level model (e.g. --fusion none without --context)"
         )
-
-
-def _text_seen(inputs: Inputs, rows: np.ndarray, folds: list[Fold]) -> dict[str, Any] | None:
-    """How much of the test text the training side holds (`ser.train.text_overlap`), for
-    a run with a text input: over the transcripts its text features were made of (an ASR
-    set's, else the corpus's); None without a text input."""
-    text = [f for f in inputs.features if f.modality == "text"]
-    if not text:
-        return None
-    store, source = inputs.store, "gold transcripts"
-    texts = store.manifest.column("transcript").tolist()
-    attrs = store.info(text[0].stored[0]).attrs
-    if is_asr_text(attrs):
-        source = f"ASR transcripts {attrs['transcripts']}"
-        try:
-            texts = list(store.read_transcripts(str(attrs["transcripts"])).texts)
-        except StoreError:  # the WER line says the set is gone; compare the gold text
-            source = "gold transcripts (the ASR set is gone)"
-    return run_overlap([texts[int(r)] for r in rows], folds, source)
 
 
 def _asr_record(

@@ -28,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from ser.cache import FeatureStore
 from ser.corpus.protocols.folds import Fold
+from ser.errors import StoreError
+from ser.train.features import ResolvedFeature, is_asr_text
 
 #: The fewest words a transcript needs to count as seen (shorter ones recur by chance).
 MIN_WORDS = 3
@@ -93,3 +96,36 @@ def overlap_line(seen: dict[str, Any]) -> str:
         f"({share:.1f} %) have a transcript of {seen['min_words']}+ words ({seen['source']}) "
         "that appears word for word on their fold's training side"
     )
+
+
+def text_seen(
+    sides: Sequence[tuple[FeatureStore, Sequence[ResolvedFeature]]],
+    rows: np.ndarray,
+    test_from: int | None,
+    folds: Sequence[Fold],
+) -> dict[str, Any] | None:
+    """The record's `data.text_seen` of a run with a text input (None without one):
+    `sides` the training store and its sets, then a cross-corpus run's test store and its
+    own; `rows` the run's manifest rows, those from `test_from` on the test store's."""
+    if not any(f.modality == "text" for f in sides[0][1]):
+        return None
+    read = [transcripts(store, features) for store, features in sides]
+    cut = len(rows) if test_from is None or len(read) == 1 else test_from
+    texts = [read[0][0][int(r)] for r in rows[:cut]]
+    texts += [read[-1][0][int(r)] for r in rows[cut:]]
+    return run_overlap(texts, folds, "; ".join(dict.fromkeys(source for _, source in read)))
+
+
+def transcripts(store: FeatureStore, features: Sequence[ResolvedFeature]) -> tuple[list[str], str]:
+    """The transcripts a run's text features on `store` were made of, one per manifest
+    row, and which: an ASR set's, else the corpus's own."""
+    gold = store.manifest.column("transcript").tolist()
+    text = next(f for f in features if f.modality == "text")
+    attrs = store.info(text.stored[0]).attrs
+    if not is_asr_text(attrs):
+        return gold, "gold transcripts"
+    try:
+        asr = list(store.read_transcripts(str(attrs["transcripts"])).texts)
+    except StoreError:  # the run's WER line says the set is gone
+        return gold, "gold transcripts (the ASR set is gone)"
+    return asr, f"ASR transcripts {attrs['transcripts']}"

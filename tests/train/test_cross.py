@@ -198,3 +198,22 @@ def test_every_family_on_frames_and_tokens(
     assert [e.sizes["test"] for e in record.folds] == [32, 32]
     table = read_predictions(tmp_path / record.name / "predictions.csv")
     assert len(table.utt_id) == 64  # each seed's MELD rows
+
+
+def test_the_test_text_seen_is_the_test_store_s_against_the_training_store_s(
+    tmp_path: Path,
+) -> None:
+    """Each side's transcripts come from its own store: every MELD line is one IEMOCAP
+    says once, so every tested utterance's text was seen in training."""
+    line = "we are all going home now"
+    text = {"bert-tiny": ("bert", "text", "token", 5, "float16")}
+    said = [line] + [f"iemocap line number {i}" for i in range(1, len(IEMOCAP_LABELS))]
+    train_on = corpus_store(tmp_path / "a.zarr", "iemocap", IEMOCAP_LABELS, sets=text,
+                            transcripts=said)  # fmt: skip
+    test_on = corpus_store(tmp_path / "b.zarr", "meld", MELD_LABELS, sets=text,
+                           transcripts=[line] * len(MELD_LABELS))  # fmt: skip
+    runs = tmp_path / "runs"
+    record = train(config(train_on.path, test_on.path, runs, features=("bert-tiny",), epochs=1))
+    seen = record.data["text_seen"]
+    assert seen["tested"] == record.folds[0].sizes["test"] > 0
+    assert seen["seen"] == seen["tested"]
