@@ -28,7 +28,6 @@ one of EmoBox's four balanced cross-corpus test sets, reads alone: wavs relative
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import Counter
@@ -47,7 +46,7 @@ from ser.corpus.kinds.emobox_corpora import (
     speaker_problems,
     stm_speakers,
 )
-from ser.corpus.kinds.flat import pick
+from ser.corpus.kinds.flat import json_lines, pick
 from ser.corpus.labels import LabelSet
 from ser.corpus.options import NO_OPTIONS, ReadOptions
 from ser.corpus.records import CorpusReading, Problem, Utterance
@@ -184,16 +183,7 @@ def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     that is not a JSON object."""
     try:
         with path.open(encoding="utf-8-sig") as file:
-            for number, line in enumerate(file, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise CorpusError(f"{path}:{number}: not JSON ({error.msg})") from None
-                if not isinstance(row, dict):
-                    raise CorpusError(f"{path}:{number}: not a JSON object")
-                yield number, row
+            yield from json_lines(path, file)
     except (OSError, UnicodeDecodeError) as error:
         raise CorpusError(f"cannot read {path}: {error}") from None
 

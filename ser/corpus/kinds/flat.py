@@ -15,7 +15,8 @@ valence, arousal and dominance NaN unless the corpus has them.
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,21 @@ def csv_rows(path: Path, text: str, columns: Sequence[str]) -> list[tuple[int, d
     if missing:
         raise CorpusError(f"{path}: no column(s) {', '.join(missing)} ({', '.join(columns)})")
     return [(n, {k: (v or "").strip() for k, v in row.items() if k}) for n, row in rows]
+
+
+def json_lines(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of a JSONL file's `lines`, blank ones skipped; `CorpusError`
+    naming `path`:line for a line that is not a JSON object."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise CorpusError(f"{path}:{number}: not JSON ({error.msg})") from None
+        if not isinstance(row, dict):
+            raise CorpusError(f"{path}:{number}: not a JSON object")
+        yield number, row
 
 
 def read_records(

@@ -15,14 +15,13 @@ ang. A bad file is one `CorpusError` naming it and its first problems by line.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ser.corpus.kinds.flat import four_of, pick, read_records
+from ser.corpus.kinds.flat import four_of, json_lines, pick, read_records
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Utterance
 from ser.errors import CorpusError
@@ -76,18 +75,7 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
         if bad is not None:
             raise CorpusError(f"{path}:{bad}: more cells than the header has columns")
         return rows
-    out = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise CorpusError(f"{path}:{number}: not JSON ({error.msg})") from None
-        if not isinstance(row, dict):
-            raise CorpusError(f"{path}:{number}: not a JSON object")
-        out.append((number, row))
-    return out
+    return list(json_lines(path, text.splitlines()))
 
 
 def _check_columns(path: Path, row: dict[str, Any]) -> None:
