@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ser.cache.atomic import atomic
-from ser.predict.run import PredictConfig, PredictResult, predict
+from ser.predict.run import PredictConfig, Prediction, PredictResult, predict
+from ser.predict.segments import LONGEST_UTTERANCE
 from ser.runtime.device import DEVICE_HELP
 from ser.runtime.threads import set_torch_threads
 
@@ -53,6 +54,13 @@ from ser.runtime.threads import set_torch_threads
 @click.option(
     "--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]", help=DEVICE_HELP
 )
+@click.option(
+    "--segment",
+    metavar="fixed:SECONDS[:HOP]",
+    help="Predict each file in windows of SECONDS, one every HOP seconds (default SECONDS): "
+    "one row per window, with its start and end. Files over "
+    f"{LONGEST_UTTERANCE:.0f} s are refused without it.",
+)
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Inputs per batch.")
 @click.option(
     "--threads",
@@ -81,7 +89,7 @@ def predict_command(**o: Any) -> None:
     config = PredictConfig(**{f.name: o[f.name] for f in dataclasses.fields(PredictConfig)})
     result = predict(config, message=message)
     if o["as_json"]:
-        click.echo(json.dumps({**dataclasses.asdict(result), "failed": result.failed}))
+        click.echo(json.dumps(as_json(result)))
     else:
         Console().print(table(result))
     if o["csv_path"]:  # after the table: a full disk loses no prediction
@@ -95,10 +103,31 @@ def predict_command(**o: Any) -> None:
         sys.exit(1)
 
 
+def segmented(result: PredictResult) -> bool:
+    return any(p.start is not None for p in result.predictions)
+
+
+def as_json(result: PredictResult) -> dict[str, Any]:
+    """The result as one JSON object; a segment's `start` and `end` only with --segment."""
+    payload = {**dataclasses.asdict(result), "failed": result.failed}
+    if not segmented(result):
+        for p in payload["predictions"]:
+            del p["start"], p["end"]
+    return payload
+
+
+def _span(p: Prediction) -> list[str]:
+    return ["", ""] if p.start is None or p.end is None else [f"{p.start:.2f}", f"{p.end:.2f}"]
+
+
 def table(result: PredictResult) -> Table:
     title = f"{len(result.checkpoints)} checkpoint(s): {', '.join(result.checkpoints)}"
     out = Table(title=title)
     out.add_column("file", overflow="fold")
+    spans = segmented(result)
+    if spans:
+        out.add_column("start", justify="right")
+        out.add_column("end", justify="right")
     out.add_column("class")
     for c in result.classes:
         out.add_column(c, justify="right")
@@ -108,21 +137,26 @@ def table(result: PredictResult) -> Table:
         asr = [f"ASR: {p.transcript}"] if p.transcript_source == "asr" else []
         notes = "; ".join(p.notes + asr)
         label = p.label or "[red]failed[/red]"
-        out.add_row(Path(p.path).name, label, *probs, p.error or notes)
+        span = _span(p) if spans else []
+        out.add_row(Path(p.path).name, *span, label, *probs, p.error or notes)
     return out
 
 
 def write_csv(path: Path, result: PredictResult) -> None:
-    """One line per input; `dialog, order` columns last when the inputs gave them.
-    Atomic: a full disk leaves the old file or none, and says so in one line."""
+    """One line per input (per segment with --segment: `start, end` after `path`);
+    `dialog, order` columns last when the inputs gave them. Atomic: a full disk leaves
+    the old file or none, and says so in one line."""
     turns = any(p.dialog is not None for p in result.predictions)
+    spans = segmented(result)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    header = ["path", "label", *result.classes, "transcript", "transcript_source", "error"]
+    header = ["path", *(["start", "end"] if spans else []), "label", *result.classes]
+    header += ["transcript", "transcript_source", "error"]
     writer.writerow([*header, *(["dialog", "order"] if turns else [])])
     for p in result.predictions:
         probs = [p.probabilities.get(c, "") for c in result.classes]
-        row = [p.path, p.label or "", *probs, p.transcript or "", p.transcript_source or ""]
+        span = _span(p) if spans else []
+        row = [p.path, *span, p.label or "", *probs, p.transcript or "", p.transcript_source or ""]
         where = [p.dialog or "", "" if p.order is None else p.order] if turns else []
         writer.writerow([*row, p.error or "", *where])
     text = buffer.getvalue()

@@ -20,11 +20,15 @@ from ser.cache.model_names import missing_folder
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
 from ser.predict.ensemble import ensemble, memory_data
-from ser.predict.features import BATCH_SIZE, extract_all, extractors_for
+from ser.predict.features import BATCH_SIZE, Recreated, extract_all, extractors_for
 from ser.predict.inputs import Item, load_waves, read_inputs
 from ser.predict.notes import context_lost, corpus_note, run_notes
+from ser.predict.segments import parse_segment, segment_items
 from ser.runtime.device import pick_device
 from ser.train.checkpoint import Checkpoint, load_run_checkpoints
+
+#: Segments decoded and predicted together (--segment): about 10 minutes of 5 s windows.
+SEGMENTS_AT_ONCE = 128
 
 NO_TEXT = (
     "no transcript for this run's text features: give --text, a 'transcript' column in "
@@ -45,6 +49,7 @@ class PredictConfig:
     device: str = "auto"
     batch_size: int = BATCH_SIZE
     encoders: tuple[str, ...] = ()  # model folders standing in for moved ones (--encoder)
+    segment: str | None = None  # "fixed:SECONDS[:HOP]": each file predicted in windows
 
 
 @dataclass
@@ -60,6 +65,8 @@ class Prediction:
     error: str | None = None
     dialog: str | None = None  # its conversation and turn, when the CSV gave them
     order: int | None = None
+    start: float | None = None  # the segment's span in its file (seconds), with --segment
+    end: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,15 +88,39 @@ def predict(
 ) -> PredictResult:
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
+    windows = parse_segment(config.segment)
     device = pick_device(config.device)
     ckpts = load_run_checkpoints(Path(config.run), config.checkpoint)
     features = _features_of(ckpts)
-    items = read_inputs(list(config.inputs), config.text)
+    items = segment_items(read_inputs(list(config.inputs), config.text), windows)
     recreated = extractors_for(features, device, config.encoders)
     message(f"{len(ckpts)} checkpoint(s), features {', '.join(features)}, {len(items)} input(s)")
     for r in recreated:
         if r.encoder is not None:
             message(f"{', '.join(r.names)}: encoder from {r.encoder} (weights match the run's)")
+    # Segments are decoded a group at a time, so a long recording is never held whole.
+    size = SEGMENTS_AT_ONCE if windows is not None else max(len(items), 1)
+    predictions: list[Prediction] = []
+    for first in range(0, len(items), size):
+        chunk = items[first : first + size]
+        predictions += _predict_items(chunk, ckpts, features, recreated, config, device, message)
+    keys = tuple(c.key for c in ckpts)
+    dialogs = [item.dialog for item in items]
+    cut = [p.dialog for p in predictions if p.error is not None and p.dialog is not None]
+    notes = tuple(run_notes(ckpts, dialogs, cut))
+    classes = ckpts[0].classes
+    return PredictResult(classes, keys, predictions, notes, context_lost(ckpts, dialogs))
+
+
+def _predict_items(
+    items: list[Item],
+    ckpts: list[Checkpoint],
+    features: dict[str, dict[str, Any]],
+    recreated: list[Recreated],
+    config: PredictConfig,
+    device: torch.device,
+    message: Callable[[str], None],
+) -> list[Prediction]:
     rates = dict.fromkeys(r.extractor.sample_rate for r in recreated)
     waves = {rate: load_waves(items, rate) for rate in rates if rate is not None}
     if not waves:  # text features only: a file that cannot be read is still an error
@@ -200,7 +231,7 @@ def _score(
     outputs: dict[str, list[Any]],
     failed: dict[int, str],
     device: torch.device,
-) -> PredictResult:
+) -> list[Prediction]:
     classes = ckpts[0].classes
     ok = [i for i in range(len(items)) if i not in failed]
     probs: dict[int, np.ndarray] = {}  # input -> [C]
@@ -213,6 +244,8 @@ def _score(
     for i, item in enumerate(items):
         p = Prediction(str(item.path), transcript=item.transcript, notes=list(item.notes))
         p.dialog, p.order = item.dialog, item.order
+        if item.clip is not None:
+            p.start, p.end = item.clip.start, item.clip.end
         if item.by_asr:
             p.transcript_source = "asr"
         elif item.transcript is not None:
@@ -224,8 +257,4 @@ def _score(
             p.label = classes[int(row.argmax())]
             p.probabilities = {c: float(v) for c, v in zip(classes, row, strict=True)}
         predictions.append(p)
-    keys = tuple(c.key for c in ckpts)
-    dialogs = [item.dialog for item in items]
-    cut = [d for i in failed if (d := items[i].dialog) is not None]  # context cut short
-    notes = tuple(run_notes(ckpts, dialogs, cut))
-    return PredictResult(classes, keys, predictions, notes, context_lost(ckpts, dialogs))
+    return predictions
