@@ -17,6 +17,7 @@ from rich.table import Table
 from ser.cache.atomic import atomic
 from ser.predict.run import PredictConfig, Prediction, PredictResult, predict
 from ser.predict.segments import LONGEST_UTTERANCE
+from ser.predict.vtt import vtt_text
 from ser.runtime.device import DEVICE_HELP
 from ser.runtime.threads import set_torch_threads
 
@@ -69,6 +70,12 @@ from ser.runtime.threads import set_torch_threads
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--csv", "csv_path", type=click.Path(), help="Also write a CSV.")
+@click.option(
+    "--vtt",
+    "vtt_path",
+    type=click.Path(),
+    help="Also write WebVTT subtitles: one cue per segment (needs --segment).",
+)
 def predict_command(**o: Any) -> None:
     """Predict the emotion of AUDIO files, folders of them or CSV lists (path[,transcript]
     lines, optionally under a path,transcript header; a header with dialog and order
@@ -86,6 +93,8 @@ def predict_command(**o: Any) -> None:
             err.print(line, highlight=False)
         pending.clear()
 
+    if o["vtt_path"] and not o["segment"]:
+        raise click.UsageError("--vtt writes one cue per segment: give --segment too")
     config = PredictConfig(**{f.name: o[f.name] for f in dataclasses.fields(PredictConfig)})
     result = predict(config, message=message)
     if o["as_json"]:
@@ -94,6 +103,8 @@ def predict_command(**o: Any) -> None:
         Console().print(table(result))
     if o["csv_path"]:  # after the table: a full disk loses no prediction
         write_csv(Path(o["csv_path"]), result)
+    if o["vtt_path"]:
+        write_vtt(Path(o["vtt_path"]), result)
     for note in result.notes:
         err.print(f"note: {note}", highlight=False, markup=False)
     for p in result.predictions:
@@ -162,6 +173,13 @@ def write_csv(path: Path, result: PredictResult) -> None:
     text = buffer.getvalue()
     again = "it predicts anew (the predictions are printed above)"
     atomic(path, lambda tmp: tmp.write_text(text, "utf-8", newline=""), "the predictions", again)
+
+
+def write_vtt(path: Path, result: PredictResult) -> None:
+    """The segments' WebVTT cues, atomically (as `write_csv`)."""
+    text = vtt_text(result.predictions)
+    again = "it predicts anew (the predictions are printed above)"
+    atomic(path, lambda tmp: tmp.write_text(text, "utf-8"), "the subtitles", again)
 
 
 COMMANDS: list[click.Command] = [predict_command]

@@ -88,3 +88,22 @@ def test_segments_add_start_and_end_columns_only_with_segment(trained_run, tmp_p
     assert "start" not in row and "end" not in row
     header = "path,label,neu,hap,sad,ang,transcript,transcript_source,error"
     assert out_csv.read_text().splitlines()[0] == header
+
+
+def test_vtt_cues_follow_the_segments(trained_run, tmp_path) -> None:
+    wave, rate = soundfile.read(trained_run.wavs[0], dtype="float32")
+    long = tmp_path / "long.wav"
+    soundfile.write(long, np.tile(wave, 3), rate)
+    base = ["predict", "--run", str(trained_run.run_dir), str(long), "--text", "hi"]
+    vtt = tmp_path / "out.vtt"
+    args = [*base, "--device", "cpu", "--segment", "fixed:1", "--json", "--vtt", str(vtt)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout.strip().splitlines()[-1])["predictions"]
+    lines = vtt.read_text().splitlines()
+    assert lines[:3] == ["WEBVTT", "", "00:00:00.000 --> 00:00:01.000"]
+    first = rows[0]
+    assert lines[3] == f"{first['label']} {first['probabilities'][first['label']]:.2f}"
+    assert sum("-->" in line for line in lines) == len(rows)  # one cue per segment
+    refused = CliRunner().invoke(main, [*base, "--vtt", str(vtt)])
+    assert refused.exit_code == 2 and "give --segment too" in refused.stderr
