@@ -17,6 +17,7 @@ from rich.table import Table
 from ser.cache.atomic import atomic
 from ser.predict.run import PredictConfig, Prediction, PredictResult, predict
 from ser.predict.segments import LONGEST_UTTERANCE
+from ser.predict.vad import VadOptions
 from ser.predict.vtt import vtt_text
 from ser.runtime.device import DEVICE_HELP
 from ser.runtime.threads import set_torch_threads
@@ -57,11 +58,15 @@ from ser.runtime.threads import set_torch_threads
 )
 @click.option(
     "--segment",
-    metavar="fixed:SECONDS[:HOP]",
-    help="Predict each file in windows of SECONDS, one every HOP seconds (default SECONDS): "
-    "one row per window, with its start and end. Files over "
-    f"{LONGEST_UTTERANCE:.0f} s are refused without it.",
+    metavar="fixed:SECONDS[:HOP]|vad",
+    help="Predict each file in windows of SECONDS, one every HOP seconds (default SECONDS), "
+    "or in its stretches of speech (vad: silero-vad): one row per segment, with its start "
+    f"and end. Files over {LONGEST_UTTERANCE:.0f} s are refused without it.",
 )
+@click.option("--min-segment", type=float, help="vad: shorter speech is dropped (s) [0.5].")
+@click.option("--max-segment", type=float, help="vad: longer speech is split (s) [10].")
+@click.option("--merge-gap", type=float, help="vad: shorter pauses join speech (s) [0.3].")
+@click.option("--pad", type=float, help="vad: seconds kept around speech [0.1].")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Inputs per batch.")
 @click.option(
     "--threads",
@@ -95,7 +100,8 @@ def predict_command(**o: Any) -> None:
 
     if o["vtt_path"] and not o["segment"]:
         raise click.UsageError("--vtt writes one cue per segment: give --segment too")
-    config = PredictConfig(**{f.name: o[f.name] for f in dataclasses.fields(PredictConfig)})
+    fields = {f.name: o[f.name] for f in dataclasses.fields(PredictConfig) if f.name != "vad"}
+    config = PredictConfig(**fields, vad=vad_options(o))
     result = predict(config, message=message)
     if o["as_json"]:
         click.echo(json.dumps(as_json(result)))
@@ -112,6 +118,12 @@ def predict_command(**o: Any) -> None:
             err.print(f"error: {p.path}: {p.error}", highlight=False, markup=False)
     if result.failed:
         sys.exit(1)
+
+
+def vad_options(o: dict[str, Any]) -> VadOptions | None:
+    """The --segment vad options given (None: none given), the others their defaults."""
+    given = {f.name: o[f.name] for f in dataclasses.fields(VadOptions) if o[f.name] is not None}
+    return VadOptions(**given) if given else None
 
 
 def segmented(result: PredictResult) -> bool:

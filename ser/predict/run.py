@@ -24,6 +24,7 @@ from ser.predict.features import BATCH_SIZE, Recreated, extract_all, extractors_
 from ser.predict.inputs import Item, load_waves, read_inputs
 from ser.predict.notes import context_lost, corpus_note, run_notes
 from ser.predict.segments import parse_segment, segment_items
+from ser.predict.vad import VadOptions
 from ser.runtime.device import pick_device
 from ser.train.checkpoint import Checkpoint, load_run_checkpoints
 
@@ -49,7 +50,8 @@ class PredictConfig:
     device: str = "auto"
     batch_size: int = BATCH_SIZE
     encoders: tuple[str, ...] = ()  # model folders standing in for moved ones (--encoder)
-    segment: str | None = None  # "fixed:SECONDS[:HOP]": each file predicted in windows
+    segment: str | None = None  # "fixed:SECONDS[:HOP]" or "vad": each file in segments
+    vad: VadOptions | None = None  # --segment vad's options (None: their defaults)
 
 
 @dataclass
@@ -88,7 +90,7 @@ def predict(
 ) -> PredictResult:
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
-    windows = parse_segment(config.segment)
+    windows = parse_segment(config.segment, config.vad)
     device = pick_device(config.device)
     ckpts = load_run_checkpoints(Path(config.run), config.checkpoint)
     features = _features_of(ckpts)
