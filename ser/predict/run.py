@@ -103,9 +103,12 @@ def predict(
     # Segments are decoded a group at a time, so a long recording is never held whole.
     size = SEGMENTS_AT_ONCE if windows is not None else max(len(items), 1)
     predictions: list[Prediction] = []
+    asr: dict[str, Any] = {}  # the Whisper model, loaded at the first group that needs it
     for first in range(0, len(items), size):
         chunk = items[first : first + size]
-        predictions += _predict_items(chunk, ckpts, features, recreated, config, device, message)
+        predictions += _predict_items(
+            chunk, ckpts, features, recreated, config, device, message, asr
+        )
     keys = tuple(c.key for c in ckpts)
     dialogs = [item.dialog for item in items]
     cut = [p.dialog for p in predictions if p.error is not None and p.dialog is not None]
@@ -122,13 +125,14 @@ def _predict_items(
     config: PredictConfig,
     device: torch.device,
     message: Callable[[str], None],
+    asr: dict[str, Any],
 ) -> list[Prediction]:
     rates = dict.fromkeys(r.extractor.sample_rate for r in recreated)
     waves = {rate: load_waves(items, rate) for rate in rates if rate is not None}
     if not waves:  # text features only: a file that cannot be read is still an error
         load_waves(items, None)
     if any(info["attrs"]["modality"] == "text" for info in features.values()):
-        _transcripts(items, config, device, message, run_asr(features))
+        _transcripts(items, config, device, message, run_asr(features), asr)
     failed = {i: item.error for i, item in enumerate(items) if item.error is not None}
     outputs: dict[str, list[Any]] = {}
     for r in recreated:
@@ -178,10 +182,13 @@ def _transcripts(
     device: torch.device,
     message: Callable[[str], None],
     recorded: dict[str, Any] | None = None,
+    loaded: dict[str, Any] | None = None,
 ) -> None:
     """Fill `item.transcript` (ASR where none is given) or fail items without text. A run
     trained on ASR text (`recorded`) transcribes with its own recogniser unless --asr
-    names another of the same weights and decoding."""
+    names another of the same weights and decoding. `loaded` keeps the recogniser for
+    the next call (segments come in groups)."""
+    loaded = {} if loaded is None else loaded
     missing = [i for i, item in enumerate(items) if item.transcript is None and item.error is None]
     model = config.asr or (recorded or {}).get("asr_model")
     if missing and model:
@@ -193,11 +200,13 @@ def _transcripts(
                 f"{model}, which does not exist (moved, or named relative to the directory "
                 "`ser extract` ran in): give it with --asr FOLDER (same weights)"
             )
-        tokens = (recorded or {}).get("asr_max_new_tokens", config.asr_max_new_tokens)
-        asr = WhisperAsr(AsrOptions(str(model), max_new_tokens=int(tokens)))
-        asr.load(device)
-        if recorded is not None:
-            _check_asr(recorded, asr.provenance())
+        if "asr" not in loaded:
+            tokens = (recorded or {}).get("asr_max_new_tokens", config.asr_max_new_tokens)
+            loaded["asr"] = WhisperAsr(AsrOptions(str(model), max_new_tokens=int(tokens)))
+            loaded["asr"].load(device)
+            if recorded is not None:
+                _check_asr(recorded, loaded["asr"].provenance())
+        asr = loaded["asr"]
         message(f"transcribing {len(missing)} input(s) with {model}")
         waves = load_waves([items[i] for i in missing], SAMPLE_RATE)
         ok = [(i, w) for i, w in zip(missing, waves, strict=True) if w is not None]

@@ -107,3 +107,27 @@ def test_vtt_timestamps_and_cues_of_several_files() -> None:
         "00:00:00.000 --> 00:00:02.500", "x.wav: hap 0.91", "",
         "00:01:01.000 --> 00:01:02.000", "y.wav: sad 0.80",
     ]  # fmt: skip
+
+
+def test_segments_in_groups_load_whisper_once(trained_run, tiny_models, tmp_path, monkeypatch):
+    """Segments are predicted a group at a time; the groups give the rows one group would,
+    and the recogniser is loaded once for all of them."""
+    from ser.extract.asr import WhisperAsr
+    from ser.predict import run
+
+    long = tmp_path / "long.wav"
+    soundfile.write(long, np.concatenate([_clip(trained_run, i, 0.5) for i in range(5)]), RATE)
+    config = PredictConfig(
+        str(trained_run.run_dir), (str(long),), asr=str(tiny_models.whisper),
+        asr_max_new_tokens=4, device="cpu", segment="fixed:0.5",
+    )  # fmt: skip
+    whole = predict(config).predictions
+    loads: list[object] = []
+    load = WhisperAsr.load
+    monkeypatch.setattr(WhisperAsr, "load", lambda self, d: loads.append(d) or load(self, d))
+    monkeypatch.setattr(run, "SEGMENTS_AT_ONCE", 2)
+    grouped = predict(config).predictions
+    assert len(loads) == 1 and len(grouped) == len(whole) == 5
+    for a, b in zip(grouped, whole, strict=True):
+        assert (a.start, a.label, a.transcript) == (b.start, b.label, b.transcript)
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
