@@ -28,7 +28,7 @@ class VadOptions:
     """How speech becomes segments (seconds; `--min-segment` ... `--pad`)."""
 
     min_segment: float = 0.5  # shorter speech is dropped
-    max_segment: float = 10.0  # longer speech is split (at its longest pause, else hard)
+    max_segment: float = 10.0  # longer speech is split (at a pause where it has one)
     merge_gap: float = 0.3  # shorter pauses do not end a segment
     pad: float = 0.1  # kept before and after each stretch of speech
 
