@@ -15,7 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ser.cache.atomic import atomic
-from ser.predict.run import PredictConfig, PredictResult, predict
+from ser.predict.run import PredictConfig, Prediction, PredictResult, predict
+from ser.predict.segments import LONGEST_UTTERANCE
+from ser.predict.vad import VadOptions
+from ser.predict.vtt import vtt_text
 from ser.runtime.device import DEVICE_HELP
 from ser.runtime.threads import set_torch_threads
 
@@ -53,6 +56,17 @@ from ser.runtime.threads import set_torch_threads
 @click.option(
     "--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]", help=DEVICE_HELP
 )
+@click.option(
+    "--segment",
+    metavar="fixed:SECONDS[:HOP]|vad",
+    help="Predict each file in windows of SECONDS, one every HOP seconds (default SECONDS), "
+    "or in its stretches of speech (vad: silero-vad): one row per segment, with its start "
+    f"and end. Files over {LONGEST_UTTERANCE:.0f} s are refused without it.",
+)
+@click.option("--min-segment", type=float, help="vad: shorter speech is dropped (s) [0.5].")
+@click.option("--max-segment", type=float, help="vad: longer speech is split (s) [10].")
+@click.option("--merge-gap", type=float, help="vad: shorter pauses join speech (s) [0.3].")
+@click.option("--pad", type=float, help="vad: seconds kept around speech [0.1].")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Inputs per batch.")
 @click.option(
     "--threads",
@@ -61,6 +75,12 @@ from ser.runtime.threads import set_torch_threads
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--csv", "csv_path", type=click.Path(), help="Also write a CSV.")
+@click.option(
+    "--vtt",
+    "vtt_path",
+    type=click.Path(),
+    help="Also write WebVTT subtitles: one cue per segment (needs --segment).",
+)
 def predict_command(**o: Any) -> None:
     """Predict the emotion of AUDIO files, folders of them or CSV lists (path[,transcript]
     lines, optionally under a path,transcript header; a header with dialog and order
@@ -78,14 +98,19 @@ def predict_command(**o: Any) -> None:
             err.print(line, highlight=False)
         pending.clear()
 
-    config = PredictConfig(**{f.name: o[f.name] for f in dataclasses.fields(PredictConfig)})
+    if o["vtt_path"] and not o["segment"]:
+        raise click.UsageError("--vtt writes one cue per segment: give --segment too")
+    fields = {f.name: o[f.name] for f in dataclasses.fields(PredictConfig) if f.name != "vad"}
+    config = PredictConfig(**fields, vad=vad_options(o))
     result = predict(config, message=message)
     if o["as_json"]:
-        click.echo(json.dumps({**dataclasses.asdict(result), "failed": result.failed}))
+        click.echo(json.dumps(as_json(result)))
     else:
         Console().print(table(result))
     if o["csv_path"]:  # after the table: a full disk loses no prediction
         write_csv(Path(o["csv_path"]), result)
+    if o["vtt_path"]:
+        write_vtt(Path(o["vtt_path"]), result)
     for note in result.notes:
         err.print(f"note: {note}", highlight=False, markup=False)
     for p in result.predictions:
@@ -95,10 +120,37 @@ def predict_command(**o: Any) -> None:
         sys.exit(1)
 
 
+def vad_options(o: dict[str, Any]) -> VadOptions | None:
+    """The --segment vad options given (None: none given), the others their defaults."""
+    given = {f.name: o[f.name] for f in dataclasses.fields(VadOptions) if o[f.name] is not None}
+    return VadOptions(**given) if given else None
+
+
+def segmented(result: PredictResult) -> bool:
+    return any(p.start is not None for p in result.predictions)
+
+
+def as_json(result: PredictResult) -> dict[str, Any]:
+    """The result as one JSON object; a segment's `start` and `end` only with --segment."""
+    payload = {**dataclasses.asdict(result), "failed": result.failed}
+    if not segmented(result):
+        for p in payload["predictions"]:
+            del p["start"], p["end"]
+    return payload
+
+
+def _span(p: Prediction) -> list[str]:
+    return ["", ""] if p.start is None or p.end is None else [f"{p.start:.2f}", f"{p.end:.2f}"]
+
+
 def table(result: PredictResult) -> Table:
     title = f"{len(result.checkpoints)} checkpoint(s): {', '.join(result.checkpoints)}"
     out = Table(title=title)
     out.add_column("file", overflow="fold")
+    spans = segmented(result)
+    if spans:
+        out.add_column("start", justify="right")
+        out.add_column("end", justify="right")
     out.add_column("class")
     for c in result.classes:
         out.add_column(c, justify="right")
@@ -108,26 +160,38 @@ def table(result: PredictResult) -> Table:
         asr = [f"ASR: {p.transcript}"] if p.transcript_source == "asr" else []
         notes = "; ".join(p.notes + asr)
         label = p.label or "[red]failed[/red]"
-        out.add_row(Path(p.path).name, label, *probs, p.error or notes)
+        span = _span(p) if spans else []
+        out.add_row(Path(p.path).name, *span, label, *probs, p.error or notes)
     return out
 
 
 def write_csv(path: Path, result: PredictResult) -> None:
-    """One line per input; `dialog, order` columns last when the inputs gave them.
-    Atomic: a full disk leaves the old file or none, and says so in one line."""
+    """One line per input (per segment with --segment: `start, end` after `path`);
+    `dialog, order` columns last when the inputs gave them. Atomic: a full disk leaves
+    the old file or none, and says so in one line."""
     turns = any(p.dialog is not None for p in result.predictions)
+    spans = segmented(result)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    header = ["path", "label", *result.classes, "transcript", "transcript_source", "error"]
+    header = ["path", *(["start", "end"] if spans else []), "label", *result.classes]
+    header += ["transcript", "transcript_source", "error"]
     writer.writerow([*header, *(["dialog", "order"] if turns else [])])
     for p in result.predictions:
         probs = [p.probabilities.get(c, "") for c in result.classes]
-        row = [p.path, p.label or "", *probs, p.transcript or "", p.transcript_source or ""]
+        span = _span(p) if spans else []
+        row = [p.path, *span, p.label or "", *probs, p.transcript or "", p.transcript_source or ""]
         where = [p.dialog or "", "" if p.order is None else p.order] if turns else []
         writer.writerow([*row, p.error or "", *where])
     text = buffer.getvalue()
     again = "it predicts anew (the predictions are printed above)"
     atomic(path, lambda tmp: tmp.write_text(text, "utf-8", newline=""), "the predictions", again)
+
+
+def write_vtt(path: Path, result: PredictResult) -> None:
+    """The segments' WebVTT cues, atomically (as `write_csv`)."""
+    text = vtt_text(result.predictions)
+    again = "it predicts anew (the predictions are printed above)"
+    atomic(path, lambda tmp: tmp.write_text(text, "utf-8"), "the subtitles", again)
 
 
 COMMANDS: list[click.Command] = [predict_command]

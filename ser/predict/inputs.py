@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.corpus.audio import AudioError, AudioInfo, audio_info, load_audio
+from ser.corpus.audio import AudioError, AudioInfo, AudioSource, Clip, audio_info, load_audio
 from ser.errors import ConfigError
 
 #: Suffixes a folder is searched for.
@@ -33,6 +33,11 @@ class Item:
     error: str | None = None  # set when the file cannot be predicted
     dialog: str | None = None  # its conversation (a CSV's dialog column), None: alone
     order: int | None = None  # its turn in the dialog (the order column)
+    clip: Clip | None = None  # the window of the file it is (--segment), None: the whole
+
+    @property
+    def source(self) -> AudioSource:
+        return self.clip or self.path
 
 
 def read_inputs(args: list[str], text: str | None = None) -> list[Item]:
@@ -124,7 +129,7 @@ def _load(item: Item, sample_rate: int | None) -> np.ndarray | None:
     if item.error is not None:
         return None
     try:
-        wave, info = _decode(item.path, sample_rate)
+        wave, info = _decode(item.source, sample_rate)
     except AudioError as err:
         item.error = str(err)
         return None
@@ -138,9 +143,10 @@ def _load(item: Item, sample_rate: int | None) -> np.ndarray | None:
     return wave
 
 
-def _decode(path: Path, sample_rate: int | None) -> tuple[np.ndarray, AudioInfo]:
+def _decode(source: AudioSource, sample_rate: int | None) -> tuple[np.ndarray, AudioInfo]:
+    path = source.path if isinstance(source, Clip) else Path(source)
     info = audio_info(path)  # AudioError saying why: missing, empty, unreadable
-    wave = load_audio(path, sample_rate or info.rate)
+    wave = load_audio(source, sample_rate or info.rate)
     _check_whole(path)
     return wave, info
 

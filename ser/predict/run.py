@@ -20,11 +20,16 @@ from ser.cache.model_names import missing_folder
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
 from ser.predict.ensemble import ensemble, memory_data
-from ser.predict.features import BATCH_SIZE, extract_all, extractors_for
+from ser.predict.features import BATCH_SIZE, Recreated, extract_all, extractors_for
 from ser.predict.inputs import Item, load_waves, read_inputs
 from ser.predict.notes import context_lost, corpus_note, run_notes
+from ser.predict.segments import parse_segment, segment_items
+from ser.predict.vad import VadOptions
 from ser.runtime.device import pick_device
 from ser.train.checkpoint import Checkpoint, load_run_checkpoints
+
+#: Segments decoded and predicted together (--segment): about 10 minutes of 5 s windows.
+SEGMENTS_AT_ONCE = 128
 
 NO_TEXT = (
     "no transcript for this run's text features: give --text, a 'transcript' column in "
@@ -45,6 +50,8 @@ class PredictConfig:
     device: str = "auto"
     batch_size: int = BATCH_SIZE
     encoders: tuple[str, ...] = ()  # model folders standing in for moved ones (--encoder)
+    segment: str | None = None  # "fixed:SECONDS[:HOP]" or "vad": each file in segments
+    vad: VadOptions | None = None  # --segment vad's options (None: their defaults)
 
 
 @dataclass
@@ -60,6 +67,8 @@ class Prediction:
     error: str | None = None
     dialog: str | None = None  # its conversation and turn, when the CSV gave them
     order: int | None = None
+    start: float | None = None  # the segment's span in its file (seconds), with --segment
+    end: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,21 +90,49 @@ def predict(
 ) -> PredictResult:
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
+    windows = parse_segment(config.segment, config.vad)
     device = pick_device(config.device)
     ckpts = load_run_checkpoints(Path(config.run), config.checkpoint)
     features = _features_of(ckpts)
-    items = read_inputs(list(config.inputs), config.text)
+    items = segment_items(read_inputs(list(config.inputs), config.text), windows)
     recreated = extractors_for(features, device, config.encoders)
     message(f"{len(ckpts)} checkpoint(s), features {', '.join(features)}, {len(items)} input(s)")
     for r in recreated:
         if r.encoder is not None:
             message(f"{', '.join(r.names)}: encoder from {r.encoder} (weights match the run's)")
+    # Segments are decoded a group at a time, so a long recording is never held whole.
+    size = SEGMENTS_AT_ONCE if windows is not None else max(len(items), 1)
+    predictions: list[Prediction] = []
+    asr: dict[str, Any] = {}  # the Whisper model, loaded at the first group that needs it
+    for first in range(0, len(items), size):
+        chunk = items[first : first + size]
+        predictions += _predict_items(
+            chunk, ckpts, features, recreated, config, device, message, asr
+        )
+    keys = tuple(c.key for c in ckpts)
+    dialogs = [item.dialog for item in items]
+    cut = [p.dialog for p in predictions if p.error is not None and p.dialog is not None]
+    notes = tuple(run_notes(ckpts, dialogs, cut))
+    classes = ckpts[0].classes
+    return PredictResult(classes, keys, predictions, notes, context_lost(ckpts, dialogs))
+
+
+def _predict_items(
+    items: list[Item],
+    ckpts: list[Checkpoint],
+    features: dict[str, dict[str, Any]],
+    recreated: list[Recreated],
+    config: PredictConfig,
+    device: torch.device,
+    message: Callable[[str], None],
+    asr: dict[str, Any],
+) -> list[Prediction]:
     rates = dict.fromkeys(r.extractor.sample_rate for r in recreated)
     waves = {rate: load_waves(items, rate) for rate in rates if rate is not None}
     if not waves:  # text features only: a file that cannot be read is still an error
         load_waves(items, None)
     if any(info["attrs"]["modality"] == "text" for info in features.values()):
-        _transcripts(items, config, device, message, run_asr(features))
+        _transcripts(items, config, device, message, run_asr(features), asr)
     failed = {i: item.error for i, item in enumerate(items) if item.error is not None}
     outputs: dict[str, list[Any]] = {}
     for r in recreated:
@@ -145,10 +182,13 @@ def _transcripts(
     device: torch.device,
     message: Callable[[str], None],
     recorded: dict[str, Any] | None = None,
+    loaded: dict[str, Any] | None = None,
 ) -> None:
     """Fill `item.transcript` (ASR where none is given) or fail items without text. A run
     trained on ASR text (`recorded`) transcribes with its own recogniser unless --asr
-    names another of the same weights and decoding."""
+    names another of the same weights and decoding. `loaded` keeps the recogniser for
+    the next call (segments come in groups)."""
+    loaded = {} if loaded is None else loaded
     missing = [i for i, item in enumerate(items) if item.transcript is None and item.error is None]
     model = config.asr or (recorded or {}).get("asr_model")
     if missing and model:
@@ -160,11 +200,13 @@ def _transcripts(
                 f"{model}, which does not exist (moved, or named relative to the directory "
                 "`ser extract` ran in): give it with --asr FOLDER (same weights)"
             )
-        tokens = (recorded or {}).get("asr_max_new_tokens", config.asr_max_new_tokens)
-        asr = WhisperAsr(AsrOptions(str(model), max_new_tokens=int(tokens)))
-        asr.load(device)
-        if recorded is not None:
-            _check_asr(recorded, asr.provenance())
+        if "asr" not in loaded:
+            tokens = (recorded or {}).get("asr_max_new_tokens", config.asr_max_new_tokens)
+            loaded["asr"] = WhisperAsr(AsrOptions(str(model), max_new_tokens=int(tokens)))
+            loaded["asr"].load(device)
+            if recorded is not None:
+                _check_asr(recorded, loaded["asr"].provenance())
+        asr = loaded["asr"]
         message(f"transcribing {len(missing)} input(s) with {model}")
         waves = load_waves([items[i] for i in missing], SAMPLE_RATE)
         ok = [(i, w) for i, w in zip(missing, waves, strict=True) if w is not None]
@@ -200,7 +242,7 @@ def _score(
     outputs: dict[str, list[Any]],
     failed: dict[int, str],
     device: torch.device,
-) -> PredictResult:
+) -> list[Prediction]:
     classes = ckpts[0].classes
     ok = [i for i in range(len(items)) if i not in failed]
     probs: dict[int, np.ndarray] = {}  # input -> [C]
@@ -213,6 +255,8 @@ def _score(
     for i, item in enumerate(items):
         p = Prediction(str(item.path), transcript=item.transcript, notes=list(item.notes))
         p.dialog, p.order = item.dialog, item.order
+        if item.clip is not None:
+            p.start, p.end = item.clip.start, item.clip.end
         if item.by_asr:
             p.transcript_source = "asr"
         elif item.transcript is not None:
@@ -224,8 +268,4 @@ def _score(
             p.label = classes[int(row.argmax())]
             p.probabilities = {c: float(v) for c, v in zip(classes, row, strict=True)}
         predictions.append(p)
-    keys = tuple(c.key for c in ckpts)
-    dialogs = [item.dialog for item in items]
-    cut = [d for i in failed if (d := items[i].dialog) is not None]  # context cut short
-    notes = tuple(run_notes(ckpts, dialogs, cut))
-    return PredictResult(classes, keys, predictions, notes, context_lost(ckpts, dialogs))
+    return predictions

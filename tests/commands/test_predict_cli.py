@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
+import soundfile
 from click.testing import CliRunner
 
 from ser.cli import main
@@ -57,3 +59,51 @@ def test_headerless_csv_list_and_encoder_folders(trained_run, tiny_models, tmp_p
     assert [p["transcript"] for p in payload["predictions"]] == ["hello there", "hi"]
     assert payload["dialog_context_lost"] is False and payload["notes"] == []
     assert f"tiny-bert: encoder from {tiny_models.bert}" in result.stderr
+
+
+def test_segments_add_start_and_end_columns_only_with_segment(trained_run, tmp_path) -> None:
+    """With --segment each window is a row with its span (table, JSON, CSV); without it
+    the outputs keep their columns."""
+    wave, rate = soundfile.read(trained_run.wavs[0], dtype="float32")
+    long = tmp_path / "long.wav"
+    soundfile.write(long, np.concatenate([wave, np.zeros(rate // 2, np.float32), wave]), rate)
+    base = ["predict", "--run", str(trained_run.run_dir), str(long), "--text", "hi"]
+    base += ["--device", "cpu"]
+    out_csv = tmp_path / "s.csv"
+    args = [*base, "--segment", "fixed:1:0.5", "--json", "--csv", str(out_csv)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout.strip().splitlines()[-1])["predictions"]
+    duration = (2 * len(wave) + rate // 2) / rate
+    assert len(rows) > 2 and rows[0]["start"] == 0.0 and rows[-1]["end"] == duration
+    assert [r["start"] for r in rows] == [i * 0.5 for i in range(len(rows))]
+    written = list(csv.DictReader(out_csv.open()))
+    assert list(written[0])[:4] == ["path", "start", "end", "label"]
+    assert [r["label"] for r in written] == [r["label"] for r in rows]
+    table = CliRunner().invoke(main, [*base, "--segment", "fixed:1"])
+    assert table.exit_code == 0 and "start" in table.stdout and "0.00" in table.stdout
+    plain = CliRunner().invoke(main, [*base, "--json", "--csv", str(out_csv)])
+    assert plain.exit_code == 0, plain.output
+    (row,) = json.loads(plain.stdout.strip().splitlines()[-1])["predictions"]
+    assert "start" not in row and "end" not in row
+    header = "path,label,neu,hap,sad,ang,transcript,transcript_source,error"
+    assert out_csv.read_text().splitlines()[0] == header
+
+
+def test_vtt_cues_follow_the_segments(trained_run, tmp_path) -> None:
+    wave, rate = soundfile.read(trained_run.wavs[0], dtype="float32")
+    long = tmp_path / "long.wav"
+    soundfile.write(long, np.tile(wave, 3), rate)
+    base = ["predict", "--run", str(trained_run.run_dir), str(long), "--text", "hi"]
+    vtt = tmp_path / "out.vtt"
+    args = [*base, "--device", "cpu", "--segment", "fixed:1", "--json", "--vtt", str(vtt)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout.strip().splitlines()[-1])["predictions"]
+    lines = vtt.read_text().splitlines()
+    assert lines[:3] == ["WEBVTT", "", "00:00:00.000 --> 00:00:01.000"]
+    first = rows[0]
+    assert lines[3] == f"{first['label']} {first['probabilities'][first['label']]:.2f}"
+    assert sum("-->" in line for line in lines) == len(rows)  # one cue per segment
+    refused = CliRunner().invoke(main, [*base, "--vtt", str(vtt)])
+    assert refused.exit_code == 2 and "give --segment too" in refused.stderr
