@@ -133,6 +133,13 @@ step "$SER" predict --run "$RUNS"/mit "$OUT/predict.csv" --device cpu
 step "$SER" predict --run "$RUNS"/mit "$WAVS"/Ses05M_impro02_M00[01].wav --device cpu \
   --asr "$OUT/models/tiny-whisper" --asr-max-new-tokens 12
 
+# A long recording, not an utterance: three minutes of two speakers' turns in one wav,
+# cut into 5 s windows and predicted by the audio-only run, a row per window, with WebVTT
+# subtitles and the timeline (`--segment vad` finds the speech instead).
+step "$SER" demo-corpus "$OUT/recording" --layout recording
+step "$SER" predict --run "$RUNS"/audio_only "$OUT/recording/recording.wav" --device cpu \
+  --segment fixed:5 --vtt "$OUT/recording/recording.vtt" --plot "$OUT/plots/timeline.png"
+
 # -- what the demo shows, and what it does not --------------------------------------------
 # For each claim of the papers, whether these runs show it over their seeds, with the
 # numbers and the rule: (a) MSMSER's fusion against its better single modality (3 seeds

@@ -20,6 +20,7 @@ from ser.errors import ConfigError
 from ser.synth.acted import ActedConfig, ActedTruth, write_crema_d, write_ravdess
 from ser.synth.corpus import SynthConfig, write_corpus, write_corpus_from_metadata
 from ser.synth.emobox import EmoBoxConfig, write_emobox
+from ser.synth.recording import write_recording
 from ser.synth.talk import TalkConfig, write_meld, write_msp_podcast
 
 SHOWN_PROBLEMS = 20
@@ -32,6 +33,8 @@ LAYOUTS: dict[str, Callable[[Path, int], ActedTruth]] = {
     "meld": lambda out, seed: write_meld(out, TalkConfig(speakers=4, seed=seed)),
     # An EmoBox checkout (data/<name>/, downloads/, a track2 file): read with --corpus emobox.
     "emobox": lambda out, seed: write_emobox(out, EmoBoxConfig(seed=seed)).acted(),
+    # Three minutes of two speakers' turns in one wav, for `ser predict --segment`.
+    "recording": lambda out, seed: write_recording(out, seed=seed),
 }
 IEMOCAP_OPTIONS = ("dialogs_per_session", "metadata")
 
@@ -110,7 +113,8 @@ def _print_summary(root: Path, classes: str, result: dict[str, Any]) -> None:
     default="iemocap",
     show_default=True,
     help="Whose folder layout, file names and labels: a corpus kind (--corpus) to test "
-    "end to end without the licensed data; the options above and below are IEMOCAP's.",
+    "end to end without the licensed data, or `recording`: one long wav of turns for "
+    "`ser predict --segment`; the options above and below are IEMOCAP's.",
 )
 @click.option(
     "--from-metadata",

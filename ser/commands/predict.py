@@ -14,13 +14,17 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ser.cache.atomic import atomic
+from ser.cache.atomic import atomic, writing
 from ser.predict.run import PredictConfig, Prediction, PredictResult, predict
 from ser.predict.segments import LONGEST_UTTERANCE
+from ser.predict.timeline import plot_timeline
 from ser.predict.vad import VadOptions
 from ser.predict.vtt import vtt_text
 from ser.runtime.device import DEVICE_HELP
 from ser.runtime.threads import set_torch_threads
+
+# What a full disk's message says of a re-run: nothing to resume, the table is out already.
+AGAIN = "it predicts anew (the predictions are printed above)"
 
 
 @click.command("predict")
@@ -81,6 +85,13 @@ from ser.runtime.threads import set_torch_threads
     type=click.Path(),
     help="Also write WebVTT subtitles: one cue per segment (needs --segment).",
 )
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(),
+    help="Also draw the timeline (PNG): class probabilities over time, segments shaded "
+    "(needs --segment).",
+)
 def predict_command(**o: Any) -> None:
     """Predict the emotion of AUDIO files, folders of them or CSV lists (path[,transcript]
     lines, optionally under a path,transcript header; a header with dialog and order
@@ -98,8 +109,9 @@ def predict_command(**o: Any) -> None:
             err.print(line, highlight=False)
         pending.clear()
 
-    if o["vtt_path"] and not o["segment"]:
-        raise click.UsageError("--vtt writes one cue per segment: give --segment too")
+    for option in ("vtt", "plot"):
+        if o[f"{option}_path"] and not o["segment"]:
+            raise click.UsageError(f"--{option} draws on segments: give --segment too")
     fields = {f.name: o[f.name] for f in dataclasses.fields(PredictConfig) if f.name != "vad"}
     config = PredictConfig(**fields, vad=vad_options(o))
     result = predict(config, message=message)
@@ -111,6 +123,9 @@ def predict_command(**o: Any) -> None:
         write_csv(Path(o["csv_path"]), result)
     if o["vtt_path"]:
         write_vtt(Path(o["vtt_path"]), result)
+    if o["plot_path"]:
+        with writing(Path(o["plot_path"]), "the timeline", AGAIN):
+            plot_timeline(result.predictions, result.classes, Path(o["plot_path"]))
     for note in result.notes:
         err.print(f"note: {note}", highlight=False, markup=False)
     for p in result.predictions:
@@ -183,15 +198,13 @@ def write_csv(path: Path, result: PredictResult) -> None:
         where = [p.dialog or "", "" if p.order is None else p.order] if turns else []
         writer.writerow([*row, p.error or "", *where])
     text = buffer.getvalue()
-    again = "it predicts anew (the predictions are printed above)"
-    atomic(path, lambda tmp: tmp.write_text(text, "utf-8", newline=""), "the predictions", again)
+    atomic(path, lambda tmp: tmp.write_text(text, "utf-8", newline=""), "the predictions", AGAIN)
 
 
 def write_vtt(path: Path, result: PredictResult) -> None:
     """The segments' WebVTT cues, atomically (as `write_csv`)."""
     text = vtt_text(result.predictions)
-    again = "it predicts anew (the predictions are printed above)"
-    atomic(path, lambda tmp: tmp.write_text(text, "utf-8"), "the subtitles", again)
+    atomic(path, lambda tmp: tmp.write_text(text, "utf-8"), "the subtitles", AGAIN)
 
 
 COMMANDS: list[click.Command] = [predict_command]

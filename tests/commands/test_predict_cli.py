@@ -107,3 +107,21 @@ def test_vtt_cues_follow_the_segments(trained_run, tmp_path) -> None:
     assert sum("-->" in line for line in lines) == len(rows)  # one cue per segment
     refused = CliRunner().invoke(main, [*base, "--vtt", str(vtt)])
     assert refused.exit_code == 2 and "give --segment too" in refused.stderr
+
+
+def test_plot_draws_the_segments_timeline(trained_run, tmp_path) -> None:
+    """--plot draws each class's probability over the segments, one panel per file."""
+    from PIL import Image
+
+    wave, rate = soundfile.read(trained_run.wavs[0], dtype="float32")
+    long = tmp_path / "long.wav"
+    soundfile.write(long, np.tile(wave, 3), rate)
+    base = ["predict", "--run", str(trained_run.run_dir), str(long), "--text", "hi"]
+    plot = tmp_path / "plots" / "timeline.png"
+    args = [*base, "--device", "cpu", "--segment", "fixed:1", "--plot", str(plot)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    with Image.open(plot) as image:
+        assert image.format == "PNG" and image.size == (1200, 260)  # one file: one panel
+    refused = CliRunner().invoke(main, [*base, "--plot", str(plot)])
+    assert refused.exit_code == 2 and "--plot draws on segments" in refused.stderr
