@@ -47,8 +47,12 @@ class Metrics:
     confusion: list[list[int]] = field(hash=False)  # [truth][prediction], class-set order
     n: int  # utterances scored
     wf1: float  # weighted by support
-    micro_f1: float = math.nan  # sklearn's average="micro": WA (compute_metrics fills it)
     f1_seen: float = math.nan  # macro over the classes in the truth or the predictions
+
+    @property
+    def micro_f1(self) -> float:
+        """sklearn's average="micro": with one label per utterance, the accuracy (WA)."""
+        return self.wa
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN recalls become None."""
@@ -62,12 +66,11 @@ class Metrics:
         recalls = {c: math.nan if r is None else float(r) for c, r in d["per_class_recall"].items()}
         confusion = [[int(v) for v in row] for row in d["confusion"]]
         counts = np.asarray(confusion, dtype=np.int64)
-        wf1, micro, seen = d.get("wf1"), d.get("micro_f1"), d.get("f1_seen")
+        wf1, seen = d.get("wf1"), d.get("f1_seen")
         wf1 = f1_scores(counts)[1] if wf1 is None else float(wf1)
-        if micro is None or seen is None:
-            micro, seen = sklearn_f1_scores(counts)
+        seen = f1_seen(counts) if seen is None else float(seen)
         scores = (float(d["wa"]), float(d["ua"]), float(d["f1"]))
-        return cls(*scores, recalls, confusion, int(d["n"]), wf1, float(micro), float(seen))
+        return cls(*scores, recalls, confusion, int(d["n"]), wf1, seen)
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> Metrics:
@@ -89,9 +92,8 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[st
     per_class = dict(zip(classes, recall.tolist(), strict=True))
     ua, wa = ua_wa(y_true, y_pred, n_classes)
     f1_macro, f1_weighted = f1_scores(counts)
-    micro, seen = sklearn_f1_scores(counts)
     return Metrics(
-        wa, ua, f1_macro, per_class, counts.tolist(), len(y_true), f1_weighted, micro, seen
+        wa, ua, f1_macro, per_class, counts.tolist(), len(y_true), f1_weighted, f1_seen(counts)
     )
 
 
@@ -103,13 +105,11 @@ def f1_scores(counts: np.ndarray) -> tuple[float, float]:
     return float(100 * f1[support > 0].mean()), weighted
 
 
-def sklearn_f1_scores(counts: np.ndarray) -> tuple[float, float]:
-    """Micro-F1 and macro-F1 (percent) over the classes in the truth or the predictions:
-    sklearn's `f1_score` with its default labels, as EmoBox's EmoEval calls it."""
+def f1_seen(counts: np.ndarray) -> float:
+    """Macro-F1 (percent) over the classes in the truth or the predictions: sklearn's
+    `f1_score` with its default labels, as EmoBox's EmoEval calls it."""
     f1, support, predicted = _per_class_f1(counts)
-    # Micro: 2 sum(hits) / (sum(predicted) + sum(support)) = hits / n, one label each.
-    micro = float(100 * np.diag(counts).sum() / max(int(counts.sum()), 1))
-    return micro, float(100 * f1[(support > 0) | (predicted > 0)].mean())
+    return float(100 * f1[(support > 0) | (predicted > 0)].mean())
 
 
 def _per_class_f1(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
