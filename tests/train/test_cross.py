@@ -4,7 +4,6 @@ store, tested on another's utterances of the emotions both have."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ from ser.report.runs import protocol_label
 from ser.train.checkpoint import load_run_checkpoints
 from ser.train.run import Progress, TrainConfig, train
 from tests.stores import corpus_store
+
+from .conftest import small_config
 
 IEMOCAP_LABELS = ["neu", "hap", "sad", "ang", "exc", "fru"] * 16
 MELD_LABELS = ["neu.neu", "hap.pos", "sad.neg", "ang.neg", "sur.pos", "dis.neg", "fea.neg"] * 8
@@ -46,20 +47,11 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def config(train_on: Path, test_on: Path | None, out: Path, **changes: Any) -> TrainConfig:
-    base = TrainConfig(
-        store=str(train_on),
-        test_store=None if test_on is None else str(test_on),
-        features=("is13",),
-        model=ModelConfig(fusion="none"),
-        classes="4",
-        epochs=3,
-        batch_size=8,
-        lr=1e-2,
-        seeds=1,
-        device="cpu",
-        out=str(out),
-    )
-    return replace(base, **changes)
+    """The trainer tests' small run, on `train_on` tested on `test_on`: no protocol (a
+    cross-corpus run has its own), 3 epochs."""
+    test_store = None if test_on is None else str(test_on)
+    return small_config(train_on, out, **{"test_store": test_store, "protocol": None,
+                                          "epochs": 3, **changes})  # fmt: skip
 
 
 def test_trains_on_one_store_and_tests_on_the_other(
