@@ -97,6 +97,7 @@ class CorpusKind:
     papers: bool = False
     optioned: Optioned | None = None
     classes: str | None = None
+    votes: bool = False
 
     def __post_init__(self) -> None:
         if self.class_weights not in CLASS_WEIGHTS:
@@ -159,13 +160,14 @@ class CorpusKind:
         return self.signature(root) if self.optioned is None else self.optioned.files(root, options)
 
     def attrs(self, reading: CorpusReading | None = None) -> dict[str, Any]:
-        """What a store of this corpus records; of a kind that takes options, also where
-        `reading` came from (`corpus_root`) and where its wavs are (`audio_root`)."""
+        """What a store of this corpus records; given `reading`, also where it came from
+        (`corpus_root`: what votes are read again from) and, of a kind that takes
+        options, where its wavs are (`audio_root`)."""
         found = {CORPUS_ATTR: self.name, LAYOUT_ATTR: self.version}
+        if reading is not None:
+            found.update(corpus_root=str(reading.source or reading.root))
         if reading is not None and self.optioned is not None:
-            found.update(
-                corpus_root=str(reading.source or reading.root), audio_root=str(reading.root)
-            )
+            found.update(audio_root=str(reading.root))
         return found
 
 
@@ -189,6 +191,7 @@ register(CorpusKind(
     derived={"script": iemocap.script_of},
     own=(LeaveOneSessionOut, SessionHeldOut, ScriptFreeLoso, ScriptFreeSession5),
     by=("session",), not_trained=("all",), summary=iemocap.summarize, papers=True,
+    votes=True,
 ))  # fmt: skip
 register(CorpusKind(
     "crema-d", "CREMA-D", crema_d.LAYOUT, crema_d.read, crema_d.detect, crema_d.signature,
@@ -202,7 +205,7 @@ register(CorpusKind(
 register(CorpusKind(
     "msp-podcast", "MSP-Podcast", msp_podcast.LAYOUT, msp_podcast.read, msp_podcast.detect,
     msp_podcast.signature, _fixed(msp_podcast.LABEL_SETS), "official", groups=("split",),
-    by=("split", "speaker"), not_trained=("all",),
+    by=("split", "speaker"), not_trained=("all",), votes=True,
 ))  # fmt: skip
 register(CorpusKind(
     "meld", "MELD", meld.LAYOUT, meld.read, meld.detect, meld.signature,
@@ -212,7 +215,7 @@ register(CorpusKind(
 register(CorpusKind(
     "manifest", "a manifest", "a .csv or .jsonl file (utt_id, wav, label, speaker, ...)",
     manifest.read, manifest.detect, manifest.signature, manifest.label_sets, "speaker-kfold",
-    groups=("split",), by=("split", "speaker"),
+    groups=("split",), by=("split", "speaker"), votes=True,
 ))  # fmt: skip
 register(CorpusKind(
     "emobox", "EmoBox", emobox.LAYOUT, emobox.read, emobox.detect, emobox.signature,
