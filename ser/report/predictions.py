@@ -7,9 +7,10 @@ row), ``gold, pred`` (class names), then ``p_<class>`` per class of the run's la
 ``gold_<name>, pred_<name>`` per attribute it trained (`ser.report.attributes.ATTRIBUTES`'
 order; the corpus's scale, 6 decimals; gold empty where the utterance has none). A run
 with no categorical head has no ``p_`` columns and empty ``gold``/``pred`` cells (-1 in
-the table). Rows are in the record's fold order, then manifest order. The trainer rewrites the file atomically after each group of folds, before
-``run.json``: a fold entry in the record has its rows in the file (a run trained before
-predictions were kept has none; `missing_folds` says which).
+the table). Rows are in the record's fold order, then manifest order. The trainer
+rewrites the file atomically after each group of folds, before ``run.json``: a fold
+entry in the record has its rows in the file (a run trained before predictions were
+kept has none; `missing_folds` says which).
 
 >>> import numpy as np
 >>> t = PredictionTable.of(("neu", "ang"), 0, "fold1", ["u1", "u2"], ["F1", "M1"], [3, 7],
