@@ -68,7 +68,9 @@ class FoldEntry:
     trained together (1: alone), its curves and earlier `stages`, each layered input's
     learnt `layer_weights` (layer order), its side sizes, what each side held of the
     protocol's `group` (sessions, speakers, values; None: not recorded), the groups
-    `left_out`, speakers in train and test (`shared_speakers`) and its `class_weights`."""
+    `left_out`, speakers in train and test (`shared_speakers`), its `class_weights` and
+    its test `attributes` (`ser.report.attributes.AttributeMetrics.to_dict`; empty: none
+    trained). A run trained on attributes alone has empty `metrics`."""
 
     seed: int
     fold: str
@@ -86,6 +88,7 @@ class FoldEntry:
     left_out: tuple[Any, ...] = ()
     shared_speakers: tuple[Any, ...] = ()
     class_weights: dict[str, float] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -101,8 +104,12 @@ class FoldEntry:
             raise ReportError(f"{where}: a fold entry must be a JSON object")
         if lacking := [k for k in ("seed", "fold") if k not in obj]:
             raise ReportError(f"{where}: the fold entry lacks {', '.join(lacking)}")
-        if not isinstance(obj.get("metrics", {}), dict):
-            raise ReportError(f"{where}: the fold entry's 'metrics' must be a JSON object")
+        for key, value in (
+            ("metrics", obj.get("metrics", {})),
+            ("attributes", obj.get("attributes") or {}),
+        ):
+            if not isinstance(value, dict):
+                raise ReportError(f"{where}: the fold entry's {key!r} must be a JSON object")
         rest = dict(obj)
         tested, held = _groups(rest, "test"), _groups(rest, "val")
         group = rest.pop("group", None)
@@ -126,6 +133,7 @@ class FoldEntry:
             left_out=tuple(rest.pop("left_out", None) or ()),
             shared_speakers=tuple(rest.pop("shared_speakers", None) or ()),
             class_weights=dict(rest.pop("class_weights", None) or {}),
+            attributes=dict(rest.pop("attributes", None) or {}),
             extra=rest,
         )
 
@@ -135,6 +143,7 @@ class FoldEntry:
             ("seed", self.seed),
             ("fold", self.fold),
             ("metrics", self.metrics),
+            ("attributes", self.attributes),
             ("best_epoch", self.best_epoch),
             ("seconds", self.seconds),
             ("stacked", self.stacked),

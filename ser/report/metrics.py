@@ -169,6 +169,14 @@ def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:
     pairs: each seed scores the mean over its folds, as the papers report
     leave-one-session-out results, then mean ± sample std over seeds (over the folds of a
     single seed: ``std_over`` says which)."""
+    keys = ("wa", "ua", "f1", "wf1", "micro_f1", "f1_seen")
+    return over_seeds([(seed, {k: getattr(m, k) for k in keys}) for seed, m in results])
+
+
+def over_seeds(results: Sequence[tuple[int, Mapping[str, float]]]) -> dict[str, Any]:
+    """`summarize`'s mean ± std of every score of (seed, {score: value}) pairs, the
+    scores of the first pair in its order: each seed's mean over its folds, then mean ±
+    sample std over seeds (one seed: over its folds)."""
     if not results:
         raise ValueError("nothing to summarize")
     seeds = sorted({seed for seed, _ in results})
@@ -178,7 +186,7 @@ def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:
         groups = [[m] for _, m in results]
     over = "seeds" if len(seeds) > 1 else "folds"
     summary: dict[str, Any] = {"seeds": len(seeds), "std_over": over, "n": len(groups)}
-    for key in ("wa", "ua", "f1", "wf1", "micro_f1", "f1_seen"):
-        values = [float(np.mean([getattr(m, key) for m in group])) for group in groups]
+    for key in results[0][1]:
+        values = [float(np.mean([m[key] for m in group])) for group in groups]
         summary[key], summary[f"{key}_std"] = mean_std(values)
     return summary

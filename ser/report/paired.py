@@ -12,6 +12,11 @@ most 1; none: ``< 1/RESAMPLES``). An utterance tested by one run only is left ou
 counted; one whose gold label differs between the runs is a `ReportError` (another
 corpus, label set or manifest).
 
+Runs trained on emotion attributes are tested on CCC instead where both have the same
+attributes: each resample keeps every seed's prediction of each utterance drawn (so the
+observed CCC is the pooled one) and scores each attribute's CCC and their mean, ``mean
+CCC`` first; runs with classes and attributes both get both tests.
+
 >>> import numpy as np
 >>> from ser.report.predictions import PredictionTable
 >>> gold = np.arange(40) % 2
@@ -29,7 +34,8 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,6 +46,7 @@ RESAMPLES = 1000
 SEED = 0
 CHUNK = 100  # resamples scored at once: [CHUNK, utterances] counts in memory
 METRICS = ("UA", "WA")
+CCC = ("mean CCC", "CCC ")  # the attribute tests' metric names start so
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class PairedResult:
     only_one: int
     resamples: int
     seed: int
+    decimals: int = 2  # CCC's: 3
 
     def p_text(self) -> str:
         """p, or ``< 0.001`` (1 / resamples) when no resample reached the other side."""
@@ -67,35 +75,117 @@ class PairedResult:
 def paired_bootstrap(
     a: PredictionTable, b: PredictionTable, resamples: int = RESAMPLES, seed: int = SEED
 ) -> list[PairedResult]:
-    """UA and WA of B against A on their shared utterances (the module docstring)."""
-    if a.classes != b.classes:
-        raise ReportError("runs of different label sets cannot be compared utterance by utterance")
+    """B against A on their shared utterances (the module docstring): UA and WA where
+    both have classes, mean CCC and each attribute's where both have attributes."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
+    categorical = bool(a.classes and b.classes)
+    if categorical and a.classes != b.classes:
+        raise ReportError("runs of different label sets cannot be compared utterance by utterance")
+    if a.attributes and b.attributes and a.attributes != b.attributes:
+        raise ReportError("runs of different attributes cannot be compared utterance by utterance")
+    if not categorical and not (a.attributes and b.attributes):
+        raise ReportError("the two runs share no scores to compare: classes or attributes")
     held_a, held_b = set(a.utt_id.tolist()), set(b.utt_id.tolist())
     ids = sorted(held_a & held_b)
     if not ids:
         raise ReportError("the two runs tested no utterance in common")
+    out = _categorical(a, b, ids, resamples, seed) if categorical else []
+    if a.attributes and b.attributes:
+        out = _attributes(a, b, ids, resamples, seed) + out
+    return out
+
+
+def _categorical(
+    a: PredictionTable, b: PredictionTable, ids: list[str], resamples: int, seed: int
+) -> list[PairedResult]:
+    """UA and WA (module docstring)."""
     gold_a, score_a = _per_utterance(a, ids)
     gold_b, score_b = _per_utterance(b, ids)
     if (gold_a != gold_b).any():
         first = ids[int(np.flatnonzero(gold_a != gold_b)[0])]
         raise ReportError(f"utterance {first} has another gold label in each run")
     onehot = np.eye(len(a.classes))[gold_a]  # [N, C]
-    observed = _scores(np.ones((1, len(ids))), onehot, score_a, score_b)  # [1, 2, 2]
+    return _bootstrap(
+        lambda counts: _scores(counts, onehot, score_a, score_b), METRICS, a, b, ids,
+        resamples, seed,
+    )  # fmt: skip
+
+
+def _attributes(
+    a: PredictionTable, b: PredictionTable, ids: list[str], resamples: int, seed: int
+) -> list[PairedResult]:
+    """Mean CCC, then each attribute's CCC (module docstring)."""
+    sums_a, sums_b = _attribute_sums(a, ids), _attribute_sums(b, ids)  # [A, N, 6]
+    gold_a, gold_b = (s[..., 1] / np.maximum(s[..., 0], 1) for s in (sums_a, sums_b))
+    differs = ~np.isclose(gold_a, gold_b, atol=1e-6) & (sums_a[..., 0] > 0) & (sums_b[..., 0] > 0)
+    if differs.any():
+        first = ids[int(np.flatnonzero(differs.any(axis=0))[0])]
+        raise ReportError(f"utterance {first} has another gold value in each run")
+    names = ("mean CCC", *(f"CCC {name}" for name in a.attributes))
+    return _bootstrap(
+        lambda counts: _ccc_scores(counts, sums_a, sums_b), names, a, b, ids, resamples,
+        seed, decimals=3,
+    )  # fmt: skip
+
+
+def _bootstrap(
+    score: Callable[[np.ndarray], np.ndarray],
+    names: Sequence[str],
+    a: PredictionTable,
+    b: PredictionTable,
+    ids: list[str],
+    resamples: int,
+    seed: int,
+    decimals: int = 2,
+) -> list[PairedResult]:
+    """`score` ([R, N] utterance counts -> [R, 2 runs, metric]) of the shared utterances
+    and of `resamples` resamples of them: each metric's result."""
+    observed = score(np.ones((1, len(ids))))  # [1, 2, metric]
     rng = np.random.default_rng(seed)
     gaps = []
     for start in range(0, resamples, CHUNK):
         draws = rng.integers(0, len(ids), size=(min(CHUNK, resamples - start), len(ids)))
         counts = np.stack([np.bincount(d, minlength=len(ids)) for d in draws]).astype(float)
-        scored = _scores(counts, onehot, score_a, score_b)  # [R, run, metric]
+        scored = score(counts)  # [R, run, metric]
         gaps.append(scored[:, 1] - scored[:, 0])
     gap = np.concatenate(gaps)  # [resamples, metric]
-    only_one = len(held_a ^ held_b)
+    only_one = len(set(a.utt_id.tolist()) ^ set(b.utt_id.tolist()))
     return [
-        _result(name, observed[0, :, m], gap[:, m], len(ids), only_one, resamples, seed)
-        for m, name in enumerate(METRICS)
+        replace(
+            _result(name, observed[0, :, m], gap[:, m], len(ids), only_one, resamples, seed),
+            decimals=decimals,
+        )
+        for m, name in enumerate(names)
     ]
+
+
+def _attribute_sums(table: PredictionTable, ids: list[str]) -> np.ndarray:
+    """[A, N, 6]: per attribute and utterance of `ids`, over its rows (seeds) with a
+    gold value: count, sums of gold, pred, gold², pred², gold x pred."""
+    where = {u: i for i, u in enumerate(ids)}
+    keep = np.isin(table.utt_id, ids)
+    at = np.array([where[u] for u in table.utt_id[keep].tolist()], dtype=np.int64)
+    out = np.zeros((len(table.attributes), len(ids), 6))
+    for k in range(len(table.attributes)):
+        g, p = table.attr_gold[keep, k], table.attr_pred[keep, k]
+        has = ~np.isnan(g)
+        g, p, rows = g[has], p[has], at[has]
+        for j, values in enumerate((np.ones_like(g), g, p, g * g, p * p, g * p)):
+            out[k, :, j] = np.bincount(rows, weights=values, minlength=len(ids))
+    return out
+
+
+def _ccc_scores(counts: np.ndarray, sums_a: np.ndarray, sums_b: np.ndarray) -> np.ndarray:
+    """[R, 2 runs, (mean CCC, CCC per attribute)] of resamples as utterance counts [R, N]."""
+    out = []
+    for sums in (sums_a, sums_b):
+        n, sg, sp, sgg, spp, sgp = np.moveaxis(counts @ sums, -1, 0)  # each [A, R]
+        mg, mp = sg / n, sp / n
+        var_g, var_p, cov = sgg / n - mg**2, spp / n - mp**2, sgp / n - mg * mp
+        ccc = (2 * cov / (var_g + var_p + (mg - mp) ** 2)).T  # [R, A]
+        out.append(np.concatenate([ccc.mean(axis=1, keepdims=True), ccc], axis=1))
+    return np.stack(out, axis=1)
 
 
 def _per_utterance(table: PredictionTable, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -152,14 +242,14 @@ def paired_table(label_a: str, label_b: str, results: list[PairedResult], fmt: s
         writer.writerow(["metric", "a", "b", "score_a", "score_b", "gap", "low", "high", "p",
                          "utterances", "only_one", "resamples", "seed"])  # fmt: skip
         for r in results:
-            scores = (f"{v:.2f}" for v in (r.a, r.b, r.gap, r.low, r.high))
+            scores = (f"{v:.{r.decimals}f}" for v in (r.a, r.b, r.gap, r.low, r.high))
             writer.writerow([r.metric, label_a, label_b, *scores, f"{r.p:.4f}",
                              r.utterances, r.only_one, r.resamples, r.seed])  # fmt: skip
         return buffer.getvalue()
     head = ["metric", f"A: {label_a}", f"B: {label_b}", "B - A", "95 % interval", "p"]
     rows = [
-        [r.metric, f"{r.a:.2f}", f"{r.b:.2f}", f"{r.gap:+.2f}",
-         f"[{r.low:+.2f}, {r.high:+.2f}]", r.p_text()]
+        [r.metric, f"{r.a:.{r.decimals}f}", f"{r.b:.{r.decimals}f}", f"{r.gap:+.{r.decimals}f}",
+         f"[{r.low:+.{r.decimals}f}, {r.high:+.{r.decimals}f}]", r.p_text()]
         for r in results
     ]  # fmt: skip
     first = results[0]
@@ -170,4 +260,9 @@ def paired_table(label_a: str, label_b: str, results: list[PairedResult], fmt: s
         "score on an utterance: the share of its seeds' predictions that are right. p: "
         "two-sided, twice the smaller share of resamples with B - A <= 0 or >= 0."
     )
+    if any(r.metric.startswith(CCC) for r in results):
+        legend += (
+            " CCC: each run's CCC over every seed's predictions of the utterances drawn "
+            "(those with a gold value); mean CCC: over the attributes."
+        )
     return "\n".join([*markdown_table(head, rows), "", legend]) + "\n"

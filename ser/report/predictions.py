@@ -3,10 +3,14 @@
 One row per (seed, fold, test utterance), every (seed, fold) of the record, stacked
 members each their own rows: ``seed, fold, utt_id, speaker, row`` (the store manifest's
 row), ``gold, pred`` (class names), then ``p_<class>`` per class of the run's label set
-(softmax probabilities, 6 decimals). Rows are in the record's fold order, then manifest
-order. The trainer rewrites the file atomically after each group of folds, before
-``run.json``: a fold entry in the record has its rows in the file (a run trained before
-predictions were kept has none; `missing_folds` says which).
+(softmax probabilities, 6 decimals), then for a run trained on emotion attributes
+``gold_<name>, pred_<name>`` per attribute it trained (`ser.report.attributes.ATTRIBUTES`'
+order; the corpus's scale, 6 decimals; gold empty where the utterance has none). A run
+with no categorical head has no ``p_`` columns and empty ``gold``/``pred`` cells (-1 in
+the table). Rows are in the record's fold order, then manifest order. The trainer
+rewrites the file atomically after each group of folds, before ``run.json``: a fold
+entry in the record has its rows in the file (a run trained before predictions were
+kept has none; `missing_folds` says which).
 
 >>> import numpy as np
 >>> t = PredictionTable.of(("neu", "ang"), 0, "fold1", ["u1", "u2"], ["F1", "M1"], [3, 7],
@@ -35,11 +39,15 @@ from ser.report.record import RunRecord
 PREDICTIONS = "predictions.csv"
 COLUMNS = ("seed", "fold", "utt_id", "speaker", "row", "gold", "pred")
 PROBABILITY = "p_"  # + class name
+GOLD, PRED = "gold_", "pred_"  # + attribute name
+ARRAYS = (*COLUMNS, "probs", "attr_gold", "attr_pred")  # a table's columns as arrays
 
 
 @dataclass(frozen=True, eq=False)
 class PredictionTable:
-    """Rows of predictions.csv, column by column (every array [N]; probs [N, C])."""
+    """Rows of predictions.csv, column by column (every array [N]; probs [N, C];
+    attr_gold and attr_pred [N, A], A = len(attributes), gold NaN: none; gold and pred
+    -1 where the run has no classes)."""
 
     classes: tuple[str, ...]
     seed: np.ndarray = field(repr=False)  # int64
@@ -50,6 +58,18 @@ class PredictionTable:
     gold: np.ndarray = field(repr=False)  # int64 class index
     pred: np.ndarray = field(repr=False)  # int64 class index
     probs: np.ndarray = field(repr=False)  # float, [N, C]
+    attributes: tuple[str, ...] = ()
+    attr_gold: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
+    attr_pred: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
+
+    def __post_init__(self) -> None:
+        # A table made without attribute arrays holds none: [N, 0] (NaN gold when named).
+        shape = (len(self.seed), len(self.attributes))
+        for name, fill in (("attr_gold", np.nan), ("attr_pred", np.nan)):
+            if getattr(self, name).shape != shape:
+                if getattr(self, name).size:
+                    raise ValueError(f"{name} is {getattr(self, name).shape}, not {shape}")
+                object.__setattr__(self, name, np.full(shape, fill))
 
     @classmethod
     def of(
@@ -63,9 +83,14 @@ class PredictionTable:
         gold: ArrayLike,
         pred: ArrayLike,
         probs: ArrayLike,
+        attributes: Sequence[str] = (),
+        attr_gold: ArrayLike | None = None,
+        attr_pred: ArrayLike | None = None,
     ) -> PredictionTable:
-        """One (seed, fold)'s predictions (`utt_ids`... `pred` [N], `probs` [N, C])."""
+        """One (seed, fold)'s predictions (`utt_ids`... `pred` [N], `probs` [N, C]; the
+        `attributes`' gold [N, A], NaN where none, and predictions [N, A])."""
         n = len(np.asarray(utt_ids))
+        shape = (n, len(attributes))
         return cls(
             tuple(classes),
             np.full(n, seed, dtype=np.int64),
@@ -76,6 +101,9 @@ class PredictionTable:
             np.asarray(gold, dtype=np.int64),
             np.asarray(pred, dtype=np.int64),
             np.asarray(probs, dtype=np.float64).reshape(n, len(classes)),
+            tuple(attributes),
+            _floats(attr_gold, shape),
+            _floats(attr_pred, shape),
         )
 
     def __len__(self) -> int:
@@ -83,8 +111,8 @@ class PredictionTable:
 
     def take(self, which: np.ndarray) -> PredictionTable:
         """The rows a boolean mask or an index array picks."""
-        arrays = {k: getattr(self, k)[which] for k in (*COLUMNS, "probs")}
-        return PredictionTable(self.classes, **arrays)
+        arrays = {k: getattr(self, k)[which] for k in ARRAYS}
+        return PredictionTable(self.classes, attributes=self.attributes, **arrays)
 
     def runs(self) -> list[tuple[int, str]]:
         """The (seed, fold)s the table holds, in order of first row."""
@@ -92,55 +120,77 @@ class PredictionTable:
 
 
 def concat(tables: Iterable[PredictionTable], classes: Sequence[str]) -> PredictionTable:
-    """Tables of one label set, one after another (none: an empty table)."""
+    """Tables of one label set and one set of attributes, one after another (none: an
+    empty table)."""
     parts = list(tables)
     if any(t.classes != tuple(classes) for t in parts):
         raise ValueError("prediction tables of different label sets cannot be joined")
+    if len({t.attributes for t in parts}) > 1:
+        raise ValueError("prediction tables of different attributes cannot be joined")
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return PredictionTable.of(classes, 0, "", [], [], empty, empty, empty, np.zeros((0,)))
-    arrays = {k: np.concatenate([getattr(t, k) for t in parts]) for k in (*COLUMNS, "probs")}
-    return PredictionTable(tuple(classes), **arrays)
+    arrays = {k: np.concatenate([getattr(t, k) for t in parts]) for k in ARRAYS}
+    return PredictionTable(tuple(classes), attributes=parts[0].attributes, **arrays)
 
 
 def predictions_csv(table: PredictionTable) -> str:
     """The table as predictions.csv's text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*COLUMNS, *(PROBABILITY + c for c in table.classes)])
-    names = np.asarray(table.classes)
+    pairs = [f"{side}{name}" for name in table.attributes for side in (GOLD, PRED)]
+    writer.writerow([*COLUMNS, *(PROBABILITY + c for c in table.classes), *pairs])
+    names = np.asarray([*table.classes, ""])  # -1: no class (a run without a head)
     columns = [
         table.seed, table.fold, table.utt_id, table.speaker, table.row,
         names[table.gold] if len(table) else table.gold,
         names[table.pred] if len(table) else table.pred,
     ]  # fmt: skip
-    for fixed, probs in zip(zip(*columns, strict=True), table.probs.tolist(), strict=True):
-        writer.writerow([*fixed, *(f"{p:.6f}" for p in probs)])
+    # [N, 2A]: each attribute's gold then its prediction
+    values = np.stack([table.attr_gold, table.attr_pred], axis=2).reshape(
+        len(table), 2 * len(table.attributes)
+    )
+    for fixed, probs, numbers in zip(
+        zip(*columns, strict=True), table.probs.tolist(), values.tolist(), strict=True
+    ):
+        writer.writerow([*fixed, *(f"{p:.6f}" for p in probs), *map(_number, numbers)])
     return buffer.getvalue()
 
 
 def read_predictions(path: Path) -> PredictionTable:
-    """predictions.csv as written; a file another program changed is a `ConfigError`
-    naming the file and the problem."""
+    """predictions.csv as written (by any version); a file another program changed is a
+    `ConfigError` naming the file and the problem."""
     try:
         with path.open(encoding="utf-8", newline="") as f:
             lines = list(csv.reader(f))
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: unreadable predictions ({e})") from e
     header = lines[0] if lines else []
-    if tuple(header[: len(COLUMNS)]) != COLUMNS or not all(
-        h.startswith(PROBABILITY) for h in header[len(COLUMNS) :]
-    ):
-        raise ConfigError(f"{path}: not a predictions file (header {','.join(header)!r})")
-    classes = tuple(h[len(PROBABILITY) :] for h in header[len(COLUMNS) :])
     try:
-        return _parse(lines[1:], classes, len(header))
+        classes, attributes = _header(header)
+        return _parse(lines[1:], classes, attributes, len(header))
     except ValueError as e:
         raise ConfigError(f"{path}: {e}") from e
 
 
-def _parse(lines: list[list[str]], classes: tuple[str, ...], width: int) -> PredictionTable:
-    index = {c: i for i, c in enumerate(classes)}
+def _header(header: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The classes and attributes a header names: `COLUMNS`, ``p_<class>`` columns, then
+    ``gold_<name>, pred_<name>`` pairs."""
+    rest = header[len(COLUMNS) :]
+    n_classes = next((i for i, h in enumerate(rest) if not h.startswith(PROBABILITY)), len(rest))
+    pairs = rest[n_classes:]
+    attributes = tuple(h[len(GOLD) :] for h in pairs[::2])
+    expected = [f"{side}{name}" for name in attributes for side in (GOLD, PRED)]
+    if tuple(header[: len(COLUMNS)]) != COLUMNS or pairs != expected:
+        raise ValueError(f"not a predictions file (header {','.join(header)!r})")
+    return tuple(h[len(PROBABILITY) :] for h in rest[:n_classes]), attributes
+
+
+def _parse(
+    lines: list[list[str]], classes: tuple[str, ...], attributes: tuple[str, ...], width: int
+) -> PredictionTable:
+    # A run without classes leaves gold and pred empty: -1.
+    index = {c: i for i, c in enumerate(classes)} if classes else {"": -1}
     for n, line in enumerate(lines, 2):
         if len(line) != width:
             raise ValueError(f"line {n} has {len(line)} cells, the header {width}")
@@ -148,6 +198,9 @@ def _parse(lines: list[list[str]], classes: tuple[str, ...], width: int) -> Pred
             raise ValueError(f"line {n}: a class outside the header's ({', '.join(classes)})")
     cols: list[Any] = list(zip(*lines, strict=True)) if lines else [()] * width
     seed, fold, utt_id, speaker, row, gold, pred = cols[: len(COLUMNS)]
+    first, n = len(COLUMNS) + len(classes), len(lines)
+    numbers = np.asarray([[float(v) if v else np.nan for v in c] for c in cols[first:]])
+    numbers = numbers.reshape(len(attributes), 2, n)  # [A, (gold, pred), N]
     return PredictionTable(
         classes,
         np.asarray(seed, dtype=np.int64),
@@ -157,8 +210,22 @@ def _parse(lines: list[list[str]], classes: tuple[str, ...], width: int) -> Pred
         np.asarray(row, dtype=np.int64),
         np.asarray([index[g] for g in gold], dtype=np.int64),
         np.asarray([index[p] for p in pred], dtype=np.int64),
-        np.asarray(cols[len(COLUMNS) :], dtype=np.float64).T.reshape(len(lines), len(classes)),
+        np.asarray(cols[len(COLUMNS) : first], dtype=np.float64).T.reshape(n, len(classes)),
+        attributes,
+        numbers[:, 0].T,
+        numbers[:, 1].T,
     )
+
+
+def _floats(values: ArrayLike | None, shape: tuple[int, int]) -> np.ndarray:
+    """[N, A] floats, NaN where `values` is None (no attribute trained: [N, 0])."""
+    if values is None:
+        return np.full(shape, np.nan)
+    return np.asarray(values, dtype=np.float64).reshape(shape)
+
+
+def _number(value: float) -> str:
+    return "" if np.isnan(value) else f"{value:.6f}"
 
 
 def missing_folds(record: RunRecord, table: PredictionTable) -> list[tuple[int, str]]:

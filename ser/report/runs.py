@@ -26,6 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import ConfigError, ReportError
+from ser.report.attribute_runs import LEGEND as ATTRIBUTES_LEGEND
+from ser.report.attribute_runs import (
+    attribute_cells,
+    attribute_header,
+    attribute_summary,
+    has_categories,
+    table_attributes,
+)
 from ser.report.layer_weights import layer_weights, peak_label, weights_json
 from ser.report.metrics import Metrics, mean_std_text, overall_metrics, summarize
 from ser.report.record import RECORD, RunRecord, read
@@ -85,8 +93,16 @@ def load_run(path: str | Path) -> RunRecord:
 def run_summary(run: RunRecord) -> dict[str, Any]:
     """The run's summary, recomputed from its folds when the record has none; ``n`` (how
     many values the std is over) filled in for records written before it was kept."""
+    summary = _categorical_summary(run)
+    # A run's attribute scores (ccc_arousal, ...) beside them, where it has them.
+    for key, value in (attribute_summary(run) or {}).items():
+        summary.setdefault(key, value)
+    return summary
+
+
+def _categorical_summary(run: RunRecord) -> dict[str, Any]:
     if not run.summary:
-        return summarize(_fold_metrics(run))
+        return summarize(_fold_metrics(run)) if has_categories(run) else {}
     summary = dict(run.summary)
     folds = run.folds
     # A record from before WF1 was kept: from its folds' confusions, where they hold them.
@@ -107,6 +123,8 @@ def run_pooled(run: RunRecord) -> dict[str, Any]:
         if "wf1" not in pooled and "confusion" in pooled:  # before WF1 was kept
             pooled["wf1"] = Metrics.from_dict(pooled).wf1
         return pooled
+    if not has_categories(run):  # a run trained on attributes alone
+        return {}
     metrics = [m for _, m in _fold_metrics(run)]
     return overall_metrics(metrics, list(run.classes)).to_dict()
 
@@ -203,6 +221,11 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
         for run, row_cells in zip(runs, cells, strict=True):
             shown = weights_json(run) if as_csv else peak_label(run)
             row_cells.insert(at, shown or ("" if as_csv else "-"))
+    # The attributes' columns, only where some run scored attributes.
+    if names := table_attributes(runs):
+        header += attribute_header(names, as_csv)
+        for run, row_cells in zip(runs, cells, strict=True):
+            row_cells += attribute_cells(run, names, as_csv)
     # And the text-seen column, only where some run had a text input.
     if any(text_seen(run) for run in runs):
         header.append("text_seen" if as_csv else "test text seen in training")
@@ -213,7 +236,8 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
         csv.writer(buffer, lineterminator="\n").writerows([header, *cells])
         return buffer.getvalue()
     lines = markdown_table(header, cells)
-    legend = LEGEND + (TEXT_SEEN if any(text_seen(run) for run in runs) else "")
+    legend = LEGEND + (ATTRIBUTES_LEGEND if table_attributes(runs) else "")
+    legend += TEXT_SEEN if any(text_seen(run) for run in runs) else ""
     return "\n".join([*lines, "", legend]) + "\n"
 
 
@@ -281,7 +305,8 @@ def _cells(run: RunRecord, as_csv: bool) -> list[str]:
         pools = {k: None if pooled.get(k) is None else f"{float(pooled[k]):.2f}" for k in SCORES}
     except (KeyError, TypeError, ValueError) as e:
         raise ReportError(f"run {run.name!r}: summary lacks a score ({e})") from e
-    if lacking := [k for k in SCORES[:3] if means[k] is None or pools[k] is None]:
+    lacking = [k for k in SCORES[:3] if means[k] is None or pools[k] is None]
+    if lacking and has_categories(run):  # a run on attributes alone has none: "-"
         raise ReportError(f"run {run.name!r}: summary lacks a score ({', '.join(lacking)})")
     classes = config.get("classes") or len(run.classes)
     labels = [

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ser.report.attributes import attribute_metrics
 from ser.report.breakdown import breakdown_table, run_predictions
 from ser.report.metrics import compute_metrics
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from ser.report.runs import ReportError
+from tests.report.attribute_fixtures import attribute_run
 
 CLASSES = ("neu", "hap", "sad")
 RNG = np.random.default_rng(3)
@@ -78,3 +80,28 @@ def test_a_run_without_its_predictions_is_refused_with_what_to_do(tmp_path: Path
     (tmp_path / "r" / PREDICTIONS).write_text("not,a,predictions,file\n")
     with pytest.raises(ReportError, match="not a predictions file"):
         run_predictions(tmp_path / "r")
+
+
+def test_by_speaker_gives_each_attributes_ccc_of_attribute_runs(tmp_path: Path) -> None:
+    va = run_predictions(attribute_run(tmp_path, "va"))
+    both = run_predictions(attribute_run(tmp_path, "both", ("arousal",), categorical=True))
+    text = breakdown_table([va, both], "speaker")
+    lines = text.splitlines()
+    assert (
+        lines[0] == "| speaker | n | va CCC arousal / valence | both UA / WA | both CCC arousal |"
+    )
+    table = va[1]
+    f1 = table.take(table.speaker == "F1")
+    want = attribute_metrics(f1.attr_gold, f1.attr_pred, f1.attributes).scores
+    assert lines[2].startswith(
+        f"| F1 | 8 | {want['arousal'].ccc:.3f} / {want['valence'].ccc:.3f} | "
+    )
+    assert "CCC: each attribute's concordance correlation" in text
+    rows = breakdown_table([va], "speaker", "csv").splitlines()
+    assert rows[0] == "speaker,n,va ccc_arousal,va ccc_valence"
+    assert rows[1] == f"F1,8,{want['arousal'].ccc:.3f},{want['valence'].ccc:.3f}"
+    # By class: the attribute-only run has no column to fill, alone it has nothing to show.
+    by_class = breakdown_table([both, va], "class").splitlines()
+    assert by_class[0] == "| class | n | both | va |" and by_class[2].endswith("| - |")
+    with pytest.raises(ReportError, match="none of the runs has any"):
+        breakdown_table([va], "class")

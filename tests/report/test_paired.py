@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from ser.report.attributes import attribute_metrics
+from ser.report.breakdown import run_predictions
 from ser.report.metrics import compute_metrics
 from ser.report.paired import paired_bootstrap, paired_table
 from ser.report.predictions import PredictionTable, concat
 from ser.report.runs import ReportError
+from tests.report.attribute_fixtures import attribute_run
 
 CLASSES = ("neu", "hap", "sad", "ang")
 
@@ -80,3 +86,39 @@ def test_the_table_says_what_was_tested() -> None:
     csv = paired_table("base", "fused", results, "csv").splitlines()
     assert csv[0].startswith("metric,a,b,score_a,score_b,gap")
     assert csv[1].startswith("UA,base,fused")
+
+
+def test_attribute_runs_are_tested_on_mean_ccc(tmp_path: Path) -> None:
+    weak = run_predictions(attribute_run(tmp_path, "weak", skill=0.5, seeds=2))[1]
+    strong = run_predictions(attribute_run(tmp_path, "strong", skill=0.95, seeds=3))[1]
+    results = paired_bootstrap(weak, strong, resamples=200)
+    assert [r.metric for r in results] == ["mean CCC", "CCC arousal", "CCC valence"]
+    # Observed: each run's CCC over all its seeds' predictions (the pooled CCC).
+    for r, name in zip(results[1:], ("arousal", "valence"), strict=True):
+        a = attribute_metrics(weak.attr_gold, weak.attr_pred, weak.attributes).scores[name]
+        assert r.a == pytest.approx(a.ccc, rel=1e-9) and r.decimals == 3
+    assert results[0].a == pytest.approx((results[1].a + results[2].a) / 2)
+    assert results[0].gap > 0 and results[0].low > 0 and results[0].p == 0
+    same = paired_bootstrap(weak, weak, resamples=50)[0]
+    assert same.gap == 0 and same.p == 1.0
+    text = paired_table("weak", "strong", results)
+    assert f"| mean CCC | {results[0].a:.3f} | {results[0].b:.3f} |" in text
+    assert "CCC: each run's CCC over every seed's predictions" in text
+
+
+def test_runs_with_both_heads_are_tested_on_both(tmp_path: Path) -> None:
+    a = run_predictions(attribute_run(tmp_path, "a", ("arousal",), categorical=True))[1]
+    b = run_predictions(attribute_run(tmp_path, "b", ("arousal",), skill=0.3, categorical=True))
+    names = [r.metric for r in paired_bootstrap(a, b[1], resamples=20)]
+    assert names == ["mean CCC", "CCC arousal", "UA", "WA"]
+    only = run_predictions(attribute_run(tmp_path, "only", ("arousal",)))[1]
+    assert [r.metric for r in paired_bootstrap(a, only, resamples=20)] == [
+        "mean CCC",
+        "CCC arousal",
+    ]
+    moved = replace(only, attr_gold=only.attr_gold + 1)
+    with pytest.raises(ReportError, match="another gold value"):
+        paired_bootstrap(a, moved, resamples=20)
+    valence = run_predictions(attribute_run(tmp_path, "v", ("valence",)))[1]
+    with pytest.raises(ReportError, match="different attributes"):
+        paired_bootstrap(only, valence, resamples=20)

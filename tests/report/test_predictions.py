@@ -54,3 +54,60 @@ def test_a_damaged_file_is_refused_by_name(tmp_path: Path, text: str, problem: s
     with pytest.raises(ConfigError, match=problem) as error:
         read_predictions(path)
     assert str(path) in str(error.value)
+
+
+def attribute_table(classes: tuple[str, ...] = ("neu", "ang")) -> PredictionTable:
+    """Two utterances with arousal and valence, the second without gold valence."""
+    gold, pred = (np.array([0, 1]), np.array([0, 0])) if classes else (-np.ones(2),) * 2
+    return PredictionTable.of(
+        classes, 0, "fold1", ["a", "b"], ["F1", "M1"], [4, 9], gold, pred,
+        np.eye(len(classes))[[0, 0]] if classes else np.zeros((2, 0)),
+        ("arousal", "valence"),
+        np.array([[2.5, 3.0], [4.0, np.nan]]),
+        np.array([[2.75, 3.5], [3.25, 2.0]]),
+    )  # fmt: skip
+
+
+def test_attribute_columns_follow_the_probabilities_and_read_back(tmp_path: Path) -> None:
+    text = predictions_csv(attribute_table())
+    assert text.splitlines() == [
+        "seed,fold,utt_id,speaker,row,gold,pred,p_neu,p_ang,"
+        "gold_arousal,pred_arousal,gold_valence,pred_valence",
+        "0,fold1,a,F1,4,neu,neu,1.000000,0.000000,2.500000,2.750000,3.000000,3.500000",
+        "0,fold1,b,M1,9,ang,neu,1.000000,0.000000,4.000000,3.250000,,2.000000",
+    ]
+    path = tmp_path / PREDICTIONS
+    path.write_text(text)
+    back = read_predictions(path)
+    assert back.attributes == ("arousal", "valence") and back.classes == ("neu", "ang")
+    np.testing.assert_array_equal(back.attr_gold, attribute_table().attr_gold)
+    np.testing.assert_array_equal(back.attr_pred, attribute_table().attr_pred)
+    both = concat([back, back.take(np.array([1]))], back.classes)
+    assert both.attr_gold.shape == (3, 2) and np.isnan(both.attr_gold[2, 1])
+
+
+def test_a_run_without_classes_leaves_gold_and_pred_empty(tmp_path: Path) -> None:
+    text = predictions_csv(attribute_table(()))
+    assert text.splitlines()[:2] == [
+        "seed,fold,utt_id,speaker,row,gold,pred,gold_arousal,pred_arousal,gold_valence,pred_valence",
+        "0,fold1,a,F1,4,,,2.500000,2.750000,3.000000,3.500000",
+    ]
+    path = tmp_path / PREDICTIONS
+    path.write_text(text)
+    back = read_predictions(path)
+    assert back.classes == () and (back.gold == -1).all() and back.probs.shape == (2, 0)
+    assert back.attr_pred[1].tolist() == [3.25, 2.0]
+
+
+def test_a_table_without_attributes_has_empty_attribute_arrays() -> None:
+    table = small_table()
+    assert table.attributes == () and table.attr_gold.shape == (2, 0)
+    with pytest.raises(ValueError, match="different attributes"):
+        concat([table, attribute_table(("neu", "hap", "ang"))], table.classes)
+
+
+def test_attribute_columns_out_of_pairs_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / PREDICTIONS
+    path.write_text("seed,fold,utt_id,speaker,row,gold,pred,p_neu,gold_arousal\n")
+    with pytest.raises(ConfigError, match="not a predictions file"):
+        read_predictions(path)

@@ -111,6 +111,17 @@ def test_a_new_record_writes_what_the_trainer_always_wrote() -> None:
     }  # fmt: skip
 
 
+def test_a_fold_entry_keeps_its_attribute_scores_after_its_metrics() -> None:
+    scores = {"arousal": {"ccc": 0.5, "pearson": 0.6, "mae": 0.7, "n": 10}}
+    entry = FoldEntry.from_json({"seed": 0, "fold": "f1", "metrics": {}, "attributes": scores})
+    assert entry.attributes == scores and entry.metrics == {}
+    assert list(entry.to_json())[:4] == ["seed", "fold", "metrics", "attributes"]
+    assert FoldEntry.from_json(entry.to_json()) == entry
+    assert "attributes" not in FoldEntry(0, "f1", {"ua": 1.0}).to_json()
+    with pytest.raises(ReportError, match="'attributes' must be a JSON object"):
+        FoldEntry.from_json({"seed": 0, "fold": "f1", "attributes": [1]})
+
+
 def test_a_format_1_record_reads_as_it_is() -> None:
     old = _old()
     assert "format" not in old and all("test_sessions" in f for f in old["folds"])
