@@ -93,12 +93,15 @@ def labelled_store(
     seed: int = 0,
     shuffle: int | None = None,
     attrs: dict[str, Any] | None = None,
+    attributes: bool = False,
 ) -> FeatureStore:
     """A store for trainer tests: 5 sessions x 2 dialogs x `per_dialog` utterances whose
     labels cycle through all 6 codes (with `shuffle`, a seed: the same labels in a random
     order, so a dialog-context model cannot read a label off its position); each set's
     rows are its class centre * `signal` plus noise, so the classes are learnable.
-    `attrs`: the store's own (another corpus kind's, `CorpusKind.attrs()`)."""
+    `attrs`: the store's own (another corpus kind's, `CorpusKind.attrs()`). `attributes`:
+    arousal, valence and dominance (1-5) that follow the label plus noise, so they are
+    learnable too, with every tenth utterance's dominance missing (NaN)."""
     ids = [
         f"Ses0{s}{g}_impro0{d}_{'FM'[u % 2]}{u:03d}"
         for s in range(1, 6)
@@ -111,10 +114,30 @@ def labelled_store(
         labels = [labels[i] for i in np.random.default_rng(shuffle).permutation(len(labels))]
     cols["label"] = labels
     cols["order"] = [i % per_dialog for i in range(len(ids))]
+    if attributes:
+        cols.update(attribute_columns(labels, seed))
     store = FeatureStore.create(path, Manifest.from_columns(cols), attrs)
     for name, spec in sets.items():
         add_labelled_set(store, name, spec, signal=signal, seed=seed)
     return store
+
+
+# Each code's (arousal, valence, dominance) on IEMOCAP's 1-5 scale.
+CODE_ATTRIBUTES = {
+    "neu": (2.5, 3.0, 2.8), "hap": (3.8, 4.2, 3.2), "sad": (2.0, 1.8, 2.2),
+    "ang": (4.2, 1.6, 4.0), "exc": (4.0, 4.0, 3.4), "fru": (3.4, 2.2, 3.0),
+}  # fmt: skip
+
+
+def attribute_columns(labels: list[str], seed: int = 0) -> dict[str, list[float]]:
+    """Arousal, valence and dominance of each label (`CODE_ATTRIBUTES`) plus noise."""
+    rng = np.random.default_rng([seed, 7])
+    means = np.array([CODE_ATTRIBUTES[c] for c in labels])  # [N, 3]
+    values = np.clip(means + rng.normal(0, 0.3, size=means.shape), 1, 5)
+    values[::10, 2] = np.nan
+    return {
+        name: values[:, i].tolist() for i, name in enumerate(("arousal", "valence", "dominance"))
+    }
 
 
 def add_labelled_set(

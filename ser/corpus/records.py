@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 NAN = math.nan
+#: The emotion attributes (dimensions) a corpus may rate, in this order everywhere: the
+#: manifest's columns of these names, `Utterance.attributes`, a run's attribute targets.
+ATTRIBUTES = ("arousal", "valence", "dominance")
 #: A group's value: text, or an integer (IEMOCAP's session numbers).
 GroupValue = str | int
 

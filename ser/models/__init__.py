@@ -29,6 +29,7 @@ from ser.models.base import ModelOutput, SerModel
 from ser.models.batch import InputSpec
 from ser.models.config import FamilyConfig, FeatureInfo, TrainDefaults, plan_inputs
 from ser.models.registry import FAMILIES, Family, ModelConfig, family_of, register
+from ser.models.targets import Targets
 
 register(msmser.FAMILY)
 register(dialog.FAMILY)
@@ -42,18 +43,26 @@ __all__ = [
 
 
 def build_model(
-    config: FamilyConfig, inputs: list[InputSpec], n_classes: int, seed: int | None = None
+    config: FamilyConfig,
+    inputs: list[InputSpec],
+    n_classes: int,
+    seed: int | None = None,
+    targets: Targets | None = None,
 ) -> SerModel:
     """The family's model for these inputs (as `plan_inputs` returned them), initialised
     from `seed` (None: from torch's global generator, so `torch.manual_seed` fixes it)
-    without touching the global generator's state."""
-    if n_classes < 2:
+    without touching the global generator's state; its last layer as wide as `targets`
+    want (None: the category alone)."""
+    targets = targets or Targets()
+    if targets.emotion and n_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes, got {n_classes}")
     _check_views(config, inputs)
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        return family_of(config).model(config, list(inputs), n_classes)
+        model = family_of(config).model(config, list(inputs), targets.outputs(n_classes))
+    model.targets = targets
+    return model
 
 
 def _check_views(config: FamilyConfig, inputs: list[InputSpec]) -> None:

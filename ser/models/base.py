@@ -24,6 +24,7 @@ from ser.models.batch import Batch, InputSpec
 from ser.models.config import FamilyConfig
 from ser.models.losses import cross_entropy, perspective_loss
 from ser.models.nn.layer_mix import LayerMixes, learnt_weights
+from ser.models.targets import Targets, attribute_loss, split
 
 #: The attribute (and state-dict prefix) of a model's layer mixes.
 LAYER_MIX = "layer_mix"
@@ -32,7 +33,9 @@ LAYER_MIX = "layer_mix"
 @dataclass
 class ModelOutput:
     """logits: [B, C] (utterance unit) or [B, U, C] (dialog unit); aux: modality -> the
-    logits of its own head, shaped alike, for the perspective loss (else empty)."""
+    logits of its own head, shaped alike, for the perspective loss (else empty). With
+    attribute targets the last axis is C + A: the attributes follow the class logits
+    (`ser.models.targets`)."""
 
     logits: torch.Tensor
     aux: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -44,6 +47,8 @@ class SerModel(nn.Module):
     #: `loss` gives the mean over the labelled items; True: the loop trains on that mean
     #: times their number (the sum), as a paper whose loss is a sum does.
     summed_loss: bool = False
+    #: What the model predicts (`build_model` sets a run's): the category alone by default.
+    targets: Targets = Targets()
 
     def __init__(
         self, config: FamilyConfig, inputs: list[InputSpec], layer_mix: LayerMixes | None = None
@@ -86,13 +91,34 @@ class SerModel(nn.Module):
         return learnt_weights(self.state_dict() if state is None else state, self.inputs, LAYER_MIX)
 
     def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
+        """The objective of the model's `targets`: `class_loss`, the attribute loss of
+        the outputs after the class logits (the main head's only), or their sum with the
+        attribute loss weighed by `targets.weight`."""
+        targets = self.targets
+        if not targets.attributes:
+            return self.class_loss(out, batch)
+        if batch.targets is None or batch.target_mean is None or batch.target_std is None:
+            raise ValueError("a model with attribute targets needs batches with targets")
+        n = len(targets.attributes)
+        classes, predicted = split(out.logits, n)
+        gold = (batch.targets - batch.target_mean) / batch.target_std  # [..., A] normalised
+        loss = attribute_loss(predicted, gold, targets.loss)
+        if not targets.emotion:
+            return loss
+        aux = {m: split(logits, n)[0] for m, logits in out.aux.items()}
+        return self.class_loss(ModelOutput(classes, aux), batch) + targets.weight * loss
+
+    def class_loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
         """Cross-entropy (ignore_index -100), or the perspective loss when configured;
-        weighted per class by `batch.class_weights` where it has them."""
-        weight = batch.class_weights
+        weighted per class by `batch.class_weights` where it has them, against the vote
+        distributions `batch.soft` where it has them."""
+        weight, soft = batch.class_weights, batch.soft
         if self.config.loss == "perspective":
             aux = out.aux
-            return perspective_loss(out.logits, aux["audio"], aux["text"], batch.labels, weight)
-        return cross_entropy(out.logits, batch.labels, weight)
+            return perspective_loss(
+                out.logits, aux["audio"], aux["text"], batch.labels, weight, soft
+            )
+        return cross_entropy(out.logits, batch.labels, weight, soft)
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         """Called by the loop before each training epoch (0-based); no-op by default."""

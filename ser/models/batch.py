@@ -48,6 +48,12 @@ class Batch:
       index       [B, U] long, manifest row, -1 where utt_mask is False
     class_weights [C] float32, each class's weight in the loss (a training side of
                   `--class-weights balanced`: its member's own); None: unweighted
+    targets       [B, A] / [B, U, A] float32, the attribute targets on the corpus's scale,
+                  NaN where an item has none (padding too); None: no attribute targets
+    target_mean, target_std
+                  [A] float32, the training side's z-score of the targets (member's own)
+    soft          [B, C] / [B, U, C] float32, each item's vote distribution (`--labels
+                  soft`), zeros for padding; None: hard labels
     """
 
     x: dict[str, torch.Tensor]
@@ -56,3 +62,7 @@ class Batch:
     index: torch.Tensor
     utt_mask: torch.Tensor | None = None
     class_weights: torch.Tensor | None = None
+    targets: torch.Tensor | None = None
+    target_mean: torch.Tensor | None = None
+    target_std: torch.Tensor | None = None
+    soft: torch.Tensor | None = None

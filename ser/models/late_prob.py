@@ -54,6 +54,7 @@ from ser.models.losses import cross_entropy
 from ser.models.nn.blocks import MLP, Dropout, ensure_length, masked_mean
 from ser.models.nn.layer_mix import LayerMixes
 from ser.models.registry import Family
+from ser.models.targets import split
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,9 @@ class LateProbFusion(SerModel):
 
     def stage(self, modality: str) -> BranchStage:
         """The training stage of one branch alone (its module is this model's own)."""
-        return BranchStage(self.branch(modality), self.config, self.spec(modality), self.mixes())
+        stage = BranchStage(self.branch(modality), self.config, self.spec(modality), self.mixes())
+        stage.targets = self.targets  # the branch's outputs are laid out as the model's
+        return stage
 
     def stages(self) -> list[tuple[str, nn.Module]]:
         """With `staged` (the paper): each branch alone, audio first, then the whole model."""
@@ -169,8 +172,17 @@ class LateProbFusion(SerModel):
     def forward(self, batch: Batch) -> ModelOutput:
         audio = branch_logits(self.cnn, "audio", self.spec("audio").name, batch)  # [B, C]
         text = branch_logits(self.text_head, "text", self.spec("text").name, batch)  # [B, C]
-        fused = self.audio_fuse(audio.softmax(-1)) + self.text_fuse(text.softmax(-1))  # [B, C]
-        return ModelOutput(fused, {"audio": audio, "text": text})
+        fused = self.audio_fuse(self.fused_in(audio)) + self.text_fuse(self.fused_in(text))
+        return ModelOutput(fused, {"audio": audio, "text": text})  # fused: [B, C]
+
+    def fused_in(self, logits: torch.Tensor) -> torch.Tensor:
+        """What W_m reads of a branch's outputs: its class probabilities, then (with
+        attribute targets, [B, C + A]) its attribute predictions as they are."""
+        n = len(self.targets.attributes)
+        if not n:
+            return logits.softmax(-1)
+        classes, attributes = split(logits, n)
+        return torch.cat([classes.softmax(-1), attributes], dim=-1)
 
 
 class BranchStage(SerModel):
@@ -194,8 +206,8 @@ class BranchStage(SerModel):
         spec = self.inputs[0]
         return ModelOutput(branch_logits(self.branch, spec.modality, spec.name, batch))
 
-    def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
-        return cross_entropy(out.logits, batch.labels, batch.class_weights)
+    def class_loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
+        return cross_entropy(out.logits, batch.labels, batch.class_weights, batch.soft)
 
 
 # Zhou et al. table 2: Adam 1.5e-4, weight decay 1e-3, 15 epochs, 5 classes, 70/20/10

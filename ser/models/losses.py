@@ -11,6 +11,10 @@ weights as torch's ``reduction="mean"`` is: the loss of a batch is then the sum 
 parts' (a dialog batch trained in two parts, `summed_loss`), and balanced weights average 1
 over the training side, so the loss keeps its scale. None: the unweighted CE, unchanged.
 
+`soft` [B, C] / [B, U, C] (`ser train --labels soft`): each item's target distribution
+(the annotators' votes) in place of its one class: -sum_c w_c q_c log p_c, which is the
+CE above, exactly, for a one-hot q; items labelled -100 still count nothing.
+
 >>> import torch
 >>> logits, labels = torch.zeros(2, 3), torch.tensor([0, -100])
 >>> round(cross_entropy(logits, labels).item(), 4)  # log(3)
@@ -19,6 +23,9 @@ over the training side, so the loss keeps its scale. None: the unweighted CE, un
 3.2958
 >>> cross_entropy(logits, torch.tensor([-100, -100])).item()  # nothing labelled: 0
 0.0
+>>> one_hot = torch.tensor([[1.0, 0, 0], [0, 0, 0]])
+>>> cross_entropy(logits, labels, soft=one_hot).item() == cross_entropy(logits, labels).item()
+True
 >>> balanced_weights(np.array([0, 0, 0, 1]), 3).tolist()  # n / (C n_c); absent class: 0
 [0.4444444444444444, 1.3333333333333333, 0.0]
 """
@@ -33,11 +40,17 @@ IGNORE_INDEX = -100
 
 
 def cross_entropy(
-    logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    soft: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean CE over labelled items, each weighted by its class's `weight` [C] if given
-    (module docstring); 0 (still attached to the graph) when none are labelled."""
+    """Mean CE over labelled items, each weighted by its class's `weight` [C] if given,
+    against its `soft` distribution if given (module docstring); 0 (still attached to the
+    graph) when none are labelled."""
     flat_labels = labels.reshape(-1)  # [N]
+    if soft is not None:
+        return _soft_cross_entropy(logits, flat_labels, soft, weight)
     each = F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]).float(),  # [N, C]
         flat_labels,
@@ -49,18 +62,35 @@ def cross_entropy(
     return each.sum() / (flat_labels != IGNORE_INDEX).sum().clamp_min(1)
 
 
+def _soft_cross_entropy(
+    logits: torch.Tensor,
+    flat_labels: torch.Tensor,
+    soft: torch.Tensor,
+    weight: torch.Tensor | None,
+) -> torch.Tensor:
+    """-sum_c w_c q_c log p_c per labelled item, averaged over them."""
+    log_p = F.log_softmax(logits.reshape(-1, logits.shape[-1]).float(), dim=-1)  # [N, C]
+    q = soft.reshape(log_p.shape).float()  # [N, C]
+    if weight is not None:
+        q = q * weight.float()
+    each = -(q * log_p).sum(-1)  # [N]
+    labelled = flat_labels != IGNORE_INDEX
+    return torch.where(labelled, each, 0.0).sum() / labelled.sum().clamp_min(1)
+
+
 def perspective_loss(
     fused: torch.Tensor,
     audio: torch.Tensor,
     text: torch.Tensor,
     labels: torch.Tensor,
     weight: torch.Tensor | None = None,
+    soft: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Fused CE + audio CE + text CE, each over the same labelled items (and weights)."""
     return (
-        cross_entropy(fused, labels, weight)
-        + cross_entropy(audio, labels, weight)
-        + cross_entropy(text, labels, weight)
+        cross_entropy(fused, labels, weight, soft)
+        + cross_entropy(audio, labels, weight, soft)
+        + cross_entropy(text, labels, weight, soft)
     )
 
 

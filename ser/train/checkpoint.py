@@ -25,6 +25,7 @@ from ser.errors import ConfigError, SerError
 from ser.models import FamilyConfig, build_model
 from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record, config_record
+from ser.models.targets import Targets
 from ser.train.data import ZScore
 from ser.train.features import ResolvedFeature
 from ser.train.plan import Prepared
@@ -35,6 +36,7 @@ CHECKPOINTS = "checkpoints"
 # message: the run trains again in minutes.
 FORMAT = 2
 FINAL = "final"
+SCALE = ("targets.mean", "targets.std")  # the attribute targets' scale's tensors
 
 
 class CheckpointError(SerError):
@@ -55,6 +57,10 @@ class Checkpoint:
     zscore: dict[str, ZScore]
     state: dict[str, torch.Tensor]
     meta: dict[str, Any]  # the whole sidecar (seed, fold, test predictions, ...)
+    targets: Targets = dataclasses.field(default_factory=Targets)
+    # The attribute targets' training-side scale [A] (None: a run without them): the
+    # model's attribute outputs times std plus mean are on the corpus's scale.
+    target_scale: ZScore | None = None
 
     @property
     def layers(self) -> dict[str, dict[str, list[Any]]]:
@@ -67,7 +73,7 @@ class Checkpoint:
 
     def build(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         """The model with these weights, in eval mode on `device`."""
-        model = build_model(self.model, list(self.specs), len(self.classes), seed=0)
+        model = build_model(self.model, list(self.specs), len(self.classes), 0, self.targets)
         model.load_state_dict(self.state)
         return model.to(device).eval()
 
@@ -120,6 +126,7 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
         name: ZScore(tensors[f"zscore.{name}.mean"], tensors[f"zscore.{name}.std"])
         for name in {k.split(".", 1)[1].rsplit(".", 1)[0] for k in tensors if k[:7] == "zscore."}
     }
+    scale = ZScore(tensors[SCALE[0]], tensors[SCALE[1]]) if SCALE[0] in tensors else None
     try:
         model = config_from_record(meta["model"])
     except ConfigError as err:
@@ -137,6 +144,10 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
         zscore=zscore,
         state=state,
         meta=meta,
+        targets=Targets(**{**meta["targets"], "attributes": tuple(meta["targets"]["attributes"])})
+        if "targets" in meta
+        else Targets(),
+        target_scale=scale,
     )
 
 
@@ -165,10 +176,11 @@ def save_fold_checkpoint(
     key: str,
     state: Mapping[str, torch.Tensor],
     zscore: Mapping[str, ZScore],
+    scale: ZScore | None = None,
     **extra: Any,
 ) -> None:
-    """Write `run`'s checkpoint `key` with the store's provenance of its sets and `extra`
-    (seed, fold, test, ...)."""
+    """Write `run`'s checkpoint `key` with the store's provenance of its sets, the
+    attribute targets' `scale` (if any) and `extra` (seed, fold, test, ...)."""
     inputs = [run.data.features[spec.name].feature for spec in run.specs]
     folder = checkpoint_dir(run.plan.run_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -176,6 +188,11 @@ def save_fold_checkpoint(
     for name, z in zscore.items():
         tensors[f"zscore.{name}.mean"] = z.mean.detach().float().cpu().contiguous()
         tensors[f"zscore.{name}.std"] = z.std.detach().float().cpu().contiguous()
+    if scale is not None:
+        for name, t in zip(SCALE, scale, strict=True):
+            tensors[name] = t.detach().float().cpu().contiguous()
+    targets = run.plan.targets  # only where not the category alone: sidecars stay as they were
+    kept = {"targets": dataclasses.asdict(targets)} if targets != Targets() else {}
     sidecar = {
         "model": config_record(run.config.model),
         "classes": list(run.data.classes),
@@ -184,6 +201,7 @@ def save_fold_checkpoint(
         "precision": run.plan.precision,
         "features": run.provenance,
         **({"layers": layers} if (layers := layers_record(inputs)) else {}),
+        **kept,
         **extra,
         "format": FORMAT,
         "key": key,

@@ -10,6 +10,7 @@ layered input (`<stem>.L*`: several layer sets of one encoder) is one buffer of 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,6 +22,7 @@ import torch
 from ser.corpus.labels import LabelSet
 from ser.errors import ConfigError
 from ser.models.batch import Batch, InputSpec, Unit
+from ser.models.targets import Targets
 from ser.train.batching import StepPlan, dialog_groups, dialog_plans, utterance_plans
 from ser.train.features import ResolvedFeature
 
@@ -57,24 +59,40 @@ class TrainData:
     speakers: np.ndarray  # [n] str
     dialogs: np.ndarray  # [n] str
     orders: np.ndarray  # [n] int64
-    labels: np.ndarray  # [n] int64 class index
+    labels: np.ndarray  # [n] int64 class index (0 for all in a run without the category)
     features: dict[str, FeatureTable]
     device: torch.device
     dropped: dict[str, int]  # reason -> utterances dropped for it
+    # The attribute targets' names and values [n, A] on the corpus's scale (NaN: none);
+    # empty names and None: a run without attribute targets.
+    attributes: tuple[str, ...] = ()
+    targets: np.ndarray | None = None
+    # [n, C] float32 each utterance's vote distribution (`--labels soft`; those with no vote
+    # in the class set: their consensus's one-hot); None: hard labels
+    soft: np.ndarray | None = None
+    soft_fallbacks: int = 0
     # A cross-corpus run's (`ser.train.cross.join`): positions from here on are the test
     # store's, their manifest rows that store's; None: one store.
     test_from: int | None = None
     labels_t: torch.Tensor = field(init=False, repr=False)  # [n] on device
     manifest_rows_t: torch.Tensor = field(init=False, repr=False)  # [n] on device
+    targets_t: torch.Tensor | None = field(init=False, repr=False)  # [n, A] float32
+    soft_t: torch.Tensor | None = field(init=False, repr=False)  # [n, C] float32
 
     def __post_init__(self) -> None:
         self.labels_t = torch.as_tensor(self.labels, dtype=torch.long, device=self.device)
         self.manifest_rows_t = torch.as_tensor(
             self.manifest_rows, dtype=torch.long, device=self.device
         )
+        self.targets_t = _on(self.targets, self.device)
+        self.soft_t = _on(self.soft, self.device)
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+def _on(values: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
+    return None if values is None else torch.as_tensor(values, dtype=torch.float32, device=device)
 
 
 def segment_mean(
@@ -101,16 +119,24 @@ def load_data(
     features: Sequence[ResolvedFeature],
     label_set: LabelSet,
     device: torch.device | str = "cpu",
+    targets: Targets | None = None,
 ) -> TrainData:
-    """Read `features` from `store` once; keep labelled utterances with rows in every set."""
+    """Read `features` from `store` once; keep the utterances with rows in every set and
+    a target: a label in the class set, or (a run on attributes alone) a value of some
+    attribute of `targets`."""
     device = torch.device(device)
+    targets = targets or Targets()
     manifest = store.manifest
     codes = np.asarray(manifest.column("label")).astype(str)
     label_of = [label_set.index_of(c) for c in codes]
-    keep = np.array([lab is not None for lab in label_of], dtype=bool)
+    values = attribute_values(manifest, targets.attributes)  # [N, A] ([N, 0] without)
     dropped: dict[str, int] = {}
+    if targets.emotion:
+        keep, why = np.array([lab is not None for lab in label_of]), f"{OUTSIDE} {label_set.name}"
+    else:  # attributes alone: every utterance with a value of one of them
+        keep, why = np.isfinite(values).any(axis=1), f"no {'/'.join(targets.attributes)} value"
     if (~keep).any():
-        dropped[f"{OUTSIDE} {label_set.name}"] = int((~keep).sum())
+        dropped[why] = int((~keep).sum())
     raw = {}
     for feature in features:
         if feature.sets:
@@ -125,8 +151,9 @@ def load_data(
         keep &= lengths > 0
         raw[feature.name] = (data, layout)
     if not keep.any():
+        wanted = f"class set {label_set.name}" if targets.emotion else targets.name
         raise ConfigError(
-            f"no utterance of class set {label_set.name} has rows in every feature set of "
+            f"no utterance of {wanted} has rows in every feature set of "
             f"{'+'.join(f.name for f in features)} in {store.path}"
         )
     tables = {
@@ -134,17 +161,25 @@ def load_data(
     }
     rows = np.flatnonzero(keep).astype(np.int64)
     return TrainData(
-        classes=label_set.classes,
+        classes=label_set.classes if targets.emotion else (),
         manifest_rows=rows,
         utt_ids=np.asarray(manifest.column("utt_id")).astype(str)[rows],
         speakers=np.asarray(manifest.column("speaker")).astype(str)[rows],
         dialogs=np.asarray(manifest.column("dialog")).astype(str)[rows],
         orders=np.asarray(manifest.column("order")).astype(np.int64)[rows],
-        labels=np.array([label_of[r] for r in rows], dtype=np.int64),
+        labels=np.array([label_of[r] or 0 for r in rows], dtype=np.int64),
         features=tables,
         device=device,
         dropped=dropped,
+        attributes=targets.attributes,
+        targets=values[rows] if targets.attributes else None,
     )
+
+
+def attribute_values(manifest: Any, names: Sequence[str]) -> np.ndarray:
+    """[N, A] float64 the manifest's values of the attributes `names` (NaN: none)."""
+    columns = [np.asarray(manifest.column(n), dtype=np.float64) for n in names]
+    return np.stack(columns, axis=1) if columns else np.zeros((len(manifest), 0))
 
 
 def read_layers(
@@ -262,9 +297,12 @@ class Batches:
         shuffle: bool = False,
         seed: int = 0,
         class_weights: torch.Tensor | None = None,
+        target_scale: ZScore | None = None,
     ) -> None:
+        """`target_scale`: the attribute targets' z-score (`fit_target_scale` of the
+        fold's training side), riding in every batch like `class_weights`."""
         self.data, self.specs, self.unit = data, list(specs), unit
-        self.class_weights = class_weights
+        self.class_weights, self.target_scale = class_weights, target_scale
         self.positions = np.asarray(positions, dtype=np.int64)
         self.batch_size, self.zscore = batch_size, dict(zscore or {})
         self.rng = np.random.default_rng(seed) if shuffle else None
@@ -302,6 +340,8 @@ class Batches:
         pos = torch.from_numpy(plan.positions).to(self.data.device)
         batch = gather(self.data, self.specs, self.unit, pos, plan.lengths, self.zscore)
         batch.class_weights = self.class_weights
+        if self.target_scale is not None:
+            batch.target_mean, batch.target_std = self.target_scale
         return batch
 
 
@@ -340,7 +380,18 @@ def gather(
         labels=torch.where(valid, data.labels_t[safe], -100),
         index=torch.where(valid, data.manifest_rows_t[safe], -1),
         utt_mask=valid if unit == "dialog" else None,
+        targets=_rows(data.targets_t, safe, valid, math.nan),  # [..., A]
+        soft=_rows(data.soft_t, safe, valid, 0.0),  # [..., C]
     )
+
+
+def _rows(
+    table: torch.Tensor | None, safe: torch.Tensor, valid: torch.Tensor, pad: float
+) -> torch.Tensor | None:
+    """`table` [n, W]'s rows at positions `safe` [...] -> [..., W], `pad` where not `valid`."""
+    if table is None:
+        return None
+    return torch.where(valid.unsqueeze(-1), table[safe], pad)
 
 
 def _spread(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

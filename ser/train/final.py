@@ -18,6 +18,7 @@ from ser.train.group import class_weights, cuda_devices, fit, on
 from ser.train.loop import LoopConfig, Member
 from ser.train.plan import Prepared
 from ser.train.progress import Progress
+from ser.train.targets import fit_target_scale
 
 
 def train_final(run: Prepared, progress: Progress) -> None:
@@ -30,9 +31,11 @@ def train_final(run: Prepared, progress: Progress) -> None:
     epochs = max(1, round(float(np.median(best)))) if best else 1
     seed = plan.seeds[0]
     progress.message(f"--final: training on all {len(data)} utterances for {epochs} epochs")
-    model = build_model(config.model, list(specs), len(data.classes), seed=seed).to(plan.device)
+    model = build_model(config.model, list(specs), len(data.classes), seed, plan.targets)
+    model = model.to(plan.device)
     everything = np.arange(len(data))
     zscore = fit_zscore(data, everything)
+    scale = fit_target_scale(data, everything)
     weights = class_weights(run, everything)  # from all of its training data, as a fold's
     batches = Batches(
         data,
@@ -44,6 +47,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
         shuffle=True,
         seed=seed,
         class_weights=on(weights, plan.device),
+        target_scale=scale,
     )
     nothing = Batches(data, everything[:0], specs, unit, plan.batch_size, zscore=zscore)
     loop = LoopConfig(epochs, plan.lr, plan.weight_decay, precision=plan.precision)
@@ -54,7 +58,9 @@ def train_final(run: Prepared, progress: Progress) -> None:
         torch.manual_seed(seed)
         ensemble, *_ = fit([model], lambda: [member], data.classes, progress)
     state = ensemble.member_state(0)
-    save_fold_checkpoint(run, FINAL, state, zscore, seed=seed, fold=FINAL, epochs=epochs)
+    save_fold_checkpoint(
+        run, FINAL, state, zscore, scale=scale, seed=seed, fold=FINAL, epochs=epochs
+    )
     final: dict[str, Any] = {"epochs": epochs, "seed": seed, "utterances": len(data)}
     if weights is not None:
         final["class_weights"] = dict(zip(data.classes, weights.tolist(), strict=True))

@@ -22,12 +22,13 @@ from ser.models import build_model
 from ser.models.losses import balanced_weights
 from ser.report.fold_entry import FoldEntry
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
-from ser.train.data import Batches, fit_zscore
+from ser.train.data import Batches, ZScore, fit_zscore
 from ser.train.ensemble import Ensemble
 from ser.train.loop import LoopConfig, Member, Selection, select, test
 from ser.train.plan import Plan, Prepared, TrainConfig
 from ser.train.progress import Progress
 from ser.train.record import fold_entry, fold_predictions
+from ser.train.targets import fit_target_scale
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,9 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FoldEntry]:
     predictions kept in their runs' `predictions`, their record entries returned."""
     first = group[0].run
     classes = first.data.classes
+    targets = first.plan.targets
     modules = [
-        build_model(job.run.config.model, list(first.specs), len(classes), seed=job.seed)
+        build_model(job.run.config.model, list(first.specs), len(classes), job.seed, targets)
         for job in group
     ]
     modules = [m.to(first.plan.device) for m in modules]
@@ -110,17 +112,19 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FoldEntry]:
         torch.manual_seed(group[0].stream)
         zscores = [fit_zscore(job.run.data, job.fold.train) for job in group]
         balanced = [class_weights(job.run, job.fold.train) for job in group]  # once a job
+        scales = [fit_target_scale(job.run.data, job.fold.train) for job in group]
 
         # Each stage shuffles from the members' seeds anew: a member stopped early trains
         # on unrecorded in a stack, and must not leave the next stage another batch order.
         def members() -> list[Member]:
-            return [_member(j, z, w) for j, z, w in zip(group, zscores, balanced, strict=True)]
+            jobs = zip(group, zscores, balanced, scales, strict=True)
+            return [_member(j, z, w, scale) for j, z, w, scale in jobs]
 
         ensemble, last, chosen, stages = fit(modules, members, classes, progress)
         tested = test(ensemble, last, classes, progress.step)
     entries = []
-    for k, (job, zscore, c, t, w) in enumerate(
-        zip(group, zscores, chosen, tested, balanced, strict=True)
+    for k, (job, zscore, c, t, w, scale) in enumerate(
+        zip(group, zscores, chosen, tested, balanced, scales, strict=True)
     ):
         earlier = {name: stage[k] for name, stage in stages.items()}
         state = ensemble.member_state(k)
@@ -129,6 +133,7 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FoldEntry]:
             fold_key(job.seed, job.fold.name),
             state,
             zscore,
+            scale=scale,
             seed=job.seed,
             fold=job.fold.name,
             best_epoch=c.best_epoch,
@@ -184,7 +189,9 @@ def cuda_devices(device: torch.device) -> list[int]:
     return [device.index or 0] if device.type == "cuda" else []
 
 
-def _member(job: Job, zscore: dict[str, Any], weights: np.ndarray | None) -> Member:
+def _member(
+    job: Job, zscore: dict[str, Any], weights: np.ndarray | None, scale: ZScore | None
+) -> Member:
     """One (seed, fold)'s sides, z-scored with its own training side's statistics only;
     its batch order drawn from its own stream, anew each call. Dialog models score a whole
     side in one batch: its vectors are small, and one recurrence over all dialogs costs
@@ -206,6 +213,7 @@ def _member(job: Job, zscore: dict[str, Any], weights: np.ndarray | None) -> Mem
             shuffle=train,
             seed=job.stream,
             class_weights=on_device if train else None,
+            target_scale=scale,
         )
 
     config = LoopConfig(

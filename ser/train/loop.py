@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from ser.models.batch import Batch
+from ser.models.targets import Targets, split
+from ser.report.attributes import AttributeMetrics, attribute_metrics
 from ser.report.metrics import Metrics, compute_metrics, ua_wa
 from ser.runtime.precision import autocast
 from ser.train.data import Batches
@@ -58,6 +60,7 @@ class Curves:
     val_loss: list[float] = field(default_factory=list)
     val_ua: list[float] = field(default_factory=list)
     val_wa: list[float] = field(default_factory=list)
+    val_ccc: list[float] = field(default_factory=list)  # mean CCC (attribute targets only)
 
 
 @dataclass(frozen=True)
@@ -68,14 +71,19 @@ class Predictions:
     y_true: np.ndarray  # [N] class index
     y_pred: np.ndarray  # [N]
     index: np.ndarray  # [N] manifest rows
-    probs: np.ndarray  # [N, C] float32 softmax of the logits
+    probs: np.ndarray  # [N, C] float32 softmax of the logits ([N, 0]: no category)
+    gold_attributes: np.ndarray  # [N, A] float32 on the corpus's scale, NaN: none
+    attributes: np.ndarray  # [N, A] float32 predicted, on the corpus's scale
 
 
 @dataclass(frozen=True)
 class Evaluation(Predictions):
-    """Predictions on one side of a fold, scored with every metric."""
+    """Predictions on one side of a fold, scored with every metric: `metrics` the
+    category's (None: a run without it), `attribute_metrics` the attributes' (None:
+    a run without them)."""
 
-    metrics: Metrics
+    metrics: Metrics | None
+    attribute_metrics: AttributeMetrics | None
 
 
 @dataclass(frozen=True)
@@ -151,8 +159,16 @@ def test(
     with masked(ensemble.base, _shared(configs, "eval_mask")):
         sides = StackedSides([m.test for m in members])
         found = predict(ensemble, sides, _shared(configs, "precision"), on_step, "test")
+    targets = targets_of(ensemble)
     return [
-        Evaluation(**vars(p), metrics=compute_metrics(p.y_true, p.y_pred, classes)) for p in found
+        Evaluation(
+            **vars(p),
+            metrics=compute_metrics(p.y_true, p.y_pred, classes) if targets.emotion else None,
+            attribute_metrics=attribute_metrics(p.gold_attributes, p.attributes, targets.attributes)
+            if targets.attributes
+            else None,
+        )
+        for p in found
     ]
 
 
@@ -178,7 +194,7 @@ def train_epoch(
             raise ValueError("a batch in parts needs a summed loss (the parts' gradients add)")
         if batch.labels.shape[1]:  # (a part may be empty: a batch of one dialog)
             with autocast(device, precision):
-                tensors = (*_tensors(batch), batch.class_weights)
+                tensors = (*_tensors(batch), batch.class_weights)  # weights last
                 loss, objective, n = ensemble.call(_training_loss, *tensors)  # [K]
             scaler.scale(objective.sum()).backward()  # member k's gradient is its own
             total += loss.detach().float() * n
@@ -210,17 +226,20 @@ def predict(
     steps = len(sides)
     for done, (_, batch, _) in enumerate(sides.epoch(), 1):
         with autocast(device, precision):
-            # [K], [K, ...], [K, ..., C]
-            summed, pred, probs = ensemble.call(_evaluation, *_tensors(batch))
+            # [K], [K, ...], [K, ..., C], [K, ..., A]
+            summed, pred, probs, attributes = ensemble.call(_evaluation, *_tensors(batch))
         total += summed.float()
         flat = (batch.labels.flatten(1), pred.flatten(1), batch.index.flatten(1))
-        kept.append((*flat, probs.flatten(1, -2)))  # probs: [K, items, C]
+        gold = attributes if batch.targets is None else batch.targets  # [K, ..., A]
+        per_item = (probs.float(), attributes.float(), gold.float())
+        kept.append((*flat, *(t.flatten(1, -2) for t in per_item)))  # [K, items, C or A]
         on_step(phase, done, steps)
     if not kept:
         empty = np.zeros(0, dtype=np.int64)
         nothing = np.zeros((0, 0), dtype=np.float32)
-        return [Predictions(math.nan, empty, empty, empty, nothing)] * ensemble.members
-    labels, preds, index, probs = (
+        none = Predictions(math.nan, empty, empty, empty, nothing, nothing, nothing)
+        return [none] * ensemble.members
+    labels, preds, index, probs, attributes, gold = (
         torch.cat(t, dim=1).cpu().numpy() for t in zip(*kept, strict=True)
     )
     out = []
@@ -228,41 +247,54 @@ def predict(
         real = labels[k] != -100
         y_true = labels[k][real]
         loss = summed_k / max(len(y_true), 1)
-        out.append(Predictions(loss, y_true, preds[k][real], index[k][real], probs[k][real]))
+        mine = (preds, index, probs, gold, attributes)
+        out.append(Predictions(loss, y_true, *(t[k][real] for t in mine)))
     return out
 
 
 def _tensors(batch: Batch) -> tuple[Any, ...]:
-    """What a member's forward reads of a stacked batch, every tensor [K, ...]."""
-    return batch.x, batch.mask, batch.labels, batch.utt_mask
+    """What a member's forward and loss read of a stacked batch, every tensor [K, ...]
+    (None: absent)."""
+    return (batch.x, batch.mask, batch.labels, batch.utt_mask, batch.targets,
+            batch.target_mean, batch.target_std, batch.soft)  # fmt: skip
 
 
 def _member_batch(
-    x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any, weights: Any = None
+    x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any, *targets: Any, weights: Any = None
 ) -> Batch:
-    return Batch(x, mask, labels, index=labels, utt_mask=utt_mask, class_weights=weights)
+    """`targets`: the attribute targets, their mean and std, the vote distributions."""
+    gold, mean, std, soft = targets
+    return Batch(x, mask, labels, index=labels, utt_mask=utt_mask, class_weights=weights,
+                 targets=gold, target_mean=mean, target_std=std, soft=soft)  # fmt: skip
 
 
 def _training_loss(
-    model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any, weights: Any
+    model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any, *rest: Any
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One member: (its mean loss, weighted by its class `weights` [C] if any, what it
-    trains on, its labelled items). Validation and test losses are never weighted."""
-    batch = _member_batch(x, mask, labels, utt_mask, weights)
+    """One member: (its mean loss, weighted by its class weights [C] if any (`rest`'s
+    last, after the targets), what it trains on, its labelled items). Validation and test
+    losses are never weighted."""
+    batch = _member_batch(x, mask, labels, utt_mask, *rest[:-1], weights=rest[-1])
     loss = model.loss(model(batch), batch)
     n = (labels != -100).sum()
     return loss, loss * n if model.summed_loss else loss, n
 
 
 def _evaluation(
-    model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any, *targets: Any
+) -> tuple[torch.Tensor, ...]:
     """One member: (its loss summed over labelled items, its predicted classes, their
-    probabilities: a float32 softmax, as `ser predict`'s)."""
-    batch = _member_batch(x, mask, labels, utt_mask)
+    probabilities: a float32 softmax, as `ser predict`'s, its attributes on the corpus's
+    scale). A run without the category predicts class 0 with no probabilities."""
+    batch = _member_batch(x, mask, labels, utt_mask, *targets)
     out = model(batch)
     summed = model.loss(out, batch) * (labels != -100).sum()
-    return summed, out.logits.argmax(dim=-1), torch.softmax(out.logits.float(), dim=-1)
+    classes, attributes = split(out.logits, len(model.targets.attributes))
+    if batch.target_mean is not None and batch.target_std is not None:
+        attributes = attributes.float() * batch.target_std + batch.target_mean  # [..., A]
+    if not model.targets.emotion:
+        return summed, torch.zeros_like(labels), classes.float(), attributes
+    return summed, classes.argmax(dim=-1), torch.softmax(classes.float(), dim=-1), attributes
 
 
 class _Tracker:
@@ -270,6 +302,7 @@ class _Tracker:
 
     def __init__(self, ensemble: Ensemble, has_val: list[bool]) -> None:
         self.ensemble, self.has_val = ensemble, has_val
+        self.targets = targets_of(ensemble)
         k = len(has_val)
         self.curves = [Curves() for _ in range(k)]
         self.best_key = [(-math.inf, 0.0)] * k
@@ -278,9 +311,14 @@ class _Tracker:
         self.state = {n: t.detach().clone() for n, t in ensemble.state().items()}
 
     def record(self, k: int, epoch: int, loss: float, result: Predictions, n_classes: int) -> None:
-        ua = wa = val_loss = math.nan
+        targets = self.targets
+        ua = wa = val_loss = ccc = math.nan
         if self.has_val[k]:
-            ua, wa = ua_wa(result.y_true, result.y_pred, n_classes)
+            if targets.emotion:
+                ua, wa = ua_wa(result.y_true, result.y_pred, n_classes)
+            if targets.attributes:
+                names = targets.attributes
+                ccc = attribute_metrics(result.gold_attributes, result.attributes, names).ccc_mean
             val_loss = result.loss
         curves = self.curves[k]
         curves.epoch.append(epoch)
@@ -288,7 +326,13 @@ class _Tracker:
         curves.val_loss.append(val_loss)
         curves.val_ua.append(ua)
         curves.val_wa.append(wa)
-        key = (ua, -val_loss) if self.has_val[k] else (float(epoch), 0.0)
+        if targets.attributes:
+            curves.val_ccc.append(ccc)
+        key = (
+            (selection_score(targets, ua, ccc), -val_loss)
+            if self.has_val[k]
+            else (float(epoch), 0.0)
+        )
         if key > self.best_key[k]:
             self.best_key[k], self.best_epoch[k], self.improved[k] = key, epoch, True
 
@@ -297,11 +341,13 @@ class _Tracker:
         return self.curves[k].epoch[-1] - self.best_epoch[k] if self.has_val[k] else 0
 
     def latest(self) -> tuple[float, float]:
-        """Mean training loss and validation UA of the last epoch over members that ran it."""
+        """Mean training loss and validation UA (a run on attributes alone: mean CCC) of
+        the last epoch over members that ran it."""
         last = max(c.epoch[-1] for c in self.curves)
         rows = [c for c in self.curves if c.epoch[-1] == last]
         losses = [c.train_loss[-1] for c in rows]
-        uas = [c.val_ua[-1] for c in rows if not math.isnan(c.val_ua[-1])]
+        scores = [c.val_ua[-1] if self.targets.emotion else c.val_ccc[-1] for c in rows]
+        uas = [s for s in scores if not math.isnan(s)]
         return float(np.mean(losses)), float(np.mean(uas)) if uas else math.nan
 
     @torch.no_grad()
@@ -320,6 +366,21 @@ class _Tracker:
     def load_best(self) -> None:
         for name, t in self.ensemble.state().items():
             t.copy_(self.state[name])
+
+
+def targets_of(ensemble: Ensemble) -> Targets:
+    """What the ensemble's members predict (their family's model's `targets`)."""
+    targets = getattr(ensemble.base, "targets", None)
+    return targets if isinstance(targets, Targets) else Targets()
+
+
+def selection_score(targets: Targets, ua: float, ccc: float) -> float:
+    """What validation selects on: UA (percent), the mean CCC of attributes alone, or,
+    with both, their mean on one scale (UA / 100 beside CCC)."""
+    if not targets.attributes:
+        return ua
+    score = ccc if not targets.emotion else (ua / 100 + ccc) / 2
+    return -math.inf if math.isnan(score) else score  # NaN: an undefined CCC
 
 
 def _shared(configs: Sequence[LoopConfig], name: str) -> Any:

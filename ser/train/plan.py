@@ -22,12 +22,16 @@ from ser.models import FamilyConfig, family_of
 from ser.models.batch import InputSpec, Unit
 from ser.models.config import field_defaults, option
 from ser.models.registry import config_record as model_record
+from ser.models.targets import ATTRIBUTE_LOSSES, LABELS, TARGETS, Targets
 from ser.report.predictions import PredictionTable
 from ser.report.record import RunRecord
 from ser.runtime.device import DEVICE_HELP, pick_device
 from ser.runtime.precision import PRECISIONS, auto_help, resolve_precision
 from ser.runtime.threads import parse_threads
 from ser.train.data import TrainData
+
+#: --attribute-weight's default: the attribute loss beside the category's (measured).
+ATTRIBUTE_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,38 @@ class TrainConfig:
         "[default: the corpus's: none, MELD balanced]. Recorded per fold.",
         choices=CLASS_WEIGHTS,
     )
+    target: str = option(
+        "emotion",
+        "What the model predicts: emotion (the category); attributes (arousal, valence, "
+        "dominance: a linear head each, on the corpus's scale in records and predictions, "
+        "validation selecting on their mean CCC; utterances without them left out and "
+        "counted), or one of them; emotion+attributes (one body, both heads). Recorded "
+        "when not emotion.",
+        choices=TARGETS,
+    )
+    attribute_loss: str = option(
+        "ccc", "Attribute loss: ccc (1 - CCC per attribute, averaged) or mse.",
+        choices=ATTRIBUTE_LOSSES,
+    )  # fmt: skip
+    attribute_weight: float | None = option(
+        None,
+        f"With --target emotion+...: the attribute loss's weight beside the category's "
+        f'[default: {ATTRIBUTE_WEIGHT}, measured: benchmarks/README.md, "What should '
+        'an attribute run weigh?"].',
+    )
+    labels: str = option(
+        "hard",
+        "Class targets: hard (the consensus label) or soft (the distribution of the "
+        "annotators' votes, re-read from the store's corpus: ser/corpus/votes.py says how "
+        "votes map to classes); scores stay on the consensus label.",
+        choices=LABELS,
+    )
+    corpus_root: str | None = option(
+        None,
+        "Where the store's corpus is now, if it moved since extraction (--labels soft "
+        "re-reads its votes there).",
+        metavar="PATH",
+    )
     device: str = option("auto", f"Training device. {DEVICE_HELP}", metavar="auto|cpu|cuda[:N]")
     precision: str = option(
         "auto",
@@ -151,6 +187,7 @@ class Plan:
     # A cross-corpus run's test store: its corpus kind, manifest digest and class set
     # (`StoreCorpus.digest`; what its record and a sweep cell's key say of it).
     test: dict[str, str] | None = None
+    targets: Targets = field(default_factory=Targets)
 
 
 @dataclass
@@ -192,6 +229,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
             f"unknown validation mode {config.val!r}: choose one of {', '.join(VAL_MODES)}"
         )
     class_weights = config.class_weights or corpus.class_weights
+    targets = run_targets(config, class_weights, tested)
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
     parse_threads(config.threads)
     for name in ("epochs", "batch_size", "seeds", "patience", "members_at_once", "processes"):
@@ -234,7 +272,22 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
         if class_weights != "none" and not config.class_weights
         else "",
         test=tested,
+        targets=targets,
     )
+
+
+def run_targets(config: TrainConfig, class_weights: str, tested: Any) -> Targets:
+    """The run's `Targets`; `ConfigError` for options that do not go with them."""
+    weight = ATTRIBUTE_WEIGHT if config.attribute_weight is None else config.attribute_weight
+    targets = Targets.parse(config.target, config.attribute_loss, weight, config.labels)
+    if not targets.emotion and class_weights != "none" and config.class_weights:
+        raise ConfigError(f"--class-weights weighs classes: --target {targets.name} has none")
+    if tested is not None and (targets.attributes or targets.soft):
+        raise ConfigError(
+            "--test-store scores categories across corpora: attribute targets and soft "
+            "labels train and test on one store (corpora rate attributes on their own scales)"
+        )
+    return targets
 
 
 def _test_store(
@@ -288,7 +341,28 @@ def default_name(config: TrainConfig, protocol: str, classes: str, own_weights: 
         name += f"_class-weights-{config.class_weights}"
     if config.test_classes not in (None, classes):
         name += f"_test-c{config.test_classes}"
-    return name
+    return name + _targets_name(config)
+
+
+def _targets_name(config: TrainConfig) -> str:
+    """The targets' part of a run's name ("" for the category with hard labels)."""
+    name = f"_target-{config.target}" if config.target != "emotion" else ""
+    if config.target != "emotion" and config.attribute_loss != "ccc":
+        name += f"_attribute-loss-{config.attribute_loss}"
+    if config.attribute_weight is not None and "+" in config.target:
+        name += f"_attribute-weight{config.attribute_weight:g}"
+    return name + ("_soft-labels" if config.labels == "soft" else "")
+
+
+def targets_record(targets: Targets) -> dict[str, Any]:
+    """The record's keys of a run's targets: none for the category with hard labels, so
+    the records of every such run stay as they were."""
+    keys: dict[str, Any] = {}
+    if targets.attributes:
+        keys.update(target=targets.name, attribute_loss=targets.loss)
+        if targets.emotion:
+            keys["attribute_weight"] = targets.weight
+    return keys | ({"labels": "soft"} if targets.soft else {})
 
 
 def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
@@ -312,6 +386,7 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
         **({"class_weights": plan.class_weights} if plan.class_weights != "none" else {}),
         # only cross-corpus: the test store's path (where) and what it holds (what)
         **({"test_store": str(config.test_store), "test": plan.test} if plan.test else {}),
+        **targets_record(plan.targets),
         "device": str(plan.device),  # resolved (the request "auto" says nothing)
         "precision": plan.precision,
         "out": str(config.out),

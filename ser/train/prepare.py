@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,13 @@ import ser
 from ser.cache import FeatureStore
 from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import Fold, FoldData
+from ser.corpus.votes import soft_targets
 from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
 from ser.models.batch import InputSpec, Unit
 from ser.models.config import plan_inputs
 from ser.models.losses import balanced_weights
+from ser.models.targets import Targets
 from ser.report.predictions import PREDICTIONS
 from ser.report.record import RECORD, RunRecord
 from ser.runtime.threads import ThreadChoice
@@ -91,10 +93,13 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
     return Inputs(store, features, unit, list(specs), test.match.train_set(), test)
 
 
-def load(inputs: Inputs, plan: Plan, loaded: Loaded) -> TrainData:
-    """The run's data, read once per store (and test store), sets, class set and device."""
+def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) -> TrainData:
+    """The run's data, read once per store (and test store), sets, class set, targets and
+    device (`root`: the corpus's, where it moved, for soft labels)."""
     names = tuple(f.name for f in inputs.features)
     key: tuple[Any, ...] = (inputs.store.path.resolve(), names, plan.classes, str(plan.device))
+    if plan.targets != Targets():  # only then: the key of every other run stays as it was
+        key += (plan.targets.emotion, plan.targets.attributes, plan.targets.soft)
     if inputs.test is not None:
         key += (inputs.test.store.path.resolve(), inputs.test.match.test.name)
     if key in loaded:
@@ -102,9 +107,20 @@ def load(inputs: Inputs, plan: Plan, loaded: Loaded) -> TrainData:
     if inputs.test is not None:
         data = cross.load_joined(inputs.store, inputs.features, inputs.test, plan.device)
     else:
-        data = load_data(inputs.store, inputs.features, inputs.classes, plan.device)
+        data = load_data(inputs.store, inputs.features, inputs.classes, plan.device, plan.targets)
+        if plan.targets.soft:
+            data = with_votes(data, inputs, root)
     loaded[key] = data
     return data
+
+
+def with_votes(data: TrainData, inputs: Inputs, root: str | None) -> TrainData:
+    """`data` with each utterance's vote distribution (`--labels soft`), re-read from the
+    store's corpus (`ser.corpus.votes`; `root`: where it is now, if it moved); those with
+    no vote in the class set keep their consensus class, counted."""
+    where = None if root is None else Path(root)
+    soft, fallbacks = soft_targets(inputs.store, list(data.utt_ids), inputs.classes, where)
+    return replace(data, soft=soft, soft_fallbacks=fallbacks)
 
 
 def run_folds(inputs: Inputs, config: TrainConfig, plan: Plan, data: TrainData) -> list[Fold]:
@@ -133,14 +149,21 @@ def prepare(
     # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
     plural = "s" if threads.count != 1 else ""
     first = f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
-    record = _start_record(config, plan, inputs.features, progress, first, inputs.classes.classes)
+    classes = inputs.classes.classes if plan.targets.emotion else ()
+    record = _start_record(config, plan, inputs.features, progress, first, classes)
     t0 = time.perf_counter()
-    data = load(inputs, plan, loaded)
+    data = load(inputs, plan, loaded, config.corpus_root)
     record.timings.update(
         load=time.perf_counter() - t0, device=str(plan.device), threads=threads.count
     )
     record.threads = asdict(threads)
     record.data = {"utterances": len(data), "dropped": data.dropped}
+    if plan.targets.soft:
+        record.data["votes_fallback"] = data.soft_fallbacks
+        progress.message(
+            f"soft labels: {len(data) - data.soft_fallbacks} utterance(s) on their votes, "
+            f"{data.soft_fallbacks} with no vote in the class set on their consensus label"
+        )
     if inputs.test is not None:
         record.cross = cross.cross_record(inputs.store, inputs.features, inputs.test, data)
         for line in cross.describe(record.cross):
@@ -190,7 +213,7 @@ def reopen(
     """The run as `prepare` opens it, without its record (the caller keeps that) and with
     nothing to do yet, and its folds: what a training process needs to train its jobs."""
     inputs = open_inputs(config, plan, stores)
-    data = load(inputs, plan, loaded)
+    data = load(inputs, plan, loaded, config.corpus_root)
     folds = run_folds(inputs, config, plan, data)
     recorded = provenance(inputs.store, inputs.features)
     unrecorded = RunRecord(plan.name, {}, str(plan.protocol), list(data.classes))  # not kept

@@ -17,12 +17,15 @@ import numpy as np
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
+from ser.report.attribute_runs import attribute_summary
+from ser.report.attributes import MEAN, AttributeMetrics
 from ser.report.fold_entry import FoldEntry, Stage
+from ser.report.metrics import Metrics, overall_metrics, summarize
 from ser.report.predictions import PREDICTIONS, PredictionTable, read_predictions
 from ser.report.record import RunRecord, read
 from ser.train.data import TrainData
 from ser.train.features import ResolvedFeature
-from ser.train.loop import Evaluation, Selection
+from ser.train.loop import Curves, Evaluation, Selection
 
 # Config keys that say where a run executes, not what it trains: a resume may change them.
 NOT_COMPARED = frozenset({"store", "test_store", "out", "name", "device"})
@@ -65,21 +68,44 @@ def check_resumable(
 
 
 def json_summary(record: RunRecord) -> dict[str, Any]:
-    """`ser train --json`: means over seeds in percent, per-fold scores, protocol, seconds."""
-    scores = ("wa", "ua", "f1")
+    """`ser train --json`: means over seeds in percent, per-fold scores, protocol,
+    seconds; a run with attribute targets: the mean CCC too (per fold and over seeds)."""
+    if record.summary is None:
+        raise ConfigError(f"{record.name}: no (seed, fold) trained, nothing to summarise")
+    categories = bool(record.folds and record.folds[0].metrics)
+    scores = ("wa", "ua", "f1") if categories else ()
+    ccc = bool(record.folds and record.folds[0].attributes)
     folds = [
         {
             "seed": e.seed,
             "fold": e.fold,
             **{k: float(e.metrics[k]) for k in scores},
+            **({MEAN: AttributeMetrics.from_dict(e.attributes).ccc_mean} if ccc else {}),
             "best_epoch": e.best_epoch,
         }
         for e in record.folds
     ]
-    if record.summary is None:
-        raise ConfigError(f"{record.name}: no (seed, fold) trained, nothing to summarise")
-    summary = {k: float(record.summary[k]) for k in (*scores, "wa_std", "ua_std")}
+    keys = (
+        *scores,
+        *(("wa_std", "ua_std") if scores else ()),
+        *((MEAN, f"{MEAN}_std") if ccc else ()),
+    )
+    summary = {k: float(record.summary[k]) for k in keys}
     return {**summary, "folds": folds, "protocol": record.protocol, "seconds": record.seconds}
+
+
+def run_scores(record: RunRecord) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The record's summary (mean ± std over seeds of the category's scores, then the
+    attributes') and pooled metrics (the category's; None without it)."""
+    summary: dict[str, Any] = {}
+    pooled = None
+    if record.folds[0].metrics:
+        results = [(e.seed, Metrics.from_dict(e.metrics)) for e in record.folds]
+        summary = summarize(results)
+        pooled = overall_metrics([m for _, m in results], record.classes).to_dict()
+    for key, value in (attribute_summary(record) or {}).items():
+        summary.setdefault(key, value)
+    return summary or None, pooled
 
 
 def layers_record(features: list[ResolvedFeature]) -> dict[str, dict[str, list[Any]]]:
@@ -104,12 +130,15 @@ def fold_entry(
     return FoldEntry(
         seed=seed,
         fold=fold.name,
-        metrics=test.metrics.to_dict(),
+        metrics={} if test.metrics is None else test.metrics.to_dict(),
+        attributes={} if test.attribute_metrics is None else test.attribute_metrics.to_dict(),
         best_epoch=best.best_epoch,
         seconds=best.seconds + sum(s.seconds for s in stages.values()),
         stacked=stacked,
-        curves=asdict(best.curves),
-        stages={n: Stage(s.best_epoch, s.seconds, asdict(s.curves)) for n, s in stages.items()},
+        curves=curves_record(best.curves),
+        stages={
+            n: Stage(s.best_epoch, s.seconds, curves_record(s.curves)) for n, s in stages.items()
+        },
         layer_weights=layer_weights or {},
         sizes={"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
         # what each side holds of the protocol's group (sessions, speakers, values)
@@ -122,6 +151,12 @@ def fold_entry(
     )
 
 
+def curves_record(curves: Curves) -> dict[str, list[Any]]:
+    """The curves as a fold entry holds them: `val_ccc` only where attributes were
+    trained, so every other record stays as it was."""
+    return {k: v for k, v in asdict(curves).items() if k != "val_ccc" or v}
+
+
 def fold_predictions(
     seed: int, fold: str, test: Evaluation, data: TrainData, positions: np.ndarray
 ) -> PredictionTable:
@@ -131,6 +166,7 @@ def fold_predictions(
     rows = test.index[order]
     # manifest rows ascend over a side's sorted positions (one store's, in manifest order)
     at = positions[np.searchsorted(data.manifest_rows[positions], rows)]
+    no_class = np.full(len(order), -1)  # a run without the category: empty cells
     return PredictionTable.of(
         data.classes,
         seed,
@@ -138,9 +174,12 @@ def fold_predictions(
         data.utt_ids[at],
         data.speakers[at],
         rows,
-        test.y_true[order],
-        test.y_pred[order],
+        test.y_true[order] if data.classes else no_class,
+        test.y_pred[order] if data.classes else no_class,
         test.probs[order],
+        data.attributes,
+        test.gold_attributes[order],
+        test.attributes[order],
     )
 
 

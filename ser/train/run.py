@@ -16,7 +16,6 @@ import torch
 from ser.cache import FeatureStore
 from ser.cache.atomic import atomic
 from ser.report.fold_entry import FoldEntry
-from ser.report.metrics import Metrics, overall_metrics, summarize
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from ser.report.record import RECORD, RunRecord, write
 from ser.runtime.execution import Execution, Training, for_training
@@ -29,7 +28,7 @@ from ser.train.plan import Plan, Prepared, TrainConfig, make_plan
 from ser.train.prepare import Loaded, open_stores, plan_for, prepare
 from ser.train.processes import pieces, train_pieces
 from ser.train.progress import Progress
-from ser.train.record import json_summary
+from ser.train.record import json_summary, run_scores
 
 __all__ = [
     "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan",
@@ -178,9 +177,7 @@ def _train_on_processes(
 def _finish(run: Prepared, complete: bool) -> RunRecord:
     record = run.record
     if record.folds:
-        results = [(e.seed, Metrics.from_dict(e.metrics)) for e in record.folds]
-        record.summary = summarize(results)
-        record.pooled = overall_metrics([m for _, m in results], record.classes).to_dict()
+        record.summary, record.pooled = run_scores(record)
     record.complete = complete
     fold_seconds = sum(e.seconds for e in record.folds)
     record.timings["folds"] = fold_seconds

@@ -45,6 +45,11 @@ class StackedSides:
         if any(w is None for w in weights) and any(w is not None for w in weights):
             raise ValueError("stacked sides must all have class weights or none")
         self.class_weights = None if weights[0] is None else torch.stack(weights)  # type: ignore[arg-type]
+        # Each member's attribute scale in its slot [K, A] (runs with attribute targets).
+        scales = [side.target_scale for side in sides]
+        self.target_scale = None
+        if all(scale is not None for scale in scales):
+            self.target_scale = ZScore(*(torch.stack(t) for t in zip(*scales, strict=True)))
 
     def __len__(self) -> int:
         """Optimiser steps in an epoch: the longest side's."""
@@ -75,6 +80,8 @@ class StackedSides:
         }
         batch = gather(self.data, self.specs, self.unit, pos, lengths, self.zscores)
         batch.class_weights = self.class_weights
+        if self.target_scale is not None:
+            batch.target_mean, batch.target_std = self.target_scale
         return batch
 
 
