@@ -144,8 +144,8 @@ def _text(item: Item, start: float, end: float) -> str | None:
 def groups(items: list[Item], size: int, seconds: float) -> Iterator[list[Item]]:
     """Consecutive items predicted together: at most `size` of them and `seconds` of
     segments' audio, so that a long recording is never held whole. A conversation (a
-    recording's segments in a dialog-context run) that fits in a group starts one rather
-    than straddle two; one that does not is cut, its later parts named `dialog #2` ..."""
+    recording's segments in a dialog-context run) that does not fit in what is left of a
+    group starts one; one longer than a group is cut, its later parts named `dialog #2` ..."""
     count: dict[str | None, int] = {}
     held: dict[str | None, float] = {}
     for item in items:
@@ -156,10 +156,10 @@ def groups(items: list[Item], size: int, seconds: float) -> Iterator[list[Item]]
     for item in items:
         length = _seconds(item)
         new = item.dialog is not None and (not group or group[-1].dialog != item.dialog)
-        whole = new and count[item.dialog] <= size and held[item.dialog] <= seconds
         over = len(group) + 1 > size or total + length > seconds
-        if group and (over or (whole and (len(group) + count[item.dialog] > size
-                                          or total + held[item.dialog] > seconds))):  # fmt: skip
+        if new:  # a conversation starts a group unless it fits in what is left
+            over = len(group) + count[item.dialog] > size or total + held[item.dialog] > seconds
+        if group and over:
             yield group
             group, total = [], 0.0
             if item.dialog is not None and not new:
