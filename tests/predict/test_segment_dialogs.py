@@ -21,9 +21,7 @@ WORDS = ["good morning", "not again", "fine thanks", "why me", "lovely"]
 def _talk(tmp_path: Path) -> Path:
     """Five 1 s turns as one recording, with an SRT cue per turn."""
     long = noise_wav(tmp_path / "talk.wav", len(WORDS))
-    cues = [
-        f"{i + 1}\n00:00:0{i},000 --> 00:00:0{i},900\n{text}\n" for i, text in enumerate(WORDS)
-    ]
+    cues = [f"{i + 1}\n00:00:0{i},000 --> 00:00:0{i},900\n{text}\n" for i, text in enumerate(WORDS)]
     (tmp_path / "talk.srt").write_text("\n".join(cues))
     return long
 
