@@ -3,7 +3,8 @@ CSV lists of ``path[,transcript]`` lines (a first line with a ``path`` cell is a
 paths relative to the CSV). A missing, corrupt or cut short file fails alone. A header
 with ``dialog`` and ``order`` columns gives whole conversations: each line's dialog and
 its integer turn within it (an empty dialog cell: the line stands alone), which a
-dialog-context run predicts in context.
+dialog-context run predicts in context. A timed transcript (SRT/WebVTT: --transcript, or
+beside the audio with its stem) is attached to inputs without another (`attach_timed`).
 """
 
 from __future__ import annotations
