@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ser.cache.atomic import atomic, writing
+from ser.predict.longest import FLOOR, LONGEST_UTTERANCE
 from ser.predict.run import PredictConfig, Prediction, PredictResult, predict
-from ser.predict.segments import LONGEST_UTTERANCE
 from ser.predict.timeline import plot_timeline
 from ser.predict.vad import VadOptions
 from ser.predict.vtt import vtt_text
@@ -36,6 +36,12 @@ AGAIN = "it predicts anew (the predictions are printed above)"
 )
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--text", help="Transcript of every input (multimodal runs).")
+@click.option(
+    "--transcript",
+    type=click.Path(),
+    help="Timed transcript (.srt or .vtt) of the one input: each segment gets the words "
+    "timed within it. Without it, NAME.srt or NAME.vtt beside NAME.wav is used.",
+)
 @click.option(
     "--asr",
     help="Whisper model (hub id or folder) transcribing inputs that have no transcript.",
@@ -65,7 +71,8 @@ AGAIN = "it predicts anew (the predictions are printed above)"
     metavar="fixed:SECONDS[:HOP]|vad",
     help="Predict each file in windows of SECONDS, one every HOP seconds (default SECONDS), "
     "or in its stretches of speech (vad: silero-vad): one row per segment, with its start "
-    f"and end. Files over {LONGEST_UTTERANCE:.0f} s are refused without it.",
+    "and end. Without it, files over twice the run's longest training utterance "
+    f"(at least {FLOOR:.0f} s; {LONGEST_UTTERANCE:.0f} s when the run does not say) are refused.",
 )
 @click.option("--min-segment", type=float, help="vad: shorter speech is dropped (s) [0.5].")
 @click.option("--max-segment", type=float, help="vad: longer speech is split (s) [10].")

@@ -3,7 +3,8 @@ CSV lists of ``path[,transcript]`` lines (a first line with a ``path`` cell is a
 paths relative to the CSV). A missing, corrupt or cut short file fails alone. A header
 with ``dialog`` and ``order`` columns gives whole conversations: each line's dialog and
 its integer turn within it (an empty dialog cell: the line stands alone), which a
-dialog-context run predicts in context.
+dialog-context run predicts in context. A timed transcript (SRT/WebVTT: --transcript, or
+beside the audio with its stem) is attached to inputs without another (`attach_timed`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from ser.corpus.audio import AudioError, AudioInfo, AudioSource, Clip, audio_info, load_audio
 from ser.errors import ConfigError
+from ser.predict.transcripts import FORMATS, TimedTranscript, read_timed
 
 #: Suffixes a folder is searched for.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".mp4", ".m4a")
@@ -34,6 +36,8 @@ class Item:
     dialog: str | None = None  # its conversation (a CSV's dialog column), None: alone
     order: int | None = None  # its turn in the dialog (the order column)
     clip: Clip | None = None  # the window of the file it is (--segment), None: the whole
+    timed: TimedTranscript | None = None  # its SRT/WebVTT words, cut to `clip` (segments.py)
+    undecoded: bool = False  # its audio failed to decode (`error` says why)
 
     @property
     def source(self) -> AudioSource:
@@ -119,6 +123,30 @@ def _check_turns(path: Path, numbers: list[int], items: list[Item]) -> None:
         seen[key] = n
 
 
+def attach_timed(items: list[Item], transcript: str | None) -> None:
+    """Give items without a transcript their timed one: `transcript` (--transcript, one
+    input only), else `<stem>.srt` or `<stem>.vtt` beside the audio where there is one."""
+    if transcript is not None:
+        if len(items) != 1 or items[0].transcript is not None:
+            raise ConfigError(
+                "--transcript is one recording's: give it with one audio file and no --text "
+                "(or put NAME.srt / NAME.vtt beside each NAME.wav)"
+            )
+        items[0].timed = read_timed(Path(transcript))
+        return
+    for item in items:
+        if item.transcript is not None:
+            continue
+        found = [p for p in map(item.path.with_suffix, FORMATS) if p.is_file()]
+        if len(found) > 1:
+            raise ConfigError(
+                f"{item.path}: two timed transcripts beside it ({found[0].name}, "
+                f"{found[1].name}); keep one"
+            )
+        if found:
+            item.timed = read_timed(found[0])
+
+
 def load_waves(items: list[Item], sample_rate: int | None) -> list[np.ndarray | None]:
     """Each item's audio as float32 mono at `sample_rate` (None: its own rate, to refuse
     unreadable files in a text-only run), None for a failed one; conversions noted."""
@@ -131,7 +159,7 @@ def _load(item: Item, sample_rate: int | None) -> np.ndarray | None:
     try:
         wave, info = _decode(item.source, sample_rate)
     except AudioError as err:
-        item.error = str(err)
+        item.error, item.undecoded = str(err), True
         return None
     if sample_rate is not None:
         for changed, note in (
@@ -147,7 +175,8 @@ def _decode(source: AudioSource, sample_rate: int | None) -> tuple[np.ndarray, A
     path = source.path if isinstance(source, Clip) else Path(source)
     info = audio_info(path)  # AudioError saying why: missing, empty, unreadable
     wave = load_audio(source, sample_rate or info.rate)
-    _check_whole(path)
+    if not isinstance(source, Clip):  # a segment's file was checked when it was cut
+        _check_whole(path)
     return wave, info
 
 
@@ -158,19 +187,27 @@ _UNKNOWN_SIZE = 0xFFFFFFFF
 def _check_whole(path: Path) -> None:
     """`AudioError` for a RIFF/WAVE file that ends before the audio its header announces
     (libsndfile would read the fragment without a word)."""
+    if (problem := cut_short(path)) is not None:
+        raise AudioError(problem)
+
+
+def cut_short(path: Path) -> str | None:
+    """What is wrong with a RIFF/WAVE file that ends before the audio its header
+    announces (None: whole, or not RIFF/WAVE)."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         head = handle.read(12)
         if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return  # not RIFF/WAVE (RF64, AIFF, FLAC, ...)
+            return None  # not RIFF/WAVE (RF64, AIFF, FLAC, ...)
         while len(header := handle.read(8)) == 8:
             chunk, length = header[:4], struct.unpack("<I", header[4:])[0]
             if chunk == b"data":
                 held = size - handle.tell()
                 if length == _UNKNOWN_SIZE or length <= held:
-                    return
-                raise AudioError(
+                    return None
+                return (
                     f"audio file {path} is cut short: its header announces {length} bytes "
                     f"of audio, the file holds {held} ({100 * held / length:.0f} %)"
                 )
             handle.seek(length + length % 2, 1)  # chunks are padded to even sizes
+    return None

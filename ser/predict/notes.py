@@ -27,6 +27,13 @@ FAILED_TURNS = (
     "dialog(s) {dialogs}: turns that could not be predicted are missing from the context "
     "of the others"
 )
+SEGMENT_TURNS = (
+    "this run's models are dialog-level: each recording's segments are predicted as one "
+    "conversation's turns in time order (a recording of over 128 segments or about 10 "
+    "minutes as consecutive conversations: 'FILE #2' ...); there is no speaker "
+    "diarization: each segment is a turn whoever speaks, and one holding two speakers is "
+    "one turn"
+)
 
 _UTTERANCE = re.compile(r"^Ses(\d+)[FM]_")  # an IEMOCAP utterance id: its session
 _SESSION_FOLDER = re.compile(r"^Session(\d+)$")

@@ -8,6 +8,7 @@ prediction is not is said in notes (`notes.py`). Contract: docs/CONTRACTS.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,19 +18,23 @@ import numpy as np
 import torch
 
 from ser.cache.model_names import missing_folder
+from ser.corpus.audio import audio_info
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
 from ser.predict.ensemble import ensemble, memory_data
 from ser.predict.features import BATCH_SIZE, Recreated, extract_all, extractors_for
-from ser.predict.inputs import Item, load_waves, read_inputs
-from ser.predict.notes import context_lost, corpus_note, run_notes
-from ser.predict.segments import parse_segment, segment_items
+from ser.predict.inputs import Item, attach_timed, load_waves, read_inputs
+from ser.predict.longest import run_limit
+from ser.predict.notes import SEGMENT_TURNS, context_lost, corpus_note, dialog_level, run_notes
+from ser.predict.segments import Segmenter, groups, parse_segment, segment_items
 from ser.predict.vad import VadOptions
 from ser.runtime.device import pick_device
 from ser.train.checkpoint import Checkpoint, load_run_checkpoints
 
-#: Segments decoded and predicted together (--segment): about 10 minutes of 5 s windows.
+#: Segments decoded and predicted together (--segment): about 10 minutes of 5 s windows,
+#: and at most `SECONDS_AT_ONCE` of audio (longer windows).
 SEGMENTS_AT_ONCE = 128
+SECONDS_AT_ONCE = 640.0
 
 NO_TEXT = (
     "no transcript for this run's text features: give --text, a 'transcript' column in "
@@ -44,6 +49,7 @@ class PredictConfig:
     run: str
     inputs: tuple[str, ...]
     text: str | None = None  # transcript of every input (--text)
+    transcript: str | None = None  # the one input's SRT/WebVTT file (--transcript)
     asr: str | None = None  # Whisper id or folder for inputs without a transcript
     asr_max_new_tokens: int = 128
     checkpoint: str = "folds"  # "folds" (ensemble), "final" or one key
@@ -62,7 +68,7 @@ class Prediction:
     label: str | None = None
     probabilities: dict[str, float] = field(default_factory=dict)
     transcript: str | None = None
-    transcript_source: str | None = None  # "given" | "asr"
+    transcript_source: str | None = None  # "given" | "timed" (SRT/WebVTT) | "asr"
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     dialog: str | None = None  # its conversation and turn, when the CSV gave them
@@ -94,27 +100,63 @@ def predict(
     device = pick_device(config.device)
     ckpts = load_run_checkpoints(Path(config.run), config.checkpoint)
     features = _features_of(ckpts)
-    items = segment_items(read_inputs(list(config.inputs), config.text), windows)
+    items = _items(config, windows, ckpts, features)
     recreated = extractors_for(features, device, config.encoders)
     message(f"{len(ckpts)} checkpoint(s), features {', '.join(features)}, {len(items)} input(s)")
     for r in recreated:
         if r.encoder is not None:
             message(f"{', '.join(r.names)}: encoder from {r.encoder} (weights match the run's)")
     # Segments are decoded a group at a time, so a long recording is never held whole.
-    size = SEGMENTS_AT_ONCE if windows is not None else max(len(items), 1)
+    size, seconds = (SEGMENTS_AT_ONCE, SECONDS_AT_ONCE) if windows else (len(items), math.inf)
     predictions: list[Prediction] = []
     asr: dict[str, Any] = {}  # the Whisper model, loaded at the first group that needs it
-    for first in range(0, len(items), size):
-        chunk = items[first : first + size]
-        predictions += _predict_items(
-            chunk, ckpts, features, recreated, config, device, message, asr
-        )
+    damaged: set[Path] = set()  # recordings whose audio stopped decoding
+    for group in groups(items, max(size, 1), seconds):
+        chunk = [item for item in group if item.path not in damaged]
+        made = _predict_items(chunk, ckpts, features, recreated, config, device, message, asr)
+        predictions += _up_to_damage(chunk, made, damaged) if windows else made
     keys = tuple(c.key for c in ckpts)
     dialogs = [item.dialog for item in items]
     cut = [p.dialog for p in predictions if p.error is not None and p.dialog is not None]
     notes = tuple(run_notes(ckpts, dialogs, cut))
+    if windows is not None and dialog_level(ckpts):
+        notes += (SEGMENT_TURNS,)
     classes = ckpts[0].classes
     return PredictResult(classes, keys, predictions, notes, context_lost(ckpts, dialogs))
+
+
+def _items(
+    config: PredictConfig,
+    windows: Segmenter | None,
+    ckpts: list[Checkpoint],
+    features: dict[str, dict[str, Any]],
+) -> list[Item]:
+    """The inputs, with their timed transcripts where the run reads text, as segments
+    (or whole, refused when far longer than the run's utterances)."""
+    items = read_inputs(list(config.inputs), config.text)
+    if any(info["attrs"]["modality"] == "text" for info in features.values()):
+        attach_timed(items, config.transcript)
+    elif config.transcript is not None:
+        raise ConfigError("--transcript: this run has no text features, it reads no transcript")
+    limit = run_limit(Path(config.run))
+    return segment_items(items, windows, limit, dialogs=dialog_level(ckpts))
+
+
+def _up_to_damage(
+    items: list[Item], made: list[Prediction], damaged: set[Path]
+) -> list[Prediction]:
+    """The segments of each recording up to the first that did not decode (a damaged
+    or cut short tail), that one standing for the rest of the file; `damaged` grows."""
+    kept = []
+    for item, p in zip(items, made, strict=True):
+        if item.path in damaged:
+            continue
+        if item.undecoded and item.clip is not None:
+            damaged.add(item.path)
+            p.end = audio_info(item.path).seconds
+            p.error = f"audio stops decoding at {p.start:.2f} s, the rest not predicted ({p.error})"
+        kept.append(p)
+    return kept
 
 
 def _predict_items(
@@ -221,7 +263,15 @@ def _transcripts(
         if item.transcript is None:
             item.error = NO_TEXT
         elif not item.transcript.strip():
-            item.error = "the ASR transcript is empty" if item.by_asr else "the transcript is empty"
+            item.error = _empty(item)
+
+
+def _empty(item: Item) -> str:
+    if item.by_asr:
+        return "the ASR transcript is empty"
+    if item.timed is not None:
+        return f"no word of {item.timed.path.name} is timed within it"
+    return "the transcript is empty"
 
 
 def _check_asr(recorded: dict[str, Any], here: dict[str, Any]) -> None:
@@ -259,6 +309,8 @@ def _score(
             p.start, p.end = item.clip.start, item.clip.end
         if item.by_asr:
             p.transcript_source = "asr"
+        elif item.timed is not None:
+            p.transcript_source = "timed"
         elif item.transcript is not None:
             p.transcript_source = "given"
         if i in failed:

@@ -4,24 +4,26 @@
 A file is cut into windows of its own time line, or into its stretches of speech
 (`vad.py`), each predicted as an utterance; only a segment's frames are decoded (`Clip`),
 so a recording of hours is never held whole. A file
-far longer than an utterance, given without `--segment`, is refused (`too_long`): a model
-trained on utterances of seconds says nothing useful about an hour averaged into one row.
+far longer than the run's utterances, given without `--segment`, is refused (`longest.py`):
+a model trained on utterances of seconds says nothing useful about an hour averaged into
+one row. A timed transcript (`transcripts.py`) gives each segment the words within it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from ser.corpus.audio import AudioError, Clip, audio_info
 from ser.errors import ConfigError
-from ser.predict.inputs import Item
+from ser.predict.inputs import Item, cut_short
+from ser.predict.longest import LONGEST_UTTERANCE, Limit
 from ser.predict.vad import SileroVad, VadOptions
 
-#: Longest file predicted as one utterance without --segment (seconds). The run records
-#: no utterance lengths, so this is fixed: well above any corpus's (IEMOCAP's: ~35 s).
-LONGEST_UTTERANCE = 60.0
+#: The limit of a run that says nothing of its utterances' lengths (`longest.py`).
+FIXED = Limit(LONGEST_UTTERANCE)
 #: A last window shorter than this share of a window joins the one before it.
 SHORTEST_TAIL = 0.5
 
@@ -83,17 +85,32 @@ def parse_segment(text: str | None, vad: VadOptions | None = None) -> Segmenter 
     return FixedWindows(seconds, hop)
 
 
-def segment_items(items: list[Item], windows: Segmenter | None) -> list[Item]:
-    """Each item as its windows (`windows`), or as itself refused when too long for one
-    utterance (None: no --segment)."""
+def segment_items(
+    items: list[Item],
+    windows: Segmenter | None,
+    limit: Limit = FIXED,
+    dialogs: bool = False,
+) -> list[Item]:
+    """Each item as its windows (`windows`), or as itself refused when over `limit` (None:
+    no --segment); a timed transcript cut to each. `dialogs` (a dialog-context run): a
+    recording's segments are one conversation's turns, in time order."""
     if windows is not None and any(item.dialog is not None for item in items):
         raise ConfigError(
             "--segment cuts files into windows: a CSV's dialog columns cannot go with it"
         )
-    return [part for item in items for part in _parts(item, windows)]
+    parts = [_parts(item, windows, limit) for item in items]
+    if dialogs and windows is not None:
+        names: dict[str, int] = {}
+        for segments in parts:
+            name = str(segments[0].path)
+            names[name] = names.get(name, 0) + 1
+            name += f" ({names[name]})" if names[name] > 1 else ""  # the same file again
+            for order, part in enumerate(segments):
+                part.dialog, part.order = name, order
+    return [part for segments in parts for part in segments]
 
 
-def _parts(item: Item, windows: Segmenter | None) -> list[Item]:
+def _parts(item: Item, windows: Segmenter | None, limit: Limit) -> list[Item]:
     """An item's segments; the item itself, failed or refused, when it has none."""
     try:
         duration = audio_info(item.path).seconds
@@ -102,17 +119,58 @@ def _parts(item: Item, windows: Segmenter | None) -> list[Item]:
         item.error = str(err)
         return [item]
     if spans is None:
-        if duration > LONGEST_UTTERANCE:
-            item.error = too_long(duration)
+        if duration > limit.seconds:
+            item.error = limit.refusal(duration)
+        elif item.timed is not None:
+            item.transcript = item.timed.text()
         return [item]
     if not spans:
         item.error = NO_SPEECH
         return [item]
-    return [replace(item, clip=Clip(item.path, a, b), notes=[]) for a, b in spans]
+    parts = [
+        replace(item, clip=Clip(item.path, a, b), notes=[], transcript=_text(item, a, b))
+        for a, b in spans
+    ]
+    if (problem := cut_short(item.path)) is not None:  # its segments end where its data does
+        rest = f"{problem}: predicted up to {duration:.2f} s, the rest is missing"
+        parts.append(replace(item, clip=Clip(item.path, duration, duration), error=rest))
+    return parts
 
 
-def too_long(duration: float) -> str:
-    return (
-        f"{duration:.0f} s is far longer than an utterance (over {LONGEST_UTTERANCE:.0f} s): "
-        f"predict it in windows with --segment fixed:SECONDS (e.g. fixed:5)"
-    )
+def _text(item: Item, start: float, end: float) -> str | None:
+    return item.timed.text(start, end) if item.timed is not None else item.transcript
+
+
+def groups(items: list[Item], size: int, seconds: float) -> Iterator[list[Item]]:
+    """Consecutive items predicted together: at most `size` of them and `seconds` of
+    segments' audio, so that a long recording is never held whole. A conversation (a
+    recording's segments in a dialog-context run) that does not fit in what is left of a
+    group starts one; one longer than a group is cut, its later parts named `dialog #2` ..."""
+    count: dict[str | None, int] = {}
+    held: dict[str | None, float] = {}
+    for item in items:
+        count[item.dialog] = count.get(item.dialog, 0) + 1
+        held[item.dialog] = held.get(item.dialog, 0.0) + _seconds(item)
+    group: list[Item] = []
+    total, parts = 0.0, dict.fromkeys(count, 1)
+    for item in items:
+        length = _seconds(item)
+        new = item.dialog is not None and (not group or group[-1].dialog != item.dialog)
+        over = len(group) + 1 > size or total + length > seconds
+        if new:  # a conversation starts a group unless it fits in what is left
+            over = len(group) + count[item.dialog] > size or total + held[item.dialog] > seconds
+        if group and over:
+            yield group
+            group, total = [], 0.0
+            if item.dialog is not None and not new:
+                parts[item.dialog] += 1
+        if item.dialog is not None and parts[item.dialog] > 1:
+            item.dialog = f"{item.dialog} #{parts[item.dialog]}"
+        group.append(item)
+        total += length
+    if group:
+        yield group
+
+
+def _seconds(item: Item) -> float:
+    return item.clip.end - item.clip.start if item.clip is not None else 0.0

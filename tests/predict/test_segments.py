@@ -11,8 +11,9 @@ import soundfile
 from ser.corpus.audio import Clip
 from ser.errors import ConfigError
 from ser.predict import inputs
+from ser.predict.longest import LONGEST_UTTERANCE
 from ser.predict.run import PredictConfig, predict
-from ser.predict.segments import LONGEST_UTTERANCE, FixedWindows, parse_segment
+from ser.predict.segments import FixedWindows, parse_segment
 
 RATE = 16000
 
