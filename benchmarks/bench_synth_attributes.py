@@ -7,9 +7,14 @@ prediction, and r *within class* (prediction and truth less the training mean of
 utterance's consensus class): what the features know of an utterance beyond its class.
 The row `class mean` predicts each utterance its class's training mean (the consensus
 label as an oracle): where the features beat it, the attributes say more than the label.
-Each store given is a column group, so stores of two synthetic versions stand side by side.
+Each store given is a table, so stores of two synthetic versions stand side by side.
+Then the votes (`ser.corpus.votes.soft_targets`, read from each store's corpus, `--root`
+for a store that does not record it): how many 4-class vote distributions are not
+one-hot, and r within class between the arousal the votes imply (their classes' mean
+arousal, weighted) and the rated arousal: whether the votes follow the utterance.
 
-    python benchmarks/bench_synth_attributes.py demo/features.zarr [OTHER.zarr ...]
+    python benchmarks/bench_synth_attributes.py demo/features.zarr [OTHER.zarr ...] \
+        [--root demo/IEMOCAP_full_release ...]
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ser.cache import FeatureStore
+from ser.corpus.votes import class_set, soft_targets
 
 ATTRIBUTES = ("arousal", "valence", "dominance")
 SETS = ("is13", "logmel80", "tiny-hubert.L2")
@@ -98,12 +104,37 @@ def table(path: Path) -> list[str]:
     return [*lines, "", "r / CCC / r within class, leave-one-session-out", ""]
 
 
+def votes_line(path: Path, root: Path | None) -> str:
+    """How far the store's 4-class votes are soft, and whether they follow the arousal."""
+    store = FeatureStore.open(path)
+    ids = store.manifest.column("utt_id").astype(str).tolist()
+    soft, fallbacks = soft_targets(store, ids, "4", root)  # [n, 4]
+    four = class_set(store, "4")
+    consensus = np.array([four.index_of(c) for c in store.manifest.column("label").astype(str)])
+    arousal = store.manifest.column("arousal").astype(np.float64)
+    means = np.array([arousal[consensus == k].mean() for k in range(soft.shape[1])])
+    implied = soft @ means
+    base = means[consensus]  # within class: less each class's mean
+    for k in range(soft.shape[1]):
+        mine = consensus == k
+        implied[mine] -= implied[mine].mean()
+    inside = np.corrcoef(implied, arousal - base)[0, 1]
+    return (
+        f"votes of {path}: {np.mean(soft.max(axis=1) < 1):.0%} not one-hot, {fallbacks} "
+        f"fallbacks; r within class (arousal the votes imply, rated arousal) {inside:.2f}"
+    )
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stores", nargs="+", type=Path)
+    parser.add_argument("--root", action="append", type=Path, default=[])
     args = parser.parse_args(argv)
+    roots = [*args.root, *[None] * len(args.stores)]
     for path in args.stores:
         print("\n".join(table(path)))
+    for path, root in zip(args.stores, roots, strict=False):
+        print(votes_line(path, root))
 
 
 if __name__ == "__main__":
