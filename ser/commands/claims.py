@@ -28,7 +28,14 @@ RUN = click.Path(path_type=Path)
     help="A run on an untrained Whisper's transcripts: reported as a check of the "
     "ASR path (WER, UA against chance), never as a result.",
 )
-@click.option("--metric", type=click.Choice(claims.METRICS), default="ua", show_default=True)
+@click.option(
+    "--metric",
+    type=click.Choice(claims.METRICS),
+    default="ua",
+    show_default=True,
+    help="The score compared: ua, wa, f1; for runs on emotion attributes ccc_mean (the "
+    "mean of the attributes' CCC), ccc_<attribute> or pearson_<attribute>.",
+)
 def claims_command(
     fused: Path | None,
     singles: tuple[Path, ...],

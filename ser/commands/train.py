@@ -18,6 +18,8 @@ from rich.table import Table
 from ser.commands.options import THREADS_HELP
 from ser.errors import ConfigError
 from ser.models import FAMILIES
+from ser.report.attribute_runs import attribute_pooled, run_attributes
+from ser.report.attributes import MEAN, AttributeMetrics
 from ser.report.fold_entry import FoldEntry
 from ser.report.layer_weights import weights_lines
 from ser.report.metrics import mean_std_text
@@ -179,8 +181,11 @@ class _ConsoleProgress(Progress):
         m = entry.metrics
         stacked = entry.stacked  # trained stacked: its seconds are a share
         share = f": 1/{stacked} of its stacked model's time" if stacked > 1 else ""
+        scores = f"UA {m['ua']:.2f} WA {m['wa']:.2f} F1 {m['f1']:.2f} " if m else ""
+        if entry.attributes:  # a run trained on emotion attributes
+            scores += f"CCC {AttributeMetrics.from_dict(entry.attributes).ccc_mean:.3f} "
         self.message(
-            f"seed {seed} {fold}: UA {m['ua']:.2f} WA {m['wa']:.2f} F1 {m['f1']:.2f} "
+            f"seed {seed} {fold}: {scores}"
             f"(best epoch {entry.best_epoch}, {entry.seconds:.1f} s{share})"
         )
 
@@ -189,20 +194,47 @@ def summary_table(record: RunRecord) -> Table:
     """Per-fold scores, their mean (± std over seeds, or one seed's folds; no ± for one
     value) and the pooled scores (every fold's predictions together) of a run record."""
     table = Table(title=f"{record.name} ({record.protocol}, {len(record.classes)} classes)")
-    for column in ("seed", "fold", "UA", "WA", "F1", "best epoch", "seconds"):
+    # A run on emotion attributes: the mean CCC too; on attributes alone "-" for the rest.
+    ccc = bool(run_attributes(record))
+    keys = ("ua", "wa", "f1", *((MEAN,) if ccc else ()))
+    for column in ("seed", "fold", "UA", "WA", "F1", *(("CCC",) if ccc else ()),
+                   "best epoch", "seconds"):  # fmt: skip
         table.add_column(column, justify="left" if column == "fold" else "right")
     for e in record.folds:
-        scores = (f"{e.metrics[k]:.2f}" for k in ("ua", "wa", "f1"))
+        flat = {**e.metrics, **_flat(e.attributes)}
+        scores = (_shown_score(flat.get(k), k) for k in keys)
         table.add_row(str(e.seed), e.fold, *scores, str(e.best_epoch), f"{e.seconds:.1f}")
     s, pooled = run_summary(record), run_pooled(record)
-    means = [mean_std_text(s[k], s[f"{k}_std"], int(s["n"])) for k in ("ua", "wa", "f1")]
+    n = int(s["n"])
+    means = [_shown_mean(s, k, n) for k in keys]
     table.add_row("mean", spread_label(s), *means, "", f"{record.seconds:.1f}", style="bold")
     seeds = int(s["seeds"])
     over = "all folds" + (f", {seeds} seeds" if seeds > 1 else "")
-    table.add_row("pooled", over, *(f"{pooled[k]:.2f}" for k in ("ua", "wa", "f1")), "", "")
+    pooled = {**pooled, **(attribute_pooled(record) or AttributeMetrics({})).flat()}
+    table.add_row("pooled", over, *(_shown_score(pooled.get(k), k) for k in keys), "", "")
     if any(e.stacked > 1 for e in record.folds):
         table.caption = "a fold's seconds: its stacked model's time / the members trained in it"
     return table
+
+
+def _flat(attributes: dict[str, Any]) -> dict[str, float]:
+    return AttributeMetrics.from_dict(attributes).flat() if attributes else {}
+
+
+def _shown_mean(summary: dict[str, Any], key: str, n: int) -> str:
+    if summary.get(key) is None:
+        return "-"
+    if key != MEAN:
+        return mean_std_text(summary[key], summary[f"{key}_std"], n)
+    mean, std = summary[key], summary[f"{key}_std"]
+    return f"{mean:.3f} ± {std:.3f}" if n > 1 else f"{mean:.3f} (n = {n})"
+
+
+def _shown_score(value: float | None, key: str) -> str:
+    """A score as the table shows it: CCC to 3 decimals, percentages to 2, "-": none."""
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:.3f}" if key == MEAN else f"{value:.2f}"
 
 
 @click.command("report")
@@ -212,7 +244,8 @@ def summary_table(record: RunRecord) -> Table:
     "--plots",
     type=click.Path(path_type=Path),
     default=None,
-    help="Write PNG plots (confusion matrices, curves, learnt layer weights) into this directory.",
+    help="Write PNG plots (confusion matrices, curves, learnt layer weights, predicted "
+    "against gold attributes) into this directory.",
 )
 @click.option(
     "--by",
@@ -265,7 +298,19 @@ def report_command(
         from ser.report.plots import write_plots
 
         written = write_plots(runs, plots) + write_heatmaps(crossed, plots, "runs")
+        written += _attribute_plots(run_dirs, runs, plots)
         click.echo(f"{len(written)} plot(s) in {plots}", err=True)
+
+
+def _attribute_plots(run_dirs: tuple[Path, ...], runs: list[RunRecord], out: Path) -> list[Path]:
+    """Predicted against gold per attribute, from the predictions.csv of runs trained on
+    attributes."""
+    from ser.report.attribute_runs import run_attributes
+    from ser.report.breakdown import run_predictions
+    from ser.report.plots import write_attribute_plots
+
+    scored = [path for path, run in zip(run_dirs, runs, strict=True) if run_attributes(run)]
+    return write_attribute_plots([run_predictions(path) for path in scored], out)
 
 
 def _run_dirs(paths: tuple[Path, ...]) -> tuple[Path, ...]:

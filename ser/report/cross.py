@@ -68,10 +68,13 @@ class CrossCell:
         return emobox_cross(str(names[0]), str(names[1]), self.encoder)
 
     def score(self, metric: str) -> tuple[float, float, int] | None:
-        """(mean, std, n) of the run, None before it has a fold."""
+        """(mean, std, n) of the run, None before it has a fold (or without the metric:
+        a run on emotion attributes alone)."""
         if self.run is None or (not self.run.summary and not self.run.folds):
             return None
         s = run_summary(self.run)
+        if s.get(metric) is None:
+            return None
         return float(s[metric]), float(s.get(f"{metric}_std", 0.0)), int(s["n"])
 
 

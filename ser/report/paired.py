@@ -12,8 +12,8 @@ most 1; none: ``< 1/RESAMPLES``). An utterance tested by one run only is left ou
 counted; one whose gold label differs between the runs is a `ReportError` (another
 corpus, label set or manifest).
 
-Runs trained on emotion attributes are tested on CCC instead where both have the same
-attributes: each resample keeps every seed's prediction of each utterance drawn (so the
+Runs trained on emotion attributes are tested on CCC instead, on the attributes both
+have: each resample keeps every seed's prediction of each utterance drawn (so the
 observed CCC is the pooled one) and scores each attribute's CCC and their mean, ``mean
 CCC`` first; runs with classes and attributes both get both tests.
 
@@ -82,17 +82,16 @@ def paired_bootstrap(
     categorical = bool(a.classes and b.classes)
     if categorical and a.classes != b.classes:
         raise ReportError("runs of different label sets cannot be compared utterance by utterance")
-    if a.attributes and b.attributes and a.attributes != b.attributes:
-        raise ReportError("runs of different attributes cannot be compared utterance by utterance")
-    if not categorical and not (a.attributes and b.attributes):
+    shared = tuple(name for name in a.attributes if name in b.attributes)
+    if not categorical and not shared:
         raise ReportError("the two runs share no scores to compare: classes or attributes")
     held_a, held_b = set(a.utt_id.tolist()), set(b.utt_id.tolist())
     ids = sorted(held_a & held_b)
     if not ids:
         raise ReportError("the two runs tested no utterance in common")
     out = _categorical(a, b, ids, resamples, seed) if categorical else []
-    if a.attributes and b.attributes:
-        out = _attributes(a, b, ids, resamples, seed) + out
+    if shared:
+        out = _attributes(a, b, shared, ids, resamples, seed) + out
     return out
 
 
@@ -113,16 +112,22 @@ def _categorical(
 
 
 def _attributes(
-    a: PredictionTable, b: PredictionTable, ids: list[str], resamples: int, seed: int
+    a: PredictionTable,
+    b: PredictionTable,
+    shared: tuple[str, ...],
+    ids: list[str],
+    resamples: int,
+    seed: int,
 ) -> list[PairedResult]:
-    """Mean CCC, then each attribute's CCC (module docstring)."""
-    sums_a, sums_b = _attribute_sums(a, ids), _attribute_sums(b, ids)  # [A, N, 6]
+    """Mean CCC, then each attribute's CCC, of the attributes both runs have (module
+    docstring)."""
+    sums_a, sums_b = _attribute_sums(a, shared, ids), _attribute_sums(b, shared, ids)
     gold_a, gold_b = (s[..., 1] / np.maximum(s[..., 0], 1) for s in (sums_a, sums_b))
     differs = ~np.isclose(gold_a, gold_b, atol=1e-6) & (sums_a[..., 0] > 0) & (sums_b[..., 0] > 0)
     if differs.any():
         first = ids[int(np.flatnonzero(differs.any(axis=0))[0])]
         raise ReportError(f"utterance {first} has another gold value in each run")
-    names = ("mean CCC", *(f"CCC {name}" for name in a.attributes))
+    names = ("mean CCC", *(f"CCC {name}" for name in shared))
     return _bootstrap(
         lambda counts: _ccc_scores(counts, sums_a, sums_b), names, a, b, ids, resamples,
         seed, decimals=3,
@@ -160,15 +165,16 @@ def _bootstrap(
     ]
 
 
-def _attribute_sums(table: PredictionTable, ids: list[str]) -> np.ndarray:
-    """[A, N, 6]: per attribute and utterance of `ids`, over its rows (seeds) with a
-    gold value: count, sums of gold, pred, gold², pred², gold x pred."""
+def _attribute_sums(table: PredictionTable, names: tuple[str, ...], ids: list[str]) -> np.ndarray:
+    """[A, N, 6]: per attribute of `names` and utterance of `ids`, over its rows (seeds)
+    with a gold value: count, sums of gold, pred, gold², pred², gold x pred."""
     where = {u: i for i, u in enumerate(ids)}
     keep = np.isin(table.utt_id, ids)
     at = np.array([where[u] for u in table.utt_id[keep].tolist()], dtype=np.int64)
-    out = np.zeros((len(table.attributes), len(ids), 6))
-    for k in range(len(table.attributes)):
-        g, p = table.attr_gold[keep, k], table.attr_pred[keep, k]
+    out = np.zeros((len(names), len(ids), 6))
+    for k, name in enumerate(names):
+        column = table.attributes.index(name)
+        g, p = table.attr_gold[keep, column], table.attr_pred[keep, column]
         has = ~np.isnan(g)
         g, p, rows = g[has], p[has], at[has]
         for j, values in enumerate((np.ones_like(g), g, p, g * g, p * p, g * p)):

@@ -4,13 +4,17 @@ Per run: ``<name>_confusion.png`` (pooled) and ``<name>_curves.png`` (loss and v
 epoch, one line per fold of the first seed, a row per stage of a staged run), and for a
 run on a layered input ``<name>_layers.png`` (each layer's learnt weight, mean ± std over
 folds and seeds); ``queries_ua.png`` when at least two runs differ only in
-``config.queries``.
+``config.queries``. A run trained on emotion attributes: ``<name>_attributes.png`` from
+its predictions.csv (`write_attribute_plots`: predicted against gold per attribute, every
+seed's predictions, the identity line, the pooled CCC in the title); a run on attributes
+alone has no confusion matrix.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +24,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
+from ser.report.attribute_runs import has_categories
+from ser.report.attributes import attribute_metrics
 from ser.report.fold_entry import FoldEntry, Stage
 from ser.report.layer_weights import LayerWeights, layer_weights
+from ser.report.predictions import PredictionTable
 from ser.report.record import RunRecord
 from ser.report.runs import (
     BOOKKEEPING,
@@ -43,7 +50,8 @@ def write_plots(runs: list[RunRecord], out_dir: Path) -> list[Path]:
     used: set[str] = set()
     for run in runs:
         stem = _unique(file_stem(run.name), used)
-        written.append(_save(_confusion_figure(run), out_dir / f"{stem}_confusion.png"))
+        if has_categories(run):
+            written.append(_save(_confusion_figure(run), out_dir / f"{stem}_confusion.png"))
         written.append(_save(_curves_figure(run), out_dir / f"{stem}_curves.png"))
         if weights := layer_weights(run):
             written.append(_save(_layers_figure(run, weights), out_dir / f"{stem}_layers.png"))
@@ -51,6 +59,47 @@ def write_plots(runs: list[RunRecord], out_dir: Path) -> list[Path]:
     if groups:
         written.append(_save(_queries_figure(groups), out_dir / "queries_ua.png"))
     return written
+
+
+def write_attribute_plots(runs: Sequence[tuple[str, PredictionTable]], out_dir: Path) -> list[Path]:
+    """``<name>_attributes.png`` of each (name, predictions) with attributes, into
+    `out_dir` (created)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    return [
+        _save(
+            _attributes_figure(name, table),
+            out_dir / f"{_unique(file_stem(name), used)}_attributes.png",
+        )
+        for name, table in runs
+        if table.attributes
+    ]
+
+
+def _attributes_figure(name: str, table: PredictionTable) -> Figure:
+    """A panel per attribute: each prediction against its gold value (those with one)."""
+    scores = attribute_metrics(table.attr_gold, table.attr_pred, table.attributes).scores
+    fig = Figure(figsize=(4.2 * len(scores), 4.4), dpi=100)
+    for k, (ax, (attribute, s)) in enumerate(
+        zip(fig.subplots(1, len(scores), squeeze=False)[0], scores.items(), strict=True)
+    ):
+        gold, pred = table.attr_gold[:, k], table.attr_pred[:, k]
+        has = ~np.isnan(gold)
+        if has.any():
+            ax.scatter(gold[has], pred[has], s=8, alpha=0.4, color="C0", linewidths=0)
+            both = np.concatenate([gold[has], pred[has]])
+            ends = [float(both.min()), float(both.max())]
+            ax.plot(ends, ends, color="grey", linestyle="--", linewidth=1, label="identity")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set(xlabel=f"gold {attribute}", ylabel=f"predicted {attribute}",
+               title=f"{attribute}: CCC {s.ccc:.3f}, r {s.pearson:.3f} (n = {s.n})")  # fmt: skip
+        ax.grid(alpha=0.3)
+        if has.any():
+            ax.legend(fontsize=7)
+    seeds = len(set(table.seed.tolist()))
+    fig.suptitle(f"{name}: every fold's test predictions of {seeds} seed(s)", fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def query_groups(runs: list[RunRecord]) -> dict[str, list[RunRecord]]:

@@ -309,6 +309,8 @@ def _cells(run: RunRecord, as_csv: bool) -> list[str]:
     if lacking and has_categories(run):  # a run on attributes alone has none: "-"
         raise ReportError(f"run {run.name!r}: summary lacks a score ({', '.join(lacking)})")
     classes = config.get("classes") or len(run.classes)
+    if not has_categories(run) and not run.classes:  # trained on attributes alone
+        classes = config.get("classes")
     labels = [
         run_label(run),
         _scalar(config.get("features")),

@@ -8,7 +8,9 @@ test: with three seeds Wilcoxon's smallest two-sided p is 0.25. With n seeds a s
 spread is at least sqrt(n) standard errors of the gap (sqrt((a² + b²) / n) <= (a + b) /
 sqrt(n) for stds a, b), so seed noise rarely passes. A run on an untrained Whisper's
 transcripts is no result (its text is noise): `asr_check` reports it as a check of the
-ASR path.
+ASR path. Runs trained on emotion attributes are compared on an attribute score as well:
+``ccc_mean`` (the mean of the attributes' CCC), ``ccc_<attribute>`` or
+``pearson_<attribute>`` (higher is better; MAE, lower, is not offered).
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import SerError
+from ser.report.attributes import ATTRIBUTES, MEAN, AttributeMetrics
 from ser.report.metrics import mean_std, mean_std_text
 from ser.report.record import RunRecord
 from ser.report.runs import asr_wer_label, run_label
 
-METRICS = ("ua", "wa", "f1")
+CATEGORICAL = ("ua", "wa", "f1")
+# An attribute score of the fold entries' `attributes`, as `AttributeMetrics.flat` names it.
+ATTRIBUTE_METRICS = (MEAN, *(f"{s}_{a}" for s in ("ccc", "pearson") for a in ATTRIBUTES))
+METRICS = (*CATEGORICAL, *ATTRIBUTE_METRICS)
 WIDTH = 92  # the summary's wrapped lines
 RMM_TABLE = "msmser-table3"
 # (b)'s comparisons: the test, the cell the paper says is better, the cell it beats.
@@ -50,6 +56,7 @@ class Scores:
 
     label: str
     values: tuple[float, ...]
+    decimals: int = 2  # an attribute score's: 3
 
     @property
     def n(self) -> int:
@@ -64,8 +71,12 @@ class Scores:
         return mean_std(self.values)[1]
 
     def text(self) -> str:
-        shown = mean_std_text(self.mean, self.std, self.n)  # one seed: "(n = 1)", no "± 0.00"
-        return shown if self.n == 1 else f"{shown} (n = {self.n})"
+        if self.decimals == 2:
+            shown = mean_std_text(self.mean, self.std, self.n)  # one seed: "(n = 1)", no ± 0.00
+            return shown if self.n == 1 else f"{shown} (n = {self.n})"
+        if self.n == 1:
+            return f"{self.mean:.{self.decimals}f} (n = 1)"
+        return f"{self.mean:.{self.decimals}f} ± {self.std:.{self.decimals}f} (n = {self.n})"
 
 
 @dataclass(frozen=True)
@@ -115,15 +126,18 @@ def seed_scores(run: RunRecord, metric: str = "ua", label: str | None = None) ->
     if metric not in METRICS:
         raise ClaimsError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
     by_seed: dict[int, list[float]] = {}
+    attribute = metric in ATTRIBUTE_METRICS
     try:
         for entry in run.folds:
-            by_seed.setdefault(entry.seed, []).append(float(entry.metrics[metric]))
+            scores = AttributeMetrics.from_dict(entry.attributes).flat() if attribute else None
+            value = scores[metric] if scores is not None else entry.metrics[metric]
+            by_seed.setdefault(entry.seed, []).append(float(value))
     except (KeyError, TypeError, ValueError) as e:
         raise ClaimsError(f"run {run.name!r}: a fold entry lacks its {metric} ({e})") from e
     if not by_seed:
         raise ClaimsError(f"run {run.name!r} has no finished fold")
     values = tuple(sum(v) / len(v) for _, v in sorted(by_seed.items()))
-    return Scores(label or run_label(run), values)
+    return Scores(label or run_label(run), values, 3 if attribute else 2)
 
 
 def fusion_claim(fused: RunRecord, singles: Sequence[RunRecord], metric: str = "ua") -> Claim:
@@ -173,7 +187,7 @@ def asr_check(run: RunRecord) -> AsrCheck:
 
 def claims_text(claims: Sequence[Claim], asr: AsrCheck | None, metric: str = "ua") -> str:
     """The closing summary: the rule, each claim's numbers and verdict, the ASR check."""
-    head = f"The papers' claims on these runs: {metric.upper()} (%), mean ± std over seeds."
+    head = f"The papers' claims on these runs: {metric_label(metric)}, mean ± std over seeds."
     lines = [head, *textwrap.wrap(f"Rule: {RULE}", WIDTH)]
     for claim in claims:
         lines += ["", claim.title]
@@ -182,6 +196,17 @@ def claims_text(claims: Sequence[Claim], asr: AsrCheck | None, metric: str = "ua
     if asr is not None:
         lines += ["", *_asr_lines(asr)]
     return "\n".join(lines) + "\n"
+
+
+def metric_label(metric: str) -> str:
+    """``UA (%)``, ``mean CCC``, ``CCC arousal``, ``Pearson's r valence``."""
+    if metric in CATEGORICAL:
+        return f"{metric.upper()} (%)"
+    if metric == MEAN:
+        return "mean CCC"
+    score, attribute = metric.split("_", 1)
+    shown = "CCC" if score == "ccc" else "Pearson's r"
+    return f"{shown} {attribute}"
 
 
 def _verdict_lines(v: Verdict) -> list[str]:
@@ -193,7 +218,8 @@ def _verdict_lines(v: Verdict) -> list[str]:
             "(--seeds 3; sweeps: --fix seeds=3)"
         )
     else:
-        last = f"    gap {v.gap:+.2f}, spread {v.spread:.2f}"
+        d = v.better.decimals
+        last = f"    gap {v.gap:+.{d}f}, spread {v.spread:.{d}f}"
     return [f"  {v.test}: {v.status.upper()}", *sides, last]
 
 

@@ -218,7 +218,7 @@ def _recalls(run: RunRecord) -> dict[str, float]:
     """Per-class recall, mean over the run's (seed, fold) entries."""
     values: dict[str, list[float]] = {}
     for e in run.folds:
-        for c, v in e.metrics["per_class_recall"].items():
+        for c, v in e.metrics.get("per_class_recall", {}).items():
             if v is not None:
                 values.setdefault(c, []).append(float(v))
     return {c: float(np.mean(v)) for c, v in values.items()}
@@ -253,6 +253,11 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
             paper = [row["published"].get(k, "") if iemocap else "" for k in ("ua", "wa")]
             where = [column_of(r)] if corpora else []
             for e in r.run.folds if r.run is not None else []:
-                ours = [f"{e.metrics[k]:.2f}" for k in ("ua", "wa", "f1")]
+                # "": a run on emotion attributes alone has no categorical score
+                ours = [_cell(e.metrics.get(k)) for k in ("ua", "wa", "f1")]
                 writer.writerow([*cell, e.seed, e.fold, *ours, *paper, *where])
     return buf.getvalue()
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"

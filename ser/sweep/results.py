@@ -27,16 +27,20 @@ class CellResult:
     run: RunRecord | None
 
     def scores(self, metric: str) -> dict[tuple[int, str], float]:
-        """(seed, fold) -> the metric, for the folds the cell has finished."""
+        """(seed, fold) -> the metric, for the folds the cell has finished that have it (a
+        run on emotion attributes alone has no categorical metric)."""
         if self.run is None:
             return {}
-        return {e.key: float(e.metrics[metric]) for e in self.run.folds}
+        return {e.key: float(e.metrics[metric]) for e in self.run.folds if metric in e.metrics}
 
     def mean_std(self, metric: str) -> tuple[float, float, int] | None:
-        """(mean, std, n): the std over seeds, or over one seed's folds; n values."""
-        if self.run is None or not self.run.summary:
+        """(mean, std, n): the std over seeds, or over one seed's folds; n values. None
+        before the cell has a fold, or for a run without the metric."""
+        if self.run is None or not (self.run.summary or self.run.folds):
             return None
         s = run_summary(self.run)  # fills in `n` for records written before runs kept it
+        if s.get(metric) is None:
+            return None
         return float(s[metric]), float(s.get(f"{metric}_std", 0.0)), int(s["n"])
 
     def ours(self, metric: str) -> str:
@@ -44,7 +48,9 @@ class CellResult:
         value (never ± 0.00), "(partial)" before the cell finished, else "not run"."""
         ms = self.mean_std(metric)
         if ms is None:
-            return "not run" if self.run is None else "running"
+            if self.run is None:
+                return "not run"
+            return "running" if not (self.run.summary or self.run.folds) else "-"
         shown = mean_std_text(*ms)
         return shown + ("" if self.run and self.run.complete else " (partial)")
 

@@ -263,8 +263,8 @@ def run_task(
 
 
 def _scores(record: RunRecord) -> tuple[float | None, float | None]:
-    """The record's mean UA and WA (None before its first fold)."""
-    summary = record.summary
-    if not summary:
-        return None, None
-    return float(summary["ua"]), float(summary["wa"])
+    """The record's mean UA and WA (None before its first fold, or for a run on emotion
+    attributes alone)."""
+    summary = record.summary or {}
+    ua, wa = summary.get("ua"), summary.get("wa")
+    return None if ua is None else float(ua), None if wa is None else float(wa)

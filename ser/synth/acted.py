@@ -147,7 +147,19 @@ def speech(
     rng: np.random.Generator, voice: audio.Voice, code: str, seconds: tuple[float, float]
 ) -> np.ndarray:
     """`write_wav`'s samples, mono `[n]` at `audio.SAMPLE_RATE`."""
+    return utterance(rng, voice, code, seconds)[1]
+
+
+def utterance(
+    rng: np.random.Generator,
+    voice: audio.Voice,
+    code: str,
+    seconds: tuple[float, float],
+    intensity: float = 1.0,
+) -> tuple[audio.Prosody, np.ndarray]:
+    """The prosody drawn for an utterance of `code` shown at `intensity` (0 neutral .. 1
+    its full profile) and its samples (`speech`)."""
     code = {"con": "dis", "xxx": "oth"}.get(code, code)
-    prosody = CALM if code == "cal" else audio.utterance_prosody(rng, code, 1.0, voice)
+    prosody = CALM if code == "cal" else audio.utterance_prosody(rng, code, intensity, voice)
     length = float(rng.uniform(*seconds))
-    return audio.synthesize(rng, length, voice, prosody)
+    return prosody, audio.synthesize(rng, length, voice, prosody)

@@ -17,7 +17,7 @@ import numpy as np
 from ser.corpus.kinds.iemocap import clean_transcript
 from ser.corpus.labels import LABEL_CODES
 from ser.errors import ConfigError
-from ser.synth import audio, text
+from ser.synth import attributes, audio, text
 from ser.synth.metadata import read_metadata
 
 #: Label proportions close to the real corpus's, the rare codes a little more frequent.
@@ -38,7 +38,7 @@ _FIRST_DIALOGS = {3: ("Ses03M_impro05a", "Ses03M_impro05b"), 5: ("Ses05M_script0
 _REPLACED = {"Ses03M_impro05", "Ses05M_script01_1"}
 MAX_DIALOGS = 30
 # What a generator is for: part of its seed, so that new draws in one place move no other.
-_LABELS, _TURNS, _FORCE, AUDIO = range(4)  # audio.draw_voices uses 9
+_LABELS, _TURNS, _FORCE, AUDIO, _VOTES = range(5)  # audio.draw_voices uses 9
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,11 @@ def plan_dialogs(config: SynthConfig, voices: dict[tuple[int, str], audio.Voice]
     _force_every_code(dialogs, np.random.default_rng([config.seed, _FORCE]))
     for dialog in dialogs:
         rng = np.random.default_rng([config.seed, _TURNS, dialog.session, dialog.index])
+        votes = np.random.default_rng([config.seed, _VOTES, dialog.session, dialog.index])
         for turn in dialog.turns:
             _describe(rng, turn, voices[dialog.session, turn.gender], config.duration_range)
-            turn.annotation = text.annotate(rng, turn.code, turn.blend, turn.intensity)
+            heard_as = attributes.conveyed(turn.prosody)  # the ratings follow the audio
+            turn.annotation = text.annotate(rng, turn.code, turn.blend, heard_as, votes)
         _time_and_name(rng, dialog)
         _add_quirks(rng, dialog)
     return dialogs
@@ -232,6 +234,7 @@ def dialogs_from_metadata(path: Path, seed: int) -> list[Dialog]:
     for index, (name, group) in enumerate(groupby(ordered, key=lambda r: r["dialog"])):
         rows = list(group)  # in transcription order
         rng = np.random.default_rng([seed, _TURNS, index])
+        votes = np.random.default_rng([seed, _VOTES, index])
         lines = []
         for row in rows:
             start, end = round(float(row["start"]), 4), round(float(row["end"]), 4)
@@ -239,8 +242,17 @@ def dialogs_from_metadata(path: Path, seed: int) -> list[Dialog]:
             turn.blend = _draw_blend(rng, turn.code)
             raw = (row["text"] or "") if "text" in row else text.compose(rng, turn.code, turn.blend)
             turn.raw, turn.clean = raw.strip(), clean_transcript(raw)
-            turn.annotation = text.annotate(rng, turn.code, turn.blend, 1.0)
+            heard_as = attributes.conveyed(_profile(turn))  # a tone's wav conveys nothing
+            turn.annotation = text.annotate(rng, turn.code, turn.blend, heard_as, votes)
             lines.append(turn)
         turns = sorted(lines, key=lambda t: (t.start, t.utt_id))
         dialogs.append(Dialog(name, int(rows[0]["session"]), index, turns, lines))
     return dialogs
+
+
+def _profile(turn: Turn) -> audio.Prosody:
+    """The full profile of a turn's class (`xxx`: halfway between its blend's)."""
+    if turn.blend is None:
+        return audio.PROSODY[turn.code]
+    first, second = turn.blend
+    return audio.blend(audio.PROSODY[first], audio.PROSODY[second], 0.5)

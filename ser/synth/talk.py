@@ -19,7 +19,7 @@ AAC, in its folders.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +27,16 @@ import soundfile
 import soxr
 
 from ser.corpus.kinds import meld, msp_podcast
-from ser.synth import audio, text
-from ser.synth.acted import ActedTruth, new_root, speech, voice_of, write_wav
+from ser.synth import attributes, audio, text
+from ser.synth.acted import ActedTruth, new_root, speech, utterance, voice_of
 from ser.synth.encode import write_encoded
 
-#: Each class's (arousal, valence, dominance) on MSP-Podcast's 1-7 scale.
-ATTRIBUTES = {
-    "ang": (5.8, 2.2, 5.4), "sad": (2.6, 2.4, 2.8), "hap": (5.0, 5.8, 4.6),
-    "sur": (5.2, 4.4, 4.0), "fea": (5.0, 2.6, 2.8), "dis": (4.2, 2.6, 4.4),
-    "con": (3.8, 3.0, 4.8), "neu": (3.6, 4.0, 4.0), "oth": (4.0, 4.0, 4.0),
-    "xxx": (4.0, 4.0, 4.0),
-}  # fmt: skip
+#: MSP-Podcast's annotators a file, the first `AGREE` naming its class; the others name
+#: what they hear in its audio (`ser.synth.attributes.heard`) among `HEARD`.
+ANNOTATORS, AGREE = 5, 3
+HEARD = ("ang", "sad", "hap", "sur", "fea", "dis", "neu")
+RATER_SD = 0.7  # one annotator's rating about what the audio conveys, 1-7 scale
+_PEOPLE = 12  # part of the seeds of how far a speaker shows the emotion and who rates it
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,10 @@ class TalkConfig:
 
 
 def write_msp_podcast(out: Path, config: TalkConfig = TalkConfig()) -> ActedTruth:
-    """`out/Labels/labels_consensus.csv`, `out/Labels/labels_detailed.csv` (5 annotators'
-    votes a file: 4 for its class and one for another, X's five apart),
+    """`out/Labels/labels_consensus.csv`, `out/Labels/labels_detailed.csv` (each file's
+    emotion shown at an intensity of its own, as in IEMOCAP's layout; 5 annotators
+    a file, `_panel`: 3 name its class, 2 what they hear in its audio, X's five apart;
+    the consensus attributes the mean of their ratings, which follow the audio's prosody),
     `out/Audios/*.wav`, `out/Transcripts/*.txt`:
     every class (O and X too) `config.rounds` times per speaker; the last speaker Test1,
     the one before Development, the one before that Test2 (with 5 or more), the rest
@@ -64,6 +65,7 @@ def write_msp_podcast(out: Path, config: TalkConfig = TalkConfig()) -> ActedTrut
         (root / folder).mkdir()
     split = _msp_splits(config.speakers)
     rows, files = [], {}
+    details: dict[str, list[tuple[str, tuple[int, int, int]]]] = {}
     for s in range(config.speakers + 1):  # the last: Unknown
         speaker = str(s + 1) if s < config.speakers else msp_podcast.UNKNOWN
         voice = voice_of(config.seed, s, "FM"[s % 2])
@@ -71,14 +73,19 @@ def write_msp_podcast(out: Path, config: TalkConfig = TalkConfig()) -> ActedTrut
             for k, (letter, code) in enumerate(msp_podcast.EMOTIONS.items()):
                 stem = f"MSP-PODCAST_{s + 1:04d}_{r * 10 + k + 1:04d}"
                 rng = np.random.default_rng([config.seed, s, r, k])
-                write_wav(
-                    root / msp_podcast.AUDIO / f"{stem}.wav", rng, voice, code, config.seconds
+                people = np.random.default_rng([config.seed, s, r, k, _PEOPLE])
+                shown = float(np.clip(people.beta(2.5, 1.2), 0.1, 1.0))  # as IEMOCAP's
+                prosody, samples = utterance(rng, voice, code, config.seconds, shown)
+                soundfile.write(
+                    root / msp_podcast.AUDIO / f"{stem}.wav", samples, audio.SAMPLE_RATE
                 )
                 if (s, r, k) != (0, 0, 0):  # the release lacks a few transcripts
                     words = text.compose(rng, _cued(code))
                     (root / msp_podcast.TEXT / f"{stem}.txt").write_text(words + "\n")
                 where = split[s] if s < config.speakers else ("Train", "Test1")[k % 2]
-                rows.append(_msp_row(stem, letter, code, speaker, "FM"[s % 2], where))
+                panel = _panel(people, code, prosody)
+                rows.append(_msp_row(stem, letter, speaker, "FM"[s % 2], where, panel))
+                details[stem] = panel
                 files[stem] = (code, speaker)
     with (root / msp_podcast.LABELS).open("w", newline="") as file:
         writer = csv.DictWriter(file, msp_podcast.COLUMNS)
@@ -87,21 +94,40 @@ def write_msp_podcast(out: Path, config: TalkConfig = TalkConfig()) -> ActedTrut
     with (root / msp_podcast.DETAILED).open("w", newline="") as file:
         lines = csv.writer(file)
         lines.writerow(["FileName", "Detailed"])
-        for n, (stem, (code, _)) in enumerate(files.items()):
-            lines.writerows([f"{stem}.wav", vote] for vote in _msp_votes(n, code))
+        for n, (stem, panel) in enumerate(details.items()):
+            lines.writerows([f"{stem}.wav", vote] for vote in _msp_votes(n, panel))
     return ActedTruth(root.resolve(), files)
 
 
-def _msp_votes(n: int, code: str) -> list[str]:
-    """The detailed file's field for each of 5 annotators (of 12) of the `n`th file."""
+def _panel(
+    rng: np.random.Generator, code: str, prosody: audio.Prosody
+) -> list[tuple[str, tuple[int, int, int]]]:
+    """Each annotator's primary emotion (a name of the detailed file) and (arousal,
+    valence, dominance) ratings, 1-7, of a file of `code` spoken with `prosody`: the
+    first `AGREE` name its class, the others what they hear (X's five all differ)."""
     names = {c: name.capitalize() for name, c in msp_podcast.VOTED.items()}
     names["oth"] = "Other-Curious"
+    heard_as = attributes.conveyed(prosody)
     if code == "xxx":
         chosen = ["Angry", "Happy", "Sad", "Neutral", "Surprise"]
     else:
-        chosen = [names[code]] * 4 + ["Sad" if code == "neu" else "Neutral"]
-    workers = [f"WORKER{(n + j * 5) % 12 + 1:05d}" for j in range(5)]
-    return [f"{w}; {name}; ; A:4.0; V:4.0; D:4.0" for w, name in zip(workers, chosen, strict=True)]
+        chances = attributes.heard(heard_as, HEARD)
+        picks = rng.choice(len(HEARD), ANNOTATORS - AGREE, p=list(chances.values()))
+        chosen = [names[code]] * AGREE + [names[HEARD[int(p)]] for p in picks]
+    mean = np.array(astuple(heard_as.on_scale(1.0, 7.0)))  # [3]: arousal, valence, dominance
+    ratings = np.clip(np.rint(mean + rng.normal(0.0, RATER_SD, (ANNOTATORS, 3))), 1, 7)
+    return [
+        (name, (int(a), int(v), int(d))) for name, (a, v, d) in zip(chosen, ratings, strict=True)
+    ]
+
+
+def _msp_votes(n: int, panel: list[tuple[str, tuple[int, int, int]]]) -> list[str]:
+    """The detailed file's field for each annotator (of 12) of the `n`th file."""
+    workers = [f"WORKER{(n + j * 5) % 12 + 1:05d}" for j in range(len(panel))]
+    return [
+        f"{w}; {name}; ; A:{a:.1f}; V:{v:.1f}; D:{d:.1f}"
+        for w, (name, (a, v, d)) in zip(workers, panel, strict=True)
+    ]
 
 
 def _msp_splits(speakers: int) -> list[str]:
@@ -114,8 +140,16 @@ def _msp_splits(speakers: int) -> list[str]:
     return split
 
 
-def _msp_row(stem: str, letter: str, code: str, speaker: str, gender: str, split: str) -> dict:
-    arousal, valence, dominance = ATTRIBUTES[code]
+def _msp_row(
+    stem: str,
+    letter: str,
+    speaker: str,
+    gender: str,
+    split: str,
+    panel: list[tuple[str, tuple[int, int, int]]],
+) -> dict:
+    """A consensus row: the attributes are the mean of the panel's ratings."""
+    arousal, valence, dominance = np.mean([rating for _, rating in panel], axis=0)
     return {
         "FileName": f"{stem}.wav", "EmoClass": letter, "EmoAct": f"{arousal:.1f}",
         "EmoVal": f"{valence:.1f}", "EmoDom": f"{dominance:.1f}", "SpkrID": speaker,

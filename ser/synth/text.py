@@ -15,6 +15,8 @@ from itertools import chain
 
 import numpy as np
 
+from ser.synth.attributes import Attributes, heard
+
 #: Phrases that point to a class. `xxx` (no agreement) borrows from its two blends.
 CUES: dict[str, tuple[str, ...]] = {
     "neu": (
@@ -149,13 +151,8 @@ CATEGORY_WORDS: dict[str, str] = {
     "neu": "Neutral", "hap": "Happiness", "exc": "Excited", "sad": "Sadness", "ang": "Anger",
     "fru": "Frustration", "sur": "Surprise", "fea": "Fear", "dis": "Disgust", "oth": "Other",
 }  # fmt: skip
-#: Mean (valence, arousal, dominance) of each code at full intensity, scale 1-5.
-VAD_MEANS: dict[str, tuple[float, float, float]] = {
-    "neu": (3.0, 2.4, 2.6), "hap": (3.9, 3.0, 3.0), "exc": (4.0, 3.6, 3.4),
-    "sad": (2.0, 2.1, 2.1), "ang": (1.8, 3.8, 3.9), "fru": (2.0, 3.2, 3.2),
-    "sur": (3.3, 3.8, 2.8), "fea": (2.1, 3.5, 2.0), "dis": (1.9, 3.2, 3.3),
-    "oth": (2.8, 2.8, 2.8), "xxx": (2.7, 2.9, 2.9),
-}  # fmt: skip
+#: How far one rating strays from what the utterance conveys (before rounding), scale points.
+RATER_SD = 0.45
 _EVALUATORS = ("E1", "E2", "E3", "E4", "E5", "E6")
 
 
@@ -169,17 +166,22 @@ class Annotation:
 
 
 def annotate(
-    rng: np.random.Generator, code: str, blend: tuple[str, str] | None, intensity: float
+    rng: np.random.Generator,
+    code: str,
+    blend: tuple[str, str] | None,
+    heard_as: Attributes,
+    votes: np.random.Generator,
 ) -> Annotation:
-    """Annotator lines consistent with `code` (`xxx`: with `blend`); ratings are pulled
-    towards neutral when the emotion shows little (`intensity` near 0)."""
-    codes = blend or (code,)
-    neutral = np.array(VAD_MEANS["neu"])
-    mean = np.mean([VAD_MEANS[c] for c in codes], axis=0)
-    mean = neutral + (mean - neutral) * (0.4 + 0.6 * intensity)
+    """Annotator lines for an utterance of consensus `code` (`xxx`: hesitating over
+    `blend`) whose audio conveys `heard_as`: 2-3 ratings scattered about it, rounded; two
+    annotators name `code` and the third what it hears (`ser.synth.attributes.heard`;
+    now and then a stray pick), the second adding the class heard next to `code` the more
+    likely the nearer the utterance lies to it. `votes` draws the categories, `rng`
+    everything else (as many draws as ever, so that the text and audio drawn after an
+    annotation stay the same)."""
     who = sorted(str(w) for w in rng.choice(_EVALUATORS, 3, replace=False))
-    raw = rng.normal(0.0, 0.6, (int(rng.integers(2, 4)), 3))
-    values = np.clip(np.rint(mean + raw), 1, 5).astype(int)  # [raters, 3]
+    raw = rng.normal(0.0, RATER_SD, (int(rng.integers(2, 4)), 3))
+    values = np.clip(np.rint(np.array(heard_as.vad()) + raw), 1, 5).astype(int)  # [raters, 3]
     ratings = [(w, (int(v[0]), int(v[1]), int(v[2]))) for w, v in zip(who, values, strict=False)]
     vad = tuple(float(f"{x:.4f}") for x in values.mean(axis=0))
     other = list(CATEGORY_WORDS.values())[int(rng.integers(len(CATEGORY_WORDS)))]
@@ -187,7 +189,30 @@ def annotate(
         first, second = CATEGORY_WORDS[blend[0]], CATEGORY_WORDS[blend[1]]
         words = [[first, second], [second], [other]]
     else:
-        word = CATEGORY_WORDS[code]
         mixed = code in ("ang", "fru") and rng.random() < 0.3
-        words = [[word], [word], ["Frustration", "Anger"] if mixed else [other]]
+        words = _categories(votes, code, heard_as, other, mixed)
     return Annotation(list(zip(who, words, strict=True)), ratings, (vad[0], vad[1], vad[2]))
+
+
+#: The classes annotators hear in an utterance (`oth` only as a stray pick).
+HEARD: tuple[str, ...] = tuple(c for c in CATEGORY_WORDS if c != "oth")
+#: How often the third annotator's pick is a stray one, whatever the utterance conveys.
+STRAY_P = 0.15
+
+
+def _categories(
+    votes: np.random.Generator, code: str, heard_as: Attributes, other: str, mixed: bool
+) -> list[list[str]]:
+    """The three annotators' category words of an utterance of a class of its own."""
+    chances = heard(heard_as, HEARD)
+    nearest = max((c for c in HEARD if c != code), key=chances.__getitem__)
+    doubt = chances[nearest] / (chances[nearest] + chances.get(code, 0.0))  # 0 sure .. 1
+    word = CATEGORY_WORDS[code]
+    second = [word, CATEGORY_WORDS[nearest]] if votes.random() < 2 * doubt else [word]
+    if mixed:
+        third = ["Frustration", "Anger"]
+    elif votes.random() < STRAY_P:
+        third = [other]
+    else:
+        third = [CATEGORY_WORDS[HEARD[int(votes.choice(len(HEARD), p=list(chances.values())))]]]
+    return [[word], second, third]

@@ -9,6 +9,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from ser.cli import main
+from tests.report.attribute_fixtures import attribute_run
 
 ASR = {"mpnet@asr-w": {"transcripts": "asr-w", "asr_model": "tiny-whisper", "wer": 0.98}}
 
@@ -62,3 +63,11 @@ def test_claims_reports_bad_input_in_one_line(tmp_path: Path) -> None:
     result = ser("claims", "--asr-check", run_dir(tmp_path, "gold", [60.0]))
     assert result.exit_code == 2
     assert result.output.strip() == "error: run 'gold' was not trained on ASR text (no 'asr')"
+
+
+def test_claims_on_an_attribute_score(tmp_path: Path) -> None:
+    fused = attribute_run(tmp_path, "fused", skill=0.95, seeds=3)
+    single = attribute_run(tmp_path, "single", skill=0.3, seeds=3)
+    result = ser("claims", "--fused", fused, "--single", single, "--metric", "ccc_mean")
+    assert result.exit_code == 0, result.output
+    assert "claims on these runs: mean CCC" in result.stdout and "SHOWN" in result.stdout

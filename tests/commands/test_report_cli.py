@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from rich.console import Console
 
 from ser.cli import main
+from ser.commands.train import summary_table
+from ser.report.runs import load_run
+from tests.report.attribute_fixtures import attribute_run
 from tests.stores import labelled_store
 
 
@@ -53,3 +57,27 @@ def test_paired_takes_two_runs_and_needs_their_predictions(runs: Path) -> None:
         assert lost.exit_code == 2 and "kept no per-utterance predictions" in lost.stderr
     finally:
         (runs / "kept.csv").rename(runs / "two" / "predictions.csv")
+
+
+def test_report_runs_on_attributes_with_breakdown_paired_test_and_plots(tmp_path: Path) -> None:
+    va = attribute_run(tmp_path, "va", skill=0.6)
+    both = attribute_run(tmp_path, "both", skill=0.9, categorical=True)
+    plots = tmp_path / "plots"
+    result = ser("report", va, both, "--by", "speaker", "--paired", "--plots", plots)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "| va | is13 | none | loso |" in out and "mean CCC (mean)" in out
+    assert "| speaker | n | va CCC arousal / valence | both UA / WA | both CCC arousal" in out
+    assert "| mean CCC | " in out and "| UA |" not in out  # va has no classes to test
+    for name in ("va_attributes.png", "both_attributes.png", "both_confusion.png"):
+        assert (plots / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
+    assert not (plots / "va_confusion.png").exists()
+    by_class = ser("report", va, "--by", "class")
+    assert by_class.exit_code == 2 and "none of the runs has any" in by_class.stderr
+
+
+def test_the_train_summary_table_of_an_attribute_run(tmp_path: Path) -> None:
+    console = Console(width=200, record=True)
+    console.print(summary_table(load_run(attribute_run(tmp_path, "va", seeds=1))))
+    text = console.export_text()
+    assert "CCC" in text and "mean" in text and "pooled" in text

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.report.attributes import attribute_metrics
+from ser.report.attributes import ATTRIBUTES, attribute_metrics
 from ser.report.fold_entry import FoldEntry
 from ser.report.metrics import compute_metrics
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
@@ -23,7 +23,8 @@ SCALE = (1.0, 5.0)  # IEMOCAP's
 def gold_values(names: Sequence[str]) -> np.ndarray:
     """[N, A] gold values of every test utterance, the same for every run."""
     n = len(FOLDS) * 2 * PER_SPEAKER
-    gold = np.random.default_rng(0).uniform(*SCALE, size=(n, len(names)))
+    every = np.random.default_rng(0).uniform(*SCALE, size=(n, len(ATTRIBUTES)))
+    gold = every[:, [ATTRIBUTES.index(name) for name in names]]
     gold[3, -1] = np.nan  # an utterance without gold for the last attribute
     return gold
 

@@ -120,5 +120,8 @@ def test_runs_with_both_heads_are_tested_on_both(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="another gold value"):
         paired_bootstrap(a, moved, resamples=20)
     valence = run_predictions(attribute_run(tmp_path, "v", ("valence",)))[1]
-    with pytest.raises(ReportError, match="different attributes"):
+    with pytest.raises(ReportError, match="share no scores"):
         paired_bootstrap(only, valence, resamples=20)
+    two = run_predictions(attribute_run(tmp_path, "two", ("arousal", "valence")))[1]
+    shared = [r.metric for r in paired_bootstrap(two, only, resamples=20)]
+    assert shared == ["mean CCC", "CCC arousal"]

@@ -165,3 +165,35 @@ def test_one_seed_is_said_to_show_nothing() -> None:
     assert f"fused vs best single modality: TOO FEW SEEDS\n{fused}" in text
     assert "one seed has no spread: it cannot show a difference (--seeds 3; sweeps: --fix" in text
     assert "ASR path check" not in text
+
+
+def attribute_record(name: str, cccs: list[float], arousal_only: bool = False) -> RunRecord:
+    """A run on attributes alone whose seed s scored CCC cccs[s] on arousal (valence 0.2
+    less) on each of two folds."""
+
+    def scores(c: float) -> dict[str, Any]:
+        both = {"arousal": c, "valence": c - 0.2}
+        kept = {"arousal": c} if arousal_only else both
+        return {a: {"ccc": v, "pearson": v + 0.1, "mae": 1 - v, "n": 20} for a, v in kept.items()}
+
+    entries = [FoldEntry(s, f"f{f}", {}, attributes=scores(c))
+               for s, c in enumerate(cccs) for f in range(2)]  # fmt: skip
+    return RunRecord(name, {"features": name}, "loso", [], folds=entries)
+
+
+def test_claims_compare_runs_on_attribute_scores() -> None:
+    fused = attribute_record("mit", [0.70, 0.72, 0.71])
+    singles = [attribute_record("audio", [0.60, 0.61, 0.62]), attribute_record("text", [0.5] * 3)]
+    assert seed_scores(fused, "ccc_mean").values == pytest.approx((0.6, 0.62, 0.61))
+    assert seed_scores(fused, "pearson_valence").values == pytest.approx((0.6, 0.62, 0.61))
+    claim = fusion_claim(fused, singles, "ccc_arousal")
+    (v,) = claim.verdicts
+    assert v.other.label.startswith("audio") and v.status == "shown"
+    text = claims_text([claim], None, "ccc_arousal")
+    assert "claims on these runs: CCC arousal, mean ± std" in text
+    assert "0.710 ± 0.010 (n = 3)" in text and "gap +0.100, spread 0.020" in text
+    assert "mean CCC," in claims_text([fusion_claim(fused, singles, "ccc_mean")], None, "ccc_mean")
+    with pytest.raises(ClaimsError, match="lacks its ccc_valence"):
+        seed_scores(attribute_record("a", [0.5], arousal_only=True), "ccc_valence")
+    with pytest.raises(ClaimsError, match="lacks its ua"):
+        seed_scores(fused, "ua")  # a run on attributes alone has no categorical score

@@ -102,3 +102,15 @@ def test_a_bar_in_a_label_stays_in_its_cell() -> None:
     """A label from a sweep file may hold ``|``: escaped as `ser report` escapes its runs."""
     text = _table_md(TABLE, [result("Full", None), result("a|b", None)])
     assert "| a\\|b | not run | not run |" in text
+
+
+def test_a_cell_trained_on_attributes_alone_shows_dashes() -> None:
+    scores = {"arousal": {"ccc": 0.5, "pearson": 0.6, "mae": 0.7, "n": 10}}
+    folds = [{"seed": 0, "fold": "fold0", "metrics": {}, "attributes": scores}]
+    run = {"name": "va", "config": {}, "classes": [], "folds": folds, "complete": True,
+           "protocol": "loso", "summary": None}  # fmt: skip
+    va = CellResult({**result("VA", None).row, "key": "va"}, RunRecord.from_json(run))
+    full = result("Full", [70.0, 72.0, 74.0, 76.0], seeds=2)
+    text = _table_md(TABLE, [va, full])
+    assert "| VA | - | - | 70.00 | - | - |" in text
+    assert va.mean_std("ccc_arousal") == (0.5, 0.0, 1) and va.scores("ua") == {}
