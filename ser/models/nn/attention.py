@@ -87,7 +87,11 @@ class Attention(nn.Module):
             q, k, v = self.qkv(x).chunk(3, dim=-1)  # [B, T, d] each
         # Heads split off: [B, T, d] -> [B, h, T, d/h].
         q, k, v = (t.unflatten(-1, (self.heads, -1)).transpose(-3, -2) for t in (q, k, v))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=keys)  # [B, h, Tq, d/h]
+        # q, k, v already carry autocast's dtype from the projections; autocast's own cast
+        # around SDPA under vmap breaks its backward in bf16 on CUDA ("expected input and
+        # grad types to match": benchmarks/README.md), so SDPA takes them as they are.
+        with torch.autocast(q.device.type, enabled=False):
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=keys)  # [B, h, Tq, d/h]
         out = out.transpose(-3, -2).flatten(-2)  # [B, Tq, d], heads concatenated
         return self.out(out)
 

@@ -4,12 +4,14 @@ transformer layers with copied weights, their initialisation, key masks, and vma
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from ser.models.nn import attention
 from ser.models.nn.attention import Attention, DecoderLayer, EncoderLayer, FeedForward, key_mask
 
 D, HEADS = 8, 2
@@ -161,3 +163,21 @@ def test_layers_under_vmap_equal_each_member_alone() -> None:
     out = vmap(one)(params, buffers, x, keys)
     for k, layer in enumerate(layers):
         torch.testing.assert_close(out[k], layer(x[k], keys[k]), atol=1e-5, rtol=1e-5)
+
+
+def test_sdpa_takes_the_projections_dtype_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under autocast the projections give bf16; SDPA runs on them with autocast off: its
+    own cast under vmap broke the backward in bf16 on CUDA (benchmarks/README.md)."""
+    seen: list[tuple[bool, torch.dtype]] = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(q: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        seen.append((torch.is_autocast_enabled("cpu"), q.dtype))
+        return sdpa(q, *args, **kwargs)
+
+    monkeypatch.setattr(attention.F, "scaled_dot_product_attention", spy)
+    layer = Attention(8, 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(torch.randn(2, 5, 8))
+    out.float().sum().backward()
+    assert seen == [(False, torch.bfloat16)]
