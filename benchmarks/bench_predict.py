@@ -26,26 +26,31 @@ import sys
 import time
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+# `ser` as this checkout runs it, installed or not (a GPU image has no venv of ours).
+SER = (sys.executable, "-m", "ser.cli")
 
 
 def sh(*args: str) -> None:
-    subprocess.run([str(a) for a in args], check=True, capture_output=True)
+    """Run a setup step; its output only when it fails (then on stderr)."""
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True)
+    if done.returncode:
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
+        raise SystemExit(f"setup step failed ({done.returncode}): {' '.join(map(str, args))}")
 
 
 def setup(work: Path, epochs: int) -> tuple[Path, Path]:
     corpus, store, runs = work / "IEMOCAP_full_release", work / "features.zarr", work / "runs"
     if not corpus.exists():
-        sh(BIN / "ser", "demo-corpus", corpus, "--seed", "0")
+        sh(*SER, "demo-corpus", corpus, "--seed", "0")
     if not (work / "models").exists():
         sh(sys.executable, "-m", "ser.synth.tiny", work / "models")
     if not store.exists():
-        sh(BIN / "ser", "extract", corpus, "--store", store, "--features", "hubert,mpnet",
+        sh(*SER, "extract", corpus, "--store", store, "--features", "hubert,mpnet",
            "--hubert-model", work / "models/tiny-hubert", "--mpnet-model",
            work / "models/tiny-mpnet", "--layers", "last", "--classes", "4")  # fmt: skip
     run = runs / "mit"
     if not (run / "checkpoints").exists():
-        sh(BIN / "ser", "train", "--store", store, "--out", runs, "--classes", "4",
+        sh(*SER, "train", "--store", store, "--out", runs, "--classes", "4",
            "--protocol", "session5", "--features", "hubert+mpnet", "--fusion", "mit",
            "--d-model", "64", "--heads", "4", "--queries", "8", "--epochs", str(epochs),
            "--batch-size", "16", "--threads", "1", "--name", "mit", "--overwrite")  # fmt: skip
@@ -86,7 +91,7 @@ def main() -> None:
     env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}
     predict(PredictConfig(str(run), (rows[0]["path"],), text="warm up", device="cpu"))
     t0 = time.perf_counter()
-    subprocess.run([str(BIN / "ser"), "predict", "--run", str(run), str(listing), "--json",
+    subprocess.run([*SER, "predict", "--run", str(run), str(listing), "--json",
                     "--device", "cpu"], check=True, capture_output=True, env=env)  # fmt: skip
     command = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -101,7 +106,7 @@ def main() -> None:
     per_file = (time.perf_counter() - t0) / len(sample)
     t0 = time.perf_counter()
     for row in sample[: args.commands]:
-        subprocess.run([str(BIN / "ser"), "predict", "--run", str(run), row["path"], "--text",
+        subprocess.run([*SER, "predict", "--run", str(run), row["path"], "--text",
                         row["transcript"], "--device", "cpu", "--json"],
                        check=True, capture_output=True, env=env)  # fmt: skip
     per_command = (time.perf_counter() - t0) / max(1, args.commands)

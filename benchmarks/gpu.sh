@@ -4,12 +4,13 @@
 # Each part ends inside 10 minutes on an H100 so that a lent machine's per-call limit
 # holds it; with no part named, all run one after the other.
 #
-#   bash benchmarks/gpu.sh      # parts 1 to 5
+#   bash benchmarks/gpu.sh      # parts 1 to 6
 #   bash benchmarks/gpu.sh 1    # paper-size MSMSER, 1 seed (5 members): stacked, one by one, compiled
 #   bash benchmarks/gpu.sh 2    # paper-size MSMSER, 3 seeds (15 members): stacked vs compiled
 #   bash benchmarks/gpu.sh 3    # the fusion study's dialog models, 20 seeds; profiles of a step
 #   bash benchmarks/gpu.sh 4    # extraction: HuBERT-base and a Whisper encoder, fp16, utt/s
 #   bash benchmarks/gpu.sh 5    # the 195-probe layer sweep (13 x 768, LOSO x 3 seeds) on the GPU
+#   bash benchmarks/gpu.sh 6    # ser predict --segment on a 10- and a 60-minute recording
 #   GPU_SHARE=20 bash benchmarks/gpu.sh   # every part, each given 20 % of its time (a short lease)
 #
 # Parts 4 and 5 need transformers, soundfile, soxr, zarr and rich beside torch (ser's own
@@ -90,13 +91,21 @@ part5() {
     --fix device=cuda
 }
 
+part6() {
+  # Long recordings predicted window by window on the GPU: wall time and peak memory of a
+  # 10- and a 60-minute file (the setup, a tiny MIT run, trains on the CPU first).
+  logged segments 420 "${PYTHON:-python3}" benchmarks/bench_segments.py --workdir /tmp/bench-segments \
+    --device cuda
+}
+
 case "${1:-all}" in
   1) part1 ;;
   2) part2 ;;
   3) part3 ;;
   4) part4 ;;
   5) part5 ;;
-  all) part1; part2; part3; part4; part5 ;;
-  *) echo "usage: bash benchmarks/gpu.sh [1|2|3|4|5]" >&2; exit 2 ;;
+  6) part6 ;;
+  all) part1; part2; part3; part4; part5; part6 ;;
+  *) echo "usage: bash benchmarks/gpu.sh [1|2|3|4|5|6]" >&2; exit 2 ;;
 esac
 exit $failed
