@@ -29,6 +29,12 @@ RUN = click.Path(path_type=Path)
     "ASR path (WER, UA against chance), never as a result.",
 )
 @click.option(
+    "--attributes",
+    type=RUN,
+    help="Claim (c): a run trained on emotion attributes; its CCC per attribute against a "
+    "constant prediction's.",
+)
+@click.option(
     "--metric",
     type=click.Choice(claims.METRICS),
     default="ua",
@@ -41,19 +47,23 @@ def claims_command(
     singles: tuple[Path, ...],
     rmm_sweep: Path | None,
     asr_check: Path | None,
+    attributes: Path | None,
     metric: str,
 ) -> None:
-    """Whether the runs show (a) fusion beating the best single modality and (b) random
-    modality masking helping MSMSER's masked tests, over seeds, by the printed rule."""
+    """Whether the runs show (a) fusion beating the best single modality, (b) random
+    modality masking helping MSMSER's masked tests and (c) attribute heads learning, over
+    seeds, by the printed rule."""
     if (fused is None) != (not singles):
         raise click.UsageError("claim (a) needs --fused and at least one --single")
-    if fused is None and rmm_sweep is None and asr_check is None:
-        raise click.UsageError("give --fused/--single, --rmm-sweep or --asr-check")
+    if fused is None and rmm_sweep is None and asr_check is None and attributes is None:
+        raise click.UsageError("give --fused/--single, --rmm-sweep, --attributes or --asr-check")
     found = []
     if fused is not None:
         found.append(claims.fusion_claim(load_run(fused), [load_run(p) for p in singles], metric))
     if rmm_sweep is not None:
         found.append(claims.rmm_claim(rmm_sweep, metric))
+    if attributes is not None:
+        found.append(claims.attribute_claim(load_run(attributes)))
     check = None if asr_check is None else claims.asr_check(load_run(asr_check))
     click.echo(claims.claims_text(found, check, metric), nl=False)
 

@@ -1,7 +1,9 @@
 """Whether a set of runs shows the papers' claims, with the numbers: `ser claims`.
 
 (a) fusion beats the best single modality (MSMSER's Table 2); (b) random modality masking
-helps the masked tests (a ``msmser-table3`` sweep: Full against w/o RMM).
+helps the masked tests (a ``msmser-table3`` sweep: Full against w/o RMM); (c) a run's
+attribute heads learn: each attribute's CCC on the held-out side against a constant
+prediction's (0), by the same rule.
 
 `RULE` compares the gap between the sides' means with their seeds' spread, not a rank
 test: with three seeds Wilcoxon's smallest two-sided p is 0.25. With n seeds a side the
@@ -163,6 +165,22 @@ def rmm_claim(sweep_dir: Path, metric: str = "ua") -> Claim:
         for test, *sides in RMM_PAIRS
     )
     return Claim(f"(b) random modality masking helps the masked tests ({RMM_TABLE})", verdicts)
+
+
+def attribute_claim(run: RunRecord) -> Claim:
+    """(c): the run's CCC per attribute it trained, and their mean, against 0 (what a
+    constant prediction scores) over its seeds."""
+    scored = [a for a in ATTRIBUTES if any(a in e.attributes for e in run.folds)]
+    if not scored:
+        raise ClaimsError(f"run {run.name!r} was not trained on emotion attributes")
+    verdicts = []
+    for metric in (*(f"ccc_{a}" for a in scored), *((MEAN,) if len(scored) > 1 else ())):
+        ours = seed_scores(run, metric, run_label(run))
+        constant = Scores("a constant prediction", (0.0,) * ours.n, 3)
+        verdicts.append(Verdict(metric_label(metric), ours, constant))
+    return Claim(
+        "(c) the attribute heads learn (CCC above a constant prediction's 0)", tuple(verdicts)
+    )
 
 
 def _cell_scores(cells: Sequence[Any], row: str, metric: str, where: Path) -> Scores:

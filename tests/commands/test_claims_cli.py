@@ -71,3 +71,13 @@ def test_claims_on_an_attribute_score(tmp_path: Path) -> None:
     result = ser("claims", "--fused", fused, "--single", single, "--metric", "ccc_mean")
     assert result.exit_code == 0, result.output
     assert "claims on these runs: mean CCC" in result.stdout and "SHOWN" in result.stdout
+
+
+def test_claims_on_attribute_heads_learning(tmp_path: Path) -> None:
+    run = attribute_run(tmp_path, "attributes", skill=0.9, seeds=3)
+    result = ser("claims", "--attributes", run)
+    assert result.exit_code == 0, result.output
+    assert "(c) the attribute heads learn" in result.stdout
+    assert "mean CCC: SHOWN" in result.stdout and "a constant prediction" in result.stdout
+    refused = ser("claims", "--attributes", run_dir(tmp_path, "cat", [60.0, 61.0]))
+    assert refused.exit_code != 0 and "not trained on emotion attributes" in refused.output

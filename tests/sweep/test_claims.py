@@ -21,6 +21,7 @@ from ser.sweep.claims import (
     Scores,
     Verdict,
     asr_check,
+    attribute_claim,
     claims_text,
     fusion_claim,
     rmm_claim,
@@ -197,3 +198,17 @@ def test_claims_compare_runs_on_attribute_scores() -> None:
         seed_scores(attribute_record("a", [0.5], arousal_only=True), "ccc_valence")
     with pytest.raises(ClaimsError, match="lacks its ua"):
         seed_scores(fused, "ua")  # a run on attributes alone has no categorical score
+
+
+def test_attribute_heads_learning_against_a_constant_prediction() -> None:
+    learnt = attribute_claim(attribute_record("mlp", [0.40, 0.45, 0.50]))
+    assert [v.test for v in learnt.verdicts] == ["CCC arousal", "CCC valence", "mean CCC"]
+    assert [v.status for v in learnt.verdicts] == ["shown", "shown", "shown"]
+    assert learnt.verdicts[0].other.values == (0.0, 0.0, 0.0)
+    noise = attribute_claim(attribute_record("noise", [0.25, -0.05, 0.10], arousal_only=True))
+    (only,) = noise.verdicts  # one attribute: no mean of them
+    assert only.status == "not shown"  # gap 0.10 below the spread 0.15
+    text = claims_text([learnt], None)
+    assert "(c) the attribute heads learn" in text and "gap +0.450, spread 0.050" in text
+    with pytest.raises(ClaimsError, match="not trained on emotion attributes"):
+        attribute_claim(RunRecord("c", {}, "loso", ["neu"], folds=[FoldEntry(0, "f", {"ua": 1})]))
