@@ -193,7 +193,8 @@ class _ConsoleProgress(Progress):
 def summary_table(record: RunRecord) -> Table:
     """Per-fold scores, their mean (± std over seeds, or one seed's folds; no ± for one
     value) and the pooled scores (every fold's predictions together) of a run record."""
-    table = Table(title=f"{record.name} ({record.protocol}, {len(record.classes)} classes)")
+    scored = f"{len(record.classes)} classes" if record.classes else "attributes"
+    table = Table(title=f"{record.name} ({record.protocol}, {scored})")
     # A run on emotion attributes: the mean CCC too; on attributes alone "-" for the rest.
     ccc = bool(run_attributes(record))
     keys = ("ua", "wa", "f1", *((MEAN,) if ccc else ()))

@@ -17,7 +17,7 @@ from ser.errors import ConfigError
 from ser.report.attributes import AttributeMetrics
 from ser.report.predictions import read_predictions
 from ser.train.checkpoint import load_run_checkpoints
-from ser.train.run import Progress, train
+from ser.train.run import Progress, json_summary, train
 from tests.stores import add_labelled_set, labelled_store
 
 from .conftest import SETS, small_config
@@ -43,6 +43,9 @@ def test_an_attribute_run_learns_on_held_out_sessions(
         assert scores.ccc_mean > 0.3, entry.fold  # well above 0 on a held-out session
         assert entry.curves["val_ccc"]  # selected on the validation side's mean CCC
     assert record.summary is not None and record.summary["ccc_mean"] > 0.45
+    summary = json_summary(record)  # `ser train --json`
+    assert "ua" not in summary and summary["ccc_mean"] == record.summary["ccc_mean"]
+    assert all("ccc_mean" in fold for fold in summary["folds"])
     # Every utterance with attributes is trained and tested, in or out of a class set.
     store = FeatureStore.open(attribute_store)
     table = read_predictions(tmp_path / record.name / "predictions.csv")
