@@ -158,6 +158,13 @@ def prepare(
     )
     record.threads = asdict(threads)
     record.data = {"utterances": len(data), "dropped": data.dropped}
+    if plan.targets.emotion and data.targets is not None:  # both heads: say what lacks one
+        missing = (~np.isfinite(data.targets)).sum(axis=0)  # [A]
+        lacking = {a: int(n) for a, n in zip(data.attributes, missing, strict=True)}
+        record.data["without_attribute"] = lacking
+        if any(lacking.values()):
+            said = ", ".join(f"{n} {a}" for a, n in lacking.items() if n)
+            progress.message(f"trained on their class only, no value of the attribute: {said}")
     if plan.targets.soft:
         record.data["votes_fallback"] = data.soft_fallbacks
         progress.message(

@@ -60,6 +60,7 @@ def test_emotion_and_attributes_from_one_body(attribute_store: Path, tmp_path: P
     config = small_config(attribute_store, tmp_path, target="emotion+arousal", epochs=6)
     record = train(config, Progress())
     assert record.config["attribute_weight"] == 1.0
+    assert record.data["without_attribute"] == {"arousal": 0}
     for entry in record.folds:
         assert entry.metrics["ua"] > 40
         assert set(AttributeMetrics.from_dict(entry.attributes).scores) == {"arousal"}
