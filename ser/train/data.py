@@ -63,14 +63,10 @@ class TrainData:
     features: dict[str, FeatureTable]
     device: torch.device
     dropped: dict[str, int]  # reason -> utterances dropped for it
-    # The attribute targets' names and values [n, A] on the corpus's scale (NaN: none);
-    # empty names and None: a run without attribute targets.
-    attributes: tuple[str, ...] = ()
-    targets: np.ndarray | None = None
-    # [n, C] float32 each utterance's vote distribution (`--labels soft`; those with no vote
-    # in the class set: their consensus's one-hot); None: hard labels
-    soft: np.ndarray | None = None
-    soft_fallbacks: int = 0
+    attributes: tuple[str, ...] = ()  # the attribute targets' names (none: no such targets)
+    targets: np.ndarray | None = None  # [n, A] their values, the corpus's scale; NaN: none
+    soft: np.ndarray | None = None  # [n, C] vote distributions (`--labels soft`); None: hard
+    soft_fallbacks: int = 0  # utterances with no vote in the class set: their label's one-hot
     # A cross-corpus run's (`ser.train.cross.join`): positions from here on are the test
     # store's, their manifest rows that store's; None: one store.
     test_from: int | None = None
@@ -84,15 +80,13 @@ class TrainData:
         self.manifest_rows_t = torch.as_tensor(
             self.manifest_rows, dtype=torch.long, device=self.device
         )
-        self.targets_t = _on(self.targets, self.device)
-        self.soft_t = _on(self.soft, self.device)
+        self.targets_t, self.soft_t = (
+            None if a is None else torch.as_tensor(a, dtype=torch.float32, device=self.device)
+            for a in (self.targets, self.soft)
+        )
 
     def __len__(self) -> int:
         return len(self.labels)
-
-
-def _on(values: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
-    return None if values is None else torch.as_tensor(values, dtype=torch.float32, device=device)
 
 
 def segment_mean(
@@ -124,9 +118,7 @@ def load_data(
     """Read `features` from `store` once; keep the utterances with rows in every set and
     a target: a label in the class set, or (a run on attributes alone) a value of some
     attribute of `targets`."""
-    device = torch.device(device)
-    targets = targets or Targets()
-    manifest = store.manifest
+    device, targets, manifest = torch.device(device), targets or Targets(), store.manifest
     codes = np.asarray(manifest.column("label")).astype(str)
     label_of = [label_set.index_of(c) for c in codes]
     values = attribute_values(manifest, targets.attributes)  # [N, A] ([N, 0] without)
@@ -385,13 +377,9 @@ def gather(
     )
 
 
-def _rows(
-    table: torch.Tensor | None, safe: torch.Tensor, valid: torch.Tensor, pad: float
-) -> torch.Tensor | None:
+def _rows(table: torch.Tensor | None, safe: torch.Tensor, valid: Any, pad: float) -> Any:
     """`table` [n, W]'s rows at positions `safe` [...] -> [..., W], `pad` where not `valid`."""
-    if table is None:
-        return None
-    return torch.where(valid.unsqueeze(-1), table[safe], pad)
+    return None if table is None else torch.where(valid.unsqueeze(-1), table[safe], pad)
 
 
 def _spread(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

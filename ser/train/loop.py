@@ -20,13 +20,14 @@ import numpy as np
 import torch
 
 from ser.models.batch import Batch
-from ser.models.targets import Targets, split
+from ser.models.targets import split
 from ser.report.attributes import AttributeMetrics, attribute_metrics
 from ser.report.metrics import Metrics, compute_metrics, ua_wa
 from ser.runtime.precision import autocast
 from ser.train.data import Batches
 from ser.train.ensemble import Ensemble
 from ser.train.stack import StackedSides
+from ser.train.targets import selection_score, targets_of
 
 
 @dataclass(frozen=True)
@@ -366,21 +367,6 @@ class _Tracker:
     def load_best(self) -> None:
         for name, t in self.ensemble.state().items():
             t.copy_(self.state[name])
-
-
-def targets_of(ensemble: Ensemble) -> Targets:
-    """What the ensemble's members predict (their family's model's `targets`)."""
-    targets = getattr(ensemble.base, "targets", None)
-    return targets if isinstance(targets, Targets) else Targets()
-
-
-def selection_score(targets: Targets, ua: float, ccc: float) -> float:
-    """What validation selects on: UA (percent), the mean CCC of attributes alone, or,
-    with both, their mean on one scale (UA / 100 beside CCC)."""
-    if not targets.attributes:
-        return ua
-    score = ccc if not targets.emotion else (ua / 100 + ccc) / 2
-    return -math.inf if math.isnan(score) else score  # NaN: an undefined CCC
 
 
 def _shared(configs: Sequence[LoopConfig], name: str) -> Any:
