@@ -114,8 +114,8 @@ class TrainConfig:
     attribute_weight: float | None = option(
         None,
         f"With --target emotion+...: the attribute loss's weight beside the category's "
-        f"[default: {ATTRIBUTE_WEIGHT}, measured in] "
-        'benchmarks/README.md, "What should an attribute run weigh?".',
+        f"[default: {ATTRIBUTE_WEIGHT}, measured in "
+        'benchmarks/README.md, "What should an attribute run weigh?"].',
     )
     labels: str = option(
         "hard",
