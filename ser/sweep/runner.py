@@ -263,8 +263,9 @@ def run_task(
 
 
 def _scores(record: RunRecord) -> tuple[float | None, float | None]:
-    """The record's mean UA and WA (None before its first fold)."""
+    """The record's mean UA and WA (None before its first fold, and for a run trained on
+    attributes alone, which has no class to score)."""
     summary = record.summary
-    if not summary:
+    if not summary or "ua" not in summary:
         return None, None
     return float(summary["ua"]), float(summary["wa"])

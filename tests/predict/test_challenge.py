@@ -49,20 +49,20 @@ def test_task_2_writes_the_attributes_on_the_1_to_7_scale() -> None:
 def test_runs_that_answer_no_task_or_another_class_set_are_refused() -> None:
     with pytest.raises(ConfigError, match="neither the emotion category"):
         task_of(_result(attributes=("arousal",)))
-    with pytest.raises(ConfigError, match="8 primary emotions.*ang hap neu sad"):
+    with pytest.raises(ConfigError, match=r"8 primary emotions.*ang hap neu sad"):
         task_of(_result(("ang", "hap", "neu", "sad")))
     both = _result(PRIMARY, ("arousal", "valence", "dominance"))
     with pytest.raises(ConfigError, match="answers both tasks"):
         task_of(both)
     assert task_of(both, "1") == "1" and task_of(both, "2") == "2"
-    with pytest.raises(ConfigError, match="--challenge-task 2"):
+    with pytest.raises(ConfigError, match=r"--challenge-task 2"):
         task_of(_result(PRIMARY), "2")
 
 
 def test_failed_or_repeated_files_write_no_submission() -> None:
-    with pytest.raises(ConfigError, match="1 file.*not predicted.*no submission"):
+    with pytest.raises(ConfigError, match=r"1 file.*not predicted.*no submission"):
         challenge_csv(_result(PRIMARY, rows=[_row("a.wav", "neu"), _row("b.wav", error="bad")]))
-    with pytest.raises(ConfigError, match="given twice: a.wav"):
+    with pytest.raises(ConfigError, match=r"given twice: a.wav"):
         challenge_csv(_result(PRIMARY, rows=[_row("a.wav", "neu"), _row("a.wav", "ang")]))
 
 

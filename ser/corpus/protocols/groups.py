@@ -8,8 +8,9 @@
   `logo:sentence`, `logo:session`); speaker-independent when every speaker is in one group.
 - ``official[:PARTITION]``: the `split` group, `train` / `dev` / `test`: dev validates,
   `test` (or PARTITION: MSP-Podcast's `test2`) tests; any other partition is left out,
-  and the fold says which. ``official:dev`` tests the dev partition (where a challenge's
-  test labels are not released), validated on a `random10` slice of train (or none). Speakers on both sides (MELD's recurring characters,
+  and the fold says which. ``official:dev`` tests the dev partition (where a
+  challenge's test labels are not released), validated on a `random10` slice of train
+  (or none). Speakers on both sides (MELD's recurring characters,
   MSP-Podcast's `Unknown`) make the fold speaker-dependent, the fold naming them.
 
 Validation (`val`): ``session`` holds out the next group (cyclically; official: dev),
