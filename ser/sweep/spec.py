@@ -96,7 +96,9 @@ def load_spec(
     cli = {"params": dict(params or {}), "fixed": dict(fixed or {}), "grid": dict(grid or {})}
     if spec in (CROSS, CHALLENGE):
         if made is None or made.name != spec:
-            raise ConfigError(f"{spec}: its rows are made from the stores; give --store")
+            what = "are pairs of stores; give --store twice or more"
+            what = what if spec == CROSS else "are made from its store; give --store"
+            raise ConfigError(f"{spec}: its rows {what}")
         _check_params(cli["params"], "--set", "--fix", {"audio": "audio=SET"})
         return _expand(spec, spec, (made,), cli)
     if spec == PROBE:
