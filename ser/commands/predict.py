@@ -1,4 +1,4 @@
-"""`ser predict`: a trained run's class probabilities for new recordings."""
+"""`ser predict`: a trained run's class probabilities (and attributes) for new recordings."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ser.cache.atomic import atomic, writing
+from ser.predict.challenge import challenge_csv
 from ser.predict.longest import FLOOR, LONGEST_UTTERANCE
 from ser.predict.run import PredictConfig, Prediction, PredictResult, predict
 from ser.predict.timeline import plot_timeline
@@ -99,6 +100,19 @@ AGAIN = "it predicts anew (the predictions are printed above)"
     help="Also draw the timeline (PNG): class probabilities over time, segments shaded "
     "(needs --segment).",
 )
+@click.option(
+    "--challenge-csv",
+    "challenge_path",
+    type=click.Path(),
+    help="Also write the MSP-Podcast challenge's submission file (Odyssey 2024 format): "
+    "task 1 (FileName,EmoClass) from a run on the 8 primary emotions, task 2 "
+    "(FileName,EmoAct,EmoVal,EmoDom) from a run on the three attributes.",
+)
+@click.option(
+    "--challenge-task",
+    type=click.Choice(["1", "2"]),
+    help="The challenge task of a run that predicts both [the one it predicts].",
+)
 def predict_command(**o: Any) -> None:
     """Predict the emotion of AUDIO files, folders of them or CSV lists (path[,transcript]
     lines, optionally under a path,transcript header; a header with dialog and order
@@ -119,9 +133,13 @@ def predict_command(**o: Any) -> None:
     for option in ("vtt", "plot"):
         if o[f"{option}_path"] and not o["segment"]:
             raise click.UsageError(f"--{option} draws on segments: give --segment too")
+    if o["challenge_path"] and o["segment"]:
+        raise click.UsageError("--challenge-csv scores whole files: leave --segment out")
     fields = {f.name: o[f.name] for f in dataclasses.fields(PredictConfig) if f.name != "vad"}
     config = PredictConfig(**fields, vad=vad_options(o))
     result = predict(config, message=message)
+    if o["plot_path"] and not result.categorical:
+        raise click.UsageError("--plot draws class probabilities: this run predicts no class")
     if o["as_json"]:
         click.echo(json.dumps(as_json(result)))
     else:
@@ -130,6 +148,8 @@ def predict_command(**o: Any) -> None:
         write_csv(Path(o["csv_path"]), result)
     if o["vtt_path"]:
         write_vtt(Path(o["vtt_path"]), result)
+    if o["challenge_path"]:
+        write_challenge(Path(o["challenge_path"]), result, o["challenge_task"])
     if o["plot_path"]:
         with writing(Path(o["plot_path"]), "the timeline", AGAIN):
             plot_timeline(result.predictions, result.classes, Path(o["plot_path"]))
@@ -153,12 +173,21 @@ def segmented(result: PredictResult) -> bool:
 
 
 def as_json(result: PredictResult) -> dict[str, Any]:
-    """The result as one JSON object; a segment's `start` and `end` only with --segment."""
+    """The result as one JSON object; a segment's `start` and `end` only with --segment,
+    `attributes` only from a run trained on them."""
     payload = {**dataclasses.asdict(result), "failed": result.failed}
-    if not segmented(result):
-        for p in payload["predictions"]:
+    if not result.attributes:
+        del payload["attributes"]
+    for p in payload["predictions"]:
+        if not segmented(result):
             del p["start"], p["end"]
+        if not result.attributes:
+            del p["attributes"]
     return payload
+
+
+def _values(p: Prediction, result: PredictResult) -> list[str]:
+    return [f"{p.attributes[a]:.2f}" if a in p.attributes else "" for a in result.attributes]
 
 
 def _span(p: Prediction) -> list[str]:
@@ -173,17 +202,22 @@ def table(result: PredictResult) -> Table:
     if spans:
         out.add_column("start", justify="right")
         out.add_column("end", justify="right")
-    out.add_column("class")
+    if result.categorical:
+        out.add_column("class")
     for c in result.classes:
         out.add_column(c, justify="right")
+    for a in result.attributes:
+        out.add_column(a, justify="right")
     out.add_column("notes", overflow="fold")
     for p in result.predictions:
         probs = [f"{p.probabilities[c]:.3f}" if p.label else "" for c in result.classes]
         asr = [f"ASR: {p.transcript}"] if p.transcript_source == "asr" else []
         notes = "; ".join(p.notes + asr)
-        label = p.label or "[red]failed[/red]"
+        label = [p.label or "[red]failed[/red]"] if result.categorical else []
         span = _span(p) if spans else []
-        out.add_row(Path(p.path).name, *span, label, *probs, p.error or notes)
+        error = p.error if result.categorical or p.error is None else f"failed: {p.error}"
+        values = _values(p, result)
+        out.add_row(Path(p.path).name, *span, *label, *probs, *values, error or notes)
     return out
 
 
@@ -195,17 +229,26 @@ def write_csv(path: Path, result: PredictResult) -> None:
     spans = segmented(result)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    header = ["path", *(["start", "end"] if spans else []), "label", *result.classes]
-    header += ["transcript", "transcript_source", "error"]
+    label = ["label"] if result.categorical else []
+    header = ["path", *(["start", "end"] if spans else []), *label, *result.classes]
+    header += [*result.attributes, "transcript", "transcript_source", "error"]
     writer.writerow([*header, *(["dialog", "order"] if turns else [])])
     for p in result.predictions:
-        probs = [p.probabilities.get(c, "") for c in result.classes]
+        probs: list[Any] = [p.label or ""] * result.categorical
+        probs += [p.probabilities.get(c, "") for c in result.classes]
+        probs += [p.attributes.get(a, "") for a in result.attributes]
         span = _span(p) if spans else []
-        row = [p.path, *span, p.label or "", *probs, p.transcript or "", p.transcript_source or ""]
+        row = [p.path, *span, *probs, p.transcript or "", p.transcript_source or ""]
         where = [p.dialog or "", "" if p.order is None else p.order] if turns else []
         writer.writerow([*row, p.error or "", *where])
     text = buffer.getvalue()
     atomic(path, lambda tmp: tmp.write_text(text, "utf-8", newline=""), "the predictions", AGAIN)
+
+
+def write_challenge(path: Path, result: PredictResult, task: str | None) -> None:
+    """The MSP-Podcast challenge's submission file (`ser.predict.challenge`), atomically."""
+    text = challenge_csv(result, task)
+    atomic(path, lambda tmp: tmp.write_text(text, "utf-8"), "the submission file", AGAIN)
 
 
 def write_vtt(path: Path, result: PredictResult) -> None:

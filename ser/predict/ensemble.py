@@ -1,5 +1,6 @@
-"""Class probabilities of checkpoints on features held in memory, scored through the
-trainer's own `Batches` and evaluation settings, and their mean over checkpoints.
+"""Class probabilities (and attributes, for a run trained on them) of checkpoints on
+features held in memory, scored through the trainer's own `Batches` and evaluation
+settings, and their mean over checkpoints.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import torch
 
 from ser.errors import ConfigError
 from ser.models.batch import Unit
+from ser.models.targets import split
 from ser.runtime.precision import autocast
 from ser.train.checkpoint import Checkpoint
 from ser.train.data import Batches, FeatureTable, TrainData, feature_table
@@ -80,30 +82,52 @@ def probabilities(
 ) -> np.ndarray:
     """Softmax class probabilities `[len(positions), C]` of `ckpt` on `data`'s utterances
     at `positions`, in the order of `positions`."""
+    return outputs(ckpt, data, positions, device)[0]
+
+
+@torch.no_grad()
+def outputs(
+    ckpt: Checkpoint,
+    data: TrainData,
+    positions: np.ndarray,
+    device: torch.device | str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """`ckpt`'s softmax class probabilities `[len(positions), C]` (C = 0 for a run
+    without the category) and attribute predictions on the corpus's scale (the training
+    side's z-score undone) `[len(positions), A]`, in the order of `positions`."""
     device = torch.device(device)
     model = ckpt.build(device)
     unit: Unit = "dialog" if ckpt.unit == "dialog" else "utterance"
     size = max(BATCH_SIZE, len(positions)) if unit == "dialog" else BATCH_SIZE
     batches = Batches(data, positions, list(ckpt.specs), unit, size, zscore=ckpt.zscore)
-    out = np.zeros((len(positions), len(ckpt.classes)), dtype=np.float32)
+    n_attributes = len(ckpt.targets.attributes)
+    n_classes = len(ckpt.classes) if ckpt.targets.emotion else 0
+    probs = np.zeros((len(positions), n_classes), dtype=np.float32)
+    attributes = np.zeros((len(positions), n_attributes), dtype=np.float32)
     where = {int(row): i for i, row in enumerate(data.manifest_rows[positions])}
     with masked(model, ckpt.model.eval_mask):
         for batch in batches:
             with autocast(device, ckpt.precision):
-                logits = model(batch).logits  # [B, C] or [B, U, C]
+                logits = model(batch).logits  # [B, C + A] or [B, U, C + A]
             real = batch.index >= 0  # dialog padding has index -1
-            probs = torch.softmax(logits.float()[real], dim=-1).cpu().numpy()
-            rows = batch.index[real].cpu().numpy()
-            out[[where[int(r)] for r in rows]] = probs
-    return out
+            classes, values = split(logits.float()[real], n_attributes)  # [n, C], [n, A]
+            at = [where[int(r)] for r in batch.index[real].cpu().numpy()]
+            if n_classes:
+                probs[at] = torch.softmax(classes, dim=-1).cpu().numpy()
+            if n_attributes and ckpt.target_scale is not None:
+                mean, std = (t.to(device) for t in ckpt.target_scale)
+                attributes[at] = (values * std + mean).cpu().numpy()
+    return probs, attributes
 
 
 def ensemble(
     ckpts: Sequence[Checkpoint], data: TrainData, device: torch.device | str = "cpu"
-) -> np.ndarray:
-    """The mean over `ckpts` of their probabilities on every utterance of `data`: [N, C]."""
-    classes = {c.classes for c in ckpts}
-    if len(classes) != 1:
-        raise ConfigError(f"the checkpoints disagree on the class set: {sorted(classes)}")
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mean over `ckpts` of their probabilities [N, C] and of their attributes on the
+    corpus's scale [N, A] on every utterance of `data` (C = 0 without the category)."""
+    kinds = {(c.classes, c.targets.emotion, c.targets.attributes) for c in ckpts}
+    if len(kinds) != 1:
+        raise ConfigError(f"the checkpoints disagree on what they predict: {sorted(kinds)}")
     positions = np.arange(len(data))
-    return np.mean([probabilities(c, data, positions, device) for c in ckpts], axis=0)
+    made = [outputs(c, data, positions, device) for c in ckpts]
+    return np.mean([p for p, _ in made], axis=0), np.mean([a for _, a in made], axis=0)

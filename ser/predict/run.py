@@ -75,6 +75,8 @@ class Prediction:
     order: int | None = None
     start: float | None = None  # the segment's span in its file (seconds), with --segment
     end: float | None = None
+    # A run trained on attributes: each one on the corpus's scale (arousal, ...: value).
+    attributes: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,12 @@ class PredictResult:
     notes: tuple[str, ...] = ()  # about the whole prediction (`ser.predict.notes`)
     # dialog-level models given an input without its conversation (no dialog column)
     dialog_context_lost: bool = False
+    attributes: tuple[str, ...] = ()  # what a run trained on attributes predicts of them
+
+    @property
+    def categorical(self) -> bool:
+        """Whether the run predicts a class (a run on attributes alone has no classes)."""
+        return bool(self.classes)
 
     @property
     def failed(self) -> int:
@@ -121,8 +129,10 @@ def predict(
     notes = tuple(run_notes(ckpts, dialogs, cut))
     if windows is not None and dialog_level(ckpts):
         notes += (SEGMENT_TURNS,)
-    classes = ckpts[0].classes
-    return PredictResult(classes, keys, predictions, notes, context_lost(ckpts, dialogs))
+    classes = ckpts[0].classes if ckpts[0].targets.emotion else ()
+    attributes = ckpts[0].targets.attributes
+    lost = context_lost(ckpts, dialogs)
+    return PredictResult(classes, keys, predictions, notes, lost, attributes)
 
 
 def _items(
@@ -293,14 +303,18 @@ def _score(
     failed: dict[int, str],
     device: torch.device,
 ) -> list[Prediction]:
-    classes = ckpts[0].classes
+    classes = ckpts[0].classes if ckpts[0].targets.emotion else ()
+    names = ckpts[0].targets.attributes
     ok = [i for i in range(len(items)) if i not in failed]
     probs: dict[int, np.ndarray] = {}  # input -> [C]
+    values: dict[int, np.ndarray] = {}  # input -> [A], on the corpus's scale
     if ok:
         arrays = {name: [rows[i] for i in ok] for name, rows in outputs.items()}
         turns = [(items[i].dialog, items[i].order) for i in ok]  # conversations, if given
         data = memory_data(ckpts[0], arrays, device, turns)
-        probs = dict(zip(ok, ensemble(ckpts, data, device), strict=True))
+        mean_probs, mean_values = ensemble(ckpts, data, device)
+        probs = dict(zip(ok, mean_probs, strict=True))
+        values = dict(zip(ok, mean_values, strict=True))
     predictions = []
     for i, item in enumerate(items):
         p = Prediction(str(item.path), transcript=item.transcript, notes=list(item.notes))
@@ -317,7 +331,9 @@ def _score(
             p.error = failed[i]
         else:
             row = probs[i]
-            p.label = classes[int(row.argmax())]
-            p.probabilities = {c: float(v) for c, v in zip(classes, row, strict=True)}
+            if classes:
+                p.label = classes[int(row.argmax())]
+                p.probabilities = {c: float(v) for c, v in zip(classes, row, strict=True)}
+            p.attributes = {a: float(v) for a, v in zip(names, values[i], strict=True)}
         predictions.append(p)
     return predictions

@@ -1,5 +1,12 @@
 """WebVTT subtitles of a segmented prediction (`--vtt`): one cue per segment, its class
-and probability, so the labels play along with the recording in a media player."""
+and probability (and, from a run trained on attributes, each one's initial and value on
+the corpus's scale: "A 3.2 V 2.9 D 3.1"), so the labels play along with the recording
+in a media player.
+
+>>> from types import SimpleNamespace as S
+>>> cue_text(S(label="hap", probabilities={"hap": 0.71}, attributes={"arousal": 3.24}))
+'hap 0.71 A 3.2'
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ class Segment(Protocol):
     path: str
     label: str | None
     probabilities: dict[str, float]
+    attributes: dict[str, float]
     start: float | None
     end: float | None
 
@@ -30,10 +38,17 @@ def vtt_text(segments: Sequence[Segment]) -> str:
     files = {p.path for p in segments}
     lines = ["WEBVTT", ""]
     for p in segments:
-        if p.label is None or p.start is None or p.end is None:
+        if (p.label is None and not p.attributes) or p.start is None or p.end is None:
             continue
-        text = f"{p.label} {p.probabilities[p.label]:.2f}"
+        text = cue_text(p)
         if len(files) > 1:
             text = f"{Path(p.path).name}: {text}"
         lines += [f"{timestamp(p.start)} --> {timestamp(p.end)}", text, ""]
     return "\n".join(lines)
+
+
+def cue_text(p: Segment) -> str:
+    """A cue's words: its class and probability, then each attribute's initial and value."""
+    parts = [] if p.label is None else [f"{p.label} {p.probabilities[p.label]:.2f}"]
+    parts += [f"{name[0].upper()} {value:.1f}" for name, value in p.attributes.items()]
+    return " ".join(parts)

@@ -205,6 +205,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
 )
 ALL = "all"  # every preset above, one sweep (shared cells trained once)
 CROSS = "cross-corpus"  # made from the stores it sweeps: `ser.sweep.cross`
+CHALLENGE = "msp-podcast-challenge"  # MSP-Podcast stores only: `ser.sweep.challenge`
 
 
 def row_key(row: Row) -> str:

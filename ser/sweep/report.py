@@ -25,6 +25,7 @@ import numpy as np
 from ser.report.record import RunRecord
 from ser.report.runs import markdown_table
 from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, papers_apply, spans_corpora
+from ser.sweep.challenge_report import challenge_md
 from ser.sweep.cross_report import cross_md
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.probe_report import probe_md
@@ -61,6 +62,9 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
                 continue
             if table["figure"] == "cross":  # cross-corpus: train x test tables
                 parts.append(cross_md(table, results))
+                continue
+            if table["figure"] == "challenge":  # MSP-Podcast's tasks beside Test3's numbers
+                parts.append(challenge_md(table, results))
                 continue
             if spans_corpora(results):
                 parts.append(by_corpus_md(table, results, _paper, _versus, _protocol))

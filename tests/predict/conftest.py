@@ -43,3 +43,31 @@ def noise_wav(path: Path, seconds: float, seed: int = 0) -> Path:
     wave = np.random.default_rng(seed).normal(0, 0.05, round(seconds * RATE))
     soundfile.write(path, wave.astype(np.float32), RATE)
     return path
+
+
+def _train_attributes(store: Path, out: Path, target: str) -> Path:
+    from ser.models import ModelConfig
+    from ser.train.run import TrainConfig, train
+
+    train(
+        TrainConfig(
+            store=str(store), features=("bert",), model=ModelConfig(fusion="none"),
+            classes="4", protocol="session5", epochs=2, batch_size=8, seeds=1, device="cpu",
+            out=str(out), name="attr", target=target, final=True,
+        )
+    )  # fmt: skip
+    return out / "attr"
+
+
+@pytest.fixture(scope="session")
+def both_run(trained_run, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """A run on the BERT set trained on the category and the three attributes."""
+    out = tmp_path_factory.mktemp("both")
+    return _train_attributes(trained_run.store, out, "emotion+attributes")
+
+
+@pytest.fixture(scope="session")
+def attribute_run(trained_run, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """A run on the BERT set trained on the three attributes alone (no classes)."""
+    out = tmp_path_factory.mktemp("attributes")
+    return _train_attributes(trained_run.store, out, "attributes")

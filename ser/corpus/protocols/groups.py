@@ -8,7 +8,9 @@
   `logo:sentence`, `logo:session`); speaker-independent when every speaker is in one group.
 - ``official[:PARTITION]``: the `split` group, `train` / `dev` / `test`: dev validates,
   `test` (or PARTITION: MSP-Podcast's `test2`) tests; any other partition is left out,
-  and the fold says which. Speakers on both sides (MELD's recurring characters,
+  and the fold says which. ``official:dev`` tests the dev partition (where a
+  challenge's test labels are not released), validated on a `random10` slice of train
+  (or none). Speakers on both sides (MELD's recurring characters,
   MSP-Podcast's `Unknown`) make the fold speaker-dependent, the fold naming them.
 
 Validation (`val`): ``session`` holds out the next group (cyclically; official: dev),
@@ -127,7 +129,7 @@ class Official(Protocol):
 
     @classmethod
     def parse(cls, spec: str, options: str) -> Official:
-        if options in ("train", "dev") or ":" in options:
+        if options == "train" or ":" in options:
             raise ConfigError(f"protocol {spec!r}: write official[:PARTITION], e.g. official:test2")
         return cls(spec, options or "test")
 
@@ -149,15 +151,21 @@ class Official(Protocol):
                 f"rows; the data has {', '.join(sorted(map(repr, values)))}"
             )
         rows = np.arange(len(split), dtype=np.int64)
-        train, dev, tested = (rows[split == name] for name in ("train", "dev", test))
+        if test == "dev" and val == "session":
+            raise ConfigError(
+                "protocol official:dev tests the dev partition, which then validates "
+                "nothing: give --val random10 (or none)"
+            )
+        held_out = "dev" if test != "dev" else "(none)"
+        train, dev, tested = (rows[split == name] for name in ("train", held_out, test))
         held: np.ndarray | None = dev
         if val == "none" or len(dev) == 0:
             train, held = np.sort(np.concatenate([train, dev])), rows[:0] if val == "none" else None
-        trained = rows[np.isin(split, ["train", "dev"])]
+        trained = rows[np.isin(split, ["train", held_out])]
         shared = sorted(set(speakers[tested].tolist()) & set(speakers[trained].tolist()))
         return [
             Split(
-                "official", train, held, tested, (test,), ("dev",) if held is not None else (),
+                "official", train, held, tested, (test,), (held_out,) if held is not None else (),
                 not shared, tuple(sorted(values - {"train", "dev", test})), tuple(map(str, shared)),
             )
         ]  # fmt: skip

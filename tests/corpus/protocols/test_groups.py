@@ -82,7 +82,24 @@ def test_official_tests_a_named_partition_and_names_what_it_leaves_out() -> None
     assert not dependent.speaker_independent and dependent.shared_speakers == ("Unknown",)
     assert "speakers in test and training: Unknown" in dependent.describe()
     with pytest.raises(ConfigError, match=r"official\[:PARTITION\]"):
-        _folds("official:dev", split=split)
+        _folds("official:train", split=split)
+
+
+def test_official_dev_tests_the_dev_partition_validated_on_a_slice_of_train() -> None:
+    """Where a challenge's test labels are not released (MSP-Podcast's Test3), its
+    Development partition is the test side; nothing of it trains or validates."""
+    split = np.array(["train"] * 80 + ["dev"] * 8 + ["test"] * 4 + ["test2"] * 4)
+    data = FoldData(np.tile([0, 1, 2, 3], 24), np.repeat([f"s{i}" for i in range(24)], 4),
+                    {"split": split})  # fmt: skip
+    protocol = KINDS["manifest"].parse_protocol("official:dev")
+    with pytest.raises(ConfigError, match="--val random10"):
+        protocol.folds(data, "session", 0)
+    (fold,) = protocol.folds(data, "random10", 0)
+    assert fold.test.tolist() == list(range(80, 88)) and fold.left_out == ("test", "test2")
+    assert set(np.concatenate([fold.train, fold.val]).tolist()) == set(range(80))
+    assert len(fold.val) and fold.speaker_independent
+    (merged,) = protocol.folds(data, "none", 0)
+    assert merged.train.tolist() == list(range(80)) and len(merged.val) == 0
 
 
 def test_a_dialog_on_both_sides_is_leakage_for_a_dialog_model() -> None:
