@@ -146,6 +146,11 @@ step "$SER" predict --run "$RUNS"/mit "$OUT/predict.csv" --device cpu
 step "$SER" predict --run "$RUNS"/mit "$WAVS"/Ses05M_impro02_M00[01].wav --device cpu \
   --asr "$OUT/models/tiny-whisper" --asr-max-new-tokens 12
 
+# The attribute run on two of them: arousal, valence and dominance on the corpus's 1-5
+# scale, averaged over its checkpoints (`--challenge-csv` writes the MSP-Podcast
+# challenge's submission file from such a run).
+step "$SER" predict --run "$RUNS"/attributes_logmel "$WAVS"/Ses05M_impro02_M00[01].wav --device cpu
+
 # A long recording, not an utterance: three minutes of two speakers' turns in one wav,
 # cut into 5 s windows and predicted by the audio-only run, a row per window, with WebVTT
 # subtitles and the timeline (`--segment vad` finds the speech instead).
