@@ -18,6 +18,7 @@ from ser.train.checkpoint import Checkpoint
 from ser.train.data import Batches, FeatureTable, TrainData, feature_table
 from ser.train.features import ResolvedFeature
 from ser.train.loop import masked
+from ser.train.targets import clip_attributes
 
 #: Utterances per batch when scoring (vector and sequence views alike).
 BATCH_SIZE = 64
@@ -115,9 +116,9 @@ def outputs(
             if n_classes:
                 probs[at] = torch.softmax(classes, dim=-1).cpu().numpy()
             if n_attributes and ckpt.target_scale is not None:
-                mean, std = (t.to(device) for t in ckpt.target_scale)
+                mean, std = (t.to(device) for t in ckpt.target_scale[:2])
                 attributes[at] = (values * std + mean).cpu().numpy()
-    return probs, attributes
+    return probs, clip_attributes(attributes, ckpt.target_scale)
 
 
 def ensemble(

@@ -30,13 +30,15 @@ from ser.train.data import ZScore
 from ser.train.features import ResolvedFeature
 from ser.train.plan import Prepared
 from ser.train.record import layers_record
+from ser.train.targets import TargetScale
 
 CHECKPOINTS = "checkpoints"
 # 2: a plain module's state_dict. 1 (member-stacked weights [1, ...]) is refused with a
 # message: the run trains again in minutes.
 FORMAT = 2
 FINAL = "final"
-SCALE = ("targets.mean", "targets.std")  # the attribute targets' scale's tensors
+# The attribute targets' `TargetScale`'s tensors.
+SCALE = ("targets.mean", "targets.std", "targets.low", "targets.high")
 
 
 class CheckpointError(SerError):
@@ -58,9 +60,10 @@ class Checkpoint:
     state: dict[str, torch.Tensor]
     meta: dict[str, Any]  # the whole sidecar (seed, fold, test predictions, ...)
     targets: Targets = dataclasses.field(default_factory=Targets)
-    # The attribute targets' training-side scale [A] (None: a run without them): the
-    # model's attribute outputs times std plus mean are on the corpus's scale.
-    target_scale: ZScore | None = None
+    # The attribute targets' training side's scale [A] (None: a run without them): the
+    # model's attribute outputs times std plus mean, clipped to [low, high], are on the
+    # corpus's scale.
+    target_scale: TargetScale | None = None
 
     @property
     def layers(self) -> dict[str, dict[str, list[Any]]]:
@@ -126,7 +129,7 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
         name: ZScore(tensors[f"zscore.{name}.mean"], tensors[f"zscore.{name}.std"])
         for name in {k.split(".", 1)[1].rsplit(".", 1)[0] for k in tensors if k[:7] == "zscore."}
     }
-    scale = ZScore(tensors[SCALE[0]], tensors[SCALE[1]]) if SCALE[0] in tensors else None
+    scale = TargetScale(*(tensors[n] for n in SCALE)) if SCALE[0] in tensors else None
     try:
         model = config_from_record(meta["model"])
     except ConfigError as err:
@@ -176,7 +179,7 @@ def save_fold_checkpoint(
     key: str,
     state: Mapping[str, torch.Tensor],
     zscore: Mapping[str, ZScore],
-    scale: ZScore | None = None,
+    scale: TargetScale | None = None,
     **extra: Any,
 ) -> None:
     """Write `run`'s checkpoint `key` with the store's provenance of its sets, the

@@ -289,10 +289,10 @@ class Batches:
         shuffle: bool = False,
         seed: int = 0,
         class_weights: torch.Tensor | None = None,
-        target_scale: ZScore | None = None,
+        target_scale: Any = None,
     ) -> None:
-        """`target_scale`: the attribute targets' z-score (`fit_target_scale` of the
-        fold's training side), riding in every batch like `class_weights`."""
+        """`target_scale`: the attribute targets' `ser.train.targets.TargetScale` of the
+        fold's training side, its mean and std riding in every batch like `class_weights`."""
         self.data, self.specs, self.unit = data, list(specs), unit
         self.class_weights, self.target_scale = class_weights, target_scale
         self.positions = np.asarray(positions, dtype=np.int64)
@@ -333,7 +333,7 @@ class Batches:
         batch = gather(self.data, self.specs, self.unit, pos, plan.lengths, self.zscore)
         batch.class_weights = self.class_weights
         if self.target_scale is not None:
-            batch.target_mean, batch.target_std = self.target_scale
+            batch.target_mean, batch.target_std = self.target_scale[:2]
         return batch
 
 

@@ -22,13 +22,13 @@ from ser.models import build_model
 from ser.models.losses import balanced_weights
 from ser.report.fold_entry import FoldEntry
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
-from ser.train.data import Batches, ZScore, fit_zscore
+from ser.train.data import Batches, fit_zscore
 from ser.train.ensemble import Ensemble
 from ser.train.loop import LoopConfig, Member, Selection, select, test
 from ser.train.plan import Plan, Prepared, TrainConfig
 from ser.train.progress import Progress
 from ser.train.record import fold_entry, fold_predictions
-from ser.train.targets import fit_target_scale
+from ser.train.targets import TargetScale, fit_target_scale
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def cuda_devices(device: torch.device) -> list[int]:
 
 
 def _member(
-    job: Job, zscore: dict[str, Any], weights: np.ndarray | None, scale: ZScore | None
+    job: Job, zscore: dict[str, Any], weights: np.ndarray | None, scale: TargetScale | None
 ) -> Member:
     """One (seed, fold)'s sides, z-scored with its own training side's statistics only;
     its batch order drawn from its own stream, anew each call. Dialog models score a whole

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from ser.runtime.precision import autocast
 from ser.train.data import Batches
 from ser.train.ensemble import Ensemble
 from ser.train.stack import StackedSides
-from ser.train.targets import selection_score, targets_of
+from ser.train.targets import clip_attributes, selection_score, targets_of
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def select(
         ensemble.set_epoch(epoch, epochs)
         losses = train_epoch(ensemble, train_sides, optimizer, scaler, precision, on_step)
         with masked(ensemble.base, None):
-            scored = predict(ensemble, val_sides, precision, on_step, "val")
+            scored = in_range(predict(ensemble, val_sides, precision, on_step, "val"), members)
         for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
             if active[k]:
                 tracker.record(k, epoch + 1, loss, result, len(classes))
@@ -160,6 +160,7 @@ def test(
     with masked(ensemble.base, _shared(configs, "eval_mask")):
         sides = StackedSides([m.test for m in members])
         found = predict(ensemble, sides, _shared(configs, "precision"), on_step, "test")
+    found = in_range(found, members, "test")
     targets = targets_of(ensemble)
     return [
         Evaluation(
@@ -251,6 +252,14 @@ def predict(
         mine = (preds, index, probs, gold, attributes)
         out.append(Predictions(loss, y_true, *(t[k][real] for t in mine)))
     return out
+
+
+def in_range(found: list[Predictions], members: Sequence[Member], side: str = "val") -> Any:
+    """Each member's predictions with its attributes clipped to its training side's range
+    (`clip_attributes`)."""
+    scales = [getattr(m, side).target_scale for m in members]
+    pairs = zip(found, scales, strict=True)
+    return [replace(p, attributes=clip_attributes(p.attributes, s)) for p, s in pairs]
 
 
 def _tensors(batch: Batch) -> tuple[Any, ...]:

@@ -49,7 +49,8 @@ class StackedSides:
         scales = [side.target_scale for side in sides]
         self.target_scale = None
         if all(scale is not None for scale in scales):
-            self.target_scale = ZScore(*(torch.stack(t) for t in zip(*scales, strict=True)))
+            means, stds = zip(*(scale[:2] for scale in scales), strict=True)
+            self.target_scale = ZScore(torch.stack(means), torch.stack(stds))
 
     def __len__(self) -> int:
         """Optimiser steps in an epoch: the longest side's."""

@@ -4,19 +4,31 @@ training side, and what validation selects on."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from ser.errors import ConfigError
 from ser.models.targets import Targets
-from ser.train.data import STD_FLOOR, TrainData, ZScore
+from ser.train.data import STD_FLOOR, TrainData
 from ser.train.ensemble import Ensemble
 
 
-def fit_target_scale(data: TrainData, train: np.ndarray) -> ZScore | None:
-    """Each attribute's mean/std [A] over the `train` positions that have a value (None:
-    no attribute targets): the scale the model's attribute outputs are trained on."""
+class TargetScale(NamedTuple):
+    """A fold's training side's attribute targets: the z-score the model's attribute
+    outputs are trained on and the range its predictions are clipped to (every [A]
+    float32, on the device; a checkpoint's on the CPU)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor  # >= STD_FLOOR (1 for a constant attribute)
+    low: torch.Tensor  # the side's smallest value: no rating scale goes below its own
+    high: torch.Tensor
+
+
+def fit_target_scale(data: TrainData, train: np.ndarray) -> TargetScale | None:
+    """The `TargetScale` of the `train` positions that have a value (None: no attribute
+    targets)."""
     if data.targets is None:
         return None
     values = data.targets[np.asarray(train, dtype=np.int64)]  # [n_train, A]
@@ -24,11 +36,21 @@ def fit_target_scale(data: TrainData, train: np.ndarray) -> ZScore | None:
     if not has.any(axis=0).all():
         missing = [a for a, h in zip(data.attributes, has.any(axis=0), strict=True) if not h]
         raise ConfigError(f"the training side has no value of {', '.join(missing)}")
-    mean = np.nanmean(values, axis=0)
     std = np.nanstd(values, axis=0)
-    std = np.where(std < STD_FLOOR, 1.0, std)
-    on = {"dtype": torch.float32, "device": data.device}
-    return ZScore(torch.as_tensor(mean, **on), torch.as_tensor(std, **on))  # type: ignore[arg-type]
+    moments = (np.nanmean(values, axis=0), np.where(std < STD_FLOOR, 1.0, std))
+    every = (*moments, np.nanmin(values, axis=0), np.nanmax(values, axis=0))
+    return TargetScale(
+        *(torch.as_tensor(v, dtype=torch.float32, device=data.device) for v in every)
+    )
+
+
+def clip_attributes(attributes: np.ndarray, scale: TargetScale | None) -> np.ndarray:
+    """Predicted attributes [N, A] clipped to the training side's range: a prediction
+    outside every rating the corpus gave is certainly off (an input far from the training
+    side's, say), and the MSP-Podcast challenge's own scripts clip alike."""
+    if scale is None or not attributes.size:
+        return attributes
+    return np.clip(attributes, scale.low.cpu().numpy(), scale.high.cpu().numpy())
 
 
 def targets_of(ensemble: Ensemble) -> Targets:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ser.cache import FeatureStore
 from ser.cache.manifest import Manifest
@@ -18,6 +19,7 @@ from ser.report.attributes import AttributeMetrics
 from ser.report.predictions import read_predictions
 from ser.train.checkpoint import load_run_checkpoints
 from ser.train.run import Progress, json_summary, train
+from ser.train.targets import clip_attributes, fit_target_scale
 from tests.stores import add_labelled_set, labelled_store
 
 from .conftest import SETS, small_config
@@ -133,3 +135,17 @@ def test_soft_labels_change_what_the_categorical_head_learns(tmp_path: Path) -> 
         angry_on_happy(tmp_path / "soft" / soft.name)
         > angry_on_happy(tmp_path / "hard" / hard.name) + 0.1
     )
+
+
+def test_predictions_stay_within_the_training_sides_ratings() -> None:
+    """A test input far from the training side's (IS13's near-constant columns z-scored)
+    gives a regression any output; a rating outside every training rating is clipped."""
+    data = type("Data", (), {})()
+    data.targets = np.array([[1.0, 2.0], [3.0, np.nan], [5.0, 4.0]])
+    data.attributes, data.device = ("arousal", "valence"), torch.device("cpu")
+    scale = fit_target_scale(data, np.arange(3))  # type: ignore[arg-type]
+    assert scale is not None
+    assert scale.mean.tolist() == [3.0, 3.0] and scale.low.tolist() == [1.0, 2.0]
+    predicted = np.array([[-40.0, 3.0], [2.5, 9.0]])
+    assert clip_attributes(predicted, scale).tolist() == [[1.0, 3.0], [2.5, 4.0]]
+    assert clip_attributes(predicted, None) is predicted
