@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ser.report.attributes import MEAN, AttributeMetrics
 from ser.report.record import RunRecord
 from ser.report.runs import markdown_table
 from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, papers_apply, spans_corpora
@@ -165,13 +166,14 @@ def _pivot(table: dict[str, Any], results: list[CellResult], ref: CellResult | N
 
 def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | None) -> list[str]:
     metrics = table["metrics"]
-    head = ["cell", *(f"{m.upper()} (ours)" for m in OURS)]
+    ours = (*OURS, *((MEAN,) if _attributes(results) else ()))  # cells on attributes: CCC
+    head = ["cell", *("mean CCC (ours)" if m == MEAN else f"{m.upper()} (ours)" for m in ours)]
     head += [f"{m.upper()} (paper)" for m in metrics]
     head += [f"vs {table['reference']}", "seeds x folds"]
     rows = [
         [
             r.row["label"],
-            *(r.ours(m) for m in OURS),
+            *(r.ours(m) for m in ours),
             *(_paper(r.row, m) for m in metrics),
             _versus(r, ref, metrics[0]),
             str(len(r.scores(metrics[0])) or "-"),
@@ -179,6 +181,11 @@ def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | No
         for r in results
     ]
     return ["", *markdown_table(head, rows)]
+
+
+def _attributes(results: Sequence[CellResult]) -> bool:
+    """Whether a cell trained on emotion attributes (its folds hold their scores)."""
+    return any(r.run is not None and any(e.attributes for e in r.run.folds) for r in results)
 
 
 def _paper(row: dict[str, Any], metric: str) -> str:
@@ -232,6 +239,7 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     corpora = any(spans_corpora(sweep["results"]) for sweep in sweeps)
+    ccc = any(_attributes(sweep["results"]) for sweep in sweeps)
     writer.writerow(
         [
             "sweep",
@@ -247,6 +255,7 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
             "paper_ua",
             "paper_wa",
             *(["corpus"] if corpora else []),
+            *([MEAN] if ccc else []),
         ]
     )
     for sweep in sweeps:
@@ -259,8 +268,13 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
             for e in r.run.folds if r.run is not None else []:
                 # "": a run on emotion attributes alone has no categorical score
                 ours = [_cell(e.metrics.get(k)) for k in ("ua", "wa", "f1")]
-                writer.writerow([*cell, e.seed, e.fold, *ours, *paper, *where])
+                mean = [_ccc(e.attributes)] if ccc else []
+                writer.writerow([*cell, e.seed, e.fold, *ours, *paper, *where, *mean])
     return buf.getvalue()
+
+
+def _ccc(attributes: dict[str, Any]) -> str:
+    return f"{AttributeMetrics.from_dict(attributes).ccc_mean:.3f}" if attributes else ""
 
 
 def _cell(value: float | None) -> str:

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import wilcoxon
 
 from ser.report.record import RunRecord
-from ser.sweep.report import _heading, _table_md, paired_test
+from ser.sweep.report import _csv, _heading, _table_md, paired_test
 from ser.sweep.results import CellResult
 
 TABLE = {"title": "T", "paper": "P", "protocol": "loso", "reference": "Full",
@@ -112,5 +112,21 @@ def test_a_cell_trained_on_attributes_alone_shows_dashes() -> None:
     va = CellResult({**result("VA", None).row, "key": "va"}, RunRecord.from_json(run))
     full = result("Full", [70.0, 72.0, 74.0, 76.0], seeds=2)
     text = _table_md(TABLE, [va, full])
-    assert "| VA | - | - | 70.00 | - | - |" in text
+    assert "| cell | UA (ours) | WA (ours) | mean CCC (ours) | UA (paper) |" in text
+    assert "| VA | - | - | 0.50 (n = 1) | 70.00 | - | - |" in text
+    assert "| Full | 73.00 ± 1.00 | 71.00 ± 1.00 | - | 70.00 | reference | 4 |" in text
+    assert "mean CCC" not in _table_md(TABLE, [full])  # no cell on attributes: no column
     assert va.mean_std("ccc_arousal") == (0.5, 0.0, 1) and va.scores("ua") == {}
+
+
+def test_the_csv_gives_a_cell_on_attributes_its_mean_ccc() -> None:
+    scores = {"arousal": {"ccc": 0.5, "pearson": 0.6, "mae": 0.7, "n": 10},
+              "valence": {"ccc": 0.3, "pearson": 0.4, "mae": 0.8, "n": 10}}  # fmt: skip
+    folds = [{"seed": 0, "fold": "fold0", "metrics": {}, "attributes": scores}]
+    run = {"name": "va", "config": {}, "classes": [], "folds": folds, "complete": True,
+           "protocol": "loso", "summary": None}  # fmt: skip
+    va = CellResult({**result("VA", None).row, "key": "va", "table": "T"}, RunRecord.from_json(run))
+    full = result("Full", [70.0, 72.0], table="T")
+    lines = _csv([{"name": "s", "results": [va, full]}]).splitlines()
+    assert lines[0].endswith(",paper_ua,paper_wa,ccc_mean")
+    assert lines[1].endswith(",fold0,,,,70.0,,0.400") and lines[2].endswith(",70.0,,")
