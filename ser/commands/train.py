@@ -150,6 +150,7 @@ class _ConsoleProgress(Progress):
         self.task: Any = None
         self.clock = clock
         self.drawn = -math.inf  # self.clock() at the last redraw
+        self.score = "UA"  # the validation score the epochs show
 
     def message(self, text: str) -> None:
         # soft_wrap: one line in a log (rich wraps a file at 80 columns otherwise)
@@ -161,11 +162,17 @@ class _ConsoleProgress(Progress):
         if self.lines is not None:
             self.lines.start(label)
 
+    def selects_on(self, score: str) -> None:
+        self.score = score
+        if self.lines is not None:
+            self.lines.score = score
+
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
         if self.lines is not None:
             self.lines.epoch(epoch, epochs, train_loss, val_ua)
         if self.task is not None and self.live:  # a disabled bar needs no redraws
-            status = f"loss {train_loss:.3f} val UA {val_ua:.1f}"
+            shown = f"{val_ua:.1f}" if self.score == "UA" else f"{val_ua:.3f}"
+            status = f"loss {train_loss:.3f} val {self.score} {shown}"
             self.bar.update(self.task, completed=epoch, status=status)
             now = self.clock()
             if now - self.drawn >= REDRAW_SECONDS or epoch == epochs:

@@ -66,6 +66,7 @@ class EpochLines(_Lines):
     """
 
     description: str = "training"
+    score: str = "UA"  # the validation score: "UA" (percent) or "CCC"
     started: float = math.nan  # clock() when the current fold or stage began
     last_epoch: int = 0
     ended: float = math.nan  # clock() at the last epoch's end
@@ -92,7 +93,8 @@ class EpochLines(_Lines):
         if not self._ready(now, force=epoch in (1, epochs)):
             return
         elapsed = now - self.started
-        val = f"val UA {val_ua:.1f}" if math.isfinite(val_ua) else "no validation"
+        val = f"val {self.score} {val_ua:.{1 if self.score == 'UA' else 3}f}"
+        val = val if math.isfinite(val_ua) else "no validation"
         self.say(
             f"{self.description}: epoch {epoch}/{epochs}  loss {train_loss:.3f}  {val}  "
             f"elapsed {clock_time(elapsed)}  eta {clock_time(eta(elapsed, epoch, epochs))}"

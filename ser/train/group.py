@@ -103,6 +103,7 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FoldEntry]:
     first = group[0].run
     classes = first.data.classes
     targets = first.plan.targets
+    progress.selects_on("UA" if targets.emotion else "CCC")
     modules = [
         build_model(job.run.config.model, list(first.specs), len(classes), job.seed, targets)
         for job in group

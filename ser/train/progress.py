@@ -33,8 +33,12 @@ class Progress:
         """Stage `n` of `total` of a staged model begins; a message unless overridden."""
         self.message(f"stage {n} of {total}: {name}")
 
+    def selects_on(self, score: str) -> None:
+        """What the epochs' validation score is from here on: "UA" (percent) or "CCC"
+        (the mean over attributes, a run on attributes alone)."""
+
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
-        """One epoch of the current fold finished."""
+        """One epoch of the current fold finished (`val_ua`: the `selects_on` score)."""
 
     def step(self, phase: str, done: int, total: int | None) -> None:
         """Batch `done` of `total` (None: unknown) of the current epoch's `phase`
@@ -87,6 +91,9 @@ class Heartbeat(Progress):
         self.inner.stage(n, total, name)
         self.staged = f", stage {n} of {total} ({name})"
         self._begin()
+
+    def selects_on(self, score: str) -> None:
+        self.inner.selects_on(score)
 
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
         self.inner.epoch(epoch, epochs, train_loss, val_ua)
@@ -169,6 +176,9 @@ class Published(Progress):
 
     def stage(self, n: int, total: int, name: str) -> None:
         self._say(f"stage {n} of {total}: {name}")
+
+    def selects_on(self, score: str) -> None:
+        self.lines.score = score
 
     def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
         self.lines.epoch(epoch, epochs, train_loss, val_ua)

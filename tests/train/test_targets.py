@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from ser.corpus.registry import read_corpus
 from ser.errors import ConfigError
 from ser.report.attributes import AttributeMetrics
 from ser.report.predictions import read_predictions
+from ser.runtime.plain_progress import EpochLines
 from ser.train.checkpoint import load_run_checkpoints
 from ser.train.run import Progress, json_summary, train
 from ser.train.targets import clip_attributes, fit_target_scale
@@ -149,3 +151,27 @@ def test_predictions_stay_within_the_training_sides_ratings() -> None:
     predicted = np.array([[-40.0, 3.0], [2.5, 9.0]])
     assert clip_attributes(predicted, scale).tolist() == [[1.0, 3.0], [2.5, 4.0]]
     assert clip_attributes(predicted, None) is predicted
+
+
+def test_the_epochs_show_the_score_validation_selects_on(
+    attribute_store: Path, tmp_path: Path
+) -> None:
+    said: list[str] = []
+    lines = EpochLines(said.append, interval=0)
+
+    class Lines(Progress):
+        def selects_on(self, score: str) -> None:
+            lines.score = score
+
+        def fold_start(self, seed: int, fold: str, epochs: int) -> None:
+            lines.start(fold)
+
+        def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
+            lines.epoch(epoch, epochs, train_loss, val_ua)
+
+    train(small_config(attribute_store, tmp_path, target="attributes", epochs=2), Lines())
+    assert said and all(" val CCC " in line for line in said)
+    assert re.search(r"val CCC -?\d\.\d{3} ", said[-1])
+    said.clear()
+    train(small_config(attribute_store, tmp_path, epochs=2), Lines())
+    assert said and all(re.search(r" val UA \d+\.\d ", line) for line in said)
