@@ -254,9 +254,10 @@ def predict(
     return out
 
 
-def in_range(found: list[Predictions], members: Sequence[Member], side: str = "val") -> Any:
-    """Each member's predictions with its attributes clipped to its training side's range
-    (`clip_attributes`)."""
+def in_range(
+    found: list[Predictions], members: Sequence[Member], side: str = "val"
+) -> list[Predictions]:
+    """Each member's predictions, attributes clipped to its training side's range."""
     scales = [getattr(m, side).target_scale for m in members]
     pairs = zip(found, scales, strict=True)
     return [replace(p, attributes=clip_attributes(p.attributes, s)) for p, s in pairs]
