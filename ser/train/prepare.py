@@ -24,7 +24,6 @@ from ser.errors import ConfigError, StoreError
 from ser.models.batch import InputSpec, Unit
 from ser.models.config import plan_inputs
 from ser.models.losses import balanced_weights
-from ser.models.targets import Targets
 from ser.report.predictions import PREDICTIONS
 from ser.report.record import RECORD, RunRecord
 from ser.runtime.threads import ThreadChoice
@@ -97,9 +96,9 @@ def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) ->
     """The run's data, read once per store (and test store), sets, class set, targets and
     device (`root`: the corpus's, where it moved, for soft labels)."""
     names = tuple(f.name for f in inputs.features)
+    targets = plan.targets
     key: tuple[Any, ...] = (inputs.store.path.resolve(), names, plan.classes, str(plan.device))
-    if plan.targets != Targets():  # only then: the key of every other run stays as it was
-        key += (plan.targets.emotion, plan.targets.attributes, plan.targets.soft)
+    key += (targets.emotion, targets.attributes, targets.soft)
     if inputs.test is not None:
         key += (inputs.test.store.path.resolve(), inputs.test.match.test.name)
     if key in loaded:
@@ -107,8 +106,8 @@ def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) ->
     if inputs.test is not None:
         data = cross.load_joined(inputs.store, inputs.features, inputs.test, plan.device)
     else:
-        data = load_data(inputs.store, inputs.features, inputs.classes, plan.device, plan.targets)
-        if plan.targets.soft:
+        data = load_data(inputs.store, inputs.features, inputs.classes, plan.device, targets)
+        if targets.soft:
             data = with_votes(data, inputs, root)
     loaded[key] = data
     return data
@@ -158,19 +157,7 @@ def prepare(
     )
     record.threads = asdict(threads)
     record.data = {"utterances": len(data), "dropped": data.dropped}
-    if plan.targets.emotion and data.targets is not None:  # both heads: say what lacks one
-        missing = (~np.isfinite(data.targets)).sum(axis=0)  # [A]
-        lacking = {a: int(n) for a, n in zip(data.attributes, missing, strict=True)}
-        record.data["without_attribute"] = lacking
-        if any(lacking.values()):
-            said = ", ".join(f"{n} {a}" for a, n in lacking.items() if n)
-            progress.message(f"trained on their class only, no value of the attribute: {said}")
-    if plan.targets.soft:
-        record.data["votes_fallback"] = data.soft_fallbacks
-        progress.message(
-            f"soft labels: {len(data) - data.soft_fallbacks} utterance(s) on their votes, "
-            f"{data.soft_fallbacks} with no vote in the class set on their consensus label"
-        )
+    record.data |= _targets_notes(plan, data, progress)
     if inputs.test is not None:
         record.cross = cross.cross_record(inputs.store, inputs.features, inputs.test, data)
         for line in cross.describe(record.cross):
@@ -212,6 +199,27 @@ def prepare(
     prepared.predictions.update(kept_predictions(plan.run_dir, record))
     prepared.planned = len(plan.seeds) * len(folds)
     return prepared
+
+
+def _targets_notes(plan: Plan, data: TrainData, progress: Progress) -> dict[str, Any]:
+    """What the targets left out, said and for the record's data: with both heads, the
+    utterances trained on their class alone (no value of an attribute); with soft labels,
+    those on their consensus label (no vote in the class set)."""
+    notes: dict[str, Any] = {}
+    if plan.targets.emotion and data.targets is not None:
+        missing = (~np.isfinite(data.targets)).sum(axis=0)  # [A]
+        lacking = {a: int(n) for a, n in zip(data.attributes, missing, strict=True)}
+        notes["without_attribute"] = lacking
+        if any(lacking.values()):
+            said = ", ".join(f"{n} {a}" for a, n in lacking.items() if n)
+            progress.message(f"trained on their class only, no value of the attribute: {said}")
+    if plan.targets.soft:
+        notes["votes_fallback"] = data.soft_fallbacks
+        progress.message(
+            f"soft labels: {len(data) - data.soft_fallbacks} utterance(s) on their votes, "
+            f"{data.soft_fallbacks} with no vote in the class set on their consensus label"
+        )
+    return notes
 
 
 def reopen(

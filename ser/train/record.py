@@ -17,7 +17,7 @@ import numpy as np
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
-from ser.report.attribute_runs import attribute_summary
+from ser.report.attribute_runs import attribute_summary, has_categories, run_attributes
 from ser.report.attributes import MEAN, AttributeMetrics
 from ser.report.fold_entry import FoldEntry, Stage
 from ser.report.metrics import Metrics, overall_metrics, summarize
@@ -72,9 +72,8 @@ def json_summary(record: RunRecord) -> dict[str, Any]:
     seconds; a run with attribute targets: the mean CCC too (per fold and over seeds)."""
     if record.summary is None:
         raise ConfigError(f"{record.name}: no (seed, fold) trained, nothing to summarise")
-    categories = bool(record.folds and record.folds[0].metrics)
-    scores = ("wa", "ua", "f1") if categories else ()
-    ccc = bool(record.folds and record.folds[0].attributes)
+    scores = ("wa", "ua", "f1") if has_categories(record) else ()
+    ccc = bool(run_attributes(record))
     folds = [
         {
             "seed": e.seed,
@@ -99,7 +98,7 @@ def run_scores(record: RunRecord) -> tuple[dict[str, Any] | None, dict[str, Any]
     attributes') and pooled metrics (the category's; None without it)."""
     summary: dict[str, Any] = {}
     pooled = None
-    if record.folds[0].metrics:
+    if has_categories(record):
         results = [(e.seed, Metrics.from_dict(e.metrics)) for e in record.folds]
         summary = summarize(results)
         pooled = overall_metrics([m for _, m in results], record.classes).to_dict()
