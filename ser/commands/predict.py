@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ser.cache.atomic import atomic, writing
-from ser.predict.challenge import challenge_csv
+from ser.predict.challenge import challenge_csv, task_of
 from ser.predict.longest import FLOOR, LONGEST_UTTERANCE
 from ser.predict.run import PredictConfig, Prediction, PredictResult, predict
 from ser.predict.timeline import plot_timeline
@@ -137,9 +137,14 @@ def predict_command(**o: Any) -> None:
         raise click.UsageError("--challenge-csv scores whole files: leave --segment out")
     fields = {f.name: o[f.name] for f in dataclasses.fields(PredictConfig) if f.name != "vad"}
     config = PredictConfig(**fields, vad=vad_options(o))
-    result = predict(config, message=message)
-    if o["plot_path"] and not result.categorical:
-        raise click.UsageError("--plot draws class probabilities: this run predicts no class")
+
+    def refuse(run: PredictResult) -> None:  # what the run cannot give, before any audio
+        if o["plot_path"] and not run.categorical:
+            raise click.UsageError("--plot draws class probabilities: this run predicts no class")
+        if o["challenge_path"]:
+            task_of(run, o["challenge_task"])
+
+    result = predict(config, message=message, check=refuse)
     if o["as_json"]:
         click.echo(json.dumps(as_json(result)))
     else:
@@ -178,8 +183,9 @@ def as_json(result: PredictResult) -> dict[str, Any]:
     payload = {**dataclasses.asdict(result), "failed": result.failed}
     if not result.attributes:
         del payload["attributes"]
+    spans = segmented(result)
     for p in payload["predictions"]:
-        if not segmented(result):
+        if not spans:
             del p["start"], p["end"]
         if not result.attributes:
             del p["attributes"]

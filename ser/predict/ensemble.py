@@ -102,10 +102,12 @@ def outputs(
     size = max(BATCH_SIZE, len(positions)) if unit == "dialog" else BATCH_SIZE
     batches = Batches(data, positions, list(ckpt.specs), unit, size, zscore=ckpt.zscore)
     n_attributes = len(ckpt.targets.attributes)
-    n_classes = len(ckpt.classes) if ckpt.targets.emotion else 0
+    n_classes = len(ckpt.classes)  # () for a run without the category
     probs = np.zeros((len(positions), n_classes), dtype=np.float32)
     attributes = np.zeros((len(positions), n_attributes), dtype=np.float32)
     where = {int(row): i for i, row in enumerate(data.manifest_rows[positions])}
+    scale = ckpt.target_scale  # [A] each; None: no attributes
+    mean, std = (t.to(device) for t in scale[:2]) if scale is not None else (0.0, 1.0)
     with masked(model, ckpt.model.eval_mask):
         for batch in batches:
             with autocast(device, ckpt.precision):
@@ -115,10 +117,9 @@ def outputs(
             at = [where[int(r)] for r in batch.index[real].cpu().numpy()]
             if n_classes:
                 probs[at] = torch.softmax(classes, dim=-1).cpu().numpy()
-            if n_attributes and ckpt.target_scale is not None:
-                mean, std = (t.to(device) for t in ckpt.target_scale[:2])
+            if n_attributes:
                 attributes[at] = (values * std + mean).cpu().numpy()
-    return probs, clip_attributes(attributes, ckpt.target_scale)
+    return probs, clip_attributes(attributes, scale)
 
 
 def ensemble(

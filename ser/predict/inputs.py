@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.corpus.audio import AudioError, AudioInfo, AudioSource, Clip, audio_info, load_audio
+from ser.corpus.audio import (
+    AudioError,
+    AudioInfo,
+    AudioSource,
+    Clip,
+    audio_info,
+    load_audio,
+    source_path,
+)
 from ser.errors import ConfigError
 from ser.predict.transcripts import FORMATS, TimedTranscript, read_timed
 
@@ -38,6 +46,7 @@ class Item:
     clip: Clip | None = None  # the window of the file it is (--segment), None: the whole
     timed: TimedTranscript | None = None  # its SRT/WebVTT words, cut to `clip` (segments.py)
     undecoded: bool = False  # its audio failed to decode (`error` says why)
+    info: AudioInfo | None = None  # its file's header, once probed (a segment's: its file's)
 
     @property
     def source(self) -> AudioSource:
@@ -157,7 +166,7 @@ def _load(item: Item, sample_rate: int | None) -> np.ndarray | None:
     if item.error is not None:
         return None
     try:
-        wave, info = _decode(item.source, sample_rate)
+        wave, info = _decode(item.source, sample_rate, item.info)
     except AudioError as err:
         item.error, item.undecoded = str(err), True
         return None
@@ -171,9 +180,12 @@ def _load(item: Item, sample_rate: int | None) -> np.ndarray | None:
     return wave
 
 
-def _decode(source: AudioSource, sample_rate: int | None) -> tuple[np.ndarray, AudioInfo]:
-    path = source.path if isinstance(source, Clip) else Path(source)
-    info = audio_info(path)  # AudioError saying why: missing, empty, unreadable
+def _decode(
+    source: AudioSource, sample_rate: int | None, info: AudioInfo | None
+) -> tuple[np.ndarray, AudioInfo]:
+    """The audio and its file's header (`info`: probed already, as a segment's file is)."""
+    path = source_path(source)
+    info = info or audio_info(path)  # AudioError saying why: missing, empty, unreadable
     wave = load_audio(source, sample_rate or info.rate)
     if not isinstance(source, Clip):  # a segment's file was checked when it was cut
         _check_whole(path)

@@ -1,10 +1,10 @@
 """How long a file `ser predict` takes as one utterance without `--segment`: far longer
 than anything the run trained on says nothing useful averaged into one row.
 
-The limit is `FACTOR` times the run's longest training utterance, at least `FLOOR`: its
-record's `data["longest_utterance"]` (seconds) where the trainer wrote it, else the
-longest utterance of the store the record names (its manifest's `duration` column),
-else, for a run without either (a store moved or gone), the fixed `LONGEST_UTTERANCE`.
+The limit is `FACTOR` times the run's longest training utterance, at least `FLOOR`: the
+longest utterance of the store its record names (its manifest's `duration` column; a
+run's record keeps no lengths, so every record stays as it was), else, for a run whose
+store moved or is gone, the fixed `LONGEST_UTTERANCE`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ FACTOR = 2.0
 #: ... unless it is shorter than this (seconds): a sentence of a corpus of short clips is
 #: still an utterance.
 FLOOR = 30.0
-#: The limit for a run that records no length and whose store is not there (seconds):
+#: The limit for a run whose store is not there (seconds):
 #: well above any corpus's utterances (IEMOCAP's longest: ~35 s).
 LONGEST_UTTERANCE = 60.0
 
@@ -34,7 +34,7 @@ class Limit:
 
     seconds: float
     longest: float | None = None  # the run's longest training utterance, when known
-    source: str = "fixed"  # "record" | "store" | "fixed"
+    source: str = "fixed"  # "store" | "fixed"
 
     def refusal(self, duration: float) -> str:
         why = (
@@ -60,9 +60,6 @@ def run_limit(run_dir: Path) -> Limit:
         record = read(run_dir / RECORD)
     except (SerError, OSError):
         return Limit(LONGEST_UTTERANCE)
-    recorded = (record.data or {}).get("longest_utterance")
-    if isinstance(recorded, int | float):
-        return limit_of(float(recorded), "record")
     return limit_of(_store_longest(record.store), "store")
 
 

@@ -100,13 +100,20 @@ class PredictResult:
 
 
 def predict(
-    config: PredictConfig, message: Callable[[str], None] = lambda _: None
+    config: PredictConfig,
+    message: Callable[[str], None] = lambda _: None,
+    check: Callable[[PredictResult], None] | None = None,
 ) -> PredictResult:
+    """The run's predictions of the inputs; `check` sees what the run predicts (a result
+    without predictions) before anything is decoded, to refuse what asks the run for what
+    it cannot give."""
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
     windows = parse_segment(config.segment, config.vad)
     device = pick_device(config.device)
     ckpts = load_run_checkpoints(Path(config.run), config.checkpoint)
+    if check is not None:
+        check(PredictResult(ckpts[0].classes, (), [], attributes=ckpts[0].targets.attributes))
     features = _features_of(ckpts)
     items = _items(config, windows, ckpts, features)
     recreated = extractors_for(features, device, config.encoders)
@@ -129,7 +136,7 @@ def predict(
     notes = tuple(run_notes(ckpts, dialogs, cut))
     if windows is not None and dialog_level(ckpts):
         notes += (SEGMENT_TURNS,)
-    classes = ckpts[0].classes if ckpts[0].targets.emotion else ()
+    classes = ckpts[0].classes  # () for a run without the category
     attributes = ckpts[0].targets.attributes
     lost = context_lost(ckpts, dialogs)
     return PredictResult(classes, keys, predictions, notes, lost, attributes)
@@ -148,7 +155,7 @@ def _items(
         attach_timed(items, config.transcript)
     elif config.transcript is not None:
         raise ConfigError("--transcript: this run has no text features, it reads no transcript")
-    limit = run_limit(Path(config.run))
+    limit = run_limit(Path(config.run)) if windows is None else None  # only whole files
     return segment_items(items, windows, limit, dialogs=dialog_level(ckpts))
 
 
@@ -163,7 +170,7 @@ def _up_to_damage(
             continue
         if item.undecoded and item.clip is not None:
             damaged.add(item.path)
-            p.end = audio_info(item.path).seconds
+            p.end = (item.info or audio_info(item.path)).seconds
             p.error = f"audio stops decoding at {p.start:.2f} s, the rest not predicted ({p.error})"
         kept.append(p)
     return kept
@@ -303,7 +310,7 @@ def _score(
     failed: dict[int, str],
     device: torch.device,
 ) -> list[Prediction]:
-    classes = ckpts[0].classes if ckpts[0].targets.emotion else ()
+    classes = ckpts[0].classes  # () for a run without the category
     names = ckpts[0].targets.attributes
     ok = [i for i in range(len(items)) if i not in failed]
     probs: dict[int, np.ndarray] = {}  # input -> [C]

@@ -19,11 +19,9 @@ from typing import Protocol
 from ser.corpus.audio import AudioError, Clip, audio_info
 from ser.errors import ConfigError
 from ser.predict.inputs import Item, cut_short
-from ser.predict.longest import LONGEST_UTTERANCE, Limit
+from ser.predict.longest import Limit
 from ser.predict.vad import SileroVad, VadOptions
 
-#: The limit of a run that says nothing of its utterances' lengths (`longest.py`).
-FIXED = Limit(LONGEST_UTTERANCE)
 #: A last window shorter than this share of a window joins the one before it.
 SHORTEST_TAIL = 0.5
 
@@ -88,11 +86,11 @@ def parse_segment(text: str | None, vad: VadOptions | None = None) -> Segmenter 
 def segment_items(
     items: list[Item],
     windows: Segmenter | None,
-    limit: Limit = FIXED,
+    limit: Limit | None,
     dialogs: bool = False,
 ) -> list[Item]:
-    """Each item as its windows (`windows`), or as itself refused when over `limit` (None:
-    no --segment); a timed transcript cut to each. `dialogs` (a dialog-context run): a
+    """Each item as its windows (`windows`), or (no --segment) as itself, refused when
+    over `limit`; a timed transcript cut to each. `dialogs` (a dialog-context run): a
     recording's segments are one conversation's turns, in time order."""
     if windows is not None and any(item.dialog is not None for item in items):
         raise ConfigError(
@@ -110,16 +108,17 @@ def segment_items(
     return [part for segments in parts for part in segments]
 
 
-def _parts(item: Item, windows: Segmenter | None, limit: Limit) -> list[Item]:
+def _parts(item: Item, windows: Segmenter | None, limit: Limit | None) -> list[Item]:
     """An item's segments; the item itself, failed or refused, when it has none."""
     try:
-        duration = audio_info(item.path).seconds
+        item.info = audio_info(item.path)  # probed once: its segments decode with it
+        duration = item.info.seconds
         spans = windows.cut(item.path, duration) if windows is not None else None
     except AudioError as err:
         item.error = str(err)
         return [item]
     if spans is None:
-        if duration > limit.seconds:
+        if limit is not None and duration > limit.seconds:
             item.error = limit.refusal(duration)
         elif item.timed is not None:
             item.transcript = item.timed.text()

@@ -108,6 +108,7 @@ def test_segments_and_their_cues_carry_the_attributes(attribute_run, trained_run
     )
     code, out = _cli(attribute_run, trained_run.wavs[0], *args, "--plot", str(tmp_path / "p.png"))
     assert code != 0 and "predicts no class" in out
+    assert "checkpoint(s), features" not in out  # refused before any input was read
 
 
 def test_a_categorical_run_prints_no_attributes(trained_run, tmp_path) -> None:  # type: ignore[no-untyped-def]

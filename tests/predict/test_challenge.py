@@ -85,6 +85,7 @@ def test_a_run_on_another_class_set_is_refused_in_one_line(both_run, trained_run
     args = [trained_run.wavs[0], "--text", "hi", "--challenge-csv", str(out)]
     result = _cli(both_run, *args)
     assert result.exit_code == 2 and "answers both tasks" in result.output
+    assert "checkpoint(s), features" not in result.output  # refused before any prediction
     result = _cli(both_run, *args, "--challenge-task", "1")
     assert result.exit_code == 2 and "8 primary emotions" in result.output and not out.exists()
     assert _cli(both_run, *args, "--challenge-task", "2").exit_code == 0 and out.exists()
