@@ -8,7 +8,7 @@ holds (`writing`): the temp file goes, the files written before stay, so the sam
 command run again once there is room goes on from there.
 
 >>> import tempfile
->>> path = write_json(Path(tempfile.mkdtemp()) / "a" / "b.json", {"x": 1})
+>>> path = write_json(Path(tempfile.mkdtemp()) / "a" / "b.json", {"x": 1}, "a setting")
 >>> path.read_text()
 '{\\n "x": 1\\n}\\n'
 """
@@ -39,12 +39,12 @@ def writing(path: str | Path, what: str, again: str = RESUMES) -> Iterator[None]
         raise full from error
 
 
-def atomic(
-    path: Path, write: Callable[[Path], Any], what: str = "a file", again: str = RESUMES
-) -> None:
-    """`write(tmp)` to a temp file in `path`'s folder (removed on failure), then
-    ``os.replace`` it onto `path`. `what`, `again`: a full disk's message (`writing`)."""
+def atomic(path: Path, write: Callable[[Path], Any], what: str, again: str = RESUMES) -> None:
+    """`write(tmp)` to a temp file in `path`'s folder (created if missing; the temp file
+    removed on failure), then ``os.replace`` it onto `path`. `what`, `again`: a full
+    disk's message (`writing`)."""
     with writing(path, what, again):
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         os.close(fd)
         try:
@@ -54,7 +54,7 @@ def atomic(
             Path(tmp).unlink(missing_ok=True)
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], object], what: str = "a file") -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], object], what: str) -> None:
     """`atomic`, for a writer of an open binary file."""
 
     def to(tmp: Path) -> None:
@@ -64,10 +64,8 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object], what: str = "a
     atomic(path, to, what)
 
 
-def write_json(path: Path, value: Any, what: str = "a file") -> Path:
+def write_json(path: Path, value: Any, what: str) -> Path:
     """`value` as JSON at `path`, atomically, the folder created."""
     text = json.dumps(value, indent=1) + "\n"
-    with writing(path, what):
-        path.parent.mkdir(parents=True, exist_ok=True)
     atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), what)
     return path

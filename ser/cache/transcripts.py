@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ser.cache.atomic import atomic_write, writing
+from ser.cache.atomic import atomic_write
 from ser.cache.backend import TRANSCRIPTS, Backend, check_name, failure_arrays, read_failures
 from ser.cache.fingerprint import plain_json
 from ser.cache.manifest import Manifest
@@ -108,9 +108,8 @@ class TranscriptSets:
         }
         folder = self._staging / TRANSCRIPTS / name
         text = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        with writing(folder, f"transcripts of {name}"):
-            folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(folder / f"{uuid.uuid4().hex}.json", lambda f: f.write(text))
+        path = folder / f"{uuid.uuid4().hex}.json"
+        atomic_write(path, lambda f: f.write(text), f"transcripts of {name}")
 
     def finish_transcripts(self, name: str) -> None:
         """Every manifest row transcribed (or failed) -> arrays in manifest order, complete."""

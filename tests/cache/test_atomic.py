@@ -20,21 +20,21 @@ def test_doctests() -> None:
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path: Path) -> None:
-    path = write_json(tmp_path / "run.json", {"v": 1})
+    path = write_json(tmp_path / "run.json", {"v": 1}, "the run record")
 
     def half(tmp: Path) -> None:
         tmp.write_text('{"v": ')
         raise OSError("No space left on device")
 
     with pytest.raises(OSError, match="No space left"):
-        atomic(path, half)
+        atomic(path, half, "the run record")
     assert path.read_text() == '{\n "v": 1\n}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
 
 
 def test_a_file_writer_and_a_path_writer_land_the_same_bytes(tmp_path: Path) -> None:
-    atomic_write(tmp_path / "a.bin", lambda f: f.write(b"\x00\x01"))
-    atomic(tmp_path / "b.bin", lambda tmp: tmp.write_bytes(b"\x00\x01"))
+    atomic_write(tmp_path / "a.bin", lambda f: f.write(b"\x00\x01"), "a")
+    atomic(tmp_path / "b.bin", lambda tmp: tmp.write_bytes(b"\x00\x01"), "b")
     assert (tmp_path / "a.bin").read_bytes() == (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.bin"]
 
@@ -43,7 +43,7 @@ def test_a_file_writer_and_a_path_writer_land_the_same_bytes(tmp_path: Path) -> 
 def test_a_full_disk_is_a_disk_full_error_naming_the_file_and_its_content(tmp_path: Path) -> None:
     """A write that fills the disk (the kernel's ENOSPC, from /dev/full) is one line that
     names the file and what it holds; the old file stays, no temp is left."""
-    path = write_json(tmp_path / "run.json", {"v": 1})
+    path = write_json(tmp_path / "run.json", {"v": 1}, "the run record")
 
     def fills(tmp: Path) -> None:
         with open("/dev/full", "wb") as full:

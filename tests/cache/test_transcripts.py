@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ser.cache import FeatureStore, Manifest
-from ser.errors import FingerprintMismatch, StoreError
+from ser.cache import FeatureStore, Manifest, atomic
+from ser.errors import DiskFullError, FingerprintMismatch, StoreError
 
 ATTRS = {"kind": "asr", "asr_model": "tiny-whisper", "asr_max_new_tokens": 16}
 
@@ -80,3 +81,17 @@ def test_reserved_and_at_names(store_path: Path, manifest: Manifest) -> None:
     )
     store.consolidate("tiny-bert@asr-tiny", 1)
     assert FeatureStore.open(store_path).feature_sets() == ["tiny-bert@asr-tiny"]
+
+
+def test_a_full_disk_names_the_transcripts(
+    store_path: Path, manifest: Manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FeatureStore.create(store_path, manifest)
+    store.begin_transcripts("asr-tiny", ATTRS)
+
+    def full(*_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "replace", full)
+    with pytest.raises(DiskFullError, match="writing transcripts of asr-tiny to "):
+        store.write_transcripts("asr-tiny", {0: "hello"})
