@@ -35,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ser.corpus.audio import AudioError, audio_info
 from ser.corpus.kinds.emobox_corpora import (
     MAPS,
     STM,
@@ -240,7 +241,7 @@ def _check_unique(path: Path, keys: list[str], what: str = "key(s)") -> None:
 
 def _fold_files(root: Path) -> list[tuple[str, dict[str, Path]]]:
     """(fold group `fold_<k>`, side -> file) of each `fold_<k>` folder, by k; a side's
-    file may be missing (checked by `_with_folds`)."""
+    file may be missing (checked by `_fold_sides`)."""
     folders = [p for p in root.glob("fold_*") if p.is_dir() and p.name[5:].isdigit()]
     out = []
     for folder in sorted(folders, key=lambda p: int(p.name[5:])):
@@ -337,11 +338,9 @@ def _read_track2(path: Path, classes: str, options: ReadOptions) -> CorpusReadin
 
 
 def _header_seconds(wav: Path) -> float:
-    """A track2 wav's length from its header (its line has none); 0 when unreadable."""
-    import soundfile
-
+    """A track2 file's length from its header (its line has none), any container ser
+    decodes; 0 when missing or unreadable (said by `_utterance` as a problem)."""
     try:
-        info = soundfile.info(str(wav))
-    except (RuntimeError, OSError):  # missing or unreadable (LibsndfileError: RuntimeError)
+        return round(audio_info(wav).seconds, 4)
+    except AudioError:
         return 0.0
-    return round(info.frames / info.samplerate, 4)

@@ -201,6 +201,7 @@ def test_track2_files_read_with_speakers_and_labels_by_name(tmp_path: Path) -> N
     assert kind.name == "emobox" and not reading.problems and reading.source == path
     got = {u.utt_id: (u.label, u.speaker) for u in reading.utterances}
     assert got["savee-DC-sa00"] == ("Sad", "DC") and len(got) == 8
+    assert all(u.duration > 0 for u in reading.utterances)  # from each file's header
     assert {u.group("dataset") for u in reading.utterances} == {"savee"}
     assert {u.label for u in reading.utterances} == {"Neutral", "Happy", "Sad", "Angry"}
     _, meld = _read(truth.track2["MELD"], audio_root=truth.track2_audio)
