@@ -31,6 +31,7 @@ from ser.report.attributes import (
     overall_attribute_metrics,
     summarize_attributes,
 )
+from ser.report.metrics import mean_std_text
 from ser.report.record import RunRecord
 
 SHOWN = {"ccc": "CCC", "pearson": "r", "mae": "MAE"}  # the markdown table's names
@@ -130,7 +131,7 @@ def _mean_text(summary: dict[str, Any], key: str, n: int) -> str:
     mean = summary.get(key)
     if mean is None or math.isnan(mean):
         return "-"
-    return f"{mean:.3f} ± {summary[f'{key}_std']:.3f}" if n > 1 else f"{mean:.3f} (n = {n})"
+    return mean_std_text(mean, summary[f"{key}_std"], n, decimals=3)
 
 
 def _number(value: float | None, none: str) -> str:

@@ -192,10 +192,5 @@ def summarize_attributes(results: Sequence[tuple[int, AttributeMetrics]]) -> dic
     return over_seeds([(seed, m.flat()) for seed, m in results])
 
 
-def score_names(names: Sequence[str]) -> tuple[str, ...]:
-    """The flat score names of attributes `names`, as `AttributeMetrics.flat` orders them."""
-    return (MEAN, *(f"{score}_{name}" for score in SCORES for name in names))
-
-
 def _nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)

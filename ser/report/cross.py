@@ -117,13 +117,6 @@ def cross_run(run: RunRecord) -> bool:
     return bool(run.cross)
 
 
-def cross_label(run: RunRecord) -> str:
-    """``IEMOCAP -> MELD`` of a cross-corpus run ("" for another)."""
-    if not run.cross:
-        return ""
-    return f"{run.cross['train']['title']} -> {run.cross['test']['title']}"
-
-
 def run_model(run: RunRecord) -> str:
     """What a run trained, as a table per model groups runs: features, family, settings
     (not class weights: a corpus's default, MELD's balanced, differs from another's)."""

@@ -6,7 +6,6 @@ each corpus under its own protocol. matplotlib's `Figure`, no pyplot state.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ser.report.cross import CrossTable
+from ser.report.runs import file_stem
 
 
 def heatmap(table: CrossTable, title: str = "") -> Figure:
@@ -54,11 +54,7 @@ def write_heatmaps(tables: Sequence[CrossTable], out_dir: Path, stem: str) -> li
     written = []
     for n, table in enumerate(tables, 1):
         suffix = "" if n == 1 else f"_{n}"
-        path = out_dir / f"{_safe(stem)}_cross{suffix}.png"
+        path = out_dir / f"{file_stem(stem)}_cross{suffix}.png"
         heatmap(table).savefig(path)
         written.append(path)
     return written
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._") or "runs"

@@ -158,10 +158,12 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(np.mean(arr)), std
 
 
-def mean_std_text(mean: float, std: float, n: int) -> str:
+def mean_std_text(mean: float, std: float, n: int, decimals: int = 2) -> str:
     """``71.00 ± 1.41`` for a mean over n > 1 values; one value is no spread, so it reads
-    ``70.50 (n = 1)``, never ``± 0.00`` (tables and console lines of run results)."""
-    return f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f} (n = {n})"
+    ``70.50 (n = 1)``, never ``± 0.00`` (tables and console lines of run results; scores
+    that are fractions, such as a CCC, with `decimals` 3)."""
+    d = decimals
+    return f"{mean:.{d}f} ± {std:.{d}f}" if n > 1 else f"{mean:.{d}f} (n = {n})"
 
 
 def summarize(results: Sequence[tuple[int, Metrics]]) -> dict[str, Any]:

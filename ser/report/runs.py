@@ -34,6 +34,7 @@ from ser.report.attribute_runs import (
     has_categories,
     table_attributes,
 )
+from ser.report.attributes import MEAN
 from ser.report.layer_weights import layer_weights, peak_label, weights_json
 from ser.report.metrics import Metrics, mean_std_text, overall_metrics, summarize
 from ser.report.record import RECORD, RunRecord, read
@@ -94,9 +95,11 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
     """The run's summary, recomputed from its folds when the record has none; ``n`` (how
     many values the std is over) filled in for records written before it was kept."""
     summary = _categorical_summary(run)
-    # A run's attribute scores (ccc_arousal, ...) beside them, where it has them.
-    for key, value in (attribute_summary(run) or {}).items():
-        summary.setdefault(key, value)
+    # A run's attribute scores (ccc_arousal, ...) beside them, where it has them and its
+    # record does not hold them already (the trainer writes them into its summary).
+    if MEAN not in summary and any(e.attributes for e in run.folds):
+        for key, value in (attribute_summary(run) or {}).items():
+            summary.setdefault(key, value)
     return summary
 
 

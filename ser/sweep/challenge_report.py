@@ -6,30 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from ser.report.attributes import AttributeMetrics
+from ser.report.attributes import MEAN
+from ser.report.metrics import mean_std_text
 from ser.sweep.challenge import published
 from ser.sweep.results import CellResult
 
 
-def challenge_scores(result: CellResult) -> list[float]:
-    """Each finished (seed, fold)'s score as the challenge counts it: macro F1 as a
-    fraction (task 1), the mean CCC of the three attributes (task 2)."""
-    if result.run is None:
-        return []
-    if result.row["meta"]["task"] == "1":
-        return [float(e.metrics["f1"]) / 100 for e in result.run.folds]  # percent -> fraction
-    return [AttributeMetrics.from_dict(e.attributes).ccc_mean for e in result.run.folds]
-
-
 def _ours(result: CellResult) -> str:
-    values = challenge_scores(result)
-    if not values:
+    """Our score as the challenge counts it, mean ± std over seeds as every table of
+    ours: macro F1 as a fraction (task 1), the mean CCC of the attributes (task 2), to
+    three decimals as the challenge prints its scores."""
+    task1 = result.row["meta"]["task"] == "1"
+    found = result.mean_std("f1" if task1 else MEAN)
+    if found is None:
         return "not run" if result.run is None else "running"
-    mean, n = float(np.mean(values)), len(values)
-    # Three decimals, as the challenge prints its scores (fractions, not percent).
-    shown = f"{mean:.3f} ± {np.std(values, ddof=1):.3f}" if n > 1 else f"{mean:.3f} (n = 1)"
+    mean, std, n = found
+    scale = 0.01 if task1 else 1.0  # percent -> fraction
+    shown = mean_std_text(mean * scale, std * scale, n, decimals=3)
     return shown + ("" if result.run and result.run.complete else " (partial)")
 
 

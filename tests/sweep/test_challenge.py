@@ -4,6 +4,7 @@ tasks end to end with its report beside the published Test3 numbers."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,6 @@ def test_a_tiny_sweep_of_both_tasks_reports_them_beside_test3(msp_store, tmp_pat
     assert "0.311" in text and "0.357" in text and "0.533" in text and "0.410" in text
     lines = [line for line in text.splitlines() if line.startswith("| Task")]
     assert len(lines) == 2 and not any("not run" in line for line in lines)
+    for line in lines:  # ours: a fraction to 3 decimals (macro F1 / 100, a mean CCC)
+        ours = line.split(" | ")[2]
+        assert re.fullmatch(r"-?0\.\d{3} \(n = 1\)", ours), line
