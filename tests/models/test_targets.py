@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ser.errors import ConfigError
-from ser.models import ModelConfig, build_model, plan_inputs
+from ser.models import ModelConfig, build_model, family_of, plan_inputs
 from ser.models.batch import Batch
 from ser.models.config import FeatureInfo
 from ser.models.losses import cross_entropy
@@ -105,10 +105,13 @@ def test_every_family_predicts_attributes_after_its_classes(fusion: str, target:
 
 @pytest.mark.parametrize("fusion", sorted(FAMILIES))
 def test_the_category_alone_is_the_model_it_was(fusion: str) -> None:
-    """Targets() builds, draws and scores exactly what a model without targets did."""
+    """Targets() builds, draws and scores exactly what the family's own constructor does
+    with C classes (what `build_model` made before it took targets)."""
     unit, specs, model = family(fusion, Targets())
     options, _ = FAMILIES[fusion]
-    plain = build_model(ModelConfig(fusion=fusion, **options), specs, 4, seed=0)
+    config = ModelConfig(fusion=fusion, **options)
+    torch.manual_seed(0)
+    plain = family_of(config).model(config, list(specs), 4)
     batch = _dialog_batch(specs) if unit == "dialog" else _utterance_batch(specs)
     model.eval(), plain.eval()
     assert torch.equal(model(batch).logits, plain(batch).logits)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ser.corpus.registry import KINDS
 from ser.errors import ConfigError
 from ser.sweep.presets import PRESETS
 from ser.sweep.spec import load_spec
@@ -127,3 +128,7 @@ def test_the_papers_tables_take_the_script_free_protocols(preset: str, fixed: st
     protocols = {cell.options["protocol"] for cell in spec.cells}
     assert protocols == {fixed, f"{fixed}-script"}
     assert len(spec.cells) == 2 * len(load_spec(preset).cells)
+    for protocol in protocols:  # each one IEMOCAP's store resolves, the -script one too
+        assert str(KINDS["iemocap"].parse_protocol(protocol)) == protocol
+    with pytest.raises(ConfigError):
+        KINDS["iemocap"].parse_protocol(f"{fixed}-nonsense")
