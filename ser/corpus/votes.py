@@ -132,17 +132,15 @@ def store_votes(store: Store, root: Path | None = None) -> dict[str, Votes]:
 def soft_targets(
     store: Store,
     utt_ids: Sequence[str],
-    classes: LabelSet | Sequence[str],
+    label_set: LabelSet,
     root: Path | None = None,
 ) -> tuple[np.ndarray, int]:
-    """The vote distributions `[n, C]` (float32) of `utt_ids` (in that order) over
-    `classes` (the run's class names in order, a class set's name, or its `LabelSet`),
-    and how many of them fell back to their consensus class (rule 3).
+    """The vote distributions `[n, C]` (float32) of `utt_ids` (in that order) over the
+    run's class set, and how many of them fell back to their consensus class (rule 3).
 
-    `ConfigError` when the store's corpus has no votes (soft labels need them), for
-    classes the corpus kind has no set of, or an utterance whose consensus label is
-    outside them; `ValueError` for an utterance the store lacks."""
-    label_set = class_set(store, classes)
+    `ConfigError` when the store's corpus has no votes (soft labels need them) or an
+    utterance's consensus label is outside the set; `ValueError` for an utterance the
+    store lacks."""
     votes = store_votes(store, root)
     if not votes:
         title = store_kind(store.attrs).title
@@ -166,26 +164,6 @@ def soft_targets(
         fallbacks += not inside(votes[utt_id], label_set)
         targets[row] = vote_distribution(votes[utt_id], label_set, consensus)
     return targets, fallbacks
-
-
-def class_set(store: Store, classes: LabelSet | Sequence[str]) -> LabelSet:
-    """The store corpus kind's class set: `classes` itself, the set of that name, or the
-    first of its sets whose classes are `classes` in that order (as `ser train` picks it:
-    `CorpusKind.trained_set` with the store's labels)."""
-    if isinstance(classes, LabelSet):
-        return classes
-    kind = store_kind(store.attrs)
-    labels = [str(c) for c in store.manifest.column("label").tolist()]
-    if isinstance(classes, str):
-        return kind.trained_set(classes, labels)
-    wanted = tuple(classes)
-    for name, found in kind.sets(labels).items():
-        if found.classes == wanted and name not in kind.not_trained:
-            return found
-    raise ConfigError(
-        f"{kind.title} has no class set of the classes {', '.join(wanted)} "
-        f"(its sets: {', '.join(kind.class_sets)})"
-    )
 
 
 def _labels(store: Store) -> dict[str, str]:

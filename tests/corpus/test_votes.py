@@ -15,7 +15,7 @@ from ser.cache.manifest import Manifest
 from ser.cache.store import FeatureStore
 from ser.corpus.labels import LABEL_SETS
 from ser.corpus.registry import read_corpus
-from ser.corpus.votes import class_set, soft_targets, store_votes, vote_distribution
+from ser.corpus.votes import soft_targets, store_votes, vote_distribution
 from ser.errors import ConfigError, CorpusError
 
 FOUR = LABEL_SETS["4"]  # neu hap sad ang; exc -> hap
@@ -87,11 +87,11 @@ def test_iemocap_evaluators_with_several_categories(corpus_copy: Path, tmp_path:
     assert set(votes) == set(ids)
     chosen = (("E1", "ang"), ("E1", "fru"), ("E2", "ang"), ("E4", "exc"), ("E4", "sad"))
     assert votes[angry] == chosen
-    targets, fallbacks = soft_targets(store, [angry, ids[0]], ("neu", "hap", "sad", "ang"))
+    targets, fallbacks = soft_targets(store, [angry, ids[0]], FOUR)
     assert targets.dtype == np.float32 and targets.shape == (2, 4)
     assert targets[0] == pytest.approx(np.array([0.0, 0.5, 0.5, 1.5]) / 2.5)
     assert targets.sum(axis=1) == pytest.approx([1.0, 1.0]) and fallbacks == 0
-    every, _ = soft_targets(store, ids, "4")
+    every, _ = soft_targets(store, ids, FOUR)
     consensus = [FOUR.index_of(labels[u]) for u in ids]
     assert (every.argmax(axis=1) == consensus).mean() > 0.8  # the votes mostly agree
 
@@ -108,7 +108,7 @@ def test_msp_podcast_votes_from_labels_detailed(msp_podcast_corpus: Any, tmp_pat
     )
     store = store_of(tmp_path / "s.zarr", root, classes="4")
     ids = [str(u) for u in store.manifest.column("utt_id").tolist()]
-    targets, fallbacks = soft_targets(store, ids, ("neu", "hap", "sad", "ang"))
+    targets, fallbacks = soft_targets(store, ids, FOUR)
     first = ids.index("MSP-PODCAST_0001_0001")
     assert targets[first] == pytest.approx([1 / 3, 0.0, 0.0, 2 / 3])  # contempt dropped
     assert fallbacks == len(ids) - 1  # the others have no row: their consensus one-hot
@@ -127,11 +127,11 @@ def test_a_manifest_votes_column(tmp_path: Path) -> None:
     )
     store = store_of(tmp_path / "m.zarr", manifest)
     assert store_votes(store)["b"] == (("1", "ang"), ("2", "sad"), ("3", "fru"))
-    targets, fallbacks = soft_targets(store, ["a", "b", "c", "d"], ("neu", "hap", "sad", "ang"))
+    targets, fallbacks = soft_targets(store, ["a", "b", "c", "d"], FOUR)
     assert targets.tolist() == [[1, 0, 0, 0], [0, 0, 0.5, 0.5], [0, 1, 0, 0], [0, 0, 1, 0]]
     assert fallbacks == 2  # c has no votes, d's are all outside the set
     with pytest.raises(ValueError, match="holds no utterance 'z'"):
-        soft_targets(store, ["z"], "4")
+        soft_targets(store, ["z"], FOUR)
 
 
 def test_a_store_whose_corpus_moved(corpus_copy: Path, tmp_path: Path) -> None:
@@ -170,16 +170,8 @@ def test_corpora_without_votes(
     crema = FeatureStore.create(tmp_path / "c.zarr", manifest, gone)
     assert store_votes(crema) == {}  # CREMA-D ships none: its corpus is not even looked for
     with pytest.raises(ConfigError, match="soft labels need the annotators' votes: the CREMA-D"):
-        soft_targets(crema, [], "4")
+        soft_targets(crema, [], FOUR)
     root = tmp_path / "MSP-Podcast"
     shutil.copytree(msp_podcast_corpus.root, root)
     (root / "Labels" / "labels_detailed.csv").unlink()
     assert store_votes(store_of(tmp_path / "m.zarr", root, classes="4")) == {}
-
-
-def test_the_class_set_is_the_kinds(corpus_copy: Path, tmp_path: Path) -> None:
-    store = store_of(tmp_path / "s.zarr", corpus_copy, classes="4")
-    assert class_set(store, ("neu", "hap", "sad", "ang")) is LABEL_SETS["4"]
-    assert class_set(store, "5") is LABEL_SETS["5"]
-    with pytest.raises(ConfigError, match="IEMOCAP has no class set of the classes ang, neu"):
-        class_set(store, ("ang", "neu"))
