@@ -30,9 +30,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ser.cache import FeatureStore
-from ser.corpus.votes import class_set, soft_targets
+from ser.corpus.records import ATTRIBUTES
+from ser.corpus.votes import soft_targets
+from ser.report.attributes import ccc, pearson
 
-ATTRIBUTES = ("arousal", "valence", "dominance")
 SETS = ("is13", "logmel80", "tiny-hubert.L2")
 ALPHAS = np.logspace(-1, 5, 13)
 
@@ -71,17 +72,11 @@ def class_means(target: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> n
     return found
 
 
-def ccc(x: np.ndarray, y: np.ndarray) -> float:
-    cov = np.mean((x - x.mean()) * (y - y.mean()))
-    return float(2 * cov / (x.var() + y.var() + (x.mean() - y.mean()) ** 2))
-
-
 def scores(predicted: np.ndarray, target: np.ndarray, base: np.ndarray) -> str:
-    r = np.corrcoef(predicted, target)[0, 1]
+    r, agreement = pearson(target, predicted), ccc(target, predicted)
     if np.allclose(predicted, base):  # the class mean itself: nothing within a class
-        return f"{r:.2f} / {ccc(predicted, target):.2f} / -"
-    inside = np.corrcoef(predicted - base, target - base)[0, 1]
-    return f"{r:.2f} / {ccc(predicted, target):.2f} / {inside:.2f}"
+        return f"{r:.2f} / {agreement:.2f} / -"
+    return f"{r:.2f} / {agreement:.2f} / {pearson(target - base, predicted - base):.2f}"
 
 
 def table(path: Path) -> list[str]:
@@ -108,8 +103,8 @@ def votes_line(path: Path, root: Path | None) -> str:
     """How far the store's 4-class votes are soft, and whether they follow the arousal."""
     store = FeatureStore.open(path)
     ids = store.manifest.column("utt_id").astype(str).tolist()
-    soft, fallbacks = soft_targets(store, ids, "4", root)  # [n, 4]
-    four = class_set(store, "4")
+    four = store.corpus.label_set("4")
+    soft, fallbacks = soft_targets(store, ids, four, root)  # [n, 4]
     consensus = np.array([four.index_of(c) for c in store.manifest.column("label").astype(str)])
     arousal = store.manifest.column("arousal").astype(np.float64)
     means = np.array([arousal[consensus == k].mean() for k in range(soft.shape[1])])

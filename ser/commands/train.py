@@ -232,10 +232,8 @@ def _flat(attributes: dict[str, Any]) -> dict[str, float]:
 def _shown_mean(summary: dict[str, Any], key: str, n: int) -> str:
     if summary.get(key) is None:
         return "-"
-    if key != MEAN:
-        return mean_std_text(summary[key], summary[f"{key}_std"], n)
-    mean, std = summary[key], summary[f"{key}_std"]
-    return f"{mean:.3f} ± {std:.3f}" if n > 1 else f"{mean:.3f} (n = {n})"
+    decimals = 3 if key == MEAN else 2  # a CCC is a fraction, UA a percentage
+    return mean_std_text(summary[key], summary[f"{key}_std"], n, decimals)
 
 
 def _shown_score(value: float | None, key: str) -> str:
@@ -313,7 +311,6 @@ def report_command(
 def _attribute_plots(run_dirs: tuple[Path, ...], runs: list[RunRecord], out: Path) -> list[Path]:
     """Predicted against gold per attribute, from the predictions.csv of runs trained on
     attributes."""
-    from ser.report.attribute_runs import run_attributes
     from ser.report.breakdown import run_predictions
     from ser.report.plots import write_attribute_plots
 

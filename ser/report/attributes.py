@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ser.corpus.records import ATTRIBUTES
 from ser.report.metrics import over_seeds
 
-ATTRIBUTES = ("arousal", "valence", "dominance")
 SCORES = ("ccc", "pearson", "mae")
 MEAN = "ccc_mean"  # the mean of the attributes' CCC: the challenge's single number
 _MOMENTS = ("mean_gold", "mean_pred", "var_gold", "var_pred", "cov")

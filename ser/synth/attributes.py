@@ -28,6 +28,7 @@ from dataclasses import astuple, dataclass
 
 import numpy as np
 
+from ser.corpus.records import ATTRIBUTES
 from ser.synth.audio import PROSODY, Prosody
 
 #: Each attribute's change per unit of each cue away from the neutral profile (1-5 scale).
@@ -59,7 +60,6 @@ class Attributes:
         return (self.valence, self.arousal, self.dominance)
 
 
-_ORDER = ("arousal", "valence", "dominance")
 #: What the neutral profile conveys (IEMOCAP's neutral means).
 NEUTRAL = Attributes(arousal=2.4, valence=3.0, dominance=2.6)
 
@@ -71,7 +71,9 @@ def conveyed(prosody: Prosody) -> Attributes:
         name: sum(w * (getattr(prosody, cue) - getattr(base, cue)) for cue, w in cues.items())
         for name, cues in WEIGHTS.items()
     }
-    return Attributes(*(float(np.clip(getattr(neutral, n) + moved[n], 1.0, 5.0)) for n in _ORDER))
+    return Attributes(
+        *(float(np.clip(getattr(neutral, n) + moved[n], 1.0, 5.0)) for n in ATTRIBUTES)
+    )
 
 
 def class_mean(code: str) -> Attributes:
