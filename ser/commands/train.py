@@ -25,7 +25,7 @@ from ser.report.layer_weights import weights_lines
 from ser.report.metrics import mean_std_text
 from ser.report.record import RECORD, RunRecord
 from ser.report.runs import run_pooled, run_summary, spread_label
-from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines
+from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines, val_text
 from ser.train.options import MODEL, RUN, Option, train_config, train_options
 from ser.train.progress import Heartbeat, fold_label
 from ser.train.run import Progress, json_summary, train
@@ -171,8 +171,7 @@ class _ConsoleProgress(Progress):
         if self.lines is not None:
             self.lines.epoch(epoch, epochs, train_loss, val_ua)
         if self.task is not None and self.live:  # a disabled bar needs no redraws
-            shown = f"{val_ua:.1f}" if self.score == "UA" else f"{val_ua:.3f}"
-            status = f"loss {train_loss:.3f} val {self.score} {shown}"
+            status = f"loss {train_loss:.3f} {val_text(self.score, val_ua)}"
             self.bar.update(self.task, completed=epoch, status=status)
             now = self.clock()
             if now - self.drawn >= REDRAW_SECONDS or epoch == epochs:

@@ -29,8 +29,8 @@ FAILED_TURNS = (
 )
 SEGMENT_TURNS = (
     "this run's models are dialog-level: each recording's segments are predicted as one "
-    "conversation's turns in time order (a recording of over 128 segments or about 10 "
-    "minutes as consecutive conversations: 'FILE #2' ...); there is no speaker "
+    "conversation's turns in time order (a recording of over {segments} segments or "
+    "about {minutes} minutes as consecutive conversations: 'FILE #2' ...); there is no speaker "
     "diarization: each segment is a turn whoever speaks, and one holding two speakers is "
     "one turn"
 )

@@ -135,7 +135,8 @@ def predict(
     cut = [p.dialog for p in predictions if p.error is not None and p.dialog is not None]
     notes = tuple(run_notes(ckpts, dialogs, cut))
     if windows is not None and dialog_level(ckpts):
-        notes += (SEGMENT_TURNS,)
+        minutes = round(SECONDS_AT_ONCE / 60)
+        notes += (SEGMENT_TURNS.format(segments=SEGMENTS_AT_ONCE, minutes=minutes),)
     classes = ckpts[0].classes  # () for a run without the category
     attributes = ckpts[0].targets.attributes
     lost = context_lost(ckpts, dialogs)
@@ -151,12 +152,17 @@ def _items(
     """The inputs, with their timed transcripts where the run reads text, as segments
     (or whole, refused when far longer than the run's utterances)."""
     items = read_inputs(list(config.inputs), config.text)
-    if any(info["attrs"]["modality"] == "text" for info in features.values()):
+    if _reads_text(features):
         attach_timed(items, config.transcript)
     elif config.transcript is not None:
         raise ConfigError("--transcript: this run has no text features, it reads no transcript")
     limit = run_limit(Path(config.run)) if windows is None else None  # only whole files
     return segment_items(items, windows, limit, dialogs=dialog_level(ckpts))
+
+
+def _reads_text(features: dict[str, dict[str, Any]]) -> bool:
+    """Whether the run reads a text feature (its inputs need transcripts)."""
+    return any(info["attrs"]["modality"] == "text" for info in features.values())
 
 
 def _up_to_damage(
@@ -190,7 +196,7 @@ def _predict_items(
     waves = {rate: load_waves(items, rate) for rate in rates if rate is not None}
     if not waves:  # text features only: a file that cannot be read is still an error
         load_waves(items, None)
-    if any(info["attrs"]["modality"] == "text" for info in features.values()):
+    if _reads_text(features):
         _transcripts(items, config, device, message, run_asr(features), asr)
     failed = {i: item.error for i, item in enumerate(items) if item.error is not None}
     outputs: dict[str, list[Any]] = {}

@@ -60,16 +60,14 @@ class FixedWindows:
 def parse_segment(text: str | None, vad: VadOptions | None = None) -> Segmenter | None:
     """`--segment`'s value: None for none, `vad` (with `vad`'s options), else
     `fixed:SECONDS[:HOP]` (HOP: SECONDS)."""
+    if vad is not None and text != "vad":
+        raise ConfigError("--min-segment, --max-segment, --merge-gap, --pad need --segment vad")
     if text is None:
-        if vad is not None:
-            raise ConfigError("--min-segment, --max-segment, --merge-gap, --pad need --segment vad")
         return None
     if text == "vad":
         options = vad or VadOptions()
         options.check()
         return SileroVad(options)
-    if vad is not None:
-        raise ConfigError("--min-segment, --max-segment, --merge-gap, --pad need --segment vad")
     kind, _, rest = text.partition(":")
     numbers = rest.split(":") if rest else []
     if kind != "fixed" or not 1 <= len(numbers) <= 2:

@@ -48,6 +48,12 @@ def clock_time(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def val_text(score: str, value: float) -> str:
+    """An epoch's validation score as lines and bars show it: ``val UA 41.3`` (percent),
+    ``val CCC 0.251`` (a fraction)."""
+    return f"val {score} {value:.{1 if score == 'UA' else 3}f}"
+
+
 def eta(elapsed: float, done: float, total: float) -> float:
     """Seconds left at the pace so far (NaN before anything is done)."""
     return elapsed / done * (total - done) if done > 0 else math.nan
@@ -93,8 +99,7 @@ class EpochLines(_Lines):
         if not self._ready(now, force=epoch in (1, epochs)):
             return
         elapsed = now - self.started
-        val = f"val {self.score} {val_ua:.{1 if self.score == 'UA' else 3}f}"
-        val = val if math.isfinite(val_ua) else "no validation"
+        val = val_text(self.score, val_ua) if math.isfinite(val_ua) else "no validation"
         self.say(
             f"{self.description}: epoch {epoch}/{epochs}  loss {train_loss:.3f}  {val}  "
             f"elapsed {clock_time(elapsed)}  eta {clock_time(eta(elapsed, epoch, epochs))}"

@@ -34,7 +34,8 @@ def test_a_recordings_segments_are_one_dialog_in_context(
     result = predict(config)
     assert [p.order for p in result.predictions] == [0, 1, 2, 3, 4]
     assert {p.dialog for p in result.predictions} == {str(long)}
-    assert SEGMENT_TURNS in result.notes and DIALOG_CONTEXT not in result.notes
+    said = SEGMENT_TURNS.format(segments=128, minutes=11)  # the groups' limits, 640 s
+    assert said in result.notes and DIALOG_CONTEXT not in result.notes
     assert not result.dialog_context_lost
     # The same turns as a CSV conversation of clips: the same probabilities.
     wave, _ = soundfile.read(long, dtype="float32")
