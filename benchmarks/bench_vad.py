@@ -33,6 +33,8 @@ import soundfile
 import soxr
 import torch
 
+from ser.predict.vad import SileroVad, VadOptions
+
 RATE = 16000
 FRAME = 0.01  # seconds per scored frame
 VOICES = ("en-us", "en-gb", "en-us+f3", "en-gb+f2")
@@ -48,7 +50,9 @@ SENTENCES = (
     "Could you speak a little louder, the line is bad.",
     "Fine. Do it your way, and see what happens.",
 )
-MERGE, SHORTEST, PAD = 0.3, 0.5, 0.1  # --segment vad's defaults (ser.predict.vad)
+# --segment vad's defaults, applied alike to every detector's raw speech
+_DEFAULTS = VadOptions()
+MERGE, SHORTEST, PAD = _DEFAULTS.merge_gap, _DEFAULTS.min_segment, _DEFAULTS.pad
 
 Spans = list[tuple[float, float]]
 
@@ -109,8 +113,6 @@ def smoothed(spans: Spans, duration: float) -> Spans:
 
 
 def silero() -> Callable[[np.ndarray], Spans]:
-    from ser.predict.vad import SileroVad, VadOptions
-
     vad = SileroVad(VadOptions(min_segment=0.05, merge_gap=0.0, pad=0.0, max_segment=1e6))
     vad._loaded()
     return lambda wave: vad._speech(wave)
