@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -20,6 +21,7 @@ from ser.errors import ConfigError
 from ser.models import FAMILIES
 from ser.report.attribute_runs import attribute_pooled, run_attributes
 from ser.report.attributes import MEAN, AttributeMetrics
+from ser.report.breakdown import Labelled, run_predictions
 from ser.report.fold_entry import FoldEntry
 from ser.report.layer_weights import weights_lines
 from ser.report.metrics import mean_std_text
@@ -295,26 +297,19 @@ def report_command(
     if crossed:
         click.echo()
         click.echo((tables_csv if fmt == "csv" else tables_md)(crossed), nl=False)
+    # Each run's predictions.csv read once, if a table or a plot wants it.
+    labelled = functools.cache(lambda i: run_predictions(run_dirs[i], runs[i]))
     if by or paired:
-        _predictions_tables(run_dirs, fmt, by, paired)
+        _predictions_tables([labelled(i) for i in range(len(runs))], fmt, by, paired)
     if plots is not None:
         # matplotlib: only when plots are asked for
         from ser.report.cross_plot import write_heatmaps
-        from ser.report.plots import write_plots
+        from ser.report.plots import write_attribute_plots, write_plots
 
         written = write_plots(runs, plots) + write_heatmaps(crossed, plots, "runs")
-        written += _attribute_plots(run_dirs, runs, plots)
+        scored = [labelled(i) for i, run in enumerate(runs) if run_attributes(run)]
+        written += write_attribute_plots(scored, plots)
         click.echo(f"{len(written)} plot(s) in {plots}", err=True)
-
-
-def _attribute_plots(run_dirs: tuple[Path, ...], runs: list[RunRecord], out: Path) -> list[Path]:
-    """Predicted against gold per attribute, from the predictions.csv of runs trained on
-    attributes."""
-    from ser.report.breakdown import run_predictions
-    from ser.report.plots import write_attribute_plots
-
-    scored = [path for path, run in zip(run_dirs, runs, strict=True) if run_attributes(run)]
-    return write_attribute_plots([run_predictions(path) for path in scored], out)
 
 
 def _run_dirs(paths: tuple[Path, ...]) -> tuple[Path, ...]:
@@ -328,13 +323,12 @@ def _run_dirs(paths: tuple[Path, ...]) -> tuple[Path, ...]:
 
 
 def _predictions_tables(
-    run_dirs: tuple[Path, ...], fmt: str, by: tuple[str, ...], paired: bool
+    labelled: list[Labelled], fmt: str, by: tuple[str, ...], paired: bool
 ) -> None:
     """`ser report`'s tables from the runs' predictions.csv, each after an empty line."""
-    from ser.report.breakdown import breakdown_table, run_predictions
+    from ser.report.breakdown import breakdown_table
     from ser.report.paired import paired_bootstrap, paired_table
 
-    labelled = [run_predictions(path) for path in run_dirs]
     for which in dict.fromkeys(by):
         click.echo()
         click.echo(breakdown_table(labelled, which, fmt), nl=False)

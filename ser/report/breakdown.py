@@ -31,6 +31,7 @@ from ser.errors import ConfigError
 from ser.report.attributes import attribute_metrics
 from ser.report.metrics import compute_metrics
 from ser.report.predictions import PREDICTIONS, PredictionTable, missing_folds, read_predictions
+from ser.report.record import RunRecord
 from ser.report.runs import ReportError, load_run, markdown_table, run_label
 
 BY = ("class", "speaker")
@@ -48,11 +49,12 @@ ATTRIBUTES_LEGEND = (
 Labelled = tuple[str, PredictionTable]  # a run's label and its predictions
 
 
-def run_predictions(run_dir: Path) -> Labelled:
-    """A run's label (as the main table names it) and its predictions.csv; a run without
-    one, or with folds the file lacks (trained before predictions were kept), is a
-    `ReportError` that says to train it again."""
-    run = load_run(run_dir)
+def run_predictions(run_dir: Path, run: RunRecord | None = None) -> Labelled:
+    """A run's label (as the main table names it) and its predictions.csv (`run`: its
+    record, read already; None: read here); a run without one, or with folds the file
+    lacks (trained before predictions were kept), is a `ReportError` that says to train it
+    again."""
+    run = run or load_run(run_dir)
     path = (run_dir if run_dir.is_dir() else run_dir.parent) / PREDICTIONS
     again = f"train it again with --overwrite to keep them ({path})"
     if not path.exists():
