@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 from bench_train import add_feature_set, synthetic_manifest
+from checkout import checkout_path
 
 from ser.cache import FeatureStore
 from ser.cache.manifest import Manifest
@@ -140,7 +141,7 @@ def ser_sweep(stores: list[str], out: Path, fixes: dict[str, str]) -> dict[str, 
         cmd += ["--store", store]
     for key, value in fixes.items():
         cmd += ["--fix", f"{key}={value}"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": checkout_path(ROOT)}
     before, start = os.getloadavg()[0], time.perf_counter()
     used = _cpu()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)

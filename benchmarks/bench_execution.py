@@ -42,6 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import fusion_store, msmser_store
+from checkout import checkout_path
 
 ROOT = Path(__file__).resolve().parents[1]
 WAYS = ("one", "stacked", "processes", "pieces", "default")
@@ -85,7 +86,7 @@ def train(code: Path, options: dict[str, Any], out: Path) -> tuple[float, str, d
                "--name", "run", "--overwrite"]  # fmt: skip
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": checkout_path(code),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     env.pop("OMP_NUM_THREADS", None)  # the defaults under test decide

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 from bench_train import add_feature_set, class_index, synthetic_manifest
+from checkout import checkout_path
 
 from ser.cache import FeatureStore
 
@@ -90,7 +91,7 @@ def ser_sweep(store: Path, out: Path, fixes: list[str], summed: bool) -> dict[st
         cmd += ["--fix", fix]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": checkout_path(ROOT),
     }
     before, start, used = load(), time.perf_counter(), cpu(resource.RUSAGE_CHILDREN)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)

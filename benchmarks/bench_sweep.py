@@ -67,6 +67,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import fusion_store, msmser_store
+from checkout import checkout_path
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL = {"features": "is13+bert", "fusion": "add", "fusion_at": "logits",
@@ -90,7 +91,7 @@ def cli_args(options: dict[str, Any]) -> list[str]:
 def env() -> dict[str, str]:
     out = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": checkout_path(ROOT),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     for key in ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_"):

@@ -52,6 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from checkout import checkout_path
+
 ROOT = Path(__file__).resolve().parents[1]  # this checkout: the new defaults
 COMMON = ("--classes", "4", "--protocol", "session5", "--seed", "0", "--seeds", "3",
           "--device", "cpu", "--overwrite", "--json")  # fmt: skip
@@ -107,7 +109,7 @@ def _run(checkout: Path, command: list[str], cwd: Path, timeout: float | None = 
     # PYTHONPATH picks the checkout; the working directory holds no `ser` to shadow it.
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": checkout_path(checkout),
         "TRANSFORMERS_VERBOSITY": "error",
     }
     env.pop("OMP_NUM_THREADS", None)  # the defaults under test decide

@@ -74,6 +74,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from checkout import checkout_path
+
 from ser.runtime.threads import brief_waits
 
 # As the `ser` command does, before torch loads OpenMP (which reads its wait setting once).
@@ -520,7 +522,7 @@ def baseline(args: argparse.Namespace, store: Path, tmp: Path, cli: list[str]) -
         command = [python, "-m", "ser.cli", "train", *common, "--out", str(tmp / name)]
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": checkout_path(checkout),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         start = time.perf_counter()
