@@ -58,18 +58,9 @@ class PredictionTable:
     gold: np.ndarray = field(repr=False)  # int64 class index
     pred: np.ndarray = field(repr=False)  # int64 class index
     probs: np.ndarray = field(repr=False)  # float, [N, C]
-    attributes: tuple[str, ...] = ()
-    attr_gold: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
-    attr_pred: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
-
-    def __post_init__(self) -> None:
-        # A table made without attribute arrays holds none: [N, 0] (NaN gold when named).
-        shape = (len(self.seed), len(self.attributes))
-        for name, fill in (("attr_gold", np.nan), ("attr_pred", np.nan)):
-            if getattr(self, name).shape != shape:
-                if getattr(self, name).size:
-                    raise ValueError(f"{name} is {getattr(self, name).shape}, not {shape}")
-                object.__setattr__(self, name, np.full(shape, fill))
+    attributes: tuple[str, ...]
+    attr_gold: np.ndarray = field(repr=False)  # float, [N, A]; NaN: no gold value
+    attr_pred: np.ndarray = field(repr=False)  # float, [N, A]
 
     @classmethod
     def of(
