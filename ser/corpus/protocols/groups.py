@@ -156,7 +156,7 @@ class Official(Protocol):
                 "protocol official:dev tests the dev partition, which then validates "
                 "nothing: give --val random10 (or none)"
             )
-        held_out = "dev" if test != "dev" else "(none)"
+        held_out = "dev" if test != "dev" else "(none)"  # official:dev holds nothing out
         train, dev, tested = (rows[split == name] for name in ("train", held_out, test))
         held: np.ndarray | None = dev
         if val == "none" or len(dev) == 0:
@@ -165,7 +165,8 @@ class Official(Protocol):
         shared = sorted(set(speakers[tested].tolist()) & set(speakers[trained].tolist()))
         return [
             Split(
-                "official", train, held, tested, (test,), (held_out,) if held is not None else (),
+                "official", train, held, tested, (test,),
+                (held_out,) if held is not None and test != "dev" else (),
                 not shared, tuple(sorted(values - {"train", "dev", test})), tuple(map(str, shared)),
             )
         ]  # fmt: skip

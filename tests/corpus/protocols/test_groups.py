@@ -100,6 +100,7 @@ def test_official_dev_tests_the_dev_partition_validated_on_a_slice_of_train() ->
     assert len(fold.val) and fold.speaker_independent
     (merged,) = protocol.folds(data, "none", 0)
     assert merged.train.tolist() == list(range(80)) and len(merged.val) == 0
+    assert merged.val_groups == () and merged.test_groups == ("dev",)  # nothing held out
 
 
 def test_a_dialog_on_both_sides_is_leakage_for_a_dialog_model() -> None:
