@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -80,4 +81,8 @@ def test_the_train_summary_table_of_an_attribute_run(tmp_path: Path) -> None:
     console = Console(width=200, record=True)
     console.print(summary_table(load_run(attribute_run(tmp_path, "va", seeds=1))))
     text = console.export_text()
-    assert "CCC" in text and "mean" in text and "pooled" in text
+    assert "va (loso, attributes)" in text  # not "0 classes"
+    mean = next(line for line in text.splitlines() if "│   mean │" in line)
+    cells = [c.strip() for c in mean.split("│")[3:7]]
+    assert cells[:3] == ["-", "-", "-"]  # no UA, WA, F1 without a class
+    assert re.fullmatch(r"0\.\d{3} ± 0\.\d{3}", cells[3])  # the CCC, 3 decimals
