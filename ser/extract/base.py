@@ -42,6 +42,32 @@ class FeatureSetSpec:
     attrs: dict[str, Any] = field(hash=False)
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """One batch's outputs on the host: per input, rows by set name. `problems`: per
+    input, why a set failed, the rows already cast to each set's stored dtype and checked
+    (None: not yet; the runner checks them)."""
+
+    rows: list[dict[str, np.ndarray]]
+    problems: list[dict[str, str]] | None = None
+
+
+class Pending:
+    """A batch's outputs on their way to the host (a device copy in flight): `result`
+    waits for them. Launching a batch returns one, so the thread that launches GPU work
+    never waits for the last batch's copy."""
+
+    def __init__(self, finish: Callable[[], Outputs]) -> None:
+        self._finish = finish
+
+    @classmethod
+    def ready(cls, outputs: Outputs) -> Pending:
+        return cls(lambda: outputs)
+
+    def result(self) -> Outputs:
+        return self._finish()
+
+
 class ExtractionError(SerError):
     """Some inputs of a batch cannot be extracted: `failures` maps each one's position in
     the batch to the reason, all at once and before any compute, so the caller can fail
@@ -90,6 +116,11 @@ class Extractor(ABC):
     def extract(self, batch: Sequence[Any]) -> list[dict[str, np.ndarray]]:
         """One `{spec name: [n_rows, dim] float32}` per input, in batch order;
         `ExtractionError` names every input that cannot be extracted."""
+
+    def extract_pending(self, batch: Sequence[Any]) -> Pending:
+        """`extract`, its outputs possibly still on their way from the device: kinds that
+        finish a batch on the GPU (`ser.extract.device_rows`) return before the copy ends."""
+        return Pending.ready(Outputs(self.extract(batch)))
 
     def loaded(self) -> str | None:
         """The one line the runner prints about what `load` loaded; None without weights."""

@@ -17,8 +17,9 @@ from typing import Any
 import torch
 
 from ser.extract.base import Extractor
+from ser.extract.pipeline import run_jobs
 from ser.extract.registry import build_extractor
-from ser.extract.shards import ShardJob, run_jobs
+from ser.extract.shards import ShardJob
 from ser.runtime.device import pick_device
 
 # Per worker process: the extractor of the pass in progress, loaded once, keyed by its full

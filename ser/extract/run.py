@@ -51,6 +51,7 @@ from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summa
 from ser.extract.base import Extractor, FeatureSetSpec
 from ser.extract.config import ExtractConfig, ExtractReport, SetSummary, TranscriptSummary
 from ser.extract.dask_run import run_jobs_dask
+from ser.extract.pipeline import run_jobs
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
     DEFAULT_BATCH_TOKENS,
@@ -63,10 +64,10 @@ from ser.extract.plan import (
 from ser.extract.processes import batches_on_processes
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.registry import KINDS, build_extractor
-from ser.extract.shards import ShardJob, Source, audio_sources, make_jobs, run_jobs
+from ser.extract.shards import ShardJob, Source, audio_sources, make_jobs
 from ser.runtime.cluster import dask_client
 from ser.runtime.device import pick_device
-from ser.runtime.execution import Execution, for_extraction
+from ser.runtime.execution import Execution, decode_threads, for_extraction
 from ser.runtime.precision import resolve_precision
 from ser.runtime.threads import ThreadChoice, run_threads
 
@@ -352,6 +353,7 @@ def _run_local(
     if not jobs:
         return
     computed = None
+    decoders = 1
     if execution.processes > 1:
         computed = batches_on_processes(extractor, jobs, execution)
     else:
@@ -359,7 +361,9 @@ def _run_local(
         line = extractor.loaded()
         if line:  # the one line per model (transformers' own load report is silenced)
             console.print(line, markup=False, highlight=False, soft_wrap=True)
-    for _, batch, _ in run_jobs(extractor, jobs, device, computed):
+        if extractor.modality == "audio":
+            decoders = decode_threads(device.type)
+    for _, batch, _ in run_jobs(extractor, jobs, device, computed, decoders):
         advance(len(batch))
 
 

@@ -1,18 +1,17 @@
-"""Running shards: decode inputs, extract batch by batch, commit each shard atomically.
+"""Shards of work: their inputs decoded, each batch launched on the extractor and its
+outputs checked for the store (`ser.extract.pipeline` runs them, committing each shard
+atomically).
 
-The same code runs in-process and inside dask workers, so both write the same bytes for
-the same shard. Per-utterance problems (missing or unreadable audio, empty transcripts,
-inputs an extractor rejects, NaN outputs) become failures with their reason; only the
-bad input fails, never its batch.
+The same code runs in-process, on spawned processes and inside dask workers, so all write
+the same bytes for the same shard. Per-utterance problems (missing or unreadable audio,
+empty transcripts, inputs an extractor rejects, NaN outputs) become failures with their
+reason; only the bad input fails, never its batch.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import torch
 
 from ser.cache.manifest import SPAN, Manifest
 from ser.corpus.audio import AudioError, Clip, load_audio
-from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec
+from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec, Pending
 from ser.extract.plan import Shard
 from ser.runtime.precision import autocast
 
@@ -33,9 +32,6 @@ Decoded = tuple[dict[int, Any], dict[int, str]]  # inputs and failures by manife
 # One batch's rows and failures by set name, then manifest index; and a stream of them.
 BatchResult = tuple[dict[str, dict[int, np.ndarray]], dict[str, dict[int, str]]]
 Computed = Iterator[BatchResult]
-
-# Batches decoded ahead of the one computing: enough to hide decoding behind compute.
-PREFETCH = 2
 
 
 @dataclass(frozen=True)
@@ -79,61 +75,6 @@ def make_jobs(
     return jobs
 
 
-def run_jobs(
-    extractor: Extractor,
-    jobs: Sequence[ShardJob],
-    device: torch.device,
-    computed: Computed | None = None,
-) -> Iterator[tuple[ShardJob, tuple[int, ...], bool]]:
-    """Extract and commit `jobs` in order (the extractor loaded on `device`), decoding
-    ahead in a background thread; yield (job, batch, committed) after every batch,
-    committed true once the job's shard is. `computed`: each batch's results from
-    elsewhere, in order (`ser.extract.processes`); shards commit here."""
-    work = [(job, batch) for job in jobs for batch in job.shard.batches]
-    results = computed if computed is not None else _in_process(extractor, work, device)
-    rows: dict[str, dict[int, np.ndarray]] = {}
-    failures: dict[str, dict[int, str]] = {}
-    current: ShardJob | None = None
-    paired = zip(work, results, strict=True)
-    for position, ((job, batch), (batch_rows, batch_failures)) in enumerate(paired):
-        if job is not current:
-            current = job
-            rows = {name: {} for name in job.writers}
-            failures = {name: {} for name in job.writers}
-        for name in job.writers:
-            rows[name].update(batch_rows[name])
-            failures[name].update(batch_failures[name])
-        last = position + 1 == len(work) or work[position + 1][0] is not job
-        if last:
-            for name, writer in job.writers.items():
-                writer.write(job.shard.shard_id, rows[name], failures[name])
-        yield job, batch, last
-
-
-def _in_process(
-    extractor: Extractor, work: list[tuple[ShardJob, tuple[int, ...]]], device: torch.device
-) -> Iterator[BatchResult]:
-    for job, _, decoded in _decoded(extractor, work):
-        yield compute_batch(extractor, job, decoded, device)
-
-
-def _decoded(
-    extractor: Extractor, work: list[tuple[ShardJob, tuple[int, ...]]]
-) -> Iterator[tuple[ShardJob, tuple[int, ...], Decoded]]:
-    # libsndfile, FFmpeg (PyAV) and soxr release the GIL: one thread decodes while torch computes.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ser-decode") as pool:
-        submitted = (
-            (job, batch, pool.submit(decode, extractor, job.sources, batch)) for job, batch in work
-        )
-        ahead = deque(itertools.islice(submitted, PREFETCH))
-        for decoding in submitted:  # each batch yielded with PREFETCH more submitted
-            ahead.append(decoding)
-            job, batch, future = ahead.popleft()
-            yield job, batch, future.result()
-        for job, batch, future in ahead:
-            yield job, batch, future.result()
-
-
 def decode(extractor: Extractor, sources: dict[int, Source], batch: Sequence[int]) -> Decoded:
     """Inputs of `batch` ready for `extractor` (audio at its rate, or text), and the
     reason for each audio file that cannot be read."""
@@ -162,17 +103,67 @@ def compute_batch(
 ) -> BatchResult:
     """Rows (cast to the stored dtypes) and failures of one decoded batch, per set of
     `job`: what a shard's commit needs of it, small enough to send between processes."""
-    inputs, bad = decoded
-    outputs, rejected = forward(extractor, list(inputs.items()), device)
+    with torch.inference_mode():
+        return finish(job, decoded, launch(extractor, list(decoded[0].items()), device))
+
+
+@dataclass(frozen=True)
+class Launched:
+    """A batch on its way: its inputs' outputs pending in groups (a group per forward
+    call that succeeded), and the reason for each input that failed."""
+
+    groups: list[tuple[list[int], Pending]]
+    rejected: dict[int, str]
+
+
+def launch(extractor: Extractor, items: list[tuple[int, Any]], device: torch.device) -> Launched:
+    """`forward`'s batch launched without waiting for its outputs: an input the
+    extractor rejects is dropped and the rest re-run together; if the batch raises
+    anything else, each input runs alone so one bad input fails only itself."""
+    if not items:
+        return Launched([], {})
+    try:
+        with autocast(device):
+            pending = extractor.extract_pending([value for _, value in items])
+        return Launched([([index for index, _ in items], pending)], {})
+    except ExtractionError as error:
+        rejected = {items[pos][0]: why for pos, why in error.failures.items()}
+        rest = [item for pos, item in enumerate(items) if pos not in error.failures]
+        if len(rest) == len(items):  # rejected nothing of ours: a broken extractor
+            raise
+        more = launch(extractor, rest, device)
+        return Launched(more.groups, {**rejected, **more.rejected})
+    except Exception as error:
+        if len(items) == 1:
+            return Launched([], {items[0][0]: f"{type(error).__name__}: {error}"})
+        groups, failed = [], {}
+        for item in items:
+            one = launch(extractor, [item], device)
+            groups += one.groups
+            failed.update(one.rejected)
+        return Launched(groups, failed)
+
+
+def finish(job: ShardJob, decoded: Decoded, launched: Launched) -> BatchResult:
+    """A launched batch's rows by set (cast to the stored dtypes and checked) and
+    failures, once its outputs are on the host."""
+    bad = {**decoded[1], **launched.rejected}
     rows: dict[str, dict[int, np.ndarray]] = {name: {} for name in job.writers}
-    failures = {name: {**bad, **rejected} for name in job.writers}
-    for index, output in outputs.items():
-        for name in job.writers:
-            value, problem = _checked(output[name], job.dtypes[name])
-            if problem is None:
-                rows[name][index] = value
-            else:
-                failures[name][index] = problem
+    failures = {name: dict(bad) for name in job.writers}
+    for indices, pending in launched.groups:
+        outputs = pending.result()
+        for pos, index in enumerate(indices):
+            problems = None if outputs.problems is None else outputs.problems[pos]
+            for name in job.writers:
+                if problems is None:
+                    value, problem = _checked(outputs.rows[pos][name], job.dtypes[name])
+                else:  # checked where they were computed
+                    problem = problems.get(name)
+                    value = outputs.rows[pos][name] if problem is None else _NONE
+                if problem is None:
+                    rows[name][index] = value
+                else:
+                    failures[name][index] = problem
     return rows, failures
 
 
@@ -204,6 +195,9 @@ def forward(
             outputs.update(one)
             failed.update(why)
         return outputs, failed
+
+
+_NONE = np.zeros((0, 0), np.float32)  # a failed set's rows: none
 
 
 def _checked(value: np.ndarray, dtype: str) -> tuple[np.ndarray, str | None]:

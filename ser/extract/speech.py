@@ -21,7 +21,14 @@ import numpy as np
 
 from ser.cache.fingerprint import model_location
 from ser.errors import ConfigError
-from ser.extract.base import FeatureSetSpec, PretrainedExtractor, base_attrs, check_audio
+from ser.extract.base import (
+    FeatureSetSpec,
+    Pending,
+    PretrainedExtractor,
+    base_attrs,
+    check_audio,
+)
+from ser.extract.device_rows import Hidden, finish_states
 from ser.extract.layer_sets import (
     LAYERS_HELP,
     POOL_HELP,
@@ -34,7 +41,7 @@ from ser.extract.layer_sets import (
     settle_options,
 )
 from ser.extract.options import KindOptions, option
-from ser.extract.wav2vec2 import Wav2Vec2Frames, is_wav2vec2_family
+from ser.extract.wav2vec2 import BATCHED_DEVICES, Wav2Vec2Frames, is_wav2vec2_family
 from ser.extract.whisper_encoder import WhisperFrames, is_whisper
 from ser.runtime.precision import autocast
 
@@ -154,12 +161,25 @@ class SpeechExtractor(PretrainedExtractor):
         return model
 
     def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        hidden = self._hidden(batch)
+        chosen = hidden.states.float().cpu().numpy()  # [B, L, T, D]
+        return [
+            layer_outputs(
+                self._specs, {layer: chosen[i, k, :n] for k, layer in enumerate(self.layers)}
+            )
+            for i, n in enumerate(hidden.lengths)
+        ]
+
+    def extract_pending(self, batch: Sequence[np.ndarray]) -> Pending:
+        """The sets finished on the device (`device_rows`), on their way to the host."""
+        hidden = self._hidden(batch)
+        return finish_states(self._specs, self.layers, hidden.states, hidden.lengths)
+
+    def _hidden(self, batch: Sequence[np.ndarray]) -> Hidden:
         import torch
 
         frames = self.frames
         check_audio(batch, frames.min_samples, f"{self.options.model} (one 20 ms frame)")
+        batched = self.device.type in BATCHED_DEVICES
         with torch.inference_mode(), autocast(self.device, self.precision):
-            states = frames.hidden(self.model, list(batch), self.layers, self.device)
-            chosen = [output.float().cpu().numpy() for output in states]  # B x [L, T_i, D]
-        specs = self._specs
-        return [layer_outputs(specs, dict(zip(self.layers, rows, strict=True))) for rows in chosen]
+            return frames.hidden(self.model, list(batch), self.layers, self.device, batched)

@@ -51,10 +51,12 @@ from ser.errors import ConfigError
 from ser.extract.base import (
     ExtractionError,
     FeatureSetSpec,
+    Pending,
     PretrainedExtractor,
     base_attrs,
     load_pretrained,
 )
+from ser.extract.device_rows import Hidden, finish_states
 from ser.extract.layer_sets import (
     LAYERS_HELP,
     POOL_HELP,
@@ -226,6 +228,22 @@ class TextEncoderExtractor(PretrainedExtractor):
         return [len(ids) for ids in encoded["input_ids"]]
 
     def extract(self, batch: Sequence[str]) -> list[dict[str, np.ndarray]]:
+        hidden = self._hidden(batch)
+        states = hidden.states.float().cpu().numpy()  # [B, L, N, D]
+        return [
+            layer_outputs(
+                self._specs, {layer: states[i, k, :n] for k, layer in enumerate(self.layers)}
+            )
+            for i, n in enumerate(hidden.lengths)
+        ]
+
+    def extract_pending(self, batch: Sequence[str]) -> Pending:
+        """The sets finished on the device (`device_rows`), on their way to the host."""
+        hidden = self._hidden(batch)
+        return finish_states(self._specs, self.layers, hidden.states, hidden.lengths)
+
+    def _hidden(self, batch: Sequence[str]) -> Hidden:
+        """The chosen layers' token rows, padded: [B, L, N, D], and each text's count."""
         import torch
 
         self._check(batch)
@@ -236,23 +254,18 @@ class TextEncoderExtractor(PretrainedExtractor):
             truncation=True,
             max_length=self.max_tokens,
             return_tensors="pt",
-        ).to(self.device)
-        n_tokens = encoded["attention_mask"].sum(dim=1).tolist()  # [B]
+        )
+        n_tokens = encoded["attention_mask"].sum(dim=1).tolist()  # [B], on the host
         inner = any(layer != last for layer in self.layers)
         with torch.inference_mode(), autocast(self.device, self.precision):
-            out = model(**encoded, **({"output_hidden_states": True} if inner else {}))
-            states = {  # layer -> [B, N, D]
-                layer: (out.last_hidden_state if layer == last else out.hidden_states[layer])
-                .float()
-                .cpu()
-                .numpy()
+            out = model(
+                **encoded.to(self.device), **({"output_hidden_states": True} if inner else {})
+            )
+            states = [
+                out.last_hidden_state if layer == last else out.hidden_states[layer]
                 for layer in self.layers
-            }
-        specs = self._specs
-        return [
-            layer_outputs(specs, {layer: rows[i, :n].copy() for layer, rows in states.items()})
-            for i, n in enumerate(n_tokens)
-        ]
+            ]
+            return Hidden(torch.stack(states, dim=1), n_tokens)  # [B, L, N, D]
 
     def _check(self, texts: Sequence[str]) -> None:
         failures = {

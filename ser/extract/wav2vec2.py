@@ -3,8 +3,12 @@ data2vec-audio): hidden states of 20 ms frames.
 
 Padding must not change outputs, and the HF forward cannot promise that: hubert-base and
 wav2vec2-base normalise their first conv layer with GroupNorm over time, so zero padding
-shifts every frame's conv features. We run the conv encoder on each utterance's own
-samples, pad the frames, and let the transformer encoder mask them. Encoders that let
+shifts every frame's conv features. On the CPU we run the conv encoder on each utterance's
+own samples (as fast there, and the numbers of every earlier CPU store), pad the frames,
+and let the transformer encoder mask them. On a GPU (`BATCHED_DEVICES`) one conv call per
+layer takes the whole batch, padded to a bucketed length so that a shard meets few
+shapes, its GroupNorm counting each utterance's own frames (`masked_group_norm`): a
+conv call per utterance, each of a new shape, left the GPU idle. Encoders that let
 padding leak anyway (data2vec-audio's stacked positional convs) only batch inputs of
 equal length.
 
@@ -16,15 +20,16 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from ser.errors import ConfigError
 from ser.extract.base import load_pretrained
+from ser.extract.device_rows import Hidden, pad_states, row_mask, to_device
 from ser.extract.layer_sets import recorded_hidden_states
 
 if TYPE_CHECKING:  # torch and transformers load with the model, not with the registry
@@ -33,6 +38,9 @@ if TYPE_CHECKING:  # torch and transformers load with the model, not with the re
 # Model types whose encoder zeroes padded frames before a single positional conv and masks
 # them in attention, so padded frames never reach real ones (checked in transformers 5).
 MASKED_ENCODERS = frozenset({"hubert", "wav2vec2", "wavlm"})
+# Device types whose conv front end runs over the padded batch (`Wav2Vec2Frames.hidden`).
+BATCHED_DEVICES = frozenset({"cuda"})
+W = TypeVar("W", bound=Sized)  # an input: samples on the host or on the device
 _NEEDED = ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers")
 
 
@@ -106,26 +114,54 @@ class Wav2Vec2Frames:
         return field
 
     def hidden(
+        self,
+        model: Any,
+        waves: list[np.ndarray],
+        layers: tuple[int, ...],
+        device: torch.device,
+        batched: bool = False,
+    ) -> Hidden:
+        """The chosen layers of the inputs, padded, and each input's frame count.
+        `batched`: the conv front end over the padded batch at once (`BATCHED_DEVICES`),
+        else over each utterance's own samples."""
+        prepared = [self._prepare(wave) for wave in waves]
+        lengths = [self._n_frames(len(wave)) for wave in prepared]
+        if self.config.model_type not in MASKED_ENCODERS:
+            # Masks that let padding leak (data2vec-audio's stacked positional convs).
+            def run(group: list[np.ndarray]) -> list[torch.Tensor]:
+                return self._forward_each(model, group, layers, device)
+
+            return Hidden(pad_states(_by_length(run, prepared)), lengths)
+        if batched:
+            frames = self._conv_batched(model, prepared, device)  # [B, T, C]
+        else:
+            frames = self._conv_each(model, prepared, device)  # [B, T, C]
+        return Hidden(self._layers(model, frames[:, : max(lengths)], lengths, layers), lengths)
+
+    def _forward_each(
         self, model: Any, waves: list[np.ndarray], layers: tuple[int, ...], device: torch.device
     ) -> list[torch.Tensor]:
-        """The chosen layers of each input: B x [L, T_i, D]."""
+        """Inputs of one length together, unmasked: B x [L, T, D]."""
         import torch
 
-        inputs = [torch.from_numpy(self._prepare(wave)).to(device) for wave in waves]
-        if self.config.model_type in MASKED_ENCODERS:
-            return self._forward(model, inputs, layers)
-        # Masks that let padding leak (data2vec-audio's stacked positional convs).
-        return _by_length(lambda group: self._forward(model, group, layers), inputs)
+        frames = model.feature_extractor(torch.from_numpy(np.stack(waves)).to(device))
+        stacked = self._layers(model, frames.transpose(1, 2), None, layers)  # [B, L, T, D]
+        return list(stacked)
 
-    def _forward(
-        self, model: Any, waves: list[torch.Tensor], layers: tuple[int, ...]
-    ) -> list[torch.Tensor]:
+    def _layers(
+        self, model: Any, frames: torch.Tensor, lengths: list[int] | None, layers: tuple[int, ...]
+    ) -> torch.Tensor:
+        """The chosen hidden states of padded conv features [B, T, C]: [B, L, T, D]."""
         import torch
 
-        frames = self._conv_frames(model, waves)  # B x [T_i, C]
-        hidden = self._encode(model, frames, max(layers))  # [max(layers) + 1] x [B, T, D]
-        stacked = torch.stack([hidden[layer] for layer in layers], dim=1)  # [B, L, T, D]
-        return [stacked[i, :, : len(f)] for i, f in enumerate(frames)]
+        mask = None if lengths is None else row_mask(lengths, frames.shape[1], frames.device)
+        hidden = model.feature_projection(frames)
+        if isinstance(hidden, tuple):  # wav2vec2 / WavLM also return the normed conv features
+            hidden = hidden[0]
+        top = max(layers)
+        with recorded_hidden_states(model.encoder.layers, top) as states:
+            model.encoder(hidden, attention_mask=mask)
+        return torch.stack([states[layer] for layer in layers], dim=1)
 
     def _prepare(self, wave: np.ndarray) -> np.ndarray:
         wave = np.asarray(wave, dtype=np.float32)
@@ -134,35 +170,47 @@ class Wav2Vec2Frames:
             wave = (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
         return wave
 
-    def _conv_frames(self, model: Any, waves: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Conv features of each utterance on its own samples: B x [T_i, C]."""
+    def _conv_each(self, model: Any, waves: list[np.ndarray], device: torch.device) -> torch.Tensor:
+        """Conv features of each utterance on its own samples, padded: [B, T, C]."""
         import torch
         from torch.nn.utils.rnn import pad_sequence
 
         conv = model.feature_extractor
+        inputs = [torch.from_numpy(wave).to(device) for wave in waves]
         if getattr(self.config, "feat_extract_norm", None) == "layer":
             # Per-frame LayerNorm: frames within an utterance never see its padding.
-            n_frames = [self._n_frames(len(wave)) for wave in waves]
-            feats = conv(pad_sequence(waves, batch_first=True)).transpose(1, 2)  # [B, T, C]
-            return [feats[i, :n] for i, n in enumerate(n_frames)]
+            return conv(pad_sequence(inputs, batch_first=True)).transpose(1, 2)
         # GroupNorm over time (or a norm we do not know): equal-length utterances together.
-        return _by_length(lambda group: conv(torch.stack(group)).transpose(1, 2), waves)
+        each = _by_length(lambda group: conv(torch.stack(group)).transpose(1, 2), inputs)
+        return pad_sequence(each, batch_first=True)
 
-    def _encode(self, model: Any, frames: list[torch.Tensor], top: int) -> list[torch.Tensor]:
-        """Hidden states 0..top of the padded frames: [B, T, D] each."""
+    def _conv_batched(
+        self, model: Any, waves: list[np.ndarray], device: torch.device
+    ) -> torch.Tensor:
+        """Conv features of the batch padded to its length's bucket (`bucket_length`), in
+        one call per layer: [B, T, C]. A GroupNorm over time counts each utterance's own
+        frames only, so the features are those of `_conv_each` (within float rounding);
+        every later layer is a plain strided conv whose frames inside an utterance's count
+        never reach its padding."""
         import torch
-        from torch.nn.utils.rnn import pad_sequence
 
-        device = frames[0].device
-        lengths = torch.tensor([len(f) for f in frames], device=device)
-        padded = pad_sequence(frames, batch_first=True)  # [B, T, C]
-        mask = torch.arange(padded.shape[1], device=device)[None] < lengths[:, None]  # [B, T]
-        hidden = model.feature_projection(padded)
-        if isinstance(hidden, tuple):  # wav2vec2 / WavLM also return the normed conv features
-            hidden = hidden[0]
-        with recorded_hidden_states(model.encoder.layers, top) as states:
-            model.encoder(hidden, attention_mask=mask)
-        return states
+        samples = bucket_length(max(len(wave) for wave in waves))
+        padded = np.zeros((len(waves), samples), dtype=np.float32)
+        for row, wave in zip(padded, waves, strict=True):
+            row[: len(wave)] = wave
+        h = to_device(padded, device)[:, None]  # [B, 1, S]
+        first, *rest = model.feature_extractor.conv_layers
+        norm = getattr(first, "layer_norm", None)
+        if isinstance(norm, torch.nn.GroupNorm):
+            h = first.conv(h)  # [B, C, T0]
+            kernel, stride = self.config.conv_kernel[0], self.config.conv_stride[0]
+            counts = [(len(wave) - kernel) // stride + 1 for wave in waves]
+            h = first.activation(masked_group_norm(h, to_device(np.asarray(counts), device), norm))
+        else:
+            h = first(h)
+        for layer in rest:
+            h = layer(h)
+        return h.transpose(1, 2)  # [B, T, C]
 
     def _n_frames(self, n_samples: int) -> int:
         for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride, strict=True):
@@ -170,8 +218,42 @@ class Wav2Vec2Frames:
         return n_samples
 
 
+def bucket_length(n: int, per_octave: int = 8) -> int:
+    """The smallest length >= n on a grid of `per_octave` steps between powers of two:
+    padding stays under 1/per_octave, and a length-sorted shard meets few distinct conv
+    shapes.
+
+    >>> bucket_length(59200), bucket_length(4096), bucket_length(100)
+    (61440, 4096, 104)
+    """
+    step = max(1, (1 << (n.bit_length() - 1)) // per_octave)
+    return -(-n // step) * step
+
+
+def masked_group_norm(
+    x: torch.Tensor, counts: torch.Tensor, norm: torch.nn.GroupNorm
+) -> torch.Tensor:
+    """`norm` of x [B, C, T] over each input's first `counts[b]` frames only: [B, C, T]
+    float32, as autocast runs a GroupNorm (frames past the count are normalised too, with
+    the input's statistics, and never used)."""
+    import torch
+
+    batch, channels, frames = x.shape
+    groups = norm.num_groups
+    h = x.float().view(batch, groups, channels // groups, frames)
+    valid = torch.arange(frames, device=x.device) < counts.view(-1, 1)  # [B, T]
+    weight = valid.view(batch, 1, 1, frames).float()
+    n = counts.float().view(batch, 1, 1, 1) * (channels // groups)
+    mean = (h * weight).sum(dim=(2, 3), keepdim=True) / n  # [B, G, 1, 1]
+    var = ((h - mean).square() * weight).sum(dim=(2, 3), keepdim=True) / n
+    out = ((h - mean) * torch.rsqrt(var + norm.eps)).view(batch, channels, frames)
+    if norm.affine:
+        out = out * norm.weight.float().view(1, -1, 1) + norm.bias.float().view(1, -1, 1)
+    return out
+
+
 def _by_length(
-    run: Callable[[list[torch.Tensor]], Iterable[torch.Tensor]], waves: list[torch.Tensor]
+    run: Callable[[list[W]], Iterable[torch.Tensor]], waves: list[W]
 ) -> list[torch.Tensor]:
     """`run` on each group of equal-length inputs, its outputs back in input order."""
     groups: dict[int, list[int]] = defaultdict(list)

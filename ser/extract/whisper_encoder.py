@@ -26,6 +26,7 @@ import numpy as np
 
 from ser.errors import ConfigError
 from ser.extract.base import load_pretrained
+from ser.extract.device_rows import Hidden, pad_states
 from ser.extract.layer_sets import recorded_hidden_states
 
 if TYPE_CHECKING:
@@ -104,9 +105,15 @@ class WhisperFrames:
         }
 
     def hidden(
-        self, model: Any, waves: list[np.ndarray], layers: tuple[int, ...], device: torch.device
-    ) -> list[torch.Tensor]:
-        """The chosen layers of each input: B x [L, T_i, D], T_i = n_samples // 320."""
+        self,
+        model: Any,
+        waves: list[np.ndarray],
+        layers: tuple[int, ...],
+        device: torch.device,
+        batched: bool = False,
+    ) -> Hidden:
+        """The chosen layers of the inputs padded, T_i = n_samples // 320 frames each
+        (windows are always batched: `batched` is the wav2vec2 family's)."""
         import torch
 
         pieces = [self._windows(np.asarray(wave, np.float32)) for wave in waves]
@@ -119,7 +126,7 @@ class WhisperFrames:
             kept = [stacked[start + j, :, : len(c) // self.hop] for j, c in enumerate(chunks)]
             out.append(torch.cat(kept, dim=1))  # [L, T_i, D]
             start += len(chunks)
-        return out
+        return Hidden(pad_states(out), [int(state.shape[1]) for state in out])
 
     def _windows(self, wave: np.ndarray) -> list[np.ndarray]:
         """Consecutive 30 s pieces holding at least one frame (a tail under 20 ms has none)."""

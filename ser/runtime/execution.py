@@ -181,6 +181,17 @@ def for_extraction(
     return Execution(count, asked_threads or max(1, budget.cores // count), source)
 
 
+def decode_threads(device: str, budget: CpuBudget | None = None) -> int:
+    """Threads decoding audio ahead of an extraction's compute: on the CPU one (the cores
+    compute); ahead of a GPU one per 2 cores of the budget, at most 8. A GPU batch of
+    240 s of MELD's AAC clips (15 ms an utterance on a core) takes one thread ~0.7 s, the
+    GPU ~0.1 s; half the cores keep ahead of it and leave the rest to writing."""
+    if device == "cpu":
+        return 1
+    budget = budget or cpu_budget()
+    return max(1, min(8, budget.cores // 2))
+
+
 def for_training(
     training: Training,
     *,

@@ -17,9 +17,9 @@ import ser.extract.run as run_module
 from ser.cache import FeatureStore
 from ser.errors import ConfigError
 from ser.extract.config import ExtractConfig
+from ser.extract.pipeline import run_jobs
 from ser.extract.registry import build_extractor
 from ser.extract.run import extract_features
-from ser.extract.shards import run_jobs
 from ser.runtime import threads
 from ser.synth.corpus import SynthConfig, write_corpus
 from tests.processes import killed_midway, ser_command

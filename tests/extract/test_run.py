@@ -20,10 +20,11 @@ from rich.console import Console
 import ser.extract.shards as shards_module
 from ser.corpus.audio import load_audio
 from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec
+from ser.extract.pipeline import run_jobs
 from ser.extract.plan import audio_seconds, estimate_bytes, plan_shards
 from ser.extract.registry import build_extractor
 from ser.extract.run import ExtractConfig, extract_features
-from ser.extract.shards import make_jobs, run_jobs
+from ser.extract.shards import make_jobs
 
 CPU = torch.device("cpu")
 

@@ -282,3 +282,14 @@ def test_msmser_members_train_one_at_a_time_on_a_gpu_unless_asked(
     chosen = for_training(run, device="cuda", budget=budget(2), threads=HERE, at_once=at_once)
     assert chosen.stacked == stacked
     assert chosen.processes == 1
+
+
+def test_audio_decodes_on_one_thread_beside_the_cpu_and_on_half_the_cores_beside_a_gpu() -> None:
+    from ser.runtime.execution import decode_threads
+
+    sixteen = CpuBudget(cores=16, affinity=16, quota=None, workers=1)
+    two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
+    assert decode_threads("cpu", sixteen) == 1
+    assert decode_threads("cuda", sixteen) == 8
+    assert decode_threads("cuda", two) == 1
+    assert decode_threads("cuda", CpuBudget(cores=64, affinity=64, quota=None, workers=1)) == 8
