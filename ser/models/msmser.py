@@ -160,16 +160,21 @@ class MSMSER(SerModel):
         return {m: ~none if m == masked else none for m in self.modalities}
 
     def forward(self, batch: Batch) -> ModelOutput:
+        if torch.compiler.is_compiling():  # the compiled step's caller chose the backends
+            return self._forward(batch)
         with sdpa_kernel(attention_backends()):
-            feats: dict[str, torch.Tensor] = {}
-            masks: dict[str, torch.Tensor] = {}
-            for m in self.modalities:
-                name = self.spec(m).name
-                x, mask = ensure_length(batch.x[name], batch.mask[name])  # [B, T, D], [B, T]
-                feats[m] = self.branches[m](x, mask)  # [B, T, d]
-                masks[m] = mask
-            fuse = self._interact if self.mit else self._concat  # -> [B, d] or [B, n d]
-            return ModelOutput(self.head(fuse(feats, masks, self.dropped(masks))))  # [B, C]
+            return self._forward(batch)
+
+    def _forward(self, batch: Batch) -> ModelOutput:
+        feats: dict[str, torch.Tensor] = {}
+        masks: dict[str, torch.Tensor] = {}
+        for m in self.modalities:
+            name = self.spec(m).name
+            x, mask = ensure_length(batch.x[name], batch.mask[name])  # [B, T, D], [B, T]
+            feats[m] = self.branches[m](x, mask)  # [B, T, d]
+            masks[m] = mask
+        fuse = self._interact if self.mit else self._concat  # -> [B, d] or [B, n d]
+        return ModelOutput(self.head(fuse(feats, masks, self.dropped(masks))))  # [B, C]
 
     def _interact(self, feats: Tensors, masks: Tensors, drops: Tensors) -> torch.Tensor:
         """The modality interaction transformer (section 2.2): [B, d]."""
@@ -191,7 +196,10 @@ class MSMSER(SerModel):
     def _positions(self, length: int, device: torch.device) -> torch.Tensor:
         """Sinusoidal positions [length, d]: the first rows of a table kept per device
         (made again, twice as long, when a longer batch comes), so a step does not
-        recompute the table's ~10 small operations."""
+        recompute the table's ~10 small operations. A compiled step computes them (fused
+        into its kernels): a table that grows would make it compile again."""
+        if torch.compiler.is_compiling():
+            return sinusoidal_positions(length, self.config.d_model, device)
         table = self.position_tables.get(device)
         if table is None or table.shape[0] < length:
             rows = max(POSITION_ROWS, 1 << (length - 1).bit_length())

@@ -64,6 +64,11 @@ STACK_WIDTH = {"unimodal": 1024, "dialog": 2048, "msmser": 0, "late_prob": 0}
 # bf16 and fp16: its attention no longer lets autocast cast around SDPA under vmap), but
 # stacking it has no side-by-side figure on a GPU yet, so it stays off by default there.
 GPU_ALONE = ("msmser",)
+# Families whose members train one at a time with their steps compiled on a GPU
+# (`ser.train.steps`: static shapes, CUDA graphs), unless --step says otherwise; a
+# family's step must trace without a graph break (the dialog models' GRU loop unrolls
+# per dialog length, so they stay eager).
+GPU_COMPILED = ("msmser",)
 # Per family, an utterance-epoch's seconds in one process on the 2-core CPU, a + b x the
 # member's input width: what a run's size is worth in seconds of training. Measured:
 # dialog 3.1e-5 s at 868 dims and 5.9e-5 at 7141; unimodal 1.25e-5 at 768 and 9.6e-5 at
@@ -104,6 +109,7 @@ class Execution:
     stacked: int | None = None
     cluster: bool = False
     training: bool = False
+    step: str = "eager"  # training: "compiled" (`ser.train.steps`) or "eager"
 
     def describe(self) -> str:
         """The line every command prints, e.g. "2 processes x 1 torch thread, members one
@@ -120,11 +126,12 @@ class Execution:
         another", ", members stacked 4 at a time"; "" outside training."""
         if not self.training:
             return ""
+        compiled = ", steps compiled" if self.step == "compiled" else ""
         if self.stacked is None:
-            return ", members stacked"
+            return ", members stacked" + compiled
         if self.stacked == 1:
-            return ", members one after another"
-        return f", members stacked {self.stacked} at a time"
+            return ", members one after another" + compiled
+        return f", members stacked {self.stacked} at a time" + compiled
 
     def record(self) -> dict[str, Any]:
         """What run records hold of it (`execution`)."""
@@ -202,17 +209,15 @@ def for_training(
     processes: int | None = None,
     asked_threads: int | None = None,
     at_once: int | None = None,
+    step: str | None = None,
 ) -> Execution:
     """The module doc's rule for a training call (`threads`: this process's, already
-    chosen; `processes`, `asked_threads`, `at_once`: the options; `memory`: the memory
-    budget, 0 unknown)."""
+    chosen; `processes`, `asked_threads`, `at_once`, `step`: the options; `memory`: the
+    memory budget, 0 unknown)."""
     if device != "cpu":
-        alone = sorted(set(training.families) & set(GPU_ALONE))
-        if at_once is None and alone:
-            why = f"{device}: {', '.join(alone)}'s members one at a time (stacked, bf16 fails)"
-            return Execution(1, threads.count, why, 1, training=True)
-        gpu = f"{device}: the members stack on the device"
-        return Execution(1, threads.count, gpu, at_once, training=True)
+        return _on_gpu(training, device, threads, at_once, step)
+    if step == "compiled":  # compiled steps train members one at a time, in this process
+        return Execution(1, threads.count, "--step compiled", 1, training=True, step="compiled")
     stacked = at_once or (None if stacks(training.families, training.width) else 1)
     here = Execution(1, threads.count, threads.source, stacked, training=True)
     if processes is not None:  # above 1 refused off the CPU by `ser.train.plan.make_plan`
@@ -242,6 +247,24 @@ def for_training(
     rule = f"--threads {asked_threads}" if asked_threads else "default"
     source = f"{rule} for {names} runs of {training.width}-d inputs: {budget.describe()}"
     return _side_by_side(count, per, source, stacked, here)
+
+
+def _on_gpu(
+    training: Training, device: str, threads: ThreadChoice, at_once: int | None, step: str | None
+) -> Execution:
+    """One process; the members of `GPU_COMPILED` families one at a time, compiled, those
+    of `GPU_ALONE` one at a time, the rest stacked; `--members-at-once`, `--step` over it."""
+    names = ", ".join(sorted(training.families))
+    compiled = set(training.families) <= set(GPU_COMPILED)
+    if step == "compiled" or (step is None and at_once in (None, 1) and compiled):
+        why = f"{device}: {names}'s steps compiled, members one at a time"
+        return Execution(1, threads.count, why, 1, training=True, step="compiled")
+    alone = sorted(set(training.families) & set(GPU_ALONE))
+    if at_once is None and alone:
+        why = f"{device}: {', '.join(alone)}'s members one at a time"
+        return Execution(1, threads.count, why, 1, training=True)
+    gpu = f"{device}: the members stack on the device"
+    return Execution(1, threads.count, gpu, at_once, training=True)
 
 
 def for_sweep(

@@ -28,6 +28,7 @@ from ser.train.loop import LoopConfig, Member, Selection, select, test
 from ser.train.plan import Plan, Prepared, TrainConfig
 from ser.train.progress import Progress
 from ser.train.record import fold_entry, fold_predictions
+from ser.train.steps import Steps
 from ser.train.targets import TargetScale, fit_target_scale
 
 
@@ -97,9 +98,13 @@ def describe(group: Sequence[Job]) -> str:
     return f"{where} x {which} ({len(group)} members stacked{over})"
 
 
-def train_group(group: Sequence[Job], progress: Progress) -> list[FoldEntry]:
-    """Train the group's jobs as one ensemble; their checkpoints saved, their test
-    predictions kept in their runs' `predictions`, their record entries returned."""
+def train_group(
+    group: Sequence[Job], progress: Progress, steps: Steps | None = None
+) -> list[FoldEntry]:
+    """Train the group's jobs as one ensemble (`steps`: eager by default); their
+    checkpoints saved, their test predictions kept in their runs' `predictions`, their
+    record entries returned."""
+    steps = steps or Steps()
     first = group[0].run
     classes = first.data.classes
     targets = first.plan.targets
@@ -119,10 +124,10 @@ def train_group(group: Sequence[Job], progress: Progress) -> list[FoldEntry]:
         # on unrecorded in a stack, and must not leave the next stage another batch order.
         def members() -> list[Member]:
             jobs = zip(group, zscores, balanced, scales, strict=True)
-            return [_member(j, z, w, scale) for j, z, w, scale in jobs]
+            return [_member(j, z, w, scale, steps.eval_rows) for j, z, w, scale in jobs]
 
-        ensemble, last, chosen, stages = fit(modules, members, classes, progress)
-        tested = test(ensemble, last, classes, progress.step)
+        ensemble, last, chosen, stages = fit(modules, members, classes, progress, steps)
+        tested = test(ensemble, last, classes, progress.step, steps)
     entries = []
     for k, (job, zscore, c, t, w, scale) in enumerate(
         zip(group, zscores, chosen, tested, balanced, scales, strict=True)
@@ -167,6 +172,7 @@ def fit(
     members: Callable[[], list[Member]],
     classes: Sequence[str],
     progress: Progress,
+    steps: Steps | None = None,
 ) -> tuple[Ensemble, list[Member], list[Selection], dict[str, list[Selection]]]:
     """The family's earlier stages (e.g. Zhou et al.'s branches alone), each trained and
     written back into the modules, then the whole model; `members()`: each stage's sides."""
@@ -177,12 +183,13 @@ def fit(
         progress.stage(n, total, f"{name} alone")
         stage_modules = [p[n - 1][1] for p in planned]
         ensemble = Ensemble(stage_modules)
-        stages[name] = select(ensemble, members(), classes, progress.epoch, progress.step)
+        stages[name] = select(ensemble, members(), classes, progress.epoch, progress.step, steps)
         ensemble.write_back(stage_modules)
     if planned[0]:
         progress.stage(total, total, "the whole model")
     last, ensemble = members(), Ensemble(modules)
-    return ensemble, last, select(ensemble, last, classes, progress.epoch, progress.step), stages
+    chosen = select(ensemble, last, classes, progress.epoch, progress.step, steps)
+    return ensemble, last, chosen, stages
 
 
 def cuda_devices(device: torch.device) -> list[int]:
@@ -191,7 +198,11 @@ def cuda_devices(device: torch.device) -> list[int]:
 
 
 def _member(
-    job: Job, zscore: dict[str, Any], weights: np.ndarray | None, scale: TargetScale | None
+    job: Job,
+    zscore: dict[str, Any],
+    weights: np.ndarray | None,
+    scale: TargetScale | None,
+    eval_rows: int | None = None,
 ) -> Member:
     """One (seed, fold)'s sides, z-scored with its own training side's statistics only;
     its batch order drawn from its own stream, anew each call. Dialog models score a whole
@@ -204,6 +215,8 @@ def _member(
     def side(rows: np.ndarray, train: bool = False) -> Batches:
         whole = run.unit == "dialog" and not train
         size = max(plan.batch_size, len(rows)) if whole else plan.batch_size
+        if eval_rows is not None and not train and not whole:
+            size = max(size, eval_rows)  # scoring alone: batches as large as compiled ones
         return Batches(
             run.data,
             rows,

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,12 +22,14 @@ import torch
 from ser.models.batch import Batch
 from ser.models.targets import split
 from ser.report.attributes import AttributeMetrics, attribute_metrics
-from ser.report.metrics import Metrics, compute_metrics, ua_wa
+from ser.report.metrics import Metrics, compute_metrics
 from ser.runtime.precision import autocast
 from ser.train.data import Batches
 from ser.train.ensemble import Ensemble
 from ser.train.stack import StackedSides
-from ser.train.targets import clip_attributes, selection_score, targets_of
+from ser.train.steps import Steps
+from ser.train.targets import clip_attributes, targets_of
+from ser.train.tracker import Curves, Tracker
 
 
 @dataclass(frozen=True)
@@ -50,18 +52,6 @@ class Member:
     val: Batches
     test: Batches
     config: LoopConfig
-
-
-@dataclass
-class Curves:
-    """Per-epoch training loss and validation scores (NaN without a validation side)."""
-
-    epoch: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_ua: list[float] = field(default_factory=list)
-    val_wa: list[float] = field(default_factory=list)
-    val_ccc: list[float] = field(default_factory=list)  # mean CCC (attribute targets only)
 
 
 @dataclass(frozen=True)
@@ -107,9 +97,12 @@ def select(
     classes: Sequence[str],
     on_epoch: EpochHook,
     on_step: StepHook,
+    steps: Steps | None = None,
 ) -> list[Selection]:
     """Train each member for its configured epochs, scoring its `val` after each; the
-    state of each member's best epoch is loaded into the ensemble at the end."""
+    state of each member's best epoch is loaded into the ensemble at the end. `steps`:
+    how the members' steps run (eager by default)."""
+    steps = steps or Steps()
     start = time.perf_counter()
     configs = [m.config for m in members]
     epochs, precision = _shared(configs, "epochs"), _shared(configs, "precision")
@@ -121,17 +114,18 @@ def select(
     )
     device = ensemble.parameters()[0].device
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    tracker = _Tracker(ensemble, [len(m.val) > 0 for m in members])
+    tracker = Tracker(ensemble, [len(m.val) > 0 for m in members])
     active = [True] * len(members)
-    train_sides = StackedSides([m.train for m in members])
-    val_sides = StackedSides([m.val for m in members])
+    train_sides = StackedSides([m.train for m in members], static=steps.compiled)
+    val_sides = StackedSides([m.val for m in members], static=steps.compiled)
     for epoch in range(epochs):
         if not any(active):
             break
         ensemble.set_epoch(epoch, epochs)
-        losses = train_epoch(ensemble, train_sides, optimizer, scaler, precision, on_step)
+        losses = train_epoch(ensemble, train_sides, optimizer, scaler, precision, on_step, steps)
         with masked(ensemble.base, None):
-            scored = in_range(predict(ensemble, val_sides, precision, on_step, "val"), members)
+            found = predict(ensemble, val_sides, precision, on_step, "val", steps)
+            scored = in_range(found, members)
         for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
             if active[k]:
                 tracker.record(k, epoch + 1, loss, result, len(classes))
@@ -154,12 +148,15 @@ def test(
     members: Sequence[Member],
     classes: Sequence[str],
     on_step: StepHook,
+    steps: Steps | None = None,
 ) -> list[Evaluation]:
     """Each member's selected state on its own test side (its eval mask applied)."""
+    steps = steps or Steps()
     configs = [m.config for m in members]
     with masked(ensemble.base, _shared(configs, "eval_mask")):
-        sides = StackedSides([m.test for m in members])
-        found = predict(ensemble, sides, _shared(configs, "precision"), on_step, "test")
+        sides = StackedSides([m.test for m in members], static=steps.compiled)
+        precision = _shared(configs, "precision")
+        found = predict(ensemble, sides, precision, on_step, "test", steps)
     found = in_range(found, members, "test")
     targets = targets_of(ensemble)
     return [
@@ -181,13 +178,15 @@ def train_epoch(
     scaler: torch.amp.GradScaler,
     precision: str = "fp32",
     on_step: StepHook | None = None,
+    steps: Steps | None = None,
 ) -> list[float]:
     """One epoch of every member; returns each member's mean training loss."""
+    step_fn = (steps or Steps())(_training_loss)
     ensemble.train()
     device = ensemble.parameters()[0].device
     total = torch.zeros(ensemble.members, device=device)
     count = torch.zeros(ensemble.members, device=device)
-    steps, done = len(sides), 0
+    n_steps, done = len(sides), 0
     optimizer.zero_grad(set_to_none=True)
     for present, batch, step in sides.epoch():
         if not all(present):
@@ -197,7 +196,7 @@ def train_epoch(
         if batch.labels.shape[1]:  # (a part may be empty: a batch of one dialog)
             with autocast(device, precision):
                 tensors = (*_tensors(batch), batch.class_weights)  # weights last
-                loss, objective, n = ensemble.call(_training_loss, *tensors)  # [K]
+                loss, objective, n = ensemble.call(step_fn, *tensors)  # [K]
             scaler.scale(objective.sum()).backward()  # member k's gradient is its own
             total += loss.detach().float() * n
             count += n
@@ -207,7 +206,7 @@ def train_epoch(
             optimizer.zero_grad(set_to_none=True)
             done += 1
             if on_step is not None:
-                on_step("train", done, steps)
+                on_step("train", done, n_steps)
     return (total / count.clamp_min(1)).tolist()  # the epoch's only device -> host sync
 
 
@@ -218,24 +217,26 @@ def predict(
     precision: str,
     on_step: StepHook,
     phase: str,
+    steps: Steps | None = None,
 ) -> list[Predictions]:
     """Each member's predictions, class probabilities and loss on its side (eval mode, no
     gradients)."""
+    step_fn = (steps or Steps())(_evaluation)
     ensemble.eval()
     device = ensemble.parameters()[0].device
     total = torch.zeros(ensemble.members, device=device)
     kept: list[tuple[torch.Tensor, ...]] = []
-    steps = len(sides)
+    n_steps = len(sides)
     for done, (_, batch, _) in enumerate(sides.epoch(), 1):
         with autocast(device, precision):
             # [K], [K, ...], [K, ..., C], [K, ..., A]
-            summed, pred, probs, attributes = ensemble.call(_evaluation, *_tensors(batch))
+            summed, pred, probs, attributes = ensemble.call(step_fn, *_tensors(batch))
         total += summed.float()
         flat = (batch.labels.flatten(1), pred.flatten(1), batch.index.flatten(1))
         gold = attributes if batch.targets is None else batch.targets  # [K, ..., A]
         per_item = (probs.float(), attributes.float(), gold.float())
         kept.append((*flat, *(t.flatten(1, -2) for t in per_item)))  # [K, items, C or A]
-        on_step(phase, done, steps)
+        on_step(phase, done, n_steps)
     if not kept:
         empty = np.zeros(0, dtype=np.int64)
         nothing = np.zeros((0, 0), dtype=np.float32)
@@ -306,77 +307,6 @@ def _evaluation(
     if not model.targets.emotion:
         return summed, torch.zeros_like(labels), classes.float(), attributes
     return summed, classes.argmax(dim=-1), torch.softmax(classes.float(), dim=-1), attributes
-
-
-class _Tracker:
-    """Each member's curves, best epoch and best state (kept stacked on the device)."""
-
-    def __init__(self, ensemble: Ensemble, has_val: list[bool]) -> None:
-        self.ensemble, self.has_val = ensemble, has_val
-        self.targets = targets_of(ensemble)
-        k = len(has_val)
-        self.curves = [Curves() for _ in range(k)]
-        self.best_key = [(-math.inf, 0.0)] * k
-        self.best_epoch = [0] * k
-        self.improved = [False] * k
-        self.state = {n: t.detach().clone() for n, t in ensemble.state().items()}
-
-    def record(self, k: int, epoch: int, loss: float, result: Predictions, n_classes: int) -> None:
-        targets = self.targets
-        ua = wa = val_loss = ccc = math.nan
-        if self.has_val[k]:
-            if targets.emotion:
-                ua, wa = ua_wa(result.y_true, result.y_pred, n_classes)
-            if targets.attributes:
-                names = targets.attributes
-                ccc = attribute_metrics(result.gold_attributes, result.attributes, names).ccc_mean
-            val_loss = result.loss
-        curves = self.curves[k]
-        curves.epoch.append(epoch)
-        curves.train_loss.append(loss)
-        curves.val_loss.append(val_loss)
-        curves.val_ua.append(ua)
-        curves.val_wa.append(wa)
-        if targets.attributes:
-            curves.val_ccc.append(ccc)
-        key = (
-            (selection_score(targets, ua, ccc), -val_loss)
-            if self.has_val[k]
-            else (float(epoch), 0.0)
-        )
-        if key > self.best_key[k]:
-            self.best_key[k], self.best_epoch[k], self.improved[k] = key, epoch, True
-
-    def stale(self, k: int) -> int:
-        """Epochs since member k's best (0 without validation: never stops early)."""
-        return self.curves[k].epoch[-1] - self.best_epoch[k] if self.has_val[k] else 0
-
-    def latest(self) -> tuple[float, float]:
-        """Mean training loss and validation UA (a run on attributes alone: mean CCC) of
-        the last epoch over members that ran it."""
-        last = max(c.epoch[-1] for c in self.curves)
-        rows = [c for c in self.curves if c.epoch[-1] == last]
-        losses = [c.train_loss[-1] for c in rows]
-        scores = [c.val_ua[-1] if self.targets.emotion else c.val_ccc[-1] for c in rows]
-        uas = [s for s in scores if not math.isnan(s)]
-        return float(np.mean(losses)), float(np.mean(uas)) if uas else math.nan
-
-    @torch.no_grad()
-    def keep_best(self) -> None:
-        """Copy the improved members' current state into the kept state."""
-        if not any(self.improved):
-            return
-        current = self.ensemble.state()
-        which = torch.tensor(self.improved, device=next(iter(current.values())).device)
-        for name, t in current.items():
-            mask = which.view(-1, *([1] * (t.dim() - 1)))
-            self.state[name].copy_(torch.where(mask, t, self.state[name]))
-        self.improved = [False] * len(self.improved)
-
-    @torch.no_grad()
-    def load_best(self) -> None:
-        for name, t in self.ensemble.state().items():
-            t.copy_(self.state[name])
 
 
 def _shared(configs: Sequence[LoopConfig], name: str) -> Any:

@@ -147,6 +147,12 @@ class TrainConfig:
         "after another. Without dropout or RMM the same results up to float rounding; with "
         "them each member draws its own random numbers. Recorded.",
     )
+    step: str | None = option(
+        None,
+        "Training steps: eager, or compiled (torch.compile on padded shapes, CUDA graphs on "
+        "a GPU, members one at a time) [default: compiled for MSMSER on a GPU]. Recorded.",
+        choices=(None, "eager", "compiled"),
+    )
     processes: int | None = option(
         None,
         "Processes training the (seed, fold) runs side by side on the CPU, each with cores "

@@ -29,6 +29,7 @@ from ser.train.prepare import Loaded, open_stores, plan_for, prepare
 from ser.train.processes import pieces, train_pieces
 from ser.train.progress import Progress
 from ser.train.record import json_summary, run_scores
+from ser.train.steps import Steps
 
 __all__ = [
     "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan",
@@ -94,21 +95,24 @@ def _train(
     if jobs and execution.processes > 1:
         _train_on_processes(runs, pieces(groups, execution.processes), execution, progress)
     else:
-        _train_here(groups, progress)
+        _train_here(groups, progress, Steps(compiled=execution.step == "compiled"))
     for run in runs:
         if run.config.final:  # one model on all sessions, for new data
             train_final(run, progress)
     return [_finish(run, complete=True) for run in runs]
 
 
-def _train_here(groups: list[list[Job]], progress: Progress) -> None:
-    """Each group in this process, its runs' records written after it."""
+def _train_here(groups: list[list[Job]], progress: Progress, steps: Steps) -> None:
+    """Each group in this process, its runs' records written after it (with the shapes
+    its compiled steps met)."""
     for group in groups:
         progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
-        for job, entry in zip(group, train_group(group, progress), strict=True):
+        for job, entry in zip(group, train_group(group, progress, steps), strict=True):
             job.run.record.folds.append(entry)
             progress.fold_end(job.seed, job.fold.name, entry)
         for run in {id(job.run): job.run for job in group}.values():
+            if steps.compiled:
+                run.record.execution = {**(run.record.execution or {}), **steps.record()}
             _finish(run, complete=False)
 
 
@@ -138,6 +142,7 @@ def _execution(
         processes=configs[0].processes if configs else None,
         asked_threads=asked,
         at_once=configs[0].members_at_once if configs else None,
+        step=configs[0].step if configs else None,
     )
     for run in runs:
         run.record.execution = execution.record()

@@ -16,6 +16,7 @@ import torch
 from ser.models.batch import Batch
 from ser.train.batching import StepPlan
 from ser.train.data import Batches, ZScore, gather
+from ser.train.steps import StepShapes
 
 
 class StackedSides:
@@ -23,12 +24,15 @@ class StackedSides:
     gathered into stacked batches directly: a few device operations per step whatever K
     is. Member k's slot holds the batch its own `Batches` builds, padded further."""
 
-    def __init__(self, sides: Sequence[Batches]) -> None:
+    def __init__(self, sides: Sequence[Batches], static: bool = False) -> None:
+        """`static`: batches padded to few shapes (`ser.train.steps.StepShapes`), as a
+        compiled step needs."""
         first = sides[0]
         if any(s.data is not first.data or s.specs != first.specs for s in sides):
             raise ValueError("stacked sides must come from one run's data and inputs")
         self.sides, self.data = list(sides), first.data
         self.specs, self.unit = first.specs, first.unit
+        self.shapes = _shapes(sides) if static else None
         # One table per vector view for all members and sides, each member's z-score
         # applied after the gather: a copy per member of a 6373-d set at 20 members
         # would take 17 GB.
@@ -61,7 +65,8 @@ class StackedSides:
         after it) per step; the epoch's positions go to the device in one copy."""
         # A member without a batch at a step (a shorter side) is None there.
         steps = list(itertools.zip_longest(*(side.plans() for side in self.sides)))
-        arrays = [_pad_positions(now) for now in steps]
+        rows = self.shapes.rows if self.shapes is not None else 0
+        arrays = [_pad_positions(now, rows) for now in steps]
         if not arrays:
             return
         flat = torch.from_numpy(np.concatenate([a.ravel() for a in arrays])).to(self.data.device)
@@ -79,6 +84,8 @@ class StackedSides:
             for spec in self.specs
             if spec.view == "sequence"
         }
+        if self.shapes is not None:
+            lengths = {name: self.shapes.length(name, n) for name, n in lengths.items()}
         batch = gather(self.data, self.specs, self.unit, pos, lengths, self.zscores)
         batch.class_weights = self.class_weights
         if self.target_scale is not None:
@@ -86,10 +93,24 @@ class StackedSides:
         return batch
 
 
-def _pad_positions(plans: Sequence[StepPlan | None]) -> np.ndarray:
-    """[K, *max shape] int64 positions, -1 where a member has none."""
+def _shapes(sides: Sequence[Batches]) -> StepShapes:
+    """The static shapes of the sides' batches: their batch size, and each sequence
+    view's longest utterance in the run's data."""
+    data = sides[0].data
+    longest = {
+        spec.name: int(data.features[spec.name].lengths_np.max(initial=0))
+        for spec in sides[0].specs
+        if spec.view == "sequence"
+    }
+    return StepShapes(max(side.batch_size for side in sides), longest)
+
+
+def _pad_positions(plans: Sequence[StepPlan | None], rows: int = 0) -> np.ndarray:
+    """[K, *max shape] int64 positions (at least `rows` on the batch axis), -1 where a
+    member has none."""
     real = [p.positions for p in plans if p is not None]
     shape = [max(p.shape[i] for p in real) for i in range(real[0].ndim)]
+    shape[0] = max(shape[0], rows)
     out = np.full((len(plans), *shape), -1, dtype=np.int64)
     for k, plan in enumerate(plans):
         if plan is not None:

@@ -185,7 +185,8 @@ def test_the_choice_is_a_pure_function_of_its_facts() -> None:
     first = on_cpu(training())
     assert all(on_cpu(training()) == first for _ in range(5))
     assert first.record() == {"processes": 2, "threads": 1, "source": first.source,
-                              "stacked": None, "cluster": False, "training": True}  # fmt: skip
+                              "stacked": None, "cluster": False, "training": True,
+                              "step": "eager"}  # fmt: skip
     assert first.describe().startswith("2 processes x 1 torch thread, members stacked (")
 
 
@@ -269,19 +270,35 @@ def test_bad_input_is_refused(options: dict[str, object], error: type[Exception]
         sweep(**{"cells": 2, **options})  # type: ignore[arg-type]
 
 
-ON_A_GPU = [("dialog", None, None), ("msmser", None, 1), ("msmser", 3, 3)]
+ON_A_GPU = [
+    ("dialog", None, None, None, "eager"),
+    ("msmser", None, None, 1, "compiled"),
+    ("msmser", 1, None, 1, "compiled"),
+    ("msmser", None, "eager", 1, "eager"),
+    ("msmser", 3, None, 3, "eager"),
+    ("dialog", None, "compiled", 1, "compiled"),
+]
 
 
-@pytest.mark.parametrize(("family", "at_once", "stacked"), ON_A_GPU)
-def test_msmser_members_train_one_at_a_time_on_a_gpu_unless_asked(
-    family: str, at_once: int | None, stacked: int | None
+@pytest.mark.parametrize(("family", "at_once", "step", "stacked", "chosen_step"), ON_A_GPU)
+def test_msmser_members_train_one_at_a_time_compiled_on_a_gpu_unless_asked(
+    family: str, at_once: int | None, step: str | None, stacked: int | None, chosen_step: str
 ) -> None:
-    """Stacked MSMSER's backward fails on CUDA in bf16 ("auto" there); other families
-    stack every member on the device."""
+    """MSMSER's steps compile on a GPU, members one at a time (compiled steps cannot
+    stack); other families stack every member on the device; --step and
+    --members-at-once say otherwise."""
     run = training(family, members=15)
-    chosen = for_training(run, device="cuda", budget=budget(2), threads=HERE, at_once=at_once)
-    assert chosen.stacked == stacked
-    assert chosen.processes == 1
+    chosen = for_training(
+        run, device="cuda", budget=budget(2), threads=HERE, at_once=at_once, step=step
+    )
+    assert (chosen.stacked, chosen.step, chosen.processes) == (stacked, chosen_step, 1)
+    assert ("steps compiled" in chosen.describe()) == (chosen_step == "compiled")
+
+
+def test_compiled_steps_on_the_cpu_are_asked_for_and_run_members_one_at_a_time() -> None:
+    asked = on_cpu(training(), processes=2, step="compiled")
+    assert (asked.processes, asked.stacked, asked.step) == (1, 1, "compiled")
+    assert on_cpu(training()).step == "eager"
 
 
 def test_audio_decodes_on_one_thread_beside_the_cpu_and_on_half_the_cores_beside_a_gpu() -> None:

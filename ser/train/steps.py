@@ -1,0 +1,145 @@
+"""How a member's training and evaluation steps run: eagerly, or compiled on few shapes.
+
+A paper-size MSMSER step on a GPU is ~1,300 small kernels, each launched from Python:
+the card waits on the launches (30 ms a step for ~2 ms of arithmetic). Compiled
+(`torch.compile`, dynamic shapes: one compilation per step function) inductor fuses
+them, and on a GPU CUDA graphs (mode "reduce-overhead") replay each step's kernels in one
+launch. A CUDA graph holds one shape, so compiled runs pad their batches to few
+(`StepShapes`): every batch to the full batch size (missing rows are padding, labels
+-100: no loss, no score) and every sequence to its length's bucket (`bucket`), a
+sequence view whose longest utterance is short to that length alone. An epoch then
+meets a dozen shapes, each recorded once.
+
+Compiled steps run members one at a time: under `vmap` dynamo skips the frame
+(pytorch#128711) or fails on dynamic shapes (pytorch#132381). Dropout and RMM draw from
+inductor's own generator there, so a compiled run is the eager run with other random
+numbers; without randomness their losses agree to float rounding (tested on the CPU).
+`ser.runtime.execution` decides when a run compiles (`Execution.step`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.nn.attention import sdpa_kernel
+
+from ser.models.nn.attention import attention_backends
+
+# torch.compile's backend for compiled steps (the tests' "aot_eager" traces the same
+# without generating code).
+BACKEND = "inductor"
+# Sequence views up to this many rows are padded to their longest utterance's bucket:
+# text (MPNet, BERT tokens: IEMOCAP's longest ~120) costs little padded, and adds no shape.
+SHORT_ROWS = 256
+# Utterances a compiled step scores at once on validation and test sides: scoring has no
+# optimiser step to keep in the paper's batch size, and a larger batch replays fewer graphs.
+EVAL_ROWS = 64
+# Buckets an octave of a long view's lengths: at most 19 % padding (1 / (PER_OCTAVE + 1)
+# of a bucket's rows), 4 shapes an octave of lengths.
+PER_OCTAVE = 4
+
+
+def bucket(n: int, per_octave: int = PER_OCTAVE) -> int:
+    """The smallest length >= n on a grid of `per_octave` steps between powers of two
+    (lengths below 2 x per_octave on a grid of 1).
+
+    >>> [bucket(n) for n in (1, 7, 8, 9, 100, 129, 1700)]
+    [1, 7, 8, 10, 112, 160, 1792]
+    """
+    step = max(1, (1 << (max(n, 1).bit_length() - 1)) // per_octave)
+    return -(-n // step) * step
+
+
+@dataclass(frozen=True)
+class StepShapes:
+    """What a compiled run pads its batches to: `rows` per batch (its member's batch
+    size) and, per sequence view, its longest utterance's length (`longest`) where that
+    is short, else each batch's bucket."""
+
+    rows: int
+    longest: Mapping[str, int] = field(default_factory=dict)
+
+    def length(self, name: str, n: int) -> int:
+        """The padded length of view `name` for a batch whose longest sequence is n."""
+        longest = self.longest.get(name, 0)
+        if 0 < longest <= SHORT_ROWS:
+            return bucket(longest)
+        return bucket(n)
+
+
+@dataclass
+class Steps:
+    """The step functions the loop calls for each member (`ser.train.loop`'s
+    `_training_loss` and `_evaluation`), as `compiled` says; `backend`: torch.compile's
+    (tests use "aot_eager": the same tracing, no code generation)."""
+
+    compiled: bool = False
+    backend: str = field(default_factory=lambda: BACKEND)
+    shapes_seen: set[tuple[Any, ...]] = field(default_factory=set)
+    _wrapped: dict[Callable[..., Any], Callable[..., Any]] = field(default_factory=dict)
+
+    def __call__(self, fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
+        """`fn`, compiled once per function when `compiled`."""
+        if not self.compiled:
+            return fn
+        if fn not in self._wrapped:
+            self._wrapped[fn] = self._compile(fn)
+        return self._wrapped[fn]
+
+    @property
+    def eval_rows(self) -> int | None:
+        """The batch size of validation and test sides (None: the run's own)."""
+        return EVAL_ROWS if self.compiled else None
+
+    def record(self) -> dict[str, Any]:
+        """What run records hold of how the steps ran."""
+        if not self.compiled:
+            return {"compiled": False}
+        return {"compiled": True, "backend": self.backend, "shapes": len(self.shapes_seen)}
+
+    def _compile(self, fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
+        graphs = torch.cuda.is_available() and self.backend == "inductor"
+        mode = "reduce-overhead" if graphs else None
+        step = torch.compile(fn, dynamic=True, backend=self.backend, mode=mode)
+
+        def run(model: Any, *args: Any) -> tuple[torch.Tensor, ...]:
+            self.shapes_seen.add((fn.__name__, model.training, *_shapes(args)))
+            on_gpu = graphs and _device(args).type == "cuda"
+            if on_gpu:
+                # A CUDA graph's outputs live in memory its next replay overwrites: each
+                # step starts a new replay, and what the loop keeps is copied out.
+                torch.compiler.cudagraph_mark_step_begin()
+            # The attention backends are global switches, read here: a read inside the
+            # compiled step would break its graph.
+            with sdpa_kernel(attention_backends()):
+                out = step(model, *args)
+            return tuple(t.clone() for t in out) if on_gpu else out
+
+        return run
+
+
+def _shapes(args: Iterable[Any]) -> list[Any]:
+    """The shapes of every tensor in `args` (nested dicts, tuples), in order."""
+    found: list[Any] = []
+    for arg in args:
+        if isinstance(arg, torch.Tensor):
+            found.append(tuple(arg.shape))
+        elif isinstance(arg, Mapping):
+            found += _shapes(arg[k] for k in sorted(arg))
+        elif isinstance(arg, (tuple, list)):
+            found += _shapes(arg)
+        elif arg is None:
+            found.append(None)
+    return found
+
+
+def _device(args: Iterable[Any]) -> torch.device:
+    for arg in args:
+        if isinstance(arg, torch.Tensor):
+            return arg.device
+        if isinstance(arg, Mapping) and arg:
+            return _device(arg.values())
+    return torch.device("cpu")

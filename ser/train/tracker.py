@@ -1,0 +1,114 @@
+"""Each member's per-epoch curves, its best epoch and the state it had then, kept stacked
+on the device while an ensemble trains (`ser.train.loop.select`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from ser.report.attributes import attribute_metrics
+from ser.report.metrics import ua_wa
+from ser.train.ensemble import Ensemble
+from ser.train.targets import selection_score, targets_of
+
+
+class Scored(Protocol):
+    """A member's predictions on its validation side (`ser.train.loop.Predictions`)."""
+
+    @property
+    def loss(self) -> float: ...
+    @property
+    def y_true(self) -> np.ndarray: ...
+    @property
+    def y_pred(self) -> np.ndarray: ...
+    @property
+    def gold_attributes(self) -> np.ndarray: ...
+    @property
+    def attributes(self) -> np.ndarray: ...
+
+
+@dataclass
+class Curves:
+    """Per-epoch training loss and validation scores (NaN without a validation side)."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_ua: list[float] = field(default_factory=list)
+    val_wa: list[float] = field(default_factory=list)
+    val_ccc: list[float] = field(default_factory=list)  # mean CCC (attribute targets only)
+
+
+class Tracker:
+    """Each member's curves, best epoch and best state (kept stacked on the device)."""
+
+    def __init__(self, ensemble: Ensemble, has_val: list[bool]) -> None:
+        self.ensemble, self.has_val = ensemble, has_val
+        self.targets = targets_of(ensemble)
+        k = len(has_val)
+        self.curves = [Curves() for _ in range(k)]
+        self.best_key = [(-math.inf, 0.0)] * k
+        self.best_epoch = [0] * k
+        self.improved = [False] * k
+        self.state = {n: t.detach().clone() for n, t in ensemble.state().items()}
+
+    def record(self, k: int, epoch: int, loss: float, result: Scored, n_classes: int) -> None:
+        targets = self.targets
+        ua = wa = val_loss = ccc = math.nan
+        if self.has_val[k]:
+            if targets.emotion:
+                ua, wa = ua_wa(result.y_true, result.y_pred, n_classes)
+            if targets.attributes:
+                names = targets.attributes
+                ccc = attribute_metrics(result.gold_attributes, result.attributes, names).ccc_mean
+            val_loss = result.loss
+        curves = self.curves[k]
+        curves.epoch.append(epoch)
+        curves.train_loss.append(loss)
+        curves.val_loss.append(val_loss)
+        curves.val_ua.append(ua)
+        curves.val_wa.append(wa)
+        if targets.attributes:
+            curves.val_ccc.append(ccc)
+        key = (
+            (selection_score(targets, ua, ccc), -val_loss)
+            if self.has_val[k]
+            else (float(epoch), 0.0)
+        )
+        if key > self.best_key[k]:
+            self.best_key[k], self.best_epoch[k], self.improved[k] = key, epoch, True
+
+    def stale(self, k: int) -> int:
+        """Epochs since member k's best (0 without validation: never stops early)."""
+        return self.curves[k].epoch[-1] - self.best_epoch[k] if self.has_val[k] else 0
+
+    def latest(self) -> tuple[float, float]:
+        """Mean training loss and validation UA (a run on attributes alone: mean CCC) of
+        the last epoch over members that ran it."""
+        last = max(c.epoch[-1] for c in self.curves)
+        rows = [c for c in self.curves if c.epoch[-1] == last]
+        losses = [c.train_loss[-1] for c in rows]
+        scores = [c.val_ua[-1] if self.targets.emotion else c.val_ccc[-1] for c in rows]
+        uas = [s for s in scores if not math.isnan(s)]
+        return float(np.mean(losses)), float(np.mean(uas)) if uas else math.nan
+
+    @torch.no_grad()
+    def keep_best(self) -> None:
+        """Copy the improved members' current state into the kept state."""
+        if not any(self.improved):
+            return
+        current = self.ensemble.state()
+        which = torch.tensor(self.improved, device=next(iter(current.values())).device)
+        for name, t in current.items():
+            mask = which.view(-1, *([1] * (t.dim() - 1)))
+            self.state[name].copy_(torch.where(mask, t, self.state[name]))
+        self.improved = [False] * len(self.improved)
+
+    @torch.no_grad()
+    def load_best(self) -> None:
+        for name, t in self.ensemble.state().items():
+            t.copy_(self.state[name])

@@ -1,0 +1,128 @@
+"""Compiled training steps (`--step compiled`, a GPU's default for MSMSER): on few
+padded shapes, the eager run's losses and predictions to float rounding without
+randomness, and no compilation after the first epoch however the batches' lengths and
+RMM's probability move. The CPU traces them with torch.compile's "aot_eager" backend:
+dynamo and AOTAutograd as on a GPU, without code generation."""
+
+from __future__ import annotations
+
+import doctest
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ser.train.steps as steps_module
+from ser.models import ModelConfig
+from ser.train.progress import Progress
+from ser.train.run import TrainConfig, train
+from ser.train.steps import StepShapes, bucket
+from tests.stores import labelled_store
+
+SETS = {
+    "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
+    "bert-tiny": ("bert", "text", "token", 5, "float16"),
+}
+RUNS = ("eager", "compiled")
+TINY = ModelConfig(
+    fusion="mit", d_model=8, heads=2, queries=3, layers=1, decoder_layers=1, dropout=0.0, rmm=False
+)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("steps") / "features.zarr"
+    labelled_store(path, SETS)
+    return path
+
+
+@pytest.fixture
+def traced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiled steps on the tracing backend, every sequence view bucketed (the tests'
+    utterances are short: without this their views would pad to one length each)."""
+    monkeypatch.setattr(steps_module, "BACKEND", "aot_eager")
+    monkeypatch.setattr(steps_module, "SHORT_ROWS", 0)
+    torch.compiler.reset()
+
+
+def config(store: Path, out: Path, step: str, **changes: object) -> TrainConfig:
+    base = TrainConfig(
+        store=str(store),
+        features=tuple(SETS),
+        model=TINY,
+        classes="4",
+        protocol="session5",
+        epochs=3,
+        batch_size=8,
+        lr=1e-2,
+        seeds=1,
+        device="cpu",
+        out=str(out),
+        step=step,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_a_compiled_run_is_the_eager_run_without_randomness(
+    store: Path, tmp_path: Path, traced: None
+) -> None:
+    eager = train(config(store, tmp_path / "eager", "eager"))
+    compiled = train(config(store, tmp_path / "compiled", "compiled"))
+    assert compiled.execution["step"] == "compiled" and compiled.execution["compiled"]
+    # train, validation and test batches: each padded batch size x a few length buckets
+    assert 2 <= compiled.execution["shapes"] <= 12
+    assert eager.execution["step"] == "eager" and "shapes" not in eager.execution
+    for a, b in zip(eager.folds, compiled.folds, strict=True):
+        np.testing.assert_allclose(a.curves["train_loss"], b.curves["train_loss"], rtol=1e-5)
+        np.testing.assert_allclose(a.curves["val_loss"], b.curves["val_loss"], rtol=1e-5)
+        assert a.best_epoch == b.best_epoch
+    (labels_a, probs_a), (labels_b, probs_b) = (_predictions(tmp_path / s) for s in RUNS)
+    assert labels_a == labels_b  # utterances, gold and predicted classes
+    np.testing.assert_allclose(probs_a, probs_b, atol=1e-5)
+
+
+class _StopCompiling(Progress):
+    """Lets nothing compile once the first epoch has ended."""
+
+    def epoch(self, epoch: int, epochs: int, train_loss: float, val_ua: float) -> None:
+        if epoch == 1:
+            torch.compiler.set_stance("fail_on_recompile")
+
+
+def test_nothing_compiles_after_the_first_epoch(store: Path, tmp_path: Path, traced: None) -> None:
+    """RMM's probability falls every epoch (never to 0 here: its end is the last epoch)
+    and dropout draws anew; batches meet new lengths; the steps compiled in the first
+    epoch serve them all."""
+    model = replace(TINY, dropout=0.1, rmm=True, rmm_end=1.0)
+    try:
+        record = train(config(store, tmp_path, "compiled", model=model, epochs=4), _StopCompiling())
+    finally:
+        torch.compiler.set_stance("default")
+    assert len(record.folds[0].curves["train_loss"]) == 4
+    assert np.isfinite(record.folds[0].curves["train_loss"]).all()
+
+
+def test_short_views_pad_to_their_longest_and_long_ones_to_buckets() -> None:
+    shapes = StepShapes(rows=8, longest={"text": 90, "audio": 1700})
+    assert {shapes.length("text", n) for n in (3, 40, 90)} == {bucket(90)} == {96}
+    assert [shapes.length("audio", n) for n in (90, 300, 1700)] == [96, 320, 1792]
+    lengths = np.arange(1, 5000)
+    padded = np.array([bucket(int(n)) for n in lengths])
+    assert (padded >= lengths).all() and (padded <= lengths * 1.25 + 1).all()
+    assert len(set(padded[lengths >= 32])) < 4 * 8  # 4 an octave from 32 to 5000
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(steps_module).failed == 0
+
+
+def _predictions(out: Path) -> tuple[list[list[str]], np.ndarray]:
+    """predictions.csv's rows: their text columns, and their probabilities."""
+    [table] = out.glob("*/predictions.csv")
+    header, *lines = table.read_text().splitlines()
+    names, rows = header.split(","), [line.split(",") for line in sorted(lines)]
+    probs = [i for i, name in enumerate(names) if name.startswith("p_")]
+    text = [[v for i, v in enumerate(row) if i not in probs] for row in rows]
+    return text, np.array([[float(row[i]) for i in probs] for row in rows])
