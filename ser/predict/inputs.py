@@ -10,7 +10,6 @@ beside the audio with its stem) is attached to inputs without another (`attach_t
 from __future__ import annotations
 
 import csv
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,40 +185,4 @@ def _decode(
     """The audio and its file's header (`info`: probed already, as a segment's file is)."""
     path = source_path(source)
     info = info or audio_info(path)  # AudioError saying why: missing, empty, unreadable
-    wave = load_audio(source, sample_rate or info.rate)
-    if not isinstance(source, Clip):  # a segment's file was checked when it was cut
-        _check_whole(path)
-    return wave, info
-
-
-#: A RIFF chunk's size field when the writer did not know it (a stream).
-_UNKNOWN_SIZE = 0xFFFFFFFF
-
-
-def _check_whole(path: Path) -> None:
-    """`AudioError` for a RIFF/WAVE file that ends before the audio its header announces
-    (libsndfile would read the fragment without a word)."""
-    if (problem := cut_short(path)) is not None:
-        raise AudioError(problem)
-
-
-def cut_short(path: Path) -> str | None:
-    """What is wrong with a RIFF/WAVE file that ends before the audio its header
-    announces (None: whole, or not RIFF/WAVE)."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        head = handle.read(12)
-        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None  # not RIFF/WAVE (RF64, AIFF, FLAC, ...)
-        while len(header := handle.read(8)) == 8:
-            chunk, length = header[:4], struct.unpack("<I", header[4:])[0]
-            if chunk == b"data":
-                held = size - handle.tell()
-                if length == _UNKNOWN_SIZE or length <= held:
-                    return None
-                return (
-                    f"audio file {path} is cut short: its header announces {length} bytes "
-                    f"of audio, the file holds {held} ({100 * held / length:.0f} %)"
-                )
-            handle.seek(length + length % 2, 1)  # chunks are padded to even sizes
-    return None
+    return load_audio(source, sample_rate or info.rate), info

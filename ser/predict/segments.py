@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from ser.corpus.audio import AudioError, Clip, audio_info
+from ser.corpus.audio import AudioError, Clip, audio_info, cut_short
 from ser.errors import ConfigError
-from ser.predict.inputs import Item, cut_short
+from ser.predict.inputs import Item
 from ser.predict.longest import Limit
 from ser.predict.vad import SileroVad, VadOptions
 
