@@ -35,6 +35,16 @@ def test_a_header_names_the_columns_in_any_order(tmp_path: Path) -> None:
     assert listed(tmp_path, "\ufeffpath\na.wav\n") == [(tmp_path / "a.wav", None)]
 
 
+def test_a_header_of_unknown_columns_is_refused_not_read_as_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"line 1 \(file,text\) names no audio file, and as"):
+        listed(tmp_path, "file,text\na.wav,hi\n")
+    with pytest.raises(ConfigError, match=r"header names column\(s\) ser does not read: text "):
+        listed(tmp_path, "path,text\na.wav,hi\n")
+    assert listed(tmp_path, "Path,Transcript\na.wav,hi\n") == [(tmp_path / "a.wav", "hi")]
+    (tmp_path / "take1").write_bytes(b"")  # a file with no suffix is still a path
+    assert listed(tmp_path, "take1,hi\n") == [(tmp_path / "take1", "hi")]
+
+
 def test_a_line_with_more_fields_than_columns_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"line 2 has 3 fields, expected path\[,transcript\]"):
         listed(tmp_path, "a.wav,hi\nb.wav,hello, world\n")
