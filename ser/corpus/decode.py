@@ -191,11 +191,11 @@ def _check_length(end: int, wanted: int, rate: int, span: Span | None) -> None:
 
 def _read_of(end: int, wanted: int | None, rate: int, span: Span | None = None) -> str:
     """How far the audio was read: "3.45 s of the 6.90 s its header declares" (a span:
-    "to 3.45 s, the span ends at 6.90 s")."""
+    "3.45 s, before the 6.90 s the span reaches")."""
     if wanted is None or wanted <= 0:
         return f"{end / rate:.2f} s"
     if span is not None:
-        return f"to {end / rate:.2f} s, the span ends at {wanted / rate:.2f} s"
+        return f"{end / rate:.2f} s, before the {wanted / rate:.2f} s the span reaches"
     return f"{end / rate:.2f} s of the {wanted / rate:.2f} s its header declares"
 
 

@@ -129,6 +129,8 @@ def test_a_flac_that_stops_decoding_says_how_far_it_read(tmp_path: Path) -> None
     said = str(error.value)
     assert said.startswith(f"cannot decode audio file {flac}: ") and "\n" not in said
     assert re.search(r" after [01]\.\d\d s of the 2\.00 s its header declares$", said), said
+    with pytest.raises(AudioError, match=r" after [01]\.\d\d s, before the 1\.90 s the span"):
+        load_audio(Clip(flac, 0.25, 1.9), 16000)  # an utterance of a recording: its span
 
 
 def test_audio_error_is_a_ser_error() -> None:
