@@ -14,10 +14,19 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from ser.corpus.decode import AudioInfo, DecodeError, decoders, info, read
+from ser.corpus.decode import AudioInfo, DecodeError, decoders, info, read, riff_shortfall
 from ser.errors import SerError
 
-__all__ = ["AudioError", "AudioInfo", "AudioSource", "Clip", "audio_info", "decoders", "load_audio"]
+__all__ = [
+    "AudioError",
+    "AudioInfo",
+    "AudioSource",
+    "Clip",
+    "audio_info",
+    "cut_short",
+    "decoders",
+    "load_audio",
+]
 
 
 class AudioError(SerError):
@@ -55,9 +64,25 @@ def audio_info(path: str | Path) -> AudioInfo:
         raise AudioError(f"cannot decode audio file {path}: {error}") from error
 
 
+def cut_short(path: str | Path) -> str | None:
+    """What is wrong with a WAV that ends before the audio its header declares, by its
+    header and size alone (None: whole, or not RIFF/WAVE): what a corpus read or a
+    segmenter can afford to ask of every file."""
+    shortfall = riff_shortfall(Path(path))
+    if shortfall is None:
+        return None
+    held, declared = shortfall
+    return (
+        f"audio file {path} is cut short: it holds {held:.2f} s of the {declared:.2f} s "
+        "its header declares"
+    )
+
+
 def load_audio(source: AudioSource, sample_rate: int) -> np.ndarray:
     """Decode `source` (a file, or a clip of one) to float32 mono `[n_samples]` at
-    `sample_rate` Hz."""
+    `sample_rate` Hz; `AudioError` naming the file for one that cannot be read whole
+    (missing, empty, undecodable, or ending before its header or the clip says, with how
+    much was read)."""
     path = _existing(source_path(source))
     span = (source.start, source.end) if isinstance(source, Clip) else None
     try:

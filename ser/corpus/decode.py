@@ -15,6 +15,7 @@ to ±1 as libsndfile scales them (by 2^(bits-1)).
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ PREROLL = Fraction(1, 4)
 #: before the file counts as cut short: containers round their length and an MP3 without
 #: a length in its header has it estimated; a truncated file loses far more.
 SHORTFALL = (0.1, 0.05)
+#: A RIFF chunk's size field when the writer did not know it (a stream).
+_UNKNOWN_SIZE = 0xFFFFFFFF
 
 Span = tuple[float, float]  # seconds: start, end
 
@@ -100,15 +103,51 @@ def _libsndfile_read(path: Path, span: Span | None) -> tuple[np.ndarray, int]:
     with soundfile.SoundFile(path) as file:
         rate, frames = file.samplerate, file.frames
         first, last = (0, frames) if span is None else (round(s * rate) for s in span)
-        file.seek(min(first, frames))
         count = -1 if span is None else max(0, last - first)  # -1: all there is
-        samples = file.read(count, dtype="float32", always_2d=True)
+        try:
+            file.seek(min(first, frames))
+            samples = file.read(count, dtype="float32", always_2d=True)
+        except soundfile.LibsndfileError as error:  # bad data part-way: say how far it read
+            at = max(file.tell(), min(first, frames))  # -1 after a failed seek
+            raise DecodeError(
+                f"{_libsndfile_reason(error)} after {_read_of(at, last, rate, span)}"
+            ) from error
+        riff = span is None and file.format == "WAV"
+    # libsndfile reads a WAV cut short after its header as a shorter file, without a word.
+    if riff and (shortfall := riff_shortfall(path)) is not None:
+        raise DecodeError(
+            f"read {len(samples) / rate:.2f} s of the {shortfall[1]:.2f} s its header "
+            "declares: the file is cut short"
+        )
     _check_length(first + len(samples), last, rate, span)  # an MP3 cut short, say
     return samples, rate
 
 
+def riff_shortfall(path: Path) -> tuple[float, float] | None:
+    """(seconds held, seconds declared) of a RIFF/WAVE file whose data chunk declares more
+    bytes than the file holds, by its header and size alone; None when it holds them all,
+    declares no length (a stream) or is not RIFF/WAVE (RF64, AIFF, FLAC, ...)."""
+    size, byte_rate = path.stat().st_size, 0
+    with path.open("rb") as handle:
+        head = handle.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while len(header := handle.read(8)) == 8:
+            chunk, length = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk == b"data":
+                held = size - handle.tell()
+                if length == _UNKNOWN_SIZE or length <= held or byte_rate == 0:
+                    return None
+                return held / byte_rate, length / byte_rate
+            if chunk == b"fmt " and length >= 16:
+                byte_rate = struct.unpack("<I", handle.read(16)[8:12])[0]
+                length -= 16
+            handle.seek(length + length % 2, 1)  # chunks are padded to even sizes
+    return None
+
+
 def _libsndfile_reason(error: soundfile.LibsndfileError) -> str:
-    return error.error_string.rstrip(".")
+    return error.error_string.removeprefix("Error : ").rstrip(".")
 
 
 def _ffmpeg_read(path: Path, span: Span | None) -> tuple[np.ndarray, int]:
@@ -140,11 +179,24 @@ def _check_length(end: int, wanted: int, rate: int, span: Span | None) -> None:
     (or the span reaches)."""
     seconds, part = SHORTFALL
     if wanted - end > seconds * rate + part * wanted:
-        ends = "its header declares" if span is None else "the span reaches"
+        if span is not None:
+            raise DecodeError(
+                f"its audio ends at {end / rate:.2f} s, before the {wanted / rate:.2f} s the "
+                "span reaches: the file is cut short or the span is wrong"
+            )
         raise DecodeError(
-            f"its audio ends at {end / rate:.2f} s, before the {wanted / rate:.2f} s {ends}: "
-            "the file is cut short or damaged"
+            f"read {_read_of(end, wanted, rate, span)}: the file is cut short or damaged"
         )
+
+
+def _read_of(end: int, wanted: int | None, rate: int, span: Span | None = None) -> str:
+    """How far the audio was read: "3.45 s of the 6.90 s its header declares" (a span:
+    "3.45 s, before the 6.90 s the span reaches")."""
+    if wanted is None or wanted <= 0:
+        return f"{end / rate:.2f} s"
+    if span is not None:
+        return f"{end / rate:.2f} s, before the {wanted / rate:.2f} s the span reaches"
+    return f"{end / rate:.2f} s of the {wanted / rate:.2f} s its header declares"
 
 
 def _decoded(
@@ -153,7 +205,7 @@ def _decoded(
     """The sample index of the first frame decoded and `[channels, n]` samples from it,
     to sample `last` or the stream's end."""
     start, pieces = None, []
-    for frame in _frames(container, stream):
+    for frame in _frames(container, stream, _declared(stream, rate)):
         at = _position(frame, rate)
         start = at if start is None else start
         pieces.append(_planar(frame, channels))  # [channels, frame.samples]
@@ -178,17 +230,19 @@ def _audio_stream(path: Path) -> Iterator[tuple[Any, Any]]:
         yield container, container.streams.audio[0]
 
 
-def _frames(container: Any, stream: Any) -> Iterator[Any]:
-    """The stream's decoded frames; `DecodeError` saying where the data went bad."""
+def _frames(container: Any, stream: Any, declared: int | None = None) -> Iterator[Any]:
+    """The stream's decoded frames; `DecodeError` saying where the data went bad (of the
+    `declared` samples, when the header declares them)."""
     import av
 
-    seconds = 0.0
+    rate, end = stream.codec_context.sample_rate or 1, 0
     try:
         for frame in container.decode(stream):
-            seconds = (frame.pts or 0) * float(frame.time_base or 0)
+            end = _position(frame, rate) + frame.samples
             yield frame
     except av.error.FFmpegError as error:
-        raise DecodeError(f"{_ffmpeg_reason(error)} (its audio near {seconds:.2f} s)") from error
+        read = _read_of(end, declared, rate)
+        raise DecodeError(f"{_ffmpeg_reason(error)} after {read}") from error
 
 
 def _format(stream: Any) -> tuple[int, int]:

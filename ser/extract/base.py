@@ -308,14 +308,21 @@ def weights_checksum(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def check_audio(batch: Sequence[np.ndarray], min_samples: int, what: str) -> None:
-    """`ExtractionError` for every input not 1-D, under `min_samples` or not finite."""
+def check_audio(
+    batch: Sequence[np.ndarray], min_samples: int, what: str, sample_rate: int = 16000
+) -> None:
+    """`ExtractionError` for every input not 1-D, under `min_samples` or not finite; a
+    short one's length said in seconds too (`sample_rate`: the batch's, every pretrained
+    speech encoder's 16 kHz unless given)."""
     failures: dict[int, str] = {}
     for i, wave in enumerate(batch):
         if wave.ndim != 1:
             failures[i] = f"audio must be mono [n_samples], got shape {tuple(wave.shape)}"
         elif len(wave) < min_samples:
-            failures[i] = f"audio too short for {what}: {len(wave)} samples < {min_samples}"
+            failures[i] = (
+                f"audio too short for {what}: {len(wave) / sample_rate:.3f} s, under the "
+                f"{min_samples / sample_rate:.3f} s it takes ({len(wave)} samples < {min_samples})"
+            )
         elif not np.isfinite(wave).all():
             failures[i] = "audio holds NaN or infinite samples"
     if failures:

@@ -97,7 +97,7 @@ class Is13Extractor(Extractor):
 
     def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
         min_samples = math.ceil(MIN_SECONDS * self.sample_rate)
-        check_audio(batch, min_samples, "openSMILE (60 ms pitch window)")
+        check_audio(batch, min_samples, "openSMILE (60 ms pitch window)", self.sample_rate)
         if self._smile is None:
             raise RuntimeError("is13: call load(device) before extract()")
         name = self._specs[0].name

@@ -45,7 +45,9 @@ class Encoders:
         model, which must then be there."""
         refused = []
         for folder in self.folders:
-            if _model_type(Path(folder)) != attrs.get("model_type"):
+            found, wanted = _model_type(Path(folder)), attrs.get("model_type")
+            if found != wanted:
+                refused.append(f"--encoder {folder}: a {found} model, the set's is {wanted}")
                 continue
             diffs = self._differences(attrs, {**options, "model": folder})
             if not diffs:
@@ -56,8 +58,9 @@ class Encoders:
         if missing_folder(recorded):
             if refused:
                 raise FingerprintMismatch(
-                    f"feature set {name} was extracted with other weights than the given "
-                    f"folders hold ({'; '.join(refused)}) (recorded -> here)"
+                    f"feature set {name}: its model folder {recorded} does not exist, and no "
+                    f"--encoder folder holds the weights it was extracted with "
+                    f"({'; '.join(refused)})"
                 )
             raise ConfigError(
                 f"feature set {name}: its model folder {recorded} does not exist (moved, or "
@@ -83,7 +86,16 @@ class Encoders:
         except SerError as err:  # e.g. the folder's model has fewer layers
             return [str(err)]
         keys = [k for k in IDENTITY if k in attrs and attrs[k] != here.get(k)]
-        return [f"{k}: {attrs[k]!r} -> {here.get(k)!r}" for k in keys]
+        return [
+            f"other {k.removesuffix('_sha256')} (sha256 {_short(here.get(k))}, the run's "
+            f"{_short(attrs[k])})"
+            for k in keys
+        ]
+
+
+def _short(checksum: Any) -> str:
+    """A checksum as people compare them: its first 12 digits."""
+    return str(checksum)[:12] if checksum else "none"
 
 
 def _model_type(folder: Path) -> str | None:

@@ -1,6 +1,7 @@
 """What `ser predict` is given: audio files, folders of them (by suffix, recursively), or
-CSV lists of ``path[,transcript]`` lines (a first line with a ``path`` cell is a header;
-paths relative to the CSV). A missing, corrupt or cut short file fails alone. A header
+CSV lists of ``path[,transcript]`` lines (a first line naming a known column, or no audio
+file, is a header, which must name a ``path`` column and no unknown one; paths relative
+to the CSV). A missing, corrupt or cut short file fails alone. A header
 with ``dialog`` and ``order`` columns gives whole conversations: each line's dialog and
 its integer turn within it (an empty dialog cell: the line stands alone), which a
 dialog-context run predicts in context. A timed transcript (SRT/WebVTT: --transcript, or
@@ -10,7 +11,6 @@ beside the audio with its stem) is attached to inputs without another (`attach_t
 from __future__ import annotations
 
 import csv
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,8 @@ from ser.predict.transcripts import FORMATS, TimedTranscript, read_timed
 
 #: Suffixes a folder is searched for.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".mp4", ".m4a")
+#: The columns a CSV list's header may name.
+COLUMNS = ("path", "transcript", "dialog", "order")
 
 
 @dataclass
@@ -81,9 +83,10 @@ def _read_csv(path: Path, text: str | None) -> list[Item]:
         lines = [(n, row) for n, row in enumerate(csv.reader(handle), 1) if any(row)]
     if not lines:
         raise ConfigError(f"{path}: the CSV list holds no lines (path[,transcript])")
-    columns = ["path", "transcript"]
-    if "path" in (cell.strip() for cell in lines[0][1]):  # a header names the columns
-        columns = [cell.strip() for cell in lines[0][1]]
+    columns = _header(path, *lines[0])
+    if columns is None:
+        columns = ["path", "transcript"]
+    else:
         lines = lines[1:]
     if ("dialog" in columns) != ("order" in columns):
         raise ConfigError(f"{path}: a dialog column needs an order column, and the other way")
@@ -102,6 +105,36 @@ def _read_csv(path: Path, text: str | None) -> list[Item]:
         items.append(item)
     _check_turns(path, [n for n, _ in lines], items)
     return items
+
+
+def _header(path: Path, n: int, row: list[str]) -> list[str] | None:
+    """The columns a CSV list's first line names (lower case); None when it is a line
+    like the others, a file and its transcript. A line that names no audio file and
+    no known column is a header too, which names no path column: refused, not read as
+    a file that is not there."""
+    cells = [cell.strip() for cell in row]
+    names = [cell.lower() for cell in cells]
+    if not set(names) & set(COLUMNS) and _names_audio(path, cells[0]):
+        return None
+    known = ", ".join(COLUMNS)
+    if "path" not in names:
+        raise ConfigError(
+            f"{path}: line {n} ({','.join(cells)}) names no audio file, and as a header no "
+            f"path column: name the columns from {known} (path first), or leave the header out"
+        )
+    unknown = [cell for cell, name in zip(cells, names, strict=True) if name not in COLUMNS]
+    if any(unknown):
+        raise ConfigError(
+            f"{path}: its header names column(s) ser does not read: "
+            f"{', '.join(c for c in unknown if c)} (known: {known})"
+        )
+    return names
+
+
+def _names_audio(path: Path, cell: str) -> bool:
+    """Whether a CSV list's cell names an audio file: by its suffix, or a file there."""
+    audio = Path(cell)
+    return audio.suffix.lower() in AUDIO_SUFFIXES or (path.parent / audio).is_file()
 
 
 def _turn(path: Path, n: int, fields: dict[str, str]) -> tuple[str | None, int | None]:
@@ -186,40 +219,4 @@ def _decode(
     """The audio and its file's header (`info`: probed already, as a segment's file is)."""
     path = source_path(source)
     info = info or audio_info(path)  # AudioError saying why: missing, empty, unreadable
-    wave = load_audio(source, sample_rate or info.rate)
-    if not isinstance(source, Clip):  # a segment's file was checked when it was cut
-        _check_whole(path)
-    return wave, info
-
-
-#: A RIFF chunk's size field when the writer did not know it (a stream).
-_UNKNOWN_SIZE = 0xFFFFFFFF
-
-
-def _check_whole(path: Path) -> None:
-    """`AudioError` for a RIFF/WAVE file that ends before the audio its header announces
-    (libsndfile would read the fragment without a word)."""
-    if (problem := cut_short(path)) is not None:
-        raise AudioError(problem)
-
-
-def cut_short(path: Path) -> str | None:
-    """What is wrong with a RIFF/WAVE file that ends before the audio its header
-    announces (None: whole, or not RIFF/WAVE)."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        head = handle.read(12)
-        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None  # not RIFF/WAVE (RF64, AIFF, FLAC, ...)
-        while len(header := handle.read(8)) == 8:
-            chunk, length = header[:4], struct.unpack("<I", header[4:])[0]
-            if chunk == b"data":
-                held = size - handle.tell()
-                if length == _UNKNOWN_SIZE or length <= held:
-                    return None
-                return (
-                    f"audio file {path} is cut short: its header announces {length} bytes "
-                    f"of audio, the file holds {held} ({100 * held / length:.0f} %)"
-                )
-            handle.seek(length + length % 2, 1)  # chunks are padded to even sizes
-    return None
+    return load_audio(source, sample_rate or info.rate), info

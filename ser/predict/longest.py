@@ -1,5 +1,6 @@
 """How long a file `ser predict` takes as one utterance without `--segment`: far longer
-than anything the run trained on says nothing useful averaged into one row.
+than anything the run trained on says nothing useful averaged into one row. And how
+short: a file under `SHORTEST` is refused, with or without `--segment`.
 
 The limit is `FACTOR` times the run's longest training utterance, at least `FLOOR`: the
 longest utterance of the store its record names (its manifest's `duration` column; a
@@ -26,6 +27,19 @@ FLOOR = 30.0
 #: The limit for a run whose store is not there (seconds):
 #: well above any corpus's utterances (IEMOCAP's longest: ~35 s).
 LONGEST_UTTERANCE = 60.0
+
+#: A file shorter than this (seconds) is refused: a syllable at most, where a corpus's
+#: utterances are words or sentences; the encoders would take it (HuBERT's least is 25 ms)
+#: and give an emotion as confident as any.
+SHORTEST = 0.25
+
+
+def too_short(duration: float) -> str | None:
+    """The refusal of a file of `duration` seconds; None when it is long enough, or
+    empty (its decode says so)."""
+    if not 0 < duration < SHORTEST:
+        return None
+    return f"too short to predict: {duration:.2f} s of audio, under the {SHORTEST:g} s ser takes"
 
 
 @dataclass(frozen=True)

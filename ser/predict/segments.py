@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from ser.corpus.audio import AudioError, Clip, audio_info
+from ser.corpus.audio import AudioError, Clip, audio_info, cut_short
 from ser.errors import ConfigError
-from ser.predict.inputs import Item, cut_short
-from ser.predict.longest import Limit
+from ser.predict.inputs import Item
+from ser.predict.longest import Limit, too_short
 from ser.predict.vad import SileroVad, VadOptions
 
 #: A last window shorter than this share of a window joins the one before it.
@@ -111,6 +111,9 @@ def _parts(item: Item, windows: Segmenter | None, limit: Limit | None) -> list[I
     try:
         item.info = audio_info(item.path)  # probed once: its segments decode with it
         duration = item.info.seconds
+        if (refusal := too_short(duration)) is not None:
+            item.error = refusal
+            return [item]
         spans = windows.cut(item.path, duration) if windows is not None else None
     except AudioError as err:
         item.error = str(err)

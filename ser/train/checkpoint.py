@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ser.cache import FeatureStore
@@ -114,9 +115,17 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
     path = folder / f"{key}.json"
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-        tensors = load_file(str(folder / f"{key}.safetensors"))
     except (OSError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} cannot be read: {err}") from None
+    weights = folder / f"{key}.safetensors"
+    try:
+        tensors = load_file(str(weights))
+    except (OSError, ValueError, SafetensorError) as err:  # cut short, or not safetensors
+        raise CheckpointError(
+            f"checkpoint {weights} ({_which(meta, key)}) cannot be read ({err}): delete it and "
+            "run the run's `ser train` command again, which trains that fold again and keeps "
+            "the others"
+        ) from None
     if meta.get("format", 0) > FORMAT:
         raise CheckpointError(f"checkpoint {path} was written by a newer ser")
     if meta.get("format", 0) < FORMAT:
@@ -152,6 +161,13 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
         else Targets(),
         target_scale=scale,
     )
+
+
+def _which(meta: Any, key: str) -> str:
+    """A checkpoint's seed and fold as its sidecar records them (its key when it does not)."""
+    if isinstance(meta, dict) and "seed" in meta and "fold" in meta:
+        return f"seed {meta['seed']}, fold {meta['fold']}"
+    return key
 
 
 def load_run_checkpoints(run_dir: Path, which: str = "folds") -> list[Checkpoint]:

@@ -12,7 +12,15 @@ import pytest
 import soundfile
 
 from ser.corpus import decode
-from ser.corpus.audio import AudioError, AudioInfo, Clip, audio_info, decoders, load_audio
+from ser.corpus.audio import (
+    AudioError,
+    AudioInfo,
+    Clip,
+    audio_info,
+    cut_short,
+    decoders,
+    load_audio,
+)
 from ser.errors import SerError
 from ser.synth.encode import write_encoded
 
@@ -76,6 +84,53 @@ def test_wav_without_samples_is_empty(tmp_path: Path) -> None:
     soundfile.write(tmp_path / "silent.wav", np.zeros((0, 1), np.float32), 16000)
     with pytest.raises(AudioError, match=r"silent\.wav is empty \(0 samples\)"):
         load_audio(tmp_path / "silent.wav", 16000)
+
+
+def _pcm_wav(path: Path, seconds: float) -> bytes:
+    soundfile.write(path, sine(300, seconds, 16000), 16000, subtype="PCM_16")
+    return path.read_bytes()
+
+
+def test_a_wav_cut_short_after_its_header_says_how_much_it_read(tmp_path: Path) -> None:
+    """libsndfile reads such a file as a shorter one: only its header tells."""
+    whole = _pcm_wav(tmp_path / "whole.wav", 2.0)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole[: 44 + 2 * 16000])  # its header kept, 1 of its 2 s of samples
+    expected = f"cannot decode audio file {cut}: read 1.00 s of the 2.00 s its header declares"
+    with pytest.raises(AudioError) as error:
+        load_audio(cut, 16000)
+    assert str(error.value) == f"{expected}: the file is cut short"
+    assert cut_short(cut) == (
+        f"audio file {cut} is cut short: it holds 1.00 s of the 2.00 s its header declares"
+    )
+    # A clip within what it holds is whole: a recording's earlier utterances are fine.
+    np.testing.assert_array_equal(
+        load_audio(Clip(cut, 0.25, 0.75), 16000),
+        load_audio(tmp_path / "whole.wav", 16000)[4000:12000],
+    )
+    assert cut_short(tmp_path / "whole.wav") is None
+
+
+def test_a_streamed_wav_of_unknown_length_is_read_whole(tmp_path: Path) -> None:
+    streamed = bytearray(_pcm_wav(tmp_path / "a.wav", 0.5))
+    at = streamed.index(b"data") + 4
+    streamed[at : at + 4] = (0xFFFFFFFF).to_bytes(4, "little")  # a writer that did not know
+    (tmp_path / "a.wav").write_bytes(bytes(streamed))
+    assert len(load_audio(tmp_path / "a.wav", 16000)) == 8000
+    assert cut_short(tmp_path / "a.wav") is None
+
+
+def test_a_flac_that_stops_decoding_says_how_far_it_read(tmp_path: Path) -> None:
+    flac = tmp_path / "a.flac"
+    soundfile.write(flac, np.random.default_rng(0).normal(0, 0.1, 32000), 16000)
+    flac.write_bytes(flac.read_bytes()[: flac.stat().st_size // 2])
+    with pytest.raises(AudioError) as error:
+        load_audio(flac, 16000)
+    said = str(error.value)
+    assert said.startswith(f"cannot decode audio file {flac}: ") and "\n" not in said
+    assert re.search(r" after [01]\.\d\d s of the 2\.00 s its header declares$", said), said
+    with pytest.raises(AudioError, match=r" after [01]\.\d\d s, before the 1\.90 s the span"):
+        load_audio(Clip(flac, 0.25, 1.9), 16000)  # an utterance of a recording: its span
 
 
 def test_audio_error_is_a_ser_error() -> None:
@@ -178,6 +233,13 @@ def test_a_damaged_file_is_one_line_naming_it(tmp_path: Path, suffix: str, damag
     with pytest.raises(AudioError, match=rf"cannot decode audio file .*bad\{suffix}: \S") as error:
         load_audio(path, 16000)
     assert "\n" not in str(error.value)
+
+
+def test_an_mp4_that_stops_decoding_says_how_far_it_read(tmp_path: Path) -> None:
+    path = write_encoded(tmp_path / "bad.m4a", _two_tones(48000, 2), 48000)
+    path.write_bytes(_garbled(path.read_bytes()))
+    with pytest.raises(AudioError, match=r" after 0\.\d\d s of the 1\.00 s its header declares$"):
+        load_audio(path, 16000)
 
 
 def test_decoders_name_both_libraries_and_their_versions() -> None:

@@ -45,9 +45,13 @@ def test_check_audio_lists_every_bad_input() -> None:
         check_audio(batch, 400, "a test model")
     failures = caught.value.failures
     assert set(failures) == {1, 3, 4}
-    assert "too short for a test model: 10 samples < 400" in failures[1]
+    assert failures[1] == (
+        "audio too short for a test model: 0.001 s, under the 0.025 s it takes (10 samples < 400)"
+    )
     assert "mono" in failures[3] and "NaN" in failures[4]
     assert isinstance(caught.value, SerError)
+    with pytest.raises(ExtractionError, match=r": 0\.040 s, under the 0\.060 s it takes"):
+        check_audio([np.zeros(320, np.float32)], 480, "openSMILE", sample_rate=8000)
     assert "input 1:" in str(caught.value)
 
 

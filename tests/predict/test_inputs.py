@@ -35,6 +35,16 @@ def test_a_header_names_the_columns_in_any_order(tmp_path: Path) -> None:
     assert listed(tmp_path, "\ufeffpath\na.wav\n") == [(tmp_path / "a.wav", None)]
 
 
+def test_a_header_of_unknown_columns_is_refused_not_read_as_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"line 1 \(file,text\) names no audio file, and as"):
+        listed(tmp_path, "file,text\na.wav,hi\n")
+    with pytest.raises(ConfigError, match=r"header names column\(s\) ser does not read: text "):
+        listed(tmp_path, "path,text\na.wav,hi\n")
+    assert listed(tmp_path, "Path,Transcript\na.wav,hi\n") == [(tmp_path / "a.wav", "hi")]
+    (tmp_path / "take1").write_bytes(b"")  # a file with no suffix is still a path
+    assert listed(tmp_path, "take1,hi\n") == [(tmp_path / "take1", "hi")]
+
+
 def test_a_line_with_more_fields_than_columns_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"line 2 has 3 fields, expected path\[,transcript\]"):
         listed(tmp_path, "a.wav,hi\nb.wav,hello, world\n")
@@ -56,7 +66,10 @@ def test_a_wav_cut_short_after_its_header_fails(tmp_path: Path) -> None:
     waves = load_waves(items, 16000)
     assert waves[0] is not None and items[0].error is None
     assert waves[1] is None and items[1].error is not None
-    assert items[1].error.startswith(f"audio file {cut} is cut short: its header announces")
+    assert items[1].error == (
+        f"cannot decode audio file {cut}: read 0.25 s of the 0.50 s its header declares: "
+        "the file is cut short"
+    )
 
 
 def test_a_streamed_wav_of_unknown_length_is_not_cut_short(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """The file a run takes whole without --segment: twice its longest training utterance
-(at least `FLOOR`), from its store, else the fixed limit."""
+(at least `FLOOR`), from its store, else the fixed limit; and none under `SHORTEST`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ser.predict import longest
-from ser.predict.longest import FLOOR, LONGEST_UTTERANCE, run_limit
+from ser.predict.longest import FLOOR, LONGEST_UTTERANCE, SHORTEST, run_limit
 from ser.predict.run import PredictConfig, predict
 from ser.report.record import RECORD
 from tests.predict.conftest import noise_wav
@@ -73,3 +73,15 @@ def test_a_length_that_says_nothing_falls_back(
 ) -> None:
     _longest(monkeypatch, seconds)
     assert run_limit(text_run).source == "fixed"
+
+
+def test_a_file_under_the_shortest_is_refused_with_or_without_segments(
+    text_run: Path, tmp_path: Path
+) -> None:
+    tiny, just = noise_wav(tmp_path / "tiny.wav", 0.1), noise_wav(tmp_path / "just.wav", SHORTEST)
+    refusal = "too short to predict: 0.10 s of audio, under the 0.25 s ser takes"
+    for segment in (None, "fixed:1"):
+        config = PredictConfig(str(text_run), (str(tiny), str(just)), text="hi", segment=segment)
+        bad, good = predict(config).predictions
+        assert bad.error == refusal and bad.path == str(tiny)
+        assert good.error is None and good.label is not None

@@ -9,6 +9,7 @@ folds and dialog context are checked on it too.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,8 +127,17 @@ def test_an_encoder_with_other_weights_is_refused(
 ) -> None:
     other = save_tiny_hubert(elsewhere / "other-hubert", seed=1)  # same shapes, other weights
     audio = wav(synthetic_corpus, 2)
-    with pytest.raises(FingerprintMismatch, match=r"--encoder .*other-hubert: weights_sha256"):
+    with pytest.raises(FingerprintMismatch) as caught:
         predict(config(made_here, audio, encoders=(str(other),)))
+    assert re.search(
+        r"its model folder \S+ does not exist, and no --encoder folder holds the weights it "
+        r"was extracted with \(--encoder \S+other-hubert: other weights \(sha256 [0-9a-f]{12}, "
+        r"the run's [0-9a-f]{12}\)\)$",
+        str(caught.value),
+    )
+    # Another model's folder: said, not skipped for the advice to give the folder.
+    with pytest.raises(FingerprintMismatch, match=r"tiny-bert: a bert model, the set's is hubert"):
+        predict(config(made_here, audio, encoders=(str(tiny_models.bert),)))
     with pytest.raises(ConfigError, match=r"--encoder .*tiny-bert: its model \(bert\) is not"):
         predict(config(made_here, audio, encoders=(str(moved), str(tiny_models.bert))))
     with pytest.raises(ConfigError, match=r"--encoder .*nothing: not a model folder"):

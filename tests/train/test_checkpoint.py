@@ -162,6 +162,23 @@ def test_a_run_without_checkpoints_says_how_to_get_them(tmp_path: Path) -> None:
         load_run_checkpoints(tmp_path)
 
 
+def test_a_truncated_checkpoint_names_its_file_and_fold_and_the_way_back(
+    store_path: Path, tmp_path: Path
+) -> None:
+    train(config(store_path, tmp_path, protocol="session5"))
+    run_dir = tmp_path / "run"
+    weights = checkpoint_dir(run_dir) / "seed0_session5.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CheckpointError) as caught:
+        load_run_checkpoints(run_dir)
+    said = str(caught.value)
+    assert said.startswith(f"checkpoint {weights} (seed 0, fold session5) cannot be read (")
+    assert "\n" not in said and said.endswith("trains that fold again and keeps the others")
+    weights.unlink()  # as the message says: the same command trains that fold again
+    train(config(store_path, tmp_path, protocol="session5"))
+    assert [c.key for c in load_run_checkpoints(run_dir)] == ["seed0_session5"]
+
+
 def test_a_layered_run_saves_every_layer_set_and_its_mix(tmp_path: Path) -> None:
     store = labelled_store(tmp_path / "s.zarr", {})
     add_layer_sets(store, "enc", ("hubert", "audio", "frame", 6, "float16"), range(3))

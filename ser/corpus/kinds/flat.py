@@ -126,8 +126,9 @@ def _measured(utterance: Utterance, problems: list[Problem]) -> Utterance:
 
 
 def _seconds(wav: Path, utt_id: str, problems: list[Problem]) -> float:
-    """The audio's length by its header; 0 and a problem when it cannot be read or is empty."""
-    from ser.corpus.audio import AudioError, audio_info
+    """The audio's length by its header; 0 and a problem when it cannot be read or is empty,
+    a problem too for a WAV cut short (whose extraction fails: `load_audio`)."""
+    from ser.corpus.audio import AudioError, audio_info, cut_short
 
     try:
         info = audio_info(wav)
@@ -137,6 +138,8 @@ def _seconds(wav: Path, utt_id: str, problems: list[Problem]) -> float:
     if info.frames == 0:
         problems.append(Problem(utt_id, f"empty wav {wav}: no samples"))
         return 0.0
+    if (short := cut_short(wav)) is not None:
+        problems.append(Problem(utt_id, short))
     return round(info.seconds, 4)
 
 

@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import soundfile
 
 from ser.corpus.kinds import manifest
 from ser.errors import CorpusError
@@ -28,6 +30,22 @@ def test_csv_of_a_synthetic_corpus(crema_d_corpus: Any, tmp_path: Path) -> None:
         "1005": "test",
     }
     assert [p.utt_id for p in reading.problems] == list(crema_d_corpus.empty)  # an empty wav
+
+
+def test_a_wav_cut_short_is_a_problem_by_its_header(tmp_path: Path) -> None:
+    """Found from its header and size (what reading a corpus already opens), before any
+    extraction; the utterance is kept, its extraction fails naming the file."""
+    for name in ("a", "b"):
+        soundfile.write(tmp_path / f"{name}.wav", np.zeros(8000, np.float32), 16000, "PCM_16")
+    cut = tmp_path / "b.wav"
+    cut.write_bytes(cut.read_bytes()[: 44 + 8000])  # its header kept: 0.25 of its 0.5 s
+    path = tmp_path / "m.csv"
+    path.write_text("utt_id,wav,label,speaker\na,a.wav,neu,s\nb,b.wav,neu,s\n")
+    reading = manifest.read(path, "all")
+    assert [u.utt_id for u in reading.utterances] == ["a", "b"]
+    assert [(p.utt_id, p.problem) for p in reading.problems] == [
+        ("b", f"audio file {cut} is cut short: it holds 0.25 s of the 0.50 s its header declares")
+    ]
 
 
 def _jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
