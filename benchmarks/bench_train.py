@@ -1,6 +1,6 @@
-"""Training speed of stacked runs: K (seed, fold) models trained as one `Ensemble`
-(torch.func's model ensembling, `ser.train.ensemble`) against the same K trained one
-after another, and against the same run with each member's step compiled.
+"""Training speed: `ser train`'s default way on the device against K (seed, fold) models
+trained as one `Ensemble` (torch.func's model ensembling, `ser.train.ensemble`) and the
+same K trained one after another, each step eager.
 
 Synthetic feature stores of IEMOCAP's shape (5531 labelled utterances in 151 dialogs, the
 4-class set's per-session counts, IEMOCAP-like durations; random features with some class
@@ -15,24 +15,12 @@ signal; nothing of IEMOCAP itself) feed `ser.train.run.train`, the library entry
   150 epochs) with `--seeds` repeats. `--audio-dim 6373` gives the audio set the IS13
   functionals' width (the published code fed 100-d vectors).
 
-Every scenario times the stacked run (all members that can share an ensemble at once:
-`ser train`'s default on a GPU; on the CPU its default is one at a time); with
-`--sequential` also the members one after another (`--members-at-once 1`); with
-`--compile` also the run with every member's training and evaluation step under
-`torch.compile(dynamic=True)` (mode "reduce-overhead" on CUDA, the default mode on the
-CPU; `--compile-mode` to choose), a benchmark-only path patched in here. torch.compile
-cannot take the stacked step (torch 2.13): compiled inside eager `vmap`, dynamo skips the
-frame ("Calling torch.func.vmap(compiled_fn) function from eager mode is not supported",
-pytorch#128711) and the step runs eagerly; with `vmap` inside the compiled function and
-dynamic shapes, tracing `F.linear` on a BatchedTensor fails ("Cannot call sizes() on
-tensor with symbolic sizes/strides", pytorch#132381); static shapes recompile at every
-new padded length. So the compiled run trains one member at a time (`--members-at-once
-1`, where `Ensemble.call` runs the module directly), and is compared with the
-sequential run (the same members at once) when there is one, and with the stacked run.
-In it MSMSER computes its sinusoidal positions in every forward (the same numbers; its
-table kept per device recompiles the step for every new member and length, measured);
-the dialog models refuse `--compile` (their GRU loop unrolls: a compilation for every
-dialog length, ~75 s each on a 2-core CPU, until dynamo's limit of 8 leaves it eager).
+Every scenario times the default run (what `ser train` chooses on the device: on a GPU
+MSMSER's steps compiled, members one at a time; elsewhere `ser/runtime/execution.py`'s
+rule); with `--stacked` also every member that can share an ensemble stacked, eagerly;
+with `--sequential` the members one after another, eagerly (`--members-at-once 1 --step
+eager`: the GPU's default before compiled steps). `--step` and `--members-at-once` set the
+default run's own.
 
 Each run reports its wall time (loading included), seconds per epoch (per group of
 members trained together), the steady epoch (each group's median epoch after its first,
@@ -42,17 +30,17 @@ steady epochs: loading, set-up, compilation and testing counted once) and on CUD
 peak GPU memory; the comparisons give the speedups and the largest gap between two runs'
 per-epoch training losses (with dropout and RMM on, runs draw other random numbers:
 `--no-randomness` sets dropout 0 and RMM off, where the gap is float rounding). On CUDA
-(or with `--flops`) the FLOPs of one stacked training step (`torch.utils.flop_counter`)
-give an estimate of the TFLOP/s achieved. `--baseline DIR` also times `ser train` of
-another checkout (e.g. a worktree of the commit before a change) and of this one on the
-same store, each in a new process (imports and start-up included) with its own defaults
-(`--members-at-once` too).
+(or with `--flops`) the FLOPs of one training step (`torch.utils.flop_counter`, eager)
+give an estimate of the TFLOP/s achieved and, on a card of known peak, the MFU.
+`--baseline DIR` also times `ser train` of another checkout (e.g. a worktree of the
+commit before a change) and of this one on the same store, each in a new process
+(imports and start-up included) with its own defaults (`--members-at-once` too).
 
     .venv/bin/python benchmarks/bench_train.py msmser --size demo --seeds 3 --sequential
     .venv/bin/python benchmarks/bench_train.py msmser --seeds 3 --baseline ../old
     .venv/bin/python benchmarks/bench_train.py dialog --seeds 20 --sequential --baseline ../old
     .venv/bin/python benchmarks/bench_train.py msmser --size paper --device cuda --seeds 1 \
-        --epochs 3 --sequential --compile   # eager stacked, eager one by one, compiled
+        --epochs 3 --stacked   # compiled one at a time (the default), eager stacked
 
 Progress lines go to stderr; the result is one JSON object on stdout. Figures and
 commands: benchmarks/README.md.
@@ -68,8 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -89,7 +76,7 @@ from ser.cache.manifest import Manifest  # noqa: E402
 from ser.corpus.labels import get_label_set  # noqa: E402
 from ser.models import ModelConfig  # noqa: E402
 from ser.synth.manifest import example_columns  # noqa: E402
-from ser.train.run import Progress, TrainConfig, make_plan, train  # noqa: E402
+from ser.train.run import Progress, TrainConfig, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = 1_000_000  # --members-at-once: every member that can share an ensemble
@@ -291,79 +278,6 @@ def compare(runs: dict[str, Any], new: str, old: str) -> dict[str, float]:
     }
 
 
-@contextmanager
-def compiled_steps(mode: str | None) -> Iterator[dict[str, Any]]:
-    """Inside the block, each member's training and evaluation step (`loop`'s
-    `_training_loss` and `_evaluation`, what `Ensemble.call` runs per member) is
-    compiled with `torch.compile(dynamic=True, mode=mode)`; the dict yielded receives
-    dynamo's counts at the end (frames compiled, graphs, graph breaks). Only a run of one
-    member at a time (`members_at_once` 1) compiles: under `vmap` dynamo skips the frame
-    (module docstring)."""
-    from ser.train import loop
-
-    saved = loop._training_loss, loop._evaluation
-    # CUDA graphs (reduce-overhead) reuse their output memory at the next replay: mark
-    # each step's start and clone what the loop keeps (losses, predicted classes).
-    graphs = mode is not None and "reduce-overhead" in mode
-
-    def compiled(fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
-        step = torch.compile(fn, dynamic=True, mode=mode)
-
-        def run(*args: Any) -> tuple[torch.Tensor, ...]:
-            if graphs:
-                torch.compiler.cudagraph_mark_step_begin()
-                return tuple(t.clone() for t in step(*args))
-            return step(*args)
-
-        return run
-
-    torch.compiler.reset()  # compilation is timed with the run
-    counts: dict[str, Any] = {"mode": mode or "default"}
-    loop._training_loss, loop._evaluation = compiled(saved[0]), compiled(saved[1])
-    try:
-        with _positions_per_step():
-            yield counts
-    finally:
-        loop._training_loss, loop._evaluation = saved
-        counts.update(_dynamo_counts())
-
-
-@contextmanager
-def _positions_per_step() -> Iterator[None]:
-    """MSMSER computing its sinusoidal positions in each forward (the same numbers)
-    instead of reading the first rows of a table it keeps per device and makes again when
-    a longer batch comes: under dynamo the table's lookup (`KeyError` on a new member's
-    empty dict) and its length test recompile the step for every new member and every
-    new length, and after 8 recompiles (dynamo's limit) the step runs eagerly."""
-    from ser.models.msmser import MSMSER
-    from ser.models.nn.blocks import sinusoidal_positions
-
-    def positions(self: MSMSER, length: int, device: torch.device) -> torch.Tensor:
-        return sinusoidal_positions(length, self.config.d_model, device)  # [T, d]
-
-    saved = MSMSER._positions
-    MSMSER._positions = positions  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        MSMSER._positions = saved  # type: ignore[method-assign]
-
-
-def _dynamo_counts() -> dict[str, Any]:
-    """Dynamo's counters (a debugging aid of torch's, read if present): frames compiled
-    and skipped, graphs, graph breaks; a frame skipped or a break means part of the step
-    ran eagerly."""
-    try:
-        from torch._dynamo.utils import counters
-    except ImportError:
-        return {}
-    return {
-        "frames": dict(counters["frames"]),
-        "graphs": counters["stats"].get("unique_graphs", 0),
-        "graph_breaks": sum(counters["graph_break"].values()),
-    }
-
-
 class _Counted(Exception):
     """Stops `step_flops`' run after its one counted step."""
 
@@ -382,9 +296,9 @@ class _FirstStep:
 
 
 def step_flops(config: TrainConfig) -> tuple[float, int]:
-    """FLOPs of one stacked training step (forward + backward) of `config`'s first group
-    of members, and how many members it stacks (counted by `FlopCounterMode` on the
-    second step: the first warms up)."""
+    """FLOPs of one training step (forward + backward) of `config`'s first member, eager,
+    and its batch's utterances (counted by `FlopCounterMode` on the second step: the
+    first warms up)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from ser.train import loop
@@ -392,24 +306,19 @@ def step_flops(config: TrainConfig) -> tuple[float, int]:
     counted: list[tuple[float, int]] = []
     original = loop.train_epoch
 
-    def one_step(
-        ensemble: Any,
-        sides: Any,
-        optimizer: Any,
-        scaler: Any,
-        precision: str = "fp32",
-        on_step: Any = None,
-    ) -> list[float]:
+    def one_step(ensemble: Any, sides: Any, optimizer: Any, scaler: Any, *rest: Any) -> list[float]:
         first: Any = _FirstStep(sides)  # a stand-in for the epoch's `StackedSides`
-        original(ensemble, first, optimizer, scaler, precision)  # warm-up
+        original(ensemble, first, optimizer, scaler, *rest[:1])  # warm-up
         with FlopCounterMode(display=False) as counter:
-            original(ensemble, first, optimizer, scaler, precision)
-        counted.append((float(counter.get_total_flops()), ensemble.members))
+            original(ensemble, first, optimizer, scaler, *rest[:1])
+        rows = int((next(iter(sides.epoch()))[1].labels != -100).sum())
+        counted.append((float(counter.get_total_flops()), rows))
         raise _Counted
 
     loop.train_epoch = one_step
+    eager = replace(config, epochs=1, name="flops", overwrite=True, members_at_once=1)
     try:
-        train(replace(config, epochs=1, name="flops", overwrite=True))
+        train(replace(eager, step="eager"))
     except _Counted:
         pass
     finally:
@@ -417,45 +326,46 @@ def step_flops(config: TrainConfig) -> tuple[float, int]:
     return counted[0]
 
 
-def flop_figures(config: TrainConfig, stacked: dict[str, Any]) -> dict[str, Any]:
-    """FLOPs of one stacked step and the TFLOP/s the stacked run's steady epoch achieved
-    (an underestimate: the epoch includes validation)."""
-    step, members = step_flops(config)
-    per_utt = step / (
-        make_plan(config, FeatureStore.open(config.store).corpus.kind).batch_size * members
-    )
-    utts_per_s = stacked["train_utts_per_s_incl_val"]
-    return {
-        "step_gflop": round(step / 1e9, 2),
-        "step_members": members,
-        "achieved_tflops_est": round(per_utt * utts_per_s / 1e12, 4),
-    }
+# Dense bf16 tensor-core peaks (FLOP/s, no sparsity) of the cards MFU is reported on.
+PEAKS = {"H100": 989.4e12, "H200": 989.4e12, "A100": 312e12}
+
+
+def flop_figures(config: TrainConfig, run: dict[str, Any], device: str) -> dict[str, Any]:
+    """FLOPs of one step, and the TFLOP/s and MFU the run's steady epoch achieved (an
+    underestimate: the epoch includes validation, counted as no work)."""
+    flops, rows = step_flops(config)
+    achieved = flops / rows * run["train_utts_per_s_incl_val"]
+    out = {"step_gflop": round(flops / 1e9, 2), "step_utterances": rows,
+           "achieved_tflops_est": round(achieved / 1e12, 3)}  # fmt: skip
+    if device == "cuda":
+        name = torch.cuda.get_device_name()
+        peak = next((v for k, v in PEAKS.items() if k in name), None)
+        if peak is not None:
+            out.update(peak_tflops=peak / 1e12, mfu=round(achieved / peak, 4))
+    return out
 
 
 def bench_runs(args: argparse.Namespace, base: TrainConfig) -> dict[str, Any]:
-    """The stacked run, and the compiled and sequential runs asked for, with their
-    comparisons (the compiled run before the sequential one: a run cut off by a time
-    limit has printed the runs it finished to stderr)."""
+    """The default run, and the stacked and sequential runs asked for, with their
+    comparisons (each run's figures reach stderr as it ends: a run cut off by a time
+    limit leaves the ones it finished)."""
     runs: dict[str, Any] = {}
-    # All members that can share an ensemble in one (the CPU's default is 1 at a time).
-    stacked = replace(base, name="stacked", members_at_once=ALL)
-    runs["stacked"] = run_train(stacked, "stacked")
+    default = replace(base, name="default", members_at_once=args.members_at_once, step=args.step)
+    runs["default"] = run_train(default, "default")
     out: dict[str, Any] = {}
     if args.device == "cuda" or args.flops:
-        out.update(flop_figures(stacked, runs["stacked"]))
-    if args.compile:
-        mode = args.compile_mode or ("reduce-overhead" if args.device == "cuda" else "default")
-        one = replace(base, name="compiled", members_at_once=1)
-        with compiled_steps(None if mode == "default" else mode) as counts:
-            runs["compiled"] = run_train(one, "compiled")
-        runs["compiled"]["compile"] = counts
+        out.update(flop_figures(default, runs["default"], args.device))
+        print(f"flops: {json.dumps(out)}", file=sys.stderr, flush=True)
+    if args.stacked:
+        stacked = replace(base, name="stacked", members_at_once=ALL, step="eager")
+        runs["stacked"] = run_train(stacked, "stacked")
+        out["default_vs_stacked"] = compare(runs, "default", "stacked")
     if args.sequential:
-        one = replace(base, name="sequential", members_at_once=1)
+        one = replace(base, name="sequential", members_at_once=1, step="eager")
         runs["sequential"] = run_train(one, "sequential")
-        out["stacked_vs_sequential"] = compare(runs, "stacked", "sequential")
-    for eager in ("sequential", "stacked"):
-        if "compiled" in runs and eager in runs:
-            out[f"compiled_vs_{eager}"] = compare(runs, "compiled", eager)
+        out["default_vs_sequential"] = compare(runs, "default", "sequential")
+        if "stacked" in runs:
+            out["stacked_vs_sequential"] = compare(runs, "stacked", "sequential")
     return {**runs, **out}
 
 
@@ -547,14 +457,9 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--sequential", action="store_true", help="also one after another")
-    parser.add_argument(
-        "--compile", action="store_true", help="also with each member's step compiled"
-    )
-    parser.add_argument(
-        "--compile-mode",
-        default=None,
-        help="torch.compile mode [reduce-overhead on CUDA, default on the CPU]",
-    )
+    parser.add_argument("--stacked", action="store_true", help="also every member stacked")
+    parser.add_argument("--step", choices=["eager", "compiled"], help="the default run's step")
+    parser.add_argument("--members-at-once", type=int, help="the default run's stacking")
     parser.add_argument(
         "--no-randomness", action="store_true", help="dropout 0 and RMM off: runs comparable"
     )
@@ -565,11 +470,11 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true", help="the result on one line")
     args = parser.parse_args()
-    if args.compile and args.scenario == "dialog":
+    if args.step == "compiled" and args.scenario == "dialog":
         # Measured (CPU, torch 2.13): the Bi-GRU's loop over a dialog's utterances unrolls
         # into the graph, so every new dialog length compiles anew (~75 s each here)
         # until dynamo's recompile limit (8) leaves the rest eager.
-        parser.error("--compile: the dialog models' GRU loop recompiles for every dialog length")
+        parser.error("--step compiled: the dialog models' GRU loop recompiles per dialog length")
     if args.epochs is None:
         args.epochs = 3 if args.scenario == "msmser" else 150
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 """Where an MSMSER training step spends its time: the torch profiler's top operations
 (CPU and, on a GPU, CUDA) over a few training steps of LOSO members at paper or demo
-size, stacked (`Ensemble` under `vmap`, `ser train`'s default) or, with `--compile`, one
-member at a time with its step compiled as `benchmarks/bench_train.py --compile` does.
+size, as `ser train` runs them on the device (on a GPU one member at a time, its step
+compiled), or `--step eager` with `--members-at-once` (all: stacked under `vmap`).
 
 The steps are the first `--steps` of an epoch, run once to warm up (cuDNN plans,
 compilation, CUDA graphs for their shapes) and then profiled: a line per step says
@@ -10,7 +10,7 @@ launched and their busy time (a step whose issue time exceeds its GPU time is
 host-bound).
 
     python benchmarks/profile_train.py --device cuda --seeds 1 --steps 20
-    python benchmarks/profile_train.py --device cuda --seeds 1 --steps 20 --compile
+    python benchmarks/profile_train.py --device cuda --seeds 1 --steps 20 --step eager
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +78,7 @@ def profiled_epoch(args: argparse.Namespace) -> Any:
 
     def some_steps(
         ensemble: Any, sides: Any, optimizer: Any, scaler: Any, precision: str = "fp32",
-        on_step: Any = None,
+        on_step: Any = None, steps_of: Any = None,
     ) -> list[float]:  # fmt: skip
         steps = []
         for step in sides.epoch():  # (members present, stacked batch)
@@ -87,7 +86,7 @@ def profiled_epoch(args: argparse.Namespace) -> Any:
             if len(steps) == args.steps:
                 break
         first: Any = _Steps(steps)  # a stand-in for the epoch's `StackedSides`
-        original(ensemble, first, optimizer, scaler, precision)  # warm-up
+        original(ensemble, first, optimizer, scaler, precision, None, steps_of)  # warm-up
         if cuda:
             torch.cuda.synchronize()
         # The host has issued a step when its update returns (the epoch's loss, read at
@@ -104,7 +103,7 @@ def profiled_epoch(args: argparse.Namespace) -> Any:
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
         start = time.perf_counter()
         with profile(activities=activities) as prof:
-            original(ensemble, first, optimizer, scaler, precision)
+            original(ensemble, first, optimizer, scaler, precision, None, steps_of)
             issued = returned[-1] - start
             if cuda:
                 torch.cuda.synchronize()
@@ -123,10 +122,8 @@ def main() -> None:
     parser.add_argument("--size", default="paper", choices=["paper", "demo"])
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument(
-        "--compile", action="store_true", help="one member at a time, its step compiled"
-    )
-    parser.add_argument("--compile-mode", default=None, help="[reduce-overhead on CUDA]")
+    parser.add_argument("--step", choices=["eager", "compiled"], help="[the device's default]")
+    parser.add_argument("--members-at-once", type=int, help="[the device's default]")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     n, dim = (5531, 768) if args.size == "paper" else (413, 20)
@@ -135,17 +132,12 @@ def main() -> None:
     config = TrainConfig(
         store=str(tmp / "s.h5"), features=("hubert.L12", "mpnet"), model=model,
         protocol="loso", seeds=args.seeds, epochs=1, device=args.device, out=str(tmp / "r"),
-        members_at_once=bench_train.ALL,
+        members_at_once=args.members_at_once, step=args.step,
     )  # fmt: skip
-    compiled: Any = contextlib.nullcontext()
-    if args.compile:
-        mode = args.compile_mode or ("reduce-overhead" if args.device == "cuda" else "default")
-        compiled = bench_train.compiled_steps(None if mode == "default" else mode)
-        config = replace(config, members_at_once=1)
     original = loop.train_epoch
     loop.train_epoch = profiled_epoch(args)
     try:
-        with compiled, contextlib.suppress(_Done):
+        with contextlib.suppress(_Done):
             train(config)
     finally:
         loop.train_epoch = original
