@@ -1,0 +1,277 @@
+"""The GPU's figures in one call (`bash benchmarks/gpu.sh`): extraction from audio file to
+committed store, `make features` over 7 hours, paper-size MSMSER leave-one-session-out,
+profiles of both; the code before beside today's where it fits (`--before DIR`, a copy
+of that commit's `ser`). Each figure runs in a process of its own under the time left
+(`--budget`), in order of importance; the JSON is written again after each, so a call cut
+short keeps what it measured. `--tiny --device cpu` runs the same path small on a CPU.
+
+What each figure times:
+- `extract_*_xrt`: audio seconds over the seconds from the model loaded to the store
+  committed (decoding, compute, copies, writing, consolidation and checksums: `ser
+  extract`'s own pass, in a process whose GPU is warm from a first small extraction);
+  `*_xrt_cold` over the whole process (start, imports, weights hashed and loaded).
+- `make_features_7h_s`: `ser extract --features hubert,mpnet,bert,is13,logmel` over 7 h
+  of IEMOCAP-shaped audio, a new process into a new store, start to exit.
+- `msmser_*`: `benchmarks/bench_train.py msmser --size paper` (its docstring).
+
+    python benchmarks/gpu_figures.py --out $OUT/gpu.json --before .before --budget 480
+    python benchmarks/gpu_figures.py --tiny --device cpu --out /tmp/g.json --budget 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gpu_data
+import torch
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WARM_SECONDS = 30.0  # the small extraction that warms a figure's GPU first
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="the JSON file, or its folder")
+    parser.add_argument("--before", type=Path, help="the code before: a folder holding ser/")
+    parser.add_argument("--budget", type=float, default=480.0, help="seconds for it all")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tiny", action="store_true", help="tiny models, minutes of audio")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/gpu-figures"))
+    parser.add_argument("--only", default="", help="comma-separated step names")
+    args = parser.parse_args()
+    Figures(args).run()
+
+
+class Figures:
+    """The steps, their results, and the clock."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args, self.deadline = args, time.monotonic() + args.budget
+        self.scale = 0.01 if args.tiny else 1.0
+        self.result: dict[str, Any] = {"facts": facts(args.device), "steps": {}, "skipped": []}
+
+    def run(self) -> None:
+        work = self.args.work
+        started = time.monotonic()
+        self.models = gpu_data.models(work / "models", self.args.tiny)
+        self.hours = {
+            name: gpu_data.corpus(work / name, hours * 3600 * self.scale)
+            for name, hours in (("warm", WARM_SECONDS / 3600 / self.scale), ("1h", 1.0),
+                                ("30min", 0.5), ("7h", 7.0))
+        }  # fmt: skip
+        self.result["prepare_s"] = round(time.monotonic() - started, 1)
+        self.save()
+        only = set(filter(None, self.args.only.split(",")))
+        for name, limit, step in self.steps():
+            if only and name not in only:
+                continue
+            left = self.deadline - time.monotonic()
+            if left < min(limit, 30):
+                self.result["skipped"].append(f"{name}: {left:.0f} s left")
+                continue
+            begun = time.monotonic()
+            try:
+                found = step(min(limit, left))
+            except Exception as error:  # one figure failing must not lose the others
+                found = {"error": f"{type(error).__name__}: {error}"[-2000:]}
+            found["step_s"] = round(time.monotonic() - begun, 1)
+            self.result["steps"][name] = found
+            self.save()
+
+    def steps(self) -> list[tuple[str, float, Callable[[float], dict[str, Any]]]]:
+        m = self.models
+        hubert = {"kind": "hubert", "model": str(m["hubert"])}
+        wavlm = {"kind": "speech", "model": str(m["wavlm"])}
+        mean = {"layers": "all", "pool": "mean", "pooled_only": True}
+        return [
+            ("extract_hubert_base_last", 90, self.extraction("1h", hubert)),
+            ("extract_hubert_base_all_mean", 90, self.extraction("1h", {**hubert, **mean})),
+            ("extract_hubert_base_all_frames", 90,
+             self.extraction("1h", {**hubert, "layers": "all"})),
+            ("extract_wavlm_large_last", 90, self.extraction("1h", wavlm)),
+            ("make_features_7h", 180, self.make_features),
+            ("msmser_paper", 240, self.msmser([])),
+            ("disk_write", 30, self.disk_write),
+            ("before_extract_hubert_base_last", 60, self.extraction("30min", hubert, True)),
+            ("before_extract_hubert_base_all_mean", 60,
+             self.extraction("30min", {**hubert, **mean}, True)),
+            ("profile_extract", 60, self.profile_extract),
+            ("profile_train", 120, self.profile_train),
+            ("msmser_paper_stacked", 180, self.msmser(["--step", "eager",
+                                                       "--members-at-once", "1000000"])),
+        ]  # fmt: skip
+
+    def extraction(
+        self, corpus: str, options: dict[str, Any], before: bool = False
+    ) -> Callable[[float], dict[str, Any]]:
+        """One `gpu_extract.py` figure; `before`: with the code before on PYTHONPATH."""
+
+        def step(limit: float) -> dict[str, Any]:
+            if before and self.args.before is None:
+                return {"error": "no --before checkout"}
+            command = [sys.executable, str(HERE / "gpu_extract.py"), str(self.args.work / corpus),
+                       "--warm", str(self.args.work / "warm"), "--options", json.dumps(options),
+                       "--device", self.args.device]  # fmt: skip
+            return run_json(command, limit, self.args.before if before else None)
+
+        return step
+
+    def msmser(self, extra: list[str]) -> Callable[[float], dict[str, Any]]:
+        def step(limit: float) -> dict[str, Any]:
+            size = ["--size", "demo", "--utterances", "200"] if self.args.tiny else []
+            command = [sys.executable, str(HERE / "bench_train.py"), "msmser", "--size", "paper",
+                       *size, "--device", self.args.device, "--seeds", "1", "--epochs", "2",
+                       "--json", *extra]  # fmt: skip
+            # torch's own word on CUDA graphs it skipped (and why), kept with the figures
+            found = run_json(command, limit, hints=True)
+            default = found.get("default", {})
+            if "steady_epoch_s" in default:
+                found["msmser_paper_epoch_s"] = default["steady_epoch_s"]
+                found["msmser_paper_loso100_s_projected"] = default["estimated_100_epochs_min"] * 60
+            return found
+
+        return step
+
+    def make_features(self, limit: float) -> dict[str, Any]:
+        m, store = self.models, self.args.work / "make-features.zarr"
+        subprocess.run(["rm", "-rf", str(store)], check=False)
+        drop_page_cache()
+        command = [sys.executable, "-m", "ser.cli", "extract", str(self.args.work / "7h"),
+                   "--store", str(store), "--features", "hubert,mpnet,bert,is13,logmel",
+                   "--hubert-model", str(m["hubert"]), "--mpnet-model", str(m["mpnet"]),
+                   "--bert-model", str(m["bert"]), "--device", self.args.device]  # fmt: skip
+        started = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True, timeout=limit)
+        seconds = time.monotonic() - started
+        tail = (done.stdout + done.stderr)[-3000:]
+        if done.returncode:
+            return {"error": f"exit {done.returncode}", "log": tail}
+        return {"make_features_7h_s": round(seconds, 1), "audio_s": self.hours["7h"], "log": tail}
+
+    def disk_write(self, limit: float) -> dict[str, Any]:
+        """The disk's own sequential write speed: 2 GiB in 16 MiB blocks, then fsync."""
+        path, block = self.args.work / "disk-probe", os.urandom(16 << 20)
+        started = time.monotonic()
+        with path.open("wb") as handle:
+            for _ in range(128 if not self.args.tiny else 4):
+                handle.write(block)
+            handle.flush()
+            os.fsync(handle.fileno())
+        seconds = time.monotonic() - started
+        size = path.stat().st_size
+        path.unlink()
+        return {"disk_write_mb_s": round(size / seconds / 1e6, 1), "bytes": size}
+
+    def profile_extract(self, limit: float) -> dict[str, Any]:
+        options = json.dumps({"kind": "hubert", "model": str(self.models["hubert"])})
+        command = [sys.executable, str(HERE / "gpu_extract.py"), str(self.args.work / "30min"),
+                   "--warm", str(self.args.work / "warm"), "--options", options,
+                   "--device", self.args.device, "--profile"]  # fmt: skip
+        return run_json(command, limit)
+
+    def profile_train(self, limit: float) -> dict[str, Any]:
+        size = ["--size", "demo"] if self.args.tiny else []
+        command = [sys.executable, str(HERE / "profile_train.py"), "--device", self.args.device,
+                   "--seeds", "1", "--steps", "20", *size]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=limit)
+        return {"table": done.stdout[-6000:], "log": done.stderr[-1500:], "exit": done.returncode}
+
+    def save(self) -> None:
+        summary = headline(self.result["steps"])
+        out, facts = self.args.out, self.result["facts"]
+        if out.is_dir() or not out.suffix:  # a folder: named by the day and the card
+            out = out / f"gpu-{facts['date']}-{facts['card_slug']}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({**facts, **summary, **self.result}, indent=1)
+        out.write_text(text + "\n")
+
+
+def headline(steps: dict[str, Any]) -> dict[str, Any]:
+    """The figures the issue names, from the steps that gave them."""
+    out: dict[str, Any] = {}
+    for name in ("extract_hubert_base_last", "extract_hubert_base_all_mean",
+                 "extract_hubert_base_all_frames", "extract_wavlm_large_last"):  # fmt: skip
+        for prefix, key in (("", name), ("before_", f"before_{name}")):
+            if "xrt" in steps.get(key, {}):
+                out[f"{prefix}{name}_xrt"] = steps[key]["xrt"]
+    msmser = steps.get("msmser_paper", {})
+    for key in ("msmser_paper_epoch_s", "msmser_paper_loso100_s_projected", "mfu"):
+        if key in msmser:
+            out["msmser_mfu" if key == "mfu" else key] = msmser[key]
+    for step, key in (
+        ("make_features_7h", "make_features_7h_s"),
+        ("disk_write", "disk_write_mb_s"),
+    ):
+        if key in steps.get(step, {}):
+            out[key] = steps[step][key]
+    return out
+
+
+def run_json(
+    command: list[str], limit: float, code: Path | None = None, hints: bool = False
+) -> dict[str, Any]:
+    """`command`'s last JSON line on stdout (`code`: the checkout on PYTHONPATH; `hints`:
+    with torch's performance hints, their lines on CUDA graphs kept)."""
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = str(code.resolve())
+    if hints:
+        env["TORCH_LOGS"] = "perf_hints"
+    started = time.monotonic()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=limit, env=env)
+    except subprocess.TimeoutExpired as stopped:
+        err = stopped.stderr or ""
+        err = err.decode(errors="replace") if isinstance(err, bytes) else err
+        # What a run cut short printed as it went ("default: {...}" lines of bench_train).
+        partial = {m[1]: json.loads(m[2]) for m in re.finditer(r"^(\w+): (\{.*\})$", err, re.M)}
+        return {"error": f"timed out after {limit:.0f} s", **partial, "log": err[-2000:]}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        return {"error": f"exit {done.returncode}", "log": done.stderr[-3000:]}
+    process_s = round(time.monotonic() - started, 2)
+    found = {**json.loads(lines[-1]), "process_s": process_s, "log": done.stderr[-800:]}
+    if hints:
+        notes = [line for line in done.stderr.splitlines() if "cudagraph" in line.lower()]
+        found["cudagraph_notes"] = list(dict.fromkeys(notes))[:12]
+    return found
+
+
+def drop_page_cache() -> bool:
+    """A cold start: the kernel's page cache dropped (root only; False where refused)."""
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def facts(device: str) -> dict[str, Any]:
+    card = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=ROOT, check=False).stdout.strip()  # fmt: skip
+    return {
+        "card": card,
+        "card_slug": re.sub(r"[^a-z0-9]+", "-", card.lower()).strip("-"),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cpu_cores": os.cpu_count(),
+        "commit": commit or None,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+if __name__ == "__main__":
+    main()
