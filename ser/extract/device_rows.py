@@ -91,7 +91,7 @@ def finish_states(
     valid = row_mask(lengths, states.shape[2], states.device)  # [B, T]
     frames = [spec for spec in specs if not spec.attrs.get("pool")]
     pools = [spec for spec in specs if spec.attrs.get("pool")]
-    raw = states[:, [slot[int(s.attrs["layer"])] for s in frames]]  # [B, R, T, D]
+    raw = _layers(states, [slot[int(s.attrs["layer"])] for s in frames])  # [B, R, T, D]
     rows = raw.to(getattr(torch, dtype))
     inside = valid[:, None, :, None]  # [B, 1, T, 1]
     bad = [_nonfinite(raw, inside), _nonfinite(rows, inside)]  # [B, R] each
@@ -116,6 +116,15 @@ def finish_states(
         return _outputs(names, len(frames), widths, host, list(lengths), dtype)
 
     return Pending(finish)
+
+
+def _layers(states: torch.Tensor, slots: list[int]) -> torch.Tensor:
+    """states [B, L, T, D] at `slots` on axis 1: a view when they run in order, else a
+    gather whose index reaches a GPU without waiting (a list index would wait)."""
+    first = slots[0] if slots else 0
+    if slots == list(range(first, first + len(slots))):
+        return states[:, first : first + len(slots)]
+    return states.index_select(1, to_device(np.asarray(slots, dtype=np.int64), states.device))
 
 
 def _one_dtype(specs: Sequence[FeatureSetSpec]) -> str:

@@ -91,3 +91,16 @@ def test_sets_of_one_batch_share_a_dtype() -> None:
 
 def test_doctests() -> None:
     assert doctest.testmod(ser.extract.device_rows).failed == 0
+
+
+def test_layers_out_of_order_or_pooled_only_are_gathered() -> None:
+    states = torch.arange(2 * 3 * 2 * 1, dtype=torch.float32).view(2, 3, 2, 1)  # [B, L, T, D]
+    sets = [FeatureSetSpec("c", {"layer": 2, "dtype": "float32"}),
+            FeatureSetSpec("a", {"layer": 0, "dtype": "float32"})]  # fmt: skip
+    out = finish_states(sets, (0, 1, 2), states, [2, 2]).result()
+    assert out.rows[1]["c"].ravel().tolist() == [10.0, 11.0]
+    assert out.rows[1]["a"].ravel().tolist() == [6.0, 7.0]
+    pooled = [FeatureSetSpec("m", {"layer": 1, "dtype": "float32", "pool": "mean"})]
+    assert finish_states(pooled, (0, 1, 2), states, [2, 2]).result().rows[0]["m"].tolist() == [
+        [2.5]
+    ]
