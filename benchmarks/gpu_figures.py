@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="tiny models, minutes of audio")
     parser.add_argument("--work", type=Path, default=Path("/tmp/gpu-figures"))
-    parser.add_argument("--only", default="", help="comma-separated step names")
+    parser.add_argument("--only", default="", help="step names, comma-separated, in order")
     args = parser.parse_args()
     Figures(args).run()
 
@@ -72,10 +72,11 @@ class Figures:
         }  # fmt: skip
         self.result["prepare_s"] = round(time.monotonic() - started, 1)
         self.save()
-        only = set(filter(None, self.args.only.split(",")))
-        for name, limit, step in self.steps():
-            if only and name not in only:
-                continue
+        only = list(filter(None, self.args.only.split(",")))  # in the order given
+        steps = self.steps()
+        if only:
+            steps = sorted((s for s in steps if s[0] in only), key=lambda s: only.index(s[0]))
+        for name, limit, step in steps:
             left = self.deadline - time.monotonic()
             if left < min(limit, 30):
                 self.result["skipped"].append(f"{name}: {left:.0f} s left")
@@ -224,8 +225,10 @@ def run_json(
     """`command`'s last JSON line on stdout (`code`: the checkout on PYTHONPATH; `hints`:
     with torch's performance hints, their lines on CUDA graphs kept)."""
     env = dict(os.environ)
-    if code is not None:
-        env["PYTHONPATH"] = str(code.resolve())
+    if code is not None:  # first on the path: its ser wins; the wheels stay reachable
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(code.resolve()), env.get("PYTHONPATH")])
+        )
     if hints:
         env["TORCH_LOGS"] = "perf_hints"
     started = time.monotonic()

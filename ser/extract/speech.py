@@ -43,6 +43,7 @@ from ser.extract.layer_sets import (
 from ser.extract.options import KindOptions, option
 from ser.extract.wav2vec2 import BATCHED_DEVICES, Wav2Vec2Frames, is_wav2vec2_family
 from ser.extract.whisper_encoder import WhisperFrames, is_whisper
+from ser.runtime.attention import attention_backends
 from ser.runtime.precision import autocast
 
 if TYPE_CHECKING:
@@ -177,9 +178,14 @@ class SpeechExtractor(PretrainedExtractor):
 
     def _hidden(self, batch: Sequence[np.ndarray]) -> Hidden:
         import torch
+        from torch.nn.attention import sdpa_kernel
 
         frames = self.frames
         check_audio(batch, frames.min_samples, f"{self.options.model} (one 20 ms frame)")
         batched = self.device.type in BATCHED_DEVICES
-        with torch.inference_mode(), autocast(self.device, self.precision):
+        with (
+            torch.inference_mode(),
+            autocast(self.device, self.precision),
+            sdpa_kernel(attention_backends()),
+        ):
             return frames.hidden(self.model, list(batch), self.layers, self.device, batched)

@@ -69,6 +69,7 @@ from ser.extract.layer_sets import (
     settle_options,
 )
 from ser.extract.options import KindOptions, TextSource, option
+from ser.runtime.attention import attention_backends
 from ser.runtime.precision import autocast
 
 # Tokenizers without a real limit report a huge model_max_length.
@@ -245,6 +246,7 @@ class TextEncoderExtractor(PretrainedExtractor):
     def _hidden(self, batch: Sequence[str]) -> Hidden:
         """The chosen layers' token rows, padded: [B, L, N, D], and each text's count."""
         import torch
+        from torch.nn.attention import sdpa_kernel
 
         self._check(batch)
         model, last = self.model, int(self.config.num_hidden_layers)
@@ -256,11 +258,13 @@ class TextEncoderExtractor(PretrainedExtractor):
             return_tensors="pt",
         )
         n_tokens = encoded["attention_mask"].sum(dim=1).tolist()  # [B], on the host
-        inner = any(layer != last for layer in self.layers)
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            out = model(
-                **encoded.to(self.device), **({"output_hidden_states": True} if inner else {})
-            )
+        inner = {"output_hidden_states": True} if set(self.layers) - {last} else {}
+        with (
+            torch.inference_mode(),
+            autocast(self.device, self.precision),
+            sdpa_kernel(attention_backends()),
+        ):
+            out = model(**encoded.to(self.device), **inner)
             states = [
                 out.last_hidden_state if layer == last else out.hidden_states[layer]
                 for layer in self.layers

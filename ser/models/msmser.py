@@ -45,10 +45,11 @@ from ser.models.config import (
     option,
     specs,
 )
-from ser.models.nn.attention import DecoderLayer, EncoderLayer, attention_backends, key_mask
+from ser.models.nn.attention import DecoderLayer, EncoderLayer, key_mask
 from ser.models.nn.blocks import MLP, AttentionPool, FrameScale, ensure_length, sinusoidal_positions
 from ser.models.registry import Family
 from ser.models.rmm import RmmSchedule
+from ser.runtime.attention import attention_backends
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,15 @@ from ser.models.nn.attention import STACKED_BACKENDS
 class Ensemble:
     """K modules of one architecture with stacked state (module docstring)."""
 
-    def __init__(self, modules: Sequence[nn.Module]) -> None:
+    def __init__(self, modules: Sequence[nn.Module], base: nn.Module | None = None) -> None:
+        """`base`: the structure to call the members through (a meta module of theirs),
+        shared by ensembles trained one after another (`ser.train.steps.Steps.base`)."""
         if not modules:
             raise ValueError("an ensemble needs at least one module")
         self.members = len(modules)
         # The structure and plain attributes (schedules, eval masks) every member shares;
         # its own tensors are never read.
-        self.base = copy.deepcopy(modules[0]).to("meta")
+        self.base = base if base is not None else copy.deepcopy(modules[0]).to("meta")
         self.params, self.buffers = stack_module_state(list(modules))  # {name: [K, ...]}
 
     def parameters(self) -> list[torch.Tensor]:

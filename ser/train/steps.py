@@ -19,14 +19,16 @@ numbers; without randomness their losses agree to float rounding (tested on the 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 from torch.nn.attention import sdpa_kernel
 
-from ser.models.nn.attention import attention_backends
+from ser.runtime.attention import attention_backends
 
 # torch.compile's backend for compiled steps (the tests' "aot_eager" traces the same
 # without generating code).
@@ -80,6 +82,20 @@ class Steps:
     backend: str = field(default_factory=lambda: BACKEND)
     shapes_seen: set[tuple[Any, ...]] = field(default_factory=set)
     _wrapped: dict[Callable[..., Any], Callable[..., Any]] = field(default_factory=dict)
+    _bases: dict[tuple[Any, ...], nn.Module] = field(default_factory=dict)
+
+    def base(self, module: nn.Module) -> nn.Module | None:
+        """The meta module compiled members of `module`'s architecture are called through,
+        one for all of them (None: eager steps, each ensemble its own). A compiled step
+        holds on to the module it traced: another object, even of the same structure,
+        would compile it again (on an H100, a minute for each LOSO member)."""
+        if not self.compiled:
+            return None
+        shapes = tuple((n, tuple(t.shape), t.dtype) for n, t in module.state_dict().items())
+        key = (type(module).__qualname__, repr(getattr(module, "config", None)), shapes)
+        if key not in self._bases:
+            self._bases[key] = copy.deepcopy(module).to("meta")
+        return self._bases[key]
 
     def __call__(self, fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
         """`fn`, compiled once per function when `compiled`."""

@@ -93,15 +93,19 @@ class _StopCompiling(Progress):
 
 def test_nothing_compiles_after_the_first_epoch(store: Path, tmp_path: Path, traced: None) -> None:
     """RMM's probability falls every epoch (never to 0 here: its end is the last epoch)
-    and dropout draws anew; batches meet new lengths; the steps compiled in the first
-    epoch serve them all."""
+    and dropout draws anew; batches meet new lengths; every LOSO member after the first
+    is new weights in a new ensemble: the steps compiled in the first epoch serve them
+    all."""
     model = replace(TINY, dropout=0.1, rmm=True, rmm_end=1.0)
+    settings = config(store, tmp_path, "compiled", model=model, epochs=3, protocol="loso")
     try:
-        record = train(config(store, tmp_path, "compiled", model=model, epochs=4), _StopCompiling())
+        record = train(settings, _StopCompiling())
     finally:
         torch.compiler.set_stance("default")
-    assert len(record.folds[0].curves["train_loss"]) == 4
-    assert np.isfinite(record.folds[0].curves["train_loss"]).all()
+    assert len(record.folds) == 5
+    for fold in record.folds:
+        assert len(fold.curves["train_loss"]) == 3
+        assert np.isfinite(fold.curves["train_loss"]).all()
 
 
 def test_short_views_pad_to_their_longest_and_long_ones_to_buckets() -> None:

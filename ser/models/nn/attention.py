@@ -23,19 +23,6 @@ from torch.nn.attention import SDPBackend
 
 from ser.models.nn.blocks import Dropout, keep_one
 
-
-def attention_backends() -> list[SDPBackend]:
-    """The SDPA backends a model's attention runs on, for `sdpa_kernel` around its
-    forward: those its caller left on (`STACKED_BACKENDS`, say), never cuDNN's. On an
-    H100 cuDNN's fused attention builds an execution plan for each new sequence length:
-    with IEMOCAP's lengths a first epoch took 19-21 s instead of 3-3.5 s."""
-    cuda = torch.backends.cuda
-    on = [(SDPBackend.FLASH_ATTENTION, cuda.flash_sdp_enabled()),
-          (SDPBackend.EFFICIENT_ATTENTION, cuda.mem_efficient_sdp_enabled()),
-          (SDPBackend.MATH, cuda.math_sdp_enabled())]  # fmt: skip
-    return [backend for backend, enabled in on if enabled] + [SDPBackend.OVERRIDEABLE]
-
-
 #: The backends members stacked under vmap may attend on: not the memory-efficient
 #: kernel, whose backward under vmap fails on CUDA ("LSE is not correctly aligned
 #: (strideH)"; torch 2.11 on an H100 for 5 and 15 members at 173 and 512 frames, fp32 and
