@@ -1,4 +1,5 @@
-"""`ser store info|verify|init|import` through click's runner."""
+"""`ser store info|verify|repair|init|import` through click's runner (the damage a
+store can take and its repair: tests/faults/test_store_faults.py)."""
 
 from __future__ import annotations
 
@@ -124,7 +125,12 @@ def test_verify_names_a_damaged_chunk_and_its_repair(tmp_path: Path, suffix: str
         f"hubert.L3: rows 0-{rows - 1} fail their chunk checksum (8 utterances: " in result.stdout
     )
     assert held[0] in result.stdout and "all healthy" not in result.stdout
-    command = f"ser extract CORPUS_ROOT --store {fs.path} --features hubert --repair"
+    # The store records no corpus: the rest is what made the set (named otherwise than its
+    # model's id, with the class set its labels hold).
+    command = (
+        f"ser extract CORPUS_ROOT --store {fs.path} --classes 4 --features hubert "
+        "--hubert-model tiny-hubert --hubert-layers 3 --name hubert=hubert --repair"
+    )
     assert f"repair hubert.L3: {command}" in result.stdout
     out = json.loads(ser("store", "verify", fs.path, "--json").stdout)
     assert out["healthy"] is False and out["feature_sets"]["hubert.L3"]["checksum"] is None
