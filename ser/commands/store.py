@@ -174,10 +174,12 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
 
 def _repairs(fs: Any, report: Any) -> dict[str, str]:
     """The command that repairs each damaged piece: a set by `ser extract ... --repair`
-    (`ser.extract.remake`), the store's own parts by `ser store repair`."""
+    (`ser.extract.remake`; one not finished: resumed by it), the store's own parts by `ser
+    store repair`."""
     from ser.extract.remake import repair_command, store_repair
 
-    found = {name: repair_command(fs, name) for name in report.damaged}
+    unfinished = [n for n in fs.feature_sets() if n not in report.recorded]  # resumed
+    found = {name: repair_command(fs, name) for name in [*report.damaged, *unfinished]}
     return found | {part: store_repair(fs.path, _corpus(fs)) for part in report.parts}
 
 

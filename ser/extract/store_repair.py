@@ -62,33 +62,46 @@ def repair_store(
             root = _root(store.path, _corpus(store), corpus_root)
             store.rebuild_manifest(_candidates(root, store.attrs))
             out.done.append(f"rebuilt the manifest from {root} ({len(store.manifest)} utterances)")
+    out.done += _reextract(store, corpus_root, console)
+    out.problems = FeatureStore.open(store.path).verify_report().problems
+    return out
+
+
+def _reextract(store: FeatureStore, corpus_root: Path | None, console: Console) -> list[str]:
+    """Every set `_to_extract` finds, extracted with --repair; what each extraction did."""
+    done = []
     corpus = _corpus(store)
     for made in _to_extract(store):
         root = _root(store.path, corpus, corpus_root)
         config = made.config(corpus, repair=True, progress=not console.quiet)
         result = extract_features(root, store.path, config, console)
-        out.done += [f"repaired {line}" for line in result.repaired]
-        out.done += [f"{n}: extracted anew (where its rows are was lost)" for n in result.extracted]
+        done += [f"repaired {line}" for line in result.repaired]
+        whole = "(unfinished, or where its rows are was lost)"
+        done += [f"{name}: extracted whole {whole}" for name in result.extracted]
         if result.transcripts is not None and result.transcripts.transcribed:
-            out.done.append(f"{result.transcripts.name}: transcribed again")
-    out.problems = FeatureStore.open(store.path).verify_report().problems
-    return out
+            done.append(f"{result.transcripts.name}: transcribed again")
+    return done
 
 
 def _to_extract(store: FeatureStore) -> list[Remake]:
     """The sets a repairing extraction mends, with how each was made: each damaged one
-    ser extracted (one whose attributes stay lost is left for `verify` to name), and for
-    damaged transcripts the first text set extracted from them."""
+    ser extracted (one whose attributes stay lost is left for `verify` to name), each one
+    not finished (resumed), and for damaged transcripts the first text set made of them."""
     report = store.verify_report()
     sets = store.feature_sets()
     made = {name: _remade(store, name, sets) for name in sets}
     found = [n for n, damage in sorted(report.damaged.items()) if not damage.metadata]
+    found += [n for n in sets if n not in found and not _complete(store, n)]
     for part in report.parts:
         name = part.removeprefix("transcripts/")
         users = [n for n in sets if (store.recorded_attrs(n) or {}).get("transcripts") == name]
         if part != name and users and not set(users) & set(found):
             found.append(users[0])
     return [one for name in found if (one := made[name]) is not None]
+
+
+def _complete(store: FeatureStore, name: str) -> bool:
+    return bool((store.recorded_attrs(name) or {"complete": True}).get("complete"))
 
 
 def _remade(store: FeatureStore, name: str, sets: list[str]) -> Remake | None:
@@ -143,6 +156,7 @@ def _extract_again(
     backup = _backup(path, error)
     corpus = corpus_of(backup["store"], None)
     root = _root(path, corpus, corpus_root)
+    next(_candidates(root, backup["store"]))  # the corpus is there: else nothing is moved
     made = [remake(name, attrs, list(backup["sets"])) for name, attrs in backup["sets"].items()]
     with try_lock(path.with_name(path.name + ".lock")) as holder:
         if holder is not None:
@@ -153,7 +167,7 @@ def _extract_again(
     for one in made:
         if one is None:
             continue
-        extract_features(root, path, one.config(corpus, progress=console.quiet is False), console)
+        extract_features(root, path, one.config(corpus, progress=not console.quiet), console)
     store = FeatureStore.open(path)
     for name, attrs in sorted(backup["sets"].items()):
         if name not in store.feature_sets():

@@ -79,6 +79,8 @@ def test_verify_reports_incomplete_and_exits_1(store: FeatureStore) -> None:
     result = ser("store", "verify", store.path)
     assert result.exit_code == 1
     assert "mpnet: incomplete" in result.stdout
+    # Resumed by the extraction that began it (the store records no corpus root).
+    assert f"repair mpnet: ser extract CORPUS_ROOT --store {store.path} " in result.stdout
 
 
 def test_verify_json_checksums_match_across_backends(tmp_path: Path) -> None:
@@ -104,7 +106,9 @@ def test_verify_json_unhealthy(store: FeatureStore) -> None:
     assert result.exit_code == 1
     out = json.loads(result.stdout)
     assert out["healthy"] is False and any("mpnet" in p for p in out["problems"])
-    assert out["feature_sets"]["mpnet"] == {"checksum": None, "recorded_checksum": None}
+    mpnet = out["feature_sets"]["mpnet"]
+    assert (mpnet["checksum"], mpnet["recorded_checksum"]) == (None, None)
+    assert mpnet["repair"].startswith("ser extract CORPUS_ROOT --store ")  # resumes it
     hubert = out["feature_sets"]["hubert.L3"]
     assert len(hubert["checksum"]) == 64 and hubert["recorded_checksum"] == hubert["checksum"]
 

@@ -274,6 +274,20 @@ def test_a_manifest_the_corpus_no_longer_gives_is_not_rebuilt(
     assert "manifest: " in clean(ser("store", "verify", store), 1)
 
 
+def test_an_unfinished_set_is_resumed_by_store_repair(
+    pristine: dict[str, Path], tmp_path: Path
+) -> None:
+    """What a killed extraction leaves: a set begun, not complete."""
+    store = copy_of(pristine, ".zarr", tmp_path)
+    fs = FeatureStore.open(store, mode="a")
+    attrs = fs.info("logmel80").attrs
+    fs.delete_feature_set("logmel80")
+    fs.begin_feature_set("logmel80", {k: v for k, v in attrs.items() if k != "data_sha256"})
+    assert "logmel80: incomplete" in clean(ser("store", "verify", store), 1)
+    assert "logmel80: extracted whole" in clean(ser("store", "repair", store), 0)
+    assert_as_clean(store, pristine[".zarr"])
+
+
 # -- a store file that cannot be opened --------------------------------------------------
 
 
