@@ -81,7 +81,7 @@ class ZarrBackend:
         return attributes(self.path, "")
 
     def set_root_attrs(self, attrs: dict[str, Any]) -> None:
-        self._restore("", attrs)
+        self.restore_group_attrs("", attrs)
 
     def read_manifest(self) -> dict[str, np.ndarray]:
         keys = children(self.path, MANIFEST)
@@ -90,7 +90,7 @@ class ZarrBackend:
     def replace_manifest(self, manifest: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
         # Written whole beside the old one, then swapped in (a hidden folder is no node).
         new = f".{MANIFEST}.{uuid.uuid4().hex}"
-        self._restore(new, attrs)
+        self.restore_group_attrs(new, attrs)
         columns = open_node(self.path, new, zarr.Group, writable=True)
         for key, values in manifest.items():
             _write_small(columns, key, values)
@@ -111,11 +111,13 @@ class ZarrBackend:
         else:
             for parent in Path(name).parents[:-1][::-1]:  # transcripts/, made once
                 if not is_node(self.path / parent):
-                    self._restore(parent.as_posix(), {})
-            self._restore(name, attrs)
+                    self.restore_group_attrs(parent.as_posix(), {})
+            self.restore_group_attrs(name, attrs)
 
     def restore_group_attrs(self, name: str, attrs: dict[str, Any]) -> None:
-        self._restore(name, attrs)
+        """Write group ``name``'s metadata anew, whatever is there (its members kept)."""
+        (self.path / name / METADATA).unlink(missing_ok=True)
+        zarr.create_group(str(self.path / name), attributes=attrs, zarr_format=3)
 
     def array_attrs(self, name: str, key: str) -> dict[str, Any] | None:
         if not is_node(self.path / name / key):
@@ -205,11 +207,6 @@ class ZarrBackend:
     def nbytes(self, name: str) -> int:
         return folder_bytes(self.path / name)
 
-    def _restore(self, rel: str, attrs: dict[str, Any]) -> None:
-        """Write group ``rel``'s metadata anew, whatever is there (its members kept)."""
-        (self.path / rel / METADATA).unlink(missing_ok=True)
-        zarr.create_group(str(self.path / rel), attributes=attrs, zarr_format=3)
-
     def _group(self, name: str) -> zarr.Group:
         if not is_node(self.path / name):
             raise StoreError(f"{self.path}: no group {name!r}")
@@ -276,6 +273,8 @@ def _read_checked(stored: _Stored, start: int, stop: int) -> np.ndarray:
             return np.asarray(stored.array[start:stop])
     except (ValueError, RuntimeError):  # the crc32c codec's mismatch; undecodable bytes
         pass
+    except OSError as err:  # a chunk there, but not to be read (permissions)
+        raise StoreError(f"{stored.folder}: cannot be read ({err.strerror or err})") from None
     raise stored.damaged(_damaged_spans(stored, start, stop))
 
 
@@ -380,6 +379,8 @@ def _read_checked_chunk(path: Path, target: memoryview, chunk_bytes: int) -> boo
                 return False
     except FileNotFoundError:
         return False
+    except OSError as err:  # there, but not to be read (permissions)
+        raise StoreError(f"{path}: cannot be read ({os.strerror(err.errno or 0)})") from None
     if google_crc32c.value(np.frombuffer(whole, np.uint8)) != int.from_bytes(crc, "little"):
         return False
     if whole is not target:
