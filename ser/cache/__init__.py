@@ -5,7 +5,8 @@ See `ser.cache.store.FeatureStore` and docs/CONTRACTS.md ("Feature store").
 
 from ser.cache.manifest import Manifest
 from ser.cache.shards import ShardWriter
-from ser.cache.store import Damage, FeatureData, FeatureSetInfo, FeatureStore, VerifyReport
+from ser.cache.store import FeatureStore
+from ser.cache.store_types import Damage, FeatureData, FeatureSetInfo, VerifyReport
 
 __all__ = [
     "Damage", "FeatureData", "FeatureSetInfo", "FeatureStore", "Manifest", "ShardWriter",

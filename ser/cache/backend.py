@@ -11,6 +11,7 @@ as they are.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +46,43 @@ class DamagedChunks(StoreError):
         )
 
 
+class DamagedMetadata(StoreError):
+    """A part of the store whose metadata cannot be read (a Zarr ``zarr.json`` missing,
+    empty or garbled; an HDF5 attribute that is no JSON): the part ("" the store's root,
+    `MANIFEST`, a set's group), the node whose metadata it is (the part's group, or one of
+    its arrays: ``<part>/<key>``), the file, and why."""
+
+    def __init__(
+        self, store: Path, part: str, file: Path, reason: str, node: str | None = None
+    ) -> None:
+        self.store, self.part, self.file, self.reason = store, part, file, reason
+        self.node = part if node is None else node
+        super().__init__(
+            f"{store}: {part_title(part)} is damaged: {file} {reason}; "
+            f"`ser store repair {shlex.quote(str(store))}` rebuilds it"
+        )
+
+
+class StoreUnreadable(StoreError):
+    """A store file that cannot be opened at all (an HDF5 file truncated or garbled): what
+    it held can only be extracted again (`ser store repair`, from its receipt)."""
+
+    def __init__(self, store: Path, reason: str) -> None:
+        self.store, self.reason = store, reason
+        super().__init__(f"{store}: the store {reason}; `ser store verify` says what mends it")
+
+
+def part_title(part: str) -> str:
+    """How messages name a part of a store: its root, its manifest, a set."""
+    if not part:
+        return "the store's own metadata"
+    if part == MANIFEST:
+        return "the manifest"
+    if part.startswith(TRANSCRIPTS + "/"):
+        return f"transcript set {part.split('/', 1)[1]!r}"
+    return f"feature set {part!r}"
+
+
 def span_text(spans: Sequence[tuple[int, int]], shown: int = 4) -> str:
     """``0-4095, 8192-9000`` (inclusive), the first `shown` spans and how many more."""
     text = ", ".join(f"{start}-{stop - 1}" for start, stop in spans[:shown])
@@ -62,15 +100,29 @@ class Backend(Protocol):
     def exists(self) -> bool: ...
     # Atomic: a whole new store or none; FileExistsError if one is there.
     def create(self, manifest: dict[str, np.ndarray], attrs: dict[str, Any]) -> None: ...
+    # Metadata (attributes) raise `DamagedMetadata` where unreadable.
     def root_attrs(self) -> dict[str, Any]: ...
+    def set_root_attrs(self, attrs: dict[str, Any]) -> None: ...
     def read_manifest(self) -> dict[str, np.ndarray]: ...
+    # The manifest written anew beside the old one, then swapped in; `attrs`: the root's copy.
+    def replace_manifest(self, manifest: dict[str, np.ndarray], attrs: dict[str, Any]) -> None: ...
     # Top-level groups but `RESERVED` ones, or those under ``parent`` (none if it is absent).
     def group_names(self, parent: str | None = None) -> list[str]: ...
     def group_attrs(self, name: str) -> dict[str, Any] | None: ...
     # Creates the group if absent, and its missing parents (``transcripts/<name>``).
     def set_group_attrs(self, name: str, attrs: dict[str, Any]) -> None: ...
+    # A group's metadata written anew over damaged metadata; its arrays untouched.
+    def restore_group_attrs(self, name: str, attrs: dict[str, Any]) -> None: ...
+    # Attributes of an array (a set's copy of its own, `mend.py`); None: no such array.
+    def array_attrs(self, name: str, key: str) -> dict[str, Any] | None: ...
+    def set_array_attrs(self, name: str, key: str, attrs: dict[str, Any]) -> None: ...
+    # ``data``'s metadata written anew, its chunks kept (Zarr; HDF5 has none apart).
+    def restore_data(self, name: str, shape: tuple[int, int], dtype: str) -> None: ...
+    # Every node whose metadata is unreadable, the root first.
+    def damaged_metadata(self) -> list[DamagedMetadata]: ...
     def delete_group(self, name: str) -> None: ...
     def write_arrays(self, name: str, arrays: dict[str, np.ndarray]) -> None: ...
+    def array_names(self, name: str) -> list[str]: ...  # the arrays of group ``name``
     # Text comes back as numpy str ("U"), whatever the format stored.
     def read_array(self, name: str, key: str) -> np.ndarray | None: ...
     # Its length from the metadata alone, no chunk read (None: no such array).

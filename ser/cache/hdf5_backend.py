@@ -12,10 +12,11 @@ free-space tracking lets ``--overwrite`` reuse the old set's space.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,17 @@ import h5py
 import numpy as np
 
 from ser.cache import backend
-from ser.cache.backend import DATA, MANIFEST, RESERVED, DamagedChunks
-from ser.errors import StoreError
+from ser.cache.backend import (
+    DATA,
+    MANIFEST,
+    RESERVED,
+    TRANSCRIPTS,
+    DamagedChunks,
+    DamagedMetadata,
+    StoreUnreadable,
+)
+from ser.cache.hdf5_file import is_locked, unreadable
+from ser.errors import DiskFullError, StoreError
 
 ATTRS = "ser"
 # A repair's new ``data``, swapped in when written whole (what a killed repair left is
@@ -49,6 +59,7 @@ class Hdf5Backend:
         try:
             with h5py.File(tmp, "w", fs_strategy="fsm", fs_persist=True) as f:
                 columns = f.create_group(MANIFEST)
+                columns.attrs[ATTRS] = json.dumps(attrs)  # the root's, copied
                 for key, values in manifest.items():
                     _write_small(columns, key, values)
                 f.attrs[ATTRS] = json.dumps(attrs)
@@ -64,17 +75,37 @@ class Hdf5Backend:
 
     def root_attrs(self) -> dict[str, Any]:
         with self._open() as f:
-            return _attrs(f)
+            return self._attrs(f, "")
+
+    def set_root_attrs(self, attrs: dict[str, Any]) -> None:
+        with self._open(write=True) as f:
+            f.attrs[ATTRS] = json.dumps(attrs)
 
     def read_manifest(self) -> dict[str, np.ndarray]:
         with self._open() as f:
+            if MANIFEST not in f:
+                raise StoreError(f"{self.path}: the manifest is missing")
             group = f[MANIFEST]
             return {key: self._read_small(group[key]) for key in sorted(group)}
+
+    def replace_manifest(self, manifest: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+        with self._open(write=True) as f:  # built beside the old one, then swapped in
+            new = f.create_group(f".{MANIFEST}.{uuid.uuid4().hex}")  # no set's name
+            new.attrs[ATTRS] = json.dumps(attrs)
+            for key, values in manifest.items():
+                _write_small(new, key, values)
+            if MANIFEST in f:
+                del f[MANIFEST]
+            f.move(new.name, MANIFEST)
 
     def group_names(self, parent: str | None = None) -> list[str]:
         with self._open() as f:
             if parent is None:
-                return sorted(k for k in f if k not in RESERVED and isinstance(f[k], h5py.Group))
+                return sorted(
+                    k
+                    for k in f
+                    if not k.startswith(".") and k not in RESERVED and isinstance(f[k], h5py.Group)
+                )
             if parent not in f:
                 return []
             group = f[parent]
@@ -82,12 +113,41 @@ class Hdf5Backend:
 
     def group_attrs(self, name: str) -> dict[str, Any] | None:
         with self._open() as f:
-            return _attrs(f[name]) if name in f else None
+            return self._attrs(f[name], name) if name in f else None
 
     def set_group_attrs(self, name: str, attrs: dict[str, Any]) -> None:
         with self._open(write=True) as f:
             group = f.require_group(name)
             group.attrs[ATTRS] = json.dumps(attrs)
+
+    def restore_group_attrs(self, name: str, attrs: dict[str, Any]) -> None:
+        self.set_group_attrs(name, attrs)
+
+    def array_attrs(self, name: str, key: str) -> dict[str, Any] | None:
+        with self._open() as f:
+            group = f.get(name, {})
+            return self._attrs(group[key], name) if key in group else None
+
+    def set_array_attrs(self, name: str, key: str, attrs: dict[str, Any]) -> None:
+        with self._open(write=True) as f:
+            f[name][key].attrs[ATTRS] = json.dumps(attrs)
+
+    def restore_data(self, name: str, shape: tuple[int, int], dtype: str) -> None:
+        raise StoreError(f"{self.path}: {name}/{DATA}: HDF5 keeps no metadata to write anew")
+
+    def damaged_metadata(self) -> list[DamagedMetadata]:
+        found = []
+        with self._open() as f:
+            groups: list[tuple[str, h5py.Group]] = [("", f)]
+            groups += [(k, f[k]) for k in f if isinstance(f[k], h5py.Group)]
+            if TRANSCRIPTS in f:
+                groups += [(f"{TRANSCRIPTS}/{k}", g) for k, g in f[TRANSCRIPTS].items()]
+            for part, group in groups:
+                try:
+                    self._attrs(group, part)
+                except DamagedMetadata as error:
+                    found.append(error)
+        return found
 
     def delete_group(self, name: str) -> None:
         with self._open(write=True) as f:
@@ -101,6 +161,11 @@ class Hdf5Backend:
                 if key in group:
                     del group[key]
                 _write_small(group, key, values)
+
+    def array_names(self, name: str) -> list[str]:
+        with self._open() as f:
+            group = f.get(name, {})
+            return sorted(k for k in group if isinstance(group[k], h5py.Dataset))
 
     def read_array(self, name: str, key: str) -> np.ndarray | None:
         with self._open() as f:
@@ -171,7 +236,21 @@ class Hdf5Backend:
         with self._open() as f:  # a set's group holds datasets only (names have no "/")
             return sum(node.id.get_storage_size() for node in f[name].values())
 
-    def _open(self, write: bool = False) -> h5py.File:
+    @contextlib.contextmanager
+    def _open(self, write: bool = False) -> Iterator[h5py.File]:
+        """The file, open for one operation; HDF5's failures inside it (a damaged object
+        header, B-tree...) are a StoreError naming the file, a full disk aside."""
+        opened = self._file(write)
+        try:
+            with opened:
+                yield opened
+        except OSError as err:
+            if DiskFullError.of(err, self.path, "the store") is not None:
+                raise
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise StoreError(f"{self.path}: HDF5 cannot read part of the store ({first})") from None
+
+    def _file(self, write: bool) -> h5py.File:
         if write and not self.writable:
             raise StoreError(f"{self.path}: store is open read-only")
         try:
@@ -179,12 +258,25 @@ class Hdf5Backend:
         except FileNotFoundError:
             raise StoreError(f"{self.path}: no feature store here") from None
         except OSError as err:
-            if "lock" in str(err).lower():
+            if is_locked(err):
                 raise StoreError(
                     f"{self.path}: the file is being written by another process; "
                     "try again when it has finished"
                 ) from None
-            raise StoreError(f"{self.path}: not a readable HDF5 feature store ({err})") from None
+            raise StoreUnreadable(self.path, unreadable(self.path, err)) from None
+
+    def _attrs(self, node: h5py.Group | h5py.Dataset, part: str) -> dict[str, Any]:
+        text = node.attrs.get(ATTRS)  # str, or UTF-8 bytes (json reads both)
+        where = str(node.name).strip("/")
+        try:
+            attrs = {} if text is None else json.loads(text)
+        except ValueError as err:
+            reason = f"holds attributes of /{where} that are not JSON ({err})"
+            raise DamagedMetadata(self.path, part, self.path, reason, where) from None
+        if not isinstance(attrs, dict):
+            reason = f"holds attributes of /{where} that are no JSON object"
+            raise DamagedMetadata(self.path, part, self.path, reason, where)
+        return attrs
 
     def _read_rows(self, data: h5py.Dataset, where: str, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` in one ``read_direct``; DamagedChunks naming each chunk that
@@ -234,11 +326,6 @@ class Hdf5Backend:
             stored = self._read_rows(old, where, lo, hi)
             block[~covered] = stored[~covered]
         return block
-
-
-def _attrs(node: h5py.Group) -> dict[str, Any]:
-    text = node.attrs.get(ATTRS)  # str, or UTF-8 bytes (json reads both)
-    return {} if text is None else json.loads(text)
 
 
 def _create_data(

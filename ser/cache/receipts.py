@@ -4,6 +4,10 @@
 the corpus's text files and wav folders, model folders by name, size and mtime, and the
 machine facts `auto` device and precision resolve from) and the run's summary. A key that
 differs, or sets no longer complete, fall through to the full check.
+
+It also keeps a copy of the store's attributes and of every complete set's (`backup`):
+what `ser store repair` extracts again when the store itself cannot be read (an HDF5 file
+cut short), or restores a set's attributes from when the store keeps no copy of them.
 """
 
 from __future__ import annotations
@@ -53,10 +57,50 @@ def request_key(
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def write_receipt(store: Path, key: str, summary: Mapping[str, Any]) -> None:
-    """Remember a finished request (atomically: a reader sees the old or the new one)."""
-    text = json.dumps({"key": key, "summary": dict(summary)}, indent=1).encode("utf-8")
+def write_receipt(store: Path, key: str | None, summary: Mapping[str, Any] | None) -> None:
+    """Remember a finished request (atomically: a reader sees the old or the new one),
+    with the `backup` of the store's attributes; None: the receipt's own, kept."""
+    if key is None or summary is None:
+        old = _read(store) or {}
+        key, summary = old.get("key"), old.get("summary", {})
+    record = {"key": key, "summary": dict(summary or {}), "backup": _backup(store)}
+    text = json.dumps(record, indent=1).encode("utf-8")
     atomic_write(receipt_path(store), lambda f: f.write(text), "the store's receipt")
+
+
+def receipt_backup(store: Path) -> dict[str, Any] | None:
+    """The receipt's copy of the store's attributes (``store``) and of its complete sets'
+    (``sets``, by name); None without a readable one."""
+    backup = (_read(store) or {}).get("backup")
+    if not isinstance(backup, dict):
+        return None
+    ok = isinstance(backup.get("sets"), dict) and isinstance(backup.get("store"), dict)
+    return backup if ok else None
+
+
+def _read(store: Path) -> dict[str, Any] | None:
+    try:
+        found = json.loads(receipt_path(store).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _backup(store: Path) -> dict[str, Any] | None:
+    """The store's attributes and its complete sets' (a damaged one's left out)."""
+    try:
+        opened = FeatureStore.open(store)
+    except StoreError:
+        return None
+    sets = {}
+    for name in opened.feature_sets():
+        try:
+            attrs = opened.info(name).attrs
+        except StoreError:
+            continue
+        if attrs.get("complete"):
+            sets[name] = attrs
+    return {"store": opened.attrs, "sets": sets}
 
 
 def check_receipt(store: Path, key: str) -> dict[str, Any] | None:

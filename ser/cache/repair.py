@@ -2,7 +2,7 @@
 
 A set's bytes are checked chunk by chunk on every read (`DamagedChunks`) and as a whole
 by `ser store verify` (`verify.py`). A complete set's shards are gone, so a repair
-(`ser extract ... --repair`) re-extracts the plan's shards that hold the damaged
+(`ser store repair`, `ser extract ... --repair`) re-extracts the plan's shards that hold the damaged
 utterances into the set's staging folder, as an extraction would, and writes only those
 utterances' rows back over the stored ones, at their offsets: the rows of each run of
 neighbouring utterances in one write, which covers every damaged chunk whole.
@@ -10,9 +10,9 @@ neighbouring utterances in one write, which covers every damaged chunk whole.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import shlex
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -23,35 +23,6 @@ from ser.cache.store_types import Damage
 from ser.cache.verify import utterance_text, utterances_in
 from ser.errors import StoreError
 
-CORPUS_PLACEHOLDER = "CORPUS_ROOT"  # `ser extract`'s argument, where the store lacks it
-
-
-def corpus_argument(store_attrs: Mapping[str, Any]) -> str | None:
-    """`ser extract`'s corpus as the store records it: its root, and for a corpus read with
-    an audio root (EmoBox's) its kind and `--audio-root`; None where it records none."""
-    root = store_attrs.get("corpus_root")
-    if root and store_attrs.get("audio_root"):
-        return (
-            f"{root} --corpus {store_attrs.get('corpus')} --audio-root {store_attrs['audio_root']}"
-        )
-    return None if root is None else str(root)
-
-
-def repair_command(path: Path, name: str, attrs: Mapping[str, Any], corpus: str | None) -> str:
-    """The command that mends set ``name``: ``ser extract`` as it made the set, plus
-    ``--repair`` (an imported set: imported again)."""
-    if attrs.get("extractor") == "imported":
-        return (
-            f"ser store import {path} {attrs.get('source', 'FILE.npz')} --name {name} "
-            f"--modality {attrs.get('modality')} --level {attrs.get('level')} --overwrite"
-        )
-    asr = attrs.get("text_source") == "asr"
-    text = f" --text-source asr --asr-model {attrs.get('asr_model')}" if asr else ""
-    return (
-        f"ser extract {corpus or CORPUS_PLACEHOLDER} --store {path} --features "
-        f"{attrs.get('extractor')}{text} --repair (with the options that made the set)"
-    )
-
 
 def read_damage(
     path: Path,
@@ -59,10 +30,11 @@ def read_damage(
     manifest: Manifest,
     damaged: DamagedChunks,
     offsets: np.ndarray | None,
-    command: str,
+    corpus_recorded: bool = True,
 ) -> str:
     """What a read of a damaged set says: the store, the set, the rows and their
-    utterances (when its offsets are readable), and the command that mends it."""
+    utterances (when its offsets are readable), and the command that mends it (with the
+    corpus's root to give where the store does not record it)."""
     key = damaged.array.rsplit("/", 1)[-1]
     if key == "data" and offsets is not None:
         held = utterance_text(manifest, utterances_in(offsets, damaged.spans))
@@ -71,9 +43,11 @@ def read_damage(
     else:  # where its rows are, or which failed, is lost: the whole set is extracted again
         what = f"its {key} array fails its checksum (entries {span_text(damaged.spans)}); "
         what += "re-extract the set with"
+    store = shlex.quote(str(path))
+    root = "" if corpus_recorded else " CORPUS_ROOT"
     return (
-        f"{path}: feature set {name!r} is damaged: {what}: {command}; "
-        f"`ser store verify {path}` checks every set"
+        f"{path}: feature set {name!r} is damaged: {what} `ser store repair {store}{root}` "
+        f"(`ser store verify {store}` checks every set and prints the `ser extract` command)"
     )
 
 

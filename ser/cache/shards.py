@@ -245,3 +245,16 @@ def staged_summary(directory: Path) -> tuple[int, int, int]:
         rows += sum(meta["counts"])
         failed += len(meta["failures"])
     return rows, failed, len(done)
+
+
+def keep_only(directory: Path, fingerprint: str) -> None:
+    """Drop the shards in ``directory`` written for another fingerprint (or unreadable)."""
+    for shard_id in done_shards(directory):
+        npy, record = shard_paths(directory, shard_id)
+        try:
+            kept = json.loads(record.read_text("utf-8")).get("fingerprint") == fingerprint
+        except (OSError, ValueError):
+            kept = False
+        if not kept:
+            record.unlink(missing_ok=True)  # the record first: no half shard looks done
+            npy.unlink(missing_ok=True)

@@ -5,7 +5,9 @@ nothing: workers commit shards with a `ShardWriter`; ``consolidate`` lays them o
 manifest order, records their checksum, marks the set complete (last) and only then drops
 the staging folder. Every chunk carries its own checksum (`backend.py`): a read of a
 damaged one is a `StoreError` naming the rows, the utterances and the repair command, and
-`repair` writes re-extracted utterances back over them (`repair.py`).
+`repair` writes re-extracted utterances back over them (`repair.py`). Damaged metadata is
+a `StoreError` naming the set (or the manifest) and the file, which blocks no other set;
+`mend` writes it anew from the store's own copies (`mend.py`).
 
 Example:
     >>> import tempfile
@@ -26,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -34,15 +36,17 @@ from typing import Any
 import numpy as np
 
 from ser import __version__
-from ser.cache import shards
+from ser.cache import mend, shards
 from ser.cache.backend import (
     DATA,
     FORMAT,
     FORMAT_KEY,
+    MANIFEST,
     RESERVED,
     TRANSCRIPTS,
     Backend,
     DamagedChunks,
+    DamagedMetadata,
     check_name,
     failure_arrays,
     folder_bytes,
@@ -51,28 +55,49 @@ from ser.cache.backend import (
 from ser.cache.corpus import StoreCorpus
 from ser.cache.fingerprint import BOOKKEEPING, differences, fingerprint, plain_json, provenance
 from ser.cache.formats import backend_for
+from ser.cache.health import StoreHealth
 from ser.cache.lock import try_lock
 from ser.cache.manifest import Manifest
-from ser.cache.repair import corpus_argument, read_damage, repair_command, repair_runs
-from ser.cache.store_types import Damage, FeatureData, FeatureSetInfo, VerifyReport
+from ser.cache.repair import read_damage
+from ser.cache.store_types import FeatureData, FeatureSetInfo
 from ser.cache.transcripts import TranscriptSets
-from ser.cache.verify import RECORDED, Health, check_feature_set, little_bytes
+from ser.cache.verify import RECORDED, little_bytes
 from ser.corpus.registry import store_kind
 from ser.errors import FingerprintMismatch, StoreError, StoreLocked
 
 CHUNK_BYTES = 16 * 2**20  # rows per chunk/block: about this many bytes
 
 
-class FeatureStore(TranscriptSets):
+class FeatureStore(TranscriptSets, StoreHealth):
     """A feature store on disk; make one with `create` or `open`. Its transcript-set
-    methods (`begin_transcripts` ...) are `TranscriptSets`' (`transcripts.py`)."""
+    methods (`begin_transcripts` ...) are `TranscriptSets`' (`transcripts.py`), its checks
+    and repairs (`verify_report`, `repair`, `mend` ...) `StoreHealth`'s (`health.py`)."""
 
-    def __init__(self, backend: Backend, manifest: Manifest, attrs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        manifest: Manifest | StoreError,
+        attrs: dict[str, Any],
+        damaged_root: DamagedMetadata | None = None,
+    ) -> None:
         self._backend = backend
         self.path: Path = backend.path
-        self.manifest = manifest
+        self._manifest = manifest  # or why it cannot be read
         self.attrs = attrs
+        self.damaged_root = damaged_root  # the root's own metadata (attrs: from the copy)
         self._staging = self.path.with_name(self.path.name + ".staging")
+
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest; StoreError naming the damage and the repair when it is damaged."""
+        if isinstance(self._manifest, StoreError):
+            raise mend.manifest_damage(str(self.path), self._manifest)
+        return self._manifest
+
+    @property
+    def manifest_damage(self) -> StoreError | None:
+        """Why the manifest cannot be read (None: it can)."""
+        return self._manifest if isinstance(self._manifest, StoreError) else None
 
     @property
     def backend(self) -> str:
@@ -84,7 +109,8 @@ class FeatureStore(TranscriptSets):
         return StoreCorpus(store_kind(self.attrs), self.manifest)
 
     def __repr__(self) -> str:
-        return f"FeatureStore({str(self.path)!r}, {self.backend}, {len(self.manifest)} utts)"
+        utts = "damaged manifest" if self.manifest_damage else f"{len(self.manifest)} utts"
+        return f"FeatureStore({str(self.path)!r}, {self.backend}, {utts})"
 
     @classmethod
     def create(
@@ -94,6 +120,7 @@ class FeatureStore(TranscriptSets):
         opened for writing (its attributes kept), one with another manifest refused."""
         backend = backend_for(Path(path).absolute(), writable=True)
         root_attrs = {**(attrs or {}), FORMAT_KEY: FORMAT, "ser_version": __version__}
+        root_attrs[mend.DIGEST] = mend.manifest_digest(manifest)
         plain_json(root_attrs, "store")
         if not backend.exists():
             try:
@@ -105,8 +132,8 @@ class FeatureStore(TranscriptSets):
         if not store.manifest.holds(manifest):
             raise StoreError(
                 f"{store.path}: store exists with another manifest "
-                f"({_manifest_difference(store.manifest, manifest)}); "
-                "use another path or delete it"
+                f"({_manifest_difference(store.manifest, manifest)}"
+                f"{_classes_difference(store.attrs, root_attrs)}); use another path or delete it"
             )
         return store
 
@@ -118,15 +145,31 @@ class FeatureStore(TranscriptSets):
         backend = backend_for(Path(path).absolute(), writable=mode == "a")
         if not backend.exists():
             raise StoreError(f"{backend.path}: no feature store here")
-        attrs = backend.root_attrs()
+        attrs, damaged_root = mend.root_attrs(backend)
         if FORMAT_KEY not in attrs:
             raise StoreError(f"{backend.path}: a {backend.name} file but not a ser feature store")
         if attrs[FORMAT_KEY] > FORMAT:
             raise StoreError(f"{backend.path}: written by a newer ser (format {attrs[FORMAT_KEY]})")
-        if backend.writable:  # what a delete killed half-way left beside it (zarr_backend)
+        if backend.writable:  # what a delete or a manifest's rebuild killed half-way left
             for trash in backend.path.parent.glob(f".{backend.path.name}.*.trash"):
                 shutil.rmtree(trash, ignore_errors=True)
-        return cls(backend, Manifest(backend.read_manifest()), attrs)
+            for half in backend.path.glob(f".{MANIFEST}.*") if backend.path.is_dir() else ():
+                shutil.rmtree(half, ignore_errors=True)
+        return cls(backend, mend.read_manifest(backend), attrs, damaged_root)
+
+    @classmethod
+    def restore_root(cls, path: str | Path, attrs: dict[str, Any]) -> None:
+        """Write a store's own attributes anew (from a receipt's copy) where they are
+        damaged, and so is the copy its manifest keeps; nothing where they are not."""
+        backend = backend_for(Path(path).absolute(), writable=True)
+        try:
+            mend.root_attrs(backend)
+        except DamagedMetadata:
+            if FORMAT_KEY not in attrs:
+                raise StoreError(
+                    f"{backend.path}: the copy given is no store's attributes"
+                ) from None
+            backend.set_root_attrs(plain_json(attrs, "store"))
 
     def feature_sets(self) -> list[str]:
         return self._backend.group_names()  # complete or in progress
@@ -196,8 +239,7 @@ class FeatureStore(TranscriptSets):
             self._backend.write_blocks(name, [(start, rows_here)])
         failures = failure_arrays(self.manifest.utt_ids, layout.failures)
         self._backend.write_arrays(name, {"offsets": layout.offsets, **failures})
-        recorded = {RECORDED: digest.hexdigest()}
-        self._backend.set_group_attrs(name, {**attrs, **recorded, "complete": True})
+        self._commit_attrs(name, {**attrs, RECORDED: digest.hexdigest(), "complete": True})
         self._clear_staging(name)
 
     def read(self, name: str) -> FeatureData:
@@ -211,8 +253,8 @@ class FeatureStore(TranscriptSets):
             data = self._backend.read_data(name)
         except DamagedChunks as damaged:
             held = offsets if damaged.array.endswith("/" + DATA) else None
-            command = repair_command(self.path, name, attrs, corpus_argument(self.attrs))
-            message = read_damage(self.path, name, self.manifest, damaged, held, command)
+            recorded = "corpus_root" in self.attrs
+            message = read_damage(self.path, name, self.manifest, damaged, held, recorded)
             raise StoreError(message) from None
         return FeatureData(data=data, offsets=offsets.astype(np.int64), attrs=attrs)
 
@@ -243,92 +285,21 @@ class FeatureStore(TranscriptSets):
             **described,
         )
 
-    def verify(self) -> list[str]:
-        """Problems found (empty = healthy): chunk and content checksums, offsets,
-        NaN/Inf, completeness, failures."""
-        return self.verify_report().problems
-
-    def verify_report(self) -> VerifyReport:
-        """`verify` with each set's checksum as read and as recorded, and its damage."""
-        report = VerifyReport(problems=[], checksums={})
-        for name in self.feature_sets():
-            attrs = self._attrs_of(name)
-            found = check_feature_set(self._backend, self.manifest, name, attrs)
-            report.problems.extend(found.problems)
-            report.checksums[name] = found.checksum
-            if attrs.get("complete"):
-                report.recorded[name] = found.recorded
-            if found.damage:
-                report.damaged[name] = found.damage
-        for name in self.transcript_sets():
-            report.problems.extend(self.check_transcripts(name))
-        return report
-
-    def checksum(self, name: str) -> str:
-        """sha256 of the data bytes (little-endian, C order) in manifest order."""
-        self._complete_attrs(name)
-        found = self._health(name)
-        if found.checksum is None:
-            raise StoreError(f"{self.path}: " + "; ".join(found.problems))
-        return found.checksum
-
-    def damage(self, name: str) -> Damage:
-        """What of complete set ``name`` is damaged (falsy when nothing is)."""
-        self._complete_attrs(name)
-        return self._health(name).damage
-
-    def repair_command(self, name: str) -> str:
-        """The command that mends set ``name`` (`ser extract ... --repair`)."""
-        return repair_command(self.path, name, self._attrs_of(name), corpus_argument(self.attrs))
-
-    def begin_repair(self, name: str) -> Damage:
-        """The damage of complete set ``name`` (`damage`), made ready for its repair: what
-        an earlier repair staged is dropped (a repair extracts afresh), and a set damaged
-        ``whole`` is deleted, to be begun and extracted again."""
-        self._require_writable()
-        damage = self.damage(name)
-        if damage.whole:
-            self.delete_feature_set(name)
-        else:
-            self._clear_staging(name)
-        return damage
-
-    def repair(self, name: str, damage: Damage) -> bool | None:
-        """Write the damaged utterances' rows, re-extracted into this set's staged shards,
-        over the stored ones; check the set again. True: its bytes are those recorded when
-        it was completed; False: they differ (extracted elsewhere, in other batches), and
-        their checksum is recorded now; None: a set written before checksums were."""
-        self._require_writable()
-        attrs = self._complete_attrs(name)
-        if damage.whole or not damage.utterances:
-            raise StoreError(f"{self.path}: feature set {name!r}: nothing a repair can mend")
-        offsets = self._backend.read_array(name, "offsets")
-        if offsets is None:
-            raise StoreError(f"{self.path}: feature set {name!r} has no offsets array")
-        writer = self.shard_writer(name)
-        runs = repair_runs(writer, offsets, damage.utterances, self.manifest)
-        self._backend.repair_rows(name, runs)
-        after = check_feature_set(self._backend, self.manifest, name, attrs)
-        if after.damage.utterances or (after.damage.whole and after.checksum is None):
-            raise StoreError(
-                f"{self.path}: feature set {name!r} is still damaged after its repair: "
-                + "; ".join(after.problems)
-            )
-        self._clear_staging(name)
-        if after.recorded is None or after.checksum is None:
-            return None
-        if after.checksum == after.recorded:
-            return True
-        self._backend.set_group_attrs(name, {**attrs, RECORDED: after.checksum})
-        return False
-
-    def _health(self, name: str) -> Health:
-        return check_feature_set(self._backend, self.manifest, name, self._attrs_of(name))
-
     def _begin(self, group: str, prov: dict[str, Any], what: str, overwrite: bool) -> None:
         """Resume a set of the same fingerprint, else (``overwrite``) replace it: its old
-        data and staged work go, and so does work staged for a set no longer there."""
-        stored = self._backend.group_attrs(group)
+        data and staged work go, and so does work staged for a set no longer there. A set
+        whose metadata is damaged is replaced with ``overwrite``, begun again where it holds
+        nothing complete (its shards of this fingerprint kept), else refused (`mend` it)."""
+        begun = {**prov, "fingerprint": fingerprint(prov), "complete": False}
+        try:
+            stored = self._backend.group_attrs(group)
+        except DamagedMetadata:
+            if not (overwrite or self._unfinished(group)):
+                raise
+            self._backend.delete_group(group)
+            shards.keep_only(self._staging / group, begun["fingerprint"])
+            self._backend.set_group_attrs(group, begun)
+            return
         if stored is not None:
             old = {k: v for k, v in stored.items() if k not in BOOKKEEPING}
             if fingerprint(old) == fingerprint(prov):
@@ -341,9 +312,19 @@ class FeatureStore(TranscriptSets):
                 )
             self._backend.delete_group(group)
         self._clear_staging(group)
-        self._backend.set_group_attrs(
-            group, {**prov, "fingerprint": fingerprint(prov), "complete": False}
+        self._backend.set_group_attrs(group, begun)
+
+    def _unfinished(self, group: str) -> bool:
+        """A set (damaged metadata) that holds no array, nor a copy of its attributes."""
+        return mend.copied_attrs(self._backend, group) is None and not self._backend.array_names(
+            group
         )
+
+    def _commit_attrs(self, group: str, attrs: dict[str, Any]) -> None:
+        """A complete set's attributes: the copy its main array keeps first, then its own
+        (`mend.py`)."""
+        self._backend.set_array_attrs(group, mend.copy_key(group), attrs)
+        self._backend.set_group_attrs(group, attrs)
 
     def _attrs_of(self, name: str) -> dict[str, Any]:
         attrs = self._backend.group_attrs(name) if name not in RESERVED else None
@@ -379,6 +360,14 @@ def _chunk_rows(rows: int, dim: int, dtype: str) -> int:
     target = max(1, CHUNK_BYTES // (dim * np.dtype(dtype).itemsize))
     n_chunks = max(1, -(-rows // target))
     return max(1, -(-rows // n_chunks))
+
+
+def _classes_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """Where the stores' class sets explain it: which the store holds."""
+    held, asked = old.get("classes"), new.get("classes")
+    if held is None or asked is None or held == asked:
+        return ""
+    return f"; it holds class set {held}, this asks for {asked}: give --classes {held}"
 
 
 def _manifest_difference(old: Manifest, new: Manifest) -> str:

@@ -44,19 +44,21 @@ class FeatureSetInfo:
 
 @dataclass(frozen=True)
 class Damage:
-    """What of a complete feature set's stored bytes is damaged, and so what `ser extract
-    --repair` re-extracts: the utterances whose rows are (in a chunk that fails its
-    checksum, or NaN/Inf), or the whole set (``whole``: its offsets or failures table
-    damaged, its layout inconsistent, or its content checksum differing from the recorded
-    one with no chunk to blame)."""
+    """What of a feature set is damaged, and so what a repair does: metadata written anew
+    from the store's own copies (``metadata``: the nodes whose metadata is unreadable: the
+    set's group, its ``data``), the utterances whose rows are damaged (in a chunk that
+    fails its checksum, or NaN/Inf) re-extracted, or the whole set extracted again
+    (``whole``: its offsets or failures table damaged, its layout inconsistent, or its
+    content checksum differing from the recorded one with no chunk to blame)."""
 
     utterances: tuple[int, ...] = ()  # manifest rows
     rows: tuple[tuple[int, int], ...] = ()  # [start, stop) of data rows that are damaged
     whole: bool = False
     problems: tuple[str, ...] = ()  # as `verify` words them
+    metadata: tuple[str, ...] = ()  # "<set>", "<set>/data"
 
     def __bool__(self) -> bool:
-        return self.whole or bool(self.utterances)
+        return self.whole or bool(self.utterances) or bool(self.metadata)
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,10 @@ class VerifyReport:
     # The checksum recorded when each set was completed; None: a set written before
     # checksums were recorded (not a problem).
     recorded: dict[str, str | None] = field(default_factory=dict)
-    damaged: dict[str, Damage] = field(default_factory=dict)  # complete sets with damage
+    damaged: dict[str, Damage] = field(default_factory=dict)  # sets with damage
+    # The store's own parts that are damaged: "" (its root metadata), "manifest", or a
+    # transcript set ("transcripts/<name>"); each with what verify says of it.
+    parts: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:

@@ -49,15 +49,18 @@ class TranscriptSets:
     # Set by `FeatureStore.__init__`.
     _backend: Backend
     path: Path
-    manifest: Manifest
     _staging: Path
 
     if TYPE_CHECKING:  # defined by `FeatureStore`, shared with its feature sets
+
+        @property
+        def manifest(self) -> Manifest: ...
 
         def _require_writable(self) -> None: ...
         def _clear_staging(self, name: str) -> None: ...
         def _begin(self, group: str, prov: dict[str, Any], what: str, overwrite: bool) -> None: ...
         def _complete(self, attrs: dict[str, Any], what: str) -> dict[str, Any]: ...
+        def _commit_attrs(self, group: str, attrs: dict[str, Any]) -> None: ...
 
     def transcript_sets(self) -> list[str]:
         return self._backend.group_names(TRANSCRIPTS)
@@ -129,7 +132,7 @@ class TranscriptSets:
         texts = np.array([staged.texts.get(i, "") for i in range(len(self.manifest))], np.str_)
         failures = failure_arrays(self.manifest.utt_ids, staged.failures)
         self._backend.write_arrays(group, {"text": texts, **failures})
-        self._backend.set_group_attrs(group, {**attrs, "complete": True})
+        self._commit_attrs(group, {**attrs, "complete": True})
         self._clear_staging(group)
 
     def read_transcripts(self, name: str) -> TranscriptSet:
@@ -151,10 +154,10 @@ class TranscriptSets:
         """Problems of transcript set ``name`` (empty when healthy): incomplete, or
         unreadable (a chunk failing its checksum among them)."""
         where = f"transcripts {name}"
-        if not self.transcript_attrs(name).get("complete"):
-            return [f"{where}: incomplete (transcription has not finished)"]
         try:
+            if not self.transcript_attrs(name).get("complete"):
+                return [f"{where}: incomplete (transcription has not finished)"]
             self.read_transcripts(name)
-        except StoreError as error:
+        except StoreError as error:  # its metadata, a chunk, the manifest
             return [f"{where}: {error}"]
         return []

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ser.cache.backend import Backend, DamagedChunks, span_text
+from ser.cache.backend import Backend, DamagedChunks, DamagedMetadata, span_text
 from ser.cache.fingerprint import matches
 from ser.cache.manifest import Manifest
 from ser.cache.store_types import Damage
@@ -44,9 +44,10 @@ class Scan:
 
 
 def check_feature_set(
-    backend: Backend, manifest: Manifest, name: str, attrs: dict[str, Any]
+    backend: Backend, manifest: Manifest | None, name: str, attrs: dict[str, Any]
 ) -> Health:
-    """Problems of feature set ``name`` (empty when healthy), its checksums and damage."""
+    """Problems of feature set ``name`` (empty when healthy), its checksums and damage;
+    ``manifest`` None (damaged): what needs it to be checked is not."""
     if not attrs.get("complete"):
         problem = f"{name}: incomplete (extraction or consolidation has not finished)"
         return Health([problem], None, None, Damage())
@@ -56,6 +57,9 @@ def check_feature_set(
     except DamagedChunks as damaged:
         key = damaged.array.rsplit("/", 1)[-1]
         problems = [f"{name}: its {key} array fails its checksum ({span_text(damaged.spans)})"]
+        return Health(problems, None, recorded, Damage(whole=True, problems=tuple(problems)))
+    except DamagedMetadata as damaged:  # its offsets' or failures' (verify names the file)
+        problems = [f"{name}: {damaged.file} {damaged.reason}"]
         return Health(problems, None, recorded, Damage(whole=True, problems=tuple(problems)))
     if layout is None:
         return Health(problems, None, recorded, Damage(whole=True, problems=tuple(problems)))
@@ -77,7 +81,7 @@ def check_feature_set(
 
 
 def _structure(
-    backend: Backend, manifest: Manifest, name: str, attrs: dict[str, Any]
+    backend: Backend, manifest: Manifest | None, name: str, attrs: dict[str, Any]
 ) -> tuple[list[str], np.ndarray | None, tuple[tuple[int, int], np.dtype] | None]:
     """Problems of the set's layout, its offsets (None when they cannot be trusted) and
     its data's layout (None when data or offsets are missing)."""
@@ -95,13 +99,16 @@ def _structure(
             f"{name}: data is [{rows}, {dim}] {dtype.name}, attributes say dim "
             f"{attrs.get('dim')} {attrs.get('dtype')}"
         )
-    offset_problems = _offset_problems(name, offsets, len(manifest), rows)
+    n_utt = None if manifest is None else len(manifest)
+    offset_problems = _offset_problems(name, offsets, n_utt, rows)
     if offset_problems:
         return problems + offset_problems, None, layout
+    if manifest is None:
+        return problems, offsets, layout
     return problems + _row_count_problems(backend, manifest, name, attrs, offsets), offsets, layout
 
 
-def _damage(manifest: Manifest, name: str, offsets: np.ndarray | None, scan: Scan) -> Damage:
+def _damage(manifest: Manifest | None, name: str, offsets: np.ndarray | None, scan: Scan) -> Damage:
     """The damage a scan found: chunks failing their checksum and NaN/Inf rows, with the
     utterances holding them (none when the offsets cannot be trusted)."""
     problems = []
@@ -118,7 +125,8 @@ def _damage(manifest: Manifest, name: str, offsets: np.ndarray | None, scan: Sca
         if offsets is not None:
             owners = np.searchsorted(offsets, scan.bad_rows, side="right") - 1
             utterances |= set(owners.tolist())
-            where += f", utterance {manifest.utt_ids[owners[0]]}"
+            if manifest is not None:
+                where += f", utterance {manifest.utt_ids[owners[0]]}"
         problems.append(f"{name}: {len(scan.bad_rows)} rows hold NaN or Inf (first: {where})")
     spans = (*scan.damaged, *((int(r), int(r) + 1) for r in scan.bad_rows))
     return Damage(tuple(sorted(utterances)), spans, problems=tuple(problems))
@@ -134,18 +142,24 @@ def utterances_in(offsets: np.ndarray, spans: list[tuple[int, int]]) -> set[int]
 
 
 def utterance_text(
-    manifest: Manifest, utterances: set[int] | tuple[int, ...], shown: int = 3
+    manifest: Manifest | None, utterances: set[int] | tuple[int, ...], shown: int = 3
 ) -> str:
-    """``312 utterances: Ses01F_impro01_F000, ... and 309 more``."""
-    ids = [str(manifest.utt_ids[i]) for i in sorted(utterances)]
+    """``312 utterances: Ses01F_impro01_F000, ... and 309 more`` (rows of a damaged
+    manifest: ``manifest rows 4, 5``)."""
+    rows = sorted(utterances)
+    noun = "utterance" if len(rows) == 1 else "utterances"
+    if manifest is None:
+        ids = [f"manifest row {i}" for i in rows]
+    else:
+        ids = [str(manifest.utt_ids[i]) for i in rows]
     more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
-    noun = "utterance" if len(ids) == 1 else "utterances"
     return f"{len(ids)} {noun}: {', '.join(ids[:shown])}{more}"
 
 
-def _offset_problems(name: str, offsets: np.ndarray, n_utt: int, rows: int) -> list[str]:
-    if offsets.ndim != 1 or len(offsets) != n_utt + 1:
-        return [f"{name}: offsets has shape {offsets.shape}, expected ({n_utt + 1},)"]
+def _offset_problems(name: str, offsets: np.ndarray, n_utt: int | None, rows: int) -> list[str]:
+    if offsets.ndim != 1 or len(offsets) < 1 or (n_utt is not None and len(offsets) != n_utt + 1):
+        expected = "(N + 1,)" if n_utt is None else f"({n_utt + 1},)"
+        return [f"{name}: offsets has shape {offsets.shape}, expected {expected}"]
     problems = []
     if offsets[0] != 0:
         problems.append(f"{name}: offsets start at {offsets[0]}, not 0")

@@ -6,7 +6,8 @@ so a full read copies each chunk file straight into the output and checks its cr
 (zarr's generic path decodes and copies again); any other layout falls back to
 ``array[...]``. Small arrays are zstd-compressed, then crc32c'd: the checksum is of the
 bytes on disk, checked before anything is decompressed. Zarr writes each key by temp file
-and rename: a killed writer leaves no half-written ``zarr.json`` or chunk.
+and rename: a killed writer leaves no half-written ``zarr.json`` or chunk (a copy onto a full
+disk may: each node is opened by itself, its metadata checked first, `zarr_nodes.py`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import google_crc32c
 import numpy as np
 import zarr
-import zarr.errors
 from zarr.codecs import BytesCodec, Crc32cCodec, ZstdCodec
 from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
@@ -32,9 +32,18 @@ from zarr.storage import LocalStore
 
 from ser.cache import backend
 from ser.cache.backend import DATA, MANIFEST, RESERVED, DamagedChunks, folder_bytes
+from ser.cache.zarr_nodes import (
+    METADATA,
+    attributes,
+    children,
+    damaged,
+    damaged_metadata,
+    is_node,
+    metadata,
+    open_node,
+    quiet_zarr_tasks,
+)
 from ser.errors import StoreError
-
-Node = TypeVar("Node", zarr.Group, zarr.Array)
 
 
 class ZarrBackend:
@@ -43,9 +52,11 @@ class ZarrBackend:
     def __init__(self, path: Path, writable: bool) -> None:
         self.path = path
         self.writable = writable
+        quiet_zarr_tasks()
 
     def exists(self) -> bool:
-        return (self.path / "zarr.json").is_file()
+        # A store whose own zarr.json is lost is still one (its manifest holds a copy).
+        return any((self.path / rel / METADATA).is_file() for rel in ("", MANIFEST))
 
     def create(self, manifest: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
         # Built aside and renamed into place: a store is either whole or absent.
@@ -53,7 +64,7 @@ class ZarrBackend:
         tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.creating")
         try:
             root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-            columns = root.create_group(MANIFEST)
+            columns = root.create_group(MANIFEST, attributes=attrs)  # the root's, copied
             for key, values in manifest.items():
                 _write_small(columns, key, values)
             root.attrs.put(attrs)
@@ -67,26 +78,69 @@ class ZarrBackend:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def root_attrs(self) -> dict[str, Any]:
-        return self._root().attrs.asdict()
+        return attributes(self.path, "")
+
+    def set_root_attrs(self, attrs: dict[str, Any]) -> None:
+        self.restore_group_attrs("", attrs)
 
     def read_manifest(self) -> dict[str, np.ndarray]:
-        group = self._group(MANIFEST)
-        return {key: _read_small(self._stored(MANIFEST, key)) for key in sorted(group.array_keys())}
+        keys = children(self.path, MANIFEST)
+        return {key: _read_small(self._stored(MANIFEST, key)) for key in keys}
+
+    def replace_manifest(self, manifest: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+        # Written whole beside the old one, then swapped in (a hidden folder is no node).
+        new = f".{MANIFEST}.{uuid.uuid4().hex}"
+        self.restore_group_attrs(new, attrs)
+        columns = open_node(self.path, new, zarr.Group, writable=True)
+        for key, values in manifest.items():
+            _write_small(columns, key, values)
+        self.delete_group(MANIFEST)
+        os.rename(self.path / new, self.path / MANIFEST)
 
     def group_names(self, parent: str | None = None) -> list[str]:
-        group = self._root() if parent is None else self._member(parent)
-        return [] if group is None else sorted(set(group.group_keys()) - set(RESERVED))
+        return [n for n in children(self.path, parent or "") if parent or n not in RESERVED]
 
     def group_attrs(self, name: str) -> dict[str, Any] | None:
-        group = self._member(name)
-        return None if group is None else group.attrs.asdict()
+        if not is_node(self.path / name):
+            return None
+        return attributes(self.path, name)
 
     def set_group_attrs(self, name: str, attrs: dict[str, Any]) -> None:
-        group = self._member(name)
-        if group is None:
-            self._root().create_group(name, attributes=attrs)
+        if is_node(self.path / name):
+            open_node(self.path, name, zarr.Group, writable=True).attrs.put(attrs)
         else:
-            group.attrs.put(attrs)
+            for parent in Path(name).parents[:-1][::-1]:  # transcripts/, made once
+                if not is_node(self.path / parent):
+                    self.restore_group_attrs(parent.as_posix(), {})
+            self.restore_group_attrs(name, attrs)
+
+    def restore_group_attrs(self, name: str, attrs: dict[str, Any]) -> None:
+        """Write group ``name``'s metadata anew, whatever is there (its members kept)."""
+        (self.path / name / METADATA).unlink(missing_ok=True)
+        zarr.create_group(str(self.path / name), attributes=attrs, zarr_format=3)
+
+    def array_attrs(self, name: str, key: str) -> dict[str, Any] | None:
+        if not is_node(self.path / name / key):
+            return None
+        return attributes(self.path, f"{name}/{key}")
+
+    def set_array_attrs(self, name: str, key: str, attrs: dict[str, Any]) -> None:
+        open_node(self.path, f"{name}/{key}", zarr.Array, writable=True).attrs.put(attrs)
+
+    def restore_data(self, name: str, shape: tuple[int, int], dtype: str) -> None:
+        """Write the metadata of set ``name``'s ``data`` anew (its chunks kept), its chunks'
+        rows read off their files' size: whole rows, then 4 bytes of crc32c."""
+        row_bytes = shape[1] * np.dtype(dtype).itemsize
+        sizes = [p.stat().st_size for p in (self.path / name / DATA / "c").glob("*/0")]
+        size = max(set(sizes), key=sizes.count) if sizes else 0  # a damaged one aside
+        if size <= 4 or (size - 4) % row_bytes:
+            raise StoreError(f"{name}/{DATA}: no chunk file tells the rows of its chunks")
+        (self.path / name / DATA / METADATA).unlink(missing_ok=True)
+        layout = _data_layout(shape, dtype, (size - 4) // row_bytes)
+        zarr.create_array(str(self.path / name / DATA), **layout, zarr_format=3)
+
+    def damaged_metadata(self) -> list[backend.DamagedMetadata]:
+        return damaged_metadata(self.path)
 
     def delete_group(self, name: str) -> None:
         # A rename makes the set vanish at once; a crash mid-delete leaves only trash.
@@ -102,25 +156,25 @@ class ZarrBackend:
         for key, values in arrays.items():
             _write_small(group, key, values)
 
+    def array_names(self, name: str) -> list[str]:
+        return children(self.path, name)
+
     def read_array(self, name: str, key: str) -> np.ndarray | None:
-        if not (self.path / name / key / "zarr.json").is_file():
+        if not is_node(self.path / name / key):
             return None
         return _read_small(self._stored(name, key))
 
     def array_length(self, name: str, key: str) -> int | None:
-        if not (self.path / name / key / "zarr.json").is_file():
+        if not is_node(self.path / name / key):
             return None
-        return int(self._stored(name, key).array.shape[0])
+        shape = metadata(self.path, f"{name}/{key}").get("shape")
+        if not isinstance(shape, list) or not shape or not isinstance(shape[0], int):
+            raise damaged(self.path, f"{name}/{key}", "holds no array shape")
+        return shape[0]
 
     def create_data(self, name: str, shape: tuple[int, int], dtype: str, chunk_rows: int) -> None:
         self._group(name).create_array(
-            DATA,
-            shape=shape,
-            chunks=(max(1, chunk_rows), shape[1]),
-            dtype=dtype,
-            compressors=Crc32cCodec() if backend.CHUNK_CHECKSUMS else None,
-            fill_value=0,
-            overwrite=True,
+            DATA, **_data_layout(shape, dtype, chunk_rows), overwrite=True
         )
 
     def write_blocks(self, name: str, blocks: Iterable[tuple[int, np.ndarray]]) -> None:
@@ -136,7 +190,7 @@ class ZarrBackend:
         self.write_blocks(name, runs)
 
     def data_layout(self, name: str) -> tuple[tuple[int, int], np.dtype] | None:
-        if not (self.path / name / DATA / "zarr.json").is_file():
+        if not is_node(self.path / name / DATA):
             return None
         array = self._data(name)
         return (int(array.shape[0]), int(array.shape[1])), np.dtype(array.dtype)
@@ -153,38 +207,30 @@ class ZarrBackend:
     def nbytes(self, name: str) -> int:
         return folder_bytes(self.path / name)
 
-    def _root(self) -> zarr.Group:
-        try:
-            return zarr.open_group(
-                str(self.path), mode="r+" if self.writable else "r", zarr_format=3
-            )
-        except (FileNotFoundError, zarr.errors.NodeTypeValidationError, ValueError) as err:
-            raise StoreError(f"{self.path}: not a Zarr v3 feature store ({err})") from None
-
     def _group(self, name: str) -> zarr.Group:
-        group = self._member(name)
-        if group is None:
+        if not is_node(self.path / name):
             raise StoreError(f"{self.path}: no group {name!r}")
-        return group
-
-    def _member(self, name: str) -> zarr.Group | None:
-        """The group ``name`` (found without listing the whole store), or None."""
-        if not (self.path / name / "zarr.json").is_file():
-            return None
-        return _expect(zarr.Group, self._root()[name])
+        return open_node(self.path, name, zarr.Group, writable=self.writable)
 
     def _data(self, name: str) -> zarr.Array:
-        return _expect(zarr.Array, self._group(name)[DATA])
+        return self._stored(name, DATA).array
 
     def _stored(self, name: str, key: str) -> _Stored:
-        array = _expect(zarr.Array, self._group(name)[key])
+        if not is_node(self.path / name):
+            raise StoreError(f"{self.path}: no group {name!r}")
+        array = open_node(self.path, f"{name}/{key}", zarr.Array, writable=self.writable)
         return _Stored(array, self.path / name / key, self.path, f"{name}/{key}")
 
 
-def _expect(kind: type[Node], node: Any) -> Node:
-    if not isinstance(node, kind):
-        raise StoreError(f"expected a zarr {kind.__name__}, found {node}")
-    return node
+def _data_layout(shape: tuple[int, int], dtype: str, chunk_rows: int) -> dict[str, Any]:
+    """How a set's ``data`` is laid out: chunks of whole rows, each with its checksum."""
+    return {
+        "shape": shape,
+        "chunks": (max(1, chunk_rows), shape[1]),
+        "dtype": dtype,
+        "compressors": Crc32cCodec() if backend.CHUNK_CHECKSUMS else None,
+        "fill_value": 0,
+    }
 
 
 def _write_small(group: zarr.Group, key: str, values: np.ndarray) -> None:
@@ -227,6 +273,8 @@ def _read_checked(stored: _Stored, start: int, stop: int) -> np.ndarray:
             return np.asarray(stored.array[start:stop])
     except (ValueError, RuntimeError):  # the crc32c codec's mismatch; undecodable bytes
         pass
+    except OSError as err:  # a chunk there, but not to be read (permissions)
+        raise StoreError(f"{stored.folder}: cannot be read ({err.strerror or err})") from None
     raise stored.damaged(_damaged_spans(stored, start, stop))
 
 
@@ -331,6 +379,8 @@ def _read_checked_chunk(path: Path, target: memoryview, chunk_bytes: int) -> boo
                 return False
     except FileNotFoundError:
         return False
+    except OSError as err:  # there, but not to be read (permissions)
+        raise StoreError(f"{path}: cannot be read ({os.strerror(err.errno or 0)})") from None
     if google_crc32c.value(np.frombuffer(whole, np.uint8)) != int.from_bytes(crc, "little"):
         return False
     if whole is not target:

@@ -1,4 +1,6 @@
-"""`ser store info|verify|init|import`: look into, check and fill feature stores."""
+"""`ser store info|verify|repair|init|import`: look into, check, mend and fill feature
+stores. A damaged part of a store (a set, the manifest, its own metadata) is named by info
+and verify, never a traceback, and never keeps the others from being shown."""
 
 from __future__ import annotations
 
@@ -28,19 +30,39 @@ def info(path: Path, as_json: bool) -> None:
     and its ASR transcript sets, each with its word error rate against the gold
     transcripts."""
     from ser.cache import FeatureStore
+    from ser.errors import StoreError
 
     fs = FeatureStore.open(path)
-    infos = [fs.info(name) for name in fs.feature_sets()]
-    transcripts = {name: _transcript_fields(fs, name) for name in fs.transcript_sets()}
+    infos, damaged = [], {}
+    for name in fs.feature_sets():
+        try:
+            infos.append(fs.info(name))
+        except StoreError as error:
+            damaged[name] = str(error)
+    transcripts = {}
+    for name in fs.transcript_sets():
+        try:
+            transcripts[name] = _transcript_fields(fs, name)
+        except StoreError as error:
+            damaged[f"transcripts/{name}"] = str(error)
+    store_damage = [str(e) for e in (fs.damaged_root, fs.manifest_damage) if e is not None]
     if as_json:
         keys = ("level", "rows", "dim", "dtype", "bytes", "fingerprint", "complete", "failures")
-        sets = {i.name: {key: getattr(i, key) for key in keys} for i in infos}
-        out: dict[str, Any] = {"utterances": len(fs.manifest), "feature_sets": sets}
+        sets: dict[str, Any] = {i.name: {key: getattr(i, key) for key in keys} for i in infos}
+        sets.update({name: {"damaged": why} for name, why in damaged.items()})
+        utterances = None if fs.manifest_damage else len(fs.manifest)
+        out: dict[str, Any] = {"utterances": utterances, "feature_sets": sets}
         if transcripts:
             out["transcript_sets"] = transcripts
+        if store_damage:
+            out["damaged"] = store_damage
         click.echo(json.dumps(out, indent=2))
         return
-    _print_info(fs, infos)
+    _print_info(fs, infos, damaged)
+    for line in store_damage + list(damaged.values()):
+        click.echo(f"damaged: {line}")
+    if store_damage or damaged:
+        click.echo(f"`ser store verify {fs.path}` lists every damaged piece and its repair")
     for name, t in transcripts.items():
         wer = "-" if t["wer"] is None else f"{100 * t['wer']:.2f} %"
         state = "complete" if t["complete"] else "incomplete"
@@ -72,11 +94,12 @@ def _transcript_fields(fs: Any, name: str) -> dict[str, Any]:
     return out
 
 
-def _print_info(fs: Any, infos: list[Any]) -> None:
+def _print_info(fs: Any, infos: list[Any], damaged: dict[str, str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{fs.path} ({fs.backend}): {len(fs.manifest)} utterances")
+    utterances = "damaged manifest" if fs.manifest_damage else f"{len(fs.manifest)} utterances"
+    table = Table(title=f"{fs.path} ({fs.backend}): {utterances}")
     for column in ("feature set", "level", "rows", "dim", "dtype", "size", "fingerprint"):
         table.add_column(column, justify="right" if column in ("rows", "dim", "size") else "left")
     table.add_column("state")
@@ -85,8 +108,12 @@ def _print_info(fs: Any, infos: list[Any]) -> None:
         state = "complete" if i.complete else f"incomplete ({i.staged_shards} shards staged)"
         sizes = (str(i.rows), str(i.dim), i.dtype, human_bytes(i.bytes))
         table.add_row(i.name, i.level, *sizes, i.fingerprint[:12], state, str(i.failures))
+    for name in damaged:
+        if not name.startswith("transcripts/"):
+            table.add_row(name, *["-"] * 6, "damaged (below)", "-")
     console = Console(width=max(120, Console().width))
-    console.print(table if infos else f"{fs.path}: {len(fs.manifest)} utterances, no features")
+    shown = infos or any(not n.startswith("transcripts/") for n in damaged)
+    console.print(table if shown else f"{fs.path}: {utterances}, no features")
 
 
 @store.command("verify")
@@ -96,26 +123,35 @@ def _print_info(fs: Any, infos: list[Any]) -> None:
 def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
     """Check the store at PATH (exit 1 if not healthy): reads every chunk, checking its
     checksum, and compares each feature set's content checksum with the one recorded when
-    it was completed; offsets, NaN/Inf, completeness, failures. A damaged set is named with
-    its rows and utterances and the command that re-extracts them (`ser extract ...
-    --repair`). Sets written before checksums were recorded are said to have none.
+    it was completed; every piece of metadata; offsets, NaN/Inf, completeness, failures.
+    Every damaged piece is named (a set with its rows and utterances, the manifest, the
+    file) with the command that repairs it: `ser extract ... --repair` with the options that
+    made the set, or `ser store repair PATH`, which repairs everything. Sets written before
+    checksums were recorded are said to have none.
 
     With --json each feature set gets its content checksum (sha256 of its data in manifest
     order) to compare stores across machines and backends, and the recorded one.
     """
     from ser.cache import FeatureStore
+    from ser.cache.backend import DamagedMetadata, StoreUnreadable
 
-    fs = FeatureStore.open(path)
+    try:
+        fs = FeatureStore.open(path)
+    except (StoreUnreadable, DamagedMetadata) as error:  # nothing else can be read
+        _unopenable(ctx, path, error, as_json)
+        return
     report = fs.verify_report()
-    repairs = {name: fs.repair_command(name) for name in report.damaged}
+    repairs = _repairs(fs, report) if not report.healthy else {}
     if as_json:
         sets = {
             name: {"checksum": digest, "recorded_checksum": report.recorded.get(name)}
             | ({"repair": repairs[name]} if name in repairs else {})
             for name, digest in report.checksums.items()
         }
+        parts = {part or "store": {"problems": said, "repair": repairs[part]}
+                 for part, said in report.parts.items()}  # fmt: skip
         out = {"path": str(fs.path), "healthy": report.healthy, "problems": report.problems}
-        click.echo(json.dumps({**out, "feature_sets": sets}, indent=2))
+        click.echo(json.dumps({**out, "feature_sets": sets, "parts": parts}, indent=2))
     elif report.healthy:
         click.echo(f"ok: {fs.path}: {len(report.checksums)} feature sets, all healthy")
     else:
@@ -123,7 +159,9 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
         for problem in report.problems:
             click.echo(f"  - {problem}")
         for name, command in repairs.items():
-            click.echo(f"repair {name}: {command}")
+            click.echo(f"repair {name or 'store'}: {command}")
+        if len(repairs) > 1:
+            click.echo(f"repair everything: {_everything(fs)}")
     if report.unrecorded and not as_json:
         click.echo(
             f"note: no recorded checksum for {', '.join(report.unrecorded)} (written before "
@@ -132,6 +170,87 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
         )
     if not report.healthy:
         ctx.exit(1)
+
+
+def _repairs(fs: Any, report: Any) -> dict[str, str]:
+    """The command that repairs each damaged piece: a set by `ser extract ... --repair`
+    (`ser.extract.remake`; one not finished: resumed by it), the store's own parts by `ser
+    store repair`."""
+    from ser.extract.remake import repair_command, store_repair
+
+    unfinished = [n for n in fs.feature_sets() if n not in report.recorded]  # resumed
+    found = {name: repair_command(fs, name) for name in [*report.damaged, *unfinished]}
+    return found | {part: store_repair(fs.path, _corpus(fs)) for part in report.parts}
+
+
+def _corpus(fs: Any) -> Any:
+    from ser.extract.remake import corpus_of
+
+    labels = None if fs.manifest_damage else fs.manifest.column("label").tolist()
+    return corpus_of(fs.attrs, labels)
+
+
+def _everything(fs: Any) -> str:
+    from ser.extract.remake import store_repair
+
+    return store_repair(fs.path, _corpus(fs))
+
+
+def _unopenable(ctx: click.Context, path: Path, error: Any, as_json: bool) -> None:
+    """A store verify cannot open (an HDF5 file cut short, its own metadata and the
+    copy lost): what `ser store repair` makes of it, from the store's receipt."""
+    from ser.cache.backend import DamagedMetadata
+    from ser.cache.receipts import receipt_backup, receipt_path
+    from ser.extract.remake import corpus_of, store_repair
+
+    backup = receipt_backup(path.absolute())
+    where = error.file if isinstance(error, DamagedMetadata) else error.store
+    problem = f"{where} {error.reason}"
+    if backup is not None:
+        repair = store_repair(path.absolute(), corpus_of(backup["store"], None))
+    else:
+        repair = None
+        problem += f"; no receipt ({receipt_path(path.absolute())}) records what it held"
+    if as_json:
+        out = {"path": str(path.absolute()), "healthy": False, "problems": [problem]}
+        click.echo(json.dumps({**out, "repair": repair}, indent=2))
+    else:
+        click.echo(f"{path.absolute()}: 1 problem\n  - {problem}")
+        click.echo(
+            f"repair store: {repair}"
+            if repair
+            else "cannot be repaired: extract its sets again into a new store"
+        )
+    ctx.exit(1)
+
+
+@store.command("repair")
+@click.argument("path", type=STORE_PATH)
+@click.argument("corpus_root", required=False, type=click.Path(path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.pass_context
+def repair(ctx: click.Context, path: Path, corpus_root: Path | None, quiet: bool) -> None:
+    """Repair everything `ser store verify` finds damaged in the store at PATH, then check
+    it again (exit 1 if still not healthy): metadata written anew from the store's own
+    copies, a manifest rebuilt from the corpus (where it agrees with what is left of it),
+    damaged rows re-extracted with the options that made their set, a store file that
+    cannot be opened at all set aside and its sets extracted again from its receipt.
+    CORPUS_ROOT: the corpus, where the store does not record it.
+    """
+    from rich.console import Console
+
+    from ser.extract.store_repair import repair_store
+
+    result = repair_store(path, corpus_root, Console(stderr=True, quiet=quiet))
+    for line in result.done:
+        click.echo(line)
+    if result.problems:
+        click.echo(f"{path}: still {len(result.problems)} problems")
+        for problem in result.problems:
+            click.echo(f"  - {problem}")
+        ctx.exit(1)
+    said = "repaired" if result.done else "nothing to repair"
+    click.echo(f"ok: {path.absolute()}: {said}, all healthy")
 
 
 @store.command("init")

@@ -73,7 +73,10 @@ def on_terminal(console: Console) -> bool:
 
 
 def print_estimate(console: Console, sizes: Sequence[tuple[str, int]], store: Path) -> None:
-    """The disk estimate of the feature sets about to be written, and the free space."""
+    """The disk estimate of the feature sets about to be written, and the free space;
+    nothing when none is (a repair writes over the damaged rows in place)."""
+    if not sizes:
+        return
     total = sum(size for _, size in sizes)
     console.print(f"disk estimate for {store}:")
     width = max(len(name) for name, _ in sizes)

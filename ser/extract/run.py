@@ -5,9 +5,10 @@ take its lock, declare every extractor's feature sets (fingerprint check, no wei
 any device), and stop if all are complete. Otherwise, per extractor: plan, print the disk
 estimate, load the model once, extract the missing shards (in-process or on dask), and
 consolidate. `ExtractConfig` and `ExtractReport` are `config.py`'s, re-exported here.
-With ``repair``, complete sets are checked first (`FeatureStore.damage`): the plan's shards
-holding damaged utterances are extracted again and written back over them
-(`FeatureStore.repair`), and a set whose damage they cannot mend is extracted anew.
+With ``repair``, the store's damaged metadata is written anew from its copies and a damaged
+manifest from the corpus (`mend_store`), then complete sets are checked (`FeatureStore.damage`):
+the plan's shards holding damaged utterances are extracted again and written back over
+them (`FeatureStore.repair`), and a set whose damage they cannot mend is extracted anew.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -39,12 +40,11 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from ser.cache import Damage, FeatureStore, Manifest
+from ser.cache import Damage
 from ser.cache.atomic import writing
 from ser.cache.fingerprint import fingerprint, provenance
 from ser.cache.repair import repair_outcome
 from ser.corpus.options import ReadOptions
-from ser.corpus.records import CorpusReading
 from ser.corpus.registry import read_corpus
 from ser.errors import StoreError
 from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summary
@@ -65,6 +65,7 @@ from ser.extract.processes import batches_on_processes
 from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.registry import KINDS, build_extractor
 from ser.extract.shards import ShardJob, Source, audio_sources, make_jobs
+from ser.extract.store_setup import mend_store, open_store
 from ser.runtime.cluster import dask_client
 from ser.runtime.device import pick_device
 from ser.runtime.execution import Execution, decode_threads, for_extraction
@@ -107,9 +108,11 @@ def extract_features(
     device = pick_device(config.device)
     options = ReadOptions(config.audio_root)
     kind, reading = read_corpus(corpus_root, config.corpus, config.classes, options)
+    attrs = {**kind.attrs(reading), "classes": config.classes}
     with writing(store_path, "the feature store"):  # a full disk: one line, resumable
-        store = _create_store(Path(store_path), reading, kind.attrs(reading))
+        store = open_store(Path(store_path), reading, attrs, config.repair)
     with store.lock(), writing(store.path, "the store's sets"):
+        mended = mend_store(store, reading) if config.repair else []
         asr = None
         if config.text_source == "asr":
             asr = declare_asr(store, config)
@@ -141,7 +144,7 @@ def extract_features(
         for n, outcome in p.repaired.items()
     ]
     found = tuple(pair for p in passes for pair in p.found)
-    return dataclasses.replace(report, found=found, repaired=tuple(repaired))
+    return dataclasses.replace(report, found=found, repaired=(*mended, *repaired))
 
 
 def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, Any]) -> _Pass:
@@ -167,7 +170,8 @@ def _fingerprints(store: Any) -> dict[str, str]:
     """Fingerprint -> the first (sorted) feature set of the store that has it."""
     found: dict[str, str] = {}
     for name in sorted(store.feature_sets()):
-        found.setdefault(fingerprint(store.info(name).attrs), name)  # bookkeeping left out
+        with contextlib.suppress(StoreError):  # a damaged set: said when it is asked for
+            found.setdefault(fingerprint(store.info(name).attrs), name)  # bookkeeping left out
     return found
 
 
@@ -185,21 +189,6 @@ def _damaged(store: Any, specs: list[FeatureSetSpec], stored: dict[str, str]) ->
         elif damage:
             found[spec.name] = damage
     return found
-
-
-def _create_store(path: Path, reading: CorpusReading, attrs: dict[str, Any]) -> FeatureStore:
-    """The store of `reading`, wav paths relative to the corpus root as the manifest's
-    contract and `ser store init` have them. Stores an earlier `ser extract` made hold
-    absolute ones: such a store is opened as it is, not refused for that column."""
-    relative = Manifest.from_utterances(reading.utterances, reading.root)
-    with contextlib.suppress(StoreError):  # none yet, or none readable: create says which
-        store = FeatureStore.open(path, mode="a")
-        if any(
-            store.manifest.holds(m)
-            for m in (relative, Manifest.from_utterances(reading.utterances))
-        ):
-            return store
-    return FeatureStore.create(path, relative, attrs)
 
 
 def _run_passes(

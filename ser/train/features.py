@@ -165,7 +165,12 @@ def is_asr_text(attrs: Mapping[str, Any]) -> bool:
 def resolve_features(store: FeatureStore, requests: Sequence[str]) -> list[ResolvedFeature]:
     """The stored feature set behind each request, in request order (`StoreError`: missing
     or unfinished; `ConfigError`: ambiguous, or one set asked for twice)."""
-    infos = {name: store.info(name) for name in sorted(store.feature_sets())}
+    infos, damaged = {}, {}
+    for name in sorted(store.feature_sets()):
+        try:
+            infos[name] = store.info(name)
+        except StoreError as error:  # a damaged set is named only when asked for
+            damaged[name] = error
     held = ", ".join(infos) if infos else "no feature sets"
     resolved: list[ResolvedFeature] = []
     for request in requests:
@@ -174,6 +179,8 @@ def resolve_features(store: FeatureStore, requests: Sequence[str]) -> list[Resol
             resolved.append(_resolve_layers(store, request, layered, infos))
             continue
         found = _candidates(request, infos)
+        if not found and request in damaged:
+            raise damaged[request]
         if not found:
             raise StoreError(
                 f"feature set {request!r} is not in the store {store.path} (it holds: {held}); "

@@ -100,7 +100,7 @@ class TestChecksums:
         message = str(error.value)
         assert message.startswith(f"{store.path}: feature set 'hubert.L3' is damaged: rows 10-14")
         assert all(utt in message for utt in ids[:3])
-        assert f"ser extract CORPUS_ROOT --store {store.path} --features hubert --repair" in message
+        assert f"`ser store repair {store.path} CORPUS_ROOT`" in message
         assert "\n" not in message
         with pytest.raises(StoreError, match="fail their chunk checksum"):
             store.checksum("hubert.L3")
@@ -116,7 +116,7 @@ class TestChecksums:
         assert store.info("hubert.L3").failures == 2  # info reads no chunk
         with pytest.raises(
             StoreError,
-            match=r"its offsets array fails its checksum .*re-extract the set with: ser extract",
+            match=r"its offsets array fails its checksum .*re-extract the set with `ser store",
         ):
             store.read("hubert.L3")
 
@@ -141,8 +141,10 @@ class TestChecksums:
         with pytest.raises(StoreError, match="transcripts/asr-w/text: 1 chunk"):
             store.read_transcripts("asr-w")
         damage_chunk(store, "manifest/label")
+        opened = FeatureStore.open(store_path)  # a damaged manifest blocks no set's checks
         with pytest.raises(StoreError, match=r"manifest/label: 1 chunk\(s\) fail their checksum"):
-            FeatureStore.open(store_path)
+            _ = opened.manifest
+        assert [p.split(":")[0] for p in opened.verify()] == ["manifest", "transcripts asr-w"]
 
     def test_store_written_before_checksums(
         self, store_path: Path, manifest: Manifest, monkeypatch: pytest.MonkeyPatch

@@ -8,7 +8,7 @@ import numpy as np
 
 from ser.cache import FeatureStore
 from ser.cache.manifest import Manifest
-from ser.cache.receipts import check_receipt, request_key, write_receipt
+from ser.cache.receipts import check_receipt, receipt_backup, request_key, write_receipt
 from tests.stores import EXAMPLE_ATTRS, example_columns
 
 IDS = ["Ses01F_impro01_F000", "Ses01F_impro01_M000"]
@@ -72,3 +72,15 @@ def test_key_follows_options_corpus_and_models(tmp_path: Path) -> None:
 def test_an_uncached_hub_id_cannot_be_answered_cheaply(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     assert request_key(tmp_path, {}, {"bert": "bert-base-uncased"}) is None
+
+
+def test_a_receipt_keeps_a_copy_of_the_stores_attributes(tmp_path: Path) -> None:
+    """What `ser store repair` extracts again when the store cannot be opened at all."""
+    path = _store(tmp_path)
+    assert receipt_backup(path) is None  # no receipt yet
+    write_receipt(path, "k1", {"n_utterances": 2, "sets": [], "failures": []})
+    backup = receipt_backup(path)
+    assert backup is not None and backup["store"] == FeatureStore.open(path).attrs
+    assert backup["sets"] == {"x": FeatureStore.open(path).info("x").attrs}
+    write_receipt(path, None, None)  # the backup written anew, the request kept
+    assert check_receipt(path, "k1") is not None

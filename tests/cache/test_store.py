@@ -453,7 +453,7 @@ def test_unknown_suffix(tmp_path: Path, manifest: Manifest) -> None:
 
 def test_not_a_store(tmp_path: Path) -> None:
     (tmp_path / "x.h5").write_bytes(b"not hdf5")
-    with pytest.raises(StoreError, match="not a readable HDF5"):
+    with pytest.raises(StoreError, match="not an HDF5 file"):
         FeatureStore.open(tmp_path / "x.h5")
     (tmp_path / "y.zarr").mkdir()
     (tmp_path / "y.zarr" / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from ser.cache import FeatureStore
 from ser.cli import main
+from ser.extract.remake import repair_command
 from ser.synth.emobox import EmoBoxConfig, write_emobox
 
 
@@ -70,7 +71,7 @@ def test_extract_and_train_on_emobox_folds(tmp_path: Path) -> None:
         attrs = FeatureStore.open(store).attrs
         assert (attrs["corpus"], attrs["audio_root"]) == ("emobox", str(audio))
         assert attrs["corpus_root"] == str(truth.folder(name))
-        repair = FeatureStore.open(store).repair_command("logmel80")
+        repair = repair_command(FeatureStore.open(store), "logmel80")
         assert f"{truth.folder(name)} --corpus emobox --audio-root {audio} --store" in repair
         again = ser("extract", truth.folder(name), "--corpus", "emobox", "--store", store,
                     "--features", "logmel", "--audio-root", audio)  # fmt: skip

@@ -1,4 +1,5 @@
-"""`ser store info|verify|init|import` through click's runner."""
+"""`ser store info|verify|repair|init|import` through click's runner (the damage a
+store can take and its repair: tests/faults/test_store_faults.py)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,8 @@ def test_verify_reports_incomplete_and_exits_1(store: FeatureStore) -> None:
     result = ser("store", "verify", store.path)
     assert result.exit_code == 1
     assert "mpnet: incomplete" in result.stdout
+    # Resumed by the extraction that began it (the store records no corpus root).
+    assert f"repair mpnet: ser extract CORPUS_ROOT --store {store.path} " in result.stdout
 
 
 def test_verify_json_checksums_match_across_backends(tmp_path: Path) -> None:
@@ -103,7 +106,9 @@ def test_verify_json_unhealthy(store: FeatureStore) -> None:
     assert result.exit_code == 1
     out = json.loads(result.stdout)
     assert out["healthy"] is False and any("mpnet" in p for p in out["problems"])
-    assert out["feature_sets"]["mpnet"] == {"checksum": None, "recorded_checksum": None}
+    mpnet = out["feature_sets"]["mpnet"]
+    assert (mpnet["checksum"], mpnet["recorded_checksum"]) == (None, None)
+    assert mpnet["repair"].startswith("ser extract CORPUS_ROOT --store ")  # resumes it
     hubert = out["feature_sets"]["hubert.L3"]
     assert len(hubert["checksum"]) == 64 and hubert["recorded_checksum"] == hubert["checksum"]
 
@@ -124,7 +129,12 @@ def test_verify_names_a_damaged_chunk_and_its_repair(tmp_path: Path, suffix: str
         f"hubert.L3: rows 0-{rows - 1} fail their chunk checksum (8 utterances: " in result.stdout
     )
     assert held[0] in result.stdout and "all healthy" not in result.stdout
-    command = f"ser extract CORPUS_ROOT --store {fs.path} --features hubert --repair"
+    # The store records no corpus: the rest is what made the set (named otherwise than its
+    # model's id, with the class set its labels hold).
+    command = (
+        f"ser extract CORPUS_ROOT --store {fs.path} --classes 4 --features hubert "
+        "--hubert-model tiny-hubert --hubert-layers 3 --name hubert=hubert --repair"
+    )
     assert f"repair hubert.L3: {command}" in result.stdout
     out = json.loads(ser("store", "verify", fs.path, "--json").stdout)
     assert out["healthy"] is False and out["feature_sets"]["hubert.L3"]["checksum"] is None

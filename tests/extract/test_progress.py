@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from rich.console import Console
 
-from ser.extract.progress import on_terminal, progress_bar
+from ser.extract.progress import on_terminal, print_estimate, progress_bar
 from ser.runtime.plain_progress import CountLines
 
 
@@ -31,3 +32,12 @@ def test_quiet_shows_nothing() -> None:
     with progress_bar(Console(file=out), enabled=False) as bar:
         bar.advance(bar.add_task("hubert", total=3), 3)
     assert out.getvalue() == ""
+
+
+def test_no_sets_to_write_is_no_estimate(tmp_path: Path) -> None:
+    """A repair alone writes no new set: it crashed in `max()` of no sizes."""
+    out = io.StringIO()
+    print_estimate(Console(file=out), [], tmp_path / "f.zarr")
+    assert out.getvalue() == ""
+    print_estimate(Console(file=out, width=80), [("logmel80", 2**20)], tmp_path / "f.zarr")
+    assert "logmel80" in out.getvalue() and "1.0 MiB" in out.getvalue()

@@ -53,7 +53,9 @@ def test_repair_reextracts_what_verify_finds_damaged(
         "tiny-hubert.L2: rows" in verify.stdout and "logmel80: its offsets array" in verify.stdout
     )
     # The store records the corpus it was extracted from: the repair command names it.
-    assert f"repair tiny-hubert.L2: ser extract {root} --store {fs.path}" in verify.stdout
+    assert f"repair tiny-hubert.L2: ser extract {root} --corpus iemocap --store {fs.path}" in (
+        verify.stdout
+    )
     damaged = fs.damage("tiny-hubert.L2").utterances
     assert 0 < len(damaged) < len(offsets) - 1
 

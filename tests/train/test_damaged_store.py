@@ -37,5 +37,5 @@ def test_damaged_chunk_stops_training_with_the_repair_command(
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert line.startswith(f"error: {store.path}: feature set 'is13' is damaged: rows 20-29 ")
     assert f"(10 utterances: {held[0]}, {held[1]}, {held[2]} and 7 more)" in line
-    assert f"ser extract CORPUS_ROOT --store {store.path} --features is13 --repair" in line
+    assert f"`ser store repair {store.path} CORPUS_ROOT`" in line
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("run.json"))

@@ -1,0 +1,196 @@
+"""A store's health, by methods `FeatureStore` inherits: `verify` (every chunk, checksum,
+layout and piece of metadata), the damage of a set, and its repair: damaged rows written
+back over (`repair`), damaged metadata written anew from the store's own copies (`mend`),
+a damaged manifest rebuilt from the corpus (`rebuild_manifest`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ser.cache import mend
+from ser.cache.backend import DATA, MANIFEST, TRANSCRIPTS, Backend, DamagedMetadata
+from ser.cache.manifest import Manifest
+from ser.cache.repair import repair_runs
+from ser.cache.shards import ShardWriter
+from ser.cache.store_types import Damage, VerifyReport
+from ser.cache.verify import RECORDED, Health, check_feature_set
+from ser.errors import StoreError
+
+
+class StoreHealth:
+    """`FeatureStore`'s checks and repairs."""
+
+    # Set by `FeatureStore.__init__`.
+    _backend: Backend
+    path: Path
+    _manifest: Manifest | StoreError
+    attrs: dict[str, Any]
+    damaged_root: DamagedMetadata | None
+
+    if TYPE_CHECKING:  # defined by `FeatureStore`
+
+        @property
+        def manifest(self) -> Manifest: ...
+        @property
+        def manifest_damage(self) -> StoreError | None: ...
+        def feature_sets(self) -> list[str]: ...
+        def transcript_sets(self) -> list[str]: ...
+        def check_transcripts(self, name: str) -> list[str]: ...
+        def delete_feature_set(self, name: str) -> None: ...
+        def shard_writer(self, name: str) -> ShardWriter: ...
+        def _attrs_of(self, name: str) -> dict[str, Any]: ...
+        def _complete_attrs(self, name: str) -> dict[str, Any]: ...
+        def _commit_attrs(self, group: str, attrs: dict[str, Any]) -> None: ...
+        def _require_writable(self) -> None: ...
+        def _clear_staging(self, name: str) -> None: ...
+
+    def verify(self) -> list[str]:
+        """Problems found (empty = healthy): chunk and content checksums, offsets,
+        NaN/Inf, completeness, failures."""
+        return self.verify_report().problems
+
+    def verify_report(self) -> VerifyReport:
+        """`verify` with each set's checksum as read and as recorded, its damage, and the
+        store's own damaged parts (its metadata, its manifest, transcript sets): a damaged
+        part never keeps the others from being checked."""
+        report = VerifyReport(problems=[], checksums={})
+        unreadable: dict[str, list[DamagedMetadata]] = {}
+        for damaged in self._backend.damaged_metadata():
+            unreadable.setdefault(damaged.part, []).append(damaged)
+            _add(report, damaged.part, f"{_said(damaged.part)}: {damaged.file} {damaged.reason}")
+        if self.manifest_damage is not None and MANIFEST not in unreadable:
+            detail = mend.damage_detail(str(self.path), self.manifest_damage)
+            _add(report, MANIFEST, f"manifest: {detail}")
+        manifest = None if self.manifest_damage else self.manifest
+        for name in self.feature_sets():
+            nodes = tuple(
+                d.node for d in unreadable.get(name, ()) if d.node in (name, f"{name}/{DATA}")
+            )
+            if nodes:  # checked once `mend` has written its metadata anew
+                said = tuple(report.parts.pop(name))
+                report.damaged[name] = Damage(metadata=nodes, problems=said)
+                report.checksums[name] = None
+                continue
+            report.parts.pop(name, None)
+            self._check_into(report, name, manifest)
+        for name in self.transcript_sets():
+            part = f"{TRANSCRIPTS}/{name}"
+            for problem in () if part in unreadable else self.check_transcripts(name):
+                _add(report, part, problem)
+        return report
+
+    def _check_into(self, report: VerifyReport, name: str, manifest: Manifest | None) -> None:
+        attrs = self._attrs_of(name)
+        found = check_feature_set(self._backend, manifest, name, attrs)
+        report.problems.extend(p for p in found.problems if p not in report.problems)
+        report.checksums[name] = found.checksum
+        if attrs.get("complete"):
+            report.recorded[name] = found.recorded
+        if found.damage:
+            report.damaged[name] = found.damage
+
+    def recorded_attrs(self, name: str) -> dict[str, Any] | None:
+        """Set ``name``'s attributes, from its copy where its own are damaged (None:
+        neither can be read)."""
+        try:
+            return self._attrs_of(name)
+        except DamagedMetadata:
+            return mend.copied_attrs(self._backend, name)
+
+    def mend(
+        self, backup: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Write anew the damaged metadata the store's own copies (or ``backup``, a
+        receipt's attributes by set, where the data bears them out) restore: (what was
+        restored, what could not be), each a line (`mend.mend_metadata`)."""
+        self._require_writable()
+        done, left = mend.mend_metadata(self._backend, self.attrs, backup or {})
+        self.attrs, self.damaged_root = mend.root_attrs(self._backend)
+        self._manifest = mend.read_manifest(self._backend)
+        return done, left
+
+    def rebuild_manifest(self, candidates: Iterable[Manifest]) -> bool:
+        """Write a damaged manifest anew: the first of ``candidates`` (the corpus's, as it
+        reads now) that agrees with what is left of it (`mend.agreeing_manifest`), else
+        StoreError; False when the manifest is not damaged."""
+        self._require_writable()
+        if self.manifest_damage is None:
+            return False
+        sets = self.feature_sets()
+        manifest = mend.agreeing_manifest(self._backend, candidates, self.attrs, sets)
+        self._backend.replace_manifest(manifest.columns(), self.attrs)
+        self._manifest = mend.read_manifest(self._backend)
+        return True
+
+    def checksum(self, name: str) -> str:
+        """sha256 of the data bytes (little-endian, C order) in manifest order."""
+        self._complete_attrs(name)
+        found = self._health(name)
+        if found.checksum is None:
+            raise StoreError(f"{self.path}: " + "; ".join(found.problems))
+        return found.checksum
+
+    def damage(self, name: str) -> Damage:
+        """What of complete set ``name`` is damaged (falsy when nothing is)."""
+        self._complete_attrs(name)
+        return self._health(name).damage
+
+    def begin_repair(self, name: str) -> Damage:
+        """The damage of complete set ``name`` (`damage`), made ready for its repair: what
+        an earlier repair staged is dropped (a repair extracts afresh), and a set damaged
+        ``whole`` is deleted, to be begun and extracted again."""
+        self._require_writable()
+        damage = self.damage(name)
+        if damage.whole:
+            self.delete_feature_set(name)
+        else:
+            self._clear_staging(name)
+        return damage
+
+    def repair(self, name: str, damage: Damage) -> bool | None:
+        """Write the damaged utterances' rows, re-extracted into this set's staged shards,
+        over the stored ones; check the set again. True: its bytes are those recorded when
+        it was completed; False: they differ (extracted elsewhere, in other batches), and
+        their checksum is recorded now; None: a set written before checksums were."""
+        self._require_writable()
+        attrs = self._complete_attrs(name)
+        if damage.whole or not damage.utterances:
+            raise StoreError(f"{self.path}: feature set {name!r}: nothing a repair can mend")
+        offsets = self._backend.read_array(name, "offsets")
+        if offsets is None:
+            raise StoreError(f"{self.path}: feature set {name!r} has no offsets array")
+        writer = self.shard_writer(name)
+        runs = repair_runs(writer, offsets, damage.utterances, self.manifest)
+        self._backend.repair_rows(name, runs)
+        after = check_feature_set(self._backend, self.manifest, name, attrs)
+        if after.damage.utterances or (after.damage.whole and after.checksum is None):
+            raise StoreError(
+                f"{self.path}: feature set {name!r} is still damaged after its repair: "
+                + "; ".join(after.problems)
+            )
+        self._clear_staging(name)
+        if after.recorded is None or after.checksum is None:
+            return None
+        if after.checksum == after.recorded:
+            self._commit_attrs(name, attrs)  # HDF5's repair writes a new data array
+            return True
+        self._commit_attrs(name, {**attrs, RECORDED: after.checksum})
+        return False
+
+    def _health(self, name: str) -> Health:
+        return check_feature_set(self._backend, self.manifest, name, self._attrs_of(name))
+
+
+def _add(report: VerifyReport, part: str, problem: str) -> None:
+    report.problems.append(problem)
+    report.parts.setdefault(part, []).append(problem)
+
+
+def _said(part: str) -> str:
+    """How verify's lines start for a part of the store."""
+    if part.startswith(TRANSCRIPTS + "/"):
+        return f"transcripts {part.split('/', 1)[1]}"
+    return part or "store"

@@ -1,0 +1,221 @@
+"""How a feature set was made, as `ser extract` takes it again: the command `ser store
+verify` prints to repair a set, and the `ExtractConfig` `ser store repair` runs.
+
+A complete set records its provenance (the extractor, its model, layer, pooling,
+precision, the transcripts it read) and the store its corpus (its root, kind, audio root
+and class set: `corpus_of`); `remake` turns them back into the extractor's options
+(`KindOptions.from_attrs`, as `ser predict` does) and those into flags. Options no flag
+sets (the model's own defaults, such as a text model's token limit) are what `ser extract`
+gives by itself; a set whose fixed options it would not give (a `logmel` of 40 bands made
+through the API) has no command, only `ser store repair`, which passes every option.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ser.cache.fingerprint import differences, identity
+from ser.cache.model_names import set_stem
+from ser.cache.receipts import receipt_backup
+from ser.corpus.registry import store_kind
+from ser.errors import ConfigError
+from ser.extract.config import ExtractConfig
+from ser.extract.registry import KINDS, Flag, build_extractor, flags
+
+CORPUS_PLACEHOLDER = "CORPUS_ROOT"  # `ser extract`'s argument, where the store lacks it
+# A set whose attributes have no copy left anywhere (a store written before sets kept one).
+LOST = (
+    "no copy of its attributes is left to restore them from: run the `ser extract` command "
+    "that made it again, with --overwrite"
+)
+# Provenance that names the code that made a set, not how: a newer ser, transformers or
+# openSMILE repairs a set all the same (its bytes are checked against the recorded ones).
+_VERSIONS = ("ser_version", "transformers_version", "opensmile_version")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The corpus a store was extracted from, as `ser extract` takes it."""
+
+    root: str | None  # None: the store does not record it
+    kind: str | None
+    audio_root: str | None
+    classes: str
+
+    def arguments(self) -> list[str]:
+        """The corpus argument and its options, before --store."""
+        found = [self.root or CORPUS_PLACEHOLDER]
+        found += ["--corpus", self.kind] if self.kind else []
+        found += ["--audio-root", self.audio_root] if self.audio_root else []
+        return found
+
+
+def corpus_of(attrs: Mapping[str, Any], labels: list[str] | None) -> Corpus:
+    """The store's corpus from its attributes; its class set where the store does not
+    record one: the smallest of its kind's that holds every label of its manifest
+    (`labels`; None: unreadable, "all")."""
+    classes = attrs.get("classes")
+    if not classes:
+        classes = "all" if labels is None else _classes_of(attrs, set(labels))
+    root, kind, audio = (attrs.get(key) for key in ("corpus_root", "corpus", "audio_root"))
+    return Corpus(
+        None if root is None else str(root),
+        None if kind is None else str(kind),
+        None if audio is None else str(audio),
+        str(classes),
+    )
+
+
+def _classes_of(attrs: Mapping[str, Any], labels: set[str]) -> str:
+    try:
+        sets = store_kind(attrs).sets(sorted(labels))
+    except ConfigError:
+        return "all"
+    holding = [(len(s.mapping), n) for n, s in sets.items() if labels <= set(s.mapping)]
+    return min(holding)[1] if holding else "all"
+
+
+@dataclass(frozen=True)
+class Remake:
+    """The extraction of one set: its kind, the kind's options (all of them, as the set
+    records them), and the run-wide options it depends on."""
+
+    name: str
+    kind: str
+    options: dict[str, Any]
+    attrs: Mapping[str, Any] = field(repr=False)  # as the set records them
+    precision: str | None = None
+    asr: dict[str, Any] = field(default_factory=dict)  # asr_model, asr_max_new_tokens
+
+    def config(self, corpus: Corpus, **run: Any) -> ExtractConfig:
+        """What `extract_features` makes the set again with (``run``: repair, progress)."""
+        asr = {"text_source": "asr", **self.asr} if self.asr else {}
+        return ExtractConfig(
+            features=(self.kind,),
+            classes=corpus.classes,
+            options={self.kind: self.options},
+            precision=self.precision or "auto",
+            corpus=corpus.kind,
+            audio_root=None if corpus.audio_root is None else Path(corpus.audio_root),
+            **asr,
+            **run,
+        )
+
+    def flags(self) -> list[str] | None:
+        """The kind's options and the run-wide ones as `ser extract` flags; None when
+        flags cannot give an option as the set has it."""
+        found = ["--features", self.kind]
+        every = flags()
+        for option, value in self.options.items():
+            flag = None if option == "name" else _flag_of(every, self.kind, option)
+            if flag is None:
+                continue  # checked below: what ser extract gives without it
+            if flag.type is bool:
+                found += [f"--{flag.param.replace('_', '-')}"] if value else []
+            elif value not in (None, ""):
+                found += [f"--{flag.param.replace('_', '-')}", str(value)]
+        if not KINDS[self.kind].named and not self._flags_give_it(every):
+            return None
+        name = self.options.get("name")
+        found += ["--name", f"{self.kind}={name}"] if name else []
+        found += ["--precision", self.precision] if self.precision else []
+        if self.asr:
+            found += ["--text-source", "asr", "--asr-model", str(self.asr["asr_model"])]
+            tokens = self.asr.get("asr_max_new_tokens")
+            found += ["--asr-max-new-tokens", str(tokens)] if tokens else []
+        return found
+
+    def _flags_give_it(self, every: Mapping[str, Flag]) -> bool:
+        """Whether the kind's flagged options alone make this set (a kind whose sets are
+        named by their options: no model to load to tell)."""
+        given = {k: v for k, v in self.options.items() if _flag_of(every, self.kind, k)}
+        try:
+            made = {s.name: s.attrs for s in build_extractor(self.kind, **given).specs()}
+        except ConfigError:
+            return False
+        if self.name not in made:
+            return False
+        found = differences(identity(self.attrs), identity(made[self.name]))
+        return all(line.split(":")[0] in _VERSIONS for line in found)
+
+
+def remake(name: str, attrs: Mapping[str, Any], sets: list[str]) -> Remake | None:
+    """How set ``name`` (with ``attrs``) was extracted, in a store holding ``sets``;
+    None for a set no extractor made (imported) or one of an unknown kind."""
+    kind = str(attrs.get("extractor", ""))
+    if kind not in KINDS:
+        return None
+    registered = KINDS[kind]
+    options = registered.options.from_attrs(attrs)
+    precision = options.pop("precision", None)
+    options.pop("transcripts", None)  # --text-source asr: the store's transcripts again
+    asr = {k: attrs[k] for k in ("asr_model", "asr_max_new_tokens") if k in attrs}
+    if registered.named:
+        stem = _stem(registered, name, attrs)
+        if stem != set_stem(str(attrs.get("model", ""))):
+            options["name"] = stem  # --name made it
+        pool = attrs.get("pool")
+        frames = registered.options.set_name(stem, {**attrs, "pool": None})
+        if pool and frames not in sets:
+            options["pooled_only"] = True
+    text = attrs.get("text_source") == "asr"
+    recorded = None if precision is None else str(precision)
+    return Remake(name, kind, options, attrs, recorded, asr if text else {})
+
+
+def _stem(registered: Any, name: str, attrs: Mapping[str, Any]) -> str:
+    """The name stem of a set: its name less what its layer, pooling and transcripts add."""
+    tail = registered.options.set_name("", attrs)
+    return name[: len(name) - len(tail)] if tail and name.endswith(tail) else name
+
+
+def _flag_of(every: Mapping[str, Flag], kind: str, option: str) -> Flag | None:
+    """The flag that sets `option` of `kind` alone or with others (None: none does)."""
+    own = every.get(f"{kind}_{option}")
+    if own is not None:
+        return own
+    shared = every.get(option)
+    return shared if shared is not None and (kind, option) in shared.targets else None
+
+
+def command(
+    store: Path, corpus: Corpus, name: str, attrs: Mapping[str, Any], sets: list[str]
+) -> str:
+    """The command that repairs set ``name`` (with ``attrs``, in a store holding ``sets``):
+    `ser extract ... --repair`, or `ser store import ... --overwrite` for an imported set;
+    `ser store repair` where flags cannot make it."""
+    path = str(store)
+    if attrs.get("extractor") == "imported":
+        args = ["store", "import", path, str(attrs.get("source", "FILE.npz")), "--name", name,
+                "--modality", str(attrs.get("modality")), "--level", str(attrs.get("level")),
+                "--overwrite"]  # fmt: skip
+        return shlex.join(["ser", *args])
+    made = remake(name, attrs, sets)
+    given = None if made is None else made.flags()
+    if given is None:
+        return store_repair(store, corpus)
+    extract = ["extract", *corpus.arguments(), "--store", path, "--classes", corpus.classes]
+    return shlex.join(["ser", *extract, *given, "--repair"])
+
+
+def store_repair(store: Path, corpus: Corpus) -> str:
+    """`ser store repair STORE`, with the corpus root where the store does not record it."""
+    tail = [] if corpus.root else [CORPUS_PLACEHOLDER]
+    return shlex.join(["ser", "store", "repair", str(store), *tail])
+
+
+def repair_command(store: Any, name: str) -> str:
+    """The command that repairs set ``name`` of an opened `FeatureStore` (`command`)."""
+    labels = None if store.manifest_damage else store.manifest.column("label").tolist()
+    corpus = corpus_of(store.attrs, labels)
+    attrs = store.recorded_attrs(name)
+    if attrs is None:  # no copy of them in the store: its receipt's, where it has one
+        attrs = (receipt_backup(store.path) or {}).get("sets", {}).get(name)
+        if attrs is None:
+            return LOST
+        return store_repair(store.path, corpus)
+    return command(store.path, corpus, name, attrs, store.feature_sets())

@@ -1,0 +1,191 @@
+"""`ser store repair`: everything of a damaged store that can be mended, then checked.
+
+In order, each step on what the one before left: the metadata the store's own copies (or
+its receipt's) restore (`FeatureStore.mend`); a damaged manifest rebuilt from the corpus,
+only where it agrees with what is left of the old one (`FeatureStore.rebuild_manifest`);
+then every set `verify` still finds damaged, re-extracted by `ser extract --repair` with the
+options that made it (`remake.py`): its damaged utterances written back over their rows,
+or (offsets or failures lost) the whole set. Nothing good is ever deleted: a store that
+cannot be opened at all (an HDF5 file cut short) is set aside under another name and its
+sets extracted again from its receipt's copy of their attributes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ser.cache import FeatureStore, Manifest
+from ser.cache.backend import DamagedMetadata, StoreUnreadable
+from ser.cache.lock import try_lock
+from ser.cache.receipts import receipt_backup, receipt_path, write_receipt
+from ser.cache.verify import RECORDED
+from ser.corpus.options import ReadOptions
+from ser.corpus.registry import read_corpus, store_kind
+from ser.errors import StoreError, StoreLocked
+from ser.extract.remake import Corpus, Remake, corpus_of, remake
+from ser.extract.run import extract_features
+from ser.extract.store_setup import manifests
+
+
+@dataclass
+class Repaired:
+    """What `repair_store` did (a line each) and what `verify` finds after (empty:
+    healthy)."""
+
+    done: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def repair_store(
+    path: Path, corpus_root: Path | None = None, console: Console | None = None
+) -> Repaired:
+    """Mend the store at `path` (`corpus_root`: where the store records none)."""
+    console = console or Console(stderr=True, quiet=True)
+    try:
+        store = FeatureStore.open(path, mode="a")
+    except StoreUnreadable as error:
+        return _extract_again(path, error, corpus_root, console)
+    except DamagedMetadata as error:  # its own metadata, and the manifest's copy, lost
+        FeatureStore.restore_root(path, _backup(path, error)["store"])
+        store = FeatureStore.open(path, mode="a")
+    out = Repaired()
+    with store.lock():
+        done, _ = store.mend((receipt_backup(store.path) or {}).get("sets", {}))
+        out.done += [f"restored {line}" for line in done]
+        if store.manifest_damage is not None:
+            root = _root(store.path, _corpus(store), corpus_root)
+            store.rebuild_manifest(_candidates(root, store.attrs))
+            out.done.append(f"rebuilt the manifest from {root} ({len(store.manifest)} utterances)")
+    out.done += _reextract(store, corpus_root, console)
+    out.problems = FeatureStore.open(store.path).verify_report().problems
+    return out
+
+
+def _reextract(store: FeatureStore, corpus_root: Path | None, console: Console) -> list[str]:
+    """Every set `_to_extract` finds, extracted with --repair; what each extraction did."""
+    done = []
+    corpus = _corpus(store)
+    for made in _to_extract(store):
+        root = _root(store.path, corpus, corpus_root)
+        config = made.config(corpus, repair=True, progress=not console.quiet)
+        result = extract_features(root, store.path, config, console)
+        done += [f"repaired {line}" for line in result.repaired]
+        whole = "(unfinished, or where its rows are was lost)"
+        done += [f"{name}: extracted whole {whole}" for name in result.extracted]
+        if result.transcripts is not None and result.transcripts.transcribed:
+            done.append(f"{result.transcripts.name}: transcribed again")
+    return done
+
+
+def _to_extract(store: FeatureStore) -> list[Remake]:
+    """The sets a repairing extraction mends, with how each was made: each damaged one
+    ser extracted (one whose attributes stay lost is left for `verify` to name), each one
+    not finished (resumed), and for damaged transcripts the first text set made of them."""
+    report = store.verify_report()
+    sets = store.feature_sets()
+    made = {name: _remade(store, name, sets) for name in sets}
+    found = [n for n, damage in sorted(report.damaged.items()) if not damage.metadata]
+    found += [n for n in sets if n not in found and not _complete(store, n)]
+    for part in report.parts:
+        name = part.removeprefix("transcripts/")
+        users = [n for n in sets if (store.recorded_attrs(n) or {}).get("transcripts") == name]
+        if part != name and users and not set(users) & set(found):
+            found.append(users[0])
+    return [one for name in found if (one := made[name]) is not None]
+
+
+def _complete(store: FeatureStore, name: str) -> bool:
+    return bool((store.recorded_attrs(name) or {"complete": True}).get("complete"))
+
+
+def _remade(store: FeatureStore, name: str, sets: list[str]) -> Remake | None:
+    attrs = store.recorded_attrs(name)
+    return None if attrs is None else remake(name, attrs, sets)
+
+
+def _corpus(store: FeatureStore) -> Corpus:
+    labels = None if store.manifest_damage else store.manifest.column("label").tolist()
+    return corpus_of(store.attrs, labels)
+
+
+def _root(store: Path, corpus: Corpus, given: Path | None) -> str:
+    if given is not None:
+        return str(given)
+    if corpus.root is None:
+        raise StoreError(
+            f"{store}: the store does not record the corpus it was extracted from: "
+            f"give it, `ser store repair {store} CORPUS_ROOT`"
+        )
+    return corpus.root
+
+
+def _candidates(root: str, attrs: dict[str, Any]) -> Iterator[Manifest]:
+    """The manifests the corpus gives with the store's class set, or (a store that does
+    not record it) with each of its kind's, fewest codes first."""
+    corpus = corpus_of(attrs, None)
+    options = ReadOptions(None if corpus.audio_root is None else Path(corpus.audio_root))
+    kind = store_kind(attrs)
+    sets = kind.sets(())
+    names = sorted(sets, key=lambda n: len(sets[n].mapping))
+    for name in [corpus.classes] if "classes" in attrs else names:
+        yield from manifests(read_corpus(root, kind.name, name, options)[1])
+
+
+def _backup(path: Path, error: StoreError) -> dict:
+    """The receipt's copy of the store's attributes and sets; StoreError without one."""
+    backup = receipt_backup(path)
+    if backup is None:
+        raise StoreError(
+            f"{error}; and no receipt ({receipt_path(path)}) records what the store held: "
+            "extract its sets again into a new store"
+        ) from None
+    return backup
+
+
+def _extract_again(
+    path: Path, error: StoreUnreadable, corpus_root: Path | None, console: Console
+) -> Repaired:
+    """A store that cannot be opened: set aside, and its sets (as its receipt records
+    them) extracted again at its path."""
+    backup = _backup(path, error)
+    corpus = corpus_of(backup["store"], None)
+    root = _root(path, corpus, corpus_root)
+    next(_candidates(root, backup["store"]))  # the corpus is there: else nothing is moved
+    made = [remake(name, attrs, list(backup["sets"])) for name, attrs in backup["sets"].items()]
+    with try_lock(path.with_name(path.name + ".lock")) as holder:
+        if holder is not None:
+            raise StoreLocked(f"{path} is in use by another ser process; wait for it to finish")
+        aside = _aside(path)
+        os.rename(path, aside)
+    out = Repaired([f"set the unreadable store aside as {aside} (kept, not deleted)"])
+    for one in made:
+        if one is None:
+            continue
+        extract_features(root, path, one.config(corpus, progress=not console.quiet), console)
+    store = FeatureStore.open(path)
+    for name, attrs in sorted(backup["sets"].items()):
+        if name not in store.feature_sets():
+            out.done.append(f"{name}: not extracted again (no extractor made it: import it again)")
+            continue
+        same = store.info(name).attrs.get(RECORDED) == attrs.get(RECORDED)
+        said = "the bytes it had" if same else "other bytes than it had (another device?)"
+        out.done.append(f"{name}: extracted again, {said}")
+    write_receipt(path, None, None)
+    out.problems = store.verify_report().problems
+    return out
+
+
+def _aside(path: Path) -> Path:
+    """``features.damaged.h5``, numbered if taken."""
+    for n in range(1, 1000):
+        tag = ".damaged" if n == 1 else f".damaged-{n}"
+        aside = path.with_name(f"{path.stem}{tag}{path.suffix}")
+        if not aside.exists():
+            return aside
+    raise StoreError(f"{path}: too many damaged copies beside it; move some away")
