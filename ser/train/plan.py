@@ -86,8 +86,8 @@ class TrainConfig:
     )
     epochs: int | None = option(None, "Training epochs.")
     batch_size: int | None = option(None, "Utterances, or dialogs for dialog-context models.")
-    lr: float | None = option(None, "Learning rate (Adam).")
-    weight_decay: float | None = option(None, "Adam's L2 weight decay.")
+    lr: float | None = option(None, "Learning rate (Adam).", above=0.0)
+    weight_decay: float | None = option(None, "Adam's L2 weight decay.", least=0.0)
     seed: int = option(0, "The first seed.")
     seeds: int | None = option(None, "Repeats with seeds seed, seed+1, ...")
     patience: int | None = option(None, "Early stopping patience (off by default).")
@@ -116,6 +116,7 @@ class TrainConfig:
         f"With --target emotion+...: the attribute loss's weight beside the category's "
         f"[default: {ATTRIBUTE_WEIGHT}, measured in "
         'benchmarks/README.md, "What should an attribute run weigh?"].',
+        least=0.0,
     )
     labels: str = option(
         "hard",
