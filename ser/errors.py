@@ -52,6 +52,10 @@ class ReportError(SerError):
     """A run record is missing, unreadable or lacks what a report needs."""
 
 
+class RunLocked(SerError):
+    """Another process is training the run (its folder's lock is held)."""
+
+
 # What a re-run of a command that resumes does (extract, train, sweep).
 RESUMES = "it resumes where it stopped, keeping what was written before"
 # numpy's error for a short write (`ndarray.tofile`, `np.save`), which carries no errno.

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from ser.commands.options import THREADS_HELP
+from ser.commands.options import THREADS_HELP, command_line
 from ser.errors import ConfigError
 from ser.models import FAMILIES
 from ser.report.attribute_runs import attribute_pooled, run_attributes
@@ -30,7 +30,7 @@ from ser.report.runs import run_pooled, run_summary, spread_label
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines, val_text
 from ser.train.options import MODEL, RUN, Option, train_config, train_options
 from ser.train.progress import Heartbeat, fold_label
-from ser.train.run import Progress, json_summary, train
+from ser.train.run import Interrupted, Progress, json_summary, train
 
 REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
 
@@ -108,8 +108,13 @@ def train_command(**options: Any) -> None:
     err = Console(stderr=True)
     tty = sys.stderr.isatty()
     progress = _ConsoleProgress(err, live=tty and not as_json, plain=not tty)
-    with progress.bar:
-        record = train(config, Heartbeat(progress))  # a line a minute during long epochs
+    try:
+        with progress.bar:
+            record = train(config, Heartbeat(progress))  # a line a minute during long epochs
+    except KeyboardInterrupt as stop:
+        again = command_line(click.get_current_context(), OVERWRITE)
+        click.echo(interrupted_line(stop, again), err=True)
+        sys.exit(130)
     if as_json:
         click.echo(json.dumps(json_summary(record)))
         return
@@ -120,6 +125,19 @@ def train_command(**options: Any) -> None:
     for line in weights_lines(record):  # a run on every layer of an encoder (`.L*`)
         click.echo(line)
     click.echo(f"run record: {Path(config.out) / record.name / RECORD}")
+
+
+OVERWRITE = ("overwrite",)  # left out of the command that resumes: it would start anew
+
+
+def interrupted_line(stop: KeyboardInterrupt, again: str) -> str:
+    """Ctrl-C's one line: what the runs keep, and `again`, the command that resumes."""
+    if not isinstance(stop, Interrupted):  # before any (seed, fold) began
+        return f"interrupted before training began; to run it again: {again}"
+    kept = "; ".join(
+        f"{run.kept} of {run.planned} (seed, fold) runs kept in {run.run_dir}" for run in stop.kept
+    )
+    return f"interrupted: {kept}; to resume: {again}"
 
 
 class _ConsoleProgress(Progress):
