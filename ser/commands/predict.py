@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ser.cache.atomic import atomic, writing
+from ser.commands.outputs import output_file
 from ser.predict.challenge import challenge_csv, task_of
 from ser.predict.longest import FLOOR, LONGEST_UTTERANCE
 from ser.predict.run import PredictConfig, Prediction, PredictResult, predict
@@ -26,6 +27,9 @@ from ser.runtime.threads import set_torch_threads
 
 # What a full disk's message says of a re-run: nothing to resume, the table is out already.
 AGAIN = "it predicts anew (the predictions are printed above)"
+# The files it writes besides its table: option name -> flag.
+OUTPUTS = {"csv_path": "--csv", "vtt_path": "--vtt", "plot_path": "--plot",
+           "challenge_path": "--challenge-csv"}  # fmt: skip
 
 
 @click.command("predict")
@@ -135,6 +139,9 @@ def predict_command(**o: Any) -> None:
             raise click.UsageError(f"--{option} draws on segments: give --segment too")
     if o["challenge_path"] and o["segment"]:
         raise click.UsageError("--challenge-csv scores whole files: leave --segment out")
+    for key, flag in OUTPUTS.items():  # checked before a checkpoint loads
+        if o[key]:
+            output_file(Path(o[key]), flag)
     fields = {f.name: o[f.name] for f in dataclasses.fields(PredictConfig) if f.name != "vad"}
     config = PredictConfig(**fields, vad=vad_options(o))
 

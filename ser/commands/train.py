@@ -17,6 +17,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from ser.commands.options import THREADS_HELP, command_line
+from ser.commands.outputs import output_folder
 from ser.errors import ConfigError
 from ser.models import FAMILIES
 from ser.report.attribute_runs import attribute_pooled, run_attributes
@@ -105,6 +106,7 @@ def train_command(**options: Any) -> None:
     """Train a fusion model on cached features; write <out>/<name>/run.json."""
     as_json = options.pop("as_json")
     config = train_config(options)
+    output_folder(Path(config.out), "--out")
     err = Console(stderr=True)
     tty = sys.stderr.isatty()
     progress = _ConsoleProgress(err, live=tty and not as_json, plain=not tty)
@@ -294,6 +296,8 @@ def report_command(
     from ser.sweep.report import sweep_report
     from ser.sweep.results import is_sweep
 
+    if plots is not None:
+        output_folder(plots, "--plots")
     if len(run_dirs) == 1 and is_sweep(run_dirs[0]):  # a `ser sweep --out` folder
         from ser.sweep.plots import sweep_plots
 
