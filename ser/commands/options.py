@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,19 @@ def corpus_option() -> Callable[[Any], Any]:
         help=f"The corpus's layout [default: guessed from ROOT; IEMOCAP when no layout "
         f"matches]. {layouts}.",
     )
+
+
+class FiniteFloat(click.ParamType):
+    """A float that is a number: NaN and infinities refused as a bad value, in one line,
+    where a float option would pass them on to fail deep inside (or silently)."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def command_line(ctx: click.Context, leave_out: tuple[str, ...] = ()) -> str:
