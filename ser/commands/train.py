@@ -18,7 +18,7 @@ from rich.table import Table
 
 from ser.commands.options import THREADS_HELP, command_line
 from ser.commands.outputs import output_folder
-from ser.errors import ConfigError
+from ser.errors import ConfigError, ReportError
 from ser.models import FAMILIES
 from ser.report.attribute_runs import attribute_pooled, run_attributes
 from ser.report.attributes import MEAN, AttributeMetrics
@@ -308,12 +308,17 @@ def report_command(
             click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)
         return
     from ser.report.cross import cells_of_runs, cross_tables, tables_csv, tables_md
-    from ser.report.runs import load_run, report_table
+    from ser.report.runs import load_runs, report_table
 
-    run_dirs = _run_dirs(run_dirs)
-    if paired and len(run_dirs) != 2:
-        raise ConfigError(f"--paired compares two runs, got {len(run_dirs)}")
-    runs = [load_run(path) for path in run_dirs]
+    readable, unreadable = load_runs(_run_dirs(run_dirs))
+    for error in unreadable:  # one line each; the others reported all the same
+        click.echo(f"{'skipped' if readable else 'error'}: {error}", err=True)
+    if not readable:
+        sys.exit(ReportError.exit_code)
+    run_dirs = tuple(path for path, _ in readable)
+    runs = [run for _, run in readable]
+    if paired and len(runs) != 2:
+        raise ConfigError(f"--paired compares two runs, got {len(runs)}")
     click.echo(report_table(runs, fmt=fmt), nl=False)
     crossed = cross_tables(cells_of_runs(runs))  # runs trained on one corpus, tested on another
     if crossed:
