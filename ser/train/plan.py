@@ -236,6 +236,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
             f"unknown validation mode {config.val!r}: choose one of {', '.join(VAL_MODES)}"
         )
     class_weights = config.class_weights or corpus.class_weights
+    weights_from = corpus.title if class_weights not in ("none", config.class_weights) else ""
     targets = run_targets(config, class_weights, tested)
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
     parse_threads(config.threads)
@@ -275,9 +276,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
         name=name,
         run_dir=Path(config.out) / name,
         class_weights=class_weights,
-        class_weights_from=corpus.title
-        if class_weights != "none" and not config.class_weights
-        else "",
+        class_weights_from=weights_from,
         test=tested,
         targets=targets,
     )
