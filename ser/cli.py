@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ser import __version__
-from ser.errors import DiskFullError, SerError
+from ser.errors import DiskFullError, PathError, SerError
 from ser.runtime.threads import brief_waits
 
 # Before any command imports torch, which loads OpenMP and reads this once: waiting
@@ -31,8 +31,8 @@ _LAZY: dict[str, str] = {
 
 
 class _Group(click.Group):
-    """Lazily loaded commands; user errors (SerError) and a full disk reported without a
-    traceback."""
+    """Lazily loaded commands; user errors (SerError), a full disk and a path that cannot
+    be written (no permission, a file on the way) reported without a traceback."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_LAZY)
@@ -51,11 +51,13 @@ class _Group(click.Group):
             click.echo(f"error: {err}", err=True)
             sys.exit(err.exit_code)
         except OSError as err:  # a full disk no write site named (they say which file)
-            full = DiskFullError.of(err, err.filename, "the command's output")
-            if full is None:
+            # Commands check their outputs before any work (ser/commands/outputs.py); a
+            # path met later (a run's folder, a temp file) comes here, named by the system.
+            said = DiskFullError.of(err, err.filename, "the command's output") or PathError.of(err)
+            if said is None:
                 raise
-            click.echo(f"error: {full}", err=True)
-            sys.exit(full.exit_code)
+            click.echo(f"error: {said}", err=True)
+            sys.exit(said.exit_code)
 
 
 @click.group(cls=_Group)

@@ -52,6 +52,40 @@ class ReportError(SerError):
     """A run record is missing, unreadable or lacks what a report needs."""
 
 
+# The errors of a path (not of the disk, not of the data), and what the system's words
+# leave unsaid.
+_PATH_HINTS = {
+    errno.EACCES: "",
+    errno.EPERM: "",
+    errno.EROFS: "",
+    errno.EEXIST: "",
+    errno.ENOTDIR: ": a part of the path is a file, not a folder",
+    errno.EISDIR: ": a folder where a file goes",
+}
+
+
+class RunLocked(SerError):
+    """Another process is training the run (its folder's lock is held)."""
+
+
+class PathError(SerError):
+    """A path that cannot serve as asked: a file where a folder must be (or on the way to
+    it), a folder where a file goes, a folder this process may not write in."""
+
+    @classmethod
+    def of(cls, error: BaseException) -> PathError | None:
+        """`error` as one line naming its path and what is wrong with it; None for an
+        error that names no path or is not about one (a full disk: `DiskFullError`)."""
+        if not isinstance(error, OSError) or error.errno not in _PATH_HINTS:
+            return None
+        if error.filename is None:
+            return None
+        where = str(error.filename)
+        if error.filename2 is not None:
+            where += f" -> {error.filename2}"
+        return cls(f"{where}: {os.strerror(error.errno)}{_PATH_HINTS[error.errno]}")
+
+
 # What a re-run of a command that resumes does (extract, train, sweep).
 RESUMES = "it resumes where it stopped, keeping what was written before"
 # numpy's error for a short write (`ndarray.tofile`, `np.save`), which carries no errno.

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ser.commands.options import audio_root_option, classes_option, corpus_option
+from ser.commands.outputs import output_folder
 from ser.corpus.options import ReadOptions
 from ser.corpus.registry import read_corpus
 from ser.errors import ConfigError
@@ -141,6 +142,7 @@ def demo_corpus(
     the time.
     """
     began = time.perf_counter()
+    output_folder(out, "OUT")
     own = layout not in LAYOUTS  # the IEMOCAP layout, whose options these are
     given = [o for o in IEMOCAP_OPTIONS if _given(ctx, o)]
     if given and not own:

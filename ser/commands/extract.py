@@ -24,6 +24,7 @@ from ser.commands.options import (
     classes_option,
     corpus_option,
 )
+from ser.commands.outputs import output_store
 from ser.errors import ConfigError
 from ser.extract.registry import (
     KINDS,
@@ -261,6 +262,7 @@ def extract(
         _print_summary(True, store, done, 0.0)
         sys.exit(1 if done["failures"] else 0)
 
+    output_store(store)  # a finished request above read it, the rest writes there
     from transformers.utils import logging as hf_logging
 
     from ser.extract.run import ExtractConfig, extract_features

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from ser.corpus.registry import KINDS, class_set_names
 
@@ -47,3 +50,49 @@ def corpus_option() -> Callable[[Any], Any]:
         help=f"The corpus's layout [default: guessed from ROOT; IEMOCAP when no layout "
         f"matches]. {layouts}.",
     )
+
+
+class FiniteFloat(click.ParamType):
+    """A float that is a number: NaN and infinities refused as a bad value, in one line,
+    where a float option would pass them on to fail deep inside (or silently)."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def command_line(ctx: click.Context, leave_out: tuple[str, ...] = ()) -> str:
+    """The command being run as one shell line ("ser train --store f.zarr ..."): its
+    arguments and the options given (on the command line or in the environment), less
+    the options named in `leave_out`."""
+    names, at = [], ctx
+    while at.parent is not None:  # the root's own name may be "python -m ser.cli"
+        names.append(at.info_name or "")
+        at = at.parent
+    words = ["ser", *reversed(names)]
+    for param in ctx.command.get_params(ctx):
+        name = param.name
+        if name is None or name in leave_out or name not in ctx.params:
+            continue
+        source = ctx.get_parameter_source(name)
+        if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            continue
+        words += _words(param, ctx.params[name])
+    return shlex.join(words)
+
+
+def _words(param: click.Parameter, value: Any) -> list[str]:
+    """`param` with `value` as a command line gives it."""
+    values = value if param.multiple or param.nargs != 1 else (value,)
+    if isinstance(param, click.Argument):
+        return [str(v) for v in values]
+    if isinstance(param, click.Option) and (param.is_flag or param.is_bool_flag):
+        on = value if isinstance(value, bool) else bool(value)
+        if on:
+            return [param.opts[0]]
+        return [param.secondary_opts[0]] if param.secondary_opts else []
+    return [word for v in values for word in (param.opts[0], str(v))]

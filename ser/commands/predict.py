@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ser.cache.atomic import atomic, writing
+from ser.commands.options import FiniteFloat
+from ser.commands.outputs import output_file
 from ser.predict.challenge import challenge_csv, task_of
 from ser.predict.longest import FLOOR, LONGEST_UTTERANCE
 from ser.predict.run import PredictConfig, Prediction, PredictResult, predict
@@ -26,6 +28,9 @@ from ser.runtime.threads import set_torch_threads
 
 # What a full disk's message says of a re-run: nothing to resume, the table is out already.
 AGAIN = "it predicts anew (the predictions are printed above)"
+# The files it writes besides its table: option name -> flag.
+OUTPUTS = {"csv_path": "--csv", "vtt_path": "--vtt", "plot_path": "--plot",
+           "challenge_path": "--challenge-csv"}  # fmt: skip
 
 
 @click.command("predict")
@@ -48,7 +53,11 @@ AGAIN = "it predicts anew (the predictions are printed above)"
     help="Whisper model (hub id or folder) transcribing inputs that have no transcript.",
 )
 @click.option(
-    "--asr-max-new-tokens", type=int, default=128, show_default=True, help="Longest ASR text."
+    "--asr-max-new-tokens",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Longest ASR text.",
 )
 @click.option(
     "--encoder",
@@ -75,10 +84,10 @@ AGAIN = "it predicts anew (the predictions are printed above)"
     "and end. Without it, files over twice the run's longest training utterance "
     f"(at least {FLOOR:.0f} s; {LONGEST_UTTERANCE:.0f} s when the run does not say) are refused.",
 )
-@click.option("--min-segment", type=float, help="vad: shorter speech is dropped (s) [0.5].")
-@click.option("--max-segment", type=float, help="vad: longer speech is split (s) [10].")
-@click.option("--merge-gap", type=float, help="vad: shorter pauses join speech (s) [0.3].")
-@click.option("--pad", type=float, help="vad: seconds kept around speech [0.1].")
+@click.option("--min-segment", type=FiniteFloat(), help="vad: shorter speech is dropped (s) [0.5].")
+@click.option("--max-segment", type=FiniteFloat(), help="vad: longer speech is split (s) [10].")
+@click.option("--merge-gap", type=FiniteFloat(), help="vad: shorter pauses join speech (s) [0.3].")
+@click.option("--pad", type=FiniteFloat(), help="vad: seconds kept around speech [0.1].")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Inputs per batch.")
 @click.option(
     "--threads",
@@ -135,6 +144,9 @@ def predict_command(**o: Any) -> None:
             raise click.UsageError(f"--{option} draws on segments: give --segment too")
     if o["challenge_path"] and o["segment"]:
         raise click.UsageError("--challenge-csv scores whole files: leave --segment out")
+    for key, flag in OUTPUTS.items():  # checked before a checkpoint loads
+        if o[key]:
+            output_file(Path(o[key]), flag)
     fields = {f.name: o[f.name] for f in dataclasses.fields(PredictConfig) if f.name != "vad"}
     config = PredictConfig(**fields, vad=vad_options(o))
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
+from ser.commands.outputs import output_folder
 from ser.errors import ConfigError
 from ser.runtime.plain_progress import clock_time
 from ser.runtime.units import human_bytes
@@ -101,6 +102,8 @@ def sweep_command(**o: Any) -> None:
     from ser.sweep.runner import run_sweep, write_manifest
     from ser.sweep.spec import load_spec
 
+    if not o["dry_run"]:  # a dry run writes nothing
+        output_folder(o["out"], "--out")
     stores = list(o["stores"])
     made = cross_table(stores) if o["spec"] == CROSS else None  # rows: pairs of stores
     made = challenge_table(stores) if o["spec"] == CHALLENGE else made  # MSP-Podcast's

@@ -16,8 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from ser.commands.options import THREADS_HELP
-from ser.errors import ConfigError
+from ser.commands.options import THREADS_HELP, command_line
+from ser.commands.outputs import output_folder
+from ser.errors import ConfigError, ReportError
 from ser.models import FAMILIES
 from ser.report.attribute_runs import attribute_pooled, run_attributes
 from ser.report.attributes import MEAN, AttributeMetrics
@@ -30,7 +31,7 @@ from ser.report.runs import run_pooled, run_summary, spread_label
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines, val_text
 from ser.train.options import MODEL, RUN, Option, train_config, train_options
 from ser.train.progress import Heartbeat, fold_label
-from ser.train.run import Progress, json_summary, train
+from ser.train.run import Interrupted, Progress, json_summary, train
 
 REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
 
@@ -105,11 +106,17 @@ def train_command(**options: Any) -> None:
     """Train a fusion model on cached features; write <out>/<name>/run.json."""
     as_json = options.pop("as_json")
     config = train_config(options)
+    output_folder(Path(config.out), "--out")
     err = Console(stderr=True)
     tty = sys.stderr.isatty()
     progress = _ConsoleProgress(err, live=tty and not as_json, plain=not tty)
-    with progress.bar:
-        record = train(config, Heartbeat(progress))  # a line a minute during long epochs
+    try:
+        with progress.bar:
+            record = train(config, Heartbeat(progress))  # a line a minute during long epochs
+    except KeyboardInterrupt as stop:
+        again = command_line(click.get_current_context(), OVERWRITE)
+        click.echo(interrupted_line(stop, again), err=True)
+        sys.exit(130)
     if as_json:
         click.echo(json.dumps(json_summary(record)))
         return
@@ -120,6 +127,19 @@ def train_command(**options: Any) -> None:
     for line in weights_lines(record):  # a run on every layer of an encoder (`.L*`)
         click.echo(line)
     click.echo(f"run record: {Path(config.out) / record.name / RECORD}")
+
+
+OVERWRITE = ("overwrite",)  # left out of the command that resumes: it would start anew
+
+
+def interrupted_line(stop: KeyboardInterrupt, again: str) -> str:
+    """Ctrl-C's one line: what the runs keep, and `again`, the command that resumes."""
+    if not isinstance(stop, Interrupted):  # before any (seed, fold) began
+        return f"interrupted before training began; to run it again: {again}"
+    kept = "; ".join(
+        f"{run.kept} of {run.planned} (seed, fold) runs kept in {run.run_dir}" for run in stop.kept
+    )
+    return f"interrupted: {kept}; to resume: {again}"
 
 
 class _ConsoleProgress(Progress):
@@ -276,6 +296,8 @@ def report_command(
     from ser.sweep.report import sweep_report
     from ser.sweep.results import is_sweep
 
+    if plots is not None:
+        output_folder(plots, "--plots")
     if len(run_dirs) == 1 and is_sweep(run_dirs[0]):  # a `ser sweep --out` folder
         from ser.sweep.plots import sweep_plots
 
@@ -286,12 +308,17 @@ def report_command(
             click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)
         return
     from ser.report.cross import cells_of_runs, cross_tables, tables_csv, tables_md
-    from ser.report.runs import load_run, report_table
+    from ser.report.runs import load_runs, report_table
 
-    run_dirs = _run_dirs(run_dirs)
-    if paired and len(run_dirs) != 2:
-        raise ConfigError(f"--paired compares two runs, got {len(run_dirs)}")
-    runs = [load_run(path) for path in run_dirs]
+    readable, unreadable = load_runs(_run_dirs(run_dirs))
+    for error in unreadable:  # one line each; the others reported all the same
+        click.echo(f"{'skipped' if readable else 'error'}: {error}", err=True)
+    if not readable:
+        sys.exit(ReportError.exit_code)
+    run_dirs = tuple(path for path, _ in readable)
+    runs = [run for _, run in readable]
+    if paired and len(runs) != 2:
+        raise ConfigError(f"--paired compares two runs, got {len(runs)}")
     click.echo(report_table(runs, fmt=fmt), nl=False)
     crossed = cross_tables(cells_of_runs(runs))  # runs trained on one corpus, tested on another
     if crossed:

@@ -28,16 +28,19 @@ def batches_on_processes(
 ) -> Iterator[BatchResult]:
     """Each batch of `jobs` (in order) computed on the CPU of `execution.processes`
     spawned processes of `execution.threads` each, which end with this one."""
-    executor = spawned_pool(execution.processes, _load, (extractor, execution.threads))
+    pool = spawned_pool(execution.processes, _load, (extractor, execution.threads))
     try:
+        # Every batch submitted at once; results yielded in order as they finish, each
+        # future let go once yielded (they would hold every batch's features).
         tasks = [(_slim(job, batch), batch) for job in jobs for batch in job.shard.batches]
-        # map submits every batch at once and yields results in order as they finish.
-        yield from executor.map(_compute, tasks)
+        futures = [pool.submit(_compute, task) for task in tasks][::-1]
+        while futures:
+            yield futures.pop().result()
     except BaseException:
-        # Stopped early (Ctrl-C, an error): drop what has not started, leave the rest.
-        executor.shutdown(wait=False, cancel_futures=True)
+        # Stopped early (Ctrl-C, an error): the processes end now, the shards committed stay.
+        pool.stop()
         raise
-    executor.shutdown()
+    pool.close()
 
 
 def _slim(job: ShardJob, batch: tuple[int, ...]) -> ShardJob:

@@ -91,6 +91,18 @@ def load_run(path: str | Path) -> RunRecord:
     return run
 
 
+def load_runs(paths: Sequence[Path]) -> tuple[list[tuple[Path, RunRecord]], list[ReportError]]:
+    """The runs of `paths` that can be read, each with its path, and why each other
+    cannot (a `ReportError` naming its file): one damaged run does not hide the rest."""
+    runs, unreadable = [], []
+    for path in paths:
+        try:
+            runs.append((path, load_run(path)))
+        except ReportError as error:
+            unreadable.append(error)
+    return runs, unreadable
+
+
 def run_summary(run: RunRecord) -> dict[str, Any]:
     """The run's summary, recomputed from its folds when the record has none; ``n`` (how
     many values the std is over) filled in for records written before it was kept."""

@@ -16,18 +16,29 @@ nothing: it ends by itself once every process that holds its pipe has ended. Das
 local workers end by themselves too (distributed watches a pipe from their nanny, in
 the ser process: tests/runtime/test_orphans.py). Elsewhere than Linux nothing is asked: a
 ser process killed there may leave its pool processes behind.
+
+Ctrl-C on a terminal sends SIGINT to every process of the group, pool processes
+included: each would die with a traceback of its own (from openSMILE's callbacks, or
+half-way through importing torch), and the pool, broken, with one more. So a pool process
+ignores SIGINT from its first instruction (`Pool.submit` starts it with SIGINT blocked,
+which a new process inherits, and `_start` ignores it), and the process that started it
+stops it (`Pool.stop`) once the interrupt reaches that one: one message, no traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.process import BaseProcess
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
 
@@ -45,20 +56,67 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+class Pool:
+    """A pool of spawned processes that end with this process and ignore Ctrl-C (module
+    docstring): `submit` work, then `close` it, or `stop` it at once on Ctrl-C or an error."""
+
+    def __init__(
+        self, workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = ()
+    ) -> None:
+        # Spawned, not forked: a fork of a process with torch's thread pools can hang.
+        self.executor = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(os.getpid(), initializer, initargs),
+        )
+        self.processes: list[BaseProcess] = []  # those started so far
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """`fn(*args)` on a pool process; the pool starts its processes as work comes."""
+        before = set(multiprocessing.active_children())
+        with _sigint_blocked():
+            future = self.executor.submit(fn, *args)
+        self.processes += [p for p in multiprocessing.active_children() if p not in before]
+        return future
+
+    def close(self) -> None:
+        """Wait for the work submitted, then end the processes."""
+        self.executor.shutdown()
+
+    def stop(self) -> None:
+        """End the processes now, their work unfinished (its futures fail): what a
+        Ctrl-C or an error in this process does, which would wait for them otherwise."""
+        for process in self.processes:
+            process.terminate()  # SIGTERM: gone at once, nothing printed
+        self.executor.shutdown()
+
+
 def spawned_pool(
     workers: int, initializer: Callable[..., None], initargs: tuple[Any, ...] = ()
-) -> ProcessPoolExecutor:
-    """A pool of `workers` spawned processes, each running `initializer(*initargs)`
-    once, that end with this process (`die_with_parent`). Spawned, not forked: a fork
-    of a process with torch's thread pools can hang."""
-    return ProcessPoolExecutor(
-        workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start,
-        initargs=(os.getpid(), initializer, initargs),
-    )
+) -> Pool:
+    """A `Pool` of `workers` spawned processes, each running `initializer(*initargs)`
+    once, that end with this process (`die_with_parent`)."""
+    return Pool(workers, initializer, initargs)
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT held back from this thread for the block (a process started in it inherits
+    the mask); one that came meanwhile is delivered when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _start(parent: int, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
+    if hasattr(signal, "pthread_sigmask"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us (module docstring)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     die_with_parent(parent)
     initializer(*initargs)

@@ -10,6 +10,7 @@ option values into a `TrainConfig`: what `ser train` and every sweep cell call.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -27,7 +28,13 @@ from ser.train.plan import TrainConfig
 RUN, MODEL = "run", "model"  # sections; a model option of one family has its family's name
 FLAGS = {"true": True, "1": True, "yes": True, "on": True,
          "false": False, "0": False, "no": False, "off": False}  # fmt: skip
-WHAT = {bool: "true or false", int: "an integer", float: "a number", str: "a text",
+# A field's bounds (`ser.models.config.option`'s metadata): (fails, says) per kind.
+RANGES = {
+    "least": (lambda v, b: v < b, "at least"),
+    "above": (lambda v, b: v <= b, "above"),
+    "below": (lambda v, b: v >= b, "below"),
+}
+WHAT = {bool: "true or false", int: "an integer", float: "a finite number", str: "a text",
         tuple: "integers joined by commas", "features": "feature sets joined by '+'"}  # fmt: skip
 
 
@@ -43,7 +50,7 @@ class Option:
     section: str = RUN  # RUN, MODEL (an option of several families) or a family's name
     defaults: Mapping[str, Any] = field(default_factory=dict)  # family -> its own default
     required: bool = False
-    meta: Mapping[str, Any] = field(default_factory=dict)  # metavar, envvar
+    meta: Mapping[str, Any] = field(default_factory=dict)  # metavar, envvar, bounds
 
     def parse(self, value: Any) -> Any:
         """`value` (a string, a TOML value or a typed one) typed; ConfigError if it is not."""
@@ -54,6 +61,8 @@ class Option:
         if typed is not None and self.choices and typed not in self.choices:
             shown = ", ".join(str(c) for c in self.choices if c is not None)
             raise ConfigError(f"{value!r} is not one of {shown}")
+        if isinstance(typed, int | float) and not isinstance(typed, bool):
+            _check_range(typed, self.meta)
         return typed
 
 
@@ -124,7 +133,7 @@ def _option(
         section,
         own,
         required,
-        {k: meta[k] for k in ("metavar", "envvar") if k in meta},
+        {k: meta[k] for k in ("metavar", "envvar", *RANGES) if k in meta},
     )
 
 
@@ -140,4 +149,14 @@ def _parse(kind: Any, value: Any) -> Any:
         raise TypeError(value)
     if kind in (str, "features"):
         return "+".join(value) if isinstance(value, tuple) else str(value)  # TOML's 4: "4"
-    return kind(value)
+    typed = kind(value)
+    if kind is float and not math.isfinite(typed):  # NaN passes every range check
+        raise ValueError(value)
+    return typed
+
+
+def _check_range(value: float, meta: Mapping[str, Any]) -> None:
+    """`value` within the option's bounds (`RANGES`), else `ConfigError`."""
+    for key, (fails, says) in RANGES.items():
+        if key in meta and fails(value, meta[key]):
+            raise ConfigError(f"must be {says} {meta[key]}, got {value}")

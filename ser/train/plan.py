@@ -86,8 +86,8 @@ class TrainConfig:
     )
     epochs: int | None = option(None, "Training epochs.")
     batch_size: int | None = option(None, "Utterances, or dialogs for dialog-context models.")
-    lr: float | None = option(None, "Learning rate (Adam).")
-    weight_decay: float | None = option(None, "Adam's L2 weight decay.")
+    lr: float | None = option(None, "Learning rate (Adam).", above=0.0)
+    weight_decay: float | None = option(None, "Adam's L2 weight decay.", least=0.0)
     seed: int = option(0, "The first seed.")
     seeds: int | None = option(None, "Repeats with seeds seed, seed+1, ...")
     patience: int | None = option(None, "Early stopping patience (off by default).")
@@ -116,6 +116,7 @@ class TrainConfig:
         f"With --target emotion+...: the attribute loss's weight beside the category's "
         f"[default: {ATTRIBUTE_WEIGHT}, measured in "
         'benchmarks/README.md, "What should an attribute run weigh?"].',
+        least=0.0,
     )
     labels: str = option(
         "hard",
@@ -235,6 +236,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
             f"unknown validation mode {config.val!r}: choose one of {', '.join(VAL_MODES)}"
         )
     class_weights = config.class_weights or corpus.class_weights
+    weights_from = corpus.title if class_weights not in ("none", config.class_weights) else ""
     targets = run_targets(config, class_weights, tested)
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
     parse_threads(config.threads)
@@ -274,9 +276,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
         name=name,
         run_dir=Path(config.out) / name,
         class_weights=class_weights,
-        class_weights_from=corpus.title
-        if class_weights != "none" and not config.class_weights
-        else "",
+        class_weights_from=weights_from,
         test=tested,
         targets=targets,
     )

@@ -43,6 +43,8 @@ from ser.train.record import check_resumable, kept_predictions, layers_record, r
 from ser.train.text_overlap import overlap_line, text_seen
 
 Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
+#: In a run's folder: the lock a training process holds (`ser.train.run`).
+RUN_LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -137,13 +139,13 @@ def run_folds(inputs: Inputs, config: TrainConfig, plan: Plan, data: TrainData) 
 def prepare(
     config: TrainConfig,
     plan: Plan,
-    stores: Stores,
+    inputs: Inputs,
     progress: Progress,
     loaded: Loaded,
     threads: ThreadChoice,
 ) -> Prepared:
-    """Check the record, load (or reuse) the data of the opened `stores`, make the folds."""
-    inputs = open_inputs(config, plan, stores)
+    """Check the record, load (or reuse) the data of the run's opened `inputs`
+    (`open_inputs`), make the folds."""
     # The first log line, once the run is known to start (refusals come alone).
     # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
     plural = "s" if threads.count != 1 else ""
@@ -330,5 +332,6 @@ def _start_record(
 
 
 def _holds_other_files(run_dir: Path) -> bool:
-    ours = (CHECKPOINTS, PREDICTIONS)  # (predictions.csv is written just before run.json)
+    # (predictions.csv is written just before run.json; the lock before either)
+    ours = (CHECKPOINTS, PREDICTIONS, RUN_LOCK)
     return run_dir.exists() and any(p.name not in ours for p in run_dir.iterdir())

@@ -68,10 +68,10 @@ def train_pieces(
     lines: Any = multiprocessing.get_context("spawn").Queue()
     index = {id(run): i for i, run in enumerate(runs)}
     configs = [run.config for run in runs]
-    executor = spawned_pool(execution.processes, _open, (configs, execution.threads, lines))
+    pool = spawned_pool(execution.processes, _open, (configs, execution.threads, lines))
     try:
         todo = [[(index[id(j.run)], j.seed, j.k) for j in piece] for piece in jobs]
-        pending = {executor.submit(_train_piece, piece): n for n, piece in enumerate(todo)}
+        pending = {pool.submit(_train_piece, piece): n for n, piece in enumerate(todo)}
         while pending:
             finished, _ = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
             _say(lines, progress)
@@ -79,17 +79,17 @@ def train_pieces(
                 done(pending.pop(future), *future.result())
         _say(lines, progress)
     except BrokenProcessPool as e:  # a process died: the OS's doing, not a Python error
-        executor.shutdown(wait=False, cancel_futures=True)
+        pool.stop()
         raise WorkerLost(
             f"a training process stopped before its piece was done (killed? out of memory?) "
             f"({e}); the pieces finished before it are recorded: run the same command again "
             "to train the rest, with --processes 1 to train in one process"
         ) from e
     except BaseException:
-        # Stopped (Ctrl-C, an error): drop what has not started; finished pieces are done.
-        executor.shutdown(wait=False, cancel_futures=True)
+        # Stopped (Ctrl-C, an error): the processes end now; finished pieces are recorded.
+        pool.stop()
         raise
-    executor.shutdown()
+    pool.close()
 
 
 def _say(lines: Any, progress: Progress) -> None:

@@ -3,38 +3,74 @@
 ``<out>/<name>/run.json`` is written after each group; run again, an interrupted run
 resumes from its finished (seed, fold)s when the config and the feature sets'
 fingerprints are the record's, and is refused, the difference named, otherwise.
+
+One process trains a run at a time: each holds its runs' folder locks (`RUN_LOCK`, as an
+extraction holds its store's) from before their records are read until it ends; another
+is refused at once (`RunLocked`, naming the holder). Ctrl-C while they train is
+`Interrupted`: what each run keeps, for the one line that says how to resume.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
+from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
-from ser.cache import FeatureStore
 from ser.cache.atomic import atomic
+from ser.cache.lock import try_lock
+from ser.errors import ConfigError, RunLocked, SerError
 from ser.report.fold_entry import FoldEntry
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from ser.report.record import RECORD, RunRecord, write
 from ser.runtime.execution import Execution, Training, for_training
 from ser.runtime.memory import memory_budget
 from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
+from ser.train.checkpoint import fold_key, has_checkpoint
 from ser.train.data import TrainData
 from ser.train.final import train_final
 from ser.train.group import Job, describe, make_groups, train_group
 from ser.train.plan import Plan, Prepared, TrainConfig, make_plan
-from ser.train.prepare import Loaded, open_stores, plan_for, prepare
+from ser.train.prepare import (
+    RUN_LOCK,
+    Inputs,
+    Loaded,
+    open_inputs,
+    open_stores,
+    plan_for,
+    prepare,
+)
 from ser.train.processes import pieces, train_pieces
 from ser.train.progress import Progress
-from ser.train.record import json_summary, run_scores
+from ser.train.record import json_summary, read_record, run_scores
 from ser.train.steps import Steps
 
 __all__ = [
-    "Plan", "Prepared", "Progress", "TrainConfig", "json_summary", "make_plan",
-    "train", "train_many",
+    "Interrupted", "Kept", "Plan", "Prepared", "Progress", "TrainConfig", "json_summary",
+    "make_plan", "train", "train_many",
 ]  # fmt: skip
+
+
+class Kept(NamedTuple):
+    """What an interrupted run keeps: its finished (seed, fold)s of those planned, in the
+    record its folder holds (those a resume skips)."""
+
+    name: str
+    run_dir: Path
+    kept: int
+    planned: int
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while runs trained; `kept`: what each run keeps."""
+
+    def __init__(self, kept: list[Kept]) -> None:
+        super().__init__()
+        self.kept = kept
 
 
 def train(config: TrainConfig, progress: Progress | None = None) -> RunRecord:
@@ -52,9 +88,13 @@ def train_many(
     `ser.runtime.execution` chooses (`ser.train.processes`). Records as `train` writes
     them, in order. Threads, processes and ``members_at_once`` come from the first
     config; `threads`, a choice made by the caller (`ser sweep`'s), replaces the threads
-    and is recorded as it says."""
+    and is recorded as it says. `RunLocked` when another process trains one of them;
+    `Interrupted` on Ctrl-C once they train."""
     stores = open_stores(configs)  # once per process: a plan reads its corpus kind
     plans = [plan_for(c, stores) for c in configs]
+    # Every run's sets and inputs checked before its folder is locked (and so made): a
+    # refused run leaves nothing behind.
+    inputs = [open_inputs(c, p, stores) for c, p in zip(configs, plans, strict=True)]
     before = torch.get_num_threads()
     # The process's CPU budget, not the machine's cores: torch's default of one thread per
     # core made a run 10x slower beside one other busy process (ser/runtime/threads.py).
@@ -67,7 +107,8 @@ def train_many(
     on_cpu = any(p.device.type == "cpu" for p in plans)
     flushed = on_cpu and torch.set_flush_denormal(True)
     try:
-        return _train(list(configs), plans, stores, progress or Progress(), chosen, count)
+        with _locked(plans):
+            return _train(list(configs), plans, inputs, progress or Progress(), chosen, count)
     finally:
         torch.set_num_threads(before)
         if flushed:
@@ -77,29 +118,65 @@ def train_many(
 def _train(
     configs: list[TrainConfig],
     plans: list[Plan],
-    stores: dict[str, FeatureStore],
+    inputs: list[Inputs],
     progress: Progress,
     threads: ThreadChoice,
     asked: int | None,
 ) -> list[RunRecord]:
     loaded: Loaded = {}
     runs = [
-        prepare(c, p, stores, progress, loaded, threads)
-        for c, p in zip(configs, plans, strict=True)
+        prepare(c, p, i, progress, loaded, threads)
+        for c, p, i in zip(configs, plans, inputs, strict=True)
     ]
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
     execution = _execution(configs, plans, runs, threads, asked)
     groups = make_groups(jobs, execution.stacked)
-    if jobs:
-        progress.message(f"training as {execution.describe()}")
-    if jobs and execution.processes > 1:
-        _train_on_processes(runs, pieces(groups, execution.processes), execution, progress)
-    else:
-        _train_here(groups, progress, Steps(compiled=execution.step == "compiled"))
-    for run in runs:
-        if run.config.final:  # one model on all sessions, for new data
-            train_final(run, progress)
+    try:
+        if jobs:
+            progress.message(f"training as {execution.describe()}")
+        if jobs and execution.processes > 1:
+            _train_on_processes(runs, pieces(groups, execution.processes), execution, progress)
+        else:
+            _train_here(groups, progress, Steps(compiled=execution.step == "compiled"))
+        for run in runs:
+            if run.config.final:  # one model on all sessions, for new data
+                train_final(run, progress)
+    except KeyboardInterrupt:
+        raise Interrupted([_kept(run) for run in runs]) from None
     return [_finish(run, complete=True) for run in runs]
+
+
+@contextlib.contextmanager
+def _locked(plans: Sequence[Plan]) -> Iterator[None]:
+    """Each run's folder locked for the block; `RunLocked` at once if another process
+    holds one."""
+    with contextlib.ExitStack() as held:
+        for run_dir in dict.fromkeys(plan.run_dir for plan in plans):
+            if run_dir.exists() and not run_dir.is_dir():
+                raise ConfigError(
+                    f"{run_dir}: a file where the run's folder goes; choose another --name or --out"
+                )
+            holder = held.enter_context(try_lock(run_dir / RUN_LOCK))
+            if holder is not None:
+                who = f" (pid {holder})" if holder else ""
+                raise RunLocked(
+                    f"{run_dir} is being trained by another ser process{who}: one process "
+                    "trains a run at a time; wait for it to end (or stop it), then run this "
+                    "command again: it resumes from what that one finished; or give another "
+                    "--name"
+                )
+        yield
+
+
+def _kept(run: Prepared) -> Kept:
+    """What `run` keeps in its folder (the record read back: a resume reads that one)."""
+    path = run.plan.run_dir / RECORD
+    kept = 0
+    if path.exists():
+        with contextlib.suppress(SerError, OSError):
+            folds = read_record(path).folds
+            kept = sum(has_checkpoint(run.plan.run_dir, fold_key(*e.key)) for e in folds)
+    return Kept(run.plan.name, run.plan.run_dir, kept, run.planned)
 
 
 def _train_here(groups: list[list[Job]], progress: Progress, steps: Steps) -> None:

@@ -59,6 +59,7 @@ def test_run_directory_holds_a_complete_record(store_path: Path, tmp_path: Path)
         json.dumps(record.to_json())
     )
     assert sorted(p.name for p in run_dir.iterdir()) == [  # no temp files
+        ".lock",  # what another training of the run is refused by (empty once ended)
         "checkpoints",
         "predictions.csv",
         "run.json",
