@@ -32,6 +32,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >"$out/log.txt" 2>&1
 before=()
 [ -d .before/ser ] && before=(--before .before)
+[ -f .before/measured-commit ] && export SER_COMMIT="$(cat .before/measured-commit)"
 
 case "${1:-figures}" in
   figures)

@@ -263,11 +263,9 @@ def drop_page_cache() -> bool:
 
 def facts(device: str) -> dict[str, Any]:
     card = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
-    try:  # a device call's copy of the checkout may have no git
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, cwd=ROOT, check=False).stdout.strip()  # fmt: skip
-    except OSError:
-        commit = os.environ.get("SER_COMMIT", "")
+    # A device call's copy of the checkout keeps another HEAD in .git (or none): the
+    # caller names the commit measured (gpu.sh: SER_COMMIT, from `git rev-parse` here).
+    commit = os.environ.get("SER_COMMIT", "")
     return {
         "card": card,
         "card_slug": re.sub(r"[^a-z0-9]+", "-", card.lower()).strip("-"),

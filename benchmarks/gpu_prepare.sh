@@ -8,6 +8,8 @@ set -eu
 cd "$(dirname "$0")/.."
 before="${BEFORE:-9c187e8}"
 rm -rf .before && mkdir -p .before && git archive "$before" ser | tar -x -C .before
+# The commit the call measures: the device's copy keeps another HEAD in its .git.
+git rev-parse --short HEAD >.before/measured-commit
 mkdir -p .whl
 platforms=()
 for n in 17 24 27 28 31 34 35; do platforms+=(--platform "manylinux_2_${n}_x86_64"); done

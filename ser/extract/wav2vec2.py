@@ -187,29 +187,30 @@ class Wav2Vec2Frames:
     def _conv_batched(
         self, model: Any, waves: list[np.ndarray], device: torch.device
     ) -> torch.Tensor:
-        """Conv features of the batch padded to its length's bucket (`bucket_length`),
-        each conv layer one matrix product over the batch's windows (`strided_conv`):
-        [B, T, C]. A GroupNorm over time counts each utterance's own frames only, so the
-        features are those of `_conv_each` (within float rounding); every other layer is
-        per frame, and a frame inside an utterance's count never reaches its padding."""
+        """Conv features of the batch padded to its length's bucket (`bucket_length`), in
+        one call per layer: [B, T, C]. A GroupNorm over time counts each utterance's own
+        frames only, so the features are those of `_conv_each` (within float rounding);
+        every later layer is a plain strided conv whose frames inside an utterance's count
+        never reach its padding."""
         import torch
 
         samples = bucket_length(max(len(wave) for wave in waves))
         padded = np.zeros((len(waves), samples), dtype=np.float32)
         for row, wave in zip(padded, waves, strict=True):
             row[: len(wave)] = wave
-        h = to_device(padded, device)[:, :, None]  # [B, S, 1]
-        counts = np.array([len(wave) for wave in waves])
-        for layer in model.feature_extractor.conv_layers:
-            h = strided_conv(h, layer.conv)  # [B, T', C]
-            counts = (counts - layer.conv.kernel_size[0]) // layer.conv.stride[0] + 1
-            norm = getattr(layer, "layer_norm", None)
-            if isinstance(norm, torch.nn.GroupNorm):
-                h = masked_group_norm(h, to_device(counts, device), norm)
-            elif norm is not None:  # a LayerNorm over each frame's channels
-                h = norm(h)
-            h = layer.activation(h)
-        return h
+        h = to_device(padded, device)[:, None]  # [B, 1, S]
+        first, *rest = model.feature_extractor.conv_layers
+        norm = getattr(first, "layer_norm", None)
+        if isinstance(norm, torch.nn.GroupNorm):
+            h = first.conv(h)  # [B, C, T0]
+            kernel, stride = self.config.conv_kernel[0], self.config.conv_stride[0]
+            counts = [(len(wave) - kernel) // stride + 1 for wave in waves]
+            h = first.activation(masked_group_norm(h, to_device(np.asarray(counts), device), norm))
+        else:
+            h = first(h)
+        for layer in rest:
+            h = layer(h)
+        return h.transpose(1, 2)  # [B, T, C]
 
     def _n_frames(self, n_samples: int) -> int:
         for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride, strict=True):
@@ -229,42 +230,25 @@ def bucket_length(n: int, per_octave: int = 8) -> int:
     return -(-n // step) * step
 
 
-def strided_conv(x: torch.Tensor, conv: torch.nn.Conv1d) -> torch.Tensor:
-    """`conv` over x [B, T, C_in] (time first) as one matrix product of its windows and
-    its weight: [B, T', C_out]. On an H100 cuDNN's heuristics gave the wav2vec2 family's
-    strided convs generic kernels (implicit_convolve_sgemm: 63 % of an extraction's GPU
-    time); a product runs on the tensor cores, and its kernel is chosen without timing."""
-    import torch.nn.functional as F
-
-    if conv.padding != (0,) or conv.dilation != (1,) or conv.groups != 1:
-        return conv(x.transpose(1, 2)).transpose(1, 2)
-    kernel, stride = conv.kernel_size[0], conv.stride[0]
-    windows = x.unfold(1, kernel, stride)  # [B, T', C_in, k]
-    flat = windows.reshape(*windows.shape[:2], -1)  # [B, T', C_in k]
-    return F.linear(flat, conv.weight.reshape(conv.out_channels, -1), conv.bias)
-
-
 def masked_group_norm(
     x: torch.Tensor, counts: torch.Tensor, norm: torch.nn.GroupNorm
 ) -> torch.Tensor:
-    """`norm` of x [B, T, C] (time first) over each input's first `counts[b]` frames only:
-    [B, T, C] float32, as autocast runs a GroupNorm (frames past the count are normalised
-    too, with the input's statistics, and never used)."""
+    """`norm` of x [B, C, T] over each input's first `counts[b]` frames only: [B, C, T]
+    float32, as autocast runs a GroupNorm (frames past the count are normalised too, with
+    the input's statistics, and never used)."""
     import torch
 
-    batch, frames, channels = x.shape
+    batch, channels, frames = x.shape
     groups = norm.num_groups
-    h = x.float().view(batch, frames, groups, channels // groups)
-    outside = (torch.arange(frames, device=x.device) >= counts.view(-1, 1)).view(
-        batch, frames, 1, 1
-    )  # [B, T, 1, 1]
+    h = x.float().view(batch, groups, channels // groups, frames)
+    valid = torch.arange(frames, device=x.device) < counts.view(-1, 1)  # [B, T]
+    weight = valid.view(batch, 1, 1, frames).float()
     n = counts.float().view(batch, 1, 1, 1) * (channels // groups)
-    mean = h.masked_fill(outside, 0.0).sum(dim=(1, 3), keepdim=True) / n  # [B, 1, G, 1]
-    centered = h - mean
-    var = centered.masked_fill(outside, 0.0).square().sum(dim=(1, 3), keepdim=True) / n
-    out = (centered * torch.rsqrt(var + norm.eps)).view(batch, frames, channels)
+    mean = (h * weight).sum(dim=(2, 3), keepdim=True) / n  # [B, G, 1, 1]
+    var = ((h - mean).square() * weight).sum(dim=(2, 3), keepdim=True) / n
+    out = ((h - mean) * torch.rsqrt(var + norm.eps)).view(batch, channels, frames)
     if norm.affine:
-        out = out * norm.weight.float() + norm.bias.float()
+        out = out * norm.weight.float().view(1, -1, 1) + norm.bias.float().view(1, -1, 1)
     return out
 
 

@@ -65,10 +65,15 @@ STACK_WIDTH = {"unimodal": 1024, "dialog": 2048, "msmser": 0, "late_prob": 0}
 # stacking it has no side-by-side figure on a GPU yet, so it stays off by default there.
 GPU_ALONE = ("msmser",)
 # Families whose members train one at a time with their steps compiled on a GPU
-# (`ser.train.steps`: static shapes, CUDA graphs), unless --step says otherwise; a
-# family's step must trace without a graph break (the dialog models' GRU loop unrolls
-# per dialog length, so they stay eager).
-GPU_COMPILED = ("msmser",)
+# (`ser.train.steps`: static shapes, CUDA graphs) unless --step says otherwise: none yet.
+# On an H100 (torch 2.11) paper-size MSMSER compiled did not finish LOSO's 2 epochs of
+# 5 members within 224 s of its start (compilation ~60 s, then ~13 s or more a member
+# epoch, as slow as eager's 14.4 s: its weights enter each CUDA graph as inputs, copied
+# at every replay); eager one at a time is measured (72 s an epoch of the five), so it
+# stays the default until a figure says otherwise (benchmarks/README.md, "How fast does
+# paper-size MSMSER train on a GPU?"). A family's step must trace without a graph break
+# (the dialog models' GRU loop unrolls per dialog length).
+GPU_COMPILED: tuple[str, ...] = ()
 # Per family, an utterance-epoch's seconds in one process on the 2-core CPU, a + b x the
 # member's input width: what a run's size is worth in seconds of training. Measured:
 # dialog 3.1e-5 s at 868 dims and 5.9e-5 at 7141; unimodal 1.25e-5 at 768 and 9.6e-5 at
@@ -255,7 +260,7 @@ def _on_gpu(
     """One process; the members of `GPU_COMPILED` families one at a time, compiled, those
     of `GPU_ALONE` one at a time, the rest stacked; `--members-at-once`, `--step` over it."""
     names = ", ".join(sorted(training.families))
-    compiled = set(training.families) <= set(GPU_COMPILED)
+    compiled = bool(training.families) and set(training.families) <= set(GPU_COMPILED)
     if step == "compiled" or (step is None and at_once in (None, 1) and compiled):
         why = f"{device}: {names}'s steps compiled, members one at a time"
         return Execution(1, threads.count, why, 1, training=True, step="compiled")

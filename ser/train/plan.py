@@ -151,7 +151,7 @@ class TrainConfig:
     step: str | None = option(
         None,
         "Training steps: eager, or compiled (torch.compile on padded shapes, CUDA graphs on "
-        "a GPU, members one at a time) [default: compiled for MSMSER on a GPU]. Recorded.",
+        "a GPU, members one at a time; no GPU figure beats eager yet) [default: eager].",
         choices=(None, "eager", "compiled"),
     )
     processes: int | None = option(

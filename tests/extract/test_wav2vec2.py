@@ -14,7 +14,7 @@ import torch
 import ser.extract.wav2vec2
 from ser.extract.plan import plan_shards
 from ser.extract.speech import SpeechExtractor, SpeechOptions
-from ser.extract.wav2vec2 import bucket_length, masked_group_norm, strided_conv
+from ser.extract.wav2vec2 import bucket_length, masked_group_norm
 from ser.synth.tiny import save_tiny_hubert, save_tiny_speech
 
 CPU = torch.device("cpu")
@@ -74,9 +74,7 @@ def test_without_the_mask_the_group_norm_would_see_the_padding(models: dict[str,
         plain = conv(padded)[:1, :, : alone.shape[-1]]
         masked = extractor.frames._conv_batched(extractor.model, [short, long], CPU)
     assert (plain - alone).abs().max() > 1e-2
-    torch.testing.assert_close(
-        masked[:1, : alone.shape[-1]].transpose(1, 2), alone, rtol=1e-4, atol=1e-5
-    )
+    torch.testing.assert_close(masked[:1, : alone.shape[-1]].transpose(1, 2), alone)
 
 
 @pytest.mark.parametrize("groups", [1, 4, 8])
@@ -84,22 +82,12 @@ def test_masked_group_norm_is_group_norm_over_each_inputs_frames(groups: int) ->
     norm = torch.nn.GroupNorm(groups, 8)
     torch.nn.init.normal_(norm.weight)
     torch.nn.init.normal_(norm.bias)
-    x = torch.randn(3, 20, 8) + 5.0  # [B, T, C], time first; a mean to subtract
+    x = torch.randn(3, 8, 20)
     counts = torch.tensor([20, 13, 5])
     out = masked_group_norm(x, counts, norm)
     for b, n in enumerate(counts.tolist()):
-        expected = norm(x[b : b + 1, :n].transpose(1, 2)).transpose(1, 2)
-        torch.testing.assert_close(out[b : b + 1, :n], expected, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize(("kernel", "stride", "c_in"), [(10, 5, 1), (3, 2, 6), (2, 2, 4)])
-def test_a_strided_conv_is_its_windows_times_its_weight(
-    kernel: int, stride: int, c_in: int
-) -> None:
-    conv = torch.nn.Conv1d(c_in, 5, kernel, stride)
-    x = torch.randn(2, 41, c_in)  # [B, T, C]
-    expected = conv(x.transpose(1, 2)).transpose(1, 2)
-    torch.testing.assert_close(strided_conv(x, conv), expected, rtol=1e-5, atol=1e-5)
+        expected = norm(x[b : b + 1, :, :n])
+        torch.testing.assert_close(out[b : b + 1, :, :n], expected, rtol=1e-5, atol=1e-5)
 
 
 def test_bucket_length_pads_under_an_eighth_and_is_monotone() -> None:

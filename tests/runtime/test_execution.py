@@ -272,27 +272,37 @@ def test_bad_input_is_refused(options: dict[str, object], error: type[Exception]
 
 ON_A_GPU = [
     ("dialog", None, None, None, "eager"),
-    ("msmser", None, None, 1, "compiled"),
-    ("msmser", 1, None, 1, "compiled"),
-    ("msmser", None, "eager", 1, "eager"),
+    ("msmser", None, None, 1, "eager"),
+    ("msmser", 1, "compiled", 1, "compiled"),
+    ("msmser", None, "compiled", 1, "compiled"),
     ("msmser", 3, None, 3, "eager"),
     ("dialog", None, "compiled", 1, "compiled"),
 ]
 
 
 @pytest.mark.parametrize(("family", "at_once", "step", "stacked", "chosen_step"), ON_A_GPU)
-def test_msmser_members_train_one_at_a_time_compiled_on_a_gpu_unless_asked(
+def test_msmser_members_train_one_at_a_time_on_a_gpu_unless_asked(
     family: str, at_once: int | None, step: str | None, stacked: int | None, chosen_step: str
 ) -> None:
-    """MSMSER's steps compile on a GPU, members one at a time (compiled steps cannot
-    stack); other families stack every member on the device; --step and
-    --members-at-once say otherwise."""
+    """MSMSER's members train one at a time on a GPU, eagerly (the measured way); other
+    families stack every member on the device; --step compiled compiles one member at a
+    time (compiled steps cannot stack), --members-at-once stacks."""
     run = training(family, members=15)
     chosen = for_training(
         run, device="cuda", budget=budget(2), threads=HERE, at_once=at_once, step=step
     )
     assert (chosen.stacked, chosen.step, chosen.processes) == (stacked, chosen_step, 1)
     assert ("steps compiled" in chosen.describe()) == (chosen_step == "compiled")
+
+
+def test_a_family_listed_as_compiled_compiles_on_a_gpu_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(execution_module, "GPU_COMPILED", ("msmser",))
+    run = training("msmser", members=15)
+    chosen = for_training(run, device="cuda", budget=budget(2), threads=HERE)
+    assert (chosen.stacked, chosen.step) == (1, "compiled")
+    assert "steps compiled" in chosen.describe()
 
 
 def test_compiled_steps_on_the_cpu_are_asked_for_and_run_members_one_at_a_time() -> None:
