@@ -18,6 +18,7 @@ decoding, where overlap is hardest to get. Target: `wall_s` <= 1.15 x `slowest_s
 
     .venv/bin/python benchmarks/bench_extract.py pipeline --json
     .venv/bin/python benchmarks/bench_pipeline.py --minutes 20 --latency 0.05 --decoders 2
+    .venv/bin/python benchmarks/bench_pipeline.py --shapes   # conv shapes a shard meets
 """
 
 from __future__ import annotations
@@ -180,6 +181,25 @@ def measure(
     }
 
 
+def conv_shapes(hours: float = 7.0) -> dict[str, Any]:
+    """The conv front end's input shapes per 256-utterance shard of IEMOCAP-shaped audio
+    in the GPU's batches: one per utterance before (each ran alone), (batch size, bucketed
+    length) pairs now (`ser.extract.wav2vec2.bucket_length`)."""
+    from ser.extract.wav2vec2 import bucket_length
+
+    seconds = durations(hours * 3600)
+    plan = plan_shards(seconds, DEFAULT_BATCH_SECONDS["cuda"], 256)
+    before, after = [], []
+    for shard in plan.shards:
+        samples = [[round(seconds[i] * RATE) for i in batch] for batch in shard.batches]
+        before.append(len({n for batch in samples for n in batch}))
+        after.append(len({(len(batch), bucket_length(max(batch))) for batch in samples}))
+    return {"utterances": len(seconds), "shards": len(plan.shards),
+            "shapes_a_shard_before": round(float(np.mean(before)), 1),
+            "shapes_a_shard_after": round(float(np.mean(after)), 1),
+            "most_a_shard_after": max(after)}  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="audio in the corpus")
@@ -188,7 +208,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--decoders", type=int, default=1, help="decoding threads")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--workdir", type=Path, help="keep the corpus and store here")
+    parser.add_argument("--shapes", action="store_true", help="conv shapes a shard, then stop")
     args = parser.parse_args(argv)
+    if args.shapes:
+        print(json.dumps(conv_shapes()))
+        return
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -11,8 +11,10 @@ plan.
 
 from __future__ import annotations
 
-import torch
-from torch.nn.attention import SDPBackend
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported where it computes: `ser extract`'s no-op stays torch-free
+    from torch.nn.attention import SDPBackend
 
 
 def attention_backends() -> list[SDPBackend]:
@@ -20,6 +22,9 @@ def attention_backends() -> list[SDPBackend]:
     forward: those its caller left on (`STACKED_BACKENDS`, say), never cuDNN's. On an
     H100 cuDNN's fused attention builds an execution plan for each new sequence length:
     with IEMOCAP's lengths a first epoch took 19-21 s instead of 3-3.5 s."""
+    import torch
+    from torch.nn.attention import SDPBackend
+
     cuda = torch.backends.cuda
     on = [(SDPBackend.FLASH_ATTENTION, cuda.flash_sdp_enabled()),
           (SDPBackend.EFFICIENT_ATTENTION, cuda.mem_efficient_sdp_enabled()),

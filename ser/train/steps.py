@@ -30,9 +30,11 @@ from torch.nn.attention import sdpa_kernel
 
 from ser.runtime.attention import attention_backends
 
-# torch.compile's backend for compiled steps (the tests' "aot_eager" traces the same
-# without generating code).
+# torch.compile's backend for compiled steps (the tests' "eager" traces the same
+# without generating code), and whether a break in a step's graph is an error (the
+# tests': a break splits the step, and CUDA graphs with it, without a word).
 BACKEND = "inductor"
+FULLGRAPH = False
 # Sequence views up to this many rows are padded to their longest utterance's bucket:
 # text (MPNet, BERT tokens: IEMOCAP's longest ~120) costs little padded, and adds no shape.
 SHORT_ROWS = 256
@@ -76,7 +78,7 @@ class StepShapes:
 class Steps:
     """The step functions the loop calls for each member (`ser.train.loop`'s
     `_training_loss` and `_evaluation`), as `compiled` says; `backend`: torch.compile's
-    (tests use "aot_eager": the same tracing, no code generation)."""
+    (tests use "eager": the same tracing, no code generation)."""
 
     compiled: bool = False
     backend: str = field(default_factory=lambda: BACKEND)
@@ -119,7 +121,7 @@ class Steps:
     def _compile(self, fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
         graphs = torch.cuda.is_available() and self.backend == "inductor"
         mode = "reduce-overhead" if graphs else None
-        step = torch.compile(fn, dynamic=True, backend=self.backend, mode=mode)
+        step = torch.compile(fn, dynamic=True, backend=self.backend, mode=mode, fullgraph=FULLGRAPH)
 
         def run(model: Any, *args: Any) -> tuple[torch.Tensor, ...]:
             self.shapes_seen.add((fn.__name__, model.training, *_shapes(args)))

@@ -1,8 +1,9 @@
 """Compiled training steps (`--step compiled`, a GPU's default for MSMSER): on few
 padded shapes, the eager run's losses and predictions to float rounding without
 randomness, and no compilation after the first epoch however the batches' lengths and
-RMM's probability move. The CPU traces them with torch.compile's "aot_eager" backend:
-dynamo and AOTAutograd as on a GPU, without code generation."""
+RMM's probability move. The CPU traces them with torch.compile's "eager" backend and
+`fullgraph`: dynamo's tracing, guards and recompilations as on a GPU, any break in a
+step's graph an error, without code generation."""
 
 from __future__ import annotations
 
@@ -40,9 +41,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def traced(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Compiled steps on the tracing backend, every sequence view bucketed (the tests'
-    utterances are short: without this their views would pad to one length each)."""
-    monkeypatch.setattr(steps_module, "BACKEND", "aot_eager")
+    """Compiled steps on the tracing backend, whole graphs only, every sequence view
+    bucketed (the tests' utterances are short: without this their views would pad to one
+    length each)."""
+    monkeypatch.setattr(steps_module, "BACKEND", "eager")
+    monkeypatch.setattr(steps_module, "FULLGRAPH", True)
     monkeypatch.setattr(steps_module, "SHORT_ROWS", 0)
     torch.compiler.reset()
 
@@ -54,7 +57,7 @@ def config(store: Path, out: Path, step: str, **changes: object) -> TrainConfig:
         model=TINY,
         classes="4",
         protocol="session5",
-        epochs=3,
+        epochs=2,
         batch_size=8,
         lr=1e-2,
         seeds=1,
@@ -97,14 +100,14 @@ def test_nothing_compiles_after_the_first_epoch(store: Path, tmp_path: Path, tra
     is new weights in a new ensemble: the steps compiled in the first epoch serve them
     all."""
     model = replace(TINY, dropout=0.1, rmm=True, rmm_end=1.0)
-    settings = config(store, tmp_path, "compiled", model=model, epochs=3, protocol="loso")
+    settings = config(store, tmp_path, "compiled", model=model, epochs=2, protocol="loso")
     try:
         record = train(settings, _StopCompiling())
     finally:
         torch.compiler.set_stance("default")
     assert len(record.folds) == 5
     for fold in record.folds:
-        assert len(fold.curves["train_loss"]) == 3
+        assert len(fold.curves["train_loss"]) == 2
         assert np.isfinite(fold.curves["train_loss"]).all()
 
 
