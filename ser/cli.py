@@ -27,6 +27,7 @@ brief_waits()
 _LAZY: dict[str, str] = {
     "corpus": "corpus", "demo-corpus": "corpus", "extract": "extract", "store": "store",
     "train": "train", "report": "train", "predict": "predict", "sweep": "sweep", "claims": "claims",
+    "export": "export",
 }  # fmt: skip
 
 

@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ser.extract", "ser.models"),
     ("ser.report",),  # metrics (pure functions), tables and plots of run records
     ("ser.train",),  # plans, runs and executes ensembles of the models
+    ("ser.export",),  # a run's checkpoints as a folder that stands alone (and ONNX)
     ("ser.predict", "ser.sweep"),  # checkpoints applied to new audio; grids of runs
     ("ser.commands",),  # click, thin
     ("ser.cli",),

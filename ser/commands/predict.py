@@ -18,6 +18,7 @@ from ser.cache.atomic import atomic, writing
 from ser.commands.options import FiniteFloat
 from ser.commands.outputs import output_file
 from ser.predict.challenge import challenge_csv, task_of
+from ser.predict.config import RUNTIMES
 from ser.predict.longest import FLOOR, LONGEST_UTTERANCE
 from ser.predict.run import PredictConfig, Prediction, PredictResult, predict
 from ser.predict.timeline import plot_timeline
@@ -34,13 +35,20 @@ OUTPUTS = {"csv_path": "--csv", "vtt_path": "--vtt", "plot_path": "--plot",
 
 
 @click.command("predict")
+@click.option("--run", type=click.Path(), help="Run directory (<out>/<name>) holding checkpoints.")
 @click.option(
-    "--run",
-    required=True,
+    "--model",
     type=click.Path(),
-    help="Run directory (<out>/<name>) holding checkpoints.",
+    help="A folder `ser export` wrote, instead of --run: it predicts from that folder alone.",
 )
-@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--runtime",
+    type=click.Choice(RUNTIMES),
+    default="torch",
+    show_default=True,
+    help="onnx: the exported folder's ONNX graphs on onnxruntime (ser export --onnx).",
+)
+@click.argument("inputs", nargs=-1)
 @click.option("--text", help="Transcript of every input (multimodal runs).")
 @click.option(
     "--transcript",
@@ -147,7 +155,10 @@ def predict_command(**o: Any) -> None:
     for key, flag in OUTPUTS.items():  # checked before a checkpoint loads
         if o[key]:
             output_file(Path(o[key]), flag)
+    if not o["inputs"]:
+        raise click.UsageError("give the files to predict")
     fields = {f.name: o[f.name] for f in dataclasses.fields(PredictConfig) if f.name != "vad"}
+    fields["run"] = o["run"] or ""
     config = PredictConfig(**fields, vad=vad_options(o))
 
     def refuse(run: PredictResult) -> None:  # what the run cannot give, before any audio

@@ -1,0 +1,75 @@
+"""The `ser` commands that made a run, for its model card: `ser extract` of every feature
+set it read (from the sets' provenance, as `ser store verify` words a repair; the
+store's own corpus root, kind and class set) and `ser train` (from the run record's
+resolved config: every option it records, so defaults that change later do not change
+the run). Which ser made the features is said by each set's fingerprint: the same
+command must give a set of that fingerprint.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from ser.extract.remake import CORPUS_PLACEHOLDER, Corpus, remake
+from ser.report.record import RunRecord
+from ser.train.options import MODEL, RUN, train_options
+
+#: `ser train` options that say how or where a run ran, not what it is: left out.
+HOW = ("device", "threads", "members_at_once", "step", "processes", "overwrite", "corpus_root")
+
+
+def extract_commands(
+    features: Mapping[str, Mapping[str, Any]], corpus: Corpus | None, store: str
+) -> list[str]:
+    """One `ser extract` per distinct set of flags (a layered input's sets are one)."""
+    corpus = corpus or Corpus(None, None, None, "4")
+    commands: dict[str, None] = {}
+    for name, info in features.items():
+        attrs = info["attrs"]
+        made = remake(name, attrs, list(features))
+        flags = None if made is None else made.flags()
+        if flags is None:
+            commands[
+                f"# {name}: made by {attrs.get('extractor')}, no `ser extract` flags make it"
+            ] = None
+            continue
+        args = ["extract", *corpus.arguments(), "--store", store, "--classes", corpus.classes]
+        commands[shlex.join(["ser", *args, *flags])] = None
+    return list(commands)
+
+
+def train_command(record: RunRecord) -> str:
+    """`ser train` with every option the record's config holds (module docstring)."""
+    config = record.config
+    family = str(config.get("family", ""))
+    words = ["ser", "train"]
+    for name, option in train_options().items():
+        if name in HOW or option.section not in (RUN, MODEL, family) or name not in config:
+            continue
+        value = config[name]
+        if name == "seeds":
+            value = len(value) if isinstance(value, list) else value
+        words += _words(name, option.kind, value)
+    if record.final:
+        words.append("--final")
+    return shlex.join(words)
+
+
+def _words(name: str, kind: Any, value: Any) -> list[str]:
+    flag = "--" + name.replace("_", "-")
+    if value is None:
+        return []
+    if kind is bool:
+        return [flag if value else f"--no-{flag[2:]}"]
+    if isinstance(value, list | tuple):
+        return [flag, ",".join(str(v) for v in value)]
+    return [flag, str(value)]
+
+
+def placeholder_note(corpus: Corpus | None) -> str:
+    """What to put in place of the corpus root where the store did not record it."""
+    if corpus is not None and corpus.root:
+        return ""
+    return f"{CORPUS_PLACEHOLDER}: your copy of the corpus (the store did not record its root)"

@@ -1,0 +1,191 @@
+"""The model a prediction runs, loaded once (`load_model`), and a group of inputs
+predicted with it (`predict_items`): features re-created as recorded, text where the run
+reads it, the members' average (torch, or the exported head on onnxruntime).
+
+A model is a run's checkpoints (`--run`) or an exported folder's members (`--model`,
+`ser.export.folder`); either gives `Checkpoint`s, scored alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ser.errors import ConfigError, FingerprintMismatch
+from ser.export.folder import Exported, load_exported
+from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
+from ser.predict.asr import reads_text, run_asr, transcripts
+from ser.predict.config import RUNTIMES, PredictConfig, Prediction
+from ser.predict.ensemble import ensemble, memory_data
+from ser.predict.features import Recreated, extract_all, extractors_for
+from ser.predict.inputs import Item, load_waves
+from ser.predict.notes import corpus_note
+from ser.predict.onnx import OnnxRun, open_onnx
+from ser.train.checkpoint import FINAL, Checkpoint, load_run_checkpoints
+
+
+@dataclass
+class Model:
+    """The checkpoints, their feature sets and what re-creates them, on `device`."""
+
+    ckpts: list[Checkpoint]
+    features: dict[str, dict[str, Any]]
+    recreated: list[Recreated]
+    device: torch.device
+    onnx: OnnxRun | None = None
+    asr: dict[str, Any] = field(default_factory=dict)  # Whisper, loaded when first needed
+
+
+def open_checkpoints(config: PredictConfig) -> tuple[list[Checkpoint], Exported | None]:
+    """The checkpoints `--run` or `--model` names (`--checkpoint` picks among them)."""
+    if bool(config.run) == bool(config.model):
+        raise ConfigError("give --run RUN or --model FOLDER (one of them)")
+    if config.runtime not in RUNTIMES:
+        raise ConfigError(f"--runtime {config.runtime!r}: choose {' or '.join(RUNTIMES)}")
+    if config.model is None:
+        if config.runtime != "torch":
+            raise ConfigError("--runtime onnx runs an exported folder's graphs: give --model")
+        return load_run_checkpoints(Path(config.run), config.checkpoint), None
+    exported = load_exported(Path(config.model), stand_ins=bool(config.encoders))
+    members = exported.checkpoints
+    if config.checkpoint == "folds":
+        return members, exported
+    if config.runtime == "onnx":
+        raise ConfigError(
+            "--runtime onnx runs the members' average (head.onnx): leave --checkpoint out"
+        )
+    chosen = [c for c in members if c.key == config.checkpoint]
+    if not chosen:
+        keys = ", ".join(c.key for c in members)
+        hint = "" if config.checkpoint != FINAL else " (export with --members final for it)"
+        raise ConfigError(
+            f"{exported.folder} has no member {config.checkpoint!r}: it has {keys}{hint}"
+        )
+    return chosen, exported
+
+
+def load_model(
+    config: PredictConfig,
+    ckpts: list[Checkpoint],
+    exported: Exported | None,
+    device: torch.device,
+    message: Callable[[str], None],
+) -> Model:
+    """The extractors (and with `--runtime onnx` the sessions) of `ckpts`, loaded."""
+    features = features_of(ckpts)
+    onnx = (
+        open_onnx(exported, torch.get_num_threads())
+        if exported and config.runtime == "onnx"
+        else None
+    )
+    by_torch = {n: f for n, f in features.items() if onnx is None or n not in onnx.sets}
+    recreated = extractors_for(by_torch, device, config.encoders)
+    if onnx is not None:
+        made = ", ".join(sorted(onnx.sets)) or "none"
+        rest = ", ".join(by_torch) or "none"
+        message(f"onnxruntime: the head, and the sets {made}; by ser's extractors: {rest}")
+    for r in recreated:
+        if r.encoder is not None:
+            message(f"{', '.join(r.names)}: encoder from {r.encoder} (weights match the run's)")
+    return Model(ckpts, features, recreated, device, onnx)
+
+
+def features_of(ckpts: list[Checkpoint]) -> dict[str, dict[str, Any]]:
+    features: dict[str, dict[str, Any]] = {}
+    for ckpt in ckpts:
+        for name, info in ckpt.features.items():
+            if name in features and features[name]["fingerprint"] != info["fingerprint"]:
+                raise FingerprintMismatch(
+                    f"checkpoints of this run were trained on different {name} features"
+                )
+            features[name] = info
+    return features
+
+
+def predict_items(
+    items: list[Item], model: Model, config: PredictConfig, message: Callable[[str], None]
+) -> list[Prediction]:
+    """The predictions of `items` (one each, failed ones with their error)."""
+    rates = [r.extractor.sample_rate for r in model.recreated]
+    if model.onnx is not None:
+        rates += [int(info["sample_rate"]) for _, info in model.onnx.encoders.values()]
+    waves = {rate: load_waves(items, rate) for rate in dict.fromkeys(rates) if rate is not None}
+    if not waves:  # text features only: a file that cannot be read is still an error
+        load_waves(items, None)
+    if reads_text(model.features):
+        transcripts(items, config, model.device, message, run_asr(model.features), model.asr)
+    failed = {i: item.error for i, item in enumerate(items) if item.error is not None}
+    outputs: dict[str, list[Any]] = {}
+    for r in model.recreated:
+        audio = r.extractor.sample_rate
+        inputs: list[Any] = waves[audio] if audio else [item.transcript for item in items]
+        budget = BATCH_SECONDS[model.device.type] * audio if audio else None
+        rows = extract_all(r.extractor, inputs, failed, model.device, config.batch_size, budget)
+        for name, made in r.names.items():
+            outputs[name] = [row[made] if row is not None else None for row in rows]
+    if model.onnx is not None and model.onnx.encoders:
+        rate = int(next(iter(model.onnx.encoders.values()))[1]["sample_rate"])
+        outputs.update(model.onnx.extract(waves[rate], failed))
+    for item in items:
+        if (note := corpus_note(item.path, model.ckpts)) is not None:
+            item.notes.append(note)
+    return _score(model, items, outputs, failed)
+
+
+def _score(
+    model: Model, items: list[Item], outputs: dict[str, list[Any]], failed: dict[int, str]
+) -> list[Prediction]:
+    ckpts = model.ckpts
+    classes = ckpts[0].classes  # () for a run without the category
+    names = ckpts[0].targets.attributes
+    ok = [i for i in range(len(items)) if i not in failed]
+    probs: dict[int, np.ndarray] = {}  # input -> [C]
+    values: dict[int, np.ndarray] = {}  # input -> [A], on the corpus's scale
+    if ok:
+        arrays = {name: [rows[i] for i in ok] for name, rows in outputs.items()}
+        if model.onnx is not None:
+            mean_probs, mean_values = model.onnx.score(ckpts[0], arrays)
+        else:
+            turns = [(items[i].dialog, items[i].order) for i in ok]  # conversations, if given
+            data = memory_data(ckpts[0], arrays, model.device, turns)
+            mean_probs, mean_values = ensemble(ckpts, data, model.device)
+        probs = dict(zip(ok, mean_probs, strict=True))
+        values = dict(zip(ok, mean_values, strict=True))
+    return [
+        _prediction(i, item, failed, probs, values, classes, names) for i, item in enumerate(items)
+    ]
+
+
+def _prediction(
+    i: int,
+    item: Item,
+    failed: dict[int, str],
+    probs: dict[int, np.ndarray],
+    values: dict[int, np.ndarray],
+    classes: tuple[str, ...],
+    names: tuple[str, ...],
+) -> Prediction:
+    p = Prediction(str(item.path), transcript=item.transcript, notes=list(item.notes))
+    p.dialog, p.order = item.dialog, item.order
+    if item.clip is not None:
+        p.start, p.end = item.clip.start, item.clip.end
+    if item.by_asr:
+        p.transcript_source = "asr"
+    elif item.timed is not None:
+        p.transcript_source = "timed"
+    elif item.transcript is not None:
+        p.transcript_source = "given"
+    if i in failed:
+        p.error = failed[i]
+        return p
+    row = probs[i]
+    if classes:
+        p.label = classes[int(row.argmax())]
+        p.probabilities = {c: float(v) for c, v in zip(classes, row, strict=True)}
+    p.attributes = {a: float(v) for a, v in zip(names, values[i], strict=True)}
+    return p
