@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from ser.commands.outputs import output_file
 from ser.predict.challenge import challenge_csv, task_of
 from ser.predict.config import RUNTIMES
 from ser.predict.longest import FLOOR, LONGEST_UTTERANCE
+from ser.predict.pcm import PcmSource
 from ser.predict.run import PredictConfig, Prediction, PredictResult, predict
+from ser.predict.stream import stream
 from ser.predict.timeline import plot_timeline
 from ser.predict.vad import VadOptions
 from ser.predict.vtt import vtt_text
@@ -92,6 +95,21 @@ OUTPUTS = {"csv_path": "--csv", "vtt_path": "--vtt", "plot_path": "--plot",
     "and end. Without it, files over twice the run's longest training utterance "
     f"(at least {FLOOR:.0f} s; {LONGEST_UTTERANCE:.0f} s when the run does not say) are refused.",
 )
+@click.option(
+    "--stream",
+    "stream_source",
+    metavar="-|PATH",
+    help="Predict a live stream of 16 kHz mono 16-bit PCM (a WAV header is read off): stdin "
+    "(-), a FIFO or a file still being written, cut as --segment vad cuts; one JSON line per "
+    "segment as it closes.",
+)
+@click.option(
+    "--stream-wait",
+    type=FiniteFloat(),
+    default=2.0,
+    show_default=True,
+    help="--stream of a regular file: seconds it may stop growing before it is taken as ended.",
+)
 @click.option("--min-segment", type=FiniteFloat(), help="vad: shorter speech is dropped (s) [0.5].")
 @click.option("--max-segment", type=FiniteFloat(), help="vad: longer speech is split (s) [10].")
 @click.option("--merge-gap", type=FiniteFloat(), help="vad: shorter pauses join speech (s) [0.3].")
@@ -155,10 +173,13 @@ def predict_command(**o: Any) -> None:
     for key, flag in OUTPUTS.items():  # checked before a checkpoint loads
         if o[key]:
             output_file(Path(o[key]), flag)
-    if not o["inputs"]:
-        raise click.UsageError("give the files to predict")
     fields = {f.name: o[f.name] for f in dataclasses.fields(PredictConfig) if f.name != "vad"}
     fields["run"] = o["run"] or ""
+    if o["stream_source"] is not None:
+        live(PredictConfig(**fields, vad=vad_options(o)), o, message)
+        return
+    if not o["inputs"]:
+        raise click.UsageError("give the files to predict (or --stream SOURCE)")
     config = PredictConfig(**fields, vad=vad_options(o))
 
     def refuse(run: PredictResult) -> None:  # what the run cannot give, before any audio
@@ -188,6 +209,23 @@ def predict_command(**o: Any) -> None:
             err.print(f"error: {p.path}: {p.error}", highlight=False, markup=False)
     if result.failed:
         sys.exit(1)
+
+
+def live(config: PredictConfig, o: dict[str, Any], message: Callable[[str], None]) -> None:
+    """--stream: a JSON line per segment on stdout, flushed as each closes."""
+    clashing = [f for f in ("inputs", "segment", "csv_path", "vtt_path", "plot_path",
+                            "challenge_path", "text", "transcript") if o[f]]  # fmt: skip
+    if clashing:
+        names = ", ".join(
+            OUTPUTS.get(f, "--" + f.removesuffix("_path").replace("_", "-")) for f in clashing
+        )
+        raise click.UsageError(f"--stream predicts the stream alone: leave out {names}")
+
+    def emit(line: dict[str, Any]) -> None:
+        click.echo(json.dumps(line))
+        sys.stdout.flush()
+
+    stream(config, PcmSource(o["stream_source"], o["stream_wait"]), emit, message)
 
 
 def vad_options(o: dict[str, Any]) -> VadOptions | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +44,9 @@ def save_onnx(
     exporter's reason when it cannot."""
     check_exporter()
     said = io.StringIO()
+    logger = logging.getLogger("torch.onnx")  # its registry warns of every optional library
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
         with (
             torch.no_grad(),
@@ -66,6 +70,8 @@ def save_onnx(
     except Exception as err:  # the exporter's own errors have no common base
         reason = exporter_reason(err)
         raise ConfigError(f"--onnx: {what} does not export to ONNX ({reason})") from None
+    finally:
+        logger.setLevel(level)
     if program is None:
         raise ConfigError(f"--onnx: torch's exporter gave no program for {what}")
     with writing(path, f"the ONNX graph of {what}"):

@@ -107,6 +107,7 @@ def _write(
     meta = {"format": "pt", "library": LIBRARY, "ser_version": __version__}
     with writing(folder / MODEL, "the exported weights"):
         save_file(tensors, str(folder / MODEL), metadata=meta)
+    _readable(folder / MODEL)
     data = {"corpus": store.kind, "classes": store.classes, "synthetic": store.synthetic,
             "longest_utterance": store.longest, "store": record.store}  # fmt: skip
     exported = export_config(ckpts, record, encoders, data)
@@ -123,6 +124,14 @@ def _write(
     )  # fmt: skip
     _write_text(folder / CARD, model_card(card), "the model card")
     return notes
+
+
+def _readable(path: Path) -> None:
+    """The file's mode as this process makes files (safetensors writes its own 0600): a
+    folder made to be shared is readable as its other files are."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
 
 
 def _write_text(path: Path, text: str, what: str) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soxr
 
 from ser.corpus.audio import (
     AudioError,
@@ -30,6 +31,8 @@ from ser.predict.transcripts import FORMATS, TimedTranscript, read_timed
 
 #: Suffixes a folder is searched for.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".mp4", ".m4a")
+#: The rate of audio an `Item` holds in memory.
+HELD_RATE = 16000
 #: The columns a CSV list's header may name.
 COLUMNS = ("path", "transcript", "dialog", "order")
 
@@ -49,6 +52,7 @@ class Item:
     timed: TimedTranscript | None = None  # its SRT/WebVTT words, cut to `clip` (segments.py)
     undecoded: bool = False  # its audio failed to decode (`error` says why)
     info: AudioInfo | None = None  # its file's header, once probed (a segment's: its file's)
+    wave: np.ndarray | None = None  # its audio in memory (16 kHz mono float32: a stream's)
 
     @property
     def source(self) -> AudioSource:
@@ -198,6 +202,9 @@ def load_waves(items: list[Item], sample_rate: int | None) -> list[np.ndarray | 
 def _load(item: Item, sample_rate: int | None) -> np.ndarray | None:
     if item.error is not None:
         return None
+    if item.wave is not None:  # a stream's segment, decoded already at the stream's rate
+        rate = sample_rate or HELD_RATE
+        return item.wave if rate == HELD_RATE else soxr.resample(item.wave, HELD_RATE, rate)
     try:
         wave, info = _decode(item.source, sample_rate, item.info)
     except AudioError as err:
