@@ -151,3 +151,22 @@ def meld_release(tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("meld-release") / "MELD.Raw"
     return write_meld(root, TalkConfig(speakers=3, dialogs=1), clips=True)
+
+
+@pytest.fixture(scope="session")
+def audio_run(trained_run, tmp_path_factory) -> Path:
+    """MSMSER on the predict store's tiny HuBERT set alone (`ser export --onnx` exports
+    its whole pipeline; `ser predict --stream` needs no transcript)."""
+    from ser.models import ModelConfig
+    from ser.train.run import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("audio-run")
+    train(
+        TrainConfig(
+            store=str(trained_run.store), features=("hubert",),
+            model=ModelConfig(fusion="mit", d_model=16, heads=2, queries=4), classes="4",
+            protocol="session5", epochs=2, batch_size=8, seeds=1, device="cpu", out=str(out),
+            name="audio",
+        )
+    )  # fmt: skip
+    return out / "audio"

@@ -12,11 +12,21 @@ from typing import Any
 
 import torch
 
+from ser.errors import ConfigError
 from ser.export.folder import HEAD_ONNX, ONNX
-from ser.export.onnx_encoder import export_encoder, refusal
-from ser.export.onnx_head import export_head
+from ser.export.onnx_encoder import export_encoder
+from ser.export.onnx_encoder import refusal as encoder_refusal
+from ser.export.onnx_head import export_head, refusal
 from ser.export.onnx_io import check_exporter, file_sha256
 from ser.train.checkpoint import Checkpoint
+
+
+def check_onnx(ckpt: Checkpoint) -> None:
+    """`ConfigError` when the head cannot export (no exporter, a family that does not)."""
+    check_exporter()
+    why = refusal(ckpt)
+    if why is not None:
+        raise ConfigError(f"--onnx: {why}")
 
 
 def export_onnx(
@@ -37,7 +47,7 @@ def export_onnx(
         if entry["role"] != "features":
             continue  # a Whisper that made ASR text: runs as in torch
         sets = {n: ckpts[0].features[n]["attrs"] for n in entry["sets"]}
-        why = refusal(next(iter(sets.values())))
+        why = encoder_refusal(next(iter(sets.values())))
         name = Path(location).name
         if why is not None:
             notes.append(f"{name}: {why}")

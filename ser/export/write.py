@@ -29,7 +29,7 @@ from ser.export.config import export_config
 from ser.export.corpora import StoreFacts, store_facts
 from ser.export.folder import CARD, CONFIG, LIBRARY, MODEL, load_exported, member_tensors
 from ser.export.members import choose_members, validation_score
-from ser.export.onnx_export import export_onnx
+from ser.export.onnx_export import check_onnx, export_onnx
 from ser.export.reproduce import extract_commands, placeholder_note, train_command
 from ser.extract.remake import corpus_of
 from ser.report.record import RECORD, RunRecord, read
@@ -71,6 +71,8 @@ def export_run(
     keys = choose_members(record, checkpoint_keys(run_dir), config.members)
     ckpts = [_with_validation(load_checkpoint(run_dir, k), record) for k in keys]
     out = _target(Path(config.out), config.overwrite)
+    if config.onnx:  # refused before any work: the exporter's libraries, the family
+        check_onnx(ckpts[0])
     store = store_facts(record.store)
     message(f"{len(ckpts)} member(s): {', '.join(keys)}")
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
