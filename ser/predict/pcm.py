@@ -22,7 +22,7 @@ import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -53,8 +53,10 @@ class PcmSource:
 
     def blocks(self) -> Iterator[np.ndarray]:
         """The stream's samples (float32 in [-1, 1)) as they come."""
-        handle, growing = self._open()
+        handle, growing, first = self._open()
         samples = queue.Queue[bytes | BaseException | None](maxsize=QUEUED)
+        if first:
+            samples.put(first)
         reader = threading.Thread(target=self._read, args=(handle, growing, samples), daemon=True)
         reader.start()
         try:
@@ -86,9 +88,9 @@ class PcmSource:
                 f"{seconds:.2f} s): not {FORMAT_HINT}"
             )
 
-    def _open(self) -> tuple[BinaryIO, bool]:
-        """The source opened (a WAV header read off), and whether it is a file that may
-        still grow."""
+    def _open(self) -> tuple[BinaryIO, bool, bytes]:
+        """The source opened, whether it is a file that may still grow, and the first
+        samples' bytes read while looking for a WAV header (read off)."""
         if self.name == "-":
             handle: BinaryIO = sys.stdin.buffer
             growing = False
@@ -103,15 +105,19 @@ class PcmSource:
                     f"--stream {self.name}: cannot open it ({err.strerror})"
                 ) from None
             growing = stat.S_ISREG(mode)
-        self._skip_header(handle)
-        return handle, growing
+        return handle, growing, self._skip_header(handle)
 
-    def _skip_header(self, handle: BinaryIO) -> None:
-        peek = getattr(handle, "peek", None)
-        if peek is None or peek(4)[:4] != b"RIFF":
-            return
+    def _skip_header(self, handle: BinaryIO) -> bytes:
+        """Read a WAV header off the source, checking its format; without one, the
+        bytes read to tell (the stream's first samples)."""
+        first = b""
+        while len(first) < 4 and (more := handle.read(4 - len(first))):
+            first += more
+        if first != b"RIFF":
+            return first
         try:
-            with wave.open(handle) as header:  # reads up to the data chunk; leaves it open
+            # `wave` reads up to the data chunk and leaves the source open.
+            with wave.open(cast(BinaryIO, _Prefixed(first, handle))) as header:
                 rate, channels, width = (
                     header.getframerate(),
                     header.getnchannels(),
@@ -126,6 +132,7 @@ class PcmSource:
                 f"--stream {self.name}: a WAV of {rate} Hz, {channels} channel(s), "
                 f"{8 * width}-bit: --stream reads {FORMAT_HINT}"
             )
+        return b""
 
     def _read(
         self, handle: BinaryIO, growing: bool, out: queue.Queue[bytes | BaseException | None]
@@ -154,3 +161,16 @@ def _read_some(handle: BinaryIO) -> bytes:
     if read1 is not None:
         return bytes(read1(BLOCK))
     return bytes(os.read(handle.fileno(), BLOCK))
+
+
+class _Prefixed:
+    """A source read again from its start for `wave`: the bytes read off it already,
+    then the source itself."""
+
+    def __init__(self, first: bytes, handle: BinaryIO) -> None:
+        self.first, self.handle = first, handle
+
+    def read(self, size: int = -1) -> bytes:
+        head, self.first = (self.first, b"") if size < 0 else (self.first[:size], self.first[size:])
+        rest = size - len(head) if size >= 0 else -1
+        return head + (self.handle.read(rest) if rest else b"")

@@ -7,7 +7,8 @@ scores into segments (a trigger, pauses shorter than --merge-gap kept, --min-seg
 as it arrives and the same function runs again on the scores kept so far: a segment is
 final, and given out, once nothing later can change it: a later segment has started, or
 it has ended (before the last window) with at least --pad of silence after its padded end
-(a closer next start would share that silence with it). Its bounds are then those the
+(a closer next start would share that silence with it) and no speech is going on after
+it (speech shorter than --min-segment is in no segment yet, but may become one). Its bounds are then those the
 whole recording would give within one block.
 
 What is kept stays bounded: once every segment found is given out and the scores end in a
@@ -68,8 +69,13 @@ class OnlineVad:
         while self.received - scored >= WINDOW:
             self.probs.append(self._score(self._samples(scored, scored + WINDOW)))
             scored += WINDOW
-        found = self._segments(len(self.probs) * WINDOW)
-        return self._given(found, final=False)
+        length = len(self.probs) * WINDOW
+        found = self._segments(length)
+        # Speech under --min-segment is in no segment yet; if it is going on, it may
+        # still become one whose padding shares the silence with the last found.
+        every = self._segments(length, min_segment=0.0)
+        going = bool(every) and every[-1][1] >= self.base * WINDOW + length
+        return self._given(found, final=False, going=going)
 
     def close(self) -> list[Segment]:
         """The segments left once the stream ended, the open one included."""
@@ -80,9 +86,9 @@ class OnlineVad:
         length = self.received - self.base * WINDOW
         return self._given(self._segments(length), final=True)
 
-    def _segments(self, length: int) -> list[tuple[int, int]]:
+    def _segments(self, length: int, min_segment: float | None = None) -> list[tuple[int, int]]:
         """silero's segments of the scores kept, as stream samples (`length`: the samples
-        the scores stand for)."""
+        the scores stand for; `min_segment`: another --min-segment)."""
         from silero_vad import get_speech_timestamps_from_probs
 
         if not self.probs:
@@ -92,7 +98,9 @@ class OnlineVad:
             self.probs,
             sampling_rate=SAMPLE_RATE,
             threshold=THRESHOLD,
-            min_speech_duration_ms=round(o.min_segment * 1000),
+            min_speech_duration_ms=round(
+                (o.min_segment if min_segment is None else min_segment) * 1000
+            ),
             max_speech_duration_s=o.max_segment,
             min_silence_duration_ms=round(o.merge_gap * 1000),
             speech_pad_ms=round(o.pad * 1000),
@@ -101,7 +109,9 @@ class OnlineVad:
         offset = self.base * WINDOW
         return [(offset + int(s["start"]), offset + int(s["end"])) for s in found]
 
-    def _given(self, found: list[tuple[int, int]], final: bool) -> list[Segment]:
+    def _given(
+        self, found: list[tuple[int, int]], final: bool, going: bool = False
+    ) -> list[Segment]:
         """The segments of `found` that are final and not given yet (module docstring)."""
         end = (self.base + len(self.probs)) * WINDOW
         pad = round(self.options.pad * SAMPLE_RATE)
@@ -110,7 +120,8 @@ class OnlineVad:
             if stop <= self.given:
                 continue
             last = i == len(found) - 1
-            if not (final or not last or (stop < end and stop + pad <= end)):
+            closed = stop < end and stop + pad <= end and not going
+            if not (final or not last or closed):
                 break
             out.append(Segment(start, stop, self._samples(start, stop).copy()))
             self.given = stop
