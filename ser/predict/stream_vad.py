@@ -8,8 +8,8 @@ as it arrives and the same function runs again on the scores kept so far: a segm
 final, and given out, once nothing later can change it: a later segment has started, or
 it has ended (before the last window) with at least --pad of silence after its padded end
 (a closer next start would share that silence with it) and no speech is going on after
-it (speech shorter than --min-segment is in no segment yet, but may become one). Its bounds are then those the
-whole recording would give within one block.
+it (speech shorter than --min-segment is in no segment yet, but may become one). Its
+bounds are then those the whole recording would give within one block.
 
 What is kept stays bounded: once every segment found is given out and the scores end in a
 silence long enough that the detector must be idle (a trigger would have ended within it),

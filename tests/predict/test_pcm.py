@@ -92,7 +92,8 @@ def test_a_broken_stream_is_one_line(monkeypatch, tmp_path: Path) -> None:
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(Failing())))
     got: list[np.ndarray] = []
-    with pytest.raises(StreamError, match=r"^--stream -: the stream broke after 0\.12 s: .*Input/output") as err:
+    broke = r"^--stream -: the stream broke after 0\.12 s: .*Input/output"
+    with pytest.raises(StreamError, match=broke) as err:
         got.extend(PcmSource("-").blocks())
     assert "\n" not in str(err.value) and sum(map(len, got)) == 2000
     _stdin(monkeypatch, SAMPLES.tobytes() + b"\x01")
