@@ -167,4 +167,7 @@ class OnlineVad:
         if self.model is None:
             self.model = SileroVad(self.options)._loaded()
             self.model.reset_states()
-        return float(self.model(torch.from_numpy(window), SAMPLE_RATE).item())
+        # No autograd: the model's state runs from window to window, and a graph kept
+        # through it would grow with the stream (get_speech_timestamps runs it so too).
+        with torch.inference_mode():
+            return float(self.model(torch.from_numpy(window), SAMPLE_RATE).item())
