@@ -31,6 +31,7 @@ TOPICS = (
     "sweep",
     "report",
     "predict",
+    "export",
     "stores",
     "distributed",
     "models",

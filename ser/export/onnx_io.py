@@ -63,9 +63,6 @@ def save_onnx(
                 output_names=list(outputs),
                 external_data=False,
                 verbose=False,
-                # onnxruntime optimises the graph when it loads it: the exporter's own
-                # pass took a third of the export's time for nothing measurable here.
-                optimize=False,
             )
     except Exception as err:  # the exporter's own errors have no common base
         reason = exporter_reason(err)
