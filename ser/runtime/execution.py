@@ -67,9 +67,10 @@ GPU_ALONE = ("msmser",)
 # Families whose members train one at a time with their steps compiled on a GPU
 # (`ser.train.steps`: static shapes, CUDA graphs) unless --step says otherwise: none yet.
 # On an H100 (torch 2.11) paper-size MSMSER compiled did not finish LOSO's 2 epochs of
-# 5 members within 224 s, compilation included (its weights enter each CUDA graph as
-# inputs, copied at every replay); eager one at a time does them in 144 s (72 s an epoch
-# of the five), so it stays the default until a figure says otherwise
+# 5 members within 224 s, compilation included (its weights then entered each CUDA
+# graph as inputs, copied at every replay; members now train in place, unmeasured);
+# eager one at a time does them in 144 s (72 s an epoch of the five), so it stays the
+# default until a figure says otherwise
 # (benchmarks/README.md, "How fast does paper-size MSMSER train on a GPU?"). A family's
 # step must trace without a graph break (the dialog models' GRU loop unrolls per dialog
 # length).

@@ -34,15 +34,13 @@ from ser.models.nn.attention import STACKED_BACKENDS
 class Ensemble:
     """K modules of one architecture with stacked state (module docstring)."""
 
-    def __init__(self, modules: Sequence[nn.Module], base: nn.Module | None = None) -> None:
-        """`base`: the structure to call the members through (a meta module of theirs),
-        shared by ensembles trained one after another (`ser.train.steps.Steps.base`)."""
+    def __init__(self, modules: Sequence[nn.Module]) -> None:
         if not modules:
             raise ValueError("an ensemble needs at least one module")
         self.members = len(modules)
         # The structure and plain attributes (schedules, eval masks) every member shares;
         # its own tensors are never read.
-        self.base = base if base is not None else copy.deepcopy(modules[0]).to("meta")
+        self.base = copy.deepcopy(modules[0]).to("meta")
         self.params, self.buffers = stack_module_state(list(modules))  # {name: [K, ...]}
 
     def parameters(self) -> list[torch.Tensor]:
@@ -91,6 +89,27 @@ class Ensemble:
         """Each member's current state into its module."""
         for k, module in enumerate(modules):
             module.load_state_dict(self.member_state(k))
+
+
+class Solo(Ensemble):
+    """An ensemble of one member trained in place in `module`: its own parameters (the
+    optimiser's leaves), no stacked copies. A compiled step then sees them as the
+    module's, so CUDA graphs hold them where they are: no weight copied in, no gradient
+    added back, at every step (`ser.train.steps`). `state()` gives them with the leading
+    member axis the loop reads, as views."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.members, self.base, self.module = 1, module, module
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.module.parameters())
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        out = fn(self.module, *_tree_map(lambda t: t[0], args))
+        return _tree_map(lambda t: t.unsqueeze(0), out)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {n: t.unsqueeze(0) for n, t in self.module.state_dict(keep_vars=True).items()}
 
 
 class _Bound:

@@ -182,12 +182,12 @@ def fit(
     for n, (name, _) in enumerate(planned[0], 1):
         progress.stage(n, total, f"{name} alone")
         stage_modules = [p[n - 1][1] for p in planned]
-        ensemble = Ensemble(stage_modules, steps.base(stage_modules[0]) if steps else None)
+        ensemble = (steps or Steps()).ensemble(stage_modules)
         stages[name] = select(ensemble, members(), classes, progress.epoch, progress.step, steps)
         ensemble.write_back(stage_modules)
     if planned[0]:
         progress.stage(total, total, "the whole model")
-    last, ensemble = members(), Ensemble(modules, steps.base(modules[0]) if steps else None)
+    last, ensemble = members(), (steps or Steps()).ensemble(modules)
     chosen = select(ensemble, last, classes, progress.epoch, progress.step, steps)
     return ensemble, last, chosen, stages
 

@@ -20,7 +20,7 @@ numbers; without randomness their losses agree to float rounding (tested on the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn.attention import sdpa_kernel
 
 from ser.runtime.attention import attention_backends
+from ser.train.ensemble import Ensemble, Solo
 
 # torch.compile's backend for compiled steps (the tests' "eager" traces the same
 # without generating code), and whether a break in a step's graph is an error (the
@@ -84,20 +85,26 @@ class Steps:
     backend: str = field(default_factory=lambda: BACKEND)
     shapes_seen: set[tuple[Any, ...]] = field(default_factory=set)
     _wrapped: dict[Callable[..., Any], Callable[..., Any]] = field(default_factory=dict)
-    _bases: dict[tuple[Any, ...], nn.Module] = field(default_factory=dict)
+    _modules: dict[tuple[Any, ...], nn.Module] = field(default_factory=dict)
 
-    def base(self, module: nn.Module) -> nn.Module | None:
-        """The meta module compiled members of `module`'s architecture are called through,
-        one for all of them (None: eager steps, each ensemble its own). A compiled step
-        holds on to the module it traced: another object, even of the same structure,
-        would compile it again (on an H100, a minute for each LOSO member)."""
+    def ensemble(self, modules: Sequence[nn.Module]) -> Ensemble:
+        """What trains `modules`: an `Ensemble`, or for compiled steps (one member at a
+        time) a `Solo` around one module kept for every member of that architecture, the
+        member's weights loaded into it. A compiled step holds on to the module it traced:
+        another object, even of the same structure, would compile it again (a minute for
+        each LOSO member on an H100), and its parameters are static in the CUDA graphs."""
         if not self.compiled:
-            return None
+            return Ensemble(modules)
+        if len(modules) != 1:
+            raise ValueError(f"compiled steps train one member at a time, got {len(modules)}")
+        module = modules[0]
         shapes = tuple((n, tuple(t.shape), t.dtype) for n, t in module.state_dict().items())
         key = (type(module).__qualname__, repr(getattr(module, "config", None)), shapes)
-        if key not in self._bases:
-            self._bases[key] = copy.deepcopy(module).to("meta")
-        return self._bases[key]
+        if key not in self._modules:
+            self._modules[key] = copy.deepcopy(module)
+        kept = self._modules[key]
+        kept.load_state_dict(module.state_dict())
+        return Solo(kept)
 
     def __call__(self, fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
         """`fn`, compiled once per function when `compiled`."""

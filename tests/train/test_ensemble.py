@@ -352,3 +352,24 @@ def test_stacked_members_never_attend_on_the_memory_efficient_kernel(members: in
     ensemble.call(look, torch.randn(members, 4, 3))
     assert seen == [members == 1]
     assert torch.backends.cuda.mem_efficient_sdp_enabled()  # restored after the call
+
+
+def test_a_solo_trains_its_modules_own_parameters_in_place() -> None:
+    """`Solo` (compiled steps' one member): the optimiser's leaves are the module's own
+    parameters, the loop's stacked view of them writes through, and a member's state and
+    write-back are a plain state dict."""
+    from ser.train.ensemble import Solo
+
+    torch.manual_seed(0)
+    module = nn.Linear(3, 2)
+    solo = Solo(module)
+    assert [id(p) for p in solo.parameters()] == [id(p) for p in module.parameters()]
+    x = torch.randn(1, 5, 3)  # [K=1, B, 3]
+    out = solo.call(lambda m, v: m(v), x)  # [1, B, 2]
+    torch.testing.assert_close(out[0], module(x[0]))
+    with torch.no_grad():
+        solo.state()["bias"].copy_(torch.tensor([[1.0, 2.0]]))  # the tracker's load_best
+    assert module.bias.tolist() == [1.0, 2.0]
+    other = nn.Linear(3, 2)
+    solo.write_back([other])
+    assert torch.equal(other.weight, module.weight) and other.bias.tolist() == [1.0, 2.0]
