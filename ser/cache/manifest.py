@@ -68,7 +68,8 @@ class Manifest:
         """``wav`` relative to ``corpus_root`` when under it, else as given ("" when missing)."""
         columns = {n: [getattr(u, n) for u in utterances] for n in COLUMNS.keys() - {"wav"}}
         columns["wav"] = [_relative_wav(u.wav_path, corpus_root) for u in utterances]
-        return cls.from_columns({**columns, **_group_columns(utterances), **_spans(utterances)})
+        groups, scores = _group_columns(utterances), _score_columns(utterances)
+        return cls.from_columns({**columns, **groups, **scores, **_spans(utterances)})
 
     def __len__(self) -> int:
         return len(self._columns["utt_id"])
@@ -145,6 +146,17 @@ def _group_columns(utterances: Sequence[Utterance]) -> dict[str, list[str | int]
         raise StoreError(f"corpus groups {', '.join(clash)} clash with the manifest's own columns")
     values = [dict(u.groups) for u in utterances]
     return {name: [v.get(name, "") for v in values] for name in names}
+
+
+def _score_columns(utterances: Sequence[Utterance]) -> dict[str, list[float]]:
+    """A float column per numeric label of the utterances (NaN where one lacks it)."""
+    names = dict.fromkeys(name for u in utterances for name, _ in u.scores)
+    groups = {name for u in utterances for name, _ in u.groups}
+    clash = sorted(set(names) & {*COLUMNS, *SPAN, *groups})
+    if clash:
+        raise StoreError(f"corpus scores {', '.join(clash)} clash with other manifest columns")
+    values = [dict(u.scores) for u in utterances]
+    return {name: [float(v.get(name, np.nan)) for v in values] for name in names}
 
 
 def _spans(utterances: Sequence[Utterance]) -> dict[str, list[float]]:

@@ -19,6 +19,7 @@ from ser.corpus.options import ReadOptions
 from ser.corpus.registry import read_corpus
 from ser.errors import ConfigError
 from ser.synth.acted import ActedConfig, ActedTruth, write_crema_d, write_ravdess
+from ser.synth.cmu import CmuConfig, write_cmu
 from ser.synth.corpus import SynthConfig, write_corpus, write_corpus_from_metadata
 from ser.synth.emobox import EmoBoxConfig, write_emobox
 from ser.synth.recording import write_recording
@@ -34,6 +35,9 @@ LAYOUTS: dict[str, Callable[[Path, int], ActedTruth]] = {
     "meld": lambda out, seed: write_meld(out, TalkConfig(speakers=4, seed=seed)),
     # An EmoBox checkout (data/<name>/, downloads/, a track2 file): read with --corpus emobox.
     "emobox": lambda out, seed: write_emobox(out, EmoBoxConfig(seed=seed)).acted(),
+    # The CMU-MultimodalSDK's layout: full-video wavs, segmented transcripts, .csd labels.
+    "cmu-mosei": lambda out, seed: write_cmu(out, CmuConfig("cmu-mosei", seed=seed)).acted(),
+    "cmu-mosi": lambda out, seed: write_cmu(out, CmuConfig("cmu-mosi", seed=seed)).acted(),
     # Three minutes of two speakers' turns in one wav, for `ser predict --segment`.
     "recording": lambda out, seed: write_recording(out, seed=seed),
 }

@@ -5,7 +5,8 @@ defaults; and `--corpus` guessed from a layout (`guess`). A store records its ki
 the one place that does.
 
 >>> [kind.name for kind in KINDS.values()]
-['iemocap', 'crema-d', 'ravdess', 'msp-podcast', 'meld', 'manifest', 'emobox']
+['iemocap', 'crema-d', 'ravdess', 'msp-podcast', 'meld', 'manifest', 'emobox', 'cmu-mosei',
+ 'cmu-mosi']
 >>> KINDS["crema-d"].label_set("4").classes
 ('neu', 'hap', 'sad', 'ang')
 >>> [p.name for p in KINDS["iemocap"].protocols]
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.corpus.kinds import (
+    cmu_mosei,
     crema_d,
     emobox,
     emobox_summary,
@@ -272,3 +274,13 @@ def store_kind(attrs: Mapping[str, Any]) -> CorpusKind:
     """The kind a store's attrs record (IEMOCAP for stores made before they did): for
     `ser.cache.FeatureStore.corpus`, which hands it out."""
     return corpus_kind(str(attrs.get(CORPUS_ATTR, _FALLBACK)))
+register(CorpusKind(
+    "cmu-mosei", "CMU-MOSEI", cmu_mosei.LAYOUT, cmu_mosei.read_mosei, cmu_mosei.detect_mosei,
+    cmu_mosei.signature, _fixed(cmu_mosei.LABEL_SETS), "standard", groups=("split",),
+    own=(cmu_mosei.Standard,), by=("split", "speaker"), classes="sentiment",
+))  # fmt: skip
+register(CorpusKind(
+    "cmu-mosi", "CMU-MOSI", cmu_mosei.LAYOUT, cmu_mosei.read_mosi, cmu_mosei.detect_mosi,
+    cmu_mosei.signature, _fixed(cmu_mosei.LABEL_SETS), "standard", groups=("split",),
+    own=(cmu_mosei.Standard,), by=("split", "speaker"), classes="sentiment",
+))  # fmt: skip

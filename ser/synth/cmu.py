@@ -19,19 +19,17 @@ Quirk kept: one label row whose segment has no transcript line (the reader's pro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
 from ser.corpus.kinds import cmu_sdk
+from ser.corpus.kinds.cmu_mosei import AUDIO_DIR, TRANSCRIPT_DIR
 from ser.synth import audio, text
-from ser.synth.acted import new_root, utterance, voice_of
+from ser.synth.acted import ActedTruth, new_root, utterance, voice_of
 
-#: Where the SDK's raw release keeps each part, under the corpus root.
-AUDIO_DIR = Path("Raw") / "Audio" / "Full" / "WAV_16000"
-TRANSCRIPT_DIR = Path("Raw") / "Transcript" / "Segmented" / "Combined"
 LABEL_FILES = {"cmu-mosei": "CMU_MOSEI_Labels.csd", "cmu-mosi": "CMU_MOSI_Opinion_Labels.csd"}
 _ROOT_GROUP = {"cmu-mosei": "All Labels", "cmu-mosi": "Opinion Segment Labels"}
 PAUSE = (0.3, 0.8)  # seconds of silence before each segment
@@ -61,7 +59,12 @@ class CmuTruth:
     intensities: dict[str, tuple[float, ...]]
     folds: dict[str, str]
     untranscribed: tuple[str, ...] = ()
-    speakers: dict[str, str] = field(default_factory=dict)
+
+    def acted(self) -> ActedTruth:
+        """As the other layouts' truth: per segment its label code (the score's sign) and
+        its speaker (the video)."""
+        signs = {s: "neg" if v < 0 else "pos" if v > 0 else "neu" for s, v in self.scores.items()}
+        return ActedTruth(self.root, {s: (c, s.rsplit("_", 1)[0]) for s, c in signs.items()})
 
 
 def write_cmu(out: Path, config: CmuConfig = CmuConfig()) -> CmuTruth:

@@ -1,0 +1,1 @@
+"""What a run predicts: its heads, and their metrics."""
