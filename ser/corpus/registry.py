@@ -274,6 +274,8 @@ def store_kind(attrs: Mapping[str, Any]) -> CorpusKind:
     """The kind a store's attrs record (IEMOCAP for stores made before they did): for
     `ser.cache.FeatureStore.corpus`, which hands it out."""
     return corpus_kind(str(attrs.get(CORPUS_ATTR, _FALLBACK)))
+
+
 register(CorpusKind(
     "cmu-mosei", "CMU-MOSEI", cmu_mosei.LAYOUT, cmu_mosei.read_mosei, cmu_mosei.detect_mosei,
     cmu_mosei.signature, _fixed(cmu_mosei.LABEL_SETS), "standard", groups=("split",),

@@ -90,10 +90,9 @@ def _columns(root: Path) -> int:
     if path is None:
         return 0
     try:
-        rows = cmu_sdk.read_labels(path)
+        return len(cmu_sdk.label_columns(path))
     except CorpusError:
         return 0
-    return next((len(r.columns) for r in rows.values()), 0)
 
 
 def signature(root: Path) -> list[Path]:
@@ -131,6 +130,7 @@ def _segments(
     transcript = root / TRANSCRIPT_DIR / f"{video}.txt"
     lines = cmu_sdk.read_transcript(transcript) if transcript.is_file() else []
     matched = cmu_sdk.match(rows, lines)
+    wav = root / AUDIO_DIR / f"{video}.wav"
     order = np.argsort(rows.intervals[:, 0], kind="stable")
     out = []
     for rank, i in enumerate(order):
@@ -141,7 +141,7 @@ def _segments(
             problems.append(Problem(utt_id, f"no transcript line for {start:g}-{end:g} s: {where}"))
         scores = tuple(zip(rows.columns, map(float, rows.values[i]), strict=True))
         out.append(Utterance(
-            utt_id, root / AUDIO_DIR / f"{video}.wav", _sign(scores[0][1]), video,
+            utt_id, wav, _sign(scores[0][1]), video,
             dialog=video, order=rank, transcript=line.text if line else "",
             groups=(("split", split),), scores=scores, span=(float(start), float(end)),
         ))  # fmt: skip

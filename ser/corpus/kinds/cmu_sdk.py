@@ -121,6 +121,27 @@ def read_labels(path: Path) -> dict[str, LabelRows]:
     return _read_csd(path)
 
 
+def label_columns(path: Path) -> tuple[str, ...]:
+    """The label file's columns, read from its header (a CSV) or its first video (a
+    `.csd`) alone; `CorpusError` when it is neither."""
+    if path.suffix.lower() == ".csv":
+        try:
+            with path.open(newline="", encoding="utf-8") as file:
+                header = next(csv.reader(file), [])
+        except (OSError, UnicodeDecodeError, csv.Error) as e:
+            raise CorpusError(f"{path}: cannot read the label CSV: {e}") from e
+        return tuple(c for c in MOSEI_COLUMNS if c in header)
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            data = file[next(iter(file.keys()))]["data"]
+            first = data[next(iter(data.keys()))]["features"]
+            return _columns(path, int(np.prod(first.shape[1:])))
+    except (OSError, KeyError, StopIteration) as e:
+        raise CorpusError(f"{path}: not a readable HDF5 computational sequence: {e}") from e
+
+
 def _read_csd(path: Path) -> dict[str, LabelRows]:
     import h5py
 
