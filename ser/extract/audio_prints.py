@@ -19,8 +19,8 @@ left out of the comparison; the feature sets name the reason.
 
 >>> import tempfile, numpy as np, soundfile
 >>> folder = Path(tempfile.mkdtemp())
->>> wave = (np.arange(1600) % 50 / 100).astype(np.float32)
->>> soundfile.write(folder / "a.wav", wave, 16000, subtype="PCM_16")
+>>> wave = (np.arange(1600) % 50 * 300).astype(np.int16)  # 16-bit PCM
+>>> soundfile.write(folder / "a.wav", wave, 16000)
 >>> soundfile.write(folder / "b.flac", np.stack([wave, wave], axis=1), 16000)
 >>> audio_print(folder / "a.wav") == audio_print(folder / "b.flac")
 True
