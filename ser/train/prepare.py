@@ -188,8 +188,9 @@ def prepare(
         record.data["text_seen"] = seen
         progress.message(overlap_line(seen))
     allowed = config.allow_overlap and inputs.test is not None
-    heard = audio_overlap.audio_seen([s for s, _ in sides], data.manifest_rows, data.test_from,
-                                     folds, allowed)  # fmt: skip
+    heard = audio_overlap.audio_seen(
+        [s for s, _ in sides], data.manifest_rows, data.test_from, folds, allowed
+    )
     record.data["audio_seen"] = heard
     progress.message(audio_overlap.audio_line(heard))
     if plan.class_weights != "none":

@@ -86,11 +86,19 @@ def test_a_manifest_is_rebuilt_only_from_one_that_agrees(store: FeatureStore) ->
     assert not opened.rebuild_manifest([right])  # not damaged now: nothing to do
 
 
-def test_a_rebuilt_manifest_keeps_the_audio_prints_still_readable(store: FeatureStore) -> None:
-    """The corpus gives no prints: those the damaged manifest still holds whole are kept
-    (the digest recorded with the store is the corpus's columns', without them)."""
+@pytest.mark.parametrize("made", ["added", "created with"])
+def test_a_rebuilt_manifest_keeps_the_audio_prints_still_readable(
+    store: FeatureStore, tmp_path: Path, made: str
+) -> None:
+    """The corpus gives no prints: those the damaged manifest still holds whole are kept,
+    whether extraction added them or the store was made holding them (the digest
+    recorded with it is over the corpus's columns alone)."""
     prints = [f"{i:032x}" for i in range(len(IDS))]
-    store.add_derived_column(AUDIO_PRINT, prints)
+    if made == "added":
+        store.add_derived_column(AUDIO_PRINT, prints)
+    else:
+        columns = {**example_columns(IDS), AUDIO_PRINT: prints}
+        store = FeatureStore.create(tmp_path / "made.zarr", Manifest.from_columns(columns))
     damage_chunk(store, "manifest/label")
     opened = FeatureStore.open(store.path, "a")
     assert opened.rebuild_manifest([Manifest.from_columns(example_columns(IDS))])
