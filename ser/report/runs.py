@@ -35,6 +35,7 @@ from ser.report.attribute_runs import (
     table_attributes,
 )
 from ser.report.attributes import MEAN
+from ser.report.audio_seen import add_column as audio_column
 from ser.report.layer_weights import layer_weights, peak_label, weights_json
 from ser.report.metrics import Metrics, mean_std_text, overall_metrics, summarize
 from ser.report.record import RECORD, RunRecord, read
@@ -246,13 +247,14 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
         header.append("text_seen" if as_csv else "test text seen in training")
         for run, row_cells in zip(runs, cells, strict=True):
             row_cells.append(text_seen_label(run) or ("" if as_csv else "-"))
+    heard = audio_column(runs, header, cells, fmt)  # where some run tested training audio
     if as_csv:
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows([header, *cells])
         return buffer.getvalue()
     lines = markdown_table(header, cells)
     legend = LEGEND + (ATTRIBUTES_LEGEND if table_attributes(runs) else "")
-    legend += TEXT_SEEN if any(text_seen(run) for run in runs) else ""
+    legend += (TEXT_SEEN if any(text_seen(run) for run in runs) else "") + heard
     return "\n".join([*lines, "", legend]) + "\n"
 
 

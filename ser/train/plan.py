@@ -70,6 +70,7 @@ class TrainConfig:
         "fingerprints). Recorded with both stores and what either side dropped.",
         metavar="PATH",
     )
+    allow_overlap: bool = option(False, "Cross-corpus: run though most test audio is --store's.")
     test_classes: str | None = option(
         None,
         "Cross-corpus: the test store's class set, matched to the training set by "
@@ -191,8 +192,7 @@ class Plan:
     run_dir: Path
     class_weights: str = "none"  # resolved: "none" | "balanced"
     class_weights_from: str = ""  # "" (asked for) or the corpus whose default it is
-    # A cross-corpus run's test store: its corpus kind, manifest digest and class set
-    # (`StoreCorpus.digest`; what its record and a sweep cell's key say of it).
+    # A cross-corpus run's test store: corpus kind, manifest (`StoreCorpus.digest`), class set
     test: dict[str, str] | None = None
     targets: Targets = field(default_factory=Targets)
 
