@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,26 @@ THREADS_HELP = (
 )
 
 
+class Registered(click.Choice):
+    """A choice among the names `names()` gives when a command line is read, not when
+    its module was: a corpus kind registered after import is one of them."""
+
+    def __init__(self, names: Callable[[], Iterable[str]]) -> None:
+        self.names = names
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        return tuple(self.names())
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        """click sets it in `__init__`; `names` stands for it."""
+
+
 def classes_option(help: str) -> Callable[[Any], Any]:
     """`--classes`: a label set's name, all codes by default."""
-    choice = click.Choice(list(class_set_names()))
+    choice = Registered(class_set_names)
     return click.option("--classes", type=choice, default="all", show_default=True, help=help)
 
 
@@ -45,7 +62,7 @@ def corpus_option() -> Callable[[Any], Any]:
     layouts = "; ".join(f"{kind.name}: {kind.layout}" for kind in KINDS.values())
     return click.option(
         "--corpus",
-        type=click.Choice(list(KINDS)),
+        type=Registered(lambda: KINDS),
         default=None,
         help=f"The corpus's layout [default: guessed from ROOT; IEMOCAP when no layout "
         f"matches]. {layouts}.",

@@ -46,7 +46,7 @@ def test_a_store_of_each_kind_hands_out_its_kind(
     assert corpus.papers == (name == "iemocap")
     offered = [p.name for p in corpus.kind.protocols]
     assert ("official" in offered) == ("split" in groups)
-    assert corpus.fold_count(corpus.kind.default_protocol("session5")) >= 1
+    assert corpus.fold_count(corpus.kind.protocol) >= 1
 
 
 def test_a_manifests_store_groups_by_its_own_columns(crema_d_corpus: Any, tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ class HeldRoom(Protocol):
         held = found[(found.index(self.room) + 1) % len(found)]
         rows = np.arange(len(rooms))
         test, rest = rows[rooms == self.room], rows[rooms != self.room]
-        validation = rest[rooms[rest] == held] if val == "session" else rest[:0]
+        validation = rest[rooms[rest] == held] if val == "next-group" else rest[:0]
         train = np.setdiff1d(rest, validation)
         alone = not set(data.speakers[test]) & set(data.speakers[rest])
         return [Split(f"room={self.room}", train, validation, test, (self.room,), (held,), alone)]

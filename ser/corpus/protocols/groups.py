@@ -13,13 +13,13 @@
   (or none). Speakers on both sides (MELD's recurring characters,
   MSP-Podcast's `Unknown`) make the fold speaker-dependent, the fold naming them.
 
-Validation (`val`): ``session`` holds out the next group (cyclically; official: dev),
+Validation (`val`): ``next-group`` holds out the next group (cyclically; official: dev),
 ``random10`` a stratified 10 % of the training side, ``none`` nothing (official: dev
 joins train).
 
 >>> speakers = np.array(["a", "a", "b", "b", "c", "c"])
 >>> data = FoldData(np.zeros(6, np.int64), speakers)
->>> [s.test_groups for s in SpeakerKFold("speaker-kfold:3", k=3).splits(data, "session", 0)]
+>>> [s.test_groups for s in SpeakerKFold("speaker-kfold:3", k=3).splits(data, "next-group", 0)]
 [('c',), ('a',), ('b',)]
 """
 
@@ -64,9 +64,9 @@ class SpeakerKFold(Protocol):
         found = sorted(set(speakers.tolist()))
         if len(found) < k:
             raise ConfigError(f"speaker-kfold:{k} needs {k} speakers; the data has {len(found)}")
-        if k < 3 and val == "session":
+        if k < 3 and val == "next-group":
             raise ConfigError(
-                f"speaker-kfold:{k} with val='session' needs K >= 3 (a group each side)"
+                f"speaker-kfold:{k} with val='next-group' needs K >= 3 (a group each side)"
             )
         order = np.random.default_rng(self.seed).permutation(np.array(found, dtype=object))
         groups = [tuple(sorted(str(s) for s in g)) for g in np.array_split(order, k)]
@@ -102,7 +102,7 @@ class LeaveOneGroupOut(Protocol):
     def splits(self, data: FoldData, val: str, seed: int) -> list[Split]:
         values, speakers, column = data.group(self.column).astype(str), data.speakers, self.column
         found = sorted(set(values.tolist()))
-        needed = 3 if val == "session" else 2
+        needed = 3 if val == "next-group" else 2
         if len(found) < needed:
             raise ConfigError(
                 f"logo:{column} with val={val!r} needs {needed} groups; the data has {len(found)}"
@@ -138,7 +138,7 @@ class Official(Protocol):
 
     def validation(self, val: str) -> str:
         return {
-            "session": "the official dev partition; best validation epoch tested",
+            "next-group": "the official dev partition; best validation epoch tested",
             "none": "none: train and dev trained on, fixed epochs, last epoch tested",
         }.get(val, super().validation(val))
 
@@ -151,7 +151,7 @@ class Official(Protocol):
                 f"rows; the data has {', '.join(sorted(map(repr, values)))}"
             )
         rows = np.arange(len(split), dtype=np.int64)
-        if test == "dev" and val == "session":
+        if test == "dev" and val == "next-group":
             raise ConfigError(
                 "protocol official:dev tests the dev partition, which then validates "
                 "nothing: give --val random10 (or none)"
@@ -176,10 +176,10 @@ def _held_out(
     name: str, groups: np.ndarray, test: int, val_group: int, val: str,
     test_groups: tuple[str, ...], val_groups: tuple[str, ...],
 ) -> Split:  # fmt: skip
-    """Group `test`'s rows tested; `val_group`'s held out for validation `session`."""
+    """Group `test`'s rows tested; `val_group`'s held out for validation `next-group`."""
     rows = np.arange(len(groups), dtype=np.int64)
     test_rows, rest = rows[groups == test], rows[groups != test]
-    if val == "session":
+    if val == "next-group":
         held = rest[groups[rest] == val_group]
         return Split(
             name, rest[groups[rest] != val_group], held, test_rows, test_groups, val_groups, True
