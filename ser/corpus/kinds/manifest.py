@@ -23,8 +23,8 @@ from typing import Any
 
 from ser.corpus.kind import CorpusKind, register
 from ser.corpus.kinds.flat import LEGACY_IDENTITY, four_of, json_lines, pick, read_records
+from ser.corpus.kinds.official import Official
 from ser.corpus.labels import LabelSet
-from ser.corpus.protocols.groups import Official
 from ser.corpus.records import CorpusReading, Utterance
 from ser.errors import CorpusError
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from ser.corpus.kind import CorpusKind, Synthetic, fixed, register
 from ser.corpus.kinds.flat import LEGACY_IDENTITY, csv_rows, pick, read_records
+from ser.corpus.kinds.official import Official
 from ser.corpus.labels import LabelSet
-from ser.corpus.protocols.groups import Official
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
 

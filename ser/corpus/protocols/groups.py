@@ -6,16 +6,9 @@
   folds on every run; each fold's speakers are in the run record.
 - ``logo:<group>``: leave one group out over any group of the corpus (`logo:speaker`,
   `logo:sentence`, `logo:session`); speaker-independent when every speaker is in one group.
-- ``official[:PARTITION]``: the `split` group, `train` / `dev` / `test`: dev validates,
-  `test` (or PARTITION: MSP-Podcast's `test2`) tests; any other partition is left out,
-  and the fold says which. ``official:dev`` tests the dev partition (where a
-  challenge's test labels are not released), validated on a `random10` slice of train
-  (or none). Speakers on both sides (MELD's recurring characters,
-  MSP-Podcast's `Unknown`) make the fold speaker-dependent, the fold naming them.
 
-Validation (`val`): ``next-group`` holds out the next group (cyclically; official: dev),
-``random10`` a stratified 10 % of the training side, ``none`` nothing (official: dev
-joins train).
+Validation (`val`): ``next-group`` holds out the next group (cyclically), ``random10``
+a stratified 10 % of the training side, ``none`` nothing.
 
 >>> speakers = np.array(["a", "a", "b", "b", "c", "c"])
 >>> data = FoldData(np.zeros(6, np.int64), speakers)
@@ -32,8 +25,6 @@ import numpy as np
 
 from ser.corpus.protocols.folds import FoldData, Protocol, Split
 from ser.errors import ConfigError
-
-SPLITS = ("train", "dev", "test")
 
 
 @dataclass(frozen=True)
@@ -116,60 +107,6 @@ class LeaveOneGroupOut(Protocol):
             split = _held_out(f"{column}={value}", of_row, i, j, val, (value,), (found[j],))
             splits.append(Split(**{**split.__dict__, "speaker_independent": nested}))
         return splits
-
-
-@dataclass(frozen=True)
-class Official(Protocol):
-    """The corpus's own train / dev / `test` partitions (module doc)."""
-
-    spec: str
-    test: str = "test"
-    name = "official"
-    usage = "official[:PARTITION]"
-
-    @classmethod
-    def parse(cls, spec: str, options: str) -> Official:
-        if options == "train" or ":" in options:
-            raise ConfigError(f"protocol {spec!r}: write official[:PARTITION], e.g. official:test2")
-        return cls(spec, options or "test")
-
-    def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
-        return 1
-
-    def validation(self, val: str) -> str:
-        return {
-            "next-group": "the official dev partition; best validation epoch tested",
-            "none": "none: train and dev trained on, fixed epochs, last epoch tested",
-        }.get(val, super().validation(val))
-
-    def splits(self, data: FoldData, val: str, seed: int) -> list[Split]:
-        split, speakers, test = data.group("split").astype(str), data.speakers, self.test
-        values = set(split.tolist())
-        if not {"train", test} <= values or "" in values:
-            raise ConfigError(
-                f"protocol official needs the split group with train and {test} (and dev) "
-                f"rows; the data has {', '.join(sorted(map(repr, values)))}"
-            )
-        rows = np.arange(len(split), dtype=np.int64)
-        if test == "dev" and val == "next-group":
-            raise ConfigError(
-                "protocol official:dev tests the dev partition, which then validates "
-                "nothing: give --val random10 (or none)"
-            )
-        held_out = "dev" if test != "dev" else "(none)"  # official:dev holds nothing out
-        train, dev, tested = (rows[split == name] for name in ("train", held_out, test))
-        held: np.ndarray | None = dev
-        if val == "none" or len(dev) == 0:
-            train, held = np.sort(np.concatenate([train, dev])), rows[:0] if val == "none" else None
-        trained = rows[np.isin(split, ["train", held_out])]
-        shared = sorted(set(speakers[tested].tolist()) & set(speakers[trained].tolist()))
-        return [
-            Split(
-                "official", train, held, tested, (test,),
-                (held_out,) if held is not None and test != "dev" else (),
-                not shared, tuple(sorted(values - {"train", "dev", test})), tuple(map(str, shared)),
-            )
-        ]  # fmt: skip
 
 
 def _held_out(
