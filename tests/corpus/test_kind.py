@@ -51,10 +51,12 @@ def literals(root: Path = SER) -> list[tuple[str, int, str]]:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         skip = _docstrings(tree)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if id(node) not in skip:
-                    found.append((where, node.lineno, node.value))
+        found += [
+            (where, node.lineno, node.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in skip
+        ]  # fmt: skip
     return found
 
 
