@@ -227,9 +227,7 @@ def undocumented_kinds(page: str) -> list[str]:
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if line.startswith("| `") and len(cells) > 1:
             rows[cells[0].strip("`")] = cells[-1]
-    return [
-        name for name, kind in KINDS.items() if f"`{kind.protocol}`" not in rows.get(name, "")
-    ]
+    return [name for name, kind in KINDS.items() if f"`{kind.protocol}`" not in rows.get(name, "")]
 
 
 def test_every_corpus_kind_has_a_row_in_corpora_md() -> None:

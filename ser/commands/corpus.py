@@ -46,14 +46,14 @@ def _owner(option: str) -> str:
 
 @click.group("corpus")
 def corpus() -> None:
-    """Inspect a corpus (IEMOCAP, CREMA-D, RAVDESS or a manifest)."""
+    """Inspect a corpus of any kind (--corpus lists them)."""
 
 
 @corpus.command("summary")
 @click.argument("root", type=click.Path(path_type=Path))
 @corpus_option()
 @audio_root_option()
-@classes_option("Class set: IEMOCAP's 4 (exc merged into hap), 5 (+fru), 6; a corpus's own.")
+@classes_option("Class set: one the corpus has (`ser train --help` lists each kind's).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 def summary(
     root: Path, corpus: str | None, audio_root: Path | None, classes: str, as_json: bool
@@ -61,9 +61,8 @@ def summary(
     """Counts per group (session, speaker or split) and class, speakers, hours, and the
     problems found in ROOT.
 
-    ROOT is the IEMOCAP_full_release folder (the one holding Session1..Session5), a
-    CREMA-D or RAVDESS root, a manifest file (.csv, .jsonl), or an EmoBox
-    data/<name> folder or track2 file (--corpus emobox).
+    ROOT is a corpus in one of the layouts --corpus lists (the IEMOCAP_full_release
+    folder, a CREMA-D root, a manifest file...), its kind guessed when not given.
     """
     kind, reading = read_corpus(root, corpus, classes, ReadOptions(audio_root))
     result = kind.summarize(reading, classes)

@@ -11,7 +11,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from ser.corpus.registry import KINDS, class_set_names
+from ser.corpus.registry import KINDS, class_set_names, fallback
 
 #: The help every command with `--threads N` shares.
 THREADS_HELP = (
@@ -57,15 +57,38 @@ def audio_root_option() -> Callable[[Any], Any]:
     )
 
 
+class Described(click.Option):
+    """An option whose help `describe()` writes when help is shown (from a registry)."""
+
+    def __init__(self, *args: Any, describe: Callable[[], str], **kwargs: Any) -> None:
+        self.describe = describe
+        super().__init__(*args, **kwargs)
+
+    @property
+    def help(self) -> str:
+        return self.describe()
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        """click sets it in `__init__`; `describe` stands for it."""
+
+
+def _corpus_help() -> str:
+    layouts = "; ".join(f"{kind.name}: {kind.layout}" for kind in KINDS.values())
+    return (
+        f"The corpus's layout [default: guessed from ROOT; {fallback().title} when no layout "
+        f"matches]. {layouts}."
+    )
+
+
 def corpus_option() -> Callable[[Any], Any]:
     """`--corpus KIND`: the corpus's layout, guessed from the root when not given."""
-    layouts = "; ".join(f"{kind.name}: {kind.layout}" for kind in KINDS.values())
     return click.option(
         "--corpus",
+        cls=Described,
+        describe=_corpus_help,
         type=Registered(lambda: KINDS),
         default=None,
-        help=f"The corpus's layout [default: guessed from ROOT; IEMOCAP when no layout "
-        f"matches]. {layouts}.",
     )
 
 
