@@ -6,11 +6,13 @@ every kind's module by itself."""
 from __future__ import annotations
 
 import ast
+import doctest
 import re
 from pathlib import Path
 
 import pytest
 
+import ser.corpus.registry
 from ser.corpus.kind import KINDS, Written, register
 from ser.corpus.registry import fallback
 
@@ -104,6 +106,7 @@ def test_the_check_finds_an_id_pattern_and_a_group_column(tmp_path: Path) -> Non
 
 
 def test_the_registry_found_every_kinds_module() -> None:
+    assert doctest.testmod(ser.corpus.registry).failed == 0
     kinds = {p.stem for p in (SER / "corpus" / "kinds").glob("*.py")}
     named = {name.replace("-", "_") for name in KINDS}
     assert named <= kinds and fallback() is KINDS["iemocap"]

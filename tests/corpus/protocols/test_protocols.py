@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import ser.corpus.kinds.iemocap_sessions
+import ser.corpus.kinds.official
 import ser.corpus.protocols.carve
 import ser.corpus.protocols.folds
 import ser.corpus.protocols.random_split
@@ -250,6 +251,7 @@ def test_docstring_examples_run() -> None:
         ser.corpus.protocols.folds,
         ser.corpus.protocols.random_split,
         ser.corpus.kinds.iemocap_sessions,
+        ser.corpus.kinds.official,
     ):
         assert doctest.testmod(module).failed == 0
 
