@@ -41,13 +41,14 @@ __all__ = [
 
 
 def _discover() -> None:
-    """Import every module of `ser.corpus.kinds` (a kind's registers it); the kind stores
-    and roots fall back to (`fallback`) first, the others in the order of their modules."""
+    """Import every module of `ser.corpus.kinds` (a kind's registers it), then order the
+    kinds whatever imported one first: the papers' corpus (the fallback) first, the others
+    by name."""
     for module in pkgutil.iter_modules(ser.corpus.kinds.__path__, "ser.corpus.kinds."):
         importlib.import_module(module.name)
-    papers = [name for name, kind in KINDS.items() if kind.papers]
-    for name in [*papers, *(n for n in list(KINDS) if n not in papers)]:
-        KINDS[name] = KINDS.pop(name)
+    found = sorted(KINDS.values(), key=lambda kind: (not kind.papers, kind.name))
+    KINDS.clear()
+    KINDS.update((kind.name, kind) for kind in found)
 
 
 _discover()
