@@ -4,7 +4,7 @@ option values into a `TrainConfig`: what `ser train` and every sweep cell call.
 
 >>> config = train_config({"store": "f.zarr", "features": "hubert+mpnet", "queries": "10"})
 >>> config.features, type(config.model).__name__, config.model.queries, config.val
-(('hubert', 'mpnet'), 'MsmserConfig', 10, 'session')
+(('hubert', 'mpnet'), 'MsmserConfig', 10, 'next-group')
 """
 
 from __future__ import annotations
