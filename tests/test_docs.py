@@ -3,7 +3,7 @@
 A citation is a document's path as the repository spells it (a page under `docs/`,
 `benchmarks/README.md`, `README.md`), optionally followed by a heading in double quotes,
 as comments and docs write them: ``benchmarks/README.md, "How long does the demo
-take?"`` or ``docs/CONTRACTS.md ("Feature store")``. A citation may wrap over lines (comment leaders
+take?"`` or ``docs/dev/store.md ("Feature store")``. A citation may wrap over lines (comment leaders
 are read past). A cited heading matches a heading of the document case-insensitively,
 backticks aside, whole or as its start (``"Sweeps"`` names ``## Sweeps (`ser/sweep/`)``).
 Markdown files' relative links to other Markdown files are checked too, with their
@@ -38,7 +38,7 @@ TOPICS = (
 )
 README_MAX_LINES = 200
 
-_DOC = r"(?<![\w./-])(?P<doc>docs/[\w.-]+\.md|benchmarks/README\.md|README\.md)"
+_DOC = r"(?<![\w./-])(?P<doc>docs/(?:dev/)?[\w.-]+\.md|benchmarks/README\.md|README\.md)"
 # The heading, when there is one, comes after a comma or a space (and maybe a parenthesis):
 # `"README.md"` in pyproject.toml is a path in quotes, not a path and a heading.
 _HEADING_AFTER = r'(?:`?(?:,\s*|\s+)\(?"(?P<heading>[^"]{1,200})")?'

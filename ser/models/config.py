@@ -1,5 +1,5 @@
 """What every model family's config is made of (`FamilyConfig`, `option`), and the input
-planning they share (how a family declares its config: docs/CONTRACTS.md).
+planning they share (how a family declares its config: docs/dev/add-family.md).
 
 >>> from ser.models.registry import ModelConfig
 >>> config = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")

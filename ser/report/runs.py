@@ -1,7 +1,7 @@
 """Run records -> the papers' tables (markdown or CSV); their plots are `plots.py`'s.
 
 One row per run: its labels, `settings` (what differs from the family's defaults, as the
-papers label ablation rows), mean and pooled scores (docs/CONTRACTS.md, "Reports"). A
+papers label ablation rows), mean and pooled scores (docs/dev/report.md, "Reports"). A
 record the trainer has not finished is reported from the folds it holds.
 
 >>> run = RunRecord.from_json({
