@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ser.corpus.protocols.folds import VAL_ALIASES, VAL_MODES
 from ser.errors import ConfigError, ReportError
 from ser.report.attribute_runs import LEGEND as ATTRIBUTES_LEGEND
 from ser.report.attribute_runs import (
@@ -176,7 +177,7 @@ def run_label(run: RunRecord) -> str:
 def protocol_label(run: RunRecord) -> str:
     """``random (speaker-dependent)`` for speaker-dependent runs, else the protocol name;
     ``session5, val none (last epoch)`` for runs that trained on every training session,
-    ``loso, val random10`` for another validation than the default (a session);
+    ``loso, val random10`` for another validation than the default (the next group);
     ``cross: IEMOCAP -> MELD`` for a run trained on one corpus and tested on another."""
     label = run.protocol if run.independent else f"{run.protocol} (speaker-dependent)"
     if run.cross:  # trained on one store, tested on another
@@ -184,7 +185,7 @@ def protocol_label(run: RunRecord) -> str:
     val = run.config.get("val")
     if val == "none":
         label += ", val none (last epoch)"
-    elif val not in (None, "session"):
+    elif val is not None and VAL_ALIASES.get(val, val) != VAL_MODES[0]:  # not the default
         label += f", val {val}"
     return label
 
