@@ -214,3 +214,23 @@ def test_the_readme_is_short_and_links_every_topic() -> None:
         page = ROOT / "docs" / f"{topic}.md"
         assert page.is_file(), f"docs/{topic}.md is missing"
         assert page in links, f"README.md does not link docs/{topic}.md"
+
+
+def undocumented_kinds(page: str) -> list[str]:
+    """The registered corpus kinds without a row in `page`'s table of kinds (a row
+    starting with the kind's name in backticks) naming its default protocol in backticks
+    in its last cell."""
+    from ser.corpus.registry import KINDS
+
+    rows = {}
+    for line in page.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) > 1:
+            rows[cells[0].strip("`")] = cells[-1]
+    return [name for name, kind in KINDS.items() if f"`{kind.protocol}`" not in rows.get(name, "")]
+
+
+def test_every_corpus_kind_has_a_row_in_corpora_md() -> None:
+    page = (ROOT / "docs" / "corpora.md").read_text(encoding="utf-8")
+    assert undocumented_kinds(page) == []
+    assert undocumented_kinds(page.replace("| `meld` |", "| meld |")) == ["meld"]

@@ -61,7 +61,7 @@ def test_a_mosi_root_is_told_from_a_mosei_one(tmp_path: Path) -> None:
 
 def test_the_standard_folds_keep_each_video_on_one_side(mosei: CmuTruth) -> None:
     kind, reading = read_corpus(mosei.root)
-    protocol = kind.parse_protocol(kind.default_protocol("unimodal"))
+    protocol = kind.parse_protocol(kind.protocol)
     assert protocol.name == "standard"
     columns = {
         "speaker": np.array([u.speaker for u in reading.utterances]),

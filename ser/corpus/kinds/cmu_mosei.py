@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ser.corpus.kind import CorpusKind, Synthetic, fixed, register
 from ser.corpus.kinds import cmu_sdk
 from ser.corpus.kinds.flat import pick, read_records
+from ser.corpus.kinds.official import Official
 from ser.corpus.labels import LabelSet
-from ser.corpus.protocols.groups import Official
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
 
@@ -150,3 +151,15 @@ def _segments(
 
 def _sign(score: float) -> str:
     return "neg" if score < 0 else "pos" if score > 0 else "neu"
+
+
+register(CorpusKind(
+    "cmu-mosei", "CMU-MOSEI", LAYOUT, read_mosei, detect_mosei, signature, fixed(LABEL_SETS),
+    "standard", classes="sentiment", groups=("split",), own=(Standard,),
+    by=("split", "speaker"), synthetic=Synthetic.in_toolkit("cmu-mosei"),
+))  # fmt: skip
+register(CorpusKind(
+    "cmu-mosi", "CMU-MOSI", LAYOUT, read_mosi, detect_mosi, signature, fixed(LABEL_SETS),
+    "standard", classes="sentiment", groups=("split",), own=(Standard,),
+    by=("split", "speaker"), synthetic=Synthetic.in_toolkit("cmu-mosi"),
+))  # fmt: skip

@@ -28,6 +28,11 @@ from ser.errors import ConfigError, CorpusError
 #: The codes every kind but IEMOCAP writes (IEMOCAP's own, plus `cal`: RAVDESS's calm).
 FOUR = ("neu", "hap", "sad", "ang")
 
+#: The manifest columns the digest of a store of the kinds that predate
+#: `CorpusKind.identity` hashes (those present), in that order: those kinds pin them, so
+#: their stores keep the identity (`StoreCorpus.digest`) their sweep cells are keyed by.
+LEGACY_IDENTITY = ("utt_id", "label", "session", "speaker", "dialog", "order", "split")
+
 
 def label_sets(codes: Sequence[str], name: str) -> dict[str, LabelSet]:
     """A corpus's class sets: its own codes under `name` and `all`, and the 4 classes."""
