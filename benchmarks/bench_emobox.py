@@ -92,7 +92,7 @@ else:
     n = len(manifest)
     data = FoldData(np.zeros(n, np.int64), manifest.column("speaker"),
                     {"fold_1": manifest.column("fold_1")})
-    (fold,) = EmoBoxFolds("emobox").folds(data, "session", 0)
+    (fold,) = EmoBoxFolds("emobox").folds(data, "next-group", 0)
     out = {"read_s": read_s, "manifest_s": manifest_s,
            "folds_s": time.perf_counter() - started, "utterances": n,
            "problems": len(reading.problems),
