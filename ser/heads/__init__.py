@@ -1,0 +1,6 @@
+"""The heads a run can train (`ser.heads.base.Head`), the built-in ones registered."""
+
+from ser.heads.registry import register
+from ser.heads.sentiment import SentimentHead
+
+register(SentimentHead)

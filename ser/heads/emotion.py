@@ -1,0 +1,48 @@
+"""The emotion category: a class of the run's class set (`--classes`) per utterance.
+
+Its outputs are the class set's logits; its loss the family's own (`family_loss`: the
+cross-entropy or a family's perspective loss, with `--class-weights` and `--labels soft`:
+`ser.models.base.SerModel.class_loss`); validation selects on UA; its metrics WA, UA,
+macro F1 and weighted F1 (`ser.heads.metrics`), kept in a fold entry's ``metrics``
+unprefixed (``wa``, ``ua``, ...), as every record has held them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ser.heads.base import GoldSource
+from ser.heads.categorical import KEYS, CategoricalHead, class_gold
+
+
+@dataclass(frozen=True)
+class EmotionHead(CategoricalHead):
+    """The run's class set; `soft`: trained on the annotators' vote distributions."""
+
+    name: ClassVar[str] = "emotion"
+    family_loss: ClassVar[bool] = True
+    soft: bool = False
+
+    def width(self, n_classes: int) -> int:
+        return n_classes
+
+    def names(self, classes: Sequence[str]) -> tuple[str, ...]:
+        return tuple(classes)
+
+    def gold(self, source: GoldSource) -> np.ndarray:
+        codes = np.asarray(source.store.manifest.column("label")).astype(str)
+        return class_gold(list(codes), source.label_set.index_of)
+
+    def batch_gold(self, batch: Any) -> torch.Tensor:
+        return batch.labels.float().unsqueeze(-1)  # [..., 1], -100 outside the set
+
+    def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
+        return {k: float(metrics[k]) for k in KEYS}
+
+    def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+        return {"label": names[int(np.argmax(pred))]}
