@@ -48,7 +48,7 @@ def export_config(
         "model": model,
         "classes": list(first.classes),
         "attributes": list(first.targets.attributes),
-        "targets": dataclasses.asdict(first.targets),
+        "targets": first.targets.to_record(),
         "heads": heads(first),
         "unit": first.unit,
         "precision": first.precision,

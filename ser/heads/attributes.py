@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
 from ser.heads.attribute_metrics import (
     AttributeMetrics,
@@ -61,10 +62,27 @@ class AttributeHead(Head):
     def gold(self, source: GoldSource) -> np.ndarray:
         return attribute_values(source.store.manifest, self.attributes)
 
+    def missing(self, label_set: LabelSet) -> str:
+        return f"no {'/'.join(self.attributes)} value"
+
+    def wanted(self, label_set: LabelSet) -> str:
+        return "attributes" if self.attributes == ATTRIBUTES else "+".join(self.attributes)
+
     def batch_gold(self, batch: Any) -> torch.Tensor:
-        if batch.targets is None or batch.target_mean is None or batch.target_std is None:
+        if batch.targets is None:
             raise ValueError("a model with attribute targets needs batches with targets")
-        return (batch.targets - batch.target_mean) / batch.target_std  # [..., A] normalised
+        return batch.targets  # [..., A] on the corpus's scale
+
+    def trained_gold(self, batch: Any) -> torch.Tensor:
+        if batch.target_mean is None or batch.target_std is None:
+            raise ValueError("a model with attribute targets needs batches with targets")
+        return (self.batch_gold(batch) - batch.target_mean) / batch.target_std  # normalised
+
+    def reported(self, out: torch.Tensor, batch: Any) -> torch.Tensor:
+        """On the corpus's scale (the training side's z-score undone)."""
+        if batch.target_mean is None or batch.target_std is None:
+            return out.float()
+        return out.float() * batch.target_std + batch.target_mean  # [..., A]
 
     def loss(self, out: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         return attribute_loss(out, gold, self.loss_name)

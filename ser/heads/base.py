@@ -52,9 +52,10 @@ class Head(ABC):
     name: ClassVar[str]
     #: What validation selects on, as the progress lines name it ("UA", "CCC", "WF1").
     score_name: ClassVar[str]
-    #: The family's own objective stands for `loss` (the category's: a family's
-    #: perspective loss, class weights, soft labels; `ser.models.base.SerModel.class_loss`).
-    family_loss: ClassVar[bool] = False
+    #: It is the run's category: its outputs the class set's, its gold the batch's
+    #: `labels`, and the family's own objective stands for `loss` (a family's perspective
+    #: loss, class weights, soft labels: `ser.models.base.SerModel.class_loss`).
+    category: ClassVar[bool] = False
     #: What `score` is out of (a percentage: 100), to put several heads' on one scale.
     scale: ClassVar[float] = 1.0
     #: Its loss's weight beside the other heads'.
@@ -75,6 +76,10 @@ class Head(ABC):
     @abstractmethod
     def loss(self, out: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         """out [..., W], gold [..., G] -> a scalar, the mean over the items with gold."""
+
+    #: Its outputs are a distribution's logits: a family fusing heads' outputs
+    #: (`ser.models.late_prob`) reads their softmax.
+    probabilities: ClassVar[bool] = False
 
     def predict(self, out: torch.Tensor) -> torch.Tensor:
         """out [..., W] -> what is reported of it [..., W] (float32)."""
@@ -97,6 +102,14 @@ class Head(ABC):
     def pool(self, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """The metrics of several folds' predictions taken together."""
 
+    def missing(self, label_set: LabelSet) -> str:
+        """Why an utterance without its gold is left out of a run it leads."""
+        return f"no {self.name} value"
+
+    def wanted(self, label_set: LabelSet) -> str:
+        """What a run it leads trains on, in a sentence's words."""
+        return self.name
+
     def columns(self, names: Sequence[str]) -> list[str]:
         """Its columns of predictions.csv: gold, then each output's prediction."""
         return [f"{self.name}_gold", *(f"{self.name}_{n}" for n in names)]
@@ -117,5 +130,14 @@ class Head(ABC):
         return {self.name: {n: round(float(v), 4) for n, v in zip(names, pred, strict=True)}}
 
     def batch_gold(self, batch: Any) -> torch.Tensor:
-        """Its gold in a member's batch (`ser.models.batch.Batch.gold`) [..., G]."""
+        """Its gold in a member's batch (`ser.models.batch.Batch.gold`) [..., G], as
+        `gold` read it (NaN: none, padding too)."""
         return batch.gold[self.name]
+
+    def trained_gold(self, batch: Any) -> torch.Tensor:
+        """What its loss compares its outputs with [..., G]: `batch_gold` by default."""
+        return self.batch_gold(batch)
+
+    def reported(self, out: torch.Tensor, batch: Any) -> torch.Tensor:
+        """Its outputs [..., W] as predictions hold them: `predict`'s by default."""
+        return self.predict(out)

@@ -32,6 +32,7 @@ class CategoricalHead(Head):
     score_key: ClassVar[str] = "ua"
     score_name: ClassVar[str] = "UA"
     scale: ClassVar[float] = 100.0
+    probabilities: ClassVar[bool] = True
     classes: tuple[str, ...] = ()
 
     def width(self, n_classes: int) -> int:

@@ -1,6 +1,6 @@
 """The emotion category: a class of the run's class set (`--classes`) per utterance.
 
-Its outputs are the class set's logits; its loss the family's own (`family_loss`: the
+Its outputs are the class set's logits; its loss the family's own (`category`: the
 cross-entropy or a family's perspective loss, with `--class-weights` and `--labels soft`:
 `ser.models.base.SerModel.class_loss`); validation selects on UA; its metrics WA, UA,
 macro F1 and weighted F1 (`ser.heads.metrics`), kept in a fold entry's ``metrics``
@@ -16,8 +16,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from ser.corpus.labels import LabelSet
 from ser.heads.base import GoldSource
 from ser.heads.categorical import KEYS, CategoricalHead, class_gold
+
+#: Why utterances of labels outside the class set are dropped (`TrainData.dropped`).
+OUTSIDE = "label outside class set"
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class EmotionHead(CategoricalHead):
     """The run's class set; `soft`: trained on the annotators' vote distributions."""
 
     name: ClassVar[str] = "emotion"
-    family_loss: ClassVar[bool] = True
+    category: ClassVar[bool] = True
     soft: bool = False
 
     def width(self, n_classes: int) -> int:
@@ -38,8 +42,15 @@ class EmotionHead(CategoricalHead):
         codes = np.asarray(source.store.manifest.column("label")).astype(str)
         return class_gold(list(codes), source.label_set.index_of)
 
+    def missing(self, label_set: LabelSet) -> str:
+        return f"{OUTSIDE} {label_set.name}"
+
+    def wanted(self, label_set: LabelSet) -> str:
+        return f"class set {label_set.name}"
+
     def batch_gold(self, batch: Any) -> torch.Tensor:
-        return batch.labels.float().unsqueeze(-1)  # [..., 1], -100 outside the set
+        labels = batch.labels.unsqueeze(-1)  # [..., 1], -100: none
+        return torch.where(labels >= 0, labels.float(), torch.nan)
 
     def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
         return {k: float(metrics[k]) for k in KEYS}

@@ -15,18 +15,23 @@ attributes, then each further head's. Everything else is said by the heads
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
+from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
 from ser.errors import ConfigError
+from ser.heads.attribute_metrics import AttributeMetrics, attribute_metrics
 from ser.heads.attributes import ATTRIBUTE_LOSSES, AttributeHead
 from ser.heads.base import Head
 from ser.heads.emotion import EmotionHead
+from ser.heads.metrics import compute_metrics, ua_wa
 from ser.heads.registry import HEADS, head_of
 
 #: `--target` values of the category and the attributes (registered heads join them
@@ -80,6 +85,25 @@ class Targets:
         lists = {k: tuple(meta.get(k, ())) for k in ("attributes", "others")}
         return cls(**{**meta, **lists})
 
+    def to_record(self) -> dict[str, Any]:
+        """What a checkpoint or an export records of them (`from_record` reads it back):
+        `others` only where there are some, so the older records stay as they were."""
+        record = dataclasses.asdict(self)
+        if not self.others:
+            del record["others"]
+        return record
+
+    def record_keys(self) -> dict[str, Any]:
+        """A run record's keys of them: none for the category with hard labels (so the
+        records of every such run stay as they were); the --target of any other, the
+        attribute loss (and its weight beside the category) where attributes train."""
+        keys: dict[str, Any] = {"target": self.name} if self.name != "emotion" else {}
+        if self.attributes:
+            keys["attribute_loss"] = self.loss
+            if self.emotion:
+                keys["attribute_weight"] = self.weight
+        return keys | ({"labels": "soft"} if self.soft else {})
+
     @property
     def name(self) -> str:
         """The --target value these targets are."""
@@ -95,6 +119,20 @@ class Targets:
             heads.append(AttributeHead(self.attributes, self.loss, weight))
         return (*heads, *(head_of(name) for name in self.others))
 
+    @property
+    def category(self) -> Head | None:
+        """The head that is the run's category (`Head.category`), None: it has none."""
+        return next((h for h in self.heads if h.category), None)
+
+    def classes(self, label_set: LabelSet) -> tuple[str, ...]:
+        """The run's classes: the class set's with the category, none without."""
+        return label_set.classes if self.emotion else ()
+
+    def scaled(self, gold: Mapping[str, np.ndarray], rows: np.ndarray) -> np.ndarray | None:
+        """The values [n, A] of the targets fitted on a training side's scale (the
+        attributes') of `gold` (`Head.gold` by head) at `rows`; None: none."""
+        return gold[AttributeHead.name][rows] if self.attributes else None
+
     def widths(self, n_classes: int) -> tuple[int, ...]:
         """Each head's outputs in the model's last layer."""
         return tuple(h.width(n_classes) for h in self.heads)
@@ -106,6 +144,16 @@ class Targets:
     def split(self, logits: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, ...]:
         """[..., sum of widths] -> each head's outputs [..., W]."""
         return tuple(logits.split(self.widths(n_classes), dim=-1))
+
+    def category_attributes(
+        self, logits: torch.Tensor, n_classes: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[..., sum of widths] -> the category's logits [..., C] and the attributes'
+        predictions [..., A] (each [..., 0] where the run has none)."""
+        parts = self.split(logits, n_classes)
+        none = logits[..., :0]
+        i = 1 if self.emotion else 0
+        return parts[0] if self.emotion else none, parts[i] if self.attributes else none
 
     def names(self, classes: Sequence[str]) -> tuple[tuple[str, ...], ...]:
         """Each head's outputs' names."""
@@ -119,3 +167,83 @@ class Targets:
         scaled = [s / h.scale for h, s in zip(self.heads, scores, strict=True)]
         mean = sum(scaled) / len(scaled)
         return -math.inf if math.isnan(mean) else mean
+
+    def curve_keys(self) -> tuple[str, ...]:
+        """The curve values `validation` gives (NaN where a side has no validation)."""
+        keys = [
+            *(("val_ua", "val_wa") if self.emotion else ()),
+            *(("val_ccc",) if self.attributes else ()),
+        ]
+        return (*keys, *(f"val_{name}" for name in self.others))
+
+    def decide(self, parts: Sequence[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        """The predicted class [...] of each item (`split`'s `parts`): the category's
+        argmax, class 0 in a run without it."""
+        return parts[0].argmax(dim=-1) if self.emotion else torch.zeros_like(labels)
+
+    def legacy(
+        self, outputs: Sequence[np.ndarray], golds: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The category's probabilities [N, C] and the attributes' gold and predictions
+        [N, A] of the heads' `outputs` and `golds` (empty [N, 0] where the run has none)."""
+        n = len(outputs[0]) if outputs else 0
+        none = np.zeros((n, 0), dtype=np.float32)
+        probs = outputs[0] if self.emotion else none
+        i = 1 if self.emotion else 0
+        values = (golds[i], outputs[i]) if self.attributes else (none, none)
+        return probs, *values
+
+    def with_attributes(
+        self, outputs: Sequence[np.ndarray], attributes: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        """`outputs` with the attributes' predictions replaced by `attributes`."""
+        i = 1 if self.emotion else 0
+        return tuple(attributes if self.attributes and j == i else o for j, o in enumerate(outputs))
+
+    def evaluate(
+        self,
+        outputs: Sequence[np.ndarray],
+        golds: Sequence[np.ndarray],
+        classes: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> dict[str, Any]:
+        """Every head's metrics of a side's predictions (`scores`, by head name), and the
+        category's (`metrics`) and the attributes' (`attribute_metrics`) as objects; the
+        category scores the classes `decided` (gold, predicted) on the device."""
+        scores = {
+            h.name: h.metrics(o, g, h.names(classes))
+            for h, o, g in zip(self.heads, outputs, golds, strict=True)
+            if not h.category
+        }
+        metrics = compute_metrics(*decided, classes) if self.emotion else None
+        if metrics is not None:
+            scores = {EmotionHead.name: metrics.to_dict(), **scores}
+        held = scores.get(AttributeHead.name)
+        attributes = None if held is None else AttributeMetrics.from_dict(held)
+        return {"metrics": metrics, "attribute_metrics": attributes, "scores": scores}
+
+    def validation(
+        self,
+        outputs: Sequence[np.ndarray],
+        golds: Sequence[np.ndarray],
+        decided: tuple[np.ndarray, np.ndarray],
+        classes: Sequence[str],
+    ) -> tuple[dict[str, float], float]:
+        """A validation side's curve values (``val_ua``, ``val_wa``: the category's;
+        ``val_ccc``: the attributes' mean CCC; ``val_<head>``: another head's score) and
+        the score selection compares (`selection`)."""
+        values: dict[str, float] = {}
+        scores = []
+        for h, o, g in zip(self.heads, outputs, golds, strict=True):
+            if h.category:  # the cheap path every epoch: no input checks, no F1
+                ua, wa = ua_wa(*decided, len(classes))
+                values |= {"val_ua": ua, "val_wa": wa}
+                scores.append(ua)
+            elif isinstance(h, AttributeHead):
+                ccc = attribute_metrics(g, o, h.attributes).ccc_mean
+                values["val_ccc"] = ccc
+                scores.append(-math.inf if math.isnan(ccc) else ccc)
+            else:
+                scores.append(h.score(h.metrics(o, g, h.names(classes))))
+                values[f"val_{h.name}"] = scores[-1]
+        return values, self.selection(scores)

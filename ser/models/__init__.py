@@ -61,7 +61,7 @@ def build_model(
         if seed is not None:
             torch.manual_seed(seed)
         model = family_of(config).model(config, list(inputs), targets.outputs(n_classes))
-    model.targets = targets
+    model.targets, model.n_classes = targets, n_classes
     return model
 
 
