@@ -104,7 +104,7 @@ class TrainConfig:
         "dominance: a linear head each, on the corpus's scale in records and predictions, "
         "validation selecting on their mean CCC; utterances without them left out and "
         "counted), or one of them; emotion+attributes (one body, both heads); a further "
-        "head joined with + (emotion+sentiment: MELD's sentiment; docs/train.md, Heads). "
+        'head joined with + (emotion+sentiment: MELD\'s sentiment; docs/train.md, "Heads"). '
         "Recorded when not emotion.",
         metavar="emotion|attributes|arousal|...|emotion+sentiment",
     )

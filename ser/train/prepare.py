@@ -209,7 +209,7 @@ def _targets_notes(plan: Plan, data: TrainData, progress: Progress) -> dict[str,
     utterances trained on their class alone (no value of an attribute); with soft labels,
     those on their consensus label (no vote in the class set)."""
     notes: dict[str, Any] = {}
-    if plan.targets.emotion and data.targets is not None:
+    if plan.targets.category is not None and data.targets is not None:
         missing = (~np.isfinite(data.targets)).sum(axis=0)  # [A]
         lacking = {a: int(n) for a, n in zip(data.attributes, missing, strict=True)}
         notes["without_attribute"] = lacking

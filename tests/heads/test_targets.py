@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import doctest
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,3 +89,19 @@ def test_sentiment_scores_weighted_f1() -> None:
 @pytest.mark.parametrize("module", [ser.heads.targets, ser.heads.attributes, categorical])
 def test_docstring_examples_run(module: object) -> None:
     assert doctest.testmod(module).failed == 0  # type: ignore[arg-type]
+
+
+def test_nothing_outside_the_heads_branches_on_which_heads_a_run_has() -> None:
+    """The trainer, prediction, export and reports iterate over a run's heads: no
+    condition on `targets.emotion` / `targets.attributes` outside ser/heads."""
+    root = Path(ser.heads.targets.__file__).parents[1]
+    branch = re.compile(r"\b(if|elif|and|or|not)\b[^\n]*\btargets\.(emotion|attributes)\b")
+    found = [
+        f"{path.relative_to(root.parent)}:{n}"
+        for path in sorted(root.rglob("*.py"))
+        if "heads" not in path.relative_to(root).parts
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if branch.search(line) or re.search(r"\btargets\.emotion\b", line)
+    ]
+    assert found == []
+    assert branch.search("    if plan.targets.emotion and data.targets is not None:")
