@@ -95,9 +95,15 @@ def _keys(runs: list[RunRecord]) -> list[str]:
 
 
 def _shown(key: str) -> str:
-    """``sentiment_wf1`` -> ``sentiment WF1``."""
-    name, _, score = key.rpartition("_")
-    return f"{name} {score.upper()}"
+    """``sentiment_wf1`` -> ``sentiment WF1``, ``multilabel_micro_f1`` -> ``multilabel
+    micro F1``, ``multilabel_map`` -> ``multilabel mAP``."""
+    name, _, score = key.partition("_")
+    words = [WORDS.get(w, w.upper() if len(w) <= 3 else w) for w in score.split("_")]
+    return " ".join([name, *words])
+
+
+#: How a score's words read in a table's header where upper case would not do.
+WORDS = {"map": "mAP"}
 
 
 def _number(value: float | None, none: str) -> str:

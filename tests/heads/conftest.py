@@ -30,3 +30,16 @@ def meld_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "no wav file for this utterance" in shown, shown
     assert "logmel80" in FeatureStore.open(root / "m.zarr").feature_sets()
     return root / "m.zarr"
+
+
+@pytest.fixture(scope="session")
+def msp_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic MSP-Podcast corpus (70 utterances, each with its annotators' votes
+    in `Labels/labels_detailed.csv`) extracted to log-mel features."""
+    root = tmp_path_factory.mktemp("heads-msp")
+    code, shown = ser("demo-corpus", root / "msp", "--layout", "msp-podcast")
+    assert code == 0, shown
+    code, shown = ser("extract", root / "msp", "--store", root / "p.zarr",
+                      "--features", "logmel", "--quiet")  # fmt: skip
+    assert code == 0, shown
+    return root / "p.zarr"
