@@ -19,6 +19,7 @@ from rich.table import Table
 from ser.commands.options import THREADS_HELP, command_line
 from ser.commands.outputs import output_folder
 from ser.errors import ConfigError, ReportError
+from ser.heads.registry import HEADS
 from ser.models import FAMILIES
 from ser.report.attribute_runs import attribute_pooled, run_attributes
 from ser.report.attributes import MEAN, AttributeMetrics
@@ -212,6 +213,10 @@ class _ConsoleProgress(Progress):
         scores = f"UA {m['ua']:.2f} WA {m['wa']:.2f} F1 {m['f1']:.2f} " if m else ""
         if entry.attributes:  # a run trained on emotion attributes
             scores += f"CCC {AttributeMetrics.from_dict(entry.attributes).ccc_mean:.3f} "
+        for name, metrics in entry.heads.items():  # further heads: what each selects on
+            if name in HEADS:
+                shown = HEADS[name]()
+                scores += f"{name} {shown.score_name} {shown.score(metrics):.2f} "
         self.message(
             f"seed {seed} {fold}: {scores}"
             f"(best epoch {entry.best_epoch}, {entry.seconds:.1f} s{share})"

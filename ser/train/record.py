@@ -94,7 +94,14 @@ def json_summary(record: RunRecord) -> dict[str, Any]:
         *((MEAN, f"{MEAN}_std") if ccc else ()),
     )
     summary = {k: float(record.summary[k]) for k in keys}
-    return {**summary, "folds": folds, "protocol": record.protocol, "seconds": record.seconds}
+    further = {k: v for k, v in record.summary.items() if k.startswith(_further(record))}
+    return {**summary, **further, "folds": folds, "protocol": record.protocol,
+            "seconds": record.seconds}  # fmt: skip
+
+
+def _further(record: RunRecord) -> tuple[str, ...]:
+    """The prefixes of the further heads' summary keys (``sentiment_``, ...)."""
+    return tuple(f"{name}_" for e in record.folds for name in e.heads)
 
 
 def run_scores(record: RunRecord) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

@@ -20,8 +20,9 @@ TRAIN = ("--features", "logmel", "--fusion", "none", "--epochs", "2", "--batch-s
 def test_emotion_and_sentiment_train_report_and_predict(meld_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs"
     code, shown = ser("train", "--store", meld_store, *TRAIN, "--out", out,
-                      "--target", "emotion+sentiment")  # fmt: skip
+                      "--target", "emotion+sentiment", "--json")  # fmt: skip
     assert code == 0, shown
+    said = json.loads(shown.strip().splitlines()[-1])
     run = out / "logmel_none_official_c4_target-emotion+sentiment"
     record = json.loads((run / "run.json").read_text())
     assert record["config"]["target"] == "emotion+sentiment"
@@ -29,7 +30,8 @@ def test_emotion_and_sentiment_train_report_and_predict(meld_store: Path, tmp_pa
     scores = fold["heads"]["sentiment"]  # its test metrics beside the category's
     assert {"wa", "ua", "f1", "wf1", "confusion"} <= set(scores) and fold["metrics"]["ua"] >= 0
     assert np.sum(scores["confusion"]) == scores["n"] == fold["sizes"]["test"]
-    assert record["summary"]["sentiment_wf1"] == scores["wf1"]
+    assert record["summary"]["sentiment_wf1"] == scores["wf1"] == said["sentiment_wf1"]
+    assert f"sentiment WF1 {scores['wf1']:.2f}" in shown  # the fold's line
     assert len(fold["curves"]["val_heads"]["val_sentiment"]) == 2
     rows = list(csv.DictReader((run / "predictions.csv").open()))
     assert len(rows) == fold["sizes"]["test"]
