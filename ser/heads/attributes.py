@@ -24,10 +24,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
@@ -37,6 +36,9 @@ from ser.heads.attribute_metrics import (
     overall_attribute_metrics,
 )
 from ser.heads.base import GoldSource, Head
+
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+    import torch
 
 ATTRIBUTE_LOSSES = ("ccc", "mse")
 #: Keeps a CCC's denominator away from 0 (a constant batch of gold and predictions).
@@ -114,6 +116,8 @@ def attribute_values(manifest: Any, names: Sequence[str]) -> np.ndarray:
 def attribute_loss(pred: torch.Tensor, gold: torch.Tensor, loss: str = "ccc") -> torch.Tensor:
     """`pred`, `gold` [..., A] (gold NaN where an item has no value) -> the loss: the
     mean over attributes of 1 - CCC, or the MSE over the items with values."""
+    import torch
+
     flat_pred = pred.reshape(-1, pred.shape[-1]).float()  # [N, A]
     flat_gold = gold.reshape(-1, gold.shape[-1]).float()
     if loss == "mse":

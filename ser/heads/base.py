@@ -28,12 +28,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from ser.corpus.labels import LabelSet
+
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+    import torch
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,15 @@ weighted F1, per-class recall, the confusion), pooled over folds by summing conf
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from ser.heads.base import Head
 from ser.heads.metrics import Metrics, compute_metrics, overall_metrics
+
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+    import torch
 
 #: The scores a categorical head's record and report columns hold.
 KEYS = ("wa", "ua", "f1", "wf1")
@@ -74,6 +76,8 @@ class CategoricalHead(Head):
 def class_loss(out: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
     """out [..., W], gold [..., 1] (a class index; NaN: none) -> the mean cross-entropy
     over the items with gold (0 with none)."""
+    import torch
+
     has = gold[..., 0].isfinite()  # [...]
     index = gold[..., 0].nan_to_num(0.0).long().clamp(0, out.shape[-1] - 1)
     nll = -out.float().log_softmax(-1).gather(-1, index.unsqueeze(-1)).squeeze(-1)

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from ser.corpus.labels import LabelSet
 from ser.heads.base import GoldSource
 from ser.heads.categorical import KEYS, CategoricalHead, class_gold
+
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+    import torch
 
 #: Why utterances of labels outside the class set are dropped (`TrainData.dropped`).
 OUTSIDE = "label outside class set"
@@ -49,6 +51,8 @@ class EmotionHead(CategoricalHead):
         return f"class set {label_set.name}"
 
     def batch_gold(self, batch: Any) -> torch.Tensor:
+        import torch
+
         labels = batch.labels.unsqueeze(-1)  # [..., 1], -100: none
         return torch.where(labels >= 0, labels.float(), torch.nan)
 

@@ -28,16 +28,17 @@ prediction, which a record does not keep).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ser.corpus.labels import LabelSet
 from ser.corpus.votes import inside, store_votes
 from ser.errors import ConfigError
 from ser.heads.base import GoldSource, Head
+
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+    import torch
 
 #: A class is present where at least this share of the votes inside the class set chose it.
 SHARE = 1 / 3
@@ -130,6 +131,9 @@ def present(votes: Any, code: str, label_set: LabelSet) -> np.ndarray:
 def label_loss(out: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
     """out [..., C] logits, gold [..., C] of 0 and 1 (NaN: no gold) -> the mean over the
     items with gold of each item's mean binary cross-entropy over the classes."""
+    import torch
+    import torch.nn.functional as F
+
     has = gold.isfinite().all(dim=-1)  # [...]
     target = gold.nan_to_num(0.0).float()
     per_item = F.binary_cross_entropy_with_logits(out.float(), target, reduction="none").mean(-1)

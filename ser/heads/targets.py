@@ -19,10 +19,9 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
@@ -33,6 +32,9 @@ from ser.heads.base import Head
 from ser.heads.emotion import EmotionHead
 from ser.heads.metrics import compute_metrics, ua_wa
 from ser.heads.registry import HEADS, head_of
+
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+    import torch
 
 #: `--target` values of the category and the attributes (registered heads join them
 #: with `+`: `emotion+sentiment`).
@@ -179,6 +181,8 @@ class Targets:
     def decide(self, parts: Sequence[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         """The predicted class [...] of each item (`split`'s `parts`): the category's
         argmax, class 0 in a run without it."""
+        import torch
+
         return parts[0].argmax(dim=-1) if self.emotion else torch.zeros_like(labels)
 
     def legacy(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import doctest
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +107,14 @@ def test_nothing_outside_the_heads_branches_on_which_heads_a_run_has() -> None:
     ]
     assert found == []
     assert branch.search("    if plan.targets.emotion and data.targets is not None:")
+
+
+def test_reports_read_the_heads_without_torch() -> None:
+    """`ser report` knows every head (its columns, its pooled scores) without loading
+    torch: only training and prediction load it."""
+    code = (
+        "import sys, ser.report.runs, ser.report.head_runs, ser.heads.targets; "
+        "print('torch' in sys.modules, sorted(ser.heads.registry.HEADS))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split(maxsplit=1) == ["False", "['multilabel', 'sentiment']\n"]
