@@ -112,6 +112,11 @@ class Head(ABC):
         """What a run it leads trains on, in a sentence's words."""
         return self.name
 
+    def plot(self, fig: Any, pooled: Mapping[str, Any], title: str) -> bool:
+        """Draw its pooled metrics into `fig` (a matplotlib `Figure`) for `ser report
+        --plots`; False: it has no plot (the default)."""
+        return False
+
     def columns(self, names: Sequence[str]) -> list[str]:
         """Its columns of predictions.csv: gold, then each output's prediction."""
         return [f"{self.name}_gold", *(f"{self.name}_{n}" for n in names)]

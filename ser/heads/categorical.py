@@ -65,6 +65,21 @@ class CategoricalHead(Head):
         parts = [Metrics.from_dict(m) for m in folds]
         return overall_metrics(parts, list(parts[0].per_class_recall)).to_dict()
 
+    def plot(self, fig: Any, pooled: Mapping[str, Any], title: str) -> bool:
+        """The pooled confusion matrix, as the category's (`<run>_<head>.png`)."""
+        from sklearn.metrics import ConfusionMatrixDisplay  # plots only: ~1 s to import
+
+        matrix = np.asarray(pooled["confusion"], dtype=np.int64)
+        names = list(pooled["per_class_recall"])
+        fig.set_size_inches(1.2 * len(names) + 2.5, 1.2 * len(names) + 2.0)
+        ax = fig.add_subplot()
+        display = ConfusionMatrixDisplay(confusion_matrix=matrix, display_labels=names)
+        display.plot(ax=ax, values_format="d", colorbar=False, cmap="Blues")
+        scores = f"pooled {self.name} UA {pooled['ua']:.2f}  WF1 {pooled['wf1']:.2f}"
+        ax.set_title(f"{title}, n={int(matrix.sum())}\n{scores}", fontsize=9)
+        fig.tight_layout()
+        return True
+
     def gold_text(self, gold: np.ndarray, names: Sequence[str]) -> str:
         return names[int(gold[0])] if np.isfinite(gold).all() else ""
 

@@ -50,11 +50,16 @@ def head_summary(run: RunRecord) -> dict[str, Any]:
     return summary
 
 
+def head_pooled_metrics(run: RunRecord, name: str) -> dict[str, Any]:
+    """The head's metrics of every fold's test predictions together ({}: none)."""
+    folds = [e.heads[name] for e in run.folds if name in e.heads]
+    return head(run, name).pool(folds) if folds else {}
+
+
 def head_pooled(run: RunRecord, name: str) -> dict[str, float]:
     """The head's numbers of every fold's test predictions together."""
-    scored = head(run, name)
-    folds = [e.heads[name] for e in run.folds if name in e.heads]
-    return scored.flat(scored.pool(folds)) if folds else {}
+    pooled = head_pooled_metrics(run, name)
+    return head(run, name).flat(pooled) if pooled else {}
 
 
 def head_header(runs: list[RunRecord], as_csv: bool) -> list[str]:

@@ -43,6 +43,9 @@ def test_emotion_and_sentiment_train_report_and_predict(meld_store: Path, tmp_pa
     (table,) = csv.DictReader(io.StringIO(shown[shown.index("run,") :]))
     assert float(table["mean_sentiment_wf1"]) == round(scores["wf1"], 2)
     assert float(table["pooled_sentiment_ua"]) == round(scores["ua"], 2)
+    code, shown = ser("report", run, "--plots", tmp_path / "plots")
+    assert code == 0, shown
+    assert (tmp_path / "plots" / f"{run.name}_sentiment.png").stat().st_size > 1000
     wav = next((meld_store.parent / "meld").rglob("*.wav"))
     code, shown = ser("predict", "--run", run, wav, "--json", "--csv", tmp_path / "p.csv")
     assert code == 0, shown
