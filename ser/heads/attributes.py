@@ -92,6 +92,17 @@ class AttributeHead(Head):
     def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return attribute_metrics(gold, pred, names).to_dict()
 
+    def validate(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> tuple[dict[str, float], float]:
+        """The mean CCC (``val_ccc``)."""
+        ccc = attribute_metrics(gold, pred, self.attributes).ccc_mean
+        return {"val_ccc": ccc}, -math.inf if math.isnan(ccc) else ccc
+
     def score(self, metrics: Mapping[str, Any]) -> float:
         value = AttributeMetrics.from_dict(metrics).ccc_mean
         return -math.inf if math.isnan(value) else value

@@ -91,6 +91,29 @@ class Head(ABC):
     def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         """Scores of predictions [N, W] against gold [N, G] (NaN rows left out)."""
 
+    def evaluate(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> dict[str, Any]:
+        """Its test metrics: `metrics` by default (`decided`: the run's classes as the
+        device decided them, gold and predicted, for the category)."""
+        return self.metrics(pred, gold, names)
+
+    def validate(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> tuple[dict[str, float], float]:
+        """A validation side's curve values (``val_<head>``: its score, NaN for none) and
+        its `score`, after every epoch."""
+        score = self.score(self.metrics(pred, gold, names))
+        return {f"val_{self.name}": score if np.isfinite(score) else np.nan}, score
+
     @abstractmethod
     def score(self, metrics: Mapping[str, Any]) -> float:
         """What validation selects on (higher is better; NaN counts as the worst)."""

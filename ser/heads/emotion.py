@@ -18,6 +18,7 @@ import numpy as np
 from ser.corpus.labels import LabelSet
 from ser.heads.base import GoldSource
 from ser.heads.categorical import KEYS, CategoricalHead, class_gold
+from ser.heads.metrics import compute_metrics, ua_wa
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
     import torch
@@ -43,6 +44,27 @@ class EmotionHead(CategoricalHead):
     def gold(self, source: GoldSource) -> np.ndarray:
         codes = np.asarray(source.store.manifest.column("label")).astype(str)
         return class_gold(list(codes), source.label_set.index_of)
+
+    def evaluate(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> dict[str, Any]:
+        """The classes the device decided (the logits' argmax), scored."""
+        return compute_metrics(*decided, names).to_dict()
+
+    def validate(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> tuple[dict[str, float], float]:
+        """UA and WA alone, every epoch: no input checks, no F1 (``val_ua``, ``val_wa``)."""
+        ua, wa = ua_wa(*decided, len(names))
+        return {"val_ua": ua, "val_wa": wa}, ua
 
     def missing(self, label_set: LabelSet) -> str:
         return f"{OUTSIDE} {label_set.name}"

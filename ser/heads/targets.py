@@ -26,11 +26,11 @@ import numpy as np
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
 from ser.errors import ConfigError
-from ser.heads.attribute_metrics import AttributeMetrics, attribute_metrics
+from ser.heads.attribute_metrics import AttributeMetrics
 from ser.heads.attributes import ATTRIBUTE_LOSSES, AttributeHead
 from ser.heads.base import Head
 from ser.heads.emotion import EmotionHead
-from ser.heads.metrics import compute_metrics, ua_wa
+from ser.heads.metrics import Metrics
 from ser.heads.registry import HEADS, head_of
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
@@ -215,14 +215,11 @@ class Targets:
         category's (`metrics`) and the attributes' (`attribute_metrics`) as objects; the
         category scores the classes `decided` (gold, predicted) on the device."""
         scores = {
-            h.name: h.metrics(o, g, h.names(classes))
+            h.name: h.evaluate(o, g, h.names(classes), decided)
             for h, o, g in zip(self.heads, outputs, golds, strict=True)
-            if not h.category
         }
-        metrics = compute_metrics(*decided, classes) if self.emotion else None
-        if metrics is not None:
-            scores = {EmotionHead.name: metrics.to_dict(), **scores}
-        held = scores.get(AttributeHead.name)
+        category, held = scores.get(EmotionHead.name), scores.get(AttributeHead.name)
+        metrics = None if category is None else Metrics.from_dict(category)
         attributes = None if held is None else AttributeMetrics.from_dict(held)
         return {"metrics": metrics, "attribute_metrics": attributes, "scores": scores}
 
@@ -239,15 +236,7 @@ class Targets:
         values: dict[str, float] = {}
         scores = []
         for h, o, g in zip(self.heads, outputs, golds, strict=True):
-            if h.category:  # the cheap path every epoch: no input checks, no F1
-                ua, wa = ua_wa(*decided, len(classes))
-                values |= {"val_ua": ua, "val_wa": wa}
-                scores.append(ua)
-            elif isinstance(h, AttributeHead):
-                ccc = attribute_metrics(g, o, h.attributes).ccc_mean
-                values["val_ccc"] = ccc
-                scores.append(-math.inf if math.isnan(ccc) else ccc)
-            else:
-                scores.append(h.score(h.metrics(o, g, h.names(classes))))
-                values[f"val_{h.name}"] = scores[-1]
+            curve, score = h.validate(o, g, h.names(classes), decided)
+            values |= curve
+            scores.append(score)
         return values, self.selection(scores)
