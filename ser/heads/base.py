@@ -13,8 +13,10 @@ it holds:
   without gold left out *with no branch on the data* (the model runs under `vmap`);
 - `predict`: its outputs as they are reported (probabilities, values), on the device;
 - `metrics`: pure scores of predictions [N, W] against gold [N, G], JSON-ready; `score`:
-  the one validation selects on (higher is better); `flat`: the record's and `ser
-  report`'s columns of them; `pool`: the scores of several folds' predictions together;
+  the one validation selects on (higher is better; `validate`: its curve values every
+  epoch, `evaluate`: its test metrics); `flat`: the record's and `ser report`'s columns
+  of them; `pool`: the scores of several folds' predictions together; `plot`: its own
+  figure for `ser report --plots`, if any;
 - `columns` / `cells`: its columns of predictions.csv; `fields`: its part of a `ser
   predict` row.
 
