@@ -69,7 +69,7 @@ def head_header(runs: list[RunRecord], as_csv: bool) -> list[str]:
         return [c for k in keys for c in (f"mean_{k}", f"mean_{k}_std")] + [
             f"pooled_{k}" for k in keys
         ]
-    return [f"mean {_shown(k)}" for k in keys] + [f"pooled {_shown(k)}" for k in keys]
+    return [f"mean {shown(k)}" for k in keys] + [f"pooled {shown(k)}" for k in keys]
 
 
 def head_cells(run: RunRecord, runs: list[RunRecord], as_csv: bool) -> list[str]:
@@ -99,7 +99,7 @@ def _keys(runs: list[RunRecord]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _shown(key: str) -> str:
+def shown(key: str) -> str:
     """``sentiment_wf1`` -> ``sentiment WF1``, ``multilabel_micro_f1`` -> ``multilabel
     micro F1``, ``multilabel_map`` -> ``multilabel mAP``."""
     name, _, score = key.partition("_")

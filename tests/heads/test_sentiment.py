@@ -46,6 +46,9 @@ def test_emotion_and_sentiment_train_report_and_predict(meld_store: Path, tmp_pa
     code, shown = ser("report", run, "--plots", tmp_path / "plots")
     assert code == 0, shown
     assert (tmp_path / "plots" / f"{run.name}_sentiment.png").stat().st_size > 1000
+    code, shown = ser("claims", "--fused", run, "--single", run, "--metric", "sentiment_wf1")
+    assert code == 0 and "on these runs: sentiment WF1" in shown, shown
+    assert f"{scores['wf1']:.2f} (n = 1)" in shown
     wav = next((meld_store.parent / "meld").rglob("*.wav"))
     code, shown = ser("predict", "--run", run, wav, "--json", "--csv", tmp_path / "p.csv")
     assert code == 0, shown
