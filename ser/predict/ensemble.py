@@ -18,7 +18,7 @@ from ser.train.checkpoint import Checkpoint
 from ser.train.data import Batches, FeatureTable, TrainData, feature_table
 from ser.train.features import ResolvedFeature
 from ser.train.loop import masked
-from ser.train.targets import clip_attributes
+from ser.train.targets import TargetScale, clip_attributes
 
 #: Utterances per batch when scoring (vector and sequence views alike).
 BATCH_SIZE = 64
@@ -105,37 +105,27 @@ def outputs(
     model = ckpt.build(device)
     unit: Unit = "dialog" if ckpt.unit == "dialog" else "utterance"
     size = max(BATCH_SIZE, len(positions)) if unit == "dialog" else BATCH_SIZE
-    batches = Batches(data, positions, list(ckpt.specs), unit, size, zscore=ckpt.zscore)
-    n_attributes = len(ckpt.targets.attributes)
-    n_classes = len(ckpt.classes)  # () for a run without the category
-    probs = np.zeros((len(positions), n_classes), dtype=np.float32)
-    attributes = np.zeros((len(positions), n_attributes), dtype=np.float32)
-    heads = ckpt.targets.heads
-    further = {
-        h.name: np.zeros((len(positions), h.width(n_classes)), dtype=np.float32)
-        for h in heads
-        if h.name in HEADS
-    }
-    where = {int(row): i for i, row in enumerate(data.manifest_rows[positions])}
     scale = ckpt.target_scale  # [A] each; None: no attributes
-    mean, std = (t.to(device) for t in scale[:2]) if scale is not None else (0.0, 1.0)
+    # Its mean and std ride in every batch, as in training: the heads undo the z-score.
+    held = None if scale is None else TargetScale(*(t.to(device) for t in scale))
+    batches = Batches(
+        data, positions, list(ckpt.specs), unit, size, zscore=ckpt.zscore, target_scale=held
+    )
+    n_classes = len(ckpt.classes)  # () for a run without the category
+    heads = ckpt.targets.heads
+    made = [np.zeros((len(positions), h.width(n_classes)), dtype=np.float32) for h in heads]
+    where = {int(row): i for i, row in enumerate(data.manifest_rows[positions])}
     with masked(model, ckpt.model.eval_mask):
         for batch in batches:
             with autocast(device, ckpt.precision):
-                logits = model(batch).logits  # [B, C + A] or [B, U, C + A]
+                logits = model(batch).logits  # [B, W] or [B, U, W]: every head's outputs
             real = batch.index >= 0  # dialog padding has index -1
-            found = logits.float()[real]
-            classes, values = ckpt.targets.category_attributes(found, n_classes)  # [n, C], [n, A]
+            parts = ckpt.targets.split(logits.float()[real], n_classes)  # [n, W_head] each
             at = [where[int(r)] for r in batch.index[real].cpu().numpy()]
-            if n_classes:
-                probs[at] = torch.softmax(classes, dim=-1).cpu().numpy()
-            if n_attributes:
-                attributes[at] = (values * std + mean).cpu().numpy()
-            for head, part in zip(
-                heads, ckpt.targets.split(logits.float()[real], n_classes), strict=True
-            ):
-                if head.name in further:
-                    further[head.name][at] = head.predict(part).cpu().numpy()
+            for out, head, part in zip(made, heads, parts, strict=True):
+                out[at] = head.reported(part, batch).cpu().numpy()  # `Head.reported`
+    probs, _, attributes = ckpt.targets.legacy(made, made)
+    further = {h.name: out for h, out in zip(heads, made, strict=True) if h.name in HEADS}
     return probs, clip_attributes(attributes, scale), further
 
 
