@@ -60,6 +60,9 @@ class Head(ABC):
     #: `labels`, and the family's own objective stands for `loss` (a family's perspective
     #: loss, class weights, soft labels: `ser.models.base.SerModel.class_loss`).
     category: ClassVar[bool] = False
+    #: The `metrics` key `score` reads, where it is one (the ``<name>_<key>`` of `flat`
+    #: that tables show beside the category's); None: none.
+    score_key: ClassVar[str | None] = None
     #: What `score` is out of (a percentage: 100), to put several heads' on one scale.
     scale: ClassVar[float] = 1.0
     #: Its loss's weight beside the other heads'.

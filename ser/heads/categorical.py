@@ -31,7 +31,7 @@ KEYS = ("wa", "ua", "f1", "wf1")
 class CategoricalHead(Head):
     """A class of `classes` per item; validation selects on `score_key`."""
 
-    score_key: ClassVar[str] = "ua"
+    score_key: ClassVar[str | None] = "ua"
     score_name: ClassVar[str] = "UA"
     scale: ClassVar[float] = 100.0
     probabilities: ClassVar[bool] = True
@@ -55,7 +55,7 @@ class CategoricalHead(Head):
         return compute_metrics(y_true, pred[has].argmax(-1), names).to_dict()
 
     def score(self, metrics: Mapping[str, Any]) -> float:
-        value = float(metrics[self.score_key])
+        value = float(metrics[self.score_key or "ua"])
         return -np.inf if np.isnan(value) else value
 
     def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:

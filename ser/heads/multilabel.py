@@ -50,6 +50,7 @@ SCORES = ("micro_f1", "macro_f1", "map")
 class MultiLabelHead(Head):
     name: ClassVar[str] = "multilabel"
     score_name: ClassVar[str] = "mAP"
+    score_key: ClassVar[str | None] = "map"
     scale: ClassVar[float] = 100.0
 
     def width(self, n_classes: int) -> int:

@@ -24,7 +24,7 @@ CLASSES = ("negative", "neutral", "positive")
 
 class SentimentHead(CategoricalHead):
     name: ClassVar[str] = "sentiment"
-    score_key: ClassVar[str] = "wf1"
+    score_key: ClassVar[str | None] = "wf1"
     score_name: ClassVar[str] = "WF1"
     classes: tuple[str, ...] = CLASSES
 

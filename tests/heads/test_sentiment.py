@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ser.commands.train import summary_table
 from ser.heads.sentiment import CLASSES
+from ser.report.record import read
 from tests.heads.conftest import ser
 
 TRAIN = ("--features", "logmel", "--fusion", "none", "--epochs", "2", "--batch-size", "8")
@@ -32,6 +34,10 @@ def test_emotion_and_sentiment_train_report_and_predict(meld_store: Path, tmp_pa
     assert np.sum(scores["confusion"]) == scores["n"] == fold["sizes"]["test"]
     assert record["summary"]["sentiment_wf1"] == scores["wf1"] == said["sentiment_wf1"]
     assert f"sentiment WF1 {scores['wf1']:.2f}" in shown  # the fold's line
+    table = summary_table(read(run / "run.json"))  # what `ser train` prints without --json
+    column = next(c for c in table.columns if c.header == "sentiment WF1")
+    wf1 = f"{scores['wf1']:.2f}"
+    assert list(column.cells) == [wf1, f"{wf1} (n = 1)", wf1]  # the fold, the mean, pooled
     assert len(fold["curves"]["val_heads"]["val_sentiment"]) == 2
     rows = list(csv.DictReader((run / "predictions.csv").open()))
     assert len(rows) == fold["sizes"]["test"]
