@@ -3,7 +3,7 @@
 A citation is a document's path as the repository spells it (a page under `docs/`,
 `benchmarks/README.md`, `README.md`), optionally followed by a heading in double quotes,
 as comments and docs write them: ``benchmarks/README.md, "How long does the demo
-take?"`` or ``docs/CONTRACTS.md ("Feature store")``. A citation may wrap over lines (comment leaders
+take?"`` or ``docs/dev/store.md ("Feature store")``. A citation may wrap over lines (comment leaders
 are read past). A cited heading matches a heading of the document case-insensitively,
 backticks aside, whole or as its start (``"Sweeps"`` names ``## Sweeps (`ser/sweep/`)``).
 Markdown files' relative links to other Markdown files are checked too, with their
@@ -38,7 +38,7 @@ TOPICS = (
 )
 README_MAX_LINES = 200
 
-_DOC = r"(?<![\w./-])(?P<doc>docs/[\w.-]+\.md|benchmarks/README\.md|README\.md)"
+_DOC = r"(?<![\w./-])(?P<doc>docs/(?:dev/)?[\w.-]+\.md|benchmarks/README\.md|README\.md)"
 # The heading, when there is one, comes after a comma or a space (and maybe a parenthesis):
 # `"README.md"` in pyproject.toml is a path in quotes, not a path and a heading.
 _HEADING_AFTER = r'(?:`?(?:,\s*|\s+)\(?"(?P<heading>[^"]{1,200})")?'
@@ -214,3 +214,23 @@ def test_the_readme_is_short_and_links_every_topic() -> None:
         page = ROOT / "docs" / f"{topic}.md"
         assert page.is_file(), f"docs/{topic}.md is missing"
         assert page in links, f"README.md does not link docs/{topic}.md"
+
+
+def undocumented_kinds(page: str) -> list[str]:
+    """The registered corpus kinds without a row in `page`'s table of kinds (a row
+    starting with the kind's name in backticks) naming its default protocol in backticks
+    in its last cell."""
+    from ser.corpus.registry import KINDS
+
+    rows = {}
+    for line in page.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) > 1:
+            rows[cells[0].strip("`")] = cells[-1]
+    return [name for name, kind in KINDS.items() if f"`{kind.protocol}`" not in rows.get(name, "")]
+
+
+def test_every_corpus_kind_has_a_row_in_corpora_md() -> None:
+    page = (ROOT / "docs" / "corpora.md").read_text(encoding="utf-8")
+    assert undocumented_kinds(page) == []
+    assert undocumented_kinds(page.replace("| `meld` |", "| meld |")) == ["meld"]

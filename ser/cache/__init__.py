@@ -1,6 +1,6 @@
 """Feature store: a manifest plus contiguous ragged feature sets, in Zarr v3 or HDF5.
 
-See `ser.cache.store.FeatureStore` and docs/CONTRACTS.md ("Feature store").
+See `ser.cache.store.FeatureStore` and docs/dev/store.md ("Feature store").
 """
 
 from ser.cache.manifest import Manifest

@@ -21,10 +21,6 @@ from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import Protocol
 from ser.corpus.registry import CorpusKind
 
-# The manifest columns that say which utterances a store holds, their targets and the
-# groups protocols split by (not where the wavs were: a moved corpus is the same corpus).
-IDENTITY_COLUMNS = ("utt_id", "label", "session", "speaker", "dialog", "order", "split")
-
 
 @dataclass(frozen=True, eq=False)
 class StoreCorpus:
@@ -54,11 +50,12 @@ class StoreCorpus:
 
     @cached_property
     def digest(self) -> str:
-        """sha256 of the manifest's `IDENTITY_COLUMNS` (those it has), 16 hex digits: two
-        stores of one kind with one digest hold the same utterances (`ser sweep`'s cell
-        keys, a cross-corpus run's test store)."""
+        """sha256 of the manifest's identity columns (`CorpusKind.identity_columns`: the
+        record columns that say which utterances a store holds and their targets, and its
+        groups; those it has), 16 hex digits: two stores of one kind with one digest hold
+        the same utterances (`ser sweep`'s cell keys, a cross-corpus run's test store)."""
         digest = hashlib.sha256()
-        for name in IDENTITY_COLUMNS:
+        for name in self.kind.identity_columns(self.manifest.groups):
             if name in self.manifest.names:
                 digest.update(f"\0{name}\0".encode())
                 values = np.asarray(self.manifest.column(name))

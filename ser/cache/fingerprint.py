@@ -1,4 +1,4 @@
-"""Provenance attributes of a feature set and the fingerprint over them (docs/CONTRACTS.md).
+"""Provenance attributes of a feature set and the fingerprint over them (docs/dev/store.md).
 
 The fingerprint is the sha256 of the canonical JSON of everything that could change the
 numbers. Where a model was found (`LOCATIONS`) is left out when its weights checksum is

@@ -6,13 +6,15 @@ a damaged manifest rebuilt from the corpus (`rebuild_manifest`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ser.cache import mend
 from ser.cache.backend import DATA, MANIFEST, TRANSCRIPTS, Backend, DamagedMetadata
-from ser.cache.manifest import Manifest
+from ser.cache.manifest import DERIVED, Manifest
 from ser.cache.repair import repair_runs
 from ser.cache.shards import ShardWriter
 from ser.cache.store_types import Damage, VerifyReport
@@ -124,6 +126,16 @@ class StoreHealth:
         self._backend.replace_manifest(manifest.columns(), self.attrs)
         self._manifest = mend.read_manifest(self._backend)
         return True
+
+    def add_derived_column(self, name: str, values: Sequence[str]) -> None:
+        """Write the manifest anew with `DERIVED` column `name` (a value per row) added or
+        replaced: it holds the same utterances, and the corpus's manifest still agrees."""
+        self._require_writable()
+        if name not in DERIVED:
+            raise StoreError(f"{name!r} is no column ser derives ({', '.join(DERIVED)})")
+        columns = {**self.manifest.columns(), name: np.asarray(values, dtype=np.str_)}
+        self._backend.replace_manifest(Manifest.from_columns(columns).columns(), self.attrs)
+        self._manifest = mend.read_manifest(self._backend)
 
     def checksum(self, name: str) -> str:
         """sha256 of the data bytes (little-endian, C order) in manifest order."""

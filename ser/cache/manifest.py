@@ -5,6 +5,8 @@ speakers and transcripts from here and never opens the corpus. `COLUMNS` are the
 every corpus has (`ser.corpus.records.Utterance`); a corpus's groups (IEMOCAP's session
 and kind, MELD's split, ...) are columns beside them, text or integers, and so are the
 part of its file an utterance is (`span_start`, `span_end`) where a corpus has them.
+`DERIVED` columns are made by ser from the audio, not read from the corpus (`audio_print`:
+`ser.extract.audio_prints`): a manifest the corpus gives is held by a stored one with them.
 
 Example:
     >>> m = Manifest.from_columns({name: [0, 1] for name in COLUMNS} | {"utt_id": ["a", "b"]})
@@ -40,6 +42,10 @@ SPAN = ("span_start", "span_end")
 # corpus where it had none): a stored manifest with them holds what a new one without
 # them does.
 LEGACY = ("session", "kind")
+#: A hash of each utterance's decoded samples, "" where its audio could not be read; a
+#: store made before it lacks the column (`ser.extract.audio_prints`).
+AUDIO_PRINT = "audio_print"
+DERIVED = (AUDIO_PRINT,)
 
 _DTYPES = {"str": np.dtype(np.str_), "int": np.dtype(np.int64), "float": np.dtype(np.float64)}
 # An extra column keeps its numpy kind's: text ("T": numpy's StringDType), int or float.
@@ -68,7 +74,8 @@ class Manifest:
         """``wav`` relative to ``corpus_root`` when under it, else as given ("" when missing)."""
         columns = {n: [getattr(u, n) for u in utterances] for n in COLUMNS.keys() - {"wav"}}
         columns["wav"] = [_relative_wav(u.wav_path, corpus_root) for u in utterances]
-        return cls.from_columns({**columns, **_group_columns(utterances), **_spans(utterances)})
+        groups, scores = _group_columns(utterances), _score_columns(utterances)
+        return cls.from_columns({**columns, **groups, **scores, **_spans(utterances)})
 
     def __len__(self) -> int:
         return len(self._columns["utt_id"])
@@ -91,14 +98,16 @@ class Manifest:
 
     def holds(self, new: Manifest) -> bool:
         """Whether a store holding this manifest holds `new`'s utterances: every column
-        equal but the `LEGACY` ones only this one has."""
-        legacy = [n for n in LEGACY if n in self._columns and n not in new._columns]
+        equal but the `LEGACY` and `DERIVED` ones only this one has."""
+        own = (*LEGACY, *DERIVED)
+        legacy = [n for n in own if n in self._columns and n not in new._columns]
         return all(name in legacy for name in self.differences(new))
 
     @property
     def groups(self) -> list[str]:
-        """The corpus's group columns: every column beyond `COLUMNS` and the span."""
-        return [name for name in self._columns if name not in COLUMNS and name not in SPAN]
+        """The corpus's group columns: every column beyond `COLUMNS`, the span and `DERIVED`."""
+        own = {*COLUMNS, *SPAN, *DERIVED}
+        return [name for name in self._columns if name not in own]
 
     def __repr__(self) -> str:
         return f"Manifest({len(self)} utterances, columns={list(self._columns)})"
@@ -145,6 +154,17 @@ def _group_columns(utterances: Sequence[Utterance]) -> dict[str, list[str | int]
         raise StoreError(f"corpus groups {', '.join(clash)} clash with the manifest's own columns")
     values = [dict(u.groups) for u in utterances]
     return {name: [v.get(name, "") for v in values] for name in names}
+
+
+def _score_columns(utterances: Sequence[Utterance]) -> dict[str, list[float]]:
+    """A float column per numeric label of the utterances (NaN where one lacks it)."""
+    names = dict.fromkeys(name for u in utterances for name, _ in u.scores)
+    groups = {name for u in utterances for name, _ in u.groups}
+    clash = sorted(set(names) & {*COLUMNS, *SPAN, *groups})
+    if clash:
+        raise StoreError(f"corpus scores {', '.join(clash)} clash with other manifest columns")
+    values = [dict(u.scores) for u in utterances]
+    return {name: [float(v.get(name, np.nan)) for v in values] for name in names}
 
 
 def _spans(utterances: Sequence[Utterance]) -> dict[str, list[float]]:

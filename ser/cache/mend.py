@@ -35,7 +35,7 @@ from ser.cache.backend import (
     Backend,
     DamagedMetadata,
 )
-from ser.cache.manifest import LEGACY, Manifest
+from ser.cache.manifest import DERIVED, LEGACY, Manifest
 from ser.cache.verify import RECORDED, scan_data
 from ser.errors import StoreError
 
@@ -48,9 +48,10 @@ def copy_key(part: str) -> str:
 
 
 def manifest_digest(manifest: Manifest) -> str:
-    """sha256 over every column's name, kind and values, in column order."""
+    """sha256 over every column's name, kind and values, in column order; not over the
+    `DERIVED` ones, added after the digest was recorded (and the corpus cannot give)."""
     digest = hashlib.sha256()
-    for name in manifest.names:
+    for name in (n for n in manifest.names if n not in DERIVED):
         values = manifest.column(name)
         digest.update(json.dumps([name, values.dtype.kind, values.tolist()]).encode())
     return digest.hexdigest()
@@ -174,14 +175,16 @@ def agreeing_manifest(
     backend: Backend, candidates: Iterable[Manifest], attrs: Mapping[str, Any], sets: Sequence[str]
 ) -> Manifest:
     """The first of ``candidates`` (the corpus's manifest as it reads now) that agrees with
-    what is left of the stored one; StoreError saying where none does."""
+    what is left of the stored one, with the `DERIVED` columns still readable whole;
+    StoreError saying where none does."""
     readable = _readable_columns(backend)
     lengths = {n: backend.array_length(n, "offsets") for n in sets if _has_offsets(backend, n)}
     why = "no manifest to compare"
     for manifest in candidates:
         why = _disagreement(manifest, readable, lengths, attrs.get(DIGEST))
         if not why:
-            return manifest
+            kept = {n: v for n, v in readable.items() if n in DERIVED and len(v) == len(manifest)}
+            return Manifest.from_columns({**manifest.columns(), **kept})
     raise StoreError(
         f"{backend.path}: the corpus gives another manifest than the store's ({why}): it "
         "cannot be rebuilt from it; extract into a new store"
@@ -223,7 +226,7 @@ def _disagreement(
         return "its digest differs from the one recorded with the store"
     for name, values in readable.items():
         if name not in manifest.names:
-            if name in LEGACY:  # a column stores had before groups: the rebuilt one lacks it
+            if name in (*LEGACY, *DERIVED):  # before groups, or made from the audio
                 continue
             return f"the store has a column {name} the corpus does not give"
         try:

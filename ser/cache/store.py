@@ -188,7 +188,7 @@ class FeatureStore(TranscriptSets, StoreHealth):
 
     def begin_feature_set(self, name: str, attrs: dict[str, Any], overwrite: bool = False) -> None:
         """Record a feature set's provenance before its shards are written; the same
-        fingerprint resumes, another one is refused unless ``overwrite`` (docs/CONTRACTS.md)."""
+        fingerprint resumes, another one is refused unless ``overwrite`` (docs/dev/store.md)."""
         self._require_writable()
         check_name(name)
         self._begin(name, provenance(attrs), f"feature set {name!r}", overwrite)

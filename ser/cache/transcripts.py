@@ -1,5 +1,5 @@
 """Transcript sets: the text a speech recogniser produced for every utterance of a store,
-in the group ``transcripts/<name>`` (docs/CONTRACTS.md), by methods `FeatureStore` inherits.
+in the group ``transcripts/<name>`` (docs/dev/store.md), by methods `FeatureStore` inherits.
 
 Batches are staged as JSON files keyed by manifest row (temp file + ``os.replace``, the
 set's fingerprint inside): a killed run keeps what it finished, a resumed one may batch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,43 +13,47 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ser.commands.options import audio_root_option, classes_option, corpus_option
+from ser.commands.options import Registered, audio_root_option, classes_option, corpus_option
 from ser.commands.outputs import output_folder
+from ser.corpus.kind import Synthetic, Toolkit, Written
 from ser.corpus.options import ReadOptions
-from ser.corpus.registry import read_corpus
+from ser.corpus.registry import KINDS, fallback, read_corpus
 from ser.errors import ConfigError
-from ser.synth.acted import ActedConfig, ActedTruth, write_crema_d, write_ravdess
-from ser.synth.corpus import SynthConfig, write_corpus, write_corpus_from_metadata
-from ser.synth.emobox import EmoBoxConfig, write_emobox
+from ser.synth.corpus import SynthConfig
 from ser.synth.recording import write_recording
-from ser.synth.talk import TalkConfig, write_meld, write_msp_podcast
+from ser.synth.toolkit import TOOLKIT
 
 SHOWN_PROBLEMS = 20
-# The synthetic layouts of the other corpus kinds (ser/synth/acted.py, talk.py), by seed;
-# IEMOCAP's (ser/synth/corpus.py) takes the options only it has.
-LAYOUTS: dict[str, Callable[[Path, int], ActedTruth]] = {
-    "crema-d": lambda out, seed: write_crema_d(out, ActedConfig(seed=seed)),
-    "ravdess": lambda out, seed: write_ravdess(out, ActedConfig(seed=seed)),
-    "msp-podcast": lambda out, seed: write_msp_podcast(out, TalkConfig(seed=seed)),
-    "meld": lambda out, seed: write_meld(out, TalkConfig(speakers=4, seed=seed)),
-    # An EmoBox checkout (data/<name>/, downloads/, a track2 file): read with --corpus emobox.
-    "emobox": lambda out, seed: write_emobox(out, EmoBoxConfig(seed=seed)).acted(),
-    # Three minutes of two speakers' turns in one wav, for `ser predict --segment`.
-    "recording": lambda out, seed: write_recording(out, seed=seed),
-}
-IEMOCAP_OPTIONS = ("dialogs_per_session", "metadata")
+
+
+def _recording(out: Path, seed: int, kit: Toolkit, options: Mapping[str, Any]) -> Written:
+    """Three minutes of two speakers' turns in one wav, for `ser predict --segment`."""
+    truth = write_recording(out, seed=seed)
+    return Written.of(truth.root, truth.files)
+
+
+def layouts() -> dict[str, Synthetic]:
+    """`ser demo-corpus --layout`'s choices: every registered kind with a synthetic writer,
+    the fallback kind first, then `recording` (not a corpus)."""
+    found = {name: kind.synthetic for name, kind in KINDS.items() if kind.synthetic is not None}
+    return {**found, "recording": Synthetic(_recording)}
+
+
+def _owner(option: str) -> str:
+    """The title of the kind whose writer takes a `ser demo-corpus` option."""
+    return next(k.title for k in KINDS.values() if k.synthetic and option in k.synthetic.options)
 
 
 @click.group("corpus")
 def corpus() -> None:
-    """Inspect a corpus (IEMOCAP, CREMA-D, RAVDESS or a manifest)."""
+    """Inspect a corpus of any kind (--corpus lists them)."""
 
 
 @corpus.command("summary")
 @click.argument("root", type=click.Path(path_type=Path))
 @corpus_option()
 @audio_root_option()
-@classes_option("Class set: IEMOCAP's 4 (exc merged into hap), 5 (+fru), 6; a corpus's own.")
+@classes_option("Class set: one the corpus has (`ser train --help` lists each kind's).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 def summary(
     root: Path, corpus: str | None, audio_root: Path | None, classes: str, as_json: bool
@@ -57,9 +61,8 @@ def summary(
     """Counts per group (session, speaker or split) and class, speakers, hours, and the
     problems found in ROOT.
 
-    ROOT is the IEMOCAP_full_release folder (the one holding Session1..Session5), a
-    CREMA-D or RAVDESS root, a manifest file (.csv, .jsonl), or an EmoBox
-    data/<name> folder or track2 file (--corpus emobox).
+    ROOT is a corpus in one of the layouts --corpus lists (the IEMOCAP_full_release
+    folder, a CREMA-D root, a manifest file...), its kind guessed when not given.
     """
     kind, reading = read_corpus(root, corpus, classes, ReadOptions(audio_root))
     result = kind.summarize(reading, classes)
@@ -110,8 +113,8 @@ def _print_summary(root: Path, classes: str, result: dict[str, Any]) -> None:
 @click.option("--seed", type=int, default=SynthConfig.seed, show_default=True)
 @click.option(
     "--layout",
-    type=click.Choice(["iemocap", *LAYOUTS]),
-    default="iemocap",
+    type=Registered(layouts),
+    default=fallback().name,
     show_default=True,
     help="Whose folder layout, file names and labels: a corpus kind (--corpus) to test "
     "end to end without the licensed data, or `recording`: one long wav of turns for "
@@ -143,30 +146,21 @@ def demo_corpus(
     """
     began = time.perf_counter()
     output_folder(out, "OUT")
-    own = layout not in LAYOUTS  # the IEMOCAP layout, whose options these are
-    given = [o for o in IEMOCAP_OPTIONS if _given(ctx, o)]
-    if given and not own:
-        raise ConfigError(f"--{given[0].replace('_', '-')} is IEMOCAP's: not for --layout {layout}")
-    if not own:
-        written = LAYOUTS[layout](out, seed)
-        speakers = {speaker for _, speaker in written.files.values()}
-        click.echo(
-            f"wrote {len(written.files)} utterances of {len(speakers)} speakers in the "
-            f"{layout} layout to {written.root} in {time.perf_counter() - began:.1f} s"
-        )
-        return
-    if metadata is None:
-        truth = write_corpus(out, SynthConfig(dialogs_per_session=dialogs_per_session, seed=seed))
-    else:
-        if _given(ctx, "dialogs_per_session"):
-            raise ConfigError("--dialogs-per-session does not apply with --from-metadata")
-        truth = write_corpus_from_metadata(out, metadata, seed=seed)
+    synthetic = layouts()[layout]
+    given = {o: value for o, value in (("dialogs_per_session", dialogs_per_session),
+                                       ("metadata", metadata)) if _given(ctx, o)}  # fmt: skip
+    for option in given:
+        if option not in synthetic.options:
+            flag = f"--{option.replace('_', '-')}"
+            raise ConfigError(f"{flag} is {_owner(option)}'s: not for --layout {layout}")
+    written = synthetic.write(out, seed, TOOLKIT, given)
     seconds = time.perf_counter() - began
-    utts = truth.utterances
-    hours = sum(u.duration for u in utts) / 3600
+    speakers = f"of {written.speakers} speakers"
+    where = (
+        f"{written.detail} {speakers}" if written.detail else f"{speakers} in the {layout} layout"
+    )
     click.echo(
-        f"wrote {len(utts)} utterances ({hours:.2f} h) in {len({u.dialog for u in utts})} "
-        f"dialogs of {len({u.speaker for u in utts})} speakers to {truth.root} in {seconds:.1f} s"
+        f"wrote {written.utterances} utterances {where} to {written.root} in {seconds:.1f} s"
     )
 
 

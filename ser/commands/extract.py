@@ -194,8 +194,8 @@ def extract(
     quiet: bool,
     **values: Any,
 ) -> None:
-    """Extract features of CORPUS_ROOT (an IEMOCAP_full_release folder, a CREMA-D or
-    RAVDESS root, a manifest file, an EmoBox data/<name> folder: --corpus) into --store.
+    """Extract features of CORPUS_ROOT (a corpus in one of the layouts --corpus lists: an
+    IEMOCAP_full_release folder, a CREMA-D root, a manifest file...) into --store.
 
     Resumable: a killed run continues where it stopped; re-running a finished command
     does nothing. Example:

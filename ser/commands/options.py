@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from ser.corpus.registry import KINDS, class_set_names
+from ser.corpus.registry import KINDS, class_set_names, fallback
 
 #: The help every command with `--threads N` shares.
 THREADS_HELP = (
@@ -21,9 +21,26 @@ THREADS_HELP = (
 )
 
 
+class Registered(click.Choice):
+    """A choice among the names `names()` gives when a command line is read, not when
+    its module was: a corpus kind registered after import is one of them."""
+
+    def __init__(self, names: Callable[[], Iterable[str]]) -> None:
+        self.names = names
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        return tuple(self.names())
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        """click sets it in `__init__`; `names` stands for it."""
+
+
 def classes_option(help: str) -> Callable[[Any], Any]:
     """`--classes`: a label set's name, all codes by default."""
-    choice = click.Choice(list(class_set_names()))
+    choice = Registered(class_set_names)
     return click.option("--classes", type=choice, default="all", show_default=True, help=help)
 
 
@@ -40,15 +57,38 @@ def audio_root_option() -> Callable[[Any], Any]:
     )
 
 
+class Described(click.Option):
+    """An option whose help `describe()` writes when help is shown (from a registry)."""
+
+    def __init__(self, *args: Any, describe: Callable[[], str], **kwargs: Any) -> None:
+        self.describe = describe
+        super().__init__(*args, **kwargs)
+
+    @property
+    def help(self) -> str:
+        return self.describe()
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        """click sets it in `__init__`; `describe` stands for it."""
+
+
+def _corpus_help() -> str:
+    layouts = "; ".join(f"{kind.name}: {kind.layout}" for kind in KINDS.values())
+    return (
+        f"The corpus's layout [default: guessed from ROOT; {fallback().title} when no layout "
+        f"matches]. {layouts}."
+    )
+
+
 def corpus_option() -> Callable[[Any], Any]:
     """`--corpus KIND`: the corpus's layout, guessed from the root when not given."""
-    layouts = "; ".join(f"{kind.name}: {kind.layout}" for kind in KINDS.values())
     return click.option(
         "--corpus",
-        type=click.Choice(list(KINDS)),
+        cls=Described,
+        describe=_corpus_help,
+        type=Registered(lambda: KINDS),
         default=None,
-        help=f"The corpus's layout [default: guessed from ROOT; IEMOCAP when no layout "
-        f"matches]. {layouts}.",
     )
 
 

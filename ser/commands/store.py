@@ -263,10 +263,13 @@ def init(
     path: Path, corpus_root: Path, corpus: str | None, audio_root: Path | None, classes: str
 ) -> None:
     """Create a store at PATH holding only the manifest of CORPUS_ROOT."""
+    from rich.console import Console
+
     from ser.cache import FeatureStore, Manifest
     from ser.cache.formats import backend_for
     from ser.corpus.options import ReadOptions
     from ser.corpus.registry import read_corpus
+    from ser.extract.audio_prints import add_prints
 
     existed = backend_for(path.absolute(), writable=False).exists()
     kind, reading = read_corpus(corpus_root, corpus, classes, ReadOptions(audio_root))
@@ -276,6 +279,8 @@ def init(
     fs = FeatureStore.create(path, manifest, attrs)
     verb = "exists already with this manifest:" if existed else "created"
     click.echo(f"{verb} {fs.path} ({fs.backend}): {len(manifest)} utterances, classes {classes}")
+    with fs.lock():  # its audio prints, as `ser extract` makes them (where it has none)
+        add_prints(fs, reading.root, Console(stderr=True))
     if reading.problems:
         some = "; ".join(f"{p.utt_id}: {p.problem}" for p in reading.problems[:3])
         click.echo(f"{len(reading.problems)} corpus problems (see `ser corpus summary`): {some}")

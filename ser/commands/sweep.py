@@ -166,6 +166,7 @@ def sweep_execution(
     cells: list[Any], workers: int | None, threads: int | None, scheduler: str | None
 ) -> Any:
     """How the sweep trains on this machine (`ser.runtime.execution.for_sweep`)."""
+    from ser.models.registry import costs
     from ser.runtime.execution import for_sweep
     from ser.runtime.threads import cpu_budget
     from ser.sweep.cells import unique
@@ -173,7 +174,7 @@ def sweep_execution(
     distinct = unique(cells)
     return for_sweep(
         cpu_budget(),
-        families={c.plan.family for c in distinct},
+        families=costs(c.plan.family for c in distinct),
         cells=len(distinct),
         cuda=any(c.plan.device.type == "cuda" for c in distinct),
         workers=workers,

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from ser.commands.options import THREADS_HELP, command_line
 from ser.commands.outputs import output_folder
+from ser.corpus.protocols.folds import VAL_ALIASES
 from ser.errors import ConfigError, ReportError
 from ser.heads.registry import HEADS
 from ser.models import FAMILIES
@@ -107,6 +108,9 @@ def _heading(section: str) -> str:
 def train_command(**options: Any) -> None:
     """Train a fusion model on cached features; write <out>/<name>/run.json."""
     as_json = options.pop("as_json")
+    if options.get("val") in VAL_ALIASES:
+        new = VAL_ALIASES[options["val"]]
+        click.echo(f"note: --val {options['val']} is now spelled --val {new}", err=True)
     config = train_config(options)
     output_folder(Path(config.out), "--out")
     err = Console(stderr=True)

@@ -35,6 +35,8 @@ class Utterance:
     `votes`: (annotator, code) pairs, one per category an annotator chose, where the
     corpus ships them. `groups`: (name, value) pairs sorted by name, each a column of the
     store's manifest (what `logo:<group>` folds over and the summary counts by).
+    `scores`: (name, value) pairs of numeric labels beyond the attributes (CMU-MOSEI's
+    sentiment score and emotion intensities), each a float column of the manifest.
     """
 
     utt_id: str
@@ -54,6 +56,7 @@ class Utterance:
     dominance: float = NAN
     votes: tuple[tuple[str, str], ...] = ()
     groups: tuple[tuple[str, GroupValue], ...] = ()
+    scores: tuple[tuple[str, float], ...] = ()
     span: tuple[float, float] | None = field(default=None)
 
     def __post_init__(self) -> None:

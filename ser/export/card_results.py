@@ -1,6 +1,7 @@
 """The results a model card reports, from the run record and its predictions.csv: the
 scores as mean ± std over seeds (and pooled), per class, per gender and per speaker, and
-the checks of the text (test transcripts seen in training, ASR word error rate).
+the checks of the test side (its audio and its transcripts seen in training) and the ASR
+word error rate.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 
 from ser.errors import SerError
 from ser.export.corpora import StoreFacts
+from ser.report.audio_seen import audio_seen
 from ser.report.breakdown import breakdown_table, run_predictions
 from ser.report.metrics import compute_metrics
 from ser.report.record import RunRecord
@@ -63,6 +65,7 @@ def evaluation_lines(record: RunRecord) -> list[str]:
         f"({'speaker-independent' if record.independent else 'speaker-dependent'}); "
         f"folds: {', '.join(folds) or 'none'}; seeds: {', '.join(map(str, seeds)) or 'none'}.",
         f"- Validation: {record.validation or 'not recorded'}.",
+        *audio_lines(record),
         "",
     ]
     values = metric_values(record)
@@ -76,6 +79,21 @@ def evaluation_lines(record: RunRecord) -> list[str]:
         scores = f"UA {pooled['ua']:.2f}, WA {pooled['wa']:.2f}, F1 {pooled['f1']:.2f}"
         lines += ["", f"Pooled ({pooled_over(record)}): {scores} over {pooled['n']} predictions."]
     return lines
+
+
+def audio_lines(record: RunRecord) -> list[str]:
+    """Test audio seen in training (none for a run recorded before the check)."""
+    seen = audio_seen(record)
+    if seen is None:
+        return []
+    if seen.get("seen") is None:
+        return ["- Test audio seen in training: not known (a store predates audio prints)."]
+    allowed = " (run with --allow-overlap)" if seen.get("allowed") else ""
+    return [
+        f"- Test audio seen in training: {seen['seen']} of {seen['tested']} test utterances "
+        f"({100 * float(seen.get('share', 0)):.1f} %) have audio identical to an utterance "
+        f"on their fold's training side{allowed}."
+    ]
 
 
 def class_lines(record: RunRecord) -> list[str]:

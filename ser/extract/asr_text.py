@@ -1,5 +1,5 @@
 """ASR transcripts of a corpus into its store's transcript set `asr-<model name>`, for
-text features of recognised speech (`ser extract --text-source asr`; docs/CONTRACTS.md).
+text features of recognised speech (`ser extract --text-source asr`; docs/dev/extract.md).
 
 Each batch is committed before the next starts, so a killed run resumes where it stopped.
 Whisper reads at most 30 s of audio: the rare longer utterance is transcribed from its

@@ -80,7 +80,7 @@ class ExtractionError(SerError):
 
 
 class Extractor(ABC):
-    """A feature extractor (docs/CONTRACTS.md, "Extractors"): construct (cheap) ->
+    """A feature extractor (docs/dev/extract.md, "Extractors"): construct (cheap) ->
     `specs()` (may hash the weights; cached) -> `load(device)` once per process ->
     `extract(batch)` many times."""
 

@@ -4,7 +4,9 @@ Cheap checks first, so a finished command is a no-op: read the corpus, open the 
 take its lock, declare every extractor's feature sets (fingerprint check, no weights on
 any device), and stop if all are complete. Otherwise, per extractor: plan, print the disk
 estimate, load the model once, extract the missing shards (in-process or on dask), and
-consolidate. `ExtractConfig` and `ExtractReport` are `config.py`'s, re-exported here.
+consolidate. Before the passes, the utterances' audio prints go into the manifest where
+it has none (`ser.extract.audio_prints`). `ExtractConfig` and `ExtractReport` are
+`config.py`'s, re-exported here.
 With ``repair``, the store's damaged metadata is written anew from its copies and a damaged
 manifest from the corpus (`mend_store`), then complete sets are checked (`FeatureStore.damage`):
 the plan's shards holding damaged utterances are extracted again and written back over
@@ -48,6 +50,7 @@ from ser.corpus.options import ReadOptions
 from ser.corpus.registry import read_corpus
 from ser.errors import StoreError
 from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summary
+from ser.extract.audio_prints import add_prints
 from ser.extract.base import Extractor, FeatureSetSpec
 from ser.extract.config import ExtractConfig, ExtractReport, SetSummary, TranscriptSummary
 from ser.extract.dask_run import run_jobs_dask
@@ -113,6 +116,7 @@ def extract_features(
         store = open_store(Path(store_path), reading, attrs, config.repair)
     with store.lock(), writing(store.path, "the store's sets"):
         mended = mend_store(store, reading) if config.repair else []
+        add_prints(store, reading.root, console, config.repair)  # where it has none yet
         asr = None
         if config.text_source == "asr":
             asr = declare_asr(store, config)

@@ -1,4 +1,5 @@
-"""The heads a run can train (`ser.heads.base.Head`), the built-in ones registered."""
+"""What a run predicts: its heads (`ser.heads.base.Head`), the built-in ones registered,
+and their metrics."""
 
 from ser.heads.multilabel import MultiLabelHead
 from ser.heads.registry import register

@@ -2,7 +2,7 @@
 
 A model is one plain PyTorch module, one member, knowing nothing of stacking: many members
 train at once through `ser.train.ensemble`, so a forward pass must run under
-`torch.func.vmap` unchanged (what that asks of it: `ser.models.nn`, docs/CONTRACTS.md).
+`torch.func.vmap` unchanged (what that asks of it: `ser.models.nn`, docs/dev/train.md).
 
 An input of several stored layers (`InputSpec.layers` > 1) is summed by the model's own
 learnt `LayerMix` (`ser.models.nn.layer_mix`) in a forward pre-hook, before the family's

@@ -33,7 +33,7 @@ class Batch:
     """A batch of utterances (unit "utterance") or of dialogs (unit "dialog").
 
     One member's batch, as the data side (`Batches`) yields it (stacked batches, each
-    tensor leading with the member dimension K: docs/CONTRACTS.md).
+    tensor leading with the member dimension K: docs/dev/train.md).
 
     unit "utterance":
       x[name]     sequence view: [B, T, D] float, zero-padded;  vector view: [B, D]

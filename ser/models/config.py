@@ -1,5 +1,5 @@
 """What every model family's config is made of (`FamilyConfig`, `option`), and the input
-planning they share (how a family declares its config: docs/CONTRACTS.md).
+planning they share (how a family declares its config: docs/dev/add-family.md).
 
 >>> from ser.models.registry import ModelConfig
 >>> config = ModelConfig(fusion="add", fusion_at="logits", loss="perspective")
@@ -11,7 +11,7 @@ planning they share (how a family declares its config: docs/CONTRACTS.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, TypeVar
 
@@ -23,9 +23,10 @@ LOSSES = ("single", "perspective")
 T = TypeVar("T")
 
 
-def option(default: T, help: str, **meta: Any) -> T:
+def option(default: T, help: str | Callable[[], str], **meta: Any) -> T:
     """A config field: its default, its `ser train` help and checks the base class makes
-    (`choices`, a `least` value, a value `below` which it must stay)."""
+    (`choices`, a `least` value, a value `below` which it must stay). A callable `help`
+    or `choices` is called when the option table is made (from registries that grow)."""
     return field(default=default, metadata={"help": help, **meta})
 
 
@@ -42,15 +43,15 @@ class FeatureInfo:
 
 @dataclass(frozen=True)
 class TrainDefaults:
-    """A paper's training settings (our choice where it is silent)."""
+    """A paper's training settings (our choice where it is silent). Its class set and
+    protocol are not here: they are the corpus kind's (`ser.corpus.kind.CorpusKind`),
+    and a paper's own setup is its sweep preset's (`ser.sweep.presets`)."""
 
     epochs: int
     batch_size: int  # utterances, or dialogs for unit "dialog"
     lr: float
     weight_decay: float
     optimizer: str = "adam"
-    classes: str = "4"  # the paper's label set
-    protocol: str = "loso"  # the paper's evaluation protocol
     seeds: int = 1  # the paper's repeats
 
 

@@ -46,6 +46,7 @@ from ser.models.config import (
 from ser.models.nn import gru
 from ser.models.nn.blocks import Dropout
 from ser.models.registry import Family
+from ser.runtime.cost import FamilyCost
 
 POSITIONS = {"early": 1, "middle": 2, "late": 3, "logits": 4}
 
@@ -258,6 +259,29 @@ class DialogModel(SerModel):
         )  # logits [B, U, C]
 
 
-# Wu et al. 3.1/3.3: Adam 1e-3, L2 1e-5, 150 epochs, 20 dialogs, sessions 1-4 vs 5, 20 runs.
-TRAINING = TrainDefaults(150, 20, 1e-3, 1e-5, protocol="session5", seeds=20)
-FAMILY = Family("dialog", DialogConfig, DialogModel, TRAINING)
+# Wu et al. 3.1/3.3: Adam 1e-3, L2 1e-5, 150 epochs, 20 dialogs, 20 runs (their sessions
+# 1-4 vs 5 is the `fusion-study` preset's protocol).
+TRAINING = TrainDefaults(150, 20, 1e-3, 1e-5, seeds=20)
+# What it costs to train on the 2-core CPU (benchmarks/README.md, "How should a run's
+# members share the CPU?"; `ser.runtime.execution` reads it).
+COST = FamilyCost(
+    # Members stacked in one model gained at 868 input dims (the published code's 100-d
+    # audio + 768-d text: 67.8 s against 107.4 s one after another, 10 or 20 members) and
+    # at 1792 (43.5 against 61.7 s), lost at 7141 (IS13's 6373-d + 768: 204.4 against
+    # 200.9 s): a Python loop of small operators one call can share, until the matrix
+    # products dominate and a stack only adds copies.
+    stack_width=2048,
+    # An utterance-epoch's seconds in one process: 3.1e-5 at 868 dims, 5.9e-5 at 7141.
+    rate=(2.7e-5, 4.5e-9),
+    # A process's start-up (~4 s: imports, the data read again) is paid for from ~46 s of
+    # training at its gain from processes.
+    min_seconds=46.0,
+    # A second thread is worth ~1.4x on 6373 + 768 dims (3 members: 2 processes 32.6 s
+    # against one process 34.9 s).
+    thread_gain=1.4,
+    # Sweep cells: 79 runs an hour as two one-thread processes against 57 as one 2-thread
+    # process.
+    cell_per_process=True,
+    # Not compiled on a GPU: its GRU loop unrolls per dialog length (a graph a length).
+)
+FAMILY = Family("dialog", DialogConfig, DialogModel, TRAINING, COST)

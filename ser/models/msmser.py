@@ -50,6 +50,7 @@ from ser.models.nn.blocks import MLP, AttentionPool, FrameScale, ensure_length, 
 from ser.models.registry import Family
 from ser.models.rmm import RmmSchedule
 from ser.runtime.attention import attention_backends
+from ser.runtime.cost import FamilyCost
 
 
 @dataclass(frozen=True)
@@ -218,4 +219,33 @@ class MSMSER(SerModel):
 
 
 # Wang et al. 3.2: Adam 2e-5, batch 8, 100 epochs, 5-fold leave-one-session-out.
-FAMILY = Family("msmser", MsmserConfig, MSMSER, TrainDefaults(100, 8, 2e-5, 0.0))
+# What it costs to train (benchmarks/README.md, "How should a run's members share the
+# CPU?" and "How fast does paper-size MSMSER train on a GPU?"; `ser.runtime.execution`
+# reads it).
+COST = FamilyCost(
+    # Its attention runs member by member under vmap on the CPU: members never stack
+    # there (stack_width 0).
+    stack_width=0,
+    # On a GPU members train one at a time unless --members-at-once says otherwise: its
+    # stacked backward in bf16 now passes on an H100 (3 members, fp32, bf16 and fp16: its
+    # attention no longer lets autocast cast around SDPA under vmap), but stacking it has
+    # no side-by-side figure on a GPU yet.
+    gpu_alone=True,
+    # Not compiled by default on a GPU: on an H100 (torch 2.11) paper-size MSMSER compiled
+    # did not finish LOSO's 2 epochs of 5 members within 224 s, compilation included (its
+    # weights then entered each CUDA graph as inputs, copied at every replay; members now
+    # train in place, unmeasured); eager one at a time does them in 144 s (72 s an epoch
+    # of the five). A family's step must trace without a graph break to be compiled.
+    gpu_compiled=False,
+    # An utterance-epoch's seconds in one process on the 2-core CPU at the demo's sizes
+    # (its cost follows the model's size and frames more than the input width).
+    rate=(4e-3, 0.0),
+    # 3 members at the demo's size (~60 s of training) gained from processes (58.1 s
+    # against 67.4 in one): processes from 40 s.
+    min_seconds=40.0,
+    # A second thread is worth under 1.3x at the demo's size (3 members: 58.1 against
+    # 67.4 s): its small attention steps leave a second thread idle. Sweep cells one per
+    # process: unmeasured.
+    thread_gain=1.3,
+)
+FAMILY = Family("msmser", MsmserConfig, MSMSER, TrainDefaults(100, 8, 2e-5, 0.0), COST)

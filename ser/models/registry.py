@@ -6,24 +6,27 @@ options select: the one whose config takes the `fusion` given with the options i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ser.errors import ConfigError
 from ser.models.base import SerModel
 from ser.models.config import FamilyConfig, TrainDefaults, as_flag
+from ser.runtime.cost import FamilyCost
 
 
 @dataclass(frozen=True)
 class Family:
     """A model family: its config class, its model (one member: `model(config, inputs,
-    n_classes)`) and its paper's training settings."""
+    n_classes)`), its paper's training settings and what it costs to train (what
+    `ser.runtime.execution` reads to share the machine; unmeasured unless stated)."""
 
     name: str
     config: type[FamilyConfig]
     model: Callable[..., SerModel]
     train: TrainDefaults
+    cost: FamilyCost = dataclasses.field(default_factory=FamilyCost)
 
     @property
     def help(self) -> str:
@@ -41,6 +44,16 @@ def register(family: Family) -> Family:
         raise ValueError(f"model family {family.name!r} is registered already")
     FAMILIES[family.name] = family
     return family
+
+
+def costs(names: Iterable[str]) -> dict[str, FamilyCost]:
+    """Each registered family of `names` with its cost, as the execution policy takes them
+    (ConfigError for a name not registered)."""
+    wanted = sorted(set(names))
+    unknown = [name for name in wanted if name not in FAMILIES]
+    if unknown:
+        raise ConfigError(f"unknown model family {unknown[0]!r}: not one of {', '.join(FAMILIES)}")
+    return {name: FAMILIES[name].cost for name in wanted}
 
 
 def fusions() -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.config import FamilyConfig, FeatureInfo, TrainDefaults, option, specs
 from ser.models.nn.blocks import MLP
 from ser.models.registry import Family
+from ser.runtime.cost import FamilyCost
 
 
 @dataclass(frozen=True)
@@ -48,4 +49,21 @@ class UnimodalMLP(SerModel):
         return ModelOutput(self.mlp(batch.x[self.inputs[0].name]))  # [B, D] -> [B, C]
 
 
-FAMILY = Family("unimodal", UnimodalConfig, UnimodalMLP, TrainDefaults(50, 32, 1e-3, 1e-5))
+# What it costs to train on the 2-core CPU (benchmarks/README.md, "How should a run's
+# members share the CPU?"; `ser.runtime.execution` reads it).
+COST = FamilyCost(
+    # Members stacked in one model (one batched matmul) gained at 768 input dims, broke
+    # even at 1024 (36.0 s against 36.7 one after another, 10 members) and lost from 2048
+    # (90.3 against 49.4 s): wider, the matrix products dominate and a stack only adds
+    # copies.
+    stack_width=1024,
+    # An utterance-epoch's seconds in one process: 1.25e-5 at 768 dims, 9.6e-5 at 6373.
+    rate=(1e-6, 1.5e-8),
+    # A process's start-up (~4 s) is paid for from ~50 s of training at its gain from
+    # processes.
+    min_seconds=50.0,
+    # A second thread is worth ~1.7x on 6373 dims (3 members: 2 processes 51.4 s against
+    # one process 46.9 s; 20: 266.6 against 319.8). Sweep cells one per process: unmeasured.
+    thread_gain=1.7,
+)
+FAMILY = Family("unimodal", UnimodalConfig, UnimodalMLP, TrainDefaults(50, 32, 1e-3, 1e-5), COST)

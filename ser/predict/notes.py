@@ -1,15 +1,16 @@
 """What a prediction cannot be, said where it applies: dialog-level models given one
-utterance each lose their conversation, and a fold ensemble of a leave-one-session-out
-run trained on every corpus session but one (an input named like an IEMOCAP utterance,
-``Ses03F_impro01_F000``, or under a ``Session3`` folder, is taken to be from that session).
+utterance each lose their conversation, and a fold ensemble of a leave-one-group-out
+run trained on every group of a corpus but one (an input a corpus kind recognises as its
+own, `CorpusKind.origin`: IEMOCAP's by its utterance id or session folder, is taken to
+be from that group).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from ser.corpus.registry import KINDS
 from ser.train.checkpoint import FINAL, Checkpoint
 
 DIALOG_CONTEXT = (
@@ -34,10 +35,6 @@ SEGMENT_TURNS = (
     "diarization: each segment is a turn whoever speaks, and one holding two speakers is "
     "one turn"
 )
-
-_UTTERANCE = re.compile(r"^Ses(\d+)[FM]_")  # an IEMOCAP utterance id: its session
-_SESSION_FOLDER = re.compile(r"^Session(\d+)$")
-_HELD_OUT = re.compile(r"^(?:fold|session)(\d+)$")  # fold names by their test session
 
 
 def run_notes(
@@ -87,22 +84,18 @@ def _context_notes(
 
 
 def corpus_note(path: Path, ckpts: Sequence[Checkpoint]) -> str | None:
-    """A note for an input recognisably from a corpus session that checkpoints saw (all
-    but the folds that test it: a random split or `final` holds every session)."""
-    found = _UTTERANCE.match(path.stem) or next(
-        filter(None, map(_SESSION_FOLDER.match, reversed(path.parts[:-1]))), None
-    )
+    """A note for an input recognisably from a corpus group that checkpoints saw (all
+    but the folds that test it: a random split or `final` holds every group)."""
+    origins = [kind.origin for kind in KINDS.values() if kind.origin is not None]
+    found = next(((o, g) for o in origins if (g := o.of_file(path)) is not None), None)
     if found is None:
         return None
-    session = int(found.group(1))
-    held = [_HELD_OUT.match(str(c.meta.get("fold", ""))) for c in ckpts]
-    keys = [
-        c.key for c, h in zip(ckpts, held, strict=True) if h is None or int(h.group(1)) != session
-    ]
+    origin, group = found
+    keys = [c.key for c in ckpts if origin.of_fold(str(c.meta.get("fold", ""))) != group]
     if not keys:
         return None
     which = "every checkpoint" if len(keys) == len(ckpts) else ", ".join(keys)
     return (
-        f"looks like an utterance of the corpus's session {session}: {which} trained on "
-        "that session, so this is not a held-out prediction"
+        f"looks like an utterance of the corpus's {origin.group} {group}: {which} trained on "
+        f"that {origin.group}, so this is not a held-out prediction"
     )

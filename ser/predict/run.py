@@ -3,7 +3,7 @@
 The run's feature sets are re-extracted as recorded (`features.py`), text comes from
 --text, the CSV or Whisper, and the checkpoints' class probabilities are averaged. A file
 that cannot be predicted gets its own error and the others are still predicted; what a
-prediction is not is said in notes (`notes.py`). Contract: docs/CONTRACTS.md.
+prediction is not is said in notes (`notes.py`). Contract: docs/dev/predict.md.
 """
 
 from __future__ import annotations

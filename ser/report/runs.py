@@ -1,7 +1,7 @@
 """Run records -> the papers' tables (markdown or CSV); their plots are `plots.py`'s.
 
 One row per run: its labels, `settings` (what differs from the family's defaults, as the
-papers label ablation rows), mean and pooled scores (docs/CONTRACTS.md, "Reports"). A
+papers label ablation rows), mean and pooled scores (docs/dev/report.md, "Reports"). A
 record the trainer has not finished is reported from the folds it holds.
 
 >>> run = RunRecord.from_json({
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ser.corpus.protocols.folds import VAL_ALIASES, VAL_MODES
 from ser.errors import ConfigError, ReportError
 from ser.report.attribute_runs import LEGEND as ATTRIBUTES_LEGEND
 from ser.report.attribute_runs import (
@@ -35,6 +36,7 @@ from ser.report.attribute_runs import (
     table_attributes,
 )
 from ser.report.attributes import MEAN
+from ser.report.audio_seen import add_column as audio_column
 from ser.report.head_runs import head_cells, head_header, head_summary, table_heads
 from ser.report.layer_weights import layer_weights, peak_label, weights_json
 from ser.report.metrics import Metrics, mean_std_text, overall_metrics, summarize
@@ -178,7 +180,7 @@ def run_label(run: RunRecord) -> str:
 def protocol_label(run: RunRecord) -> str:
     """``random (speaker-dependent)`` for speaker-dependent runs, else the protocol name;
     ``session5, val none (last epoch)`` for runs that trained on every training session,
-    ``loso, val random10`` for another validation than the default (a session);
+    ``loso, val random10`` for another validation than the default (the next group);
     ``cross: IEMOCAP -> MELD`` for a run trained on one corpus and tested on another."""
     label = run.protocol if run.independent else f"{run.protocol} (speaker-dependent)"
     if run.cross:  # trained on one store, tested on another
@@ -186,7 +188,7 @@ def protocol_label(run: RunRecord) -> str:
     val = run.config.get("val")
     if val == "none":
         label += ", val none (last epoch)"
-    elif val not in (None, "session"):
+    elif val is not None and VAL_ALIASES.get(val, val) != VAL_MODES[0]:  # not the default
         label += f", val {val}"
     return label
 
@@ -254,13 +256,14 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
         header.append("text_seen" if as_csv else "test text seen in training")
         for run, row_cells in zip(runs, cells, strict=True):
             row_cells.append(text_seen_label(run) or ("" if as_csv else "-"))
+    heard = audio_column(runs, header, cells, fmt)  # where some run tested training audio
     if as_csv:
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows([header, *cells])
         return buffer.getvalue()
     lines = markdown_table(header, cells)
     legend = LEGEND + (ATTRIBUTES_LEGEND if table_attributes(runs) else "")
-    legend += TEXT_SEEN if any(text_seen(run) for run in runs) else ""
+    legend += (TEXT_SEEN if any(text_seen(run) for run in runs) else "") + heard
     return "\n".join([*lines, "", legend]) + "\n"
 
 

@@ -13,93 +13,56 @@ benchmarks/README.md, "How should a run's members share the CPU?".
 - Extraction (`for_extraction`): a kind computing off torch's threads (openSMILE's IS13)
   on a spawned process per core of the budget; a torch kind in this process with the
   budget's threads (on a GPU, the GPU works).
-- Training (`for_training`): on a GPU one process, every member stacked on the device.
-  On the CPU members stack where a family's step is many small operators one call can
-  share: up to its `STACK_WIDTH` of input dims per member; wider, their matrix products
+- Training (`for_training`): on a GPU one process, every member stacked on the device
+  (a family's cost may ask for its members one at a time, or compiled). On the CPU
+  members stack where a family's step is many small operators one call can share: up to
+  its cost's `stack_width` of input dims per member; wider, their matrix products
   dominate and a stack only adds copies, so they train one after another. Runs of at
-  least the family's `MIN_SECONDS` of training (their size at its `RATE`: a process's
+  least the family's `min_seconds` of training (their size at its `rate`: a process's
   start-up, ~4 s, must be paid for) whose data fits in half the memory once per process
   train on one-thread processes side by side, one per core (above 2 cores one left
   free), at most one per member: stacked members in even pieces, one a process; members
   one after another taken by each process as it frees, where that beats one process with
   every thread: ceil(M / P) one-thread members against M members at the family's
-  measured `THREAD_GAIN`.
-- Sweeps (`for_sweep`): cells of `CELL_FAMILIES` one per process (a dask worker of one
-  thread each, as many as cores, above 2 cores one left free, at most one per distinct
-  cell); others in this process, each cell's runs as `for_training` shares them.
+  measured `thread_gain`.
+- Sweeps (`for_sweep`): cells of families whose cost says `cell_per_process` one per
+  process (a dask worker of one thread each, as many as cores, above 2 cores one left
+  free, at most one per distinct cell); others in this process, each cell's runs as
+  `for_training` shares them.
 
+The policy knows no family by name: each states its cost (`ser.runtime.cost.FamilyCost`,
+beside its declaration in `ser.models`) and the caller hands it over with the name.
+
+>>> from ser.runtime.cost import FamilyCost
 >>> from ser.runtime.threads import CpuBudget, ThreadChoice
 >>> two = CpuBudget(cores=2, affinity=2, quota=None, workers=1)
 >>> here = ThreadChoice(2, "all 2")
->>> wide = Training(frozenset({"dialog"}), members=20, work=10**8, width=7141)
+>>> loop = FamilyCost(stack_width=2048, rate=(2.7e-5, 4.5e-9), min_seconds=46.0,
+...                   thread_gain=1.4, cell_per_process=True)
+>>> wide = Training({"loop": loop}, members=20, work=10**8, width=7141)
 >>> for_training(wide, device="cpu", budget=two, threads=here).describe()[:60]
 '2 processes x 1 torch thread, members one after another (def'
->>> narrow = Training(frozenset({"dialog"}), members=20, work=10**8, width=868)
+>>> narrow = Training({"loop": loop}, members=20, work=10**8, width=868)
 >>> for_training(narrow, device="cpu", budget=two, threads=here).stacked is None
 True
+>>> new = Training({"new": FamilyCost()}, members=20, work=10**8, width=868)
+>>> unmeasured = for_training(new, device="cpu", budget=two, threads=here)
+>>> unmeasured.processes, unmeasured.stacked, unmeasured.source
+(1, 1, 'one process for new: processes unmeasured for it; all 2')
+>>> for_sweep(two, families={"loop": loop}, cells=26, cuda=False).processes
+2
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ser.errors import ConfigError
+from ser.runtime.cost import FamilyCost
 from ser.runtime.threads import SMALL_BUDGET, CpuBudget, ThreadChoice, cpu_budget
-
-# Per family, the widest member input (its input sets' dims summed) at which members
-# stacked in one model train faster than one after another on the CPU, 10 or 20 members
-# side by side: the dialog model (a Python loop of small operators) gained at 868 dims
-# (the published code's 100-d audio + 768-d text: 67.8 s stacked against 107.4 s) and at
-# 1792 (43.5 against 61.7 s), lost at 7141 (IS13's 6373-d + 768: 204.4 against 200.9 s);
-# the unimodal MLP (one batched matmul) gained at 768, broke even at 1024 (36.0 against
-# 36.7 s) and lost from 2048 (90.3 against 49.4 s): wider, their matrix products dominate
-# and a stack only adds copies. MSMSER's attention runs member by member under vmap there
-# (0: never); late_prob is unmeasured (never).
-STACK_WIDTH = {"unimodal": 1024, "dialog": 2048, "msmser": 0, "late_prob": 0}
-# Families whose members train one at a time on a GPU too, unless --members-at-once says
-# otherwise. MSMSER's stacked backward in bf16 now passes on an H100 (3 members, fp32,
-# bf16 and fp16: its attention no longer lets autocast cast around SDPA under vmap), but
-# stacking it has no side-by-side figure on a GPU yet, so it stays off by default there.
-GPU_ALONE = ("msmser",)
-# Families whose members train one at a time with their steps compiled on a GPU
-# (`ser.train.steps`: static shapes, CUDA graphs) unless --step says otherwise: none yet.
-# On an H100 (torch 2.11) paper-size MSMSER compiled did not finish LOSO's 2 epochs of
-# 5 members within 224 s, compilation included (its weights then entered each CUDA
-# graph as inputs, copied at every replay; members now train in place, unmeasured);
-# eager one at a time does them in 144 s (72 s an epoch of the five), so it stays the
-# default until a figure says otherwise
-# (benchmarks/README.md, "How fast does paper-size MSMSER train on a GPU?"). A family's
-# step must trace without a graph break (the dialog models' GRU loop unrolls per dialog
-# length).
-GPU_COMPILED: tuple[str, ...] = ()
-# Per family, an utterance-epoch's seconds in one process on the 2-core CPU, a + b x the
-# member's input width: what a run's size is worth in seconds of training. Measured:
-# dialog 3.1e-5 s at 868 dims and 5.9e-5 at 7141; unimodal 1.25e-5 at 768 and 9.6e-5 at
-# 6373; MSMSER and late_prob at the demo's sizes (their cost follows the model's size and
-# frames more than the width).
-RATE = {"dialog": (2.7e-5, 4.5e-9), "unimodal": (1e-6, 1.5e-8), "msmser": (4e-3, 0.0),
-        "late_prob": (6e-3, 0.0)}  # fmt: skip
-# Per family, the seconds of training from which members go to one-thread processes side
-# by side on the CPU: a process's start-up (~4 s: imports, the data read again) must be
-# paid for, at the family's gain from processes: dialog's and unimodal's are ~45-50 s;
-# MSMSER's 40 s (3 members at the demo's size, ~60 s: 58.1 s on processes against 67.4 in
-# one), late_prob's 60 s (its gain ~1.1x: 4 members, 103 against 113 s).
-MIN_SECONDS = {"dialog": 46.0, "unimodal": 50.0, "msmser": 40.0, "late_prob": 60.0}
-# Per family, a member's speed with both threads of the 2-core CPU over one thread,
-# where members train one after another (wide inputs): what one process gains from its
-# threads, against one-thread processes side by side that leave a core idle when the
-# members do not divide among them. Measured: the dialog model on 6373 + 768 dims ~1.4
-# (3 members: 2 processes 32.6 s against one process 34.9 s), the unimodal MLP on 6373
-# ~1.7 (3 members: 51.4 s against 46.9 s; 20: 266.6 against 319.8), MSMSER at the demo's
-# size under 1.3 (3 members: 58.1 against 67.4 s). Beyond 2 cores taken as growing by the
-# same step a core, never past the cores.
-THREAD_GAIN = {"dialog": 1.4, "unimodal": 1.7, "msmser": 1.3, "late_prob": 1.3}
-# Families whose sweep cells train one per process (dialog: 79 runs an hour as two
-# one-thread processes against 57 as one 2-thread process on 2 cores).
-CELL_FAMILIES = frozenset({"dialog"})
 
 
 @dataclass(frozen=True)
@@ -119,7 +82,7 @@ class Execution:
 
     def describe(self) -> str:
         """The line every command prints, e.g. "2 processes x 1 torch thread, members one
-        after another (default for dialog runs of 7141-d inputs: affinity 2 cores, ...)"."""
+        after another (default for NAME runs of 7141-d inputs: affinity 2 cores, ...)"."""
         unit = ("dask worker", "dask workers") if self.cluster else ("process", "processes")
         # 0: a cluster's workers keep their own count; in this process each task's is
         # `ser train`'s default
@@ -150,12 +113,12 @@ class Execution:
 
 @dataclass(frozen=True)
 class Training:
-    """What the policy reads of a training call: its runs' model families, their (seed,
-    fold) members (done or not, so that a resumed run chooses as its start did), the
-    work (utterances x epochs x members), the widest member input (input dims summed)
-    and the bytes of data each process holds."""
+    """What the policy reads of a training call: its runs' model families (each name with
+    the cost it states), their (seed, fold) members (done or not, so that a resumed run
+    chooses as its start did), the work (utterances x epochs x members), the widest member
+    input (input dims summed) and the bytes of data each process holds."""
 
-    families: frozenset[str]
+    families: Mapping[str, FamilyCost]
     members: int
     work: int
     width: int
@@ -224,17 +187,18 @@ def for_training(
         return _on_gpu(training, device, threads, at_once, step)
     if step == "compiled":  # compiled steps train members one at a time, in this process
         return Execution(1, threads.count, "--step compiled", 1, training=True, step="compiled")
-    stacked = at_once or (None if stacks(training.families, training.width) else 1)
+    costs = training.families.values()
+    stacked = at_once or (None if stacks(costs, training.width) else 1)
     here = Execution(1, threads.count, threads.source, stacked, training=True)
     if processes is not None:  # above 1 refused off the CPU by `ser.train.plan.make_plan`
         count = max(1, min(processes, training.members))
         per = asked_threads or max(1, budget.cores // processes)
         return _side_by_side(count, per, f"--processes {processes}", stacked, here)
     names = ", ".join(sorted(training.families))
-    if not training.families <= MIN_SECONDS.keys():
+    if not all(c.measured_processes for c in costs):
         return _why(here, f"one process for {names}: processes unmeasured for it")
     seconds = min(training_seconds(training, f) for f in training.families)
-    least = max(MIN_SECONDS[f] for f in training.families)
+    least = max(c.min_seconds or 0.0 for c in costs)
     if seconds < least:
         return _why(here, f"one process: ~{seconds:.0f} s of training, under {least:.0f} s")
     per = asked_threads or 1
@@ -258,14 +222,16 @@ def for_training(
 def _on_gpu(
     training: Training, device: str, threads: ThreadChoice, at_once: int | None, step: str | None
 ) -> Execution:
-    """One process; the members of `GPU_COMPILED` families one at a time, compiled, those
-    of `GPU_ALONE` one at a time, the rest stacked; `--members-at-once`, `--step` over it."""
+    """One process; the members of families whose costs say `gpu_compiled` one at a time,
+    compiled, those that say `gpu_alone` one at a time, the rest stacked;
+    `--members-at-once`, `--step` over it."""
     names = ", ".join(sorted(training.families))
-    compiled = bool(training.families) and set(training.families) <= set(GPU_COMPILED)
+    costs = training.families.values()
+    compiled = bool(training.families) and all(c.gpu_compiled for c in costs)
     if step == "compiled" or (step is None and at_once in (None, 1) and compiled):
         why = f"{device}: {names}'s steps compiled, members one at a time"
         return Execution(1, threads.count, why, 1, training=True, step="compiled")
-    alone = sorted(set(training.families) & set(GPU_ALONE))
+    alone = sorted(name for name, cost in training.families.items() if cost.gpu_alone)
     if at_once is None and alone:
         why = f"{device}: {', '.join(alone)}'s members one at a time"
         return Execution(1, threads.count, why, 1, training=True)
@@ -276,7 +242,7 @@ def _on_gpu(
 def for_sweep(
     budget: CpuBudget,
     *,
-    families: Collection[str],
+    families: Mapping[str, FamilyCost],
     cells: int,
     cuda: bool,
     workers: int | None = None,
@@ -285,7 +251,7 @@ def for_sweep(
 ) -> Execution:
     """How `ser sweep` trains its tasks (the module doc): a dask cluster of workers
     (`cluster`), or this process (each task's threads as `ser train` chooses them where
-    `threads` is 0)."""
+    `threads` is 0); `families`: its distinct cells' families, each with its cost."""
     if workers is not None and scheduler is not None:
         raise ConfigError("give --workers N (a local cluster) or --scheduler ADDRESS, not both")
     if workers is not None and workers < 1:
@@ -308,7 +274,7 @@ def for_sweep(
     per = threads or 1
     count = side_by_side(budget, per, cells)
     rule = f"--threads {threads}" if threads else "default"
-    if not set(families) <= CELL_FAMILIES:
+    if not all(cost.cell_per_process for cost in families.values()):
         why = f"{rule} for {names} cells on {where}: a cell per process unmeasured for them"
         return Execution(1, threads or 0, f"{why}; {runs}")
     if count < 2:
@@ -318,14 +284,14 @@ def for_sweep(
 
 
 def training_seconds(training: Training, family: str) -> float:
-    """About how long `training` takes in one process, at `family`'s `RATE`."""
-    a, b = RATE[family]
-    return training.work * (a + b * training.width)
+    """About how long `training` takes in one process, at `family`'s cost's `rate`."""
+    return training.families[family].seconds(training.work, training.width)
 
 
-def stacks(families: Collection[str], width: int) -> bool:
-    """Whether members of these families with inputs `width` dims wide stack on the CPU."""
-    return bool(families) and all(width <= STACK_WIDTH.get(f, 0) for f in families)
+def stacks(costs: Collection[FamilyCost], width: int) -> bool:
+    """Whether members of families of these costs with inputs `width` dims wide stack on
+    the CPU."""
+    return bool(costs) and all(width <= cost.stack_width for cost in costs)
 
 
 def side_by_side(budget: CpuBudget, per: int, tasks: int) -> int:
@@ -337,8 +303,10 @@ def side_by_side(budget: CpuBudget, per: int, tasks: int) -> int:
 
 def _queue_pays(training: Training, count: int, budget: CpuBudget) -> bool:
     """Whether `count` one-thread processes, each taking the next member, finish before
-    one process training every member with the budget's threads."""
-    gain = min(THREAD_GAIN[f] for f in training.families)
+    one process training every member with the budget's threads (the families' slowest
+    gain from a second thread; beyond 2 cores taken as growing by the same step a core,
+    never past the cores)."""
+    gain = min(c.thread_gain or 1.0 for c in training.families.values())
     threads = side_by_side(budget, 1, budget.cores)  # what one process would take
     speedup = min(float(threads), 1.0 + (gain - 1.0) * (threads - 1))
     return math.ceil(training.members / count) * speedup < training.members

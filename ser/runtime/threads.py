@@ -10,7 +10,7 @@ GNU OpenMP spins each waiting thread 300000 iterations, and beside a busy proces
 barrier of our thousands of small operators waits for a thread parked behind it (920 s
 against 89 s with one thread): `brief_waits` sets GOMP_SPINCOUNT before torch
 loads OpenMP (OMP_WAIT_POLICY=PASSIVE cost a quiet run 30-60 %). The rule in full:
-docs/CONTRACTS.md, "Device, precision, threads".
+docs/dev/runtime.md, "Device, precision, threads".
 
 >>> import torch
 >>> choice = set_torch_threads(threads=3)

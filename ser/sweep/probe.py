@@ -5,7 +5,7 @@ trains ser's unimodal MLP (``--fusion none``) on each stored layer of each encod
 named (without ``--set encoders``: every encoder whose layers the store holds), LOSO x
 3 seeds, and `ser report O` prints UA and WA per layer beside the published numbers of
 frozen-encoder probes. Unlike the papers' presets its rows come from the store: an
-encoder is a set stem (`<stem>.L<n>`, the conventions of docs/CONTRACTS.md), each layer
+encoder is a set stem (`<stem>.L<n>`, the conventions of docs/dev/train.md), each layer
 one row. A layer is read from its pooled set (`<stem>.L<n>.mean`, one row an utterance)
 where that is stored, else from its frame or token set, which the MLP mean-pools itself
 (the same vector, from many more bytes), else from `.meanstd`.

@@ -92,7 +92,7 @@ def run_sweep(
     """Train every unfinished cell, in this process or as dask tasks on `client`; one
     outcome per distinct cell. `threads`: for the cells that set none (a `ThreadChoice`
     is also recorded as it says why); `task` replaces `run_task`, taking its arguments
-    (tests wrap it to kill their worker); the hooks: docs/CONTRACTS.md, "Sweeps"."""
+    (tests wrap it to kill their worker); the hooks: docs/dev/sweep.md, "Sweeps"."""
     by_key = {c.key: c for c in cells}
     report = on_outcome or (lambda outcome, cell: None)
     outcomes = []

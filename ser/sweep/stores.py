@@ -4,19 +4,18 @@ adapted to its store's corpus.
 ``ser sweep PRESET --store A --store B`` resolves every cell once per store. A cell's key
 (`ser.sweep.cells`) hashes its config and its feature sets' fingerprints; a fingerprint
 says how features were computed, not of which utterances, so the same cell on two
-corpora would have one key. A store of any corpus but IEMOCAP therefore adds its
-`StoreIdentity` (corpus kind and a digest of the manifest's utterances, labels and
-groups) to the key: the same cell on two stores is two cells, and one store's results
-are never reused for another. An IEMOCAP store adds nothing, so its cells keep the keys
-they had before sweeps took several stores (finished cells are found again); two IEMOCAP
-stores with different utterances in one sweep are refused instead of sharing keys.
+corpora would have one key. A store of any corpus but the papers' (`CorpusKind.papers`:
+IEMOCAP) therefore adds its `StoreIdentity` (corpus kind and a digest of the manifest's
+utterances, labels and groups) to the key: the same cell on two stores is two cells, and
+one store's results are never reused for another. A store of the papers' corpus adds
+nothing, so its cells keep the keys they had before sweeps took several stores (finished
+cells are found again); two such stores with different utterances in one sweep are
+refused instead of sharing keys.
 
 A preset's own fixes of `ser.sweep.spec.CORPUS_BOUND` options (protocol, classes) are its
-paper's IEMOCAP setup; on a store of another corpus the cell drops them
-(`corpus_options`): its protocol is the corpus's default, as `ser train` takes it on that
-store (`CorpusKind.protocol`), and its class set the kind's own default where it has one
-(`CorpusKind.classes`: EmoBox's, each corpus's whole set), else the `COMMON` one (neu hap
-sad ang, which every kind has), else `ser train`'s default.
+paper's setup on the papers' corpus; on a store of another corpus the cell drops them
+(`corpus_options`): its protocol and class set are the corpus's defaults, as `ser train`
+takes them on that store (`CorpusKind.protocol`, `CorpusKind.classes`).
 """
 
 from __future__ import annotations
@@ -28,14 +27,8 @@ from types import MappingProxyType
 from typing import Any
 
 from ser.cache import FeatureStore
-from ser.corpus.registry import corpus_kind
 from ser.errors import ConfigError
 from ser.sweep.spec import Cell
-
-# The class set a preset's IEMOCAP one gives way to on another corpus: neu hap sad ang,
-# the four every kind has (IEMOCAP's 4 is the papers' set; the fusion study's too; Zhou's 5
-# has no counterpart elsewhere).
-COMMON = "4"
 
 
 @dataclass(frozen=True)
@@ -46,8 +39,9 @@ class StoreIdentity:
     corpus: str  # its kind's name (`ser.corpus.registry`)
     title: str  # its kind's title: the report's column for it
     digest: str  # `StoreCorpus.digest`: which utterances, labels and groups, 16 hex digits
-    # The papers' corpus (IEMOCAP): the presets' own setup applies, the published numbers
-    # stand beside ours, and its cells keep the keys of sweeps before stores entered them.
+    # The papers' corpus (`CorpusKind.papers`): the presets' own setup applies, the
+    # published numbers stand beside ours, and its cells keep the keys of sweeps before
+    # stores entered them.
     papers: bool = False
 
     def key_part(self) -> dict[str, str] | None:
@@ -70,20 +64,20 @@ def identify(handle: FeatureStore) -> StoreIdentity:
 def check_stores(identities: Sequence[StoreIdentity]) -> None:
     """ConfigError for a store given twice, or two stores whose cells would share keys."""
     seen: dict[tuple[str, str], StoreIdentity] = {}
-    iemocap: StoreIdentity | None = None
+    papers: StoreIdentity | None = None  # a store of the papers' corpus
     for ident in identities:
         other = seen.get((ident.corpus, ident.digest))
         if other is not None:
             same = "is given twice" if other.path == ident.path else f"holds what {other.path} does"
             raise ConfigError(f"--store {ident.path} {same} (the same {ident.title} utterances)")
         seen[(ident.corpus, ident.digest)] = ident
-        if ident.papers and iemocap is not None:
+        if ident.papers and papers is not None:
             raise ConfigError(
-                f"--store {iemocap.path} and {ident.path} are both IEMOCAP stores with other "
-                "utterances: their cells would share keys (an IEMOCAP store's keep the keys "
-                "of single-store sweeps); sweep them into separate --out folders"
+                f"--store {papers.path} and {ident.path} are both {ident.title} stores with "
+                f"other utterances: their cells would share keys (an {ident.title} store's "
+                "keep the keys of single-store sweeps); sweep them into separate --out folders"
             )
-        iemocap = ident if ident.papers else iemocap
+        papers = ident if ident.papers else papers
 
 
 def columns(identities: Sequence[StoreIdentity]) -> list[str]:
@@ -98,16 +92,12 @@ def columns(identities: Sequence[StoreIdentity]) -> list[str]:
 
 
 def corpus_options(cell: Cell, ident: StoreIdentity) -> Cell:
-    """`cell` as it trains on the store `ident`: on a store of another corpus than
-    IEMOCAP, the preset's own protocol and class set give way to the corpus's (the
+    """`cell` as it trains on the store `ident`: on a store of another corpus than the
+    papers', the preset's own protocol and class set give way to the corpus's (the
     module doc)."""
     if ident.papers or not cell.corpus_bound:
         return cell
-    kind = corpus_kind(ident.corpus)
-    # A kind with a class set of its own (EmoBox's: each corpus's, as its leaderboard
-    # scores it) keeps it; the others take the set every kind has.
-    trains = COMMON in kind.class_sets and COMMON not in kind.not_trained and not kind.classes
     options: dict[str, Any] = dict(cell.options)
     for name in cell.corpus_bound:
-        options[name] = COMMON if name == "classes" and trains else None  # None: ser train's
+        options[name] = None  # ser train's: the kind's
     return replace(cell, options=MappingProxyType(options))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,50 +52,16 @@ class ActedTruth:
 
 
 def write_crema_d(out: Path, config: ActedConfig = ActedConfig()) -> ActedTruth:
-    """`out/AudioWAV/<actor>_<sentence>_<EMO>_<level>.wav` and `VideoDemographics.csv`."""
-    folder = new_root(out) / crema_d.AUDIO
-    folder.mkdir()
-    sentences = [s for s in crema_d.SENTENCES if s != "MTI"][: config.sentences]
-    files, rows = {}, []
-    for a in range(config.actors):
-        actor, gender = f"{1001 + a}", "FM"[a % 2]
-        rows.append({"ActorID": actor, "Age": 30 + a, "Sex": "Female" if gender == "F" else "Male"})
-        voice = voice_of(config.seed, a, gender)
-        for k, (emo, code) in enumerate(crema_d.EMOTIONS.items()):
-            for s, sentence in enumerate(sentences):
-                level = ("HI", "MD", "LO", "XX")[(a + s) % 4]
-                stem = f"{actor}_{sentence}_{emo}_{level}"
-                rng = np.random.default_rng([config.seed, a, k, s])
-                write_wav(folder / f"{stem}.wav", rng, voice, code, config.seconds)
-                files[stem] = (code, actor)
-    empty = f"{1000 + config.actors}_MTI_SAD_XX"
-    soundfile.write(folder / f"{empty}.wav", np.zeros(0, np.int16), audio.SAMPLE_RATE)
-    files[empty] = ("sad", empty[:4])
-    with (out / "VideoDemographics.csv").open("w", newline="") as file:
-        writer = csv.DictWriter(file, ["ActorID", "Age", "Sex"])
-        writer.writeheader()
-        writer.writerows(rows)
+    """`out/AudioWAV/<actor>_<sentence>_<EMO>_<level>.wav` and `VideoDemographics.csv`
+    (the kind's writer, `ser.corpus.kinds.crema_d.write_synthetic`)."""
+    files, empty = crema_d.write_synthetic(out, MAKER, *astuple(config))
     return ActedTruth(out.resolve(), files, (empty,))
 
 
 def write_ravdess(out: Path, config: ActedConfig = ActedConfig()) -> ActedTruth:
-    """`out/Actor_XX/03-01-EE-II-SS-01-XX.wav`: speech, every emotion, both intensities
-    (neutral: normal only), `config.sentences` statements (at most 2)."""
-    root = new_root(out)
-    files = {}
-    for a in range(config.actors):
-        actor = f"{a + 1:02d}"
-        folder = root / f"Actor_{actor}"
-        folder.mkdir()
-        voice = voice_of(config.seed, a, "M" if (a + 1) % 2 else "F")
-        for e, code in enumerate(ravdess.EMOTIONS, start=1):
-            for intensity in ("01",) if code == "neu" else ("01", "02"):
-                for s in range(1, min(config.sentences, 2) + 1):
-                    stem = f"03-01-{e:02d}-{intensity}-{s:02d}-01-{actor}"
-                    rng = np.random.default_rng([config.seed, a, e, int(intensity), s])
-                    write_wav(folder / f"{stem}.wav", rng, voice, code, config.seconds)
-                    files[stem] = (code, f"Actor_{actor}")
-    return ActedTruth(root.resolve(), files)
+    """`out/Actor_XX/03-01-EE-II-SS-01-XX.wav` (the kind's writer,
+    `ser.corpus.kinds.ravdess.write_synthetic`)."""
+    return ActedTruth(out.resolve(), ravdess.write_synthetic(out, MAKER, *astuple(config)))
 
 
 def write_manifest(truth: ActedTruth, path: Path, splits: bool = True) -> Path:
@@ -163,3 +129,24 @@ def utterance(
     prosody = CALM if code == "cal" else audio.utterance_prosody(rng, code, intensity, voice)
     length = float(rng.uniform(*seconds))
     return prosody, audio.synthesize(rng, length, voice, prosody)
+
+
+class ActedMaker:
+    """The speech the kinds' synthetic writers make (`ser.corpus.kind.Maker`)."""
+
+    sample_rate = audio.SAMPLE_RATE
+
+    def new_root(self, out: Path) -> Path:
+        return new_root(out)
+
+    def voice(self, seed: int, speaker: int, gender: str) -> audio.Voice:
+        return voice_of(seed, speaker, gender)
+
+    def write_wav(
+        self, path: Path, rng: np.random.Generator, voice: audio.Voice, code: str,
+        seconds: tuple[float, float],
+    ) -> None:  # fmt: skip
+        write_wav(path, rng, voice, code, seconds)
+
+
+MAKER = ActedMaker()

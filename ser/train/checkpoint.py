@@ -3,7 +3,7 @@
 ``<run>/checkpoints/<key>.safetensors`` (weights, the fold's z-scores) and ``<key>.json``
 (config, classes, specs, the feature sets' provenance `ser predict` re-creates, the fold's
 test predictions), written weights first, each atomically: a sidecar means a whole
-checkpoint. The layout is in docs/CONTRACTS.md.
+checkpoint. The layout is in docs/dev/predict.md.
 """
 
 from __future__ import annotations

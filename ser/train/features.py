@@ -1,5 +1,5 @@
 """Which stored feature sets a `--features A+B` request means: a set's exact name, or its
-kind or stem as its stored attrs say (never a cut of the name; rules: docs/CONTRACTS.md);
+kind or stem as its stored attrs say (never a cut of the name; rules: docs/dev/train.md);
 `<stem>.L*` / `<stem>.L3-9` (`.mean`, `.meanstd` for pooled sets): every (or a range of)
 stored layer set of one model as ONE input, which models read as a learnt weighted sum.
 

@@ -4,7 +4,7 @@ option values into a `TrainConfig`: what `ser train` and every sweep cell call.
 
 >>> config = train_config({"store": "f.zarr", "features": "hubert+mpnet", "queries": "10"})
 >>> config.features, type(config.model).__name__, config.model.queries, config.val
-(('hubert', 'mpnet'), 'MsmserConfig', 10, 'session')
+(('hubert', 'mpnet'), 'MsmserConfig', 10, 'next-group')
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class Option:
             typed = None if value is None else _parse(self.kind, value)
         except (TypeError, ValueError, KeyError):
             raise ConfigError(f"{value!r} is not {WHAT[self.kind]}") from None
+        typed = self.meta.get("aliases", {}).get(typed, typed)
         if typed is not None and self.choices and typed not in self.choices:
             shown = ", ".join(str(c) for c in self.choices if c is not None)
             raise ConfigError(f"{value!r} is not one of {shown}")
@@ -124,16 +125,17 @@ def _option(
     if "kind" not in meta and typing.get_origin(hint) in (typing.Union, types.UnionType):
         (hint,) = [h for h in typing.get_args(hint) if h is not type(None)]  # X | None: X
     kind = meta.get("kind") or typing.get_origin(hint) or hint  # tuple[int, ...]: tuple
+    help, choices = meta.get("help", ""), meta.get("choices", ())
     return Option(
         f.name,
         kind,
-        meta.get("help", ""),
+        help() if callable(help) else help,
         None if required else f.default,
-        tuple(meta.get("choices", ())),
+        tuple(choices() if callable(choices) else choices),
         section,
         own,
         required,
-        {k: meta[k] for k in ("metavar", "envvar", *RANGES) if k in meta},
+        {k: meta[k] for k in ("metavar", "envvar", "aliases", *RANGES) if k in meta},
     )
 
 

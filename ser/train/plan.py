@@ -15,8 +15,15 @@ import torch
 
 from ser.cache.corpus import StoreCorpus
 from ser.corpus.protocols.cross import CrossCorpus
-from ser.corpus.protocols.folds import VAL_MODES, Fold, Protocol
-from ser.corpus.registry import CLASS_WEIGHTS, CorpusKind, class_set_names
+from ser.corpus.protocols.folds import RECORDED_VAL, VAL_ALIASES, VAL_MODES, Fold, Protocol
+from ser.corpus.registry import (
+    CLASS_WEIGHTS,
+    CorpusKind,
+    class_set_names,
+    class_weights_help,
+    classes_help,
+    protocols_help,
+)
 from ser.errors import ConfigError
 from ser.models import FamilyConfig, family_of
 from ser.models.batch import InputSpec, Unit
@@ -48,20 +55,9 @@ class TrainConfig:
         }
     )
     model: FamilyConfig  # its options: the registered families' config fields
-    classes: str | None = option(
-        None,
-        "Label set: IEMOCAP's 4, 5, 6; a corpus's own (crema-d 6, ravdess 8, all: a "
-        "manifest's every label, EmoBox's class names) [default: the corpus's (EmoBox: "
-        "all), else the family's].",
-        choices=class_set_names(),
-    )
-    protocol: str | None = option(
-        None,
-        "Evaluation protocol, one the store's corpus offers: IEMOCAP's loso and session5 "
-        "(its sessions); every corpus's speaker-kfold[:K[:SEED]], logo:<group>, random; "
-        "official[:PARTITION] where it has splits [default: the corpus's; on IEMOCAP the "
-        "family's paper protocol].",
-    )
+    # Help and choices from the registered kinds, read when `ser train` is run.
+    classes: str | None = option(None, classes_help, choices=class_set_names)
+    protocol: str | None = option(None, protocols_help)
     test_store: str | None = option(
         None,
         "Cross-corpus: train on all of --store (validation carved from it) and test on "
@@ -70,19 +66,22 @@ class TrainConfig:
         "fingerprints). Recorded with both stores and what either side dropped.",
         metavar="PATH",
     )
+    allow_overlap: bool = option(False, "Cross-corpus: run though most test audio is --store's.")
     test_classes: str | None = option(
         None,
         "Cross-corpus: the test store's class set, matched to the training set by "
         "emotion [default: the training set's name where the test corpus has it, else "
         "its all].",
-        choices=class_set_names(),
+        choices=class_set_names,
     )
     val: str = option(
-        "session",
-        "Validation carved from the training side: session, the next group (session, "
-        "speakers, partition) held out; random10; none: train on every training group "
-        "for the fixed epochs and test the last (the papers' training set).",
+        "next-group",
+        "Validation carved from the training side: next-group, the next group the "
+        "protocol tests by (an IEMOCAP session, a speaker group, the dev partition) held "
+        "out; random10; none: train on every training group for the fixed epochs and test "
+        "the last (the papers' training set). The old spelling `session` still works.",
         choices=VAL_MODES,
+        aliases=VAL_ALIASES,
     )
     epochs: int | None = option(None, "Training epochs.")
     batch_size: int | None = option(None, "Utterances, or dialogs for dialog-context models.")
@@ -91,13 +90,7 @@ class TrainConfig:
     seed: int = option(0, "The first seed.")
     seeds: int | None = option(None, "Repeats with seeds seed, seed+1, ...")
     patience: int | None = option(None, "Early stopping patience (off by default).")
-    class_weights: str | None = option(
-        None,
-        "Cross-entropy weights per class: balanced (n / (classes x n_class), from each "
-        "fold's own training side; every loss of the family, never validation), none "
-        "[default: the corpus's: none, MELD balanced]. Recorded per fold.",
-        choices=CLASS_WEIGHTS,
-    )
+    class_weights: str | None = option(None, class_weights_help, choices=CLASS_WEIGHTS)
     target: str = option(
         "emotion",
         "What the model predicts: emotion (the category); attributes (arousal, valence, "
@@ -192,8 +185,7 @@ class Plan:
     run_dir: Path
     class_weights: str = "none"  # resolved: "none" | "balanced"
     class_weights_from: str = ""  # "" (asked for) or the corpus whose default it is
-    # A cross-corpus run's test store: its corpus kind, manifest digest and class set
-    # (`StoreCorpus.digest`; what its record and a sweep cell's key say of it).
+    # A cross-corpus run's test store: corpus kind, manifest (`StoreCorpus.digest`), class set
     test: dict[str, str] | None = None
     targets: Targets = field(default_factory=Targets)
 
@@ -225,12 +217,12 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
     data read."""
     family = family_of(config.model)
     defaults = family.train
-    classes = config.classes or corpus.classes or defaults.classes
+    classes = config.classes or corpus.classes
     tested = _test_store(config, classes, test)
     if tested is not None and test is not None:
         protocol: Protocol = CrossCorpus("cross", corpus.title, test.title)
     else:
-        spec = config.protocol or corpus.default_protocol(defaults.protocol)
+        spec = config.protocol or corpus.protocol
         protocol = corpus.parse_protocol(spec)
     if config.val not in VAL_MODES:
         raise ConfigError(
@@ -377,7 +369,7 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
         **model_record(config.model),
         "classes": plan.classes,
         "protocol": str(plan.protocol),
-        "val": config.val,
+        "val": RECORDED_VAL.get(config.val, config.val),
         "epochs": plan.epochs,
         "batch_size": plan.batch_size,
         "lr": plan.lr,

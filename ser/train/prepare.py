@@ -27,7 +27,7 @@ from ser.models.losses import balanced_weights
 from ser.report.predictions import PREDICTIONS
 from ser.report.record import RECORD, RunRecord
 from ser.runtime.threads import ThreadChoice
-from ser.train import cross
+from ser.train import audio_overlap, cross
 from ser.train.checkpoint import (
     CHECKPOINTS,
     fold_key,
@@ -89,6 +89,8 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
     test = cross.open_test(
         store, stores[config.test_store], features, classes, plan.test["classes"]
     )
+    sides = (test.match.train_set(), test.match.test_set())
+    audio_overlap.check_cross(store, test.store, sides, config.allow_overlap)
     if unit == "dialog":
         _check_dialogs(test.store, plan.name)
     return Inputs(store, features, unit, list(specs), test.match.train_set(), test)
@@ -186,6 +188,12 @@ def prepare(
     if seen:
         record.data["text_seen"] = seen
         progress.message(overlap_line(seen))
+    allowed = config.allow_overlap and inputs.test is not None
+    heard = audio_overlap.audio_seen(
+        [s for s, _ in sides], data.manifest_rows, data.test_from, folds, allowed
+    )
+    record.data["audio_seen"] = heard
+    progress.message(audio_overlap.audio_line(heard))
     if plan.class_weights != "none":
         progress.message(weights_line(plan, data.classes, data.labels[folds[0].train]))
     done = {e.key for e in record.folds}

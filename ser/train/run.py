@@ -24,6 +24,7 @@ import torch
 from ser.cache.atomic import atomic
 from ser.cache.lock import try_lock
 from ser.errors import ConfigError, RunLocked, SerError
+from ser.models.registry import costs
 from ser.report.fold_entry import FoldEntry
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from ser.report.record import RECORD, RunRecord, write
@@ -204,7 +205,7 @@ def _execution(
     recorded in each, with the threads that then train its members."""
     data = {id(r.data): r.data for r in runs}.values()
     training = Training(
-        families=frozenset(p.family for p in plans),
+        families=costs(p.family for p in plans),
         members=sum(run.planned for run in runs),
         work=sum(run.planned * run.plan.epochs * len(run.data) for run in runs),
         width=max((sum(spec.dim for spec in run.specs) for run in runs), default=0),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ser.cache import FeatureStore, Manifest
-from ser.cache.manifest import COLUMNS, LEGACY
+from ser.cache.manifest import AUDIO_PRINT, COLUMNS, LEGACY
 from ser.errors import StoreError
 from tests.stores import example_columns
 
@@ -54,6 +54,25 @@ def test_a_stored_manifest_with_the_legacy_columns_holds_one_without() -> None:
     assert not new.holds(stored)  # a new group column is a difference
     relabelled = {**legacy, "label": ["ang", "neu", "neu"]}
     assert not Manifest.from_columns(relabelled).holds(new)
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_audio_prints_added_to_a_store_hold_the_corpus_s_manifest_and_are_no_group(
+    tmp_path: Path, suffix: str
+) -> None:
+    """The prints ser makes at extraction sit in the manifest beside the corpus's columns:
+    a store with them still holds the manifest the corpus gives (extract resumes, create
+    reopens it), and no protocol reads them as a group."""
+    corpus = Manifest.from_columns(example_columns(IDS))
+    store = FeatureStore.create(tmp_path / f"f{suffix}", corpus)
+    store.add_derived_column(AUDIO_PRINT, ["a1", "", "c3"])
+    stored = FeatureStore.open(store.path).manifest
+    assert stored.column(AUDIO_PRINT).tolist() == ["a1", "", "c3"]
+    assert stored.holds(corpus) and not corpus.holds(stored)
+    assert stored.groups == ["kind", "session"]
+    assert FeatureStore.create(store.path, corpus).manifest == stored  # reopened, not refused
+    with pytest.raises(StoreError, match="'label' is no column ser derives"):
+        store.add_derived_column("label", ["x"] * 3)
 
 
 def test_extra_columns_round_trip(tmp_path: Path) -> None:

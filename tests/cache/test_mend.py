@@ -10,6 +10,7 @@ import pytest
 
 from ser.cache import FeatureStore, Manifest
 from ser.cache.backend import DamagedMetadata
+from ser.cache.manifest import AUDIO_PRINT
 from ser.errors import StoreError
 from tests.stores import EXAMPLE_ATTRS, damage_chunk, example_columns, fill
 
@@ -83,3 +84,24 @@ def test_a_manifest_is_rebuilt_only_from_one_that_agrees(store: FeatureStore) ->
     assert opened.rebuild_manifest([relabelled, right])
     assert FeatureStore.open(store.path).manifest == right
     assert not opened.rebuild_manifest([right])  # not damaged now: nothing to do
+
+
+@pytest.mark.parametrize("made", ["added", "created with"])
+def test_a_rebuilt_manifest_keeps_the_audio_prints_still_readable(
+    store: FeatureStore, tmp_path: Path, made: str
+) -> None:
+    """The corpus gives no prints: those the damaged manifest still holds whole are kept,
+    whether extraction added them or the store was made holding them (the digest
+    recorded with it is over the corpus's columns alone)."""
+    prints = [f"{i:032x}" for i in range(len(IDS))]
+    if made == "added":
+        store.add_derived_column(AUDIO_PRINT, prints)
+    else:
+        columns = {**example_columns(IDS), AUDIO_PRINT: prints}
+        store = FeatureStore.create(tmp_path / "made.zarr", Manifest.from_columns(columns))
+    damage_chunk(store, "manifest/label")
+    opened = FeatureStore.open(store.path, "a")
+    assert opened.rebuild_manifest([Manifest.from_columns(example_columns(IDS))])
+    rebuilt = FeatureStore.open(store.path).manifest
+    assert rebuilt.column(AUDIO_PRINT).tolist() == prints
+    assert rebuilt.column("label").tolist() == example_columns(IDS)["label"]

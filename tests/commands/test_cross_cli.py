@@ -55,3 +55,31 @@ def test_an_emobox_test_set_stands_beside_emobox_s_number(tmp_path: Path) -> Non
     assert "classes by emotion: neu=neutral, hap=happy, sad=sad, ang=angry" in trained.output
     report = CliRunner().invoke(main, ["report", str(runs)])
     assert "| IEMOCAP |" in report.output and "; EmoBox 39.06 |" in report.output
+
+
+def test_a_test_store_of_the_training_audio_is_refused_unless_allow_overlap(
+    tmp_path: Path,
+) -> None:
+    """EmoBox's IEMOCAP folder holds IEMOCAP's recordings: its store's audio prints are
+    the IEMOCAP store's, which the manifests' utterance ids and labels do not show."""
+    from ser.cache import FeatureStore
+    from ser.cache.manifest import AUDIO_PRINT
+
+    a, b = tmp_path / "iemocap.zarr", tmp_path / "emobox.zarr"
+    corpus_store(a, "iemocap", ["neu", "hap", "sad", "ang"] * 6)
+    corpus_store(b, "emobox", ["Neutral", "Happy", "Sad", "Angry"] * 6, dataset="iemocap")
+    for path in (a, b):
+        FeatureStore.open(path, "a").add_derived_column(AUDIO_PRINT, [f"p{i}" for i in range(24)])
+    runs = tmp_path / "runs"
+    args = ["train", "--store", str(a), "--test-store", str(b), "--out", str(runs), *SMALL]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    (line,) = [x for x in refused.output.splitlines() if "--allow-overlap" in x]
+    assert f"--test-store {b}: 24 of its 24 test utterances (100.0 %)" in line
+    assert not runs.exists()
+    allowed = CliRunner().invoke(main, [*args, "--allow-overlap"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "test audio seen in training: 24 of 24 test utterances (100.0 %)" in allowed.output
+    report = CliRunner().invoke(main, ["report", str(runs)])
+    assert "test audio seen in training" in report.output
+    assert "24/24 (100.0 %) allowed" in report.output

@@ -180,8 +180,12 @@ def test_init_from_synthetic_corpus(synthetic_corpus, tmp_path: Path) -> None:
     wavs = fs.manifest.column("wav").tolist()
     assert all(not Path(w).is_absolute() and (root / w).is_file() for w in wavs if w)
     assert fs.feature_sets() == [] and fs.attrs["classes"] == "all"
+    n = len(truth.utterances)  # each one's audio print, as `ser extract` makes them
+    assert f"audio prints: {n} of {n} utterances" in result.stderr
+    assert all(fs.manifest.column("audio_print"))
     again = ser("store", "init", path, root)
     assert again.exit_code == 0 and "exists already" in again.stdout
+    assert "audio prints" not in again.stderr  # made once
     four = ser("store", "init", tmp_path / "four.h5", root, "--classes", "4")
     assert four.exit_code == 0, four.output
     assert set(FeatureStore.open(tmp_path / "four.h5").manifest.column("label")) <= {

@@ -94,6 +94,22 @@ def test_train_precision_option(store_path: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "int8" in bad.output
 
 
+def test_val_session_is_next_group_by_its_old_name(store_path: Path, tmp_path: Path) -> None:
+    """`--val next-group` holds out the next session; `--val session`, its old name, is
+    taken with a note; the record keeps writing `session`, so a run made before the
+    rename resumes under the new name (nothing left to train: no config difference)."""
+    args = ["train", "--store", store_path, "--features", "is13", *SMALL, "--out", tmp_path]
+    old = ser(*args, "--protocol", "session5", "--val", "session", "--name", "v")
+    assert old.exit_code == 0, old.output
+    assert "note: --val session is now spelled --val next-group" in old.stderr
+    record = json.loads((tmp_path / "v" / "run.json").read_text())
+    assert record["config"]["val"] == "session" and record["folds"][0]["val_groups"] == [1]
+    again = ser(*args, "--protocol", "session5", "--val", "next-group", "--name", "v")
+    assert again.exit_code == 0 and "note:" not in again.stderr, again.output
+    resumed = json.loads((tmp_path / "v" / "run.json").read_text())
+    assert (resumed["config"], resumed["folds"]) == (record["config"], record["folds"])
+
+
 def test_train_two_seeds_table_and_envvar(store_path: Path, tmp_path: Path) -> None:
     result = ser(
         "train",

@@ -1,8 +1,11 @@
-"""A new corpus kind is one file and one registry line, with a protocol of its own: this
-file is that file. `studio` (a made-up layout: `takes.csv` and `wav/<take>.wav`, each take
-recorded in a room) reads into `Utterance` records with a `room` group, offers a
-`held-room:<ROOM>` protocol (that room tested, the others trained, the next validating)
-as its default, and is summarised, extracted, trained on and reported end to end."""
+"""A new corpus kind is one file and one registration line, with a protocol and a
+synthetic writer of its own: this file is that file, and edits no other. `studio` (a
+made-up layout: `takes.csv` and `wav/<take>.wav`, each take recorded in a room) reads
+into `Utterance` records with a `room` group, offers a `held-room:<ROOM>` protocol (that
+room tested, the others trained, the next validating) as its default, and writes a
+synthetic copy of itself with the toolkit `ser demo-corpus` hands it. Registered, it is
+a `ser demo-corpus --layout`, summarised, extracted, trained on and reported end to end,
+in `ser train --help`, and the docs check asks for its row in docs/corpora.md."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,13 +22,14 @@ from click.testing import CliRunner
 
 from ser.cache import FeatureStore
 from ser.cli import main
+from ser.corpus.kind import Synthetic, Toolkit, Written
 from ser.corpus.kinds.flat import label_sets, pick, read_records
 from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import FoldData, Protocol, Split
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.corpus.registry import KINDS, CorpusKind, register
 from ser.errors import ConfigError, CorpusError
-from ser.synth.acted import voice_of, write_wav
+from tests.test_docs import undocumented_kinds
 
 # --- the kind's file ----------------------------------------------------------------
 
@@ -82,16 +87,37 @@ class HeldRoom(Protocol):
         held = found[(found.index(self.room) + 1) % len(found)]
         rows = np.arange(len(rooms))
         test, rest = rows[rooms == self.room], rows[rooms != self.room]
-        validation = rest[rooms[rest] == held] if val == "session" else rest[:0]
+        validation = rest[rooms[rest] == held] if val == "next-group" else rest[:0]
         train = np.setdiff1d(rest, validation)
         alone = not set(data.speakers[test]) & set(data.speakers[rest])
         return [Split(f"room={self.room}", train, validation, test, (self.room,), (held,), alone)]
+
+
+def write(root: Path, seed: int, kit: Toolkit, options: Mapping[str, Any]) -> Written:
+    """3 rooms x 2 speakers of their own x 4 emotions x 3 takes of ~0.5 s, the speech
+    `kit`'s (`ser.synth` passes it in: a kind's module may not import it)."""
+    (kit.new_root(root) / "wav").mkdir()
+    rng = np.random.default_rng(seed)
+    rows: list[Sequence[str]] = [("take", "speaker", "room", "emotion")]
+    for r, room in enumerate("abc"):
+        for s in range(2):
+            speaker, gender = f"{room}{s}", "FM"[s]
+            voice = kit.voice(seed, 2 * r + s, gender)
+            for emotion in ("neu", "hap", "sad", "ang"):
+                for k in range(3):
+                    take = f"{speaker}_{emotion}_{k}"
+                    kit.write_wav(root / "wav" / f"{take}.wav", rng, voice, emotion, (0.4, 0.6))
+                    rows.append((take, speaker, room, emotion))
+    with (root / TAKES).open("w", newline="") as file:
+        csv.writer(file).writerows(rows)
+    return Written(root, len(rows) - 1, 6)
 
 
 def kind() -> CorpusKind:
     return CorpusKind(
         "studio", "Studio", f"{TAKES}, wav/<take>.wav", read, detect, signature,
         lambda labels: SETS, "held-room:c", groups=("room",), own=(HeldRoom,), by=("room",),
+        synthetic=Synthetic(write),
     )  # fmt: skip
 
 
@@ -100,26 +126,8 @@ def kind() -> CorpusKind:
 
 @pytest.fixture
 def studio() -> Iterator[CorpusKind]:
-    yield register(kind())  # the one registry line
+    yield register(kind())  # the one registration line (a kind's module ends with it)
     del KINDS["studio"]
-
-
-def write_studio(root: Path, seed: int = 0) -> None:
-    """3 rooms x 2 speakers of their own x 4 emotions x 3 takes of ~0.5 s."""
-    (root / "wav").mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    rows: list[Sequence[str]] = [("take", "speaker", "room", "emotion")]
-    for r, room in enumerate("abc"):
-        for s in range(2):
-            speaker, gender = f"{room}{s}", "FM"[s]
-            voice = voice_of(seed, 2 * r + s, gender)
-            for emotion in ("neu", "hap", "sad", "ang"):
-                for k in range(3):
-                    take = f"{speaker}_{emotion}_{k}"
-                    write_wav(root / "wav" / f"{take}.wav", rng, voice, emotion, (0.4, 0.6))
-                    rows.append((take, speaker, room, emotion))
-    with (root / TAKES).open("w", newline="") as file:
-        csv.writer(file).writerows(rows)
 
 
 def ser(*args: str | Path) -> tuple[int, str]:
@@ -129,7 +137,8 @@ def ser(*args: str | Path) -> tuple[int, str]:
 
 def test_a_new_kind_reads_extracts_trains_and_reports(studio: CorpusKind, tmp_path: Path) -> None:
     root, store = tmp_path / "studio", tmp_path / "f.zarr"
-    write_studio(root)
+    code, shown = ser("demo-corpus", root, "--layout", "studio")
+    assert code == 0 and "wrote 72 utterances of 6 speakers in the studio layout" in shown, shown
     code, shown = ser("corpus", "summary", root, "--classes", "4", "--json")
     assert code == 0, shown
     assert json.loads(shown)["per_room"] == {r: dict.fromkeys(("neu", "hap", "sad", "ang"), 6)
@@ -157,3 +166,23 @@ def test_a_new_kind_reads_extracts_trains_and_reports(studio: CorpusKind, tmp_pa
     with pytest.raises(ConfigError, match="IEMOCAP has no protocol 'held-room:a'"):
         KINDS["iemocap"].parse_protocol("held-room:a")
     assert str(studio.parse_protocol("logo:room")) == "logo:room"
+
+
+def test_a_new_kind_is_listed_wherever_kinds_are(studio: CorpusKind, tmp_path: Path) -> None:
+    """Every list of kinds is made from the registry: the new one is in each, no file but
+    this one edited; and the docs check finds the page has no row for it yet."""
+    code, shown = ser("demo-corpus", "--help")
+    assert code == 0 and "studio" in shown, shown
+    code, shown = ser("corpus", "summary", "--help")
+    assert code == 0 and "studio" in shown, shown  # --corpus's choices
+    code, shown = ser("train", "--help")
+    assert code == 0, shown
+    unwrapped = "".join(shown.split())  # click wraps lines at spaces and hyphens
+    assert "studioheld-room:<ROOM>" in unwrapped  # --protocol's own
+    assert "studioheld-room:c" in unwrapped  # and its default
+    code, shown = ser(
+        "demo-corpus", tmp_path / "x", "--layout", "studio", "--dialogs-per-session", "2"
+    )
+    assert code == 2 and "--dialogs-per-session is IEMOCAP's: not for --layout studio" in shown
+    page = (Path(__file__).parents[2] / "docs" / "corpora.md").read_text(encoding="utf-8")
+    assert undocumented_kinds(page) == ["studio"]

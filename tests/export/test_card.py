@@ -51,6 +51,7 @@ def test_the_sections_say_what_a_user_must_know(card) -> None:
     assert all(heading in card for heading in SECTIONS)
     assert "| female |" in card and "| male |" in card  # the store records gender
     assert "Test text seen in training:" in card and "ASR: none" in card
+    assert "- Test audio seen in training: 0 of " in card  # its store has audio prints
     assert "USC SAIL" in card and "acted" in card and "synthetic" in card
     assert "ser predict --model THIS_FOLDER" in card
 

@@ -14,6 +14,7 @@ from ser.models import (
     FamilyConfig,
     FeatureInfo,
     ModelConfig,
+    TrainDefaults,
     build_model,
     family_of,
     plan_inputs,
@@ -21,6 +22,7 @@ from ser.models import (
 )
 from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record, config_record
+from ser.sweep.presets import FUSION_STUDY, ZHOU_PRESET
 
 HUBERT = FeatureInfo("hubert.L12", "audio", "frame", 8)
 WAVLM = FeatureInfo("wavlm.L12", "audio", "frame", 8)
@@ -63,19 +65,17 @@ def test_paper_defaults() -> None:
 
 
 def test_train_defaults_are_the_papers() -> None:
+    """A family's optimiser settings are its paper's; its paper's class set and protocol
+    are its sweep preset's (a run's defaults are the corpus kind's)."""
     m = family_of(ModelConfig(fusion="mit")).train
-    assert (m.optimizer, m.lr, m.batch_size, m.epochs, m.protocol) == ("adam", 2e-5, 8, 100, "loso")
+    assert (m.optimizer, m.lr, m.batch_size, m.epochs) == ("adam", 2e-5, 8, 100)
     w = family_of(ModelConfig(fusion="add", fusion_at="early")).train
-    assert (w.lr, w.weight_decay, w.epochs, w.batch_size) == (1e-3, 1e-5, 150, 20)
-    assert (w.protocol, w.seeds) == ("session5", 20)
+    assert (w.lr, w.weight_decay, w.epochs, w.batch_size, w.seeds) == (1e-3, 1e-5, 150, 20, 20)
     z = family_of(ModelConfig(fusion="late-prob")).train
-    assert (z.lr, z.weight_decay, z.epochs, z.classes, z.protocol) == (
-        1.5e-4,
-        1e-3,
-        15,
-        "5",
-        "random",
-    )
+    assert (z.lr, z.weight_decay, z.epochs) == (1.5e-4, 1e-3, 15)
+    assert not {"classes", "protocol"} & {f.name for f in dataclasses.fields(TrainDefaults)}
+    assert FUSION_STUDY.fixed["protocol"] == "session5" and FUSION_STUDY.fixed["val"] == "none"
+    assert (ZHOU_PRESET.fixed["classes"], ZHOU_PRESET.fixed["protocol"]) == ("5", "random")
 
 
 def test_a_config_is_a_frozen_dataclass_that_checks_itself() -> None:

@@ -5,16 +5,16 @@ budgets), with the choices the benchmark cases measured."""
 from __future__ import annotations
 
 import doctest
+from collections.abc import Iterable
+from dataclasses import replace
 
 import pytest
 
 import ser.runtime.execution as execution_module
 from ser.errors import ConfigError
+from ser.models import FAMILIES
+from ser.runtime.cost import FamilyCost
 from ser.runtime.execution import (
-    CELL_FAMILIES,
-    MIN_SECONDS,
-    RATE,
-    STACK_WIDTH,
     Execution,
     Training,
     for_extraction,
@@ -35,9 +35,14 @@ def budget(cores: int, affinity: int | None = None, quota: float | None = None) 
     return CpuBudget(cores=cores, affinity=affinity or cores, quota=quota, workers=1)
 
 
+def costs(families: Iterable[str]) -> dict[str, FamilyCost]:
+    """Each family with the cost its registry entry states (an unregistered one: none)."""
+    return {f: FAMILIES[f].cost if f in FAMILIES else FamilyCost() for f in families}
+
+
 def training(family: str = "dialog", members: int = 20, work: int = 10**8, width: int = NARROW,
              data_bytes: int = 0) -> Training:  # fmt: skip
-    return Training(frozenset({family}), members, work, width, data_bytes)
+    return Training(costs({family}), members, work, width, data_bytes)
 
 
 def on_cpu(run: Training, cores: int = 2, **options: object) -> Execution:
@@ -101,8 +106,9 @@ def test_wide_inputs_train_members_one_after_another() -> None:
     twenty = on_cpu(training("dialog", 20, width=WIDE))
     assert (twenty.processes, twenty.threads) == (2, 1)
     assert "members one after another" in twenty.describe()
-    assert STACK_WIDTH["dialog"] < WIDE <= STACK_WIDTH["dialog"] * 10
-    assert STACK_WIDTH["dialog"] >= NARROW
+    stack_width = FAMILIES["dialog"].cost.stack_width
+    assert stack_width < WIDE <= stack_width * 10
+    assert stack_width >= NARROW
 
 
 def test_a_big_run_trains_a_process_per_core_one_left_free_above_two() -> None:
@@ -117,9 +123,12 @@ def test_a_big_run_trains_a_process_per_core_one_left_free_above_two() -> None:
 
 def test_every_family_from_its_own_size() -> None:
     """A run's seconds of training (its utterance-epochs at the family's rate for its
-    width) against the family's `MIN_SECONDS`: a process's start-up must be paid for."""
-    for family, least in MIN_SECONDS.items():
-        a, b = RATE[family]
+    width) against the family's `min_seconds`: a process's start-up must be paid for."""
+    measured = {f: family.cost for f, family in FAMILIES.items() if family.cost.min_seconds}
+    assert set(measured) == {"dialog", "unimodal", "msmser", "late_prob"}
+    for family, cost in measured.items():
+        least = cost.min_seconds or 0.0
+        a, b = cost.rate or (0.0, 0.0)
         enough = round(least / (a + b * 40)) + 1
         big = on_cpu(training(family, 4, work=enough, width=40))
         small = on_cpu(training(family, 4, work=enough // 2, width=40))
@@ -129,9 +138,9 @@ def test_every_family_from_its_own_size() -> None:
     # unimodal MLP over IEMOCAP's 5531 are ~40 s at 768 dims, ~5 min at 6373.
     work = 20 * 30 * 5531
     narrow, wide = training("unimodal", 20, work, 768), training("unimodal", 20, work, 6373)
-    assert training_seconds(narrow, "unimodal") < MIN_SECONDS["unimodal"]
+    assert training_seconds(narrow, "unimodal") < (FAMILIES["unimodal"].cost.min_seconds or 0)
     assert on_cpu(narrow).processes == 1 and on_cpu(wide).processes == 2
-    both = Training(frozenset({"dialog", "msmser"}), 4, 10**5, 40)
+    both = Training(costs({"dialog", "msmser"}), 4, 10**5, 40)
     assert on_cpu(both).processes == 1  # under dialog's
     alone = on_cpu(training("someone-elses"))
     assert alone.processes == 1 and "unmeasured" in alone.source
@@ -155,7 +164,7 @@ def test_a_queue_that_would_leave_a_process_waiting_is_not_chosen() -> None:
     """Members one after another on P processes take ceil(M / P) member-times at one
     thread; one process takes M at the threads' gain: with 3 members on 2 cores a
     process would wait for the last."""
-    gain = execution_module.THREAD_GAIN["dialog"]
+    gain = FAMILIES["dialog"].cost.thread_gain or 0.0
     three = on_cpu(training("dialog", 3, width=WIDE))
     assert (three.processes > 1) == (2 * gain < 3)
     four = on_cpu(training("dialog", 4, width=WIDE))
@@ -219,8 +228,8 @@ def test_a_kind_off_torch_takes_a_process_per_core() -> None:
 
 def sweep(cores: int = 2, families: set[str] | None = None, cells: int = 26,
           **options: object) -> Execution:  # fmt: skip
-    return for_sweep(budget(cores), families=families or {"dialog"}, cells=cells, cuda=False,
-                     **options)  # type: ignore[arg-type]  # fmt: skip
+    return for_sweep(budget(cores), families=costs(families or {"dialog"}), cells=cells,
+                     cuda=False, **options)  # type: ignore[arg-type]  # fmt: skip
 
 
 def test_dialog_cells_train_a_cell_per_core_with_one_thread() -> None:
@@ -238,8 +247,8 @@ def test_a_sweep_in_one_process_where_processes_are_unmeasured_or_cannot_help() 
         assert (chosen.processes, chosen.threads, chosen.cluster) == (1, 0, False), families
     assert "msmser" in sweep(families={"msmser"}).source
     assert "1 process x its default threads" in sweep(families={"msmser"}).describe()
-    assert "unimodal" not in CELL_FAMILIES  # until measured
-    gpu = for_sweep(budget(8), families={"dialog"}, cells=26, cuda=True)
+    assert not FAMILIES["unimodal"].cost.cell_per_process  # until measured
+    gpu = for_sweep(budget(8), families=costs({"dialog"}), cells=26, cuda=True)
     assert gpu.processes == 1 and "CUDA" in gpu.source
 
 
@@ -295,11 +304,9 @@ def test_msmser_members_train_one_at_a_time_on_a_gpu_unless_asked(
     assert ("steps compiled" in chosen.describe()) == (chosen_step == "compiled")
 
 
-def test_a_family_listed_as_compiled_compiles_on_a_gpu_by_default(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(execution_module, "GPU_COMPILED", ("msmser",))
-    run = training("msmser", members=15)
+def test_a_family_whose_cost_says_compiled_compiles_on_a_gpu_by_default() -> None:
+    compiled = replace(FAMILIES["msmser"].cost, gpu_compiled=True)
+    run = replace(training("msmser", members=15), families={"msmser": compiled})
     chosen = for_training(run, device="cuda", budget=budget(2), threads=HERE)
     assert (chosen.stacked, chosen.step) == (1, "compiled")
     assert "steps compiled" in chosen.describe()

@@ -247,7 +247,7 @@ def test_the_cpu_stacks_the_unimodal_mlp_by_default_and_a_member_is_its_run_alon
     store_path: Path, tmp_path: Path
 ) -> None:
     """On the CPU the unimodal MLP's members on narrow inputs stack by default (which
-    families at which widths: `ser.runtime.execution.STACK_WIDTH`, tested there). A
+    families at which widths: each family's cost's `stack_width`, tested in tests/runtime). A
     default-stacked member without randomness is its run alone; with dropout, see
     `test_stacked_seeds_score_as_separate_seeds` (the same family, stacked)."""
     stacked, stacked_predictions, groups = run(

@@ -210,13 +210,14 @@ def test_dialog_fusion_run(store_path: Path, tmp_path: Path) -> None:
         batch_size=None,
         lr=None,
     )
-    plan = make_plan(cfg, IEMOCAP)
+    plan = make_plan(cfg, IEMOCAP)  # the family's batch and lr; the corpus's protocol
     assert (str(plan.protocol), plan.batch_size, plan.lr, plan.name) == (
-        "session5",
+        "loso",
         20,
         1e-3,
-        "is13+bert_add-logits-perspective_session5_c4",
+        "is13+bert_add-logits-perspective_loso_c4",
     )
+    cfg = replace(cfg, protocol="session5")  # the paper's (its preset's), one fold
     record = train(cfg)
     assert [f.fold for f in record.folds] == ["session5"]
     assert record.folds[0].sizes == {"train": 30, "val": 10, "test": 10}

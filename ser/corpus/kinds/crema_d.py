@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from ser.corpus.kinds.flat import label_sets, pick, read_records
+import numpy as np
+import soundfile
+
+from ser.corpus.kind import CorpusKind, Maker, Synthetic, Toolkit, Written, fixed, register
+from ser.corpus.kinds.flat import LEGACY_IDENTITY, label_sets, pick, read_records
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
@@ -97,3 +103,48 @@ def _sexes(path: Path, problems: list[Problem]) -> dict[str, str]:
         if actor and sex in ("male", "female"):
             sexes[actor] = "M" if sex == "male" else "F"
     return sexes
+
+
+def write_synthetic(
+    out: Path, kit: Maker, actors: int = 6, sentences: int = 2, seed: int = 0,
+    seconds: tuple[float, float] = (0.8, 1.4),
+) -> tuple[dict[str, tuple[str, str]], str]:  # fmt: skip
+    """`out/AudioWAV/<actor>_<sentence>_<EMO>_<level>.wav` of `kit`'s speech and
+    `VideoDemographics.csv`, with the release's one empty file (its last actor's
+    `MTI_SAD_XX`, as 1076's); per utterance id its (label code, speaker), and the empty
+    one's id."""
+    folder = kit.new_root(out) / AUDIO
+    folder.mkdir()
+    said = [s for s in SENTENCES if s != "MTI"][:sentences]
+    files, rows = {}, []
+    for a in range(actors):
+        actor, gender = f"{1001 + a}", "FM"[a % 2]
+        rows.append({"ActorID": actor, "Age": 30 + a, "Sex": "Female" if gender == "F" else "Male"})
+        voice = kit.voice(seed, a, gender)
+        for k, (emo, code) in enumerate(EMOTIONS.items()):
+            for s, sentence in enumerate(said):
+                level = ("HI", "MD", "LO", "XX")[(a + s) % 4]
+                stem = f"{actor}_{sentence}_{emo}_{level}"
+                rng = np.random.default_rng([seed, a, k, s])
+                kit.write_wav(folder / f"{stem}.wav", rng, voice, code, seconds)
+                files[stem] = (code, actor)
+    empty = f"{1000 + actors}_MTI_SAD_XX"
+    soundfile.write(folder / f"{empty}.wav", np.zeros(0, np.int16), kit.sample_rate)
+    files[empty] = ("sad", empty[:4])
+    with (out / "VideoDemographics.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, ["ActorID", "Age", "Sex"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return files, empty
+
+
+def _synthetic(out: Path, seed: int, kit: Toolkit, options: Mapping[str, Any]) -> Written:
+    files, _ = write_synthetic(out, kit, seed=seed)
+    return Written.of(out.resolve(), files)
+
+
+register(CorpusKind(
+    "crema-d", "CREMA-D", LAYOUT, read, detect, signature, fixed(LABEL_SETS), "speaker-kfold",
+    groups=("sentence", "level"), identity=LEGACY_IDENTITY,
+    synthetic=Synthetic(_synthetic),
+))  # fmt: skip

@@ -31,30 +31,33 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ser.corpus.audio import AudioError, audio_info
+from ser.corpus.kind import CorpusKind, Optioned, Synthetic, register
 from ser.corpus.kinds.emobox_corpora import (
+    FOUR,
     MAPS,
+    SIDES,
     STM,
     UNKNOWN,
     FromStm,
     code_of,
     corpus_of,
     label_map,
+    label_sets,
     speaker_problems,
     stm_speakers,
 )
-from ser.corpus.kinds.flat import json_lines, pick
-from ser.corpus.labels import LabelSet
+from ser.corpus.kinds.emobox_summary import summarize
+from ser.corpus.kinds.flat import LEGACY_IDENTITY, json_lines, pick
 from ser.corpus.options import NO_OPTIONS, ReadOptions
+from ser.corpus.protocols.emobox import EmoBoxFolds
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
 
-SIDES = ("train", "valid", "test")
-FOUR = ("Neutral", "Happy", "Sad", "Angry")
 # A track2 label (lower case) -> the class name EmoBox's label maps give it.
 NAMES = {name.lower(): name for name in (*FOUR, "Fear", "Disgust", "Surprise", "Calm")}
 TRACK2 = "_selected_balenced.jsonl"  # EmoBox's spelling
@@ -90,15 +93,6 @@ def files(root: Path, options: ReadOptions) -> list[Path]:
     audio, field = audio_root(root, options), "wav_filename" if root.is_file() else "wav"
     folders = {(audio / str(row[field])).parent for _, row in _lines(lines) if row.get(field)}
     return [*signature(root), *sorted(f for f in folders if f.is_dir())]
-
-
-def label_sets(labels: Sequence[str]) -> dict[str, LabelSet]:
-    """`all`: the class names found; `4`: Neutral, Happy, Sad, Angry (track2's four)."""
-    found = tuple(sorted(set(labels)))
-    return {
-        "all": LabelSet("all", found, {c: c for c in found}),
-        "4": LabelSet("4", FOUR, {c: c for c in FOUR if c in found}),
-    }
 
 
 def audio_root(root: Path, options: ReadOptions) -> Path:
@@ -344,3 +338,11 @@ def _header_seconds(wav: Path) -> float:
         return round(audio_info(wav).seconds, 4)
     except AudioError:
         return 0.0
+
+
+register(CorpusKind(
+    "emobox", "EmoBox", LAYOUT, read, detect, signature, label_sets, "emobox", classes="all",
+    groups=("dataset", "emo"), own=(EmoBoxFolds,), summary=summarize,
+    optioned=Optioned(read_with, files), identity=LEGACY_IDENTITY,
+    synthetic=Synthetic.in_toolkit("emobox"),
+))  # fmt: skip

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ser.corpus.labels import LabelSet
 from ser.corpus.records import Problem
 from ser.errors import CorpusError
 
@@ -196,3 +198,16 @@ def speaker_problems(
         return []
     shown = ", ".join(unnamed[:5]) + (f" and {len(unnamed) - 5} more" if len(unnamed) > 5 else "")
     return [Problem(name, f"{root / STM} names no speaker for {shown}: {UNKNOWN}")]
+
+
+SIDES = ("train", "valid", "test")
+FOUR = ("Neutral", "Happy", "Sad", "Angry")
+
+
+def label_sets(labels: Sequence[str]) -> dict[str, LabelSet]:
+    """`all`: the class names found; `4`: Neutral, Happy, Sad, Angry (track2's four)."""
+    found = tuple(sorted(set(labels)))
+    return {
+        "all": LabelSet("all", found, {c: c for c in found}),
+        "4": LabelSet("4", FOUR, {c: c for c in FOUR if c in found}),
+    }

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ser.corpus.kinds.emobox import SIDES, label_sets
-from ser.corpus.kinds.emobox_corpora import UNKNOWN, corpus_of
+from ser.corpus.kinds.emobox_corpora import SIDES, UNKNOWN, corpus_of, label_sets
 from ser.corpus.kinds.flat import pick, summarize_by
 from ser.corpus.records import CorpusReading, Utterance
 

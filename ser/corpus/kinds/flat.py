@@ -28,6 +28,11 @@ from ser.errors import ConfigError, CorpusError
 #: The codes every kind but IEMOCAP writes (IEMOCAP's own, plus `cal`: RAVDESS's calm).
 FOUR = ("neu", "hap", "sad", "ang")
 
+#: The manifest columns the digest of a store of the kinds that predate
+#: `CorpusKind.identity` hashes (those present), in that order: those kinds pin them, so
+#: their stores keep the identity (`StoreCorpus.digest`) their sweep cells are keyed by.
+LEGACY_IDENTITY = ("utt_id", "label", "session", "speaker", "dialog", "order", "split")
+
 
 def label_sets(codes: Sequence[str], name: str) -> dict[str, LabelSet]:
     """A corpus's class sets: its own codes under `name` and `all`, and the 4 classes."""
@@ -93,21 +98,30 @@ def read_records(
     IEMOCAP's are). Transcripts are kept as given (`transcript_raw`) and with their
     whitespace collapsed."""
     kept = [u for u in utterances if label_set.class_of(u.label) is not None]
-    measured = [_measured(u, problems) for u in kept]
+    # A file holding many utterances (spans of one recording) is measured once.
+    lengths: dict[Path, tuple[float, tuple[str, ...]]] = {}
+    measured = [_measured(u, problems, lengths) for u in kept]
     measured.sort(key=lambda u: (u.dialog, u.order, u.utt_id))
     dropped = {u.utt_id for u in utterances} - {u.utt_id for u in kept}
     shown = [p for p in problems if p.utt_id not in dropped]  # theirs go with them
     return CorpusReading(root, tuple(measured), tuple(shown), source)
 
 
-def _measured(utterance: Utterance, problems: list[Problem]) -> Utterance:
+def _measured(
+    utterance: Utterance,
+    problems: list[Problem],
+    lengths: dict[Path, tuple[float, tuple[str, ...]]],
+) -> Utterance:
     wav, duration = utterance.wav_path, 0.0
     if wav is None or not wav.is_file():
         where = f"no {wav}" if wav is not None else "no file named for it"
         problems.append(Problem(utterance.utt_id, f"wav missing: {where}"))
         wav = None
     else:
-        duration = _seconds(wav, utterance.utt_id, problems)
+        if wav not in lengths:
+            lengths[wav] = _seconds(wav)
+        duration, said = lengths[wav]
+        problems.extend(Problem(utterance.utt_id, text) for text in said)
     start, end = utterance.span or (0.0, duration)
     if utterance.span is not None and wav is not None and not 0 <= start < end <= duration:
         problems.append(
@@ -125,22 +139,20 @@ def _measured(utterance: Utterance, problems: list[Problem]) -> Utterance:
     )
 
 
-def _seconds(wav: Path, utt_id: str, problems: list[Problem]) -> float:
-    """The audio's length by its header; 0 and a problem when it cannot be read or is empty,
-    a problem too for a WAV cut short (whose extraction fails: `load_audio`)."""
+def _seconds(wav: Path) -> tuple[float, tuple[str, ...]]:
+    """The audio's length by its header and what is wrong with it: 0 and a problem when
+    it cannot be read or is empty, a problem too for a WAV cut short (whose extraction
+    fails: `load_audio`)."""
     from ser.corpus.audio import AudioError, audio_info, cut_short
 
     try:
         info = audio_info(wav)
     except AudioError as error:
-        problems.append(Problem(utt_id, f"unreadable audio: {error}"))
-        return 0.0
+        return 0.0, (f"unreadable audio: {error}",)
     if info.frames == 0:
-        problems.append(Problem(utt_id, f"empty wav {wav}: no samples"))
-        return 0.0
-    if (short := cut_short(wav)) is not None:
-        problems.append(Problem(utt_id, short))
-    return round(info.seconds, 4)
+        return 0.0, (f"empty wav {wav}: no samples",)
+    short = cut_short(wav)
+    return round(info.seconds, 4), (() if short is None else (short,))
 
 
 def column_of(utterance: Utterance, name: str) -> str:

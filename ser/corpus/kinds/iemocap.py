@@ -34,6 +34,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ser.corpus.kind import CorpusKind, Origin, Synthetic, fixed, register
+from ser.corpus.kinds.flat import LEGACY_IDENTITY
+from ser.corpus.kinds.iemocap_sessions import (
+    LeaveOneSessionOut,
+    ScriptFreeLoso,
+    ScriptFreeSession5,
+    SessionHeldOut,
+    session_of_file,
+    session_of_fold,
+)
 from ser.corpus.labels import LABEL_CODES, LABEL_SETS, get_label_set
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
@@ -366,3 +376,13 @@ def summarize(reading: CorpusReading, classes: str = "all") -> dict[str, Any]:
         "hours": round(sum(u.duration for u in reading.utterances) / 3600, 4),
         "problems": [{"utt_id": p.utt_id, "problem": p.problem} for p in reading.problems],
     }
+
+
+register(CorpusKind(
+    "iemocap", "IEMOCAP", LAYOUT, read, detect, signature, fixed(LABEL_SETS), "loso",
+    groups=("session", "kind", "script"), derived={"script": script_of},
+    own=(LeaveOneSessionOut, SessionHeldOut, ScriptFreeLoso, ScriptFreeSession5),
+    by=("session",), not_trained=("all",), summary=summarize, papers=True, votes=True,
+    identity=LEGACY_IDENTITY, origin=Origin("session", session_of_file, session_of_fold),
+    synthetic=Synthetic.in_toolkit("iemocap", ("dialogs_per_session", "metadata")),
+))  # fmt: skip

@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ser.corpus.kinds.flat import four_of, json_lines, pick, read_records
+from ser.corpus.kind import CorpusKind, register
+from ser.corpus.kinds.flat import LEGACY_IDENTITY, four_of, json_lines, pick, read_records
+from ser.corpus.kinds.official import Official
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Utterance
 from ser.errors import CorpusError
@@ -176,3 +178,10 @@ def _number(text: dict[str, str], column: str) -> float:
         return float(value)
     except ValueError:
         raise ValueError(f"{column} {value!r} is not a number") from None
+
+
+register(CorpusKind(
+    "manifest", "a manifest", "a .csv or .jsonl file (utt_id, wav, label, speaker, ...)",
+    read, detect, signature, label_sets, "speaker-kfold", groups=("split",), after=(Official,),
+    by=("split", "speaker"), votes=True, identity=LEGACY_IDENTITY,
+))  # fmt: skip

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.corpus.kinds.flat import csv_rows, pick, read_records
+from ser.corpus.kind import CorpusKind, Synthetic, fixed, register
+from ser.corpus.kinds.flat import LEGACY_IDENTITY, csv_rows, pick, read_records
+from ser.corpus.kinds.official import Official
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
@@ -158,3 +160,11 @@ def _audio(root: Path, split: str, stem: str) -> Path:
     if wav.is_file():
         return wav
     return clip if clip.is_file() or clip.parent.is_dir() else wav
+
+
+register(CorpusKind(
+    "meld", "MELD", LAYOUT, read, detect, signature, fixed(LABEL_SETS), "official",
+    groups=("split", "sentiment", "season", "episode"), after=(Official,),
+    by=("split", "speaker"), class_weights=CLASS_WEIGHTS, identity=LEGACY_IDENTITY,
+    synthetic=Synthetic.in_toolkit("meld"),
+))  # fmt: skip

@@ -29,7 +29,9 @@ import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ser.corpus.kinds.flat import csv_rows, four_of, pick, read_records
+from ser.corpus.kind import CorpusKind, Synthetic, fixed, register
+from ser.corpus.kinds.flat import LEGACY_IDENTITY, csv_rows, four_of, pick, read_records
+from ser.corpus.kinds.official import Official
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
@@ -193,3 +195,11 @@ def _transcript(path: Path) -> str:
         return path.read_text(encoding="utf-8", errors="replace").strip()
     except OSError:
         return ""
+
+
+register(CorpusKind(
+    "msp-podcast", "MSP-Podcast", LAYOUT, read, detect, signature, fixed(LABEL_SETS), "official",
+    groups=("split",), after=(Official,), by=("split", "speaker"), not_trained=("all",),
+    votes=True, identity=LEGACY_IDENTITY,
+    synthetic=Synthetic.in_toolkit("msp-podcast"),
+))  # fmt: skip

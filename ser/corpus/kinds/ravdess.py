@@ -13,9 +13,14 @@ problem.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from ser.corpus.kinds.flat import label_sets, pick, read_records
+import numpy as np
+
+from ser.corpus.kind import CorpusKind, Maker, Synthetic, Toolkit, Written, fixed, register
+from ser.corpus.kinds.flat import LEGACY_IDENTITY, label_sets, pick, read_records
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
@@ -97,3 +102,38 @@ def _utterance(wav: Path, actor: str, problems: list[Problem]) -> Utterance | No
             ("repetition", repetition),
         ),
     )
+
+
+def write_synthetic(
+    out: Path, kit: Maker, actors: int = 6, sentences: int = 2, seed: int = 0,
+    seconds: tuple[float, float] = (0.8, 1.4),
+) -> dict[str, tuple[str, str]]:  # fmt: skip
+    """`out/Actor_XX/03-01-EE-II-SS-01-XX.wav` of `kit`'s speech: every emotion, both
+    intensities (neutral: normal only), `sentences` statements (at most 2); per
+    utterance id its (label code, speaker)."""
+    root = kit.new_root(out)
+    files = {}
+    for a in range(actors):
+        actor = f"{a + 1:02d}"
+        folder = root / f"Actor_{actor}"
+        folder.mkdir()
+        voice = kit.voice(seed, a, "M" if (a + 1) % 2 else "F")
+        for e, code in enumerate(EMOTIONS, start=1):
+            for intensity in ("01",) if code == "neu" else ("01", "02"):
+                for s in range(1, min(sentences, 2) + 1):
+                    stem = f"03-01-{e:02d}-{intensity}-{s:02d}-01-{actor}"
+                    rng = np.random.default_rng([seed, a, e, int(intensity), s])
+                    kit.write_wav(folder / f"{stem}.wav", rng, voice, code, seconds)
+                    files[stem] = (code, f"Actor_{actor}")
+    return files
+
+
+def _synthetic(out: Path, seed: int, kit: Toolkit, options: Mapping[str, Any]) -> Written:
+    return Written.of(out.resolve(), write_synthetic(out, kit, seed=seed))
+
+
+register(CorpusKind(
+    "ravdess", "RAVDESS", LAYOUT, read, detect, signature, fixed(LABEL_SETS), "speaker-kfold",
+    groups=("kind", "intensity", "statement", "repetition"), identity=LEGACY_IDENTITY,
+    synthetic=Synthetic(_synthetic),
+))  # fmt: skip

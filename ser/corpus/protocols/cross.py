@@ -5,7 +5,7 @@ every utterance of the test corpus, the two told apart by the `FoldData` group
 when a run has a test store.
 
 Validation is carved from the training corpus alone, as EmoBox's cross-corpus track
-trains on the whole source corpus: `--val session` (there is no next group when the
+trains on the whole source corpus: `--val next-group` (there is no next group when the
 whole corpus trains) and `random10` hold out a stratified 10 % of it (whole dialogs for
 a dialog-context model), `none` trains on all of it for the fixed epochs. Speakers of
 two corpora are different people: the fold is speaker-independent by construction
@@ -13,7 +13,7 @@ two corpora are different people: the fold is speaker-independent by constructio
 
 >>> data = FoldData(np.array([0, 1] * 10 + [0, 1]), np.array(["a"] * 20 + ["b"] * 2),
 ...                 {"corpus": np.array([TRAIN] * 20 + [TEST] * 2)})
->>> fold = CrossCorpus("cross", "IEMOCAP", "MELD").folds(data, "session", seed=0)[0]
+>>> fold = CrossCorpus("cross", "IEMOCAP", "MELD").folds(data, "next-group", seed=0)[0]
 >>> fold.describe()
 'cross: train 18, val 2 (IEMOCAP), test 2 (MELD); speaker-independent'
 """

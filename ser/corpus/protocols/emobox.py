@@ -12,7 +12,7 @@ training or validation side; otherwise the fold names them (an unnamed speaker,
 
 >>> sides = np.array(["train", "train", "valid", "test", "test", ""])
 >>> data = FoldData(np.zeros(6, np.int64), np.array(list("aabccd")), {"fold_1": sides})
->>> (split,) = EmoBoxFolds("emobox").splits(data, "session", 0)
+>>> (split,) = EmoBoxFolds("emobox").splits(data, "next-group", 0)
 >>> split.train.tolist(), split.val.tolist(), split.test.tolist(), split.shared_speakers
 ([0, 1], [2], [3, 4], ())
 """

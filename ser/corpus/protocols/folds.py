@@ -4,7 +4,7 @@
 A protocol parses its own options once (`parse`: `speaker-kfold:5:1` -> K 5, seed 1),
 knows how many folds it makes of a corpus (`fold_count`), and makes them (`folds`):
 its `splits` decide the sides, validation carved from the training side by `val`
-(`session`: the next group held out; `random10`: a stratified 10 % slice, made here;
+(`next-group`: the next group held out; `random10`: a stratified 10 % slice, made here;
 `none`: nothing, fixed epochs and the last one tested, the papers' training sets), and
 every fold passes `check_no_leakage` before it is returned.
 
@@ -27,11 +27,16 @@ import numpy as np
 from ser.corpus.protocols.carve import stratified_slice
 from ser.errors import ConfigError, SerError
 
-VAL_MODES = ("session", "random10", "none")
+VAL_MODES = ("next-group", "random10", "none")
+#: `--val`'s old spellings: `session` held out the next group of any protocol's groups.
+VAL_ALIASES = {"session": "next-group"}
+#: How run records write a mode: `next-group` under its old name, so that the records,
+#: resumes and sweep cell keys of runs made before the rename still match.
+RECORDED_VAL = {new: old for old, new in VAL_ALIASES.items()}
 NO_VAL = "no validation (fixed epochs, last epoch tested)"
 # How a run selected its epoch, as records and reports name it (`Protocol.validation`).
 VALIDATION = {
-    "session": "the next group of the training side held out; best validation epoch tested",
+    "next-group": "the next group of the training side held out; best validation epoch tested",
     "random10": "10 % of the training side held out; best validation epoch tested",
     "none": "none: every training group, fixed epochs, last epoch tested",
 }

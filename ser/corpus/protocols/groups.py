@@ -6,20 +6,13 @@
   folds on every run; each fold's speakers are in the run record.
 - ``logo:<group>``: leave one group out over any group of the corpus (`logo:speaker`,
   `logo:sentence`, `logo:session`); speaker-independent when every speaker is in one group.
-- ``official[:PARTITION]``: the `split` group, `train` / `dev` / `test`: dev validates,
-  `test` (or PARTITION: MSP-Podcast's `test2`) tests; any other partition is left out,
-  and the fold says which. ``official:dev`` tests the dev partition (where a
-  challenge's test labels are not released), validated on a `random10` slice of train
-  (or none). Speakers on both sides (MELD's recurring characters,
-  MSP-Podcast's `Unknown`) make the fold speaker-dependent, the fold naming them.
 
-Validation (`val`): ``session`` holds out the next group (cyclically; official: dev),
-``random10`` a stratified 10 % of the training side, ``none`` nothing (official: dev
-joins train).
+Validation (`val`): ``next-group`` holds out the next group (cyclically), ``random10``
+a stratified 10 % of the training side, ``none`` nothing.
 
 >>> speakers = np.array(["a", "a", "b", "b", "c", "c"])
 >>> data = FoldData(np.zeros(6, np.int64), speakers)
->>> [s.test_groups for s in SpeakerKFold("speaker-kfold:3", k=3).splits(data, "session", 0)]
+>>> [s.test_groups for s in SpeakerKFold("speaker-kfold:3", k=3).splits(data, "next-group", 0)]
 [('c',), ('a',), ('b',)]
 """
 
@@ -32,8 +25,6 @@ import numpy as np
 
 from ser.corpus.protocols.folds import FoldData, Protocol, Split
 from ser.errors import ConfigError
-
-SPLITS = ("train", "dev", "test")
 
 
 @dataclass(frozen=True)
@@ -64,9 +55,9 @@ class SpeakerKFold(Protocol):
         found = sorted(set(speakers.tolist()))
         if len(found) < k:
             raise ConfigError(f"speaker-kfold:{k} needs {k} speakers; the data has {len(found)}")
-        if k < 3 and val == "session":
+        if k < 3 and val == "next-group":
             raise ConfigError(
-                f"speaker-kfold:{k} with val='session' needs K >= 3 (a group each side)"
+                f"speaker-kfold:{k} with val='next-group' needs K >= 3 (a group each side)"
             )
         order = np.random.default_rng(self.seed).permutation(np.array(found, dtype=object))
         groups = [tuple(sorted(str(s) for s in g)) for g in np.array_split(order, k)]
@@ -102,7 +93,7 @@ class LeaveOneGroupOut(Protocol):
     def splits(self, data: FoldData, val: str, seed: int) -> list[Split]:
         values, speakers, column = data.group(self.column).astype(str), data.speakers, self.column
         found = sorted(set(values.tolist()))
-        needed = 3 if val == "session" else 2
+        needed = 3 if val == "next-group" else 2
         if len(found) < needed:
             raise ConfigError(
                 f"logo:{column} with val={val!r} needs {needed} groups; the data has {len(found)}"
@@ -118,68 +109,14 @@ class LeaveOneGroupOut(Protocol):
         return splits
 
 
-@dataclass(frozen=True)
-class Official(Protocol):
-    """The corpus's own train / dev / `test` partitions (module doc)."""
-
-    spec: str
-    test: str = "test"
-    name = "official"
-    usage = "official[:PARTITION]"
-
-    @classmethod
-    def parse(cls, spec: str, options: str) -> Official:
-        if options == "train" or ":" in options:
-            raise ConfigError(f"protocol {spec!r}: write official[:PARTITION], e.g. official:test2")
-        return cls(spec, options or "test")
-
-    def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
-        return 1
-
-    def validation(self, val: str) -> str:
-        return {
-            "session": "the official dev partition; best validation epoch tested",
-            "none": "none: train and dev trained on, fixed epochs, last epoch tested",
-        }.get(val, super().validation(val))
-
-    def splits(self, data: FoldData, val: str, seed: int) -> list[Split]:
-        split, speakers, test = data.group("split").astype(str), data.speakers, self.test
-        values = set(split.tolist())
-        if not {"train", test} <= values or "" in values:
-            raise ConfigError(
-                f"protocol official needs the split group with train and {test} (and dev) "
-                f"rows; the data has {', '.join(sorted(map(repr, values)))}"
-            )
-        rows = np.arange(len(split), dtype=np.int64)
-        if test == "dev" and val == "session":
-            raise ConfigError(
-                "protocol official:dev tests the dev partition, which then validates "
-                "nothing: give --val random10 (or none)"
-            )
-        held_out = "dev" if test != "dev" else "(none)"  # official:dev holds nothing out
-        train, dev, tested = (rows[split == name] for name in ("train", held_out, test))
-        held: np.ndarray | None = dev
-        if val == "none" or len(dev) == 0:
-            train, held = np.sort(np.concatenate([train, dev])), rows[:0] if val == "none" else None
-        trained = rows[np.isin(split, ["train", held_out])]
-        shared = sorted(set(speakers[tested].tolist()) & set(speakers[trained].tolist()))
-        return [
-            Split(
-                "official", train, held, tested, (test,),
-                (held_out,) if held is not None and test != "dev" else (),
-                not shared, tuple(sorted(values - {"train", "dev", test})), tuple(map(str, shared)),
-            )
-        ]  # fmt: skip
-
-
 def _held_out(
     name: str, groups: np.ndarray, test: int, val_group: int, val: str,
     test_groups: tuple[str, ...], val_groups: tuple[str, ...],
 ) -> Split:  # fmt: skip
-    """Group `test`'s rows tested; `val_group`'s held out for validation `session`."""
+    """Group `test`'s rows tested; `val_group`'s held out for validation `next-group`."""
     rows = np.arange(len(groups), dtype=np.int64)
     test_rows, rest = rows[groups == test], rows[groups != test]
-    if val == "session":
+    if val == "next-group":
         held = rest[groups[rest] == val_group]
         return Split(
             name, rest[groups[rest] != val_group], held, test_rows, test_groups, val_groups, True

@@ -17,7 +17,7 @@ def data(n_train: int = 40, n_test: int = 12, speakers: tuple[str, str] = ("a", 
 
 
 def test_trains_on_one_corpus_and_tests_on_the_other() -> None:
-    (fold,) = CrossCorpus("cross", "IEMOCAP", "MELD").folds(data(), "session", seed=0)
+    (fold,) = CrossCorpus("cross", "IEMOCAP", "MELD").folds(data(), "next-group", seed=0)
     assert set(fold.test.tolist()) == set(range(40, 52))
     assert len(fold.val) == 4 and set(fold.train.tolist()) | set(fold.val.tolist()) == set(
         range(40)
@@ -33,4 +33,4 @@ def test_val_none_trains_on_all_of_it() -> None:
 
 def test_a_speaker_on_both_sides_is_leakage() -> None:
     with pytest.raises(LeakageError, match="test speaker"):
-        CrossCorpus("cross").folds(data(speakers=("a", "a")), "session", seed=0)
+        CrossCorpus("cross").folds(data(speakers=("a", "a")), "next-group", seed=0)

@@ -28,7 +28,7 @@ def _by_speaker(test: str, valid: str = "") -> list[str]:
 
 def test_folds_are_the_groups_sides_in_fold_order() -> None:
     data = _data(fold_2=_by_speaker("b"), fold_1=_by_speaker("a"), fold_10=_by_speaker("e"))
-    folds = EmoBoxFolds("emobox").folds(data, "session", 0)
+    folds = EmoBoxFolds("emobox").folds(data, "next-group", 0)
     assert [f.name for f in folds] == ["fold_1", "fold_2", "fold_10"]
     first = folds[0]
     assert set(SPEAKERS[first.test]) == {"a"} and len(first.test) == 8
@@ -57,23 +57,23 @@ def test_rows_on_no_side_are_left_out_and_shared_speakers_named() -> None:
 
 def test_one_fold_by_number_and_refusals() -> None:
     data = _data(fold_1=_by_speaker("a"), fold_2=_by_speaker("b"))
-    (fold,) = EmoBoxFolds.parse("emobox:2", "2").folds(data, "session", 0)
+    (fold,) = EmoBoxFolds.parse("emobox:2", "2").folds(data, "next-group", 0)
     assert fold.name == "fold_2"
     with pytest.raises(ConfigError, match=r"no fold 3; the corpus has fold_1, fold_2"):
-        EmoBoxFolds.parse("emobox:3", "3").folds(data, "session", 0)
+        EmoBoxFolds.parse("emobox:3", "3").folds(data, "next-group", 0)
     with pytest.raises(ConfigError, match=r"write emobox\[:K\]"):
         EmoBoxFolds.parse("emobox:x", "x")
     with pytest.raises(ConfigError, match="no EmoBox folds"):
-        EmoBoxFolds("emobox").folds(_data(), "session", 0)
+        EmoBoxFolds("emobox").folds(_data(), "next-group", 0)
     with pytest.raises(ConfigError, match="fold_1: its test file lists none"):
-        EmoBoxFolds("emobox").folds(_data(fold_1=["train"] * 40), "session", 0)
+        EmoBoxFolds("emobox").folds(_data(fold_1=["train"] * 40), "next-group", 0)
 
 
 def test_the_kind_defaults_to_it_and_the_record_says_how_it_validated() -> None:
     kind = KINDS["emobox"]
-    assert kind.default_protocol("loso") == "emobox" and kind.classes == "all"
+    assert kind.protocol == "emobox" and kind.classes == "all"
     protocol = kind.parse_protocol("emobox")
-    assert "valid file where the corpus has one" in protocol.validation("session")
+    assert "valid file where the corpus has one" in protocol.validation("next-group")
     assert protocol.validation("none").startswith("none: the train and valid files")
     assert [p.name for p in kind.protocols][:2] == ["emobox", "speaker-kfold"]
 

@@ -15,7 +15,7 @@ LABELS = np.tile([0, 1, 2, 3], 6)
 
 
 def _folds(
-    name: str, val: str = "session", seed: int = 0, speakers: np.ndarray = SPEAKERS,
+    name: str, val: str = "next-group", seed: int = 0, speakers: np.ndarray = SPEAKERS,
     dialogs: np.ndarray | None = None, **columns: np.ndarray,
 ) -> list:  # fmt: skip
     protocol = KINDS["manifest"].parse_protocol(name)  # the kind that offers every one
@@ -93,7 +93,7 @@ def test_official_dev_tests_the_dev_partition_validated_on_a_slice_of_train() ->
                     {"split": split})  # fmt: skip
     protocol = KINDS["manifest"].parse_protocol("official:dev")
     with pytest.raises(ConfigError, match="--val random10"):
-        protocol.folds(data, "session", 0)
+        protocol.folds(data, "next-group", 0)
     (fold,) = protocol.folds(data, "random10", 0)
     assert fold.test.tolist() == list(range(80, 88)) and fold.left_out == ("test", "test2")
     assert set(np.concatenate([fold.train, fold.val]).tolist()) == set(range(80))

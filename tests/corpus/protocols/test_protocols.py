@@ -10,10 +10,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+import ser.corpus.kinds.iemocap_sessions
+import ser.corpus.kinds.official
 import ser.corpus.protocols.carve
 import ser.corpus.protocols.folds
 import ser.corpus.protocols.random_split
-import ser.corpus.protocols.sessions
 from ser.corpus.protocols.folds import Fold, FoldData, LeakageError, check_no_leakage
 from ser.corpus.registry import KINDS
 from ser.errors import ConfigError, SerError
@@ -52,14 +53,14 @@ def rows() -> Rows:
 
 def make_folds(
     spec: str, sessions: np.ndarray, speakers: np.ndarray, labels: np.ndarray,
-    dialogs: np.ndarray | None = None, val: str = "session", seed: int = 0,
+    dialogs: np.ndarray | None = None, val: str = "next-group", seed: int = 0,
 ) -> list[Fold]:  # fmt: skip
     data = FoldData(labels, speakers, {"session": sessions}, dialogs)
     return KINDS["iemocap"].parse_protocol(spec).folds(data, val, seed)
 
 
 def _folds(
-    rows: Rows, spec: str, val: str = "session", seed: int = 0, with_dialogs: bool = False
+    rows: Rows, spec: str, val: str = "next-group", seed: int = 0, with_dialogs: bool = False
 ) -> list[Fold]:
     dialogs = rows.dialogs if with_dialogs else None
     return make_folds(spec, rows.sessions, rows.speakers, rows.labels, dialogs, val, seed)
@@ -249,7 +250,8 @@ def test_docstring_examples_run() -> None:
         ser.corpus.protocols.carve,
         ser.corpus.protocols.folds,
         ser.corpus.protocols.random_split,
-        ser.corpus.protocols.sessions,
+        ser.corpus.kinds.iemocap_sessions,
+        ser.corpus.kinds.official,
     ):
         assert doctest.testmod(module).failed == 0
 

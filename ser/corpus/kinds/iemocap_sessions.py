@@ -8,20 +8,22 @@
   model reads the test session's very lines in training (spoken by other actors).
   Improvised dialogs are kept; each fold says how many utterances it dropped.
 
-Validation ``session`` holds out the session after the test session, cyclically (test 5
+Validation ``next-group`` holds out the session after the test session, cyclically (test 5
 -> val 1); ``none`` trains on every other session (the papers' training sets).
 
 >>> sessions = np.repeat([1, 2, 3, 4, 5], 2)
 >>> data = FoldData(np.zeros(10, np.int64), np.arange(10).astype(str), {"session": sessions})
->>> [f.describe() for f in SessionHeldOut("session5").folds(data, "session", 0)]
+>>> [f.describe() for f in SessionHeldOut("session5").folds(data, "next-group", 0)]
 ['session5: train 6, val 2 (session 1), test 2 (session 5); speaker-independent']
 """
 
 from __future__ import annotations
 
+import re
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -29,8 +31,11 @@ from ser.corpus.protocols.folds import FoldData, Protocol, Split
 from ser.errors import ConfigError
 
 GROUP = "session"
+_UTTERANCE = re.compile(r"^Ses(\d+)[FM]_")  # an utterance id: its session
+_SESSION_FOLDER = re.compile(r"^Session(\d+)$")
+_HELD_OUT = re.compile(r"^(?:fold|session)(\d+)$")  # the folds' names: their test session
 VALIDATION = {
-    "session": "one training session held out; best validation epoch tested",
+    "next-group": "one training session held out; best validation epoch tested",
     "random10": "10 % of the training side held out; best validation epoch tested",
     "none": "none: all training sessions, fixed epochs, last epoch tested (the papers' "
     "training set)",
@@ -101,7 +106,7 @@ class SessionHeldOut(_BySession):
 def _split(
     spec: str, sessions: np.ndarray, present: list[int], test_session: int, val: str, name: str
 ) -> Split:
-    needed = 3 if val == "session" else 2
+    needed = 3 if val == "next-group" else 2
     if test_session not in present or len(present) < needed:
         raise ConfigError(
             f"protocol {spec!r} with val={val!r} needs session {test_session} "
@@ -109,7 +114,7 @@ def _split(
         )
     rows = np.arange(len(sessions), dtype=np.int64)  # filtered: every side stays sorted
     test, rest = rows[sessions == test_session], rows[sessions != test_session]
-    if val == "session":
+    if val == "next-group":
         held = present[(present.index(test_session) + 1) % len(present)]
         train, validation = rest[sessions[rest] != held], rest[sessions[rest] == held]
         return Split(name, train, validation, test, (test_session,), (held,), True)
@@ -160,3 +165,22 @@ def _without_scripts(split: Split, kinds: np.ndarray, scripts: np.ndarray) -> Sp
     note = f"{dropped} scripted utterance(s) of the test's scripts ({named}) off training"
     val = None if split.val is None else kept(split.val)
     return replace(split, train=kept(split.train), val=val, left_out=(*split.left_out, note))
+
+
+def session_of_file(path: Path) -> str | None:
+    """The session an input is recognisably from: its name an utterance id
+    (``Ses03F_impro01_F000``) or a ``Session3`` folder above it; None when neither.
+
+    >>> session_of_file(Path("x/Session2/y/a.wav")), session_of_file(Path("Ses03F_i_F000.wav"))
+    ('2', '3')
+    """
+    found = _UTTERANCE.match(path.stem) or next(
+        filter(None, map(_SESSION_FOLDER.match, reversed(path.parts[:-1]))), None
+    )
+    return None if found is None else str(int(found.group(1)))
+
+
+def session_of_fold(name: str) -> str | None:
+    """The session a fold of `loso` (``fold3``) or `session5` tests, by its name."""
+    found = _HELD_OUT.match(name)
+    return None if found is None else str(int(found.group(1)))

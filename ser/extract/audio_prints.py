@@ -1,0 +1,105 @@
+"""Audio prints: a hash of each utterance's decoded samples, kept in the store's manifest
+(`AUDIO_PRINT`), so that a run finds test audio identical to training audio
+(`ser.train.audio_overlap`) without reading any audio.
+
+A print is blake2b (16 bytes, hex) of the file's rate and its samples as `load_audio`
+decodes them, mono float32, little-endian, at the file's own rate: never resampled, so
+the print depends on the samples alone and not on a resampler's arithmetic (which may
+differ between machines). The same recording in another container or folder layout gives
+the same print wherever its decoded samples are the same: a WAV and its FLAC, 16-bit
+and 24-bit or float PCM of the same values, a mono file and a stereo one with both
+channels equal. A lossy re-encoding, a resampled, trimmed or gain-changed copy gives
+another print: such a copy is not found.
+
+`ser extract` prints a store's utterances once, when its manifest lacks the column (a new
+store, or one made before prints: the cheap way to give an older store its prints) and,
+under --repair, those that have none yet (their audio could not be read before).
+Where a print cannot be made (audio missing or unreadable) it is "" and the utterance is
+left out of the comparison; the feature sets name the reason.
+
+>>> import tempfile, numpy as np, soundfile
+>>> folder = Path(tempfile.mkdtemp())
+>>> wave = (np.arange(1600) % 50 * 300).astype(np.int16)  # 16-bit PCM
+>>> soundfile.write(folder / "a.wav", wave, 16000)
+>>> soundfile.write(folder / "b.flac", np.stack([wave, wave], axis=1), 16000)
+>>> audio_print(folder / "a.wav") == audio_print(folder / "b.flac")
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from rich.console import Console
+
+from ser.cache import FeatureStore
+from ser.cache.manifest import AUDIO_PRINT
+from ser.corpus.audio import AudioError, AudioSource, audio_info, load_audio, source_path
+from ser.extract.shards import audio_sources
+from ser.runtime.threads import cpu_budget
+
+
+def audio_print(source: AudioSource) -> str:
+    """The print of `source` (a file, or a clip of one); `AudioError` naming the file
+    when it cannot be read."""
+    rate = audio_info(source_path(source)).rate
+    samples = load_audio(source, rate)  # [n] float32, at the file's own rate: not resampled
+    digest = hashlib.blake2b(f"{rate}:".encode(), digest_size=16)
+    digest.update(samples.astype("<f4", copy=False).tobytes())
+    return digest.hexdigest()
+
+
+def _print_or_none(source: AudioSource | None) -> str:
+    if source is None:
+        return ""
+    try:
+        return audio_print(source)
+    except AudioError:  # the feature sets record why; the comparison leaves it out
+        return ""
+
+
+def prints_to_make(store: FeatureStore, repair: bool) -> list[int]:
+    """The manifest rows `ser extract` prints: all where the manifest has no prints yet,
+    under --repair those without one."""
+    if AUDIO_PRINT not in store.manifest.names:
+        return list(range(len(store.manifest)))
+    if not repair:
+        return []
+    return [i for i, p in enumerate(store.manifest.column(AUDIO_PRINT).tolist()) if not p]
+
+
+def add_prints(store: FeatureStore, root: Path, console: Console, repair: bool = False) -> None:
+    """Print the rows `prints_to_make` names and write them into the store's manifest
+    (in one step: a killed run prints them again), saying how many and how long."""
+    rows = prints_to_make(store, repair)
+    if not rows:
+        return
+    started = time.perf_counter()
+    sources = audio_sources(store.manifest, root)
+    made = _prints([sources[i] for i in rows])
+    prints = (
+        store.manifest.column(AUDIO_PRINT).tolist()
+        if AUDIO_PRINT in store.manifest.names
+        else [""] * len(store.manifest)
+    )
+    for row, value in zip(rows, made, strict=True):
+        prints[row] = value
+    store.add_derived_column(AUDIO_PRINT, prints)
+    missing = sum(not p for p in made)
+    console.print(
+        f"audio prints: {len(rows) - missing} of {len(rows)} utterances "
+        f"({time.perf_counter() - started:.1f} s)"
+        + (f"; {missing} without one (audio missing or unreadable)" if missing else "")
+    )
+
+
+def _prints(sources: Sequence[AudioSource | None]) -> list[str]:
+    """Each source's print ("" for none), decoded on the process's cores (libsndfile,
+    FFmpeg and blake2b let go of Python's lock while they work)."""
+    workers = max(1, min(8, cpu_budget().cores))
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(_print_or_none, sources))
