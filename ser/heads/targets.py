@@ -28,7 +28,7 @@ from ser.corpus.records import ATTRIBUTES
 from ser.errors import ConfigError
 from ser.heads.attribute_metrics import AttributeMetrics
 from ser.heads.attributes import ATTRIBUTE_LOSSES, AttributeHead
-from ser.heads.base import Head
+from ser.heads.base import GoldSource, Head
 from ser.heads.emotion import EmotionHead
 from ser.heads.metrics import Metrics
 from ser.heads.registry import HEADS, head_of
@@ -134,6 +134,18 @@ class Targets:
         """The values [n, A] of the targets fitted on a training side's scale (the
         attributes') of `gold` (`Head.gold` by head) at `rows`; None: none."""
         return gold[AttributeHead.name][rows] if self.attributes else None
+
+    def gold(self, source: GoldSource) -> dict[str, np.ndarray]:
+        """Every head's gold [N, G] (`Head.gold`), by name; `ConfigError` for a head of
+        which no utterance has any (a column of another kind's values, say)."""
+        gold = {h.name: h.gold(source) for h in self.heads}
+        for name, values in gold.items():
+            if not np.isfinite(values).any():
+                raise ConfigError(
+                    f"--target {self.name}: no utterance of {source.store.path} has a "
+                    f"{name} value this head reads"
+                )
+        return gold
 
     def widths(self, n_classes: int) -> tuple[int, ...]:
         """Each head's outputs in the model's last layer."""

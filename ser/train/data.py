@@ -131,7 +131,7 @@ def load_data(
     codes = np.asarray(manifest.column("label")).astype(str)
     label_of = [label_set.index_of(c) for c in codes]
     source = GoldSource(store, label_set, root)
-    gold = {h.name: h.gold(source) for h in targets.heads}  # head -> [N, G]
+    gold = targets.gold(source)  # head -> [N, G]
     first = targets.heads[0]
     keep, why = np.isfinite(gold[first.name]).any(axis=1), first.missing(label_set)
     dropped: dict[str, int] = {}
