@@ -12,6 +12,15 @@ from ser.sweep import claims
 RUN = click.Path(path_type=Path)
 
 
+def _metric(value: str) -> str:
+    if not claims.known(value):
+        raise click.BadParameter(
+            f"{value!r} is not one of {', '.join(claims.METRICS)} nor a further head's "
+            "<head>_<score>"
+        )
+    return value
+
+
 @click.command("claims")
 @click.option("--fused", type=RUN, help="Claim (a): the fused run (with --single).")
 @click.option(
@@ -36,11 +45,13 @@ RUN = click.Path(path_type=Path)
 )
 @click.option(
     "--metric",
-    type=click.Choice(claims.METRICS),
     default="ua",
     show_default=True,
+    callback=lambda _ctx, _param, value: _metric(value),
     help="The score compared: ua, wa, f1; for runs on emotion attributes ccc_mean (the "
-    "mean of the attributes' CCC), ccc_<attribute> or pearson_<attribute>.",
+    "mean of the attributes' CCC), ccc_<attribute> or pearson_<attribute>; for runs "
+    "with a further head its <head>_<score> (sentiment_wf1, multilabel_map; "
+    'docs/train.md, "Heads").',
 )
 def claims_command(
     fused: Path | None,

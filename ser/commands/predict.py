@@ -244,13 +244,23 @@ def as_json(result: PredictResult) -> dict[str, Any]:
     payload = {**dataclasses.asdict(result), "failed": result.failed}
     if not result.attributes:
         del payload["attributes"]
+    if not result.heads:
+        del payload["heads"]
     spans = segmented(result)
     for p in payload["predictions"]:
         if not spans:
             del p["start"], p["end"]
         if not result.attributes:
             del p["attributes"]
+        if not result.heads:
+            del p["heads"]
     return payload
+
+
+def _further(result: PredictResult) -> list[str]:
+    """The further heads' CSV columns: each scalar field of their predictions."""
+    fields = (p.heads for p in result.predictions if p.error is None)
+    return list(dict.fromkeys(k for f in fields for k, v in f.items() if not isinstance(v, dict)))
 
 
 def _values(p: Prediction, result: PredictResult) -> list[str]:
@@ -275,6 +285,9 @@ def table(result: PredictResult) -> Table:
         out.add_column(c, justify="right")
     for a in result.attributes:
         out.add_column(a, justify="right")
+    further = _further(result)
+    for k in further:
+        out.add_column(k)
     out.add_column("notes", overflow="fold")
     for p in result.predictions:
         probs = [f"{p.probabilities[c]:.3f}" if p.label else "" for c in result.classes]
@@ -283,7 +296,7 @@ def table(result: PredictResult) -> Table:
         label = [p.label or "[red]failed[/red]"] if result.categorical else []
         span = _span(p) if spans else []
         error = p.error if result.categorical or p.error is None else f"failed: {p.error}"
-        values = _values(p, result)
+        values = [*_values(p, result), *(str(p.heads.get(k, "")) for k in further)]
         out.add_row(Path(p.path).name, *span, *label, *probs, *values, error or notes)
     return out
 
@@ -298,12 +311,14 @@ def write_csv(path: Path, result: PredictResult) -> None:
     writer = csv.writer(buffer)
     label = ["label"] if result.categorical else []
     header = ["path", *(["start", "end"] if spans else []), *label, *result.classes]
-    header += [*result.attributes, "transcript", "transcript_source", "error"]
+    further = _further(result)
+    header += [*result.attributes, *further, "transcript", "transcript_source", "error"]
     writer.writerow([*header, *(["dialog", "order"] if turns else [])])
     for p in result.predictions:
         probs: list[Any] = [p.label or ""] * result.categorical
         probs += [p.probabilities.get(c, "") for c in result.classes]
         probs += [p.attributes.get(a, "") for a in result.attributes]
+        probs += [p.heads.get(k, "") for k in further]
         span = _span(p) if spans else []
         row = [p.path, *span, *probs, p.transcript or "", p.transcript_source or ""]
         where = [p.dialog or "", "" if p.order is None else p.order] if turns else []

@@ -20,11 +20,13 @@ from ser.commands.options import THREADS_HELP, command_line
 from ser.commands.outputs import output_folder
 from ser.corpus.protocols.folds import VAL_ALIASES
 from ser.errors import ConfigError, ReportError
+from ser.heads.registry import HEADS
 from ser.models import FAMILIES
 from ser.report.attribute_runs import attribute_pooled, run_attributes
 from ser.report.attributes import MEAN, AttributeMetrics
 from ser.report.breakdown import Labelled, run_predictions
 from ser.report.fold_entry import FoldEntry
+from ser.report.head_runs import head_pooled, run_heads
 from ser.report.layer_weights import weights_lines
 from ser.report.metrics import mean_std_text
 from ser.report.record import RECORD, RunRecord
@@ -216,6 +218,10 @@ class _ConsoleProgress(Progress):
         scores = f"UA {m['ua']:.2f} WA {m['wa']:.2f} F1 {m['f1']:.2f} " if m else ""
         if entry.attributes:  # a run trained on emotion attributes
             scores += f"CCC {AttributeMetrics.from_dict(entry.attributes).ccc_mean:.3f} "
+        for name, metrics in entry.heads.items():  # further heads: what each selects on
+            if name in HEADS:
+                shown = HEADS[name]()
+                scores += f"{name} {shown.score_name} {shown.score(metrics):.2f} "
         self.message(
             f"seed {seed} {fold}: {scores}"
             f"(best epoch {entry.best_epoch}, {entry.seconds:.1f} s{share})"
@@ -229,12 +235,13 @@ def summary_table(record: RunRecord) -> Table:
     table = Table(title=f"{record.name} ({record.protocol}, {scored})")
     # A run on emotion attributes: the mean CCC too; on attributes alone "-" for the rest.
     ccc = bool(run_attributes(record))
-    keys = ("ua", "wa", "f1", *((MEAN,) if ccc else ()))
+    further = _further(record)  # each further head's score: ("sentiment_wf1", "sentiment WF1")
+    keys = ("ua", "wa", "f1", *((MEAN,) if ccc else ()), *further)
     for column in ("seed", "fold", "UA", "WA", "F1", *(("CCC",) if ccc else ()),
-                   "best epoch", "seconds"):  # fmt: skip
+                   *further.values(), "best epoch", "seconds"):  # fmt: skip
         table.add_column(column, justify="left" if column == "fold" else "right")
     for e in record.folds:
-        flat = {**e.metrics, **_flat(e.attributes)}
+        flat = {**e.metrics, **_flat(e.attributes), **_heads_flat(e.heads)}
         scores = (_shown_score(flat.get(k), k) for k in keys)
         table.add_row(str(e.seed), e.fold, *scores, str(e.best_epoch), f"{e.seconds:.1f}")
     s, pooled = run_summary(record), run_pooled(record)
@@ -244,10 +251,21 @@ def summary_table(record: RunRecord) -> Table:
     seeds = int(s["seeds"])
     over = "all folds" + (f", {seeds} seeds" if seeds > 1 else "")
     pooled = {**pooled, **(attribute_pooled(record) or AttributeMetrics({})).flat()}
+    pooled |= {k: v for name in run_heads(record) for k, v in head_pooled(record, name).items()}
     table.add_row("pooled", over, *(_shown_score(pooled.get(k), k) for k in keys), "", "")
     if any(e.stacked > 1 for e in record.folds):
         table.caption = "a fold's seconds: its stacked model's time / the members trained in it"
     return table
+
+
+def _further(record: RunRecord) -> dict[str, str]:
+    """Each further head's score's flat key and its column (`Head.score_key`)."""
+    heads = [HEADS[name] for name in run_heads(record) if name in HEADS]
+    return {f"{h.name}_{h.score_key}": f"{h.name} {h.score_name}" for h in heads if h.score_key}
+
+
+def _heads_flat(heads: dict[str, Any]) -> dict[str, float]:
+    return {k: v for n, m in heads.items() if n in HEADS for k, v in HEADS[n]().flat(m).items()}
 
 
 def _flat(attributes: dict[str, Any]) -> dict[str, float]:

@@ -48,7 +48,7 @@ def export_config(
         "model": model,
         "classes": list(first.classes),
         "attributes": list(first.targets.attributes),
-        "targets": dataclasses.asdict(first.targets),
+        "targets": first.targets.to_record(),
         "heads": heads(first),
         "unit": first.unit,
         "precision": first.precision,
@@ -63,21 +63,34 @@ def export_config(
     }
 
 
+def _classes(name: str, names: list[str]) -> dict[str, Any]:
+    return {"name": name, "kind": "classes", "classes": names}
+
+
+def _attributes(name: str, names: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": "attributes",
+        "attributes": names,
+        "scale": "the z-scored output times the training side's std plus its mean "
+        "(<member>.targets.std / .mean), clipped to its range (.low / .high)",
+    }
+
+
+def _further(name: str, names: list[str]) -> dict[str, Any]:
+    return {"name": name, "kind": "head", "outputs": names}
+
+
+#: How the config describes the outputs of each head it knows (others: `_further`).
+ENTRIES = {"emotion": _classes, "attributes": _attributes}
+
+
 def heads(ckpt: Checkpoint) -> list[dict[str, Any]]:
-    """The model's outputs: the class logits (softmax), then each attribute's value."""
+    """The model's outputs, head by head: the class logits (softmax), each attribute's
+    value, each further head's outputs (`ser.heads.base.Head.names`)."""
     out: list[dict[str, Any]] = []
-    if ckpt.classes:
-        out.append({"name": "emotion", "kind": "classes", "classes": list(ckpt.classes)})
-    if ckpt.targets.attributes:
-        out.append(
-            {
-                "name": "attributes",
-                "kind": "attributes",
-                "attributes": list(ckpt.targets.attributes),
-                "scale": "the z-scored output times the training side's std plus its mean "
-                "(<member>.targets.std / .mean), clipped to its range (.low / .high)",
-            }
-        )
+    for head, names in zip(ckpt.targets.heads, ckpt.targets.names(ckpt.classes), strict=True):
+        out.append(ENTRIES.get(head.name, _further)(head.name, list(names)))
     return out
 
 

@@ -167,6 +167,6 @@ def _member(
         zscore=zscore,
         state={k[len("model.") :]: v for k, v in own.items() if k.startswith("model.")},
         meta={**member, "layers": config.get("layers") or {}},
-        targets=Targets(**{**targets, "attributes": tuple(targets.get("attributes", ()))}),
+        targets=Targets.from_record(targets),
         target_scale=scale,
     )

@@ -24,11 +24,12 @@ from torch import nn
 from ser.errors import ConfigError
 from ser.models.batch import Batch, InputSpec
 from ser.models.registry import family_of
-from ser.models.targets import split
 from ser.train.checkpoint import Checkpoint
 
 #: torch's dtype of a stored set's dtype (what `memory_data` casts extracted rows to).
 STORED = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+#: The graph's output of each head it holds.
+OUTPUTS = {"emotion": "probabilities", "attributes": "attributes"}
 #: Example shapes the graph is traced with (never 0 or 1: those would be fixed).
 EXAMPLE_BATCH, EXAMPLE_ROWS = 2, 3
 
@@ -36,15 +37,18 @@ EXAMPLE_BATCH, EXAMPLE_ROWS = 2, 3
 def head_names(ckpt: Checkpoint) -> tuple[list[str], list[str]]:
     """The graph's input and output names."""
     inputs = [n for s in ckpt.specs for n in (s.name, f"{s.name}.lengths")]
-    outputs = (["probabilities"] if ckpt.classes else []) + (
-        ["attributes"] if ckpt.targets.attributes else []
-    )
-    return inputs, outputs
+    return inputs, [OUTPUTS[h.name] for h in ckpt.targets.heads if h.name in OUTPUTS]
 
 
 def refusal(ckpt: Checkpoint) -> str | None:
     """Why this model cannot export to ONNX (None: it can)."""
     family = family_of(ckpt.model).name
+    if further := [h.name for h in ckpt.targets.heads if h.name not in OUTPUTS]:
+        return (
+            f"the graph holds the category and the attributes: a run with the further "
+            f"head(s) {', '.join(further)} does not export to ONNX (ser predict --model "
+            "runs its export with torch)"
+        )
     if ckpt.unit == "dialog":
         return (
             f"the dialog-context model ({family}, unit dialog) does not export to ONNX: its "
@@ -90,6 +94,7 @@ class _Member(nn.Module):
         self.model = model
         self.specs = ckpt.specs
         self.n_attributes = len(ckpt.targets.attributes)
+        self.targets, self.n_classes = ckpt.targets, len(ckpt.classes)
         for i, spec in enumerate(self.specs):
             z = ckpt.zscore.get(spec.name)
             self.register_buffer(f"mean{i}", None if z is None else z.mean.float())
@@ -117,7 +122,7 @@ class _Member(nn.Module):
         batch = xs[0].shape[0]
         index = torch.zeros(batch, dtype=torch.long)
         logits = self.model(Batch(x=x, mask=mask, labels=index, index=index)).logits.float()
-        classes, values = split(logits, self.n_attributes)  # [B, C], [B, A]
+        classes, values = self.targets.category_attributes(logits, self.n_classes)
         probs = torch.softmax(classes, dim=-1)
         if self.n_attributes:
             scale = [getattr(self, f"target_{n}") for n in ("mean", "std", "low", "high")]

@@ -54,14 +54,14 @@ def build_model(
     without touching the global generator's state; its last layer as wide as `targets`
     want (None: the category alone)."""
     targets = targets or Targets()
-    if targets.emotion and n_classes < 2:
+    if targets.category is not None and n_classes < 2:
         raise ConfigError(f"a classifier needs at least 2 classes, got {n_classes}")
     _check_views(config, inputs)
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
         model = family_of(config).model(config, list(inputs), targets.outputs(n_classes))
-    model.targets = targets
+    model.targets, model.n_classes = targets, n_classes
     return model
 
 

@@ -24,7 +24,7 @@ from ser.models.batch import Batch, InputSpec
 from ser.models.config import FamilyConfig
 from ser.models.losses import cross_entropy, perspective_loss
 from ser.models.nn.layer_mix import LayerMixes, learnt_weights
-from ser.models.targets import Targets, attribute_loss, split
+from ser.models.targets import Targets
 
 #: The attribute (and state-dict prefix) of a model's layer mixes.
 LAYER_MIX = "layer_mix"
@@ -33,9 +33,9 @@ LAYER_MIX = "layer_mix"
 @dataclass
 class ModelOutput:
     """logits: [B, C] (utterance unit) or [B, U, C] (dialog unit); aux: modality -> the
-    logits of its own head, shaped alike, for the perspective loss (else empty). With
-    attribute targets the last axis is C + A: the attributes follow the class logits
-    (`ser.models.targets`)."""
+    logits of its own head, shaped alike, for the perspective loss (else empty). The last
+    axis holds every head's outputs side by side, the class logits first
+    (`ser.heads.targets.Targets.split`)."""
 
     logits: torch.Tensor
     aux: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -49,6 +49,8 @@ class SerModel(nn.Module):
     summed_loss: bool = False
     #: What the model predicts (`build_model` sets a run's): the category alone by default.
     targets: Targets = Targets()
+    #: The run's class set's size (`build_model` sets it): what the heads' widths follow.
+    n_classes: int = 0
 
     def __init__(
         self, config: FamilyConfig, inputs: list[InputSpec], layer_mix: LayerMixes | None = None
@@ -91,22 +93,24 @@ class SerModel(nn.Module):
         return learnt_weights(self.state_dict() if state is None else state, self.inputs, LAYER_MIX)
 
     def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
-        """The objective of the model's `targets`: `class_loss`, the attribute loss of
-        the outputs after the class logits (the main head's only), or their sum with the
-        attribute loss weighed by `targets.weight`."""
-        targets = self.targets
-        if not targets.attributes:
-            return self.class_loss(out, batch)
-        if batch.targets is None or batch.target_mean is None or batch.target_std is None:
-            raise ValueError("a model with attribute targets needs batches with targets")
-        n = len(targets.attributes)
-        classes, predicted = split(out.logits, n)
-        gold = (batch.targets - batch.target_mean) / batch.target_std  # [..., A] normalised
-        loss = attribute_loss(predicted, gold, targets.loss)
-        if not targets.emotion:
-            return loss
-        aux = {m: split(logits, n)[0] for m, logits in out.aux.items()}
-        return self.class_loss(ModelOutput(classes, aux), batch) + targets.weight * loss
+        """The weighed sum of the `targets`' heads' losses, each of its own outputs (the
+        main head's: `aux` carries none): `class_loss` for a head whose loss is the
+        family's (the category's), the head's own of its gold for any other."""
+        parts = self.split(out.logits)
+        aux = {m: self.split(logits) for m, logits in out.aux.items()}
+        terms = []
+        for i, (head, part) in enumerate(zip(self.targets.heads, parts, strict=True)):
+            if head.category:
+                term = self.class_loss(ModelOutput(part, {m: a[i] for m, a in aux.items()}), batch)
+            else:
+                term = head.loss(part, head.trained_gold(batch))
+            terms.append(head.weight * term)
+        return torch.stack(terms).sum() if len(terms) > 1 else terms[0]
+
+    def split(self, logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Each head's outputs of `logits` [..., W]: a model built by a family itself (not
+        `build_model`) predicts the category alone, all W classes."""
+        return self.targets.split(logits, self.n_classes or logits.shape[-1])
 
     def class_loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor:
         """Cross-entropy (ignore_index -100), or the perspective loss when configured;

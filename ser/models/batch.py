@@ -4,7 +4,7 @@ with `InputSpec`s; the data side builds `Batch`es of exactly those views, on the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -54,6 +54,8 @@ class Batch:
                   [A] float32, the training side's z-score of the targets (member's own)
     soft          [B, C] / [B, U, C] float32, each item's vote distribution (`--labels
                   soft`), zeros for padding; None: hard labels
+    gold          head name -> [B, G] / [B, U, G] float32, each of the run's heads' gold
+                  (`ser.heads.base.Head.gold`), NaN where an item has none (padding too)
     """
 
     x: dict[str, torch.Tensor]
@@ -66,3 +68,4 @@ class Batch:
     target_mean: torch.Tensor | None = None
     target_std: torch.Tensor | None = None
     soft: torch.Tensor | None = None
+    gold: dict[str, torch.Tensor] = field(default_factory=dict)

@@ -54,7 +54,6 @@ from ser.models.losses import cross_entropy
 from ser.models.nn.blocks import MLP, Dropout, ensure_length, masked_mean
 from ser.models.nn.layer_mix import LayerMixes
 from ser.models.registry import Family
-from ser.models.targets import split
 from ser.runtime.cost import FamilyCost
 
 
@@ -164,6 +163,7 @@ class LateProbFusion(SerModel):
         """The training stage of one branch alone (its module is this model's own)."""
         stage = BranchStage(self.branch(modality), self.config, self.spec(modality), self.mixes())
         stage.targets = self.targets  # the branch's outputs are laid out as the model's
+        stage.n_classes = self.n_classes
         return stage
 
     def stages(self) -> list[tuple[str, nn.Module]]:
@@ -177,13 +177,14 @@ class LateProbFusion(SerModel):
         return ModelOutput(fused, {"audio": audio, "text": text})  # fused: [B, C]
 
     def fused_in(self, logits: torch.Tensor) -> torch.Tensor:
-        """What W_m reads of a branch's outputs: its class probabilities, then (with
-        attribute targets, [B, C + A]) its attribute predictions as they are."""
-        n = len(self.targets.attributes)
-        if not n:
-            return logits.softmax(-1)
-        classes, attributes = split(logits, n)
-        return torch.cat([classes.softmax(-1), attributes], dim=-1)
+        """What W_m reads of a branch's outputs: each head's, its class probabilities
+        where it is categorical, its predictions as they are else (attributes)."""
+        heads = self.targets.heads
+        parts = self.split(logits)
+        if len(parts) == 1:
+            return logits.softmax(-1) if heads[0].probabilities else logits
+        read = [p.softmax(-1) if h.probabilities else p for h, p in zip(heads, parts, strict=True)]
+        return torch.cat(read, dim=-1)
 
 
 class BranchStage(SerModel):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ser.predict.features import BATCH_SIZE
 from ser.predict.vad import VadOptions
@@ -49,6 +50,8 @@ class Prediction:
     end: float | None = None
     # A run trained on attributes: each one on the corpus's scale (arousal, ...: value).
     attributes: dict[str, float] = field(default_factory=dict)
+    # A run's further heads' fields (`ser.heads.base.Head.fields`: MELD's sentiment, ...).
+    heads: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class PredictResult:
     # dialog-level models given an input without its conversation (no dialog column)
     dialog_context_lost: bool = False
     attributes: tuple[str, ...] = ()  # what a run trained on attributes predicts of them
+    heads: tuple[str, ...] = ()  # the run's further heads (`ser.heads.registry`)
 
     @property
     def categorical(self) -> bool:

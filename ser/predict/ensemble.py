@@ -11,14 +11,14 @@ import numpy as np
 import torch
 
 from ser.errors import ConfigError
+from ser.heads.registry import HEADS
 from ser.models.batch import Unit
-from ser.models.targets import split
 from ser.runtime.precision import autocast
 from ser.train.checkpoint import Checkpoint
 from ser.train.data import Batches, FeatureTable, TrainData, feature_table
 from ser.train.features import ResolvedFeature
 from ser.train.loop import masked
-from ser.train.targets import clip_attributes
+from ser.train.targets import TargetScale, clip_attributes
 
 #: Utterances per batch when scoring (vector and sequence views alike).
 BATCH_SIZE = 64
@@ -86,50 +86,63 @@ def probabilities(
     return outputs(ckpt, data, positions, device)[0]
 
 
+#: Each further head's predictions (`ser.heads.base.Head.predict`) [N, W], by name.
+Further = dict[str, np.ndarray]
+
+
 @torch.no_grad()
 def outputs(
     ckpt: Checkpoint,
     data: TrainData,
     positions: np.ndarray,
     device: torch.device | str = "cpu",
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, Further]:
     """`ckpt`'s softmax class probabilities `[len(positions), C]` (C = 0 for a run
-    without the category) and attribute predictions on the corpus's scale (the training
-    side's z-score undone) `[len(positions), A]`, in the order of `positions`."""
+    without the category), attribute predictions on the corpus's scale (the training
+    side's z-score undone) `[len(positions), A]` and its further heads' predictions
+    (`Further`), in the order of `positions`."""
     device = torch.device(device)
     model = ckpt.build(device)
     unit: Unit = "dialog" if ckpt.unit == "dialog" else "utterance"
     size = max(BATCH_SIZE, len(positions)) if unit == "dialog" else BATCH_SIZE
-    batches = Batches(data, positions, list(ckpt.specs), unit, size, zscore=ckpt.zscore)
-    n_attributes = len(ckpt.targets.attributes)
-    n_classes = len(ckpt.classes)  # () for a run without the category
-    probs = np.zeros((len(positions), n_classes), dtype=np.float32)
-    attributes = np.zeros((len(positions), n_attributes), dtype=np.float32)
-    where = {int(row): i for i, row in enumerate(data.manifest_rows[positions])}
     scale = ckpt.target_scale  # [A] each; None: no attributes
-    mean, std = (t.to(device) for t in scale[:2]) if scale is not None else (0.0, 1.0)
+    # Its mean and std ride in every batch, as in training: the heads undo the z-score.
+    held = None if scale is None else TargetScale(*(t.to(device) for t in scale))
+    batches = Batches(
+        data, positions, list(ckpt.specs), unit, size, zscore=ckpt.zscore, target_scale=held
+    )
+    n_classes = len(ckpt.classes)  # () for a run without the category
+    heads = ckpt.targets.heads
+    made = [np.zeros((len(positions), h.width(n_classes)), dtype=np.float32) for h in heads]
+    where = {int(row): i for i, row in enumerate(data.manifest_rows[positions])}
     with masked(model, ckpt.model.eval_mask):
         for batch in batches:
             with autocast(device, ckpt.precision):
-                logits = model(batch).logits  # [B, C + A] or [B, U, C + A]
+                logits = model(batch).logits  # [B, W] or [B, U, W]: every head's outputs
             real = batch.index >= 0  # dialog padding has index -1
-            classes, values = split(logits.float()[real], n_attributes)  # [n, C], [n, A]
+            parts = ckpt.targets.split(logits.float()[real], n_classes)  # [n, W_head] each
             at = [where[int(r)] for r in batch.index[real].cpu().numpy()]
-            if n_classes:
-                probs[at] = torch.softmax(classes, dim=-1).cpu().numpy()
-            if n_attributes:
-                attributes[at] = (values * std + mean).cpu().numpy()
-    return probs, clip_attributes(attributes, scale)
+            for out, head, part in zip(made, heads, parts, strict=True):
+                out[at] = head.reported(part, batch).cpu().numpy()  # `Head.reported`
+    probs, _, attributes = ckpt.targets.legacy(made, made)
+    further = {h.name: out for h, out in zip(heads, made, strict=True) if h.name in HEADS}
+    return probs, clip_attributes(attributes, scale), further
 
 
 def ensemble(
     ckpts: Sequence[Checkpoint], data: TrainData, device: torch.device | str = "cpu"
-) -> tuple[np.ndarray, np.ndarray]:
-    """The mean over `ckpts` of their probabilities [N, C] and of their attributes on the
-    corpus's scale [N, A] on every utterance of `data` (C = 0 without the category)."""
-    kinds = {(c.classes, c.targets.emotion, c.targets.attributes) for c in ckpts}
+) -> tuple[np.ndarray, np.ndarray, Further]:
+    """The mean over `ckpts` of their probabilities [N, C], of their attributes on the
+    corpus's scale [N, A] and of their further heads' predictions on every utterance of
+    `data` (C = 0 without the category)."""
+    kinds = {(c.classes, c.targets.name) for c in ckpts}
     if len(kinds) != 1:
         raise ConfigError(f"the checkpoints disagree on what they predict: {sorted(kinds)}")
     positions = np.arange(len(data))
     made = [outputs(c, data, positions, device) for c in ckpts]
-    return np.mean([p for p, _ in made], axis=0), np.mean([a for _, a in made], axis=0)
+    further = {name: np.mean([f[name] for _, _, f in made], axis=0) for name in made[0][2]}
+    return (
+        np.mean([p for p, _, _ in made], axis=0),
+        np.mean([a for _, a, _ in made], axis=0),
+        further,
+    )

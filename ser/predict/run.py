@@ -15,6 +15,7 @@ from typing import Any
 
 from ser.corpus.audio import audio_info
 from ser.errors import ConfigError
+from ser.heads.registry import HEADS
 from ser.predict.asr import NO_TEXT, reads_text, run_asr
 from ser.predict.asr import transcripts as _transcripts
 from ser.predict.config import PredictConfig, Prediction, PredictResult
@@ -57,7 +58,8 @@ def predict(
     device = pick_device(config.device)
     ckpts, exported = open_checkpoints(config)
     if check is not None:
-        check(PredictResult(ckpts[0].classes, (), [], attributes=ckpts[0].targets.attributes))
+        check(PredictResult(ckpts[0].classes, (), [], attributes=ckpts[0].targets.attributes,
+                            heads=further_heads(ckpts[0])))  # fmt: skip
     features = features_of(ckpts)
     limit = limit_of(exported.longest, "store") if exported else run_limit(Path(config.run))
     items = _items(config, windows, ckpts, features, limit)
@@ -81,7 +83,14 @@ def predict(
     classes = ckpts[0].classes  # () for a run without the category
     attributes = ckpts[0].targets.attributes
     lost = context_lost(ckpts, dialogs)
-    return PredictResult(classes, keys, predictions, notes, lost, attributes)
+    return PredictResult(
+        classes, keys, predictions, notes, lost, attributes, further_heads(ckpts[0])
+    )
+
+
+def further_heads(ckpt: Checkpoint) -> tuple[str, ...]:
+    """The run's further heads (`ser.heads.registry`), whose fields its predictions hold."""
+    return tuple(h.name for h in ckpt.targets.heads if h.name in HEADS)
 
 
 def _items(

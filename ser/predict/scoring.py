@@ -21,7 +21,7 @@ from ser.export.folder import Exported, load_exported
 from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
 from ser.predict.asr import reads_text, run_asr, transcripts
 from ser.predict.config import RUNTIMES, PredictConfig, Prediction
-from ser.predict.ensemble import ensemble, memory_data
+from ser.predict.ensemble import Further, ensemble, memory_data
 from ser.predict.features import Recreated, extract_all, extractors_for
 from ser.predict.inputs import Item, load_waves
 from ser.predict.notes import corpus_note
@@ -146,6 +146,7 @@ def _score(
     ok = [i for i in range(len(items)) if i not in failed]
     probs: dict[int, np.ndarray] = {}  # input -> [C]
     values: dict[int, np.ndarray] = {}  # input -> [A], on the corpus's scale
+    further: Further = {}  # further head -> [N, W]
     if ok:
         arrays = {name: [rows[i] for i in ok] for name, rows in outputs.items()}
         if model.onnx is not None:
@@ -153,12 +154,24 @@ def _score(
         else:
             turns = [(items[i].dialog, items[i].order) for i in ok]  # conversations, if given
             data = memory_data(ckpts[0], arrays, model.device, turns)
-            mean_probs, mean_values = ensemble(ckpts, data, model.device)
+            mean_probs, mean_values, further = ensemble(ckpts, data, model.device)
         probs = dict(zip(ok, mean_probs, strict=True))
         values = dict(zip(ok, mean_values, strict=True))
-    return [
+    made = [
         _prediction(i, item, failed, probs, values, classes, names) for i, item in enumerate(items)
     ]
+    fill_heads(made, ok, further, ckpts[0].targets.heads, classes)
+    return made
+
+
+def fill_heads(
+    made: list[Prediction], ok: list[int], further: Further, heads: Any, classes: Any
+) -> None:
+    """Each scored prediction's further heads' fields (`Head.fields`)."""
+    for head in heads:
+        if head.name in further:
+            for j, i in enumerate(ok):
+                made[i].heads |= head.fields(further[head.name][j], head.names(classes))
 
 
 def _prediction(

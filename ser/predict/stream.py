@@ -80,8 +80,10 @@ def line(p: Prediction, model: Model) -> dict[str, Any]:
     if model.ckpts[0].classes:
         out["class"] = p.label
         out["probabilities"] = {c: round(v, 6) for c, v in p.probabilities.items()}
-    if model.ckpts[0].targets.attributes:
+    if p.attributes:  # a run trained on attributes
         out["attributes"] = {a: round(v, 4) for a, v in p.attributes.items()}
+    if p.heads:  # a run's further heads (`Head.fields`)
+        out["heads"] = p.heads
     if p.transcript_source == "asr" or reads_text(model.features):
         out["transcript"] = p.transcript
     if p.error is not None:

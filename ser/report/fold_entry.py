@@ -70,7 +70,8 @@ class FoldEntry:
     protocol's `group` (sessions, speakers, values; None: not recorded), the groups
     `left_out`, speakers in train and test (`shared_speakers`), its `class_weights` and
     its test `attributes` (`ser.report.attributes.AttributeMetrics.to_dict`; empty: none
-    trained). A run trained on attributes alone has empty `metrics`."""
+    trained) and further `heads`' test metrics by head name (`ser.heads.base.Head.metrics`;
+    empty: none trained). A run trained on attributes alone has empty `metrics`."""
 
     seed: int
     fold: str
@@ -89,6 +90,7 @@ class FoldEntry:
     shared_speakers: tuple[Any, ...] = ()
     class_weights: dict[str, float] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
+    heads: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -107,6 +109,7 @@ class FoldEntry:
         for key, value in (
             ("metrics", obj.get("metrics", {})),
             ("attributes", obj.get("attributes") or {}),
+            ("heads", obj.get("heads") or {}),
         ):
             if not isinstance(value, dict):
                 raise ReportError(f"{where}: the fold entry's {key!r} must be a JSON object")
@@ -134,6 +137,7 @@ class FoldEntry:
             shared_speakers=tuple(rest.pop("shared_speakers", None) or ()),
             class_weights=dict(rest.pop("class_weights", None) or {}),
             attributes=dict(rest.pop("attributes", None) or {}),
+            heads=dict(rest.pop("heads", None) or {}),
             extra=rest,
         )
 
@@ -144,6 +148,7 @@ class FoldEntry:
             ("fold", self.fold),
             ("metrics", self.metrics),
             ("attributes", self.attributes),
+            ("heads", self.heads),
             ("best_epoch", self.best_epoch),
             ("seconds", self.seconds),
             ("stacked", self.stacked),

@@ -1,13 +1,14 @@
 """PNG plots of run records (matplotlib's `Figure`; pyplot's global state is not used).
 
 Per run: ``<name>_confusion.png`` (pooled) and ``<name>_curves.png`` (loss and val UA per
-epoch, one line per fold of the first seed, a row per stage of a staged run), and for a
-run on a layered input ``<name>_layers.png`` (each layer's learnt weight, mean ± std over
-folds and seeds); ``queries_ua.png`` when at least two runs differ only in
-``config.queries``. A run trained on emotion attributes: ``<name>_attributes.png`` from
-its predictions.csv (`write_attribute_plots`: predicted against gold per attribute, every
-seed's predictions, the identity line, the pooled CCC in the title); a run on attributes
-alone has no confusion matrix.
+epoch, one line per fold of the first seed, a row per stage of a staged run), a further
+head's own plot ``<name>_<head>.png`` (`Head.plot`: a categorical head's pooled
+confusion matrix), and for a run on a layered input ``<name>_layers.png`` (each layer's
+learnt weight, mean ± std over folds and seeds); ``queries_ua.png`` when at least two
+runs differ only in ``config.queries``. A run trained on emotion attributes:
+``<name>_attributes.png`` from its predictions.csv (`write_attribute_plots`: predicted
+against gold per attribute, every seed's predictions, the identity line, the pooled CCC
+in the title); a run on attributes alone has no confusion matrix.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sklearn.metrics import ConfusionMatrixDisplay
 from ser.report.attribute_runs import has_categories
 from ser.report.attributes import attribute_metrics
 from ser.report.fold_entry import FoldEntry, Stage
+from ser.report.head_runs import head, head_pooled_metrics, run_heads
 from ser.report.layer_weights import LayerWeights, layer_weights
 from ser.report.predictions import PredictionTable
 from ser.report.record import RunRecord
@@ -55,6 +57,11 @@ def write_plots(runs: list[RunRecord], out_dir: Path) -> list[Path]:
         written.append(_save(_curves_figure(run), out_dir / f"{stem}_curves.png"))
         if weights := layer_weights(run):
             written.append(_save(_layers_figure(run, weights), out_dir / f"{stem}_layers.png"))
+        for name in run_heads(run):  # a further head's own plot, where it has one
+            fig = Figure(dpi=100)
+            title = f"{run_label(run)}: {protocol_label(run)}\n{pooled_over(run)}"
+            if head(run, name).plot(fig, head_pooled_metrics(run, name), title):
+                written.append(_save(fig, out_dir / f"{stem}_{file_stem(name)}.png"))
     groups = query_groups(runs)
     if groups:
         written.append(_save(_queries_figure(groups), out_dir / "queries_ua.png"))

@@ -7,7 +7,9 @@ row), ``gold, pred`` (class names), then ``p_<class>`` per class of the run's la
 ``gold_<name>, pred_<name>`` per attribute it trained (`ser.report.attributes.ATTRIBUTES`'
 order; the corpus's scale, 6 decimals; gold empty where the utterance has none). A run
 with no categorical head has no ``p_`` columns and empty ``gold``/``pred`` cells (-1 in
-the table). Rows are in the record's fold order, then manifest order. The trainer
+the table). A run's further heads (`ser.heads.registry`: MELD's sentiment, ...) follow,
+each its `Head.columns` (``sentiment_gold``, ``sentiment_<class>``...), kept as text.
+Rows are in the record's fold order, then manifest order. The trainer
 rewrites the file atomically after each group of folds, before ``run.json``: a fold
 entry in the record has its rows in the file (a run trained before predictions were
 kept has none; `missing_folds` says which).
@@ -40,7 +42,7 @@ PREDICTIONS = "predictions.csv"
 COLUMNS = ("seed", "fold", "utt_id", "speaker", "row", "gold", "pred")
 PROBABILITY = "p_"  # + class name
 GOLD, PRED = "gold_", "pred_"  # + attribute name
-ARRAYS = (*COLUMNS, "probs", "attr_gold", "attr_pred")  # a table's columns as arrays
+ARRAYS = (*COLUMNS, "probs", "attr_gold", "attr_pred", "cells")  # a table's columns as arrays
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +63,12 @@ class PredictionTable:
     attributes: tuple[str, ...]
     attr_gold: np.ndarray = field(repr=False)  # float, [N, A]; NaN: no gold value
     attr_pred: np.ndarray = field(repr=False)  # float, [N, A]
+    further: tuple[str, ...] = ()  # the further heads' columns
+    cells: np.ndarray = field(default=None, repr=False)  # type: ignore[arg-type]  # str [N, E]
+
+    def __post_init__(self) -> None:
+        if self.cells is None:  # no further head: [N, 0]
+            object.__setattr__(self, "cells", np.zeros((len(self.seed), 0), dtype=str))
 
     @classmethod
     def of(
@@ -77,9 +85,12 @@ class PredictionTable:
         attributes: Sequence[str] = (),
         attr_gold: ArrayLike | None = None,
         attr_pred: ArrayLike | None = None,
+        further: Sequence[str] = (),
+        cells: ArrayLike | None = None,
     ) -> PredictionTable:
         """One (seed, fold)'s predictions (`utt_ids`... `pred` [N], `probs` [N, C]; the
-        `attributes`' gold [N, A], NaN where none, and predictions [N, A])."""
+        `attributes`' gold [N, A], NaN where none, and predictions [N, A]; the further
+        heads' columns `further` and their `cells` [N, E])."""
         n = len(np.asarray(utt_ids))
         shape = (n, len(attributes))
         return cls(
@@ -95,6 +106,8 @@ class PredictionTable:
             tuple(attributes),
             _floats(attr_gold, shape),
             _floats(attr_pred, shape),
+            tuple(further),
+            np.asarray(cells if cells is not None else [], dtype=str).reshape(n, len(further)),
         )
 
     def __len__(self) -> int:
@@ -103,7 +116,9 @@ class PredictionTable:
     def take(self, which: np.ndarray) -> PredictionTable:
         """The rows a boolean mask or an index array picks."""
         arrays = {k: getattr(self, k)[which] for k in ARRAYS}
-        return PredictionTable(self.classes, attributes=self.attributes, **arrays)
+        return PredictionTable(
+            self.classes, attributes=self.attributes, further=self.further, **arrays
+        )
 
     def runs(self) -> list[tuple[int, str]]:
         """The (seed, fold)s the table holds, in order of first row."""
@@ -116,13 +131,15 @@ def concat(tables: Iterable[PredictionTable], classes: Sequence[str]) -> Predict
     parts = list(tables)
     if any(t.classes != tuple(classes) for t in parts):
         raise ValueError("prediction tables of different label sets cannot be joined")
-    if len({t.attributes for t in parts}) > 1:
-        raise ValueError("prediction tables of different attributes cannot be joined")
+    if len({(t.attributes, t.further) for t in parts}) > 1:
+        raise ValueError("prediction tables of different attributes or heads cannot be joined")
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return PredictionTable.of(classes, 0, "", [], [], empty, empty, empty, np.zeros((0,)))
     arrays = {k: np.concatenate([getattr(t, k) for t in parts]) for k in ARRAYS}
-    return PredictionTable(tuple(classes), attributes=parts[0].attributes, **arrays)
+    return PredictionTable(
+        tuple(classes), attributes=parts[0].attributes, further=parts[0].further, **arrays
+    )
 
 
 def predictions_csv(table: PredictionTable) -> str:
@@ -130,7 +147,7 @@ def predictions_csv(table: PredictionTable) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     pairs = [f"{side}{name}" for name in table.attributes for side in (GOLD, PRED)]
-    writer.writerow([*COLUMNS, *(PROBABILITY + c for c in table.classes), *pairs])
+    writer.writerow([*COLUMNS, *(PROBABILITY + c for c in table.classes), *pairs, *table.further])
     names = np.asarray([*table.classes, ""])  # -1: no class (a run without a head)
     columns = [
         table.seed, table.fold, table.utt_id, table.speaker, table.row,
@@ -141,10 +158,15 @@ def predictions_csv(table: PredictionTable) -> str:
     values = np.stack([table.attr_gold, table.attr_pred], axis=2).reshape(
         len(table), 2 * len(table.attributes)
     )
-    for fixed, probs, numbers in zip(
-        zip(*columns, strict=True), table.probs.tolist(), values.tolist(), strict=True
-    ):
-        writer.writerow([*fixed, *(f"{p:.6f}" for p in probs), *map(_number, numbers)])
+    rows = zip(
+        zip(*columns, strict=True),
+        table.probs.tolist(),
+        values.tolist(),
+        table.cells.tolist(),
+        strict=True,
+    )
+    for fixed, probs, numbers, further in rows:
+        writer.writerow([*fixed, *(f"{p:.6f}" for p in probs), *map(_number, numbers), *further])
     return buffer.getvalue()
 
 
@@ -158,27 +180,33 @@ def read_predictions(path: Path) -> PredictionTable:
         raise ConfigError(f"{path}: unreadable predictions ({e})") from e
     header = lines[0] if lines else []
     try:
-        classes, attributes = _header(header)
-        return _parse(lines[1:], classes, attributes, len(header))
+        classes, attributes, further = _header(header)
+        return _parse(lines[1:], classes, attributes, further, len(header))
     except ValueError as e:
         raise ConfigError(f"{path}: {e}") from e
 
 
-def _header(header: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The classes and attributes a header names: `COLUMNS`, ``p_<class>`` columns, then
-    ``gold_<name>, pred_<name>`` pairs."""
+def _header(header: list[str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The classes, attributes and further heads' columns a header names: `COLUMNS`,
+    ``p_<class>`` columns, ``gold_<name>, pred_<name>`` pairs, then the rest."""
     rest = header[len(COLUMNS) :]
     n_classes = next((i for i, h in enumerate(rest) if not h.startswith(PROBABILITY)), len(rest))
     pairs = rest[n_classes:]
+    n_pairs = next((i for i, h in enumerate(pairs) if not h.startswith((GOLD, PRED))), len(pairs))
+    pairs, further = pairs[:n_pairs], tuple(pairs[n_pairs:])
     attributes = tuple(h[len(GOLD) :] for h in pairs[::2])
     expected = [f"{side}{name}" for name in attributes for side in (GOLD, PRED)]
     if tuple(header[: len(COLUMNS)]) != COLUMNS or pairs != expected:
         raise ValueError(f"not a predictions file (header {','.join(header)!r})")
-    return tuple(h[len(PROBABILITY) :] for h in rest[:n_classes]), attributes
+    return tuple(h[len(PROBABILITY) :] for h in rest[:n_classes]), attributes, further
 
 
 def _parse(
-    lines: list[list[str]], classes: tuple[str, ...], attributes: tuple[str, ...], width: int
+    lines: list[list[str]],
+    classes: tuple[str, ...],
+    attributes: tuple[str, ...],
+    further: tuple[str, ...],
+    width: int,
 ) -> PredictionTable:
     # A run without classes leaves gold and pred empty: -1.
     index = {c: i for i, c in enumerate(classes)} if classes else {"": -1}
@@ -190,7 +218,8 @@ def _parse(
     cols: list[Any] = list(zip(*lines, strict=True)) if lines else [()] * width
     seed, fold, utt_id, speaker, row, gold, pred = cols[: len(COLUMNS)]
     first, n = len(COLUMNS) + len(classes), len(lines)
-    numbers = np.asarray([[float(v) if v else np.nan for v in c] for c in cols[first:]])
+    last = first + 2 * len(attributes)
+    numbers = np.asarray([[float(v) if v else np.nan for v in c] for c in cols[first:last]])
     numbers = numbers.reshape(len(attributes), 2, n)  # [A, (gold, pred), N]
     return PredictionTable(
         classes,
@@ -205,6 +234,8 @@ def _parse(
         attributes,
         numbers[:, 0].T,
         numbers[:, 1].T,
+        further,
+        np.asarray(cols[last:], dtype=str).T.reshape(n, len(further)),
     )
 
 

@@ -37,6 +37,7 @@ from ser.report.attribute_runs import (
 )
 from ser.report.attributes import MEAN
 from ser.report.audio_seen import add_column as audio_column
+from ser.report.head_runs import head_cells, head_header, head_summary, table_heads
 from ser.report.layer_weights import layer_weights, peak_label, weights_json
 from ser.report.metrics import Metrics, mean_std_text, overall_metrics, summarize
 from ser.report.record import RECORD, RunRecord, read
@@ -114,6 +115,8 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
     if MEAN not in summary and any(e.attributes for e in run.folds):
         for key, value in (attribute_summary(run) or {}).items():
             summary.setdefault(key, value)
+    for key, value in head_summary(run).items():  # further heads' (sentiment_wf1, ...)
+        summary.setdefault(key, value)
     return summary
 
 
@@ -243,6 +246,11 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
         header += attribute_header(names, as_csv)
         for run, row_cells in zip(runs, cells, strict=True):
             row_cells += attribute_cells(run, names, as_csv)
+    # The further heads' columns (MELD's sentiment, ...), only where some run scored one.
+    if table_heads(runs):
+        header += head_header(runs, as_csv)
+        for run, row_cells in zip(runs, cells, strict=True):
+            row_cells += head_cells(run, runs, as_csv)
     # And the text-seen column, only where some run had a text input.
     if any(text_seen(run) for run in runs):
         header.append("text_seen" if as_csv else "test text seen in training")

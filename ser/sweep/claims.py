@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import SerError
+from ser.heads.registry import HEADS
 from ser.report.attributes import ATTRIBUTES, MEAN, AttributeMetrics
+from ser.report.head_runs import shown as head_label
 from ser.report.metrics import mean_std, mean_std_text
 from ser.report.record import RunRecord
 from ser.report.runs import asr_wer_label, run_label
@@ -125,13 +127,18 @@ class AsrCheck:
 
 def seed_scores(run: RunRecord, metric: str = "ua", label: str | None = None) -> Scores:
     """The run's per-seed scores: each seed's mean over its folds, in seed order."""
-    if metric not in METRICS:
-        raise ClaimsError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
+    if not known(metric):
+        raise ClaimsError(
+            f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}, or a further "
+            f"head's <head>_<score> ({', '.join(sorted(HEADS))})"
+        )
     by_seed: dict[int, list[float]] = {}
-    attribute = metric in ATTRIBUTE_METRICS
+    attribute, head = metric in ATTRIBUTE_METRICS, metric.partition("_")[0]
     try:
         for entry in run.folds:
             scores = AttributeMetrics.from_dict(entry.attributes).flat() if attribute else None
+            if head in HEADS:  # a further head's number (`Head.flat`)
+                scores = HEADS[head]().flat(entry.heads[head])
             value = scores[metric] if scores is not None else entry.metrics[metric]
             by_seed.setdefault(entry.seed, []).append(float(value))
     except (KeyError, TypeError, ValueError) as e:
@@ -216,10 +223,19 @@ def claims_text(claims: Sequence[Claim], asr: AsrCheck | None, metric: str = "ua
     return "\n".join(lines) + "\n"
 
 
+def known(metric: str) -> bool:
+    """Whether claims compare `metric`: one of `METRICS`, or a further head's number
+    (``sentiment_wf1``: `ser.heads.registry`)."""
+    return metric in METRICS or metric.partition("_")[0] in HEADS
+
+
 def metric_label(metric: str) -> str:
-    """``UA (%)``, ``mean CCC``, ``CCC arousal``, ``Pearson's r valence``."""
+    """``UA (%)``, ``mean CCC``, ``CCC arousal``, ``Pearson's r valence``, ``sentiment
+    WF1``."""
     if metric in CATEGORICAL:
         return f"{metric.upper()} (%)"
+    if metric.partition("_")[0] in HEADS:
+        return head_label(metric)
     if metric == MEAN:
         return "mean CCC"
     score, attribute = metric.split("_", 1)

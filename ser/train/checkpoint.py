@@ -156,9 +156,7 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
         zscore=zscore,
         state=state,
         meta=meta,
-        targets=Targets(**{**meta["targets"], "attributes": tuple(meta["targets"]["attributes"])})
-        if "targets" in meta
-        else Targets(),
+        targets=Targets.from_record(meta["targets"]) if "targets" in meta else Targets(),
         target_scale=scale,
     )
 
@@ -211,7 +209,7 @@ def save_fold_checkpoint(
         for name, t in zip(SCALE, scale, strict=True):
             tensors[name] = t.detach().float().cpu().contiguous()
     targets = run.plan.targets  # only where not the category alone: sidecars stay as they were
-    kept = {"targets": dataclasses.asdict(targets)} if targets != Targets() else {}
+    kept = {"targets": targets.to_record()} if targets != Targets() else {}
     sidecar = {
         "model": config_record(run.config.model),
         "classes": list(run.data.classes),

@@ -21,6 +21,8 @@ import torch
 
 from ser.corpus.labels import LabelSet
 from ser.errors import ConfigError
+from ser.heads.base import GoldSource
+from ser.heads.emotion import OUTSIDE
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.targets import Targets
 from ser.train.batching import StepPlan, dialog_groups, dialog_plans, utterance_plans
@@ -28,8 +30,7 @@ from ser.train.features import ResolvedFeature
 
 #: Features whose training-side std is below this keep std 1 (constant openSMILE columns).
 STD_FLOOR = 1e-6
-#: Why utterances of labels outside the class set are dropped (`TrainData.dropped`).
-OUTSIDE = "label outside class set"
+__all__ = ["OUTSIDE", "Batches", "TrainData", "load_data"]
 
 
 @dataclass
@@ -67,6 +68,7 @@ class TrainData:
     targets: np.ndarray | None = None  # [n, A] their values, the corpus's scale; NaN: none
     soft: np.ndarray | None = None  # [n, C] vote distributions (`--labels soft`); None: hard
     soft_fallbacks: int = 0  # utterances with no vote in the class set: their label's one-hot
+    gold: dict[str, np.ndarray] = field(default_factory=dict)  # head -> [n, G]; NaN: none
     # A cross-corpus run's (`ser.train.cross.join`): positions from here on are the test
     # store's, their manifest rows that store's; None: one store.
     test_from: int | None = None
@@ -74,6 +76,7 @@ class TrainData:
     manifest_rows_t: torch.Tensor = field(init=False, repr=False)  # [n] on device
     targets_t: torch.Tensor | None = field(init=False, repr=False)  # [n, A] float32
     soft_t: torch.Tensor | None = field(init=False, repr=False)  # [n, C] float32
+    gold_t: dict[str, torch.Tensor] = field(init=False, repr=False)  # head -> [n, G] float32
 
     def __post_init__(self) -> None:
         self.labels_t = torch.as_tensor(self.labels, dtype=torch.long, device=self.device)
@@ -84,6 +87,10 @@ class TrainData:
             None if a is None else torch.as_tensor(a, dtype=torch.float32, device=self.device)
             for a in (self.targets, self.soft)
         )
+        self.gold_t = {
+            n: torch.as_tensor(g, dtype=torch.float32, device=self.device)
+            for n, g in self.gold.items()
+        }
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -114,19 +121,20 @@ def load_data(
     label_set: LabelSet,
     device: torch.device | str = "cpu",
     targets: Targets | None = None,
+    root: Any = None,
 ) -> TrainData:
     """Read `features` from `store` once; keep the utterances with rows in every set and
-    a target: a label in the class set, or (a run on attributes alone) a value of some
-    attribute of `targets`."""
+    gold of the run's first head (a label in the class set; a run on attributes alone: a
+    value of some attribute). Every head's gold rides along (`root`: where the store's
+    corpus is, if it moved, for a head reading it)."""
     device, targets, manifest = torch.device(device), targets or Targets(), store.manifest
     codes = np.asarray(manifest.column("label")).astype(str)
     label_of = [label_set.index_of(c) for c in codes]
-    values = attribute_values(manifest, targets.attributes)  # [N, A] ([N, 0] without)
+    source = GoldSource(store, label_set, root)
+    gold = targets.gold(source)  # head -> [N, G]
+    first = targets.heads[0]
+    keep, why = np.isfinite(gold[first.name]).any(axis=1), first.missing(label_set)
     dropped: dict[str, int] = {}
-    if targets.emotion:
-        keep, why = np.array([lab is not None for lab in label_of]), f"{OUTSIDE} {label_set.name}"
-    else:  # attributes alone: every utterance with a value of one of them
-        keep, why = np.isfinite(values).any(axis=1), f"no {'/'.join(targets.attributes)} value"
     if (~keep).any():
         dropped[why] = int((~keep).sum())
     raw = {}
@@ -143,9 +151,8 @@ def load_data(
         keep &= lengths > 0
         raw[feature.name] = (data, layout)
     if not keep.any():
-        wanted = f"class set {label_set.name}" if targets.emotion else targets.name
         raise ConfigError(
-            f"no utterance of {wanted} has rows in every feature set of "
+            f"no utterance of {first.wanted(label_set)} has rows in every feature set of "
             f"{'+'.join(f.name for f in features)} in {store.path}"
         )
     tables = {
@@ -153,7 +160,7 @@ def load_data(
     }
     rows = np.flatnonzero(keep).astype(np.int64)
     return TrainData(
-        classes=label_set.classes if targets.emotion else (),
+        classes=targets.classes(label_set),
         manifest_rows=rows,
         utt_ids=np.asarray(manifest.column("utt_id")).astype(str)[rows],
         speakers=np.asarray(manifest.column("speaker")).astype(str)[rows],
@@ -164,14 +171,9 @@ def load_data(
         device=device,
         dropped=dropped,
         attributes=targets.attributes,
-        targets=values[rows] if targets.attributes else None,
+        targets=targets.scaled(gold, rows),
+        gold={name: g[rows] for name, g in gold.items()},
     )
-
-
-def attribute_values(manifest: Any, names: Sequence[str]) -> np.ndarray:
-    """[N, A] float64 the manifest's values of the attributes `names` (NaN: none)."""
-    columns = [np.asarray(manifest.column(n), dtype=np.float64) for n in names]
-    return np.stack(columns, axis=1) if columns else np.zeros((len(manifest), 0))
 
 
 def read_layers(
@@ -374,6 +376,7 @@ def gather(
         utt_mask=valid if unit == "dialog" else None,
         targets=_rows(data.targets_t, safe, valid, math.nan),  # [..., A]
         soft=_rows(data.soft_t, safe, valid, 0.0),  # [..., C]
+        gold={n: _rows(g, safe, valid, math.nan) for n, g in data.gold_t.items()},  # [..., G]
     )
 
 

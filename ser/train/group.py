@@ -108,7 +108,7 @@ def train_group(
     first = group[0].run
     classes = first.data.classes
     targets = first.plan.targets
-    progress.selects_on("UA" if targets.emotion else "CCC")
+    progress.selects_on(targets.heads[0].score_name)
     modules = [
         build_model(job.run.config.model, list(first.specs), len(classes), job.seed, targets)
         for job in group
@@ -146,7 +146,7 @@ def train_group(
             test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
         )
         key = (job.seed, job.fold.name)  # its rows of predictions.csv, before the entry too
-        job.run.predictions[key] = fold_predictions(*key, t, job.run.data, job.fold.test)
+        job.run.predictions[key] = fold_predictions(*key, t, job.run.data, job.fold.test, targets)
         mix = modules[k].layer_weights(state)
         by_class = None if w is None else dict(zip(classes, w.tolist(), strict=True))
         entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix, by_class))

@@ -13,16 +13,16 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from ser.models.batch import Batch
-from ser.models.targets import split
-from ser.report.attributes import AttributeMetrics, attribute_metrics
-from ser.report.metrics import Metrics, compute_metrics
+from ser.models.targets import Targets
+from ser.report.attributes import AttributeMetrics
+from ser.report.metrics import Metrics
 from ser.runtime.precision import autocast
 from ser.train.data import Batches
 from ser.train.ensemble import Ensemble
@@ -65,16 +65,22 @@ class Predictions:
     probs: np.ndarray  # [N, C] float32 softmax of the logits ([N, 0]: no category)
     gold_attributes: np.ndarray  # [N, A] float32 on the corpus's scale, NaN: none
     attributes: np.ndarray  # [N, A] float32 predicted, on the corpus's scale
+    # Each of the run's heads' predictions [N, W] (`Head.reported`) and gold [N, G]
+    # (`Head.batch_gold`), in head order: the fields above are the category's and the
+    # attributes' of them.
+    outputs: tuple[np.ndarray, ...] = ()
+    golds: tuple[np.ndarray, ...] = ()
 
 
 @dataclass(frozen=True)
 class Evaluation(Predictions):
     """Predictions on one side of a fold, scored with every metric: `metrics` the
     category's (None: a run without it), `attribute_metrics` the attributes' (None:
-    a run without them)."""
+    a run without them), `scores` every head's (`Head.metrics`, by head name)."""
 
-    metrics: Metrics | None
-    attribute_metrics: AttributeMetrics | None
+    metrics: Metrics | None = None
+    attribute_metrics: AttributeMetrics | None = None
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,10 +131,10 @@ def select(
         losses = train_epoch(ensemble, train_sides, optimizer, scaler, precision, on_step, steps)
         with masked(ensemble.base, None):
             found = predict(ensemble, val_sides, precision, on_step, "val", steps)
-            scored = in_range(found, members)
+            scored = in_range(found, members, targets_of(ensemble))
         for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
             if active[k]:
-                tracker.record(k, epoch + 1, loss, result, len(classes))
+                tracker.record(k, epoch + 1, loss, result, list(classes))
                 patience = configs[k].patience
                 if patience is not None and tracker.stale(k) >= patience:
                     active[k] = False
@@ -157,16 +163,10 @@ def test(
         sides = StackedSides([m.test for m in members], static=steps.compiled)
         precision = _shared(configs, "precision")
         found = predict(ensemble, sides, precision, on_step, "test", steps)
-    found = in_range(found, members, "test")
     targets = targets_of(ensemble)
+    found = in_range(found, members, targets, "test")
     return [
-        Evaluation(
-            **vars(p),
-            metrics=compute_metrics(p.y_true, p.y_pred, classes) if targets.emotion else None,
-            attribute_metrics=attribute_metrics(p.gold_attributes, p.attributes, targets.attributes)
-            if targets.attributes
-            else None,
-        )
+        Evaluation(**vars(p), **targets.evaluate(p.outputs, p.golds, classes, (p.y_true, p.y_pred)))
         for p in found
     ]
 
@@ -229,20 +229,19 @@ def predict(
     n_steps = len(sides)
     for done, (_, batch, _) in enumerate(sides.epoch(), 1):
         with autocast(device, precision):
-            # [K], [K, ...], [K, ..., C], [K, ..., A]
-            summed, pred, probs, attributes = ensemble.call(step_fn, *_tensors(batch))
+            # [K], [K, ...], then each head's predictions [K, ..., W] and gold [K, ..., G]
+            summed, pred, *per_head = ensemble.call(step_fn, *_tensors(batch))
         total += summed.float()
         flat = (batch.labels.flatten(1), pred.flatten(1), batch.index.flatten(1))
-        gold = attributes if batch.targets is None else batch.targets  # [K, ..., A]
-        per_item = (probs.float(), attributes.float(), gold.float())
-        kept.append((*flat, *(t.flatten(1, -2) for t in per_item)))  # [K, items, C or A]
+        kept.append((*flat, *(t.float().flatten(1, -2) for t in per_head)))  # [K, items, W]
         on_step(phase, done, n_steps)
+    targets = targets_of(ensemble)
     if not kept:
         empty = np.zeros(0, dtype=np.int64)
         nothing = np.zeros((0, 0), dtype=np.float32)
         none = Predictions(math.nan, empty, empty, empty, nothing, nothing, nothing)
         return [none] * ensemble.members
-    labels, preds, index, probs, attributes, gold = (
+    labels, preds, index, *heads = (
         torch.cat(t, dim=1).cpu().numpy() for t in zip(*kept, strict=True)
     )
     out = []
@@ -250,34 +249,48 @@ def predict(
         real = labels[k] != -100
         y_true = labels[k][real]
         loss = summed_k / max(len(y_true), 1)
-        mine = (preds, index, probs, gold, attributes)
-        out.append(Predictions(loss, y_true, *(t[k][real] for t in mine)))
+        outputs, golds = (tuple(t[k][real] for t in half) for half in _halves(heads))
+        legacy = targets.legacy(outputs, golds)  # probs, gold attributes, attributes
+        out.append(Predictions(loss, y_true, preds[k][real], index[k][real], *legacy,
+                               outputs=outputs, golds=golds))  # fmt: skip
     return out
 
 
+def _halves(heads: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each head's predictions, then each head's gold."""
+    n = len(heads) // 2
+    return heads[:n], heads[n:]
+
+
 def in_range(
-    found: list[Predictions], members: Sequence[Member], side: str = "val"
+    found: list[Predictions], members: Sequence[Member], targets: Targets, side: str = "val"
 ) -> list[Predictions]:
     """Each member's predictions, attributes clipped to its training side's range."""
     scales = [getattr(m, side).target_scale for m in members]
-    pairs = zip(found, scales, strict=True)
-    return [replace(p, attributes=clip_attributes(p.attributes, s)) for p, s in pairs]
+    out = []
+    for p, scale in zip(found, scales, strict=True):
+        attributes = clip_attributes(p.attributes, scale)
+        outputs = targets.with_attributes(p.outputs, attributes)
+        out.append(replace(p, attributes=attributes, outputs=outputs))
+    return out
 
 
 def _tensors(batch: Batch) -> tuple[Any, ...]:
     """What a member's forward and loss read of a stacked batch, every tensor [K, ...]
     (None: absent)."""
     return (batch.x, batch.mask, batch.labels, batch.utt_mask, batch.targets,
-            batch.target_mean, batch.target_std, batch.soft)  # fmt: skip
+            batch.target_mean, batch.target_std, batch.soft, batch.gold)  # fmt: skip
 
 
 def _member_batch(
     x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any, *targets: Any, weights: Any = None
 ) -> Batch:
-    """`targets`: the attribute targets, their mean and std, the vote distributions."""
-    gold, mean, std, soft = targets
+    """`targets`: the attribute targets, their mean and std, the vote distributions, the
+    heads' gold."""
+    values, mean, std, soft, gold = targets
     return Batch(x, mask, labels, index=labels, utt_mask=utt_mask, class_weights=weights,
-                 targets=gold, target_mean=mean, target_std=std, soft=soft)  # fmt: skip
+                 targets=values, target_mean=mean, target_std=std, soft=soft,
+                 gold=gold)  # fmt: skip
 
 
 def _training_loss(
@@ -295,18 +308,17 @@ def _training_loss(
 def _evaluation(
     model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any, *targets: Any
 ) -> tuple[torch.Tensor, ...]:
-    """One member: (its loss summed over labelled items, its predicted classes, their
-    probabilities: a float32 softmax, as `ser predict`'s, its attributes on the corpus's
-    scale). A run without the category predicts class 0 with no probabilities."""
+    """One member: (its loss summed over labelled items, its predicted classes (a run
+    without the category: class 0), then each head's predictions (`Head.reported`: the
+    category's a float32 softmax, as `ser predict`'s; the attributes' on the corpus's
+    scale), then each head's gold."""
     batch = _member_batch(x, mask, labels, utt_mask, *targets)
     out = model(batch)
     summed = model.loss(out, batch) * (labels != -100).sum()
-    classes, attributes = split(out.logits, len(model.targets.attributes))
-    if batch.target_mean is not None and batch.target_std is not None:
-        attributes = attributes.float() * batch.target_std + batch.target_mean  # [..., A]
-    if not model.targets.emotion:
-        return summed, torch.zeros_like(labels), classes.float(), attributes
-    return summed, classes.argmax(dim=-1), torch.softmax(classes.float(), dim=-1), attributes
+    heads, parts = model.targets.heads, model.split(out.logits)
+    reported = [h.reported(p, batch) for h, p in zip(heads, parts, strict=True)]
+    gold = [h.batch_gold(batch) for h in heads]
+    return summed, model.targets.decide(parts, labels), *reported, *gold
 
 
 def _shared(configs: Sequence[LoopConfig], name: str) -> Any:

@@ -29,7 +29,7 @@ from ser.models import FamilyConfig, family_of
 from ser.models.batch import InputSpec, Unit
 from ser.models.config import field_defaults, option
 from ser.models.registry import config_record as model_record
-from ser.models.targets import ATTRIBUTE_LOSSES, LABELS, TARGETS, Targets
+from ser.models.targets import ATTRIBUTE_LOSSES, LABELS, Targets
 from ser.report.predictions import PredictionTable
 from ser.report.record import RunRecord
 from ser.runtime.device import DEVICE_HELP, pick_device
@@ -96,9 +96,10 @@ class TrainConfig:
         "What the model predicts: emotion (the category); attributes (arousal, valence, "
         "dominance: a linear head each, on the corpus's scale in records and predictions, "
         "validation selecting on their mean CCC; utterances without them left out and "
-        "counted), or one of them; emotion+attributes (one body, both heads). Recorded "
-        "when not emotion.",
-        choices=TARGETS,
+        "counted), or one of them; emotion+attributes (one body, both heads); a further "
+        'head joined with + (emotion+sentiment: MELD\'s sentiment; docs/train.md, "Heads"). '
+        "Recorded when not emotion.",
+        metavar="emotion|attributes|arousal|...|emotion+sentiment",
     )
     attribute_loss: str = option(
         "ccc", "Attribute loss: ccc (1 - CCC per attribute, averaged) or mse.",
@@ -278,12 +279,13 @@ def run_targets(config: TrainConfig, class_weights: str, tested: Any) -> Targets
     """The run's `Targets`; `ConfigError` for options that do not go with them."""
     weight = ATTRIBUTE_WEIGHT if config.attribute_weight is None else config.attribute_weight
     targets = Targets.parse(config.target, config.attribute_loss, weight, config.labels)
-    if not targets.emotion and class_weights != "none" and config.class_weights:
+    if targets.category is None and class_weights != "none" and config.class_weights:
         raise ConfigError(f"--class-weights weighs classes: --target {targets.name} has none")
-    if tested is not None and (targets.attributes or targets.soft):
+    if tested is not None and (targets.name != Targets().name or targets.soft):
         raise ConfigError(
-            "--test-store scores categories across corpora: attribute targets and soft "
-            "labels train and test on one store (corpora rate attributes on their own scales)"
+            "--test-store scores categories across corpora: other targets (attributes, "
+            "further heads) and soft labels train and test on one store (corpora rate "
+            "attributes on their own scales)"
         )
     return targets
 
@@ -354,13 +356,8 @@ def _targets_name(config: TrainConfig) -> str:
 
 def targets_record(targets: Targets) -> dict[str, Any]:
     """The record's keys of a run's targets: none for the category with hard labels, so
-    the records of every such run stay as they were."""
-    keys: dict[str, Any] = {}
-    if targets.attributes:
-        keys.update(target=targets.name, attribute_loss=targets.loss)
-        if targets.emotion:
-            keys["attribute_weight"] = targets.weight
-    return keys | ({"labels": "soft"} if targets.soft else {})
+    the records of every such run stay as they were (`Targets.record_keys`)."""
+    return targets.record_keys()
 
 
 def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) ->
     names = tuple(f.name for f in inputs.features)
     targets = plan.targets
     key: tuple[Any, ...] = (inputs.store.path.resolve(), names, plan.classes, str(plan.device))
-    key += (targets.emotion, targets.attributes, targets.soft)
+    key += (targets,)
     if inputs.test is not None:
         key += (inputs.test.store.path.resolve(), inputs.test.match.test.name)
     if key in loaded:
@@ -110,7 +110,8 @@ def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) ->
     if inputs.test is not None:
         data = cross.load_joined(inputs.store, inputs.features, inputs.test, plan.device)
     else:
-        data = load_data(inputs.store, inputs.features, inputs.classes, plan.device, targets)
+        where = None if root is None else Path(root)
+        data = load_data(inputs.store, inputs.features, inputs.classes, plan.device, targets, where)
         if targets.soft:
             data = with_votes(data, inputs, root)
     loaded[key] = data
@@ -152,7 +153,7 @@ def prepare(
     # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
     plural = "s" if threads.count != 1 else ""
     first = f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
-    classes = inputs.classes.classes if plan.targets.emotion else ()
+    classes = plan.targets.classes(inputs.classes)
     record = _start_record(config, plan, inputs.features, progress, first, classes)
     t0 = time.perf_counter()
     data = load(inputs, plan, loaded, config.corpus_root)
@@ -216,7 +217,7 @@ def _targets_notes(plan: Plan, data: TrainData, progress: Progress) -> dict[str,
     utterances trained on their class alone (no value of an attribute); with soft labels,
     those on their consensus label (no vote in the class set)."""
     notes: dict[str, Any] = {}
-    if plan.targets.emotion and data.targets is not None:
+    if plan.targets.category is not None and data.targets is not None:
         missing = (~np.isfinite(data.targets)).sum(axis=0)  # [A]
         lacking = {a: int(n) for a, n in zip(data.attributes, missing, strict=True)}
         notes["without_attribute"] = lacking

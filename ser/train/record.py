@@ -9,6 +9,7 @@ holds `config["class_weights"]` and, per fold, `class_weights`: `{class: weight}
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,12 @@ import numpy as np
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
+from ser.heads.registry import HEADS
+from ser.models.targets import Targets
 from ser.report.attribute_runs import attribute_summary, has_categories, run_attributes
 from ser.report.attributes import MEAN, AttributeMetrics
 from ser.report.fold_entry import FoldEntry, Stage
+from ser.report.head_runs import head_summary
 from ser.report.metrics import Metrics, overall_metrics, summarize
 from ser.report.predictions import PREDICTIONS, PredictionTable, read_predictions
 from ser.report.record import RunRecord, read
@@ -90,7 +94,14 @@ def json_summary(record: RunRecord) -> dict[str, Any]:
         *((MEAN, f"{MEAN}_std") if ccc else ()),
     )
     summary = {k: float(record.summary[k]) for k in keys}
-    return {**summary, "folds": folds, "protocol": record.protocol, "seconds": record.seconds}
+    further = {k: v for k, v in record.summary.items() if k.startswith(_further(record))}
+    return {**summary, **further, "folds": folds, "protocol": record.protocol,
+            "seconds": record.seconds}  # fmt: skip
+
+
+def _further(record: RunRecord) -> tuple[str, ...]:
+    """The prefixes of the further heads' summary keys (``sentiment_``, ...)."""
+    return tuple(f"{name}_" for e in record.folds for name in e.heads)
 
 
 def run_scores(record: RunRecord) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
@@ -103,6 +114,8 @@ def run_scores(record: RunRecord) -> tuple[dict[str, Any] | None, dict[str, Any]
         summary = summarize(results)
         pooled = overall_metrics([m for _, m in results], record.classes).to_dict()
     for key, value in (attribute_summary(record) or {}).items():
+        summary.setdefault(key, value)
+    for key, value in head_summary(record).items():
         summary.setdefault(key, value)
     return summary or None, pooled
 
@@ -131,6 +144,7 @@ def fold_entry(
         fold=fold.name,
         metrics={} if test.metrics is None else test.metrics.to_dict(),
         attributes={} if test.attribute_metrics is None else test.attribute_metrics.to_dict(),
+        heads={name: scores for name, scores in test.scores.items() if name in HEADS},
         best_epoch=best.best_epoch,
         seconds=best.seconds + sum(s.seconds for s in stages.values()),
         stacked=stacked,
@@ -152,15 +166,24 @@ def fold_entry(
 
 def curves_record(curves: Curves) -> dict[str, list[Any]]:
     """The curves as a fold entry holds them: `val_ccc` only where attributes were
-    trained, so every other record stays as it was."""
-    return {k: v for k, v in asdict(curves).items() if k != "val_ccc" or v}
+    trained, `val_heads` only where other heads were, so every other record stays as it
+    was."""
+    kept = asdict(curves)
+    del kept["lead"]
+    return {k: v for k, v in kept.items() if k not in ("val_ccc", "val_heads") or v}
 
 
 def fold_predictions(
-    seed: int, fold: str, test: Evaluation, data: TrainData, positions: np.ndarray
+    seed: int,
+    fold: str,
+    test: Evaluation,
+    data: TrainData,
+    positions: np.ndarray,
+    targets: Targets | None = None,
 ) -> PredictionTable:
     """A (seed, fold)'s test predictions, in manifest order, for predictions.csv;
-    `positions`: the fold's test side (a cross-corpus run's data holds two stores' rows)."""
+    `positions`: the fold's test side (a cross-corpus run's data holds two stores' rows);
+    the further heads of `targets` (`ser.heads.registry`) with their columns."""
     order = np.argsort(test.index, kind="stable")
     rows = test.index[order]
     # manifest rows ascend over a side's sorted positions (one store's, in manifest order)
@@ -179,7 +202,25 @@ def fold_predictions(
         data.attributes,
         test.gold_attributes[order],
         test.attributes[order],
+        *further_cells(targets or Targets(), test, data.classes, order),
     )
+
+
+def further_cells(
+    targets: Targets, test: Evaluation, classes: Sequence[str], order: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """The further heads' columns of predictions.csv and their cells [N, E] (`order`:
+    the rows' order)."""
+    columns: list[str] = []
+    cells = [np.zeros((len(order), 0), dtype=str)]
+    for head, pred, gold in zip(targets.heads, test.outputs, test.golds, strict=False):
+        if head.name in HEADS:
+            names = head.names(classes)
+            own = head.columns(names)
+            found = head.cells(pred[order], gold[order], names)
+            cells.append(np.asarray(found, dtype=str).reshape(len(order), len(own)))
+            columns += own
+    return columns, np.concatenate(cells, axis=1)
 
 
 def kept_predictions(run_dir: Path, record: RunRecord) -> dict[tuple[int, str], PredictionTable]:

@@ -3,7 +3,6 @@ training side, and what validation selects on."""
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -57,12 +56,3 @@ def targets_of(ensemble: Ensemble) -> Targets:
     """What the ensemble's members predict (their family's model's `targets`)."""
     targets = getattr(ensemble.base, "targets", None)
     return targets if isinstance(targets, Targets) else Targets()
-
-
-def selection_score(targets: Targets, ua: float, ccc: float) -> float:
-    """What validation selects on: UA (percent), the mean CCC of attributes alone, or,
-    with both, their mean on one scale (UA / 100 beside CCC)."""
-    if not targets.attributes:
-        return ua
-    score = ccc if not targets.emotion else (ua / 100 + ccc) / 2
-    return -math.inf if math.isnan(score) else score  # NaN: an undefined CCC

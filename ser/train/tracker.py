@@ -10,10 +10,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ser.report.attributes import attribute_metrics
-from ser.report.metrics import ua_wa
 from ser.train.ensemble import Ensemble
-from ser.train.targets import selection_score, targets_of
+from ser.train.targets import targets_of
 
 
 class Scored(Protocol):
@@ -26,9 +24,9 @@ class Scored(Protocol):
     @property
     def y_pred(self) -> np.ndarray: ...
     @property
-    def gold_attributes(self) -> np.ndarray: ...
+    def outputs(self) -> tuple[np.ndarray, ...]: ...
     @property
-    def attributes(self) -> np.ndarray: ...
+    def golds(self) -> tuple[np.ndarray, ...]: ...
 
 
 @dataclass
@@ -41,6 +39,10 @@ class Curves:
     val_ua: list[float] = field(default_factory=list)
     val_wa: list[float] = field(default_factory=list)
     val_ccc: list[float] = field(default_factory=list)  # mean CCC (attribute targets only)
+    # Further heads' scores (`Head.score`) by name: `val_<head>`.
+    val_heads: dict[str, list[float]] = field(default_factory=dict)
+    # The run's first head's validation score: what progress lines show (not recorded).
+    lead: list[float] = field(default_factory=list)
 
 
 class Tracker:
@@ -56,29 +58,28 @@ class Tracker:
         self.improved = [False] * k
         self.state = {n: t.detach().clone() for n, t in ensemble.state().items()}
 
-    def record(self, k: int, epoch: int, loss: float, result: Scored, n_classes: int) -> None:
+    def record(self, k: int, epoch: int, loss: float, result: Scored, classes: list[str]) -> None:
         targets = self.targets
-        ua = wa = val_loss = ccc = math.nan
+        values = dict.fromkeys(targets.curve_keys(), math.nan)
+        score = val_loss = math.nan
         if self.has_val[k]:
-            if targets.emotion:
-                ua, wa = ua_wa(result.y_true, result.y_pred, n_classes)
-            if targets.attributes:
-                names = targets.attributes
-                ccc = attribute_metrics(result.gold_attributes, result.attributes, names).ccc_mean
+            decided = (result.y_true, result.y_pred)
+            found, score = targets.validation(result.outputs, result.golds, decided, classes)
+            values |= found
             val_loss = result.loss
         curves = self.curves[k]
         curves.epoch.append(epoch)
         curves.train_loss.append(loss)
         curves.val_loss.append(val_loss)
-        curves.val_ua.append(ua)
-        curves.val_wa.append(wa)
-        if targets.attributes:
-            curves.val_ccc.append(ccc)
-        key = (
-            (selection_score(targets, ua, ccc), -val_loss)
-            if self.has_val[k]
-            else (float(epoch), 0.0)
-        )
+        curves.val_ua.append(values.get("val_ua", math.nan))
+        curves.val_wa.append(values.get("val_wa", math.nan))
+        for name, value in values.items():
+            if name == "val_ccc":
+                curves.val_ccc.append(value)
+            elif name not in ("val_ua", "val_wa"):
+                curves.val_heads.setdefault(name, []).append(value)
+        curves.lead.append(next(iter(values.values()), math.nan))
+        key = (score, -val_loss) if self.has_val[k] else (float(epoch), 0.0)
         if key > self.best_key[k]:
             self.best_key[k], self.best_epoch[k], self.improved[k] = key, epoch, True
 
@@ -92,7 +93,7 @@ class Tracker:
         last = max(c.epoch[-1] for c in self.curves)
         rows = [c for c in self.curves if c.epoch[-1] == last]
         losses = [c.train_loss[-1] for c in rows]
-        scores = [c.val_ua[-1] if self.targets.emotion else c.val_ccc[-1] for c in rows]
+        scores = [c.lead[-1] for c in rows]
         uas = [s for s in scores if not math.isnan(s)]
         return float(np.mean(losses)), float(np.mean(uas)) if uas else math.nan
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import pearsonr
 
-import ser.report.attributes
+import ser.heads.attribute_metrics
 from ser.report.attributes import (
     AttributeMetrics,
     AttributeScores,
@@ -35,7 +35,7 @@ def _lin(gold: np.ndarray, pred: np.ndarray) -> float:
 
 
 def test_the_docstring() -> None:
-    assert doctest.testmod(ser.report.attributes).failed == 0
+    assert doctest.testmod(ser.heads.attribute_metrics).failed == 0
 
 
 def test_ccc_of_numbers_worked_by_hand() -> None:

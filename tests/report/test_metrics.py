@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-import ser.report.metrics
+import ser.heads.metrics
 from ser.report.metrics import (
     Metrics,
     compute_metrics,
@@ -146,7 +146,7 @@ def test_one_seed_of_one_fold_is_n_1_and_reads_without_a_spread() -> None:
 
 
 def test_docstring_examples_run() -> None:
-    assert doctest.testmod(ser.report.metrics).failed == 0
+    assert doctest.testmod(ser.heads.metrics).failed == 0
 
 
 CLASSES5 = ["neu", "hap", "sad", "ang", "exc"]

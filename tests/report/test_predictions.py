@@ -111,3 +111,24 @@ def test_attribute_columns_out_of_pairs_are_refused(tmp_path: Path) -> None:
     path.write_text("seed,fold,utt_id,speaker,row,gold,pred,p_neu,gold_arousal\n")
     with pytest.raises(ConfigError, match="not a predictions file"):
         read_predictions(path)
+
+
+def test_further_heads_columns_come_last_and_read_back(tmp_path: Path) -> None:
+    probs = np.array([[0.7, 0.3], [0.4, 0.6]])
+    cells = [["negative", "0.9", "0.1"], ["", "0.2", "0.8"]]
+    further = ("sentiment_gold", "sentiment_negative", "sentiment_positive")
+    table = PredictionTable.of(("neu", "ang"), 0, "f1", ["a", "b"], ["F1", "M1"], [4, 9],
+                               [0, 1], [0, 1], probs, further=further, cells=cells)  # fmt: skip
+    text = predictions_csv(table)
+    assert text.splitlines()[0].endswith(
+        ",p_ang,sentiment_gold,sentiment_negative,sentiment_positive"
+    )
+    assert text.splitlines()[2].endswith(",0.400000,0.600000,,0.2,0.8")
+    path = tmp_path / PREDICTIONS
+    path.write_text(text)
+    back = read_predictions(path)
+    assert back.further == further and back.cells.tolist() == cells
+    both = concat([back, back.take(np.array([1]))], back.classes)
+    assert both.cells.shape == (3, 3) and predictions_csv(both).count("\n") == 4
+    with pytest.raises(ValueError, match="different attributes or heads"):
+        concat([back, replace(back, further=())], back.classes)

@@ -1,0 +1,153 @@
+"""Emotion attributes (arousal, valence, dominance: `ATTRIBUTES`) as numbers, and their
+losses.
+
+The head's outputs are its attributes' predictions on a normalised scale, the training
+side's z-score of the corpus's values (the batch's `target_mean`, `target_std`); the loop
+maps them back to the corpus's scale. Its loss is 1 - CCC per attribute, averaged over
+the attributes (Lin's concordance correlation coefficient over the batch, as the
+MSP-Podcast challenge's baseline trains), or the mean squared error (`--attribute-loss
+mse`). Items without a value for an attribute (NaN) are left out of that attribute's
+term, with no branch on the data (the model runs under `vmap`). Validation selects on the
+mean CCC; its metrics are CCC, Pearson's r and MAE per attribute
+(`ser.heads.attribute_metrics`), kept in a fold entry's ``attributes``.
+
+>>> import torch
+>>> gold = torch.tensor([[1.0], [2.0], [3.0], [float("nan")]])
+>>> round(ccc_loss(gold.nan_to_num(0.0), gold).item(), 4)  # a perfect prediction
+0.0
+>>> round(ccc_loss(torch.zeros(4, 1), gold).item(), 4)  # a constant one: CCC 0
+1.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ser.corpus.labels import LabelSet
+from ser.corpus.records import ATTRIBUTES
+from ser.heads.attribute_metrics import (
+    AttributeMetrics,
+    attribute_metrics,
+    overall_attribute_metrics,
+)
+from ser.heads.base import GoldSource, Head
+
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+    import torch
+
+ATTRIBUTE_LOSSES = ("ccc", "mse")
+#: Keeps a CCC's denominator away from 0 (a constant batch of gold and predictions).
+EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class AttributeHead(Head):
+    """The attributes `attributes` (in `ATTRIBUTES` order), trained with `loss_name`."""
+
+    name: ClassVar[str] = "attributes"
+    score_name: ClassVar[str] = "CCC"
+    attributes: tuple[str, ...] = ATTRIBUTES
+    loss_name: str = "ccc"
+    weight: float = 1.0
+
+    def width(self, n_classes: int) -> int:
+        return len(self.attributes)
+
+    def names(self, classes: Sequence[str]) -> tuple[str, ...]:
+        return self.attributes
+
+    def gold(self, source: GoldSource) -> np.ndarray:
+        return attribute_values(source.store.manifest, self.attributes)
+
+    def missing(self, label_set: LabelSet) -> str:
+        return f"no {'/'.join(self.attributes)} value"
+
+    def wanted(self, label_set: LabelSet) -> str:
+        return "attributes" if self.attributes == ATTRIBUTES else "+".join(self.attributes)
+
+    def batch_gold(self, batch: Any) -> torch.Tensor:
+        if batch.targets is None:
+            raise ValueError("a model with attribute targets needs batches with targets")
+        return batch.targets  # [..., A] on the corpus's scale
+
+    def trained_gold(self, batch: Any) -> torch.Tensor:
+        if batch.target_mean is None or batch.target_std is None:
+            raise ValueError("a model with attribute targets needs batches with targets")
+        return (self.batch_gold(batch) - batch.target_mean) / batch.target_std  # normalised
+
+    def reported(self, out: torch.Tensor, batch: Any) -> torch.Tensor:
+        """On the corpus's scale (the training side's z-score undone)."""
+        if batch.target_mean is None or batch.target_std is None:
+            return out.float()
+        return out.float() * batch.target_std + batch.target_mean  # [..., A]
+
+    def loss(self, out: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+        return attribute_loss(out, gold, self.loss_name)
+
+    def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+        return attribute_metrics(gold, pred, names).to_dict()
+
+    def validate(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> tuple[dict[str, float], float]:
+        """The mean CCC (``val_ccc``)."""
+        ccc = attribute_metrics(gold, pred, self.attributes).ccc_mean
+        return {"val_ccc": ccc}, -math.inf if math.isnan(ccc) else ccc
+
+    def score(self, metrics: Mapping[str, Any]) -> float:
+        value = AttributeMetrics.from_dict(metrics).ccc_mean
+        return -math.inf if math.isnan(value) else value
+
+    def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
+        return AttributeMetrics.from_dict(metrics).flat()
+
+    def pool(self, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        parts = [AttributeMetrics.from_dict(m) for m in folds]
+        return overall_attribute_metrics(parts).to_dict()
+
+    def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+        return {"attributes": {n: round(float(v), 4) for n, v in zip(names, pred, strict=True)}}
+
+
+def attribute_values(manifest: Any, names: Sequence[str]) -> np.ndarray:
+    """[N, A] float64 the manifest's values of the attributes `names` (NaN: none)."""
+    columns = [np.asarray(manifest.column(n), dtype=np.float64) for n in names]
+    return np.stack(columns, axis=1) if columns else np.zeros((len(manifest), 0))
+
+
+def attribute_loss(pred: torch.Tensor, gold: torch.Tensor, loss: str = "ccc") -> torch.Tensor:
+    """`pred`, `gold` [..., A] (gold NaN where an item has no value) -> the loss: the
+    mean over attributes of 1 - CCC, or the MSE over the items with values."""
+    import torch
+
+    flat_pred = pred.reshape(-1, pred.shape[-1]).float()  # [N, A]
+    flat_gold = gold.reshape(-1, gold.shape[-1]).float()
+    if loss == "mse":
+        has = flat_gold.isfinite()
+        err = torch.where(has, flat_pred - flat_gold.nan_to_num(0.0), 0.0)
+        return err.square().sum() / has.sum().clamp_min(1)
+    return ccc_loss(flat_pred, flat_gold)
+
+
+def ccc_loss(pred: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+    """[N, A], [N, A] (NaN: no value) -> mean over attributes with 2+ values of 1 - CCC
+    (population moments over the items with values); 0 when none has two."""
+    has = gold.isfinite()  # [N, A]
+    w = has.float()
+    n = w.sum(0).clamp_min(1)  # [A]
+    g = gold.nan_to_num(0.0)
+    mean_p, mean_g = (pred * w).sum(0) / n, (g * w).sum(0) / n  # [A]
+    dp, dg = (pred - mean_p) * w, (g - mean_g) * w  # [N, A], 0 where no value
+    var_p, var_g, cov = dp.square().sum(0) / n, dg.square().sum(0) / n, (dp * dg).sum(0) / n
+    ccc = 2 * cov / (var_p + var_g + (mean_p - mean_g).square() + EPS)  # [A]
+    scored = (has.sum(0) >= 2).float()  # [A]
+    return ((1 - ccc) * scored).sum() / scored.sum().clamp_min(1)

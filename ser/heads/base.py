@@ -1,0 +1,178 @@
+"""`Head`: one thing a run predicts, a slice of its model's last layer.
+
+A run trains one shared body and one or more heads (`--target emotion+sentiment`); its
+model's last layer is the heads' outputs side by side, in the run's order, each head a
+linear read-out of its own (`Targets.split`). A head says, in one file, everything the
+trainer, the reports and `ser predict` need of it, so none of them branches on which head
+it holds:
+
+- `width`: its outputs given the run's class set (`n_classes`); `names`: what each is;
+- `gold`: what it is trained on, read from a store's manifest (or the corpus behind it),
+  [N, G] float64 over the manifest's rows, NaN where an utterance has none;
+- `loss`: its objective of its outputs [..., W] against that gold [..., G], every item
+  without gold left out *with no branch on the data* (the model runs under `vmap`);
+- `predict`: its outputs as they are reported (probabilities, values), on the device;
+- `metrics`: pure scores of predictions [N, W] against gold [N, G], JSON-ready; `score`:
+  the one validation selects on (higher is better; `validate`: its curve values every
+  epoch, `evaluate`: its test metrics); `flat`: the record's and `ser report`'s columns
+  of them; `pool`: the scores of several folds' predictions together; `plot`: its own
+  figure for `ser report --plots`, if any;
+- `columns` / `cells`: its columns of predictions.csv; `fields`: its part of a `ser
+  predict` row.
+
+A new head is a subclass in one file and one `ser.heads.registry.register` line
+(tests/heads/test_a_new_head.py defines one in the test).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ser.corpus.labels import LabelSet
+
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+    import torch
+
+
+@dataclass(frozen=True)
+class GoldSource:
+    """Where a head reads its gold: a store (its `manifest`, its `path`, its `attrs`),
+    the run's class set and where the store's corpus lies if it moved (`--corpus-root`)."""
+
+    store: Any
+    label_set: LabelSet
+    root: Path | None = None
+
+
+class Head(ABC):
+    """One target; subclasses set `name` (its `--target` spelling) and `score_name`."""
+
+    name: ClassVar[str]
+    #: What validation selects on, as the progress lines name it ("UA", "CCC", "WF1").
+    score_name: ClassVar[str]
+    #: It is the run's category: its outputs the class set's, its gold the batch's
+    #: `labels`, and the family's own objective stands for `loss` (a family's perspective
+    #: loss, class weights, soft labels: `ser.models.base.SerModel.class_loss`).
+    category: ClassVar[bool] = False
+    #: The `metrics` key `score` reads, where it is one (the ``<name>_<key>`` of `flat`
+    #: that tables show beside the category's); None: none.
+    score_key: ClassVar[str | None] = None
+    #: What `score` is out of (a percentage: 100), to put several heads' on one scale.
+    scale: ClassVar[float] = 1.0
+    #: Its loss's weight beside the other heads'.
+    weight: float = 1.0
+
+    @abstractmethod
+    def width(self, n_classes: int) -> int:
+        """Its outputs in the model's last layer, given the run's class set's size."""
+
+    def names(self, classes: Sequence[str]) -> tuple[str, ...]:
+        """What each output is (a class, an attribute), `width` of them."""
+        return tuple(classes)
+
+    @abstractmethod
+    def gold(self, source: GoldSource) -> np.ndarray:
+        """[N, G] float64 over the manifest's rows; NaN: no gold (left out of the loss)."""
+
+    @abstractmethod
+    def loss(self, out: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+        """out [..., W], gold [..., G] -> a scalar, the mean over the items with gold."""
+
+    #: Its outputs are a distribution's logits: a family fusing heads' outputs
+    #: (`ser.models.late_prob`) reads their softmax.
+    probabilities: ClassVar[bool] = False
+
+    def predict(self, out: torch.Tensor) -> torch.Tensor:
+        """out [..., W] -> what is reported of it [..., W] (float32)."""
+        return out.float()
+
+    @abstractmethod
+    def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+        """Scores of predictions [N, W] against gold [N, G] (NaN rows left out)."""
+
+    def evaluate(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> dict[str, Any]:
+        """Its test metrics: `metrics` by default (`decided`: the run's classes as the
+        device decided them, gold and predicted, for the category)."""
+        return self.metrics(pred, gold, names)
+
+    def validate(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> tuple[dict[str, float], float]:
+        """A validation side's curve values (``val_<head>``: its score, NaN for none) and
+        its `score`, after every epoch."""
+        score = self.score(self.metrics(pred, gold, names))
+        return {f"val_{self.name}": score if np.isfinite(score) else np.nan}, score
+
+    @abstractmethod
+    def score(self, metrics: Mapping[str, Any]) -> float:
+        """What validation selects on (higher is better; NaN counts as the worst)."""
+
+    @abstractmethod
+    def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
+        """The record's and `ser report`'s numbers of `metrics`, keys prefixed with the
+        head's name."""
+
+    @abstractmethod
+    def pool(self, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The metrics of several folds' predictions taken together."""
+
+    def missing(self, label_set: LabelSet) -> str:
+        """Why an utterance without its gold is left out of a run it leads."""
+        return f"no {self.name} value"
+
+    def wanted(self, label_set: LabelSet) -> str:
+        """What a run it leads trains on, in a sentence's words."""
+        return self.name
+
+    def plot(self, fig: Any, pooled: Mapping[str, Any], title: str) -> bool:
+        """Draw its pooled metrics into `fig` (a matplotlib `Figure`) for `ser report
+        --plots`; False: it has no plot (the default)."""
+        return False
+
+    def columns(self, names: Sequence[str]) -> list[str]:
+        """Its columns of predictions.csv: gold, then each output's prediction."""
+        return [f"{self.name}_gold", *(f"{self.name}_{n}" for n in names)]
+
+    def cells(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> list[list[str]]:
+        """Its cells of predictions.csv, a row per item: pred [N, W], gold [N, G]."""
+        return [
+            [self.gold_text(g, names), *(f"{v:.6g}" for v in p)]
+            for p, g in zip(pred, gold, strict=True)
+        ]
+
+    def gold_text(self, gold: np.ndarray, names: Sequence[str]) -> str:
+        """One item's gold [G] as predictions.csv writes it ("": none)."""
+        return " ".join(f"{v:.6g}" for v in gold) if np.isfinite(gold).all() else ""
+
+    def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+        """Its part of a `ser predict` row of one item's predictions [W]."""
+        return {self.name: {n: round(float(v), 4) for n, v in zip(names, pred, strict=True)}}
+
+    def batch_gold(self, batch: Any) -> torch.Tensor:
+        """Its gold in a member's batch (`ser.models.batch.Batch.gold`) [..., G], as
+        `gold` read it (NaN: none, padding too)."""
+        return batch.gold[self.name]
+
+    def trained_gold(self, batch: Any) -> torch.Tensor:
+        """What its loss compares its outputs with [..., G]: `batch_gold` by default."""
+        return self.batch_gold(batch)
+
+    def reported(self, out: torch.Tensor, batch: Any) -> torch.Tensor:
+        """Its outputs [..., W] as predictions hold them: `predict`'s by default."""
+        return self.predict(out)

@@ -1,0 +1,85 @@
+"""The emotion category: a class of the run's class set (`--classes`) per utterance.
+
+Its outputs are the class set's logits; its loss the family's own (`category`: the
+cross-entropy or a family's perspective loss, with `--class-weights` and `--labels soft`:
+`ser.models.base.SerModel.class_loss`); validation selects on UA; its metrics WA, UA,
+macro F1 and weighted F1 (`ser.heads.metrics`), kept in a fold entry's ``metrics``
+unprefixed (``wa``, ``ua``, ...), as every record has held them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ser.corpus.labels import LabelSet
+from ser.heads.base import GoldSource
+from ser.heads.categorical import KEYS, CategoricalHead, class_gold
+from ser.heads.metrics import compute_metrics, ua_wa
+
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+    import torch
+
+#: Why utterances of labels outside the class set are dropped (`TrainData.dropped`).
+OUTSIDE = "label outside class set"
+
+
+@dataclass(frozen=True)
+class EmotionHead(CategoricalHead):
+    """The run's class set; `soft`: trained on the annotators' vote distributions."""
+
+    name: ClassVar[str] = "emotion"
+    category: ClassVar[bool] = True
+    soft: bool = False
+
+    def width(self, n_classes: int) -> int:
+        return n_classes
+
+    def names(self, classes: Sequence[str]) -> tuple[str, ...]:
+        return tuple(classes)
+
+    def gold(self, source: GoldSource) -> np.ndarray:
+        codes = np.asarray(source.store.manifest.column("label")).astype(str)
+        return class_gold(list(codes), source.label_set.index_of)
+
+    def evaluate(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> dict[str, Any]:
+        """The classes the device decided (the logits' argmax), scored."""
+        return compute_metrics(*decided, names).to_dict()
+
+    def validate(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> tuple[dict[str, float], float]:
+        """UA and WA alone, every epoch: no input checks, no F1 (``val_ua``, ``val_wa``)."""
+        ua, wa = ua_wa(*decided, len(names))
+        return {"val_ua": ua, "val_wa": wa}, ua
+
+    def missing(self, label_set: LabelSet) -> str:
+        return f"{OUTSIDE} {label_set.name}"
+
+    def wanted(self, label_set: LabelSet) -> str:
+        return f"class set {label_set.name}"
+
+    def batch_gold(self, batch: Any) -> torch.Tensor:
+        import torch
+
+        labels = batch.labels.unsqueeze(-1)  # [..., 1], -100: none
+        return torch.where(labels >= 0, labels.float(), torch.nan)
+
+    def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
+        return {k: float(metrics[k]) for k in KEYS}
+
+    def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+        return {"label": names[int(np.argmax(pred))]}

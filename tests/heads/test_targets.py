@@ -1,0 +1,153 @@
+"""A run's heads: parsing `--target`, the output layout, the registry, and the losses
+running under `vmap` with items lacking gold left out."""
+
+from __future__ import annotations
+
+import doctest
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ser.heads.attributes
+import ser.heads.targets
+from ser.errors import ConfigError
+from ser.heads import categorical
+from ser.heads.attributes import AttributeHead
+from ser.heads.emotion import EmotionHead
+from ser.heads.registry import HEADS, register
+from ser.heads.sentiment import SentimentHead
+from ser.heads.targets import Targets
+
+
+def test_parse_orders_the_heads_as_their_outputs() -> None:
+    targets = Targets.parse("emotion+valence+sentiment")
+    assert [h.name for h in targets.heads] == ["emotion", "attributes", "sentiment"]
+    assert targets.name == "emotion+valence+sentiment"
+    assert targets.widths(4) == (4, 1, 3) and targets.outputs(4) == 8
+    parts = targets.split(torch.arange(16.0).view(2, 8), 4)
+    assert [tuple(p.shape) for p in parts] == [(2, 4), (2, 1), (2, 3)]
+    assert parts[2][0].tolist() == [5.0, 6.0, 7.0]
+
+
+def test_the_old_targets_keep_their_layout_and_record() -> None:
+    old = Targets.parse("emotion+attributes", "mse", 0.5)
+    assert old == Targets(True, ("arousal", "valence", "dominance"), "mse", 0.5)
+    record = {"emotion": True, "attributes": ["valence"], "loss": "ccc", "weight": 1.0}
+    assert Targets.from_record(record) == Targets.parse("emotion+valence")
+    heads = old.heads
+    assert isinstance(heads[0], EmotionHead) and isinstance(heads[1], AttributeHead)
+    assert heads[1].weight == 0.5 and Targets.parse("attributes", weight=0.5).heads[0].weight == 1
+
+
+@pytest.mark.parametrize("target", ["emotion+nothing", "emotion+emotion", "attributes+valence"])
+def test_unknown_or_repeated_heads_are_config_errors(target: str) -> None:
+    with pytest.raises(ConfigError, match="--target"):
+        Targets.parse(target)
+
+
+def test_a_name_registered_twice_is_refused() -> None:
+    class Other(SentimentHead):
+        pass
+
+    assert register(SentimentHead) is SentimentHead  # the same class again: a no-op
+    with pytest.raises(ConfigError, match="registered already"):
+        register(Other)
+    assert HEADS["sentiment"] is SentimentHead
+
+
+def test_selection_is_one_heads_score_or_their_mean_on_one_scale() -> None:
+    assert Targets.parse("emotion").selection([61.0]) == 61.0
+    both = Targets.parse("emotion+attributes").selection([60.0, 0.4])
+    assert both == pytest.approx(0.5)
+    assert Targets.parse("emotion+sentiment").selection([60.0, -math.inf]) == -math.inf
+
+
+def test_the_categorical_loss_leaves_out_items_without_gold_under_vmap() -> None:
+    head = SentimentHead()
+    out = torch.tensor([[[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]], [[9.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
+    gold = torch.tensor([[[0.0], [float("nan")]], [[float("nan")], [2.0]]])  # [K, B, 1]
+    losses = torch.func.vmap(head.loss)(out, gold)
+    expected = [-math.log(math.exp(2) / (math.exp(2) + 2)), -math.log(math.e / (math.e + 2))]
+    assert losses.tolist() == pytest.approx(expected, rel=1e-5)  # float32
+
+
+def test_sentiment_scores_weighted_f1() -> None:
+    head = SentimentHead()
+    gold = np.array([[0.0], [0.0], [0.0], [2.0], [np.nan]])
+    pred = np.eye(3)[[0, 0, 2, 2, 1]]
+    metrics = head.metrics(pred, gold, head.names(()))
+    assert metrics["n"] == 4 and metrics["wa"] == 75.0
+    # negative: P 1, R 2/3 (F1 0.8, support 3); positive: P 1/2, R 1 (F1 2/3, support 1)
+    assert head.score(metrics) == pytest.approx(100 * (0.8 * 3 + 2 / 3) / 4)
+    assert head.flat(metrics)["sentiment_ua"] == pytest.approx(100 * (2 / 3 + 1) / 2)
+
+
+@pytest.mark.parametrize("module", [ser.heads.targets, ser.heads.attributes, categorical])
+def test_docstring_examples_run(module: object) -> None:
+    assert doctest.testmod(module).failed == 0  # type: ignore[arg-type]
+
+
+def test_nothing_outside_the_heads_branches_on_which_heads_a_run_has() -> None:
+    """The trainer, prediction, export and reports iterate over a run's heads: no
+    condition on `targets.emotion` / `targets.attributes` outside ser/heads."""
+    root = Path(ser.heads.targets.__file__).parents[1]
+    branch = re.compile(r"\b(if|elif|and|or|not)\b[^\n]*\btargets\.(emotion|attributes)\b")
+    found = [
+        f"{path.relative_to(root.parent)}:{n}"
+        for path in sorted(root.rglob("*.py"))
+        if "heads" not in path.relative_to(root).parts
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if branch.search(line) or re.search(r"\btargets\.emotion\b", line)
+    ]
+    assert found == []
+    assert branch.search("    if plan.targets.emotion and data.targets is not None:")
+
+
+def test_reports_read_the_heads_without_torch() -> None:
+    """`ser report` knows every head (its columns, its pooled scores) without loading
+    torch: only training and prediction load it."""
+    code = (
+        "import sys, ser.report.runs, ser.report.head_runs, ser.heads.targets; "
+        "print('torch' in sys.modules, sorted(ser.heads.registry.HEADS))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split(maxsplit=1) == ["False", "['multilabel', 'sentiment']\n"]
+
+
+class _Manifest:
+    """A manifest as heads read it: named columns."""
+
+    def __init__(self, **columns: list[object]) -> None:
+        self.columns = {k: np.asarray(v) for k, v in columns.items()}
+        self.names = list(columns)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+
+def test_a_head_no_utterance_has_gold_for_is_refused() -> None:
+    """CMU-MOSEI's `sentiment` column holds scores, not MELD's classes: refused by name,
+    before a model trains on nothing."""
+    from types import SimpleNamespace
+
+    from ser.corpus.labels import get_label_set
+    from ser.heads.base import GoldSource
+
+    labels = ["neu", "hap", "sad"]
+    mosei = _Manifest(label=labels, sentiment=[1.5, -0.3, 0.0])
+    store = SimpleNamespace(manifest=mosei, path=Path("mosei.zarr"))
+    source = GoldSource(store, get_label_set("4"))
+    with pytest.raises(ConfigError, match=r"no utterance of mosei\.zarr has a sentiment value"):
+        Targets.parse("emotion+sentiment").gold(source)
+    meld = _Manifest(label=labels, sentiment=["positive", "neutral", "negative"])
+    found = Targets.parse("emotion+sentiment").gold(
+        GoldSource(SimpleNamespace(manifest=meld), source.label_set)
+    )
+    assert found["sentiment"][:, 0].tolist() == [2.0, 1.0, 0.0]
+    assert found["emotion"][:, 0].tolist() == [0.0, 1.0, 2.0]
