@@ -40,12 +40,17 @@ def _docstrings(tree: ast.AST) -> set[int]:
             first = node.body[0] if node.body else None
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
                 found.add(id(first.value))
+        # `__all__`'s entries are the module's names (a `split` function), not columns.
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            found.update(id(c) for c in ast.walk(node.value) if isinstance(c, ast.Constant))
     return found
 
 
 def literals(root: Path = SER) -> list[tuple[str, int, str]]:
     """(path under `root`, line, text) of every string literal outside the kinds' own
-    folders, docstrings aside (they may show an id as an example)."""
+    folders, docstrings (they may show an id as an example) and `__all__` aside."""
     found = []
     for path in sorted(root.rglob("*.py")):
         where = path.relative_to(root).as_posix()

@@ -342,6 +342,10 @@ def test_report_reports_the_readable_runs_and_names_the_others(
 # -- Interrupts and a second training --------------------------------------------------
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Started:
     """A `ser` command running in a session of its own (as from a terminal, whose Ctrl-C
     reaches every process of the group), its output in files."""
@@ -349,9 +353,12 @@ class Started:
     def __init__(self, args: tuple[str | Path, ...], folder: Path) -> None:
         self.out, self.err = folder / "stdout", folder / "stderr"
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            # SIGINT restored in the child: a suite started in the background (`cmd &`
+            # in a script) hands its children an ignored SIGINT, and Ctrl-C would not stop it.
             self.proc = subprocess.Popen(
-                ser_command(*args), cwd=ROOT, stdout=out, stderr=err, start_new_session=True
-            )
+                ser_command(*args), cwd=ROOT, stdout=out, stderr=err, start_new_session=True,
+                preexec_fn=_default_sigint,
+            )  # fmt: skip
 
     def stderr(self) -> str:
         return self.err.read_text(errors="replace")
@@ -413,7 +420,7 @@ def test_train_is_one_process_per_run_and_ctrl_c_says_how_to_resume(
     one_by_one = ("--members-at-once", "1", "--processes", "1")
     # Long enough that the refused second command, however slow a busy machine makes its
     # start, ends while the first still trains its second seed.
-    args = ("train", "--store", store, *TRAIN, "--epochs", "1500", "--seeds", "2", *one_by_one,
+    args = ("train", "--store", store, *TRAIN, "--epochs", "800", "--seeds", "2", *one_by_one,
             "--out", out, "--name", "run")  # fmt: skip
     with started(*args, folder=tmp_path) as first:
         first.wait_for(lambda: "training as" in first.stderr())  # its lock is held
