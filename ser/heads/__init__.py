@@ -4,6 +4,8 @@ and their metrics."""
 from ser.heads.multilabel import MultiLabelHead
 from ser.heads.registry import register
 from ser.heads.sentiment import SentimentHead
+from ser.heads.sentiment_score import SentimentScoreHead
 
 register(SentimentHead)
 register(MultiLabelHead)
+register(SentimentScoreHead)

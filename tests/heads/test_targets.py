@@ -117,7 +117,10 @@ def test_reports_read_the_heads_without_torch() -> None:
         "print('torch' in sys.modules, sorted(ser.heads.registry.HEADS))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split(maxsplit=1) == ["False", "['multilabel', 'sentiment']\n"]
+    assert out.stdout.split(maxsplit=1) == [
+        "False",
+        "['multilabel', 'sentiment', 'sentiment-score']\n",
+    ]
 
 
 class _Manifest:

@@ -1,0 +1,74 @@
+"""CMU-MOSI's and CMU-MOSEI's sentiment score as a head: the field's metrics as
+`ser.heads.score_metrics` computes them, folds pooled exactly, and `ser train --target
+sentiment-score` end to end on the synthetic CMU-MOSEI corpus (record, predictions.csv,
+`ser report`, `ser predict`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ser.heads.score_metrics import sentiment_metrics
+from ser.heads.sentiment_score import SCORES, SentimentScoreHead
+from tests.heads.conftest import ser
+
+PERCENT = ("acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc7")
+
+
+def _draw(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    gold = np.round(rng.uniform(-3, 3, n) * 3) / 3
+    gold[: n // 10] = 0.0
+    return gold + rng.normal(0, 1.0, n), gold
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_heads_metrics_are_the_fields_and_pool_exactly(seed: int) -> None:
+    head = SentimentScoreHead()
+    pred, gold = _draw(seed, 120)
+    got = head.metrics(pred[:, None], gold[:, None], ())
+    want = sentiment_metrics(pred, gold)
+    for key in SCORES:
+        scale = 100 if key in PERCENT else 1
+        assert got[key] == pytest.approx(scale * want[key], rel=1e-9), key
+    folds = [head.metrics(pred[a:b, None], gold[a:b, None], ()) for a, b in ((0, 50), (50, 120))]
+    pooled = head.pool(folds)
+    for key in SCORES:
+        assert pooled[key] == pytest.approx(got[key], rel=1e-9), key
+    assert head.score(got) == -got["mae"]
+
+
+def test_sentiment_score_trains_reports_and_predicts(tmp_path: Path) -> None:
+    code, shown = ser("demo-corpus", tmp_path / "mosei", "--layout", "cmu-mosei")
+    assert code == 0, shown
+    code, shown = ser("extract", tmp_path / "mosei", "--store", tmp_path / "m.zarr",
+                      "--features", "logmel", "--quiet")  # fmt: skip
+    assert code == 0, shown
+    out = tmp_path / "runs"
+    code, shown = ser("train", "--store", tmp_path / "m.zarr", "--features", "logmel",
+                      "--fusion", "none", "--epochs", "3", "--batch-size", "8", "--out", out,
+                      "--target", "emotion+sentiment-score", "--name", "run")  # fmt: skip
+    assert code == 0, shown
+    record = json.loads((out / "run" / "run.json").read_text())
+    assert record["protocol"] == "standard"
+    (fold,) = record["folds"]
+    scores = fold["heads"]["sentiment-score"]
+    assert scores["n"] == fold["sizes"]["test"] and scores["mae"] >= 0
+    assert record["summary"]["sentiment-score_mae"] == pytest.approx(scores["mae"])
+    rows = list(csv.DictReader((out / "run" / "predictions.csv").open()))
+    assert len(rows) == fold["sizes"]["test"]
+    assert all(float(r["sentiment-score_gold"]) == float(r["sentiment-score_gold"]) for r in rows)
+    code, shown = ser("report", out / "run", "--format", "csv")
+    assert code == 0, shown
+    (table,) = csv.DictReader(io.StringIO(shown[shown.index("run,") :]))
+    assert float(table["mean_sentiment-score_mae"]) == round(scores["mae"], 2)
+    wav = next((tmp_path / "mosei").rglob("*.wav"))
+    code, shown = ser("predict", "--run", out / "run", wav, "--json")
+    assert code == 0, shown
+    (made,) = json.loads(shown[shown.index("{") :])["predictions"]
+    assert isinstance(made["heads"]["sentiment-score"], float)
