@@ -3,10 +3,11 @@ and CMU-MOSEI are trained and reported on (`--target sentiment-score`).
 
 Its gold is the manifest's float ``sentiment`` column (`ser.corpus.kinds.cmu_mosei`); its
 loss the mean absolute error, as the field trains it (MulT, MISA, Self-MM); its output
-the score itself. Its metrics are the field's (`ser.heads.score_metrics`), accuracies and
-F1 in percent: Acc-2 and weighted F1 in both conventions (negative against non-negative,
-`has0`; negative against positive with gold 0 left out, `non0`), Acc-7, MAE and Pearson's
-r. Validation selects on the MAE (the lowest). Folds pool exactly: each fold keeps the
+the score itself. Its metrics are the field's, as MulT's `eval_mosei_senti` computes
+them, accuracies and F1 in percent: Acc-2 and weighted F1 in both conventions (negative
+against non-negative, `has0`; negative against positive with gold 0 left out, `non0`),
+Acc-7 (both scores clipped to [-3, 3] and rounded, half to even as numpy rounds), MAE and
+Pearson's r. Validation selects on the MAE (the lowest). Folds pool exactly: each fold keeps the
 counts and sums its metrics come from.
 
 >>> import numpy as np
