@@ -22,8 +22,8 @@ from torch import nn
 class Dropout(nn.Dropout):
     """`nn.Dropout`, with its mask drawn as `rand_like(x) >= p` on the CPU: the same
     distribution, the mask scaled once as torch's CPU dropout scales its own, at ~1.45x
-    the speed of `bernoulli_` there (benchmarks/README.md, "Is stacking members faster than one
-    after another?"). Elsewhere torch's own fused kernel. Per member under `vmap`.
+    the speed of `bernoulli_` there. Elsewhere torch's own fused kernel. Per member under
+    `vmap`.
 
     >>> out = Dropout(0.25)(torch.ones(100_000))
     >>> round((out > 0).float().mean().item(), 2), round(out.max().item(), 4)  # kept, 1 / 0.75
