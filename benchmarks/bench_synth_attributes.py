@@ -32,7 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from ser.cache import FeatureStore
 from ser.corpus.records import ATTRIBUTES
 from ser.corpus.votes import soft_targets
-from ser.report.attributes import ccc, pearson
+from ser.heads.attribute_metrics import ccc, pearson
 
 SETS = ("is13", "logmel80", "tiny-hubert.L2")
 ALPHAS = np.logspace(-1, 5, 13)

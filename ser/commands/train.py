@@ -20,15 +20,15 @@ from ser.commands.options import THREADS_HELP, command_line
 from ser.commands.outputs import output_folder
 from ser.corpus.protocols.folds import VAL_ALIASES
 from ser.errors import ConfigError, ReportError
+from ser.heads.attribute_metrics import MEAN, AttributeMetrics
+from ser.heads.metrics import mean_std_text
 from ser.heads.registry import HEADS
 from ser.models import FAMILIES
 from ser.report.attribute_runs import attribute_pooled, run_attributes
-from ser.report.attributes import MEAN, AttributeMetrics
 from ser.report.breakdown import Labelled, run_predictions
 from ser.report.fold_entry import FoldEntry
 from ser.report.head_runs import head_pooled, run_heads
 from ser.report.layer_weights import weights_lines
-from ser.report.metrics import mean_std_text
 from ser.report.record import RECORD, RunRecord
 from ser.report.runs import run_pooled, run_summary, spread_label
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines, val_text

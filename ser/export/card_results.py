@@ -14,9 +14,9 @@ import numpy as np
 
 from ser.errors import SerError
 from ser.export.corpora import StoreFacts
+from ser.heads.metrics import compute_metrics
 from ser.report.audio_seen import audio_seen
 from ser.report.breakdown import breakdown_table, run_predictions
-from ser.report.metrics import compute_metrics
 from ser.report.record import RunRecord
 from ser.report.runs import (
     asr_wer_label,

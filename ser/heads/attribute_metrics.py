@@ -187,7 +187,7 @@ def _pool(parts: list[AttributeScores]) -> AttributeScores:
 
 def summarize_attributes(results: Sequence[tuple[int, AttributeMetrics]]) -> dict[str, Any]:
     """Mean ± std of every `AttributeMetrics.flat` score over (seed, fold scores) pairs,
-    as `ser.report.metrics.summarize` takes UA's: each seed's mean over its folds, then
+    as `ser.heads.metrics.summarize` takes UA's: each seed's mean over its folds, then
     over seeds (``ccc_arousal``, ``ccc_arousal_std``, ..., ``seeds``, ``std_over``, ``n``)."""
     return over_seeds([(seed, m.flat()) for seed, m in results])
 

@@ -1,6 +1,6 @@
 """A run record's emotion-attribute scores, and their columns in `ser report`'s table.
 
-Read from the fold entries' ``attributes`` (`ser.report.attributes`): the mean over
+Read from the fold entries' ``attributes`` (`ser.heads.attribute_metrics`): the mean over
 seeds as UA's is taken, and the pooled scores of every fold of every seed (an utterance
 once per seed), pooled exactly from the folds' moments (what the challenge scores: CCC
 on the pooled test set). A run trained on attributes alone has no categorical scores:
@@ -24,14 +24,14 @@ import math
 from typing import Any
 
 from ser.errors import ReportError
-from ser.report.attributes import (
+from ser.heads.attribute_metrics import (
     ATTRIBUTES,
     MEAN,
     AttributeMetrics,
     overall_attribute_metrics,
     summarize_attributes,
 )
-from ser.report.metrics import mean_std_text
+from ser.heads.metrics import mean_std_text
 from ser.report.record import RunRecord
 
 SHOWN = {"ccc": "CCC", "pearson": "r", "mae": "MAE"}  # the markdown table's names

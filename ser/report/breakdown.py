@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from ser.errors import ConfigError
-from ser.report.attributes import attribute_metrics
-from ser.report.metrics import compute_metrics
+from ser.heads.attribute_metrics import attribute_metrics
+from ser.heads.metrics import compute_metrics
 from ser.report.predictions import PREDICTIONS, PredictionTable, missing_folds, read_predictions
 from ser.report.record import RunRecord
 from ser.report.runs import ReportError, load_run, markdown_table, run_label

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ser.heads.metrics import mean_std_text
 from ser.report.leaderboard import Published, emobox_corpus, emobox_cross
-from ser.report.metrics import mean_std_text
 from ser.report.record import RunRecord
 from ser.report.runs import markdown_table, run_summary, settings_label
 

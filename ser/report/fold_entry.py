@@ -69,7 +69,7 @@ class FoldEntry:
     learnt `layer_weights` (layer order), its side sizes, what each side held of the
     protocol's `group` (sessions, speakers, values; None: not recorded), the groups
     `left_out`, speakers in train and test (`shared_speakers`), its `class_weights` and
-    its test `attributes` (`ser.report.attributes.AttributeMetrics.to_dict`; empty: none
+    its test `attributes` (`ser.heads.attribute_metrics.AttributeMetrics.to_dict`; empty: none
     trained) and further `heads`' test metrics by head name (`ser.heads.base.Head.metrics`;
     empty: none trained). A run trained on attributes alone has empty `metrics`."""
 

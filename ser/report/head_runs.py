@@ -3,7 +3,7 @@ read from its fold entries' ``heads`` (`ser.report.fold_entry.FoldEntry.heads`),
 their columns of `ser report`'s table.
 
 Each head's numbers are its `Head.flat` keys (``sentiment_wf1``, ...): the mean over
-seeds as `ser.report.metrics.summarize` takes UA's (each seed's mean over its folds,
+seeds as `ser.heads.metrics.summarize` takes UA's (each seed's mean over its folds,
 then mean ± sample std over seeds), and the pooled scores of every fold's test
 predictions together (`Head.pool`). The category's and the attributes' columns are
 `runs.py`'s and `attribute_runs.py`'s.
@@ -16,8 +16,8 @@ from typing import Any
 
 from ser.errors import ReportError
 from ser.heads.base import Head
+from ser.heads.metrics import mean_std_text, over_seeds
 from ser.heads.registry import HEADS
-from ser.report.metrics import mean_std_text, over_seeds
 from ser.report.record import RunRecord
 
 

@@ -25,8 +25,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
+from ser.heads.attribute_metrics import attribute_metrics
 from ser.report.attribute_runs import has_categories
-from ser.report.attributes import attribute_metrics
 from ser.report.fold_entry import FoldEntry, Stage
 from ser.report.head_runs import head, head_pooled_metrics, run_heads
 from ser.report.layer_weights import LayerWeights, layer_weights

@@ -4,7 +4,7 @@ One row per (seed, fold, test utterance), every (seed, fold) of the record, stac
 members each their own rows: ``seed, fold, utt_id, speaker, row`` (the store manifest's
 row), ``gold, pred`` (class names), then ``p_<class>`` per class of the run's label set
 (softmax probabilities, 6 decimals), then for a run trained on emotion attributes
-``gold_<name>, pred_<name>`` per attribute it trained (`ser.report.attributes.ATTRIBUTES`'
+``gold_<name>, pred_<name>`` per attribute it trained (`ser.heads.attribute_metrics.ATTRIBUTES`'
 order; the corpus's scale, 6 decimals; gold empty where the utterance has none). A run
 with no categorical head has no ``p_`` columns and empty ``gold``/``pred`` cells (-1 in
 the table). A run's further heads (`ser.heads.registry`: MELD's sentiment, ...) follow,

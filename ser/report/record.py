@@ -5,7 +5,7 @@ the file is read (`read`) and written (`write`, atomically).
 `ser claims` read it; a resumed run reads it back and goes on. The record holds the
 config (defaults resolved; its keys are the model family's options, so it stays a dict),
 the feature sets' fingerprints, an entry per finished (seed, fold) (`FoldEntry`), the
-summary (`ser.report.metrics.summarize`) and the pooled metrics (`Metrics.to_dict`).
+summary (`ser.heads.metrics.summarize`) and the pooled metrics (`Metrics.to_dict`).
 Values another module makes and owns (summary, pooled, timings, `ThreadChoice`,
 `Execution.record()`, an ASR set's WER) are kept as the dicts it makes.
 

@@ -27,6 +27,8 @@ from typing import Any
 
 from ser.corpus.protocols.folds import VAL_ALIASES, VAL_MODES
 from ser.errors import ConfigError, ReportError
+from ser.heads.attribute_metrics import MEAN
+from ser.heads.metrics import Metrics, mean_std_text, overall_metrics, summarize
 from ser.report.attribute_runs import LEGEND as ATTRIBUTES_LEGEND
 from ser.report.attribute_runs import (
     attribute_cells,
@@ -35,11 +37,9 @@ from ser.report.attribute_runs import (
     has_categories,
     table_attributes,
 )
-from ser.report.attributes import MEAN
 from ser.report.audio_seen import add_column as audio_column
 from ser.report.head_runs import head_cells, head_header, head_summary, table_heads
 from ser.report.layer_weights import layer_weights, peak_label, weights_json
-from ser.report.metrics import Metrics, mean_std_text, overall_metrics, summarize
 from ser.report.record import RECORD, RunRecord, read
 
 SCORES = ("ua", "wa", "f1", "wf1")  # f1: macro; wf1: weighted by class support

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ser.report.attributes import MEAN
-from ser.report.metrics import mean_std_text
+from ser.heads.attribute_metrics import MEAN
+from ser.heads.metrics import mean_std_text
 from ser.sweep.challenge import published
 from ser.sweep.results import CellResult
 

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import SerError
+from ser.heads.attribute_metrics import ATTRIBUTES, MEAN, AttributeMetrics
+from ser.heads.metrics import mean_std, mean_std_text
 from ser.heads.registry import HEADS
-from ser.report.attributes import ATTRIBUTES, MEAN, AttributeMetrics
 from ser.report.head_runs import shown as head_label
-from ser.report.metrics import mean_std, mean_std_text
 from ser.report.record import RunRecord
 from ser.report.runs import asr_wer_label, run_label
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ser.report.attributes import MEAN, AttributeMetrics
+from ser.heads.attribute_metrics import MEAN, AttributeMetrics
 from ser.report.record import RunRecord
 from ser.report.runs import markdown_table
 from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, papers_apply, spans_corpora

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import ConfigError
-from ser.report.metrics import mean_std_text
+from ser.heads.metrics import mean_std_text
 from ser.report.record import RunRecord
 from ser.report.runs import run_summary
 from ser.sweep.cells import record_of

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ser.heads.attribute_metrics import AttributeMetrics
+from ser.heads.metrics import Metrics
 from ser.models.batch import Batch
 from ser.models.targets import Targets
-from ser.report.attributes import AttributeMetrics
-from ser.report.metrics import Metrics
 from ser.runtime.precision import autocast
 from ser.train.data import Batches
 from ser.train.ensemble import Ensemble

@@ -18,13 +18,13 @@ import numpy as np
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
+from ser.heads.attribute_metrics import MEAN, AttributeMetrics
+from ser.heads.metrics import Metrics, overall_metrics, summarize
 from ser.heads.registry import HEADS
 from ser.models.targets import Targets
 from ser.report.attribute_runs import attribute_summary, has_categories, run_attributes
-from ser.report.attributes import MEAN, AttributeMetrics
 from ser.report.fold_entry import FoldEntry, Stage
 from ser.report.head_runs import head_summary
-from ser.report.metrics import Metrics, overall_metrics, summarize
 from ser.report.predictions import PREDICTIONS, PredictionTable, read_predictions
 from ser.report.record import RunRecord, read
 from ser.train.data import TrainData

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ser.report.attributes import ATTRIBUTES, attribute_metrics
+from ser.heads.attribute_metrics import ATTRIBUTES, attribute_metrics
+from ser.heads.metrics import compute_metrics
 from ser.report.fold_entry import FoldEntry
-from ser.report.metrics import compute_metrics
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from ser.report.record import RunRecord, write
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ser.report.attributes import attribute_metrics
+from ser.heads.attribute_metrics import attribute_metrics
+from ser.heads.metrics import compute_metrics
 from ser.report.breakdown import breakdown_table, run_predictions
-from ser.report.metrics import compute_metrics
 from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from ser.report.runs import ReportError
 from tests.report.attribute_fixtures import attribute_run

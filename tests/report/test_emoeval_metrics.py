@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from ser.report.metrics import Metrics, compute_metrics, summarize
+from ser.heads.metrics import Metrics, compute_metrics, summarize
 
 CLASSES = ["Neutral", "Happy", "Sad", "Angry"]
 # Fixed predictions: a balanced test set, one where Angry is never predicted, and one

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ser.report.attributes import attribute_metrics
+from ser.heads.attribute_metrics import attribute_metrics
+from ser.heads.metrics import compute_metrics
 from ser.report.breakdown import run_predictions
-from ser.report.metrics import compute_metrics
 from ser.report.paired import paired_bootstrap, paired_table
 from ser.report.predictions import PredictionTable, concat
 from ser.report.runs import ReportError

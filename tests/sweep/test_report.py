@@ -20,7 +20,7 @@ def result(
     label: str, uas: list[float] | None, key: str | None = None, seeds: int = 1, **row: Any
 ) -> CellResult:
     """A cell whose `uas` are its (seed, fold) scores, seed-major over `seeds` seeds
-    (WA: UA - 2); its summary as `ser.report.metrics.summarize` gives it."""
+    (WA: UA - 2); its summary as `ser.heads.metrics.summarize` gives it."""
     row = {"label": label, "row": label, "row_key": label, "column": None, "key": key or label,
            "published": {"ua": 70.0}, "config": {}, **row}  # fmt: skip
     if uas is None:

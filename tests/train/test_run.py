@@ -16,8 +16,8 @@ import ser.train.run as run_module
 from ser.cache import FeatureStore
 from ser.corpus.registry import KINDS
 from ser.errors import ConfigError, FingerprintMismatch, StoreError
+from ser.heads.metrics import mean_std
 from ser.models import ModelConfig
-from ser.report.metrics import mean_std
 from ser.report.record import RunRecord, write
 from ser.report.runs import load_run, protocol_label
 from ser.runtime.device import pick_device

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ser.cache import FeatureStore
+from ser.heads.metrics import compute_metrics
 from ser.models import ModelConfig
-from ser.report.metrics import compute_metrics
 from ser.report.predictions import (
     PREDICTIONS,
     PredictionTable,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import ser.heads.metrics
-from ser.report.metrics import (
+from ser.heads.metrics import (
     Metrics,
     compute_metrics,
     mean_std,

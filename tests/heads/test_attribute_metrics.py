@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import pearsonr
 
 import ser.heads.attribute_metrics
-from ser.report.attributes import (
+from ser.heads.attribute_metrics import (
     AttributeMetrics,
     AttributeScores,
     attribute_metrics,
