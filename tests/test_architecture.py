@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ser.cache",),  # the feature store (its manifest holds corpus records)
     ("ser.synth",),  # synthetic corpus, tiny models, made-up manifests
     ("ser.heads",),  # what a run predicts: each head's gold, loss, metrics and columns
+    ("ser.runs",),  # run records: their typed fields, predictions.csv, older formats read
     # Stage 1's extractors; the papers' model families, their blocks, batches and losses:
     ("ser.extract", "ser.models"),
     ("ser.report",),  # metrics (pure functions), tables and plots of run records

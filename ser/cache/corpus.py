@@ -17,6 +17,7 @@ from functools import cached_property
 import numpy as np
 
 from ser.cache.manifest import Manifest
+from ser.corpus.kinds.emobox_corpora import emobox_corpus
 from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import Protocol
 from ser.corpus.registry import CorpusKind
@@ -42,6 +43,17 @@ class StoreCorpus:
         if datasets is not None and len(np.unique(datasets)) == 1:
             return f"{datasets[0]} ({self.kind.title})"
         return self.kind.title
+
+    @property
+    def emobox(self) -> str | None:
+        """EmoBox's name of the corpus: its kind's, else its `dataset` group's one value
+        (an `emobox` store holds one of EmoBox's corpora); None: not one of EmoBox's."""
+        found = emobox_corpus(self.name)
+        datasets = self.columns.get("dataset")
+        if found is None and datasets is not None:
+            values = np.unique(datasets.astype(str))
+            found = emobox_corpus(str(values[0])) if len(values) == 1 else None
+        return found
 
     @property
     def papers(self) -> bool:

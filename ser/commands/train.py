@@ -26,11 +26,11 @@ from ser.heads.registry import HEADS
 from ser.models import FAMILIES
 from ser.report.attribute_runs import attribute_pooled, run_attributes
 from ser.report.breakdown import Labelled, run_predictions
-from ser.report.fold_entry import FoldEntry
 from ser.report.head_runs import head_pooled, run_heads
 from ser.report.layer_weights import weights_lines
-from ser.report.record import RECORD, RunRecord
 from ser.report.runs import run_pooled, run_summary, spread_label
+from ser.runs.fold_entry import FoldEntry
+from ser.runs.record import RECORD, RunRecord
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines, val_text
 from ser.train.options import MODEL, RUN, Option, train_config, train_options
 from ser.train.progress import Heartbeat, fold_label

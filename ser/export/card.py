@@ -26,7 +26,7 @@ from ser.export.card_results import (
     text_lines,
 )
 from ser.export.corpora import StoreFacts
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 
 
 @dataclass(frozen=True)

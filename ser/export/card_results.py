@@ -17,7 +17,6 @@ from ser.export.corpora import StoreFacts
 from ser.heads.metrics import compute_metrics
 from ser.report.audio_seen import audio_seen
 from ser.report.breakdown import breakdown_table, run_predictions
-from ser.report.record import RunRecord
 from ser.report.runs import (
     asr_wer_label,
     markdown_table,
@@ -29,6 +28,7 @@ from ser.report.runs import (
     text_seen,
     text_seen_label,
 )
+from ser.runs.record import RunRecord
 
 #: The scores a card lists, with their names in the Hugging Face metadata.
 CLASS_METRICS = {"ua": "unweighted_accuracy", "wa": "weighted_accuracy", "f1": "f1"}

@@ -17,8 +17,8 @@ from ser import __version__
 from ser.export.folder import FORMAT, LIBRARY
 from ser.export.members import AVERAGING
 from ser.models.registry import config_record
-from ser.report.record import FORMAT as RECORD_FORMAT
-from ser.report.record import RunRecord
+from ser.runs.record import FORMAT as RECORD_FORMAT
+from ser.runs.record import RunRecord
 from ser.train.checkpoint import Checkpoint
 
 

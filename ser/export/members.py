@@ -13,8 +13,8 @@ import math
 from collections.abc import Sequence
 
 from ser.errors import ConfigError
-from ser.report.fold_entry import FoldEntry
-from ser.report.record import RunRecord
+from ser.runs.fold_entry import FoldEntry
+from ser.runs.record import RunRecord
 from ser.train.checkpoint import FINAL, fold_key
 
 CHOICES = "best|all|final|K"

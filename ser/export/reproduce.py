@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ser.extract.remake import CORPUS_PLACEHOLDER, Corpus, remake
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 from ser.train.options import MODEL, RUN, train_options
 
 #: `ser train` options that say how or where a run ran, not what it is: left out.

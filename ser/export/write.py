@@ -32,7 +32,7 @@ from ser.export.members import choose_members, validation_score
 from ser.export.onnx_export import check_onnx, export_onnx
 from ser.export.reproduce import extract_commands, placeholder_note, train_command
 from ser.extract.remake import corpus_of
-from ser.report.record import RECORD, RunRecord, read
+from ser.runs.record import RECORD, RunRecord, read
 from ser.train.checkpoint import Checkpoint, checkpoint_keys, fold_key, load_checkpoint
 
 

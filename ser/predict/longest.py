@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ser.errors import SerError
-from ser.report.record import RECORD, read
+from ser.runs.record import RECORD, read
 
 #: A file over this many times the longest training utterance is refused.
 FACTOR = 2.0

@@ -6,8 +6,8 @@ once per seed), pooled exactly from the folds' moments (what the challenge score
 on the pooled test set). A run trained on attributes alone has no categorical scores:
 `has_categories` says which runs have them.
 
->>> from ser.report.fold_entry import FoldEntry
->>> from ser.report.record import RunRecord
+>>> from ser.runs.fold_entry import FoldEntry
+>>> from ser.runs.record import RunRecord
 >>> scores = {"arousal": {"ccc": 0.5, "pearson": 0.6, "mae": 0.7, "n": 10}}
 >>> run = RunRecord("va", {}, "loso", [], folds=[FoldEntry(0, "f1", {}, attributes=scores)])
 >>> has_categories(run), run_attributes(run)
@@ -32,7 +32,7 @@ from ser.heads.attribute_metrics import (
     summarize_attributes,
 )
 from ser.heads.metrics import mean_std_text
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 
 SHOWN = {"ccc": "CCC", "pearson": "r", "mae": "MAE"}  # the markdown table's names
 LEGEND = (

@@ -4,7 +4,7 @@ record's `data.audio_seen`, `ser.train.audio_overlap`). Every run since audio pr
 records it; the column is shown where some run of the table found any, so that tables
 of runs without a repeated recording keep their shape.
 
->>> from ser.report.record import RunRecord
+>>> from ser.runs.record import RunRecord
 >>> run = RunRecord("hubert", {}, "cross", [])
 >>> run.data = {"audio_seen": {"seen": 1241, "tested": 1241, "share": 1.0}}
 >>> audio_seen_label(run)
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 
 HEADER = {"md": "test audio seen in training", "csv": "audio_seen"}
 LEGEND = (

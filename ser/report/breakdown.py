@@ -1,6 +1,6 @@
 """Runs' test predictions broken down by class or by speaker (`ser report --by`).
 
-Read from each run's predictions.csv (`ser.report.predictions`): every fold's rows of
+Read from each run's predictions.csv (`ser.runs.predictions`): every fold's rows of
 every seed pooled, as the main table's pooled scores are (an utterance counts once per
 seed). By class: each run's recall of the class (percent) beside its support. By
 speaker: each run's UA and WA on the speaker's utterances, UA over the classes the
@@ -9,7 +9,7 @@ trained on emotion attributes the CCC of each attribute on them. A run trained o
 attributes alone has no classes: `--by class` leaves it out ("-").
 
 >>> import numpy as np
->>> from ser.report.predictions import PredictionTable
+>>> from ser.runs.predictions import PredictionTable
 >>> t = PredictionTable.of(("neu", "ang"), 0, "f1", ["a", "b", "c"], ["F", "F", "M"],
 ...                        [0, 1, 2], [0, 1, 1], [0, 0, 1], np.eye(2)[[0, 0, 1]])
 >>> print(breakdown_table([("run", t)], "class", "csv"), end="")
@@ -30,9 +30,9 @@ import numpy as np
 from ser.errors import ConfigError
 from ser.heads.attribute_metrics import attribute_metrics
 from ser.heads.metrics import compute_metrics
-from ser.report.predictions import PREDICTIONS, PredictionTable, missing_folds, read_predictions
-from ser.report.record import RunRecord
 from ser.report.runs import ReportError, load_run, markdown_table, run_label
+from ser.runs.predictions import PREDICTIONS, PredictionTable, missing_folds, read_predictions
+from ser.runs.record import RunRecord
 
 BY = ("class", "speaker")
 LEGEND = {

@@ -23,10 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ser.corpus.kinds.emobox_corpora import emobox_corpus
 from ser.heads.metrics import mean_std_text
-from ser.report.leaderboard import Published, emobox_corpus, emobox_cross
-from ser.report.record import RunRecord
+from ser.report.leaderboard import Published, emobox_cross
 from ser.report.runs import markdown_table, run_summary, settings_label
+from ser.runs.record import RunRecord
 
 METRICS = {"ua": "UA", "wa": "WA", "f1": "macro F1"}
 LEGEND = (

@@ -1,5 +1,5 @@
 """The scores of a run's further heads (`ser.heads.registry`: MELD's sentiment, ...),
-read from its fold entries' ``heads`` (`ser.report.fold_entry.FoldEntry.heads`), and
+read from its fold entries' ``heads`` (`ser.runs.fold_entry.FoldEntry.heads`), and
 their columns of `ser report`'s table.
 
 Each head's numbers are its `Head.flat` keys (``sentiment_wf1``, ...): the mean over
@@ -18,7 +18,7 @@ from ser.errors import ReportError
 from ser.heads.base import Head
 from ser.heads.metrics import mean_std_text, over_seeds
 from ser.heads.registry import HEADS
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 
 
 def run_heads(run: RunRecord) -> tuple[str, ...]:

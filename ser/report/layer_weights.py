@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
-import numpy as np
-
-if TYPE_CHECKING:  # only for its type: reading the tables opens no store
-    from ser.cache import FeatureStore
+from ser.corpus.kinds.emobox_corpora import emobox_corpus
 
 PACKAGE = "ser.report"  # its published/ folder holds the CSVs
 INTRA = "emobox_intra.csv"
@@ -40,7 +36,6 @@ METRICS = ("ua", "wa", "f1")  # the intra-corpus table's columns
 # The protocol name of EmoBox's folds (the `emobox` corpus kind's): numbers of ours on it
 # are on the folds EmoBox's are.
 PROTOCOL = "emobox"
-DATASET = "dataset"  # the group naming an EmoBox store's corpus
 
 # Each model EmoBox benchmarks, by the Hugging Face checkpoint it is (the papers' names:
 # HuBERT large is the LL-60k one, WavLM base not base-plus, data2vec the audio model).
@@ -84,34 +79,6 @@ def emobox_model(encoder: str) -> str | None:
     stems = {_fold(hub.rsplit("/", 1)[1]): name for hub, name in CHECKPOINTS.items()}
     last = re.split(r"[/\\]", text)[-1]
     return stems.get(_fold(last))
-
-
-def emobox_corpus(name: str) -> str | None:
-    """EmoBox's name of a corpus: a ser corpus kind ("crema-d"), a table title
-    ("MSP-Podcast"), EmoBox's own ("cremad") or an EmoBox store's ("emobox:cremad",
-    "emobox-cremad"); None for a corpus EmoBox lacks.
-
-    >>> emobox_corpus("crema-d"), emobox_corpus("msp-podcast"), emobox_corpus("emobox:esd")
-    ('cremad', 'msppodcast', 'esd')
-    >>> emobox_corpus("manifest") is None
-    True
-    """
-    folded = _fold(name)
-    corpora = _corpora()
-    if folded in corpora:
-        return folded
-    rest = folded.removeprefix("emobox")
-    return rest if rest != folded and rest in corpora else None
-
-
-def store_corpus(store: FeatureStore) -> str | None:
-    """EmoBox's name of an opened store's corpus: its kind's, else its `dataset` group's one
-    value (an `emobox` store holds one of EmoBox's corpora)."""
-    found = emobox_corpus(store.corpus.name)
-    if found is None and DATASET in store.manifest.groups:
-        values = np.unique(store.manifest.column(DATASET).astype(str))
-        found = emobox_corpus(str(values[0])) if len(values) == 1 else None
-    return found
 
 
 def emobox_intra(corpus: str, encoder: str) -> dict[str, Published]:
@@ -163,8 +130,3 @@ def _cross() -> dict[tuple[str, str, str], float]:
 @cache
 def _models() -> tuple[str, ...]:
     return tuple(dict.fromkeys(model for _, model in _intra()))
-
-
-@cache
-def _corpora() -> frozenset[str]:
-    return frozenset(corpus for corpus, _ in _intra())

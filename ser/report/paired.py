@@ -18,7 +18,7 @@ observed CCC is the pooled one) and scores each attribute's CCC and their mean, 
 CCC`` first; runs with classes and attributes both get both tests.
 
 >>> import numpy as np
->>> from ser.report.predictions import PredictionTable
+>>> from ser.runs.predictions import PredictionTable
 >>> gold = np.arange(40) % 2
 >>> a = PredictionTable.of(("neu", "ang"), 0, "f1", [f"u{i}" for i in range(40)],
 ...     ["s"] * 40, range(40), gold, np.where(np.arange(40) < 30, gold, 1 - gold),
@@ -39,8 +39,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ser.report.predictions import PredictionTable
 from ser.report.runs import ReportError, markdown_table
+from ser.runs.predictions import PredictionTable
 
 RESAMPLES = 1000
 SEED = 0

@@ -27,11 +27,8 @@ from sklearn.metrics import ConfusionMatrixDisplay
 
 from ser.heads.attribute_metrics import attribute_metrics
 from ser.report.attribute_runs import has_categories
-from ser.report.fold_entry import FoldEntry, Stage
 from ser.report.head_runs import head, head_pooled_metrics, run_heads
 from ser.report.layer_weights import LayerWeights, layer_weights
-from ser.report.predictions import PredictionTable
-from ser.report.record import RunRecord
 from ser.report.runs import (
     BOOKKEEPING,
     ReportError,
@@ -43,6 +40,9 @@ from ser.report.runs import (
     run_summary,
     settings_label,
 )
+from ser.runs.fold_entry import FoldEntry, Stage
+from ser.runs.predictions import PredictionTable
+from ser.runs.record import RunRecord
 
 
 def write_plots(runs: list[RunRecord], out_dir: Path) -> list[Path]:

@@ -40,7 +40,7 @@ from ser.report.attribute_runs import (
 from ser.report.audio_seen import add_column as audio_column
 from ser.report.head_runs import head_cells, head_header, head_summary, table_heads
 from ser.report.layer_weights import layer_weights, peak_label, weights_json
-from ser.report.record import RECORD, RunRecord, read
+from ser.runs.record import RECORD, RunRecord, read
 
 SCORES = ("ua", "wa", "f1", "wf1")  # f1: macro; wf1: weighted by class support
 MD_HEADER = (

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ser.corpus.registry import corpus_kind
-from ser.report.record import RunRecord
 from ser.report.runs import markdown_table
+from ser.runs.record import RunRecord
 from ser.sweep.results import CellResult
 
 # Our columns of every table (`ser.sweep.report`'s too): the progress lines print both too.

@@ -21,7 +21,7 @@ from typing import Any
 from ser.cache import FeatureStore
 from ser.errors import ConfigError, ReportError, SerError
 from ser.models import plan_inputs
-from ser.report.record import RECORD, RunRecord, read
+from ser.runs.record import RECORD, RunRecord, read
 from ser.sweep.spec import Cell
 from ser.sweep.stores import StoreIdentity, check_stores, corpus_options, identify
 from ser.train.features import resolve_features

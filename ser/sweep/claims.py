@@ -28,8 +28,8 @@ from ser.heads.attribute_metrics import ATTRIBUTES, MEAN, AttributeMetrics
 from ser.heads.metrics import mean_std, mean_std_text
 from ser.heads.registry import HEADS
 from ser.report.head_runs import shown as head_label
-from ser.report.record import RunRecord
 from ser.report.runs import asr_wer_label, run_label
+from ser.runs.record import RunRecord
 
 CATEGORICAL = ("ua", "wa", "f1")
 # An attribute score of the fold entries' `attributes`, as `AttributeMetrics.flat` names it.

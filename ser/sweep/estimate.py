@@ -22,7 +22,7 @@ from typing import Any
 
 from ser.cache import FeatureStore
 from ser.models import build_model
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.sweep.cells import ResolvedCell, record_of, unique
 

@@ -7,7 +7,7 @@ matched by the checkpoint its layer sets were extracted from (their recorded `mo
 Hugging Face id, or a local folder named so), by its set stem only where no model is
 recorded; a corpus by the store's kind (`crema-d`: EmoBox's `cremad`), else by the one
 value of its `dataset` group (an `emobox` store holds one of EmoBox's corpora:
-`ser.report.leaderboard.store_corpus`).
+`StoreCorpus.emobox`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ser.cache import FeatureStore
-from ser.report.leaderboard import emobox_intra, emobox_model, store_corpus
+from ser.report.leaderboard import emobox_intra, emobox_model
 
 LAST, WEIGHTED = "last layer", "weighted sum"  # the rows of ours a reference matches
 
@@ -94,4 +94,4 @@ class Match:
 def match(store: FeatureStore, stem: str, model: str | None) -> Match:
     """The match of encoder `stem` (its sets' recorded `model`, None: unrecorded) on `store`."""
     encoder = model or stem
-    return Match(encoder, emobox_model(encoder), store_corpus(store))
+    return Match(encoder, emobox_model(encoder), store.corpus.emobox)

@@ -17,8 +17,8 @@ from typing import Any
 
 from ser.report.layer_weights import layer_weights
 from ser.report.leaderboard import PROTOCOL
-from ser.report.record import RunRecord
 from ser.report.runs import markdown_table
+from ser.runs.record import RunRecord
 from ser.sweep.by_corpus import column_of
 from ser.sweep.probe_published import EMOBOX, PAPERS, WEIGHTED
 from ser.sweep.results import CellResult

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from ser.heads.attribute_metrics import MEAN, AttributeMetrics
-from ser.report.record import RunRecord
 from ser.report.runs import markdown_table
+from ser.runs.record import RunRecord
 from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, papers_apply, spans_corpora
 from ser.sweep.challenge_report import challenge_md
 from ser.sweep.cross_report import cross_md

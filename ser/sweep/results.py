@@ -13,8 +13,8 @@ from typing import Any
 
 from ser.errors import ConfigError
 from ser.heads.metrics import mean_std_text
-from ser.report.record import RunRecord
 from ser.report.runs import run_summary
+from ser.runs.record import RunRecord
 from ser.sweep.cells import record_of
 from ser.sweep.runner import SWEEPS
 

@@ -20,7 +20,7 @@ from typing import Any
 from ser.cache.atomic import write_json
 from ser.cache.lock import try_lock
 from ser.errors import DiskFullError, SerError
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 from ser.runtime.threads import ThreadChoice
 from ser.sweep.cells import ResolvedCell, record_of, tasks
 from ser.sweep.presets import row_key

@@ -36,7 +36,6 @@ from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.cross import GROUP, TEST, TRAIN
 from ser.corpus.protocols.folds import FoldData
 from ser.errors import ConfigError
-from ser.report.leaderboard import store_corpus
 from ser.train.data import FeatureTable, TrainData, load_data
 from ser.train.features import ResolvedFeature, resolve_features
 
@@ -217,7 +216,7 @@ def _store(store: FeatureStore, classes: str) -> dict[str, Any]:
         "title": corpus.title,
         "manifest": corpus.digest,
         "classes": classes,
-        "emobox": store_corpus(store),  # EmoBox's name of the corpus (None: not one of its)
+        "emobox": store.corpus.emobox,  # EmoBox's name of the corpus (None: not one of its)
     }
 
 

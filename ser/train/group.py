@@ -20,7 +20,7 @@ from torch import nn
 from ser.corpus.protocols.folds import Fold
 from ser.models import build_model
 from ser.models.losses import balanced_weights
-from ser.report.fold_entry import FoldEntry
+from ser.runs.fold_entry import FoldEntry
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import Batches, fit_zscore
 from ser.train.ensemble import Ensemble

@@ -30,8 +30,8 @@ from ser.models.batch import InputSpec, Unit
 from ser.models.config import field_defaults, option
 from ser.models.registry import config_record as model_record
 from ser.models.targets import ATTRIBUTE_LOSSES, LABELS, Targets
-from ser.report.predictions import PredictionTable
-from ser.report.record import RunRecord
+from ser.runs.predictions import PredictionTable
+from ser.runs.record import RunRecord
 from ser.runtime.device import DEVICE_HELP, pick_device
 from ser.runtime.precision import PRECISIONS, auto_help, resolve_precision
 from ser.runtime.threads import parse_threads
@@ -205,7 +205,7 @@ class Prepared:
     # The store's provenance of its sets as its checkpoints hold them, read once when the
     # run opens the store (`ser.train.checkpoint.provenance`), not per checkpoint.
     provenance: dict[str, Any]
-    # (seed, fold) -> its test predictions (`ser.report.predictions`): predictions.csv's rows
+    # (seed, fold) -> its test predictions (`ser.runs.predictions`): predictions.csv's rows
     predictions: dict[tuple[int, str], PredictionTable] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
     planned: int = 0  # (seed, fold) jobs of the whole run, done or not: seeds x folds

@@ -24,8 +24,8 @@ from ser.errors import ConfigError, StoreError
 from ser.models.batch import InputSpec, Unit
 from ser.models.config import plan_inputs
 from ser.models.losses import balanced_weights
-from ser.report.predictions import PREDICTIONS
-from ser.report.record import RECORD, RunRecord
+from ser.runs.predictions import PREDICTIONS
+from ser.runs.record import RECORD, RunRecord
 from ser.runtime.threads import ThreadChoice
 from ser.train import audio_overlap, cross
 from ser.train.checkpoint import (

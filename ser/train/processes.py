@@ -28,8 +28,8 @@ import torch
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import WorkerLost
-from ser.report.fold_entry import FoldEntry
-from ser.report.predictions import PredictionTable
+from ser.runs.fold_entry import FoldEntry
+from ser.runs.predictions import PredictionTable
 from ser.runtime.execution import Execution
 from ser.runtime.orphans import spawned_pool
 from ser.train.group import Job, describe, train_group

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ser.report.fold_entry import FoldEntry
+from ser.runs.fold_entry import FoldEntry
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines, clock_time
 
 PHASES = {"train": "training", "val": "validation", "test": "test"}

@@ -1,4 +1,4 @@
-"""What training puts into a run record (`ser.report.record.RunRecord`): a (seed, fold)'s
+"""What training puts into a run record (`ser.runs.record.RunRecord`): a (seed, fold)'s
 entry, a layered input's sets, the record checked before a resume, `ser train --json`.
 
 A run on a layered input (`<stem>.L*`) holds `layers`: `{input: {"sets": [...],
@@ -23,10 +23,10 @@ from ser.heads.metrics import Metrics, overall_metrics, summarize
 from ser.heads.registry import HEADS
 from ser.models.targets import Targets
 from ser.report.attribute_runs import attribute_summary, has_categories, run_attributes
-from ser.report.fold_entry import FoldEntry, Stage
 from ser.report.head_runs import head_summary
-from ser.report.predictions import PREDICTIONS, PredictionTable, read_predictions
-from ser.report.record import RunRecord, read
+from ser.runs.fold_entry import FoldEntry, Stage
+from ser.runs.predictions import PREDICTIONS, PredictionTable, read_predictions
+from ser.runs.record import RunRecord, read
 from ser.train.data import TrainData
 from ser.train.features import ResolvedFeature
 from ser.train.loop import Curves, Evaluation, Selection

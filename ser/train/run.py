@@ -25,9 +25,9 @@ from ser.cache.atomic import atomic
 from ser.cache.lock import try_lock
 from ser.errors import ConfigError, RunLocked, SerError
 from ser.models.registry import costs
-from ser.report.fold_entry import FoldEntry
-from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
-from ser.report.record import RECORD, RunRecord, write
+from ser.runs.fold_entry import FoldEntry
+from ser.runs.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
+from ser.runs.record import RECORD, RunRecord, write
 from ser.runtime.execution import Execution, Training, for_training
 from ser.runtime.memory import memory_budget
 from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads

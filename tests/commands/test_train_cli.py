@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from ser.cache import FeatureStore
 from ser.cli import main
-from ser.report.fold_entry import FoldEntry
+from ser.runs.fold_entry import FoldEntry
 from tests.stores import add_incomplete_set, add_labelled_set, add_layer_sets, labelled_store
 
 

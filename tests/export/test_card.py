@@ -15,7 +15,7 @@ from ser.cli import main
 from ser.export.folder import CARD
 from ser.export.write import ExportConfig, export_run
 from ser.models.registry import config_record
-from ser.report.record import RECORD, read
+from ser.runs.record import RECORD, read
 from ser.train.options import train_config
 
 SECTIONS = ("## Model", "## Training data", "## Evaluation", "## Results by class",

@@ -6,8 +6,8 @@ import pytest
 
 from ser.errors import ConfigError
 from ser.export.members import choose_members
-from ser.report.fold_entry import FoldEntry
-from ser.report.record import RunRecord
+from ser.runs.fold_entry import FoldEntry
+from ser.runs.record import RunRecord
 
 KEYS = ["final", "seed0_session5", "seed1_session5", "seed2_session5"]
 

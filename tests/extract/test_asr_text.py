@@ -329,7 +329,7 @@ def test_sweep_tables_name_the_asr_transcripts_and_their_wer() -> None:
     import doctest
 
     import ser.sweep.report
-    from ser.report.record import RunRecord
+    from ser.runs.record import RunRecord
     from ser.sweep.report import asr_line
 
     def run(asr: dict[str, dict[str, Any]] | None = None) -> RunRecord:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ser.commands.train import summary_table
 from ser.heads.sentiment import CLASSES
-from ser.report.record import read
+from ser.runs.record import read
 from tests.heads.conftest import ser
 
 TRAIN = ("--features", "logmel", "--fusion", "none", "--epochs", "2", "--batch-size", "8")

@@ -12,7 +12,7 @@ import pytest
 from ser.predict import longest
 from ser.predict.longest import FLOOR, LONGEST_UTTERANCE, SHORTEST, run_limit
 from ser.predict.run import PredictConfig, predict
-from ser.report.record import RECORD
+from ser.runs.record import RECORD
 from tests.predict.conftest import noise_wav
 
 

@@ -10,9 +10,9 @@ import numpy as np
 
 from ser.heads.attribute_metrics import ATTRIBUTES, attribute_metrics
 from ser.heads.metrics import compute_metrics
-from ser.report.fold_entry import FoldEntry
-from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
-from ser.report.record import RunRecord, write
+from ser.runs.fold_entry import FoldEntry
+from ser.runs.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
+from ser.runs.record import RunRecord, write
 
 CLASSES = ("neu", "ang")
 FOLDS = {"f1": ("F1", "M1"), "f2": ("F2", "M2")}  # each fold's test speakers

@@ -14,9 +14,9 @@ import pytest
 import ser.report.attribute_runs
 from ser.heads.attribute_metrics import attribute_metrics
 from ser.report.attribute_runs import attribute_pooled, has_categories
-from ser.report.fold_entry import FoldEntry
-from ser.report.predictions import read_predictions
 from ser.report.runs import CSV_HEADER, load_run, report_table, run_pooled, run_summary
+from ser.runs.fold_entry import FoldEntry
+from ser.runs.predictions import read_predictions
 from tests.report.attribute_fixtures import attribute_run
 
 

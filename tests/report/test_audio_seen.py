@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ser.report.audio_seen import add_column, audio_seen_label
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 
 
 def run(name: str, seen: dict | None) -> RunRecord:

@@ -11,8 +11,8 @@ import pytest
 from ser.heads.attribute_metrics import attribute_metrics
 from ser.heads.metrics import compute_metrics
 from ser.report.breakdown import breakdown_table, run_predictions
-from ser.report.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from ser.report.runs import ReportError
+from ser.runs.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from tests.report.attribute_fixtures import attribute_run
 
 CLASSES = ("neu", "hap", "sad")

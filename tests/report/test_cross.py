@@ -9,8 +9,8 @@ import pytest
 
 from ser.report.cross import cells_of_runs, cross_tables, tables_csv, tables_md
 from ser.report.cross_plot import write_heatmaps
-from ser.report.record import RunRecord
 from ser.report.runs import protocol_label, report_table
+from ser.runs.record import RunRecord
 
 STORES = {"iemocap": "/data/iemocap.zarr", "meld": "/data/meld.zarr"}
 TITLES = {"iemocap": "IEMOCAP", "meld": "MELD"}

@@ -15,8 +15,8 @@ import pytest
 import ser.report.layer_weights
 from ser.report.layer_weights import layer_weights, peak_label, weights_lines
 from ser.report.plots import _layers_figure, write_plots
-from ser.report.record import RunRecord
 from ser.report.runs import report_table
+from ser.runs.record import RunRecord
 from tests.report.test_runs import _record
 
 LAYERED = "enc.L3-6"

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from ser.corpus.kinds.emobox_corpora import CORPORA as EMOBOX_CORPORA
+from ser.corpus.kinds.emobox_corpora import emobox_corpus
 from ser.report import leaderboard
 from ser.report.leaderboard import (
     CROSS,
     INTRA,
     Published,
-    emobox_corpus,
     emobox_cross,
     emobox_intra,
     emobox_model,
@@ -149,6 +150,11 @@ def test_models_by_hugging_face_id_or_set_stem(encoder: str, model: str | None) 
 )
 def test_corpora_by_ser_kind_title_or_emobox_store(name: str, corpus: str | None) -> None:
     assert emobox_corpus(name) == corpus
+
+
+def test_the_published_corpora_are_emobox_s_32() -> None:
+    """`emobox_corpus` knows the corpora by the kind's list; the tables name the same."""
+    assert {row["corpus"] for row in read_rows(INTRA)} == set(EMOBOX_CORPORA)
 
 
 def test_an_unknown_corpus_or_model_has_no_numbers() -> None:

@@ -12,8 +12,8 @@ from ser.heads.attribute_metrics import attribute_metrics
 from ser.heads.metrics import compute_metrics
 from ser.report.breakdown import run_predictions
 from ser.report.paired import paired_bootstrap, paired_table
-from ser.report.predictions import PredictionTable, concat
 from ser.report.runs import ReportError
+from ser.runs.predictions import PredictionTable, concat
 from tests.report.attribute_fixtures import attribute_run
 
 CLASSES = ("neu", "hap", "sad", "ang")

@@ -14,10 +14,10 @@ import pytest
 
 import ser.report.runs
 from ser.heads.metrics import compute_metrics
-from ser.report.fold_entry import FoldEntry, Stage
 from ser.report.plots import _confusion_figure, _curves_figure, write_plots
-from ser.report.record import RunRecord, write
 from ser.report.runs import CSV_HEADER, LEGEND, ReportError, load_run, report_table, run_settings
+from ser.runs.fold_entry import FoldEntry, Stage
+from ser.runs.record import RunRecord, write
 
 CLASSES = ["neu", "hap", "sad", "ang"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from ser.report.fold_entry import FoldEntry
-from ser.report.record import RunRecord
+from ser.runs.fold_entry import FoldEntry
+from ser.runs.record import RunRecord
 from ser.sweep.claims import (
     RMM_PAIRS,
     RULE,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ser.errors import ConfigError
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 from ser.sweep.probe import SETTINGS, layer_of
 from ser.sweep.probe_report import best_layer, peak, probe_md
 from ser.sweep.results import CellResult

@@ -8,7 +8,7 @@ from pathlib import Path
 from ser.cache.manifest import Manifest
 from ser.cache.store import FeatureStore
 from ser.corpus.registry import KINDS
-from ser.sweep.probe_published import Match, match, store_corpus
+from ser.sweep.probe_published import Match, match
 from ser.synth.manifest import example_columns
 from tests.stores import labelled_store
 
@@ -21,12 +21,12 @@ def dataset_store(path: Path, datasets: list[str]) -> FeatureStore:
 
 
 def test_a_store_s_corpus_by_its_kind_else_its_one_dataset(tmp_path: Path) -> None:
-    assert store_corpus(labelled_store(tmp_path / "i.zarr", {})) == "iemocap"
+    assert labelled_store(tmp_path / "i.zarr", {}).corpus.emobox == "iemocap"
     crema = labelled_store(tmp_path / "c.zarr", {}, attrs=KINDS["crema-d"].attrs())
-    assert store_corpus(crema) == "cremad"
-    assert store_corpus(dataset_store(tmp_path / "t.zarr", ["tess"] * 3)) == "tess"
-    assert store_corpus(dataset_store(tmp_path / "m.zarr", ["tess", "esd"])) is None  # two
-    assert store_corpus(dataset_store(tmp_path / "x.zarr", ["mine"] * 2)) is None
+    assert crema.corpus.emobox == "cremad"
+    assert dataset_store(tmp_path / "t.zarr", ["tess"] * 3).corpus.emobox == "tess"
+    assert dataset_store(tmp_path / "m.zarr", ["tess", "esd"]).corpus.emobox is None  # two
+    assert dataset_store(tmp_path / "x.zarr", ["mine"] * 2).corpus.emobox is None
 
 
 def test_an_encoder_by_the_checkpoint_its_sets_record_else_its_stem(tmp_path: Path) -> None:

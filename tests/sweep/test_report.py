@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from scipy.stats import wilcoxon
 
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 from ser.sweep.report import _csv, _heading, _table_md, paired_test
 from ser.sweep.results import CellResult
 

@@ -14,8 +14,8 @@ from ser.cache import FeatureStore
 from ser.cache.manifest import AUDIO_PRINT
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError
-from ser.report.record import RunRecord
 from ser.report.runs import load_run, report_table
+from ser.runs.record import RunRecord
 from ser.train.audio_overlap import fold_seen
 from ser.train.run import train
 from tests.stores import corpus_store, labelled_store

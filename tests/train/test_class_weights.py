@@ -13,8 +13,8 @@ from ser.cache.manifest import Manifest
 from ser.cache.store import FeatureStore
 from ser.models import ModelConfig
 from ser.models.losses import balanced_weights
-from ser.report.fold_entry import FoldEntry
 from ser.report.runs import settings_label
+from ser.runs.fold_entry import FoldEntry
 from ser.synth.manifest import example_columns
 from ser.train.run import TrainConfig, train
 from tests.stores import add_labelled_set

@@ -13,9 +13,9 @@ import pytest
 from ser.cache import FeatureStore
 from ser.errors import ConfigError
 from ser.models import ModelConfig
-from ser.report.predictions import read_predictions
-from ser.report.record import RunRecord, read
 from ser.report.runs import protocol_label
+from ser.runs.predictions import read_predictions
+from ser.runs.record import RunRecord, read
 from ser.train.checkpoint import load_run_checkpoints
 from ser.train.run import Progress, TrainConfig, train
 from tests.stores import corpus_store

@@ -24,7 +24,7 @@ from torch import nn
 import ser.train.group as group_module
 import ser.train.prepare as prepare_module
 from ser.models import ModelConfig
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 from ser.train import stack
 from ser.train.ensemble import Ensemble
 from ser.train.run import TrainConfig, train, train_many

@@ -19,8 +19,8 @@ import ser.train.processes as processes_module
 from ser.corpus.registry import KINDS
 from ser.errors import ConfigError, WorkerLost
 from ser.models import ModelConfig
-from ser.report.fold_entry import FoldEntry
-from ser.report.record import RunRecord
+from ser.runs.fold_entry import FoldEntry
+from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.train.checkpoint import checkpoint_dir, fold_key, load_checkpoint
 from ser.train.processes import pieces, train_pieces

@@ -18,8 +18,8 @@ from ser.corpus.registry import KINDS
 from ser.errors import ConfigError, FingerprintMismatch, StoreError
 from ser.heads.metrics import mean_std
 from ser.models import ModelConfig
-from ser.report.record import RunRecord, write
 from ser.report.runs import load_run, protocol_label
+from ser.runs.record import RunRecord, write
 from ser.runtime.device import pick_device
 from ser.train.run import Progress, TrainConfig, json_summary, make_plan, train
 from tests.stores import SetSpec, add_incomplete_set, labelled_store

@@ -10,14 +10,14 @@ import numpy as np
 from ser.cache import FeatureStore
 from ser.heads.metrics import compute_metrics
 from ser.models import ModelConfig
-from ser.report.predictions import (
+from ser.runs.predictions import (
     PREDICTIONS,
     PredictionTable,
     missing_folds,
     predictions_csv,
     read_predictions,
 )
-from ser.report.record import RunRecord, write
+from ser.runs.record import RunRecord, write
 from ser.train.run import train
 
 from .conftest import small_config

@@ -17,7 +17,7 @@ from ser.cache.manifest import Manifest
 from ser.corpus.registry import read_corpus
 from ser.errors import ConfigError
 from ser.heads.attribute_metrics import AttributeMetrics
-from ser.report.predictions import read_predictions
+from ser.runs.predictions import read_predictions
 from ser.runtime.plain_progress import EpochLines
 from ser.train.checkpoint import load_run_checkpoints
 from ser.train.run import Progress, json_summary, train

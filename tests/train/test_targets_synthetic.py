@@ -16,7 +16,7 @@ from ser.cache import FeatureStore
 from ser.corpus.votes import soft_targets
 from ser.extract.run import ExtractConfig, extract_features
 from ser.models import ModelConfig
-from ser.report.predictions import read_predictions
+from ser.runs.predictions import read_predictions
 from ser.synth.corpus import SynthConfig, write_corpus
 from ser.train.run import Progress, TrainConfig, train
 

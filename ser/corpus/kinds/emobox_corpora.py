@@ -211,3 +211,20 @@ def label_sets(labels: Sequence[str]) -> dict[str, LabelSet]:
         "all": LabelSet("all", found, {c: c for c in found}),
         "4": LabelSet("4", FOUR, {c: c for c in FOUR if c in found}),
     }
+
+
+def emobox_corpus(name: str) -> str | None:
+    """EmoBox's name of a corpus (its data folder's, a key of `CORPORA`): a ser corpus
+    kind ("crema-d"), a table title ("MSP-Podcast"), EmoBox's own ("cremad") or an EmoBox
+    store's ("emobox:cremad", "emobox-cremad"); None for a corpus EmoBox lacks.
+
+    >>> emobox_corpus("crema-d"), emobox_corpus("msp-podcast"), emobox_corpus("emobox:esd")
+    ('cremad', 'msppodcast', 'esd')
+    >>> emobox_corpus("manifest") is None
+    True
+    """
+    folded = re.sub(r"[^a-z0-9]", "", name.lower())  # "CREMA-D" and "crema-d": "cremad"
+    if folded in CORPORA:
+        return folded
+    rest = folded.removeprefix("emobox")
+    return rest if rest != folded and rest in CORPORA else None

@@ -1,4 +1,4 @@
-"""Run records (ser.report.record): one typed object, read and written in one place; an
+"""Run records (ser.runs.record): one typed object, read and written in one place; an
 older record reads, reports and resumes as it did.
 
 `records/format1.json` is a record as ser wrote it before the record had a type (no
@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-import ser.report.fold_entry
+import ser.runs.fold_entry
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
-from ser.report.fold_entry import FoldEntry, Stage
-from ser.report.record import FORMAT, RunRecord, read, write
 from ser.report.runs import load_run, pooled_over, protocol_label, report_table
+from ser.runs.fold_entry import FoldEntry, Stage
+from ser.runs.record import FORMAT, RunRecord, read, write
 from ser.sweep.claims import seed_scores
 from ser.train.record import check_resumable, json_summary, read_record
 
@@ -223,5 +223,5 @@ def test_resume_refuses_another_config_or_fingerprint_with_the_same_messages() -
 
 
 def test_docstring_examples_run() -> None:
-    result = doctest.testmod(ser.report.fold_entry)
+    result = doctest.testmod(ser.runs.fold_entry)
     assert result.attempted > 0 and result.failed == 0

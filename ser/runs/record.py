@@ -16,7 +16,7 @@ frozen.
 
 Formats: a file without `format` is format 1 (what ser wrote before the record had a
 type); this version writes `FORMAT`. Reading takes every older shape as it is (the fold
-entries' older keys: `ser.report.fold_entry`; a record's `processes` from before the
+entries' older keys: `ser.runs.fold_entry`; a record's `processes` from before the
 execution policy, `threads` with keys since gone) and keeps a key it does not know in
 `extra`, written back: a newer ser's key survives a resume. A format newer than `FORMAT`
 is refused: its keys may mean what this version cannot know.
@@ -31,7 +31,7 @@ from typing import Any
 
 from ser.cache.atomic import write_json
 from ser.errors import ReportError
-from ser.report.fold_entry import FoldEntry
+from ser.runs.fold_entry import FoldEntry
 
 RECORD = "run.json"
 FORMAT = 2  # 1: no `format` key (fold sides as `test_sessions` / `val_sessions`)

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ser.errors import ConfigError
-from ser.report.record import RunRecord
+from ser.runs.record import RunRecord
 
 PREDICTIONS = "predictions.csv"
 COLUMNS = ("seed", "fold", "utt_id", "speaker", "row", "gold", "pred")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ser.errors import ConfigError
-from ser.report.predictions import (
+from ser.runs.predictions import (
     PREDICTIONS,
     PredictionTable,
     concat,
