@@ -5,16 +5,14 @@ Its JSON keys are its fields' names; a key this version does not know is kept in
 `extra` and written back, so a newer ser's key survives a resume by an older one.
 Optional keys are written only when they hold something, as the trainer always has.
 
-Older entries read as they are: `test_sessions` / `val_sessions` (the sessions each side
-held, before protocols named their group) become `test_groups` / `val_groups` with
-`group` "session"; an entry without `stacked` trained alone (1).
+Older entries are made today's by `ser.runs.migrate` before they are read.
 
 >>> entry = FoldEntry.from_json({"seed": 0, "fold": "session5", "metrics": {"ua": 70.0},
-...                              "test_sessions": [5], "val_sessions": [1]})
+...                              "test_groups": [5], "val_groups": [1], "group": "session"})
 >>> entry.test_groups, entry.val_groups, entry.group, entry.stacked
 ((5,), (1,), 'session', 1)
->>> entry.to_json()["test_groups"], "test_sessions" in entry.to_json()
-([5], False)
+>>> entry.to_json()["test_groups"]
+[5]
 """
 
 from __future__ import annotations
@@ -100,8 +98,8 @@ class FoldEntry:
 
     @classmethod
     def from_json(cls, obj: Any, where: str = "fold entry") -> FoldEntry:
-        """An entry as any version wrote it; `ReportError` (naming `where`) for what is
-        not one."""
+        """An entry as today's format holds it (`ser.runs.migrate` makes older ones so);
+        `ReportError` (naming `where`) for what is not one."""
         if not isinstance(obj, dict):
             raise ReportError(f"{where}: a fold entry must be a JSON object")
         if lacking := [k for k in ("seed", "fold") if k not in obj]:
@@ -114,10 +112,8 @@ class FoldEntry:
             if not isinstance(value, dict):
                 raise ReportError(f"{where}: the fold entry's {key!r} must be a JSON object")
         rest = dict(obj)
-        tested, held = _groups(rest, "test"), _groups(rest, "val")
+        tested, held = _groups(rest.pop("test_groups", None)), _groups(rest.pop("val_groups", None))
         group = rest.pop("group", None)
-        if group is None and tested is not None and "test_groups" not in obj:
-            group = "session"  # only IEMOCAP's sessions were recorded before groups
         stages = rest.pop("stages", None) or {}
         return cls(
             seed=_int(rest.pop("seed"), where, "seed"),
@@ -166,15 +162,7 @@ class FoldEntry:
         return {**{k: v for k, v in pairs if _written(k, v)}, **self.extra}
 
 
-def _groups(obj: dict[str, Any], side: str) -> tuple[Any, ...] | None:
-    """A side's groups, popped from `obj`: `<side>_groups`, else the older
-    `<side>_sessions` (left in `obj`, kept as written, when both are there)."""
-    if f"{side}_groups" in obj:
-        value = obj.pop(f"{side}_groups")
-    elif f"{side}_sessions" in obj:
-        value = obj.pop(f"{side}_sessions")
-    else:
-        return None
+def _groups(value: Any) -> tuple[Any, ...] | None:
     return None if value is None else tuple(value)
 
 

@@ -14,12 +14,9 @@ summary and adds what it learns as the run goes (data, execution, final) to the 
 object its run holds, and writes it whole; the entries themselves never change, and are
 frozen.
 
-Formats: a file without `format` is format 1 (what ser wrote before the record had a
-type); this version writes `FORMAT`. Reading takes every older shape as it is (the fold
-entries' older keys: `ser.runs.fold_entry`; a record's `processes` from before the
-execution policy, `threads` with keys since gone) and keeps a key it does not know in
-`extra`, written back: a newer ser's key survives a resume. A format newer than `FORMAT`
-is refused: its keys may mean what this version cannot know.
+Formats: this version writes `FORMAT`; `read` takes every older one, made today's by
+`ser.runs.migrate` (which refuses a newer one), and keeps a key it does not know in
+`extra`, written back: a newer ser's key survives a resume.
 """
 
 from __future__ import annotations
@@ -32,9 +29,9 @@ from typing import Any
 from ser.cache.atomic import write_json
 from ser.errors import ReportError
 from ser.runs.fold_entry import FoldEntry
+from ser.runs.migrate import FORMAT, current
 
 RECORD = "run.json"
-FORMAT = 2  # 1: no `format` key (fold sides as `test_sessions` / `val_sessions`)
 # What a record must hold for anything to read it.
 REQUIRED = ("name", "config", "protocol", "classes")
 # The record's JSON keys in the order the trainer writes them ("folds" in its place).
@@ -106,6 +103,7 @@ class RunRecord:
         `ReportError` naming `path` for what is not a run record."""
         if not isinstance(obj, dict):
             raise ReportError(f"{path}: a run record must be a JSON object")
+        obj = current(obj, path)
         missing = [key for key in REQUIRED if key not in obj]
         if missing:
             raise ReportError(f"{path}: run record lacks {', '.join(missing)}")
@@ -152,12 +150,6 @@ def write(path: Path, record: RunRecord) -> Path:
 def _check_shape(obj: dict[str, Any], path: str | Path) -> None:
     """What readers index must have its JSON type: a refusal naming the key, not a
     TypeError in a report."""
-    version = obj.get("format", 1)
-    if not isinstance(version, int) or version > FORMAT:
-        raise ReportError(
-            f"{path}: run record format {version!r}, newer than this ser reads ({FORMAT}): "
-            "a newer ser wrote it; read it with that one"
-        )
     if not isinstance(obj["config"], dict):
         raise ReportError(f"{path}: 'config' must be a JSON object")
     if not isinstance(obj["classes"], list):

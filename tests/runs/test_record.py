@@ -20,6 +20,7 @@ import ser.runs.fold_entry
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
 from ser.report.runs import load_run, pooled_over, protocol_label, report_table
 from ser.runs.fold_entry import FoldEntry, Stage
+from ser.runs.migrate import current
 from ser.runs.record import FORMAT, RunRecord, read, write
 from ser.sweep.claims import seed_scores
 from ser.train.record import check_resumable, json_summary, read_record
@@ -159,7 +160,8 @@ def test_an_entry_with_sessions_and_groups_keeps_both() -> None:
     sessions stay as written."""
     both = {"seed": 0, "fold": "speaker1", "metrics": {}, "test_sessions": [0],
             "val_sessions": [], "test_groups": ["Ses01F"], "val_groups": ["Ses02M"]}  # fmt: skip
-    entry = FoldEntry.from_json(both)
+    (migrated,) = current({"folds": [both]}, "run.json")["folds"]
+    entry = FoldEntry.from_json(migrated)
     assert (entry.test_groups, entry.val_groups, entry.group) == (("Ses01F",), ("Ses02M",), None)
     assert entry.extra == {"test_sessions": [0], "val_sessions": []}
     assert FoldEntry.from_json(entry.to_json()) == entry
