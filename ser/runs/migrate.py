@@ -16,8 +16,9 @@ README). A format newer than `FORMAT` is refused: its keys may mean what this ve
 cannot know.
 
 >>> entry = {"seed": 0, "fold": "session5", "test_sessions": [5], "val_sessions": [1]}
->>> current({"name": "r", "folds": [entry]}, "run.json")["folds"]
-[{'seed': 0, 'fold': 'session5', 'test_groups': [5], 'val_groups': [1], 'group': 'session', 'stacked': 1}]
+>>> (made,) = current({"name": "r", "folds": [entry]}, "run.json")["folds"]
+>>> made["test_groups"], made["val_groups"], made["group"], made["stacked"], "test_sessions" in made
+([5], [1], 'session', 1, False)
 """
 
 from __future__ import annotations
