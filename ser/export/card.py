@@ -129,13 +129,13 @@ def _model_lines(config: Mapping[str, Any]) -> list[str]:
 
 
 def _data_lines(c: CardInputs) -> list[str]:
-    data = c.record.data or {}
+    data = c.record.data
     attributes = ", ".join(c.config["attributes"])
     lines = [
         f"- Corpus: {_dataset_name(c)}; classes: {', '.join(c.record.classes) or 'none'}"
         f"{'; attributes: ' + attributes if attributes else ''}.",
-        f"- Utterances read: {data.get('utterances', 'not recorded')}; dropped: "
-        f"{data.get('dropped') or 'none'}.",
+        f"- Utterances read: {data.utterances if data else 'not recorded'}; dropped: "
+        f"{(dict(data.dropped) if data else None) or 'none'}.",
     ]
     if c.store.longest is not None:
         lines.append(f"- Longest utterance: {c.store.longest:.1f} s.")

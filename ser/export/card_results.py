@@ -86,12 +86,12 @@ def audio_lines(record: RunRecord) -> list[str]:
     seen = audio_seen(record)
     if seen is None:
         return []
-    if seen.get("seen") is None:
+    if seen.seen is None:
         return ["- Test audio seen in training: not known (a store predates audio prints)."]
-    allowed = " (run with --allow-overlap)" if seen.get("allowed") else ""
+    allowed = " (run with --allow-overlap)" if seen.allowed else ""
     return [
-        f"- Test audio seen in training: {seen['seen']} of {seen['tested']} test utterances "
-        f"({100 * float(seen.get('share', 0)):.1f} %) have audio identical to an utterance "
+        f"- Test audio seen in training: {seen.seen} of {seen.tested} test utterances "
+        f"({100 * (seen.share or 0.0):.1f} %) have audio identical to an utterance "
         f"on their fold's training side{allowed}."
     ]
 
@@ -155,7 +155,7 @@ def text_lines(record: RunRecord) -> list[str]:
     if seen is not None:
         lines.append(
             f"- Test text seen in training: {text_seen_label(record)} of the test utterances "
-            f"(transcripts of {seen.get('min_words', 3)}+ words, {seen.get('source', 'text')}) "
+            f"(transcripts of {seen.min_words or 3}+ words, {seen.source or 'text'}) "
             "also appear on their fold's training side: a text model's test score is partly "
             "memory of scripted lines."
         )

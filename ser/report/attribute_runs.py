@@ -45,8 +45,8 @@ LEGEND = (
 def has_categories(run: RunRecord) -> bool:
     """Whether the run has categorical scores (a run trained on attributes alone has
     none)."""
-    summary = run.summary or {}
-    return summary.get("ua") is not None or any(entry.metrics for entry in run.folds)
+    scored = run.summary is not None and run.summary.get("ua") is not None
+    return scored or any(entry.metrics for entry in run.folds)
 
 
 def fold_attributes(run: RunRecord) -> list[tuple[int, AttributeMetrics]]:

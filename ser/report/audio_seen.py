@@ -4,17 +4,17 @@ record's `data.audio_seen`, `ser.train.audio_overlap`). Every run since audio pr
 records it; the column is shown where some run of the table found any, so that tables
 of runs without a repeated recording keep their shape.
 
+>>> from ser.runs.data import AudioSeen, Data
 >>> from ser.runs.record import RunRecord
 >>> run = RunRecord("hubert", {}, "cross", [])
->>> run.data = {"audio_seen": {"seen": 1241, "tested": 1241, "share": 1.0}}
+>>> run.data = Data(utterances=1241, audio_seen=AudioSeen(seen=1241, tested=1241, share=1.0))
 >>> audio_seen_label(run)
 '1241/1241 (100.0 %)'
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from ser.runs.data import AudioSeen
 from ser.runs.record import RunRecord
 
 HEADER = {"md": "test audio seen in training", "csv": "audio_seen"}
@@ -25,11 +25,10 @@ LEGEND = (
 )
 
 
-def audio_seen(run: RunRecord) -> dict[str, Any] | None:
+def audio_seen(run: RunRecord) -> AudioSeen | None:
     """The run's check of its test audio against its training side, None for a run
     recorded before it."""
-    seen = (run.data or {}).get("audio_seen")
-    return seen if isinstance(seen, dict) and "tested" in seen else None
+    return run.data.audio_seen if run.data else None
 
 
 def audio_seen_label(run: RunRecord) -> str:
@@ -37,16 +36,16 @@ def audio_seen_label(run: RunRecord) -> str:
     seen = audio_seen(run)
     if seen is None:
         return ""
-    if seen.get("seen") is None:
+    if seen.seen is None:
         return "?"
-    shown = f"{seen['seen']}/{seen['tested']} ({100 * float(seen.get('share', 0)):.1f} %)"
-    return shown + (" allowed" if seen.get("allowed") else "")
+    shown = f"{seen.seen}/{seen.tested} ({100 * (seen.share or 0.0):.1f} %)"
+    return shown + (" allowed" if seen.allowed else "")
 
 
 def add_column(runs: list[RunRecord], header: list[str], cells: list[list[str]], fmt: str) -> str:
     """The column appended to `header` and each run's `cells` where some run found test
     audio on its training side; the legend's sentence for it ("" without the column)."""
-    if not any((audio_seen(run) or {}).get("seen") for run in runs):
+    if not any((seen := audio_seen(run)) and seen.seen for run in runs):
         return ""
     header.append(HEADER[fmt])
     for run, row in zip(runs, cells, strict=True):

@@ -58,10 +58,10 @@ class CrossCell:
         """EmoBox's cross-corpus accuracy of this pair and encoder, if it has one."""
         if self.encoder is None or self.train == self.test:
             return None
-        recorded = self.run.cross if self.run is not None and self.run.cross else {}
+        recorded = self.run.cross if self.run is not None else None
         stores = self.stores or ("", "")
         names = [
-            recorded.get(side, {}).get("emobox") or _emobox(kind, store)
+            (recorded.side(side).emobox if recorded else None) or _emobox(kind, store)
             for side, kind, store in zip(("train", "test"), self.corpora, stores, strict=True)
         ]
         if None in names:
@@ -134,14 +134,14 @@ def cells_of_runs(runs: Sequence[RunRecord]) -> list[CrossCell]:
     corpora: dict[str, tuple[str, str]] = {}  # store -> (title, kind)
     for run in crossed:
         for side in ("train", "test"):
-            part = run.cross[side]  # type: ignore[index]
-            corpora.setdefault(str(part["store"]), (str(part["title"]), str(part["corpus"])))
+            part = run.cross.side(side)  # type: ignore[union-attr]
+            corpora.setdefault(part.store, (part.title, part.corpus))
     names = _names(corpora)
     cells = []
     for run in runs:
         if cross_run(run):
-            a, b = (str(run.cross[s]["store"]) for s in ("train", "test"))  # type: ignore[index]
-            encoders = list(run.cross["train"].get("encoders", {}).values())  # type: ignore[index]
+            a, b = run.cross.train.store, run.cross.test.store  # type: ignore[union-attr]
+            encoders = list((run.cross.train.encoders or {}).values())  # type: ignore[union-attr]
             encoder = encoders[0] if len(encoders) == 1 and encoders[0] else None
         elif run.store in corpora:
             a = b = str(run.store)

@@ -51,7 +51,7 @@ def layer_weights(run: RunRecord) -> list[LayerWeights]:
     out = []
     for name in names:
         rows = np.array([entry[name] for entry in entries if name in entry], dtype=np.float64)
-        recorded = run.layers.get(name, {}).get("layers")
+        recorded = run.layers[name].layers if name in run.layers else ()
         layers = tuple(recorded) if recorded else tuple(range(rows.shape[1]))
         std = rows.std(axis=0, ddof=1) if len(rows) > 1 else np.zeros(rows.shape[1])
         out.append(LayerWeights(name, layers, tuple(rows.mean(0)), tuple(std), len(rows)))

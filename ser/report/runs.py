@@ -40,6 +40,7 @@ from ser.report.attribute_runs import (
 from ser.report.audio_seen import add_column as audio_column
 from ser.report.head_runs import head_cells, head_header, head_summary, table_heads
 from ser.report.layer_weights import layer_weights, peak_label, weights_json
+from ser.runs.data import TextSeen
 from ser.runs.record import RECORD, RunRecord, read
 
 SCORES = ("ua", "wa", "f1", "wf1")  # f1: macro; wf1: weighted by class support
@@ -184,7 +185,7 @@ def protocol_label(run: RunRecord) -> str:
     ``cross: IEMOCAP -> MELD`` for a run trained on one corpus and tested on another."""
     label = run.protocol if run.independent else f"{run.protocol} (speaker-dependent)"
     if run.cross:  # trained on one store, tested on another
-        label = f"{run.protocol}: {run.cross['train']['title']} -> {run.cross['test']['title']}"
+        label = f"{run.protocol}: {run.cross.train.title} -> {run.cross.test.title}"
     val = run.config.get("val")
     if val == "none":
         label += ", val none (last epoch)"
@@ -274,11 +275,10 @@ def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
     return [lines[0], "|" + "---|" * len(head), *lines[1:]]
 
 
-def text_seen(run: RunRecord) -> dict[str, Any] | None:
+def text_seen(run: RunRecord) -> TextSeen | None:
     """The run's check of its test text against its training side (runs with a text
     input record it in `data`), None when it has none."""
-    seen = (run.data or {}).get("text_seen")
-    return seen if isinstance(seen, dict) and "seen" in seen else None
+    return run.data.text_seen if run.data else None
 
 
 def text_seen_label(run: RunRecord) -> str:
@@ -287,7 +287,7 @@ def text_seen_label(run: RunRecord) -> str:
     seen = text_seen(run)
     if seen is None:
         return ""
-    return f"{seen['seen']}/{seen['tested']} ({100 * float(seen.get('share', 0)):.1f} %)"
+    return f"{seen.seen}/{seen.tested} ({100 * seen.share:.1f} %)"
 
 
 def asr_wer_label(run: RunRecord) -> str:
@@ -297,13 +297,13 @@ def asr_wer_label(run: RunRecord) -> str:
     >>> run = RunRecord("mpnet", {}, "loso", [])
     >>> asr_wer_label(run)
     ''
-    >>> run.asr = {"mpnet@asr-w": {"transcripts": "asr-w", "wer": 0.1234}}
+    >>> from ser.runs.data import AsrSet
+    >>> run.asr = {"mpnet@asr-w": AsrSet(transcripts="asr-w", wer=0.1234)}
     >>> asr_wer_label(run)
     '12.34'
     """
     shown = {  # one WER per transcript set, however many feature sets were read off it
-        str(e.get("transcripts")): "?" if e.get("wer") is None else f"{100 * float(e['wer']):.2f}"
-        for e in run.asr.values()
+        e.transcripts: "?" if e.wer is None else f"{100 * e.wer:.2f}" for e in run.asr.values()
     }
     return "/".join(shown.values())
 

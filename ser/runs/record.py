@@ -3,11 +3,11 @@ the file is read (`read`) and written (`write`, atomically).
 
 `ser train` writes it after each group of (seed, fold)s; `ser report`, `ser sweep` and
 `ser claims` read it; a resumed run reads it back and goes on. The record holds the
-config (defaults resolved; its keys are the model family's options, so it stays a dict),
+config (`ser.runs.config`: defaults resolved, the model family's options among them),
 the feature sets' fingerprints, an entry per finished (seed, fold) (`FoldEntry`), the
 summary (`ser.heads.metrics.summarize`) and the pooled metrics (`Metrics.to_dict`).
-Values another module makes and owns (summary, pooled, timings, `ThreadChoice`,
-`Execution.record()`, an ASR set's WER) are kept as the dicts it makes.
+How the run ran (`ser.runs.provenance`), what it read (`ser.runs.data`) and a
+cross-corpus run's stores (`ser.runs.cross`) are frozen dataclasses of their own.
 
 Mutable where the record grows: the trainer appends each group's entries, refreshes the
 summary and adds what it learns as the run goes (data, execution, final) to the one
@@ -22,14 +22,23 @@ Formats: this version writes `FORMAT`; `read` takes every older one, made today'
 from __future__ import annotations
 
 import json
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ser.cache.atomic import write_json
 from ser.errors import ReportError
+from ser.runs.codec import Json, encode, read_value
+from ser.runs.config import RunConfig
+from ser.runs.cross import Cross
+from ser.runs.data import AsrSet, Data
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.migrate import FORMAT, current
+from ser.runs.provenance import ExecutionRecord, Final, Processes, Threads, Timings
+from ser.runs.summary import Summary
 
 RECORD = "run.json"
 # What a record must hold for anything to read it.
@@ -51,6 +60,15 @@ _NULLABLE = frozenset({"summary", "pooled"})  # null in JSON: None, not a defaul
 _OBJECTS = ("timings", "fingerprints", "layers", "asr", "cross")
 
 
+@dataclass(frozen=True, kw_only=True)
+class Layered:
+    """A layered input's stored sets and their layers, in layer order."""
+
+    sets: tuple[str, ...]
+    layers: tuple[int, ...]
+    extra: Mapping[str, Json] = field(default_factory=dict)
+
+
 @dataclass
 class RunRecord:
     """A training run: what it trained (`config`, `fingerprints`, `layers`: each layered
@@ -63,31 +81,31 @@ class RunRecord:
     `speaker_independent` None: not recorded (see `independent`)."""
 
     name: str
-    config: dict[str, Any]
+    config: RunConfig
     protocol: str
     classes: list[str]
     speaker_independent: bool | None = None
     validation: str | None = None
     complete: bool | None = None
-    summary: dict[str, Any] | None = None
+    summary: Summary | None = None
     folds: list[FoldEntry] = field(default_factory=list)
     pooled: dict[str, Any] | None = None
     seconds: float = 0.0
-    timings: dict[str, Any] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
     fingerprints: dict[str, str] = field(default_factory=dict)
-    layers: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    layers: dict[str, Layered] = field(default_factory=dict)
     version: str | None = None  # ser's, when the run started
     store: str | None = None
-    threads: dict[str, Any] | None = None
-    data: dict[str, Any] | None = None
-    asr: dict[str, dict[str, Any]] = field(default_factory=dict)
-    execution: dict[str, Any] | None = None
-    final: dict[str, Any] | None = None
-    processes: dict[str, Any] | None = None  # {count, source}: before `execution`
+    threads: Threads | None = None
+    data: Data | None = None
+    asr: dict[str, AsrSet] = field(default_factory=dict)
+    execution: ExecutionRecord | None = None
+    final: Final | None = None
+    processes: Processes | None = None  # before `execution`
     # A cross-corpus run's (`ser.train.cross`): both stores, the classes matched by
     # emotion, what either side dropped; None: a run on one store.
-    cross: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
+    cross: Cross | None = None
+    extra: dict[str, Json] = field(default_factory=dict)  # keys this version does not know
 
     @property
     def independent(self) -> bool:
@@ -114,7 +132,7 @@ class RunRecord:
         taken = {name: rest.pop(name) for name in _FIELDS if name in rest}
         return cls(
             name=str(taken.pop("name")),
-            config=dict(taken.pop("config")),
+            config=RunConfig.from_json(taken.pop("config"), f"{path}, config"),
             protocol=str(taken.pop("protocol")),
             classes=[str(c) for c in taken.pop("classes")],
             folds=[
@@ -126,7 +144,7 @@ class RunRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The record as run.json holds it (format `FORMAT`), keys in the trainer's order."""
-        pairs = [(name, getattr(self, name)) for name in _FIELDS]
+        pairs = [(name, encode(getattr(self, name))) for name in _FIELDS if name != "folds"]
         body = {k: v for k, v in pairs if k in _WRITTEN or _holds(v)}
         body["folds"] = [entry.to_json() for entry in self.folds]
         return {"format": FORMAT, **body, **self.extra}
@@ -170,9 +188,22 @@ def _values(taken: dict[str, Any], path: str | Path) -> dict[str, Any]:
             out["seconds"] = float(out["seconds"])
         except (TypeError, ValueError) as e:
             raise ReportError(f"{path}: 'seconds' must be a number ({e})") from e
+    hints = _hints()
+    for name in _TYPED:
+        if out.get(name) is not None:
+            out[name] = read_value(hints[name], out[name], f"{path}, {name!r}")
     return out
+
+
+_TYPED = ("summary", "timings", "layers", "threads", "data", "asr", "execution", "final",
+          "processes", "cross")  # fmt: skip
+
+
+@cache
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(RunRecord)
 
 
 def _holds(value: Any) -> bool:
     """Whether an optional key is written: not None, not an empty container."""
-    return value is not None and (not isinstance(value, dict | list) or bool(value))
+    return value is not None and (not isinstance(value, Mapping | list) or bool(value))

@@ -205,7 +205,7 @@ def asr_check(run: RunRecord) -> AsrCheck:
     entries = run.asr
     if not entries:
         raise ClaimsError(f"run {run.name!r} was not trained on ASR text (no 'asr')")
-    models = tuple(sorted({str(e.get("asr_model")) for e in entries.values()}))
+    models = tuple(sorted({str(e.asr_model) for e in entries.values()}))
     chance = 100.0 / max(len(run.classes), 1)
     return AsrCheck(run_label(run), models, asr_wer_label(run), seed_scores(run, "ua"), chance)
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ser.report.cross import CrossCell, CrossTable, cross_tables, tables_md
+from ser.runs.cross import Cross
 from ser.sweep.results import CellResult
 
 
@@ -30,9 +31,9 @@ def cells_of_results(results: Sequence[CellResult]) -> list[CrossCell]:
     return cells
 
 
-def _encoder(cross: Mapping[str, Any] | None) -> str | None:
+def _encoder(cross: Cross | None) -> str | None:
     """The one encoder a cross-corpus run's features came from (None: several, none)."""
-    encoders = list(((cross or {}).get("train") or {}).get("encoders", {}).values())
+    encoders = list((cross.train.encoders or {}).values()) if cross else []
     return str(encoders[0]) if len(encoders) == 1 and encoders[0] else None
 
 

@@ -183,12 +183,12 @@ def _calibration(
     sums: dict[tuple[str, str | None], list[float]] = {}
     cells = 0
     for cell, e, record in trained:
-        device = str(record.timings.get("device", "")).split(":")[0]
+        device = (record.timings.device or "").split(":")[0]
         if device != e.device or not record.folds:
             continue  # trained elsewhere (another device), or nothing yet
         measured = sum(entry.seconds for entry in record.folds)
         # At the threads it trained with: one thread's pace is the execution's to add.
-        at = thread_factor(record.timings.get("threads"))
+        at = thread_factor(record.timings.threads)
         expected = e.seconds * at * len(record.folds) / cell.members
         cells += 1
         for key in ((e.device, e.family), (e.device, None)):

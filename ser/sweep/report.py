@@ -121,16 +121,16 @@ def asr_line(runs: Sequence[RunRecord]) -> str:
     all text is gold.
 
     >>> gold, asr = RunRecord("t", {}, "loso", []), RunRecord("a", {}, "loso", [])
-    >>> asr.asr = {"m@asr-w": {"transcripts": "asr-w", "wer": 0.25}}
+    >>> from ser.runs.data import AsrSet
+    >>> asr.asr = {"m@asr-w": AsrSet(transcripts="asr-w", wer=0.25)}
     >>> asr_line([asr, gold])
     'Text from ASR transcripts: asr-w (WER 25.00 %); other cells: gold transcripts or no text.'
     """
     wers: dict[str, set[str]] = {}
     for run in runs:
         for entry in run.asr.values():
-            wer = entry.get("wer")
-            shown = "unknown" if wer is None else f"{100 * float(wer):.2f} %"
-            wers.setdefault(str(entry.get("transcripts")), set()).add(shown)
+            shown = "unknown" if entry.wer is None else f"{100 * entry.wer:.2f} %"
+            wers.setdefault(entry.transcripts, set()).add(shown)
     if not wers:
         return ""
     named = ", ".join(f"{name} (WER {' / '.join(sorted(v))})" for name, v in wers.items())

@@ -265,6 +265,6 @@ def run_task(
 def _scores(record: RunRecord) -> tuple[float | None, float | None]:
     """The record's mean UA and WA (None before its first fold, or for a run on emotion
     attributes alone)."""
-    summary = record.summary or {}
-    ua, wa = summary.get("ua"), summary.get("wa")
-    return None if ua is None else float(ua), None if wa is None else float(wa)
+    scores = record.summary.scores if record.summary else {}
+    ua, wa = (scores[k].mean if k in scores else None for k in ("ua", "wa"))
+    return ua, wa

@@ -22,8 +22,6 @@ printed are left out of the comparison and counted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
-from typing import Any
 
 import numpy as np
 
@@ -32,6 +30,7 @@ from ser.cache.manifest import AUDIO_PRINT
 from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError
+from ser.runs.data import AudioSeen, FoldSeen
 from ser.train.text_overlap import Overlap
 
 #: The share of a cross-corpus run's test utterances, of those printed, above which the
@@ -69,7 +68,7 @@ def audio_seen(
     test_from: int | None,
     folds: Sequence[Fold],
     allowed: bool = False,
-) -> dict[str, Any]:
+) -> AudioSeen:
     """The record's `data.audio_seen`: `stores` the training store, then a cross-corpus
     run's test store; `rows` the run's manifest rows, those from `test_from` on the test
     store's. `seen` None where a store has no prints (`unknown` says which); `allowed`
@@ -78,36 +77,37 @@ def audio_seen(
     tested = sum(len(fold.test) for fold in folds)
     missing = [store for store, found in zip(stores, read, strict=True) if found is None]
     if missing:
-        return {"seen": None, "tested": tested, "unknown": unknown(missing[0])}
+        return AudioSeen(seen=None, tested=tested, unknown=unknown(missing[0]))
     ours, theirs = (found or [] for found in (read[0], read[-1]))
     cut = len(rows) if test_from is None or len(stores) == 1 else test_from
     printed = [ours[int(r)] for r in rows[:cut]] + [theirs[int(r)] for r in rows[cut:]]
     each = {fold.name: fold_seen(printed, fold) for fold in folds}
     total = sum(each.values(), Overlap(0, 0))
     over = allowed and total.share > REFUSE_ABOVE
-    return {
-        **asdict(total),
-        "share": round(total.share, 4),
-        "unprinted": tested - total.tested,
-        "folds": {name: asdict(o) for name, o in each.items()},
-        **({"allowed": True} if over else {}),
-    }
+    return AudioSeen(
+        seen=total.seen,
+        tested=total.tested,
+        share=round(total.share, 4),
+        unprinted=tested - total.tested,
+        folds={name: FoldSeen(seen=o.seen, tested=o.tested) for name, o in each.items()},
+        allowed=True if over else None,
+    )
 
 
-def audio_line(seen: dict[str, Any]) -> str:
+def audio_line(seen: AudioSeen) -> str:
     """The line a run prints when it starts, e.g. ``test audio seen in training: 3 of 120
     test utterances (2.5 %) have audio identical to an utterance on their fold's training
     side``."""
-    if seen.get("seen") is None:
-        return f"test audio seen in training: not known: {seen.get('unknown', '')}"
+    if seen.seen is None:
+        return f"test audio seen in training: not known: {seen.unknown or ''}"
     line = (
-        f"test audio seen in training: {seen['seen']} of {seen['tested']} test utterances "
-        f"({100 * float(seen['share']):.1f} %) have audio identical to an utterance on "
+        f"test audio seen in training: {seen.seen} of {seen.tested} test utterances "
+        f"({100 * (seen.share or 0.0):.1f} %) have audio identical to an utterance on "
         "their fold's training side"
     )
-    if seen.get("unprinted"):
-        line += f"; {seen['unprinted']} without a print (audio unreadable) not compared"
-    if seen.get("allowed"):
+    if seen.unprinted:
+        line += f"; {seen.unprinted} without a print (audio unreadable) not compared"
+    if seen.allowed:
         line += "; run anyway: --allow-overlap"
     return line
 

@@ -27,6 +27,7 @@ from ser.models import FamilyConfig, build_model
 from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record, config_record
 from ser.models.targets import Targets
+from ser.runs.codec import encode
 from ser.train.data import ZScore
 from ser.train.features import ResolvedFeature
 from ser.train.plan import Prepared
@@ -217,7 +218,7 @@ def save_fold_checkpoint(
         "unit": run.unit,
         "precision": run.plan.precision,
         "features": run.provenance,
-        **({"layers": layers} if (layers := layers_record(inputs)) else {}),
+        **({"layers": encode(layers)} if (layers := layers_record(inputs)) else {}),
         **kept,
         **extra,
         "format": FORMAT,

@@ -22,6 +22,7 @@ on B's utterances of the emotions both corpora have.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.cross import GROUP, TEST, TRAIN
 from ser.corpus.protocols.folds import FoldData
 from ser.errors import ConfigError
+from ser.runs.cross import Cross, CrossSide, Sides
 from ser.train.data import FeatureTable, TrainData, load_data
 from ser.train.features import ResolvedFeature, resolve_features
 
@@ -175,49 +177,60 @@ def fold_data(data: TrainData, dialog_model: bool) -> FoldData:
 
 def cross_record(
     train: FeatureStore, features: list[ResolvedFeature], test: TestSide, data: TrainData
-) -> dict[str, Any]:
+) -> Cross:
     """What the run record keeps of a cross-corpus run (the module doc)."""
     match, cut = test.match, data.test_from or 0
     counts = [
         np.bincount(part, minlength=len(data.classes)) for part in np.split(data.labels, [cut])
     ]
-    return {
-        TRAIN: {
-            **_store(train, match.train.name),
-            "utterances": cut,
-            "per_class": dict(zip(data.classes, counts[0].tolist(), strict=True)),
-            "encoders": {f.name: _encoder(train, f) for f in features},
-        },
-        TEST: {
-            **_store(test.store, match.test.name),
-            "utterances": len(data) - cut,
-            "per_class": dict(zip(data.classes, counts[1].tolist(), strict=True)),
-            "sets": {a.name: list(b.stored) for a, b in zip(features, test.features, strict=True)},
-            "fingerprints": {
-                a.name: b.fingerprint for a, b in zip(features, test.features, strict=True)
-            },
-        },
-        **match.record(),
+    pairs = list(zip(features, test.features, strict=True))
+    return Cross(
+        train=_side(
+            train,
+            match.train.name,
+            cut,
+            dict(zip(data.classes, counts[0].tolist(), strict=True)),
+            encoders={f.name: _encoder(train, f) for f in features},
+        ),
+        test=_side(
+            test.store,
+            match.test.name,
+            len(data) - cut,
+            dict(zip(data.classes, counts[1].tolist(), strict=True)),
+            sets={a.name: tuple(b.stored) for a, b in pairs},
+            fingerprints={a.name: b.fingerprint for a, b in pairs},
+        ),
+        train_set=match.train.name,
+        test_set=match.test.name,
+        shared=tuple(match.shared),
+        emotions=dict(match.emotions),
+        train_only=tuple(match.train_only),
+        test_only=tuple(match.test_only),
         # each side's utterances of its classes the other corpus lacks, by class, and
         # those of labels outside its class set, by label
-        "unmatched": {
-            TRAIN: _of_classes(train, match.train, match.train_only),
-            TEST: _of_classes(test.store, match.test, match.test_only),
-        },
-        "outside": {TRAIN: _outside(train, match.train), TEST: _outside(test.store, match.test)},
-    }
+        unmatched=Sides(
+            train=_of_classes(train, match.train, match.train_only),
+            test=_of_classes(test.store, match.test, match.test_only),
+        ),
+        outside=Sides(train=_outside(train, match.train), test=_outside(test.store, match.test)),
+    )
 
 
-def _store(store: FeatureStore, classes: str) -> dict[str, Any]:
+def _side(
+    store: FeatureStore, classes: str, utterances: int, per_class: dict[str, int], **more: Any
+) -> CrossSide:
     corpus = store.corpus
-    return {
-        "store": str(Path(store.path).resolve()),
-        "corpus": corpus.name,
-        "title": corpus.title,
-        "manifest": corpus.digest,
-        "classes": classes,
-        "emobox": store.corpus.emobox,  # EmoBox's name of the corpus (None: not one of its)
-    }
+    return CrossSide(
+        store=str(Path(store.path).resolve()),
+        corpus=corpus.name,
+        title=corpus.title,
+        manifest=corpus.digest,
+        classes=classes,
+        emobox=corpus.emobox,  # EmoBox's name of the corpus (None: not one of its)
+        utterances=utterances,
+        per_class=per_class,
+        **more,
+    )
 
 
 def _encoder(store: FeatureStore, feature: ResolvedFeature) -> str | None:
@@ -243,29 +256,32 @@ def _outside(store: FeatureStore, label_set: LabelSet) -> dict[str, int]:
     return {c: n for c, n in sorted(codes.items()) if label_set.class_of(c) is None}
 
 
-def describe(record: dict[str, Any]) -> list[str]:
+def describe(record: Cross) -> list[str]:
     """The lines a cross-corpus run says when it starts."""
-    a, b = record[TRAIN], record[TEST]
-    shown = ", ".join(f"{c}={n}" for c, n in record["emotions"].items())
+    a, b = record.train, record.test
+    shown = ", ".join(f"{c}={n}" for c, n in record.emotions.items())
     lines = [
-        f"cross-corpus: train {a['title']} ({a['store']}, class set {a['classes']}) -> test "
-        f"{b['title']} ({b['store']}, class set {b['classes']}); classes by emotion: {shown}",
-        f"training on {a['utterances']} {a['title']} utterances: {_counts(a['per_class'])}",
-        f"testing on {b['utterances']} {b['title']} utterances: {_counts(b['per_class'])}",
+        f"cross-corpus: train {a.title} ({a.store}, class set {a.classes}) -> test "
+        f"{b.title} ({b.store}, class set {b.classes}); classes by emotion: {shown}",
+        f"training on {a.utterances} {a.title} utterances: {_counts(a.per_class)}",
+        f"testing on {b.utterances} {b.title} utterances: {_counts(b.per_class)}",
     ]
-    for key, side, other in ((TRAIN, a, b), (TEST, b, a)):
-        if unmatched := record["unmatched"][key]:
+    for unmatched, outside, side, other in (
+        (record.unmatched.train, record.outside.train, a, b),
+        (record.unmatched.test, record.outside.test, b, a),
+    ):
+        if unmatched:
             lines.append(
-                f"dropped from {side['title']}, classes {other['title']} lacks: "
+                f"dropped from {side.title}, classes {other.title} lacks: "
                 f"{_counts(unmatched)} utterances"
             )
-        if outside := record["outside"][key]:
+        if outside:
             lines.append(
-                f"dropped from {side['title']}, labels outside class set {side['classes']}: "
+                f"dropped from {side.title}, labels outside class set {side.classes}: "
                 f"{_counts(outside)} utterances"
             )
     return lines
 
 
-def _counts(per_class: dict[str, int]) -> str:
+def _counts(per_class: Mapping[str, int]) -> str:
     return ", ".join(f"{c} {n}" for c, n in per_class.items()) or "none"

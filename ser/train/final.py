@@ -6,12 +6,11 @@ selected epochs and is saved as checkpoint ``final``; the fold scores estimate i
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
 from ser.models import build_model
+from ser.runs.provenance import Final
 from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
 from ser.train.data import Batches, fit_zscore
 from ser.train.group import class_weights, cuda_devices, fit, on
@@ -61,9 +60,13 @@ def train_final(run: Prepared, progress: Progress) -> None:
     save_fold_checkpoint(
         run, FINAL, state, zscore, scale=scale, seed=seed, fold=FINAL, epochs=epochs
     )
-    final: dict[str, Any] = {"epochs": epochs, "seed": seed, "utterances": len(data)}
-    if weights is not None:
-        final["class_weights"] = dict(zip(data.classes, weights.tolist(), strict=True))
-    if layer_weights := model.layer_weights(state):
-        final["layer_weights"] = layer_weights
-    run.record.final = final
+    layer_weights = model.layer_weights(state)
+    run.record.final = Final(
+        epochs=epochs,
+        seed=seed,
+        utterances=len(data),
+        class_weights=(
+            None if weights is None else dict(zip(data.classes, weights.tolist(), strict=True))
+        ),
+        layer_weights={k: tuple(v) for k, v in layer_weights.items()} or None,
+    )

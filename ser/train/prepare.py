@@ -24,7 +24,10 @@ from ser.errors import ConfigError, StoreError
 from ser.models.batch import InputSpec, Unit
 from ser.models.config import plan_inputs
 from ser.models.losses import balanced_weights
+from ser.runs.config import RunConfig
+from ser.runs.data import AsrSet, Data
 from ser.runs.predictions import PREDICTIONS
+from ser.runs.provenance import Threads
 from ser.runs.record import RECORD, RunRecord
 from ser.runtime.threads import ThreadChoice
 from ser.train import audio_overlap, cross
@@ -157,12 +160,16 @@ def prepare(
     record = _start_record(config, plan, inputs.features, progress, first, classes)
     t0 = time.perf_counter()
     data = load(inputs, plan, loaded, config.corpus_root)
-    record.timings.update(
-        load=time.perf_counter() - t0, device=str(plan.device), threads=threads.count
+    record.timings = replace(
+        record.timings,
+        load=time.perf_counter() - t0,
+        device=str(plan.device),
+        threads=threads.count,
     )
-    record.threads = asdict(threads)
-    record.data = {"utterances": len(data), "dropped": data.dropped}
-    record.data |= _targets_notes(plan, data, progress)
+    record.threads = Threads.of(threads)
+    record.data = Data(
+        utterances=len(data), dropped=dict(data.dropped), **_targets_notes(plan, data, progress)
+    )
     if inputs.test is not None:
         record.cross = cross.cross_record(inputs.store, inputs.features, inputs.test, data)
         for line in cross.describe(record.cross):
@@ -172,8 +179,8 @@ def prepare(
     if asr:
         record.asr = asr
     for name, entry in asr.items():
-        wer = "unknown" if entry["wer"] is None else f"{100 * entry['wer']:.2f} %"
-        progress.message(f"{name}: ASR transcripts {entry['transcripts']}, WER {wer}")
+        wer = "unknown" if entry.wer is None else f"{100 * entry.wer:.2f} %"
+        progress.message(f"{name}: ASR transcripts {entry.transcripts}, WER {wer}")
     for reason, count in data.dropped.items():
         if inputs.test is None or OUTSIDE not in reason:  # else said by label above
             progress.message(f"dropped {count} utterance(s): {reason}")
@@ -186,13 +193,13 @@ def prepare(
         sides.append((inputs.test.store, inputs.test.features))
     seen = text_seen(sides, data.manifest_rows, data.test_from, folds)
     if seen:
-        record.data["text_seen"] = seen
+        record.data = replace(record.data, text_seen=seen)
         progress.message(overlap_line(seen))
     allowed = config.allow_overlap and inputs.test is not None
     heard = audio_overlap.audio_seen(
         [s for s, _ in sides], data.manifest_rows, data.test_from, folds, allowed
     )
-    record.data["audio_seen"] = heard
+    record.data = replace(record.data, audio_seen=heard)
     progress.message(audio_overlap.audio_line(heard))
     if plan.class_weights != "none":
         progress.message(weights_line(plan, data.classes, data.labels[folds[0].train]))
@@ -242,7 +249,8 @@ def reopen(
     data = load(inputs, plan, loaded, config.corpus_root)
     folds = run_folds(inputs, config, plan, data)
     recorded = provenance(inputs.store, inputs.features)
-    unrecorded = RunRecord(plan.name, {}, str(plan.protocol), list(data.classes))  # not kept
+    # not kept
+    unrecorded = RunRecord(plan.name, RunConfig(), str(plan.protocol), list(data.classes))
     return Prepared(config, plan, unrecorded, data, inputs.unit, inputs.specs, [], recorded), folds
 
 
@@ -275,23 +283,24 @@ def _check_dialogs(store: FeatureStore, name: str) -> None:
 
 def _asr_record(
     store: FeatureStore, features: list[ResolvedFeature], rows: np.ndarray
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, AsrSet]:
     """Per ASR-text feature set of the run: its transcripts and their WER against the
     gold transcripts of the run's utterances (`ser report` shows it)."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, AsrSet] = {}
     for feature in features:
         attrs = store.info(feature.stored[0]).attrs  # a layered input's sets share them
         if not is_asr_text(attrs):
             continue
         name = str(attrs["transcripts"])
-        entry: dict[str, Any] = {"transcripts": name, "asr_model": attrs.get("asr_model")}
+        model = attrs.get("asr_model")
+        entry = AsrSet(transcripts=name, asr_model=None if model is None else str(model))
         try:
             if store.transcript_attrs(name)["fingerprint"] != attrs["transcripts_fingerprint"]:
                 raise ValueError("transcripts replaced after this feature set was extracted")
             stored = store.read_transcripts(name)
-            entry.update(asdict(transcripts_wer(store.manifest, stored, rows.tolist())))
+            entry = replace(entry, **asdict(transcripts_wer(store.manifest, stored, rows.tolist())))
         except (ValueError, StoreError) as error:  # no gold words, or transcripts gone
-            entry.update(wer=None, note=str(error))
+            entry = replace(entry, wer=None, note=str(error))
         out[feature.name] = entry
     return out
 
@@ -318,7 +327,8 @@ def _start_record(
         )
     progress.message(first)
     if old is not None:
-        old.config = cfg  # bookkeeping keys (store path, device) may have changed
+        # bookkeeping keys (store path, device) may have changed
+        old.config = RunConfig.from_json(cfg)
         # An entry without its checkpoint is trained again: `ser predict` loads every fold's.
         old.folds = [e for e in old.folds if has_checkpoint(plan.run_dir, fold_key(*e.key))]
         return old
@@ -327,7 +337,7 @@ def _start_record(
         remove_checkpoints(plan.run_dir)  # else the old run's folds join predict's ensemble
     return RunRecord(
         name=plan.name,
-        config=cfg,
+        config=RunConfig.from_json(cfg),
         protocol=str(plan.protocol),
         classes=list(data_classes),
         speaker_independent=True,  # until the folds say (`prepare`)

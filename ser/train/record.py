@@ -9,6 +9,7 @@ holds `config["class_weights"]` and, per fold, `class_weights`: `{class: weight}
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -26,7 +27,8 @@ from ser.report.attribute_runs import attribute_summary, has_categories, run_att
 from ser.report.head_runs import head_summary
 from ser.runs.fold_entry import FoldEntry, Stage
 from ser.runs.predictions import PREDICTIONS, PredictionTable, read_predictions
-from ser.runs.record import RunRecord, read
+from ser.runs.record import Layered, RunRecord, read
+from ser.runs.summary import Summary
 from ser.train.data import TrainData
 from ser.train.features import ResolvedFeature
 from ser.train.loop import Curves, Evaluation, Selection
@@ -93,10 +95,17 @@ def json_summary(record: RunRecord) -> dict[str, Any]:
         *(("wa_std", "ua_std") if scores else ()),
         *((MEAN, f"{MEAN}_std") if ccc else ()),
     )
-    summary = {k: float(record.summary[k]) for k in keys}
+    summary = {k: _number(record.summary, k) for k in keys}
     further = {k: v for k, v in record.summary.items() if k.startswith(_further(record))}
     return {**summary, **further, "folds": folds, "protocol": record.protocol,
             "seconds": record.seconds}  # fmt: skip
+
+
+def _number(summary: Summary, key: str) -> float:
+    """A score's mean, or with ``_std`` its std (NaN: not recorded)."""
+    score = summary.scores[key.removesuffix("_std")]
+    value = score.std if key.endswith("_std") else score.mean
+    return math.nan if value is None else value
 
 
 def _further(record: RunRecord) -> tuple[str, ...]:
@@ -104,7 +113,7 @@ def _further(record: RunRecord) -> tuple[str, ...]:
     return tuple(f"{name}_" for e in record.folds for name in e.heads)
 
 
-def run_scores(record: RunRecord) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def run_scores(record: RunRecord) -> tuple[Summary | None, dict[str, Any] | None]:
     """The record's summary (mean ± std over seeds of the category's scores, then the
     attributes') and pooled metrics (the category's; None without it)."""
     summary: dict[str, Any] = {}
@@ -117,12 +126,12 @@ def run_scores(record: RunRecord) -> tuple[dict[str, Any] | None, dict[str, Any]
         summary.setdefault(key, value)
     for key, value in head_summary(record).items():
         summary.setdefault(key, value)
-    return summary or None, pooled
+    return (Summary.from_json(summary) if summary else None), pooled
 
 
-def layers_record(features: list[ResolvedFeature]) -> dict[str, dict[str, list[Any]]]:
+def layers_record(features: list[ResolvedFeature]) -> dict[str, Layered]:
     """Each layered input's stored sets and their layers, in layer order ({}: none)."""
-    return {f.name: {"sets": list(f.sets), "layers": list(f.layers)} for f in features if f.sets}
+    return {f.name: Layered(sets=f.sets, layers=f.layers) for f in features if f.sets}
 
 
 def fold_entry(

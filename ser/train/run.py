@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,6 +27,7 @@ from ser.errors import ConfigError, RunLocked, SerError
 from ser.models.registry import costs
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
+from ser.runs.provenance import ExecutionRecord, Threads
 from ser.runs.record import RECORD, RunRecord, write
 from ser.runtime.execution import Execution, Training, for_training
 from ser.runtime.memory import memory_budget
@@ -189,8 +190,8 @@ def _train_here(groups: list[list[Job]], progress: Progress, steps: Steps) -> No
             job.run.record.folds.append(entry)
             progress.fold_end(job.seed, job.fold.name, entry)
         for run in {id(job.run): job.run for job in group}.values():
-            if steps.compiled:
-                run.record.execution = {**(run.record.execution or {}), **steps.record()}
+            if steps.compiled and run.record.execution is not None:
+                run.record.execution = replace(run.record.execution, **steps.record())
             _finish(run, complete=False)
 
 
@@ -223,10 +224,10 @@ def _execution(
         step=configs[0].step if configs else None,
     )
     for run in runs:
-        run.record.execution = execution.record()
+        run.record.execution = ExecutionRecord.of(execution)
         if execution.processes > 1:
-            run.record.threads = asdict(execution.thread_choice())
-            run.record.timings["threads"] = execution.threads
+            run.record.threads = Threads.of(execution.thread_choice())
+            run.record.timings = replace(run.record.timings, threads=execution.threads)
     return execution
 
 
@@ -263,9 +264,9 @@ def _finish(run: Prepared, complete: bool) -> RunRecord:
         record.summary, record.pooled = run_scores(record)
     record.complete = complete
     fold_seconds = sum(e.seconds for e in record.folds)
-    record.timings["folds"] = fold_seconds
-    record.timings["wall"] = time.perf_counter() - run.started
-    record.seconds = fold_seconds + float(record.timings.get("load", 0.0))
+    wall = time.perf_counter() - run.started
+    record.timings = replace(record.timings, folds=fold_seconds, wall=wall)
+    record.seconds = fold_seconds + (record.timings.load or 0.0)
     _write_predictions(run)
     write(run.plan.run_dir / RECORD, record)
     return record

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from ser.cache import FeatureStore
 from ser.corpus.protocols.folds import Fold
 from ser.errors import StoreError
+from ser.runs.data import FoldSeen, TextSeen
 from ser.train.features import ResolvedFeature, is_asr_text
 
 #: The fewest words a transcript needs to count as seen (shorter ones recur by chance).
@@ -73,27 +73,27 @@ def fold_overlap(texts: Sequence[str], fold: Fold) -> Overlap:
     return Overlap(sum(t in trained for t in tested if t), len(tested))
 
 
-def run_overlap(texts: Sequence[str], folds: Sequence[Fold], source: str) -> dict[str, Any]:
+def run_overlap(texts: Sequence[str], folds: Sequence[Fold], source: str) -> TextSeen:
     """The record's `data.text_seen`: the total over the folds, each fold's, and which
     transcripts were compared (`source`)."""
     each = {fold.name: fold_overlap(texts, fold) for fold in folds}
     total = sum(each.values(), Overlap(0, 0))
-    return {
-        **asdict(total),
-        "share": round(total.share, 4),
-        "min_words": MIN_WORDS,
-        "source": source,
-        "folds": {name: asdict(o) for name, o in each.items()},
-    }
+    return TextSeen(
+        seen=total.seen,
+        tested=total.tested,
+        share=round(total.share, 4),
+        min_words=MIN_WORDS,
+        source=source,
+        folds={name: FoldSeen(seen=o.seen, tested=o.tested) for name, o in each.items()},
+    )
 
 
-def overlap_line(seen: dict[str, Any]) -> str:
+def overlap_line(seen: TextSeen) -> str:
     """The line a run prints when it starts, e.g. ``text seen in training: 106 of 1241 test
     utterances (8.5 %) ...``."""
-    share = 100 * float(seen["share"])
     return (
-        f"text seen in training: {seen['seen']} of {seen['tested']} test utterances "
-        f"({share:.1f} %) have a transcript of {seen['min_words']}+ words ({seen['source']}) "
+        f"text seen in training: {seen.seen} of {seen.tested} test utterances "
+        f"({100 * seen.share:.1f} %) have a transcript of {seen.min_words}+ words ({seen.source}) "
         "that appears word for word on their fold's training side"
     )
 
@@ -103,7 +103,7 @@ def text_seen(
     rows: np.ndarray,
     test_from: int | None,
     folds: Sequence[Fold],
-) -> dict[str, Any] | None:
+) -> TextSeen | None:
     """The record's `data.text_seen` of a run with a text input (None without one):
     `sides` the training store and its sets, then a cross-corpus run's test store and its
     own; `rows` the run's manifest rows, those from `test_from` on the test store's."""

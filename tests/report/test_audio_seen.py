@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from ser.report.audio_seen import add_column, audio_seen_label
+from ser.runs.data import AudioSeen, Data
 from ser.runs.record import RunRecord
 
 
 def run(name: str, seen: dict | None) -> RunRecord:
     record = RunRecord(name, {}, "loso", [])
-    record.data = {"audio_seen": seen} if seen is not None else {}
+    record.data = Data(utterances=0, audio_seen=None if seen is None else AudioSeen(**seen))
     return record
 
 

@@ -16,7 +16,7 @@ import ser.report.layer_weights
 from ser.report.layer_weights import layer_weights, peak_label, weights_lines
 from ser.report.plots import _layers_figure, write_plots
 from ser.report.runs import report_table
-from ser.runs.record import RunRecord
+from ser.runs.record import Layered, RunRecord
 from tests.report.test_runs import _record
 
 LAYERED = "enc.L3-6"
@@ -25,7 +25,8 @@ LAYERED = "enc.L3-6"
 def _layered(name: str = "probe", seeds: int = 2) -> RunRecord:
     """A record of two folds per seed on `enc.L3-6`, layer 5 the heaviest."""
     record = _record(name, features="enc.L*", fusion="none")
-    record.layers = {LAYERED: {"sets": [f"enc.L{n}" for n in range(3, 7)], "layers": [3, 4, 5, 6]}}
+    sets = tuple(f"enc.L{n}" for n in range(3, 7))
+    record.layers = {LAYERED: Layered(sets=sets, layers=(3, 4, 5, 6))}
     shift = [(s, k, 0.02 * k - 0.01 * s) for s in range(seeds) for k in (1, 2)]
     record.folds = [
         replace(record.folds[0], seed=s, fold=f"fold{k}",

@@ -17,6 +17,7 @@ from ser.heads.metrics import compute_metrics
 from ser.report.plots import _confusion_figure, _curves_figure, write_plots
 from ser.report.runs import CSV_HEADER, LEGEND, ReportError, load_run, report_table, run_settings
 from ser.runs.fold_entry import FoldEntry, Stage
+from ser.runs.provenance import Threads
 from ser.runs.record import RunRecord, write
 
 CLASSES = ["neu", "hap", "sad", "ang"]
@@ -281,7 +282,7 @@ def test_a_record_from_before_follow_was_removed_still_reads() -> None:
     old = {"name": "mit", "config": {}, "protocol": "loso", "classes": [],
            "threads": {"count": 1, "follows_load": True}}  # fmt: skip
     assert run_label(RunRecord.from_json(old)) == "mit"
-    assert RunRecord.from_json(old).threads == {"count": 1, "follows_load": True}
+    assert RunRecord.from_json(old).threads == Threads(count=1, extra={"follows_load": True})
     assert run_label(RunRecord.from_json({**old, "complete": False})) == "mit (incomplete)"
 
 

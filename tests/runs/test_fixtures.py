@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ser.cli import main
-from ser.runs.migrate import FORMAT
+from ser.runs.migrate import FORMAT, current
 from ser.runs.predictions import PREDICTIONS, predictions_csv, read_predictions
 from ser.runs.record import RECORD, read, write
 
@@ -43,6 +43,20 @@ def test_a_record_reports_as_before(name: str) -> None:
 def test_its_predictions_break_down_as_before(name: str) -> None:
     run = FIXTURES / name
     assert report(run, "--by", "class") == (run / "by_class.txt").read_text()
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_every_key_reads_into_its_field(name: str) -> None:
+    """Written back, a record is its file brought to today's format, key for key and
+    value for value: every key was read (none lost, none invented)."""
+    path = FIXTURES / name / RECORD
+    made = current(json.loads(path.read_text()), path)
+    assert _text(read(path).to_json()) == _text(made)
+    assert read(path).extra == {} and all(e.extra == {} for e in read(path).folds)
+
+
+def _text(obj: object) -> str:
+    return json.dumps(obj, sort_keys=True)  # NaN as NaN: equal to itself
 
 
 @pytest.mark.parametrize("name", RUNS)

@@ -19,9 +19,11 @@ import pytest
 import ser.runs.fold_entry
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
 from ser.report.runs import load_run, pooled_over, protocol_label, report_table
+from ser.runs.data import AsrSet
 from ser.runs.fold_entry import FoldEntry, Stage
 from ser.runs.migrate import current
-from ser.runs.record import FORMAT, RunRecord, read, write
+from ser.runs.provenance import ExecutionRecord, Final, Processes, Threads
+from ser.runs.record import FORMAT, Layered, RunRecord, read, write
 from ser.sweep.claims import seed_scores
 from ser.train.record import check_resumable, json_summary, read_record
 
@@ -78,10 +80,10 @@ def _every_field() -> RunRecord:
     return replace(
         run,
         folds=[first, *run.folds[1:]],
-        layers={"enc.L0-1": {"sets": ["enc.L0", "enc.L1"], "layers": [0, 1]}},
-        asr={"mpnet@asr": {"transcripts": "asr", "asr_model": "whisper", "wer": 0.25}},
-        execution={"processes": 1, "threads": 2, "stacked": 4, "source": "default"},
-        final={"epochs": 3, "seed": 0, "utterances": 88},
+        layers={"enc.L0-1": Layered(sets=("enc.L0", "enc.L1"), layers=(0, 1))},
+        asr={"mpnet@asr": AsrSet(transcripts="asr", asr_model="whisper", wer=0.25)},
+        execution=ExecutionRecord(processes=1, threads=2, stacked=4, source="default"),
+        final=Final(epochs=3, seed=0, utterances=88),
         extra={"from_a_newer_ser": {"x": 1}},
     )
 
@@ -130,8 +132,10 @@ def test_a_format_1_record_reads_as_it_is() -> None:
     assert [f.test_groups for f in run.folds] == [(1,), (2,), (1,), (2,)]
     assert [f.val_groups for f in run.folds] == [(2,), (3,), (2,), (3,)]
     assert {f.group for f in run.folds} == {"session"}
-    assert run.processes == {"count": 2, "source": "--processes 2"} and run.execution is None
-    assert run.threads == {"count": 1, "source": "1 of 2 (--threads 1)", "follows_load": False}
+    assert run.processes == Processes(count=2, source="--processes 2") and run.execution is None
+    assert run.threads == Threads(
+        count=1, source="1 of 2 (--threads 1)", extra={"follows_load": False}
+    )
     assert run.summary is not None and "wf1" not in run.summary and "n" not in run.summary
     assert run.extra == {} and all(f.extra == {} for f in run.folds)
     # Written back: the current format, each side's sessions as its groups, the rest as read.

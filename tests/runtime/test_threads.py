@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import ser.runtime.threads as threads_module
+from ser.runs.provenance import Threads
 from ser.runtime.threads import (
     CpuBudget,
     ThreadChoice,
@@ -204,13 +205,13 @@ def test_train_records_the_thread_count(monkeypatch: pytest.MonkeyPatch, tmp_pat
     progress = Recorder()
     record = train(config(store, tmp_path / "runs", protocol="session5", epochs=1), progress)
     assert record.threads is not None
-    assert record.threads["count"] == 1 == record.timings["threads"]
-    assert record.threads["source"].startswith("1 of 2, spinning waits: affinity 2 cores")
+    assert record.threads.count == 1 == record.timings.threads
+    assert record.threads.source.startswith("1 of 2, spinning waits: affinity 2 cores")
     assert "1 torch thread (1 of 2, spinning" in progress.messages[0]
     given = train(
         config(store, tmp_path / "runs", protocol="session5", epochs=1, threads=2, name="two"),
     )
-    assert given.threads == {"count": 2, "source": "--threads 2"}
+    assert given.threads == Threads(count=2, source="--threads 2")
 
 
 def test_dask_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:

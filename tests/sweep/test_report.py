@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from scipy.stats import wilcoxon
 from ser.runs.record import RunRecord
 from ser.sweep.report import _csv, _heading, _table_md, paired_test
 from ser.sweep.results import CellResult
+
+UA_WA = ("ua", "wa")
 
 TABLE = {"title": "T", "paper": "P", "protocol": "loso", "reference": "Full",
          "metrics": ["ua"], "note": ""}  # fmt: skip
@@ -58,7 +61,8 @@ def test_a_table_names_cells_not_run_and_marks_the_reference() -> None:
 def test_one_value_shows_its_number_and_n_1_never_a_zero_spread() -> None:
     one = result("Full", [70.0])  # one seed, one fold (session5)
     assert one.run is not None and one.run.summary is not None
-    one.run.summary.update(ua_std=0.0, wa_std=0.0)
+    spread = {k: replace(s, std=0.0) for k, s in one.run.summary.scores.items() if k in UA_WA}
+    one.run.summary = replace(one.run.summary, scores={**one.run.summary.scores, **spread})
     text = _table_md(TABLE, [one, result("Text", [70.0, 72.0], published={})])
     assert "| Full | 70.00 (n = 1) | 68.00 (n = 1) | 70.00 | reference | 1 |" in text
     assert "±" not in text.split("| Full |")[1].split("| 70.00 |")[0]
@@ -69,7 +73,7 @@ def test_one_value_shows_its_number_and_n_1_never_a_zero_spread() -> None:
 def test_records_written_before_runs_kept_n_count_their_values() -> None:
     old = result("Full", [70.0])
     assert old.run is not None and old.run.summary is not None
-    del old.run.summary["n"]
+    old.run.summary = replace(old.run.summary, n=None)
     assert old.mean_std("ua") == (70.0, 1.0, 1)
 
 

@@ -15,6 +15,7 @@ from ser.cache.manifest import AUDIO_PRINT
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError
 from ser.report.runs import load_run, report_table
+from ser.runs.data import FoldSeen
 from ser.runs.record import RunRecord
 from ser.train.audio_overlap import fold_seen
 from ser.train.run import train
@@ -59,10 +60,10 @@ def test_a_run_says_records_and_reports_test_audio_heard_in_training(
 ) -> None:
     said = Recorder()
     record = train(small_config(twice_heard, tmp_path, protocol="session5", epochs=1), said)
-    seen = record.data["audio_seen"]
+    seen = record.data.audio_seen
     # session 5's 10 utterances of the 4 classes (fru left out), 9 with a print
-    assert (seen["seen"], seen["tested"], seen["unprinted"]) == (2, 9, 1)
-    assert seen["folds"] == {"session5": {"seen": 2, "tested": 9}}
+    assert (seen.seen, seen.tested, seen.unprinted) == (2, 9, 1)
+    assert seen.folds == {"session5": FoldSeen(seen=2, tested=9)}
     line = [m for m in said.messages if m.startswith("test audio seen in training")]
     assert len(line) == 1 and "2 of 9 test utterances (22.2 %)" in line[0]
     assert "1 without a print" in line[0]
@@ -74,9 +75,9 @@ def test_a_store_made_before_prints_says_the_count_is_not_known_once(tmp_path: P
     store = labelled_store(tmp_path / "old.zarr", {"is13": SETS["is13"]})
     said = Recorder()
     record = train(small_config(store.path, tmp_path, protocol="session5", epochs=1), said)
-    seen = record.data["audio_seen"]
-    assert seen["seen"] is None and seen["tested"] == 10
-    assert "predates audio fingerprints" in seen["unknown"]
+    seen = record.data.audio_seen
+    assert seen.seen is None and seen.tested == 10
+    assert "predates audio fingerprints" in seen.unknown
     line = [m for m in said.messages if "test audio seen in training" in m]
     assert len(line) == 1 and line[0].startswith("test audio seen in training: not known: ")
     assert "test audio seen" not in report_table([record])  # nothing found: no column
@@ -122,8 +123,8 @@ def test_allow_overlap_runs_it_and_the_record_and_report_say_the_share(
     same_audio: dict[str, Path], tmp_path: Path
 ) -> None:
     record, said = cross(same_audio, "emobox", tmp_path, allow_overlap=True)
-    seen = record.data["audio_seen"]
-    assert (seen["seen"], seen["tested"], seen["share"]) == (36, 40, 0.9) and seen["allowed"]
+    seen = record.data.audio_seen
+    assert (seen.seen, seen.tested, seen.share) == (36, 40, 0.9) and seen.allowed
     assert any(m.endswith("run anyway: --allow-overlap") for m in said.messages)
     table = report_table([load_run(tmp_path / record.name)])
     assert "36/40 (90.0 %) allowed" in table
@@ -133,5 +134,5 @@ def test_a_cross_corpus_run_on_other_audio_runs_and_says_none_was_heard(
     same_audio: dict[str, Path], tmp_path: Path
 ) -> None:
     record, said = cross(same_audio, "crema-d", tmp_path)
-    assert record.data["audio_seen"]["seen"] == 0
+    assert record.data.audio_seen.seen == 0
     assert any(m.startswith("test audio seen in training: 0 of 40") for m in said.messages)

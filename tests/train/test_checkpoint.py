@@ -118,9 +118,9 @@ def test_overwrite_discards_old_checkpoints(store_path: Path, tmp_path: Path) ->
 def test_final_trains_on_every_session(store_path: Path, tmp_path: Path) -> None:
     record = train(config(store_path, tmp_path, protocol="session5", final=True))
     final = load_checkpoint(tmp_path / "run", "final")
-    assert record.final["epochs"] == record.folds[0].best_epoch
-    assert final.meta["epochs"] == record.final["epochs"]
-    assert record.final["utterances"] == record.data["utterances"]
+    assert record.final.epochs == record.folds[0].best_epoch
+    assert final.meta["epochs"] == record.final.epochs
+    assert record.final.utterances == record.data.utterances
     assert [c.key for c in load_run_checkpoints(tmp_path / "run")] == ["seed0_session5"]
     assert [c.key for c in load_run_checkpoints(tmp_path / "run", "final")] == ["final"]
 
@@ -185,7 +185,8 @@ def test_a_layered_run_saves_every_layer_set_and_its_mix(tmp_path: Path) -> None
     layered = config(tmp_path / "s.zarr", tmp_path, features=("enc.L*",), protocol="session5")
     final = train(replace(layered, final=True)).final
     assert final is not None
-    assert len(final["layer_weights"]["enc.L0-2"]) == 3  # the final model's weights too
+    assert final.layer_weights is not None
+    assert len(final.layer_weights["enc.L0-2"]) == 3  # the final model's weights too
     ckpt = load_checkpoint(tmp_path / "run", "seed0_session5")
     (spec,) = ckpt.specs
     assert (spec.name, spec.layers) == ("enc.L0-2", 3)

@@ -88,7 +88,7 @@ def test_a_skewed_store_trains_with_balanced_weights_and_records_them(
         assert weights["neu"] < 1 < weights["ang"]
         seen.add(tuple(weights.values()))
     assert len(seen) == len(record.folds)  # each fold's own
-    assert set(record.final["class_weights"]) == set(CLASSES)
+    assert set(record.final.class_weights) == set(CLASSES)
     assert "class_weights=balanced" in settings_label(record)
 
 

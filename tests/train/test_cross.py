@@ -67,14 +67,14 @@ def test_trains_on_one_store_and_tests_on_the_other(
     assert record.classes == ["neu", "hap", "sad", "ang"] and record.speaker_independent
     cross = record.cross
     assert cross is not None
-    assert cross["train"]["corpus"] == "iemocap" and cross["test"]["corpus"] == "meld"
-    assert cross["train"]["store"] == str(stores["iemocap"].resolve())
-    assert cross["test"]["manifest"] == FeatureStore.open(stores["meld"]).corpus.digest
-    assert cross["test"]["fingerprints"] == record.fingerprints  # the same sets
-    assert cross["emotions"] == {"neu": "neutral", "hap": "happy", "sad": "sad", "ang": "angry"}
-    assert cross["test"]["per_class"] == {"neu": 8, "hap": 8, "sad": 8, "ang": 8}
-    assert cross["outside"]["test"] == {"dis.neg": 8, "fea.neg": 8, "sur.pos": 8}
-    assert cross["outside"]["train"] == {"fru": 16}
+    assert cross.train.corpus == "iemocap" and cross.test.corpus == "meld"
+    assert cross.train.store == str(stores["iemocap"].resolve())
+    assert cross.test.manifest == FeatureStore.open(stores["meld"]).corpus.digest
+    assert cross.test.fingerprints == record.fingerprints  # the same sets
+    assert cross.emotions == {"neu": "neutral", "hap": "happy", "sad": "sad", "ang": "angry"}
+    assert cross.test.per_class == {"neu": 8, "hap": 8, "sad": 8, "ang": 8}
+    assert cross.outside.test == {"dis.neg": 8, "fea.neg": 8, "sur.pos": 8}
+    assert cross.outside.train == {"fru": 16}
     assert any("dropped from MELD, labels outside class set 4" in m for m in said.messages)
     assert protocol_label(record) == "cross: IEMOCAP -> MELD"
     table = read_predictions(tmp_path / record.name / "predictions.csv")
@@ -88,11 +88,11 @@ def test_classes_one_side_lacks_are_dropped_and_recorded(
 ) -> None:
     record = train(config(stores["meld"], stores["iemocap"], tmp_path, classes="7"), Said())
     cross = record.cross
-    assert cross is not None and cross["test_set"] == "all"  # IEMOCAP has no set 7
+    assert cross is not None and cross.test_set == "all"  # IEMOCAP has no set 7
     assert record.classes == ["neu", "hap", "sad", "ang", "sur", "fea", "dis"]
-    assert cross["train_only"] == [] and "exc" in cross["test_only"]
-    assert cross["unmatched"]["test"]["exc"] == 16 and cross["unmatched"]["test"]["fru"] == 16
-    assert cross["test"]["per_class"]["sur"] == 0  # IEMOCAP's store holds no surprise
+    assert cross.train_only == () and "exc" in cross.test_only
+    assert cross.unmatched.test["exc"] == 16 and cross.unmatched.test["fru"] == 16
+    assert cross.test.per_class["sur"] == 0  # IEMOCAP's store holds no surprise
 
 
 def test_only_the_training_store_s_statistics_normalise(
@@ -204,6 +204,6 @@ def test_the_test_text_seen_is_the_test_store_s_against_the_training_store_s(
                            transcripts=[line] * len(MELD_LABELS))  # fmt: skip
     runs = tmp_path / "runs"
     record = train(config(train_on.path, test_on.path, runs, features=("bert-tiny",), epochs=1))
-    seen = record.data["text_seen"]
-    assert seen["tested"] == record.folds[0].sizes["test"] > 0
-    assert seen["seen"] == seen["tested"]
+    seen = record.data.text_seen
+    assert seen.tested == record.folds[0].sizes["test"] > 0
+    assert seen.seen == seen.tested

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ser.models import ModelConfig
+from ser.runs.record import Layered
 from ser.train.run import train
 from tests.stores import add_layer_sets, labelled_store
 from tests.train.conftest import small_config
@@ -62,14 +63,14 @@ def test_every_family_trains_on_layered_inputs_and_records_their_weights(
     names = [inputs[f] for f in features]
     assert list(record.layers) == names and list(record.fingerprints) == names
     if "tiny-bert.L0-2" in names:
-        assert record.layers["tiny-bert.L0-2"] == {
-            "sets": ["tiny-bert.L0", "tiny-bert.L1", "tiny-bert"], "layers": [0, 1, 2]
-        }  # fmt: skip
+        assert record.layers["tiny-bert.L0-2"] == Layered(
+            sets=("tiny-bert.L0", "tiny-bert.L1", "tiny-bert"), layers=(0, 1, 2)
+        )
     (fold,) = record.folds
     assert list(fold.layer_weights) == names
     for name in names:
         weights = fold.layer_weights[name]
-        assert len(weights) == len(record.layers[name]["layers"])
+        assert len(weights) == len(record.layers[name].layers)
         assert sum(weights) == pytest.approx(1.0) and min(weights) > 0
     assert train(config).folds == record.folds  # resumed: nothing trained again
 

@@ -120,9 +120,9 @@ def test_a_pooled_run_is_the_same_pieces_in_one_process(store_path: Path, tmp_pa
     lines = Lines()
     pooled = train(dialog_run(store_path, tmp_path / "pooled", processes=2), lines)
     here = train(dialog_run(store_path, tmp_path / "here", processes=1, members_at_once=2))
-    assert pooled.execution["processes"] == 2 and pooled.execution["source"] == "--processes 2"
-    assert pooled.threads["count"] == 1 and pooled.complete
-    assert here.execution["processes"] == 1
+    assert pooled.execution.processes == 2 and pooled.execution.source == "--processes 2"
+    assert pooled.threads.count == 1 and pooled.complete
+    assert here.execution.processes == 1
     assert [e.stacked for e in pooled.folds] == [2, 2, 2, 2]
     assert results(pooled) == results(here)
     curves = [json.dumps([e.curves for e in r.folds]) for r in (pooled, here)]

@@ -73,10 +73,10 @@ def test_a_compiled_run_is_the_eager_run_without_randomness(
 ) -> None:
     eager = train(config(store, tmp_path / "eager", "eager"))
     compiled = train(config(store, tmp_path / "compiled", "compiled"))
-    assert compiled.execution["step"] == "compiled" and compiled.execution["compiled"]
+    assert compiled.execution.step == "compiled" and compiled.execution.compiled
     # train, validation and test batches: each padded batch size x a few length buckets
-    assert 2 <= compiled.execution["shapes"] <= 12
-    assert eager.execution["step"] == "eager" and "shapes" not in eager.execution
+    assert 2 <= compiled.execution.shapes <= 12
+    assert eager.execution.step == "eager" and eager.execution.shapes is None
     for a, b in zip(eager.folds, compiled.folds, strict=True):
         np.testing.assert_allclose(a.curves["train_loss"], b.curves["train_loss"], rtol=1e-5)
         np.testing.assert_allclose(a.curves["val_loss"], b.curves["val_loss"], rtol=1e-5)

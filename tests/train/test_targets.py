@@ -64,7 +64,7 @@ def test_emotion_and_attributes_from_one_body(attribute_store: Path, tmp_path: P
     config = small_config(attribute_store, tmp_path, target="emotion+arousal", epochs=6)
     record = train(config, Progress())
     assert record.config["attribute_weight"] == 1.0
-    assert record.data["without_attribute"] == {"arousal": 0}
+    assert record.data.without_attribute == {"arousal": 0}
     for entry in record.folds:
         assert entry.metrics["ua"] > 40
         assert set(AttributeMetrics.from_dict(entry.attributes).scores) == {"arousal"}
@@ -125,7 +125,7 @@ def test_soft_labels_change_what_the_categorical_head_learns(tmp_path: Path) -> 
     hard = train(small_config(path, tmp_path / "hard", **common), Progress())
     soft = train(small_config(path, tmp_path / "soft", labels="soft", **common), Progress())
     assert soft.config["labels"] == "soft" and "labels" not in hard.config
-    assert soft.data["votes_fallback"] == 0
+    assert soft.data.votes_fallback == 0
 
     def angry_on_happy(run: Path) -> float:
         table = read_predictions(run / "predictions.csv")

@@ -48,7 +48,7 @@ def test_attribute_heads_learn_on_held_out_sessions(logmel_store: Path, tmp_path
 def test_soft_labels_from_the_evaluators_votes(logmel_store: Path, tmp_path: Path) -> None:
     hard = train(config(logmel_store, tmp_path / "hard"), Progress())
     soft = train(config(logmel_store, tmp_path / "soft", labels="soft"), Progress())
-    assert soft.data["votes_fallback"] < soft.data["utterances"] // 2
+    assert soft.data.votes_fallback < soft.data.utterances // 2
     store = FeatureStore.open(logmel_store)
     matched = []
     for side, run in (("hard", hard), ("soft", soft)):

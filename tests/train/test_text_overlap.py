@@ -12,6 +12,7 @@ from ser.cache import FeatureStore
 from ser.cache.manifest import Manifest
 from ser.corpus.protocols.folds import Fold
 from ser.report.runs import load_run, report_table
+from ser.runs.data import FoldSeen
 from ser.synth.manifest import example_columns
 from ser.train.run import train
 from ser.train.text_overlap import MIN_WORDS, fold_overlap, normalise
@@ -74,11 +75,11 @@ def test_a_text_run_says_records_and_reports_the_test_text_seen(
     config = small_config(scripted, tmp_path, features=("bert-tiny",), protocol="session5",
                           epochs=1)  # fmt: skip
     record = train(config, progress)
-    seen = record.data["text_seen"]
+    seen = record.data.text_seen
     # Session 5's 4 scripted lines were performed in sessions 1-4; its improvised were not.
-    assert (seen["seen"], seen["tested"]) == (PER_DIALOG, 2 * PER_DIALOG)
-    assert seen["folds"] == {"session5": {"seen": PER_DIALOG, "tested": 2 * PER_DIALOG}}
-    assert seen["source"] == "gold transcripts"
+    assert (seen.seen, seen.tested) == (PER_DIALOG, 2 * PER_DIALOG)
+    assert seen.folds == {"session5": FoldSeen(seen=PER_DIALOG, tested=2 * PER_DIALOG)}
+    assert seen.source == "gold transcripts"
     line = [m for m in progress.messages if m.startswith("text seen in training")]
     assert line and "4 of 8 test utterances (50.0 %)" in line[0]
     table = report_table([load_run(Path(tmp_path) / record.name)])
@@ -87,7 +88,7 @@ def test_a_text_run_says_records_and_reports_the_test_text_seen(
 
 def test_a_run_without_text_makes_no_check(scripted: Path, tmp_path: Path) -> None:
     record = train(small_config(scripted, tmp_path, protocol="session5", epochs=1))
-    assert "text_seen" not in (record.data or {})
+    assert record.data is not None and record.data.text_seen is None
     assert "text seen" not in report_table([record])
 
 
@@ -99,8 +100,8 @@ def test_script_free_protocols_leave_no_test_line_in_training(
     config = small_config(scripted, tmp_path, features=("bert-tiny",), protocol=protocol,
                           epochs=1)  # fmt: skip
     record = train(config, progress)
-    assert record.data["text_seen"]["seen"] == 0
-    assert len(record.data["text_seen"]["folds"]) == folds
+    assert record.data.text_seen.seen == 0
+    assert len(record.data.text_seen.folds) == folds
     # The 4 other sessions' performances of script01_1 left the training side, and it says so.
     said = [m for m in progress.messages if "scripted utterance(s)" in m]
     assert len(said) == folds
