@@ -22,20 +22,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ser.errors import ReportError
+from ser.runs.codec import Json, decode, encode
+from ser.runs.curves import Curves
 
 # Written even when empty: a side with no group (no validation) says so.
 ALWAYS = frozenset({"seed", "fold", "metrics", "seconds", "stacked", "curves",
                     "test_groups", "val_groups"})  # fmt: skip
 
 
+@dataclass(frozen=True, kw_only=True)
+class Sizes:
+    """The utterances on each side of a fold."""
+
+    train: int
+    val: int
+    test: int
+    extra: Mapping[str, Json] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Stage:
     """An earlier stage of a staged model (Zhou et al.'s branches alone): its selected
-    epoch, its seconds and its curves (`ser.train.loop.Curves` as a dict)."""
+    epoch, its seconds and its curves."""
 
     best_epoch: int | None
     seconds: float
-    curves: dict[str, Any] = field(default_factory=dict)
+    curves: Curves = field(default_factory=Curves)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -46,7 +58,7 @@ class Stage:
         return cls(
             _int_or_none(obj.get("best_epoch"), where),
             _float(obj.get("seconds"), where),
-            dict(obj.get("curves") or {}),
+            Curves.from_json(obj.get("curves"), f"{where}, curves"),
             {k: v for k, v in obj.items() if k not in known},
         )
 
@@ -54,7 +66,7 @@ class Stage:
         return {
             "best_epoch": self.best_epoch,
             "seconds": self.seconds,
-            "curves": self.curves,
+            "curves": encode(self.curves),
             **self.extra,
         }
 
@@ -77,10 +89,10 @@ class FoldEntry:
     best_epoch: int | None = None
     seconds: float = 0.0
     stacked: int = 1
-    curves: dict[str, Any] = field(default_factory=dict)
+    curves: Curves = field(default_factory=Curves)
     stages: dict[str, Stage] = field(default_factory=dict)
     layer_weights: dict[str, list[float]] = field(default_factory=dict)
-    sizes: dict[str, int] | None = None
+    sizes: Sizes | None = None
     test_groups: tuple[Any, ...] | None = None
     val_groups: tuple[Any, ...] | None = None
     group: str | None = None
@@ -122,10 +134,10 @@ class FoldEntry:
             best_epoch=_int_or_none(rest.pop("best_epoch", None), where),
             seconds=_float(rest.pop("seconds", None), where),
             stacked=_int(rest.pop("stacked", None) or 1, where, "stacked"),
-            curves=dict(rest.pop("curves", None) or {}),
+            curves=Curves.from_json(rest.pop("curves", None), f"{where}, curves"),
             stages={str(k): Stage.from_json(v, f"{where}, stage {k}") for k, v in stages.items()},
             layer_weights=dict(rest.pop("layer_weights", None) or {}),
-            sizes=rest.pop("sizes", None),
+            sizes=_sizes(rest.pop("sizes", None), where),
             test_groups=tested,
             val_groups=held,
             group=None if group is None else str(group),
@@ -159,11 +171,15 @@ class FoldEntry:
             ("shared_speakers", list(self.shared_speakers)),
             ("class_weights", self.class_weights),
         ]
-        return {**{k: v for k, v in pairs if _written(k, v)}, **self.extra}
+        return {**{k: encode(v) for k, v in pairs if _written(k, v)}, **self.extra}
 
 
 def _groups(value: Any) -> tuple[Any, ...] | None:
     return None if value is None else tuple(value)
+
+
+def _sizes(value: Any, where: str) -> Sizes | None:
+    return None if value is None else decode(Sizes, value, f"{where}, sizes")
 
 
 def _written(key: str, value: Any) -> bool:

@@ -25,7 +25,8 @@ from ser.heads.registry import HEADS
 from ser.models.targets import Targets
 from ser.report.attribute_runs import attribute_summary, has_categories, run_attributes
 from ser.report.head_runs import head_summary
-from ser.runs.fold_entry import FoldEntry, Stage
+from ser.runs.curves import Curves as RecordedCurves
+from ser.runs.fold_entry import FoldEntry, Sizes, Stage
 from ser.runs.predictions import PREDICTIONS, PredictionTable, read_predictions
 from ser.runs.record import Layered, RunRecord, read
 from ser.runs.summary import Summary
@@ -162,7 +163,7 @@ def fold_entry(
             n: Stage(s.best_epoch, s.seconds, curves_record(s.curves)) for n, s in stages.items()
         },
         layer_weights=layer_weights or {},
-        sizes={"train": len(fold.train), "val": len(fold.val), "test": len(fold.test)},
+        sizes=Sizes(train=len(fold.train), val=len(fold.val), test=len(fold.test)),
         # what each side holds of the protocol's group (sessions, speakers, values)
         test_groups=tuple(fold.test_groups),
         val_groups=tuple(fold.val_groups),
@@ -173,13 +174,14 @@ def fold_entry(
     )
 
 
-def curves_record(curves: Curves) -> dict[str, list[Any]]:
+def curves_record(curves: Curves) -> RecordedCurves:
     """The curves as a fold entry holds them: `val_ccc` only where attributes were
     trained, `val_heads` only where other heads were, so every other record stays as it
     was."""
     kept = asdict(curves)
     del kept["lead"]
-    return {k: v for k, v in kept.items() if k not in ("val_ccc", "val_heads") or v}
+    kept = {k: v for k, v in kept.items() if k not in ("val_ccc", "val_heads") or v}
+    return RecordedCurves.from_json(kept)
 
 
 def fold_predictions(

@@ -242,7 +242,7 @@ def _titles(fig: Any) -> list[str]:
 def test_curves_show_every_stage_of_a_staged_run_and_name_their_seed() -> None:
     record = _record("zhou", features="logmel80+bert", fusion="late-prob")
     record.folds = [  # as the trainer records Zhou et al.'s branches
-        replace(fold, stages={name: Stage(1, 1.0, dict(fold.curves)) for name in ("audio", "text")})
+        replace(fold, stages={name: Stage(1, 1.0, fold.curves) for name in ("audio", "text")})
         for fold in record.folds
     ]
     fig = _curves_figure(record)

@@ -19,6 +19,7 @@ import pytest
 import ser.runs.fold_entry
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
 from ser.report.runs import load_run, pooled_over, protocol_label, report_table
+from ser.runs.curves import Curves
 from ser.runs.data import AsrSet
 from ser.runs.fold_entry import FoldEntry, Stage
 from ser.runs.migrate import current
@@ -67,7 +68,8 @@ def _old() -> dict[str, Any]:
 def _every_field() -> RunRecord:
     """A record with a value in every field (and a key this version does not know)."""
     run = read(FORMAT1)
-    stage = Stage(2, 0.5, {"epoch": [1, 2], "train_loss": [1.0, 0.5]}, {"note": "x"})
+    curves = Curves.from_json({"epoch": [1, 2], "train_loss": [1.0, 0.5]})
+    stage = Stage(2, 0.5, curves, {"note": "x"})
     first = replace(
         run.folds[0],
         stages={"audio": stage},

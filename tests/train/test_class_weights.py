@@ -57,7 +57,7 @@ def _expected(store: Path, entry: FoldEntry) -> list[float]:
     labels = np.array([CLASSES.index(str(c)) for c in manifest.column("label")])
     held = {*entry.test_groups, *entry.val_groups}
     train_side = ~np.isin(sessions, list(held))
-    assert train_side.sum() == entry.sizes["train"]
+    assert train_side.sum() == entry.sizes.train
     return balanced_weights(labels[train_side], len(CLASSES)).tolist()
 
 

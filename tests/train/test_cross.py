@@ -14,6 +14,7 @@ from ser.cache import FeatureStore
 from ser.errors import ConfigError
 from ser.models import ModelConfig
 from ser.report.runs import protocol_label
+from ser.runs.fold_entry import Sizes
 from ser.runs.predictions import read_predictions
 from ser.runs.record import RunRecord, read
 from ser.train.checkpoint import load_run_checkpoints
@@ -63,7 +64,7 @@ def test_trains_on_one_store_and_tests_on_the_other(
     (entry,) = record.folds
     # all of IEMOCAP's 4 classes (exc merged into hap: 80 utterances) less 10 % of each
     # for validation; MELD's utterances of neu, hap, sad, ang (4 x 8) tested
-    assert entry.sizes == {"train": 71, "val": 9, "test": 32}
+    assert entry.sizes == Sizes(train=71, val=9, test=32)
     assert record.classes == ["neu", "hap", "sad", "ang"] and record.speaker_independent
     cross = record.cross
     assert cross is not None
@@ -150,7 +151,7 @@ def test_a_dialog_model_needs_dialogs_on_the_test_side(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"CREMA-D \(.*c.zarr\) has none"):
         train(config(tmp_path / "a.zarr", tmp_path / "c.zarr", tmp_path, **dialog), Said())
     record = train(config(tmp_path / "a.zarr", tmp_path / "b.zarr", tmp_path, **dialog), Said())
-    assert record.folds[0].sizes["test"] == 80 and talk.corpus.name == "meld"
+    assert record.folds[0].sizes.test == 80 and talk.corpus.name == "meld"
 
 
 def test_the_record_round_trips_and_older_records_read(
@@ -185,7 +186,7 @@ def test_every_family_on_frames_and_tokens(
     corpus_store(tmp_path / "b.zarr", "meld", MELD_LABELS, sets=FRAMES)
     changes = {"model": model, "features": features, "epochs": 1, "seeds": 2}
     record = train(config(tmp_path / "a.zarr", tmp_path / "b.zarr", tmp_path, **changes), Said())
-    assert [e.sizes["test"] for e in record.folds] == [32, 32]
+    assert [e.sizes.test for e in record.folds] == [32, 32]
     table = read_predictions(tmp_path / record.name / "predictions.csv")
     assert len(table.utt_id) == 64  # each seed's MELD rows
 
@@ -205,5 +206,5 @@ def test_the_test_text_seen_is_the_test_store_s_against_the_training_store_s(
     runs = tmp_path / "runs"
     record = train(config(train_on.path, test_on.path, runs, features=("bert-tiny",), epochs=1))
     seen = record.data.text_seen
-    assert seen.tested == record.folds[0].sizes["test"] > 0
+    assert seen.tested == record.folds[0].sizes.test > 0
     assert seen.seen == seen.tested

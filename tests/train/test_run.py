@@ -19,6 +19,7 @@ from ser.errors import ConfigError, FingerprintMismatch, StoreError
 from ser.heads.metrics import mean_std
 from ser.models import ModelConfig
 from ser.report.runs import load_run, protocol_label
+from ser.runs.fold_entry import Sizes
 from ser.runs.record import RunRecord, write
 from ser.runtime.device import pick_device
 from ser.train.run import Progress, TrainConfig, json_summary, make_plan, train
@@ -220,7 +221,7 @@ def test_dialog_fusion_run(store_path: Path, tmp_path: Path) -> None:
     cfg = replace(cfg, protocol="session5")  # the paper's (its preset's), one fold
     record = train(cfg)
     assert [f.fold for f in record.folds] == ["session5"]
-    assert record.folds[0].sizes == {"train": 30, "val": 10, "test": 10}
+    assert record.folds[0].sizes == Sizes(train=30, val=10, test=10)
     assert record.config["fusion_at"] == "logits" and record.config["loss"] == "perspective"
     assert set(record.fingerprints) == {"is13", "bert-tiny"}
     # The same under bf16 autocast, explicitly (auto gives fp32 on CPUs without bf16).
@@ -324,10 +325,10 @@ def test_val_none_trains_on_every_training_session_and_tests_the_last_epoch(
 ) -> None:
     record = train(config(store_path, tmp_path, protocol="session5", val="none", epochs=3))
     [entry] = record.folds
-    assert entry.sizes["val"] == 0 and entry.val_groups == ()
+    assert entry.sizes.val == 0 and entry.val_groups == ()
     held_out = train(config(store_path, tmp_path, protocol="session5", epochs=3, name="held"))
-    assert (
-        entry.sizes["train"] == held_out.folds[0].sizes["train"] + (held_out.folds[0].sizes["val"])
+    assert entry.sizes.train == held_out.folds[0].sizes.train + (
+        held_out.folds[0].sizes.val
     )  # the validation session is trained on
     assert entry.best_epoch == 3  # nothing selected: the last epoch is tested
     assert all(math.isnan(v) for v in entry.curves["val_ua"])

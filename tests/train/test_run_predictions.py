@@ -28,7 +28,7 @@ def check_rows_score_as_the_record(record: RunRecord, table: PredictionTable) ->
     assert table.runs() == [(e.seed, e.fold) for e in record.folds]
     for entry in record.folds:
         rows = table.take((table.seed == entry.seed) & (table.fold == entry.fold))
-        assert len(rows) == entry.sizes["test"]
+        assert len(rows) == entry.sizes.test
         assert list(rows.row) == sorted(rows.row)  # manifest order
         scored = compute_metrics(rows.gold, rows.pred, record.classes).to_dict()
         assert scored == entry.metrics
