@@ -42,3 +42,6 @@ class SentimentHead(CategoricalHead):
 
 def _index(value: str) -> int | None:
     return CLASSES.index(value) if value in CLASSES else None
+
+
+HEAD = SentimentHead  # what ser.heads registers

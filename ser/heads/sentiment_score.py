@@ -137,3 +137,6 @@ def _binary(tp: int, fp: int, fn: int, tn: int) -> tuple[float, float]:
     f1 = [2 * a / (2 * a + b + c) if a + b + c else 0.0 for a, b, c in ((tp, fp, fn), (tn, fn, fp))]
     weighted = ((tp + fn) * f1[0] + (tn + fp) * f1[1]) / total
     return 100 * (tp + tn) / total, 100 * weighted
+
+
+HEAD = SentimentScoreHead  # what ser.heads registers
