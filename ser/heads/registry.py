@@ -1,12 +1,12 @@
 """The heads a `--target` can name beside the category and the attributes (which
 `ser.heads.targets.Targets` holds itself): a head class per name, registered with one
 line (`register`). A head's class builds with no arguments; one that takes options
-(`EmotionIntensitiesHead`'s `emotions_as`) names them as its constructor's keyword
-parameters, each a field of `ser.heads.targets.Targets` of the same name."""
+(`EmotionIntensitiesHead`'s `emotions_as`) names them in its class's `options`, each a
+keyword parameter of its constructor and a field of `ser.heads.targets.Targets` of the
+same name."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +34,6 @@ def head_of(name: str, options: Mapping[str, Any] | None = None) -> Head:
 
 
 def options_of(name: str) -> tuple[str, ...]:
-    """The options the registered head `name` takes: its constructor's parameters."""
-    parameters = inspect.signature(HEADS[name]).parameters.values()
-    return tuple(p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD)
+    """The options the registered head `name` takes (its class's `options`; none where
+    it names none)."""
+    return tuple(getattr(HEADS[name], "options", ()))

@@ -258,7 +258,8 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
     where = str(protocol)
     if config.test_store:  # e.g. iemocap-to-meld: both stores' names
         where = f"{Path(config.store).stem}-to-{Path(config.test_store).stem}"
-    name = config.name or default_name(config, where, classes, corpus.class_weights)
+    spelled = dataclasses.replace(config, target=corpus.target(config.target))  # one name
+    name = config.name or default_name(spelled, where, classes, corpus.class_weights)
     if not name or "/" in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} is not a usable directory name")
     return Plan(

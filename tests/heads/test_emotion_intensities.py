@@ -194,6 +194,11 @@ def test_intensities_train_as_asked_and_are_recorded(mosei_store: Path, tmp_path
     assert record["config"]["emotions_as"] == "intensity"
     rows = list(csv.DictReader((run / "predictions.csv").open()))
     assert all(0 <= float(r["emotions_fear"]) <= 3 for r in rows)
+    code, shown = run_ser("predict", "--run", run, next(mosei_store.parent.rglob("*.wav")),
+                          "--json")  # fmt: skip
+    assert code == 0, shown
+    (made,) = json.loads(shown[shown.index("{") :])["predictions"]
+    assert list(made["heads"]["emotions_intensities"]) == list(EMOTIONS)
 
 
 def test_a_store_without_intensities_is_refused_in_one_line(

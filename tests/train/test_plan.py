@@ -33,6 +33,7 @@ def test_sentiment_means_what_the_stores_corpus_means_by_it(
     plan = make_plan(_config(tmp_path, target), KINDS[kind])
     assert [h.name for h in plan.targets.heads] == heads
     assert plan.targets.record_keys()["target"] == "+".join(heads)
+    assert plan.name.endswith(f"_target-{'+'.join(heads)}")  # either spelling: one run
 
 
 def test_an_emotions_option_without_the_emotions_head_is_refused(tmp_path: Path) -> None:
