@@ -95,7 +95,7 @@ class EmotionIntensitiesHead(Head):
         if lacking:
             raise ConfigError(
                 f"--target {self.name}: the manifest of {source.store.path} has no "
-                f"intensity column {', '.join(lacking)} (CMU-MOSEI's stores have the six)"
+                f"intensities of {', '.join(lacking)} (CMU-MOSEI's stores have the six)"
             )
         return np.stack([np.asarray(manifest.column(e), np.float64) for e in EMOTIONS], 1)
 

@@ -207,4 +207,4 @@ def test_a_store_without_intensities_is_refused_in_one_line(
     code, shown = run_ser("train", "--store", meld_store, "--features", "logmel", "--fusion",
                           "none", "--target", "emotion+emotions", "--out", tmp_path)  # fmt: skip
     assert code != 0 and "Traceback" not in shown
-    assert f"the manifest of {meld_store} has no intensity column happy" in shown
+    assert f"the manifest of {meld_store} has no intensities of happy, sad, anger" in shown
