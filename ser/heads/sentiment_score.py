@@ -1,5 +1,6 @@
 """`sentiment-score`: a segment's sentiment as a score in [-3, 3], the regression CMU-MOSI
-and CMU-MOSEI are trained and reported on (`--target sentiment-score`).
+and CMU-MOSEI are trained and reported on (`--target sentiment-score`, or `sentiment` on
+a store of theirs: `ser.corpus.kind.CorpusKind.spelled`).
 
 Its gold is the manifest's float ``sentiment`` column (`ser.corpus.kinds.cmu_mosei`); its
 loss the mean absolute error, as the field trains it (MulT, MISA, Self-MM); its output

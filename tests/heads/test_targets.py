@@ -119,7 +119,7 @@ def test_reports_read_the_heads_without_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split(maxsplit=1) == [
         "False",
-        "['multilabel', 'sentiment', 'sentiment-score']\n",
+        "['emotions', 'multilabel', 'sentiment', 'sentiment-score']\n",
     ]
 
 
@@ -154,3 +154,24 @@ def test_a_head_no_utterance_has_gold_for_is_refused() -> None:
     )
     assert found["sentiment"][:, 0].tolist() == [2.0, 1.0, 0.0]
     assert found["emotion"][:, 0].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_heads_option_flows_from_the_targets_into_the_head_and_the_records() -> None:
+    """`--emotions-as` is a field of the targets, handed to the head that takes it (its
+    constructor's parameter of that name), recorded where that head trains."""
+    from ser.heads.emotion_intensities import EmotionIntensitiesHead
+
+    targets = Targets.parse("sentiment-score+emotions", emotions_as="intensity")
+    _, emotions = targets.heads
+    assert isinstance(emotions, EmotionIntensitiesHead) and emotions.emotions_as == "intensity"
+    assert targets.widths(3) == (1, 6)
+    assert targets.record_keys() == {"target": "sentiment-score+emotions",
+                                     "emotions_as": "intensity"}  # fmt: skip
+    assert Targets.from_record(targets.to_record()) == targets
+    assert "emotions_as" not in Targets.parse("emotions").to_record()  # the default: as before
+    assert Targets.parse("emotions").record_keys()["emotions_as"] == "presence"
+    assert "emotions_as" not in Targets.parse("emotion+sentiment").record_keys()
+    with pytest.raises(ConfigError, match="--emotions-as trains the emotions head"):
+        Targets.parse("emotion+sentiment-score", emotions_as="intensity")
+    with pytest.raises(ConfigError, match="--emotions-as 'loud'"):
+        Targets.parse("emotions", emotions_as="loud")
