@@ -353,11 +353,11 @@ def report_command(
     if plots is not None:
         # matplotlib: only when plots are asked for
         from ser.report.cross_plot import write_heatmaps
-        from ser.report.plots import write_attribute_plots, write_plots
+        from ser.report.plots import plots_predictions, write_plots, write_prediction_plots
 
         written = write_plots(runs, plots) + write_heatmaps(crossed, plots, "runs")
-        scored = [labelled(i) for i, run in enumerate(runs) if run_attributes(run)]
-        written += write_attribute_plots(scored, plots)
+        scored = [labelled(i) for i, run in enumerate(runs) if plots_predictions(run)]
+        written += write_prediction_plots(scored, plots)
         click.echo(f"{len(written)} plot(s) in {plots}", err=True)
 
 
