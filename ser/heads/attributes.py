@@ -147,6 +147,9 @@ class AttributeHead(Head):
         held = report.pooled(run)
         return {} if held is None else held.to_dict()
 
+    def number(self, metrics: Mapping[str, Any], key: str) -> float | None:
+        return AttributeMetrics.from_dict(metrics).flat().get(key) if metrics else None
+
     def score_column(self) -> str | None:
         return MEAN
 

@@ -109,6 +109,10 @@ class EmotionHead(CategoricalHead):
     def pooled(self, run: Any) -> dict[str, Any]:
         return report.pooled(run)
 
+    def number(self, metrics: Mapping[str, Any], key: str) -> float | None:
+        """A score its metrics hold unprefixed (a record from before WF1 lacks it)."""
+        return float(metrics[key]) if key in KEYS and metrics.get(key) is not None else None
+
     def score_column(self) -> str | None:
         return "ua"
 

@@ -105,6 +105,10 @@ class Reported:
         folds = [m for _, m in self.folds(run)]
         return self.pool(folds) if folds else {}
 
+    def number(self, metrics: Mapping[str, Any], key: str) -> float | None:
+        """Its number `key` (a `flat` key) of a fold's `metrics`; None: not one it has."""
+        return self.flat(metrics).get(key) if metrics else None
+
     def score_column(self) -> str | None:
         """The `flat` key of its `score` (tables of sweeps show it); None: none."""
         return f"{self.name}_{self.score_key}" if self.score_key else None

@@ -1,6 +1,6 @@
 """A run record's emotion-attribute scores, for the trainer's record and its console
-table (`ser.train.record`, `ser.commands.train`): what the attribute head
-(`ser.heads.attributes.AttributeHead`) reads of a record, `ser.heads.attribute_report`.
+table (`ser.train.record`, `ser.commands.train`): what the attribute head reads of a
+record (`ser.heads.attribute_report`).
 `ser report`'s columns of them are the head's own (`Head.report_header`). A run trained
 on attributes alone has no categorical scores: `has_categories` says which runs have
 them.
