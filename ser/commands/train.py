@@ -375,16 +375,22 @@ def _predictions_tables(
     labelled: list[Labelled], fmt: str, by: tuple[str, ...], paired: bool
 ) -> None:
     """`ser report`'s tables from the runs' predictions.csv, each after an empty line."""
-    from ser.report.breakdown import breakdown_table
+    from ser.report.breakdown import breakdown_table, left_out
     from ser.report.paired import paired_bootstrap, paired_table
 
     for which in dict.fromkeys(by):
         click.echo()
         click.echo(breakdown_table(labelled, which, fmt), nl=False)
+    if by and fmt == "csv" and (names := left_out(labelled)):  # markdown's legend says so
+        click.echo(f"note: not broken down: {', '.join(names)} (no --by breakdown)", err=True)
     if paired:
         (label_a, a), (label_b, b) = labelled
+        results = paired_bootstrap(a, b)
         click.echo()
-        click.echo(paired_table(label_a, label_b, paired_bootstrap(a, b), fmt), nl=False)
+        click.echo(paired_table(label_a, label_b, results, fmt), nl=False)
+        if fmt == "csv" and results[0].untested:
+            untested = ", ".join(results[0].untested)
+            click.echo(f"note: not tested: {untested} (no paired test)", err=True)
 
 
 COMMANDS: list[click.Command] = [train_command, report_command]
