@@ -98,7 +98,9 @@ def breakdown_table(runs: Sequence[Labelled], by: str, fmt: str = "md") -> str:
         return buffer.getvalue()
     shown = dict.fromkeys(h for run in heads for h in run if by in h.breakdowns)
     legend = LEGEND[by] + "".join(dict.fromkeys(h.breakdown_legend(by) for h in shown))
-    return "\n".join([*markdown_table(header, rows), "", legend + _left_out(heads)]) + "\n"
+    if names := left_out(runs):
+        legend += f" Not broken down: {', '.join(names)} (the head has no --by breakdown)."
+    return "\n".join([*markdown_table(header, rows), "", legend]) + "\n"
 
 
 def left_out(runs: Sequence[Labelled]) -> tuple[str, ...]:
@@ -107,19 +109,14 @@ def left_out(runs: Sequence[Labelled]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(h.name for h in heads if not h.breakdowns))
 
 
-def _left_out(heads: Sequence[Sequence[Reported]]) -> str:
-    names = list(dict.fromkeys(h.name for run in heads for h in run if not h.breakdowns))
-    if not names:
-        return ""
-    return f" Not broken down: {', '.join(names)} (the head has no --by breakdown)."
-
-
 def _keys(runs: Sequence[Labelled], heads: Sequence[Sequence[Reported]], by: str) -> list[str]:
     """The rows the runs' heads define of `by` (the category's classes, by class)."""
     found = [
         keys for (_, t), run in zip(runs, heads, strict=True) for h in run
         if (keys := h.breakdown_keys(t, by)) is not None
     ]  # fmt: skip
+    if not found:
+        raise ReportError(NONE.get(by, f"--by {by}: none of the runs' heads defines its rows"))
     return found[0]
 
 
@@ -151,8 +148,8 @@ def _support(picked: Sequence[PredictionTable]) -> str:
 def _cells(
     heads: Sequence[Reported], rows: PredictionTable, by: str, key: str, fmt: str
 ) -> list[str]:
-    """A run's cells under `_header`: "-" (CSV: empty) where it has no rows of the key."""
-    width = len(_header("", heads, by, fmt))
-    if not len(rows):
-        return ["-" if fmt == "md" else ""] * width
-    return [c for h in heads if by in h.breakdowns for c in h.breakdown_cells(rows, by, key, fmt)]
+    """A run's cells under `_header`: "-" (CSV: empty) where it has no rows of the key or
+    no head that breaks down by `by`."""
+    shown = [h for h in heads if by in h.breakdowns] if len(rows) else []
+    cells = [c for h in shown for c in h.breakdown_cells(rows, by, key, fmt)]
+    return cells or ["-" if fmt == "md" else ""] * len(_header("", heads, by, fmt))

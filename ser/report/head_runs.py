@@ -41,12 +41,8 @@ def head_summary(run: RunRecord) -> dict[str, Any]:
     return summary
 
 
-def head_pooled_metrics(run: RunRecord, name: str) -> dict[str, Any]:
-    """The head's metrics of every fold's test predictions together ({}: none)."""
-    return head(run, name).pooled(run)
-
-
 def head_pooled(run: RunRecord, name: str) -> dict[str, float]:
     """The head's numbers of every fold's test predictions together."""
-    pooled = head_pooled_metrics(run, name)
-    return head(run, name).flat(pooled) if pooled else {}
+    scored = head(run, name)
+    pooled = scored.pooled(run)
+    return scored.flat(pooled) if pooled else {}

@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ser.heads.recorded import table_heads
-from ser.heads.reported import Paired, Reported
+from ser.heads.reported import Paired
 from ser.report.predictions import PredictionTable
 from ser.report.runs import ReportError, markdown_table
 
@@ -97,13 +97,9 @@ def paired_bootstrap(
     if not tests:
         raise ReportError(f"--paired: no paired test for the {', '.join(untested)} head")
     out = []
-    for _, test in sorted(tests, key=lambda pair: _last(pair[0])):  # the category's last
+    for _, test in sorted(tests, key=lambda pair: pair[0].category):  # the category's last
         out += _bootstrap(test, a, b, ids, resamples, seed, untested)
     return out
-
-
-def _last(head: Reported) -> bool:
-    return head.category
 
 
 def _bootstrap(

@@ -29,7 +29,7 @@ from ser.corpus.protocols.folds import VAL_ALIASES, VAL_MODES
 from ser.errors import ConfigError, ReportError
 from ser.heads.emotion_report import CSV_COLUMNS, MD_COLUMNS
 from ser.heads.emotion_report import LEGEND as LEGEND  # the category's, under every table
-from ser.heads.emotion_report import spread_label as spread_label  # its home since heads report
+from ser.heads.emotion_report import spread_label as spread_label  # `ser train`'s table
 from ser.heads.recorded import record_heads, run_heads
 from ser.report.audio_seen import add_column as audio_column
 from ser.report.layer_weights import layer_weights, peak_label, weights_json

@@ -121,3 +121,11 @@ def test_a_head_with_no_breakdown_is_named_under_the_table() -> None:
     assert text.splitlines()[0] == "| speaker | n | run UA / WA |"
     assert text.rstrip().endswith("Not broken down: sentiment (the head has no --by breakdown).")
     assert "Not broken down" not in breakdown_table([("run", t)], "speaker")
+    n = len(t)  # a run of the sentiment alone: a column of "-", as wide as the others' rows
+    alone = PredictionTable.of(
+        (), 0, "f1", t.utt_id, t.speaker, t.row, [-1] * n, [-1] * n, np.zeros((n, 0)),
+        further=sentiment, cells=cells,
+    )  # fmt: skip
+    rows = breakdown_table([("run", t), ("alone", alone)], "speaker", "csv").splitlines()
+    assert rows[0] == "speaker,n,run ua,run wa,alone" and rows[1].endswith(",")
+    assert all(len(row.split(",")) == 5 for row in rows)
