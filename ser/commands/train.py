@@ -385,8 +385,8 @@ def _predictions_tables(
         click.echo(f"note: not broken down: {', '.join(names)} (no --by breakdown)", err=True)
     if paired:
         (label_a, a), (label_b, b) = labelled
-        results = paired_bootstrap(a, b)
         click.echo()
+        results = paired_bootstrap(a, b)
         click.echo(paired_table(label_a, label_b, results, fmt), nl=False)
         if fmt == "csv" and results[0].untested:
             untested = ", ".join(results[0].untested)
