@@ -191,9 +191,9 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
             row_cells += head.report_cells(run, runs, summary, as_csv)
     # The WER column only where some run read ASR text: gold-only tables keep their shape.
     if any(run.asr for run in runs):
-        header.insert(6, "asr_wer" if as_csv else "ASR WER")
+        header.insert(len(LABELS), "asr_wer" if as_csv else "ASR WER")
         for run, row_cells in zip(runs, cells, strict=True):
-            row_cells.insert(6, asr_wer_label(run) or ("" if as_csv else "-"))
+            row_cells.insert(len(LABELS), asr_wer_label(run) or ("" if as_csv else "-"))
     # So is the layer-weights column, only where some run learnt a weighted sum of layers.
     if any(layer_weights(run) for run in runs):
         at = header.index("settings") + 1 + any(run.asr for run in runs)
