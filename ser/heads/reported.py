@@ -82,9 +82,9 @@ class Reported:
 
     @classmethod
     def of_predictions(cls, table: Any) -> Reported | None:
-        """This head as a predictions.csv table holds it (its ``<name>_gold`` column);
-        None: the table has none of it."""
-        return cls() if f"{cls.name}_gold" in table.further else None
+        """This head as a predictions.csv table holds it (its columns, each named
+        ``<name>_...``: `Head.columns`); None: the table has none of it."""
+        return cls() if any(c.startswith(f"{cls.name}_") for c in table.further) else None
 
     def recorded(self, entry: Any) -> Mapping[str, Any]:
         """Its test metrics in a run record's fold entry ({}: none)."""

@@ -141,3 +141,15 @@ def test_a_head_both_runs_have_with_no_paired_test_is_named() -> None:
     text = paired_table("a", "b", results)
     assert text.rstrip().endswith("Not tested: sentiment (the head has no paired test).")
     assert "Not tested" not in paired_table("a", "b", paired_bootstrap(base, both, 20))
+
+
+def test_a_head_is_found_by_its_columns_whatever_they_are_named_after_it() -> None:
+    """CMU-MOSEI's emotions head names its columns per emotion (``emotions_<e>_gold``):
+    the paired table still names it as not tested."""
+    import ser.heads.emotion_intensities  # noqa: F401  (registers the head)
+
+    base = table(noisy(GOLD, 0.3, 1), GOLD)
+    columns = ("emotions_happy_gold", "emotions_happy")
+    cells = np.asarray([["1", "0.5"]] * len(base), dtype=str)
+    both = replace(base, further=columns, cells=cells)
+    assert paired_bootstrap(both, both, resamples=20)[0].untested == ("emotions",)
