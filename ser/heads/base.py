@@ -91,6 +91,9 @@ class Head(Reported, ABC):
     #: Its outputs are a distribution's logits: a family fusing heads' outputs
     #: (`ser.models.late_prob`) reads their softmax.
     probabilities: ClassVar[bool] = False
+    #: Its constructor's options, each a `ser.heads.targets.Targets` field of that name
+    #: (`ser.heads.registry.head_of` hands them over).
+    options: ClassVar[tuple[str, ...]] = ()
 
     def predict(self, out: torch.Tensor) -> torch.Tensor:
         """out [..., W] -> what is reported of it [..., W] (float32)."""

@@ -68,7 +68,6 @@ class EmotionIntensitiesHead(Head):
     score_name: ClassVar[str] = "mean WA"
     score_key: ClassVar[str | None] = "wa_mean"
     scale: ClassVar[float] = 100.0
-    #: Its constructor's options, each a `ser.heads.targets.Targets` field of that name.
     options: ClassVar[tuple[str, ...]] = ("emotions_as",)
 
     def __init__(self, emotions_as: str = "presence") -> None:

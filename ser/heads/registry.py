@@ -36,4 +36,4 @@ def head_of(name: str, options: Mapping[str, Any] | None = None) -> Head:
 def options_of(name: str) -> tuple[str, ...]:
     """The options the registered head `name` takes (its class's `options`; none where
     it names none)."""
-    return tuple(getattr(HEADS[name], "options", ()))
+    return HEADS[name].options

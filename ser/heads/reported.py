@@ -205,11 +205,18 @@ class Reported:
 
 def shown(key: str) -> str:
     """``sentiment_wf1`` -> ``sentiment WF1``, ``multilabel_micro_f1`` -> ``multilabel
-    micro F1``, ``multilabel_map`` -> ``multilabel mAP``."""
+    micro F1``, ``multilabel_map`` -> ``multilabel mAP``; other words as they are
+    (``emotions_wa_sad`` -> ``emotions WA sad``).
+
+    >>> shown("sentiment-score_acc2_has0"), shown("emotions_f1_mean")
+    ('sentiment-score Acc-2 has0', 'emotions F1 mean')
+    """
     name, _, score = key.partition("_")
-    words = [WORDS.get(w, w.upper() if len(w) <= 3 else w) for w in score.split("_")]
+    words = [WORDS.get(w, w.upper() if w in UPPER else w) for w in score.split("_")]
     return " ".join([name, *words])
 
 
+#: A score's abbreviations, upper case in a table's header.
+UPPER = frozenset({"ua", "wa", "f1", "wf1", "mae", "mse", "rmse", "ccc", "auc"})
 #: How a score's words read in a table's header where upper case would not do.
-WORDS = {"map": "mAP"}
+WORDS = {"map": "mAP", "acc2": "Acc-2", "acc7": "Acc-7", "corr": "Corr"}
