@@ -221,7 +221,9 @@ class _ConsoleProgress(Progress):
         for name, metrics in entry.heads.items():  # further heads: what each selects on
             if name in HEADS:
                 shown = HEADS[name]()
-                scores += f"{name} {shown.score_name} {shown.score(metrics):.2f} "
+                key = shown.score_key  # its own number (an MAE, not the -MAE selected on)
+                value = metrics[key] if key in metrics else shown.score(metrics)
+                scores += f"{name} {shown.score_name} {value:.2f} "
         self.message(
             f"seed {seed} {fold}: {scores}"
             f"(best epoch {entry.best_epoch}, {entry.seconds:.1f} s{share})"
@@ -231,7 +233,7 @@ class _ConsoleProgress(Progress):
 def summary_table(record: RunRecord) -> Table:
     """Per-fold scores, their mean (± std over seeds, or one seed's folds; no ± for one
     value) and the pooled scores (every fold's predictions together) of a run record."""
-    scored = f"{len(record.classes)} classes" if record.classes else "attributes"
+    scored = f"{len(record.classes)} classes" if record.classes else _targets(record)
     table = Table(title=f"{record.name} ({record.protocol}, {scored})")
     # A run on emotion attributes: the mean CCC too; on attributes alone "-" for the rest.
     ccc = bool(run_attributes(record))
@@ -256,6 +258,11 @@ def summary_table(record: RunRecord) -> Table:
     if any(e.stacked > 1 for e in record.folds):
         table.caption = "a fold's seconds: its stacked model's time / the members trained in it"
     return table
+
+
+def _targets(record: RunRecord) -> str:
+    """What a run without classes trained on: its further heads, or attributes."""
+    return ", ".join(run_heads(record)) or "attributes"
 
 
 def _further(record: RunRecord) -> dict[str, str]:
