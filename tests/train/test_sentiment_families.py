@@ -17,7 +17,7 @@ from ser.cache import FeatureStore
 from ser.cli import main
 from ser.heads.sentiment_score import SCORES
 from ser.train.batching import dialog_groups
-from tests.train.mosei import mosei_store
+from tests.mosei import mosei_store
 
 BOTH = ("--features", "tiny-hubert.L2,tiny-bert", "--d-model", "8", "--heads", "2")
 MIT = (*BOTH, "--queries", "3", "--layers", "1", "--decoder-layers", "1")
@@ -28,12 +28,36 @@ FAMILIES = {
     "msmser-no-encoder": (*MIT, "--fusion", "mit", "--no-encoder", "--no-rmm"),
     "msmser-concat": (*BOTH, "--fusion", "concat", "--layers", "1"),
     "dialog-add-logits": (*BOTH, "--fusion", "add", "--fusion-at", "logits"),
-    "dialog-perspective": (*BOTH, "--fusion", "concat", "--fusion-at", "late", "--loss",
-                           "perspective"),  # fmt: skip
-    "dialog-context": ("--features", "tiny-bert", "--fusion", "none", "--context",
-                       "--d-model", "8", "--heads", "2"),  # fmt: skip
-    "late-prob": ("--features", "logmel80,tiny-bert", "--fusion", "late-prob", "--d-model", "8",
-                  "--cnn-channels", "2,3"),  # fmt: skip
+    "dialog-perspective": (
+        *BOTH,
+        "--fusion",
+        "concat",
+        "--fusion-at",
+        "late",
+        "--loss",
+        "perspective",
+    ),  # fmt: skip
+    "dialog-context": (
+        "--features",
+        "tiny-bert",
+        "--fusion",
+        "none",
+        "--context",
+        "--d-model",
+        "8",
+        "--heads",
+        "2",
+    ),  # fmt: skip
+    "late-prob": (
+        "--features",
+        "logmel80,tiny-bert",
+        "--fusion",
+        "late-prob",
+        "--d-model",
+        "8",
+        "--cnn-channels",
+        "2,3",
+    ),  # fmt: skip
     "weighted-sum": ("--features", "tiny-hubert.L*", "--fusion", "none"),
 }
 
