@@ -25,7 +25,7 @@ from ser.heads.sentiment_score import COLUMN, SentimentScoreHead
 from ser.report.published_sentiment import HEAD
 from ser.report.record import RunRecord
 from ser.sweep.cells import cell_dir
-from ser.sweep.claims import ClaimsError, Claim, Scores, Verdict, seed_scores
+from ser.sweep.claims import Claim, ClaimsError, Scores, Verdict, seed_scores
 from ser.sweep.presets import SENTIMENT
 
 TRAIN = "train"  # the standard protocol's training fold, as the `split` group names it

@@ -28,38 +28,14 @@ FAMILIES = {
     "msmser-no-encoder": (*MIT, "--fusion", "mit", "--no-encoder", "--no-rmm"),
     "msmser-concat": (*BOTH, "--fusion", "concat", "--layers", "1"),
     "dialog-add-logits": (*BOTH, "--fusion", "add", "--fusion-at", "logits"),
-    "dialog-perspective": (
-        *BOTH,
-        "--fusion",
-        "concat",
-        "--fusion-at",
-        "late",
-        "--loss",
-        "perspective",
-    ),  # fmt: skip
-    "dialog-context": (
-        "--features",
-        "tiny-bert",
-        "--fusion",
-        "none",
-        "--context",
-        "--d-model",
-        "8",
-        "--heads",
-        "2",
-    ),  # fmt: skip
-    "late-prob": (
-        "--features",
-        "logmel80,tiny-bert",
-        "--fusion",
-        "late-prob",
-        "--d-model",
-        "8",
-        "--cnn-channels",
-        "2,3",
-    ),  # fmt: skip
+    "dialog-perspective": (*BOTH, "--fusion", "concat", "--fusion-at", "late",
+                           "--loss", "perspective"),
+    "dialog-context": ("--features", "tiny-bert", "--fusion", "none", "--context",
+                       "--d-model", "8", "--heads", "2"),
+    "late-prob": ("--features", "logmel80,tiny-bert", "--fusion", "late-prob",
+                  "--d-model", "8", "--cnn-channels", "2,3"),
     "weighted-sum": ("--features", "tiny-hubert.L*", "--fusion", "none"),
-}
+}  # fmt: skip
 
 
 def _ser(*args: str | Path) -> tuple[int, str]:
@@ -73,9 +49,26 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train(store: Path, out: Path, *options: str) -> tuple[int, str]:
-    return _ser("train", "--store", store, "--target", "sentiment-score", "--epochs", "1",
-                "--seeds", "1", "--batch-size", "8", "--device", "cpu", "--out", out,
-                "--name", "run", *options)  # fmt: skip
+    return _ser(
+        "train",
+        "--store",
+        store,
+        "--target",
+        "sentiment-score",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        out,
+        "--name",
+        "run",
+        *options,
+    )
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
