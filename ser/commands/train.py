@@ -337,6 +337,7 @@ def report_command(
             click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)
         return
     from ser.report.cross import cells_of_runs, cross_tables, tables_csv, tables_md
+    from ser.report.published_sentiment import runs_md
     from ser.report.runs import load_runs, report_table
 
     readable, unreadable = load_runs(_run_dirs(run_dirs))
@@ -349,6 +350,9 @@ def report_command(
     if paired and len(runs) != 2:
         raise ConfigError(f"--paired compares two runs, got {len(runs)}")
     click.echo(report_table(runs, fmt=fmt), nl=False)
+    if fmt == "md" and (published := runs_md(runs)):  # MulT, MISA, Self-MM beside MOSEI's
+        click.echo()
+        click.echo(published, nl=False)
     crossed = cross_tables(cells_of_runs(runs))  # runs trained on one corpus, tested on another
     if crossed:
         click.echo()

@@ -20,12 +20,15 @@ context beside ours, never a same-features comparison.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 
+from ser.cache import FeatureStore
+from ser.errors import SerError
 from ser.report.leaderboard import read_rows
+from ser.report.record import RunRecord
 
 FILE = "cmu_sentiment.csv"
 CORPORA = ("cmu-mosi", "cmu-mosei")
@@ -106,3 +109,23 @@ def published_md(corpus: str) -> str:
         cells = [value_text(m, p.values.get(m)) for m in COLUMNS]
         lines.append(f"| {p.model} ({p.paper}) | {p.features} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def runs_md(runs: Sequence[RunRecord]) -> str:
+    """After `ser report`'s table of runs: the published rows of each CMU-MOSI or
+    CMU-MOSEI store a run trained the sentiment score on ("" for none; a store that no
+    longer opens is passed over: the rows are context, not the report)."""
+    corpora = []
+    for run in runs:
+        if run.store and any(HEAD in entry.heads for entry in run.folds):
+            try:
+                corpus = FeatureStore.open(run.store).corpus
+                corpora.append((corpus.name, corpus.title))
+            except (SerError, OSError):
+                continue
+    parts = [
+        f"### Published on {title}: the sentiment score\n\n{published_md(name)}"
+        for name, title in dict.fromkeys(corpora)
+        if name in CORPORA
+    ]
+    return "\n".join(parts)

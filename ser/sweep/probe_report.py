@@ -46,9 +46,10 @@ class Scale:
 
 
 SENTIMENT = Scale(
-    *(f"{SCORE_HEAD}_{m}" for m in ("mae", "acc2_non0")),
-    tuple(f"{SCORE_HEAD}_{m}" for m in ("mae", "acc2_non0", "corr")),
-    ("MAE", "Acc-2", "Corr"),
+    first=f"{SCORE_HEAD}_mae",
+    second=f"{SCORE_HEAD}_acc2_non0",
+    best=tuple(f"{SCORE_HEAD}_{m}" for m in ("mae", "acc2_non0", "corr")),
+    labels=("MAE", "Acc-2", "Corr"),
     higher=False,
 )
 

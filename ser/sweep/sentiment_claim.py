@@ -6,9 +6,8 @@ fold (the constant of lowest training MAE; the mean's is higher wherever the sco
 skewed), read from the store's manifest (the standard protocol's `split` group); it is
 scored on the very segments each seed tested (the cell's predictions.csv), with the
 head's own metrics (`ser.heads.sentiment_score`). A constant has no seed spread, so the
-gap must exceed ours alone. Acc-2 is the non-zero convention (negative against positive,
-zeros left out), the field's headline; MAE is an error, so its verdict sets the
-constant's first: the gap is the constant's MAE minus ours.
+gap must exceed ours alone. Acc-2 in both conventions (`ACCURACIES`); MAE is an error, so
+its verdict sets the constant's first: the gap is the constant's MAE minus ours.
 """
 
 from __future__ import annotations
@@ -29,12 +28,15 @@ from ser.sweep.claims import Claim, ClaimsError, Scores, Verdict, seed_scores
 from ser.sweep.presets import SENTIMENT
 
 TRAIN = "train"  # the standard protocol's training fold, as the `split` group names it
+# Acc-2 in both conventions: a median of exactly 0 (CMU-MOSEI's) is the non-negative class
+# in `has0` and the negative one in `non0`, so only both say what the constant scores.
+ACCURACIES = {"acc2_has0": "Acc-2 (has0, %)", "acc2_non0": "Acc-2 (non0, %)"}
 GOLD = f"{HEAD}_gold"  # predictions.csv's column of the segment's score
 
 
 def constant_claim(sweep_dir: Path) -> Claim:
     """(d): each `mosei-sentiment` cell of the sweep in `sweep_dir` against the training
-    median, on Acc-2 (non0) and MAE."""
+    median, on Acc-2 (both conventions) and MAE."""
     from ser.sweep.results import load_sweeps  # reads cell records (imports the trainer)
 
     cells = [r for s in load_sweeps(sweep_dir) for r in s["results"] if r.row["table"] == SENTIMENT]
@@ -46,9 +48,10 @@ def constant_claim(sweep_dir: Path) -> Claim:
         if cell.run is None:
             raise ClaimsError(f"{sweep_dir}: {SENTIMENT} row {label!r} has not run yet")
         constant = constant_scores(cell.run, cell_dir(sweep_dir, cell.row["key"]))
-        acc = seed_scores(cell.run, f"{HEAD}_acc2_non0", label)
+        for metric, name in ACCURACIES.items():
+            acc = seed_scores(cell.run, f"{HEAD}_{metric}", label)
+            verdicts.append(Verdict(f"{label}: {name}", acc, _side(constant, metric)))
         mae = replace(seed_scores(cell.run, f"{HEAD}_mae", label), decimals=3)
-        verdicts.append(Verdict(f"{label}: Acc-2 (non0, %)", acc, _side(constant, "acc2_non0")))
         verdicts.append(
             Verdict(f"{label}: MAE, the constant's minus ours", _side(constant, "mae"), mae)
         )
@@ -79,7 +82,7 @@ def constant_scores(run: RunRecord, folder: Path) -> dict[int, dict[str, float]]
     for seed, gold in tested.items():
         g = np.asarray(gold)[:, None]
         scores = head.metrics(np.full_like(g, median), g, ())
-        out[seed] = {"acc2_non0": float(scores["acc2_non0"]), "mae": float(scores["mae"])}
+        out[seed] = {k: float(scores[k]) for k in (*ACCURACIES, "mae")}
     return out
 
 

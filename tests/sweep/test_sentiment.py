@@ -76,8 +76,9 @@ def test_the_report_sets_ours_beside_the_published_rows(swept: Path) -> None:
     assert "not a same-features comparison" in section
 
 
-def _constant(store: Path, predictions: Path) -> tuple[float, float]:
-    """The training median's Acc-2 (non0) and MAE on the segments tested, computed again."""
+def _constant(store: Path, predictions: Path) -> tuple[float, float, float]:
+    """The training median's Acc-2 (has0, non0) and MAE on the segments tested, computed
+    again."""
     manifest = FeatureStore.open(store).manifest
     scores = np.asarray(manifest.column("sentiment"), dtype=np.float64)
     train = np.asarray(manifest.column("split")).astype(str) == "train"
@@ -85,8 +86,9 @@ def _constant(store: Path, predictions: Path) -> tuple[float, float]:
     rows = [r for r in csv.DictReader(predictions.open()) if r["seed"] == "0"]
     gold = np.array([float(r["sentiment-score_gold"]) for r in rows])
     nonzero = gold[gold != 0]
-    acc = 100 * np.mean((nonzero > 0) == (median > 0))
-    return float(acc), float(np.mean(np.abs(gold - median)))
+    has0 = 100 * np.mean((gold >= 0) == (median >= 0))
+    non0 = 100 * np.mean((nonzero > 0) == (median > 0))
+    return float(has0), float(non0), float(np.mean(np.abs(gold - median)))
 
 
 def test_claim_d_sets_each_row_against_the_training_median(store: Path, swept: Path) -> None:
@@ -94,10 +96,11 @@ def test_claim_d_sets_each_row_against_the_training_median(store: Path, swept: P
     assert code == 0, shown
     assert "(d) the sentiment score beats a constant predictor (the training median)" in shown
     verdicts = re.findall(r"^  (.+): (SHOWN|NOT SHOWN|REVERSED)$", shown, re.M)
-    assert len(verdicts) == 6  # Acc-2 and MAE of each of the three rows
+    assert len(verdicts) == 9  # Acc-2 both ways and MAE of each of the three rows
     key = next((swept / "cells").iterdir()).name  # every cell tested the same segments
-    acc, mae = _constant(store, swept / "cells" / key / "predictions.csv")
-    assert re.search(rf"the training median, constant\s+{acc:.2f} ± 0\.00 \(n = 2\)", shown)
+    *accuracies, mae = _constant(store, swept / "cells" / key / "predictions.csv")
+    for acc in accuracies:
+        assert re.search(rf"the training median, constant\s+{acc:.2f} ± 0\.00 \(n = 2\)", shown)
     assert re.search(rf"the training median, constant\s+{mae:.3f} ± 0\.000 \(n = 2\)", shown)
 
 
