@@ -233,7 +233,9 @@ class _ConsoleProgress(Progress):
 def summary_table(record: RunRecord) -> Table:
     """Per-fold scores, their mean (± std over seeds, or one seed's folds; no ± for one
     value) and the pooled scores (every fold's predictions together) of a run record."""
-    scored = f"{len(record.classes)} classes" if record.classes else _targets(record)
+    # A run without classes: what it trained, its further heads or the attributes.
+    heads = ", ".join(run_heads(record)) or "attributes"
+    scored = f"{len(record.classes)} classes" if record.classes else heads
     table = Table(title=f"{record.name} ({record.protocol}, {scored})")
     # A run on emotion attributes: the mean CCC too; on attributes alone "-" for the rest.
     ccc = bool(run_attributes(record))
@@ -258,11 +260,6 @@ def summary_table(record: RunRecord) -> Table:
     if any(e.stacked > 1 for e in record.folds):
         table.caption = "a fold's seconds: its stacked model's time / the members trained in it"
     return table
-
-
-def _targets(record: RunRecord) -> str:
-    """What a run without classes trained on: its further heads, or attributes."""
-    return ", ".join(run_heads(record)) or "attributes"
 
 
 def _further(record: RunRecord) -> dict[str, str]:
@@ -351,8 +348,7 @@ def report_command(
         raise ConfigError(f"--paired compares two runs, got {len(runs)}")
     click.echo(report_table(runs, fmt=fmt), nl=False)
     if fmt == "md" and (published := runs_md(runs)):  # MulT, MISA, Self-MM beside MOSEI's
-        click.echo()
-        click.echo(published, nl=False)
+        click.echo("\n" + published, nl=False)
     crossed = cross_tables(cells_of_runs(runs))  # runs trained on one corpus, tested on another
     if crossed:
         click.echo()
