@@ -34,6 +34,8 @@ FAMILIES = {
                        "--d-model", "8", "--heads", "2"),
     "late-prob": ("--features", "logmel80,tiny-bert", "--fusion", "late-prob",
                   "--d-model", "8", "--cnn-channels", "2,3"),
+    "late-prob-staged": ("--features", "logmel80,tiny-bert", "--fusion", "late-prob",
+                         "--d-model", "8", "--cnn-channels", "2,3", "--staged"),
     "weighted-sum": ("--features", "tiny-hubert.L*", "--fusion", "none"),
 }  # fmt: skip
 
