@@ -221,7 +221,9 @@ class _ConsoleProgress(Progress):
         for name, metrics in entry.heads.items():  # further heads: what each selects on
             if name in HEADS:
                 shown = HEADS[name]()
-                scores += f"{name} {shown.score_name} {shown.score(metrics):.2f} "
+                key = shown.score_key  # its own number (an MAE, not the -MAE selected on)
+                value = metrics[key] if key in metrics else shown.score(metrics)
+                scores += f"{name} {shown.score_name} {value:.2f} "
         self.message(
             f"seed {seed} {fold}: {scores}"
             f"(best epoch {entry.best_epoch}, {entry.seconds:.1f} s{share})"
@@ -231,7 +233,9 @@ class _ConsoleProgress(Progress):
 def summary_table(record: RunRecord) -> Table:
     """Per-fold scores, their mean (± std over seeds, or one seed's folds; no ± for one
     value) and the pooled scores (every fold's predictions together) of a run record."""
-    scored = f"{len(record.classes)} classes" if record.classes else "attributes"
+    # A run without classes: what it trained, its further heads or the attributes.
+    heads = ", ".join(run_heads(record)) or "attributes"
+    scored = f"{len(record.classes)} classes" if record.classes else heads
     table = Table(title=f"{record.name} ({record.protocol}, {scored})")
     # A run on emotion attributes: the mean CCC too; on attributes alone "-" for the rest.
     ccc = bool(run_attributes(record))
@@ -330,6 +334,7 @@ def report_command(
             click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)
         return
     from ser.report.cross import cells_of_runs, cross_tables, tables_csv, tables_md
+    from ser.report.published_sentiment import runs_md
     from ser.report.runs import load_runs, report_table
 
     readable, unreadable = load_runs(_run_dirs(run_dirs))
@@ -342,6 +347,8 @@ def report_command(
     if paired and len(runs) != 2:
         raise ConfigError(f"--paired compares two runs, got {len(runs)}")
     click.echo(report_table(runs, fmt=fmt), nl=False)
+    if fmt == "md" and (published := runs_md(runs)):  # MulT, MISA, Self-MM beside MOSEI's
+        click.echo("\n" + published, nl=False)
     crossed = cross_tables(cells_of_runs(runs))  # runs trained on one corpus, tested on another
     if crossed:
         click.echo()

@@ -34,6 +34,7 @@ from ser.sweep.cross_report import cross_md
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.probe_report import probe_md
 from ser.sweep.results import CellResult, load_sweeps
+from ser.sweep.sentiment_report import sentiment_md
 
 
 def paired_test(a: CellResult, ref: CellResult, metric: str) -> tuple[float, float, int]:
@@ -69,6 +70,9 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
                 continue
             if table["figure"] == "challenge":  # MSP-Podcast's tasks beside Test3's numbers
                 parts.append(challenge_md(table, results))
+                continue
+            if table["figure"] == "sentiment":  # MOSEI's score beside the published rows
+                parts.append(sentiment_md(table, results))
                 continue
             if spans_corpora(results):
                 parts.append(by_corpus_md(table, results, _paper, _versus, _protocol))
