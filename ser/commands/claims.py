@@ -44,6 +44,12 @@ def _metric(value: str) -> str:
     "constant prediction's.",
 )
 @click.option(
+    "--sentiment",
+    type=RUN,
+    help="Claim (d): a `ser sweep mosei-sentiment` --out folder; its text, audio and fused "
+    "rows against a constant predictor (the training median) on Acc-2 and MAE.",
+)
+@click.option(
     "--metric",
     default="ua",
     show_default=True,
@@ -59,15 +65,18 @@ def claims_command(
     rmm_sweep: Path | None,
     asr_check: Path | None,
     attributes: Path | None,
+    sentiment: Path | None,
     metric: str,
 ) -> None:
     """Whether the runs show (a) fusion beating the best single modality, (b) random
-    modality masking helping MSMSER's masked tests and (c) attribute heads learning, over
-    seeds, by the printed rule."""
+    modality masking helping MSMSER's masked tests, (c) attribute heads learning and (d)
+    the sentiment score beating a constant predictor, over seeds, by the printed rule."""
     if (fused is None) != (not singles):
         raise click.UsageError("claim (a) needs --fused and at least one --single")
-    if fused is None and rmm_sweep is None and asr_check is None and attributes is None:
-        raise click.UsageError("give --fused/--single, --rmm-sweep, --attributes or --asr-check")
+    if not (fused or rmm_sweep or asr_check or attributes or sentiment):
+        raise click.UsageError(
+            "give --fused/--single, --rmm-sweep, --attributes, --sentiment or --asr-check"
+        )
     found = []
     if fused is not None:
         found.append(claims.fusion_claim(load_run(fused), [load_run(p) for p in singles], metric))
@@ -75,6 +84,10 @@ def claims_command(
         found.append(claims.rmm_claim(rmm_sweep, metric))
     if attributes is not None:
         found.append(claims.attribute_claim(load_run(attributes)))
+    if sentiment is not None:
+        from ser.sweep.sentiment_claim import constant_claim
+
+        found.append(constant_claim(sentiment))
     check = None if asr_check is None else claims.asr_check(load_run(asr_check))
     click.echo(claims.claims_text(found, check, metric), nl=False)
 

@@ -88,7 +88,8 @@ def sweep_command(**o: Any) -> None:
     """Train every cell of SPEC: a preset (msmser-table2, msmser-table3, msmser-queries,
     fusion-study, zhou, all; probe: a light probe on every stored layer of each encoder;
     cross-corpus: trained on each --store, tested on each other, and each under its own
-    protocol; msp-podcast-challenge: the MSP-Podcast challenge's two tasks on Development)
+    protocol; msp-podcast-challenge: the MSP-Podcast challenge's two tasks on Development;
+    mosei-sentiment: CMU-MOSEI's or CMU-MOSI's sentiment score from text, audio and both)
     or a TOML file, on each --store. Finished cells are skipped, partial ones resume;
     `ser report OUT` renders the tables next to the papers' numbers. On a store of another
     corpus than IEMOCAP a preset's own protocol and class set give way to the corpus's
@@ -98,8 +99,9 @@ def sweep_command(**o: Any) -> None:
     from ser.sweep.challenge import challenge_table
     from ser.sweep.cross import cross_table
     from ser.sweep.estimate import estimate_sweep
-    from ser.sweep.presets import CHALLENGE, CROSS
+    from ser.sweep.presets import CHALLENGE, CROSS, SENTIMENT
     from ser.sweep.runner import run_sweep, write_manifest
+    from ser.sweep.sentiment import sentiment_table
     from ser.sweep.spec import load_spec
 
     if not o["dry_run"]:  # a dry run writes nothing
@@ -107,6 +109,7 @@ def sweep_command(**o: Any) -> None:
     stores = list(o["stores"])
     made = cross_table(stores) if o["spec"] == CROSS else None  # rows: pairs of stores
     made = challenge_table(stores) if o["spec"] == CHALLENGE else made  # MSP-Podcast's
+    made = sentiment_table(stores) if o["spec"] == SENTIMENT else made  # CMU-MOSEI's / MOSI's
     spec = load_spec(
         o["spec"],
         params=_pairs(o["params"], "--set"),

@@ -221,7 +221,9 @@ class _ConsoleProgress(Progress):
         for name, metrics in entry.heads.items():  # further heads: what each selects on
             if name in HEADS:
                 shown = HEADS[name]()
-                scores += f"{name} {shown.score_name} {shown.score(metrics):.2f} "
+                key = shown.score_key  # its own number (an MAE, not the -MAE selected on)
+                value = metrics[key] if key in metrics else shown.score(metrics)
+                scores += f"{name} {shown.score_name} {value:.2f} "
         self.message(
             f"seed {seed} {fold}: {scores}"
             f"(best epoch {entry.best_epoch}, {entry.seconds:.1f} s{share})"
@@ -231,7 +233,9 @@ class _ConsoleProgress(Progress):
 def summary_table(record: RunRecord) -> Table:
     """Per-fold scores, their mean (± std over seeds, or one seed's folds; no ± for one
     value) and the pooled scores (every fold's predictions together) of a run record."""
-    scored = f"{len(record.classes)} classes" if record.classes else "attributes"
+    # A run without classes: what it trained, its further heads or the attributes.
+    heads = ", ".join(run_heads(record)) or "attributes"
+    scored = f"{len(record.classes)} classes" if record.classes else heads
     table = Table(title=f"{record.name} ({record.protocol}, {scored})")
     # A run on emotion attributes: the mean CCC too; on attributes alone "-" for the rest.
     ccc = bool(run_attributes(record))
@@ -330,6 +334,7 @@ def report_command(
             click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)
         return
     from ser.report.cross import cells_of_runs, cross_tables, tables_csv, tables_md
+    from ser.report.published_sentiment import runs_md
     from ser.report.runs import load_runs, report_table
 
     readable, unreadable = load_runs(_run_dirs(run_dirs))
@@ -342,6 +347,8 @@ def report_command(
     if paired and len(runs) != 2:
         raise ConfigError(f"--paired compares two runs, got {len(runs)}")
     click.echo(report_table(runs, fmt=fmt), nl=False)
+    if fmt == "md" and (published := runs_md(runs)):  # MulT, MISA, Self-MM beside MOSEI's
+        click.echo("\n" + published, nl=False)
     crossed = cross_tables(cells_of_runs(runs))  # runs trained on one corpus, tested on another
     if crossed:
         click.echo()
@@ -353,11 +360,11 @@ def report_command(
     if plots is not None:
         # matplotlib: only when plots are asked for
         from ser.report.cross_plot import write_heatmaps
-        from ser.report.plots import write_attribute_plots, write_plots
+        from ser.report.plots import plots_predictions, write_plots, write_prediction_plots
 
         written = write_plots(runs, plots) + write_heatmaps(crossed, plots, "runs")
-        scored = [labelled(i) for i, run in enumerate(runs) if run_attributes(run)]
-        written += write_attribute_plots(scored, plots)
+        scored = [labelled(i) for i, run in enumerate(runs) if plots_predictions(run)]
+        written += write_prediction_plots(scored, plots)
         click.echo(f"{len(written)} plot(s) in {plots}", err=True)
 
 
@@ -375,16 +382,22 @@ def _predictions_tables(
     labelled: list[Labelled], fmt: str, by: tuple[str, ...], paired: bool
 ) -> None:
     """`ser report`'s tables from the runs' predictions.csv, each after an empty line."""
-    from ser.report.breakdown import breakdown_table
+    from ser.report.breakdown import breakdown_table, left_out
     from ser.report.paired import paired_bootstrap, paired_table
 
     for which in dict.fromkeys(by):
         click.echo()
         click.echo(breakdown_table(labelled, which, fmt), nl=False)
+    if by and fmt == "csv" and (names := left_out(labelled)):  # markdown's legend says so
+        click.echo(f"note: not broken down: {', '.join(names)} (no --by breakdown)", err=True)
     if paired:
         (label_a, a), (label_b, b) = labelled
         click.echo()
-        click.echo(paired_table(label_a, label_b, paired_bootstrap(a, b), fmt), nl=False)
+        results = paired_bootstrap(a, b)
+        click.echo(paired_table(label_a, label_b, results, fmt), nl=False)
+        if fmt == "csv" and results[0].untested:
+            untested = ", ".join(results[0].untested)
+            click.echo(f"note: not tested: {untested} (no paired test)", err=True)
 
 
 COMMANDS: list[click.Command] = [train_command, report_command]

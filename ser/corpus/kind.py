@@ -129,7 +129,9 @@ class CorpusKind:
     sweeps took several stores); `optioned`: how it reads with `ReadOptions` (None: it
     takes none); `identity` the manifest columns whose values identify a store (None:
     `RECORD_IDENTITY` and the manifest's groups); `synthetic` its synthetic writer;
-    `origin` what `ser predict` recognises of its files."""
+    `origin` what `ser predict` recognises of its files; `spelled` the `--target` heads
+    that mean another registered head on it (CMU-MOSI's and CMU-MOSEI's `sentiment` is
+    their score, `sentiment-score`; elsewhere it is MELD's three classes)."""
 
     name: str
     title: str
@@ -155,6 +157,7 @@ class CorpusKind:
     identity: tuple[str, ...] | None = None
     synthetic: Synthetic | None = None
     origin: Origin | None = None
+    spelled: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.class_weights not in CLASS_WEIGHTS:
@@ -210,6 +213,10 @@ class CorpusKind:
     def files(self, root: Path, options: ReadOptions = NO_OPTIONS) -> list[Path]:
         """The files whose stats key `ser extract`'s receipts (`signature`, or with options)."""
         return self.signature(root) if self.optioned is None else self.optioned.files(root, options)
+
+    def target(self, spelled: str) -> str:
+        """A `--target` value with every head named as this kind means it (`spelled`)."""
+        return "+".join(self.spelled.get(part, part) for part in spelled.split("+"))
 
     def identity_columns(self, groups: Sequence[str]) -> tuple[str, ...]:
         """The manifest columns a store's digest hashes, given the manifest's `groups`."""

@@ -1,11 +1,12 @@
 """What a run predicts: its heads (`ser.heads.base.Head`), the built-in ones registered,
 and their metrics."""
 
-from ser.heads.multilabel import MultiLabelHead
-from ser.heads.registry import register
-from ser.heads.sentiment import SentimentHead
-from ser.heads.sentiment_score import SentimentScoreHead
+from importlib import import_module
 
-register(SentimentHead)
-register(MultiLabelHead)
-register(SentimentScoreHead)
+from ser.heads.registry import register
+
+# The further heads, a module each ending in its `HEAD`: a new head is its file and its
+# name here (docs/dev/add-head.md). The category and the attributes are `Targets`' own.
+HEAD_MODULES = ("sentiment", "multilabel", "sentiment_score", "emotion_intensities")
+for _name in HEAD_MODULES:
+    register(import_module(f"ser.heads.{_name}").HEAD)

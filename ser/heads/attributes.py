@@ -9,7 +9,8 @@ MSP-Podcast challenge's baseline trains), or the mean squared error (`--attribut
 mse`). Items without a value for an attribute (NaN) are left out of that attribute's
 term, with no branch on the data (the model runs under `vmap`). Validation selects on the
 mean CCC; its metrics are CCC, Pearson's r and MAE per attribute
-(`ser.heads.attribute_metrics`), kept in a fold entry's ``attributes``.
+(`ser.heads.attribute_metrics`), kept in a fold entry's ``attributes``; what `ser
+report` shows of them is `ser.heads.attribute_report`'s.
 
 >>> import torch
 >>> gold = torch.tensor([[1.0], [2.0], [3.0], [float("nan")]])
@@ -30,12 +31,15 @@ import numpy as np
 
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
+from ser.heads import attribute_report as report
 from ser.heads.attribute_metrics import (
+    MEAN,
     AttributeMetrics,
     attribute_metrics,
     overall_attribute_metrics,
 )
 from ser.heads.base import GoldSource, Head
+from ser.heads.reported import Paired, Reported
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
     import torch
@@ -51,6 +55,9 @@ class AttributeHead(Head):
 
     name: ClassVar[str] = "attributes"
     score_name: ClassVar[str] = "CCC"
+    decimals: ClassVar[int] = 3
+    breakdowns: ClassVar[tuple[str, ...]] = ("speaker",)
+    plots_predictions: ClassVar[bool] = True
     attributes: tuple[str, ...] = ATTRIBUTES
     loss_name: str = "ccc"
     weight: float = 1.0
@@ -116,6 +123,69 @@ class AttributeHead(Head):
 
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return {"attributes": {n: round(float(v), 4) for n, v in zip(names, pred, strict=True)}}
+
+    # --- `ser report` (ser.heads.attribute_report) ------------------------------------
+
+    @classmethod
+    def of_records(cls, runs: Sequence[Any]) -> Reported | None:
+        """The attributes any of `runs` scored."""
+        names = report.run_attributes(runs)
+        return cls(names) if names else None
+
+    @classmethod
+    def of_predictions(cls, table: Any) -> Reported | None:
+        return cls(table.attributes) if table.attributes else None
+
+    def recorded(self, entry: Any) -> Mapping[str, Any]:
+        return entry.attributes
+
+    def summary(self, run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
+        """Its scores from the folds, where the trainer did not record them."""
+        return {} if MEAN in recorded else report.summary(run)
+
+    def pooled(self, run: Any) -> dict[str, Any]:
+        held = report.pooled(run)
+        return {} if held is None else held.to_dict()
+
+    def number(self, metrics: Mapping[str, Any], key: str) -> float | None:
+        return AttributeMetrics.from_dict(metrics).flat().get(key) if metrics else None
+
+    def score_column(self) -> str | None:
+        return MEAN
+
+    def score_label(self) -> str:
+        return "mean CCC"
+
+    def report_header(self, runs: Sequence[Any], as_csv: bool) -> list[str]:
+        return report.header(self.attributes, as_csv)
+
+    def report_cells(
+        self, run: Any, runs: Sequence[Any], summary: Mapping[str, Any], as_csv: bool
+    ) -> list[str]:
+        return report.cells(run, self.attributes, as_csv)
+
+    def report_legend(self, runs: Sequence[Any]) -> str:
+        return report.LEGEND
+
+    def breakdown_header(self, label: str, by: str, fmt: str) -> list[str]:
+        return report.breakdown_header(label, self.attributes, fmt) if by == "speaker" else []
+
+    def breakdown_cells(self, rows: Any, by: str, key: str, fmt: str) -> list[str]:
+        return report.breakdown_cells(rows, fmt) if by == "speaker" else []
+
+    def breakdown_legend(self, by: str) -> str:
+        return report.BREAKDOWN_LEGEND if by == "speaker" else ""
+
+    def shared(self, a: Any, b: Any) -> Reported | None:
+        """The attributes both runs have."""
+        names = tuple(name for name in a.attributes if name in b.attributes)
+        return AttributeHead(names) if names else None
+
+    def paired(self, a: Any, b: Any, ids: list[str]) -> Paired | None:
+        return report.paired(a, b, self.attributes, ids)
+
+    def plot_predictions(self, fig: Any, table: Any, title: str) -> bool:
+        return report.plot(fig, table, title)
 
 
 def attribute_values(manifest: Any, names: Sequence[str]) -> np.ndarray:

@@ -18,7 +18,10 @@ it holds:
   of them; `pool`: the scores of several folds' predictions together; `plot`: its own
   figure for `ser report --plots`, if any;
 - `columns` / `cells`: its columns of predictions.csv; `fields`: its part of a `ser
-  predict` row.
+  predict` row;
+- what `ser report` reads of a run record and shows of it (`ser.heads.reported`): its
+  metrics in a fold entry, its summary and pooled metrics, its table columns, its part
+  of `--by` and `--paired` and its plots, each with a default.
 
 A new head is a subclass in one file and one `ser.heads.registry.register` line
 (tests/heads/test_a_new_head.py defines one in the test).
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ser.corpus.labels import LabelSet
+from ser.heads.reported import Reported
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
     import torch
@@ -50,7 +54,7 @@ class GoldSource:
     root: Path | None = None
 
 
-class Head(ABC):
+class Head(Reported, ABC):
     """One target; subclasses set `name` (its `--target` spelling) and `score_name`."""
 
     name: ClassVar[str]
@@ -87,6 +91,9 @@ class Head(ABC):
     #: Its outputs are a distribution's logits: a family fusing heads' outputs
     #: (`ser.models.late_prob`) reads their softmax.
     probabilities: ClassVar[bool] = False
+    #: Its constructor's options, each a `ser.heads.targets.Targets` field of that name
+    #: (`ser.heads.registry.head_of` hands them over).
+    options: ClassVar[tuple[str, ...]] = ()
 
     def predict(self, out: torch.Tensor) -> torch.Tensor:
         """out [..., W] -> what is reported of it [..., W] (float32)."""
@@ -139,11 +146,6 @@ class Head(ABC):
     def wanted(self, label_set: LabelSet) -> str:
         """What a run it leads trains on, in a sentence's words."""
         return self.name
-
-    def plot(self, fig: Any, pooled: Mapping[str, Any], title: str) -> bool:
-        """Draw its pooled metrics into `fig` (a matplotlib `Figure`) for `ser report
-        --plots`; False: it has no plot (the default)."""
-        return False
 
     def columns(self, names: Sequence[str]) -> list[str]:
         """Its columns of predictions.csv: gold, then each output's prediction."""

@@ -4,7 +4,8 @@ Its outputs are the class set's logits; its loss the family's own (`category`: t
 cross-entropy or a family's perspective loss, with `--class-weights` and `--labels soft`:
 `ser.models.base.SerModel.class_loss`); validation selects on UA; its metrics WA, UA,
 macro F1 and weighted F1 (`ser.heads.metrics`), kept in a fold entry's ``metrics``
-unprefixed (``wa``, ``ua``, ...), as every record has held them.
+unprefixed (``wa``, ``ua``, ...), as every record has held them. What `ser report` shows
+of it is `ser.heads.emotion_report`'s.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ser.corpus.labels import LabelSet
+from ser.errors import ReportError
+from ser.heads import emotion_report as report
 from ser.heads.base import GoldSource
 from ser.heads.categorical import KEYS, CategoricalHead, class_gold
 from ser.heads.metrics import compute_metrics, ua_wa
+from ser.heads.reported import Paired, Reported
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
     import torch
@@ -33,6 +37,8 @@ class EmotionHead(CategoricalHead):
 
     name: ClassVar[str] = "emotion"
     category: ClassVar[bool] = True
+    always_shown: ClassVar[bool] = True
+    breakdowns: ClassVar[tuple[str, ...]] = ("class", "speaker")
     soft: bool = False
 
     def width(self, n_classes: int) -> int:
@@ -83,3 +89,74 @@ class EmotionHead(CategoricalHead):
 
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return {"label": names[int(np.argmax(pred))]}
+
+    # --- `ser report` (ser.heads.emotion_report) -------------------------------------
+
+    @classmethod
+    def of_records(cls, runs: Sequence[Any]) -> Reported | None:
+        return cls() if any(report.scored(run) for run in runs) else None
+
+    @classmethod
+    def of_predictions(cls, table: Any) -> Reported | None:
+        return cls() if table.classes else None
+
+    def recorded(self, entry: Any) -> Mapping[str, Any]:
+        return entry.metrics
+
+    def summary(self, run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
+        return report.summary(run, recorded)
+
+    def pooled(self, run: Any) -> dict[str, Any]:
+        return report.pooled(run)
+
+    def number(self, metrics: Mapping[str, Any], key: str) -> float | None:
+        """A score its metrics hold unprefixed (a record from before WF1 lacks it)."""
+        return float(metrics[key]) if key in KEYS and metrics.get(key) is not None else None
+
+    def score_column(self) -> str | None:
+        return "ua"
+
+    def report_header(self, runs: Sequence[Any], as_csv: bool) -> list[str]:
+        return list(report.CSV_COLUMNS if as_csv else report.MD_COLUMNS)
+
+    def report_cells(
+        self, run: Any, runs: Sequence[Any], summary: Mapping[str, Any], as_csv: bool
+    ) -> list[str]:
+        return report.cells(run, summary, as_csv)
+
+    def report_legend(self, runs: Sequence[Any]) -> str:
+        return report.LEGEND
+
+    def breakdown_keys(self, table: Any, by: str) -> list[str] | None:
+        """By class: the run's class set."""
+        return list(table.classes) if by == "class" else None
+
+    def breakdown_rows(self, table: Any, by: str, key: str) -> np.ndarray:
+        return np.asarray(table.gold == table.classes.index(key))
+
+    def breakdown_header(self, label: str, by: str, fmt: str) -> list[str]:
+        if by == "class":
+            return [label]
+        return [f"{label} UA / WA"] if fmt == "md" else [f"{label} ua", f"{label} wa"]
+
+    def breakdown_cells(self, rows: Any, by: str, key: str, fmt: str) -> list[str]:
+        return report.breakdown_cells(rows, by, key, fmt)
+
+    def shared(self, a: Any, b: Any) -> Reported | None:
+        if not b.classes:
+            return None
+        if a.classes != b.classes:
+            raise ReportError(
+                "runs of different label sets cannot be compared utterance by utterance"
+            )
+        return self
+
+    def paired(self, a: Any, b: Any, ids: list[str]) -> Paired | None:
+        return report.paired(a, b, ids)
+
+    @property
+    def plot_name(self) -> str:
+        return "confusion"
+
+    def plot_run(self, fig: Any, run: Any, title: str) -> bool:
+        return report.plot_confusion(fig, run, title)

@@ -160,3 +160,6 @@ def _map(truth: np.ndarray, probs: np.ndarray) -> float:
     if not scored.any():
         return np.nan
     return 100 * float(average_precision_score(truth[:, scored], probs[:, scored], average="macro"))
+
+
+HEAD = MultiLabelHead  # what ser.heads registers

@@ -5,7 +5,9 @@ Its gold is the manifest's ``sentiment`` column (MELD's `Sentiment`, kept as a g
 `ser.corpus.kinds.meld`); a store without that column has no sentiment to train on.
 Validation selects on weighted F1, the score MELD's papers report (UA, WA and macro F1
 beside it). CMU-MOSI/MOSEI's `sentiment` column is a score (-3..3), not these classes:
-a store of theirs has no value this head reads, and is refused so.
+`--target sentiment` on a store of theirs means the score head (`sentiment_score`; the
+kind's `ser.corpus.kind.CorpusKind.spelled`), and this head, given one, finds no value
+it reads and is refused so.
 """
 
 from __future__ import annotations
@@ -42,3 +44,6 @@ class SentimentHead(CategoricalHead):
 
 def _index(value: str) -> int | None:
     return CLASSES.index(value) if value in CLASSES else None
+
+
+HEAD = SentimentHead  # what ser.heads registers

@@ -1,5 +1,6 @@
 """`sentiment-score`: a segment's sentiment as a score in [-3, 3], the regression CMU-MOSI
-and CMU-MOSEI are trained and reported on (`--target sentiment-score`).
+and CMU-MOSEI are trained and reported on (`--target sentiment-score`, or `sentiment` on
+a store of theirs: `ser.corpus.kind.CorpusKind.spelled`).
 
 Its gold is the manifest's float ``sentiment`` column (`ser.corpus.kinds.cmu_mosei`); its
 loss the mean absolute error, as the field trains it (MulT, MISA, Self-MM); its output
@@ -137,3 +138,6 @@ def _binary(tp: int, fp: int, fn: int, tn: int) -> tuple[float, float]:
     f1 = [2 * a / (2 * a + b + c) if a + b + c else 0.0 for a, b, c in ((tp, fp, fn), (tn, fn, fp))]
     weighted = ((tp + fn) * f1[0] + (tn + fp) * f1[1]) / total
     return 100 * (tp + tn) / total, 100 * weighted
+
+
+HEAD = SentimentScoreHead  # what ser.heads registers

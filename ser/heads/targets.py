@@ -31,7 +31,7 @@ from ser.heads.attributes import ATTRIBUTE_LOSSES, AttributeHead
 from ser.heads.base import GoldSource, Head
 from ser.heads.emotion import EmotionHead
 from ser.heads.metrics import Metrics
-from ser.heads.registry import HEADS, head_of
+from ser.heads.registry import HEADS, head_of, options_of
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
     import torch
@@ -47,7 +47,8 @@ LABELS = ("hard", "soft")
 class Targets:
     """A run's targets: the category or not, the attributes (in `ATTRIBUTES` order), the
     attribute loss and its weight beside the category's, hard or soft class labels, the
-    further heads' names."""
+    further heads' names, and the further heads' options (each a field named as the
+    head's constructor names it: `ser.heads.registry.options_of`)."""
 
     emotion: bool = True
     attributes: tuple[str, ...] = ()
@@ -55,12 +56,19 @@ class Targets:
     weight: float = 1.0
     soft: bool = False
     others: tuple[str, ...] = ()
+    emotions_as: str = "presence"  # `ser.heads.emotion_intensities`: presence or intensity
 
     @classmethod
     def parse(
-        cls, target: str = "emotion", loss: str = "ccc", weight: float = 1.0, labels: str = "hard"
+        cls,
+        target: str = "emotion",
+        loss: str = "ccc",
+        weight: float = 1.0,
+        labels: str = "hard",
+        emotions_as: str = "presence",
     ) -> Targets:
-        """From `ser train`'s --target, --attribute-loss, --attribute-weight, --labels."""
+        """From `ser train`'s --target, --attribute-loss, --attribute-weight, --labels,
+        --emotions-as."""
         parts = target.split("+")
         known = ("emotion", "attributes", *ATTRIBUTES, *HEADS)
         if any(p not in known for p in parts) or len(set(parts)) < len(parts):
@@ -79,7 +87,13 @@ class Targets:
         emotion, others = "emotion" in parts, tuple(p for p in parts if p in HEADS)
         if labels == "soft" and not emotion:
             raise ConfigError("--labels soft trains the categorical head: --target has none")
-        return cls(emotion, attributes, loss, weight, labels == "soft", others)
+        parsed = cls(emotion, attributes, loss, weight, labels == "soft", others, emotions_as)
+        taken = {k for name in others for k in options_of(name)}
+        if parsed.emotions_as != cls.emotions_as and "emotions_as" not in taken:
+            raise ConfigError(f"--emotions-as trains the emotions head: --target {target} has none")
+        for name in others:  # a head refuses an option value it does not know
+            head_of(name, dataclasses.asdict(parsed))
+        return parsed
 
     @classmethod
     def from_record(cls, meta: Mapping[str, Any]) -> Targets:
@@ -93,17 +107,21 @@ class Targets:
         record = dataclasses.asdict(self)
         if not self.others:
             del record["others"]
+        if self.emotions_as == Targets.emotions_as:
+            del record["emotions_as"]
         return record
 
     def record_keys(self) -> dict[str, Any]:
         """A run record's keys of them: none for the category with hard labels (so the
         records of every such run stay as they were); the --target of any other, the
-        attribute loss (and its weight beside the category) where attributes train."""
+        attribute loss (and its weight beside the category) where attributes train, the
+        options of the further heads that take some (`--emotions-as`)."""
         keys: dict[str, Any] = {"target": self.name} if self.name != "emotion" else {}
         if self.attributes:
             keys["attribute_loss"] = self.loss
             if self.emotion:
                 keys["attribute_weight"] = self.weight
+        keys |= {k: getattr(self, k) for name in self.others for k in options_of(name)}
         return keys | ({"labels": "soft"} if self.soft else {})
 
     @property
@@ -119,7 +137,8 @@ class Targets:
         if self.attributes:
             weight = self.weight if self.emotion else 1.0  # alone, nothing to weigh against
             heads.append(AttributeHead(self.attributes, self.loss, weight))
-        return (*heads, *(head_of(name) for name in self.others))
+        options = dataclasses.asdict(self)
+        return (*heads, *(head_of(name, options) for name in self.others))
 
     @property
     def category(self) -> Head | None:

@@ -2,11 +2,14 @@
 
 Read from each run's predictions.csv (`ser.runs.predictions`): every fold's rows of
 every seed pooled, as the main table's pooled scores are (an utterance counts once per
-seed). By class: each run's recall of the class (percent) beside its support. By
-speaker: each run's UA and WA on the speaker's utterances, UA over the classes the
-speaker has (a speaker's own class balance differs from the corpus's), and for a run
-trained on emotion attributes the CCC of each attribute on them. A run trained on
-attributes alone has no classes: `--by class` leaves it out ("-").
+seed). A row per speaker, or per row a head defines (`Head.breakdown_keys`: the
+category's classes, by class); each run's heads that break down so fill its columns
+(`Head.breakdown_header`, `Head.breakdown_cells`): by class the category's recall of the
+class (percent) beside its support; by speaker its UA and WA on the speaker's utterances,
+UA over the classes the speaker has (a speaker's own class balance differs from the
+corpus's), and the attributes' CCC of each attribute on them. A run none of whose heads
+breaks down so keeps one column, "-" (a run on attributes alone, by class); a head with no
+breakdown at all is named under the table.
 
 >>> import numpy as np
 >>> from ser.runs.predictions import PredictionTable
@@ -28,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from ser.errors import ConfigError
-from ser.heads.attribute_metrics import attribute_metrics
-from ser.heads.metrics import compute_metrics
+from ser.heads.recorded import table_heads
+from ser.heads.reported import Reported
 from ser.report.runs import ReportError, load_run, markdown_table, run_label
 from ser.runs.predictions import PREDICTIONS, PredictionTable, missing_folds, read_predictions
 from ser.runs.record import RunRecord
@@ -42,10 +45,10 @@ LEGEND = {
     "over the classes the speaker has; n: the speaker's test utterances in any of the "
     "runs; -: a run that did not test the speaker.",
 }
-ATTRIBUTES_LEGEND = (
-    " CCC: each attribute's concordance correlation over the speaker's test predictions "
-    "of every seed (those with a gold value)."
-)
+NONE = {
+    "class": "--by class breaks down classes: none of the runs has any",
+    "speaker": "--by speaker: none of the runs has a head that breaks down by speaker",
+}
 Labelled = tuple[str, PredictionTable]  # a run's label and its predictions
 
 
@@ -70,60 +73,71 @@ def run_predictions(run_dir: Path, run: RunRecord | None = None) -> Labelled:
 
 
 def breakdown_table(runs: Sequence[Labelled], by: str, fmt: str = "md") -> str:
-    """One row per class (label-set order) or speaker (sorted), a column per run."""
+    """One row per class (label-set order) or speaker (sorted), a column per run and head."""
     if by not in BY:
         raise ReportError(f"unknown breakdown {by!r}: choose one of {', '.join(BY)}")
-    classes = {t.classes for _, t in runs if t.classes}  # a run on attributes alone: none
-    if len(classes) > 1:
+    if len({t.classes for _, t in runs if t.classes}) > 1:  # a run on attributes: none
         raise ReportError("runs of different label sets cannot share a breakdown table")
-    if by == "class" and not classes:
-        raise ReportError("--by class breaks down classes: none of the runs has any")
-    keys = list(next(iter(classes))) if by == "class" else _speakers(runs)
+    heads = [table_heads(t) for _, t in runs]
+    if not any(by in h.breakdowns for run in heads for h in run):
+        raise ReportError(NONE[by])
+    keys = _speakers(runs) if by == "speaker" else _keys(runs, heads, by)
     rows = []
     for key in keys:
-        picked = [_rows(t, by, key) for _, t in runs]  # each run's rows of the key
-        cells = [c for (_, t), part in zip(runs, picked, strict=True)
-                 for c in _cells(t, part, by, key, fmt)]  # fmt: skip
+        picked = [_rows(t, h, by, key) for (_, t), h in zip(runs, heads, strict=True)]
+        cells = [c for h, part in zip(heads, picked, strict=True)
+                 for c in _cells(h, part, by, key, fmt)]  # fmt: skip
         rows.append([key, _support(picked), *cells])
-    header = [by, "n", *(h for label, t in runs for h in _heads(label, t, by, fmt))]
+    columns = [
+        c for (label, _), h in zip(runs, heads, strict=True) for c in _header(label, h, by, fmt)
+    ]
+    header = [by, "n", *columns]
     if fmt == "csv":
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows([header, *rows])
         return buffer.getvalue()
-    legend = LEGEND[by] + (ATTRIBUTES_LEGEND if by == "speaker" and _any_attributes(runs) else "")
+    shown = dict.fromkeys(h for run in heads for h in run if by in h.breakdowns)
+    legend = LEGEND[by] + "".join(dict.fromkeys(h.breakdown_legend(by) for h in shown))
+    if names := left_out(runs):
+        legend += f" Not broken down: {', '.join(names)} (the head has no --by breakdown)."
     return "\n".join([*markdown_table(header, rows), "", legend]) + "\n"
 
 
-def _any_attributes(runs: Sequence[Labelled]) -> bool:
-    return any(t.attributes for _, t in runs)
+def left_out(runs: Sequence[Labelled]) -> tuple[str, ...]:
+    """The heads of `runs` that have no breakdown (`Head.breakdowns` empty)."""
+    heads = (h for _, t in runs for h in table_heads(t))
+    return tuple(dict.fromkeys(h.name for h in heads if not h.breakdowns))
 
 
-def _heads(label: str, table: PredictionTable, by: str, fmt: str) -> list[str]:
-    """A run's columns: its recall of the class; by speaker UA / WA where it has
-    classes, CCC where it has attributes (CSV: a column each)."""
-    if by == "class":
-        return [label]
-    heads = []
-    if table.classes:
-        heads += [f"{label} UA / WA"] if fmt == "md" else [f"{label} ua", f"{label} wa"]
-    if table.attributes:
-        if fmt == "md":
-            heads.append(f"{label} CCC {' / '.join(table.attributes)}")
-        else:
-            heads += [f"{label} ccc_{name}" for name in table.attributes]
-    return heads
+def _keys(runs: Sequence[Labelled], heads: Sequence[Sequence[Reported]], by: str) -> list[str]:
+    """The rows the runs' heads define of `by` (the category's classes, by class)."""
+    found = [
+        keys for (_, t), run in zip(runs, heads, strict=True) for h in run
+        if (keys := h.breakdown_keys(t, by)) is not None
+    ]  # fmt: skip
+    if not found:
+        raise ReportError(NONE.get(by, f"--by {by}: none of the runs' heads defines its rows"))
+    return found[0]
+
+
+def _header(label: str, heads: Sequence[Reported], by: str, fmt: str) -> list[str]:
+    """A run's columns: each of its heads' that break down by `by`; none: one, its own."""
+    columns = [c for h in heads if by in h.breakdowns for c in h.breakdown_header(label, by, fmt)]
+    return columns or [label]
 
 
 def _speakers(runs: Sequence[Labelled]) -> list[str]:
     return sorted(set().union(*(set(t.speaker.tolist()) for _, t in runs)))
 
 
-def _rows(table: PredictionTable, by: str, key: str) -> PredictionTable:
-    if by == "class" and not table.classes:
-        return table.take(np.zeros(len(table), dtype=bool))
-    column = table.gold if by == "class" else table.speaker
-    wanted = table.classes.index(key) if by == "class" else key
-    return table.take(column == wanted)
+def _rows(table: PredictionTable, heads: Sequence[Reported], by: str, key: str) -> PredictionTable:
+    """The run's rows of the key: the speaker's, or those its heads put under it."""
+    if by == "speaker":
+        return table.take(table.speaker == key)
+    for head in heads:
+        if head.breakdown_keys(table, by) is not None:
+            return table.take(head.breakdown_rows(table, by, key))
+    return table.take(np.zeros(len(table), dtype=bool))
 
 
 def _support(picked: Sequence[PredictionTable]) -> str:
@@ -131,23 +145,11 @@ def _support(picked: Sequence[PredictionTable]) -> str:
     return str(len(set().union(*(t.utt_id.tolist() for t in picked))))
 
 
-def _cells(table: PredictionTable, rows: PredictionTable, by: str, key: str, fmt: str) -> list[str]:
-    """A run's cells under `_heads`: "-" (CSV: empty) where it has no rows of the key."""
-    width = len(_heads("", table, by, fmt))
-    if not len(rows):
-        return ["-" if fmt == "md" else ""] * width
-    cells: list[str] = []
-    if table.classes:
-        m = compute_metrics(rows.gold, rows.pred, rows.classes)
-        if by == "class":
-            cells.append(f"{m.per_class_recall[key]:.2f}")
-        elif fmt == "md":
-            cells.append(f"{m.ua:.2f} / {m.wa:.2f}")
-        else:
-            cells += [f"{m.ua:.2f}", f"{m.wa:.2f}"]
-    if table.attributes and by == "speaker":
-        scores = attribute_metrics(rows.attr_gold, rows.attr_pred, rows.attributes).scores
-        none = "-" if fmt == "md" else ""
-        ccc = [none if np.isnan(s.ccc) else f"{s.ccc:.3f}" for s in scores.values()]
-        cells += [" / ".join(ccc)] if fmt == "md" else ccc
-    return cells
+def _cells(
+    heads: Sequence[Reported], rows: PredictionTable, by: str, key: str, fmt: str
+) -> list[str]:
+    """A run's cells under `_header`: "-" (CSV: empty) where it has no rows of the key or
+    no head that breaks down by `by`."""
+    shown = [h for h in heads if by in h.breakdowns] if len(rows) else []
+    cells = [c for h in shown for c in h.breakdown_cells(rows, by, key, fmt)]
+    return cells or ["-" if fmt == "md" else ""] * len(_header("", heads, by, fmt))

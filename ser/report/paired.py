@@ -12,10 +12,13 @@ most 1; none: ``< 1/RESAMPLES``). An utterance tested by one run only is left ou
 counted; one whose gold label differs between the runs is a `ReportError` (another
 corpus, label set or manifest).
 
-Runs trained on emotion attributes are tested on CCC instead, on the attributes both
-have: each resample keeps every seed's prediction of each utterance drawn (so the
-observed CCC is the pooled one) and scores each attribute's CCC and their mean, ``mean
-CCC`` first; runs with classes and attributes both get both tests.
+That is the category's test (`Head.paired`: what a head scores of each resample); each
+head both runs have tests its own way, the category's last. Runs trained on emotion
+attributes are tested on CCC, on the attributes both have: each resample keeps every
+seed's prediction of each utterance drawn (so the observed CCC is the pooled one) and
+scores each attribute's CCC and their mean, ``mean CCC`` first; runs with classes and
+attributes both get both tests. A head both runs have with no paired test is named
+under the table; two runs sharing no head with one are a `ReportError` naming theirs.
 
 >>> import numpy as np
 >>> from ser.runs.predictions import PredictionTable
@@ -34,19 +37,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ser.heads.recorded import table_heads
+from ser.heads.reported import Paired
 from ser.report.runs import ReportError, markdown_table
 from ser.runs.predictions import PredictionTable
 
 RESAMPLES = 1000
 SEED = 0
 CHUNK = 100  # resamples scored at once: [CHUNK, utterances] counts in memory
-METRICS = ("UA", "WA")
-CCC = ("mean CCC", "CCC ")  # the attribute tests' metric names start so
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class PairedResult:
     resamples: int
     seed: int
     decimals: int = 2  # CCC's: 3
+    legend: str = ""  # what the table says of the head's test
+    untested: tuple[str, ...] = ()  # the heads both runs have with no paired test
 
     def p_text(self) -> str:
         """p, or ``< 0.001`` (1 / resamples) when no resample reached the other side."""
@@ -75,152 +79,57 @@ class PairedResult:
 def paired_bootstrap(
     a: PredictionTable, b: PredictionTable, resamples: int = RESAMPLES, seed: int = SEED
 ) -> list[PairedResult]:
-    """B against A on their shared utterances (the module docstring): UA and WA where
-    both have classes, mean CCC and each attribute's where both have attributes."""
+    """B against A on their shared utterances (the module docstring): each head both
+    have, its `Head.paired` test."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
-    categorical = bool(a.classes and b.classes)
-    if categorical and a.classes != b.classes:
-        raise ReportError("runs of different label sets cannot be compared utterance by utterance")
-    shared = tuple(name for name in a.attributes if name in b.attributes)
-    if not categorical and not shared:
-        raise ReportError("the two runs share no scores to compare: classes or attributes")
+    shared = [s for h in table_heads(a) if (s := h.shared(a, b)) is not None]
+    if not shared:
+        named = "; ".join(f"{x}: {', '.join(h.name for h in table_heads(t)) or 'none'}"
+                          for x, t in (("A", a), ("B", b)))  # fmt: skip
+        raise ReportError(f"the two runs share no scores to compare (their heads: {named})")
     held_a, held_b = set(a.utt_id.tolist()), set(b.utt_id.tolist())
     ids = sorted(held_a & held_b)
     if not ids:
         raise ReportError("the two runs tested no utterance in common")
-    out = _categorical(a, b, ids, resamples, seed) if categorical else []
-    if shared:
-        out = _attributes(a, b, shared, ids, resamples, seed) + out
+    tests = [(h, test) for h in shared if (test := h.paired(a, b, ids)) is not None]
+    untested = tuple(h.name for h in shared if all(h is not t for t, _ in tests))
+    if not tests:
+        raise ReportError(f"--paired: no paired test for the {', '.join(untested)} head")
+    out = []
+    for _, test in sorted(tests, key=lambda pair: pair[0].category):  # the category's last
+        out += _bootstrap(test, a, b, ids, resamples, seed, untested)
     return out
 
 
-def _categorical(
-    a: PredictionTable, b: PredictionTable, ids: list[str], resamples: int, seed: int
-) -> list[PairedResult]:
-    """UA and WA (module docstring)."""
-    gold_a, score_a = _per_utterance(a, ids)
-    gold_b, score_b = _per_utterance(b, ids)
-    if (gold_a != gold_b).any():
-        first = ids[int(np.flatnonzero(gold_a != gold_b)[0])]
-        raise ReportError(f"utterance {first} has another gold label in each run")
-    onehot = np.eye(len(a.classes))[gold_a]  # [N, C]
-    return _bootstrap(
-        lambda counts: _scores(counts, onehot, score_a, score_b), METRICS, a, b, ids,
-        resamples, seed,
-    )  # fmt: skip
-
-
-def _attributes(
-    a: PredictionTable,
-    b: PredictionTable,
-    shared: tuple[str, ...],
-    ids: list[str],
-    resamples: int,
-    seed: int,
-) -> list[PairedResult]:
-    """Mean CCC, then each attribute's CCC, of the attributes both runs have (module
-    docstring)."""
-    sums_a, sums_b = _attribute_sums(a, shared, ids), _attribute_sums(b, shared, ids)
-    gold_a, gold_b = (s[..., 1] / np.maximum(s[..., 0], 1) for s in (sums_a, sums_b))
-    differs = ~np.isclose(gold_a, gold_b, atol=1e-6) & (sums_a[..., 0] > 0) & (sums_b[..., 0] > 0)
-    if differs.any():
-        first = ids[int(np.flatnonzero(differs.any(axis=0))[0])]
-        raise ReportError(f"utterance {first} has another gold value in each run")
-    names = ("mean CCC", *(f"CCC {name}" for name in shared))
-    return _bootstrap(
-        lambda counts: _ccc_scores(counts, sums_a, sums_b), names, a, b, ids, resamples,
-        seed, decimals=3,
-    )  # fmt: skip
-
-
 def _bootstrap(
-    score: Callable[[np.ndarray], np.ndarray],
-    names: Sequence[str],
+    test: Paired,
     a: PredictionTable,
     b: PredictionTable,
     ids: list[str],
     resamples: int,
     seed: int,
-    decimals: int = 2,
+    untested: tuple[str, ...],
 ) -> list[PairedResult]:
-    """`score` ([R, N] utterance counts -> [R, 2 runs, metric]) of the shared utterances
-    and of `resamples` resamples of them: each metric's result."""
-    observed = score(np.ones((1, len(ids))))  # [1, 2, metric]
+    """`test.score` ([R, N] utterance counts -> [R, 2 runs, metric]) of the shared
+    utterances and of `resamples` resamples of them: each metric's result."""
+    observed = test.score(np.ones((1, len(ids))))  # [1, 2, metric]
     rng = np.random.default_rng(seed)
     gaps = []
     for start in range(0, resamples, CHUNK):
         draws = rng.integers(0, len(ids), size=(min(CHUNK, resamples - start), len(ids)))
         counts = np.stack([np.bincount(d, minlength=len(ids)) for d in draws]).astype(float)
-        scored = score(counts)  # [R, run, metric]
+        scored = test.score(counts)  # [R, run, metric]
         gaps.append(scored[:, 1] - scored[:, 0])
     gap = np.concatenate(gaps)  # [resamples, metric]
     only_one = len(set(a.utt_id.tolist()) ^ set(b.utt_id.tolist()))
     return [
         replace(
             _result(name, observed[0, :, m], gap[:, m], len(ids), only_one, resamples, seed),
-            decimals=decimals,
+            decimals=test.decimals, legend=test.legend, untested=untested,
         )
-        for m, name in enumerate(names)
-    ]
-
-
-def _attribute_sums(table: PredictionTable, names: tuple[str, ...], ids: list[str]) -> np.ndarray:
-    """[A, N, 6]: per attribute of `names` and utterance of `ids`, over its rows (seeds)
-    with a gold value: count, sums of gold, pred, gold², pred², gold x pred."""
-    where = {u: i for i, u in enumerate(ids)}
-    keep = np.isin(table.utt_id, ids)
-    at = np.array([where[u] for u in table.utt_id[keep].tolist()], dtype=np.int64)
-    out = np.zeros((len(names), len(ids), 6))
-    for k, name in enumerate(names):
-        column = table.attributes.index(name)
-        g, p = table.attr_gold[keep, column], table.attr_pred[keep, column]
-        has = ~np.isnan(g)
-        g, p, rows = g[has], p[has], at[has]
-        for j, values in enumerate((np.ones_like(g), g, p, g * g, p * p, g * p)):
-            out[k, :, j] = np.bincount(rows, weights=values, minlength=len(ids))
-    return out
-
-
-def _ccc_scores(counts: np.ndarray, sums_a: np.ndarray, sums_b: np.ndarray) -> np.ndarray:
-    """[R, 2 runs, (mean CCC, CCC per attribute)] of resamples as utterance counts [R, N]."""
-    out = []
-    for sums in (sums_a, sums_b):
-        n, sg, sp, sgg, spp, sgp = np.moveaxis(counts @ sums, -1, 0)  # each [A, R]
-        mg, mp = sg / n, sp / n
-        var_g, var_p, cov = sgg / n - mg**2, spp / n - mp**2, sgp / n - mg * mp
-        ccc = (2 * cov / (var_g + var_p + (mg - mp) ** 2)).T  # [R, A]
-        out.append(np.concatenate([ccc.mean(axis=1, keepdims=True), ccc], axis=1))
-    return np.stack(out, axis=1)
-
-
-def _per_utterance(table: PredictionTable, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Gold class [N] and the fraction of right predictions [N] of each of `ids`."""
-    where = {u: i for i, u in enumerate(ids)}
-    keep = np.isin(table.utt_id, ids)
-    at = np.array([where[u] for u in table.utt_id[keep].tolist()], dtype=np.int64)
-    hit = (table.gold[keep] == table.pred[keep]).astype(np.float64)
-    right = np.bincount(at, weights=hit, minlength=len(ids))
-    seen = np.bincount(at, minlength=len(ids))
-    gold = np.full(len(ids), -1, dtype=np.int64)
-    gold[at] = table.gold[keep]
-    return gold, right / seen
-
-
-def _scores(
-    counts: np.ndarray, onehot: np.ndarray, score_a: np.ndarray, score_b: np.ndarray
-) -> np.ndarray:
-    """[R, 2 runs, (UA, WA)] of resamples given as utterance counts [R, N]."""
-    support = counts @ onehot  # [R, C]
-    present = support > 0
-    out = []
-    for score in (score_a, score_b):
-        hits = counts @ (onehot * score[:, None])  # [R, C]
-        recall = np.where(present, hits / np.maximum(support, 1), 0.0)
-        ua = 100 * recall.sum(axis=1) / present.sum(axis=1)
-        wa = 100 * hits.sum(axis=1) / counts.sum(axis=1)
-        out.append(np.stack([ua, wa], axis=1))
-    return np.stack(out, axis=1)
+        for m, name in enumerate(test.names)
+    ]  # fmt: skip
 
 
 def _result(
@@ -266,9 +175,7 @@ def paired_table(label_a: str, label_b: str, results: list[PairedResult], fmt: s
         "score on an utterance: the share of its seeds' predictions that are right. p: "
         "two-sided, twice the smaller share of resamples with B - A <= 0 or >= 0."
     )
-    if any(r.metric.startswith(CCC) for r in results):
-        legend += (
-            " CCC: each run's CCC over every seed's predictions of the utterances drawn "
-            "(those with a gold value); mean CCC: over the attributes."
-        )
+    legend += "".join(dict.fromkeys(r.legend for r in results))
+    if first.untested:
+        legend += f" Not tested: {', '.join(first.untested)} (the head has no paired test)."
     return "\n".join([*markdown_table(head, rows), "", legend]) + "\n"

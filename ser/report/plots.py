@@ -1,14 +1,15 @@
 """PNG plots of run records (matplotlib's `Figure`; pyplot's global state is not used).
 
-Per run: ``<name>_confusion.png`` (pooled) and ``<name>_curves.png`` (loss and val UA per
-epoch, one line per fold of the first seed, a row per stage of a staged run), a further
-head's own plot ``<name>_<head>.png`` (`Head.plot`: a categorical head's pooled
-confusion matrix), and for a run on a layered input ``<name>_layers.png`` (each layer's
-learnt weight, mean ± std over folds and seeds); ``queries_ua.png`` when at least two
-runs differ only in ``config.queries``. A run trained on emotion attributes:
-``<name>_attributes.png`` from its predictions.csv (`write_attribute_plots`: predicted
-against gold per attribute, every seed's predictions, the identity line, the pooled CCC
-in the title); a run on attributes alone has no confusion matrix.
+Per run: ``<name>_curves.png`` (loss and val UA per epoch, one line per fold of the first
+seed, a row per stage of a staged run), each head's own figure of the record
+``<name>_<plot>.png`` (`Head.plot_run`: the category's pooled confusion matrix,
+``<name>_confusion.png``; a further categorical head's, ``<name>_<head>.png``), and for a
+run on a layered input ``<name>_layers.png`` (each layer's learnt weight, mean ± std over
+folds and seeds); ``queries_ua.png`` when at least two runs differ only in
+``config.queries``. Of a run's predictions.csv, each head's figure of them
+(`write_prediction_plots`, `Head.plot_predictions`: the attributes', predicted against
+gold per attribute, every seed's predictions, the identity line, the pooled CCC in the
+title, ``<name>_attributes.png``).
 """
 
 from __future__ import annotations
@@ -19,24 +20,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from sklearn.metrics import ConfusionMatrixDisplay
 
-from ser.heads.attribute_metrics import attribute_metrics
-from ser.report.attribute_runs import has_categories
-from ser.report.head_runs import head, head_pooled_metrics, run_heads
+from ser.heads.recorded import run_heads, table_heads
 from ser.report.layer_weights import LayerWeights, layer_weights
 from ser.report.runs import (
     BOOKKEEPING,
-    ReportError,
     file_stem,
     pooled_over,
     protocol_label,
     run_label,
-    run_pooled,
     run_summary,
     settings_label,
 )
@@ -52,61 +47,41 @@ def write_plots(runs: list[RunRecord], out_dir: Path) -> list[Path]:
     used: set[str] = set()
     for run in runs:
         stem = _unique(file_stem(run.name), used)
-        if has_categories(run):
-            written.append(_save(_confusion_figure(run), out_dir / f"{stem}_confusion.png"))
         written.append(_save(_curves_figure(run), out_dir / f"{stem}_curves.png"))
         if weights := layer_weights(run):
             written.append(_save(_layers_figure(run, weights), out_dir / f"{stem}_layers.png"))
-        for name in run_heads(run):  # a further head's own plot, where it has one
+        for head in run_heads(run):  # each head's own figure, where it has one
             fig = Figure(dpi=100)
             title = f"{run_label(run)}: {protocol_label(run)}\n{pooled_over(run)}"
-            if head(run, name).plot(fig, head_pooled_metrics(run, name), title):
-                written.append(_save(fig, out_dir / f"{stem}_{file_stem(name)}.png"))
+            if head.plot_run(fig, run, title):
+                written.append(_save(fig, out_dir / f"{stem}_{file_stem(head.plot_name)}.png"))
     groups = query_groups(runs)
     if groups:
         written.append(_save(_queries_figure(groups), out_dir / "queries_ua.png"))
     return written
 
 
-def write_attribute_plots(runs: Sequence[tuple[str, PredictionTable]], out_dir: Path) -> list[Path]:
-    """``<name>_attributes.png`` of each (name, predictions) with attributes, into
-    `out_dir` (created)."""
+def plots_predictions(run: RunRecord) -> bool:
+    """Whether a head of the run draws a figure of its predictions.csv."""
+    return any(head.plots_predictions for head in run_heads(run))
+
+
+def write_prediction_plots(
+    runs: Sequence[tuple[str, PredictionTable]], out_dir: Path
+) -> list[Path]:
+    """``<name>_<plot>.png`` of each (name, predictions) head that draws its predictions
+    (`Head.plot_predictions`), into `out_dir` (created)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
-    return [
-        _save(
-            _attributes_figure(name, table),
-            out_dir / f"{_unique(file_stem(name), used)}_attributes.png",
-        )
-        for name, table in runs
-        if table.attributes
-    ]
-
-
-def _attributes_figure(name: str, table: PredictionTable) -> Figure:
-    """A panel per attribute: each prediction against its gold value (those with one)."""
-    scores = attribute_metrics(table.attr_gold, table.attr_pred, table.attributes).scores
-    fig = Figure(figsize=(4.2 * len(scores), 4.4), dpi=100)
-    for k, (ax, (attribute, s)) in enumerate(
-        zip(fig.subplots(1, len(scores), squeeze=False)[0], scores.items(), strict=True)
-    ):
-        gold, pred = table.attr_gold[:, k], table.attr_pred[:, k]
-        has = ~np.isnan(gold)
-        if has.any():
-            ax.scatter(gold[has], pred[has], s=8, alpha=0.4, color="C0", linewidths=0)
-            both = np.concatenate([gold[has], pred[has]])
-            ends = [float(both.min()), float(both.max())]
-            ax.plot(ends, ends, color="grey", linestyle="--", linewidth=1, label="identity")
-        ax.set_aspect("equal", adjustable="datalim")
-        ax.set(xlabel=f"gold {attribute}", ylabel=f"predicted {attribute}",
-               title=f"{attribute}: CCC {s.ccc:.3f}, r {s.pearson:.3f} (n = {s.n})")  # fmt: skip
-        ax.grid(alpha=0.3)
-        if has.any():
-            ax.legend(fontsize=7)
-    seeds = len(set(table.seed.tolist()))
-    fig.suptitle(f"{name}: every fold's test predictions of {seeds} seed(s)", fontsize=10)
-    fig.tight_layout()
-    return fig
+    written = []
+    for name, table in runs:
+        heads = [head for head in table_heads(table) if head.plots_predictions]
+        stem = _unique(file_stem(name), used) if heads else ""
+        for head in heads:
+            fig = Figure(dpi=100)
+            if head.plot_predictions(fig, table, name):
+                written.append(_save(fig, out_dir / f"{stem}_{file_stem(head.plot_name)}.png"))
+    return written
 
 
 def query_groups(runs: list[RunRecord]) -> dict[str, list[RunRecord]]:
@@ -128,26 +103,12 @@ def query_groups(runs: list[RunRecord]) -> dict[str, list[RunRecord]]:
 
 
 def _confusion_figure(run: RunRecord) -> Figure:
-    pooled, classes = run_pooled(run), list(run.classes)
-    if "confusion" not in pooled:
-        raise ReportError(f"run {run.name!r}: record has no pooled confusion matrix")
-    matrix = np.asarray(pooled["confusion"], dtype=np.int64)
-    if matrix.shape != (len(classes), len(classes)):
-        raise ReportError(
-            f"run {run.name!r}: pooled confusion is {matrix.shape}, "
-            f"expected {len(classes)}x{len(classes)} for classes {classes}"
-        )
-    fig = Figure(figsize=(1.2 * len(classes) + 2.5, 1.2 * len(classes) + 2.0), dpi=100)
-    ax = fig.add_subplot()
-    display = ConfusionMatrixDisplay(confusion_matrix=matrix, display_labels=classes)
-    display.plot(ax=ax, values_format="d", colorbar=False, cmap="Blues")
-    ax.set_title(
-        f"{run_label(run)}: {protocol_label(run)}\n{pooled_over(run)}, "
-        f"n={pooled.get('n', int(matrix.sum()))}\n"
-        f"pooled UA {pooled.get('ua', float('nan')):.2f}  WA {pooled.get('wa', float('nan')):.2f}",
-        fontsize=9,
-    )
-    fig.tight_layout()
+    """The figure of the run's category (`Head.plot_run`: its pooled confusion matrix)."""
+    fig = Figure(dpi=100)
+    title = f"{run_label(run)}: {protocol_label(run)}\n{pooled_over(run)}"
+    for head in run_heads(run):
+        if head.category:
+            head.plot_run(fig, run, title)
     return fig
 
 

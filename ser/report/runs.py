@@ -27,42 +27,20 @@ from typing import Any
 
 from ser.corpus.protocols.folds import VAL_ALIASES, VAL_MODES
 from ser.errors import ConfigError, ReportError
-from ser.heads.attribute_metrics import MEAN
-from ser.heads.metrics import Metrics, mean_std_text, overall_metrics, summarize
-from ser.report.attribute_runs import LEGEND as ATTRIBUTES_LEGEND
-from ser.report.attribute_runs import (
-    attribute_cells,
-    attribute_header,
-    attribute_summary,
-    has_categories,
-    table_attributes,
-)
+from ser.heads.emotion_report import CSV_COLUMNS, MD_COLUMNS
+from ser.heads.emotion_report import LEGEND as LEGEND  # the category's, under every table
+from ser.heads.emotion_report import spread_label as spread_label  # `ser train`'s table
+from ser.heads.recorded import record_heads, run_heads
 from ser.report.audio_seen import add_column as audio_column
-from ser.report.head_runs import head_cells, head_header, head_summary, table_heads
 from ser.report.layer_weights import layer_weights, peak_label, weights_json
 from ser.runs.data import TextSeen
 from ser.runs.record import RECORD, RunRecord, read
 
-SCORES = ("ua", "wa", "f1", "wf1")  # f1: macro; wf1: weighted by class support
-MD_HEADER = (
-    "run", "features", "fusion", "protocol", "classes", "settings",
-    "mean UA", "mean WA", "mean macro F1", "mean weighted F1", "n",
-    "pooled UA", "pooled WA", "pooled macro F1", "pooled weighted F1",
-)  # fmt: skip
-# The weighted F1's columns come last: a CSV read by position keeps its columns.
-CSV_HEADER = (
-    "run", "features", "fusion", "protocol", "classes", "settings",
-    "mean_ua", "mean_ua_std", "mean_wa", "mean_wa_std", "mean_f1", "mean_f1_std",
-    "n", "std_over", "seeds", "pooled_ua", "pooled_wa", "pooled_f1",
-    "mean_wf1", "mean_wf1_std", "pooled_wf1",
-)  # fmt: skip
-LEGEND = (
-    "mean: each seed's mean over its folds, then mean ± sample std over the n seeds (over "
-    "the n folds of a run with one seed; a single value has no ±). pooled: every fold's "
-    "test predictions scored together, of every seed (an utterance counts once per seed). "
-    "macro F1: the mean of the classes' F1; weighted F1: each class's F1 weighted by its "
-    "share of the test utterances."
-)
+LABELS = ("run", "features", "fusion", "protocol", "classes", "settings")
+# A table's header with no optional column: the runs' labels, then the category's columns,
+# which every table has ("-" for a run without it); each further head's follow.
+MD_HEADER = (*LABELS, *MD_COLUMNS)
+CSV_HEADER = (*LABELS, *CSV_COLUMNS)
 TEXT_SEEN = (
     " test text seen in training: test utterances whose transcript (3+ words, lower case, "
     "no punctuation) appears word for word on their fold's training side, of those tested "
@@ -108,46 +86,31 @@ def load_runs(paths: Sequence[Path]) -> tuple[list[tuple[Path, RunRecord]], list
 
 
 def run_summary(run: RunRecord) -> dict[str, Any]:
-    """The run's summary, recomputed from its folds when the record has none; ``n`` (how
-    many values the std is over) filled in for records written before it was kept."""
-    summary = _categorical_summary(run)
-    # A run's attribute scores (ccc_arousal, ...) beside them, where it has them and its
-    # record does not hold them already (the trainer writes them into its summary).
-    if MEAN not in summary and any(e.attributes for e in run.folds):
-        for key, value in (attribute_summary(run) or {}).items():
+    """The run's summary: every head's numbers as the trainer recorded them, what a head
+    recomputes from the folds beside them (`Head.summary`: all of it for a record
+    without one), and ``n`` (how many values the std is over) for records written before
+    it was kept."""
+    summary = _recorded_summary(run)
+    for head in run_heads(run):
+        for key, value in head.summary(run, summary).items():
             summary.setdefault(key, value)
-    for key, value in head_summary(run).items():  # further heads' (sentiment_wf1, ...)
-        summary.setdefault(key, value)
     return summary
 
 
-def _categorical_summary(run: RunRecord) -> dict[str, Any]:
+def _recorded_summary(run: RunRecord) -> dict[str, Any]:
     if not run.summary:
-        return summarize(_fold_metrics(run)) if has_categories(run) else {}
+        return {}
     summary = dict(run.summary)
-    folds = run.folds
-    # A record from before WF1 was kept: from its folds' confusions, where they hold them.
-    if "wf1" not in summary and folds and all("confusion" in f.metrics for f in folds):
-        again = summarize(_fold_metrics(run))
-        summary.update(wf1=again["wf1"], wf1_std=again["wf1_std"])
     if "n" not in summary:  # as `summarize` counts: seeds, or one seed's folds
         seeds = int(summary.get("seeds") or 1)
         summary.setdefault("std_over", "seeds" if seeds > 1 else "folds")
-        summary["n"] = seeds if seeds > 1 else max(len(folds), 1)
+        summary["n"] = seeds if seeds > 1 else max(len(run.folds), 1)
     return summary
 
 
 def run_pooled(run: RunRecord) -> dict[str, Any]:
-    """The run's pooled metrics (`Metrics.to_dict`), from its folds when missing."""
-    if run.pooled:
-        pooled = dict(run.pooled)
-        if "wf1" not in pooled and "confusion" in pooled:  # before WF1 was kept
-            pooled["wf1"] = Metrics.from_dict(pooled).wf1
-        return pooled
-    if not has_categories(run):  # a run trained on attributes alone
-        return {}
-    metrics = [m for _, m in _fold_metrics(run)]
-    return overall_metrics(metrics, list(run.classes)).to_dict()
+    """The pooled metrics of the run's category (`Head.pooled`; {}: it has none)."""
+    return next((h.pooled(run) for h in run_heads(run) if h.category), {})
 
 
 def pooled_over(run: RunRecord) -> str:
@@ -163,14 +126,6 @@ def pooled_over(run: RunRecord) -> str:
     if n_seeds == 1:
         return f"pooled over {where} of 1 seed"
     return f"pooled over {where} x {n_seeds} seeds (an utterance once per seed)"
-
-
-def spread_label(summary: dict[str, Any]) -> str:
-    """What a mean is over: ``2 seeds``, ``5 folds of 1 seed`` or ``1 fold of 1 seed``."""
-    n = int(summary["n"])
-    if summary.get("std_over") == "folds":
-        return f"{n} fold{'s' if n != 1 else ''} of 1 seed"
-    return f"{n} seed{'s' if n != 1 else ''}"
 
 
 def run_label(run: RunRecord) -> str:
@@ -228,13 +183,18 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
     if fmt not in FORMATS:
         raise ReportError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
     as_csv = fmt == "csv"
-    header = list(CSV_HEADER if as_csv else MD_HEADER)
-    cells = [_cells(run, as_csv) for run in runs]
+    header, cells = list(LABELS), [_labels(run) for run in runs]
+    summaries = [run_summary(run) for run in runs]
+    heads = record_heads(runs, shown=True)
+    for head in heads:  # each head's columns, in the order of the runs' outputs
+        header += head.report_header(runs, as_csv)
+        for run, summary, row_cells in zip(runs, summaries, cells, strict=True):
+            row_cells += head.report_cells(run, runs, summary, as_csv)
     # The WER column only where some run read ASR text: gold-only tables keep their shape.
     if any(run.asr for run in runs):
-        header.insert(6, "asr_wer" if as_csv else "ASR WER")
+        header.insert(len(LABELS), "asr_wer" if as_csv else "ASR WER")
         for run, row_cells in zip(runs, cells, strict=True):
-            row_cells.insert(6, asr_wer_label(run) or ("" if as_csv else "-"))
+            row_cells.insert(len(LABELS), asr_wer_label(run) or ("" if as_csv else "-"))
     # So is the layer-weights column, only where some run learnt a weighted sum of layers.
     if any(layer_weights(run) for run in runs):
         at = header.index("settings") + 1 + any(run.asr for run in runs)
@@ -242,16 +202,6 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
         for run, row_cells in zip(runs, cells, strict=True):
             shown = weights_json(run) if as_csv else peak_label(run)
             row_cells.insert(at, shown or ("" if as_csv else "-"))
-    # The attributes' columns, only where some run scored attributes.
-    if names := table_attributes(runs):
-        header += attribute_header(names, as_csv)
-        for run, row_cells in zip(runs, cells, strict=True):
-            row_cells += attribute_cells(run, names, as_csv)
-    # The further heads' columns (MELD's sentiment, ...), only where some run scored one.
-    if table_heads(runs):
-        header += head_header(runs, as_csv)
-        for run, row_cells in zip(runs, cells, strict=True):
-            row_cells += head_cells(run, runs, as_csv)
     # And the text-seen column, only where some run had a text input.
     if any(text_seen(run) for run in runs):
         header.append("text_seen" if as_csv else "test text seen in training")
@@ -263,7 +213,7 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
         csv.writer(buffer, lineterminator="\n").writerows([header, *cells])
         return buffer.getvalue()
     lines = markdown_table(header, cells)
-    legend = LEGEND + (ATTRIBUTES_LEGEND if table_attributes(runs) else "")
+    legend = "".join(head.report_legend(runs) for head in heads)
     legend += (TEXT_SEEN if any(text_seen(run) for run in runs) else "") + heard
     return "\n".join([*lines, "", legend]) + "\n"
 
@@ -312,32 +262,12 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("._") or "run"
 
 
-def _fold_metrics(run: RunRecord) -> list[tuple[int, Metrics]]:
-    if not run.folds:
-        raise ReportError(f"run {run.name!r} has no finished fold yet")
-    try:
-        return [(f.seed, Metrics.from_dict(f.metrics)) for f in run.folds]
-    except (KeyError, TypeError, ValueError) as e:
-        raise ReportError(f"run {run.name!r}: a fold entry lacks its metrics ({e})") from e
-
-
-def _cells(run: RunRecord, as_csv: bool) -> list[str]:
-    """A row: labels, then mean (and std) of each score, n, pooled scores (CSV: the
-    weighted F1's last); a record without WF1 and without folds to compute it from shows
-    none ("-"; CSV: empty)."""
-    summary, pooled, config = run_summary(run), run_pooled(run), run.config
-    try:
-        means = {k: _mean(summary, k) for k in SCORES}
-        pools = {k: None if pooled.get(k) is None else f"{float(pooled[k]):.2f}" for k in SCORES}
-    except (KeyError, TypeError, ValueError) as e:
-        raise ReportError(f"run {run.name!r}: summary lacks a score ({e})") from e
-    lacking = [k for k in SCORES[:3] if means[k] is None or pools[k] is None]
-    if lacking and has_categories(run):  # a run on attributes alone has none: "-"
-        raise ReportError(f"run {run.name!r}: summary lacks a score ({', '.join(lacking)})")
-    classes = config.get("classes") or len(run.classes)
-    if not has_categories(run) and not run.classes:  # trained on attributes alone
-        classes = config.get("classes")
-    labels = [
+def _labels(run: RunRecord) -> list[str]:
+    """A row's labels: the run, its features, fusion, protocol, classes and settings."""
+    config = run.config
+    category = any(head.category for head in run_heads(run))
+    classes = config.get("classes") or (len(run.classes) if run.classes or category else None)
+    return [
         run_label(run),
         _scalar(config.get("features")),
         _scalar(config.get("fusion")),
@@ -345,25 +275,6 @@ def _cells(run: RunRecord, as_csv: bool) -> list[str]:
         _scalar(classes),
         settings_label(run),
     ]
-    n = int(summary["n"])
-    if not as_csv:  # no ± where n = 1
-        shown = ["-" if m is None else mean_std_text(*m, n) for m in means.values()]
-        return [*labels, *shown, spread_label(summary), *(p or "-" for p in pools.values())]
-
-    def spread(key: str) -> list[str]:
-        m = means[key]
-        return ["", ""] if m is None else [f"{m[0]:.2f}", f"{m[1]:.2f}" if n > 1 else ""]
-
-    counts = [str(n), str(summary.get("std_over", "seeds")), str(summary.get("seeds", ""))]
-    first = [c for k in SCORES[:3] for c in spread(k)]
-    return [*labels, *first, *counts, *(pools[k] or "" for k in SCORES[:3]),
-            *spread("wf1"), pools["wf1"] or ""]  # fmt: skip
-
-
-def _mean(summary: dict[str, Any], key: str) -> tuple[float, float] | None:
-    if summary.get(key) is None:
-        return None
-    return float(summary[key]), float(summary[f"{key}_std"])
 
 
 def _scalar(value: Any) -> str:

@@ -48,10 +48,20 @@ def clock_time(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+#: Scores that are errors: validation selects on their negative (higher is better), and
+#: they are shown as the error itself.
+ERRORS = frozenset({"MAE"})
+
+
 def val_text(score: str, value: float) -> str:
     """An epoch's validation score as lines and bars show it: ``val UA 41.3`` (percent),
-    ``val CCC 0.251`` (a fraction)."""
-    return f"val {score} {value:.{1 if score == 'UA' else 3}f}"
+    ``val CCC 0.251`` (a fraction), ``val MAE 0.812`` (an error, selected on as -0.812).
+
+    >>> val_text("MAE", -0.8125)
+    'val MAE 0.812'
+    """
+    shown = -value if score in ERRORS else value
+    return f"val {score} {shown:.{1 if score == 'UA' else 3}f}"
 
 
 def eta(elapsed: float, done: float, total: float) -> float:

@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import SerError
-from ser.heads.attribute_metrics import ATTRIBUTES, MEAN, AttributeMetrics
+from ser.heads.attribute_metrics import ATTRIBUTES, MEAN
 from ser.heads.metrics import mean_std, mean_std_text
+from ser.heads.recorded import record_heads
 from ser.heads.registry import HEADS
+from ser.report.attribute_runs import run_attributes
 from ser.report.head_runs import shown as head_label
 from ser.report.runs import asr_wer_label, run_label
 from ser.runs.record import RunRecord
@@ -133,20 +135,22 @@ def seed_scores(run: RunRecord, metric: str = "ua", label: str | None = None) ->
             f"head's <head>_<score> ({', '.join(sorted(HEADS))})"
         )
     by_seed: dict[int, list[float]] = {}
-    attribute, head = metric in ATTRIBUTE_METRICS, metric.partition("_")[0]
+    decimals = 2
     try:
-        for entry in run.folds:
-            scores = AttributeMetrics.from_dict(entry.attributes).flat() if attribute else None
-            if head in HEADS:  # a further head's number (`Head.flat`)
-                scores = HEADS[head]().flat(entry.heads[head])
-            value = scores[metric] if scores is not None else entry.metrics[metric]
+        heads = record_heads([run])
+        for entry in run.folds:  # the number of whichever head has it (`Head.number`)
+            found = [(h, h.number(h.recorded(entry), metric)) for h in heads]
+            head, value = next(((h, v) for h, v in found if v is not None), (None, None))
+            if head is None or value is None:
+                raise KeyError(metric)
             by_seed.setdefault(entry.seed, []).append(float(value))
-    except (KeyError, TypeError, ValueError) as e:
+            decimals = head.decimals
+    except (KeyError, TypeError, ValueError, SerError) as e:
         raise ClaimsError(f"run {run.name!r}: a fold entry lacks its {metric} ({e})") from e
     if not by_seed:
         raise ClaimsError(f"run {run.name!r} has no finished fold")
     values = tuple(sum(v) / len(v) for _, v in sorted(by_seed.items()))
-    return Scores(label or run_label(run), values, 3 if attribute else 2)
+    return Scores(label or run_label(run), values, decimals)
 
 
 def fusion_claim(fused: RunRecord, singles: Sequence[RunRecord], metric: str = "ua") -> Claim:
@@ -177,7 +181,7 @@ def rmm_claim(sweep_dir: Path, metric: str = "ua") -> Claim:
 def attribute_claim(run: RunRecord) -> Claim:
     """(c): the run's CCC per attribute it trained, and their mean, against 0 (what a
     constant prediction scores) over its seeds."""
-    scored = [a for a in ATTRIBUTES if any(a in e.attributes for e in run.folds)]
+    scored = [a for a in run_attributes(run) if a in ATTRIBUTES]
     if not scored:
         raise ClaimsError(f"run {run.name!r} was not trained on emotion attributes")
     verdicts = []

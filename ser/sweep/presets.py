@@ -206,6 +206,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
 ALL = "all"  # every preset above, one sweep (shared cells trained once)
 CROSS = "cross-corpus"  # made from the stores it sweeps: `ser.sweep.cross`
 CHALLENGE = "msp-podcast-challenge"  # MSP-Podcast stores only: `ser.sweep.challenge`
+SENTIMENT = "mosei-sentiment"  # CMU-MOSEI / CMU-MOSI stores only: `ser.sweep.sentiment`
 
 
 def row_key(row: Row) -> str:

@@ -2,6 +2,10 @@
 per layer per encoder, then per encoder the best layer (UA, WA, F1), the last, the
 weighted sum of all layers and the published numbers of its checkpoint on that corpus.
 
+A probe trained on the sentiment score alone (`--fix target=sentiment-score`: CMU-MOSI,
+CMU-MOSEI) shows the head's MAE and Acc-2 where UA and WA stand, its best layer the one of
+lowest mean MAE (`Scale`).
+
 Rows are the manifest's cells whose ``meta`` names an encoder and a layer (None for the
 weighted sum, whose record holds the learnt layer weights per fold: its peak is the
 layer of the largest weight averaged over folds). Every number of ours is
@@ -13,6 +17,7 @@ ours (EmoBox's numbers are on its own folds: the section says when ours are not)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ser.report.layer_weights import layer_weights
@@ -25,6 +30,34 @@ from ser.sweep.results import CellResult
 from ser.train.features import layer_spec
 
 BEST = ("ua", "wa", "f1")  # ours at the best layer
+SCORE_HEAD = "sentiment-score"  # a regression the probe may lead with
+
+
+@dataclass(frozen=True)
+class Scale:
+    """What a section shows per layer (`first`, `second`), at the best layer (`best`),
+    and whether the best layer has the highest or the lowest mean `first`."""
+
+    first: str = "ua"
+    second: str = "wa"
+    best: tuple[str, ...] = BEST
+    labels: tuple[str, ...] = ("UA", "WA", "F1")
+    higher: bool = True
+
+
+SENTIMENT = Scale(
+    first=f"{SCORE_HEAD}_mae",
+    second=f"{SCORE_HEAD}_acc2_non0",
+    best=tuple(f"{SCORE_HEAD}_{m}" for m in ("mae", "acc2_non0", "corr")),
+    labels=("MAE", "Acc-2", "Corr"),
+    higher=False,
+)
+
+
+def scale_of(cells: Sequence[CellResult]) -> Scale:
+    """`SENTIMENT` for cells trained on the sentiment score alone, else UA and WA."""
+    targets = {str(r.row.get("config", {}).get("target") or "") for r in cells}
+    return SENTIMENT if targets == {SCORE_HEAD} else Scale()
 
 
 def probe_md(table: dict[str, Any], results: Sequence[CellResult], heading: list[str]) -> str:
@@ -36,17 +69,17 @@ def probe_md(table: dict[str, Any], results: Sequence[CellResult], heading: list
     lines = [*heading[:2], *papers, *heading[2:], _settings(results)]
     for column, cells in corpora(results).items():
         lines += ["", f"### {column}", "", _ours_line(cells), _emobox_line(cells), ""]
-        by_encoder = encoders(cells)
+        by_encoder, scale = encoders(cells), scale_of(cells)
         rows = []
         for stem, mine in by_encoder.items():
-            best = best_layer(mine)
+            best = best_layer(mine, scale)
             for r in mine:
-                rows.append([stem, _layer_label(r, best), _pool(r), *_ours(r)])
-        head = ["encoder", "layer", "read from", "UA (ours)", "WA (ours)", "n"]
-        lines += markdown_table(head, rows)
+                rows.append([stem, _layer_label(r, best), _pool(r), *_ours(r, scale)])
+        named = [f"{label} (ours)" for label in scale.labels[:2]]
+        lines += markdown_table(["encoder", "layer", "read from", *named, "n"], rows)
         lines += ["", f"#### {column} per encoder: best layer, last layer, weighted sum, "
                   "published", ""]  # fmt: skip
-        lines += markdown_table(*_summary(by_encoder))
+        lines += markdown_table(*_summary(by_encoder, scale))
     return "\n".join(lines) + "\n"
 
 
@@ -71,10 +104,12 @@ def layer(r: CellResult) -> int | None:
     return None if value is None else int(value)
 
 
-def best_layer(cells: Sequence[CellResult]) -> CellResult | None:
-    """The single layer of highest mean UA (ties: the lower layer), None before any ran."""
-    scored = [(ms[0], -(layer(r) or 0), r) for r in cells if layer(r) is not None
-              if (ms := r.mean_std("ua")) is not None]  # fmt: skip
+def best_layer(cells: Sequence[CellResult], scale: Scale = Scale()) -> CellResult | None:
+    """The single layer of highest mean UA (`scale`: its first score, highest or lowest;
+    ties: the lower layer), None before any ran."""
+    sign = 1.0 if scale.higher else -1.0
+    scored = [(sign * ms[0], -(layer(r) or 0), r) for r in cells if layer(r) is not None
+              if (ms := r.mean_std(scale.first)) is not None]  # fmt: skip
     return max(scored, key=lambda s: s[:2])[2] if scored else None
 
 
@@ -92,6 +127,7 @@ def _ours_line(cells: Sequence[CellResult]) -> str:
     held = "" if run is None else f" (speaker-{'in' if independent else ''}dependent)"
     validation = f"; validation: {run.validation or '-'}" if run is not None else ""
     classes = f"; {len(run.classes)} classes ({', '.join(run.classes)})" if run else ""
+    classes = classes if not run or run.classes else f"; target {config.get('target')}"
     classes = classes or f"; class set {config.get('classes', '-')}"
     return f"Ours: {config.get('protocol', '-')}{held}{validation}{classes}."
 
@@ -134,7 +170,7 @@ def _settings(results: Sequence[CellResult]) -> str:
         f"{config.get('dropout')}), {config.get('epochs')} epochs, batch "
         f"{config.get('batch_size')}{batches}, lr {config.get('lr')}, "
         f"{len(config.get('seeds', []))} seed(s) per (layer, fold); the best layer is the "
-        "one of highest mean UA."
+        "one of highest mean UA (of lowest mean MAE on the sentiment score)."
     )
 
 
@@ -156,9 +192,9 @@ def _pool(r: CellResult) -> str:
     )
 
 
-def _ours(r: CellResult) -> list[str]:
-    ms = r.mean_std("ua")
-    return [r.ours("ua"), r.ours("wa"), "-" if ms is None else str(ms[2])]
+def _ours(r: CellResult, scale: Scale) -> list[str]:
+    ms = r.mean_std(scale.first)
+    return [r.ours(scale.first), r.ours(scale.second), "-" if ms is None else str(ms[2])]
 
 
 def _emobox_model(meta: dict[str, Any]) -> str:
@@ -167,25 +203,33 @@ def _emobox_model(meta: dict[str, Any]) -> str:
     return str(model) if model else f"none (EmoBox has no {meta.get('matched_by', '?')})"
 
 
-def _summary(by_encoder: dict[str, list[CellResult]]) -> tuple[list[str], list[list[str]]]:
-    head = ["encoder", "best layer", *(f"{m.upper()}" for m in BEST), "last layer", "UA"]
-    head += [f"{WEIGHTED}: weights peak at", "UA", "WA", "EmoBox model"]
+def _summary(
+    by_encoder: dict[str, list[CellResult]], scale: Scale
+) -> tuple[list[str], list[list[str]]]:
+    first, second = scale.labels[:2]
+    head = ["encoder", "best layer", *scale.labels, "last layer", first]
+    head += [f"{WEIGHTED}: weights peak at", first, second, "EmoBox model"]
     for p in PAPERS:
         head += [f"{p.name} {m.upper()} (paper; beside our {p.beside})" for m in p.keys]
     rows = []
     for stem, cells in by_encoder.items():
-        best = best_layer(cells)
+        best = best_layer(cells, scale)
         single = [r for r in cells if layer(r) is not None]
         last = single[-1] if single else None
         summed = next((r for r in cells if layer(r) is None), None)
         row = [stem]
-        row += ["-"] * 4 if best is None else [str(layer(best)), *(best.ours(m) for m in BEST)]
-        row += ["-", "-"] if last is None else [str(layer(last)), last.ours("ua")]
+        shown = [] if best is None else [str(layer(best)), *(best.ours(m) for m in scale.best)]
+        row += shown or ["-"] * 4
+        row += ["-", "-"] if last is None else [str(layer(last)), last.ours(scale.first)]
         if summed is None:
             row += ["not in this sweep", "-", "-"]
         else:
             top = peak(summed.run)
-            row += ["-" if top is None else str(top), summed.ours("ua"), summed.ours("wa")]
+            row += [
+                "-" if top is None else str(top),
+                summed.ours(scale.first),
+                summed.ours(scale.second),
+            ]
         row.append(_emobox_model(cells[0].row["meta"]))
         published = cells[0].row["published"]  # as the sweep's manifest recorded them
         for p in PAPERS:

@@ -4,11 +4,13 @@ For every table of ``<out>/sweeps/*.json`` (`ser.sweep.runner.write_manifest`), 
 per cell in the paper's order: our UA and WA (mean ± std as `ser report` writes them),
 the paper's numbers beside them (its protocol named above the table), and the Wilcoxon
 signed-rank test over the (seed, fold) pairs a cell shares with the paper's reference
-row, with the mean difference. The fusion study's cells are laid out as its Table 2
-(fusion layer and method by loss), with its Tables 1 and 3 from the same runs. A table
+row, with the mean difference; cells with further heads (emotion attributes, ...) show
+each one's score beside them (`Head.score_column`: the attributes' mean CCC). The fusion
+study's cells are laid out as its Table 2 (fusion layer and method by loss), with its
+Tables 1 and 3 from the same runs. A table
 swept over several corpora has a column group per corpus (`ser.sweep.by_corpus`). CSV
 holds one line per (cell, seed, fold), with the cell's corpus last when a sweep spans
-corpora.
+corpora, and each further head's score.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ser.heads.attribute_metrics import MEAN, AttributeMetrics
+from ser.heads.recorded import record_heads
+from ser.heads.reported import Reported
 from ser.report.runs import markdown_table
 from ser.runs.record import RunRecord
 from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, papers_apply, spans_corpora
@@ -31,6 +34,7 @@ from ser.sweep.cross_report import cross_md
 from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.probe_report import probe_md
 from ser.sweep.results import CellResult, load_sweeps
+from ser.sweep.sentiment_report import sentiment_md
 
 
 def paired_test(a: CellResult, ref: CellResult, metric: str) -> tuple[float, float, int]:
@@ -66,6 +70,9 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
                 continue
             if table["figure"] == "challenge":  # MSP-Podcast's tasks beside Test3's numbers
                 parts.append(challenge_md(table, results))
+                continue
+            if table["figure"] == "sentiment":  # MOSEI's score beside the published rows
+                parts.append(sentiment_md(table, results))
                 continue
             if spans_corpora(results):
                 parts.append(by_corpus_md(table, results, _paper, _versus, _protocol))
@@ -165,9 +172,10 @@ def _pivot(table: dict[str, Any], results: list[CellResult], ref: CellResult | N
 
 
 def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | None) -> list[str]:
-    metrics = table["metrics"]
-    ours = (*OURS, *((MEAN,) if _attributes(results) else ()))  # cells on attributes: CCC
-    head = ["cell", *("mean CCC (ours)" if m == MEAN else f"{m.upper()} (ours)" for m in ours)]
+    metrics, further = table["metrics"], _further(results)
+    ours = (*OURS, *(str(h.score_column()) for h in further))  # cells on attributes: CCC
+    head = ["cell", *(f"{m.upper()} (ours)" for m in OURS)]
+    head += [f"{h.score_label()} (ours)" for h in further]
     head += [f"{m.upper()} (paper)" for m in metrics]
     head += [f"vs {table['reference']}", "seeds x folds"]
     rows = [
@@ -183,9 +191,11 @@ def _rows(table: dict[str, Any], results: list[CellResult], ref: CellResult | No
     return ["", *markdown_table(head, rows)]
 
 
-def _attributes(results: Sequence[CellResult]) -> bool:
-    """Whether a cell trained on emotion attributes (its folds hold their scores)."""
-    return any(r.run is not None and any(e.attributes for e in r.run.folds) for r in results)
+def _further(results: Sequence[CellResult]) -> tuple[Reported, ...]:
+    """The heads beside the category any cell trained, whose score its row shows (the
+    emotion attributes' mean CCC, ...)."""
+    heads = record_heads([r.run for r in results if r.run is not None])
+    return tuple(h for h in heads if not h.category and h.score_column())
 
 
 def _paper(row: dict[str, Any], metric: str) -> str:
@@ -239,7 +249,7 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     corpora = any(spans_corpora(sweep["results"]) for sweep in sweeps)
-    ccc = any(_attributes(sweep["results"]) for sweep in sweeps)
+    further = _further([r for sweep in sweeps for r in sweep["results"]])
     writer.writerow(
         [
             "sweep",
@@ -255,7 +265,7 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
             "paper_ua",
             "paper_wa",
             *(["corpus"] if corpora else []),
-            *([MEAN] if ccc else []),
+            *(str(h.score_column()) for h in further),
         ]
     )
     for sweep in sweeps:
@@ -268,13 +278,17 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
             for e in r.run.folds if r.run is not None else []:
                 # "": a run on emotion attributes alone has no categorical score
                 ours = [_cell(e.metrics.get(k)) for k in ("ua", "wa", "f1")]
-                mean = [_ccc(e.attributes)] if ccc else []
-                writer.writerow([*cell, e.seed, e.fold, *ours, *paper, *where, *mean])
+                scores = [_score(h, e) for h in further]
+                writer.writerow([*cell, e.seed, e.fold, *ours, *paper, *where, *scores])
     return buf.getvalue()
 
 
-def _ccc(attributes: dict[str, Any]) -> str:
-    return f"{AttributeMetrics.from_dict(attributes).ccc_mean:.3f}" if attributes else ""
+def _score(head: Reported, entry: Any) -> str:
+    """The head's score of a fold entry ("": it has none)."""
+    metrics = head.recorded(entry)
+    if not metrics:
+        return ""
+    return f"{head.flat(metrics)[str(head.score_column())]:.{head.decimals}f}"
 
 
 def _cell(value: float | None) -> str:

@@ -35,7 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ser.errors import ConfigError
-from ser.sweep.presets import ALL, CHALLENGE, CROSS, PRESETS, Preset, Row
+from ser.sweep.presets import ALL, CHALLENGE, CROSS, PRESETS, SENTIMENT, Preset, Row
 from ser.sweep.probe import PARAMS as PROBE_PARAMS
 from ser.sweep.probe import PROBE, probe_table
 
@@ -94,12 +94,13 @@ def load_spec(
     `ser.sweep.probe`); `cross-corpus`'s are `made` by the caller from its stores
     (`ser.sweep.cross.cross_table`)."""
     cli = {"params": dict(params or {}), "fixed": dict(fixed or {}), "grid": dict(grid or {})}
-    if spec in (CROSS, CHALLENGE):
+    if spec in (CROSS, CHALLENGE, SENTIMENT):
         if made is None or made.name != spec:
             what = "are pairs of stores; give --store twice or more"
             what = what if spec == CROSS else "are made from its store; give --store"
             raise ConfigError(f"{spec}: its rows {what}")
-        _check_params(cli["params"], "--set", "--fix", {"audio": "audio=SET"})
+        keys = PARAM_KEYS if spec == SENTIMENT else {"audio": "audio=SET"}
+        _check_params(cli["params"], "--set", "--fix", keys)
         return _expand(spec, spec, (made,), cli)
     if spec == PROBE:
         _check_params(cli["params"], "--set", "--fix", PROBE_PARAMS)
@@ -113,7 +114,7 @@ def load_spec(
         return _expand(spec, spec, tables, cli)
     path = Path(spec)
     if not path.is_file():
-        known = ", ".join([*PRESETS, PROBE, CROSS, CHALLENGE, ALL])
+        known = ", ".join([*PRESETS, PROBE, CROSS, CHALLENGE, SENTIMENT, ALL])
         raise ConfigError(f"{spec}: neither a preset ({known}) nor a SPEC file")
     return _from_file(path, cli)
 

@@ -25,6 +25,7 @@ from ser.corpus.registry import (
     protocols_help,
 )
 from ser.errors import ConfigError
+from ser.heads.emotion_intensities import EMOTIONS_AS
 from ser.models import FamilyConfig, family_of
 from ser.models.batch import InputSpec, Unit
 from ser.models.config import field_defaults, option
@@ -97,8 +98,9 @@ class TrainConfig:
         "dominance: a linear head each, on the corpus's scale in records and predictions, "
         "validation selecting on their mean CCC; utterances without them left out and "
         "counted), or one of them; emotion+attributes (one body, both heads); a further "
-        'head joined with + (emotion+sentiment: MELD\'s sentiment; docs/train.md, "Heads"). '
-        "Recorded when not emotion.",
+        "head joined with + (emotion+sentiment: MELD's classes, CMU-MOSI/MOSEI's score in "
+        '[-3, 3]; sentiment+emotions: MOSEI\'s six emotions; docs/train.md, "Heads"). '
+        "Recorded when not emotion, as the store's corpus means it.",
         metavar="emotion|attributes|arousal|...|emotion+sentiment",
     )
     attribute_loss: str = option(
@@ -112,6 +114,10 @@ class TrainConfig:
         'benchmarks/README.md, "What should an attribute run weigh?"].',
         least=0.0,
     )
+    emotions_as: str = option(
+        "presence", "--target emotions (CMU-MOSEI's six) trains presence (a sigmoid each, BCE) "
+        "or intensity (L1 on [0, 3]); both score presence (docs/train.md).", choices=EMOTIONS_AS,
+    )  # fmt: skip
     labels: str = option(
         "hard",
         "Class targets: hard (the consensus label) or soft (the distribution of the "
@@ -230,7 +236,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
         )
     class_weights = config.class_weights or corpus.class_weights
     weights_from = corpus.title if class_weights not in ("none", config.class_weights) else ""
-    targets = run_targets(config, class_weights, tested)
+    targets = run_targets(config, class_weights, tested, corpus)
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
     parse_threads(config.threads)
     for name in ("epochs", "batch_size", "seeds", "patience", "members_at_once", "processes"):
@@ -252,7 +258,8 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
     where = str(protocol)
     if config.test_store:  # e.g. iemocap-to-meld: both stores' names
         where = f"{Path(config.store).stem}-to-{Path(config.test_store).stem}"
-    name = config.name or default_name(config, where, classes, corpus.class_weights)
+    spelled = dataclasses.replace(config, target=corpus.target(config.target))  # one name
+    name = config.name or default_name(spelled, where, classes, corpus.class_weights)
     if not name or "/" in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} is not a usable directory name")
     return Plan(
@@ -275,10 +282,16 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
     )
 
 
-def run_targets(config: TrainConfig, class_weights: str, tested: Any) -> Targets:
-    """The run's `Targets`; `ConfigError` for options that do not go with them."""
+def run_targets(
+    config: TrainConfig, class_weights: str, tested: Any, corpus: CorpusKind
+) -> Targets:
+    """The run's `Targets`, named as the store's kind means them (`CorpusKind.target`);
+    `ConfigError` for options that do not go with them."""
     weight = ATTRIBUTE_WEIGHT if config.attribute_weight is None else config.attribute_weight
-    targets = Targets.parse(config.target, config.attribute_loss, weight, config.labels)
+    target = corpus.target(config.target)  # the one place a kind's spelling is read
+    targets = Targets.parse(
+        target, config.attribute_loss, weight, config.labels, config.emotions_as
+    )
     if targets.category is None and class_weights != "none" and config.class_weights:
         raise ConfigError(f"--class-weights weighs classes: --target {targets.name} has none")
     if tested is not None and (targets.name != Targets().name or targets.soft):
@@ -351,13 +364,8 @@ def _targets_name(config: TrainConfig) -> str:
         name += f"_attribute-loss-{config.attribute_loss}"
     if config.attribute_weight is not None and "+" in config.target:
         name += f"_attribute-weight{config.attribute_weight:g}"
+    name += f"_emotions-as-{config.emotions_as}" if config.emotions_as != "presence" else ""
     return name + ("_soft-labels" if config.labels == "soft" else "")
-
-
-def targets_record(targets: Targets) -> dict[str, Any]:
-    """The record's keys of a run's targets: none for the category with hard labels, so
-    the records of every such run stay as they were (`Targets.record_keys`)."""
-    return targets.record_keys()
 
 
 def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
@@ -381,7 +389,8 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
         **({"class_weights": plan.class_weights} if plan.class_weights != "none" else {}),
         # only cross-corpus: the test store's path (where) and what it holds (what)
         **({"test_store": str(config.test_store), "test": plan.test} if plan.test else {}),
-        **targets_record(plan.targets),
+        # none for the category with hard labels: every such run's record stays as it was
+        **plan.targets.record_keys(),
         "device": str(plan.device),  # resolved (the request "auto" says nothing)
         "precision": plan.precision,
         "out": str(config.out),

@@ -124,3 +124,9 @@ def test_a_span_extracts_as_the_same_samples_cut_to_a_file(tmp_path: Path, mosei
         assert len(got[0]) > 0
         np.testing.assert_array_equal(got[0], got[1])
     assert "cmu-mosei" in KINDS
+
+
+def test_sentiment_names_the_score_on_cmu_corpora_and_the_classes_elsewhere() -> None:
+    for kind in ("cmu-mosi", "cmu-mosei"):
+        assert KINDS[kind].target("sentiment+emotions") == "sentiment-score+emotions"
+    assert KINDS["meld"].target("emotion+sentiment") == "emotion+sentiment"

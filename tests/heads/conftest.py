@@ -43,3 +43,16 @@ def msp_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
                       "--features", "logmel", "--quiet")  # fmt: skip
     assert code == 0, shown
     return root / "p.zarr"
+
+
+@pytest.fixture(scope="session")
+def mosei_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic CMU-MOSEI corpus (its sentiment scores and six emotion intensities
+    as manifest columns) extracted to log-mel features."""
+    root = tmp_path_factory.mktemp("heads-mosei")
+    code, shown = ser("demo-corpus", root / "mosei", "--layout", "cmu-mosei")
+    assert code == 0, shown
+    code, shown = ser("extract", root / "mosei", "--store", root / "e.zarr",
+                      "--features", "logmel", "--quiet")  # fmt: skip
+    assert code == 0, shown
+    return root / "e.zarr"

@@ -1,8 +1,9 @@
 """A new head is one file and one registry line: this file is that file. `duration` (how
 long an utterance lasts, in seconds, from the manifest's `duration` column) is a head of
 one number, trained with the squared error beside the emotion, selected on and scored by
-its mean absolute error; it trains, reports and predicts end to end on the synthetic MELD
-corpus's store without a line of ser knowing it."""
+its mean absolute error, broken down by speaker (`ser report --by speaker`) and with no
+paired test or plot of its own; it trains, reports and predicts end to end on the
+synthetic MELD corpus's store without a line of ser knowing it."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ import numpy as np
 import pytest
 import torch
 
+from ser.errors import ReportError
 from ser.heads.base import GoldSource, Head
 from ser.heads.registry import HEADS, register
+from ser.report.breakdown import breakdown_table
+from ser.report.paired import paired_bootstrap
+from ser.runs.predictions import PredictionTable
 from tests.heads.conftest import ser
 
 # --- the head's file ----------------------------------------------------------------
@@ -27,6 +32,7 @@ from tests.heads.conftest import ser
 class DurationHead(Head):
     name: ClassVar[str] = "duration"
     score_name: ClassVar[str] = "-MAE"
+    breakdowns: ClassVar[tuple[str, ...]] = ("speaker",)
 
     def width(self, n_classes: int) -> int:
         return 1
@@ -56,6 +62,16 @@ class DurationHead(Head):
     def pool(self, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         n = sum(int(f["n"]) for f in folds)
         return {"mae": sum(float(f["mae"]) * int(f["n"]) for f in folds) / n, "n": n}
+
+    def breakdown_header(self, label: str, by: str, fmt: str) -> list[str]:
+        return [f"{label} duration MAE"]
+
+    def breakdown_cells(self, rows: Any, by: str, key: str, fmt: str) -> list[str]:
+        gold, seconds = (rows.cells[:, rows.further.index(c)].astype(float) for c in COLUMNS)
+        return [f"{np.abs(seconds - gold).mean():.2f}"]
+
+
+COLUMNS = ("duration_gold", "duration_seconds")  # its columns of predictions.csv
 
 
 # --- the test -----------------------------------------------------------------------
@@ -89,6 +105,22 @@ def test_a_new_head_trains_reports_and_predicts(
     assert code == 0, shown
     (table,) = csv.DictReader(io.StringIO(shown[shown.index("run,") :]))
     assert float(table["mean_duration_mae"]) == round(mae, 2)
+    code, shown = ser("report", run, "--by", "speaker", "--format", "csv")
+    assert code == 0, shown
+    by = list(csv.DictReader(io.StringIO(shown[shown.index("speaker,") :])))
+    first = by[0]["speaker"]
+    mine = [abs(float(r["duration_seconds"]) - float(r["duration_gold"]))
+            for r in rows if r["speaker"] == first]  # fmt: skip
+    assert float(by[0][f"{run.name} duration MAE"]) == round(np.mean(mine), 2)
+    assert f"{run.name} ua" in by[0]  # the category's beside it
+    code, shown = ser("report", run, run, "--paired")  # the category's test; none of its own
+    assert code == 0 and "| UA |" in shown, shown
+    assert "Not tested: duration (the head has no paired test)." in shown
+    code, shown = ser("report", run, "--plots", tmp_path / "plots")
+    assert code == 0, shown
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        f"{run.name}_confusion.png", f"{run.name}_curves.png",
+    ]  # fmt: skip
     wav = next((meld_store.parent / "meld").rglob("*.wav"))
     code, shown = ser("predict", "--run", run, wav, "--json")
     assert code == 0, shown
@@ -108,3 +140,22 @@ def test_a_record_of_a_head_this_ser_does_not_know_is_one_line(
     register(DurationHead)
     assert code != 0 and "Traceback" not in shown
     assert "scored a head 'duration' this ser does not know" in shown
+
+
+def test_a_head_without_a_paired_test_or_a_breakdown_is_refused_by_name(
+    duration: type[Head],
+) -> None:
+    """Runs with the head alone: `--paired` says the head has no paired test, `--by
+    class` that no run has classes, one line each."""
+    n = 6
+    table = PredictionTable.of(
+        (), 0, "f1", [f"u{i}" for i in range(n)], ["F", "M"] * 3, range(n), [-1] * n,
+        [-1] * n, np.zeros((n, 0)), further=COLUMNS,
+        cells=[[f"{i}", f"{i + 0.5}"] for i in range(n)],
+    )  # fmt: skip
+    with pytest.raises(ReportError, match=r"^--paired: no paired test for the duration head$"):
+        paired_bootstrap(table, table)
+    with pytest.raises(ReportError, match="none of the runs has any"):
+        breakdown_table([("d", table)], "class")
+    lines = breakdown_table([("d", table)], "speaker", "csv").splitlines()
+    assert lines == ["speaker,n,d duration MAE", "F,3,0.50", "M,3,0.50"]

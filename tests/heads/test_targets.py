@@ -109,6 +109,46 @@ def test_nothing_outside_the_heads_branches_on_which_heads_a_run_has() -> None:
     assert branch.search("    if plan.targets.emotion and data.targets is not None:")
 
 
+#: Lines of `ser report` and `ser sweep` that would say which heads a run has: a fold
+#: entry's or a table's attribute fields read outside the attribute head, the category
+#: or the attributes named, a condition on a run having categories or attributes, a
+#: summary's UA looked up to tell whether a run has the category.
+WHICH_HEAD = re.compile(
+    r"(?<!heads)\.(attributes|attr_gold|attr_pred)\b"
+    r"|\b(EmotionHead|AttributeHead)\b"
+    r"|\b(if|elif|and|or|not)\b[^\n]*\b(has_categories|run_attributes|table_attributes)\("
+    r"|\.get\([\"']ua[\"']\)\s+is\b"
+)
+#: The run record's types, which hold every head's part of a record and predictions.csv.
+RECORD_TYPES = ("record.py", "fold_entry.py", "predictions.py")
+
+
+def test_reports_and_sweeps_iterate_over_the_heads_never_asking_which() -> None:
+    """`ser report` (its table, --by, --paired, --plots) and `ser sweep`'s reports go
+    through each head's own methods (`ser.heads.reported`): nothing in ser/report or
+    ser/sweep reads one head's part of a record or names it."""
+    root = Path(ser.heads.targets.__file__).parents[1]
+    branch = re.compile(r"\b(if|elif|and|or|not)\b[^\n]*\btargets\.(emotion|attributes)\b")
+    found = [
+        f"{path.relative_to(root.parent)}:{n}: {line.strip()}"
+        for package in ("report", "sweep")
+        for path in sorted((root / package).rglob("*.py"))
+        if path.name not in RECORD_TYPES
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if WHICH_HEAD.search(line) or branch.search(line)
+    ]
+    assert found == []
+    for line in (  # what the reports did before the heads said it
+        "    if MEAN not in summary and any(e.attributes for e in run.folds):",
+        '    if table.attributes and by == "speaker":',
+        '    return summary.get("ua") is not None or any(entry.metrics for entry in run.folds)',
+        "        if has_categories(run):",
+        "    scores = attribute_metrics(table.attr_gold, table.attr_pred, table.attributes)",
+    ):
+        assert WHICH_HEAD.search(line), line
+    assert not WHICH_HEAD.search("from ser.heads.attributes import ATTRIBUTE_LOSSES")
+
+
 def test_reports_read_the_heads_without_torch() -> None:
     """`ser report` knows every head (its columns, its pooled scores) without loading
     torch: only training and prediction load it."""
@@ -119,7 +159,7 @@ def test_reports_read_the_heads_without_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split(maxsplit=1) == [
         "False",
-        "['multilabel', 'sentiment', 'sentiment-score']\n",
+        "['emotions', 'multilabel', 'sentiment', 'sentiment-score']\n",
     ]
 
 
@@ -154,3 +194,24 @@ def test_a_head_no_utterance_has_gold_for_is_refused() -> None:
     )
     assert found["sentiment"][:, 0].tolist() == [2.0, 1.0, 0.0]
     assert found["emotion"][:, 0].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_heads_option_flows_from_the_targets_into_the_head_and_the_records() -> None:
+    """`--emotions-as` is a field of the targets, handed to the head that takes it (its
+    constructor's parameter of that name), recorded where that head trains."""
+    from ser.heads.emotion_intensities import EmotionIntensitiesHead
+
+    targets = Targets.parse("sentiment-score+emotions", emotions_as="intensity")
+    _, emotions = targets.heads
+    assert isinstance(emotions, EmotionIntensitiesHead) and emotions.emotions_as == "intensity"
+    assert targets.widths(3) == (1, 6)
+    assert targets.record_keys() == {"target": "sentiment-score+emotions",
+                                     "emotions_as": "intensity"}  # fmt: skip
+    assert Targets.from_record(targets.to_record()) == targets
+    assert "emotions_as" not in Targets.parse("emotions").to_record()  # the default: as before
+    assert Targets.parse("emotions").record_keys()["emotions_as"] == "presence"
+    assert "emotions_as" not in Targets.parse("emotion+sentiment").record_keys()
+    with pytest.raises(ConfigError, match="--emotions-as trains the emotions head"):
+        Targets.parse("emotion+sentiment-score", emotions_as="intensity")
+    with pytest.raises(ConfigError, match="--emotions-as 'loud'"):
+        Targets.parse("emotions", emotions_as="loud")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +106,26 @@ def test_by_speaker_gives_each_attributes_ccc_of_attribute_runs(tmp_path: Path) 
     assert by_class[0] == "| class | n | both | va |" and by_class[2].endswith("| - |")
     with pytest.raises(ReportError, match="none of the runs has any"):
         breakdown_table([va], "class")
+
+
+def test_a_head_with_no_breakdown_is_named_under_the_table() -> None:
+    """MELD's sentiment beside the category: the category breaks down, the sentiment head
+    has no breakdown and the legend says so rather than leaving it out unsaid."""
+    import ser.heads.sentiment  # noqa: F401  (registers the head)
+
+    t = run_table((0,))
+    sentiment = ("sentiment_gold", "sentiment_negative", "sentiment_neutral", "sentiment_positive")
+    cells = np.asarray([["neutral", "0.1", "0.8", "0.1"]] * len(t), dtype=str)
+    both = replace(t, further=sentiment, cells=cells)
+    text = breakdown_table([("run", both)], "speaker")
+    assert text.splitlines()[0] == "| speaker | n | run UA / WA |"
+    assert text.rstrip().endswith("Not broken down: sentiment (the head has no --by breakdown).")
+    assert "Not broken down" not in breakdown_table([("run", t)], "speaker")
+    n = len(t)  # a run of the sentiment alone: a column of "-", as wide as the others' rows
+    alone = PredictionTable.of(
+        (), 0, "f1", t.utt_id, t.speaker, t.row, [-1] * n, [-1] * n, np.zeros((n, 0)),
+        further=sentiment, cells=cells,
+    )  # fmt: skip
+    rows = breakdown_table([("run", t), ("alone", alone)], "speaker", "csv").splitlines()
+    assert rows[0] == "speaker,n,run ua,run wa,alone" and rows[1].endswith(",")
+    assert all(len(row.split(",")) == 5 for row in rows)

@@ -125,3 +125,31 @@ def test_runs_with_both_heads_are_tested_on_both(tmp_path: Path) -> None:
     two = run_predictions(attribute_run(tmp_path, "two", ("arousal", "valence")))[1]
     shared = [r.metric for r in paired_bootstrap(two, only, resamples=20)]
     assert shared == ["mean CCC", "CCC arousal"]
+
+
+def test_a_head_both_runs_have_with_no_paired_test_is_named() -> None:
+    """MELD's sentiment beside the category in both runs: the category is tested, and
+    the table names the sentiment head as not tested."""
+    import ser.heads.sentiment  # noqa: F401  (registers the head)
+
+    columns = ("sentiment_gold", "sentiment_negative", "sentiment_neutral", "sentiment_positive")
+    base = table(noisy(GOLD, 0.3, 1), GOLD)
+    cells = np.asarray([["neutral", "0.1", "0.8", "0.1"]] * len(base), dtype=str)
+    both = replace(base, further=columns, cells=cells)
+    results = paired_bootstrap(both, both, resamples=20)
+    assert [r.metric for r in results] == ["UA", "WA"] and results[0].untested == ("sentiment",)
+    text = paired_table("a", "b", results)
+    assert text.rstrip().endswith("Not tested: sentiment (the head has no paired test).")
+    assert "Not tested" not in paired_table("a", "b", paired_bootstrap(base, both, 20))
+
+
+def test_a_head_is_found_by_its_columns_whatever_they_are_named_after_it() -> None:
+    """CMU-MOSEI's emotions head names its columns per emotion (``emotions_<e>_gold``):
+    the paired table still names it as not tested."""
+    import ser.heads.emotion_intensities  # noqa: F401  (registers the head)
+
+    base = table(noisy(GOLD, 0.3, 1), GOLD)
+    columns = ("emotions_happy_gold", "emotions_happy")
+    cells = np.asarray([["1", "0.5"]] * len(base), dtype=str)
+    both = replace(base, further=columns, cells=cells)
+    assert paired_bootstrap(both, both, resamples=20)[0].untested == ("emotions",)

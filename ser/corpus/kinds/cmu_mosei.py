@@ -15,7 +15,9 @@ wavs). Videos labelled but in none of the SDK's standard folds are `unassigned`.
 Class sets by the score's sign (the label code): `sentiment` (neg, neu: exactly 0, pos)
 and `2` (neg, pos: zeros left out, the field's "non0" convention). Protocols: `standard`,
 the SDK's folds (train trained, valid validating, test tested; the default), and every
-kind's (`random` for quick checks).
+kind's (`random` for quick checks). Targets: `--target sentiment` is the score's
+regression (`ser.heads.sentiment_score`), `--target emotions` MOSEI's six intensities
+(`ser.heads.emotion_intensities`), `sentiment+emotions` both.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ CORPORA = {"cmu-mosi": "CMU-MOSI", "cmu-mosei": "CMU-MOSEI"}
 SENTIMENT_NAMES = {"neg": "negative sentiment", "neu": "neutral sentiment",
                    "pos": "positive sentiment"}  # fmt: skip
 _SIGNS = ("neg", "neu", "pos")
+#: `--target sentiment` here is the score in [-3, 3] the field trains (the head
+#: `sentiment-score`), not MELD's three classes.
+SPELLED = {"sentiment": "sentiment-score"}
 LABEL_SETS: dict[str, LabelSet] = {
     "sentiment": LabelSet("sentiment", _SIGNS, {c: c for c in _SIGNS}, SENTIMENT_NAMES),
     "2": LabelSet("2", ("neg", "pos"), {"neg": "neg", "pos": "pos"}, SENTIMENT_NAMES),
@@ -156,10 +161,10 @@ def _sign(score: float) -> str:
 register(CorpusKind(
     "cmu-mosei", "CMU-MOSEI", LAYOUT, read_mosei, detect_mosei, signature, fixed(LABEL_SETS),
     "standard", classes="sentiment", groups=("split",), own=(Standard,),
-    by=("split", "speaker"), synthetic=Synthetic.in_toolkit("cmu-mosei"),
+    by=("split", "speaker"), synthetic=Synthetic.in_toolkit("cmu-mosei"), spelled=SPELLED,
 ))  # fmt: skip
 register(CorpusKind(
     "cmu-mosi", "CMU-MOSI", LAYOUT, read_mosi, detect_mosi, signature, fixed(LABEL_SETS),
     "standard", classes="sentiment", groups=("split",), own=(Standard,),
-    by=("split", "speaker"), synthetic=Synthetic.in_toolkit("cmu-mosi"),
+    by=("split", "speaker"), synthetic=Synthetic.in_toolkit("cmu-mosi"), spelled=SPELLED,
 ))  # fmt: skip

@@ -1,0 +1,222 @@
+"""`Reported`: what a head says in `ser report`, with the defaults every head has.
+
+A run record's fold entries keep each head's test metrics (`recorded`: under the entry's
+``heads`` by name, by default); `ser report` reads them through the run's heads and
+never asks which head it holds:
+
+- `of_records` / `of_predictions`: the head as run records or a predictions.csv table
+  hold it (None: they do not);
+- `summary`, `pooled`: its numbers' mean ± std over seeds (`flat` of each fold's
+  metrics, as `ser.heads.metrics.summarize` takes UA's) and its pooled metrics (`pool`);
+- `report_header` / `report_cells` / `report_legend`: its columns of the table (by
+  default each number's mean, then its pooled value), `score_column`: the column a
+  sweep's table shows of it;
+- `breakdowns`, `breakdown_keys` / `breakdown_rows` / `breakdown_header` /
+  `breakdown_cells`: its part of `ser report --by` (by default none, and the table says
+  so); `paired`: its paired bootstrap between two runs (`--paired`; by default none);
+- `plot_run`, `plot_predictions`: its figures for `--plots` (of the record's pooled
+  metrics, of predictions.csv).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ser.errors import ReportError
+from ser.heads.metrics import mean_std_text, over_seeds
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A head's paired test of two runs: the metrics it scores (`names`), `score` of
+    resamples as utterance counts [R, N] -> [R, 2 runs, len(names)], their decimals, and
+    what the table's legend adds of them."""
+
+    names: tuple[str, ...]
+    score: Callable[[np.ndarray], np.ndarray]
+    decimals: int = 2
+    legend: str = ""
+
+
+class Reported:
+    """`ser report`'s side of `ser.heads.base.Head` (the module docstring)."""
+
+    name: ClassVar[str]
+    score_key: ClassVar[str | None]
+    score_name: ClassVar[str]
+    #: It is the run's category (`ser.heads.base.Head.category`).
+    category: ClassVar[bool] = False
+    #: Its columns are in every table, "-" for a run without it (the category's, which
+    #: every paper's table has).
+    always_shown: ClassVar[bool] = False
+    #: The decimals its numbers show (a CCC's: 3).
+    decimals: ClassVar[int] = 2
+    #: The `--by` breakdowns it has cells of ("speaker", "class"); none: the breakdown
+    #: table says it has none.
+    breakdowns: ClassVar[tuple[str, ...]] = ()
+    #: It draws a figure of a run's predictions.csv (`plot_predictions`).
+    plots_predictions: ClassVar[bool] = False
+
+    def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def pool(self, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def plot(self, fig: Any, pooled: Mapping[str, Any], title: str) -> bool:
+        """Draw its pooled metrics into `fig` (a matplotlib `Figure`) for `ser report
+        --plots`; False: it has no plot (the default)."""
+        return False
+
+    @classmethod
+    def of_records(cls, runs: Sequence[Any]) -> Reported | None:
+        """This head as the run records `runs` scored it (built with no arguments where a
+        fold entry holds metrics under its name); None: none of them did."""
+        scored = any(cls.name in e.heads for run in runs for e in run.folds)
+        return cls() if scored else None
+
+    @classmethod
+    def of_predictions(cls, table: Any) -> Reported | None:
+        """This head as a predictions.csv table holds it (its columns, each named
+        ``<name>_...``: `Head.columns`); None: the table has none of it."""
+        return cls() if any(c.startswith(f"{cls.name}_") for c in table.further) else None
+
+    def recorded(self, entry: Any) -> Mapping[str, Any]:
+        """Its test metrics in a run record's fold entry ({}: none)."""
+        return entry.heads.get(self.name) or {}
+
+    def folds(self, run: Any) -> list[tuple[int, Mapping[str, Any]]]:
+        """(seed, metrics) of every fold entry of `run` holding its metrics."""
+        return [(e.seed, m) for e in run.folds if (m := self.recorded(e))]
+
+    def summary(self, run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
+        """Mean ± std over seeds of its numbers ({}: none), for the run's summary beside
+        what the trainer `recorded` of every head."""
+        pairs = [(seed, self.flat(m)) for seed, m in self.folds(run)]
+        return over_seeds(pairs) if pairs else {}
+
+    def pooled(self, run: Any) -> dict[str, Any]:
+        """Its metrics of every fold's test predictions together ({}: none)."""
+        folds = [m for _, m in self.folds(run)]
+        return self.pool(folds) if folds else {}
+
+    def number(self, metrics: Mapping[str, Any], key: str) -> float | None:
+        """Its number `key` (a `flat` key) of a fold's `metrics`; None: not one it has."""
+        return self.flat(metrics).get(key) if metrics else None
+
+    def score_column(self) -> str | None:
+        """The `flat` key of its `score` (tables of sweeps show it); None: none."""
+        return f"{self.name}_{self.score_key}" if self.score_key else None
+
+    def score_label(self) -> str:
+        """`score_column` as a table's header reads it."""
+        return f"{self.name} {self.score_name}"
+
+    def report_header(self, runs: Sequence[Any], as_csv: bool) -> list[str]:
+        """Its columns of `ser report`'s table of `runs`: each number's mean (CSV: and
+        std), then each pooled value."""
+        keys = self._keys(runs)
+        if as_csv:
+            means = [c for k in keys for c in (f"mean_{k}", f"mean_{k}_std")]
+            return means + [f"pooled_{k}" for k in keys]
+        return [f"mean {shown(k)}" for k in keys] + [f"pooled {shown(k)}" for k in keys]
+
+    def report_cells(
+        self, run: Any, runs: Sequence[Any], summary: Mapping[str, Any], as_csv: bool
+    ) -> list[str]:
+        """The run's cells under `report_header` ("-", CSV: empty, where it lacks one);
+        `summary`: the run's, every head's numbers."""
+        mine, none = self.summary(run, {}), "" if as_csv else "-"
+        pooled = self.flat(p) if (p := self.pooled(run)) else {}
+        n, keys, cells = int(mine.get("n", 0)), self._keys(runs), []
+        for key in keys:
+            mean, std = mine.get(key), mine.get(f"{key}_std")
+            if as_csv:
+                cells += [self._number(mean, none), self._number(std, none) if n > 1 else ""]
+            elif mean is None or std is None:
+                cells.append(none)
+            else:
+                cells.append(mean_std_text(float(mean), float(std), n, self.decimals))
+        return cells + [self._number(pooled.get(key), none) for key in keys]
+
+    def report_legend(self, runs: Sequence[Any]) -> str:
+        """What the table's legend says of its columns ("": nothing)."""
+        return ""
+
+    def breakdown_keys(self, table: Any, by: str) -> list[str] | None:
+        """The rows it defines of a `--by` breakdown other than by speaker (the
+        category's classes); None: it defines none."""
+        return None
+
+    def breakdown_rows(self, table: Any, by: str, key: str) -> np.ndarray:
+        """The rows [N] of `table` under the breakdown's row `key` (`breakdown_keys`)."""
+        raise ReportError(f"--by {by}: the {self.name} head defines no rows of it")
+
+    def breakdown_header(self, label: str, by: str, fmt: str) -> list[str]:
+        """The columns of its cells in a breakdown by `by` of the run `label`."""
+        return []
+
+    def breakdown_cells(self, rows: Any, by: str, key: str, fmt: str) -> list[str]:
+        """Its cells of a breakdown row, of the predictions `rows` under it."""
+        return []
+
+    def breakdown_legend(self, by: str) -> str:
+        """What the breakdown's legend says of its cells ("": nothing)."""
+        return ""
+
+    def shared(self, a: Any, b: Any) -> Reported | None:
+        """What of it both predictions.csv tables hold, `a` (its own) and `b`, for
+        `--paired`; None: `b` holds none of it; `ReportError`: they cannot be compared."""
+        return self if type(self).of_predictions(b) is not None else None
+
+    def paired(self, a: Any, b: Any, ids: list[str]) -> Paired | None:
+        """Its paired test of predictions.csv tables `a` and `b` on the utterances `ids`
+        both tested; None: it has none (the default)."""
+        return None
+
+    @property
+    def plot_name(self) -> str:
+        """What its plot files are named after (``<run>_<plot_name>.png``)."""
+        return self.name
+
+    def plot_run(self, fig: Any, run: Any, title: str) -> bool:
+        """Draw its figure of a run record into `fig` (`plot` of its pooled metrics);
+        False: it has none."""
+        pooled = self.pooled(run)
+        return bool(pooled) and self.plot(fig, pooled, title)
+
+    def plot_predictions(self, fig: Any, table: Any, title: str) -> bool:
+        """Draw its figure of a run's predictions.csv `table` into `fig`; False: none."""
+        return False
+
+    def _keys(self, runs: Sequence[Any]) -> list[str]:
+        """Its numbers any of `runs` has pooled values of, in their order."""
+        pooled = [self.pooled(run) for run in runs]
+        return list(dict.fromkeys(k for p in pooled if p for k in self.flat(p)))
+
+    def _number(self, value: float | None, none: str) -> str:
+        return none if value is None or math.isnan(value) else f"{value:.{self.decimals}f}"
+
+
+def shown(key: str) -> str:
+    """``sentiment_wf1`` -> ``sentiment WF1``, ``multilabel_micro_f1`` -> ``multilabel
+    micro F1``, ``multilabel_map`` -> ``multilabel mAP``; other words as they are
+    (``emotions_wa_sad`` -> ``emotions WA sad``).
+
+    >>> shown("sentiment-score_acc2_has0"), shown("emotions_f1_mean")
+    ('sentiment-score Acc-2 has0', 'emotions F1 mean')
+    """
+    name, _, score = key.partition("_")
+    words = [WORDS.get(w, w.upper() if w in UPPER else w) for w in score.split("_")]
+    return " ".join([name, *words])
+
+
+#: A score's abbreviations, upper case in a table's header.
+UPPER = frozenset({"ua", "wa", "f1", "wf1", "mae", "mse", "rmse", "ccc", "auc"})
+#: How a score's words read in a table's header where upper case would not do.
+WORDS = {"map": "mAP", "acc2": "Acc-2", "acc7": "Acc-7", "corr": "Corr"}
