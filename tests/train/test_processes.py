@@ -125,7 +125,7 @@ def test_a_pooled_run_is_the_same_pieces_in_one_process(store_path: Path, tmp_pa
     assert here.execution.processes == 1
     assert [e.stacked for e in pooled.folds] == [2, 2, 2, 2]
     assert results(pooled) == results(here)
-    curves = [json.dumps([e.curves for e in r.folds]) for r in (pooled, here)]
+    curves = [json.dumps([e.curves.to_json() for e in r.folds]) for r in (pooled, here)]
     assert curves[0] == curves[1]  # (as text: NaN, no validation, is no NaN's equal)
     for a, b in zip(
         states(tmp_path / "pooled" / "dialog", pooled),
