@@ -89,7 +89,8 @@ def claims_command(
 
         found.append(constant_claim(sentiment))
     check = None if asr_check is None else claims.asr_check(load_run(asr_check))
-    click.echo(claims.claims_text(found, check, metric), nl=False)
+    uses_metric = fused is not None or rmm_sweep is not None or asr_check is not None
+    click.echo(claims.claims_text(found, check, metric if uses_metric else None), nl=False)
 
 
 COMMANDS: list[click.Command] = [claims_command]

@@ -214,9 +214,12 @@ def asr_check(run: RunRecord) -> AsrCheck:
     return AsrCheck(run_label(run), models, asr_wer_label(run), seed_scores(run, "ua"), chance)
 
 
-def claims_text(claims: Sequence[Claim], asr: AsrCheck | None, metric: str = "ua") -> str:
-    """The closing summary: the rule, each claim's numbers and verdict, the ASR check."""
-    head = f"The papers' claims on these runs: {metric_label(metric)}, mean ± std over seeds."
+def claims_text(claims: Sequence[Claim], asr: AsrCheck | None, metric: str | None = "ua") -> str:
+    """The closing summary: the rule, each claim's numbers and verdict, the ASR check;
+    `metric`: what claims (a), (b) and the ASR check score (None: none of them is made,
+    each claim names its own metrics)."""
+    scored = "" if metric is None else f": {metric_label(metric)}"
+    head = f"The papers' claims on these runs{scored}, mean ± std over seeds."
     lines = [head, *textwrap.wrap(f"Rule: {RULE}", WIDTH)]
     for claim in claims:
         lines += ["", claim.title]

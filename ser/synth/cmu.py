@@ -7,8 +7,9 @@ real corpus.
 
 A segment's sentiment score in [-3, 3] is drawn first; its speech shows the emotion of
 the score's sign (happiness above, sadness or anger below, neutral near 0) at an intensity
-growing with |score|, and its text carries that emotion's cues (`ser.synth.text.compose`),
-so audio and text both predict the score. MOSEI's six intensities follow the same emotion.
+growing with |score|, and its text carries that emotion's cues (`ser.synth.text.compose`)
+in one sentence or, the stronger the opinion, up to three, so audio and text both
+predict the score. MOSEI's six intensities follow the same emotion.
 Quirk kept: one label row whose segment has no transcript line (the reader's problem).
 
 >>> import tempfile
@@ -116,7 +117,9 @@ def _write_video(
         end = start + len(samples) / audio.SAMPLE_RATE
         pieces += [pause, samples.astype(np.float32)]
         at = end
-        words = text.compose(rng, code)
+        # A stronger opinion is said at more length: more sentences, so more chances of
+        # its emotion's cue words (each sentence holds one with `text.CUE_P`'s chance).
+        words = " ".join(text.compose(rng, code) for _ in range(1 + round(abs(score) / 1.5)))
         lines.append(f"{video}___{segment}___{start:.3f}___{end:.3f}___{words}")
         values = (score, *_intensities(code, score)) if config.corpus == "cmu-mosei" else (score,)
         rows.append((f"{video}_{segment}", (round(start, 3), round(end, 3)), values))

@@ -78,6 +78,8 @@ def test_claims_on_attribute_heads_learning(tmp_path: Path) -> None:
     result = ser("claims", "--attributes", run)
     assert result.exit_code == 0, result.output
     assert "(c) the attribute heads learn" in result.stdout
+    # no claim scored by --metric was made: the heading names none (it said "UA (%)")
+    assert result.stdout.startswith("The papers' claims on these runs, mean ± std")
     assert "mean CCC: SHOWN" in result.stdout and "a constant prediction" in result.stdout
     refused = ser("claims", "--attributes", run_dir(tmp_path, "cat", [60.0, 61.0]))
     assert refused.exit_code != 0 and "not trained on emotion attributes" in refused.output
