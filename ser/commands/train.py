@@ -14,23 +14,17 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
-from rich.table import Table
 
 from ser.commands.options import THREADS_HELP, command_line
 from ser.commands.outputs import output_folder
+from ser.commands.train_summary import fold_scores, summary_table
 from ser.corpus.protocols.folds import VAL_ALIASES
 from ser.errors import ConfigError, ReportError
-from ser.heads.attribute_metrics import MEAN, AttributeMetrics
-from ser.heads.metrics import mean_std_text
-from ser.heads.registry import HEADS
 from ser.models import FAMILIES
-from ser.report.attribute_runs import attribute_pooled, run_attributes
 from ser.report.breakdown import Labelled, run_predictions
-from ser.report.head_runs import head_pooled, run_heads
 from ser.report.layer_weights import weights_lines
-from ser.report.runs import run_pooled, run_summary, spread_label
 from ser.runs.fold_entry import FoldEntry
-from ser.runs.record import RECORD, RunRecord
+from ser.runs.record import RECORD
 from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines, val_text
 from ser.train.options import MODEL, RUN, Option, train_config, train_options
 from ser.train.progress import Heartbeat, fold_label
@@ -212,82 +206,13 @@ class _ConsoleProgress(Progress):
         if self.task is not None:
             self.bar.remove_task(self.task)
             self.task = None
-        m = entry.metrics
         stacked = entry.stacked  # trained stacked: its seconds are a share
         share = f": 1/{stacked} of its stacked model's time" if stacked > 1 else ""
-        scores = f"UA {m['ua']:.2f} WA {m['wa']:.2f} F1 {m['f1']:.2f} " if m else ""
-        if entry.attributes:  # a run trained on emotion attributes
-            scores += f"CCC {AttributeMetrics.from_dict(entry.attributes).ccc_mean:.3f} "
-        for name, metrics in entry.heads.items():  # further heads: what each selects on
-            if name in HEADS:
-                shown = HEADS[name]()
-                key = shown.score_key  # its own number (an MAE, not the -MAE selected on)
-                value = metrics[key] if key in metrics else shown.score(metrics)
-                scores += f"{name} {shown.score_name} {value:.2f} "
+        scores = fold_scores(entry)
         self.message(
             f"seed {seed} {fold}: {scores}"
             f"(best epoch {entry.best_epoch}, {entry.seconds:.1f} s{share})"
         )
-
-
-def summary_table(record: RunRecord) -> Table:
-    """Per-fold scores, their mean (± std over seeds, or one seed's folds; no ± for one
-    value) and the pooled scores (every fold's predictions together) of a run record."""
-    # A run without classes: what it trained, its further heads or the attributes.
-    heads = ", ".join(run_heads(record)) or "attributes"
-    scored = f"{len(record.classes)} classes" if record.classes else heads
-    table = Table(title=f"{record.name} ({record.protocol}, {scored})")
-    # A run on emotion attributes: the mean CCC too; on attributes alone "-" for the rest.
-    ccc = bool(run_attributes(record))
-    further = _further(record)  # each further head's score: ("sentiment_wf1", "sentiment WF1")
-    keys = ("ua", "wa", "f1", *((MEAN,) if ccc else ()), *further)
-    for column in ("seed", "fold", "UA", "WA", "F1", *(("CCC",) if ccc else ()),
-                   *further.values(), "best epoch", "seconds"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "fold" else "right")
-    for e in record.folds:
-        flat = {**e.metrics, **_flat(e.attributes), **_heads_flat(e.heads)}
-        scores = (_shown_score(flat.get(k), k) for k in keys)
-        table.add_row(str(e.seed), e.fold, *scores, str(e.best_epoch), f"{e.seconds:.1f}")
-    s, pooled = run_summary(record), run_pooled(record)
-    n = int(s["n"])
-    means = [_shown_mean(s, k, n) for k in keys]
-    table.add_row("mean", spread_label(s), *means, "", f"{record.seconds:.1f}", style="bold")
-    seeds = int(s["seeds"])
-    over = "all folds" + (f", {seeds} seeds" if seeds > 1 else "")
-    pooled = {**pooled, **(attribute_pooled(record) or AttributeMetrics({})).flat()}
-    pooled |= {k: v for name in run_heads(record) for k, v in head_pooled(record, name).items()}
-    table.add_row("pooled", over, *(_shown_score(pooled.get(k), k) for k in keys), "", "")
-    if any(e.stacked > 1 for e in record.folds):
-        table.caption = "a fold's seconds: its stacked model's time / the members trained in it"
-    return table
-
-
-def _further(record: RunRecord) -> dict[str, str]:
-    """Each further head's score's flat key and its column (`Head.score_key`)."""
-    heads = [HEADS[name] for name in run_heads(record) if name in HEADS]
-    return {f"{h.name}_{h.score_key}": f"{h.name} {h.score_name}" for h in heads if h.score_key}
-
-
-def _heads_flat(heads: dict[str, Any]) -> dict[str, float]:
-    return {k: v for n, m in heads.items() if n in HEADS for k, v in HEADS[n]().flat(m).items()}
-
-
-def _flat(attributes: dict[str, Any]) -> dict[str, float]:
-    return AttributeMetrics.from_dict(attributes).flat() if attributes else {}
-
-
-def _shown_mean(summary: dict[str, Any], key: str, n: int) -> str:
-    if summary.get(key) is None:
-        return "-"
-    decimals = 3 if key == MEAN else 2  # a CCC is a fraction, UA a percentage
-    return mean_std_text(summary[key], summary[f"{key}_std"], n, decimals)
-
-
-def _shown_score(value: float | None, key: str) -> str:
-    """A score as the table shows it: CCC to 3 decimals, percentages to 2, "-": none."""
-    if value is None or math.isnan(value):
-        return "-"
-    return f"{value:.3f}" if key == MEAN else f"{value:.2f}"
 
 
 @click.command("report")

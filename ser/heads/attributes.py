@@ -156,6 +156,9 @@ class AttributeHead(Head):
     def score_label(self) -> str:
         return "mean CCC"
 
+    def console_columns(self) -> tuple[tuple[str, str], ...]:
+        return ((MEAN, "CCC"),)
+
     def report_header(self, runs: Sequence[Any], as_csv: bool) -> list[str]:
         return report.header(self.attributes, as_csv)
 

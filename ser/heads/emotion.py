@@ -116,6 +116,9 @@ class EmotionHead(CategoricalHead):
     def score_column(self) -> str | None:
         return "ua"
 
+    def console_columns(self) -> tuple[tuple[str, str], ...]:
+        return (("ua", "UA"), ("wa", "WA"), ("f1", "F1"))
+
     def report_header(self, runs: Sequence[Any], as_csv: bool) -> list[str]:
         return list(report.CSV_COLUMNS if as_csv else report.MD_COLUMNS)
 

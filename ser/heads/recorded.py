@@ -10,6 +10,7 @@ naming a head this ser does not know (a newer ser's, or one registered elsewhere
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ser.errors import ReportError
@@ -52,3 +53,17 @@ def run_heads(run: Any) -> tuple[Reported, ...]:
 def table_heads(table: Any) -> tuple[Reported, ...]:
     """The heads a predictions.csv table (`ser.runs.predictions.PredictionTable`) holds."""
     return tuple(h for kind in kinds() if (h := kind.of_predictions(table)) is not None)
+
+
+@dataclass(frozen=True)
+class _OneFold:
+    """One fold entry as a run record holding it alone (what `record_heads` reads)."""
+
+    folds: tuple[Any, ...]
+    name: str = "fold entry"
+    summary: None = None
+
+
+def entry_heads(entry: Any) -> tuple[Reported, ...]:
+    """The heads one fold entry (`ser.runs.fold_entry.FoldEntry`) scored."""
+    return record_heads([_OneFold((entry,))])

@@ -117,6 +117,12 @@ class Reported:
         """`score_column` as a table's header reads it."""
         return f"{self.name} {self.score_name}"
 
+    def console_columns(self) -> tuple[tuple[str, str], ...]:
+        """(`flat` key, header) of its numbers in `ser train`'s fold lines and summary
+        table: by default its score's."""
+        key = self.score_column()
+        return () if key is None else ((key, self.score_label()),)
+
     def report_header(self, runs: Sequence[Any], as_csv: bool) -> list[str]:
         """Its columns of `ser report`'s table of `runs`: each number's mean (CSV: and
         std), then each pooled value."""
