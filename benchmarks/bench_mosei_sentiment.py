@@ -11,7 +11,7 @@ on the synthetic CMU-MOSEI corpus?
    and MAE, by the claims' rule) and `ser report` (ours beside the published rows).
 
 Run:
-    .venv/bin/python benchmarks/bench_mosei_sentiment.py --workdir /tmp/bms    # ~13 min
+    .venv/bin/python benchmarks/bench_mosei_sentiment.py --workdir /tmp/bms    # ~8 min
     .venv/bin/python benchmarks/bench_mosei_sentiment.py --workdir /tmp/bms --epochs 150 --lr 3e-3
 """
 
