@@ -5,11 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from ser.cache import FeatureStore
 from ser.cli import main
+
+
+class Manifest:
+    """A manifest as heads read it: named columns."""
+
+    def __init__(self, **columns: list[object]) -> None:
+        self.columns = {k: np.asarray(v) for k, v in columns.items()}
+        self.names = list(columns)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.columns[name]
 
 
 def ser(*args: str | Path) -> tuple[int, str]:

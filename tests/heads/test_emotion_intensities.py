@@ -22,18 +22,8 @@ from ser.corpus.labels import get_label_set
 from ser.errors import ConfigError
 from ser.heads.base import GoldSource
 from ser.heads.emotion_intensities import EMOTIONS, EmotionIntensitiesHead
+from tests.heads.conftest import Manifest
 from tests.heads.conftest import ser as run_ser
-
-
-class _Manifest:
-    """A manifest as heads read it: named columns."""
-
-    def __init__(self, **columns: list[object]) -> None:
-        self.columns = {k: np.asarray(v) for k, v in columns.items()}
-        self.names = list(columns)
-
-    def column(self, name: str) -> np.ndarray:
-        return self.columns[name]
 
 
 def _example() -> tuple[np.ndarray, np.ndarray]:
@@ -125,13 +115,13 @@ def test_the_losses_leave_out_items_without_gold_under_vmap() -> None:
 
 def test_a_store_without_the_six_intensities_is_refused_naming_it() -> None:
     label_set = get_label_set("4")
-    mosi = SimpleNamespace(manifest=_Manifest(sentiment=[1.0, -2.0]), path=Path("mosi.zarr"))
+    mosi = SimpleNamespace(manifest=Manifest(sentiment=[1.0, -2.0]), path=Path("mosi.zarr"))
     with pytest.raises(ConfigError) as refused:
         EmotionIntensitiesHead().gold(GoldSource(mosi, label_set))
     assert "mosi.zarr" in str(refused.value)
     assert "happy, sad, anger, surprise, disgust, fear" in str(refused.value)
     columns = {e: [0.0, 1.0] for e in EMOTIONS}
-    mosei = SimpleNamespace(manifest=_Manifest(**columns, sentiment=[1.0, -2.0]))
+    mosei = SimpleNamespace(manifest=Manifest(**columns, sentiment=[1.0, -2.0]))
     found = EmotionIntensitiesHead().gold(GoldSource(mosei, label_set))
     assert found.shape == (2, 6) and found[1].tolist() == [1.0] * 6
 

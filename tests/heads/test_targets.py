@@ -23,6 +23,7 @@ from ser.heads.emotion import EmotionHead
 from ser.heads.registry import HEADS, register
 from ser.heads.sentiment import SentimentHead
 from ser.heads.targets import Targets
+from tests.heads.conftest import Manifest
 
 
 def test_parse_orders_the_heads_as_their_outputs() -> None:
@@ -163,17 +164,6 @@ def test_reports_read_the_heads_without_torch() -> None:
     ]
 
 
-class _Manifest:
-    """A manifest as heads read it: named columns."""
-
-    def __init__(self, **columns: list[object]) -> None:
-        self.columns = {k: np.asarray(v) for k, v in columns.items()}
-        self.names = list(columns)
-
-    def column(self, name: str) -> np.ndarray:
-        return self.columns[name]
-
-
 def test_a_head_no_utterance_has_gold_for_is_refused() -> None:
     """CMU-MOSEI's `sentiment` column holds scores, not MELD's classes: refused by name,
     before a model trains on nothing."""
@@ -183,12 +173,12 @@ def test_a_head_no_utterance_has_gold_for_is_refused() -> None:
     from ser.heads.base import GoldSource
 
     labels = ["neu", "hap", "sad"]
-    mosei = _Manifest(label=labels, sentiment=[1.5, -0.3, 0.0])
+    mosei = Manifest(label=labels, sentiment=[1.5, -0.3, 0.0])
     store = SimpleNamespace(manifest=mosei, path=Path("mosei.zarr"))
     source = GoldSource(store, get_label_set("4"))
     with pytest.raises(ConfigError, match=r"no utterance of mosei\.zarr has a sentiment value"):
         Targets.parse("emotion+sentiment").gold(source)
-    meld = _Manifest(label=labels, sentiment=["positive", "neutral", "negative"])
+    meld = Manifest(label=labels, sentiment=["positive", "neutral", "negative"])
     found = Targets.parse("emotion+sentiment").gold(
         GoldSource(SimpleNamespace(manifest=meld), source.label_set)
     )
