@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ser.cache import FeatureStore
+from ser.corpus.protocols.folds import FoldData
 from ser.errors import SerError
 from ser.heads.sentiment_score import COLUMN, SentimentScoreHead
 from ser.report.published_sentiment import HEAD
@@ -27,7 +28,7 @@ from ser.sweep.cells import cell_dir
 from ser.sweep.claims import Claim, ClaimsError, Scores, Verdict, seed_scores
 from ser.sweep.presets import SENTIMENT
 
-TRAIN = "train"  # the standard protocol's training fold, as the `split` group names it
+PROTOCOL = "standard"  # the CMU kinds' protocol: the SDK's train / valid / test folds
 # Acc-2 in both conventions: a median of exactly 0 (CMU-MOSEI's) is the non-negative class
 # in `has0` and the negative one in `non0`, so only both say what the constant scores.
 ACCURACIES = {"acc2_has0": "Acc-2 (has0, %)", "acc2_non0": "Acc-2 (non0, %)"}
@@ -87,18 +88,26 @@ def constant_scores(run: RunRecord, folder: Path) -> dict[int, dict[str, float]]
 
 
 def training_median(store: str) -> float:
-    """The median sentiment score of the store's standard training fold."""
+    """The median sentiment score of the store's standard training fold (its first
+    fold's training side, as the protocol cuts it)."""
     try:
-        manifest = FeatureStore.open(store).manifest
+        opened = FeatureStore.open(store)
+        manifest, corpus = opened.manifest, opened.corpus
     except (SerError, OSError) as e:
         raise ClaimsError(f"{store}: the run's store cannot be opened ({e})") from e
-    if COLUMN not in manifest.names or "split" not in manifest.groups:
-        raise ClaimsError(f"{store}: no {COLUMN} scores with a split group (not a MOSEI store)")
-    scores = np.asarray(manifest.column(COLUMN), dtype=np.float64)
-    train = (np.asarray(manifest.column("split")).astype(str) == TRAIN) & np.isfinite(scores)
-    if not train.any():
-        raise ClaimsError(f"{store}: no scored segment in the {TRAIN} fold")
-    return float(np.median(scores[train]))
+    if COLUMN not in manifest.names:
+        raise ClaimsError(f"{store}: no {COLUMN} scores (not a CMU-MOSI or MOSEI store)")
+    try:
+        rows = np.arange(len(manifest.utt_ids))
+        data = FoldData(np.zeros(len(rows), np.int64), corpus.columns["speaker"],
+                        corpus.groups(rows))  # fmt: skip
+        train = corpus.protocol(PROTOCOL).splits(data, "next-group", 0)[0].train
+    except (SerError, OSError) as e:
+        raise ClaimsError(f"{store}: the run's store cannot be read for its folds ({e})") from e
+    scores = np.asarray(manifest.column(COLUMN), dtype=np.float64)[train]
+    if not np.isfinite(scores).any():
+        raise ClaimsError(f"{store}: no scored segment in the {PROTOCOL} protocol's training side")
+    return float(np.median(scores[np.isfinite(scores)]))
 
 
 def _predictions(folder: Path) -> list[dict[str, str]]:

@@ -30,6 +30,7 @@ from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.config import option, specs
 from ser.models.nn.blocks import MLP
 from ser.models.registry import costs
+from ser.runs.provenance import ExecutionRecord
 from ser.runtime.cost import FamilyCost
 from ser.runtime.execution import Training, for_sweep, for_training
 from ser.runtime.threads import CpuBudget, ThreadChoice
@@ -89,26 +90,27 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def train_default(store: Path, out: Path) -> dict[str, object]:
+def train_default(store: Path, out: Path) -> ExecutionRecord:
     """Two seeds of the family trained with no execution option: its record's choice."""
     options = {"store": str(store), "features": "is13+bert-tiny", "fusion": "sum-logits",
                "protocol": "session5", "seeds": "2", "classes": "4", "device": "cpu",
                "out": str(out)}  # fmt: skip
     record = train(train_config(options))
     assert record.complete and len(record.folds) == 2
-    return record.execution or {}
+    assert record.execution is not None
+    return record.execution
 
 
 def test_the_policy_stacks_its_members_by_the_cost_it_states(
     registered: Family, store_path: Path, tmp_path: Path
 ) -> None:
     stated = train_default(store_path, tmp_path / "stated")
-    assert (stated["processes"], stated["stacked"]) == (1, None)  # 12-d members: <= 64
-    assert "s of training, under 30 s" in str(stated["source"])  # its min_seconds
+    assert (stated.processes, stated.stacked) == (1, None)  # 12-d members: <= 64
+    assert "s of training, under 30 s" in stated.source  # its min_seconds
     FAMILIES[FAMILY.name] = replace(FAMILY, cost=FamilyCost())  # a family stating none
     unstated = train_default(store_path, tmp_path / "unstated")
-    assert (unstated["processes"], unstated["stacked"]) == (1, 1)
-    assert "one process for sum_logits: processes unmeasured" in str(unstated["source"])
+    assert (unstated.processes, unstated.stacked) == (1, 1)
+    assert "one process for sum_logits: processes unmeasured" in unstated.source
 
 
 def test_big_runs_and_sweeps_of_it_go_to_processes_as_its_cost_says(registered: Family) -> None:
