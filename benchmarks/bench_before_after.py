@@ -4,10 +4,12 @@ A refactor that moves code must not slow what users run. This runs a set of the 
 benchmarks of this folder, each as its own checkout has it (`<checkout>/benchmarks/X.py`
 with `PYTHONPATH=<checkout>`, so each side runs its own `ser`, in this one interpreter and
 its packages), A B B A per benchmark (A: the baseline, B: this checkout), so a load
-that comes and goes falls on both alike. Per run: the command's wall seconds and the CPU
+that comes and goes falls on both alike. Per run: the command's wall seconds, the CPU
 seconds of its process tree (user + system, `resource.RUSAGE_CHILDREN`: steadier than
-the wall when other work shares the cores). Per benchmark: after / before of the medians,
-and of each back-to-back pair. One JSON object on stdout.
+the wall when other work shares the cores) and the benchmark's own timings where it
+prints JSON (each `*_s`: what its README section reports, without the set-up the whole
+command also times, such as writing a corpus). Per benchmark: after / before of the
+medians of each figure, and of each back-to-back pair's wall and CPU. One JSON object.
 
     git worktree add --detach /tmp/before <commit>
     .venv/bin/python benchmarks/bench_before_after.py --baseline /tmp/before       # ~25 min
@@ -46,8 +48,26 @@ BENCHES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+def seconds(obj: object, path: str = "") -> dict[str, float]:
+    """The benchmark's own timings in its JSON: every number under a key ending in `_s`,
+    by its path (``runs.0.read_s``)."""
+    if isinstance(obj, dict):
+        return {
+            k: v for key, value in obj.items() for k, v in seconds(value, f"{path}{key}.").items()
+        }
+    if isinstance(obj, list):
+        return {
+            k: v for n, value in enumerate(obj) for k, v in seconds(value, f"{path}{n}.").items()
+        }
+    key = path.rstrip(".")
+    if isinstance(obj, bool) or not isinstance(obj, int | float) or not key.endswith("_s"):
+        return {}
+    return {key: float(obj)}
+
+
 def run_once(checkout: Path, args: tuple[str, ...]) -> dict[str, float]:
-    """Wall and process-tree CPU seconds of one benchmark run from `checkout`."""
+    """Wall and process-tree CPU seconds of one benchmark run from `checkout`, and the
+    benchmark's own timings where it prints them as JSON (`seconds`)."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     with tempfile.TemporaryDirectory(prefix="ba-") as work:
         argv = [a.replace("{work}", work) for a in args]
@@ -63,7 +83,11 @@ def run_once(checkout: Path, args: tuple[str, ...]) -> dict[str, float]:
     if done.returncode != 0:
         raise SystemExit(f"{script} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall": round(wall, 2), "cpu": round(cpu, 2)}
+    try:
+        own = seconds(json.loads(done.stdout))
+    except json.JSONDecodeError:
+        own = {}  # prints no one JSON object: the whole command's figures alone
+    return {"wall": round(wall, 2), "cpu": round(cpu, 2), **own}
 
 
 def compare(baseline: Path, args: tuple[str, ...], repeats: int) -> dict[str, object]:
@@ -76,13 +100,15 @@ def compare(baseline: Path, args: tuple[str, ...], repeats: int) -> dict[str, ob
         for side, figures in timed.items():
             runs["before" if side == baseline else "after"].append(figures)
         pairs.append({k: timed[HERE][k] / timed[baseline][k] for k in ("wall", "cpu")})
+    shared = set.intersection(*(set(r) for r in runs["before"] + runs["after"]))
     ratio = {
         k: round(
             statistics.median(r[k] for r in runs["after"])
             / statistics.median(r[k] for r in runs["before"]),
             3,
         )
-        for k in ("wall", "cpu")
+        for k in sorted(shared, key=lambda k: (k not in ("wall", "cpu"), k))
+        if statistics.median(r[k] for r in runs["before"]) > 0
     }
     return {"runs": runs, "ratio": ratio, "pairs": [{k: round(v, 3) for k, v in p.items()}
                                                      for p in pairs]}  # fmt: skip
