@@ -28,8 +28,8 @@ from ser.heads.attribute_metrics import ATTRIBUTES, MEAN
 from ser.heads.metrics import mean_std, mean_std_text
 from ser.heads.recorded import record_heads
 from ser.heads.registry import HEADS
+from ser.heads.reported import shown as head_label
 from ser.report.attribute_runs import run_attributes
-from ser.report.head_runs import shown as head_label
 from ser.report.runs import asr_wer_label, run_label
 from ser.runs.record import RunRecord
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,10 @@ import numpy as np
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
 from ser.heads.attribute_metrics import MEAN, AttributeMetrics
-from ser.heads.metrics import Metrics, overall_metrics, summarize
+from ser.heads.recorded import run_heads
 from ser.heads.registry import HEADS
 from ser.models.targets import Targets
-from ser.report.attribute_runs import attribute_summary, has_categories, run_attributes
-from ser.report.head_runs import head_summary
+from ser.report.attribute_runs import has_categories, run_attributes
 from ser.runs.curves import Curves as RecordedCurves
 from ser.runs.fold_entry import FoldEntry, Sizes, Stage
 from ser.runs.predictions import PREDICTIONS, PredictionTable, read_predictions
@@ -115,18 +114,16 @@ def _further(record: RunRecord) -> tuple[str, ...]:
 
 
 def run_scores(record: RunRecord) -> tuple[Summary | None, dict[str, Any] | None]:
-    """The record's summary (mean ± std over seeds of the category's scores, then the
-    attributes') and pooled metrics (the category's; None without it)."""
+    """The record's summary (each head's mean ± std over seeds, in the run's head order)
+    and pooled metrics (the category's; None without it), made anew from its folds: the
+    record's own summary and pooled are the last group's."""
+    fresh = replace(record, summary=None, pooled=None)
+    heads = run_heads(fresh)
     summary: dict[str, Any] = {}
-    pooled = None
-    if has_categories(record):
-        results = [(e.seed, Metrics.from_dict(e.metrics)) for e in record.folds]
-        summary = summarize(results)
-        pooled = overall_metrics([m for _, m in results], record.classes).to_dict()
-    for key, value in (attribute_summary(record) or {}).items():
-        summary.setdefault(key, value)
-    for key, value in head_summary(record).items():
-        summary.setdefault(key, value)
+    for head in heads:
+        for key, value in head.summary(fresh, {}).items():
+            summary.setdefault(key, value)
+    pooled = next((h.pooled(fresh) for h in heads if h.category), None) or None
     return (Summary.from_json(summary) if summary else None), pooled
 
 
