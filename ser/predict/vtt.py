@@ -16,12 +16,18 @@ from typing import Protocol
 
 
 class Segment(Protocol):
-    path: str
-    label: str | None
-    probabilities: dict[str, float]
-    attributes: dict[str, float]
-    start: float | None
-    end: float | None
+    @property
+    def path(self) -> str: ...
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def probabilities(self) -> dict[str, float]: ...
+    @property
+    def attributes(self) -> dict[str, float]: ...
+    @property
+    def start(self) -> float | None: ...
+    @property
+    def end(self) -> float | None: ...
 
 
 def timestamp(seconds: float) -> str:
