@@ -333,7 +333,7 @@ def write_challenge(path: Path, result: PredictResult, task: str | None) -> None
 
 def write_vtt(path: Path, result: PredictResult) -> None:
     """The segments' WebVTT cues, atomically (as `write_csv`)."""
-    text = vtt_text(result.predictions)
+    text = vtt_text(result.predictions, [o.head for o in result.heads])
     atomic(path, lambda tmp: tmp.write_text(text, "utf-8"), "the subtitles", AGAIN)
 
 

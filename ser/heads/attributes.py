@@ -147,6 +147,9 @@ class AttributeHead(Head):
             return {}
         return {"attributes": {a: round(v, 4) for a, v in part.named().items()}}
 
+    def cue(self, part: Part) -> list[str]:
+        return [f"{a[0].upper()} {v:.1f}" for a, v in part.named().items()]
+
     # --- `ser train --json`: the mean CCC, per fold and over seeds ---------------------
 
     def json_summary(self, summary: Any) -> dict[str, Any]:

@@ -128,6 +128,10 @@ class EmotionHead(CategoricalHead):
         rounded = {c: round(v, 6) for c, v in made["probabilities"].items()}
         return {"class": made["label"], "probabilities": rounded}
 
+    def cue(self, part: Part) -> list[str]:
+        label = self.fields(part.values, part.names)["label"]
+        return [f"{label} {part.named()[label]:.2f}"]
+
     # --- `ser train --json`: WA, UA and macro F1, WA's and UA's std over seeds --------
 
     def json_summary(self, summary: Any) -> dict[str, Any]:

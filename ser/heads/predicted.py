@@ -9,7 +9,8 @@ side by side, in the run's head order; no writer asks which head it holds:
   cells of an input's row (empty for an input that failed); `predict_fails`: its cells
   say an input failed (the table's notes then give the error alone);
 - `predict_run`: its keys of the JSON object; `predict_json`: its keys of an input's
-  object there; `stream_json`: its keys of a `--stream` line.
+  object there; `stream_json`: its keys of a `--stream` line; `cue`: its words in a
+  segment's WebVTT cue (`--vtt`).
 
 By default a head shows its `fields` (`ser.heads.base.Head.fields`): each plain value a
 column of the table and the CSV, and all of them under the JSON's ``heads``.
@@ -84,6 +85,10 @@ class Predicted:
         """Its keys of a `--stream` line: by default its `fields` under ``heads``, none
         for a segment that failed."""
         return {} if part is None else self.predict_json(part, names)
+
+    def cue(self, part: Part) -> list[str]:
+        """Its words in a segment's WebVTT cue (none by default)."""
+        return []
 
 
 def joined(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -5,17 +5,23 @@ category and MOSEI's score and six emotions without it; failed inputs among them
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from rich.console import Console
 
+from ser.commands import predict as command
 from ser.commands.predict import as_json, table, write_csv
 from ser.heads.predicted import Part
 from ser.heads.targets import Targets
+from ser.predict import ensemble, scoring, stream, vtt
 from ser.predict.config import Output, Prediction, PredictResult, outputs_of
 
 PINNED = Path(__file__).parent / "pinned"
@@ -89,3 +95,32 @@ def test_the_outputs_are_the_pinned_ones(case: str, tmp_path: Path) -> None:
     write_csv(tmp_path / "p.csv", result)
     assert (tmp_path / "p.csv").read_text() == (PINNED / f"predict_{case}.csv").read_text()
     assert json.dumps(as_json(result)) + "\n" == (PINNED / f"predict_{case}.json").read_text()
+
+
+#: One head's part read by name, or a condition on the run having one (what the writers
+#: did before the heads said their parts).
+WHICH_HEAD = re.compile(
+    r"\.(label|probabilities|attributes|categorical)\b|\b(EmotionHead|AttributeHead)\b"
+    r"|\b(if|elif|and|or|not)\b[^\n]*\bclasses\b"
+)
+
+
+def test_the_writers_iterate_over_the_heads_never_asking_which() -> None:
+    writers: list[Callable[..., Any]] = [
+        command.as_json, command._json, command.table, command.write_csv, command._cells,
+        stream.line, vtt.vtt_text, vtt.cue_text, scoring._score, ensemble.outputs,
+        ensemble.ensemble,
+    ]  # fmt: skip
+    found = [
+        f"{w.__qualname__}: {line.strip()}"
+        for w in writers
+        for line in inspect.getsource(w).splitlines()
+        if WHICH_HEAD.search(line)
+    ]
+    assert found == []
+    for line in (  # what they did before
+        "    if result.categorical:",
+        '        probs += [p.attributes.get(a, "") for a in result.attributes]',
+        "    if model.ckpts[0].classes:",
+    ):
+        assert WHICH_HEAD.search(line), line
