@@ -155,8 +155,8 @@ def _score(
             made = ensemble(ckpts, data, model.device)
     predictions = [_prediction(i, item, failed) for i, item in enumerate(items)]
     names = ckpts[0].targets.names(ckpts[0].classes)
-    for head, named, rows in zip(heads, names, made, strict=True):
-        for j, i in enumerate(ok):
+    for j, i in enumerate(ok):
+        for head, named, rows in zip(heads, names, made, strict=True):
             predictions[i].heads[head.name] = Part(named, rows[j])
     return predictions
 

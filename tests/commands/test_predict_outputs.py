@@ -124,3 +124,20 @@ def test_the_writers_iterate_over_the_heads_never_asking_which() -> None:
         "    if model.ckpts[0].classes:",
     ):
         assert WHICH_HEAD.search(line), line
+
+
+def test_a_run_of_failed_inputs_alone_says_each_one(trained_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """No input predicted: every head's part is empty, the exit code 1, no traceback."""
+    from click.testing import CliRunner
+
+    from ser.cli import main
+
+    missing = str(tmp_path / "missing.wav")
+    args = ["predict", "--run", str(trained_run.run_dir), "--device", "cpu", missing, "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("{"))
+    (made,) = json.loads(line)["predictions"]
+    assert (
+        made["label"] is None and made["probabilities"] == {} and "does not exist" in made["error"]
+    )
