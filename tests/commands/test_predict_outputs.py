@@ -141,3 +141,23 @@ def test_a_run_of_failed_inputs_alone_says_each_one(trained_run, tmp_path: Path)
     assert (
         made["label"] is None and made["probabilities"] == {} and "does not exist" in made["error"]
     )
+
+
+def test_the_stream_lines_are_the_pinned_ones() -> None:
+    """`--stream`'s JSON lines (`ser.predict.stream.line`) of a predicted and a failed
+    segment: the category's, the attributes', MELD's sentiment; MOSEI's heads alone."""
+    from types import SimpleNamespace
+
+    values = [0.1, 0.6, 0.2, 0.1, 0.3, 0.7]
+    made = []
+    for target, classes in [("emotion+attributes+sentiment", CLASSES), ("attributes", ()),
+                            ("sentiment-score+emotions", ())]:  # fmt: skip
+        targets = Targets.parse(target)
+        model = SimpleNamespace(ckpts=[SimpleNamespace(classes=classes, targets=targets)])
+        model.features = {}
+        ok = Prediction("a.wav", start=1.23456, end=2.5)
+        for head, names in zip(targets.heads, targets.names(classes), strict=True):
+            ok.heads[head.name] = Part(names, np.asarray(values[: len(names)], np.float32))
+        bad = Prediction("a.wav", start=0.0, end=1.0, error="bad")
+        made.append(json.dumps([stream.line(ok, model), stream.line(bad, model)]))  # type: ignore[arg-type]
+    assert "\n".join(made) + "\n" == (PINNED / "predict_stream.jsonl").read_text()
