@@ -1,4 +1,4 @@
-"""`ser predict`: a trained run's class probabilities (and attributes) for new recordings."""
+"""`ser predict`: a trained run's predictions (each of its heads') for new recordings."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from rich.table import Table
 from ser.cache.atomic import atomic, writing
 from ser.commands.options import FiniteFloat
 from ser.commands.outputs import output_file
+from ser.heads.predicted import joined
 from ser.predict.challenge import challenge_csv, task_of
 from ser.predict.config import RUNTIMES
 from ser.predict.longest import FLOOR, LONGEST_UTTERANCE
@@ -239,36 +240,44 @@ def segmented(result: PredictResult) -> bool:
 
 
 def as_json(result: PredictResult) -> dict[str, Any]:
-    """The result as one JSON object; a segment's `start` and `end` only with --segment,
-    `attributes` only from a run trained on them."""
-    payload = {**dataclasses.asdict(result), "failed": result.failed}
-    if not result.attributes:
-        del payload["attributes"]
-    if not result.heads:
-        del payload["heads"]
+    """The result as one JSON object: the run's heads' keys (`Head.predict_run`,
+    `Head.predict_json`) beside the input's own; a segment's `start` and `end` only
+    with --segment."""
     spans = segmented(result)
-    for p in payload["predictions"]:
-        if not spans:
-            del p["start"], p["end"]
-        if not result.attributes:
-            del p["attributes"]
-        if not result.heads:
-            del p["heads"]
-    return payload
+    tops = joined([o.head.predict_run(o.names) for o in result.heads])
+    return {"classes": list(result.classes), "checkpoints": list(result.checkpoints),
+            "predictions": [_json(p, result, spans) for p in result.predictions],
+            "notes": list(result.notes), "dialog_context_lost": result.dialog_context_lost,
+            **tops, "failed": result.failed}  # fmt: skip
 
 
-def _further(result: PredictResult) -> list[str]:
-    """The further heads' CSV columns: each scalar field of their predictions."""
-    fields = (p.heads for p in result.predictions if p.error is None)
-    return list(dict.fromkeys(k for f in fields for k, v in f.items() if not isinstance(v, dict)))
-
-
-def _values(p: Prediction, result: PredictResult) -> list[str]:
-    return [f"{p.attributes[a]:.2f}" if a in p.attributes else "" for a in result.attributes]
+def _json(p: Prediction, result: PredictResult, spans: bool) -> dict[str, Any]:
+    """An input's JSON object: the category's keys lead, right after its path, where
+    `ser predict` has always written them; the other heads' close it."""
+    made = [(o.head.category, o.head.predict_json(p.heads.get(o.head.name), o.names))
+            for o in result.heads]  # fmt: skip
+    lead = joined([keys for first, keys in made if first])
+    rest = joined([keys for first, keys in made if not first])
+    own = {
+        "transcript": p.transcript,
+        "transcript_source": p.transcript_source,
+        "notes": list(p.notes),
+        "error": p.error,
+        "dialog": p.dialog,
+        "order": p.order,
+    }
+    span = {"start": p.start, "end": p.end} if spans else {}
+    return {"path": p.path, **lead, **own, **span, **rest}
 
 
 def _span(p: Prediction) -> list[str]:
     return ["", ""] if p.start is None or p.end is None else [f"{p.start:.2f}", f"{p.end:.2f}"]
+
+
+def _cells(p: Prediction, result: PredictResult, as_csv: bool) -> list[Any]:
+    """The heads' cells of an input's row (`Head.predict_cells`), in the run's order."""
+    parts = [(o, p.heads.get(o.head.name)) for o in result.heads]
+    return [cell for o, part in parts for cell in o.head.predict_cells(part, o.names, as_csv)]
 
 
 def table(result: PredictResult) -> Table:
@@ -279,25 +288,18 @@ def table(result: PredictResult) -> Table:
     if spans:
         out.add_column("start", justify="right")
         out.add_column("end", justify="right")
-    if result.categorical:
-        out.add_column("class")
-    for c in result.classes:
-        out.add_column(c, justify="right")
-    for a in result.attributes:
-        out.add_column(a, justify="right")
-    further = _further(result)
-    for k in further:
-        out.add_column(k)
+    for o in result.heads:
+        for column in o.head.predict_columns(o.names, as_csv=False):
+            out.add_column(column.header, justify="right" if column.right else "left")
     out.add_column("notes", overflow="fold")
+    # Where no head's cells say that an input failed, its notes do.
+    said = any(o.head.predict_fails(o.names) for o in result.heads)
     for p in result.predictions:
-        probs = [f"{p.probabilities[c]:.3f}" if p.label else "" for c in result.classes]
         asr = [f"ASR: {p.transcript}"] if p.transcript_source == "asr" else []
         notes = "; ".join(p.notes + asr)
-        label = [p.label or "[red]failed[/red]"] if result.categorical else []
         span = _span(p) if spans else []
-        error = p.error if result.categorical or p.error is None else f"failed: {p.error}"
-        values = [*_values(p, result), *(str(p.heads.get(k, "")) for k in further)]
-        out.add_row(Path(p.path).name, *span, *label, *probs, *values, error or notes)
+        error = p.error if said or p.error is None else f"failed: {p.error}"
+        out.add_row(Path(p.path).name, *span, *_cells(p, result, False), error or notes)
     return out
 
 
@@ -309,18 +311,14 @@ def write_csv(path: Path, result: PredictResult) -> None:
     spans = segmented(result)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    label = ["label"] if result.categorical else []
-    header = ["path", *(["start", "end"] if spans else []), *label, *result.classes]
-    further = _further(result)
-    header += [*result.attributes, *further, "transcript", "transcript_source", "error"]
+    columns = [c.header for o in result.heads for c in o.head.predict_columns(o.names, True)]
+    header = ["path", *(["start", "end"] if spans else []), *columns]
+    header += ["transcript", "transcript_source", "error"]
     writer.writerow([*header, *(["dialog", "order"] if turns else [])])
     for p in result.predictions:
-        probs: list[Any] = [p.label or ""] * result.categorical
-        probs += [p.probabilities.get(c, "") for c in result.classes]
-        probs += [p.attributes.get(a, "") for a in result.attributes]
-        probs += [p.heads.get(k, "") for k in further]
         span = _span(p) if spans else []
-        row = [p.path, *span, *probs, p.transcript or "", p.transcript_source or ""]
+        own = [p.transcript or "", p.transcript_source or ""]
+        row = [p.path, *span, *_cells(p, result, True), *own]
         where = [p.dialog or "", "" if p.order is None else p.order] if turns else []
         writer.writerow([*row, p.error or "", *where])
     text = buffer.getvalue()
@@ -335,7 +333,7 @@ def write_challenge(path: Path, result: PredictResult, task: str | None) -> None
 
 def write_vtt(path: Path, result: PredictResult) -> None:
     """The segments' WebVTT cues, atomically (as `write_csv`)."""
-    text = vtt_text(result.predictions)
+    text = vtt_text(result.predictions, [o.head for o in result.heads])
     atomic(path, lambda tmp: tmp.write_text(text, "utf-8"), "the subtitles", AGAIN)
 
 

@@ -39,7 +39,8 @@ from ser.heads.attribute_metrics import (
     overall_attribute_metrics,
 )
 from ser.heads.base import GoldSource, Head
-from ser.heads.reported import Paired, Reported
+from ser.heads.predicted import Column, Part
+from ser.heads.reported import Paired, Reported, summary_number
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
     import torch
@@ -123,6 +124,39 @@ class AttributeHead(Head):
 
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return {"attributes": {n: round(float(v), 4) for n, v in zip(names, pred, strict=True)}}
+
+    # --- `ser predict` (ser.heads.predicted): each attribute on the corpus's scale -----
+
+    def predict_columns(self, names: Sequence[str], as_csv: bool) -> list[Column]:
+        return [Column(a, right=True) for a in names]
+
+    def predict_cells(self, part: Part | None, names: Sequence[str], as_csv: bool) -> list[Any]:
+        if part is None:
+            return [""] * len(names)
+        values = part.named()
+        return [values[a] if as_csv else f"{values[a]:.2f}" for a in names]
+
+    def predict_run(self, names: Sequence[str]) -> dict[str, Any]:
+        return {"attributes": list(names)}
+
+    def predict_json(self, part: Part | None, names: Sequence[str]) -> dict[str, Any]:
+        return {"attributes": {} if part is None else part.named()}
+
+    def stream_json(self, part: Part | None, names: Sequence[str]) -> dict[str, Any]:
+        if part is None:
+            return {}
+        return {"attributes": {a: round(v, 4) for a, v in part.named().items()}}
+
+    def cue(self, part: Part) -> list[str]:
+        return [f"{a[0].upper()} {v:.1f}" for a, v in part.named().items()]
+
+    # --- `ser train --json`: the mean CCC, per fold and over seeds ---------------------
+
+    def json_summary(self, summary: Any) -> dict[str, Any]:
+        return {k: summary_number(summary, k) for k in (MEAN, f"{MEAN}_std")}
+
+    def json_fold(self, entry: Any) -> dict[str, Any]:
+        return {MEAN: AttributeMetrics.from_dict(self.recorded(entry)).ccc_mean}
 
     # --- `ser report` (ser.heads.attribute_report) ------------------------------------
 

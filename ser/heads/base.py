@@ -17,8 +17,9 @@ it holds:
   epoch, `evaluate`: its test metrics); `flat`: the record's and `ser report`'s columns
   of them; `pool`: the scores of several folds' predictions together; `plot`: its own
   figure for `ser report --plots`, if any;
-- `columns` / `cells`: its columns of predictions.csv; `fields`: its part of a `ser
-  predict` row;
+- `columns` / `cells`: its columns of predictions.csv;
+- what `ser predict` writes of it (`ser.heads.predicted`): `fields`, its part of an
+  input's row, and its columns, cells and JSON keys, each with a default;
 - what `ser report` reads of a run record and shows of it (`ser.heads.reported`): its
   metrics in a fold entry, its summary and pooled metrics, its table columns, its part
   of `--by` and `--paired` and its plots, each with a default.
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ser.corpus.labels import LabelSet
+from ser.heads.predicted import Predicted
 from ser.heads.reported import Reported
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
@@ -54,7 +56,7 @@ class GoldSource:
     root: Path | None = None
 
 
-class Head(Reported, ABC):
+class Head(Reported, Predicted, ABC):
     """One target; subclasses set `name` (its `--target` spelling) and `score_name`."""
 
     name: ClassVar[str]
@@ -161,10 +163,6 @@ class Head(Reported, ABC):
     def gold_text(self, gold: np.ndarray, names: Sequence[str]) -> str:
         """One item's gold [G] as predictions.csv writes it ("": none)."""
         return " ".join(f"{v:.6g}" for v in gold) if np.isfinite(gold).all() else ""
-
-    def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
-        """Its part of a `ser predict` row of one item's predictions [W]."""
-        return {self.name: {n: round(float(v), 4) for n, v in zip(names, pred, strict=True)}}
 
     def batch_gold(self, batch: Any) -> torch.Tensor:
         """Its gold in a member's batch (`ser.models.batch.Batch.gold`) [..., G], as

@@ -22,11 +22,14 @@ from ser.heads import emotion_report as report
 from ser.heads.base import GoldSource
 from ser.heads.categorical import KEYS, CategoricalHead, class_gold
 from ser.heads.metrics import compute_metrics, ua_wa
-from ser.heads.reported import Paired, Reported
+from ser.heads.predicted import Column, Part
+from ser.heads.reported import Paired, Reported, summary_number
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
     import torch
 
+#: Its numbers in `ser train --json`'s summary and folds.
+JSON_KEYS = ("wa", "ua", "f1")
 #: Why utterances of labels outside the class set are dropped (`TrainData.dropped`).
 OUTSIDE = "label outside class set"
 
@@ -89,6 +92,55 @@ class EmotionHead(CategoricalHead):
 
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return {"label": names[int(np.argmax(pred))]}
+
+    # --- `ser predict` (ser.heads.predicted): its label, then each class's probability;
+    # a run without the category writes it with no classes: no columns, and the JSON's
+    # keys ser predict has always written, empty.
+
+    def predict_columns(self, names: Sequence[str], as_csv: bool) -> list[Column]:
+        label = [Column("label" if as_csv else "class")] if names else []
+        return [*label, *(Column(c, right=True) for c in names)]
+
+    def predict_cells(self, part: Part | None, names: Sequence[str], as_csv: bool) -> list[Any]:
+        if not names:
+            return []
+        if part is None:
+            return ["" if as_csv else "[red]failed[/red]", *[""] * len(names)]
+        values = part.named()
+        shown = [values[c] if as_csv else f"{values[c]:.3f}" for c in names]
+        return [self.fields(part.values, names)["label"], *shown]
+
+    def predict_fails(self, names: Sequence[str]) -> bool:
+        return bool(names)
+
+    def predict_run(self, names: Sequence[str]) -> dict[str, Any]:
+        return {}  # the run's classes lead the JSON object (`PredictResult.classes`)
+
+    def predict_json(self, part: Part | None, names: Sequence[str]) -> dict[str, Any]:
+        if part is None:
+            return {"label": None, "probabilities": {}}
+        return {"label": self.fields(part.values, names)["label"], "probabilities": part.named()}
+
+    def stream_json(self, part: Part | None, names: Sequence[str]) -> dict[str, Any]:
+        if not names:
+            return {}
+        made = self.predict_json(part, names)
+        rounded = {c: round(v, 6) for c, v in made["probabilities"].items()}
+        return {"class": made["label"], "probabilities": rounded}
+
+    def cue(self, part: Part) -> list[str]:
+        label = self.fields(part.values, part.names)["label"]
+        return [f"{label} {part.named()[label]:.2f}"]
+
+    # --- `ser train --json`: WA, UA and macro F1, WA's and UA's std over seeds --------
+
+    def json_summary(self, summary: Any) -> dict[str, Any]:
+        keys = (*JSON_KEYS, "wa_std", "ua_std")
+        return {k: summary_number(summary, k) for k in keys}
+
+    def json_fold(self, entry: Any) -> dict[str, Any]:
+        recorded = self.recorded(entry)
+        return {k: float(recorded[k]) for k in JSON_KEYS}
 
     # --- `ser report` (ser.heads.emotion_report) -------------------------------------
 

@@ -15,7 +15,9 @@ never asks which head it holds:
   `breakdown_cells`: its part of `ser report --by` (by default none, and the table says
   so); `paired`: its paired bootstrap between two runs (`--paired`; by default none);
 - `plot_run`, `plot_predictions`: its figures for `--plots` (of the record's pooled
-  metrics, of predictions.csv).
+  metrics, of predictions.csv);
+- `json_summary`, `json_fold`: its numbers in `ser train --json` (its summary's, a fold
+  entry's).
 """
 
 from __future__ import annotations
@@ -104,6 +106,15 @@ class Reported:
         """Its metrics of every fold's test predictions together ({}: none)."""
         folds = [m for _, m in self.folds(run)]
         return self.pool(folds) if folds else {}
+
+    def json_summary(self, summary: Any) -> dict[str, Any]:
+        """Its numbers in `ser train --json` of the run's `summary`
+        (`ser.runs.summary.Summary`): by default every one its name prefixes."""
+        return {k: v for k, v in summary.items() if k.startswith(f"{self.name}_")}
+
+    def json_fold(self, entry: Any) -> dict[str, Any]:
+        """Its numbers of a fold entry in `ser train --json`'s folds (none by default)."""
+        return {}
 
     def number(self, metrics: Mapping[str, Any], key: str) -> float | None:
         """Its number `key` (a `flat` key) of a fold's `metrics`; None: not one it has."""
@@ -207,6 +218,14 @@ class Reported:
 
     def _number(self, value: float | None, none: str) -> str:
         return none if value is None or math.isnan(value) else f"{value:.{self.decimals}f}"
+
+
+def summary_number(summary: Any, key: str) -> float:
+    """A score's mean in a run's `summary` (`ser.runs.summary.Summary`), or with
+    ``_std`` its std (NaN: not recorded)."""
+    score = summary.scores[key.removesuffix("_std")]
+    value = score.std if key.endswith("_std") else score.mean
+    return math.nan if value is None else float(value)
 
 
 def shown(key: str) -> str:

@@ -39,11 +39,16 @@ LETTERS = {code: letter for letter, code in EMOTIONS.items() if code in PRIMARY}
 
 
 class Row(Protocol):
-    path: str
-    label: str | None
-    attributes: dict[str, float]
-    error: str | None
-    start: float | None
+    @property
+    def path(self) -> str: ...
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def attributes(self) -> dict[str, float]: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def start(self) -> float | None: ...
 
 
 class Result(Protocol):

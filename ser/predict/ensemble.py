@@ -1,4 +1,4 @@
-"""Class probabilities (and attributes, for a run trained on them) of checkpoints on
+"""Each head's predictions (class probabilities, attributes, ...) of checkpoints on
 features held in memory, scored through the trainer's own `Batches` and evaluation
 settings, and their mean over checkpoints.
 """
@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from ser.errors import ConfigError
-from ser.heads.registry import HEADS
 from ser.models.batch import Unit
 from ser.runtime.precision import autocast
 from ser.train.checkpoint import Checkpoint
@@ -83,11 +82,8 @@ def probabilities(
 ) -> np.ndarray:
     """Softmax class probabilities `[len(positions), C]` of `ckpt` on `data`'s utterances
     at `positions`, in the order of `positions`."""
-    return outputs(ckpt, data, positions, device)[0]
-
-
-#: Each further head's predictions (`ser.heads.base.Head.predict`) [N, W], by name.
-Further = dict[str, np.ndarray]
+    made = outputs(ckpt, data, positions, device)
+    return ckpt.targets.legacy(made, made)[0]
 
 
 @torch.no_grad()
@@ -96,11 +92,10 @@ def outputs(
     data: TrainData,
     positions: np.ndarray,
     device: torch.device | str = "cpu",
-) -> tuple[np.ndarray, np.ndarray, Further]:
-    """`ckpt`'s softmax class probabilities `[len(positions), C]` (C = 0 for a run
-    without the category), attribute predictions on the corpus's scale (the training
-    side's z-score undone) `[len(positions), A]` and its further heads' predictions
-    (`Further`), in the order of `positions`."""
+) -> tuple[np.ndarray, ...]:
+    """`ckpt`'s heads' predictions (`ser.heads.base.Head.reported`: the category's
+    softmax, the attributes on the corpus's scale, ...) `[len(positions), W]` each, in
+    the run's head order, of the utterances at `positions` in that order."""
     device = torch.device(device)
     model = ckpt.build(device)
     unit: Unit = "dialog" if ckpt.unit == "dialog" else "utterance"
@@ -124,25 +119,18 @@ def outputs(
             at = [where[int(r)] for r in batch.index[real].cpu().numpy()]
             for out, head, part in zip(made, heads, parts, strict=True):
                 out[at] = head.reported(part, batch).cpu().numpy()  # `Head.reported`
-    probs, _, attributes = ckpt.targets.legacy(made, made)
-    further = {h.name: out for h, out in zip(heads, made, strict=True) if h.name in HEADS}
-    return probs, clip_attributes(attributes, scale), further
+    attributes = ckpt.targets.legacy(made, made)[2]
+    return ckpt.targets.with_attributes(made, clip_attributes(attributes, scale))
 
 
 def ensemble(
     ckpts: Sequence[Checkpoint], data: TrainData, device: torch.device | str = "cpu"
-) -> tuple[np.ndarray, np.ndarray, Further]:
-    """The mean over `ckpts` of their probabilities [N, C], of their attributes on the
-    corpus's scale [N, A] and of their further heads' predictions on every utterance of
-    `data` (C = 0 without the category)."""
+) -> tuple[np.ndarray, ...]:
+    """The mean over `ckpts` of each head's predictions (`outputs`) [N, W] on every
+    utterance of `data`, in the run's head order."""
     kinds = {(c.classes, c.targets.name) for c in ckpts}
     if len(kinds) != 1:
         raise ConfigError(f"the checkpoints disagree on what they predict: {sorted(kinds)}")
     positions = np.arange(len(data))
     made = [outputs(c, data, positions, device) for c in ckpts]
-    further = {name: np.mean([f[name] for _, _, f in made], axis=0) for name in made[0][2]}
-    return (
-        np.mean([p for p, _, _ in made], axis=0),
-        np.mean([a for _, a, _ in made], axis=0),
-        further,
-    )
+    return tuple(np.mean(parts, axis=0) for parts in zip(*made, strict=True))

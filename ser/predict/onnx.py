@@ -18,6 +18,7 @@ import numpy as np
 
 from ser.errors import ConfigError
 from ser.export.folder import HEAD_ONNX, Exported
+from ser.export.onnx_head import OUTPUTS
 from ser.export.onnx_io import file_sha256
 from ser.train.checkpoint import Checkpoint
 
@@ -60,21 +61,20 @@ class OnnxRun:
 
     def score(
         self, ckpt: Checkpoint, arrays: Mapping[str, Sequence[np.ndarray]]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The head's probabilities [N, C] and attributes [N, A] of N utterances
-        (`arrays[set][i]`: utterance i's rows of a stored set the model reads)."""
+    ) -> tuple[np.ndarray, ...]:
+        """Each head's predictions [N, W] of N utterances (`arrays[set][i]`: utterance
+        i's rows of a stored set the model reads), in the run's head order: the graph's
+        output of that head (`ser.export.onnx_head.OUTPUTS`)."""
         n = len(next(iter(arrays.values())))
-        probs = np.zeros((n, len(ckpt.classes)), np.float32)
-        values = np.zeros((n, len(ckpt.targets.attributes)), np.float32)
+        heads, widths = ckpt.targets.heads, ckpt.targets.widths(len(ckpt.classes))
+        made = [np.zeros((n, w), np.float32) for w in widths]
         names = [o.name for o in self.head.get_outputs()]
         for start in range(0, n, BATCH):
             rows = range(start, min(start + BATCH, n))
-            made = dict(zip(names, self.head.run(None, _feed(ckpt, arrays, rows)), strict=True))
-            if "probabilities" in made:
-                probs[rows.start : rows.stop] = made["probabilities"]
-            if "attributes" in made:
-                values[rows.start : rows.stop] = made["attributes"]
-        return probs, values
+            out = dict(zip(names, self.head.run(None, _feed(ckpt, arrays, rows)), strict=True))
+            for head, into in zip(heads, made, strict=True):
+                into[rows.start : rows.stop] = out[OUTPUTS[head.name]]
+        return tuple(made)
 
 
 def _feed(

@@ -15,10 +15,9 @@ from typing import Any
 
 from ser.corpus.audio import audio_info
 from ser.errors import ConfigError
-from ser.heads.registry import HEADS
 from ser.predict.asr import NO_TEXT, reads_text, run_asr
 from ser.predict.asr import transcripts as _transcripts
-from ser.predict.config import PredictConfig, Prediction, PredictResult
+from ser.predict.config import Output, PredictConfig, Prediction, PredictResult, outputs_of
 from ser.predict.inputs import Item, attach_timed, read_inputs
 from ser.predict.longest import Limit, limit_of, run_limit
 from ser.predict.notes import SEGMENT_TURNS, context_lost, dialog_level, run_notes
@@ -58,8 +57,7 @@ def predict(
     device = pick_device(config.device)
     ckpts, exported = open_checkpoints(config)
     if check is not None:
-        check(PredictResult(ckpts[0].classes, (), [], attributes=ckpts[0].targets.attributes,
-                            heads=further_heads(ckpts[0])))  # fmt: skip
+        check(PredictResult(ckpts[0].classes, (), [], heads=_outputs(ckpts[0])))
     features = features_of(ckpts)
     limit = limit_of(exported.longest, "store") if exported else run_limit(Path(config.run))
     items = _items(config, windows, ckpts, features, limit)
@@ -80,17 +78,13 @@ def predict(
     if windows is not None and dialog_level(ckpts):
         minutes = round(SECONDS_AT_ONCE / 60)
         notes += (SEGMENT_TURNS.format(segments=SEGMENTS_AT_ONCE, minutes=minutes),)
-    classes = ckpts[0].classes  # () for a run without the category
-    attributes = ckpts[0].targets.attributes
     lost = context_lost(ckpts, dialogs)
-    return PredictResult(
-        classes, keys, predictions, notes, lost, attributes, further_heads(ckpts[0])
-    )
+    return PredictResult(ckpts[0].classes, keys, predictions, notes, lost, _outputs(ckpts[0]))
 
 
-def further_heads(ckpt: Checkpoint) -> tuple[str, ...]:
-    """The run's further heads (`ser.heads.registry`), whose fields its predictions hold."""
-    return tuple(h.name for h in ckpt.targets.heads if h.name in HEADS)
+def _outputs(ckpt: Checkpoint) -> tuple[Output, ...]:
+    """The heads the run's outputs show (`outputs_of`)."""
+    return outputs_of(ckpt.targets.heads, ckpt.classes)
 
 
 def _items(

@@ -19,9 +19,10 @@ import torch
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.export.folder import Exported, load_exported
 from ser.extract.plan import DEFAULT_BATCH_SECONDS as BATCH_SECONDS
+from ser.heads.predicted import Part
 from ser.predict.asr import reads_text, run_asr, transcripts
 from ser.predict.config import RUNTIMES, PredictConfig, Prediction
-from ser.predict.ensemble import Further, ensemble, memory_data
+from ser.predict.ensemble import ensemble, memory_data
 from ser.predict.features import Recreated, extract_all, extractors_for
 from ser.predict.inputs import Item, load_waves
 from ser.predict.notes import corpus_note
@@ -141,48 +142,26 @@ def _score(
     model: Model, items: list[Item], outputs: dict[str, list[Any]], failed: dict[int, str]
 ) -> list[Prediction]:
     ckpts = model.ckpts
-    classes = ckpts[0].classes  # () for a run without the category
-    names = ckpts[0].targets.attributes
+    heads = ckpts[0].targets.heads
     ok = [i for i in range(len(items)) if i not in failed]
-    probs: dict[int, np.ndarray] = {}  # input -> [C]
-    values: dict[int, np.ndarray] = {}  # input -> [A], on the corpus's scale
-    further: Further = {}  # further head -> [N, W]
+    made: tuple[np.ndarray, ...] = ()  # each head's predictions [len(ok), W]
     if ok:
         arrays = {name: [rows[i] for i in ok] for name, rows in outputs.items()}
         if model.onnx is not None:
-            mean_probs, mean_values = model.onnx.score(ckpts[0], arrays)
+            made = model.onnx.score(ckpts[0], arrays)
         else:
             turns = [(items[i].dialog, items[i].order) for i in ok]  # conversations, if given
             data = memory_data(ckpts[0], arrays, model.device, turns)
-            mean_probs, mean_values, further = ensemble(ckpts, data, model.device)
-        probs = dict(zip(ok, mean_probs, strict=True))
-        values = dict(zip(ok, mean_values, strict=True))
-    made = [
-        _prediction(i, item, failed, probs, values, classes, names) for i, item in enumerate(items)
-    ]
-    fill_heads(made, ok, further, ckpts[0].targets.heads, classes)
-    return made
+            made = ensemble(ckpts, data, model.device)
+    predictions = [_prediction(i, item, failed) for i, item in enumerate(items)]
+    names = ckpts[0].targets.names(ckpts[0].classes)
+    for j, i in enumerate(ok):
+        for head, named, rows in zip(heads, names, made, strict=True):
+            predictions[i].heads[head.name] = Part(named, rows[j])
+    return predictions
 
 
-def fill_heads(
-    made: list[Prediction], ok: list[int], further: Further, heads: Any, classes: Any
-) -> None:
-    """Each scored prediction's further heads' fields (`Head.fields`)."""
-    for head in heads:
-        if head.name in further:
-            for j, i in enumerate(ok):
-                made[i].heads |= head.fields(further[head.name][j], head.names(classes))
-
-
-def _prediction(
-    i: int,
-    item: Item,
-    failed: dict[int, str],
-    probs: dict[int, np.ndarray],
-    values: dict[int, np.ndarray],
-    classes: tuple[str, ...],
-    names: tuple[str, ...],
-) -> Prediction:
+def _prediction(i: int, item: Item, failed: dict[int, str]) -> Prediction:
     p = Prediction(str(item.path), transcript=item.transcript, notes=list(item.notes))
     p.dialog, p.order = item.dialog, item.order
     if item.clip is not None:
@@ -193,12 +172,5 @@ def _prediction(
         p.transcript_source = "timed"
     elif item.transcript is not None:
         p.transcript_source = "given"
-    if i in failed:
-        p.error = failed[i]
-        return p
-    row = probs[i]
-    if classes:
-        p.label = classes[int(row.argmax())]
-        p.probabilities = {c: float(v) for c, v in zip(classes, row, strict=True)}
-    p.attributes = {a: float(v) for a, v in zip(names, values[i], strict=True)}
+    p.error = failed.get(i)
     return p

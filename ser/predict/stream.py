@@ -4,7 +4,8 @@ The stream (`pcm.py`) is cut by `--segment vad`'s detector as it arrives
 (`stream_vad.py`); each segment, once closed, is predicted as `ser predict --segment vad`
 predicts one (the run's features re-created from its audio, the members' average, torch
 or onnxruntime) and printed at once: its start and end in seconds from the stream's
-start, the class, its probabilities and, for a run on them, the attributes. The end of
+start, then each head's keys (`ser.heads.predicted.Predicted.stream_json`: the class and
+its probabilities, the attributes, the further heads' fields). The end of
 the stream predicts the segment still open; a broken stream stops with one line, after
 the segments it closed.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.errors import ConfigError
+from ser.heads.predicted import joined
 from ser.predict.asr import reads_text, run_asr
 from ser.predict.config import PredictConfig, Prediction
 from ser.predict.inputs import Item
@@ -77,13 +79,9 @@ def line(p: Prediction, model: Model) -> dict[str, Any]:
         "start": round(float(p.start or 0.0), 3),
         "end": round(float(p.end or 0.0), 3),
     }
-    if model.ckpts[0].classes:
-        out["class"] = p.label
-        out["probabilities"] = {c: round(v, 6) for c, v in p.probabilities.items()}
-    if p.attributes:  # a run trained on attributes
-        out["attributes"] = {a: round(v, 4) for a, v in p.attributes.items()}
-    if p.heads:  # a run's further heads (`Head.fields`)
-        out["heads"] = p.heads
+    ckpt = model.ckpts[0]
+    named = zip(ckpt.targets.heads, ckpt.targets.names(ckpt.classes), strict=True)
+    out |= joined([h.stream_json(p.heads.get(h.name), n) for h, n in named])
     if p.transcript_source == "asr" or reads_text(model.features):
         out["transcript"] = p.transcript
     if p.error is not None:

@@ -16,12 +16,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from ser.predict.vtt import Segment
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # matplotlib is imported where it draws: `ser predict` starts without it
     from matplotlib.axes import Axes
+
+
+class Segment(Protocol):
+    """A predicted segment: its file and span, the category's class and probabilities."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def probabilities(self) -> dict[str, float]: ...
+    @property
+    def start(self) -> float | None: ...
+    @property
+    def end(self) -> float | None: ...
+
 
 #: A predicted segment as drawn: start, end (s), its class, every class's probability.
 Span = tuple[float, float, str, dict[str, float]]

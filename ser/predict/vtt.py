@@ -1,27 +1,38 @@
-"""WebVTT subtitles of a segmented prediction (`--vtt`): one cue per segment, its class
-and probability (and, from a run trained on attributes, each one's initial and value on
-the corpus's scale: "A 3.2 V 2.9 D 3.1"), so the labels play along with the recording
-in a media player.
+"""WebVTT subtitles of a segmented prediction (`--vtt`): one cue per segment, each of the
+run's heads' words (`ser.heads.predicted.Predicted.cue`: the class and its probability;
+from a run trained on attributes, each one's initial and value on the corpus's scale: "A
+3.2 V 2.9 D 3.1"), so the labels play along with the recording in a media player.
 
+>>> import numpy as np
 >>> from types import SimpleNamespace as S
->>> cue_text(S(label="hap", probabilities={"hap": 0.71}, attributes={"arousal": 3.24}))
+>>> from ser.heads.attributes import AttributeHead
+>>> from ser.heads.emotion import EmotionHead
+>>> from ser.heads.predicted import Part
+>>> heads = (EmotionHead(), AttributeHead(("arousal",)))
+>>> parts = {"emotion": Part(("hap", "sad"), np.float32([0.71, 0.29])),
+...          "attributes": Part(("arousal",), np.float32([3.24]))}
+>>> cue_text(S(heads=parts), heads)
 'hap 0.71 A 3.2'
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from ser.heads.predicted import Part, Predicted
+
 
 class Segment(Protocol):
-    path: str
-    label: str | None
-    probabilities: dict[str, float]
-    attributes: dict[str, float]
-    start: float | None
-    end: float | None
+    @property
+    def path(self) -> str: ...
+    @property
+    def heads(self) -> Mapping[str, Part]: ...
+    @property
+    def start(self) -> float | None: ...
+    @property
+    def end(self) -> float | None: ...
 
 
 def timestamp(seconds: float) -> str:
@@ -32,23 +43,21 @@ def timestamp(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{millis // 1000:02d}.{millis % 1000:03d}"
 
 
-def vtt_text(segments: Sequence[Segment]) -> str:
-    """The cues of the predicted segments (failed ones have none); with segments of
-    several files each cue names its file."""
+def vtt_text(segments: Sequence[Segment], heads: Sequence[Predicted]) -> str:
+    """The cues of the predicted segments (those of no words, failed ones, have none);
+    with segments of several files each cue names its file."""
     files = {p.path for p in segments}
     lines = ["WEBVTT", ""]
     for p in segments:
-        if (p.label is None and not p.attributes) or p.start is None or p.end is None:
+        text = cue_text(p, heads)
+        if not text or p.start is None or p.end is None:
             continue
-        text = cue_text(p)
         if len(files) > 1:
             text = f"{Path(p.path).name}: {text}"
         lines += [f"{timestamp(p.start)} --> {timestamp(p.end)}", text, ""]
     return "\n".join(lines)
 
 
-def cue_text(p: Segment) -> str:
-    """A cue's words: its class and probability, then each attribute's initial and value."""
-    parts = [] if p.label is None else [f"{p.label} {p.probabilities[p.label]:.2f}"]
-    parts += [f"{name[0].upper()} {value:.1f}" for name, value in p.attributes.items()]
-    return " ".join(parts)
+def cue_text(p: Segment, heads: Sequence[Predicted]) -> str:
+    """A cue's words: each of `heads`' (`Predicted.cue`), in order."""
+    return " ".join(w for h in heads if (part := p.heads.get(h.name)) for w in h.cue(part))

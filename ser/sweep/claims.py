@@ -25,11 +25,11 @@ from typing import Any
 
 from ser.errors import SerError
 from ser.heads.attribute_metrics import ATTRIBUTES, MEAN
+from ser.heads.attribute_report import run_attributes
 from ser.heads.metrics import mean_std, mean_std_text
 from ser.heads.recorded import record_heads
 from ser.heads.registry import HEADS
 from ser.heads.reported import shown as head_label
-from ser.report.attribute_runs import run_attributes
 from ser.report.runs import asr_wer_label, run_label
 from ser.runs.record import RunRecord
 
@@ -181,7 +181,7 @@ def rmm_claim(sweep_dir: Path, metric: str = "ua") -> Claim:
 def attribute_claim(run: RunRecord) -> Claim:
     """(c): the run's CCC per attribute it trained, and their mean, against 0 (what a
     constant prediction scores) over its seeds."""
-    scored = [a for a in run_attributes(run) if a in ATTRIBUTES]
+    scored = [a for a in run_attributes([run]) if a in ATTRIBUTES]
     if not scored:
         raise ClaimsError(f"run {run.name!r} was not trained on emotion attributes")
     verdicts = []

@@ -9,7 +9,6 @@ holds `config["class_weights"]` and, per fold, `class_weights`: `{class: weight}
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -19,11 +18,9 @@ import numpy as np
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
-from ser.heads.attribute_metrics import MEAN, AttributeMetrics
 from ser.heads.recorded import run_heads
 from ser.heads.registry import HEADS
 from ser.models.targets import Targets
-from ser.report.attribute_runs import has_categories, run_attributes
 from ser.runs.curves import Curves as RecordedCurves
 from ser.runs.fold_entry import FoldEntry, Sizes, Stage
 from ser.runs.predictions import PREDICTIONS, PredictionTable, read_predictions
@@ -74,43 +71,23 @@ def check_resumable(
 
 
 def json_summary(record: RunRecord) -> dict[str, Any]:
-    """`ser train --json`: means over seeds in percent, per-fold scores, protocol,
-    seconds; a run with attribute targets: the mean CCC too (per fold and over seeds)."""
+    """`ser train --json`: each of the run's heads' numbers over seeds and per fold
+    (`Reported.json_summary`, `Reported.json_fold`: the category's WA, UA and F1 in
+    percent, the attributes' mean CCC, ...), protocol, seconds."""
     if record.summary is None:
         raise ConfigError(f"{record.name}: no (seed, fold) trained, nothing to summarise")
-    scores = ("wa", "ua", "f1") if has_categories(record) else ()
-    ccc = bool(run_attributes(record))
+    heads = run_heads(record)
     folds = [
         {
             "seed": e.seed,
             "fold": e.fold,
-            **{k: float(e.metrics[k]) for k in scores},
-            **({MEAN: AttributeMetrics.from_dict(e.attributes).ccc_mean} if ccc else {}),
+            **{k: v for head in heads for k, v in head.json_fold(e).items()},
             "best_epoch": e.best_epoch,
         }
         for e in record.folds
     ]
-    keys = (
-        *scores,
-        *(("wa_std", "ua_std") if scores else ()),
-        *((MEAN, f"{MEAN}_std") if ccc else ()),
-    )
-    summary = {k: _number(record.summary, k) for k in keys}
-    further = {k: v for k, v in record.summary.items() if k.startswith(_further(record))}
-    return {**summary, **further, "folds": folds, "protocol": record.protocol,
-            "seconds": record.seconds}  # fmt: skip
-
-
-def _number(summary: Summary, key: str) -> float:
-    """A score's mean, or with ``_std`` its std (NaN: not recorded)."""
-    score = summary.scores[key.removesuffix("_std")]
-    value = score.std if key.endswith("_std") else score.mean
-    return math.nan if value is None else value
-
-
-def _further(record: RunRecord) -> tuple[str, ...]:
-    """The prefixes of the further heads' summary keys (``sentiment_``, ...)."""
-    return tuple(f"{name}_" for e in record.folds for name in e.heads)
+    summary = {k: v for head in heads for k, v in head.json_summary(record.summary).items()}
+    return {**summary, "folds": folds, "protocol": record.protocol, "seconds": record.seconds}
 
 
 def run_scores(record: RunRecord) -> tuple[Summary | None, dict[str, Any] | None]:

@@ -154,7 +154,7 @@ def test_reports_read_the_heads_without_torch() -> None:
     """`ser report` knows every head (its columns, its pooled scores) without loading
     torch: only training and prediction load it."""
     code = (
-        "import sys, ser.report.runs, ser.report.attribute_runs, ser.heads.targets; "
+        "import sys, ser.report.runs, ser.heads.targets; "
         "print('torch' in sys.modules, sorted(ser.heads.registry.HEADS))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -96,14 +96,19 @@ def test_segments_refuse_dialog_columns(trained_run, tmp_path: Path) -> None:
 
 
 def test_vtt_timestamps_and_cues_of_several_files() -> None:
+    from ser.heads.emotion import EmotionHead
+    from ser.heads.predicted import Part
     from ser.predict.run import Prediction
     from ser.predict.vtt import timestamp, vtt_text
 
+    def part(*probabilities: float) -> dict[str, Part]:
+        return {"emotion": Part(("hap", "sad"), np.asarray(probabilities, np.float32))}
+
     assert timestamp(3723.4567) == "01:02:03.457" and timestamp(0) == "00:00:00.000"
-    a = Prediction("a/x.wav", "hap", {"hap": 0.91, "sad": 0.09}, start=0.0, end=2.5)
+    a = Prediction("a/x.wav", start=0.0, end=2.5, heads=part(0.91, 0.09))
     b = Prediction("b/y.wav", error="too short", start=0.0, end=0.1)
-    c = Prediction("b/y.wav", "sad", {"hap": 0.2, "sad": 0.8}, start=61.0, end=62.0)
-    assert vtt_text([a, b, c]).splitlines() == [
+    c = Prediction("b/y.wav", start=61.0, end=62.0, heads=part(0.2, 0.8))
+    assert vtt_text([a, b, c], [EmotionHead()]).splitlines() == [
         "WEBVTT", "",
         "00:00:00.000 --> 00:00:02.500", "x.wav: hap 0.91", "",
         "00:01:01.000 --> 00:01:02.000", "y.wav: sad 0.80",

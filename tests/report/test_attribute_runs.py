@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import doctest
 import io
 from dataclasses import replace
 from pathlib import Path
@@ -11,17 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ser.report.attribute_runs
 from ser.heads.attribute_metrics import attribute_metrics
-from ser.report.attribute_runs import attribute_pooled, has_categories
+from ser.heads.attribute_report import pooled as attribute_pooled
+from ser.heads.emotion_report import scored as has_categories
 from ser.report.runs import CSV_HEADER, load_run, report_table, run_pooled, run_summary
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import read_predictions
 from tests.report.attribute_fixtures import attribute_run
-
-
-def test_the_docstring() -> None:
-    assert doctest.testmod(ser.report.attribute_runs).failed == 0
 
 
 def test_an_attribute_only_run_is_reported_with_dashes_for_categories(tmp_path: Path) -> None:
