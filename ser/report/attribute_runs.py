@@ -7,8 +7,9 @@ them.
 
 >>> from ser.runs.fold_entry import FoldEntry
 >>> from ser.runs.record import RunRecord
->>> scores = {"arousal": {"ccc": 0.5, "pearson": 0.6, "mae": 0.7, "n": 10}}
->>> run = RunRecord("va", {}, "loso", [], folds=[FoldEntry(0, "f1", {}, attributes=scores)])
+>>> entry = FoldEntry.from_json({"seed": 0, "fold": "f1", "attributes": {
+...     "arousal": {"ccc": 0.5, "pearson": 0.6, "mae": 0.7, "n": 10}}})
+>>> run = RunRecord("va", {}, "loso", [], folds=[entry])
 >>> has_categories(run), run_attributes(run)
 (False, ('arousal',))
 >>> from ser.heads.recorded import record_heads

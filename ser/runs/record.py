@@ -5,7 +5,8 @@ the file is read (`read`) and written (`write`, atomically).
 `ser claims` read it; a resumed run reads it back and goes on. The record holds the
 config (`ser.runs.config`: defaults resolved, the model family's options among them),
 the feature sets' fingerprints, an entry per finished (seed, fold) (`FoldEntry`), the
-summary (`ser.heads.metrics.summarize`) and the pooled metrics (`Metrics.to_dict`).
+summary (`ser.heads.metrics.summarize`) and the category's pooled scores
+(`ser.runs.scores.CategoryScores`).
 How the run ran (`ser.runs.provenance`), what it read (`ser.runs.data`) and a
 cross-corpus run's stores (`ser.runs.cross`) are frozen dataclasses of their own.
 
@@ -38,6 +39,7 @@ from ser.runs.data import AsrSet, Data
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.migrate import FORMAT, current
 from ser.runs.provenance import ExecutionRecord, Final, Processes, Threads, Timings
+from ser.runs.scores import CategoryScores
 from ser.runs.summary import Summary
 
 RECORD = "run.json"
@@ -89,7 +91,7 @@ class RunRecord:
     complete: bool | None = None
     summary: Summary | None = None
     folds: list[FoldEntry] = field(default_factory=list)
-    pooled: dict[str, Any] | None = None
+    pooled: CategoryScores | None = None
     seconds: float = 0.0
     timings: Timings = field(default_factory=Timings)
     fingerprints: dict[str, str] = field(default_factory=dict)
@@ -195,7 +197,7 @@ def _values(taken: dict[str, Any], path: str | Path) -> dict[str, Any]:
     return out
 
 
-_TYPED = ("summary", "timings", "layers", "threads", "data", "asr", "execution", "final",
+_TYPED = ("summary", "pooled", "timings", "layers", "threads", "data", "asr", "execution", "final",
           "processes", "cross")  # fmt: skip
 
 

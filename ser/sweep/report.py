@@ -239,7 +239,8 @@ def _recalls(run: RunRecord) -> dict[str, float]:
     """Per-class recall, mean over the run's (seed, fold) entries."""
     values: dict[str, list[float]] = {}
     for e in run.folds:
-        for c, v in e.metrics.get("per_class_recall", {}).items():
+        held = e.metrics.per_class_recall if e.metrics is not None else None
+        for c, v in (held or {}).items():
             if v is not None:
                 values.setdefault(c, []).append(float(v))
     return {c: float(np.mean(v)) for c, v in values.items()}
@@ -277,7 +278,10 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
             where = [column_of(r)] if corpora else []
             for e in r.run.folds if r.run is not None else []:
                 # "": a run on emotion attributes alone has no categorical score
-                ours = [_cell(e.metrics.get(k)) for k in ("ua", "wa", "f1")]
+                ours = [
+                    _cell(None if e.metrics is None else e.metrics.score(k))
+                    for k in ("ua", "wa", "f1")
+                ]
                 scores = [_score(h, e) for h in further]
                 writer.writerow([*cell, e.seed, e.fold, *ours, *paper, *where, *scores])
     return buf.getvalue()

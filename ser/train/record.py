@@ -19,7 +19,7 @@ import numpy as np
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
-from ser.heads.attribute_metrics import MEAN, AttributeMetrics
+from ser.heads.attribute_metrics import MEAN
 from ser.heads.recorded import run_heads
 from ser.heads.registry import HEADS
 from ser.models.targets import Targets
@@ -28,6 +28,7 @@ from ser.runs.curves import Curves as RecordedCurves
 from ser.runs.fold_entry import FoldEntry, Sizes, Stage
 from ser.runs.predictions import PREDICTIONS, PredictionTable, read_predictions
 from ser.runs.record import Layered, RunRecord, read
+from ser.runs.scores import AttributesRecord, CategoryScores
 from ser.runs.summary import Summary
 from ser.train.data import TrainData
 from ser.train.features import ResolvedFeature
@@ -84,8 +85,8 @@ def json_summary(record: RunRecord) -> dict[str, Any]:
         {
             "seed": e.seed,
             "fold": e.fold,
-            **{k: float(e.metrics[k]) for k in scores},
-            **({MEAN: AttributeMetrics.from_dict(e.attributes).ccc_mean} if ccc else {}),
+            **{k: float(getattr(e.metrics, k)) for k in scores},
+            **({MEAN: _ccc_mean(e)} if ccc else {}),
             "best_epoch": e.best_epoch,
         }
         for e in record.folds
@@ -101,6 +102,10 @@ def json_summary(record: RunRecord) -> dict[str, Any]:
             "seconds": record.seconds}  # fmt: skip
 
 
+def _ccc_mean(entry: FoldEntry) -> float:
+    return math.nan if entry.attributes is None else entry.attributes.to_metrics().ccc_mean
+
+
 def _number(summary: Summary, key: str) -> float:
     """A score's mean, or with ``_std`` its std (NaN: not recorded)."""
     score = summary.scores[key.removesuffix("_std")]
@@ -113,7 +118,7 @@ def _further(record: RunRecord) -> tuple[str, ...]:
     return tuple(f"{name}_" for e in record.folds for name in e.heads)
 
 
-def run_scores(record: RunRecord) -> tuple[Summary | None, dict[str, Any] | None]:
+def run_scores(record: RunRecord) -> tuple[Summary | None, CategoryScores | None]:
     """The record's summary (each head's mean ± std over seeds, in the run's head order)
     and pooled metrics (the category's; None without it), made anew from its folds: the
     record's own summary and pooled are the last group's."""
@@ -123,8 +128,9 @@ def run_scores(record: RunRecord) -> tuple[Summary | None, dict[str, Any] | None
     for head in heads:
         for key, value in head.summary(fresh, {}).items():
             summary.setdefault(key, value)
-    pooled = next((h.pooled(fresh) for h in heads if h.category), None) or None
-    return (Summary.from_json(summary) if summary else None), pooled
+    pooled = next((h.pooled(fresh) for h in heads if h.category), None)
+    made = CategoryScores.from_json(pooled, f"{record.name}: pooled") if pooled else None
+    return (Summary.from_json(summary) if summary else None), made
 
 
 def layers_record(features: list[ResolvedFeature]) -> dict[str, Layered]:
@@ -149,8 +155,8 @@ def fold_entry(
     return FoldEntry(
         seed=seed,
         fold=fold.name,
-        metrics={} if test.metrics is None else test.metrics.to_dict(),
-        attributes={} if test.attribute_metrics is None else test.attribute_metrics.to_dict(),
+        metrics=None if test.metrics is None else CategoryScores.of(test.metrics),
+        attributes=None if (a := test.attribute_metrics) is None else AttributesRecord.of(a),
         heads={name: scores for name, scores in test.scores.items() if name in HEADS},
         best_epoch=best.best_epoch,
         seconds=best.seconds + sum(s.seconds for s in stages.values()),
@@ -159,7 +165,7 @@ def fold_entry(
         stages={
             n: Stage(s.best_epoch, s.seconds, curves_record(s.curves)) for n, s in stages.items()
         },
-        layer_weights=layer_weights or {},
+        layer_weights={name: tuple(w) for name, w in (layer_weights or {}).items()},
         sizes=Sizes(train=len(fold.train), val=len(fold.val), test=len(fold.test)),
         # what each side holds of the protocol's group (sessions, speakers, values)
         test_groups=tuple(fold.test_groups),

@@ -82,7 +82,7 @@ def test_a_run_with_both_heads_has_both_and_a_categorical_run_is_unchanged(
 
 
 def _without_attributes(entry: FoldEntry) -> FoldEntry:
-    return replace(entry, attributes={})
+    return replace(entry, attributes=None)
 
 
 def test_a_summary_without_folds_to_recompute_keeps_its_shape(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from ser.runs.fold_entry import FoldEntry, Stage
 from ser.runs.migrate import current
 from ser.runs.provenance import ExecutionRecord, Final, Processes, Threads
 from ser.runs.record import FORMAT, Layered, RunRecord, read, write
+from ser.runs.scores import CategoryScores
 from ser.sweep.claims import seed_scores
 from ser.train.record import check_resumable, json_summary, read_record
 
@@ -73,7 +74,7 @@ def _every_field() -> RunRecord:
     first = replace(
         run.folds[0],
         stages={"audio": stage},
-        layer_weights={"enc.L0-1": [0.25, 0.75]},
+        layer_weights={"enc.L0-1": (0.25, 0.75)},
         left_out=("test2",),
         shared_speakers=("Unknown",),
         class_weights={c: 1.0 for c in run.classes},
@@ -109,7 +110,8 @@ def test_a_new_record_writes_what_the_trainer_always_wrote() -> None:
         "classes": ["neu", "ang"], "complete": False, "summary": None, "folds": [],
         "pooled": None, "seconds": 0.0, "timings": {}, "fingerprints": {},
     }  # fmt: skip
-    entry = FoldEntry(0, "session5", {"ua": 50.0}, 3, 1.5, test_groups=(5,), val_groups=())
+    entry = FoldEntry(0, "session5", CategoryScores(ua=50.0), 3, 1.5, test_groups=(5,),
+                      val_groups=())  # fmt: skip
     assert entry.to_json() == {
         "seed": 0, "fold": "session5", "metrics": {"ua": 50.0}, "best_epoch": 3,
         "seconds": 1.5, "stacked": 1, "curves": {}, "test_groups": [5], "val_groups": [],
@@ -119,10 +121,11 @@ def test_a_new_record_writes_what_the_trainer_always_wrote() -> None:
 def test_a_fold_entry_keeps_its_attribute_scores_after_its_metrics() -> None:
     scores = {"arousal": {"ccc": 0.5, "pearson": 0.6, "mae": 0.7, "n": 10}}
     entry = FoldEntry.from_json({"seed": 0, "fold": "f1", "metrics": {}, "attributes": scores})
-    assert entry.attributes == scores and entry.metrics == {}
+    assert entry.attributes is not None and entry.attributes.to_json() == scores
+    assert entry.metrics is None and entry.to_json()["metrics"] == {}
     assert list(entry.to_json())[:4] == ["seed", "fold", "metrics", "attributes"]
     assert FoldEntry.from_json(entry.to_json()) == entry
-    assert "attributes" not in FoldEntry(0, "f1", {"ua": 1.0}).to_json()
+    assert "attributes" not in FoldEntry(0, "f1", CategoryScores(ua=1.0)).to_json()
     with pytest.raises(ReportError, match="'attributes' must be a JSON object"):
         FoldEntry.from_json({"seed": 0, "fold": "f1", "attributes": [1]})
 
