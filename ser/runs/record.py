@@ -10,10 +10,10 @@ summary (`ser.heads.metrics.summarize`) and the category's pooled scores
 How the run ran (`ser.runs.provenance`), what it read (`ser.runs.data`) and a
 cross-corpus run's stores (`ser.runs.cross`) are frozen dataclasses of their own.
 
-Mutable where the record grows: the trainer appends each group's entries, refreshes the
-summary and adds what it learns as the run goes (data, execution, final) to the one
-object its run holds, and writes it whole; the entries themselves never change, and are
-frozen.
+Frozen, as every part of it: the trainer makes a new record with
+`dataclasses.replace` as the run goes (each group's entries added, the summary
+refreshed, what it learns of data, execution, final), holds the newest in its run, and
+writes it whole.
 
 Formats: this version writes `FORMAT`; `read` takes every older one, made today's by
 `ser.runs.migrate` (which refuses a newer one), and keeps a key it does not know in
@@ -71,7 +71,7 @@ class Layered:
     extra: Mapping[str, Json] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunRecord:
     """A training run: what it trained (`config`, `fingerprints`, `layers`: each layered
     input's stored sets and layers), on what (`protocol`, `validation`, `classes`,
@@ -85,29 +85,35 @@ class RunRecord:
     name: str
     config: RunConfig
     protocol: str
-    classes: list[str]
+    classes: tuple[str, ...]
     speaker_independent: bool | None = None
     validation: str | None = None
     complete: bool | None = None
     summary: Summary | None = None
-    folds: list[FoldEntry] = field(default_factory=list)
+    folds: tuple[FoldEntry, ...] = ()
     pooled: CategoryScores | None = None
     seconds: float = 0.0
     timings: Timings = field(default_factory=Timings)
-    fingerprints: dict[str, str] = field(default_factory=dict)
-    layers: dict[str, Layered] = field(default_factory=dict)
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    layers: Mapping[str, Layered] = field(default_factory=dict)
     version: str | None = None  # ser's, when the run started
     store: str | None = None
     threads: Threads | None = None
     data: Data | None = None
-    asr: dict[str, AsrSet] = field(default_factory=dict)
+    asr: Mapping[str, AsrSet] = field(default_factory=dict)
     execution: ExecutionRecord | None = None
     final: Final | None = None
     processes: Processes | None = None  # before `execution`
     # A cross-corpus run's (`ser.train.cross`): both stores, the classes matched by
     # emotion, what either side dropped; None: a run on one store.
     cross: Cross | None = None
-    extra: dict[str, Json] = field(default_factory=dict)  # keys this version does not know
+    extra: Mapping[str, Json] = field(default_factory=dict)  # keys this version does not know
+
+    def __post_init__(self) -> None:
+        # A list given (as the JSON holds them) is kept as the tuple a read record has:
+        # the record is frozen, and two equal records compare equal.
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "folds", tuple(self.folds))
 
     @property
     def independent(self) -> bool:
@@ -136,10 +142,10 @@ class RunRecord:
             name=str(taken.pop("name")),
             config=RunConfig.from_json(taken.pop("config"), f"{path}, config"),
             protocol=str(taken.pop("protocol")),
-            classes=[str(c) for c in taken.pop("classes")],
-            folds=[
+            classes=tuple(str(c) for c in taken.pop("classes")),
+            folds=tuple(
                 FoldEntry.from_json(e, f"{path}, fold entry {n}") for n, e in enumerate(folds, 1)
-            ],
+            ),
             **_values(taken, path),
             extra=rest,
         )

@@ -127,9 +127,10 @@ def asr_line(runs: Sequence[RunRecord]) -> str:
     each cell's utterances; one value per transcript set when the cells agree), "" when
     all text is gold.
 
-    >>> gold, asr = RunRecord("t", {}, "loso", []), RunRecord("a", {}, "loso", [])
     >>> from ser.runs.data import AsrSet
-    >>> asr.asr = {"m@asr-w": AsrSet(transcripts="asr-w", wer=0.25)}
+    >>> gold = RunRecord("t", {}, "loso", ())
+    >>> made = {"m@asr-w": AsrSet(transcripts="asr-w", wer=0.25)}
+    >>> asr = RunRecord("a", {}, "loso", (), asr=made)
     >>> asr_line([asr, gold])
     'Text from ASR transcripts: asr-w (WER 25.00 %); other cells: gold transcripts or no text.'
     """

@@ -8,6 +8,7 @@ key since gone; no weighted F1, no `n` or `std_over` in its summary).
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import json
 from dataclasses import replace
@@ -19,6 +20,7 @@ import pytest
 import ser.runs.fold_entry
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
 from ser.report.runs import load_run, pooled_over, protocol_label, report_table
+from ser.runs.config import RunConfig
 from ser.runs.curves import Curves
 from ser.runs.data import AsrSet
 from ser.runs.fold_entry import FoldEntry, Stage
@@ -236,3 +238,22 @@ def test_resume_refuses_another_config_or_fingerprint_with_the_same_messages() -
 def test_docstring_examples_run() -> None:
     result = doctest.testmod(ser.runs.fold_entry)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_record_is_frozen_and_grows_by_replace() -> None:
+    """The trainer makes each next record with `dataclasses.replace`; the one read stays."""
+    run = read(FORMAT1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.complete = True  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        run.folds.append(run.folds[0])  # type: ignore[attr-defined]
+    grown = replace(run, folds=(*run.folds, replace(run.folds[0], seed=2)), complete=False)
+    assert len(grown.folds) == len(run.folds) + 1 and grown.complete is False
+    assert run == read(FORMAT1)  # the one it grew from unchanged
+    assert isinstance(run.classes, tuple) and isinstance(run.folds, tuple)
+
+
+def test_lists_given_are_kept_as_the_tuples_a_read_record_holds(tmp_path: Path) -> None:
+    made = RunRecord("r", RunConfig(), "loso", ["neu", "ang"], folds=[FoldEntry(0, "f1")])
+    assert made.classes == ("neu", "ang") and made.folds == (FoldEntry(0, "f1"),)
+    assert read(write(tmp_path / "run.json", made)) == made

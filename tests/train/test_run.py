@@ -67,7 +67,7 @@ def test_run_directory_holds_a_complete_record(store_path: Path, tmp_path: Path)
     ]
     assert record.complete is True and record.protocol == "loso"
     assert record.speaker_independent is True
-    assert record.classes == ["neu", "hap", "sad", "ang"]
+    assert record.classes == ("neu", "hap", "sad", "ang")
     cfg = record.config
     assert cfg["features"] == "is13" and cfg["fusion"] == "none" and cfg["classes"] == "4"
     assert cfg["epochs"] == 4 and cfg["batch_size"] == 8 and cfg["lr"] == 1e-2
