@@ -57,7 +57,7 @@ def _count(which: str) -> int:
 def validation_score(entry: FoldEntry) -> float | None:
     """The entry's validation score at its selected epoch (None: not recorded)."""
     curves = entry.curves
-    key = "val_ua" if entry.metrics else "val_ccc"
+    key = "val_ua" if entry.metrics is not None else "val_ccc"
     values, epochs = curves.get(key), curves.get("epoch")
     if not values or not epochs or entry.best_epoch not in epochs:
         return None

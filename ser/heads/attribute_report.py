@@ -48,9 +48,7 @@ PAIRED_LEGEND = (
 def fold_attributes(run: Any) -> list[tuple[int, AttributeMetrics]]:
     """(seed, scores) of every fold entry with attribute scores, in record order."""
     try:
-        return [
-            (e.seed, AttributeMetrics.from_dict(e.attributes)) for e in run.folds if e.attributes
-        ]
+        return [(e.seed, e.attributes.to_metrics()) for e in run.folds if e.attributes is not None]
     except (KeyError, TypeError, ValueError) as e:
         problem = f"run {run.name!r}: a fold entry's attribute scores are damaged ({e})"
         raise ReportError(problem) from e
@@ -64,7 +62,12 @@ def ordered(names: Iterable[str]) -> tuple[str, ...]:
 
 def run_attributes(runs: Sequence[Any]) -> tuple[str, ...]:
     """The attributes any of `runs` scored, in `ATTRIBUTES`' order (others after)."""
-    return ordered(name for run in runs for e in run.folds for name in e.attributes)
+    return ordered(name for run in runs for e in run.folds for name in _names(e.attributes))
+
+
+def _names(attributes: Any) -> tuple[str, ...]:
+    """The attributes a fold entry's scores (`ser.runs.scores.AttributesRecord`) hold."""
+    return () if attributes is None else tuple(attributes.names)
 
 
 def summary(run: Any) -> dict[str, Any]:

@@ -171,7 +171,7 @@ class AttributeHead(Head):
         return cls(table.attributes) if table.attributes else None
 
     def recorded(self, entry: Any) -> Mapping[str, Any]:
-        return entry.attributes
+        return {} if entry.attributes is None else entry.attributes.to_json()
 
     def summary(self, run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
         """Its scores from the folds, where the trainer did not record them."""

@@ -153,7 +153,7 @@ class EmotionHead(CategoricalHead):
         return cls() if table.classes else None
 
     def recorded(self, entry: Any) -> Mapping[str, Any]:
-        return entry.metrics
+        return report.recorded(entry)
 
     def summary(self, run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
         return report.summary(run, recorded)

@@ -43,7 +43,13 @@ PAIRED = ("UA", "WA")
 def scored(run: Any) -> bool:
     """Whether the run has categorical scores (one on attributes alone has none)."""
     summary = run.summary or {}
-    return summary.get("ua") is not None or any(entry.metrics for entry in run.folds)
+    return summary.get("ua") is not None or any(e.metrics is not None for e in run.folds)
+
+
+def recorded(entry: Any) -> dict[str, Any]:
+    """A fold entry's metrics (`ser.runs.fold_entry.FoldEntry.metrics`) as its JSON
+    holds them ({}: none)."""
+    return {} if entry.metrics is None else entry.metrics.to_json()
 
 
 def fold_metrics(run: Any) -> list[tuple[int, Metrics]]:
@@ -51,7 +57,7 @@ def fold_metrics(run: Any) -> list[tuple[int, Metrics]]:
     if not run.folds:
         raise ReportError(f"run {run.name!r} has no finished fold yet")
     try:
-        return [(f.seed, Metrics.from_dict(f.metrics)) for f in run.folds]
+        return [(f.seed, Metrics.from_dict(recorded(f))) for f in run.folds]
     except (KeyError, TypeError, ValueError) as e:
         raise ReportError(f"run {run.name!r}: a fold entry lacks its metrics ({e})") from e
 
@@ -63,7 +69,7 @@ def summary(run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
     if not recorded:
         return summarize(fold_metrics(run)) if scored(run) else {}
     folds = run.folds
-    if "wf1" not in recorded and folds and all("confusion" in f.metrics for f in folds):
+    if "wf1" not in recorded and folds and all(_confusion(f.metrics) for f in folds):
         again = summarize(fold_metrics(run))
         return {"wf1": again["wf1"], "wf1_std": again["wf1_std"]}
     return {}
@@ -71,8 +77,7 @@ def summary(run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
 
 def pooled(run: Any) -> dict[str, Any]:
     """The run's pooled metrics (`Metrics.to_dict`), from its folds when missing."""
-    if run.pooled:
-        held = dict(run.pooled)
+    if held := ({} if run.pooled is None else run.pooled.to_json()):
         if "wf1" not in held and "confusion" in held:  # before WF1 was kept
             held["wf1"] = Metrics.from_dict(held).wf1
         return held
@@ -80,6 +85,10 @@ def pooled(run: Any) -> dict[str, Any]:
         return {}
     metrics = [m for _, m in fold_metrics(run)]
     return overall_metrics(metrics, list(run.classes)).to_dict()
+
+
+def _confusion(metrics: Any) -> bool:
+    return metrics is not None and metrics.confusion is not None
 
 
 def cells(run: Any, summary: Mapping[str, Any], as_csv: bool) -> list[str]:

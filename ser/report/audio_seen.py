@@ -6,8 +6,8 @@ of runs without a repeated recording keep their shape.
 
 >>> from ser.runs.data import AudioSeen, Data
 >>> from ser.runs.record import RunRecord
->>> run = RunRecord("hubert", {}, "cross", [])
->>> run.data = Data(utterances=1241, audio_seen=AudioSeen(seen=1241, tested=1241, share=1.0))
+>>> seen = AudioSeen(seen=1241, tested=1241, share=1.0)
+>>> run = RunRecord("hubert", {}, "cross", (), data=Data(utterances=1241, audio_seen=seen))
 >>> audio_seen_label(run)
 '1241/1241 (100.0 %)'
 """

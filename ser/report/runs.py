@@ -244,12 +244,13 @@ def asr_wer_label(run: RunRecord) -> str:
     """The WER (percent, two decimals) of the ASR transcripts the run's text features
     came from; "" for a gold-text run, "?" where the record could not compute it.
 
-    >>> run = RunRecord("mpnet", {}, "loso", [])
+    >>> run = RunRecord("mpnet", {}, "loso", ())
     >>> asr_wer_label(run)
     ''
+    >>> from dataclasses import replace
     >>> from ser.runs.data import AsrSet
-    >>> run.asr = {"mpnet@asr-w": AsrSet(transcripts="asr-w", wer=0.1234)}
-    >>> asr_wer_label(run)
+    >>> asr = {"mpnet@asr-w": AsrSet(transcripts="asr-w", wer=0.1234)}
+    >>> asr_wer_label(replace(run, asr=asr))
     '12.34'
     """
     shown = {  # one WER per transcript set, however many feature sets were read off it

@@ -63,20 +63,26 @@ def encode(part: Any) -> Json:
     if hasattr(part, "to_json"):  # a part that writes itself
         return typing.cast(Json, part.to_json())
     if dataclasses.is_dataclass(part) and not isinstance(part, type):
-        always: frozenset[str] = getattr(part, "ALWAYS", frozenset())
-        out: dict[str, Json] = {}
-        for f in dataclasses.fields(part):
-            value = getattr(part, f.name)
-            if f.name == EXTRA:
-                out.update({k: encode(v) for k, v in value.items()})
-            elif value is not None or f.name in always:
-                out[f.name] = encode(value)
-        return out
+        return encode_fields(part)
     if isinstance(part, Mapping):
         return {str(k): encode(v) for k, v in part.items()}
     if isinstance(part, tuple | list):
         return [encode(v) for v in part]
     return typing.cast(Json, part)
+
+
+def encode_fields(part: Any) -> dict[str, Json]:
+    """The dataclass `part`'s fields as a JSON object, by the rules of `encode` (for a
+    part whose `to_json` writes its fields so)."""
+    always: frozenset[str] = getattr(part, "ALWAYS", frozenset())
+    out: dict[str, Json] = {}
+    for f in dataclasses.fields(part):
+        value = getattr(part, f.name)
+        if f.name == EXTRA:
+            out.update({k: encode(v) for k, v in value.items()})
+        elif value is not None or f.name in always:
+            out[f.name] = encode(value)
+    return out
 
 
 def _required(f: dataclasses.Field[Any]) -> bool:

@@ -9,10 +9,10 @@ Older entries are made today's by `ser.runs.migrate` before they are read.
 
 >>> entry = FoldEntry.from_json({"seed": 0, "fold": "session5", "metrics": {"ua": 70.0},
 ...                              "test_groups": [5], "val_groups": [1], "group": "session"})
->>> entry.test_groups, entry.val_groups, entry.group, entry.stacked
-((5,), (1,), 'session', 1)
->>> entry.to_json()["test_groups"]
-[5]
+>>> entry.test_groups, entry.val_groups, entry.group, entry.stacked, entry.metrics.ua
+((5,), (1,), 'session', 1, 70.0)
+>>> entry.to_json()["test_groups"], entry.attributes, FoldEntry(0, "f1").to_json()["metrics"]
+([5], None, {})
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ser.errors import ReportError
-from ser.runs.codec import Json, decode, encode
+from ser.runs.codec import Json, decode, encode, read_value
 from ser.runs.curves import Curves
+from ser.runs.scores import AttributesRecord, CategoryScores
 
 # Written even when empty: a side with no group (no validation) says so.
 ALWAYS = frozenset({"seed", "fold", "metrics", "seconds", "stacked", "curves",
@@ -48,7 +49,7 @@ class Stage:
     best_epoch: int | None
     seconds: float
     curves: Curves = field(default_factory=Curves)
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Json] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, obj: Any, where: str) -> Stage:
@@ -62,7 +63,7 @@ class Stage:
             {k: v for k, v in obj.items() if k not in known},
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Json]:
         return {
             "best_epoch": self.best_epoch,
             "seconds": self.seconds,
@@ -73,35 +74,40 @@ class Stage:
 
 @dataclass(frozen=True)
 class FoldEntry:
-    """What training one (seed, fold) produced: its test `metrics` (`Metrics.to_dict`),
-    the selected epoch, its seconds (a stacked member's: its share), `stacked` members
-    trained together (1: alone), its curves and earlier `stages`, each layered input's
+    """What training one (seed, fold) produced: its test `metrics` (the category's
+    `CategoryScores`; None: no category trained, written as ``{}``), the selected
+    epoch, its seconds (a stacked member's: its share), `stacked` members trained
+    together (1: alone), its curves and earlier `stages`, each layered input's
     learnt `layer_weights` (layer order), its side sizes, what each side held of the
     protocol's `group` (sessions, speakers, values; None: not recorded), the groups
     `left_out`, speakers in train and test (`shared_speakers`), its `class_weights` and
-    its test `attributes` (`ser.heads.attribute_metrics.AttributeMetrics.to_dict`; empty: none
-    trained) and further `heads`' test metrics by head name (`ser.heads.base.Head.metrics`;
-    empty: none trained). A run trained on attributes alone has empty `metrics`."""
+    its test `attributes` (`AttributesRecord`; None: none trained) and further `heads`'
+    test metrics by head name (`ser.heads.base.Head.metrics`; empty: none trained).
+
+    `heads` stays each head's JSON object: heads are pluggable, and each owns its keys
+    (it reads them itself: `Reported.recorded`, `flat`), so the record cannot know them;
+    `layer_weights` (by layered input) and `class_weights` (by class) are keyed by what
+    the run trained on."""
 
     seed: int
     fold: str
-    metrics: dict[str, Any]
+    metrics: CategoryScores | None = None
     best_epoch: int | None = None
     seconds: float = 0.0
     stacked: int = 1
     curves: Curves = field(default_factory=Curves)
-    stages: dict[str, Stage] = field(default_factory=dict)
-    layer_weights: dict[str, list[float]] = field(default_factory=dict)
+    stages: Mapping[str, Stage] = field(default_factory=dict)
+    layer_weights: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     sizes: Sizes | None = None
     test_groups: tuple[Any, ...] | None = None
     val_groups: tuple[Any, ...] | None = None
     group: str | None = None
     left_out: tuple[Any, ...] = ()
     shared_speakers: tuple[Any, ...] = ()
-    class_weights: dict[str, float] = field(default_factory=dict)
-    attributes: dict[str, Any] = field(default_factory=dict)
-    heads: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+    class_weights: Mapping[str, float] = field(default_factory=dict)
+    attributes: AttributesRecord | None = None
+    heads: Mapping[str, Mapping[str, Json]] = field(default_factory=dict)
+    extra: Mapping[str, Json] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[int, str]:
@@ -130,31 +136,31 @@ class FoldEntry:
         return cls(
             seed=_int(rest.pop("seed"), where, "seed"),
             fold=str(rest.pop("fold")),
-            metrics=dict(rest.pop("metrics", {})),
+            metrics=_metrics(rest.pop("metrics", None), where),
             best_epoch=_int_or_none(rest.pop("best_epoch", None), where),
             seconds=_float(rest.pop("seconds", None), where),
             stacked=_int(rest.pop("stacked", None) or 1, where, "stacked"),
             curves=Curves.from_json(rest.pop("curves", None), f"{where}, curves"),
             stages={str(k): Stage.from_json(v, f"{where}, stage {k}") for k, v in stages.items()},
-            layer_weights=dict(rest.pop("layer_weights", None) or {}),
+            layer_weights=_weights(rest.pop("layer_weights", None), where),
             sizes=_sizes(rest.pop("sizes", None), where),
             test_groups=tested,
             val_groups=held,
             group=None if group is None else str(group),
             left_out=tuple(rest.pop("left_out", None) or ()),
             shared_speakers=tuple(rest.pop("shared_speakers", None) or ()),
-            class_weights=dict(rest.pop("class_weights", None) or {}),
-            attributes=dict(rest.pop("attributes", None) or {}),
-            heads=dict(rest.pop("heads", None) or {}),
+            class_weights=_class_weights(rest.pop("class_weights", None), where),
+            attributes=_attributes(rest.pop("attributes", None), where),
+            heads=_heads(rest.pop("heads", None), where),
             extra=rest,
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Json]:
         """The entry as run.json holds it, keys in the order the trainer writes them."""
         pairs = [
             ("seed", self.seed),
             ("fold", self.fold),
-            ("metrics", self.metrics),
+            ("metrics", {} if self.metrics is None else self.metrics),
             ("attributes", self.attributes),
             ("heads", self.heads),
             ("best_epoch", self.best_epoch),
@@ -176,6 +182,29 @@ class FoldEntry:
 
 def _groups(value: Any) -> tuple[Any, ...] | None:
     return None if value is None else tuple(value)
+
+
+def _metrics(value: Any, where: str) -> CategoryScores | None:
+    """The category's scores; None for none (``{}``: a run without the category)."""
+    return CategoryScores.from_json(value, f"{where}, metrics") if value else None
+
+
+def _attributes(value: Any, where: str) -> AttributesRecord | None:
+    return AttributesRecord.from_json(value, f"{where}, attributes") if value else None
+
+
+def _heads(value: Any, where: str) -> dict[str, Mapping[str, Json]]:
+    kind = Mapping[str, Mapping[str, Json]]
+    return read_value(kind, value or {}, f"{where}, 'heads'")
+
+
+def _weights(value: Any, where: str) -> dict[str, tuple[float, ...]]:
+    kind = Mapping[str, tuple[float, ...]]
+    return read_value(kind, value or {}, f"{where}, 'layer_weights'")
+
+
+def _class_weights(value: Any, where: str) -> dict[str, float]:
+    return read_value(Mapping[str, float], value or {}, f"{where}, 'class_weights'")
 
 
 def _sizes(value: Any, where: str) -> Sizes | None:

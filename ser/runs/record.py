@@ -5,14 +5,15 @@ the file is read (`read`) and written (`write`, atomically).
 `ser claims` read it; a resumed run reads it back and goes on. The record holds the
 config (`ser.runs.config`: defaults resolved, the model family's options among them),
 the feature sets' fingerprints, an entry per finished (seed, fold) (`FoldEntry`), the
-summary (`ser.heads.metrics.summarize`) and the pooled metrics (`Metrics.to_dict`).
+summary (`ser.heads.metrics.summarize`) and the category's pooled scores
+(`ser.runs.scores.CategoryScores`).
 How the run ran (`ser.runs.provenance`), what it read (`ser.runs.data`) and a
 cross-corpus run's stores (`ser.runs.cross`) are frozen dataclasses of their own.
 
-Mutable where the record grows: the trainer appends each group's entries, refreshes the
-summary and adds what it learns as the run goes (data, execution, final) to the one
-object its run holds, and writes it whole; the entries themselves never change, and are
-frozen.
+Frozen, as every part of it: the trainer makes a new record with
+`dataclasses.replace` as the run goes (each group's entries added, the summary
+refreshed, what it learns of data, execution, final), holds the newest in its run, and
+writes it whole.
 
 Formats: this version writes `FORMAT`; `read` takes every older one, made today's by
 `ser.runs.migrate` (which refuses a newer one), and keeps a key it does not know in
@@ -38,6 +39,7 @@ from ser.runs.data import AsrSet, Data
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.migrate import FORMAT, current
 from ser.runs.provenance import ExecutionRecord, Final, Processes, Threads, Timings
+from ser.runs.scores import CategoryScores
 from ser.runs.summary import Summary
 
 RECORD = "run.json"
@@ -69,7 +71,7 @@ class Layered:
     extra: Mapping[str, Json] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunRecord:
     """A training run: what it trained (`config`, `fingerprints`, `layers`: each layered
     input's stored sets and layers), on what (`protocol`, `validation`, `classes`,
@@ -83,29 +85,35 @@ class RunRecord:
     name: str
     config: RunConfig
     protocol: str
-    classes: list[str]
+    classes: tuple[str, ...]
     speaker_independent: bool | None = None
     validation: str | None = None
     complete: bool | None = None
     summary: Summary | None = None
-    folds: list[FoldEntry] = field(default_factory=list)
-    pooled: dict[str, Any] | None = None
+    folds: tuple[FoldEntry, ...] = ()
+    pooled: CategoryScores | None = None
     seconds: float = 0.0
     timings: Timings = field(default_factory=Timings)
-    fingerprints: dict[str, str] = field(default_factory=dict)
-    layers: dict[str, Layered] = field(default_factory=dict)
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    layers: Mapping[str, Layered] = field(default_factory=dict)
     version: str | None = None  # ser's, when the run started
     store: str | None = None
     threads: Threads | None = None
     data: Data | None = None
-    asr: dict[str, AsrSet] = field(default_factory=dict)
+    asr: Mapping[str, AsrSet] = field(default_factory=dict)
     execution: ExecutionRecord | None = None
     final: Final | None = None
     processes: Processes | None = None  # before `execution`
     # A cross-corpus run's (`ser.train.cross`): both stores, the classes matched by
     # emotion, what either side dropped; None: a run on one store.
     cross: Cross | None = None
-    extra: dict[str, Json] = field(default_factory=dict)  # keys this version does not know
+    extra: Mapping[str, Json] = field(default_factory=dict)  # keys this version does not know
+
+    def __post_init__(self) -> None:
+        # A list given (as the JSON holds them) is kept as the tuple a read record has:
+        # the record is frozen, and two equal records compare equal.
+        object.__setattr__(self, "classes", tuple(self.classes))
+        object.__setattr__(self, "folds", tuple(self.folds))
 
     @property
     def independent(self) -> bool:
@@ -134,10 +142,10 @@ class RunRecord:
             name=str(taken.pop("name")),
             config=RunConfig.from_json(taken.pop("config"), f"{path}, config"),
             protocol=str(taken.pop("protocol")),
-            classes=[str(c) for c in taken.pop("classes")],
-            folds=[
+            classes=tuple(str(c) for c in taken.pop("classes")),
+            folds=tuple(
                 FoldEntry.from_json(e, f"{path}, fold entry {n}") for n, e in enumerate(folds, 1)
-            ],
+            ),
             **_values(taken, path),
             extra=rest,
         )
@@ -195,7 +203,7 @@ def _values(taken: dict[str, Any], path: str | Path) -> dict[str, Any]:
     return out
 
 
-_TYPED = ("summary", "timings", "layers", "threads", "data", "asr", "execution", "final",
+_TYPED = ("summary", "pooled", "timings", "layers", "threads", "data", "asr", "execution", "final",
           "processes", "cross")  # fmt: skip
 
 

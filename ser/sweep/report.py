@@ -127,9 +127,10 @@ def asr_line(runs: Sequence[RunRecord]) -> str:
     each cell's utterances; one value per transcript set when the cells agree), "" when
     all text is gold.
 
-    >>> gold, asr = RunRecord("t", {}, "loso", []), RunRecord("a", {}, "loso", [])
     >>> from ser.runs.data import AsrSet
-    >>> asr.asr = {"m@asr-w": AsrSet(transcripts="asr-w", wer=0.25)}
+    >>> gold = RunRecord("t", {}, "loso", ())
+    >>> made = {"m@asr-w": AsrSet(transcripts="asr-w", wer=0.25)}
+    >>> asr = RunRecord("a", {}, "loso", (), asr=made)
     >>> asr_line([asr, gold])
     'Text from ASR transcripts: asr-w (WER 25.00 %); other cells: gold transcripts or no text.'
     """
@@ -239,7 +240,8 @@ def _recalls(run: RunRecord) -> dict[str, float]:
     """Per-class recall, mean over the run's (seed, fold) entries."""
     values: dict[str, list[float]] = {}
     for e in run.folds:
-        for c, v in e.metrics.get("per_class_recall", {}).items():
+        held = e.metrics.per_class_recall if e.metrics is not None else None
+        for c, v in (held or {}).items():
             if v is not None:
                 values.setdefault(c, []).append(float(v))
     return {c: float(np.mean(v)) for c, v in values.items()}
@@ -277,7 +279,10 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
             where = [column_of(r)] if corpora else []
             for e in r.run.folds if r.run is not None else []:
                 # "": a run on emotion attributes alone has no categorical score
-                ours = [_cell(e.metrics.get(k)) for k in ("ua", "wa", "f1")]
+                ours = [
+                    _cell(None if e.metrics is None else e.metrics.score(k))
+                    for k in ("ua", "wa", "f1")
+                ]
                 scores = [_score(h, e) for h in further]
                 writer.writerow([*cell, e.seed, e.fold, *ours, *paper, *where, *scores])
     return buf.getvalue()

@@ -31,7 +31,8 @@ class CellResult:
         run on emotion attributes alone has no categorical metric)."""
         if self.run is None:
             return {}
-        return {e.key: float(e.metrics[metric]) for e in self.run.folds if metric in e.metrics}
+        held = {e.key: e.metrics.score(metric) for e in self.run.folds if e.metrics is not None}
+        return {key: value for key, value in held.items() if value is not None}
 
     def mean_std(self, metric: str) -> tuple[float, float, int] | None:
         """(mean, std, n): the std over seeds, or over one seed's folds; n values. None

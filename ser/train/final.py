@@ -6,6 +6,8 @@ selected epochs and is saved as checkpoint ``final``; the fold scores estimate i
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -61,7 +63,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
         run, FINAL, state, zscore, scale=scale, seed=seed, fold=FINAL, epochs=epochs
     )
     layer_weights = model.layer_weights(state)
-    run.record.final = Final(
+    final = Final(
         epochs=epochs,
         seed=seed,
         utterances=len(data),
@@ -70,3 +72,4 @@ def train_final(run: Prepared, progress: Progress) -> None:
         ),
         layer_weights={k: tuple(v) for k, v in layer_weights.items()} or None,
     )
+    run.record = replace(run.record, final=final)

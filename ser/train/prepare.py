@@ -160,24 +160,25 @@ def prepare(
     record = _start_record(config, plan, inputs.features, progress, first, classes)
     t0 = time.perf_counter()
     data = load(inputs, plan, loaded, config.corpus_root)
-    record.timings = replace(
+    timings = replace(
         record.timings,
         load=time.perf_counter() - t0,
         device=str(plan.device),
         threads=threads.count,
     )
-    record.threads = Threads.of(threads)
-    record.data = Data(
+    held = Data(
         utterances=len(data), dropped=dict(data.dropped), **_targets_notes(plan, data, progress)
     )
+    record = replace(record, timings=timings, threads=Threads.of(threads), data=held)
     if inputs.test is not None:
-        record.cross = cross.cross_record(inputs.store, inputs.features, inputs.test, data)
-        for line in cross.describe(record.cross):
+        both = cross.cross_record(inputs.store, inputs.features, inputs.test, data)
+        record = replace(record, cross=both)
+        for line in cross.describe(both):
             progress.message(line)
     trained = data.manifest_rows[: data.test_from]  # the training store's rows
     asr = _asr_record(inputs.store, inputs.features, trained)
     if asr:
-        record.asr = asr
+        record = replace(record, asr=asr)
     for name, entry in asr.items():
         wer = "unknown" if entry.wer is None else f"{100 * entry.wer:.2f} %"
         progress.message(f"{name}: ASR transcripts {entry.transcripts}, WER {wer}")
@@ -185,7 +186,7 @@ def prepare(
         if inputs.test is None or OUTSIDE not in reason:  # else said by label above
             progress.message(f"dropped {count} utterance(s): {reason}")
     folds = run_folds(inputs, config, plan, data)
-    record.speaker_independent = all(f.speaker_independent for f in folds)
+    record = replace(record, speaker_independent=all(f.speaker_independent for f in folds))
     for fold in folds:
         progress.message(fold.describe())
     sides = [(inputs.store, inputs.features)]
@@ -193,13 +194,13 @@ def prepare(
         sides.append((inputs.test.store, inputs.test.features))
     seen = text_seen(sides, data.manifest_rows, data.test_from, folds)
     if seen:
-        record.data = replace(record.data, text_seen=seen)
+        held = replace(held, text_seen=seen)
         progress.message(overlap_line(seen))
     allowed = config.allow_overlap and inputs.test is not None
     heard = audio_overlap.audio_seen(
         [s for s, _ in sides], data.manifest_rows, data.test_from, folds, allowed
     )
-    record.data = replace(record.data, audio_seen=heard)
+    record = replace(record, data=replace(held, audio_seen=heard))
     progress.message(audio_overlap.audio_line(heard))
     if plan.class_weights != "none":
         progress.message(weights_line(plan, data.classes, data.labels[folds[0].train]))
@@ -250,7 +251,7 @@ def reopen(
     folds = run_folds(inputs, config, plan, data)
     recorded = provenance(inputs.store, inputs.features)
     # not kept
-    unrecorded = RunRecord(plan.name, RunConfig(), str(plan.protocol), list(data.classes))
+    unrecorded = RunRecord(plan.name, RunConfig(), str(plan.protocol), tuple(data.classes))
     return Prepared(config, plan, unrecorded, data, inputs.unit, inputs.specs, [], recorded), folds
 
 
@@ -328,10 +329,9 @@ def _start_record(
     progress.message(first)
     if old is not None:
         # bookkeeping keys (store path, device) may have changed
-        old.config = RunConfig.from_json(cfg)
         # An entry without its checkpoint is trained again: `ser predict` loads every fold's.
-        old.folds = [e for e in old.folds if has_checkpoint(plan.run_dir, fold_key(*e.key))]
-        return old
+        kept = tuple(e for e in old.folds if has_checkpoint(plan.run_dir, fold_key(*e.key)))
+        return replace(old, config=RunConfig.from_json(cfg), folds=kept)
     if path.exists():  # --overwrite
         progress.message(f"--overwrite: discarding the earlier record {path}")
         remove_checkpoints(plan.run_dir)  # else the old run's folds join predict's ensemble
@@ -339,7 +339,7 @@ def _start_record(
         name=plan.name,
         config=RunConfig.from_json(cfg),
         protocol=str(plan.protocol),
-        classes=list(data_classes),
+        classes=tuple(data_classes),
         speaker_independent=True,  # until the folds say (`prepare`)
         validation=plan.protocol.validation(config.val),
         complete=False,

@@ -25,6 +25,7 @@ from ser.runs.curves import Curves as RecordedCurves
 from ser.runs.fold_entry import FoldEntry, Sizes, Stage
 from ser.runs.predictions import PREDICTIONS, PredictionTable, read_predictions
 from ser.runs.record import Layered, RunRecord, read
+from ser.runs.scores import AttributesRecord, CategoryScores
 from ser.runs.summary import Summary
 from ser.train.data import TrainData
 from ser.train.features import ResolvedFeature
@@ -90,7 +91,7 @@ def json_summary(record: RunRecord) -> dict[str, Any]:
     return {**summary, "folds": folds, "protocol": record.protocol, "seconds": record.seconds}
 
 
-def run_scores(record: RunRecord) -> tuple[Summary | None, dict[str, Any] | None]:
+def run_scores(record: RunRecord) -> tuple[Summary | None, CategoryScores | None]:
     """The record's summary (each head's mean ± std over seeds, in the run's head order)
     and pooled metrics (the category's; None without it), made anew from its folds: the
     record's own summary and pooled are the last group's."""
@@ -100,8 +101,9 @@ def run_scores(record: RunRecord) -> tuple[Summary | None, dict[str, Any] | None
     for head in heads:
         for key, value in head.summary(fresh, {}).items():
             summary.setdefault(key, value)
-    pooled = next((h.pooled(fresh) for h in heads if h.category), None) or None
-    return (Summary.from_json(summary) if summary else None), pooled
+    pooled = next((h.pooled(fresh) for h in heads if h.category), None)
+    made = CategoryScores.from_json(pooled, f"{record.name}: pooled") if pooled else None
+    return (Summary.from_json(summary) if summary else None), made
 
 
 def layers_record(features: list[ResolvedFeature]) -> dict[str, Layered]:
@@ -126,8 +128,8 @@ def fold_entry(
     return FoldEntry(
         seed=seed,
         fold=fold.name,
-        metrics={} if test.metrics is None else test.metrics.to_dict(),
-        attributes={} if test.attribute_metrics is None else test.attribute_metrics.to_dict(),
+        metrics=None if test.metrics is None else CategoryScores.of(test.metrics),
+        attributes=None if (a := test.attribute_metrics) is None else AttributesRecord.of(a),
         heads={name: scores for name, scores in test.scores.items() if name in HEADS},
         best_epoch=best.best_epoch,
         seconds=best.seconds + sum(s.seconds for s in stages.values()),
@@ -136,7 +138,7 @@ def fold_entry(
         stages={
             n: Stage(s.best_epoch, s.seconds, curves_record(s.curves)) for n, s in stages.items()
         },
-        layer_weights=layer_weights or {},
+        layer_weights={name: tuple(w) for name, w in (layer_weights or {}).items()},
         sizes=Sizes(train=len(fold.train), val=len(fold.val), test=len(fold.test)),
         # what each side holds of the protocol's group (sessions, speakers, values)
         test_groups=tuple(fold.test_groups),

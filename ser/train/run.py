@@ -187,11 +187,12 @@ def _train_here(groups: list[list[Job]], progress: Progress, steps: Steps) -> No
     for group in groups:
         progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
         for job, entry in zip(group, train_group(group, progress, steps), strict=True):
-            job.run.record.folds.append(entry)
+            record = job.run.record
+            job.run.record = replace(record, folds=(*record.folds, entry))
             progress.fold_end(job.seed, job.fold.name, entry)
         for run in {id(job.run): job.run for job in group}.values():
-            if steps.compiled and run.record.execution is not None:
-                run.record.execution = replace(run.record.execution, **steps.record())
+            if steps.compiled and (ran := run.record.execution) is not None:
+                run.record = replace(run.record, execution=replace(ran, **steps.record()))
             _finish(run, complete=False)
 
 
@@ -224,10 +225,13 @@ def _execution(
         step=configs[0].step if configs else None,
     )
     for run in runs:
-        run.record.execution = ExecutionRecord.of(execution)
+        run.record = replace(run.record, execution=ExecutionRecord.of(execution))
         if execution.processes > 1:
-            run.record.threads = Threads.of(execution.thread_choice())
-            run.record.timings = replace(run.record.timings, threads=execution.threads)
+            run.record = replace(
+                run.record,
+                threads=Threads.of(execution.thread_choice()),
+                timings=replace(run.record.timings, threads=execution.threads),
+            )
     return execution
 
 
@@ -242,7 +246,7 @@ def _train_on_processes(
     """The pieces `jobs` on `execution`'s processes; after each, its runs' records hold the
     resumed entries, then every finished piece's in piece order (the calling process's
     order of the same groups), whichever finished first."""
-    resumed = {id(run): list(run.record.folds) for run in runs}
+    resumed = {id(run): run.record.folds for run in runs}
     finished: dict[int, list[tuple[Job, FoldEntry]]] = {}
 
     def done(n: int, entries: list[FoldEntry], tables: list[PredictionTable]) -> None:
@@ -252,7 +256,7 @@ def _train_on_processes(
             progress.fold_end(job.seed, job.fold.name, entry)
         for run in {id(job.run): job.run for job in jobs[n]}.values():
             ours = [e for i in sorted(finished) for job, e in finished[i] if job.run is run]
-            run.record.folds = resumed[id(run)] + ours
+            run.record = replace(run.record, folds=(*resumed[id(run)], *ours))
             _finish(run, complete=False)
 
     train_pieces(runs, jobs, execution, progress, done)
@@ -261,12 +265,14 @@ def _train_on_processes(
 def _finish(run: Prepared, complete: bool) -> RunRecord:
     record = run.record
     if record.folds:
-        record.summary, record.pooled = run_scores(record)
-    record.complete = complete
+        summary, pooled = run_scores(record)
+        record = replace(record, summary=summary, pooled=pooled)
     fold_seconds = sum(e.seconds for e in record.folds)
     wall = time.perf_counter() - run.started
-    record.timings = replace(record.timings, folds=fold_seconds, wall=wall)
-    record.seconds = fold_seconds + (record.timings.load or 0.0)
+    timings = replace(record.timings, folds=fold_seconds, wall=wall)
+    seconds = fold_seconds + (timings.load or 0.0)
+    record = replace(record, complete=complete, timings=timings, seconds=seconds)
+    run.record = record
     _write_predictions(run)
     write(run.plan.run_dir / RECORD, record)
     return record

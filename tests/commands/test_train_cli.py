@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from ser.cache import FeatureStore
 from ser.cli import main
 from ser.runs.fold_entry import FoldEntry
+from ser.runs.scores import CategoryScores
 from tests.stores import add_incomplete_set, add_labelled_set, add_layer_sets, labelled_store
 
 
@@ -21,6 +22,7 @@ def ser(*args: str | Path, env: dict[str, str] | None = None) -> Result:
 
 
 IS13 = ("is13", "audio", "utterance", 7, "float32")
+SCORES = CategoryScores(ua=1.0, wa=2.0, f1=3.0)  # a fold line's scores
 BERT = ("bert", "text", "utterance", 5, "float32")
 
 
@@ -254,7 +256,7 @@ def test_live_progress_redraws_from_the_epoch_hook() -> None:
             before = out.tell()
             progress.epoch(epoch, 4, 0.5, 50.0)
             draws.append(out.tell() > before)
-        entry = FoldEntry(0, "session5", {"ua": 1, "wa": 2, "f1": 3}, best_epoch=4, seconds=1.0)
+        entry = FoldEntry(0, "session5", SCORES, best_epoch=4, seconds=1.0)
         progress.fold_end(0, "session5", entry)
     # Redrawn at most every REDRAW_SECONDS (0.25 s) and at the last epoch.
     assert draws == [True, False, True, True]
@@ -298,7 +300,7 @@ def test_messages_are_one_line_in_a_log() -> None:
     text = "run: cpu, 2 torch threads (all 2, brief waits: affinity 2 cores, 1 worker)"
     progress.message(text)
     assert out.getvalue() == text + "\n"  # not wrapped at the console's 30 columns
-    entry = FoldEntry(0, "session5", {"ua": 1, "wa": 2, "f1": 3}, best_epoch=6, seconds=8.0,
+    entry = FoldEntry(0, "session5", SCORES, best_epoch=6, seconds=8.0,
                       stacked=3)  # fmt: skip
     progress.fold_end(0, "session5", entry)
     assert out.getvalue().splitlines()[1] == (
@@ -323,7 +325,7 @@ def test_plain_epoch_lines_are_throttled_to_one_per_interval() -> None:
         progress.fold_start(0, "fold1..fold5 x seeds 0-2 (15 members stacked)", epochs=6)
         for epoch in range(1, 7):
             progress.epoch(epoch, 6, 1.0 / epoch, 40.0 + epoch)
-        entry = FoldEntry(0, "fold1", {"ua": 1, "wa": 2, "f1": 3}, best_epoch=6, seconds=80.0)
+        entry = FoldEntry(0, "fold1", SCORES, best_epoch=6, seconds=80.0)
         progress.fold_end(0, "fold1", entry)
         progress.epoch(1, 2, 0.5, math.nan)  # --final: no fold_start, no validation
     lines = [line for line in out.getvalue().splitlines() if ": epoch " in line]

@@ -8,9 +8,8 @@ from ser.runs.record import RunRecord
 
 
 def run(name: str, seen: dict | None) -> RunRecord:
-    record = RunRecord(name, {}, "loso", [])
-    record.data = Data(utterances=0, audio_seen=None if seen is None else AudioSeen(**seen))
-    return record
+    data = Data(utterances=0, audio_seen=None if seen is None else AudioSeen(**seen))
+    return RunRecord(name, {}, "loso", (), data=data)
 
 
 def test_the_column_shows_where_some_run_tested_training_audio() -> None:

@@ -26,14 +26,14 @@ def _layered(name: str = "probe", seeds: int = 2) -> RunRecord:
     """A record of two folds per seed on `enc.L3-6`, layer 5 the heaviest."""
     record = _record(name, features="enc.L*", fusion="none")
     sets = tuple(f"enc.L{n}" for n in range(3, 7))
-    record.layers = {LAYERED: Layered(sets=sets, layers=(3, 4, 5, 6))}
     shift = [(s, k, 0.02 * k - 0.01 * s) for s in range(seeds) for k in (1, 2)]
-    record.folds = [
+    folds = [
         replace(record.folds[0], seed=s, fold=f"fold{k}",
-                layer_weights={LAYERED: [0.1, 0.2, 0.5 + d, 0.2 - d]})
+                layer_weights={LAYERED: (0.1, 0.2, 0.5 + d, 0.2 - d)})
         for s, k, d in shift
     ]  # fmt: skip
-    return record
+    layers = {LAYERED: Layered(sets=sets, layers=(3, 4, 5, 6))}
+    return replace(record, layers=layers, folds=tuple(folds))
 
 
 def test_weights_are_summarised_per_layer_over_folds_and_seeds() -> None:
@@ -47,7 +47,7 @@ def test_weights_are_summarised_per_layer_over_folds_and_seeds() -> None:
 
 def test_one_fold_entry_shows_no_spread() -> None:
     record = _layered(seeds=1)
-    record.folds = record.folds[:1]
+    record = replace(record, folds=record.folds[:1])
     assert peak_label(record) == "enc.L3-6: L5 0.520 (uniform 0.250)"
     assert "±" not in "".join(weights_lines(record))
 

@@ -19,6 +19,7 @@ from ser.report.runs import CSV_HEADER, LEGEND, ReportError, load_run, report_ta
 from ser.runs.fold_entry import FoldEntry, Stage
 from ser.runs.provenance import Threads
 from ser.runs.record import RunRecord, write
+from ser.runs.scores import CategoryScores
 
 CLASSES = ["neu", "hap", "sad", "ang"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -137,8 +138,8 @@ def test_csv_table_and_speaker_dependent_flag(tmp_path: Path) -> None:
 
 
 def test_an_unfinished_run_is_reported_from_its_folds_and_marked() -> None:
-    record = _record("partial")
-    record.complete, record.summary, record.pooled = False, None, None  # as the trainer leaves it
+    # as the trainer leaves it
+    record = replace(_record("partial"), complete=False, summary=None, pooled=None)
     (row,) = list(csv.DictReader(io.StringIO(report_table([record], fmt="csv"))))
     assert row["run"] == "partial (incomplete)"
     # seed 0: folds at UA 100 and 50 -> 75; seed 1: 100. Mean 87.5, sample std 12.5 * sqrt 2.
@@ -148,10 +149,8 @@ def test_an_unfinished_run_is_reported_from_its_folds_and_marked() -> None:
 
 
 def _one_seed(name: str, folds: int) -> RunRecord:
-    record = _record(name)
-    record.summary, record.pooled = None, None
-    record.folds = [_fold(0, f"fold{k}", k) for k in range(folds)]
-    return record
+    entries = tuple(_fold(0, f"fold{k}", k) for k in range(folds))
+    return replace(_record(name), summary=None, pooled=None, folds=entries)
 
 
 def test_one_seed_of_one_fold_shows_its_number_and_n_1_never_a_zero_std() -> None:
@@ -188,8 +187,7 @@ def test_settings_are_the_family_options_that_differ_from_its_defaults() -> None
 
 
 def test_a_record_without_any_fold_is_refused(tmp_path: Path) -> None:
-    record = _record("fresh")
-    record.complete, record.summary, record.pooled, record.folds = False, None, None, []
+    record = replace(_record("fresh"), complete=False, summary=None, pooled=None, folds=())
     with pytest.raises(ReportError, match="run 'fresh' has no finished fold yet"):
         load_run(_write(tmp_path, record))
 
@@ -224,8 +222,8 @@ def test_plots_per_run_and_queries_sweep(tmp_path: Path) -> None:
 
 def test_no_queries_plot_without_a_sweep_and_unique_file_names(tmp_path: Path) -> None:
     runs = [_record("same name"), _record("same name", rmm=False)]  # also differ in rmm
-    runs[0].pooled = None  # pooled from the folds instead
-    runs[1].folds = []  # no curves recorded: the curves plot says so instead
+    runs[0] = replace(runs[0], pooled=None)  # pooled from the folds instead
+    runs[1] = replace(runs[1], folds=())  # no curves recorded: the curves plot says so instead
     written = write_plots(runs, tmp_path)
     assert sorted(p.name for p in written) == [
         "same_name-2_confusion.png", "same_name-2_curves.png",
@@ -241,10 +239,11 @@ def _titles(fig: Any) -> list[str]:
 
 def test_curves_show_every_stage_of_a_staged_run_and_name_their_seed() -> None:
     record = _record("zhou", features="logmel80+bert", fusion="late-prob")
-    record.folds = [  # as the trainer records Zhou et al.'s branches
+    folds = tuple(  # as the trainer records Zhou et al.'s branches
         replace(fold, stages={name: Stage(1, 1.0, fold.curves) for name in ("audio", "text")})
         for fold in record.folds
-    ]
+    )
+    record = replace(record, folds=folds)
     fig = _curves_figure(record)
     titles = _titles(fig)
     assert len(titles) == 6  # loss and val UA for each of 3 stages
@@ -266,7 +265,8 @@ def test_the_confusion_matrix_says_what_it_pools() -> None:
 
 def test_a_bad_pooled_confusion_is_reported(tmp_path: Path) -> None:
     record = _record("broken")
-    record.pooled = {**(record.pooled or {}), "confusion": [[1, 2], [3, 4]]}
+    pooled = replace(record.pooled or CategoryScores(), confusion=((1, 2), (3, 4)))
+    record = replace(record, pooled=pooled)
     with pytest.raises(ReportError, match=r"run 'broken': pooled confusion is \(2, 2\)"):
         write_plots([record], tmp_path)
 
@@ -288,9 +288,9 @@ def test_a_record_from_before_follow_was_removed_still_reads() -> None:
 
 def test_a_record_whose_folds_hold_no_confusion_reports_without_weighted_f1() -> None:
     record = _record("scores-only")
-    record.folds = [FoldEntry(0, "fold1", {"ua": 1.0, "wa": 2.0, "f1": 3.0})]
     assert record.pooled is not None
-    del record.pooled["confusion"]
+    folds = (FoldEntry(0, "fold1", CategoryScores(ua=1.0, wa=2.0, f1=3.0)),)
+    record = replace(record, folds=folds, pooled=replace(record.pooled, confusion=None))
     (row,) = list(csv.DictReader(io.StringIO(report_table([record], fmt="csv"))))
     assert row["mean_ua"] == "70.50" and row["mean_wf1"] == row["pooled_wf1"] == ""
     assert report_table([record]).splitlines()[2].endswith("| 60.00 | - |")

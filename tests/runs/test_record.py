@@ -8,6 +8,7 @@ key since gone; no weighted F1, no `n` or `std_over` in its summary).
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import json
 from dataclasses import replace
@@ -19,12 +20,14 @@ import pytest
 import ser.runs.fold_entry
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
 from ser.report.runs import load_run, pooled_over, protocol_label, report_table
+from ser.runs.config import RunConfig
 from ser.runs.curves import Curves
 from ser.runs.data import AsrSet
 from ser.runs.fold_entry import FoldEntry, Stage
 from ser.runs.migrate import current
 from ser.runs.provenance import ExecutionRecord, Final, Processes, Threads
 from ser.runs.record import FORMAT, Layered, RunRecord, read, write
+from ser.runs.scores import CategoryScores
 from ser.sweep.claims import seed_scores
 from ser.train.record import check_resumable, json_summary, read_record
 
@@ -73,7 +76,7 @@ def _every_field() -> RunRecord:
     first = replace(
         run.folds[0],
         stages={"audio": stage},
-        layer_weights={"enc.L0-1": [0.25, 0.75]},
+        layer_weights={"enc.L0-1": (0.25, 0.75)},
         left_out=("test2",),
         shared_speakers=("Unknown",),
         class_weights={c: 1.0 for c in run.classes},
@@ -109,7 +112,8 @@ def test_a_new_record_writes_what_the_trainer_always_wrote() -> None:
         "classes": ["neu", "ang"], "complete": False, "summary": None, "folds": [],
         "pooled": None, "seconds": 0.0, "timings": {}, "fingerprints": {},
     }  # fmt: skip
-    entry = FoldEntry(0, "session5", {"ua": 50.0}, 3, 1.5, test_groups=(5,), val_groups=())
+    entry = FoldEntry(0, "session5", CategoryScores(ua=50.0), 3, 1.5, test_groups=(5,),
+                      val_groups=())  # fmt: skip
     assert entry.to_json() == {
         "seed": 0, "fold": "session5", "metrics": {"ua": 50.0}, "best_epoch": 3,
         "seconds": 1.5, "stacked": 1, "curves": {}, "test_groups": [5], "val_groups": [],
@@ -119,10 +123,11 @@ def test_a_new_record_writes_what_the_trainer_always_wrote() -> None:
 def test_a_fold_entry_keeps_its_attribute_scores_after_its_metrics() -> None:
     scores = {"arousal": {"ccc": 0.5, "pearson": 0.6, "mae": 0.7, "n": 10}}
     entry = FoldEntry.from_json({"seed": 0, "fold": "f1", "metrics": {}, "attributes": scores})
-    assert entry.attributes == scores and entry.metrics == {}
+    assert entry.attributes is not None and entry.attributes.to_json() == scores
+    assert entry.metrics is None and entry.to_json()["metrics"] == {}
     assert list(entry.to_json())[:4] == ["seed", "fold", "metrics", "attributes"]
     assert FoldEntry.from_json(entry.to_json()) == entry
-    assert "attributes" not in FoldEntry(0, "f1", {"ua": 1.0}).to_json()
+    assert "attributes" not in FoldEntry(0, "f1", CategoryScores(ua=1.0)).to_json()
     with pytest.raises(ReportError, match="'attributes' must be a JSON object"):
         FoldEntry.from_json({"seed": 0, "fold": "f1", "attributes": [1]})
 
@@ -233,3 +238,22 @@ def test_resume_refuses_another_config_or_fingerprint_with_the_same_messages() -
 def test_docstring_examples_run() -> None:
     result = doctest.testmod(ser.runs.fold_entry)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_record_is_frozen_and_grows_by_replace() -> None:
+    """The trainer makes each next record with `dataclasses.replace`; the one read stays."""
+    run = read(FORMAT1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.complete = True  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        run.folds.append(run.folds[0])  # type: ignore[attr-defined]
+    grown = replace(run, folds=(*run.folds, replace(run.folds[0], seed=2)), complete=False)
+    assert len(grown.folds) == len(run.folds) + 1 and grown.complete is False
+    assert run == read(FORMAT1)  # the one it grew from unchanged
+    assert isinstance(run.classes, tuple) and isinstance(run.folds, tuple)
+
+
+def test_lists_given_are_kept_as_the_tuples_a_read_record_holds(tmp_path: Path) -> None:
+    made = RunRecord("r", RunConfig(), "loso", ["neu", "ang"], folds=[FoldEntry(0, "f1")])
+    assert made.classes == ("neu", "ang") and made.folds == (FoldEntry(0, "f1"),)
+    assert read(write(tmp_path / "run.json", made)) == made

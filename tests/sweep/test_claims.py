@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.record import RunRecord
+from ser.runs.scores import AttributesRecord, CategoryScores
 from ser.sweep.claims import (
     RMM_PAIRS,
     RULE,
@@ -48,11 +50,12 @@ def verdict(better: list[float], other: list[float]) -> Verdict:
 
 def test_seed_scores_average_each_seeds_folds_in_seed_order() -> None:
     record = run("r", [0, 0])
-    record.folds = [
-        FoldEntry(2, "a", {"ua": 60.0}),
-        FoldEntry(1, "a", {"ua": 50.0}),
-        FoldEntry(2, "b", {"ua": 70.0}),
-    ]
+    folds = (
+        FoldEntry(2, "a", CategoryScores(ua=60.0)),
+        FoldEntry(1, "a", CategoryScores(ua=50.0)),
+        FoldEntry(2, "b", CategoryScores(ua=70.0)),
+    )
+    record = replace(record, folds=folds)
     assert seed_scores(record).values == (50.0, 65.0)
     assert seed_scores(run("r", [60.0, 62.0]), "wa").values == (59.0, 61.0)
 
@@ -63,7 +66,7 @@ def test_seed_scores_refuse_a_run_without_folds_or_an_unknown_metric() -> None:
     with pytest.raises(ClaimsError, match="unknown metric"):
         seed_scores(run("r", [60.0]), "acc")
     with pytest.raises(ClaimsError, match="lacks its ua"):
-        seed_scores(RunRecord("r", {}, "loso", [], folds=[FoldEntry(0, "f1", {})]))
+        seed_scores(RunRecord("r", {}, "loso", [], folds=[FoldEntry(0, "f1")]))
 
 
 def test_the_rule_needs_the_gap_above_the_summed_spread() -> None:
@@ -177,7 +180,7 @@ def attribute_record(name: str, cccs: list[float], arousal_only: bool = False) -
         kept = {"arousal": c} if arousal_only else both
         return {a: {"ccc": v, "pearson": v + 0.1, "mae": 1 - v, "n": 20} for a, v in kept.items()}
 
-    entries = [FoldEntry(s, f"f{f}", {}, attributes=scores(c))
+    entries = [FoldEntry(s, f"f{f}", attributes=AttributesRecord.from_json(scores(c), "test"))
                for s, c in enumerate(cccs) for f in range(2)]  # fmt: skip
     return RunRecord(name, {"features": name}, "loso", [], folds=entries)
 
@@ -211,4 +214,6 @@ def test_attribute_heads_learning_against_a_constant_prediction() -> None:
     text = claims_text([learnt], None)
     assert "(c) the attribute heads learn" in text and "gap +0.450, spread 0.050" in text
     with pytest.raises(ClaimsError, match="not trained on emotion attributes"):
-        attribute_claim(RunRecord("c", {}, "loso", ["neu"], folds=[FoldEntry(0, "f", {"ua": 1})]))
+        attribute_claim(
+            RunRecord("c", {}, "loso", ["neu"], folds=[FoldEntry(0, "f", CategoryScores(ua=1.0))])
+        )

@@ -62,7 +62,8 @@ def test_one_value_shows_its_number_and_n_1_never_a_zero_spread() -> None:
     one = result("Full", [70.0])  # one seed, one fold (session5)
     assert one.run is not None and one.run.summary is not None
     spread = {k: replace(s, std=0.0) for k, s in one.run.summary.scores.items() if k in UA_WA}
-    one.run.summary = replace(one.run.summary, scores={**one.run.summary.scores, **spread})
+    summary = replace(one.run.summary, scores={**one.run.summary.scores, **spread})
+    one = replace(one, run=replace(one.run, summary=summary))
     text = _table_md(TABLE, [one, result("Text", [70.0, 72.0], published={})])
     assert "| Full | 70.00 (n = 1) | 68.00 (n = 1) | 70.00 | reference | 1 |" in text
     assert "±" not in text.split("| Full |")[1].split("| 70.00 |")[0]
@@ -73,7 +74,7 @@ def test_one_value_shows_its_number_and_n_1_never_a_zero_spread() -> None:
 def test_records_written_before_runs_kept_n_count_their_values() -> None:
     old = result("Full", [70.0])
     assert old.run is not None and old.run.summary is not None
-    old.run.summary = replace(old.run.summary, n=None)
+    old = replace(old, run=replace(old.run, summary=replace(old.run.summary, n=None)))
     assert old.mean_std("ua") == (70.0, 1.0, 1)
 
 
@@ -94,7 +95,7 @@ def test_ours_names_the_validation_once() -> None:
     run = result("Full", [70.0, 72.0]).run
     assert run is not None
     validation = "none: all training sessions, fixed epochs, last epoch tested"
-    run.protocol, run.config, run.validation = "session5", {"val": "none"}, validation
+    run = replace(run, protocol="session5", config={"val": "none"}, validation=validation)
     ours = next(line for line in _heading(TABLE, [CellResult({}, run)]) if "Ours" in line)
     assert ours == (
         "Ours: session5 (speaker-independent); validation: none: all training sessions, "

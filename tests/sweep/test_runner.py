@@ -296,7 +296,9 @@ def test_a_cell_on_a_dask_worker_equals_ser_train_with_its_threads_and_tells_its
     config = replace(cells[0].config, out=str(tmp_path / "train"), name="plain", threads=1)
     plain = train(config)
     assert plain.threads is not None and plain.threads.count == 1
-    assert [f.metrics for f in plain.folds] == [f["metrics"] for f in on_worker["folds"]]
+    assert [f.to_json()["metrics"] for f in plain.folds] == [
+        f["metrics"] for f in on_worker["folds"]
+    ]
     ours, theirs = weights(tmp_path / "train" / "plain"), weights(cell_dir)
     assert ours.keys() == theirs.keys() and ours
     for name in ours:

@@ -65,7 +65,7 @@ def test_trains_on_one_store_and_tests_on_the_other(
     # all of IEMOCAP's 4 classes (exc merged into hap: 80 utterances) less 10 % of each
     # for validation; MELD's utterances of neu, hap, sad, ang (4 x 8) tested
     assert entry.sizes == Sizes(train=71, val=9, test=32)
-    assert record.classes == ["neu", "hap", "sad", "ang"] and record.speaker_independent
+    assert record.classes == ("neu", "hap", "sad", "ang") and record.speaker_independent
     cross = record.cross
     assert cross is not None
     assert cross.train.corpus == "iemocap" and cross.test.corpus == "meld"
@@ -81,7 +81,7 @@ def test_trains_on_one_store_and_tests_on_the_other(
     table = read_predictions(tmp_path / record.name / "predictions.csv")
     assert set(table.utt_id.tolist()) <= {f"meld_{i:05d}" for i in range(len(MELD_LABELS))}
     assert table.row.tolist() == sorted(int(u[5:]) for u in table.utt_id)  # MELD's rows
-    assert entry.metrics["ua"] > 60  # the same emotions sit at the same centres
+    assert entry.metrics.ua > 60  # the same emotions sit at the same centres
 
 
 def test_classes_one_side_lacks_are_dropped_and_recorded(
@@ -90,7 +90,7 @@ def test_classes_one_side_lacks_are_dropped_and_recorded(
     record = train(config(stores["meld"], stores["iemocap"], tmp_path, classes="7"), Said())
     cross = record.cross
     assert cross is not None and cross.test_set == "all"  # IEMOCAP has no set 7
-    assert record.classes == ["neu", "hap", "sad", "ang", "sur", "fea", "dis"]
+    assert record.classes == ("neu", "hap", "sad", "ang", "sur", "fea", "dis")
     assert cross.train_only == () and "exc" in cross.test_only
     assert cross.unmatched.test["exc"] == 16 and cross.unmatched.test["fru"] == 16
     assert cross.test.per_class["sur"] == 0  # IEMOCAP's store holds no surprise
@@ -106,7 +106,7 @@ def test_only_the_training_store_s_statistics_normalise(
     kept = [i for i, c in enumerate(store.manifest.column("label")) if c != "fru"]
     rows = store.read("is13").data[kept]
     assert np.abs(mean - rows.mean(axis=0)).max() < 0.5  # its training side, 90 % of these
-    assert record.folds[0].metrics["ua"] < 40  # the shifted store's features, out of range
+    assert record.folds[0].metrics.ua < 40  # the shifted store's features, out of range
 
 
 def test_other_features_are_refused(stores: dict[str, Path], tmp_path: Path) -> None:

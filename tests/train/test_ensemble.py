@@ -294,7 +294,7 @@ def test_stacked_seeds_score_as_separate_seeds(weak_store: Path, tmp_path: Path)
     )
     stacked = train(replace(base, name="stacked"))
     alone = train(replace(base, name="alone", members_at_once=1))
-    ua = [np.array([f.metrics["ua"] for f in r.folds]) for r in (stacked, alone)]
+    ua = [np.array([f.metrics.ua for f in r.folds]) for r in (stacked, alone)]
     assert len(set(ua[0].round(6))) > 1  # the seeds do differ
     error = np.sqrt(ua[0].var(ddof=1) / 16 + ua[1].var(ddof=1) / 16)
     assert abs(ua[0].mean() - ua[1].mean()) <= 3 * error, (ua, error)

@@ -67,7 +67,7 @@ def test_run_directory_holds_a_complete_record(store_path: Path, tmp_path: Path)
     ]
     assert record.complete is True and record.protocol == "loso"
     assert record.speaker_independent is True
-    assert record.classes == ["neu", "hap", "sad", "ang"]
+    assert record.classes == ("neu", "hap", "sad", "ang")
     cfg = record.config
     assert cfg["features"] == "is13" and cfg["fusion"] == "none" and cfg["classes"] == "4"
     assert cfg["epochs"] == 4 and cfg["batch_size"] == 8 and cfg["lr"] == 1e-2
@@ -84,8 +84,8 @@ def test_run_directory_holds_a_complete_record(store_path: Path, tmp_path: Path)
         assert fold.best_epoch == 1 + keys.index(max(keys))
         assert fold.seconds > 0
         # 12 utterances per session, 10 of them in the 4-class set (exc counts as hap).
-        assert np.sum(fold.metrics["confusion"]) == fold.metrics["n"] == 10
-    assert record.pooled["n"] == 50
+        assert np.sum(fold.metrics.confusion) == fold.metrics.n == 10
+    assert record.pooled.n == 50
     assert record.summary["seeds"] == 1
     assert record.summary["ua"] > 60  # the features carry class signal
     assert None not in (record.timings.load, record.timings.folds, record.timings.wall)
@@ -104,14 +104,14 @@ def test_json_summary_keys_types_and_consistency(store_path: Path, tmp_path: Pat
         per_fold = [f[key] for f in summary["folds"]]
         assert summary[key] == pytest.approx(np.mean(per_fold))
     assert summary["ua_std"] == pytest.approx(mean_std([f["ua"] for f in summary["folds"]])[1])
-    assert summary["folds"][0]["ua"] == record.folds[0].metrics["ua"]
+    assert summary["folds"][0]["ua"] == record.folds[0].metrics.ua
 
 
 def test_two_seeds_give_mean_and_std_over_seeds(store_path: Path, tmp_path: Path) -> None:
     record = train(config(store_path, tmp_path, protocol="session5", seeds=2, seed=3))
     assert [(f.seed, f.fold) for f in record.folds] == [(3, "session5"), (4, "session5")]
     summary = record.summary
-    uas = [f.metrics["ua"] for f in record.folds]
+    uas = [f.metrics.ua for f in record.folds]
     assert summary["seeds"] == 2 and summary["std_over"] == "seeds"
     assert (summary["ua"], summary["ua_std"]) == pytest.approx(mean_std(uas))
     assert record.config["seeds"] == [3, 4]
@@ -227,7 +227,7 @@ def test_dialog_fusion_run(store_path: Path, tmp_path: Path) -> None:
     # The same under bf16 autocast, explicitly (auto gives fp32 on CPUs without bf16).
     bf16 = train(replace(cfg, precision="bf16", name="bf16"))
     assert bf16.config["precision"] == "bf16"
-    assert np.isfinite(bf16.folds[0].metrics["ua"])
+    assert np.isfinite(bf16.folds[0].metrics.ua)
 
 
 def test_msmser_sequence_run_with_eval_mask(store_path: Path, tmp_path: Path) -> None:
@@ -246,7 +246,7 @@ def test_msmser_sequence_run_with_eval_mask(store_path: Path, tmp_path: Path) ->
         record.name == "hubert+bert_mit_session5_c4_queries2_eval-mask-text_d-model8_heads2_layers1"
     )
     assert record.config["eval_mask"] == "text" and record.config["queries"] == 2
-    assert record.folds[0].metrics["n"] == 10
+    assert record.folds[0].metrics.n == 10
 
 
 def test_bad_options_fail_before_any_work(store_path: Path, tmp_path: Path) -> None:

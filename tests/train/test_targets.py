@@ -16,7 +16,6 @@ from ser.cache import FeatureStore
 from ser.cache.manifest import Manifest
 from ser.corpus.registry import read_corpus
 from ser.errors import ConfigError
-from ser.heads.attribute_metrics import AttributeMetrics
 from ser.runs.predictions import read_predictions
 from ser.runtime.plain_progress import EpochLines
 from ser.train.checkpoint import load_run_checkpoints
@@ -41,9 +40,9 @@ def test_an_attribute_run_learns_on_held_out_sessions(
     record = train(config, Progress())
     assert record.config["target"] == "attributes" and "classes" in record.config
     assert record.name.endswith("_target-attributes")
-    assert all(e.metrics == {} for e in record.folds)  # no categorical head
+    assert all(e.metrics is None for e in record.folds)  # no categorical head
     for entry in record.folds:
-        scores = AttributeMetrics.from_dict(entry.attributes)
+        scores = entry.attributes.to_metrics()
         assert scores.ccc_mean > 0.3, entry.fold  # well above 0 on a held-out session
         assert entry.curves["val_ccc"]  # selected on the validation side's mean CCC
     assert record.summary is not None and record.summary["ccc_mean"] > 0.45
@@ -66,8 +65,8 @@ def test_emotion_and_attributes_from_one_body(attribute_store: Path, tmp_path: P
     assert record.config["attribute_weight"] == 1.0
     assert record.data.without_attribute == {"arousal": 0}
     for entry in record.folds:
-        assert entry.metrics["ua"] > 40
-        assert set(AttributeMetrics.from_dict(entry.attributes).scores) == {"arousal"}
+        assert entry.metrics.ua > 40
+        assert set(entry.attributes.to_metrics().scores) == {"arousal"}
     [checkpoint, *_] = load_run_checkpoints(tmp_path / record.name)
     assert checkpoint.targets.attributes == ("arousal",)
     assert checkpoint.target_scale is not None and checkpoint.target_scale.mean.shape == (1,)
