@@ -54,6 +54,15 @@ def test_the_preset_s_cells_are_text_audio_and_both(store: Path) -> None:
         assert options["protocol"] == "standard"
 
 
+def test_the_fused_row_trains_at_its_own_rate_unless_fixed(store: Path) -> None:
+    made = sentiment_table([str(store)])
+    spec = load_spec(SENTIMENT, store=[str(store)], made=made)
+    rates = {c.row.label: c.options["lr"] for c in spec.cells}
+    assert rates == {"Text": None, "Audio": None, "Text + Audio (MSMSER)": 1e-4}
+    fixed = load_spec(SENTIMENT, store=[str(store)], made=made, fixed={"lr": "3e-3"})
+    assert {c.options["lr"] for c in fixed.cells} == {3e-3}
+
+
 def test_another_corpus_or_no_store_is_refused(crema_store: Path) -> None:
     with pytest.raises(ConfigError, match=r"crema-d corpus.*cmu-mosi or cmu-mosei"):
         sentiment_table([str(crema_store)])
