@@ -243,7 +243,7 @@ def run_train(config: TrainConfig, label: str) -> dict[str, Any]:
     # the members, plans kernels, compiles), summed over groups.
     steady = sum(float(np.median(g[1:] or g)) for g in groups)
     epochs = max(len(g) for g in groups)
-    train_utts = sum(f.sizes["train"] for f in folds)  # every member's, one epoch
+    train_utts = sum(f.sizes.train for f in folds if f.sizes)  # every member's, one epoch
     out: dict[str, Any] = {
         "wall": round(wall, 2),
         "members": len(folds),
