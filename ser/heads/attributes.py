@@ -94,6 +94,15 @@ class AttributeHead(Head):
             return out.float()
         return out.float() * batch.target_std + batch.target_mean  # [..., A]
 
+    def bounded(self, pred: np.ndarray, scale: Any) -> np.ndarray:
+        """Clipped to the training side's range (`scale.low`, `scale.high` [A]): a
+        prediction outside every rating the corpus gave is certainly off (an input far
+        from the training side's, say), and the MSP-Podcast challenge's own scripts clip
+        alike."""
+        if scale is None or not pred.size:
+            return pred
+        return np.clip(pred, scale.low.cpu().numpy(), scale.high.cpu().numpy())
+
     def loss(self, out: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         return attribute_loss(out, gold, self.loss_name)
 

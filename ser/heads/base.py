@@ -12,6 +12,7 @@ it holds:
 - `loss`: its objective of its outputs [..., W] against that gold [..., G], every item
   without gold left out *with no branch on the data* (the model runs under `vmap`);
 - `predict`: its outputs as they are reported (probabilities, values), on the device;
+  `bounded`: those predictions held to what the fold's training side spans, if anything;
 - `metrics`: pure scores of predictions [N, W] against gold [N, G], JSON-ready; `score`:
   the one validation selects on (higher is better; `validate`: its curve values every
   epoch, `evaluate`: its test metrics); `flat`: the record's and `ser report`'s columns
@@ -100,6 +101,12 @@ class Head(Reported, Predicted, ABC):
     def predict(self, out: torch.Tensor) -> torch.Tensor:
         """out [..., W] -> what is reported of it [..., W] (float32)."""
         return out.float()
+
+    def bounded(self, pred: np.ndarray, scale: Any) -> np.ndarray:
+        """Its predictions [N, W] as they are scored and written, given the training
+        side's `ser.train.targets.TargetScale` (None: the run fitted none): unchanged by
+        default."""
+        return pred
 
     @abstractmethod
     def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> dict[str, Any]:

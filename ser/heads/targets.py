@@ -216,6 +216,19 @@ class Targets:
 
         return parts[0].argmax(dim=-1) if self.emotion else torch.zeros_like(labels)
 
+    def bounded(self, outputs: Sequence[np.ndarray], scale: Any) -> tuple[np.ndarray, ...]:
+        """Each head's predictions [N, W] (in head order) held to the training side's
+        `scale` as the head holds them (`Head.bounded`); none: a side without items."""
+        if not outputs:
+            return ()
+        return tuple(h.bounded(o, scale) for h, o in zip(self.heads, outputs, strict=True))
+
+    def output_of(self, name: str, parts: Sequence[np.ndarray]) -> np.ndarray | None:
+        """The entry of `parts` (one per head, in head order: outputs, golds) of the head
+        named `name`; None: the run has no such head."""
+        names = [h.name for h in self.heads]
+        return parts[names.index(name)] if name in names else None
+
     def legacy(
         self, outputs: Sequence[np.ndarray], golds: Sequence[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

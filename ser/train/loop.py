@@ -28,7 +28,7 @@ from ser.train.data import Batches
 from ser.train.ensemble import Ensemble
 from ser.train.stack import StackedSides
 from ser.train.steps import Steps
-from ser.train.targets import clip_attributes, targets_of
+from ser.train.targets import targets_of
 from ser.train.tracker import Curves, Tracker
 
 
@@ -265,12 +265,14 @@ def _halves(heads: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]
 def in_range(
     found: list[Predictions], members: Sequence[Member], targets: Targets, side: str = "val"
 ) -> list[Predictions]:
-    """Each member's predictions, attributes clipped to its training side's range."""
+    """Each member's predictions, each head's held to its training side's range
+    (`Head.bounded`: the attributes clipped to it)."""
     scales = [getattr(m, side).target_scale for m in members]
     out = []
     for p, scale in zip(found, scales, strict=True):
-        attributes = clip_attributes(p.attributes, scale)
-        outputs = targets.with_attributes(p.outputs, attributes)
+        outputs = targets.bounded(p.outputs, scale)
+        attributes = targets.output_of("attributes", outputs)
+        attributes = p.attributes if attributes is None else attributes
         out.append(replace(p, attributes=attributes, outputs=outputs))
     return out
 
