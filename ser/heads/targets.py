@@ -229,25 +229,6 @@ class Targets:
         names = [h.name for h in self.heads]
         return parts[names.index(name)] if name in names else None
 
-    def legacy(
-        self, outputs: Sequence[np.ndarray], golds: Sequence[np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The category's probabilities [N, C] and the attributes' gold and predictions
-        [N, A] of the heads' `outputs` and `golds` (empty [N, 0] where the run has none)."""
-        n = len(outputs[0]) if outputs else 0
-        none = np.zeros((n, 0), dtype=np.float32)
-        probs = outputs[0] if self.emotion else none
-        i = 1 if self.emotion else 0
-        values = (golds[i], outputs[i]) if self.attributes else (none, none)
-        return probs, *values
-
-    def with_attributes(
-        self, outputs: Sequence[np.ndarray], attributes: np.ndarray
-    ) -> tuple[np.ndarray, ...]:
-        """`outputs` with the attributes' predictions replaced by `attributes`."""
-        i = 1 if self.emotion else 0
-        return tuple(attributes if self.attributes and j == i else o for j, o in enumerate(outputs))
-
     def evaluate(
         self,
         outputs: Sequence[np.ndarray],

@@ -18,6 +18,7 @@ import numpy as np
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
+from ser.heads.attributes import AttributeHead
 from ser.heads.recorded import run_heads
 from ser.heads.registry import HEADS
 from ser.models.targets import Targets
@@ -176,6 +177,10 @@ def fold_predictions(
     # manifest rows ascend over a side's sorted positions (one store's, in manifest order)
     at = positions[np.searchsorted(data.manifest_rows[positions], rows)]
     no_class = np.full(len(order), -1)  # a run without the category: empty cells
+    targets = targets or Targets()
+    category = targets.category
+    probs = None if category is None else targets.output_of(category.name, test.outputs)
+    gold, pred = (targets.output_of(AttributeHead.name, h) for h in (test.golds, test.outputs))
     return PredictionTable.of(
         data.classes,
         seed,
@@ -185,11 +190,11 @@ def fold_predictions(
         rows,
         test.y_true[order] if data.classes else no_class,
         test.y_pred[order] if data.classes else no_class,
-        test.probs[order],
+        np.zeros((len(order), 0)) if probs is None else probs[order],
         data.attributes,
-        test.gold_attributes[order],
-        test.attributes[order],
-        *further_cells(targets or Targets(), test, data.classes, order),
+        None if gold is None else gold[order],
+        None if pred is None else pred[order],
+        *further_cells(targets, test, data.classes, order),
     )
 
 
