@@ -38,7 +38,7 @@ from ser.heads.attribute_metrics import (
     attribute_metrics,
     overall_attribute_metrics,
 )
-from ser.heads.base import GoldSource, Head
+from ser.heads.base import GoldSource, Head, TablePart
 from ser.heads.predicted import Column, Part
 from ser.heads.reported import Paired, Reported, summary_number
 
@@ -133,6 +133,16 @@ class AttributeHead(Head):
 
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return {"attributes": {n: round(float(v), 4) for n, v in zip(names, pred, strict=True)}}
+
+    def table_part(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> TablePart:
+        """predictions.csv's ``gold_<name>, pred_<name>`` columns, on the corpus's scale."""
+        return TablePart(attributes=tuple(names), attr_gold=gold, attr_pred=pred)
 
     # --- `ser predict` (ser.heads.predicted): each attribute on the corpus's scale -----
 
