@@ -38,7 +38,7 @@ from ser.heads.attribute_metrics import (
     attribute_metrics,
     overall_attribute_metrics,
 )
-from ser.heads.base import GoldSource, Head
+from ser.heads.base import GoldSource, Head, TablePart
 from ser.heads.predicted import Column, Part
 from ser.heads.reported import Paired, Reported, summary_number
 
@@ -94,6 +94,15 @@ class AttributeHead(Head):
             return out.float()
         return out.float() * batch.target_std + batch.target_mean  # [..., A]
 
+    def bounded(self, pred: np.ndarray, scale: Any) -> np.ndarray:
+        """Clipped to the training side's range (`scale.low`, `scale.high` [A]): a
+        prediction outside every rating the corpus gave is certainly off (an input far
+        from the training side's, say), and the MSP-Podcast challenge's own scripts clip
+        alike."""
+        if scale is None or not pred.size:
+            return pred
+        return np.clip(pred, scale.low.cpu().numpy(), scale.high.cpu().numpy())
+
     def loss(self, out: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         return attribute_loss(out, gold, self.loss_name)
 
@@ -124,6 +133,16 @@ class AttributeHead(Head):
 
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return {"attributes": {n: round(float(v), 4) for n, v in zip(names, pred, strict=True)}}
+
+    def table_part(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> TablePart:
+        """predictions.csv's ``gold_<name>, pred_<name>`` columns, on the corpus's scale."""
+        return TablePart(attributes=tuple(names), attr_gold=gold, attr_pred=pred)
 
     # --- `ser predict` (ser.heads.predicted): each attribute on the corpus's scale -----
 

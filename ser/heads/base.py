@@ -12,12 +12,15 @@ it holds:
 - `loss`: its objective of its outputs [..., W] against that gold [..., G], every item
   without gold left out *with no branch on the data* (the model runs under `vmap`);
 - `predict`: its outputs as they are reported (probabilities, values), on the device;
+  `bounded`: those predictions held to what the fold's training side spans, if anything;
 - `metrics`: pure scores of predictions [N, W] against gold [N, G], JSON-ready; `score`:
   the one validation selects on (higher is better; `validate`: its curve values every
   epoch, `evaluate`: its test metrics); `flat`: the record's and `ser report`'s columns
   of them; `pool`: the scores of several folds' predictions together; `plot`: its own
   figure for `ser report --plots`, if any;
-- `columns` / `cells`: its columns of predictions.csv;
+- `columns` / `cells`: its columns of predictions.csv; `table_part`: its part of them as
+  `ser.runs.predictions.PredictionTable` holds it (the category's classes and
+  probabilities, the attributes' values, any other head's `columns` and `cells`);
 - what `ser predict` writes of it (`ser.heads.predicted`): `fields`, its part of an
   input's row, and its columns, cells and JSON keys, each with a default;
 - what `ser report` reads of a run record and shows of it (`ser.heads.reported`): its
@@ -54,6 +57,47 @@ class GoldSource:
     store: Any
     label_set: LabelSet
     root: Path | None = None
+
+
+@dataclass(frozen=True)
+class TablePart:
+    """A head's part of a (seed, fold)'s rows of predictions.csv
+    (`ser.runs.predictions.PredictionTable`, whose fields these are): the category's
+    classes, gold and predicted [N] (-1: none), and their probabilities [N, C]; the
+    attributes' names and their gold (NaN: none) and predictions [N, A]; any other head's
+    `columns` (`further`) and their `cells` [N, E] as text. None: the head gives none."""
+
+    gold: np.ndarray | None = None
+    pred: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    attributes: tuple[str, ...] = ()
+    attr_gold: np.ndarray | None = None
+    attr_pred: np.ndarray | None = None
+    further: tuple[str, ...] = ()
+    cells: np.ndarray | None = None
+
+    @staticmethod
+    def joined(parts: Sequence[TablePart], n: int) -> tuple[Any, ...]:
+        """Every head's parts of `n` rows as one, in the order of `PredictionTable.of`'s
+        arguments after the rows: each field the first part's that gives it (one head
+        gives each; none: no class, no probabilities, no attributes), the further columns
+        side by side."""
+
+        def first(name: str, default: Any = None) -> Any:
+            return next((getattr(p, name) for p in parts if getattr(p, name) is not None), default)
+
+        none = np.full(n, -1)
+        cells = [p.cells for p in parts if p.cells is not None]
+        return (
+            first("gold", none),
+            first("pred", none),
+            first("probs", np.zeros((n, 0))),
+            next((p.attributes for p in parts if p.attributes), ()),
+            first("attr_gold"),
+            first("attr_pred"),
+            tuple(c for p in parts for c in p.further),
+            np.concatenate([np.zeros((n, 0), dtype=str), *cells], axis=1),
+        )
 
 
 class Head(Reported, Predicted, ABC):
@@ -100,6 +144,12 @@ class Head(Reported, Predicted, ABC):
     def predict(self, out: torch.Tensor) -> torch.Tensor:
         """out [..., W] -> what is reported of it [..., W] (float32)."""
         return out.float()
+
+    def bounded(self, pred: np.ndarray, scale: Any) -> np.ndarray:
+        """Its predictions [N, W] as they are scored and written, given the training
+        side's `ser.train.targets.TargetScale` (None: the run fitted none): unchanged by
+        default."""
+        return pred
 
     @abstractmethod
     def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
@@ -159,6 +209,19 @@ class Head(Reported, Predicted, ABC):
             [self.gold_text(g, names), *(f"{v:.6g}" for v in p)]
             for p, g in zip(pred, gold, strict=True)
         ]
+
+    def table_part(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> TablePart:
+        """Its part of predictions.csv's rows (`TablePart`): its `columns` and `cells` by
+        default (`decided`: the run's classes, gold and predicted [N], for the category)."""
+        own = self.columns(names)
+        found = np.asarray(self.cells(pred, gold, names), dtype=str)
+        return TablePart(further=tuple(own), cells=found.reshape(len(pred), len(own)))
 
     def gold_text(self, gold: np.ndarray, names: Sequence[str]) -> str:
         """One item's gold [G] as predictions.csv writes it ("": none)."""

@@ -19,7 +19,7 @@ import numpy as np
 from ser.corpus.labels import LabelSet
 from ser.errors import ReportError
 from ser.heads import emotion_report as report
-from ser.heads.base import GoldSource
+from ser.heads.base import GoldSource, TablePart
 from ser.heads.categorical import KEYS, CategoricalHead, class_gold
 from ser.heads.metrics import compute_metrics, ua_wa
 from ser.heads.predicted import Column, Part
@@ -92,6 +92,17 @@ class EmotionHead(CategoricalHead):
 
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return {"label": names[int(np.argmax(pred))]}
+
+    def table_part(
+        self,
+        pred: np.ndarray,
+        gold: np.ndarray,
+        names: Sequence[str],
+        decided: tuple[np.ndarray, np.ndarray],
+    ) -> TablePart:
+        """predictions.csv's ``gold``, ``pred`` (the classes the device decided) and
+        ``p_<class>`` columns."""
+        return TablePart(gold=decided[0], pred=decided[1], probs=pred)
 
     # --- `ser predict` (ser.heads.predicted): its label, then each class's probability;
     # a run without the category writes it with no classes: no columns, and the JSON's

@@ -216,24 +216,18 @@ class Targets:
 
         return parts[0].argmax(dim=-1) if self.emotion else torch.zeros_like(labels)
 
-    def legacy(
-        self, outputs: Sequence[np.ndarray], golds: Sequence[np.ndarray]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The category's probabilities [N, C] and the attributes' gold and predictions
-        [N, A] of the heads' `outputs` and `golds` (empty [N, 0] where the run has none)."""
-        n = len(outputs[0]) if outputs else 0
-        none = np.zeros((n, 0), dtype=np.float32)
-        probs = outputs[0] if self.emotion else none
-        i = 1 if self.emotion else 0
-        values = (golds[i], outputs[i]) if self.attributes else (none, none)
-        return probs, *values
+    def bounded(self, outputs: Sequence[np.ndarray], scale: Any) -> tuple[np.ndarray, ...]:
+        """Each head's predictions [N, W] (in head order) held to the training side's
+        `scale` as the head holds them (`Head.bounded`); none: a side without items."""
+        if not outputs:
+            return ()
+        return tuple(h.bounded(o, scale) for h, o in zip(self.heads, outputs, strict=True))
 
-    def with_attributes(
-        self, outputs: Sequence[np.ndarray], attributes: np.ndarray
-    ) -> tuple[np.ndarray, ...]:
-        """`outputs` with the attributes' predictions replaced by `attributes`."""
-        i = 1 if self.emotion else 0
-        return tuple(attributes if self.attributes and j == i else o for j, o in enumerate(outputs))
+    def output_of(self, name: str, parts: Sequence[np.ndarray]) -> np.ndarray | None:
+        """The entry of `parts` (one per head, in head order: outputs, golds) of the head
+        named `name`; None: the run has no such head."""
+        names = [h.name for h in self.heads]
+        return parts[names.index(name)] if name in names else None
 
     def evaluate(
         self,

@@ -17,7 +17,7 @@ from ser.train.checkpoint import Checkpoint
 from ser.train.data import Batches, FeatureTable, TrainData, feature_table
 from ser.train.features import ResolvedFeature
 from ser.train.loop import masked
-from ser.train.targets import TargetScale, clip_attributes
+from ser.train.targets import TargetScale
 
 #: Utterances per batch when scoring (vector and sequence views alike).
 BATCH_SIZE = 64
@@ -81,9 +81,12 @@ def probabilities(
     device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """Softmax class probabilities `[len(positions), C]` of `ckpt` on `data`'s utterances
-    at `positions`, in the order of `positions`."""
+    at `positions`, in the order of `positions`: its category head's outputs ([N, 0]: a
+    run without one)."""
     made = outputs(ckpt, data, positions, device)
-    return ckpt.targets.legacy(made, made)[0]
+    category = ckpt.targets.category
+    found = None if category is None else ckpt.targets.output_of(category.name, made)
+    return np.zeros((len(positions), 0), dtype=np.float32) if found is None else found
 
 
 @torch.no_grad()
@@ -119,8 +122,7 @@ def outputs(
             at = [where[int(r)] for r in batch.index[real].cpu().numpy()]
             for out, head, part in zip(made, heads, parts, strict=True):
                 out[at] = head.reported(part, batch).cpu().numpy()  # `Head.reported`
-    attributes = ckpt.targets.legacy(made, made)[2]
-    return ckpt.targets.with_attributes(made, clip_attributes(attributes, scale))
+    return ckpt.targets.bounded(made, scale)  # each head's held to the training side's
 
 
 def ensemble(

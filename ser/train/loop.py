@@ -28,7 +28,7 @@ from ser.train.data import Batches
 from ser.train.ensemble import Ensemble
 from ser.train.stack import StackedSides
 from ser.train.steps import Steps
-from ser.train.targets import clip_attributes, targets_of
+from ser.train.targets import targets_of
 from ser.train.tracker import Curves, Tracker
 
 
@@ -62,12 +62,10 @@ class Predictions:
     y_true: np.ndarray  # [N] class index
     y_pred: np.ndarray  # [N]
     index: np.ndarray  # [N] manifest rows
-    probs: np.ndarray  # [N, C] float32 softmax of the logits ([N, 0]: no category)
-    gold_attributes: np.ndarray  # [N, A] float32 on the corpus's scale, NaN: none
-    attributes: np.ndarray  # [N, A] float32 predicted, on the corpus's scale
-    # Each of the run's heads' predictions [N, W] (`Head.reported`) and gold [N, G]
-    # (`Head.batch_gold`), in head order: the fields above are the category's and the
-    # attributes' of them.
+    # Each of the run's heads' predictions [N, W] (`Head.reported`: the category's a
+    # float32 softmax, the attributes' on the corpus's scale) and gold [N, G]
+    # (`Head.batch_gold`), in head order (`Targets.output_of` picks a head's); none: a
+    # side without items.
     outputs: tuple[np.ndarray, ...] = ()
     golds: tuple[np.ndarray, ...] = ()
 
@@ -219,8 +217,8 @@ def predict(
     phase: str,
     steps: Steps | None = None,
 ) -> list[Predictions]:
-    """Each member's predictions, class probabilities and loss on its side (eval mode, no
-    gradients)."""
+    """Each member's predictions (every head's, with its gold) and loss on its side (eval
+    mode, no gradients)."""
     step_fn = (steps or Steps())(_evaluation)
     ensemble.eval()
     device = ensemble.parameters()[0].device
@@ -235,11 +233,9 @@ def predict(
         flat = (batch.labels.flatten(1), pred.flatten(1), batch.index.flatten(1))
         kept.append((*flat, *(t.float().flatten(1, -2) for t in per_head)))  # [K, items, W]
         on_step(phase, done, n_steps)
-    targets = targets_of(ensemble)
     if not kept:
         empty = np.zeros(0, dtype=np.int64)
-        nothing = np.zeros((0, 0), dtype=np.float32)
-        none = Predictions(math.nan, empty, empty, empty, nothing, nothing, nothing)
+        none = Predictions(math.nan, empty, empty, empty)
         return [none] * ensemble.members
     labels, preds, index, *heads = (
         torch.cat(t, dim=1).cpu().numpy() for t in zip(*kept, strict=True)
@@ -250,9 +246,7 @@ def predict(
         y_true = labels[k][real]
         loss = summed_k / max(len(y_true), 1)
         outputs, golds = (tuple(t[k][real] for t in half) for half in _halves(heads))
-        legacy = targets.legacy(outputs, golds)  # probs, gold attributes, attributes
-        out.append(Predictions(loss, y_true, preds[k][real], index[k][real], *legacy,
-                               outputs=outputs, golds=golds))  # fmt: skip
+        out.append(Predictions(loss, y_true, preds[k][real], index[k][real], outputs, golds))
     return out
 
 
@@ -265,13 +259,12 @@ def _halves(heads: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]
 def in_range(
     found: list[Predictions], members: Sequence[Member], targets: Targets, side: str = "val"
 ) -> list[Predictions]:
-    """Each member's predictions, attributes clipped to its training side's range."""
+    """Each member's predictions, each head's held to its training side's range
+    (`Head.bounded`: the attributes clipped to it)."""
     scales = [getattr(m, side).target_scale for m in members]
     out = []
     for p, scale in zip(found, scales, strict=True):
-        attributes = clip_attributes(p.attributes, scale)
-        outputs = targets.with_attributes(p.outputs, attributes)
-        out.append(replace(p, attributes=attributes, outputs=outputs))
+        out.append(replace(p, outputs=targets.bounded(p.outputs, scale)))
     return out
 
 

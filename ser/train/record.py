@@ -9,7 +9,6 @@ holds `config["class_weights"]` and, per fold, `class_weights`: `{class: weight}
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
+from ser.heads.base import TablePart
 from ser.heads.recorded import run_heads
 from ser.heads.registry import HEADS
 from ser.models.targets import Targets
@@ -168,46 +168,24 @@ def fold_predictions(
     positions: np.ndarray,
     targets: Targets | None = None,
 ) -> PredictionTable:
-    """A (seed, fold)'s test predictions, in manifest order, for predictions.csv;
-    `positions`: the fold's test side (a cross-corpus run's data holds two stores' rows);
-    the further heads of `targets` (`ser.heads.registry`) with their columns."""
+    """A (seed, fold)'s test predictions, in manifest order, for predictions.csv: each
+    head of `targets` gives its part (`Head.table_part`); `positions`: the fold's test
+    side (a cross-corpus run's data holds two stores' rows)."""
     order = np.argsort(test.index, kind="stable")
     rows = test.index[order]
     # manifest rows ascend over a side's sorted positions (one store's, in manifest order)
     at = positions[np.searchsorted(data.manifest_rows[positions], rows)]
-    no_class = np.full(len(order), -1)  # a run without the category: empty cells
+    decided = (test.y_true[order], test.y_pred[order])
+    parts = [
+        head.table_part(pred[order], gold[order], head.names(data.classes), decided)
+        for head, pred, gold in zip(
+            (targets or Targets()).heads, test.outputs, test.golds, strict=True
+        )
+    ]
     return PredictionTable.of(
-        data.classes,
-        seed,
-        fold,
-        data.utt_ids[at],
-        data.speakers[at],
-        rows,
-        test.y_true[order] if data.classes else no_class,
-        test.y_pred[order] if data.classes else no_class,
-        test.probs[order],
-        data.attributes,
-        test.gold_attributes[order],
-        test.attributes[order],
-        *further_cells(targets or Targets(), test, data.classes, order),
-    )
-
-
-def further_cells(
-    targets: Targets, test: Evaluation, classes: Sequence[str], order: np.ndarray
-) -> tuple[list[str], np.ndarray]:
-    """The further heads' columns of predictions.csv and their cells [N, E] (`order`:
-    the rows' order)."""
-    columns: list[str] = []
-    cells = [np.zeros((len(order), 0), dtype=str)]
-    for head, pred, gold in zip(targets.heads, test.outputs, test.golds, strict=False):
-        if head.name in HEADS:
-            names = head.names(classes)
-            own = head.columns(names)
-            found = head.cells(pred[order], gold[order], names)
-            cells.append(np.asarray(found, dtype=str).reshape(len(order), len(own)))
-            columns += own
-    return columns, np.concatenate(cells, axis=1)
+        data.classes, seed, fold, data.utt_ids[at], data.speakers[at], rows,
+        *TablePart.joined(parts, len(order)),
+    )  # fmt: skip
 
 
 def kept_predictions(run_dir: Path, record: RunRecord) -> dict[tuple[int, str], PredictionTable]:

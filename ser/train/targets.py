@@ -16,7 +16,8 @@ from ser.train.ensemble import Ensemble
 
 class TargetScale(NamedTuple):
     """A fold's training side's attribute targets: the z-score the model's attribute
-    outputs are trained on and the range its predictions are clipped to (every [A]
+    outputs are trained on and the range its predictions are clipped to
+    (`ser.heads.attributes.AttributeHead.bounded`; every [A]
     float32, on the device; a checkpoint's on the CPU)."""
 
     mean: torch.Tensor
@@ -41,15 +42,6 @@ def fit_target_scale(data: TrainData, train: np.ndarray) -> TargetScale | None:
     return TargetScale(
         *(torch.as_tensor(v, dtype=torch.float32, device=data.device) for v in every)
     )
-
-
-def clip_attributes(attributes: np.ndarray, scale: TargetScale | None) -> np.ndarray:
-    """Predicted attributes [N, A] clipped to the training side's range: a prediction
-    outside every rating the corpus gave is certainly off (an input far from the training
-    side's, say), and the MSP-Podcast challenge's own scripts clip alike."""
-    if scale is None or not attributes.size:
-        return attributes
-    return np.clip(attributes, scale.low.cpu().numpy(), scale.high.cpu().numpy())
 
 
 def targets_of(ensemble: Ensemble) -> Targets:

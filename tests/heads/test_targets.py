@@ -110,6 +110,47 @@ def test_nothing_outside_the_heads_branches_on_which_heads_a_run_has() -> None:
     assert branch.search("    if plan.targets.emotion and data.targets is not None:")
 
 
+#: What the trainer and `ser predict` once read of one head's predictions by name: the
+#: category's and the attributes' fields beside every head's `outputs` / `golds`.
+ONE_HEAD = re.compile(
+    r"\.legacy\(|\bwith_attributes\b|\bgold_attributes\b|\bclip_attributes\b"
+    r"|(?<!self)\.probs\b|\b(if|elif|and|or|not)\b[^\n]*\btargets\.(emotion|attributes)\b"
+)
+
+
+def test_the_trainer_and_predict_read_every_head_through_the_heads() -> None:
+    """ser/train and ser/predict hold, clip and write each head's predictions through
+    the heads (`Targets.bounded`, `Targets.output_of`), never a field of one head's."""
+    root = Path(ser.heads.targets.__file__).parents[1]
+    found = [
+        f"{path.relative_to(root.parent)}:{n}: {line.strip()}"
+        for package in ("train", "predict")
+        for path in sorted((root / package).rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if ONE_HEAD.search(line)
+    ]
+    assert found == []
+    assert not hasattr(Targets, "legacy") and not hasattr(Targets, "with_attributes")
+    for line in (  # what they did before the heads said it
+        "        legacy = targets.legacy(outputs, golds)  # probs, gold attributes, attributes",
+        "        test.probs[order],",
+        "        test.gold_attributes[order],",
+        "    return ckpt.targets.with_attributes(made, clip_attributes(attributes, scale))",
+    ):
+        assert ONE_HEAD.search(line), line
+    assert not ONE_HEAD.search("            self.probs.append(self._score(window))")
+
+
+def test_a_heads_part_is_found_by_its_name() -> None:
+    targets = Targets.parse("emotion+attributes+sentiment")
+    parts = (np.zeros((2, 4)), np.ones((2, 3)), np.full((2, 3), 2.0))
+    assert targets.output_of("sentiment", parts) is parts[2]
+    assert targets.output_of("attributes", parts) is parts[1]
+    assert Targets.parse("attributes").output_of("emotion", parts[1:2]) is None
+    category = targets.category
+    assert category is not None and targets.output_of(category.name, parts) is parts[0]
+
+
 #: Lines of `ser report` and `ser sweep` that would say which heads a run has: a fold
 #: entry's or a table's attribute fields read outside the attribute head, the category
 #: or the attributes named, a condition on a run having categories or attributes, a

@@ -16,11 +16,13 @@ from ser.cache import FeatureStore
 from ser.cache.manifest import Manifest
 from ser.corpus.registry import read_corpus
 from ser.errors import ConfigError
+from ser.heads.attributes import AttributeHead
+from ser.heads.targets import Targets
 from ser.runs.predictions import read_predictions
 from ser.runtime.plain_progress import EpochLines
 from ser.train.checkpoint import load_run_checkpoints
 from ser.train.run import Progress, json_summary, train
-from ser.train.targets import clip_attributes, fit_target_scale
+from ser.train.targets import fit_target_scale
 from tests.stores import add_labelled_set, labelled_store
 
 from .conftest import SETS, small_config
@@ -148,8 +150,14 @@ def test_predictions_stay_within_the_training_sides_ratings() -> None:
     assert scale is not None
     assert scale.mean.tolist() == [3.0, 3.0] and scale.low.tolist() == [1.0, 2.0]
     predicted = np.array([[-40.0, 3.0], [2.5, 9.0]])
-    assert clip_attributes(predicted, scale).tolist() == [[1.0, 3.0], [2.5, 4.0]]
-    assert clip_attributes(predicted, None) is predicted
+    head = AttributeHead(("arousal", "valence"))
+    assert head.bounded(predicted, scale).tolist() == [[1.0, 3.0], [2.5, 4.0]]
+    assert head.bounded(predicted, None) is predicted
+    # every head's through the run's targets; the category's left as it is
+    targets = Targets.parse("emotion+arousal+valence")
+    probs = np.array([[0.25, 0.75], [1.0, 0.0]])
+    bounded = targets.bounded((probs, predicted), scale)
+    assert bounded[0] is probs and bounded[1].tolist() == [[1.0, 3.0], [2.5, 4.0]]
 
 
 def test_the_epochs_show_the_score_validation_selects_on(
