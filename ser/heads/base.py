@@ -77,8 +77,8 @@ class TablePart:
     cells: np.ndarray | None = None
 
     @staticmethod
-    def joined(parts: Sequence[TablePart], n: int) -> tuple[Any, ...]:
-        """Every head's parts of `n` rows as one, in the order of `PredictionTable.of`'s
+    def joined(parts: Sequence[TablePart], n: int) -> dict[str, Any]:
+        """Every head's parts of `n` rows as one, as `PredictionTable.of`'s keyword
         arguments after the rows: each field the first part's that gives it (one head
         gives each; none: no class, no probabilities, no attributes), the further columns
         side by side."""
@@ -86,18 +86,17 @@ class TablePart:
         def first(name: str, default: Any = None) -> Any:
             return next((getattr(p, name) for p in parts if getattr(p, name) is not None), default)
 
-        none = np.full(n, -1)
         cells = [p.cells for p in parts if p.cells is not None]
-        return (
-            first("gold", none),
-            first("pred", none),
-            first("probs", np.zeros((n, 0))),
-            next((p.attributes for p in parts if p.attributes), ()),
-            first("attr_gold"),
-            first("attr_pred"),
-            tuple(c for p in parts for c in p.further),
-            np.concatenate([np.zeros((n, 0), dtype=str), *cells], axis=1),
-        )
+        return {
+            "gold": first("gold", np.full(n, -1)),
+            "pred": first("pred", np.full(n, -1)),
+            "probs": first("probs", np.zeros((n, 0))),
+            "attributes": next((p.attributes for p in parts if p.attributes), ()),
+            "attr_gold": first("attr_gold"),
+            "attr_pred": first("attr_pred"),
+            "further": tuple(c for p in parts for c in p.further),
+            "cells": np.concatenate([np.zeros((n, 0), dtype=str), *cells], axis=1),
+        }
 
 
 class Head(Reported, Predicted, ABC):

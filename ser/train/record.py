@@ -184,7 +184,7 @@ def fold_predictions(
     ]
     return PredictionTable.of(
         data.classes, seed, fold, data.utt_ids[at], data.speakers[at], rows,
-        *TablePart.joined(parts, len(order)),
+        **TablePart.joined(parts, len(order)),
     )  # fmt: skip
 
 

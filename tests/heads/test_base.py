@@ -23,7 +23,7 @@ def _table(
         for h, o, g in zip(targets.heads, outputs, golds, strict=True)
     ]
     return PredictionTable.of(
-        classes, 0, "f1", ["a", "b"], ["F", "M"], [3, 5], *TablePart.joined(parts, 2)
+        classes, 0, "f1", ["a", "b"], ["F", "M"], [3, 5], **TablePart.joined(parts, 2)
     )
 
 
