@@ -8,9 +8,10 @@ signal; nothing of IEMOCAP itself) feed `ser.train.run.train`, the library entry
 `ser train`, loading included. Scenarios:
 
 - ``msmser``: MSMSER, LOSO x `--seeds` (5 members a seed). `--size demo` is the demo's
-  model (d 64, 4 heads, L 8, 20-d features over `--utterances` utterances), `--size
-  paper` the paper's (d 768, 8 heads, L 30, HuBERT-base-shaped 768-d frames at 50/s and
-  MPNet-shaped tokens over all 5531 utterances).
+  model (d 64, 4 heads, L 8, 20-d features over 413 utterances), `--size paper` the
+  paper's (d 768, 8 heads, L 30, HuBERT-base-shaped 768-d frames at 50/s and MPNet-shaped
+  tokens over all 5531 utterances); `--utterances N` draws N of the 5531 instead (an
+  epoch's time follows N: a short GPU lease measures a fifth and scales it).
 - ``dialog``: the fusion study's default run (logits ADD + perspective loss, session5,
   150 epochs) with `--seeds` repeats. `--audio-dim 6373` gives the audio set the IS13
   functionals' width (the published code fed 100-d vectors).
@@ -20,7 +21,8 @@ MSMSER's steps compiled, members one at a time; elsewhere `ser/runtime/execution
 rule); with `--stacked` also every member that can share an ensemble stacked, eagerly;
 with `--sequential` the members one after another, eagerly (`--members-at-once 1 --step
 eager`: the GPU's default before compiled steps). `--step` and `--members-at-once` set the
-default run's own.
+default run's own, `--compile-backend` compiled steps' backend (`ser.train.steps.BACKEND`:
+"inductor", or "cudagraphs": CUDA graphs of the eager kernels, no code generated).
 
 Each run reports its wall time (loading included), seconds per epoch (per group of
 members trained together), the steady epoch (each group's median epoch after its first,
@@ -371,7 +373,7 @@ def bench_runs(args: argparse.Namespace, base: TrainConfig) -> dict[str, Any]:
 
 def bench_msmser(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     rng = np.random.default_rng(0)
-    n = 5531 if args.size == "paper" else args.utterances
+    n = args.utterances or (5531 if args.size == "paper" else 413)
     dim = 768 if args.size == "paper" else 20
     store = tmp / "msmser.h5"
     msmser_store(store, n, rng, dim=dim)
@@ -451,7 +453,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=None, help="[msmser 3, dialog 150]")
-    parser.add_argument("--utterances", type=int, default=413, help="msmser demo size")
+    parser.add_argument(
+        "--utterances", type=int, default=None, help="msmser: of the 5531 [paper all, demo 413]"
+    )
+    parser.add_argument(
+        "--compile-backend", default=None, help="compiled steps' torch.compile backend [inductor]"
+    )
     parser.add_argument(
         "--audio-dim", type=int, default=100, help="dialog: the audio vectors' width [100]"
     )
@@ -475,6 +482,10 @@ def main() -> None:
         # into the graph, so every new dialog length compiles anew (~75 s each here)
         # until dynamo's recompile limit (8) leaves the rest eager.
         parser.error("--step compiled: the dialog models' GRU loop recompiles per dialog length")
+    if args.compile_backend:
+        import ser.train.steps
+
+        ser.train.steps.BACKEND = args.compile_backend
     if args.epochs is None:
         args.epochs = 3 if args.scenario == "msmser" else 150
     with tempfile.TemporaryDirectory() as tmp:

@@ -3,6 +3,8 @@ corpus into a new store, timed from the model loaded (its "loaded ..." line) to 
 committed, after a small extraction of the same kind has warmed the device. Imports
 nothing but `ser`'s entry points, so that the code before (on PYTHONPATH) runs it too.
 `--profile`: the torch profiler over the timed pass (top operations, the GPU's busy time).
+`--front-end conv|matmul`: how the wav2vec2 family's batched conv front end runs
+(`ser.extract.wav2vec2.FRONT_END`; default: the code's own).
 
     python benchmarks/gpu_extract.py CORPUS --warm WARM --options '{"kind": "hubert", ...}'
 """
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
+import ser.extract.wav2vec2 as wav2vec2
 from ser.cache import FeatureStore
 from ser.extract.run import ExtractConfig, extract_features
 
@@ -75,7 +78,10 @@ def main() -> None:
     parser.add_argument("--options", required=True, help="JSON: kind, model, layers, pool...")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--front-end", choices=["conv", "matmul"], help="[the code's default]")
     args = parser.parse_args()
+    if args.front_end:
+        wav2vec2.FRONT_END = args.front_end
     work = Path(tempfile.mkdtemp(prefix="gpu-extract-"))
     try:
         extract(args.warm, work / "warm.zarr", config(json.loads(args.options), args.device))
@@ -93,6 +99,7 @@ def main() -> None:
             "utterances": report.n_utterances, "failures": len(report.failures),
             "sets": len(report.sets), "bytes": written,
             "write_mb_s": round(written / pass_s / 1e6, 1),
+            "front_end": getattr(wav2vec2, "FRONT_END", "conv"),
         }))  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -12,7 +12,13 @@ What each figure times:
   `*_xrt_cold` over the whole process (start, imports, weights hashed and loaded).
 - `make_features_7h_s`: `ser extract --features hubert,mpnet,bert,is13,logmel` over 7 h
   of IEMOCAP-shaped audio, a new process into a new store, start to exit.
-- `msmser_*`: `benchmarks/bench_train.py msmser --size paper` (its docstring).
+- `msmser_*`: `benchmarks/bench_train.py msmser --size paper` (its docstring) on a fifth
+  of IEMOCAP's 5531 utterances (`SUBSET`), each way of training in its own process:
+  `msmser_paper_epoch_s` is its steady epoch scaled to all 5531 (an epoch's steps follow
+  the utterances), `msmser_paper_loso100_s_projected` 100 such epochs plus what the run
+  spent beside its steady epochs (set-up, compilation, graph capture, testing).
+- `*_matmul`: the same extraction with the conv front end as matrix products
+  (`ser.extract.wav2vec2.FRONT_END`), beside the default's in the same call.
 
     python benchmarks/gpu_figures.py --out $OUT/gpu.json --before .before --budget 480
     python benchmarks/gpu_figures.py --tiny --device cpu --out /tmp/g.json --budget 600
@@ -38,6 +44,9 @@ import torch
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WARM_SECONDS = 30.0  # the small extraction that warms a figure's GPU first
+IEMOCAP = 5531  # labelled utterances of the 4-class set: an MSMSER epoch's
+SUBSET = 1106  # of them, what each MSMSER figure trains on (its epoch scaled to IEMOCAP's)
+HOURS = {"warm": WARM_SECONDS / 3600, "1h": 1.0, "30min": 0.5, "7h": 7.0}
 
 
 def main() -> None:
@@ -65,11 +74,6 @@ class Figures:
         work = self.args.work
         started = time.monotonic()
         self.models = gpu_data.models(work / "models", self.args.tiny)
-        self.hours = {
-            name: gpu_data.corpus(work / name, hours * 3600 * self.scale)
-            for name, hours in (("warm", WARM_SECONDS / 3600 / self.scale), ("1h", 1.0),
-                                ("30min", 0.5), ("7h", 7.0))
-        }  # fmt: skip
         self.result["prepare_s"] = round(time.monotonic() - started, 1)
         self.save()
         only = list(filter(None, self.args.only.split(",")))  # in the order given
@@ -91,22 +95,34 @@ class Figures:
             self.save()
         self.save()  # the steps skipped for time too
 
+    def corpus(self, name: str) -> Path:
+        """Corpus `name` of `HOURS`, made on first use (the warm-up's seconds kept as is)."""
+        seconds = HOURS[name] * 3600 * (1.0 if name == "warm" else self.scale)
+        gpu_data.corpus(self.args.work / name, seconds)
+        return self.args.work / name
+
     def steps(self) -> list[tuple[str, float, Callable[[float], dict[str, Any]]]]:
         m = self.models
         hubert = {"kind": "hubert", "model": str(m["hubert"])}
         wavlm = {"kind": "speech", "model": str(m["wavlm"])}
         mean = {"layers": "all", "pool": "mean", "pooled_only": True}
+        frames = {**hubert, "layers": "all"}
         return [
             ("extract_hubert_base_last", 90, self.extraction("1h", hubert)),
+            ("extract_hubert_base_last_matmul", 90, self.extraction("1h", hubert, matmul=True)),
+            ("msmser_paper", 150, self.msmser([])),
+            ("msmser_paper_stacked", 150, self.msmser(["--step", "eager",
+                                                       "--members-at-once", "1000000"])),
+            ("msmser_paper_cudagraphs", 150, self.msmser(["--step", "compiled",
+                                                          "--compile-backend", "cudagraphs"])),
+            ("msmser_paper_compiled", 210, self.msmser(["--step", "compiled"])),
+            ("extract_hubert_base_all_mean_matmul", 90,
+             self.extraction("1h", {**hubert, **mean}, matmul=True)),
+            ("extract_wavlm_large_last_matmul", 90, self.extraction("1h", wavlm, matmul=True)),
             ("extract_hubert_base_all_mean", 90, self.extraction("1h", {**hubert, **mean})),
-            ("extract_hubert_base_all_frames", 90,
-             self.extraction("1h", {**hubert, "layers": "all"})),
+            ("extract_hubert_base_all_frames", 90, self.extraction("1h", frames)),
             ("extract_wavlm_large_last", 90, self.extraction("1h", wavlm)),
             ("make_features_7h", 180, self.make_features),
-            ("msmser_paper_compiled", 240, self.msmser(["--step", "compiled"])),
-            ("msmser_paper_stacked", 180, self.msmser(["--step", "eager",
-                                                       "--members-at-once", "1000000"])),
-            ("msmser_paper", 240, self.msmser([])),
             ("disk_write", 30, self.disk_write),
             ("before_extract_hubert_base_last", 60, self.extraction("30min", hubert, True)),
             ("before_extract_hubert_base_all_mean", 60,
@@ -116,16 +132,19 @@ class Figures:
         ]  # fmt: skip
 
     def extraction(
-        self, corpus: str, options: dict[str, Any], before: bool = False
+        self, corpus: str, options: dict[str, Any], before: bool = False, matmul: bool = False
     ) -> Callable[[float], dict[str, Any]]:
-        """One `gpu_extract.py` figure; `before`: with the code before on PYTHONPATH."""
+        """One `gpu_extract.py` figure; `before`: with the code before on PYTHONPATH;
+        `matmul`: the conv front end as matrix products."""
 
         def step(limit: float) -> dict[str, Any]:
             if before and self.args.before is None:
                 return {"error": "no --before checkout"}
-            command = [sys.executable, str(HERE / "gpu_extract.py"), str(self.args.work / corpus),
-                       "--warm", str(self.args.work / "warm"), "--options", json.dumps(options),
+            command = [sys.executable, str(HERE / "gpu_extract.py"), str(self.corpus(corpus)),
+                       "--warm", str(self.corpus("warm")), "--options", json.dumps(options),
                        "--device", self.args.device]  # fmt: skip
+            if matmul:
+                command += ["--front-end", "matmul"]
             return run_json(command, limit, self.args.before if before else None)
 
         return step
@@ -133,24 +152,23 @@ class Figures:
     def msmser(self, extra: list[str]) -> Callable[[float], dict[str, Any]]:
         def step(limit: float) -> dict[str, Any]:
             size = ["--size", "demo", "--utterances", "200"] if self.args.tiny else []
+            epochs, subset = 2, 200 if self.args.tiny else SUBSET
             command = [sys.executable, str(HERE / "bench_train.py"), "msmser", "--size", "paper",
-                       *size, "--device", self.args.device, "--seeds", "1", "--epochs", "2",
-                       "--json", *extra]  # fmt: skip
+                       "--utterances", str(subset), *size, "--device", self.args.device,
+                       "--seeds", "1", "--epochs", str(epochs), "--json", *extra]  # fmt: skip
             # torch's own word on CUDA graphs it skipped (and why), kept with the figures
             found = run_json(command, limit, hints=True)
-            default = found.get("default", {})
-            if "steady_epoch_s" in default:
-                found["msmser_paper_epoch_s"] = default["steady_epoch_s"]
-                found["msmser_paper_loso100_s_projected"] = default["estimated_100_epochs_min"] * 60
+            found.update(scaled(found.get("default", {}), IEMOCAP / subset, epochs))
             return found
 
         return step
 
     def make_features(self, limit: float) -> dict[str, Any]:
         m, store = self.models, self.args.work / "make-features.zarr"
+        corpus = self.corpus("7h")  # made before the clock starts, then out of the cache
         subprocess.run(["rm", "-rf", str(store)], check=False)
         drop_page_cache()
-        command = [sys.executable, "-m", "ser.cli", "extract", str(self.args.work / "7h"),
+        command = [sys.executable, "-m", "ser.cli", "extract", str(corpus),
                    "--store", str(store), "--features", "hubert,mpnet,bert,is13,logmel",
                    "--hubert-model", str(m["hubert"]), "--mpnet-model", str(m["mpnet"]),
                    "--bert-model", str(m["bert"]), "--device", self.args.device]  # fmt: skip
@@ -160,7 +178,8 @@ class Figures:
         tail = (done.stdout + done.stderr)[-3000:]
         if done.returncode:
             return {"error": f"exit {done.returncode}", "log": tail}
-        return {"make_features_7h_s": round(seconds, 1), "audio_s": self.hours["7h"], "log": tail}
+        audio = gpu_data.corpus(corpus, HOURS["7h"] * 3600 * self.scale)  # kept: its seconds
+        return {"make_features_7h_s": round(seconds, 1), "audio_s": audio, "log": tail}
 
     def disk_write(self, limit: float) -> dict[str, Any]:
         """The disk's own sequential write speed: 2 GiB in 16 MiB blocks, then fsync."""
@@ -178,8 +197,8 @@ class Figures:
 
     def profile_extract(self, limit: float) -> dict[str, Any]:
         options = json.dumps({"kind": "hubert", "model": str(self.models["hubert"])})
-        command = [sys.executable, str(HERE / "gpu_extract.py"), str(self.args.work / "30min"),
-                   "--warm", str(self.args.work / "warm"), "--options", options,
+        command = [sys.executable, str(HERE / "gpu_extract.py"), str(self.corpus("30min")),
+                   "--warm", str(self.corpus("warm")), "--options", options,
                    "--device", self.args.device, "--profile"]  # fmt: skip
         return run_json(command, limit)
 
@@ -205,10 +224,16 @@ def headline(steps: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in ("extract_hubert_base_last", "extract_hubert_base_all_mean",
                  "extract_hubert_base_all_frames", "extract_wavlm_large_last"):  # fmt: skip
-        for prefix, key in (("", name), ("before_", f"before_{name}")):
+        for key, figure in ((name, f"{name}_xrt"), (f"before_{name}", f"before_{name}_xrt"),
+                            (f"{name}_matmul", f"{name}_xrt_matmul")):  # fmt: skip
             if "xrt" in steps.get(key, {}):
-                out[f"{prefix}{name}_xrt"] = steps[key]["xrt"]
-    for step in ("msmser_paper", "msmser_paper_compiled", "msmser_paper_stacked"):
+                out[figure] = steps[key]["xrt"]
+    for step in (
+        "msmser_paper",
+        "msmser_paper_compiled",
+        "msmser_paper_stacked",
+        "msmser_paper_cudagraphs",
+    ):
         found, how = steps.get(step, {}), step.removeprefix("msmser_paper")
         for key in ("msmser_paper_epoch_s", "msmser_paper_loso100_s_projected", "mfu"):
             if key in found:  # the default's as named; the others' with their way
@@ -220,6 +245,18 @@ def headline(steps: dict[str, Any]) -> dict[str, Any]:
         if key in steps.get(step, {}):
             out[key] = steps[step][key]
     return out
+
+
+def scaled(run: dict[str, Any], scale: float, epochs: int) -> dict[str, Any]:
+    """A run's figures for IEMOCAP: its steady epoch times `scale` (the utterances' ratio),
+    and 100 of them plus what the run spent beside its steady epochs."""
+    if "steady_epoch_s" not in run:
+        return {}
+    steady, wall = run["steady_epoch_s"], run["wall"]
+    epoch, beside = steady * scale, wall - epochs * steady
+    return {"msmser_paper_epoch_s": round(epoch, 2), "scaled_by": round(scale, 3),
+            "beside_epochs_s": round(beside, 1),
+            "msmser_paper_loso100_s_projected": round(beside + 100 * epoch, 1)}  # fmt: skip
 
 
 def run_json(

@@ -8,7 +8,9 @@ own samples (as fast there, and the numbers of every earlier CPU store), pad the
 and let the transformer encoder mask them. On a GPU (`BATCHED_DEVICES`) one conv call per
 layer takes the whole batch, padded to a bucketed length so that a shard meets few
 shapes, its GroupNorm counting each utterance's own frames (`masked_group_norm`): a
-conv call per utterance, each of a new shape, left the GPU idle. Encoders that let
+conv call per utterance, each of a new shape, left the GPU idle. `FRONT_END` says how
+each conv layer runs there: cuDNN's conv ("conv"), or one matrix product of its windows
+("matmul", `strided_conv`), which the benchmarks measure side by side. Encoders that let
 padding leak anyway (data2vec-audio's stacked positional convs) only batch inputs of
 equal length.
 
@@ -40,6 +42,11 @@ if TYPE_CHECKING:  # torch and transformers load with the model, not with the re
 MASKED_ENCODERS = frozenset({"hubert", "wav2vec2", "wavlm"})
 # Device types whose conv front end runs over the padded batch (`Wav2Vec2Frames.hidden`).
 BATCHED_DEVICES = frozenset({"cuda"})
+# How the batched front end runs each conv layer: "conv" (cuDNN) or "matmul"
+# (`strided_conv`). On an H100 cuDNN gave the family's strided convs generic kernels
+# (implicit_convolve_sgemm: 63 % of an extraction's GPU time); a product of the windows
+# runs on the tensor cores, its kernel chosen without timing (results stay the machine's).
+FRONT_END = "conv"
 W = TypeVar("W", bound=Sized)  # an input: samples on the host or on the device
 _NEEDED = ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers")
 
@@ -198,6 +205,8 @@ class Wav2Vec2Frames:
         padded = np.zeros((len(waves), samples), dtype=np.float32)
         for row, wave in zip(padded, waves, strict=True):
             row[: len(wave)] = wave
+        if FRONT_END == "matmul":
+            return self._windows_batched(model, padded, waves, device)
         h = to_device(padded, device)[:, None]  # [B, 1, S]
         first, *rest = model.feature_extractor.conv_layers
         norm = getattr(first, "layer_norm", None)
@@ -211,6 +220,27 @@ class Wav2Vec2Frames:
         for layer in rest:
             h = layer(h)
         return h.transpose(1, 2)  # [B, T, C]
+
+    def _windows_batched(
+        self, model: Any, padded: np.ndarray, waves: list[np.ndarray], device: torch.device
+    ) -> torch.Tensor:
+        """`_conv_batched` with time first and each conv layer one matrix product of its
+        windows (`strided_conv`): [B, T, C]."""
+        import torch
+
+        h = to_device(padded, device)[:, :, None]  # [B, S, 1]
+        counts = np.array([len(wave) for wave in waves])
+        for layer in model.feature_extractor.conv_layers:
+            h = strided_conv(h, layer.conv)  # [B, T', C]
+            counts = (counts - layer.conv.kernel_size[0]) // layer.conv.stride[0] + 1
+            norm = getattr(layer, "layer_norm", None)
+            if isinstance(norm, torch.nn.GroupNorm):  # over time: [B, C, T] as it expects
+                counted = to_device(counts, device)
+                h = masked_group_norm(h.transpose(1, 2), counted, norm).transpose(1, 2)
+            elif norm is not None:  # a LayerNorm over each frame's channels
+                h = norm(h)
+            h = layer.activation(h)
+        return h
 
     def _n_frames(self, n_samples: int) -> int:
         for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride, strict=True):
@@ -230,6 +260,19 @@ def bucket_length(n: int, per_octave: int = 8) -> int:
     return -(-n // step) * step
 
 
+def strided_conv(x: torch.Tensor, conv: torch.nn.Conv1d) -> torch.Tensor:
+    """`conv` over x [B, T, C_in] (time first) as one matrix product of its windows and
+    its weight: [B, T', C_out] (a conv with padding, dilation or groups runs as itself)."""
+    import torch.nn.functional as F
+
+    if conv.padding != (0,) or conv.dilation != (1,) or conv.groups != 1:
+        return conv(x.transpose(1, 2)).transpose(1, 2)
+    kernel, stride = conv.kernel_size[0], conv.stride[0]
+    windows = x.unfold(1, kernel, stride)  # [B, T', C_in, k]
+    flat = windows.reshape(*windows.shape[:2], -1)  # [B, T', C_in k]
+    return F.linear(flat, conv.weight.reshape(conv.out_channels, -1), conv.bias)
+
+
 def masked_group_norm(
     x: torch.Tensor, counts: torch.Tensor, norm: torch.nn.GroupNorm
 ) -> torch.Tensor:
@@ -240,7 +283,7 @@ def masked_group_norm(
 
     batch, channels, frames = x.shape
     groups = norm.num_groups
-    h = x.float().view(batch, groups, channels // groups, frames)
+    h = x.float().reshape(batch, groups, channels // groups, frames)
     valid = torch.arange(frames, device=x.device) < counts.view(-1, 1)  # [B, T]
     weight = valid.view(batch, 1, 1, frames).float()
     n = counts.float().view(batch, 1, 1, 1) * (channels // groups)

@@ -35,6 +35,10 @@ from ser.train.ensemble import Ensemble, Solo
 # without generating code), and whether a break in a step's graph is an error (the
 # tests': a break splits the step, and CUDA graphs with it, without a word).
 BACKEND = "inductor"
+# Backends whose steps replay as CUDA graphs on a GPU: inductor's generated kernels
+# (mode "reduce-overhead"), or "cudagraphs": torch's own kernels as the eager step runs
+# them, captured once per shape (no code generated: tracing is its whole compilation).
+GRAPHED = frozenset({"inductor", "cudagraphs"})
 FULLGRAPH = False
 # Sequence views up to this many rows are padded to their longest utterance's bucket:
 # text (MPNet, BERT tokens: IEMOCAP's longest ~120) costs little padded, and adds no shape.
@@ -126,8 +130,8 @@ class Steps:
         return {"compiled": True, "backend": self.backend, "shapes": len(self.shapes_seen)}
 
     def _compile(self, fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
-        graphs = torch.cuda.is_available() and self.backend == "inductor"
-        mode = "reduce-overhead" if graphs else None
+        graphs = torch.cuda.is_available() and self.backend in GRAPHED
+        mode = "reduce-overhead" if graphs and self.backend == "inductor" else None
         step = torch.compile(fn, dynamic=True, backend=self.backend, mode=mode, fullgraph=FULLGRAPH)
 
         def run(model: Any, *args: Any) -> tuple[torch.Tensor, ...]:

@@ -43,10 +43,12 @@ def loaded(folder: Path) -> SpeechExtractor:
     return extractor
 
 
+@pytest.mark.parametrize("front_end", ["conv", "matmul"])
 @pytest.mark.parametrize("name", ["hubert-group", "hubert-layer", "wav2vec2", "wavlm"])
 def test_the_batched_front_end_gives_each_utterances_own_frames(
-    models: dict[str, Path], name: str
+    models: dict[str, Path], name: str, front_end: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(ser.extract.wav2vec2, "FRONT_END", front_end)
     extractor = loaded(models[name])
     frames, model, layers = extractor.frames, extractor.model, extractor.layers
     inputs = waves()
@@ -61,9 +63,13 @@ def test_the_batched_front_end_gives_each_utterances_own_frames(
         )
 
 
-def test_without_the_mask_the_group_norm_would_see_the_padding(models: dict[str, Path]) -> None:
+@pytest.mark.parametrize("front_end", ["conv", "matmul"])
+def test_without_the_mask_the_group_norm_would_see_the_padding(
+    models: dict[str, Path], front_end: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What the masked norm is for: the plain GroupNorm over the padded batch moves a
     short utterance's frames."""
+    monkeypatch.setattr(ser.extract.wav2vec2, "FRONT_END", front_end)
     extractor = loaded(models["hubert-group"])
     conv = extractor.model.feature_extractor
     short, long = waves((4000, 16000))
