@@ -17,8 +17,8 @@ What each figure times:
   `msmser_paper_epoch_s` is its steady epoch scaled to all 5531 (an epoch's steps follow
   the utterances), `msmser_paper_loso100_s_projected` 100 such epochs plus what the run
   spent beside its steady epochs (set-up, compilation, graph capture, testing).
-- `*_matmul`: the same extraction with the conv front end as matrix products
-  (`ser.extract.wav2vec2.FRONT_END`), beside the default's in the same call.
+- `*_conv`: the same extraction with the conv front end on cuDNN's convs, not matrix
+  products (`ser.extract.wav2vec2.FRONT_END`), beside the default's in the same call.
 
     python benchmarks/gpu_figures.py --out $OUT/gpu.json --before .before --budget 480
     python benchmarks/gpu_figures.py --tiny --device cpu --out /tmp/g.json --budget 600
@@ -109,16 +109,13 @@ class Figures:
         frames = {**hubert, "layers": "all"}
         return [
             ("extract_hubert_base_last", 90, self.extraction("1h", hubert)),
-            ("extract_hubert_base_last_matmul", 90, self.extraction("1h", hubert, matmul=True)),
+            ("extract_hubert_base_last_conv", 90, self.extraction("1h", hubert, conv=True)),
             ("msmser_paper", 150, self.msmser([])),
             ("msmser_paper_stacked", 150, self.msmser(["--step", "eager",
                                                        "--members-at-once", "1000000"])),
             ("msmser_paper_cudagraphs", 150, self.msmser(["--step", "compiled",
                                                           "--compile-backend", "cudagraphs"])),
             ("msmser_paper_compiled", 210, self.msmser(["--step", "compiled"])),
-            ("extract_hubert_base_all_mean_matmul", 90,
-             self.extraction("1h", {**hubert, **mean}, matmul=True)),
-            ("extract_wavlm_large_last_matmul", 90, self.extraction("1h", wavlm, matmul=True)),
             ("extract_hubert_base_all_mean", 90, self.extraction("1h", {**hubert, **mean})),
             ("extract_hubert_base_all_frames", 90, self.extraction("1h", frames)),
             ("extract_wavlm_large_last", 90, self.extraction("1h", wavlm)),
@@ -132,10 +129,10 @@ class Figures:
         ]  # fmt: skip
 
     def extraction(
-        self, corpus: str, options: dict[str, Any], before: bool = False, matmul: bool = False
+        self, corpus: str, options: dict[str, Any], before: bool = False, conv: bool = False
     ) -> Callable[[float], dict[str, Any]]:
         """One `gpu_extract.py` figure; `before`: with the code before on PYTHONPATH;
-        `matmul`: the conv front end as matrix products."""
+        `conv`: the conv front end on cuDNN's convs."""
 
         def step(limit: float) -> dict[str, Any]:
             if before and self.args.before is None:
@@ -143,8 +140,8 @@ class Figures:
             command = [sys.executable, str(HERE / "gpu_extract.py"), str(self.corpus(corpus)),
                        "--warm", str(self.corpus("warm")), "--options", json.dumps(options),
                        "--device", self.args.device]  # fmt: skip
-            if matmul:
-                command += ["--front-end", "matmul"]
+            if conv:
+                command += ["--front-end", "conv"]
             return run_json(command, limit, self.args.before if before else None)
 
         return step
@@ -205,7 +202,8 @@ class Figures:
     def profile_train(self, limit: float) -> dict[str, Any]:
         size = ["--size", "demo"] if self.args.tiny else []
         command = [sys.executable, str(HERE / "profile_train.py"), "--device", self.args.device,
-                   "--seeds", "1", "--steps", "20", *size]  # fmt: skip
+                   "--seeds", "1", "--steps", "20", "--utterances", str(SUBSET), *size,
+                   "--step", "compiled", "--compile-backend", "cudagraphs"]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=limit)
         return {"table": done.stdout[-6000:], "log": done.stderr[-1500:], "exit": done.returncode}
 
@@ -225,7 +223,7 @@ def headline(steps: dict[str, Any]) -> dict[str, Any]:
     for name in ("extract_hubert_base_last", "extract_hubert_base_all_mean",
                  "extract_hubert_base_all_frames", "extract_wavlm_large_last"):  # fmt: skip
         for key, figure in ((name, f"{name}_xrt"), (f"before_{name}", f"before_{name}_xrt"),
-                            (f"{name}_matmul", f"{name}_xrt_matmul")):  # fmt: skip
+                            (f"{name}_conv", f"{name}_xrt_conv")):  # fmt: skip
             if "xrt" in steps.get(key, {}):
                 out[figure] = steps[key]["xrt"]
     for step in (

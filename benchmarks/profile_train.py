@@ -11,6 +11,8 @@ host-bound).
 
     python benchmarks/profile_train.py --device cuda --seeds 1 --steps 20
     python benchmarks/profile_train.py --device cuda --seeds 1 --steps 20 --step eager
+    python benchmarks/profile_train.py --device cuda --steps 20 --step compiled \
+        --compile-backend cudagraphs --utterances 1106   # CUDA graphs of the eager kernels
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import bench_train
 
 from ser.models import ModelConfig
 from ser.train import loop
+from ser.train import steps as steps_module
 from ser.train.run import TrainConfig, train
 
 
@@ -124,9 +127,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--step", choices=["eager", "compiled"], help="[the device's default]")
     parser.add_argument("--members-at-once", type=int, help="[the device's default]")
+    parser.add_argument("--compile-backend", help="compiled steps' backend [inductor]")
+    parser.add_argument("--utterances", type=int, help="of IEMOCAP's 5531 [paper all, demo 413]")
     args = parser.parse_args()
+    if args.compile_backend:
+        steps_module.BACKEND = args.compile_backend
     tmp = Path(tempfile.mkdtemp())
     n, dim = (5531, 768) if args.size == "paper" else (413, 20)
+    n = args.utterances or n
     bench_train.msmser_store(tmp / "s.h5", n, np.random.default_rng(0), dim=dim)
     model = ModelConfig(fusion="mit", **bench_train.MSMSER_SIZES[args.size])
     config = TrainConfig(

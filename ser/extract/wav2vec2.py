@@ -45,8 +45,9 @@ BATCHED_DEVICES = frozenset({"cuda"})
 # How the batched front end runs each conv layer: "conv" (cuDNN) or "matmul"
 # (`strided_conv`). On an H100 cuDNN gave the family's strided convs generic kernels
 # (implicit_convolve_sgemm: 63 % of an extraction's GPU time); a product of the windows
-# runs on the tensor cores, its kernel chosen without timing (results stay the machine's).
-FRONT_END = "conv"
+# runs on the tensor cores, its kernel chosen without timing. HuBERT-base's last layer,
+# an hour end to end on an H200: 1568x real time against cuDNN's 1386x (same call).
+FRONT_END = "matmul"
 W = TypeVar("W", bound=Sized)  # an input: samples on the host or on the device
 _NEEDED = ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers")
 

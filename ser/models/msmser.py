@@ -142,19 +142,27 @@ class MSMSER(SerModel):
             self.head = MLP(d * len(self.modalities), d, n_classes, dropout)
         self.schedule = config.rmm_schedule()
         self.rmm_p = 0.0  # this epoch's RMM probability (`set_epoch`); 0 until the loop starts
+        # What compiled steps read of it: whether it is on, and p as a tensor on the
+        # model's device. A float that changes every epoch would enter their graph as a
+        # host scalar, and a graph with an input on the host is never a CUDA graph.
+        self.rmm_on, self.rmm_prob = False, torch.zeros(())
         self.position_tables: dict[torch.device, torch.Tensor] = {}  # [rows, d] per device
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         on = self.config.rmm and len(self.modalities) == 2
         self.rmm_p = self.schedule.probability(epoch, total_epochs) if on else 0.0
+        self.rmm_on = self.rmm_p > 0.0
+        self.rmm_prob = torch.tensor(self.rmm_p, device=next(self.parameters()).device)
 
     def dropped(self, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """{modality: [B] bool}: which samples lose which modality in this forward, from
         the frame masks {modality: [B, T]}. Training: RMM's draw; eval: `eval_mask`."""
         mask = masks[self.modalities[0]]
         none = torch.zeros(mask.shape[0], dtype=torch.bool, device=mask.device)  # [B]
-        if self.training and self.rmm_p > 0.0:  # set_epoch leaves rmm_p 0 without two
-            drops = self.schedule.sample(mask.shape[0], self.rmm_p, mask.device)  # [B] each
+        if self.training and self.rmm_on:  # set_epoch leaves it off without two
+            # (a compiled step guards on the switch alone: it recompiles when p reaches 0)
+            p = self.rmm_prob if torch.compiler.is_compiling() else self.rmm_p
+            drops = self.schedule.sample(mask.shape[0], p, mask.device)  # [B] each
             has = {m: masks[m].any(dim=-1) for m in self.modalities}  # [B]
             # A modality is never dropped from a sample whose other modality has no frames.
             return {"audio": drops["audio"] & has["text"], "text": drops["text"] & has["audio"]}

@@ -41,10 +41,11 @@ class RmmSchedule:
         return self.p0 * max(0.0, 1.0 - epoch / (self.end_fraction * total_epochs))
 
     def sample(
-        self, batch_size: int, p: float, device: torch.device | None = None
+        self, batch_size: int, p: float | torch.Tensor, device: torch.device | None = None
     ) -> dict[str, torch.Tensor]:
         """Which samples lose which modality, at most one each: {"text": [B] bool,
-        "audio": [B] bool}, from torch's generator (under `vmap`: each member its own)."""
+        "audio": [B] bool}, from torch's generator (under `vmap`: each member its own); `p`
+        a float, or a 0-d tensor on `device` (compiled steps)."""
         u = torch.rand(2, batch_size, device=device)  # [2, B]
         applied = u[0] < p
         text = applied & (u[1] < self.text_share)

@@ -1,14 +1,19 @@
 """How a member's training and evaluation steps run: eagerly, or compiled on few shapes.
 
 A paper-size MSMSER step on a GPU is ~1,300 small kernels, each launched from Python:
-the card waits on the launches (30 ms a step for ~2 ms of arithmetic). Compiled
-(`torch.compile`, dynamic shapes: one compilation per step function) inductor fuses
-them, and on a GPU CUDA graphs (mode "reduce-overhead") replay each step's kernels in one
-launch. A CUDA graph holds one shape, so compiled runs pad their batches to few
-(`StepShapes`): every batch to the full batch size (missing rows are padding, labels
--100: no loss, no score) and every sequence to its length's bucket (`bucket`), a
-sequence view whose longest utterance is short to that length alone. An epoch then
-meets a dozen shapes, each recorded once.
+the card waits on the launches (25-30 ms a step for ~2 ms of arithmetic). Compiled
+(`torch.compile`), a GPU replays each step's kernels as a CUDA graph in one launch:
+torch's own kernels (backend "cudagraphs") or inductor's fused ones (mode
+"reduce-overhead"). Shapes are static at first and become dynamic where they change
+(torch.compile's default), so each step function compiles about twice; `dynamic=True`
+would also turn every float the step reads (dropout p, LayerNorm eps) into a 0-d host
+tensor input, and a graph with an input on the host is never captured (torch logs
+"skipping cudagraphs due to cpu device"): a value that changes between steps enters as a
+tensor on the device (MSMSER's RMM probability). A CUDA graph holds one shape, so
+compiled runs pad their batches to few (`StepShapes`): every batch to the full batch
+size (missing rows are padding, labels -100: no loss, no score) and every sequence to
+its length's bucket (`bucket`), a sequence view whose longest utterance is short to that
+length alone. An epoch then meets a dozen shapes, each recorded once.
 
 Compiled steps run members one at a time: under `vmap` dynamo skips the frame
 (pytorch#128711) or fails on dynamic shapes (pytorch#132381). Dropout and RMM draw from
@@ -86,7 +91,7 @@ class Steps:
     (tests use "eager": the same tracing, no code generation)."""
 
     compiled: bool = False
-    backend: str = field(default_factory=lambda: BACKEND)
+    backend: str | Callable[..., Any] = field(default_factory=lambda: BACKEND)
     shapes_seen: set[tuple[Any, ...]] = field(default_factory=set)
     _wrapped: dict[Callable[..., Any], Callable[..., Any]] = field(default_factory=dict)
     _modules: dict[tuple[Any, ...], nn.Module] = field(default_factory=dict)
@@ -127,12 +132,13 @@ class Steps:
         """What run records hold of how the steps ran."""
         if not self.compiled:
             return {"compiled": False}
-        return {"compiled": True, "backend": self.backend, "shapes": len(self.shapes_seen)}
+        name = getattr(self.backend, "__name__", str(self.backend))  # a callable: its name
+        return {"compiled": True, "backend": name, "shapes": len(self.shapes_seen)}
 
     def _compile(self, fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
         graphs = torch.cuda.is_available() and self.backend in GRAPHED
         mode = "reduce-overhead" if graphs and self.backend == "inductor" else None
-        step = torch.compile(fn, dynamic=True, backend=self.backend, mode=mode, fullgraph=FULLGRAPH)
+        step = torch.compile(fn, backend=self.backend, mode=mode, fullgraph=FULLGRAPH)
 
         def run(model: Any, *args: Any) -> tuple[torch.Tensor, ...]:
             self.shapes_seen.add((fn.__name__, model.training, *_shapes(args)))

@@ -101,6 +101,27 @@ def test_the_cuda_graph_backend_traces_the_same_steps(
         np.testing.assert_allclose(a.curves["val_loss"], b.curves["val_loss"], rtol=1e-5)
 
 
+def test_a_compiled_step_takes_no_host_scalar(
+    store: Path, tmp_path: Path, traced: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A float the step reads that changes between steps (RMM's probability, every
+    epoch), or any float under `dynamic=True`, enters the graph as a 0-d float64 tensor
+    on the host; on a GPU a graph with a host input is never a CUDA graph, and the step
+    launches every kernel itself."""
+    inputs: list[object] = []
+
+    def recording(graph: torch.fx.GraphModule, example: list[object]) -> object:
+        inputs.extend(example)
+        return graph.forward
+
+    monkeypatch.setattr(steps_module, "BACKEND", recording)
+    model = replace(TINY, dropout=0.1, rmm=True)
+    record = train(config(store, tmp_path, "compiled", model=model, epochs=3))
+    assert record.execution.compiled and inputs
+    scalars = [t for t in inputs if isinstance(t, torch.Tensor) and t.dim() == 0]
+    assert all(t.dtype != torch.float64 for t in scalars), "a Python float became an input"
+
+
 class _StopCompiling(Progress):
     """Lets nothing compile once the first epoch has ended."""
 
