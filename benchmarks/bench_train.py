@@ -21,8 +21,7 @@ MSMSER's steps compiled, members one at a time; elsewhere `ser/runtime/execution
 rule); with `--stacked` also every member that can share an ensemble stacked, eagerly;
 with `--sequential` the members one after another, eagerly (`--members-at-once 1 --step
 eager`: the GPU's default before compiled steps). `--step` and `--members-at-once` set the
-default run's own, `--compile-backend` compiled steps' backend (`ser.train.steps.BACKEND`:
-"inductor", or "cudagraphs": CUDA graphs of the eager kernels, no code generated).
+default run's own.
 
 Each run reports its wall time (loading included), seconds per epoch (per group of
 members trained together), the steady epoch (each group's median epoch after its first,
@@ -457,9 +456,6 @@ def main() -> None:
         "--utterances", type=int, default=None, help="msmser: of the 5531 [paper all, demo 413]"
     )
     parser.add_argument(
-        "--compile-backend", default=None, help="compiled steps' torch.compile backend [inductor]"
-    )
-    parser.add_argument(
         "--audio-dim", type=int, default=100, help="dialog: the audio vectors' width [100]"
     )
     parser.add_argument("--threads", type=int, default=None)
@@ -482,10 +478,6 @@ def main() -> None:
         # into the graph, so every new dialog length compiles anew (~75 s each here)
         # until dynamo's recompile limit (8) leaves the rest eager.
         parser.error("--step compiled: the dialog models' GRU loop recompiles per dialog length")
-    if args.compile_backend:
-        import ser.train.steps
-
-        ser.train.steps.BACKEND = args.compile_backend
     if args.epochs is None:
         args.epochs = 3 if args.scenario == "msmser" else 150
     with tempfile.TemporaryDirectory() as tmp:

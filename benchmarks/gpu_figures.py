@@ -113,8 +113,6 @@ class Figures:
             ("msmser_paper", 150, self.msmser([])),
             ("msmser_paper_stacked", 150, self.msmser(["--step", "eager",
                                                        "--members-at-once", "1000000"])),
-            ("msmser_paper_cudagraphs", 150, self.msmser(["--step", "compiled",
-                                                          "--compile-backend", "cudagraphs"])),
             ("msmser_paper_compiled", 210, self.msmser(["--step", "compiled"])),
             ("extract_hubert_base_all_mean", 90, self.extraction("1h", {**hubert, **mean})),
             ("extract_hubert_base_all_frames", 90, self.extraction("1h", frames)),
@@ -202,8 +200,8 @@ class Figures:
     def profile_train(self, limit: float) -> dict[str, Any]:
         size = ["--size", "demo"] if self.args.tiny else []
         command = [sys.executable, str(HERE / "profile_train.py"), "--device", self.args.device,
-                   "--seeds", "1", "--steps", "20", "--utterances", str(SUBSET), *size,
-                   "--step", "compiled", "--compile-backend", "cudagraphs"]  # fmt: skip
+                   "--seeds", "1", "--steps", "20", "--utterances", str(SUBSET),
+                   *size]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=limit)
         return {"table": done.stdout[-6000:], "log": done.stderr[-1500:], "exit": done.returncode}
 
@@ -230,7 +228,6 @@ def headline(steps: dict[str, Any]) -> dict[str, Any]:
         "msmser_paper",
         "msmser_paper_compiled",
         "msmser_paper_stacked",
-        "msmser_paper_cudagraphs",
     ):
         found, how = steps.get(step, {}), step.removeprefix("msmser_paper")
         for key in ("msmser_paper_epoch_s", "msmser_paper_loso100_s_projected", "mfu"):

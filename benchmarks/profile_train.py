@@ -11,8 +11,7 @@ host-bound).
 
     python benchmarks/profile_train.py --device cuda --seeds 1 --steps 20
     python benchmarks/profile_train.py --device cuda --seeds 1 --steps 20 --step eager
-    python benchmarks/profile_train.py --device cuda --steps 20 --step compiled \
-        --compile-backend cudagraphs --utterances 1106   # CUDA graphs of the eager kernels
+    python benchmarks/profile_train.py --device cuda --steps 20 --utterances 1106  # quicker
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ import bench_train
 
 from ser.models import ModelConfig
 from ser.train import loop
-from ser.train import steps as steps_module
 from ser.train.run import TrainConfig, train
 
 
@@ -127,11 +125,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--step", choices=["eager", "compiled"], help="[the device's default]")
     parser.add_argument("--members-at-once", type=int, help="[the device's default]")
-    parser.add_argument("--compile-backend", help="compiled steps' backend [inductor]")
     parser.add_argument("--utterances", type=int, help="of IEMOCAP's 5531 [paper all, demo 413]")
     args = parser.parse_args()
-    if args.compile_backend:
-        steps_module.BACKEND = args.compile_backend
     tmp = Path(tempfile.mkdtemp())
     n, dim = (5531, 768) if args.size == "paper" else (413, 20)
     n = args.utterances or n

@@ -234,16 +234,13 @@ COST = FamilyCost(
     # Its attention runs member by member under vmap on the CPU: members never stack
     # there (stack_width 0).
     stack_width=0,
-    # On a GPU members train one at a time unless --members-at-once says otherwise: its
-    # stacked backward in bf16 now passes on an H100 (3 members, fp32, bf16 and fp16: its
-    # attention no longer lets autocast cast around SDPA under vmap), but stacking it has
-    # no side-by-side figure on a GPU yet.
+    # On a GPU members train one at a time unless --members-at-once says otherwise:
+    # stacked, an epoch of LOSO's five took 69.5 s against 78.2 s on an H200 (1.13x, at
+    # 3.3x the memory), since folds of unequal steps an epoch never share a stack.
     gpu_alone=True,
-    # Not compiled by default on a GPU: on an H100 (torch 2.11) paper-size MSMSER compiled
-    # did not finish LOSO's 2 epochs of 5 members within 224 s, compilation included (its
-    # weights then entered each CUDA graph as inputs, copied at every replay; members now
-    # train in place, unmeasured); eager one at a time does them in 144 s (72 s an epoch
-    # of the five). A family's step must trace without a graph break to be compiled.
+    # Not compiled by default on a GPU: no compiled run has a figure there yet. Those on
+    # an H100 and an H200 (torch 2.11) never captured a CUDA graph (the step's floats were
+    # host scalars; fixed since) and timed out in inductor's compilation.
     gpu_compiled=False,
     # An utterance-epoch's seconds in one process on the 2-core CPU at the demo's sizes
     # (its cost follows the model's size and frames more than the input width).

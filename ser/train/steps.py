@@ -2,18 +2,18 @@
 
 A paper-size MSMSER step on a GPU is ~1,300 small kernels, each launched from Python:
 the card waits on the launches (25-30 ms a step for ~2 ms of arithmetic). Compiled
-(`torch.compile`), a GPU replays each step's kernels as a CUDA graph in one launch:
-torch's own kernels (backend "cudagraphs") or inductor's fused ones (mode
-"reduce-overhead"). Shapes are static at first and become dynamic where they change
-(torch.compile's default), so each step function compiles about twice; `dynamic=True`
-would also turn every float the step reads (dropout p, LayerNorm eps) into a 0-d host
-tensor input, and a graph with an input on the host is never captured (torch logs
-"skipping cudagraphs due to cpu device"): a value that changes between steps enters as a
-tensor on the device (MSMSER's RMM probability). A CUDA graph holds one shape, so
-compiled runs pad their batches to few (`StepShapes`): every batch to the full batch
-size (missing rows are padding, labels -100: no loss, no score) and every sequence to
-its length's bucket (`bucket`), a sequence view whose longest utterance is short to that
-length alone. An epoch then meets a dozen shapes, each recorded once.
+(`torch.compile`), inductor fuses them, and on a GPU CUDA graphs (mode
+"reduce-overhead") replay each step's kernels in one launch. Shapes start static and
+turn dynamic where they change (torch.compile's default): each step function compiles
+about twice. `dynamic=True` would also make every float the step reads (dropout p,
+LayerNorm eps) a 0-d host tensor input, and a graph with a host input is never captured
+("skipping cudagraphs due to cpu device", on an H200): a value that changes between
+steps reaches the step as a tensor on the device (MSMSER's RMM probability). A CUDA
+graph holds one shape, so compiled runs pad their batches to few (`StepShapes`): every
+batch to the full batch size (missing rows are padding, labels -100: no loss, no score)
+and every sequence to its length's bucket (`bucket`), a sequence view whose longest
+utterance is short to that length alone. An epoch then meets a dozen shapes, each
+recorded once.
 
 Compiled steps run members one at a time: under `vmap` dynamo skips the frame
 (pytorch#128711) or fails on dynamic shapes (pytorch#132381). Dropout and RMM draw from
@@ -40,10 +40,6 @@ from ser.train.ensemble import Ensemble, Solo
 # without generating code), and whether a break in a step's graph is an error (the
 # tests': a break splits the step, and CUDA graphs with it, without a word).
 BACKEND = "inductor"
-# Backends whose steps replay as CUDA graphs on a GPU: inductor's generated kernels
-# (mode "reduce-overhead"), or "cudagraphs": torch's own kernels as the eager step runs
-# them, captured once per shape (no code generated: tracing is its whole compilation).
-GRAPHED = frozenset({"inductor", "cudagraphs"})
 FULLGRAPH = False
 # Sequence views up to this many rows are padded to their longest utterance's bucket:
 # text (MPNet, BERT tokens: IEMOCAP's longest ~120) costs little padded, and adds no shape.
@@ -136,8 +132,8 @@ class Steps:
         return {"compiled": True, "backend": name, "shapes": len(self.shapes_seen)}
 
     def _compile(self, fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
-        graphs = torch.cuda.is_available() and self.backend in GRAPHED
-        mode = "reduce-overhead" if graphs and self.backend == "inductor" else None
+        graphs = torch.cuda.is_available() and self.backend == "inductor"
+        mode = "reduce-overhead" if graphs else None
         step = torch.compile(fn, backend=self.backend, mode=mode, fullgraph=FULLGRAPH)
 
         def run(model: Any, *args: Any) -> tuple[torch.Tensor, ...]:

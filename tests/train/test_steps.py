@@ -86,21 +86,6 @@ def test_a_compiled_run_is_the_eager_run_without_randomness(
     np.testing.assert_allclose(probs_a, probs_b, atol=1e-5)
 
 
-def test_the_cuda_graph_backend_traces_the_same_steps(
-    store: Path, tmp_path: Path, traced: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The "cudagraphs" backend (a GPU's CUDA graphs of torch's own kernels) traces
-    through AOT autograd; on the CPU it replays that trace without graphs, so its steps
-    are checked here as a GPU runs them, short of the capture."""
-    monkeypatch.setattr(steps_module, "BACKEND", "cudagraphs")
-    eager = train(config(store, tmp_path / "eager", "eager"))
-    graphed = train(config(store, tmp_path / "graphed", "compiled"))
-    assert graphed.execution.compiled
-    for a, b in zip(eager.folds, graphed.folds, strict=True):
-        np.testing.assert_allclose(a.curves["train_loss"], b.curves["train_loss"], rtol=1e-5)
-        np.testing.assert_allclose(a.curves["val_loss"], b.curves["val_loss"], rtol=1e-5)
-
-
 def test_a_compiled_step_takes_no_host_scalar(
     store: Path, tmp_path: Path, traced: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
