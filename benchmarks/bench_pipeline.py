@@ -19,6 +19,14 @@ decoding, where overlap is hardest to get. Target: `wall_s` <= 1.15 x `slowest_s
     .venv/bin/python benchmarks/bench_extract.py pipeline --json
     .venv/bin/python benchmarks/bench_pipeline.py --minutes 20 --latency 0.05 --decoders 2
     .venv/bin/python benchmarks/bench_pipeline.py --shapes   # conv shapes a shard meets
+    .venv/bin/python benchmarks/bench_pipeline.py --sets 13 --minutes 10 --writers 1
+
+`--sets N`: every layer's frames (HuBERT-base: 13 sets, 3.5 GB an hour) with the compute
+free, so the host's stages are all there is: the pipeline staging each shard's sets on
+`--writers` threads (default: `write_threads`), then the sets laid out as the runner
+does (on as many threads where the store lets threads write sets side by side), against
+the disk's own sequential write speed measured beside it (1 GiB, then fsync). It runs
+on an older checkout too (PYTHONPATH): one writer needs nothing it lacks.
 """
 
 from __future__ import annotations
@@ -55,8 +63,8 @@ class StandIn(Extractor):
     kind = "standin"
     modality = "audio"
 
-    def __init__(self, latency: float) -> None:
-        self.latency = latency
+    def __init__(self, latency: float, sets: int = 1) -> None:
+        self.latency, self.sets = latency, sets
         self.device = ThreadPoolExecutor(max_workers=1, thread_name_prefix="standin-device")
 
     @property
@@ -66,7 +74,9 @@ class StandIn(Extractor):
     def specs(self) -> list[FeatureSetSpec]:
         attrs = {"extractor": "standin", "modality": "audio", "level": "frame", "dim": DIM,
                  "dtype": "float16", "frame_shift": 1 / FRAMES_A_SECOND}  # fmt: skip
-        return [FeatureSetSpec("standin", attrs)]
+        if self.sets == 1:
+            return [FeatureSetSpec("standin", attrs)]
+        return [FeatureSetSpec(f"standin.L{k}", attrs) for k in range(self.sets)]
 
     def load(self, device: torch.device) -> None:
         pass
@@ -81,7 +91,8 @@ class StandIn(Extractor):
 
     def _compute(self, counts: list[int]) -> Outputs:
         time.sleep(self.latency)
-        rows = [{"standin": np.zeros((n, DIM), np.float16)} for n in counts]
+        names = [spec.name for spec in self.specs()]
+        rows = [{name: np.zeros((n, DIM), np.float16) for name in names} for n in counts]
         return Outputs(rows, [{} for _ in counts])
 
 
@@ -99,12 +110,16 @@ def jobs_for(
     store: FeatureStore, sources: list[Any], extractor: StandIn, name: str, shard_size: int
 ) -> list[Any]:
     """The jobs of a new feature set `name`: the runner's GPU plan (240 s batches)."""
-    spec = extractor.specs()[0]  # its outputs' name; written into the set `name`
-    store.begin_feature_set(name, spec.attrs)
+    specs = extractor.specs()  # its outputs' names; written into the sets `name`(.Lk)
+    writers = {}
+    for spec in specs:
+        stored = name + spec.name.removeprefix("standin")
+        store.begin_feature_set(stored, spec.attrs)
+        writers[spec.name] = store.shard_writer(stored)
     seconds = [float(d) for d in store.manifest.column("duration")]
     plan = plan_shards(seconds, DEFAULT_BATCH_SECONDS["cuda"], shard_size)
-    writers = {"standin": store.shard_writer(name)}
-    return make_jobs(plan.shards, [spec], sources, writers, {"standin": set()})
+    done: dict[str, set[int]] = {spec.name: set() for spec in specs}
+    return make_jobs(plan.shards, specs, sources, writers, done)
 
 
 def decode_alone(extractor: StandIn, jobs: list[Any], decoders: int) -> tuple[float, list[Any]]:
@@ -181,6 +196,52 @@ def measure(
     }
 
 
+def layer_sets(
+    minutes: float, sets: int, writers: int | None, decoders: int, shard_size: int, work: Path
+) -> dict[str, Any]:
+    """`sets` sets of 768-d fp16 frames staged through the pipeline (compute free), then
+    laid out; the disk's own write speed beside it (module docstring)."""
+    store, sources = corpus(work, minutes)
+    device = StandIn(0.0, sets)
+    jobs = jobs_for(store, sources, device, "frames", shard_size)
+    if writers is None:
+        from ser.runtime.execution import write_threads
+
+        writers = write_threads(sets)
+    options = {"writers": writers} if writers > 1 else {}  # an older run_jobs has one
+    stats, start = StageTimes(), time.perf_counter()
+    for _ in run_jobs(device, jobs, CPU, None, decoders, stats, **options):
+        pass
+    staged = time.perf_counter() - start
+    names = [name for name in store.feature_sets() if name.startswith("frames")]
+    threads = writers if getattr(store, "concurrent_sets", False) else 1
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(lambda name: store.consolidate(name, len(jobs)), names))
+    total = time.perf_counter() - start
+    written = sum(store.info(name).bytes for name in names)
+    disk = disk_write_mb_s(work)
+    return {"sets": sets, "writers": writers, "layout_threads": threads,
+            "staged_s": round(staged, 2), "laid_out_s": round(total - staged, 2),
+            "total_s": round(total, 2), "bytes": written,
+            "mb_s": round(written / total / 1e6, 1), "disk_write_mb_s": disk,
+            "of_disk": round(written / total / 1e6 / disk, 3),
+            "stages_in_pipeline": stats.record(), "load_average": os.getloadavg()[0]}  # fmt: skip
+
+
+def disk_write_mb_s(folder: Path, size: int = 1 << 30) -> float:
+    """The disk's own sequential write speed: `size` bytes in 16 MiB blocks, then fsync."""
+    path, block = folder / "disk-probe", os.urandom(16 << 20)
+    start = time.perf_counter()
+    with path.open("wb") as handle:
+        for _ in range(size // len(block)):
+            handle.write(block)
+        handle.flush()
+        os.fsync(handle.fileno())
+    seconds = time.perf_counter() - start
+    path.unlink()
+    return round(size / seconds / 1e6, 1)
+
+
 def conv_shapes(hours: float = 7.0) -> dict[str, Any]:
     """The conv front end's input shapes per 256-utterance shard of IEMOCAP-shaped audio
     in the GPU's batches: one per utterance before (each ran alone), (batch size, bucketed
@@ -209,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--workdir", type=Path, help="keep the corpus and store here")
     parser.add_argument("--shapes", action="store_true", help="conv shapes a shard, then stop")
+    parser.add_argument("--sets", type=int, help="every layer's frames: this many sets")
+    parser.add_argument("--writers", type=int, help="--sets: writing threads [write_threads]")
     args = parser.parse_args(argv)
     if args.shapes:
         print(json.dumps(conv_shapes()))
@@ -217,7 +280,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        result = measure(args.minutes, args.latency, args.decoders, args.shard_size, work)
+        if args.sets:
+            result = layer_sets(
+                args.minutes, args.sets, args.writers, args.decoders, args.shard_size, work
+            )
+        else:
+            result = measure(args.minutes, args.latency, args.decoders, args.shard_size, work)
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -96,6 +96,9 @@ class Backend(Protocol):
     name: str
     path: Path
     writable: bool
+    # Whether threads may write different feature sets at once (zarr: a folder each;
+    # HDF5: one file, locked by each open).
+    concurrent_sets: bool
 
     def exists(self) -> bool: ...
     # Atomic: a whole new store or none; FileExistsError if one is there.

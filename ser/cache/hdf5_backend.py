@@ -44,6 +44,7 @@ REPAIRING = "data.repairing"
 
 class Hdf5Backend:
     name = "hdf5"
+    concurrent_sets = False
 
     def __init__(self, path: Path, writable: bool) -> None:
         self.path = path

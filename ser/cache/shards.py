@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class ShardWriter:
             else:
                 kept[index] = array
         order = sorted(kept)
-        data = np.concatenate([np.empty((0, self.dim), self.dtype), *(kept[i] for i in order)])
+        parts = [kept[i] for i in order]  # each [rows_i, dim], contiguous
         meta = {
             "fingerprint": self.fingerprint,
             "indices": order,
@@ -75,7 +76,7 @@ class ShardWriter:
         npy, record = shard_paths(self.directory, int(shard_id))
         self.directory.mkdir(parents=True, exist_ok=True)
         what = f"shard {shard_id} of {self.directory.name}"
-        atomic_write(npy, lambda f: np.save(f, data, allow_pickle=False), what)
+        atomic_write(npy, lambda f: _save_rows(f, parts, self.dim, self.dtype), what)
         atomic_write(record, lambda f: f.write(json.dumps(meta).encode("utf-8")), what)
 
     def _checked_index(self, index: int) -> int:
@@ -97,6 +98,18 @@ class ShardWriter:
             raise StoreError(f"utterance {index}: utterance-level features need one row")
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught just after
             return np.ascontiguousarray(array, dtype=self.dtype)
+
+
+def _save_rows(file: BinaryIO, parts: list[np.ndarray], dim: int, dtype: str) -> None:
+    """`parts` one after another as one ``.npy`` array [sum of rows, dim], what `np.save`
+    of their concatenation writes, without the concatenated copy (the writer's largest
+    cost after the disk)."""
+    rows = sum(len(part) for part in parts)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+              "fortran_order": False, "shape": (rows, dim)}  # fmt: skip
+    np.lib.format.write_array_header_1_0(file, header)
+    for part in parts:
+        file.write(part.data)
 
 
 def _problem(array: np.ndarray, dtype: str) -> str:

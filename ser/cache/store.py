@@ -103,6 +103,11 @@ class FeatureStore(TranscriptSets, StoreHealth):
     def backend(self) -> str:
         return self._backend.name
 
+    @property
+    def concurrent_sets(self) -> bool:
+        """Whether threads may consolidate different feature sets at once."""
+        return self._backend.concurrent_sets
+
     @cached_property
     def corpus(self) -> StoreCorpus:
         """The corpus the store holds: its kind, as its attrs record it, and its groups."""
@@ -352,7 +357,10 @@ class FeatureStore(TranscriptSets, StoreHealth):
         # Empty parents too (``transcripts/<name>`` leaves ``transcripts/``), then the root.
         for folder in (self._staging / TRANSCRIPTS, self._staging):
             if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+                # Another set's consolidation (a thread beside this one) may empty and
+                # remove it first, or stage into it again.
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 def _chunk_rows(rows: int, dim: int, dtype: str) -> int:

@@ -48,6 +48,7 @@ from ser.errors import StoreError
 
 class ZarrBackend:
     name = "zarr"
+    concurrent_sets = True
 
     def __init__(self, path: Path, writable: bool) -> None:
         self.path = path

@@ -3,7 +3,8 @@
 Decoding runs ahead on a pool of threads (libsndfile, FFmpeg and soxr release the GIL);
 this thread launches each batch on the device (`Extractor.extract_pending`), never
 waiting for it; a writer thread waits for each batch's copy to the host, checks and
-gathers its rows and commits each shard as its last batch lands. A bounded queue keeps
+gathers its rows and commits each shard as its last batch lands (a shard of several
+feature sets, an encoder's layers, on `writers` threads side by side). A bounded queue keeps
 the compute at most `AHEAD` batches in front of the writer, so memory stays flat when
 the disk is the slowest stage. Wall time approaches the slowest stage's, not their sum
 (benchmarks/bench_extract.py `pipeline`).
@@ -64,19 +65,21 @@ def run_jobs(
     computed: Computed | None = None,
     decoders: int = 1,
     stats: StageTimes | None = None,
+    writers: int = 1,
 ) -> Iterator[Step]:
     """Extract and commit `jobs` in order (the extractor loaded on `device`); yield (job,
     batch, committed) as each batch lands, committed true once its shard is.
     `computed`: each batch's results from elsewhere, in order (`ser.extract.processes`),
-    committed here; else batches decode on `decoders` threads and compute here."""
+    committed here; else batches decode on `decoders` threads and compute here. A
+    shard's feature sets are written on `writers` threads."""
     work = [(job, batch) for job in jobs for batch in job.shard.batches]
     stats = stats if stats is not None else StageTimes()
+    committer = _Committer(work, stats, writers)
     if computed is not None:
-        committer = _Committer(work, stats)
         for step, result in zip(work, computed, strict=True):
             yield committer.commit(*step, functools.partial(_given, result))
         return
-    yield from _pipelined(extractor, work, device, decoders, stats)
+    yield from _pipelined(extractor, work, device, decoders, committer)
 
 
 def _pipelined(
@@ -84,9 +87,10 @@ def _pipelined(
     work: list[tuple[ShardJob, tuple[int, ...]]],
     device: torch.device,
     decoders: int,
-    stats: StageTimes,
+    committer: _Committer,
 ) -> Iterator[Step]:
-    writer = _Writer(_Committer(work, stats))
+    stats = committer.stats
+    writer = _Writer(committer)
     try:
         for job, batch, decoded in _decoded(extractor, work, decoders, stats):
             started = time.perf_counter()
@@ -133,7 +137,10 @@ def _given(result: BatchResult) -> BatchResult:
 class _Committer:
     """Gathers each batch's rows into its shard and commits the shard with its last batch."""
 
-    def __init__(self, work: list[tuple[ShardJob, tuple[int, ...]]], stats: StageTimes) -> None:
+    def __init__(
+        self, work: list[tuple[ShardJob, tuple[int, ...]]], stats: StageTimes, writers: int = 1
+    ) -> None:
+        self.writers = writers
         self.last = {id(job): len(job.shard.batches) - 1 for job, _ in work}
         self.seen = 0  # batches of the current job gathered so far
         self.stats = stats
@@ -158,12 +165,27 @@ class _Committer:
         last = self.seen == self.last[id(job)]
         self.seen += 1
         if last:
-            for name, writer in job.writers.items():
-                writer.write(job.shard.shard_id, self.rows[name], self.failures[name])
+            self._write(job)
             self.rows, self.failures, self.current = {}, {}, None
         self.stats.add("write", time.perf_counter() - landed)
         self.stats.batches += 1
         return job, batch, last
+
+    def _write(self, job: ShardJob) -> None:
+        """The shard's file of every feature set, sets side by side on `writers` threads
+        (each set its own files: the bytes are one thread's); the first error raised."""
+
+        def one(name: str) -> None:
+            writer = job.writers[name]
+            writer.write(job.shard.shard_id, self.rows[name], self.failures[name])
+
+        names = list(job.writers)
+        if self.writers > 1 and len(names) > 1:
+            with ThreadPoolExecutor(min(self.writers, len(names)), "ser-shard") as pool:
+                list(pool.map(one, names))
+        else:
+            for name in names:
+                one(name)
 
 
 _DONE = object()

@@ -35,6 +35,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ from ser.extract.shards import ShardJob, Source, audio_sources, make_jobs
 from ser.extract.store_setup import mend_store, open_store
 from ser.runtime.cluster import dask_client
 from ser.runtime.device import pick_device
-from ser.runtime.execution import Execution, decode_threads, for_extraction
+from ser.runtime.execution import Execution, decode_threads, for_extraction, write_threads
 from ser.runtime.precision import resolve_precision
 from ser.runtime.threads import ThreadChoice, run_threads
 
@@ -257,12 +258,14 @@ def _run_passes(
                 kind, count = p.extractor.kind, threads.count or None
                 for n in run_jobs_dask(client, kind, p.options, config.device, jobs, count):
                     advance(n)
+            laid_out = []
             for spec in p.pending:
                 if spec.name in p.repairs:
                     name = p.stored[spec.name]
                     p.repaired[spec.name] = store.repair(name, p.repairs[spec.name])
                 else:
-                    _consolidate(store, p.stored[spec.name], len(plan.shards), config.shard_size)
+                    laid_out.append(p.stored[spec.name])
+            _consolidate_sets(store, laid_out, len(plan.shards), config.shard_size)
 
 
 def _jobs(
@@ -292,6 +295,21 @@ def _jobs(
     # Keyed by the extractor's names (its outputs'), writing into the stored sets.
     writers = {spec.name: store.shard_writer(p.stored[spec.name]) for spec in p.pending}
     return make_jobs(shards, p.pending, sources, writers, done)
+
+
+def _consolidate_sets(store: Any, names: list[str], n_shards: int, shard_size: int) -> None:
+    """Each set of a pass laid out, side by side on `write_threads` where the store's
+    format lets threads write different sets (Zarr: a folder each; HDF5: one file); the
+    first error raised once the others are done."""
+    threads = write_threads(len(names)) if store.concurrent_sets else 1
+    if threads == 1:
+        for name in names:
+            _consolidate(store, name, n_shards, shard_size)
+        return
+    with ThreadPoolExecutor(threads, "ser-consolidate") as pool:
+        done = [pool.submit(_consolidate, store, name, n_shards, shard_size) for name in names]
+    for future in done:
+        future.result()
 
 
 def _consolidate(store: Any, name: str, n_shards: int, shard_size: int) -> None:
@@ -356,7 +374,8 @@ def _run_local(
             console.print(line, markup=False, highlight=False, soft_wrap=True)
         if extractor.modality == "audio":
             decoders = decode_threads(device.type)
-    for _, batch, _ in run_jobs(extractor, jobs, device, computed, decoders):
+    writers = write_threads(len(jobs[0].writers))
+    for _, batch, _ in run_jobs(extractor, jobs, device, computed, decoders, writers=writers):
         advance(len(batch))
 
 

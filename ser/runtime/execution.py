@@ -168,6 +168,17 @@ def decode_threads(device: str, budget: CpuBudget | None = None) -> int:
     return max(1, min(8, budget.cores // 2))
 
 
+def write_threads(sets: int, budget: CpuBudget | None = None) -> int:
+    """Threads writing one shard's feature sets (an encoder's layers), and laying out a
+    pass's sets at its end, side by side: one a set, at most the budget's cores and 8.
+    Their copies, checksums and file writes release the interpreter's lock; a set is
+    its own files, so the bytes are those one thread writes."""
+    if sets <= 1:
+        return 1
+    budget = budget or cpu_budget()
+    return max(1, min(8, sets, budget.cores))
+
+
 def for_training(
     training: Training,
     *,

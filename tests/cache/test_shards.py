@@ -38,6 +38,20 @@ def test_shard_files_sorted_and_cast(writer: ShardWriter) -> None:
     assert not [p for p in writer.directory.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.parametrize("counts", [[], [1], [4, 1, 7]])
+def test_a_shard_file_is_np_save_of_its_rows_byte_for_byte(
+    writer: ShardWriter, counts: list[int], tmp_path: Path
+) -> None:
+    """Written part after part (no concatenated copy), the file is what `np.save` of the
+    concatenation writes: every reader of `.npy` reads it, and earlier shards resume."""
+    rng = np.random.default_rng(0)
+    rows = {i: rng.standard_normal((n, 3)).astype(np.float16) for i, n in enumerate(counts)}
+    writer.write(0, rows)
+    expected = tmp_path / "expected.npy"
+    np.save(expected, np.concatenate([np.empty((0, 3), np.float16), *rows.values()]))
+    assert shard_paths(writer.directory, 0)[0].read_bytes() == expected.read_bytes()
+
+
 def test_empty_and_non_finite_outputs_become_failures(writer: ShardWriter) -> None:
     overflow = np.full((2, 3), 1e6, np.float32)  # beyond float16's range -> inf
     nan = np.full((1, 3), np.nan)

@@ -71,9 +71,9 @@ def test_two_processes_write_one_processes_bytes(
 def test_a_pool_stopped_part_way_keeps_its_shards_and_resumes_to_the_same_bytes(
     damaged_corpus: Path, one_process: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def stopped(*args: Any) -> Iterator[Any]:  # a Ctrl-C once two shards are committed
+    def stopped(*args: Any, **options: Any) -> Iterator[Any]:  # Ctrl-C after two shards
         committed = 0
-        for item in run_jobs(*args):
+        for item in run_jobs(*args, **options):
             yield item
             committed += item[2]
             if committed == 2:
