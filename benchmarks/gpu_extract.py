@@ -3,8 +3,9 @@ corpus into a new store, timed from the model loaded (its "loaded ..." line) to 
 committed, after a small extraction of the same kind has warmed the device. Imports
 nothing but `ser`'s entry points, so that the code before (on PYTHONPATH) runs it too.
 `--profile`: the torch profiler over the timed pass (top operations, the GPU's busy time).
-`--front-end conv|matmul`: how the wav2vec2 family's batched conv front end runs
-(`ser.extract.wav2vec2.FRONT_END`; default: the code's own).
+`--front-end conv|matmul`, `--positional conv|matmul`: how the wav2vec2 family's batched
+conv front end and positional conv run (`ser.extract.wav2vec2.FRONT_END`, `POSITIONAL`;
+default: the code's own).
 
     python benchmarks/gpu_extract.py CORPUS --warm WARM --options '{"kind": "hubert", ...}'
 """
@@ -79,9 +80,12 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--front-end", choices=["conv", "matmul"], help="[the code's default]")
+    parser.add_argument("--positional", choices=["conv", "matmul"], help="[the code's default]")
     args = parser.parse_args()
     if args.front_end:
         wav2vec2.FRONT_END = args.front_end
+    if args.positional:
+        wav2vec2.POSITIONAL = args.positional
     work = Path(tempfile.mkdtemp(prefix="gpu-extract-"))
     try:
         extract(args.warm, work / "warm.zarr", config(json.loads(args.options), args.device))
@@ -100,6 +104,7 @@ def main() -> None:
             "sets": len(report.sets), "bytes": written,
             "write_mb_s": round(written / pass_s / 1e6, 1),
             "front_end": getattr(wav2vec2, "FRONT_END", "conv"),
+            "positional": getattr(wav2vec2, "POSITIONAL", "conv"),
         }))  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)

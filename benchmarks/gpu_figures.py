@@ -18,7 +18,8 @@ What each figure times:
   the utterances), `msmser_paper_loso100_s_projected` 100 such epochs plus what the run
   spent beside its steady epochs (set-up, compilation, graph capture, testing).
 - `*_conv`: the same extraction with the conv front end on cuDNN's convs, not matrix
-  products (`ser.extract.wav2vec2.FRONT_END`), beside the default's in the same call.
+  products (`ser.extract.wav2vec2.FRONT_END`), beside the default's in the same call;
+  `*_positional`: with the positional conv as products too (`POSITIONAL`).
 
     python benchmarks/gpu_figures.py --out $OUT/gpu.json --before .before --budget 480
     python benchmarks/gpu_figures.py --tiny --device cpu --out /tmp/g.json --budget 600
@@ -109,13 +110,15 @@ class Figures:
         frames = {**hubert, "layers": "all"}
         return [
             ("extract_hubert_base_last", 90, self.extraction("1h", hubert)),
-            ("extract_hubert_base_last_conv", 90, self.extraction("1h", hubert, conv=True)),
+            ("extract_hubert_base_last_positional", 90,
+             self.extraction("1h", hubert, positional=True)),
+            ("msmser_paper_compiled", 330, self.msmser(["--step", "compiled"])),
             ("msmser_paper", 150, self.msmser([])),
+            ("extract_hubert_base_all_frames", 90, self.extraction("1h", frames)),
+            ("extract_hubert_base_all_mean", 90, self.extraction("1h", {**hubert, **mean})),
+            ("extract_hubert_base_last_conv", 90, self.extraction("1h", hubert, conv=True)),
             ("msmser_paper_stacked", 150, self.msmser(["--step", "eager",
                                                        "--members-at-once", "1000000"])),
-            ("msmser_paper_compiled", 210, self.msmser(["--step", "compiled"])),
-            ("extract_hubert_base_all_mean", 90, self.extraction("1h", {**hubert, **mean})),
-            ("extract_hubert_base_all_frames", 90, self.extraction("1h", frames)),
             ("extract_wavlm_large_last", 90, self.extraction("1h", wavlm)),
             ("make_features_7h", 180, self.make_features),
             ("disk_write", 30, self.disk_write),
@@ -127,10 +130,16 @@ class Figures:
         ]  # fmt: skip
 
     def extraction(
-        self, corpus: str, options: dict[str, Any], before: bool = False, conv: bool = False
+        self,
+        corpus: str,
+        options: dict[str, Any],
+        before: bool = False,
+        conv: bool = False,
+        positional: bool = False,
     ) -> Callable[[float], dict[str, Any]]:
         """One `gpu_extract.py` figure; `before`: with the code before on PYTHONPATH;
-        `conv`: the conv front end on cuDNN's convs."""
+        `conv`: the conv front end on cuDNN's convs; `positional`: the positional conv as
+        products."""
 
         def step(limit: float) -> dict[str, Any]:
             if before and self.args.before is None:
@@ -140,6 +149,8 @@ class Figures:
                        "--device", self.args.device]  # fmt: skip
             if conv:
                 command += ["--front-end", "conv"]
+            if positional:
+                command += ["--positional", "matmul"]
             return run_json(command, limit, self.args.before if before else None)
 
         return step
@@ -221,7 +232,8 @@ def headline(steps: dict[str, Any]) -> dict[str, Any]:
     for name in ("extract_hubert_base_last", "extract_hubert_base_all_mean",
                  "extract_hubert_base_all_frames", "extract_wavlm_large_last"):  # fmt: skip
         for key, figure in ((name, f"{name}_xrt"), (f"before_{name}", f"before_{name}_xrt"),
-                            (f"{name}_conv", f"{name}_xrt_conv")):  # fmt: skip
+                            (f"{name}_conv", f"{name}_xrt_conv"),
+                            (f"{name}_positional", f"{name}_xrt_positional")):  # fmt: skip
             if "xrt" in steps.get(key, {}):
                 out[figure] = steps[key]["xrt"]
     for step in (

@@ -31,6 +31,7 @@ import numpy as np
 
 from ser.errors import ConfigError
 from ser.extract.base import load_pretrained
+from ser.extract.conv_products import GroupedConvProduct, strided_conv
 from ser.extract.device_rows import Hidden, pad_states, row_mask, to_device
 from ser.extract.layer_sets import recorded_hidden_states
 
@@ -48,6 +49,10 @@ BATCHED_DEVICES = frozenset({"cuda"})
 # runs on the tensor cores, its kernel chosen without timing. HuBERT-base's last layer,
 # an hour end to end on an H200: 1568x real time against cuDNN's 1386x (same call).
 FRONT_END = "matmul"
+# How the batched path runs the encoder's grouped positional conv: "conv" (cuDNN's
+# generic kernels: 57 % of an H200 extraction's GPU time) or "matmul"
+# (`GroupedConvProduct`, equal within float rounding, not yet measured on a GPU).
+POSITIONAL = "conv"
 W = TypeVar("W", bound=Sized)  # an input: samples on the host or on the device
 _NEEDED = ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers")
 
@@ -141,6 +146,8 @@ class Wav2Vec2Frames:
 
             return Hidden(pad_states(_by_length(run, prepared)), lengths)
         if batched:
+            if POSITIONAL == "matmul":
+                positional_as_product(model)
             frames = self._conv_batched(model, prepared, device)  # [B, T, C]
         else:
             frames = self._conv_each(model, prepared, device)  # [B, T, C]
@@ -261,17 +268,13 @@ def bucket_length(n: int, per_octave: int = 8) -> int:
     return -(-n // step) * step
 
 
-def strided_conv(x: torch.Tensor, conv: torch.nn.Conv1d) -> torch.Tensor:
-    """`conv` over x [B, T, C_in] (time first) as one matrix product of its windows and
-    its weight: [B, T', C_out] (a conv with padding, dilation or groups runs as itself)."""
-    import torch.nn.functional as F
-
-    if conv.padding != (0,) or conv.dilation != (1,) or conv.groups != 1:
-        return conv(x.transpose(1, 2)).transpose(1, 2)
-    kernel, stride = conv.kernel_size[0], conv.stride[0]
-    windows = x.unfold(1, kernel, stride)  # [B, T', C_in, k]
-    flat = windows.reshape(*windows.shape[:2], -1)  # [B, T', C_in k]
-    return F.linear(flat, conv.weight.reshape(conv.out_channels, -1), conv.bias)
+def positional_as_product(model: Any) -> None:
+    """The encoder's positional conv (HF's `pos_conv_embed.conv`) as a
+    `GroupedConvProduct`, in place, once."""
+    embed = getattr(model.encoder, "pos_conv_embed", None)
+    conv = getattr(embed, "conv", None)
+    if embed is not None and conv is not None and not isinstance(conv, GroupedConvProduct):
+        embed.conv = GroupedConvProduct(conv)
 
 
 def masked_group_norm(

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+import ser.extract.conv_products
 import ser.extract.wav2vec2
+from ser.extract.conv_products import GroupedConvProduct
 from ser.extract.plan import plan_shards
 from ser.extract.speech import SpeechExtractor, SpeechOptions
 from ser.extract.wav2vec2 import bucket_length, masked_group_norm
@@ -43,18 +45,27 @@ def loaded(folder: Path) -> SpeechExtractor:
     return extractor
 
 
-@pytest.mark.parametrize("front_end", ["conv", "matmul"])
+@pytest.mark.parametrize(
+    ("front_end", "positional"), [("conv", "conv"), ("matmul", "conv"), ("matmul", "matmul")]
+)
 @pytest.mark.parametrize("name", ["hubert-group", "hubert-layer", "wav2vec2", "wavlm"])
 def test_the_batched_front_end_gives_each_utterances_own_frames(
-    models: dict[str, Path], name: str, front_end: str, monkeypatch: pytest.MonkeyPatch
+    models: dict[str, Path],
+    name: str,
+    front_end: str,
+    positional: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(ser.extract.wav2vec2, "FRONT_END", front_end)
+    monkeypatch.setattr(ser.extract.wav2vec2, "POSITIONAL", positional)
     extractor = loaded(models[name])
     frames, model, layers = extractor.frames, extractor.model, extractor.layers
     inputs = waves()
     with torch.inference_mode():
         each = frames.hidden(model, inputs, layers, CPU, batched=False)
         batched = frames.hidden(model, inputs, layers, CPU, batched=True)
+    swapped = isinstance(model.encoder.pos_conv_embed.conv, GroupedConvProduct)
+    assert swapped == (positional == "matmul")  # each ran first, on cuDNN's conv
     assert each.lengths == batched.lengths
     assert batched.states.shape == each.states.shape  # [B, L, T, D]: padding cropped
     for i, n in enumerate(each.lengths):
@@ -122,3 +133,4 @@ def test_a_shard_meets_few_conv_shapes() -> None:
 
 def test_doctests() -> None:
     assert doctest.testmod(ser.extract.wav2vec2).failed == 0
+    assert doctest.testmod(ser.extract.conv_products).failed == 0
