@@ -31,7 +31,6 @@ import numpy as np
 
 from ser.errors import ConfigError
 from ser.extract.base import load_pretrained
-from ser.extract.conv_products import GroupedConvProduct, strided_conv
 from ser.extract.device_rows import Hidden, pad_states, row_mask, to_device
 from ser.extract.layer_sets import recorded_hidden_states
 
@@ -236,6 +235,8 @@ class Wav2Vec2Frames:
         windows (`strided_conv`): [B, T, C]."""
         import torch
 
+        from ser.extract.conv_products import strided_conv
+
         h = to_device(padded, device)[:, :, None]  # [B, S, 1]
         counts = np.array([len(wave) for wave in waves])
         for layer in model.feature_extractor.conv_layers:
@@ -271,6 +272,8 @@ def bucket_length(n: int, per_octave: int = 8) -> int:
 def positional_as_product(model: Any) -> None:
     """The encoder's positional conv (HF's `pos_conv_embed.conv`) as a
     `GroupedConvProduct`, in place, once."""
+    from ser.extract.conv_products import GroupedConvProduct
+
     embed = getattr(model.encoder, "pos_conv_embed", None)
     conv = getattr(embed, "conv", None)
     if embed is not None and conv is not None and not isinstance(conv, GroupedConvProduct):
