@@ -18,14 +18,11 @@ from ser.cache.verify import RECORDED
 from ser.extract.run import ExtractConfig, extract_features
 from ser.runtime.execution import write_threads
 from ser.runtime.threads import CpuBudget
-from ser.synth.corpus import SynthConfig, write_corpus
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("layers") / "IEMOCAP_full_release"
-    write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(3, 4), seed=5))
-    return root
+@pytest.fixture
+def corpus(synthetic_corpus: tuple[Path, Any]) -> Path:
+    return synthetic_corpus[0]
 
 
 def extract(
@@ -49,7 +46,7 @@ def extract(
     monkeypatch.setattr(FeatureStore, "consolidate", laying_out)
     options = {"model": str(tiny_models.hubert), "layers": "all"}
     config = ExtractConfig(features=("hubert",), options={"hubert": options}, device="cpu",
-                           shard_size=4)  # fmt: skip
+                           shard_size=16)  # fmt: skip
     report = extract_features(corpus, store, config, console=Console(quiet=True))
     assert report.exit_code == 0 and len(report.extracted) == 3
     return seen
