@@ -35,7 +35,6 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from ser.extract.audio_prints import add_prints
 from ser.extract.base import Extractor, FeatureSetSpec
 from ser.extract.config import ExtractConfig, ExtractReport, SetSummary, TranscriptSummary
 from ser.extract.dask_run import run_jobs_dask
+from ser.extract.layout import lay_out, replanned
 from ser.extract.pipeline import run_jobs
 from ser.extract.plan import (
     DEFAULT_BATCH_SECONDS,
@@ -265,7 +265,7 @@ def _run_passes(
                     p.repaired[spec.name] = store.repair(name, p.repairs[spec.name])
                 else:
                     laid_out.append(p.stored[spec.name])
-            _consolidate_sets(store, laid_out, len(plan.shards), config.shard_size)
+            lay_out(store, laid_out, len(plan.shards), config.shard_size)
 
 
 def _jobs(
@@ -288,45 +288,13 @@ def _jobs(
         if done[spec.name] and max(done[spec.name]) >= len(plan.shards):
             # Shards of a run with another --shard-size: they would not tile this plan.
             if not config.overwrite:
-                raise StoreError(_replanned(name, config.shard_size, early=True))
+                raise StoreError(replanned(name, config.shard_size, early=True))
             store.delete_feature_set(name)
             store.begin_feature_set(name, spec.attrs)
             done[spec.name] = set()
     # Keyed by the extractor's names (its outputs'), writing into the stored sets.
     writers = {spec.name: store.shard_writer(p.stored[spec.name]) for spec in p.pending}
     return make_jobs(shards, p.pending, sources, writers, done)
-
-
-def _consolidate_sets(store: Any, names: list[str], n_shards: int, shard_size: int) -> None:
-    """Each set of a pass laid out, side by side on `write_threads` where the store's
-    format lets threads write different sets (Zarr: a folder each; HDF5: one file); the
-    first error raised once the others are done."""
-    threads = write_threads(len(names)) if store.concurrent_sets else 1
-    if threads == 1:
-        for name in names:
-            _consolidate(store, name, n_shards, shard_size)
-        return
-    with ThreadPoolExecutor(threads, "ser-consolidate") as pool:
-        done = [pool.submit(_consolidate, store, name, n_shards, shard_size) for name in names]
-    for future in done:
-        future.result()
-
-
-def _consolidate(store: Any, name: str, n_shards: int, shard_size: int) -> None:
-    try:
-        store.consolidate(name, n_shards)
-    except StoreError as error:
-        if "more than one shard" in str(error) or "none of the" in str(error):
-            raise StoreError(f"{error}\n{_replanned(name, shard_size)}") from error
-        raise
-
-
-def _replanned(name: str, shard_size: int, early: bool = False) -> str:
-    return (
-        f"the finished shards of {name} were cut with another --shard-size than this "
-        f"run's {shard_size}: resume with the --shard-size of the first run"
-        + (", or pass --overwrite to extract the feature set again" if early else "")
-    )
 
 
 def _execution(
