@@ -226,6 +226,10 @@ class Clock(Progress):
         now = time.perf_counter()
         self.groups[-1].append(now - self.last)
         self.last = now
+        # As it goes: a run cut off by a time limit (gpu_figures.py) still tells how long
+        # its first epochs (compilation, graph capture) and the steady ones took.
+        seconds = [[round(s, 2) for s in group] for group in self.groups]
+        print(f"epochs_so_far: {json.dumps({'seconds': seconds})}", file=sys.stderr, flush=True)
 
 
 def run_train(config: TrainConfig, label: str) -> dict[str, Any]:

@@ -112,7 +112,7 @@ class Figures:
             ("extract_hubert_base_last", 90, self.extraction("1h", hubert)),
             ("extract_hubert_base_last_positional", 90,
              self.extraction("1h", hubert, positional=True)),
-            ("msmser_paper_compiled", 330, self.msmser(["--step", "compiled"])),
+            ("msmser_paper_compiled", 400, self.msmser(["--step", "compiled"])),
             ("msmser_paper", 150, self.msmser([])),
             ("extract_hubert_base_all_frames", 90, self.extraction("1h", frames)),
             ("extract_hubert_base_all_mean", 90, self.extraction("1h", {**hubert, **mean})),
