@@ -8,6 +8,7 @@ import math
 import re
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,23 @@ from ser.heads.registry import HEADS, register
 from ser.heads.sentiment import SentimentHead
 from ser.heads.targets import Targets
 from tests.heads.conftest import Manifest
+
+SER = Path(ser.heads.targets.__file__).parents[1]
+
+
+def files(*packages: str) -> list[Path]:
+    """The modules of ser's `packages`."""
+    return [path for package in packages for path in sorted((SER / package).rglob("*.py"))]
+
+
+def lines_matching(paths: Iterable[Path], matches: Callable[[str], bool]) -> list[str]:
+    """``path:line: text`` of every line of `paths` that `matches`."""
+    return [
+        f"{path.relative_to(SER.parent)}:{n}: {line.strip()}"
+        for path in paths
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if matches(line)
+    ]
 
 
 def test_parse_orders_the_heads_as_their_outputs() -> None:
@@ -97,15 +115,11 @@ def test_docstring_examples_run(module: object) -> None:
 def test_nothing_outside_the_heads_branches_on_which_heads_a_run_has() -> None:
     """The trainer, prediction, export and reports iterate over a run's heads: no
     condition on `targets.emotion` / `targets.attributes` outside ser/heads."""
-    root = Path(ser.heads.targets.__file__).parents[1]
     branch = re.compile(r"\b(if|elif|and|or|not)\b[^\n]*\btargets\.(emotion|attributes)\b")
-    found = [
-        f"{path.relative_to(root.parent)}:{n}"
-        for path in sorted(root.rglob("*.py"))
-        if "heads" not in path.relative_to(root).parts
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if branch.search(line) or re.search(r"\btargets\.emotion\b", line)
-    ]
+    outside = [path for path in files("") if "heads" not in path.relative_to(SER).parts]
+    found = lines_matching(
+        outside, lambda line: bool(branch.search(line) or re.search(r"\btargets\.emotion\b", line))
+    )
     assert found == []
     assert branch.search("    if plan.targets.emotion and data.targets is not None:")
 
@@ -121,15 +135,7 @@ ONE_HEAD = re.compile(
 def test_the_trainer_and_predict_read_every_head_through_the_heads() -> None:
     """ser/train and ser/predict hold, clip and write each head's predictions through
     the heads (`Targets.bounded`, `Targets.output_of`), never a field of one head's."""
-    root = Path(ser.heads.targets.__file__).parents[1]
-    found = [
-        f"{path.relative_to(root.parent)}:{n}: {line.strip()}"
-        for package in ("train", "predict")
-        for path in sorted((root / package).rglob("*.py"))
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if ONE_HEAD.search(line)
-    ]
-    assert found == []
+    assert lines_matching(files("train", "predict"), lambda line: bool(ONE_HEAD.search(line))) == []
     assert not hasattr(Targets, "legacy") and not hasattr(Targets, "with_attributes")
     for line in (  # what they did before the heads said it
         "        legacy = targets.legacy(outputs, golds)  # probs, gold attributes, attributes",
@@ -169,16 +175,11 @@ def test_reports_and_sweeps_iterate_over_the_heads_never_asking_which() -> None:
     """`ser report` (its table, --by, --paired, --plots) and `ser sweep`'s reports go
     through each head's own methods (`ser.heads.reported`): nothing in ser/report or
     ser/sweep reads one head's part of a record or names it."""
-    root = Path(ser.heads.targets.__file__).parents[1]
     branch = re.compile(r"\b(if|elif|and|or|not)\b[^\n]*\btargets\.(emotion|attributes)\b")
-    found = [
-        f"{path.relative_to(root.parent)}:{n}: {line.strip()}"
-        for package in ("report", "sweep")
-        for path in sorted((root / package).rglob("*.py"))
-        if path.name not in RECORD_TYPES
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if WHICH_HEAD.search(line) or branch.search(line)
-    ]
+    scanned = [path for path in files("report", "sweep") if path.name not in RECORD_TYPES]
+    found = lines_matching(
+        scanned, lambda line: bool(WHICH_HEAD.search(line) or branch.search(line))
+    )
     assert found == []
     for line in (  # what the reports did before the heads said it
         "    if MEAN not in summary and any(e.attributes for e in run.folds):",
