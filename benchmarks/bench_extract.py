@@ -23,7 +23,6 @@ interleaved runs. Model loading is timed apart. Run:
     .venv/bin/python benchmarks/bench_extract.py                 # ~150 s of audio, ~5 min
     .venv/bin/python benchmarks/bench_extract.py --ablations     # + one factor at a time
     .venv/bin/python benchmarks/bench_extract.py --threads 1     # steadier on a busy machine
-    .venv/bin/python benchmarks/bench_extract.py pipeline --json  # stages vs wall
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ import contextlib
 import csv
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -362,11 +360,6 @@ def ablations(model_dir: Path, paths: list[Path], repeats: int) -> None:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["pipeline"]:  # the pipeline's stages against its wall time
-        import bench_pipeline
-
-        bench_pipeline.main(sys.argv[2:])
-        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=150.0, help="total audio")
     parser.add_argument("--layers", default="12,9", help="layers to compare")

@@ -16,7 +16,7 @@ then the pipeline, then a loop doing the stages one after another (what extracti
 on a GPU before: `sequential_s`). By default the latency makes the device as slow as
 decoding, where overlap is hardest to get. Target: `wall_s` <= 1.15 x `slowest_stage_s`.
 
-    .venv/bin/python benchmarks/bench_extract.py pipeline --json
+    .venv/bin/python benchmarks/bench_pipeline.py --json
     .venv/bin/python benchmarks/bench_pipeline.py --minutes 20 --latency 0.05 --decoders 2
     .venv/bin/python benchmarks/bench_pipeline.py --shapes   # conv shapes a shard meets
     .venv/bin/python benchmarks/bench_pipeline.py --sets 13 --minutes 10 --writers 1

@@ -133,6 +133,39 @@ def test_no_import_circles() -> None:
     assert circles({module: imports(module) for module in MODULES}) == []
 
 
+REPOSITORY = SER.parent
+# The repository's Python outside ser/: each folder runs with itself on sys.path, so its
+# files import each other by bare name (benchmarks) or by their package (tests).
+SCRIPTS = {"benchmarks": "", "tests": "tests.", "scripts": ""}
+
+
+def script_imports(path: Path, names: dict[str, Path]) -> set[str]:
+    """The repository files outside ser/ that `path` imports, by their module names."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name in names}
+
+
+def script_graph() -> dict[str, set[str]]:
+    names: dict[str, Path] = {}
+    for folder, prefix in SCRIPTS.items():
+        for path in (REPOSITORY / folder).rglob("*.py"):
+            parts = path.relative_to(REPOSITORY / folder).with_suffix("").parts
+            names[prefix + ".".join(parts)] = path
+    return {name: script_imports(path, names) - {name} for name, path in names.items()}
+
+
+def test_no_import_circles_in_benchmarks_tests_or_scripts() -> None:
+    """A circle there is as hard to follow as one in ser/ (and breaks when either file
+    runs as a script)."""
+    assert circles(script_graph()) == []
+
+
 def test_every_import_counts() -> None:
     """The rules the checks rely on: hidden imports count, and so does a name taken from
     a package's __init__ (a circle when the __init__ imports the submodule back)."""
