@@ -6,3 +6,32 @@ Stage 1 (``ser extract``) runs pretrained encoders once into a feature store; st
 """
 
 __version__ = "0.1.0"
+
+
+from typing import Generic, Protocol, TypeVar
+
+
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=Named)
+
+
+class Registry(dict[str, T], Generic[T]):
+    """Things registered once each by their `name`, in the order they came: corpus kinds,
+    extractor kinds, model families, heads. A name taken twice is a bug in whichever
+    module registered it second, so it is a ValueError, not a user's error."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def add(self, item: T) -> T:
+        """Register `item` under its name (the one line a module ends with)."""
+        known = self.get(item.name)
+        if known is not None and known is not item:
+            raise ValueError(f"{self.what} {item.name!r} is registered already")
+        self[item.name] = item
+        return item

@@ -18,6 +18,7 @@ from typing import Protocol as Interface
 
 import numpy as np
 
+from ser import Registry
 from ser.corpus.kinds.flat import column_of, pick, summarize_by
 from ser.corpus.labels import LabelSet
 from ser.corpus.options import NO_OPTIONS, ReadOptions
@@ -235,15 +236,9 @@ class CorpusKind:
 
 
 #: Every registered kind by name, in the order `ser.corpus.registry` found them.
-KINDS: dict[str, CorpusKind] = {}
-
-
-def register(kind: CorpusKind) -> CorpusKind:
-    """Add `kind` to `KINDS` (the one line a kind's module ends with)."""
-    if kind.name in KINDS:
-        raise ValueError(f"corpus kind {kind.name!r} is registered already")
-    KINDS[kind.name] = kind
-    return kind
+KINDS: Registry[CorpusKind] = Registry("corpus kind")
+#: Add a kind to `KINDS` (the one line a kind's module ends with).
+register = KINDS.add
 
 
 def fixed(sets: Mapping[str, LabelSet]) -> Callable[[Sequence[str]], Mapping[str, LabelSet]]:

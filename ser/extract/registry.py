@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ser import Registry
 from ser.cache.model_names import check_set_name
 from ser.errors import ConfigError
 from ser.extract.base import Extractor
@@ -73,15 +74,9 @@ class Kind:
         return self.options(**{**self.defaults, **given})
 
 
-KINDS: dict[str, Kind] = {}
-
-
-def register(kind: Kind) -> Kind:
-    """Add a kind: `ser extract --features` takes it, with flags from its options."""
-    if kind.name in KINDS:
-        raise ValueError(f"extractor kind {kind.name!r} is registered already")
-    KINDS[kind.name] = kind
-    return kind
+KINDS: Registry[Kind] = Registry("extractor kind")
+#: Add a kind: `ser extract --features` takes it, with flags from its options.
+register = KINDS.add
 
 
 register(Kind("speech", SpeechOptions, SpeechExtractor, "Speech encoder", by_default=False))

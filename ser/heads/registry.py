@@ -10,19 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ser import Registry
 from ser.errors import ConfigError
 from ser.heads.base import Head
 
-HEADS: dict[str, type[Head]] = {}
-
-
-def register(head: type[Head]) -> type[Head]:
-    """Make `head` nameable in `--target` by its `name`; a name taken twice is an error."""
-    known = HEADS.get(head.name)
-    if known is not None and known is not head:
-        raise ConfigError(f"a head named {head.name!r} is registered already ({known.__name__})")
-    HEADS[head.name] = head
-    return head
+HEADS: Registry[type[Head]] = Registry("head")
+#: Make a head class nameable in `--target` by its `name` (the same class twice: no-op).
+register = HEADS.add
 
 
 def head_of(name: str, options: Mapping[str, Any] | None = None) -> Head:

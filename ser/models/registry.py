@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ser import Registry
 from ser.errors import ConfigError
 from ser.models.base import SerModel
 from ser.models.config import FamilyConfig, TrainDefaults, as_flag
@@ -34,16 +35,10 @@ class Family:
         return (self.config.__doc__ or self.name).strip().splitlines()[0].rstrip(".")
 
 
-FAMILIES: dict[str, Family] = {}
+FAMILIES: Registry[Family] = Registry("model family")
 _NONE = object()
-
-
-def register(family: Family) -> Family:
-    """Add a family (its options appear in `ser train` and the sweep)."""
-    if family.name in FAMILIES:
-        raise ValueError(f"model family {family.name!r} is registered already")
-    FAMILIES[family.name] = family
-    return family
+#: Add a family (its options appear in `ser train` and the sweep).
+register = FAMILIES.add
 
 
 def costs(names: Iterable[str]) -> dict[str, FamilyCost]:

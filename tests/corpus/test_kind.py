@@ -6,6 +6,7 @@ every kind's module by itself."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import doctest
 import re
 from pathlib import Path
@@ -117,6 +118,7 @@ def test_the_registry_found_every_kinds_module() -> None:
     modules = {kind.read.__module__ for kind in KINDS.values()}
     assert modules <= kinds and fallback() is KINDS["iemocap"]
     with pytest.raises(ValueError, match="'meld' is registered already"):
-        register(KINDS["meld"])
+        register(dataclasses.replace(KINDS["meld"]))  # another kind of that name
+    assert register(KINDS["meld"]) is KINDS["meld"]  # the same kind again: a no-op
     written = Written.of(Path("."), {"a": ("neu", "s1"), "b": ("hap", "s1")})
     assert (written.utterances, written.speakers) == (2, 1)

@@ -75,7 +75,7 @@ def test_a_name_registered_twice_is_refused() -> None:
         pass
 
     assert register(SentimentHead) is SentimentHead  # the same class again: a no-op
-    with pytest.raises(ConfigError, match="registered already"):
+    with pytest.raises(ValueError, match="registered already"):
         register(Other)
     assert HEADS["sentiment"] is SentimentHead
 

@@ -259,7 +259,8 @@ def test_a_record_without_a_family_is_read_by_the_family_its_options_select() ->
 
 def test_a_family_is_registered_once() -> None:
     with pytest.raises(ValueError, match="'msmser' is registered already"):
-        register(FAMILIES["msmser"])
+        register(dataclasses.replace(FAMILIES["msmser"]))  # another family of that name
+    assert register(FAMILIES["msmser"]) is FAMILIES["msmser"]  # the same again: a no-op
 
 
 @pytest.mark.parametrize(
