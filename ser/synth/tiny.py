@@ -76,6 +76,20 @@ def build_tiny_models(
     )
 
 
+# Every tiny wav2vec2-family model's sizes: 2 layers of width HIDDEN and the real models'
+# 320x downsampling (5 * 8 * 8 samples a frame: 20 ms at 16 kHz).
+_SPEECH_SIZES: dict[str, Any] = dict(
+    hidden_size=HIDDEN,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=2 * HIDDEN,
+    conv_dim=(16, 16, 16),
+    conv_kernel=(10, 8, 8),
+    conv_stride=(5, 8, 8),
+    num_conv_pos_embedding_groups=4,
+)
+
+
 def save_tiny_hubert(
     folder: str | Path, seed: int = 0, feat_extract_norm: Literal["group", "layer"] = "group"
 ) -> Path:
@@ -83,15 +97,8 @@ def save_tiny_hubert(
     frames at 16 kHz). "group" norm (like hubert-base) is the padding-sensitive case;
     "layer" gets the pre-LN encoder that layer-norm models (hubert-large, WavLM) use."""
     config = HubertConfig(
-        hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * HIDDEN,
-        conv_dim=(16, 16, 16),
-        conv_kernel=(10, 8, 8),
-        conv_stride=(5, 8, 8),  # 5 * 8 * 8 = 320 samples per frame
+        **_SPEECH_SIZES,
         num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
         feat_extract_norm=feat_extract_norm,
         do_stable_layer_norm=feat_extract_norm == "layer",
         vocab_size=8,
@@ -179,22 +186,12 @@ def save_tiny_speech(folder: str | Path, model_type: SpeechType, seed: int = 0) 
     data2vec-audio; saved without a preprocessor config (the family's 16 kHz raw input)."""
     if model_type == "hubert":
         return save_tiny_hubert(folder, seed)
-    sizes: dict[str, Any] = dict(
-        hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * HIDDEN,
-        conv_dim=(16, 16, 16),
-        conv_kernel=(10, 8, 8),
-        conv_stride=(5, 8, 8),
-        num_conv_pos_embedding_groups=4,
-    )
     extras: dict[str, dict[str, Any]] = {
         "wav2vec2": {"feat_extract_norm": "group", "num_conv_pos_embeddings": 16},
         "wavlm": {"feat_extract_norm": "layer", "do_stable_layer_norm": True, "num_buckets": 32},
         "data2vec-audio": {"conv_pos_kernel_size": 5},
     }
-    config = AutoConfig.for_model(model_type, **sizes, **extras[model_type])
+    config = AutoConfig.for_model(model_type, **_SPEECH_SIZES, **extras[model_type])
     return _save(AutoModel.from_config, config, seed, Path(folder))
 
 
