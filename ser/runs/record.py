@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, Field, dataclass, field, fields, is_dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -45,21 +45,13 @@ from ser.runs.summary import Summary
 RECORD = "run.json"
 # What a record must hold for anything to read it.
 REQUIRED = ("name", "config", "protocol", "classes")
-# The record's JSON keys in the order the trainer writes them ("folds" in its place).
-_FIELDS = (
-    "name", "config", "protocol", "speaker_independent", "validation", "classes",
-    "complete", "summary", "folds", "pooled", "seconds", "timings", "fingerprints",
-    "layers", "version", "store", "threads", "data", "asr", "execution", "final",
-    "processes", "cross",
-)  # fmt: skip
-# Written whatever they hold: a record without a summary yet says so with null.
-_WRITTEN = frozenset(
-    {"name", "config", "protocol", "classes", "summary", "folds", "pooled", "seconds",
-     "timings", "fingerprints"}
-)  # fmt: skip
-_NULLABLE = frozenset({"summary", "pooled"})  # null in JSON: None, not a default
-# Indexed by readers: null reads as empty, another JSON type is refused.
-_OBJECTS = ("timings", "fingerprints", "layers", "asr", "cross")
+# How a field of `RunRecord` is written, in its metadata (the rest follows from its type):
+# WRITTEN: whatever it holds (a record without a summary yet says so with null); else
+# only when it holds something. NULL: a null read is None, not the field's default.
+WRITTEN = {"written": True}
+NULL = {"written": True, "null": True}
+# Read by `from_json` itself; every other field by its type.
+_OWN = ("name", "config", "protocol", "classes", "folds")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,21 +72,24 @@ class RunRecord:
     (`seconds`, `timings`, `threads`, `execution`; `processes` in older records);
     `cross`: a run trained on one store and tested on another.
     `complete` is False while folds are left to train (None: a record without it);
-    `speaker_independent` None: not recorded (see `independent`)."""
+    `speaker_independent` None: not recorded (see `independent`).
 
-    name: str
-    config: RunConfig
-    protocol: str
-    classes: tuple[str, ...]
-    speaker_independent: bool | None = None
-    validation: str | None = None
+    The fields stand in run.json's order (the trainer's); the first four are positional."""
+
+    name: str = field(metadata=WRITTEN)
+    config: RunConfig = field(metadata=WRITTEN)
+    protocol: str = field(metadata=WRITTEN)
+    speaker_independent: bool | None = field(default=None, kw_only=True)
+    validation: str | None = field(default=None, kw_only=True)
+    classes: tuple[str, ...] = field(metadata=WRITTEN)
+    _: KW_ONLY
     complete: bool | None = None
-    summary: Summary | None = None
-    folds: tuple[FoldEntry, ...] = ()
-    pooled: CategoryScores | None = None
-    seconds: float = 0.0
-    timings: Timings = field(default_factory=Timings)
-    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    summary: Summary | None = field(default=None, metadata=NULL)
+    folds: tuple[FoldEntry, ...] = field(default=(), metadata=WRITTEN)
+    pooled: CategoryScores | None = field(default=None, metadata=NULL)
+    seconds: float = field(default=0.0, metadata=WRITTEN)
+    timings: Timings = field(default_factory=Timings, metadata=WRITTEN)
+    fingerprints: Mapping[str, str] = field(default_factory=dict, metadata=WRITTEN)
     layers: Mapping[str, Layered] = field(default_factory=dict)
     version: str | None = None  # ser's, when the run started
     store: str | None = None
@@ -137,7 +132,7 @@ class RunRecord:
         rest = dict(obj)
         rest.pop("format", None)
         folds = rest.pop("folds", None) or []
-        taken = {name: rest.pop(name) for name in _FIELDS if name in rest}
+        taken = {f.name: rest.pop(f.name) for f in _persisted() if f.name in rest}
         return cls(
             name=str(taken.pop("name")),
             config=RunConfig.from_json(taken.pop("config"), f"{path}, config"),
@@ -152,9 +147,13 @@ class RunRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The record as run.json holds it (format `FORMAT`), keys in the trainer's order."""
-        pairs = [(name, encode(getattr(self, name))) for name in _FIELDS if name != "folds"]
-        body = {k: v for k, v in pairs if k in _WRITTEN or _holds(v)}
-        body["folds"] = [entry.to_json() for entry in self.folds]
+        body: dict[str, Any] = {}
+        for f in _persisted():
+            value = encode(getattr(self, f.name))
+            if f.name == "folds":
+                body["folds"] = [entry.to_json() for entry in self.folds]
+            elif f.metadata.get("written") or _holds(value):
+                body[f.name] = value
         return {"format": FORMAT, **body, **self.extra}
 
 
@@ -182,29 +181,39 @@ def _check_shape(obj: dict[str, Any], path: str | Path) -> None:
         raise ReportError(f"{path}: 'classes' must be a JSON list")
     if not isinstance(obj.get("folds", []), list | None):
         raise ReportError(f"{path}: 'folds' must be a JSON list")
-    for key in _OBJECTS:
+    for key in _objects():
         if not isinstance(obj.get(key), dict | None):
             raise ReportError(f"{path}: {key!r} must be a JSON object")
 
 
 def _values(taken: dict[str, Any], path: str | Path) -> dict[str, Any]:
-    """The other fields' values as read: null takes the field's default (seconds 0, no
-    timings ...) but for `_NULLABLE`'s."""
-    out = {k: v for k, v in taken.items() if v is not None or k in _NULLABLE}
-    if "seconds" in out:
-        try:
-            out["seconds"] = float(out["seconds"])
-        except (TypeError, ValueError) as e:
-            raise ReportError(f"{path}: 'seconds' must be a number ({e})") from e
+    """The other fields' values as read, each by its type: null takes the field's default
+    (seconds 0, no timings ...) but for a NULL field's."""
+    nullable = {f.name for f in _persisted() if f.metadata.get("null")}
+    out = {k: v for k, v in taken.items() if v is not None or k in nullable}
     hints = _hints()
-    for name in _TYPED:
-        if out.get(name) is not None:
-            out[name] = read_value(hints[name], out[name], f"{path}, {name!r}")
+    for name, value in out.items():
+        if value is not None and name not in _OWN:
+            out[name] = read_value(hints[name], value, f"{path}, {name!r}")
     return out
 
 
-_TYPED = ("summary", "pooled", "timings", "layers", "threads", "data", "asr", "execution", "final",
-          "processes", "cross")  # fmt: skip
+@cache
+def _persisted() -> tuple[Field[Any], ...]:
+    """run.json's fields, in its order (all but `extra`, which is written at the end)."""
+    return tuple(f for f in fields(RunRecord) if f.name not in ("_", "extra"))
+
+
+@cache
+def _objects() -> tuple[str, ...]:
+    """The fields readers index (a mapping or a part): another JSON type is refused."""
+    hints = _hints()
+    return tuple(f.name for f in _persisted() if f.name != "config" and _is_object(hints[f.name]))
+
+
+def _is_object(kind: Any) -> bool:
+    args = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
+    return all(typing.get_origin(a) in (Mapping, dict) or is_dataclass(a) for a in args)
 
 
 @cache
