@@ -8,7 +8,7 @@ DEMO   ?= demo
 IEMOCAP ?=
 STORE  ?= features.zarr
 
-.PHONY: install test test-busy test-avx2 demo lint features clean
+.PHONY: install test test-all test-busy test-avx2 demo tour lint features clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check ser tests benchmarks
 	$(BIN)/mypy
 
+# The main job on the synthetic corpus in a few minutes; the tour is every command ser has.
 demo: $(STAMP)
 	BIN=$(BIN) bash scripts/demo.sh $(DEMO)
+
+tour: $(STAMP)
+	BIN=$(BIN) bash scripts/tour.sh $(DEMO)
 
 features: $(STAMP)
 	@if [ -z "$(IEMOCAP)" ]; then \

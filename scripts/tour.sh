@@ -1,33 +1,12 @@
 #!/usr/bin/env bash
-# The whole pipeline on the built-in synthetic corpus with tiny models: what `make demo`
-# runs. Every step is a plain `ser` command, so this file doubles as a worked example.
+# The whole tour: every paper's model, every corpus layout, sweeps, the layer probe,
+# prediction, export and the claims summary, on the built-in synthetic corpus with tiny
+# models (`make tour`; `make demo` is its short first part). Every step is a plain `ser`
+# command, so this file doubles as a worked example.
 set -euo pipefail
-OUT=${1:-demo}
-BIN=${BIN:-.venv/bin}
-SER="$BIN/ser"
-CORPUS="$OUT/IEMOCAP_full_release"
-STORE="$OUT/features.zarr"
-RUNS="$OUT/runs"
-
-# Each command echoed before it runs: bold on a terminal, plain in a log (no raw codes).
-if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
-step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }
-
-rm -rf "$OUT"
-mkdir -p "$OUT"
+source "$(dirname "$0")/common.sh"
 start=$(date +%s)
-
-step "$SER" demo-corpus "$CORPUS" --seed 0
-step "$SER" corpus summary "$CORPUS" --classes 4
-
-# Tiny random encoders saved with save_pretrained: the same from_pretrained path a real
-# HuBERT / MPNet / BERT takes, with no download.
-step "$BIN/python" -m ser.synth.tiny "$OUT/models"
-
-step "$SER" extract "$CORPUS" --store "$STORE" --features hubert,mpnet,bert,is13,logmel \
-  --hubert-model "$OUT/models/tiny-hubert" --mpnet-model "$OUT/models/tiny-mpnet" \
-  --bert-model "$OUT/models/tiny-bert" --layers last --classes 4
-step "$SER" store info "$STORE"
+extract_demo_store
 
 # Small model sizes, few epochs and one held-out session (session5: train 1-4, test 5;
 # validation from a training session) keep the demo to minutes on a CPU. Drop these flags
@@ -153,10 +132,7 @@ step "$SER" report "$RUNS"/iemocap_to_crema_d "$RUNS"/crema_d_is13
 # gold transcripts (a CSV of path,transcript; a transcript holding commas in double
 # quotes), then with text from the tiny random Whisper (its transcripts are noise: a
 # stand-in for `--asr openai/whisper-small`).
-WAVS="$(cd "$CORPUS/Session5/sentences/wav/Ses05M_impro02" && pwd)"  # absolute: CSV paths are relative to the CSV
-printf 'path,transcript\n%s,"%s"\n%s,"%s"\n' \
-  "$WAVS/Ses05M_impro02_M000.wav" "I can't believe you did that." \
-  "$WAVS/Ses05M_impro02_M001.wav" "Well, that went well, didn't it?" > "$OUT/predict.csv"
+write_predict_csv
 step "$SER" predict --run "$RUNS"/mit "$OUT/predict.csv" --device cpu
 step "$SER" predict --run "$RUNS"/mit "$WAVS"/Ses05M_impro02_M00[01].wav --device cpu \
   --asr "$OUT/models/tiny-whisper" --asr-max-new-tokens 12

@@ -1,11 +1,11 @@
-"""scripts/demo.sh's echo of each command: bold on a terminal, plain text in a log."""
+"""scripts/common.sh's echo of each command: bold on a terminal, plain text in a log."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
-DEMO = Path(__file__).resolve().parents[2] / "scripts" / "demo.sh"
+DEMO = Path(__file__).resolve().parents[2] / "scripts" / "common.sh"
 
 
 def test_a_log_gets_no_raw_colour_codes() -> None:
