@@ -18,7 +18,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The fast loop: every test but the `slow` tier (busy machines, statistics over seeds,
+# process kills, dask clusters), which `make test-all` adds.
 test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # The suite on a busy machine: one CPU-bound competitor per core for its whole run.
