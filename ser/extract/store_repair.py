@@ -84,38 +84,47 @@ def repair_store(
 
 def _reextract(store: FeatureStore, corpus_root: Path | None, console: Console) -> list[str]:
     """Every set `_to_extract` finds, extracted with --repair; what each extraction did."""
-    done = []
     corpus = _corpus(store)
-    for made in _to_extract(store):
-        root = _root(store.path, corpus, corpus_root)
+    todo, lost = _to_extract(store)
+    if not todo:
+        return []
+    root = _root(store.path, corpus, corpus_root)  # before anything is deleted
+    done = []
+    for name in lost:
+        store.delete_feature_set(name)
+        done.append(
+            f"{name}: deleted, to be extracted again as the store's receipt records it (its "
+            "metadata is lost and its data does not bear out the receipt's copy)"
+        )
+    for made in todo:
         config = made.config(corpus, repair=True, progress=not console.quiet)
         result = extract_features(root, store.path, config, console)
         done += [f"repaired {line}" for line in result.repaired]
-        whole = "(unfinished, or where its rows are was lost)"
+        whole = "(unfinished, gone, or where its rows are was lost)"
         done += [f"{name}: extracted whole {whole}" for name in result.extracted]
         if result.transcripts is not None and result.transcripts.transcribed:
             done.append(f"{result.transcripts.name}: transcribed again")
     return done
 
 
-def _to_extract(store: FeatureStore) -> list[Remake]:
+def _to_extract(store: FeatureStore) -> tuple[list[Remake], list[str]]:
     """The sets a repairing extraction mends, with how each was made: each damaged one
-    ser extracted (one whose attributes stay lost is left for `verify` to name), each one
+    ser extracted (one whose attributes stay lost is left for `verify` to name, unless the
+    store's receipt keeps them: then it is to be deleted first, the second list), each one
     not finished (resumed), and for damaged transcripts the first text set made of them."""
     report = store.verify_report()
     sets = store.feature_sets()
     made = {name: _remade(store, name, sets) for name in {*sets, *report.damaged}}
     found = [n for n, damage in sorted(report.damaged.items()) if not damage.metadata]
     found += [n for n in sets if n not in found and not _complete(store, n)]
-    for name in _unrestored(store, report.damaged):  # begun again, from the receipt's copy
-        store.delete_feature_set(name)
-        found.append(name)
+    lost = [n for n in _unrestored(store, report.damaged) if made[n] is not None]
+    found += lost
     for part in report.parts:
         name = part.removeprefix("transcripts/")
         users = [n for n in sets if (store.recorded_attrs(n) or {}).get("transcripts") == name]
         if part != name and users and not set(users) & set(found):
             found.append(users[0])
-    return [one for name in found if (one := made[name]) is not None]
+    return [one for name in found if (one := made[name]) is not None], lost
 
 
 def _unrestored(store: FeatureStore, damaged: Mapping[str, Damage]) -> list[str]:

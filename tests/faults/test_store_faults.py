@@ -448,6 +448,7 @@ def test_a_set_whose_metadata_no_copy_restores_is_extracted_again(
     damage_chunk(FeatureStore.open(store), "logmel80/data", chunk=2)
     garble_set_metadata(store, "logmel80")
     out = run_printed(store, "logmel80")
+    assert "logmel80: deleted, to be extracted again as the store's receipt records it" in out
     assert "logmel80: extracted whole" in out
     assert_as_clean(store, pristine[".zarr"])
 
