@@ -133,6 +133,8 @@ def mend_metadata(
             found = copy or _borne_out(backend, part, backup.get(part))
             if found is not None:
                 backend.restore_group_attrs(part, found)
+                if copy is None:  # the copy was lost too: kept again, as completion wrote it
+                    backend.set_array_attrs(part, DATA, found)
                 mended.add(part)
                 done.append(f"{part}: its attributes, from {_source(copy)}")
             elif _from_receipt(backend, part, backup.get(part)):

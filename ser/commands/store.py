@@ -166,7 +166,7 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
             click.echo(f"repair everything: {_everything(fs)}")
         moved = _corpus(fs).moved_note()
         if moved:
-            click.echo(f"note: {moved}: give its place for CORPUS_ROOT")
+            click.echo(f"note: {moved}: put its new place for CORPUS_ROOT above")
     if report.unrecorded and not as_json:
         click.echo(
             f"note: no recorded checksum for {', '.join(report.unrecorded)} (written before "

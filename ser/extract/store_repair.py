@@ -156,7 +156,7 @@ def _root(store: Path, corpus: Corpus, given: Path | None) -> str:
     moved = corpus.moved_note()
     if moved is not None:
         raise StoreError(
-            f"{store}: {moved}: give its place, `ser store repair {store} CORPUS_ROOT`"
+            f"{store}: {moved}: give its new place, `ser store repair {store} CORPUS_ROOT`"
         )
     if corpus.root is None:
         raise StoreError(

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ser.cache import FeatureStore
+from ser.cache.backend import DamagedMetadata
 from ser.cache.fingerprint import canonical_json, differences, identity
 from ser.cache.lock import refuse_while_written
 from ser.cache.receipt_file import receipt_sets
 from ser.errors import ConfigError, StoreError
 from ser.extract.registry import KINDS
+from ser.extract.remake import repair_command
 from ser.models.config import FeatureInfo
 
 #: A layer request: `<stem>.L*`, `.L3-9` or the list a layered input's name holds
@@ -222,11 +224,16 @@ def _refuse_damaged(store: FeatureStore, request: str, damaged: Mapping[str, Any
     for name, error in damaged.items():
         attrs = store.recorded_attrs(name) or copies.get(name)
         if attrs is not None and _asks_for(request, name, attrs):
-            why = str(error).removeprefix(f"{store.path}: ")
+            if isinstance(error, DamagedMetadata):
+                why = f"{error.file} {error.reason}"
+            else:
+                why = str(error).removeprefix(f"{store.path}: ")
+            command = repair_command(store, name)
+            fix = f"repair it with `{command}`" if command.startswith("ser ") else command
             raise StoreError(
                 f"feature set {name!r} (asked for as {request!r}) is in {store.path} but "
-                f"damaged ({why}); `ser store verify {store.path}` names what is damaged "
-                "and the command that repairs it"
+                f"damaged: {why}; {fix} (`ser store verify {store.path}` lists every "
+                "damaged piece)"
             )
 
 

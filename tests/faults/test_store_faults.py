@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -437,6 +438,12 @@ def test_a_sets_metadata_and_its_copy_garbled_are_restored_from_the_receipt(
     out = run_printed(store, "logmel80")
     assert "restored logmel80: its attributes, from the store's receipt" in out
     assert_as_clean(store, pristine[suffix])
+    if suffix == ".h5":  # the data's copy of them, which no read checks, is back too
+        copies = []
+        for path in (store, pristine[suffix]):
+            with h5py.File(path, "r") as f:
+                copies.append(json.loads(f["logmel80/data"].attrs["ser"]))
+        assert copies[0] == copies[1]
 
 
 def test_a_set_whose_metadata_no_copy_restores_is_extracted_again(
@@ -491,7 +498,8 @@ def test_a_damaged_set_asked_for_by_its_short_name_is_said_to_be_damaged(
     assert refused.exit_code == 2 and "Traceback" not in refused.output
     said = f"feature set 'tiny-hubert.L2' (asked for as 'hubert') is in {store} but damaged"
     assert said in refused.stderr and "not in the store" not in refused.stderr
-    assert f"`ser store verify {store}`" in refused.stderr
+    fix = f"repair it with `ser store repair {store}` (`ser store verify {store}` lists every"
+    assert fix in refused.stderr
     clean(ser("store", "repair", store), 0)
     clean(ser(*train_args(store, tmp_path, "hubert"), "--name", "repaired"), 0)
 
@@ -534,7 +542,7 @@ def test_repair_says_when_the_corpus_root_the_store_records_is_gone(
     assert refused.exit_code == 2 and "Traceback" not in refused.output
     assert refused.stderr.strip() == (
         f"error: {store}: the corpus root the store records, {moved}, is not there (moved "
-        f"or deleted?): give its place, `ser store repair {store} CORPUS_ROOT`"
+        f"or deleted?): give its new place, `ser store repair {store} CORPUS_ROOT`"
     )
     clean(ser("store", "repair", store, synthetic_corpus[0]), 0)
     assert clean(ser("store", "verify", store), 0).startswith("ok: ")
