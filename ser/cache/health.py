@@ -15,6 +15,7 @@ import numpy as np
 from ser.cache import mend
 from ser.cache.backend import DATA, MANIFEST, TRANSCRIPTS, Backend, DamagedMetadata
 from ser.cache.manifest import DERIVED, Manifest
+from ser.cache.receipt_file import receipt_path, receipt_sets
 from ser.cache.repair import repair_runs
 from ser.cache.shards import ShardWriter
 from ser.cache.store_types import Damage, VerifyReport
@@ -78,6 +79,7 @@ class StoreHealth:
                 continue
             report.parts.pop(name, None)
             self._check_into(report, name, manifest)
+        self._missing_into(report)
         for name in self.transcript_sets():
             part = f"{TRANSCRIPTS}/{name}"
             for problem in () if part in unreadable else self.check_transcripts(name):
@@ -93,6 +95,19 @@ class StoreHealth:
             report.recorded[name] = found.recorded
         if found.damage:
             report.damaged[name] = found.damage
+
+    def _missing_into(self, report: VerifyReport) -> None:
+        """The sets the store's receipt records it holding that are gone (a folder or group
+        deleted): damaged whole, to be extracted again."""
+        present = set(self.feature_sets())
+        for name in sorted(set(receipt_sets(self.path)) - present):
+            problem = (
+                f"{name}: missing from the store, which its receipt "
+                f"({receipt_path(self.path)}) lists as extracted (its folder or group deleted?)"
+            )
+            report.problems.append(problem)
+            report.checksums[name] = None
+            report.damaged[name] = Damage(whole=True, problems=(problem,))
 
     def recorded_attrs(self, name: str) -> dict[str, Any] | None:
         """Set ``name``'s attributes, from its copy where its own are damaged (None:

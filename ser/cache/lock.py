@@ -14,6 +14,8 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+from ser.errors import StoreLocked
+
 _HOLDER = re.compile(r"\d+( on \S+)?")  # what a holder writes: "<pid> on <host>"
 
 
@@ -40,3 +42,34 @@ def try_lock(lock_file: Path) -> Iterator[str | None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def writer(lock_file: Path) -> str | None:
+    """The holder of the lock while another holds it ("<pid> on <host>", "" when unknown),
+    None when nobody does; only looks (a shared lock, given back at once: the file is
+    neither created nor written)."""
+    try:
+        fd = os.open(lock_file, os.O_RDONLY)
+    except OSError:  # no lock file: nobody ever wrote the store
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 256, 0).decode("ascii", errors="replace").strip()
+            return holder if _HOLDER.fullmatch(holder) else ""
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def refuse_while_written(store: Path) -> None:
+    """StoreLocked while an extraction (or a repair) holds the store's lock: what a reader
+    would find is its work under way, not damage."""
+    holder = writer(store.with_name(store.name + ".lock"))
+    if holder is not None:
+        who = f" (pid {holder})" if holder else ""
+        raise StoreLocked(
+            f"an extraction is writing {store}{who}; wait for it to finish, then run this again"
+        )

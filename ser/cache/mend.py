@@ -112,8 +112,13 @@ def mend_metadata(
     restored, what could not be), each as a line."""
     done: list[str] = []
     left: list[str] = []
-    for damaged in backend.damaged_metadata():
+    mended: set[str] = set()  # nodes written anew with another's
+    every = sorted(backend.damaged_metadata(), key=lambda d: d.node)  # a set before its data
+    nodes = {d.node for d in every}
+    for damaged in every:
         part, node = damaged.part, damaged.node
+        if node in mended or (node == f"{part}/{DATA}" and part in nodes - mended):
+            continue  # written with its set's attributes, or said with them
         if node == "":
             backend.set_root_attrs(attrs)
             done.append("the store's own metadata, from the manifest's copy")
@@ -124,16 +129,28 @@ def mend_metadata(
             backend.restore_group_attrs(TRANSCRIPTS, {})
             done.append("the transcripts group's metadata")
         elif node == part and part != MANIFEST:
-            found = copied_attrs(backend, part) or _borne_out(backend, part, backup.get(part))
-            if found is None:
+            copy = copied_attrs(backend, part)
+            found = copy or _borne_out(backend, part, backup.get(part))
+            if found is not None:
+                backend.restore_group_attrs(part, found)
+                if copy is None:  # the copy was lost too: kept again, as completion wrote it
+                    backend.set_array_attrs(part, DATA, found)
+                mended.add(part)
+                done.append(f"{part}: its attributes, from {_source(copy)}")
+            elif _from_receipt(backend, part, backup.get(part)):
+                mended |= {part, f"{part}/{DATA}"}
+                done.append(f"{part}: its attributes, from the store's receipt, and its data's "
+                            "metadata, from them and its offsets")  # fmt: skip
+            else:
                 left.append(f"{part}: no copy of its attributes to restore {damaged.file} from")
-                continue
-            backend.restore_group_attrs(part, found)
-            done.append(f"{part}: its attributes, from its copy")
         elif node == f"{part}/{DATA}":
             line = _restore_data(backend, part)
             (done if line.startswith(part + ": its data") else left).append(line)
     return done, left
+
+
+def _source(copy: Mapping[str, Any] | None) -> str:
+    return "the store's receipt" if copy is None else "its copy"
 
 
 def _restore_data(backend: Backend, part: str) -> str:
@@ -149,6 +166,28 @@ def _restore_data(backend: Backend, part: str) -> str:
     except StoreError as error:
         return f"{part}: its data's metadata cannot be restored ({error})"
     return f"{part}: its data's metadata, from its attributes and offsets"
+
+
+def _from_receipt(backend: Backend, part: str, attrs: Mapping[str, Any] | None) -> bool:
+    """Set ``part``'s attributes and its data's metadata, both damaged (the data keeps the
+    attributes' copy), written anew from the receipt's ``attrs`` and its offsets where its
+    data then bears them out; False (its data's metadata as they say, still checked by
+    verify) where it does not."""
+    if attrs is None or part.startswith(TRANSCRIPTS + "/") or "dim" not in attrs:
+        return False
+    try:
+        offsets = backend.read_array(part, "offsets")
+        if offsets is None:
+            return False
+        backend.restore_data(part, (int(offsets[-1]), int(attrs["dim"])), str(attrs["dtype"]))
+        found = _borne_out(backend, part, attrs)
+        if found is None:
+            return False
+        backend.restore_group_attrs(part, found)
+        backend.set_array_attrs(part, DATA, found)
+    except StoreError:
+        return False
+    return True
 
 
 def _borne_out(

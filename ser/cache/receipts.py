@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from ser.cache.atomic import atomic_write
+from ser.cache.receipt_file import read_receipt, receipt_backup, receipt_path
 from ser.cache.store import FeatureStore
 from ser.corpus.options import NO_OPTIONS, ReadOptions
 from ser.corpus.registry import CorpusKind, kind_of
 from ser.errors import SerError, StoreError
 
-
-def receipt_path(store: Path) -> Path:
-    return store.with_name(store.name + ".receipt.json")
+__all__ = ["check_receipt", "receipt_backup", "receipt_path", "request_key", "write_receipt"]
 
 
 def request_key(
@@ -61,29 +60,11 @@ def write_receipt(store: Path, key: str | None, summary: Mapping[str, Any] | Non
     """Remember a finished request (atomically: a reader sees the old or the new one),
     with the `backup` of the store's attributes; None: the receipt's own, kept."""
     if key is None or summary is None:
-        old = _read(store) or {}
+        old = read_receipt(store) or {}
         key, summary = old.get("key"), old.get("summary", {})
     record = {"key": key, "summary": dict(summary or {}), "backup": _backup(store)}
     text = json.dumps(record, indent=1).encode("utf-8")
     atomic_write(receipt_path(store), lambda f: f.write(text), "the store's receipt")
-
-
-def receipt_backup(store: Path) -> dict[str, Any] | None:
-    """The receipt's copy of the store's attributes (``store``) and of its complete sets'
-    (``sets``, by name); None without a readable one."""
-    backup = (_read(store) or {}).get("backup")
-    if not isinstance(backup, dict):
-        return None
-    ok = isinstance(backup.get("sets"), dict) and isinstance(backup.get("store"), dict)
-    return backup if ok else None
-
-
-def _read(store: Path) -> dict[str, Any] | None:
-    try:
-        found = json.loads(receipt_path(store).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return found if isinstance(found, dict) else None
 
 
 def _backup(store: Path) -> dict[str, Any] | None:

@@ -134,7 +134,9 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
     """
     from ser.cache import FeatureStore
     from ser.cache.backend import DamagedMetadata, StoreUnreadable
+    from ser.cache.lock import refuse_while_written
 
+    refuse_while_written(path.absolute())  # what it would find is the writer's work under way
     try:
         fs = FeatureStore.open(path)
     except (StoreUnreadable, DamagedMetadata) as error:  # nothing else can be read
@@ -162,6 +164,9 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
             click.echo(f"repair {name or 'store'}: {command}")
         if len(repairs) > 1:
             click.echo(f"repair everything: {_everything(fs)}")
+        moved = _corpus(fs).moved_note()
+        if moved:
+            click.echo(f"note: {moved}: put its new place for CORPUS_ROOT above")
     if report.unrecorded and not as_json:
         click.echo(
             f"note: no recorded checksum for {', '.join(report.unrecorded)} (written before "
@@ -184,10 +189,9 @@ def _repairs(fs: Any, report: Any) -> dict[str, str]:
 
 
 def _corpus(fs: Any) -> Any:
-    from ser.extract.remake import corpus_of
+    from ser.extract.remake import store_corpus
 
-    labels = None if fs.manifest_damage else fs.manifest.column("label").tolist()
-    return corpus_of(fs.attrs, labels)
+    return store_corpus(fs)
 
 
 def _everything(fs: Any) -> str:
@@ -207,7 +211,7 @@ def _unopenable(ctx: click.Context, path: Path, error: Any, as_json: bool) -> No
     where = error.file if isinstance(error, DamagedMetadata) else error.store
     problem = f"{where} {error.reason}"
     if backup is not None:
-        repair = store_repair(path.absolute(), corpus_of(backup["store"], None))
+        repair = store_repair(path.absolute(), corpus_of(backup["store"], None).here())
     else:
         repair = None
         problem += f"; no receipt ({receipt_path(path.absolute())}) records what it held"
@@ -248,6 +252,8 @@ def repair(ctx: click.Context, path: Path, corpus_root: Path | None, quiet: bool
         click.echo(f"{path}: still {len(result.problems)} problems")
         for problem in result.problems:
             click.echo(f"  - {problem}")
+        for name, command in result.rebuild.items():  # what repair could not do, said once
+            click.echo(f"rebuild {name}: {command}")
         ctx.exit(1)
     said = "repaired" if result.done else "nothing to repair"
     click.echo(f"ok: {path.absolute()}: {said}, all healthy")

@@ -12,6 +12,7 @@ through the API) has no command, only `ser store repair`, which passes every opt
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any
 
 from ser.cache.fingerprint import differences, identity
 from ser.cache.model_names import set_stem
-from ser.cache.receipts import receipt_backup
+from ser.cache.receipt_file import receipt_sets
 from ser.corpus.registry import store_kind
 from ser.errors import ConfigError
 from ser.extract.config import ExtractConfig
@@ -45,6 +46,20 @@ class Corpus:
     kind: str | None
     audio_root: str | None
     classes: str
+    moved: str | None = None  # the root recorded, where it is no longer (`here`)
+
+    def here(self) -> Corpus:
+        """This corpus, its root unknown (`moved`) where the recorded one is gone: a
+        command then asks for CORPUS_ROOT rather than name a folder that is not there."""
+        if self.root is None or Path(self.root).exists():
+            return self
+        return dataclasses.replace(self, root=None, moved=self.root)
+
+    def moved_note(self) -> str | None:
+        """What a command that needs the corpus says of a recorded root that is gone."""
+        if self.moved is None:
+            return None
+        return f"the corpus root the store records, {self.moved}, is not there (moved or deleted?)"
 
     def arguments(self) -> list[str]:
         """The corpus argument and its options, before --store."""
@@ -183,11 +198,17 @@ def _flag_of(every: Mapping[str, Flag], kind: str, option: str) -> Flag | None:
 
 
 def command(
-    store: Path, corpus: Corpus, name: str, attrs: Mapping[str, Any], sets: list[str]
+    store: Path,
+    corpus: Corpus,
+    name: str,
+    attrs: Mapping[str, Any],
+    sets: list[str],
+    finish: str = "--repair",
 ) -> str:
     """The command that repairs set ``name`` (with ``attrs``, in a store holding ``sets``):
     `ser extract ... --repair`, or `ser store import ... --overwrite` for an imported set;
-    `ser store repair` where flags cannot make it."""
+    `ser store repair` where flags cannot make it. ``finish="--overwrite"``: the extraction
+    that makes it again whole, whatever is left of it."""
     path = str(store)
     if attrs.get("extractor") == "imported":
         args = ["store", "import", path, str(attrs.get("source", "FILE.npz")), "--name", name,
@@ -199,7 +220,7 @@ def command(
     if given is None:
         return store_repair(store, corpus)
     extract = ["extract", *corpus.arguments(), "--store", path, "--classes", corpus.classes]
-    return shlex.join(["ser", *extract, *given, "--repair"])
+    return shlex.join(["ser", *extract, *given, finish])
 
 
 def store_repair(store: Path, corpus: Corpus) -> str:
@@ -208,14 +229,37 @@ def store_repair(store: Path, corpus: Corpus) -> str:
     return shlex.join(["ser", "store", "repair", str(store), *tail])
 
 
-def repair_command(store: Any, name: str) -> str:
-    """The command that repairs set ``name`` of an opened `FeatureStore` (`command`)."""
+def store_corpus(store: Any) -> Corpus:
+    """The corpus of an opened `FeatureStore`, its root unknown where it is gone."""
     labels = None if store.manifest_damage else store.manifest.column("label").tolist()
-    corpus = corpus_of(store.attrs, labels)
-    attrs = store.recorded_attrs(name)
-    if attrs is None:  # no copy of them in the store: its receipt's, where it has one
-        attrs = (receipt_backup(store.path) or {}).get("sets", {}).get(name)
-        if attrs is None:
-            return LOST
-        return store_repair(store.path, corpus)
-    return command(store.path, corpus, name, attrs, store.feature_sets())
+    return corpus_of(store.attrs, labels).here()
+
+
+def repair_command(store: Any, name: str) -> str:
+    """The command that repairs set ``name`` of an opened `FeatureStore` (`command`): a set
+    gone from the store is extracted again as its receipt records it; one whose attributes
+    only the receipt keeps is `ser store repair`'s (it restores them, or extracts it again)."""
+    corpus = store_corpus(store)
+    sets = store.feature_sets()
+    attrs = store.recorded_attrs(name) if name in sets else None
+    if attrs is not None:
+        return command(store.path, corpus, name, attrs, sets)
+    copy = receipt_sets(store.path).get(name)
+    if copy is None:
+        return LOST
+    if name not in sets:
+        return command(store.path, corpus, name, copy, sets)
+    return store_repair(store.path, corpus)
+
+
+def rebuild_command(store: Any, name: str) -> str | None:
+    """The `ser extract ... --overwrite` that makes set ``name`` of an opened `FeatureStore`
+    again whole, from its attributes or its receipt's copy (None: neither is left, or no
+    flags make it)."""
+    sets = store.feature_sets()
+    attrs = store.recorded_attrs(name) if name in sets else None
+    attrs = attrs or receipt_sets(store.path).get(name)
+    if attrs is None:
+        return None
+    found = command(store.path, store_corpus(store), name, attrs, sets, "--overwrite")
+    return None if found.startswith("ser store repair") else found

@@ -13,7 +13,7 @@ sets extracted again from its receipt's copy of their attributes.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,21 @@ from rich.console import Console
 from ser.cache import FeatureStore, Manifest
 from ser.cache.backend import DamagedMetadata, StoreUnreadable
 from ser.cache.lock import try_lock
+from ser.cache.receipt_file import receipt_sets
 from ser.cache.receipts import receipt_backup, receipt_path, write_receipt
+from ser.cache.store_types import Damage
 from ser.cache.verify import RECORDED
 from ser.corpus.options import ReadOptions
 from ser.corpus.registry import read_corpus, store_kind
 from ser.errors import StoreError, StoreLocked
-from ser.extract.remake import Corpus, Remake, corpus_of, remake
+from ser.extract.remake import (
+    Corpus,
+    Remake,
+    corpus_of,
+    rebuild_command,
+    remake,
+    store_corpus,
+)
 from ser.extract.run import extract_features
 from ser.extract.store_setup import manifests
 
@@ -40,6 +49,8 @@ class Repaired:
 
     done: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Each set still damaged: the `ser extract ... --overwrite` that makes it again whole.
+    rebuild: dict[str, str] = field(default_factory=dict)
 
 
 def repair_store(
@@ -63,41 +74,64 @@ def repair_store(
             store.rebuild_manifest(_candidates(root, store.attrs))
             out.done.append(f"rebuilt the manifest from {root} ({len(store.manifest)} utterances)")
     out.done += _reextract(store, corpus_root, console)
-    out.problems = FeatureStore.open(store.path).verify_report().problems
+    after = FeatureStore.open(store.path)
+    report = after.verify_report()
+    out.problems = report.problems
+    found = {name: rebuild_command(after, name) for name in report.damaged}
+    out.rebuild = {name: command for name, command in found.items() if command}
     return out
 
 
 def _reextract(store: FeatureStore, corpus_root: Path | None, console: Console) -> list[str]:
     """Every set `_to_extract` finds, extracted with --repair; what each extraction did."""
-    done = []
     corpus = _corpus(store)
-    for made in _to_extract(store):
-        root = _root(store.path, corpus, corpus_root)
+    todo, lost = _to_extract(store)
+    if not todo:
+        return []
+    root = _root(store.path, corpus, corpus_root)  # before anything is deleted
+    done = []
+    for name in lost:
+        store.delete_feature_set(name)
+        done.append(
+            f"{name}: deleted, to be extracted again as the store's receipt records it (its "
+            "metadata is lost and its data does not bear out the receipt's copy)"
+        )
+    for made in todo:
         config = made.config(corpus, repair=True, progress=not console.quiet)
         result = extract_features(root, store.path, config, console)
         done += [f"repaired {line}" for line in result.repaired]
-        whole = "(unfinished, or where its rows are was lost)"
+        whole = "(unfinished, gone, or where its rows are was lost)"
         done += [f"{name}: extracted whole {whole}" for name in result.extracted]
         if result.transcripts is not None and result.transcripts.transcribed:
             done.append(f"{result.transcripts.name}: transcribed again")
     return done
 
 
-def _to_extract(store: FeatureStore) -> list[Remake]:
+def _to_extract(store: FeatureStore) -> tuple[list[Remake], list[str]]:
     """The sets a repairing extraction mends, with how each was made: each damaged one
-    ser extracted (one whose attributes stay lost is left for `verify` to name), each one
+    ser extracted (one whose attributes stay lost is left for `verify` to name, unless the
+    store's receipt keeps them: then it is to be deleted first, the second list), each one
     not finished (resumed), and for damaged transcripts the first text set made of them."""
     report = store.verify_report()
     sets = store.feature_sets()
-    made = {name: _remade(store, name, sets) for name in sets}
+    made = {name: _remade(store, name, sets) for name in {*sets, *report.damaged}}
     found = [n for n, damage in sorted(report.damaged.items()) if not damage.metadata]
     found += [n for n in sets if n not in found and not _complete(store, n)]
+    lost = [n for n in _unrestored(store, report.damaged) if made[n] is not None]
+    found += lost
     for part in report.parts:
         name = part.removeprefix("transcripts/")
         users = [n for n in sets if (store.recorded_attrs(n) or {}).get("transcripts") == name]
         if part != name and users and not set(users) & set(found):
             found.append(users[0])
-    return [one for name in found if (one := made[name]) is not None]
+    return [one for name in found if (one := made[name]) is not None], lost
+
+
+def _unrestored(store: FeatureStore, damaged: Mapping[str, Damage]) -> list[str]:
+    """The sets whose metadata no copy restored (`FeatureStore.mend` has run) that the
+    store's receipt keeps the attributes of: only extracting them again mends them."""
+    copies = receipt_sets(store.path)
+    return [n for n, damage in sorted(damaged.items()) if damage.metadata and n in copies]
 
 
 def _complete(store: FeatureStore, name: str) -> bool:
@@ -105,18 +139,25 @@ def _complete(store: FeatureStore, name: str) -> bool:
 
 
 def _remade(store: FeatureStore, name: str, sets: list[str]) -> Remake | None:
-    attrs = store.recorded_attrs(name)
+    """How set ``name`` was made: as it records it, else as the store's receipt does (a set
+    gone from the store, or whose attributes are lost)."""
+    attrs = store.recorded_attrs(name) if name in sets else None
+    attrs = attrs or receipt_sets(store.path).get(name)
     return None if attrs is None else remake(name, attrs, sets)
 
 
 def _corpus(store: FeatureStore) -> Corpus:
-    labels = None if store.manifest_damage else store.manifest.column("label").tolist()
-    return corpus_of(store.attrs, labels)
+    return store_corpus(store)
 
 
 def _root(store: Path, corpus: Corpus, given: Path | None) -> str:
     if given is not None:
         return str(given)
+    moved = corpus.moved_note()
+    if moved is not None:
+        raise StoreError(
+            f"{store}: {moved}: give its new place, `ser store repair {store} CORPUS_ROOT`"
+        )
     if corpus.root is None:
         raise StoreError(
             f"{store}: the store does not record the corpus it was extracted from: "
@@ -154,7 +195,7 @@ def _extract_again(
     """A store that cannot be opened: set aside, and its sets (as its receipt records
     them) extracted again at its path."""
     backup = _backup(path, error)
-    corpus = corpus_of(backup["store"], None)
+    corpus = corpus_of(backup["store"], None).here()
     root = _root(path, corpus, corpus_root)
     next(_candidates(root, backup["store"]))  # the corpus is there: else nothing is moved
     made = [remake(name, attrs, list(backup["sets"])) for name, attrs in backup["sets"].items()]

@@ -20,9 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ser.cache import FeatureStore
+from ser.cache.backend import DamagedMetadata
 from ser.cache.fingerprint import canonical_json, differences, identity
+from ser.cache.lock import refuse_while_written
+from ser.cache.receipt_file import receipt_sets
 from ser.errors import ConfigError, StoreError
 from ser.extract.registry import KINDS
+from ser.extract.remake import repair_command
 from ser.models.config import FeatureInfo
 
 #: A layer request: `<stem>.L*`, `.L3-9` or the list a layered input's name holds
@@ -179,9 +183,12 @@ def resolve_features(store: FeatureStore, requests: Sequence[str]) -> list[Resol
             resolved.append(_resolve_layers(store, request, layered, infos))
             continue
         found = _candidates(request, infos)
+        if not found:
+            refuse_while_written(store.path)  # a set begun, or not yet, is its work
         if not found and request in damaged:
             raise damaged[request]
         if not found:
+            _refuse_damaged(store, request, damaged)
             raise StoreError(
                 f"feature set {request!r} is not in the store {store.path} (it holds: {held}); "
                 "extract it first with `ser extract`"
@@ -210,8 +217,29 @@ def resolve_features(store: FeatureStore, requests: Sequence[str]) -> list[Resol
     return resolved
 
 
+def _refuse_damaged(store: FeatureStore, request: str, damaged: Mapping[str, Any]) -> None:
+    """StoreError naming the damaged set ``request`` means, as its attributes (or the copy
+    its receipt keeps) say; nothing when none is."""
+    copies = receipt_sets(store.path)
+    for name, error in damaged.items():
+        attrs = store.recorded_attrs(name) or copies.get(name)
+        if attrs is not None and _asks_for(request, name, attrs):
+            if isinstance(error, DamagedMetadata):
+                why = f"{error.file} {error.reason}"
+            else:
+                why = str(error).removeprefix(f"{store.path}: ")
+            command = repair_command(store, name)
+            fix = f"repair it with `{command}`" if command.startswith("ser ") else command
+            raise StoreError(
+                f"feature set {name!r} (asked for as {request!r}) is in {store.path} but "
+                f"damaged: {why}; {fix} (`ser store verify {store.path}` lists every "
+                "damaged piece)"
+            )
+
+
 def _check_complete(store: FeatureStore, info: Any) -> None:
     if not info.complete:
+        refuse_while_written(store.path)  # the extraction that completes it is running
         raise StoreError(
             f"feature set {info.name!r} in {store.path} is incomplete (extraction did not "
             "finish); run the same `ser extract` command again to complete it"

@@ -50,7 +50,7 @@ def test_a_receipts_copy_counts_only_where_the_data_bears_it_out(store: FeatureS
     done, left = opened.mend({"hubert.L3": other})
     assert done == [] and left[0].startswith("hubert.L3: no copy of its attributes")
     done, left = opened.mend({"hubert.L3": attrs})
-    assert done == ["hubert.L3: its attributes, from its copy"] and left == []
+    assert done == ["hubert.L3: its attributes, from the store's receipt"] and left == []
     assert opened.verify() == []
 
 

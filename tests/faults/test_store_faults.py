@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -386,3 +388,163 @@ def test_zarrs_unretrieved_task_exceptions_never_reach_the_user(
         list(zarr.open_group(str(store), mode="r").group_keys())
     gc.collect()
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+# -- what the store's receipt says it holds, its copies, its writer, its corpus ----------
+
+
+def garble_set_metadata(store: Path, name: str) -> None:
+    """A set's metadata and its data array's (which keeps the copy of it) both garbled."""
+    if store.is_dir():
+        for node in (store / name, store / name / "data"):
+            (node / "zarr.json").write_text('{"zarr_format": 3, "node_type": "gr')
+    else:
+        with h5py.File(store, "r+") as f:
+            for node in (name, f"{name}/data"):
+                f[node].attrs["ser"] = '{"extractor": "logm'
+
+
+@pytest.mark.parametrize("how", ["printed", "store-repair"])
+def test_a_deleted_set_is_named_by_verify_and_extracted_again(
+    pristine: dict[str, Path], suffix: str, tmp_path: Path, how: str
+) -> None:
+    """A set's folder (group) deleted: verify said "all healthy", repair "nothing to
+    repair", though the store's receipt lists the set."""
+    store = copy_of(pristine, suffix, tmp_path)
+    if store.is_dir():
+        shutil.rmtree(store / "logmel80")
+    else:
+        with h5py.File(store, "r+") as f:
+            del f["logmel80"]
+    said = f"logmel80: missing from the store, which its receipt ({receipt_path(store)}) lists"
+    assert said in clean(ser("store", "verify", store), 1)
+    command = repair_lines(store)["logmel80"]
+    assert command[:2] == ["ser", "extract"] and "--features" in command
+    if how == "printed":
+        run_printed(store, "logmel80")
+    else:
+        assert "logmel80: extracted whole" in clean(ser("store", "repair", store), 0)
+    assert_as_clean(store, pristine[suffix])
+
+
+def test_a_sets_metadata_and_its_copy_garbled_are_restored_from_the_receipt(
+    pristine: dict[str, Path], suffix: str, tmp_path: Path
+) -> None:
+    """Both garbled: repair said "still 2 problems" and verify printed `ser store repair`
+    again (a loop); the receipt's copy restores them where the data bears it out."""
+    store = copy_of(pristine, suffix, tmp_path)
+    garble_set_metadata(store, "logmel80")
+    assert repair_lines(store)["logmel80"] == ["ser", "store", "repair", str(store)]
+    out = run_printed(store, "logmel80")
+    assert "restored logmel80: its attributes, from the store's receipt" in out
+    assert_as_clean(store, pristine[suffix])
+    if suffix == ".h5":  # the data's copy of them, which no read checks, is back too
+        copies = []
+        for path in (store, pristine[suffix]):
+            with h5py.File(path, "r") as f:
+                copies.append(json.loads(f["logmel80/data"].attrs["ser"]))
+        assert copies[0] == copies[1]
+
+
+def test_a_set_whose_metadata_no_copy_restores_is_extracted_again(
+    pristine: dict[str, Path], tmp_path: Path
+) -> None:
+    """Its metadata garbled and its data damaged too: the receipt's copy is not borne out
+    by the data, so repair extracts the set again from it (no loop, no problem left)."""
+    store = copy_of(pristine, ".zarr", tmp_path)
+    damage_chunk(FeatureStore.open(store), "logmel80/data", chunk=2)
+    garble_set_metadata(store, "logmel80")
+    out = run_printed(store, "logmel80")
+    assert "logmel80: deleted, to be extracted again as the store's receipt records it" in out
+    assert "logmel80: extracted whole" in out
+    assert_as_clean(store, pristine[".zarr"])
+
+
+def test_repair_that_cannot_mend_a_set_names_the_extraction_that_does(
+    pristine: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What repair leaves is never sent back to repair: the `ser extract ... --overwrite`
+    that rebuilds the set is named."""
+    from ser.extract import store_repair
+
+    store = copy_of(pristine, ".zarr", tmp_path)
+    damage_chunk(FeatureStore.open(store), "logmel80/data", chunk=2)
+    garble_set_metadata(store, "logmel80")
+    monkeypatch.setattr(store_repair, "_reextract", lambda *args: [])  # as if it failed
+    out = clean(ser("store", "repair", store), 1)
+    assert "ser store repair" not in out.split("still ")[1]
+    line = next(x for x in out.splitlines() if x.startswith("rebuild logmel80: "))
+    command = shlex.split(line.removeprefix("rebuild logmel80: "))
+    assert command[:2] == ["ser", "extract"] and command[-1] == "--overwrite"
+    assert "extracted 1 feature set" in clean(ser(*command[1:], "--quiet"), 0)
+    assert clean(ser("store", "verify", store), 0).startswith("ok: ")
+    assert_as_clean(store, pristine[".zarr"])
+
+
+def train_args(store: Path, tmp_path: Path, features: str) -> list[str | Path]:
+    return ["train", "--store", store, "--features", features, "--fusion", "none", "--classes",
+            "4", "--epochs", "1", "--protocol", "session5", "--device", "cpu", "--out",
+            tmp_path / "runs"]  # fmt: skip
+
+
+def test_a_damaged_set_asked_for_by_its_short_name_is_said_to_be_damaged(
+    pristine: dict[str, Path], suffix: str, tmp_path: Path
+) -> None:
+    """`--features hubert` with tiny-hubert.L2 damaged said "not in the store ... extract
+    it first"."""
+    store = copy_of(pristine, suffix, tmp_path)
+    garble_set_metadata(store, "tiny-hubert.L2")
+    refused = ser(*train_args(store, tmp_path, "hubert"))
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    said = f"feature set 'tiny-hubert.L2' (asked for as 'hubert') is in {store} but damaged"
+    assert said in refused.stderr and "not in the store" not in refused.stderr
+    fix = f"repair it with `ser store repair {store}` (`ser store verify {store}` lists every"
+    assert fix in refused.stderr
+    clean(ser("store", "repair", store), 0)
+    clean(ser(*train_args(store, tmp_path, "hubert"), "--name", "repaired"), 0)
+
+
+def test_a_store_an_extraction_writes_is_said_to_be_written_not_damaged(
+    pristine: dict[str, Path], tmp_path: Path
+) -> None:
+    """While `ser extract` writes (holding the store's lock, a set begun), train said "run
+    the same ser extract again" and verify suggested a repair."""
+    store = copy_of(pristine, ".zarr", tmp_path)
+    fs = FeatureStore.open(store, mode="a")
+    attrs = fs.info("logmel80").attrs
+    with fs.lock():  # as the extraction holds it
+        fs.delete_feature_set("logmel80")
+        fs.begin_feature_set("logmel80", {k: v for k, v in attrs.items() if k != "data_sha256"})
+        said = f"an extraction is writing {store} (pid {os.getpid()} on "
+        for args in (train_args(store, tmp_path, "logmel80"), ["store", "verify", store]):
+            refused = ser(*args)
+            assert refused.exit_code == 2 and "Traceback" not in refused.output, args
+            assert said in refused.stderr and "wait for it to finish" in refused.stderr
+            assert "repair" not in refused.output and "ser extract" not in refused.output
+        clean(ser(*train_args(store, tmp_path, "tiny-hubert.L2")), 0)  # a finished set
+    assert "logmel80: incomplete" in clean(ser("store", "verify", store), 1)  # killed
+
+
+def test_repair_says_when_the_corpus_root_the_store_records_is_gone(
+    pristine: dict[str, Path], synthetic_corpus: tuple[Path, Any], suffix: str, tmp_path: Path
+) -> None:
+    """The corpus moved: repair failed on the recorded root without saying to pass the new
+    one."""
+    store = copy_of(pristine, suffix, tmp_path)
+    fs = FeatureStore.open(store, mode="a")
+    moved = tmp_path / "moved-away"
+    fs._backend.set_root_attrs({**fs.attrs, "corpus_root": str(moved)})
+    damage_chunk(fs, "logmel80/data", chunk=2)
+    verify = clean(ser("store", "verify", store), 1)
+    assert f"the corpus root the store records, {moved}, is not there" in verify
+    assert repair_lines(store)["logmel80"][2] == "CORPUS_ROOT"
+    refused = ser("store", "repair", store)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert refused.stderr.strip() == (
+        f"error: {store}: the corpus root the store records, {moved}, is not there (moved "
+        f"or deleted?): give its new place, `ser store repair {store} CORPUS_ROOT`"
+    )
+    clean(ser("store", "repair", store, synthetic_corpus[0]), 0)
+    assert clean(ser("store", "verify", store), 0).startswith("ok: ")
+    clean_store = FeatureStore.open(pristine[suffix])
+    assert FeatureStore.open(store).checksum("logmel80") == clean_store.checksum("logmel80")
