@@ -303,7 +303,15 @@ def extract(
 
 def _summary(report: ExtractReport) -> dict[str, Any]:
     """The report as plain data: printed now, and kept in the store's receipt."""
-    kept = ("n_utterances", "sets", "extracted", "failures", "transcripts", "found", "corpus_problems")
+    kept = (
+        "n_utterances",
+        "sets",
+        "extracted",
+        "failures",
+        "transcripts",
+        "found",
+        "corpus_problems",
+    )
     return {k: v for k, v in asdict(report).items() if k in kept}
 
 
