@@ -7,6 +7,8 @@ under --corpus). And the line-by-line decoder they all read through."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from pathlib import Path
@@ -17,11 +19,13 @@ from click.testing import CliRunner, Result
 
 from ser.cache import FeatureStore
 from ser.cli import main
+from ser.corpus.kinds import msp_podcast
 from ser.corpus.kinds.cmu_mosei import TRANSCRIPT_DIR
 from ser.corpus.records import Problem
 from ser.corpus.registry import read_corpus
 from ser.corpus.text import decode_lines
 from ser.synth.cmu import LABEL_FILES, CmuConfig, CmuTruth, write_cmu
+from ser.synth.talk import TalkConfig, write_meld, write_msp_podcast
 
 ENDING = "the file's other lines as UTF-8; save the file as UTF-8 to have it read as written"
 
@@ -43,6 +47,12 @@ def _extract(root: Path, store: Path) -> Result:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return result
+
+
+def _csv_line(row: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(row)
+    return out.getvalue()
 
 
 def _not_utf8(path: Path, number: int, byte: int, column: int, line: str) -> str:
@@ -144,6 +154,37 @@ def test_a_latin1_line_in_a_cmu_transcript_is_named_not_replaced(
     assert next(u for u in reading.utterances if u.utt_id == f"{video}_{segment}").transcript == (
         "très"  # not "tr\ufffds": the line's byte read, not replaced
     )
+
+
+def test_a_latin1_msp_podcast_transcript_is_named_not_replaced(tmp_path: Path) -> None:
+    root = write_msp_podcast(tmp_path / "MSP", TalkConfig(speakers=3)).root
+    path = sorted((root / msp_podcast.TEXT).glob("*.txt"))[0]
+    path.write_bytes("Très bien.\n".encode("latin-1"))
+
+    said = [p for p in _summary(root)["problems"] if "UTF-8" in p["problem"]]
+    assert said == [{"utt_id": path.stem, "problem": _not_utf8(path, 1, 0xE8, 3, "Très bien.")}]
+    _, reading = read_corpus(root)
+    assert next(u for u in reading.utterances if u.utt_id == path.stem).transcript == (
+        "Très bien."  # not "Tr\ufffds bien.": replaced without a word
+    )
+
+
+def test_a_cp1252_line_in_a_meld_csv_leaves_its_utf8_lines_as_written(tmp_path: Path) -> None:
+    root = write_meld(tmp_path / "MELD", TalkConfig(speakers=2, dialogs=1, turns=(2, 2))).root
+    path = root / "dev_sent_emo.csv"
+    rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+    rows[1][1], rows[2][1] = "Un café", "It’s me"  # the Utterance column
+    encoded = [_csv_line(row).encode() for row in rows]
+    encoded[2] = _csv_line(rows[2]).encode("cp1252")  # one row saved on Windows
+    path.write_bytes(b"\n".join(encoded) + b"\n")
+    _, reading = read_corpus(root)
+    texts = {u.utt_id: u.transcript for u in reading.utterances}
+    assert texts["dev_dia0_utt0"] == "Un café"  # not "Un cafÃ©"
+    assert texts["dev_dia0_utt1"] == "It’s me"
+    [problem] = [p for p in reading.problems if "UTF-8" in p.problem]
+    assert problem.utt_id == "dev_dia0_utt1"
+    assert problem.problem.startswith(f"{path}, line 3: not UTF-8 (byte 0x92 at byte ")
+    assert "this line was read as Windows-1252 (" in problem.problem
 
 
 # --- a dialog's label file missing ---------------------------------------------------

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -151,7 +151,7 @@ def read(root: str | Path, classes: str = "all") -> CorpusReading:
                     )
                 else:
                     labels[label.utt_id] = label
-    unlabelled = {d: ids for s in sessions for d, ids in unlabelled_dialogs(root, s, problems)}
+    unlabelled = {d for s in sessions for d in unlabelled_dialogs(root, s, problems)}
     turns = _read_transcriptions(root, sessions, labels, problems, unlabelled)
     utterances = _build_utterances(root, labels, turns, problems)
     kept = tuple(u for u in utterances if label_set.class_of(u.label) is not None)
@@ -248,7 +248,7 @@ def _read_transcriptions(
     sessions: list[int],
     labels: dict[str, _Label],
     problems: list[Problem],
-    unlabelled: Mapping[str, object],
+    unlabelled: set[str],
 ) -> dict[str, str]:
     """utt_id -> raw transcript, from the transcription files of the given sessions; the
     files of `unlabelled` dialogs are skipped (their missing label file is the problem)."""

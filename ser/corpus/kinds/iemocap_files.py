@@ -60,11 +60,10 @@ def line_ids(text: TextLines) -> dict[int, str]:
     return ids
 
 
-def unlabelled_dialogs(
-    root: Path, session: int, problems: list[Problem]
-) -> Iterator[tuple[str, set[str]]]:
-    """(dialog, its utterance ids) of each dialog of a session that has wavs or a
-    transcription but no label file, each a problem: its utterances cannot be read."""
+def unlabelled_dialogs(root: Path, session: int, problems: list[Problem]) -> list[str]:
+    """The dialogs of a session that have wavs or a transcription but no label file, each
+    a problem counting its utterances: none can be read without it."""
+    found = []
     labelled = {p.stem for p in dialog_files(eval_dir(root, session))}
     transcribed = {p.stem: p for p in dialog_files(transcription_dir(root, session))}
     recorded = {p.name: p for p in subfolders(wav_dir(root, session))}
@@ -78,7 +77,8 @@ def unlabelled_dialogs(
             f"label file missing: no {path}, so the dialog's {len(ids)} utterances (its wavs "
             "and transcription lines) are left out; restore the file from the release"
         )))  # fmt: skip
-        yield dialog, ids
+        found.append(dialog)
+    return found
 
 
 def transcribed_ids(path: Path) -> set[str]:
