@@ -303,7 +303,15 @@ def extract(
 
 def _summary(report: ExtractReport) -> dict[str, Any]:
     """The report as plain data: printed now, and kept in the store's receipt."""
-    kept = ("n_utterances", "sets", "extracted", "failures", "transcripts", "found")
+    kept = (
+        "n_utterances",
+        "sets",
+        "extracted",
+        "failures",
+        "transcripts",
+        "found",
+        "corpus_problems",
+    )
     return {k: v for k, v in asdict(report).items() if k in kept}
 
 
@@ -339,6 +347,22 @@ def _print_summary(
             f"({transcripts['words']:,} words)"
         )
     _print_failures(summary["failures"])
+    _print_corpus_problems(summary.get("corpus_problems", ()))  # receipts before it lack it
+
+
+def _print_corpus_problems(problems: Sequence[Sequence[str]]) -> None:
+    """What reading the corpus met (a missing label file, a line not UTF-8), so that an
+    utterance left out or read otherwise is said here too, not only by `ser corpus summary`."""
+    if not problems:
+        return
+    click.echo(
+        f"corpus problems ({len(problems)}; `ser corpus summary CORPUS_ROOT` lists them all):"
+    )
+    for utt_id, problem in problems[:_SHOWN_FAILURES]:
+        click.echo(f"  {utt_id}: {problem}")
+    more = len(problems) - _SHOWN_FAILURES
+    if more > 0:
+        click.echo(f"  ... and {more} more")
 
 
 def _print_failures(failures: Sequence[Sequence[str]]) -> None:

@@ -130,7 +130,9 @@ class CorpusKind:
     sweeps took several stores); `optioned`: how it reads with `ReadOptions` (None: it
     takes none); `identity` the manifest columns whose values identify a store (None:
     `RECORD_IDENTITY` and the manifest's groups); `synthetic` its synthetic writer;
-    `origin` what `ser predict` recognises of its files; `spelled` the `--target` heads
+    `origin` what `ser predict` recognises of its files; `near` why a root with part of
+    its layout is not one (a line naming what is missing or damaged, "" for a root
+    without that part), said when no kind claims a root; `spelled` the `--target` heads
     that mean another registered head on it (CMU-MOSI's and CMU-MOSEI's `sentiment` is
     their score, `sentiment-score`; elsewhere it is MELD's three classes)."""
 
@@ -159,6 +161,7 @@ class CorpusKind:
     synthetic: Synthetic | None = None
     origin: Origin | None = None
     spelled: Mapping[str, str] = field(default_factory=dict)
+    near: Callable[[Path], str] | None = None
 
     def __post_init__(self) -> None:
         if self.class_weights not in CLASS_WEIGHTS:

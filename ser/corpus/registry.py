@@ -106,8 +106,10 @@ def class_weights_help() -> str:
 
 
 def guess(root: str | Path) -> CorpusKind:
-    """The one kind whose layout `root` has; the fallback kind when none has (its reader
-    says what is missing); `CorpusError` listing the candidates when several have."""
+    """The one kind whose layout `root` has; when none has, `CorpusError` saying what a
+    kind whose layout it has in part lacks (`CorpusKind.near`), else the fallback kind
+    (its reader says what is missing); `CorpusError` listing the candidates when several
+    have."""
     path = Path(root).expanduser()
     found = [kind for kind in KINDS.values() if kind.detect(path)]
     if len(found) > 1:
@@ -115,7 +117,12 @@ def guess(root: str | Path) -> CorpusKind:
         raise CorpusError(
             f"{path} has the layout of several corpora: {names}; say which with --corpus"
         )
-    return found[0] if found else fallback()
+    if found:
+        return found[0]
+    near = dict.fromkeys(said for kind in KINDS.values() if kind.near and (said := kind.near(path)))
+    if near:  # kinds sharing a layout say the same: each line once
+        raise CorpusError("; ".join(near))
+    return fallback()
 
 
 def kind_of(root: str | Path, corpus: str | None = None) -> CorpusKind:

@@ -120,6 +120,8 @@ class ExtractReport:
     # (name this version gives, stored name): sets found by fingerprint under older names
     found: tuple[tuple[str, str], ...] = ()
     repaired: tuple[str, ...] = ()  # --repair: a line per set whose damage was re-extracted
+    # (utt_id or file, problem): what reading the corpus met (`ser corpus summary`'s)
+    corpus_problems: tuple[tuple[str, str], ...] = ()
 
     @property
     def nothing_to_do(self) -> bool:

@@ -149,7 +149,10 @@ def extract_features(
         for n, outcome in p.repaired.items()
     ]
     found = tuple(pair for p in passes for pair in p.found)
-    return dataclasses.replace(report, found=found, repaired=(*mended, *repaired))
+    said = tuple((p.utt_id, p.problem) for p in reading.problems)
+    return dataclasses.replace(
+        report, found=found, repaired=(*mended, *repaired), corpus_problems=said
+    )
 
 
 def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, Any]) -> _Pass:

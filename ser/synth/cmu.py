@@ -27,11 +27,11 @@ import numpy as np
 import soundfile
 
 from ser.corpus.kinds import cmu_sdk
-from ser.corpus.kinds.cmu_mosei import AUDIO_DIR, TRANSCRIPT_DIR
+from ser.corpus.kinds.cmu_mosei import AUDIO_DIR, SDK_LABELS, TRANSCRIPT_DIR
 from ser.synth import audio, text
 from ser.synth.acted import ActedTruth, new_root, utterance, voice_of
 
-LABEL_FILES = {"cmu-mosei": "CMU_MOSEI_Labels.csd", "cmu-mosi": "CMU_MOSI_Opinion_Labels.csd"}
+LABEL_FILES = SDK_LABELS
 _ROOT_GROUP = {"cmu-mosei": "All Labels", "cmu-mosi": "Opinion Segment Labels"}
 PAUSE = (0.3, 0.8)  # seconds of silence before each segment
 

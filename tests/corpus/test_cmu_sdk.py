@@ -29,12 +29,12 @@ def test_the_standard_folds_are_the_sdks(corpus: str, counts: tuple[int, int, in
 def test_mosei_labels_read_back_as_written(tmp_path: Path, labels: str) -> None:
     truth = write_cmu(tmp_path / "MOSEI", CmuConfig(videos=(2, 1, 1), labels=labels))
     path = truth.root / (LABEL_FILES["cmu-mosei"] if labels == "csd" else "labels.csv")
-    read = cmu_sdk.read_labels(path)
+    read = cmu_sdk.read_labels(path, [])
     assert set(read) == set(truth.folds)
     got = {}
     for video, rows in read.items():
         assert rows.columns == cmu_sdk.MOSEI_COLUMNS
-        segments = cmu_sdk.read_transcript(truth.root / TRANSCRIPT_DIR / f"{video}.txt")
+        segments = cmu_sdk.read_transcript(truth.root / TRANSCRIPT_DIR / f"{video}.txt", [])
         for segment, values in zip(cmu_sdk.match(rows, segments), rows.values, strict=True):
             if segment is not None:
                 got[f"{video}_{segment.segment}"] = values
@@ -49,16 +49,16 @@ def test_the_synthetic_corpus_uses_the_real_fold_ids(tmp_path: Path) -> None:
     standard = cmu_sdk.standard_folds("cmu-mosi").fold_of()
     assert {v: standard[v] for v in truth.folds} == truth.folds
     assert sorted(truth.folds.values()) == ["test", "test", "train", "train", "train", "valid"]
-    rows = cmu_sdk.read_labels(truth.root / LABEL_FILES["cmu-mosi"])
+    rows = cmu_sdk.read_labels(truth.root / LABEL_FILES["cmu-mosi"], [])
     assert {r.columns for r in rows.values()} == {("sentiment",)}
 
 
 def test_a_label_row_without_its_transcript_line_matches_nothing(tmp_path: Path) -> None:
     truth = write_cmu(tmp_path / "MOSEI", CmuConfig(videos=(1, 0, 0)))
     (video,) = truth.folds
-    rows = cmu_sdk.read_labels(truth.root / LABEL_FILES["cmu-mosei"])[video]
+    rows = cmu_sdk.read_labels(truth.root / LABEL_FILES["cmu-mosei"], [])[video]
     matched = cmu_sdk.match(
-        rows, cmu_sdk.read_transcript(truth.root / TRANSCRIPT_DIR / f"{video}.txt")
+        rows, cmu_sdk.read_transcript(truth.root / TRANSCRIPT_DIR / f"{video}.txt", [])
     )
     assert matched[-1] is None and all(s is not None for s in matched[:-1])
     assert truth.untranscribed == (f"{video}_{len(matched)}",)
@@ -68,16 +68,18 @@ def test_bad_files_are_one_error_naming_them(tmp_path: Path) -> None:
     bad_line = tmp_path / "v.txt"
     bad_line.write_text("v___1___0.0___1.0___fine\nv___2___x___2.0___oops\n")
     with pytest.raises(CorpusError, match=r"v\.txt, line 2: start/end are not seconds"):
-        cmu_sdk.read_transcript(bad_line)
+        cmu_sdk.read_transcript(bad_line, [])
     backwards = tmp_path / "w.txt"
     backwards.write_text("w___1___3.0___1.0___text\n")
     with pytest.raises(CorpusError, match=r"w\.txt, line 1: segment 3\.0-1\.0 s is not a span"):
-        cmu_sdk.read_transcript(backwards)
+        cmu_sdk.read_transcript(backwards, [])
     not_hdf5 = tmp_path / "labels.csd"
     not_hdf5.write_bytes(b"not hdf5 at all")
-    with pytest.raises(CorpusError, match=r"labels\.csd: not a readable HDF5"):
-        cmu_sdk.read_labels(not_hdf5)
+    with pytest.raises(
+        CorpusError, match=r"labels\.csd: the labels file is damaged \(not a readable HDF5"
+    ):
+        cmu_sdk.read_labels(not_hdf5, [])
     no_columns = tmp_path / "labels.csv"
     no_columns.write_text("video,begin,end,score\nv,0,1,2\n")
     with pytest.raises(CorpusError, match=r"labels\.csv: a label CSV needs the columns"):
-        cmu_sdk.read_labels(no_columns)
+        cmu_sdk.read_labels(no_columns, [])

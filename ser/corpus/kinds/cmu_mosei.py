@@ -43,6 +43,8 @@ LAYOUT = (
 )
 #: Where the labels are looked for, in order (the SDK downloads them where it is told).
 LABEL_PLACES = (Path("."), Path("Raw") / "Labels", Path("Labels"), Path("labels"))
+#: The SDK's names of the label files (any `*Labels*.csd` is read).
+SDK_LABELS = {"cmu-mosei": "CMU_MOSEI_Labels.csd", "cmu-mosi": "CMU_MOSI_Opinion_Labels.csd"}
 #: Fold names as the manifest's `split` group spells them (what `official` reads).
 SPLIT = {"train": "train", "valid": "dev", "test": "test"}
 CORPORA = {"cmu-mosi": "CMU-MOSI", "cmu-mosei": "CMU-MOSEI"}
@@ -101,6 +103,32 @@ def _columns(root: Path) -> int:
         return 0
 
 
+def near(root: Path) -> str:
+    """Why a root with the SDK's transcripts folder is neither corpus (its labels file
+    missing or damaged), for the guess of a root no kind claims; "" for any other root."""
+    if not (root / TRANSCRIPT_DIR).is_dir():
+        return ""
+    path = labels_file(root)
+    if path is None:
+        expected = " or ".join(f"{n} ({CORPORA[c]})" for c, n in SDK_LABELS.items())
+        layout = f"{root} has the layout of CMU-MOSI and CMU-MOSEI ({TRANSCRIPT_DIR})"
+        return f"{layout} but {_no_labels(expected)}"
+    try:
+        cmu_sdk.label_columns(path)
+    except CorpusError as error:
+        return str(error)
+    return ""
+
+
+def _no_labels(expected: str) -> str:
+    *others, last = (p.as_posix() for p in LABEL_PLACES[1:])
+    places = f"{', '.join(others)} or {last}"
+    return (
+        f"no labels file: expected {expected} (or any *Labels*.csd, or labels.csv) "
+        f"in it or in its {places} folder; download it with the CMU-MultimodalSDK"
+    )
+
+
 def signature(root: Path) -> list[Path]:
     found = [labels_file(root), root / AUDIO_DIR, root / TRANSCRIPT_DIR]
     return [p for p in found if p is not None and p.exists()]
@@ -117,13 +145,17 @@ def read_mosi(root: Path, classes: str) -> CorpusReading:
 def read(root: Path, classes: str, corpus: str) -> CorpusReading:
     """Every labelled segment of `root`, in class set `classes`."""
     path = labels_file(root)
-    if path is None or not (root / TRANSCRIPT_DIR).is_dir():
+    if not (root / TRANSCRIPT_DIR).is_dir():
         raise CorpusError(f"{root} is not a {CORPORA[corpus]} root: {LAYOUT}")
+    if path is None:
+        raise CorpusError(
+            f"{root} is not a {CORPORA[corpus]} root: {_no_labels(SDK_LABELS[corpus])}"
+        )
     folds = cmu_sdk.standard_folds(corpus).fold_of()
     problems: list[Problem] = []
     utterances = [
         u
-        for video, rows in sorted(cmu_sdk.read_labels(path).items())
+        for video, rows in sorted(cmu_sdk.read_labels(path, problems).items())
         for u in _segments(root, video, rows, SPLIT.get(folds.get(video, ""), "unassigned"),
                            problems)
     ]  # fmt: skip
@@ -134,7 +166,7 @@ def _segments(
     root: Path, video: str, rows: cmu_sdk.LabelRows, split: str, problems: list[Problem]
 ) -> list[Utterance]:
     transcript = root / TRANSCRIPT_DIR / f"{video}.txt"
-    lines = cmu_sdk.read_transcript(transcript) if transcript.is_file() else []
+    lines = cmu_sdk.read_transcript(transcript, problems) if transcript.is_file() else []
     matched = cmu_sdk.match(rows, lines)
     wav = root / AUDIO_DIR / f"{video}.wav"
     order = np.argsort(rows.intervals[:, 0], kind="stable")
@@ -162,9 +194,11 @@ register(CorpusKind(
     "cmu-mosei", "CMU-MOSEI", LAYOUT, read_mosei, detect_mosei, signature, fixed(LABEL_SETS),
     "standard", classes="sentiment", groups=("split",), own=(Standard,),
     by=("split", "speaker"), synthetic=Synthetic.in_toolkit("cmu-mosei"), spelled=SPELLED,
+    near=near,
 ))  # fmt: skip
 register(CorpusKind(
     "cmu-mosi", "CMU-MOSI", LAYOUT, read_mosi, detect_mosi, signature, fixed(LABEL_SETS),
     "standard", classes="sentiment", groups=("split",), own=(Standard,),
     by=("split", "speaker"), synthetic=Synthetic.in_toolkit("cmu-mosi"), spelled=SPELLED,
+    near=near,
 ))  # fmt: skip

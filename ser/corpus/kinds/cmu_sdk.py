@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ser.corpus.records import Problem
+from ser.corpus.text import read_lines
 from ser.errors import CorpusError
 
 #: MOSEI's label columns, in the `.csd` features' order.
@@ -41,6 +43,9 @@ FOLDS = ("train", "valid", "test")
 #: SDK writes both from the same segmentation, rounded differently).
 TOLERANCE = 0.05
 _SEPARATOR = "___"
+#: What h5py raises for a file whose bytes are not HDF5's (cut short: OSError; overwritten
+#: in its middle: RuntimeError or KeyError, from the damaged node it met).
+_DAMAGED = (OSError, RuntimeError, KeyError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -105,19 +110,23 @@ def parse_transcript_line(line: str, path: str | Path, number: int) -> Transcrip
     return TranscriptSegment(video, segment, span[0], span[1], text)
 
 
-def read_transcript(path: Path) -> list[TranscriptSegment]:
-    """A video's segmented transcript (blank lines skipped)."""
+def read_transcript(path: Path, problems: list[Problem]) -> list[TranscriptSegment]:
+    """A video's segmented transcript (blank lines skipped); a line not UTF-8 is read as
+    Latin-1 and named in `problems` with its segment."""
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        text = read_lines(path)
     except OSError as e:
         raise CorpusError(f"{path}: cannot read the transcript: {e.strerror or e}") from e
-    return [parse_transcript_line(t, path, n) for n, t in enumerate(lines, 1) if t.strip()]
+    numbered = [(n, parse_transcript_line(t, path, n)) for n, t in text.numbered() if t.strip()]
+    problems.extend(text.problems({n: f"{s.video}_{s.segment}" for n, s in numbered}))
+    return [segment for _, segment in numbered]
 
 
-def read_labels(path: Path) -> dict[str, LabelRows]:
-    """Video id -> its label rows, from a `.csd` or a CSV export."""
+def read_labels(path: Path, problems: list[Problem]) -> dict[str, LabelRows]:
+    """Video id -> its label rows, from a `.csd` or a CSV export (a line of it not UTF-8
+    read as Latin-1 and named in `problems`)."""
     if path.suffix.lower() == ".csv":
-        return _read_label_csv(path)
+        return _read_label_csv(path, problems)
     return _read_csd(path)
 
 
@@ -126,9 +135,8 @@ def label_columns(path: Path) -> tuple[str, ...]:
     `.csd`) alone; `CorpusError` when it is neither."""
     if path.suffix.lower() == ".csv":
         try:
-            with path.open(newline="", encoding="utf-8") as file:
-                header = next(csv.reader(file), [])
-        except (OSError, UnicodeDecodeError, csv.Error) as e:
+            header = next(csv.reader(read_lines(path).lines[:1]), [])
+        except (OSError, csv.Error) as e:
             raise CorpusError(f"{path}: cannot read the label CSV: {e}") from e
         return tuple(c for c in MOSEI_COLUMNS if c in header)
     import h5py
@@ -138,8 +146,8 @@ def label_columns(path: Path) -> tuple[str, ...]:
             data = file[next(iter(file.keys()))]["data"]
             first = data[next(iter(data.keys()))]["features"]
             return _columns(path, int(np.prod(first.shape[1:])))
-    except (OSError, KeyError, StopIteration) as e:
-        raise CorpusError(f"{path}: not a readable HDF5 computational sequence: {e}") from e
+    except (*_DAMAGED, StopIteration) as e:
+        raise damaged(path, e) from None
 
 
 def _read_csd(path: Path) -> dict[str, LabelRows]:
@@ -154,8 +162,17 @@ def _read_csd(path: Path) -> dict[str, LabelRows]:
                 )
             data = file[roots[0]]["data"]
             return {str(v): _csd_rows(path, v, data[v]) for v in data}
-    except OSError as e:
-        raise CorpusError(f"{path}: not a readable HDF5 computational sequence: {e}") from e
+    except _DAMAGED as e:
+        raise damaged(path, e) from None
+
+
+def damaged(path: Path, error: Exception) -> CorpusError:
+    """The error of a `.csd` that HDF5 cannot read: cut short by a download or copy that
+    stopped, or overwritten."""
+    return CorpusError(
+        f"{path}: the labels file is damaged (not a readable HDF5 computational sequence: "
+        f"{error}); download it again with the CMU-MultimodalSDK"
+    )
 
 
 def _csd_rows(path: Path, video: str, group: object) -> LabelRows:
@@ -181,13 +198,14 @@ def _columns(path: Path, k: int) -> tuple[str, ...]:
     raise CorpusError(f"{path}: {k} label columns; CMU-MOSEI has 7, CMU-MOSI 1")
 
 
-def _read_label_csv(path: Path) -> dict[str, LabelRows]:
+def _read_label_csv(path: Path, problems: list[Problem]) -> dict[str, LabelRows]:
     try:
-        with path.open(newline="", encoding="utf-8") as file:
-            rows = list(csv.DictReader(file))
-            header = tuple(rows[0].keys()) if rows else ()
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        text = read_lines(path)
+        rows = list(csv.DictReader(text.lines))
+        header = tuple(rows[0].keys()) if rows else ()
+    except (OSError, csv.Error) as e:
         raise CorpusError(f"{path}: cannot read the label CSV: {e}") from e
+    problems.extend(text.problems())
     columns = tuple(c for c in MOSEI_COLUMNS if c in header)
     if not {"video", "start", "end"} <= set(header) or "sentiment" not in columns:
         raise CorpusError(f"{path}: a label CSV needs the columns video, start, end, sentiment")

@@ -22,6 +22,7 @@ from ser.corpus.kind import CorpusKind, Maker, Synthetic, Toolkit, Written, fixe
 from ser.corpus.kinds.flat import LEGACY_IDENTITY, label_sets, pick, read_records
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Problem, Utterance
+from ser.corpus.text import read_lines
 from ser.errors import CorpusError
 
 AUDIO = "AudioWAV"
@@ -92,11 +93,12 @@ def _sexes(path: Path, problems: list[Problem]) -> dict[str, str]:
     if not path.is_file():
         return {}
     try:
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            rows = list(csv.DictReader(file))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        text = read_lines(path)
+        rows = list(csv.DictReader(text.lines))
+    except (OSError, csv.Error) as error:
         problems.append(Problem(path.name, f"cannot read {path}: {error}"))
         return {}
+    problems.extend(text.problems())
     sexes = {}
     for row in rows:
         actor, sex = (row.get("ActorID") or "").strip(), (row.get("Sex") or "").strip().lower()

@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -56,6 +55,7 @@ from ser.corpus.kinds.flat import LEGACY_IDENTITY, json_lines, pick
 from ser.corpus.options import NO_OPTIONS, ReadOptions
 from ser.corpus.protocols.emobox import EmoBoxFolds
 from ser.corpus.records import CorpusReading, Problem, Utterance
+from ser.corpus.text import read_lines
 from ser.errors import CorpusError
 
 # A track2 label (lower case) -> the class name EmoBox's label maps give it.
@@ -91,7 +91,8 @@ def files(root: Path, options: ReadOptions) -> list[Path]:
     if not lines.is_file():
         return signature(root)  # the read says what is wrong
     audio, field = audio_root(root, options), "wav_filename" if root.is_file() else "wav"
-    folders = {(audio / str(row[field])).parent for _, row in _lines(lines) if row.get(field)}
+    rows = _lines(lines, [])  # what is wrong with it the read says
+    folders = {(audio / str(row[field])).parent for _, row in rows if row.get(field)}
     return [*signature(root), *sorted(f for f in folders if f.is_dir())]
 
 
@@ -117,11 +118,12 @@ def read_with(root: Path, classes: str, options: ReadOptions) -> CorpusReading:
             "<EmoBox>/data/<name>, or at a track2 file)"
         )
     name, audio = root.name, audio_root(root, options)
-    codes = label_map(root)
-    lines = [_line(jsonl, n, row, codes) for n, row in _lines(jsonl)]
+    problems: list[Problem] = []
+    codes = label_map(root, problems)
+    lines = [_line(jsonl, n, row, codes) for n, row in _lines(jsonl, problems)]
     _check_unique(jsonl, [line.key for line in lines])
-    speakers = stm_speakers(root) if isinstance(corpus_of(name).speakers, FromStm) else {}
-    problems = speaker_problems(name, root, [line.key for line in lines], speakers)
+    speakers = stm_speakers(root, problems) if isinstance(corpus_of(name).speakers, FromStm) else {}
+    problems += speaker_problems(name, root, [line.key for line in lines], speakers)
     names = {x.emo: codes[code_of(x.emo, codes) or x.emo] for x in lines}
     problems += [
         Problem(jsonl.name, f"emo {emo!r} is not in the label map: read as {code_of(emo, codes)!r}")
@@ -173,14 +175,17 @@ def _jsonl(root: Path) -> Path:
     return root / f"{root.name}.jsonl"
 
 
-def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _lines(path: Path, problems: list[Problem]) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) of a JSONL file; `CorpusError` naming file:line for a line
-    that is not a JSON object."""
+    that is not a JSON object; a line not UTF-8 read as Latin-1 and named in `problems`
+    with its key."""
     try:
-        with path.open(encoding="utf-8-sig") as file:
-            yield from json_lines(path, file)
-    except (OSError, UnicodeDecodeError) as error:
-        raise CorpusError(f"cannot read {path}: {error}") from None
+        text = read_lines(path)
+    except OSError as error:
+        raise CorpusError(f"cannot read {path}: {error.strerror or error}") from None
+    rows = list(json_lines(path, text.lines))
+    problems.extend(text.problems({n: str(row.get("key") or "") for n, row in rows}))
+    return rows
 
 
 def _line(path: Path, number: int, row: dict[str, Any], codes: dict[str, str]) -> _Line:
@@ -261,7 +266,7 @@ def _fold_sides(
                 if side != "valid":
                     raise CorpusError(f"{path.parent}: no {path.name} (fold {group} of EmoBox)")
                 continue
-            for number, row in _lines(path):
+            for number, row in _lines(path, problems):
                 _place(path, number, row, (jsonl, keys), sides, group, side)
     return [group for group, _ in folds], sides
 
@@ -306,7 +311,8 @@ def _read_track2(path: Path, classes: str, options: ReadOptions) -> CorpusReadin
     less its suffix, / as ->` (SAVEE's `JK/sa09.wav`: `savee-JK-sa09`)."""
     dataset = path.name.removesuffix(TRACK2).lower()
     audio, rows = audio_root(path, options), []
-    for number, row in _lines(path):
+    problems: list[Problem] = []
+    for number, row in _lines(path, problems):
         missing = [f for f in ("wav_filename", "label", "speaker") if not row.get(f)]
         if missing:
             raise CorpusError(f"{path}:{number}: no {', '.join(missing)} (a track2 line)")
@@ -320,7 +326,6 @@ def _read_track2(path: Path, classes: str, options: ReadOptions) -> CorpusReadin
     _check_unique(path, ids, "the wav_filename of")
     labels = [NAMES[str(r["label"]).lower()] for r in rows]
     label_set = pick(label_sets(labels), classes, f"EmoBox track2 {path.name}")
-    problems: list[Problem] = []
     kept = [
         _utterance(key, audio / row["wav_filename"], label, str(row["speaker"]),
                    (("dataset", dataset), ("emo", str(row["label"]))),

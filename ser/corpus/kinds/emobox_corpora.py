@@ -33,6 +33,7 @@ from pathlib import Path
 
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import Problem
+from ser.corpus.text import read_lines
 from ser.errors import CorpusError
 
 MAPS = ("label_map.json", "label_dict.json")  # EMOVO ships the second name
@@ -145,16 +146,18 @@ def corpus_of(name: str) -> EmoBoxCorpus:
     return CORPORA.get(name) or EmoBoxCorpus(name, "unknown", FromStm())
 
 
-def label_map(root: Path) -> dict[str, str]:
+def label_map(root: Path, problems: list[Problem]) -> dict[str, str]:
     """`emo` code -> class name: the folder's label map; `CorpusError` when it has none or
-    it is not a JSON object of strings."""
+    it is not a JSON object of strings; a line not UTF-8 read as Latin-1, in `problems`."""
     path = next((root / m for m in MAPS if (root / m).is_file()), None)
     if path is None:
         raise CorpusError(f"{root}: no {' or '.join(MAPS)} (EmoBox's code -> class name)")
     try:
-        codes = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        text = read_lines(path)
+        codes = json.loads(text.text)
+    except (OSError, json.JSONDecodeError) as error:
         raise CorpusError(f"cannot read {path}: {error}") from None
+    problems.extend(text.problems())
     if not isinstance(codes, dict) or not all(isinstance(v, str) for v in codes.values()):
         raise CorpusError(f"{path}: not a JSON object of code -> class name")
     return {str(k): v.strip() for k, v in codes.items()}
@@ -169,18 +172,19 @@ def code_of(emo: str, codes: dict[str, str]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def stm_speakers(root: Path) -> dict[str, str]:
+def stm_speakers(root: Path, problems: list[Problem]) -> dict[str, str]:
     """key -> speaker of EmoBox's stm (`key channel speaker start end <meta> label`);
-    {} without the file."""
+    {} without the file; a line not UTF-8 read as Latin-1 and named with its key."""
     path = root / STM
     if not path.is_file():
         return {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise CorpusError(f"cannot read {path}: {error}") from None
-    fields = (line.split(maxsplit=3) for line in lines if line.strip())
-    return {f[0]: f[2] for f in fields if len(f) >= 3}
+        text = read_lines(path)
+    except OSError as error:
+        raise CorpusError(f"cannot read {path}: {error.strerror or error}") from None
+    fields = {n: line.split(maxsplit=3) for n, line in text.numbered() if line.strip()}
+    problems.extend(text.problems({n: f[0] for n, f in fields.items()}))
+    return {f[0]: f[2] for f in fields.values() if len(f) >= 3}
 
 
 def speaker_problems(

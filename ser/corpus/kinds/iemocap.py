@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -36,6 +35,17 @@ from typing import Any
 
 from ser.corpus.kind import CorpusKind, Origin, Synthetic, fixed, register
 from ser.corpus.kinds.flat import LEGACY_IDENTITY
+from ser.corpus.kinds.iemocap_files import (
+    NUM,
+    TURN_LINE,
+    UTT_ID,
+    dialog_files,
+    eval_dir,
+    file_names,
+    numbered_lines,
+    transcription_dir,
+    unlabelled_dialogs,
+)
 from ser.corpus.kinds.iemocap_sessions import (
     LeaveOneSessionOut,
     ScriptFreeLoso,
@@ -48,19 +58,14 @@ from ser.corpus.labels import LABEL_CODES, LABEL_SETS, get_label_set
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import CorpusError
 
-__all__ = ["LABEL_SETS", "detect", "read", "script_of", "signature", "summarize"]
+__all__ = ["LABEL_SETS", "UTT_ID", "detect", "read", "script_of", "signature", "summarize"]
 
 SESSIONS = (1, 2, 3, 4, 5)
 LAYOUT = "IEMOCAP_full_release/Session1..5/dialog/EmoEvaluation"
 
-#: `<dialog>_{F|M}{NNN}` with dialog `Ses{SS}{G}_{impro|script}...`; the XX turns of the
-#: transcriptions (no wav, no label) do not match.
-UTT_ID = re.compile(r"^Ses0([1-5])[FM]_(impro|script)[0-9A-Za-z_]*_([FM])\d{3}$")
-_NUM = r"([-+]?\d+(?:\.\d*)?)"
 _LABEL_LINE = re.compile(
-    rf"^\[\s*{_NUM}\s*-\s*{_NUM}\s*\]\s+(\S+)\s+(\S+)\s+\[\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*\]\s*$"
+    rf"^\[\s*{NUM}\s*-\s*{NUM}\s*\]\s+(\S+)\s+(\S+)\s+\[\s*{NUM}\s*,\s*{NUM}\s*,\s*{NUM}\s*\]\s*$"
 )
-_TURN_LINE = re.compile(rf"^(\S+)\s+\[\s*{_NUM}\s*-\s*{_NUM}\s*\]:(.*)$")
 _XX_TURN = re.compile(r"^Ses\d\d[FM]_\w+_[FM]XX\d*$")
 _SPEAKER_ONLY = re.compile(r"^[A-Za-z]{1,2}\s*:")  # `M: Yeah.`: a turn with no id or time
 _TAG = re.compile(r"\[[^\[\]]*\]")
@@ -75,7 +80,7 @@ CATEGORIES: dict[str, str] = {
 
 
 def detect(root: Path) -> bool:
-    return any(_eval_dir(root, s).is_dir() for s in SESSIONS)
+    return any(eval_dir(root, s).is_dir() for s in SESSIONS)
 
 
 def signature(root: Path) -> list[Path]:
@@ -132,13 +137,13 @@ def read(root: str | Path, classes: str = "all") -> CorpusReading:
     root = Path(root).expanduser().resolve()
     sessions = _check_root(root)
     problems = [
-        Problem(f"Session{s}", f"session missing: no {_eval_dir(root, s)}")
+        Problem(f"Session{s}", f"session missing: no {eval_dir(root, s)}")
         for s in SESSIONS
         if s not in sessions
     ]
     labels: dict[str, _Label] = {}
     for session in sessions:
-        for path in _dialog_files(_eval_dir(root, session)):
+        for path in dialog_files(eval_dir(root, session)):
             for label in _parse_evaluation(path, session, problems):
                 if label.utt_id in labels:
                     problems.append(
@@ -146,7 +151,8 @@ def read(root: str | Path, classes: str = "all") -> CorpusReading:
                     )
                 else:
                     labels[label.utt_id] = label
-    turns = _read_transcriptions(root, sessions, labels, problems)
+    unlabelled = {d for s in sessions for d in unlabelled_dialogs(root, s, problems)}
+    turns = _read_transcriptions(root, sessions, labels, problems, unlabelled)
     utterances = _build_utterances(root, labels, turns, problems)
     kept = tuple(u for u in utterances if label_set.class_of(u.label) is not None)
     dropped = {u.utt_id for u in utterances} - {u.utt_id for u in kept}
@@ -157,17 +163,13 @@ def read(root: str | Path, classes: str = "all") -> CorpusReading:
     )
 
 
-def _eval_dir(root: Path, session: int) -> Path:
-    return root / f"Session{session}" / "dialog" / "EmoEvaluation"
-
-
 def _check_root(root: Path) -> list[int]:
     """The sessions present; CorpusError naming what is missing when there are none."""
     if not root.exists():
         raise CorpusError(f"{root} is not an IEMOCAP root: it does not exist")
     if not root.is_dir():
         raise CorpusError(f"{root} is not an IEMOCAP root: it is a file, not a folder")
-    sessions = [s for s in SESSIONS if _eval_dir(root, s).is_dir()]
+    sessions = [s for s in SESSIONS if eval_dir(root, s).is_dir()]
     if sessions:
         return sessions
     hint = ""
@@ -182,33 +184,11 @@ def _check_root(root: Path) -> list[int]:
     )
 
 
-def _dialog_files(folder: Path) -> list[Path]:
-    """The per-dialog .txt files of a folder, sorted; dot files are skipped (copies made
-    on macOS carry `._<name>.txt` resource forks)."""
-    return sorted(p for p in folder.glob("*.txt") if p.is_file() and not p.name.startswith("."))
-
-
-def _lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]]:
-    """(line number, line) of a text file; undecodable bytes are reported, not fatal."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        problems.append(Problem(path.name, f"cannot read {path}: {error.strerror or error}"))
-        return
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        problems.append(Problem(path.name, f"{path} is not UTF-8: read as Latin-1"))
-        text = data.decode("latin-1")
-    for number, line in enumerate(text.split("\n"), start=1):
-        yield number, line.rstrip("\r")
-
-
 def _parse_evaluation(path: Path, session: int, problems: list[Problem]) -> Iterator[_Label]:
     """The consensus label lines of one EmoEvaluation file, each with the evaluators'
     votes of the `C-` lines that follow it."""
     label: _Label | None = None
-    for number, line in _lines(path, problems):
+    for number, line in numbered_lines(path, problems):
         stripped = line.strip()
         vote = _VOTE_LINE.match(stripped)
         if vote is not None:
@@ -231,7 +211,7 @@ def _label(
     if match is None:
         problems.append(Problem(name, f"{where}: unreadable line {line[:80]!r}"))
         return None
-    # `_NUM` matches only what float() reads (Unicode digits too).
+    # `NUM` matches only what float() reads (Unicode digits too).
     start_s, end_s, utt_id, code, *vad_s = match.groups()
     start, end = float(start_s), float(end_s)
     vad = (float(vad_s[0]), float(vad_s[1]), float(vad_s[2]))
@@ -264,13 +244,20 @@ def _label_error(utt_id: str, code: str, start: float, end: float, session: int)
 
 
 def _read_transcriptions(
-    root: Path, sessions: list[int], labels: dict[str, _Label], problems: list[Problem]
+    root: Path,
+    sessions: list[int],
+    labels: dict[str, _Label],
+    problems: list[Problem],
+    unlabelled: set[str],
 ) -> dict[str, str]:
-    """utt_id -> raw transcript, from the transcription files of the given sessions."""
+    """utt_id -> raw transcript, from the transcription files of the given sessions; the
+    files of `unlabelled` dialogs are skipped (their missing label file is the problem)."""
     turns: dict[str, str] = {}
     for session in sessions:
-        for path in _dialog_files(root / f"Session{session}" / "dialog" / "transcriptions"):
-            for number, line in _lines(path, problems):
+        for path in dialog_files(transcription_dir(root, session)):
+            if path.stem in unlabelled:
+                continue
+            for number, line in numbered_lines(path, problems):
                 utt_id, problem = _parse_turn(line.strip(), labels, turns)
                 if problem:
                     problems.append(Problem(utt_id or path.name, f"{path}:{number}: {problem}"))
@@ -281,7 +268,7 @@ def _parse_turn(line: str, labels: dict[str, _Label], turns: dict[str, str]) -> 
     """Record a transcription line in `turns`; (utt_id or "", the problem) when not."""
     if not line or _SPEAKER_ONLY.match(line):
         return "", ""  # speaker-only lines carry no id: no utterance can be matched to them
-    match = _TURN_LINE.match(line)
+    match = TURN_LINE.match(line)
     if match is None:
         return "", f"unreadable line {line[:80]!r}"
     utt_id, _, _, text = match.groups()  # EmoEvaluation's times are the ones kept
@@ -299,7 +286,7 @@ def _build_utterances(
     root: Path, labels: dict[str, _Label], turns: dict[str, str], problems: list[Problem]
 ) -> list[Utterance]:
     """All labelled utterances by (session, dialog, order): dialog names start "Ses0N"."""
-    wav_names = functools.cache(_file_names)  # a listing per dialog, not a stat per wav
+    wav_names = functools.cache(file_names)  # a listing per dialog, not a stat per wav
     ranked = sorted(labels.values(), key=lambda lab: (lab.utt_id[:-5], lab.start, lab.utt_id))
     utterances = []
     for _, dialog in itertools.groupby(ranked, key=lambda lab: lab.utt_id[:-5]):
@@ -343,13 +330,6 @@ def _utterance(
         transcript=clean_transcript(raw),
         wav_path=session_dir / "sentences" / "wav" / dialog / f"{utt_id}.wav",
     )
-
-
-def _file_names(folder: Path) -> set[str]:
-    try:
-        return {e.name for e in os.scandir(folder) if e.is_file()}
-    except OSError:
-        return set()
 
 
 def summarize(reading: CorpusReading, classes: str = "all") -> dict[str, Any]:

@@ -26,6 +26,7 @@ from ser.corpus.kinds.flat import LEGACY_IDENTITY, four_of, json_lines, pick, re
 from ser.corpus.kinds.official import Official
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Utterance
+from ser.corpus.text import TextLines, read_lines
 from ser.errors import CorpusError
 
 REQUIRED = ("utt_id", "wav", "label", "speaker")
@@ -54,22 +55,30 @@ def read(path: Path, classes: str) -> CorpusReading:
     if not detect(path):
         what = "does not exist" if not path.exists() else f"is not a {' or '.join(SUFFIXES)} file"
         raise CorpusError(f"{path} is not a manifest: it {what}")
-    rows = _rows(path)
+    text = _text(path)
+    rows = _rows(path, text.text)
     if not rows:
         raise CorpusError(f"{path}: no utterances in it (a header line and one row a file)")
     # A JSONL row may bring columns the first lacks: a reserved one is refused wherever.
     _check_columns(path, {column: None for _, row in rows for column in row})
     records = _records(path, rows)
     label_set = pick(label_sets([r.label for r in records]), classes, f"manifest {path}")
-    return read_records(path.parent, records, label_set, [], source=path)
+    # A line not UTF-8 is named with the utt_id of the row on it (a cell spanning lines
+    # can shift the row a line names; the file and line number are exact).
+    problems = text.problems({n: str(row.get("utt_id") or "") for n, row in rows})
+    return read_records(path.parent, records, label_set, problems, source=path)
 
 
-def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, row) of the file; a line that does not parse is a CorpusError."""
+def _text(path: Path) -> TextLines:
+    """The file's lines (`ser.corpus.text`: a line not UTF-8 read as Latin-1, said)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CorpusError(f"cannot read manifest {path}: {error}") from None
+        return read_lines(path)
+    except OSError as error:
+        raise CorpusError(f"cannot read manifest {path}: {error.strerror or error}") from None
+
+
+def _rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) of the file's `text`; a line that does not parse is a CorpusError."""
     if path.suffix.lower() == ".csv":
         # DictReader gives a short row every column (None) and a long one a None key.
         rows = list(enumerate(csv.DictReader(text.splitlines()), start=2))

@@ -31,6 +31,7 @@ from ser.corpus.kinds.flat import LEGACY_IDENTITY, csv_rows, pick, read_records
 from ser.corpus.kinds.official import Official
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Problem, Utterance
+from ser.corpus.text import read_lines
 from ser.errors import CorpusError
 
 SPLITS = ("train", "dev", "test")
@@ -92,11 +93,11 @@ def read(root: Path, classes: str) -> CorpusReading:
         Problem(_csv(root, s).name, f"no {_csv(root, s)}: MELD's {s} split is not read")
         for s in SPLITS if s not in splits
     ]  # fmt: skip
-    utterances = [u for s in splits for u in _split_utterances(root, s)]
+    utterances = [u for s in splits for u in _split_utterances(root, s, problems)]
     return read_records(root, utterances, label_set, problems)
 
 
-def _split_utterances(root: Path, split: str) -> list[Utterance]:
+def _split_utterances(root: Path, split: str, problems: list[Problem]) -> list[Utterance]:
     path = _csv(root, split)
     cut, release = root / split, root / RELEASE[split]
     if not (cut.is_dir() or release.is_dir()):
@@ -104,22 +105,17 @@ def _split_utterances(root: Path, split: str) -> list[Utterance]:
             f"{path}: its clips are in neither {release} (the release's .mp4 clips, unpacked) "
             f"nor {cut} (wavs cut from them)"
         )
-    utterances = [_utterance(path, root, split, number, row) for number, row in _rows(path)]
+    text = read_lines(path, fallback="cp1252")  # copies re-saved on Windows are cp1252
+    rows = csv_rows(path, text.text, COLUMNS)
+    utterances = [_utterance(path, root, split, number, row) for number, row in rows]
+    lines = {number: u.utt_id for (number, _), u in zip(rows, utterances, strict=True)}
+    problems.extend(text.problems(lines))
     seen: set[str] = set()
     for utterance in utterances:
         if utterance.utt_id in seen:
             raise CorpusError(f"{path}: {utterance.utt_id} (dialog and utterance id) on two rows")
         seen.add(utterance.utt_id)
     return utterances
-
-
-def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")  # some copies were re-saved so
-    return csv_rows(path, text, COLUMNS)
 
 
 def _utterance(path: Path, root: Path, split: str, number: int, row: dict[str, str]) -> Utterance:

@@ -34,6 +34,7 @@ from ser.corpus.kinds.flat import LEGACY_IDENTITY, csv_rows, four_of, pick, read
 from ser.corpus.kinds.official import Official
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Problem, Utterance
+from ser.corpus.text import TextLines, read_lines
 from ser.errors import CorpusError
 
 LABELS = Path("Labels") / "labels_consensus.csv"
@@ -76,26 +77,29 @@ def read(root: Path, classes: str) -> CorpusReading:
         raise CorpusError(f"{root} is not an MSP-Podcast root: no {LABELS}{hint}")
     problems: list[Problem] = []
     utterances = []
-    votes = read_votes(root / DETAILED)
-    for number, row in _rows(path):
+    votes = read_votes(root / DETAILED, problems)
+    for number, row in _rows(path, problems):
         if row["FileName"] and not row["EmoClass"]:  # Test3's labels are withheld
             stem = Path(row["FileName"]).stem
             problems.append(Problem(stem, f"{path}:{number}: no EmoClass (unlabelled)"))
         else:
-            utterances.append(_utterance(root, path, number, row, votes))
+            utterances.append(_utterance(root, path, number, row, votes, problems))
     return read_records(root, utterances, label_set, problems)
 
 
-def read_votes(path: Path) -> dict[str, tuple[tuple[str, str], ...]]:
+def read_votes(path: Path, problems: list[Problem]) -> dict[str, tuple[tuple[str, str], ...]]:
     """Each file's (annotator, code) votes in `path` (the module doc's two shapes), by
-    stem; {} without the file; a `CorpusError` naming the file and line for a bad row."""
+    stem; {} without the file; a `CorpusError` naming the file and line for a bad row,
+    a problem for a line not UTF-8."""
     if not path.is_file():
         return {}
     try:
-        with path.open(encoding="utf-8-sig", newline="") as file:
-            return _votes_in(path, csv.reader(file))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        text = read_lines(path)
+        votes = _votes_in(path, csv.reader(text.lines))
+    except (OSError, csv.Error) as error:
         raise CorpusError(f"cannot read {path}: {error}") from None
+    problems.extend(text.problems(_first_cells(text)))
+    return votes
 
 
 def _votes_in(path: Path, rows: Iterator[list[str]]) -> dict[str, tuple[tuple[str, str], ...]]:
@@ -140,15 +144,22 @@ def _by_field(row: list[str]) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+def _rows(path: Path, problems: list[Problem]) -> list[tuple[int, dict[str, str]]]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CorpusError(f"cannot read {path}: {error}") from None
-    rows = csv_rows(path, text, COLUMNS)
+        text = read_lines(path)
+    except OSError as error:
+        raise CorpusError(f"cannot read {path}: {error.strerror or error}") from None
+    rows = csv_rows(path, text.text, COLUMNS)
     if not rows:
         raise CorpusError(f"{path}: no utterances in it")
+    problems.extend(text.problems(_first_cells(text)))
     return rows
+
+
+def _first_cells(text: TextLines) -> dict[int, str]:
+    """Line number -> the utterance its first cell (FileName) names, for a line not UTF-8."""
+    lines = (bad.number for bad in text.not_utf8)
+    return {n: Path(text.lines[n - 1].split(",", 1)[0].strip()).stem for n in lines}
 
 
 def _utterance(
@@ -157,6 +168,7 @@ def _utterance(
     number: int,
     row: dict[str, str],
     votes: dict[str, tuple[tuple[str, str], ...]],
+    problems: list[Problem],
 ) -> Utterance:
     name, emotion, split = row["FileName"], row["EmoClass"], row["Split_Set"]
     if not name or emotion not in EMOTIONS or split not in SPLITS:
@@ -172,7 +184,7 @@ def _utterance(
         label=EMOTIONS[emotion],
         speaker=row["SpkrID"] or UNKNOWN,
         gender={"female": "F", "male": "M"}.get(row["Gender"].lower(), ""),
-        transcript=_transcript(root / TEXT / f"{wav.stem}.txt"),
+        transcript=_transcript(root / TEXT / f"{wav.stem}.txt", wav.stem, problems),
         valence=valence,
         arousal=arousal,
         dominance=dominance,
@@ -189,12 +201,14 @@ def _number(path: Path, number: int, row: dict[str, str], column: str) -> float:
         raise CorpusError(f"{path}:{number}: {column} {value!r} is not a number") from None
 
 
-def _transcript(path: Path) -> str:
+def _transcript(path: Path, utt_id: str, problems: list[Problem]) -> str:
     """The shipped transcript, "" when there is none (the release lacks some)."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace").strip()
+        text = read_lines(path)
     except OSError:
         return ""
+    problems.extend(text.problems(dict.fromkeys(range(1, len(text.lines) + 1), utt_id)))
+    return text.text.strip()
 
 
 register(CorpusKind(

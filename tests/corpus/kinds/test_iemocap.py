@@ -344,13 +344,15 @@ def test_unreadable_lines_are_reported_with_file_and_line(tmp_path: Path) -> Non
     )
 
 
-def test_non_utf8_file_is_read_as_latin1_and_reported(tmp_path: Path) -> None:
+def test_a_line_not_utf8_is_read_as_latin1_and_reported(tmp_path: Path) -> None:
     root = _mini_root(tmp_path, HEADER + _block("Ses01F_impro01_F000", 1.0, 2.0), "")
     path = _dialog_file(root, "transcriptions", "Ses01F_impro01")
     path.write_bytes(b"Ses01F_impro01_F000 [001.0000-002.0000]: caf\xe9.\n")
     reading = read_corpus(root)
     assert reading.utterances[0].transcript == "café."
-    assert any("is not UTF-8" in p.problem for p in reading.problems)
+    [problem] = [p for p in reading.problems if "UTF-8" in p.problem]
+    assert problem.utt_id == "Ses01F_impro01_F000"
+    assert problem.problem.startswith(f"{path.resolve()}, line 1: not UTF-8 (byte 0xe9 at byte")
 
 
 # --- what is not an IEMOCAP root -----------------------------------------------------

@@ -84,14 +84,14 @@ def test_the_annotators_votes_are_read_in_either_shape(
         "\n"
         "MSP-PODCAST_0002_0003,W7,Neutral,Sad,3,3,3\n"
     )
-    assert msp_podcast.read_votes(columns) == {
+    assert msp_podcast.read_votes(columns, []) == {
         "MSP-PODCAST_0001_0001": (("W7", "hap"), ("W9", "oth")),
         "MSP-PODCAST_0002_0003": (("W7", "neu"),),
     }
     unnamed = tmp_path / "unnamed.csv"  # no worker column: numbered in file order
     unnamed.write_text("FileName,EmoClass_Major\na.wav,Sad\na.wav,Fear\n")
-    assert msp_podcast.read_votes(unnamed) == {"a": (("1", "sad"), ("2", "fea"))}
-    assert msp_podcast.read_votes(tmp_path / "absent.csv") == {}
+    assert msp_podcast.read_votes(unnamed, []) == {"a": (("1", "sad"), ("2", "fea"))}
+    assert msp_podcast.read_votes(tmp_path / "absent.csv", []) == {}
 
 
 def test_a_bad_votes_file_is_an_error_naming_it(msp_podcast_corpus: Any, tmp_path: Path) -> None:
