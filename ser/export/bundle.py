@@ -16,7 +16,7 @@ from typing import Any
 from ser.cache.atomic import writing
 from ser.cache.fingerprint import LOCATIONS
 from ser.errors import ConfigError
-from ser.export.folder import ENCODERS
+from ser.export.folder import AGAIN, ENCODERS
 
 
 def encoder_entries(features: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -52,7 +52,7 @@ def copy_encoders(entries: dict[str, dict[str, Any]], out: Path) -> None:
         source = _files_of(where)
         name = _unique(Path(where.rstrip("/")).name or "encoder", taken)
         dest = out / ENCODERS / name
-        with writing(dest, f"the encoder {where}"):
+        with writing(dest, f"the encoder {where}", AGAIN):
             shutil.copytree(source, dest, symlinks=False)  # a hub cache's links as files
         entry["files"] = f"{ENCODERS}/{name}"
 

@@ -40,6 +40,11 @@ HEAD_ONNX = "head.onnx"
 FORMAT = 1
 #: config.json's `library`: what tells a ser folder from another model's config.json.
 LIBRARY = "ser"
+#: What an export run again after a full disk does (`ser.errors.DiskFullError`).
+AGAIN = (
+    "it writes the export anew (what it had written is removed; a folder already at the "
+    "target is left as it was)"
+)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import torch
 
 from ser.cache.atomic import writing
 from ser.errors import ConfigError
+from ser.export.folder import AGAIN
 
 #: What `ser export --onnx` needs beyond ser's own dependencies.
 NEEDS = "pip install 'ser[export]' (onnx, onnxscript, onnxruntime)"
@@ -71,7 +72,7 @@ def save_onnx(
         logger.setLevel(level)
     if program is None:
         raise ConfigError(f"--onnx: torch's exporter gave no program for {what}")
-    with writing(path, f"the ONNX graph of {what}"):
+    with writing(path, f"the ONNX graph of {what}", AGAIN):
         program.save(str(path), external_data=False)
 
 
