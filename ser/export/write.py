@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 from ser import __version__
 from ser.cache.atomic import writing
 from ser.errors import ConfigError, ReportError
-from ser.export.bundle import copy_encoders, encoder_entries
+from ser.export.bundle import copy_encoders, encoder_entries, named_features, public_names
 from ser.export.card import CardInputs, model_card
 from ser.export.config import export_config
 from ser.export.corpora import StoreFacts, store_facts
@@ -39,7 +39,13 @@ from ser.export.folder import (
 )
 from ser.export.members import choose_members, needed, validation_score
 from ser.export.onnx_export import check_onnx, export_onnx
-from ser.export.reproduce import extract_commands, placeholder_note, train_command
+from ser.export.reproduce import (
+    extract_commands,
+    placeholder_note,
+    public,
+    public_corpus,
+    train_command,
+)
 from ser.extract.remake import corpus_of
 from ser.runs.record import RECORD, RunRecord, read
 from ser.train.checkpoint import (
@@ -120,28 +126,32 @@ def _write(
     run_dir: Path,
     message: Callable[[str], None],
 ) -> tuple[str, ...]:
-    encoders = encoder_entries(ckpts[0].features)
+    names = public_names(ckpts[0].features)
+    encoders = encoder_entries(ckpts[0].features, names)
     if config.with_encoders:
         message(f"copying {len(encoders)} encoder(s): {', '.join(encoders)}")
-        copy_encoders(encoders, folder)
+        copy_encoders(encoders, folder, names)
+    # From here on the models are named as others read them (`bundle.py`).
+    ckpts = [dataclasses.replace(c, features=named_features(c.features, names)) for c in ckpts]
     tensors = {f"{c.key}.{k}": v for c in ckpts for k, v in member_tensors(c).items()}
     meta = {"format": "pt", "library": LIBRARY, "ser_version": __version__}
     with writing(folder / MODEL, "the exported weights", AGAIN):
         save_file(tensors, str(folder / MODEL), metadata=meta)
     _readable(folder / MODEL)
     data = {"corpus": store.kind, "classes": store.classes, "synthetic": store.synthetic,
-            "longest_utterance": store.longest, "store": record.store}  # fmt: skip
+            "longest_utterance": store.longest, "store": public(record.store)}  # fmt: skip
     exported = export_config(ckpts, record, encoders, data)
     notes: tuple[str, ...] = ()
     if config.onnx:
         message("exporting to ONNX")
         exported["onnx"], notes = export_onnx(ckpts, encoders, folder, config.with_encoders)
     _write_text(folder / CONFIG, json.dumps(exported, indent=1) + "\n", "the model's config")
-    corpus = corpus_of(store.attrs, None) if store.attrs else None
-    where = str(record.config.get("store", "features.zarr"))
+    corpus = public_corpus(corpus_of(store.attrs, None) if store.attrs else None)
+    where = str(public(record.config.get("store", "features.zarr")))
+    folders = {k: e["weights_sha256"] for k, e in encoders.items() if e["source"] == "folder"}
     card = CardInputs(
         run_dir, record, exported, store, extract_commands(ckpts[0].features, corpus, where),
-        train_command(record), placeholder_note(corpus), onnx="onnx" in exported,
+        train_command(record), placeholder_note(corpus, folders), onnx="onnx" in exported,
     )  # fmt: skip
     _write_text(folder / CARD, model_card(card), "the model card")
     return notes
