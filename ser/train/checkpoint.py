@@ -222,18 +222,19 @@ def member_problem(run_dir: Path, key: str) -> str | None:
     check of its length."""
     folder = checkpoint_dir(run_dir)
     sidecar, weights = folder / f"{key}.json", folder / f"{key}.safetensors"
-    for path, what in ((sidecar, "its sidecar"), (weights, "its weights")):
-        if not path.is_file():
-            return f"{path} ({what}) is missing"
+    if not sidecar.is_file():
+        return f"checkpoint {sidecar} (the sidecar of {key}) is missing"
     try:
-        json.loads(sidecar.read_text(encoding="utf-8"))
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        return f"{sidecar} cannot be read ({err})"
+        return f"checkpoint {sidecar} cannot be read ({err})"
+    if not weights.is_file():
+        return f"checkpoint {weights} (the weights of {_which(meta, key)}) is missing"
     try:
         with safe_open(str(weights), "pt"):
             pass
     except (OSError, ValueError, SafetensorError) as err:
-        return f"{weights} cannot be read ({err})"
+        return f"checkpoint {weights} ({_which(meta, key)}) cannot be read ({err})"
     return None
 
 
@@ -245,10 +246,11 @@ def check_members(run_dir: Path, chosen: Sequence[str], recorded: Sequence[str],
         return
     whole = [k for k in recorded if k != FINAL and member_problem(run_dir, k) is None]
     told = f"use the whole ones with {flag} {','.join(whole)}, or " if whole else ""
+    one = len(problems) == 1
     raise CheckpointError(
-        f"{run_dir}: {len(problems)} of the members asked for cannot be used "
-        f"({'; '.join(problems)}): {told}delete what is left of their files and run the run's "
-        "`ser train` command again, which trains them again and keeps the others"
+        f"{'; '.join(problems)}: {told}delete {'it' if one else 'what is left of them'} and "
+        "run the run's `ser train` command again, which trains "
+        f"{'that fold' if one else 'those folds'} again and keeps the others"
     )
 
 

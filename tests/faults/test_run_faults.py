@@ -80,7 +80,7 @@ def test_predict_names_a_deleted_sidecar_and_refuses_unless_told(
     sidecar = run / "checkpoints" / f"{MEMBERS[1]}.json"
     sidecar.unlink()
     line = one_line(_predict(run, trained_run.wavs[0]))
-    assert f"{sidecar} (its sidecar) is missing" in line
+    assert f"checkpoint {sidecar} (the sidecar of {MEMBERS[1]}) is missing" in line
     assert f"--checkpoint {MEMBERS[0]},{MEMBERS[2]}" in line
     told = _predict(run, trained_run.wavs[0], "--checkpoint", f"{MEMBERS[0]},{MEMBERS[2]}")
     assert told.exit_code == 0, told.output
@@ -96,10 +96,11 @@ def test_a_cut_short_or_deleted_weights_file_is_named(
     gone = run / "checkpoints" / f"{MEMBERS[2]}.safetensors"
     gone.unlink()
     line = one_line(_predict(run, trained_run.wavs[0]))
-    assert f"{cut} cannot be read" in line and f"{gone} (its weights) is missing" in line
+    assert f"checkpoint {cut} (seed 0, fold session5) cannot be read" in line
+    assert f"checkpoint {gone} (the weights of seed 2, fold session5) is missing" in line
     assert f"--checkpoint {MEMBERS[1]}, or " in line
     asked = one_line(_predict(run, trained_run.wavs[0], "--checkpoint", MEMBERS[0]))
-    assert f"{cut} cannot be read" in asked
+    assert f"checkpoint {cut} (seed 0, fold session5) cannot be read" in asked
 
 
 def test_export_refuses_a_run_with_a_member_gone_and_counts_what_it_writes(
@@ -111,7 +112,7 @@ def test_export_refuses_a_run_with_a_member_gone_and_counts_what_it_writes(
     out = tmp_path / "model"
     for members in ("all", "best", "2"):
         line = one_line(ser("export", run, out, "--members", members))
-        assert f"{sidecar} (its sidecar) is missing" in line
+        assert f"checkpoint {sidecar} (the sidecar of {MEMBERS[1]}) is missing" in line
         assert f"--members {MEMBERS[0]},{MEMBERS[2]}" in line
     assert not out.exists()
     done = ser("export", run, out, "--members", f"{MEMBERS[0]},{MEMBERS[2]}")
@@ -189,7 +190,7 @@ def test_an_export_onto_a_full_disk_is_one_line_and_leaves_the_target(
     monkeypatch.setattr(write, "save_file", no_room)
     line = one_line(ser("export", audio_run, out, "--members", "all", "--overwrite"))
     assert "error: the disk is full (No space left on device) writing the exported weights" in line
-    assert MODEL in line and "run the same command again" in line
+    assert MODEL in line and "run the same command again: it writes the export anew" in line
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
