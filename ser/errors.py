@@ -90,6 +90,10 @@ class PathError(SerError):
 RESUMES = "it resumes where it stopped, keeping what was written before"
 # numpy's error for a short write (`ndarray.tofile`, `np.save`), which carries no errno.
 _SHORT_WRITE = re.compile(r"^\d+ requested and \d+ written$")
+# An OS error told only in an error's text: a Rust library's (safetensors': its own
+# type, ``IoError(Os { code: 28, kind: StorageFull, ... })``) or `shutil.copytree`'s
+# (an OSError without errno, listing each file's ``[Errno 28] No space left ...``).
+_TOLD_OS_ERROR = re.compile(r"\bOs \{ code: (\d+),|\[Errno (\d+)\]")
 
 
 class DiskFullError(SerError):
@@ -102,8 +106,13 @@ class DiskFullError(SerError):
     ) -> DiskFullError | None:
         """`error` as a full disk writing `what` to `path` (None: unknown); None when it
         is something else."""
-        if not isinstance(error, OSError):
-            return None
+        if not isinstance(error, OSError) or error.errno is None:
+            told = _TOLD_OS_ERROR.search(str(error))
+            code = int(told.group(1) or told.group(2)) if told else None
+            if code in (errno.ENOSPC, errno.EDQUOT):
+                error = OSError(code, os.strerror(code or 0))
+            elif not isinstance(error, OSError):
+                return None
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             reason = os.strerror(error.errno)  # h5py's own text runs over lines
         elif error.errno is None and _SHORT_WRITE.match(str(error)):

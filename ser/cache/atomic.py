@@ -32,7 +32,7 @@ def writing(path: str | Path, what: str, again: str = RESUMES) -> Iterator[None]
     innermost block names it (an outer one lets a `DiskFullError` through)."""
     try:
         yield
-    except OSError as error:
+    except Exception as error:  # safetensors' own error type says a full disk in its text
         full = DiskFullError.of(error, path, what, again)
         if full is None:
             raise

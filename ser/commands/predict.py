@@ -83,7 +83,9 @@ OUTPUTS = {"csv_path": "--csv", "vtt_path": "--vtt", "plot_path": "--plot",
     "--checkpoint",
     default="folds",
     show_default=True,
-    help="'folds': mean over every (seed, fold) checkpoint; 'final' or one key.",
+    metavar="folds|final|KEY[,KEY...]",
+    help="'folds': mean over every (seed, fold) checkpoint (refused when one is missing "
+    "or unreadable); 'final'; or the keys of the checkpoints to average.",
 )
 @click.option(
     "--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]", help=DEVICE_HELP

@@ -27,6 +27,7 @@ from ser.export.card_results import (
 )
 from ser.export.corpora import StoreFacts
 from ser.runs.record import RunRecord
+from ser.train.checkpoint import fold_key
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def model_card(c: CardInputs) -> str:
 
 def metadata(c: CardInputs) -> dict[str, Any]:
     facts = c.store.facts
-    values = metric_values(c.record)
+    values = metric_values(c.record, scored_of(c))
     meta: dict[str, Any] = {
         "library_name": "ser",
         "pipeline_tag": "audio-classification",
@@ -90,7 +91,7 @@ def body(c: CardInputs) -> str:
         [f"# {record.name}", "", _summary(c)],
         ["## Model", "", *_model_lines(config)],
         ["## Training data", "", *_data_lines(c)],
-        ["## Evaluation", "", *evaluation_lines(record)],
+        ["## Evaluation", "", *_scored_lines(c), *evaluation_lines(record)],
         ["## Results by class", "", *class_lines(record)],
         ["## Results by speaker group", "", *group_lines(c.run_dir, record, c.store)],
         ["## Text", "", *text_lines(record)],
@@ -109,6 +110,33 @@ def _summary(c: CardInputs) -> str:
         f"A speech emotion model ({c.config['family']}) on {inputs}, predicting {what}; trained "
         f"with ser {__version__} on {_dataset_name(c)}."
     )
+
+
+def _scored(c: CardInputs) -> tuple[list[str], list[str]]:
+    """The members the run scored (its (seed, fold)s) and those this folder holds."""
+    scored = [fold_key(e.seed, e.fold) for e in c.record.folds]
+    return scored, [str(m["key"]) for m in c.config["members"]]
+
+
+def scored_of(c: CardInputs) -> str:
+    """What a score's name adds when the folder holds other members than the run scored
+    ("" when the same): a mean over 3 seeds is never said of a folder of 2."""
+    scored, held = _scored(c)
+    if sorted(scored) == sorted(held):
+        return ""
+    return f" of the run's {len(scored)} members, not of this folder's {len(held)}"
+
+
+def _scored_lines(c: CardInputs) -> list[str]:
+    scored, held = _scored(c)
+    if sorted(scored) == sorted(held):
+        return []
+    return [
+        f"The scores below are the run's: each of its {len(scored)} (seed, fold) members "
+        f"scored on its own test side. This folder holds {len(held)} member(s) "
+        f"({', '.join(held)}), whose average was not scored on its own.",
+        "",
+    ]
 
 
 def _model_lines(config: Mapping[str, Any]) -> list[str]:

@@ -35,8 +35,9 @@ CLASS_METRICS = {"ua": "unweighted_accuracy", "wa": "weighted_accuracy", "f1": "
 GENDERS = {"F": "female", "M": "male"}
 
 
-def metric_values(record: RunRecord) -> list[dict[str, Any]]:
-    """Each score of the run: {key, type, name, value, std, n} (percent; CCC 0-1)."""
+def metric_values(record: RunRecord, of: str = "") -> list[dict[str, Any]]:
+    """Each score of the run: {key, type, name, value, std, n} (percent; CCC 0-1); `of`
+    ends each name (what the scores are of, when not the folder's members)."""
     summary = run_summary(record)
     if not summary:
         return []
@@ -47,7 +48,7 @@ def metric_values(record: RunRecord) -> list[dict[str, Any]]:
         {
             "key": key,
             "type": CLASS_METRICS.get(key, key),
-            "name": f"{key.upper()} (mean over {over})",
+            "name": f"{key.upper()} (mean over {over}{of})",
             "value": round(float(summary[key]), 4),
             "std": round(float(summary.get(f"{key}_std") or 0.0), 4),
             "n": int(summary["n"]),

@@ -40,6 +40,11 @@ HEAD_ONNX = "head.onnx"
 FORMAT = 1
 #: config.json's `library`: what tells a ser folder from another model's config.json.
 LIBRARY = "ser"
+#: What an export run again after a full disk does (`ser.errors.DiskFullError`).
+AGAIN = (
+    "it writes the export anew (what it had written is removed; a folder already at the "
+    "target is left as it was)"
+)
 
 
 @dataclass(frozen=True)
@@ -113,8 +118,10 @@ def located_features(
     folder: Path, config: Mapping[str, Any], stand_ins: bool
 ) -> dict[str, dict[str, Any]]:
     """config.json's feature sets with each model location the folder's copy where it
-    has one (`encoders`: recorded location -> its files in the folder, or null)."""
-    bundled = {loc: e.get("files") for loc, e in config.get("encoders", {}).items()}
+    has one (`encoders`: recorded name -> its files in the folder, or null). A local
+    model named by its folder's name alone (`ser.export.bundle`) and not copied is where
+    the folder would hold it: not there, so `--encoder` stands in, never a hub id."""
+    entries = config.get("encoders", {})
     out = {}
     for name, info in config["features"].items():
         attrs = dict(info["attrs"])
@@ -122,21 +129,27 @@ def located_features(
             where = attrs.get(key)
             if where is None:
                 continue
-            if bundled.get(str(where)):
-                attrs[key] = str(folder / str(bundled[str(where)]))
-            elif missing_folder(str(where)) and not stand_ins:
+            entry = entries.get(str(where)) or {}
+            local = entry.get("source") == "folder" and not Path(str(where)).is_absolute()
+            if entry.get("files"):
+                attrs[key] = str(folder / str(entry["files"]))
+            elif (local or missing_folder(str(where))) and not stand_ins:
                 raise ConfigError(missing_encoder(folder, name, str(where), attrs, key))
+            elif local:
+                attrs[key] = str(folder / ENCODERS / str(where))
         out[name] = {"fingerprint": info["fingerprint"], "attrs": attrs}
     return out
 
 
 def missing_encoder(folder: Path, name: str, where: str, attrs: Mapping[str, Any], key: str) -> str:
     checksum = str(attrs.get(LOCATIONS[key], ""))[:12]
+    local = "is a local model folder, named by its name alone"
+    there = "is not there on this machine" if Path(where).is_absolute() else local
     return (
         f"--model {folder}: feature set {name} needs the encoder {where} (weights sha256 "
         f"{checksum}), which the folder does not hold (exported without --with-encoders) and "
-        "which is not there on this machine: give its folder with --encoder FOLDER, or "
-        "export the run again with --with-encoders"
+        f"which {there}: give its folder with --encoder FOLDER, or export the run again with "
+        "--with-encoders"
     )
 
 

@@ -4,7 +4,8 @@
 (seed, fold)s by their validation score at the epoch each selected (UA; the mean CCC for a
 run on attributes alone), never by their test score: the card reports the test scores,
 which must not have picked the model. `final` is the model trained on all data (`ser
-train --final`).
+train --final`). Checkpoint keys (comma-separated) name the members themselves: what a
+run with a damaged member exports (`ser.train.checkpoint.check_members`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ser.runs.fold_entry import FoldEntry
 from ser.runs.record import RunRecord
 from ser.train.checkpoint import FINAL, fold_key
 
-CHOICES = "best|all|final|K"
+CHOICES = "best|all|final|K|KEY,KEY..."
 #: How an export of several members averages them (config.json and the card say it).
 AVERAGING = (
     "the mean of the members' softmax class probabilities (each member's own z-score of "
@@ -37,11 +38,32 @@ def choose_members(record: RunRecord, keys: Sequence[str], which: str) -> list[s
         if FINAL not in keys:
             raise ConfigError("--members final: the run has no final model (ser train --final)")
         return [FINAL]
+    if which != "best" and not which.strip().isdigit() and not which.startswith("-"):
+        return _named(keys, which)
     count = 1 if which == "best" else _count(which)
     ranked = _ranked(record, folds)
     if count > len(ranked):
         raise ConfigError(f"--members {which}: the run has {len(ranked)} (seed, fold) checkpoints")
     return ranked[:count]
+
+
+def _named(keys: Sequence[str], which: str) -> list[str]:
+    """The members `which` names (comma-separated keys), each one of `keys`."""
+    named = list(dict.fromkeys(k.strip() for k in which.split(",") if k.strip()))
+    unknown = [k for k in named if k not in keys]
+    if unknown or not named:
+        raise ConfigError(
+            f"--members {which!r}: expected {CHOICES}; the run has no checkpoint "
+            f"{', '.join(unknown) or which!r} (it has {', '.join(keys) or 'none'})"
+        )
+    return named
+
+
+def needed(record_keys: Sequence[str], which: str, chosen: Sequence[str]) -> list[str]:
+    """The members that must be whole for `which`: those `chosen`, and for `best` and K
+    every (seed, fold) (a missing one might have ranked first)."""
+    ranks = which == "best" or which.strip().isdigit()
+    return [k for k in record_keys if k != FINAL] if ranks else list(chosen)
 
 
 def _count(which: str) -> int:

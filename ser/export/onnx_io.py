@@ -16,6 +16,7 @@ import torch
 
 from ser.cache.atomic import writing
 from ser.errors import ConfigError
+from ser.export.folder import AGAIN
 
 #: What `ser export --onnx` needs beyond ser's own dependencies.
 NEEDS = "pip install 'ser[export]' (onnx, onnxscript, onnxruntime)"
@@ -71,8 +72,20 @@ def save_onnx(
         logger.setLevel(level)
     if program is None:
         raise ConfigError(f"--onnx: torch's exporter gave no program for {what}")
-    with writing(path, f"the ONNX graph of {what}"):
+    without_traces(program.model)
+    with writing(path, f"the ONNX graph of {what}", AGAIN):
         program.save(str(path), external_data=False)
+
+
+def without_traces(model: Any) -> None:
+    """Drop the exporter's notes on each node (`metadata_props`: its stack traces name
+    this machine's files, the ser install's absolute paths); nothing runs on them. `model`:
+    the exporter's `onnx_ir.Model` (untyped here: onnx_ir comes with onnxscript)."""
+    from onnx_ir.traversal import RecursiveGraphIterator
+
+    for graph in (model.graph, *model.functions.values()):
+        for node in RecursiveGraphIterator(graph):
+            node.metadata_props.clear()
 
 
 def exporter_reason(err: BaseException) -> str:

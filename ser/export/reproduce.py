@@ -4,12 +4,17 @@ store's own corpus root, kind and class set) and `ser train` (from the run recor
 resolved config: every option it records, so defaults that change later do not change
 the run). Which ser made the features is said by each set's fingerprint: the same
 command must give a set of that fingerprint.
+
+Paths are this machine's: the commands name a folder by its last part (`public`), and
+the card says what each such name stands for (`placeholder_note`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ser.extract.remake import CORPUS_PLACEHOLDER, Corpus, remake
@@ -48,7 +53,7 @@ def train_command(record: RunRecord) -> str:
     for name, option in train_options().items():
         if name in HOW or option.section not in (RUN, MODEL, family) or name not in config:
             continue
-        value = config[name]
+        value = public(config[name])
         if name == "seeds":
             value = len(value) if isinstance(value, list) else value
         words += _words(name, option.kind, value)
@@ -68,8 +73,35 @@ def _words(name: str, kind: Any, value: Any) -> list[str]:
     return [flag, str(value)]
 
 
-def placeholder_note(corpus: Corpus | None) -> str:
-    """What to put in place of the corpus root where the store did not record it."""
+def public(value: Any) -> Any:
+    """An absolute path as its last part (a store, a corpus root); anything else as is."""
+    if isinstance(value, str) and Path(value).expanduser().is_absolute():
+        return Path(value).name or value
+    return value
+
+
+def public_corpus(corpus: Corpus | None) -> Corpus | None:
+    """The corpus with its folders named by their last parts (`public`)."""
+    if corpus is None:
+        return None
+    return dataclasses.replace(
+        corpus, root=public(corpus.root), audio_root=public(corpus.audio_root)
+    )
+
+
+def placeholder_note(corpus: Corpus | None, folders: Mapping[str, str] | None = None) -> str:
+    """What the commands' names stand for: the corpus root (a placeholder where the store
+    did not record it) and each local model folder (`folders`: name -> weights sha256)."""
+    said = []
     if corpus is not None and corpus.root:
-        return ""
-    return f"{CORPUS_PLACEHOLDER}: your copy of the corpus (the store did not record its root)"
+        said.append(f"{public(corpus.root)}: your copy of the corpus (its folder's name here)")
+    else:
+        said.append(
+            f"{CORPUS_PLACEHOLDER}: your copy of the corpus (the store did not record its root)"
+        )
+    for name, checksum in (folders or {}).items():
+        said.append(
+            f"{name}: the folder of that local model (weights sha256 {str(checksum)[:12]}; "
+            "an export with its encoders holds a copy in encoders/)"
+        )
+    return "; ".join(said) + "."

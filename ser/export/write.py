@@ -9,6 +9,7 @@ only when it is an export (its config.json says so) or empty.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
 import shutil
@@ -23,17 +24,38 @@ from safetensors.torch import save_file
 from ser import __version__
 from ser.cache.atomic import writing
 from ser.errors import ConfigError, ReportError
-from ser.export.bundle import copy_encoders, encoder_entries
+from ser.export.bundle import copy_encoders, encoder_entries, named_features, public_names
 from ser.export.card import CardInputs, model_card
 from ser.export.config import export_config
 from ser.export.corpora import StoreFacts, store_facts
-from ser.export.folder import CARD, CONFIG, LIBRARY, MODEL, load_exported, member_tensors
-from ser.export.members import choose_members, validation_score
+from ser.export.folder import (
+    AGAIN,
+    CARD,
+    CONFIG,
+    LIBRARY,
+    MODEL,
+    load_exported,
+    member_tensors,
+)
+from ser.export.members import choose_members, needed, validation_score
 from ser.export.onnx_export import check_onnx, export_onnx
-from ser.export.reproduce import extract_commands, placeholder_note, train_command
+from ser.export.reproduce import (
+    extract_commands,
+    placeholder_note,
+    public,
+    public_corpus,
+    train_command,
+)
 from ser.extract.remake import corpus_of
 from ser.runs.record import RECORD, RunRecord, read
-from ser.train.checkpoint import Checkpoint, checkpoint_keys, fold_key, load_checkpoint
+from ser.train.checkpoint import (
+    Checkpoint,
+    all_members,
+    check_members,
+    fold_key,
+    load_checkpoint,
+    recorded_members,
+)
 
 
 @dataclass(frozen=True)
@@ -68,14 +90,17 @@ def export_run(
     started = time.perf_counter()
     run_dir = Path(config.run)
     record = _record(run_dir)
-    keys = choose_members(record, checkpoint_keys(run_dir), config.members)
+    members = all_members(run_dir, recorded_members(record))
+    keys = choose_members(record, members, config.members)
+    check_members(run_dir, needed(members, config.members, keys), members, "--members")
     ckpts = [_with_validation(load_checkpoint(run_dir, k), record) for k in keys]
     out = _target(Path(config.out), config.overwrite)
     if config.onnx:  # refused before any work: the exporter's libraries, the family
         check_onnx(ckpts[0])
     store = store_facts(record.store)
     message(f"{len(ckpts)} member(s): {', '.join(keys)}")
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    _remove_stale(out, message)
+    staging = out.parent / f"{_staging_prefix(out)}{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
@@ -101,28 +126,32 @@ def _write(
     run_dir: Path,
     message: Callable[[str], None],
 ) -> tuple[str, ...]:
-    encoders = encoder_entries(ckpts[0].features)
+    names = public_names(ckpts[0].features)
+    encoders = encoder_entries(ckpts[0].features, names)
     if config.with_encoders:
         message(f"copying {len(encoders)} encoder(s): {', '.join(encoders)}")
-        copy_encoders(encoders, folder)
+        copy_encoders(encoders, folder, names)
+    # From here on the models are named as others read them (`bundle.py`).
+    ckpts = [dataclasses.replace(c, features=named_features(c.features, names)) for c in ckpts]
     tensors = {f"{c.key}.{k}": v for c in ckpts for k, v in member_tensors(c).items()}
     meta = {"format": "pt", "library": LIBRARY, "ser_version": __version__}
-    with writing(folder / MODEL, "the exported weights"):
+    with writing(folder / MODEL, "the exported weights", AGAIN):
         save_file(tensors, str(folder / MODEL), metadata=meta)
     _readable(folder / MODEL)
     data = {"corpus": store.kind, "classes": store.classes, "synthetic": store.synthetic,
-            "longest_utterance": store.longest, "store": record.store}  # fmt: skip
+            "longest_utterance": store.longest, "store": public(record.store)}  # fmt: skip
     exported = export_config(ckpts, record, encoders, data)
     notes: tuple[str, ...] = ()
     if config.onnx:
         message("exporting to ONNX")
         exported["onnx"], notes = export_onnx(ckpts, encoders, folder, config.with_encoders)
     _write_text(folder / CONFIG, json.dumps(exported, indent=1) + "\n", "the model's config")
-    corpus = corpus_of(store.attrs, None) if store.attrs else None
-    where = str(record.config.get("store", "features.zarr"))
+    corpus = public_corpus(corpus_of(store.attrs, None) if store.attrs else None)
+    where = str(public(record.config.get("store", "features.zarr")))
+    folders = {k: e["weights_sha256"] for k, e in encoders.items() if e["source"] == "folder"}
     card = CardInputs(
         run_dir, record, exported, store, extract_commands(ckpts[0].features, corpus, where),
-        train_command(record), placeholder_note(corpus), onnx="onnx" in exported,
+        train_command(record), placeholder_note(corpus, folders), onnx="onnx" in exported,
     )  # fmt: skip
     _write_text(folder / CARD, model_card(card), "the model card")
     return notes
@@ -137,7 +166,7 @@ def _readable(path: Path) -> None:
 
 
 def _write_text(path: Path, text: str, what: str) -> None:
-    with writing(path, what):
+    with writing(path, what, AGAIN):
         path.write_text(text, encoding="utf-8")
 
 
@@ -157,6 +186,40 @@ def _with_validation(ckpt: Checkpoint, record: RunRecord) -> Checkpoint:
         if score is not None
         else ckpt
     )
+
+
+def _staging_prefix(out: Path) -> str:
+    """The name of an export's staging folder for `out`, less the writer's process id."""
+    return f".{out.name}.partial-"
+
+
+def _remove_stale(out: Path, message: Callable[[str], None]) -> None:
+    """Remove the staging folders of exports to `out` that were killed (their process
+    is gone): with the encoders copied one holds hundreds of MB. A live one is another
+    export under way, left alone."""
+    prefix = _staging_prefix(out)
+    for path in sorted(out.parent.glob(f"{glob.escape(prefix)}*")):
+        pid = path.name[len(prefix) :]
+        if not pid.isdigit() or not path.is_dir() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            message(f"removed a staging folder left by a killed export: {path}")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (one of another user's counts: not ours to judge)."""
+    if pid == os.getpid():
+        return False  # this process's own, from an earlier export it made
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OverflowError:
+        return False
+    return True
 
 
 def _target(out: Path, overwrite: bool) -> Path:

@@ -28,7 +28,7 @@ class PredictConfig:
     transcript: str | None = None  # the one input's SRT/WebVTT file (--transcript)
     asr: str | None = None  # Whisper id or folder for inputs without a transcript
     asr_max_new_tokens: int = 128
-    checkpoint: str = "folds"  # "folds" (ensemble), "final" or one key
+    checkpoint: str = "folds"  # "folds" (ensemble), "final" or keys, comma-separated
     device: str = "auto"
     batch_size: int = BATCH_SIZE
     encoders: tuple[str, ...] = ()  # model folders standing in for moved ones (--encoder)

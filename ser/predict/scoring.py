@@ -60,8 +60,9 @@ def open_checkpoints(config: PredictConfig) -> tuple[list[Checkpoint], Exported 
         raise ConfigError(
             "--runtime onnx runs the members' average (head.onnx): leave --checkpoint out"
         )
-    chosen = [c for c in members if c.key == config.checkpoint]
-    if not chosen:
+    named = [k.strip() for k in config.checkpoint.split(",") if k.strip()]
+    chosen = [c for c in members if c.key in named]
+    if not chosen or len(chosen) != len(set(named)):
         keys = ", ".join(c.key for c in members)
         hint = "" if config.checkpoint != FINAL else " (export with --members final for it)"
         raise ConfigError(

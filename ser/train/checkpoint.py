@@ -16,18 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ser.cache import FeatureStore
 from ser.cache.atomic import atomic
 from ser.cache.fingerprint import LOCATIONS, model_location
-from ser.errors import ConfigError, SerError
+from ser.errors import ConfigError, ReportError, SerError
 from ser.models import FamilyConfig, build_model
 from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record, config_record
 from ser.models.targets import Targets
 from ser.runs.codec import encode
+from ser.runs.record import RECORD, RunRecord, read
 from ser.train.data import ZScore
 from ser.train.features import ResolvedFeature
 from ser.train.plan import Prepared
@@ -170,23 +171,87 @@ def _which(meta: Any, key: str) -> str:
 
 
 def load_run_checkpoints(run_dir: Path, which: str = "folds") -> list[Checkpoint]:
-    """The checkpoints a prediction uses: "folds" (every (seed, fold)), "final", or one key."""
+    """The checkpoints a prediction uses: "folds" (every (seed, fold)), "final", or keys
+    (comma-separated). The members run.json records must be whole: a missing or
+    unreadable one is named and refused (`check_members`), never averaged without."""
     keys = checkpoint_keys(run_dir)
     if not keys:
         raise CheckpointError(
             f"{run_dir} holds no checkpoints (a run trained before ser saved them, or not a "
             f"run directory): train it again with `ser train ... --overwrite` to get them"
         )
+    members = all_members(run_dir, run_members(run_dir) or [])
     if which == "folds":
-        chosen = [k for k in keys if k != FINAL]
-    elif which in keys:
-        chosen = [which]
+        chosen = [k for k in members if k != FINAL]
     else:
-        raise CheckpointError(
-            f"{run_dir} has no checkpoint {which!r}: it has {', '.join(keys)}"
-            + ("" if which != FINAL else " (train with --final for one)")
-        )
+        chosen = [k.strip() for k in which.split(",") if k.strip()]
+        if not chosen or any(k not in members for k in chosen):
+            raise CheckpointError(
+                f"{run_dir} has no checkpoint {which!r}: it has {', '.join(keys)}"
+                + ("" if which != FINAL else " (train with --final for one)")
+            )
+    check_members(run_dir, chosen, members, "--checkpoint")
     return [load_checkpoint(run_dir, k) for k in chosen]
+
+
+def recorded_members(record: RunRecord) -> list[str]:
+    """The checkpoint keys a run record says the run trained: each (seed, fold), and
+    `final` when it trained one."""
+    folds = [fold_key(e.seed, e.fold) for e in record.folds]
+    return [*dict.fromkeys(folds), *([FINAL] if record.final is not None else [])]
+
+
+def run_members(run_dir: Path) -> list[str] | None:
+    """`recorded_members` of the run's run.json (None: none readable, as in a folder of
+    checkpoints alone: its checkpoints are then all there is to check against)."""
+    try:
+        return recorded_members(read(Path(run_dir) / RECORD))
+    except (ReportError, OSError):
+        return None
+
+
+def all_members(run_dir: Path, recorded: Sequence[str]) -> list[str]:
+    """The members the record lists and the checkpoints there are, sorted: one the
+    record lists counts whether its files are whole or not."""
+    return sorted({*recorded, *checkpoint_keys(run_dir)})
+
+
+def member_problem(run_dir: Path, key: str) -> str | None:
+    """What makes checkpoint `key` unusable (a file missing, or unreadable), or None.
+    Reads the sidecar and the weights' header only: a cut short file fails the header's
+    check of its length."""
+    folder = checkpoint_dir(run_dir)
+    sidecar, weights = folder / f"{key}.json", folder / f"{key}.safetensors"
+    if not sidecar.is_file():
+        return f"checkpoint {sidecar} (the sidecar of {key}) is missing"
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return f"checkpoint {sidecar} cannot be read ({err})"
+    if not weights.is_file():
+        return f"checkpoint {weights} (the weights of {_which(meta, key)}) is missing"
+    try:
+        with safe_open(str(weights), "pt"):
+            pass
+    except (OSError, ValueError, SafetensorError) as err:
+        return f"checkpoint {weights} ({_which(meta, key)}) cannot be read ({err})"
+    return None
+
+
+def check_members(run_dir: Path, chosen: Sequence[str], recorded: Sequence[str], flag: str) -> None:
+    """Refuse (`CheckpointError`) when a `chosen` member is missing or unreadable: each
+    named with its problem, and the whole ones of `recorded` given for `flag`."""
+    problems = [p for k in chosen if (p := member_problem(run_dir, k)) is not None]
+    if not problems:
+        return
+    whole = [k for k in recorded if k != FINAL and member_problem(run_dir, k) is None]
+    told = f"use the whole ones with {flag} {','.join(whole)}, or " if whole else ""
+    one = len(problems) == 1
+    raise CheckpointError(
+        f"{'; '.join(problems)}: {told}delete {'it' if one else 'what is left of them'} and "
+        "run the run's `ser train` command again, which trains "
+        f"{'that fold' if one else 'those folds'} again and keeps the others"
+    )
 
 
 def save_fold_checkpoint(

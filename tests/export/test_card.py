@@ -69,11 +69,19 @@ def test_the_train_command_is_the_run_s(card, trained_run) -> None:
     assert config.protocol == record["protocol"] and config.final
 
 
-def test_an_extract_command_makes_the_set_s_fingerprint_again(card, trained_run, tmp_path) -> None:
+def test_an_extract_command_makes_the_set_s_fingerprint_again(
+    card, trained_run, tiny_models, tmp_path
+) -> None:
     hubert = next(words for words in _commands(card) if "--hubert-model" in words)
     store = tmp_path / "again.zarr"
     args = hubert[1:]
     args[args.index("--store") + 1] = str(store)
+    # The card names folders by their names: a reader puts their own copies in place.
+    assert args[1] == "IEMOCAP_full_release" and args[args.index("--hubert-model") + 1] == (
+        "tiny-hubert"
+    )
+    args[1] = FeatureStore.open(trained_run.store).attrs["corpus_root"]
+    args[args.index("--hubert-model") + 1] = str(tiny_models.hubert)
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     made = FeatureStore.open(store).info("tiny-hubert.L2").attrs["fingerprint"]
@@ -81,7 +89,10 @@ def test_an_extract_command_makes_the_set_s_fingerprint_again(card, trained_run,
     assert f"- tiny-hubert.L2: {made}" in card
 
 
-def test_card_paths_are_the_store_s(card, trained_run) -> None:
+def test_card_paths_are_the_store_s_by_their_names(card, trained_run) -> None:
+    """The card names no path of this machine: the corpus root by its folder's name, and
+    says what that name stands for."""
     root = FeatureStore.open(trained_run.store).attrs["corpus_root"]
-    assert all(w[2] == root for w in _commands(card) if w[1] == "extract")
-    assert Path(root).is_dir()
+    assert all(w[2] == Path(root).name for w in _commands(card) if w[1] == "extract")
+    assert f"{Path(root).name}: your copy of the corpus" in card
+    assert Path(root).is_dir() and root not in card

@@ -100,7 +100,7 @@ def test_an_existing_folder_is_replaced_only_when_it_is_an_export(trained_run, t
     with pytest.raises(ConfigError, match="give --overwrite"):
         export_run(ExportConfig(run, str(out)))
     export_run(ExportConfig(run, str(out), members="final", overwrite=True))
-    assert load_exported(out).config["members"][0]["key"] == "final"
+    assert json.loads((out / CONFIG).read_text())["members"][0]["key"] == "final"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
 
 
