@@ -35,7 +35,7 @@ from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
 from ser.train.checkpoint import fold_key, has_checkpoint
 from ser.train.data import TrainData
 from ser.train.final import train_final
-from ser.train.group import Job, describe, make_groups, train_group
+from ser.train.group import Job, PartlySaved, describe, make_groups, train_group
 from ser.train.plan import Plan, Prepared, TrainConfig, make_plan
 from ser.train.prepare import (
     RUN_LOCK,
@@ -186,14 +186,26 @@ def _train_here(groups: list[list[Job]], progress: Progress, steps: Steps) -> No
     its compiled steps met)."""
     for group in groups:
         progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
-        for job, entry in zip(group, train_group(group, progress, steps), strict=True):
-            record = job.run.record
-            job.run.record = replace(record, folds=(*record.folds, entry))
-            progress.fold_end(job.seed, job.fold.name, entry)
-        for run in {id(job.run): job.run for job in group}.values():
-            if steps.compiled and (ran := run.record.execution) is not None:
-                run.record = replace(run.record, execution=replace(ran, **steps.record()))
-            _finish(run, complete=False)
+        try:
+            entries = train_group(group, progress, steps)
+        except PartlySaved as stop:  # the members whose checkpoints are whole are kept
+            _record_group(group[: len(stop.entries)], stop.entries, progress, steps)
+            raise stop.error from None
+        _record_group(group, entries, progress, steps)
+
+
+def _record_group(
+    group: Sequence[Job], entries: Sequence[FoldEntry], progress: Progress, steps: Steps
+) -> None:
+    """The group's finished `entries` in their runs' records, written."""
+    for job, entry in zip(group, entries, strict=True):
+        record = job.run.record
+        job.run.record = replace(record, folds=(*record.folds, entry))
+        progress.fold_end(job.seed, job.fold.name, entry)
+    for run in {id(job.run): job.run for job in group}.values():
+        if steps.compiled and (ran := run.record.execution) is not None:
+            run.record = replace(run.record, execution=replace(ran, **steps.record()))
+        _finish(run, complete=False)
 
 
 def _execution(
@@ -250,8 +262,9 @@ def _train_on_processes(
     finished: dict[int, list[tuple[Job, FoldEntry]]] = {}
 
     def done(n: int, entries: list[FoldEntry], tables: list[PredictionTable]) -> None:
-        finished[n] = list(zip(jobs[n], entries, strict=True))
-        for job, entry, table in zip(jobs[n], entries, tables, strict=True):
+        ran = jobs[n][: len(entries)]  # all the piece's, or those saved before a full disk
+        finished[n] = list(zip(ran, entries, strict=True))
+        for job, entry, table in zip(ran, entries, tables, strict=True):
             job.run.predictions[(job.seed, job.fold.name)] = table
             progress.fold_end(job.seed, job.fold.name, entry)
         for run in {id(job.run): job.run for job in jobs[n]}.values():
