@@ -5,7 +5,10 @@ resume), and a training-time estimate that counts the padding of long utterances
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from safetensors import SafetensorError
 import ser.train.checkpoint as checkpoint
 import ser.train.run as train_run
 from ser.cli import main
+from tests.faults.test_cli_faults import quiet, started
 from tests.stores import labelled_store
 
 IS13 = ("is13", "audio", "utterance", 7, "float32")
@@ -109,3 +113,40 @@ def test_a_full_disk_among_stacked_checkpoints_keeps_those_written(
     ours = results(tmp_path / "run")
     assert ours[:2] == results(tmp_path / "stacked")[:2]
     assert ours[2] == results(tmp_path / "alone")[2]
+
+
+def test_sweep_ctrl_c_says_what_it_keeps_and_how_to_resume(store: Path, tmp_path: Path) -> None:
+    """Click's "Aborted!" and exit 1 before: now one line, exit 130 as `ser train`'s."""
+    spec = tmp_path / "two.toml"
+    spec.write_text('name = "two"\n[grid]\nepochs = [2, 40]\n')
+    out = tmp_path / "out"
+    fixed = [x for a, b in zip(SMALL[::2], SMALL[1::2], strict=True) if a != "--epochs"
+             for x in ("--fix", f"{a[2:]}={b}")]  # fmt: skip
+    args = ("sweep", spec, "--store", store, "--out", out, *fixed)
+    args += ("--fix", "seeds=1", "--fix", "protocol=session5", "--fix", "val=none")
+
+    def one_finished() -> bool:
+        for path in out.glob("cells/*/run.json"):
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(path.read_text())["complete"]:
+                    return True
+        return False
+
+    with started(*args, folder=tmp_path) as sweep:
+        sweep.wait_for(one_finished)
+        code, stderr = sweep.ctrl_c()
+    assert code == 130, stderr
+    quiet(stderr)
+    last = stderr.strip().splitlines()[-1]
+    said = re.fullmatch(
+        r"interrupted: 1 of 2 cells finished, kept in (\S+) with the finished folds of the "
+        r"others; to resume, run the same command again: (.+)",
+        last,
+    )
+    assert said is not None, stderr
+    assert said[1] == str(out)
+    resume = shlex.split(said[2])
+    assert resume[:2] == ["ser", "sweep"]
+    done = ser(*resume[1:])
+    assert done.exit_code == 0, done.output
+    assert "sweep two: 2 cells, 1 trained, 1 finished before" in done.output
