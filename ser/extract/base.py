@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 import numpy as np
 
 from ser.cache.fingerprint import model_location
-from ser.cache.model_names import looks_like_path, missing_folder, set_stem
+from ser.cache.model_names import check_model_folder, looks_like_path, set_stem
 from ser.corpus.audio import decoders
 from ser.errors import ConfigError, SerError
 from ser.extract.loading import check_missing, describe_load, quiet_transformers
@@ -155,6 +155,7 @@ class PretrainedExtractor(Extractor):
         import torch
 
         super().__init__(options)  # with a model, a precision and a name (None: the model's)
+        check_model_folder(str(options.model))  # before transformers' imports (seconds)
         self.requested_precision = check_precision(options.precision)
         self._model: torch.nn.Module | None = None
         self._frozen_for: str | None = None  # the precision `load` froze the model for
@@ -258,8 +259,7 @@ class PretrainedExtractor(Extractor):
 def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: Any) -> T:
     """`loader(model, **kwargs)` (a `from_pretrained`); `ConfigError` when the folder is
     missing or the id cannot be resolved (offline, no cached copy)."""
-    if missing_folder(model):
-        raise ConfigError(f"model folder {model} does not exist (looking for the {what})")
+    check_model_folder(model, what)
     target = str(Path(model).expanduser()) if looks_like_path(model) else model
     try:
         with quiet_transformers():  # one line per model, printed by the runner

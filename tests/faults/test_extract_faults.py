@@ -1,0 +1,67 @@
+"""Faults of `ser extract` a user meets: a model folder that is not there (said at once,
+no hub call), a model whose weights file is cut short (one line naming it), a disk
+estimate that counts what staging needs, and an utterance far longer than the rest of
+its corpus (said at extraction)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import huggingface_hub
+import huggingface_hub.file_download
+import pytest
+import transformers.utils.hub
+from click.testing import CliRunner, Result
+
+from ser.cli import main
+
+
+def ser(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.fixture
+def no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Online as a user is (HF_HUB_OFFLINE unset), and a test failure on any hub call."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+
+    def called(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"the hub was called: {args} {kwargs}")
+
+    for module in (huggingface_hub, huggingface_hub.file_download, transformers.utils.hub):
+        for name in ("hf_hub_download", "snapshot_download", "get_hf_file_metadata"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, called)
+
+
+@pytest.mark.parametrize("option", ["--hubert-model", "--mpnet-model", "--bert-model"])
+def test_a_model_folder_that_is_not_there_is_said_at_once(
+    synthetic_corpus: tuple[Path, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_hub: None,
+    option: str,
+) -> None:
+    """`models/hubert-tuned`, its parent a folder here: a folder, not a hub id."""
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    feature = {"--hubert-model": "hubert", "--mpnet-model": "mpnet", "--bert-model": "bert"}
+    args = ("extract", synthetic_corpus[0], "--store", tmp_path / "f.zarr")
+    args += ("--features", feature[option], option, "models/hubert-tuned", "--quiet")
+    start = time.monotonic()
+    line = one_line(ser(*args))
+    assert time.monotonic() - start < 5  # no hub retries (25 s of them before)
+    assert line.startswith("error: model folder models/hubert-tuned does not exist")
+    assert "Hugging Face" not in line
