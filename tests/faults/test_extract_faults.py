@@ -65,3 +65,17 @@ def test_a_model_folder_that_is_not_there_is_said_at_once(
     assert time.monotonic() - start < 5  # no hub retries (25 s of them before)
     assert line.startswith("error: model folder models/hubert-tuned does not exist")
     assert "Hugging Face" not in line
+
+
+def test_a_model_whose_weights_are_cut_short_is_one_line(
+    synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path, no_hub: None
+) -> None:
+    """62 lines of safetensors' traceback before."""
+    model = tmp_path / "mpnet"
+    shutil.copytree(tiny_models.mpnet, model)
+    weights = next(model.rglob("model.safetensors"))
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    args = ("extract", synthetic_corpus[0], "--store", tmp_path / "f.zarr")
+    line = one_line(ser(*args, "--features", "mpnet", "--mpnet-model", model, "--quiet"))
+    assert line.startswith(f"error: {weights} is damaged (cut short? ")
+    assert line.endswith("copy or download the model again, then run the same command")
