@@ -127,8 +127,33 @@ def estimate_bytes(attrs: dict, costs: Sequence[float]) -> int:
         rows = len(costs)
     elif level == "frame":
         shift = float(attrs.get("frame_shift") or 0.02)
-        rows = sum(math.floor(cost / shift) for cost in costs)
+        # An encoder's frames are at most one per shift plus one (a centred window's last)
+        rows = sum(math.floor(cost / shift) + 1 for cost in costs)
     else:
         rows = sum(int(cost) for cost in costs)
     width = np.dtype(str(attrs.get("dtype", "float32"))).itemsize
     return rows * int(attrs["dim"]) * width + 8 * (len(costs) + 1)
+
+
+# What a set's files hold beside its rows, an upper bound: each staged shard's header,
+# offsets and receipt; the laid-out set's metadata, offsets and failure arrays.
+SHARD_FILES = 1024
+SET_FILES = 8192
+
+
+def peak_bytes(passes: Sequence[Sequence[int]], shards: Sequence[int]) -> int:
+    """The most disk the feature sets take at once, by the estimated bytes of each pass's
+    sets (`estimate_bytes`) and its `shards`: a pass stages all its shards, then lays
+    each set out beside them before its shards go, so pass k peaks at the sets of the
+    passes before it, its staged shards and its laid-out sets (as many bytes again).
+
+    >>> peak_bytes([[100, 50]], [1]) == 2 * (100 + 50) + 2 * (SHARD_FILES + SET_FILES)
+    True
+    """
+    peak, before = 0, 0
+    for sizes, count in zip(passes, shards, strict=True):
+        staged = sum(sizes) + len(sizes) * count * SHARD_FILES
+        laid_out = sum(sizes) + len(sizes) * SET_FILES
+        peak = max(peak, before + staged + laid_out)
+        before += laid_out
+    return peak

@@ -16,6 +16,8 @@ import pytest
 import transformers.utils.hub
 from click.testing import CliRunner, Result
 
+import ser.extract.run as run
+from ser.cache import FeatureStore
 from ser.cli import main
 
 
@@ -79,3 +81,38 @@ def test_a_model_whose_weights_are_cut_short_is_one_line(
     line = one_line(ser(*args, "--features", "mpnet", "--mpnet-model", model, "--quiet"))
     assert line.startswith(f"error: {weights} is damaged (cut short? ")
     assert line.endswith("copy or download the model again, then run the same command")
+
+
+def _bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_the_disk_estimate_counts_the_staged_shards(
+    synthetic_corpus: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass's shards are staged, then each set is laid out beside them: the estimate
+    counted the laid-out sets alone, half of what the disk held at its fullest (it failed
+    at 5 MiB free for a 3.2 MiB estimate)."""
+    store = tmp_path / "f.zarr"
+    shown: list[int] = []
+    before: list[int] = []
+    full: list[int] = []
+    print_estimate = run.print_estimate
+
+    def estimate(console: Any, sizes: Any, path: Path, *peak: int) -> None:
+        shown.append(peak[0] if peak else sum(size for _, size in sizes))
+        before.append(_bytes(tmp_path))  # the store's manifest, its audio prints
+        print_estimate(console, sizes, path, *peak)
+
+    clear = FeatureStore._clear_staging
+
+    def cleared(self: FeatureStore, name: str) -> None:
+        full.append(_bytes(tmp_path))  # a set laid out, its shards (f.zarr.staging) still there
+        clear(self, name)
+
+    monkeypatch.setattr(run, "print_estimate", estimate)
+    monkeypatch.setattr(FeatureStore, "_clear_staging", cleared)
+    done = ser("extract", synthetic_corpus[0], "--store", store, "--features", "logmel")
+    assert done.exit_code == 0, done.output
+    assert shown and full
+    assert shown[0] >= max(full) - before[0], (shown, max(full) - before[0])
