@@ -157,3 +157,31 @@ def peak_bytes(passes: Sequence[Sequence[int]], shards: Sequence[int]) -> int:
         peak = max(peak, before + staged + laid_out)
         before += laid_out
     return peak
+
+
+# An utterance is said to be far longer than its corpus's when it is both this many times
+# the median and over this many seconds: batches are padded to their longest member, so
+# one 10-minute utterance among 2-5 s ones made an MSMSER epoch take 98 s, not 40.
+LONG_FACTOR = 10.0
+LONG_SECONDS = 60.0
+
+
+def long_utterances(ids: Sequence[str], seconds: Sequence[float]) -> list[str]:
+    """A warning line for each utterance far longer than the others (`LONG_FACTOR` x the
+    median and over `LONG_SECONDS`): it is kept, and what it costs is said.
+
+    >>> long_utterances(["a", "b", "c"], [2.0, 3.0, 600.0])[0][:52]
+    'c is 600.0 s long, 200x the corpus's median of 3.0 s'
+    """
+    known = sorted(s for s in seconds if s > 0)
+    if not known:
+        return []
+    median = known[len(known) // 2]
+    return [
+        f"{utt} is {length:.1f} s long, {length / median:.0f}x the corpus's median of "
+        f"{median:.1f} s: it is kept, and every batch it joins is padded to its length in "
+        "extraction and in training (a sequence model's epochs take longer); cut it, or leave "
+        "it out of the corpus, if it is not meant as one utterance"
+        for utt, length in zip(ids, seconds, strict=True)
+        if length > LONG_SECONDS and length > LONG_FACTOR * median
+    ]

@@ -63,6 +63,7 @@ from ser.extract.plan import (
     ShardPlan,
     audio_seconds,
     estimate_bytes,
+    long_utterances,
     peak_bytes,
     plan_shards,
 )
@@ -243,6 +244,9 @@ def _run_passes(
         ]
         sizes += ours
         by_pass.append([size for _, size in ours])
+    ids = [str(u) for u in store.manifest.utt_ids]
+    for line in long_utterances(ids, durations) if durations else []:
+        console.print(f"[bold yellow]warning:[/] {line}", soft_wrap=True)  # one line
     peak = peak_bytes(by_pass, [len(plan.shards) for plan in plans])
     print_estimate(console, sizes, Path(store.path), peak)
     with (

@@ -12,7 +12,9 @@ from typing import Any
 
 import huggingface_hub
 import huggingface_hub.file_download
+import numpy as np
 import pytest
+import soundfile
 import transformers.utils.hub
 from click.testing import CliRunner, Result
 
@@ -116,3 +118,17 @@ def test_the_disk_estimate_counts_the_staged_shards(
     assert done.exit_code == 0, done.output
     assert shown and full
     assert shown[0] >= max(full) - before[0], (shown, max(full) - before[0])
+
+
+def test_an_utterance_far_longer_than_the_others_is_said(corpus_copy: Path, tmp_path: Path) -> None:
+    """61 s among the synthetic corpus's 1-4 s ones: kept, and said at extraction."""
+    wav = sorted(corpus_copy.rglob("sentences/wav/*/*.wav"))[0]
+    audio, rate = soundfile.read(wav)
+    soundfile.write(wav, np.resize(audio, 61 * rate), rate)
+    args = ("extract", corpus_copy, "--store", tmp_path / "f.zarr", "--features", "logmel")
+    done = ser(*args)
+    assert done.exit_code == 0, done.output
+    warned = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1, done.stderr
+    assert warned[0].startswith(f"warning: {wav.stem} is 61.0 s long, ")
+    assert "x the corpus's median of " in warned[0] and "it is kept" in warned[0]
