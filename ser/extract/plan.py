@@ -170,8 +170,8 @@ def long_utterances(ids: Sequence[str], seconds: Sequence[float]) -> list[str]:
     """A warning line for each utterance far longer than the others (`LONG_FACTOR` x the
     median and over `LONG_SECONDS`): it is kept, and what it costs is said.
 
-    >>> long_utterances(["a", "b", "c"], [2.0, 3.0, 600.0])[0][:52]
-    'c is 600.0 s long, 200x the corpus's median of 3.0 s'
+    >>> print(long_utterances(["a", "b", "c"], [2.0, 3.0, 600.0])[0][:52])
+    c is 600.0 s long, 200x the corpus's median of 3.0 s
     """
     known = sorted(s for s in seconds if s > 0)
     if not known:

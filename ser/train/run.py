@@ -29,6 +29,7 @@ from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from ser.runs.provenance import ExecutionRecord, Threads
 from ser.runs.record import RECORD, RunRecord, write
+from ser.runtime.cost import padded_utterances
 from ser.runtime.execution import Execution, Training, for_training
 from ser.runtime.memory import memory_budget
 from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
@@ -221,7 +222,7 @@ def _execution(
     training = Training(
         families=costs(p.family for p in plans),
         members=sum(run.planned for run in runs),
-        work=sum(run.planned * run.plan.epochs * len(run.data) for run in runs),
+        work=round(sum(run.planned * run.plan.epochs * epoch_utterances(run) for run in runs)),
         width=max((sum(spec.dim for spec in run.specs) for run in runs), default=0),
         data_bytes=sum(_data_bytes(d) for d in data),
     )
@@ -245,6 +246,17 @@ def _execution(
                 timings=replace(run.record.timings, threads=execution.threads),
             )
     return execution
+
+
+def epoch_utterances(run: Prepared) -> float:
+    """The utterances a member's epoch costs: with sequence inputs, batches padded to
+    their longest member count the longest utterances many times over
+    (`padded_utterances`, by the input of most rows)."""
+    tables = [run.data.features[spec.name] for spec in run.specs if spec.view == "sequence"]
+    if not tables:
+        return float(len(run.data))
+    widest = max(tables, key=lambda table: int(table.lengths_np.sum()))
+    return padded_utterances(widest.lengths_np.tolist(), run.plan.batch_size)
 
 
 def _data_bytes(data: TrainData) -> int:
