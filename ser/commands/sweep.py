@@ -181,7 +181,7 @@ def interrupted_line(cells: list[Any], out: Path) -> str:
     for cell in distinct:
         with contextlib.suppress(SerError, OSError):  # a record half read: not finished
             record = record_of(out, cell.key)
-            finished += record is not None and record.complete
+            finished += bool(record is not None and record.complete)
     again = command_line(click.get_current_context())
     return (
         f"interrupted: {finished} of {len(distinct)} cells finished, kept in {out} with the "

@@ -143,7 +143,7 @@ def train_group(
 
         ensemble, last, chosen, stages = fit(modules, members, classes, progress, steps)
         tested = test(ensemble, last, classes, progress.step, steps)
-    entries = []
+    entries: list[FoldEntry] = []
     for k, (job, zscore, c, t, w, scale) in enumerate(
         zip(group, zscores, chosen, tested, balanced, scales, strict=True)
     ):
