@@ -155,7 +155,6 @@ class PretrainedExtractor(Extractor):
         import torch
 
         super().__init__(options)  # with a model, a precision and a name (None: the model's)
-        check_model_folder(str(options.model))  # before transformers' imports (seconds)
         self.requested_precision = check_precision(options.precision)
         self._model: torch.nn.Module | None = None
         self._frozen_for: str | None = None  # the precision `load` froze the model for
@@ -175,6 +174,7 @@ class PretrainedExtractor(Extractor):
 
     @cached_property
     def config(self) -> Any:
+        check_model_folder(self.source, "model config")  # before transformers' (seconds) import
         from transformers import AutoConfig
 
         config = load_pretrained(AutoConfig.from_pretrained, self.source, "model config")
