@@ -107,16 +107,36 @@ def snapshot_repo(folder: Path) -> str | None:
 
 
 def looks_like_path(model: str) -> bool:
-    """True when `model` names a local folder rather than a Hugging Face id."""
-    if Path(model).expanduser().exists():
+    """True when `model` names a local folder rather than a Hugging Face id: it exists,
+    or it is no hub id's shape, or its "owner" part is a folder here (`models/tuned`
+    beside a `models` folder is meant as that folder's, and a missing one is said at
+    once, not after the hub's retries).
+
+    >>> looks_like_path("facebook/hubert-base-ls960"), looks_like_path("./hubert")
+    (False, True)
+    """
+    path = Path(model).expanduser()
+    if path.exists():
         return True
     # Hub ids are "name" or "owner/name"; anything else is meant as a path.
-    return model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
+    if model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1:
+        return True
+    return "/" in model and path.parent.is_dir()
 
 
 def missing_folder(model: str) -> bool:
     """True for a model folder that is not there (False for a hub id: its loader will tell)."""
     return looks_like_path(model) and not Path(model).expanduser().is_dir()
+
+
+def check_model_folder(model: str, what: str = "model") -> None:
+    """`ConfigError` at once for a model folder that is not there (`looks_like_path`):
+    the hub is never asked for it, and its retries never blamed."""
+    if missing_folder(model):
+        raise ConfigError(
+            f"model folder {model} does not exist (looking for the {what}): give the folder "
+            "that holds it, or a Hugging Face model id (owner/name)"
+        )
 
 
 def _last_part(model: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -13,8 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
+from ser.commands.options import command_line
 from ser.commands.outputs import output_folder
-from ser.errors import ConfigError
+from ser.errors import ConfigError, SerError
 from ser.runtime.plain_progress import clock_time
 from ser.runtime.units import human_bytes
 from ser.train.progress import Heartbeat, Progress
@@ -130,18 +132,22 @@ def sweep_command(**o: Any) -> None:
     display.say(f"{_counts(cells, plan)}; {_total(plan)}")
     display.say(f"training as {execution.describe()}")
     workers = execution.processes if execution.cluster and not o["scheduler"] else None
-    with display.bar, dask_client(workers, o["scheduler"]) as client:
-        outcomes = run_sweep(
-            cells,
-            o["out"],
-            client,
-            display.update,
-            execution.thread_choice() if execution.threads else None,
-            on_start=display.start,
-            progress=Heartbeat(display),
-            on_wait=display.waiting,
-            on_progress=display.told,
-        )
+    try:
+        with display.bar, dask_client(workers, o["scheduler"]) as client:
+            outcomes = run_sweep(
+                cells,
+                o["out"],
+                client,
+                display.update,
+                execution.thread_choice() if execution.threads else None,
+                on_start=display.start,
+                progress=Heartbeat(display),
+                on_wait=display.waiting,
+                on_progress=display.told,
+            )
+    except KeyboardInterrupt:  # as `ser train`'s Ctrl-C: what is kept, and how to resume
+        click.echo(interrupted_line(cells, o["out"]), err=True)
+        sys.exit(130)
     statuses = ("done", "skipped", "failed", "busy")
     counts = {s: sum(x.status == s for x in outcomes) for s in statuses}
     seconds = time.perf_counter() - display.started
@@ -163,6 +169,24 @@ def sweep_command(**o: Any) -> None:
         )
     if failures:
         sys.exit(1)
+
+
+def interrupted_line(cells: list[Any], out: Path) -> str:
+    """Ctrl-C's one line: the cells finished (kept: a rerun skips them; a cell's finished
+    (seed, fold)s are kept too) and the command that resumes."""
+    from ser.sweep.cells import record_of, unique
+
+    distinct = unique(cells)
+    finished = 0
+    for cell in distinct:
+        with contextlib.suppress(SerError, OSError):  # a record half read: not finished
+            record = record_of(out, cell.key)
+            finished += bool(record is not None and record.complete)
+    again = command_line(click.get_current_context())
+    return (
+        f"interrupted: {finished} of {len(distinct)} cells finished, kept in {out} with the "
+        f"finished folds of the others; to resume, run the same command again: {again}"
+    )
 
 
 def sweep_execution(

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 import numpy as np
 
 from ser.cache.fingerprint import model_location
-from ser.cache.model_names import looks_like_path, missing_folder, set_stem
+from ser.cache.model_names import check_model_folder, looks_like_path, set_stem
 from ser.corpus.audio import decoders
 from ser.errors import ConfigError, SerError
-from ser.extract.loading import check_missing, describe_load, quiet_transformers
+from ser.extract.loading import check_missing, damaged_weights, describe_load, quiet_transformers
 from ser.runtime.precision import autocast_dtype, check_precision, resolve_precision
 
 if TYPE_CHECKING:  # torch is imported where it computes: the kinds' modules import torch-free
@@ -174,6 +174,7 @@ class PretrainedExtractor(Extractor):
 
     @cached_property
     def config(self) -> Any:
+        check_model_folder(self.source, "model config")  # before transformers' (seconds) import
         from transformers import AutoConfig
 
         config = load_pretrained(AutoConfig.from_pretrained, self.source, "model config")
@@ -258,12 +259,16 @@ class PretrainedExtractor(Extractor):
 def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: Any) -> T:
     """`loader(model, **kwargs)` (a `from_pretrained`); `ConfigError` when the folder is
     missing or the id cannot be resolved (offline, no cached copy)."""
-    if missing_folder(model):
-        raise ConfigError(f"model folder {model} does not exist (looking for the {what})")
+    check_model_folder(model, what)
+    from safetensors import SafetensorError
+
     target = str(Path(model).expanduser()) if looks_like_path(model) else model
     try:
         with quiet_transformers():  # one line per model, printed by the runner
             return loader(target, **kwargs)
+    except SafetensorError as error:  # a weights file cut short
+        folder = Path(target) if looks_like_path(model) else None
+        raise damaged_weights(model, folder, error) from None
     except (OSError, ValueError, KeyError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         where = (

@@ -12,6 +12,7 @@ import re
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from ser.errors import ModelError
 
@@ -61,3 +62,26 @@ def describe_load(name: str, detail: str, precision: str, device: str, source: s
     'loaded hubert-base-ls960 (layer 12, fp32 on cpu) from /m/hubert'
     """
     return f"loaded {name} ({detail}, {precision} on {device}) from {source}"
+
+
+def damaged_weights(model: str, folder: Path | None, error: Exception) -> ModelError:
+    """A weights file that safetensors cannot read (cut short by a copy or a download
+    that stopped), named: the first of `folder`'s (None: a hub id's cached copy) whose
+    header does not read, else `model`'s."""
+    from safetensors import SafetensorError, safe_open
+
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    for path in sorted(folder.rglob("*.safetensors")) if folder is not None else []:
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except (SafetensorError, OSError):
+            return ModelError(
+                f"{path} is damaged (cut short? {reason}): copy or download the model "
+                "again, then run the same command"
+            )
+    where = f"the weights in {folder}" if folder is not None else f"the cached weights of {model}"
+    return ModelError(
+        f"{where} are damaged (cut short? {reason}): copy or download the model again, "
+        "then run the same command"
+    )

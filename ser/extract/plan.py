@@ -127,8 +127,61 @@ def estimate_bytes(attrs: dict, costs: Sequence[float]) -> int:
         rows = len(costs)
     elif level == "frame":
         shift = float(attrs.get("frame_shift") or 0.02)
-        rows = sum(math.floor(cost / shift) for cost in costs)
+        # An encoder's frames are at most one per shift plus one (a centred window's last)
+        rows = sum(math.floor(cost / shift) + 1 for cost in costs)
     else:
         rows = sum(int(cost) for cost in costs)
     width = np.dtype(str(attrs.get("dtype", "float32"))).itemsize
     return rows * int(attrs["dim"]) * width + 8 * (len(costs) + 1)
+
+
+# What a set's files hold beside its rows, an upper bound: each staged shard's header,
+# offsets and receipt; the laid-out set's metadata, offsets and failure arrays.
+SHARD_FILES = 1024
+SET_FILES = 8192
+
+
+def peak_bytes(passes: Sequence[Sequence[int]], shards: Sequence[int]) -> int:
+    """The most disk the feature sets take at once, by the estimated bytes of each pass's
+    sets (`estimate_bytes`) and its `shards`: a pass stages all its shards, then lays
+    each set out beside them before its shards go, so pass k peaks at the sets of the
+    passes before it, its staged shards and its laid-out sets (as many bytes again).
+
+    >>> peak_bytes([[100, 50]], [1]) == 2 * (100 + 50) + 2 * (SHARD_FILES + SET_FILES)
+    True
+    """
+    peak, before = 0, 0
+    for sizes, count in zip(passes, shards, strict=True):
+        staged = sum(sizes) + len(sizes) * count * SHARD_FILES
+        laid_out = sum(sizes) + len(sizes) * SET_FILES
+        peak = max(peak, before + staged + laid_out)
+        before += laid_out
+    return peak
+
+
+# An utterance is said to be far longer than its corpus's when it is both this many times
+# the median and over this many seconds: batches are padded to their longest member, so
+# one 10-minute utterance among 2-5 s ones made an MSMSER epoch take 98 s, not 40.
+LONG_FACTOR = 10.0
+LONG_SECONDS = 60.0
+
+
+def long_utterances(ids: Sequence[str], seconds: Sequence[float]) -> list[str]:
+    """A warning line for each utterance far longer than the others (`LONG_FACTOR` x the
+    median and over `LONG_SECONDS`): it is kept, and what it costs is said.
+
+    >>> print(long_utterances(["a", "b", "c"], [2.0, 3.0, 600.0])[0][:52])
+    c is 600.0 s long, 200x the corpus's median of 3.0 s
+    """
+    known = sorted(s for s in seconds if s > 0)
+    if not known:
+        return []
+    median = known[len(known) // 2]
+    return [
+        f"{utt} is {length:.1f} s long, {length / median:.0f}x the corpus's median of "
+        f"{median:.1f} s: it is kept, and every batch it joins is padded to its length in "
+        "extraction and in training (a sequence model's epochs take longer); cut it, or leave "
+        "it out of the corpus, if it is not meant as one utterance"
+        for utt, length in zip(ids, seconds, strict=True)
+        if length > LONG_SECONDS and length > LONG_FACTOR * median
+    ]

@@ -72,20 +72,29 @@ def on_terminal(console: Console) -> bool:
         return False
 
 
-def print_estimate(console: Console, sizes: Sequence[tuple[str, int]], store: Path) -> None:
+def print_estimate(
+    console: Console, sizes: Sequence[tuple[str, int]], store: Path, peak: int | None = None
+) -> None:
     """The disk estimate of the feature sets about to be written, and the free space;
-    nothing when none is (a repair writes over the damaged rows in place)."""
+    nothing when none is (a repair writes over the damaged rows in place). `peak`: the
+    most they take at once, staged shards beside laid-out sets (`peak_bytes`); the free
+    space is weighed against it."""
     if not sizes:
         return
     total = sum(size for _, size in sizes)
+    peak = max(peak or total, total)
     console.print(f"disk estimate for {store}:")
     width = max(len(name) for name, _ in sizes)
     for name, size in sizes:
         console.print(f"  {name:<{width}}  {human_bytes(size):>10}")
     existing = next(path for path in (store.resolve(), *store.resolve().parents) if path.exists())
     free = shutil.disk_usage(existing).free
-    console.print(f"  {'total':<{width}}  {human_bytes(total):>10}  ({human_bytes(free)} free)")
-    if total > free:
+    console.print(f"  {'total':<{width}}  {human_bytes(total):>10}")
+    console.print(
+        f"  {'at most':<{width}}  {human_bytes(peak):>10}  while shards are staged and laid "
+        f"out ({human_bytes(free)} free)"
+    )
+    if peak > free:
         console.print(
             "[bold yellow]warning:[/] the estimate exceeds the free space: the run will stop "
             "when the disk fills; finished shards are kept and a re-run resumes."

@@ -63,6 +63,8 @@ from ser.extract.plan import (
     ShardPlan,
     audio_seconds,
     estimate_bytes,
+    long_utterances,
+    peak_bytes,
     plan_shards,
 )
 from ser.extract.processes import batches_on_processes
@@ -221,7 +223,7 @@ def _run_passes(
         texts = [None if i in stored.failures else t for i, t in enumerate(stored.texts)]
     if not passes:
         return
-    plans, sizes = [], []
+    plans, sizes, by_pass = [], [], []
     for p in passes:
         if p.extractor.modality == "audio":
             # Sorted by annotated duration (manifest), batched by the wav headers' seconds
@@ -238,12 +240,18 @@ def _run_passes(
             plan = plan_shards(tokens, budget, config.shard_size)
             rows_by = tokens
         plans.append(plan)
-        sizes += [
+        ours = [
             (p.stored[spec.name], estimate_bytes(spec.attrs, rows_by))
             for spec in p.pending
             if spec.name not in p.repairs
         ]
-    print_estimate(console, sizes, Path(store.path))
+        sizes += ours
+        by_pass.append([size for _, size in ours])
+    ids = [str(u) for u in store.manifest.utt_ids]
+    for line in long_utterances(ids, durations) if durations else []:
+        console.print(f"[bold yellow]warning:[/] {line}", soft_wrap=True)  # one line
+    peak = peak_bytes(by_pass, [len(plan.shards) for plan in plans])
+    print_estimate(console, sizes, Path(store.path), peak)
     with (
         dask_client(config.workers, config.scheduler) as client,
         progress_bar(console, config.progress) as bar,

@@ -15,6 +15,7 @@ False
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -71,3 +72,26 @@ class FamilyCost:
             raise ValueError("the family's rate is unmeasured")
         a, b = self.rate
         return work * (a + b * width)
+
+
+# An utterance this many times its set's median length pads its batch beyond what a
+# family's measured `rate` (on corpora of like-length utterances) already holds.
+PADS_AT = 3.0
+
+
+def padded_utterances(lengths: Sequence[int], batch_size: int) -> float:
+    """The utterances an epoch over sequences of `lengths` (frames or tokens) costs at a
+    `rate` measured on like-length ones: batches are padded to their longest member, so
+    each utterance over `PADS_AT` x the median makes its batch cost `batch_size` x its
+    length over the median instead of `batch_size`.
+
+    >>> padded_utterances([100] * 99 + [100], 8), padded_utterances([100] * 99 + [1000], 8)
+    (100.0, 172.0)
+    """
+    if not len(lengths):
+        return 0.0
+    ordered = sorted(int(n) for n in lengths)
+    median = max(ordered[len(ordered) // 2], 1)
+    size = min(batch_size, len(ordered))
+    extra = sum(size * (n / median - 1) for n in ordered if n > PADS_AT * median)
+    return float(len(ordered) + extra)

@@ -18,9 +18,11 @@ import torch
 from torch import nn
 
 from ser.corpus.protocols.folds import Fold
+from ser.errors import SerError
 from ser.models import build_model
 from ser.models.losses import balanced_weights
 from ser.runs.fold_entry import FoldEntry
+from ser.runs.predictions import PredictionTable
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import Batches, fit_zscore
 from ser.train.ensemble import Ensemble
@@ -30,6 +32,19 @@ from ser.train.progress import Progress
 from ser.train.record import fold_entry, fold_predictions
 from ser.train.steps import Steps
 from ser.train.targets import TargetScale, fit_target_scale
+
+
+class PartlySaved(Exception):
+    """A group whose checkpoints stopped being written part way (a full disk): the
+    record entries of its first members, whose checkpoints are whole, and the `error`
+    that stopped the rest. The caller records those entries before raising `error`, so
+    the same command run again trains only the members that have no checkpoint."""
+
+    def __init__(self, entries: list[FoldEntry], error: SerError) -> None:
+        super().__init__(entries, error)  # both in args: it crosses a process pool
+        self.entries = entries
+        self.error = error
+        self.tables: list[PredictionTable] = []  # their predictions, from a training process
 
 
 @dataclass(frozen=True)
@@ -128,23 +143,26 @@ def train_group(
 
         ensemble, last, chosen, stages = fit(modules, members, classes, progress, steps)
         tested = test(ensemble, last, classes, progress.step, steps)
-    entries = []
+    entries: list[FoldEntry] = []
     for k, (job, zscore, c, t, w, scale) in enumerate(
         zip(group, zscores, chosen, tested, balanced, scales, strict=True)
     ):
         earlier = {name: stage[k] for name, stage in stages.items()}
         state = ensemble.member_state(k)
-        save_fold_checkpoint(  # before its record entry exists
-            job.run,
-            fold_key(job.seed, job.fold.name),
-            state,
-            zscore,
-            scale=scale,
-            seed=job.seed,
-            fold=job.fold.name,
-            best_epoch=c.best_epoch,
-            test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
-        )
+        try:
+            save_fold_checkpoint(  # before its record entry exists
+                job.run,
+                fold_key(job.seed, job.fold.name),
+                state,
+                zscore,
+                scale=scale,
+                seed=job.seed,
+                fold=job.fold.name,
+                best_epoch=c.best_epoch,
+                test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
+            )
+        except SerError as error:  # the members saved before it are finished: kept
+            raise PartlySaved(entries, error) from error
         key = (job.seed, job.fold.name)  # its rows of predictions.csv, before the entry too
         job.run.predictions[key] = fold_predictions(*key, t, job.run.data, job.fold.test, targets)
         mix = modules[k].layer_weights(state)

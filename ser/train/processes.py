@@ -32,7 +32,7 @@ from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
 from ser.runtime.execution import Execution
 from ser.runtime.orphans import spawned_pool
-from ser.train.group import Job, describe, train_group
+from ser.train.group import Job, PartlySaved, describe, train_group
 from ser.train.plan import Prepared, TrainConfig
 from ser.train.prepare import Loaded, open_stores, plan_for, reopen
 from ser.train.progress import Heartbeat, Message, Progress, Published
@@ -76,7 +76,12 @@ def train_pieces(
             finished, _ = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
             _say(lines, progress)
             for future in finished:
-                done(pending.pop(future), *future.result())
+                n = pending.pop(future)
+                try:
+                    done(n, *future.result())
+                except PartlySaved as stop:  # its members saved before a full disk: kept
+                    done(n, stop.entries, stop.tables)
+                    raise stop.error from None
         _say(lines, progress)
     except BrokenProcessPool as e:  # a process died: the OS's doing, not a Python error
         pool.stop()
@@ -121,5 +126,10 @@ def _train_piece(piece: list[Piece]) -> tuple[list[FoldEntry], list[PredictionTa
     jobs = [Job(_OPENED[r][0], seed, k, _OPENED[r][1][k]) for r, seed, k in piece]
     progress = Heartbeat(Published([], _LINES[0].put))
     progress.fold_start(jobs[0].seed, describe(jobs), jobs[0].run.plan.epochs)
-    entries = train_group(jobs, progress)
+    try:
+        entries = train_group(jobs, progress)
+    except PartlySaved as stop:  # the saved members' predictions go back with them
+        saved = jobs[: len(stop.entries)]
+        stop.tables = [job.run.predictions[(job.seed, job.fold.name)] for job in saved]
+        raise
     return entries, [job.run.predictions[(job.seed, job.fold.name)] for job in jobs]

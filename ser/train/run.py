@@ -29,13 +29,14 @@ from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from ser.runs.provenance import ExecutionRecord, Threads
 from ser.runs.record import RECORD, RunRecord, write
+from ser.runtime.cost import padded_utterances
 from ser.runtime.execution import Execution, Training, for_training
 from ser.runtime.memory import memory_budget
 from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
 from ser.train.checkpoint import fold_key, has_checkpoint
 from ser.train.data import TrainData
 from ser.train.final import train_final
-from ser.train.group import Job, describe, make_groups, train_group
+from ser.train.group import Job, PartlySaved, describe, make_groups, train_group
 from ser.train.plan import Plan, Prepared, TrainConfig, make_plan
 from ser.train.prepare import (
     RUN_LOCK,
@@ -186,14 +187,26 @@ def _train_here(groups: list[list[Job]], progress: Progress, steps: Steps) -> No
     its compiled steps met)."""
     for group in groups:
         progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
-        for job, entry in zip(group, train_group(group, progress, steps), strict=True):
-            record = job.run.record
-            job.run.record = replace(record, folds=(*record.folds, entry))
-            progress.fold_end(job.seed, job.fold.name, entry)
-        for run in {id(job.run): job.run for job in group}.values():
-            if steps.compiled and (ran := run.record.execution) is not None:
-                run.record = replace(run.record, execution=replace(ran, **steps.record()))
-            _finish(run, complete=False)
+        try:
+            entries = train_group(group, progress, steps)
+        except PartlySaved as stop:  # the members whose checkpoints are whole are kept
+            _record_group(group[: len(stop.entries)], stop.entries, progress, steps)
+            raise stop.error from None
+        _record_group(group, entries, progress, steps)
+
+
+def _record_group(
+    group: Sequence[Job], entries: Sequence[FoldEntry], progress: Progress, steps: Steps
+) -> None:
+    """The group's finished `entries` in their runs' records, written."""
+    for job, entry in zip(group, entries, strict=True):
+        record = job.run.record
+        job.run.record = replace(record, folds=(*record.folds, entry))
+        progress.fold_end(job.seed, job.fold.name, entry)
+    for run in {id(job.run): job.run for job in group}.values():
+        if steps.compiled and (ran := run.record.execution) is not None:
+            run.record = replace(run.record, execution=replace(ran, **steps.record()))
+        _finish(run, complete=False)
 
 
 def _execution(
@@ -209,7 +222,7 @@ def _execution(
     training = Training(
         families=costs(p.family for p in plans),
         members=sum(run.planned for run in runs),
-        work=sum(run.planned * run.plan.epochs * len(run.data) for run in runs),
+        work=round(sum(run.planned * run.plan.epochs * epoch_utterances(run) for run in runs)),
         width=max((sum(spec.dim for spec in run.specs) for run in runs), default=0),
         data_bytes=sum(_data_bytes(d) for d in data),
     )
@@ -235,6 +248,17 @@ def _execution(
     return execution
 
 
+def epoch_utterances(run: Prepared) -> float:
+    """The utterances a member's epoch costs: with sequence inputs, batches padded to
+    their longest member count the longest utterances many times over
+    (`padded_utterances`, by the input of most rows)."""
+    tables = [run.data.features[spec.name] for spec in run.specs if spec.view == "sequence"]
+    if not tables:
+        return float(len(run.data))
+    widest = max(tables, key=lambda table: int(table.lengths_np.sum()))
+    return padded_utterances(widest.lengths_np.tolist(), run.plan.batch_size)
+
+
 def _data_bytes(data: TrainData) -> int:
     """The features' bytes in memory: what each training process reads again."""
     return sum(table.flat.nbytes for table in data.features.values())
@@ -250,8 +274,9 @@ def _train_on_processes(
     finished: dict[int, list[tuple[Job, FoldEntry]]] = {}
 
     def done(n: int, entries: list[FoldEntry], tables: list[PredictionTable]) -> None:
-        finished[n] = list(zip(jobs[n], entries, strict=True))
-        for job, entry, table in zip(jobs[n], entries, tables, strict=True):
+        ran = jobs[n][: len(entries)]  # all the piece's, or those saved before a full disk
+        finished[n] = list(zip(ran, entries, strict=True))
+        for job, entry, table in zip(ran, entries, tables, strict=True):
             job.run.predictions[(job.seed, job.fold.name)] = table
             progress.fold_end(job.seed, job.fold.name, entry)
         for run in {id(job.run): job.run for job in jobs[n]}.values():

@@ -93,7 +93,7 @@ def test_audio_seconds_reads_headers_and_gives_zero_for_unreadable(tmp_path: Pat
 
 def test_estimate_bytes_by_level() -> None:
     frame = {"level": "frame", "frame_shift": 0.02, "dim": 10, "dtype": "float16"}
-    assert estimate_bytes(frame, [1.0, 2.0]) == (50 + 100) * 10 * 2 + 8 * 3
+    assert estimate_bytes(frame, [1.0, 2.0]) == (51 + 101) * 10 * 2 + 8 * 3
     token = {"level": "token", "dim": 4, "dtype": "float32"}
     assert estimate_bytes(token, [7, 3]) == 10 * 4 * 4 + 8 * 3
     functionals = {"level": "utterance", "dim": 6373, "dtype": "float32"}

@@ -1,0 +1,134 @@
+"""Faults of `ser extract` a user meets: a model folder that is not there (said at once,
+no hub call), a model whose weights file is cut short (one line naming it), a disk
+estimate that counts what staging needs, and an utterance far longer than the rest of
+its corpus (said at extraction)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import huggingface_hub
+import huggingface_hub.file_download
+import numpy as np
+import pytest
+import soundfile
+import transformers.utils.hub
+from click.testing import CliRunner, Result
+
+import ser.extract.run as run
+from ser.cache import FeatureStore
+from ser.cli import main
+
+
+def ser(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.fixture
+def no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Online as a user is (HF_HUB_OFFLINE unset), and a test failure on any hub call."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+
+    def called(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"the hub was called: {args} {kwargs}")
+
+    for module in (huggingface_hub, huggingface_hub.file_download, transformers.utils.hub):
+        for name in ("hf_hub_download", "snapshot_download", "get_hf_file_metadata"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, called)
+
+
+@pytest.mark.parametrize("option", ["--hubert-model", "--mpnet-model", "--bert-model"])
+def test_a_model_folder_that_is_not_there_is_said_at_once(
+    synthetic_corpus: tuple[Path, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_hub: None,
+    option: str,
+) -> None:
+    """`models/hubert-tuned`, its parent a folder here: a folder, not a hub id."""
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    feature = {"--hubert-model": "hubert", "--mpnet-model": "mpnet", "--bert-model": "bert"}
+    args = ("extract", synthetic_corpus[0], "--store", tmp_path / "f.zarr")
+    args += ("--features", feature[option], option, "models/hubert-tuned", "--quiet")
+    start = time.monotonic()
+    line = one_line(ser(*args))
+    assert time.monotonic() - start < 5  # no hub retries (25 s of them before)
+    assert line.startswith("error: model folder models/hubert-tuned does not exist")
+    assert "unreachable" not in line  # the hub is not blamed
+
+
+def test_a_model_whose_weights_are_cut_short_is_one_line(
+    synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path, no_hub: None
+) -> None:
+    """62 lines of safetensors' traceback before."""
+    model = tmp_path / "mpnet"
+    shutil.copytree(tiny_models.mpnet, model)
+    weights = next(model.rglob("model.safetensors"))
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    args = ("extract", synthetic_corpus[0], "--store", tmp_path / "f.zarr")
+    line = one_line(ser(*args, "--features", "mpnet", "--mpnet-model", model, "--quiet"))
+    assert line.startswith(f"error: {weights} is damaged (cut short? ")
+    assert line.endswith("copy or download the model again, then run the same command")
+
+
+def _bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_the_disk_estimate_counts_the_staged_shards(
+    synthetic_corpus: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass's shards are staged, then each set is laid out beside them: the estimate
+    counted the laid-out sets alone, half of what the disk held at its fullest (it failed
+    at 5 MiB free for a 3.2 MiB estimate)."""
+    store = tmp_path / "f.zarr"
+    shown: list[int] = []
+    before: list[int] = []
+    full: list[int] = []
+    print_estimate = run.print_estimate
+
+    def estimate(console: Any, sizes: Any, path: Path, *peak: int) -> None:
+        shown.append(peak[0] if peak else sum(size for _, size in sizes))
+        before.append(_bytes(tmp_path))  # the store's manifest, its audio prints
+        print_estimate(console, sizes, path, *peak)
+
+    clear = FeatureStore._clear_staging
+
+    def cleared(self: FeatureStore, name: str) -> None:
+        full.append(_bytes(tmp_path))  # a set laid out, its shards (f.zarr.staging) still there
+        clear(self, name)
+
+    monkeypatch.setattr(run, "print_estimate", estimate)
+    monkeypatch.setattr(FeatureStore, "_clear_staging", cleared)
+    done = ser("extract", synthetic_corpus[0], "--store", store, "--features", "logmel")
+    assert done.exit_code == 0, done.output
+    assert shown and full
+    assert shown[0] >= max(full) - before[0], (shown, max(full) - before[0])
+
+
+def test_an_utterance_far_longer_than_the_others_is_said(corpus_copy: Path, tmp_path: Path) -> None:
+    """61 s among the synthetic corpus's 1-4 s ones: kept, and said at extraction."""
+    wav = sorted(corpus_copy.rglob("sentences/wav/*/*.wav"))[0]
+    audio, rate = soundfile.read(wav)
+    soundfile.write(wav, np.resize(audio, 61 * rate), rate)
+    args = ("extract", corpus_copy, "--store", tmp_path / "f.zarr", "--features", "logmel")
+    done = ser(*args)
+    assert done.exit_code == 0, done.output
+    warned = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1, done.stderr
+    assert warned[0].startswith(f"warning: {wav.stem} is 61.0 s long, ")
+    assert "x the corpus's median of " in warned[0] and "it is kept" in warned[0]
