@@ -91,9 +91,10 @@ RESUMES = "it resumes where it stopped, keeping what was written before"
 # numpy's error for a short write (`ndarray.tofile`, `np.save`), which carries no errno.
 _SHORT_WRITE = re.compile(r"^\d+ requested and \d+ written$")
 # An OS error told only in an error's text: a Rust library's (safetensors': its own
-# type, ``IoError(Os { code: 28, kind: StorageFull, ... })``) or `shutil.copytree`'s
-# (an OSError without errno, listing each file's ``[Errno 28] No space left ...``).
-_TOLD_OS_ERROR = re.compile(r"\bOs \{ code: (\d+),|\[Errno (\d+)\]")
+# type, "I/O error: No space left on device (os error 28)" or, debug-printed,
+# ``IoError(Os { code: 28, kind: StorageFull, ... })``) or `shutil.copytree`'s (an
+# OSError without errno, listing each file's ``[Errno 28] No space left ...``).
+_TOLD_OS_ERROR = re.compile(r"\(os error (\d+)\)|\bOs \{ code: (\d+),|\[Errno (\d+)\]")
 
 
 class DiskFullError(SerError):
@@ -108,7 +109,7 @@ class DiskFullError(SerError):
         is something else."""
         if not isinstance(error, OSError) or error.errno is None:
             told = _TOLD_OS_ERROR.search(str(error))
-            code = int(told.group(1) or told.group(2)) if told else None
+            code = int(next(g for g in told.groups() if g)) if told else None
             if code in (errno.ENOSPC, errno.EDQUOT):
                 error = OSError(code, os.strerror(code or 0))
             elif not isinstance(error, OSError):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -292,27 +290,10 @@ def save_fold_checkpoint(
         "key": key,
     }
     what = f"the checkpoint {key}"
-    atomic(folder / f"{key}.safetensors", lambda tmp: _save_weights(tensors, tmp), what)
+    # A full disk is safetensors' own error, which `atomic` reads as a DiskFullError.
+    atomic(folder / f"{key}.safetensors", lambda tmp: save_file(tensors, str(tmp)), what)
     text = json.dumps(sidecar, indent=1)
     atomic(folder / f"{key}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"), what)
-
-
-# safetensors' Rust writer reports the system's error in its text only, e.g. "Error while
-# serializing: I/O error: No space left on device (os error 28)".
-_OS_ERROR = re.compile(r"\(os error (\d+)\)|code: (\d+)")
-
-
-def _save_weights(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """`save_file`, its I/O errors as the `OSError` they were, so that a full disk is a
-    `DiskFullError` (`atomic`) and not safetensors' traceback."""
-    try:
-        save_file(tensors, str(path))
-    except SafetensorError as error:
-        found = _OS_ERROR.search(str(error))
-        if found is None:
-            raise
-        code = int(found.group(1) or found.group(2))
-        raise OSError(code, os.strerror(code), str(path)) from error
 
 
 def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict[str, Any]:
