@@ -40,10 +40,19 @@ from ser.heads.attribute_metrics import (
 )
 from ser.heads.base import GoldSource, Head, TablePart
 from ser.heads.predicted import Column, Part
-from ser.heads.reported import Paired, Reported, summary_number
+from ser.heads.reported import (
+    EntryView,
+    Paired,
+    RecordView,
+    Reported,
+    SummaryView,
+    TableView,
+    summary_number,
+)
 
-if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, matplotlib for plots only
     import torch
+    from matplotlib.figure import Figure
 
 ATTRIBUTE_LOSSES = ("ccc", "mse")
 #: Keeps a CCC's denominator away from 0 (a constant batch of gold and predictions).
@@ -171,32 +180,32 @@ class AttributeHead(Head):
 
     # --- `ser train --json`: the mean CCC, per fold and over seeds ---------------------
 
-    def json_summary(self, summary: Any) -> dict[str, Any]:
+    def json_summary(self, summary: SummaryView) -> dict[str, Any]:
         return {k: summary_number(summary, k) for k in (MEAN, f"{MEAN}_std")}
 
-    def json_fold(self, entry: Any) -> dict[str, Any]:
+    def json_fold(self, entry: EntryView) -> dict[str, Any]:
         return {MEAN: AttributeMetrics.from_dict(self.recorded(entry)).ccc_mean}
 
     # --- `ser report` (ser.heads.attribute_report) ------------------------------------
 
     @classmethod
-    def of_records(cls, runs: Sequence[Any]) -> Reported | None:
+    def of_records(cls, runs: Sequence[RecordView]) -> Reported | None:
         """The attributes any of `runs` scored."""
         names = report.run_attributes(runs)
         return cls(names) if names else None
 
     @classmethod
-    def of_predictions(cls, table: Any) -> Reported | None:
+    def of_predictions(cls, table: TableView) -> Reported | None:
         return cls(table.attributes) if table.attributes else None
 
-    def recorded(self, entry: Any) -> Mapping[str, Any]:
+    def recorded(self, entry: EntryView) -> Mapping[str, Any]:
         return {} if entry.attributes is None else entry.attributes.to_json()
 
-    def summary(self, run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    def summary(self, run: RecordView, recorded: Mapping[str, Any]) -> dict[str, Any]:
         """Its scores from the folds, where the trainer did not record them."""
         return {} if MEAN in recorded else report.summary(run)
 
-    def pooled(self, run: Any) -> dict[str, Any]:
+    def pooled(self, run: RecordView) -> dict[str, Any]:
         held = report.pooled(run)
         return {} if held is None else held.to_dict()
 
@@ -212,35 +221,35 @@ class AttributeHead(Head):
     def console_columns(self) -> tuple[tuple[str, str], ...]:
         return ((MEAN, "CCC"),)
 
-    def report_header(self, runs: Sequence[Any], as_csv: bool) -> list[str]:
+    def report_header(self, runs: Sequence[RecordView], as_csv: bool) -> list[str]:
         return report.header(self.attributes, as_csv)
 
     def report_cells(
-        self, run: Any, runs: Sequence[Any], summary: Mapping[str, Any], as_csv: bool
+        self, run: RecordView, runs: Sequence[RecordView], summary: Mapping[str, Any], as_csv: bool
     ) -> list[str]:
         return report.cells(run, self.attributes, as_csv)
 
-    def report_legend(self, runs: Sequence[Any]) -> str:
+    def report_legend(self, runs: Sequence[RecordView]) -> str:
         return report.LEGEND
 
     def breakdown_header(self, label: str, by: str, fmt: str) -> list[str]:
         return report.breakdown_header(label, self.attributes, fmt) if by == "speaker" else []
 
-    def breakdown_cells(self, rows: Any, by: str, key: str, fmt: str) -> list[str]:
+    def breakdown_cells(self, rows: TableView, by: str, key: str, fmt: str) -> list[str]:
         return report.breakdown_cells(rows, fmt) if by == "speaker" else []
 
     def breakdown_legend(self, by: str) -> str:
         return report.BREAKDOWN_LEGEND if by == "speaker" else ""
 
-    def shared(self, a: Any, b: Any) -> Reported | None:
+    def shared(self, a: TableView, b: TableView) -> Reported | None:
         """The attributes both runs have."""
         names = tuple(name for name in a.attributes if name in b.attributes)
         return AttributeHead(names) if names else None
 
-    def paired(self, a: Any, b: Any, ids: list[str]) -> Paired | None:
+    def paired(self, a: TableView, b: TableView, ids: list[str]) -> Paired | None:
         return report.paired(a, b, self.attributes, ids)
 
-    def plot_predictions(self, fig: Any, table: Any, title: str) -> bool:
+    def plot_predictions(self, fig: Figure, table: TableView, title: str) -> bool:
         return report.plot(fig, table, title)
 
 
