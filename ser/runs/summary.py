@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from ser.errors import ReportError
 from ser.runs.codec import Json
@@ -45,7 +45,7 @@ class Summary(Mapping[str, Value]):
     extra: Mapping[str, Json] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, obj: Any, where: str = "summary") -> Summary:
+    def from_json(cls, obj: object, where: str = "summary") -> Summary:
         """The summary in the JSON object `obj`; `ReportError` naming `where` for a
         value of another type."""
         if not isinstance(obj, dict):
