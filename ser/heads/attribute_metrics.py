@@ -192,5 +192,5 @@ def summarize_attributes(results: Sequence[tuple[int, AttributeMetrics]]) -> dic
     return over_seeds([(seed, m.flat()) for seed, m in results])
 
 
-def _nan(value: Any) -> bool:
+def _nan(value: object) -> bool:
     return isinstance(value, float) and math.isnan(value)

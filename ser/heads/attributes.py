@@ -38,7 +38,7 @@ from ser.heads.attribute_metrics import (
     attribute_metrics,
     overall_attribute_metrics,
 )
-from ser.heads.base import GoldSource, Head, TablePart
+from ser.heads.base import BatchView, GoldSource, Head, ScaleView, TablePart
 from ser.heads.predicted import Column, Part
 from ser.heads.reported import (
     EntryView,
@@ -53,6 +53,8 @@ from ser.heads.reported import (
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, matplotlib for plots only
     import torch
     from matplotlib.figure import Figure
+
+    from ser.cache.manifest import Manifest
 
 ATTRIBUTE_LOSSES = ("ccc", "mse")
 #: Keeps a CCC's denominator away from 0 (a constant batch of gold and predictions).
@@ -87,23 +89,23 @@ class AttributeHead(Head):
     def wanted(self, label_set: LabelSet) -> str:
         return "attributes" if self.attributes == ATTRIBUTES else "+".join(self.attributes)
 
-    def batch_gold(self, batch: Any) -> torch.Tensor:
+    def batch_gold(self, batch: BatchView) -> torch.Tensor:
         if batch.targets is None:
             raise ValueError("a model with attribute targets needs batches with targets")
         return batch.targets  # [..., A] on the corpus's scale
 
-    def trained_gold(self, batch: Any) -> torch.Tensor:
+    def trained_gold(self, batch: BatchView) -> torch.Tensor:
         if batch.target_mean is None or batch.target_std is None:
             raise ValueError("a model with attribute targets needs batches with targets")
         return (self.batch_gold(batch) - batch.target_mean) / batch.target_std  # normalised
 
-    def reported(self, out: torch.Tensor, batch: Any) -> torch.Tensor:
+    def reported(self, out: torch.Tensor, batch: BatchView) -> torch.Tensor:
         """On the corpus's scale (the training side's z-score undone)."""
         if batch.target_mean is None or batch.target_std is None:
             return out.float()
         return out.float() * batch.target_std + batch.target_mean  # [..., A]
 
-    def bounded(self, pred: np.ndarray, scale: Any) -> np.ndarray:
+    def bounded(self, pred: np.ndarray, scale: ScaleView | None) -> np.ndarray:
         """Clipped to the training side's range (`scale.low`, `scale.high` [A]): a
         prediction outside every rating the corpus gave is certainly off (an input far
         from the training side's, say), and the MSP-Podcast challenge's own scripts clip
@@ -253,7 +255,7 @@ class AttributeHead(Head):
         return report.plot(fig, table, title)
 
 
-def attribute_values(manifest: Any, names: Sequence[str]) -> np.ndarray:
+def attribute_values(manifest: Manifest, names: Sequence[str]) -> np.ndarray:
     """[N, A] float64 the manifest's values of the attributes `names` (NaN: none)."""
     columns = [np.asarray(manifest.column(n), dtype=np.float64) for n in names]
     return np.stack(columns, axis=1) if columns else np.zeros((len(manifest), 0))

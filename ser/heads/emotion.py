@@ -19,7 +19,7 @@ import numpy as np
 from ser.corpus.labels import LabelSet
 from ser.errors import ReportError
 from ser.heads import emotion_report as report
-from ser.heads.base import GoldSource, TablePart
+from ser.heads.base import BatchView, GoldSource, TablePart
 from ser.heads.categorical import KEYS, CategoricalHead, class_gold
 from ser.heads.metrics import compute_metrics, ua_wa
 from ser.heads.predicted import Column, Part
@@ -90,7 +90,7 @@ class EmotionHead(CategoricalHead):
     def wanted(self, label_set: LabelSet) -> str:
         return f"class set {label_set.name}"
 
-    def batch_gold(self, batch: Any) -> torch.Tensor:
+    def batch_gold(self, batch: BatchView) -> torch.Tensor:
         import torch
 
         labels = batch.labels.unsqueeze(-1)  # [..., 1], -100: none

@@ -28,7 +28,7 @@ from ser.corpus.records import ATTRIBUTES
 from ser.errors import ConfigError
 from ser.heads.attribute_metrics import AttributeMetrics
 from ser.heads.attributes import ATTRIBUTE_LOSSES, AttributeHead
-from ser.heads.base import GoldSource, Head
+from ser.heads.base import GoldSource, Head, ScaleView
 from ser.heads.emotion import EmotionHead
 from ser.heads.metrics import Metrics
 from ser.heads.registry import HEADS, head_of, options_of
@@ -216,7 +216,9 @@ class Targets:
 
         return parts[0].argmax(dim=-1) if self.emotion else torch.zeros_like(labels)
 
-    def bounded(self, outputs: Sequence[np.ndarray], scale: Any) -> tuple[np.ndarray, ...]:
+    def bounded(
+        self, outputs: Sequence[np.ndarray], scale: ScaleView | None
+    ) -> tuple[np.ndarray, ...]:
         """Each head's predictions [N, W] (in head order) held to the training side's
         `scale` as the head holds them (`Head.bounded`); none: a side without items."""
         if not outputs:
