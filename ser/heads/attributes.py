@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ser import Json
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
 from ser.heads import attribute_report as report
@@ -45,6 +46,7 @@ from ser.heads.reported import (
     Paired,
     RecordView,
     Reported,
+    SummaryValue,
     SummaryView,
     TableView,
     summary_number,
@@ -166,7 +168,7 @@ class AttributeHead(Head):
         values = part.named()
         return [values[a] if as_csv else f"{values[a]:.2f}" for a in names]
 
-    def predict_run(self, names: Sequence[str]) -> dict[str, Any]:
+    def predict_run(self, names: Sequence[str]) -> dict[str, Json]:
         return {"attributes": list(names)}
 
     def predict_json(self, part: Part | None, names: Sequence[str]) -> dict[str, Any]:
@@ -182,10 +184,10 @@ class AttributeHead(Head):
 
     # --- `ser train --json`: the mean CCC, per fold and over seeds ---------------------
 
-    def json_summary(self, summary: SummaryView) -> dict[str, Any]:
+    def json_summary(self, summary: SummaryView) -> dict[str, SummaryValue]:
         return {k: summary_number(summary, k) for k in (MEAN, f"{MEAN}_std")}
 
-    def json_fold(self, entry: EntryView) -> dict[str, Any]:
+    def json_fold(self, entry: EntryView) -> dict[str, SummaryValue]:
         return {MEAN: AttributeMetrics.from_dict(self.recorded(entry)).ccc_mean}
 
     # --- `ser report` (ser.heads.attribute_report) ------------------------------------

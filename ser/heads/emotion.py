@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ser import Json
 from ser.corpus.labels import LabelSet
 from ser.errors import ReportError
 from ser.heads import emotion_report as report
@@ -28,6 +29,7 @@ from ser.heads.reported import (
     Paired,
     RecordView,
     Reported,
+    SummaryValue,
     SummaryView,
     TableView,
     summary_number,
@@ -133,7 +135,7 @@ class EmotionHead(CategoricalHead):
     def predict_fails(self, names: Sequence[str]) -> bool:
         return bool(names)
 
-    def predict_run(self, names: Sequence[str]) -> dict[str, Any]:
+    def predict_run(self, names: Sequence[str]) -> dict[str, Json]:
         return {}  # the run's classes lead the JSON object (`PredictResult.classes`)
 
     def predict_json(self, part: Part | None, names: Sequence[str]) -> dict[str, Any]:
@@ -154,11 +156,11 @@ class EmotionHead(CategoricalHead):
 
     # --- `ser train --json`: WA, UA and macro F1, WA's and UA's std over seeds --------
 
-    def json_summary(self, summary: SummaryView) -> dict[str, Any]:
+    def json_summary(self, summary: SummaryView) -> dict[str, SummaryValue]:
         keys = (*JSON_KEYS, "wa_std", "ua_std")
         return {k: summary_number(summary, k) for k in keys}
 
-    def json_fold(self, entry: EntryView) -> dict[str, Any]:
+    def json_fold(self, entry: EntryView) -> dict[str, SummaryValue]:
         recorded = self.recorded(entry)
         return {k: float(recorded[k]) for k in JSON_KEYS}
 

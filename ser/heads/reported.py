@@ -42,7 +42,7 @@ from ser.heads.metrics import mean_std_text, over_seeds
 if TYPE_CHECKING:  # plots only: matplotlib takes a second to import
     from matplotlib.figure import Figure
 
-#: What a run's summary holds under a key (`ser.runs.summary.Value`).
+#: What a run's summary holds under a key (`ser.runs.summary.Summary`'s values).
 SummaryValue = float | int | str | None
 
 
@@ -164,6 +164,9 @@ class Reported:
     #: It draws a figure of a run's predictions.csv (`plot_predictions`).
     plots_predictions: ClassVar[bool] = False
 
+    # A head's metrics are a JSON object (a fold entry's `heads`), but each head reads its
+    # own numbers back (`flat`, `score`, `pool`): Mapping[str, Any], not Json, so that
+    # reading them needs no narrowing of every value's JSON type.
     def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
         raise NotImplementedError
 
@@ -207,12 +210,12 @@ class Reported:
         folds = [m for _, m in self.folds(run)]
         return self.pool(folds) if folds else {}
 
-    def json_summary(self, summary: SummaryView) -> dict[str, Any]:
+    def json_summary(self, summary: SummaryView) -> dict[str, SummaryValue]:
         """Its numbers in `ser train --json` of the run's `summary`
         (`ser.runs.summary.Summary`): by default every one its name prefixes."""
         return {k: v for k, v in summary.items() if k.startswith(f"{self.name}_")}
 
-    def json_fold(self, entry: EntryView) -> dict[str, Any]:
+    def json_fold(self, entry: EntryView) -> dict[str, SummaryValue]:
         """Its numbers of a fold entry in `ser train --json`'s folds (none by default)."""
         return {}
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ser import Json
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
 from ser.errors import ConfigError
@@ -101,7 +102,7 @@ class Targets:
         lists = {k: tuple(meta.get(k, ())) for k in ("attributes", "others")}
         return cls(**{**meta, **lists})
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> dict[str, Json]:
         """What a checkpoint or an export records of them (`from_record` reads it back):
         `others` only where there are some, so the older records stay as they were."""
         record = dataclasses.asdict(self)
@@ -111,12 +112,12 @@ class Targets:
             del record["emotions_as"]
         return record
 
-    def record_keys(self) -> dict[str, Any]:
+    def record_keys(self) -> dict[str, Json]:
         """A run record's keys of them: none for the category with hard labels (so the
         records of every such run stay as they were); the --target of any other, the
         attribute loss (and its weight beside the category) where attributes train, the
         options of the further heads that take some (`--emotions-as`)."""
-        keys: dict[str, Any] = {"target": self.name} if self.name != "emotion" else {}
+        keys: dict[str, Json] = {"target": self.name} if self.name != "emotion" else {}
         if self.attributes:
             keys["attribute_loss"] = self.loss
             if self.emotion:

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TypeAlias
 
 from ser.errors import ReportError
+from ser.heads.reported import SummaryValue as Value  # what a summary's keys hold
 from ser.runs.codec import Json
 
 STD = "_std"
-Value: TypeAlias = float | int | str | None  # what a summary's keys hold
 
 
 @dataclass(frozen=True)
