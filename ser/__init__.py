@@ -8,7 +8,11 @@ Stage 1 (``ser extract``) runs pretrained encoders once into a feature store; st
 __version__ = "0.1.0"
 
 
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeAlias, TypeVar, Union
+
+# Any JSON value (a run record's family options, an unknown key's value, a head's
+# metrics): the lowest layer holds it, for heads and run records alike.
+Json: TypeAlias = Union[str, int, float, bool, list["Json"], dict[str, "Json"], None]  # noqa: UP007
 
 
 class Named(Protocol):

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ser import Json
 from ser.corpus.records import ATTRIBUTES
 from ser.heads.metrics import over_seeds
 
@@ -105,7 +106,7 @@ class AttributeScores:
             cov,
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Json]:
         """JSON-ready: NaN becomes None."""
         return {k: None if _nan(v) else v for k, v in asdict(self).items()}
 
@@ -140,7 +141,7 @@ class AttributeMetrics:
             out |= {f"{score}_{name}": getattr(s, score) for name, s in self.scores.items()}
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Json]:
         """{attribute: `AttributeScores.to_dict`}: a fold entry's ``attributes``."""
         return {name: s.to_dict() for name, s in self.scores.items()}
 
@@ -192,5 +193,5 @@ def summarize_attributes(results: Sequence[tuple[int, AttributeMetrics]]) -> dic
     return over_seeds([(seed, m.flat()) for seed, m in results])
 
 
-def _nan(value: Any) -> bool:
+def _nan(value: object) -> bool:
     return isinstance(value, float) and math.isnan(value)

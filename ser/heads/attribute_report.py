@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,7 +27,10 @@ from ser.heads.attribute_metrics import (
     summarize_attributes,
 )
 from ser.heads.metrics import mean_std_text
-from ser.heads.reported import Paired
+from ser.heads.reported import AttributesView, Paired, RecordView, TableView
+
+if TYPE_CHECKING:  # plots only: matplotlib takes a second to import
+    from matplotlib.figure import Figure
 
 SHOWN = {"ccc": "CCC", "pearson": "r", "mae": "MAE"}  # the markdown table's names
 LEGEND = (
@@ -45,7 +48,7 @@ PAIRED_LEGEND = (
 )
 
 
-def fold_attributes(run: Any) -> list[tuple[int, AttributeMetrics]]:
+def fold_attributes(run: RecordView) -> list[tuple[int, AttributeMetrics]]:
     """(seed, scores) of every fold entry with attribute scores, in record order."""
     try:
         return [(e.seed, e.attributes.to_metrics()) for e in run.folds if e.attributes is not None]
@@ -60,23 +63,23 @@ def ordered(names: Iterable[str]) -> tuple[str, ...]:
     return tuple([a for a in ATTRIBUTES if a in seen] + [a for a in seen if a not in ATTRIBUTES])
 
 
-def run_attributes(runs: Sequence[Any]) -> tuple[str, ...]:
+def run_attributes(runs: Sequence[RecordView]) -> tuple[str, ...]:
     """The attributes any of `runs` scored, in `ATTRIBUTES`' order (others after)."""
     return ordered(name for run in runs for e in run.folds for name in _names(e.attributes))
 
 
-def _names(attributes: Any) -> tuple[str, ...]:
+def _names(attributes: AttributesView | None) -> tuple[str, ...]:
     """The attributes a fold entry's scores (`ser.runs.scores.AttributesRecord`) hold."""
     return () if attributes is None else tuple(attributes.names)
 
 
-def summary(run: Any) -> dict[str, Any]:
+def summary(run: RecordView) -> dict[str, Any]:
     """Mean ± std over seeds of every attribute score ({}: none)."""
     folds = fold_attributes(run)
     return summarize_attributes(folds) if folds else {}
 
 
-def pooled(run: Any) -> AttributeMetrics | None:
+def pooled(run: RecordView) -> AttributeMetrics | None:
     """The scores of every fold's test predictions of every seed together, None for a
     run without attributes."""
     folds = fold_attributes(run)
@@ -95,7 +98,7 @@ def header(names: tuple[str, ...], as_csv: bool) -> list[str]:
     ]
 
 
-def cells(run: Any, names: tuple[str, ...], as_csv: bool) -> list[str]:
+def cells(run: RecordView, names: tuple[str, ...], as_csv: bool) -> list[str]:
     """The run's cells under `header`: "-" (CSV: empty) where it lacks one."""
     mine, held = summary(run), pooled(run)
     flat = held.flat() if held is not None else {}
@@ -117,7 +120,7 @@ def breakdown_header(label: str, names: tuple[str, ...], fmt: str) -> list[str]:
     return [f"{label} ccc_{name}" for name in names]
 
 
-def breakdown_cells(rows: Any, fmt: str) -> list[str]:
+def breakdown_cells(rows: TableView, fmt: str) -> list[str]:
     """Each attribute's CCC over `rows` (md: in one cell)."""
     scores = attribute_metrics(rows.attr_gold, rows.attr_pred, rows.attributes).scores
     none = "-" if fmt == "md" else ""
@@ -125,7 +128,7 @@ def breakdown_cells(rows: Any, fmt: str) -> list[str]:
     return [" / ".join(ccc)] if fmt == "md" else ccc
 
 
-def paired(a: Any, b: Any, shared: tuple[str, ...], ids: list[str]) -> Paired:
+def paired(a: TableView, b: TableView, shared: tuple[str, ...], ids: list[str]) -> Paired:
     """Mean CCC, then each attribute's CCC, of the attributes both runs have."""
     sums_a, sums_b = _sums(a, shared, ids), _sums(b, shared, ids)
     gold_a, gold_b = (s[..., 1] / np.maximum(s[..., 0], 1) for s in (sums_a, sums_b))
@@ -137,7 +140,7 @@ def paired(a: Any, b: Any, shared: tuple[str, ...], ids: list[str]) -> Paired:
     return Paired(names, lambda counts: _ccc_scores(counts, sums_a, sums_b), 3, PAIRED_LEGEND)
 
 
-def _sums(table: Any, names: tuple[str, ...], ids: list[str]) -> np.ndarray:
+def _sums(table: TableView, names: tuple[str, ...], ids: list[str]) -> np.ndarray:
     """[A, N, 6]: per attribute of `names` and utterance of `ids`, over its rows (seeds)
     with a gold value: count, sums of gold, pred, gold², pred², gold x pred."""
     where = {u: i for i, u in enumerate(ids)}
@@ -166,7 +169,7 @@ def _ccc_scores(counts: np.ndarray, sums_a: np.ndarray, sums_b: np.ndarray) -> n
     return np.stack(out, axis=1)
 
 
-def plot(fig: Any, table: Any, title: str) -> bool:
+def plot(fig: Figure, table: TableView, title: str) -> bool:
     """A panel per attribute: each prediction against its gold value (those with one),
     the identity line, the pooled CCC and r in the title."""
     scores = attribute_metrics(table.attr_gold, table.attr_pred, table.attributes).scores

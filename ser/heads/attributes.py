@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ser import Json
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
 from ser.heads import attribute_report as report
@@ -38,12 +39,24 @@ from ser.heads.attribute_metrics import (
     attribute_metrics,
     overall_attribute_metrics,
 )
-from ser.heads.base import GoldSource, Head, TablePart
+from ser.heads.base import BatchView, GoldSource, Head, ScaleView, TablePart
 from ser.heads.predicted import Column, Part
-from ser.heads.reported import Paired, Reported, summary_number
+from ser.heads.reported import (
+    EntryView,
+    Paired,
+    RecordView,
+    Reported,
+    SummaryValue,
+    SummaryView,
+    TableView,
+    summary_number,
+)
 
-if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, matplotlib for plots only
     import torch
+    from matplotlib.figure import Figure
+
+    from ser.cache.manifest import Manifest
 
 ATTRIBUTE_LOSSES = ("ccc", "mse")
 #: Keeps a CCC's denominator away from 0 (a constant batch of gold and predictions).
@@ -78,23 +91,23 @@ class AttributeHead(Head):
     def wanted(self, label_set: LabelSet) -> str:
         return "attributes" if self.attributes == ATTRIBUTES else "+".join(self.attributes)
 
-    def batch_gold(self, batch: Any) -> torch.Tensor:
+    def batch_gold(self, batch: BatchView) -> torch.Tensor:
         if batch.targets is None:
             raise ValueError("a model with attribute targets needs batches with targets")
         return batch.targets  # [..., A] on the corpus's scale
 
-    def trained_gold(self, batch: Any) -> torch.Tensor:
+    def trained_gold(self, batch: BatchView) -> torch.Tensor:
         if batch.target_mean is None or batch.target_std is None:
             raise ValueError("a model with attribute targets needs batches with targets")
         return (self.batch_gold(batch) - batch.target_mean) / batch.target_std  # normalised
 
-    def reported(self, out: torch.Tensor, batch: Any) -> torch.Tensor:
+    def reported(self, out: torch.Tensor, batch: BatchView) -> torch.Tensor:
         """On the corpus's scale (the training side's z-score undone)."""
         if batch.target_mean is None or batch.target_std is None:
             return out.float()
         return out.float() * batch.target_std + batch.target_mean  # [..., A]
 
-    def bounded(self, pred: np.ndarray, scale: Any) -> np.ndarray:
+    def bounded(self, pred: np.ndarray, scale: ScaleView | None) -> np.ndarray:
         """Clipped to the training side's range (`scale.low`, `scale.high` [A]): a
         prediction outside every rating the corpus gave is certainly off (an input far
         from the training side's, say), and the MSP-Podcast challenge's own scripts clip
@@ -155,7 +168,7 @@ class AttributeHead(Head):
         values = part.named()
         return [values[a] if as_csv else f"{values[a]:.2f}" for a in names]
 
-    def predict_run(self, names: Sequence[str]) -> dict[str, Any]:
+    def predict_run(self, names: Sequence[str]) -> dict[str, Json]:
         return {"attributes": list(names)}
 
     def predict_json(self, part: Part | None, names: Sequence[str]) -> dict[str, Any]:
@@ -171,32 +184,32 @@ class AttributeHead(Head):
 
     # --- `ser train --json`: the mean CCC, per fold and over seeds ---------------------
 
-    def json_summary(self, summary: Any) -> dict[str, Any]:
+    def json_summary(self, summary: SummaryView) -> dict[str, SummaryValue]:
         return {k: summary_number(summary, k) for k in (MEAN, f"{MEAN}_std")}
 
-    def json_fold(self, entry: Any) -> dict[str, Any]:
+    def json_fold(self, entry: EntryView) -> dict[str, SummaryValue]:
         return {MEAN: AttributeMetrics.from_dict(self.recorded(entry)).ccc_mean}
 
     # --- `ser report` (ser.heads.attribute_report) ------------------------------------
 
     @classmethod
-    def of_records(cls, runs: Sequence[Any]) -> Reported | None:
+    def of_records(cls, runs: Sequence[RecordView]) -> Reported | None:
         """The attributes any of `runs` scored."""
         names = report.run_attributes(runs)
         return cls(names) if names else None
 
     @classmethod
-    def of_predictions(cls, table: Any) -> Reported | None:
+    def of_predictions(cls, table: TableView) -> Reported | None:
         return cls(table.attributes) if table.attributes else None
 
-    def recorded(self, entry: Any) -> Mapping[str, Any]:
+    def recorded(self, entry: EntryView) -> Mapping[str, Any]:
         return {} if entry.attributes is None else entry.attributes.to_json()
 
-    def summary(self, run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    def summary(self, run: RecordView, recorded: Mapping[str, Any]) -> dict[str, Any]:
         """Its scores from the folds, where the trainer did not record them."""
         return {} if MEAN in recorded else report.summary(run)
 
-    def pooled(self, run: Any) -> dict[str, Any]:
+    def pooled(self, run: RecordView) -> dict[str, Any]:
         held = report.pooled(run)
         return {} if held is None else held.to_dict()
 
@@ -212,39 +225,39 @@ class AttributeHead(Head):
     def console_columns(self) -> tuple[tuple[str, str], ...]:
         return ((MEAN, "CCC"),)
 
-    def report_header(self, runs: Sequence[Any], as_csv: bool) -> list[str]:
+    def report_header(self, runs: Sequence[RecordView], as_csv: bool) -> list[str]:
         return report.header(self.attributes, as_csv)
 
     def report_cells(
-        self, run: Any, runs: Sequence[Any], summary: Mapping[str, Any], as_csv: bool
+        self, run: RecordView, runs: Sequence[RecordView], summary: Mapping[str, Any], as_csv: bool
     ) -> list[str]:
         return report.cells(run, self.attributes, as_csv)
 
-    def report_legend(self, runs: Sequence[Any]) -> str:
+    def report_legend(self, runs: Sequence[RecordView]) -> str:
         return report.LEGEND
 
     def breakdown_header(self, label: str, by: str, fmt: str) -> list[str]:
         return report.breakdown_header(label, self.attributes, fmt) if by == "speaker" else []
 
-    def breakdown_cells(self, rows: Any, by: str, key: str, fmt: str) -> list[str]:
+    def breakdown_cells(self, rows: TableView, by: str, key: str, fmt: str) -> list[str]:
         return report.breakdown_cells(rows, fmt) if by == "speaker" else []
 
     def breakdown_legend(self, by: str) -> str:
         return report.BREAKDOWN_LEGEND if by == "speaker" else ""
 
-    def shared(self, a: Any, b: Any) -> Reported | None:
+    def shared(self, a: TableView, b: TableView) -> Reported | None:
         """The attributes both runs have."""
         names = tuple(name for name in a.attributes if name in b.attributes)
         return AttributeHead(names) if names else None
 
-    def paired(self, a: Any, b: Any, ids: list[str]) -> Paired | None:
+    def paired(self, a: TableView, b: TableView, ids: list[str]) -> Paired | None:
         return report.paired(a, b, self.attributes, ids)
 
-    def plot_predictions(self, fig: Any, table: Any, title: str) -> bool:
+    def plot_predictions(self, fig: Figure, table: TableView, title: str) -> bool:
         return report.plot(fig, table, title)
 
 
-def attribute_values(manifest: Any, names: Sequence[str]) -> np.ndarray:
+def attribute_values(manifest: Manifest, names: Sequence[str]) -> np.ndarray:
     """[N, A] float64 the manifest's values of the attributes `names` (NaN: none)."""
     columns = [np.asarray(manifest.column(n), dtype=np.float64) for n in names]
     return np.stack(columns, axis=1) if columns else np.zeros((len(manifest), 0))

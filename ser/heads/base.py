@@ -37,7 +37,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -48,13 +48,42 @@ from ser.heads.reported import Reported
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
     import torch
 
+    from ser.cache.store import FeatureStore
+
+
+class BatchView(Protocol):
+    """A member's batch (`ser.models.batch.Batch`, a layer above heads) as heads read
+    their gold from it: the class labels, the attribute targets and their z-score, every
+    head's gold by name."""
+
+    @property
+    def labels(self) -> torch.Tensor: ...
+    @property
+    def targets(self) -> torch.Tensor | None: ...
+    @property
+    def target_mean(self) -> torch.Tensor | None: ...
+    @property
+    def target_std(self) -> torch.Tensor | None: ...
+    @property
+    def gold(self) -> Mapping[str, torch.Tensor]: ...
+
+
+class ScaleView(Protocol):
+    """A fold's training side's attribute scale (`ser.train.targets.TargetScale`, a
+    layer above heads) as heads hold predictions to it: its smallest and largest values."""
+
+    @property
+    def low(self) -> torch.Tensor: ...
+    @property
+    def high(self) -> torch.Tensor: ...
+
 
 @dataclass(frozen=True)
 class GoldSource:
     """Where a head reads its gold: a store (its `manifest`, its `path`, its `attrs`),
     the run's class set and where the store's corpus lies if it moved (`--corpus-root`)."""
 
-    store: Any
+    store: FeatureStore
     label_set: LabelSet
     root: Path | None = None
 
@@ -83,7 +112,7 @@ class TablePart:
         gives each; none: no class, no probabilities, no attributes), the further columns
         side by side."""
 
-        def first(name: str, default: Any = None) -> Any:
+        def first(name: str, default: object = None) -> object:
             return next((getattr(p, name) for p in parts if getattr(p, name) is not None), default)
 
         cells = [p.cells for p in parts if p.cells is not None]
@@ -144,7 +173,7 @@ class Head(Reported, Predicted, ABC):
         """out [..., W] -> what is reported of it [..., W] (float32)."""
         return out.float()
 
-    def bounded(self, pred: np.ndarray, scale: Any) -> np.ndarray:
+    def bounded(self, pred: np.ndarray, scale: ScaleView | None) -> np.ndarray:
         """Its predictions [N, W] as they are scored and written, given the training
         side's `ser.train.targets.TargetScale` (None: the run fitted none): unchanged by
         default."""
@@ -226,15 +255,15 @@ class Head(Reported, Predicted, ABC):
         """One item's gold [G] as predictions.csv writes it ("": none)."""
         return " ".join(f"{v:.6g}" for v in gold) if np.isfinite(gold).all() else ""
 
-    def batch_gold(self, batch: Any) -> torch.Tensor:
+    def batch_gold(self, batch: BatchView) -> torch.Tensor:
         """Its gold in a member's batch (`ser.models.batch.Batch.gold`) [..., G], as
         `gold` read it (NaN: none, padding too)."""
         return batch.gold[self.name]
 
-    def trained_gold(self, batch: Any) -> torch.Tensor:
+    def trained_gold(self, batch: BatchView) -> torch.Tensor:
         """What its loss compares its outputs with [..., G]: `batch_gold` by default."""
         return self.batch_gold(batch)
 
-    def reported(self, out: torch.Tensor, batch: Any) -> torch.Tensor:
+    def reported(self, out: torch.Tensor, batch: BatchView) -> torch.Tensor:
         """Its outputs [..., W] as predictions hold them: `predict`'s by default."""
         return self.predict(out)

@@ -13,7 +13,7 @@ weighted F1, per-class recall, the confusion), pooled over folds by summing conf
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -21,8 +21,9 @@ import numpy as np
 from ser.heads.base import Head
 from ser.heads.metrics import Metrics, compute_metrics, overall_metrics
 
-if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, matplotlib for plots only
     import torch
+    from matplotlib.figure import Figure
 
 #: The scores a categorical head's record and report columns hold.
 KEYS = ("wa", "ua", "f1", "wf1")
@@ -65,7 +66,7 @@ class CategoricalHead(Head):
         parts = [Metrics.from_dict(m) for m in folds]
         return overall_metrics(parts, list(parts[0].per_class_recall)).to_dict()
 
-    def plot(self, fig: Any, pooled: Mapping[str, Any], title: str) -> bool:
+    def plot(self, fig: Figure, pooled: Mapping[str, Any], title: str) -> bool:
         """The pooled confusion matrix, as the category's (`<run>_<head>.png`)."""
         from sklearn.metrics import ConfusionMatrixDisplay  # plots only: ~1 s to import
 
@@ -99,7 +100,7 @@ def class_loss(out: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
     return torch.where(has, nll, 0.0).sum() / has.sum().clamp_min(1)
 
 
-def class_gold(codes: Sequence[str], index_of: Any) -> np.ndarray:
+def class_gold(codes: Sequence[str], index_of: Callable[[str], int | None]) -> np.ndarray:
     """[N, 1] float64 the class index `index_of(code)` of each code (None: NaN)."""
     found = [index_of(c) for c in codes]
     return np.array([[np.nan if i is None else float(i)] for i in found]).reshape(-1, 1)

@@ -16,17 +16,28 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ser import Json
 from ser.corpus.labels import LabelSet
 from ser.errors import ReportError
 from ser.heads import emotion_report as report
-from ser.heads.base import GoldSource, TablePart
+from ser.heads.base import BatchView, GoldSource, TablePart
 from ser.heads.categorical import KEYS, CategoricalHead, class_gold
 from ser.heads.metrics import compute_metrics, ua_wa
 from ser.heads.predicted import Column, Part
-from ser.heads.reported import Paired, Reported, summary_number
+from ser.heads.reported import (
+    EntryView,
+    Paired,
+    RecordView,
+    Reported,
+    SummaryValue,
+    SummaryView,
+    TableView,
+    summary_number,
+)
 
-if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
+if TYPE_CHECKING:  # torch loads where a head trains or predicts, matplotlib for plots only
     import torch
+    from matplotlib.figure import Figure
 
 #: Its numbers in `ser train --json`'s summary and folds.
 JSON_KEYS = ("wa", "ua", "f1")
@@ -81,7 +92,7 @@ class EmotionHead(CategoricalHead):
     def wanted(self, label_set: LabelSet) -> str:
         return f"class set {label_set.name}"
 
-    def batch_gold(self, batch: Any) -> torch.Tensor:
+    def batch_gold(self, batch: BatchView) -> torch.Tensor:
         import torch
 
         labels = batch.labels.unsqueeze(-1)  # [..., 1], -100: none
@@ -124,7 +135,7 @@ class EmotionHead(CategoricalHead):
     def predict_fails(self, names: Sequence[str]) -> bool:
         return bool(names)
 
-    def predict_run(self, names: Sequence[str]) -> dict[str, Any]:
+    def predict_run(self, names: Sequence[str]) -> dict[str, Json]:
         return {}  # the run's classes lead the JSON object (`PredictResult.classes`)
 
     def predict_json(self, part: Part | None, names: Sequence[str]) -> dict[str, Any]:
@@ -145,31 +156,31 @@ class EmotionHead(CategoricalHead):
 
     # --- `ser train --json`: WA, UA and macro F1, WA's and UA's std over seeds --------
 
-    def json_summary(self, summary: Any) -> dict[str, Any]:
+    def json_summary(self, summary: SummaryView) -> dict[str, SummaryValue]:
         keys = (*JSON_KEYS, "wa_std", "ua_std")
         return {k: summary_number(summary, k) for k in keys}
 
-    def json_fold(self, entry: Any) -> dict[str, Any]:
+    def json_fold(self, entry: EntryView) -> dict[str, SummaryValue]:
         recorded = self.recorded(entry)
         return {k: float(recorded[k]) for k in JSON_KEYS}
 
     # --- `ser report` (ser.heads.emotion_report) -------------------------------------
 
     @classmethod
-    def of_records(cls, runs: Sequence[Any]) -> Reported | None:
+    def of_records(cls, runs: Sequence[RecordView]) -> Reported | None:
         return cls() if any(report.scored(run) for run in runs) else None
 
     @classmethod
-    def of_predictions(cls, table: Any) -> Reported | None:
+    def of_predictions(cls, table: TableView) -> Reported | None:
         return cls() if table.classes else None
 
-    def recorded(self, entry: Any) -> Mapping[str, Any]:
+    def recorded(self, entry: EntryView) -> Mapping[str, Any]:
         return report.recorded(entry)
 
-    def summary(self, run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    def summary(self, run: RecordView, recorded: Mapping[str, Any]) -> dict[str, Any]:
         return report.summary(run, recorded)
 
-    def pooled(self, run: Any) -> dict[str, Any]:
+    def pooled(self, run: RecordView) -> dict[str, Any]:
         return report.pooled(run)
 
     def number(self, metrics: Mapping[str, Any], key: str) -> float | None:
@@ -182,22 +193,22 @@ class EmotionHead(CategoricalHead):
     def console_columns(self) -> tuple[tuple[str, str], ...]:
         return (("ua", "UA"), ("wa", "WA"), ("f1", "F1"))
 
-    def report_header(self, runs: Sequence[Any], as_csv: bool) -> list[str]:
+    def report_header(self, runs: Sequence[RecordView], as_csv: bool) -> list[str]:
         return list(report.CSV_COLUMNS if as_csv else report.MD_COLUMNS)
 
     def report_cells(
-        self, run: Any, runs: Sequence[Any], summary: Mapping[str, Any], as_csv: bool
+        self, run: RecordView, runs: Sequence[RecordView], summary: Mapping[str, Any], as_csv: bool
     ) -> list[str]:
         return report.cells(run, summary, as_csv)
 
-    def report_legend(self, runs: Sequence[Any]) -> str:
+    def report_legend(self, runs: Sequence[RecordView]) -> str:
         return report.LEGEND
 
-    def breakdown_keys(self, table: Any, by: str) -> list[str] | None:
+    def breakdown_keys(self, table: TableView, by: str) -> list[str] | None:
         """By class: the run's class set."""
         return list(table.classes) if by == "class" else None
 
-    def breakdown_rows(self, table: Any, by: str, key: str) -> np.ndarray:
+    def breakdown_rows(self, table: TableView, by: str, key: str) -> np.ndarray:
         return np.asarray(table.gold == table.classes.index(key))
 
     def breakdown_header(self, label: str, by: str, fmt: str) -> list[str]:
@@ -205,10 +216,10 @@ class EmotionHead(CategoricalHead):
             return [label]
         return [f"{label} UA / WA"] if fmt == "md" else [f"{label} ua", f"{label} wa"]
 
-    def breakdown_cells(self, rows: Any, by: str, key: str, fmt: str) -> list[str]:
+    def breakdown_cells(self, rows: TableView, by: str, key: str, fmt: str) -> list[str]:
         return report.breakdown_cells(rows, by, key, fmt)
 
-    def shared(self, a: Any, b: Any) -> Reported | None:
+    def shared(self, a: TableView, b: TableView) -> Reported | None:
         if not b.classes:
             return None
         if a.classes != b.classes:
@@ -217,12 +228,12 @@ class EmotionHead(CategoricalHead):
             )
         return self
 
-    def paired(self, a: Any, b: Any, ids: list[str]) -> Paired | None:
+    def paired(self, a: TableView, b: TableView, ids: list[str]) -> Paired | None:
         return report.paired(a, b, ids)
 
     @property
     def plot_name(self) -> str:
         return "confusion"
 
-    def plot_run(self, fig: Any, run: Any, title: str) -> bool:
+    def plot_run(self, fig: Figure, run: RecordView, title: str) -> bool:
         return report.plot_confusion(fig, run, title)

@@ -40,17 +40,20 @@ does not win. Folds pool exactly: each keeps every emotion's 2x2 counts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ser.corpus.kinds.cmu_sdk import EMOTIONS
+from ser.corpus.labels import LabelSet
 from ser.errors import ConfigError
 from ser.heads.base import GoldSource, Head
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
     import torch
+
+    from ser.cache.manifest import Manifest
 
 #: `--emotions-as`: what the head trains on, presence (the default) or intensity.
 EMOTIONS_AS = ("presence", "intensity")
@@ -158,11 +161,11 @@ class EmotionIntensitiesHead(Head):
         kind = "probs" if self.emotions_as == "presence" else "intensities"
         return {self.name: ";".join(present), f"{self.name}_{kind}": values}
 
-    def wanted(self, label_set: Any) -> str:
+    def wanted(self, label_set: LabelSet) -> str:
         return f"the six emotions' {self.emotions_as}"
 
 
-def _floats(manifest: Any, column: str) -> bool:
+def _floats(manifest: Manifest, column: str) -> bool:
     """The manifest has `column`, of numbers."""
     return column in manifest.names and np.asarray(manifest.column(column)).dtype.kind == "f"
 
@@ -190,7 +193,7 @@ def _binary(tp: int, fp: int, fn: int, tn: int) -> tuple[float, float]:
     return 100 * float(np.mean(recalls)), 100 * (p * f1[0] + n * f1[1]) / (p + n)
 
 
-def _mean(values: Any) -> float:
+def _mean(values: Iterable[float]) -> float:
     found = [v for v in values if not np.isnan(v)]
     return float(np.mean(found)) if found else np.nan
 

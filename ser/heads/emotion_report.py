@@ -11,13 +11,16 @@ and its plot is the pooled confusion matrix.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ser.errors import ReportError
 from ser.heads.metrics import Metrics, compute_metrics, mean_std_text, overall_metrics, summarize
-from ser.heads.reported import Paired
+from ser.heads.reported import EntryView, Paired, RecordView, ScoresView, TableView
+
+if TYPE_CHECKING:  # plots only: matplotlib takes a second to import
+    from matplotlib.figure import Figure
 
 SCORES = ("ua", "wa", "f1", "wf1")  # f1: macro; wf1: weighted by class support
 MD_COLUMNS = (
@@ -40,19 +43,19 @@ LEGEND = (
 PAIRED = ("UA", "WA")
 
 
-def scored(run: Any) -> bool:
+def scored(run: RecordView) -> bool:
     """Whether the run has categorical scores (one on attributes alone has none)."""
-    summary = run.summary or {}
-    return summary.get("ua") is not None or any(e.metrics is not None for e in run.folds)
+    held = run.summary is not None and run.summary.get("ua") is not None
+    return held or any(e.metrics is not None for e in run.folds)
 
 
-def recorded(entry: Any) -> dict[str, Any]:
+def recorded(entry: EntryView) -> dict[str, Any]:
     """A fold entry's metrics (`ser.runs.fold_entry.FoldEntry.metrics`) as its JSON
     holds them ({}: none)."""
     return {} if entry.metrics is None else entry.metrics.to_json()
 
 
-def fold_metrics(run: Any) -> list[tuple[int, Metrics]]:
+def fold_metrics(run: RecordView) -> list[tuple[int, Metrics]]:
     """(seed, metrics) of every fold entry; `ReportError` for a damaged or missing one."""
     if not run.folds:
         raise ReportError(f"run {run.name!r} has no finished fold yet")
@@ -62,7 +65,7 @@ def fold_metrics(run: Any) -> list[tuple[int, Metrics]]:
         raise ReportError(f"run {run.name!r}: a fold entry lacks its metrics ({e})") from e
 
 
-def summary(run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
+def summary(run: RecordView, recorded: Mapping[str, Any]) -> dict[str, Any]:
     """What the run's summary lacks of the category's: all of it, from the folds, for a
     record without one; the weighted F1 from the folds' confusions for a record from
     before it was kept."""
@@ -75,7 +78,7 @@ def summary(run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def pooled(run: Any) -> dict[str, Any]:
+def pooled(run: RecordView) -> dict[str, Any]:
     """The run's pooled metrics (`Metrics.to_dict`), from its folds when missing."""
     if held := ({} if run.pooled is None else run.pooled.to_json()):
         if "wf1" not in held and "confusion" in held:  # before WF1 was kept
@@ -87,11 +90,11 @@ def pooled(run: Any) -> dict[str, Any]:
     return overall_metrics(metrics, list(run.classes)).to_dict()
 
 
-def _confusion(metrics: Any) -> bool:
+def _confusion(metrics: ScoresView | None) -> bool:
     return metrics is not None and metrics.confusion is not None
 
 
-def cells(run: Any, summary: Mapping[str, Any], as_csv: bool) -> list[str]:
+def cells(run: RecordView, summary: Mapping[str, Any], as_csv: bool) -> list[str]:
     """Mean (and std) of each score, n, pooled scores (CSV: the weighted F1's last); a
     record without WF1 and without folds to compute it from shows none ("-"; CSV:
     empty)."""
@@ -127,7 +130,7 @@ def spread_label(summary: Mapping[str, Any]) -> str:
     return f"{n} seed{'s' if n != 1 else ''}"
 
 
-def breakdown_cells(rows: Any, by: str, key: str, fmt: str) -> list[str]:
+def breakdown_cells(rows: TableView, by: str, key: str, fmt: str) -> list[str]:
     """A class's recall, or a speaker's UA / WA (CSV: a cell each), of `rows`."""
     m = compute_metrics(rows.gold, rows.pred, rows.classes)
     if by == "class":
@@ -135,7 +138,7 @@ def breakdown_cells(rows: Any, by: str, key: str, fmt: str) -> list[str]:
     return [f"{m.ua:.2f} / {m.wa:.2f}"] if fmt == "md" else [f"{m.ua:.2f}", f"{m.wa:.2f}"]
 
 
-def paired(a: Any, b: Any, ids: list[str]) -> Paired:
+def paired(a: TableView, b: TableView, ids: list[str]) -> Paired:
     """UA and WA of each resample: per utterance the share of a run's predictions that
     are right, averaged per class (UA) or over the utterances (WA)."""
     gold_a, score_a = _per_utterance(a, ids)
@@ -147,7 +150,7 @@ def paired(a: Any, b: Any, ids: list[str]) -> Paired:
     return Paired(PAIRED, lambda counts: _scores(counts, onehot, score_a, score_b))
 
 
-def _per_utterance(table: Any, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _per_utterance(table: TableView, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Gold class [N] and the fraction of right predictions [N] of each of `ids`."""
     where = {u: i for i, u in enumerate(ids)}
     keep = np.isin(table.utt_id, ids)
@@ -176,7 +179,7 @@ def _scores(
     return np.stack(out, axis=1)
 
 
-def plot_confusion(fig: Any, run: Any, title: str) -> bool:
+def plot_confusion(fig: Figure, run: RecordView, title: str) -> bool:
     """The run's pooled confusion matrix, its pooled UA and WA in the title."""
     from sklearn.metrics import ConfusionMatrixDisplay  # plots only: ~1 s to import
 

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from ser import Json
+
 
 @dataclass(frozen=True)
 class Metrics:
@@ -54,7 +56,7 @@ class Metrics:
         """sklearn's average="micro": with one label per utterance, the accuracy (WA)."""
         return self.wa
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Json]:
         """JSON-ready: NaN recalls become None."""
         recalls = {c: None if math.isnan(r) else r for c, r in self.per_class_recall.items()}
         return {**dataclasses.asdict(self), "per_class_recall": recalls}

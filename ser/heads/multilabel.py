@@ -27,7 +27,7 @@ prediction, which a record does not keep).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -114,7 +114,7 @@ class MultiLabelHead(Head):
         return {self.name: ";".join(chosen), f"{self.name}_probs": probabilities}
 
 
-def present(votes: Any, code: str, label_set: LabelSet) -> np.ndarray:
+def present(votes: Iterable[tuple[str, str]], code: str, label_set: LabelSet) -> np.ndarray:
     """[C] 1.0 for each class of `label_set` at least `SHARE` of the votes inside it
     chose, and for the consensus class `code`'s; NaN everywhere outside the set."""
     out = np.zeros(len(label_set.classes))

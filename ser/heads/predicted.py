@@ -24,6 +24,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ser import Json
+
 
 @dataclass(frozen=True)
 class Part:
@@ -73,7 +75,7 @@ class Predicted:
         """Its table cells say that an input failed (none by default)."""
         return False
 
-    def predict_run(self, names: Sequence[str]) -> dict[str, Any]:
+    def predict_run(self, names: Sequence[str]) -> dict[str, Json]:
         """Its keys of the JSON object: by default its name, in the list ``heads``."""
         return {"heads": [self.name]}
 

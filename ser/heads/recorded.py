@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ser.errors import ReportError
 from ser.heads.attributes import AttributeHead
 from ser.heads.emotion import EmotionHead
 from ser.heads.registry import HEADS
-from ser.heads.reported import Reported
+from ser.heads.reported import EntryView, RecordView, Reported, TableView
 
 #: The heads `ser.heads.targets.Targets` holds itself, before the registered ones.
 BUILT_IN: tuple[type[Reported], ...] = (EmotionHead, AttributeHead)
@@ -28,7 +27,7 @@ def kinds() -> tuple[type[Reported], ...]:
     return (*BUILT_IN, *HEADS.values())
 
 
-def record_heads(runs: Sequence[Any], shown: bool = False) -> tuple[Reported, ...]:
+def record_heads(runs: Sequence[RecordView], shown: bool = False) -> tuple[Reported, ...]:
     """The heads any of the run records `runs` scored, each as they scored it together
     (the attributes any of them has); `shown`: with those a table always shows
     (`Reported.always_shown`)."""
@@ -45,12 +44,12 @@ def record_heads(runs: Sequence[Any], shown: bool = False) -> tuple[Reported, ..
     )  # fmt: skip
 
 
-def run_heads(run: Any) -> tuple[Reported, ...]:
+def run_heads(run: RecordView) -> tuple[Reported, ...]:
     """The heads the run record scored."""
     return record_heads([run])
 
 
-def table_heads(table: Any) -> tuple[Reported, ...]:
+def table_heads(table: TableView) -> tuple[Reported, ...]:
     """The heads a predictions.csv table (`ser.runs.predictions.PredictionTable`) holds."""
     return tuple(h for kind in kinds() if (h := kind.of_predictions(table)) is not None)
 
@@ -59,11 +58,13 @@ def table_heads(table: Any) -> tuple[Reported, ...]:
 class _OneFold:
     """One fold entry as a run record holding it alone (what `record_heads` reads)."""
 
-    folds: tuple[Any, ...]
+    folds: tuple[EntryView, ...]
     name: str = "fold entry"
+    classes: tuple[str, ...] = ()
     summary: None = None
+    pooled: None = None
 
 
-def entry_heads(entry: Any) -> tuple[Reported, ...]:
+def entry_heads(entry: EntryView) -> tuple[Reported, ...]:
     """The heads one fold entry (`ser.runs.fold_entry.FoldEntry`) scored."""
     return record_heads([_OneFold((entry,))])

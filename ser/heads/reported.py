@@ -18,19 +18,119 @@ never asks which head it holds:
   metrics, of predictions.csv);
 - `json_summary`, `json_fold`: its numbers in `ser train --json` (its summary's, a fold
   entry's).
+
+Heads sit below `ser.runs`, so they read a run record (`ser.runs.record.RunRecord`) and
+a predictions.csv table (`ser.runs.predictions.PredictionTable`) through the protocols
+here, `RecordView` and `TableView`: exactly what heads read of them, which the record's
+types have structurally (mypy checks it where a record is passed in).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
+from ser import Json
 from ser.errors import ReportError
+from ser.heads.attribute_metrics import AttributeMetrics
 from ser.heads.metrics import mean_std_text, over_seeds
+
+if TYPE_CHECKING:  # plots only: matplotlib takes a second to import
+    from matplotlib.figure import Figure
+
+#: What a run's summary holds under a key (`ser.runs.summary.Summary`'s values).
+SummaryValue = float | int | str | None
+
+
+class ScoreView(Protocol):
+    """A score's mean and std in a run's summary (`ser.runs.summary.Score`)."""
+
+    @property
+    def mean(self) -> float | None: ...
+    @property
+    def std(self) -> float | None: ...
+
+
+class SummaryView(Protocol):
+    """A run's summary (`ser.runs.summary.Summary`): its scores, and its JSON's keys."""
+
+    @property
+    def scores(self) -> Mapping[str, ScoreView]: ...
+    def get(self, key: str, /) -> SummaryValue: ...
+    def items(self) -> Iterable[tuple[str, SummaryValue]]: ...
+
+
+class ScoresView(Protocol):
+    """The category's scores in a record (`ser.runs.scores.CategoryScores`)."""
+
+    @property
+    def confusion(self) -> tuple[tuple[int, ...], ...] | None: ...
+    def to_json(self) -> dict[str, Json]: ...
+
+
+class AttributesView(Protocol):
+    """The attributes' scores in a fold entry (`ser.runs.scores.AttributesRecord`)."""
+
+    @property
+    def names(self) -> tuple[str, ...]: ...
+    def to_json(self) -> dict[str, Json]: ...
+    def to_metrics(self) -> AttributeMetrics: ...
+
+
+class EntryView(Protocol):
+    """A fold entry (`ser.runs.fold_entry.FoldEntry`) as heads read it."""
+
+    @property
+    def seed(self) -> int: ...
+    @property
+    def metrics(self) -> ScoresView | None: ...
+    @property
+    def attributes(self) -> AttributesView | None: ...
+    @property
+    def heads(self) -> Mapping[str, Mapping[str, Json]]: ...
+
+
+class RecordView(Protocol):
+    """A run record (`ser.runs.record.RunRecord`) as heads read it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+    @property
+    def folds(self) -> Sequence[EntryView]: ...
+    @property
+    def summary(self) -> SummaryView | None: ...
+    @property
+    def pooled(self) -> ScoresView | None: ...
+
+
+class TableView(Protocol):
+    """A predictions.csv table (`ser.runs.predictions.PredictionTable`), or some of its
+    rows, as heads read it: a row per prediction."""
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+    @property
+    def attributes(self) -> tuple[str, ...]: ...
+    @property
+    def further(self) -> tuple[str, ...]: ...
+    @property
+    def seed(self) -> np.ndarray: ...
+    @property
+    def utt_id(self) -> np.ndarray: ...
+    @property
+    def gold(self) -> np.ndarray: ...
+    @property
+    def pred(self) -> np.ndarray: ...
+    @property
+    def attr_gold(self) -> np.ndarray: ...
+    @property
+    def attr_pred(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -64,55 +164,58 @@ class Reported:
     #: It draws a figure of a run's predictions.csv (`plot_predictions`).
     plots_predictions: ClassVar[bool] = False
 
+    # A head's metrics are a JSON object (a fold entry's `heads`), but each head reads its
+    # own numbers back (`flat`, `score`, `pool`): Mapping[str, Any], not Json, so that
+    # reading them needs no narrowing of every value's JSON type.
     def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
         raise NotImplementedError
 
     def pool(self, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         raise NotImplementedError
 
-    def plot(self, fig: Any, pooled: Mapping[str, Any], title: str) -> bool:
+    def plot(self, fig: Figure, pooled: Mapping[str, Any], title: str) -> bool:
         """Draw its pooled metrics into `fig` (a matplotlib `Figure`) for `ser report
         --plots`; False: it has no plot (the default)."""
         return False
 
     @classmethod
-    def of_records(cls, runs: Sequence[Any]) -> Reported | None:
+    def of_records(cls, runs: Sequence[RecordView]) -> Reported | None:
         """This head as the run records `runs` scored it (built with no arguments where a
         fold entry holds metrics under its name); None: none of them did."""
         scored = any(cls.name in e.heads for run in runs for e in run.folds)
         return cls() if scored else None
 
     @classmethod
-    def of_predictions(cls, table: Any) -> Reported | None:
+    def of_predictions(cls, table: TableView) -> Reported | None:
         """This head as a predictions.csv table holds it (its columns, each named
         ``<name>_...``: `Head.columns`); None: the table has none of it."""
         return cls() if any(c.startswith(f"{cls.name}_") for c in table.further) else None
 
-    def recorded(self, entry: Any) -> Mapping[str, Any]:
+    def recorded(self, entry: EntryView) -> Mapping[str, Any]:
         """Its test metrics in a run record's fold entry ({}: none)."""
         return entry.heads.get(self.name) or {}
 
-    def folds(self, run: Any) -> list[tuple[int, Mapping[str, Any]]]:
+    def folds(self, run: RecordView) -> list[tuple[int, Mapping[str, Any]]]:
         """(seed, metrics) of every fold entry of `run` holding its metrics."""
         return [(e.seed, m) for e in run.folds if (m := self.recorded(e))]
 
-    def summary(self, run: Any, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    def summary(self, run: RecordView, recorded: Mapping[str, Any]) -> dict[str, Any]:
         """Mean ± std over seeds of its numbers ({}: none), for the run's summary beside
         what the trainer `recorded` of every head."""
         pairs = [(seed, self.flat(m)) for seed, m in self.folds(run)]
         return over_seeds(pairs) if pairs else {}
 
-    def pooled(self, run: Any) -> dict[str, Any]:
+    def pooled(self, run: RecordView) -> dict[str, Any]:
         """Its metrics of every fold's test predictions together ({}: none)."""
         folds = [m for _, m in self.folds(run)]
         return self.pool(folds) if folds else {}
 
-    def json_summary(self, summary: Any) -> dict[str, Any]:
+    def json_summary(self, summary: SummaryView) -> dict[str, SummaryValue]:
         """Its numbers in `ser train --json` of the run's `summary`
         (`ser.runs.summary.Summary`): by default every one its name prefixes."""
         return {k: v for k, v in summary.items() if k.startswith(f"{self.name}_")}
 
-    def json_fold(self, entry: Any) -> dict[str, Any]:
+    def json_fold(self, entry: EntryView) -> dict[str, SummaryValue]:
         """Its numbers of a fold entry in `ser train --json`'s folds (none by default)."""
         return {}
 
@@ -134,7 +237,7 @@ class Reported:
         key = self.score_column()
         return () if key is None else ((key, self.score_label()),)
 
-    def report_header(self, runs: Sequence[Any], as_csv: bool) -> list[str]:
+    def report_header(self, runs: Sequence[RecordView], as_csv: bool) -> list[str]:
         """Its columns of `ser report`'s table of `runs`: each number's mean (CSV: and
         std), then each pooled value."""
         keys = self._keys(runs)
@@ -144,7 +247,7 @@ class Reported:
         return [f"mean {shown(k)}" for k in keys] + [f"pooled {shown(k)}" for k in keys]
 
     def report_cells(
-        self, run: Any, runs: Sequence[Any], summary: Mapping[str, Any], as_csv: bool
+        self, run: RecordView, runs: Sequence[RecordView], summary: Mapping[str, Any], as_csv: bool
     ) -> list[str]:
         """The run's cells under `report_header` ("-", CSV: empty, where it lacks one);
         `summary`: the run's, every head's numbers."""
@@ -161,16 +264,16 @@ class Reported:
                 cells.append(mean_std_text(float(mean), float(std), n, self.decimals))
         return cells + [self._number(pooled.get(key), none) for key in keys]
 
-    def report_legend(self, runs: Sequence[Any]) -> str:
+    def report_legend(self, runs: Sequence[RecordView]) -> str:
         """What the table's legend says of its columns ("": nothing)."""
         return ""
 
-    def breakdown_keys(self, table: Any, by: str) -> list[str] | None:
+    def breakdown_keys(self, table: TableView, by: str) -> list[str] | None:
         """The rows it defines of a `--by` breakdown other than by speaker (the
         category's classes); None: it defines none."""
         return None
 
-    def breakdown_rows(self, table: Any, by: str, key: str) -> np.ndarray:
+    def breakdown_rows(self, table: TableView, by: str, key: str) -> np.ndarray:
         """The rows [N] of `table` under the breakdown's row `key` (`breakdown_keys`)."""
         raise ReportError(f"--by {by}: the {self.name} head defines no rows of it")
 
@@ -178,7 +281,7 @@ class Reported:
         """The columns of its cells in a breakdown by `by` of the run `label`."""
         return []
 
-    def breakdown_cells(self, rows: Any, by: str, key: str, fmt: str) -> list[str]:
+    def breakdown_cells(self, rows: TableView, by: str, key: str, fmt: str) -> list[str]:
         """Its cells of a breakdown row, of the predictions `rows` under it."""
         return []
 
@@ -186,12 +289,12 @@ class Reported:
         """What the breakdown's legend says of its cells ("": nothing)."""
         return ""
 
-    def shared(self, a: Any, b: Any) -> Reported | None:
+    def shared(self, a: TableView, b: TableView) -> Reported | None:
         """What of it both predictions.csv tables hold, `a` (its own) and `b`, for
         `--paired`; None: `b` holds none of it; `ReportError`: they cannot be compared."""
         return self if type(self).of_predictions(b) is not None else None
 
-    def paired(self, a: Any, b: Any, ids: list[str]) -> Paired | None:
+    def paired(self, a: TableView, b: TableView, ids: list[str]) -> Paired | None:
         """Its paired test of predictions.csv tables `a` and `b` on the utterances `ids`
         both tested; None: it has none (the default)."""
         return None
@@ -201,17 +304,17 @@ class Reported:
         """What its plot files are named after (``<run>_<plot_name>.png``)."""
         return self.name
 
-    def plot_run(self, fig: Any, run: Any, title: str) -> bool:
+    def plot_run(self, fig: Figure, run: RecordView, title: str) -> bool:
         """Draw its figure of a run record into `fig` (`plot` of its pooled metrics);
         False: it has none."""
         pooled = self.pooled(run)
         return bool(pooled) and self.plot(fig, pooled, title)
 
-    def plot_predictions(self, fig: Any, table: Any, title: str) -> bool:
+    def plot_predictions(self, fig: Figure, table: TableView, title: str) -> bool:
         """Draw its figure of a run's predictions.csv `table` into `fig`; False: none."""
         return False
 
-    def _keys(self, runs: Sequence[Any]) -> list[str]:
+    def _keys(self, runs: Sequence[RecordView]) -> list[str]:
         """Its numbers any of `runs` has pooled values of, in their order."""
         pooled = [self.pooled(run) for run in runs]
         return list(dict.fromkeys(k for p in pooled if p for k in self.flat(p)))
@@ -220,7 +323,7 @@ class Reported:
         return none if value is None or math.isnan(value) else f"{value:.{self.decimals}f}"
 
 
-def summary_number(summary: Any, key: str) -> float:
+def summary_number(summary: SummaryView, key: str) -> float:
     """A score's mean in a run's `summary` (`ser.runs.summary.Summary`), or with
     ``_std`` its std (NaN: not recorded)."""
     score = summary.scores[key.removesuffix("_std")]

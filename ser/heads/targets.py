@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ser import Json
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
 from ser.errors import ConfigError
 from ser.heads.attribute_metrics import AttributeMetrics
 from ser.heads.attributes import ATTRIBUTE_LOSSES, AttributeHead
-from ser.heads.base import GoldSource, Head
+from ser.heads.base import GoldSource, Head, ScaleView
 from ser.heads.emotion import EmotionHead
 from ser.heads.metrics import Metrics
 from ser.heads.registry import HEADS, head_of, options_of
@@ -101,7 +102,7 @@ class Targets:
         lists = {k: tuple(meta.get(k, ())) for k in ("attributes", "others")}
         return cls(**{**meta, **lists})
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> dict[str, Json]:
         """What a checkpoint or an export records of them (`from_record` reads it back):
         `others` only where there are some, so the older records stay as they were."""
         record = dataclasses.asdict(self)
@@ -111,12 +112,12 @@ class Targets:
             del record["emotions_as"]
         return record
 
-    def record_keys(self) -> dict[str, Any]:
+    def record_keys(self) -> dict[str, Json]:
         """A run record's keys of them: none for the category with hard labels (so the
         records of every such run stay as they were); the --target of any other, the
         attribute loss (and its weight beside the category) where attributes train, the
         options of the further heads that take some (`--emotions-as`)."""
-        keys: dict[str, Any] = {"target": self.name} if self.name != "emotion" else {}
+        keys: dict[str, Json] = {"target": self.name} if self.name != "emotion" else {}
         if self.attributes:
             keys["attribute_loss"] = self.loss
             if self.emotion:
@@ -216,7 +217,9 @@ class Targets:
 
         return parts[0].argmax(dim=-1) if self.emotion else torch.zeros_like(labels)
 
-    def bounded(self, outputs: Sequence[np.ndarray], scale: Any) -> tuple[np.ndarray, ...]:
+    def bounded(
+        self, outputs: Sequence[np.ndarray], scale: ScaleView | None
+    ) -> tuple[np.ndarray, ...]:
         """Each head's predictions [N, W] (in head order) held to the training side's
         `scale` as the head holds them (`Head.bounded`); none: a side without items."""
         if not outputs:

@@ -135,7 +135,7 @@ def _curves_figure(run: RunRecord) -> Figure:
     return fig
 
 
-def _fold_curves(axes: Any, fold: FoldEntry, i: int, stage: str | None) -> bool:
+def _fold_curves(axes: Sequence[Axes], fold: FoldEntry, i: int, stage: str | None) -> bool:
     """Draw one fold's curves of `stage` (None: the model's own) on a row of axes."""
     entry: FoldEntry | Stage | None = fold if stage is None else fold.stages.get(stage)
     if entry is None or not entry.curves.get("epoch"):
@@ -151,7 +151,7 @@ def _fold_curves(axes: Any, fold: FoldEntry, i: int, stage: str | None) -> bool:
     return True
 
 
-def _dress_curves(axes: Any, title: str, drawn: int) -> None:
+def _dress_curves(axes: Sequence[Axes], title: str, drawn: int) -> None:
     loss_ax, ua_ax = axes
     loss_ax.set(xlabel="epoch", ylabel="loss", title=f"{title}loss (solid: train, dashed: val)")
     ua_title = f"{title}validation UA (dotted: best epoch)"

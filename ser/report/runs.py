@@ -278,7 +278,7 @@ def _labels(run: RunRecord) -> list[str]:
     ]
 
 
-def _scalar(value: Any) -> str:
+def _scalar(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, list | dict):

@@ -25,12 +25,11 @@ import types
 import typing
 from collections.abc import Mapping
 from functools import cache
-from typing import Any, TypeAlias, TypeVar, Union
+from typing import Any, TypeVar, Union
 
+from ser import Json as Json  # the alias lives below heads; records name it from here
 from ser.errors import ReportError
 
-# Any JSON value (a run record's family options, an unknown key's value).
-Json: TypeAlias = Union[str, int, float, bool, list["Json"], dict[str, "Json"], None]  # noqa: UP007
 T = TypeVar("T")
 EXTRA = "extra"
 

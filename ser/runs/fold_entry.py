@@ -17,15 +17,17 @@ Older entries are made today's by `ser.runs.migrate` before they are read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from ser.errors import ReportError
 from ser.runs.codec import Json, decode, encode, read_value
 from ser.runs.curves import Curves
 from ser.runs.scores import AttributesRecord, CategoryScores
 
+# What a number's key holds when it is right; the JSON of a damaged record is refused
+# where int() or float() cannot read it.
+Scalar = str | int | float
 # Written even when empty: a side with no group (no validation) says so.
 ALWAYS = frozenset({"seed", "fold", "metrics", "seconds", "stacked", "curves",
                     "test_groups", "val_groups"})  # fmt: skip
@@ -52,7 +54,7 @@ class Stage:
     extra: Mapping[str, Json] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, obj: Any, where: str) -> Stage:
+    def from_json(cls, obj: object, where: str) -> Stage:
         if not isinstance(obj, dict):
             raise ReportError(f"{where}: a stage must be a JSON object")
         known = {"best_epoch", "seconds", "curves"}
@@ -99,11 +101,11 @@ class FoldEntry:
     stages: Mapping[str, Stage] = field(default_factory=dict)
     layer_weights: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     sizes: Sizes | None = None
-    test_groups: tuple[Any, ...] | None = None
-    val_groups: tuple[Any, ...] | None = None
+    test_groups: tuple[Json, ...] | None = None
+    val_groups: tuple[Json, ...] | None = None
     group: str | None = None
-    left_out: tuple[Any, ...] = ()
-    shared_speakers: tuple[Any, ...] = ()
+    left_out: tuple[Json, ...] = ()
+    shared_speakers: tuple[Json, ...] = ()
     class_weights: Mapping[str, float] = field(default_factory=dict)
     attributes: AttributesRecord | None = None
     heads: Mapping[str, Mapping[str, Json]] = field(default_factory=dict)
@@ -115,7 +117,7 @@ class FoldEntry:
         return self.seed, self.fold
 
     @classmethod
-    def from_json(cls, obj: Any, where: str = "fold entry") -> FoldEntry:
+    def from_json(cls, obj: object, where: str = "fold entry") -> FoldEntry:
         """An entry as today's format holds it (`ser.runs.migrate` makes older ones so);
         `ReportError` (naming `where`) for what is not one."""
         if not isinstance(obj, dict):
@@ -180,38 +182,38 @@ class FoldEntry:
         return {**{k: encode(v) for k, v in pairs if _written(k, v)}, **self.extra}
 
 
-def _groups(value: Any) -> tuple[Any, ...] | None:
+def _groups(value: Iterable[Json] | None) -> tuple[Json, ...] | None:
     return None if value is None else tuple(value)
 
 
-def _metrics(value: Any, where: str) -> CategoryScores | None:
+def _metrics(value: Json, where: str) -> CategoryScores | None:
     """The category's scores; None for none (``{}``: a run without the category)."""
     return CategoryScores.from_json(value, f"{where}, metrics") if value else None
 
 
-def _attributes(value: Any, where: str) -> AttributesRecord | None:
+def _attributes(value: Json, where: str) -> AttributesRecord | None:
     return AttributesRecord.from_json(value, f"{where}, attributes") if value else None
 
 
-def _heads(value: Any, where: str) -> dict[str, Mapping[str, Json]]:
+def _heads(value: Json, where: str) -> dict[str, Mapping[str, Json]]:
     kind = Mapping[str, Mapping[str, Json]]
     return read_value(kind, value or {}, f"{where}, 'heads'")
 
 
-def _weights(value: Any, where: str) -> dict[str, tuple[float, ...]]:
+def _weights(value: Json, where: str) -> dict[str, tuple[float, ...]]:
     kind = Mapping[str, tuple[float, ...]]
     return read_value(kind, value or {}, f"{where}, 'layer_weights'")
 
 
-def _class_weights(value: Any, where: str) -> dict[str, float]:
+def _class_weights(value: Json, where: str) -> dict[str, float]:
     return read_value(Mapping[str, float], value or {}, f"{where}, 'class_weights'")
 
 
-def _sizes(value: Any, where: str) -> Sizes | None:
+def _sizes(value: Json, where: str) -> Sizes | None:
     return None if value is None else decode(Sizes, value, f"{where}, sizes")
 
 
-def _written(key: str, value: Any) -> bool:
+def _written(key: str, value: object) -> bool:
     """Whether the key goes into run.json: None never (not recorded), an empty container
     only for `ALWAYS`' keys, as the trainer leaves out what a fold does not have."""
     if value is None:
@@ -219,23 +221,23 @@ def _written(key: str, value: Any) -> bool:
     return key in ALWAYS or not isinstance(value, Mapping | list) or bool(value)
 
 
-def _list(values: tuple[Any, ...] | None) -> list[Any] | None:
+def _list(values: tuple[Json, ...] | None) -> list[Json] | None:
     return None if values is None else list(values)
 
 
-def _int(value: Any, where: str, key: str) -> int:
+def _int(value: Scalar, where: str, key: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError) as e:
         raise ReportError(f"{where}: the fold entry's {key!r} is not a number ({e})") from e
 
 
-def _float(value: Any, where: str) -> float:
+def _float(value: Scalar | None, where: str) -> float:
     try:
         return float(value or 0.0)
     except (TypeError, ValueError) as e:
         raise ReportError(f"{where}: 'seconds' is not a number ({e})") from e
 
 
-def _int_or_none(value: Any, where: str) -> int | None:
+def _int_or_none(value: Scalar | None, where: str) -> int | None:
     return None if value is None else _int(value, where, "best_epoch")

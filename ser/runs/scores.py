@@ -54,7 +54,7 @@ class CategoryScores:
         return decode(cls, metrics.to_dict(), "metrics")
 
     @classmethod
-    def from_json(cls, obj: Any, where: str) -> CategoryScores:
+    def from_json(cls, obj: object, where: str) -> CategoryScores:
         """The scores in the JSON object `obj`; `ReportError` naming `where` and the key
         for a value of another type."""
         return decode(cls, obj, where)
@@ -96,7 +96,7 @@ class AttributeScoresRecord:
     extra: Mapping[str, Json] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, obj: Any, where: str) -> AttributeScoresRecord:
+    def from_json(cls, obj: object, where: str) -> AttributeScoresRecord:
         if not isinstance(obj, dict):
             raise ReportError(f"{where}: must be a JSON object, got {type(obj).__name__}")
         nulls = {k: math.nan for k in _NUMBERS if k in obj and obj[k] is None}
@@ -123,7 +123,7 @@ class AttributesRecord:
         return cls.from_json(metrics.to_dict(), "attributes")
 
     @classmethod
-    def from_json(cls, obj: Any, where: str) -> AttributesRecord:
+    def from_json(cls, obj: object, where: str) -> AttributesRecord:
         if not isinstance(obj, dict):
             raise ReportError(f"{where}: must be a JSON object, got {type(obj).__name__}")
         return cls(
@@ -153,6 +153,7 @@ def _is_nan(value: object) -> bool:
 def _same_nan(scores: AttributeScoresRecord) -> AttributeScoresRecord:
     """`scores` with each NaN `math.nan` itself: NaN is unequal to every other NaN, so
     two reads of one record compare equal only through the one object."""
+    # Any: every field named is a float one, which replace()'s ** cannot tell mypy.
     nans: dict[str, Any] = {
         f.name: math.nan for f in fields(scores) if _is_nan(getattr(scores, f.name))
     }

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
 
 from ser.errors import ReportError
+from ser.heads.reported import SummaryValue as Value  # what a summary's keys hold
 from ser.runs.codec import Json
 
 STD = "_std"
-Value: TypeAlias = float | int | str | None  # what a summary's keys hold
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class Summary(Mapping[str, Value]):
     extra: Mapping[str, Json] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, obj: Any, where: str = "summary") -> Summary:
+    def from_json(cls, obj: object, where: str = "summary") -> Summary:
         """The summary in the JSON object `obj`; `ReportError` naming `where` for a
         value of another type."""
         if not isinstance(obj, dict):
