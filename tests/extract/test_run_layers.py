@@ -34,7 +34,8 @@ def test_layer_and_pooled_sets_are_estimated_and_written(
     whisper = save_tiny_whisper(tmp_path / "tiny-whisper-run")
     estimates: dict[str, int] = {}
     monkeypatch.setattr(
-        "ser.extract.run.print_estimate", lambda console, sizes, store: estimates.update(sizes)
+        "ser.extract.run.print_estimate",
+        lambda console, sizes, store, peak: estimates.update(sizes),
     )
     config = ExtractConfig(
         features=("speech", "text", "hubert"),
