@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ser.cli import main
 
 
+@pytest.mark.slow
 def test_commands_load_lazily() -> None:
     code = (
         "import sys; from click.testing import CliRunner; from ser.cli import main; "

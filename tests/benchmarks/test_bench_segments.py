@@ -7,11 +7,13 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
 import soundfile
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
+@pytest.mark.slow
 def test_the_segment_benchmark_predicts_on_the_device_it_is_given(trained_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
     sys.path.insert(0, str(BENCHMARKS))  # it imports bench_predict as a sibling
     try:

@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_train.py"
 
 
+@pytest.mark.slow
 def test_the_msmser_scenario_runs_and_reports_its_figures() -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH), "msmser", "--size", "demo", "--seeds", "1",

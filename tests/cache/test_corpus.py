@@ -39,6 +39,7 @@ def _store(root: Path, path: Path, corpus: str | None = None) -> FeatureStore:
     return FeatureStore.open(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(KIND_GROUPS))
 def test_a_store_of_each_kind_hands_out_its_kind(
     name: str, request: pytest.FixtureRequest, tmp_path: Path

@@ -288,6 +288,7 @@ class TestStoreConformance:
         np.testing.assert_array_equal(store.read("hubert.L3").data, expected)
         assert store.verify() == []
 
+    @pytest.mark.slow
     def test_shard_writer_works_in_another_process(
         self, store_path: Path, manifest: Manifest, tmp_path: Path
     ) -> None:
@@ -333,6 +334,7 @@ class TestStoreConformance:
         np.testing.assert_array_equal(store.read("hubert.L3").data, expected)
         assert store.verify() == []
 
+    @pytest.mark.slow
     def test_consolidation_killed_with_sigkill_recovers(
         self, store_path: Path, manifest: Manifest, tmp_path: Path
     ) -> None:

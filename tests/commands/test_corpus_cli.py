@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from ser.cli import main
@@ -81,6 +82,7 @@ def test_bad_class_set_is_a_usage_error(synthetic_corpus: tuple[Path, Any]) -> N
     assert "Invalid value for '--classes'" in result.output
 
 
+@pytest.mark.slow
 def test_demo_corpus_writes_a_readable_corpus(tmp_path: Path) -> None:
     out = tmp_path / "IEMOCAP_full_release"
     result = _run("demo-corpus", out, "--dialogs-per-session", "1", "--seed", "3")
@@ -126,6 +128,7 @@ def test_demo_corpus_from_metadata(tmp_path: Path) -> None:
     assert "--dialogs-per-session does not apply with --from-metadata" in clash.stderr
 
 
+@pytest.mark.slow
 def test_demo_corpus_in_every_other_layout_reads_as_its_kind(tmp_path: Path) -> None:
     for layout in ("crema-d", "ravdess", "msp-podcast", "meld"):
         out = tmp_path / layout

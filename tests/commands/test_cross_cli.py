@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ser.cli import main
@@ -13,6 +14,7 @@ SMALL = ["--features", "is13", "--fusion", "none", "--epochs", "2", "--seeds", "
          "--batch-size", "8", "--device", "cpu"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_train_across_and_report_the_folder(tmp_path: Path) -> None:
     a, b = tmp_path / "iemocap.zarr", tmp_path / "crema-d.zarr"
     corpus_store(a, "iemocap", ["neu", "hap", "sad", "ang"] * 10)

@@ -52,6 +52,7 @@ def failing_from(call: int, error: OSError, write: Callable[..., Any]) -> Callab
     return patched
 
 
+@pytest.mark.slow
 def test_extract_on_a_full_disk_resumes_with_the_shards_written(
     synthetic_corpus: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

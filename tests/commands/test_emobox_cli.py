@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from ser.cache import FeatureStore
@@ -60,6 +61,7 @@ def _train(store: Path, out: Path) -> dict[str, Any]:
     return record
 
 
+@pytest.mark.slow
 def test_extract_and_train_on_emobox_folds(tmp_path: Path) -> None:
     config = EmoBoxConfig(("savee", "msppodcast"), speakers=4, takes=5, folds=2, track2=())
     truth = write_emobox(tmp_path / "EmoBox", config)

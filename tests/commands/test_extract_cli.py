@@ -25,6 +25,7 @@ def _models(tiny_models: Any) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_bad_wavs_fail_alone_with_their_reason_and_exit_1(
     synthetic_corpus: tuple[Path, Any], corpus_copy: Path, tiny_models: Any, tmp_path: Path
 ) -> None:
@@ -74,6 +75,7 @@ def test_bad_wavs_fail_alone_with_their_reason_and_exit_1(
     assert abs(frames - len(mono) / 320) <= 1
 
 
+@pytest.mark.slow
 def test_every_extractor_into_an_hdf5_store(tiny_models: Any, tmp_path: Path) -> None:
     from ser.synth.corpus import SynthConfig, write_corpus
 
@@ -147,6 +149,7 @@ def test_a_folder_that_is_not_iemocap_exits_2(tmp_path: Path) -> None:
     assert result.output.startswith("error: ")
 
 
+@pytest.mark.slow
 def test_precision_is_recorded_and_another_precision_is_another_feature_set(
     tiny_models: Any, tmp_path: Path
 ) -> None:
@@ -252,6 +255,7 @@ def test_plain_progress_lines_are_throttled_to_one_per_interval() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_text_source_asr_end_to_end_and_bad_asr_options(
     synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
 ) -> None:

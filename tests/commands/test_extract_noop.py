@@ -50,6 +50,7 @@ def test_finished_command_is_a_torch_free_no_op(finished: list[str]) -> None:
     assert "torch-free exit 0" in out
 
 
+@pytest.mark.slow
 def test_a_changed_model_folder_takes_the_full_check(finished: list[str], tiny_models: Any) -> None:
     config = Path(tiny_models.bert) / "config.json"
     stat = config.stat()
@@ -62,6 +63,7 @@ def test_a_changed_model_folder_takes_the_full_check(finished: list[str], tiny_m
     assert "nothing to do" in out and "torch-loaded exit 0" in out
 
 
+@pytest.mark.slow
 def test_other_options_take_the_full_check(finished: list[str]) -> None:
     out = _fresh_process([*finished, "--shard-size", "7"])
     assert "torch-loaded" in out

@@ -34,6 +34,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_msmser_table2_end_to_end_with_the_published_numbers(
     store_path: Path, tmp_path: Path
 ) -> None:
@@ -95,6 +96,7 @@ def test_fusion_study_end_to_end_with_its_tables_and_heatmap(
     assert (tmp_path / "plots" / "fusion-study_fusion-study.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_queries_figure(store_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "queries"
     result = ser("sweep", "msmser-queries", "--store", store_path, "--out", out,
@@ -117,6 +119,7 @@ def layers_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_probe_sweep_end_to_end_every_layer_beside_the_published_probes(
     layers_path: Path, tmp_path: Path
 ) -> None:

@@ -338,6 +338,7 @@ def test_plain_epoch_lines_are_throttled_to_one_per_interval() -> None:
     )  # one line each, though the console is 40 wide; no "seed 0" before seeds 0-2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fusion",
     [

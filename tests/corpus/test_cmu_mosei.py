@@ -86,6 +86,7 @@ def test_a_missing_video_wav_is_a_problem_naming_it(tmp_path: Path) -> None:
     assert sum("wav missing" in p for p in mine) == sum(s.startswith(gone) for s in truth.scores)
 
 
+@pytest.mark.slow
 def test_a_span_extracts_as_the_same_samples_cut_to_a_file(tmp_path: Path, mosei: CmuTruth) -> None:
     runner = CliRunner()
     spans = tmp_path / "spans.zarr"

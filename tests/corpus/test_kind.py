@@ -90,6 +90,7 @@ def group_columns(found: list[tuple[str, int, str]]) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_no_code_outside_the_kinds_knows_iemocaps_ids_or_group_columns() -> None:
     found = literals()
     assert id_patterns(found) == []

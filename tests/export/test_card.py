@@ -69,6 +69,7 @@ def test_the_train_command_is_the_run_s(card, trained_run) -> None:
     assert config.protocol == record["protocol"] and config.final
 
 
+@pytest.mark.slow
 def test_an_extract_command_makes_the_set_s_fingerprint_again(
     card, trained_run, tiny_models, tmp_path
 ) -> None:

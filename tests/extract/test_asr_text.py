@@ -120,6 +120,7 @@ def test_kind_alias_means_gold_and_asr_set_by_name(asr_store) -> None:
     assert gold.name == "tiny-mpnet" and asr.name == "tiny-mpnet@asr-tiny-whisper"
 
 
+@pytest.mark.slow
 def test_transcription_resumes_where_it_stopped(
     asr_store, synthetic_corpus, tiny_models, tmp_path, monkeypatch
 ) -> None:
@@ -152,6 +153,7 @@ def test_transcription_resumes_where_it_stopped(
     )
 
 
+@pytest.mark.slow
 def test_unreadable_audio_fails_its_transcript_and_text_rows(
     synthetic_corpus, corpus_copy, tiny_models, tmp_path
 ) -> None:

@@ -167,6 +167,7 @@ def test_a_failed_load_restores_transformers_logging(tmp_path: Path) -> None:
         hf_logging.set_verbosity(before)
 
 
+@pytest.mark.slow
 def test_a_set_an_older_ser_named_otherwise_is_found_by_fingerprint(
     synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
 ) -> None:

@@ -57,6 +57,7 @@ def one_process(damaged_corpus: Path, tmp_path_factory) -> Path:
     return store
 
 
+@pytest.mark.slow
 def test_two_processes_write_one_processes_bytes(
     damaged_corpus: Path, one_process: Path, tmp_path: Path
 ) -> None:
@@ -68,6 +69,7 @@ def test_two_processes_write_one_processes_bytes(
     _same_bytes(tmp_path / "f.zarr", one_process)
 
 
+@pytest.mark.slow
 def test_a_pool_stopped_part_way_keeps_its_shards_and_resumes_to_the_same_bytes(
     damaged_corpus: Path, one_process: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,6 +113,7 @@ def test_processes_asked_for_are_checked() -> None:
         ExtractConfig(features=("is13",), processes=0)
 
 
+@pytest.mark.slow
 def test_a_killed_extract_leaves_no_process_behind(tmp_path: Path) -> None:
     """`ser extract --features is13` killed with SIGKILL while its 2 processes extract:
     they (and multiprocessing's resource tracker) end with it (ser.runtime.orphans)."""

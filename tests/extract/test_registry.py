@@ -166,6 +166,7 @@ def zcr() -> Iterator[Kind]:
     del KINDS["zcr"]
 
 
+@pytest.mark.slow
 def test_a_new_kind_is_one_registry_line(
     zcr: Kind, synthetic_corpus: tuple[Path, Any], tmp_path: Path
 ) -> None:

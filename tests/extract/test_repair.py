@@ -24,6 +24,7 @@ def ser(*args: str | Path) -> Result:
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".zarr", ".h5"])
 def test_repair_reextracts_what_verify_finds_damaged(
     synthetic_corpus: tuple[Path, Any],
@@ -88,6 +89,7 @@ def test_repair_reextracts_what_verify_finds_damaged(
     assert again.exit_code == 0 and "repair: no damage found" in again.stdout
 
 
+@pytest.mark.slow
 def test_repair_transcribes_damaged_asr_transcripts_again(
     synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
 ) -> None:

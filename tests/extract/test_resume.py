@@ -177,6 +177,7 @@ def test_second_extraction_on_a_locked_store_is_refused(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_other_weights_under_the_same_name_stop_the_run_until_overwrite(
     synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
 ) -> None:
@@ -215,6 +216,7 @@ def test_other_weights_under_the_same_name_stop_the_run_until_overwrite(
     assert not np.array_equal(after.data, before.data)
 
 
+@pytest.mark.slow
 def test_interrupted_run_keeps_its_shards_and_refuses_another_shard_size(
     synthetic_corpus: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -230,6 +230,7 @@ def test_next_batch_decodes_while_the_current_one_computes(
 # --- a whole in-process extraction -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_extract_features_writes_every_utterance_to_its_own_rows(
     synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
 ) -> None:
@@ -266,6 +267,7 @@ def test_extract_features_writes_every_utterance_to_its_own_rows(
     assert store.read("logmel80").offsets[-1] == store.info("logmel80").rows
 
 
+@pytest.mark.slow
 def test_a_store_ser_store_init_made_is_extracted_into_and_an_older_one_still_opens(
     synthetic_corpus: tuple[Path, Any], tmp_path: Path
 ) -> None:

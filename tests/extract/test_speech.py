@@ -146,6 +146,7 @@ def test_a_layer_is_the_same_whichever_others_are_chosen(folders: dict[str, Path
     assert not np.allclose(among[0]["tiny-group.L1"], among[0]["tiny-group.L2"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["group", "layer"])
 @pytest.mark.parametrize(("layers", "runs"), [("0", 0), ("1", 1), ("0,1", 1), ("2", 2)])
 def test_encoder_stops_at_the_highest_layer_asked_for(
@@ -193,6 +194,7 @@ def base_shaped(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_bf16_is_close_to_fp32_and_is_another_feature_set(base_shaped: Path) -> None:
     inputs = waves((16000, 9000))
     fp32, bf16 = (loaded(base_shaped, layers="all", precision=p) for p in ("fp32", "bf16"))

@@ -45,6 +45,7 @@ def loaded(folder: Path) -> SpeechExtractor:
     return extractor
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("front_end", "positional"), [("conv", "conv"), ("matmul", "conv"), ("matmul", "matmul")]
 )

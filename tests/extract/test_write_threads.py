@@ -63,6 +63,7 @@ def sets_of(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
     return out
 
 
+@pytest.mark.slow
 def test_threads_write_the_bytes_one_thread_writes(
     corpus: Path, tiny_models: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -79,6 +80,7 @@ def test_threads_write_the_bytes_one_thread_writes(
         assert one[name][2] == four[name][2]
 
 
+@pytest.mark.slow
 def test_an_hdf5_store_lays_its_sets_out_one_at_a_time(
     corpus: Path, tiny_models: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -224,6 +224,7 @@ def test_sweep_out_in_a_read_only_folder_or_a_file(store: Path, tmp_path: Path) 
     assert "1 cells, 1 trained, 0 finished before, 0 failed" in done.output
 
 
+@pytest.mark.slow
 def test_extract_into_a_read_only_store_or_folder(
     synthetic_corpus: tuple[Path, Any], tmp_path: Path
 ) -> None:
@@ -410,6 +411,7 @@ def quiet(stderr: str) -> None:
         assert noise not in stderr, stderr
 
 
+@pytest.mark.slow
 def test_train_is_one_process_per_run_and_ctrl_c_says_how_to_resume(
     store: Path, tmp_path: Path
 ) -> None:
@@ -446,6 +448,7 @@ def test_train_is_one_process_per_run_and_ctrl_c_says_how_to_resume(
     assert record.complete and [e.key for e in record.folds] == [(0, "session5"), (1, "session5")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["starting", "working"])
 def test_extract_is13_ctrl_c_stops_its_processes_quietly(
     synthetic_corpus: tuple[Path, Any], tmp_path: Path, when: str

@@ -50,6 +50,7 @@ def no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
                 monkeypatch.setattr(module, name, called)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", ["--hubert-model", "--mpnet-model", "--bert-model"])
 def test_a_model_folder_that_is_not_there_is_said_at_once(
     synthetic_corpus: tuple[Path, Any],

@@ -159,6 +159,7 @@ def zarr_chunk(store: Path, array: str, chunk: int = 1) -> Path:
 # -- a set's rows: `ser extract ... --repair`, with the options that made the set ---------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quiet", [False, True], ids=["bar", "quiet"])
 def test_a_truncated_chunk_is_repaired_by_the_printed_extract_command(
     pristine: dict[str, Path],
@@ -181,6 +182,7 @@ def test_a_truncated_chunk_is_repaired_by_the_printed_extract_command(
     again_is_nothing(synthetic_corpus[0], store, tiny_models)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("suffix", "damage"),
     [(".zarr", "garbled"), (".zarr", "missing"), (".h5", "garbled")],  # HDF5: no chunk files
@@ -202,6 +204,7 @@ def test_a_damaged_chunk_is_repaired_by_the_printed_extract_command(
 # -- metadata: written anew from the store's own copies ---------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("node", "text"),
     [
@@ -238,6 +241,7 @@ def test_garbled_attributes_of_an_hdf5_set_are_restored_from_its_copy(
     assert_as_clean(store, pristine[".h5"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "node", ["manifest", "manifest/label", ""], ids=["group", "column", "root"]
 )
@@ -252,6 +256,7 @@ def test_a_damaged_zarr_json_of_the_store_is_repaired_by_store_repair(
     assert_as_clean(store, pristine[".zarr"])
 
 
+@pytest.mark.slow
 def test_a_damaged_manifest_chunk_is_rebuilt_from_the_corpus(
     pristine: dict[str, Path], suffix: str, tmp_path: Path
 ) -> None:
@@ -276,6 +281,7 @@ def test_a_manifest_the_corpus_no_longer_gives_is_not_rebuilt(
     assert "manifest: " in clean(ser("store", "verify", store), 1)
 
 
+@pytest.mark.slow
 def test_an_unfinished_set_is_resumed_by_store_repair(
     pristine: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -293,6 +299,7 @@ def test_an_unfinished_set_is_resumed_by_store_repair(
 # -- a store file that cannot be opened --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_truncated_hdf5_store_is_said_to_be_truncated_and_extracted_again(
     pristine: dict[str, Path], synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
 ) -> None:
@@ -333,6 +340,7 @@ def test_an_hdf5_store_another_process_writes_is_said_to_be_so(
 # -- a damaged set keeps no other from being used ----------------------------------------
 
 
+@pytest.mark.slow
 def test_one_damaged_set_blocks_no_command_on_the_others(
     pristine: dict[str, Path], synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
 ) -> None:
@@ -375,6 +383,7 @@ def test_a_damaged_manifest_is_one_line_for_every_command(
         assert said in refused.stderr and f"ser store repair {store}" in refused.stderr
 
 
+@pytest.mark.slow
 def test_zarrs_unretrieved_task_exceptions_never_reach_the_user(
     pristine: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -404,6 +413,7 @@ def garble_set_metadata(store: Path, name: str) -> None:
                 f[node].attrs["ser"] = '{"extractor": "logm'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["printed", "store-repair"])
 def test_a_deleted_set_is_named_by_verify_and_extracted_again(
     pristine: dict[str, Path], suffix: str, tmp_path: Path, how: str
@@ -427,6 +437,7 @@ def test_a_deleted_set_is_named_by_verify_and_extracted_again(
     assert_as_clean(store, pristine[suffix])
 
 
+@pytest.mark.slow
 def test_a_sets_metadata_and_its_copy_garbled_are_restored_from_the_receipt(
     pristine: dict[str, Path], suffix: str, tmp_path: Path
 ) -> None:
@@ -446,6 +457,7 @@ def test_a_sets_metadata_and_its_copy_garbled_are_restored_from_the_receipt(
         assert copies[0] == copies[1]
 
 
+@pytest.mark.slow
 def test_a_set_whose_metadata_no_copy_restores_is_extracted_again(
     pristine: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -460,6 +472,7 @@ def test_a_set_whose_metadata_no_copy_restores_is_extracted_again(
     assert_as_clean(store, pristine[".zarr"])
 
 
+@pytest.mark.slow
 def test_repair_that_cannot_mend_a_set_names_the_extraction_that_does(
     pristine: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -525,6 +538,7 @@ def test_a_store_an_extraction_writes_is_said_to_be_written_not_damaged(
     assert "logmel80: incomplete" in clean(ser("store", "verify", store), 1)  # killed
 
 
+@pytest.mark.slow
 def test_repair_says_when_the_corpus_root_the_store_records_is_gone(
     pristine: dict[str, Path], synthetic_corpus: tuple[Path, Any], suffix: str, tmp_path: Path
 ) -> None:

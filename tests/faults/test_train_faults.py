@@ -116,6 +116,7 @@ def test_a_full_disk_among_stacked_checkpoints_keeps_those_written(
     assert ours[2] == results(tmp_path / "alone")[2]
 
 
+@pytest.mark.slow
 def test_sweep_ctrl_c_says_what_it_keeps_and_how_to_resume(store: Path, tmp_path: Path) -> None:
     """Click's "Aborted!" and exit 1 before: now one line, exit 130 as `ser train`'s."""
     spec = tmp_path / "two.toml"

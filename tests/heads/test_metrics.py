@@ -195,6 +195,7 @@ def test_scores_equal_sklearns_definitions(seed: int) -> None:
         assert list(m.per_class_recall.values())[i] == pytest.approx(100 * recall[i], abs=1e-12)
 
 
+@pytest.mark.slow
 def test_training_path_does_not_import_sklearn() -> None:
     # sklearn takes ~1 s to import: `ser train` with a session protocol must not pay it.
     code = "import sys, ser.commands.train, ser.train.run; print('sklearn' in sys.modules)"

@@ -122,6 +122,7 @@ def test_every_variant_gives_finite_logits_of_the_right_shape(
             assert logits.shape == (6, 4) and torch.isfinite(logits).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("features", "options"), VARIANTS.values(), ids=VARIANTS.keys())
 def test_every_variant_learns_a_small_batch(
     features: list[FeatureInfo], options: dict[str, object], utterance_batch, train_steps

@@ -95,6 +95,7 @@ print(json.dumps([[p.path, p.start, p.label, p.error] for p in result.prediction
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads /proc (Linux)")
 def test_two_hours_stream_within_a_memory_limit(text_run: Path, tmp_path: Path) -> None:
     """Two hours of 16 kHz audio are 460 MB as float32: predicted with 200 MB of address

@@ -36,6 +36,7 @@ def _stream(run: Path, pcm: bytes) -> list[dict]:  # type: ignore[type-arg]
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_stream_lines_are_the_whole_recording_s_segments(audio_run, speech) -> None:
     path, samples = speech
     lines = _stream(audio_run, samples.tobytes())

@@ -44,6 +44,7 @@ def _online(wave: np.ndarray, options: VadOptions, sizes: list[int]) -> tuple[li
     return [s.seconds for s in found], held, audio
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", [VadOptions(), VadOptions(0.2, 1.5, 0.1, 0.05)])
 def test_online_segments_are_the_whole_file_s(talk, options) -> None:
     path, wave = talk
@@ -54,6 +55,7 @@ def test_online_segments_are_the_whole_file_s(talk, options) -> None:
     assert held * WINDOW < 15 * SAMPLE_RATE and audio < 15 * SAMPLE_RATE
 
 
+@pytest.mark.slow
 def test_a_stream_cut_mid_speech_flushes_its_last_segment(talk) -> None:
     _, wave = talk
     options = VadOptions()

@@ -6,6 +6,7 @@ import doctest
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from PIL import Image
 
 import ser.predict.timeline as timeline_module
@@ -22,6 +23,7 @@ def segment(path: str, start: float, label: str | None) -> SimpleNamespace:
                            end=start + 5.0)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_panel_per_file_and_failed_segments_left_out(tmp_path: Path) -> None:
     segments = [segment("a.wav", 0.0, "hap"), segment("a.wav", 5.0, None),
                 segment("b.wav", 0.0, "neu")]  # fmt: skip

@@ -75,6 +75,7 @@ def test_the_report_adds_its_column_only_for_layered_runs() -> None:
     assert cell[LAYERED]["mean"] == pytest.approx([0.1, 0.2, 0.525, 0.175])
 
 
+@pytest.mark.slow
 def test_the_plot_draws_each_layer_with_its_spread(tmp_path: Path) -> None:
     written = write_plots([_layered(), _record("plain")], tmp_path)
     assert sorted(p.name for p in written if "layers" in p.name) == ["probe_layers.png"]

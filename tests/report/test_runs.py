@@ -202,6 +202,7 @@ def _assert_png(path: Path) -> None:
     assert len(data) > 1000 and data.startswith(PNG_MAGIC), path
 
 
+@pytest.mark.slow
 def test_plots_per_run_and_queries_sweep(tmp_path: Path) -> None:
     runs = [_record(f"L{q}", queries=q) for q in (10, 30, 50)]
     runs.append(_record("text-only", features="mpnet", queries=30))  # a group of one

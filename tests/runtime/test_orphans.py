@@ -64,6 +64,7 @@ def test_off_linux_nothing_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     orphans.die_with_parent(parent=1)  # not this process's parent: still here
 
 
+@pytest.mark.slow
 @linux
 def test_a_killed_local_clusters_workers_end_with_it(tmp_path: Path) -> None:
     """distributed's nannies live in the process that made the cluster; each worker

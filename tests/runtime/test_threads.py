@@ -224,6 +224,7 @@ def test_dask_workers_share_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run_threads(2).count == 2 == torch.get_num_threads()
 
 
+@pytest.mark.slow
 def test_the_command_sets_brief_waits_before_torch_loads() -> None:
     script = (
         "import ser.cli, sys, torch, ser.runtime.threads as t; "

@@ -82,6 +82,7 @@ def test_it_needs_two_stores(three: list[str]) -> None:
         load_spec("cross-corpus", fixed=FIXED)
 
 
+@pytest.mark.slow
 def test_the_sweep_runs_resumes_and_reports_its_tables(three: list[str], tmp_path: Path) -> None:
     args = ["sweep", "cross-corpus", *(a for s in three[:2] for a in ("--store", s))]
     args += [

@@ -63,6 +63,7 @@ def test_each_store_s_rows_train_on_it_alone(stores: tuple[Path, Path], tmp_path
     assert published[("tiny-hubert L0", "iemocap")] == {}
 
 
+@pytest.mark.slow
 def test_the_report_puts_emobox_s_numbers_of_each_corpus_beside_ours(
     stores: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -96,6 +97,7 @@ def test_the_report_puts_emobox_s_numbers_of_each_corpus_beside_ours(
     assert any(line.endswith(",74.5,74.32,CREMA-D") for line in csv)  # its own numbers
 
 
+@pytest.mark.slow
 def test_an_emobox_store_is_probed_on_emobox_s_folds_and_class_set(
     tiny_models: Any, tmp_path: Path
 ) -> None:

@@ -40,6 +40,7 @@ def metrics(out: Path, cells: list[Any]) -> dict[str, Any]:
     return {k: [f["metrics"] for f in r["folds"]] for k, r in records.items()}
 
 
+@pytest.mark.slow
 def test_a_sweep_run_again_skips_finished_cells_and_shares_them(
     store_path: Path, tmp_path: Path
 ) -> None:
@@ -55,6 +56,7 @@ def test_a_sweep_run_again_skips_finished_cells_and_shares_them(
     assert sorted(o.status for o in table2) == ["done"] * 5 + ["skipped"]
 
 
+@pytest.mark.slow
 def test_a_cell_another_sweep_holds_is_reported_busy(store_path: Path, tmp_path: Path) -> None:
     cells = cells_of("msmser-table3", store_path, tmp_path)
     lock = tmp_path / "locks" / f"{cells[0].key}.lock"
@@ -70,6 +72,7 @@ def test_a_cell_another_sweep_holds_is_reported_busy(store_path: Path, tmp_path:
     assert [outcomes[c.key].status for c in cells[1:]] == ["done"] * 5
 
 
+@pytest.mark.slow
 def test_kill_9_mid_sweep_loses_no_finished_cell(store_path: Path, tmp_path: Path) -> None:
     """A `ser sweep` killed once its first cell is finished: the same command completes
     the rest and leaves the finished cell as it was."""
@@ -133,6 +136,7 @@ def test_a_killed_dask_worker_loses_no_finished_cell(store_path: Path, tmp_path:
     assert metrics(tmp_path / "dask", cells) == metrics(tmp_path / "alone", alone)
 
 
+@pytest.mark.slow
 def test_a_failing_task_fails_its_cells_and_the_others_still_train(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,6 +166,7 @@ def test_tasks_are_split_by_cells_until_every_worker_has_one() -> None:
     assert balance([], workers=3) == []
 
 
+@pytest.mark.slow
 def test_in_process_tasks_show_their_training_and_say_what_a_cell_s_seconds_are(
     store_path: Path, tmp_path: Path
 ) -> None:

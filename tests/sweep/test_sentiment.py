@@ -119,6 +119,7 @@ def test_claim_d_needs_a_sentiment_sweep(tmp_path: Path) -> None:
     assert code != 0 and "Traceback" not in shown
 
 
+@pytest.mark.slow
 def test_the_probe_on_the_score_picks_the_layer_of_lowest_mae(store: Path, tmp_path: Path) -> None:
     args = ("--fix", "target=sentiment-score", "--fix", "epochs=3", "--fix", "seeds=2")
     code, shown = _ser("sweep", "probe", "--store", store, "--out", tmp_path, *args)

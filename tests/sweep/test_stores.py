@@ -98,6 +98,7 @@ def test_a_store_twice_or_two_iemocap_stores_are_refused(store_path: Path, tmp_p
         resolve_cells(cells, [str(store_path), str(other)], tmp_path)
 
 
+@pytest.mark.slow
 def test_a_two_store_sweep_trains_each_cell_once_per_store_resumes_and_reports_per_corpus(
     store_path: Path, crema_store: Path, tmp_path: Path
 ) -> None:
@@ -140,6 +141,7 @@ def test_the_command_dry_runs_every_store(
     assert probe.exit_code == 2 and f"{store_path} holds no layer sets to probe" in probe.output
 
 
+@pytest.mark.slow
 def test_a_figure_per_corpus_the_paper_beside_iemocap_only(
     store_path: Path, crema_store: Path, tmp_path: Path
 ) -> None:
@@ -160,6 +162,7 @@ def test_a_figure_per_corpus_the_paper_beside_iemocap_only(
     assert any(r.row["published"] for r in groups["IEMOCAP"])
 
 
+@pytest.mark.slow
 def test_the_command_trains_on_both_stores_resumes_and_reports_a_column_per_corpus(
     store_path: Path, crema_store: Path, tmp_path: Path
 ) -> None:

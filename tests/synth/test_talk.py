@@ -43,6 +43,7 @@ def test_meld_layout_quirks(tmp_path: Path) -> None:
     assert truth.empty and not (truth.root / "train" / f"{truth.empty[0][6:]}.wav").exists()
 
 
+@pytest.mark.slow
 def test_meld_as_released_writes_aac_clips_in_its_folders(tmp_path: Path) -> None:
     config = TalkConfig(speakers=2, dialogs=1, turns=(2, 2))
     clips = write_meld(tmp_path / "clips", config, clips=True)

@@ -83,6 +83,7 @@ def test_mpnet_padding_index_matches_its_tokenizer(tiny: TinyModels) -> None:
     assert AutoConfig.from_pretrained(tiny.mpnet).pad_token_id == tokenizer.pad_token_id
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_other_seed_other_weights(tmp_path: Path) -> None:
     a = build_tiny_models(tmp_path / "a", WORDS, seed=0)
     b = build_tiny_models(tmp_path / "b", WORDS, seed=0)

@@ -21,6 +21,7 @@ from ser.synth.toolkit import LAYOUTS, TOOLKIT
 BEFORE = "1d6263409821d2b2"
 
 
+@pytest.mark.slow
 def test_every_kind_with_a_writer_writes_through_the_toolkit(tmp_path: Path) -> None:
     assert doctest.testmod(ser.synth.toolkit).failed == 0
     writers = {name for name, kind in KINDS.items() if kind.synthetic is not None}

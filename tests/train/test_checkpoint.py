@@ -45,6 +45,7 @@ def reproduce(run_dir: Path, store: Path, key: str) -> tuple[np.ndarray, np.ndar
     return np.asarray(ckpt.meta["test"]["pred"]), probs.argmax(axis=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("features", "model"),
     [

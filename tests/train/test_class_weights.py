@@ -92,6 +92,7 @@ def test_a_skewed_store_trains_with_balanced_weights_and_records_them(
     assert "class_weights=balanced" in settings_label(record)
 
 
+@pytest.mark.slow
 def test_unweighted_runs_record_and_train_as_before(skewed: Path, tmp_path: Path) -> None:
     """No key in the config or the folds (records written before resume alike), no
     setting in the report, the default name; `none` asked for is the default run."""
@@ -107,6 +108,7 @@ def test_unweighted_runs_record_and_train_as_before(skewed: Path, tmp_path: Path
         assert a.curves == b.curves and a.metrics == b.metrics
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["unimodal", "dialog", "late_prob"])
 def test_a_stacked_weighted_member_equals_it_trained_alone(
     family: str, skewed: Path, tmp_path: Path

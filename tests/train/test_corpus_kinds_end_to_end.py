@@ -34,6 +34,7 @@ def _train(store: Path, out: Path, name: str, *args: str) -> tuple[Any, dict[str
     return result, json.loads((out / name / "run.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corpus", ["crema_d_corpus", "ravdess_corpus"])
 def test_acted_corpora_train_on_speaker_folds(corpus: str, request: Any, tmp_path: Path) -> None:
     truth = request.getfixturevalue(corpus)
@@ -84,6 +85,7 @@ def test_msp_podcast_trains_on_its_official_partitions(
     assert len(record["classes"]) == 8
 
 
+@pytest.mark.slow
 def test_meld_trains_the_dialog_context_model_on_its_official_partitions(
     meld_corpus: Any, tmp_path: Path
 ) -> None:

@@ -143,6 +143,7 @@ def test_test_classes_need_a_test_store(stores: dict[str, Path], tmp_path: Path)
         train(config(stores["iemocap"], None, tmp_path, test_classes="4"), Said())
 
 
+@pytest.mark.slow
 def test_a_dialog_model_needs_dialogs_on_the_test_side(tmp_path: Path) -> None:
     talk = corpus_store(tmp_path / "a.zarr", "meld", MELD_LABELS * 3, per_dialog=4)
     corpus_store(tmp_path / "b.zarr", "iemocap", IEMOCAP_LABELS, per_dialog=4)
@@ -173,6 +174,7 @@ FRAMES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("model", "features"),
     [(ModelConfig(fusion="mit", d_model=8, heads=2, layers=1), ("hubert-tiny.L2", "bert-tiny")),

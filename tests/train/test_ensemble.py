@@ -140,6 +140,7 @@ def run(cfg: TrainConfig) -> tuple[RunRecord, dict[tuple[int, str], Any], int]:
     return record, predictions, len(groups.started)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_stacked_members_equal_separate_runs_without_randomness(
     family: str, store_path: Path, tmp_path: Path
@@ -243,6 +244,7 @@ def test_each_member_draws_its_own_randomness(store_path: Path, tmp_path: Path) 
     assert losses[1][0][0] != losses[1][1][0]  # the first epoch already differs
 
 
+@pytest.mark.slow
 def test_the_cpu_stacks_the_unimodal_mlp_by_default_and_a_member_is_its_run_alone(
     store_path: Path, tmp_path: Path
 ) -> None:
@@ -271,6 +273,7 @@ def weak_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_stacked_seeds_score_as_separate_seeds(weak_store: Path, tmp_path: Path) -> None:
     """With dropout on, 16 seeds stacked and the same 16 one after another give the same
     mean test UA within the seed-to-seed spread: |difference of the means| <= 3 standard

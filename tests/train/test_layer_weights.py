@@ -49,6 +49,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_family_trains_on_layered_inputs_and_records_their_weights(
     family: str, store_path: Path, tmp_path: Path
@@ -82,6 +83,7 @@ def test_a_plain_run_records_no_layers(store_path: Path, tmp_path: Path) -> None
     assert "layers" not in on_disk and "layer_weights" not in on_disk["folds"][0]
 
 
+@pytest.mark.slow
 def test_the_weighted_sum_prefers_the_one_layer_that_carries_the_label(tmp_path: Path) -> None:
     store = labelled_store(tmp_path / "s.zarr", {})
     add_layer_sets(store, "enc", AUDIO, range(4), informative=2, signal=1.0)  # others: noise

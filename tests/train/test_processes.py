@@ -113,6 +113,7 @@ def states(run_dir: Path, record: RunRecord) -> list[dict[str, torch.Tensor]]:
     return [load_checkpoint(run_dir, key).state for key in keys]
 
 
+@pytest.mark.slow
 def test_a_pooled_run_is_the_same_pieces_in_one_process(store_path: Path, tmp_path: Path) -> None:
     """2 processes x 1 thread cut the 4 stacked seeds into [0, 1] and [2, 3]: the same
     groups `members_at_once=2` makes in one 1-thread process, so the same numbers, bit for
@@ -140,6 +141,7 @@ def test_a_pooled_run_is_the_same_pieces_in_one_process(store_path: Path, tmp_pa
     assert sorted(lines.ended) == [(s, "session5") for s in range(4)]
 
 
+@pytest.mark.slow
 def test_a_pooled_run_resumes_with_the_jobs_it_lacks(store_path: Path, tmp_path: Path) -> None:
     """A run stopped after its first piece: the resume trains seeds 2 and 3 only, on the
     processes again, and keeps seeds 0 and 1 as they were."""
@@ -171,6 +173,7 @@ class StopAtTheSecond(Progress):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_a_stopped_pooled_run_keeps_its_finished_pieces(store_path: Path, tmp_path: Path) -> None:
     cfg = dialog_run(store_path, tmp_path, processes=2, seeds=3, members_at_once=1)
     with pytest.raises(KeyboardInterrupt):
@@ -183,6 +186,7 @@ def test_a_stopped_pooled_run_keeps_its_finished_pieces(store_path: Path, tmp_pa
     assert sorted(e.seed for e in again.folds) == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_a_process_that_dies_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
     """A pool process that cannot start (here: its run's store is gone; in life, killed
     for memory) breaks the pool: that is a `WorkerLost` saying how to go on."""
@@ -194,6 +198,7 @@ def test_a_process_that_dies_is_a_clear_error_not_a_traceback(tmp_path: Path) ->
         train_pieces([run], jobs, two, Progress(), lambda *a: None)  # type: ignore[list-item, arg-type]
 
 
+@pytest.mark.slow
 def test_a_killed_pooled_run_leaves_no_process_behind(store_path: Path, tmp_path: Path) -> None:
     """`ser train --processes 2` killed with SIGKILL once both processes train: they end
     with it (ser.runtime.orphans)."""

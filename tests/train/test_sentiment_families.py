@@ -73,6 +73,7 @@ def _train(store: Path, out: Path, *options: str) -> tuple[int, str]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_family_trains_the_sentiment_score(family: str, store: Path, tmp_path: Path) -> None:
     code, shown = _train(store, tmp_path, *FAMILIES[family])

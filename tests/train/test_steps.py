@@ -68,6 +68,7 @@ def config(store: Path, out: Path, step: str, **changes: object) -> TrainConfig:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_a_compiled_run_is_the_eager_run_without_randomness(
     store: Path, tmp_path: Path, traced: None
 ) -> None:
@@ -86,6 +87,7 @@ def test_a_compiled_run_is_the_eager_run_without_randomness(
     np.testing.assert_allclose(probs_a, probs_b, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_compiled_step_takes_no_host_scalar(
     store: Path, tmp_path: Path, traced: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -115,6 +117,7 @@ class _StopCompiling(Progress):
             torch.compiler.set_stance("fail_on_recompile")
 
 
+@pytest.mark.slow
 def test_nothing_compiles_after_the_first_epoch(store: Path, tmp_path: Path, traced: None) -> None:
     """RMM's probability falls every epoch (never to 0 here: its end is the last epoch)
     and dropout draws anew; batches meet new lengths; every LOSO member after the first

@@ -61,6 +61,7 @@ def test_an_attribute_run_learns_on_held_out_sessions(
     assert 1.5 < np.nanmean(table.attr_pred[:, 0]) < 4.5
 
 
+@pytest.mark.slow
 def test_emotion_and_attributes_from_one_body(attribute_store: Path, tmp_path: Path) -> None:
     config = small_config(attribute_store, tmp_path, target="emotion+arousal", epochs=6)
     record = train(config, Progress())

@@ -38,6 +38,7 @@ def config(store: Path, out: Path, **changes: Any) -> TrainConfig:
                        seeds=2, device="cpu", out=str(out), **changes)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_attribute_heads_learn_on_held_out_sessions(logmel_store: Path, tmp_path: Path) -> None:
     record = train(config(logmel_store, tmp_path, target="attributes"), Progress())
     assert record.summary is not None
@@ -45,6 +46,7 @@ def test_attribute_heads_learn_on_held_out_sessions(logmel_store: Path, tmp_path
     assert record.summary["ccc_arousal"] > 0.3
 
 
+@pytest.mark.slow
 def test_soft_labels_from_the_evaluators_votes(logmel_store: Path, tmp_path: Path) -> None:
     hard = train(config(logmel_store, tmp_path / "hard"), Progress())
     soft = train(config(logmel_store, tmp_path / "soft", labels="soft"), Progress())
