@@ -25,10 +25,17 @@ brief_waits()
 # of their commands runs, so `ser store info` never pays for torch and a finished
 # `ser extract` can say "nothing to do" quickly.
 _LAZY: dict[str, str] = {
-    "corpus": "corpus", "demo-corpus": "corpus", "extract": "extract", "store": "store",
-    "train": "train", "report": "train", "predict": "predict", "sweep": "sweep", "claims": "claims",
+    "corpus": "corpus",
+    "demo-corpus": "corpus",
+    "extract": "extract",
+    "store": "store",
+    "train": "train",
+    "report": "train",
+    "predict": "predict",
+    "sweep": "sweep",
+    "claims": "claims",
     "export": "export",
-}  # fmt: skip
+}
 
 
 class _Group(click.Group):

@@ -37,6 +37,7 @@ TOPICS = (
     "models",
 )
 README_MAX_LINES = 200
+PAGE_MAX_LINES = 400
 
 _DOC = r"(?<![\w./-])(?P<doc>docs/(?:dev/)?[\w.-]+\.md|benchmarks/README\.md|README\.md)"
 # The heading, when there is one, comes after a comma or a space (and maybe a parenthesis):
@@ -234,3 +235,13 @@ def test_every_corpus_kind_has_a_row_in_corpora_md() -> None:
     page = (ROOT / "docs" / "corpora.md").read_text(encoding="utf-8")
     assert undocumented_kinds(page) == []
     assert undocumented_kinds(page.replace("| `meld` |", "| meld |")) == ["meld"]
+
+
+def test_every_page_reads_in_one_sitting() -> None:
+    """A page over 400 lines is two topics: split it where the topics part."""
+    long = {
+        str(page.relative_to(ROOT)): n
+        for page in sorted((ROOT / "docs").rglob("*.md"))
+        if (n := len(page.read_text(encoding="utf-8").splitlines())) > PAGE_MAX_LINES
+    }
+    assert long == {}

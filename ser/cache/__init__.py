@@ -9,6 +9,11 @@ from ser.cache.store import FeatureStore
 from ser.cache.store_types import Damage, FeatureData, FeatureSetInfo, VerifyReport
 
 __all__ = [
-    "Damage", "FeatureData", "FeatureSetInfo", "FeatureStore", "Manifest", "ShardWriter",
+    "Damage",
+    "FeatureData",
+    "FeatureSetInfo",
+    "FeatureStore",
+    "Manifest",
+    "ShardWriter",
     "VerifyReport",
-]  # fmt: skip
+]

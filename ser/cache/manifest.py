@@ -31,11 +31,22 @@ from ser.errors import StoreError
 # handed over for a "str" column (h5py's bytes, zarr's StringDType) becomes numpy "U" text:
 # `.astype(str)` works on every column, and bytes never turn into "b'neu'".
 COLUMNS: dict[str, str] = {
-    "utt_id": "str", "dialog": "str", "speaker": "str", "gender": "str", "order": "int",
-    "start": "float", "end": "float", "duration": "float", "label": "str",
-    "valence": "float", "arousal": "float", "dominance": "float", "transcript": "str",
-    "transcript_raw": "str", "wav": "str",
-}  # fmt: skip
+    "utt_id": "str",
+    "dialog": "str",
+    "speaker": "str",
+    "gender": "str",
+    "order": "int",
+    "start": "float",
+    "end": "float",
+    "duration": "float",
+    "label": "str",
+    "valence": "float",
+    "arousal": "float",
+    "dominance": "float",
+    "transcript": "str",
+    "transcript_raw": "str",
+    "wav": "str",
+}
 #: Where an utterance is a part of its wav: seconds, NaN for a whole file.
 SPAN = ("span_start", "span_end")
 # Columns every corpus's manifest had before groups (session 0 and a word for the

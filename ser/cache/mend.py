@@ -139,8 +139,10 @@ def mend_metadata(
                 done.append(f"{part}: its attributes, from {_source(copy)}")
             elif _from_receipt(backend, part, backup.get(part)):
                 mended |= {part, f"{part}/{DATA}"}
-                done.append(f"{part}: its attributes, from the store's receipt, and its data's "
-                            "metadata, from them and its offsets")  # fmt: skip
+                done.append(
+                    f"{part}: its attributes, from the store's receipt, and its data's "
+                    "metadata, from them and its offsets"
+                )
             else:
                 left.append(f"{part}: no copy of its attributes to restore {damaged.file} from")
         elif node == f"{part}/{DATA}":

@@ -105,8 +105,11 @@ def _save_rows(file: BinaryIO, parts: list[np.ndarray], dim: int, dtype: str) ->
     of their concatenation writes, without the concatenated copy (the writer's largest
     cost after the disk)."""
     rows = sum(len(part) for part in parts)
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-              "fortran_order": False, "shape": (rows, dim)}  # fmt: skip
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": (rows, dim),
+    }
     np.lib.format.write_array_header_1_0(file, header)
     for part in parts:
         file.write(part.data)

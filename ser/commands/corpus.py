@@ -147,8 +147,11 @@ def demo_corpus(
     began = time.perf_counter()
     output_folder(out, "OUT")
     synthetic = layouts()[layout]
-    given = {o: value for o, value in (("dialogs_per_session", dialogs_per_session),
-                                       ("metadata", metadata)) if _given(ctx, o)}  # fmt: skip
+    given = {
+        o: value
+        for o, value in (("dialogs_per_session", dialogs_per_session), ("metadata", metadata))
+        if _given(ctx, o)
+    }
     for option in given:
         if option not in synthetic.options:
             flag = f"--{option.replace('_', '-')}"

@@ -43,8 +43,15 @@ if TYPE_CHECKING:
 
 _SHOWN_FAILURES = 20
 # The run-wide options that decide the outputs (the receipt's key holds them).
-_DECIDING = ("classes", "device", "precision", "batch_seconds", "batch_tokens", "shard_size",
-             "asr_max_new_tokens")  # fmt: skip
+_DECIDING = (
+    "classes",
+    "device",
+    "precision",
+    "batch_seconds",
+    "batch_tokens",
+    "shard_size",
+    "asr_max_new_tokens",
+)
 
 
 def _kinds(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:

@@ -34,8 +34,12 @@ from ser.runtime.threads import set_torch_threads
 # What a full disk's message says of a re-run: nothing to resume, the table is out already.
 AGAIN = "it predicts anew (the predictions are printed above)"
 # The files it writes besides its table: option name -> flag.
-OUTPUTS = {"csv_path": "--csv", "vtt_path": "--vtt", "plot_path": "--plot",
-           "challenge_path": "--challenge-csv"}  # fmt: skip
+OUTPUTS = {
+    "csv_path": "--csv",
+    "vtt_path": "--vtt",
+    "plot_path": "--plot",
+    "challenge_path": "--challenge-csv",
+}
 
 
 @click.command("predict")
@@ -216,8 +220,20 @@ def predict_command(**o: Any) -> None:
 
 def live(config: PredictConfig, o: dict[str, Any], message: Callable[[str], None]) -> None:
     """--stream: a JSON line per segment on stdout, flushed as each closes."""
-    clashing = [f for f in ("inputs", "segment", "csv_path", "vtt_path", "plot_path",
-                            "challenge_path", "text", "transcript") if o[f]]  # fmt: skip
+    clashing = [
+        f
+        for f in (
+            "inputs",
+            "segment",
+            "csv_path",
+            "vtt_path",
+            "plot_path",
+            "challenge_path",
+            "text",
+            "transcript",
+        )
+        if o[f]
+    ]
     if clashing:
         names = ", ".join(
             OUTPUTS.get(f, "--" + f.removesuffix("_path").replace("_", "-")) for f in clashing
@@ -247,17 +263,24 @@ def as_json(result: PredictResult) -> dict[str, Any]:
     with --segment."""
     spans = segmented(result)
     tops = joined([o.head.predict_run(o.names) for o in result.heads])
-    return {"classes": list(result.classes), "checkpoints": list(result.checkpoints),
-            "predictions": [_json(p, result, spans) for p in result.predictions],
-            "notes": list(result.notes), "dialog_context_lost": result.dialog_context_lost,
-            **tops, "failed": result.failed}  # fmt: skip
+    return {
+        "classes": list(result.classes),
+        "checkpoints": list(result.checkpoints),
+        "predictions": [_json(p, result, spans) for p in result.predictions],
+        "notes": list(result.notes),
+        "dialog_context_lost": result.dialog_context_lost,
+        **tops,
+        "failed": result.failed,
+    }
 
 
 def _json(p: Prediction, result: PredictResult, spans: bool) -> dict[str, Any]:
     """An input's JSON object: the category's keys lead, right after its path, where
     `ser predict` has always written them; the other heads' close it."""
-    made = [(o.head.category, o.head.predict_json(p.heads.get(o.head.name), o.names))
-            for o in result.heads]  # fmt: skip
+    made = [
+        (o.head.category, o.head.predict_json(p.heads.get(o.head.name), o.names))
+        for o in result.heads
+    ]
     lead = joined([keys for first, keys in made if first])
     rest = joined([keys for first, keys in made if not first])
     own = {

@@ -150,8 +150,10 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
             | ({"repair": repairs[name]} if name in repairs else {})
             for name, digest in report.checksums.items()
         }
-        parts = {part or "store": {"problems": said, "repair": repairs[part]}
-                 for part, said in report.parts.items()}  # fmt: skip
+        parts = {
+            part or "store": {"problems": said, "repair": repairs[part]}
+            for part, said in report.parts.items()
+        }
         out = {"path": str(fs.path), "healthy": report.healthy, "problems": report.problems}
         click.echo(json.dumps({**out, "feature_sets": sets, "parts": parts}, indent=2))
     elif report.healthy:

@@ -51,9 +51,13 @@ class Maker(Interface):
     def voice(self, seed: int, speaker: int, gender: str) -> Any: ...
 
     def write_wav(
-        self, path: Path, rng: np.random.Generator, voice: Any, code: str,
+        self,
+        path: Path,
+        rng: np.random.Generator,
+        voice: Any,
+        code: str,
         seconds: tuple[float, float],
-    ) -> None: ...  # fmt: skip
+    ) -> None: ...
 
 
 class Toolkit(Maker, Interface):

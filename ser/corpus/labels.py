@@ -16,8 +16,18 @@ from ser.errors import ConfigError
 
 #: Every consensus code that appears in EmoEvaluation files (`xxx`: no agreement).
 LABEL_CODES: tuple[str, ...] = (
-    "neu", "hap", "exc", "sad", "ang", "fru", "sur", "fea", "dis", "oth", "xxx",
-)  # fmt: skip
+    "neu",
+    "hap",
+    "exc",
+    "sad",
+    "ang",
+    "fru",
+    "sur",
+    "fea",
+    "dis",
+    "oth",
+    "xxx",
+)
 
 
 @dataclass(frozen=True)

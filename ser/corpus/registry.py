@@ -34,10 +34,20 @@ from ser.corpus.records import CorpusReading
 from ser.errors import ConfigError, CorpusError
 
 __all__ = [
-    "CLASS_WEIGHTS", "CORPUS_ATTR", "KINDS", "LAYOUT_ATTR", "CorpusKind", "Optioned",
-    "class_set_names", "corpus_kind", "guess", "kind_of", "read_corpus", "register",
+    "CLASS_WEIGHTS",
+    "CORPUS_ATTR",
+    "KINDS",
+    "LAYOUT_ATTR",
+    "CorpusKind",
+    "Optioned",
+    "class_set_names",
+    "corpus_kind",
+    "guess",
+    "kind_of",
+    "read_corpus",
+    "register",
     "store_kind",
-]  # fmt: skip
+]
 
 
 def _discover() -> None:

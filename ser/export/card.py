@@ -55,12 +55,17 @@ def metadata(c: CardInputs) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "library_name": "ser",
         "pipeline_tag": "audio-classification",
-        "tags": ["speech-emotion-recognition", "ser", str(c.config["family"]),
-                 *sorted({str(i["modality"]) for i in c.config["inputs"]}),
-                 *(["onnx"] if c.onnx else []), *(["synthetic-data"] if c.store.synthetic else [])],
+        "tags": [
+            "speech-emotion-recognition",
+            "ser",
+            str(c.config["family"]),
+            *sorted({str(i["modality"]) for i in c.config["inputs"]}),
+            *(["onnx"] if c.onnx else []),
+            *(["synthetic-data"] if c.store.synthetic else []),
+        ],
         "datasets": [facts.dataset],
         "metrics": [v["type"] for v in values],
-    }  # fmt: skip
+    }
     if facts.language:
         meta["language"] = [facts.language]
     meta["model-index"] = [{"name": c.record.name, "results": [_result(c, values)]}]
@@ -72,12 +77,22 @@ def _result(c: CardInputs, values: Sequence[Mapping[str, Any]]) -> dict[str, Any
     args = {"protocol": c.record.protocol, "classes": ",".join(c.record.classes)}
     return {
         "task": {"type": "audio-classification", "name": "Speech emotion recognition"},
-        "dataset": {"type": facts.dataset, "name": _dataset_name(c), "split": c.record.protocol,
-                    "args": args},
-        "metrics": [{"type": v["type"], "value": v["value"], "name": v["name"],
-                     "args": {"std": v["std"], "n": v["n"], "protocol": c.record.protocol}}
-                    for v in values],
-    }  # fmt: skip
+        "dataset": {
+            "type": facts.dataset,
+            "name": _dataset_name(c),
+            "split": c.record.protocol,
+            "args": args,
+        },
+        "metrics": [
+            {
+                "type": v["type"],
+                "value": v["value"],
+                "name": v["name"],
+                "args": {"std": v["std"], "n": v["n"], "protocol": c.record.protocol},
+            }
+            for v in values
+        ],
+    }
 
 
 def _dataset_name(c: CardInputs) -> str:

@@ -112,8 +112,11 @@ def class_lines(record: RunRecord) -> list[str]:
         ]
         for i, (c, r) in enumerate(recalls.items())
     ]
-    return [*markdown_table(["class", "recall (%)", "test utterances"], rows), "",
-            f"Recall {pooled_over(record)}."]  # fmt: skip
+    return [
+        *markdown_table(["class", "recall (%)", "test utterances"], rows),
+        "",
+        f"Recall {pooled_over(record)}.",
+    ]
 
 
 def group_lines(run_dir: Path, record: RunRecord, store: StoreFacts) -> list[str]:

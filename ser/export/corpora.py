@@ -36,34 +36,44 @@ UNKNOWN = CorpusFacts(
 )
 FACTS = {
     "iemocap": CorpusFacts(
-        "IEMOCAP", "iemocap", "en",
+        "IEMOCAP",
+        "iemocap",
+        "en",
         "acted: ten actors in dyadic sessions, scripted and improvised (not natural speech)",
         "USC SAIL's IEMOCAP release licence: research use, by request "
         "(sail.usc.edu/iemocap); check that it lets you share models trained on it",
     ),
     "crema-d": CorpusFacts(
-        "CREMA-D", "crema-d", "en",
+        "CREMA-D",
+        "crema-d",
+        "en",
         "acted: 91 actors reading 12 sentences with six emotions at set intensities",
         "Open Database License (ODbL) 1.0, contents under the Database Contents License",
     ),
     "ravdess": CorpusFacts(
-        "RAVDESS", "ravdess", "en",
+        "RAVDESS",
+        "ravdess",
+        "en",
         "acted: 24 professional actors, two statements spoken and sung, North American accent",
         "CC BY-NC-SA 4.0 (non-commercial)",
     ),
     "msp-podcast": CorpusFacts(
-        "MSP-Podcast", "msp-podcast", "en",
+        "MSP-Podcast",
+        "msp-podcast",
+        "en",
         "natural: podcast speech, emotion rated by crowd annotators",
         "UT Dallas MSP-Podcast academic licence, by request; check it before sharing models",
     ),
     "meld": CorpusFacts(
-        "MELD", "meld", "en",
+        "MELD",
+        "meld",
+        "en",
         "acted for television: dialogue of the TV series Friends, with music and laughter",
         "GPL-3.0 (the MELD release); the clips belong to their rights holders",
     ),
     "emobox": UNKNOWN,
     "manifest": UNKNOWN,
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)

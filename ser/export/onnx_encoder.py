@@ -141,8 +141,15 @@ def export_encoder(sets: Mapping[str, Mapping[str, Any]], model: str, path: Path
     graph = SpeechSets(frames, extractor.model, sets).eval()
     batch, samples = torch.export.Dim("batch"), torch.export.Dim("samples", min=frames.min_samples)
     example = (torch.randn(2, EXAMPLE_SAMPLES),)
-    save_onnx(graph, example, ({0: batch, 1: samples},), [INPUT], list(sets), path,
-              what=f"the speech encoder {Path(model).name}")  # fmt: skip
+    save_onnx(
+        graph,
+        example,
+        ({0: batch, 1: samples},),
+        [INPUT],
+        list(sets),
+        path,
+        what=f"the speech encoder {Path(model).name}",
+    )
     return {
         "file": path.name,
         "input": f"{INPUT}: [batch, samples] float32, {frames.sample_rate} Hz mono, "

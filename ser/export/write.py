@@ -138,8 +138,13 @@ def _write(
     with writing(folder / MODEL, "the exported weights", AGAIN):
         save_file(tensors, str(folder / MODEL), metadata=meta)
     _readable(folder / MODEL)
-    data = {"corpus": store.kind, "classes": store.classes, "synthetic": store.synthetic,
-            "longest_utterance": store.longest, "store": public(record.store)}  # fmt: skip
+    data = {
+        "corpus": store.kind,
+        "classes": store.classes,
+        "synthetic": store.synthetic,
+        "longest_utterance": store.longest,
+        "store": public(record.store),
+    }
     exported = export_config(ckpts, record, encoders, data)
     notes: tuple[str, ...] = ()
     if config.onnx:
@@ -150,9 +155,15 @@ def _write(
     where = str(public(record.config.get("store", "features.zarr")))
     folders = {k: e["weights_sha256"] for k, e in encoders.items() if e["source"] == "folder"}
     card = CardInputs(
-        run_dir, record, exported, store, extract_commands(ckpts[0].features, corpus, where),
-        train_command(record), placeholder_note(corpus, folders), onnx="onnx" in exported,
-    )  # fmt: skip
+        run_dir,
+        record,
+        exported,
+        store,
+        extract_commands(ckpts[0].features, corpus, where),
+        train_command(record),
+        placeholder_note(corpus, folders),
+        onnx="onnx" in exported,
+    )
     _write_text(folder / CARD, model_card(card), "the model card")
     return notes
 

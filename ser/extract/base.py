@@ -280,6 +280,15 @@ def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: A
         raise ConfigError(f"{where} ({reason})") from error
 
 
+def load_feature_extractor(loader: Callable[..., T], model: str) -> T | None:
+    """The model's feature extractor (`loader` a `from_pretrained`); None for a folder
+    that has only weights and config, where the family's defaults serve."""
+    try:
+        return load_pretrained(loader, model, "feature extractor")
+    except ConfigError:
+        return None
+
+
 def freeze_for_inference(model: torch.nn.Module, dtype: torch.dtype | None) -> None:
     """Do once what every forward would do again, without changing any output bit:
     weight-normalised layers (HuBERT's positional conv) get their weight computed once

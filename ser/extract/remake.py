@@ -211,9 +211,19 @@ def command(
     that makes it again whole, whatever is left of it."""
     path = str(store)
     if attrs.get("extractor") == "imported":
-        args = ["store", "import", path, str(attrs.get("source", "FILE.npz")), "--name", name,
-                "--modality", str(attrs.get("modality")), "--level", str(attrs.get("level")),
-                "--overwrite"]  # fmt: skip
+        args = [
+            "store",
+            "import",
+            path,
+            str(attrs.get("source", "FILE.npz")),
+            "--name",
+            name,
+            "--modality",
+            str(attrs.get("modality")),
+            "--level",
+            str(attrs.get("level")),
+            "--overwrite",
+        ]
         return shlex.join(["ser", *args])
     made = remake(name, attrs, sets)
     given = None if made is None else made.flags()

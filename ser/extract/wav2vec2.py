@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ser.errors import ConfigError
-from ser.extract.base import load_pretrained
+from ser.extract.base import load_feature_extractor
 from ser.extract.device_rows import Hidden, pad_states, row_mask, to_device
 from ser.extract.layer_sets import recorded_hidden_states
 
@@ -77,13 +76,8 @@ class Wav2Vec2Frames:
     def _preprocessing(self) -> _Preprocessing:
         from transformers import AutoFeatureExtractor
 
-        try:
-            processor = load_pretrained(
-                AutoFeatureExtractor.from_pretrained, self.model_name, "feature extractor"
-            )
-        except ConfigError:
-            # A folder with only weights and config: the family's usual 16 kHz, raw input.
-            processor = None
+        # None for a folder with only weights and config: the family's 16 kHz, raw input.
+        processor = load_feature_extractor(AutoFeatureExtractor.from_pretrained, self.model_name)
         normalize = self._normalize
         if normalize is None:
             normalize = bool(getattr(processor, "do_normalize", False))

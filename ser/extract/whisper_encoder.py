@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ser.errors import ConfigError
-from ser.extract.base import load_pretrained
+from ser.extract.base import load_feature_extractor
 from ser.extract.device_rows import Hidden, pad_states
 from ser.extract.layer_sets import recorded_hidden_states
 
@@ -53,11 +53,8 @@ class WhisperFrames:
         """The model's log-mel feature extractor (Whisper's defaults for a bare folder)."""
         from transformers import WhisperFeatureExtractor
 
-        try:
-            processor = load_pretrained(
-                WhisperFeatureExtractor.from_pretrained, self.model_name, "feature extractor"
-            )
-        except ConfigError:
+        processor = load_feature_extractor(WhisperFeatureExtractor.from_pretrained, self.model_name)
+        if processor is None:
             processor = WhisperFeatureExtractor(feature_size=self.config.num_mel_bins)
         processor.dither = 0.0  # no noise: the same audio always gives the same features
         return processor

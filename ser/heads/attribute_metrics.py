@@ -87,9 +87,15 @@ class AttributeScores:
 
     @classmethod
     def from_moments(
-        cls, n: int, mean_gold: float, mean_pred: float, var_gold: float, var_pred: float,
-        cov: float, mae: float,
-    ) -> AttributeScores:  # fmt: skip
+        cls,
+        n: int,
+        mean_gold: float,
+        mean_pred: float,
+        var_gold: float,
+        var_pred: float,
+        cov: float,
+        mae: float,
+    ) -> AttributeScores:
         """The scores of `n` pairs with these means, population variances, covariance
         and mean absolute error (CCC and r NaN where undefined)."""
         agree = var_gold + var_pred + (mean_gold - mean_pred) ** 2
@@ -166,8 +172,9 @@ def overall_attribute_metrics(metrics: Sequence[AttributeMetrics]) -> AttributeM
     exactly, from their moments: the pooled test set's scores."""
     names = list(dict.fromkeys(name for m in metrics for name in m.names))
     order = [a for a in ATTRIBUTES if a in names] + [a for a in names if a not in ATTRIBUTES]
-    return AttributeMetrics({name: _pool([m.scores[name] for m in metrics if name in m.scores])
-                             for name in order})  # fmt: skip
+    return AttributeMetrics(
+        {name: _pool([m.scores[name] for m in metrics if name in m.scores]) for name in order}
+    )
 
 
 def _pool(parts: list[AttributeScores]) -> AttributeScores:

@@ -185,8 +185,11 @@ def plot(fig: Figure, table: TableView, title: str) -> bool:
             ends = [float(both.min()), float(both.max())]
             ax.plot(ends, ends, color="grey", linestyle="--", linewidth=1, label="identity")
         ax.set_aspect("equal", adjustable="datalim")
-        ax.set(xlabel=f"gold {attribute}", ylabel=f"predicted {attribute}",
-               title=f"{attribute}: CCC {s.ccc:.3f}, r {s.pearson:.3f} (n = {s.n})")  # fmt: skip
+        ax.set(
+            xlabel=f"gold {attribute}",
+            ylabel=f"predicted {attribute}",
+            title=f"{attribute}: CCC {s.ccc:.3f}, r {s.pearson:.3f} (n = {s.n})",
+        )
         ax.grid(alpha=0.3)
         if has.any():
             ax.legend(fontsize=7)

@@ -126,9 +126,11 @@ class EmotionIntensitiesHead(Head):
         has = np.isfinite(gold).all(axis=1)
         chosen, truth = pred[has] > self.cut, gold[has] > 0  # [n, 6] each
         counts = {
-            "tp": (chosen & truth).sum(axis=0), "fp": (chosen & ~truth).sum(axis=0),
-            "fn": (~chosen & truth).sum(axis=0), "tn": (~chosen & ~truth).sum(axis=0),
-        }  # fmt: skip
+            "tp": (chosen & truth).sum(axis=0),
+            "fp": (chosen & ~truth).sum(axis=0),
+            "fn": (~chosen & truth).sum(axis=0),
+            "tn": (~chosen & ~truth).sum(axis=0),
+        }
         return scored({k: v.tolist() for k, v in counts.items()}, int(has.sum()), names)
 
     def score(self, metrics: Mapping[str, Any]) -> float:
@@ -150,10 +152,13 @@ class EmotionIntensitiesHead(Head):
 
     def cells(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> list[list[str]]:
         return [
-            [c for p, g in zip(ps, gs, strict=True)
-             for c in (f"{g:.6g}" if np.isfinite(g) else "", f"{p:.6g}")]
+            [
+                c
+                for p, g in zip(ps, gs, strict=True)
+                for c in (f"{g:.6g}" if np.isfinite(g) else "", f"{p:.6g}")
+            ]
             for ps, gs in zip(pred, gold, strict=True)
-        ]  # fmt: skip
+        ]
 
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         present = [n for n, p in zip(names, pred, strict=True) if p > self.cut]
@@ -177,9 +182,14 @@ def scored(counts: Mapping[str, Sequence[int]], n: int, names: Sequence[str]) ->
     wa = {e: s[0] for e, s in zip(names, each, strict=True)}
     f1 = {e: s[1] for e, s in zip(names, each, strict=True)}
     return {
-        "n": n, "emotions": list(names), **{k: list(counts[k]) for k in _COUNTS},
-        "wa": wa, "f1": f1, "wa_mean": _mean(wa.values()), "f1_mean": _mean(f1.values()),
-    }  # fmt: skip
+        "n": n,
+        "emotions": list(names),
+        **{k: list(counts[k]) for k in _COUNTS},
+        "wa": wa,
+        "f1": f1,
+        "wa_mean": _mean(wa.values()),
+        "f1_mean": _mean(f1.values()),
+    }
 
 
 def _binary(tp: int, fp: int, fn: int, tn: int) -> tuple[float, float]:

@@ -24,15 +24,34 @@ if TYPE_CHECKING:  # plots only: matplotlib takes a second to import
 
 SCORES = ("ua", "wa", "f1", "wf1")  # f1: macro; wf1: weighted by class support
 MD_COLUMNS = (
-    "mean UA", "mean WA", "mean macro F1", "mean weighted F1", "n",
-    "pooled UA", "pooled WA", "pooled macro F1", "pooled weighted F1",
-)  # fmt: skip
+    "mean UA",
+    "mean WA",
+    "mean macro F1",
+    "mean weighted F1",
+    "n",
+    "pooled UA",
+    "pooled WA",
+    "pooled macro F1",
+    "pooled weighted F1",
+)
 # The weighted F1's columns come last: a CSV read by position keeps its columns.
 CSV_COLUMNS = (
-    "mean_ua", "mean_ua_std", "mean_wa", "mean_wa_std", "mean_f1", "mean_f1_std",
-    "n", "std_over", "seeds", "pooled_ua", "pooled_wa", "pooled_f1",
-    "mean_wf1", "mean_wf1_std", "pooled_wf1",
-)  # fmt: skip
+    "mean_ua",
+    "mean_ua_std",
+    "mean_wa",
+    "mean_wa_std",
+    "mean_f1",
+    "mean_f1_std",
+    "n",
+    "std_over",
+    "seeds",
+    "pooled_ua",
+    "pooled_wa",
+    "pooled_f1",
+    "mean_wf1",
+    "mean_wf1_std",
+    "pooled_wf1",
+)
 LEGEND = (
     "mean: each seed's mean over its folds, then mean ± sample std over the n seeds (over "
     "the n folds of a run with one seed; a single value has no ±). pooled: every fold's "
@@ -118,8 +137,13 @@ def cells(run: RecordView, summary: Mapping[str, Any], as_csv: bool) -> list[str
 
     counts = [str(n), str(summary.get("std_over", "seeds")), str(summary.get("seeds", ""))]
     first = [c for k in SCORES[:3] for c in spread(k)]
-    return [*first, *counts, *(pools[k] or "" for k in SCORES[:3]),
-            *spread("wf1"), pools["wf1"] or ""]  # fmt: skip
+    return [
+        *first,
+        *counts,
+        *(pools[k] or "" for k in SCORES[:3]),
+        *spread("wf1"),
+        pools["wf1"] or "",
+    ]
 
 
 def spread_label(summary: Mapping[str, Any]) -> str:

@@ -85,8 +85,13 @@ class MultiLabelHead(Head):
             "fp": ((1 - truth) & chosen).sum(axis=0).tolist(),
             "fn": (truth & (1 - chosen)).sum(axis=0).tolist(),
         }
-        return {**_f1s(counts), "map": _map(truth, probs), "n": int(has.sum()),
-                "classes": list(names), **counts}  # fmt: skip
+        return {
+            **_f1s(counts),
+            "map": _map(truth, probs),
+            "n": int(has.sum()),
+            "classes": list(names),
+            **counts,
+        }
 
     def score(self, metrics: Mapping[str, Any]) -> float:
         value = float(metrics["map"])
@@ -100,8 +105,13 @@ class MultiLabelHead(Head):
         n = np.array([f["n"] for f in folds], dtype=np.float64)
         maps = np.array([f["map"] for f in folds], dtype=np.float64)
         found = float(n @ maps / n.sum()) if n.sum() else np.nan
-        return {**_f1s(counts), "map": found, "n": int(n.sum()),
-                "classes": list(folds[0]["classes"]), **counts}  # fmt: skip
+        return {
+            **_f1s(counts),
+            "map": found,
+            "n": int(n.sum()),
+            "classes": list(folds[0]["classes"]),
+            **counts,
+        }
 
     def gold_text(self, gold: np.ndarray, names: Sequence[str]) -> str:
         if not np.isfinite(gold).all():

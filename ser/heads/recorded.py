@@ -39,9 +39,10 @@ def record_heads(runs: Sequence[RecordView], shown: bool = False) -> tuple[Repor
             further.setdefault(name, HEADS[name])
     heads = [(kind, kind.of_records(runs)) for kind in (*BUILT_IN, *further.values())]
     return tuple(
-        head if head is not None else kind() for kind, head in heads
+        head if head is not None else kind()
+        for kind, head in heads
         if head is not None or (shown and kind.always_shown)
-    )  # fmt: skip
+    )
 
 
 def run_heads(run: RecordView) -> tuple[Reported, ...]:

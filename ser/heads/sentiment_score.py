@@ -99,18 +99,24 @@ def _sums(pred: np.ndarray, gold: np.ndarray) -> dict[str, Any]:
     seven = np.round(np.clip(pred, -3, 3)) == np.round(np.clip(gold, -3, 3))
     nonzero = gold != 0
     return {
-        "n": len(gold), "abs": float(np.abs(pred - gold).sum()),
-        "p": float(pred.sum()), "g": float(gold.sum()), "pp": float(pred @ pred),
-        "gg": float(gold @ gold), "pg": float(pred @ gold), "hits7": int(seven.sum()),
+        "n": len(gold),
+        "abs": float(np.abs(pred - gold).sum()),
+        "p": float(pred.sum()),
+        "g": float(gold.sum()),
+        "pp": float(pred @ pred),
+        "gg": float(gold @ gold),
+        "pg": float(pred @ gold),
+        "hits7": int(seven.sum()),
         "has0": _counts(pred >= 0, gold >= 0),
         "non0": _counts(pred[nonzero] > 0, gold[nonzero] > 0),
-    }  # fmt: skip
+    }
 
 
 def _counts(pred: np.ndarray, gold: np.ndarray) -> list[int]:
     """[true positives, false positives, false negatives, true negatives]."""
-    return [int(np.sum(p & g)) for p, g in
-            ((pred, gold), (pred, ~gold), (~pred, gold), (~pred, ~gold))]  # fmt: skip
+    return [
+        int(np.sum(p & g)) for p, g in ((pred, gold), (pred, ~gold), (~pred, gold), (~pred, ~gold))
+    ]
 
 
 def _scored(sums: Mapping[str, Any]) -> dict[str, Any]:

@@ -39,8 +39,13 @@ if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a re
 
 #: `--target` values of the category and the attributes (registered heads join them
 #: with `+`: `emotion+sentiment`).
-TARGETS = ("emotion", "attributes", *ATTRIBUTES, "emotion+attributes",
-           *(f"emotion+{a}" for a in ATTRIBUTES))  # fmt: skip
+TARGETS = (
+    "emotion",
+    "attributes",
+    *ATTRIBUTES,
+    "emotion+attributes",
+    *(f"emotion+{a}" for a in ATTRIBUTES),
+)
 LABELS = ("hard", "soft")
 
 

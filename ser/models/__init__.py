@@ -43,9 +43,19 @@ for _name in FAMILY_MODULES:
     register(import_module(f"ser.models.{_name}").FAMILY)
 
 __all__ = [
-    "FAMILIES", "Family", "FamilyConfig", "FeatureInfo", "ModelConfig", "ModelOutput",
-    "SerModel", "TrainDefaults", "build_model", "family_of", "plan_inputs", "register",
-]  # fmt: skip
+    "FAMILIES",
+    "Family",
+    "FamilyConfig",
+    "FeatureInfo",
+    "ModelConfig",
+    "ModelOutput",
+    "SerModel",
+    "TrainDefaults",
+    "build_model",
+    "family_of",
+    "plan_inputs",
+    "register",
+]
 
 
 def build_model(

@@ -10,9 +10,15 @@ from ser.heads.attributes import ATTRIBUTE_LOSSES, EPS, attribute_loss, ccc_loss
 from ser.heads.targets import LABELS, TARGETS, Targets
 
 __all__ = [
-    "ATTRIBUTE_LOSSES", "EPS", "LABELS", "TARGETS", "Targets", "attribute_loss", "ccc_loss",
+    "ATTRIBUTE_LOSSES",
+    "EPS",
+    "LABELS",
+    "TARGETS",
+    "Targets",
+    "attribute_loss",
+    "ccc_loss",
     "split",
-]  # fmt: skip
+]
 
 
 def split(logits: torch.Tensor, n_attributes: int) -> tuple[torch.Tensor, torch.Tensor]:

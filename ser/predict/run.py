@@ -35,7 +35,7 @@ __all__ = [
     "_transcripts",
     "predict",
     "run_asr",
-]  # fmt: skip
+]
 
 #: Segments decoded and predicted together (--segment): about 10 minutes of 5 s windows,
 #: and at most `SECONDS_AT_ONCE` of audio (longer windows).

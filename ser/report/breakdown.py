@@ -85,8 +85,9 @@ def breakdown_table(runs: Sequence[Labelled], by: str, fmt: str = "md") -> str:
     rows = []
     for key in keys:
         picked = [_rows(t, h, by, key) for (_, t), h in zip(runs, heads, strict=True)]
-        cells = [c for h, part in zip(heads, picked, strict=True)
-                 for c in _cells(h, part, by, key, fmt)]  # fmt: skip
+        cells = [
+            c for h, part in zip(heads, picked, strict=True) for c in _cells(h, part, by, key, fmt)
+        ]
         rows.append([key, _support(picked), *cells])
     columns = [
         c for (label, _), h in zip(runs, heads, strict=True) for c in _header(label, h, by, fmt)
@@ -112,9 +113,11 @@ def left_out(runs: Sequence[Labelled]) -> tuple[str, ...]:
 def _keys(runs: Sequence[Labelled], heads: Sequence[Sequence[Reported]], by: str) -> list[str]:
     """The rows the runs' heads define of `by` (the category's classes, by class)."""
     found = [
-        keys for (_, t), run in zip(runs, heads, strict=True) for h in run
+        keys
+        for (_, t), run in zip(runs, heads, strict=True)
+        for h in run
         if (keys := h.breakdown_keys(t, by)) is not None
-    ]  # fmt: skip
+    ]
     if not found:
         raise ReportError(NONE.get(by, f"--by {by}: none of the runs' heads defines its rows"))
     return found[0]

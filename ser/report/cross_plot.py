@@ -42,8 +42,9 @@ def heatmap(table: CrossTable, title: str = "") -> Figure:
         if (published := cell.published()) is not None:
             text += f"\n(EmoBox {published.value:.1f})"
         light = not math.isnan(value) and value > 60.0  # viridis: light above ~60 of 100
-        ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                color="black" if light else "white")  # fmt: skip
+        ax.text(
+            j, i, text, ha="center", va="center", fontsize=8, color="black" if light else "white"
+        )
     return fig
 
 

@@ -82,13 +82,17 @@ def _rows() -> tuple[PublishedSentiment, ...]:
         grouped.setdefault((row["corpus"], row["model"]), []).append(row)
     return tuple(
         PublishedSentiment(
-            corpus, model, lines[0]["paper"], lines[0]["arxiv"], lines[0]["setting"],
+            corpus,
+            model,
+            lines[0]["paper"],
+            lines[0]["arxiv"],
+            lines[0]["setting"],
             lines[0]["features"],
             MappingProxyType({r["metric"]: float(r["value"]) for r in lines}),
             MappingProxyType({r["metric"]: (r["source"], r["second_source"]) for r in lines}),
         )
         for (corpus, model), lines in grouped.items()
-    )  # fmt: skip
+    )
 
 
 def value_text(metric: str, value: float | None) -> str:

@@ -51,9 +51,23 @@ FORMATS = ("md", "csv")
 # Config keys that say where or how a run was executed, not what was trained: runs
 # differing only in them still group together in plots.
 BOOKKEEPING = frozenset(
-    {"name", "out", "out_dir", "output", "store", "seeds", "seed", "device", "scheduler",
-     "resume", "workers", "num_workers", "verbose", "overwrite"}
-)  # fmt: skip
+    {
+        "name",
+        "out",
+        "out_dir",
+        "output",
+        "store",
+        "seeds",
+        "seed",
+        "device",
+        "scheduler",
+        "resume",
+        "workers",
+        "num_workers",
+        "verbose",
+        "overwrite",
+    }
+)
 # Training options a family has a paper default for (`TrainDefaults`); patience's default
 # (None) is the same for every family.
 TRAINING = ("epochs", "batch_size", "lr", "weight_decay")

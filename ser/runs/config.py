@@ -28,10 +28,28 @@ from ser.runs.codec import Json, encode, read_value
 # The keys before the family's options, and after them, in the trainer's order.
 _BEFORE = ("store", "features", "family")
 _AFTER = (
-    "classes", "protocol", "val", "epochs", "batch_size", "lr", "weight_decay", "seed",
-    "seeds", "patience", "class_weights", "test_store", "test", "target",
-    "attribute_loss", "attribute_weight", "labels", "device", "precision", "out", "name",
-)  # fmt: skip
+    "classes",
+    "protocol",
+    "val",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "seed",
+    "seeds",
+    "patience",
+    "class_weights",
+    "test_store",
+    "test",
+    "target",
+    "attribute_loss",
+    "attribute_weight",
+    "labels",
+    "device",
+    "precision",
+    "out",
+    "name",
+)
 
 
 @dataclass(frozen=True, kw_only=True)

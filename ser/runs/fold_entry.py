@@ -29,8 +29,9 @@ from ser.runs.scores import AttributesRecord, CategoryScores
 # where int() or float() cannot read it.
 Scalar = str | int | float
 # Written even when empty: a side with no group (no validation) says so.
-ALWAYS = frozenset({"seed", "fold", "metrics", "seconds", "stacked", "curves",
-                    "test_groups", "val_groups"})  # fmt: skip
+ALWAYS = frozenset(
+    {"seed", "fold", "metrics", "seconds", "stacked", "curves", "test_groups", "val_groups"}
+)
 
 
 @dataclass(frozen=True, kw_only=True)

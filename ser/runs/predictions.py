@@ -150,10 +150,14 @@ def predictions_csv(table: PredictionTable) -> str:
     writer.writerow([*COLUMNS, *(PROBABILITY + c for c in table.classes), *pairs, *table.further])
     names = np.asarray([*table.classes, ""])  # -1: no class (a run without a head)
     columns = [
-        table.seed, table.fold, table.utt_id, table.speaker, table.row,
+        table.seed,
+        table.fold,
+        table.utt_id,
+        table.speaker,
+        table.row,
         names[table.gold] if len(table) else table.gold,
         names[table.pred] if len(table) else table.pred,
-    ]  # fmt: skip
+    ]
     # [N, 2A]: each attribute's gold then its prediction
     values = np.stack([table.attr_gold, table.attr_pred], axis=2).reshape(
         len(table), 2 * len(table.attributes)

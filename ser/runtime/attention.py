@@ -26,7 +26,9 @@ def attention_backends() -> list[SDPBackend]:
     from torch.nn.attention import SDPBackend
 
     cuda = torch.backends.cuda
-    on = [(SDPBackend.FLASH_ATTENTION, cuda.flash_sdp_enabled()),
-          (SDPBackend.EFFICIENT_ATTENTION, cuda.mem_efficient_sdp_enabled()),
-          (SDPBackend.MATH, cuda.math_sdp_enabled())]  # fmt: skip
+    on = [
+        (SDPBackend.FLASH_ATTENTION, cuda.flash_sdp_enabled()),
+        (SDPBackend.EFFICIENT_ATTENTION, cuda.mem_efficient_sdp_enabled()),
+        (SDPBackend.MATH, cuda.math_sdp_enabled()),
+    ]
     return [backend for backend, enabled in on if enabled] + [SDPBackend.OVERRIDEABLE]

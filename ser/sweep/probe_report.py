@@ -77,8 +77,11 @@ def probe_md(table: dict[str, Any], results: Sequence[CellResult], heading: list
                 rows.append([stem, _layer_label(r, best), _pool(r), *_ours(r, scale)])
         named = [f"{label} (ours)" for label in scale.labels[:2]]
         lines += markdown_table(["encoder", "layer", "read from", *named, "n"], rows)
-        lines += ["", f"#### {column} per encoder: best layer, last layer, weighted sum, "
-                  "published", ""]  # fmt: skip
+        lines += [
+            "",
+            f"#### {column} per encoder: best layer, last layer, weighted sum, published",
+            "",
+        ]
         lines += markdown_table(*_summary(by_encoder, scale))
     return "\n".join(lines) + "\n"
 
@@ -108,8 +111,12 @@ def best_layer(cells: Sequence[CellResult], scale: Scale = Scale()) -> CellResul
     """The single layer of highest mean UA (`scale`: its first score, highest or lowest;
     ties: the lower layer), None before any ran."""
     sign = 1.0 if scale.higher else -1.0
-    scored = [(sign * ms[0], -(layer(r) or 0), r) for r in cells if layer(r) is not None
-              if (ms := r.mean_std(scale.first)) is not None]  # fmt: skip
+    scored = [
+        (sign * ms[0], -(layer(r) or 0), r)
+        for r in cells
+        if layer(r) is not None
+        if (ms := r.mean_std(scale.first)) is not None
+    ]
     return max(scored, key=lambda s: s[:2])[2] if scored else None
 
 

@@ -220,9 +220,11 @@ def _fusion_table3(results: list[CellResult]) -> str:
     """Its Table 3: per-class accuracy of A, T and LGF + ADD (single, perspective)."""
     by_key = {r.row["row_key"]: r for r in results}
     sources = {
-        "A (unimodal)": "Audio", "T (unimodal)": "Text",
-        "A+T (single loss)": "LGF ADD-Fusion/L_s", "A+T (perspective loss)": "LGF ADD-Fusion/L_p",
-    }  # fmt: skip
+        "A (unimodal)": "Audio",
+        "T (unimodal)": "Text",
+        "A+T (single loss)": "LGF ADD-Fusion/L_s",
+        "A+T (perspective loss)": "LGF ADD-Fusion/L_p",
+    }
     head = ["model"] + [f"{c} {who}" for c in FUSION_TABLE3_CLASSES for who in ("ours", "paper")]
     rows = []
     for label, key in sources.items():

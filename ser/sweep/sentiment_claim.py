@@ -56,8 +56,9 @@ def constant_claim(sweep_dir: Path) -> Claim:
         verdicts.append(
             Verdict(f"{label}: MAE, the constant's minus ours", _side(constant, "mae"), mae)
         )
-    return Claim("(d) the sentiment score beats a constant predictor (the training median)",
-                 tuple(verdicts))  # fmt: skip
+    return Claim(
+        "(d) the sentiment score beats a constant predictor (the training median)", tuple(verdicts)
+    )
 
 
 def _side(constant: dict[int, dict[str, float]], metric: str) -> Scores:
@@ -69,8 +70,10 @@ def constant_scores(run: RunRecord, folder: Path) -> dict[int, dict[str, float]]
     """Seed -> the constant's metrics on the segments that seed tested (`folder`: the
     cell's run directory, its predictions.csv)."""
     if run.protocol != "standard":
-        raise ClaimsError(f"{folder}: trained on protocol {run.protocol}; claim (d) reads "
-                          "the standard folds' training scores")  # fmt: skip
+        raise ClaimsError(
+            f"{folder}: trained on protocol {run.protocol}; claim (d) reads "
+            "the standard folds' training scores"
+        )
     median = training_median(str(run.store))
     tested: dict[int, list[float]] = {}
     for row in _predictions(folder):
@@ -99,8 +102,9 @@ def training_median(store: str) -> float:
         raise ClaimsError(f"{store}: no {COLUMN} scores (not a CMU-MOSI or MOSEI store)")
     try:
         rows = np.arange(len(manifest.utt_ids))
-        data = FoldData(np.zeros(len(rows), np.int64), corpus.columns["speaker"],
-                        corpus.groups(rows))  # fmt: skip
+        data = FoldData(
+            np.zeros(len(rows), np.int64), corpus.columns["speaker"], corpus.groups(rows)
+        )
         train = corpus.protocol(PROTOCOL).splits(data, "next-group", 0)[0].train
     except (SerError, OSError) as e:
         raise ClaimsError(f"{store}: the run's store cannot be read for its folds ({e})") from e

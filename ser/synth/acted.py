@@ -101,9 +101,12 @@ def voice_of(seed: int, actor: int, gender: str) -> audio.Voice:
 
 
 def write_wav(
-    path: Path, rng: np.random.Generator, voice: audio.Voice, code: str,
+    path: Path,
+    rng: np.random.Generator,
+    voice: audio.Voice,
+    code: str,
     seconds: tuple[float, float],
-) -> None:  # fmt: skip
+) -> None:
     """A wav of `code`'s prosody (contempt: disgust's; no agreement: other's), its length
     drawn from `seconds`."""
     soundfile.write(path, speech(rng, voice, code, seconds), audio.SAMPLE_RATE)
@@ -143,9 +146,13 @@ class ActedMaker:
         return voice_of(seed, speaker, gender)
 
     def write_wav(
-        self, path: Path, rng: np.random.Generator, voice: audio.Voice, code: str,
+        self,
+        path: Path,
+        rng: np.random.Generator,
+        voice: audio.Voice,
+        code: str,
         seconds: tuple[float, float],
-    ) -> None:  # fmt: skip
+    ) -> None:
         write_wav(path, rng, voice, code, seconds)
 
 

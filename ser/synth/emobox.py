@@ -35,8 +35,15 @@ from ser.synth.emobox_shapes import SHAPES, Shape, letters
 VALID = ("m3ed", "meld", "msppodcast")  # EmoBox's folds with a valid file
 AUDIO = (".wav", ".flac")  # what the writer writes audio for
 # A class name -> the generator's prosody code.
-PROSODY = {"Neutral": "neu", "Happy": "hap", "Sad": "sad", "Angry": "ang", "Fear": "fea",
-           "Calm": "cal", "Amused": "hap"}  # fmt: skip
+PROSODY = {
+    "Neutral": "neu",
+    "Happy": "hap",
+    "Sad": "sad",
+    "Angry": "ang",
+    "Fear": "fea",
+    "Calm": "cal",
+    "Amused": "hap",
+}
 # Track2's four files: wav_filename and speaker of speaker n's take t of a label.
 TRACK2 = {
     "IEMOCAP": ("{label}/Ses0{n}F_impro0{t}_{g}00{t}.wav", "0{n}{g}"),
@@ -112,9 +119,19 @@ def write_corpus_folder(
             for t in range(config.takes):
                 own, wav, speaker = shape.line(n, code, t)
                 key = f"{name}-{own}"
-                rows.append({"key": key, "dataset": name, "wav": f"downloads/{wav}", "type": "raw",
-                             "sample_rate": audio.SAMPLE_RATE, "task": "category",
-                             "length": 0.0, "emo": code, "channel": 1})  # fmt: skip
+                rows.append(
+                    {
+                        "key": key,
+                        "dataset": name,
+                        "wav": f"downloads/{wav}",
+                        "type": "raw",
+                        "sample_rate": audio.SAMPLE_RATE,
+                        "task": "category",
+                        "length": 0.0,
+                        "emo": code,
+                        "channel": 1,
+                    }
+                )
                 units.append(n if "{" in shape.speaker else t)  # one speaker, or unnamed
                 truth[key] = (shape.codes[code], speaker or "Unknown")
     _write_audio(root, name, shape, rows, config)
@@ -204,11 +221,19 @@ def write_track2(root: Path, corpus: str, config: EmoBoxConfig) -> Path:
         g = "F" if n % 2 else "M"
         for c, (label, code) in enumerate(TRACK2_LABELS.items(), start=1):
             for t in range(config.takes):
-                fields = {"n": n, "g": g, "t": t, "c": c, "label": label, "e": code,
-                          "L": letters(n)}  # fmt: skip
+                fields = {
+                    "n": n,
+                    "g": g,
+                    "t": t,
+                    "c": c,
+                    "label": label,
+                    "e": code,
+                    "L": letters(n),
+                }
                 wav = wav_t.format(**fields)
-                rows.append({"wav_filename": wav, "label": label,
-                             "speaker": speaker_t.format(**fields)})  # fmt: skip
+                rows.append(
+                    {"wav_filename": wav, "label": label, "speaker": speaker_t.format(**fields)}
+                )
                 if config.audio:
                     path = root / TRACK2_AUDIO / wav
                     path.parent.mkdir(parents=True, exist_ok=True)

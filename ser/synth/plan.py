@@ -22,9 +22,18 @@ from ser.synth.metadata import read_metadata
 
 #: Label proportions close to the real corpus's, the rare codes a little more frequent.
 PRIOR: dict[str, float] = {
-    "xxx": 0.24, "fru": 0.17, "neu": 0.17, "ang": 0.11, "sad": 0.11, "exc": 0.10,
-    "hap": 0.06, "sur": 0.02, "fea": 0.01, "dis": 0.005, "oth": 0.005,
-}  # fmt: skip
+    "xxx": 0.24,
+    "fru": 0.17,
+    "neu": 0.17,
+    "ang": 0.11,
+    "sad": 0.11,
+    "exc": 0.10,
+    "hap": 0.06,
+    "sur": 0.02,
+    "fea": 0.01,
+    "dis": 0.005,
+    "oth": 0.005,
+}
 #: A dialog's scenario makes one emotion (with its near kin) three times as likely; the
 #: scenarios take turns, so that a small corpus is not short of any class.
 MOODS = (("neu",), ("hap", "exc"), ("sad",), ("ang",), ("fru",))

@@ -40,8 +40,9 @@ def write_recording(out: Path, seconds: float = 180.0, seed: int = 0) -> ActedTr
             turn = speech(rng, voices[speaker], code, TURN)  # [n]
             start = written / audio.SAMPLE_RATE
             files[f"{start:.2f}-{start + len(turn) / audio.SAMPLE_RATE:.2f}"] = (
-                code, f"speaker{speaker + 1}",
-            )  # fmt: skip
+                code,
+                f"speaker{speaker + 1}",
+            )
             wav.write(turn)
             wav.write(pause)
             written += len(turn) + len(pause)

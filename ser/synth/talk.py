@@ -151,10 +151,15 @@ def _msp_row(
     """A consensus row: the attributes are the mean of the panel's ratings."""
     arousal, valence, dominance = np.mean([rating for _, rating in panel], axis=0)
     return {
-        "FileName": f"{stem}.wav", "EmoClass": letter, "EmoAct": f"{arousal:.1f}",
-        "EmoVal": f"{valence:.1f}", "EmoDom": f"{dominance:.1f}", "SpkrID": speaker,
-        "Gender": "Female" if gender == "F" else "Male", "Split_Set": split,
-    }  # fmt: skip
+        "FileName": f"{stem}.wav",
+        "EmoClass": letter,
+        "EmoAct": f"{arousal:.1f}",
+        "EmoVal": f"{valence:.1f}",
+        "EmoDom": f"{dominance:.1f}",
+        "SpkrID": speaker,
+        "Gender": "Female" if gender == "F" else "Male",
+        "Split_Set": split,
+    }
 
 
 def _cued(code: str) -> str:
@@ -165,8 +170,19 @@ def _cued(code: str) -> str:
 #: MELD's recurring characters; a guest speaks in each test dialog.
 CHARACTERS = ("Joey", "Rachel", "Ross", "Monica", "Chandler", "Phoebe")
 CLIP_RATE = 48000  # MELD's clips' audio
-MELD_COLUMNS = ("Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
-                "Utterance_ID", "Season", "Episode", "StartTime", "EndTime")  # fmt: skip
+MELD_COLUMNS = (
+    "Sr No.",
+    "Utterance",
+    "Speaker",
+    "Emotion",
+    "Sentiment",
+    "Dialogue_ID",
+    "Utterance_ID",
+    "Season",
+    "Episode",
+    "StartTime",
+    "EndTime",
+)
 
 
 def write_meld(
@@ -232,15 +248,27 @@ def _meld_row(
     return {
         "code": f"{short}.{meld.SENTIMENTS[sentiment]}",
         "Utterance": text.compose(rng, short).replace("'", "\u2019"),
-        "Speaker": speaker, "Emotion": emotion, "Sentiment": sentiment,
-        "Dialogue_ID": str(d), "Utterance_ID": str(u), "Season": "1", "Episode": str(d + 1),
-        "StartTime": f"00:00:{2 * u:02d},000", "EndTime": f"00:00:{2 * u + 1:02d},500",
-    }  # fmt: skip
+        "Speaker": speaker,
+        "Emotion": emotion,
+        "Sentiment": sentiment,
+        "Dialogue_ID": str(d),
+        "Utterance_ID": str(u),
+        "Season": "1",
+        "Episode": str(d + 1),
+        "StartTime": f"00:00:{2 * u:02d},000",
+        "EndTime": f"00:00:{2 * u + 1:02d},500",
+    }
 
 
 #: The sentiment each emotion carries (surprise: either, drawn).
-SENTIMENT = {"neutral": "neutral", "joy": "positive", "sadness": "negative",
-             "anger": "negative", "fear": "negative", "disgust": "negative"}  # fmt: skip
+SENTIMENT = {
+    "neutral": "neutral",
+    "joy": "positive",
+    "sadness": "negative",
+    "anger": "negative",
+    "fear": "negative",
+    "disgust": "negative",
+}
 
 
 def _speaker_index(speaker: str) -> int:

@@ -112,9 +112,16 @@ def save_tiny_hubert(
 
 #: Whisper's special tokens that `generate` looks up by name.
 _WHISPER_SPECIALS = (
-    "<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|translate|>",
-    "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>",
-)  # fmt: skip
+    "<|endoftext|>",
+    "<|startoftranscript|>",
+    "<|en|>",
+    "<|transcribe|>",
+    "<|translate|>",
+    "<|startoflm|>",
+    "<|startofprev|>",
+    "<|nocaptions|>",
+    "<|notimestamps|>",
+)
 
 
 def save_tiny_whisper(

@@ -271,8 +271,17 @@ def in_range(
 def _tensors(batch: Batch) -> tuple[Any, ...]:
     """What a member's forward and loss read of a stacked batch, every tensor [K, ...]
     (None: absent)."""
-    return (batch.x, batch.mask, batch.labels, batch.utt_mask, batch.targets,
-            batch.target_mean, batch.target_std, batch.soft, batch.gold)  # fmt: skip
+    return (
+        batch.x,
+        batch.mask,
+        batch.labels,
+        batch.utt_mask,
+        batch.targets,
+        batch.target_mean,
+        batch.target_std,
+        batch.soft,
+        batch.gold,
+    )
 
 
 def _member_batch(
@@ -281,9 +290,19 @@ def _member_batch(
     """`targets`: the attribute targets, their mean and std, the vote distributions, the
     heads' gold."""
     values, mean, std, soft, gold = targets
-    return Batch(x, mask, labels, index=labels, utt_mask=utt_mask, class_weights=weights,
-                 targets=values, target_mean=mean, target_std=std, soft=soft,
-                 gold=gold)  # fmt: skip
+    return Batch(
+        x,
+        mask,
+        labels,
+        index=labels,
+        utt_mask=utt_mask,
+        class_weights=weights,
+        targets=values,
+        target_mean=mean,
+        target_std=std,
+        soft=soft,
+        gold=gold,
+    )
 
 
 def _training_loss(

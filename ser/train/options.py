@@ -26,16 +26,30 @@ from ser.train.features import parse_feature_list
 from ser.train.plan import TrainConfig
 
 RUN, MODEL = "run", "model"  # sections; a model option of one family has its family's name
-FLAGS = {"true": True, "1": True, "yes": True, "on": True,
-         "false": False, "0": False, "no": False, "off": False}  # fmt: skip
+FLAGS = {
+    "true": True,
+    "1": True,
+    "yes": True,
+    "on": True,
+    "false": False,
+    "0": False,
+    "no": False,
+    "off": False,
+}
 # A field's bounds (`ser.models.config.option`'s metadata): (fails, says) per kind.
 RANGES = {
     "least": (lambda v, b: v < b, "at least"),
     "above": (lambda v, b: v <= b, "above"),
     "below": (lambda v, b: v >= b, "below"),
 }
-WHAT = {bool: "true or false", int: "an integer", float: "a finite number", str: "a text",
-        tuple: "integers joined by commas", "features": "feature sets joined by '+'"}  # fmt: skip
+WHAT = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a finite number",
+    str: "a text",
+    tuple: "integers joined by commas",
+    "features": "feature sets joined by '+'",
+}
 
 
 @dataclass(frozen=True)

@@ -104,9 +104,10 @@ class TrainConfig:
         metavar="emotion|attributes|arousal|...|emotion+sentiment",
     )
     attribute_loss: str = option(
-        "ccc", "Attribute loss: ccc (1 - CCC per attribute, averaged) or mse.",
+        "ccc",
+        "Attribute loss: ccc (1 - CCC per attribute, averaged) or mse.",
         choices=ATTRIBUTE_LOSSES,
-    )  # fmt: skip
+    )
     attribute_weight: float | None = option(
         None,
         f"With --target emotion+...: the attribute loss's weight beside the category's "
@@ -115,9 +116,11 @@ class TrainConfig:
         least=0.0,
     )
     emotions_as: str = option(
-        "presence", "--target emotions (CMU-MOSEI's six) trains presence (a sigmoid each, BCE) "
-        "or intensity (L1 on [0, 3]); both score presence (docs/train.md).", choices=EMOTIONS_AS,
-    )  # fmt: skip
+        "presence",
+        "--target emotions (CMU-MOSEI's six) trains presence (a sigmoid each, BCE) "
+        "or intensity (L1 on [0, 3]); both score presence (docs/train.md).",
+        choices=EMOTIONS_AS,
+    )
     labels: str = option(
         "hard",
         "Class targets: hard (the consensus label) or soft (the distribution of the "

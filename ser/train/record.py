@@ -183,9 +183,14 @@ def fold_predictions(
         )
     ]
     return PredictionTable.of(
-        data.classes, seed, fold, data.utt_ids[at], data.speakers[at], rows,
+        data.classes,
+        seed,
+        fold,
+        data.utt_ids[at],
+        data.speakers[at],
+        rows,
         **TablePart.joined(parts, len(order)),
-    )  # fmt: skip
+    )
 
 
 def kept_predictions(run_dir: Path, record: RunRecord) -> dict[tuple[int, str], PredictionTable]:

@@ -53,9 +53,17 @@ from ser.train.record import json_summary, read_record, run_scores
 from ser.train.steps import Steps
 
 __all__ = [
-    "Interrupted", "Kept", "Plan", "Prepared", "Progress", "TrainConfig", "json_summary",
-    "make_plan", "train", "train_many",
-]  # fmt: skip
+    "Interrupted",
+    "Kept",
+    "Plan",
+    "Prepared",
+    "Progress",
+    "TrainConfig",
+    "json_summary",
+    "make_plan",
+    "train",
+    "train_many",
+]
 
 
 class Kept(NamedTuple):

@@ -48,8 +48,11 @@ SDK_LABELS = {"cmu-mosei": "CMU_MOSEI_Labels.csd", "cmu-mosi": "CMU_MOSI_Opinion
 #: Fold names as the manifest's `split` group spells them (what `official` reads).
 SPLIT = {"train": "train", "valid": "dev", "test": "test"}
 CORPORA = {"cmu-mosi": "CMU-MOSI", "cmu-mosei": "CMU-MOSEI"}
-SENTIMENT_NAMES = {"neg": "negative sentiment", "neu": "neutral sentiment",
-                   "pos": "positive sentiment"}  # fmt: skip
+SENTIMENT_NAMES = {
+    "neg": "negative sentiment",
+    "neu": "neutral sentiment",
+    "pos": "positive sentiment",
+}
 _SIGNS = ("neg", "neu", "pos")
 #: `--target sentiment` here is the score in [-3, 3] the field trains (the head
 #: `sentiment-score`), not MELD's three classes.
@@ -156,9 +159,10 @@ def read(root: Path, classes: str, corpus: str) -> CorpusReading:
     utterances = [
         u
         for video, rows in sorted(cmu_sdk.read_labels(path, problems).items())
-        for u in _segments(root, video, rows, SPLIT.get(folds.get(video, ""), "unassigned"),
-                           problems)
-    ]  # fmt: skip
+        for u in _segments(
+            root, video, rows, SPLIT.get(folds.get(video, ""), "unassigned"), problems
+        )
+    ]
     return read_records(root, utterances, pick(LABEL_SETS, classes, corpus), problems)
 
 
@@ -178,11 +182,20 @@ def _segments(
             where = transcript if transcript.is_file() else f"no {transcript}"
             problems.append(Problem(utt_id, f"no transcript line for {start:g}-{end:g} s: {where}"))
         scores = tuple(zip(rows.columns, map(float, rows.values[i]), strict=True))
-        out.append(Utterance(
-            utt_id, wav, _sign(scores[0][1]), video,
-            dialog=video, order=rank, transcript=line.text if line else "",
-            groups=(("split", split),), scores=scores, span=(float(start), float(end)),
-        ))  # fmt: skip
+        out.append(
+            Utterance(
+                utt_id,
+                wav,
+                _sign(scores[0][1]),
+                video,
+                dialog=video,
+                order=rank,
+                transcript=line.text if line else "",
+                groups=(("split", split),),
+                scores=scores,
+                span=(float(start), float(end)),
+            )
+        )
     return out
 
 
@@ -190,15 +203,41 @@ def _sign(score: float) -> str:
     return "neg" if score < 0 else "pos" if score > 0 else "neu"
 
 
-register(CorpusKind(
-    "cmu-mosei", "CMU-MOSEI", LAYOUT, read_mosei, detect_mosei, signature, fixed(LABEL_SETS),
-    "standard", classes="sentiment", groups=("split",), own=(Standard,),
-    by=("split", "speaker"), synthetic=Synthetic.in_toolkit("cmu-mosei"), spelled=SPELLED,
-    near=near,
-))  # fmt: skip
-register(CorpusKind(
-    "cmu-mosi", "CMU-MOSI", LAYOUT, read_mosi, detect_mosi, signature, fixed(LABEL_SETS),
-    "standard", classes="sentiment", groups=("split",), own=(Standard,),
-    by=("split", "speaker"), synthetic=Synthetic.in_toolkit("cmu-mosi"), spelled=SPELLED,
-    near=near,
-))  # fmt: skip
+register(
+    CorpusKind(
+        "cmu-mosei",
+        "CMU-MOSEI",
+        LAYOUT,
+        read_mosei,
+        detect_mosei,
+        signature,
+        fixed(LABEL_SETS),
+        "standard",
+        classes="sentiment",
+        groups=("split",),
+        own=(Standard,),
+        by=("split", "speaker"),
+        synthetic=Synthetic.in_toolkit("cmu-mosei"),
+        spelled=SPELLED,
+        near=near,
+    )
+)
+register(
+    CorpusKind(
+        "cmu-mosi",
+        "CMU-MOSI",
+        LAYOUT,
+        read_mosi,
+        detect_mosi,
+        signature,
+        fixed(LABEL_SETS),
+        "standard",
+        classes="sentiment",
+        groups=("split",),
+        own=(Standard,),
+        by=("split", "speaker"),
+        synthetic=Synthetic.in_toolkit("cmu-mosi"),
+        spelled=SPELLED,
+        near=near,
+    )
+)

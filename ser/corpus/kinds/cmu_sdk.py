@@ -226,7 +226,10 @@ def match(rows: LabelRows, segments: list[TranscriptSegment]) -> list[Transcript
     """For each label row, the transcript segment of the same span (None: no such line)."""
     found: list[TranscriptSegment | None] = []
     for start, end in rows.intervals:
-        gaps = [(abs(s.start - start) + abs(s.end - end), n) for n, s in enumerate(segments)
-                if abs(s.start - start) <= TOLERANCE and abs(s.end - end) <= TOLERANCE]  # fmt: skip
+        gaps = [
+            (abs(s.start - start) + abs(s.end - end), n)
+            for n, s in enumerate(segments)
+            if abs(s.start - start) <= TOLERANCE and abs(s.end - end) <= TOLERANCE
+        ]
         found.append(segments[min(gaps)[1]] if gaps else None)
     return found

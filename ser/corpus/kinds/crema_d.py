@@ -108,9 +108,13 @@ def _sexes(path: Path, problems: list[Problem]) -> dict[str, str]:
 
 
 def write_synthetic(
-    out: Path, kit: Maker, actors: int = 6, sentences: int = 2, seed: int = 0,
+    out: Path,
+    kit: Maker,
+    actors: int = 6,
+    sentences: int = 2,
+    seed: int = 0,
     seconds: tuple[float, float] = (0.8, 1.4),
-) -> tuple[dict[str, tuple[str, str]], str]:  # fmt: skip
+) -> tuple[dict[str, tuple[str, str]], str]:
     """`out/AudioWAV/<actor>_<sentence>_<EMO>_<level>.wav` of `kit`'s speech and
     `VideoDemographics.csv`, with the release's one empty file (its last actor's
     `MTI_SAD_XX`, as 1076's); per utterance id its (label code, speaker), and the empty
@@ -145,8 +149,18 @@ def _synthetic(out: Path, seed: int, kit: Toolkit, options: Mapping[str, Any]) -
     return Written.of(out.resolve(), files)
 
 
-register(CorpusKind(
-    "crema-d", "CREMA-D", LAYOUT, read, detect, signature, fixed(LABEL_SETS), "speaker-kfold",
-    groups=("sentence", "level"), identity=LEGACY_IDENTITY,
-    synthetic=Synthetic(_synthetic),
-))  # fmt: skip
+register(
+    CorpusKind(
+        "crema-d",
+        "CREMA-D",
+        LAYOUT,
+        read,
+        detect,
+        signature,
+        fixed(LABEL_SETS),
+        "speaker-kfold",
+        groups=("sentence", "level"),
+        identity=LEGACY_IDENTITY,
+        synthetic=Synthetic(_synthetic),
+    )
+)

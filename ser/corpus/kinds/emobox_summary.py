@@ -34,8 +34,13 @@ def summarize(reading: CorpusReading, classes: str) -> dict[str, Any]:
     shown = "; ".join(
         f"{f} " + ", ".join(f"{s} {n}" for s, n in c.items()) for f, c in sizes.items()
     )
-    result.update(corpus=name, title=corpus.title, language=corpus.language, speaker_source=source,
-                  folds=sizes)  # fmt: skip
+    result.update(
+        corpus=name,
+        title=corpus.title,
+        language=corpus.language,
+        speaker_source=source,
+        folds=sizes,
+    )
     result["notes"] = [
         f"EmoBox {corpus.title} ({corpus.language}); speakers: {source}",
         f"folds: {shown}" if sizes else "no folds (a test set: --protocol emobox has none)",

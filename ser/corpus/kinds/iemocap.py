@@ -73,10 +73,18 @@ _VOTE_LINE = re.compile(r"^C-([A-Za-z]+\d*)\s*:(.*)$")  # `C-E2:\tNeutral; Anger
 #: The evaluators' category words (`C-` lines) and their codes ("Neutral state" in the
 #: release, "Other: <free text>" for others).
 CATEGORIES: dict[str, str] = {
-    "neutral": "neu", "neutral state": "neu", "happiness": "hap", "excited": "exc",
-    "sadness": "sad", "anger": "ang", "frustration": "fru", "surprise": "sur", "fear": "fea",
-    "disgust": "dis", "other": "oth",
-}  # fmt: skip
+    "neutral": "neu",
+    "neutral state": "neu",
+    "happiness": "hap",
+    "excited": "exc",
+    "sadness": "sad",
+    "anger": "ang",
+    "frustration": "fru",
+    "surprise": "sur",
+    "fear": "fea",
+    "disgust": "dis",
+    "other": "oth",
+}
 
 
 def detect(root: Path) -> bool:
@@ -358,11 +366,26 @@ def summarize(reading: CorpusReading, classes: str = "all") -> dict[str, Any]:
     }
 
 
-register(CorpusKind(
-    "iemocap", "IEMOCAP", LAYOUT, read, detect, signature, fixed(LABEL_SETS), "loso",
-    groups=("session", "kind", "script"), derived={"script": script_of},
-    own=(LeaveOneSessionOut, SessionHeldOut, ScriptFreeLoso, ScriptFreeSession5),
-    by=("session",), not_trained=("all",), summary=summarize, papers=True, votes=True,
-    identity=LEGACY_IDENTITY, origin=Origin("session", session_of_file, session_of_fold),
-    synthetic=Synthetic.in_toolkit("iemocap", ("dialogs_per_session", "metadata")),
-))  # fmt: skip
+register(
+    CorpusKind(
+        "iemocap",
+        "IEMOCAP",
+        LAYOUT,
+        read,
+        detect,
+        signature,
+        fixed(LABEL_SETS),
+        "loso",
+        groups=("session", "kind", "script"),
+        derived={"script": script_of},
+        own=(LeaveOneSessionOut, SessionHeldOut, ScriptFreeLoso, ScriptFreeSession5),
+        by=("session",),
+        not_trained=("all",),
+        summary=summarize,
+        papers=True,
+        votes=True,
+        identity=LEGACY_IDENTITY,
+        origin=Origin("session", session_of_file, session_of_fold),
+        synthetic=Synthetic.in_toolkit("iemocap", ("dialogs_per_session", "metadata")),
+    )
+)

@@ -73,10 +73,11 @@ def unlabelled_dialogs(root: Path, session: int, problems: list[Problem]) -> lis
             ids |= transcribed_ids(transcribed[dialog])
         ids = {utt_id for utt_id in ids if UTT_ID.match(utt_id)}
         path = eval_dir(root, session) / f"{dialog}.txt"
-        problems.append(Problem(dialog, (
-            f"label file missing: no {path}, so the dialog's {len(ids)} utterances (its wavs "
-            "and transcription lines) are left out; restore the file from the release"
-        )))  # fmt: skip
+        said = (
+            f"label file missing: no {path}, so the dialog's {len(ids)} utterances (its "
+            "wavs and transcription lines) are left out; restore the file from the release"
+        )
+        problems.append(Problem(dialog, said))
         found.append(dialog)
     return found
 

@@ -30,8 +30,19 @@ from ser.corpus.text import TextLines, read_lines
 from ser.errors import CorpusError
 
 REQUIRED = ("utt_id", "wav", "label", "speaker")
-OPTIONAL = ("transcript", "dialog", "order", "split", "gender", "valence", "arousal",
-            "dominance", "start", "end", "votes")  # fmt: skip
+OPTIONAL = (
+    "transcript",
+    "dialog",
+    "order",
+    "split",
+    "gender",
+    "valence",
+    "arousal",
+    "dominance",
+    "start",
+    "end",
+    "votes",
+)
 RESERVED = ("duration", "transcript_raw")
 SPLITS = ("train", "dev", "test")
 SUFFIXES = (".csv", ".jsonl")
@@ -189,8 +200,20 @@ def _number(text: dict[str, str], column: str) -> float:
         raise ValueError(f"{column} {value!r} is not a number") from None
 
 
-register(CorpusKind(
-    "manifest", "a manifest", "a .csv or .jsonl file (utt_id, wav, label, speaker, ...)",
-    read, detect, signature, label_sets, "speaker-kfold", groups=("split",), after=(Official,),
-    by=("split", "speaker"), votes=True, identity=LEGACY_IDENTITY,
-))  # fmt: skip
+register(
+    CorpusKind(
+        "manifest",
+        "a manifest",
+        "a .csv or .jsonl file (utt_id, wav, label, speaker, ...)",
+        read,
+        detect,
+        signature,
+        label_sets,
+        "speaker-kfold",
+        groups=("split",),
+        after=(Official,),
+        by=("split", "speaker"),
+        votes=True,
+        identity=LEGACY_IDENTITY,
+    )
+)

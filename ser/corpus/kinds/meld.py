@@ -35,10 +35,20 @@ from ser.corpus.text import read_lines
 from ser.errors import CorpusError
 
 SPLITS = ("train", "dev", "test")
-RELEASE = {"train": "train_splits", "dev": "dev_splits_complete",
-           "test": "output_repeated_splits_test"}  # fmt: skip
-EMOTIONS = {"neutral": "neu", "joy": "hap", "sadness": "sad", "anger": "ang",
-            "surprise": "sur", "fear": "fea", "disgust": "dis"}  # fmt: skip
+RELEASE = {
+    "train": "train_splits",
+    "dev": "dev_splits_complete",
+    "test": "output_repeated_splits_test",
+}
+EMOTIONS = {
+    "neutral": "neu",
+    "joy": "hap",
+    "sadness": "sad",
+    "anger": "ang",
+    "surprise": "sur",
+    "fear": "fea",
+    "disgust": "dis",
+}
 SENTIMENTS = {"negative": "neg", "neutral": "neu", "positive": "pos"}
 COLUMNS = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID")
 LAYOUT = (
@@ -53,8 +63,11 @@ CODES = tuple(f"{e}.{s}" for e in EMOTIONS.values() for s in SENTIMENTS.values()
 
 
 # Sentiment classes are not emotions: no class of another corpus's set shares their name.
-SENTIMENT_NAMES = {"neg": "negative sentiment", "neu": "neutral sentiment",
-                   "pos": "positive sentiment"}  # fmt: skip
+SENTIMENT_NAMES = {
+    "neg": "negative sentiment",
+    "neu": "neutral sentiment",
+    "pos": "positive sentiment",
+}
 
 
 def _set(name: str, classes: tuple[str, ...], part: int) -> LabelSet:
@@ -91,8 +104,9 @@ def read(root: Path, classes: str) -> CorpusReading:
         )
     problems = [
         Problem(_csv(root, s).name, f"no {_csv(root, s)}: MELD's {s} split is not read")
-        for s in SPLITS if s not in splits
-    ]  # fmt: skip
+        for s in SPLITS
+        if s not in splits
+    ]
     utterances = [u for s in splits for u in _split_utterances(root, s, problems)]
     return read_records(root, utterances, label_set, problems)
 
@@ -158,9 +172,21 @@ def _audio(root: Path, split: str, stem: str) -> Path:
     return clip if clip.is_file() or clip.parent.is_dir() else wav
 
 
-register(CorpusKind(
-    "meld", "MELD", LAYOUT, read, detect, signature, fixed(LABEL_SETS), "official",
-    groups=("split", "sentiment", "season", "episode"), after=(Official,),
-    by=("split", "speaker"), class_weights=CLASS_WEIGHTS, identity=LEGACY_IDENTITY,
-    synthetic=Synthetic.in_toolkit("meld"),
-))  # fmt: skip
+register(
+    CorpusKind(
+        "meld",
+        "MELD",
+        LAYOUT,
+        read,
+        detect,
+        signature,
+        fixed(LABEL_SETS),
+        "official",
+        groups=("split", "sentiment", "season", "episode"),
+        after=(Official,),
+        by=("split", "speaker"),
+        class_weights=CLASS_WEIGHTS,
+        identity=LEGACY_IDENTITY,
+        synthetic=Synthetic.in_toolkit("meld"),
+    )
+)

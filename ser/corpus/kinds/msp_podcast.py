@@ -41,15 +41,36 @@ LABELS = Path("Labels") / "labels_consensus.csv"
 DETAILED = Path("Labels") / "labels_detailed.csv"
 AUDIO, TEXT = "Audios", "Transcripts"
 EMOTIONS = {
-    "A": "ang", "S": "sad", "H": "hap", "U": "sur", "F": "fea", "D": "dis", "C": "con",
-    "N": "neu", "O": "oth", "X": "xxx",
-}  # fmt: skip
+    "A": "ang",
+    "S": "sad",
+    "H": "hap",
+    "U": "sur",
+    "F": "fea",
+    "D": "dis",
+    "C": "con",
+    "N": "neu",
+    "O": "oth",
+    "X": "xxx",
+}
 PRIMARY = tuple(code for code in EMOTIONS.values() if code not in ("oth", "xxx"))
 # The detailed file's emotion names (lower case) -> codes; any other name is `oth`.
-VOTED = {"angry": "ang", "sad": "sad", "happy": "hap", "surprise": "sur", "fear": "fea",
-         "disgust": "dis", "contempt": "con", "neutral": "neu"}  # fmt: skip
-SPLITS = {"Train": "train", "Development": "dev", "Test1": "test", "Test2": "test2",
-          "Test3": "test3"}  # fmt: skip
+VOTED = {
+    "angry": "ang",
+    "sad": "sad",
+    "happy": "hap",
+    "surprise": "sur",
+    "fear": "fea",
+    "disgust": "dis",
+    "contempt": "con",
+    "neutral": "neu",
+}
+SPLITS = {
+    "Train": "train",
+    "Development": "dev",
+    "Test1": "test",
+    "Test2": "test2",
+    "Test3": "test3",
+}
 COLUMNS = ("FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender", "Split_Set")
 ATTRIBUTES = ("EmoVal", "EmoAct", "EmoDom")  # valence, arousal, dominance: 1-7
 UNKNOWN = "Unknown"
@@ -211,9 +232,22 @@ def _transcript(path: Path, utt_id: str, problems: list[Problem]) -> str:
     return text.text.strip()
 
 
-register(CorpusKind(
-    "msp-podcast", "MSP-Podcast", LAYOUT, read, detect, signature, fixed(LABEL_SETS), "official",
-    groups=("split",), after=(Official,), by=("split", "speaker"), not_trained=("all",),
-    votes=True, identity=LEGACY_IDENTITY,
-    synthetic=Synthetic.in_toolkit("msp-podcast"),
-))  # fmt: skip
+register(
+    CorpusKind(
+        "msp-podcast",
+        "MSP-Podcast",
+        LAYOUT,
+        read,
+        detect,
+        signature,
+        fixed(LABEL_SETS),
+        "official",
+        groups=("split",),
+        after=(Official,),
+        by=("split", "speaker"),
+        not_trained=("all",),
+        votes=True,
+        identity=LEGACY_IDENTITY,
+        synthetic=Synthetic.in_toolkit("msp-podcast"),
+    )
+)

@@ -75,8 +75,14 @@ class Official(Protocol):
         shared = sorted(set(speakers[tested].tolist()) & set(speakers[trained].tolist()))
         return [
             Split(
-                self.name, train, held, tested, (test,),
+                self.name,
+                train,
+                held,
+                tested,
+                (test,),
                 (held_out,) if held is not None and test != "dev" else (),
-                not shared, tuple(sorted(values - {"train", "dev", test})), tuple(map(str, shared)),
+                not shared,
+                tuple(sorted(values - {"train", "dev", test})),
+                tuple(map(str, shared)),
             )
-        ]  # fmt: skip
+        ]

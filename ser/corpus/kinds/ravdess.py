@@ -105,9 +105,13 @@ def _utterance(wav: Path, actor: str, problems: list[Problem]) -> Utterance | No
 
 
 def write_synthetic(
-    out: Path, kit: Maker, actors: int = 6, sentences: int = 2, seed: int = 0,
+    out: Path,
+    kit: Maker,
+    actors: int = 6,
+    sentences: int = 2,
+    seed: int = 0,
     seconds: tuple[float, float] = (0.8, 1.4),
-) -> dict[str, tuple[str, str]]:  # fmt: skip
+) -> dict[str, tuple[str, str]]:
     """`out/Actor_XX/03-01-EE-II-SS-01-XX.wav` of `kit`'s speech: every emotion, both
     intensities (neutral: normal only), `sentences` statements (at most 2); per
     utterance id its (label code, speaker)."""
@@ -132,8 +136,18 @@ def _synthetic(out: Path, seed: int, kit: Toolkit, options: Mapping[str, Any]) -
     return Written.of(out.resolve(), write_synthetic(out, kit, seed=seed))
 
 
-register(CorpusKind(
-    "ravdess", "RAVDESS", LAYOUT, read, detect, signature, fixed(LABEL_SETS), "speaker-kfold",
-    groups=("kind", "intensity", "statement", "repetition"), identity=LEGACY_IDENTITY,
-    synthetic=Synthetic(_synthetic),
-))  # fmt: skip
+register(
+    CorpusKind(
+        "ravdess",
+        "RAVDESS",
+        LAYOUT,
+        read,
+        detect,
+        signature,
+        fixed(LABEL_SETS),
+        "speaker-kfold",
+        groups=("kind", "intensity", "statement", "repetition"),
+        identity=LEGACY_IDENTITY,
+        synthetic=Synthetic(_synthetic),
+    )
+)

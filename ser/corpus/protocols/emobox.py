@@ -99,5 +99,13 @@ class EmoBoxFolds(Protocol):
         trained = np.concatenate([train, valid])
         shared = sorted(set(data.speakers[test].tolist()) & set(data.speakers[trained].tolist()))
         held_groups = ("valid",) if held is not None and len(held) else ()
-        return Split(group, train, held, test, (), held_groups, not shared,
-                     shared_speakers=tuple(map(str, shared)))  # fmt: skip
+        return Split(
+            group,
+            train,
+            held,
+            test,
+            (),
+            held_groups,
+            not shared,
+            shared_speakers=tuple(map(str, shared)),
+        )

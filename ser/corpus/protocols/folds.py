@@ -175,10 +175,18 @@ class Protocol(ABC):
         if held is None:  # random10: carved from the training side
             train, held = stratified_slice(train, data.labels, data.dialogs, 0.1, seed)
         return Fold(
-            split.name, train, held, split.test, split.speaker_independent,
-            validated=val != "none", test_groups=split.test_groups, val_groups=split.val_groups,
-            unit=self.unit, left_out=split.left_out, shared_speakers=split.shared_speakers,
-        )  # fmt: skip
+            split.name,
+            train,
+            held,
+            split.test,
+            split.speaker_independent,
+            validated=val != "none",
+            test_groups=split.test_groups,
+            val_groups=split.val_groups,
+            unit=self.unit,
+            left_out=split.left_out,
+            shared_speakers=split.shared_speakers,
+        )
 
     def __str__(self) -> str:
         return self.spec

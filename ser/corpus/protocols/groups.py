@@ -110,9 +110,14 @@ class LeaveOneGroupOut(Protocol):
 
 
 def _held_out(
-    name: str, groups: np.ndarray, test: int, val_group: int, val: str,
-    test_groups: tuple[str, ...], val_groups: tuple[str, ...],
-) -> Split:  # fmt: skip
+    name: str,
+    groups: np.ndarray,
+    test: int,
+    val_group: int,
+    val: str,
+    test_groups: tuple[str, ...],
+    val_groups: tuple[str, ...],
+) -> Split:
     """Group `test`'s rows tested; `val_group`'s held out for validation `next-group`."""
     rows = np.arange(len(groups), dtype=np.int64)
     test_rows, rest = rows[groups == test], rows[groups != test]

@@ -28,8 +28,12 @@ from ser.models.nn.blocks import Dropout, keep_one
 #: (strideH)"; torch 2.11 on an H100 for 5 and 15 members at 173 and 512 frames, fp32 and
 #: bf16), so stacked members attend on the math kernel (benchmarks/README.md,
 #: "What should a GPU run measure?").
-STACKED_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.MATH, SDPBackend.CUDNN_ATTENTION,
-                    SDPBackend.OVERRIDEABLE]  # fmt: skip
+STACKED_BACKENDS = [
+    SDPBackend.FLASH_ATTENTION,
+    SDPBackend.MATH,
+    SDPBackend.CUDNN_ATTENTION,
+    SDPBackend.OVERRIDEABLE,
+]
 
 
 def key_mask(keep: torch.Tensor) -> torch.Tensor:
