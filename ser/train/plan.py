@@ -1,7 +1,6 @@
-"""What a training run is asked for (`TrainConfig`, the `ser train` options) and what it
-resolves to (`Plan`: every default filled in, the protocol parsed, the device and
-precision picked, the run's name), from the config and the corpus kind of its store
-alone: a plan reads no data and opens nothing. `config_record` is the record's copy."""
+"""What a training run is asked for (`TrainConfig`: the `ser train` options) and what it
+resolves to (`Plan`: defaults filled in, protocol parsed, device, precision and name) from
+the config and its store's corpus kind alone, reading no data. `config_record`: its copy."""
 
 from __future__ import annotations
 

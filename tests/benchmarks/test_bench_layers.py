@@ -32,6 +32,7 @@ def test_the_gpu_steps_throughput_runs_on_the_cpu(bench: ModuleType, tmp_path: P
         assert result[label]["utterances"] == 3 and result[label]["utterances_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_the_disk_figure_measures_what_it_scales(bench: ModuleType, tmp_path: Path) -> None:
     result = bench.measure_disk(20.0, tmp_path, size="tiny")
     assert (result["layers"], result["dim"]) == (3, 32)

@@ -146,6 +146,7 @@ class TestChecksums:
             _ = opened.manifest
         assert [p.split(":")[0] for p in opened.verify()] == ["manifest", "transcripts asr-w"]
 
+    @pytest.mark.slow
     def test_store_written_before_checksums(
         self, store_path: Path, manifest: Manifest, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -88,6 +88,7 @@ def _old_digest(manifest: Manifest) -> str:
     return digest.hexdigest()[:16]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(KIND_GROUPS))
 def test_the_stores_of_each_kind_keep_their_identity(
     name: str, request: pytest.FixtureRequest, tmp_path: Path

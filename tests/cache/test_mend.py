@@ -86,6 +86,7 @@ def test_a_manifest_is_rebuilt_only_from_one_that_agrees(store: FeatureStore) ->
     assert not opened.rebuild_manifest([right])  # not damaged now: nothing to do
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("made", ["added", "created with"])
 def test_a_rebuilt_manifest_keeps_the_audio_prints_still_readable(
     store: FeatureStore, tmp_path: Path, made: str

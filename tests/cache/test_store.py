@@ -178,6 +178,7 @@ class TestStoreConformance:
         with pytest.raises(StoreError, match="no feature set 'a'"):
             store.read("a")
 
+    @pytest.mark.slow
     def test_lock_refused_from_second_process(self, store_path: Path, manifest: Manifest) -> None:
         store = FeatureStore.create(store_path, manifest)
         holder = subprocess.Popen(
@@ -197,6 +198,7 @@ class TestStoreConformance:
         with store.lock():  # free again once the holder is gone
             pass
 
+    @pytest.mark.slow
     def test_lock_released_when_holder_is_killed(
         self, store_path: Path, manifest: Manifest
     ) -> None:

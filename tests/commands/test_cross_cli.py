@@ -59,6 +59,7 @@ def test_an_emobox_test_set_stands_beside_emobox_s_number(tmp_path: Path) -> Non
     assert "| IEMOCAP |" in report.output and "; EmoBox 39.06 |" in report.output
 
 
+@pytest.mark.slow
 def test_a_test_store_of_the_training_audio_is_refused_unless_allow_overlap(
     tmp_path: Path,
 ) -> None:

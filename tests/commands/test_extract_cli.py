@@ -189,6 +189,7 @@ def _small_corpus(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_name_renames_the_sets_and_each_model_load_says_one_line(
     tiny_models: Any, tmp_path: Path
 ) -> None:

@@ -44,6 +44,7 @@ def finished(synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Pat
     return args
 
 
+@pytest.mark.slow
 def test_finished_command_is_a_torch_free_no_op(finished: list[str]) -> None:
     out = _fresh_process(finished)
     assert "nothing to do: tiny-bert, logmel80 already complete" in out

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 from click.testing import CliRunner
 
@@ -61,6 +62,7 @@ def test_headerless_csv_list_and_encoder_folders(trained_run, tiny_models, tmp_p
     assert f"tiny-bert: encoder from {tiny_models.bert}" in result.stderr
 
 
+@pytest.mark.slow
 def test_segments_add_start_and_end_columns_only_with_segment(trained_run, tmp_path) -> None:
     """With --segment each window is a row with its span (table, JSON, CSV); without it
     the outputs keep their columns."""

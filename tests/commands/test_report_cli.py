@@ -60,6 +60,7 @@ def test_paired_takes_two_runs_and_needs_their_predictions(runs: Path) -> None:
         (runs / "kept.csv").rename(runs / "two" / "predictions.csv")
 
 
+@pytest.mark.slow
 def test_report_runs_on_attributes_with_breakdown_paired_test_and_plots(tmp_path: Path) -> None:
     va = attribute_run(tmp_path, "va", skill=0.6)
     both = attribute_run(tmp_path, "both", skill=0.9, categorical=True)

@@ -168,6 +168,7 @@ def test_bad_path_is_a_clean_error(tmp_path: Path, command: str) -> None:
     assert result.exit_code == 2 and "must end in .zarr" in result.stderr
 
 
+@pytest.mark.slow
 def test_init_from_synthetic_corpus(synthetic_corpus, tmp_path: Path) -> None:
     root, truth = synthetic_corpus
     path = tmp_path / "features.zarr"

@@ -189,6 +189,7 @@ def test_refuses_resume_on_changed_fingerprint(tmp_path: Path) -> None:
     assert ser(*args, "--overwrite").exit_code == 0
 
 
+@pytest.mark.slow
 def test_report_table_and_plots(store_path: Path, tmp_path: Path) -> None:
     for name, features, fusion in (("audio", "is13", "none"), ("text", "bert", "none")):
         result = ser(

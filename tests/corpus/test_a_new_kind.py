@@ -135,6 +135,7 @@ def ser(*args: str | Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow
 def test_a_new_kind_reads_extracts_trains_and_reports(studio: CorpusKind, tmp_path: Path) -> None:
     root, store = tmp_path / "studio", tmp_path / "f.zarr"
     code, shown = ser("demo-corpus", root, "--layout", "studio")

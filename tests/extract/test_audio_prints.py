@@ -109,6 +109,7 @@ def test_a_later_extraction_keeps_the_prints_and_makes_none_again(
     assert prints_by_id(store.path) == prints_by_id(iemocap_store)
 
 
+@pytest.mark.slow
 def test_repair_keeps_the_prints_and_makes_those_missing(
     corpus_copy: Path, iemocap_store: Path, tmp_path: Path
 ) -> None:

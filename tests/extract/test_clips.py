@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -18,6 +19,7 @@ from ser.corpus.audio import audio_info, decoders, load_audio
 from ser.extract.registry import build_extractor
 
 
+@pytest.mark.slow
 def test_meld_as_released_extracts_and_bad_clips_fail_alone(
     meld_release: Any, tmp_path: Path
 ) -> None:

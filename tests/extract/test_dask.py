@@ -93,6 +93,7 @@ def test_workers_and_scheduler_together_are_refused() -> None:
         pass
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_a_clear_error() -> None:
     with (
         pytest.raises(ConfigError, match=re.escape("cannot reach the dask scheduler at tcp://")),

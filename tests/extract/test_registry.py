@@ -237,6 +237,7 @@ print([name for name in ("torch", "transformers", "opensmile") if name in sys.mo
     assert done.stdout.splitlines() == [str(modules), "[]"]
 
 
+@pytest.mark.slow
 def test_doctests() -> None:
     import doctest
 

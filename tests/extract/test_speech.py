@@ -279,6 +279,7 @@ def test_pickles_without_weights(folders: dict[str, Path]) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
 @pytest.mark.parametrize("model_type", ["wav2vec2", "wavlm", "data2vec-audio"])
 def test_other_wav2vec2_family_models(tmp_path: Path, model_type: str) -> None:

@@ -131,6 +131,7 @@ def test_non_text_input_fails_alone(tiny: TinyModels) -> None:
     assert "must be a string" in caught.value.failures[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_checksum_follows_the_weights(tmp_path: Path, kind: str) -> None:
     def checksum(models: TinyModels) -> str:

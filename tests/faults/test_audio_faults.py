@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import soundfile
 from click.testing import CliRunner, Result
 
@@ -42,6 +43,7 @@ def _predict(run: Path | str, *args: str) -> Result:
     return CliRunner().invoke(main, ["predict", "--run", str(run), *args, "--device", "cpu"])
 
 
+@pytest.mark.slow
 def test_a_wav_cut_short_in_a_corpus_fails_alone_and_is_counted(
     corpus_copy: Path, tmp_path: Path
 ) -> None:

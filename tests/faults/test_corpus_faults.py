@@ -65,6 +65,7 @@ def _not_utf8(path: Path, number: int, byte: int, column: int, line: str) -> str
 # --- a line that is not UTF-8 --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_latin1_line_in_a_transcription_is_named_and_the_other_lines_kept(
     corpus_copy: Path, tmp_path: Path
 ) -> None:
@@ -190,6 +191,7 @@ def test_a_cp1252_line_in_a_meld_csv_leaves_its_utf8_lines_as_written(tmp_path: 
 # --- a dialog's label file missing ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_missing_label_file_is_a_problem_counting_the_dialog_left_out(
     corpus_copy: Path, tmp_path: Path
 ) -> None:

@@ -90,6 +90,7 @@ def _bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_the_disk_estimate_counts_the_staged_shards(
     synthetic_corpus: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -121,6 +122,7 @@ def test_the_disk_estimate_counts_the_staged_shards(
     assert shown[0] >= max(full) - before[0], (shown, max(full) - before[0])
 
 
+@pytest.mark.slow
 def test_an_utterance_far_longer_than_the_others_is_said(corpus_copy: Path, tmp_path: Path) -> None:
     """61 s among the synthetic corpus's 1-4 s ones: kept, and said at extraction."""
     wav = sorted(corpus_copy.rglob("sentences/wav/*/*.wav"))[0]

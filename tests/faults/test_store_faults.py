@@ -500,6 +500,7 @@ def train_args(store: Path, tmp_path: Path, features: str) -> list[str | Path]:
             tmp_path / "runs"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_damaged_set_asked_for_by_its_short_name_is_said_to_be_damaged(
     pristine: dict[str, Path], suffix: str, tmp_path: Path
 ) -> None:
@@ -517,6 +518,7 @@ def test_a_damaged_set_asked_for_by_its_short_name_is_said_to_be_damaged(
     clean(ser(*train_args(store, tmp_path, "hubert"), "--name", "repaired"), 0)
 
 
+@pytest.mark.slow
 def test_a_store_an_extraction_writes_is_said_to_be_written_not_damaged(
     pristine: dict[str, Path], tmp_path: Path
 ) -> None:

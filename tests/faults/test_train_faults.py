@@ -84,6 +84,7 @@ def results(run_dir: Path) -> list[tuple[Any, ...]]:
     return [(f["seed"], f["fold"], f["metrics"], f["curves"]) for f in folds(run_dir)]
 
 
+@pytest.mark.slow
 def test_a_full_disk_among_stacked_checkpoints_keeps_those_written(
     store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ser.commands.train import summary_table
 from ser.heads.sentiment import CLASSES
@@ -19,6 +20,7 @@ from tests.heads.conftest import ser
 TRAIN = ("--features", "logmel", "--fusion", "none", "--epochs", "2", "--batch-size", "8")
 
 
+@pytest.mark.slow
 def test_emotion_and_sentiment_train_report_and_predict(meld_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs"
     code, shown = ser("train", "--store", meld_store, *TRAIN, "--out", out,

@@ -58,6 +58,7 @@ def test_the_heads_metrics_are_the_fields_and_pool_exactly(seed: int) -> None:
     assert head.score(got) == -got["mae"]
 
 
+@pytest.mark.slow
 def test_sentiment_score_trains_reports_and_predicts(tmp_path: Path) -> None:
     code, shown = ser("demo-corpus", tmp_path / "mosei", "--layout", "cmu-mosei")
     assert code == 0, shown

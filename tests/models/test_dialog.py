@@ -86,6 +86,7 @@ def test_all_24_cells_run_forward_and_backward(
     assert (out.logits[~batch.utt_mask] == 0).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fusion", "at", "loss"),
     [

@@ -56,6 +56,7 @@ def test_output_shapes(utterance_batch) -> None:
     assert {m: v.shape for m, v in out.aux.items()} == {"audio": (7, 5), "text": (7, 5)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["single", "perspective"])
 def test_loss_drops_on_a_small_batch(loss: str, utterance_batch, train_steps) -> None:
     model = build(loss=loss, dropout=0.0)

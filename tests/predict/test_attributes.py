@@ -29,6 +29,7 @@ def _test_side(run: Path, store: Path, root: Path) -> tuple[list[str], list[str]
     return list(column["utt_id"]), [str(root / w) for w in column["wav"]], list(texts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["both_run", "attribute_run"])
 def test_predicted_attributes_are_the_runs_own_test_predictions(
     which, request, trained_run, synthetic_corpus

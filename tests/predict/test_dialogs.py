@@ -64,6 +64,7 @@ def in_context(run_dir: Path, store: Path, rows: np.ndarray) -> list[int]:
     return probabilities(ckpt, data, positions).argmax(axis=1).tolist()
 
 
+@pytest.mark.slow
 def test_conversations_are_predicted_in_context_as_the_run_tested(
     dialog_run: DialogRun, trained_run: TrainedRun, tmp_path: Path
 ) -> None:

@@ -58,6 +58,7 @@ def _trained(store: Path, feature: str, out: Path) -> Path:
     return out / "run"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("feature", [POOLED, WHISPER])
 def test_a_run_on_the_set_predicts_new_wavs_as_it_tested(
     store: tuple[Path, Path], feature: str, tmp_path: Path

@@ -59,6 +59,7 @@ def test_a_fifo_ends_when_its_writer_closes(tmp_path: Path) -> None:
     assert len(_read(PcmSource(str(fifo)))) == len(SAMPLES)
 
 
+@pytest.mark.slow
 def test_a_growing_file_is_read_until_it_stops_growing(tmp_path: Path) -> None:
     path = tmp_path / "growing.raw"
     path.write_bytes(b"")

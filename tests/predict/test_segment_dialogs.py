@@ -26,6 +26,7 @@ def _talk(tmp_path: Path) -> Path:
     return long
 
 
+@pytest.mark.slow
 def test_a_recordings_segments_are_one_dialog_in_context(
     text_dialog_run: Path, tmp_path: Path
 ) -> None:

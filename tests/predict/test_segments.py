@@ -115,6 +115,7 @@ def test_vtt_timestamps_and_cues_of_several_files() -> None:
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_segments_in_groups_load_whisper_once(trained_run, tiny_models, tmp_path, monkeypatch):
     """Segments are predicted a group at a time; the groups give the rows one group would,
     and the recogniser is loaded once for all of them."""

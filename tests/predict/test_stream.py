@@ -50,6 +50,7 @@ def test_stream_lines_are_the_whole_recording_s_segments(audio_run, speech) -> N
         assert max(gaps) < 1e-5
 
 
+@pytest.mark.slow
 def test_a_closed_stream_flushes_its_open_segment(audio_run, speech) -> None:
     _, samples = speech
     cut = len(samples) - SAMPLE_RATE  # a second before the last turn ends: mid-speech

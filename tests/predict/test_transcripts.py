@@ -87,6 +87,7 @@ def test_transcripts_are_given_or_found_beside_the_audio(tmp_path: Path) -> None
         attach_timed([Item(tmp_path / "a.wav")], None)
 
 
+@pytest.mark.slow
 def test_each_segment_is_predicted_with_the_words_timed_within_it(
     text_run: Path, tmp_path: Path
 ) -> None:

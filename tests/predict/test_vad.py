@@ -50,6 +50,7 @@ def test_silero_finds_speech_not_pauses(talk) -> None:
     assert found[0][0] > PAUSE - 0.2  # the leading pause is not speech
 
 
+@pytest.mark.slow
 def test_long_speech_is_split_and_blocks_are_searched_apart(talk, monkeypatch) -> None:
     path, truth = talk
     options = VadOptions(min_segment=0.2, max_segment=1.0, merge_gap=0.1, pad=0.0)
@@ -73,6 +74,7 @@ def test_options_are_checked() -> None:
         parse_segment(None, VadOptions(pad=0.2))
 
 
+@pytest.mark.slow
 def test_speech_is_predicted_and_a_silent_file_fails_alone(trained_run, talk, tmp_path) -> None:
     path, truth = talk
     silent = tmp_path / "silent.wav"

@@ -221,6 +221,7 @@ def test_plots_per_run_and_queries_sweep(tmp_path: Path) -> None:
     assert not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_no_queries_plot_without_a_sweep_and_unique_file_names(tmp_path: Path) -> None:
     runs = [_record("same name"), _record("same name", rmm=False)]  # also differ in rmm
     runs[0] = replace(runs[0], pooled=None)  # pooled from the folds instead

@@ -17,6 +17,7 @@ from tests.stores import add_labelled_set, labelled_store
 from .conftest import PARAMS, SETS, TINY
 
 
+@pytest.mark.slow
 def test_impossible_cells_are_refused_before_anything_trains(
     store_path: Path, tmp_path: Path
 ) -> None:
@@ -32,6 +33,7 @@ def test_impossible_cells_are_refused_before_anything_trains(
         resolve_cells(spec.cells, str(tmp_path / "nowhere.zarr"), tmp_path)
 
 
+@pytest.mark.slow
 def test_keys_follow_the_config_and_the_features_not_the_place(tmp_path: Path) -> None:
     store = tmp_path / "a.zarr"
     labelled_store(store, SETS, per_dialog=4)
@@ -51,6 +53,7 @@ def test_keys_follow_the_config_and_the_features_not_the_place(tmp_path: Path) -
     assert not {c.key for c in here} & {c.key for c in again}
 
 
+@pytest.mark.slow
 def test_cells_of_one_model_and_its_seeds_are_one_task(store_path: Path, tmp_path: Path) -> None:
     table3 = resolve_cells(load_spec("msmser-table3", params=PARAMS, fixed=TINY).cells,
                            str(store_path), tmp_path)  # fmt: skip

@@ -64,6 +64,7 @@ def test_each_row_resolves_on_its_store_only_keyed_by_its_test_store(
         assert (c.resolved.get("test") is not None) == crossed  # the test store in the key
 
 
+@pytest.mark.slow
 def test_its_estimate_counts_the_test_store(three: list[str], tmp_path: Path) -> None:
     spec = load_spec("cross-corpus", fixed=FIXED, made=cross_table(three))
     cells = resolve_cells(spec.cells, three, tmp_path)

@@ -69,6 +69,7 @@ def test_a_staged_model_counts_its_branch_stages(store_path: Path, tmp_path: Pat
     assert staged.estimate.seconds == pytest.approx(2 * single.estimate.seconds)
 
 
+@pytest.mark.slow
 def test_the_estimate_uses_the_execution_the_sweep_trains_with(
     store_path: Path, tmp_path: Path
 ) -> None:

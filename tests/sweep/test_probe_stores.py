@@ -47,6 +47,7 @@ def stores(
     return paths
 
 
+@pytest.mark.slow
 def test_each_store_s_rows_train_on_it_alone(stores: tuple[Path, Path], tmp_path: Path) -> None:
     iemocap, crema = (str(p) for p in stores)
     spec = load_spec("probe", store=[iemocap, crema], params={"weighted-sum": "no"})

@@ -124,6 +124,7 @@ def test_a_two_store_sweep_trains_each_cell_once_per_store_resumes_and_reports_p
     }
 
 
+@pytest.mark.slow
 def test_the_command_dry_runs_every_store(
     store_path: Path, crema_store: Path, tmp_path: Path
 ) -> None:

@@ -91,6 +91,7 @@ def test_a_neutral_vote_goes_with_a_calm_rating(synthetic_corpus: Any) -> None:
     assert doubted and sure and np.mean(doubted) < np.mean(sure)
 
 
+@pytest.mark.slow
 def test_votes_are_drawn_apart_from_audio_text_and_labels(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -165,6 +165,7 @@ def test_stacked_members_equal_separate_runs_without_randomness(
     assert stacked_predictions == alone_predictions
 
 
+@pytest.mark.slow
 def test_members_never_see_another_members_validation_or_test(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -198,6 +199,7 @@ def test_members_never_see_another_members_validation_or_test(
             assert not set(sessions[rows].tolist()) & held_out[key]
 
 
+@pytest.mark.slow
 def test_one_group_key_stacks_runs_that_share_model_and_optimiser(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,6 +222,7 @@ def test_one_group_key_stacks_runs_that_share_model_and_optimiser(
     assert len(loads) == 1
 
 
+@pytest.mark.slow
 def test_each_member_draws_its_own_randomness(store_path: Path, tmp_path: Path) -> None:
     """Two identical runs (same seed, weights, batch order), dropout on: trained alone
     they draw the same masks and agree; stacked, each draws its own and they part. One

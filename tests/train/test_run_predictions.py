@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ser.cache import FeatureStore
 from ser.heads.metrics import compute_metrics
@@ -69,6 +70,7 @@ def test_a_dialog_model_s_rows_are_its_utterances(store_path: Path, tmp_path: Pa
     check_rows_score_as_the_record(record, table)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_keeps_the_rows_of_its_finished_folds(
     store_path: Path, tmp_path: Path
 ) -> None:

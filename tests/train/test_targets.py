@@ -121,6 +121,7 @@ def votes_store(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_soft_labels_change_what_the_categorical_head_learns(tmp_path: Path) -> None:
     path = votes_store(tmp_path)
     common = {"protocol": "speaker-kfold:5", "classes": None, "epochs": 8}
