@@ -28,12 +28,12 @@ from typing import Any
 
 import psutil
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from ser.cache import FeatureStore
-from ser.cli import main
 from ser.report.runs import load_run
 from tests.processes import ROOT, START, ser_command
+from tests.refused import one_line, ser
 from tests.stores import labelled_store
 
 IS13 = ("is13", "audio", "utterance", 7, "float32")
@@ -51,19 +51,6 @@ seeds = 1
 [[cells]]
 label = "is13"
 """
-
-
-def ser(*args: str | Path) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line(result: Result, code: int = 2) -> str:
-    """The one error line of a refused command (ser's `error:` or click's `Error:`)."""
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.lower().startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 @pytest.fixture(scope="module")

@@ -16,23 +16,10 @@ import numpy as np
 import pytest
 import soundfile
 import transformers.utils.hub
-from click.testing import CliRunner, Result
 
 import ser.extract.run as run
 from ser.cache import FeatureStore
-from ser.cli import main
-
-
-def ser(*args: str | Path) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
+from tests.refused import one_line, ser
 
 
 @pytest.fixture

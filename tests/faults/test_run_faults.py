@@ -21,25 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from ser.cli import main
 from ser.export.folder import CARD, CONFIG, MODEL
+from tests.refused import one_line, ser
 
 MEMBERS = ("seed0_session5", "seed1_session5", "seed2_session5")
-
-
-def ser(*args: str | Path) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line(result: Result) -> str:
-    """The refusal: exit 2, one `error:` line, no traceback."""
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
 from safetensors import SafetensorError
 
 import ser.train.checkpoint as checkpoint
 import ser.train.run as train_run
-from ser.cli import main
 from tests.faults.test_cli_faults import quiet, started
+from tests.refused import one_line, ser
 from tests.stores import labelled_store
 
 IS13 = ("is13", "audio", "utterance", 7, "float32")
@@ -29,18 +28,6 @@ SMALL = ("--features", "is13", "--fusion", "none", "--classes", "4", "--epochs",
 SMALL += ("--batch-size", "8", "--device", "cpu", "--processes", "1", "--threads", "1")
 # What safetensors' Rust writer raises on a full disk (no errno: its text says it).
 FULL = "Error while serializing: I/O error: No space left on device (os error 28)"
-
-
-def ser(*args: str | Path) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
