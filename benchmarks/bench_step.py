@@ -191,12 +191,13 @@ def median_ms(run: Callable[[], None], warmup: int, steps: int) -> float:
     return statistics.median(times)
 
 
-def time_job(warmup: int, steps: int) -> Job[dict[str, float]]:
-    def job(step: Callable[[], None], empty: Callable[[], None], batch: Any) -> dict[str, float]:
+def time_job(warmup: int, steps: int) -> Job[dict[str, Any]]:
+    def job(step: Callable[[], None], empty: Callable[[], None], batch: Any) -> dict[str, Any]:
         step_ms, empty_ms = median_ms(step, warmup, steps), median_ms(empty, warmup, steps)
         return {
             "host_ms_per_step_d16": round(step_ms - empty_ms, 2),
             "epoch_overhead_ms": round(empty_ms, 3),
+            "threads": torch.get_num_threads(),  # inside the run: `train` restores them after
         }
 
     return job
@@ -227,7 +228,7 @@ def main() -> None:
     result.update(
         size=args.size, model=options, store_dim=dim, utterances=args.utterances,
         member="loso seed 0, first fold", step="eager", device="cpu",
-        timed_steps=args.steps, warmup=args.warmup, threads=torch.get_num_threads(),
+        timed_steps=args.steps, warmup=args.warmup,
         load_average=os.getloadavg(), cpu=platform.processor() or platform.machine(),
         torch=torch.__version__,
     )  # fmt: skip
