@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,6 +58,7 @@ brief_waits()
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from bench_train import MSMSER_SIZES, msmser_store  # noqa: E402
+from profile_train import Done, FixedSteps  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from ser.models import ModelConfig  # noqa: E402
@@ -74,23 +75,6 @@ SIZES: dict[str, tuple[int, dict[str, Any]]] = {
 }
 
 
-class _Done(Exception):
-    """Stops `train` once the job on its first member's step has run."""
-
-
-class _Sides:
-    """A training side of fixed steps (stacked batches made once), for `train_epoch`."""
-
-    def __init__(self, steps: list[Any]) -> None:
-        self.steps = steps
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def epoch(self) -> Iterator[Any]:
-        yield from self.steps
-
-
 Job = Callable[[Callable[[], None], Callable[[], None], Any], T]
 
 
@@ -101,7 +85,7 @@ def on_first_step(config: TrainConfig, job: Job[T]) -> T:
 
     def hooked(ensemble: Any, sides: Any, optimizer: Any, scaler: Any, *rest: Any) -> Any:
         first = next(iter(sides.epoch()))
-        one, none = _Sides([first]), _Sides([])
+        one, none = FixedSteps([first]), FixedSteps([])
         found.append(
             job(
                 lambda: original(ensemble, one, optimizer, scaler, *rest[:1]),
@@ -109,12 +93,12 @@ def on_first_step(config: TrainConfig, job: Job[T]) -> T:
                 first[1],
             )
         )
-        raise _Done
+        raise Done
 
     loop.train_epoch = hooked
     try:
         train(replace(config, epochs=1, overwrite=True, members_at_once=1, step="eager"))
-    except _Done:
+    except Done:
         pass
     finally:
         loop.train_epoch = original

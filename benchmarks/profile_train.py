@@ -38,11 +38,11 @@ from ser.train import loop
 from ser.train.run import TrainConfig, train
 
 
-class _Done(Exception):
-    pass
+class Done(Exception):
+    """Stops `train` once the profiled steps have run."""
 
 
-class _Steps:
+class FixedSteps:
     """A training side of fixed steps (stacked batches made once), for `train_epoch`."""
 
     def __init__(self, steps: list[Any]) -> None:
@@ -86,7 +86,7 @@ def profiled_epoch(args: argparse.Namespace) -> Any:
             steps.append(step)
             if len(steps) == args.steps:
                 break
-        first: Any = _Steps(steps)  # a stand-in for the epoch's `StackedSides`
+        first: Any = FixedSteps(steps)  # a stand-in for the epoch's `StackedSides`
         original(ensemble, first, optimizer, scaler, precision, None, steps_of)  # warm-up
         if cuda:
             torch.cuda.synchronize()
@@ -112,7 +112,7 @@ def profiled_epoch(args: argparse.Namespace) -> Any:
         key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
         print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=50))
         print(f"{ensemble.members} member(s) a step; " + summary(prof, len(steps), issued, wall))
-        raise _Done
+        raise Done
 
     return some_steps
 
@@ -140,7 +140,7 @@ def main() -> None:
     original = loop.train_epoch
     loop.train_epoch = profiled_epoch(args)
     try:
-        with contextlib.suppress(_Done):
+        with contextlib.suppress(Done):
             train(config)
     finally:
         loop.train_epoch = original

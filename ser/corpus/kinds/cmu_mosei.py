@@ -203,41 +203,27 @@ def _sign(score: float) -> str:
     return "neg" if score < 0 else "pos" if score > 0 else "neu"
 
 
-register(
-    CorpusKind(
-        "cmu-mosei",
-        "CMU-MOSEI",
-        LAYOUT,
-        read_mosei,
-        detect_mosei,
-        signature,
-        fixed(LABEL_SETS),
-        "standard",
-        classes="sentiment",
-        groups=("split",),
-        own=(Standard,),
-        by=("split", "speaker"),
-        synthetic=Synthetic.in_toolkit("cmu-mosei"),
-        spelled=SPELLED,
-        near=near,
+# CMU-MOSEI and CMU-MOSI: one layout, one reader, each its own labels file and name.
+for _name, _title, _read, _detect in (
+    ("cmu-mosei", "CMU-MOSEI", read_mosei, detect_mosei),
+    ("cmu-mosi", "CMU-MOSI", read_mosi, detect_mosi),
+):
+    register(
+        CorpusKind(
+            _name,
+            _title,
+            LAYOUT,
+            _read,
+            _detect,
+            signature,
+            fixed(LABEL_SETS),
+            "standard",
+            classes="sentiment",
+            groups=("split",),
+            own=(Standard,),
+            by=("split", "speaker"),
+            synthetic=Synthetic.in_toolkit(_name),
+            spelled=SPELLED,
+            near=near,
+        )
     )
-)
-register(
-    CorpusKind(
-        "cmu-mosi",
-        "CMU-MOSI",
-        LAYOUT,
-        read_mosi,
-        detect_mosi,
-        signature,
-        fixed(LABEL_SETS),
-        "standard",
-        classes="sentiment",
-        groups=("split",),
-        own=(Standard,),
-        by=("split", "speaker"),
-        synthetic=Synthetic.in_toolkit("cmu-mosi"),
-        spelled=SPELLED,
-        near=near,
-    )
-)
