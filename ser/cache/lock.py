@@ -19,6 +19,17 @@ from ser.errors import StoreLocked
 _HOLDER = re.compile(r"\d+( on \S+)?")  # what a holder writes: "<pid> on <host>"
 
 
+def store_lock(store: Path) -> Path:
+    """The lock file of the store at `store` (beside it: a store may be one HDF5 file)."""
+    return store.with_name(store.name + ".lock")
+
+
+def _holder(fd: int) -> str:
+    """What the holder of the lock on `fd` wrote of itself ("" when unreadable)."""
+    holder = os.pread(fd, 256, 0).decode("ascii", errors="replace").strip()
+    return holder if _HOLDER.fullmatch(holder) else ""
+
+
 @contextlib.contextmanager
 def try_lock(lock_file: Path) -> Iterator[str | None]:
     """Yields None while this process holds the lock, else the holder, "<pid> on <host>"
@@ -29,8 +40,7 @@ def try_lock(lock_file: Path) -> Iterator[str | None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 256, 0).decode("ascii", errors="replace").strip()
-            yield holder if _HOLDER.fullmatch(holder) else ""
+            yield _holder(fd)
             return
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} on {socket.gethostname()}\n".encode(), 0)
@@ -56,8 +66,7 @@ def writer(lock_file: Path) -> str | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 256, 0).decode("ascii", errors="replace").strip()
-            return holder if _HOLDER.fullmatch(holder) else ""
+            return _holder(fd)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
@@ -67,7 +76,7 @@ def writer(lock_file: Path) -> str | None:
 def refuse_while_written(store: Path) -> None:
     """StoreLocked while an extraction (or a repair) holds the store's lock: what a reader
     would find is its work under way, not damage."""
-    holder = writer(store.with_name(store.name + ".lock"))
+    holder = writer(store_lock(store))
     if holder is not None:
         who = f" (pid {holder})" if holder else ""
         raise StoreLocked(

@@ -56,7 +56,7 @@ from ser.cache.corpus import StoreCorpus
 from ser.cache.fingerprint import BOOKKEEPING, differences, fingerprint, plain_json, provenance
 from ser.cache.formats import backend_for
 from ser.cache.health import StoreHealth
-from ser.cache.lock import try_lock
+from ser.cache.lock import store_lock, try_lock
 from ser.cache.manifest import Manifest
 from ser.cache.repair import read_damage
 from ser.cache.store_types import FeatureData, FeatureSetInfo
@@ -182,7 +182,7 @@ class FeatureStore(TranscriptSets, StoreHealth):
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the store's lock for the ``with`` block; StoreLocked at once if another has it."""
-        with try_lock(self.path.with_name(self.path.name + ".lock")) as holder:
+        with try_lock(store_lock(self.path)) as holder:
             if holder is not None:
                 who = f" (pid {holder})" if holder else ""
                 raise StoreLocked(

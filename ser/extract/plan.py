@@ -11,6 +11,7 @@ depends on the batch budget or on the wav files, so a run resumed with another
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -173,10 +174,10 @@ def long_utterances(ids: Sequence[str], seconds: Sequence[float]) -> list[str]:
     >>> print(long_utterances(["a", "b", "c"], [2.0, 3.0, 600.0])[0][:52])
     c is 600.0 s long, 200x the corpus's median of 3.0 s
     """
-    known = sorted(s for s in seconds if s > 0)
+    known = [s for s in seconds if s > 0]
     if not known:
         return []
-    median = known[len(known) // 2]
+    median = statistics.median_high(known)
     return [
         f"{utt} is {length:.1f} s long, {length / median:.0f}x the corpus's median of "
         f"{median:.1f} s: it is kept, and every batch it joins is padded to its length in "

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from ser.cache import FeatureStore, Manifest
 from ser.cache.backend import DamagedMetadata, StoreUnreadable
-from ser.cache.lock import try_lock
+from ser.cache.lock import store_lock, try_lock
 from ser.cache.receipt_file import receipt_sets
 from ser.cache.receipts import receipt_backup, receipt_path, write_receipt
 from ser.cache.store_types import Damage
@@ -199,7 +199,7 @@ def _extract_again(
     root = _root(path, corpus, corpus_root)
     next(_candidates(root, backup["store"]))  # the corpus is there: else nothing is moved
     made = [remake(name, attrs, list(backup["sets"])) for name, attrs in backup["sets"].items()]
-    with try_lock(path.with_name(path.name + ".lock")) as holder:
+    with try_lock(store_lock(path)) as holder:
         if holder is not None:
             raise StoreLocked(f"{path} is in use by another ser process; wait for it to finish")
         aside = _aside(path)

@@ -15,6 +15,7 @@ False
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -90,8 +91,7 @@ def padded_utterances(lengths: Sequence[int], batch_size: int) -> float:
     """
     if not len(lengths):
         return 0.0
-    ordered = sorted(int(n) for n in lengths)
-    median = max(ordered[len(ordered) // 2], 1)
-    size = min(batch_size, len(ordered))
-    extra = sum(size * (n / median - 1) for n in ordered if n > PADS_AT * median)
-    return float(len(ordered) + extra)
+    median = max(int(statistics.median_high(lengths)), 1)
+    size = min(batch_size, len(lengths))
+    extra = sum(size * (n / median - 1) for n in lengths if n > PADS_AT * median)
+    return float(len(lengths) + extra)
