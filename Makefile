@@ -19,20 +19,24 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The fast loop: every test but the `slow` tier (busy machines, statistics over seeds,
-# process kills, dask clusters), which `make test-all` adds.
+# process kills, dask clusters), which `make test-all` adds. One test process per core
+# (pytest-xdist), a test file to a process so that its fixtures are built once; each
+# process runs torch on one thread (tests/conftest.py), as the suite always has.
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(PYTEST) --durations=15
 
 # The suite on a busy machine: one CPU-bound competitor per core for its whole run.
 test-busy: $(STAMP)
-	bash scripts/busy.sh $(BIN)/python -m pytest -q
+	bash scripts/busy.sh $(PYTEST)
 
 # The suite as an AVX2-only CPU runs it (no AVX-512, no AMX, no native bf16), on any x86-64.
 test-avx2: $(STAMP)
-	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(BIN)/python -m pytest -q
+	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 $(PYTEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ser tests benchmarks

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from traceback import format_exception
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def reference(synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path_fac
     """An uninterrupted in-process run (one torch thread, as in the subprocesses)."""
     store = tmp_path_factory.mktemp("reference") / "f.zarr"
     result = CliRunner().invoke(main, _args(synthetic_corpus[0], store, tiny_models))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, result.output + "".join(format_exception(*result.exc_info))
     return store
 
 
@@ -138,7 +139,7 @@ def test_killed_run_resumes_to_identical_bytes(
     assert 1 <= len(done) < 11, done
 
     resumed = CliRunner().invoke(main, _args(root, store, tiny_models))
-    assert resumed.exit_code == 0, resumed.output
+    assert resumed.exit_code == 0, resumed.output + "".join(format_exception(*resumed.exc_info))
     _assert_same_store(store, reference)
     assert not store.with_name("f.zarr.staging").exists()  # staging cleared
 
