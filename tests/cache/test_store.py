@@ -484,3 +484,28 @@ def test_docstring_examples(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(f"ser.cache.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_staging_folder_removed_by_a_thread_beside_is_no_error(
+    tmp_path: Path, manifest: Manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sets consolidated on threads side by side each remove the staging folder once it is
+    empty: the other thread's removal may land between this one's looks at the folder."""
+    store = FeatureStore.create(tmp_path / "f.zarr", manifest)
+    store.begin_feature_set("hubert.L3", ATTRS)
+    rows = random_rows(len(manifest), ATTRS["dim"], [], seed=0)
+    write_shards(store, "hubert.L3", rows, {}, n_shards=2)
+    staging = store.path.with_name("f.zarr.staging")
+    is_dir = Path.is_dir
+
+    def other_thread_removes_it(path: Path) -> bool:
+        found = is_dir(path)
+        if path == staging and found and not any(os.scandir(path)):
+            path.rmdir()  # the thread beside found it empty a moment earlier
+        return found
+
+    monkeypatch.setattr(Path, "is_dir", other_thread_removes_it)
+    store.consolidate("hubert.L3", 2)
+
+    assert not staging.exists()
+    assert store.info("hubert.L3").complete
