@@ -27,6 +27,7 @@ from ser.runtime.precision import autocast_dtype, check_precision, resolve_preci
 
 if TYPE_CHECKING:  # torch is imported where it computes: the kinds' modules import torch-free
     import torch
+    from transformers import PretrainedConfig
 
 Level = Literal["frame", "token", "utterance"]
 Modality = Literal["audio", "text"]
@@ -173,7 +174,7 @@ class PretrainedExtractor(Extractor):
         return str(self.options.model)
 
     @cached_property
-    def config(self) -> Any:
+    def config(self) -> PretrainedConfig:
         check_model_folder(self.source, "model config")  # before transformers' (seconds) import
         from transformers import AutoConfig
 
@@ -181,7 +182,7 @@ class PretrainedExtractor(Extractor):
         self._check_config(config)
         return config
 
-    def _check_config(self, config: Any) -> None:
+    def _check_config(self, config: PretrainedConfig) -> None:
         """`ConfigError` for a model this extractor cannot run."""
 
     def model_options(self) -> dict[str, Any]:

@@ -21,26 +21,16 @@ import numpy as np
 
 from ser.cache.fingerprint import model_location
 from ser.errors import ConfigError
-from ser.extract.base import (
-    FeatureSetSpec,
-    Pending,
-    PretrainedExtractor,
-    base_attrs,
-    check_audio,
-)
-from ser.extract.device_rows import Hidden, finish_states
+from ser.extract.base import FeatureSetSpec, base_attrs, check_audio
+from ser.extract.device_rows import Hidden
 from ser.extract.layer_sets import (
-    LAYERS_HELP,
-    POOL_HELP,
-    POOLED_ONLY_HELP,
+    LayerExtractor,
+    LayerOptions,
     describe,
-    layer_outputs,
     layer_specs,
-    parse_layers,
     parse_pools,
     settle_options,
 )
-from ser.extract.options import KindOptions, option
 from ser.extract.wav2vec2 import BATCHED_DEVICES, Wav2Vec2Frames, is_wav2vec2_family
 from ser.extract.whisper_encoder import WhisperFrames, is_whisper
 from ser.runtime.attention import attention_backends
@@ -48,25 +38,22 @@ from ser.runtime.precision import autocast
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PretrainedConfig
 
 
 @dataclass(frozen=True)
-class SpeechOptions(KindOptions):
+class SpeechOptions(LayerOptions):
     """layers: `layers.parse_layers`; pool: pooled views ("" none, "mean", "meanstd",
     "mean,meanstd"); pooled_only: no frame sets; normalize: per-utterance zero-mean
     unit-variance input of wav2vec2-family models (None: as the model's preprocessor
     config says); name: the sets' name stem (None: the model's id)."""
 
-    model: str = option("", "model (hub id or folder)", "kind", metavar="ID_OR_DIR")
-    layers: str = option("last", LAYERS_HELP, "both", metavar="LIST")
-    pool: str = option("", POOL_HELP, "shared", metavar="LIST")
-    pooled_only: bool = option(False, POOLED_ONLY_HELP, "shared")
     normalize: bool | None = None
     precision: str = "auto"
     name: str | None = None
 
     def __post_init__(self) -> None:
-        settle_options(self, "speech")
+        settle_options(self, "speech", self.name)
 
     @classmethod
     def set_name(cls, stem: str, attrs: Mapping[str, Any]) -> str:
@@ -78,7 +65,7 @@ class SpeechOptions(KindOptions):
         return {**super().from_attrs(attrs), "layers": str(attrs["layer"])}
 
 
-class SpeechExtractor(PretrainedExtractor):
+class SpeechExtractor(LayerExtractor):
     """Frame-level hidden states, one feature set `<model name>.L<layer>` per layer.
 
     >>> import tempfile, torch
@@ -97,7 +84,7 @@ class SpeechExtractor(PretrainedExtractor):
     options: SpeechOptions
     modality = "audio"
 
-    def _check_config(self, config: Any) -> None:
+    def _check_config(self, config: PretrainedConfig) -> None:
         if not (is_wav2vec2_family(config) or is_whisper(config)):
             raise ConfigError(
                 f"{self.options.model} is a {config.model_type} model, not a speech encoder "
@@ -117,9 +104,9 @@ class SpeechExtractor(PretrainedExtractor):
     def padded_seconds(self, seconds: float) -> float:
         return self.frames.padded_seconds(seconds)
 
-    @cached_property
-    def layers(self) -> tuple[int, ...]:
-        return parse_layers(self.options.layers, self.frames.n_layers, self.options.model)
+    @property
+    def n_layers(self) -> int:
+        return self.frames.n_layers
 
     @cached_property
     def _specs(self) -> tuple[FeatureSetSpec, ...]:
@@ -160,21 +147,6 @@ class SpeechExtractor(PretrainedExtractor):
             # Only the encoder makes the features (and its weights their checksum).
             self._model = model = encoder.eval()
         return model
-
-    def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        hidden = self._hidden(batch)
-        chosen = hidden.states.float().cpu().numpy()  # [B, L, T, D]
-        return [
-            layer_outputs(
-                self._specs, {layer: chosen[i, k, :n] for k, layer in enumerate(self.layers)}
-            )
-            for i, n in enumerate(hidden.lengths)
-        ]
-
-    def extract_pending(self, batch: Sequence[np.ndarray]) -> Pending:
-        """The sets finished on the device (`device_rows`), on their way to the host."""
-        hidden = self._hidden(batch)
-        return finish_states(self._specs, self.layers, hidden.states, hidden.lengths)
 
     def _hidden(self, batch: Sequence[np.ndarray]) -> Hidden:
         import torch

@@ -35,6 +35,7 @@ from ser.extract.layer_sets import recorded_hidden_states
 
 if TYPE_CHECKING:  # torch and transformers load with the model, not with the registry
     import torch
+    from transformers import PretrainedConfig
 
 # Model types whose encoder zeroes padded frames before a single positional conv and masks
 # them in attention, so padded frames never reach real ones (checked in transformers 5).
@@ -55,7 +56,7 @@ W = TypeVar("W", bound=Sized)  # an input: samples on the host or on the device
 _NEEDED = ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers")
 
 
-def is_wav2vec2_family(config: Any) -> bool:
+def is_wav2vec2_family(config: PretrainedConfig) -> bool:
     return all(hasattr(config, name) for name in _NEEDED)
 
 
@@ -69,7 +70,7 @@ class Wav2Vec2Frames:
     """How one wav2vec2-family model turns waves into hidden states; `normalize`: the
     `speech` option (None: as the model's preprocessor config says)."""
 
-    def __init__(self, config: Any, model: str, normalize: bool | None) -> None:
+    def __init__(self, config: PretrainedConfig, model: str, normalize: bool | None) -> None:
         self.config, self.model_name, self._normalize = config, model, normalize
 
     @cached_property
@@ -121,7 +122,7 @@ class Wav2Vec2Frames:
 
     def hidden(
         self,
-        model: Any,
+        model: torch.nn.Module,
         waves: list[np.ndarray],
         layers: tuple[int, ...],
         device: torch.device,

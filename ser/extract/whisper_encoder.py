@@ -31,16 +31,17 @@ from ser.extract.layer_sets import recorded_hidden_states
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PretrainedConfig, WhisperFeatureExtractor
 
 
-def is_whisper(config: Any) -> bool:
+def is_whisper(config: PretrainedConfig) -> bool:
     return getattr(config, "model_type", None) == "whisper"
 
 
 class WhisperFrames:
     """How one Whisper model's encoder turns waves into hidden states."""
 
-    def __init__(self, config: Any, model: str, normalize: bool | None) -> None:
+    def __init__(self, config: PretrainedConfig, model: str, normalize: bool | None) -> None:
         if normalize is not None:
             raise ConfigError(
                 f"{model} is a Whisper model: its log-mel input is normalised as Whisper's "
@@ -49,7 +50,7 @@ class WhisperFrames:
         self.config, self.model_name = config, model
 
     @cached_property
-    def processor(self) -> Any:
+    def processor(self) -> WhisperFeatureExtractor:
         """The model's log-mel feature extractor (Whisper's defaults for a bare folder)."""
         from transformers import WhisperFeatureExtractor
 
@@ -103,7 +104,7 @@ class WhisperFrames:
 
     def hidden(
         self,
-        model: Any,
+        model: torch.nn.Module,
         waves: list[np.ndarray],
         layers: tuple[int, ...],
         device: torch.device,
