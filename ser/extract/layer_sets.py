@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ser.cache.fingerprint import model_location
 from ser.cache.model_names import check_set_name
 from ser.errors import ConfigError
-from ser.extract.base import FeatureSetSpec, Pending, PretrainedExtractor
+from ser.extract.base import FeatureSetSpec, Level, Pending, PretrainedExtractor, base_attrs
 from ser.extract.device_rows import Hidden, finish_states
 from ser.extract.options import KindOptions, option
 
@@ -238,6 +239,40 @@ class LayerExtractor(PretrainedExtractor):
     @cached_property
     def layers(self) -> tuple[int, ...]:
         return parse_layers(self.options.layers, self.n_layers, self.options.model)
+
+    def _layer_specs(self, layers: Sequence[Mapping[str, Any]]) -> tuple[FeatureSetSpec, ...]:
+        """Each layer's set (none with --pooled-only) and its --pool views, named as the
+        kind's options name them under the stem."""
+
+        def name(attrs: Mapping[str, Any]) -> str:
+            return str(self.options.set_name(self.stem, attrs))
+
+        pools = parse_pools(self.options.pool)
+        return layer_specs(layers, pools, name, rows=not self.options.pooled_only)
+
+    def _model_attrs(
+        self,
+        level: Level,
+        dim: int,
+        frame_shift: float | None,
+        sample_rate: int | None,
+        **extra: object,
+    ) -> dict[str, Any]:
+        """`base_attrs` of the encoder's sets (float16 rows): the model's place (a folder:
+        found from anywhere), its type and its weights' checksum, then `extra`."""
+        return base_attrs(
+            self.kind,
+            self.modality,
+            level,
+            dim,
+            "float16",
+            frame_shift=frame_shift,
+            sample_rate=sample_rate,
+            model=model_location(self.options.model),
+            model_type=self.config.model_type,
+            weights_sha256=self.weights_checksum(),
+            **extra,
+        )
 
     def extract(self, batch: Sequence[Any]) -> list[dict[str, np.ndarray]]:
         hidden = self._hidden(batch)

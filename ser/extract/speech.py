@@ -19,19 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ser.cache.fingerprint import model_location
 from ser.errors import ConfigError
-from ser.extract.base import FeatureSetSpec, base_attrs, check_audio
+from ser.extract.base import FeatureSetSpec, check_audio
 from ser.extract.device_rows import Hidden
-from ser.extract.layer_sets import (
-    LayerExtractor,
-    LayerOptions,
-    describe,
-    layer_specs,
-    parse_pools,
-    settle_options,
-)
-from ser.extract.wav2vec2 import BATCHED_DEVICES, Wav2Vec2Frames, is_wav2vec2_family
+from ser.extract.layer_sets import LayerExtractor, LayerOptions, describe, settle_options
+from ser.extract.wav2vec2 import Wav2Vec2Frames, is_wav2vec2_family
 from ser.extract.whisper_encoder import WhisperFrames, is_whisper
 from ser.runtime.attention import attention_backends
 from ser.runtime.precision import autocast
@@ -113,29 +105,17 @@ class SpeechExtractor(LayerExtractor):
         import transformers
 
         frames = self.frames
-        common = base_attrs(
-            self.kind,
-            "audio",
+        common = self._model_attrs(
             "frame",
             frames.dim,
-            "float16",
-            frame_shift=frames.frame_shift,
-            sample_rate=frames.sample_rate,
-            model=model_location(self.options.model),  # a folder: found from anywhere
-            model_type=self.config.model_type,
-            weights_sha256=self.weights_checksum(),
+            frames.frame_shift,
+            frames.sample_rate,
             n_layers=frames.n_layers,
             **frames.settings(),
             precision=self.precision,
             transformers_version=transformers.__version__,
         )
-        layers = [{**common, "layer": layer} for layer in self.layers]
-        pools = parse_pools(self.options.pool)
-
-        def name(attrs: Mapping[str, Any]) -> str:
-            return SpeechOptions.set_name(self.stem, attrs)
-
-        return layer_specs(layers, pools, name, rows=not self.options.pooled_only)
+        return self._layer_specs([{**common, "layer": layer} for layer in self.layers])
 
     def _load_detail(self) -> str:
         return describe(self.layers, self.options.pool)
@@ -154,10 +134,9 @@ class SpeechExtractor(LayerExtractor):
 
         frames = self.frames
         check_audio(batch, frames.min_samples, f"{self.options.model} (one 20 ms frame)")
-        batched = self.device.type in BATCHED_DEVICES
         with (
             torch.inference_mode(),
             autocast(self.device, self.precision),
             sdpa_kernel(attention_backends()),
         ):
-            return frames.hidden(self.model, list(batch), self.layers, self.device, batched)
+            return frames.hidden(self.model, list(batch), self.layers, self.device)

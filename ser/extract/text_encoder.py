@@ -41,24 +41,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ser.cache.fingerprint import model_location
 from ser.cache.model_names import looks_like_path
 from ser.errors import ConfigError
-from ser.extract.base import ExtractionError, FeatureSetSpec, base_attrs, load_pretrained
+from ser.extract.base import ExtractionError, FeatureSetSpec, load_pretrained
 from ser.extract.device_rows import Hidden
-from ser.extract.layer_sets import (
-    LayerExtractor,
-    LayerOptions,
-    describe,
-    layer_specs,
-    parse_pools,
-    settle_options,
-)
+from ser.extract.layer_sets import LayerExtractor, LayerOptions, describe, settle_options
 from ser.extract.options import TextSource
 from ser.runtime.attention import attention_backends
 from ser.runtime.precision import autocast
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 # Tokenizers without a real limit report a huge model_max_length.
 _NO_LIMIT = 1_000_000
@@ -125,6 +120,7 @@ class TextEncoderExtractor(LayerExtractor):
 
         # No pooler: the features are hidden states (and the checksum stays the one the
         # papers' sets recorded); DeBERTa has none to leave out.
+        # Any: transformers types the mapping's values as a class or a pair of classes.
         model_class: Any = MODEL_MAPPING[type(self.config)]
         takes = "add_pooling_layer" in inspect.signature(model_class).parameters
         return {"add_pooling_layer": False} if takes else {}
@@ -134,7 +130,7 @@ class TextEncoderExtractor(LayerExtractor):
         return int(self.config.num_hidden_layers)
 
     @cached_property
-    def tokenizer(self) -> Any:
+    def tokenizer(self) -> PreTrainedTokenizerBase:
         from transformers import AutoTokenizer
 
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.source, "tokenizer")
@@ -164,17 +160,11 @@ class TextEncoderExtractor(LayerExtractor):
         import transformers
 
         n_layers = self.n_layers
-        common = base_attrs(
-            self.kind,
-            "text",
+        common = self._model_attrs(
             "token",
             self.config.hidden_size,
-            "float16",
-            frame_shift=None,
-            sample_rate=None,
-            model=model_location(self.options.model),  # a folder: found from anywhere
-            model_type=self.config.model_type,
-            weights_sha256=self.weights_checksum(),
+            None,
+            None,
             tokenizer_sha256=self._tokenizer_checksum(),
         )
         settings = {
@@ -193,12 +183,7 @@ class TextEncoderExtractor(LayerExtractor):
             | asr
             for layer in self.layers
         ]
-
-        def name(attrs: Mapping[str, Any]) -> str:
-            return TextEncoderOptions.set_name(self.stem, attrs)
-
-        pools = parse_pools(self.options.pool)
-        return layer_specs(layers, pools, name, rows=not self.options.pooled_only)
+        return self._layer_specs(layers)
 
     def _load_detail(self) -> str:
         if self.layers == (self.n_layers,) and not self.options.pool:
