@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -509,3 +510,25 @@ def test_staging_folder_removed_by_a_thread_beside_is_no_error(
 
     assert not staging.exists()
     assert store.info("hubert.L3").complete
+
+
+def test_folder_bytes_skips_a_temp_file_renamed_while_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer beside (an extraction, while `ser store info` counts its staging) renames
+    its temp file onto the shard just after the count has seen it."""
+    (tmp_path / "shard-000000.npy").write_bytes(b"x" * 10)
+    temp = tmp_path / ".shard-000001.npy.tmp"
+    temp.write_bytes(b"y" * 7)
+    stat, renamed = os.stat, []
+
+    def renamed_once_seen(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        found = stat(path, *args, **kwargs)
+        if not renamed and os.fspath(path) == str(temp):
+            renamed.append(path)
+            os.rename(temp, tmp_path / "shard-000001.npy")
+        return found
+
+    monkeypatch.setattr(os, "stat", renamed_once_seen)
+    assert backend.folder_bytes(tmp_path) in (10, 17)  # never an error
+    assert backend.folder_bytes(tmp_path / "gone") == 0
