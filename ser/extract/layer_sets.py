@@ -179,7 +179,9 @@ def recorded_hidden_states(layers: nn.ModuleList, top: int) -> Iterator[list[tor
         if top == 0:
             raise _EnoughLayers
 
-    def record_output(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+    def record_output(
+        module: nn.Module, args: tuple[Any, ...], output: torch.Tensor | tuple[torch.Tensor, ...]
+    ) -> None:
         states.append(output[0] if isinstance(output, tuple) else output)
         if len(states) > top:
             raise _EnoughLayers

@@ -57,6 +57,7 @@ class Kind:
         """Whether its sets are named after a model, so --name can rename them."""
         return "name" in self.fields
 
+    # Any: of the option's own type, which each field has its own of (str, int, bool, None).
     def default(self, name: str) -> Any:
         """The value option `name` takes when not given."""
         declared = {f.name: f.default for f in dataclasses.fields(self.options)}

@@ -107,6 +107,7 @@ class Remake:
     precision: str | None = None
     asr: dict[str, Any] = field(default_factory=dict)  # asr_model, asr_max_new_tokens
 
+    # Any: each of ExtractConfig's run-wide fields (repair, progress ...), of its own type.
     def config(self, corpus: Corpus, **run: Any) -> ExtractConfig:
         """What `extract_features` makes the set again with (``run``: repair, progress)."""
         asr = {"text_source": "asr", **self.asr} if self.asr else {}
