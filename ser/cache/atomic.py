@@ -64,7 +64,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object], what: str) -> 
     atomic(path, to, what)
 
 
-def write_json(path: Path, value: Any, what: str) -> Path:
+def write_json(path: Path, value: object, what: str) -> Path:
     """`value` as JSON at `path`, atomically, the folder created."""
     text = json.dumps(value, indent=1) + "\n"
     atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), what)

@@ -10,6 +10,8 @@ as they are.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
@@ -161,8 +163,15 @@ def read_failures(backend: Backend, name: str) -> list[tuple[str, str]]:
 
 
 def folder_bytes(folder: Path) -> int:
-    """Bytes of the files under ``folder`` (0 when it does not exist)."""
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    """Bytes of the files under ``folder`` (0 when it does not exist). A writer may rename
+    or remove its temp files, or drop a whole staging folder, while they are counted (an
+    extraction beside a `ser store info`): what is gone by then counts nothing."""
+    total = 0
+    for parent, _, names in os.walk(folder):  # a folder gone meanwhile: skipped
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                total += os.stat(os.path.join(parent, name)).st_size
+    return total
 
 
 def check_name(name: str) -> None:

@@ -60,7 +60,7 @@ def plain_json(attrs: Mapping[str, Any], what: str) -> dict[str, Any]:
     return out
 
 
-def canonical_json(value: Any) -> str:
+def canonical_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

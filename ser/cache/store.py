@@ -355,12 +355,11 @@ class FeatureStore(TranscriptSets, StoreHealth):
     def _clear_staging(self, name: str) -> None:
         shutil.rmtree(self._staging / name, ignore_errors=True)
         # Empty parents too (``transcripts/<name>`` leaves ``transcripts/``), then the root.
+        # rmdir alone, no look first: another set's consolidation (a thread beside this one)
+        # may remove the folder, or stage into it again, between a look and the removal.
         for folder in (self._staging / TRANSCRIPTS, self._staging):
-            if folder.is_dir() and not any(folder.iterdir()):
-                # Another set's consolidation (a thread beside this one) may empty and
-                # remove it first, or stage into it again.
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+            with contextlib.suppress(OSError):  # gone already, or not empty
+                folder.rmdir()
 
 
 def _chunk_rows(rows: int, dim: int, dtype: str) -> int:

@@ -84,7 +84,7 @@ def open_node(store: Path, rel: str, kind: type[Node], writable: bool = False) -
     mode: Literal["r", "r+"] = "r+" if writable else "r"
     try:
         if kind is zarr.Group:
-            node: Any = zarr.open_group(str(store / rel), mode=mode, zarr_format=3)
+            node: object = zarr.open_group(str(store / rel), mode=mode, zarr_format=3)
         else:
             node = zarr.open_array(str(store / rel), mode=mode, zarr_format=3)
     except (ValueError, TypeError, KeyError, NotImplementedError) as err:

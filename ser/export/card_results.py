@@ -28,6 +28,7 @@ from ser.report.runs import (
     text_seen,
     text_seen_label,
 )
+from ser.runs.predictions import PredictionTable
 from ser.runs.record import RunRecord
 
 #: The scores a card lists, with their names in the Hugging Face metadata.
@@ -137,7 +138,7 @@ def group_lines(run_dir: Path, record: RunRecord, store: StoreFacts) -> list[str
     ]
 
 
-def _gender_lines(table: Any, gender: Mapping[int, str]) -> list[str]:
+def _gender_lines(table: PredictionTable, gender: Mapping[int, str]) -> list[str]:
     if not gender:
         return ["By gender: not available (the run's store, which records it, is not there)."]
     genders = np.array([gender.get(int(r), "") for r in table.row])

@@ -16,6 +16,7 @@ import torch
 from ser import __version__
 from ser.export.folder import FORMAT, LIBRARY
 from ser.export.members import AVERAGING
+from ser.models.batch import InputSpec
 from ser.models.registry import config_record
 from ser.runs.record import FORMAT as RECORD_FORMAT
 from ser.runs.record import RunRecord
@@ -126,5 +127,5 @@ def member_entry(ckpt: Checkpoint) -> dict[str, Any]:
     return {"key": ckpt.key, **{k: ckpt.meta[k] for k in kept if k in ckpt.meta}}
 
 
-def _spec(spec: Any) -> dict[str, Any]:
+def _spec(spec: InputSpec) -> dict[str, Any]:
     return dataclasses.asdict(spec)

@@ -119,7 +119,7 @@ def store_facts(store: str | None) -> StoreFacts:
     )
 
 
-def _written_by_ser(root: Any) -> bool:
+def _written_by_ser(root: object) -> bool:
     """Whether the corpus at `root` is one `ser demo-corpus` wrote (its README says so)."""
     if root is None:
         return False

@@ -27,6 +27,7 @@ from ser.cache.fingerprint import differences, identity
 from ser.errors import ConfigError, FingerprintMismatch
 from ser.export.onnx_io import save_onnx
 from ser.extract.registry import build_extractor, kind
+from ser.extract.speech import SpeechExtractor
 from ser.extract.wav2vec2 import Wav2Vec2Frames
 
 INPUT = "waveform"
@@ -56,7 +57,9 @@ class SpeechSets(nn.Module):
         self, frames: Wav2Vec2Frames, model: nn.Module, sets: Mapping[str, Mapping[str, Any]]
     ):
         super().__init__()
-        self.model: Any = model  # a transformers wav2vec2-family model
+        # A transformers wav2vec2-family model: Any, as its parts are reached by name
+        # (feature_extractor, encoder), which nn.Module types as Tensor | Module.
+        self.model: Any = model
         self.normalize = bool(frames.settings()["normalize"])
         self.sets = [(name, int(a["layer"]), a.get("pool")) for name, a in sets.items()]
         self.top = max(layer for _, layer, _ in self.sets)
@@ -85,6 +88,8 @@ class SpeechSets(nn.Module):
         return tuple(out)
 
 
+# `encoder`: Any, as its `layers` are swapped for the forward (nn.Module types them as
+# Tensor | Module).
 def _hidden_states(encoder: Any, hidden: torch.Tensor, top: int) -> list[torch.Tensor]:
     """HF's hidden states 0..top (the first layer's input, then each layer's output) of
     the encoder run on layers 0..top-1 only. `recorded_hidden_states` stops the forward
@@ -95,7 +100,11 @@ def _hidden_states(encoder: Any, hidden: torch.Tensor, top: int) -> list[torch.T
     layers = encoder.layers
     handles = [layers[0].register_forward_pre_hook(lambda _m, args: states.append(args[0]))]
 
-    def record(_module: nn.Module, _args: Any, out: Any) -> None:
+    def record(
+        _module: nn.Module,
+        _args: tuple[torch.Tensor, ...],
+        out: torch.Tensor | tuple[torch.Tensor, ...],
+    ) -> None:
         states.append(out[0] if isinstance(out, tuple) else out)
 
     handles += [layer.register_forward_hook(record) for layer in layers[:top]]
@@ -109,7 +118,7 @@ def _hidden_states(encoder: Any, hidden: torch.Tensor, top: int) -> list[torch.T
     return states[: top + 1]
 
 
-def loaded_encoder(sets: Mapping[str, Mapping[str, Any]], model: str) -> Any:
+def loaded_encoder(sets: Mapping[str, Mapping[str, Any]], model: str) -> SpeechExtractor:
     """The speech extractor of these sets (their model at `model`), loaded on the CPU and
     checked to make them as recorded."""
     attrs = next(iter(sets.values()))
@@ -117,6 +126,9 @@ def loaded_encoder(sets: Mapping[str, Mapping[str, Any]], model: str) -> Any:
     layers = ",".join(dict.fromkeys(str(a["layer"]) for a in sets.values()))
     options.update(model=model, layers=layers, pool="", pooled_only=False)
     extractor = build_extractor(str(attrs["extractor"]), **options)
+    if not isinstance(extractor, SpeechExtractor):  # `refusal` lets only speech encoders by
+        what = attrs["extractor"]
+        raise ConfigError(f"--onnx: {what} features are not made by a speech encoder")
     extractor.load(torch.device("cpu"))
     made = {int(s.attrs["layer"]): s.attrs for s in extractor.specs()}
     for name, a in sets.items():

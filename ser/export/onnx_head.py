@@ -89,7 +89,7 @@ class _Member(nn.Module):
 
     def __init__(self, ckpt: Checkpoint) -> None:
         super().__init__()
-        model: Any = ckpt.build("cpu")
+        model: Any = ckpt.build("cpu")  # Any: a family's model, given an attribute here
         model.eval_mask = ckpt.model.eval_mask  # as `ser predict` tests it (Table 3's masks)
         self.model = model
         self.specs = ckpt.specs

@@ -15,7 +15,7 @@ import dataclasses
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ser.extract.remake import CORPUS_PLACEHOLDER, Corpus, remake
 from ser.runs.record import RunRecord
@@ -23,6 +23,9 @@ from ser.train.options import MODEL, RUN, train_options
 
 #: `ser train` options that say how or where a run ran, not what it is: left out.
 HOW = ("device", "threads", "members_at_once", "step", "processes", "overwrite", "corpus_root")
+
+
+T = TypeVar("T")
 
 
 def extract_commands(
@@ -62,7 +65,7 @@ def train_command(record: RunRecord) -> str:
     return shlex.join(words)
 
 
-def _words(name: str, kind: Any, value: Any) -> list[str]:
+def _words(name: str, kind: object, value: object) -> list[str]:
     flag = "--" + name.replace("_", "-")
     if value is None:
         return []
@@ -73,7 +76,7 @@ def _words(name: str, kind: Any, value: Any) -> list[str]:
     return [flag, str(value)]
 
 
-def public(value: Any) -> Any:
+def public(value: T) -> T | str:
     """An absolute path as its last part (a store, a corpus root); anything else as is."""
     if isinstance(value, str) and Path(value).expanduser().is_absolute():
         return Path(value).name or value

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from safetensors.torch import save_file
 
@@ -249,7 +248,7 @@ def _target(out: Path, overwrite: bool) -> Path:
 
 def _is_export(path: Path) -> bool:
     try:
-        config: Any = json.loads(path.read_text(encoding="utf-8"))
+        config: object = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(config, dict) and config.get("library") == LIBRARY

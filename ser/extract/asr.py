@@ -37,6 +37,7 @@ class WhisperAsr:
 
     def __init__(self, options: AsrOptions | None = None) -> None:
         self.options = options or AsrOptions()
+        # Any: the Auto classes pick Whisper's model and processor only when they load.
         self._model: Any = None
         self._processor: Any = None
         self.device = torch.device("cpu")

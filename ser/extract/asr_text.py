@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
+from ser.cache import FeatureStore
 from ser.cache.fingerprint import fingerprint, plain_json
 from ser.cache.model_names import set_stem
 from ser.corpus.audio import AudioError, AudioSource, decoders, load_audio
@@ -40,7 +41,7 @@ class AsrPass:
     pending: bool
 
 
-def declare_asr(store: Any, config: ExtractConfig) -> AsrPass:
+def declare_asr(store: FeatureStore, config: ExtractConfig) -> AsrPass:
     """Load the run's recogniser on the CPU (its checksum is provenance), begin its set."""
     given: dict[str, Any] = {"model": config.asr_model, "max_new_tokens": config.asr_max_new_tokens}
     asr = WhisperAsr(AsrOptions(**{k: v for k, v in given.items() if v is not None}))
@@ -54,7 +55,7 @@ def declare_asr(store: Any, config: ExtractConfig) -> AsrPass:
     return AsrPass(asr, name, TextSource.of(name, attrs), not attrs.get("complete"))
 
 
-def _stored_as(store: Any, attrs: dict[str, Any]) -> str | None:
+def _stored_as(store: FeatureStore, attrs: dict[str, Any]) -> str | None:
     """The first (sorted) transcript set of the store with the fingerprint of `attrs`."""
     wanted = fingerprint(plain_json(attrs, "transcript set"))
     sets = sorted(store.transcript_sets())
@@ -62,7 +63,7 @@ def _stored_as(store: Any, attrs: dict[str, Any]) -> str | None:
 
 
 def run_asr(
-    store: Any,
+    store: FeatureStore,
     step: AsrPass,
     audio_paths: Sequence[AudioSource | None],
     durations: Sequence[float],
@@ -110,7 +111,7 @@ def _transcribe(
     return dict(zip(waves, texts, strict=True)), failures
 
 
-def transcript_summary(store: Any, name: str, transcribed: bool) -> TranscriptSummary:
+def transcript_summary(store: FeatureStore, name: str, transcribed: bool) -> TranscriptSummary:
     """The transcript set for the report: its failures and WER against the gold text."""
     stored = store.read_transcripts(name)
     try:

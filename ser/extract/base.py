@@ -27,6 +27,7 @@ from ser.runtime.precision import autocast_dtype, check_precision, resolve_preci
 
 if TYPE_CHECKING:  # torch is imported where it computes: the kinds' modules import torch-free
     import torch
+    from transformers import PretrainedConfig
 
 Level = Literal["frame", "token", "utterance"]
 Modality = Literal["audio", "text"]
@@ -90,8 +91,10 @@ class Extractor(ABC):
     # their batches fan out over processes by default (`ser.runtime.execution`).
     uses_torch: ClassVar[bool] = True
 
+    # Any: each kind's own frozen options dataclass, which its class annotates (`options:
+    # SpeechOptions`); typed KindOptions here, a kind's fields would be unknown to its methods.
     def __init__(self, options: Any) -> None:
-        self.options = options  # its kind's frozen options dataclass
+        self.options = options
 
     @property
     def sample_rate(self) -> int | None:
@@ -151,7 +154,7 @@ class PretrainedExtractor(Extractor):
 
     _transient = ("_model", "_frozen_for")
 
-    def __init__(self, options: Any) -> None:
+    def __init__(self, options: Any) -> None:  # Any: as `Extractor`'s
         import torch
 
         super().__init__(options)  # with a model, a precision and a name (None: the model's)
@@ -173,7 +176,7 @@ class PretrainedExtractor(Extractor):
         return str(self.options.model)
 
     @cached_property
-    def config(self) -> Any:
+    def config(self) -> PretrainedConfig:
         check_model_folder(self.source, "model config")  # before transformers' (seconds) import
         from transformers import AutoConfig
 
@@ -181,7 +184,7 @@ class PretrainedExtractor(Extractor):
         self._check_config(config)
         return config
 
-    def _check_config(self, config: Any) -> None:
+    def _check_config(self, config: PretrainedConfig) -> None:
         """`ConfigError` for a model this extractor cannot run."""
 
     def model_options(self) -> dict[str, Any]:
@@ -256,7 +259,7 @@ class PretrainedExtractor(Extractor):
         return self._model
 
 
-def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: Any) -> T:
+def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: object) -> T:
     """`loader(model, **kwargs)` (a `from_pretrained`); `ConfigError` when the folder is
     missing or the id cannot be resolved (offline, no cached copy)."""
     check_model_folder(model, what)
@@ -344,7 +347,7 @@ def check_audio(
 
 
 def base_attrs(
-    kind: str, modality: Modality, level: Level, dim: int, dtype: str, **extra: Any
+    kind: str, modality: Modality, level: Level, dim: int, dtype: str, **extra: object
 ) -> dict[str, Any]:
     """The attrs every feature set carries (an audio one: the decoders that read its
     audio), plus extractor-specific provenance."""

@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,6 +20,9 @@ from ser.extract.base import Extractor
 from ser.extract.pipeline import run_jobs
 from ser.extract.registry import build_extractor
 from ser.extract.shards import ShardJob
+
+if TYPE_CHECKING:  # distributed imports only where a cluster runs
+    from distributed import Client
 from ser.runtime.device import pick_device
 
 # Per worker process: the extractor of the pass in progress, loaded once, keyed by its full
@@ -30,7 +33,7 @@ _LOADS: Counter[str] = Counter()  # model loads in this process by kind, for tes
 
 
 def run_jobs_dask(
-    client: Any,
+    client: Client,
     kind: str,
     options: dict[str, Any],
     device: str,

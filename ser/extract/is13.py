@@ -66,7 +66,7 @@ class Is13Extractor(Extractor):
 
     def __init__(self, options: Is13Options | None = None) -> None:
         self.options = options or Is13Options()
-        self._smile: Any = None
+        self._smile: Any = None  # an opensmile.Smile: opensmile ships no type hints
 
     @property
     def sample_rate(self) -> int:

@@ -18,15 +18,21 @@ array([[2., 4., 1., 2.]], dtype=float32)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ser.cache.fingerprint import model_location
 from ser.cache.model_names import check_set_name
 from ser.errors import ConfigError
-from ser.extract.base import FeatureSetSpec
+from ser.extract.base import FeatureSetSpec, Level, Pending, PretrainedExtractor, base_attrs
+from ser.extract.device_rows import Hidden, finish_states
+from ser.extract.options import KindOptions, option
 
 if TYPE_CHECKING:
     import torch
@@ -43,12 +49,12 @@ _ITEM = r"\d+(\s*-\s*\d+)?"
 _LAYERS_HELP = "use a number, a list or range like 6,9,12 / 0-12 / 0-4,8, all or last"
 
 
-def layers_text(value: Any) -> str:
+def layers_text(value: str | int | Sequence[int]) -> str:
     """A `layers` option as text: an int or a list of ints becomes "12" / "6,9"."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
     if isinstance(value, str):
         return value
+    if isinstance(value, int):  # True is no layer: "True" fails as bad --layers syntax
+        return str(value)
     return ",".join(str(int(layer)) for layer in value)
 
 
@@ -88,7 +94,7 @@ def check_layers(spec: str) -> None:
     parse_layers(spec, n_layers=10**6, model="the model")
 
 
-def parse_pools(spec: Any) -> tuple[str, ...]:
+def parse_pools(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     """The pooled views of a `--pool` value ("", "none", "mean", "mean,meanstd" or a list)."""
     items = spec.split(",") if isinstance(spec, str) else list(spec or ())
     names = tuple(dict.fromkeys(str(item).strip().lower() for item in items if str(item).strip()))
@@ -125,7 +131,7 @@ def describe(layers: Sequence[int], pool: str) -> str:
 def layer_specs(
     attrs: Sequence[Mapping[str, Any]],
     pools: Sequence[str],
-    name: Any,
+    name: Callable[[Mapping[str, Any]], str],
     rows: bool = True,
 ) -> tuple[FeatureSetSpec, ...]:
     """Each layer's set (when `rows`) and then its pooled sets: level "utterance", dim D
@@ -173,7 +179,9 @@ def recorded_hidden_states(layers: nn.ModuleList, top: int) -> Iterator[list[tor
         if top == 0:
             raise _EnoughLayers
 
-    def record_output(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+    def record_output(
+        module: nn.Module, args: tuple[Any, ...], output: torch.Tensor | tuple[torch.Tensor, ...]
+    ) -> None:
         states.append(output[0] if isinstance(output, tuple) else output)
         if len(states) > top:
             raise _EnoughLayers
@@ -189,7 +197,7 @@ def recorded_hidden_states(layers: nn.ModuleList, top: int) -> Iterator[list[tor
             handle.remove()
 
 
-def settle_options(options: Any, kind: str) -> None:
+def settle_options(options: LayerOptions, kind: str, name: str | None) -> None:
     """The speech and text kinds' shared option checks (their `__post_init__`): a model
     named, `layers` and `pool` in canonical text, `--pooled-only` with a pool, a valid
     `--name`. Canonical text keeps options (and so fingerprints) the same however written."""
@@ -200,5 +208,85 @@ def settle_options(options: Any, kind: str) -> None:
     check_layers(options.layers)  # syntax only; the range once the model is known
     if options.pooled_only and not options.pool:
         raise ConfigError("--pooled-only needs --pool (mean, meanstd or both)")
-    if options.name is not None:
-        check_set_name(options.name)
+    if name is not None:
+        check_set_name(name)
+
+
+@dataclass(frozen=True)
+class LayerOptions(KindOptions):
+    """The options the kinds that keep an encoder's hidden states (speech, text) begin
+    with, in this order: the model, its layers, their pooled views."""
+
+    model: str = option("", "model (hub id or folder)", "kind", metavar="ID_OR_DIR")
+    layers: str = option("last", LAYERS_HELP, "both", metavar="LIST")
+    pool: str = option("", POOL_HELP, "shared", metavar="LIST")
+    pooled_only: bool = option(False, POOLED_ONLY_HELP, "shared")
+
+
+class LayerExtractor(PretrainedExtractor):
+    """A pretrained encoder whose sets are hidden states of its `layers` and their pooled
+    views: each kind gives its depth (`n_layers`) and its padded states (`_hidden`)."""
+
+    options: LayerOptions
+
+    @property
+    @abstractmethod
+    def n_layers(self) -> int:
+        """The encoder's transformer layers (the last hidden state's index)."""
+
+    @abstractmethod
+    def _hidden(self, batch: Sequence[Any]) -> Hidden:
+        """The chosen layers' rows of the batch, padded: [B, L, T, D], and each input's count."""
+
+    @cached_property
+    def layers(self) -> tuple[int, ...]:
+        return parse_layers(self.options.layers, self.n_layers, self.options.model)
+
+    def _layer_specs(self, layers: Sequence[Mapping[str, Any]]) -> tuple[FeatureSetSpec, ...]:
+        """Each layer's set (none with --pooled-only) and its --pool views, named as the
+        kind's options name them under the stem."""
+
+        def name(attrs: Mapping[str, Any]) -> str:
+            return str(self.options.set_name(self.stem, attrs))
+
+        pools = parse_pools(self.options.pool)
+        return layer_specs(layers, pools, name, rows=not self.options.pooled_only)
+
+    def _model_attrs(
+        self,
+        level: Level,
+        dim: int,
+        frame_shift: float | None,
+        sample_rate: int | None,
+        **extra: object,
+    ) -> dict[str, Any]:
+        """`base_attrs` of the encoder's sets (float16 rows): the model's place (a folder:
+        found from anywhere), its type and its weights' checksum, then `extra`."""
+        return base_attrs(
+            self.kind,
+            self.modality,
+            level,
+            dim,
+            "float16",
+            frame_shift=frame_shift,
+            sample_rate=sample_rate,
+            model=model_location(self.options.model),
+            model_type=self.config.model_type,
+            weights_sha256=self.weights_checksum(),
+            **extra,
+        )
+
+    def extract(self, batch: Sequence[Any]) -> list[dict[str, np.ndarray]]:
+        hidden = self._hidden(batch)
+        states = hidden.states.float().cpu().numpy()  # [B, L, T, D]
+        return [
+            layer_outputs(
+                self._specs, {layer: states[i, k, :n] for k, layer in enumerate(self.layers)}
+            )
+            for i, n in enumerate(hidden.lengths)
+        ]
+
+    def extract_pending(self, batch: Sequence[Any]) -> Pending:
+        """The sets finished on the device (`device_rows`), on their way to the host."""
+        hidden = self._hidden(batch)
+        return finish_states(self._specs, self.layers, hidden.states, hidden.lengths)

@@ -6,13 +6,13 @@ time), and the word for shards another `--shard-size` cut."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
+from ser.cache import FeatureStore
 from ser.errors import StoreError
 from ser.runtime.execution import write_threads
 
 
-def lay_out(store: Any, names: list[str], n_shards: int, shard_size: int) -> None:
+def lay_out(store: FeatureStore, names: list[str], n_shards: int, shard_size: int) -> None:
     """Each set of a pass laid out, side by side on `write_threads` where the store's
     format lets threads write different sets (Zarr: a folder each; HDF5: one file); the
     first error raised once the others are done."""
@@ -27,7 +27,7 @@ def lay_out(store: Any, names: list[str], n_shards: int, shard_size: int) -> Non
         future.result()
 
 
-def _consolidate(store: Any, name: str, n_shards: int, shard_size: int) -> None:
+def _consolidate(store: FeatureStore, name: str, n_shards: int, shard_size: int) -> None:
     try:
         store.consolidate(name, n_shards)
     except StoreError as error:

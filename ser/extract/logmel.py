@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from ser.errors import ConfigError
 from ser.extract.base import Extractor, FeatureSetSpec, base_attrs, check_audio
@@ -204,9 +205,9 @@ def mel_filterbank(
     return bank.astype(np.float32)
 
 
-def hz_to_mel(hz: Any, scale: MelScale = "slaney") -> Any:
+def hz_to_mel(frequencies: npt.ArrayLike, scale: MelScale = "slaney") -> np.ndarray:
     """Hz to mel: HTK's 2595 log10(1 + f/700), or Slaney's (linear below 1 kHz, log above)."""
-    hz = np.asarray(hz, dtype=np.float64)
+    hz = np.asarray(frequencies, dtype=np.float64)
     if scale == "htk":
         return 2595.0 * np.log10(1.0 + hz / 700.0)
     linear = hz / _SLANEY_HZ_PER_MEL
@@ -214,9 +215,9 @@ def hz_to_mel(hz: Any, scale: MelScale = "slaney") -> Any:
     return np.where(hz >= _SLANEY_BREAK_HZ, log, linear)
 
 
-def mel_to_hz(mel: Any, scale: MelScale = "slaney") -> Any:
+def mel_to_hz(mels: npt.ArrayLike, scale: MelScale = "slaney") -> np.ndarray:
     """The inverse of `hz_to_mel`."""
-    mel = np.asarray(mel, dtype=np.float64)
+    mel = np.asarray(mels, dtype=np.float64)
     if scale == "htk":
         return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
     linear = mel * _SLANEY_HZ_PER_MEL

@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
-def option(default: Any, help: str = "", flag: str | None = None, **meta: Any) -> Any:
+def option(default: T, help: str = "", flag: str | None = None, **meta: str) -> T:
     """An options field: its default, its `ser extract` help and how it is offered."""
     return field(default=default, metadata={"help": help, "flag": flag, **meta})
 

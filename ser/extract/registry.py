@@ -57,12 +57,13 @@ class Kind:
         """Whether its sets are named after a model, so --name can rename them."""
         return "name" in self.fields
 
+    # Any: of the option's own type, which each field has its own of (str, int, bool, None).
     def default(self, name: str) -> Any:
         """The value option `name` takes when not given."""
         declared = {f.name: f.default for f in dataclasses.fields(self.options)}
         return self.defaults.get(name, declared[name])
 
-    def make_options(self, **options: Any) -> KindOptions:
+    def make_options(self, **options: object) -> KindOptions:
         """Its options of `options` (None: the default); `ConfigError` for a name it lacks."""
         unknown = sorted(set(options) - set(self.fields))
         if unknown:
@@ -102,7 +103,7 @@ def kind(name: str) -> Kind:
     return KINDS[name]
 
 
-def build_extractor(name: str, /, **options: Any) -> Extractor:
+def build_extractor(name: str, /, **options: object) -> Extractor:
     """The extractor of kind `name` with `options` (None values take the default)."""
     registered = kind(name)
     extractor = registered.extractor(registered.make_options(**options))

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ser.cache import FeatureStore
 from ser.cache.fingerprint import differences, identity
 from ser.cache.model_names import set_stem
 from ser.cache.receipt_file import receipt_sets
 from ser.corpus.registry import store_kind
 from ser.errors import ConfigError
 from ser.extract.config import ExtractConfig
-from ser.extract.registry import KINDS, Flag, build_extractor, flags
+from ser.extract.registry import KINDS, Flag, Kind, build_extractor, flags
 
 CORPUS_PLACEHOLDER = "CORPUS_ROOT"  # `ser extract`'s argument, where the store lacks it
 # A set whose attributes have no copy left anywhere (a store written before sets kept one).
@@ -106,6 +107,7 @@ class Remake:
     precision: str | None = None
     asr: dict[str, Any] = field(default_factory=dict)  # asr_model, asr_max_new_tokens
 
+    # Any: each of ExtractConfig's run-wide fields (repair, progress ...), of its own type.
     def config(self, corpus: Corpus, **run: Any) -> ExtractConfig:
         """What `extract_features` makes the set again with (``run``: repair, progress)."""
         asr = {"text_source": "asr", **self.asr} if self.asr else {}
@@ -182,7 +184,7 @@ def remake(name: str, attrs: Mapping[str, Any], sets: list[str]) -> Remake | Non
     return Remake(name, kind, options, attrs, recorded, asr if text else {})
 
 
-def _stem(registered: Any, name: str, attrs: Mapping[str, Any]) -> str:
+def _stem(registered: Kind, name: str, attrs: Mapping[str, Any]) -> str:
     """The name stem of a set: its name less what its layer, pooling and transcripts add."""
     tail = registered.options.set_name("", attrs)
     return name[: len(name) - len(tail)] if tail and name.endswith(tail) else name
@@ -239,13 +241,13 @@ def store_repair(store: Path, corpus: Corpus) -> str:
     return shlex.join(["ser", "store", "repair", str(store), *tail])
 
 
-def store_corpus(store: Any) -> Corpus:
+def store_corpus(store: FeatureStore) -> Corpus:
     """The corpus of an opened `FeatureStore`, its root unknown where it is gone."""
     labels = None if store.manifest_damage else store.manifest.column("label").tolist()
     return corpus_of(store.attrs, labels).here()
 
 
-def repair_command(store: Any, name: str) -> str:
+def repair_command(store: FeatureStore, name: str) -> str:
     """The command that repairs set ``name`` of an opened `FeatureStore` (`command`): a set
     gone from the store is extracted again as its receipt records it; one whose attributes
     only the receipt keeps is `ser store repair`'s (it restores them, or extracts it again)."""
@@ -262,7 +264,7 @@ def repair_command(store: Any, name: str) -> str:
     return store_repair(store.path, corpus)
 
 
-def rebuild_command(store: Any, name: str) -> str | None:
+def rebuild_command(store: FeatureStore, name: str) -> str | None:
     """The `ser extract ... --overwrite` that makes set ``name`` of an opened `FeatureStore`
     again whole, from its attributes or its receipt's copy (None: neither is left, or no
     flags make it)."""

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from ser.cache import Damage
+from ser.cache import Damage, FeatureStore
 from ser.cache.atomic import writing
 from ser.cache.fingerprint import fingerprint, provenance
 from ser.cache.repair import repair_outcome
@@ -157,7 +157,9 @@ def extract_features(
     )
 
 
-def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, Any]) -> _Pass:
+def _declare(
+    store: FeatureStore, kind: str, config: ExtractConfig, run_wide: dict[str, Any]
+) -> _Pass:
     """Build the extractor and begin its sets: the fingerprint check, before any load."""
     fields = KINDS[kind].fields
     options = {**{k: v for k, v in run_wide.items() if k in fields}, **config.options.get(kind, {})}
@@ -176,7 +178,7 @@ def _declare(store: Any, kind: str, config: ExtractConfig, run_wide: dict[str, A
     return _Pass(extractor, options, pending, stored, repairs)
 
 
-def _fingerprints(store: Any) -> dict[str, str]:
+def _fingerprints(store: FeatureStore) -> dict[str, str]:
     """Fingerprint -> the first (sorted) feature set of the store that has it."""
     found: dict[str, str] = {}
     for name in sorted(store.feature_sets()):
@@ -185,7 +187,9 @@ def _fingerprints(store: Any) -> dict[str, str]:
     return found
 
 
-def _damaged(store: Any, specs: list[FeatureSetSpec], stored: dict[str, str]) -> dict[str, Damage]:
+def _damaged(
+    store: FeatureStore, specs: list[FeatureSetSpec], stored: dict[str, str]
+) -> dict[str, Damage]:
     """--repair: the damaged complete sets (`FeatureStore.begin_repair`), by spec name; one
     whose damage its utterances cannot mend is begun again, to be extracted whole."""
     found = {}
@@ -202,7 +206,7 @@ def _damaged(store: Any, specs: list[FeatureSetSpec], stored: dict[str, str]) ->
 
 
 def _run_passes(
-    store: Any,
+    store: FeatureStore,
     root: Path,
     passes: list[_Pass],
     config: ExtractConfig,
@@ -280,7 +284,7 @@ def _run_passes(
 
 
 def _jobs(
-    store: Any, p: _Pass, plan: ShardPlan, sources: Sequence[Source], config: ExtractConfig
+    store: FeatureStore, p: _Pass, plan: ShardPlan, sources: Sequence[Source], config: ExtractConfig
 ) -> list[ShardJob]:
     done = {spec.name: set(store.done_shards(p.stored[spec.name])) for spec in p.pending}
     for name, damage in p.repairs.items():  # only the shards holding damaged utterances
@@ -359,7 +363,7 @@ def _run_local(
 
 
 def _report(
-    store: Any,
+    store: FeatureStore,
     names: list[str],
     extracted: list[str],
     started: float,

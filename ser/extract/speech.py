@@ -19,54 +19,33 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ser.cache.fingerprint import model_location
 from ser.errors import ConfigError
-from ser.extract.base import (
-    FeatureSetSpec,
-    Pending,
-    PretrainedExtractor,
-    base_attrs,
-    check_audio,
-)
-from ser.extract.device_rows import Hidden, finish_states
-from ser.extract.layer_sets import (
-    LAYERS_HELP,
-    POOL_HELP,
-    POOLED_ONLY_HELP,
-    describe,
-    layer_outputs,
-    layer_specs,
-    parse_layers,
-    parse_pools,
-    settle_options,
-)
-from ser.extract.options import KindOptions, option
-from ser.extract.wav2vec2 import BATCHED_DEVICES, Wav2Vec2Frames, is_wav2vec2_family
+from ser.extract.base import FeatureSetSpec, check_audio
+from ser.extract.device_rows import Hidden
+from ser.extract.layer_sets import LayerExtractor, LayerOptions, describe, settle_options
+from ser.extract.wav2vec2 import Wav2Vec2Frames, is_wav2vec2_family
 from ser.extract.whisper_encoder import WhisperFrames, is_whisper
 from ser.runtime.attention import attention_backends
 from ser.runtime.precision import autocast
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PretrainedConfig
 
 
 @dataclass(frozen=True)
-class SpeechOptions(KindOptions):
+class SpeechOptions(LayerOptions):
     """layers: `layers.parse_layers`; pool: pooled views ("" none, "mean", "meanstd",
     "mean,meanstd"); pooled_only: no frame sets; normalize: per-utterance zero-mean
     unit-variance input of wav2vec2-family models (None: as the model's preprocessor
     config says); name: the sets' name stem (None: the model's id)."""
 
-    model: str = option("", "model (hub id or folder)", "kind", metavar="ID_OR_DIR")
-    layers: str = option("last", LAYERS_HELP, "both", metavar="LIST")
-    pool: str = option("", POOL_HELP, "shared", metavar="LIST")
-    pooled_only: bool = option(False, POOLED_ONLY_HELP, "shared")
     normalize: bool | None = None
     precision: str = "auto"
     name: str | None = None
 
     def __post_init__(self) -> None:
-        settle_options(self, "speech")
+        settle_options(self, "speech", self.name)
 
     @classmethod
     def set_name(cls, stem: str, attrs: Mapping[str, Any]) -> str:
@@ -78,7 +57,7 @@ class SpeechOptions(KindOptions):
         return {**super().from_attrs(attrs), "layers": str(attrs["layer"])}
 
 
-class SpeechExtractor(PretrainedExtractor):
+class SpeechExtractor(LayerExtractor):
     """Frame-level hidden states, one feature set `<model name>.L<layer>` per layer.
 
     >>> import tempfile, torch
@@ -97,7 +76,7 @@ class SpeechExtractor(PretrainedExtractor):
     options: SpeechOptions
     modality = "audio"
 
-    def _check_config(self, config: Any) -> None:
+    def _check_config(self, config: PretrainedConfig) -> None:
         if not (is_wav2vec2_family(config) or is_whisper(config)):
             raise ConfigError(
                 f"{self.options.model} is a {config.model_type} model, not a speech encoder "
@@ -117,38 +96,26 @@ class SpeechExtractor(PretrainedExtractor):
     def padded_seconds(self, seconds: float) -> float:
         return self.frames.padded_seconds(seconds)
 
-    @cached_property
-    def layers(self) -> tuple[int, ...]:
-        return parse_layers(self.options.layers, self.frames.n_layers, self.options.model)
+    @property
+    def n_layers(self) -> int:
+        return self.frames.n_layers
 
     @cached_property
     def _specs(self) -> tuple[FeatureSetSpec, ...]:
         import transformers
 
         frames = self.frames
-        common = base_attrs(
-            self.kind,
-            "audio",
+        common = self._model_attrs(
             "frame",
             frames.dim,
-            "float16",
-            frame_shift=frames.frame_shift,
-            sample_rate=frames.sample_rate,
-            model=model_location(self.options.model),  # a folder: found from anywhere
-            model_type=self.config.model_type,
-            weights_sha256=self.weights_checksum(),
+            frames.frame_shift,
+            frames.sample_rate,
             n_layers=frames.n_layers,
             **frames.settings(),
             precision=self.precision,
             transformers_version=transformers.__version__,
         )
-        layers = [{**common, "layer": layer} for layer in self.layers]
-        pools = parse_pools(self.options.pool)
-
-        def name(attrs: Mapping[str, Any]) -> str:
-            return SpeechOptions.set_name(self.stem, attrs)
-
-        return layer_specs(layers, pools, name, rows=not self.options.pooled_only)
+        return self._layer_specs([{**common, "layer": layer} for layer in self.layers])
 
     def _load_detail(self) -> str:
         return describe(self.layers, self.options.pool)
@@ -161,31 +128,15 @@ class SpeechExtractor(PretrainedExtractor):
             self._model = model = encoder.eval()
         return model
 
-    def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        hidden = self._hidden(batch)
-        chosen = hidden.states.float().cpu().numpy()  # [B, L, T, D]
-        return [
-            layer_outputs(
-                self._specs, {layer: chosen[i, k, :n] for k, layer in enumerate(self.layers)}
-            )
-            for i, n in enumerate(hidden.lengths)
-        ]
-
-    def extract_pending(self, batch: Sequence[np.ndarray]) -> Pending:
-        """The sets finished on the device (`device_rows`), on their way to the host."""
-        hidden = self._hidden(batch)
-        return finish_states(self._specs, self.layers, hidden.states, hidden.lengths)
-
     def _hidden(self, batch: Sequence[np.ndarray]) -> Hidden:
         import torch
         from torch.nn.attention import sdpa_kernel
 
         frames = self.frames
         check_audio(batch, frames.min_samples, f"{self.options.model} (one 20 ms frame)")
-        batched = self.device.type in BATCHED_DEVICES
         with (
             torch.inference_mode(),
             autocast(self.device, self.precision),
             sdpa_kernel(attention_backends()),
         ):
-            return frames.hidden(self.model, list(batch), self.layers, self.device, batched)
+            return frames.hidden(self.model, list(batch), self.layers, self.device)

@@ -41,59 +41,38 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from ser.cache.fingerprint import model_location
 from ser.cache.model_names import looks_like_path
 from ser.errors import ConfigError
-from ser.extract.base import (
-    ExtractionError,
-    FeatureSetSpec,
-    Pending,
-    PretrainedExtractor,
-    base_attrs,
-    load_pretrained,
-)
-from ser.extract.device_rows import Hidden, finish_states
-from ser.extract.layer_sets import (
-    LAYERS_HELP,
-    POOL_HELP,
-    POOLED_ONLY_HELP,
-    describe,
-    layer_outputs,
-    layer_specs,
-    parse_layers,
-    parse_pools,
-    settle_options,
-)
-from ser.extract.options import KindOptions, TextSource, option
+from ser.extract.base import ExtractionError, FeatureSetSpec, load_pretrained
+from ser.extract.device_rows import Hidden
+from ser.extract.layer_sets import LayerExtractor, LayerOptions, describe, settle_options
+from ser.extract.options import TextSource
 from ser.runtime.attention import attention_backends
 from ser.runtime.precision import autocast
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 # Tokenizers without a real limit report a huge model_max_length.
 _NO_LIMIT = 1_000_000
 
 
 @dataclass(frozen=True)
-class TextEncoderOptions(KindOptions):
+class TextEncoderOptions(LayerOptions):
     """layers: `layers.parse_layers`; pool: pooled views ("" none, "mean", "meanstd",
     "mean,meanstd"); pooled_only: no token sets; max_tokens: start and end tokens included
     (None: the model's limit); name: the sets' name stem (None: the model's id);
     transcripts: a transcript set of the store (None: gold)."""
 
-    model: str = option("", "model (hub id or folder)", "kind", metavar="ID_OR_DIR")
-    layers: str = option("last", LAYERS_HELP, "both", metavar="LIST")
-    pool: str = option("", POOL_HELP, "shared", metavar="LIST")
-    pooled_only: bool = option(False, POOLED_ONLY_HELP, "shared")
     max_tokens: int | None = None
     precision: str = "auto"
     name: str | None = None
     transcripts: TextSource | None = None
 
     def __post_init__(self) -> None:
-        settle_options(self, "text")
+        settle_options(self, "text", self.name)
 
     @classmethod
     def set_name(cls, stem: str, attrs: Mapping[str, Any]) -> str:
@@ -126,7 +105,7 @@ def transformer_folder(model: str) -> str:
     raise ConfigError(f"{folder / 'modules.json'} names no Transformer module to extract from")
 
 
-class TextEncoderExtractor(PretrainedExtractor):
+class TextEncoderExtractor(LayerExtractor):
     """One feature set per layer (and pooled view): `[n_tokens, hidden]` per transcript."""
 
     modality = "text"
@@ -141,17 +120,17 @@ class TextEncoderExtractor(PretrainedExtractor):
 
         # No pooler: the features are hidden states (and the checksum stays the one the
         # papers' sets recorded); DeBERTa has none to leave out.
+        # Any: transformers types the mapping's values as a class or a pair of classes.
         model_class: Any = MODEL_MAPPING[type(self.config)]
         takes = "add_pooling_layer" in inspect.signature(model_class).parameters
         return {"add_pooling_layer": False} if takes else {}
 
-    @cached_property
-    def layers(self) -> tuple[int, ...]:
-        n_layers = int(self.config.num_hidden_layers)
-        return parse_layers(self.options.layers, n_layers, self.options.model)
+    @property
+    def n_layers(self) -> int:
+        return int(self.config.num_hidden_layers)
 
     @cached_property
-    def tokenizer(self) -> Any:
+    def tokenizer(self) -> PreTrainedTokenizerBase:
         from transformers import AutoTokenizer
 
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, self.source, "tokenizer")
@@ -180,18 +159,12 @@ class TextEncoderExtractor(PretrainedExtractor):
     def _specs(self) -> tuple[FeatureSetSpec, ...]:
         import transformers
 
-        n_layers = int(self.config.num_hidden_layers)
-        common = base_attrs(
-            self.kind,
-            "text",
+        n_layers = self.n_layers
+        common = self._model_attrs(
             "token",
             self.config.hidden_size,
-            "float16",
-            frame_shift=None,
-            sample_rate=None,
-            model=model_location(self.options.model),  # a folder: found from anywhere
-            model_type=self.config.model_type,
-            weights_sha256=self.weights_checksum(),
+            None,
+            None,
             tokenizer_sha256=self._tokenizer_checksum(),
         )
         settings = {
@@ -210,16 +183,10 @@ class TextEncoderExtractor(PretrainedExtractor):
             | asr
             for layer in self.layers
         ]
-
-        def name(attrs: Mapping[str, Any]) -> str:
-            return TextEncoderOptions.set_name(self.stem, attrs)
-
-        pools = parse_pools(self.options.pool)
-        return layer_specs(layers, pools, name, rows=not self.options.pooled_only)
+        return self._layer_specs(layers)
 
     def _load_detail(self) -> str:
-        n_layers = int(self.config.num_hidden_layers)
-        if self.layers == (n_layers,) and not self.options.pool:
+        if self.layers == (self.n_layers,) and not self.options.pool:
             return "last layer"
         return describe(self.layers, self.options.pool)
 
@@ -228,28 +195,13 @@ class TextEncoderExtractor(PretrainedExtractor):
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_tokens)
         return [len(ids) for ids in encoded["input_ids"]]
 
-    def extract(self, batch: Sequence[str]) -> list[dict[str, np.ndarray]]:
-        hidden = self._hidden(batch)
-        states = hidden.states.float().cpu().numpy()  # [B, L, N, D]
-        return [
-            layer_outputs(
-                self._specs, {layer: states[i, k, :n] for k, layer in enumerate(self.layers)}
-            )
-            for i, n in enumerate(hidden.lengths)
-        ]
-
-    def extract_pending(self, batch: Sequence[str]) -> Pending:
-        """The sets finished on the device (`device_rows`), on their way to the host."""
-        hidden = self._hidden(batch)
-        return finish_states(self._specs, self.layers, hidden.states, hidden.lengths)
-
     def _hidden(self, batch: Sequence[str]) -> Hidden:
         """The chosen layers' token rows, padded: [B, L, N, D], and each text's count."""
         import torch
         from torch.nn.attention import sdpa_kernel
 
         self._check(batch)
-        model, last = self.model, int(self.config.num_hidden_layers)
+        model, last = self.model, self.n_layers
         encoded = self.tokenizer(
             list(batch),
             padding=True,

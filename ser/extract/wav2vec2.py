@@ -35,6 +35,7 @@ from ser.extract.layer_sets import recorded_hidden_states
 
 if TYPE_CHECKING:  # torch and transformers load with the model, not with the registry
     import torch
+    from transformers import PretrainedConfig
 
 # Model types whose encoder zeroes padded frames before a single positional conv and masks
 # them in attention, so padded frames never reach real ones (checked in transformers 5).
@@ -55,7 +56,7 @@ W = TypeVar("W", bound=Sized)  # an input: samples on the host or on the device
 _NEEDED = ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers")
 
 
-def is_wav2vec2_family(config: Any) -> bool:
+def is_wav2vec2_family(config: PretrainedConfig) -> bool:
     return all(hasattr(config, name) for name in _NEEDED)
 
 
@@ -69,8 +70,9 @@ class Wav2Vec2Frames:
     """How one wav2vec2-family model turns waves into hidden states; `normalize`: the
     `speech` option (None: as the model's preprocessor config says)."""
 
-    def __init__(self, config: Any, model: str, normalize: bool | None) -> None:
+    def __init__(self, config: PretrainedConfig, model: str, normalize: bool | None) -> None:
         self.config, self.model_name, self._normalize = config, model, normalize
+        self.dim, self.n_layers = int(config.hidden_size), int(config.num_hidden_layers)
 
     @cached_property
     def _preprocessing(self) -> _Preprocessing:
@@ -90,14 +92,6 @@ class Wav2Vec2Frames:
     @property
     def frame_shift(self) -> float:
         return math.prod(self.config.conv_stride) / self.sample_rate
-
-    @property
-    def dim(self) -> int:
-        return int(self.config.hidden_size)
-
-    @property
-    def n_layers(self) -> int:
-        return int(self.config.num_hidden_layers)
 
     def padded_seconds(self, seconds: float) -> float:
         return seconds  # frames of the audio itself: a batch pads to its longest input
@@ -121,15 +115,17 @@ class Wav2Vec2Frames:
 
     def hidden(
         self,
-        model: Any,
+        model: torch.nn.Module,
         waves: list[np.ndarray],
         layers: tuple[int, ...],
         device: torch.device,
-        batched: bool = False,
+        batched: bool | None = None,
     ) -> Hidden:
         """The chosen layers of the inputs, padded, and each input's frame count.
-        `batched`: the conv front end over the padded batch at once (`BATCHED_DEVICES`),
-        else over each utterance's own samples."""
+        `batched`: the conv front end over the padded batch at once, else over each
+        utterance's own samples (None: batched on `BATCHED_DEVICES`)."""
+        if batched is None:
+            batched = device.type in BATCHED_DEVICES
         prepared = [self._prepare(wave) for wave in waves]
         lengths = [self._n_frames(len(wave)) for wave in prepared]
         if self.config.model_type not in MASKED_ENCODERS:
@@ -146,6 +142,8 @@ class Wav2Vec2Frames:
             frames = self._conv_each(model, prepared, device)  # [B, T, C]
         return Hidden(self._layers(model, frames[:, : max(lengths)], lengths, layers), lengths)
 
+    # `model` below: Any, as the family's parts are reached by name (feature_extractor,
+    # encoder ...), which nn.Module types as Tensor | Module.
     def _forward_each(
         self, model: Any, waves: list[np.ndarray], layers: tuple[int, ...], device: torch.device
     ) -> list[torch.Tensor]:
@@ -263,7 +261,7 @@ def bucket_length(n: int, per_octave: int = 8) -> int:
     return -(-n // step) * step
 
 
-def positional_as_product(model: Any) -> None:
+def positional_as_product(model: Any) -> None:  # Any: its encoder reached by name
     """The encoder's positional conv (HF's `pos_conv_embed.conv`) as a
     `GroupedConvProduct`, in place, once."""
     from ser.extract.conv_products import GroupedConvProduct

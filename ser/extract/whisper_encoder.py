@@ -31,25 +31,28 @@ from ser.extract.layer_sets import recorded_hidden_states
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
+    from transformers import PretrainedConfig, WhisperFeatureExtractor
 
 
-def is_whisper(config: Any) -> bool:
+def is_whisper(config: PretrainedConfig) -> bool:
     return getattr(config, "model_type", None) == "whisper"
 
 
 class WhisperFrames:
     """How one Whisper model's encoder turns waves into hidden states."""
 
-    def __init__(self, config: Any, model: str, normalize: bool | None) -> None:
+    def __init__(self, config: PretrainedConfig, model: str, normalize: bool | None) -> None:
         if normalize is not None:
             raise ConfigError(
                 f"{model} is a Whisper model: its log-mel input is normalised as Whisper's "
                 "feature extractor does; the normalize option is for wav2vec2-family models"
             )
         self.config, self.model_name = config, model
+        self.dim, self.n_layers = int(config.d_model), int(config.encoder_layers)
 
     @cached_property
-    def processor(self) -> Any:
+    def processor(self) -> WhisperFeatureExtractor:
         """The model's log-mel feature extractor (Whisper's defaults for a bare folder)."""
         from transformers import WhisperFeatureExtractor
 
@@ -78,14 +81,6 @@ class WhisperFrames:
         return self.hop / self.sample_rate
 
     @property
-    def dim(self) -> int:
-        return int(self.config.d_model)
-
-    @property
-    def n_layers(self) -> int:
-        return int(self.config.encoder_layers)
-
-    @property
     def min_samples(self) -> int:
         return self.hop
 
@@ -103,20 +98,19 @@ class WhisperFrames:
 
     def hidden(
         self,
-        model: Any,
+        encoder: nn.Module,
         waves: list[np.ndarray],
         layers: tuple[int, ...],
         device: torch.device,
-        batched: bool = False,
     ) -> Hidden:
-        """The chosen layers of the inputs padded, T_i = n_samples // 320 frames each
-        (windows are always batched: `batched` is the wav2vec2 family's)."""
+        """The chosen layers of the inputs padded, T_i = n_samples // 320 frames each (the
+        windows of a batch run as one batch, whatever the device)."""
         import torch
 
         pieces = [self._windows(np.asarray(wave, np.float32)) for wave in waves]
         flat = [chunk for chunks in pieces for chunk in chunks]  # every window of the batch
         mel = self.processor(flat, sampling_rate=self.sample_rate, return_tensors="pt")
-        states = self._encode(model, mel.input_features.to(device), max(layers))
+        states = self._encode(encoder, mel.input_features.to(device), max(layers))
         stacked = torch.stack([states[layer] for layer in layers], dim=1)  # [W, L, 1500, D]
         out, start = [], 0
         for chunks in pieces:
@@ -131,6 +125,8 @@ class WhisperFrames:
         chunks = [wave[s : s + self.window] for s in starts]
         return [c for c in chunks if len(c) >= self.hop]
 
+    # `encoder`: Any, as its parts are reached by name (layers, layer_norm), which
+    # nn.Module types as Tensor | Module.
     def _encode(self, encoder: Any, mel: torch.Tensor, top: int) -> list[torch.Tensor]:
         """Hidden states 0..top of the windows' log-mel `[W, n_mels, 3000]`: [W, 1500, D]
         each; the last layer's through the final LayerNorm, as HF's `hidden_states`."""

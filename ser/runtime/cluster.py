@@ -25,9 +25,12 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ser.errors import ConfigError
+
+if TYPE_CHECKING:  # distributed imports (a second) only where a cluster starts
+    from distributed import SpecCluster
 
 # dask config the local clusters' workers start with (read by each nanny when made).
 WORKER_CONFIG: dict[str, Any] = {"distributed.worker.profile.enabled": False}
@@ -105,7 +108,7 @@ def worker_config() -> dict[str, Any]:
     return {**WORKER_CONFIG, **env}
 
 
-def _local_cluster(workers: int, gpus: int) -> Any:
+def _local_cluster(workers: int, gpus: int) -> SpecCluster:
     from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
 
     if gpus > 0:  # single-threaded nannies, one GPU each

@@ -72,7 +72,7 @@ class Pool:
         )
         self.processes: list[BaseProcess] = []  # those started so far
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+    def submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
         """`fn(*args)` on a pool process; the pool starts its processes as work comes."""
         before = set(multiprocessing.active_children())
         with _sigint_blocked():

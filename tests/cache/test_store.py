@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -484,3 +485,50 @@ def test_docstring_examples(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(f"ser.cache.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_staging_folder_removed_by_a_thread_beside_is_no_error(
+    tmp_path: Path, manifest: Manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sets consolidated on threads side by side each remove the staging folder once it is
+    empty: the other thread's removal may land between this one's looks at the folder."""
+    store = FeatureStore.create(tmp_path / "f.zarr", manifest)
+    store.begin_feature_set("hubert.L3", ATTRS)
+    rows = random_rows(len(manifest), ATTRS["dim"], [], seed=0)
+    write_shards(store, "hubert.L3", rows, {}, n_shards=2)
+    staging = store.path.with_name("f.zarr.staging")
+    is_dir = Path.is_dir
+
+    def other_thread_removes_it(path: Path) -> bool:
+        found = is_dir(path)
+        if path == staging and found and not any(os.scandir(path)):
+            path.rmdir()  # the thread beside found it empty a moment earlier
+        return found
+
+    monkeypatch.setattr(Path, "is_dir", other_thread_removes_it)
+    store.consolidate("hubert.L3", 2)
+
+    assert not staging.exists()
+    assert store.info("hubert.L3").complete
+
+
+def test_folder_bytes_skips_a_temp_file_renamed_while_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer beside (an extraction, while `ser store info` counts its staging) renames
+    its temp file onto the shard just after the count has seen it."""
+    (tmp_path / "shard-000000.npy").write_bytes(b"x" * 10)
+    temp = tmp_path / ".shard-000001.npy.tmp"
+    temp.write_bytes(b"y" * 7)
+    stat, renamed = os.stat, []
+
+    def renamed_once_seen(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        found = stat(path, *args, **kwargs)
+        if not renamed and os.fspath(path) == str(temp):
+            renamed.append(path)
+            os.rename(temp, tmp_path / "shard-000001.npy")
+        return found
+
+    monkeypatch.setattr(os, "stat", renamed_once_seen)
+    assert backend.folder_bytes(tmp_path) in (10, 17)  # never an error
+    assert backend.folder_bytes(tmp_path / "gone") == 0
