@@ -60,6 +60,17 @@ class Maker(Interface):
     ) -> None: ...
 
 
+@dataclass(frozen=True)
+class ActedConfig:
+    """An acted corpus's synthetic writer's (CREMA-D's, RAVDESS's): how many actors,
+    sentences (statements) and seconds; the seed of every draw."""
+
+    actors: int = 6
+    sentences: int = 2
+    seed: int = 0
+    seconds: tuple[float, float] = (0.8, 1.4)
+
+
 class Toolkit(Maker, Interface):
     """`Maker`, and the layouts `ser.synth` writes at length (IEMOCAP's dialogs, the
     naturalistic corpora's panels of annotators, EmoBox's checkout), which a kind's
