@@ -155,7 +155,7 @@ OUTPUTS = {
     type=click.Choice(["1", "2"]),
     help="The challenge task of a run that predicts both [the one it predicts].",
 )
-def predict_command(**o: Any) -> None:
+def predict_command(**o: Any) -> None:  # Any: each option's value, of its own type
     """Predict the emotion of AUDIO files, folders of them or CSV lists (path[,transcript]
     lines, optionally under a path,transcript header; a header with dialog and order
     columns gives whole conversations, which a dialog-context run predicts in context).

@@ -92,7 +92,7 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     "with the workers, see ser/runtime/execution.py].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def sweep_command(**o: Any) -> None:
+def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own type
     """Train every cell of SPEC: a preset (msmser-table2, msmser-table3, msmser-queries,
     fusion-study, zhou, all; probe: a light probe on every stored layer of each encoder;
     cross-corpus: trained on each --store, tested on each other, and each under its own

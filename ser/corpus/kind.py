@@ -48,13 +48,15 @@ class Maker(Interface):
 
     def new_root(self, out: Path) -> Path: ...
 
+    # Any: the voice is ser.synth's (`ser.synth.audio.Voice`), which ser.corpus sits below;
+    # a writer only hands it back to `write_wav`.
     def voice(self, seed: int, speaker: int, gender: str) -> Any: ...
 
     def write_wav(
         self,
         path: Path,
         rng: np.random.Generator,
-        voice: Any,
+        voice: Any,  # `voice`'s
         code: str,
         seconds: tuple[float, float],
     ) -> None: ...
