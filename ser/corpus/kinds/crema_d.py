@@ -18,16 +18,7 @@ from typing import Any
 import numpy as np
 import soundfile
 
-from ser.corpus.kind import (
-    ActedConfig,
-    CorpusKind,
-    Maker,
-    Synthetic,
-    Toolkit,
-    Written,
-    fixed,
-    register,
-)
+from ser.corpus.kind import ActedConfig, CorpusKind, Maker, Synthetic, Written, fixed, register
 from ser.corpus.kinds.flat import LEGACY_IDENTITY, label_sets, pick, read_records
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Problem, Utterance
@@ -148,7 +139,7 @@ def write_synthetic(
     return files, empty
 
 
-def _synthetic(out: Path, seed: int, kit: Toolkit, options: Mapping[str, Any]) -> Written:
+def _synthetic(out: Path, seed: int, kit: Maker, options: Mapping[str, Any]) -> Written:
     files, _ = write_synthetic(out, kit, ActedConfig(seed=seed))
     return Written.of(out.resolve(), files)
 

@@ -19,16 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ser.corpus.kind import (
-    ActedConfig,
-    CorpusKind,
-    Maker,
-    Synthetic,
-    Toolkit,
-    Written,
-    fixed,
-    register,
-)
+from ser.corpus.kind import ActedConfig, CorpusKind, Maker, Synthetic, Written, fixed, register
 from ser.corpus.kinds.flat import LEGACY_IDENTITY, label_sets, pick, read_records
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Problem, Utterance
@@ -134,7 +125,7 @@ def write_synthetic(out: Path, kit: Maker, config: ActedConfig) -> dict[str, tup
     return files
 
 
-def _synthetic(out: Path, seed: int, kit: Toolkit, options: Mapping[str, Any]) -> Written:
+def _synthetic(out: Path, seed: int, kit: Maker, options: Mapping[str, Any]) -> Written:
     return Written.of(out.resolve(), write_synthetic(out, kit, ActedConfig(seed=seed)))
 
 
