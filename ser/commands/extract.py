@@ -199,7 +199,7 @@ def extract(
     text_source: str,
     asr_model: str | None,
     quiet: bool,
-    **values: Any,
+    **values: Any,  # click's: the other options' values, each of its option's type
 ) -> None:
     """Extract features of CORPUS_ROOT (a corpus in one of the layouts --corpus lists: an
     IEMOCAP_full_release folder, a CREMA-D root, a manifest file...) into --store.

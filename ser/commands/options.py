@@ -60,6 +60,7 @@ def audio_root_option() -> Callable[[Any], Any]:
 class Described(click.Option):
     """An option whose help `describe()` writes when help is shown (from a registry)."""
 
+    # `click.Option`'s own arguments, passed on as they are.
     def __init__(self, *args: Any, describe: Callable[[], str], **kwargs: Any) -> None:
         self.describe = describe
         super().__init__(*args, **kwargs)
@@ -98,7 +99,12 @@ class FiniteFloat(click.ParamType):
 
     name = "float"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def convert(
+        self,
+        value: Any,  # click's: the text given, or a default that is a number already
+        param: click.Parameter | None,
+        ctx: click.Context | None,
+    ) -> float:
         number = click.FLOAT.convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
@@ -125,7 +131,7 @@ def command_line(ctx: click.Context, leave_out: tuple[str, ...] = ()) -> str:
     return shlex.join(words)
 
 
-def _words(param: click.Parameter, value: Any) -> list[str]:
+def _words(param: click.Parameter, value: Any) -> list[str]:  # any option's value
     """`param` with `value` as a command line gives it."""
     values = value if param.multiple or param.nargs != 1 else (value,)
     if isinstance(param, click.Argument):

@@ -42,6 +42,11 @@ OUTPUTS = {
 }
 
 
+def _output(key: str, help: str) -> Callable[[Any], Any]:
+    """The option (`OUTPUTS[key]`) naming a file written besides the table."""
+    return click.option(OUTPUTS[key], key, type=click.Path(), help=help)
+
+
 @click.command("predict")
 @click.option("--run", type=click.Path(), help="Run directory (<out>/<name>) holding checkpoints.")
 @click.option(
@@ -128,25 +133,16 @@ OUTPUTS = {
     help="CPU threads for torch [from this process's CPU budget; see ser/runtime/threads.py].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--csv", "csv_path", type=click.Path(), help="Also write a CSV.")
-@click.option(
-    "--vtt",
-    "vtt_path",
-    type=click.Path(),
-    help="Also write WebVTT subtitles: one cue per segment (needs --segment).",
-)
-@click.option(
-    "--plot",
+@_output("csv_path", "Also write a CSV.")
+@_output("vtt_path", "Also write WebVTT subtitles: one cue per segment (needs --segment).")
+@_output(
     "plot_path",
-    type=click.Path(),
-    help="Also draw the timeline (PNG): class probabilities over time, segments shaded "
+    "Also draw the timeline (PNG): class probabilities over time, segments shaded "
     "(needs --segment).",
 )
-@click.option(
-    "--challenge-csv",
+@_output(
     "challenge_path",
-    type=click.Path(),
-    help="Also write the MSP-Podcast challenge's submission file (Odyssey 2024 format): "
+    "Also write the MSP-Podcast challenge's submission file (Odyssey 2024 format): "
     "task 1 (FileName,EmoClass) from a run on the 8 primary emotions, task 2 "
     "(FileName,EmoAct,EmoVal,EmoDom) from a run on the three attributes.",
 )
@@ -155,7 +151,7 @@ OUTPUTS = {
     type=click.Choice(["1", "2"]),
     help="The challenge task of a run that predicts both [the one it predicts].",
 )
-def predict_command(**o: Any) -> None:
+def predict_command(**o: Any) -> None:  # Any: each option's value, of its own type
     """Predict the emotion of AUDIO files, folders of them or CSV lists (path[,transcript]
     lines, optionally under a path,transcript header; a header with dialog and order
     columns gives whole conversations, which a dialog-context run predicts in context).

@@ -7,12 +7,18 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ser.commands.options import audio_root_option, classes_option, corpus_option
 from ser.runtime.units import human_bytes
+
+if TYPE_CHECKING:  # imported where each command runs: `ser --help` stays quick
+    from ser.cache import FeatureStore
+    from ser.cache.backend import DamagedMetadata, StoreUnreadable
+    from ser.cache.store_types import FeatureSetInfo, VerifyReport
+    from ser.extract.remake import Corpus
 
 STORE_PATH = click.Path(path_type=Path)
 
@@ -72,7 +78,7 @@ def info(path: Path, as_json: bool) -> None:
         )
 
 
-def _transcript_fields(fs: Any, name: str) -> dict[str, Any]:
+def _transcript_fields(fs: FeatureStore, name: str) -> dict[str, Any]:
     """A transcript set's summary, with its WER when complete (None otherwise)."""
     from ser.corpus.wer import transcripts_wer
 
@@ -94,7 +100,7 @@ def _transcript_fields(fs: Any, name: str) -> dict[str, Any]:
     return out
 
 
-def _print_info(fs: Any, infos: list[Any], damaged: dict[str, str]) -> None:
+def _print_info(fs: FeatureStore, infos: list[FeatureSetInfo], damaged: dict[str, str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -179,7 +185,7 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
         ctx.exit(1)
 
 
-def _repairs(fs: Any, report: Any) -> dict[str, str]:
+def _repairs(fs: FeatureStore, report: VerifyReport) -> dict[str, str]:
     """The command that repairs each damaged piece: a set by `ser extract ... --repair`
     (`ser.extract.remake`; one not finished: resumed by it), the store's own parts by `ser
     store repair`."""
@@ -190,19 +196,21 @@ def _repairs(fs: Any, report: Any) -> dict[str, str]:
     return found | {part: store_repair(fs.path, _corpus(fs)) for part in report.parts}
 
 
-def _corpus(fs: Any) -> Any:
+def _corpus(fs: FeatureStore) -> Corpus:
     from ser.extract.remake import store_corpus
 
     return store_corpus(fs)
 
 
-def _everything(fs: Any) -> str:
+def _everything(fs: FeatureStore) -> str:
     from ser.extract.remake import store_repair
 
     return store_repair(fs.path, _corpus(fs))
 
 
-def _unopenable(ctx: click.Context, path: Path, error: Any, as_json: bool) -> None:
+def _unopenable(
+    ctx: click.Context, path: Path, error: StoreUnreadable | DamagedMetadata, as_json: bool
+) -> None:
     """A store verify cannot open (an HDF5 file cut short, its own metadata and the
     copy lost): what `ser store repair` makes of it, from the store's receipt."""
     from ser.cache.backend import DamagedMetadata

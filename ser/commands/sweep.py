@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -20,6 +20,12 @@ from ser.errors import ConfigError, SerError
 from ser.runtime.plain_progress import clock_time
 from ser.runtime.units import human_bytes
 from ser.train.progress import Heartbeat, Progress
+
+if TYPE_CHECKING:  # imported where the command runs: `ser --help` stays quick
+    from ser.runtime.execution import Execution
+    from ser.sweep.cells import ResolvedCell
+    from ser.sweep.estimate import SweepEstimate
+    from ser.sweep.runner import Outcome
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -86,7 +92,7 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     "with the workers, see ser/runtime/execution.py].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def sweep_command(**o: Any) -> None:
+def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own type
     """Train every cell of SPEC: a preset (msmser-table2, msmser-table3, msmser-queries,
     fusion-study, zhou, all; probe: a light probe on every stored layer of each encoder;
     cross-corpus: trained on each --store, tested on each other, and each under its own
@@ -171,7 +177,7 @@ def sweep_command(**o: Any) -> None:
         sys.exit(1)
 
 
-def interrupted_line(cells: list[Any], out: Path) -> str:
+def interrupted_line(cells: list[ResolvedCell], out: Path) -> str:
     """Ctrl-C's one line: the cells finished (kept: a rerun skips them; a cell's finished
     (seed, fold)s are kept too) and the command that resumes."""
     from ser.sweep.cells import record_of, unique
@@ -190,8 +196,8 @@ def interrupted_line(cells: list[Any], out: Path) -> str:
 
 
 def sweep_execution(
-    cells: list[Any], workers: int | None, threads: int | None, scheduler: str | None
-) -> Any:
+    cells: list[ResolvedCell], workers: int | None, threads: int | None, scheduler: str | None
+) -> Execution:
     """How the sweep trains on this machine (`ser.runtime.execution.for_sweep`)."""
     from ser.models.registry import costs
     from ser.runtime.execution import for_sweep
@@ -215,7 +221,9 @@ class _Display(Progress):
     Either way a line when a task starts, and heartbeat lines while one trains (an
     in-process task's other notes are its run record's business)."""
 
-    def __init__(self, console: Console, plan: Any, live: bool, several: bool = False) -> None:
+    def __init__(
+        self, console: Console, plan: SweepEstimate, live: bool, several: bool = False
+    ) -> None:
         self.console = console
         self.several = several  # stores: each cell named with its corpus
         self.plan = {c.cell.key: c for c in plan.cells}
@@ -239,7 +247,7 @@ class _Display(Progress):
         """A plain line (above the bar on a terminal)."""
         self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
-    def start(self, cells: Any) -> None:
+    def start(self, cells: list[ResolvedCell]) -> None:
         """A task of `cells` (trained as one stacked model) starts, or is queued."""
         self.running += len(cells)
         self._redraw()
@@ -254,7 +262,7 @@ class _Display(Progress):
     def heartbeat(self, text: str) -> None:
         self.say(f"  {text}")
 
-    def told(self, cells: Any, text: str) -> None:
+    def told(self, cells: list[ResolvedCell], text: str) -> None:
         """A line a worker published about the task of `cells` (epoch, seed, ETA)."""
         names = ", ".join(_name(c, self.several) for c in cells[:2])
         more = f" and {len(cells) - 2} more" if len(cells) > 2 else ""
@@ -274,7 +282,7 @@ class _Display(Progress):
         status = f"running {self.running}" + (f", failed {failed}" if failed else "")
         self.bar.update(self.task, completed=sum(self.counts.values()), status=status)
 
-    def update(self, outcome: Any, cell: Any) -> None:
+    def update(self, outcome: Outcome, cell: ResolvedCell) -> None:
         self.counts[outcome.status] += 1
         if outcome.status != "skipped":
             self.running = max(self.running - 1, 0)
@@ -291,7 +299,7 @@ class _Display(Progress):
         )
 
 
-def _name(c: Any, several: bool) -> str:
+def _name(c: ResolvedCell, several: bool) -> str:
     """A cell as lines name it: "msmser-table2 'Full'", with " on MELD" for several stores."""
     return f"{c.cell.table} '{c.cell.label}'" + (f" on {c.store.title}" if several else "")
 
@@ -303,7 +311,7 @@ def _duration(seconds: float) -> str:
     return f"~{seconds / 60:.0f} min" if seconds < 90 * 60 else f"~{seconds / 3600:.1f} h"
 
 
-def _counts(cells: list[Any], plan: Any) -> str:
+def _counts(cells: list[ResolvedCell], plan: SweepEstimate) -> str:
     """e.g. "26 cells: 13 finished, 13 to train (2 partly trained)"."""
     distinct = f" ({len(plan.cells)} distinct)" if len(plan.cells) != len(cells) else ""
     todo = plan.to_train
@@ -313,11 +321,13 @@ def _counts(cells: list[Any], plan: Any) -> str:
     return f"{len(cells)} cells{distinct}: {finished} finished, {len(todo)} to train{part}"
 
 
-def _total(plan: Any) -> str:
+def _total(plan: SweepEstimate) -> str:
     return f"{_duration(plan.seconds)} estimated on {plan.device()} ({plan.note()})"
 
 
-def _dry_run(cells: list[Any], plan: Any, as_json: bool, execution: Any) -> None:
+def _dry_run(
+    cells: list[ResolvedCell], plan: SweepEstimate, as_json: bool, execution: Execution
+) -> None:
     by_key = {c.cell.key: c for c in plan.cells}
     several = len({c.store.path for c in cells}) > 1
     if as_json:

@@ -21,10 +21,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile
+
+if TYPE_CHECKING:  # PyAV is imported where FFmpeg decodes: libsndfile reads most files
+    from av.audio.frame import AudioFrame
+    from av.audio.stream import AudioStream
+    from av.container import InputContainer
 
 # libsndfile's SF_ERR_UNRECOGNISED_FORMAT and SF_ERR_UNSUPPORTED_ENCODING: FFmpeg's turn.
 _NOT_LIBSNDFILES = (1, 4)
@@ -156,7 +161,7 @@ def _ffmpeg_read(path: Path, span: Span | None) -> tuple[np.ndarray, int]:
     with _audio_stream(path) as (container, stream):
         rate, channels = _format(stream)
         declared = _declared(stream, rate)
-        origin = _samples(stream.start_time, stream, rate) if stream.start_time else 0
+        origin = _samples(stream.start_time, _time_base(stream), rate) if stream.start_time else 0
         end = None if declared is None else origin + declared  # the stream's last sample + 1
         if span is None:
             start, samples = _decoded(container, stream, channels, rate, None)
@@ -165,7 +170,7 @@ def _ffmpeg_read(path: Path, span: Span | None) -> tuple[np.ndarray, int]:
             first, last = round(span[0] * rate), round(span[1] * rate)
             back = Fraction(first, rate) - PREROLL
             if back > 0:  # else from the start, priming frames and all, as a whole file
-                container.seek(math.floor(back / stream.time_base), stream=stream)
+                container.seek(math.floor(back / _time_base(stream)), stream=stream)
             start, samples = _decoded(container, stream, channels, rate, last)
     if end is not None:  # AAC pads its last frame: what follows the stream's end goes
         samples = samples[:, : max(0, end - start)]
@@ -200,7 +205,7 @@ def _read_of(end: int, wanted: int | None, rate: int, span: Span | None = None) 
 
 
 def _decoded(
-    container: Any, stream: Any, channels: int, rate: int, last: int | None
+    container: InputContainer, stream: AudioStream, channels: int, rate: int, last: int | None
 ) -> tuple[int, np.ndarray]:
     """The sample index of the first frame decoded and `[channels, n]` samples from it,
     to sample `last` or the stream's end."""
@@ -216,7 +221,7 @@ def _decoded(
 
 
 @contextmanager
-def _audio_stream(path: Path) -> Iterator[tuple[Any, Any]]:
+def _audio_stream(path: Path) -> Iterator[tuple[InputContainer, AudioStream]]:
     """The opened container and its first audio stream; `DecodeError` for neither."""
     import av
 
@@ -230,7 +235,9 @@ def _audio_stream(path: Path) -> Iterator[tuple[Any, Any]]:
         yield container, container.streams.audio[0]
 
 
-def _frames(container: Any, stream: Any, declared: int | None = None) -> Iterator[Any]:
+def _frames(
+    container: InputContainer, stream: AudioStream, declared: int | None = None
+) -> Iterator[AudioFrame]:
     """The stream's decoded frames; `DecodeError` saying where the data went bad (of the
     `declared` samples, when the header declares them)."""
     import av
@@ -245,33 +252,41 @@ def _frames(container: Any, stream: Any, declared: int | None = None) -> Iterato
         raise DecodeError(f"{_ffmpeg_reason(error)} after {read}") from error
 
 
-def _format(stream: Any) -> tuple[int, int]:
+def _format(stream: AudioStream) -> tuple[int, int]:
     rate, channels = stream.codec_context.sample_rate, stream.codec_context.channels
     if not rate or not channels:
         raise DecodeError(f"its audio stream has {rate or 'no'} Hz, {channels or 'no'} channels")
     return int(rate), int(channels)
 
 
-def _declared(stream: Any, rate: int) -> int | None:
+def _declared(stream: AudioStream, rate: int) -> int | None:
     """Samples per channel the header declares for the stream; None when it does not say."""
-    if stream.duration is None or stream.time_base is None:
+    base = stream.time_base
+    if stream.duration is None or base is None:
         return None
-    return _samples(stream.duration, stream, rate)
+    return _samples(stream.duration, base, rate)
 
 
-def _samples(ticks: int, stream: Any, rate: int) -> int:
-    """Samples in `ticks` of the stream's time base."""
-    return round(ticks * stream.time_base * rate)
+def _samples(ticks: int, base: Fraction, rate: int) -> int:
+    """Samples in `ticks` of time base `base`."""
+    return round(ticks * base * rate)
 
 
-def _position(frame: Any, rate: int) -> int:
+def _time_base(timed: AudioStream | AudioFrame) -> Fraction:
+    """A stream's or frame's time base, which FFmpeg gives every stream it demuxes."""
+    if timed.time_base is None:
+        raise DecodeError("its audio stream has no time base: FFmpeg cannot place its samples")
+    return timed.time_base
+
+
+def _position(frame: AudioFrame, rate: int) -> int:
     """The sample index of a frame's first sample."""
-    return 0 if frame.pts is None else round(frame.pts * frame.time_base * rate)
+    return 0 if frame.pts is None else _samples(frame.pts, _time_base(frame), rate)
 
 
-def _planar(frame: Any, channels: int) -> np.ndarray:
+def _planar(frame: AudioFrame, channels: int) -> np.ndarray:
     """A frame's samples as float32 `[channels, n]`."""
-    array = frame.to_ndarray()
+    array: np.ndarray = frame.to_ndarray()  # its dtype: the sample format's
     if not frame.format.is_planar:  # [1, n * channels], interleaved
         array = array.reshape(-1, channels).T
     if array.dtype.kind == "f":

@@ -48,16 +48,29 @@ class Maker(Interface):
 
     def new_root(self, out: Path) -> Path: ...
 
+    # Any: the voice is ser.synth's (`ser.synth.audio.Voice`), which ser.corpus sits below;
+    # a writer only hands it back to `write_wav`.
     def voice(self, seed: int, speaker: int, gender: str) -> Any: ...
 
     def write_wav(
         self,
         path: Path,
         rng: np.random.Generator,
-        voice: Any,
+        voice: Any,  # `voice`'s
         code: str,
         seconds: tuple[float, float],
     ) -> None: ...
+
+
+@dataclass(frozen=True)
+class ActedConfig:
+    """An acted corpus's synthetic writer's (CREMA-D's, RAVDESS's): how many actors,
+    sentences (statements) and seconds; the seed of every draw."""
+
+    actors: int = 6
+    sentences: int = 2
+    seed: int = 0
+    seconds: tuple[float, float] = (0.8, 1.4)
 
 
 class Toolkit(Maker, Interface):

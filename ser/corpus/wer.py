@@ -15,9 +15,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # a type only: the votes' module reads the corpus registry
+    from ser.corpus.votes import Columns
 
 _NOT_WORD = re.compile(r"[^\w\s]|_")
+
+
+class Transcribed(Protocol):
+    """A transcript set (`ser.cache.transcripts.TranscriptSet`): row i's text."""
+
+    @property
+    def texts(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,9 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> Wor
     )
 
 
-def transcripts_wer(manifest: Any, stored: Any, rows: Sequence[int] | None = None) -> WordErrorRate:
+def transcripts_wer(
+    manifest: Columns, stored: Transcribed, rows: Sequence[int] | None = None
+) -> WordErrorRate:
     """WER of a transcript set as read (`read_transcripts`) against the manifest's gold
     transcripts, over manifest `rows` (None: every utterance). ValueError when no gold one
     has words."""

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 from ser.corpus.kinds.msp_podcast import EMOTIONS, PRIMARY
 from ser.corpus.records import ATTRIBUTES
 from ser.errors import ConfigError
+from ser.predict.config import Prediction, PredictResult
 
 TASKS = ("1", "2")
 #: The organisers' column of each attribute, in their file's order.
@@ -38,29 +37,7 @@ SCALE = (1.0, 7.0)  # the challenge's attribute scale: predictions are clipped t
 LETTERS = {code: letter for letter, code in EMOTIONS.items() if code in PRIMARY}
 
 
-class Row(Protocol):
-    @property
-    def path(self) -> str: ...
-    @property
-    def label(self) -> str | None: ...
-    @property
-    def attributes(self) -> dict[str, float]: ...
-    @property
-    def error(self) -> str | None: ...
-    @property
-    def start(self) -> float | None: ...
-
-
-class Result(Protocol):
-    @property
-    def classes(self) -> tuple[str, ...]: ...
-    @property
-    def attributes(self) -> tuple[str, ...]: ...
-    @property
-    def predictions(self) -> Sequence[Row]: ...
-
-
-def task_of(result: Result, asked: str | None = None) -> str:
+def task_of(result: PredictResult, asked: str | None = None) -> str:
     """The task the run's predictions answer: "1" (its classes are the challenge's 8),
     "2" (it predicts arousal, valence and dominance); `asked` picks one of a run that
     answers both. `ConfigError` for a run that answers neither or not the one asked."""
@@ -92,13 +69,13 @@ def task_of(result: Result, asked: str | None = None) -> str:
     return task
 
 
-def _what(result: Result) -> str:
+def _what(result: PredictResult) -> str:
     parts = [f"classes {' '.join(result.classes)}"] if result.classes else []
     parts += list(result.attributes)
     return ", ".join(parts) or "nothing"
 
 
-def challenge_csv(result: Result, task: str | None = None) -> str:
+def challenge_csv(result: PredictResult, task: str | None = None) -> str:
     """The submission file's text; `ConfigError` when an input failed or was segmented
     (the challenge scores one prediction per file, every file)."""
     task = task_of(result, task)
@@ -126,6 +103,6 @@ def challenge_csv(result: Result, task: str | None = None) -> str:
     return buffer.getvalue()
 
 
-def _values(p: Row) -> list[str]:
+def _values(p: Prediction) -> list[str]:
     low, high = SCALE
     return [f"{min(max(p.attributes[a], low), high):.4f}" for a in COLUMNS]

@@ -93,7 +93,7 @@ class Encoders:
         ]
 
 
-def _short(checksum: Any) -> str:
+def _short(checksum: object) -> str:
     """A checksum as people compare them: its first 12 digits."""
     return str(checksum)[:12] if checksum else "none"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from ser.export.folder import HEAD_ONNX, Exported
 from ser.export.onnx_head import OUTPUTS
 from ser.export.onnx_io import file_sha256
 from ser.train.checkpoint import Checkpoint
+
+if TYPE_CHECKING:  # onnxruntime is imported where a session opens: it is optional
+    from onnxruntime import InferenceSession
 
 #: Utterances per head call (padded to the longest of them).
 BATCH = 64
@@ -31,8 +34,9 @@ NEEDS = "--runtime onnx needs onnxruntime: pip install 'ser[export]'"
 class OnnxRun:
     """The sessions of an exported folder's graphs."""
 
-    head: Any  # onnxruntime.InferenceSession
-    encoders: dict[str, tuple[Any, dict[str, Any]]]  # location -> (session, its config)
+    head: InferenceSession
+    # location -> (session, its config)
+    encoders: dict[str, tuple[InferenceSession, dict[str, Any]]]
     threads: int
 
     @property
@@ -113,7 +117,7 @@ def open_onnx(exported: Exported, threads: int) -> OnnxRun:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
 
-    def session(info: Mapping[str, Any]) -> Any:
+    def session(info: Mapping[str, Any]) -> InferenceSession:
         path = exported.folder / "onnx" / str(info["file"])
         if not path.is_file():
             raise ConfigError(f"--runtime onnx: {path} is missing from the exported folder")

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from ser.predict.vad import SAMPLE_RATE, SileroVad, VadOptions
+from ser.predict.vad import SAMPLE_RATE, SileroModel, SileroVad, VadOptions
 
 #: silero-vad's window at 16 kHz (samples).
 WINDOW = 512
@@ -53,7 +52,7 @@ class OnlineVad:
     """Segments of a stream fed in pieces (`feed`), the rest at its end (`close`)."""
 
     options: VadOptions = field(default_factory=VadOptions)
-    model: Any = None  # silero's, loaded at the first window
+    model: SileroModel | None = None  # loaded at the first window
     probs: list[float] = field(default_factory=list)  # window scores from `base` on
     base: int = 0  # the window `probs[0]` scores
     audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))

@@ -16,25 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from ser.predict.config import Prediction
 
 if TYPE_CHECKING:  # matplotlib is imported where it draws: `ser predict` starts without it
     from matplotlib.axes import Axes
-
-
-class Segment(Protocol):
-    """A predicted segment: its file and span, the category's class and probabilities."""
-
-    @property
-    def path(self) -> str: ...
-    @property
-    def label(self) -> str | None: ...
-    @property
-    def probabilities(self) -> dict[str, float]: ...
-    @property
-    def start(self) -> float | None: ...
-    @property
-    def end(self) -> float | None: ...
 
 
 #: A predicted segment as drawn: start, end (s), its class, every class's probability.
@@ -44,7 +31,7 @@ Span = tuple[float, float, str, dict[str, float]]
 MOST_FILES = 8
 
 
-def plot_timeline(segments: Sequence[Segment], classes: Sequence[str], out: Path) -> None:
+def plot_timeline(segments: Sequence[Prediction], classes: Sequence[str], out: Path) -> None:
     """Draw the predicted segments' timeline into `out` (PNG): a panel per file (the
     first `MOST_FILES`), failed segments left blank."""
     import matplotlib

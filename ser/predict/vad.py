@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
+import numpy as np
 import torch
 
 from ser.corpus.audio import Clip, load_audio
@@ -42,12 +43,20 @@ class VadOptions:
             raise ConfigError("--merge-gap and --pad are seconds, 0 or more")
 
 
+class SileroModel(Protocol):
+    """silero-vad's model: a window's speech probability; `reset_states` starts a stream."""
+
+    def __call__(self, x: torch.Tensor, sr: int) -> torch.Tensor: ...
+
+    def reset_states(self) -> None: ...
+
+
 @dataclass
 class SileroVad:
     """`--segment vad`: the model, loaded once at the first file."""
 
     options: VadOptions = field(default_factory=VadOptions)
-    _model: Any = None
+    _model: SileroModel | None = None
 
     def cut(self, path: Path, duration: float) -> list[tuple[float, float]]:
         """(start, end) seconds of the speech in `path` (`duration` seconds long)."""
@@ -60,7 +69,7 @@ class SileroVad:
             start = end
         return spans
 
-    def _speech(self, wave: Any) -> list[tuple[float, float]]:
+    def _speech(self, wave: np.ndarray) -> list[tuple[float, float]]:
         from silero_vad import get_speech_timestamps
 
         o = self.options
@@ -75,7 +84,7 @@ class SileroVad:
         )
         return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in found]
 
-    def _loaded(self) -> Any:
+    def _loaded(self) -> SileroModel:
         if self._model is None:
             try:
                 from silero_vad import load_silero_vad

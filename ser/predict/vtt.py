@@ -17,22 +17,11 @@ from a run trained on attributes, each one's initial and value on the corpus's s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
-from ser.heads.predicted import Part, Predicted
-
-
-class Segment(Protocol):
-    @property
-    def path(self) -> str: ...
-    @property
-    def heads(self) -> Mapping[str, Part]: ...
-    @property
-    def start(self) -> float | None: ...
-    @property
-    def end(self) -> float | None: ...
+from ser.heads.predicted import Predicted
+from ser.predict.config import Prediction
 
 
 def timestamp(seconds: float) -> str:
@@ -43,7 +32,7 @@ def timestamp(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{millis // 1000:02d}.{millis % 1000:03d}"
 
 
-def vtt_text(segments: Sequence[Segment], heads: Sequence[Predicted]) -> str:
+def vtt_text(segments: Sequence[Prediction], heads: Sequence[Predicted]) -> str:
     """The cues of the predicted segments (those of no words, failed ones, have none);
     with segments of several files each cue names its file."""
     files = {p.path for p in segments}
@@ -58,6 +47,6 @@ def vtt_text(segments: Sequence[Segment], heads: Sequence[Predicted]) -> str:
     return "\n".join(lines)
 
 
-def cue_text(p: Segment, heads: Sequence[Predicted]) -> str:
+def cue_text(p: Prediction, heads: Sequence[Predicted]) -> str:
     """A cue's words: each of `heads`' (`Predicted.cue`), in order."""
     return " ".join(w for h in heads if (part := p.heads.get(h.name)) for w in h.cue(part))

@@ -8,9 +8,9 @@ matplotlib's `Figure`, no pyplot state, as `ser.report.plots`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ser.report.cross_plot import write_heatmaps
@@ -157,7 +157,7 @@ def _x(r: CellResult, top: int) -> int:
     return top + 1 if n is None else n
 
 
-def _published(ax: Any, cells: list[CellResult], metric: str, top: int, color: str) -> None:
+def _published(ax: Axes, cells: list[CellResult], metric: str, top: int, color: str) -> None:
     """The papers' numbers of this encoder in `metric`, where their method stands."""
     singles = [n for r in cells if (n := layer(r)) is not None]
     for paper in PAPERS:

@@ -59,12 +59,13 @@ class Preset:
     note: str = ""
 
 
-def _msmser(label: str, published: tuple[float, float] | None, **options: Any) -> Row:
+def _msmser(label: str, published: tuple[float, float] | None, **options: object) -> Row:
     options.setdefault("features", "{audio}+{text}")
     scores = {} if published is None else {"ua": published[0], "wa": published[1]}
     return Row(label, _frozen(options), _frozen(scores))
 
 
+# Any: the `Preset` fields of one table, each of its own type.
 def _msmser_preset(**fields: Any) -> Preset:
     """A table of the MSMSER paper: HuBERT + MPNet, MIT, 4 classes, 5-fold LOSO."""
     return Preset(

@@ -221,7 +221,7 @@ def _row(
     options: Mapping[str, Any],
     found: Match,
     store: str | None,
-    **meta: Any,
+    **meta: object,
 ) -> Row:
     """A probe row of encoder `stem`, with the published numbers of its `found` match."""
     return Row(

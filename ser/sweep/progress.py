@@ -18,7 +18,6 @@ through the scheduler, so this works for `--scheduler` too, with nothing written
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ser.train.progress import Heartbeat, Progress, Published
 
@@ -36,7 +35,7 @@ def worker_progress(keys: Sequence[str]) -> Progress | None:
     return Heartbeat(Published(keys, lambda message: worker.log_event(TOPIC, message)))
 
 
-def is_message(value: Any) -> bool:
+def is_message(value: object) -> bool:
     """Whether an event's payload is a `Message` (a topic is anyone's to log to)."""
     return (
         isinstance(value, dict)

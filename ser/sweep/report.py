@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ser.heads.recorded import record_heads
-from ser.heads.reported import Reported
+from ser.heads.reported import EntryView, Reported
 from ser.report.runs import markdown_table
 from ser.runs.record import RunRecord
 from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, papers_apply, spans_corpora
@@ -290,7 +290,7 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _score(head: Reported, entry: Any) -> str:
+def _score(head: Reported, entry: EntryView) -> str:
     """The head's score of a fold entry ("": it has none)."""
     metrics = head.recorded(entry)
     if not metrics:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ser.cache.atomic import write_json
 from ser.cache.lock import try_lock
@@ -28,6 +28,9 @@ from ser.sweep.progress import TOPIC, is_message, worker_progress
 from ser.sweep.spec import SweepSpec
 from ser.sweep.stores import columns as store_columns
 from ser.train.progress import Message, Progress
+
+if TYPE_CHECKING:  # dask is imported where a cluster starts (`ser.runtime.cluster`)
+    from distributed import Client
 
 LOCKS = "locks"
 SWEEPS = "sweeps"  # <out>/sweeps/<name>.json: what a report renders
@@ -80,7 +83,7 @@ def write_manifest(spec: SweepSpec, cells: Sequence[ResolvedCell], out: Path) ->
 def run_sweep(
     cells: Sequence[ResolvedCell],
     out: Path,
-    client: Any = None,
+    client: Client | None = None,
     on_outcome: Callable[[Outcome, ResolvedCell], None] | None = None,
     threads: int | ThreadChoice | None = None,
     task: Callable[..., list[Outcome]] | None = None,
@@ -152,7 +155,7 @@ def _threads(choice: ThreadChoice | None) -> dict[str, Any]:
 def _on_dask(
     submit: list[tuple[list[Any], ThreadChoice | None]],
     out: str,
-    client: Any,
+    client: Client,
     task: Callable[..., list[Outcome]],
     started: Callable[[Sequence[Any]], None],
     waiting: Callable[[], None],

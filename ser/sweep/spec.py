@@ -203,7 +203,7 @@ def _expand(
     return SweepSpec(name, source, tuple(tables), tuple(cells))
 
 
-def _values(value: Any, source: str, key: str) -> list[Any]:
+def _values(value: object, source: str, key: str) -> list[Any]:
     """An axis: a TOML list or a comma-separated command-line string."""
     values = value.split(",") if isinstance(value, str) else value
     if not isinstance(values, list) or not values or any(v == "" for v in values):
@@ -228,7 +228,9 @@ class TrainOptions:
             raise ConfigError(f"{source}: [{section}] {name!r} is not a ser train option{hint}")
         return key
 
-    def resolve(self, raw: Mapping[str, Any], params: Mapping[str, str], where: str) -> Any:
+    def resolve(
+        self, raw: Mapping[str, Any], params: Mapping[str, str], where: str
+    ) -> Mapping[str, Any]:
         """Every option, typed: defaults, then `raw`; ``{audio}`` / ``{text}`` filled."""
         out: dict[str, Any] = {k: o.default for k, o in self.table.items()}
         for name, value in raw.items():
@@ -243,6 +245,7 @@ class TrainOptions:
             raise ConfigError(f"{where}: features name {{{name}}}: give --set {name}=SET") from None
         return MappingProxyType(out)
 
+    # Any: an option's value, of the type its option says (`ser.train.options`).
     def cast(self, key: str, value: Any, where: str) -> Any:
         """`value` as `ser train` types option `key`; ConfigError naming `where`."""
         try:

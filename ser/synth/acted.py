@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
+from ser.corpus.kind import ActedConfig
 from ser.corpus.kinds import crema_d, ravdess
 from ser.errors import CorpusError
 from ser.synth import audio
@@ -31,14 +32,8 @@ from ser.synth import audio
 CALM = audio.Prosody(0.97, 0.08, 0.9, -2.5, 0.12, 0.08, 0.18, 0.0)
 
 
-@dataclass(frozen=True)
-class ActedConfig:
-    """How many actors, sentences (statements) and seconds; the seed of every draw."""
-
-    actors: int = 6
-    sentences: int = 2
-    seed: int = 0
-    seconds: tuple[float, float] = (0.8, 1.4)
+#: What `write_crema_d` and `write_ravdess` write unless told: 6 actors, 2 sentences.
+ACTED = ActedConfig()
 
 
 @dataclass(frozen=True)
@@ -51,17 +46,17 @@ class ActedTruth:
     empty: tuple[str, ...] = ()
 
 
-def write_crema_d(out: Path, config: ActedConfig = ActedConfig()) -> ActedTruth:
+def write_crema_d(out: Path, config: ActedConfig = ACTED) -> ActedTruth:
     """`out/AudioWAV/<actor>_<sentence>_<EMO>_<level>.wav` and `VideoDemographics.csv`
     (the kind's writer, `ser.corpus.kinds.crema_d.write_synthetic`)."""
-    files, empty = crema_d.write_synthetic(out, MAKER, *astuple(config))
+    files, empty = crema_d.write_synthetic(out, MAKER, config)
     return ActedTruth(out.resolve(), files, (empty,))
 
 
-def write_ravdess(out: Path, config: ActedConfig = ActedConfig()) -> ActedTruth:
+def write_ravdess(out: Path, config: ActedConfig = ACTED) -> ActedTruth:
     """`out/Actor_XX/03-01-EE-II-SS-01-XX.wav` (the kind's writer,
     `ser.corpus.kinds.ravdess.write_synthetic`)."""
-    return ActedTruth(out.resolve(), ravdess.write_synthetic(out, MAKER, *astuple(config)))
+    return ActedTruth(out.resolve(), ravdess.write_synthetic(out, MAKER, config))
 
 
 def write_manifest(truth: ActedTruth, path: Path, splits: bool = True) -> Path:
@@ -135,25 +130,13 @@ def utterance(
 
 
 class ActedMaker:
-    """The speech the kinds' synthetic writers make (`ser.corpus.kind.Maker`)."""
+    """The speech the kinds' synthetic writers make (`ser.corpus.kind.Maker`): this
+    module's `new_root`, `voice_of` and `write_wav`."""
 
     sample_rate = audio.SAMPLE_RATE
-
-    def new_root(self, out: Path) -> Path:
-        return new_root(out)
-
-    def voice(self, seed: int, speaker: int, gender: str) -> audio.Voice:
-        return voice_of(seed, speaker, gender)
-
-    def write_wav(
-        self,
-        path: Path,
-        rng: np.random.Generator,
-        voice: audio.Voice,
-        code: str,
-        seconds: tuple[float, float],
-    ) -> None:
-        write_wav(path, rng, voice, code, seconds)
+    new_root = staticmethod(new_root)
+    voice = staticmethod(voice_of)
+    write_wav = staticmethod(write_wav)
 
 
 MAKER = ActedMaker()

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import torch
 from tokenizers.pre_tokenizers import ByteLevel
@@ -31,6 +31,8 @@ from transformers import (
     MPNetConfig,
     MPNetModel,
     MPNetTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
     RobertaTokenizer,
     Wav2Vec2FeatureExtractor,
     WhisperConfig,
@@ -76,13 +78,21 @@ def build_tiny_models(
     )
 
 
-# Every tiny wav2vec2-family model's sizes: 2 layers of width HIDDEN and the real models'
-# 320x downsampling (5 * 8 * 8 samples a frame: 20 ms at 16 kHz).
+class _Layers(TypedDict):
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+
+
+# Every tiny encoder's transformer: 2 layers of width HIDDEN, 2 heads.
+_LAYERS = _Layers(
+    hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2, intermediate_size=2 * HIDDEN
+)
+# Every tiny wav2vec2-family model's sizes: `_LAYERS` and the real models' 320x
+# downsampling (5 * 8 * 8 samples a frame: 20 ms at 16 kHz).
 _SPEECH_SIZES: dict[str, Any] = dict(
-    hidden_size=HIDDEN,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=2 * HIDDEN,
+    **_LAYERS,
     conv_dim=(16, 16, 16),
     conv_kernel=(10, 8, 8),
     conv_stride=(5, 8, 8),
@@ -219,7 +229,9 @@ def save_tiny_text(
         pieces = sorted(ByteLevel.alphabet())
         pieces += sorted({"\u0120" + w for w in words} - set(pieces))
         vocab = {t: i for i, t in enumerate([*_ROBERTA_SPECIALS, *pieces])}
-        tokenizer: Any = RobertaTokenizer(vocab=vocab, merges=[], model_max_length=MAX_TOKENS)
+        tokenizer: RobertaTokenizer | DebertaV2Tokenizer = RobertaTokenizer(
+            vocab=vocab, merges=[], model_max_length=MAX_TOKENS
+        )
         pad, offset = vocab["<pad>"], vocab["<pad>"] + 1  # positions start after padding
     else:
         unigram = [(t, 0.0) for t in _BERT_SPECIALS]
@@ -229,11 +241,8 @@ def save_tiny_text(
         pad, offset = 0, 0
     config = AutoConfig.for_model(
         model_type,
+        **_LAYERS,
         vocab_size=len(tokenizer),
-        hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * HIDDEN,
         pad_token_id=pad,
         max_position_embeddings=MAX_TOKENS + offset,
     )
@@ -281,26 +290,32 @@ def _save_tiny_text(
     specials = _BERT_SPECIALS if bert else _MPNET_SPECIALS
     vocab = {t: i for i, t in enumerate([*specials, *words])}
     pad = vocab["[PAD]" if bert else "<pad>"]
-    sizes: dict[str, Any] = dict(
-        vocab_size=len(vocab),
-        hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * HIDDEN,
-        pad_token_id=pad,
-    )
     if bert:
-        config: BertConfig | MPNetConfig = BertConfig(**sizes, max_position_embeddings=MAX_TOKENS)
+        config: BertConfig | MPNetConfig = BertConfig(
+            **_LAYERS, vocab_size=len(vocab), pad_token_id=pad, max_position_embeddings=MAX_TOKENS
+        )
     else:  # positions start after the padding index, as in RoBERTa
-        ends: dict[str, Any] = {"bos_token_id": vocab["<s>"], "eos_token_id": vocab["</s>"]}
-        config = MPNetConfig(**sizes, **ends, max_position_embeddings=MAX_TOKENS + pad + 1)
+        config = MPNetConfig(
+            **_LAYERS,
+            vocab_size=len(vocab),
+            pad_token_id=pad,
+            bos_token_id=vocab["<s>"],
+            eos_token_id=vocab["</s>"],
+            max_position_embeddings=MAX_TOKENS + pad + 1,
+        )
     _save(BertModel if bert else MPNetModel, config, seed, folder, add_pooling_layer=False)
     tokenizer = BertTokenizer if bert else MPNetTokenizer
     tokenizer(vocab=vocab, model_max_length=MAX_TOKENS).save_pretrained(folder)
     return folder
 
 
-def _save(model_class: Any, config: Any, seed: int, folder: Path, **kwargs: Any) -> Path:
+def _save(
+    model_class: Callable[..., PreTrainedModel],
+    config: PretrainedConfig,
+    seed: int,
+    folder: Path,
+    **kwargs: object,
+) -> Path:
     """Random weights drawn from `seed` without moving the global generator; saved."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -244,3 +244,12 @@ def test_an_mp4_that_stops_decoding_says_how_far_it_read(tmp_path: Path) -> None
 
 def test_decoders_name_both_libraries_and_their_versions() -> None:
     assert re.fullmatch(r"soundfile [\d.]+ / libsndfile [\d.]+; av [\d.]+ / ffmpeg \S+", decoders())
+
+
+def test_a_stream_without_a_time_base_is_a_decode_error_not_a_type_error() -> None:
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    with pytest.raises(decode.DecodeError, match="no time base"):
+        decode._time_base(SimpleNamespace(time_base=None))  # type: ignore[arg-type]
+    assert decode._time_base(SimpleNamespace(time_base=Fraction(1, 48000))) == Fraction(1, 48000)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import soundfile
 
-from ser.corpus.kind import CorpusKind, Maker, Synthetic, Toolkit, Written, fixed, register
+from ser.corpus.kind import ActedConfig, CorpusKind, Maker, Synthetic, Written, fixed, register
 from ser.corpus.kinds.flat import LEGACY_IDENTITY, label_sets, pick, read_records
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Problem, Utterance
@@ -108,12 +108,7 @@ def _sexes(path: Path, problems: list[Problem]) -> dict[str, str]:
 
 
 def write_synthetic(
-    out: Path,
-    kit: Maker,
-    actors: int = 6,
-    sentences: int = 2,
-    seed: int = 0,
-    seconds: tuple[float, float] = (0.8, 1.4),
+    out: Path, kit: Maker, config: ActedConfig
 ) -> tuple[dict[str, tuple[str, str]], str]:
     """`out/AudioWAV/<actor>_<sentence>_<EMO>_<level>.wav` of `kit`'s speech and
     `VideoDemographics.csv`, with the release's one empty file (its last actor's
@@ -121,20 +116,20 @@ def write_synthetic(
     one's id."""
     folder = kit.new_root(out) / AUDIO
     folder.mkdir()
-    said = [s for s in SENTENCES if s != "MTI"][:sentences]
+    said = [s for s in SENTENCES if s != "MTI"][: config.sentences]
     files, rows = {}, []
-    for a in range(actors):
+    for a in range(config.actors):
         actor, gender = f"{1001 + a}", "FM"[a % 2]
         rows.append({"ActorID": actor, "Age": 30 + a, "Sex": "Female" if gender == "F" else "Male"})
-        voice = kit.voice(seed, a, gender)
+        voice = kit.voice(config.seed, a, gender)
         for k, (emo, code) in enumerate(EMOTIONS.items()):
             for s, sentence in enumerate(said):
                 level = ("HI", "MD", "LO", "XX")[(a + s) % 4]
                 stem = f"{actor}_{sentence}_{emo}_{level}"
-                rng = np.random.default_rng([seed, a, k, s])
-                kit.write_wav(folder / f"{stem}.wav", rng, voice, code, seconds)
+                rng = np.random.default_rng([config.seed, a, k, s])
+                kit.write_wav(folder / f"{stem}.wav", rng, voice, code, config.seconds)
                 files[stem] = (code, actor)
-    empty = f"{1000 + actors}_MTI_SAD_XX"
+    empty = f"{1000 + config.actors}_MTI_SAD_XX"
     soundfile.write(folder / f"{empty}.wav", np.zeros(0, np.int16), kit.sample_rate)
     files[empty] = ("sad", empty[:4])
     with (out / "VideoDemographics.csv").open("w", newline="") as file:
@@ -144,8 +139,8 @@ def write_synthetic(
     return files, empty
 
 
-def _synthetic(out: Path, seed: int, kit: Toolkit, options: Mapping[str, Any]) -> Written:
-    files, _ = write_synthetic(out, kit, seed=seed)
+def _synthetic(out: Path, seed: int, kit: Maker, options: Mapping[str, Any]) -> Written:
+    files, _ = write_synthetic(out, kit, ActedConfig(seed=seed))
     return Written.of(out.resolve(), files)
 
 

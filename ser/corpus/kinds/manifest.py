@@ -174,7 +174,7 @@ def _span(text: dict[str, str]) -> tuple[float, float] | None:
     return start, end
 
 
-def _votes(value: Any) -> tuple[tuple[str, str], ...]:
+def _votes(value: object) -> tuple[tuple[str, str], ...]:
     """The annotators' categories, (annotator number, code) each: `neu;hap` or a list."""
     if value is None or value == "":
         return ()

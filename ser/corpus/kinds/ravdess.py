@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ser.corpus.kind import CorpusKind, Maker, Synthetic, Toolkit, Written, fixed, register
+from ser.corpus.kind import ActedConfig, CorpusKind, Maker, Synthetic, Written, fixed, register
 from ser.corpus.kinds.flat import LEGACY_IDENTITY, label_sets, pick, read_records
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Problem, Utterance
@@ -104,36 +104,29 @@ def _utterance(wav: Path, actor: str, problems: list[Problem]) -> Utterance | No
     )
 
 
-def write_synthetic(
-    out: Path,
-    kit: Maker,
-    actors: int = 6,
-    sentences: int = 2,
-    seed: int = 0,
-    seconds: tuple[float, float] = (0.8, 1.4),
-) -> dict[str, tuple[str, str]]:
+def write_synthetic(out: Path, kit: Maker, config: ActedConfig) -> dict[str, tuple[str, str]]:
     """`out/Actor_XX/03-01-EE-II-SS-01-XX.wav` of `kit`'s speech: every emotion, both
-    intensities (neutral: normal only), `sentences` statements (at most 2); per
+    intensities (neutral: normal only), `config.sentences` statements (at most 2); per
     utterance id its (label code, speaker)."""
     root = kit.new_root(out)
     files = {}
-    for a in range(actors):
+    for a in range(config.actors):
         actor = f"{a + 1:02d}"
         folder = root / f"Actor_{actor}"
         folder.mkdir()
-        voice = kit.voice(seed, a, "M" if (a + 1) % 2 else "F")
+        voice = kit.voice(config.seed, a, "M" if (a + 1) % 2 else "F")
         for e, code in enumerate(EMOTIONS, start=1):
             for intensity in ("01",) if code == "neu" else ("01", "02"):
-                for s in range(1, min(sentences, 2) + 1):
+                for s in range(1, min(config.sentences, 2) + 1):
                     stem = f"03-01-{e:02d}-{intensity}-{s:02d}-01-{actor}"
-                    rng = np.random.default_rng([seed, a, e, int(intensity), s])
-                    kit.write_wav(folder / f"{stem}.wav", rng, voice, code, seconds)
+                    rng = np.random.default_rng([config.seed, a, e, int(intensity), s])
+                    kit.write_wav(folder / f"{stem}.wav", rng, voice, code, config.seconds)
                     files[stem] = (code, f"Actor_{actor}")
     return files
 
 
-def _synthetic(out: Path, seed: int, kit: Toolkit, options: Mapping[str, Any]) -> Written:
-    return Written.of(out.resolve(), write_synthetic(out, kit, seed=seed))
+def _synthetic(out: Path, seed: int, kit: Maker, options: Mapping[str, Any]) -> Written:
+    return Written.of(out.resolve(), write_synthetic(out, kit, ActedConfig(seed=seed)))
 
 
 register(
