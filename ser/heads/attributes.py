@@ -120,7 +120,7 @@ class AttributeHead(Head):
         return attribute_loss(out, gold, self.loss_name)
 
     def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
-        return attribute_metrics(gold, pred, names).to_dict()
+        return attribute_metrics(gold, pred, names).to_json()
 
     def validate(
         self,
@@ -134,15 +134,15 @@ class AttributeHead(Head):
         return {"val_ccc": ccc}, -math.inf if math.isnan(ccc) else ccc
 
     def score(self, metrics: Mapping[str, Any]) -> float:
-        value = AttributeMetrics.from_dict(metrics).ccc_mean
+        value = AttributeMetrics.from_json(metrics).ccc_mean
         return -math.inf if math.isnan(value) else value
 
     def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
-        return AttributeMetrics.from_dict(metrics).flat()
+        return AttributeMetrics.from_json(metrics).flat()
 
     def pool(self, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        parts = [AttributeMetrics.from_dict(m) for m in folds]
-        return overall_attribute_metrics(parts).to_dict()
+        parts = [AttributeMetrics.from_json(m) for m in folds]
+        return overall_attribute_metrics(parts).to_json()
 
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return {"attributes": {n: round(float(v), 4) for n, v in zip(names, pred, strict=True)}}
@@ -188,7 +188,7 @@ class AttributeHead(Head):
         return {k: summary_number(summary, k) for k in (MEAN, f"{MEAN}_std")}
 
     def json_fold(self, entry: EntryView) -> dict[str, SummaryValue]:
-        return {MEAN: AttributeMetrics.from_dict(self.recorded(entry)).ccc_mean}
+        return {MEAN: AttributeMetrics.from_json(self.recorded(entry)).ccc_mean}
 
     # --- `ser report` (ser.heads.attribute_report) ------------------------------------
 
@@ -211,10 +211,10 @@ class AttributeHead(Head):
 
     def pooled(self, run: RecordView) -> dict[str, Any]:
         held = report.pooled(run)
-        return {} if held is None else held.to_dict()
+        return {} if held is None else held.to_json()
 
     def number(self, metrics: Mapping[str, Any], key: str) -> float | None:
-        return AttributeMetrics.from_dict(metrics).flat().get(key) if metrics else None
+        return AttributeMetrics.from_json(metrics).flat().get(key) if metrics else None
 
     def score_column(self) -> str | None:
         return MEAN

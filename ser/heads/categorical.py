@@ -53,7 +53,7 @@ class CategoricalHead(Head):
     def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         has = np.isfinite(gold[:, 0])
         y_true = gold[has, 0].astype(np.int64)
-        return compute_metrics(y_true, pred[has].argmax(-1), names).to_dict()
+        return compute_metrics(y_true, pred[has].argmax(-1), names).to_json()
 
     def score(self, metrics: Mapping[str, Any]) -> float:
         value = float(metrics[self.score_key or "ua"])
@@ -63,8 +63,8 @@ class CategoricalHead(Head):
         return {f"{self.name}_{k}": float(metrics[k]) for k in KEYS}
 
     def pool(self, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        parts = [Metrics.from_dict(m) for m in folds]
-        return overall_metrics(parts, list(parts[0].per_class_recall)).to_dict()
+        parts = [Metrics.from_json(m, self.name) for m in folds]
+        return overall_metrics(parts, list(parts[0].per_class_recall)).to_json()
 
     def plot(self, fig: Figure, pooled: Mapping[str, Any], title: str) -> bool:
         """The pooled confusion matrix, as the category's (`<run>_<head>.png`)."""

@@ -73,7 +73,7 @@ class EmotionHead(CategoricalHead):
         decided: tuple[np.ndarray, np.ndarray],
     ) -> dict[str, Any]:
         """The classes the device decided (the logits' argmax), scored."""
-        return compute_metrics(*decided, names).to_dict()
+        return compute_metrics(*decided, names).to_json()
 
     def validate(
         self,

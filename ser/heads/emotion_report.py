@@ -17,7 +17,7 @@ import numpy as np
 
 from ser.errors import ReportError
 from ser.heads.metrics import Metrics, compute_metrics, mean_std_text, overall_metrics, summarize
-from ser.heads.reported import EntryView, Paired, RecordView, ScoresView, TableView
+from ser.heads.reported import EntryView, Paired, RecordView, TableView
 
 if TYPE_CHECKING:  # plots only: matplotlib takes a second to import
     from matplotlib.figure import Figure
@@ -78,10 +78,11 @@ def fold_metrics(run: RecordView) -> list[tuple[int, Metrics]]:
     """(seed, metrics) of every fold entry; `ReportError` for a damaged or missing one."""
     if not run.folds:
         raise ReportError(f"run {run.name!r} has no finished fold yet")
-    try:
-        return [(f.seed, Metrics.from_dict(recorded(f))) for f in run.folds]
-    except (KeyError, TypeError, ValueError) as e:
-        raise ReportError(f"run {run.name!r}: a fold entry lacks its metrics ({e})") from e
+    held = [(f.seed, f.metrics) for f in run.folds if f.metrics is not None]
+    if len(held) < len(run.folds) or any(m.lacks() for _, m in held):
+        lacks = next((m.lacks() for _, m in held if m.lacks()), ["all of them"])
+        raise ReportError(f"run {run.name!r}: a fold entry lacks its metrics ({lacks})")
+    return held
 
 
 def summary(run: RecordView, recorded: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,18 +100,19 @@ def summary(run: RecordView, recorded: Mapping[str, Any]) -> dict[str, Any]:
 
 def pooled(run: RecordView) -> dict[str, Any]:
     """The run's pooled metrics (`Metrics.to_dict`), from its folds when missing."""
-    if held := ({} if run.pooled is None else run.pooled.to_json()):
-        if "wf1" not in held and "confusion" in held:  # before WF1 was kept
-            held["wf1"] = Metrics.from_dict(held).wf1
+    kept = run.pooled
+    if kept is not None and (held := kept.to_json()):
+        if _confusion(kept):  # WF1 from the confusion, if not held
+            held["wf1"] = kept.wf1
         return held
     if not scored(run):  # a run trained on attributes alone
         return {}
     metrics = [m for _, m in fold_metrics(run)]
-    return overall_metrics(metrics, list(run.classes)).to_dict()
+    return overall_metrics(metrics, list(run.classes)).to_json()
 
 
-def _confusion(metrics: ScoresView | None) -> bool:
-    return metrics is not None and metrics.confusion is not None
+def _confusion(metrics: Metrics | None) -> bool:
+    return metrics is not None and "confusion" not in metrics.unheld
 
 
 def cells(run: RecordView, summary: Mapping[str, Any], as_csv: bool) -> list[str]:

@@ -37,7 +37,7 @@ import numpy as np
 from ser import Json
 from ser.errors import ReportError
 from ser.heads.attribute_metrics import AttributeMetrics
-from ser.heads.metrics import mean_std_text, over_seeds
+from ser.heads.metrics import Metrics, mean_std_text, over_seeds
 
 if TYPE_CHECKING:  # plots only: matplotlib takes a second to import
     from matplotlib.figure import Figure
@@ -64,32 +64,15 @@ class SummaryView(Protocol):
     def items(self) -> Iterable[tuple[str, SummaryValue]]: ...
 
 
-class ScoresView(Protocol):
-    """The category's scores in a record (`ser.runs.scores.CategoryScores`)."""
-
-    @property
-    def confusion(self) -> tuple[tuple[int, ...], ...] | None: ...
-    def to_json(self) -> dict[str, Json]: ...
-
-
-class AttributesView(Protocol):
-    """The attributes' scores in a fold entry (`ser.runs.scores.AttributesRecord`)."""
-
-    @property
-    def names(self) -> tuple[str, ...]: ...
-    def to_json(self) -> dict[str, Json]: ...
-    def to_metrics(self) -> AttributeMetrics: ...
-
-
 class EntryView(Protocol):
     """A fold entry (`ser.runs.fold_entry.FoldEntry`) as heads read it."""
 
     @property
     def seed(self) -> int: ...
     @property
-    def metrics(self) -> ScoresView | None: ...
+    def metrics(self) -> Metrics | None: ...
     @property
-    def attributes(self) -> AttributesView | None: ...
+    def attributes(self) -> AttributeMetrics | None: ...
     @property
     def heads(self) -> Mapping[str, Mapping[str, Json]]: ...
 
@@ -106,7 +89,7 @@ class RecordView(Protocol):
     @property
     def summary(self) -> SummaryView | None: ...
     @property
-    def pooled(self) -> ScoresView | None: ...
+    def pooled(self) -> Metrics | None: ...
 
 
 class TableView(Protocol):

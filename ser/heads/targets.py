@@ -252,8 +252,8 @@ class Targets:
             for h, o, g in zip(self.heads, outputs, golds, strict=True)
         }
         category, held = scores.get(EmotionHead.name), scores.get(AttributeHead.name)
-        metrics = None if category is None else Metrics.from_dict(category)
-        attributes = None if held is None else AttributeMetrics.from_dict(held)
+        metrics = None if category is None else Metrics.from_json(category)
+        attributes = None if held is None else AttributeMetrics.from_json(held)
         return {"metrics": metrics, "attribute_metrics": attributes, "scores": scores}
 
     def validation(
