@@ -119,7 +119,7 @@ class RunRecord:
         return self.speaker_independent
 
     @classmethod
-    def from_json(cls, obj: Any, path: str | Path = "run record") -> RunRecord:
+    def from_json(cls, obj: object, path: str | Path = "run record") -> RunRecord:
         """The record in the parsed JSON `obj`, of any format up to `FORMAT`;
         `ReportError` naming `path` for what is not a run record."""
         if not isinstance(obj, dict):
@@ -211,7 +211,7 @@ def _objects() -> tuple[str, ...]:
     return tuple(f.name for f in _persisted() if f.name != "config" and _is_object(hints[f.name]))
 
 
-def _is_object(kind: Any) -> bool:
+def _is_object(kind: object) -> bool:
     args = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
     return all(typing.get_origin(a) in (Mapping, dict) or is_dataclass(a) for a in args)
 
@@ -221,6 +221,6 @@ def _hints() -> dict[str, Any]:
     return typing.get_type_hints(RunRecord)
 
 
-def _holds(value: Any) -> bool:
+def _holds(value: object) -> bool:
     """Whether an optional key is written: not None, not an empty container."""
     return value is not None and (not isinstance(value, Mapping | list) or bool(value))
