@@ -27,11 +27,9 @@ from ser import Json
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
 from ser.errors import ConfigError
-from ser.heads.attribute_metrics import AttributeMetrics
 from ser.heads.attributes import ATTRIBUTE_LOSSES, AttributeHead
 from ser.heads.base import GoldSource, Head, ScaleView
 from ser.heads.emotion import EmotionHead
-from ser.heads.metrics import Metrics
 from ser.heads.registry import HEADS, head_of, options_of
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
@@ -251,10 +249,9 @@ class Targets:
             h.name: h.evaluate(o, g, h.names(classes), decided)
             for h, o, g in zip(self.heads, outputs, golds, strict=True)
         }
-        category, held = scores.get(EmotionHead.name), scores.get(AttributeHead.name)
-        metrics = None if category is None else Metrics.from_json(category)
-        attributes = None if held is None else AttributeMetrics.from_json(held)
-        return {"metrics": metrics, "attribute_metrics": attributes, "scores": scores}
+        written = {h.name: h.write(scores[h.name]) for h in self.heads}
+        metrics, attributes = scores.get(EmotionHead.name), scores.get(AttributeHead.name)
+        return {"metrics": metrics, "attribute_metrics": attributes, "scores": written}
 
     def validation(
         self,

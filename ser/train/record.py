@@ -102,8 +102,7 @@ def run_scores(record: RunRecord) -> tuple[Summary | None, Metrics | None]:
         for key, value in head.summary(fresh, {}).items():
             summary.setdefault(key, value)
     pooled = next((h.pooled(fresh) for h in heads if h.category), None)
-    made = Metrics.from_json(pooled, f"{record.name}: pooled") if pooled else None
-    return (Summary.from_json(summary) if summary else None), made
+    return (Summary.from_json(summary) if summary else None), pooled
 
 
 def layers_record(features: list[ResolvedFeature]) -> dict[str, Layered]:
