@@ -242,15 +242,17 @@ class Targets:
         classes: Sequence[str],
         decided: tuple[np.ndarray, np.ndarray],
     ) -> dict[str, Any]:
-        """Every head's metrics of a side's predictions (`scores`, by head name), and the
-        category's (`metrics`) and the attributes' (`attribute_metrics`) as objects; the
-        category scores the classes `decided` (gold, predicted) on the device."""
+        """The category's metrics of a side's predictions (`metrics`) and the attributes'
+        (`attribute_metrics`), and every other head's as a fold entry's ``heads`` keeps
+        them (`scores`, by head name: `Head.write`); the category scores the classes
+        `decided` (gold, predicted) on the device."""
         scores = {
             h.name: h.evaluate(o, g, h.names(classes), decided)
             for h, o, g in zip(self.heads, outputs, golds, strict=True)
         }
-        written = {h.name: h.write(scores[h.name]) for h in self.heads}
         metrics, attributes = scores.get(EmotionHead.name), scores.get(AttributeHead.name)
+        typed = (EmotionHead.name, AttributeHead.name)  # the entry's own fields hold them
+        written = {h.name: h.write(scores[h.name]) for h in self.heads if h.name not in typed}
         return {"metrics": metrics, "attribute_metrics": attributes, "scores": written}
 
     def validation(
