@@ -159,8 +159,10 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[st
     counts = confusion(y_true, y_pred, n_classes)  # [truth, prediction]
     support, hits = counts.sum(axis=1), np.diag(counts)
     present = support > 0
-    recall = np.where(present, 100 * (hits / np.maximum(support, 1)), math.nan)  # NaN: not in truth
-    per_class = dict(zip(classes, recall.tolist(), strict=True))
+    recall = (100 * (hits / np.maximum(support, 1))).tolist()
+    # NaN: not in truth; `math.nan` itself, as `Metrics.from_json` reads it, so that the
+    # scores compare equal to themselves read back from a record.
+    per_class = {c: r if p else math.nan for c, r, p in zip(classes, recall, present, strict=True)}
     ua, wa = ua_wa(y_true, y_pred, n_classes)
     f1_macro, f1_weighted = f1_scores(counts)
     matrix = tuple(tuple(row) for row in counts.tolist())

@@ -202,3 +202,11 @@ def test_training_path_does_not_import_sklearn() -> None:
     code = "import sys, ser.commands.train, ser.train.run; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_scores_equal_themselves_read_back_from_json() -> None:
+    """A class absent from the truth has NaN recall: read back, the scores still compare
+    equal (a resumed run's folds equal those it trained)."""
+    m = _metrics([0, 0, 1, 1], [0, 2, 1, 1], CLASSES3)
+    assert math.isnan(m.per_class_recall["sad"])
+    assert Metrics.from_json(json.loads(json.dumps(m.to_json()))) == m
