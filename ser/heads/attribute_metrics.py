@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from numpy.typing import ArrayLike
 from ser import Json
 from ser.corpus.records import ATTRIBUTES
 from ser.heads.metrics import over_seeds
+from ser.heads.score_json import integer, json_object, lacking, nan_to_null, number, unknown
 
 SCORES = ("ccc", "pearson", "mae")
 MEAN = "ccc_mean"  # the mean of the attributes' CCC: the challenge's single number
@@ -58,7 +59,9 @@ def mae(gold: ArrayLike, pred: ArrayLike) -> float:
 @dataclass(frozen=True)
 class AttributeScores:
     """One attribute's scores over `n` utterances, with the moments they came from (NaN
-    where unknown: such scores do not pool)."""
+    where unknown: such scores do not pool). Read from a record, `unheld` names the
+    moments it did not hold (an older ser's: NaN here, left out when written back) and
+    `extra` the keys a newer ser wrote (written back)."""
 
     ccc: float
     pearson: float
@@ -69,6 +72,8 @@ class AttributeScores:
     var_gold: float = math.nan  # population variance, as CCC takes it
     var_pred: float = math.nan
     cov: float = math.nan
+    unheld: frozenset[str] = frozenset()
+    extra: Mapping[str, Json] = field(default_factory=dict, hash=False)
 
     @classmethod
     def of(cls, gold: ArrayLike, pred: ArrayLike) -> AttributeScores:
@@ -112,22 +117,30 @@ class AttributeScores:
             cov,
         )
 
-    def to_dict(self) -> dict[str, Json]:
-        """JSON-ready: NaN becomes None."""
-        return {k: None if _nan(v) else v for k, v in asdict(self).items()}
+    def to_json(self) -> dict[str, Json]:
+        """As a fold entry holds them: NaN null, `unheld` moments left out, `extra` last."""
+        written = {k: nan_to_null(getattr(self, k)) for k in (*SCORES, "n", *_MOMENTS)}
+        written["n"] = self.n
+        return {**{k: v for k, v in written.items() if k not in self.unheld}, **self.extra}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> AttributeScores:
-        """Inverse of `to_dict`; moments absent read as NaN."""
-        values = {k: math.nan if d.get(k) is None else float(d[k]) for k in (*SCORES, *_MOMENTS)}
-        return cls(n=int(d["n"]), **values)
+    def from_json(cls, obj: object, where: str) -> AttributeScores:
+        """The scores a JSON object holds (null: NaN; a moment absent: NaN and `unheld`);
+        `ReportError` naming `where` and the key for a value of another type or a key
+        lacking."""
+        d = json_object(obj, where)
+        values = {k: number(d, k, where, null=True) for k in (*SCORES, *_MOMENTS) if k in d}
+        n = integer(d["n"], f"{where}, 'n'") if "n" in d else 0
+        lacking(d, (*SCORES, "n"), where)
+        unheld = frozenset(k for k in _MOMENTS if k not in d)
+        return cls(n=n, **values, unheld=unheld, extra=unknown(d, (*SCORES, "n", *_MOMENTS)))
 
 
 @dataclass(frozen=True)
 class AttributeMetrics:
     """Each attribute's scores, in the order trained (`ATTRIBUTES`' order)."""
 
-    scores: dict[str, AttributeScores] = field(hash=False)
+    scores: Mapping[str, AttributeScores] = field(hash=False)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -147,13 +160,17 @@ class AttributeMetrics:
             out |= {f"{score}_{name}": getattr(s, score) for name, s in self.scores.items()}
         return out
 
-    def to_dict(self) -> dict[str, Json]:
-        """{attribute: `AttributeScores.to_dict`}: a fold entry's ``attributes``."""
-        return {name: s.to_dict() for name, s in self.scores.items()}
+    def to_json(self) -> dict[str, Json]:
+        """{attribute: `AttributeScores.to_json`}: a fold entry's ``attributes``."""
+        return {name: s.to_json() for name, s in self.scores.items()}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> AttributeMetrics:
-        return cls({str(name): AttributeScores.from_dict(s) for name, s in d.items()})
+    def from_json(cls, obj: object, where: str = "attributes") -> AttributeMetrics:
+        """The scores a fold entry's ``attributes`` holds, by attribute, in its order."""
+        held = json_object(obj, where)
+        return cls(
+            {str(k): AttributeScores.from_json(v, f"{where}[{k!r}]") for k, v in held.items()}
+        )
 
 
 def attribute_metrics(gold: ArrayLike, pred: ArrayLike, names: Sequence[str]) -> AttributeMetrics:
@@ -198,7 +215,3 @@ def summarize_attributes(results: Sequence[tuple[int, AttributeMetrics]]) -> dic
     as `ser.heads.metrics.summarize` takes UA's: each seed's mean over its folds, then
     over seeds (``ccc_arousal``, ``ccc_arousal_std``, ..., ``seeds``, ``std_over``, ``n``)."""
     return over_seeds([(seed, m.flat()) for seed, m in results])
-
-
-def _nan(value: object) -> bool:
-    return isinstance(value, float) and math.isnan(value)

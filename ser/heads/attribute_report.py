@@ -27,7 +27,7 @@ from ser.heads.attribute_metrics import (
     summarize_attributes,
 )
 from ser.heads.metrics import mean_std_text
-from ser.heads.reported import AttributesView, Paired, RecordView, TableView
+from ser.heads.reported import Paired, RecordView, TableView
 
 if TYPE_CHECKING:  # plots only: matplotlib takes a second to import
     from matplotlib.figure import Figure
@@ -51,7 +51,7 @@ PAIRED_LEGEND = (
 def fold_attributes(run: RecordView) -> list[tuple[int, AttributeMetrics]]:
     """(seed, scores) of every fold entry with attribute scores, in record order."""
     try:
-        return [(e.seed, e.attributes.to_metrics()) for e in run.folds if e.attributes is not None]
+        return [(e.seed, e.attributes) for e in run.folds if e.attributes is not None]
     except (KeyError, TypeError, ValueError) as e:
         problem = f"run {run.name!r}: a fold entry's attribute scores are damaged ({e})"
         raise ReportError(problem) from e
@@ -68,8 +68,8 @@ def run_attributes(runs: Sequence[RecordView]) -> tuple[str, ...]:
     return ordered(name for run in runs for e in run.folds for name in _names(e.attributes))
 
 
-def _names(attributes: AttributesView | None) -> tuple[str, ...]:
-    """The attributes a fold entry's scores (`ser.runs.scores.AttributesRecord`) hold."""
+def _names(attributes: AttributeMetrics | None) -> tuple[str, ...]:
+    """The attributes a fold entry's scores (`AttributeMetrics`) hold."""
     return () if attributes is None else tuple(attributes.names)
 
 

@@ -64,7 +64,7 @@ EPS = 1e-8
 
 
 @dataclass(frozen=True)
-class AttributeHead(Head):
+class AttributeHead(Head[AttributeMetrics]):
     """The attributes `attributes` (in `ATTRIBUTES` order), trained with `loss_name`."""
 
     name: ClassVar[str] = "attributes"
@@ -119,8 +119,8 @@ class AttributeHead(Head):
     def loss(self, out: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         return attribute_loss(out, gold, self.loss_name)
 
-    def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
-        return attribute_metrics(gold, pred, names).to_dict()
+    def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> AttributeMetrics:
+        return attribute_metrics(gold, pred, names)
 
     def validate(
         self,
@@ -133,16 +133,21 @@ class AttributeHead(Head):
         ccc = attribute_metrics(gold, pred, self.attributes).ccc_mean
         return {"val_ccc": ccc}, -math.inf if math.isnan(ccc) else ccc
 
-    def score(self, metrics: Mapping[str, Any]) -> float:
-        value = AttributeMetrics.from_dict(metrics).ccc_mean
+    def score(self, metrics: AttributeMetrics) -> float:
+        value = metrics.ccc_mean
         return -math.inf if math.isnan(value) else value
 
-    def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
-        return AttributeMetrics.from_dict(metrics).flat()
+    def flat(self, metrics: AttributeMetrics) -> dict[str, float]:
+        return metrics.flat()
 
-    def pool(self, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        parts = [AttributeMetrics.from_dict(m) for m in folds]
-        return overall_attribute_metrics(parts).to_dict()
+    def pool(self, folds: Sequence[AttributeMetrics]) -> AttributeMetrics:
+        return overall_attribute_metrics(folds)
+
+    def read(self, held: Mapping[str, Json], where: str) -> AttributeMetrics:
+        return AttributeMetrics.from_json(held, where)
+
+    def write(self, metrics: AttributeMetrics) -> dict[str, Json]:
+        return metrics.to_json()
 
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return {"attributes": {n: round(float(v), 4) for n, v in zip(names, pred, strict=True)}}
@@ -188,7 +193,8 @@ class AttributeHead(Head):
         return {k: summary_number(summary, k) for k in (MEAN, f"{MEAN}_std")}
 
     def json_fold(self, entry: EntryView) -> dict[str, SummaryValue]:
-        return {MEAN: AttributeMetrics.from_dict(self.recorded(entry)).ccc_mean}
+        held = entry.attributes
+        return {MEAN: math.nan if held is None else held.ccc_mean}
 
     # --- `ser report` (ser.heads.attribute_report) ------------------------------------
 
@@ -202,19 +208,18 @@ class AttributeHead(Head):
     def of_predictions(cls, table: TableView) -> Reported | None:
         return cls(table.attributes) if table.attributes else None
 
-    def recorded(self, entry: EntryView) -> Mapping[str, Any]:
-        return {} if entry.attributes is None else entry.attributes.to_json()
+    def recorded(self, entry: EntryView) -> AttributeMetrics | None:
+        return entry.attributes
 
     def summary(self, run: RecordView, recorded: Mapping[str, Any]) -> dict[str, Any]:
         """Its scores from the folds, where the trainer did not record them."""
         return {} if MEAN in recorded else report.summary(run)
 
-    def pooled(self, run: RecordView) -> dict[str, Any]:
-        held = report.pooled(run)
-        return {} if held is None else held.to_dict()
+    def pooled(self, run: RecordView) -> AttributeMetrics | None:
+        return report.pooled(run)
 
-    def number(self, metrics: Mapping[str, Any], key: str) -> float | None:
-        return AttributeMetrics.from_dict(metrics).flat().get(key) if metrics else None
+    def number(self, metrics: AttributeMetrics | None, key: str) -> float | None:
+        return None if metrics is None else metrics.flat().get(key)
 
     def score_column(self) -> str | None:
         return MEAN

@@ -13,7 +13,8 @@ it holds:
   without gold left out *with no branch on the data* (the model runs under `vmap`);
 - `predict`: its outputs as they are reported (probabilities, values), on the device;
   `bounded`: those predictions held to what the fold's training side spans, if anything;
-- `metrics`: pure scores of predictions [N, W] against gold [N, G], JSON-ready; `score`:
+- `metrics`: pure scores of predictions [N, W] against gold [N, G], of the head's own
+  type `S` (a JSON object by default; `read`, `write`: as a fold entry holds it); `score`:
   the one validation selects on (higher is better; `validate`: its curve values every
   epoch, `evaluate`: its test metrics); `flat`: the record's and `ser report`'s columns
   of them; `pool`: the scores of several folds' predictions together; `plot`: its own
@@ -43,7 +44,7 @@ import numpy as np
 
 from ser.corpus.labels import LabelSet
 from ser.heads.predicted import Predicted
-from ser.heads.reported import Reported
+from ser.heads.reported import Reported, S
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
     import torch
@@ -128,8 +129,9 @@ class TablePart:
         }
 
 
-class Head(Reported, Predicted, ABC):
-    """One target; subclasses set `name` (its `--target` spelling) and `score_name`."""
+class Head(Reported[S], Predicted, ABC):
+    """One target; subclasses set `name` (its `--target` spelling) and `score_name`; `S`:
+    the type of its metrics."""
 
     name: ClassVar[str]
     #: What validation selects on, as the progress lines name it ("UA", "CCC", "WF1").
@@ -180,7 +182,7 @@ class Head(Reported, Predicted, ABC):
         return pred
 
     @abstractmethod
-    def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+    def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> S:
         """Scores of predictions [N, W] against gold [N, G] (NaN rows left out)."""
 
     def evaluate(
@@ -189,7 +191,7 @@ class Head(Reported, Predicted, ABC):
         gold: np.ndarray,
         names: Sequence[str],
         decided: tuple[np.ndarray, np.ndarray],
-    ) -> dict[str, Any]:
+    ) -> S:
         """Its test metrics: `metrics` by default (`decided`: the run's classes as the
         device decided them, gold and predicted, for the category)."""
         return self.metrics(pred, gold, names)
@@ -207,16 +209,16 @@ class Head(Reported, Predicted, ABC):
         return {f"val_{self.name}": score if np.isfinite(score) else np.nan}, score
 
     @abstractmethod
-    def score(self, metrics: Mapping[str, Any]) -> float:
+    def score(self, metrics: S) -> float:
         """What validation selects on (higher is better; NaN counts as the worst)."""
 
     @abstractmethod
-    def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
+    def flat(self, metrics: S) -> dict[str, float]:
         """The record's and `ser report`'s numbers of `metrics`, keys prefixed with the
         head's name."""
 
     @abstractmethod
-    def pool(self, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def pool(self, folds: Sequence[S]) -> S:
         """The metrics of several folds' predictions taken together."""
 
     def missing(self, label_set: LabelSet) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ser import Json
 from ser.heads.base import Head
 from ser.heads.metrics import Metrics, compute_metrics, overall_metrics
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # torch loads where a head trains or predicts, matplotlib for
 KEYS = ("wa", "ua", "f1", "wf1")
 
 
-class CategoricalHead(Head):
+class CategoricalHead(Head[Metrics]):
     """A class of `classes` per item; validation selects on `score_key`."""
 
     score_key: ClassVar[str | None] = "ua"
@@ -50,33 +51,38 @@ class CategoricalHead(Head):
     def predict(self, out: torch.Tensor) -> torch.Tensor:
         return out.float().softmax(-1)
 
-    def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+    def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> Metrics:
         has = np.isfinite(gold[:, 0])
         y_true = gold[has, 0].astype(np.int64)
-        return compute_metrics(y_true, pred[has].argmax(-1), names).to_dict()
+        return compute_metrics(y_true, pred[has].argmax(-1), names)
 
-    def score(self, metrics: Mapping[str, Any]) -> float:
-        value = float(metrics[self.score_key or "ua"])
+    def score(self, metrics: Metrics) -> float:
+        value = float(getattr(metrics, self.score_key or "ua"))
         return -np.inf if np.isnan(value) else value
 
-    def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
-        return {f"{self.name}_{k}": float(metrics[k]) for k in KEYS}
+    def flat(self, metrics: Metrics) -> dict[str, float]:
+        return {f"{self.name}_{k}": getattr(metrics, k) for k in KEYS}
 
-    def pool(self, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        parts = [Metrics.from_dict(m) for m in folds]
-        return overall_metrics(parts, list(parts[0].per_class_recall)).to_dict()
+    def pool(self, folds: Sequence[Metrics]) -> Metrics:
+        return overall_metrics(folds, list(folds[0].per_class_recall))
 
-    def plot(self, fig: Figure, pooled: Mapping[str, Any], title: str) -> bool:
+    def read(self, held: Mapping[str, Json], where: str) -> Metrics:
+        return Metrics.from_json(held, where)
+
+    def write(self, metrics: Metrics) -> dict[str, Json]:
+        return metrics.to_json()
+
+    def plot(self, fig: Figure, pooled: Metrics, title: str) -> bool:
         """The pooled confusion matrix, as the category's (`<run>_<head>.png`)."""
         from sklearn.metrics import ConfusionMatrixDisplay  # plots only: ~1 s to import
 
-        matrix = np.asarray(pooled["confusion"], dtype=np.int64)
-        names = list(pooled["per_class_recall"])
+        matrix = np.asarray(pooled.confusion, dtype=np.int64)
+        names = list(pooled.per_class_recall)
         fig.set_size_inches(1.2 * len(names) + 2.5, 1.2 * len(names) + 2.0)
         ax = fig.add_subplot()
         display = ConfusionMatrixDisplay(confusion_matrix=matrix, display_labels=names)
         display.plot(ax=ax, values_format="d", colorbar=False, cmap="Blues")
-        scores = f"pooled {self.name} UA {pooled['ua']:.2f}  WF1 {pooled['wf1']:.2f}"
+        scores = f"pooled {self.name} UA {pooled.ua:.2f}  WF1 {pooled.wf1:.2f}"
         ax.set_title(f"{title}, n={int(matrix.sum())}\n{scores}", fontsize=9)
         fig.tight_layout()
         return True

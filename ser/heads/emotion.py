@@ -22,7 +22,7 @@ from ser.errors import ReportError
 from ser.heads import emotion_report as report
 from ser.heads.base import BatchView, GoldSource, TablePart
 from ser.heads.categorical import KEYS, CategoricalHead, class_gold
-from ser.heads.metrics import compute_metrics, ua_wa
+from ser.heads.metrics import Metrics, compute_metrics, ua_wa
 from ser.heads.predicted import Column, Part
 from ser.heads.reported import (
     EntryView,
@@ -71,9 +71,9 @@ class EmotionHead(CategoricalHead):
         gold: np.ndarray,
         names: Sequence[str],
         decided: tuple[np.ndarray, np.ndarray],
-    ) -> dict[str, Any]:
+    ) -> Metrics:
         """The classes the device decided (the logits' argmax), scored."""
-        return compute_metrics(*decided, names).to_dict()
+        return compute_metrics(*decided, names)
 
     def validate(
         self,
@@ -98,8 +98,8 @@ class EmotionHead(CategoricalHead):
         labels = batch.labels.unsqueeze(-1)  # [..., 1], -100: none
         return torch.where(labels >= 0, labels.float(), torch.nan)
 
-    def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
-        return {k: float(metrics[k]) for k in KEYS}
+    def flat(self, metrics: Metrics) -> dict[str, float]:
+        return {k: getattr(metrics, k) for k in KEYS}
 
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return {"label": names[int(np.argmax(pred))]}
@@ -161,8 +161,8 @@ class EmotionHead(CategoricalHead):
         return {k: summary_number(summary, k) for k in keys}
 
     def json_fold(self, entry: EntryView) -> dict[str, SummaryValue]:
-        recorded = self.recorded(entry)
-        return {k: float(recorded[k]) for k in JSON_KEYS}
+        held = entry.metrics
+        return {} if held is None else {k: getattr(held, k) for k in JSON_KEYS}
 
     # --- `ser report` (ser.heads.emotion_report) -------------------------------------
 
@@ -174,18 +174,18 @@ class EmotionHead(CategoricalHead):
     def of_predictions(cls, table: TableView) -> Reported | None:
         return cls() if table.classes else None
 
-    def recorded(self, entry: EntryView) -> Mapping[str, Any]:
-        return report.recorded(entry)
+    def recorded(self, entry: EntryView) -> Metrics | None:
+        return entry.metrics
 
     def summary(self, run: RecordView, recorded: Mapping[str, Any]) -> dict[str, Any]:
         return report.summary(run, recorded)
 
-    def pooled(self, run: RecordView) -> dict[str, Any]:
+    def pooled(self, run: RecordView) -> Metrics | None:
         return report.pooled(run)
 
-    def number(self, metrics: Mapping[str, Any], key: str) -> float | None:
+    def number(self, metrics: Metrics | None, key: str) -> float | None:
         """A score its metrics hold unprefixed (a record from before WF1 lacks it)."""
-        return float(metrics[key]) if key in KEYS and metrics.get(key) is not None else None
+        return None if metrics is None or key not in KEYS else metrics.score(key)
 
     def score_column(self) -> str | None:
         return "ua"

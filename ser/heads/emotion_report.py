@@ -17,7 +17,7 @@ import numpy as np
 
 from ser.errors import ReportError
 from ser.heads.metrics import Metrics, compute_metrics, mean_std_text, overall_metrics, summarize
-from ser.heads.reported import EntryView, Paired, RecordView, ScoresView, TableView
+from ser.heads.reported import Paired, RecordView, TableView
 
 if TYPE_CHECKING:  # plots only: matplotlib takes a second to import
     from matplotlib.figure import Figure
@@ -68,20 +68,15 @@ def scored(run: RecordView) -> bool:
     return held or any(e.metrics is not None for e in run.folds)
 
 
-def recorded(entry: EntryView) -> dict[str, Any]:
-    """A fold entry's metrics (`ser.runs.fold_entry.FoldEntry.metrics`) as its JSON
-    holds them ({}: none)."""
-    return {} if entry.metrics is None else entry.metrics.to_json()
-
-
 def fold_metrics(run: RecordView) -> list[tuple[int, Metrics]]:
     """(seed, metrics) of every fold entry; `ReportError` for a damaged or missing one."""
     if not run.folds:
         raise ReportError(f"run {run.name!r} has no finished fold yet")
-    try:
-        return [(f.seed, Metrics.from_dict(recorded(f))) for f in run.folds]
-    except (KeyError, TypeError, ValueError) as e:
-        raise ReportError(f"run {run.name!r}: a fold entry lacks its metrics ({e})") from e
+    held = [(f.seed, f.metrics) for f in run.folds if f.metrics is not None]
+    if len(held) < len(run.folds) or any(m.lacks() for _, m in held):
+        lacks = next((m.lacks() for _, m in held if m.lacks()), ["all of them"])
+        raise ReportError(f"run {run.name!r}: a fold entry lacks its metrics ({lacks})")
+    return held
 
 
 def summary(run: RecordView, recorded: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,20 +92,27 @@ def summary(run: RecordView, recorded: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def pooled(run: RecordView) -> dict[str, Any]:
-    """The run's pooled metrics (`Metrics.to_dict`), from its folds when missing."""
-    if held := ({} if run.pooled is None else run.pooled.to_json()):
-        if "wf1" not in held and "confusion" in held:  # before WF1 was kept
-            held["wf1"] = Metrics.from_dict(held).wf1
-        return held
+def pooled(run: RecordView) -> Metrics | None:
+    """The run's pooled metrics, from its folds when the record holds none."""
+    kept = run.pooled
+    if kept is not None and len(kept.lacks()) < 6:  # it holds a score
+        return kept
     if not scored(run):  # a run trained on attributes alone
-        return {}
+        return None
     metrics = [m for _, m in fold_metrics(run)]
-    return overall_metrics(metrics, list(run.classes)).to_dict()
+    return overall_metrics(metrics, list(run.classes))
 
 
-def _confusion(metrics: ScoresView | None) -> bool:
-    return metrics is not None and metrics.confusion is not None
+def pooled_score(metrics: Metrics | None, key: str) -> float | None:
+    """A pooled score `key` (None: not held); WF1 from the confusion where the record
+    is from before it was kept."""
+    if metrics is not None and key == "wf1" and _confusion(metrics):
+        return metrics.wf1
+    return None if metrics is None else metrics.score(key)
+
+
+def _confusion(metrics: Metrics | None) -> bool:
+    return metrics is not None and "confusion" not in metrics.unheld
 
 
 def cells(run: RecordView, summary: Mapping[str, Any], as_csv: bool) -> list[str]:
@@ -120,7 +122,7 @@ def cells(run: RecordView, summary: Mapping[str, Any], as_csv: bool) -> list[str
     held = pooled(run)
     try:
         means = {k: _mean(summary, k) for k in SCORES}
-        pools = {k: None if held.get(k) is None else f"{float(held[k]):.2f}" for k in SCORES}
+        pools = {k: None if (v := pooled_score(held, k)) is None else f"{v:.2f}" for k in SCORES}
     except (KeyError, TypeError, ValueError) as e:
         raise ReportError(f"run {run.name!r}: summary lacks a score ({e})") from e
     lacking = [k for k in SCORES[:3] if means[k] is None or pools[k] is None]
@@ -208,9 +210,9 @@ def plot_confusion(fig: Figure, run: RecordView, title: str) -> bool:
     from sklearn.metrics import ConfusionMatrixDisplay  # plots only: ~1 s to import
 
     held, classes = pooled(run), list(run.classes)
-    if "confusion" not in held:
+    if held is None or not _confusion(held):
         raise ReportError(f"run {run.name!r}: record has no pooled confusion matrix")
-    matrix = np.asarray(held["confusion"], dtype=np.int64)
+    matrix = np.asarray(held.confusion, dtype=np.int64)
     if matrix.shape != (len(classes), len(classes)):
         raise ReportError(
             f"run {run.name!r}: pooled confusion is {matrix.shape}, "
@@ -221,8 +223,8 @@ def plot_confusion(fig: Figure, run: RecordView, title: str) -> bool:
     display = ConfusionMatrixDisplay(confusion_matrix=matrix, display_labels=classes)
     display.plot(ax=ax, values_format="d", colorbar=False, cmap="Blues")
     ax.set_title(
-        f"{title}, n={held.get('n', int(matrix.sum()))}\n"
-        f"pooled UA {held.get('ua', float('nan')):.2f}  WA {held.get('wa', float('nan')):.2f}",
+        f"{title}, n={int(matrix.sum()) if 'n' in held.unheld else held.n}\n"
+        f"pooled UA {held.ua:.2f}  WA {held.wa:.2f}",
         fontsize=9,
     )
     fig.tight_layout()

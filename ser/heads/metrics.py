@@ -18,7 +18,7 @@ truth or the predictions (`f1_seen`: a class predicted but absent from the truth
 >>> m.wa, m.ua, m.per_class_recall
 (75.0, 75.0, {'neu': 50.0, 'hap': 100.0})
 >>> m.confusion
-[[1, 1], [0, 2]]
+((1, 1), (0, 2))
 >>> mean_std([70.0, 72.0])
 (71.0, 1.4142135623730951)
 >>> mean_std_text(71.0, 1.41421, 2), mean_std_text(70.5, 0.0, 1)
@@ -27,7 +27,6 @@ truth or the predictions (`f1_seen`: a class predicted but absent from the truth
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,43 +35,113 @@ from typing import Any
 import numpy as np
 
 from ser import Json
+from ser.errors import ReportError
+from ser.heads.score_json import (
+    integer,
+    json_object,
+    nan_to_null,
+    number,
+    to_float,
+    unknown,
+)
 
 
 @dataclass(frozen=True)
 class Metrics:
-    """Scores of one evaluation (a fold, or folds pooled); percentages 0..100."""
+    """Scores of one evaluation (a fold, or folds pooled); percentages 0..100. The one
+    type of the category's scores, from the head that computes them to a run record's
+    ``metrics`` and ``pooled`` and back (`to_json`, `from_json`).
+
+    Read from a record, `unheld` names the keys it did not hold, left out when written
+    back, as the record had them: every ser wrote the first six (a test's or a damaged
+    record may lack some: NaN, empty, 0 here), and WF1 and `f1_seen` came later (computed
+    from the confusion where it is held). `extra` keeps the keys a newer ser wrote,
+    written back too."""
 
     wa: float
     ua: float
     f1: float  # macro
-    per_class_recall: dict[str, float] = field(hash=False)  # NaN: class absent from truth
-    confusion: list[list[int]] = field(hash=False)  # [truth][prediction], class-set order
+    per_class_recall: Mapping[str, float] = field(hash=False)  # NaN: class absent from truth
+    confusion: tuple[tuple[int, ...], ...]  # [truth][prediction], class-set order
     n: int  # utterances scored
     wf1: float  # weighted by support
     f1_seen: float = math.nan  # macro over the classes in the truth or the predictions
+    unheld: frozenset[str] = frozenset()
+    extra: Mapping[str, Json] = field(default_factory=dict, hash=False)
 
     @property
     def micro_f1(self) -> float:
         """sklearn's average="micro": with one label per utterance, the accuracy (WA)."""
         return self.wa
 
-    def to_dict(self) -> dict[str, Json]:
-        """JSON-ready: NaN recalls become None."""
-        recalls = {c: None if math.isnan(r) else r for c, r in self.per_class_recall.items()}
-        return {**dataclasses.asdict(self), "per_class_recall": recalls}
+    def score(self, key: str) -> float | None:
+        """The score `key` (``ua``, ``wa``, ``f1``, ``wf1``, ``f1_seen``); None: not one,
+        or one a record did not hold."""
+        held = key in _SCORES and key not in self.unheld
+        return float(getattr(self, key)) if held else None
+
+    def to_json(self) -> dict[str, Json]:
+        """As run.json holds them: NaN recalls null, `unheld` scores left out, `extra`
+        last."""
+        written: dict[str, Json] = {
+            "wa": self.wa,
+            "ua": self.ua,
+            "f1": self.f1,
+            "per_class_recall": {c: nan_to_null(r) for c, r in self.per_class_recall.items()},
+            "confusion": [list(row) for row in self.confusion],
+            "n": self.n,
+            "wf1": self.wf1,
+            "f1_seen": self.f1_seen,
+        }
+        return {**{k: v for k, v in written.items() if k not in self.unheld}, **self.extra}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Metrics:
-        """Inverse of `to_dict`; a record written before WF1, micro-F1 or `f1_seen` were
-        kept has them computed from its confusion (exactly what `compute_metrics` gives)."""
-        recalls = {c: math.nan if r is None else float(r) for c, r in d["per_class_recall"].items()}
-        confusion = [[int(v) for v in row] for row in d["confusion"]]
-        counts = np.asarray(confusion, dtype=np.int64)
-        wf1, seen = d.get("wf1"), d.get("f1_seen")
-        wf1 = f1_scores(counts)[1] if wf1 is None else float(wf1)
-        seen = f1_seen(counts) if seen is None else float(seen)
-        scores = (float(d["wa"]), float(d["ua"]), float(d["f1"]))
-        return cls(*scores, recalls, confusion, int(d["n"]), wf1, seen)
+    def from_json(cls, obj: object, where: str = "metrics") -> Metrics:
+        """The scores a JSON object holds (`to_json`'s, or an older ser's: WF1 and
+        `f1_seen` computed from the confusion where not held, exactly what
+        `compute_metrics` gives); `ReportError` naming `where` and the key for a value of
+        another type. A key not held is `unheld` (see the class)."""
+        d = json_object(obj, where)
+        scores = {k: number(d, k, where) for k in _SCORES if d.get(k) is not None}
+        recalls = _recalls(d.get("per_class_recall", {}), f"{where}, 'per_class_recall'")
+        matrix = _confusion(d.get("confusion", []), f"{where}, 'confusion'")
+        n = integer(d["n"], f"{where}, 'n'") if "n" in d else 0
+        unheld = frozenset(k for k in _KEYS if d.get(k) is None)
+        if "confusion" not in unheld:
+            counts = np.asarray(matrix, dtype=np.int64)
+            scores.setdefault("wf1", f1_scores(counts)[1])
+            scores.setdefault("f1_seen", f1_seen(counts))
+        scores = {k: scores.get(k, math.nan) for k in _SCORES}
+        extra = unknown(d, _KEYS)
+        return cls(**scores, per_class_recall=recalls, confusion=matrix, n=n, unheld=unheld,
+                   extra=extra)  # fmt: skip
+
+    def lacks(self) -> list[str]:
+        """The keys every ser wrote that these scores were read without (a damaged or
+        made-up record's); [] for every computed or complete one."""
+        return [k for k in _KEYS[:6] if k in self.unheld]
+
+
+#: The scores `Metrics.score` names; a record's keys: the six every ser wrote, then
+#: those kept since.
+_SCORES = ("wa", "ua", "f1", "wf1", "f1_seen")
+_KEYS = ("wa", "ua", "f1", "per_class_recall", "confusion", "n", "wf1", "f1_seen")
+
+
+def _recalls(value: Json, where: str) -> dict[str, float]:
+    held = json_object(value, where)
+    return {str(c): to_float(r, f"{where}[{c!r}]", null=True) for c, r in held.items()}
+
+
+def _confusion(value: Json, where: str) -> tuple[tuple[int, ...], ...]:
+    rows = []
+    for row in value if isinstance(value, list) else [value]:
+        if not isinstance(row, list):
+            raise ReportError(f"{where} must be a JSON list of lists, got {value!r}")
+        rows.append(tuple(integer(v, where) for v in row))
+    if any(len(row) != len(rows) for row in rows):
+        raise ReportError(f"{where} must be square (a row and a column per class), got {value!r}")
+    return tuple(rows)
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> Metrics:
@@ -90,13 +159,14 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[st
     counts = confusion(y_true, y_pred, n_classes)  # [truth, prediction]
     support, hits = counts.sum(axis=1), np.diag(counts)
     present = support > 0
-    recall = np.where(present, 100 * (hits / np.maximum(support, 1)), math.nan)  # NaN: not in truth
-    per_class = dict(zip(classes, recall.tolist(), strict=True))
+    recall = (100 * (hits / np.maximum(support, 1))).tolist()
+    # NaN: not in truth; `math.nan` itself, as `Metrics.from_json` reads it, so that the
+    # scores compare equal to themselves read back from a record.
+    per_class = {c: r if p else math.nan for c, r, p in zip(classes, recall, present, strict=True)}
     ua, wa = ua_wa(y_true, y_pred, n_classes)
     f1_macro, f1_weighted = f1_scores(counts)
-    return Metrics(
-        wa, ua, f1_macro, per_class, counts.tolist(), len(y_true), f1_weighted, f1_seen(counts)
-    )
+    matrix = tuple(tuple(row) for row in counts.tolist())
+    return Metrics(wa, ua, f1_macro, per_class, matrix, len(y_true), f1_weighted, f1_seen(counts))
 
 
 def f1_scores(counts: np.ndarray) -> tuple[float, float]:

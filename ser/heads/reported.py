@@ -30,17 +30,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 import numpy as np
 
 from ser import Json
 from ser.errors import ReportError
 from ser.heads.attribute_metrics import AttributeMetrics
-from ser.heads.metrics import mean_std_text, over_seeds
+from ser.heads.metrics import Metrics, mean_std_text, over_seeds
 
 if TYPE_CHECKING:  # plots only: matplotlib takes a second to import
     from matplotlib.figure import Figure
+
+#: A head's metrics: the category's `Metrics`, the attributes' `AttributeMetrics`, a
+#: JSON object for a head that keeps them as one (`Reported.read`, `Reported.write`).
+S = TypeVar("S")
 
 #: What a run's summary holds under a key (`ser.runs.summary.Summary`'s values).
 SummaryValue = float | int | str | None
@@ -64,32 +68,15 @@ class SummaryView(Protocol):
     def items(self) -> Iterable[tuple[str, SummaryValue]]: ...
 
 
-class ScoresView(Protocol):
-    """The category's scores in a record (`ser.runs.scores.CategoryScores`)."""
-
-    @property
-    def confusion(self) -> tuple[tuple[int, ...], ...] | None: ...
-    def to_json(self) -> dict[str, Json]: ...
-
-
-class AttributesView(Protocol):
-    """The attributes' scores in a fold entry (`ser.runs.scores.AttributesRecord`)."""
-
-    @property
-    def names(self) -> tuple[str, ...]: ...
-    def to_json(self) -> dict[str, Json]: ...
-    def to_metrics(self) -> AttributeMetrics: ...
-
-
 class EntryView(Protocol):
     """A fold entry (`ser.runs.fold_entry.FoldEntry`) as heads read it."""
 
     @property
     def seed(self) -> int: ...
     @property
-    def metrics(self) -> ScoresView | None: ...
+    def metrics(self) -> Metrics | None: ...
     @property
-    def attributes(self) -> AttributesView | None: ...
+    def attributes(self) -> AttributeMetrics | None: ...
     @property
     def heads(self) -> Mapping[str, Mapping[str, Json]]: ...
 
@@ -106,7 +93,7 @@ class RecordView(Protocol):
     @property
     def summary(self) -> SummaryView | None: ...
     @property
-    def pooled(self) -> ScoresView | None: ...
+    def pooled(self) -> Metrics | None: ...
 
 
 class TableView(Protocol):
@@ -145,8 +132,9 @@ class Paired:
     legend: str = ""
 
 
-class Reported:
-    """`ser report`'s side of `ser.heads.base.Head` (the module docstring)."""
+class Reported(Generic[S]):
+    """`ser report`'s side of `ser.heads.base.Head` (the module docstring); `S`: the
+    type of its metrics."""
 
     name: ClassVar[str]
     score_key: ClassVar[str | None]
@@ -164,16 +152,24 @@ class Reported:
     #: It draws a figure of a run's predictions.csv (`plot_predictions`).
     plots_predictions: ClassVar[bool] = False
 
-    # A head's metrics are a JSON object (a fold entry's `heads`), but each head reads its
-    # own numbers back (`flat`, `score`, `pool`): Mapping[str, Any], not Json, so that
-    # reading them needs no narrowing of every value's JSON type.
-    def flat(self, metrics: Mapping[str, Any]) -> dict[str, float]:
+    # Each head reads its own metrics (`flat`, `score`, `pool`), of its own type `S`.
+    def flat(self, metrics: S) -> dict[str, float]:
         raise NotImplementedError
 
-    def pool(self, folds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def pool(self, folds: Sequence[S]) -> S:
         raise NotImplementedError
 
-    def plot(self, fig: Figure, pooled: Mapping[str, Any], title: str) -> bool:
+    def read(self, held: Mapping[str, Json], where: str) -> S:
+        """Its metrics as a fold entry's ``heads`` holds them (`write`'s JSON object):
+        by default that object itself, for a head whose metrics are one."""
+        return cast(S, held)
+
+    def write(self, metrics: S) -> dict[str, Json]:
+        """Its metrics as a fold entry's ``heads`` holds them: by default the metrics
+        themselves, for a head whose metrics are a JSON object."""
+        return cast(dict[str, Json], metrics)
+
+    def plot(self, fig: Figure, pooled: S, title: str) -> bool:
         """Draw its pooled metrics into `fig` (a matplotlib `Figure`) for `ser report
         --plots`; False: it has no plot (the default)."""
         return False
@@ -191,13 +187,14 @@ class Reported:
         ``<name>_...``: `Head.columns`); None: the table has none of it."""
         return cls() if any(c.startswith(f"{cls.name}_") for c in table.further) else None
 
-    def recorded(self, entry: EntryView) -> Mapping[str, Any]:
-        """Its test metrics in a run record's fold entry ({}: none)."""
-        return entry.heads.get(self.name) or {}
+    def recorded(self, entry: EntryView) -> S | None:
+        """Its test metrics in a run record's fold entry (None: none)."""
+        held = entry.heads.get(self.name)
+        return self.read(held, f"seed {entry.seed}'s {self.name!r} metrics") if held else None
 
-    def folds(self, run: RecordView) -> list[tuple[int, Mapping[str, Any]]]:
+    def folds(self, run: RecordView) -> list[tuple[int, S]]:
         """(seed, metrics) of every fold entry of `run` holding its metrics."""
-        return [(e.seed, m) for e in run.folds if (m := self.recorded(e))]
+        return [(e.seed, m) for e in run.folds if (m := self.recorded(e)) is not None]
 
     def summary(self, run: RecordView, recorded: Mapping[str, Any]) -> dict[str, Any]:
         """Mean ± std over seeds of its numbers ({}: none), for the run's summary beside
@@ -205,10 +202,10 @@ class Reported:
         pairs = [(seed, self.flat(m)) for seed, m in self.folds(run)]
         return over_seeds(pairs) if pairs else {}
 
-    def pooled(self, run: RecordView) -> dict[str, Any]:
-        """Its metrics of every fold's test predictions together ({}: none)."""
+    def pooled(self, run: RecordView) -> S | None:
+        """Its metrics of every fold's test predictions together (None: none)."""
         folds = [m for _, m in self.folds(run)]
-        return self.pool(folds) if folds else {}
+        return self.pool(folds) if folds else None
 
     def json_summary(self, summary: SummaryView) -> dict[str, SummaryValue]:
         """Its numbers in `ser train --json` of the run's `summary`
@@ -219,9 +216,9 @@ class Reported:
         """Its numbers of a fold entry in `ser train --json`'s folds (none by default)."""
         return {}
 
-    def number(self, metrics: Mapping[str, Any], key: str) -> float | None:
+    def number(self, metrics: S | None, key: str) -> float | None:
         """Its number `key` (a `flat` key) of a fold's `metrics`; None: not one it has."""
-        return self.flat(metrics).get(key) if metrics else None
+        return None if metrics is None else self.flat(metrics).get(key)
 
     def score_column(self) -> str | None:
         """The `flat` key of its `score` (tables of sweeps show it); None: none."""
@@ -252,7 +249,7 @@ class Reported:
         """The run's cells under `report_header` ("-", CSV: empty, where it lacks one);
         `summary`: the run's, every head's numbers."""
         mine, none = self.summary(run, {}), "" if as_csv else "-"
-        pooled = self.flat(p) if (p := self.pooled(run)) else {}
+        pooled = {} if (p := self.pooled(run)) is None else self.flat(p)
         n, keys, cells = int(mine.get("n", 0)), self._keys(runs), []
         for key in keys:
             mean, std = mine.get(key), mine.get(f"{key}_std")
@@ -308,7 +305,7 @@ class Reported:
         """Draw its figure of a run record into `fig` (`plot` of its pooled metrics);
         False: it has none."""
         pooled = self.pooled(run)
-        return bool(pooled) and self.plot(fig, pooled, title)
+        return pooled is not None and self.plot(fig, pooled, title)
 
     def plot_predictions(self, fig: Figure, table: TableView, title: str) -> bool:
         """Draw its figure of a run's predictions.csv `table` into `fig`; False: none."""
@@ -317,7 +314,7 @@ class Reported:
     def _keys(self, runs: Sequence[RecordView]) -> list[str]:
         """Its numbers any of `runs` has pooled values of, in their order."""
         pooled = [self.pooled(run) for run in runs]
-        return list(dict.fromkeys(k for p in pooled if p for k in self.flat(p)))
+        return list(dict.fromkeys(k for p in pooled if p is not None for k in self.flat(p)))
 
     def _number(self, value: float | None, none: str) -> str:
         return none if value is None or math.isnan(value) else f"{value:.{self.decimals}f}"

@@ -27,11 +27,9 @@ from ser import Json
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
 from ser.errors import ConfigError
-from ser.heads.attribute_metrics import AttributeMetrics
 from ser.heads.attributes import ATTRIBUTE_LOSSES, AttributeHead
 from ser.heads.base import GoldSource, Head, ScaleView
 from ser.heads.emotion import EmotionHead
-from ser.heads.metrics import Metrics
 from ser.heads.registry import HEADS, head_of, options_of
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, never for a report
@@ -244,17 +242,18 @@ class Targets:
         classes: Sequence[str],
         decided: tuple[np.ndarray, np.ndarray],
     ) -> dict[str, Any]:
-        """Every head's metrics of a side's predictions (`scores`, by head name), and the
-        category's (`metrics`) and the attributes' (`attribute_metrics`) as objects; the
-        category scores the classes `decided` (gold, predicted) on the device."""
+        """The category's metrics of a side's predictions (`metrics`) and the attributes'
+        (`attribute_metrics`), and every other head's as a fold entry's ``heads`` keeps
+        them (`scores`, by head name: `Head.write`); the category scores the classes
+        `decided` (gold, predicted) on the device."""
         scores = {
             h.name: h.evaluate(o, g, h.names(classes), decided)
             for h, o, g in zip(self.heads, outputs, golds, strict=True)
         }
-        category, held = scores.get(EmotionHead.name), scores.get(AttributeHead.name)
-        metrics = None if category is None else Metrics.from_dict(category)
-        attributes = None if held is None else AttributeMetrics.from_dict(held)
-        return {"metrics": metrics, "attribute_metrics": attributes, "scores": scores}
+        metrics, attributes = scores.get(EmotionHead.name), scores.get(AttributeHead.name)
+        typed = (EmotionHead.name, AttributeHead.name)  # the entry's own fields hold them
+        written = {h.name: h.write(scores[h.name]) for h in self.heads if h.name not in typed}
+        return {"metrics": metrics, "attribute_metrics": attributes, "scores": written}
 
     def validation(
         self,

@@ -123,8 +123,10 @@ def _recorded_summary(run: RunRecord) -> dict[str, Any]:
 
 
 def run_pooled(run: RunRecord) -> dict[str, Any]:
-    """The pooled metrics of the run's category (`Head.pooled`; {}: it has none)."""
-    return next((h.pooled(run) for h in run_heads(run) if h.category), {})
+    """The pooled metrics of the run's category as a record holds them (`Head.pooled`;
+    {}: it has none)."""
+    held = next((h.pooled(run) for h in run_heads(run) if h.category), None)
+    return {} if held is None else held.to_json()
 
 
 def pooled_over(run: RunRecord) -> str:

@@ -25,10 +25,13 @@ import types
 import typing
 from collections.abc import Mapping
 from functools import cache
-from typing import Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from ser import Json as Json  # the alias lives below heads; records name it from here
 from ser.errors import ReportError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 T = TypeVar("T")
 EXTRA = "extra"
@@ -39,7 +42,7 @@ def decode(cls: type[T], obj: object, where: str) -> T:
     the key for a value of another type, or a missing key."""
     if not isinstance(obj, dict):
         raise ReportError(f"{where}: must be a JSON object, got {type(obj).__name__}")
-    hints = _hints(typing.cast(Any, cls))
+    hints = _hints(typing.cast(type, cls))  # a type[T] is hashable, which mypy misses
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     values = {
         name: read_value(hints[name], obj[name], f"{where}, {name!r}")
@@ -57,10 +60,11 @@ def decode(cls: type[T], obj: object, where: str) -> T:
     return cls(**values)
 
 
-def encode(part: Any) -> Json:
+def encode(part: object) -> Json:
     """`part` (a dataclass decoded or made, a mapping, a tuple, a value) as JSON."""
-    if hasattr(part, "to_json"):  # a part that writes itself
-        return typing.cast(Json, part.to_json())
+    writes = getattr(part, "to_json", None)
+    if callable(writes):  # a part that writes itself
+        return typing.cast(Json, writes())
     if dataclasses.is_dataclass(part) and not isinstance(part, type):
         return encode_fields(part)
     if isinstance(part, Mapping):
@@ -70,7 +74,7 @@ def encode(part: Any) -> Json:
     return typing.cast(Json, part)
 
 
-def encode_fields(part: Any) -> dict[str, Json]:
+def encode_fields(part: DataclassInstance) -> dict[str, Json]:
     """The dataclass `part`'s fields as a JSON object, by the rules of `encode` (for a
     part whose `to_json` writes its fields so)."""
     always: frozenset[str] = getattr(part, "ALWAYS", frozenset())
@@ -89,7 +93,7 @@ def _required(f: dataclasses.Field[Any]) -> bool:
 
 
 @cache
-def _hints(cls: Any) -> dict[str, Any]:
+def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls, globalns=_namespace(cls))
 
 
@@ -99,7 +103,9 @@ def _namespace(cls: type) -> dict[str, Any]:
     return {**vars(sys.modules[cls.__module__]), "Json": Json, "Mapping": Mapping}
 
 
-def read_value(kind: Any, value: object, where: str) -> Any:
+# Any: the value read is of the type the type form `kind` names, which a signature
+# cannot say of a form known only when the program runs.
+def read_value(kind: object, value: object, where: str) -> Any:
     """`value` read as the type `kind` (see the module doc); `ReportError` naming
     `where` for another."""
     origin, args = typing.get_origin(kind), typing.get_args(kind)
@@ -122,8 +128,9 @@ def read_value(kind: Any, value: object, where: str) -> Any:
             raise ReportError(f"{where} must be a JSON object")
         inner = args[1] if args else Any
         return {str(k): read_value(inner, v, f"{where}[{k!r}]") for k, v in value.items()}
-    if hasattr(kind, "from_json"):  # a part that reads itself
-        return kind.from_json(value, where)
+    reads = getattr(kind, "from_json", None)
+    if callable(reads):  # a part that reads itself
+        return reads(value, where)
     if dataclasses.is_dataclass(kind):
         return decode(kind, value, where)  # type: ignore[arg-type]
     return _scalar(kind, value, where)
@@ -135,7 +142,7 @@ def _list(value: object, where: str) -> list[Any]:
     return value
 
 
-def _scalar(kind: Any, value: object, where: str) -> Any:
+def _scalar(kind: object, value: object, where: str) -> object:
     wanted = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
     ok = {
         int: isinstance(value, int) and not isinstance(value, bool),

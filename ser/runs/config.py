@@ -104,7 +104,7 @@ class RunConfig(Mapping[str, Any]):
     order: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_json(cls, obj: Any, where: str = "config") -> RunConfig:
+    def from_json(cls, obj: object, where: str = "config") -> RunConfig:
         """The config in the JSON object `obj`; `ReportError` naming `where` and the key
         for a value of another type."""
         if not isinstance(obj, dict):

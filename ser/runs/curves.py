@@ -35,7 +35,7 @@ class Curves(Mapping[str, Any]):
     extra: Mapping[str, Json] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, obj: Any, where: str = "curves") -> Curves:
+    def from_json(cls, obj: object, where: str = "curves") -> Curves:
         return decode(cls, obj or {}, where)
 
     def to_json(self) -> dict[str, Json]:

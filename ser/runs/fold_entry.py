@@ -7,7 +7,9 @@ Optional keys are written only when they hold something, as the trainer always h
 
 Older entries are made today's by `ser.runs.migrate` before they are read.
 
->>> entry = FoldEntry.from_json({"seed": 0, "fold": "session5", "metrics": {"ua": 70.0},
+>>> scores = {"wa": 70.0, "ua": 70.0, "f1": 41.2, "per_class_recall": {"neu": 70.0, "ang": None},
+...           "confusion": [[7, 3], [0, 0]], "n": 10}
+>>> entry = FoldEntry.from_json({"seed": 0, "fold": "session5", "metrics": scores,
 ...                              "test_groups": [5], "val_groups": [1], "group": "session"})
 >>> entry.test_groups, entry.val_groups, entry.group, entry.stacked, entry.metrics.ua
 ((5,), (1,), 'session', 1, 70.0)
@@ -21,9 +23,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ser.errors import ReportError
+from ser.heads.attribute_metrics import AttributeMetrics
+from ser.heads.metrics import Metrics
 from ser.runs.codec import Json, decode, encode, read_value
 from ser.runs.curves import Curves
-from ser.runs.scores import AttributesRecord, CategoryScores
 
 # What a number's key holds when it is right; the JSON of a damaged record is refused
 # where int() or float() cannot read it.
@@ -78,14 +81,15 @@ class Stage:
 @dataclass(frozen=True)
 class FoldEntry:
     """What training one (seed, fold) produced: its test `metrics` (the category's
-    `CategoryScores`; None: no category trained, written as ``{}``), the selected
+    `ser.heads.metrics.Metrics`; None: no category trained, written as ``{}``), the selected
     epoch, its seconds (a stacked member's: its share), `stacked` members trained
     together (1: alone), its curves and earlier `stages`, each layered input's
     learnt `layer_weights` (layer order), its side sizes, what each side held of the
     protocol's `group` (sessions, speakers, values; None: not recorded), the groups
     `left_out`, speakers in train and test (`shared_speakers`), its `class_weights` and
-    its test `attributes` (`AttributesRecord`; None: none trained) and further `heads`'
-    test metrics by head name (`ser.heads.base.Head.metrics`; empty: none trained).
+    its test `attributes` (`ser.heads.attribute_metrics.AttributeMetrics`; None: none
+    trained) and further `heads`' test metrics by head name (`ser.heads.base.Head.metrics`;
+    empty: none trained).
 
     `heads` stays each head's JSON object: heads are pluggable, and each owns its keys
     (it reads them itself: `Reported.recorded`, `flat`), so the record cannot know them;
@@ -94,7 +98,7 @@ class FoldEntry:
 
     seed: int
     fold: str
-    metrics: CategoryScores | None = None
+    metrics: Metrics | None = None
     best_epoch: int | None = None
     seconds: float = 0.0
     stacked: int = 1
@@ -108,7 +112,7 @@ class FoldEntry:
     left_out: tuple[Json, ...] = ()
     shared_speakers: tuple[Json, ...] = ()
     class_weights: Mapping[str, float] = field(default_factory=dict)
-    attributes: AttributesRecord | None = None
+    attributes: AttributeMetrics | None = None
     heads: Mapping[str, Mapping[str, Json]] = field(default_factory=dict)
     extra: Mapping[str, Json] = field(default_factory=dict)
 
@@ -187,13 +191,13 @@ def _groups(value: Iterable[Json] | None) -> tuple[Json, ...] | None:
     return None if value is None else tuple(value)
 
 
-def _metrics(value: Json, where: str) -> CategoryScores | None:
+def _metrics(value: Json, where: str) -> Metrics | None:
     """The category's scores; None for none (``{}``: a run without the category)."""
-    return CategoryScores.from_json(value, f"{where}, metrics") if value else None
+    return Metrics.from_json(value, f"{where}, metrics") if value else None
 
 
-def _attributes(value: Json, where: str) -> AttributesRecord | None:
-    return AttributesRecord.from_json(value, f"{where}, attributes") if value else None
+def _attributes(value: Json, where: str) -> AttributeMetrics | None:
+    return AttributeMetrics.from_json(value, f"{where}, attributes") if value else None
 
 
 def _heads(value: Json, where: str) -> dict[str, Mapping[str, Json]]:

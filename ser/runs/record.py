@@ -6,7 +6,7 @@ the file is read (`read`) and written (`write`, atomically).
 config (`ser.runs.config`: defaults resolved, the model family's options among them),
 the feature sets' fingerprints, an entry per finished (seed, fold) (`FoldEntry`), the
 summary (`ser.heads.metrics.summarize`) and the category's pooled scores
-(`ser.runs.scores.CategoryScores`).
+(`ser.heads.metrics.Metrics`).
 How the run ran (`ser.runs.provenance`), what it read (`ser.runs.data`) and a
 cross-corpus run's stores (`ser.runs.cross`) are frozen dataclasses of their own.
 
@@ -32,6 +32,7 @@ from typing import Any
 
 from ser.cache.atomic import write_json
 from ser.errors import ReportError
+from ser.heads.metrics import Metrics
 from ser.runs.codec import Json, encode, read_value
 from ser.runs.config import RunConfig
 from ser.runs.cross import Cross
@@ -39,7 +40,6 @@ from ser.runs.data import AsrSet, Data
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.migrate import FORMAT, current
 from ser.runs.provenance import ExecutionRecord, Final, Processes, Threads, Timings
-from ser.runs.scores import CategoryScores
 from ser.runs.summary import Summary
 
 RECORD = "run.json"
@@ -86,7 +86,7 @@ class RunRecord:
     complete: bool | None = None
     summary: Summary | None = field(default=None, metadata=NULL)
     folds: tuple[FoldEntry, ...] = field(default=(), metadata=WRITTEN)
-    pooled: CategoryScores | None = field(default=None, metadata=NULL)
+    pooled: Metrics | None = field(default=None, metadata=NULL)
     seconds: float = field(default=0.0, metadata=WRITTEN)
     timings: Timings = field(default_factory=Timings, metadata=WRITTEN)
     fingerprints: Mapping[str, str] = field(default_factory=dict, metadata=WRITTEN)
@@ -119,7 +119,7 @@ class RunRecord:
         return self.speaker_independent
 
     @classmethod
-    def from_json(cls, obj: Any, path: str | Path = "run record") -> RunRecord:
+    def from_json(cls, obj: object, path: str | Path = "run record") -> RunRecord:
         """The record in the parsed JSON `obj`, of any format up to `FORMAT`;
         `ReportError` naming `path` for what is not a run record."""
         if not isinstance(obj, dict):
@@ -211,7 +211,7 @@ def _objects() -> tuple[str, ...]:
     return tuple(f.name for f in _persisted() if f.name != "config" and _is_object(hints[f.name]))
 
 
-def _is_object(kind: Any) -> bool:
+def _is_object(kind: object) -> bool:
     args = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
     return all(typing.get_origin(a) in (Mapping, dict) or is_dataclass(a) for a in args)
 
@@ -221,6 +221,6 @@ def _hints() -> dict[str, Any]:
     return typing.get_type_hints(RunRecord)
 
 
-def _holds(value: Any) -> bool:
+def _holds(value: object) -> bool:
     """Whether an optional key is written: not None, not an empty container."""
     return value is not None and (not isinstance(value, Mapping | list) or bool(value))

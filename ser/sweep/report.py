@@ -244,8 +244,8 @@ def _recalls(run: RunRecord) -> dict[str, float]:
     for e in run.folds:
         held = e.metrics.per_class_recall if e.metrics is not None else None
         for c, v in (held or {}).items():
-            if v is not None:
-                values.setdefault(c, []).append(float(v))
+            if not math.isnan(v):  # a class absent from the fold's truth
+                values.setdefault(c, []).append(v)
     return {c: float(np.mean(v)) for c, v in values.items()}
 
 

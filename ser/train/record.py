@@ -18,6 +18,7 @@ import numpy as np
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
 from ser.heads.base import TablePart
+from ser.heads.metrics import Metrics
 from ser.heads.recorded import run_heads
 from ser.heads.registry import HEADS
 from ser.models.targets import Targets
@@ -25,7 +26,6 @@ from ser.runs.curves import Curves as RecordedCurves
 from ser.runs.fold_entry import FoldEntry, Sizes, Stage
 from ser.runs.predictions import PREDICTIONS, PredictionTable, read_predictions
 from ser.runs.record import Layered, RunRecord, read
-from ser.runs.scores import AttributesRecord, CategoryScores
 from ser.runs.summary import Summary
 from ser.train.data import TrainData
 from ser.train.features import ResolvedFeature
@@ -91,7 +91,7 @@ def json_summary(record: RunRecord) -> dict[str, Any]:
     return {**summary, "folds": folds, "protocol": record.protocol, "seconds": record.seconds}
 
 
-def run_scores(record: RunRecord) -> tuple[Summary | None, CategoryScores | None]:
+def run_scores(record: RunRecord) -> tuple[Summary | None, Metrics | None]:
     """The record's summary (each head's mean ± std over seeds, in the run's head order)
     and pooled metrics (the category's; None without it), made anew from its folds: the
     record's own summary and pooled are the last group's."""
@@ -102,8 +102,7 @@ def run_scores(record: RunRecord) -> tuple[Summary | None, CategoryScores | None
         for key, value in head.summary(fresh, {}).items():
             summary.setdefault(key, value)
     pooled = next((h.pooled(fresh) for h in heads if h.category), None)
-    made = CategoryScores.from_json(pooled, f"{record.name}: pooled") if pooled else None
-    return (Summary.from_json(summary) if summary else None), made
+    return (Summary.from_json(summary) if summary else None), pooled
 
 
 def layers_record(features: list[ResolvedFeature]) -> dict[str, Layered]:
@@ -128,8 +127,8 @@ def fold_entry(
     return FoldEntry(
         seed=seed,
         fold=fold.name,
-        metrics=None if test.metrics is None else CategoryScores.of(test.metrics),
-        attributes=None if (a := test.attribute_metrics) is None else AttributesRecord.of(a),
+        metrics=test.metrics,
+        attributes=test.attribute_metrics,
         heads={name: scores for name, scores in test.scores.items() if name in HEADS},
         best_epoch=best.best_epoch,
         seconds=best.seconds + sum(s.seconds for s in stages.values()),

@@ -12,8 +12,8 @@ from click.testing import CliRunner, Result
 
 from ser.cache import FeatureStore
 from ser.cli import main
+from ser.heads.metrics import Metrics
 from ser.runs.fold_entry import FoldEntry
-from ser.runs.scores import CategoryScores
 from tests.stores import add_incomplete_set, add_labelled_set, add_layer_sets, labelled_store
 
 
@@ -22,7 +22,7 @@ def ser(*args: str | Path, env: dict[str, str] | None = None) -> Result:
 
 
 IS13 = ("is13", "audio", "utterance", 7, "float32")
-SCORES = CategoryScores(ua=1.0, wa=2.0, f1=3.0)  # a fold line's scores
+SCORES = Metrics.from_json({"ua": 1.0, "wa": 2.0, "f1": 3.0})  # a fold line's scores
 BERT = ("bert", "text", "utterance", 5, "float32")
 
 

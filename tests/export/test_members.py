@@ -6,9 +6,9 @@ import pytest
 
 from ser.errors import ConfigError
 from ser.export.members import choose_members
+from ser.heads.metrics import Metrics
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.record import RunRecord
-from ser.runs.scores import CategoryScores
 
 KEYS = ["final", "seed0_session5", "seed1_session5", "seed2_session5"]
 
@@ -16,7 +16,7 @@ KEYS = ["final", "seed0_session5", "seed1_session5", "seed2_session5"]
 def _record(validation: list[float | None], test: list[float]) -> RunRecord:
     folds = [
         FoldEntry(
-            seed, "session5", CategoryScores(ua=ua), best_epoch=2,
+            seed, "session5", Metrics.from_json({"ua": ua}), best_epoch=2,
             curves={} if val is None else {"epoch": [1, 2], "val_ua": [0.0, val]},
         )
         for seed, (val, ua) in enumerate(zip(validation, test, strict=True))

@@ -93,19 +93,19 @@ def test_folds_pool_exactly_as_their_predictions_together() -> None:
             got, want = getattr(pooled.scores[name], key), getattr(whole.scores[name], key)
             assert got == pytest.approx(want, rel=1e-10), (name, key)
     # Read back from JSON (a fold entry's `attributes`), the moments still pool.
-    back = [AttributeMetrics.from_dict(json.loads(json.dumps(f.to_dict()))) for f in folds]
+    back = [AttributeMetrics.from_json(json.loads(json.dumps(f.to_json()))) for f in folds]
     assert overall_attribute_metrics(back).ccc_mean == pytest.approx(whole.ccc_mean, rel=1e-10)
 
 
-def test_to_dict_is_json_and_reads_back() -> None:
+def test_to_json_is_json_and_reads_back() -> None:
     m = attribute_metrics([[1.0], [3.0]], [[2.0], [2.0]], ["dominance"])
-    d = m.to_dict()
+    d = m.to_json()
     assert d["dominance"]["pearson"] is None  # NaN: r of a constant prediction
     assert json.loads(json.dumps(d)) == d
-    back = AttributeMetrics.from_dict(d)
+    back = AttributeMetrics.from_json(d)
     assert back.scores["dominance"].ccc == 0.0 and math.isnan(back.scores["dominance"].pearson)
     # Scores written without moments still read; they just do not pool.
-    bare = AttributeMetrics.from_dict({"arousal": {"ccc": 0.5, "pearson": 0.6, "mae": 1, "n": 4}})
+    bare = AttributeMetrics.from_json({"arousal": {"ccc": 0.5, "pearson": 0.6, "mae": 1, "n": 4}})
     assert bare.ccc_mean == 0.5 and math.isnan(overall_attribute_metrics([bare]).ccc_mean)
 
 

@@ -41,7 +41,7 @@ def test_hand_computed_three_classes() -> None:
     assert m.f1 == pytest.approx(100 * (0.8 + 0.5 + 2 / 3) / 3)
     assert m.wf1 == pytest.approx(100 * (3 * 0.8 + 2 * 0.5 + 1 * 2 / 3) / 6)  # by support
     assert m.per_class_recall == pytest.approx({"neu": 200 / 3, "hap": 50.0, "sad": 100.0})
-    assert m.confusion == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert m.confusion == ((2, 1, 0), (0, 1, 1), (0, 0, 1))
     assert m.n == 6
 
 
@@ -52,7 +52,7 @@ def test_class_absent_from_predictions_scores_zero_recall_and_f1() -> None:
     assert m.ua == 50.0  # hap is in the truth, so its 0 recall counts
     # neu: precision 1/2, recall 1 -> F1 2/3; hap: F1 0 (zero_division=0)
     assert m.f1 == pytest.approx(100 * (2 / 3 + 0) / 2)
-    assert m.confusion == [[2, 0], [2, 0]]
+    assert m.confusion == ((2, 0), (2, 0))
 
 
 def test_class_absent_from_truth_is_left_out_of_ua_and_f1() -> None:
@@ -63,25 +63,26 @@ def test_class_absent_from_truth_is_left_out_of_ua_and_f1() -> None:
     assert m.ua == 75.0  # mean over neu and hap only
     # neu: precision 1, recall 1/2 -> 2/3; hap: 1; sad (not in truth) not averaged
     assert m.f1 == pytest.approx(100 * (2 / 3 + 1) / 2)
-    assert m.confusion == [[1, 0, 1], [0, 2, 0], [0, 0, 0]]
+    assert m.confusion == ((1, 0, 1), (0, 2, 0), (0, 0, 0))
 
 
 def test_class_absent_everywhere_keeps_its_row_and_column() -> None:
     m = _metrics([0, 1], [0, 1], ["neu", "hap", "sad", "ang"])
-    assert m.confusion == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    assert m.confusion == ((1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0))
     assert m.ua == 100.0 and m.f1 == 100.0 and m.wa == 100.0
 
 
-def test_to_dict_is_strict_json_and_round_trips() -> None:
+def test_to_json_is_strict_json_and_round_trips() -> None:
     m = _metrics([0, 0, 1, 1], [0, 2, 1, 1], CLASSES3)
-    d = m.to_dict()
+    d = m.to_json()
     assert d["per_class_recall"]["sad"] is None
     text = json.dumps(d, allow_nan=False)
-    back = Metrics.from_dict(json.loads(text))
+    back = Metrics.from_json(json.loads(text))
     assert back.wa == m.wa and back.ua == m.ua and back.f1 == m.f1 and back.wf1 == m.wf1
-    assert back.confusion == m.confusion and back.n == m.n
+    assert back.confusion == m.confusion and back.n == m.n and back.to_json() == d
     # a record written before WF1 was kept: computed from its confusion, exactly
-    assert Metrics.from_dict({k: v for k, v in d.items() if k != "wf1"}).wf1 == m.wf1
+    older = Metrics.from_json({k: v for k, v in d.items() if k != "wf1"})
+    assert older.wf1 == m.wf1 and "wf1" not in older.to_json()  # written back as read
     assert math.isnan(back.per_class_recall["sad"])
     assert back.per_class_recall["neu"] == 50.0
 
@@ -116,7 +117,7 @@ def test_mean_std_uses_sample_std() -> None:
 
 
 def _with_scores(wa: float, ua: float, f1: float) -> Metrics:
-    return Metrics(wa, ua, f1, {}, [], 1, f1 - 1)
+    return Metrics(wa, ua, f1, {}, (), 1, f1 - 1)
 
 
 def test_summary_over_seeds_averages_folds_first() -> None:
@@ -190,7 +191,7 @@ def test_scores_equal_sklearns_definitions(seed: int) -> None:
     assert m.ua == pytest.approx(100 * recall[present].mean(), abs=1e-12)
     assert m.f1 == pytest.approx(100 * f1, abs=1e-12)
     assert m.wf1 == pytest.approx(100 * wf1, abs=1e-12)
-    assert m.confusion == confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    assert m.confusion == tuple(map(tuple, confusion_matrix(y_true, y_pred, labels=labels)))
     for i in present:
         assert list(m.per_class_recall.values())[i] == pytest.approx(100 * recall[i], abs=1e-12)
 
@@ -201,3 +202,11 @@ def test_training_path_does_not_import_sklearn() -> None:
     code = "import sys, ser.commands.train, ser.train.run; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_scores_equal_themselves_read_back_from_json() -> None:
+    """A class absent from the truth has NaN recall: read back, the scores still compare
+    equal (a resumed run's folds equal those it trained)."""
+    m = _metrics([0, 0, 1, 1], [0, 2, 1, 1], CLASSES3)
+    assert math.isnan(m.per_class_recall["sad"])
+    assert Metrics.from_json(json.loads(json.dumps(m.to_json()))) == m

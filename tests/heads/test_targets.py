@@ -101,7 +101,7 @@ def test_sentiment_scores_weighted_f1() -> None:
     gold = np.array([[0.0], [0.0], [0.0], [2.0], [np.nan]])
     pred = np.eye(3)[[0, 0, 2, 2, 1]]
     metrics = head.metrics(pred, gold, head.names(()))
-    assert metrics["n"] == 4 and metrics["wa"] == 75.0
+    assert metrics.n == 4 and metrics.wa == 75.0
     # negative: P 1, R 2/3 (F1 0.8, support 3); positive: P 1/2, R 1 (F1 2/3, support 1)
     assert head.score(metrics) == pytest.approx(100 * (0.8 * 3 + 2 / 3) / 4)
     assert head.flat(metrics)["sentiment_ua"] == pytest.approx(100 * (2 / 3 + 1) / 2)

@@ -13,7 +13,6 @@ from ser.heads.metrics import compute_metrics
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
 from ser.runs.record import RunRecord, write
-from ser.runs.scores import AttributesRecord, CategoryScores
 
 CLASSES = ("neu", "ang")
 FOLDS = {"f1": ("F1", "M1"), "f2": ("F2", "M2")}  # each fold's test speakers
@@ -68,9 +67,8 @@ def attribute_run(
             t = fold_table(seed, fold, names, skill, categorical)
             tables.append(t)
             m = compute_metrics(t.gold, t.pred, CLASSES) if categorical else None
-            scores = AttributesRecord.of(attribute_metrics(t.attr_gold, t.attr_pred, names))
-            metrics = None if m is None else CategoryScores.of(m)
-            entries.append(FoldEntry(seed, fold, metrics, 1, 1.0, attributes=scores))
+            scores = attribute_metrics(t.attr_gold, t.attr_pred, names)
+            entries.append(FoldEntry(seed, fold, m, 1, 1.0, attributes=scores))
     classes = list(CLASSES) if categorical else []
     config = {"features": "is13", "fusion": "none", "target": "attributes"}
     record = RunRecord(name, config, "loso", classes, complete=True, folds=entries)

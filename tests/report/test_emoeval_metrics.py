@@ -72,15 +72,15 @@ def test_the_scores_kept_before_are_bit_identical(case: str) -> None:
     ref, hyp = CASES[case]
     m = compute_metrics(np.array(ref), np.array(hyp), CLASSES)
     assert (m.wa, m.ua, m.f1, m.wf1) == _before(ref, hyp)
-    old = m.to_dict()
+    old = m.to_json()
     assert list(old)[:7] == ["wa", "ua", "f1", "per_class_recall", "confusion", "n", "wf1"]
 
 
 def test_a_record_written_before_gets_them_from_its_confusion() -> None:
     ref, hyp = CASES["predicted, not true"]
     m = compute_metrics(np.array(ref), np.array(hyp), CLASSES)
-    old = {k: v for k, v in m.to_dict().items() if k != "f1_seen"}
-    again = Metrics.from_dict(old)
+    old = {k: v for k, v in m.to_json().items() if k != "f1_seen"}
+    again = Metrics.from_json(old)
     assert (again.micro_f1, again.f1_seen, again.wf1) == (m.wa, m.f1_seen, m.wf1)
     s = summarize([(0, m), (0, m)])
     assert s["micro_f1"] == m.micro_f1 and s["f1_seen"] == m.f1_seen

@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 
 import ser.report.runs
-from ser.heads.metrics import compute_metrics
+from ser.heads.metrics import Metrics, compute_metrics
 from ser.report.plots import _confusion_figure, _curves_figure, write_plots
 from ser.report.runs import CSV_HEADER, LEGEND, ReportError, load_run, report_table, run_settings
 from ser.runs.fold_entry import FoldEntry, Stage
 from ser.runs.provenance import Threads
 from ser.runs.record import RunRecord, write
-from ser.runs.scores import CategoryScores
 
 CLASSES = ["neu", "hap", "sad", "ang"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -44,7 +43,7 @@ def _fold(seed: int, fold: str, shift: int) -> FoldEntry:
     return FoldEntry.from_json({
         "seed": seed,
         "fold": fold,
-        "metrics": compute_metrics(y_true, y_pred, CLASSES).to_dict(),
+        "metrics": compute_metrics(y_true, y_pred, CLASSES).to_json(),
         "best_epoch": 2,
         "curves": {"epoch": epochs, "train_loss": [1.3, 1.0, 0.8], "val_loss": [1.4, 1.2, 1.25],
                    "val_ua": [40.0, 55.5, 52.0], "val_wa": [41.0, 56.0, 53.0]},
@@ -267,7 +266,7 @@ def test_the_confusion_matrix_says_what_it_pools() -> None:
 
 def test_a_bad_pooled_confusion_is_reported(tmp_path: Path) -> None:
     record = _record("broken")
-    pooled = replace(record.pooled or CategoryScores(), confusion=((1, 2), (3, 4)))
+    pooled = replace(record.pooled or Metrics.from_json({}), confusion=((1, 2), (3, 4)))
     record = replace(record, pooled=pooled)
     with pytest.raises(ReportError, match=r"run 'broken': pooled confusion is \(2, 2\)"):
         write_plots([record], tmp_path)
@@ -291,8 +290,9 @@ def test_a_record_from_before_follow_was_removed_still_reads() -> None:
 def test_a_record_whose_folds_hold_no_confusion_reports_without_weighted_f1() -> None:
     record = _record("scores-only")
     assert record.pooled is not None
-    folds = (FoldEntry(0, "fold1", CategoryScores(ua=1.0, wa=2.0, f1=3.0)),)
-    record = replace(record, folds=folds, pooled=replace(record.pooled, confusion=None))
+    folds = (FoldEntry(0, "fold1", Metrics.from_json({"ua": 1.0, "wa": 2.0, "f1": 3.0})),)
+    unheld = record.pooled.unheld | {"confusion"}  # a pooled entry without its confusion
+    record = replace(record, folds=folds, pooled=replace(record.pooled, unheld=unheld))
     (row,) = list(csv.DictReader(io.StringIO(report_table([record], fmt="csv"))))
     assert row["mean_ua"] == "70.50" and row["mean_wf1"] == row["pooled_wf1"] == ""
     assert report_table([record]).splitlines()[2].endswith("| 60.00 | - |")

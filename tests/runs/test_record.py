@@ -19,6 +19,7 @@ import pytest
 
 import ser.runs.fold_entry
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
+from ser.heads.metrics import Metrics
 from ser.report.runs import load_run, pooled_over, protocol_label, report_table
 from ser.runs.config import RunConfig
 from ser.runs.curves import Curves
@@ -27,7 +28,6 @@ from ser.runs.fold_entry import FoldEntry, Stage
 from ser.runs.migrate import current
 from ser.runs.provenance import ExecutionRecord, Final, Processes, Threads
 from ser.runs.record import FORMAT, Layered, RunRecord, read, write
-from ser.runs.scores import CategoryScores
 from ser.sweep.claims import seed_scores
 from ser.train.record import check_resumable, json_summary, read_record
 
@@ -112,7 +112,7 @@ def test_a_new_record_writes_what_the_trainer_always_wrote() -> None:
         "classes": ["neu", "ang"], "complete": False, "summary": None, "folds": [],
         "pooled": None, "seconds": 0.0, "timings": {}, "fingerprints": {},
     }  # fmt: skip
-    entry = FoldEntry(0, "session5", CategoryScores(ua=50.0), 3, 1.5, test_groups=(5,),
+    entry = FoldEntry(0, "session5", Metrics.from_json({"ua": 50.0}), 3, 1.5, test_groups=(5,),
                       val_groups=())  # fmt: skip
     assert entry.to_json() == {
         "seed": 0, "fold": "session5", "metrics": {"ua": 50.0}, "best_epoch": 3,
@@ -127,7 +127,7 @@ def test_a_fold_entry_keeps_its_attribute_scores_after_its_metrics() -> None:
     assert entry.metrics is None and entry.to_json()["metrics"] == {}
     assert list(entry.to_json())[:4] == ["seed", "fold", "metrics", "attributes"]
     assert FoldEntry.from_json(entry.to_json()) == entry
-    assert "attributes" not in FoldEntry(0, "f1", CategoryScores(ua=1.0)).to_json()
+    assert "attributes" not in FoldEntry(0, "f1", Metrics.from_json({"ua": 1.0})).to_json()
     with pytest.raises(ReportError, match="'attributes' must be a JSON object"):
         FoldEntry.from_json({"seed": 0, "fold": "f1", "attributes": [1]})
 

@@ -12,32 +12,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ser.runs.scores
+import ser.heads.metrics
 from ser.errors import ReportError
-from ser.heads.attribute_metrics import AttributeMetrics, attribute_metrics
+from ser.heads.attribute_metrics import AttributeMetrics, AttributeScores, attribute_metrics
 from ser.heads.metrics import Metrics, compute_metrics
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.migrate import current
 from ser.runs.record import RECORD, read
-from ser.runs.scores import AttributeScoresRecord, AttributesRecord, CategoryScores
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RUNS = sorted(p.parent.name for p in FIXTURES.glob(f"*/{RECORD}"))
 
 
 def test_the_doctests_hold() -> None:
-    assert doctest.testmod(ser.runs.scores).failed == 0
+    assert doctest.testmod(ser.heads.metrics).failed == 0
 
 
 @pytest.mark.parametrize("name", RUNS)
 def test_every_record_s_scores_read_as_typed_objects(name: str) -> None:
     record = read(FIXTURES / name / RECORD)
-    assert isinstance(record.pooled, CategoryScores)
+    assert isinstance(record.pooled, Metrics)
     for entry in record.folds:
-        assert isinstance(entry.metrics, CategoryScores)
+        assert isinstance(entry.metrics, Metrics) and not entry.metrics.lacks()
         assert isinstance(entry.metrics.confusion, tuple) and entry.metrics.n
-        assert isinstance(entry.metrics.to_metrics(), Metrics)
-        assert entry.attributes is None or isinstance(entry.attributes, AttributesRecord)
+        assert entry.attributes is None or isinstance(entry.attributes, AttributeMetrics)
 
 
 @pytest.mark.parametrize("name", RUNS)
@@ -59,10 +57,11 @@ def test_an_older_record_s_absent_keys_stay_absent() -> None:
     record = read(FIXTURES / "9365608-sessions" / RECORD)
     entry, pooled = record.folds[0], record.pooled
     assert entry.metrics is not None and pooled is not None
-    assert entry.metrics.wf1 is None and entry.metrics.f1_seen is None and pooled.wf1 is None
+    assert entry.metrics.score("wf1") is None and entry.metrics.score("f1_seen") is None
+    assert pooled.score("wf1") is None and {"wf1", "f1_seen"} <= pooled.unheld
     assert not {"wf1", "f1_seen"} & set(entry.to_json()["metrics"])  # type: ignore[arg-type]
     assert not {"wf1", "f1_seen"} & set(record.to_json()["pooled"])
-    assert not math.isnan(entry.metrics.to_metrics().wf1)
+    assert not math.isnan(entry.metrics.wf1) and not math.isnan(pooled.f1_seen)
 
 
 def test_a_key_the_type_does_not_know_is_kept() -> None:
@@ -96,25 +95,23 @@ def test_an_undefined_attribute_score_is_nan_and_written_as_null() -> None:
     arousal = entry.attributes.scores["arousal"]
     assert math.isnan(arousal.ccc) and math.isnan(arousal.pearson) and arousal.n == 10
     assert entry.attributes.to_json()["arousal"]["ccc"] is None  # type: ignore[index]
-    assert isinstance(entry.attributes.to_metrics(), AttributeMetrics)
+    assert isinstance(entry.attributes, AttributeMetrics)
 
 
 def test_scores_a_record_made_give_what_they_came_from() -> None:
     metrics = compute_metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), ["neu", "hap"])
-    held = CategoryScores.of(metrics)
-    assert held.confusion == ((1, 1), (0, 2)) and held.to_metrics() == metrics
+    held = Metrics.from_json(json.loads(json.dumps(metrics.to_json())))
+    assert held.confusion == ((1, 1), (0, 2)) and held == metrics
     assert held.score("ua") == metrics.ua and held.score("n") is None
     gold, pred = np.array([[1.0], [2.0], [3.0]]), np.array([[1.0], [2.0], [4.0]])
     scores = attribute_metrics(gold, pred, ["arousal"])
-    assert AttributesRecord.of(scores).to_metrics() == scores
-    assert AttributesRecord.of(scores).to_json() == scores.to_dict()
+    assert AttributeMetrics.from_json(json.loads(json.dumps(scores.to_json()))) == scores
 
 
 def test_moments_an_entry_lacks_stay_absent() -> None:
     obj = {"ccc": 0.5, "pearson": 0.6, "mae": 0.7, "n": 10}
-    held = AttributeScoresRecord.from_json(obj, "attributes")
-    assert held.mean_gold is None and held.to_json() == obj
-    assert math.isnan(held.to_scores().mean_gold)
+    held = AttributeScores.from_json(obj, "attributes")
+    assert math.isnan(held.mean_gold) and "mean_gold" in held.unheld and held.to_json() == obj
 
 
 @pytest.mark.parametrize(
@@ -132,6 +129,7 @@ def test_a_score_of_another_type_is_refused_naming_it(entry: dict, message: str)
         FoldEntry.from_json({"seed": 0, "fold": "f1", **entry}, "run.json, fold entry 1")
 
 
-def test_scores_lacking_what_metrics_need_are_refused_naming_them() -> None:
-    with pytest.raises(ReportError, match="fold entry 1: the category's scores lack"):
-        CategoryScores(ua=1.0).to_metrics("fold entry 1")
+def test_scores_lacking_what_a_report_needs_say_so() -> None:
+    held = Metrics.from_json({"ua": 1.0}, "fold entry 1")
+    assert held.lacks() == ["wa", "f1", "per_class_recall", "confusion", "n"]
+    assert held.to_json() == {"ua": 1.0} and held.score("wa") is None

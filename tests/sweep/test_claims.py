@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from ser.heads.attribute_metrics import AttributeMetrics
+from ser.heads.metrics import Metrics
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.record import RunRecord
-from ser.runs.scores import AttributesRecord, CategoryScores
 from ser.sweep.claims import (
     RMM_PAIRS,
     RULE,
@@ -51,9 +52,9 @@ def verdict(better: list[float], other: list[float]) -> Verdict:
 def test_seed_scores_average_each_seeds_folds_in_seed_order() -> None:
     record = run("r", [0, 0])
     folds = (
-        FoldEntry(2, "a", CategoryScores(ua=60.0)),
-        FoldEntry(1, "a", CategoryScores(ua=50.0)),
-        FoldEntry(2, "b", CategoryScores(ua=70.0)),
+        FoldEntry(2, "a", Metrics.from_json({"ua": 60.0})),
+        FoldEntry(1, "a", Metrics.from_json({"ua": 50.0})),
+        FoldEntry(2, "b", Metrics.from_json({"ua": 70.0})),
     )
     record = replace(record, folds=folds)
     assert seed_scores(record).values == (50.0, 65.0)
@@ -180,7 +181,7 @@ def attribute_record(name: str, cccs: list[float], arousal_only: bool = False) -
         kept = {"arousal": c} if arousal_only else both
         return {a: {"ccc": v, "pearson": v + 0.1, "mae": 1 - v, "n": 20} for a, v in kept.items()}
 
-    entries = [FoldEntry(s, f"f{f}", attributes=AttributesRecord.from_json(scores(c), "test"))
+    entries = [FoldEntry(s, f"f{f}", attributes=AttributeMetrics.from_json(scores(c), "test"))
                for s, c in enumerate(cccs) for f in range(2)]  # fmt: skip
     return RunRecord(name, {"features": name}, "loso", [], folds=entries)
 
@@ -215,5 +216,7 @@ def test_attribute_heads_learning_against_a_constant_prediction() -> None:
     assert "(c) the attribute heads learn" in text and "gap +0.450, spread 0.050" in text
     with pytest.raises(ClaimsError, match="not trained on emotion attributes"):
         attribute_claim(
-            RunRecord("c", {}, "loso", ["neu"], folds=[FoldEntry(0, "f", CategoryScores(ua=1.0))])
+            RunRecord(
+                "c", {}, "loso", ["neu"], folds=[FoldEntry(0, "f", Metrics.from_json({"ua": 1.0}))]
+            )
         )

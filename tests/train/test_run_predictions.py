@@ -31,7 +31,7 @@ def check_rows_score_as_the_record(record: RunRecord, table: PredictionTable) ->
         rows = table.take((table.seed == entry.seed) & (table.fold == entry.fold))
         assert len(rows) == entry.sizes.test
         assert list(rows.row) == sorted(rows.row)  # manifest order
-        scored = compute_metrics(rows.gold, rows.pred, record.classes).to_dict()
+        scored = compute_metrics(rows.gold, rows.pred, record.classes).to_json()
         assert entry.metrics is not None and entry.metrics.to_json() == scored
 
 

@@ -44,7 +44,7 @@ def test_an_attribute_run_learns_on_held_out_sessions(
     assert record.name.endswith("_target-attributes")
     assert all(e.metrics is None for e in record.folds)  # no categorical head
     for entry in record.folds:
-        scores = entry.attributes.to_metrics()
+        scores = entry.attributes
         assert scores.ccc_mean > 0.3, entry.fold  # well above 0 on a held-out session
         assert entry.curves["val_ccc"]  # selected on the validation side's mean CCC
     assert record.summary is not None and record.summary["ccc_mean"] > 0.45
@@ -69,7 +69,7 @@ def test_emotion_and_attributes_from_one_body(attribute_store: Path, tmp_path: P
     assert record.data.without_attribute == {"arousal": 0}
     for entry in record.folds:
         assert entry.metrics.ua > 40
-        assert set(entry.attributes.to_metrics().scores) == {"arousal"}
+        assert set(entry.attributes.scores) == {"arousal"}
     [checkpoint, *_] = load_run_checkpoints(tmp_path / record.name)
     assert checkpoint.targets.attributes == ("arousal",)
     assert checkpoint.target_scale is not None and checkpoint.target_scale.mean.shape == (1,)
