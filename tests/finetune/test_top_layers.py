@@ -77,13 +77,22 @@ def tiny(tmp_path_factory: pytest.TempPathFactory):
     return get
 
 
-def _stored(folder: Path, family: str, inputs: list, low: int, high: int):
-    """The extractor's rows of layers `low` and `high` per input (float32)."""
-    extractor = build_extractor(family, model=str(folder), layers=f"{low},{high}", precision="fp32")
-    extractor.load(torch.device("cpu"))
-    names = [spec.name for spec in extractor.specs()]
-    rows = extractor.extract(inputs)
-    return [r[names[0]] for r in rows], [r[names[1]] for r in rows]
+@pytest.fixture(scope="module")
+def stored(tiny):
+    """(name, family, inputs) -> the extractor's rows of every layer: [layer][input] float32,
+    extracted once."""
+    done: dict[str, list[list[np.ndarray]]] = {}
+
+    def get(name: str, family: str, inputs: list) -> list[list[np.ndarray]]:
+        if name not in done:
+            model = str(tiny(name))
+            extractor = build_extractor(family, model=model, layers="all", precision="fp32")
+            extractor.load(torch.device("cpu"))
+            rows = extractor.extract(inputs)
+            done[name] = [[r[spec.name] for r in rows] for spec in extractor.specs()]
+        return done[name]
+
+    return get
 
 
 def _padded(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,43 +126,42 @@ CUTS = [(1, 1), (0, 2), (0, 1)]  # (cached layer, k): the top one, all, one shor
 
 @pytest.mark.parametrize("name", SPEECH)
 @pytest.mark.parametrize(("low", "k"), CUTS)
-def test_speech_top_layers_give_the_stored_layer(tiny, name: str, low: int, k: int) -> None:
-    folder = tiny(name)
-    stored_low, stored_high = _stored(folder, "speech", _waves(), low, low + k)
-    assert len({len(r) for r in stored_low}) == 2  # two lengths: padding matters
-    top = load_top_layers(str(folder), low, k)
+def test_speech_top_layers_give_the_stored_layer(tiny, stored, name: str, low: int, k: int) -> None:
+    layers = stored(name, "speech", _waves())
+    assert len({len(r) for r in layers[low]}) == 2  # two lengths: padding matters
+    top = load_top_layers(str(tiny(name)), low, k)
     assert (top.from_layer, top.to_layer, top.n_layers) == (low, low + k, 2)
-    _check_exact(top, stored_low, stored_high)
+    _check_exact(top, layers[low], layers[low + k])
 
 
 @pytest.mark.parametrize("name", TEXT)
 @pytest.mark.parametrize(("low", "k"), CUTS)
-def test_text_top_layers_give_the_stored_layer(tiny, name: str, low: int, k: int) -> None:
+def test_text_top_layers_give_the_stored_layer(tiny, stored, name: str, low: int, k: int) -> None:
     texts = [" ".join(VOCABULARY[:3]), " ".join(VOCABULARY[3:12])]
-    folder = tiny(name)
-    stored_low, stored_high = _stored(folder, "text", texts, low, low + k)
-    assert len({len(r) for r in stored_low}) == 2
-    _check_exact(load_top_layers(str(folder), low, k), stored_low, stored_high)
+    layers = stored(name, "text", texts)
+    assert len({len(r) for r in layers[low]}) == 2
+    _check_exact(load_top_layers(str(tiny(name)), low, k), layers[low], layers[low + k])
 
 
-@pytest.mark.parametrize("k", [1, 2, WHISPER_LAYERS])
-def test_whisper_top_layers_give_the_stored_layer_for_whole_windows(tiny, k: int) -> None:
-    """A 30 s utterance keeps its whole window: exact, with the final LayerNorm at the top;
-    batched with a shorter one, the mask keeps the padding out of its rows."""
-    folder = tiny("whisper")
+@pytest.mark.parametrize(("low", "k"), [(2, 1), (1, 2), (0, 3), (0, 1), (1, 1)])
+def test_whisper_top_layers_give_the_stored_layer_for_whole_windows(
+    tiny, stored, low: int, k: int
+) -> None:
+    """A 30 s utterance keeps its whole window: exact, with the final LayerNorm only at the
+    top; batched with a shorter one, the mask keeps the padding out of its rows."""
     rng = np.random.default_rng(1)
     waves = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in (WINDOW, WINDOW // 3)]
-    low = WHISPER_LAYERS - k
-    stored_low, stored_high = _stored(folder, "speech", waves, low, WHISPER_LAYERS)
-    top = load_top_layers(str(folder), low)
-    assert top.norm is not None and top.caveat is not None
-    x, mask = _padded(stored_low)
+    layers = stored("whisper", "speech", waves)
+    top = load_top_layers(str(tiny("whisper")), low, k)
+    assert (top.norm is not None) == (low + k == WHISPER_LAYERS) and top.caveat is not None
+    x, mask = _padded(layers[low])
+    short = len(layers[low][1])
     with torch.no_grad():
         out = top(x, mask)
-        alone = top(x[1:, : len(stored_low[1])], mask[1:, : len(stored_low[1])])
-    whole = torch.from_numpy(stored_high[0])
+        alone = top(x[1:, :short], mask[1:, :short])
+    whole = torch.from_numpy(layers[low + k][0])
     torch.testing.assert_close(out[0], whole, atol=ATOL, rtol=0)
-    torch.testing.assert_close(out[1, : len(stored_low[1])], alone[0], atol=ATOL, rtol=0)
+    torch.testing.assert_close(out[1, :short], alone[0], atol=ATOL, rtol=0)
 
 
 def _layer_count(module: torch.nn.Module) -> int:
