@@ -171,8 +171,8 @@ class TopLayers(nn.Module):
         )
         if made is not None and not isinstance(made, torch.Tensor):
             raise ConfigError(
-                f"attention implementation {self.config._attn_implementation!r} makes a block "
-                "mask the top layers cannot pass on: load the model with sdpa or eager"
+                f"the model's attention takes a {type(made).__name__}, which the top layers "
+                "cannot pass on: load it with the sdpa or eager attention implementation"
             )
         return made
 

@@ -13,6 +13,7 @@ into attention, a missing norm or a wrong position bias moves outputs by ~1e-1.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,19 @@ def test_only_the_kept_layers_are_held(tiny, name: str) -> None:
     if name == "whisper":  # the encoder's final LayerNorm
         expected += _layer_count(full.layer_norm)
     assert _layer_count(top) == expected < _layer_count(full)
+
+
+def test_the_rest_of_the_model_is_freed(tiny) -> None:
+    """Nothing holds the layers below, the front end or the positional conv once loaded."""
+    from transformers.models.hubert.modeling_hubert import HubertFeatureEncoder
+
+    def front_ends() -> int:
+        gc.collect()
+        return sum(isinstance(o, HubertFeatureEncoder) for o in gc.get_objects())
+
+    before = front_ends()
+    top = load_top_layers(str(tiny("hubert")), 1)
+    assert front_ends() == before and len(top.layers) == 1
 
 
 def test_kept_layers_train_and_norms_may_freeze(tiny) -> None:
