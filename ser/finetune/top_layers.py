@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -31,6 +31,7 @@ from ser.extract.speech import SpeechExtractor
 from ser.extract.text_encoder import TextEncoderExtractor
 
 Family = Literal["speech", "text"]
+Layered = SpeechExtractor | TextEncoderExtractor  # the kinds whose sets are hidden states
 
 WHISPER_CAVEAT = (
     "Whisper's top layers see only the frames the store keeps, while the full encoder also "
@@ -236,28 +237,23 @@ def lora(
     return top
 
 
-def _extractor(model: str, kind_name: str | None) -> SpeechExtractor | TextEncoderExtractor:
+def _extractor(model: str, kind_name: str | None) -> Layered:
     """The extractor that loads `model` as the cached sets were made: `kind_name`'s, else
     the text kind's (any encoder's config reads through it; speech models load again)."""
-    if kind_name is not None:
-        registered = kind(kind_name)
-        if not issubclass(registered.extractor, SpeechExtractor | TextEncoderExtractor):
-            raise ConfigError(
-                f"{kind_name} features are not an encoder's hidden states: they have no layers "
-                "above them to fine-tune (speech, hubert, text, mpnet and bert sets have)"
-            )
-    extractor = build_extractor(kind_name or "text", model=model, precision="fp32")
-    assert isinstance(extractor, SpeechExtractor | TextEncoderExtractor)  # checked above
-    architecture = _architecture(extractor.config, model, None)
-    if kind_name is None and architecture.family == "speech":
-        extractor = build_extractor("speech", model=model, precision="fp32")
-        assert isinstance(extractor, SpeechExtractor)  # the registry's speech kind
+    name = kind_name or "text"
+    if not issubclass(kind(name).extractor, SpeechExtractor | TextEncoderExtractor):
+        raise ConfigError(
+            f"{name} features are not an encoder's hidden states: they have no layers above "
+            "them to fine-tune (speech, hubert, text, mpnet and bert sets have)"
+        )
+    # The registry builds the kind's class, checked just above.
+    extractor = cast(Layered, build_extractor(name, model=model, precision="fp32"))
+    if kind_name is None and _architecture(extractor.config, model, None).family == "speech":
+        extractor = cast(Layered, build_extractor("speech", model=model, precision="fp32"))
     return extractor
 
 
-def _architecture(
-    config: Any, model: str, extractor: SpeechExtractor | TextEncoderExtractor | None
-) -> Architecture:
+def _architecture(config: Any, model: str, extractor: Layered | None) -> Architecture:
     """The table's entry for `config`'s model type; `ConfigError` for another, or for a
     model the `extractor` given does not extract."""
     model_type = str(getattr(config, "model_type", "?"))

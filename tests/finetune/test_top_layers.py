@@ -247,6 +247,9 @@ def test_a_kind_without_layers_is_refused_in_one_line(tiny) -> None:
     with pytest.raises(ConfigError, match="deberta-v2 model") as error:
         load_top_layers(str(tiny("deberta-v2")), 1)
     assert "\n" not in str(error.value)
+    with pytest.raises(ConfigError, match="is a speech model, not one the text kind") as error:
+        load_top_layers(str(tiny("hubert")), 1, kind_name="text")
+    assert "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize(("low", "k"), [(2, None), (-1, 1), (1, 2), (0, 0)])
