@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 import torch
 from torch import nn
@@ -29,6 +29,9 @@ from ser.errors import ConfigError
 from ser.extract.registry import build_extractor, kind
 from ser.extract.speech import SpeechExtractor
 from ser.extract.text_encoder import TextEncoderExtractor
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 Family = Literal["speech", "text"]
 Layered = SpeechExtractor | TextEncoderExtractor  # the kinds whose sets are hidden states
@@ -103,16 +106,15 @@ class TopLayers(nn.Module):
         freeze_norms: bool = False,
     ) -> None:
         super().__init__()
-        # A transformers PretrainedConfig (its class is the model's), with the attention
-        # implementation the model loaded with.
-        config: Any = model.config
+        # The model's own config: it holds the attention implementation the model loaded with.
+        config = cast("PretrainedConfig", model.config)
         layers = _layer_list(model, architecture.layers)
         n_layers = len(layers)
         k = n_layers - from_layer if k is None else k
-        _check_range(from_layer, k, n_layers, str(getattr(config, "model_type", "model")))
+        _check_range(from_layer, k, n_layers, str(config.model_type))
         self.config, self.architecture = config, architecture
         self.from_layer, self.to_layer, self.n_layers = from_layer, from_layer + k, n_layers
-        self.dim = int(getattr(config, "hidden_size", None) or config.d_model)
+        self.dim = int(config.hidden_size)  # Whisper's d_model too (its attribute map)
         self.layers = nn.ModuleList(layers[from_layer : from_layer + k])
         norm = architecture.final_norm if self.to_layer == n_layers else None
         self.norm = None if norm is None else model.get_submodule(norm)
@@ -204,7 +206,7 @@ def load_top_layers(
     extractor kind that wrote the cached set (its attrs' "extractor"); a kind whose sets
     are not an encoder's hidden states (is13, logmel) is refused."""
     extractor = _extractor(model, kind_name)
-    architecture = _architecture(extractor.config, model, extractor)
+    architecture = _architecture(str(extractor.config.model_type), model, extractor)
     extractor.load(torch.device("cpu"))
     top = TopLayers(extractor.model, architecture, from_layer, k, freeze_norms)
     top.weights_sha256 = extractor.weights_checksum()
@@ -248,15 +250,15 @@ def _extractor(model: str, kind_name: str | None) -> Layered:
         )
     # The registry builds the kind's class, checked just above.
     extractor = cast(Layered, build_extractor(name, model=model, precision="fp32"))
-    if kind_name is None and _architecture(extractor.config, model, None).family == "speech":
+    model_type = str(extractor.config.model_type)
+    if kind_name is None and _architecture(model_type, model, None).family == "speech":
         extractor = cast(Layered, build_extractor("speech", model=model, precision="fp32"))
     return extractor
 
 
-def _architecture(config: Any, model: str, extractor: Layered | None) -> Architecture:
-    """The table's entry for `config`'s model type; `ConfigError` for another, or for a
-    model the `extractor` given does not extract."""
-    model_type = str(getattr(config, "model_type", "?"))
+def _architecture(model_type: str, model: str, extractor: Layered | None) -> Architecture:
+    """The table's entry for `model_type`; `ConfigError` for another, or for a model the
+    `extractor` given does not extract."""
     found = ARCHITECTURES.get(model_type)
     if found is None:
         raise ConfigError(
