@@ -93,8 +93,9 @@ _WAVLM_ATTENTION = ("q_proj", "k_proj", "v_proj", "out_proj", "gru_rel_pos_linea
 class TopLayers(nn.Module):
     """The k encoder layers that turn the cached hidden state `from_layer` into hidden state
     `to_layer` = from_layer + k (HF's `layers[from_layer:to_layer]`). Built from a model it
-    takes apart: the kept layers are moved here, the rest is left to be freed. Parameters train by default (`freeze_norms`: its
-    LayerNorms do not); a position bias shared with the frozen layers below never does."""
+    takes apart: the kept layers are moved here, the rest is left to be freed. Parameters
+    train by default (`freeze_norms`: its LayerNorms do not); a position bias shared with
+    the frozen layers below never does."""
 
     def __init__(
         self,
