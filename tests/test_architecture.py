@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ser.runs",),  # run records: their typed fields, predictions.csv, older formats read
     # Stage 1's extractors; the papers' model families, their blocks, batches and losses:
     ("ser.extract", "ser.models"),
+    ("ser.finetune",),  # an encoder's top layers on the hidden states extract cached
     ("ser.report",),  # metrics (pure functions), tables and plots of run records
     ("ser.train",),  # plans, runs and executes ensembles of the models
     ("ser.export",),  # a run's checkpoints as a folder that stands alone (and ONNX)
