@@ -8,8 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from traceback import format_exception
 from pathlib import Path
+from traceback import format_exception
 from typing import Any
 
 import numpy as np
