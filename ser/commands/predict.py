@@ -165,7 +165,8 @@ def predict_command(**o: Any) -> None:  # Any: each option's value, of its own t
 
     def message(text: str) -> None:
         for line in [*pending, text]:
-            err.print(line, highlight=False)
+            # soft_wrap: a path stays whole on its line (rich cuts a log's lines at 80 columns)
+            err.print(line, highlight=False, soft_wrap=True)
         pending.clear()
 
     for option in ("vtt", "plot"):
@@ -209,7 +210,7 @@ def predict_command(**o: Any) -> None:  # Any: each option's value, of its own t
         err.print(f"note: {note}", highlight=False, markup=False)
     for p in result.predictions:
         if p.error:
-            err.print(f"error: {p.path}: {p.error}", highlight=False, markup=False)
+            err.print(f"error: {p.path}: {p.error}", highlight=False, markup=False, soft_wrap=True)
     if result.failed:
         sys.exit(1)
 
