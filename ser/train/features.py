@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ser.cache import FeatureStore
+from ser.cache import FeatureSetInfo, FeatureStore
 from ser.cache.backend import DamagedMetadata
 from ser.cache.fingerprint import canonical_json, differences, identity
 from ser.cache.lock import refuse_while_written
@@ -237,7 +237,7 @@ def _refuse_damaged(store: FeatureStore, request: str, damaged: Mapping[str, Any
             )
 
 
-def _check_complete(store: FeatureStore, info: Any) -> None:
+def _check_complete(store: FeatureStore, info: FeatureSetInfo) -> None:
     if not info.complete:
         refuse_while_written(store.path)  # the extraction that completes it is running
         raise StoreError(

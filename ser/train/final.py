@@ -13,13 +13,13 @@ import torch
 
 from ser.models import build_model
 from ser.runs.provenance import Final
+from ser.train.batches import Batches
 from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
-from ser.train.data import Batches, fit_zscore
+from ser.train.data import fit_target_scale, fit_zscore
 from ser.train.group import class_weights, cuda_devices, fit, on
 from ser.train.loop import LoopConfig, Member
 from ser.train.plan import Prepared
 from ser.train.progress import Progress
-from ser.train.targets import fit_target_scale
 
 
 def train_final(run: Prepared, progress: Progress) -> None:

@@ -23,15 +23,15 @@ from ser.models import build_model
 from ser.models.losses import balanced_weights
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
+from ser.train.batches import Batches
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
-from ser.train.data import Batches, fit_zscore
+from ser.train.data import TargetScale, fit_target_scale, fit_zscore
 from ser.train.ensemble import Ensemble
 from ser.train.loop import LoopConfig, Member, Selection, select, test
 from ser.train.plan import Plan, Prepared, TrainConfig
 from ser.train.progress import Progress
 from ser.train.record import fold_entry, fold_predictions
 from ser.train.steps import Steps
-from ser.train.targets import TargetScale, fit_target_scale
 
 
 class PartlySaved(Exception):

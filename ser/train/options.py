@@ -13,9 +13,9 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ser.errors import ConfigError
 from ser.models import FAMILIES, Family, ModelConfig, TrainDefaults
@@ -42,7 +42,9 @@ RANGES = {
     "above": (lambda v, b: v <= b, "above"),
     "below": (lambda v, b: v >= b, "below"),
 }
-WHAT = {
+#: What an option's value is: bool, int, float, str, tuple (of ints), "features" or "threads".
+Kind = type | str
+WHAT: dict[Kind, str] = {
     bool: "true or false",
     int: "an integer",
     float: "a finite number",
@@ -57,16 +59,18 @@ class Option:
     """One `ser train` option."""
 
     name: str
-    kind: Any  # bool, int, float, str, tuple (of ints), "features" or "threads"
+    # Kind's value; Any as callers look it up in tables keyed by type alone (ser train's click
+    # metavars)
+    kind: Any
     help: str
-    default: Any = None
-    choices: tuple[Any, ...] = ()
+    default: object = None
+    choices: tuple[object, ...] = ()
     section: str = RUN  # RUN, MODEL (an option of several families) or a family's name
-    defaults: Mapping[str, Any] = field(default_factory=dict)  # family -> its own default
+    defaults: Mapping[str, object] = field(default_factory=dict)  # family -> its own default
     required: bool = False
     meta: Mapping[str, Any] = field(default_factory=dict)  # metavar, envvar, bounds
 
-    def parse(self, value: Any) -> Any:
+    def parse(self, value: object) -> object:
         """`value` (a string, a TOML value or a typed one) typed; ConfigError if it is not."""
         try:
             typed = None if value is None else _parse(self.kind, value)
@@ -112,11 +116,11 @@ def model_options() -> dict[str, Option]:
     return table
 
 
-def train_config(values: Mapping[str, Any]) -> TrainConfig:
+def train_config(values: Mapping[str, object]) -> TrainConfig:
     """A `TrainConfig` from option values (typed, or strings as a command line gives
     them; None or left out: the default); ConfigError naming a bad one."""
     table = train_options()
-    typed = {}
+    typed: dict[str, Any] = {}  # each option's own type: TrainConfig's fields check them
     for name, value in values.items():
         if name not in table:
             raise ConfigError(f"{name!r} is not a ser train option")
@@ -133,12 +137,17 @@ def train_config(values: Mapping[str, Any]) -> TrainConfig:
 
 
 def _option(
-    f: dataclasses.Field[Any], hint: Any, section: str, own: dict[str, Any], required: bool = False
+    f: dataclasses.Field[Any],
+    hint: object,
+    section: str,
+    own: Mapping[str, object],
+    required: bool = False,
 ) -> Option:
     meta = f.metadata
     if "kind" not in meta and typing.get_origin(hint) in (typing.Union, types.UnionType):
         (hint,) = [h for h in typing.get_args(hint) if h is not type(None)]  # X | None: X
-    kind = meta.get("kind") or typing.get_origin(hint) or hint  # tuple[int, ...]: tuple
+    # tuple[int, ...]: tuple; a type hint, or the field's own word ("features", "threads")
+    kind = cast(Kind, meta.get("kind") or typing.get_origin(hint) or hint)
     help, choices = meta.get("help", ""), meta.get("choices", ())
     return Option(
         f.name,
@@ -153,11 +162,11 @@ def _option(
     )
 
 
-def _parse(kind: Any, value: Any) -> Any:
+def _parse(kind: Kind, value: object) -> object:
     if kind == "threads":
-        return parse_threads(value)
+        return parse_threads(cast("str | int | None", value))  # else its own error
     if kind is tuple:  # of ints: "32,64" or a list
-        items = value.split(",") if isinstance(value, str) else value
+        items = value.split(",") if isinstance(value, str) else cast("Iterable[object]", value)
         return tuple(_parse(int, v) for v in items)
     if kind is bool:
         return value if isinstance(value, bool) else FLAGS[str(value).lower()]
@@ -165,10 +174,10 @@ def _parse(kind: Any, value: Any) -> Any:
         raise TypeError(value)
     if kind in (str, "features"):
         return "+".join(value) if isinstance(value, tuple) else str(value)  # TOML's 4: "4"
-    typed = kind(value)
-    if kind is float and not math.isfinite(typed):  # NaN passes every range check
+    number = cast("Callable[[object], float]", kind)(value)  # int or float
+    if kind is float and not math.isfinite(number):  # NaN passes every range check
         raise ValueError(value)
-    return typed
+    return number
 
 
 def _check_range(value: float, meta: Mapping[str, Any]) -> None:

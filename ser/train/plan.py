@@ -285,7 +285,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
 
 
 def run_targets(
-    config: TrainConfig, class_weights: str, tested: Any, corpus: CorpusKind
+    config: TrainConfig, class_weights: str, tested: dict[str, str] | None, corpus: CorpusKind
 ) -> Targets:
     """The run's `Targets`, named as the store's kind means them (`CorpusKind.target`);
     `ConfigError` for options that do not go with them."""
