@@ -31,9 +31,8 @@ from ser.models.targets import Targets
 from ser.runs.codec import encode
 from ser.runs.record import RECORD, RunRecord, read
 from ser.train.data import TargetScale, ZScore
-from ser.train.features import ResolvedFeature
+from ser.train.features import ResolvedFeature, layers_record
 from ser.train.plan import Prepared
-from ser.train.record import layers_record
 
 CHECKPOINTS = "checkpoints"
 # 2: a plain module's state_dict. 1 (member-stacked weights [1, ...]) is refused with a

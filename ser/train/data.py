@@ -1,5 +1,5 @@
 """Cached features in memory, and what a fold's training side fits on them: the
-features' z-scores and the attribute targets' scale.
+features' z-scores, the class weights and the attribute targets' scale.
 
 Each feature set is read once and kept on the device as a flat row buffer (fp16 stays
 fp16, cast per batch); utterances outside the class set or without rows in some set are
@@ -25,6 +25,7 @@ from ser.corpus.labels import LabelSet
 from ser.errors import ConfigError
 from ser.heads.base import GoldSource
 from ser.heads.emotion import OUTSIDE
+from ser.models.losses import balanced_weights
 from ser.models.targets import Targets
 from ser.train.features import ResolvedFeature
 
@@ -276,6 +277,15 @@ def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
         std = torch.where(std < STD_FLOOR, torch.ones_like(std), std)
         out[name] = ZScore(v.mean(dim=0), std)
     return out
+
+
+def fit_class_weights(data: TrainData, rows: np.ndarray, weighting: str) -> np.ndarray | None:
+    """The class weights [C] of training on `rows` (`weighting`, the plan's
+    `--class-weights`: "balanced" from those rows' labels alone; "none": None): a fold's
+    from its own training side, the final model's from all."""
+    if weighting == "none":
+        return None
+    return balanced_weights(data.labels[rows], len(data.classes))
 
 
 class TargetScale(NamedTuple):

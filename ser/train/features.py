@@ -28,6 +28,7 @@ from ser.errors import ConfigError, StoreError
 from ser.extract.registry import KINDS
 from ser.extract.remake import repair_command
 from ser.models.config import FeatureInfo
+from ser.runs.record import Layered
 
 #: A layer request: `<stem>.L*`, `.L3-9` or the list a layered input's name holds
 #: (`.L0-4_8`); then a pool (`.mean`) and the transcripts (`@asr-...`), as set names have.
@@ -348,3 +349,8 @@ def _layer_set_names(stem: str, attrs: Mapping[str, Any]) -> set[str]:
     kind = KINDS.get(str(attrs.get("extractor", "")))
     own = kind.options.set_name(stem, attrs) if kind is not None else None
     return names | ({own} if own else set())
+
+
+def layers_record(features: list[ResolvedFeature]) -> dict[str, Layered]:
+    """Each layered input's stored sets and their layers, in layer order ({}: none)."""
+    return {f.name: Layered(sets=f.sets, layers=f.layers) for f in features if f.sets}

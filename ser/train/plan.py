@@ -1,20 +1,24 @@
 """What a training run is asked for (`TrainConfig`: the `ser train` options) and what it
 resolves to (`Plan`: defaults filled in, protocol parsed, device, precision and name) from
-the config and its store's corpus kind alone, reading no data. `config_record`: its copy."""
+the config and its store's corpus kind alone, reading no data (`plan_for`: with the
+corpora of the stores `open_stores` opened once for several configs); `Prepared`: a run
+opened for training (`ser.train.prepare`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ser.cache import FeatureStore
 from ser.cache.corpus import StoreCorpus
 from ser.corpus.protocols.cross import CrossCorpus
-from ser.corpus.protocols.folds import RECORDED_VAL, VAL_ALIASES, VAL_MODES, Fold, Protocol
+from ser.corpus.protocols.folds import VAL_ALIASES, VAL_MODES, Fold, Protocol
 from ser.corpus.registry import (
     CLASS_WEIGHTS,
     CorpusKind,
@@ -28,7 +32,6 @@ from ser.heads.emotion_intensities import EMOTIONS_AS
 from ser.models import FamilyConfig, family_of
 from ser.models.batch import InputSpec, Unit
 from ser.models.config import field_defaults, option
-from ser.models.registry import config_record as model_record
 from ser.models.targets import ATTRIBUTE_LOSSES, LABELS, Targets
 from ser.runs.predictions import PredictionTable
 from ser.runs.record import RunRecord
@@ -370,31 +373,17 @@ def _targets_name(config: TrainConfig) -> str:
     return name + ("_soft-labels" if config.labels == "soft" else "")
 
 
-def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
-    """The run's config as recorded: the model's options flattened beside its family's
-    name (`models.registry.config_record`), defaults resolved."""
-    return {
-        "store": str(config.store),
-        "features": "+".join(config.features),
-        **model_record(config.model),
-        "classes": plan.classes,
-        "protocol": str(plan.protocol),
-        "val": RECORDED_VAL.get(config.val, config.val),
-        "epochs": plan.epochs,
-        "batch_size": plan.batch_size,
-        "lr": plan.lr,
-        "weight_decay": plan.weight_decay,
-        "seed": config.seed,
-        "seeds": list(plan.seeds),
-        "patience": config.patience,
-        # only when weighted: the records of every unweighted run stay as they were
-        **({"class_weights": plan.class_weights} if plan.class_weights != "none" else {}),
-        # only cross-corpus: the test store's path (where) and what it holds (what)
-        **({"test_store": str(config.test_store), "test": plan.test} if plan.test else {}),
-        # none for the category with hard labels: every such run's record stays as it was
-        **plan.targets.record_keys(),
-        "device": str(plan.device),  # resolved (the request "auto" says nothing)
-        "precision": plan.precision,
-        "out": str(config.out),
-        "name": plan.name,
-    }
+Stores = Mapping[str, FeatureStore]  # path as a config names it -> the store opened
+
+
+def open_stores(configs: Sequence[TrainConfig]) -> dict[str, FeatureStore]:
+    """Each config's store and test store, opened once (`StoreError`: missing or not a
+    store)."""
+    paths = [p for c in configs for p in (c.store, c.test_store) if p is not None]
+    return {path: FeatureStore.open(path) for path in dict.fromkeys(paths)}
+
+
+def plan_for(config: TrainConfig, stores: Stores) -> Plan:
+    """`make_plan` with the corpora of the config's opened stores."""
+    test = stores[config.test_store].corpus if config.test_store else None
+    return make_plan(config, stores[config.store].corpus.kind, test)

@@ -7,14 +7,13 @@ themselves."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import ser
 from ser.cache import FeatureStore
 from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import Fold, FoldData
@@ -26,28 +25,21 @@ from ser.models.config import plan_inputs
 from ser.models.losses import balanced_weights
 from ser.runs.config import RunConfig
 from ser.runs.data import AsrSet, Data
-from ser.runs.predictions import PREDICTIONS
 from ser.runs.provenance import Threads
-from ser.runs.record import RECORD, RunRecord
+from ser.runs.record import RunRecord
 from ser.runtime.threads import ThreadChoice
 from ser.train import audio_overlap, cross
 from ser.train.checkpoint import (
-    CHECKPOINTS,
-    fold_key,
-    has_checkpoint,
     provenance,
-    remove_checkpoints,
 )
 from ser.train.data import OUTSIDE, TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
-from ser.train.plan import Plan, Prepared, TrainConfig, config_record, make_plan
+from ser.train.plan import Plan, Prepared, Stores, TrainConfig
 from ser.train.progress import Progress
-from ser.train.record import check_resumable, kept_predictions, layers_record, read_record
+from ser.train.record import kept_predictions, start_record
 from ser.train.text_overlap import overlap_line, text_seen
 
 Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
-#: In a run's folder: the lock a training process holds (`ser.train.run`).
-RUN_LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -60,22 +52,6 @@ class Inputs:
     specs: list[InputSpec]
     classes: LabelSet
     test: cross.TestSide | None = None  # a cross-corpus run's test store
-
-
-Stores = Mapping[str, FeatureStore]  # path as a config names it -> the store opened
-
-
-def open_stores(configs: Sequence[TrainConfig]) -> dict[str, FeatureStore]:
-    """Each config's store and test store, opened once (`StoreError`: missing or not a
-    store)."""
-    paths = [p for c in configs for p in (c.store, c.test_store) if p is not None]
-    return {path: FeatureStore.open(path) for path in dict.fromkeys(paths)}
-
-
-def plan_for(config: TrainConfig, stores: Stores) -> Plan:
-    """`make_plan` with the corpora of the config's opened stores."""
-    test = stores[config.test_store].corpus if config.test_store else None
-    return make_plan(config, stores[config.store].corpus.kind, test)
 
 
 def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
@@ -157,7 +133,7 @@ def prepare(
     plural = "s" if threads.count != 1 else ""
     first = f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
     classes = plan.targets.classes(inputs.classes)
-    record = _start_record(config, plan, inputs.features, progress, first, classes)
+    record = start_record(config, plan, inputs.features, progress, first, classes)
     t0 = time.perf_counter()
     data = load(inputs, plan, loaded, config.corpus_root)
     timings = replace(
@@ -304,53 +280,3 @@ def _asr_record(
             entry = replace(entry, wer=None, note=str(error))
         out[feature.name] = entry
     return out
-
-
-def _start_record(
-    config: TrainConfig,
-    plan: Plan,
-    features: list[ResolvedFeature],
-    progress: Progress,
-    first: str,
-    data_classes: tuple[str, ...],
-) -> RunRecord:
-    cfg = config_record(config, plan)
-    fingerprints = {f.name: f.fingerprint for f in features}
-    path = plan.run_dir / RECORD
-    # Refusals first, so that they come alone on stderr; then the run's first line.
-    old = None
-    if path.exists() and not config.overwrite:
-        old = read_record(path)
-        check_resumable(path, old, cfg, fingerprints)
-    elif not path.exists() and _holds_other_files(plan.run_dir):
-        raise ConfigError(
-            f"{plan.run_dir} exists and holds no run record; choose another --name or --out"
-        )
-    progress.message(first)
-    if old is not None:
-        # bookkeeping keys (store path, device) may have changed
-        # An entry without its checkpoint is trained again: `ser predict` loads every fold's.
-        kept = tuple(e for e in old.folds if has_checkpoint(plan.run_dir, fold_key(*e.key)))
-        return replace(old, config=RunConfig.from_json(cfg), folds=kept)
-    if path.exists():  # --overwrite
-        progress.message(f"--overwrite: discarding the earlier record {path}")
-        remove_checkpoints(plan.run_dir)  # else the old run's folds join predict's ensemble
-    return RunRecord(
-        name=plan.name,
-        config=RunConfig.from_json(cfg),
-        protocol=str(plan.protocol),
-        classes=tuple(data_classes),
-        speaker_independent=True,  # until the folds say (`prepare`)
-        validation=plan.protocol.validation(config.val),
-        complete=False,
-        fingerprints=fingerprints,
-        layers=layers_record(features),
-        version=ser.__version__,
-        store=str(Path(config.store).resolve()),
-    )
-
-
-def _holds_other_files(run_dir: Path) -> bool:
-    # (predictions.csv is written just before run.json; the lock before either)
-    ours = (CHECKPOINTS, PREDICTIONS, RUN_LOCK)
-    return run_dir.exists() and any(p.name not in ours for p in run_dir.iterdir())
