@@ -126,13 +126,10 @@ def prepare(
     loaded: Loaded,
     threads: ThreadChoice,
 ) -> Prepared:
-    """Check the record, load (or reuse) the data of the run's opened `inputs`
-    (`open_inputs`), make the folds."""
-    # The first log line, once the run is known to start (refusals come alone).
-    # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
-    plural = "s" if threads.count != 1 else ""
-    first = f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
-    classes = plan.targets.classes(inputs.classes)
+    """The run of the opened `inputs` (`open_inputs`) ready to train: its record (new, or
+    resumed), its data loaded (or reused: `loaded`), what they hold said, its folds, the
+    (seed, fold)s its record lacks."""
+    first, classes = _first_line(plan, threads), plan.targets.classes(inputs.classes)
     record = start_record(config, plan, inputs.features, progress, first, classes)
     t0 = time.perf_counter()
     data = load(inputs, plan, loaded, config.corpus_root)
@@ -146,6 +143,36 @@ def prepare(
         utterances=len(data), dropped=dict(data.dropped), **_targets_notes(plan, data, progress)
     )
     record = replace(record, timings=timings, threads=Threads.of(threads), data=held)
+    record = _data_said(record, inputs, data, progress)
+    folds = run_folds(inputs, config, plan, data)
+    record = _folds_said(record, held, config, plan, inputs, data, folds, progress)
+    done = {e.key for e in record.folds}
+    if done:
+        progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
+    todo = [
+        (seed, k, fold)
+        for seed in plan.seeds
+        for k, fold in enumerate(folds)
+        if (seed, fold.name) not in done
+    ]
+    recorded = provenance(inputs.store, inputs.features)  # what its checkpoints hold of the sets
+    prepared = Prepared(config, plan, record, data, inputs.unit, inputs.specs, todo, recorded)
+    prepared.predictions.update(kept_predictions(plan.run_dir, record))
+    prepared.planned = len(plan.seeds) * len(folds)
+    return prepared
+
+
+def _first_line(plan: Plan, threads: ThreadChoice) -> str:
+    """The run's first log line, said once it is known to start (refusals come alone),
+    e.g. "hubert+mpnet_mit_loso_c4: cpu, 2 torch threads (all 2, brief waits: affinity 2
+    cores, cgroup none, 1 worker)"."""
+    plural = "s" if threads.count != 1 else ""
+    return f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
+
+
+def _data_said(record: RunRecord, inputs: Inputs, data: TrainData, progress: Progress) -> RunRecord:
+    """`record` with a cross-corpus run's sides and the ASR sets' WER, said with the
+    utterances dropped."""
     if inputs.test is not None:
         both = cross.cross_record(inputs.store, inputs.features, inputs.test, data)
         record = replace(record, cross=both)
@@ -161,7 +188,22 @@ def prepare(
     for reason, count in data.dropped.items():
         if inputs.test is None or OUTSIDE not in reason:  # else said by label above
             progress.message(f"dropped {count} utterance(s): {reason}")
-    folds = run_folds(inputs, config, plan, data)
+    return record
+
+
+def _folds_said(
+    record: RunRecord,
+    held: Data,
+    config: TrainConfig,
+    plan: Plan,
+    inputs: Inputs,
+    data: TrainData,
+    folds: list[Fold],
+    progress: Progress,
+) -> RunRecord:
+    """`record` with what the folds are (speaker independent or not) and what their test
+    sides share with training (text, audio; `held`: what the data holds so far), each
+    said, with the first fold's class weights."""
     record = replace(record, speaker_independent=all(f.speaker_independent for f in folds))
     for fold in folds:
         progress.message(fold.describe())
@@ -180,20 +222,7 @@ def prepare(
     progress.message(audio_overlap.audio_line(heard))
     if plan.class_weights != "none":
         progress.message(weights_line(plan, data.classes, data.labels[folds[0].train]))
-    done = {e.key for e in record.folds}
-    if done:
-        progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
-    todo = [
-        (seed, k, fold)
-        for seed in plan.seeds
-        for k, fold in enumerate(folds)
-        if (seed, fold.name) not in done
-    ]
-    recorded = provenance(inputs.store, inputs.features)  # what its checkpoints hold of the sets
-    prepared = Prepared(config, plan, record, data, inputs.unit, inputs.specs, todo, recorded)
-    prepared.predictions.update(kept_predictions(plan.run_dir, record))
-    prepared.planned = len(plan.seeds) * len(folds)
-    return prepared
+    return record
 
 
 def _targets_notes(plan: Plan, data: TrainData, progress: Progress) -> dict[str, Any]:
