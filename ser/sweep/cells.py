@@ -25,7 +25,8 @@ from ser.runs.record import RECORD, RunRecord, read
 from ser.sweep.spec import Cell
 from ser.sweep.stores import StoreIdentity, check_stores, corpus_options, identify
 from ser.train.features import resolve_features
-from ser.train.plan import Plan, TrainConfig, make_plan
+from ser.train.options import TrainConfig
+from ser.train.plan import Plan, make_plan
 from ser.train.record import NOT_COMPARED, config_record
 
 CELLS = "cells"  # <out>/cells/<key>/run.json

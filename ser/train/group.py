@@ -31,7 +31,8 @@ from ser.train.checkpoint import FINAL, fold_key, has_checkpoint, save_fold_chec
 from ser.train.data import TargetScale, fit_class_weights, fit_target_scale, fit_zscore
 from ser.train.ensemble import Ensemble
 from ser.train.loop import LoopConfig, Member, Selection, select, test
-from ser.train.plan import Plan, Prepared, TrainConfig
+from ser.train.options import TrainConfig
+from ser.train.plan import Plan, Prepared
 from ser.train.progress import Progress
 from ser.train.record import fold_entry, fold_predictions
 from ser.train.steps import Steps

@@ -34,7 +34,8 @@ from ser.train.checkpoint import (
 )
 from ser.train.data import OUTSIDE, TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
-from ser.train.plan import Plan, Prepared, Stores, TrainConfig
+from ser.train.options import TrainConfig
+from ser.train.plan import Plan, Prepared, Stores
 from ser.train.progress import Progress
 from ser.train.record import kept_predictions, start_record
 from ser.train.text_overlap import overlap_line, text_seen

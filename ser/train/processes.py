@@ -33,7 +33,8 @@ from ser.runs.predictions import PredictionTable
 from ser.runtime.execution import Execution
 from ser.runtime.orphans import spawned_pool
 from ser.train.group import Job, PartlySaved, describe, train_group
-from ser.train.plan import Prepared, TrainConfig, open_stores, plan_for
+from ser.train.options import TrainConfig
+from ser.train.plan import Prepared, open_stores, plan_for
 from ser.train.prepare import Loaded, reopen
 from ser.train.progress import Heartbeat, Message, Progress, Published
 

@@ -48,7 +48,8 @@ from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_c
 from ser.train.data import TrainData
 from ser.train.features import ResolvedFeature, layers_record
 from ser.train.loop import Curves, Evaluation, Selection
-from ser.train.plan import Plan, Prepared, TrainConfig
+from ser.train.options import TrainConfig
+from ser.train.plan import Plan, Prepared
 from ser.train.progress import Progress
 from ser.train.steps import Steps
 

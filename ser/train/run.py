@@ -45,7 +45,8 @@ from ser.runtime.memory import memory_budget
 from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
 from ser.train.data import TrainData
 from ser.train.group import Job, PartlySaved, describe, make_groups, train_final, train_group
-from ser.train.plan import Plan, Prepared, TrainConfig, make_plan, open_stores, plan_for
+from ser.train.options import TrainConfig
+from ser.train.plan import Plan, Prepared, make_plan, open_stores, plan_for
 from ser.train.prepare import Inputs, Loaded, open_inputs, prepare
 from ser.train.processes import pieces, train_pieces
 from ser.train.progress import Progress
