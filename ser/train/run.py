@@ -1,9 +1,10 @@
 """The trainer's recipe: what `ser train` does with a config, step by step, read top to
 bottom (`train_many`, then `_train`); each step is a call into the module that owns it.
 
-1. Resolve the options: each config's `Plan` (`ser.train.plan`: defaults, protocol,
-   device, name) against the stores it names, and its inputs (`ser.train.prepare`: the
-   feature sets, the class set); every refusal comes here, before anything is written.
+1. Resolve the options: each config's (`TrainConfig`, `ser.train.options`) `Plan`
+   (`ser.train.plan`: defaults, protocol, device, name) against the stores it names, and
+   its inputs (`ser.train.prepare`: the feature sets, the class set); every refusal comes
+   here, before anything is written.
 2. Open each run: its record, new or read back to resume (`ser.train.record`), its
    features loaded once (`ser.train.data`), its folds (`ser.train.prepare`).
 3. Plan the members: the (seed, fold)s its record lacks, grouped into ensembles that
