@@ -27,8 +27,7 @@ from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record
 from ser.models.targets import Targets
 from ser.train.checkpoint import SCALE, Checkpoint
-from ser.train.data import ZScore
-from ser.train.targets import TargetScale
+from ser.train.data import TargetScale, ZScore
 
 MODEL = "model.safetensors"
 CONFIG = "config.json"

@@ -13,11 +13,11 @@ import torch
 from ser.errors import ConfigError
 from ser.models.batch import Unit
 from ser.runtime.precision import autocast
+from ser.train.batches import Batches
 from ser.train.checkpoint import Checkpoint
-from ser.train.data import Batches, FeatureTable, TrainData, feature_table
+from ser.train.data import FeatureTable, TargetScale, TrainData, feature_table
 from ser.train.features import ResolvedFeature
 from ser.train.loop import masked
-from ser.train.targets import TargetScale
 
 #: Utterances per batch when scoring (vector and sequence views alike).
 BATCH_SIZE = 64

@@ -25,8 +25,9 @@ from ser.runs.record import RECORD, RunRecord, read
 from ser.sweep.spec import Cell
 from ser.sweep.stores import StoreIdentity, check_stores, corpus_options, identify
 from ser.train.features import resolve_features
-from ser.train.plan import Plan, TrainConfig, config_record, make_plan
-from ser.train.record import NOT_COMPARED
+from ser.train.options import TrainConfig
+from ser.train.plan import Plan, make_plan
+from ser.train.record import NOT_COMPARED, config_record
 
 CELLS = "cells"  # <out>/cells/<key>/run.json
 KEY_LENGTH = 16  # hex digits: 64 bits, no collision among any realistic set of cells

@@ -19,6 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from ser import Json
 from ser.cache import FeatureStore
 from ser.cache.atomic import atomic
 from ser.cache.fingerprint import LOCATIONS, model_location
@@ -29,11 +30,9 @@ from ser.models.registry import config_from_record, config_record
 from ser.models.targets import Targets
 from ser.runs.codec import encode
 from ser.runs.record import RECORD, RunRecord, read
-from ser.train.data import ZScore
-from ser.train.features import ResolvedFeature
+from ser.train.data import TargetScale, ZScore
+from ser.train.features import ResolvedFeature, layers_record
 from ser.train.plan import Prepared
-from ser.train.record import layers_record
-from ser.train.targets import TargetScale
 
 CHECKPOINTS = "checkpoints"
 # 2: a plain module's state_dict. 1 (member-stacked weights [1, ...]) is refused with a
@@ -163,7 +162,7 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
     )
 
 
-def _which(meta: Any, key: str) -> str:
+def _which(meta: object, key: str) -> str:
     """A checkpoint's seed and fold as its sidecar records them (its key when it does not)."""
     if isinstance(meta, dict) and "seed" in meta and "fold" in meta:
         return f"seed {meta['seed']}, fold {meta['fold']}"
@@ -260,7 +259,7 @@ def save_fold_checkpoint(
     state: Mapping[str, torch.Tensor],
     zscore: Mapping[str, ZScore],
     scale: TargetScale | None = None,
-    **extra: Any,
+    **extra: Json,
 ) -> None:
     """Write `run`'s checkpoint `key` with the store's provenance of its sets, the
     attribute targets' `scale` (if any) and `extra` (seed, fold, test, ...)."""

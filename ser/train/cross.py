@@ -25,7 +25,6 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -217,7 +216,13 @@ def cross_record(
 
 
 def _side(
-    store: FeatureStore, classes: str, utterances: int, per_class: dict[str, int], **more: Any
+    store: FeatureStore,
+    classes: str,
+    utterances: int,
+    per_class: dict[str, int],
+    encoders: Mapping[str, str | None] | None = None,
+    sets: Mapping[str, tuple[str, ...]] | None = None,
+    fingerprints: Mapping[str, str] | None = None,
 ) -> CrossSide:
     corpus = store.corpus
     return CrossSide(
@@ -229,7 +234,9 @@ def _side(
         emobox=corpus.emobox,  # EmoBox's name of the corpus (None: not one of its)
         utterances=utterances,
         per_class=per_class,
-        **more,
+        encoders=encoders,
+        sets=sets,
+        fingerprints=fingerprints,
     )
 
 

@@ -1,5 +1,5 @@
-"""Cached features in memory, the z-scores fitted on a fold's training side, and the
-batches gathered from them on the device.
+"""Cached features in memory, and what a fold's training side fits on them: the
+features' z-scores, the class weights and the attribute targets' scale.
 
 Each feature set is read once and kept on the device as a flat row buffer (fp16 stays
 fp16, cast per batch); utterances outside the class set or without rows in some set are
@@ -10,27 +10,28 @@ layered input (`<stem>.L*`: several layer sets of one encoder) is one buffer of 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from ser.cache import FeatureStore
+from ser.cache.store_types import FeatureData
 from ser.corpus.labels import LabelSet
 from ser.errors import ConfigError
 from ser.heads.base import GoldSource
 from ser.heads.emotion import OUTSIDE
-from ser.models.batch import Batch, InputSpec, Unit
+from ser.models.losses import balanced_weights
 from ser.models.targets import Targets
-from ser.train.batching import StepPlan, dialog_groups, dialog_plans, utterance_plans
 from ser.train.features import ResolvedFeature
 
 #: Features whose training-side std is below this keep std 1 (constant openSMILE columns).
 STD_FLOOR = 1e-6
-__all__ = ["OUTSIDE", "Batches", "TrainData", "load_data"]
+__all__ = ["OUTSIDE", "TargetScale", "TrainData", "ZScore", "load_data"]
 
 
 @dataclass
@@ -116,12 +117,12 @@ def segment_mean(
 
 
 def load_data(
-    store: Any,
+    store: FeatureStore,
     features: Sequence[ResolvedFeature],
     label_set: LabelSet,
     device: torch.device | str = "cpu",
     targets: Targets | None = None,
-    root: Any = None,
+    root: Path | None = None,
 ) -> TrainData:
     """Read `features` from `store` once; keep the utterances with rows in every set and
     gold of the run's first head (a label in the class set; a run on attributes alone: a
@@ -177,7 +178,7 @@ def load_data(
 
 
 def read_layers(
-    store: Any, feature: ResolvedFeature, wanted: np.ndarray
+    store: FeatureStore, feature: ResolvedFeature, wanted: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A layered input's rows [R, L, D] of the `wanted` utterances, filled a layer set at a
     time (one of them in memory at once, beside the table); the rows each utterance has in
@@ -196,11 +197,11 @@ def read_layers(
 
 
 def _fill_layer(
-    store: Any,
+    store: FeatureStore,
     feature: ResolvedFeature,
     table: np.ndarray,
     i: int,
-    fdata: Any,
+    fdata: FeatureData,
     layout: np.ndarray,
     lengths: np.ndarray,
 ) -> None:
@@ -227,7 +228,11 @@ def _fill_layer(
 
 
 def feature_table(
-    feature: ResolvedFeature, data: Any, lengths: np.ndarray, keep: np.ndarray, device: torch.device
+    feature: ResolvedFeature,
+    data: np.ndarray,
+    lengths: np.ndarray,
+    keep: np.ndarray,
+    device: torch.device,
 ) -> FeatureTable:
     """`data`: the set's rows [rows, D] (a layered input's [rows, L, D]), `lengths` the rows
     of each utterance in it."""
@@ -274,126 +279,40 @@ def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
     return out
 
 
-class Batches:
-    """One side of a fold as batches for a model's inputs, an epoch per iteration: a new
-    order each epoch when `shuffle`, else the same batches; `class_weights` [C] on the
-    device (a training side of `--class-weights balanced`) ride in every batch."""
-
-    def __init__(
-        self,
-        data: TrainData,
-        positions: np.ndarray,
-        specs: Sequence[InputSpec],
-        unit: Unit,
-        batch_size: int,
-        *,
-        zscore: Mapping[str, ZScore] | None = None,
-        shuffle: bool = False,
-        seed: int = 0,
-        class_weights: torch.Tensor | None = None,
-        target_scale: Any = None,
-    ) -> None:
-        """`target_scale`: the attribute targets' `ser.train.targets.TargetScale` of the
-        fold's training side, its mean and std riding in every batch like `class_weights`."""
-        self.data, self.specs, self.unit = data, list(specs), unit
-        self.class_weights, self.target_scale = class_weights, target_scale
-        self.positions = np.asarray(positions, dtype=np.int64)
-        self.batch_size, self.zscore = batch_size, dict(zscore or {})
-        self.rng = np.random.default_rng(seed) if shuffle else None
-        for spec in self.specs:
-            if spec.name not in data.features:
-                raise ConfigError(
-                    f"the model wants feature set {spec.name!r}, which was not loaded"
-                )
-            if unit == "dialog" and spec.view != "vector":
-                raise ConfigError(
-                    f"dialog models take vector views only; {spec.name} is {spec.view}"
-                )
-        self._groups = (
-            dialog_groups(data.dialogs, data.orders, self.positions) if unit == "dialog" else []
-        )
-        self._seq_len = {
-            s.name: data.features[s.name].lengths_np[self.positions]
-            for s in self.specs
-            if s.view == "sequence"
-        }
-
-    def __len__(self) -> int:
-        units = len(self._groups) if self.unit == "dialog" else len(self.positions)
-        return -(-units // self.batch_size)
-
-    def __iter__(self) -> Iterator[Batch]:
-        return (self.build(plan) for plan in self.plans())
-
-    def plans(self) -> list[StepPlan]:
-        if self.unit == "dialog":
-            return dialog_plans(self._groups, self.batch_size, self.rng)
-        return utterance_plans(self.positions, self._seq_len, self.batch_size, self.rng)
-
-    def build(self, plan: StepPlan) -> Batch:
-        pos = torch.from_numpy(plan.positions).to(self.data.device)
-        batch = gather(self.data, self.specs, self.unit, pos, plan.lengths, self.zscore)
-        batch.class_weights = self.class_weights
-        if self.target_scale is not None:
-            batch.target_mean, batch.target_std = self.target_scale[:2]
-        return batch
+def fit_class_weights(data: TrainData, rows: np.ndarray, weighting: str) -> np.ndarray | None:
+    """The class weights [C] of training on `rows` (`weighting`, the plan's
+    `--class-weights`: "balanced" from those rows' labels alone; "none": None): a fold's
+    from its own training side, the final model's from all."""
+    if weighting == "none":
+        return None
+    return balanced_weights(data.labels[rows], len(data.classes))
 
 
-def gather(
-    data: TrainData,
-    specs: Sequence[InputSpec],
-    unit: Unit,
-    pos: torch.Tensor,
-    lengths: Mapping[str, int],
-    zscores: Mapping[str, ZScore],
-) -> Batch:
-    """The batch of positions `pos` (on the device; [B], [B, U] or, stacked, [K, B] or
-    [K, B, U]; -1: padding). `lengths`: each sequence view's padded length; `zscores`: of
-    the z-scored sets (leading with K when stacked). Padding is zeros, masks
-    False, labels -100, index -1. A layered input's tensors have [L, D] where others have
-    [D]."""
-    valid = pos >= 0
-    safe = pos.clamp_min(0)
-    x: dict[str, torch.Tensor] = {}
-    mask: dict[str, torch.Tensor] = {}
-    for spec in specs:
-        table, norm = data.features[spec.name], zscores.get(spec.name)
-        if spec.view == "vector":
-            vectors = table.vectors  # [n, D] or [n, L, D]
-            rows = vectors.index_select(0, safe.flatten()).view(*safe.shape, *vectors.shape[1:])
-            x[spec.name] = _normed(rows, norm).masked_fill_(~_spread(valid, rows), 0.0)
-            continue
-        steps = torch.arange(lengths[spec.name], device=pos.device)  # [T]
-        seq_mask = steps < torch.where(valid, table.lengths[safe], 0).unsqueeze(-1)  # [.., T]
-        rows = torch.where(seq_mask, table.starts[safe].unsqueeze(-1) + steps, 0)  # [.., T]
-        seq = _normed(table.flat[rows].float(), norm)  # [..., T, D] or [..., T, L, D]
-        x[spec.name], mask[spec.name] = seq * _spread(seq_mask, seq), seq_mask
-    return Batch(
-        x=x,
-        mask=mask,
-        labels=torch.where(valid, data.labels_t[safe], -100),
-        index=torch.where(valid, data.manifest_rows_t[safe], -1),
-        utt_mask=valid if unit == "dialog" else None,
-        targets=_rows(data.targets_t, safe, valid, math.nan),  # [..., A]
-        soft=_rows(data.soft_t, safe, valid, 0.0),  # [..., C]
-        gold={n: _rows(g, safe, valid, math.nan) for n, g in data.gold_t.items()},  # [..., G]
+class TargetScale(NamedTuple):
+    """A fold's training side's attribute targets: the z-score the model's attribute
+    outputs are trained on and the range its predictions are clipped to
+    (`ser.heads.attributes.AttributeHead.bounded`; every [A]
+    float32, on the device; a checkpoint's on the CPU)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor  # >= STD_FLOOR (1 for a constant attribute)
+    low: torch.Tensor  # the side's smallest value: no rating scale goes below its own
+    high: torch.Tensor
+
+
+def fit_target_scale(data: TrainData, train: np.ndarray) -> TargetScale | None:
+    """The `TargetScale` of the `train` positions that have a value (None: no attribute
+    targets)."""
+    if data.targets is None:
+        return None
+    values = data.targets[np.asarray(train, dtype=np.int64)]  # [n_train, A]
+    has = np.isfinite(values)
+    if not has.any(axis=0).all():
+        missing = [a for a, h in zip(data.attributes, has.any(axis=0), strict=True) if not h]
+        raise ConfigError(f"the training side has no value of {', '.join(missing)}")
+    std = np.nanstd(values, axis=0)
+    moments = (np.nanmean(values, axis=0), np.where(std < STD_FLOOR, 1.0, std))
+    every = (*moments, np.nanmin(values, axis=0), np.nanmax(values, axis=0))
+    return TargetScale(
+        *(torch.as_tensor(v, dtype=torch.float32, device=data.device) for v in every)
     )
-
-
-def _rows(table: torch.Tensor | None, safe: torch.Tensor, valid: Any, pad: float) -> Any:
-    """`table` [n, W]'s rows at positions `safe` [...] -> [..., W], `pad` where not `valid`."""
-    return None if table is None else torch.where(valid.unsqueeze(-1), table[safe], pad)
-
-
-def _spread(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """`mask` [...] with a trailing 1 for each further dimension of `x` ([..., D], [..., L, D])."""
-    return mask.view(*mask.shape, *[1] * (x.dim() - mask.dim()))
-
-
-def _normed(x: torch.Tensor, norm: ZScore | None) -> torch.Tensor:
-    """`x` [..., D] z-scored (member k's statistics in slot k of a stack)."""
-    if norm is None:
-        return x
-    mean, std = norm
-    shape = (*mean.shape[:-1], *[1] * (x.dim() - mean.dim()), mean.shape[-1])
-    return (x - mean.view(shape)) / std.view(shape)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import nn
@@ -29,6 +29,9 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn.attention import sdpa_kernel
 
 from ser.models.nn.attention import STACKED_BACKENDS
+
+R = TypeVar("R")  # what a step function returns: tensors, or tuples of them
+T = TypeVar("T")
 
 
 class Ensemble:
@@ -58,17 +61,17 @@ class Ensemble:
         if callable(hook):
             hook(epoch, total_epochs)
 
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def call(self, fn: Callable[..., R], *args: object) -> R:
         """`fn(module, *member_args)` for every member: each module with its own state,
         each argument (tensors, or dicts / tuples of tensors, all leading with K) cut to
         the member's slot; the results stacked again ([K, ...])."""
 
-        def one(params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], *a: Any) -> Any:
+        def one(params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], *a: object) -> R:
             return fn(_Bound(self.base, params, buffers), *a)
 
         if self.members == 1:  # no vmap: the module alone, as a user runs it
-            out = one(*_tree_map(lambda t: t[0], (self.params, self.buffers, *args)))
-            return _tree_map(lambda t: t.unsqueeze(0), out)
+            params, buffers, rest = _tree_map(lambda t: t[0], (self.params, self.buffers, args))
+            return _tree_map(lambda t: t.unsqueeze(0), one(params, buffers, *rest))
         dims = (0, 0, *(None if a is None else 0 for a in args))  # None: an absent input
         with warnings.catch_warnings(), sdpa_kernel(STACKED_BACKENDS):
             # On the CPU vmap runs SDPA member by member (its fused CPU kernel has no
@@ -104,7 +107,7 @@ class Solo(Ensemble):
     def parameters(self) -> list[torch.Tensor]:
         return list(self.module.parameters())
 
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def call(self, fn: Callable[..., R], *args: object) -> R:
         out = fn(self.module, *_tree_map(lambda t: t[0], args))
         return _tree_map(lambda t: t.unsqueeze(0), out)
 
@@ -121,19 +124,21 @@ class _Bound:
     ) -> None:
         self._module, self._state = module, (params, buffers)
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: object) -> object:
         return functional_call(self._module, self._state, args)
 
+    # A proxy: every other attribute is the module's, of whatever type it has there.
     def __getattr__(self, name: str) -> Any:
         return getattr(self._module, name)
 
 
-def _tree_map(fn: Callable[[torch.Tensor], torch.Tensor], tree: Any) -> Any:
-    """`fn` on every tensor of nested tuples, lists and dicts (None and other leaves kept)."""
+def _tree_map(fn: Callable[[torch.Tensor], torch.Tensor], tree: T) -> T:
+    """`fn` on every tensor of nested tuples, lists and dicts (None and other leaves kept):
+    the same structure back."""
     if isinstance(tree, torch.Tensor):
-        return fn(tree)
+        return cast(T, fn(tree))
     if isinstance(tree, dict):
-        return {k: _tree_map(fn, v) for k, v in tree.items()}
+        return cast(T, {k: _tree_map(fn, v) for k, v in tree.items()})
     if isinstance(tree, (tuple, list)):
-        return type(tree)(_tree_map(fn, v) for v in tree)
+        return cast(T, type(tree)(_tree_map(fn, v) for v in tree))
     return tree

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ser.cache import FeatureStore
+from ser.cache import FeatureSetInfo, FeatureStore
 from ser.cache.backend import DamagedMetadata
 from ser.cache.fingerprint import canonical_json, differences, identity
 from ser.cache.lock import refuse_while_written
@@ -28,6 +28,7 @@ from ser.errors import ConfigError, StoreError
 from ser.extract.registry import KINDS
 from ser.extract.remake import repair_command
 from ser.models.config import FeatureInfo
+from ser.runs.record import Layered
 
 #: A layer request: `<stem>.L*`, `.L3-9` or the list a layered input's name holds
 #: (`.L0-4_8`); then a pool (`.mean`) and the transcripts (`@asr-...`), as set names have.
@@ -237,7 +238,7 @@ def _refuse_damaged(store: FeatureStore, request: str, damaged: Mapping[str, Any
             )
 
 
-def _check_complete(store: FeatureStore, info: Any) -> None:
+def _check_complete(store: FeatureStore, info: FeatureSetInfo) -> None:
     if not info.complete:
         refuse_while_written(store.path)  # the extraction that completes it is running
         raise StoreError(
@@ -348,3 +349,8 @@ def _layer_set_names(stem: str, attrs: Mapping[str, Any]) -> set[str]:
     kind = KINDS.get(str(attrs.get("extractor", "")))
     own = kind.options.set_name(stem, attrs) if kind is not None else None
     return names | ({own} if own else set())
+
+
+def layers_record(features: list[ResolvedFeature]) -> dict[str, Layered]:
+    """Each layered input's stored sets and their layers, in layer order ({}: none)."""
+    return {f.name: Layered(sets=f.sets, layers=f.layers) for f in features if f.sets}

@@ -1,4 +1,7 @@
-"""Groups of (run, seed, fold) jobs trained as the members of one `Ensemble`.
+"""Groups of (run, seed, fold) jobs trained as the members of one `Ensemble`: grouped
+(`make_groups`), then built, trained, tested and saved (`train_group`); and the one model
+`--final` trains on all of a run's data (`train_final`, with nothing held out: the folds'
+median selected epoch, saved as checkpoint "final"; the fold scores estimate it).
 
 Jobs join one group (`group_key`) when an element-wise optimizer over stacked tensors can
 step them all at once: same data, inputs, model and optimiser settings and steps per
@@ -10,7 +13,7 @@ the first member's stream, so alone it draws exactly what a one-member group dra
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,18 +23,19 @@ from torch import nn
 from ser.corpus.protocols.folds import Fold
 from ser.errors import SerError
 from ser.models import build_model
-from ser.models.losses import balanced_weights
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
-from ser.train.checkpoint import fold_key, save_fold_checkpoint
-from ser.train.data import Batches, fit_zscore
+from ser.runs.provenance import Final
+from ser.train.batches import Batches
+from ser.train.checkpoint import FINAL, fold_key, has_checkpoint, save_fold_checkpoint
+from ser.train.data import TargetScale, fit_class_weights, fit_target_scale, fit_zscore
 from ser.train.ensemble import Ensemble
 from ser.train.loop import LoopConfig, Member, Selection, select, test
-from ser.train.plan import Plan, Prepared, TrainConfig
+from ser.train.options import TrainConfig
+from ser.train.plan import Plan, Prepared
 from ser.train.progress import Progress
 from ser.train.record import fold_entry, fold_predictions
 from ser.train.steps import Steps
-from ser.train.targets import TargetScale, fit_target_scale
 
 
 class PartlySaved(Exception):
@@ -124,6 +128,7 @@ def train_group(
     classes = first.data.classes
     targets = first.plan.targets
     progress.selects_on(targets.heads[0].score_name)
+    # Build: each member's model from its seed, its training side's statistics, its sides.
     modules = [
         build_model(job.run.config.model, list(first.specs), len(classes), job.seed, targets)
         for job in group
@@ -132,7 +137,10 @@ def train_group(
     with torch.random.fork_rng(devices=cuda_devices(first.plan.device)):
         torch.manual_seed(group[0].stream)
         zscores = [fit_zscore(job.run.data, job.fold.train) for job in group]
-        balanced = [class_weights(job.run, job.fold.train) for job in group]  # once a job
+        balanced = [  # once a job
+            fit_class_weights(job.run.data, job.fold.train, job.run.plan.class_weights)
+            for job in group
+        ]
         scales = [fit_target_scale(job.run.data, job.fold.train) for job in group]
 
         # Each stage shuffles from the members' seeds anew: a member stopped early trains
@@ -141,8 +149,10 @@ def train_group(
             jobs = zip(group, zscores, balanced, scales, strict=True)
             return [_member(j, z, w, scale, steps.eval_rows) for j, z, w, scale in jobs]
 
+        # Train (each stage, then the whole model, selecting on validation), then test.
         ensemble, last, chosen, stages = fit(modules, members, classes, progress, steps)
         tested = test(ensemble, last, classes, progress.step, steps)
+    # Save: each member's checkpoint and predictions, then its record entry.
     entries: list[FoldEntry] = []
     for k, (job, zscore, c, t, w, scale) in enumerate(
         zip(group, zscores, chosen, tested, balanced, scales, strict=True)
@@ -169,15 +179,6 @@ def train_group(
         by_class = None if w is None else dict(zip(classes, w.tolist(), strict=True))
         entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix, by_class))
     return entries
-
-
-def class_weights(run: Prepared, rows: np.ndarray) -> np.ndarray | None:
-    """The class weights [C] of training on `rows` of the run's data (`--class-weights
-    balanced`: from those rows' labels alone), None unweighted: a fold's from its own
-    training side, the final model's from all."""
-    if run.plan.class_weights == "none":
-        return None
-    return balanced_weights(run.data.labels[rows], len(run.data.classes))
 
 
 def on(weights: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
@@ -257,3 +258,57 @@ def _member(
         plan.precision,
     )
     return Member(side(fold.train, train=True), side(fold.val), side(fold.test), config)
+
+
+def train_final(run: Prepared, progress: Progress) -> None:
+    """Train on all of the run's data and save checkpoint "final" (kept if it exists)."""
+    config, plan, data, specs, unit = run.config, run.plan, run.data, run.specs, run.unit
+    if has_checkpoint(plan.run_dir, FINAL):
+        progress.message("--final: checkpoint final exists, kept")
+        return
+    best = [e.best_epoch for e in run.record.folds if e.best_epoch is not None]
+    epochs = max(1, round(float(np.median(best)))) if best else 1
+    seed = plan.seeds[0]
+    progress.message(f"--final: training on all {len(data)} utterances for {epochs} epochs")
+    model = build_model(config.model, list(specs), len(data.classes), seed, plan.targets)
+    model = model.to(plan.device)
+    everything = np.arange(len(data))
+    zscore = fit_zscore(data, everything)
+    scale = fit_target_scale(data, everything)
+    # from all of its training data, as a fold's
+    weights = fit_class_weights(data, everything, plan.class_weights)
+    batches = Batches(
+        data,
+        everything,
+        specs,
+        unit,
+        plan.batch_size,
+        zscore=zscore,
+        shuffle=True,
+        seed=seed,
+        class_weights=on(weights, plan.device),
+        target_scale=scale,
+    )
+    nothing = Batches(data, everything[:0], specs, unit, plan.batch_size, zscore=zscore)
+    loop = LoopConfig(epochs, plan.lr, plan.weight_decay, precision=plan.precision)
+    # No validation side: the loop trains the fixed epochs and keeps the last. Every stage
+    # (Zhou et al.'s branches alone first, as the folds trained) goes on with one order.
+    member = Member(batches, nothing, nothing, loop)
+    with torch.random.fork_rng(devices=cuda_devices(plan.device)):
+        torch.manual_seed(seed)
+        ensemble, *_ = fit([model], lambda: [member], data.classes, progress)
+    state = ensemble.member_state(0)
+    save_fold_checkpoint(
+        run, FINAL, state, zscore, scale=scale, seed=seed, fold=FINAL, epochs=epochs
+    )
+    layer_weights = model.layer_weights(state)
+    final = Final(
+        epochs=epochs,
+        seed=seed,
+        utterances=len(data),
+        class_weights=(
+            None if weights is None else dict(zip(data.classes, weights.tolist(), strict=True))
+        ),
+        layer_weights={k: tuple(v) for k, v in layer_weights.items()} or None,
+    )
+    run.record = replace(run.record, final=final)

@@ -11,25 +11,28 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Protocol, TypeVar
 
 import numpy as np
 import torch
+from torch import nn
 
+from ser import Json
 from ser.heads.attribute_metrics import AttributeMetrics
 from ser.heads.metrics import Metrics
+from ser.models.base import ModelOutput
 from ser.models.batch import Batch
 from ser.models.targets import Targets
 from ser.runtime.precision import autocast
-from ser.train.data import Batches
+from ser.train.batches import Batches, StackedSides
 from ser.train.ensemble import Ensemble
-from ser.train.stack import StackedSides
 from ser.train.steps import Steps
-from ser.train.targets import targets_of
-from ser.train.tracker import Curves, Tracker
+from ser.train.tracker import Curves, Tracker, targets_of
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class Evaluation(Predictions):
 
     metrics: Metrics | None = None
     attribute_metrics: AttributeMetrics | None = None
-    scores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scores: dict[str, dict[str, Json]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,14 @@ def select(
     steps = steps or Steps()
     start = time.perf_counter()
     configs = [m.config for m in members]
-    epochs, precision = _shared(configs, "epochs"), _shared(configs, "precision")
+    epochs, precision = (
+        _shared([c.epochs for c in configs], "epochs"),
+        _shared([c.precision for c in configs], "precision"),
+    )
     optimizer = torch.optim.Adam(
         ensemble.parameters(),
-        lr=_shared(configs, "lr"),
-        weight_decay=_shared(configs, "weight_decay"),
+        lr=_shared([c.lr for c in configs], "lr"),
+        weight_decay=_shared([c.weight_decay for c in configs], "weight_decay"),
         fused=True,  # one kernel for every tensor: ~5x the default's step on the CPU
     )
     device = ensemble.parameters()[0].device
@@ -157,9 +163,9 @@ def test(
     """Each member's selected state on its own test side (its eval mask applied)."""
     steps = steps or Steps()
     configs = [m.config for m in members]
-    with masked(ensemble.base, _shared(configs, "eval_mask")):
+    with masked(ensemble.base, _shared([c.eval_mask for c in configs], "eval_mask")):
         sides = StackedSides([m.test for m in members], static=steps.compiled)
-        precision = _shared(configs, "precision")
+        precision = _shared([c.precision for c in configs], "precision")
         found = predict(ensemble, sides, precision, on_step, "test", steps)
     targets = targets_of(ensemble)
     found = in_range(found, members, targets, "test")
@@ -268,9 +274,27 @@ def in_range(
     return out
 
 
-def _tensors(batch: Batch) -> tuple[Any, ...]:
+#: What a step reads of a stacked batch: its tensors [K, ...], dicts of them, None (absent).
+StepArg = torch.Tensor | Mapping[str, torch.Tensor] | None
+
+
+class StepModel(Protocol):
+    """What a step function calls on a member: its model (`ser.models.base.SerModel`), or
+    one member's view of an ensemble's stacked state (`ser.train.ensemble`)."""
+
+    summed_loss: bool
+    targets: Targets
+
+    def __call__(self, batch: Batch) -> ModelOutput: ...
+
+    def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor: ...
+
+    def split(self, logits: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
+
+
+def _tensors(batch: Batch) -> tuple[StepArg, ...]:
     """What a member's forward and loss read of a stacked batch, every tensor [K, ...]
-    (None: absent)."""
+    (None: absent), in `_member_batch`'s order."""
     return (
         batch.x,
         batch.mask,
@@ -285,69 +309,62 @@ def _tensors(batch: Batch) -> tuple[Any, ...]:
 
 
 def _member_batch(
-    x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any, *targets: Any, weights: Any = None
+    x: dict[str, torch.Tensor],
+    mask: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    utt_mask: torch.Tensor | None,
+    values: torch.Tensor | None,
+    mean: torch.Tensor | None,
+    std: torch.Tensor | None,
+    soft: torch.Tensor | None,
+    gold: dict[str, torch.Tensor],
+    weights: torch.Tensor | None = None,
 ) -> Batch:
-    """`targets`: the attribute targets, their mean and std, the vote distributions, the
-    heads' gold."""
-    values, mean, std, soft, gold = targets
-    return Batch(
-        x,
-        mask,
-        labels,
-        index=labels,
-        utt_mask=utt_mask,
-        class_weights=weights,
-        targets=values,
-        target_mean=mean,
-        target_std=std,
-        soft=soft,
-        gold=gold,
-    )
+    """One member's `Batch` of `_tensors`' values, in its fields' order (the index: the
+    labels, which a step never reads as rows)."""
+    return Batch(x, mask, labels, labels, utt_mask, weights, values, mean, std, soft, gold)
 
 
 def _training_loss(
-    model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any, *rest: Any
+    model: StepModel, *tensors: StepArg
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One member: (its mean loss, weighted by its class weights [C] if any (`rest`'s
-    last, after the targets), what it trains on, its labelled items). Validation and test
-    losses are never weighted."""
-    batch = _member_batch(x, mask, labels, utt_mask, *rest[:-1], weights=rest[-1])
+    """One member: (its mean loss, weighted by its class weights [C] if any (`tensors`'
+    last, after `_tensors`' values), what it trains on, its labelled items). Validation and
+    test losses are never weighted."""
+    batch = _member_batch(*tensors)  # type: ignore[arg-type]  # `_tensors`' order
     loss = model.loss(model(batch), batch)
-    n = (labels != -100).sum()
+    n = (batch.labels != -100).sum()
     return loss, loss * n if model.summed_loss else loss, n
 
 
-def _evaluation(
-    model: Any, x: Any, mask: Any, labels: torch.Tensor, utt_mask: Any, *targets: Any
-) -> tuple[torch.Tensor, ...]:
+def _evaluation(model: StepModel, *tensors: StepArg) -> tuple[torch.Tensor, ...]:
     """One member: (its loss summed over labelled items, its predicted classes (a run
     without the category: class 0), then each head's predictions (`Head.reported`: the
     category's a float32 softmax, as `ser predict`'s; the attributes' on the corpus's
     scale), then each head's gold."""
-    batch = _member_batch(x, mask, labels, utt_mask, *targets)
+    batch = _member_batch(*tensors)  # type: ignore[arg-type]  # `_tensors`' order
     out = model(batch)
-    summed = model.loss(out, batch) * (labels != -100).sum()
+    summed = model.loss(out, batch) * (batch.labels != -100).sum()
     heads, parts = model.targets.heads, model.split(out.logits)
     reported = [h.reported(p, batch) for h, p in zip(heads, parts, strict=True)]
     gold = [h.batch_gold(batch) for h in heads]
-    return summed, model.targets.decide(parts, labels), *reported, *gold
+    return summed, model.targets.decide(parts, batch.labels), *reported, *gold
 
 
-def _shared(configs: Sequence[LoopConfig], name: str) -> Any:
-    values = {getattr(c, name) for c in configs}
-    if len(values) != 1:
-        raise ValueError(
-            f"members of one ensemble must share {name}, got {sorted(map(str, values))}"
-        )
-    return values.pop()
+def _shared(values: Sequence[T], name: str) -> T:
+    """The one value the members' configs share of setting `name`."""
+    kept = set(values)
+    if len(kept) != 1:
+        raise ValueError(f"members of one ensemble must share {name}, got {sorted(map(str, kept))}")
+    return kept.pop()
 
 
 @contextmanager
-def masked(model: Any, modality: str | None) -> Iterator[None]:
+def masked(model: nn.Module, modality: str | None) -> Iterator[None]:
     """The model's (an ensemble's `base`: its members') `eval_mask` set inside the block
     (None: no masking)."""
     old = model.eval_mask
-    model.eval_mask = modality
+    model.eval_mask = modality  # type: ignore[assignment]  # a SerModel's, not a tensor
     try:
         yield
     finally:

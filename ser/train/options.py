@@ -1,6 +1,7 @@
-"""`ser train`'s options as one table derived from `TrainConfig` and the registered
-families' configs (never written out), and `train_config`, the library call that turns
-option values into a `TrainConfig`: what `ser train` and every sweep cell call.
+"""What a training run is asked for: `TrainConfig` (the `ser train` options; None: the
+model family's paper default), `ser train`'s options as one table derived from it and the
+registered families' configs (never written out), and `train_config`, the library call
+that turns option values into a `TrainConfig`: what `ser train` and every sweep cell call.
 
 >>> config = train_config({"store": "f.zarr", "features": "hubert+mpnet", "queries": "10"})
 >>> config.features, type(config.model).__name__, config.model.queries, config.val
@@ -13,17 +14,166 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from ser.corpus.protocols.folds import VAL_ALIASES, VAL_MODES
+from ser.corpus.registry import (
+    CLASS_WEIGHTS,
+    class_set_names,
+    class_weights_help,
+    classes_help,
+    protocols_help,
+)
 from ser.errors import ConfigError
-from ser.models import FAMILIES, Family, ModelConfig, TrainDefaults
-from ser.models.config import field_defaults
+from ser.heads.emotion_intensities import EMOTIONS_AS
+from ser.models import FAMILIES, Family, FamilyConfig, ModelConfig, TrainDefaults
+from ser.models.config import field_defaults, option
 from ser.models.registry import fusions
+from ser.models.targets import ATTRIBUTE_LOSSES, LABELS
+from ser.runtime.device import DEVICE_HELP
+from ser.runtime.precision import PRECISIONS, auto_help
 from ser.runtime.threads import parse_threads
 from ser.train.features import parse_feature_list
-from ser.train.plan import TrainConfig
+
+#: --attribute-weight's default: the attribute loss beside the category's (measured).
+ATTRIBUTE_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything `ser train` is asked to do (its options: `train_options`); None means
+    the model family's paper default."""
+
+    store: str = field(metadata={"help": "Feature store (.zarr or .h5).", "envvar": "SER_STORE"})
+    features: tuple[str, ...] = field(
+        metadata={
+            "kind": "features",
+            "metavar": "A+B",
+            "help": "Feature sets joined by '+', by name or extractor (hubert+mpnet, is13+bert).",
+        }
+    )
+    model: FamilyConfig  # its options: the registered families' config fields
+    # Help and choices from the registered kinds, read when `ser train` is run.
+    classes: str | None = option(None, classes_help, choices=class_set_names)
+    protocol: str | None = option(None, protocols_help)
+    test_store: str | None = option(
+        None,
+        "Cross-corpus: train on all of --store (validation carved from it) and test on "
+        "this store's utterances of the emotions both corpora have, matched by name "
+        "(ser/corpus/emotions.py); it must hold the same feature sets (same "
+        "fingerprints). Recorded with both stores and what either side dropped.",
+        metavar="PATH",
+    )
+    allow_overlap: bool = option(False, "Cross-corpus: run though most test audio is --store's.")
+    test_classes: str | None = option(
+        None,
+        "Cross-corpus: the test store's class set, matched to the training set by "
+        "emotion [default: the training set's name where the test corpus has it, else "
+        "its all].",
+        choices=class_set_names,
+    )
+    val: str = option(
+        "next-group",
+        "Validation carved from the training side: next-group, the next group the "
+        "protocol tests by (an IEMOCAP session, a speaker group, the dev partition) held "
+        "out; random10; none: train on every training group for the fixed epochs and test "
+        "the last (the papers' training set). The old spelling `session` still works.",
+        choices=VAL_MODES,
+        aliases=VAL_ALIASES,
+    )
+    epochs: int | None = option(None, "Training epochs.")
+    batch_size: int | None = option(None, "Utterances, or dialogs for dialog-context models.")
+    lr: float | None = option(None, "Learning rate (Adam).", above=0.0)
+    weight_decay: float | None = option(None, "Adam's L2 weight decay.", least=0.0)
+    seed: int = option(0, "The first seed.")
+    seeds: int | None = option(None, "Repeats with seeds seed, seed+1, ...")
+    patience: int | None = option(None, "Early stopping patience (off by default).")
+    class_weights: str | None = option(None, class_weights_help, choices=CLASS_WEIGHTS)
+    target: str = option(
+        "emotion",
+        "What the model predicts: emotion (the category); attributes (arousal, valence, "
+        "dominance: a linear head each, on the corpus's scale in records and predictions, "
+        "validation selecting on their mean CCC; utterances without them left out and "
+        "counted), or one of them; emotion+attributes (one body, both heads); a further "
+        "head joined with + (emotion+sentiment: MELD's classes, CMU-MOSI/MOSEI's score in "
+        '[-3, 3]; sentiment+emotions: MOSEI\'s six emotions; docs/train.md, "Heads"). '
+        "Recorded when not emotion, as the store's corpus means it.",
+        metavar="emotion|attributes|arousal|...|emotion+sentiment",
+    )
+    attribute_loss: str = option(
+        "ccc",
+        "Attribute loss: ccc (1 - CCC per attribute, averaged) or mse.",
+        choices=ATTRIBUTE_LOSSES,
+    )
+    attribute_weight: float | None = option(
+        None,
+        f"With --target emotion+...: the attribute loss's weight beside the category's "
+        f"[default: {ATTRIBUTE_WEIGHT}, measured in "
+        'benchmarks/README.md, "What should an attribute run weigh?"].',
+        least=0.0,
+    )
+    emotions_as: str = option(
+        "presence",
+        "--target emotions (CMU-MOSEI's six) trains presence (a sigmoid each, BCE) "
+        "or intensity (L1 on [0, 3]); both score presence (docs/train.md).",
+        choices=EMOTIONS_AS,
+    )
+    labels: str = option(
+        "hard",
+        "Class targets: hard (the consensus label) or soft (the distribution of the "
+        "annotators' votes, re-read from the store's corpus: ser/corpus/votes.py says how "
+        "votes map to classes); scores stay on the consensus label.",
+        choices=LABELS,
+    )
+    corpus_root: str | None = option(
+        None,
+        "Where the store's corpus is now, if it moved since extraction (--labels soft "
+        "re-reads its votes there).",
+        metavar="PATH",
+    )
+    device: str = option("auto", f"Training device. {DEVICE_HELP}", metavar="auto|cpu|cuda[:N]")
+    precision: str = option(
+        "auto",
+        f"{auto_help('train')} bf16 autocast on a CPU is ~20% faster but scored ~0.5 UA "
+        "points lower on average in our tests. Recorded.",
+        choices=PRECISIONS,
+    )
+    # torch CPU threads; None: from the CPU budget; its help: ser/runtime/threads.py
+    threads: int | None = field(default=None, metadata={"kind": "threads", "metavar": "N"})
+    members_at_once: int | None = option(
+        None,
+        "(seed, fold) runs trained together as the members of one ensemble [all of them on "
+        "a GPU; on the CPU all where the family's inputs are narrow enough to gain from it "
+        "(ser/runtime/execution.py), else 1]; lower it to bound memory, 1 trains them one "
+        "after another. Without dropout or RMM the same results up to float rounding; with "
+        "them each member draws its own random numbers. Recorded.",
+    )
+    step: str | None = option(
+        None,
+        "Training steps: eager, or compiled (torch.compile on padded shapes, CUDA graphs on "
+        "a GPU, members one at a time; no GPU figure beats eager yet) [default: eager].",
+        choices=(None, "eager", "compiled"),
+    )
+    processes: int | None = option(
+        None,
+        "Processes training the (seed, fold) runs side by side on the CPU, each with cores "
+        "// N torch threads unless --threads; 1 trains in this process [default: on the "
+        "CPU one 1-thread process per core (one left free above 2 cores), at most one per "
+        "(seed, fold) run, for a run big enough to pay for their start-up and where no "
+        "process would wait (ser/runtime/execution.py); else 1]. Recorded.",
+        metavar="N",
+    )
+    out: str = option("runs", "Folder of the runs.")
+    name: str | None = option(None, "Run name [derived from the config].")
+    overwrite: bool = option(False, "Discard an existing run of the same name.")
+    final: bool = option(
+        False,
+        "Also train one model on every session for the folds' median selected epoch "
+        "(checkpoint 'final', for `ser predict --checkpoint final`).",
+    )
+
 
 RUN, MODEL = "run", "model"  # sections; a model option of one family has its family's name
 FLAGS = {
@@ -42,7 +192,9 @@ RANGES = {
     "above": (lambda v, b: v <= b, "above"),
     "below": (lambda v, b: v >= b, "below"),
 }
-WHAT = {
+#: What an option's value is: bool, int, float, str, tuple (of ints), "features" or "threads".
+Kind = type | str
+WHAT: dict[Kind, str] = {
     bool: "true or false",
     int: "an integer",
     float: "a finite number",
@@ -57,16 +209,18 @@ class Option:
     """One `ser train` option."""
 
     name: str
-    kind: Any  # bool, int, float, str, tuple (of ints), "features" or "threads"
+    # Kind's value; Any as callers look it up in tables keyed by type alone (ser train's click
+    # metavars)
+    kind: Any
     help: str
-    default: Any = None
-    choices: tuple[Any, ...] = ()
+    default: object = None
+    choices: tuple[object, ...] = ()
     section: str = RUN  # RUN, MODEL (an option of several families) or a family's name
-    defaults: Mapping[str, Any] = field(default_factory=dict)  # family -> its own default
+    defaults: Mapping[str, object] = field(default_factory=dict)  # family -> its own default
     required: bool = False
     meta: Mapping[str, Any] = field(default_factory=dict)  # metavar, envvar, bounds
 
-    def parse(self, value: Any) -> Any:
+    def parse(self, value: object) -> object:
         """`value` (a string, a TOML value or a typed one) typed; ConfigError if it is not."""
         try:
             typed = None if value is None else _parse(self.kind, value)
@@ -112,11 +266,11 @@ def model_options() -> dict[str, Option]:
     return table
 
 
-def train_config(values: Mapping[str, Any]) -> TrainConfig:
+def train_config(values: Mapping[str, object]) -> TrainConfig:
     """A `TrainConfig` from option values (typed, or strings as a command line gives
     them; None or left out: the default); ConfigError naming a bad one."""
     table = train_options()
-    typed = {}
+    typed: dict[str, Any] = {}  # each option's own type: TrainConfig's fields check them
     for name, value in values.items():
         if name not in table:
             raise ConfigError(f"{name!r} is not a ser train option")
@@ -133,12 +287,17 @@ def train_config(values: Mapping[str, Any]) -> TrainConfig:
 
 
 def _option(
-    f: dataclasses.Field[Any], hint: Any, section: str, own: dict[str, Any], required: bool = False
+    f: dataclasses.Field[Any],
+    hint: object,
+    section: str,
+    own: Mapping[str, object],
+    required: bool = False,
 ) -> Option:
     meta = f.metadata
     if "kind" not in meta and typing.get_origin(hint) in (typing.Union, types.UnionType):
         (hint,) = [h for h in typing.get_args(hint) if h is not type(None)]  # X | None: X
-    kind = meta.get("kind") or typing.get_origin(hint) or hint  # tuple[int, ...]: tuple
+    # tuple[int, ...]: tuple; a type hint, or the field's own word ("features", "threads")
+    kind = cast(Kind, meta.get("kind") or typing.get_origin(hint) or hint)
     help, choices = meta.get("help", ""), meta.get("choices", ())
     return Option(
         f.name,
@@ -153,11 +312,11 @@ def _option(
     )
 
 
-def _parse(kind: Any, value: Any) -> Any:
+def _parse(kind: Kind, value: object) -> object:
     if kind == "threads":
-        return parse_threads(value)
+        return parse_threads(cast("str | int | None", value))  # else its own error
     if kind is tuple:  # of ints: "32,64" or a list
-        items = value.split(",") if isinstance(value, str) else value
+        items = value.split(",") if isinstance(value, str) else cast("Iterable[object]", value)
         return tuple(_parse(int, v) for v in items)
     if kind is bool:
         return value if isinstance(value, bool) else FLAGS[str(value).lower()]
@@ -165,10 +324,10 @@ def _parse(kind: Any, value: Any) -> Any:
         raise TypeError(value)
     if kind in (str, "features"):
         return "+".join(value) if isinstance(value, tuple) else str(value)  # TOML's 4: "4"
-    typed = kind(value)
-    if kind is float and not math.isfinite(typed):  # NaN passes every range check
+    number = cast("Callable[[object], float]", kind)(value)  # int or float
+    if kind is float and not math.isfinite(number):  # NaN passes every range check
         raise ValueError(value)
-    return typed
+    return number
 
 
 def _check_range(value: float, meta: Mapping[str, Any]) -> None:

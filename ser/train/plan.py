@@ -1,178 +1,39 @@
-"""What a training run is asked for (`TrainConfig`: the `ser train` options) and what it
-resolves to (`Plan`: defaults filled in, protocol parsed, device, precision and name) from
-the config and its store's corpus kind alone, reading no data. `config_record`: its copy."""
+"""What a training run's config (`ser.train.options.TrainConfig`) resolves to (`Plan`:
+defaults filled in, protocol parsed, device, precision and name) from the config and its
+store's corpus kind alone, reading no data (`plan_for`: with the
+corpora of the stores `open_stores` opened once for several configs); `Prepared`: a run
+opened for training (`ser.train.prepare`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ser.cache import FeatureStore
 from ser.cache.corpus import StoreCorpus
 from ser.corpus.protocols.cross import CrossCorpus
-from ser.corpus.protocols.folds import RECORDED_VAL, VAL_ALIASES, VAL_MODES, Fold, Protocol
+from ser.corpus.protocols.folds import VAL_MODES, Fold, Protocol
 from ser.corpus.registry import (
-    CLASS_WEIGHTS,
     CorpusKind,
-    class_set_names,
-    class_weights_help,
-    classes_help,
-    protocols_help,
 )
 from ser.errors import ConfigError
-from ser.heads.emotion_intensities import EMOTIONS_AS
-from ser.models import FamilyConfig, family_of
+from ser.models import family_of
 from ser.models.batch import InputSpec, Unit
-from ser.models.config import field_defaults, option
-from ser.models.registry import config_record as model_record
-from ser.models.targets import ATTRIBUTE_LOSSES, LABELS, Targets
+from ser.models.config import field_defaults
+from ser.models.targets import Targets
 from ser.runs.predictions import PredictionTable
 from ser.runs.record import RunRecord
-from ser.runtime.device import DEVICE_HELP, pick_device
-from ser.runtime.precision import PRECISIONS, auto_help, resolve_precision
+from ser.runtime.device import pick_device
+from ser.runtime.precision import resolve_precision
 from ser.runtime.threads import parse_threads
 from ser.train.data import TrainData
-
-#: --attribute-weight's default: the attribute loss beside the category's (measured).
-ATTRIBUTE_WEIGHT = 1.0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything `ser train` is asked to do (its options: `ser.train.options`); None
-    means the model family's paper default."""
-
-    store: str = field(metadata={"help": "Feature store (.zarr or .h5).", "envvar": "SER_STORE"})
-    features: tuple[str, ...] = field(
-        metadata={
-            "kind": "features",
-            "metavar": "A+B",
-            "help": "Feature sets joined by '+', by name or extractor (hubert+mpnet, is13+bert).",
-        }
-    )
-    model: FamilyConfig  # its options: the registered families' config fields
-    # Help and choices from the registered kinds, read when `ser train` is run.
-    classes: str | None = option(None, classes_help, choices=class_set_names)
-    protocol: str | None = option(None, protocols_help)
-    test_store: str | None = option(
-        None,
-        "Cross-corpus: train on all of --store (validation carved from it) and test on "
-        "this store's utterances of the emotions both corpora have, matched by name "
-        "(ser/corpus/emotions.py); it must hold the same feature sets (same "
-        "fingerprints). Recorded with both stores and what either side dropped.",
-        metavar="PATH",
-    )
-    allow_overlap: bool = option(False, "Cross-corpus: run though most test audio is --store's.")
-    test_classes: str | None = option(
-        None,
-        "Cross-corpus: the test store's class set, matched to the training set by "
-        "emotion [default: the training set's name where the test corpus has it, else "
-        "its all].",
-        choices=class_set_names,
-    )
-    val: str = option(
-        "next-group",
-        "Validation carved from the training side: next-group, the next group the "
-        "protocol tests by (an IEMOCAP session, a speaker group, the dev partition) held "
-        "out; random10; none: train on every training group for the fixed epochs and test "
-        "the last (the papers' training set). The old spelling `session` still works.",
-        choices=VAL_MODES,
-        aliases=VAL_ALIASES,
-    )
-    epochs: int | None = option(None, "Training epochs.")
-    batch_size: int | None = option(None, "Utterances, or dialogs for dialog-context models.")
-    lr: float | None = option(None, "Learning rate (Adam).", above=0.0)
-    weight_decay: float | None = option(None, "Adam's L2 weight decay.", least=0.0)
-    seed: int = option(0, "The first seed.")
-    seeds: int | None = option(None, "Repeats with seeds seed, seed+1, ...")
-    patience: int | None = option(None, "Early stopping patience (off by default).")
-    class_weights: str | None = option(None, class_weights_help, choices=CLASS_WEIGHTS)
-    target: str = option(
-        "emotion",
-        "What the model predicts: emotion (the category); attributes (arousal, valence, "
-        "dominance: a linear head each, on the corpus's scale in records and predictions, "
-        "validation selecting on their mean CCC; utterances without them left out and "
-        "counted), or one of them; emotion+attributes (one body, both heads); a further "
-        "head joined with + (emotion+sentiment: MELD's classes, CMU-MOSI/MOSEI's score in "
-        '[-3, 3]; sentiment+emotions: MOSEI\'s six emotions; docs/train.md, "Heads"). '
-        "Recorded when not emotion, as the store's corpus means it.",
-        metavar="emotion|attributes|arousal|...|emotion+sentiment",
-    )
-    attribute_loss: str = option(
-        "ccc",
-        "Attribute loss: ccc (1 - CCC per attribute, averaged) or mse.",
-        choices=ATTRIBUTE_LOSSES,
-    )
-    attribute_weight: float | None = option(
-        None,
-        f"With --target emotion+...: the attribute loss's weight beside the category's "
-        f"[default: {ATTRIBUTE_WEIGHT}, measured in "
-        'benchmarks/README.md, "What should an attribute run weigh?"].',
-        least=0.0,
-    )
-    emotions_as: str = option(
-        "presence",
-        "--target emotions (CMU-MOSEI's six) trains presence (a sigmoid each, BCE) "
-        "or intensity (L1 on [0, 3]); both score presence (docs/train.md).",
-        choices=EMOTIONS_AS,
-    )
-    labels: str = option(
-        "hard",
-        "Class targets: hard (the consensus label) or soft (the distribution of the "
-        "annotators' votes, re-read from the store's corpus: ser/corpus/votes.py says how "
-        "votes map to classes); scores stay on the consensus label.",
-        choices=LABELS,
-    )
-    corpus_root: str | None = option(
-        None,
-        "Where the store's corpus is now, if it moved since extraction (--labels soft "
-        "re-reads its votes there).",
-        metavar="PATH",
-    )
-    device: str = option("auto", f"Training device. {DEVICE_HELP}", metavar="auto|cpu|cuda[:N]")
-    precision: str = option(
-        "auto",
-        f"{auto_help('train')} bf16 autocast on a CPU is ~20% faster but scored ~0.5 UA "
-        "points lower on average in our tests. Recorded.",
-        choices=PRECISIONS,
-    )
-    # torch CPU threads; None: from the CPU budget; its help: ser/runtime/threads.py
-    threads: int | None = field(default=None, metadata={"kind": "threads", "metavar": "N"})
-    members_at_once: int | None = option(
-        None,
-        "(seed, fold) runs trained together as the members of one ensemble [all of them on "
-        "a GPU; on the CPU all where the family's inputs are narrow enough to gain from it "
-        "(ser/runtime/execution.py), else 1]; lower it to bound memory, 1 trains them one "
-        "after another. Without dropout or RMM the same results up to float rounding; with "
-        "them each member draws its own random numbers. Recorded.",
-    )
-    step: str | None = option(
-        None,
-        "Training steps: eager, or compiled (torch.compile on padded shapes, CUDA graphs on "
-        "a GPU, members one at a time; no GPU figure beats eager yet) [default: eager].",
-        choices=(None, "eager", "compiled"),
-    )
-    processes: int | None = option(
-        None,
-        "Processes training the (seed, fold) runs side by side on the CPU, each with cores "
-        "// N torch threads unless --threads; 1 trains in this process [default: on the "
-        "CPU one 1-thread process per core (one left free above 2 cores), at most one per "
-        "(seed, fold) run, for a run big enough to pay for their start-up and where no "
-        "process would wait (ser/runtime/execution.py); else 1]. Recorded.",
-        metavar="N",
-    )
-    out: str = option("runs", "Folder of the runs.")
-    name: str | None = option(None, "Run name [derived from the config].")
-    overwrite: bool = option(False, "Discard an existing run of the same name.")
-    final: bool = option(
-        False,
-        "Also train one model on every session for the folds' median selected epoch "
-        "(checkpoint 'final', for `ser predict --checkpoint final`).",
-    )
+from ser.train.options import ATTRIBUTE_WEIGHT, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -285,7 +146,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
 
 
 def run_targets(
-    config: TrainConfig, class_weights: str, tested: Any, corpus: CorpusKind
+    config: TrainConfig, class_weights: str, tested: dict[str, str] | None, corpus: CorpusKind
 ) -> Targets:
     """The run's `Targets`, named as the store's kind means them (`CorpusKind.target`);
     `ConfigError` for options that do not go with them."""
@@ -370,31 +231,17 @@ def _targets_name(config: TrainConfig) -> str:
     return name + ("_soft-labels" if config.labels == "soft" else "")
 
 
-def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
-    """The run's config as recorded: the model's options flattened beside its family's
-    name (`models.registry.config_record`), defaults resolved."""
-    return {
-        "store": str(config.store),
-        "features": "+".join(config.features),
-        **model_record(config.model),
-        "classes": plan.classes,
-        "protocol": str(plan.protocol),
-        "val": RECORDED_VAL.get(config.val, config.val),
-        "epochs": plan.epochs,
-        "batch_size": plan.batch_size,
-        "lr": plan.lr,
-        "weight_decay": plan.weight_decay,
-        "seed": config.seed,
-        "seeds": list(plan.seeds),
-        "patience": config.patience,
-        # only when weighted: the records of every unweighted run stay as they were
-        **({"class_weights": plan.class_weights} if plan.class_weights != "none" else {}),
-        # only cross-corpus: the test store's path (where) and what it holds (what)
-        **({"test_store": str(config.test_store), "test": plan.test} if plan.test else {}),
-        # none for the category with hard labels: every such run's record stays as it was
-        **plan.targets.record_keys(),
-        "device": str(plan.device),  # resolved (the request "auto" says nothing)
-        "precision": plan.precision,
-        "out": str(config.out),
-        "name": plan.name,
-    }
+Stores = Mapping[str, FeatureStore]  # path as a config names it -> the store opened
+
+
+def open_stores(configs: Sequence[TrainConfig]) -> dict[str, FeatureStore]:
+    """Each config's store and test store, opened once (`StoreError`: missing or not a
+    store)."""
+    paths = [p for c in configs for p in (c.store, c.test_store) if p is not None]
+    return {path: FeatureStore.open(path) for path in dict.fromkeys(paths)}
+
+
+def plan_for(config: TrainConfig, stores: Stores) -> Plan:
+    """`make_plan` with the corpora of the config's opened stores."""
+    test = stores[config.test_store].corpus if config.test_store else None
+    return make_plan(config, stores[config.store].corpus.kind, test)

@@ -7,14 +7,13 @@ themselves."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-import ser
 from ser.cache import FeatureStore
 from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import Fold, FoldData
@@ -26,28 +25,22 @@ from ser.models.config import plan_inputs
 from ser.models.losses import balanced_weights
 from ser.runs.config import RunConfig
 from ser.runs.data import AsrSet, Data
-from ser.runs.predictions import PREDICTIONS
 from ser.runs.provenance import Threads
-from ser.runs.record import RECORD, RunRecord
+from ser.runs.record import RunRecord
 from ser.runtime.threads import ThreadChoice
 from ser.train import audio_overlap, cross
 from ser.train.checkpoint import (
-    CHECKPOINTS,
-    fold_key,
-    has_checkpoint,
     provenance,
-    remove_checkpoints,
 )
 from ser.train.data import OUTSIDE, TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
-from ser.train.plan import Plan, Prepared, TrainConfig, config_record, make_plan
+from ser.train.options import TrainConfig
+from ser.train.plan import Plan, Prepared, Stores
 from ser.train.progress import Progress
-from ser.train.record import check_resumable, kept_predictions, layers_record, read_record
+from ser.train.record import kept_predictions, start_record
 from ser.train.text_overlap import overlap_line, text_seen
 
 Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
-#: In a run's folder: the lock a training process holds (`ser.train.run`).
-RUN_LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -60,22 +53,6 @@ class Inputs:
     specs: list[InputSpec]
     classes: LabelSet
     test: cross.TestSide | None = None  # a cross-corpus run's test store
-
-
-Stores = Mapping[str, FeatureStore]  # path as a config names it -> the store opened
-
-
-def open_stores(configs: Sequence[TrainConfig]) -> dict[str, FeatureStore]:
-    """Each config's store and test store, opened once (`StoreError`: missing or not a
-    store)."""
-    paths = [p for c in configs for p in (c.store, c.test_store) if p is not None]
-    return {path: FeatureStore.open(path) for path in dict.fromkeys(paths)}
-
-
-def plan_for(config: TrainConfig, stores: Stores) -> Plan:
-    """`make_plan` with the corpora of the config's opened stores."""
-    test = stores[config.test_store].corpus if config.test_store else None
-    return make_plan(config, stores[config.store].corpus.kind, test)
 
 
 def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
@@ -150,14 +127,11 @@ def prepare(
     loaded: Loaded,
     threads: ThreadChoice,
 ) -> Prepared:
-    """Check the record, load (or reuse) the data of the run's opened `inputs`
-    (`open_inputs`), make the folds."""
-    # The first log line, once the run is known to start (refusals come alone).
-    # e.g. "2 torch threads (all 2, brief waits: affinity 2 cores, cgroup none, 1 worker)"
-    plural = "s" if threads.count != 1 else ""
-    first = f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
-    classes = plan.targets.classes(inputs.classes)
-    record = _start_record(config, plan, inputs.features, progress, first, classes)
+    """The run of the opened `inputs` (`open_inputs`) ready to train: its record (new, or
+    resumed), its data loaded (or reused: `loaded`), what they hold said, its folds, the
+    (seed, fold)s its record lacks."""
+    first, classes = _first_line(plan, threads), plan.targets.classes(inputs.classes)
+    record = start_record(config, plan, inputs.features, progress, first, classes)
     t0 = time.perf_counter()
     data = load(inputs, plan, loaded, config.corpus_root)
     timings = replace(
@@ -170,6 +144,36 @@ def prepare(
         utterances=len(data), dropped=dict(data.dropped), **_targets_notes(plan, data, progress)
     )
     record = replace(record, timings=timings, threads=Threads.of(threads), data=held)
+    record = _data_said(record, inputs, data, progress)
+    folds = run_folds(inputs, config, plan, data)
+    record = _folds_said(record, held, config, plan, inputs, data, folds, progress)
+    done = {e.key for e in record.folds}
+    if done:
+        progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
+    todo = [
+        (seed, k, fold)
+        for seed in plan.seeds
+        for k, fold in enumerate(folds)
+        if (seed, fold.name) not in done
+    ]
+    recorded = provenance(inputs.store, inputs.features)  # what its checkpoints hold of the sets
+    prepared = Prepared(config, plan, record, data, inputs.unit, inputs.specs, todo, recorded)
+    prepared.predictions.update(kept_predictions(plan.run_dir, record))
+    prepared.planned = len(plan.seeds) * len(folds)
+    return prepared
+
+
+def _first_line(plan: Plan, threads: ThreadChoice) -> str:
+    """The run's first log line, said once it is known to start (refusals come alone),
+    e.g. "hubert+mpnet_mit_loso_c4: cpu, 2 torch threads (all 2, brief waits: affinity 2
+    cores, cgroup none, 1 worker)"."""
+    plural = "s" if threads.count != 1 else ""
+    return f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
+
+
+def _data_said(record: RunRecord, inputs: Inputs, data: TrainData, progress: Progress) -> RunRecord:
+    """`record` with a cross-corpus run's sides and the ASR sets' WER, said with the
+    utterances dropped."""
     if inputs.test is not None:
         both = cross.cross_record(inputs.store, inputs.features, inputs.test, data)
         record = replace(record, cross=both)
@@ -185,7 +189,22 @@ def prepare(
     for reason, count in data.dropped.items():
         if inputs.test is None or OUTSIDE not in reason:  # else said by label above
             progress.message(f"dropped {count} utterance(s): {reason}")
-    folds = run_folds(inputs, config, plan, data)
+    return record
+
+
+def _folds_said(
+    record: RunRecord,
+    held: Data,
+    config: TrainConfig,
+    plan: Plan,
+    inputs: Inputs,
+    data: TrainData,
+    folds: list[Fold],
+    progress: Progress,
+) -> RunRecord:
+    """`record` with what the folds are (speaker independent or not) and what their test
+    sides share with training (text, audio; `held`: what the data holds so far), each
+    said, with the first fold's class weights."""
     record = replace(record, speaker_independent=all(f.speaker_independent for f in folds))
     for fold in folds:
         progress.message(fold.describe())
@@ -204,20 +223,7 @@ def prepare(
     progress.message(audio_overlap.audio_line(heard))
     if plan.class_weights != "none":
         progress.message(weights_line(plan, data.classes, data.labels[folds[0].train]))
-    done = {e.key for e in record.folds}
-    if done:
-        progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
-    todo = [
-        (seed, k, fold)
-        for seed in plan.seeds
-        for k, fold in enumerate(folds)
-        if (seed, fold.name) not in done
-    ]
-    recorded = provenance(inputs.store, inputs.features)  # what its checkpoints hold of the sets
-    prepared = Prepared(config, plan, record, data, inputs.unit, inputs.specs, todo, recorded)
-    prepared.predictions.update(kept_predictions(plan.run_dir, record))
-    prepared.planned = len(plan.seeds) * len(folds)
-    return prepared
+    return record
 
 
 def _targets_notes(plan: Plan, data: TrainData, progress: Progress) -> dict[str, Any]:
@@ -304,53 +310,3 @@ def _asr_record(
             entry = replace(entry, wer=None, note=str(error))
         out[feature.name] = entry
     return out
-
-
-def _start_record(
-    config: TrainConfig,
-    plan: Plan,
-    features: list[ResolvedFeature],
-    progress: Progress,
-    first: str,
-    data_classes: tuple[str, ...],
-) -> RunRecord:
-    cfg = config_record(config, plan)
-    fingerprints = {f.name: f.fingerprint for f in features}
-    path = plan.run_dir / RECORD
-    # Refusals first, so that they come alone on stderr; then the run's first line.
-    old = None
-    if path.exists() and not config.overwrite:
-        old = read_record(path)
-        check_resumable(path, old, cfg, fingerprints)
-    elif not path.exists() and _holds_other_files(plan.run_dir):
-        raise ConfigError(
-            f"{plan.run_dir} exists and holds no run record; choose another --name or --out"
-        )
-    progress.message(first)
-    if old is not None:
-        # bookkeeping keys (store path, device) may have changed
-        # An entry without its checkpoint is trained again: `ser predict` loads every fold's.
-        kept = tuple(e for e in old.folds if has_checkpoint(plan.run_dir, fold_key(*e.key)))
-        return replace(old, config=RunConfig.from_json(cfg), folds=kept)
-    if path.exists():  # --overwrite
-        progress.message(f"--overwrite: discarding the earlier record {path}")
-        remove_checkpoints(plan.run_dir)  # else the old run's folds join predict's ensemble
-    return RunRecord(
-        name=plan.name,
-        config=RunConfig.from_json(cfg),
-        protocol=str(plan.protocol),
-        classes=tuple(data_classes),
-        speaker_independent=True,  # until the folds say (`prepare`)
-        validation=plan.protocol.validation(config.val),
-        complete=False,
-        fingerprints=fingerprints,
-        layers=layers_record(features),
-        version=ser.__version__,
-        store=str(Path(config.store).resolve()),
-    )
-
-
-def _holds_other_files(run_dir: Path) -> bool:
-    # (predictions.csv is written just before run.json; the lock before either)
-    ours = (CHECKPOINTS, PREDICTIONS, RUN_LOCK)
-    return run_dir.exists() and any(p.name not in ours for p in run_dir.iterdir())

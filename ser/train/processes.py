@@ -22,7 +22,7 @@ import queue
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
@@ -33,9 +33,15 @@ from ser.runs.predictions import PredictionTable
 from ser.runtime.execution import Execution
 from ser.runtime.orphans import spawned_pool
 from ser.train.group import Job, PartlySaved, describe, train_group
-from ser.train.plan import Prepared, TrainConfig
-from ser.train.prepare import Loaded, open_stores, plan_for, reopen
+from ser.train.options import TrainConfig
+from ser.train.plan import Prepared, open_stores, plan_for
+from ser.train.prepare import Loaded, reopen
 from ser.train.progress import Heartbeat, Message, Progress, Published
+
+if TYPE_CHECKING:  # a type for checkers alone: the queue class takes no [] at run time
+    from multiprocessing.queues import Queue
+
+    Lines = Queue[Message]  # the processes' progress lines, to the calling process
 
 TICK = 0.5  # seconds between looks at the processes' progress lines
 T = TypeVar("T")
@@ -65,7 +71,7 @@ def train_pieces(
     """Train each piece of `jobs` on `execution.processes` spawned processes of
     `execution.threads` each; `done(n, entries, predictions)` for piece n as it finishes
     (in the calling process). The processes end with this one (`spawned_pool`)."""
-    lines: Any = multiprocessing.get_context("spawn").Queue()
+    lines: Lines = multiprocessing.get_context("spawn").Queue()
     index = {id(run): i for i, run in enumerate(runs)}
     configs = [run.config for run in runs]
     pool = spawned_pool(execution.processes, _open, (configs, execution.threads, lines))
@@ -97,7 +103,7 @@ def train_pieces(
     pool.close()
 
 
-def _say(lines: Any, progress: Progress) -> None:
+def _say(lines: Lines, progress: Progress) -> None:
     """The processes' progress lines so far, as heartbeat lines of `progress`."""
     with contextlib.suppress(queue.Empty):
         while True:
@@ -107,10 +113,10 @@ def _say(lines: Any, progress: Progress) -> None:
 
 # Per spawned process: the runs opened once by the executor's initializer, and the lines' queue.
 _OPENED: list[tuple[Prepared, list[Fold]]] = []
-_LINES: list[Any] = []
+_LINES: list[Lines] = []
 
 
-def _open(configs: list[TrainConfig], threads: int, lines: Any) -> None:
+def _open(configs: list[TrainConfig], threads: int, lines: Lines) -> None:
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(threads)

@@ -1,5 +1,9 @@
-"""What training puts into a run record (`ser.runs.record.RunRecord`): a (seed, fold)'s
-entry, a layered input's sets, the record checked before a resume, `ser train --json`.
+"""A run's record (`ser.runs.record.RunRecord`) as training writes it, in the order of its
+life: its config (`config_record`), started new or read back to resume (`start_record`,
+refused where the config or the sets differ), a (seed, fold)'s entry and predictions
+(`fold_entry`, `fold_predictions`) added after each group (`record_group`), scored and
+written with predictions.csv (`finish`); what an interrupted run keeps (`kept`), and
+`ser train --json` (`json_summary`).
 
 A run on a layered input (`<stem>.L*`) holds `layers`: `{input: {"sets": [...],
 "layers": [...]}}` and, per fold, `layer_weights`: `{input: [w_0..w_L]}`, the learnt
@@ -9,30 +13,138 @@ holds `config["class_weights"]` and, per fold, `class_weights`: `{class: weight}
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from ser.corpus.protocols.folds import Fold
-from ser.errors import ConfigError, FingerprintMismatch, ReportError
+import ser
+from ser.cache.atomic import atomic
+from ser.corpus.protocols.folds import RECORDED_VAL, Fold
+from ser.errors import ConfigError, FingerprintMismatch, ReportError, SerError
 from ser.heads.base import TablePart
 from ser.heads.metrics import Metrics
 from ser.heads.recorded import run_heads
 from ser.heads.registry import HEADS
+from ser.models.registry import config_record as model_record
 from ser.models.targets import Targets
+from ser.runs.config import RunConfig
 from ser.runs.curves import Curves as RecordedCurves
 from ser.runs.fold_entry import FoldEntry, Sizes, Stage
-from ser.runs.predictions import PREDICTIONS, PredictionTable, read_predictions
-from ser.runs.record import Layered, RunRecord, read
+from ser.runs.predictions import (
+    PREDICTIONS,
+    PredictionTable,
+    concat,
+    predictions_csv,
+    read_predictions,
+)
+from ser.runs.record import RECORD, RunRecord, read, write
 from ser.runs.summary import Summary
+from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData
-from ser.train.features import ResolvedFeature
+from ser.train.features import ResolvedFeature, layers_record
 from ser.train.loop import Curves, Evaluation, Selection
+from ser.train.options import TrainConfig
+from ser.train.plan import Plan, Prepared
+from ser.train.progress import Progress
+from ser.train.steps import Steps
 
+
+class Trained(Protocol):
+    """A (seed, fold) of a run, trained (`ser.train.group.Job`)."""
+
+    @property
+    def run(self) -> Prepared: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def fold(self) -> Fold: ...
+
+
+#: In a run's folder: the lock a training process holds (`ser.train.run`).
+RUN_LOCK = ".lock"
 # Config keys that say where a run executes, not what it trains: a resume may change them.
 NOT_COMPARED = frozenset({"store", "test_store", "out", "name", "device"})
+
+
+def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
+    """The run's config as recorded: the model's options flattened beside its family's
+    name (`models.registry.config_record`), defaults resolved."""
+    return {
+        "store": str(config.store),
+        "features": "+".join(config.features),
+        **model_record(config.model),
+        "classes": plan.classes,
+        "protocol": str(plan.protocol),
+        "val": RECORDED_VAL.get(config.val, config.val),
+        "epochs": plan.epochs,
+        "batch_size": plan.batch_size,
+        "lr": plan.lr,
+        "weight_decay": plan.weight_decay,
+        "seed": config.seed,
+        "seeds": list(plan.seeds),
+        "patience": config.patience,
+        # only when weighted: the records of every unweighted run stay as they were
+        **({"class_weights": plan.class_weights} if plan.class_weights != "none" else {}),
+        # only cross-corpus: the test store's path (where) and what it holds (what)
+        **({"test_store": str(config.test_store), "test": plan.test} if plan.test else {}),
+        # none for the category with hard labels: every such run's record stays as it was
+        **plan.targets.record_keys(),
+        "device": str(plan.device),  # resolved (the request "auto" says nothing)
+        "precision": plan.precision,
+        "out": str(config.out),
+        "name": plan.name,
+    }
+
+
+def start_record(
+    config: TrainConfig,
+    plan: Plan,
+    features: list[ResolvedFeature],
+    progress: Progress,
+    first: str,
+    data_classes: tuple[str, ...],
+) -> RunRecord:
+    """The run's record: new, or read back to resume (refused where the config or the
+    sets' fingerprints differ); `first`, the run's first line, said once it starts."""
+    cfg = config_record(config, plan)
+    fingerprints = {f.name: f.fingerprint for f in features}
+    path = plan.run_dir / RECORD
+    # Refusals first, so that they come alone on stderr; then the run's first line.
+    old = None
+    if path.exists() and not config.overwrite:
+        old = read_record(path)
+        check_resumable(path, old, cfg, fingerprints)
+    elif not path.exists() and _holds_other_files(plan.run_dir):
+        raise ConfigError(
+            f"{plan.run_dir} exists and holds no run record; choose another --name or --out"
+        )
+    progress.message(first)
+    if old is not None:
+        # bookkeeping keys (store path, device) may have changed
+        # An entry without its checkpoint is trained again: `ser predict` loads every fold's.
+        kept = tuple(e for e in old.folds if has_checkpoint(plan.run_dir, fold_key(*e.key)))
+        return replace(old, config=RunConfig.from_json(cfg), folds=kept)
+    if path.exists():  # --overwrite
+        progress.message(f"--overwrite: discarding the earlier record {path}")
+        remove_checkpoints(plan.run_dir)  # else the old run's folds join predict's ensemble
+    return RunRecord(
+        name=plan.name,
+        config=RunConfig.from_json(cfg),
+        protocol=str(plan.protocol),
+        classes=tuple(data_classes),
+        speaker_independent=True,  # until the folds say (`ser.train.prepare`)
+        validation=plan.protocol.validation(config.val),
+        complete=False,
+        fingerprints=fingerprints,
+        layers=layers_record(features),
+        version=ser.__version__,
+        store=str(Path(config.store).resolve()),
+    )
 
 
 def read_record(path: Path) -> RunRecord:
@@ -71,43 +183,22 @@ def check_resumable(
         raise ConfigError(f"{path} holds a run with another config ({'; '.join(diff)}); {hint}")
 
 
-def json_summary(record: RunRecord) -> dict[str, Any]:
-    """`ser train --json`: each of the run's heads' numbers over seeds and per fold
-    (`Reported.json_summary`, `Reported.json_fold`: the category's WA, UA and F1 in
-    percent, the attributes' mean CCC, ...), protocol, seconds."""
-    if record.summary is None:
-        raise ConfigError(f"{record.name}: no (seed, fold) trained, nothing to summarise")
-    heads = run_heads(record)
-    folds = [
-        {
-            "seed": e.seed,
-            "fold": e.fold,
-            **{k: v for head in heads for k, v in head.json_fold(e).items()},
-            "best_epoch": e.best_epoch,
-        }
-        for e in record.folds
-    ]
-    summary = {k: v for head in heads for k, v in head.json_summary(record.summary).items()}
-    return {**summary, "folds": folds, "protocol": record.protocol, "seconds": record.seconds}
+def _holds_other_files(run_dir: Path) -> bool:
+    # (predictions.csv is written just before run.json; the lock before either)
+    ours = (CHECKPOINTS, PREDICTIONS, RUN_LOCK)
+    return run_dir.exists() and any(p.name not in ours for p in run_dir.iterdir())
 
 
-def run_scores(record: RunRecord) -> tuple[Summary | None, Metrics | None]:
-    """The record's summary (each head's mean ± std over seeds, in the run's head order)
-    and pooled metrics (the category's; None without it), made anew from its folds: the
-    record's own summary and pooled are the last group's."""
-    fresh = replace(record, summary=None, pooled=None)
-    heads = run_heads(fresh)
-    summary: dict[str, Any] = {}
-    for head in heads:
-        for key, value in head.summary(fresh, {}).items():
-            summary.setdefault(key, value)
-    pooled = next((h.pooled(fresh) for h in heads if h.category), None)
-    return (Summary.from_json(summary) if summary else None), pooled
-
-
-def layers_record(features: list[ResolvedFeature]) -> dict[str, Layered]:
-    """Each layered input's stored sets and their layers, in layer order ({}: none)."""
-    return {f.name: Layered(sets=f.sets, layers=f.layers) for f in features if f.sets}
+def kept_predictions(run_dir: Path, record: RunRecord) -> dict[tuple[int, str], PredictionTable]:
+    """The rows of predictions.csv (if any) of the (seed, fold)s `record` holds, by key:
+    a resumed run keeps them."""
+    path = run_dir / PREDICTIONS
+    if not record.folds or not path.exists():
+        return {}
+    table = read_predictions(path)
+    held = set(table.runs())
+    keys = [e.key for e in record.folds]
+    return {k: table.take((table.seed == k[0]) & (table.fold == k[1])) for k in keys if k in held}
 
 
 def fold_entry(
@@ -192,13 +283,101 @@ def fold_predictions(
     )
 
 
-def kept_predictions(run_dir: Path, record: RunRecord) -> dict[tuple[int, str], PredictionTable]:
-    """The rows of predictions.csv (if any) of the (seed, fold)s `record` holds, by key:
-    a resumed run keeps them."""
-    path = run_dir / PREDICTIONS
-    if not record.folds or not path.exists():
-        return {}
-    table = read_predictions(path)
-    held = set(table.runs())
-    keys = [e.key for e in record.folds]
-    return {k: table.take((table.seed == k[0]) & (table.fold == k[1])) for k in keys if k in held}
+def record_group(
+    group: Sequence[Trained], entries: Sequence[FoldEntry], progress: Progress, steps: Steps
+) -> None:
+    """The group's finished `entries` in their runs' records, written."""
+    for job, entry in zip(group, entries, strict=True):
+        record = job.run.record
+        job.run.record = replace(record, folds=(*record.folds, entry))
+        progress.fold_end(job.seed, job.fold.name, entry)
+    for run in {id(job.run): job.run for job in group}.values():
+        if steps.compiled and (ran := run.record.execution) is not None:
+            run.record = replace(run.record, execution=replace(ran, **steps.record()))
+        finish(run, complete=False)
+
+
+def finish(run: Prepared, complete: bool) -> RunRecord:
+    """The run's record made whole (scores from its folds, timings) and written with its
+    predictions.csv (`complete`: every planned (seed, fold) done)."""
+    record = run.record
+    if record.folds:
+        summary, pooled = run_scores(record)
+        record = replace(record, summary=summary, pooled=pooled)
+    fold_seconds = sum(e.seconds for e in record.folds)
+    wall = time.perf_counter() - run.started
+    timings = replace(record.timings, folds=fold_seconds, wall=wall)
+    seconds = fold_seconds + (timings.load or 0.0)
+    record = replace(record, complete=complete, timings=timings, seconds=seconds)
+    run.record = record
+    _write_predictions(run)
+    write(run.plan.run_dir / RECORD, record)
+    return record
+
+
+def run_scores(record: RunRecord) -> tuple[Summary | None, Metrics | None]:
+    """The record's summary (each head's mean ± std over seeds, in the run's head order)
+    and pooled metrics (the category's; None without it), made anew from its folds: the
+    record's own summary and pooled are the last group's."""
+    fresh = replace(record, summary=None, pooled=None)
+    heads = run_heads(fresh)
+    summary: dict[str, Any] = {}
+    for head in heads:
+        for key, value in head.summary(fresh, {}).items():
+            summary.setdefault(key, value)
+    pooled = next((h.pooled(fresh) for h in heads if h.category), None)
+    return (Summary.from_json(summary) if summary else None), pooled
+
+
+def _write_predictions(run: Prepared) -> None:
+    """predictions.csv: the rows of every (seed, fold) the record holds, in its order (an
+    entry resumed from a run trained before predictions were kept has none)."""
+    keys = [e.key for e in run.record.folds]
+    if not keys:
+        return
+    tables = [run.predictions[k] for k in keys if k in run.predictions]
+    text = predictions_csv(concat(tables, run.data.classes))
+    path = run.plan.run_dir / PREDICTIONS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), "the run's predictions")
+
+
+class Kept(NamedTuple):
+    """What an interrupted run keeps: its finished (seed, fold)s of those planned, in the
+    record its folder holds (those a resume skips)."""
+
+    name: str
+    run_dir: Path
+    kept: int
+    planned: int
+
+
+def kept(run: Prepared) -> Kept:
+    """What `run` keeps in its folder (the record read back: a resume reads that one)."""
+    path = run.plan.run_dir / RECORD
+    kept = 0
+    if path.exists():
+        with contextlib.suppress(SerError, OSError):
+            folds = read_record(path).folds
+            kept = sum(has_checkpoint(run.plan.run_dir, fold_key(*e.key)) for e in folds)
+    return Kept(run.plan.name, run.plan.run_dir, kept, run.planned)
+
+
+def json_summary(record: RunRecord) -> dict[str, Any]:
+    """`ser train --json`: each of the run's heads' numbers over seeds and per fold
+    (`Reported.json_summary`, `Reported.json_fold`: the category's WA, UA and F1 in
+    percent, the attributes' mean CCC, ...), protocol, seconds."""
+    if record.summary is None:
+        raise ConfigError(f"{record.name}: no (seed, fold) trained, nothing to summarise")
+    heads = run_heads(record)
+    folds = [
+        {
+            "seed": e.seed,
+            "fold": e.fold,
+            **{k: v for head in heads for k, v in head.json_fold(e).items()},
+            "best_epoch": e.best_epoch,
+        }
+        for e in record.folds
+    ]
+    summary = {k: v for head in heads for k, v in head.json_summary(record.summary).items()}
+    return {**summary, "folds": folds, "protocol": record.protocol, "seconds": record.seconds}

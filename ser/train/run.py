@@ -1,4 +1,19 @@
-"""A training run: feature sets × protocol folds × seeds -> one run record.
+"""The trainer's recipe: what `ser train` does with a config, step by step, read top to
+bottom (`train_many`, then `_train`); each step is a call into the module that owns it.
+
+1. Resolve the options: each config's (`TrainConfig`, `ser.train.options`) `Plan`
+   (`ser.train.plan`: defaults, protocol, device, name) against the stores it names, and
+   its inputs (`ser.train.prepare`: the feature sets, the class set); every refusal comes
+   here, before anything is written.
+2. Open each run: its record, new or read back to resume (`ser.train.record`), its
+   features loaded once (`ser.train.data`), its folds (`ser.train.prepare`).
+3. Plan the members: the (seed, fold)s its record lacks, grouped into ensembles that
+   train stacked (`ser.train.group`), here or on processes as `ser.runtime.execution`
+   chooses (`ser.train.processes`).
+4. Build, train and test each group's members (`ser.train.group.train_group`: the models,
+   `ser.train.loop`'s select and test, the checkpoints).
+5. Record: after each group its entries in the run's record, then the whole record and
+   predictions.csv (`ser.train.record`).
 
 ``<out>/<name>/run.json`` is written after each group; run again, an interrupted run
 resumes from its finished (seed, fold)s when the config and the feature sets'
@@ -13,43 +28,37 @@ is refused at once (`RunLocked`, naming the holder). Ctrl-C while they train is
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
-from typing import NamedTuple
 
 import torch
 
-from ser.cache.atomic import atomic
 from ser.cache.lock import try_lock
-from ser.errors import ConfigError, RunLocked, SerError
+from ser.errors import ConfigError, RunLocked
 from ser.models.registry import costs
 from ser.runs.fold_entry import FoldEntry
-from ser.runs.predictions import PREDICTIONS, PredictionTable, concat, predictions_csv
+from ser.runs.predictions import PredictionTable
 from ser.runs.provenance import ExecutionRecord, Threads
-from ser.runs.record import RECORD, RunRecord, write
+from ser.runs.record import RunRecord
 from ser.runtime.cost import padded_utterances
 from ser.runtime.execution import Execution, Training, for_training
 from ser.runtime.memory import memory_budget
 from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
-from ser.train.checkpoint import fold_key, has_checkpoint
 from ser.train.data import TrainData
-from ser.train.final import train_final
-from ser.train.group import Job, PartlySaved, describe, make_groups, train_group
-from ser.train.plan import Plan, Prepared, TrainConfig, make_plan
-from ser.train.prepare import (
-    RUN_LOCK,
-    Inputs,
-    Loaded,
-    open_inputs,
-    open_stores,
-    plan_for,
-    prepare,
-)
+from ser.train.group import Job, PartlySaved, describe, make_groups, train_final, train_group
+from ser.train.options import TrainConfig
+from ser.train.plan import Plan, Prepared, make_plan, open_stores, plan_for
+from ser.train.prepare import Inputs, Loaded, open_inputs, prepare
 from ser.train.processes import pieces, train_pieces
 from ser.train.progress import Progress
-from ser.train.record import json_summary, read_record, run_scores
+from ser.train.record import (
+    RUN_LOCK,
+    Kept,
+    finish,
+    json_summary,
+    kept,
+    record_group,
+)
 from ser.train.steps import Steps
 
 __all__ = [
@@ -64,16 +73,6 @@ __all__ = [
     "train",
     "train_many",
 ]
-
-
-class Kept(NamedTuple):
-    """What an interrupted run keeps: its finished (seed, fold)s of those planned, in the
-    record its folder holds (those a resume skips)."""
-
-    name: str
-    run_dir: Path
-    kept: int
-    planned: int
 
 
 class Interrupted(KeyboardInterrupt):
@@ -101,29 +100,17 @@ def train_many(
     config; `threads`, a choice made by the caller (`ser sweep`'s), replaces the threads
     and is recorded as it says. `RunLocked` when another process trains one of them;
     `Interrupted` on Ctrl-C once they train."""
-    stores = open_stores(configs)  # once per process: a plan reads its corpus kind
+    # 1. Resolve the options: a plan per config (a plan reads its store's corpus kind:
+    # each store opened once), every run's sets and inputs checked before its folder is
+    # locked (and so made): a refused run leaves nothing behind.
+    stores = open_stores(configs)
     plans = [plan_for(c, stores) for c in configs]
-    # Every run's sets and inputs checked before its folder is locked (and so made): a
-    # refused run leaves nothing behind.
     inputs = [open_inputs(c, p, stores) for c, p in zip(configs, plans, strict=True)]
-    before = torch.get_num_threads()
-    # The process's CPU budget, not the machine's cores: torch's default of one thread per
-    # core made a run 10x slower beside one other busy process (ser/runtime/threads.py).
     count = threads.count if threads else configs[0].threads if configs else None
-    chosen = set_torch_threads(threads=count)
-    chosen = threads if threads else chosen
-    # Denormal floats (masked attention rows, vanishing gradients) cost x86 CPUs 10-100x
-    # per operation: with them, epochs of the demo's MSMSER took 3-18 s instead of 0.65 s.
-    # Flushing them to zero changes results only below float32's normal range.
-    on_cpu = any(p.device.type == "cpu" for p in plans)
-    flushed = on_cpu and torch.set_flush_denormal(True)
-    try:
-        with _locked(plans):
-            return _train(list(configs), plans, inputs, progress or Progress(), chosen, count)
-    finally:
-        torch.set_num_threads(before)
-        if flushed:
-            torch.set_flush_denormal(False)
+    with _torch_settings(count, plans) as chosen, _locked(plans):
+        return _train(
+            list(configs), plans, inputs, progress or Progress(), threads or chosen, count
+        )
 
 
 def _train(
@@ -134,17 +121,21 @@ def _train(
     threads: ThreadChoice,
     asked: int | None,
 ) -> list[RunRecord]:
+    """Steps 2-5 (module docstring) for the resolved runs, their folders locked."""
+    # 2. Open each run: its record, its data (runs on the same data share it), its folds.
     loaded: Loaded = {}
     runs = [
         prepare(c, p, i, progress, loaded, threads)
         for c, p, i in zip(configs, plans, inputs, strict=True)
     ]
+    # 3. Plan the members: the (seed, fold) jobs left, where they train, their groups.
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
     execution = _execution(configs, plans, runs, threads, asked)
     groups = make_groups(jobs, execution.stacked)
     try:
         if jobs:
             progress.message(f"training as {execution.describe()}")
+        # 4. Build, train and test each group's members, recording each group (5).
         if jobs and execution.processes > 1:
             _train_on_processes(runs, pieces(groups, execution.processes), execution, progress)
         else:
@@ -153,8 +144,34 @@ def _train(
             if run.config.final:  # one model on all sessions, for new data
                 train_final(run, progress)
     except KeyboardInterrupt:
-        raise Interrupted([_kept(run) for run in runs]) from None
-    return [_finish(run, complete=True) for run in runs]
+        raise Interrupted([kept(run) for run in runs]) from None
+    # 5. Record: each run's whole record and predictions.csv.
+    return [finish(run, complete=True) for run in runs]
+
+
+@contextlib.contextmanager
+def _torch_settings(count: int | None, plans: Sequence[Plan]) -> Iterator[ThreadChoice]:
+    """torch's threads (`count`; None: the process's CPU budget) and, on the CPU, denormals
+    flushed, for the block; the chosen threads given to it, torch's own settings back
+    after it."""
+    before = torch.get_num_threads()
+    try:
+        # The process's CPU budget, not the machine's cores: torch's default of one thread
+        # per core made a run 10x slower beside one other busy process
+        # (ser/runtime/threads.py).
+        chosen = set_torch_threads(threads=count)
+        # Denormal floats (masked attention rows, vanishing gradients) cost x86 CPUs
+        # 10-100x per operation: with them, epochs of the demo's MSMSER took 3-18 s
+        # instead of 0.65 s. Flushing them to zero changes results only below float32's
+        # normal range.
+        flushed = any(p.device.type == "cpu" for p in plans) and torch.set_flush_denormal(True)
+        try:
+            yield chosen
+        finally:
+            if flushed:
+                torch.set_flush_denormal(False)
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager
@@ -179,17 +196,6 @@ def _locked(plans: Sequence[Plan]) -> Iterator[None]:
         yield
 
 
-def _kept(run: Prepared) -> Kept:
-    """What `run` keeps in its folder (the record read back: a resume reads that one)."""
-    path = run.plan.run_dir / RECORD
-    kept = 0
-    if path.exists():
-        with contextlib.suppress(SerError, OSError):
-            folds = read_record(path).folds
-            kept = sum(has_checkpoint(run.plan.run_dir, fold_key(*e.key)) for e in folds)
-    return Kept(run.plan.name, run.plan.run_dir, kept, run.planned)
-
-
 def _train_here(groups: list[list[Job]], progress: Progress, steps: Steps) -> None:
     """Each group in this process, its runs' records written after it (with the shapes
     its compiled steps met)."""
@@ -198,23 +204,9 @@ def _train_here(groups: list[list[Job]], progress: Progress, steps: Steps) -> No
         try:
             entries = train_group(group, progress, steps)
         except PartlySaved as stop:  # the members whose checkpoints are whole are kept
-            _record_group(group[: len(stop.entries)], stop.entries, progress, steps)
+            record_group(group[: len(stop.entries)], stop.entries, progress, steps)
             raise stop.error from None
-        _record_group(group, entries, progress, steps)
-
-
-def _record_group(
-    group: Sequence[Job], entries: Sequence[FoldEntry], progress: Progress, steps: Steps
-) -> None:
-    """The group's finished `entries` in their runs' records, written."""
-    for job, entry in zip(group, entries, strict=True):
-        record = job.run.record
-        job.run.record = replace(record, folds=(*record.folds, entry))
-        progress.fold_end(job.seed, job.fold.name, entry)
-    for run in {id(job.run): job.run for job in group}.values():
-        if steps.compiled and (ran := run.record.execution) is not None:
-            run.record = replace(run.record, execution=replace(ran, **steps.record()))
-        _finish(run, complete=False)
+        record_group(group, entries, progress, steps)
 
 
 def _execution(
@@ -290,35 +282,6 @@ def _train_on_processes(
         for run in {id(job.run): job.run for job in jobs[n]}.values():
             ours = [e for i in sorted(finished) for job, e in finished[i] if job.run is run]
             run.record = replace(run.record, folds=(*resumed[id(run)], *ours))
-            _finish(run, complete=False)
+            finish(run, complete=False)
 
     train_pieces(runs, jobs, execution, progress, done)
-
-
-def _finish(run: Prepared, complete: bool) -> RunRecord:
-    record = run.record
-    if record.folds:
-        summary, pooled = run_scores(record)
-        record = replace(record, summary=summary, pooled=pooled)
-    fold_seconds = sum(e.seconds for e in record.folds)
-    wall = time.perf_counter() - run.started
-    timings = replace(record.timings, folds=fold_seconds, wall=wall)
-    seconds = fold_seconds + (timings.load or 0.0)
-    record = replace(record, complete=complete, timings=timings, seconds=seconds)
-    run.record = record
-    _write_predictions(run)
-    write(run.plan.run_dir / RECORD, record)
-    return record
-
-
-def _write_predictions(run: Prepared) -> None:
-    """predictions.csv: the rows of every (seed, fold) the record holds, in its order (an
-    entry resumed from a run trained before predictions were kept has none)."""
-    keys = [e.key for e in run.record.folds]
-    if not keys:
-        return
-    tables = [run.predictions[k] for k in keys if k in run.predictions]
-    text = predictions_csv(concat(tables, run.data.classes))
-    path = run.plan.run_dir / PREDICTIONS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), "the run's predictions")

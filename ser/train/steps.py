@@ -136,8 +136,9 @@ class Steps:
         mode = "reduce-overhead" if graphs else None
         step = torch.compile(fn, backend=self.backend, mode=mode, fullgraph=FULLGRAPH)
 
-        def run(model: Any, *args: Any) -> tuple[torch.Tensor, ...]:
-            self.shapes_seen.add((fn.__name__, model.training, *_shapes(args)))
+        def run(model: object, *args: object) -> tuple[torch.Tensor, ...]:
+            training = getattr(model, "training", False)  # a module's, or a member's view
+            self.shapes_seen.add((fn.__name__, training, *_shapes(args)))
             on_gpu = graphs and _device(args).type == "cuda"
             if on_gpu:
                 # A CUDA graph's outputs live in memory its next replay overwrites: each

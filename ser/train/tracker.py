@@ -10,8 +10,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from ser.models.targets import Targets
 from ser.train.ensemble import Ensemble
-from ser.train.targets import targets_of
 
 
 class Scored(Protocol):
@@ -113,3 +113,9 @@ class Tracker:
     def load_best(self) -> None:
         for name, t in self.ensemble.state().items():
             t.copy_(self.state[name])
+
+
+def targets_of(ensemble: Ensemble) -> Targets:
+    """What the ensemble's members predict (their family's model's `targets`)."""
+    targets = getattr(ensemble.base, "targets", None)
+    return targets if isinstance(targets, Targets) else Targets()

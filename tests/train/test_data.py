@@ -14,8 +14,8 @@ from ser.cache.manifest import Manifest
 from ser.corpus.labels import get_label_set
 from ser.errors import ConfigError, StoreError
 from ser.models.batch import InputSpec
-from ser.train.batching import bucket_batches, dialog_groups
-from ser.train.data import Batches, fit_zscore, load_data, segment_mean
+from ser.train.batches import Batches, bucket_batches, dialog_groups
+from ser.train.data import fit_zscore, load_data, segment_mean
 from ser.train.features import parse_feature_list, resolve_features
 from tests.stores import add_layer_sets, example_columns, labelled_store
 

@@ -25,7 +25,7 @@ import ser.train.group as group_module
 import ser.train.prepare as prepare_module
 from ser.models import ModelConfig
 from ser.runs.record import RunRecord
-from ser.train import stack
+from ser.train import batches
 from ser.train.ensemble import Ensemble
 from ser.train.run import TrainConfig, train, train_many
 from tests.stores import add_layer_sets, labelled_store
@@ -176,7 +176,7 @@ def test_members_never_see_another_members_validation_or_test(
     manifest = FeatureStore.open(store_path).manifest
     sessions = np.asarray(manifest.column("session"))
     seen: list[torch.Tensor] = []
-    original = stack.StackedSides.gather
+    original = batches.StackedSides.gather
 
     def spy(self, plans, pos):  # type: ignore[no-untyped-def]
         out = original(self, plans, pos)
@@ -184,7 +184,7 @@ def test_members_never_see_another_members_validation_or_test(
             seen.append(out.index.clone())
         return out
 
-    monkeypatch.setattr(stack.StackedSides, "gather", spy)
+    monkeypatch.setattr(batches.StackedSides, "gather", spy)
     cfg = config(
         store_path, tmp_path, "msmser", patience=None, epochs=2, protocol="session5", seeds=3
     )

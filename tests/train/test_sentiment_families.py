@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from ser.cache import FeatureStore
 from ser.cli import main
 from ser.heads.sentiment_score import SCORES
-from ser.train.batching import dialog_groups
+from ser.train.batches import dialog_groups
 from tests.mosei import mosei_store
 
 BOTH = ("--features", "tiny-hubert.L2,tiny-bert", "--d-model", "8", "--heads", "2")

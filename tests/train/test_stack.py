@@ -1,4 +1,4 @@
-"""Stacking the members' batches (ser.train.stack): each member's slot is its own batch,
+"""Stacking the members' batches (ser.train.batches): each member's slot is its own batch,
 and the members share one table of each vector view instead of a copy each."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
 from ser.models.batch import InputSpec
-from ser.train.data import Batches, TrainData, fit_zscore, load_data
+from ser.train.batches import Batches, StackedSides
+from ser.train.data import TrainData, fit_zscore, load_data
 from ser.train.features import resolve_features
-from ser.train.stack import StackedSides
 from tests.stores import labelled_store
 
 SETS = {

@@ -21,8 +21,8 @@ from ser.heads.targets import Targets
 from ser.runs.predictions import read_predictions
 from ser.runtime.plain_progress import EpochLines
 from ser.train.checkpoint import load_run_checkpoints
+from ser.train.data import fit_target_scale
 from ser.train.run import Progress, json_summary, train
-from ser.train.targets import fit_target_scale
 from tests.stores import add_labelled_set, labelled_store
 
 from .conftest import SETS, small_config

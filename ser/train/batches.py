@@ -1,0 +1,350 @@
+"""One side of a fold as batches, and the members' batches stacked into one a step.
+
+Which utterances each batch holds is planned on the host (`StepPlan`): utterances in
+length-bucketed batches; dialogs whole, their utterances in `order`, a training side dealt
+in a new uniform shuffle each epoch as the fusion study's code does (length buckets would
+put long dialogs together and, with its summed loss, weigh those batches more). A dialog
+holds only its side's utterances, so no test utterance is seen. `Batches` gathers a plan's
+rows on the device (`gather`).
+
+`StackedSides` stacks K members' sides of their own shapes into one [K, ...] batch a
+step: member k's tensors fill the front of each axis; the rest is padding: zeros, masks
+False, labels -100 (ignored by every loss and metric), index -1. A member without a batch
+at this step (an evaluation side shorter than another member's) is all padding.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import overload
+
+import numpy as np
+import torch
+
+from ser.errors import ConfigError
+from ser.models.batch import Batch, InputSpec, Unit
+from ser.train.data import TargetScale, TrainData, ZScore
+from ser.train.steps import StepShapes
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One batch as positions: utterance unit [B]; dialog unit [B, U] (-1 = padding)."""
+
+    positions: np.ndarray
+    lengths: dict[str, int]  # sequence views: the batch's padded length
+    # The optimiser steps after this batch; False: a first part whose gradient adds to
+    # the next part's (`dialog_plans`).
+    steps: bool = True
+
+
+def bucket_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None
+) -> list[np.ndarray]:
+    """Batches of indices into `lengths`, sorted by length (with `rng`, for training:
+    jittered by ±10 % and the batch order shuffled, so batches change each epoch).
+
+    >>> [b.tolist() for b in bucket_batches(np.array([5, 1, 3, 2]), 2, None)]
+    [[1, 3], [2, 0]]
+    """
+    n = len(lengths)
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+    else:
+        key = lengths * rng.uniform(0.9, 1.1, size=n)
+        order = np.lexsort((rng.random(n), key))
+    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def utterance_plans(
+    positions: np.ndarray,
+    seq_len: Mapping[str, np.ndarray],
+    batch_size: int,
+    rng: np.random.Generator | None,
+) -> list[StepPlan]:
+    """An epoch of utterance batches, bucketed by the summed lengths of the sequence views
+    (`seq_len`: name -> [n] lengths of `positions`)."""
+    total = sum(seq_len.values(), np.zeros(len(positions), dtype=np.int64))
+    return [
+        StepPlan(positions[local], {name: int(lens[local].max()) for name, lens in seq_len.items()})
+        for local in bucket_batches(total, batch_size, rng)
+    ]
+
+
+def dialog_groups(
+    dialogs: np.ndarray, orders: np.ndarray, positions: np.ndarray
+) -> list[np.ndarray]:
+    """`positions` grouped by dialog, each group sorted by `order` (dialogs sorted by name)."""
+    if len(positions) == 0:
+        return []
+    pos = positions[np.lexsort((orders[positions], dialogs[positions]))]
+    cuts = np.flatnonzero(dialogs[pos][1:] != dialogs[pos][:-1]) + 1
+    return np.split(pos, cuts)
+
+
+def dialog_plans(
+    groups: list[np.ndarray], batch_size: int, rng: np.random.Generator | None
+) -> list[StepPlan]:
+    """An epoch of dialog batches: by length for evaluation; for training a uniform shuffle
+    (the fusion study's), each batch run as its shorter and its longer half with one
+    optimiser step: the summed loss's gradient is the batch's, and halves pad less (the
+    step took 0.65x the time)."""
+    sizes = np.array([len(g) for g in groups])
+    if rng is None:
+        plan = bucket_batches(sizes, batch_size, None)
+        return [StepPlan(_padded([groups[i] for i in batch]), {}) for batch in plan]
+    order = rng.permutation(len(sizes))
+    plans = []
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        by_length = batch[np.argsort(sizes[batch], kind="stable")]
+        cut = len(by_length) // 2
+        plans.append(StepPlan(_padded([groups[i] for i in by_length[:cut]]), {}, steps=False))
+        plans.append(StepPlan(_padded([groups[i] for i in by_length[cut:]]), {}))
+    return plans
+
+
+def _padded(dialogs: list[np.ndarray]) -> np.ndarray:
+    width = max((len(d) for d in dialogs), default=1)  # no dialog: an empty part [0, 1]
+    out = np.full((len(dialogs), width), -1, dtype=np.int64)
+    for i, d in enumerate(dialogs):
+        out[i, : len(d)] = d
+    return out
+
+
+class Batches:
+    """One side of a fold as batches for a model's inputs, an epoch per iteration: a new
+    order each epoch when `shuffle`, else the same batches; `class_weights` [C] on the
+    device (a training side of `--class-weights balanced`) ride in every batch."""
+
+    def __init__(
+        self,
+        data: TrainData,
+        positions: np.ndarray,
+        specs: Sequence[InputSpec],
+        unit: Unit,
+        batch_size: int,
+        *,
+        zscore: Mapping[str, ZScore] | None = None,
+        shuffle: bool = False,
+        seed: int = 0,
+        class_weights: torch.Tensor | None = None,
+        target_scale: TargetScale | None = None,
+    ) -> None:
+        """`target_scale`: the attribute targets' `ser.train.data.TargetScale` of the
+        fold's training side, its mean and std riding in every batch like `class_weights`."""
+        self.data, self.specs, self.unit = data, list(specs), unit
+        self.class_weights, self.target_scale = class_weights, target_scale
+        self.positions = np.asarray(positions, dtype=np.int64)
+        self.batch_size, self.zscore = batch_size, dict(zscore or {})
+        self.rng = np.random.default_rng(seed) if shuffle else None
+        for spec in self.specs:
+            if spec.name not in data.features:
+                raise ConfigError(
+                    f"the model wants feature set {spec.name!r}, which was not loaded"
+                )
+            if unit == "dialog" and spec.view != "vector":
+                raise ConfigError(
+                    f"dialog models take vector views only; {spec.name} is {spec.view}"
+                )
+        self._groups = (
+            dialog_groups(data.dialogs, data.orders, self.positions) if unit == "dialog" else []
+        )
+        self._seq_len = {
+            s.name: data.features[s.name].lengths_np[self.positions]
+            for s in self.specs
+            if s.view == "sequence"
+        }
+
+    def __len__(self) -> int:
+        units = len(self._groups) if self.unit == "dialog" else len(self.positions)
+        return -(-units // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        return (self.build(plan) for plan in self.plans())
+
+    def plans(self) -> list[StepPlan]:
+        if self.unit == "dialog":
+            return dialog_plans(self._groups, self.batch_size, self.rng)
+        return utterance_plans(self.positions, self._seq_len, self.batch_size, self.rng)
+
+    def build(self, plan: StepPlan) -> Batch:
+        pos = torch.from_numpy(plan.positions).to(self.data.device)
+        batch = gather(self.data, self.specs, self.unit, pos, plan.lengths, self.zscore)
+        batch.class_weights = self.class_weights
+        if self.target_scale is not None:
+            batch.target_mean, batch.target_std = self.target_scale[:2]
+        return batch
+
+
+def gather(
+    data: TrainData,
+    specs: Sequence[InputSpec],
+    unit: Unit,
+    pos: torch.Tensor,
+    lengths: Mapping[str, int],
+    zscores: Mapping[str, ZScore],
+) -> Batch:
+    """The batch of positions `pos` (on the device; [B], [B, U] or, stacked, [K, B] or
+    [K, B, U]; -1: padding). `lengths`: each sequence view's padded length; `zscores`: of
+    the z-scored sets (leading with K when stacked). Padding is zeros, masks
+    False, labels -100, index -1. A layered input's tensors have [L, D] where others have
+    [D]."""
+    valid = pos >= 0
+    safe = pos.clamp_min(0)
+    x: dict[str, torch.Tensor] = {}
+    mask: dict[str, torch.Tensor] = {}
+    for spec in specs:
+        table, norm = data.features[spec.name], zscores.get(spec.name)
+        if spec.view == "vector":
+            vectors = table.vectors  # [n, D] or [n, L, D]
+            rows = vectors.index_select(0, safe.flatten()).view(*safe.shape, *vectors.shape[1:])
+            x[spec.name] = _normed(rows, norm).masked_fill_(~_spread(valid, rows), 0.0)
+            continue
+        steps = torch.arange(lengths[spec.name], device=pos.device)  # [T]
+        seq_mask = steps < torch.where(valid, table.lengths[safe], 0).unsqueeze(-1)  # [.., T]
+        rows = torch.where(seq_mask, table.starts[safe].unsqueeze(-1) + steps, 0)  # [.., T]
+        seq = _normed(table.flat[rows].float(), norm)  # [..., T, D] or [..., T, L, D]
+        x[spec.name], mask[spec.name] = seq * _spread(seq_mask, seq), seq_mask
+    return Batch(
+        x=x,
+        mask=mask,
+        labels=torch.where(valid, data.labels_t[safe], -100),
+        index=torch.where(valid, data.manifest_rows_t[safe], -1),
+        utt_mask=valid if unit == "dialog" else None,
+        targets=_rows(data.targets_t, safe, valid, math.nan),  # [..., A]
+        soft=_rows(data.soft_t, safe, valid, 0.0),  # [..., C]
+        gold={n: _rows(g, safe, valid, math.nan) for n, g in data.gold_t.items()},  # [..., G]
+    )
+
+
+@overload
+def _rows(
+    table: torch.Tensor, safe: torch.Tensor, valid: torch.Tensor, pad: float
+) -> torch.Tensor: ...
+@overload
+def _rows(table: None, safe: torch.Tensor, valid: torch.Tensor, pad: float) -> None: ...
+def _rows(
+    table: torch.Tensor | None, safe: torch.Tensor, valid: torch.Tensor, pad: float
+) -> torch.Tensor | None:
+    """`table` [n, W]'s rows at positions `safe` [...] -> [..., W], `pad` where not `valid`."""
+    return None if table is None else torch.where(valid.unsqueeze(-1), table[safe], pad)
+
+
+def _spread(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`mask` [...] with a trailing 1 for each further dimension of `x` ([..., D], [..., L, D])."""
+    return mask.view(*mask.shape, *[1] * (x.dim() - mask.dim()))
+
+
+def _normed(x: torch.Tensor, norm: ZScore | None) -> torch.Tensor:
+    """`x` [..., D] z-scored (member k's statistics in slot k of a stack)."""
+    if norm is None:
+        return x
+    mean, std = norm
+    shape = (*mean.shape[:-1], *[1] * (x.dim() - mean.dim()), mean.shape[-1])
+    return (x - mean.view(shape)) / std.view(shape)
+
+
+class StackedSides:
+    """The members' sides (all train, all val or all test; one run's data and inputs),
+    gathered into stacked batches directly: a few device operations per step whatever K
+    is. Member k's slot holds the batch its own `Batches` builds, padded further."""
+
+    def __init__(self, sides: Sequence[Batches], static: bool = False) -> None:
+        """`static`: batches padded to few shapes (`ser.train.steps.StepShapes`), as a
+        compiled step needs."""
+        first = sides[0]
+        if any(s.data is not first.data or s.specs != first.specs for s in sides):
+            raise ValueError("stacked sides must come from one run's data and inputs")
+        self.sides, self.data = list(sides), first.data
+        self.specs, self.unit = first.specs, first.unit
+        self.shapes = _shapes(sides) if static else None
+        # One table per vector view for all members and sides, each member's z-score
+        # applied after the gather: a copy per member of a 6373-d set at 20 members
+        # would take 17 GB.
+        self.zscores = {
+            spec.name: ZScore(
+                torch.stack([side.zscore[spec.name].mean for side in sides]),  # [K, D]
+                torch.stack([side.zscore[spec.name].std for side in sides]),
+            )
+            for spec in first.specs
+            if spec.name in first.zscore
+        }
+        # Each member's class weights in its slot [K, C] (training sides with weights).
+        weights = [side.class_weights for side in sides]
+        if any(w is None for w in weights) and any(w is not None for w in weights):
+            raise ValueError("stacked sides must all have class weights or none")
+        self.class_weights = None if weights[0] is None else torch.stack(weights)  # type: ignore[arg-type]
+        # Each member's attribute scale in its slot [K, A] (runs with attribute targets).
+        scales = [side.target_scale for side in sides if side.target_scale is not None]
+        self.target_scale = None
+        if len(scales) == len(sides):
+            means, stds = zip(*(scale[:2] for scale in scales), strict=True)
+            self.target_scale = ZScore(torch.stack(means), torch.stack(stds))
+
+    def __len__(self) -> int:
+        """Optimiser steps in an epoch: the longest side's."""
+        return max((len(side) for side in self.sides), default=0)
+
+    def epoch(self) -> Iterator[tuple[list[bool], Batch, bool]]:
+        """(which members have a batch, the stacked batch, whether the optimiser steps
+        after it) per step; the epoch's positions go to the device in one copy."""
+        # A member without a batch at a step (a shorter side) is None there.
+        steps = list(itertools.zip_longest(*(side.plans() for side in self.sides)))
+        rows = self.shapes.rows if self.shapes is not None else 0
+        arrays = [_pad_positions(now, rows) for now in steps]
+        if not arrays:
+            return
+        flat = torch.from_numpy(np.concatenate([a.ravel() for a in arrays])).to(self.data.device)
+        parts = flat.split([array.size for array in arrays])
+        for now, array, part in zip(steps, arrays, parts, strict=True):
+            pos = part.view(array.shape)  # [K, B] or [K, B, U]
+            closes = any(plan.steps for plan in now if plan is not None)
+            yield [plan is not None for plan in now], self.gather(now, pos), closes
+
+    def gather(self, plans: Sequence[StepPlan | None], pos: torch.Tensor) -> Batch:
+        """The stacked batch of the members' plans for one step (None: no batch), their
+        positions `pos` already on the device."""
+        lengths = {
+            spec.name: max(0 if p is None else p.lengths[spec.name] for p in plans)
+            for spec in self.specs
+            if spec.view == "sequence"
+        }
+        if self.shapes is not None:
+            lengths = {name: self.shapes.length(name, n) for name, n in lengths.items()}
+        batch = gather(self.data, self.specs, self.unit, pos, lengths, self.zscores)
+        batch.class_weights = self.class_weights
+        if self.target_scale is not None:
+            batch.target_mean, batch.target_std = self.target_scale
+        return batch
+
+
+def _shapes(sides: Sequence[Batches]) -> StepShapes:
+    """The static shapes of the sides' batches: their batch size, and each sequence
+    view's longest utterance in the run's data."""
+    data = sides[0].data
+    longest = {
+        spec.name: int(data.features[spec.name].lengths_np.max(initial=0))
+        for spec in sides[0].specs
+        if spec.view == "sequence"
+    }
+    return StepShapes(max(side.batch_size for side in sides), longest)
+
+
+def _pad_positions(plans: Sequence[StepPlan | None], rows: int = 0) -> np.ndarray:
+    """[K, *max shape] int64 positions (at least `rows` on the batch axis), -1 where a
+    member has none."""
+    real = [p.positions for p in plans if p is not None]
+    shape = [max(p.shape[i] for p in real) for i in range(real[0].ndim)]
+    shape[0] = max(shape[0], rows)
+    out = np.full((len(plans), *shape), -1, dtype=np.int64)
+    for k, plan in enumerate(plans):
+        if plan is not None:
+            out[(k, *(slice(0, n) for n in plan.positions.shape))] = plan.positions  # type: ignore[index]
+    return out
