@@ -70,7 +70,7 @@ class BatchView(Protocol):
 
 
 class ScaleView(Protocol):
-    """A fold's training side's attribute scale (`ser.train.targets.TargetScale`, a
+    """A fold's training side's attribute scale (`ser.train.data.TargetScale`, a
     layer above heads) as heads hold predictions to it: its smallest and largest values."""
 
     @property
@@ -177,7 +177,7 @@ class Head(Reported[S], Predicted, ABC):
 
     def bounded(self, pred: np.ndarray, scale: ScaleView | None) -> np.ndarray:
         """Its predictions [N, W] as they are scored and written, given the training
-        side's `ser.train.targets.TargetScale` (None: the run fitted none): unchanged by
+        side's `ser.train.data.TargetScale` (None: the run fitted none): unchanged by
         default."""
         return pred
 

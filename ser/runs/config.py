@@ -1,5 +1,5 @@
 """A run's config as its record keeps it (`RunRecord.config`, written by
-`ser.train.plan.config_record`, defaults resolved): the keys every run has, its
+`ser.train.record.config_record`, defaults resolved): the keys every run has, its
 targets' (`ser.heads.targets.Targets.record_keys`) and its model family's options
 (`options`: the family's own, so a mapping of JSON values by option name; the record
 holds them flattened beside the others).
