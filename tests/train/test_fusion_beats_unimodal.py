@@ -12,9 +12,11 @@ the modalities, with a wide margin to what rounding, seeds or thread counts move
 Measured (LOSO, 3 seeds, UA as the run's mean over seeds; AMD EPYC Zen 3): over seeds
 0-2, 3-5 and 6-8, 1 and 2 torch threads, and the AVX2 float path against an SSE one
 (ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41),
-fused 93.9-100.0 (MSMSER 93.9-100, fusion study 99.3-100, late fusion 98.3), the best
-single model 49.8-54.2, gaps 42.9-50.0: at least 17.9 points above the margin. The
-thread count and the float path moved no UA here; the seeds moved the gap by 7.
+fused 93.9-100.0, the best single model 49.8-54.2, gaps 42.9-50.0; the thread count and
+the float path moved no UA. One seed is enough, and a third of the time: seeds 0-3 alone
+gave gaps of 46.7-52.0 (MSMSER), 40.8-50.0 (late fusion) and 43.7-49.5 (the fusion
+study), the best single model at most 55.5; the smallest gap is 15.8 points above the
+margin, and the test runs seed 0.
 
 This replaces a test on the synthetic corpus's extracted features (log-mel + tiny random
 MPNet), where the fused model beat the best single one by 0.9 to 4.8 points depending on
@@ -120,13 +122,13 @@ def ua(
         batch_size=8,
         lr=3e-3,
         seed=0,
-        seeds=3,
+        seeds=1,
         device="cpu",
         out=str(out),
         name="+".join(features) + f"-{model.fusion}-{type(model).__name__}",
     )
     record = train(replace(config, **kw))  # type: ignore[arg-type]
-    assert record.speaker_independent and len(record.folds) == 15
+    assert record.speaker_independent and len(record.folds) == 5
     return float(record.summary["ua"])
 
 
