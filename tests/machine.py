@@ -27,9 +27,13 @@ def cores() -> int:
 
 @contextlib.contextmanager
 def busy_cores(count: int | None = None) -> Iterator[int]:
-    """`count` (default: one per core of this process) CPU-bound processes for the
-    duration of the block; yields how many run."""
-    count = cores() if count is None else count
+    """`count` CPU-bound processes for the duration of the block; yields how many run.
+    By default one per core of this process, less one for each other test process of
+    the suite (pytest-xdist's workers, each busy with its own tests): the machine is as
+    loaded, and the other tests are not slowed by a spinner more than the load needs."""
+    if count is None:
+        others = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) - 1
+        count = max(1, cores() - others)
     spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(count)]
     try:
         time.sleep(0.5)  # started and spinning before the block samples the machine
