@@ -4,8 +4,9 @@ A citation is a document's path as the repository spells it (a page under `docs/
 `benchmarks/README.md`, `README.md`), optionally followed by a heading in double quotes,
 as comments and docs write them: ``benchmarks/README.md, "How long do the demo and
 the tests take?"`` or ``docs/dev/store.md ("Feature store")``. A citation may wrap
-over lines (comment leaders are read past). A cited heading matches a heading of the document case-insensitively,
-backticks aside, whole or as its start (``"Sweeps"`` names ``## Sweeps (`ser/sweep/`)``).
+over lines (comment leaders are read past). A cited heading matches a heading of the
+document case-insensitively, backticks aside, whole or as its start (``"Sweeps"`` names
+``## Sweeps (`ser/sweep/`)``).
 Markdown files' relative links to other Markdown files are checked too, with their
 ``#anchor`` against the target's headings as GitHub makes anchors of them.
 
