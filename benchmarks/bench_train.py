@@ -465,7 +465,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--sequential", action="store_true", help="also one after another")
     parser.add_argument("--stacked", action="store_true", help="also every member stacked")
-    parser.add_argument("--step", choices=["eager", "compiled"], help="the default run's step")
+    parser.add_argument(
+        "--step", choices=["eager", "graphed", "compiled"], help="the default run's step"
+    )
     parser.add_argument("--members-at-once", type=int, help="the default run's stacking")
     parser.add_argument(
         "--no-randomness", action="store_true", help="dropout 0 and RMM off: runs comparable"

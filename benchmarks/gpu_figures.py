@@ -109,11 +109,12 @@ class Figures:
         mean = {"layers": "all", "pool": "mean", "pooled_only": True}
         frames = {**hubert, "layers": "all"}
         return [
+            ("msmser_paper_graphed", 150, self.msmser(["--step", "graphed"])),
+            ("msmser_paper", 150, self.msmser(["--step", "eager"])),
             ("extract_hubert_base_last", 90, self.extraction("1h", hubert)),
             ("extract_hubert_base_last_positional", 90,
              self.extraction("1h", hubert, positional=True)),
             ("msmser_paper_compiled", 400, self.msmser(["--step", "compiled"])),
-            ("msmser_paper", 150, self.msmser([])),
             ("extract_hubert_base_all_frames", 90, self.extraction("1h", frames)),
             ("extract_hubert_base_all_mean", 90, self.extraction("1h", {**hubert, **mean})),
             ("extract_hubert_base_last_conv", 90, self.extraction("1h", hubert, conv=True)),
@@ -238,6 +239,7 @@ def headline(steps: dict[str, Any]) -> dict[str, Any]:
                 out[figure] = steps[key]["xrt"]
     for step in (
         "msmser_paper",
+        "msmser_paper_graphed",
         "msmser_paper_compiled",
         "msmser_paper_stacked",
     ):

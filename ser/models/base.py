@@ -13,6 +13,7 @@ member of a stack learns its own layer weights.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -126,6 +127,12 @@ class SerModel(nn.Module):
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
         """Called by the loop before each training epoch (0-based); no-op by default."""
+
+    def step_variant(self) -> Hashable:
+        """What, beside its batch's shapes, changes which operations a training step runs
+        (a schedule switched on or off by `set_epoch`): a graphed run captures a graph per
+        variant (`ser.train.steps`). None by default: one variant."""
+        return None
 
     def stages(self) -> list[tuple[str, nn.Module]]:
         """Training stages run, in order, before the whole model is trained: (name, module

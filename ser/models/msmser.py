@@ -51,6 +51,7 @@ from ser.models.registry import Family
 from ser.models.rmm import RmmSchedule
 from ser.runtime.attention import attention_backends
 from ser.runtime.cost import FamilyCost
+from ser.runtime.device import capturing
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,10 @@ class MSMSER(SerModel):
             self.head = MLP(d * len(self.modalities), d, n_classes, dropout)
         self.schedule = config.rmm_schedule()
         self.rmm_p = 0.0  # this epoch's RMM probability (`set_epoch`); 0 until the loop starts
-        # What compiled steps read of it: whether it is on, and p as a tensor on the
-        # model's device. A float that changes every epoch would enter their graph as a
-        # host scalar, and a graph with an input on the host is never a CUDA graph.
+        # What compiled and graphed steps read of it: whether it is on, and p as a tensor
+        # on the model's device, updated in place. A float that changes every epoch would
+        # enter their graph as a host scalar: never a CUDA graph (compiled), or kept at its
+        # value at capture (graphed).
         self.rmm_on, self.rmm_prob = False, torch.zeros(())
         self.position_tables: dict[torch.device, torch.Tensor] = {}  # [rows, d] per device
 
@@ -152,7 +154,15 @@ class MSMSER(SerModel):
         on = self.config.rmm and len(self.modalities) == 2
         self.rmm_p = self.schedule.probability(epoch, total_epochs) if on else 0.0
         self.rmm_on = self.rmm_p > 0.0
-        self.rmm_prob = torch.tensor(self.rmm_p, device=next(self.parameters()).device)
+        device = next(self.parameters()).device
+        if self.rmm_prob.device != device:
+            self.rmm_prob = torch.zeros((), device=device)
+        self.rmm_prob.fill_(self.rmm_p)
+
+    def step_variant(self) -> bool:
+        """Whether RMM draws in this epoch's training steps: a step that draws is another
+        graph than one that does not."""
+        return self.rmm_on
 
     def dropped(self, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """{modality: [B] bool}: which samples lose which modality in this forward, from
@@ -161,7 +171,8 @@ class MSMSER(SerModel):
         none = torch.zeros(mask.shape[0], dtype=torch.bool, device=mask.device)  # [B]
         if self.training and self.rmm_on:  # set_epoch leaves it off without two
             # (a compiled step guards on the switch alone: it recompiles when p reaches 0)
-            p = self.rmm_prob if torch.compiler.is_compiling() else self.rmm_p
+            graph = torch.compiler.is_compiling() or capturing()
+            p = self.rmm_prob if graph else self.rmm_p
             drops = self.schedule.sample(mask.shape[0], p, mask.device)  # [B] each
             has = {m: masks[m].any(dim=-1) for m in self.modalities}  # [B]
             # A modality is never dropped from a sample whose other modality has no frames.

@@ -33,3 +33,12 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA GPU here (use cpu)")
     return device
+
+
+def capturing() -> bool:
+    """Whether this thread's CUDA stream is capturing a graph (`ser.train.steps`): a
+    step then reads what changes between replays from tensors on the device, never from
+    Python numbers, which the graph would keep as they were at capture."""
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()

@@ -78,7 +78,7 @@ class Execution:
     stacked: int | None = None
     cluster: bool = False
     training: bool = False
-    step: str = "eager"  # training: "compiled" (`ser.train.steps`) or "eager"
+    step: str = "eager"  # training: "eager", "graphed" or "compiled" (`ser.train.steps`)
 
     def describe(self) -> str:
         """The line every command prints, e.g. "2 processes x 1 torch thread, members one
@@ -95,7 +95,7 @@ class Execution:
         another", ", members stacked 4 at a time"; "" outside training."""
         if not self.training:
             return ""
-        compiled = ", steps compiled" if self.step == "compiled" else ""
+        compiled = {"compiled": ", steps compiled", "graphed": ", steps graphed"}.get(self.step, "")
         if self.stacked is None:
             return ", members stacked" + compiled
         if self.stacked == 1:
@@ -198,6 +198,10 @@ def for_training(
         return _on_gpu(training, device, threads, at_once, step)
     if step == "compiled":  # compiled steps train members one at a time, in this process
         return Execution(1, threads.count, "--step compiled", 1, training=True, step="compiled")
+    if step == "graphed":  # on the CPU each step runs eagerly on the graphed path's copies
+        return Execution(
+            1, threads.count, "--step graphed", at_once or 1, training=True, step="graphed"
+        )
     costs = training.families.values()
     stacked = at_once or (None if stacks(costs, training.width) else 1)
     here = Execution(1, threads.count, threads.source, stacked, training=True)
@@ -238,6 +242,9 @@ def _on_gpu(
     `--members-at-once`, `--step` over it."""
     names = ", ".join(sorted(training.families))
     costs = training.families.values()
+    if step == "graphed":
+        why = f"{device}: --step graphed"
+        return Execution(1, threads.count, why, at_once or 1, training=True, step="graphed")
     compiled = bool(training.families) and all(c.gpu_compiled for c in costs)
     if step == "compiled" or (step is None and at_once in (None, 1) and compiled):
         why = f"{device}: {names}'s steps compiled, members one at a time"

@@ -77,8 +77,9 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 
 
-def autocast(device: torch.device, precision: str = "fp32") -> torch.autocast:
+def autocast(device: torch.device, precision: str = "fp32", cache: bool = True) -> torch.autocast:
     """Autocast to a resolved `precision` on `device`; fp32 is a disabled context.
+    `cache=False` inside a CUDA graph's capture, as torch's documentation asks.
 
     >>> import torch
     >>> autocast(torch.device("cpu"), "bf16").fast_dtype
@@ -89,4 +90,4 @@ def autocast(device: torch.device, precision: str = "fp32") -> torch.autocast:
     if check_precision(precision) == "auto":
         raise ValueError("autocast takes a resolved precision; see resolve_precision")
     dtype = autocast_dtype(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None, cache_enabled=cache)

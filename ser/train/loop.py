@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ser import Json
+from ser.errors import ConfigError
 from ser.heads.attribute_metrics import AttributeMetrics
 from ser.heads.metrics import Metrics
 from ser.models.base import ModelOutput
@@ -29,7 +30,7 @@ from ser.models.targets import Targets
 from ser.runtime.precision import autocast
 from ser.train.batches import Batches, StackedSides
 from ser.train.ensemble import Ensemble
-from ser.train.steps import Steps
+from ser.train.steps import GraphedTraining, Steps
 from ser.train.tracker import Curves, Tracker, targets_of
 
 T = TypeVar("T")
@@ -110,6 +111,11 @@ def select(
     state of each member's best epoch is loaded into the ensemble at the end. `steps`:
     how the members' steps run (eager by default)."""
     steps = steps or Steps()
+    if steps.graphed and members[0].train.unit == "dialog":
+        raise ConfigError(
+            "--step graphed takes utterance models: dialog batches train in parts whose "
+            "gradients add before one update"
+        )
     start = time.perf_counter()
     configs = [m.config for m in members]
     epochs, precision = (
@@ -121,18 +127,24 @@ def select(
         lr=_shared([c.lr for c in configs], "lr"),
         weight_decay=_shared([c.weight_decay for c in configs], "weight_decay"),
         fused=True,  # one kernel for every tensor: ~5x the default's step on the CPU
+        capturable=steps.graphed and ensemble.parameters()[0].is_cuda,  # its step count too
     )
     device = ensemble.parameters()[0].device
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     tracker = Tracker(ensemble, [len(m.val) > 0 for m in members])
     active = [True] * len(members)
-    train_sides = StackedSides([m.train for m in members], static=steps.compiled)
-    val_sides = StackedSides([m.val for m in members], static=steps.compiled)
+    train_sides = StackedSides([m.train for m in members], static=steps.static)
+    val_sides = StackedSides([m.val for m in members], static=steps.static)
+    whole = (
+        steps.whole(_whole_step(ensemble, optimizer, precision), device) if steps.graphed else None
+    )
     for epoch in range(epochs):
         if not any(active):
             break
         ensemble.set_epoch(epoch, epochs)
-        losses = train_epoch(ensemble, train_sides, optimizer, scaler, precision, on_step, steps)
+        losses = train_epoch(
+            ensemble, train_sides, optimizer, scaler, precision, on_step, steps, whole
+        )
         with masked(ensemble.base, None):
             found = predict(ensemble, val_sides, precision, on_step, "val", steps)
             scored = in_range(found, members, targets_of(ensemble))
@@ -164,7 +176,7 @@ def test(
     steps = steps or Steps()
     configs = [m.config for m in members]
     with masked(ensemble.base, _shared([c.eval_mask for c in configs], "eval_mask")):
-        sides = StackedSides([m.test for m in members], static=steps.compiled)
+        sides = StackedSides([m.test for m in members], static=steps.static)
         precision = _shared([c.precision for c in configs], "precision")
         found = predict(ensemble, sides, precision, on_step, "test", steps)
     targets = targets_of(ensemble)
@@ -183,8 +195,10 @@ def train_epoch(
     precision: str = "fp32",
     on_step: StepHook | None = None,
     steps: Steps | None = None,
+    whole: GraphedTraining | None = None,
 ) -> list[float]:
-    """One epoch of every member; returns each member's mean training loss."""
+    """One epoch of every member; returns each member's mean training loss. `whole`: the
+    graphed step (`_whole_step`'s), for graphed runs."""
     step_fn = (steps or Steps())(_training_loss)
     ensemble.train()
     device = ensemble.parameters()[0].device
@@ -197,7 +211,11 @@ def train_epoch(
             raise ValueError("members of one ensemble must take the same steps per epoch")
         if not step and not getattr(ensemble.base, "summed_loss", False):
             raise ValueError("a batch in parts needs a summed loss (the parts' gradients add)")
-        if batch.labels.shape[1]:  # (a part may be empty: a batch of one dialog)
+        if whole is not None:
+            loss, n = whole((*_tensors(batch), batch.class_weights), _variant(ensemble))
+            total += loss * n
+            count += n
+        elif batch.labels.shape[1]:  # (a part may be empty: a batch of one dialog)
             with autocast(device, precision):
                 tensors = (*_tensors(batch), batch.class_weights)  # weights last
                 loss, objective, n = ensemble.call(step_fn, *tensors)  # [K]
@@ -205,13 +223,39 @@ def train_epoch(
             total += loss.detach().float() * n
             count += n
         if step:
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
+            if whole is None:
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
             done += 1
             if on_step is not None:
                 on_step("train", done, n_steps)
     return (total / count.clamp_min(1)).tolist()  # the epoch's only device -> host sync
+
+
+def _whole_step(
+    ensemble: Ensemble, optimizer: torch.optim.Optimizer, precision: str
+) -> Callable[[tuple[StepArg, ...]], tuple[torch.Tensor, torch.Tensor]]:
+    """A whole training step of `_tensors` and the class weights (fp32 or bf16: fp16's
+    scaler reads its overflow check on the host), to be graphed: forward, backward, the
+    update, the gradients unset; returns each member's mean loss [K] and items [K]."""
+    device = ensemble.parameters()[0].device
+
+    def run(tensors: tuple[StepArg, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        with autocast(device, precision, cache=False):
+            loss, objective, n = ensemble.call(_training_loss, *tensors)  # [K] each
+        objective.sum().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss.detach().float(), n
+
+    return run
+
+
+def _variant(ensemble: Ensemble) -> object:
+    """The model's `step_variant` (a stage's module may have none)."""
+    variant = getattr(ensemble.base, "step_variant", None)
+    return variant() if callable(variant) else None
 
 
 @torch.no_grad()

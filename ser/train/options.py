@@ -152,9 +152,10 @@ class TrainConfig:
     )
     step: str | None = option(
         None,
-        "Training steps: eager, or compiled (torch.compile on padded shapes, CUDA graphs on "
-        "a GPU, members one at a time; no GPU figure beats eager yet) [default: eager].",
-        choices=(None, "eager", "compiled"),
+        "Training steps: eager; graphed (each whole step, forward, backward and update, "
+        "replayed as one CUDA graph per padded batch shape on a GPU; fp32 or bf16); or "
+        "compiled (torch.compile on padded shapes, members one at a time) [default: eager].",
+        choices=(None, "eager", "graphed", "compiled"),
     )
     processes: int | None = option(
         None,

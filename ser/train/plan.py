@@ -118,6 +118,11 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
             f"--processes {config.processes} trains on the CPU; on {device} the members "
             "stack on the device (leave --processes out)"
         )
+    if config.step == "graphed" and precision == "fp16":
+        raise ConfigError(
+            "--step graphed takes fp32 or bf16: fp16's loss scaling checks every step for "
+            "overflow on the host, which a CUDA graph cannot (use --precision bf16)"
+        )
     where = str(protocol)
     if config.test_store:  # e.g. iemocap-to-meld: both stores' names
         where = f"{Path(config.store).stem}-to-{Path(config.test_store).stem}"

@@ -292,7 +292,7 @@ def record_group(
         job.run.record = replace(record, folds=(*record.folds, entry))
         progress.fold_end(job.seed, job.fold.name, entry)
     for run in {id(job.run): job.run for job in group}.values():
-        if steps.compiled and (ran := run.record.execution) is not None:
+        if steps.static and (ran := run.record.execution) is not None:
             run.record = replace(run.record, execution=replace(ran, **steps.record()))
         finish(run, complete=False)
 

@@ -139,7 +139,10 @@ def _train(
         if jobs and execution.processes > 1:
             _train_on_processes(runs, pieces(groups, execution.processes), execution, progress)
         else:
-            _train_here(groups, progress, Steps(compiled=execution.step == "compiled"))
+            steps = Steps(
+                compiled=execution.step == "compiled", graphed=execution.step == "graphed"
+            )
+            _train_here(groups, progress, steps)
         for run in runs:
             if run.config.final:  # one model on all sessions, for new data
                 train_final(run, progress)

@@ -19,7 +19,17 @@ Compiled steps run members one at a time: under `vmap` dynamo skips the frame
 (pytorch#128711) or fails on dynamic shapes (pytorch#132381). Dropout and RMM draw from
 inductor's own generator there, so a compiled run is the eager run with other random
 numbers; without randomness their losses agree to float rounding (tested on the CPU).
-`ser.runtime.execution` decides when a run compiles (`Execution.step`).
+Graphed steps (`--step graphed`) capture the whole training step, forward, backward and
+the optimiser's update, as one CUDA graph per padded shape with `torch.cuda.graph`: no
+inductor, a fraction of a second a shape. The first batch of each shape runs eagerly
+(it allocates the optimiser's state and warms the kernels up), the next is captured and
+every later one replays: its tensors are copied into the graph's own, one launch runs
+the step. Adam keeps its step count on the device (`capturable`); RMM's probability and
+dropout draw on the device inside the graph. On the CPU the same path runs each step
+eagerly on the same copied tensors (what the tests check). Graphed steps run members one
+at a time, or stacked under `vmap`.
+
+`ser.runtime.execution` decides how a run's steps run (`Execution.step`).
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ SHORT_ROWS = 256
 # Utterances a compiled step scores at once on validation and test sides: scoring has no
 # optimiser step to keep in the paper's batch size, and a larger batch replays fewer graphs.
 EVAL_ROWS = 64
+StepOut = tuple[torch.Tensor, torch.Tensor]  # each member's mean loss [K], labelled items [K]
 # Buckets an octave of a long view's lengths: at most 19 % padding (1 / (PER_OCTAVE + 1)
 # of a bucket's rows), 4 shapes an octave of lengths.
 PER_OCTAVE = 4
@@ -87,19 +98,22 @@ class Steps:
     (tests use "eager": the same tracing, no code generation)."""
 
     compiled: bool = False
+    graphed: bool = False
     backend: str | Callable[..., Any] = field(default_factory=lambda: BACKEND)
     shapes_seen: set[tuple[Any, ...]] = field(default_factory=set)
     _wrapped: dict[Callable[..., Any], Callable[..., Any]] = field(default_factory=dict)
     _modules: dict[tuple[Any, ...], nn.Module] = field(default_factory=dict)
 
     def ensemble(self, modules: Sequence[nn.Module]) -> Ensemble:
-        """What trains `modules`: an `Ensemble`, or for compiled steps (one member at a
-        time) a `Solo` around one module kept for every member of that architecture, the
-        member's weights loaded into it. A compiled step holds on to the module it traced:
-        another object, even of the same structure, would compile it again (a minute for
-        each LOSO member on an H100), and its parameters are static in the CUDA graphs."""
+        """What trains `modules`: an `Ensemble` of several; one member alone in place in
+        its module (`Solo`: its own parameters, no stacked copy to cut a slot of in every
+        step); for compiled steps a `Solo` around one module kept for every member of that
+        architecture, the member's weights loaded into it. A compiled step holds on to the
+        module it traced: another object, even of the same structure, would compile it
+        again (a minute for each LOSO member on an H100), and its parameters are static in
+        the CUDA graphs."""
         if not self.compiled:
-            return Ensemble(modules)
+            return Solo(modules[0]) if len(modules) == 1 else Ensemble(modules)
         if len(modules) != 1:
             raise ValueError(f"compiled steps train one member at a time, got {len(modules)}")
         module = modules[0]
@@ -120,16 +134,29 @@ class Steps:
         return self._wrapped[fn]
 
     @property
+    def static(self) -> bool:
+        """Whether batches are padded to few shapes (`StepShapes`)."""
+        return self.compiled or self.graphed
+
+    @property
     def eval_rows(self) -> int | None:
         """The batch size of validation and test sides (None: the run's own)."""
-        return EVAL_ROWS if self.compiled else None
+        return EVAL_ROWS if self.static else None
 
     def record(self) -> dict[str, Any]:
         """What run records hold of how the steps ran."""
+        if self.graphed:  # the shapes and variants it captured a graph of
+            return {"compiled": False, "shapes": len(self.shapes_seen)}
         if not self.compiled:
             return {"compiled": False}
         name = getattr(self.backend, "__name__", str(self.backend))  # a callable: its name
         return {"compiled": True, "backend": name, "shapes": len(self.shapes_seen)}
+
+    def whole(
+        self, run: Callable[[tuple[Any, ...]], StepOut], device: torch.device
+    ) -> GraphedTraining:
+        """The graphed training step of `run` (`GraphedTraining`), its shapes counted here."""
+        return GraphedTraining(run, device, self.shapes_seen)
 
     def _compile(self, fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
         graphs = torch.cuda.is_available() and self.backend == "inductor"
@@ -175,3 +202,96 @@ def _device(args: Iterable[Any]) -> torch.device:
         if isinstance(arg, Mapping) and arg:
             return _device(arg.values())
     return torch.device("cpu")
+
+
+class GraphedTraining:
+    """An ensemble's whole training step (forward, backward, the optimiser's update) as one
+    CUDA graph per batch shape and model variant (the module doc). `run(tensors)` is the
+    eager step, `tensors` the batch's (nested dicts, None for absent inputs); every call
+    ends with the gradients unset."""
+
+    def __init__(
+        self,
+        run: Callable[[tuple[Any, ...]], StepOut],
+        device: torch.device,
+        shapes_seen: set[tuple[Any, ...]] | None = None,
+    ) -> None:
+        self.run, self.device = run, device
+        self.shapes_seen = set() if shapes_seen is None else shapes_seen
+        self.warm: set[tuple[Any, ...]] = set()
+        self.graphs: dict[tuple[Any, ...], _Captured] = {}
+        self.captures = 0
+
+    def __call__(self, tensors: tuple[Any, ...], variant: object = None) -> StepOut:
+        key = (variant, *_shapes(tensors))
+        self.shapes_seen.add(("whole", *key))
+        if self.device.type != "cuda":
+            return self._replay_on_cpu(key, tensors)
+        if key not in self.warm:
+            self.warm.add(key)
+            return self._warm_up(tensors)
+        captured = self.graphs.get(key)
+        if captured is None:
+            captured = self.graphs[key] = self._capture(tensors)
+        else:
+            _copy(captured.inputs, tensors)
+        captured.graph.replay()
+        return captured.out
+
+    def _replay_on_cpu(self, key: tuple[Any, ...], tensors: tuple[Any, ...]) -> StepOut:
+        """The CUDA path's bookkeeping without a graph: the step on its own copied inputs."""
+        captured = self.graphs.get(key)
+        if captured is None:
+            captured = self.graphs[key] = _Captured(None, _clone(tensors), None)
+        else:
+            _copy(captured.inputs, tensors)
+        return self.run(captured.inputs)
+
+    def _warm_up(self, tensors: tuple[Any, ...]) -> StepOut:
+        """An eager step on a side stream, as `torch.cuda.graph`'s documentation asks
+        before a capture: it allocates the optimiser's state outside any graph."""
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            out = self.run(tensors)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        return out
+
+    def _capture(self, tensors: tuple[Any, ...]) -> _Captured:
+        """The step recorded on copies of `tensors` (nothing runs while it records: the
+        caller replays it for this batch)."""
+        inputs = _clone(tensors)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = self.run(inputs)
+        self.captures += 1
+        return _Captured(graph, inputs, out)
+
+
+@dataclass
+class _Captured:
+    graph: Any  # torch.cuda.CUDAGraph; None on the CPU
+    inputs: tuple[Any, ...]
+    out: Any
+
+
+def _clone(tree: Any) -> Any:
+    if isinstance(tree, torch.Tensor):
+        return tree.clone()
+    if isinstance(tree, Mapping):
+        return {k: _clone(v) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_clone(v) for v in tree)
+    return tree
+
+
+def _copy(into: Any, tree: Any) -> None:
+    """Every tensor of `tree` copied into its place in `into` (the same structure)."""
+    if isinstance(into, torch.Tensor):
+        into.copy_(tree)
+    elif isinstance(into, Mapping):
+        for k, v in into.items():
+            _copy(v, tree[k])
+    elif isinstance(into, (tuple, list)):
+        for a, b in zip(into, tree, strict=True):
+            _copy(a, b)

@@ -1,6 +1,7 @@
-"""Compiled training steps (`--step compiled`, a GPU's default for MSMSER): on few
+"""Graphed and compiled training steps (`--step graphed`, `--step compiled`): on few
 padded shapes, the eager run's losses and predictions to float rounding without
-randomness, and no compilation after the first epoch however the batches' lengths and
+randomness; graphed steps keep one set of inputs a shape and variant, which each batch
+is copied into; no compilation after the first epoch however the batches' lengths and
 RMM's probability move. The CPU traces them with torch.compile's "eager" backend and
 `fullgraph`: dynamo's tracing, guards and recompilations as on a GPU, any break in a
 step's graph an error, without code generation."""
@@ -10,10 +11,12 @@ from __future__ import annotations
 import doctest
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 import ser.train.steps as steps_module
 from ser.models import ModelConfig
@@ -133,6 +136,89 @@ def test_nothing_compiles_after_the_first_epoch(store: Path, tmp_path: Path, tra
     for fold in record.folds:
         assert len(fold.curves["train_loss"]) == 2
         assert np.isfinite(fold.curves["train_loss"]).all()
+
+
+def test_a_graphed_run_is_the_eager_run_without_randomness(store: Path, tmp_path: Path) -> None:
+    """On the CPU the graphed path runs each step on its copies of the batch (the GPU
+    replays a graph there): padded shapes, bigger scoring batches, the same numbers."""
+    eager = train(config(store, tmp_path / "eager", "eager"))
+    graphed = train(config(store, tmp_path / "graphed", "graphed"))
+    assert graphed.execution.step == "graphed" and not graphed.execution.compiled
+    assert graphed.execution.shapes is not None and 1 <= graphed.execution.shapes <= 6
+    for a, b in zip(eager.folds, graphed.folds, strict=True):
+        np.testing.assert_allclose(a.curves["train_loss"], b.curves["train_loss"], rtol=1e-5)
+        np.testing.assert_allclose(a.curves["val_loss"], b.curves["val_loss"], rtol=1e-5)
+        assert a.best_epoch == b.best_epoch
+    (labels_a, probs_a), (labels_b, probs_b) = (
+        _predictions(tmp_path / s) for s in ("eager", "graphed")
+    )
+    assert labels_a == labels_b
+    np.testing.assert_allclose(probs_a, probs_b, atol=1e-5)
+
+
+def test_a_graphed_step_reuses_its_inputs_per_shape_and_variant() -> None:
+    """What a graph replays reads the tensors it was captured on: each later batch of
+    that shape and variant must land in them, and a new shape or variant gets its own."""
+    seen: list[tuple[int, torch.Tensor]] = []
+
+    def run(tensors: tuple[object, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        x = tensors[0]["a"]  # type: ignore[index]
+        seen.append((id(x), x.clone()))
+        return x.sum(dim=-1), torch.ones(1)
+
+    graphed = steps_module.GraphedTraining(run, torch.device("cpu"))
+    first, second = torch.ones(1, 3), torch.full((1, 3), 2.0)
+    graphed(({"a": first}, None), variant=True)
+    graphed(({"a": second}, None), variant=True)
+    graphed(({"a": second}, None), variant=False)
+    graphed(({"a": torch.ones(1, 4)}, None), variant=True)
+    ids = [i for i, _ in seen]
+    assert ids[0] == ids[1] and len(set(ids)) == 3 and ids[0] not in (id(first), id(second))
+    assert torch.equal(seen[1][1], second)  # the second batch's values, in the first's place
+    assert len(graphed.shapes_seen) == 3
+
+
+# What makes the host wait for the device: a CUDA graph cannot hold them.
+SYNCS = {"aten::_local_scalar_dense", "aten::item", "aten::nonzero", "aten::masked_select"}
+
+
+def test_a_whole_training_step_never_waits_on_the_device(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The graphed step (forward with dropout and RMM, backward, Adam's update) under the
+    profiler: no operation that reads a device value on the host. Fused Adam on the CPU
+    reads each step count inside its kernel (`item`); on a GPU its kernel reads them on
+    the device, so those are not counted."""
+    found: list[str] = []
+    made = steps_module.GraphedTraining.__init__
+
+    def recording(self: steps_module.GraphedTraining, run: Any, *rest: Any) -> None:
+        def profiled(tensors: tuple[Any, ...]) -> Any:
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                out = run(tensors)
+            found.extend(_syncs(prof.events()))
+            return out
+
+        made(self, profiled, *rest)
+
+    monkeypatch.setattr(steps_module.GraphedTraining, "__init__", recording)
+    model = replace(TINY, dropout=0.1, rmm=True)
+    train(config(store, tmp_path, "graphed", model=model, epochs=1))
+    assert not found, f"host syncs in a step: {found}"
+
+
+def _syncs(events: Any) -> list[str]:
+    """The sync events not inside fused Adam's CPU kernel."""
+    out = []
+    for event in events:
+        if event.name not in SYNCS:
+            continue
+        parent = event.cpu_parent
+        while parent is not None and parent.name != "aten::_fused_adam_":
+            parent = parent.cpu_parent
+        if parent is None:
+            out.append(event.name)
+    return out
 
 
 def test_short_views_pad_to_their_longest_and_long_ones_to_buckets() -> None:
