@@ -109,6 +109,8 @@ class Figures:
         mean = {"layers": "all", "pool": "mean", "pooled_only": True}
         frames = {**hubert, "layers": "all"}
         return [
+            ("msmser_paper_graphed_stacked", 150,
+             self.msmser(["--step", "graphed", "--members-at-once", "1000000"])),
             ("msmser_paper_graphed", 150, self.msmser(["--step", "graphed"])),
             ("msmser_paper", 150, self.msmser(["--step", "eager"])),
             ("extract_hubert_base_last", 90, self.extraction("1h", hubert)),
@@ -240,6 +242,7 @@ def headline(steps: dict[str, Any]) -> dict[str, Any]:
     for step in (
         "msmser_paper",
         "msmser_paper_graphed",
+        "msmser_paper_graphed_stacked",
         "msmser_paper_compiled",
         "msmser_paper_stacked",
     ):

@@ -90,12 +90,14 @@ def group_key(job: Job) -> tuple[Hashable, ...]:
     return (*run_key(run.config, plan), id(run.data), tuple(run.specs), steps)
 
 
-def make_groups(jobs: Sequence[Job], at_once: int | None) -> list[list[Job]]:
+def make_groups(jobs: Sequence[Job], at_once: int | None, masked: bool = False) -> list[list[Job]]:
     """Jobs grouped by `group_key` (in order of first appearance), each group cut into
-    pieces of at most `at_once` members (None: no bound)."""
+    pieces of at most `at_once` members (None: no bound); `masked`: members of unequal
+    steps an epoch share a group too (graphed steps: `ser.train.member_adam`)."""
     by_key: dict[tuple[Hashable, ...], list[Job]] = {}
     for job in jobs:
-        by_key.setdefault(group_key(job), []).append(job)
+        key = group_key(job)
+        by_key.setdefault(key[:-1] if masked else key, []).append(job)
     groups = []
     for members in by_key.values():
         size = at_once or max(len(members), 1)

@@ -30,6 +30,7 @@ from ser.models.targets import Targets
 from ser.runtime.precision import autocast
 from ser.train.batches import Batches, StackedSides
 from ser.train.ensemble import Ensemble
+from ser.train.member_adam import MemberAdam
 from ser.train.steps import GraphedTraining, Steps
 from ser.train.tracker import Curves, Tracker, targets_of
 
@@ -122,13 +123,21 @@ def select(
         _shared([c.epochs for c in configs], "epochs"),
         _shared([c.precision for c in configs], "precision"),
     )
-    optimizer = torch.optim.Adam(
-        ensemble.parameters(),
-        lr=_shared([c.lr for c in configs], "lr"),
-        weight_decay=_shared([c.weight_decay for c in configs], "weight_decay"),
-        fused=True,  # one kernel for every tensor: ~5x the default's step on the CPU
-        capturable=steps.graphed and ensemble.parameters()[0].is_cuda,  # its step count too
-    )
+    lr = _shared([c.lr for c in configs], "lr")
+    decay = _shared([c.weight_decay for c in configs], "weight_decay")
+    optimizer: torch.optim.Optimizer
+    if len({len(m.train) for m in members}) > 1:  # members that run out of batches first
+        if not steps.graphed:
+            raise ValueError("members of one ensemble must take the same steps per epoch")
+        optimizer = MemberAdam(ensemble.parameters(), lr=lr, weight_decay=decay)
+    else:
+        optimizer = torch.optim.Adam(
+            ensemble.parameters(),
+            lr=lr,
+            weight_decay=decay,
+            fused=True,  # one kernel for every tensor: ~5x the default's step on the CPU
+            capturable=steps.graphed and ensemble.parameters()[0].is_cuda,  # its step count too
+        )
     device = ensemble.parameters()[0].device
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     tracker = Tracker(ensemble, [len(m.val) > 0 for m in members])
@@ -207,12 +216,13 @@ def train_epoch(
     n_steps, done = len(sides), 0
     optimizer.zero_grad(set_to_none=True)
     for present, batch, step in sides.epoch():
-        if not all(present):
+        if whole is None and not all(present):
             raise ValueError("members of one ensemble must take the same steps per epoch")
         if not step and not getattr(ensemble.base, "summed_loss", False):
             raise ValueError("a batch in parts needs a summed loss (the parts' gradients add)")
-        if whole is not None:
-            loss, n = whole((*_tensors(batch), batch.class_weights), _variant(ensemble))
+        if whole is not None:  # a member without a batch here is all padding, not updated
+            here = torch.tensor(present, device=device)  # [K]
+            loss, n = whole((*_tensors(batch), batch.class_weights, here), _variant(ensemble))
             total += loss * n
             count += n
         elif batch.labels.shape[1]:  # (a part may be empty: a batch of one dialog)
@@ -236,18 +246,25 @@ def train_epoch(
 def _whole_step(
     ensemble: Ensemble, optimizer: torch.optim.Optimizer, precision: str
 ) -> Callable[[tuple[StepArg, ...]], tuple[torch.Tensor, torch.Tensor]]:
-    """A whole training step of `_tensors` and the class weights (fp32 or bf16: fp16's
-    scaler reads its overflow check on the host), to be graphed: forward, backward, the
-    update, the gradients unset; returns each member's mean loss [K] and items [K]."""
+    """A whole training step of `_tensors`, the class weights and which members have a
+    batch [K] (fp32 or bf16: fp16's scaler reads its overflow check on the host), to be
+    graphed: forward, backward, the update (a `MemberAdam`'s masked to the members with a
+    batch), the gradients unset; returns each member's mean loss [K] (0 without a batch)
+    and items [K]."""
     device = ensemble.parameters()[0].device
 
     def run(tensors: tuple[StepArg, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        *inputs, present = tensors
         with autocast(device, precision, cache=False):
-            loss, objective, n = ensemble.call(_training_loss, *tensors)  # [K] each
+            loss, objective, n = ensemble.call(_training_loss, *inputs)  # [K] each
+        # A member without a batch has a loss of no items (NaN): its gradient stays in its
+        # own slot, and `MemberAdam` leaves that slot as it was.
         objective.sum().backward()
+        if isinstance(optimizer, MemberAdam):
+            optimizer.active.copy_(present)  # type: ignore[arg-type]  # a tensor [K]
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return loss.detach().float(), n
+        return torch.where(n > 0, loss.detach().float(), 0.0), n
 
     return run
 

@@ -131,7 +131,7 @@ def _train(
     # 3. Plan the members: the (seed, fold) jobs left, where they train, their groups.
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
     execution = _execution(configs, plans, runs, threads, asked)
-    groups = make_groups(jobs, execution.stacked)
+    groups = make_groups(jobs, execution.stacked, masked=execution.step == "graphed")
     try:
         if jobs:
             progress.message(f"training as {execution.describe()}")
