@@ -144,10 +144,12 @@ class MSMSER(SerModel):
         self.schedule = config.rmm_schedule()
         self.rmm_p = 0.0  # this epoch's RMM probability (`set_epoch`); 0 until the loop starts
         # What compiled and graphed steps read of it: whether it is on, and p as a tensor
-        # on the model's device, updated in place. A float that changes every epoch would
+        # on the batch's device, updated in place. A float that changes every epoch would
         # enter their graph as a host scalar: never a CUDA graph (compiled), or kept at its
-        # value at capture (graphed).
-        self.rmm_on, self.rmm_prob = False, torch.zeros(())
+        # value at capture (graphed). Kept per device, not on the parameters' device: a
+        # stack's module has its parameters on "meta".
+        self.rmm_on = False
+        self.rmm_probs: dict[torch.device, torch.Tensor] = {}  # [] per device
         self.position_tables: dict[torch.device, torch.Tensor] = {}  # [rows, d] per device
 
     def set_epoch(self, epoch: int, total_epochs: int) -> None:
@@ -155,9 +157,18 @@ class MSMSER(SerModel):
         self.rmm_p = self.schedule.probability(epoch, total_epochs) if on else 0.0
         self.rmm_on = self.rmm_p > 0.0
         device = next(self.parameters()).device
-        if self.rmm_prob.device != device:
-            self.rmm_prob = torch.zeros((), device=device)
-        self.rmm_prob.fill_(self.rmm_p)
+        if device.type != "meta":  # made here, before a compiled step reads it
+            self.rmm_prob(device)
+        for p in self.rmm_probs.values():
+            p.fill_(self.rmm_p)
+
+    def rmm_prob(self, device: torch.device) -> torch.Tensor:
+        """This epoch's RMM probability as a 0-d tensor on `device`, made on first use: an
+        eager step makes it before a graph of that step is captured, which reads it."""
+        p = self.rmm_probs.get(device)
+        if p is None:
+            p = self.rmm_probs[device] = torch.full((), self.rmm_p, device=device)
+        return p
 
     def step_variant(self) -> bool:
         """Whether RMM draws in this epoch's training steps: a step that draws is another
@@ -171,8 +182,9 @@ class MSMSER(SerModel):
         none = torch.zeros(mask.shape[0], dtype=torch.bool, device=mask.device)  # [B]
         if self.training and self.rmm_on:  # set_epoch leaves it off without two
             # (a compiled step guards on the switch alone: it recompiles when p reaches 0)
+            on_device = self.rmm_prob(mask.device)
             graph = torch.compiler.is_compiling() or capturing()
-            p = self.rmm_prob if graph else self.rmm_p
+            p = on_device if graph else self.rmm_p
             drops = self.schedule.sample(mask.shape[0], p, mask.device)  # [B] each
             has = {m: masks[m].any(dim=-1) for m in self.modalities}  # [B]
             # A modality is never dropped from a sample whose other modality has no frames.

@@ -221,7 +221,8 @@ def train_epoch(
         if not step and not getattr(ensemble.base, "summed_loss", False):
             raise ValueError("a batch in parts needs a summed loss (the parts' gradients add)")
         if whole is not None:  # a member without a batch here is all padding, not updated
-            here = torch.tensor(present, device=device)  # [K]
+            # which members have one [K], from the device: a copy from the host would wait
+            here = (batch.index >= 0).flatten(1).any(dim=1)
             loss, n = whole((*_tensors(batch), batch.class_weights, here), _variant(ensemble))
             total += loss * n
             count += n

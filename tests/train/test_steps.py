@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+import ser.models.msmser as msmser_module
 import ser.train.steps as steps_module
 from ser.models import ModelConfig
 from ser.train.progress import Progress
@@ -176,6 +177,24 @@ def test_a_graphed_step_reuses_its_inputs_per_shape_and_variant() -> None:
     assert ids[0] == ids[1] and len(set(ids)) == 3 and ids[0] not in (id(first), id(second))
     assert torch.equal(seen[1][1], second)  # the second batch's values, in the first's place
     assert len(graphed.shapes_seen) == 3
+
+
+def test_graphed_stacked_steps_read_rmm_from_the_batch_device(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a graph is captured RMM reads its probability from a tensor (a float would be
+    kept as it was at capture). A stack's module has its parameters on "meta", so the tensor
+    must live on the batch's device. The CPU runs that path as though it were capturing,
+    and draws what the float draws."""
+    model = replace(TINY, rmm=True, rmm_end=1.0)
+    settings = config(store, tmp_path / "float", "graphed", model=model, protocol="loso")
+    settings = replace(settings, members_at_once=5)
+    floats = train(settings)
+    monkeypatch.setattr(msmser_module, "capturing", lambda: True)
+    tensors = train(replace(settings, out=str(tmp_path / "tensor")))
+    assert {f.stacked for f in tensors.folds} == {5}
+    for a, b in zip(floats.folds, tensors.folds, strict=True):
+        assert a.curves["train_loss"] == b.curves["train_loss"]
 
 
 # What makes the host wait for the device: a CUDA graph cannot hold them.
