@@ -28,7 +28,7 @@ Every figure comes from one `ser train` command (a new process each, as
   (thread_gain < 2), which is what sweep cells one per process need (`bench_sweep.py
   throughput` measures a sweep itself).
 
-GPU placement (``gpu_alone``, ``gpu_compiled``) is not measured here: `bench_train.py
+GPU placement (``gpu_alone``, ``gpu_step``) is not measured here: `bench_train.py
 --device cuda` compares a GPU's ways. `--family` picks a registered family; its `ser
 train` options and the store's shape come from `RUNS`, or for a family of your own from
 `--options` (e.g. ``fusion=sum-logits,hidden=8``), `--sets` and `--level`.

@@ -15,7 +15,9 @@ batch (the first of the member's epoch, made once), as `bench_train.step_flops` 
   `bool`/`float` of a tensor call), ``aten::nonzero`` and ``aten::masked_select``
   events with none of these above them (``aten::item`` calls
   ``_local_scalar_dense``: counted once); a boolean-mask index shows as its
-  ``aten::nonzero``. ``host_syncs_by_op``: all such events by name, ``aten::item`` too.
+  ``aten::nonzero``. Not counted: those inside ``aten::_fused_adam_``, whose CPU kernel
+  reads each parameter's step count with ``item`` where its CUDA kernel reads them on the
+  device (``fused_adam_item_reads``). ``host_syncs_by_op``: the counted by name.
 - ``host_ms_per_step_d16``: the wall time of a step of the same model at d_model 16,
   median of `--steps` after `--warmup`: the model's arithmetic shrinks, the host's work
   (Python, dispatch, autograd, the optimiser) stays. What does not shrink with d_model
@@ -127,11 +129,16 @@ def op_counts(run: Callable[[], None]) -> dict[str, Counter[str]]:
     def is_sync(name: str) -> bool:
         return name in SYNCS
 
+    def in_adam(event: Any) -> bool:
+        return has_parent(event, lambda name: name == "aten::_fused_adam_")
+
+    host = [e for e in aten if not in_adam(e)]
     return {
         "all": Counter(e.name for e in aten),
         "top": Counter(e.name for e in aten if not has_parent(e, is_aten)),
-        "syncs": Counter(e.name for e in aten if is_sync(e.name) and not has_parent(e, is_sync)),
-        "sync_events": Counter(e.name for e in aten if e.name in sync_names),
+        "syncs": Counter(e.name for e in host if is_sync(e.name) and not has_parent(e, is_sync)),
+        "sync_events": Counter(e.name for e in host if e.name in sync_names),
+        "adam_reads": Counter(e.name for e in aten if e.name == "aten::item" and in_adam(e)),
     }
 
 
@@ -143,6 +150,7 @@ def count_job(step: Callable[[], None], empty: Callable[[], None], batch: Any) -
         "top_level_ops_per_step": (one["top"] - none["top"]).total(),
         "host_syncs_per_step": (one["syncs"] - none["syncs"]).total(),
         "host_syncs_by_op": dict(one["sync_events"] - none["sync_events"]),
+        "fused_adam_item_reads": (one["adam_reads"] - none["adam_reads"]).total(),
         "top_ops": dict((one["all"] - none["all"]).most_common(10)),
         "epoch_overhead_ops": none["all"].total(),
         "batch_utterances": int((batch.labels != -100).sum()),

@@ -19,6 +19,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+GPU_STEPS = ("eager", "graphed", "compiled")
+
 
 @dataclass(frozen=True)
 class FamilyCost:
@@ -28,9 +30,10 @@ class FamilyCost:
     - `stack_width`: the widest member input (input sets' dims summed) at which members
       stacked in one model train faster than one after another on the CPU (0: never);
     - `gpu_alone`: members train one at a time on a GPU (else stacked on the device);
-    - `gpu_compiled`: members train one at a time with their steps compiled on a GPU
-      (`ser.train.steps`: static shapes, CUDA graphs; the step must trace without a
-      graph break);
+    - `gpu_step`: how its steps run on a GPU by default (`ser.train.steps`): "eager";
+      "graphed" (each whole step one CUDA graph a padded shape, members one at a time);
+      or "compiled" (torch.compile, members one at a time; the step must trace without
+      a graph break);
     - `rate`: (a, b): an utterance-epoch's seconds in one process on the 2-core CPU,
       a + b x the member's input width (None: unmeasured);
     - `min_seconds`: the seconds of training from which members go to one-thread
@@ -45,7 +48,7 @@ class FamilyCost:
 
     stack_width: int = 0
     gpu_alone: bool = False
-    gpu_compiled: bool = False
+    gpu_step: str = "eager"
     rate: tuple[float, float] | None = None
     min_seconds: float | None = None
     thread_gain: float | None = None
@@ -54,6 +57,10 @@ class FamilyCost:
     def __post_init__(self) -> None:
         if self.stack_width < 0:
             raise ValueError(f"stack_width must be at least 0, got {self.stack_width}")
+        if self.gpu_step not in GPU_STEPS:
+            raise ValueError(
+                f"gpu_step must be one of {', '.join(GPU_STEPS)}, got {self.gpu_step!r}"
+            )
         # Whether processes pay is read from all three: the run's seconds at its rate
         # against min_seconds, and a queue of members against one process at the gain.
         if self.min_seconds is not None and (self.rate is None or self.thread_gain is None):

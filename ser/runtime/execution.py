@@ -14,7 +14,7 @@ benchmarks/README.md, "How should a run's members share the CPU?".
   on a spawned process per core of the budget; a torch kind in this process with the
   budget's threads (on a GPU, the GPU works).
 - Training (`for_training`): on a GPU one process, every member stacked on the device
-  (a family's cost may ask for its members one at a time, or compiled). On the CPU
+  (a family's cost may ask for its members one at a time, eagerly, graphed or compiled). On the CPU
   members stack where a family's step is many small operators one call can share: up to
   its cost's `stack_width` of input dims per member; wider, their matrix products
   dominate and a stack only adds copies, so they train one after another. Runs of at
@@ -116,13 +116,15 @@ class Training:
     """What the policy reads of a training call: its runs' model families (each name with
     the cost it states), their (seed, fold) members (done or not, so that a resumed run
     chooses as its start did), the work (utterances x epochs x members), the widest member
-    input (input dims summed) and the bytes of data each process holds."""
+    input (input dims summed), the bytes of data each process holds, and whether it trains
+    in fp16."""
 
     families: Mapping[str, FamilyCost]
     members: int
     work: int
     width: int
     data_bytes: int = 0
+    fp16: bool = False  # fp16 autocast, whose loss scaling no CUDA graph holds
 
 
 def for_extraction(
@@ -237,18 +239,20 @@ def for_training(
 def _on_gpu(
     training: Training, device: str, threads: ThreadChoice, at_once: int | None, step: str | None
 ) -> Execution:
-    """One process; the members of families whose costs say `gpu_compiled` one at a time,
-    compiled, those that say `gpu_alone` one at a time, the rest stacked;
-    `--members-at-once`, `--step` over it."""
+    """One process; the members of families whose costs say a `gpu_step` of "graphed" or
+    "compiled" one at a time, that way; those that say `gpu_alone` one at a time, eagerly;
+    the rest stacked; `--members-at-once`, `--step` over it. Graphed steps take fp32 or
+    bf16: an fp16 run steps eagerly."""
     names = ", ".join(sorted(training.families))
-    costs = training.families.values()
-    if step == "graphed":
-        why = f"{device}: --step graphed"
-        return Execution(1, threads.count, why, at_once or 1, training=True, step="graphed")
-    compiled = bool(training.families) and all(c.gpu_compiled for c in costs)
-    if step == "compiled" or (step is None and at_once in (None, 1) and compiled):
+    ways = {c.gpu_step for c in training.families.values()}
+    default = ways.pop() if len(ways) == 1 else "eager"  # mixed families: eager
+    if step == "compiled" or (step is None and at_once in (None, 1) and default == "compiled"):
         why = f"{device}: {names}'s steps compiled, members one at a time"
         return Execution(1, threads.count, why, 1, training=True, step="compiled")
+    if step == "graphed" or (step is None and default == "graphed" and not training.fp16):
+        why = f"{device}: --step graphed" if step else f"{device}: {names}'s steps graphed"
+        stacked = at_once or 1  # a stack of graphed members lost to one at a time
+        return Execution(1, threads.count, why, stacked, training=True, step="graphed")
     alone = sorted(name for name, cost in training.families.items() if cost.gpu_alone)
     if at_once is None and alone:
         why = f"{device}: {', '.join(alone)}'s members one at a time"

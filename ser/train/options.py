@@ -154,7 +154,8 @@ class TrainConfig:
         None,
         "Training steps: eager; graphed (each whole step, forward, backward and update, "
         "replayed as one CUDA graph per padded batch shape on a GPU; fp32 or bf16); or "
-        "compiled (torch.compile on padded shapes, members one at a time) [default: eager].",
+        "compiled (torch.compile on padded shapes, members one at a time) [default: graphed "
+        "where the family's measured cost says so on a GPU (MSMSER), else eager].",
         choices=(None, "eager", "graphed", "compiled"),
     )
     processes: int | None = option(

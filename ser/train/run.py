@@ -228,6 +228,7 @@ def _execution(
         work=round(sum(run.planned * run.plan.epochs * epoch_utterances(run) for run in runs)),
         width=max((sum(spec.dim for spec in run.specs) for run in runs), default=0),
         data_bytes=sum(_data_bytes(d) for d in data),
+        fp16=any(p.precision == "fp16" for p in plans),
     )
     execution = for_training(
         training,

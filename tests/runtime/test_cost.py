@@ -28,7 +28,7 @@ HERE = ThreadChoice(2, "all 2, brief waits")
 # the "unmeasured" a family outside them got).
 STACK_WIDTH = {"unimodal": 1024, "dialog": 2048, "msmser": 0, "late_prob": 0}
 GPU_ALONE = ("msmser",)
-GPU_COMPILED: tuple[str, ...] = ()
+GPU_STEP = {"msmser": "graphed"}
 RATE = {"dialog": (2.7e-5, 4.5e-9), "unimodal": (1e-6, 1.5e-8), "msmser": (4e-3, 0.0),
         "late_prob": (6e-3, 0.0)}  # fmt: skip
 MIN_SECONDS = {"dialog": 46.0, "unimodal": 50.0, "msmser": 40.0, "late_prob": 60.0}
@@ -41,7 +41,7 @@ def old_cost(family: str) -> FamilyCost:
     return FamilyCost(
         stack_width=STACK_WIDTH.get(family, 0),
         gpu_alone=family in GPU_ALONE,
-        gpu_compiled=family in GPU_COMPILED,
+        gpu_step=GPU_STEP.get(family, "eager"),
         rate=RATE.get(family),
         min_seconds=MIN_SECONDS.get(family),
         thread_gain=THREAD_GAIN.get(family),
