@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -24,14 +24,13 @@ from ser import Json
 from ser.errors import ConfigError
 from ser.heads.attribute_metrics import AttributeMetrics
 from ser.heads.metrics import Metrics
-from ser.models.base import ModelOutput
-from ser.models.batch import Batch
 from ser.models.targets import Targets
 from ser.runtime.precision import autocast
 from ser.train.batches import Batches, StackedSides
 from ser.train.ensemble import Ensemble
+from ser.train.graphs import GraphedTraining, step_variant, whole_step
 from ser.train.member_adam import MemberAdam
-from ser.train.steps import GraphedTraining, Steps
+from ser.train.steps import Steps, batch_tensors, evaluation, training_loss
 from ser.train.tracker import Curves, Tracker, targets_of
 
 T = TypeVar("T")
@@ -144,9 +143,10 @@ def select(
     active = [True] * len(members)
     train_sides = StackedSides([m.train for m in members], static=steps.static)
     val_sides = StackedSides([m.val for m in members], static=steps.static)
-    whole = (
-        steps.whole(_whole_step(ensemble, optimizer, precision), device) if steps.graphed else None
-    )
+    whole = None
+    if steps.graphed:
+        run = whole_step(ensemble, optimizer, precision)
+        whole = GraphedTraining(run, device, steps.shapes_seen)
     for epoch in range(epochs):
         if not any(active):
             break
@@ -207,8 +207,8 @@ def train_epoch(
     whole: GraphedTraining | None = None,
 ) -> list[float]:
     """One epoch of every member; returns each member's mean training loss. `whole`: the
-    graphed step (`_whole_step`'s), for graphed runs."""
-    step_fn = (steps or Steps())(_training_loss)
+    graphed step (`whole_step`'s), for graphed runs."""
+    step_fn = (steps or Steps())(training_loss)
     ensemble.train()
     device = ensemble.parameters()[0].device
     total = torch.zeros(ensemble.members, device=device)
@@ -223,12 +223,14 @@ def train_epoch(
         if whole is not None:  # a member without a batch here is all padding, not updated
             # which members have one [K], from the device: a copy from the host would wait
             here = (batch.index >= 0).flatten(1).any(dim=1)
-            loss, n = whole((*_tensors(batch), batch.class_weights, here), _variant(ensemble))
+            loss, n = whole(
+                (*batch_tensors(batch), batch.class_weights, here), step_variant(ensemble)
+            )
             total += loss * n
             count += n
         elif batch.labels.shape[1]:  # (a part may be empty: a batch of one dialog)
             with autocast(device, precision):
-                tensors = (*_tensors(batch), batch.class_weights)  # weights last
+                tensors = (*batch_tensors(batch), batch.class_weights)  # weights last
                 loss, objective, n = ensemble.call(step_fn, *tensors)  # [K]
             scaler.scale(objective.sum()).backward()  # member k's gradient is its own
             total += loss.detach().float() * n
@@ -244,38 +246,6 @@ def train_epoch(
     return (total / count.clamp_min(1)).tolist()  # the epoch's only device -> host sync
 
 
-def _whole_step(
-    ensemble: Ensemble, optimizer: torch.optim.Optimizer, precision: str
-) -> Callable[[tuple[StepArg, ...]], tuple[torch.Tensor, torch.Tensor]]:
-    """A whole training step of `_tensors`, the class weights and which members have a
-    batch [K] (fp32 or bf16: fp16's scaler reads its overflow check on the host), to be
-    graphed: forward, backward, the update (a `MemberAdam`'s masked to the members with a
-    batch), the gradients unset; returns each member's mean loss [K] (0 without a batch)
-    and items [K]."""
-    device = ensemble.parameters()[0].device
-
-    def run(tensors: tuple[StepArg, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        *inputs, present = tensors
-        with autocast(device, precision, cache=False):
-            loss, objective, n = ensemble.call(_training_loss, *inputs)  # [K] each
-        # A member without a batch has a loss of no items (NaN): its gradient stays in its
-        # own slot, and `MemberAdam` leaves that slot as it was.
-        objective.sum().backward()
-        if isinstance(optimizer, MemberAdam):
-            optimizer.active.copy_(present)  # type: ignore[arg-type]  # a tensor [K]
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return torch.where(n > 0, loss.detach().float(), 0.0), n
-
-    return run
-
-
-def _variant(ensemble: Ensemble) -> object:
-    """The model's `step_variant` (a stage's module may have none)."""
-    variant = getattr(ensemble.base, "step_variant", None)
-    return variant() if callable(variant) else None
-
-
 @torch.no_grad()
 def predict(
     ensemble: Ensemble,
@@ -287,7 +257,7 @@ def predict(
 ) -> list[Predictions]:
     """Each member's predictions (every head's, with its gold) and loss on its side (eval
     mode, no gradients)."""
-    step_fn = (steps or Steps())(_evaluation)
+    step_fn = (steps or Steps())(evaluation)
     ensemble.eval()
     device = ensemble.parameters()[0].device
     total = torch.zeros(ensemble.members, device=device)
@@ -296,7 +266,7 @@ def predict(
     for done, (_, batch, _) in enumerate(sides.epoch(), 1):
         with autocast(device, precision):
             # [K], [K, ...], then each head's predictions [K, ..., W] and gold [K, ..., G]
-            summed, pred, *per_head = ensemble.call(step_fn, *_tensors(batch))
+            summed, pred, *per_head = ensemble.call(step_fn, *batch_tensors(batch))
         total += summed.float()
         flat = (batch.labels.flatten(1), pred.flatten(1), batch.index.flatten(1))
         kept.append((*flat, *(t.float().flatten(1, -2) for t in per_head)))  # [K, items, W]
@@ -334,83 +304,6 @@ def in_range(
     for p, scale in zip(found, scales, strict=True):
         out.append(replace(p, outputs=targets.bounded(p.outputs, scale)))
     return out
-
-
-#: What a step reads of a stacked batch: its tensors [K, ...], dicts of them, None (absent).
-StepArg = torch.Tensor | Mapping[str, torch.Tensor] | None
-
-
-class StepModel(Protocol):
-    """What a step function calls on a member: its model (`ser.models.base.SerModel`), or
-    one member's view of an ensemble's stacked state (`ser.train.ensemble`)."""
-
-    summed_loss: bool
-    targets: Targets
-
-    def __call__(self, batch: Batch) -> ModelOutput: ...
-
-    def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor: ...
-
-    def split(self, logits: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
-
-
-def _tensors(batch: Batch) -> tuple[StepArg, ...]:
-    """What a member's forward and loss read of a stacked batch, every tensor [K, ...]
-    (None: absent), in `_member_batch`'s order."""
-    return (
-        batch.x,
-        batch.mask,
-        batch.labels,
-        batch.utt_mask,
-        batch.targets,
-        batch.target_mean,
-        batch.target_std,
-        batch.soft,
-        batch.gold,
-    )
-
-
-def _member_batch(
-    x: dict[str, torch.Tensor],
-    mask: dict[str, torch.Tensor],
-    labels: torch.Tensor,
-    utt_mask: torch.Tensor | None,
-    values: torch.Tensor | None,
-    mean: torch.Tensor | None,
-    std: torch.Tensor | None,
-    soft: torch.Tensor | None,
-    gold: dict[str, torch.Tensor],
-    weights: torch.Tensor | None = None,
-) -> Batch:
-    """One member's `Batch` of `_tensors`' values, in its fields' order (the index: the
-    labels, which a step never reads as rows)."""
-    return Batch(x, mask, labels, labels, utt_mask, weights, values, mean, std, soft, gold)
-
-
-def _training_loss(
-    model: StepModel, *tensors: StepArg
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One member: (its mean loss, weighted by its class weights [C] if any (`tensors`'
-    last, after `_tensors`' values), what it trains on, its labelled items). Validation and
-    test losses are never weighted."""
-    batch = _member_batch(*tensors)  # type: ignore[arg-type]  # `_tensors`' order
-    loss = model.loss(model(batch), batch)
-    n = (batch.labels != -100).sum()
-    return loss, loss * n if model.summed_loss else loss, n
-
-
-def _evaluation(model: StepModel, *tensors: StepArg) -> tuple[torch.Tensor, ...]:
-    """One member: (its loss summed over labelled items, its predicted classes (a run
-    without the category: class 0), then each head's predictions (`Head.reported`: the
-    category's a float32 softmax, as `ser predict`'s; the attributes' on the corpus's
-    scale), then each head's gold."""
-    batch = _member_batch(*tensors)  # type: ignore[arg-type]  # `_tensors`' order
-    out = model(batch)
-    summed = model.loss(out, batch) * (batch.labels != -100).sum()
-    heads, parts = model.targets.heads, model.split(out.logits)
-    reported = [h.reported(p, batch) for h, p in zip(heads, parts, strict=True)]
-    gold = [h.batch_gold(batch) for h in heads]
-    return summed, model.targets.decide(parts, batch.labels), *reported, *gold
 
 
 def _shared(values: Sequence[T], name: str) -> T:

@@ -19,15 +19,7 @@ Compiled steps run members one at a time: under `vmap` dynamo skips the frame
 (pytorch#128711) or fails on dynamic shapes (pytorch#132381). Dropout and RMM draw from
 inductor's own generator there, so a compiled run is the eager run with other random
 numbers; without randomness their losses agree to float rounding (tested on the CPU).
-Graphed steps (`--step graphed`) capture the whole training step, forward, backward and
-the optimiser's update, as one CUDA graph per padded shape with `torch.cuda.graph`: no
-inductor, a fraction of a second a shape. The first batch of each shape runs eagerly
-(it allocates the optimiser's state and warms the kernels up), the next is captured and
-every later one replays: its tensors are copied into the graph's own, one launch runs
-the step. Adam keeps its step count on the device (`capturable`); RMM's probability and
-dropout draw on the device inside the graph. On the CPU the same path runs each step
-eagerly on the same copied tensors (what the tests check). Graphed steps run members one
-at a time, or stacked under `vmap`.
+Graphed steps (`--step graphed`): `ser.train.graphs`.
 
 `ser.runtime.execution` decides how a run's steps run (`Execution.step`).
 """
@@ -37,12 +29,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 from torch.nn.attention import sdpa_kernel
 
+from ser.models.base import ModelOutput
+from ser.models.batch import Batch
+from ser.models.targets import Targets
 from ser.runtime.attention import attention_backends
 from ser.train.ensemble import Ensemble, Solo
 
@@ -57,7 +52,6 @@ SHORT_ROWS = 256
 # Utterances a compiled step scores at once on validation and test sides: scoring has no
 # optimiser step to keep in the paper's batch size, and a larger batch replays fewer graphs.
 EVAL_ROWS = 64
-StepOut = tuple[torch.Tensor, torch.Tensor]  # each member's mean loss [K], labelled items [K]
 # Buckets an octave of a long view's lengths: at most 19 % padding (1 / (PER_OCTAVE + 1)
 # of a bucket's rows), 4 shapes an octave of lengths.
 PER_OCTAVE = 4
@@ -152,12 +146,6 @@ class Steps:
         name = getattr(self.backend, "__name__", str(self.backend))  # a callable: its name
         return {"compiled": True, "backend": name, "shapes": len(self.shapes_seen)}
 
-    def whole(
-        self, run: Callable[[tuple[Any, ...]], StepOut], device: torch.device
-    ) -> GraphedTraining:
-        """The graphed training step of `run` (`GraphedTraining`), its shapes counted here."""
-        return GraphedTraining(run, device, self.shapes_seen)
-
     def _compile(self, fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
         graphs = torch.cuda.is_available() and self.backend == "inductor"
         mode = "reduce-overhead" if graphs else None
@@ -165,7 +153,7 @@ class Steps:
 
         def run(model: object, *args: object) -> tuple[torch.Tensor, ...]:
             training = getattr(model, "training", False)  # a module's, or a member's view
-            self.shapes_seen.add((fn.__name__, training, *_shapes(args)))
+            self.shapes_seen.add((fn.__name__, training, *shapes_of(args)))
             on_gpu = graphs and _device(args).type == "cuda"
             if on_gpu:
                 # A CUDA graph's outputs live in memory its next replay overwrites: each
@@ -180,16 +168,16 @@ class Steps:
         return run
 
 
-def _shapes(args: Iterable[Any]) -> list[Any]:
+def shapes_of(args: Iterable[Any]) -> list[Any]:
     """The shapes of every tensor in `args` (nested dicts, tuples), in order."""
     found: list[Any] = []
     for arg in args:
         if isinstance(arg, torch.Tensor):
             found.append(tuple(arg.shape))
         elif isinstance(arg, Mapping):
-            found += _shapes(arg[k] for k in sorted(arg))
+            found += shapes_of(arg[k] for k in sorted(arg))
         elif isinstance(arg, (tuple, list)):
-            found += _shapes(arg)
+            found += shapes_of(arg)
         elif arg is None:
             found.append(None)
     return found
@@ -204,101 +192,78 @@ def _device(args: Iterable[Any]) -> torch.device:
     return torch.device("cpu")
 
 
-class GraphedTraining:
-    """An ensemble's whole training step (forward, backward, the optimiser's update) as one
-    CUDA graph per batch shape and model variant (the module doc). `run(tensors)` is the
-    eager step, `tensors` the batch's (nested dicts, None for absent inputs); every call
-    ends with the gradients unset."""
-
-    def __init__(
-        self,
-        run: Callable[[tuple[Any, ...]], StepOut],
-        device: torch.device,
-        shapes_seen: set[tuple[Any, ...]] | None = None,
-    ) -> None:
-        self.run, self.device = run, device
-        self.shapes_seen = set() if shapes_seen is None else shapes_seen
-        self.warm: set[tuple[Any, ...]] = set()
-        self.graphs: dict[tuple[Any, ...], _Captured] = {}
-        self.captures = 0
-        self.pool: Any = None  # the first graph's memory pool, shared by the others
-
-    def __call__(self, tensors: tuple[Any, ...], variant: object = None) -> StepOut:
-        key = (variant, *_shapes(tensors))
-        self.shapes_seen.add(("whole", *key))
-        if self.device.type != "cuda":
-            return self._replay_on_cpu(key, tensors)
-        if key not in self.warm:
-            self.warm.add(key)
-            return self._warm_up(tensors)
-        captured = self.graphs.get(key)
-        if captured is None:
-            captured = self.graphs[key] = self._capture(tensors)
-        else:
-            _copy(captured.inputs, tensors)
-        captured.graph.replay()
-        return captured.out
-
-    def _replay_on_cpu(self, key: tuple[Any, ...], tensors: tuple[Any, ...]) -> StepOut:
-        """The CUDA path's bookkeeping without a graph: the step on its own copied inputs."""
-        captured = self.graphs.get(key)
-        if captured is None:
-            captured = self.graphs[key] = _Captured(None, _clone(tensors), None)
-        else:
-            _copy(captured.inputs, tensors)
-        return self.run(captured.inputs)
-
-    def _warm_up(self, tensors: tuple[Any, ...]) -> StepOut:
-        """An eager step on a side stream, as `torch.cuda.graph`'s documentation asks
-        before a capture: it allocates the optimiser's state outside any graph."""
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            out = self.run(tensors)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        return out
-
-    def _capture(self, tensors: tuple[Any, ...]) -> _Captured:
-        """The step recorded on copies of `tensors` (nothing runs while it records: the
-        caller replays it for this batch)."""
-        inputs = _clone(tensors)
-        graph = torch.cuda.CUDAGraph()
-        # Every graph draws on the first one's memory pool. What outlives a replay (the
-        # copied inputs, the outputs) is held here, so its memory is never handed out
-        # again; the rest (activations, gradients) lives only inside one replay, and
-        # replays never overlap. Each graph on its own pool held every shape's activations
-        # at once: 100 GiB for five stacked paper-size members on an H200, out of memory.
-        with torch.cuda.graph(graph, pool=self.pool):
-            out = self.run(inputs)
-        self.pool = graph.pool() if self.pool is None else self.pool
-        self.captures += 1
-        return _Captured(graph, inputs, out)
+#: What a step reads of a stacked batch: its tensors [K, ...], dicts of them, None (absent).
+StepArg = torch.Tensor | Mapping[str, torch.Tensor] | None
 
 
-@dataclass
-class _Captured:
-    graph: Any  # torch.cuda.CUDAGraph; None on the CPU
-    inputs: tuple[Any, ...]
-    out: Any
+class StepModel(Protocol):
+    """What a step function calls on a member: its model (`ser.models.base.SerModel`), or
+    one member's view of an ensemble's stacked state (`ser.train.ensemble`)."""
+
+    summed_loss: bool
+    targets: Targets
+
+    def __call__(self, batch: Batch) -> ModelOutput: ...
+
+    def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor: ...
+
+    def split(self, logits: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
 
 
-def _clone(tree: Any) -> Any:
-    if isinstance(tree, torch.Tensor):
-        return tree.clone()
-    if isinstance(tree, Mapping):
-        return {k: _clone(v) for k, v in tree.items()}
-    if isinstance(tree, (tuple, list)):
-        return type(tree)(_clone(v) for v in tree)
-    return tree
+def batch_tensors(batch: Batch) -> tuple[StepArg, ...]:
+    """What a member's forward and loss read of a stacked batch, every tensor [K, ...]
+    (None: absent), in `member_batch`'s order."""
+    return (
+        batch.x,
+        batch.mask,
+        batch.labels,
+        batch.utt_mask,
+        batch.targets,
+        batch.target_mean,
+        batch.target_std,
+        batch.soft,
+        batch.gold,
+    )
 
 
-def _copy(into: Any, tree: Any) -> None:
-    """Every tensor of `tree` copied into its place in `into` (the same structure)."""
-    if isinstance(into, torch.Tensor):
-        into.copy_(tree)
-    elif isinstance(into, Mapping):
-        for k, v in into.items():
-            _copy(v, tree[k])
-    elif isinstance(into, (tuple, list)):
-        for a, b in zip(into, tree, strict=True):
-            _copy(a, b)
+def member_batch(
+    x: dict[str, torch.Tensor],
+    mask: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    utt_mask: torch.Tensor | None,
+    values: torch.Tensor | None,
+    mean: torch.Tensor | None,
+    std: torch.Tensor | None,
+    soft: torch.Tensor | None,
+    gold: dict[str, torch.Tensor],
+    weights: torch.Tensor | None = None,
+) -> Batch:
+    """One member's `Batch` of `batch_tensors`' values, in its fields' order (the index: the
+    labels, which a step never reads as rows)."""
+    return Batch(x, mask, labels, labels, utt_mask, weights, values, mean, std, soft, gold)
+
+
+def training_loss(
+    model: StepModel, *tensors: StepArg
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One member: (its mean loss, weighted by its class weights [C] if any (`tensors`'
+    last, after `batch_tensors`' values), what it trains on, its labelled items). Validation and
+    test losses are never weighted."""
+    batch = member_batch(*tensors)  # type: ignore[arg-type]  # `batch_tensors`' order
+    loss = model.loss(model(batch), batch)
+    n = (batch.labels != -100).sum()
+    return loss, loss * n if model.summed_loss else loss, n
+
+
+def evaluation(model: StepModel, *tensors: StepArg) -> tuple[torch.Tensor, ...]:
+    """One member: (its loss summed over labelled items, its predicted classes (a run
+    without the category: class 0), then each head's predictions (`Head.reported`: the
+    category's a float32 softmax, as `ser predict`'s; the attributes' on the corpus's
+    scale), then each head's gold."""
+    batch = member_batch(*tensors)  # type: ignore[arg-type]  # `batch_tensors`' order
+    out = model(batch)
+    summed = model.loss(out, batch) * (batch.labels != -100).sum()
+    heads, parts = model.targets.heads, model.split(out.logits)
+    reported = [h.reported(p, batch) for h, p in zip(heads, parts, strict=True)]
+    gold = [h.batch_gold(batch) for h in heads]
+    return summed, model.targets.decide(parts, batch.labels), *reported, *gold

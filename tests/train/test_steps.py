@@ -19,6 +19,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import ser.models.msmser as msmser_module
+import ser.train.graphs as graphs_module
 import ser.train.steps as steps_module
 from ser.models import ModelConfig
 from ser.train.progress import Progress
@@ -167,7 +168,7 @@ def test_a_graphed_step_reuses_its_inputs_per_shape_and_variant() -> None:
         seen.append((id(x), x.clone()))
         return x.sum(dim=-1), torch.ones(1)
 
-    graphed = steps_module.GraphedTraining(run, torch.device("cpu"))
+    graphed = graphs_module.GraphedTraining(run, torch.device("cpu"))
     first, second = torch.ones(1, 3), torch.full((1, 3), 2.0)
     graphed(({"a": first}, None), variant=True)
     graphed(({"a": second}, None), variant=True)
@@ -209,9 +210,9 @@ def test_a_whole_training_step_never_waits_on_the_device(
     reads each step count inside its kernel (`item`); on a GPU its kernel reads them on
     the device, so those are not counted."""
     found: list[str] = []
-    made = steps_module.GraphedTraining.__init__
+    made = graphs_module.GraphedTraining.__init__
 
-    def recording(self: steps_module.GraphedTraining, run: Any, *rest: Any) -> None:
+    def recording(self: graphs_module.GraphedTraining, run: Any, *rest: Any) -> None:
         def profiled(tensors: tuple[Any, ...]) -> Any:
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 out = run(tensors)
@@ -220,7 +221,7 @@ def test_a_whole_training_step_never_waits_on_the_device(
 
         made(self, profiled, *rest)
 
-    monkeypatch.setattr(steps_module.GraphedTraining, "__init__", recording)
+    monkeypatch.setattr(graphs_module.GraphedTraining, "__init__", recording)
     model = replace(TINY, dropout=0.1, rmm=True)
     train(config(store, tmp_path, "graphed", model=model, epochs=1))
     assert not found, f"host syncs in a step: {found}"
