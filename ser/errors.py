@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 
@@ -36,6 +37,18 @@ class StoreLocked(StoreError):
 
 class ConfigError(SerError):
     """Options that cannot work together (e.g. a fusion the features' shapes don't allow)."""
+
+
+def chosen(
+    names: Iterable[str], known: Collection[str], refusal: Callable[[list[str]], str]
+) -> list[str]:
+    """`names` without repeats, in their order, each one of `known`; `ConfigError` where
+    one is not (or none is named), its message `refusal` of the unknown ones."""
+    picked = list(dict.fromkeys(names))
+    unknown = [name for name in picked if name not in known]
+    if unknown or not picked:
+        raise ConfigError(refusal(unknown))
+    return picked
 
 
 class ModelError(ConfigError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ser.errors import ConfigError
+from ser.errors import ConfigError, chosen
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.record import RunRecord
 from ser.train.checkpoint import FINAL, fold_key
@@ -49,14 +49,14 @@ def choose_members(record: RunRecord, keys: Sequence[str], which: str) -> list[s
 
 def _named(keys: Sequence[str], which: str) -> list[str]:
     """The members `which` names (comma-separated keys), each one of `keys`."""
-    named = list(dict.fromkeys(k.strip() for k in which.split(",") if k.strip()))
-    unknown = [k for k in named if k not in keys]
-    if unknown or not named:
-        raise ConfigError(
+    return chosen(
+        (k.strip() for k in which.split(",") if k.strip()),
+        keys,
+        lambda unknown: (
             f"--members {which!r}: expected {CHOICES}; the run has no checkpoint "
             f"{', '.join(unknown) or which!r} (it has {', '.join(keys) or 'none'})"
-        )
-    return named
+        ),
+    )
 
 
 def needed(record_keys: Sequence[str], which: str, chosen: Sequence[str]) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Any
 
 from ser import Registry
 from ser.cache.model_names import check_set_name
-from ser.errors import ConfigError
+from ser.errors import ConfigError, chosen
 from ser.extract.base import Extractor
 from ser.extract.is13 import Is13Extractor, Is13Options
 from ser.extract.logmel import LogmelExtractor, LogmelOptions
@@ -113,14 +113,16 @@ def build_extractor(name: str, /, **options: object) -> Extractor:
 
 def parse_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
     """`kinds` without repeats; `ConfigError` for none or an unregistered one."""
-    chosen = tuple(dict.fromkeys(kinds))
-    unknown = [name for name in chosen if name not in KINDS]
-    if unknown or not chosen:
-        raise ConfigError(
-            f"unknown feature kind(s) {', '.join(unknown) or '(none given)'}: "
-            f"choose from {','.join(KINDS)}"
+    return tuple(
+        chosen(
+            kinds,
+            KINDS,
+            lambda unknown: (
+                f"unknown feature kind(s) {', '.join(unknown) or '(none given)'}: "
+                f"choose from {','.join(KINDS)}"
+            ),
         )
-    return chosen
+    )
 
 
 @dataclass(frozen=True)
