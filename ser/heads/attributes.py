@@ -69,6 +69,8 @@ class AttributeHead(Head[AttributeMetrics]):
 
     name: ClassVar[str] = "attributes"
     score_name: ClassVar[str] = "CCC"
+    #: Validation's curve of the mean CCC, as records have always named it.
+    curve: ClassVar[str | None] = "val_ccc"
     decimals: ClassVar[int] = 3
     breakdowns: ClassVar[tuple[str, ...]] = ("speaker",)
     plots_predictions: ClassVar[bool] = True
@@ -121,17 +123,6 @@ class AttributeHead(Head[AttributeMetrics]):
 
     def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> AttributeMetrics:
         return attribute_metrics(gold, pred, names)
-
-    def validate(
-        self,
-        pred: np.ndarray,
-        gold: np.ndarray,
-        names: Sequence[str],
-        decided: tuple[np.ndarray, np.ndarray],
-    ) -> tuple[dict[str, float], float]:
-        """The mean CCC (``val_ccc``)."""
-        ccc = attribute_metrics(gold, pred, self.attributes).ccc_mean
-        return {"val_ccc": ccc}, -math.inf if math.isnan(ccc) else ccc
 
     def score(self, metrics: AttributeMetrics) -> float:
         value = metrics.ccc_mean

@@ -145,6 +145,8 @@ class Head(Reported[S], Predicted, ABC):
     score_key: ClassVar[str | None] = None
     #: What `score` is out of (a percentage: 100), to put several heads' on one scale.
     scale: ClassVar[float] = 1.0
+    #: Its curve value's name every epoch (`validate`); None: ``val_<name>``.
+    curve: ClassVar[str | None] = None
     #: Its loss's weight beside the other heads'.
     weight: float = 1.0
 
@@ -203,10 +205,10 @@ class Head(Reported[S], Predicted, ABC):
         names: Sequence[str],
         decided: tuple[np.ndarray, np.ndarray],
     ) -> tuple[dict[str, float], float]:
-        """A validation side's curve values (``val_<head>``: its score, NaN for none) and
-        its `score`, after every epoch."""
+        """A validation side's curve values (`curve`: its score, NaN for none) and its
+        `score`, after every epoch."""
         score = self.score(self.metrics(pred, gold, names))
-        return {f"val_{self.name}": score if np.isfinite(score) else np.nan}, score
+        return {self.curve or f"val_{self.name}": score if np.isfinite(score) else np.nan}, score
 
     @abstractmethod
     def score(self, metrics: S) -> float:
