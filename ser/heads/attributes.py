@@ -39,7 +39,7 @@ from ser.heads.attribute_metrics import (
     attribute_metrics,
     overall_attribute_metrics,
 )
-from ser.heads.base import BatchView, GoldSource, Head, ScaleView, TablePart
+from ser.heads.base import BatchView, GoldSource, Head, ScaleView, Side, TablePart
 from ser.heads.predicted import Column, Part
 from ser.heads.reported import (
     EntryView,
@@ -143,15 +143,9 @@ class AttributeHead(Head[AttributeMetrics]):
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return {"attributes": {n: round(float(v), 4) for n, v in zip(names, pred, strict=True)}}
 
-    def table_part(
-        self,
-        pred: np.ndarray,
-        gold: np.ndarray,
-        names: Sequence[str],
-        decided: tuple[np.ndarray, np.ndarray],
-    ) -> TablePart:
+    def table_part(self, side: Side) -> TablePart:
         """predictions.csv's ``gold_<name>, pred_<name>`` columns, on the corpus's scale."""
-        return TablePart(attributes=tuple(names), attr_gold=gold, attr_pred=pred)
+        return TablePart(attributes=tuple(side.names), attr_gold=side.gold, attr_pred=side.pred)
 
     # --- `ser predict` (ser.heads.predicted): each attribute on the corpus's scale -----
 

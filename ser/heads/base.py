@@ -16,7 +16,8 @@ it holds:
 - `metrics`: pure scores of predictions [N, W] against gold [N, G], of the head's own
   type `S` (a JSON object by default; `read`, `write`: as a fold entry holds it); `score`:
   the one validation selects on (higher is better; `validate`: its curve values every
-  epoch, `evaluate`: its test metrics); `flat`: the record's and `ser report`'s columns
+  epoch, `evaluate`: its test metrics, each of a `Side`: a side's predictions, gold,
+  names and the classes the device decided); `flat`: the record's and `ser report`'s columns
   of them; `pool`: the scores of several folds' predictions together; `plot`: its own
   figure for `ser report --plots`, if any;
 - `columns` / `cells`: its columns of predictions.csv; `table_part`: its part of them as
@@ -87,6 +88,19 @@ class GoldSource:
     store: FeatureStore
     label_set: LabelSet
     root: Path | None = None
+
+
+@dataclass(frozen=True)
+class Side:
+    """A head's predictions of one side of a fold (its validation or test items), as it
+    scores and writes them: `pred` [N, W], `gold` [N, G], its outputs' `names`, and
+    `decided`: the run's classes as the device decided them, gold and predicted [N] (the
+    category scores those)."""
+
+    pred: np.ndarray
+    gold: np.ndarray
+    names: Sequence[str]
+    decided: tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -187,27 +201,14 @@ class Head(Reported[S], Predicted, ABC):
     def metrics(self, pred: np.ndarray, gold: np.ndarray, names: Sequence[str]) -> S:
         """Scores of predictions [N, W] against gold [N, G] (NaN rows left out)."""
 
-    def evaluate(
-        self,
-        pred: np.ndarray,
-        gold: np.ndarray,
-        names: Sequence[str],
-        decided: tuple[np.ndarray, np.ndarray],
-    ) -> S:
-        """Its test metrics: `metrics` by default (`decided`: the run's classes as the
-        device decided them, gold and predicted, for the category)."""
-        return self.metrics(pred, gold, names)
+    def evaluate(self, side: Side) -> S:
+        """Its test metrics: `metrics` of the side's predictions by default."""
+        return self.metrics(side.pred, side.gold, side.names)
 
-    def validate(
-        self,
-        pred: np.ndarray,
-        gold: np.ndarray,
-        names: Sequence[str],
-        decided: tuple[np.ndarray, np.ndarray],
-    ) -> tuple[dict[str, float], float]:
+    def validate(self, side: Side) -> tuple[dict[str, float], float]:
         """A validation side's curve values (`curve`: its score, NaN for none) and its
         `score`, after every epoch."""
-        score = self.score(self.metrics(pred, gold, names))
+        score = self.score(self.metrics(side.pred, side.gold, side.names))
         return {self.curve or f"val_{self.name}": score if np.isfinite(score) else np.nan}, score
 
     @abstractmethod
@@ -242,18 +243,12 @@ class Head(Reported[S], Predicted, ABC):
             for p, g in zip(pred, gold, strict=True)
         ]
 
-    def table_part(
-        self,
-        pred: np.ndarray,
-        gold: np.ndarray,
-        names: Sequence[str],
-        decided: tuple[np.ndarray, np.ndarray],
-    ) -> TablePart:
+    def table_part(self, side: Side) -> TablePart:
         """Its part of predictions.csv's rows (`TablePart`): its `columns` and `cells` by
-        default (`decided`: the run's classes, gold and predicted [N], for the category)."""
-        own = self.columns(names)
-        found = np.asarray(self.cells(pred, gold, names), dtype=str)
-        return TablePart(further=tuple(own), cells=found.reshape(len(pred), len(own)))
+        default."""
+        own = self.columns(side.names)
+        found = np.asarray(self.cells(side.pred, side.gold, side.names), dtype=str)
+        return TablePart(further=tuple(own), cells=found.reshape(len(side.pred), len(own)))
 
     def gold_text(self, gold: np.ndarray, names: Sequence[str]) -> str:
         """One item's gold [G] as predictions.csv writes it ("": none)."""

@@ -20,7 +20,7 @@ from ser import Json
 from ser.corpus.labels import LabelSet
 from ser.errors import ReportError
 from ser.heads import emotion_report as report
-from ser.heads.base import BatchView, GoldSource, TablePart
+from ser.heads.base import BatchView, GoldSource, Side, TablePart
 from ser.heads.categorical import KEYS, CategoricalHead, class_gold
 from ser.heads.metrics import Metrics, compute_metrics, ua_wa
 from ser.heads.predicted import Column, Part
@@ -65,25 +65,13 @@ class EmotionHead(CategoricalHead):
         codes = np.asarray(source.store.manifest.column("label")).astype(str)
         return class_gold(list(codes), source.label_set.index_of)
 
-    def evaluate(
-        self,
-        pred: np.ndarray,
-        gold: np.ndarray,
-        names: Sequence[str],
-        decided: tuple[np.ndarray, np.ndarray],
-    ) -> Metrics:
+    def evaluate(self, side: Side) -> Metrics:
         """The classes the device decided (the logits' argmax), scored."""
-        return compute_metrics(*decided, names)
+        return compute_metrics(*side.decided, side.names)
 
-    def validate(
-        self,
-        pred: np.ndarray,
-        gold: np.ndarray,
-        names: Sequence[str],
-        decided: tuple[np.ndarray, np.ndarray],
-    ) -> tuple[dict[str, float], float]:
+    def validate(self, side: Side) -> tuple[dict[str, float], float]:
         """UA and WA alone, every epoch: no input checks, no F1 (``val_ua``, ``val_wa``)."""
-        ua, wa = ua_wa(*decided, len(names))
+        ua, wa = ua_wa(*side.decided, len(side.names))
         return {"val_ua": ua, "val_wa": wa}, ua
 
     def missing(self, label_set: LabelSet) -> str:
@@ -104,16 +92,10 @@ class EmotionHead(CategoricalHead):
     def fields(self, pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
         return {"label": names[int(np.argmax(pred))]}
 
-    def table_part(
-        self,
-        pred: np.ndarray,
-        gold: np.ndarray,
-        names: Sequence[str],
-        decided: tuple[np.ndarray, np.ndarray],
-    ) -> TablePart:
+    def table_part(self, side: Side) -> TablePart:
         """predictions.csv's ``gold``, ``pred`` (the classes the device decided) and
         ``p_<class>`` columns."""
-        return TablePart(gold=decided[0], pred=decided[1], probs=pred)
+        return TablePart(gold=side.decided[0], pred=side.decided[1], probs=side.pred)
 
     # --- `ser predict` (ser.heads.predicted): its label, then each class's probability;
     # a run without the category writes it with no classes: no columns, and the JSON's

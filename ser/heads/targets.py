@@ -28,7 +28,7 @@ from ser.corpus.labels import LabelSet
 from ser.corpus.records import ATTRIBUTES
 from ser.errors import ConfigError
 from ser.heads.attributes import ATTRIBUTE_LOSSES, AttributeHead
-from ser.heads.base import GoldSource, Head, ScaleView
+from ser.heads.base import GoldSource, Head, ScaleView, Side
 from ser.heads.emotion import EmotionHead
 from ser.heads.registry import HEADS, head_of, options_of
 
@@ -247,7 +247,7 @@ class Targets:
         them (`scores`, by head name: `Head.write`); the category scores the classes
         `decided` (gold, predicted) on the device."""
         scores = {
-            h.name: h.evaluate(o, g, h.names(classes), decided)
+            h.name: h.evaluate(Side(o, g, h.names(classes), decided))
             for h, o, g in zip(self.heads, outputs, golds, strict=True)
         }
         metrics, attributes = scores.get(EmotionHead.name), scores.get(AttributeHead.name)
@@ -268,7 +268,7 @@ class Targets:
         values: dict[str, float] = {}
         scores = []
         for h, o, g in zip(self.heads, outputs, golds, strict=True):
-            curve, score = h.validate(o, g, h.names(classes), decided)
+            curve, score = h.validate(Side(o, g, h.names(classes), decided))
             values |= curve
             scores.append(score)
         return values, self.selection(scores)

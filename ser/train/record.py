@@ -26,7 +26,7 @@ import ser
 from ser.cache.atomic import atomic
 from ser.corpus.protocols.folds import RECORDED_VAL, Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError, SerError
-from ser.heads.base import TablePart
+from ser.heads.base import Side, TablePart
 from ser.heads.metrics import Metrics
 from ser.heads.recorded import run_heads
 from ser.heads.registry import HEADS
@@ -267,7 +267,7 @@ def fold_predictions(
     at = positions[np.searchsorted(data.manifest_rows[positions], rows)]
     decided = (test.y_true[order], test.y_pred[order])
     parts = [
-        head.table_part(pred[order], gold[order], head.names(data.classes), decided)
+        head.table_part(Side(pred[order], gold[order], head.names(data.classes), decided))
         for head, pred, gold in zip(
             (targets or Targets()).heads, test.outputs, test.golds, strict=True
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ser.heads.base import TablePart
+from ser.heads.base import Side, TablePart
 from ser.heads.targets import Targets
 from ser.runs.predictions import PredictionTable, predictions_csv
 
@@ -19,7 +19,7 @@ def _table(
     classes = CLASSES if targets.category else ()
     decided = (np.array([0, 1]), np.array([1, 1]))
     parts = [
-        h.table_part(o, g, h.names(classes), decided)
+        h.table_part(Side(o, g, h.names(classes), decided))
         for h, o, g in zip(targets.heads, outputs, golds, strict=True)
     ]
     return PredictionTable.of(
