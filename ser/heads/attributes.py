@@ -47,9 +47,7 @@ from ser.heads.reported import (
     RecordView,
     Reported,
     SummaryValue,
-    SummaryView,
     TableView,
-    summary_number,
 )
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, matplotlib for plots only
@@ -74,6 +72,7 @@ class AttributeHead(Head[AttributeMetrics]):
     decimals: ClassVar[int] = 3
     breakdowns: ClassVar[tuple[str, ...]] = ("speaker",)
     plots_predictions: ClassVar[bool] = True
+    json_keys: ClassVar[tuple[str, ...]] = (MEAN, f"{MEAN}_std")
     attributes: tuple[str, ...] = ATTRIBUTES
     loss_name: str = "ccc"
     weight: float = 1.0
@@ -173,9 +172,6 @@ class AttributeHead(Head[AttributeMetrics]):
         return [f"{a[0].upper()} {v:.1f}" for a, v in part.named().items()]
 
     # --- `ser train --json`: the mean CCC, per fold and over seeds ---------------------
-
-    def json_summary(self, summary: SummaryView) -> dict[str, SummaryValue]:
-        return {k: summary_number(summary, k) for k in (MEAN, f"{MEAN}_std")}
 
     def json_fold(self, entry: EntryView) -> dict[str, SummaryValue]:
         held = entry.attributes

@@ -30,9 +30,7 @@ from ser.heads.reported import (
     RecordView,
     Reported,
     SummaryValue,
-    SummaryView,
     TableView,
-    summary_number,
 )
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, matplotlib for plots only
@@ -53,6 +51,7 @@ class EmotionHead(CategoricalHead):
     category: ClassVar[bool] = True
     always_shown: ClassVar[bool] = True
     breakdowns: ClassVar[tuple[str, ...]] = ("class", "speaker")
+    json_keys: ClassVar[tuple[str, ...]] = (*JSON_KEYS, "wa_std", "ua_std")
     soft: bool = False
 
     def width(self, n_classes: int) -> int:
@@ -137,10 +136,6 @@ class EmotionHead(CategoricalHead):
         return [f"{label} {part.named()[label]:.2f}"]
 
     # --- `ser train --json`: WA, UA and macro F1, WA's and UA's std over seeds --------
-
-    def json_summary(self, summary: SummaryView) -> dict[str, SummaryValue]:
-        keys = (*JSON_KEYS, "wa_std", "ua_std")
-        return {k: summary_number(summary, k) for k in keys}
 
     def json_fold(self, entry: EntryView) -> dict[str, SummaryValue]:
         held = entry.metrics

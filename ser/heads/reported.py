@@ -151,6 +151,9 @@ class Reported(Generic[S]):
     breakdowns: ClassVar[tuple[str, ...]] = ()
     #: It draws a figure of a run's predictions.csv (`plot_predictions`).
     plots_predictions: ClassVar[bool] = False
+    #: Its numbers in `ser train --json`'s summary (`json_summary`), each a score's mean
+    #: or with ``_std`` its std; none: every one its name prefixes.
+    json_keys: ClassVar[tuple[str, ...]] = ()
 
     # Each head reads its own metrics (`flat`, `score`, `pool`), of its own type `S`.
     def flat(self, metrics: S) -> dict[str, float]:
@@ -209,7 +212,10 @@ class Reported(Generic[S]):
 
     def json_summary(self, summary: SummaryView) -> dict[str, SummaryValue]:
         """Its numbers in `ser train --json` of the run's `summary`
-        (`ser.runs.summary.Summary`): by default every one its name prefixes."""
+        (`ser.runs.summary.Summary`): its `json_keys`', by default every one its name
+        prefixes."""
+        if self.json_keys:
+            return {k: summary_number(summary, k) for k in self.json_keys}
         return {k: v for k, v in summary.items() if k.startswith(f"{self.name}_")}
 
     def json_fold(self, entry: EntryView) -> dict[str, SummaryValue]:
