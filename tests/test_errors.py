@@ -1,4 +1,5 @@
-"""The errors ser reports in one line (ser.errors): a full disk told from other OSErrors."""
+"""The errors ser reports in one line (ser.errors): a full disk told from other OSErrors;
+names refused unless each is a known one (`chosen`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pickle
 
 import pytest
 
-from ser.errors import DiskFullError
+from ser.errors import ConfigError, DiskFullError, chosen
 
 H5PY = (
     "Driver write request failed (file write failed: time = Thu Nov 26 11:51:48 2026\n, "
@@ -46,3 +47,14 @@ def test_it_crosses_processes_intact() -> None:
     """A pool process's full disk reaches the `ser` process as it was raised."""
     full = DiskFullError.of(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "/p", "x")
     assert str(pickle.loads(pickle.dumps(full))) == str(full)
+
+
+def test_chosen_names_keep_their_order_once_and_refuse_unknown_or_none() -> None:
+    def refusal(unknown: list[str]) -> str:
+        return f"unknown {', '.join(unknown) or '(none)'}"
+
+    assert chosen(["b", "a", "b"], ("a", "b", "c"), refusal) == ["b", "a"]
+    with pytest.raises(ConfigError, match=r"^unknown x, y$"):
+        chosen(["x", "a", "y", "x"], ("a",), refusal)
+    with pytest.raises(ConfigError, match=r"^unknown \(none\)$"):
+        chosen([], ("a",), refusal)
