@@ -24,7 +24,9 @@ losses) as `ser sweep` in a new process, wall time to wall time, runs per hour: 
 ``default`` (no option: `ser.runtime.execution.for_sweep`'s choice) and
 ``workers2x1-defaults`` (`--workers 2 --threads 1` with distributed's defaults, the
 cluster as distributed makes it:
-`SER_BENCH_DASK_DEFAULTS=1`, which this script's `sweep` wrapper reads).
+`SER_BENCH_DASK_DEFAULTS=1`, which this script's `sweep` wrapper reads) and ``plain``
+(the same cells as `ser train --threads 1` processes, two side by side: what a sweep
+should cost); `--sweep-ways` picks them.
 
 ``train``: `ser train` of the reference row with `--seeds` seeds, wall time to wall time:
 ``one`` (`--processes 1`: the members stacked in one process with its default threads,
@@ -59,6 +61,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -190,11 +193,24 @@ def bench_throughput(args: argparse.Namespace, tmp: Path, store: Path) -> dict[s
         "1x2": ["--threads", "2"],  # one process, 2 threads: the former default
         "default": [],
         "workers2x1-defaults": ["--workers", "2", "--threads", "1"],
+        "plain": [],  # the same cells as `ser train --threads 1` processes, 2 side by side
     }
+    ways = {w: o for w, o in ways.items() if w in args.sweep_ways.split(",")}
+    plain = [
+        {"store": store, "features": "is13+bert", "protocol": "session5", "val": "none",
+         "classes": "4", "device": "cpu", **fixes, "fusion": "add", "fusion_at": at,
+         "loss": loss, "threads": 1}
+        for _, at in rows for loss in ("perspective", "single")
+    ]  # fmt: skip
     walls: dict[str, list[float]] = {w: [] for w in ways}
     for repeat in range(args.repeats):
         order = list(ways) if repeat % 2 == 0 else list(ways)[::-1]
         for way in order:
+            if way == "plain":
+                wall = side_by_side(plain, tmp / f"plain-{repeat}", 2)
+                walls[way].append(round(wall, 1))
+                say(f"repeat {repeat}: plain processes {wall:.1f} s")
+                continue
             out = tmp / f"sweep-{way}-{repeat}"
             command = [sys.executable, str(Path(__file__).resolve()), "sweep", str(spec),
                        "--store", str(store), "--out", str(out), *ways[way]]  # fmt: skip
@@ -220,6 +236,26 @@ def bench_throughput(args: argparse.Namespace, tmp: Path, store: Path) -> dict[s
         "wall": walls,
         "runs_per_hour": per_hour,
     }
+
+
+def side_by_side(cells: list[dict[str, Any]], out: Path, at_once: int) -> float:
+    """Wall seconds of `ser train` over `cells`, `at_once` processes at a time, each next
+    cell started as one ends."""
+    commands = [
+        [sys.executable, "-m", "ser.cli", "train", *cli_args(options), "--out", str(out),
+         "--name", f"cell{i}", "--overwrite"]
+        for i, options in enumerate(cells)
+    ]  # fmt: skip
+
+    def run(command: list[str]) -> None:
+        done = subprocess.run(command, env=env(), capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise SystemExit(f"ser train failed:\n{done.stderr[-3000:]}")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(at_once) as pool:
+        list(pool.map(run, commands))
+    return time.perf_counter() - start
 
 
 def family_run(args: argparse.Namespace, tmp: Path, store: Path) -> dict[str, Any]:
@@ -303,6 +339,10 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=4)
     parser.add_argument("--ways", default=",".join(WAYS), help="worker: which ways")
     parser.add_argument("--train-ways", default="one,default", help="train: one,default,two,split")
+    parser.add_argument(
+        "--sweep-ways", default="1x2,default,workers2x1-defaults,plain",
+        help="throughput: which ways",
+    )  # fmt: skip
     parser.add_argument(
         "--family", default="dialog", choices=("dialog", "unimodal", "msmser", "late_prob")
     )
