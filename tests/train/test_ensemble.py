@@ -379,3 +379,38 @@ def test_a_solo_trains_its_modules_own_parameters_in_place() -> None:
     other = nn.Linear(3, 2)
     solo.write_back([other])
     assert torch.equal(other.weight, module.weight) and other.bias.tolist() == [1.0, 2.0]
+
+
+def test_a_member_alone_trains_as_a_stack_of_one_did_bit_for_bit() -> None:
+    """One member now trains in place (`Solo`), not as a stack of one cut from every
+    parameter each step (228 fewer operations a step): the same draws, losses and
+    weights, bit for bit, with dropout on and fused Adam as the loop uses it."""
+    from ser.train.ensemble import Solo
+
+    class Dropped(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner, self.drop = Tiny(), nn.Dropout(0.3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner(self.drop(x))
+
+    torch.manual_seed(0)
+    one, copy = Dropped(), Dropped()
+    copy.load_state_dict(one.state_dict())
+    ways = [Ensemble([one]), Solo(copy)]
+    adams = [torch.optim.Adam(w.parameters(), lr=1e-2, fused=True) for w in ways]
+    data = [(torch.randn(1, 4, 5), torch.randint(0, 3, (1, 4))) for _ in range(5)]
+    losses: list[list[torch.Tensor]] = [[], []]
+    for i, (way, adam) in enumerate(zip(ways, adams, strict=True)):
+        way.train()
+        torch.manual_seed(1)  # both draw the same dropout masks
+        for x, y in data:
+            loss = way.call(lambda m, x, y: nn.functional.cross_entropy(m(x), y), x, y)
+            loss.sum().backward()
+            adam.step()
+            adam.zero_grad(set_to_none=True)
+            losses[i].append(loss.detach())
+    assert all(torch.equal(a, b) for a, b in zip(*losses, strict=True))
+    for name, t in ways[0].member_state(0).items():
+        assert torch.equal(t, ways[1].member_state(0)[name]), name
