@@ -109,6 +109,7 @@ class Figures:
         mean = {"layers": "all", "pool": "mean", "pooled_only": True}
         frames = {**hubert, "layers": "all"}
         return [
+            ("profile_train", 120, self.profile_train),
             ("msmser_paper_graphed_stacked", 150,
              self.msmser(["--step", "graphed", "--members-at-once", "1000000"])),
             ("msmser_paper_graphed", 150, self.msmser(["--step", "graphed"])),
@@ -129,7 +130,6 @@ class Figures:
             ("before_extract_hubert_base_all_mean", 60,
              self.extraction("30min", {**hubert, **mean}, True)),
             ("profile_extract", 60, self.profile_extract),
-            ("profile_train", 120, self.profile_train),
         ]  # fmt: skip
 
     def extraction(

@@ -1,7 +1,7 @@
 """Where an MSMSER training step spends its time: the torch profiler's top operations
 (CPU and, on a GPU, CUDA) over a few training steps of LOSO members at paper or demo
-size, as `ser train` runs them on the device (on a GPU one member at a time, its step
-compiled), or `--step eager` with `--members-at-once` (all: stacked under `vmap`).
+size, as `ser train` runs them on the device (on a GPU one member at a time, each step
+one CUDA graph), or `--step eager` with `--members-at-once` (all: stacked under `vmap`).
 
 The steps are the first `--steps` of an epoch, run once to warm up (cuDNN plans,
 compilation, CUDA graphs for their shapes) and then profiled: a line per step says
@@ -79,7 +79,7 @@ def profiled_epoch(args: argparse.Namespace) -> Any:
 
     def some_steps(
         ensemble: Any, sides: Any, optimizer: Any, scaler: Any, precision: str = "fp32",
-        on_step: Any = None, steps_of: Any = None,
+        on_step: Any = None, steps_of: Any = None, whole: Any = None,
     ) -> list[float]:  # fmt: skip
         steps = []
         for step in sides.epoch():  # (members present, stacked batch)
@@ -87,24 +87,33 @@ def profiled_epoch(args: argparse.Namespace) -> Any:
             if len(steps) == args.steps:
                 break
         first: Any = FixedSteps(steps)  # a stand-in for the epoch's `StackedSides`
-        original(ensemble, first, optimizer, scaler, precision, None, steps_of)  # warm-up
+        # Warm-up: twice, so that a graphed run has captured every shape (its first
+        # batch of a shape runs eagerly, the next is captured).
+        for _ in range(2 if whole is not None else 1):
+            original(ensemble, first, optimizer, scaler, precision, None, steps_of, whole)
         if cuda:
             torch.cuda.synchronize()
-        # The host has issued a step when its update returns (the epoch's loss, read at
-        # the end, waits for the device, so the epoch's end would not tell).
+        # The host has issued a step when its update returns, or its graph's replay (the
+        # epoch's loss, read at the end, waits for the device, so the epoch's end would not
+        # tell).
         returned: list[float] = []
-        update = optimizer.step
 
-        def timed_update(*a: Any, **k: Any) -> Any:
-            out = update(*a, **k)
-            returned.append(time.perf_counter())
-            return out
+        def timed(call: Any) -> Any:
+            def run(*a: Any, **k: Any) -> Any:
+                out = call(*a, **k)
+                returned.append(time.perf_counter())
+                return out
 
-        optimizer.step = timed_update
+            return run
+
+        if whole is None:
+            optimizer.step = timed(optimizer.step)
+        else:
+            whole = timed(whole)
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
         start = time.perf_counter()
         with profile(activities=activities) as prof:
-            original(ensemble, first, optimizer, scaler, precision, None, steps_of)
+            original(ensemble, first, optimizer, scaler, precision, None, steps_of, whole)
             issued = returned[-1] - start
             if cuda:
                 torch.cuda.synchronize()
@@ -123,7 +132,9 @@ def main() -> None:
     parser.add_argument("--size", default="paper", choices=["paper", "demo"])
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--step", choices=["eager", "compiled"], help="[the device's default]")
+    parser.add_argument(
+        "--step", choices=["eager", "graphed", "compiled"], help="[the device's default]"
+    )
     parser.add_argument("--members-at-once", type=int, help="[the device's default]")
     parser.add_argument("--utterances", type=int, help="of IEMOCAP's 5531 [paper all, demo 413]")
     args = parser.parse_args()
