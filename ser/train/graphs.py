@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 
@@ -28,6 +28,9 @@ from ser.train.member_adam import MemberAdam
 from ser.train.steps import StepArg, shapes_of, training_loss
 
 StepOut = tuple[torch.Tensor, torch.Tensor]  # each member's mean loss [K], labelled items [K]
+# A step's inputs: tensors, dicts of them (views by name), None for an absent input.
+Inputs = tuple[StepArg, ...]
+T = TypeVar("T")
 
 
 def whole_step(
@@ -70,7 +73,7 @@ class GraphedTraining:
 
     def __init__(
         self,
-        run: Callable[[tuple[Any, ...]], StepOut],
+        run: Callable[[Inputs], StepOut],
         device: torch.device,
         shapes_seen: set[tuple[Any, ...]] | None = None,
     ) -> None:
@@ -78,10 +81,13 @@ class GraphedTraining:
         self.shapes_seen = set() if shapes_seen is None else shapes_seen
         self.warm: set[tuple[Any, ...]] = set()
         self.graphs: dict[tuple[Any, ...], _Captured] = {}
+        self.copies: dict[tuple[Any, ...], Inputs] = {}  # the CPU's stand-in for graphs
         self.captures = 0
-        self.pool: Any = None  # the first graph's memory pool, shared by the others
+        # The first graph's memory pool, shared by the others: Any, as torch types its
+        # handle with a private name.
+        self.pool: Any = None
 
-    def __call__(self, tensors: tuple[Any, ...], variant: object = None) -> StepOut:
+    def __call__(self, tensors: Inputs, variant: object = None) -> StepOut:
         key = (variant, *shapes_of(tensors))
         self.shapes_seen.add(("whole", *key))
         if self.device.type != "cuda":
@@ -97,16 +103,16 @@ class GraphedTraining:
         captured.graph.replay()
         return captured.out
 
-    def _replay_on_cpu(self, key: tuple[Any, ...], tensors: tuple[Any, ...]) -> StepOut:
+    def _replay_on_cpu(self, key: tuple[Any, ...], tensors: Inputs) -> StepOut:
         """The CUDA path's bookkeeping without a graph: the step on its own copied inputs."""
-        captured = self.graphs.get(key)
-        if captured is None:
-            captured = self.graphs[key] = _Captured(None, _clone(tensors), None)
+        inputs = self.copies.get(key)
+        if inputs is None:
+            inputs = self.copies[key] = _clone(tensors)
         else:
-            _copy(captured.inputs, tensors)
-        return self.run(captured.inputs)
+            _copy(inputs, tensors)
+        return self.run(inputs)
 
-    def _warm_up(self, tensors: tuple[Any, ...]) -> StepOut:
+    def _warm_up(self, tensors: Inputs) -> StepOut:
         """An eager step on a side stream, as `torch.cuda.graph`'s documentation asks
         before a capture: it allocates the optimiser's state outside any graph."""
         side = torch.cuda.Stream(self.device)
@@ -116,7 +122,7 @@ class GraphedTraining:
         torch.cuda.current_stream(self.device).wait_stream(side)
         return out
 
-    def _capture(self, tensors: tuple[Any, ...]) -> _Captured:
+    def _capture(self, tensors: Inputs) -> _Captured:
         """The step recorded on copies of `tensors` (nothing runs while it records: the
         caller replays it for this batch)."""
         inputs = _clone(tensors)
@@ -135,23 +141,25 @@ class GraphedTraining:
 
 @dataclass
 class _Captured:
-    graph: Any  # torch.cuda.CUDAGraph; None on the CPU
-    inputs: tuple[Any, ...]
-    out: Any
+    graph: torch.cuda.CUDAGraph
+    inputs: Inputs
+    out: StepOut
 
 
-def _clone(tree: Any) -> Any:
+def _clone(tree: T) -> T:
+    """A copy of every tensor of `tree` (nested dicts, tuples, lists), in the same structure."""
     if isinstance(tree, torch.Tensor):
-        return tree.clone()
+        return cast(T, tree.clone())
     if isinstance(tree, Mapping):
-        return {k: _clone(v) for k, v in tree.items()}
+        return cast(T, {k: _clone(v) for k, v in tree.items()})
     if isinstance(tree, (tuple, list)):
-        return type(tree)(_clone(v) for v in tree)
+        return cast(T, type(tree)(_clone(v) for v in tree))
     return tree
 
 
-def _copy(into: Any, tree: Any) -> None:
-    """Every tensor of `tree` copied into its place in `into` (the same structure)."""
+def _copy(into: object, tree: Any) -> None:
+    """Every tensor of `tree` copied into its place in `into` (the same structure; `tree`
+    is indexed as `into` is: Any, a nested structure mypy cannot follow)."""
     if isinstance(into, torch.Tensor):
         into.copy_(tree)
     elif isinstance(into, Mapping):
