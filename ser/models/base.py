@@ -131,7 +131,7 @@ class SerModel(nn.Module):
     def step_variant(self) -> Hashable:
         """What, beside its batch's shapes, changes which operations a training step runs
         (a schedule switched on or off by `set_epoch`): a graphed run captures a graph per
-        variant (`ser.train.steps`). None by default: one variant."""
+        variant (`ser.train.graphs`). None by default: one variant."""
         return None
 
     def stages(self) -> list[tuple[str, nn.Module]]:

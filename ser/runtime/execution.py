@@ -14,10 +14,11 @@ benchmarks/README.md, "How should a run's members share the CPU?".
   on a spawned process per core of the budget; a torch kind in this process with the
   budget's threads (on a GPU, the GPU works).
 - Training (`for_training`): on a GPU one process, every member stacked on the device
-  (a family's cost may ask for its members one at a time, eagerly, graphed or compiled). On the CPU
-  members stack where a family's step is many small operators one call can share: up to
-  its cost's `stack_width` of input dims per member; wider, their matrix products
-  dominate and a stack only adds copies, so they train one after another. Runs of at
+  (a family's cost may ask for its members one at a time, eagerly, graphed or
+  compiled). On the CPU members stack where a family's step is many small operators
+  one call can share: up to its cost's `stack_width` of input dims per member; wider,
+  their matrix products dominate and a stack only adds copies, so they train one after
+  another. Runs of at
   least the family's `min_seconds` of training (their size at its `rate`: a process's
   start-up, ~4 s, must be paid for) whose data fits in half the memory once per process
   train on one-thread processes side by side, one per core (above 2 cores one left

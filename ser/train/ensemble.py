@@ -70,8 +70,8 @@ class Ensemble:
             return fn(_Bound(self.base, params, buffers), *a)
 
         if self.members == 1:  # no vmap: the module alone, as a user runs it
-            params, buffers, rest = _tree_map(lambda t: t[0], (self.params, self.buffers, args))
-            return _tree_map(lambda t: t.unsqueeze(0), one(params, buffers, *rest))
+            params, buffers, rest = tree_map(lambda t: t[0], (self.params, self.buffers, args))
+            return tree_map(lambda t: t.unsqueeze(0), one(params, buffers, *rest))
         dims = (0, 0, *(None if a is None else 0 for a in args))  # None: an absent input
         with warnings.catch_warnings(), sdpa_kernel(STACKED_BACKENDS):
             # On the CPU vmap runs SDPA member by member (its fused CPU kernel has no
@@ -108,8 +108,8 @@ class Solo(Ensemble):
         return list(self.module.parameters())
 
     def call(self, fn: Callable[..., R], *args: object) -> R:
-        out = fn(self.module, *_tree_map(lambda t: t[0], args))
-        return _tree_map(lambda t: t.unsqueeze(0), out)
+        out = fn(self.module, *tree_map(lambda t: t[0], args))
+        return tree_map(lambda t: t.unsqueeze(0), out)
 
     def state(self) -> dict[str, torch.Tensor]:
         return {n: t.unsqueeze(0) for n, t in self.module.state_dict(keep_vars=True).items()}
@@ -132,13 +132,13 @@ class _Bound:
         return getattr(self._module, name)
 
 
-def _tree_map(fn: Callable[[torch.Tensor], torch.Tensor], tree: T) -> T:
+def tree_map(fn: Callable[[torch.Tensor], torch.Tensor], tree: T) -> T:
     """`fn` on every tensor of nested tuples, lists and dicts (None and other leaves kept):
     the same structure back."""
     if isinstance(tree, torch.Tensor):
         return cast(T, fn(tree))
     if isinstance(tree, dict):
-        return cast(T, {k: _tree_map(fn, v) for k, v in tree.items()})
+        return cast(T, {k: tree_map(fn, v) for k, v in tree.items()})
     if isinstance(tree, (tuple, list)):
-        return cast(T, type(tree)(_tree_map(fn, v) for v in tree))
+        return cast(T, type(tree)(tree_map(fn, v) for v in tree))
     return tree

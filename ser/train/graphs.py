@@ -18,19 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import torch
 
 from ser.runtime.precision import autocast
-from ser.train.ensemble import Ensemble
+from ser.train.ensemble import Ensemble, tree_map
 from ser.train.member_adam import MemberAdam
 from ser.train.steps import StepArg, shapes_of, training_loss
 
 StepOut = tuple[torch.Tensor, torch.Tensor]  # each member's mean loss [K], labelled items [K]
 # A step's inputs: tensors, dicts of them (views by name), None for an absent input.
 Inputs = tuple[StepArg, ...]
-T = TypeVar("T")
 
 
 def whole_step(
@@ -82,7 +81,6 @@ class GraphedTraining:
         self.warm: set[tuple[Any, ...]] = set()
         self.graphs: dict[tuple[Any, ...], _Captured] = {}
         self.copies: dict[tuple[Any, ...], Inputs] = {}  # the CPU's stand-in for graphs
-        self.captures = 0
         # The first graph's memory pool, shared by the others: Any, as torch types its
         # handle with a private name.
         self.pool: Any = None
@@ -107,7 +105,7 @@ class GraphedTraining:
         """The CUDA path's bookkeeping without a graph: the step on its own copied inputs."""
         inputs = self.copies.get(key)
         if inputs is None:
-            inputs = self.copies[key] = _clone(tensors)
+            inputs = self.copies[key] = tree_map(torch.Tensor.clone, tensors)
         else:
             _copy(inputs, tensors)
         return self.run(inputs)
@@ -125,7 +123,7 @@ class GraphedTraining:
     def _capture(self, tensors: Inputs) -> _Captured:
         """The step recorded on copies of `tensors` (nothing runs while it records: the
         caller replays it for this batch)."""
-        inputs = _clone(tensors)
+        inputs = tree_map(torch.Tensor.clone, tensors)
         graph = torch.cuda.CUDAGraph()
         # Every graph draws on the first one's memory pool. What outlives a replay (the
         # copied inputs, the outputs) is held here, so its memory is never handed out
@@ -135,7 +133,6 @@ class GraphedTraining:
         with torch.cuda.graph(graph, pool=self.pool):
             out = self.run(inputs)
         self.pool = graph.pool() if self.pool is None else self.pool
-        self.captures += 1
         return _Captured(graph, inputs, out)
 
 
@@ -144,17 +141,6 @@ class _Captured:
     graph: torch.cuda.CUDAGraph
     inputs: Inputs
     out: StepOut
-
-
-def _clone(tree: T) -> T:
-    """A copy of every tensor of `tree` (nested dicts, tuples, lists), in the same structure."""
-    if isinstance(tree, torch.Tensor):
-        return cast(T, tree.clone())
-    if isinstance(tree, Mapping):
-        return cast(T, {k: _clone(v) for k, v in tree.items()})
-    if isinstance(tree, (tuple, list)):
-        return cast(T, type(tree)(_clone(v) for v in tree))
-    return tree
 
 
 def _copy(into: object, tree: Any) -> None:

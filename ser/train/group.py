@@ -84,10 +84,14 @@ def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
     )
 
 
-def group_key(job: Job) -> tuple[Hashable, ...]:
+def group_key(job: Job, by_steps: bool = True) -> tuple[Hashable, ...]:
+    """What the jobs that share an ensemble share; `by_steps`: their steps an epoch too
+    (an element-wise optimiser steps every member at once)."""
     run, plan = job.run, job.run.plan
-    steps = len(Batches(run.data, job.fold.train, run.specs, run.unit, plan.batch_size))
-    return (*run_key(run.config, plan), id(run.data), tuple(run.specs), steps)
+    key = (*run_key(run.config, plan), id(run.data), tuple(run.specs))
+    if not by_steps:
+        return key
+    return (*key, len(Batches(run.data, job.fold.train, run.specs, run.unit, plan.batch_size)))
 
 
 def make_groups(jobs: Sequence[Job], at_once: int | None, masked: bool = False) -> list[list[Job]]:
@@ -96,8 +100,7 @@ def make_groups(jobs: Sequence[Job], at_once: int | None, masked: bool = False) 
     steps an epoch share a group too (graphed steps: `ser.train.member_adam`)."""
     by_key: dict[tuple[Hashable, ...], list[Job]] = {}
     for job in jobs:
-        key = group_key(job)
-        by_key.setdefault(key[:-1] if masked else key, []).append(job)
+        by_key.setdefault(group_key(job, by_steps=not masked), []).append(job)
     groups = []
     for members in by_key.values():
         size = at_once or max(len(members), 1)
