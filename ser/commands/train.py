@@ -71,6 +71,7 @@ def _click_option(option: Option) -> click.Option:
         envvar=option.meta.get("envvar"),
         show_envvar="envvar" in option.meta,
         help=(THREADS_HELP if option.kind == "threads" else option.help) + _defaults(option),
+        multiple=option.kind == "finetune",
     )
     made.section = option.section  # type: ignore[attr-defined]
     return made

@@ -128,4 +128,8 @@ def member_entry(ckpt: Checkpoint) -> dict[str, Any]:
 
 
 def _spec(spec: InputSpec) -> dict[str, Any]:
-    return dataclasses.asdict(spec)
+    """An input as the bundle's config names it (`gather` only for a fine-tuned input)."""
+    record = dataclasses.asdict(spec)
+    if spec.gather is None:
+        del record["gather"]
+    return record

@@ -26,6 +26,15 @@ class InputSpec:
     # [B, T, L, D] / [B, L, D] ([B, U, L, D] for dialogs), which the model's `LayerMix`
     # sums to the view above before its family's forward sees it. 1: a plain set.
     layers: int = 1
+    # The view the data side gathers when not `view`: an input whose top encoder layers
+    # train (`ser.finetune`) comes as rows [B, T, D] and their mask, which the model's top
+    # layers turn into `view` before its family's forward sees the batch. None: `view`.
+    gather: View | None = None
+
+    @property
+    def gathered(self) -> View:
+        """The view the data side builds for this input."""
+        return self.gather or self.view
 
 
 @dataclass

@@ -26,7 +26,7 @@ from ser.errors import ReportError
 from ser.runs.codec import Json, encode, read_value
 
 # The keys before the family's options, and after them, in the trainer's order.
-_BEFORE = ("store", "features", "family")
+_BEFORE = ("store", "features", "finetune", "family")
 _AFTER = (
     "classes",
     "protocol",
@@ -67,7 +67,8 @@ class CrossTestStore:
 # value that family gives it (a count, a flag, a list); the named keys are typed fields.
 @dataclass(frozen=True, kw_only=True)
 class RunConfig(Mapping[str, Any]):
-    """Where its features came from (`store`, `features`: joined by '+'), its model
+    """Where its features came from (`store`, `features`: joined by '+'; `finetune`:
+    the inputs whose encoder's top layers trained, as `--finetune` spells them), its model
     `family` and that family's `options`, what it trained on (`classes`, `protocol`,
     `val`), how (`epochs` ... `patience`, `class_weights`: only when weighted), a
     cross-corpus run's `test_store` and what it holds (`test`), its targets (`target`
@@ -77,6 +78,7 @@ class RunConfig(Mapping[str, Any]):
 
     store: str | None = None
     features: str | None = None
+    finetune: tuple[str, ...] | None = None  # `--finetune` values (none: frozen inputs)
     family: str | None = None
     options: Mapping[str, Json] = field(default_factory=dict)
     classes: str | None = None

@@ -126,6 +126,9 @@ class Training:
     width: int
     data_bytes: int = 0
     fp16: bool = False  # fp16 autocast, whose loss scaling no CUDA graph holds
+    # The encoder parameters a member's fine-tuned top layers hold (0: none), each
+    # member's own copy, with their gradients and Adam's moments.
+    tuned: int = 0
 
 
 def for_extraction(
@@ -197,6 +200,9 @@ def for_training(
     """The module doc's rule for a training call (`threads`: this process's, already
     chosen; `processes`, `asked_threads`, `at_once`, `step`: the options; `memory`: the
     memory budget, 0 unknown)."""
+    if training.tuned:  # `ser.train.plan` refuses --step and --members-at-once with it
+        why = f"{device}: {training.tuned:,} encoder parameters a member, one at a time, eagerly"
+        return Execution(1, threads.count, why, 1, training=True)
     if device != "cpu":
         return _on_gpu(training, device, threads, at_once, step)
     if step == "compiled":  # compiled steps train members one at a time, in this process

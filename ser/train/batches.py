@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import overload
 
 import numpy as np
@@ -159,7 +159,7 @@ class Batches:
         self._seq_len = {
             s.name: data.features[s.name].lengths_np[self.positions]
             for s in self.specs
-            if s.view == "sequence"
+            if s.gathered == "sequence"
         }
 
     def __len__(self) -> int:
@@ -171,8 +171,18 @@ class Batches:
 
     def plans(self) -> list[StepPlan]:
         if self.unit == "dialog":
-            return dialog_plans(self._groups, self.batch_size, self.rng)
+            plans = dialog_plans(self._groups, self.batch_size, self.rng)
+            return [replace(p, lengths=self._longest(p.positions)) for p in plans]
         return utterance_plans(self.positions, self._seq_len, self.batch_size, self.rng)
+
+    def _longest(self, positions: np.ndarray) -> dict[str, int]:
+        """Each gathered sequence's longest utterance at `positions` (-1: padding): a
+        dialog's rows for a fine-tuned input (none: {})."""
+        real = positions[positions >= 0]
+        return {
+            name: int(self.data.features[name].lengths_np[real].max(initial=1))
+            for name in self._seq_len
+        }
 
     def build(self, plan: StepPlan) -> Batch:
         pos = torch.from_numpy(plan.positions).to(self.data.device)
@@ -202,7 +212,7 @@ def gather(
     mask: dict[str, torch.Tensor] = {}
     for spec in specs:
         table, norm = data.features[spec.name], zscores.get(spec.name)
-        if spec.view == "vector":
+        if spec.gathered == "vector":
             vectors = table.vectors  # [n, D] or [n, L, D]
             rows = vectors.index_select(0, safe.flatten()).view(*safe.shape, *vectors.shape[1:])
             x[spec.name] = _normed(rows, norm).masked_fill_(~_spread(valid, rows), 0.0)
@@ -314,7 +324,7 @@ class StackedSides:
         lengths = {
             spec.name: max(0 if p is None else p.lengths[spec.name] for p in plans)
             for spec in self.specs
-            if spec.view == "sequence"
+            if spec.gathered == "sequence"
         }
         if self.shapes is not None:
             lengths = {name: self.shapes.length(name, n) for name, n in lengths.items()}
@@ -332,7 +342,7 @@ def _shapes(sides: Sequence[Batches]) -> StepShapes:
     longest = {
         spec.name: int(data.features[spec.name].lengths_np.max(initial=0))
         for spec in sides[0].specs
-        if spec.view == "sequence"
+        if spec.gathered == "sequence"
     }
     return StepShapes(max(side.batch_size for side in sides), longest)
 

@@ -24,6 +24,7 @@ from ser.cache import FeatureStore
 from ser.cache.atomic import atomic
 from ser.cache.fingerprint import LOCATIONS, model_location
 from ser.errors import ConfigError, ReportError, SerError
+from ser.finetune.tuning import Tuning, load_tuning, restore
 from ser.models import FamilyConfig, build_model
 from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record, config_record
@@ -79,8 +80,22 @@ class Checkpoint:
     def build(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         """The model with these weights, in eval mode on `device`."""
         model = build_model(self.model, list(self.specs), len(self.classes), 0, self.targets)
-        model.load_state_dict(self.state)
+        tuning = self.tuning()
+        if tuning is None:
+            model.load_state_dict(self.state)
+        else:  # the base weights from the encoder, then what trained
+            restore(tuning.attach(model), self.state)
         return model.to(device).eval()
+
+    def tuning(self) -> Tuning | None:
+        """The fine-tuned inputs' top layers as the base weights give them (none: None),
+        loaded from the encoders the sets' provenance names, checked by checksum."""
+        entries = self.meta.get("finetune") or []
+        sets = {
+            str(e["finetune"]).partition(":")[0]: (e["input"], self.features[e["input"]]["attrs"])
+            for e in entries
+        }
+        return load_tuning([str(e["finetune"]) for e in entries], sets)
 
 
 def fold_key(seed: int, fold: str) -> str:
@@ -283,6 +298,7 @@ def save_fold_checkpoint(
         "precision": run.plan.precision,
         "features": run.provenance,
         **({"layers": encode(layers)} if (layers := layers_record(inputs)) else {}),
+        **({"finetune": run.tuning.record()} if run.tuning is not None else {}),
         **kept,
         **extra,
         "format": FORMAT,
@@ -307,11 +323,13 @@ def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict
 
 
 def _spec_record(spec: InputSpec) -> dict[str, Any]:
-    """An input spec as the sidecar holds it; `layers` only for a layered input, so a
-    plain run's sidecar stays what it was before layered inputs existed."""
+    """An input spec as the sidecar holds it; `layers` only for a layered input and
+    `gather` only for a fine-tuned one, so a plain run's sidecar stays as it was."""
     record = dataclasses.asdict(spec)
     if spec.layers == 1:
         del record["layers"]
+    if spec.gather is None:
+        del record["gather"]
     return record
 
 

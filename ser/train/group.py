@@ -22,7 +22,8 @@ from torch import nn
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import SerError
-from ser.models import build_model
+from ser.finetune.tuning import trained_state
+from ser.models import SerModel, build_model
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
 from ser.runs.provenance import Final
@@ -135,7 +136,11 @@ def train_group(
     progress.selects_on(targets.heads[0].score_name)
     # Build: each member's model from its seed, its training side's statistics, its sides.
     modules = [
-        build_model(job.run.config.model, list(first.specs), len(classes), job.seed, targets)
+        tuned(
+            build_model(job.run.config.model, list(first.specs), len(classes), job.seed, targets),
+            job.run,
+            job.seed,
+        )
         for job in group
     ]
     modules = [m.to(first.plan.device) for m in modules]
@@ -163,7 +168,7 @@ def train_group(
         zip(group, zscores, chosen, tested, balanced, scales, strict=True)
     ):
         earlier = {name: stage[k] for name, stage in stages.items()}
-        state = ensemble.member_state(k)
+        state = trained_state(modules[k], ensemble.member_state(k))
         try:
             save_fold_checkpoint(  # before its record entry exists
                 job.run,
@@ -184,6 +189,11 @@ def train_group(
         by_class = None if w is None else dict(zip(classes, w.tolist(), strict=True))
         entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix, by_class))
     return entries
+
+
+def tuned(model: SerModel, run: Prepared, seed: int) -> SerModel:
+    """`model` with its own copy of the run's fine-tuned top layers (none: as it is)."""
+    return model if run.tuning is None else run.tuning.attach(model, seed)
 
 
 def on(weights: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
@@ -276,7 +286,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
     seed = plan.seeds[0]
     progress.message(f"--final: training on all {len(data)} utterances for {epochs} epochs")
     model = build_model(config.model, list(specs), len(data.classes), seed, plan.targets)
-    model = model.to(plan.device)
+    model = tuned(model, run, seed).to(plan.device)
     everything = np.arange(len(data))
     zscore = fit_zscore(data, everything)
     scale = fit_target_scale(data, everything)
@@ -302,7 +312,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
     with torch.random.fork_rng(devices=cuda_devices(plan.device)):
         torch.manual_seed(seed)
         ensemble, *_ = fit([model], lambda: [member], data.classes, progress)
-    state = ensemble.member_state(0)
+    state = trained_state(model, ensemble.member_state(0))
     save_fold_checkpoint(
         run, FINAL, state, zscore, scale=scale, seed=seed, fold=FINAL, epochs=epochs
     )

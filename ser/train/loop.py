@@ -22,6 +22,7 @@ from torch import nn
 
 from ser import Json
 from ser.errors import ConfigError
+from ser.finetune.tuning import param_groups, top_layers, warmup
 from ser.heads.attribute_metrics import AttributeMetrics
 from ser.heads.metrics import Metrics
 from ser.models.targets import Targets
@@ -131,7 +132,7 @@ def select(
         optimizer = MemberAdam(ensemble.parameters(), lr=lr, weight_decay=decay)
     else:
         optimizer = torch.optim.Adam(
-            ensemble.parameters(),
+            _groups(ensemble, lr),
             lr=lr,
             weight_decay=decay,
             fused=True,  # one kernel for every tensor: ~5x the default's step on the CPU
@@ -139,6 +140,8 @@ def select(
         )
     device = ensemble.parameters()[0].device
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    tuned = top_layers(ensemble.base) is not None  # its encoder's rate warms up
+    schedule = warmup(optimizer, epochs * len(members[0].train)) if tuned else None
     tracker = Tracker(ensemble, [len(m.val) > 0 for m in members])
     active = [True] * len(members)
     train_sides = StackedSides([m.train for m in members], static=steps.static)
@@ -152,7 +155,7 @@ def select(
             break
         ensemble.set_epoch(epoch, epochs)
         losses = train_epoch(
-            ensemble, train_sides, optimizer, scaler, precision, on_step, steps, whole
+            ensemble, train_sides, optimizer, scaler, precision, on_step, steps, whole, schedule
         )
         with masked(ensemble.base, None):
             found = predict(ensemble, val_sides, precision, on_step, "val", steps)
@@ -205,9 +208,11 @@ def train_epoch(
     on_step: StepHook | None = None,
     steps: Steps | None = None,
     whole: GraphedTraining | None = None,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> list[float]:
     """One epoch of every member; returns each member's mean training loss. `whole`: the
-    graphed step (`whole_step`'s), for graphed runs."""
+    graphed step (`whole_step`'s), for graphed runs; `schedule`: stepped after each
+    update (a fine-tuned encoder's warm-up)."""
     step_fn = (steps or Steps())(training_loss)
     ensemble.train()
     device = ensemble.parameters()[0].device
@@ -240,6 +245,8 @@ def train_epoch(
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
+                if schedule is not None:
+                    schedule.step()
             done += 1
             if on_step is not None:
                 on_step("train", done, n_steps)
@@ -304,6 +311,16 @@ def in_range(
     for p, scale in zip(found, scales, strict=True):
         out.append(replace(p, outputs=targets.bounded(p.outputs, scale)))
     return out
+
+
+def _groups(ensemble: Ensemble, lr: float) -> list[torch.Tensor] | list[dict[str, object]]:
+    """The optimiser's parameters: the stack's tensors, or a member with fine-tuned top
+    layers in groups (`ser.finetune.tuning.param_groups`), trained alone."""
+    if top_layers(ensemble.base) is None:
+        return ensemble.parameters()
+    if ensemble.members != 1:
+        raise ValueError("a member with trainable encoder layers trains alone")
+    return param_groups(ensemble.base, lr)
 
 
 def _shared(values: Sequence[T], name: str) -> T:

@@ -27,6 +27,7 @@ from ser.corpus.registry import (
     protocols_help,
 )
 from ser.errors import ConfigError
+from ser.finetune.tuning import parse_all
 from ser.heads.emotion_intensities import EMOTIONS_AS
 from ser.models import FAMILIES, Family, FamilyConfig, ModelConfig, TrainDefaults
 from ser.models.config import field_defaults, option
@@ -55,6 +56,18 @@ class TrainConfig:
         }
     )
     model: FamilyConfig  # its options: the registered families' config fields
+    finetune: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "kind": "finetune",
+            "metavar": "SET:top=K[,lora=R]",
+            "help": "Train the top K layers of the encoder that wrote a --features set "
+            "(hubert.L9:top=3: layers 10-12 on the cached layer 9), whole or with LoRA of "
+            "rank R (lora=8); further keys: alpha, targets (q_proj/v_proj), lr (the "
+            "encoder's; --lr stays the head's), warmup (share of steps), norms=frozen. "
+            'Repeat for a second encoder (docs/train.md, "Fine-tuning from the cache").',
+        },
+    )
     # Help and choices from the registered kinds, read when `ser train` is run.
     classes: str | None = option(None, classes_help, choices=class_set_names)
     protocol: str | None = option(None, protocols_help)
@@ -203,6 +216,7 @@ WHAT: dict[Kind, str] = {
     str: "a text",
     tuple: "integers joined by commas",
     "features": "feature sets joined by '+'",
+    "finetune": "SET:top=K[,lora=R,...]",
 }
 
 
@@ -324,6 +338,9 @@ def _parse(kind: Kind, value: object) -> object:
         return value if isinstance(value, bool) else FLAGS[str(value).lower()]
     if isinstance(value, bool):  # true is no number and no name
         raise TypeError(value)
+    if kind == "finetune":  # one value or several (a repeated option, a TOML list)
+        texts = [value] if isinstance(value, str) else cast("Iterable[str]", value)
+        return tuple(t.spelled for t in parse_all(list(texts)))
     if kind in (str, "features"):
         return "+".join(value) if isinstance(value, tuple) else str(value)  # TOML's 4: "4"
     number = cast("Callable[[object], float]", kind)(value)  # int or float

@@ -23,6 +23,7 @@ from ser.corpus.registry import (
     CorpusKind,
 )
 from ser.errors import ConfigError
+from ser.finetune.tuning import FineTune, Tuning, parse_all
 from ser.models import family_of
 from ser.models.batch import InputSpec, Unit
 from ser.models.config import field_defaults
@@ -78,6 +79,7 @@ class Prepared:
     predictions: dict[tuple[int, str], PredictionTable] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
     planned: int = 0  # (seed, fold) jobs of the whole run, done or not: seeds x folds
+    tuning: Tuning | None = None  # the inputs whose encoder's top layers train
 
 
 def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None = None) -> Plan:
@@ -123,6 +125,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
             "--step graphed takes fp32 or bf16: fp16's loss scaling checks every step for "
             "overflow on the host, which a CUDA graph cannot (use --precision bf16)"
         )
+    _check_finetune(config)
     where = str(protocol)
     if config.test_store:  # e.g. iemocap-to-meld: both stores' names
         where = f"{Path(config.store).stem}-to-{Path(config.test_store).stem}"
@@ -148,6 +151,29 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
         test=tested,
         targets=targets,
     )
+
+
+def _check_finetune(config: TrainConfig) -> None:
+    """Options that do not go with trainable encoder layers refused."""
+    if not config.finetune:
+        return
+    if config.step in ("graphed", "compiled"):
+        raise ConfigError(
+            f"--step {config.step} does not go with --finetune: a model with trainable "
+            "encoder layers steps eagerly (their attention builds its masks each step)"
+        )
+    if (config.members_at_once or 1) > 1:
+        raise ConfigError(
+            "--members-at-once above 1 does not go with --finetune: a member with "
+            "trainable encoder layers trains alone (its layers are a copy of the encoder's)"
+        )
+    requests = set(config.features)
+    for tune in parse_all(config.finetune):
+        if tune.feature not in requests:
+            raise ConfigError(
+                f"--finetune {tune.spelled}: {tune.feature} is not one of --features "
+                f"{'+'.join(config.features)}: name the set as --features does"
+            )
 
 
 def run_targets(
@@ -222,6 +248,7 @@ def default_name(config: TrainConfig, protocol: str, classes: str, own_weights: 
         name += f"_class-weights-{config.class_weights}"
     if config.test_classes not in (None, classes):
         name += f"_test-c{config.test_classes}"
+    name += "".join(FineTune.parse(text).name_part for text in config.finetune)
     return name + _targets_name(config)
 
 

@@ -20,6 +20,7 @@ from ser.corpus.protocols.folds import Fold, FoldData
 from ser.corpus.votes import soft_targets
 from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
+from ser.finetune.tuning import Tuning, load_tuning, tuned_specs
 from ser.models.batch import InputSpec, Unit
 from ser.models.config import plan_inputs
 from ser.models.losses import balanced_weights
@@ -53,6 +54,7 @@ class Inputs:
     specs: list[InputSpec]
     classes: LabelSet
     test: cross.TestSide | None = None  # a cross-corpus run's test store
+    tuning: Tuning | None = None  # the inputs whose encoder's top layers train
 
 
 def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
@@ -63,9 +65,12 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
     unit, specs = plan_inputs(config.model, [f.info() for f in features])
     if unit == "dialog":
         _check_dialogs(store, plan.name)
+    tuning = _tuning(config, store, features)
+    if tuning is not None:
+        specs = tuned_specs(specs, list(tuning.prototypes))
     classes = store.corpus.label_set(plan.classes)
     if plan.test is None or config.test_store is None:
-        return Inputs(store, features, unit, list(specs), classes)
+        return Inputs(store, features, unit, list(specs), classes, tuning=tuning)
     test = cross.open_test(
         store, stores[config.test_store], features, classes, plan.test["classes"]
     )
@@ -73,7 +78,24 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
     audio_overlap.check_cross(store, test.store, sides, config.allow_overlap)
     if unit == "dialog":
         _check_dialogs(test.store, plan.name)
-    return Inputs(store, features, unit, list(specs), test.match.train_set(), test)
+    return Inputs(store, features, unit, list(specs), test.match.train_set(), test, tuning)
+
+
+def _tuning(
+    config: TrainConfig, store: FeatureStore, features: list[ResolvedFeature]
+) -> Tuning | None:
+    """The run's fine-tuned inputs, loaded from the weights that wrote their sets."""
+    if not config.finetune:
+        return None
+    sets = {f.request: (f.name, dict(store.info(f.name).attrs)) for f in features if not f.sets}
+    for text in config.finetune:
+        request = text.partition(":")[0]
+        if request not in sets:
+            raise ConfigError(
+                f"--finetune {text}: {request} is a layered input (several stored layers); "
+                "tune one layer's set, e.g. hubert.L9"
+            )
+    return load_tuning(config.finetune, sets)
 
 
 def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) -> TrainData:
@@ -158,6 +180,7 @@ def prepare(
     ]
     recorded = provenance(inputs.store, inputs.features)  # what its checkpoints hold of the sets
     prepared = Prepared(config, plan, record, data, inputs.unit, inputs.specs, todo, recorded)
+    prepared.tuning = inputs.tuning
     prepared.predictions.update(kept_predictions(plan.run_dir, record))
     prepared.planned = len(plan.seeds) * len(folds)
     return prepared
@@ -258,7 +281,9 @@ def reopen(
     recorded = provenance(inputs.store, inputs.features)
     # not kept
     unrecorded = RunRecord(plan.name, RunConfig(), str(plan.protocol), tuple(data.classes))
-    return Prepared(config, plan, unrecorded, data, inputs.unit, inputs.specs, [], recorded), folds
+    prepared = Prepared(config, plan, unrecorded, data, inputs.unit, inputs.specs, [], recorded)
+    prepared.tuning = inputs.tuning
+    return prepared, folds
 
 
 def weights_line(plan: Plan, classes: Sequence[str], first_train: np.ndarray) -> str:

@@ -77,6 +77,7 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
     return {
         "store": str(config.store),
         "features": "+".join(config.features),
+        **({"finetune": list(config.finetune)} if config.finetune else {}),
         **model_record(config.model),
         "classes": plan.classes,
         "protocol": str(plan.protocol),

@@ -229,6 +229,7 @@ def _execution(
         width=max((sum(spec.dim for spec in run.specs) for run in runs), default=0),
         data_bytes=sum(_data_bytes(d) for d in data),
         fp16=any(p.precision == "fp16" for p in plans),
+        tuned=max((_tuned_size(run) for run in runs), default=0),
     )
     execution = for_training(
         training,
@@ -252,11 +253,17 @@ def _execution(
     return execution
 
 
+def _tuned_size(run: Prepared) -> int:
+    """The parameters of a member's fine-tuned top layers (0: none)."""
+    tops = run.tuning.prototypes.values() if run.tuning else []
+    return sum(p.numel() for top in tops for p in top.parameters())
+
+
 def epoch_utterances(run: Prepared) -> float:
     """The utterances a member's epoch costs: with sequence inputs, batches padded to
     their longest member count the longest utterances many times over
     (`padded_utterances`, by the input of most rows)."""
-    tables = [run.data.features[spec.name] for spec in run.specs if spec.view == "sequence"]
+    tables = [run.data.features[spec.name] for spec in run.specs if spec.gathered == "sequence"]
     if not tables:
         return float(len(run.data))
     widest = max(tables, key=lambda table: int(table.lengths_np.sum()))
