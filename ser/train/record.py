@@ -26,6 +26,7 @@ import ser
 from ser.cache.atomic import atomic
 from ser.corpus.protocols.folds import RECORDED_VAL, Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError, SerError
+from ser.finetune.tuning import FineTune
 from ser.heads.base import Side, TablePart
 from ser.heads.metrics import Metrics
 from ser.heads.recorded import run_heads
@@ -77,7 +78,11 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
     return {
         "store": str(config.store),
         "features": "+".join(config.features),
-        **({"finetune": list(config.finetune)} if config.finetune else {}),
+        **(
+            {"finetune": [FineTune.parse(t).spelled for t in config.finetune]}
+            if config.finetune
+            else {}
+        ),
         **model_record(config.model),
         "classes": plan.classes,
         "protocol": str(plan.protocol),
