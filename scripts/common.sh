@@ -53,3 +53,20 @@ write_predict_csv() {
     "$WAVS/Ses05M_impro02_M000.wav" "I can't believe you did that." \
     "$WAVS/Ses05M_impro02_M001.wav" "Well, that went well, didn't it?" > "$OUT/predict.csv"
 }
+
+# Fine-tuning from the cache: the tiny HuBERT's layers 1 and 2 in a store of their own
+# (one pass of the encoder), then the MLP probe on the frozen last layer beside the same
+# probe whose input is layer 1 run through the encoder's top layer, trained with it (no
+# audio read: the cached layer 1 is the frozen bottom's output). One seed and few epochs
+# keep it short; the report shows both rows.
+LAYERS="$OUT/layers.zarr"
+finetune_from_cache() {
+  step "$SER" extract "$CORPUS" --store "$LAYERS" --features hubert \
+    --hubert-model "$OUT/models/tiny-hubert" --layers 1,2 --classes 4
+  local probe=(--store "$LAYERS" --out "$RUNS" --classes 4 --protocol session5 --seeds 1
+    --fusion none --epochs 8)
+  step "$SER" train "${probe[@]}" --features tiny-hubert.L2 --name frozen_probe
+  step "$SER" train "${probe[@]}" --features tiny-hubert.L1 \
+    --finetune tiny-hubert.L1:top=1,lr=1e-3 --name finetuned_probe
+  step "$SER" report "$RUNS"/frozen_probe "$RUNS"/finetuned_probe
+}

@@ -132,6 +132,12 @@ step "$SER" predict --run "$RUNS"/mit "$WAVS"/Ses05M_impro02_M00[01].wav --devic
 # challenge's submission file from such a run).
 step "$SER" predict --run "$RUNS"/attributes_logmel "$WAVS"/Ses05M_impro02_M00[01].wav --device cpu
 
+# The tiny HuBERT's top layer fine-tuned from its cached layer 1, beside the frozen probe
+# (as in `make demo`), and the fine-tuned run applied to two recordings: the encoder runs
+# up to layer 1, then the trained top layer.
+finetune_from_cache
+step "$SER" predict --run "$RUNS"/finetuned_probe "$WAVS"/Ses05M_impro02_M00[01].wav --device cpu
+
 # A long recording, not an utterance: three minutes of two speakers' turns in one wav,
 # cut into 5 s windows and predicted by the audio-only run, a row per window, with WebVTT
 # subtitles and the timeline (`--segment vad` finds the speech instead).
