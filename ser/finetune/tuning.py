@@ -178,6 +178,8 @@ class Tuning:
 
     prototypes: Mapping[str, TopLayers]
     tunes: Mapping[str, FineTune]
+    # Where the top layers do not continue the cached rows exactly, a line each.
+    notes: tuple[str, ...] = ()
 
     def attach(self, model: SerModel, seed: int | None = None) -> SerModel:
         """`model` with its own copy of the top layers (`attach`)."""
@@ -205,11 +207,18 @@ def load_tuning(
     request to its stored set's name and attrs. None: no fine-tuned input."""
     if not texts:
         return None
-    prototypes, tunes = {}, {}
+    prototypes, tunes, notes = {}, {}, []
     for tune in parse_all(texts):
         name, attrs = sets[tune.feature]
         prototypes[name], tunes[name] = load_prototype(tune, name, attrs), tune
-    return Tuning(prototypes, tunes)
+        if attrs.get("precision", "fp32") != "fp32":
+            notes.append(
+                f"{name} was extracted in {attrs['precision']}: its top layers start from "
+                "rows with that rounding, as the stored last layer did (not float32's)"
+            )
+        if prototypes[name].caveat:
+            notes.append(f"{name}: {prototypes[name].caveat}")
+    return Tuning(prototypes, tunes, tuple(notes))
 
 
 def tuned_specs(specs: Sequence[InputSpec], names: Sequence[str]) -> list[InputSpec]:

@@ -154,6 +154,8 @@ def prepare(
     (seed, fold)s its record lacks."""
     first, classes = _first_line(plan, threads), plan.targets.classes(inputs.classes)
     record = start_record(config, plan, inputs.features, progress, first, classes)
+    for note in inputs.tuning.notes if inputs.tuning else ():
+        progress.message(note)
     t0 = time.perf_counter()
     data = load(inputs, plan, loaded, config.corpus_root)
     timings = replace(
