@@ -100,10 +100,10 @@ def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own typ
     protocol; msp-podcast-challenge: the MSP-Podcast challenge's two tasks on Development;
     mosei-sentiment: CMU-MOSEI's or CMU-MOSI's sentiment score from text, audio and both;
     finetune: how many of an encoder's top layers to fine-tune, k = 0 (frozen), 1, 2, 4,
-    whole or with LoRA) or a TOML file, on each --store. Finished cells are skipped, partial ones resume;
-    `ser report OUT` renders the tables next to the papers' numbers. On a store of another
-    corpus than IEMOCAP a preset's own protocol and class set give way to the corpus's
-    (--fix and --grid apply to every store)."""
+    whole or with LoRA) or a TOML file, on each --store. Finished cells are skipped,
+    partial ones resume; `ser report OUT` renders the tables next to the papers' numbers.
+    On a store of another corpus than IEMOCAP a preset's own protocol and class set give
+    way to the corpus's (--fix and --grid apply to every store)."""
     from ser.runtime.cluster import dask_client
     from ser.sweep.cells import resolve_cells
     from ser.sweep.challenge import challenge_table

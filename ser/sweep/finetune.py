@@ -90,8 +90,8 @@ def finetune_table(stores: Sequence[str], params: Mapping[str, str]) -> tuple[Pr
 def _rows(stem: str, name: str, k: int, rank: int, store: str) -> list[Row]:
     """k's cells on the cached set `name`: the frozen probe (k = 0), else whole and LoRA."""
     if k == 0:
-        meta = {"encoder": stem, "k": 0, "tuning": FROZEN, "set": name}
-        return [Row(f"k = 0 {FROZEN}", _frozen({"features": name}), meta=_frozen(meta), store=store)]
+        meta = _frozen({"encoder": stem, "k": 0, "tuning": FROZEN, "set": name})
+        return [Row(f"k = 0 {FROZEN}", _frozen({"features": name}), meta=meta, store=store)]
     rows = []
     for tuning, tail in ((WHOLE, ""), (LORA, f",lora={rank}")):
         options = {"features": name, "finetune": (f"{name}:top={k}{tail}",)}
@@ -146,7 +146,9 @@ def _rank(value: str | None) -> int:
     except ValueError:
         rank = 0
     if rank < 1:
-        raise ConfigError(f"--set lora={value}: LoRA's rank, a whole number from 1 (default {RANK})")
+        raise ConfigError(
+            f"--set lora={value}: LoRA's rank, a whole number from 1 (default {RANK})"
+        )
     return rank
 
 
@@ -191,7 +193,8 @@ def csv_columns(out: Path, result: CellResult, entry: FoldEntry) -> list[str]:
     if result.row["table"] != FINETUNE or "k" not in meta:
         return [""] * len(CSV_COLUMNS)
     size = trainable(out, result, fold_key(entry.seed, entry.fold))
-    return [str(meta["k"]), meta["tuning"], "" if size is None else str(size), f"{entry.seconds:.2f}"]
+    shown = "" if size is None else str(size)
+    return [str(meta["k"]), meta["tuning"], shown, f"{entry.seconds:.2f}"]
 
 
 def finetune_md(table: Mapping[str, Any], results: Sequence[CellResult], out: Path) -> str:
@@ -224,4 +227,3 @@ def points(results: Sequence[CellResult], tuning: str) -> list[tuple[int, float,
         if ms is not None and r.run is not None and r.row["meta"]["tuning"] in (tuning, FROZEN):
             found.append((int(r.row["meta"]["k"]), ms[0], ms[1], r.run.seconds))
     return sorted(found)
-

@@ -185,7 +185,8 @@ def model_size(run_dir: Path, key: str) -> int:
     weights = checkpoint_dir(run_dir) / f"{key}.safetensors"
     try:
         with safe_open(str(weights), "pt") as f:
-            shapes = [f.get_slice(k).get_shape() for k in f.keys() if k.startswith("model.")]
+            names = [k for k in list(f.keys()) if k.startswith("model.")]  # no __iter__
+            shapes = [f.get_slice(k).get_shape() for k in names]
     except (OSError, ValueError, SafetensorError) as err:
         raise CheckpointError(f"checkpoint {weights} cannot be read ({err})") from None
     return sum(math.prod(shape) for shape in shapes)
