@@ -253,12 +253,13 @@ def _recalls(run: RunRecord) -> dict[str, float]:
     return {c: float(np.mean(v)) for c, v in values.items()}
 
 
-def _csv(sweeps: Sequence[dict[str, Any]], out: Path) -> str:
+def _csv(sweeps: Sequence[dict[str, Any]], out: Path | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     corpora = any(spans_corpora(sweep["results"]) for sweep in sweeps)
-    # a finetune table's k, tuning, parameters, seconds (blank in other tables' lines)
-    tuned = any(t["figure"] == FINETUNE for sweep in sweeps for t in sweep["tables"])
+    # a finetune table's k, tuning, parameters (in `out`'s cells), seconds; blank for others
+    tables = [t for sweep in sweeps for t in sweep.get("tables", ())]
+    tuned = out is not None and any(t["figure"] == FINETUNE for t in tables)
     further = _further([r for sweep in sweeps for r in sweep["results"]])
     writer.writerow(
         [
@@ -293,7 +294,7 @@ def _csv(sweeps: Sequence[dict[str, Any]], out: Path) -> str:
                     for k in ("ua", "wa", "f1")
                 ]
                 scores = [_score(h, e) for h in further]
-                scores += csv_columns(out, r, e) if tuned else []
+                scores += csv_columns(out, r, e) if out is not None and tuned else []
                 writer.writerow([*cell, e.seed, e.fold, *ours, *paper, *where, *scores])
     return buf.getvalue()
 
