@@ -59,7 +59,8 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     metavar="KEY=SET",
     help="A preset's feature sets: audio=hubert-base-ls960.L12, text=mpnet; probe: "
     "encoders=wavlm-base-plus,hubert-base-ls960 (set stems; default: all stored), "
-    "weighted-sum=no (no row of a learnt weighted sum of all layers).",
+    "weighted-sum=no (no row of a learnt weighted sum of all layers); finetune: "
+    "encoder=STEM (the encoder whose layers the store holds), lora=R (LoRA's rank, 8).",
 )
 @click.option(
     "--fix",
@@ -97,17 +98,19 @@ def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own typ
     fusion-study, zhou, all; probe: a light probe on every stored layer of each encoder;
     cross-corpus: trained on each --store, tested on each other, and each under its own
     protocol; msp-podcast-challenge: the MSP-Podcast challenge's two tasks on Development;
-    mosei-sentiment: CMU-MOSEI's or CMU-MOSI's sentiment score from text, audio and both)
-    or a TOML file, on each --store. Finished cells are skipped, partial ones resume;
-    `ser report OUT` renders the tables next to the papers' numbers. On a store of another
-    corpus than IEMOCAP a preset's own protocol and class set give way to the corpus's
-    (--fix and --grid apply to every store)."""
+    mosei-sentiment: CMU-MOSEI's or CMU-MOSI's sentiment score from text, audio and both;
+    finetune: how many of an encoder's top layers to fine-tune, k = 0 (frozen), 1, 2, 4,
+    whole or with LoRA) or a TOML file, on each --store. Finished cells are skipped,
+    partial ones resume; `ser report OUT` renders the tables next to the papers' numbers.
+    On a store of another corpus than IEMOCAP a preset's own protocol and class set give
+    way to the corpus's (--fix and --grid apply to every store)."""
     from ser.runtime.cluster import dask_client
     from ser.sweep.cells import resolve_cells
     from ser.sweep.challenge import challenge_table
     from ser.sweep.cross import cross_table
     from ser.sweep.estimate import estimate_sweep
-    from ser.sweep.presets import CHALLENGE, CROSS, SENTIMENT
+    from ser.sweep.finetune import finetune_table
+    from ser.sweep.presets import CHALLENGE, CROSS, FINETUNE, SENTIMENT
     from ser.sweep.runner import run_sweep, write_manifest
     from ser.sweep.sentiment import sentiment_table
     from ser.sweep.spec import load_spec
@@ -118,6 +121,10 @@ def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own typ
     made = cross_table(stores) if o["spec"] == CROSS else None  # rows: pairs of stores
     made = challenge_table(stores) if o["spec"] == CHALLENGE else made  # MSP-Podcast's
     made = sentiment_table(stores) if o["spec"] == SENTIMENT else made  # CMU-MOSEI's / MOSI's
+    if o["spec"] == FINETUNE:  # the encoder's layers in the store; a line per k left out
+        made, said = finetune_table(stores, _pairs(o["params"], "--set"))
+        for line in said:
+            click.echo(line, err=True)
     spec = load_spec(
         o["spec"],
         params=_pairs(o["params"], "--set"),

@@ -1,6 +1,7 @@
 """A sweep's figures: MSMSER's Fig. 2 (UA against L), the fusion study's heat-map, the
-probe's layer curves and the cross-corpus train x test heat-maps; for a table swept over
-several corpora, a figure per corpus.
+probe's layer curves, the cross-corpus train x test heat-maps and the finetune preset's UA
+against k and against training seconds; for a table swept over several corpora, a figure
+per corpus.
 
 matplotlib's `Figure`, no pyplot state, as `ser.report.plots`.
 """
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 from ser.report.cross_plot import write_heatmaps
 from ser.sweep.by_corpus import column_of, papers_apply, spans_corpora
 from ser.sweep.cross_report import tables_of
+from ser.sweep.finetune import FROZEN, LORA, WHOLE, points
 from ser.sweep.probe_published import PAPERS, WEIGHTED
 from ser.sweep.probe_report import encoders, layer
 from ser.sweep.results import CellResult, load_sweeps
@@ -37,9 +39,8 @@ def sweep_plots(out: Path, plots: Path) -> list[Path]:
                 stem = sweep["name"] if same else f"{sweep['name']}_{table['name']}"
                 written += write_heatmaps(tables_of(results), plots, stem)
                 continue
-            draw = {"queries": _queries, "heatmap": _heatmap, "layers": _layers}.get(
-                table["figure"]
-            )
+            draws = {"queries": _queries, "heatmap": _heatmap, "layers": _layers}
+            draw = {**draws, "finetune": _finetune}.get(table["figure"])
             if draw is None:
                 continue
             for column, drawn in _per_corpus(results).items():  # one figure per corpus
@@ -168,3 +169,37 @@ def _published(ax: Axes, cells: list[CellResult], metric: str, top: int, color: 
         x = top + 1 if paper.beside == WEIGHTED else max(singles)
         ax.plot([x], [value], "s", color=color, mec="black", ms=7)
         ax.annotate(paper.name, (x, value), fontsize=6, xytext=(4, 4), textcoords="offset points")
+
+
+def _finetune(results: list[CellResult], title: str) -> Figure:
+    """UA (mean ± std over seeds) against k, a line for the whole layers and one for LoRA
+    (both from the frozen k = 0), and against the run's training seconds, each cell
+    marked with its k."""
+    fig = Figure(figsize=(10, 4), dpi=100)
+    by_k, by_time = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for n, tuning in enumerate((WHOLE, LORA)):
+        found = points(results, tuning)
+        if not found:
+            continue
+        k, ua, std, seconds = (list(v) for v in zip(*found, strict=True))
+        color = f"C{n}"
+        by_k.errorbar(k, ua, yerr=std, marker="o", capsize=3, color=color, label=tuning)
+        tuned = [i for i, x in enumerate(k) if x > 0]
+        by_time.plot([seconds[i] for i in tuned], [ua[i] for i in tuned], "o", color=color,
+                     label=tuning)  # fmt: skip
+        for i in tuned:
+            by_time.annotate(f"k={k[i]}", (seconds[i], ua[i]), fontsize=7, xytext=(3, 3),
+                             textcoords="offset points")  # fmt: skip
+    frozen = [p for p in points(results, FROZEN) if p[0] == 0]
+    if frozen:
+        by_time.plot([frozen[0][3]], [frozen[0][1]], "s", color="black", label=f"k=0 {FROZEN}")
+    ticks = sorted({int(r.row["meta"]["k"]) for r in results})
+    by_k.set_xticks(ticks)
+    by_k.set(xlabel="k: top layers trained", ylabel="UA (%)")
+    by_time.set(xlabel="training seconds (the run's)", ylabel="UA (%)")
+    for ax in (by_k, by_time):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

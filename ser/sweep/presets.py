@@ -208,6 +208,9 @@ ALL = "all"  # every preset above, one sweep (shared cells trained once)
 CROSS = "cross-corpus"  # made from the stores it sweeps: `ser.sweep.cross`
 CHALLENGE = "msp-podcast-challenge"  # MSP-Podcast stores only: `ser.sweep.challenge`
 SENTIMENT = "mosei-sentiment"  # CMU-MOSEI / CMU-MOSI stores only: `ser.sweep.sentiment`
+FINETUNE = "finetune"  # an encoder's top layers, made from its store: `ser.sweep.finetune`
+# What its --set takes, as messages show it (here: `ser.sweep.spec` checks them).
+FINETUNE_PARAMS = MappingProxyType({"encoder": "encoder=STEM", "lora": "lora=R"})
 
 
 def row_key(row: Row) -> str:

@@ -31,7 +31,8 @@ from ser.runs.record import RunRecord
 from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, papers_apply, spans_corpora
 from ser.sweep.challenge_report import challenge_md
 from ser.sweep.cross_report import cross_md
-from ser.sweep.presets import FUSION_TABLE3, FUSION_TABLE3_CLASSES
+from ser.sweep.finetune import CSV_COLUMNS, csv_columns, finetune_md
+from ser.sweep.presets import FINETUNE, FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.probe_report import probe_md
 from ser.sweep.results import CellResult, load_sweeps
 from ser.sweep.sentiment_report import sentiment_md
@@ -56,7 +57,7 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
     """Markdown tables (or CSV lines per fold) of every sweep in `out`."""
     sweeps = load_sweeps(out)
     if fmt == "csv":
-        return _csv(sweeps)
+        return _csv(sweeps, out)
     parts = []
     for sweep in sweeps:
         for table in sweep["tables"]:
@@ -73,6 +74,9 @@ def sweep_report(out: Path, fmt: str = "md") -> str:
                 continue
             if table["figure"] == "sentiment":  # MOSEI's score beside the published rows
                 parts.append(sentiment_md(table, results))
+                continue
+            if table["figure"] == FINETUNE:  # k top layers: scores, parameters, seconds
+                parts.append(finetune_md(table, results, out))
                 continue
             if spans_corpora(results):
                 parts.append(by_corpus_md(table, results, _paper, _versus, _protocol))
@@ -249,10 +253,13 @@ def _recalls(run: RunRecord) -> dict[str, float]:
     return {c: float(np.mean(v)) for c, v in values.items()}
 
 
-def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
+def _csv(sweeps: Sequence[dict[str, Any]], out: Path | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     corpora = any(spans_corpora(sweep["results"]) for sweep in sweeps)
+    # a finetune table's k, tuning, parameters (in `out`'s cells), seconds; blank for others
+    tables = [t for sweep in sweeps for t in sweep.get("tables", ())]
+    tuned = out is not None and any(t["figure"] == FINETUNE for t in tables)
     further = _further([r for sweep in sweeps for r in sweep["results"]])
     writer.writerow(
         [
@@ -270,6 +277,7 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
             "paper_wa",
             *(["corpus"] if corpora else []),
             *(str(h.score_column()) for h in further),
+            *(CSV_COLUMNS if tuned else ()),
         ]
     )
     for sweep in sweeps:
@@ -286,6 +294,7 @@ def _csv(sweeps: Sequence[dict[str, Any]]) -> str:
                     for k in ("ua", "wa", "f1")
                 ]
                 scores = [_score(h, e) for h in further]
+                scores += csv_columns(out, r, e) if out is not None and tuned else []
                 writer.writerow([*cell, e.seed, e.fold, *ours, *paper, *where, *scores])
     return buf.getvalue()
 

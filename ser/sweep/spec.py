@@ -35,7 +35,17 @@ from types import MappingProxyType
 from typing import Any
 
 from ser.errors import ConfigError
-from ser.sweep.presets import ALL, CHALLENGE, CROSS, PRESETS, SENTIMENT, Preset, Row
+from ser.sweep.presets import (
+    ALL,
+    CHALLENGE,
+    CROSS,
+    FINETUNE,
+    FINETUNE_PARAMS,
+    PRESETS,
+    SENTIMENT,
+    Preset,
+    Row,
+)
 from ser.sweep.probe import PARAMS as PROBE_PARAMS
 from ser.sweep.probe import PROBE, probe_table
 
@@ -91,15 +101,17 @@ def load_spec(
     """The cells of a preset name (or ``all``) or a TOML file, with command-line
     `params` (``--set``), `fixed` options (``--fix``) and axes (``--grid``, comma lists);
     the `probe` preset reads its rows from `store` (several: each one's from it,
-    `ser.sweep.probe`); `cross-corpus`'s are `made` by the caller from its stores
-    (`ser.sweep.cross.cross_table`)."""
+    `ser.sweep.probe`); `cross-corpus`'s (and the other presets made from stores:
+    `finetune`'s ...) are `made` by the caller from its stores
+    (`ser.sweep.cross.cross_table`, `ser.sweep.finetune.finetune_table`)."""
     cli = {"params": dict(params or {}), "fixed": dict(fixed or {}), "grid": dict(grid or {})}
-    if spec in (CROSS, CHALLENGE, SENTIMENT):
+    if spec in (CROSS, CHALLENGE, SENTIMENT, FINETUNE):
         if made is None or made.name != spec:
             what = "are pairs of stores; give --store twice or more"
             what = what if spec == CROSS else "are made from its store; give --store"
             raise ConfigError(f"{spec}: its rows {what}")
         keys = PARAM_KEYS if spec == SENTIMENT else {"audio": "audio=SET"}
+        keys = FINETUNE_PARAMS if spec == FINETUNE else keys
         _check_params(cli["params"], "--set", "--fix", keys)
         return _expand(spec, spec, (made,), cli)
     if spec == PROBE:
@@ -114,7 +126,7 @@ def load_spec(
         return _expand(spec, spec, tables, cli)
     path = Path(spec)
     if not path.is_file():
-        known = ", ".join([*PRESETS, PROBE, CROSS, CHALLENGE, SENTIMENT, ALL])
+        known = ", ".join([*PRESETS, PROBE, CROSS, CHALLENGE, SENTIMENT, FINETUNE, ALL])
         raise ConfigError(f"{spec}: neither a preset ({known}) nor a SPEC file")
     return _from_file(path, cli)
 

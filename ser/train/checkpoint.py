@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,6 +176,20 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
         targets=Targets.from_record(meta["targets"]) if "targets" in meta else Targets(),
         target_scale=scale,
     )
+
+
+def model_size(run_dir: Path, key: str) -> int:
+    """The values of checkpoint `key`'s model tensors, from its weights' header: what the
+    member trained (a fine-tuned one's holds only the top layers' trained weights,
+    `ser.finetune.tuning.trained_state`). `CheckpointError` for an unreadable file."""
+    weights = checkpoint_dir(run_dir) / f"{key}.safetensors"
+    try:
+        with safe_open(str(weights), "pt") as f:
+            names = [k for k in list(f.keys()) if k.startswith("model.")]  # no __iter__
+            shapes = [f.get_slice(k).get_shape() for k in names]
+    except (OSError, ValueError, SafetensorError) as err:
+        raise CheckpointError(f"checkpoint {weights} cannot be read ({err})") from None
+    return sum(math.prod(shape) for shape in shapes)
 
 
 def _which(meta: object, key: str) -> str:

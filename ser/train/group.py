@@ -69,10 +69,13 @@ class Job:
 
 def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
     """What the runs whose members may share an ensemble share: the settings part of
-    `group_key`, known before any data is read (the sweep's tasks are cut by it)."""
+    `group_key`, known before any data is read (the sweep's tasks are cut by it). Runs
+    whose encoders' top layers train otherwise (`--finetune`) hold other models: never
+    one ensemble, nor one sweep task said to train as one."""
     return (
         config.store,
         config.features,
+        config.finetune,
         plan.classes,
         config.model,
         plan.epochs,
