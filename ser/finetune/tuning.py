@@ -48,7 +48,8 @@ class FineTune:
     LoRA's modules (none: the architecture's attention query and value); lr: the
     encoder's learning rate (None: `WHOLE_LR` or `LORA_LR`; the head keeps `--lr`);
     warmup: the share of training steps over which the encoder's rate rises from zero;
-    norms: the layers' LayerNorms "train" or stay "frozen"."""
+    norms: the layers' LayerNorms "train" (with LoRA too, beside the adapters) or stay
+    "frozen"."""
 
     feature: str
     top: int
@@ -249,6 +250,10 @@ def attach(
             if tune.lora is not None:
                 alpha = tune.alpha or 2 * tune.lora
                 top = lora(top, tune.lora, alpha, tune.targets or None)
+                if tune.norms == "train":  # beside the adapters, as whole layers' do
+                    for module in top.modules():
+                        if isinstance(module, nn.LayerNorm):
+                            module.requires_grad_(True)
             tops.append(top)
     named = tuple(prototypes)
     setattr(model, TOP_LAYERS, TunedInputs(tops, named, tuple(tunes[n] for n in named)))

@@ -170,7 +170,9 @@ def test_groups_give_the_encoder_its_rate_and_warm_up_alone(store) -> None:
     assert [round(r[1], 6) for r in rates] == [2e-4, 4e-4, 6e-4, 8e-4, 1e-3, 1e-3, 1e-3]
 
 
-@pytest.mark.parametrize("how", ["top=1", "top=1,lora=4", "top=1,norms=frozen"])
+@pytest.mark.parametrize(
+    "how", ["top=1", "top=1,lora=4", "top=1,norms=frozen", "top=1,lora=4,norms=frozen"]
+)
 def test_a_checkpoint_keeps_what_trained_and_rebuilds_the_model(store, how: str) -> None:
     model, name = _model(1)
     tuning = _tuning(store, f"{name}:{how}")
@@ -189,8 +191,10 @@ def test_a_checkpoint_keeps_what_trained_and_rebuilds_the_model(store, how: str)
         f"top_layers.{n}" for n, p in top_layers(model).named_parameters() if p.requires_grad
     }  # type: ignore[union-attr]
     assert tops == trained and tops
-    if "lora" in how:
-        assert all("lora_" in k for k in tops)
+    if "lora" in how:  # the adapters, and the layer norms unless frozen
+        norms = {k for k in tops if "layer_norm" in k}
+        assert all("lora_" in k for k in tops - norms)
+        assert bool(norms) == ("frozen" not in how)
     again, _ = _model(1)
     restore(tuning.attach(again, seed=99), kept)  # other adapter draws, all overwritten
     with torch.no_grad():
