@@ -5,7 +5,8 @@ The same model trains in every variant: HuBERT's top k layers (`ser.finetune.Top
 all their parameters trained) and a small head (masked mean over frames, a linear layer to
 4 classes), with one Adam (the top layers at 1e-5, the head at 1e-3, as `ser train
 --finetune` groups them), over the same batches of utterances. A step is timed from its
-batch in memory to the optimiser's step done (CUDA synchronised), after warm-up steps.
+batch in memory to the optimiser's step done (CUDA synchronised), after warm-up steps, at
+`ser train`'s precision (`--precision auto`: bf16 autocast on CUDA, fp32 on the CPU).
 
 - ``cache``: the batch is layer N-k's rows [B, T, D] and their mask, as the store hands
   them (float32; made here by the bottom layers from the batch's audio, once, untimed).
@@ -70,6 +71,7 @@ from transformers import HubertConfig, HubertModel  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
 from ser.finetune.top_layers import ARCHITECTURES, TopLayers  # noqa: E402
+from ser.runtime.precision import autocast, resolve_precision  # noqa: E402
 from ser.synth.tiny import save_tiny_hubert  # noqa: E402
 
 RATE = 16000
@@ -122,9 +124,10 @@ class Trainee:
     every variant), its optimiser, and how its batch reaches the top layers."""
 
     def __init__(
-        self, name: str, bottom: HubertModel, top: TopLayers, head: Head, device: torch.device
+        self, name: str, bottom: HubertModel, top: TopLayers, head: Head, precision: str
     ) -> None:
-        self.name, self.device = name, device
+        self.name, self.precision = name, precision
+        self.device = next(top.parameters()).device
         self.top, self.head = copy.deepcopy(top).train(), copy.deepcopy(head)
         # Only "recompute_grad" keeps the bottom layers' graph: its own copy trains them.
         self.bottom = copy.deepcopy(bottom) if name == "recompute_grad" else bottom
@@ -136,26 +139,28 @@ class Trainee:
             ]
         )
 
-    def step(self, batch: Batch) -> float:
-        """Forward, backward and the optimiser's step on `batch`; its loss."""
-        rows, mask = self.inputs(batch)
-        logits = self.head(self.top(rows, mask), mask)
-        loss = nn.functional.cross_entropy(logits, batch.labels)
+    def step(self, batch: Batch) -> None:
+        """Forward, backward and the optimiser's step on `batch` (its loss not read: no
+        host sync)."""
+        with autocast(self.device, self.precision):
+            rows, mask = self.inputs(batch)
+            logits = self.head(self.top(rows, mask), mask)
+            loss = nn.functional.cross_entropy(logits.float(), batch.labels)
         self.optimizer.zero_grad(set_to_none=True)
         self.bottom.zero_grad(set_to_none=True)  # "recompute_grad": grads no one steps
         loss.backward()
         self.optimizer.step()
-        return float(loss.detach())
 
     def loss(self, batch: Batch) -> float:
         """`batch`'s loss before training, without dropout: the same in every variant
-        (the same weights and batch; the cut at layer N-k is exact)."""
+        (the same weights and batch; the cut at layer N-k is exact), to bf16's rounding
+        under bf16 (the cached rows are float32, as the store hands them)."""
         self.top.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast(self.device, self.precision):
             rows, mask = self.inputs(batch)
             logits = self.head(self.top(rows, mask), mask)
         self.top.train()
-        return round(float(nn.functional.cross_entropy(logits, batch.labels)), 5)
+        return round(float(nn.functional.cross_entropy(logits.float(), batch.labels)), 5)
 
     def inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         if self.name == "cache":
@@ -190,11 +195,10 @@ def models(size: Size, seed: int) -> tuple[HubertModel, TopLayers, Head]:
     return encoder, top, Head(config.hidden_size)
 
 
-def batches(
-    size: Size, steps: int, bottom: HubertModel, device: torch.device, seed: int
-) -> list[Batch]:
-    """`steps` batches of noise utterances, padded, with the rows the store would hold."""
-    rng = np.random.default_rng(seed)
+def batches(size: Size, steps: int, bottom: HubertModel, precision: str, seed: int) -> list[Batch]:
+    """`steps` batches of noise utterances, padded, with the rows the store would hold
+    (made at the training's precision: as the recomputing variants see them)."""
+    rng, device = np.random.default_rng(seed), next(bottom.parameters()).device
     made = []
     for _ in range(steps):
         lengths = (rng.uniform(*size.seconds, size.batch) * RATE).astype(int)
@@ -203,10 +207,10 @@ def batches(
             audio[i, :n] = rng.normal(0, 0.1, n)
         wave = torch.from_numpy(audio).to(device)
         audio_mask = (torch.arange(audio.shape[1]) < torch.from_numpy(lengths)[:, None]).to(device)
-        with torch.no_grad():
+        with torch.no_grad(), autocast(device, precision):
             rows, row_mask = bottom_rows(bottom, wave, audio_mask.long())
         labels = torch.from_numpy(rng.integers(0, CLASSES, size.batch)).to(device)
-        made.append(Batch(wave, audio_mask.long(), rows.clone(), row_mask, labels))
+        made.append(Batch(wave, audio_mask.long(), rows.float(), row_mask, labels))
     return made
 
 
@@ -251,9 +255,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bottom, top, head = models(size, args.seed)
     for module in (bottom, top, head):
         module.to(device)
-    data = batches(size, args.steps, bottom, device, args.seed)
+    precision = resolve_precision(args.precision, device, "train")
+    if precision == "fp16":  # would need a gradient scaler: not what this compares
+        raise SystemExit("fp16 training is not measured here: use --precision fp32 or bf16")
+    data = batches(size, args.steps, bottom, precision, args.seed)
     names = [v for v in VARIANTS if v != "recompute_grad" or not args.no_grad_variant]
-    trainees = [Trainee(name, bottom, top, head, device) for name in names]
+    trainees = [Trainee(name, bottom, top, head, precision) for name in names]
     first_loss = {t.name: t.loss(data[0]) for t in trainees}
     for trainee, _ in itertools.product(trainees, range(args.warmup)):
         trainee.step(data[0])
@@ -268,7 +275,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result[trainee.name].update(
             step_memory(trainee, data[0]), first_loss=first_loss[trainee.name]
         )
-    return {**result, **ratios(result), **context(args, size, top, data)}
+    return {**result, **ratios(result), **context(args, size, top, data), "precision": precision}
 
 
 def figures(times: list[float], steps: int, batch: int) -> dict[str, Any]:
@@ -331,6 +338,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=list(SIZES), default="demo")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--precision", default="auto", help="as `ser train --precision` [auto: CUDA bf16, CPU fp32]"
+    )
     parser.add_argument("--steps", type=int, default=8, help="batches an epoch [8]")
     parser.add_argument("--warmup", type=int, default=2, help="steps each variant first [2]")
     parser.add_argument("--repeats", type=int, default=3, help="epochs of each, median [3]")

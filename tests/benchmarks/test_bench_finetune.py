@@ -48,3 +48,4 @@ def test_one_step_of_each_variant_reports_time_memory_and_ratios(
         assert result[key] > 0
     assert (result["size"], result["k"], result["from_layer"], result["batch"]) == ("demo", 1, 1, 4)
     assert result["process_maxrss_mib"] > 0 and result["utterances"] == 4
+    assert result["precision"] == "fp32"  # auto on the CPU, as `ser train`
