@@ -55,7 +55,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ser.runtime.threads import brief_waits
 
@@ -176,8 +176,9 @@ def bottom_rows(
     layers 0..N-k-1, and a post-LN HuBERT (base) puts no norm after its last layer, so its
     output is hidden state N-k, the set `ser extract` stores."""
     rows = bottom(audio, attention_mask=audio_mask).last_hidden_state
-    mask = bottom._get_feature_vector_attention_mask(rows.shape[1], audio_mask).bool()
-    return rows, mask
+    frames = rows.shape[1]
+    mask = bottom._get_feature_vector_attention_mask(frames, cast(torch.LongTensor, audio_mask))
+    return rows, mask.bool()
 
 
 def models(size: Size, seed: int) -> tuple[HubertModel, TopLayers, Head]:
@@ -253,7 +254,8 @@ def step_memory(trainee: Trainee, batch: Batch) -> dict[str, float]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     size, device = SIZES[args.size], torch.device(args.device)
     bottom, top, head = models(size, args.seed)
-    for module in (bottom, top, head):
+    modules: list[nn.Module] = [bottom, top, head]  # nn.Module's `to`: HF's is typed oddly
+    for module in modules:
         module.to(device)
     precision = resolve_precision(args.precision, device, "train")
     if precision == "fp16":  # would need a gradient scaler: not what this compares
