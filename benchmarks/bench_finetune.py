@@ -32,8 +32,8 @@ layers, 768 wide, nothing downloaded), k = 2, batches of 8 of 4-6 s at 16 kHz.
 ``iemocap_epoch_s`` projects a step over IEMOCAP's 4-class set (5531 utterances).
 
     .venv/bin/python benchmarks/bench_finetune.py --size demo
-    .venv/bin/python benchmarks/bench_finetune.py --size paper --steps 2 --repeats 3
-    python benchmarks/bench_finetune.py --size paper --device cuda --json   # gpu.sh
+    .venv/bin/python benchmarks/bench_finetune.py --size paper --steps 1 --no-grad-variant
+    python benchmarks/bench_finetune.py --size paper --steps 20 --device cuda --json  # gpu.sh
 
 A table goes to stderr; the result is one JSON object on stdout. Figures:
 benchmarks/README.md ("Fine-tuning from the cache").
