@@ -20,6 +20,10 @@ What each figure times:
 - `*_conv`: the same extraction with the conv front end on cuDNN's convs, not matrix
   products (`ser.extract.wav2vec2.FRONT_END`), beside the default's in the same call;
   `*_positional`: with the positional conv as products too (`POSITIONAL`).
+- `finetune_hubert_base`: `benchmarks/bench_finetune.py --size paper` (its docstring):
+  HuBERT-base's top 2 layers and a head trained from the cached layer 10, against from
+  audio through the whole encoder; `finetune_recompute_over_cache` is how many times the
+  cache's step a step from audio takes (bottom layers under no_grad; target >= 3x).
 
     python benchmarks/gpu_figures.py --out $OUT/gpu.json --before .before --budget 480
     python benchmarks/gpu_figures.py --tiny --device cpu --out /tmp/g.json --budget 600
@@ -114,6 +118,7 @@ class Figures:
              self.msmser(["--step", "graphed", "--members-at-once", "1000000"])),
             ("msmser_paper_graphed", 150, self.msmser(["--step", "graphed"])),
             ("msmser_paper", 150, self.msmser(["--step", "eager"])),
+            ("finetune_hubert_base", 120, self.finetune),
             ("extract_hubert_base_last", 90, self.extraction("1h", hubert)),
             ("extract_hubert_base_last_positional", 90,
              self.extraction("1h", hubert, positional=True)),
@@ -171,6 +176,16 @@ class Figures:
             return found
 
         return step
+
+    def finetune(self, limit: float) -> dict[str, Any]:
+        size = (
+            ["--size", "demo", "--steps", "2"]
+            if self.args.tiny
+            else ["--size", "paper", "--steps", "20"]
+        )
+        command = [sys.executable, str(HERE / "bench_finetune.py"), *size,
+                   "--device", self.args.device, "--repeats", "3", "--json"]  # fmt: skip
+        return run_json(command, limit)
 
     def make_features(self, limit: float) -> dict[str, Any]:
         m, store = self.models, self.args.work / "make-features.zarr"
@@ -250,6 +265,9 @@ def headline(steps: dict[str, Any]) -> dict[str, Any]:
         for key in ("msmser_paper_epoch_s", "msmser_paper_loso100_s_projected", "mfu"):
             if key in found:  # the default's as named; the others' with their way
                 out[("msmser_mfu" if key == "mfu" else key) + how] = found[key]
+    for name in ("recompute_over_cache", "recompute_grad_over_cache"):
+        if name in steps.get("finetune_hubert_base", {}):
+            out[f"finetune_{name}"] = steps["finetune_hubert_base"][name]
     for step, key in (
         ("make_features_7h", "make_features_7h_s"),
         ("disk_write", "disk_write_mb_s"),
