@@ -22,9 +22,10 @@ a busy neighbour weighs on all alike; the figures are the repeats' medians. Memo
 one more step of each variant, apart from the timed ones: on CUDA
 `torch.cuda.max_memory_allocated` (``peak_mib``; ``step_peak_mib`` above what was
 allocated before the step); on the CPU the peak of the tensor bytes the step allocated
-above those live before it (``step_peak_mib``, summed from the profiler's allocation
-events), and the process's RSS high-water mark (``process_maxrss_mib``, getrusage: every
-variant, the set-up and Python together, so only an upper bound).
+above those live before it (``step_peak_mib``, summed from the profiler's per-operation
+memory, to an operation's granularity), and the process's RSS high-water mark
+(``process_maxrss_mib``, getrusage: every variant, the set-up and Python together, so
+only an upper bound).
 
 Sizes: ``demo``, the demo's tiny HuBERT (2 layers, 32 wide), k = 1, batches of 4
 utterances of 2-3 s; ``paper``, HuBERT-base from its config with random weights (12
@@ -243,11 +244,11 @@ def step_memory(trainee: Trainee, batch: Batch) -> dict[str, float]:
         return {"peak_mib": round(peak / mib, 1), "step_peak_mib": round((peak - before) / mib, 1)}
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         trainee.step(batch)
-    # The raw allocation events (+bytes allocated, -bytes freed), in time order: their
-    # running sum's peak is the step's above what was live before it.
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
-    peak = max(itertools.accumulate((e.nbytes() for e in events), initial=0))
+    # Each operation's own bytes allocated less those freed, in time order: the running
+    # sum's peak is the step's above what was live before it (to an operation's
+    # granularity: a peak inside one is not seen).
+    events = sorted(prof.events(), key=lambda e: e.time_range.start)
+    peak = max(itertools.accumulate((e.self_cpu_memory_usage for e in events), initial=0))
     return {"step_peak_mib": round(peak / mib, 1)}
 
 
