@@ -96,3 +96,18 @@ def test_what_a_fine_tuned_run_cannot_export_is_one_line(finetuned_run, tmp_path
     with pytest.raises(ConfigError, match="each of the 2 members trained its own top layers"):
         check_finetuned([ckpt, ckpt], with_encoders=True, onnx=False)
     check_finetuned([ckpt, ckpt], with_encoders=False, onnx=False)  # the base named: fine
+
+
+def test_a_folder_without_encoders_rebuilds_the_layers_on_a_stand_in(
+    finetuned_run, synthetic_corpus, tmp_path
+) -> None:
+    root, _ = synthetic_corpus
+    wavs = tuple(sorted(str(p) for p in (root / "Session5" / "sentences").rglob("*.wav"))[:1])
+    out = tmp_path / "model"
+    export_run(ExportConfig(str(finetuned_run), str(out)))
+    assert json.loads((out / CONFIG).read_text())["members"][0]["finetune"][0]["from_layer"] == 1
+    run = predict(PredictConfig(str(finetuned_run), wavs, device="cpu")).predictions
+    given = PredictConfig("", wavs, device="cpu", model=str(out), encoders=(_base(finetuned_run),))
+    folder = predict(given).predictions
+    for a, b in zip(run, folder, strict=True):
+        assert all(abs(a.probabilities[c] - b.probabilities[c]) < 1e-5 for c in a.probabilities)
