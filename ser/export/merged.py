@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from torch import nn
 
@@ -29,6 +29,9 @@ from ser.extract.text_encoder import transformer_folder
 from ser.finetune.top_layers import TopLayers, folded_state, merged_encoder, weights_of
 from ser.finetune.tuning import TOP_LAYERS, top_layers
 from ser.train.checkpoint import Checkpoint
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 #: The files of a model's weights, removed before the merged ones are saved.
 WEIGHT_FILES = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.bin.index.json")
@@ -110,6 +113,7 @@ def _save(whole: nn.Module, folder: Path, name: str) -> None:
         for pattern in WEIGHT_FILES:
             for old in inner.glob(pattern):
                 old.unlink()
-        whole.save_pretrained(str(inner))
+        # The model the extractor loaded with from_pretrained: a transformers model.
+        cast("PreTrainedModel", whole).save_pretrained(str(inner))
         for saved in inner.glob("*.safetensors"):
             readable(saved)
