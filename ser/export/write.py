@@ -3,7 +3,8 @@
 The folder is written beside OUT under a temporary name and renamed into place when
 whole: an export cut short (a full disk, a killed process) leaves no half folder that
 `ser predict --model` would read. An existing OUT is replaced only with `overwrite`, and
-only when it is an export (its config.json says so) or empty.
+only when it is an export (its config.json says so) or empty. A fine-tuned run exports
+with its encoders one member, whose trained layers the encoder copy holds (`merged.py`).
 """
 
 from __future__ import annotations
