@@ -116,6 +116,40 @@ def trained_run(synthetic_corpus, tiny_models, tmp_path_factory) -> TrainedRun:
 
 
 @pytest.fixture(scope="session")
+def finetuned_run(synthetic_corpus, tiny_models, tmp_path_factory) -> Path:
+    """A run whose tiny HuBERT's top layer trained with LoRA on its cached layer 1
+    (`--finetune tiny-hubert.L1:top=1,lora=4`), one seed and fold, two epochs: what `ser
+    report` and `ser export` say of and do with a fine-tuned run (tests/report, tests/export)."""
+    from rich.console import Console
+
+    from ser.extract.run import ExtractConfig, extract_features
+    from ser.models import ModelConfig
+    from ser.train.run import TrainConfig, train
+
+    root, _ = synthetic_corpus
+    tmp = tmp_path_factory.mktemp("finetuned")
+    store = tmp / "f.zarr"
+    config = ExtractConfig(
+        features=("hubert",),
+        options={"hubert": {"model": str(tiny_models.hubert), "layers": "all"}},
+        classes="4",
+        device="cpu",
+        precision="fp32",
+        progress=False,
+    )
+    extract_features(root, store, config, console=Console(quiet=True))
+    train(
+        TrainConfig(
+            store=str(store), features=("tiny-hubert.L1",), model=ModelConfig(fusion="none"),
+            classes="4", protocol="session5",
+            epochs=2, batch_size=8, seeds=1, device="cpu", out=str(tmp / "runs"), name="ft",
+            finetune=("tiny-hubert.L1:top=1,lora=4",),
+        )
+    )  # fmt: skip
+    return tmp / "runs" / "ft"
+
+
+@pytest.fixture(scope="session")
 def crema_d_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic CREMA-D root (5 actors, 1 sentence) and its truth."""
     from ser.synth.acted import ActedConfig, write_crema_d

@@ -168,6 +168,31 @@ def _model_lines(config: Mapping[str, Any]) -> list[str]:
     lines.append(
         f"- Members ({len(config['members'])}): {members}; averaging: {config['averaging']}."
     )
+    return lines + finetune_lines(config)
+
+
+def finetune_lines(config: Mapping[str, Any]) -> list[str]:
+    """What a fine-tuned run trained of its encoders (none: []), and each encoder the
+    folder holds with a member's trained layers merged in."""
+    from ser.finetune.top_layers import ARCHITECTURES
+    from ser.finetune.tuning import FineTune
+
+    lines = []
+    for record in config["members"][0].get("finetune") or []:
+        model_type = config["features"][record["input"]]["attrs"].get("model_type")
+        found = ARCHITECTURES.get(str(model_type))
+        tune = FineTune.parse(str(record["finetune"]))
+        said = tune.describe(int(record["from_layer"]), found.targets if found else ())
+        lines.append(f"- Fine-tuned: {said}.")
+    for name, entry in config["encoders"].items():
+        if merged := entry.get("finetuned"):
+            lora = any(FineTune.parse(str(r["finetune"])).lora for r in merged["inputs"])
+            lines.append(
+                f"- Encoder {name} ({entry['files']}): the base weights (sha256 "
+                f"{str(merged['base_weights_sha256'])[:12]}) with member {merged['member']}'s "
+                f"fine-tuned layers in place{' (LoRA folded in)' if lora else ''}, weights "
+                f"sha256 {str(entry['weights_sha256'])[:12]}."
+            )
     return lines
 
 

@@ -123,7 +123,9 @@ def feature_entry(info: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def member_entry(ckpt: Checkpoint) -> dict[str, Any]:
-    kept = ("seed", "fold", "best_epoch", "validation")
+    """A member as config.json lists it; a fine-tuned one's top layers as its checkpoint
+    records them (`finetune`: what rebuilds them)."""
+    kept = ("seed", "fold", "best_epoch", "validation", "finetune")
     return {"key": ckpt.key, **{k: ckpt.meta[k] for k in kept if k in ckpt.meta}}
 
 

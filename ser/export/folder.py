@@ -11,6 +11,7 @@ a `Checkpoint`, so `ser predict --model` scores it as `--run` does.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,14 @@ class Exported:
         """The ONNX graph `name` (onnx/<name>) when the folder has it."""
         path = self.folder / ONNX / name
         return path if path.is_file() else None
+
+
+def readable(path: Path) -> None:
+    """The file's mode as this process makes files (safetensors writes its own 0600): a
+    folder made to be shared is readable as its other files are."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
 
 
 def member_tensors(ckpt: Checkpoint) -> dict[str, torch.Tensor]:
@@ -132,6 +141,8 @@ def located_features(
             local = entry.get("source") == "folder" and not Path(str(where)).is_absolute()
             if entry.get("files"):
                 attrs[key] = str(folder / str(entry["files"]))
+                if entry.get("finetuned"):  # its layers up to the cached ones are the set's
+                    attrs[LOCATIONS[key]] = entry["weights_sha256"]
             elif (local or missing_folder(str(where))) and not stand_ins:
                 raise ConfigError(missing_encoder(folder, name, str(where), attrs, key))
             elif local:

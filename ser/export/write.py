@@ -3,7 +3,8 @@
 The folder is written beside OUT under a temporary name and renamed into place when
 whole: an export cut short (a full disk, a killed process) leaves no half folder that
 `ser predict --model` would read. An existing OUT is replaced only with `overwrite`, and
-only when it is an export (its config.json says so) or empty.
+only when it is an export (its config.json says so) or empty. A fine-tuned run exports
+with its encoders one member, whose trained layers the encoder copy holds (`merged.py`).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from ser.export.folder import (
     MODEL,
     load_exported,
     member_tensors,
+    readable,
 )
 from ser.export.members import choose_members, needed, validation_score
+from ser.export.merged import check_finetuned, merge_encoders
 from ser.export.onnx_export import check_onnx, export_onnx
 from ser.export.reproduce import (
     extract_commands,
@@ -94,6 +97,7 @@ def export_run(
     check_members(run_dir, needed(members, config.members, keys), members, "--members")
     ckpts = [_with_validation(load_checkpoint(run_dir, k), record) for k in keys]
     out = _target(Path(config.out), config.overwrite)
+    check_finetuned(ckpts, config.with_encoders, config.onnx)  # one member, no ONNX
     if config.onnx:  # refused before any work: the exporter's libraries, the family
         check_onnx(ckpts[0])
     store = store_facts(record.store)
@@ -130,13 +134,16 @@ def _write(
     if config.with_encoders:
         message(f"copying {len(encoders)} encoder(s): {', '.join(encoders)}")
         copy_encoders(encoders, folder, names)
+        if ckpts[0].meta.get("finetune"):
+            message(f"writing {ckpts[0].key}'s fine-tuned layers into the encoder copied")
+        ckpts = [merge_encoders(c, encoders, names, folder) for c in ckpts]
     # From here on the models are named as others read them (`bundle.py`).
     ckpts = [dataclasses.replace(c, features=named_features(c.features, names)) for c in ckpts]
     tensors = {f"{c.key}.{k}": v for c in ckpts for k, v in member_tensors(c).items()}
     meta = {"format": "pt", "library": LIBRARY, "ser_version": __version__}
     with writing(folder / MODEL, "the exported weights", AGAIN):
         save_file(tensors, str(folder / MODEL), metadata=meta)
-    _readable(folder / MODEL)
+    readable(folder / MODEL)
     data = {
         "corpus": store.kind,
         "classes": store.classes,
@@ -165,14 +172,6 @@ def _write(
     )
     _write_text(folder / CARD, model_card(card), "the model card")
     return notes
-
-
-def _readable(path: Path) -> None:
-    """The file's mode as this process makes files (safetensors writes its own 0600): a
-    folder made to be shared is readable as its other files are."""
-    umask = os.umask(0)
-    os.umask(umask)
-    path.chmod(0o666 & ~umask)
 
 
 def _write_text(path: Path, text: str, what: str) -> None:

@@ -230,6 +230,11 @@ class PretrainedExtractor(Extractor):
             raise RuntimeError(f"{self.kind}: call load(device) before extract()")
         return self._model
 
+    def pretrained(self) -> torch.nn.Module:
+        """The model as its checkpoint holds it, float32 on the CPU, before `load` freezes
+        it for inference (an export writes a changed copy back with save_pretrained)."""
+        return self._loaded_model()
+
     def weights_checksum(self) -> str:
         if self._checksum is None:
             self._checksum = weights_checksum(self._loaded_model())

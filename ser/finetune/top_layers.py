@@ -18,6 +18,7 @@ have no norm after their last layer. LayerDrop is not applied: every kept layer 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
@@ -211,6 +212,61 @@ def load_top_layers(
     top = TopLayers(extractor.model, architecture, from_layer, k, freeze_norms)
     top.weights_sha256 = extractor.weights_checksum()
     return top
+
+
+def merged_encoder(
+    model: str, tops: Sequence[TopLayers], kind_name: str | None = None
+) -> nn.Module:
+    """The whole encoder `model` (float32 on the CPU, as its checkpoint holds it) with
+    each of `tops`' layers (trained copies of its own) put in place of its own, LoRA's
+    adapters folded into the weights they adapt: what `save_pretrained` writes as the
+    fine-tuned encoder."""
+    extractor = _extractor(model, kind_name)
+    architecture = _architecture(str(extractor.config.model_type), model, extractor)
+    if architecture.final_norm is not None:  # Whisper: the extractor keeps its encoder alone
+        raise ConfigError(
+            f"{model}: ser loads Whisper's encoder without its decoder, so it cannot write "
+            "the fine-tuned model back whole: export without --with-encoders"
+        )
+    whole = extractor.pretrained()
+    for top in tops:
+        _put_back(whole, architecture, top)
+    return whole
+
+
+def folded_state(top: TopLayers) -> dict[str, torch.Tensor]:
+    """`top`'s state as whole layers: LoRA's adapters folded into the weights they adapt
+    (W + B A scale, peft's merge) and gone, so the keys are those of the layers alone."""
+    from peft.tuners.lora import LoraLayer
+
+    merged = copy.deepcopy(top)
+    for module in merged.modules():
+        if isinstance(module, LoraLayer):
+            module.merge()
+    return {
+        k.replace(".base_layer.", "."): v.detach()
+        for k, v in merged.state_dict().items()
+        if ".lora_" not in k
+    }
+
+
+def weights_of(model: str, kind_name: str | None = None) -> str:
+    """The weights checksum of `model` as the extractor computes it (`ser predict`
+    compares this one)."""
+    return _extractor(model, kind_name).weights_checksum()
+
+
+def _put_back(whole: nn.Module, architecture: Architecture, top: TopLayers) -> None:
+    """`top`'s tensors copied over the ones of `whole` it was cut from: a throwaway copy of
+    `whole` is cut as `top` was (`TopLayers` takes its model apart), and each tensor of
+    the cut is found in the copy by identity, which names it in `whole`."""
+    probe = copy.deepcopy(whole)
+    named = {id(t): n for n, t in probe.state_dict(keep_vars=True).items()}
+    cut = TopLayers(probe, architecture, top.from_layer, top.to_layer - top.from_layer)
+    state, target = folded_state(top), whole.state_dict()
+    with torch.no_grad():
+        for name, tensor in cut.state_dict(keep_vars=True).items():
+            target[named[id(tensor)]].copy_(state[name])
 
 
 def lora(

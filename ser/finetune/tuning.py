@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -121,6 +122,28 @@ class FineTune:
     def encoder_lr(self) -> float:
         return self.lr if self.lr is not None else LORA_LR if self.lora else WHOLE_LR
 
+    def describe(self, from_layer: int | None = None, default_targets: Sequence[str] = ()) -> str:
+        """What trained, in words: the layers (numbered from 1, as the encoder's own; its
+        cached layer `from_layer`, else the set's `.L<n>`), whole or with LoRA, the rate.
+
+        >>> FineTune.parse("hubert.L9:top=2").describe()
+        "hubert.L9's encoder layers 10-11 whole (lr 1e-05, warm-up 10 % of steps)"
+        """
+        below = from_layer if from_layer is not None else _cached_layer(self.feature)
+        if below is None:
+            where = f"top {self.top} encoder layer{'s' if self.top > 1 else ''}"
+        elif self.top == 1:
+            where = f"encoder layer {below + 1}"
+        else:
+            where = f"encoder layers {below + 1}-{below + self.top}"
+        if self.lora is None:
+            how = "whole" + (", LayerNorms frozen" if self.norms == "frozen" else "")
+        else:
+            on = ", ".join(self.targets or default_targets) or "its default modules"
+            how = f"with LoRA rank {self.lora} (alpha {self.alpha or 2 * self.lora}) on {on}"
+        rate = f"lr {self.encoder_lr:g}, warm-up {100 * self.warmup:g} % of steps"
+        return f"{self.feature}'s {where} {how} ({rate})"
+
 
 def _typed(text: str, key: str, value: str) -> object:
     """One `key=value` of a --finetune value as its field's type."""
@@ -134,6 +157,13 @@ def _typed(text: str, key: str, value: str) -> object:
         return kinds[key](value)
     except ValueError:
         raise ConfigError(f"{text!r}: {key}={value!r} is not a number") from None
+
+
+def _cached_layer(feature: str) -> int | None:
+    """The layer a `--features` request's set holds, as its name says (`hubert.L9`,
+    `mpnet.L3@asr-w`); None: not said."""
+    found = re.search(r"\.L(\d+)(?:@|$)", feature)
+    return None if found is None else int(found.group(1))
 
 
 def parse_all(texts: Sequence[str]) -> tuple[FineTune, ...]:

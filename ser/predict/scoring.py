@@ -8,6 +8,7 @@ A model is a run's checkpoints (`--run`) or an exported folder's members (`--mod
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +95,25 @@ def load_model(
     for r in recreated:
         if r.encoder is not None:
             message(f"{', '.join(r.names)}: encoder from {r.encoder} (weights match the run's)")
-    return Model(ckpts, features, recreated, device, onnx)
+    return Model(_standing_in(ckpts, recreated), features, recreated, device, onnx)
+
+
+def _standing_in(ckpts: list[Checkpoint], recreated: list[Recreated]) -> list[Checkpoint]:
+    """`ckpts` with each set an `--encoder` folder stands in for located there: a
+    fine-tuned input's top layers load from the encoder its set names."""
+    where = {name: r.encoder for r in recreated if r.encoder is not None for name in r.names}
+    if not where:
+        return ckpts
+    return [
+        dataclasses.replace(
+            c,
+            features={
+                n: {**i, "attrs": {**i["attrs"], "model": where[n]}} if n in where else i
+                for n, i in c.features.items()
+            },
+        )
+        for c in ckpts
+    ]
 
 
 def features_of(ckpts: list[Checkpoint]) -> dict[str, dict[str, Any]]:

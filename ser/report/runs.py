@@ -224,6 +224,11 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
         for run, row_cells in zip(runs, cells, strict=True):
             row_cells.append(text_seen_label(run) or ("" if as_csv else "-"))
     heard = audio_column(runs, header, cells, fmt)  # where some run tested training audio
+    tuned = [finetune_label(run) for run in runs]
+    if as_csv and any(tuned):  # the fine-tuned layers' column, only where some run tuned any
+        header.append("finetune")
+        for label, row_cells in zip(tuned, cells, strict=True):
+            row_cells.append(label)
     if as_csv:
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows([header, *cells])
@@ -231,7 +236,20 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
     lines = markdown_table(header, cells)
     legend = "".join(head.report_legend(runs) for head in heads)
     legend += (TEXT_SEEN if any(text_seen(run) for run in runs) else "") + heard
-    return "\n".join([*lines, "", legend]) + "\n"
+    pairs = zip(runs, tuned, strict=True)
+    said = [f"\nFine-tuned ({run.name}): {label}." for run, label in pairs if label]
+    return "\n".join([*lines, "", legend, *said]) + "\n"
+
+
+def finetune_label(run: RunRecord) -> str:
+    """What a fine-tuned run trained of its encoders, in words (`FineTune.describe`), one
+    input after another; "" for a run on frozen features."""
+    if not run.config.finetune:
+        return ""
+    # Imported here: the fine-tuning package loads torch, which tables need only for this.
+    from ser.finetune.tuning import FineTune
+
+    return "; ".join(FineTune.parse(text).describe() for text in run.config.finetune)
 
 
 def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -25,7 +25,7 @@ from ser.cache import FeatureStore
 from ser.cache.atomic import atomic
 from ser.cache.fingerprint import LOCATIONS, model_location
 from ser.errors import ConfigError, ReportError, SerError
-from ser.finetune.tuning import Tuning, load_tuning, restore
+from ser.finetune.tuning import FineTune, Tuning, load_tuning, restore
 from ser.models import FamilyConfig, build_model
 from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record, config_record
@@ -96,7 +96,17 @@ class Checkpoint:
             str(e["finetune"]).partition(":")[0]: (e["input"], self.features[e["input"]]["attrs"])
             for e in entries
         }
-        return load_tuning([str(e["finetune"]) for e in entries], sets)
+        return load_tuning([_tuned_as(e) for e in entries], sets)
+
+
+def _tuned_as(entry: Mapping[str, Any]) -> str:
+    """A sidecar's `--finetune` value as the model is rebuilt: an export's `merged` one
+    (its encoder holds the trained layers, LoRA folded in: `ser.export.merged`) as whole
+    layers, every tensor of them in the member's weights."""
+    if not entry.get("merged"):
+        return str(entry["finetune"])
+    tune = FineTune.parse(str(entry["finetune"]))
+    return dataclasses.replace(tune, lora=None, alpha=None, targets=(), norms="train").spelled
 
 
 def fold_key(seed: int, fold: str) -> str:

@@ -14,6 +14,7 @@ into attention, a missing norm or a wrong position bias moves outputs by ~1e-1.
 from __future__ import annotations
 
 import gc
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,13 @@ from transformers import AutoConfig, AutoModel
 
 from ser.errors import ConfigError
 from ser.extract.registry import build_extractor
-from ser.finetune.top_layers import ARCHITECTURES, TopLayers, load_top_layers, lora
+from ser.finetune.top_layers import (
+    ARCHITECTURES,
+    TopLayers,
+    load_top_layers,
+    lora,
+    merged_encoder,
+)
 from ser.synth.text import VOCABULARY
 from ser.synth.tiny import save_tiny_hubert, save_tiny_speech, save_tiny_text, save_tiny_whisper
 
@@ -257,3 +264,38 @@ def test_layers_out_of_range_are_refused(tiny, low: int, k: int | None) -> None:
     with pytest.raises(ConfigError, match="layer") as error:
         load_top_layers(str(tiny("bert")), low, k)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "family"), [(n, "speech") for n in SPEECH] + [(n, "text") for n in TEXT]
+)
+def test_a_merged_encoder_computes_its_trained_top_layers(
+    tiny, stored, tmp_path, name: str, family: str
+) -> None:
+    """LoRA-adapted top layers (adapters moved off zero) put back into the whole encoder:
+    the extractor of the saved model gives the layer the top layers make of the stored one
+    below, and that layer unchanged."""
+    texts = [" ".join(VOCABULARY[:3]), " ".join(VOCABULARY[3:12])]
+    inputs = _waves() if family == "speech" else texts
+    layers = stored(name, family, inputs)
+    top = lora(load_top_layers(str(tiny(name)), 0, 1), rank=2, alpha=4)
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for param in top.parameters():
+            if param.requires_grad:
+                param.normal_(0.0, 0.2)
+    merged = str(tmp_path / "merged")
+    shutil.copytree(tiny(name), merged)  # its tokenizer or feature extractor's settings too
+    merged_encoder(str(tiny(name)), [top], family).save_pretrained(merged)
+    extractor = build_extractor(family, model=merged, layers="all", precision="fp32")
+    extractor.load(torch.device("cpu"))
+    rows = extractor.extract(inputs)
+    again = [[r[spec.name] for r in rows] for spec in extractor.specs()]
+    for a, b in zip(again[0], layers[0], strict=True):
+        np.testing.assert_allclose(a, b, atol=ATOL, rtol=0)
+    _check_exact(top, layers[0], again[1])
+
+
+def test_whisper_is_not_written_back(tiny) -> None:
+    with pytest.raises(ConfigError, match="Whisper's encoder without its decoder"):
+        merged_encoder(str(tiny("whisper")), [], "speech")

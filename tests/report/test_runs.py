@@ -296,3 +296,22 @@ def test_a_record_whose_folds_hold_no_confusion_reports_without_weighted_f1() ->
     (row,) = list(csv.DictReader(io.StringIO(report_table([record], fmt="csv"))))
     assert row["mean_ua"] == "70.50" and row["mean_wf1"] == row["pooled_wf1"] == ""
     assert report_table([record]).splitlines()[2].endswith("| 60.00 | - |")
+
+
+LORA_LINE = (
+    "Fine-tuned (ft): tiny-hubert.L1's encoder layer 2 with LoRA rank 4 (alpha 8) on its "
+    "default modules (lr 0.0001, warm-up 10 % of steps)."
+)
+
+
+def test_a_fine_tuned_run_says_which_layers_trained_and_how(finetuned_run: Path) -> None:
+    run = load_run(finetuned_run)
+    md = report_table([run])
+    assert md.rstrip("\n").endswith(LORA_LINE) and md.count("Fine-tuned") == 1
+    rows = list(csv.DictReader(io.StringIO(report_table([run], fmt="csv"))))
+    assert rows[0]["finetune"] == LORA_LINE.partition(": ")[2].rstrip(".")
+    frozen = replace(run, config=replace(run.config, finetune=None))
+    assert "Fine-tuned" not in report_table([frozen])
+    assert "finetune" not in report_table([frozen], fmt="csv").splitlines()[0]
+    whole = replace(run, config=replace(run.config, finetune=("tiny-hubert.L1:top=1",)))
+    assert "tiny-hubert.L1's encoder layer 2 whole (lr 1e-05," in report_table([whole, frozen])
