@@ -45,7 +45,12 @@ def test_the_merged_weights_are_the_base_ones_plus_lora_s_product(finetuned_run,
         assert product.abs().max() > 0  # the adapters trained
         weight = f"{ATTENTION}.{proj}.weight"
         assert torch.allclose(done[weight], base[weight] + product, atol=1e-6)
-    untouched = [k for k in base if not k.startswith(ATTENTION)]
+    layer = "encoder.layers.1."  # the trained layer's norms trained beside the adapters
+    norms = [k for k in base if k.startswith(layer) and "layer_norm" in k]
+    assert norms
+    for k in norms:
+        assert torch.equal(done[k], state[k.replace(layer, "top_layers.0.layers.0.")])
+    untouched = [k for k in base if not k.startswith(ATTENTION) and k not in norms]
     assert all(torch.equal(done[k], base[k]) for k in untouched)
 
 
