@@ -212,3 +212,28 @@ def audio_run(trained_run, tmp_path_factory) -> Path:
         )
     )  # fmt: skip
     return out / "audio"
+
+
+@pytest.fixture(scope="session")
+def layered_store(synthetic_corpus, tiny_models, tmp_path_factory) -> Path:
+    """Every layer of the tiny HuBERT and the tiny BERT's last, extracted in fp32 from the
+    synthetic corpus: what runs with fine-tuned inputs train on."""
+    from rich.console import Console
+
+    from ser.extract.run import ExtractConfig, extract_features
+
+    root, _ = synthetic_corpus
+    store = tmp_path_factory.mktemp("finetune-store") / "f.zarr"
+    config = ExtractConfig(
+        features=("hubert", "bert"),
+        options={
+            "hubert": {"model": str(tiny_models.hubert), "layers": "all"},
+            "bert": {"model": str(tiny_models.bert)},
+        },
+        classes="4",
+        device="cpu",
+        precision="fp32",
+        progress=False,
+    )
+    extract_features(root, store, config, console=Console(quiet=True))
+    return store

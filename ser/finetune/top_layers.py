@@ -269,6 +269,18 @@ def _put_back(whole: nn.Module, architecture: Architecture, top: TopLayers) -> N
             target[named[id(tensor)]].copy_(state[name])
 
 
+def top_parameters(model: str, k: int) -> int:
+    """About how many parameters k transformer layers of `model` hold, from its config
+    alone (attention 4 d^2, feed-forward 2 d f; biases and norms left out): what a
+    sweep's estimate adds for a fine-tuned input, without loading the weights."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model)
+    d = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0))
+    ffn = int(getattr(config, "intermediate_size", 0) or getattr(config, "encoder_ffn_dim", 4 * d))
+    return k * (4 * d * d + 2 * d * ffn)
+
+
 def lora(
     top: TopLayers, rank: int = 8, alpha: int = 16, targets: Sequence[str] | None = None
 ) -> TopLayers:

@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from ser.cache import FeatureStore
+from ser.finetune.top_layers import top_parameters
+from ser.finetune.tuning import parse_all
 from ser.models import build_model
 from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.sweep.cells import ResolvedCell, record_of, unique
+from ser.train.features import resolve_features
 
 # A cell's time with one thread against `ser train`'s default on the 2-core CPU the
 # estimate's rates come from (2 threads): a fusion-study run, 90 s against 63 s. Two
@@ -73,7 +76,8 @@ def estimate(
         n_classes = len(store.corpus.label_set(plan.classes).classes)
         model = build_model(cell.config.model, list(cell.inputs), n_classes=n_classes, seed=0)
         passes = 2 if model.stages() else 1  # branches alone first, then the whole model
-        cache[key] = (sum(p.numel() for p in model.parameters()), passes)
+        tuned = _tuned_parameters(cell.config.finetune, store)
+        cache[key] = (sum(p.numel() for p in model.parameters()) + tuned, passes)
     params, passes = cache[key]
     sequence = any(s.view == "sequence" for s in cell.inputs)
     rows, values = _size(store, cell.features, sequence)
@@ -88,6 +92,16 @@ def estimate(
     device = plan.device.type
     seconds = flops / EFFECTIVE_FLOPS[device] + read / EFFECTIVE_READ[device]
     return Estimate(params, memory, seconds, plan.device.type, plan.family)
+
+
+def _tuned_parameters(finetune: Sequence[str], store: FeatureStore) -> int:
+    """The encoder parameters a cell's fine-tuned inputs train (0: none), as their
+    models' configs give them."""
+    total = 0
+    for tune in parse_all(finetune):
+        (found,) = resolve_features(store, (tune.feature,))
+        total += top_parameters(str(store.info(found.name).attrs["model"]), tune.top)
+    return total
 
 
 def _size(store: FeatureStore, names: Sequence[str], sequence: bool) -> tuple[int, int]:

@@ -38,22 +38,13 @@ class Swept:
 
 
 @pytest.fixture(scope="module")
-def swept(synthetic_corpus, tiny_models, tmp_path_factory: pytest.TempPathFactory) -> Swept:
-    """Every layer of the tiny HuBERT (2 layers) extracted, and the preset swept on them."""
-    from rich.console import Console
-
-    from ser.extract.run import ExtractConfig, extract_features
-
-    root, _ = synthetic_corpus
+def swept(layered_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Swept:
+    """The preset swept on every layer of the tiny HuBERT (2 layers), as extracted once a
+    session; the store is copied, the tests remove sets from copies of it."""
     tmp = tmp_path_factory.mktemp("finetune")
     store, out = tmp / "f.zarr", tmp / "sweep"
-    options = {"hubert": {"model": str(tiny_models.hubert), "layers": "all"}}
-    config = ExtractConfig(
-        features=("hubert",), options=options, classes="4", device="cpu", precision="fp32",
-        progress=False,
-    )  # fmt: skip
-    extract_features(root, store, config, console=Console(quiet=True))
-    table, said = finetune_table([str(store)], {})
+    shutil.copytree(layered_store, store)
+    table, said = finetune_table([str(store)], {"encoder": "tiny-hubert"})
     spec = load_spec(FINETUNE, fixed=TINY, store=[str(store)], made=table)
     cells = resolve_cells(spec.cells, [str(store)], out)
     write_manifest(spec, cells, out)
@@ -78,7 +69,7 @@ def test_the_grid_is_k_up_to_the_layer_count_whole_and_lora(swept: Swept) -> Non
 
 
 def test_whole_and_lora_cells_train_as_separate_tasks(swept: Swept, tmp_path: Path) -> None:
-    table, _ = finetune_table([str(swept.store)], {"lora": "4"})
+    table, _ = finetune_table([str(swept.store)], {"lora": "4", "encoder": swept.stem})
     spec = load_spec(FINETUNE, fixed=TINY, store=[str(swept.store)], made=table)
     cells = resolve_cells(spec.cells, [str(swept.store)], tmp_path)
     assert spec.cells[2].label == "k = 1 LoRA r=4"
@@ -102,6 +93,7 @@ def test_a_missing_layer_is_said_with_the_command_that_adds_it(
     assert line in table.note  # the report says it too
     result = CliRunner().invoke(
         main, ["sweep", FINETUNE, "--store", str(copy), "--out", str(tmp_path / "o"),
+               "--set", f"encoder={swept.stem}",
                *[x for k, v in TINY.items() for x in ("--fix", f"{k}={v}")], "--dry-run"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -133,16 +125,30 @@ def test_the_figure(swept: Swept, tmp_path: Path) -> None:
     assert [p.name for p in written] == ["finetune_finetune.png"]
 
 
+def test_the_estimate_counts_the_tuned_layers(swept: Swept, tmp_path: Path) -> None:
+    from ser.finetune.top_layers import top_parameters
+    from ser.sweep.estimate import estimate
+
+    table, _ = finetune_table([str(swept.store)], {"encoder": swept.stem})
+    spec = load_spec(FINETUNE, fixed=TINY, store=[str(swept.store)], made=table)
+    cells = resolve_cells(spec.cells, [str(swept.store)], tmp_path)
+    store = FeatureStore.open(swept.store)
+    params = {c.cell.label: estimate(c, store, {}).parameters for c in cells}
+    model = str(store.info(f"{swept.stem}.L1").attrs["model"])
+    assert params["k = 1 whole"] - params["k = 0 frozen"] == top_parameters(model, 1)
+    assert params["k = 2 whole"] - params["k = 0 frozen"] == top_parameters(model, 2)
+
+
 def test_refused_with_what_to_do(swept: Swept, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no layer frames of it; it holds the layer frames"):
         finetune_table([str(swept.store)], {"encoder": "wavlm"})
     with pytest.raises(ConfigError, match="give --store once"):
         finetune_table([str(swept.store), str(swept.store)], {})
     with pytest.raises(ConfigError, match="LoRA's rank"):
-        finetune_table([str(swept.store)], {"lora": "0"})
+        finetune_table([str(swept.store)], {"lora": "0", "encoder": swept.stem})
     with pytest.raises(ConfigError, match="made from its store; give --store"):
         load_spec(FINETUNE)
-    table, _ = finetune_table([str(swept.store)], {})
+    table, _ = finetune_table([str(swept.store)], {"encoder": swept.stem})
     with pytest.raises(ConfigError, match="takes encoder=STEM, lora=R only"):
         load_spec(FINETUNE, params={"audio": "is13"}, made=table)
     helped = CliRunner().invoke(main, ["sweep", "--help"]).output
