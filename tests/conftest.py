@@ -162,6 +162,14 @@ def meld_release(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def mosei_score_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`tests.mosei.mosei_store`'s CMU-MOSEI store (logmel and the score sets), read only."""
+    from tests.mosei import mosei_store
+
+    return mosei_store(tmp_path_factory.mktemp("mosei"))
+
+
+@pytest.fixture(scope="session")
 def audio_run(trained_run, tmp_path_factory) -> Path:
     """MSMSER on the predict store's tiny HuBERT set alone (`ser export --onnx` exports
     its whole pipeline; `ser predict --stream` needs no transcript)."""
