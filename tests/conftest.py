@@ -186,3 +186,30 @@ def audio_run(trained_run, tmp_path_factory) -> Path:
         )
     )  # fmt: skip
     return out / "audio"
+
+
+def _train_text(store: Path, out: Path, name: str, context: bool) -> Path:
+    from ser.models import ModelConfig
+    from ser.train.run import TrainConfig, train
+
+    model = ModelConfig(fusion="none", context=True, d_model=8, heads=2) if context else None
+    train(
+        TrainConfig(
+            store=str(store), features=("bert",), model=model or ModelConfig(fusion="none"),
+            classes="4", protocol="session5", epochs=1, batch_size=8, seeds=1, device="cpu",
+            out=str(out), name=name,
+        )
+    )  # fmt: skip
+    return out / name
+
+
+@pytest.fixture(scope="session")
+def text_run(trained_run, tmp_path_factory) -> Path:
+    """An utterance-level run on the BERT set alone."""
+    return _train_text(trained_run.store, tmp_path_factory.mktemp("text"), "text", False)
+
+
+@pytest.fixture(scope="session")
+def text_dialog_run(trained_run, tmp_path_factory) -> Path:
+    """A dialog-context run (unit "dialog") on the BERT set alone."""
+    return _train_text(trained_run.store, tmp_path_factory.mktemp("ctx"), "ctx", True)
