@@ -6,10 +6,13 @@ corpus copy it first (`corpus_copy`).
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # Two cores here and in CI: one intra-op thread per test process keeps timings stable
 # and outputs reproducible. In the environment too, where `ser.runtime.threads` reads it (train
@@ -47,6 +50,25 @@ def corpus_copy(synthetic_corpus, tmp_path: Path) -> Path:
     dest = tmp_path / "IEMOCAP_full_release"
     shutil.copytree(root, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def labelled_stores(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`labelled_stores(sets, **options)`: a `labelled_store` made once per config; read only."""
+    from tests.stores import labelled_store
+
+    made: dict[str, Path] = {}
+
+    def get(sets: dict[str, Any], **options: Any) -> Path:
+        bound = inspect.signature(labelled_store).bind(None, sets, **options)
+        bound.apply_defaults()  # a default given or left out is the same store
+        key = repr(list(bound.arguments.items())[1:])
+        if key not in made:
+            made[key] = tmp_path_factory.mktemp("labelled") / "features.zarr"
+            labelled_store(made[key], sets, **options)
+        return made[key]
+
+    return get
 
 
 @pytest.fixture(scope="session")
