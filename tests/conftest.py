@@ -147,6 +147,21 @@ def crema_d_corpus(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def crema_d_manifest_store(crema_d_corpus, tmp_path_factory: pytest.TempPathFactory):
+    """`crema_d_corpus` listed in a manifest CSV and `ser extract --features logmel` of it:
+    (store, the command's click Result); read only."""
+    from click.testing import CliRunner
+
+    from ser.cli import main
+    from ser.synth.acted import write_manifest
+
+    tmp = tmp_path_factory.mktemp("crema-manifest")
+    listed, store = write_manifest(crema_d_corpus, tmp / "corpus.csv"), tmp / "m.zarr"
+    args = ["extract", str(listed), "--store", str(store), "--features", "logmel", "--quiet"]
+    return store, CliRunner().invoke(main, args)
+
+
+@pytest.fixture(scope="session")
 def ravdess_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic RAVDESS root (5 actors, 1 statement) and its truth."""
     from ser.synth.acted import ActedConfig, write_ravdess

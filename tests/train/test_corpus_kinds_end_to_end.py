@@ -22,7 +22,11 @@ def _ser(*args: str | Path) -> Any:
 
 def _extract(root: Path, store: Path, failed: tuple[str, ...], features: str = "logmel") -> None:
     """Extract `features`: exit 1 naming each of `failed` (an empty or missing wav), else 0."""
-    result = _ser("extract", root, "--store", store, "--features", features, "--quiet")
+    _extracted(_ser("extract", root, "--store", store, "--features", features, "--quiet"), failed)
+
+
+def _extracted(result: Any, failed: tuple[str, ...]) -> None:
+    """`ser extract`'s `result` exits 1 naming each of `failed`, else 0."""
     assert result.exit_code == (1 if failed else 0), result.output
     assert all(utt_id in result.output for utt_id in failed)
 
@@ -63,11 +67,11 @@ def test_acted_corpora_train_on_speaker_folds(corpus: str, request: Any, tmp_pat
     assert len(record["folds"]) == 5 and len(set(tested)) == 5
 
 
-def test_a_manifest_trains_on_its_official_partitions(crema_d_corpus: Any, tmp_path: Path) -> None:
-    from ser.synth.acted import write_manifest
-
-    store = tmp_path / "m.zarr"
-    _extract(write_manifest(crema_d_corpus, tmp_path / "corpus.csv"), store, crema_d_corpus.empty)
+def test_a_manifest_trains_on_its_official_partitions(
+    crema_d_corpus: Any, crema_d_manifest_store: Any, tmp_path: Path
+) -> None:
+    store, extracted = crema_d_manifest_store
+    _extracted(extracted, crema_d_corpus.empty)
     args = ("--features", "logmel", "--classes", "all", "--protocol", "official", *SMALL)
     _, record = _train(store, tmp_path, "logmel_none_official_call", *args)
     (fold,) = record["folds"]
