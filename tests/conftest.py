@@ -6,10 +6,13 @@ corpus copy it first (`corpus_copy`).
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # Two cores here and in CI: one intra-op thread per test process keeps timings stable
 # and outputs reproducible. In the environment too, where `ser.runtime.threads` reads it (train
@@ -47,6 +50,25 @@ def corpus_copy(synthetic_corpus, tmp_path: Path) -> Path:
     dest = tmp_path / "IEMOCAP_full_release"
     shutil.copytree(root, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def labelled_stores(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`labelled_stores(sets, **options)`: a `labelled_store` made once per config; read only."""
+    from tests.stores import labelled_store
+
+    made: dict[str, Path] = {}
+
+    def get(sets: dict[str, Any], **options: Any) -> Path:
+        bound = inspect.signature(labelled_store).bind(None, sets, **options)
+        bound.apply_defaults()  # a default given or left out is the same store
+        key = repr(list(bound.arguments.items())[1:])
+        if key not in made:
+            made[key] = tmp_path_factory.mktemp("labelled") / "features.zarr"
+            labelled_store(made[key], sets, **options)
+        return made[key]
+
+    return get
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +181,21 @@ def crema_d_corpus(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def crema_d_manifest_store(crema_d_corpus, tmp_path_factory: pytest.TempPathFactory):
+    """`crema_d_corpus` listed in a manifest CSV and `ser extract --features logmel` of it:
+    (store, the command's click Result); read only."""
+    from click.testing import CliRunner
+
+    from ser.cli import main
+    from ser.synth.acted import write_manifest
+
+    tmp = tmp_path_factory.mktemp("crema-manifest")
+    listed, store = write_manifest(crema_d_corpus, tmp / "corpus.csv"), tmp / "m.zarr"
+    args = ["extract", str(listed), "--store", str(store), "--features", "logmel", "--quiet"]
+    return store, CliRunner().invoke(main, args)
+
+
+@pytest.fixture(scope="session")
 def ravdess_corpus(tmp_path_factory: pytest.TempPathFactory):
     """A tiny synthetic RAVDESS root (5 actors, 1 statement) and its truth."""
     from ser.synth.acted import ActedConfig, write_ravdess
@@ -193,6 +230,14 @@ def meld_release(tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("meld-release") / "MELD.Raw"
     return write_meld(root, TalkConfig(speakers=3, dialogs=1), clips=True)
+
+
+@pytest.fixture(scope="session")
+def mosei_score_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`tests.mosei.mosei_store`'s CMU-MOSEI store (logmel and the score sets), read only."""
+    from tests.mosei import mosei_store
+
+    return mosei_store(tmp_path_factory.mktemp("mosei"))
 
 
 @pytest.fixture(scope="session")
@@ -237,3 +282,30 @@ def layered_store(synthetic_corpus, tiny_models, tmp_path_factory) -> Path:
     )
     extract_features(root, store, config, console=Console(quiet=True))
     return store
+
+
+def _train_text(store: Path, out: Path, name: str, context: bool) -> Path:
+    from ser.models import ModelConfig
+    from ser.train.run import TrainConfig, train
+
+    model = ModelConfig(fusion="none", context=True, d_model=8, heads=2) if context else None
+    train(
+        TrainConfig(
+            store=str(store), features=("bert",), model=model or ModelConfig(fusion="none"),
+            classes="4", protocol="session5", epochs=1, batch_size=8, seeds=1, device="cpu",
+            out=str(out), name=name,
+        )
+    )  # fmt: skip
+    return out / name
+
+
+@pytest.fixture(scope="session")
+def text_run(trained_run, tmp_path_factory) -> Path:
+    """An utterance-level run on the BERT set alone."""
+    return _train_text(trained_run.store, tmp_path_factory.mktemp("text"), "text", False)
+
+
+@pytest.fixture(scope="session")
+def text_dialog_run(trained_run, tmp_path_factory) -> Path:
+    """A dialog-context run (unit "dialog") on the BERT set alone."""
+    return _train_text(trained_run.store, tmp_path_factory.mktemp("ctx"), "ctx", True)

@@ -68,12 +68,8 @@ def test_store_init_and_extract_record_the_kind(ravdess_corpus: Any, tmp_path: P
     assert set(opened.manifest.column("label").tolist()) == {"neu", "hap", "sad", "ang"}
 
 
-def test_extract_a_manifest_file(crema_d_corpus: Any, tmp_path: Path) -> None:
-    from ser.synth.acted import write_manifest
-
-    path = write_manifest(crema_d_corpus, tmp_path / "corpus.csv")
-    store = tmp_path / "m.zarr"
-    result = _run("extract", path, "--store", store, "--features", "logmel", "--quiet")
+def test_extract_a_manifest_file(crema_d_corpus: Any, crema_d_manifest_store: Any) -> None:
+    store, result = crema_d_manifest_store
     assert result.exit_code == 1, result.output  # the empty wav fails, named
     assert f"{crema_d_corpus.empty[0]} [logmel80]" in result.output
     opened = FeatureStore.open(store)

@@ -20,7 +20,6 @@ import ser.cache.zarr_backend as zarr_backend
 import ser.train.checkpoint as checkpoint
 from ser.cache import FeatureStore
 from ser.cli import main
-from tests.stores import labelled_store
 
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -83,10 +82,8 @@ def test_extract_on_a_full_disk_resumes_with_the_shards_written(
 
 
 @pytest.fixture(scope="module")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("full") / "features.zarr"
-    labelled_store(path, {"is13": ("is13", "audio", "utterance", 7, "float32")}, per_dialog=4)
-    return path
+def store_path(labelled_stores: Callable[..., Path]) -> Path:
+    return labelled_stores({"is13": ("is13", "audio", "utterance", 7, "float32")}, per_dialog=4)
 
 
 SMALL = ("--features", "is13", "--fusion", "none", "--classes", "4", "--epochs", "2")

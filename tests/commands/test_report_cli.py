@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,6 @@ from ser.cli import main
 from ser.commands.train import summary_table
 from ser.report.runs import load_run
 from tests.report.attribute_fixtures import attribute_run
-from tests.stores import labelled_store
 
 
 def ser(*args: str | Path) -> Result:
@@ -21,10 +21,9 @@ def ser(*args: str | Path) -> Result:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def runs(labelled_stores: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs")
-    store = out / "features.zarr"
-    labelled_store(store, {"is13": ("is13", "audio", "utterance", 7, "float32")})
+    store = labelled_stores({"is13": ("is13", "audio", "utterance", 7, "float32")})
     for name, seeds, epochs in (("one", "1", "1"), ("two", "2", "3")):
         result = ser(
             "train", "--store", store, "--features", "is13", "--fusion", "none",

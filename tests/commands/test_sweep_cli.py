@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from ser.cli import main
-from tests.stores import labelled_store
 
 SETS = {
     "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
@@ -27,11 +27,10 @@ def fixes(*extra: str) -> list[str]:
     return [x for value in (*TINY, *extra) for x in ("--fix", value)]
 
 
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sweep_cli") / "features.zarr"
-    labelled_store(path, SETS, per_dialog=6)
-    return path
+@pytest.fixture(scope="session")
+def store_path(labelled_stores: Callable[..., Path]) -> Path:
+    """The labelled store of `SETS`, shared by the session; read only."""
+    return labelled_stores(SETS, per_dialog=6)
 
 
 @pytest.mark.slow

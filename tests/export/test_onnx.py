@@ -62,22 +62,9 @@ def test_a_changed_graph_is_refused(onnx_folder, tmp_path, trained_run) -> None:
         _predictions(copy, trained_run.wavs[:1], "onnx")
 
 
-def test_what_does_not_export_says_why(trained_run, tmp_path) -> None:
-    from ser.models import ModelConfig
-    from ser.train.run import TrainConfig, train
-
-    model = ModelConfig(fusion="none", context=True, d_model=8, heads=2)
-    train(
-        TrainConfig(
-            store=str(trained_run.store), features=("bert",), model=model, classes="4",
-            protocol="session5", epochs=1, batch_size=8, seeds=1, device="cpu",
-            out=str(tmp_path / "runs"), name="ctx",
-        )
-    )  # fmt: skip
+def test_what_does_not_export_says_why(text_dialog_run, tmp_path) -> None:
     out = tmp_path / "exports" / "model"
-    result = CliRunner().invoke(
-        main, ["export", str(tmp_path / "runs" / "ctx"), str(out), "--onnx"]
-    )
+    result = CliRunner().invoke(main, ["export", str(text_dialog_run), str(out), "--onnx"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.output.count("\n") == 1 and "dialog-context model (dialog" in result.output
     assert not (tmp_path / "exports").exists() or list((tmp_path / "exports").iterdir()) == []

@@ -133,18 +133,18 @@ def test_non_text_input_fails_alone(tiny: TinyModels) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
-def test_checksum_follows_the_weights(tmp_path: Path, kind: str) -> None:
+def test_checksum_follows_the_weights(tiny: TinyModels, tmp_path: Path, kind: str) -> None:
     def checksum(models: TinyModels) -> str:
         return make(kind, getattr(models, kind)).specs()[0].attrs["weights_sha256"]
 
-    same_a = checksum(build_tiny_models(tmp_path / "a", WORDS, seed=0))
+    same_a = checksum(tiny)  # built as `same_b` is, in another folder
     same_b = checksum(build_tiny_models(tmp_path / "b", WORDS, seed=0))
     other = checksum(build_tiny_models(tmp_path / "c", WORDS, seed=1))
     assert same_a == same_b != other
 
 
-def test_tokenizer_checksum_follows_the_vocabulary(tmp_path: Path) -> None:
-    a = build_tiny_models(tmp_path / "a", WORDS)
+def test_tokenizer_checksum_follows_the_vocabulary(tiny: TinyModels, tmp_path: Path) -> None:
+    a = tiny
     b = build_tiny_models(tmp_path / "b", [*WORDS, "extra"])
     sums = [make("bert", m.bert).specs()[0].attrs["tokenizer_sha256"] for m in (a, b)]
     assert sums[0] != sums[1]

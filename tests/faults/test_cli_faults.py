@@ -34,7 +34,6 @@ from ser.cache import FeatureStore
 from ser.report.runs import load_run
 from tests.processes import ROOT, START, ser_command
 from tests.refused import one_line, ser
-from tests.stores import labelled_store
 
 IS13 = ("is13", "audio", "utterance", 7, "float32")
 TRAIN = ("--features", "is13", "--fusion", "none", "--classes", "4", "--batch-size", "8",
@@ -54,10 +53,8 @@ label = "is13"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("faults") / "features.zarr"
-    labelled_store(path, {"is13": IS13})
-    return path
+def store(labelled_stores: Callable[..., Path]) -> Path:
+    return labelled_stores({"is13": IS13})
 
 
 def train(store: Path, out: Path, *more: str) -> Result:

@@ -31,10 +31,8 @@ FULL = "Error while serializing: I/O error: No space left on device (os error 28
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("train-faults") / "features.zarr"
-    labelled_store(path, {"is13": IS13}, per_dialog=4)
-    return path
+def store(labelled_stores: Callable[..., Path]) -> Path:
+    return labelled_stores({"is13": IS13}, per_dialog=4)
 
 
 def full_from(call: int, write: Callable[..., Any]) -> Callable[..., Any]:

@@ -59,14 +59,9 @@ def test_the_heads_metrics_are_the_fields_and_pool_exactly(seed: int) -> None:
 
 
 @pytest.mark.slow
-def test_sentiment_score_trains_reports_and_predicts(tmp_path: Path) -> None:
-    code, shown = ser("demo-corpus", tmp_path / "mosei", "--layout", "cmu-mosei")
-    assert code == 0, shown
-    code, shown = ser("extract", tmp_path / "mosei", "--store", tmp_path / "m.zarr",
-                      "--features", "logmel", "--quiet")  # fmt: skip
-    assert code == 0, shown
+def test_sentiment_score_trains_reports_and_predicts(mosei_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs"
-    code, shown = ser("train", "--store", tmp_path / "m.zarr", "--features", "logmel",
+    code, shown = ser("train", "--store", mosei_store, "--features", "logmel",
                       "--fusion", "none", "--epochs", "3", "--batch-size", "8", "--out", out,
                       "--target", "emotion+sentiment-score", "--name", "run")  # fmt: skip
     assert code == 0, shown
@@ -83,7 +78,7 @@ def test_sentiment_score_trains_reports_and_predicts(tmp_path: Path) -> None:
     assert code == 0, shown
     (table,) = csv.DictReader(io.StringIO(shown[shown.index("run,") :]))
     assert float(table["mean_sentiment-score_mae"]) == round(scores["mae"], 2)
-    wav = next((tmp_path / "mosei").rglob("*.wav"))
+    wav = next((mosei_store.parent / "mosei").rglob("*.wav"))
     code, shown = ser("predict", "--run", out / "run", wav, "--json")
     assert code == 0, shown
     (made,) = json.loads(shown[shown.index("{") :])["predictions"]

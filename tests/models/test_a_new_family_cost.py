@@ -7,7 +7,7 @@ processes and its sweep cells one per process as its cost says."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
@@ -36,7 +36,6 @@ from ser.runtime.execution import Training, for_sweep, for_training
 from ser.runtime.threads import CpuBudget, ThreadChoice
 from ser.train.options import train_config
 from ser.train.run import train
-from tests.stores import labelled_store
 
 # --- the family's file --------------------------------------------------------------
 
@@ -82,12 +81,10 @@ def registered() -> Iterator[Family]:
 
 
 @pytest.fixture(scope="module")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("store") / "features.zarr"
+def store_path(labelled_stores: Callable[..., Path]) -> Path:
     sets = {"is13": ("is13", "audio", "utterance", 7, "float32"),
             "bert-tiny": ("bert", "text", "token", 5, "float16")}  # fmt: skip
-    labelled_store(path, sets)
-    return path
+    return labelled_stores(sets)
 
 
 def train_default(store: Path, out: Path) -> ExecutionRecord:

@@ -126,34 +126,18 @@ def test_a_run_without_checkpoints_is_refused(tmp_path: Path) -> None:
         predict(PredictConfig(str(tmp_path), ("a.wav",), device="cpu"))
 
 
-def test_a_text_only_run_still_refuses_audio_it_cannot_read(trained_run, tmp_path: Path) -> None:
+def test_a_text_only_run_still_refuses_audio_it_cannot_read(
+    trained_run, text_run: Path, tmp_path: Path
+) -> None:
     """No audio features: the transcript alone could be scored, but README's rule holds:
     a missing, corrupt or cut short file is an error of its own (exit code 1)."""
-    from ser.models import ModelConfig
-    from ser.train.run import TrainConfig, train
-
-    train(
-        TrainConfig(
-            store=str(trained_run.store),
-            features=("bert",),
-            model=ModelConfig(fusion="none"),
-            classes="4",
-            protocol="session5",
-            epochs=1,
-            batch_size=8,
-            seeds=1,
-            device="cpu",
-            out=str(tmp_path),
-            name="text",
-        )
-    )
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF not really a wave file")
     whole = Path(trained_run.wavs[0]).read_bytes()
     cut = tmp_path / "cut.wav"
     cut.write_bytes(whole[: len(whole) // 2])
     paths = [trained_run.wavs[0], str(tmp_path / "missing.wav"), str(corrupt), str(cut)]
-    config = PredictConfig(str(tmp_path / "text"), tuple(paths), text="hello", device="cpu")
+    config = PredictConfig(str(text_run), tuple(paths), text="hello", device="cpu")
     result = predict(config)
     good, missing, broken, short = result.predictions
     assert good.label is not None and good.error is None

@@ -18,7 +18,6 @@ from ser.report.published_sentiment import (
     published_md,
     published_sentiment,
 )
-from tests.mosei import mosei_store
 
 
 def test_every_number_names_its_paper_features_and_two_sources() -> None:
@@ -51,9 +50,9 @@ def test_a_paper_s_row_holds_what_the_sources_agree_on_and_no_more() -> None:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run_dir(mosei_score_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("published")
-    store = mosei_store(root)
+    store = mosei_score_store
     args = ["train", "--store", str(store), "--target", "sentiment-score", "--features",
             "is13", "--fusion", "none", "--epochs", "1", "--out", str(root),
             "--name", "run"]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,10 @@ TINY = {"epochs": "2", "batch-size": "8", "seeds": "1", "protocol": "session5",
 PARAMS = {"audio": "hubert", "text": "bert"}
 
 
-@pytest.fixture(scope="package")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sweep_store") / "features.zarr"
-    labelled_store(path, SETS, per_dialog=6)
-    return path
+@pytest.fixture(scope="session")
+def store_path(labelled_stores: Callable[..., Path]) -> Path:
+    """The labelled store of `SETS`, shared by the session; read only."""
+    return labelled_stores(SETS, per_dialog=6)
 
 
 @pytest.fixture(scope="package")

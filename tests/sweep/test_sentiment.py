@@ -19,7 +19,6 @@ from ser.errors import ConfigError
 from ser.sweep.presets import SENTIMENT
 from ser.sweep.sentiment import sentiment_table
 from ser.sweep.spec import load_spec
-from tests.mosei import mosei_store
 
 TINY = ("--set", "audio=tiny-hubert.L2", "--set", "text=tiny-bert", "--fix", "epochs=2",
         "--fix", "seeds=2", "--fix", "d_model=8", "--fix", "batch_size=8")  # fmt: skip
@@ -31,8 +30,8 @@ def _ser(*args: str | Path) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return mosei_store(tmp_path_factory.mktemp("mosei"))
+def store(mosei_score_store: Path) -> Path:
+    return mosei_score_store
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,6 @@ import pytest
 
 from ser.models import ModelConfig
 from ser.train.run import TrainConfig
-from tests.stores import labelled_store
 
 # name -> (extractor, modality, level, dim, dtype)
 SETS = {
@@ -20,11 +20,10 @@ SETS = {
 }
 
 
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("store") / "features.zarr"
-    labelled_store(path, SETS)
-    return path
+@pytest.fixture(scope="session")
+def store_path(labelled_stores: Callable[..., Path]) -> Path:
+    """The labelled store of `SETS`, shared by the session; read only."""
+    return labelled_stores(SETS)
 
 
 def small_config(store: Path, out: Path, **changes: Any) -> TrainConfig:

@@ -22,7 +22,11 @@ def _ser(*args: str | Path) -> Any:
 
 def _extract(root: Path, store: Path, failed: tuple[str, ...], features: str = "logmel") -> None:
     """Extract `features`: exit 1 naming each of `failed` (an empty or missing wav), else 0."""
-    result = _ser("extract", root, "--store", store, "--features", features, "--quiet")
+    _extracted(_ser("extract", root, "--store", store, "--features", features, "--quiet"), failed)
+
+
+def _extracted(result: Any, failed: tuple[str, ...]) -> None:
+    """`ser extract`'s `result` exits 1 naming each of `failed`, else 0."""
     assert result.exit_code == (1 if failed else 0), result.output
     assert all(utt_id in result.output for utt_id in failed)
 
@@ -34,12 +38,26 @@ def _train(store: Path, out: Path, name: str, *args: str) -> tuple[Any, dict[str
     return result, json.loads((out / name / "run.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def crema_d_logmel(crema_d_corpus: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic CREMA-D extracted to logmel (its empty wav named), read only."""
+    store = tmp_path_factory.mktemp("crema-d") / "c.zarr"
+    _extract(crema_d_corpus.root, store, crema_d_corpus.empty)
+    return store
+
+
+@pytest.fixture(scope="module")
+def ravdess_logmel(ravdess_corpus: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic RAVDESS extracted to logmel, read only."""
+    store = tmp_path_factory.mktemp("ravdess") / "r.zarr"
+    _extract(ravdess_corpus.root, store, ravdess_corpus.empty)
+    return store
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("corpus", ["crema_d_corpus", "ravdess_corpus"])
 def test_acted_corpora_train_on_speaker_folds(corpus: str, request: Any, tmp_path: Path) -> None:
-    truth = request.getfixturevalue(corpus)
-    store = tmp_path / "f.zarr"
-    _extract(truth.root, store, truth.empty)
+    store = request.getfixturevalue(corpus.replace("_corpus", "_logmel"))
     name = "logmel_none_speaker-kfold_c4"
     result, record = _train(store, tmp_path, name, "--features", "logmel", *SMALL)
     assert json.loads(result.stdout)["protocol"] == "speaker-kfold"
@@ -49,11 +67,11 @@ def test_acted_corpora_train_on_speaker_folds(corpus: str, request: Any, tmp_pat
     assert len(record["folds"]) == 5 and len(set(tested)) == 5
 
 
-def test_a_manifest_trains_on_its_official_partitions(crema_d_corpus: Any, tmp_path: Path) -> None:
-    from ser.synth.acted import write_manifest
-
-    store = tmp_path / "m.zarr"
-    _extract(write_manifest(crema_d_corpus, tmp_path / "corpus.csv"), store, crema_d_corpus.empty)
+def test_a_manifest_trains_on_its_official_partitions(
+    crema_d_corpus: Any, crema_d_manifest_store: Any, tmp_path: Path
+) -> None:
+    store, extracted = crema_d_manifest_store
+    _extracted(extracted, crema_d_corpus.empty)
     args = ("--features", "logmel", "--classes", "all", "--protocol", "official", *SMALL)
     _, record = _train(store, tmp_path, "logmel_none_official_call", *args)
     (fold,) = record["folds"]
@@ -62,10 +80,9 @@ def test_a_manifest_trains_on_its_official_partitions(crema_d_corpus: Any, tmp_p
     assert len(record["classes"]) == 6
 
 
-def test_iemocap_class_sets_refused_on_another_corpus(ravdess_corpus: Any, tmp_path: Path) -> None:
-    store = tmp_path / "r.zarr"
-    _extract(ravdess_corpus.root, store, ravdess_corpus.empty)
-    result = _ser("train", "--store", store, "--features", "logmel", *SMALL, "--classes", "5")
+def test_iemocap_class_sets_refused_on_another_corpus(ravdess_logmel: Path) -> None:
+    args = ("--features", "logmel", *SMALL, "--classes", "5")
+    result = _ser("train", "--store", ravdess_logmel, *args)
     assert result.exit_code == 2 and "ravdess has no class set '5'" in result.stderr
 
 
@@ -112,12 +129,10 @@ def test_meld_trains_the_dialog_context_model_on_its_official_partitions(
 
 
 def test_a_dialog_model_is_refused_on_a_corpus_without_dialogs(
-    crema_d_corpus: Any, tmp_path: Path
+    crema_d_logmel: Path, tmp_path: Path
 ) -> None:
-    store = tmp_path / "c.zarr"
-    _extract(crema_d_corpus.root, store, crema_d_corpus.empty)
     args = ("--features", "logmel", "--fusion", "none", "--context", "--device", "cpu")
-    result = _ser("train", "--store", store, *args, "--out", tmp_path)
+    result = _ser("train", "--store", crema_d_logmel, *args, "--out", tmp_path)
     assert result.exit_code == 2
     assert "needs dialogs and their order, and CREMA-D" in result.stderr
     assert "each utterance is a dialog of its own" in result.stderr

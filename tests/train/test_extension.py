@@ -5,7 +5,7 @@ stacked through the library call `ser train` makes, its checkpoints load back, a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -32,7 +32,6 @@ from ser.models.nn.blocks import MLP
 from ser.train.checkpoint import load_run_checkpoints
 from ser.train.options import train_config
 from ser.train.run import train
-from tests.stores import labelled_store
 from tests.train.spies import Groups
 
 
@@ -73,12 +72,10 @@ def registered() -> Iterator[Family]:
 
 
 @pytest.fixture(scope="module")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("store") / "features.zarr"
+def store_path(labelled_stores: Callable[..., Path]) -> Path:
     sets = {"is13": ("is13", "audio", "utterance", 7, "float32"),
             "bert-tiny": ("bert", "text", "token", 5, "float16")}  # fmt: skip
-    labelled_store(path, sets)
-    return path
+    return labelled_stores(sets)
 
 
 def test_a_new_family_trains_stacked_through_the_library_call(

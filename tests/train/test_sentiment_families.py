@@ -17,7 +17,6 @@ from ser.cache import FeatureStore
 from ser.cli import main
 from ser.heads.sentiment_score import SCORES
 from ser.train.batches import dialog_groups
-from tests.mosei import mosei_store
 
 BOTH = ("--features", "tiny-hubert.L2,tiny-bert", "--d-model", "8", "--heads", "2")
 MIT = (*BOTH, "--queries", "3", "--layers", "1", "--decoder-layers", "1")
@@ -46,8 +45,8 @@ def _ser(*args: str | Path) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return mosei_store(tmp_path_factory.mktemp("mosei"))
+def store(mosei_score_store: Path) -> Path:
+    return mosei_score_store
 
 
 def _train(store: Path, out: Path, *options: str) -> tuple[int, str]:

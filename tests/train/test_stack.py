@@ -3,6 +3,9 @@ and the members share one table of each vector view instead of a copy each."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +17,6 @@ from ser.models.batch import InputSpec
 from ser.train.batches import Batches, StackedSides
 from ser.train.data import TrainData, fit_zscore, load_data
 from ser.train.features import resolve_features
-from tests.stores import labelled_store
 
 SETS = {
     "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),
@@ -26,10 +28,8 @@ SEQUENCES = [InputSpec("hubert-tiny.L2", "audio", 6, "sequence"), VECTORS[0]]
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> TrainData:
-    path = tmp_path_factory.mktemp("store") / "features.zarr"
-    labelled_store(path, SETS, per_dialog=6)
-    store = FeatureStore.open(path)
+def data(labelled_stores: Callable[..., Path]) -> TrainData:
+    store = FeatureStore.open(labelled_stores(SETS, per_dialog=6))
     return load_data(store, resolve_features(store, list(SETS)), get_label_set("4"))
 
 
