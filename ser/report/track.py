@@ -34,16 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ser.cache.atomic import write_json
 from ser.errors import ConfigError
-from ser.heads.recorded import run_heads
-from ser.heads.reported import Reported
-from ser.runs.codec import Json
-from ser.runs.fold_entry import FoldEntry
-from ser.runs.record import RunRecord
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where a run is logged: `ser sweep --help` stays quick
     from mlflow.tracking import MlflowClient
+
+    from ser.heads.reported import Reported
+    from ser.runs.codec import Json
+    from ser.runs.fold_entry import FoldEntry
+    from ser.runs.record import RunRecord
 
 TRACKERS = ("tensorboard", "mlflow")
 INSTALL = "pip install 'ser[track]'"
@@ -160,6 +159,8 @@ def points(entry: FoldEntry, heads: Sequence[Reported]) -> list[Point]:
 
 def means(record: RunRecord) -> dict[str, float]:
     """The run's scores over seeds (`ser train --json`'s: ua, wa, f1, their stds, ...)."""
+    from ser.heads.recorded import run_heads
+
     if record.summary is None:
         return {}
     held = {k: v for h in run_heads(record) for k, v in h.json_summary(record.summary).items()}
@@ -185,6 +186,8 @@ def _number(value: object) -> bool:
 
 def _tensorboard(run_dir: Path, record: RunRecord, complete: bool) -> None:
     from torch.utils.tensorboard import SummaryWriter
+
+    from ser.heads.recorded import run_heads
 
     root, heads = run_dir / TENSORBOARD, run_heads(record)
     for entry in record.folds:
@@ -238,7 +241,7 @@ def _file_store_allowed(uri: str) -> Iterator[None]:
     MLFLOW_ALLOW_FILE_STORE is set, and mlflow-skinny has no database store: set for the
     block alone, where the user has not said otherwise."""
     name = "MLFLOW_ALLOW_FILE_STORE"
-    if "://" in uri and not uri.startswith("file:") or name in os.environ:
+    if ("://" in uri and not uri.startswith("file:")) or name in os.environ:
         yield
         return
     os.environ[name] = "true"
@@ -269,6 +272,8 @@ def _mlflow(
 ) -> None:
     from mlflow.entities import Metric
 
+    from ser.heads.recorded import run_heads
+
     run_id = _mlflow_run(client, tracking, run_dir, record)
     logged = {key.split("/")[0] for key in client.get_run(run_id).data.metrics}
     now, heads = int(time.time() * 1000), run_heads(record)
@@ -288,6 +293,8 @@ def _mlflow_run(client: MlflowClient, tracking: Tracking, run_dir: Path, record:
     """The MLflow run of the ser run in `run_dir` at `tracking`'s URI (``mlflow.json``),
     made with the run's options as params if there is none."""
     from mlflow.entities import Param
+
+    from ser.cache.atomic import write_json
 
     path = run_dir / MLFLOW_RUN
     known: dict[str, str] = json.loads(path.read_text("utf-8")) if path.exists() else {}

@@ -21,6 +21,7 @@ from typing import Any
 from ser.cache import FeatureStore
 from ser.errors import ConfigError, ReportError, SerError
 from ser.models import plan_inputs
+from ser.report.track import Tracking
 from ser.runs.record import RECORD, RunRecord, read
 from ser.sweep.spec import Cell
 from ser.sweep.stores import StoreIdentity, check_stores, corpus_options, identify
@@ -184,3 +185,16 @@ def record_of(out: Path, key: str) -> RunRecord | None:
         return read(cell_dir(out, key) / RECORD)  # ReportError when missing too
     except ReportError:
         return None
+
+
+def tracked(
+    cells: Sequence[ResolvedCell], kind: str | None, uri: str | None, out: Path
+) -> list[ResolvedCell]:
+    """The cells, each logged as a run to `kind` (`ser sweep --track`; its key stays: where
+    a run is watched is not what it is); MLflow's default store is the sweep's
+    (``<out>/mlruns``), not one in its cells' folder."""
+    tracking = Tracking.of(kind, uri, out)  # ConfigError: a URI without mlflow
+    if tracking is None:
+        return list(cells)
+    changes = {"track": tracking.kind, "track_uri": tracking.uri}
+    return [replace(c, config=replace(c.config, **changes)) for c in cells]
