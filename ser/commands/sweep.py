@@ -17,7 +17,7 @@ from rich.progress import Progress as RichProgress
 from ser.commands.options import command_line
 from ser.commands.outputs import output_folder
 from ser.errors import ConfigError, SerError
-from ser.report.track import TRACKERS
+from ser.report.track import TRACKERS, Tracking, check
 from ser.runtime.plain_progress import clock_time
 from ser.runtime.units import human_bytes
 from ser.train.progress import Heartbeat, Progress
@@ -127,8 +127,11 @@ def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own typ
     from ser.sweep.sentiment import sentiment_table
     from ser.sweep.spec import load_spec
 
+    # MLflow's default store is the sweep's (<out>/mlruns), not one in its cells' folder.
+    tracking = Tracking.of(o["track"], o["track_uri"], o["out"])
     if not o["dry_run"]:  # a dry run writes nothing
         output_folder(o["out"], "--out")
+        check(tracking)  # its package, its server: refused once, not by every cell
     stores = list(o["stores"])
     made = cross_table(stores) if o["spec"] == CROSS else None  # rows: pairs of stores
     made = challenge_table(stores) if o["spec"] == CHALLENGE else made  # MSP-Podcast's
@@ -145,9 +148,7 @@ def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own typ
         store=stores,
         made=made,
     )
-    cells = tracked(
-        resolve_cells(spec.cells, stores, o["out"]), o["track"], o["track_uri"], o["out"]
-    )
+    cells = tracked(resolve_cells(spec.cells, stores, o["out"]), tracking)
     execution = sweep_execution(cells, o["workers"], o["threads"], o["scheduler"])
     plan = estimate_sweep(cells, o["out"], execution)
     if o["dry_run"]:

@@ -187,13 +187,9 @@ def record_of(out: Path, key: str) -> RunRecord | None:
         return None
 
 
-def tracked(
-    cells: Sequence[ResolvedCell], kind: str | None, uri: str | None, out: Path
-) -> list[ResolvedCell]:
-    """The cells, each logged as a run to `kind` (`ser sweep --track`; its key stays: where
-    a run is watched is not what it is); MLflow's default store is the sweep's
-    (``<out>/mlruns``), not one in its cells' folder."""
-    tracking = Tracking.of(kind, uri, out)  # ConfigError: a URI without mlflow
+def tracked(cells: Sequence[ResolvedCell], tracking: Tracking | None) -> list[ResolvedCell]:
+    """The cells, each logged as a run where `tracking` says (`ser sweep --track`); their
+    keys stay: where a run is watched is not what it is."""
     if tracking is None:
         return list(cells)
     changes = {"track": tracking.kind, "track_uri": tracking.uri}
