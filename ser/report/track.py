@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from ser.errors import ConfigError
 
@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # imported where a run is logged: `ser sweep --help` stays qu
 
     from ser.heads.reported import Reported
     from ser.runs.codec import Json
+    from ser.runs.curves import Curves
     from ser.runs.fold_entry import FoldEntry
     from ser.runs.record import RunRecord
 
@@ -137,24 +138,27 @@ def member(entry: FoldEntry) -> str:
 def points(entry: FoldEntry, heads: Sequence[Reported]) -> list[Point]:
     """A member's curves (an earlier stage's prefixed by its name), then its test scores
     (those of the run's `heads`) at its selected epoch."""
-    found: list[Point] = []
     staged = [("", entry.curves), *((f"{n}/", s.curves) for n, s in entry.stages.items())]
-    for prefix, curves in staged:
-        epochs = list(curves.epoch or ())
-        for key in (k for k in curves if k != "epoch"):
-            value = curves[key]
-            # val_heads: each further head's series by name; anything else one series
-            series = value.items() if isinstance(value, dict) else [(key, value)]
-            for name, values in series:
-                if isinstance(values, list):
-                    found += [
-                        (prefix + name, e, float(v))
-                        for e, v in zip(epochs, values, strict=False)
-                        if _number(v)
-                    ]
+    found = [
+        (re.sub(r"[^A-Za-z0-9_./ -]", "_", prefix + name), epoch, float(v))  # MLflow's keys
+        for prefix, curves in staged
+        for name, values in _series(curves)
+        # epochs 1, 2, ... where a record kept none
+        for epoch, v in zip(curves.epoch or range(1, len(values) + 1), values, strict=False)
+        if _number(v)
+    ]
     step = entry.best_epoch or 0
     scores = {k: v for head in heads for k, v in head.json_fold(entry).items() if _number(v)}
     return found + [(f"test_{k}", step, float(v)) for k, v in scores.items()]
+
+
+def _series(curves: Curves) -> Iterator[tuple[str, list[object]]]:
+    """Each series the curves hold, by name (a further head's, in `val_heads`, by its own)."""
+    for key in (k for k in curves if k != "epoch"):
+        value = curves[key]
+        for name, values in value.items() if isinstance(value, dict) else [(key, value)]:
+            if isinstance(values, list):
+                yield name, values
 
 
 def means(record: RunRecord) -> dict[str, float]:
@@ -177,7 +181,7 @@ def _option(value: Json) -> str | int | float | bool:
     return value if isinstance(value, str | int | float | bool) else json.dumps(value)
 
 
-def _number(value: object) -> bool:
+def _number(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from ser.cli import main
 from ser.errors import ConfigError
-from ser.report.track import forget, member, options
+from ser.report.track import member, options
 from ser.runs.record import RunRecord, read
 from ser.train.run import train
 
@@ -131,11 +131,3 @@ def test_a_tracking_uri_without_mlflow_is_refused(store_path: Path, tmp_path: Pa
     config = small_config(store_path, tmp_path, track="tensorboard", track_uri="http://host:5000")
     with pytest.raises(ConfigError, match="is MLflow's: give --track mlflow"):
         train(config)
-
-
-def test_overwrite_forgets_what_the_earlier_run_logged(tmp_path: Path) -> None:
-    (tmp_path / "tensorboard" / "seed0-fold1").mkdir(parents=True)
-    (tmp_path / "mlflow.json").write_text("{}")
-    (tmp_path / "run.json").write_text("{}")
-    assert forget(tmp_path) == ["tensorboard", "mlflow.json"]
-    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
