@@ -192,5 +192,5 @@ def tracked(cells: Sequence[ResolvedCell], tracking: Tracking | None) -> list[Re
     keys stay: where a run is watched is not what it is."""
     if tracking is None:
         return list(cells)
-    changes = {"track": tracking.kind, "track_uri": tracking.uri}
-    return [replace(c, config=replace(c.config, **changes)) for c in cells]
+    kind, uri = tracking.kind, tracking.uri
+    return [replace(c, config=replace(c.config, track=kind, track_uri=uri)) for c in cells]
