@@ -23,6 +23,7 @@ until a run tracks: they are the optional extra ``ser[track]``.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import math
 import os
@@ -87,7 +88,7 @@ def check(tracking: Tracking | None) -> None:
     if tracking is None:
         return
     try:
-        __import__(tracking.package)
+        importlib.import_module(tracking.package)
     except ImportError:
         raise ConfigError(
             f"--track {tracking.kind} needs the {tracking.package} package, not installed "
