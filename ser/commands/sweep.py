@@ -17,6 +17,7 @@ from rich.progress import Progress as RichProgress
 from ser.commands.options import command_line
 from ser.commands.outputs import output_folder
 from ser.errors import ConfigError, SerError
+from ser.report.track import TRACKERS, Tracking, check
 from ser.runtime.plain_progress import clock_time
 from ser.runtime.units import human_bytes
 from ser.train.progress import Heartbeat, Progress
@@ -92,6 +93,17 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
     help="torch threads per task [with --workers: the CPU budget / workers; else chosen "
     "with the workers, see ser/runtime/execution.py].",
 )
+@click.option(
+    "--track",
+    type=click.Choice(TRACKERS),
+    help="Log every cell it trains as a run, its options as parameters: to TensorBoard "
+    "(its folder's tensorboard/) or MLflow (--track-uri); needs pip install 'ser[track]'.",
+)
+@click.option(
+    "--track-uri",
+    metavar="URI",
+    help="--track mlflow: the tracking server (http://host:5000) or folder [default: OUT/mlruns].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own type
     """Train every cell of SPEC: a preset (msmser-table2, msmser-table3, msmser-queries,
@@ -105,7 +117,7 @@ def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own typ
     On a store of another corpus than IEMOCAP a preset's own protocol and class set give
     way to the corpus's (--fix and --grid apply to every store)."""
     from ser.runtime.cluster import dask_client
-    from ser.sweep.cells import resolve_cells
+    from ser.sweep.cells import resolve_cells, tracked
     from ser.sweep.challenge import challenge_table
     from ser.sweep.cross import cross_table
     from ser.sweep.estimate import estimate_sweep
@@ -115,8 +127,11 @@ def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own typ
     from ser.sweep.sentiment import sentiment_table
     from ser.sweep.spec import load_spec
 
+    # MLflow's default store is the sweep's (<out>/mlruns), not one in its cells' folder.
+    tracking = Tracking.of(o["track"], o["track_uri"], o["out"])
     if not o["dry_run"]:  # a dry run writes nothing
         output_folder(o["out"], "--out")
+        check(tracking)  # its package, its server: refused once, not by every cell
     stores = list(o["stores"])
     made = cross_table(stores) if o["spec"] == CROSS else None  # rows: pairs of stores
     made = challenge_table(stores) if o["spec"] == CHALLENGE else made  # MSP-Podcast's
@@ -133,7 +148,7 @@ def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own typ
         store=stores,
         made=made,
     )
-    cells = resolve_cells(spec.cells, stores, o["out"])
+    cells = tracked(resolve_cells(spec.cells, stores, o["out"]), tracking)
     execution = sweep_execution(cells, o["workers"], o["threads"], o["scheduler"])
     plan = estimate_sweep(cells, o["out"], execution)
     if o["dry_run"]:

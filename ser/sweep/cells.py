@@ -21,6 +21,7 @@ from typing import Any
 from ser.cache import FeatureStore
 from ser.errors import ConfigError, ReportError, SerError
 from ser.models import plan_inputs
+from ser.report.track import Tracking
 from ser.runs.record import RECORD, RunRecord, read
 from ser.sweep.spec import Cell
 from ser.sweep.stores import StoreIdentity, check_stores, corpus_options, identify
@@ -184,3 +185,12 @@ def record_of(out: Path, key: str) -> RunRecord | None:
         return read(cell_dir(out, key) / RECORD)  # ReportError when missing too
     except ReportError:
         return None
+
+
+def tracked(cells: Sequence[ResolvedCell], tracking: Tracking | None) -> list[ResolvedCell]:
+    """The cells, each logged as a run where `tracking` says (`ser sweep --track`); their
+    keys stay: where a run is watched is not what it is."""
+    if tracking is None:
+        return list(cells)
+    kind, uri = tracking.kind, tracking.uri
+    return [replace(c, config=replace(c.config, track=kind, track_uri=uri)) for c in cells]

@@ -49,9 +49,9 @@ from ser.sweep.presets import (
 from ser.sweep.probe import PARAMS as PROBE_PARAMS
 from ser.sweep.probe import PROBE, probe_table
 
-# `ser train` options a sweep decides itself (where cells live) or that make no sense
-# per cell.
-NOT_SWEPT = frozenset({"store", "out", "name", "overwrite"})
+# `ser train` options a sweep decides itself (where cells live, where they are logged:
+# `ser sweep --track`) or that make no sense per cell.
+NOT_SWEPT = frozenset({"store", "out", "name", "overwrite", "track", "track_uri"})
 _SPEC_KEYS = frozenset({"name", "title", "preset", "params", "fixed", "grid", "cells"})
 # A preset's own fixes of these describe its paper's IEMOCAP setup (LOSO by session,
 # session 5 held out, IEMOCAP's 4 or 5 classes): on a store of another corpus a cell takes

@@ -33,6 +33,7 @@ from ser.models import FAMILIES, Family, FamilyConfig, ModelConfig, TrainDefault
 from ser.models.config import field_defaults, option
 from ser.models.registry import fusions
 from ser.models.targets import ATTRIBUTE_LOSSES, LABELS
+from ser.report.track import TRACKERS, Tracking
 from ser.runtime.device import DEVICE_HELP
 from ser.runtime.precision import PRECISIONS, auto_help
 from ser.runtime.threads import parse_threads
@@ -188,6 +189,24 @@ class TrainConfig:
         "Also train one model on every session for the folds' median selected epoch "
         "(checkpoint 'final', for `ser predict --checkpoint final`).",
     )
+    # Where the run is watched, not what it is: never in its record (`ser.report.track`).
+    track: str | None = option(
+        None,
+        "Also log each member's curves, the options and the scores, after each group, to "
+        "TensorBoard (<out>/<name>/tensorboard/) or MLflow (--track-uri); needs "
+        "pip install 'ser[track]' (docs/report.md, \"Tracking\").",
+        choices=TRACKERS,
+    )
+    track_uri: str | None = option(
+        None,
+        "--track mlflow: the tracking server (http://host:5000) or folder [default: <out>/mlruns].",
+        metavar="URI",
+    )
+
+    @property
+    def tracking(self) -> Tracking | None:
+        """Where the run is logged (--track, --track-uri); None: nowhere."""
+        return Tracking.of(self.track, self.track_uri, self.out)
 
 
 RUN, MODEL = "run", "model"  # sections; a model option of one family has its family's name

@@ -33,6 +33,7 @@ from ser.heads.recorded import run_heads
 from ser.heads.registry import HEADS
 from ser.models.registry import config_record as model_record
 from ser.models.targets import Targets
+from ser.report.track import forget, log
 from ser.runs.config import RunConfig
 from ser.runs.curves import Curves as RecordedCurves
 from ser.runs.fold_entry import FoldEntry, Sizes, Stage
@@ -138,6 +139,8 @@ def start_record(
     if path.exists():  # --overwrite
         progress.message(f"--overwrite: discarding the earlier record {path}")
         remove_checkpoints(plan.run_dir)  # else the old run's folds join predict's ensemble
+        if logged := forget(plan.run_dir):  # else its members stand for the new run's
+            progress.message(f"--overwrite: discarding what it logged ({', '.join(logged)})")
     return RunRecord(
         name=plan.name,
         config=RunConfig.from_json(cfg),
@@ -318,6 +321,7 @@ def finish(run: Prepared, complete: bool) -> RunRecord:
     run.record = record
     _write_predictions(run)
     write(run.plan.run_dir / RECORD, record)
+    log(run.config.tracking, run.plan.run_dir, record, complete)  # --track: what is new
     return record
 
 

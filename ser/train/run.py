@@ -36,6 +36,7 @@ import torch
 from ser.cache.lock import try_lock
 from ser.errors import ConfigError, RunLocked
 from ser.models.registry import costs
+from ser.report.track import check
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
 from ser.runs.provenance import ExecutionRecord, Threads
@@ -106,6 +107,8 @@ def train_many(
     stores = open_stores(configs)
     plans = [plan_for(c, stores) for c in configs]
     inputs = [open_inputs(c, p, stores) for c, p in zip(configs, plans, strict=True)]
+    for tracking in dict.fromkeys(c.tracking for c in configs):  # --track's package, server
+        check(tracking)
     count = threads.count if threads else configs[0].threads if configs else None
     with _torch_settings(count, plans) as chosen, _locked(plans):
         return _train(
