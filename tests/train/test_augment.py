@@ -29,10 +29,24 @@ from tests.train.test_data import make_store
 
 SEQ = InputSpec("hubert-base.L12", "audio", 3, "sequence")
 VEC = InputSpec("is13", "audio", 4, "vector")
+# A dialog model (the fusion study's).
+DIALOG = {
+    "features": ("is13", "bert-tiny"),
+    "model": ModelConfig(fusion="attention", fusion_at="middle", d_model=8, heads=2),
+}
 # A model of sequence inputs (MSMSER's, tiny).
 MIT = {
     "features": ("hubert-tiny.L2", "bert-tiny"),
-    "model": ModelConfig(fusion="mit", d_model=8, heads=2, queries=3, layers=1, decoder_layers=1),
+    "model": ModelConfig(
+        fusion="mit",
+        d_model=8,
+        heads=2,
+        queries=3,
+        layers=1,
+        decoder_layers=1,
+        dropout=0.0,
+        rmm=False,
+    ),
 }
 
 
@@ -126,19 +140,34 @@ def test_mixup_mixes_vectors_and_targets_of_real_rows(data: Any) -> None:
         assert torch.all(lam[labelled] >= 0) and torch.all(lam[labelled] <= 1 + 1e-6)
 
 
-def test_validation_and_test_sides_are_never_changed(data: Any) -> None:
-    augment = Augment(time=(2, 50), mixup=0.4)
-    side = Batches(data, np.arange(len(data)), [SEQ], "utterance", 4, augment=None)
-    assert side.augmenter is None  # the group builds evaluation sides without one
-    plain = Batches(data, np.arange(len(data)), [SEQ], "utterance", 4, sampler="balanced")
-    assert [p.positions.tolist() for p in plain.plans()] == [
-        p.positions.tolist() for p in side.plans()
-    ]  # no shuffle: the balanced sampler draws nothing
-    assert augment_of(_options()) is None
+def test_validation_and_test_sides_are_never_changed(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Of every side a run stacks, only the training sides (shuffled) draw or change."""
+    seen: list[tuple[bool, bool, bool]] = []
+    original = StackedSides.__init__
+
+    def spy(self: StackedSides, sides: list[Batches], static: bool = False) -> None:
+        for side in sides:
+            seen.append((side.rng is not None, side.augmenter is not None, side.balanced))
+        original(self, sides, static)
+
+    monkeypatch.setattr(StackedSides, "__init__", spy)
+    on = {"sampler": "balanced", "mixup": 0.2, "final": True}
+    train(small_config(store_path, tmp_path, epochs=1, protocol="session5", **on))
+    assert {(True, True, True), (False, False, False)} == set(seen)
+    plain = Batches(make_store_data(), np.arange(6), [VEC], "utterance", 4, sampler="balanced")
+    assert not plain.balanced  # unshuffled (evaluation): nothing drawn
+
+
+def make_store_data() -> Any:
+    store = make_store()
+    return load_data(store, resolve_features(store, ["is13"]), get_label_set("6"))
 
 
 def _options(**changes: Any) -> TrainConfig:
-    return TrainConfig(store="s.zarr", features=("is13",), model=ModelConfig(fusion="none"), **changes)
+    model = ModelConfig(fusion="none")
+    return TrainConfig(store="s.zarr", features=("is13",), model=model, **changes)
 
 
 def test_mask_options_resolve_and_refuse() -> None:
@@ -171,16 +200,34 @@ def test_runs_record_train_and_resume_with_the_options(store_path: Path, tmp_pat
 
 
 @pytest.mark.parametrize(
+    "options",
+    [
+        {"augment": "mask", **MIT},
+        {"mixup": 0.4, "sampler": "balanced", "model": ModelConfig(fusion="none", dropout=0.0)},
+    ],
+)
+def test_a_graphed_run_sees_the_eager_runs_batches(
+    store_path: Path, tmp_path: Path, options: dict[str, Any]
+) -> None:
+    """The augmentation happens on the data side: a graphed step (on the CPU, the graphed
+    path's copies of each batch) trains on the batches the eager one does."""
+    base = small_config(store_path, tmp_path, epochs=2, protocol="session5", **options)
+    eager = train(replace(base, out=str(tmp_path / "eager")))
+    graphed = train(replace(base, out=str(tmp_path / "graphed"), step="graphed"))
+    assert graphed.execution.step == "graphed"
+    for a, b in zip(eager.folds, graphed.folds, strict=True):
+        np.testing.assert_allclose(a.curves["train_loss"], b.curves["train_loss"], rtol=1e-5)
+        np.testing.assert_allclose(a.curves["val_loss"], b.curves["val_loss"], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
     ("changes", "says"),
     [
         ({"mixup": 0.2, **MIT}, "--mixup mixes utterance vectors"),
         ({"mixup": 0.2, "target": "attributes"}, "--mixup mixes class targets"),
         ({"augment": "mask"}, "--augment mask masks frames of sequence inputs"),
-        (
-            {"sampler": "balanced", "features": ("is13", "bert-tiny"),
-             "model": ModelConfig(fusion="attention", fusion_at="middle", d_model=8, heads=2)},
-            "--sampler balanced draws utterances",
-        ),  # fmt: skip
+        ({"sampler": "balanced", **DIALOG}, "--sampler balanced draws utterances"),
+        ({"mixup": 0.2, **DIALOG}, "--mixup mixes utterance vectors"),
     ],
 )
 def test_refusals(store_path: Path, tmp_path: Path, changes: dict[str, Any], says: str) -> None:
