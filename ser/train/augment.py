@@ -145,17 +145,6 @@ def balanced_draw(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return order[starts[drawn] + rng.integers(counts[drawn])]
 
 
-@dataclass(frozen=True)
-class Drawn:
-    """One member's draws for one batch of `rows` real rows: per sequence view its time
-    and feature draws [rows, N, 2] (uniform in [0, 1)), mixup's lam and permutation."""
-
-    rows: int
-    masks: dict[str, tuple[np.ndarray, np.ndarray]]
-    lam: float = 1.0
-    perm: np.ndarray | None = None
-
-
 class Augmenter:
     """One member's augmentation and its own generator."""
 
@@ -163,37 +152,78 @@ class Augmenter:
         self.augment = augment
         self.rng = np.random.default_rng((seed, STREAM))
 
-    def draw(self, rows: int, specs: Sequence[InputSpec]) -> Drawn:
-        """The draws of a batch of `rows` real rows, views in `specs` order."""
+    def draw(self, rows: int, specs: Sequence[InputSpec]) -> list[np.ndarray]:
+        """The draws of a batch of `rows` real rows, in `apply`'s order: per masked view its time
+        and feature draws [rows, N, 2] (uniform in [0, 1)); mixup's permutation [rows]
+        and lam [1]."""
         time, features = self.augment.time[0], self.augment.features[0]
-        masks = {
-            s.name: (self.rng.random((rows, time, 2)), self.rng.random((rows, features, 2)))
-            for s in specs
-            if s.gathered == "sequence" and (time or features)
-        }
+        out = []
+        for _ in _masked(self.augment, specs):
+            out += [self.rng.random((rows, time, 2)), self.rng.random((rows, features, 2))]
         alpha = self.augment.mixup
         if alpha is None:
-            return Drawn(rows, masks)
-        return Drawn(rows, masks, float(self.rng.beta(alpha, alpha)), self.rng.permutation(rows))
+            return out
+        return [*out, self.rng.permutation(rows).astype(np.float64), self.rng.beta(alpha, [alpha])]
+
+
+def epoch_draws(
+    augmenters: Sequence[Augmenter],
+    steps: Sequence[Sequence[int | None]],
+    shapes: Sequence[int],
+    specs: Sequence[InputSpec],
+    device: torch.device,
+) -> list[list[torch.Tensor]]:
+    """Each step's draws of the members (`steps`: each member's real rows there, None
+    without a batch), stacked [K, B, ...] for its `shapes` B rows (padding: no mask, its
+    own row, lam 1), on the device in one copy an epoch: a copy a step would wait on it."""
+    host = []
+    for now, rows in zip(steps, shapes, strict=True):
+        pairs = zip(augmenters, now, strict=True)
+        host.append(_stack([None if n is None else a.draw(n, specs) for a, n in pairs], rows))
+    flat = [a for step in host for a in step]
+    if not flat:
+        return [[] for _ in host]
+    one = np.concatenate([a.ravel() for a in flat]).astype(np.float32)
+    parts = iter(torch.from_numpy(one).to(device).split([a.size for a in flat]))
+    return [[next(parts).view(a.shape) for a in step] for step in host]
+
+
+def _stack(drawn: Sequence[list[np.ndarray] | None], rows: int) -> list[np.ndarray]:
+    """The members' draws of one step stacked [K, rows, ...] (`epoch_draws`)."""
+    real = next(d for d in drawn if d is not None)
+    out = []
+    for i, like in enumerate(real):
+        if like.ndim == 3:  # mask draws [n, N, 2]: zeros, no band, for padding rows
+            stacked = np.zeros((len(drawn), rows, *like.shape[1:]))
+        elif i == len(real) - 1 and like.ndim == 1:  # mixup's lam, always last: 1, no mix
+            stacked = np.ones((len(drawn), 1))
+        else:  # a permutation: padding rows stay their own
+            stacked = np.tile(np.arange(rows, dtype=np.float64), (len(drawn), 1))
+        for k, d in enumerate(drawn):
+            if d is not None:
+                stacked[k, : len(d[i])] = d[i]
+        out.append(stacked)
+    return out
+
+
+def _masked(augment: Augment, specs: Sequence[InputSpec]) -> list[InputSpec]:
+    """The views masks change: the sequence views, where there are masks."""
+    on = augment.time[0] or augment.features[0]
+    return [s for s in specs if s.gathered == "sequence"] if on else []
 
 
 def apply(
     batch: Batch,
     augment: Augment,
-    drawn: Sequence[Drawn | None],
+    drawn: Sequence[torch.Tensor],
     specs: Sequence[InputSpec],
     n_classes: int,
 ) -> Batch:
-    """`batch` (stacked [K, B, ...], member k's rows first) with each member's draws
-    applied (None: a member without a batch here, left as it is)."""
-    device, rows = batch.labels.device, batch.labels.shape[1]
-    for spec in specs:
-        if spec.name not in batch.mask or not any(d and d.masks for d in drawn):
-            continue
-        time, feats = (
-            _stacked([None if d is None else d.masks[spec.name][i] for d in drawn], rows, device)
-            for i in (0, 1)
-        )
+    """`batch` (stacked [K, B, ...], member k's rows first) with the members' draws of
+    this step (`epoch_draws`) applied."""
+    parts = iter(drawn)
+    for spec in _masked(augment, specs):
+        time, feats = next(parts), next(parts)  # [K, B, N, 2] each
         x, real = batch.x[spec.name], batch.mask[spec.name]  # [K, B, T, ...], [K, B, T]
         lengths = real.sum(-1)  # [K, B]
         hit = _bands(time, lengths, augment.time[1], real.shape[-1])  # [K, B, T]
@@ -202,18 +232,9 @@ def apply(
         cols = _bands(feats, torch.full_like(lengths, width), augment.features[1], width)
         batch.x[spec.name] = x * ~cols.view(*cols.shape[:2], *[1] * (x.dim() - 3), width)
     if augment.mixup is not None:
-        _mix(batch, drawn, specs, n_classes)
+        perm, lam = next(parts), next(parts)  # [K, B], [K, 1]
+        _mix(batch, perm.long(), lam, specs, n_classes)
     return batch
-
-
-def _stacked(draws: Sequence[np.ndarray | None], rows: int, device: torch.device) -> torch.Tensor:
-    """[K, rows, N, 2] of the members' draws, zeros (no mask) for padding rows."""
-    n = next(d.shape[1] for d in draws if d is not None)
-    out = np.zeros((len(draws), rows, n, 2))
-    for k, d in enumerate(draws):
-        if d is not None:
-            out[k, : len(d)] = d
-    return torch.from_numpy(out).to(device)
 
 
 def _bands(u: torch.Tensor, lengths: torch.Tensor, percent: int, size: int) -> torch.Tensor:
@@ -233,22 +254,17 @@ def _spread(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return mask.view(*mask.shape, *[1] * (x.dim() - mask.dim()))
 
 
-def _mix(batch: Batch, drawn: Sequence[Drawn | None], specs: Sequence[InputSpec], c: int) -> None:
-    """Each member's vector views and class targets mixed with its permuted rows."""
-    device, rows = batch.labels.device, batch.labels.shape[1]
-    perm = np.tile(np.arange(rows), (len(drawn), 1))  # padding rows stay their own
-    lam = np.ones(len(drawn), dtype=np.float32)
-    for k, d in enumerate(drawn):
-        if d is not None and d.perm is not None:
-            perm[k, : d.rows], lam[k] = d.perm, d.lam
-    index = torch.from_numpy(perm).to(device)  # [K, B]
-    weight = torch.from_numpy(lam).to(device).view(-1, 1)  # [K, 1]
+def _mix(
+    batch: Batch, index: torch.Tensor, lam: torch.Tensor, specs: Sequence[InputSpec], c: int
+) -> None:
+    """Each member's vector views and class targets mixed with its rows `index` [K, B]
+    by its `lam` [K, 1]."""
     labelled = batch.labels >= 0
     one_hot = F.one_hot(batch.labels.clamp_min(0), c).float() * labelled.unsqueeze(-1)
     targets = one_hot if batch.soft is None else batch.soft
-    for name in (s.name for s in specs if s.name not in batch.mask):
-        batch.x[name] = _mixed(batch.x[name], index, weight)
-    batch.soft = _mixed(targets, index, weight)
+    for name in (s.name for s in specs if s.gathered == "vector"):
+        batch.x[name] = _mixed(batch.x[name], index, lam)
+    batch.soft = _mixed(targets, index, lam)
 
 
 def _mixed(x: torch.Tensor, index: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch
 
 from ser.errors import ConfigError
 from ser.models.batch import Batch, InputSpec, Unit
-from ser.train.augment import Augment, Augmenter, apply, balanced_draw
+from ser.train.augment import Augment, Augmenter, apply, balanced_draw, epoch_draws
 from ser.train.data import TargetScale, TrainData, ZScore
 from ser.train.steps import StepShapes
 
@@ -331,22 +331,25 @@ class StackedSides:
             return
         flat = torch.from_numpy(np.concatenate([a.ravel() for a in arrays])).to(self.data.device)
         parts = flat.split([array.size for array in arrays])
-        for now, array, part in zip(steps, arrays, parts, strict=True):
+        draws = self._draws(steps, arrays)
+        for now, array, part, drawn in zip(steps, arrays, parts, draws, strict=True):
             pos = part.view(array.shape)  # [K, B] or [K, B, U]
             closes = any(plan.steps for plan in now if plan is not None)
-            batch = self.augmented(now, self.gather(now, pos))
+            batch = self.gather(now, pos)
+            if self.augmenters:  # a training side's, before the step function
+                augment = self.augmenters[0].augment
+                batch = apply(batch, augment, drawn, self.specs, len(self.data.classes))
             yield [plan is not None for plan in now], batch, closes
 
-    def augmented(self, plans: Sequence[StepPlan | None], batch: Batch) -> Batch:
-        """`batch` with each member's augmentation drawn and applied (training sides)."""
+    def _draws(
+        self, steps: list[tuple[StepPlan | None, ...]], arrays: list[np.ndarray]
+    ) -> list[list[torch.Tensor]]:
+        """Each step's augmentation draws on the device (none without augmentation)."""
         if not self.augmenters:
-            return batch
-        drawn = [
-            None if p is None else a.draw(len(p.positions), self.specs)
-            for a, p in zip(self.augmenters, plans, strict=True)
-        ]
-        augment = self.augmenters[0].augment
-        return apply(batch, augment, drawn, self.specs, len(self.data.classes))
+            return [[] for _ in steps]
+        rows = [[None if p is None else len(p.positions) for p in now] for now in steps]
+        shapes = [array.shape[1] for array in arrays]
+        return epoch_draws(self.augmenters, rows, shapes, self.specs, self.data.device)
 
     def gather(self, plans: Sequence[StepPlan | None], pos: torch.Tensor) -> Batch:
         """The stacked batch of the members' plans for one step (None: no batch), their
