@@ -18,10 +18,11 @@ touched), and N feature masks of up to W % of the columns. Masked values are zer
 after the z-score: the training side's mean. Widths are a share of the utterance, not
 frames, as SpecAugment's upper bound p (a mask at most p of the utterance) is: one
 default then suits 50 Hz speech frames and ~20 text tokens alike. The default, 2 masks of
-up to 10 % each way: SpecAugment's LD policy and SpeechBrain use two time and two
-frequency masks; 10 % keeps the two time masks within SpecAugment's p = 0.2; the feature
-width is wav2vec 2.0's fine-tuning channel mask (64 of 768 columns, ~8 %) rounded, as a
-self-supervised model's columns are no ordered frequency bands.
+up to 10 % each way: SpecAugment's LD, SM and SS policies and SpeechBrain's `SpecAugment`
+defaults use two time and two frequency masks; 10 % each keeps the two time masks within
+the bound p = 0.2 of SpecAugment's SM and SS policies; the feature width is wav2vec 2.0's
+fine-tuning channel mask (64 of 768 columns, ~8 %) rounded, as a self-supervised model's
+columns are no ordered frequency bands.
 
 Mixup (Zhang et al. 2018): per batch lam ~ Beta(alpha, alpha), x = lam x + (1 - lam)
 x[perm] over the member's real rows, and the targets mixed alike: the one-hot (or vote)

@@ -16,8 +16,10 @@ import torch
 
 from ser.corpus.labels import get_label_set
 from ser.errors import ConfigError
+from ser.export.reproduce import train_command
 from ser.models import ModelConfig
 from ser.models.batch import Batch, InputSpec
+from ser.report.runs import settings_label
 from ser.runs.record import RECORD, read
 from ser.train.augment import Augment, augment_of
 from ser.train.batches import Batches, StackedSides
@@ -197,6 +199,11 @@ def test_runs_record_train_and_resume_with_the_options(store_path: Path, tmp_pat
     masked = train(replace(mit, augment="mask"))
     assert masked.name.endswith("_augment-mask")
     assert read(Path(masked.config["out"]) / masked.name / RECORD).config["mask_time"] == [2, 10]
+    # `ser report` shows them, the model card's command repeats them
+    assert "sampler=balanced, mixup=0.2" in settings_label(record)
+    assert "augment=mask, mask_time=[2,10]" in settings_label(masked)
+    assert "--augment mask --mask-time 2,10 --mask-features 2,10" in train_command(masked)
+    assert "--sampler balanced --mixup 0.2" in train_command(record)
 
 
 @pytest.mark.parametrize(
