@@ -39,6 +39,11 @@ _AFTER = (
     "seeds",
     "patience",
     "class_weights",
+    "sampler",
+    "augment",
+    "mask_time",
+    "mask_features",
+    "mixup",
     "test_store",
     "test",
     "target",
@@ -70,7 +75,8 @@ class RunConfig(Mapping[str, Any]):
     """Where its features came from (`store`, `features`: joined by '+'; `finetune`:
     the inputs whose encoder's top layers trained, as `--finetune` spells them), its model
     `family` and that family's `options`, what it trained on (`classes`, `protocol`,
-    `val`), how (`epochs` ... `patience`, `class_weights`: only when weighted), a
+    `val`), how (`epochs` ... `patience`, `class_weights`: only when weighted;
+    `sampler`, `augment` with `mask_time` and `mask_features`, `mixup`: only when on), a
     cross-corpus run's `test_store` and what it holds (`test`), its targets (`target`
     where not the category alone, `attribute_loss` and `attribute_weight` where
     attributes trained, `labels` "soft"), where it ran (`device`, `precision`, `out`,
@@ -92,6 +98,11 @@ class RunConfig(Mapping[str, Any]):
     seeds: tuple[int, ...] | int | None = None  # an int in some older records
     patience: int | None = None
     class_weights: str | None = None
+    sampler: str | None = None  # these five: the training side's, only where not default
+    augment: str | None = None
+    mask_time: tuple[int, ...] | None = None
+    mask_features: tuple[int, ...] | None = None
+    mixup: float | None = None
     test_store: str | None = None
     test: CrossTestStore | None = None
     target: str | None = None

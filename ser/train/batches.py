@@ -26,6 +26,7 @@ import torch
 
 from ser.errors import ConfigError
 from ser.models.batch import Batch, InputSpec, Unit
+from ser.train.augment import Augment, Augmenter, apply, balanced_draw, epoch_draws
 from ser.train.data import TargetScale, TrainData, ZScore
 from ser.train.steps import StepShapes
 
@@ -121,7 +122,10 @@ def _padded(dialogs: list[np.ndarray]) -> np.ndarray:
 class Batches:
     """One side of a fold as batches for a model's inputs, an epoch per iteration: a new
     order each epoch when `shuffle`, else the same batches; `class_weights` [C] on the
-    device (a training side of `--class-weights balanced`) ride in every batch."""
+    device (a training side of `--class-weights balanced`) ride in every batch. A
+    training side's `sampler` "balanced" draws each epoch's utterances with equal class
+    probability (`balanced_draw`) before bucketing them; its `augment` changes its
+    batches as `StackedSides` gathers them (`ser.train.augment`)."""
 
     def __init__(
         self,
@@ -136,6 +140,8 @@ class Batches:
         seed: int = 0,
         class_weights: torch.Tensor | None = None,
         target_scale: TargetScale | None = None,
+        sampler: str = "shuffle",
+        augment: Augment | None = None,
     ) -> None:
         """`target_scale`: the attribute targets' `ser.train.data.TargetScale` of the
         fold's training side, its mean and std riding in every batch like `class_weights`."""
@@ -144,6 +150,8 @@ class Batches:
         self.positions = np.asarray(positions, dtype=np.int64)
         self.batch_size, self.zscore = batch_size, dict(zscore or {})
         self.rng = np.random.default_rng(seed) if shuffle else None
+        self.balanced = sampler == "balanced" and shuffle
+        self.augmenter = None if augment is None else Augmenter(augment, seed)
         for spec in self.specs:
             if spec.name not in data.features:
                 raise ConfigError(
@@ -173,7 +181,11 @@ class Batches:
         if self.unit == "dialog":
             plans = dialog_plans(self._groups, self.batch_size, self.rng)
             return [replace(p, lengths=self._longest(p.positions)) for p in plans]
-        return utterance_plans(self.positions, self._seq_len, self.batch_size, self.rng)
+        if not self.balanced or self.rng is None:
+            return utterance_plans(self.positions, self._seq_len, self.batch_size, self.rng)
+        local = balanced_draw(self.data.labels[self.positions], self.rng)
+        seq_len = {name: lengths[local] for name, lengths in self._seq_len.items()}
+        return utterance_plans(self.positions[local], seq_len, self.batch_size, self.rng)
 
     def _longest(self, positions: np.ndarray) -> dict[str, int]:
         """Each gathered sequence's longest utterance at `positions` (-1: padding): a
@@ -275,6 +287,12 @@ class StackedSides:
         self.sides, self.data = list(sides), first.data
         self.specs, self.unit = first.specs, first.unit
         self.shapes = _shapes(sides) if static else None
+        augmenters = [side.augmenter for side in sides if side.augmenter is not None]
+        if augmenters and (
+            len(augmenters) < len(sides) or len({a.augment for a in augmenters}) > 1
+        ):
+            raise ValueError("stacked sides must all have one augmentation or none")
+        self.augmenters = augmenters
         # One table per vector view for all members and sides, each member's z-score
         # applied after the gather: a copy per member of a 6373-d set at 20 members
         # would take 17 GB.
@@ -313,10 +331,25 @@ class StackedSides:
             return
         flat = torch.from_numpy(np.concatenate([a.ravel() for a in arrays])).to(self.data.device)
         parts = flat.split([array.size for array in arrays])
-        for now, array, part in zip(steps, arrays, parts, strict=True):
+        draws = self._draws(steps, arrays)
+        for now, array, part, drawn in zip(steps, arrays, parts, draws, strict=True):
             pos = part.view(array.shape)  # [K, B] or [K, B, U]
             closes = any(plan.steps for plan in now if plan is not None)
-            yield [plan is not None for plan in now], self.gather(now, pos), closes
+            batch = self.gather(now, pos)
+            if self.augmenters:  # a training side's, before the step function
+                augment = self.augmenters[0].augment
+                batch = apply(batch, augment, drawn, self.specs, len(self.data.classes))
+            yield [plan is not None for plan in now], batch, closes
+
+    def _draws(
+        self, steps: list[tuple[StepPlan | None, ...]], arrays: list[np.ndarray]
+    ) -> list[list[torch.Tensor]]:
+        """Each step's augmentation draws on the device (none without augmentation)."""
+        if not self.augmenters:
+            return [[] for _ in steps]
+        rows = [[None if p is None else len(p.positions) for p in now] for now in steps]
+        shapes = [array.shape[1] for array in arrays]
+        return epoch_draws(self.augmenters, rows, shapes, self.specs, self.data.device)
 
     def gather(self, plans: Sequence[StepPlan | None], pos: torch.Tensor) -> Batch:
         """The stacked batch of the members' plans for one step (None: no batch), their

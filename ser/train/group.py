@@ -27,6 +27,7 @@ from ser.models import SerModel, build_model
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
 from ser.runs.provenance import Final
+from ser.train.augment import augment_of
 from ser.train.batches import Batches
 from ser.train.checkpoint import FINAL, fold_key, has_checkpoint, save_fold_checkpoint
 from ser.train.data import TargetScale, fit_class_weights, fit_target_scale, fit_zscore
@@ -85,6 +86,8 @@ def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
         plan.precision,
         str(plan.device),
         plan.class_weights,
+        config.sampler,  # the training side's batches: one stack draws and changes alike
+        augment_of(config),
     )
 
 
@@ -265,6 +268,8 @@ def _member(
             seed=job.stream,
             class_weights=on_device if train else None,
             target_scale=scale,
+            sampler=run.config.sampler,
+            augment=augment_of(run.config) if train else None,
         )
 
     config = LoopConfig(
@@ -306,6 +311,8 @@ def train_final(run: Prepared, progress: Progress) -> None:
         seed=seed,
         class_weights=on(weights, plan.device),
         target_scale=scale,
+        sampler=config.sampler,
+        augment=augment_of(config),
     )
     nothing = Batches(data, everything[:0], specs, unit, plan.batch_size, zscore=zscore)
     loop = LoopConfig(epochs, plan.lr, plan.weight_decay, precision=plan.precision)

@@ -41,6 +41,9 @@ from ser.train.features import parse_feature_list
 
 #: --attribute-weight's default: the attribute loss beside the category's (measured).
 ATTRIBUTE_WEIGHT = 1.0
+#: --mask-time's and --mask-features' default: 2 masks of up to 10 % (ser/train/augment.py
+#: says where it comes from).
+MASK_DEFAULT = (2, 10)
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,38 @@ class TrainConfig:
     seeds: int | None = option(None, "Repeats with seeds seed, seed+1, ...")
     patience: int | None = option(None, "Early stopping patience (off by default).")
     class_weights: str | None = option(None, class_weights_help, choices=CLASS_WEIGHTS)
+    sampler: str = option(
+        "shuffle",
+        "Training batches: shuffle (every utterance once an epoch, in length buckets) or "
+        "balanced (each utterance drawn with equal class probability, a class then one of "
+        "its utterances, as many as the side holds; then bucketed). Recorded when balanced.",
+        choices=("shuffle", "balanced"),
+    )
+    augment: str = option(
+        "none",
+        "Training batches only: mask (SpecAugment-like: zeroed time and feature bands of "
+        "sequence inputs, --mask-time, --mask-features). Recorded when on.",
+        choices=("none", "mask"),
+    )
+    mask_time: tuple[int, ...] | None = option(
+        None,
+        "--augment mask: N time masks, each up to W % of the utterance's frames "
+        f"[default: {MASK_DEFAULT[0]},{MASK_DEFAULT[1]}; 0,0: none].",
+        metavar="N,W",
+    )
+    mask_features: tuple[int, ...] | None = option(
+        None,
+        "--augment mask: N feature masks, each up to W % of the columns "
+        f"[default: {MASK_DEFAULT[0]},{MASK_DEFAULT[1]}; 0,0: none].",
+        metavar="N,W",
+    )
+    mixup: float | None = option(
+        None,
+        "Mixup of utterance vectors and their class targets in each training batch, the "
+        "mix lam ~ Beta(ALPHA, ALPHA) (0.2 is usual) [default: off]. Recorded.",
+        above=0.0,
+        metavar="ALPHA",
+    )
     target: str = option(
         "emotion",
         "What the model predicts: emotion (the category); attributes (arousal, valence, "

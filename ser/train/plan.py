@@ -33,8 +33,9 @@ from ser.runs.record import RunRecord
 from ser.runtime.device import pick_device
 from ser.runtime.precision import resolve_precision
 from ser.runtime.threads import parse_threads
+from ser.train.augment import augment_of, check_targets
 from ser.train.data import TrainData
-from ser.train.options import ATTRIBUTE_WEIGHT, TrainConfig
+from ser.train.options import ATTRIBUTE_WEIGHT, MASK_DEFAULT, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
     class_weights = config.class_weights or corpus.class_weights
     weights_from = corpus.title if class_weights not in ("none", config.class_weights) else ""
     targets = run_targets(config, class_weights, tested, corpus)
+    augment_of(config)  # its options checked
+    check_targets(config, targets)
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
     parse_threads(config.threads)
     for name in ("epochs", "batch_size", "seeds", "patience", "members_at_once", "processes"):
@@ -227,7 +230,8 @@ def default_name(config: TrainConfig, protocol: str, classes: str, own_weights: 
     """e.g. ``hubert+mpnet_mit_loso_c4``, ``is13+bert_add-logits-perspective_session5_c4``;
     model options off their defaults follow (``_queries10_no-rmm_eval-mask-text``), so
     the ablations of one table get a directory each, and class weights other than the
-    corpus's own (`own_weights`: ``_class-weights-balanced``). A cross-corpus run's
+    corpus's own (`own_weights`: ``_class-weights-balanced``), then the training side's
+    options off their defaults (``_sampler-balanced_augment-mask_mixup0.2``). A cross-corpus run's
     `protocol` names its stores (``is13_none_iemocap-to-meld_c4``)."""
     model = config.model
     defaults = field_defaults(type(model))
@@ -249,7 +253,7 @@ def default_name(config: TrainConfig, protocol: str, classes: str, own_weights: 
     if config.test_classes not in (None, classes):
         name += f"_test-c{config.test_classes}"
     name += "".join(FineTune.parse(text).name_part for text in config.finetune)
-    return name + _targets_name(config)
+    return name + _targets_name(config) + _training_name(config)
 
 
 def _targets_name(config: TrainConfig) -> str:
@@ -261,6 +265,16 @@ def _targets_name(config: TrainConfig) -> str:
         name += f"_attribute-weight{config.attribute_weight:g}"
     name += f"_emotions-as-{config.emotions_as}" if config.emotions_as != "presence" else ""
     return name + ("_soft-labels" if config.labels == "soft" else "")
+
+
+def _training_name(config: TrainConfig) -> str:
+    """The training side's options' part of a run's name ("" for their defaults)."""
+    name = f"_sampler-{config.sampler}" if config.sampler != "shuffle" else ""
+    name += f"_augment-{config.augment}" if config.augment != "none" else ""
+    for key, value in (("mask-time", config.mask_time), ("mask-features", config.mask_features)):
+        if value is not None and value != MASK_DEFAULT:
+            name += f"_{key}{'-'.join(map(str, value))}"
+    return name + (f"_mixup{config.mixup:g}" if config.mixup is not None else "")
 
 
 Stores = Mapping[str, FeatureStore]  # path as a config names it -> the store opened

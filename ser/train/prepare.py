@@ -30,6 +30,7 @@ from ser.runs.provenance import Threads
 from ser.runs.record import RunRecord
 from ser.runtime.threads import ThreadChoice
 from ser.train import audio_overlap, cross
+from ser.train.augment import check_inputs
 from ser.train.checkpoint import (
     provenance,
 )
@@ -68,6 +69,7 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
     tuning = _tuning(config, store, features)
     if tuning is not None:
         specs = tuned_specs(specs, list(tuning.prototypes))
+    check_inputs(config, unit, specs)
     classes = store.corpus.label_set(plan.classes)
     if plan.test is None or config.test_store is None:
         return Inputs(store, features, unit, list(specs), classes, tuning=tuning)

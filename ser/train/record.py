@@ -46,6 +46,7 @@ from ser.runs.predictions import (
 )
 from ser.runs.record import RECORD, RunRecord, read, write
 from ser.runs.summary import Summary
+from ser.train.augment import training_keys
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData
 from ser.train.features import ResolvedFeature, layers_record
@@ -97,6 +98,7 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
         "patience": config.patience,
         # only when weighted: the records of every unweighted run stay as they were
         **({"class_weights": plan.class_weights} if plan.class_weights != "none" else {}),
+        **training_keys(config),  # only where on: every other run's record stays as it was
         # only cross-corpus: the test store's path (where) and what it holds (what)
         **({"test_store": str(config.test_store), "test": plan.test} if plan.test else {}),
         # none for the category with hard labels: every such run's record stays as it was

@@ -1,0 +1,275 @@
+"""What a training side's batches are drawn and changed by, the training side only
+(validation and test batches never): `--sampler balanced` (`balanced_draw`: each epoch's
+utterances drawn with equal class probability, then bucketed by length as ever),
+`--augment mask` (SpecAugment-like masks on sequence inputs) and `--mixup ALPHA`
+(utterance vectors and their targets mixed in pairs).
+
+Each member draws its own numbers on the host from its own generator (`Augmenter`,
+seeded with the member's batch-order seed): the same seed gives the same masks and
+mixes, on any device, and a member alone draws exactly what it draws in a stack. The
+draws are applied on the device to the gathered batch (`apply`), before the step
+function: graphed and compiled steps see an ordinary batch of the same shapes. numpy's
+generator draws, not torch's: torch's Beta sampler takes no generator of its own.
+
+Masks (Park et al. 2019, SpecAugment; SpeechBrain's `SpecAugment` draws the same way):
+each utterance gets N time masks, each of a width drawn uniformly from 0 to W % of its
+own real frames and a start drawn so that it ends inside them (padding is never
+touched), and N feature masks of up to W % of the columns. Masked values are zeroed
+after the z-score: the training side's mean. Widths are a share of the utterance, not
+frames, as SpecAugment's upper bound p (a mask at most p of the utterance) is: one
+default then suits 50 Hz speech frames and ~20 text tokens alike. The default, 2 masks of
+up to 10 % each way: SpecAugment's LD, SM and SS policies and SpeechBrain's `SpecAugment`
+defaults use two time and two frequency masks; 10 % each keeps the two time masks within
+the bound p = 0.2 of SpecAugment's SM and SS policies; the feature width is wav2vec 2.0's
+fine-tuning channel mask (64 of 768 columns, ~8 %) rounded, as a self-supervised model's
+columns are no ordered frequency bands.
+
+Mixup (Zhang et al. 2018): per batch lam ~ Beta(alpha, alpha), x = lam x + (1 - lam)
+x[perm] over the member's real rows, and the targets mixed alike: the one-hot (or vote)
+distributions, so the soft cross-entropy is lam loss(y) + (1 - lam) loss(y[perm]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ser import Json
+from ser.errors import ConfigError
+from ser.models import family_of
+from ser.models.batch import Batch, InputSpec, Unit
+from ser.models.targets import Targets
+from ser.train.options import MASK_DEFAULT, TrainConfig
+
+#: Offsets an augmentation generator's seed from the batch order's (another stream).
+STREAM = 7
+
+
+@dataclass(frozen=True)
+class Augment:
+    """A training side's augmentation: (masks, most % of the frames) in time and of the
+    feature columns ((0, 0): none), and mixup's alpha (None: none)."""
+
+    time: tuple[int, int] = (0, 0)
+    features: tuple[int, int] = (0, 0)
+    mixup: float | None = None
+
+
+def augment_of(config: TrainConfig) -> Augment | None:
+    """The run's augmentation (None: none), its options checked (`ConfigError`)."""
+    masks = {"mask_time": config.mask_time, "mask_features": config.mask_features}
+    for name, value in masks.items():
+        flag = f"--{name.replace('_', '-')}"
+        if value is not None and config.augment != "mask":
+            raise ConfigError(f"{flag} sets --augment mask's masks: add --augment mask")
+        if value is not None and (len(value) != 2 or value[0] < 0 or not 0 <= value[1] <= 100):
+            raise ConfigError(
+                f"{flag} {','.join(map(str, value))}: give N,W (N masks of up to W % "
+                "each; N at least 0, W from 0 to 100), e.g. 2,10"
+            )
+    if config.augment == "none" and config.mixup is None:
+        return None
+    if config.augment == "none":
+        return Augment(mixup=config.mixup)
+    time, features = (_pair(v) for v in masks.values())
+    return Augment(time, features, config.mixup)
+
+
+def training_keys(config: TrainConfig) -> dict[str, Json]:
+    """A run record's keys of these options: those off their defaults, masks resolved;
+    none for a run without them (so every such run's record stays as it was)."""
+    augment = augment_of(config)
+    keys: dict[str, Json] = {"sampler": config.sampler} if config.sampler != "shuffle" else {}
+    if augment is not None and config.augment != "none":
+        keys |= {
+            "augment": config.augment,
+            "mask_time": list(augment.time),
+            "mask_features": list(augment.features),
+        }
+    return keys | ({"mixup": config.mixup} if config.mixup is not None else {})
+
+
+def _pair(value: tuple[int, ...] | None) -> tuple[int, int]:
+    n, width = value or MASK_DEFAULT
+    return n, width
+
+
+def check_targets(config: TrainConfig, targets: Targets) -> None:
+    """Options that need the category alone (mixup) or a category (a balanced sampler)
+    refused for other targets."""
+    if config.mixup is not None and targets.name != Targets().name:
+        raise ConfigError(
+            f"--mixup mixes class targets: --target {targets.name} trains other heads too "
+            "(their losses would need mixing as well); use --target emotion"
+        )
+    if config.sampler == "balanced" and targets.category is None:
+        raise ConfigError(f"--sampler balanced draws classes: --target {targets.name} has none")
+
+
+def check_inputs(config: TrainConfig, unit: Unit, specs: Sequence[InputSpec]) -> None:
+    """Options the model's inputs cannot take refused (`ConfigError`)."""
+    family = f"the {family_of(config.model).name} model"
+    sequences = [s.name for s in specs if s.gathered == "sequence"]
+    if unit == "dialog" and config.sampler == "balanced":
+        raise ConfigError(
+            f"--sampler balanced draws utterances; {family} trains on whole dialogs (each "
+            "utterance in its context): leave --sampler out"
+        )
+    if config.augment == "mask" and not sequences:
+        raise ConfigError(
+            f"--augment mask masks frames of sequence inputs; {family} takes "
+            f"{', '.join(s.name for s in specs)} as vectors: leave --augment out"
+        )
+    if config.mixup is not None and (unit == "dialog" or sequences):
+        what = "whole dialogs" if unit == "dialog" else f"{', '.join(sequences)} as sequences"
+        raise ConfigError(
+            f"--mixup mixes utterance vectors; {family} takes {what}: leave --mixup out"
+        )
+
+
+def balanced_draw(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """As many indices into `labels` as it has, each drawn with equal class probability:
+    a class of those present uniformly, then one of its items uniformly (with replacement).
+
+    >>> labels = np.repeat([0, 1], [90, 10])
+    >>> np.bincount(labels[balanced_draw(labels, np.random.default_rng(0))]).tolist()
+    [44, 56]
+    """
+    present, counts = np.unique(labels, return_counts=True)
+    order = np.argsort(labels, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    drawn = rng.integers(len(present), size=len(labels))
+    return order[starts[drawn] + rng.integers(counts[drawn])]
+
+
+class Augmenter:
+    """One member's augmentation and its own generator."""
+
+    def __init__(self, augment: Augment, seed: int) -> None:
+        self.augment = augment
+        self.rng = np.random.default_rng((seed, STREAM))
+
+    def draw(self, rows: int, specs: Sequence[InputSpec]) -> list[np.ndarray]:
+        """The draws of a batch of `rows` real rows, in `apply`'s order: per masked view its time
+        and feature draws [rows, N, 2] (uniform in [0, 1)); mixup's permutation [rows]
+        and lam [1]."""
+        time, features = self.augment.time[0], self.augment.features[0]
+        out = []
+        for _ in _masked(self.augment, specs):
+            out += [self.rng.random((rows, time, 2)), self.rng.random((rows, features, 2))]
+        alpha = self.augment.mixup
+        if alpha is None:
+            return out
+        return [*out, self.rng.permutation(rows).astype(np.float64), self.rng.beta(alpha, [alpha])]
+
+
+def epoch_draws(
+    augmenters: Sequence[Augmenter],
+    steps: Sequence[Sequence[int | None]],
+    shapes: Sequence[int],
+    specs: Sequence[InputSpec],
+    device: torch.device,
+) -> list[list[torch.Tensor]]:
+    """Each step's draws of the members (`steps`: each member's real rows there, None
+    without a batch), stacked [K, B, ...] for its `shapes` B rows (padding: no mask, its
+    own row, lam 1), on the device in one copy an epoch: a copy a step would wait on it."""
+    host = []
+    for now, rows in zip(steps, shapes, strict=True):
+        pairs = zip(augmenters, now, strict=True)
+        host.append(_stack([None if n is None else a.draw(n, specs) for a, n in pairs], rows))
+    flat = [a for step in host for a in step]
+    if not flat:
+        return [[] for _ in host]
+    one = np.concatenate([a.ravel() for a in flat]).astype(np.float32)
+    parts = iter(torch.from_numpy(one).to(device).split([a.size for a in flat]))
+    return [[next(parts).view(a.shape) for a in step] for step in host]
+
+
+def _stack(drawn: Sequence[list[np.ndarray] | None], rows: int) -> list[np.ndarray]:
+    """The members' draws of one step stacked [K, rows, ...] (`epoch_draws`)."""
+    real = next(d for d in drawn if d is not None)
+    out = []
+    for i, like in enumerate(real):
+        if like.ndim == 3:  # mask draws [n, N, 2]: zeros, no band, for padding rows
+            stacked = np.zeros((len(drawn), rows, *like.shape[1:]))
+        elif i == len(real) - 1 and like.ndim == 1:  # mixup's lam, always last: 1, no mix
+            stacked = np.ones((len(drawn), 1))
+        else:  # a permutation: padding rows stay their own
+            stacked = np.tile(np.arange(rows, dtype=np.float64), (len(drawn), 1))
+        for k, d in enumerate(drawn):
+            if d is not None:
+                stacked[k, : len(d[i])] = d[i]
+        out.append(stacked)
+    return out
+
+
+def _masked(augment: Augment, specs: Sequence[InputSpec]) -> list[InputSpec]:
+    """The views masks change: the sequence views, where there are masks."""
+    on = augment.time[0] or augment.features[0]
+    return [s for s in specs if s.gathered == "sequence"] if on else []
+
+
+def apply(
+    batch: Batch,
+    augment: Augment,
+    drawn: Sequence[torch.Tensor],
+    specs: Sequence[InputSpec],
+    n_classes: int,
+) -> Batch:
+    """`batch` (stacked [K, B, ...], member k's rows first) with the members' draws of
+    this step (`epoch_draws`) applied."""
+    parts = iter(drawn)
+    for spec in _masked(augment, specs):
+        time, feats = next(parts), next(parts)  # [K, B, N, 2] each
+        x, real = batch.x[spec.name], batch.mask[spec.name]  # [K, B, T, ...], [K, B, T]
+        lengths = real.sum(-1)  # [K, B]
+        hit = _bands(time, lengths, augment.time[1], real.shape[-1])  # [K, B, T]
+        x = x * ~_spread(hit, x)
+        width = x.shape[-1]
+        cols = _bands(feats, torch.full_like(lengths, width), augment.features[1], width)
+        batch.x[spec.name] = x * ~cols.view(*cols.shape[:2], *[1] * (x.dim() - 3), width)
+    if augment.mixup is not None:
+        perm, lam = next(parts), next(parts)  # [K, B], [K, 1]
+        _mix(batch, perm.long(), lam, specs, n_classes)
+    return batch
+
+
+def _bands(u: torch.Tensor, lengths: torch.Tensor, percent: int, size: int) -> torch.Tensor:
+    """[K, B, size] True inside any of the N bands drawn by `u` [K, B, N, 2]: widths up
+    to `percent` % of each row's `lengths` [K, B], each band ending inside them."""
+    most = (lengths * percent // 100).unsqueeze(-1)  # [K, B, 1]
+    width = torch.minimum((u[..., 0] * (most + 1)).floor().long(), most)  # [K, B, N]
+    room = lengths.unsqueeze(-1) - width  # [K, B, N], >= 0
+    start = torch.minimum((u[..., 1] * (room + 1)).floor().long(), room)
+    at = torch.arange(size, device=u.device)  # [size]
+    inside = (at >= start.unsqueeze(-1)) & (at < (start + width).unsqueeze(-1))  # [K, B, N, size]
+    return inside.any(dim=-2)
+
+
+def _spread(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`mask` [K, B, T] with a trailing 1 for each further dimension of `x`."""
+    return mask.view(*mask.shape, *[1] * (x.dim() - mask.dim()))
+
+
+def _mix(
+    batch: Batch, index: torch.Tensor, lam: torch.Tensor, specs: Sequence[InputSpec], c: int
+) -> None:
+    """Each member's vector views and class targets mixed with its rows `index` [K, B]
+    by its `lam` [K, 1]."""
+    labelled = batch.labels >= 0
+    one_hot = F.one_hot(batch.labels.clamp_min(0), c).float() * labelled.unsqueeze(-1)
+    targets = one_hot if batch.soft is None else batch.soft
+    for name in (s.name for s in specs if s.gathered == "vector"):
+        batch.x[name] = _mixed(batch.x[name], index, lam)
+    batch.soft = _mixed(targets, index, lam)
+
+
+def _mixed(x: torch.Tensor, index: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """lam x + (1 - lam) x[index] along the batch axis of `x` [K, B, ...]."""
+    spread = index.view(*index.shape, *[1] * (x.dim() - 2)).expand_as(x)
+    weight = lam.view(*lam.shape, *[1] * (x.dim() - 2))
+    return weight * x + (1 - weight) * x.gather(1, spread)
