@@ -65,11 +65,9 @@ class TrainConfig:
         metadata={
             "kind": "finetune",
             "metavar": "SET:top=K[,lora=R]",
-            "help": "Train the top K layers of the encoder that wrote a --features set "
-            "(hubert.L9:top=3: layers 10-12 on the cached layer 9), whole or with LoRA of "
-            "rank R (lora=8); further keys: alpha, targets (q_proj/v_proj), lr (the "
-            "encoder's; --lr stays the head's), warmup (share of steps), norms=frozen. "
-            'Repeat for a second encoder (docs/train.md, "Fine-tuning from the cache").',
+            "help": "Train the top K encoder layers above a cached --features set, whole or "
+            "with LoRA (hubert.L9:top=3,lora=8); keys alpha, targets, lr, warmup, norms: "
+            'docs/train.md, "Fine-tuning from the cache". Repeatable.',
         },
     )
     # Help and choices from the registered kinds, read when `ser train` is run.
@@ -110,9 +108,8 @@ class TrainConfig:
     class_weights: str | None = option(None, class_weights_help, choices=CLASS_WEIGHTS)
     sampler: str = option(
         "shuffle",
-        "Training batches: shuffle (every utterance once an epoch, in length buckets) or "
-        "balanced (each utterance drawn with equal class probability, a class then one of "
-        "its utterances, as many as the side holds; then bucketed). Recorded when balanced.",
+        "Training batches: shuffle (each utterance once an epoch) or balanced (a class "
+        "drawn uniformly, then one of its utterances). Recorded when balanced.",
         choices=("shuffle", "balanced"),
     )
     augment: str = option(
@@ -135,8 +132,8 @@ class TrainConfig:
     )
     mixup: float | None = option(
         None,
-        "Mixup of utterance vectors and their class targets in each training batch, the "
-        "mix lam ~ Beta(ALPHA, ALPHA) (0.2 is usual) [default: off]. Recorded.",
+        "Mixup of utterance vectors and their class targets, lam ~ Beta(ALPHA, ALPHA) "
+        "(0.2 is usual) [default: off]. Recorded.",
         above=0.0,
         metavar="ALPHA",
     )
@@ -227,9 +224,8 @@ class TrainConfig:
     # Where the run is watched, not what it is: never in its record (`ser.report.track`).
     track: str | None = option(
         None,
-        "Also log each member's curves, the options and the scores, after each group, to "
-        "TensorBoard (<out>/<name>/tensorboard/) or MLflow (--track-uri); needs "
-        "pip install 'ser[track]' (docs/report.md, \"Tracking\").",
+        "Also log curves, options and scores to TensorBoard (<out>/<name>/tensorboard/) "
+        "or MLflow; needs pip install 'ser[track]' (docs/report.md, \"Tracking\").",
         choices=TRACKERS,
     )
     track_uri: str | None = option(
@@ -245,16 +241,8 @@ class TrainConfig:
 
 
 RUN, MODEL = "run", "model"  # sections; a model option of one family has its family's name
-FLAGS = {
-    "true": True,
-    "1": True,
-    "yes": True,
-    "on": True,
-    "false": False,
-    "0": False,
-    "no": False,
-    "off": False,
-}
+FLAGS = {"true": True, "1": True, "yes": True, "on": True}
+FLAGS |= {"false": False, "0": False, "no": False, "off": False}
 # A field's bounds (`ser.models.config.option`'s metadata): (fails, says) per kind.
 RANGES = {
     "least": (lambda v, b: v < b, "at least"),
