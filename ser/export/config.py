@@ -124,8 +124,9 @@ def feature_entry(info: Mapping[str, Any]) -> dict[str, Any]:
 
 def member_entry(ckpt: Checkpoint) -> dict[str, Any]:
     """A member as config.json lists it; a fine-tuned one's top layers as its checkpoint
-    records them (`finetune`: what rebuilds them)."""
-    kept = ("seed", "fold", "best_epoch", "validation", "finetune")
+    records them (`finetune`: what rebuilds them); a calibrated one's `temperature` (its
+    class logits divided by it before the softmax)."""
+    kept = ("seed", "fold", "best_epoch", "validation", "finetune", "temperature")
     return {"key": ckpt.key, **{k: ckpt.meta[k] for k in kept if k in ckpt.meta}}
 
 

@@ -23,11 +23,13 @@ from torch import nn
 from ser.corpus.protocols.folds import Fold
 from ser.errors import SerError
 from ser.finetune.tuning import trained_state
+from ser.heads.calibration import T_RANGE
 from ser.models import SerModel, build_model
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
 from ser.runs.provenance import Final
 from ser.train.batches import Batches
+from ser.train.calibration import calibrated, category_at, member_temperature, votes_jsd
 from ser.train.checkpoint import FINAL, fold_key, has_checkpoint, save_fold_checkpoint
 from ser.train.data import TargetScale, fit_class_weights, fit_target_scale, fit_zscore
 from ser.train.ensemble import Ensemble
@@ -165,12 +167,17 @@ def train_group(
         # Train (each stage, then the whole model, selecting on validation), then test.
         ensemble, last, chosen, stages = fit(modules, members, classes, progress, steps)
         tested = test(ensemble, last, classes, progress.step, steps)
+        temperatures = fitted_temperatures(group, ensemble, last, classes, progress, steps)
     # Save: each member's checkpoint and predictions, then its record entry.
     entries: list[FoldEntry] = []
-    for k, (job, zscore, c, t, w, scale) in enumerate(
-        zip(group, zscores, chosen, tested, balanced, scales, strict=True)
+    for k, (job, zscore, c, t, w, scale, temperature) in enumerate(
+        zip(group, zscores, chosen, tested, balanced, scales, temperatures, strict=True)
     ):
         earlier = {name: stage[k] for name, stage in stages.items()}
+        at = category_at(targets)
+        if temperature is not None and at is not None:  # the test side's probabilities scaled
+            t = calibrated(t, at, temperature)
+        scaled = {} if temperature is None else {"temperature": temperature}
         state = trained_state(modules[k], ensemble.member_state(k))
         try:
             save_fold_checkpoint(  # before its record entry exists
@@ -183,6 +190,7 @@ def train_group(
                 fold=job.fold.name,
                 best_epoch=c.best_epoch,
                 test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
+                **scaled,
             )
         except SerError as error:  # the members saved before it are finished: kept
             raise PartlySaved(entries, error) from error
@@ -190,8 +198,42 @@ def train_group(
         job.run.predictions[key] = fold_predictions(*key, t, job.run.data, job.fold.test, targets)
         mix = modules[k].layer_weights(state)
         by_class = None if w is None else dict(zip(classes, w.tolist(), strict=True))
-        entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix, by_class))
+        entry = fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix, by_class)
+        if temperature is not None:
+            votes = votes_jsd(job.run.predictions[key], job.run.votes)
+            entry = replace(entry, temperature=temperature, votes=votes)
+        entries.append(entry)
     return entries
+
+
+def fitted_temperatures(
+    group: Sequence[Job],
+    ensemble: Ensemble,
+    members: Sequence[Member],
+    classes: Sequence[str],
+    progress: Progress,
+    steps: Steps | None = None,
+) -> list[float | None]:
+    """Each member's temperature (`--calibrate temperature`), fitted on its selected
+    state's predictions of its own validation side; None for a member of a run without
+    the option (members of several runs may share a group)."""
+    at = category_at(group[0].run.plan.targets)
+    wanted = [job.run.config.calibrate == "temperature" for job in group]
+    if at is None or not any(wanted):
+        return [None] * len(group)
+    validated = test(ensemble, members, classes, progress.step, steps, side="val")
+    found = [
+        member_temperature(v, at) if want else None
+        for v, want in zip(validated, wanted, strict=True)
+    ]
+    for job, temperature in zip(group, found, strict=True):
+        if temperature is not None and not T_RANGE[0] * 1.01 < temperature < T_RANGE[1] / 1.01:
+            progress.message(
+                f"seed {job.seed} {job.fold.name}: temperature {temperature:.3g} is at the end "
+                f"of the range searched ({T_RANGE[0]:g} to {T_RANGE[1]:g}): the validation "
+                "side's likelihood keeps rising past it (a side the model separates fully)"
+            )
+    return found
 
 
 def tuned(model: SerModel, run: Prepared, seed: int) -> SerModel:
@@ -316,8 +358,13 @@ def train_final(run: Prepared, progress: Progress) -> None:
         torch.manual_seed(seed)
         ensemble, *_ = fit([model], lambda: [member], data.classes, progress)
     state = trained_state(model, ensemble.member_state(0))
+    # No validation side to fit on: a calibrated run's folds' median temperature, as its epochs
+    fitted = [e.temperature for e in run.record.folds if e.temperature is not None]
+    scaled = {"temperature": float(np.median(fitted))} if fitted else {}
+    if fitted:
+        progress.message(f"--final: temperature {scaled['temperature']:.3f}, the folds' median")
     save_fold_checkpoint(
-        run, FINAL, state, zscore, scale=scale, seed=seed, fold=FINAL, epochs=epochs
+        run, FINAL, state, zscore, scale=scale, seed=seed, fold=FINAL, epochs=epochs, **scaled
     )
     layer_weights = model.layer_weights(state)
     final = Final(

@@ -38,6 +38,8 @@ from ser.runtime.precision import PRECISIONS, auto_help
 from ser.runtime.threads import parse_threads
 from ser.train.features import parse_feature_list
 
+#: --calibrate's choices: the softmax's own probabilities, or temperature scaling.
+CALIBRATIONS = ("none", "temperature")
 #: --attribute-weight's default: the attribute loss beside the category's (measured).
 ATTRIBUTE_WEIGHT = 1.0
 
@@ -139,6 +141,14 @@ class TrainConfig:
         "annotators' votes, re-read from the store's corpus: ser/corpus/votes.py says how "
         "votes map to classes); scores stay on the consensus label.",
         choices=LABELS,
+    )
+    calibrate: str = option(
+        "none",
+        "Class probabilities: none (the softmax's own); temperature: after each member is "
+        "selected, one temperature T fitted on its validation side's logits (least NLL), "
+        "its test probabilities softmax(logits / T) in predictions.csv, `ser predict` and "
+        "`ser export`; T recorded per fold (`ser report --calibration` shows it).",
+        choices=CALIBRATIONS,
     )
     corpus_root: str | None = option(
         None,

@@ -1,0 +1,91 @@
+"""`ser train --calibrate temperature`: each member's temperature, fitted on its own
+validation side once it is selected, applied to its test probabilities; and, where the
+store's corpus has annotators' votes, how far the test probabilities are from them.
+
+The category's outputs are a softmax; its log is the logits less a per-row constant, so
+softmax(log p / T) is softmax(logits / T) exactly (a probability the float32 softmax
+rounded to 0 is read as the smallest float32, ~1e-38: its logit was ~87 below the top).
+The test side is never looked at before T is fixed: T comes from the validation side's
+logits and consensus labels alone (least NLL, `ser.heads.calibration.fit_temperature`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ser.corpus.labels import LabelSet
+from ser.corpus.votes import Store, voted_distributions
+from ser.errors import SerError
+from ser.heads.calibration import fit_temperature, js_divergence, scaled_softmax
+from ser.heads.targets import Targets
+from ser.runs.predictions import PredictionTable
+from ser.train.loop import Evaluation
+
+#: The smallest positive float32: a probability's floor before its log is taken.
+TINY = float(np.finfo(np.float32).tiny)
+
+
+def category_at(targets: Targets) -> int | None:
+    """The category head's place among the run's heads (None: the run has none)."""
+    return next((i for i, head in enumerate(targets.heads) if head.category), None)
+
+
+def logits_of(probs: np.ndarray) -> np.ndarray:
+    """Logits up to a per-row constant, [N, C], from softmax probabilities."""
+    return np.log(np.maximum(np.asarray(probs, dtype=np.float64), TINY))
+
+
+def member_temperature(validated: Evaluation, at: int) -> float:
+    """The temperature of a member's validation predictions (the category's, head `at`):
+    fitted on the utterances with a class (a multi-head run's others have none)."""
+    probs = validated.outputs[at] if validated.outputs else np.zeros((0, 0))
+    gold = validated.y_true
+    labelled = (gold >= 0) & (gold < probs.shape[1]) if len(probs) else gold[:0] >= 0
+    return fit_temperature(logits_of(probs[labelled]), gold[labelled])
+
+
+def calibrated(tested: Evaluation, at: int, temperature: float) -> Evaluation:
+    """`tested` with the category's probabilities softmax(logits / T) (its predicted
+    classes and scores unchanged: T > 0 keeps every row's order)."""
+    if not tested.outputs:
+        return tested
+    outputs = list(tested.outputs)
+    outputs[at] = scaled_softmax(logits_of(outputs[at]), temperature).astype(np.float32)
+    return replace(tested, outputs=tuple(outputs))
+
+
+def read_votes(
+    store: Store, utt_ids: Sequence[str], label_set: LabelSet, root: str | None
+) -> tuple[dict[str, np.ndarray], str]:
+    """The voted utterances' distributions (`voted_distributions`) and a line saying what
+    was read; a corpus that cannot be read gives none and says why, as training goes on."""
+    try:
+        votes = voted_distributions(store, utt_ids, label_set, None if root is None else Path(root))
+    except SerError as error:
+        return {}, f"--calibrate: no annotators' votes compared ({error})"
+    if not votes:
+        return {}, ""
+    return votes, (
+        f"--calibrate: {len(votes)} of {len(utt_ids)} utterance(s) have annotators' votes in "
+        "the class set: each fold's test side is compared with them (JSD)"
+    )
+
+
+def votes_jsd(table: PredictionTable, votes: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """The mean JSD (base 2) of the voted test rows of `table` to their votes: the
+    model's probabilities (`model`) and the one-hot gold label (`majority`), and how many
+    rows (`n`); {} when no row has votes."""
+    rows = [i for i, u in enumerate(table.utt_id.tolist()) if u in votes]
+    if not rows or not table.classes:
+        return {}
+    voted = np.stack([votes[u] for u in table.utt_id[rows].tolist()])
+    onehot = np.eye(len(table.classes))[table.gold[rows]]
+    return {
+        "model": float(js_divergence(table.probs[rows], voted).mean()),
+        "majority": float(js_divergence(onehot, voted).mean()),
+        "n": float(len(rows)),
+    }
