@@ -30,6 +30,7 @@ from ser.runs.provenance import Threads
 from ser.runs.record import RunRecord
 from ser.runtime.threads import ThreadChoice
 from ser.train import audio_overlap, cross
+from ser.train.calibration import read_votes
 from ser.train.checkpoint import (
     provenance,
 )
@@ -37,7 +38,6 @@ from ser.train.data import OUTSIDE, TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared, Stores
-from ser.train.calibration import read_votes
 from ser.train.progress import Progress
 from ser.train.record import kept_predictions, start_record
 from ser.train.text_overlap import overlap_line, text_seen
