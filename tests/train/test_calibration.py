@@ -121,3 +121,21 @@ def test_a_run_without_the_option_records_none_of_it(tmp_path: Path) -> None:
     named = default_name(replace(config, calibrate="temperature"), "loso", "4", "none")
     assert named.endswith("_calibrate-temperature")
     assert TrainConfig.__dataclass_fields__["calibrate"].default == "none"
+
+
+def test_a_corpus_with_votes_records_the_test_sides_jsd_to_them(tmp_path: Path) -> None:
+    from tests.train.test_targets import votes_store
+
+    store = votes_store(tmp_path)  # happy utterances' votes: half happy, half angry
+    config = small_config(store, tmp_path, protocol="speaker-kfold:5", classes=None, name="v")
+    record = train(replace(config, calibrate="temperature"))
+    table = read_predictions(tmp_path / "v" / "predictions.csv")
+    happy = (table.gold == table.classes.index("hap")).mean()
+    # JSD (base 2) of a one-hot and (1/2, 1/2) on its class and another: every other vote is
+    # unanimous, the majority label's distribution itself
+    half = 0.5 * (np.log2(4 / 3) + 0.5 * np.log2(2 / 3) + 0.5 * np.log2(2))
+    votes = [entry.votes for entry in record.folds]
+    assert sum(v["n"] for v in votes) == len(table)  # every test utterance voted
+    majority = sum(v["majority"] * v["n"] for v in votes) / len(table)
+    assert majority == pytest.approx(happy * half)
+    assert all(0 < v["model"] < 1 for v in votes)
