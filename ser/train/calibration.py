@@ -22,7 +22,7 @@ from ser.corpus.votes import Store, voted_distributions
 from ser.errors import SerError
 from ser.heads.calibration import fit_temperature, js_divergence, scaled_softmax
 from ser.heads.targets import Targets
-from ser.runs.predictions import PredictionTable
+from ser.train.data import TrainData
 from ser.train.loop import Evaluation
 
 #: The smallest positive float32: a probability's floor before its log is taken.
@@ -39,10 +39,17 @@ def logits_of(probs: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(np.asarray(probs, dtype=np.float64), TINY))
 
 
-def member_temperature(validated: Evaluation, at: int) -> float:
-    """The temperature of a member's validation predictions (the category's, head `at`):
-    fitted on the utterances with a class (a multi-head run's others have none)."""
-    probs = validated.outputs[at] if validated.outputs else np.zeros((0, 0))
+def category_probabilities(evaluation: Evaluation, targets: Targets) -> np.ndarray:
+    """The category's softmax probabilities [N, C] of a side's predictions ([0, 0]: none)."""
+    category = targets.category
+    found = None if category is None else targets.output_of(category.name, evaluation.outputs)
+    return np.zeros((0, 0)) if found is None else found
+
+
+def member_temperature(validated: Evaluation, targets: Targets) -> float:
+    """The temperature of a member's validation predictions: fitted on the utterances
+    with a class (a multi-head run's others have none)."""
+    probs = category_probabilities(validated, targets)
     gold = validated.y_true
     labelled = (gold >= 0) & (gold < probs.shape[1]) if len(probs) else gold[:0] >= 0
     return fit_temperature(logits_of(probs[labelled]), gold[labelled])
@@ -75,17 +82,29 @@ def read_votes(
     )
 
 
-def votes_jsd(table: PredictionTable, votes: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """The mean JSD (base 2) of the voted test rows of `table` to their votes: the
-    model's probabilities (`model`) and the one-hot gold label (`majority`), and how many
-    rows (`n`); {} when no row has votes."""
-    rows = [i for i, u in enumerate(table.utt_id.tolist()) if u in votes]
-    if not rows or not table.classes:
+def votes_jsd(
+    tested: Evaluation,
+    targets: Targets,
+    data: TrainData,
+    positions: np.ndarray,
+    votes: Mapping[str, np.ndarray],
+) -> dict[str, float]:
+    """The mean JSD (base 2) of the voted utterances of a test side (its `positions` in
+    `data`) to their votes: of the model's probabilities (`model`) and of the one-hot
+    consensus label (`majority`), and how many were voted (`n`); {} where none was."""
+    if not votes:
         return {}
-    voted = np.stack([votes[u] for u in table.utt_id[rows].tolist()])
-    onehot = np.eye(len(table.classes))[table.gold[rows]]
+    rows, utt_ids = data.manifest_rows[positions].tolist(), data.utt_ids[positions].tolist()
+    names = dict(zip(rows, utt_ids, strict=True))
+    ids = [str(names[int(row)]) for row in tested.index]
+    keep = np.array([i for i, u in enumerate(ids) if u in votes], dtype=np.int64)
+    probs = category_probabilities(tested, targets)
+    if not len(keep) or not len(probs):
+        return {}
+    voted = np.stack([votes[ids[i]] for i in keep])
+    onehot = np.eye(probs.shape[1])[tested.y_true[keep]]
     return {
-        "model": float(js_divergence(table.probs[rows], voted).mean()),
+        "model": float(js_divergence(probs[keep], voted).mean()),
         "majority": float(js_divergence(onehot, voted).mean()),
-        "n": float(len(rows)),
+        "n": float(len(keep)),
     }

@@ -200,7 +200,7 @@ def train_group(
         by_class = None if w is None else dict(zip(classes, w.tolist(), strict=True))
         entry = fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix, by_class)
         if temperature is not None:
-            votes = votes_jsd(job.run.predictions[key], job.run.votes)
+            votes = votes_jsd(t, targets, job.run.data, job.fold.test, job.run.votes)
             entry = replace(entry, temperature=temperature, votes=votes)
         entries.append(entry)
     return entries
@@ -217,13 +217,13 @@ def fitted_temperatures(
     """Each member's temperature (`--calibrate temperature`), fitted on its selected
     state's predictions of its own validation side; None for a member of a run without
     the option (members of several runs may share a group)."""
-    at = category_at(group[0].run.plan.targets)
+    targets = group[0].run.plan.targets
     wanted = [job.run.config.calibrate == "temperature" for job in group]
-    if at is None or not any(wanted):
+    if targets.category is None or not any(wanted):
         return [None] * len(group)
     validated = test(ensemble, members, classes, progress.step, steps, side="val")
     found = [
-        member_temperature(v, at) if want else None
+        member_temperature(v, targets) if want else None
         for v, want in zip(validated, wanted, strict=True)
     ]
     for job, temperature in zip(group, found, strict=True):
