@@ -8,7 +8,7 @@ folds; "-": not calibrated, the probabilities are the softmax's own); and, where
 corpus has annotators' votes (IEMOCAP), the mean Jensen-Shannon divergence (base 2, the
 divergence: scipy's distance squared) of the test utterances' vote distribution to the
 model's probabilities and to the one-hot majority label (recorded at training time:
-`ser.train.votes`). `--plots` with it draws ``<name>_reliability.png`` per run.
+`ser.train.calibration`). `--plots` with it draws ``<name>_reliability.png`` per run.
 
 >>> import numpy as np
 >>> from ser.runs.predictions import PredictionTable

@@ -116,8 +116,8 @@ class FoldEntry:
     heads: Mapping[str, Mapping[str, Json]] = field(default_factory=dict)
     # `--calibrate temperature`'s T, fitted on the validation side (None: not calibrated)
     temperature: float | None = None
-    # The test side's mean JSD to the annotators' votes (`ser.train.votes_jsd`: `model`,
-    # `majority`, `n`); empty: a corpus without votes, or a run recorded before them.
+    # The test side's mean JSD to the annotators' votes (`model`, `majority`, `n`:
+    # `ser.train.calibration.votes_jsd`); empty: no votes, or a run without --calibrate.
     votes: Mapping[str, float] = field(default_factory=dict)
     extra: Mapping[str, Json] = field(default_factory=dict)
 

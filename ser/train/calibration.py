@@ -20,7 +20,7 @@ import numpy as np
 from ser.corpus.labels import LabelSet
 from ser.corpus.votes import Store, voted_distributions
 from ser.errors import SerError
-from ser.heads.calibration import fit_temperature, js_divergence, scaled_softmax
+from ser.heads.calibration import T_RANGE, fit_temperature, js_divergence, scaled_softmax
 from ser.heads.targets import Targets
 from ser.train.data import TrainData
 from ser.train.loop import Evaluation
@@ -53,6 +53,22 @@ def member_temperature(validated: Evaluation, targets: Targets) -> float:
     gold = validated.y_true
     labelled = (gold >= 0) & (gold < probs.shape[1]) if len(probs) else gold[:0] >= 0
     return fit_temperature(logits_of(probs[labelled]), gold[labelled])
+
+
+def at_bound(temperature: float) -> str:
+    """What a temperature at an end of the range searched says of the validation side;
+    "" inside it."""
+    if T_RANGE[0] * 1.01 < temperature < T_RANGE[1] / 1.01:
+        return ""
+    why = (  # sharper keeps helping where every class is right; flatter where none is
+        "the model separates it fully"
+        if temperature < 1
+        else "the model does no better than chance on it"
+    )
+    return (
+        f"temperature {temperature:.3g} is at the end of the range searched ({T_RANGE[0]:g} "
+        f"to {T_RANGE[1]:g}): the validation side's likelihood keeps rising past it ({why})"
+    )
 
 
 def calibrated(tested: Evaluation, at: int, temperature: float) -> Evaluation:

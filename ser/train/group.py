@@ -23,13 +23,18 @@ from torch import nn
 from ser.corpus.protocols.folds import Fold
 from ser.errors import SerError
 from ser.finetune.tuning import trained_state
-from ser.heads.calibration import T_RANGE
 from ser.models import SerModel, build_model
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
 from ser.runs.provenance import Final
 from ser.train.batches import Batches
-from ser.train.calibration import calibrated, category_at, member_temperature, votes_jsd
+from ser.train.calibration import (
+    at_bound,
+    calibrated,
+    category_at,
+    member_temperature,
+    votes_jsd,
+)
 from ser.train.checkpoint import FINAL, fold_key, has_checkpoint, save_fold_checkpoint
 from ser.train.data import TargetScale, fit_class_weights, fit_target_scale, fit_zscore
 from ser.train.ensemble import Ensemble
@@ -227,12 +232,8 @@ def fitted_temperatures(
         for v, want in zip(validated, wanted, strict=True)
     ]
     for job, temperature in zip(group, found, strict=True):
-        if temperature is not None and not T_RANGE[0] * 1.01 < temperature < T_RANGE[1] / 1.01:
-            progress.message(
-                f"seed {job.seed} {job.fold.name}: temperature {temperature:.3g} is at the end "
-                f"of the range searched ({T_RANGE[0]:g} to {T_RANGE[1]:g}): the validation "
-                "side's likelihood keeps rising past it (a side the model separates fully)"
-            )
+        if temperature is not None and (note := at_bound(temperature)):
+            progress.message(f"seed {job.seed} {job.fold.name}: {note}")
     return found
 
 

@@ -58,3 +58,15 @@ def test_js_divergence_is_scipys_distance_squared() -> None:
     expected = [jensenshannon(a, b, base=2) ** 2 for a, b in zip(p, q, strict=True)]
     assert js_divergence(p, q) == pytest.approx(expected)
     assert js_divergence(p, p) == pytest.approx(np.zeros(20))
+
+
+def test_fit_temperature_recovers_the_temperature_labels_were_drawn_at() -> None:
+    from ser.heads.calibration import fit_temperature, scaled_softmax
+
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(20000, 4)) * 3
+    truth = scaled_softmax(logits, 2.0)  # labels drawn from softmax(logits / 2)
+    gold = (truth.cumsum(axis=1) > rng.random((20000, 1))).argmax(axis=1)
+    assert fit_temperature(logits, gold) == pytest.approx(2.0, rel=0.05)
+    assert fit_temperature(logits + 5.0, gold) == pytest.approx(fit_temperature(logits, gold))
+    assert fit_temperature(np.zeros((0, 4)), np.zeros(0, dtype=np.int64)) == 1.0

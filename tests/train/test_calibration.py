@@ -139,3 +139,11 @@ def test_a_corpus_with_votes_records_the_test_sides_jsd_to_them(tmp_path: Path) 
     majority = sum(v["majority"] * v["n"] for v in votes) / len(table)
     assert majority == pytest.approx(happy * half)
     assert all(0 < v["model"] < 1 for v in votes)
+
+
+def test_a_temperature_at_an_end_of_the_search_is_said() -> None:
+    from ser.train.calibration import at_bound
+
+    assert "separates it fully" in at_bound(T_RANGE[0])
+    assert "no better than chance" in at_bound(T_RANGE[1])
+    assert at_bound(1.5) == ""
