@@ -302,8 +302,8 @@ def report_command(
         from ser.report.calibration import calibration_table
 
         click.echo()
-        scored = [(run, labelled(i)) for i, run in enumerate(runs)]
-        click.echo(calibration_table(scored, fmt), nl=False)
+        each = [(run, labelled(i)) for i, run in enumerate(runs)]
+        click.echo(calibration_table(each, fmt), nl=False)
     if plots is not None:
         # matplotlib: only when plots are asked for
         from ser.report.cross_plot import write_heatmaps
