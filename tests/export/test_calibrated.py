@@ -30,8 +30,10 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
 
 def test_the_members_temperature_is_exported_and_read_back(exported: tuple[Path, float]) -> None:
     folder, temperature = exported
-    (member,) = json.loads((folder / CONFIG).read_text())["members"]
+    config = json.loads((folder / CONFIG).read_text())
+    (member,) = config["members"]
     assert member["temperature"] == temperature
+    assert "members[i].temperature" in config["heads"][0]["calibration"]
     (ckpt,) = load_exported(folder).checkpoints
     assert ckpt.temperature == temperature != 1.0
 
