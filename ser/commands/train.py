@@ -239,8 +239,21 @@ class _ConsoleProgress(Progress):
     help="Two runs: a paired bootstrap of their UA and WA on the utterances both tested "
     "(1000 resamples, a fixed seed), from their predictions.csv.",
 )
+@click.option(
+    "--calibration",
+    is_flag=True,
+    help="After the table, each run's expected calibration error (top label, 15 bins), "
+    "its fitted temperature and, on corpora with annotators' votes, the Jensen-Shannon "
+    "divergence to them, from its predictions.csv; with --plots, a reliability diagram "
+    "per run.",
+)
 def report_command(
-    run_dirs: tuple[Path, ...], fmt: str, plots: Path | None, by: tuple[str, ...], paired: bool
+    run_dirs: tuple[Path, ...],
+    fmt: str,
+    plots: Path | None,
+    by: tuple[str, ...],
+    paired: bool,
+    calibration: bool,
 ) -> None:
     """One table row per run, like the papers' tables; optional PNG plots, breakdowns by
     class or speaker and a paired test. A `ser sweep` folder: its tables as the papers
@@ -253,8 +266,10 @@ def report_command(
     if len(run_dirs) == 1 and is_sweep(run_dirs[0]):  # a `ser sweep --out` folder
         from ser.sweep.plots import sweep_plots
 
-        if by or paired:
-            raise ConfigError("--by and --paired take run directories (a sweep's cells/<key>)")
+        if by or paired or calibration:
+            raise ConfigError(
+                "--by, --paired and --calibration take run directories (a sweep's cells/<key>)"
+            )
         click.echo(sweep_report(run_dirs[0], fmt=fmt), nl=False)
         if plots is not None:
             click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)
@@ -283,14 +298,27 @@ def report_command(
     labelled = functools.cache(lambda i: run_predictions(run_dirs[i], runs[i]))
     if by or paired:
         _predictions_tables([labelled(i) for i in range(len(runs))], fmt, by, paired)
+    if calibration:
+        from ser.report.calibration import calibration_table
+
+        click.echo()
+        each = [(run, labelled(i)) for i, run in enumerate(runs)]
+        click.echo(calibration_table(each, fmt), nl=False)
     if plots is not None:
         # matplotlib: only when plots are asked for
         from ser.report.cross_plot import write_heatmaps
-        from ser.report.plots import plots_predictions, write_plots, write_prediction_plots
+        from ser.report.plots import (
+            plots_predictions,
+            write_plots,
+            write_prediction_plots,
+            write_reliability_plots,
+        )
 
         written = write_plots(runs, plots) + write_heatmaps(crossed, plots, "runs")
         scored = [labelled(i) for i, run in enumerate(runs) if plots_predictions(run)]
         written += write_prediction_plots(scored, plots)
+        if calibration:
+            written += write_reliability_plots([labelled(i) for i in range(len(runs))], plots)
         click.echo(f"{len(written)} plot(s) in {plots}", err=True)
 
 

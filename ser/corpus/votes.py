@@ -166,6 +166,22 @@ def soft_targets(
     return targets, fallbacks
 
 
+def voted_distributions(
+    store: Store, utt_ids: Sequence[str], label_set: LabelSet, root: Path | None = None
+) -> dict[str, np.ndarray]:
+    """utt_id -> the vote distribution `[C]` of each of `utt_ids` with a vote inside
+    `label_set` (rule 3's fallbacks left out: they hold no annotator's view); {} for a
+    corpus without votes. Errors as `store_votes`'."""
+    votes = store_votes(store, root)
+    labels = _labels(store) if votes else {}
+    out = {}
+    for utt_id in utt_ids:
+        consensus = label_set.index_of(labels.get(utt_id, ""))
+        if consensus is not None and inside(votes.get(utt_id, ()), label_set):
+            out[utt_id] = vote_distribution(votes[utt_id], label_set, consensus)
+    return out
+
+
 def _labels(store: Store) -> dict[str, str]:
     ids = store.manifest.column("utt_id").tolist()
     codes = store.manifest.column("label").tolist()

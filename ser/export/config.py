@@ -91,8 +91,18 @@ def heads(ckpt: Checkpoint) -> list[dict[str, Any]]:
     value, each further head's outputs (`ser.heads.base.Head.names`)."""
     out: list[dict[str, Any]] = []
     for head, names in zip(ckpt.targets.heads, ckpt.targets.names(ckpt.classes), strict=True):
-        out.append(ENTRIES.get(head.name, _further)(head.name, list(names)))
+        entry = ENTRIES.get(head.name, _further)(head.name, list(names))
+        if head.category and "temperature" in ckpt.meta:  # only where calibrated
+            entry["calibration"] = CALIBRATION
+        out.append(entry)
     return out
+
+
+#: What a calibrated run's config says of its class probabilities.
+CALIBRATION = (
+    "temperature scaling: each member's class logits divided by its members[i].temperature "
+    "(fitted on its fold's validation side) before the softmax"
+)
 
 
 def zscore_note(name: str) -> str:
@@ -124,8 +134,9 @@ def feature_entry(info: Mapping[str, Any]) -> dict[str, Any]:
 
 def member_entry(ckpt: Checkpoint) -> dict[str, Any]:
     """A member as config.json lists it; a fine-tuned one's top layers as its checkpoint
-    records them (`finetune`: what rebuilds them)."""
-    kept = ("seed", "fold", "best_epoch", "validation", "finetune")
+    records them (`finetune`: what rebuilds them); a calibrated one's `temperature` (its
+    class logits divided by it before the softmax)."""
+    kept = ("seed", "fold", "best_epoch", "validation", "finetune", "temperature")
     return {"key": ckpt.key, **{k: ckpt.meta[k] for k in kept if k in ckpt.meta}}
 
 

@@ -95,6 +95,7 @@ class _Member(nn.Module):
         self.specs = ckpt.specs
         self.n_attributes = len(ckpt.targets.attributes)
         self.targets, self.n_classes = ckpt.targets, len(ckpt.classes)
+        self.temperature = ckpt.temperature  # 1.0: no division in the graph
         for i, spec in enumerate(self.specs):
             z = ckpt.zscore.get(spec.name)
             self.register_buffer(f"mean{i}", None if z is None else z.mean.float())
@@ -123,6 +124,8 @@ class _Member(nn.Module):
         index = torch.zeros(batch, dtype=torch.long)
         logits = self.model(Batch(x=x, mask=mask, labels=index, index=index)).logits.float()
         classes, values = self.targets.category_attributes(logits, self.n_classes)
+        if self.temperature != 1.0:  # --calibrate temperature's, fitted on validation
+            classes = classes / self.temperature
         probs = torch.softmax(classes, dim=-1)
         if self.n_attributes:
             scale = [getattr(self, f"target_{n}") for n in ("mean", "std", "low", "high")]

@@ -121,6 +121,8 @@ def outputs(
             parts = ckpt.targets.split(logits.float()[real], n_classes)  # [n, W_head] each
             at = [where[int(r)] for r in batch.index[real].cpu().numpy()]
             for out, head, part in zip(made, heads, parts, strict=True):
+                if head.category and ckpt.temperature != 1.0:  # calibrated: softmax(z / T)
+                    part = part / ckpt.temperature
                 out[at] = head.reported(part, batch).cpu().numpy()  # `Head.reported`
     return ckpt.targets.bounded(made, scale)  # each head's held to the training side's
 

@@ -9,7 +9,8 @@ folds and seeds); ``queries_ua.png`` when at least two runs differ only in
 ``config.queries``. Of a run's predictions.csv, each head's figure of them
 (`write_prediction_plots`, `Head.plot_predictions`: the attributes', predicted against
 gold per attribute, every seed's predictions, the identity line, the pooled CCC in the
-title, ``<name>_attributes.png``).
+title, ``<name>_attributes.png``); with ``--calibration``, ``<name>_reliability.png``
+(accuracy against confidence in 15 bins, their counts, the diagonal).
 """
 
 from __future__ import annotations
@@ -81,6 +82,24 @@ def write_prediction_plots(
             fig = Figure(dpi=100)
             if head.plot_predictions(fig, table, name):
                 written.append(_save(fig, out_dir / f"{stem}_{file_stem(head.plot_name)}.png"))
+    return written
+
+
+def write_reliability_plots(
+    runs: Sequence[tuple[str, PredictionTable]], out_dir: Path
+) -> list[Path]:
+    """``<name>_reliability.png`` of each (name, predictions) with class probabilities
+    (`ser report --calibration`: `ser.report.calibration.plot_reliability`)."""
+    from ser.report.calibration import plot_reliability
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    written = []
+    for name, table in runs:
+        fig = Figure(dpi=100)
+        if plot_reliability(fig, table, name):
+            stem = _unique(file_stem(name), used)
+            written.append(_save(fig, out_dir / f"{stem}_reliability.png"))
     return written
 
 

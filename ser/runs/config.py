@@ -50,6 +50,7 @@ _AFTER = (
     "attribute_loss",
     "attribute_weight",
     "labels",
+    "calibrate",
     "device",
     "precision",
     "out",
@@ -79,8 +80,8 @@ class RunConfig(Mapping[str, Any]):
     `sampler`, `augment` with `mask_time` and `mask_features`, `mixup`: only when on), a
     cross-corpus run's `test_store` and what it holds (`test`), its targets (`target`
     where not the category alone, `attribute_loss` and `attribute_weight` where
-    attributes trained, `labels` "soft"), where it ran (`device`, `precision`, `out`,
-    `name`). None: not in the record (older records lack some)."""
+    attributes trained, `labels` "soft"), `calibrate` where on, where it ran (`device`,
+    `precision`, `out`, `name`). None: not in the record (older records lack some)."""
 
     store: str | None = None
     features: str | None = None
@@ -109,6 +110,7 @@ class RunConfig(Mapping[str, Any]):
     attribute_loss: str | None = None
     attribute_weight: float | None = None
     labels: str | None = None
+    calibrate: str | None = None  # "temperature" (`--calibrate`); None: not calibrated
     device: str | None = None
     precision: str | None = None
     out: str | None = None

@@ -114,6 +114,11 @@ class FoldEntry:
     class_weights: Mapping[str, float] = field(default_factory=dict)
     attributes: AttributeMetrics | None = None
     heads: Mapping[str, Mapping[str, Json]] = field(default_factory=dict)
+    # `--calibrate temperature`'s T, fitted on the validation side (None: not calibrated)
+    temperature: float | None = None
+    # The test side's mean JSD to the annotators' votes (`model`, `majority`, `n`:
+    # `ser.train.calibration.votes_jsd`); empty: no votes, or a run without --calibrate.
+    votes: Mapping[str, float] = field(default_factory=dict)
     extra: Mapping[str, Json] = field(default_factory=dict)
 
     @property
@@ -159,6 +164,8 @@ class FoldEntry:
             class_weights=_class_weights(rest.pop("class_weights", None), where),
             attributes=_attributes(rest.pop("attributes", None), where),
             heads=_heads(rest.pop("heads", None), where),
+            temperature=_float_or_none(rest.pop("temperature", None), where, "temperature"),
+            votes=read_value(Mapping[str, float], rest.pop("votes", None) or {}, f"{where}, votes"),
             extra=rest,
         )
 
@@ -183,6 +190,8 @@ class FoldEntry:
             ("left_out", list(self.left_out)),
             ("shared_speakers", list(self.shared_speakers)),
             ("class_weights", self.class_weights),
+            ("temperature", self.temperature),
+            ("votes", self.votes),
         ]
         return {**{k: encode(v) for k, v in pairs if _written(k, v)}, **self.extra}
 
@@ -242,6 +251,13 @@ def _float(value: Scalar | None, where: str) -> float:
         return float(value or 0.0)
     except (TypeError, ValueError) as e:
         raise ReportError(f"{where}: 'seconds' is not a number ({e})") from e
+
+
+def _float_or_none(value: Scalar | None, where: str, key: str) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError) as e:
+        raise ReportError(f"{where}: the fold entry's {key!r} is not a number ({e})") from e
 
 
 def _int_or_none(value: Scalar | None, where: str) -> int | None:

@@ -70,6 +70,12 @@ class Checkpoint:
     target_scale: TargetScale | None = None
 
     @property
+    def temperature(self) -> float:
+        """The class logits' divisor before the softmax (`--calibrate temperature`, fitted
+        on the fold's validation side); 1.0 for a checkpoint of a run without it."""
+        return float(self.meta.get("temperature", 1.0))
+
+    @property
     def layers(self) -> dict[str, dict[str, list[Any]]]:
         """A layered input's stored sets and layers (`{input: {"sets", "layers"}}`)."""
         return dict(self.meta.get("layers") or {})

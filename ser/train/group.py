@@ -29,6 +29,13 @@ from ser.runs.predictions import PredictionTable
 from ser.runs.provenance import Final
 from ser.train.augment import augment_of
 from ser.train.batches import Batches
+from ser.train.calibration import (
+    at_bound,
+    calibrated,
+    category_at,
+    member_temperature,
+    votes_jsd,
+)
 from ser.train.checkpoint import FINAL, fold_key, has_checkpoint, save_fold_checkpoint
 from ser.train.data import TargetScale, fit_class_weights, fit_target_scale, fit_zscore
 from ser.train.ensemble import Ensemble
@@ -168,12 +175,17 @@ def train_group(
         # Train (each stage, then the whole model, selecting on validation), then test.
         ensemble, last, chosen, stages = fit(modules, members, classes, progress, steps)
         tested = test(ensemble, last, classes, progress.step, steps)
+        temperatures = fitted_temperatures(group, ensemble, last, classes, progress, steps)
     # Save: each member's checkpoint and predictions, then its record entry.
     entries: list[FoldEntry] = []
-    for k, (job, zscore, c, t, w, scale) in enumerate(
-        zip(group, zscores, chosen, tested, balanced, scales, strict=True)
+    for k, (job, zscore, c, t, w, scale, temperature) in enumerate(
+        zip(group, zscores, chosen, tested, balanced, scales, temperatures, strict=True)
     ):
         earlier = {name: stage[k] for name, stage in stages.items()}
+        at = category_at(targets)
+        if temperature is not None and at is not None:  # the test side's probabilities scaled
+            t = calibrated(t, at, temperature)
+        scaled = {} if temperature is None else {"temperature": temperature}
         state = trained_state(modules[k], ensemble.member_state(k))
         try:
             save_fold_checkpoint(  # before its record entry exists
@@ -186,6 +198,7 @@ def train_group(
                 fold=job.fold.name,
                 best_epoch=c.best_epoch,
                 test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
+                **scaled,
             )
         except SerError as error:  # the members saved before it are finished: kept
             raise PartlySaved(entries, error) from error
@@ -193,8 +206,38 @@ def train_group(
         job.run.predictions[key] = fold_predictions(*key, t, job.run.data, job.fold.test, targets)
         mix = modules[k].layer_weights(state)
         by_class = None if w is None else dict(zip(classes, w.tolist(), strict=True))
-        entries.append(fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix, by_class))
+        entry = fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix, by_class)
+        if temperature is not None:
+            votes = votes_jsd(t, targets, job.run.data, job.fold.test, job.run.votes)
+            entry = replace(entry, temperature=temperature, votes=votes)
+        entries.append(entry)
     return entries
+
+
+def fitted_temperatures(
+    group: Sequence[Job],
+    ensemble: Ensemble,
+    members: Sequence[Member],
+    classes: Sequence[str],
+    progress: Progress,
+    steps: Steps | None = None,
+) -> list[float | None]:
+    """Each member's temperature (`--calibrate temperature`), fitted on its selected
+    state's predictions of its own validation side; None for a member of a run without
+    the option (members of several runs may share a group)."""
+    targets = group[0].run.plan.targets
+    wanted = [job.run.config.calibrate == "temperature" for job in group]
+    if targets.category is None or not any(wanted):
+        return [None] * len(group)
+    validated = test(ensemble, members, classes, progress.step, steps, side="val")
+    found = [
+        member_temperature(v, targets) if want else None
+        for v, want in zip(validated, wanted, strict=True)
+    ]
+    for job, temperature in zip(group, found, strict=True):
+        if temperature is not None and (note := at_bound(temperature)):
+            progress.message(f"seed {job.seed} {job.fold.name}: {note}")
+    return found
 
 
 def tuned(model: SerModel, run: Prepared, seed: int) -> SerModel:
@@ -323,8 +366,13 @@ def train_final(run: Prepared, progress: Progress) -> None:
         torch.manual_seed(seed)
         ensemble, *_ = fit([model], lambda: [member], data.classes, progress)
     state = trained_state(model, ensemble.member_state(0))
+    # No validation side to fit on: a calibrated run's folds' median temperature, as its epochs
+    fitted = [e.temperature for e in run.record.folds if e.temperature is not None]
+    scaled = {"temperature": float(np.median(fitted))} if fitted else {}
+    if fitted:
+        progress.message(f"--final: temperature {scaled['temperature']:.3f}, the folds' median")
     save_fold_checkpoint(
-        run, FINAL, state, zscore, scale=scale, seed=seed, fold=FINAL, epochs=epochs
+        run, FINAL, state, zscore, scale=scale, seed=seed, fold=FINAL, epochs=epochs, **scaled
     )
     layer_weights = model.layer_weights(state)
     final = Final(

@@ -183,16 +183,18 @@ def test(
     classes: Sequence[str],
     on_step: StepHook,
     steps: Steps | None = None,
+    side: str = "test",
 ) -> list[Evaluation]:
-    """Each member's selected state on its own test side (its eval mask applied)."""
+    """Each member's selected state on its own test side (`side` "val": its validation
+    side, as the test side is scored: its eval mask applied)."""
     steps = steps or Steps()
     configs = [m.config for m in members]
     with masked(ensemble.base, _shared([c.eval_mask for c in configs], "eval_mask")):
-        sides = StackedSides([m.test for m in members], static=steps.static)
+        sides = StackedSides([getattr(m, side) for m in members], static=steps.static)
         precision = _shared([c.precision for c in configs], "precision")
-        found = predict(ensemble, sides, precision, on_step, "test", steps)
+        found = predict(ensemble, sides, precision, on_step, side, steps)
     targets = targets_of(ensemble)
-    found = in_range(found, members, targets, "test")
+    found = in_range(found, members, targets, side)
     return [
         Evaluation(**vars(p), **targets.evaluate(p.outputs, p.golds, classes, (p.y_true, p.y_pred)))
         for p in found

@@ -39,11 +39,11 @@ from ser.runtime.precision import PRECISIONS, auto_help
 from ser.runtime.threads import parse_threads
 from ser.train.features import parse_feature_list
 
+#: --calibrate's choices: the softmax's own probabilities, or temperature scaling.
+CALIBRATIONS = ("none", "temperature")
 #: --attribute-weight's default: the attribute loss beside the category's (measured).
 ATTRIBUTE_WEIGHT = 1.0
-#: --mask-time's and --mask-features' default: 2 masks of up to 10 % (ser/train/augment.py
-#: says where it comes from).
-MASK_DEFAULT = (2, 10)
+MASK_DEFAULT = (2, 10)  # --mask-time's, --mask-features': why, in ser/train/augment.py
 
 
 @dataclass(frozen=True)
@@ -75,26 +75,23 @@ class TrainConfig:
     protocol: str | None = option(None, protocols_help)
     test_store: str | None = option(
         None,
-        "Cross-corpus: train on all of --store (validation carved from it) and test on "
-        "this store's utterances of the emotions both corpora have, matched by name "
-        "(ser/corpus/emotions.py); it must hold the same feature sets (same "
-        "fingerprints). Recorded with both stores and what either side dropped.",
+        "Cross-corpus: train on all of --store and test on this store's utterances of the "
+        "emotions both corpora have, matched by name; it must hold the same feature sets "
+        "(docs/cross-corpus.md).",
         metavar="PATH",
     )
     allow_overlap: bool = option(False, "Cross-corpus: run though most test audio is --store's.")
     test_classes: str | None = option(
         None,
-        "Cross-corpus: the test store's class set, matched to the training set by "
-        "emotion [default: the training set's name where the test corpus has it, else "
-        "its all].",
+        "Cross-corpus: the test store's class set [default: the training set's name "
+        "where the test corpus has it, else its all].",
         choices=class_set_names,
     )
     val: str = option(
         "next-group",
-        "Validation carved from the training side: next-group, the next group the "
-        "protocol tests by (an IEMOCAP session, a speaker group, the dev partition) held "
-        "out; random10; none: train on every training group for the fixed epochs and test "
-        "the last (the papers' training set). The old spelling `session` still works.",
+        "Validation carved from the training side: next-group (the next session, speaker "
+        "group or the dev partition held out); random10; none: train on every training "
+        "group for the fixed epochs and test the last. `session` still works.",
         choices=VAL_MODES,
         aliases=VAL_ALIASES,
     )
@@ -114,8 +111,8 @@ class TrainConfig:
     )
     augment: str = option(
         "none",
-        "Training batches only: mask (SpecAugment-like: zeroed time and feature bands of "
-        "sequence inputs, --mask-time, --mask-features). Recorded when on.",
+        "Training batches only: mask (SpecAugment-like time and feature bands zeroed in "
+        "sequence inputs: --mask-time, --mask-features). Recorded when on.",
         choices=("none", "mask"),
     )
     mask_time: tuple[int, ...] | None = option(
@@ -173,6 +170,12 @@ class TrainConfig:
         "votes map to classes); scores stay on the consensus label.",
         choices=LABELS,
     )
+    calibrate: str = option(
+        "none",
+        "Class probabilities: none (the softmax's own) or temperature (one T per member "
+        "fitted on its validation side, applied in predictions.csv, predict and export).",
+        choices=CALIBRATIONS,
+    )
     corpus_root: str | None = option(
         None,
         "Where the store's corpus is now, if it moved since extraction (--labels soft "
@@ -190,11 +193,9 @@ class TrainConfig:
     threads: int | None = field(default=None, metadata={"kind": "threads", "metavar": "N"})
     members_at_once: int | None = option(
         None,
-        "(seed, fold) runs trained together as the members of one ensemble [all of them on "
-        "a GPU; on the CPU all where the family's inputs are narrow enough to gain from it "
-        "(ser/runtime/execution.py), else 1]; lower it to bound memory, 1 trains them one "
-        "after another. Without dropout or RMM the same results up to float rounding; with "
-        "them each member draws its own random numbers. Recorded.",
+        "(seed, fold) runs trained together as one ensemble [as ser/runtime/execution.py "
+        "decides]; lower it to bound memory, 1 trains them one after another. Without "
+        "dropout or RMM the same results up to float rounding. Recorded.",
     )
     step: str | None = option(
         None,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ser.cache import FeatureStore
@@ -81,6 +82,8 @@ class Prepared:
     started: float = field(default_factory=time.perf_counter)
     planned: int = 0  # (seed, fold) jobs of the whole run, done or not: seeds x folds
     tuning: Tuning | None = None  # the inputs whose encoder's top layers train
+    # --calibrate: utt_id -> its annotators' vote distribution (`ser.train.calibration`)
+    votes: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None = None) -> Plan:
@@ -115,6 +118,16 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
         raise ConfigError(
             "--patience stops on validation scores; --val none has no validation side "
             "(it trains the fixed epochs and tests the last)"
+        )
+    if targets.category is None and config.calibrate != "none":
+        raise ConfigError(
+            f"--calibrate {config.calibrate} scales class probabilities: --target "
+            f"{targets.name} has no classes"
+        )
+    if config.val == "none" and config.calibrate != "none":
+        raise ConfigError(
+            f"--calibrate {config.calibrate} fits on the validation side; --val none has "
+            "none (keep a validation side, or leave --calibrate out)"
         )
     device = pick_device(config.device)
     precision = resolve_precision(config.precision, device, "train")
@@ -264,7 +277,8 @@ def _targets_name(config: TrainConfig) -> str:
     if config.attribute_weight is not None and "+" in config.target:
         name += f"_attribute-weight{config.attribute_weight:g}"
     name += f"_emotions-as-{config.emotions_as}" if config.emotions_as != "presence" else ""
-    return name + ("_soft-labels" if config.labels == "soft" else "")
+    name += "_soft-labels" if config.labels == "soft" else ""
+    return name + (f"_calibrate-{config.calibrate}" if config.calibrate != "none" else "")
 
 
 def _training_name(config: TrainConfig) -> str:

@@ -31,6 +31,7 @@ from ser.runs.record import RunRecord
 from ser.runtime.threads import ThreadChoice
 from ser.train import audio_overlap, cross
 from ser.train.augment import check_inputs
+from ser.train.calibration import read_votes
 from ser.train.checkpoint import (
     provenance,
 )
@@ -185,6 +186,9 @@ def prepare(
     recorded = provenance(inputs.store, inputs.features)  # what its checkpoints hold of the sets
     prepared = Prepared(config, plan, record, data, inputs.unit, inputs.specs, todo, recorded)
     prepared.tuning = inputs.tuning
+    prepared.votes, line = test_votes(config, inputs, data)
+    if line:
+        progress.message(line)
     prepared.predictions.update(kept_predictions(plan.run_dir, record))
     prepared.planned = len(plan.seeds) * len(folds)
     return prepared
@@ -287,7 +291,19 @@ def reopen(
     unrecorded = RunRecord(plan.name, RunConfig(), str(plan.protocol), tuple(data.classes))
     prepared = Prepared(config, plan, unrecorded, data, inputs.unit, inputs.specs, [], recorded)
     prepared.tuning = inputs.tuning
+    prepared.votes, _ = test_votes(config, inputs, data)  # the run's own process said it
     return prepared, folds
+
+
+def test_votes(
+    config: TrainConfig, inputs: Inputs, data: TrainData
+) -> tuple[dict[str, np.ndarray], str]:
+    """A calibrated run's voted utterances (`ser.train.calibration.read_votes`) and the
+    line that says so; none for another run (its record stays as it was) or a
+    cross-corpus one (its test corpus is another store's)."""
+    if config.calibrate == "none" or inputs.test is not None:
+        return {}, ""
+    return read_votes(inputs.store, list(data.utt_ids), inputs.classes, config.corpus_root)
 
 
 def weights_line(plan: Plan, classes: Sequence[str], first_train: np.ndarray) -> str:

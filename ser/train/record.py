@@ -103,6 +103,8 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
         **({"test_store": str(config.test_store), "test": plan.test} if plan.test else {}),
         # none for the category with hard labels: every such run's record stays as it was
         **plan.targets.record_keys(),
+        # only when calibrated: every other run's record stays as it was
+        **({"calibrate": config.calibrate} if config.calibrate != "none" else {}),
         "device": str(plan.device),  # resolved (the request "auto" says nothing)
         "precision": plan.precision,
         "out": str(config.out),

@@ -86,3 +86,21 @@ def test_the_train_summary_table_of_an_attribute_run(tmp_path: Path) -> None:
     cells = [c.strip() for c in mean.split("│")[3:7]]
     assert cells[:3] == ["-", "-", "-"]  # no UA, WA, F1 without a class
     assert re.fullmatch(r"0\.\d{3} ± 0\.\d{3}", cells[3])  # the CCC, 3 decimals
+
+
+def test_report_calibration_table_and_reliability_diagrams(runs: Path, tmp_path: Path) -> None:
+    plain = ser("report", runs / "one", runs / "two")
+    result = ser("report", runs / "one", runs / "two", "--calibration", "--plots", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(plain.stdout)  # the table as without the option
+    rest = result.stdout[len(plain.stdout) :]
+    head = "| run | ECE (top label, 15 bins) | n | temperature | JSD to votes |"
+    assert head in rest and re.search(r"\| one \| \d+\.\d\d \| 10 \| - \| - \| - \| - \|", rest)
+    assert "15 equal-width bins of confidence" in rest
+    for name in ("one_reliability.png", "two_reliability.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
+    without = ser("report", runs / "one", "--plots", tmp_path / "plain")
+    assert not list((tmp_path / "plain").glob("*_reliability.png"))  # pinned plots stay
+    assert without.exit_code == 0
+    as_csv = ser("report", runs / "one", "--calibration", "--format", "csv")
+    assert "run,ece,n,temperature,jsd_votes,jsd_majority,voted\none," in as_csv.stdout
