@@ -12,7 +12,7 @@ start=$(date +%s)
 extract_demo_store
 
 train_main_models
-step "$SER" report "$RUNS"/mit "$RUNS"/add_logits_perspective --plots "$OUT/plots"
+step "$SER" report "$RUNS"/mit "$RUNS"/add_logits_perspective --plots "$OUT/plots" --calibration
 
 # The MSMSER run applied to two recordings as if they were new: features re-created from
 # the run's provenance (the tiny encoders it names), probabilities averaged over its
