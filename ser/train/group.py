@@ -43,7 +43,7 @@ from ser.train.loop import LoopConfig, Member, Selection, select, test
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared
 from ser.train.progress import Progress
-from ser.train.record import fold_entry, fold_predictions
+from ser.train.record import member_entry
 from ser.train.steps import Steps
 
 
@@ -139,10 +139,11 @@ def describe(group: Sequence[Job]) -> str:
 def train_group(
     group: Sequence[Job], progress: Progress, steps: Steps | None = None
 ) -> list[FoldEntry]:
-    """Train the group's jobs as one ensemble (`steps`: eager by default); their
-    checkpoints saved, their test predictions kept in their runs' `predictions`, their
-    record entries returned."""
+    """Train the group's jobs as one ensemble (`steps`: eager by default), said as it
+    starts (`progress.fold_start`); their checkpoints saved, their test predictions kept
+    in their runs' `predictions`, their record entries returned."""
     steps = steps or Steps()
+    progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
     first = group[0].run
     classes = first.data.classes
     targets = first.plan.targets
@@ -176,7 +177,7 @@ def train_group(
         ensemble, last, chosen, stages = fit(modules, members, classes, progress, steps)
         tested = test(ensemble, last, classes, progress.step, steps)
         temperatures = fitted_temperatures(group, ensemble, last, classes, progress, steps)
-    # Save: each member's checkpoint and predictions, then its record entry.
+    # Save: each member's checkpoint, then its record entry and predictions.
     entries: list[FoldEntry] = []
     for k, (job, zscore, c, t, w, scale, temperature) in enumerate(
         zip(group, zscores, chosen, tested, balanced, scales, temperatures, strict=True)
@@ -202,14 +203,12 @@ def train_group(
             )
         except SerError as error:  # the members saved before it are finished: kept
             raise PartlySaved(entries, error) from error
-        key = (job.seed, job.fold.name)  # its rows of predictions.csv, before the entry too
-        job.run.predictions[key] = fold_predictions(*key, t, job.run.data, job.fold.test, targets)
         mix = modules[k].layer_weights(state)
-        by_class = None if w is None else dict(zip(classes, w.tolist(), strict=True))
-        entry = fold_entry(job.seed, job.fold, c, t, earlier, len(group), mix, by_class)
+        entry, table = member_entry(job, c, t, earlier, len(group), mix, w)
         if temperature is not None:
             votes = votes_jsd(t, targets, job.run.data, job.fold.test, job.run.votes)
             entry = replace(entry, temperature=temperature, votes=votes)
+        job.run.predictions[(job.seed, job.fold.name)] = table  # before its entry is recorded
         entries.append(entry)
     return entries
 

@@ -40,7 +40,7 @@ from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared, Stores
 from ser.train.progress import Progress
-from ser.train.record import kept_predictions, start_record
+from ser.train.record import start_record
 from ser.train.text_overlap import overlap_line, text_seen
 
 Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
@@ -55,25 +55,33 @@ class Inputs:
     unit: Unit
     specs: list[InputSpec]
     classes: LabelSet
+    # The store's provenance of the sets, as each checkpoint records it
+    # (`ser.train.checkpoint.provenance`): read once, here.
+    provenance: dict[str, Any]
     test: cross.TestSide | None = None  # a cross-corpus run's test store
     tuning: Tuning | None = None  # the inputs whose encoder's top layers train
 
 
 def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
-    """The run's feature sets resolved in its opened store (and test store); refusals
-    for sets, inputs, class sets or dialogs the stores cannot give the model."""
+    """The run's feature sets resolved in its opened store (and test store), with what
+    the later steps read of them; refusals for sets, inputs, class sets or dialogs the
+    stores cannot give the model."""
     store = stores[config.store]
     features = resolve_features(store, config.features)
     unit, specs = plan_inputs(config.model, [f.info() for f in features])
     if unit == "dialog":
         _check_dialogs(store, plan.name)
-    tuning = _tuning(config, store, features)
+    # a fine-tuned input is one stored set: by request, its name and attrs
+    single = [f for f in features if not f.sets] if config.finetune else []
+    sets = {f.request: (f.name, dict(store.info(f.name).attrs)) for f in single}
+    tuning = load_tuning(config.finetune, sets)
     if tuning is not None:
         specs = tuned_specs(specs, list(tuning.prototypes))
     check_inputs(config, unit, specs)
     classes = store.corpus.label_set(plan.classes)
+    recorded = provenance(store, features)  # what its checkpoints hold of the sets
     if plan.test is None or config.test_store is None:
-        return Inputs(store, features, unit, list(specs), classes, tuning=tuning)
+        return Inputs(store, features, unit, list(specs), classes, recorded, tuning=tuning)
     test = cross.open_test(
         store, stores[config.test_store], features, classes, plan.test["classes"]
     )
@@ -81,24 +89,8 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
     audio_overlap.check_cross(store, test.store, sides, config.allow_overlap)
     if unit == "dialog":
         _check_dialogs(test.store, plan.name)
-    return Inputs(store, features, unit, list(specs), test.match.train_set(), test, tuning)
-
-
-def _tuning(
-    config: TrainConfig, store: FeatureStore, features: list[ResolvedFeature]
-) -> Tuning | None:
-    """The run's fine-tuned inputs, loaded from the weights that wrote their sets."""
-    if not config.finetune:
-        return None
-    sets = {f.request: (f.name, dict(store.info(f.name).attrs)) for f in features if not f.sets}
-    for text in config.finetune:
-        request = text.partition(":")[0]
-        if request not in sets:
-            raise ConfigError(
-                f"--finetune {text}: {request} is a layered input (several stored layers); "
-                "tune one layer's set, e.g. hubert.L9"
-            )
-    return load_tuning(config.finetune, sets)
+    train_set = test.match.train_set()
+    return Inputs(store, features, unit, list(specs), train_set, recorded, test, tuning)
 
 
 def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) -> TrainData:
@@ -153,10 +145,44 @@ def prepare(
     threads: ThreadChoice,
 ) -> Prepared:
     """The run of the opened `inputs` (`open_inputs`) ready to train: its record (new, or
-    resumed), its data loaded (or reused: `loaded`), what they hold said, its folds, the
-    (seed, fold)s its record lacks."""
-    first, classes = _first_line(plan, threads), plan.targets.classes(inputs.classes)
-    record = start_record(config, plan, inputs.features, progress, first, classes)
+    resumed, with the predictions it keeps), its data loaded (or reused: `loaded`), what
+    they hold said, its folds, the (seed, fold)s its record lacks."""
+    started = start_record(config, plan, inputs.features, inputs.classes, progress, threads)
+    data, record, held = _loaded(config, plan, inputs, started.record, progress, loaded, threads)
+    folds = run_folds(inputs, config, plan, data)
+    record = _folds_said(record, held, config, plan, inputs, data, folds, progress)
+    done = {e.key for e in record.folds}
+    if done:
+        progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
+    todo = [
+        (seed, k, fold)
+        for seed in plan.seeds
+        for k, fold in enumerate(folds)
+        if (seed, fold.name) not in done
+    ]
+    prepared = Prepared(
+        config, plan, record, data, inputs.unit, inputs.specs, todo, inputs.provenance
+    )
+    prepared.tuning = inputs.tuning
+    prepared.votes, line = test_votes(config, inputs, data)
+    if line:
+        progress.message(line)
+    prepared.predictions.update(started.predictions)
+    prepared.planned = len(plan.seeds) * len(folds)
+    return prepared
+
+
+def _loaded(
+    config: TrainConfig,
+    plan: Plan,
+    inputs: Inputs,
+    record: RunRecord,
+    progress: Progress,
+    loaded: Loaded,
+    threads: ThreadChoice,
+) -> tuple[TrainData, RunRecord, Data]:
+    """The run's data loaded (or reused), `record` with how long that took, the threads
+    and what the data holds, each said, and what the data holds (`Data`)."""
     for note in inputs.tuning.notes if inputs.tuning else ():
         progress.message(note)
     t0 = time.perf_counter()
@@ -171,35 +197,7 @@ def prepare(
         utterances=len(data), dropped=dict(data.dropped), **_targets_notes(plan, data, progress)
     )
     record = replace(record, timings=timings, threads=Threads.of(threads), data=held)
-    record = _data_said(record, inputs, data, progress)
-    folds = run_folds(inputs, config, plan, data)
-    record = _folds_said(record, held, config, plan, inputs, data, folds, progress)
-    done = {e.key for e in record.folds}
-    if done:
-        progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
-    todo = [
-        (seed, k, fold)
-        for seed in plan.seeds
-        for k, fold in enumerate(folds)
-        if (seed, fold.name) not in done
-    ]
-    recorded = provenance(inputs.store, inputs.features)  # what its checkpoints hold of the sets
-    prepared = Prepared(config, plan, record, data, inputs.unit, inputs.specs, todo, recorded)
-    prepared.tuning = inputs.tuning
-    prepared.votes, line = test_votes(config, inputs, data)
-    if line:
-        progress.message(line)
-    prepared.predictions.update(kept_predictions(plan.run_dir, record))
-    prepared.planned = len(plan.seeds) * len(folds)
-    return prepared
-
-
-def _first_line(plan: Plan, threads: ThreadChoice) -> str:
-    """The run's first log line, said once it is known to start (refusals come alone),
-    e.g. "hubert+mpnet_mit_loso_c4: cpu, 2 torch threads (all 2, brief waits: affinity 2
-    cores, cgroup none, 1 worker)"."""
-    plural = "s" if threads.count != 1 else ""
-    return f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
+    return data, _data_said(record, inputs, data, progress), held
 
 
 def _data_said(record: RunRecord, inputs: Inputs, data: TrainData, progress: Progress) -> RunRecord:
@@ -286,10 +284,11 @@ def reopen(
     inputs = open_inputs(config, plan, stores)
     data = load(inputs, plan, loaded, config.corpus_root)
     folds = run_folds(inputs, config, plan, data)
-    recorded = provenance(inputs.store, inputs.features)
     # not kept
     unrecorded = RunRecord(plan.name, RunConfig(), str(plan.protocol), tuple(data.classes))
-    prepared = Prepared(config, plan, unrecorded, data, inputs.unit, inputs.specs, [], recorded)
+    prepared = Prepared(
+        config, plan, unrecorded, data, inputs.unit, inputs.specs, [], inputs.provenance
+    )
     prepared.tuning = inputs.tuning
     prepared.votes, _ = test_votes(config, inputs, data)  # the run's own process said it
     return prepared, folds

@@ -22,19 +22,26 @@ import queue
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import WorkerLost
+from ser.models.registry import costs
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
-from ser.runtime.execution import Execution
+from ser.runs.provenance import ExecutionRecord, Threads
+from ser.runtime.cost import padded_utterances
+from ser.runtime.execution import Execution, Training, for_training
+from ser.runtime.memory import memory_budget
 from ser.runtime.orphans import spawned_pool
-from ser.train.group import Job, PartlySaved, describe, train_group
+from ser.runtime.threads import ThreadChoice, cpu_budget
+from ser.train.data import TrainData
+from ser.train.group import Job, PartlySaved, train_group
 from ser.train.options import TrainConfig
-from ser.train.plan import Prepared, open_stores, plan_for
+from ser.train.plan import Plan, Prepared, open_stores, plan_for
 from ser.train.prepare import Loaded, reopen
 from ser.train.progress import Heartbeat, Message, Progress, Published
 
@@ -103,6 +110,70 @@ def train_pieces(
     pool.close()
 
 
+def choose_execution(
+    configs: list[TrainConfig],
+    plans: list[Plan],
+    runs: list[Prepared],
+    threads: ThreadChoice,
+    asked: int | None,
+) -> Execution:
+    """`ser.runtime.execution`'s choice for these runs (`threads`: this process's):
+    stacked, on processes, which steps; recorded in each, with the threads that then
+    train its members."""
+    data = {id(r.data): r.data for r in runs}.values()
+    training = Training(
+        families=costs(p.family for p in plans),
+        members=sum(run.planned for run in runs),
+        work=round(sum(run.planned * run.plan.epochs * epoch_utterances(run) for run in runs)),
+        width=max((sum(spec.dim for spec in run.specs) for run in runs), default=0),
+        data_bytes=sum(_data_bytes(d) for d in data),
+        fp16=any(p.precision == "fp16" for p in plans),
+        tuned=max((_tuned_size(run) for run in runs), default=0),
+    )
+    execution = for_training(
+        training,
+        device=plans[0].device.type if plans else "cpu",
+        budget=cpu_budget(),
+        threads=threads,
+        memory=memory_budget(),
+        processes=configs[0].processes if configs else None,
+        asked_threads=asked,
+        at_once=configs[0].members_at_once if configs else None,
+        step=configs[0].step if configs else None,
+    )
+    for run in runs:
+        run.record = replace(run.record, execution=ExecutionRecord.of(execution))
+        if execution.processes > 1:
+            run.record = replace(
+                run.record,
+                threads=Threads.of(execution.thread_choice()),
+                timings=replace(run.record.timings, threads=execution.threads),
+            )
+    return execution
+
+
+def _tuned_size(run: Prepared) -> int:
+    """The parameters of a member's fine-tuned top layers (0: none)."""
+    tops = run.tuning.prototypes.values() if run.tuning else []
+    return sum(p.numel() for top in tops for p in top.parameters())
+
+
+def epoch_utterances(run: Prepared) -> float:
+    """The utterances a member's epoch costs: with sequence inputs, batches padded to
+    their longest member count the longest utterances many times over
+    (`padded_utterances`, by the input of most rows)."""
+    tables = [run.data.features[spec.name] for spec in run.specs if spec.gathered == "sequence"]
+    if not tables:
+        return float(len(run.data))
+    widest = max(tables, key=lambda table: int(table.lengths_np.sum()))
+    return padded_utterances(widest.lengths_np.tolist(), run.plan.batch_size)
+
+
+def _data_bytes(data: TrainData) -> int:
+    """The features' bytes in memory: what each training process reads again."""
+    return sum(table.flat.nbytes for table in data.features.values())
+
+
 def _say(lines: Lines, progress: Progress) -> None:
     """The processes' progress lines so far, as heartbeat lines of `progress`."""
     with contextlib.suppress(queue.Empty):
@@ -131,7 +202,6 @@ def _open(configs: list[TrainConfig], threads: int, lines: Lines) -> None:
 def _train_piece(piece: list[Piece]) -> tuple[list[FoldEntry], list[PredictionTable]]:
     jobs = [Job(_OPENED[r][0], seed, k, _OPENED[r][1][k]) for r, seed, k in piece]
     progress = Heartbeat(Published([], _LINES[0].put))
-    progress.fold_start(jobs[0].seed, describe(jobs), jobs[0].run.plan.epochs)
     try:
         entries = train_group(jobs, progress)
     except PartlySaved as stop:  # the saved members' predictions go back with them

@@ -1,9 +1,9 @@
 """A run's record (`ser.runs.record.RunRecord`) as training writes it, in the order of its
 life: its config (`config_record`), started new or read back to resume (`start_record`,
 refused where the config or the sets differ), a (seed, fold)'s entry and predictions
-(`fold_entry`, `fold_predictions`) added after each group (`record_group`), scored and
-written with predictions.csv (`finish`); what an interrupted run keeps (`kept`), and
-`ser train --json` (`json_summary`).
+(`member_entry`: `fold_entry`, `fold_predictions`) added after each group (`record_group`),
+scored and written with predictions.csv (`finish`); what an interrupted run keeps
+(`kept`), and `ser train --json` (`json_summary`).
 
 A run on a layered input (`<stem>.L*`) holds `layers`: `{input: {"sets": [...],
 "layers": [...]}}` and, per fold, `layer_weights`: `{input: [w_0..w_L]}`, the learnt
@@ -24,6 +24,7 @@ import numpy as np
 
 import ser
 from ser.cache.atomic import atomic
+from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import RECORDED_VAL, Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError, SerError
 from ser.finetune.tuning import FineTune
@@ -46,6 +47,7 @@ from ser.runs.predictions import (
 )
 from ser.runs.record import RECORD, RunRecord, read, write
 from ser.runs.summary import Summary
+from ser.runtime.threads import ThreadChoice
 from ser.train.augment import training_keys
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData
@@ -112,16 +114,25 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
     }
 
 
+class Started(NamedTuple):
+    """A run's record as it starts (new, or read back to resume) and the rows of
+    predictions.csv of the (seed, fold)s it keeps."""
+
+    record: RunRecord
+    predictions: dict[tuple[int, str], PredictionTable]
+
+
 def start_record(
     config: TrainConfig,
     plan: Plan,
     features: list[ResolvedFeature],
+    classes: LabelSet,
     progress: Progress,
-    first: str,
-    data_classes: tuple[str, ...],
-) -> RunRecord:
+    threads: ThreadChoice,
+) -> Started:
     """The run's record: new, or read back to resume (refused where the config or the
-    sets' fingerprints differ); `first`, the run's first line, said once it starts."""
+    sets' fingerprints differ), with the rows it keeps; its first line (`first_line`) said
+    once it starts. `classes`: the class set its store is read with."""
     cfg = config_record(config, plan)
     fingerprints = {f.name: f.fingerprint for f in features}
     path = plan.run_dir / RECORD
@@ -134,22 +145,23 @@ def start_record(
         raise ConfigError(
             f"{plan.run_dir} exists and holds no run record; choose another --name or --out"
         )
-    progress.message(first)
+    progress.message(first_line(plan, threads))
     if old is not None:
         # bookkeeping keys (store path, device) may have changed
         # An entry without its checkpoint is trained again: `ser predict` loads every fold's.
         kept = tuple(e for e in old.folds if has_checkpoint(plan.run_dir, fold_key(*e.key)))
-        return replace(old, config=RunConfig.from_json(cfg), folds=kept)
+        resumed = replace(old, config=RunConfig.from_json(cfg), folds=kept)
+        return Started(resumed, kept_predictions(plan.run_dir, resumed))
     if path.exists():  # --overwrite
         progress.message(f"--overwrite: discarding the earlier record {path}")
         remove_checkpoints(plan.run_dir)  # else the old run's folds join predict's ensemble
         if logged := forget(plan.run_dir):  # else its members stand for the new run's
             progress.message(f"--overwrite: discarding what it logged ({', '.join(logged)})")
-    return RunRecord(
+    record = RunRecord(
         name=plan.name,
         config=RunConfig.from_json(cfg),
         protocol=str(plan.protocol),
-        classes=tuple(data_classes),
+        classes=tuple(plan.targets.classes(classes)),
         speaker_independent=True,  # until the folds say (`ser.train.prepare`)
         validation=plan.protocol.validation(config.val),
         complete=False,
@@ -158,6 +170,15 @@ def start_record(
         version=ser.__version__,
         store=str(Path(config.store).resolve()),
     )
+    return Started(record, {})
+
+
+def first_line(plan: Plan, threads: ThreadChoice) -> str:
+    """The run's first log line, said once it is known to start (refusals come alone),
+    e.g. "hubert+mpnet_mit_loso_c4: cpu, 2 torch threads (all 2, brief waits: affinity 2
+    cores, cgroup none, 1 worker)"."""
+    plural = "s" if threads.count != 1 else ""
+    return f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
 
 
 def read_record(path: Path) -> RunRecord:
@@ -212,6 +233,26 @@ def kept_predictions(run_dir: Path, record: RunRecord) -> dict[tuple[int, str], 
     held = set(table.runs())
     keys = [e.key for e in record.folds]
     return {k: table.take((table.seed == k[0]) & (table.fold == k[1])) for k in keys if k in held}
+
+
+def member_entry(
+    job: Trained,
+    best: Selection,
+    test: Evaluation,
+    stages: dict[str, Selection],
+    stacked: int,
+    layer_weights: dict[str, list[float]],
+    class_weights: np.ndarray | None,
+) -> tuple[FoldEntry, PredictionTable]:
+    """A trained member's record entry (`fold_entry`; `class_weights` [C], its loss's)
+    and its rows of predictions.csv (`fold_predictions`): what the record keeps of it."""
+    run, fold = job.run, job.fold
+    table = fold_predictions(job.seed, fold.name, test, run.data, fold.test, run.plan.targets)
+    weights = None
+    if class_weights is not None:
+        weights = dict(zip(run.data.classes, class_weights.tolist(), strict=True))
+    entry = fold_entry(job.seed, fold, best, test, stages, stacked, layer_weights, weights)
+    return entry, table
 
 
 def fold_entry(
@@ -299,15 +340,24 @@ def fold_predictions(
 def record_group(
     group: Sequence[Trained], entries: Sequence[FoldEntry], progress: Progress, steps: Steps
 ) -> None:
-    """The group's finished `entries` in their runs' records, written."""
-    for job, entry in zip(group, entries, strict=True):
-        record = job.run.record
-        job.run.record = replace(record, folds=(*record.folds, entry))
-        progress.fold_end(job.seed, job.fold.name, entry)
+    """The group's finished `entries` in their runs' records, run by run: each said
+    (`progress.fold_end`), then the run's record written."""
+    done = list(zip(group, entries, strict=True))
     for run in {id(job.run): job.run for job in group}.values():
-        if steps.static and (ran := run.record.execution) is not None:
-            run.record = replace(run.record, execution=replace(ran, **steps.record()))
-        finish(run, complete=False)
+        _record_entries(run, [(job, e) for job, e in done if job.run is run], progress, steps)
+
+
+def _record_entries(
+    run: Prepared, done: list[tuple[Trained, FoldEntry]], progress: Progress, steps: Steps
+) -> None:
+    """`run`'s record with its jobs' `done` entries (and the shapes its compiled steps
+    met), written."""
+    for job, entry in done:
+        run.record = replace(run.record, folds=(*run.record.folds, entry))
+        progress.fold_end(job.seed, job.fold.name, entry)
+    if steps.static and (ran := run.record.execution) is not None:
+        run.record = replace(run.record, execution=replace(ran, **steps.record()))
+    finish(run, complete=False)
 
 
 def finish(run: Prepared, complete: bool) -> RunRecord:

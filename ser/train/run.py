@@ -35,22 +35,17 @@ import torch
 
 from ser.cache.lock import try_lock
 from ser.errors import ConfigError, RunLocked
-from ser.models.registry import costs
 from ser.report.track import check
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
-from ser.runs.provenance import ExecutionRecord, Threads
 from ser.runs.record import RunRecord
-from ser.runtime.cost import padded_utterances
-from ser.runtime.execution import Execution, Training, for_training
-from ser.runtime.memory import memory_budget
-from ser.runtime.threads import ThreadChoice, cpu_budget, set_torch_threads
-from ser.train.data import TrainData
-from ser.train.group import Job, PartlySaved, describe, make_groups, train_final, train_group
+from ser.runtime.execution import Execution
+from ser.runtime.threads import ThreadChoice, set_torch_threads
+from ser.train.group import Job, PartlySaved, make_groups, train_final, train_group
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared, make_plan, open_stores, plan_for
 from ser.train.prepare import Inputs, Loaded, open_inputs, prepare
-from ser.train.processes import pieces, train_pieces
+from ser.train.processes import choose_execution, pieces, train_pieces
 from ser.train.progress import Progress
 from ser.train.record import (
     RUN_LOCK,
@@ -133,7 +128,7 @@ def _train(
     ]
     # 3. Plan the members: the (seed, fold) jobs left, where they train, their groups.
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
-    execution = _execution(configs, plans, runs, threads, asked)
+    execution = choose_execution(configs, plans, runs, threads, asked)
     groups = make_groups(jobs, execution.stacked, masked=execution.step == "graphed")
     try:
         if jobs:
@@ -206,76 +201,12 @@ def _train_here(groups: list[list[Job]], progress: Progress, steps: Steps) -> No
     """Each group in this process, its runs' records written after it (with the shapes
     its compiled steps met)."""
     for group in groups:
-        progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
         try:
             entries = train_group(group, progress, steps)
         except PartlySaved as stop:  # the members whose checkpoints are whole are kept
             record_group(group[: len(stop.entries)], stop.entries, progress, steps)
             raise stop.error from None
         record_group(group, entries, progress, steps)
-
-
-def _execution(
-    configs: list[TrainConfig],
-    plans: list[Plan],
-    runs: list[Prepared],
-    threads: ThreadChoice,
-    asked: int | None,
-) -> Execution:
-    """`ser.runtime.execution`'s choice for these runs (`threads`: this process's),
-    recorded in each, with the threads that then train its members."""
-    data = {id(r.data): r.data for r in runs}.values()
-    training = Training(
-        families=costs(p.family for p in plans),
-        members=sum(run.planned for run in runs),
-        work=round(sum(run.planned * run.plan.epochs * epoch_utterances(run) for run in runs)),
-        width=max((sum(spec.dim for spec in run.specs) for run in runs), default=0),
-        data_bytes=sum(_data_bytes(d) for d in data),
-        fp16=any(p.precision == "fp16" for p in plans),
-        tuned=max((_tuned_size(run) for run in runs), default=0),
-    )
-    execution = for_training(
-        training,
-        device=plans[0].device.type if plans else "cpu",
-        budget=cpu_budget(),
-        threads=threads,
-        memory=memory_budget(),
-        processes=configs[0].processes if configs else None,
-        asked_threads=asked,
-        at_once=configs[0].members_at_once if configs else None,
-        step=configs[0].step if configs else None,
-    )
-    for run in runs:
-        run.record = replace(run.record, execution=ExecutionRecord.of(execution))
-        if execution.processes > 1:
-            run.record = replace(
-                run.record,
-                threads=Threads.of(execution.thread_choice()),
-                timings=replace(run.record.timings, threads=execution.threads),
-            )
-    return execution
-
-
-def _tuned_size(run: Prepared) -> int:
-    """The parameters of a member's fine-tuned top layers (0: none)."""
-    tops = run.tuning.prototypes.values() if run.tuning else []
-    return sum(p.numel() for top in tops for p in top.parameters())
-
-
-def epoch_utterances(run: Prepared) -> float:
-    """The utterances a member's epoch costs: with sequence inputs, batches padded to
-    their longest member count the longest utterances many times over
-    (`padded_utterances`, by the input of most rows)."""
-    tables = [run.data.features[spec.name] for spec in run.specs if spec.gathered == "sequence"]
-    if not tables:
-        return float(len(run.data))
-    widest = max(tables, key=lambda table: int(table.lengths_np.sum()))
-    return padded_utterances(widest.lengths_np.tolist(), run.plan.batch_size)
-
-
-def _data_bytes(data: TrainData) -> int:
-    """The features' bytes in memory: what each training process reads again."""
-    return sum(table.flat.nbytes for table in data.features.values())
 
 
 def _train_on_processes(

@@ -18,6 +18,7 @@ import pytest
 from safetensors import SafetensorError
 
 import ser.train.checkpoint as checkpoint
+import ser.train.processes as train_processes
 import ser.train.run as train_run
 from tests.faults.test_cli_faults import quiet, started
 from tests.refused import one_line, ser
@@ -170,7 +171,7 @@ def test_the_training_estimate_counts_the_padding_of_a_long_utterance(
         works.append(training.work)
         raise Chosen
 
-    monkeypatch.setattr(train_run, "for_training", chosen)
+    monkeypatch.setattr(train_processes, "for_training", chosen)
     for longest in (4, 200):
         store = frames_store(tmp_path / f"{longest}.zarr", longest)
         args = ("train", "--store", store, "--features", "frames", "--fusion", "mit")
