@@ -25,14 +25,15 @@ from __future__ import annotations
 import json
 import typing
 from collections.abc import Mapping
-from dataclasses import KW_ONLY, Field, dataclass, field, fields, is_dataclass
+from dataclasses import KW_ONLY, Field, dataclass, field, fields, is_dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from ser.cache.atomic import write_json
-from ser.errors import ReportError
+from ser.errors import ConfigError, ReportError
 from ser.heads.metrics import Metrics
+from ser.heads.recorded import run_heads
 from ser.runs.codec import Json, encode, read_value
 from ser.runs.config import RunConfig
 from ser.runs.cross import Cross
@@ -224,3 +225,37 @@ def _hints() -> dict[str, Any]:
 def _holds(value: object) -> bool:
     """Whether an optional key is written: not None, not an empty container."""
     return value is not None and (not isinstance(value, Mapping | list) or bool(value))
+
+
+def run_scores(record: RunRecord) -> tuple[Summary | None, Metrics | None]:
+    """The record's summary (each head's mean ± std over seeds, in the run's head order)
+    and pooled metrics (the category's; None without it), made anew from its folds: the
+    record's own summary and pooled are the last group's."""
+    fresh = replace(record, summary=None, pooled=None)
+    heads = run_heads(fresh)
+    summary: dict[str, Any] = {}
+    for head in heads:
+        for key, value in head.summary(fresh, {}).items():
+            summary.setdefault(key, value)
+    pooled = next((h.pooled(fresh) for h in heads if h.category), None)
+    return (Summary.from_json(summary) if summary else None), pooled
+
+
+def json_summary(record: RunRecord) -> dict[str, Any]:
+    """`ser train --json`: each of the run's heads' numbers over seeds and per fold
+    (`Reported.json_summary`, `Reported.json_fold`: the category's WA, UA and F1 in
+    percent, the attributes' mean CCC, ...), protocol, seconds."""
+    if record.summary is None:
+        raise ConfigError(f"{record.name}: no (seed, fold) trained, nothing to summarise")
+    heads = run_heads(record)
+    folds = [
+        {
+            "seed": e.seed,
+            "fold": e.fold,
+            **{k: v for head in heads for k, v in head.json_fold(e).items()},
+            "best_epoch": e.best_epoch,
+        }
+        for e in record.folds
+    ]
+    summary = {k: v for head in heads for k, v in head.json_summary(record.summary).items()}
+    return {**summary, "folds": folds, "protocol": record.protocol, "seconds": record.seconds}

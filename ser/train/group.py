@@ -29,15 +29,9 @@ from ser.runs.predictions import PredictionTable
 from ser.runs.provenance import Final
 from ser.train.augment import augment_of
 from ser.train.batches import Batches
-from ser.train.calibration import (
-    at_bound,
-    calibrated,
-    category_at,
-    member_temperature,
-    votes_jsd,
-)
+from ser.train.calibration import at_bound, calibrated, category_at, member_temperature, votes_jsd
 from ser.train.checkpoint import FINAL, fold_key, has_checkpoint, save_fold_checkpoint
-from ser.train.data import TargetScale, fit_class_weights, fit_target_scale, fit_zscore
+from ser.train.data import TargetScale, ZScore, fit_class_weights, fit_target_scale, fit_zscore
 from ser.train.ensemble import Ensemble
 from ser.train.loop import LoopConfig, Member, Selection, select, test
 from ser.train.options import TrainConfig
@@ -143,29 +137,16 @@ def train_group(
     starts (`progress.fold_start`); their checkpoints saved, their test predictions kept
     in their runs' `predictions`, their record entries returned."""
     steps = steps or Steps()
-    progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
-    first = group[0].run
-    classes = first.data.classes
-    targets = first.plan.targets
-    progress.selects_on(targets.heads[0].score_name)
+    said, first = describe(group), group[0].run
+    classes, targets = first.data.classes, first.plan.targets
+    score = targets.heads[0].score_name
+    progress.fold_start(group[0].seed, said, first.plan.epochs)
+    progress.selects_on(score)
     # Build: each member's model from its seed, its training side's statistics, its sides.
-    modules = [
-        tuned(
-            build_model(job.run.config.model, list(first.specs), len(classes), job.seed, targets),
-            job.run,
-            job.seed,
-        )
-        for job in group
-    ]
-    modules = [m.to(first.plan.device) for m in modules]
+    modules = _built(group)
     with torch.random.fork_rng(devices=cuda_devices(first.plan.device)):
         torch.manual_seed(group[0].stream)
-        zscores = [fit_zscore(job.run.data, job.fold.train) for job in group]
-        balanced = [  # once a job
-            fit_class_weights(job.run.data, job.fold.train, job.run.plan.class_weights)
-            for job in group
-        ]
-        scales = [fit_target_scale(job.run.data, job.fold.train) for job in group]
+        zscores, balanced, scales = _fitted(group)
 
         # Each stage shuffles from the members' seeds anew: a member stopped early trains
         # on unrecorded in a stack, and must not leave the next stage another batch order.
@@ -237,6 +218,34 @@ def fitted_temperatures(
         if temperature is not None and (note := at_bound(temperature)):
             progress.message(f"seed {job.seed} {job.fold.name}: {note}")
     return found
+
+
+def _built(group: Sequence[Job]) -> list[SerModel]:
+    """Each member's model, built from its seed (with its own fine-tuned top layers), on
+    the training device."""
+    first = group[0].run
+    classes, targets = first.data.classes, first.plan.targets
+    return [
+        tuned(
+            build_model(job.run.config.model, list(first.specs), len(classes), job.seed, targets),
+            job.run,
+            job.seed,
+        ).to(first.plan.device)
+        for job in group
+    ]
+
+
+def _fitted(
+    group: Sequence[Job],
+) -> tuple[list[dict[str, ZScore]], list[np.ndarray | None], list[TargetScale | None]]:
+    """Each member's statistics of its own training side alone: its inputs' z-scores,
+    its loss's class weights, its attributes' scale."""
+    zscores = [fit_zscore(job.run.data, job.fold.train) for job in group]
+    balanced = [  # once a job
+        fit_class_weights(job.run.data, job.fold.train, job.run.plan.class_weights) for job in group
+    ]
+    scales = [fit_target_scale(job.run.data, job.fold.train) for job in group]
+    return zscores, balanced, scales
 
 
 def tuned(model: SerModel, run: Prepared, seed: int) -> SerModel:

@@ -122,13 +122,13 @@ def choose_execution(
     train its members."""
     data = {id(r.data): r.data for r in runs}.values()
     training = Training(
-        families=costs(p.family for p in plans),
         members=sum(run.planned for run in runs),
         work=round(sum(run.planned * run.plan.epochs * epoch_utterances(run) for run in runs)),
         width=max((sum(spec.dim for spec in run.specs) for run in runs), default=0),
         data_bytes=sum(_data_bytes(d) for d in data),
         fp16=any(p.precision == "fp16" for p in plans),
         tuned=max((_tuned_size(run) for run in runs), default=0),
+        families=costs(p.family for p in plans),
     )
     execution = for_training(
         training,

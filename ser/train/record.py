@@ -2,8 +2,7 @@
 life: its config (`config_record`), started new or read back to resume (`start_record`,
 refused where the config or the sets differ), a (seed, fold)'s entry and predictions
 (`member_entry`: `fold_entry`, `fold_predictions`) added after each group (`record_group`),
-scored and written with predictions.csv (`finish`); what an interrupted run keeps
-(`kept`), and `ser train --json` (`json_summary`).
+scored (`ser.runs.record.run_scores`) and written with predictions.csv (`finish`).
 
 A run on a layered input (`<stem>.L*`) holds `layers`: `{input: {"sets": [...],
 "layers": [...]}}` and, per fold, `layer_weights`: `{input: [w_0..w_L]}`, the learnt
@@ -13,7 +12,6 @@ holds `config["class_weights"]` and, per fold, `class_weights`: `{class: weight}
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -26,11 +24,9 @@ import ser
 from ser.cache.atomic import atomic
 from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import RECORDED_VAL, Fold
-from ser.errors import ConfigError, FingerprintMismatch, ReportError, SerError
+from ser.errors import ConfigError, FingerprintMismatch, ReportError
 from ser.finetune.tuning import FineTune
 from ser.heads.base import Side, TablePart
-from ser.heads.metrics import Metrics
-from ser.heads.recorded import run_heads
 from ser.heads.registry import HEADS
 from ser.models.registry import config_record as model_record
 from ser.models.targets import Targets
@@ -45,8 +41,7 @@ from ser.runs.predictions import (
     predictions_csv,
     read_predictions,
 )
-from ser.runs.record import RECORD, RunRecord, read, write
-from ser.runs.summary import Summary
+from ser.runs.record import RECORD, RunRecord, read, run_scores, write
 from ser.runtime.threads import ThreadChoice
 from ser.train.augment import training_keys
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
@@ -362,7 +357,8 @@ def _record_entries(
 
 def finish(run: Prepared, complete: bool) -> RunRecord:
     """The run's record made whole (scores from its folds, timings) and written with its
-    predictions.csv (`complete`: every planned (seed, fold) done)."""
+    predictions.csv, written first (`complete`: every planned (seed, fold) done)."""
+    _write_predictions(run)  # of the folds the record holds: so each entry has its rows
     record = run.record
     if record.folds:
         summary, pooled = run_scores(record)
@@ -373,24 +369,9 @@ def finish(run: Prepared, complete: bool) -> RunRecord:
     seconds = fold_seconds + (timings.load or 0.0)
     record = replace(record, complete=complete, timings=timings, seconds=seconds)
     run.record = record
-    _write_predictions(run)
     write(run.plan.run_dir / RECORD, record)
     log(run.config.tracking, run.plan.run_dir, record, complete)  # --track: what is new
     return record
-
-
-def run_scores(record: RunRecord) -> tuple[Summary | None, Metrics | None]:
-    """The record's summary (each head's mean ± std over seeds, in the run's head order)
-    and pooled metrics (the category's; None without it), made anew from its folds: the
-    record's own summary and pooled are the last group's."""
-    fresh = replace(record, summary=None, pooled=None)
-    heads = run_heads(fresh)
-    summary: dict[str, Any] = {}
-    for head in heads:
-        for key, value in head.summary(fresh, {}).items():
-            summary.setdefault(key, value)
-    pooled = next((h.pooled(fresh) for h in heads if h.category), None)
-    return (Summary.from_json(summary) if summary else None), pooled
 
 
 def _write_predictions(run: Prepared) -> None:
@@ -404,44 +385,3 @@ def _write_predictions(run: Prepared) -> None:
     path = run.plan.run_dir / PREDICTIONS
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), "the run's predictions")
-
-
-class Kept(NamedTuple):
-    """What an interrupted run keeps: its finished (seed, fold)s of those planned, in the
-    record its folder holds (those a resume skips)."""
-
-    name: str
-    run_dir: Path
-    kept: int
-    planned: int
-
-
-def kept(run: Prepared) -> Kept:
-    """What `run` keeps in its folder (the record read back: a resume reads that one)."""
-    path = run.plan.run_dir / RECORD
-    kept = 0
-    if path.exists():
-        with contextlib.suppress(SerError, OSError):
-            folds = read_record(path).folds
-            kept = sum(has_checkpoint(run.plan.run_dir, fold_key(*e.key)) for e in folds)
-    return Kept(run.plan.name, run.plan.run_dir, kept, run.planned)
-
-
-def json_summary(record: RunRecord) -> dict[str, Any]:
-    """`ser train --json`: each of the run's heads' numbers over seeds and per fold
-    (`Reported.json_summary`, `Reported.json_fold`: the category's WA, UA and F1 in
-    percent, the attributes' mean CCC, ...), protocol, seconds."""
-    if record.summary is None:
-        raise ConfigError(f"{record.name}: no (seed, fold) trained, nothing to summarise")
-    heads = run_heads(record)
-    folds = [
-        {
-            "seed": e.seed,
-            "fold": e.fold,
-            **{k: v for head in heads for k, v in head.json_fold(e).items()},
-            "best_epoch": e.best_epoch,
-        }
-        for e in record.folds
-    ]
-    summary = {k: v for head in heads for k, v in head.json_summary(record.summary).items()}
-    return {**summary, "folds": folds, "protocol": record.protocol, "seconds": record.seconds}

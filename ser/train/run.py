@@ -30,31 +30,27 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
 from ser.cache.lock import try_lock
-from ser.errors import ConfigError, RunLocked
+from ser.errors import ConfigError, RunLocked, SerError
 from ser.report.track import check
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
-from ser.runs.record import RunRecord
+from ser.runs.record import RECORD, RunRecord, json_summary
 from ser.runtime.execution import Execution
 from ser.runtime.threads import ThreadChoice, set_torch_threads
+from ser.train.checkpoint import fold_key, has_checkpoint
 from ser.train.group import Job, PartlySaved, make_groups, train_final, train_group
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared, make_plan, open_stores, plan_for
 from ser.train.prepare import Inputs, Loaded, open_inputs, prepare
 from ser.train.processes import choose_execution, pieces, train_pieces
 from ser.train.progress import Progress
-from ser.train.record import (
-    RUN_LOCK,
-    Kept,
-    finish,
-    json_summary,
-    kept,
-    record_group,
-)
+from ser.train.record import RUN_LOCK, finish, read_record, record_group
 from ser.train.steps import Steps
 
 __all__ = [
@@ -230,3 +226,24 @@ def _train_on_processes(
             finish(run, complete=False)
 
     train_pieces(runs, jobs, execution, progress, done)
+
+
+class Kept(NamedTuple):
+    """What an interrupted run keeps: its finished (seed, fold)s of those planned, in the
+    record its folder holds (those a resume skips)."""
+
+    name: str
+    run_dir: Path
+    kept: int
+    planned: int
+
+
+def kept(run: Prepared) -> Kept:
+    """What `run` keeps in its folder (the record read back: a resume reads that one)."""
+    path = run.plan.run_dir / RECORD
+    kept = 0
+    if path.exists():
+        with contextlib.suppress(SerError, OSError):
+            folds = read_record(path).folds
+            kept = sum(has_checkpoint(run.plan.run_dir, fold_key(*e.key)) for e in folds)
+    return Kept(run.plan.name, run.plan.run_dir, kept, run.planned)

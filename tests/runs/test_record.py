@@ -27,9 +27,9 @@ from ser.runs.data import AsrSet
 from ser.runs.fold_entry import FoldEntry, Stage
 from ser.runs.migrate import current
 from ser.runs.provenance import ExecutionRecord, Final, Processes, Threads
-from ser.runs.record import FORMAT, Layered, RunRecord, read, write
+from ser.runs.record import FORMAT, Layered, RunRecord, json_summary, read, write
 from ser.sweep.claims import seed_scores
-from ser.train.record import check_resumable, json_summary, read_record
+from ser.train.record import check_resumable, read_record
 
 FORMAT1 = Path(__file__).parent / "records" / "format1.json"
 RENAMED = {"test_sessions": "test_groups", "val_sessions": "val_groups"}

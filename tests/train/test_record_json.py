@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ser.train.record import json_summary, read_record, run_scores
+from ser.runs.record import json_summary, run_scores
+from ser.train.record import read_record
 from tests.report.attribute_fixtures import attribute_run
 
 FIXTURES = Path(__file__).parents[1] / "runs" / "fixtures"
