@@ -235,13 +235,11 @@ def load_tuning(
     texts: Sequence[str], sets: Mapping[str, tuple[str, Mapping[str, Any]]]
 ) -> Tuning | None:
     """The run's `--finetune` values (`texts`) loaded: `sets` maps each `--features`
-    request of one stored set (not a layered input) to its name and attrs. None: no
-    fine-tuned input."""
+    request of one stored set (not layered) to its name and attrs. None: none tuned."""
     if not texts:
         return None
     for text in texts:
-        request = text.partition(":")[0]
-        if request not in sets:
+        if (request := text.partition(":")[0]) not in sets:
             raise ConfigError(
                 f"--finetune {text}: {request} is a layered input (several stored layers); "
                 "tune one layer's set, e.g. hubert.L9"
