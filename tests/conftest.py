@@ -97,10 +97,8 @@ class TrainedRun:
 @pytest.fixture(scope="session")
 def trained_run(synthetic_corpus, tiny_models, tmp_path_factory) -> TrainedRun:
     import numpy as np
-    from rich.console import Console
 
     from ser.cache import FeatureStore
-    from ser.extract.run import ExtractConfig, extract_features
     from ser.models import ModelConfig
     from ser.train.checkpoint import load_checkpoint
     from ser.train.run import TrainConfig, train
@@ -108,18 +106,7 @@ def trained_run(synthetic_corpus, tiny_models, tmp_path_factory) -> TrainedRun:
     root, _ = synthetic_corpus
     tmp = tmp_path_factory.mktemp("predict")
     store = tmp / "f.zarr"
-    config = ExtractConfig(
-        features=("hubert", "bert"),
-        options={
-            "hubert": {"model": str(tiny_models.hubert)},
-            "bert": {"model": str(tiny_models.bert)},
-        },
-        classes="4",
-        device="cpu",
-        precision="fp32",
-        progress=False,
-    )
-    extract_features(root, store, config, console=Console(quiet=True))
+    extract_tiny(root, store, tiny_models, {})
     model = ModelConfig(fusion="mit", d_model=16, heads=2, queries=4)
     train(
         TrainConfig(
@@ -263,25 +250,28 @@ def audio_run(trained_run, tmp_path_factory) -> Path:
 def layered_store(synthetic_corpus, tiny_models, tmp_path_factory) -> Path:
     """Every layer of the tiny HuBERT and the tiny BERT's last, extracted in fp32 from the
     synthetic corpus: what runs with fine-tuned inputs train on."""
+    root, _ = synthetic_corpus
+    store = tmp_path_factory.mktemp("finetune-store") / "f.zarr"
+    extract_tiny(root, store, tiny_models, {"layers": "all"})
+    return store
+
+
+def extract_tiny(root: Path, store: Path, tiny_models, hubert: dict) -> None:  # type: ignore[no-untyped-def]
+    """The tiny HuBERT (with `hubert`'s further options) and BERT over the corpus at
+    `root` into `store`, in fp32 on the CPU."""
     from rich.console import Console
 
     from ser.extract.run import ExtractConfig, extract_features
 
-    root, _ = synthetic_corpus
-    store = tmp_path_factory.mktemp("finetune-store") / "f.zarr"
+    options = {
+        "hubert": {"model": str(tiny_models.hubert), **hubert},
+        "bert": {"model": str(tiny_models.bert)},
+    }
     config = ExtractConfig(
-        features=("hubert", "bert"),
-        options={
-            "hubert": {"model": str(tiny_models.hubert), "layers": "all"},
-            "bert": {"model": str(tiny_models.bert)},
-        },
-        classes="4",
-        device="cpu",
-        precision="fp32",
-        progress=False,
-    )
+        features=("hubert", "bert"), options=options, classes="4", device="cpu",
+        precision="fp32", progress=False,
+    )  # fmt: skip
     extract_features(root, store, config, console=Console(quiet=True))
-    return store
 
 
 def _train_text(store: Path, out: Path, name: str, context: bool) -> Path:
