@@ -247,12 +247,14 @@ def load_tuning(
     prototypes, tunes, notes = {}, {}, []
     for tune in parse_all(texts):
         name, attrs = sets[tune.feature]
-        prototypes[name], tunes[name] = load_prototype(tune, name, attrs), tune
         if attrs.get("precision", "fp32") != "fp32":
-            notes.append(
-                f"{name} was extracted in {attrs['precision']}: its top layers start from "
-                "rows with that rounding, as the stored last layer did (not float32's)"
+            raise ConfigError(
+                f"--finetune {tune.spelled}: {name} was extracted in {attrs['precision']}, "
+                "but its top layers continue the encoder in float32 from the weights "
+                f"loaded; extract layer {attrs.get('layer')} again with `ser extract ... "
+                "--precision fp32` (--overwrite replaces the set)"
             )
+        prototypes[name], tunes[name] = load_prototype(tune, name, attrs), tune
         if prototypes[name].caveat:
             notes.append(f"{name}: {prototypes[name].caveat}")
     return Tuning(prototypes, tunes, tuple(notes))
@@ -392,9 +394,3 @@ def restore(module: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     wrong = [k for k in missing if k not in frozen] + list(unexpected)
     if wrong:
         raise ConfigError(f"the checkpoint does not fit the model: {', '.join(wrong[:3])} ...")
-
-
-def trainable_count(module: nn.Module) -> int:
-    """The top layers' parameters that train (0: none)."""
-    tops = top_layers(module)
-    return 0 if tops is None else sum(p.numel() for p in tops.parameters() if p.requires_grad)
