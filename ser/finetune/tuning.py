@@ -375,22 +375,21 @@ def warmup(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_sched
 def trained_state(module: nn.Module, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """`state` without the top layers' frozen weights (LoRA's base, frozen norms): a
     checkpoint holds what trained, and the base weights by their checksum."""
-    tops = top_layers(module)
-    if tops is None:
-        return dict(state)
-    frozen = {f"{TOP_LAYERS}.{name}" for name, p in tops.named_parameters() if not p.requires_grad}
+    frozen = _frozen(module)
     return {k: v for k, v in state.items() if k not in frozen}
 
 
 def restore(module: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     """`state` (`trained_state`'s) loaded: the rest stays the base weights just loaded."""
     missing, unexpected = module.load_state_dict(dict(state), strict=False)
-    tops = top_layers(module)
-    frozen = (
-        set()
-        if tops is None
-        else {f"{TOP_LAYERS}.{name}" for name, p in tops.named_parameters() if not p.requires_grad}
-    )
+    frozen = _frozen(module)
     wrong = [k for k in missing if k not in frozen] + list(unexpected)
     if wrong:
         raise ConfigError(f"the checkpoint does not fit the model: {', '.join(wrong[:3])} ...")
+
+
+def _frozen(module: nn.Module) -> set[str]:
+    """The state-dict keys of the top layers' parameters that do not train."""
+    tops = top_layers(module)
+    named = [] if tops is None else tops.named_parameters()
+    return {f"{TOP_LAYERS}.{name}" for name, p in named if not p.requires_grad}

@@ -28,6 +28,7 @@ from ser.train.features import resolve_features
 from ser.train.run import TrainConfig, train
 from tests.train.conftest import small_config
 from tests.train.test_data import make_store
+from tests.train.test_ensemble import FAMILIES
 
 SEQ = InputSpec("hubert-base.L12", "audio", 3, "sequence")
 VEC = InputSpec("is13", "audio", 4, "vector")
@@ -36,20 +37,8 @@ DIALOG = {
     "features": ("is13", "bert-tiny"),
     "model": ModelConfig(fusion="attention", fusion_at="middle", d_model=8, heads=2),
 }
-# A model of sequence inputs (MSMSER's, tiny).
-MIT = {
-    "features": ("hubert-tiny.L2", "bert-tiny"),
-    "model": ModelConfig(
-        fusion="mit",
-        d_model=8,
-        heads=2,
-        queries=3,
-        layers=1,
-        decoder_layers=1,
-        dropout=0.0,
-        rmm=False,
-    ),
-}
+# A model of sequence inputs: MSMSER's tiny, deterministic one.
+MIT = {"features": FAMILIES["msmser"][0], "model": FAMILIES["msmser"][1]}
 
 
 @pytest.fixture(scope="module")
