@@ -41,14 +41,7 @@ from ser.heads.attribute_metrics import (
 )
 from ser.heads.base import BatchView, GoldSource, Head, ScaleView, Side, TablePart
 from ser.heads.predicted import Column, Part
-from ser.heads.reported import (
-    EntryView,
-    Paired,
-    RecordView,
-    Reported,
-    SummaryValue,
-    TableView,
-)
+from ser.heads.reported import EntryView, Paired, RecordView, Reported, SummaryValue, TableView
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, matplotlib for plots only
     import torch

@@ -24,14 +24,7 @@ from ser.heads.base import BatchView, GoldSource, Side, TablePart
 from ser.heads.categorical import KEYS, CategoricalHead, class_gold
 from ser.heads.metrics import Metrics, compute_metrics, ua_wa
 from ser.heads.predicted import Column, Part
-from ser.heads.reported import (
-    EntryView,
-    Paired,
-    RecordView,
-    Reported,
-    SummaryValue,
-    TableView,
-)
+from ser.heads.reported import EntryView, Paired, RecordView, Reported, SummaryValue, TableView
 
 if TYPE_CHECKING:  # torch loads where a head trains or predicts, matplotlib for plots only
     import torch
