@@ -1,7 +1,5 @@
 """Groups of (run, seed, fold) jobs trained as the members of one `Ensemble`: grouped
-(`make_groups`), then built, trained, tested and saved (`train_group`); and the one model
-`--final` trains on all of a run's data (`train_final`, with nothing held out: the folds'
-median selected epoch, saved as checkpoint "final"; the fold scores estimate it).
+(`make_groups`), then built, trained, tested and saved (`train_group`).
 
 Jobs join one group (`group_key`) when an element-wise optimizer over stacked tensors can
 step them all at once: same data, inputs, model and optimiser settings and steps per
@@ -14,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -26,18 +24,17 @@ from ser.finetune.tuning import trained_state
 from ser.models import SerModel, build_model
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
-from ser.runs.provenance import Final
 from ser.train.augment import augment_of
 from ser.train.batches import Batches
 from ser.train.calibration import at_bound, calibrated, category_at, member_temperature, votes_jsd
-from ser.train.checkpoint import FINAL, fold_key, has_checkpoint, save_fold_checkpoint
+from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import TargetScale, ZScore, fit_class_weights, fit_target_scale, fit_zscore
 from ser.train.ensemble import Ensemble
-from ser.train.loop import LoopConfig, Member, Selection, select, test
+from ser.train.loop import Evaluation, LoopConfig, Member, Selection, select, test
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared
 from ser.train.progress import Progress
-from ser.train.record import member_entry
+from ser.train.record import member_entry, record_group
 from ser.train.steps import Steps
 
 
@@ -130,6 +127,18 @@ def describe(group: Sequence[Job]) -> str:
     return f"{where} x {which} ({len(group)} members stacked{over})"
 
 
+def train_groups(groups: Sequence[Sequence[Job]], progress: Progress, steps: Steps) -> None:
+    """Each group in this process (`train_group`), its runs' records written after it
+    (with the shapes its compiled steps met)."""
+    for group in groups:
+        try:
+            entries = train_group(group, progress, steps)
+        except PartlySaved as stop:  # the members whose checkpoints are whole are kept
+            record_group(group[: len(stop.entries)], stop.entries, progress, steps)
+            raise stop.error from None
+        record_group(group, entries, progress, steps)
+
+
 def train_group(
     group: Sequence[Job], progress: Progress, steps: Steps | None = None
 ) -> list[FoldEntry]:
@@ -137,11 +146,9 @@ def train_group(
     starts (`progress.fold_start`); their checkpoints saved, their test predictions kept
     in their runs' `predictions`, their record entries returned."""
     steps = steps or Steps()
-    said, first = describe(group), group[0].run
-    classes, targets = first.data.classes, first.plan.targets
-    score = targets.heads[0].score_name
-    progress.fold_start(group[0].seed, said, first.plan.epochs)
-    progress.selects_on(score)
+    first = group[0].run
+    classes = first.data.classes
+    _said(group, progress)
     # Build: each member's model from its seed, its training side's statistics, its sides.
     modules = _built(group)
     with torch.random.fork_rng(devices=cuda_devices(first.plan.device)):
@@ -160,38 +167,72 @@ def train_group(
         temperatures = fitted_temperatures(group, ensemble, last, classes, progress, steps)
     # Save: each member's checkpoint, then its record entry and predictions.
     entries: list[FoldEntry] = []
-    for k, (job, zscore, c, t, w, scale, temperature) in enumerate(
-        zip(group, zscores, chosen, tested, balanced, scales, temperatures, strict=True)
-    ):
+    for k, job in enumerate(group):
         earlier = {name: stage[k] for name, stage in stages.items()}
-        at = category_at(targets)
-        if temperature is not None and at is not None:  # the test side's probabilities scaled
-            t = calibrated(t, at, temperature)
-        scaled = {} if temperature is None else {"temperature": temperature}
+        trained = Outcome(chosen[k], tested[k], earlier, temperatures[k])
         state = trained_state(modules[k], ensemble.member_state(k))
         try:
-            save_fold_checkpoint(  # before its record entry exists
-                job.run,
-                fold_key(job.seed, job.fold.name),
-                state,
-                zscore,
-                scale=scale,
-                seed=job.seed,
-                fold=job.fold.name,
-                best_epoch=c.best_epoch,
-                test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
-                **scaled,
+            entries.append(
+                _saved(
+                    job, modules[k], state, trained, zscores[k], scales[k], balanced[k], len(group)
+                )
             )
         except SerError as error:  # the members saved before it are finished: kept
             raise PartlySaved(entries, error) from error
-        mix = modules[k].layer_weights(state)
-        entry, table = member_entry(job, c, t, earlier, len(group), mix, w)
-        if temperature is not None:
-            votes = votes_jsd(t, targets, job.run.data, job.fold.test, job.run.votes)
-            entry = replace(entry, temperature=temperature, votes=votes)
-        job.run.predictions[(job.seed, job.fold.name)] = table  # before its entry is recorded
-        entries.append(entry)
     return entries
+
+
+def _said(group: Sequence[Job], progress: Progress) -> None:
+    """The group's start, and the score its members select on, said."""
+    progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
+    progress.selects_on(group[0].run.plan.targets.heads[0].score_name)
+
+
+class Outcome(NamedTuple):
+    """A member's outcome: its selected epoch, its test predictions (uncalibrated), the
+    stages before the whole model, its temperature (None: not calibrated)."""
+
+    chosen: Selection
+    tested: Evaluation
+    earlier: dict[str, Selection]
+    temperature: float | None
+
+
+def _saved(
+    job: Job,
+    module: SerModel,
+    state: dict[str, torch.Tensor],
+    trained: Outcome,
+    zscore: dict[str, ZScore],
+    scale: TargetScale | None,
+    weights: np.ndarray | None,
+    members: int,
+) -> FoldEntry:
+    """The member's checkpoint saved (before its record entry exists), its test
+    predictions kept in its run (before its entry is recorded), its entry returned."""
+    targets, t, temperature = job.run.plan.targets, trained.tested, trained.temperature
+    at = category_at(targets)
+    if temperature is not None and at is not None:  # the test side's probabilities scaled
+        t = calibrated(t, at, temperature)
+    save_fold_checkpoint(
+        job.run,
+        fold_key(job.seed, job.fold.name),
+        state,
+        zscore,
+        scale=scale,
+        seed=job.seed,
+        fold=job.fold.name,
+        best_epoch=trained.chosen.best_epoch,
+        test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
+        **({} if temperature is None else {"temperature": temperature}),
+    )
+    mix = module.layer_weights(state)
+    entry, table = member_entry(job, trained.chosen, t, trained.earlier, members, mix, weights)
+    if temperature is not None:
+        votes = votes_jsd(t, targets, job.run.data, job.fold.test, job.run.votes)
+        entry = replace(entry, temperature=temperature, votes=votes)
+    job.run.predictions[(job.seed, job.fold.name)] = table
+    return entry
 
 
 def fitted_temperatures(
@@ -332,64 +373,3 @@ def _member(
         plan.precision,
     )
     return Member(side(fold.train, train=True), side(fold.val), side(fold.test), config)
-
-
-def train_final(run: Prepared, progress: Progress) -> None:
-    """Train on all of the run's data and save checkpoint "final" (kept if it exists)."""
-    config, plan, data, specs, unit = run.config, run.plan, run.data, run.specs, run.unit
-    if has_checkpoint(plan.run_dir, FINAL):
-        progress.message("--final: checkpoint final exists, kept")
-        return
-    best = [e.best_epoch for e in run.record.folds if e.best_epoch is not None]
-    epochs = max(1, round(float(np.median(best)))) if best else 1
-    seed = plan.seeds[0]
-    progress.message(f"--final: training on all {len(data)} utterances for {epochs} epochs")
-    model = build_model(config.model, list(specs), len(data.classes), seed, plan.targets)
-    model = tuned(model, run, seed).to(plan.device)
-    everything = np.arange(len(data))
-    zscore = fit_zscore(data, everything)
-    scale = fit_target_scale(data, everything)
-    # from all of its training data, as a fold's
-    weights = fit_class_weights(data, everything, plan.class_weights)
-    batches = Batches(
-        data,
-        everything,
-        specs,
-        unit,
-        plan.batch_size,
-        zscore=zscore,
-        shuffle=True,
-        seed=seed,
-        class_weights=on(weights, plan.device),
-        target_scale=scale,
-        sampler=config.sampler,
-        augment=augment_of(config),
-    )
-    nothing = Batches(data, everything[:0], specs, unit, plan.batch_size, zscore=zscore)
-    loop = LoopConfig(epochs, plan.lr, plan.weight_decay, precision=plan.precision)
-    # No validation side: the loop trains the fixed epochs and keeps the last. Every stage
-    # (Zhou et al.'s branches alone first, as the folds trained) goes on with one order.
-    member = Member(batches, nothing, nothing, loop)
-    with torch.random.fork_rng(devices=cuda_devices(plan.device)):
-        torch.manual_seed(seed)
-        ensemble, *_ = fit([model], lambda: [member], data.classes, progress)
-    state = trained_state(model, ensemble.member_state(0))
-    # No validation side to fit on: a calibrated run's folds' median temperature, as its epochs
-    fitted = [e.temperature for e in run.record.folds if e.temperature is not None]
-    scaled = {"temperature": float(np.median(fitted))} if fitted else {}
-    if fitted:
-        progress.message(f"--final: temperature {scaled['temperature']:.3f}, the folds' median")
-    save_fold_checkpoint(
-        run, FINAL, state, zscore, scale=scale, seed=seed, fold=FINAL, epochs=epochs, **scaled
-    )
-    layer_weights = model.layer_weights(state)
-    final = Final(
-        epochs=epochs,
-        seed=seed,
-        utterances=len(data),
-        class_weights=(
-            None if weights is None else dict(zip(data.classes, weights.tolist(), strict=True))
-        ),
-        layer_weights={k: tuple(v) for k, v in layer_weights.items()} or None,
-    )
-    run.record = replace(run.record, final=final)

@@ -40,7 +40,7 @@ from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared, Stores
 from ser.train.progress import Progress
-from ser.train.record import start_record
+from ser.train.record import Started
 from ser.train.text_overlap import overlap_line, text_seen
 
 Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
@@ -140,14 +140,15 @@ def prepare(
     config: TrainConfig,
     plan: Plan,
     inputs: Inputs,
+    started: Started,
     progress: Progress,
     loaded: Loaded,
     threads: ThreadChoice,
 ) -> Prepared:
-    """The run of the opened `inputs` (`open_inputs`) ready to train: its record (new, or
-    resumed, with the predictions it keeps), its data loaded (or reused: `loaded`), what
-    they hold said, its folds, the (seed, fold)s its record lacks."""
-    started = start_record(config, plan, inputs.features, inputs.classes, progress, threads)
+    """The run of the opened `inputs` (`open_inputs`) and its `started` record (new, or
+    resumed, with the predictions it keeps: `ser.train.record.start_record`) ready to
+    train: its data loaded (or reused: `loaded`), what they hold said, its folds, the
+    (seed, fold)s its record lacks."""
     data, record, held = _loaded(config, plan, inputs, started.record, progress, loaded, threads)
     folds = run_folds(inputs, config, plan, data)
     record = _folds_said(record, held, config, plan, inputs, data, folds, progress)

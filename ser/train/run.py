@@ -10,8 +10,8 @@ bottom (`train_many`, then `_train`); each step is a call into the module that o
 3. Plan the members: the (seed, fold)s its record lacks, grouped into ensembles that
    train stacked (`ser.train.group`), here or on processes as `ser.runtime.execution`
    chooses (`ser.train.processes`).
-4. Build, train and test each group's members (`ser.train.group.train_group`: the models,
-   `ser.train.loop`'s select and test, the checkpoints).
+4. Build, train and test each group's members (`ser.train.group.train_groups`: the
+   models, `ser.train.loop`'s select and test, the checkpoints).
 5. Record: after each group its entries in the run's record, then the whole record and
    predictions.csv (`ser.train.record`).
 
@@ -44,13 +44,14 @@ from ser.runs.record import RECORD, RunRecord, json_summary
 from ser.runtime.execution import Execution
 from ser.runtime.threads import ThreadChoice, set_torch_threads
 from ser.train.checkpoint import fold_key, has_checkpoint
-from ser.train.group import Job, PartlySaved, make_groups, train_final, train_group
+from ser.train.final import train_final
+from ser.train.group import Job, make_groups, train_groups
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared, make_plan, open_stores, plan_for
 from ser.train.prepare import Inputs, Loaded, open_inputs, prepare
 from ser.train.processes import choose_execution, pieces, train_pieces
 from ser.train.progress import Progress
-from ser.train.record import RUN_LOCK, finish, read_record, record_group
+from ser.train.record import RUN_LOCK, finish, read_record, start_record
 from ser.train.steps import Steps
 
 __all__ = [
@@ -116,19 +117,20 @@ def _train(
     asked: int | None,
 ) -> list[RunRecord]:
     """Steps 2-5 (module docstring) for the resolved runs, their folders locked."""
-    # 2. Open each run: its record, its data (runs on the same data share it), its folds.
+    # 2. Open each run: its record (new, or read back to resume), its data (runs on the
+    # same data share it), its folds.
     loaded: Loaded = {}
-    runs = [
-        prepare(c, p, i, progress, loaded, threads)
-        for c, p, i in zip(configs, plans, inputs, strict=True)
-    ]
+    runs: list[Prepared] = []
+    for c, p, i in zip(configs, plans, inputs, strict=True):
+        started = start_record(c, p, i.features, i.classes, progress, threads)
+        runs.append(prepare(c, p, i, started, progress, loaded, threads))
     # 3. Plan the members: the (seed, fold) jobs left, where they train, their groups.
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
     execution = choose_execution(configs, plans, runs, threads, asked)
+    if jobs:
+        progress.message(f"training as {execution.describe()}")
     groups = make_groups(jobs, execution.stacked, masked=execution.step == "graphed")
     try:
-        if jobs:
-            progress.message(f"training as {execution.describe()}")
         # 4. Build, train and test each group's members, recording each group (5).
         if jobs and execution.processes > 1:
             _train_on_processes(runs, pieces(groups, execution.processes), execution, progress)
@@ -136,7 +138,7 @@ def _train(
             steps = Steps(
                 compiled=execution.step == "compiled", graphed=execution.step == "graphed"
             )
-            _train_here(groups, progress, steps)
+            train_groups(groups, progress, steps)
         for run in runs:
             if run.config.final:  # one model on all sessions, for new data
                 train_final(run, progress)
@@ -191,18 +193,6 @@ def _locked(plans: Sequence[Plan]) -> Iterator[None]:
                     "--name"
                 )
         yield
-
-
-def _train_here(groups: list[list[Job]], progress: Progress, steps: Steps) -> None:
-    """Each group in this process, its runs' records written after it (with the shapes
-    its compiled steps met)."""
-    for group in groups:
-        try:
-            entries = train_group(group, progress, steps)
-        except PartlySaved as stop:  # the members whose checkpoints are whole are kept
-            record_group(group[: len(stop.entries)], stop.entries, progress, steps)
-            raise stop.error from None
-        record_group(group, entries, progress, steps)
 
 
 def _train_on_processes(
