@@ -6,12 +6,14 @@ TensorBoard, ``<run>/tensorboard/``: a folder per member (``seed0-session1``) wi
 series its curves hold (``train_loss``, ``val_loss``, ``val_ua``, ... at each epoch; an
 earlier stage's as ``<stage>/train_loss``) and its test scores (``test_ua``, ... at its
 selected epoch); once the run is complete, ``scores``: its options as hparams with its
-mean scores (``ua``, ``wa``, ``f1``, ...).
+mean scores (``ua``, ``wa``, ``f1``, ...), and ``final``: the `--final` model's
+``train_loss`` at each epoch.
 
 MLflow: one MLflow run per ser run (experiment ``ser``, named as the run), its options as
 params, each member's series as metric keys ``seed0-session1/train_loss`` (step: the
 epoch) and its test scores as ``seed0-session1/test_ua``; once complete, the mean
-scores (``ua``, ...) and the run marked finished. ``<run>/mlflow.json`` says which
+scores (``ua``, ...), the `--final` model's ``final/train_loss``, and the run marked
+finished. ``<run>/mlflow.json`` says which
 MLflow run, by tracking URI.
 
 A member is logged once: one the tracker holds (its folder, its keys) is skipped, so a
@@ -50,6 +52,7 @@ TRACKERS = ("tensorboard", "mlflow")
 INSTALL = "pip install 'ser[track]'"
 TENSORBOARD = "tensorboard"  # in the run's folder
 SCORES = "scores"  # TensorBoard's folder of the run's hparams and mean scores
+FINAL = "final"  # the --final model's folder or key prefix (no member's: theirs start "seed")
 MLFLOW_RUN = "mlflow.json"  # in the run's folder: {tracking URI: MLflow run id}
 MLRUNS = "mlruns"  # under --out: MLflow's default store
 EXPERIMENT = "ser"
@@ -140,17 +143,27 @@ def points(entry: FoldEntry, heads: Sequence[Reported]) -> list[Point]:
     """A member's curves (an earlier stage's prefixed by its name), then its test scores
     (those of the run's `heads`) at its selected epoch."""
     staged = [("", entry.curves), *((f"{n}/", s.curves) for n, s in entry.stages.items())]
-    found = [
+    found = [point for prefix, curves in staged for point in _curve_points(prefix, curves)]
+    step = entry.best_epoch or 0
+    scores = {k: v for head in heads for k, v in head.json_fold(entry).items() if _number(v)}
+    return found + [(f"test_{k}", step, float(v)) for k, v in scores.items()]
+
+
+def final_points(record: RunRecord) -> list[Point]:
+    """The `--final` model's training loss at each epoch (none: no such model, or one
+    recorded before its curves were)."""
+    final = record.final
+    return [] if final is None or final.curves is None else _curve_points("", final.curves)
+
+
+def _curve_points(prefix: str, curves: Curves) -> list[Point]:
+    return [
         (re.sub(r"[^A-Za-z0-9_./ -]", "_", prefix + name), epoch, float(v))  # MLflow's keys
-        for prefix, curves in staged
         for name, values in _series(curves)
         # epochs 1, 2, ... where a record kept none
         for epoch, v in zip(curves.epoch or range(1, len(values) + 1), values, strict=False)
         if _number(v)
     ]
-    step = entry.best_epoch or 0
-    scores = {k: v for head in heads for k, v in head.json_fold(entry).items() if _number(v)}
-    return found + [(f"test_{k}", step, float(v)) for k, v in scores.items()]
 
 
 def _series(curves: Curves) -> Iterator[tuple[str, list[object]]]:
@@ -200,6 +213,10 @@ def _tensorboard(run_dir: Path, record: RunRecord, complete: bool) -> None:
             continue
         with _staged(root / member(entry)) as folder, SummaryWriter(str(folder)) as writer:
             for tag, step, value in points(entry, heads):
+                writer.add_scalar(tag, value, step)
+    if complete and (final := final_points(record)) and not (root / FINAL).exists():
+        with _staged(root / FINAL) as folder, SummaryWriter(str(folder)) as writer:
+            for tag, step, value in final:
                 writer.add_scalar(tag, value, step)
     if complete:  # the run's options beside its scores: TensorBoard's HPARAMS tab
         with _staged(root / SCORES) as folder, SummaryWriter(str(folder)) as writer:
@@ -289,6 +306,9 @@ def _mlflow(
         for start in range(0, len(metrics), BATCH):
             client.log_batch(run_id, metrics=metrics[start : start + BATCH])
     if complete:
+        if FINAL not in logged:
+            final = [Metric(f"{FINAL}/{k}", v, now, step) for k, step, v in final_points(record)]
+            client.log_batch(run_id, metrics=final)
         scores = [Metric(k, v, now, 0) for k, v in means(record).items() if k not in logged]
         client.log_batch(run_id, metrics=scores)
         client.set_terminated(run_id, "FINISHED")

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
 from ser.runs.codec import Json
+from ser.runs.curves import Curves
 from ser.runtime.execution import Execution
 from ser.runtime.threads import ThreadChoice
 
@@ -83,11 +84,13 @@ class Timings:
 @dataclass(frozen=True, kw_only=True)
 class Final:
     """The model trained on all the data (`ser train --final`): its epochs, seed and
-    utterances, its loss's class weights and its learnt layer weights (if any)."""
+    utterances, its loss's class weights, its learnt layer weights (if any) and its
+    training loss at each epoch (`curves`; records before it: None)."""
 
     epochs: int
     seed: int
     utterances: int
     class_weights: Mapping[str, float] | None = None
     layer_weights: Mapping[str, tuple[float, ...]] | None = None
+    curves: Curves | None = None
     extra: Mapping[str, Json] = field(default_factory=dict)

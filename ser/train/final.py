@@ -11,6 +11,7 @@ import torch
 
 from ser.finetune.tuning import trained_state
 from ser.models import build_model
+from ser.runs.curves import Curves as RecordedCurves
 from ser.runs.provenance import Final
 from ser.train.augment import augment_of
 from ser.train.batches import Batches
@@ -60,7 +61,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
     member = Member(batches, nothing, nothing, loop)
     with torch.random.fork_rng(devices=cuda_devices(plan.device)):
         torch.manual_seed(seed)
-        ensemble, *_ = fit([model], lambda: [member], data.classes, progress)
+        ensemble, _, (chosen,), _ = fit([model], lambda: [member], data.classes, progress)
     state = trained_state(model, ensemble.member_state(0))
     # No validation side to fit on: a calibrated run's folds' median temperature, as its epochs
     fitted = [e.temperature for e in run.record.folds if e.temperature is not None]
@@ -79,5 +80,8 @@ def train_final(run: Prepared, progress: Progress) -> None:
             None if weights is None else dict(zip(data.classes, weights.tolist(), strict=True))
         ),
         layer_weights={k: tuple(v) for k, v in layer_weights.items()} or None,
+        curves=RecordedCurves.from_json(
+            {"epoch": chosen.curves.epoch, "train_loss": chosen.curves.train_loss}
+        ),
     )
     run.record = replace(run.record, final=final)

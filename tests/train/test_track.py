@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +73,10 @@ def test_tensorboard_holds_the_options_as_hparams_beside_the_mean_scores(
 
 @pytest.fixture(scope="module")
 def mlflow_run(store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> RunRecord:
-    """A run tracked from its start to MLflow's default store, then run again."""
-    config = small_config(store_path, tmp_path_factory.mktemp("mlflow"), track="mlflow", epochs=3)
+    """A run with its --final model tracked from its start to MLflow's default store,
+    then run again."""
+    out = tmp_path_factory.mktemp("mlflow")
+    config = small_config(store_path, out, track="mlflow", epochs=3, final=True)
     record = train(config)
     assert train(config).folds == record.folds  # finished: nothing trained, nothing logged
     return record
@@ -115,6 +118,29 @@ def test_mlflow_holds_each_member_s_curves_once_and_the_scores(
     assert mlflow_run.summary is not None
     for key in ("ua", "wa", "f1"):
         assert run.data.metrics[key] == pytest.approx(mlflow_run.summary[key])
+
+
+def test_mlflow_holds_the_final_model_s_training_loss_once(
+    mlflow_run: RunRecord, mlflow: Any
+) -> None:
+    client, run = mlflow
+    final = mlflow_run.final
+    assert final is not None and final.curves is not None
+    assert final.curves.epoch == tuple(range(1, final.epochs + 1))
+    history = client.get_metric_history(run.info.run_id, "final/train_loss")
+    assert [m.step for m in history] == list(final.curves.epoch)  # once
+    assert [m.value for m in history] == pytest.approx(final.curves["train_loss"])
+
+
+def test_tensorboard_holds_the_final_model_s_training_loss(
+    store_path: Path, tmp_path: Path
+) -> None:
+    config = small_config(store_path, tmp_path, track="tensorboard", epochs=2, final=True)
+    record = train(replace(config, protocol="session5"))
+    assert record.final is not None and record.final.curves is not None
+    scalars = _events(record, "final").Scalars("train_loss")
+    assert [s.step for s in scalars] == list(record.final.curves.epoch or ())
+    assert [s.value for s in scalars] == pytest.approx(record.final.curves["train_loss"], rel=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["tensorboard", "mlflow"])
