@@ -150,7 +150,8 @@ def _number(value: str, number: str) -> float:
 
 def _check(value: str, view: View) -> None:
     if not math.isfinite(view.value):
-        raise ConfigError(f"--augment {value!r}: {view.kind} must be a finite number")
+        what = "a speed factor" if view.kind == "speed" else "an SNR in dB"
+        raise ConfigError(f"--augment {value!r}: {what} must be a finite number")
     if view.kind == "speed" and not (0.5 < view.value <= 2.0 and view.value != 1.0):
         raise ConfigError(
             f"--augment {value!r}: a speed factor is over 0.5 and at most 2, not 1 "
