@@ -94,8 +94,10 @@ def decode(extractor: Extractor, sources: dict[int, Source], batch: Sequence[int
         else:
             rate = extractor.sample_rate or 16000
             try:
-                viewed = isinstance(source, Viewed)
-                inputs[index] = source.load(rate) if viewed else load_audio(source, rate)
+                if isinstance(source, Viewed):
+                    inputs[index] = source.load(rate)
+                else:
+                    inputs[index] = load_audio(source, rate)
             except AudioError as error:
                 failures[index] = str(error)
     return inputs, failures
