@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from ser.cache import FeatureStore
+from ser.cache import shards as store_shards
 from ser.cache.fingerprint import provenance
 from ser.cli import main
 from ser.errors import ConfigError
@@ -205,3 +206,28 @@ def test_a_view_set_is_repaired_and_rebuilt_with_its_augment(
     report = extract_features(corpus, copy, again)
     assert report.extracted == (name,)
     assert _bytes(copy)[name] == _bytes(viewed)[name]
+
+
+def test_a_view_stopped_part_way_resumes_to_the_same_bytes(
+    corpus: Path, viewed: Path, tiny_models: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, name = tmp_path / "f.zarr", "tiny-hubert.L2.speed1.1"
+    config = _config(tiny_models, features=("hubert",), options={"hubert": {
+        "model": str(tiny_models.hubert)}}, augment=("speed=1.1",))  # fmt: skip
+    write, written = store_shards.ShardWriter.write, []
+
+    def stopping(self: store_shards.ShardWriter, *args: Any, **kwargs: Any) -> None:
+        if name in str(self.directory):  # the view's second shard of two: stopped
+            if written:
+                raise RuntimeError("stopped")
+            written.append(args[0])
+        write(self, *args, **kwargs)
+
+    monkeypatch.setattr(store_shards.ShardWriter, "write", stopping)
+    with pytest.raises(RuntimeError, match="stopped"):
+        extract_features(corpus, store, config)
+    monkeypatch.undo()
+    assert set(FeatureStore.open(store).done_shards(name)) == set(written)  # one of two
+    report = extract_features(corpus, store, config)
+    assert report.extracted == (name,)
+    assert _bytes(store)[name] == _bytes(viewed)[name]
