@@ -5,8 +5,9 @@ take its lock, declare every extractor's feature sets (fingerprint check, no wei
 any device), and stop if all are complete. Otherwise, per extractor: plan, print the disk
 estimate, load the model once, extract the missing shards (in-process or on dask), and
 consolidate. Before the passes, the utterances' audio prints go into the manifest where
-it has none (`ser.extract.audio_prints`). `ExtractConfig` and `ExtractReport` are
-`config.py`'s, re-exported here.
+it has none (`ser.extract.audio_prints`). With `--augment`, each audio extractor runs one
+more pass per view, into sets of their own (`ser.extract.views`). `ExtractConfig` and
+`ExtractReport` are `config.py`'s, re-exported here.
 With ``repair``, the store's damaged metadata is written anew from its copies and a damaged
 manifest from the corpus (`mend_store`), then complete sets are checked (`FeatureStore.damage`):
 the plan's shards holding damaged utterances are extracted again and written back over
@@ -181,8 +182,9 @@ def _begin(
     view: View | None,
 ) -> _Pass:
     """The pass of `extractor`'s sets (in `view`), each begun in the store."""
-    specs = [s if view is None else FeatureSetSpec(*view_spec_of(s.name, s.attrs, view))
-             for s in extractor.specs()]  # fmt: skip
+    specs = extractor.specs()
+    if view is not None:
+        specs = [FeatureSetSpec(*view_spec_of(s.name, s.attrs, view)) for s in specs]
     # --name: the user's name wins; else a set an older ser named otherwise is found by its
     # fingerprint and kept as it is (names changed; its numbers did not).
     by_fingerprint = {} if options.get("name") else _fingerprints(store)
