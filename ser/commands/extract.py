@@ -10,14 +10,13 @@ unloadable --asr-model); 130 on Ctrl-C.
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from ser.commands.extract_summary import print_summary, report_summary
 from ser.commands.options import (
     THREADS_HELP,
     audio_root_option,
@@ -34,14 +33,10 @@ from ser.extract.registry import (
     parse_kinds,
     parse_names,
 )
+from ser.extract.views import TEXT_NOTE, parse_augment
 from ser.runtime.device import DEVICE_HELP
 from ser.runtime.precision import PRECISIONS, auto_help
-from ser.runtime.units import human_bytes
 
-if TYPE_CHECKING:
-    from ser.extract.run import ExtractReport
-
-_SHOWN_FAILURES = 20
 # The run-wide options that decide the outputs (the receipt's key holds them).
 _DECIDING = (
     "classes",
@@ -190,6 +185,14 @@ def _registry_params() -> list[click.Parameter]:
 )
 @_count_option("--asr-max-new-tokens", "Longest ASR transcript in tokens [default: 128].")
 @_count_option("--asr-batch-size", "Utterances per Whisper call [default: 8 on CPU, 32 on GPU].")
+@click.option(
+    "--augment",
+    multiple=True,
+    metavar="speed=F,..|noise=DB,..",
+    help="Views of every audio set, each extracted beside it (one more extraction each): "
+    "speed=0.9,1.1 (speed perturbation: <set>.speed0.9, <set>.speed1.1), noise=20 (white "
+    "noise at 20 dB SNR: <set>.noise20db). Repeatable. Text sets get none.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No disk estimate, no progress bar.")
 def extract(
     corpus_root: Path,
@@ -243,6 +246,10 @@ def extract(
     asr_options = (asr_model, run["asr_max_new_tokens"], run["asr_batch_size"])
     if text_source == "gold" and any(v is not None for v in asr_options):
         raise click.BadParameter("--asr-* options need --text-source asr", param_hint="--asr-model")
+    run["augment"] = tuple(view.spec for view in parse_augment(run["augment"]))
+    text = [k for k in features if KINDS[k].extractor.modality == "text"]
+    if run["augment"] and text:
+        click.echo(f"note: {', '.join(text)}: {TEXT_NOTE}")
     asked = {
         "features": features,
         "options": options,
@@ -259,6 +266,8 @@ def extract(
         models["asr"] = asr_model or DEFAULT_ASR_MODEL
     if run["corpus"] is not None:  # a key made without it stays what it was
         asked["corpus"] = run["corpus"]
+    if run["augment"]:
+        asked["augment"] = run["augment"]
     read_options = ReadOptions(run["audio_root"])
     if run["audio_root"] is not None:
         asked["audio_root"] = str(run["audio_root"].resolve())
@@ -266,7 +275,7 @@ def extract(
     done = None if key is None or run["overwrite"] or run["repair"] else check_receipt(store, key)
     if done is not None:
         # A finished request: answer from the receipt, before torch is even imported.
-        _print_summary(True, store, done, 0.0)
+        print_summary(True, store, done, 0.0)
         sys.exit(1 if done["failures"] else 0)
 
     output_store(store)  # a finished request above read it, the rest writes there
@@ -290,10 +299,10 @@ def extract(
             "interrupted: finished shards are kept; run the same command to resume", err=True
         )
         sys.exit(130)
-    summary = _summary(report)
+    summary = report_summary(report)
     if key is not None:
         write_receipt(store, key, summary)
-    _print_summary(report.nothing_to_do, report.store, summary, report.seconds)
+    print_summary(report.nothing_to_do, report.store, summary, report.seconds)
     for line in report.repaired:
         click.echo(f"repaired {line}")
     if config.repair and report.nothing_to_do:
@@ -306,84 +315,6 @@ def extract(
             err=True,
         )
         sys.exit(report.exit_code)
-
-
-def _summary(report: ExtractReport) -> dict[str, Any]:
-    """The report as plain data: printed now, and kept in the store's receipt."""
-    kept = (
-        "n_utterances",
-        "sets",
-        "extracted",
-        "failures",
-        "transcripts",
-        "found",
-        "corpus_problems",
-    )
-    return {k: v for k, v in asdict(report).items() if k in kept}
-
-
-def _print_summary(
-    nothing_to_do: bool, store: Path, summary: dict[str, Any], seconds: float
-) -> None:
-    transcripts = summary.get("transcripts")
-    names = [transcripts["name"]] if transcripts else []
-    names += [s["name"] for s in summary["sets"]]
-    n, shown = summary["n_utterances"], ", ".join(names)
-    if nothing_to_do:
-        click.echo(f"nothing to do: {shown} already complete in {store} ({n} utterances)")
-    else:
-        done = f"extracted {len(summary['extracted'])} feature set(s) for {n} utterances"
-        click.echo(f"{done} into {store} in {seconds:.1f} s")
-    for new, old in summary.get("found", ()):
-        click.echo(
-            f"  {new}: found in the store as {old} (same fingerprint; an earlier ser named "
-            "it so), kept under that name: --features takes either the kind or that name"
-        )
-    width = max(len(s["name"]) for s in summary["sets"])
-    for s in summary["sets"]:
-        click.echo(
-            f"  {s['name']:<{width}}  {s['rows']:>10,} rows x {s['dim']:<5} {s['dtype']:<8}"
-            f"{human_bytes(s['bytes']):>11}  {s['failed']} failed"
-        )
-    if transcripts:
-        wer = transcripts["wer"]
-        shown = "-" if wer is None else f"{100 * wer:.2f} %"
-        click.echo(
-            f"  {transcripts['name']}: transcripts by {transcripts['asr_model']}, "
-            f"{transcripts['failed']} failed, WER {shown} against the gold transcripts "
-            f"({transcripts['words']:,} words)"
-        )
-    _print_failures(summary["failures"])
-    _print_corpus_problems(summary.get("corpus_problems", ()))  # receipts before it lack it
-
-
-def _print_corpus_problems(problems: Sequence[Sequence[str]]) -> None:
-    """What reading the corpus met (a missing label file, a line not UTF-8), so that an
-    utterance left out or read otherwise is said here too, not only by `ser corpus summary`."""
-    if not problems:
-        return
-    click.echo(
-        f"corpus problems ({len(problems)}; `ser corpus summary CORPUS_ROOT` lists them all):"
-    )
-    for utt_id, problem in problems[:_SHOWN_FAILURES]:
-        click.echo(f"  {utt_id}: {problem}")
-    more = len(problems) - _SHOWN_FAILURES
-    if more > 0:
-        click.echo(f"  ... and {more} more")
-
-
-def _print_failures(failures: Sequence[Sequence[str]]) -> None:
-    if not failures:
-        return
-    by_utterance: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for name, utt_id, reason in failures:
-        by_utterance[(utt_id, reason)].append(name)
-    click.echo(f"failures ({len(by_utterance)}):")
-    for (utt_id, reason), names in list(by_utterance.items())[:_SHOWN_FAILURES]:
-        click.echo(f"  {utt_id} [{', '.join(names)}]: {reason}")
-    more = len(by_utterance) - _SHOWN_FAILURES
-    if more > 0:
-        click.echo(f"  ... and {more} more (`ser store info` lists them all)")
 
 
 COMMANDS: list[click.Command] = [extract]

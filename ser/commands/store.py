@@ -55,6 +55,8 @@ def info(path: Path, as_json: bool) -> None:
     if as_json:
         keys = ("level", "rows", "dim", "dtype", "bytes", "fingerprint", "complete", "failures")
         sets: dict[str, Any] = {i.name: {key: getattr(i, key) for key in keys} for i in infos}
+        for i in infos:  # a view set (`ser extract --augment`): its clean set and its view
+            sets[i.name].update({k: i.attrs[k] for k in ("view_of", "view") if k in i.attrs})
         sets.update({name: {"damaged": why} for name, why in damaged.items()})
         utterances = None if fs.manifest_damage else len(fs.manifest)
         out: dict[str, Any] = {"utterances": utterances, "feature_sets": sets}
@@ -65,6 +67,9 @@ def info(path: Path, as_json: bool) -> None:
         click.echo(json.dumps(out, indent=2))
         return
     _print_info(fs, infos, damaged)
+    for i in infos:
+        if "view_of" in i.attrs:
+            click.echo(f"{i.name}: view of {i.attrs['view_of']} ({i.attrs.get('view')})")
     for line in store_damage + list(damaged.values()):
         click.echo(f"damaged: {line}")
     if store_damage or damaged:

@@ -5,16 +5,21 @@ option, checked when built) and the `ExtractReport` of a run (callers import bot
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ser.errors import ConfigError
 from ser.extract.plan import DEFAULT_SHARD_SIZE
 from ser.extract.registry import check_names, default_kinds, kind, parse_kinds
+from ser.extract.views import View, parse_augment
 from ser.runtime.precision import check_precision
 from ser.runtime.threads import parse_threads
+
+if TYPE_CHECKING:
+    from ser.cache import FeatureStore
 
 TEXT_SOURCES = ("gold", "asr")
 
@@ -46,6 +51,7 @@ class ExtractConfig:
     asr_batch_size: int | None = None  # utterances per generate call (None: by device)
     corpus: str | None = None  # the corpus kind (`ser.corpus.registry`); None: guessed
     audio_root: Path | None = None  # where an EmoBox corpus's wavs are; None: its default
+    augment: tuple[str, ...] = ()  # --augment values: views of each audio set (`views.py`)
 
     def __post_init__(self) -> None:
         parse_kinds(self.features)
@@ -67,6 +73,7 @@ class ExtractConfig:
             raise ConfigError(f"--shard-size must be at least 1, got {self.shard_size}")
         parse_threads(self.threads)
         check_precision(self.precision)
+        parse_augment(self.augment)
         if self.text_source not in TEXT_SOURCES:
             raise ConfigError(
                 f"--text-source {self.text_source!r}: choose from {', '.join(TEXT_SOURCES)}"
@@ -80,6 +87,11 @@ class ExtractConfig:
         ):
             if value is not None and value < 1:
                 raise ConfigError(f"--asr-{option} must be at least 1, got {value}")
+
+    @property
+    def views(self) -> tuple[View, ...]:
+        """The views `augment` asks for, each extracted beside every audio set."""
+        return parse_augment(self.augment)
 
 
 @dataclass(frozen=True)
@@ -131,3 +143,36 @@ class ExtractReport:
     @property
     def exit_code(self) -> int:
         return 1 if self.failures else 0
+
+
+def make_report(
+    store: FeatureStore,
+    names: list[str],
+    extracted: list[str],
+    started: float,
+    transcripts: TranscriptSummary | None = None,
+) -> ExtractReport:
+    """The report of a run that wrote `extracted` of the sets `names` (`started`: its
+    `time.perf_counter()` when it began)."""
+    sets: list[SetSummary] = []
+    failures: list[tuple[str, str, str]] = []
+    ids = store.manifest.utt_ids
+    for name in names:
+        info, failed = store.info(name), store.failures(name)
+        failures.extend((name, utt_id, reason) for utt_id, reason in failed)
+        shape = (int(info.rows), int(info.dim), str(info.dtype), int(info.bytes))
+        sets.append(SetSummary(name, *shape, len(failed)))
+    if transcripts is not None:  # utterances the recogniser could not transcribe
+        stored = store.read_transcripts(transcripts.name)
+        failures[:0] = [
+            (transcripts.name, str(ids[i]), r) for i, r in sorted(stored.failures.items())
+        ]
+    return ExtractReport(
+        store=Path(store.path),
+        n_utterances=len(ids),
+        sets=tuple(sets),
+        extracted=tuple(extracted),
+        failures=tuple(failures),
+        seconds=time.perf_counter() - started,
+        transcripts=transcripts,
+    )

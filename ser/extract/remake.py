@@ -27,6 +27,7 @@ from ser.corpus.registry import store_kind
 from ser.errors import ConfigError
 from ser.extract.config import ExtractConfig
 from ser.extract.registry import KINDS, Flag, Kind, build_extractor, flags
+from ser.extract.views import clean_of
 
 CORPUS_PLACEHOLDER = "CORPUS_ROOT"  # `ser extract`'s argument, where the store lacks it
 # A set whose attributes have no copy left anywhere (a store written before sets kept one).
@@ -106,6 +107,7 @@ class Remake:
     attrs: Mapping[str, Any] = field(repr=False)  # as the set records them
     precision: str | None = None
     asr: dict[str, Any] = field(default_factory=dict)  # asr_model, asr_max_new_tokens
+    augment: tuple[str, ...] = ()  # a view set's: its view, as --augment takes it
 
     # Any: each of ExtractConfig's run-wide fields (repair, progress ...), of its own type.
     def config(self, corpus: Corpus, **run: Any) -> ExtractConfig:
@@ -118,6 +120,7 @@ class Remake:
             precision=self.precision or "auto",
             corpus=corpus.kind,
             audio_root=None if corpus.audio_root is None else Path(corpus.audio_root),
+            augment=self.augment,
             **asr,
             **run,
         )
@@ -144,6 +147,8 @@ class Remake:
             found += ["--text-source", "asr", "--asr-model", str(self.asr["asr_model"])]
             tokens = self.asr.get("asr_max_new_tokens")
             found += ["--asr-max-new-tokens", str(tokens)] if tokens else []
+        for view in self.augment:
+            found += ["--augment", view]
         return found
 
     def _flags_give_it(self, every: Mapping[str, Flag]) -> bool:
@@ -162,7 +167,14 @@ class Remake:
 
 def remake(name: str, attrs: Mapping[str, Any], sets: list[str]) -> Remake | None:
     """How set ``name`` (with ``attrs``) was extracted, in a store holding ``sets``;
-    None for a set no extractor made (imported) or one of an unknown kind."""
+    None for a set no extractor made (imported) or one of an unknown kind. A view set is
+    its clean set's extraction with its view (`Remake.name` and `attrs` the clean set's)."""
+    view = clean_of(name, attrs)
+    if view is not None:
+        clean, clean_attrs, seen = view
+        tail = f".{seen.suffix}"  # the store's views of the same kind, as clean names
+        made = remake(clean, clean_attrs, [n.removesuffix(tail) for n in sets if n.endswith(tail)])
+        return None if made is None else dataclasses.replace(made, augment=(seen.spec,))
     kind = str(attrs.get("extractor", ""))
     if kind not in KINDS:
         return None

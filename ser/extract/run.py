@@ -5,8 +5,9 @@ take its lock, declare every extractor's feature sets (fingerprint check, no wei
 any device), and stop if all are complete. Otherwise, per extractor: plan, print the disk
 estimate, load the model once, extract the missing shards (in-process or on dask), and
 consolidate. Before the passes, the utterances' audio prints go into the manifest where
-it has none (`ser.extract.audio_prints`). `ExtractConfig` and `ExtractReport` are
-`config.py`'s, re-exported here.
+it has none (`ser.extract.audio_prints`). With `--augment`, each audio extractor runs one
+more pass per view, into sets of their own (`ser.extract.views`). `ExtractConfig` and
+`ExtractReport` are `config.py`'s, re-exported here.
 With ``repair``, the store's damaged metadata is written anew from its copies and a damaged
 manifest from the corpus (`mend_store`), then complete sets are checked (`FeatureStore.damage`):
 the plan's shards holding damaged utterances are extracted again and written back over
@@ -52,7 +53,7 @@ from ser.errors import StoreError
 from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summary
 from ser.extract.audio_prints import add_prints
 from ser.extract.base import Extractor, FeatureSetSpec
-from ser.extract.config import ExtractConfig, ExtractReport, SetSummary, TranscriptSummary
+from ser.extract.config import ExtractConfig, ExtractReport, make_report
 from ser.extract.dask_run import run_jobs_dask
 from ser.extract.layout import lay_out, replanned
 from ser.extract.pipeline import run_jobs
@@ -72,6 +73,7 @@ from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.registry import KINDS, build_extractor
 from ser.extract.shards import ShardJob, Source, audio_sources, make_jobs
 from ser.extract.store_setup import mend_store, open_store
+from ser.extract.views import View, view_spec_of, viewed
 from ser.runtime.cluster import dask_client
 from ser.runtime.device import pick_device
 from ser.runtime.execution import Execution, decode_threads, for_extraction, write_threads
@@ -83,13 +85,16 @@ Advance = Callable[[int], None]  # moves the progress bar by n utterances
 
 @dataclass
 class _Pass:
-    """One extractor's pass: its options, which of its specs() are still incomplete, and
-    the store's name of each (`stored`: a set found under an older name by fingerprint)."""
+    """One extractor's pass: its options, its sets (`specs`: its specs(), or as a view
+    names them), which are still incomplete, and the store's name of each (`stored`: a
+    set found under an older name by fingerprint)."""
 
     extractor: Extractor
     options: dict[str, Any]
+    specs: list[FeatureSetSpec]
     pending: list[FeatureSetSpec]
     stored: dict[str, str]  # spec name -> the name its set has in the store
+    view: View | None = None  # --augment: the extractor's sets of its audio in this view
     # --repair: complete sets among `pending` whose damaged utterances are re-extracted,
     # and what each repair found (`FeatureStore.repair`); by spec name.
     repairs: dict[str, Damage] = field(default_factory=dict)
@@ -132,7 +137,7 @@ def extract_features(
             "precision": resolve_precision(config.precision, device, "extract"),
             "transcripts": asr.source if asr is not None else None,
         }
-        passes = [_declare(store, kind, config, run_wide) for kind in config.features]
+        passes = [p for kind in config.features for p in _declare(store, kind, config, run_wide)]
         todo = [p for p in passes if p.pending]
         transcribed = asr is not None and asr.pending
         if todo or transcribed:
@@ -141,10 +146,10 @@ def extract_features(
                 _run_passes(store, reading.root, todo, config, device, console, asr)
             finally:
                 torch.set_num_threads(threads)
-    names = [p.stored[spec.name] for p in passes for spec in p.extractor.specs()]
+    names = [p.stored[spec.name] for p in passes for spec in p.specs]
     summary = None if asr is None else transcript_summary(store, asr.name, transcribed)
     written = [p.stored[s.name] for p in todo for s in p.pending if s.name not in p.repairs]
-    report = _report(store, names, written, started, summary)
+    report = make_report(store, names, written, started, summary)
     repaired = [
         repair_outcome(p.stored[n], p.repairs[n], outcome)
         for p in passes
@@ -159,12 +164,27 @@ def extract_features(
 
 def _declare(
     store: FeatureStore, kind: str, config: ExtractConfig, run_wide: dict[str, Any]
-) -> _Pass:
-    """Build the extractor and begin its sets: the fingerprint check, before any load."""
+) -> list[_Pass]:
+    """Build the extractor and begin its sets, and its views' (audio kinds only): the
+    fingerprint check, before any load. A pass per view, the clean sets' first."""
     fields = KINDS[kind].fields
     options = {**{k: v for k, v in run_wide.items() if k in fields}, **config.options.get(kind, {})}
     extractor = build_extractor(kind, **options)
+    views = config.views if extractor.modality == "audio" else ()
+    return [_begin(store, extractor, options, config, view) for view in (None, *views)]
+
+
+def _begin(
+    store: FeatureStore,
+    extractor: Extractor,
+    options: dict[str, Any],
+    config: ExtractConfig,
+    view: View | None,
+) -> _Pass:
+    """The pass of `extractor`'s sets (in `view`), each begun in the store."""
     specs = extractor.specs()
+    if view is not None:
+        specs = [FeatureSetSpec(*view_spec_of(s.name, s.attrs, view)) for s in specs]
     # --name: the user's name wins; else a set an older ser named otherwise is found by its
     # fingerprint and kept as it is (names changed; its numbers did not).
     by_fingerprint = {} if options.get("name") else _fingerprints(store)
@@ -175,7 +195,7 @@ def _declare(
         store.begin_feature_set(stored[spec.name], spec.attrs, overwrite=config.overwrite)
     repairs = _damaged(store, specs, stored) if config.repair else {}
     pending = [s for s in specs if s.name in repairs or not store.info(stored[s.name]).complete]
-    return _Pass(extractor, options, pending, stored, repairs)
+    return _Pass(extractor, options, specs, pending, stored, view, repairs)
 
 
 def _fingerprints(store: FeatureStore) -> dict[str, str]:
@@ -235,9 +255,11 @@ def _run_passes(
             durations = durations or audio_seconds(audio_paths)
             budget = config.batch_seconds or DEFAULT_BATCH_SECONDS[device.type]
             keys = [float(d) for d in store.manifest.column("duration")]
-            padded = [p.extractor.padded_seconds(d) for d in durations]
+            # The shards are the clean sets' (keys); a speed view's batches its audio's length.
+            seen = durations if p.view is None else [p.view.seconds(d) for d in durations]
+            padded = [p.extractor.padded_seconds(d) for d in seen]
             plan = plan_shards(padded, budget, config.shard_size, sort_keys=keys)
-            rows_by = durations  # the stored frames are the audio's, not the padding's
+            rows_by = seen  # the stored frames are the audio's, not the padding's
         else:
             budget = config.batch_tokens or DEFAULT_BATCH_TOKENS[device.type]
             tokens = [float(n) for n in p.extractor.lengths([t or "" for t in texts])]
@@ -262,11 +284,14 @@ def _run_passes(
     ):
         for p, plan in zip(passes, plans, strict=True):
             sources: Sequence[Source] = audio_paths if p.extractor.modality == "audio" else texts
+            if p.view is not None:
+                sources = viewed(audio_paths, ids, p.view)
             jobs = _jobs(store, p, plan, sources, config)
-            task = bar.add_task(p.extractor.kind, total=sum(len(job.shard) for job in jobs))
+            label = p.extractor.kind if p.view is None else f"{p.extractor.kind} {p.view.spec}"
+            task = bar.add_task(label, total=sum(len(job.shard) for job in jobs))
             advance: Advance = functools.partial(bar.advance, task)
             execution = _execution(p.extractor, jobs, config, device, threads)
-            console.print(f"{p.extractor.kind}: {execution.describe()}")
+            console.print(f"{label}: {execution.describe()}")
             if client is None:
                 _run_local(p.extractor, jobs, device, advance, console, execution)
             else:
@@ -307,9 +332,12 @@ def _jobs(
             store.delete_feature_set(name)
             store.begin_feature_set(name, spec.attrs)
             done[spec.name] = set()
-    # Keyed by the extractor's names (its outputs'), writing into the stored sets.
-    writers = {spec.name: store.shard_writer(p.stored[spec.name]) for spec in p.pending}
-    return make_jobs(shards, p.pending, sources, writers, done)
+    # Keyed by the extractor's names (its outputs': a view's are its clean sets'), writing
+    # into the stored sets.
+    out = {spec.name: str(spec.attrs.get("view_of", spec.name)) for spec in p.pending}
+    writers = {out[spec.name]: store.shard_writer(p.stored[spec.name]) for spec in p.pending}
+    named = [dataclasses.replace(spec, name=out[spec.name]) for spec in p.pending]
+    return make_jobs(shards, named, sources, writers, {out[k]: v for k, v in done.items()})
 
 
 def _execution(
@@ -360,34 +388,3 @@ def _run_local(
     writers = write_threads(len(jobs[0].writers))
     for _, batch, _ in run_jobs(extractor, jobs, device, computed, decoders, writers=writers):
         advance(len(batch))
-
-
-def _report(
-    store: FeatureStore,
-    names: list[str],
-    extracted: list[str],
-    started: float,
-    transcripts: TranscriptSummary | None = None,
-) -> ExtractReport:
-    sets: list[SetSummary] = []
-    failures: list[tuple[str, str, str]] = []
-    ids = store.manifest.utt_ids
-    for name in names:
-        info, failed = store.info(name), store.failures(name)
-        failures.extend((name, utt_id, reason) for utt_id, reason in failed)
-        shape = (int(info.rows), int(info.dim), str(info.dtype), int(info.bytes))
-        sets.append(SetSummary(name, *shape, len(failed)))
-    if transcripts is not None:  # utterances the recogniser could not transcribe
-        stored = store.read_transcripts(transcripts.name)
-        failures[:0] = [
-            (transcripts.name, str(ids[i]), r) for i, r in sorted(stored.failures.items())
-        ]
-    return ExtractReport(
-        store=Path(store.path),
-        n_utterances=len(ids),
-        sets=tuple(sets),
-        extracted=tuple(extracted),
-        failures=tuple(failures),
-        seconds=time.perf_counter() - started,
-        transcripts=transcripts,
-    )

@@ -23,11 +23,12 @@ from ser.cache.manifest import SPAN, Manifest
 from ser.corpus.audio import AudioError, Clip, load_audio
 from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec, Pending
 from ser.extract.plan import Shard
+from ser.extract.views import Viewed
 from ser.runtime.precision import autocast
 
-# Audio (a file or a clip of one; None: missing from the corpus) or a transcript (None:
-# ASR failed on it).
-Source = Path | Clip | str | None
+# Audio (a file or a clip of one, or either as a view sees it; None: missing from the
+# corpus) or a transcript (None: ASR failed on it).
+Source = Path | Clip | Viewed | str | None
 Decoded = tuple[dict[int, Any], dict[int, str]]  # inputs and failures by manifest index
 # One batch's rows and failures by set name, then manifest index; and a stream of them.
 BatchResult = tuple[dict[str, dict[int, np.ndarray]], dict[str, dict[int, str]]]
@@ -91,8 +92,12 @@ def decode(extractor: Extractor, sources: dict[int, Source], batch: Sequence[int
         elif source is None:
             failures[index] = "no wav file for this utterance in the corpus"
         else:
+            rate = extractor.sample_rate or 16000
             try:
-                inputs[index] = load_audio(source, extractor.sample_rate or 16000)
+                if isinstance(source, Viewed):
+                    inputs[index] = source.load(rate)
+                else:
+                    inputs[index] = load_audio(source, rate)
             except AudioError as error:
                 failures[index] = str(error)
     return inputs, failures

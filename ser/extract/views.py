@@ -1,0 +1,159 @@
+"""Views: what only audio can give a training set, extracted once beside the clean set.
+
+`ser extract --augment speed=0.9,1.1 --augment noise=20` writes, for each audio feature
+set, one more set per view: `<set>.speed0.9`, `<set>.speed1.1`, `<set>.noise20db`. A view
+set's attrs are the clean set's plus `view_of` (the clean set's name) and `view`
+(`"speed=0.9"`), so its fingerprint is its own and resume, mismatch and overwrite work as
+for any set. The runner plans a view as one more pass of the same extractor whose audio is
+transformed here after decoding (`Viewed`, a source that travels to processes and dask
+workers as the plain one does).
+
+Speed perturbation resamples the waveform by the factor and treats the result as at the
+original rate (Kaldi's and SpeechBrain's: tempo and pitch change together; 1.1 gives
+shorter audio). Noise adds white Gaussian noise at an SNR in dB relative to the
+utterance's own power, drawn from a generator seeded from the utterance id and the SNR,
+so the same command gives the same bytes in any batch order and number of processes.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ser.corpus.audio import Clip, load_audio
+from ser.errors import ConfigError
+
+ViewKind = Literal["speed", "noise"]
+# The attrs a view set adds to its clean set's.
+VIEW_ATTRS = ("view_of", "view")
+TEXT_NOTE = "text sets get no views: --augment changes audio only"
+
+
+@dataclass(frozen=True)
+class View:
+    """One view: speed perturbation by `value` (a factor) or noise at `value` dB SNR."""
+
+    kind: ViewKind
+    value: float
+
+    @property
+    def spec(self) -> str:
+        """As --augment takes it and the `view` attr records it: `speed=0.9`, `noise=20`."""
+        return f"{self.kind}={self._number}"
+
+    @property
+    def suffix(self) -> str:
+        """What the view's set names add to the clean set's: `speed0.9`, `noise20db`."""
+        return f"speed{self._number}" if self.kind == "speed" else f"noise{self._number}db"
+
+    @property
+    def _number(self) -> str:
+        if self.kind == "noise" and float(self.value).is_integer():
+            return str(int(self.value))
+        return format(self.value, "g")
+
+    def seconds(self, seconds: float) -> float:
+        """How long audio of `seconds` is in this view (speed changes duration)."""
+        return seconds / self.value if self.kind == "speed" else seconds
+
+    def apply(self, wave: np.ndarray, utt_id: str, sample_rate: int) -> np.ndarray:
+        """The view of one decoded utterance (float32 mono at `sample_rate`)."""
+        if self.kind == "speed":
+            import soxr
+
+            # Resampled to rate / factor and read at rate: factor 1.1 plays 10 % faster.
+            fast = soxr.resample(wave, sample_rate, sample_rate / self.value, quality="HQ")
+            return np.ascontiguousarray(fast, dtype=np.float32)
+        return _noisy(wave, utt_id, self.value)
+
+
+def _noisy(wave: np.ndarray, utt_id: str, snr: float) -> np.ndarray:
+    samples = wave.astype(np.float64)
+    # fsum: correctly rounded, so the noise's scale is the same on every CPU's sum order.
+    power = math.fsum((samples * samples).tolist()) / max(len(samples), 1)
+    if power == 0.0:
+        return wave  # silence: noise relative to no power is none
+    seed = [zlib.crc32(utt_id.encode()), zlib.crc32(format(snr, "g").encode())]
+    noise = np.random.default_rng(seed).standard_normal(len(samples))
+    scale = math.sqrt(power / 10.0 ** (snr / 10.0))
+    return np.ascontiguousarray(samples + scale * noise, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Viewed:
+    """An utterance's audio as a view sees it: decoded, then transformed."""
+
+    audio: Path | Clip
+    utt_id: str
+    view: View
+
+    def load(self, sample_rate: int) -> np.ndarray:
+        return self.view.apply(load_audio(self.audio, sample_rate), self.utt_id, sample_rate)
+
+
+def viewed(
+    sources: Sequence[Path | Clip | None], utt_ids: Sequence[str], view: View
+) -> list[Viewed | None]:
+    """Each row's audio in `view` (None: no audio, failing as the clean set's row does)."""
+    return [
+        None if source is None else Viewed(source, utt_id, view)
+        for source, utt_id in zip(sources, utt_ids, strict=True)
+    ]
+
+
+def view_spec_of(name: str, attrs: Mapping[str, Any], view: View) -> tuple[str, dict[str, Any]]:
+    """The name and attrs of set `name`'s (with `attrs`) view."""
+    return f"{name}.{view.suffix}", {**attrs, "view_of": name, "view": view.spec}
+
+
+def clean_of(name: str, attrs: Mapping[str, Any]) -> tuple[str, dict[str, Any], View] | None:
+    """A view set's clean set (its name and attrs) and its view; None for a set no view."""
+    if "view" not in attrs:
+        return None
+    view = parse_augment([str(attrs["view"])])[0]
+    clean = {k: v for k, v in attrs.items() if k not in VIEW_ATTRS}
+    return str(attrs.get("view_of", name.removesuffix(f".{view.suffix}"))), clean, view
+
+
+def parse_augment(values: Iterable[str]) -> tuple[View, ...]:
+    """`--augment` values (`speed=F1,F2,...`, `noise=DB1,...`, repeatable) as views in
+    the order given; `ConfigError` naming the value for a bad one."""
+    views: list[View] = []
+    for value in values:
+        kind, _, numbers = value.partition("=")
+        kind = kind.strip()
+        if kind not in ("speed", "noise") or not numbers.strip():
+            raise ConfigError(
+                f"--augment {value!r}: give speed=FACTOR[,FACTOR...] or noise=SNR_DB[,SNR_DB...]"
+            )
+        for number in numbers.split(","):
+            view = View("speed" if kind == "speed" else "noise", _number(value, number))
+            _check(value, view)
+            if view in views:
+                raise ConfigError(f"--augment {value!r}: {view.spec} is given twice")
+            views.append(view)
+    return tuple(views)
+
+
+def _number(value: str, number: str) -> float:
+    try:
+        return float(number)
+    except ValueError:
+        raise ConfigError(f"--augment {value!r}: {number.strip()!r} is not a number") from None
+
+
+def _check(value: str, view: View) -> None:
+    if not math.isfinite(view.value):
+        what = "a speed factor" if view.kind == "speed" else "an SNR in dB"
+        raise ConfigError(f"--augment {value!r}: {what} must be a finite number")
+    if view.kind == "speed" and not (0.5 < view.value <= 2.0 and view.value != 1.0):
+        raise ConfigError(
+            f"--augment {value!r}: a speed factor is over 0.5 and at most 2, not 1 "
+            f"(got {format(view.value, 'g')})"
+        )
