@@ -157,8 +157,8 @@ def measure(store: Path, out: Path, model: Model, args: argparse.Namespace) -> l
         runs = {"baseline": {"na": "no option applies to this model: not run"}, **runs}
     rows = []
     for config, run in runs.items():
-        row = summarise({"dataset": model.dataset, "model": model.name, "config": config,
-                         "options": " ".join(CONFIGS[config]), **run}, runs["baseline"])  # fmt: skip
+        names = {"dataset": model.dataset, "model": model.name, "config": config}
+        row = summarise({**names, "options": " ".join(CONFIGS[config]), **run}, runs["baseline"])
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
