@@ -34,8 +34,9 @@ def gather(
     for spec in specs:
         table, norm = data.features[spec.name], zscores.get(spec.name)
         # A table without views (a text input) reads its clean rows whatever was drawn.
-        where = None if views is None else table.views
-        at = safe if where is None else views * len(table.lengths_np) + safe  # [V n] slots
+        where, at = None, safe
+        if views is not None and table.views is not None:  # slots of its [V, n] views
+            where, at = table.views, views * len(table.lengths_np) + safe
         if spec.gathered == "vector":
             vectors = table.vectors if where is None else table.view_vectors.flatten(0, 1)
             rows = vectors.index_select(0, at.flatten()).view(*safe.shape, *vectors.shape[1:])

@@ -146,8 +146,8 @@ class TrainConfig:
         "dominance: a linear head each on the corpus's scale, validation on their mean CCC; "
         "utterances without them left out, counted), or one of them; emotion+attributes "
         "(one body, both heads); a further head joined with + (emotion+sentiment: MELD's, "
-        "CMU-MOSI/MOSEI's [-3, 3] score; sentiment+emotions: MOSEI's six; docs/train.md, "
-        '"Heads"). Recorded when not emotion, as the store\'s corpus means it.',
+        "CMU-MOSI/MOSEI's [-3, 3] score; sentiment+emotions: MOSEI's six; "
+        'docs/train.md, "Heads"). Recorded when not emotion, as the store\'s corpus means it.',
         metavar="emotion|attributes|arousal|...|emotion+sentiment",
     )
     attribute_loss: str = option(

@@ -109,6 +109,17 @@ def test_training_batches_read_every_view_and_evaluation_the_clean_sets(store: A
         assert batch.x[SEQ.name].abs().max() < 50 and batch.x["is13"].abs().max() < 50
 
 
+def test_a_dialog_model_s_training_side_reads_the_views_of_its_vectors(store: Any) -> None:
+    data = loaded(store, "all")
+    side = Batches(data, np.arange(len(data)), [VEC], "dialog", 2, shuffle=True, seed=3)
+    seen = set()
+    for batch in _epoch([side]):  # [K, B, U, D]
+        real = batch.utt_mask
+        assert real is not None and not batch.x["is13"][~real].any()  # padding: zeros
+        seen |= set(((batch.x["is13"][real][:, 0] + 50) // 100).long().tolist())
+    assert seen == {0, 1, 2}
+
+
 def test_an_utterance_without_rows_in_a_view_reads_clean(store: Any) -> None:
     data = loaded(store, "speed0.9")
     at = int(np.flatnonzero(data.manifest_rows == NO_SPEED)[0])
