@@ -26,13 +26,18 @@ from ser.train.views import resolve_views, with_views
 from tests.stores import labelled_store
 from tests.train.conftest import SETS, small_config
 from tests.train.test_data import make_store
+from tests.train.test_ensemble import FAMILIES
 
 SEQ = InputSpec("hubert-base.L12", "audio", 3, "sequence")
 VEC = InputSpec("is13", "audio", 4, "vector")
 TEXT = InputSpec("bert-tiny", "text", 5, "sequence")
 # Each view's rows: the clean rows plus its offset, so a batch says which it read.
 OFFSETS = {"speed0.9": 100.0, "noise20db": 200.0}
-VIEW = {"speed0.9": "speed=0.9", "noise20db": "noise=20"}  # each view's `view` attr
+VIEW = {
+    "speed0.9": "speed=0.9",
+    "speed1.1": "speed=1.1",
+    "noise20db": "noise=20",
+}  # each view's `view` attr
 NO_SPEED = 7  # the utterance whose speed view failed (no rows): it reads clean there
 
 
@@ -180,20 +185,23 @@ def test_views_asked_for_that_the_store_lacks_are_refused(store: Any) -> None:
 @pytest.fixture(scope="module")
 def view_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The trainer tests' labelled store with a noise view of is13 (the clean rows plus
-    noise)."""
+    noise) and a speed view of hubert-tiny.L2 (every other row)."""
     path = tmp_path_factory.mktemp("views") / "features.zarr"
     store = labelled_store(path, SETS)
-    clean = store.read("is13")
-    offsets = np.asarray(clean.offsets)
     rng = np.random.default_rng(5)
-    rows = {i: np.asarray(clean.data[offsets[i] : offsets[i + 1]]) + rng.normal(0, 1, (1, 7))
-            for i in range(len(store.manifest))}  # fmt: skip
-    attrs = {
-        k: v for k, v in store.info("is13").attrs.items() if k not in ("fingerprint", "complete")
-    }
-    store.begin_feature_set("is13.noise20db", attrs | {"view_of": "is13", "view": "noise=20"})
-    store.shard_writer("is13.noise20db").write(0, rows, {})
-    store.consolidate("is13.noise20db", 1)
+    for clean, label in (("is13", "noise20db"), ("hubert-tiny.L2", "speed1.1")):
+        read, view = store.read(clean), f"{clean}.{label}"
+        offsets, data = np.asarray(read.offsets), np.asarray(read.data, dtype=np.float32)
+        rows = {i: data[offsets[i] : offsets[i + 1]] for i in range(len(store.manifest))}
+        if label == "noise20db":
+            rows = {i: r + rng.normal(0, 1, r.shape) for i, r in rows.items()}
+        else:  # faster: fewer rows
+            rows = {i: r[::2] for i, r in rows.items()}
+        attrs = dict(store.info(clean).attrs)
+        attrs = {k: v for k, v in attrs.items() if k not in ("fingerprint", "complete")}
+        store.begin_feature_set(view, attrs | {"view_of": clean, "view": VIEW[label]})
+        store.shard_writer(view).write(0, rows, {})
+        store.consolidate(view, 1)
     return path
 
 
@@ -224,3 +232,17 @@ def test_a_run_without_views_to_read_is_refused_before_its_folder(
     with pytest.raises(ConfigError, match=r"cross-corpus run \(--test-store\) does not take"):
         train(small_config(store_path, tmp_path, views="all", **cross))
     assert not any(tmp_path.iterdir())
+
+
+def test_a_graphed_run_sees_the_eager_runs_views(view_store: Path, tmp_path: Path) -> None:
+    """Views are drawn and gathered on the data side: a graphed step (on the CPU, the
+    graphed path's copies of each batch, padded to static shapes as long as the longest
+    view's) trains on the batches the eager one does; the text input reads clean."""
+    mit = {"features": FAMILIES["msmser"][0], "model": FAMILIES["msmser"][1]}
+    base = small_config(view_store, tmp_path, epochs=2, protocol="session5", views="all", **mit)
+    eager = train(replace(base, out=str(tmp_path / "eager")))
+    graphed = train(replace(base, out=str(tmp_path / "graphed"), step="graphed"))
+    assert graphed.execution.step == "graphed" and eager.name.endswith("_views-all")
+    for a, b in zip(eager.folds, graphed.folds, strict=True):
+        np.testing.assert_allclose(a.curves["train_loss"], b.curves["train_loss"], rtol=1e-5)
+        np.testing.assert_allclose(a.curves["val_loss"], b.curves["val_loss"], rtol=1e-5)
