@@ -181,8 +181,7 @@ class TrainConfig:
     )
     corpus_root: str | None = option(
         None,
-        "Where the store's corpus is now, if it moved since extraction (--labels soft "
-        "re-reads its votes there).",
+        "Where the store's corpus is now, if it moved (--labels soft re-reads its votes there).",
         metavar="PATH",
     )
     device: str = option("auto", f"Training device. {DEVICE_HELP}", metavar="auto|cpu|cuda[:N]")

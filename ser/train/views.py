@@ -92,7 +92,7 @@ def resolve_views(
     if unknown:
         raise ConfigError(
             f"--views {asked}: no input of {inputs} has the view(s) {', '.join(unknown)} in "
-            f"{store.path}; it holds {', '.join(offered)} (or give --views all)"
+            f"{store.path}; they have {', '.join(offered)} (or give --views all)"
         )
     chosen = {n: {k: v for k, v in views.items() if k in labels} for n, views in per_input.items()}
     return Views(labels, chosen)

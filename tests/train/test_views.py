@@ -173,7 +173,7 @@ def test_a_plain_request_resolves_to_the_clean_set(store: Any) -> None:
 
 def test_views_asked_for_that_the_store_lacks_are_refused(store: Any) -> None:
     features = resolve_features(store, ["hubert", "bert-tiny"])
-    with pytest.raises(ConfigError, match=r"speed1.1 in fake.zarr; it holds noise20db, speed0.9"):
+    with pytest.raises(ConfigError, match=r"speed1.1 in fake.zarr; they have noise20db, speed0.9"):
         resolve_views(store, features, "speed0.9,speed1.1")
     plain = make_store()
     with pytest.raises(ConfigError, match=r"holds no views.*--augment speed=0.9,1.1"):
