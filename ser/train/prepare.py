@@ -156,7 +156,8 @@ def prepare(
     """The run of the opened `inputs` (`open_inputs`) ready to train: its record (new, or
     resumed, with the predictions it keeps), its data loaded (or reused: `loaded`), what
     they hold said, its folds, the (seed, fold)s its record lacks."""
-    started = start_record(config, plan, inputs.features, inputs.classes, progress, threads)
+    views = None if inputs.views is None else inputs.views.prints
+    started = start_record(config, plan, inputs.features, inputs.classes, progress, threads, views)
     data, record, held = _loaded(config, plan, inputs, started.record, progress, loaded, threads)
     folds = run_folds(inputs, config, plan, data)
     record = _folds_said(record, held, config, plan, inputs, data, folds, progress)

@@ -31,11 +31,14 @@ MAKE = "ser extract ... --augment speed=0.9,1.1"
 
 @dataclass(frozen=True)
 class Views:
-    """A run's views: their `labels` in draw order (after the clean set, view 0) and, per
-    input, the stored sets of each view it has (a layered input's: one per layer set)."""
+    """A run's views: their `labels` in draw order (after the clean set, view 0), per
+    input the stored sets of each view it has (a layered input's: one per layer set) and
+    those sets' fingerprints (the run's record keeps them beside its inputs', so a resume
+    after the views were extracted again is refused as one after its inputs were)."""
 
     labels: tuple[str, ...]
     sets: Mapping[str, Mapping[str, tuple[str, ...]]]  # input name -> label -> sets
+    prints: Mapping[str, str]  # view set -> fingerprint
 
 
 def parse_views(text: str) -> tuple[str, ...]:
@@ -95,7 +98,8 @@ def resolve_views(
             f"{store.path}; they have {', '.join(offered)} (or give --views all)"
         )
     chosen = {n: {k: v for k, v in views.items() if k in labels} for n, views in per_input.items()}
-    return Views(labels, chosen)
+    names = sorted(name for views in chosen.values() for sets in views.values() for name in sets)
+    return Views(labels, chosen, {name: str(store.info(name).fingerprint) for name in names})
 
 
 def with_views(data: TrainData, store: FeatureStore, views: Views | None) -> TrainData:

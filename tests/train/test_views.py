@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ser.corpus.labels import get_label_set
-from ser.errors import ConfigError
+from ser.errors import ConfigError, FingerprintMismatch
 from ser.export.reproduce import train_command
 from ser.models.batch import Batch, InputSpec
 from ser.report.runs import settings_label
@@ -218,6 +218,13 @@ def test_a_run_records_views_only_when_on_and_resumes(view_store: Path, tmp_path
     write(path, replace(full, folds=full.folds[:2], complete=False))  # as if killed
     resumed = train(on)
     assert [f.curves for f in resumed.folds] == [f.curves for f in full.folds]
+    # the view sets' fingerprints are kept beside the inputs': views extracted again since
+    # (as the record now says) refuse a resume as changed inputs do
+    assert set(full.fingerprints) == {"is13", "is13.noise20db"}
+    other = {**full.fingerprints, "is13.noise20db": "0" * 64}
+    write(path, replace(resumed, fingerprints=other, folds=resumed.folds[:2], complete=False))
+    with pytest.raises(FingerprintMismatch, match=r"is13.noise20db: 000000000000"):
+        train(on)
     assert "views=all" in settings_label(full) and "--views all" in train_command(full)
 
 
