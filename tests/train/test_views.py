@@ -23,7 +23,7 @@ from ser.train.data import TrainData, load_data
 from ser.train.features import resolve_features
 from ser.train.run import train
 from ser.train.views import resolve_views, with_views
-from tests.stores import labelled_store
+from tests.stores import add_layer_sets, labelled_store
 from tests.train.conftest import SETS, small_config
 from tests.train.test_data import make_store
 from tests.train.test_ensemble import FAMILIES
@@ -253,3 +253,35 @@ def test_a_graphed_run_sees_the_eager_runs_views(view_store: Path, tmp_path: Pat
     for a, b in zip(eager.folds, graphed.folds, strict=True):
         np.testing.assert_allclose(a.curves["train_loss"], b.curves["train_loss"], rtol=1e-5)
         np.testing.assert_allclose(a.curves["val_loss"], b.curves["val_loss"], rtol=1e-5)
+
+
+def test_a_layered_input_reads_the_view_each_of_its_layer_sets_has(tmp_path: Path) -> None:
+    store = labelled_store(tmp_path / "layers.zarr", {})
+    names = add_layer_sets(store, "w", ("hubert", "audio", "frame", 4, "float32"), range(3))
+    for name in names:
+        read, view = store.read(name), f"{name}.speed1.1"
+        offsets, data = np.asarray(read.offsets), np.asarray(read.data)
+        rows = {i: data[offsets[i] : offsets[i + 1]][::2] + 100 for i in range(len(offsets) - 1)}
+        attrs = {
+            k: v for k, v in store.info(name).attrs.items() if k not in ("fingerprint", "complete")
+        }
+        store.begin_feature_set(view, attrs | {"view_of": name, "view": "speed=1.1"})
+        store.shard_writer(view).write(0, rows, {})
+        store.consolidate(view, 1)
+    features = resolve_features(store, ["w.L*"])
+    assert features[0].sets == tuple(names)  # the layer sets alone, never their views
+    data = with_views(
+        load_data(store, features, get_label_set("4")), store, resolve_views(store, features, "all")
+    )
+    table = data.features[features[0].name]
+    assert table.views is not None
+    assert (table.views.lengths_np[1] == (table.lengths_np + 1) // 2).all()
+    spec = InputSpec(features[0].name, "audio", 4, "sequence", layers=3)
+    read = set()
+    for batch in _epoch([_side(data, [spec])]):
+        x, real = batch.x[spec.name], batch.mask[spec.name]  # [K, B, T, L, D], [K, B, T]
+        first = x[..., 0][real]  # [R, L]: every real row's first column in each layer
+        big = first.abs() > 50
+        assert (big.all(-1) | ~big.any(-1)).all()  # all layers of a row read one view
+        read |= set(big[:, 0].tolist())
+    assert read == {True, False}
