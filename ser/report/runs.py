@@ -182,7 +182,10 @@ def run_settings(run: RunRecord) -> dict[str, Any] | None:
         **{key: getattr(family.train, key) for key in TRAINING},
         "patience": None,
         "class_weights": "none",  # a corpus's default (MELD's balanced) is shown too
-        **{key: None for key in ("sampler", "augment", "mask_time", "mask_features", "mixup")},
+        **{
+            key: None
+            for key in ("sampler", "augment", "mask_time", "mask_features", "mixup", "views")
+        },
     }
     return {k: config[k] for k, v in default.items() if k in config and config[k] != v}
 

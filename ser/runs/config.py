@@ -44,6 +44,7 @@ _AFTER = (
     "mask_time",
     "mask_features",
     "mixup",
+    "views",
     "test_store",
     "test",
     "target",
@@ -77,8 +78,8 @@ class RunConfig(Mapping[str, Any]):
     the inputs whose encoder's top layers trained, as `--finetune` spells them), its model
     `family` and that family's `options`, what it trained on (`classes`, `protocol`,
     `val`), how (`epochs` ... `patience`, `class_weights`: only when weighted;
-    `sampler`, `augment` with `mask_time` and `mask_features`, `mixup`: only when on), a
-    cross-corpus run's `test_store` and what it holds (`test`), its targets (`target`
+    `sampler`, `augment` with `mask_time` and `mask_features`, `mixup`, `views`: only when
+    on), a cross-corpus run's `test_store` and what it holds (`test`), its targets (`target`
     where not the category alone, `attribute_loss` and `attribute_weight` where
     attributes trained, `labels` "soft"), `calibrate` where on, where it ran (`device`,
     `precision`, `out`, `name`). None: not in the record (older records lack some)."""
@@ -99,11 +100,12 @@ class RunConfig(Mapping[str, Any]):
     seeds: tuple[int, ...] | int | None = None  # an int in some older records
     patience: int | None = None
     class_weights: str | None = None
-    sampler: str | None = None  # these five: the training side's, only where not default
+    sampler: str | None = None  # these six: the training side's, only where not default
     augment: str | None = None
     mask_time: tuple[int, ...] | None = None
     mask_features: tuple[int, ...] | None = None
     mixup: float | None = None
+    views: str | None = None  # `--views`: "all" or the view names asked for
     test_store: str | None = None
     test: CrossTestStore | None = None
     target: str | None = None

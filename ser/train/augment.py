@@ -1,8 +1,9 @@
 """What a training side's batches are drawn and changed by, the training side only
 (validation and test batches never): `--sampler balanced` (`balanced_draw`: each epoch's
 utterances drawn with equal class probability, then bucketed by length as ever),
-`--augment mask` (SpecAugment-like masks on sequence inputs) and `--mixup ALPHA`
-(utterance vectors and their targets mixed in pairs).
+`--augment mask` (SpecAugment-like masks on sequence inputs), `--mixup ALPHA`
+(utterance vectors and their targets mixed in pairs) and `--views` (`ViewDraw`: the view
+of its features each utterance is read from an epoch, `ser.train.views`).
 
 Each member draws its own numbers on the host from its own generator (`Augmenter`,
 seeded with the member's batch-order seed): the same seed gives the same masks and
@@ -47,6 +48,9 @@ from ser.train.options import MASK_DEFAULT, TrainConfig
 
 #: Offsets an augmentation generator's seed from the batch order's (another stream).
 STREAM = 7
+#: And the views' generator's (`--views`): a third stream, so masks and mixes draw with
+#: views on what they draw without.
+VIEW_STREAM = 8
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,8 @@ def training_keys(config: TrainConfig) -> dict[str, Json]:
             "mask_time": list(augment.time),
             "mask_features": list(augment.features),
         }
-    return keys | ({"mixup": config.mixup} if config.mixup is not None else {})
+    keys |= {"mixup": config.mixup} if config.mixup is not None else {}
+    return keys | ({"views": config.views} if config.views is not None else {})
 
 
 def _pair(value: tuple[int, ...] | None) -> tuple[int, int]:
@@ -165,6 +170,22 @@ class Augmenter:
         if alpha is None:
             return out
         return [*out, self.rng.permutation(rows).astype(np.float64), self.rng.beta(alpha, [alpha])]
+
+
+class ViewDraw:
+    """One member's view of each utterance an epoch (`--views`, `ser.train.views`), drawn
+    uniformly among the clean set (0) and the run's views from its own generator: the same
+    seed draws the same views, alone or stacked, on any device, and a resumed run's
+    (seed, fold) trains again from its first epoch, drawing what it drew."""
+
+    def __init__(self, views: int, seed: int) -> None:
+        self.views = views  # the clean set and each view: draws in [0, views)
+        self.rng = np.random.default_rng((seed, VIEW_STREAM))
+
+    def draw(self, n: int) -> np.ndarray:
+        """[n] int64: each of the run's `n` utterances' view this epoch (one per utterance,
+        whichever sides and batches it falls in)."""
+        return self.rng.integers(self.views, size=n, dtype=np.int64)
 
 
 def epoch_draws(

@@ -16,18 +16,17 @@ at this step (an evaluation side shorter than another member's) is all padding.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import overload
 
 import numpy as np
 import torch
 
 from ser.errors import ConfigError
 from ser.models.batch import Batch, InputSpec, Unit
-from ser.train.augment import Augment, Augmenter, apply, balanced_draw, epoch_draws
-from ser.train.data import TargetScale, TrainData, ZScore
+from ser.train.augment import Augment, Augmenter, ViewDraw, apply, balanced_draw, epoch_draws
+from ser.train.data import FeatureTable, TargetScale, TrainData, ZScore
+from ser.train.gather import gather
 from ser.train.steps import StepShapes
 
 
@@ -40,6 +39,7 @@ class StepPlan:
     # The optimiser steps after this batch; False: a first part whose gradient adds to
     # the next part's (`dialog_plans`).
     steps: bool = True
+    views: np.ndarray | None = None  # `--views`: each position's view (as `positions`)
 
 
 def bucket_batches(
@@ -152,6 +152,8 @@ class Batches:
         self.rng = np.random.default_rng(seed) if shuffle else None
         self.balanced = sampler == "balanced" and shuffle
         self.augmenter = None if augment is None else Augmenter(augment, seed)
+        # `--views`: a training side reads each utterance from a view drawn each epoch
+        self.viewer = ViewDraw(1 + len(data.views), seed) if data.views and shuffle else None
         for spec in self.specs:
             if spec.name not in data.features:
                 raise ConfigError(
@@ -178,99 +180,60 @@ class Batches:
         return (self.build(plan) for plan in self.plans())
 
     def plans(self) -> list[StepPlan]:
+        drawn = None if self.viewer is None else self.viewer.draw(len(self.data))
         if self.unit == "dialog":
             plans = dialog_plans(self._groups, self.batch_size, self.rng)
-            return [replace(p, lengths=self._longest(p.positions)) for p in plans]
-        if not self.balanced or self.rng is None:
+            return [self._viewed(p, drawn, self._longest(p.positions, drawn)) for p in plans]
+        if drawn is None and (not self.balanced or self.rng is None):
             return utterance_plans(self.positions, self._seq_len, self.batch_size, self.rng)
-        local = balanced_draw(self.data.labels[self.positions], self.rng)
-        seq_len = {name: lengths[local] for name, lengths in self._seq_len.items()}
-        return utterance_plans(self.positions[local], seq_len, self.batch_size, self.rng)
+        positions, seq_len = self.positions, self._seq_len
+        if self.balanced and self.rng is not None:
+            local = balanced_draw(self.data.labels[self.positions], self.rng)
+            positions, seq_len = positions[local], {n: s[local] for n, s in seq_len.items()}
+        if drawn is not None:
+            # Bucketed and padded by the rows each utterance has in the view it reads this
+            # epoch: a batch pads to the longest row it gathers, so a slowed-down view's
+            # longer rows cost their own batches' padding only, not every epoch's.
+            seq_len = {n: self._drawn_lengths(n, positions, drawn) for n in seq_len}
+        plans = utterance_plans(positions, seq_len, self.batch_size, self.rng)
+        return [self._viewed(p, drawn, p.lengths) for p in plans]
 
-    def _longest(self, positions: np.ndarray) -> dict[str, int]:
-        """Each gathered sequence's longest utterance at `positions` (-1: padding): a
-        dialog's rows for a fine-tuned input (none: {})."""
+    def _drawn_lengths(
+        self, name: str, positions: np.ndarray, drawn: np.ndarray | None
+    ) -> np.ndarray:
+        """The rows `positions` have in `name`'s table in their views `drawn` (None, or
+        a table without views: its clean rows)."""
+        table = self.data.features[name]
+        if drawn is None or table.views is None:
+            return table.lengths_np[positions]
+        return table.views.lengths_np[drawn[positions], positions]
+
+    def _viewed(
+        self, plan: StepPlan, drawn: np.ndarray | None, lengths: dict[str, int]
+    ) -> StepPlan:
+        """`plan` with `lengths`, and each position's view of those `drawn` (None: clean)."""
+        if drawn is None:
+            return replace(plan, lengths=lengths)
+        views = np.where(plan.positions >= 0, drawn[plan.positions.clip(0)], 0)
+        return replace(plan, lengths=lengths, views=views)
+
+    def _longest(self, positions: np.ndarray, drawn: np.ndarray | None) -> dict[str, int]:
+        """Each gathered sequence's longest utterance at `positions` (-1: padding) in the
+        views `drawn` (None: clean): a dialog's rows for a fine-tuned input (none: {})."""
         real = positions[positions >= 0]
         return {
-            name: int(self.data.features[name].lengths_np[real].max(initial=1))
+            name: int(self._drawn_lengths(name, real, drawn).max(initial=1))
             for name in self._seq_len
         }
 
     def build(self, plan: StepPlan) -> Batch:
         pos = torch.from_numpy(plan.positions).to(self.data.device)
-        batch = gather(self.data, self.specs, self.unit, pos, plan.lengths, self.zscore)
+        views = None if plan.views is None else torch.from_numpy(plan.views).to(pos.device)
+        batch = gather(self.data, self.specs, self.unit, pos, plan.lengths, self.zscore, views)
         batch.class_weights = self.class_weights
         if self.target_scale is not None:
             batch.target_mean, batch.target_std = self.target_scale[:2]
         return batch
-
-
-def gather(
-    data: TrainData,
-    specs: Sequence[InputSpec],
-    unit: Unit,
-    pos: torch.Tensor,
-    lengths: Mapping[str, int],
-    zscores: Mapping[str, ZScore],
-) -> Batch:
-    """The batch of positions `pos` (on the device; [B], [B, U] or, stacked, [K, B] or
-    [K, B, U]; -1: padding). `lengths`: each sequence view's padded length; `zscores`: of
-    the z-scored sets (leading with K when stacked). Padding is zeros, masks
-    False, labels -100, index -1. A layered input's tensors have [L, D] where others have
-    [D]."""
-    valid = pos >= 0
-    safe = pos.clamp_min(0)
-    x: dict[str, torch.Tensor] = {}
-    mask: dict[str, torch.Tensor] = {}
-    for spec in specs:
-        table, norm = data.features[spec.name], zscores.get(spec.name)
-        if spec.gathered == "vector":
-            vectors = table.vectors  # [n, D] or [n, L, D]
-            rows = vectors.index_select(0, safe.flatten()).view(*safe.shape, *vectors.shape[1:])
-            x[spec.name] = _normed(rows, norm).masked_fill_(~_spread(valid, rows), 0.0)
-            continue
-        steps = torch.arange(lengths[spec.name], device=pos.device)  # [T]
-        seq_mask = steps < torch.where(valid, table.lengths[safe], 0).unsqueeze(-1)  # [.., T]
-        rows = torch.where(seq_mask, table.starts[safe].unsqueeze(-1) + steps, 0)  # [.., T]
-        seq = _normed(table.flat[rows].float(), norm)  # [..., T, D] or [..., T, L, D]
-        x[spec.name], mask[spec.name] = seq * _spread(seq_mask, seq), seq_mask
-    return Batch(
-        x=x,
-        mask=mask,
-        labels=torch.where(valid, data.labels_t[safe], -100),
-        index=torch.where(valid, data.manifest_rows_t[safe], -1),
-        utt_mask=valid if unit == "dialog" else None,
-        targets=_rows(data.targets_t, safe, valid, math.nan),  # [..., A]
-        soft=_rows(data.soft_t, safe, valid, 0.0),  # [..., C]
-        gold={n: _rows(g, safe, valid, math.nan) for n, g in data.gold_t.items()},  # [..., G]
-    )
-
-
-@overload
-def _rows(
-    table: torch.Tensor, safe: torch.Tensor, valid: torch.Tensor, pad: float
-) -> torch.Tensor: ...
-@overload
-def _rows(table: None, safe: torch.Tensor, valid: torch.Tensor, pad: float) -> None: ...
-def _rows(
-    table: torch.Tensor | None, safe: torch.Tensor, valid: torch.Tensor, pad: float
-) -> torch.Tensor | None:
-    """`table` [n, W]'s rows at positions `safe` [...] -> [..., W], `pad` where not `valid`."""
-    return None if table is None else torch.where(valid.unsqueeze(-1), table[safe], pad)
-
-
-def _spread(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """`mask` [...] with a trailing 1 for each further dimension of `x` ([..., D], [..., L, D])."""
-    return mask.view(*mask.shape, *[1] * (x.dim() - mask.dim()))
-
-
-def _normed(x: torch.Tensor, norm: ZScore | None) -> torch.Tensor:
-    """`x` [..., D] z-scored (member k's statistics in slot k of a stack)."""
-    if norm is None:
-        return x
-    mean, std = norm
-    shape = (*mean.shape[:-1], *[1] * (x.dim() - mean.dim()), mean.shape[-1])
-    return (x - mean.view(shape)) / std.view(shape)
 
 
 class StackedSides:
@@ -329,13 +292,17 @@ class StackedSides:
         arrays = [_pad_positions(now, rows) for now in steps]
         if not arrays:
             return
-        flat = torch.from_numpy(np.concatenate([a.ravel() for a in arrays])).to(self.data.device)
-        parts = flat.split([array.size for array in arrays])
+        viewed = any(p is not None and p.views is not None for now in steps for p in now)
+        views = [_pad_positions(now, rows, views=True) for now in steps] if viewed else []
+        flat = np.concatenate([a.ravel() for a in arrays + views])
+        parts = torch.from_numpy(flat).to(self.data.device).split([a.size for a in arrays + views])
+        shaped = [part.view(a.shape) for part, a in zip(parts, arrays + views, strict=True)]
+        positions, viewing = shaped[: len(arrays)], shaped[len(arrays) :] or [None] * len(arrays)
         draws = self._draws(steps, arrays)
-        for now, array, part, drawn in zip(steps, arrays, parts, draws, strict=True):
-            pos = part.view(array.shape)  # [K, B] or [K, B, U]
+        for now, pos, view, drawn in zip(steps, positions, viewing, draws, strict=True):
+            # pos: [K, B] or [K, B, U]; view: its positions' views (None: clean)
             closes = any(plan.steps for plan in now if plan is not None)
-            batch = self.gather(now, pos)
+            batch = self.gather(now, pos, view)
             if self.augmenters:  # a training side's, before the step function
                 augment = self.augmenters[0].augment
                 batch = apply(batch, augment, drawn, self.specs, len(self.data.classes))
@@ -351,9 +318,14 @@ class StackedSides:
         shapes = [array.shape[1] for array in arrays]
         return epoch_draws(self.augmenters, rows, shapes, self.specs, self.data.device)
 
-    def gather(self, plans: Sequence[StepPlan | None], pos: torch.Tensor) -> Batch:
+    def gather(
+        self,
+        plans: Sequence[StepPlan | None],
+        pos: torch.Tensor,
+        views: torch.Tensor | None = None,
+    ) -> Batch:
         """The stacked batch of the members' plans for one step (None: no batch), their
-        positions `pos` already on the device."""
+        positions `pos` (and `views`, `--views`) already on the device."""
         lengths = {
             spec.name: max(0 if p is None else p.lengths[spec.name] for p in plans)
             for spec in self.specs
@@ -361,7 +333,7 @@ class StackedSides:
         }
         if self.shapes is not None:
             lengths = {name: self.shapes.length(name, n) for name, n in lengths.items()}
-        batch = gather(self.data, self.specs, self.unit, pos, lengths, self.zscores)
+        batch = gather(self.data, self.specs, self.unit, pos, lengths, self.zscores, views)
         batch.class_weights = self.class_weights
         if self.target_scale is not None:
             batch.target_mean, batch.target_std = self.target_scale
@@ -370,24 +342,32 @@ class StackedSides:
 
 def _shapes(sides: Sequence[Batches]) -> StepShapes:
     """The static shapes of the sides' batches: their batch size, and each sequence
-    view's longest utterance in the run's data."""
-    data = sides[0].data
+    view's longest utterance in the run's data (in any of its views, `--views`)."""
+    tables = sides[0].data.features
     longest = {
-        spec.name: int(data.features[spec.name].lengths_np.max(initial=0))
+        spec.name: int(_all_lengths(tables[spec.name]).max(initial=0))
         for spec in sides[0].specs
         if spec.gathered == "sequence"
     }
     return StepShapes(max(side.batch_size for side in sides), longest)
 
 
-def _pad_positions(plans: Sequence[StepPlan | None], rows: int = 0) -> np.ndarray:
+def _all_lengths(table: FeatureTable) -> np.ndarray:
+    """Every utterance's rows in `table`, in each of its views where it has them."""
+    return table.lengths_np if table.views is None else table.views.lengths_np
+
+
+def _pad_positions(
+    plans: Sequence[StepPlan | None], rows: int = 0, views: bool = False
+) -> np.ndarray:
     """[K, *max shape] int64 positions (at least `rows` on the batch axis), -1 where a
-    member has none."""
+    member has none (`views`: the positions' views, 0 there)."""
     real = [p.positions for p in plans if p is not None]
     shape = [max(p.shape[i] for p in real) for i in range(real[0].ndim)]
     shape[0] = max(shape[0], rows)
-    out = np.full((len(plans), *shape), -1, dtype=np.int64)
+    out = np.full((len(plans), *shape), 0 if views else -1, dtype=np.int64)
     for k, plan in enumerate(plans):
         if plan is not None:
-            out[(k, *(slice(0, n) for n in plan.positions.shape))] = plan.positions  # type: ignore[index]
+            held = plan.views if views else plan.positions
+            out[(k, *(slice(0, n) for n in plan.positions.shape))] = held  # type: ignore[index]
     return out

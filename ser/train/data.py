@@ -35,20 +35,48 @@ __all__ = ["OUTSIDE", "TargetScale", "TrainData", "ZScore", "load_data"]
 
 
 @dataclass
+class ViewRows:
+    """Where a table's views (`--views`, `ser.train.views`) are in its `flat`: view v of
+    each utterance (0: the clean set; a view the input lacks, or in which the utterance
+    has no rows: the clean rows again)."""
+
+    starts: torch.Tensor  # [V, n] int64, on the device
+    lengths: torch.Tensor  # [V, n] int64
+    lengths_np: np.ndarray  # [V, n] host copy
+    segments: torch.Tensor  # [S] the rows of each stored segment, in `flat`'s order
+    slots: torch.Tensor  # [V, n] each view's segment
+
+
+@dataclass
 class FeatureTable:
-    """One feature set in memory: rows of the kept utterances back to back."""
+    """One feature set in memory: rows of the kept utterances back to back (with `views`,
+    each view's rows follow the clean ones)."""
 
     feature: ResolvedFeature
     flat: torch.Tensor  # [rows, D] (layered: [rows, L, D]) stored dtype (fp16/fp32), on the device
     starts: torch.Tensor  # [n] int64, first row of each utterance
     lengths: torch.Tensor  # [n] int64, rows per utterance (>= 1)
     lengths_np: np.ndarray  # [n] host copy, for batch planning without a device sync
+    views: ViewRows | None = None  # None: the clean rows alone
 
     @cached_property
     def vectors(self) -> torch.Tensor:
         """[n, D] ([n, L, D]) float32 mean over each utterance's rows (computed once, then
         cached): a layered input's vector view is each layer's mean."""
-        return segment_mean(self.flat, self.lengths)
+        return segment_mean(self.clean, self.lengths)
+
+    @cached_property
+    def view_vectors(self) -> torch.Tensor:
+        """[V, n, D] ([V, n, L, D]): `vectors` of each view (`views` must be set)."""
+        if self.views is None:
+            raise ValueError(f"{self.feature.name} holds no views")
+        means = segment_mean(self.flat, self.views.segments)
+        return means[self.views.slots]
+
+    @property
+    def clean(self) -> torch.Tensor:
+        """The clean set's rows (all of `flat` without views)."""
+        return self.flat if self.views is None else self.flat[: int(self.lengths_np.sum())]
 
 
 @dataclass
@@ -73,6 +101,7 @@ class TrainData:
     # A cross-corpus run's (`ser.train.cross.join`): positions from here on are the test
     # store's, their manifest rows that store's; None: one store.
     test_from: int | None = None
+    views: tuple[str, ...] = ()  # `--views`: the labels a training side draws beside clean
     labels_t: torch.Tensor = field(init=False, repr=False)  # [n] on device
     manifest_rows_t: torch.Tensor = field(init=False, repr=False)  # [n] on device
     targets_t: torch.Tensor | None = field(init=False, repr=False)  # [n, A] float32
@@ -264,15 +293,15 @@ class ZScore(NamedTuple):
 
 
 def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
-    """Per-dimension mean/std of each z-scored set over the `train` positions' rows only
-    (rows, so sequence and mean-pooled views are scaled alike)."""
+    """Per-dimension mean/std of each z-scored set over the `train` positions' clean rows
+    only (rows, so sequence and mean-pooled views are scaled alike)."""
     kept = torch.zeros(len(data), dtype=torch.bool, device=data.device)
     kept[torch.as_tensor(train, dtype=torch.long, device=data.device)] = True
     out = {}
     for name, table in data.features.items():
         if not table.feature.zscore:
             continue
-        v = table.flat[torch.repeat_interleave(kept, table.lengths)].float()  # [R_train, D]
+        v = table.clean[torch.repeat_interleave(kept, table.lengths)].float()  # [R_train, D]
         std = v.std(dim=0, unbiased=False)
         std = torch.where(std < STD_FLOOR, torch.ones_like(std), std)
         out[name] = ZScore(v.mean(dim=0), std)

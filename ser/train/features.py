@@ -130,7 +130,13 @@ def parse_feature_list(text: str) -> tuple[str, ...]:
 def _candidates(request: str, infos: dict[str, Any]) -> list[str]:
     if request in infos:
         return [request]
-    found = [name for name, info in infos.items() if _asks_for(request, name, info.attrs)]
+    # A view (`ser extract --augment`: attrs `view_of`) is read beside its clean set
+    # (`--views`), never in its place: only its exact name asks for it alone.
+    found = [
+        name
+        for name, info in infos.items()
+        if _asks_for(request, name, info.attrs) and not is_view(info.attrs)
+    ]
     # A kind or stem (`mpnet`) means the set such a request always meant, when the store
     # also holds others of the model, which are asked for by name: the gold-text set, not
     # the ASR-text ones (`tiny-mpnet@asr-whisper-small`); frames or tokens, not their pooled
@@ -161,6 +167,11 @@ def _asks_for(request: str, name: str, attrs: dict[str, Any]) -> bool:
     if request == extractor:
         return True
     return extractor in KINDS and KINDS[extractor].options.set_name(request, attrs) == name
+
+
+def is_view(attrs: Mapping[str, Any]) -> bool:
+    """A set `ser extract --augment` wrote beside a clean one (`ser.train.views`)."""
+    return "view_of" in attrs
 
 
 def is_asr_text(attrs: Mapping[str, Any]) -> bool:
@@ -331,6 +342,8 @@ def _is_layer_of(asked: LayerRequest, name: str, attrs: Mapping[str, Any]) -> bo
     """Set `name` is a layer set of the model `asked.stem` names, pooled as asked."""
     layer = attrs.get("layer")
     if not isinstance(layer, int) or isinstance(layer, bool) or attrs.get("pool") != asked.pool:
+        return False
+    if is_view(attrs):
         return False
     if asked.source is not None and attrs.get("transcripts") != asked.source:
         return False

@@ -86,6 +86,7 @@ def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
         plan.class_weights,
         config.sampler,  # the training side's batches: one stack draws and changes alike
         augment_of(config),
+        config.views,
     )
 
 

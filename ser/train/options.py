@@ -134,15 +134,20 @@ class TrainConfig:
         above=0.0,
         metavar="ALPHA",
     )
+    views: str | None = option(
+        None,
+        "Training batches only: each utterance read from its clean set or one of its views "
+        "(`ser extract --augment`: all, or speed0.9,noise20db), drawn each epoch. Recorded.",
+        metavar="all|NAMES",
+    )
     target: str = option(
         "emotion",
         "What the model predicts: emotion (the category); attributes (arousal, valence, "
-        "dominance: a linear head each, on the corpus's scale in records and predictions, "
-        "validation selecting on their mean CCC; utterances without them left out and "
-        "counted), or one of them; emotion+attributes (one body, both heads); a further "
-        "head joined with + (emotion+sentiment: MELD's classes, CMU-MOSI/MOSEI's score in "
-        '[-3, 3]; sentiment+emotions: MOSEI\'s six emotions; docs/train.md, "Heads"). '
-        "Recorded when not emotion, as the store's corpus means it.",
+        "dominance: a linear head each on the corpus's scale, validation on their mean CCC; "
+        "utterances without them left out, counted), or one of them; emotion+attributes "
+        "(one body, both heads); a further head joined with + (emotion+sentiment: MELD's, "
+        "CMU-MOSI/MOSEI's [-3, 3] score; sentiment+emotions: MOSEI's six; "
+        'docs/train.md, "Heads"). Recorded when not emotion, as the store\'s corpus means it.',
         metavar="emotion|attributes|arousal|...|emotion+sentiment",
     )
     attribute_loss: str = option(
@@ -153,8 +158,7 @@ class TrainConfig:
     attribute_weight: float | None = option(
         None,
         f"With --target emotion+...: the attribute loss's weight beside the category's "
-        f"[default: {ATTRIBUTE_WEIGHT}, measured in "
-        'benchmarks/README.md, "What should an attribute run weigh?"].',
+        f"[default: {ATTRIBUTE_WEIGHT}, measured in benchmarks/README.md].",
         least=0.0,
     )
     emotions_as: str = option(
@@ -166,8 +170,7 @@ class TrainConfig:
     labels: str = option(
         "hard",
         "Class targets: hard (the consensus label) or soft (the distribution of the "
-        "annotators' votes, re-read from the store's corpus: ser/corpus/votes.py says how "
-        "votes map to classes); scores stay on the consensus label.",
+        "annotators' votes, re-read from the store's corpus); scores stay on the consensus.",
         choices=LABELS,
     )
     calibrate: str = option(
@@ -178,8 +181,7 @@ class TrainConfig:
     )
     corpus_root: str | None = option(
         None,
-        "Where the store's corpus is now, if it moved since extraction (--labels soft "
-        "re-reads its votes there).",
+        "Where the store's corpus is now, if it moved (--labels soft re-reads its votes there).",
         metavar="PATH",
     )
     device: str = option("auto", f"Training device. {DEVICE_HELP}", metavar="auto|cpu|cuda[:N]")
@@ -194,24 +196,22 @@ class TrainConfig:
     members_at_once: int | None = option(
         None,
         "(seed, fold) runs trained together as one ensemble [as ser/runtime/execution.py "
-        "decides]; lower it to bound memory, 1 trains them one after another. Without "
-        "dropout or RMM the same results up to float rounding. Recorded.",
+        "decides]; lower it to bound memory (1: one after another; the same results up to "
+        "float rounding without dropout or RMM). Recorded.",
     )
     step: str | None = option(
         None,
-        "Training steps: eager; graphed (each whole step, forward, backward and update, "
-        "replayed as one CUDA graph per padded batch shape on a GPU; fp32 or bf16); or "
-        "compiled (torch.compile on padded shapes, members one at a time) [default: graphed "
-        "where the family's measured cost says so on a GPU (MSMSER), else eager].",
+        "Training steps: eager; graphed (each whole step replayed as one CUDA graph per "
+        "padded batch shape on a GPU; fp32 or bf16); or compiled (torch.compile on padded "
+        "shapes) [default: graphed where measured faster on a GPU (MSMSER), else eager].",
         choices=(None, "eager", "graphed", "compiled"),
     )
     processes: int | None = option(
         None,
         "Processes training the (seed, fold) runs side by side on the CPU, each with cores "
-        "// N torch threads unless --threads; 1 trains in this process [default: on the "
-        "CPU one 1-thread process per core (one left free above 2 cores), at most one per "
-        "(seed, fold) run, for a run big enough to pay for their start-up and where no "
-        "process would wait (ser/runtime/execution.py); else 1]. Recorded.",
+        "// N torch threads unless --threads; 1 trains in this process [default: as "
+        "ser/runtime/execution.py decides: one 1-thread process per core for a run big "
+        "enough to pay for their start-up, else 1]. Recorded.",
         metavar="N",
     )
     out: str = option("runs", "Folder of the runs.")

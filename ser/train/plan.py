@@ -244,8 +244,8 @@ def default_name(config: TrainConfig, protocol: str, classes: str, own_weights: 
     model options off their defaults follow (``_queries10_no-rmm_eval-mask-text``), so
     the ablations of one table get a directory each, and class weights other than the
     corpus's own (`own_weights`: ``_class-weights-balanced``), then the training side's
-    options off their defaults (``_sampler-balanced_augment-mask_mixup0.2``). A cross-corpus run's
-    `protocol` names its stores (``is13_none_iemocap-to-meld_c4``)."""
+    options off their defaults (``_sampler-balanced_augment-mask_mixup0.2_views-all``). A
+    cross-corpus run's `protocol` names its stores (``is13_none_iemocap-to-meld_c4``)."""
     model = config.model
     defaults = field_defaults(type(model))
     changed = {k: v for k, v in dataclasses.asdict(model).items() if v != defaults.get(k, v)}
@@ -288,7 +288,9 @@ def _training_name(config: TrainConfig) -> str:
     for key, value in (("mask-time", config.mask_time), ("mask-features", config.mask_features)):
         if value is not None and value != MASK_DEFAULT:
             name += f"_{key}{'-'.join(map(str, value))}"
-    return name + (f"_mixup{config.mixup:g}" if config.mixup is not None else "")
+    name += f"_mixup{config.mixup:g}" if config.mixup is not None else ""
+    views = "-".join(p.strip() for p in (config.views or "").split(","))
+    return name + (f"_views-{views}" if config.views is not None else "")
 
 
 Stores = Mapping[str, FeatureStore]  # path as a config names it -> the store opened

@@ -42,6 +42,7 @@ from ser.train.plan import Plan, Prepared, Stores
 from ser.train.progress import Progress
 from ser.train.record import Started
 from ser.train.text_overlap import overlap_line, text_seen
+from ser.train.views import Views, resolve_views, with_views
 
 Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
 
@@ -60,6 +61,12 @@ class Inputs:
     provenance: dict[str, Any]
     test: cross.TestSide | None = None  # a cross-corpus run's test store
     tuning: Tuning | None = None  # the inputs whose encoder's top layers train
+    views: Views | None = None  # `--views`: the views its training sides read
+
+    @property
+    def view_prints(self) -> dict[str, str] | None:
+        """The view sets' fingerprints, as the record keeps them (None: no --views)."""
+        return None if self.views is None else dict(self.views.prints)
 
 
 def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
@@ -68,6 +75,12 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
     stores cannot give the model."""
     store = stores[config.store]
     features = resolve_features(store, config.features)
+    if config.views is not None and config.test_store is not None:
+        raise ConfigError(
+            "--views reads the views of --store's sets; a cross-corpus run (--test-store) "
+            "does not take them: leave --views out"
+        )
+    views = resolve_views(store, features, config.views)
     unit, specs = plan_inputs(config.model, [f.info() for f in features])
     if unit == "dialog":
         _check_dialogs(store, plan.name)
@@ -81,7 +94,7 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
     classes = store.corpus.label_set(plan.classes)
     recorded = provenance(store, features)  # what its checkpoints hold of the sets
     if plan.test is None or config.test_store is None:
-        return Inputs(store, features, unit, list(specs), classes, recorded, tuning=tuning)
+        return Inputs(store, features, unit, list(specs), classes, recorded, None, tuning, views)
     test = cross.open_test(
         store, stores[config.test_store], features, classes, plan.test["classes"]
     )
@@ -99,7 +112,7 @@ def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) ->
     names = tuple(f.name for f in inputs.features)
     targets = plan.targets
     key: tuple[Any, ...] = (inputs.store.path.resolve(), names, plan.classes, str(plan.device))
-    key += (targets,)
+    key += (targets, None if inputs.views is None else inputs.views.labels)
     if inputs.test is not None:
         key += (inputs.test.store.path.resolve(), inputs.test.match.test.name)
     if key in loaded:
@@ -109,6 +122,7 @@ def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) ->
     else:
         where = None if root is None else Path(root)
         data = load_data(inputs.store, inputs.features, inputs.classes, plan.device, targets, where)
+        data = with_views(data, inputs.store, inputs.views)
         if targets.soft:
             data = with_votes(data, inputs, root)
     loaded[key] = data

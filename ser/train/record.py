@@ -13,7 +13,7 @@ holds `config["class_weights"]` and, per fold, `class_weights`: `{class: weight}
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -124,12 +124,14 @@ def start_record(
     classes: LabelSet,
     progress: Progress,
     threads: ThreadChoice,
+    views: Mapping[str, str] | None = None,
 ) -> Started:
     """The run's record: new, or read back to resume (refused where the config or the
     sets' fingerprints differ), with the rows it keeps; its first line (`first_line`) said
-    once it starts. `classes`: the class set its store is read with."""
+    once it starts. `classes`: the class set its store is read with; `views`: the
+    fingerprints of the view sets it reads (`--views`), kept beside its inputs'."""
     cfg = config_record(config, plan)
-    fingerprints = {f.name: f.fingerprint for f in features}
+    fingerprints = {f.name: f.fingerprint for f in features} | dict(views or {})
     path = plan.run_dir / RECORD
     # Refusals first, so that they come alone on stderr; then the run's first line.
     old = None

@@ -122,7 +122,7 @@ def _train(
     loaded: Loaded = {}
     runs: list[Prepared] = []
     for c, p, i in zip(configs, plans, inputs, strict=True):
-        started = start_record(c, p, i.features, i.classes, progress, threads)
+        started = start_record(c, p, i.features, i.classes, progress, threads, i.view_prints)
         runs.append(prepare(c, p, i, started, progress, loaded, threads))
     # 3. Plan the members: the (seed, fold) jobs left, where they train, their groups.
     jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]

@@ -1,0 +1,167 @@
+"""`ser train --views`: the views `ser extract --augment` writes beside each clean feature
+set (`<set>.speed0.9`, `<set>.noise20db`: the clean set's attrs plus `view_of: <set>` and
+`view: "speed=0.9"`; the same manifest rows, other row counts for a speed view), which a
+training side reads each utterance from, one drawn per epoch (`ser.train.augment.ViewDraw`).
+
+Which views a request means (`resolve_views`: refusals before any folder is made), and
+their rows loaded into the run's tables (`with_views`): each view's rows follow the clean
+ones in the table's one buffer, `ViewRows` saying where each (view, utterance) is. A
+layered input has a view where each of its layer sets has it; an input without a view
+(text: mpnet), and an utterance with no rows in it, read the clean rows for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from ser.cache import FeatureStore
+from ser.errors import ConfigError, StoreError
+from ser.train.data import FeatureTable, TrainData, ViewRows, read_layers
+from ser.train.features import ResolvedFeature, is_view
+
+#: `--views all`: every view some input has.
+ALL = "all"
+#: What makes views, as refusals say it.
+MAKE = "ser extract ... --augment speed=0.9,1.1"
+
+
+@dataclass(frozen=True)
+class Views:
+    """A run's views: their `labels` in draw order (after the clean set, view 0), per
+    input the stored sets of each view it has (a layered input's: one per layer set) and
+    those sets' fingerprints (the run's record keeps them beside its inputs', so a resume
+    after the views were extracted again is refused as one after its inputs were)."""
+
+    labels: tuple[str, ...]
+    sets: Mapping[str, Mapping[str, tuple[str, ...]]]  # input name -> label -> sets
+    prints: Mapping[str, str]  # view set -> fingerprint
+
+
+def parse_views(text: str) -> tuple[str, ...]:
+    """``"speed0.9, noise20db"`` -> ``("speed0.9", "noise20db")``; ``all`` alone."""
+    labels = tuple(p.strip() for p in text.split(","))
+    if any(not p for p in labels) or len(set(labels)) != len(labels):
+        raise ConfigError(f"--views {text!r}: give all, or view names joined by ',' once each")
+    return labels
+
+
+def stored_views(store: FeatureStore) -> dict[str, dict[str, str]]:
+    """Clean set -> view label -> view set, of every readable view set in `store` (the
+    label: the view set's name after its clean set's, `speed0.9`)."""
+    out: dict[str, dict[str, str]] = {}
+    for name in sorted(store.feature_sets()):
+        try:
+            info = store.info(name)
+        except StoreError:  # damaged: named where it is asked for by name
+            continue
+        if is_view(info.attrs):
+            clean = str(info.attrs["view_of"])
+            label = name.removeprefix(f"{clean}.")
+            if not info.complete:
+                raise StoreError(
+                    f"view set {name!r} in {store.path} is incomplete (extraction did not "
+                    "finish); run the same `ser extract --augment` command again to complete it"
+                )
+            out.setdefault(clean, {})[label] = name
+    return out
+
+
+def resolve_views(
+    store: FeatureStore, features: Sequence[ResolvedFeature], asked: str | None
+) -> Views | None:
+    """The views `asked` (`--views`; None: none) names among the inputs' (`ConfigError`
+    naming those the store holds where it names another, or where it holds none)."""
+    if asked is None:
+        return None
+    held = stored_views(store)
+    per_input: dict[str, dict[str, tuple[str, ...]]] = {}
+    for feature in features:
+        own = [held.get(name, {}) for name in feature.stored]
+        common = sorted(set.intersection(*(set(views) for views in own)))
+        per_input[feature.name] = {label: tuple(v[label] for v in own) for label in common}
+    offered = sorted({label for views in per_input.values() for label in views})
+    inputs = "+".join(f.name for f in features)
+    if not offered:
+        raise ConfigError(
+            f"--views {asked}: the store {store.path} holds no views of {inputs}; make them "
+            f"with `{MAKE}` (docs/extract.md)"
+        )
+    labels = tuple(offered) if asked.strip() == ALL else parse_views(asked)
+    unknown = [label for label in labels if label not in offered]
+    if unknown:
+        raise ConfigError(
+            f"--views {asked}: no input of {inputs} has the view(s) {', '.join(unknown)} in "
+            f"{store.path}; they have {', '.join(offered)} (or give --views all)"
+        )
+    chosen = {n: {k: v for k, v in views.items() if k in labels} for n, views in per_input.items()}
+    names = sorted(name for views in chosen.values() for sets in views.values() for name in sets)
+    return Views(labels, chosen, {name: str(store.info(name).fingerprint) for name in names})
+
+
+def with_views(data: TrainData, store: FeatureStore, views: Views | None) -> TrainData:
+    """`data` (loaded from `store`) with each input's views beside its clean rows."""
+    if views is None:
+        return data
+    keep = np.zeros(len(store.manifest), dtype=bool)
+    keep[data.manifest_rows] = True
+    tables = {
+        name: _table(table, store, views, keep) if views.sets.get(name) else table
+        for name, table in data.features.items()
+    }
+    return replace(data, features=tables, views=views.labels)
+
+
+def _table(
+    table: FeatureTable, store: FeatureStore, views: Views, keep: np.ndarray
+) -> FeatureTable:
+    """`table` with the rows of each of the run's views its input has after its own."""
+    n, own = len(table.lengths_np), views.sets[table.feature.name]
+    parts, segments = [table.flat], [table.lengths_np]
+    slots = np.tile(np.arange(n, dtype=np.int64), (len(views.labels) + 1, 1))  # [V, n]
+    for v, label in enumerate(views.labels, 1):
+        if label not in own:
+            continue  # this input reads clean there
+        rows, layout, usable = _view_rows(store, table, own[label], keep)
+        if rows.shape[1:] != table.flat.shape[1:]:
+            raise ConfigError(
+                f"view set {own[label][0]} of {store.path}: rows {rows.shape[1:]} where its "
+                f"clean set {table.feature.name} has {tuple(table.flat.shape[1:])}; extract "
+                "the views again with `ser extract --augment ... --overwrite`"
+            )
+        slots[v] = np.where(usable, len(segments) * n + np.arange(n), slots[v])
+        parts.append(torch.from_numpy(rows).to(table.flat.device, table.flat.dtype))
+        segments.append(layout)
+    lengths = np.concatenate(segments)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    device = table.flat.device
+    where = ViewRows(
+        starts=torch.from_numpy(starts[slots]).to(device),
+        lengths=torch.from_numpy(lengths[slots]).to(device),
+        lengths_np=lengths[slots],
+        segments=torch.from_numpy(lengths).to(device),
+        slots=torch.from_numpy(slots).to(device),
+    )
+    return replace(table, flat=torch.cat(parts), views=where)
+
+
+def _view_rows(
+    store: FeatureStore, table: FeatureTable, sets: tuple[str, ...], keep: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A view's rows of the kept utterances, back to back ([rows, D] or [rows, L, D]), the
+    rows each kept utterance has of them ([n]) and whether it has them all ([n])."""
+    feature = table.feature
+    if feature.sets:  # layered: one view set per layer set
+        data, layout, lengths = read_layers(store, replace(feature, sets=sets), keep)
+    else:
+        read = store.read(sets[0])
+        data = np.asarray(read.data)
+        layout = lengths = np.diff(np.asarray(read.offsets, dtype=np.int64))
+        if data.shape[0] != layout.sum():
+            raise ConfigError(f"view set {sets[0]}: data {data.shape} does not match its offsets")
+    rows = np.repeat(keep, layout)
+    data = data if rows.all() else data[rows]
+    return np.ascontiguousarray(data), layout[keep].astype(np.int64), lengths[keep] > 0
