@@ -178,8 +178,8 @@ def test_members_never_see_another_members_validation_or_test(
     seen: list[torch.Tensor] = []
     original = batches.StackedSides.gather
 
-    def spy(self, plans, pos):  # type: ignore[no-untyped-def]
-        out = original(self, plans, pos)
+    def spy(self, plans, pos, *views):  # type: ignore[no-untyped-def]
+        out = original(self, plans, pos, *views)
         if torch.is_grad_enabled():  # a training step (evaluation runs without gradients)
             seen.append(out.index.clone())
         return out
