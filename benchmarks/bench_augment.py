@@ -1,5 +1,6 @@
 """What each training augmentation does to test UA: `ser train` with and without
-`--sampler balanced`, `--augment mask` (its default masks) and `--mixup 0.2`, 3 seeds
+`--sampler balanced`, `--augment mask` (its default masks), `--mixup 0.2` and `--views
+all`, 3 seeds
 (members of one run, seeds 0-2), session 5 tested; each configuration's UA mean ± std
 over the seeds and its difference to the baseline, paired by seed (the same seed starts
 from the same weights), with the spread of the per-seed differences.
@@ -21,9 +22,11 @@ A configuration ser refuses for a model (`ser train` exits 2: masks need sequenc
 mixup utterance vectors, the balanced sampler utterance batches) is "n/a", with ser's
 reason; a model that takes no option has no baseline run.
 
-Views (`ser train --views all` on a store extracted with `ser extract --augment
-speed=0.9,1.1`) are not measured yet; the hook: add them to CONFIGS and the extraction's
-options to VIEWS_EXTRACT (both below).
+Views: the demo store is extracted with `--augment speed=0.9,1.1 --augment noise=20`
+(its audio sets' views; the clean sets are the demo's), and `--views all` reads each
+training utterance from one of them or the clean set each epoch. The demo store also
+trains the utterance-level MLP on IS13, which takes the sampler, mixup and views. The
+fusion study's arrays have no audio, so no views.
 
     nice -n 5 .venv/bin/python benchmarks/bench_augment.py --json
 
@@ -52,11 +55,11 @@ CONFIGS: dict[str, tuple[str, ...]] = {
     "sampler balanced": ("--sampler", "balanced"),
     "augment mask": ("--augment", "mask"),
     "mixup 0.2": ("--mixup", "0.2"),
-    # The views' hook: "views": ("--views", "all"), once `ser train` has the option.
+    "views": ("--views", "all"),
 }
-# `ser extract` options the demo store is made with for the views' hook:
-# ("--augment", "speed=0.9,1.1").
-VIEWS_EXTRACT: tuple[str, ...] = ()
+# The demo store's audio sets also extracted at 0.9x and 1.1x speed and with noise at
+# 20 dB SNR, for `--views all`.
+VIEWS_EXTRACT = ("--augment", "speed=0.9,1.1", "--augment", "noise=20")
 DEMO_SETS = "hubert,mpnet,bert,is13,logmel"  # extract_demo_store's
 FIDELITY_SIGNAL = 1.4  # bench_fidelity.py's default class signal
 
@@ -78,6 +81,8 @@ def models(args: argparse.Namespace) -> list[Model]:
     mlp_epochs = ("--val", "none", "--epochs", str(args.mlp_epochs))
     every = [
         Model("demo", f"MSMSER {args.demo_features}", ("--features", args.demo_features, *mit)),
+        Model("demo", "MLP on is13", ("--features", "is13", "--fusion", "none",
+                                      "--epochs", str(args.demo_epochs))),
         Model("fusion", "fusion study (ADD at logits, perspective)",
               ("--features", "audio100+text768", *dialog, *fusion_epochs)),
         Model("fusion", "MLP on audio100", ("--features", "audio100", "--fusion", "none",
