@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ser.extract.remake import CORPUS_PLACEHOLDER, Corpus, remake
+from ser.extract.views import view_of_suffix
 from ser.runs.record import RunRecord
 from ser.train.options import MODEL, RUN, train_options
 
@@ -29,9 +30,13 @@ T = TypeVar("T")
 
 
 def extract_commands(
-    features: Mapping[str, Mapping[str, Any]], corpus: Corpus | None, store: str
+    features: Mapping[str, Mapping[str, Any]],
+    corpus: Corpus | None,
+    store: str,
+    augment: Sequence[str] = (),
 ) -> list[str]:
-    """One `ser extract` per distinct set of flags (a layered input's sets are one)."""
+    """One `ser extract` per distinct set of flags (a layered input's sets are one); an
+    audio set's with `augment` (`view_options`: the views a `--views` run read)."""
     corpus = corpus or Corpus(None, None, None, "4")
     commands: dict[str, None] = {}
     for name, info in features.items():
@@ -44,8 +49,24 @@ def extract_commands(
             ] = None
             continue
         args = ["extract", *corpus.arguments(), "--store", store, "--classes", corpus.classes]
-        commands[shlex.join(["ser", *args, *flags])] = None
+        views = augment if attrs.get("modality") == "audio" else ()
+        commands[shlex.join(["ser", *args, *flags, *views])] = None
     return list(commands)
+
+
+def view_options(record: RunRecord) -> list[str]:
+    """The `--augment` options that make the view sets a `--views` run read, from their
+    names in its record's fingerprints, beside their clean sets' (`<set>.speed0.9`)."""
+    names = set(record.fingerprints)
+    found = {
+        view
+        for name in names
+        for clean in names
+        if name.startswith(f"{clean}.")
+        and (view := view_of_suffix(name.removeprefix(f"{clean}."))) is not None
+    }
+    ordered = sorted(found, key=lambda v: (v.kind, v.value))
+    return [word for view in ordered for word in ("--augment", view.spec)]
 
 
 def train_command(record: RunRecord) -> str:

@@ -47,6 +47,7 @@ from ser.export.reproduce import (
     public,
     public_corpus,
     train_command,
+    view_options,
 )
 from ser.extract.remake import corpus_of
 from ser.runs.record import RECORD, RunRecord, read
@@ -165,7 +166,7 @@ def _write(
         record,
         exported,
         store,
-        extract_commands(ckpts[0].features, corpus, where),
+        extract_commands(ckpts[0].features, corpus, where, view_options(record)),
         train_command(record),
         placeholder_note(corpus, folders),
         onnx="onnx" in exported,

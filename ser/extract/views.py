@@ -18,6 +18,7 @@ so the same command gives the same bytes in any batch order and number of proces
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,16 @@ class View:
             fast = soxr.resample(wave, sample_rate, sample_rate / self.value, quality="HQ")
             return np.ascontiguousarray(fast, dtype=np.float32)
         return _noisy(wave, utt_id, self.value)
+
+
+def view_of_suffix(suffix: str) -> View | None:
+    """The view a set name's suffix names (`speed0.9`, `noise20db`; what `View.suffix`
+    writes), None for any other suffix (a layer's, `L3`)."""
+    found = re.fullmatch(r"speed([0-9.]+)|noise(-?[0-9.]+)db", suffix)
+    if found is None:
+        return None
+    speed, noise = found.groups()
+    return View("speed", float(speed)) if speed is not None else View("noise", float(noise))
 
 
 def _noisy(wave: np.ndarray, utt_id: str, snr: float) -> np.ndarray:

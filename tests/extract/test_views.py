@@ -21,7 +21,7 @@ from ser.cli import main
 from ser.errors import ConfigError
 from ser.extract.remake import rebuild_command, remake, repair_command, store_corpus
 from ser.extract.run import ExtractConfig, extract_features
-from ser.extract.views import View, parse_augment
+from ser.extract.views import View, parse_augment, view_of_suffix
 from ser.extract.views import viewed as viewed_sources
 from ser.synth.corpus import SynthConfig, write_corpus
 
@@ -231,3 +231,9 @@ def test_a_view_stopped_part_way_resumes_to_the_same_bytes(
     report = extract_features(corpus, store, config)
     assert report.extracted == (name,)
     assert _bytes(store)[name] == _bytes(viewed)[name]
+
+
+def test_a_view_set_s_suffix_names_its_view_back() -> None:
+    views = parse_augment(["speed=0.9,1.1", "noise=20", "noise=7.5"])
+    assert [view_of_suffix(v.suffix) for v in views] == list(views)
+    assert view_of_suffix("L3") is None and view_of_suffix("mean") is None

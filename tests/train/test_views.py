@@ -14,7 +14,7 @@ import torch
 
 from ser.corpus.labels import get_label_set
 from ser.errors import ConfigError, FingerprintMismatch
-from ser.export.reproduce import train_command
+from ser.export.reproduce import train_command, view_options
 from ser.models.batch import Batch, InputSpec
 from ser.report.runs import settings_label
 from ser.runs.record import RECORD, write
@@ -226,6 +226,8 @@ def test_a_run_records_views_only_when_on_and_resumes(view_store: Path, tmp_path
     with pytest.raises(FingerprintMismatch, match=r"is13.noise20db: 000000000000"):
         train(on)
     assert "views=all" in settings_label(full) and "--views all" in train_command(full)
+    # the model card's `ser extract` of the audio sets makes the views it read again
+    assert view_options(full) == ["--augment", "noise=20"] and view_options(plain) == []
 
 
 def test_a_run_without_views_to_read_is_refused_before_its_folder(
