@@ -171,7 +171,10 @@ def _declare(
     options = {**{k: v for k, v in run_wide.items() if k in fields}, **config.options.get(kind, {})}
     extractor = build_extractor(kind, **options)
     views = config.views if extractor.modality == "audio" else ()
-    return [_begin(store, extractor, options, config, view) for view in (None, *views)]
+    # --name: the user's name wins; else a set an older ser named otherwise is found by its
+    # fingerprint and kept as it is (names changed; its numbers did not).
+    known = {} if options.get("name") else _fingerprints(store)
+    return [_begin(store, extractor, options, config, view, known) for view in (None, *views)]
 
 
 def _begin(
@@ -180,14 +183,13 @@ def _begin(
     options: dict[str, Any],
     config: ExtractConfig,
     view: View | None,
+    by_fingerprint: dict[str, str],
 ) -> _Pass:
-    """The pass of `extractor`'s sets (in `view`), each begun in the store."""
+    """The pass of `extractor`'s sets (in `view`), each begun in the store (under the name
+    a set of its fingerprint has there: `by_fingerprint`)."""
     specs = extractor.specs()
     if view is not None:
         specs = [FeatureSetSpec(*view_spec_of(s.name, s.attrs, view)) for s in specs]
-    # --name: the user's name wins; else a set an older ser named otherwise is found by its
-    # fingerprint and kept as it is (names changed; its numbers did not).
-    by_fingerprint = {} if options.get("name") else _fingerprints(store)
     stored = {}
     for spec in specs:
         old = by_fingerprint.get(fingerprint(provenance(spec.attrs)))

@@ -44,6 +44,7 @@ from ser.errors import ConfigError
 from ser.models import family_of
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.models.targets import Targets
+from ser.train.gather import spread
 from ser.train.options import MASK_DEFAULT, TrainConfig
 
 #: Offsets an augmentation generator's seed from the batch order's (another stream).
@@ -249,7 +250,7 @@ def apply(
         x, real = batch.x[spec.name], batch.mask[spec.name]  # [K, B, T, ...], [K, B, T]
         lengths = real.sum(-1)  # [K, B]
         hit = _bands(time, lengths, augment.time[1], real.shape[-1])  # [K, B, T]
-        x = x * ~_spread(hit, x)
+        x = x * ~spread(hit, x)
         width = x.shape[-1]
         cols = _bands(feats, torch.full_like(lengths, width), augment.features[1], width)
         batch.x[spec.name] = x * ~cols.view(*cols.shape[:2], *[1] * (x.dim() - 3), width)
@@ -269,11 +270,6 @@ def _bands(u: torch.Tensor, lengths: torch.Tensor, percent: int, size: int) -> t
     at = torch.arange(size, device=u.device)  # [size]
     inside = (at >= start.unsqueeze(-1)) & (at < (start + width).unsqueeze(-1))  # [K, B, N, size]
     return inside.any(dim=-2)
-
-
-def _spread(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """`mask` [K, B, T] with a trailing 1 for each further dimension of `x`."""
-    return mask.view(*mask.shape, *[1] * (x.dim() - mask.dim()))
 
 
 def _mix(

@@ -70,7 +70,9 @@ class FeatureTable:
         """[V, n, D] ([V, n, L, D]): `vectors` of each view (`views` must be set)."""
         if self.views is None:
             raise ValueError(f"{self.feature.name} holds no views")
-        means = segment_mean(self.flat, self.views.segments)
+        clean = len(self.lengths_np)  # the first segments: the clean set's, `vectors`
+        rest = self.flat[int(self.lengths_np.sum()) :]
+        means = torch.cat([self.vectors, segment_mean(rest, self.views.segments[clean:])])
         return means[self.views.slots]
 
     @property

@@ -40,7 +40,7 @@ def gather(
         if spec.gathered == "vector":
             vectors = table.vectors if where is None else table.view_vectors.flatten(0, 1)
             rows = vectors.index_select(0, at.flatten()).view(*safe.shape, *vectors.shape[1:])
-            x[spec.name] = _normed(rows, norm).masked_fill_(~_spread(valid, rows), 0.0)
+            x[spec.name] = _normed(rows, norm).masked_fill_(~spread(valid, rows), 0.0)
             continue
         if where is None:
             first, count = table.starts[safe], table.lengths[safe]
@@ -50,7 +50,7 @@ def gather(
         seq_mask = steps < torch.where(valid, count, 0).unsqueeze(-1)  # [.., T]
         rows = torch.where(seq_mask, first.unsqueeze(-1) + steps, 0)  # [.., T]
         seq = _normed(table.flat[rows].float(), norm)  # [..., T, D] or [..., T, L, D]
-        x[spec.name], mask[spec.name] = seq * _spread(seq_mask, seq), seq_mask
+        x[spec.name], mask[spec.name] = seq * spread(seq_mask, seq), seq_mask
     return Batch(
         x=x,
         mask=mask,
@@ -76,7 +76,7 @@ def _rows(
     return None if table is None else torch.where(valid.unsqueeze(-1), table[safe], pad)
 
 
-def _spread(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def spread(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """`mask` [...] with a trailing 1 for each further dimension of `x` ([..., D], [..., L, D])."""
     return mask.view(*mask.shape, *[1] * (x.dim() - mask.dim()))
 
