@@ -80,10 +80,6 @@ class Tracking:
             uri = (Path(out).resolve() / MLRUNS).as_uri()
         return cls(kind, uri)
 
-    @property
-    def package(self) -> str:
-        return "mlflow" if self.kind == "mlflow" else "tensorboard"
-
 
 def check(tracking: Tracking | None) -> None:
     """Refuse, before anything trains, a tracker whose package is not installed or an
@@ -91,10 +87,10 @@ def check(tracking: Tracking | None) -> None:
     if tracking is None:
         return
     try:
-        importlib.import_module(tracking.package)
+        importlib.import_module(tracking.kind)  # each tracker is the package of its name
     except ImportError:
         raise ConfigError(
-            f"--track {tracking.kind} needs the {tracking.package} package, not installed "
+            f"--track {tracking.kind} needs the {tracking.kind} package, not installed "
             f"here: {INSTALL}"
         ) from None
     if tracking.kind == "mlflow":

@@ -20,7 +20,7 @@ import torch
 
 from ser.cache import FeatureStore
 from ser.errors import ConfigError, StoreError
-from ser.train.data import FeatureTable, TrainData, ViewRows, read_layers
+from ser.train.data import FeatureTable, TrainData, ViewRows, kept_rows, read_rows
 from ser.train.features import ResolvedFeature, is_view
 
 #: `--views all`: every view some input has.
@@ -154,14 +154,7 @@ def _view_rows(
     """A view's rows of the kept utterances, back to back ([rows, D] or [rows, L, D]), the
     rows each kept utterance has of them ([n]) and whether it has them all ([n])."""
     feature = table.feature
-    if feature.sets:  # layered: one view set per layer set
-        data, layout, lengths = read_layers(store, replace(feature, sets=sets), keep)
-    else:
-        read = store.read(sets[0])
-        data = np.asarray(read.data)
-        layout = lengths = np.diff(np.asarray(read.offsets, dtype=np.int64))
-        if data.shape[0] != layout.sum():
-            raise ConfigError(f"view set {sets[0]}: data {data.shape} does not match its offsets")
-    rows = np.repeat(keep, layout)
-    data = data if rows.all() else data[rows]
-    return np.ascontiguousarray(data), layout[keep].astype(np.int64), lengths[keep] > 0
+    asked = replace(feature, sets=sets) if feature.sets else replace(feature, name=sets[0])
+    data, layout, lengths = read_rows(store, asked, keep)
+    rows = kept_rows(sets[0], data, layout, keep)
+    return np.ascontiguousarray(rows), layout[keep].astype(np.int64), lengths[keep] > 0
