@@ -22,8 +22,10 @@ regression (`ser.heads.sentiment_score`), `--target emotions` MOSEI's six intens
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -70,11 +72,10 @@ class Standard(Official):
 
     name = "standard"
     usage = "standard"
-
-    def validation(self, val: str) -> str:
-        if val == "session":
-            return "the standard valid fold; best validation epoch tested"
-        return super().validation(val)
+    validations: ClassVar[Mapping[str, str]] = {
+        **Official.validations,
+        "next-group": "the standard valid fold; best validation epoch tested",
+    }
 
 
 def labels_file(root: Path) -> Path | None:

@@ -48,6 +48,7 @@ class _BySession(Protocol):
 
     spec: str
     unit = GROUP
+    validations = VALIDATION
 
     @abstractmethod
     def tested(self, present: list[int]) -> list[int]:
@@ -64,9 +65,6 @@ class _BySession(Protocol):
             _split(self.spec, sessions, present, t, val, self.fold_name(t))
             for t in self.tested(present)
         ]
-
-    def validation(self, val: str) -> str:
-        return VALIDATION.get(val, val)
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from ser.corpus.protocols.folds import FoldData, Protocol, Split
+from ser.corpus.protocols.folds import VALIDATION, FoldData, Protocol, Split
 from ser.errors import ConfigError
 
 #: The group that holds a kind's official partitions.
@@ -36,6 +37,11 @@ class Official(Protocol):
     test: str = "test"
     name = "official"
     usage = "official[:PARTITION]"
+    validations: ClassVar[Mapping[str, str]] = {
+        **VALIDATION,
+        "next-group": "the official dev partition; best validation epoch tested",
+        "none": "none: train and dev trained on, fixed epochs, last epoch tested",
+    }
 
     @classmethod
     def parse(cls, spec: str, options: str) -> Official:
@@ -45,12 +51,6 @@ class Official(Protocol):
 
     def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
         return 1
-
-    def validation(self, val: str) -> str:
-        return {
-            "next-group": "the official dev partition; best validation epoch tested",
-            "none": "none: train and dev trained on, fixed epochs, last epoch tested",
-        }.get(val, super().validation(val))
 
     def splits(self, data: FoldData, val: str, seed: int) -> list[Split]:
         split, speakers, test = data.group(GROUP).astype(str), data.speakers, self.test

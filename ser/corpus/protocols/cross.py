@@ -25,10 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ser.corpus.protocols.folds import FoldData, Protocol, Split
+from ser.corpus.protocols.folds import FoldData, Protocol, Split, held_out
 
 GROUP = "corpus"  # the FoldData group that tells the two corpora's rows apart
 TRAIN, TEST = "train", "test"
+HELD_OUT = (
+    "10 % of the training corpus held out (stratified; whole dialogs for a dialog-context "
+    "model); best validation epoch tested on the test corpus"
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class CrossCorpus(Protocol):
     test: str = ""
     name = "cross"
     usage = "cross (ser train --test-store)"
+    validations = held_out(HELD_OUT, none="none: all of the training corpus")
 
     def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
         return 1
@@ -53,11 +58,3 @@ class CrossCorpus(Protocol):
         named = (self.train,) if held is None and self.train else ()
         tested = (self.test,) if self.test else ()
         return [Split("cross", train, held, test, tested, named, True)]
-
-    def validation(self, val: str) -> str:
-        if val == "none":
-            return "none: all of the training corpus, fixed epochs, last epoch tested"
-        return (
-            "10 % of the training corpus held out (stratified; whole dialogs for a "
-            "dialog-context model); best validation epoch tested on the test corpus"
-        )

@@ -25,10 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ser.corpus.protocols.folds import FoldData, Protocol, Split
+from ser.corpus.protocols.folds import FoldData, Protocol, Split, held_out
 from ser.errors import ConfigError
 
 FOLD = re.compile(r"fold_(\d+)")
+VALID_FILE = (
+    "EmoBox's valid file where the corpus has one (each fold's val_groups: valid), else 10 % "
+    "of the training side held out; best validation epoch tested"
+)
 NO_FOLDS = (
     "no EmoBox folds (fold_<k> groups) in this corpus: a folder <EmoBox>/data/<name> read "
     "with --corpus emobox has them; a track2 file is a test set without folds"
@@ -48,6 +52,7 @@ class EmoBoxFolds(Protocol):
     fold: int | None = None
     name = "emobox"
     usage = "emobox[:K]"
+    validations = held_out(VALID_FILE, none="none: the train and valid files trained on")
 
     @classmethod
     def parse(cls, spec: str, options: str) -> EmoBoxFolds:
@@ -57,14 +62,6 @@ class EmoBoxFolds(Protocol):
 
     def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
         return len(self._chosen(fold_groups(list(columns))))
-
-    def validation(self, val: str) -> str:
-        if val == "none":
-            return "none: the train and valid files trained on, fixed epochs, last epoch tested"
-        return (
-            "EmoBox's valid file where the corpus has one (each fold's val_groups: valid), "
-            "else 10 % of the training side held out; best validation epoch tested"
-        )
 
     def splits(self, data: FoldData, val: str, seed: int) -> list[Split]:
         return [

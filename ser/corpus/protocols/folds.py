@@ -42,6 +42,15 @@ VALIDATION = {
 }
 
 
+def held_out(text: str, none: str) -> dict[str, str]:
+    """A protocol's `validations`: `text` for each --val mode that holds a side out; for
+    --val none, `none` (what trains) and that the last of the fixed epochs is tested."""
+    return {
+        **dict.fromkeys(VAL_MODES[:2], text),
+        "none": f"{none}, fixed epochs, last epoch tested",
+    }
+
+
 class LeakageError(SerError):
     """A fold's test utterances or speakers also appear in its training or validation."""
 
@@ -134,6 +143,8 @@ class Protocol(ABC):
     name: ClassVar[str]  # what a spec starts with: "loso", "speaker-kfold", ...
     usage: ClassVar[str]  # e.g. "speaker-kfold[:K[:SEED]]", for messages and help
     unit: ClassVar[str] = ""  # the group a fold's description names with its values
+    # How a run under it selected its epoch, by --val mode, as records and reports say it.
+    validations: ClassVar[Mapping[str, str]] = VALIDATION
     spec: str
 
     @classmethod
@@ -155,7 +166,7 @@ class Protocol(ABC):
 
     def validation(self, val: str) -> str:
         """How a run under this protocol selected its epoch with `--val val` (records)."""
-        return VALIDATION.get(val, val)
+        return self.validations.get(val, val)
 
     def folds(self, data: FoldData, val: str, seed: int) -> list[Fold]:
         """The checked folds of `data` (`seed`: a random10 slice's draw)."""

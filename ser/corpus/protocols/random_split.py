@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ser.corpus.protocols.carve import group_parts, stratified_parts
-from ser.corpus.protocols.folds import FoldData, Protocol, Split
+from ser.corpus.protocols.folds import VAL_MODES, FoldData, Protocol, Split
 
 SHARES = (0.2, 0.1)  # validation, test; the rest trains
 
@@ -28,6 +28,10 @@ class RandomSplit(Protocol):
     spec: str
     name = "random"
     usage = "random"
+    # Its 20 % slice validates whatever --val says.
+    validations = dict.fromkeys(
+        VAL_MODES, "20 % of the utterances held out at random; best validation epoch tested"
+    )
 
     def fold_count(self, columns: Mapping[str, np.ndarray]) -> int:
         return 1
@@ -41,6 +45,3 @@ class RandomSplit(Protocol):
             train, held, test = stratified_parts(rows, data.labels, SHARES, seed)
         sides = (np.sort(train), np.sort(held), np.sort(test))
         return [Split("random", sides[0], sides[1], sides[2], (), (), False)]
-
-    def validation(self, val: str) -> str:
-        return "20 % of the utterances held out at random; best validation epoch tested"

@@ -269,3 +269,23 @@ def test_val_none_trains_on_every_session_but_the_test_one() -> None:
     emptied = replace(fold, val=fold.val[:0])
     with pytest.raises(LeakageError, match="the val set is empty"):
         check_no_leakage(emptied, speakers)
+
+
+def test_each_protocol_says_how_its_runs_select_the_epoch() -> None:
+    """A protocol's wording of each --val mode is its own, falling back to the shared one:
+    CMU-MOSEI's standard folds validate on their own valid fold, not MELD's dev partition."""
+    from ser.corpus.kinds.cmu_mosei import Standard
+    from ser.corpus.kinds.official import Official
+    from ser.corpus.protocols.cross import CrossCorpus
+    from ser.corpus.protocols.folds import VALIDATION
+    from ser.corpus.protocols.random_split import RandomSplit
+
+    assert Standard("standard").validation("next-group").startswith("the standard valid fold")
+    assert Official("official").validation("next-group").startswith("the official dev")
+    assert Official("official").validation("random10") == VALIDATION["random10"]
+    cross = CrossCorpus("cross")
+    assert cross.validation("random10") == cross.validation("next-group")
+    assert cross.validation("none") == (
+        "none: all of the training corpus, fixed epochs, last epoch tested"
+    )
+    assert {RandomSplit("random").validation(v)[:4] for v in ("none", "random10")} == {"20 %"}
