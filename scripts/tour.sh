@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# The whole tour: every paper's model, every corpus layout, sweeps, the layer probe,
-# prediction, export and the claims summary, on the built-in synthetic corpus with tiny
-# models (`make tour`; `make demo` is its short first part). Every step is a plain `ser`
-# command, so this file doubles as a worked example.
+# The whole tour: the demo first (`make demo`, scripts/demo.sh, run as it is), then every
+# paper's model, every corpus layout, sweeps, the layer probe, prediction, export and the
+# claims summary, on the built-in synthetic corpus with tiny models (`make tour`). Every
+# step is a plain `ser` command, so this file doubles as a worked example.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 start=$(date +%s)
-extract_demo_store
+bash "$(dirname "$0")/demo.sh" "$OUT"
+write_predict_csv
 
 # Whether MSMSER beats text alone is not taken for granted: the closing summary (`ser
 # claims`) says what these seeds show.
-train_main_models
 step "$SER" train "${common[@]}" --features mpnet --fusion mit "${MIT[@]}" --name text_only
 step "$SER" train "${common[@]}" --features hubert --fusion mit "${MIT[@]}" --name audio_only
 
@@ -131,13 +131,9 @@ step "$SER" train --store "$STORE" --test-store "$OUT/crema-d.zarr" --out "$RUNS
 step "$SER" report "$RUNS"/iemocap_to_crema_d "$RUNS"/crema_d_is13
 
 # -- ser predict ---------------------------------------------------------------------
-# The MSMSER run applied to a few recordings as if they were new: features re-created
-# from the run's provenance, probabilities averaged over its checkpoints. First with the
-# gold transcripts (a CSV of path,transcript; a transcript holding commas in double
-# quotes), then with text from the tiny random Whisper (its transcripts are noise: a
+# The demo applied the MSMSER run to two recordings with their gold transcripts; here the
+# same two with text from the tiny random Whisper instead (its transcripts are noise: a
 # stand-in for `--asr openai/whisper-small`).
-write_predict_csv
-step "$SER" predict --run "$RUNS"/mit "$OUT/predict.csv" --device cpu
 step "$SER" predict --run "$RUNS"/mit "$WAVS"/Ses05M_impro02_M00[01].wav --device cpu \
   --asr "$OUT/models/tiny-whisper" --asr-max-new-tokens 12
 
@@ -146,10 +142,8 @@ step "$SER" predict --run "$RUNS"/mit "$WAVS"/Ses05M_impro02_M00[01].wav --devic
 # challenge's submission file from such a run).
 step "$SER" predict --run "$RUNS"/attributes_logmel "$WAVS"/Ses05M_impro02_M00[01].wav --device cpu
 
-# The tiny HuBERT's top layer fine-tuned from its cached layer 1, beside the frozen probe
-# (as in `make demo`), and the fine-tuned run applied to two recordings: the encoder runs
-# up to layer 1, then the trained top layer.
-finetune_from_cache
+# The demo's run with the tiny HuBERT's top layer fine-tuned from its cached layer 1 applied
+# to two recordings: the encoder runs up to layer 1, then the trained top layer.
 step "$SER" predict --run "$RUNS"/finetuned_probe "$WAVS"/Ses05M_impro02_M00[01].wav --device cpu
 
 # A long recording, not an utterance: three minutes of two speakers' turns in one wav,
