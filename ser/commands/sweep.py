@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-from rich.progress import Progress as RichProgress
+from rich.progress import TextColumn, TimeRemainingColumn
 
 from ser.commands.options import command_line
 from ser.commands.outputs import output_folder
 from ser.errors import ConfigError, SerError
 from ser.report.track import TRACKERS, Tracking, check
-from ser.runtime.plain_progress import clock_time
+from ser.runtime.progress import clock_time, live_bar
 from ser.runtime.units import human_bytes
 from ser.train.progress import Heartbeat, Progress
 
@@ -253,16 +252,8 @@ class _Display(Progress):
         self.counts = {"done": 0, "skipped": 0, "failed": 0, "busy": 0}
         self.started = time.perf_counter()
         self.running = 0
-        self.bar = RichProgress(
-            TextColumn("cells"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not live,
-        )
+        columns = (TextColumn("{task.fields[status]}"), TextColumn("eta"), TimeRemainingColumn())
+        self.bar = live_bar(console, live, "cells", *columns)
         self.task = self.bar.add_task("cells", total=self.total, status="")
 
     def say(self, line: str) -> None:

@@ -12,8 +12,7 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
+from rich.progress import TextColumn, TimeElapsedColumn
 
 from ser.commands.options import THREADS_HELP, command_line
 from ser.commands.outputs import output_folder
@@ -25,7 +24,7 @@ from ser.report.breakdown import Labelled, run_predictions
 from ser.report.layer_weights import weights_lines
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.record import RECORD
-from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines, val_text
+from ser.runtime.progress import INTERVAL, Clock, EpochLines, live_bar, val_text
 from ser.train.options import MODEL, RUN, Option, train_config, train_options
 from ser.train.progress import Heartbeat, fold_label
 from ser.train.run import Interrupted, Progress, json_summary, train
@@ -158,18 +157,10 @@ class _ConsoleProgress(Progress):
         self.console, self.live = console, live
         self.shows_epochs = live or plain
         self.lines = EpochLines(self.message, interval, clock) if plain else None
-        self.bar = RichProgress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not live,
-            # Redrawn from the epoch hook instead of a 10 Hz thread: that thread takes the
-            # GIL from the training loop between its many small ops.
-            auto_refresh=False,
-        )
+        # Redrawn from the epoch hook instead of a 10 Hz thread: that thread takes the GIL
+        # from the training loop between its many small ops.
+        columns = (TextColumn("{task.fields[status]}"), TimeElapsedColumn())
+        self.bar = live_bar(console, live, "{task.description}", *columns, refresh=False)
         self.task: Any = None
         self.clock = clock
         self.drawn = -math.inf  # self.clock() at the last redraw

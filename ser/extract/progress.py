@@ -1,5 +1,5 @@
 """What the runner shows on stderr while it works: the disk estimate and a progress bar
-(utterances/s, ETA), or plain lines when stderr is no terminal (`ser.runtime.plain_progress`).
+(utterances/s, ETA), or plain lines when stderr is no terminal (`ser.runtime.progress`).
 
 A terminal is the stream's own ``isatty``: rich also takes a file for one under
 FORCE_COLOR, and a log would keep a live bar's redraws as escape codes."""
@@ -14,8 +14,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     Task,
@@ -25,7 +23,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ser.runtime.plain_progress import INTERVAL, Clock, CountLines
+from ser.runtime.progress import INTERVAL, Clock, CountLines, live_bar, on_terminal
 from ser.runtime.units import human_bytes
 
 
@@ -49,27 +47,8 @@ def progress_bar(
     if enabled and not live:
         say = functools.partial(console.print, markup=False, highlight=False, soft_wrap=True)
         return CountLines(say, interval, clock)
-    return Progress(
-        TextColumn("[bold]{task.description:<10}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not live,
-        transient=False,
-    )
-
-
-def on_terminal(console: Console) -> bool:
-    """Whether `console` writes to a terminal a live bar can redraw."""
-    isatty = getattr(console.file, "isatty", None)
-    try:
-        return console.is_interactive and isatty is not None and bool(isatty())
-    except ValueError:  # a closed stream
-        return False
+    columns = (RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    return live_bar(console, live, "[bold]{task.description:<10}", *columns)
 
 
 def print_estimate(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ser.runs.fold_entry import FoldEntry
-from ser.runtime.plain_progress import INTERVAL, Clock, EpochLines, clock_time
+from ser.runtime.progress import INTERVAL, Clock, EpochLines, clock_time
 
 PHASES = {"train": "training", "val": "validation", "test": "test"}
 # A `Published` line: {"keys": [what it is about, ...], "text": line}; msgpack-able.

@@ -144,9 +144,9 @@ def test_doctests() -> None:
 
     import ser.cache.model_names
     import ser.extract.loading
-    import ser.runtime.plain_progress
+    import ser.runtime.progress
 
-    for module in (ser.cache.model_names, ser.extract.loading, ser.runtime.plain_progress):
+    for module in (ser.cache.model_names, ser.extract.loading, ser.runtime.progress):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 

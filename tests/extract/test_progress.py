@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ser.extract.progress import on_terminal, print_estimate, progress_bar
-from ser.runtime.plain_progress import CountLines
+from ser.extract.progress import print_estimate, progress_bar
+from ser.runtime.progress import CountLines, on_terminal
 
 
 def test_a_file_gets_plain_lines_even_where_rich_is_told_to_colour_it() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from ser.models import ModelConfig
-from ser.runtime.plain_progress import EpochLines
+from ser.runtime.progress import EpochLines
 from ser.train.progress import Heartbeat, Progress
 from ser.train.run import train
 

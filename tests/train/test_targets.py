@@ -19,7 +19,7 @@ from ser.errors import ConfigError
 from ser.heads.attributes import AttributeHead
 from ser.heads.targets import Targets
 from ser.runs.predictions import read_predictions
-from ser.runtime.plain_progress import EpochLines
+from ser.runtime.progress import EpochLines
 from ser.train.checkpoint import load_run_checkpoints
 from ser.train.data import fit_target_scale
 from ser.train.run import Progress, json_summary, train

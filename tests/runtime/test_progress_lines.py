@@ -1,12 +1,12 @@
-"""Plain progress lines (`ser.runtime.plain_progress`), as a log gets them."""
+"""Plain progress lines (`ser.runtime.progress`), as a log gets them."""
 
 from __future__ import annotations
 
 import doctest
 from collections.abc import Iterator
 
-import ser.runtime.plain_progress
-from ser.runtime.plain_progress import CountLines
+import ser.runtime.progress
+from ser.runtime.progress import CountLines
 
 
 def _lines(times: Iterator[float]) -> tuple[CountLines, list[str]]:
@@ -35,4 +35,4 @@ def test_items_done_before_a_resume_count_towards_the_total_but_not_the_rate() -
 
 
 def test_docstring_examples_run() -> None:
-    assert doctest.testmod(ser.runtime.plain_progress).failed == 0
+    assert doctest.testmod(ser.runtime.progress).failed == 0

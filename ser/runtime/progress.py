@@ -1,7 +1,10 @@
-"""Progress as plain lines, for a stderr that is not a terminal (`2>log`, a batch job):
-a live bar there would be nothing (rich disables it) or thousands of lines, so instead a
-line complete in itself (what, how far, how fast, elapsed, ETA) at most every `interval`
-seconds, the first and last of each pass always. Used by `ser train` and `ser extract`.
+"""Progress on stderr, as `ser extract`, `ser train` and `ser sweep` show it.
+
+On a terminal, a live rich bar (`live_bar`): what, the bar, done / total, then each
+command's own columns. On a stderr that is not a terminal (`2>log`, a batch job) a live
+bar would be nothing (rich disables it) or thousands of lines, so instead plain lines,
+each complete in itself (what, how far, how fast, elapsed, ETA), at most every
+`interval` seconds, the first and last of each pass always.
 """
 
 from __future__ import annotations
@@ -11,12 +14,46 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rich.progress import TaskID
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+)
 
 Clock = Callable[[], float]
 
 #: Seconds between two plain progress lines, at most one line per interval.
 INTERVAL = 30.0
+
+
+def live_bar(
+    console: Console, live: bool, label: str, *columns: ProgressColumn, refresh: bool = True
+) -> Progress:
+    """A bar on `console` (nothing unless `live`): `label` (a rich format of the task),
+    the bar and done / total, then `columns`; `refresh` False: redrawn only when the
+    caller says, not by rich's 10 Hz thread."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *columns,
+        console=console,
+        disable=not live,
+        auto_refresh=refresh,
+    )
+
+
+def on_terminal(console: Console) -> bool:
+    """Whether `console` writes to a terminal a live bar can redraw."""
+    isatty = getattr(console.file, "isatty", None)
+    try:
+        return console.is_interactive and isatty is not None and bool(isatty())
+    except ValueError:  # a closed stream
+        return False
 
 
 @dataclass
