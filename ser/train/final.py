@@ -13,7 +13,6 @@ from ser.finetune.tuning import trained_state
 from ser.models import build_model
 from ser.runs.curves import Curves as RecordedCurves
 from ser.runs.provenance import Final
-from ser.train.augment import augment_of
 from ser.train.batches import Batches
 from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
 from ser.train.data import fit_class_weights, fit_target_scale, fit_zscore
@@ -52,7 +51,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
         class_weights=on(weights, plan.device),
         target_scale=scale,
         sampler=config.sampler,
-        augment=augment_of(config),
+        augment=plan.augment,
     )
     nothing = Batches(data, everything[:0], specs, unit, plan.batch_size, zscore=zscore)
     loop = LoopConfig(epochs, plan.lr, plan.weight_decay, precision=plan.precision)

@@ -24,7 +24,6 @@ from ser.finetune.tuning import trained_state
 from ser.models import SerModel, build_model
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
-from ser.train.augment import augment_of
 from ser.train.batches import Batches
 from ser.train.calibration import at_bound, calibrated, category_at, member_temperature, votes_jsd
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
@@ -85,7 +84,7 @@ def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
         str(plan.device),
         plan.class_weights,
         config.sampler,  # the training side's batches: one stack draws and changes alike
-        augment_of(config),
+        plan.augment,
         config.views,
     )
 
@@ -362,7 +361,7 @@ def _member(
             class_weights=on_device if train else None,
             target_scale=scale,
             sampler=run.config.sampler,
-            augment=augment_of(run.config) if train else None,
+            augment=plan.augment if train else None,
         )
 
     config = LoopConfig(

@@ -34,7 +34,7 @@ from ser.runs.record import RunRecord
 from ser.runtime.device import pick_device
 from ser.runtime.precision import resolve_precision
 from ser.runtime.threads import parse_threads
-from ser.train.augment import augment_of, check_targets
+from ser.train.augment import Augment, augment_of, check_targets
 from ser.train.data import TrainData
 from ser.train.options import ATTRIBUTE_WEIGHT, MASK_DEFAULT, TrainConfig
 
@@ -60,6 +60,7 @@ class Plan:
     # A cross-corpus run's test store: corpus kind, manifest (`StoreCorpus.digest`), class set
     test: dict[str, str] | None = None
     targets: Targets = field(default_factory=Targets)
+    augment: Augment | None = None  # the training side's masks and mixup (None: none)
 
 
 @dataclass
@@ -106,7 +107,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
     class_weights = config.class_weights or corpus.class_weights
     weights_from = corpus.title if class_weights not in ("none", config.class_weights) else ""
     targets = run_targets(config, class_weights, tested, corpus)
-    augment_of(config)  # its options checked
+    augment = augment_of(config)  # its options checked
     check_targets(config, targets)
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
     parse_threads(config.threads)
@@ -166,6 +167,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
         class_weights_from=weights_from,
         test=tested,
         targets=targets,
+        augment=augment,
     )
 
 
