@@ -18,6 +18,7 @@ from ser.cache import FeatureStore
 from ser.cache import shards as store_shards
 from ser.cache.fingerprint import provenance
 from ser.cli import main
+from ser.corpus.audio import load_audio
 from ser.errors import ConfigError
 from ser.extract.remake import rebuild_command, remake, repair_command, store_corpus
 from ser.extract.run import ExtractConfig, extract_features
@@ -94,8 +95,14 @@ def test_again_is_a_no_op_and_a_fresh_store_gets_the_same_bytes(
     extract_features(corpus, tmp_path / "again.zarr", _config(tiny_models))
     assert _bytes(tmp_path / "again.zarr") == _bytes(viewed)
     # What a view's batches travel to processes and dask workers with gives the same audio.
-    (source,) = viewed_sources([corpus / "x.wav"], ["Ses01F_impro01_F000"], View("noise", 20.0))
-    assert pickle.loads(pickle.dumps(source)) == source
+    wav = max(corpus.rglob("*.wav"), key=lambda p: p.stat().st_size)  # not a silent one
+    (source,) = viewed_sources([wav], [wav.stem], View("noise", 20.0))
+    assert source is not None
+    travelled = pickle.loads(pickle.dumps(source))
+    assert travelled == source
+    audio, clean = travelled.load(16_000), load_audio(wav, 16_000)
+    assert audio.tobytes() == source.load(16_000).tobytes()  # the same noise, drawn again
+    assert audio.shape == clean.shape and not np.array_equal(audio, clean)
 
 
 def test_without_augment_the_sets_are_the_clean_ones_with_their_bytes(
