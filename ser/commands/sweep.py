@@ -17,7 +17,7 @@ from ser.commands.options import command_line
 from ser.commands.outputs import output_folder
 from ser.errors import ConfigError, SerError
 from ser.report.track import TRACKERS, Tracking, check
-from ser.runtime.progress import clock_time, live_bar
+from ser.runtime.progress import clock_time, live_bar, on_terminal
 from ser.runtime.units import human_bytes
 from ser.train.progress import Heartbeat, Progress
 
@@ -154,8 +154,8 @@ def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own typ
         _dry_run(cells, plan, o["as_json"], execution)
         return
     write_manifest(spec, cells, o["out"])
-    live = sys.stderr.isatty() and not o["as_json"]
-    display = _Display(Console(stderr=True), plan, live, several=len(stores) > 1)
+    err = Console(stderr=True)
+    display = _Display(err, plan, on_terminal(err) and not o["as_json"], several=len(stores) > 1)
     display.say(f"{_counts(cells, plan)}; {_total(plan)}")
     display.say(f"training as {execution.describe()}")
     workers = execution.processes if execution.cluster and not o["scheduler"] else None

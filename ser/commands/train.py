@@ -24,7 +24,7 @@ from ser.report.breakdown import Labelled, run_predictions
 from ser.report.layer_weights import weights_lines
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.record import RECORD
-from ser.runtime.progress import INTERVAL, Clock, EpochLines, live_bar, val_text
+from ser.runtime.progress import INTERVAL, Clock, EpochLines, live_bar, on_terminal, val_text
 from ser.train.options import MODEL, RUN, Option, train_config, train_options
 from ser.train.progress import Heartbeat, fold_label
 from ser.train.run import Interrupted, Progress, json_summary, train
@@ -108,7 +108,7 @@ def train_command(**options: Any) -> None:
     config = train_config(options)
     output_folder(Path(config.out), "--out")
     err = Console(stderr=True)
-    tty = sys.stderr.isatty()
+    tty = on_terminal(err)
     progress = _ConsoleProgress(err, live=tty and not as_json, plain=not tty)
     try:
         with progress.bar:
