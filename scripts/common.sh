@@ -21,13 +21,16 @@ step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }
 MIT=(--d-model 64 --heads 4 --queries 8 --epochs 20 --batch-size 16 --lr 5e-4)
 common=(--store "$STORE" --out "$RUNS" --classes 4 --protocol session5 --seed 0 --seeds 3)
 
-# The gold transcripts of two of session 5's recordings as a CSV of path,transcript (a
-# transcript holding commas in double quotes), for `ser predict`. WAVS is absolute: CSV
-# paths are relative to the CSV.
-WAVS=""
+# The folder of two of session 5's recordings, absolute: CSV paths are relative to the
+# CSV, and the tour predicts from another folder too.
+wavs() { (cd "$CORPUS/Session5/sentences/wav/Ses05M_impro02" && pwd); }
+
+# Their gold transcripts as a CSV of path,transcript (a transcript holding commas in
+# double quotes), for `ser predict`.
 write_predict_csv() {
-  WAVS="$(cd "$CORPUS/Session5/sentences/wav/Ses05M_impro02" && pwd)"
+  local at
+  at="$(wavs)"
   printf 'path,transcript\n%s,"%s"\n%s,"%s"\n' \
-    "$WAVS/Ses05M_impro02_M000.wav" "I can't believe you did that." \
-    "$WAVS/Ses05M_impro02_M001.wav" "Well, that went well, didn't it?" > "$OUT/predict.csv"
+    "$at/Ses05M_impro02_M000.wav" "I can't believe you did that." \
+    "$at/Ses05M_impro02_M001.wav" "Well, that went well, didn't it?" > "$OUT/predict.csv"
 }

@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 start=$(date +%s)
 bash "$(dirname "$0")/demo.sh" "$OUT"
-write_predict_csv
+WAVS="$(wavs)"
 
 # Whether MSMSER beats text alone is not taken for granted: the closing summary (`ser
 # claims`) says what these seeds show.
