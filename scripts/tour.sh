@@ -64,11 +64,11 @@ step "$SER" report "$RUNS"/text_only "$RUNS"/asr_path_check_random_whisper
 
 # -- ser sweep (a paper's table as one command) -------------------------------------------
 # MSMSER's Table 3 (Full and w/o RMM, each tested unmasked, text-only and audio-only) at
-# the demo's size and one seed: six cells, each its own model. The report puts the
-# paper's numbers beside ours. One seed cannot show whether RMM helps (no spread over
-# seeds), and the closing summary says so; `--fix seeds=3` gives mean ± std and p-values,
-# but it triples the sweep (16 of the demo's 24 minutes on a busy 2-core machine, against
-# 4.4 of 13 for one seed, measured once each), so the demo stays at one.
+# the demo's size and one seed: six cells, two models trained (a row's masked cells test
+# the model its unmasked cell trains, as the paper tests one model three ways). The report
+# puts the paper's numbers beside ours. One seed cannot show whether RMM helps (no spread
+# over seeds), and the closing summary says so; `--fix seeds=3` gives mean ± std and
+# p-values, at three times the sweep's time.
 fix=()
 for o in d-model=64 heads=4 queries=8 epochs=20 batch-size=16 lr=5e-4 protocol=session5 seeds=1; do
   fix+=(--fix "$o")

@@ -25,8 +25,10 @@ T = TypeVar("T")
 
 def option(default: T, help: str | Callable[[], str], **meta: Any) -> T:
     """A config field: its default, its `ser train` help and checks the base class makes
-    (`choices`, a `least` value, a value `below` which it must stay). A callable `help`
-    or `choices` is called when the option table is made (from registries that grow)."""
+    (`choices`, a `least` value, a value `below` which it must stay); `tested=True` for
+    one that changes only how the trained model is tested (`FamilyConfig.as_trained`). A
+    callable `help` or `choices` is called when the option table is made (from
+    registries that grow)."""
     return field(default=default, metadata={"help": help, **meta})
 
 
@@ -87,6 +89,16 @@ class FamilyConfig:
     def where(self) -> str:
         """How messages name the model: "fusion 'add' at early"."""
         return f"fusion {self.fusion!r}"
+
+    def as_trained(self) -> FamilyConfig:
+        """This config with the options that only change testing at their defaults: what
+        training sees. Runs whose configs differ in those alone (MSMSER's Table 3 tests one
+        model unmasked, without its audio and without its text) train one model, which
+        `ser.train.group` trains once for them all."""
+        tested: dict[str, Any] = {
+            f.name: f.default for f in fields(self) if f.metadata.get("tested")
+        }
+        return replace(self, **tested) if tested else self
 
     def only_defaults(self, *names: str) -> None:
         """ConfigError for the first of these fields set off its default: options this

@@ -63,7 +63,9 @@ class MsmserConfig(FamilyConfig):
     rmm: bool = option(True, "Random modality masking in training (two feature sets).")
     encoder: bool = option(True, "Uni-modal transformer encoders (--no-encoder: w/o Encoder).")
     selfatt: bool = option(True, "Frame self-attention scaling (--no-selfatt: w/o SelfAtt).")
-    eval_mask: str | None = option(None, "Modality masked in testing.", choices=(None, *MODALITIES))
+    eval_mask: str | None = option(
+        None, "Modality masked in testing.", choices=(None, *MODALITIES), tested=True
+    )
     # The first family's help is the help of an option several share: said for all.
     d_model: int = option(768, "Model width.", least=1)
     heads: int = option(8, "Attention heads.", least=1)

@@ -15,7 +15,7 @@ with), and the total is the cells' sum over the processes that train side by sid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,12 +171,25 @@ def estimate_sweep(
     scale, calibrated_on = _calibration([(c, e, r) for c, e, r in rows if r is not None])
     rows = [(c, _scaled(e, factor), r) for c, e, r in rows]
     plans = []
+    training: set[tuple[Hashable, ...]] = set()  # what the cells left to train train
     for cell, e, record in rows:
         trained = len(record.folds) if record else 0
         done = bool(record and record.complete)
         left = 0.0 if done else e.seconds * max(1 - trained / cell.members, 0.0) * scale(e)
+        if not done and (twin := _trains(cell)) in training:
+            left = 0.0  # tested from the training of a cell before it (ser.train.group)
+        elif not done:
+            training.add(twin)
         plans.append(CellPlan(cell, e, trained, done, left))
     return SweepEstimate(plans, calibrated_on, execution.processes if execution else 1)
+
+
+def _trains(cell: ResolvedCell) -> tuple[Hashable, ...]:
+    """What a cell's members train: cells alike in it, as cells of one Table 3 row that
+    differ only in their test mask, train once (`ser.train.group.shared_trainings`)."""
+    config = cell.config
+    seeds = tuple(cell.plan.seeds)
+    return (cell.task_key, config.patience, seeds, config.protocol, config.val, config.test_store)
 
 
 def thread_factor(threads: int | None) -> float:

@@ -69,13 +69,14 @@ def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
     """What the runs whose members may share an ensemble share: the settings part of
     `group_key`, known before any data is read (the sweep's tasks are cut by it). Runs
     whose encoders' top layers train otherwise (`--finetune`) hold other models: never
-    one ensemble, nor one sweep task said to train as one."""
+    one ensemble, nor one sweep task said to train as one. Runs that differ only in how
+    they are tested share a key: their members train once (`shared_trainings`)."""
     return (
         config.store,
         config.features,
         config.finetune,
         plan.classes,
-        config.model,
+        config.model.as_trained(),
         plan.epochs,
         plan.batch_size,
         plan.lr,
@@ -113,17 +114,35 @@ def make_groups(jobs: Sequence[Job], at_once: int | None, masked: bool = False) 
     return groups
 
 
+def shared_trainings(group: Sequence[Job]) -> list[int]:
+    """Each job's training, as an index into the group's distinct ones: jobs of runs that
+    differ only in how they are tested (`FamilyConfig.as_trained`), at one (seed, fold)
+    and patience, train one member, tested once for each of them."""
+    first: dict[tuple[Hashable, ...], int] = {}
+    return [
+        first.setdefault(
+            (*group_key(j, by_steps=False), j.run.config.patience, j.seed, j.k), len(first)
+        )
+        for j in group
+    ]
+
+
 def describe(group: Sequence[Job]) -> str:
     """e.g. "fold1" (one member), "fold1 x seeds 0-2 (3 members stacked)" or
-    "session5 x seed 0 (6 members stacked, 6 runs)"."""
+    "session5 x seed 0 (6 members stacked, 6 runs)"; "session5 x seed 0 (1 member trained
+    for 3, 3 runs, tested each run's way)" when runs differ only in how they are tested."""
     if len(group) == 1:
         return group[0].fold.name
     folds = sorted({job.fold.name for job in group})
     seeds = sorted({job.seed for job in group})
     runs = len({id(job.run) for job in group})
+    trained = max(shared_trainings(group)) + 1
     where = folds[0] if len(folds) == 1 else f"{folds[0]}..{folds[-1]}"
     over = f", {runs} runs" if runs > 1 else ""
     which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
+    if trained < len(group):
+        stacked = f"{trained} member{'s' * (trained > 1)} trained for {len(group)}"
+        return f"{where} x {which} ({stacked}{over}, tested each run's way)"
     return f"{where} x {which} ({len(group)} members stacked{over})"
 
 
@@ -149,37 +168,71 @@ def train_group(
     first = group[0].run
     classes = first.data.classes
     _said(group, progress)
+    # Jobs that differ only in how they are tested share one member: `trained[i]` is the
+    # job that stands for training i, `shared[k]` job k's training.
+    shared = shared_trainings(group)
+    trained = [group[shared.index(i)] for i in range(max(shared) + 1)]
     # Build: each member's model from its seed, its training side's statistics, its sides.
-    modules = _built(group)
+    modules = _built(trained)
     with torch.random.fork_rng(devices=cuda_devices(first.plan.device)):
         torch.manual_seed(group[0].stream)
-        zscores, balanced, scales = _fitted(group)
+        zscores, balanced, scales = _fitted(trained)
 
         # Each stage shuffles from the members' seeds anew: a member stopped early trains
         # on unrecorded in a stack, and must not leave the next stage another batch order.
         def members() -> list[Member]:
-            jobs = zip(group, zscores, balanced, scales, strict=True)
+            jobs = zip(trained, zscores, balanced, scales, strict=True)
             return [_member(j, z, w, scale, steps.eval_rows) for j, z, w, scale in jobs]
 
         # Train (each stage, then the whole model, selecting on validation), then test.
         ensemble, last, chosen, stages = fit(modules, members, classes, progress, steps)
-        tested = test(ensemble, last, classes, progress.step, steps)
-        temperatures = fitted_temperatures(group, ensemble, last, classes, progress, steps)
-    # Save: each member's checkpoint, then its record entry and predictions.
+        tested = tested_as_run(group, shared, ensemble, last, classes, progress, steps)
+        temperatures = fitted_temperatures(group, shared, ensemble, last, classes, progress, steps)
+    # Save: each job's checkpoint (its training's), then its record entry and predictions.
     entries: list[FoldEntry] = []
-    for k, job in enumerate(group):
-        earlier = {name: stage[k] for name, stage in stages.items()}
-        trained = Outcome(chosen[k], tested[k], earlier, temperatures[k])
-        state = trained_state(modules[k], ensemble.member_state(k))
+    for k, (job, i) in enumerate(zip(group, shared, strict=True)):
+        earlier = {name: stage[i] for name, stage in stages.items()}
+        outcome = Outcome(chosen[i], tested[k], earlier, temperatures[k])
+        state = trained_state(modules[i], ensemble.member_state(i))
         try:
             entries.append(
                 _saved(
-                    job, modules[k], state, trained, zscores[k], scales[k], balanced[k], len(group)
+                    job,
+                    modules[i],
+                    state,
+                    outcome,
+                    zscores[i],
+                    scales[i],
+                    balanced[i],
+                    len(trained),
                 )
             )
         except SerError as error:  # the members saved before it are finished: kept
             raise PartlySaved(entries, error) from error
     return entries
+
+
+def tested_as_run(
+    group: Sequence[Job],
+    shared: Sequence[int],
+    ensemble: Ensemble,
+    members: Sequence[Member],
+    classes: Sequence[str],
+    progress: Progress,
+    steps: Steps | None = None,
+    side: str = "test",
+) -> list[Evaluation]:
+    """Each job's evaluation on `side`: its training's member (`shared`) tested as its
+    own run is (with its eval mask), one pass of the ensemble per mask the group's runs
+    use."""
+    found: dict[int, Evaluation] = {}
+    for mask in dict.fromkeys(job.run.config.model.eval_mask for job in group):
+        as_run = [replace(m, config=replace(m.config, eval_mask=mask)) for m in members]
+        evaluations = test(ensemble, as_run, classes, progress.step, steps, side)
+        for k, job in enumerate(group):
+            if job.run.config.model.eval_mask == mask:
+                found[k] = evaluations[shared[k]]
+    return [found[k] for k in range(len(group))]
 
 
 def _said(group: Sequence[Job], progress: Progress) -> None:
@@ -237,20 +290,22 @@ def _saved(
 
 def fitted_temperatures(
     group: Sequence[Job],
+    shared: Sequence[int],
     ensemble: Ensemble,
     members: Sequence[Member],
     classes: Sequence[str],
     progress: Progress,
     steps: Steps | None = None,
 ) -> list[float | None]:
-    """Each member's temperature (`--calibrate temperature`), fitted on its selected
-    state's predictions of its own validation side; None for a member of a run without
-    the option (members of several runs may share a group)."""
+    """Each job's temperature (`--calibrate temperature`), fitted on its selected state's
+    predictions of its own validation side, tested as its run tests (`tested_as_run`);
+    None for a job of a run without the option (members of several runs may share a
+    group)."""
     targets = group[0].run.plan.targets
     wanted = [job.run.config.calibrate == "temperature" for job in group]
     if targets.category is None or not any(wanted):
         return [None] * len(group)
-    validated = test(ensemble, members, classes, progress.step, steps, side="val")
+    validated = tested_as_run(group, shared, ensemble, members, classes, progress, steps, "val")
     found = [
         member_temperature(v, targets) if want else None
         for v, want in zip(validated, wanted, strict=True)

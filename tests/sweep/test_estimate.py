@@ -37,6 +37,8 @@ def test_finished_cells_are_not_to_train_and_measured_ones_calibrate_the_rest(
     before = estimate_sweep(cells, tmp_path)
     assert len(before.to_train) == 6 and before.calibrated_on == 0
     assert before.note() == UNCALIBRATED
+    # A row's masked tests are tested from its unmasked cell's training: no time of their own.
+    assert [c.seconds > 0 for c in before.cells] == [True, False, False, True, False, False]
     full, half, elsewhere, *rest = before.cells
     # Measured: twice the estimate, per member (the first finished, the second half-way).
     write_record(tmp_path, full.cell.key, [full.estimate.seconds] * 2, True, "cpu")
@@ -49,9 +51,11 @@ def test_finished_cells_are_not_to_train_and_measured_ones_calibrate_the_rest(
     assert len(after.to_train) == 5
     assert after.cells[1].trained == 1
     assert after.cells[1].seconds == pytest.approx(half.estimate.seconds * 0.5 * 2)
-    assert after.cells[2].seconds == pytest.approx(elsewhere.estimate.seconds * 0.5 * 2)
+    # The first unfinished cell of a row trains for the row's others.
+    assert after.cells[2].trained == 1 and after.cells[2].seconds == 0
     for old, new in zip(rest, after.cells[3:], strict=True):
         assert new.seconds == pytest.approx(old.seconds * 2)
+    assert after.cells[3].seconds > 0
     assert after.seconds == pytest.approx(sum(c.seconds for c in after.cells))
 
 
