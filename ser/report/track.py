@@ -172,13 +172,11 @@ def _series(curves: Curves) -> Iterator[tuple[str, list[object]]]:
 
 
 def means(record: RunRecord) -> dict[str, float]:
-    """The run's scores over seeds (`ser train --json`'s: ua, wa, f1, their stds, ...)."""
-    from ser.heads.recorded import run_heads
+    """The run's numeric scores over seeds (`ser train --json`'s: ua, wa, f1, their stds,
+    ...)."""
+    from ser.runs.record import head_summary
 
-    if record.summary is None:
-        return {}
-    held = {k: v for h in run_heads(record) for k, v in h.json_summary(record.summary).items()}
-    return {k: float(v) for k, v in held.items() if _number(v)}
+    return {k: float(v) for k, v in head_summary(record).items() if _number(v)}
 
 
 def options(record: RunRecord) -> dict[str, str | int | float | bool]:

@@ -257,5 +257,13 @@ def json_summary(record: RunRecord) -> dict[str, Any]:
         }
         for e in record.folds
     ]
-    summary = {k: v for head in heads for k, v in head.json_summary(record.summary).items()}
-    return {**summary, "folds": folds, "protocol": record.protocol, "seconds": record.seconds}
+    protocol, seconds = record.protocol, record.seconds
+    return {**head_summary(record), "folds": folds, "protocol": protocol, "seconds": seconds}
+
+
+def head_summary(record: RunRecord) -> dict[str, Any]:
+    """Each of the run's heads' numbers over seeds (`Reported.json_summary`: ua, wa, f1,
+    their stds, the attributes' mean CCC, ...); empty before its first (seed, fold)."""
+    if record.summary is None:
+        return {}
+    return {k: v for h in run_heads(record) for k, v in h.json_summary(record.summary).items()}
