@@ -127,6 +127,17 @@ def shared_trainings(group: Sequence[Job]) -> list[int]:
     ]
 
 
+def by_training(group: Sequence[Job]) -> list[list[Job]]:
+    """The group's jobs, those that share a training (`shared_trainings`) together, in
+    order of the first of each."""
+    bundles: list[list[Job]] = []
+    for job, i in zip(group, shared_trainings(group), strict=True):
+        if i == len(bundles):
+            bundles.append([])
+        bundles[i].append(job)
+    return bundles
+
+
 def describe(group: Sequence[Job]) -> str:
     """e.g. "fold1" (one member), "fold1 x seeds 0-2 (3 members stacked)" or
     "session5 x seed 0 (6 members stacked, 6 runs)"; "session5 x seed 0 (1 member trained

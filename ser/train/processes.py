@@ -39,7 +39,7 @@ from ser.runtime.memory import memory_budget
 from ser.runtime.orphans import spawned_pool
 from ser.runtime.threads import ThreadChoice, cpu_budget
 from ser.train.data import TrainData
-from ser.train.group import Job, PartlySaved, train_group
+from ser.train.group import Job, PartlySaved, by_training, train_group
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared, open_stores, plan_for
 from ser.train.prepare import Loaded, reopen
@@ -66,6 +66,13 @@ def pieces(groups: Sequence[Sequence[T]], count: int) -> list[list[T]]:
         starts = [sum(sizes[:i]) for i in range(n)]
         out += [list(group[s : s + size]) for s, size in zip(starts, sizes, strict=True)]
     return out
+
+
+def job_pieces(groups: Sequence[Sequence[Job]], count: int) -> list[list[Job]]:
+    """`pieces` of the groups' distinct trainings (`by_training`): the jobs that share one
+    stay in one piece, which trains it once for them all."""
+    bundled = pieces([by_training(group) for group in groups], count)
+    return [[job for jobs in piece for job in jobs] for piece in bundled]
 
 
 def train_pieces(

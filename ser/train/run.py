@@ -49,7 +49,7 @@ from ser.train.group import Job, make_groups, train_groups
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared, make_plan, open_stores, plan_for
 from ser.train.prepare import Inputs, Loaded, open_inputs, prepare
-from ser.train.processes import choose_execution, pieces, train_pieces
+from ser.train.processes import choose_execution, job_pieces, train_pieces
 from ser.train.progress import Progress
 from ser.train.record import RUN_LOCK, finish, read_record, start_record
 from ser.train.steps import Steps
@@ -133,7 +133,8 @@ def _train(
     try:
         # 4. Build, train and test each group's members, recording each group (5).
         if jobs and execution.processes > 1:
-            _train_on_processes(runs, pieces(groups, execution.processes), execution, progress)
+            cut = job_pieces(groups, execution.processes)
+            _train_on_processes(runs, cut, execution, progress)
         else:
             steps = Steps(
                 compiled=execution.step == "compiled", graphed=execution.step == "graphed"

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import ser.train.group as group_module
+import ser.train.run as run_module
 from ser.models import ModelConfig
 from ser.runs.record import RunRecord
 from ser.train.run import TrainConfig, train, train_many
@@ -120,3 +121,16 @@ def test_runs_that_train_otherwise_do_not_share(
     ]
     train_many(configs)
     assert sum(trained) == 6
+
+
+def test_on_processes_a_shared_training_stays_in_one_piece(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Members cut into a piece per process: the jobs that share a training go together,
+    or each process would train it again."""
+    cut: list[list[list[Any]]] = []
+    monkeypatch.setattr(run_module, "_train_on_processes", lambda runs, jobs, *_: cut.append(jobs))
+    train_many([config(store_path, tmp_path, m, processes=2) for m in MASKS])
+    (pieces,) = cut
+    masks = [[(j.seed, j.run.config.model.eval_mask) for j in piece] for piece in pieces]
+    assert masks == [[(seed, m) for m in MASKS] for seed in (0, 1)]
