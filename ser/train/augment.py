@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -152,6 +153,17 @@ def balanced_draw(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return order[starts[drawn] + rng.integers(counts[drawn])]
 
 
+# What a part of the draws holds for padding rows and members without a batch (`_stack`).
+NO_MASK, OWN_ROW, NO_MIX = "no mask", "own row", "no mix"
+
+
+class Drawn(NamedTuple):
+    """One part of a member's draws for a step, and what its padding holds."""
+
+    padding: str  # NO_MASK (zeros: no band) | OWN_ROW (its own index) | NO_MIX (lam 1)
+    values: np.ndarray
+
+
 class Augmenter:
     """One member's augmentation and its own generator."""
 
@@ -159,18 +171,19 @@ class Augmenter:
         self.augment = augment
         self.rng = np.random.default_rng((seed, STREAM))
 
-    def draw(self, rows: int, specs: Sequence[InputSpec]) -> list[np.ndarray]:
+    def draw(self, rows: int, specs: Sequence[InputSpec]) -> list[Drawn]:
         """The draws of a batch of `rows` real rows, in `apply`'s order: per masked view its time
         and feature draws [rows, N, 2] (uniform in [0, 1)); mixup's permutation [rows]
         and lam [1]."""
         time, features = self.augment.time[0], self.augment.features[0]
         out = []
         for _ in _masked(self.augment, specs):
-            out += [self.rng.random((rows, time, 2)), self.rng.random((rows, features, 2))]
+            out += [Drawn(NO_MASK, self.rng.random((rows, t, 2))) for t in (time, features)]
         alpha = self.augment.mixup
         if alpha is None:
             return out
-        return [*out, self.rng.permutation(rows).astype(np.float64), self.rng.beta(alpha, [alpha])]
+        permutation = self.rng.permutation(rows).astype(np.float64)
+        return [*out, Drawn(OWN_ROW, permutation), Drawn(NO_MIX, self.rng.beta(alpha, [alpha]))]
 
 
 class ViewDraw:
@@ -211,20 +224,20 @@ def epoch_draws(
     return [[next(parts).view(a.shape) for a in step] for step in host]
 
 
-def _stack(drawn: Sequence[list[np.ndarray] | None], rows: int) -> list[np.ndarray]:
+def _stack(drawn: Sequence[list[Drawn] | None], rows: int) -> list[np.ndarray]:
     """The members' draws of one step stacked [K, rows, ...] (`epoch_draws`)."""
     real = next(d for d in drawn if d is not None)
     out = []
-    for i, like in enumerate(real):
-        if like.ndim == 3:  # mask draws [n, N, 2]: zeros, no band, for padding rows
+    for i, (padding, like) in enumerate(real):
+        if padding == NO_MASK:  # mask draws [n, N, 2]
             stacked = np.zeros((len(drawn), rows, *like.shape[1:]))
-        elif i == len(real) - 1 and like.ndim == 1:  # mixup's lam, always last: 1, no mix
+        elif padding == NO_MIX:  # mixup's lam [1]
             stacked = np.ones((len(drawn), 1))
-        else:  # a permutation: padding rows stay their own
+        else:  # a permutation [n]
             stacked = np.tile(np.arange(rows, dtype=np.float64), (len(drawn), 1))
         for k, d in enumerate(drawn):
             if d is not None:
-                stacked[k, : len(d[i])] = d[i]
+                stacked[k, : len(d[i].values)] = d[i].values
         out.append(stacked)
     return out
 
