@@ -325,11 +325,14 @@ def _duration(seconds: float) -> str:
 
 
 def _counts(cells: list[ResolvedCell], plan: SweepEstimate) -> str:
-    """e.g. "26 cells: 13 finished, 13 to train (2 partly trained)"."""
+    """e.g. "26 cells: 13 finished, 13 to train (2 partly trained)", "6 cells: 0 finished,
+    6 to train (4 tested from another cell's training)"."""
     distinct = f" ({len(plan.cells)} distinct)" if len(plan.cells) != len(cells) else ""
     todo = plan.to_train
     partly = sum(1 for c in todo if c.trained)
+    shared = sum(1 for c in todo if c.shared)
     part = f" ({partly} partly trained)" if partly else ""
+    part += f" ({shared} tested from another cell's training)" if shared else ""
     finished = len(plan.cells) - len(todo)
     return f"{len(cells)} cells{distinct}: {finished} finished, {len(todo)} to train{part}"
 

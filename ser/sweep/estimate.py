@@ -120,6 +120,7 @@ class CellPlan:
     trained: int  # (seed, fold)s in its record
     finished: bool
     seconds: float  # left to train: calibrated where cells have trained, 0 when finished
+    shared: bool = False  # tested from the training of a cell before it: no time of its own
 
 
 @dataclass(frozen=True)
@@ -176,11 +177,10 @@ def estimate_sweep(
         trained = len(record.folds) if record else 0
         done = bool(record and record.complete)
         left = 0.0 if done else e.seconds * max(1 - trained / cell.members, 0.0) * scale(e)
-        if not done and (twin := _trains(cell)) in training:
-            left = 0.0  # tested from the training of a cell before it (ser.train.group)
-        elif not done:
+        shared = not done and (twin := _trains(cell)) in training  # (ser.train.group)
+        if not done:
             training.add(twin)
-        plans.append(CellPlan(cell, e, trained, done, left))
+        plans.append(CellPlan(cell, e, trained, done, 0.0 if shared else left, shared))
     return SweepEstimate(plans, calibrated_on, execution.processes if execution else 1)
 
 

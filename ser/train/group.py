@@ -102,15 +102,18 @@ def group_key(job: Job, by_steps: bool = True) -> tuple[Hashable, ...]:
 
 def make_groups(jobs: Sequence[Job], at_once: int | None, masked: bool = False) -> list[list[Job]]:
     """Jobs grouped by `group_key` (in order of first appearance), each group cut into
-    pieces of at most `at_once` members (None: no bound); `masked`: members of unequal
-    steps an epoch share a group too (graphed steps: `ser.train.member_adam`)."""
+    pieces of at most `at_once` members (None: no bound), the jobs that share a training
+    (`by_training`) in one piece; `masked`: members of unequal steps an epoch share a
+    group too (graphed steps: `ser.train.member_adam`)."""
     by_key: dict[tuple[Hashable, ...], list[Job]] = {}
     for job in jobs:
         by_key.setdefault(group_key(job, by_steps=not masked), []).append(job)
     groups = []
     for members in by_key.values():
-        size = at_once or max(len(members), 1)
-        groups += [members[i : i + size] for i in range(0, len(members), size)]
+        trainings = by_training(members)
+        size = at_once or max(len(trainings), 1)
+        for i in range(0, len(trainings), size):
+            groups.append([job for shared in trainings[i : i + size] for job in shared])
     return groups
 
 

@@ -39,6 +39,7 @@ def test_finished_cells_are_not_to_train_and_measured_ones_calibrate_the_rest(
     assert before.note() == UNCALIBRATED
     # A row's masked tests are tested from its unmasked cell's training: no time of their own.
     assert [c.seconds > 0 for c in before.cells] == [True, False, False, True, False, False]
+    assert [c.shared for c in before.cells] == [False, True, True, False, True, True]
     full, half, elsewhere, *rest = before.cells
     # Measured: twice the estimate, per member (the first finished, the second half-way).
     write_record(tmp_path, full.cell.key, [full.estimate.seconds] * 2, True, "cpu")

@@ -101,6 +101,16 @@ def test_runs_that_differ_only_in_their_test_mask_train_once(
     assert scores["None"] != scores["audio"]  # each tested its own way
 
 
+def test_members_trained_one_after_another_still_train_once(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member at a time (the CPU's default for MSMSER): a group per training, each
+    holding the runs that share it."""
+    trained = selections(monkeypatch)
+    train_many([config(store_path, tmp_path, m, members_at_once=1) for m in MASKS])
+    assert trained == [1, 1]  # seed 0's member, then seed 1's, for the three runs
+
+
 def test_runs_that_train_otherwise_do_not_share(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
