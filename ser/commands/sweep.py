@@ -264,8 +264,10 @@ class _Display(Progress):
         """A task of `cells` (trained as one stacked model) starts, or is queued."""
         self.running += len(cells)
         self._redraw()
-        members = sum(c.members for c in cells)
-        seconds = sum(self.plan[c.key].seconds for c in cells if c.key in self.plan)
+        planned = [self.plan[c.key] for c in cells if c.key in self.plan]
+        # Members a cell tested from another's training (`CellPlan.shared`) trains no more.
+        members = sum(p.cell.members for p in planned if not p.shared)
+        seconds = sum(p.seconds for p in planned)
         names = ", ".join(_name(c, self.several) for c in cells[:3])
         if len(cells) > 1:
             more = f" and {len(cells) - 3} more" if len(cells) > 3 else ""

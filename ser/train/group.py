@@ -143,8 +143,8 @@ def by_training(group: Sequence[Job]) -> list[list[Job]]:
 
 def describe(group: Sequence[Job]) -> str:
     """e.g. "fold1" (one member), "fold1 x seeds 0-2 (3 members stacked)" or
-    "session5 x seed 0 (6 members stacked, 6 runs)"; "session5 x seed 0 (1 member trained
-    for 3, 3 runs, tested each run's way)" when runs differ only in how they are tested."""
+    "session5 x seed 0 (6 members stacked, 6 runs)"; "session5 x seed 0 (1 member for 3
+    runs)" when runs differ only in how they are tested."""
     if len(group) == 1:
         return group[0].fold.name
     folds = sorted({job.fold.name for job in group})
@@ -154,9 +154,8 @@ def describe(group: Sequence[Job]) -> str:
     where = folds[0] if len(folds) == 1 else f"{folds[0]}..{folds[-1]}"
     over = f", {runs} runs" if runs > 1 else ""
     which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}"
-    if trained < len(group):
-        stacked = f"{trained} member{'s' * (trained > 1)} trained for {len(group)}"
-        return f"{where} x {which} ({stacked}{over}, tested each run's way)"
+    if trained < len(group):  # runs tested apart from the same members
+        return f"{where} x {which} ({trained} member{'s' * (trained > 1)} for {runs} runs)"
     return f"{where} x {which} ({len(group)} members stacked{over})"
 
 
