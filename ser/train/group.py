@@ -199,8 +199,12 @@ def train_group(
 
         # Train (each stage, then the whole model, selecting on validation), then test.
         ensemble, last, chosen, stages = fit(modules, members, classes, progress, steps)
-        tested = tested_as_run(group, shared, ensemble, last, classes, progress, steps)
-        temperatures = fitted_temperatures(group, shared, ensemble, last, classes, progress, steps)
+
+        def tested_on(side: str) -> list[Evaluation]:
+            return tested_as_run(group, shared, ensemble, last, classes, progress, steps, side)
+
+        tested = tested_on("test")
+        temperatures = fitted_temperatures(group, tested_on, progress)
     # Save: each job's checkpoint (its training's), then its record entry and predictions.
     entries: list[FoldEntry] = []
     for k, (job, i) in enumerate(zip(group, shared, strict=True)):
@@ -302,23 +306,16 @@ def _saved(
 
 
 def fitted_temperatures(
-    group: Sequence[Job],
-    shared: Sequence[int],
-    ensemble: Ensemble,
-    members: Sequence[Member],
-    classes: Sequence[str],
-    progress: Progress,
-    steps: Steps | None = None,
+    group: Sequence[Job], tested_on: Callable[[str], list[Evaluation]], progress: Progress
 ) -> list[float | None]:
     """Each job's temperature (`--calibrate temperature`), fitted on its selected state's
-    predictions of its own validation side, tested as its run tests (`tested_as_run`);
-    None for a job of a run without the option (members of several runs may share a
-    group)."""
+    predictions of its own validation side (`tested_on("val")`: as its run tests); None
+    for a job of a run without the option (members of several runs may share a group)."""
     targets = group[0].run.plan.targets
     wanted = [job.run.config.calibrate == "temperature" for job in group]
     if targets.category is None or not any(wanted):
         return [None] * len(group)
-    validated = tested_as_run(group, shared, ensemble, members, classes, progress, steps, "val")
+    validated = tested_on("val")
     found = [
         member_temperature(v, targets) if want else None
         for v, want in zip(validated, wanted, strict=True)
