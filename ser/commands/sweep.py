@@ -272,7 +272,8 @@ class _Display(Progress):
         if len(cells) > 1:
             more = f" and {len(cells) - 3} more" if len(cells) > 3 else ""
             names = f"{len(cells)} cells as one stacked model: {names}{more}"
-        self.say(f"training {names} ({members} members); {_duration(seconds)} estimated")
+        count = f"{members} member{'s' * (members != 1)}"
+        self.say(f"training {names} ({count}); {_duration(seconds)} estimated")
 
     def heartbeat(self, text: str) -> None:
         self.say(f"  {text}")

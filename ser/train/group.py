@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch import nn
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import SerError
@@ -28,8 +27,7 @@ from ser.train.batches import Batches
 from ser.train.calibration import at_bound, calibrated, category_at, member_temperature, votes_jsd
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import TargetScale, ZScore, fit_class_weights, fit_target_scale, fit_zscore
-from ser.train.ensemble import Ensemble
-from ser.train.loop import Evaluation, LoopConfig, Member, Selection, select, test
+from ser.train.loop import Evaluation, LoopConfig, Member, Selection, fit, test_as_runs
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared
 from ser.train.progress import Progress
@@ -200,8 +198,10 @@ def train_group(
         # Train (each stage, then the whole model, selecting on validation), then test.
         ensemble, last, chosen, stages = fit(modules, members, classes, progress, steps)
 
+        masks = [job.run.config.model.eval_mask for job in group]
+
         def tested_on(side: str) -> list[Evaluation]:
-            return tested_as_run(group, shared, ensemble, last, classes, progress, steps, side)
+            return test_as_runs(ensemble, last, masks, shared, classes, progress.step, steps, side)
 
         tested = tested_on("test")
         temperatures = fitted_temperatures(group, tested_on, progress)
@@ -227,29 +227,6 @@ def train_group(
         except SerError as error:  # the members saved before it are finished: kept
             raise PartlySaved(entries, error) from error
     return entries
-
-
-def tested_as_run(
-    group: Sequence[Job],
-    shared: Sequence[int],
-    ensemble: Ensemble,
-    members: Sequence[Member],
-    classes: Sequence[str],
-    progress: Progress,
-    steps: Steps | None = None,
-    side: str = "test",
-) -> list[Evaluation]:
-    """Each job's evaluation on `side`: its training's member (`shared`) tested as its
-    own run is (with its eval mask), one pass of the ensemble per mask the group's runs
-    use."""
-    found: dict[int, Evaluation] = {}
-    for mask in dict.fromkeys(job.run.config.model.eval_mask for job in group):
-        as_run = [replace(m, config=replace(m.config, eval_mask=mask)) for m in members]
-        evaluations = test(ensemble, as_run, classes, progress.step, steps, side)
-        for k, job in enumerate(group):
-            if job.run.config.model.eval_mask == mask:
-                found[k] = evaluations[shared[k]]
-    return [found[k] for k in range(len(group))]
 
 
 def _said(group: Sequence[Job], progress: Progress) -> None:
@@ -362,31 +339,6 @@ def tuned(model: SerModel, run: Prepared, seed: int) -> SerModel:
 def on(weights: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
     """Class weights [C] as the loss reads them: float32 on the training device."""
     return None if weights is None else torch.tensor(weights, dtype=torch.float32, device=device)
-
-
-def fit(
-    modules: Sequence[nn.Module],
-    members: Callable[[], list[Member]],
-    classes: Sequence[str],
-    progress: Progress,
-    steps: Steps | None = None,
-) -> tuple[Ensemble, list[Member], list[Selection], dict[str, list[Selection]]]:
-    """The family's earlier stages (e.g. Zhou et al.'s branches alone), each trained and
-    written back into the modules, then the whole model; `members()`: each stage's sides."""
-    planned = [m.stages() for m in modules]  # type: ignore[operator]
-    total = len(planned[0]) + 1
-    stages = {}
-    for n, (name, _) in enumerate(planned[0], 1):
-        progress.stage(n, total, f"{name} alone")
-        stage_modules = [p[n - 1][1] for p in planned]
-        ensemble = (steps or Steps()).ensemble(stage_modules)
-        stages[name] = select(ensemble, members(), classes, progress.epoch, progress.step, steps)
-        ensemble.write_back(stage_modules)
-    if planned[0]:
-        progress.stage(total, total, "the whole model")
-    last, ensemble = members(), (steps or Steps()).ensemble(modules)
-    chosen = select(ensemble, last, classes, progress.epoch, progress.step, steps)
-    return ensemble, last, chosen, stages
 
 
 def cuda_devices(device: torch.device) -> list[int]:
