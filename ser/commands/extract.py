@@ -22,6 +22,7 @@ from ser.commands.options import (
     audio_root_option,
     classes_option,
     corpus_option,
+    interrupted,
 )
 from ser.commands.outputs import output_store
 from ser.errors import ConfigError
@@ -295,10 +296,7 @@ def extract(
     try:
         report = extract_features(corpus_root, store, config)
     except KeyboardInterrupt:
-        click.echo(
-            "interrupted: finished shards are kept; run the same command to resume", err=True
-        )
-        sys.exit(130)
+        interrupted("interrupted: finished shards are kept; run the same command to resume")
     summary = report_summary(report)
     if key is not None:
         write_receipt(store, key, summary)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import shlex
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from click.core import ParameterSource
@@ -109,6 +111,15 @@ class FiniteFloat(click.ParamType):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
+
+
+def interrupted(line: str) -> NoReturn:
+    """Ctrl-C's end of a command: its one `line` on stderr, exit code 130. A zarr read the
+    interrupt stopped leaves coroutines never awaited, which Python would name on stderr
+    as the process ends; they say nothing to the user, so those warnings are dropped."""
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited")
+    click.echo(line, err=True)
+    sys.exit(130)
 
 
 def command_line(ctx: click.Context, leave_out: tuple[str, ...] = ()) -> str:

@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.progress import TextColumn, TimeRemainingColumn
 
-from ser.commands.options import command_line
+from ser.commands.options import command_line, interrupted
 from ser.commands.outputs import output_folder
 from ser.errors import ConfigError, SerError
 from ser.report.track import TRACKERS, Tracking, check
@@ -173,8 +173,7 @@ def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own typ
                 on_progress=display.told,
             )
     except KeyboardInterrupt:  # as `ser train`'s Ctrl-C: what is kept, and how to resume
-        click.echo(interrupted_line(cells, o["out"]), err=True)
-        sys.exit(130)
+        interrupted(interrupted_line(cells, o["out"]))
     statuses = ("done", "skipped", "failed", "busy")
     counts = {s: sum(x.status == s for x in outcomes) for s in statuses}
     seconds = time.perf_counter() - display.started

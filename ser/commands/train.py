@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 from rich.progress import TextColumn, TimeElapsedColumn
 
-from ser.commands.options import THREADS_HELP, command_line
+from ser.commands.options import THREADS_HELP, command_line, interrupted
 from ser.commands.outputs import output_folder
 from ser.commands.train_summary import fold_scores, summary_table
 from ser.corpus.protocols.folds import VAL_ALIASES
@@ -115,8 +115,7 @@ def train_command(**options: Any) -> None:
             record = train(config, Heartbeat(progress))  # a line a minute during long epochs
     except KeyboardInterrupt as stop:
         again = command_line(click.get_current_context(), OVERWRITE)
-        click.echo(interrupted_line(stop, again), err=True)
-        sys.exit(130)
+        interrupted(interrupted_line(stop, again))
     if as_json:
         click.echo(json.dumps(json_summary(record)))
         return
