@@ -1,12 +1,18 @@
 """`ser export --onnx` and `ser predict --runtime onnx`: onnxruntime gives torch's
-predictions; what does not export says why in one line."""
+predictions; what does not export says why in one line; nothing of this machine (no
+absolute path, user or host name) is in the exported folder, which predicts alone."""
 
 from __future__ import annotations
 
+import getpass
 import json
+import re
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import onnx
 import pytest
@@ -17,6 +23,7 @@ from ser.errors import ConfigError
 from ser.export.folder import CONFIG, ONNX
 from ser.export.onnx_encoder import refusal
 from ser.predict.run import PredictConfig, predict
+from tests.refused import ser
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "export.md"
 #: The line that introduces the docs' script, which this file runs.
@@ -52,8 +59,6 @@ def test_the_graphs_take_any_batch_and_length(onnx_folder) -> None:
 
 
 def test_a_changed_graph_is_refused(onnx_folder, tmp_path, trained_run) -> None:
-    import shutil
-
     copy = tmp_path / "model"
     shutil.copytree(onnx_folder, copy)
     head = copy / ONNX / "head.onnx"
@@ -92,3 +97,76 @@ def test_the_docs_script_predicts_without_torch(onnx_folder, trained_run, tmp_pa
     printed = json.loads(done.stdout.strip().splitlines()[-1])
     ours = _predictions(onnx_folder, [wav], "onnx")[0]
     assert printed.keys() == ours.keys() and all(abs(printed[c] - ours[c]) < 1e-5 for c in ours)
+
+
+# -- nothing of this machine in the export, and the folder alone ---------------------------
+
+
+def _machine(
+    trained_run: Any, tiny_models: Any, audio_run: Path, corpus: Path
+) -> dict[str, re.Pattern[str]]:
+    """What names this machine: the folders the run, its corpus and its models came from,
+    the home folder, the user (as a path's or an address's part), the host, and a source
+    file's absolute path (the ONNX exporter's stack traces)."""
+    user = re.escape(getpass.getuser())
+    found = {
+        "model folder": re.escape(str(tiny_models.hubert.parent)),
+        "corpus": re.escape(str(corpus)),
+        "source file": r'File "(/|[A-Za-z]:\\)',
+        "install": re.escape(str(Path(sys.prefix))),
+        "store": re.escape(str(trained_run.store)),
+        "run": re.escape(str(audio_run)),
+        "home": re.escape(str(Path.home())) + r"(?![\w-])",
+        "user": rf"[/\\~]{user}(?![\w-])|(?<![\w-]){user}@",
+        "host": rf"(?<![\w-]){re.escape(socket.gethostname())}(?![\w-])",
+    }
+    return {what: re.compile(pattern) for what, pattern in found.items()}
+
+
+def _texts(folder: Path) -> dict[str, str]:
+    """Every text file of the folder, and each ONNX graph's metadata (the model's and its
+    nodes': the exporter's stack traces name source files)."""
+    texts = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix == ".onnx":
+            graph = onnx.load(str(path))
+            nodes = [*graph.graph.node, *(n for f in graph.functions for n in f.node)]
+            props = [*graph.metadata_props, *graph.graph.metadata_props]
+            props += [p for n in nodes for p in n.metadata_props]
+            texts[str(path)] = "\n".join(
+                [f"{p.key}={p.value}" for p in props]
+                + [graph.doc_string, graph.producer_name]
+                + [n.doc_string for n in nodes]
+            )
+        elif path.is_file():
+            try:
+                texts[str(path)] = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue  # weights
+    return texts
+
+
+def test_nothing_of_this_machine_is_in_an_export(
+    onnx_folder: Path, trained_run: Any, tiny_models: Any, audio_run: Path, synthetic_corpus: Any
+) -> None:
+    machine = _machine(trained_run, tiny_models, audio_run, synthetic_corpus[0])
+    leaks = [
+        f"{Path(path).relative_to(onnx_folder)}: {what} ({match.group(0)})"
+        for path, text in _texts(onnx_folder).items()
+        for what, pattern in machine.items()
+        if (match := pattern.search(text))
+    ]
+    assert not leaks, "\n".join(leaks)
+    config = json.loads((onnx_folder / CONFIG).read_text())
+    assert list(config["encoders"]) == ["tiny-hubert"]
+    assert config["features"]["tiny-hubert.L2"]["encoder"] == "tiny-hubert"
+
+
+def test_the_public_folder_predicts_alone(
+    onnx_folder: Path, trained_run: Any, tmp_path: Path
+) -> None:
+    moved = tmp_path / "elsewhere" / "model"
+    shutil.copytree(onnx_folder, moved)
+    result = ser("predict", "--model", moved, trained_run.wavs[0], "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["failed"] == 0

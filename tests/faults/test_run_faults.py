@@ -2,19 +2,17 @@
 user meets them: a checkpoint's sidecar deleted or its weights cut short (the command
 names the file and refuses, unless told which members to use), a killed export's staging
 folder (the next export removes it and says so), a full disk under an export (one line,
-nothing half written), and an exported folder read by others (nothing of this machine in
-it: no absolute path, user or host name).
+nothing half written), and an export without its encoders (it names the folder it needs).
+That nothing of this machine is in an exported folder: tests/export/test_onnx.py, beside
+the other tests of the same export.
 """
 
 from __future__ import annotations
 
 import errno
-import getpass
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -182,87 +180,7 @@ def test_an_export_onto_a_full_disk_is_one_line_and_leaves_the_target(
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
 
-# -- nothing of this machine in an export -----------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def exported(audio_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The audio run (its tiny HuBERT loaded from a tmp folder) exported whole, ONNX too."""
-    from ser.export.write import ExportConfig, export_run
-
-    out = tmp_path_factory.mktemp("public") / "model"
-    export_run(ExportConfig(str(audio_run), str(out), with_encoders=True, onnx=True))
-    return out
-
-
-def _machine(
-    trained_run: Any, tiny_models: Any, audio_run: Path, corpus: Path
-) -> dict[str, re.Pattern[str]]:
-    """What names this machine: the folders the run, its corpus and its models came from,
-    the home folder, the user (as a path's or an address's part), the host, and a source
-    file's absolute path (the ONNX exporter's stack traces)."""
-    user = re.escape(getpass.getuser())
-    found = {
-        "model folder": re.escape(str(tiny_models.hubert.parent)),
-        "corpus": re.escape(str(corpus)),
-        "source file": r'File "(/|[A-Za-z]:\\)',
-        "install": re.escape(str(Path(sys.prefix))),
-        "store": re.escape(str(trained_run.store)),
-        "run": re.escape(str(audio_run)),
-        "home": re.escape(str(Path.home())) + r"(?![\w-])",
-        "user": rf"[/\\~]{user}(?![\w-])|(?<![\w-]){user}@",
-        "host": rf"(?<![\w-]){re.escape(socket.gethostname())}(?![\w-])",
-    }
-    return {what: re.compile(pattern) for what, pattern in found.items()}
-
-
-def _texts(folder: Path) -> dict[str, str]:
-    """Every text file of the folder, and each ONNX graph's metadata (the model's and its
-    nodes': the exporter's stack traces name source files)."""
-    import onnx
-
-    texts = {}
-    for path in sorted(folder.rglob("*")):
-        if path.suffix == ".onnx":
-            graph = onnx.load(str(path))
-            nodes = [*graph.graph.node, *(n for f in graph.functions for n in f.node)]
-            props = [*graph.metadata_props, *graph.graph.metadata_props]
-            props += [p for n in nodes for p in n.metadata_props]
-            texts[str(path)] = "\n".join(
-                [f"{p.key}={p.value}" for p in props]
-                + [graph.doc_string, graph.producer_name]
-                + [n.doc_string for n in nodes]
-            )
-        elif path.is_file():
-            try:
-                texts[str(path)] = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                continue  # weights
-    return texts
-
-
-def test_nothing_of_this_machine_is_in_an_export(
-    exported: Path, trained_run: Any, tiny_models: Any, audio_run: Path, synthetic_corpus: Any
-) -> None:
-    machine = _machine(trained_run, tiny_models, audio_run, synthetic_corpus[0])
-    leaks = [
-        f"{Path(path).relative_to(exported)}: {what} ({match.group(0)})"
-        for path, text in _texts(exported).items()
-        for what, pattern in machine.items()
-        if (match := pattern.search(text))
-    ]
-    assert not leaks, "\n".join(leaks)
-    config = json.loads((exported / CONFIG).read_text())
-    assert list(config["encoders"]) == ["tiny-hubert"]
-    assert config["features"]["tiny-hubert.L2"]["encoder"] == "tiny-hubert"
-
-
-def test_the_public_folder_predicts_alone(exported: Path, trained_run: Any, tmp_path: Path) -> None:
-    moved = tmp_path / "elsewhere" / "model"
-    shutil.copytree(exported, moved)
-    result = ser("predict", "--model", moved, trained_run.wavs[0], "--device", "cpu", "--json")
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout.strip().splitlines()[-1])["failed"] == 0
+# -- an export without its encoders -------------------------------------------------
 
 
 def test_an_export_without_its_encoders_asks_for_the_folder_by_its_name(
