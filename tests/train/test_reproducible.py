@@ -1,15 +1,18 @@
 """Same command, same machine, same numbers: `ser train` run as a user runs it (no thread
 settings in the environment) gives identical curves, epochs and metrics quiet and beside
-one CPU-bound process per core, for every model family.
+one CPU-bound process per core.
 
-Once, the thread count followed the load (idle cores sampled at the start,
-moved between epochs), and torch rounds a product split among 2 threads otherwise than
-one done by 1: a 40-epoch fusion-study run moved by a UA point. At these sizes (256- and
-384-dim features, batches of 32, d_model 64) `--threads 1` and `--threads 2` give other
-curves for the dialog and late-fusion families (measured on an AMD EPYC, AVX2), so their
-cases fail when the count follows the load; MSMSER's and the MLP's bits did not move
-with the count here, even at 40-120 frames an utterance (4x slower), and their cases
-check the same promise where a CPU's kernels do split them.
+Once, the thread count followed the load (idle cores sampled at the start, moved
+between epochs), and torch rounds a product split among 2 threads otherwise than one done
+by 1: a 40-epoch fusion-study run moved by a UA point.
+
+One place decides the thread count for every family (ser/runtime/threads.py), so two
+families stand for the rest: late fusion, whose members train stacked, and MSMSER, the
+main model, whose members train one at a time on a CPU. At these sizes (256-dim features,
+batches of 32, d_model 64) `--threads 1` and `--threads 2` give late fusion other curves
+(as they do the dialog family; measured on an AMD EPYC, AVX2), so its case fails when the
+count follows the load. MSMSER's bits did not move with the count there, even at 40-120
+frames an utterance; its case checks the same promise where a CPU's kernels do split it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from tests.stores import labelled_store
 
 SETS = {
     "hubert-wide.L2": ("hubert", "audio", "frame", 256, "float16"),
-    "is13-wide": ("is13", "audio", "utterance", 384, "float32"),
     "bert-wide": ("bert", "text", "token", 256, "float16"),
 }
 COMMON = ("--classes", "4", "--protocol", "session5", "--epochs", "3", "--batch-size", "32",
@@ -34,10 +36,7 @@ COMMON = ("--classes", "4", "--protocol", "session5", "--epochs", "3", "--batch-
 FAMILIES = {
     "msmser": ("--features", "hubert-wide.L2+bert-wide", "--fusion", "mit", "--heads", "2",
                "--queries", "4", "--layers", "1", "--rmm"),
-    "dialog": ("--features", "is13-wide+bert-wide", "--fusion", "attention", "--fusion-at",
-               "middle", "--loss", "perspective", "--heads", "2"),
     "late_prob": ("--features", "hubert-wide.L2+bert-wide", "--fusion", "late-prob"),
-    "unimodal": ("--features", "is13-wide", "--fusion", "none"),
 }  # fmt: skip
 
 
