@@ -1,5 +1,5 @@
 """`--text-source asr`: Whisper transcripts into the store, text sets extracted from them
-beside the gold ones (own names, own fingerprints), resumed, their WER; and training on
+beside the gold ones (own names, own fingerprints), resumed, repaired, their WER; and training on
 them (kind aliases keep meaning gold text, the run record keeps the WER)."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ser.errors import ConfigError, FingerprintMismatch
 from ser.extract.asr import WhisperAsr
 from ser.extract.run import ExtractConfig, extract_features
 from ser.train.features import resolve_features
+from tests.stores import damage_chunk
 
 QUIET = Console(quiet=True)
 
@@ -133,7 +134,8 @@ def test_transcription_resumes_where_it_stopped(
     store.delete_feature_set("tiny-mpnet@asr-tiny-whisper")
     store.delete_transcripts("asr-tiny-whisper")
     store.begin_transcripts("asr-tiny-whisper", done.attrs)  # as a killed run left it
-    kept = {i: done.texts[i] for i in range(0, len(done.texts), 2)}
+    # Three rows in four kept: the quarter left over still takes several batches of 16.
+    kept = {i: text for i, text in enumerate(done.texts) if i % 4}
     store.write_transcripts("asr-tiny-whisper", kept)
 
     seen: list[int] = []
@@ -154,13 +156,37 @@ def test_transcription_resumes_where_it_stopped(
 
 
 @pytest.mark.slow
-def test_unreadable_audio_fails_its_transcript_and_text_rows(
-    synthetic_corpus, corpus_copy, tiny_models, tmp_path
+def test_repair_transcribes_damaged_asr_transcripts_again(
+    asr_store, synthetic_corpus, tiny_models, tmp_path
 ) -> None:
-    original, truth = synthetic_corpus
+    """`--repair` on a store whose transcripts `verify` finds damaged: transcribed again,
+    to the same texts; the text set built on them, not damaged, is left alone."""
+    path, _, _ = asr_store
+    root, _ = synthetic_corpus
+    store = tmp_path / "f.zarr"
+    shutil.copytree(path, store)
+    fs = FeatureStore.open(store)
+    before = fs.read_transcripts("asr-tiny-whisper").texts
+    damage_chunk(fs, "transcripts/asr-tiny-whisper/text")
+    assert fs.verify()[0].startswith("transcripts asr-tiny-whisper: ")
+
+    report = extract_features(root, store, _config(tiny_models, repair=True), QUIET)
+    assert report.transcripts is not None and report.transcripts.transcribed
+    assert report.extracted == () and report.repaired == ()  # the text set was not damaged
+    fs = FeatureStore.open(store)
+    assert fs.verify() == [] and fs.read_transcripts("asr-tiny-whisper").texts == before
+
+
+@pytest.mark.slow
+def test_unreadable_audio_fails_its_transcript_and_text_rows(tiny_models, tmp_path) -> None:
+    """On a corpus of 15 utterances, one of them unreadable."""
+    from ser.synth.corpus import SynthConfig, write_corpus
+
+    root = tmp_path / "IEMOCAP_full_release"
+    truth = write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(3, 3)))
     utt = next(u for u in truth.utterances if u.wav_path is not None)
-    (corpus_copy / utt.wav_path.relative_to(original)).write_bytes(b"RIFF not a wav")
-    report = extract_features(corpus_copy, tmp_path / "f.h5", _config(tiny_models), QUIET)
+    utt.wav_path.write_bytes(b"RIFF not a wav")
+    report = extract_features(root, tmp_path / "f.h5", _config(tiny_models), QUIET)
     store = FeatureStore.open(tmp_path / "f.h5")
     row = store.manifest.index(utt.utt_id)
     transcripts = store.read_transcripts("asr-tiny-whisper")
