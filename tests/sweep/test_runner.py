@@ -166,7 +166,7 @@ def crash_once(configs: list[Any], out: str, marker: str) -> list[Outcome]:
 
 @pytest.mark.slow
 def test_a_killed_dask_worker_loses_no_finished_cell(
-    two_workers: Any, in_process: InProcess, store_path: Path, tmp_path: Path
+    in_process: InProcess, two_workers: Any, store_path: Path, tmp_path: Path
 ) -> None:
     """The seeded cells on the cluster, a worker killed after its first cell: each cell
     done, with the numbers the same cells have trained in this process (`in_process`)."""
