@@ -17,6 +17,8 @@ Two datasets:
   add --fusion-at logits --loss perspective --val none`, as that benchmark trains it) and,
   since that dialog model takes none of the options, the utterance-level MLP on the audio
   vectors (`--fusion none --features audio100 --val none`), which takes two.
+  `--fusion-dialogs N` keeps the first N dialogs of each session (their rows as
+  generated): a small store for tests/benchmarks/test_bench_augment.py, not for figures.
 
 A configuration ser refuses for a model (`ser train` exits 2: masks need sequence inputs,
 mixup utterance vectors, the balanced sampler utterance batches) is "n/a", with ser's
@@ -47,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from bench_fidelity import features, synthetic_corpus, write_store
+from bench_fidelity import Corpus, features, synthetic_corpus, write_store
 
 SER = (sys.executable, "-c", "from ser.cli import main; main()")
 CONFIGS: dict[str, tuple[str, ...]] = {
@@ -107,14 +109,33 @@ def demo_store(work: Path) -> Path:
     return store
 
 
-def fidelity_store(work: Path) -> Path:
-    """bench_fidelity.py's generated arrays (its default data seed and signal) as a store."""
+def fidelity_store(work: Path, dialogs: int | None = None) -> Path:
+    """bench_fidelity.py's generated arrays (its default data seed and signal) as a store;
+    `dialogs`: only the first that many dialogs of each session (their rows as generated)."""
     rng = np.random.default_rng(0)
     corpus = synthetic_corpus(rng)
     audio, text = features(corpus, rng, FIDELITY_SIGNAL)
+    if dialogs is not None:
+        corpus, rows = first_dialogs(corpus, dialogs)
+        audio, text = audio[rows], text[rows]
     store = work / "fidelity.zarr"
     write_store(store, corpus, audio, text)
     return store
+
+
+def first_dialogs(corpus: Corpus, dialogs: int) -> tuple[Corpus, np.ndarray]:
+    """The utterances of the first `dialogs` dialogs of each session, and their rows."""
+    kept: dict[str, None] = {}  # dialogs in order of appearance, per session
+    for session in np.unique(corpus.sessions):
+        names = [d for d, s in zip(corpus.dialogs, corpus.sessions, strict=True) if s == session]
+        kept |= dict.fromkeys(list(dict.fromkeys(names))[:dialogs])
+    rows = np.array([i for i, d in enumerate(corpus.dialogs) if d in kept])
+    picked = Corpus(
+        [corpus.utt_ids[i] for i in rows], [corpus.dialogs[i] for i in rows],
+        corpus.sessions[rows], [corpus.genders[i] for i in rows], corpus.orders[rows],
+        corpus.labels[rows],
+    )  # fmt: skip
+    return picked, rows
 
 
 def train(store: Path, out: Path, model: Model, config: str, args: argparse.Namespace) -> dict:
@@ -184,13 +205,14 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             if model.dataset == "demo":
                 stores["demo"] = Path(args.store) if args.store else demo_store(work)
             else:
-                stores["fusion"] = fidelity_store(work)
+                stores["fusion"] = fidelity_store(work, args.fusion_dialogs)
             print(f"{model.dataset} store: {time.perf_counter() - made:.0f} s", file=sys.stderr)
         rows += measure(stores[model.dataset], work / "runs", model, args)
     return {
         "machine": machine(),
         "seeds": args.seeds,
         "epochs": {"demo": args.demo_epochs, "fusion": args.fusion_epochs, "mlp": args.mlp_epochs},
+        "fusion_dialogs": args.fusion_dialogs,  # None: every dialog, as the figures are made
         "rows": rows,
         "seconds": round(time.perf_counter() - start, 1),
     }
@@ -205,6 +227,8 @@ def main() -> None:
     parser.add_argument("--demo-epochs", type=int, default=20, help="the demo's MSMSER epochs")
     parser.add_argument("--fusion-epochs", type=int, default=30, help="the fusion study's")
     parser.add_argument("--mlp-epochs", type=int, default=10, help="the MLP's")
+    parser.add_argument("--fusion-dialogs", type=int, help="the first N of each session only "
+                        "(a small store, for tests; the figures: every dialog)")  # fmt: skip
     parser.add_argument("--threads", type=int, help="each run's torch threads (ser's default)")
     parser.add_argument("--work", type=Path, help="keep the stores and runs here")
     parser.add_argument("--json", action="store_true", help="the result on one line")

@@ -1,7 +1,7 @@
-"""benchmarks/bench_augment.py at its smallest (the fusion study's arrays, one epoch, two
-seeds; the demo store's half trains MSMSER, which the train tests cover): every
-configuration runs or is n/a with ser's reason, and the JSON holds the figures its
-README section quotes."""
+"""benchmarks/bench_augment.py at its smallest (the fusion study's arrays, 3 dialogs a
+session, one epoch, two seeds; the demo store's half trains MSMSER, which the train tests
+cover): every configuration runs or is n/a with ser's reason, and the JSON holds the
+figures its README section quotes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_augment.py"
 
 @pytest.mark.slow
 def test_each_configuration_runs_or_says_why_not(tmp_path: Path) -> None:
-    args = ["--datasets", "fusion", "--seeds", "2", "--fusion-epochs", "1", "--mlp-epochs", "1"]
+    args = ["--datasets", "fusion", "--seeds", "2", "--fusion-epochs", "1", "--mlp-epochs", "1",
+            "--fusion-dialogs", "3"]  # fmt: skip
     done = subprocess.run(
         [sys.executable, str(BENCH), *args, "--threads", "1", "--work", str(tmp_path), "--json"],
         capture_output=True,
@@ -34,4 +35,4 @@ def test_each_configuration_runs_or_says_why_not(tmp_path: Path) -> None:
     assert "ua_mean" in rows["MLP", "baseline"] and "delta" not in rows["MLP", "baseline"]
     assert "--augment mask" in rows["MLP", "augment mask"]["na"]
     assert all("na" in rows["fusion", c] for c in ("baseline", "sampler balanced", "mixup 0.2"))
-    assert result["seeds"] == 2 and result["machine"]
+    assert result["seeds"] == 2 and result["machine"] and result["fusion_dialogs"] == 3

@@ -257,10 +257,10 @@ def test_plain_progress_lines_are_throttled_to_one_per_interval() -> None:
 
 
 @pytest.mark.slow
-def test_text_source_asr_end_to_end_and_bad_asr_options(
-    synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
-) -> None:
-    root, _ = synthetic_corpus
+def test_text_source_asr_end_to_end_and_bad_asr_options(tiny_models: Any, tmp_path: Path) -> None:
+    """The options' way through the command, on a corpus of 15 utterances (what
+    the transcripts and their sets hold: tests/extract/test_asr_text.py)."""
+    root = _small_corpus(tmp_path)
     store = tmp_path / "f.zarr"
     args = ["extract", str(root), "--store", str(store), "--quiet", "--features", "bert",
             "--bert-model", str(tiny_models.bert), "--text-source", "asr",

@@ -1,7 +1,9 @@
 """Re-running a finished `ser extract` is a no-op answered from the store's receipt:
 from a fresh process without importing torch (what made it take seconds); any change to
-what decides the outputs falls through to the full fingerprint check. No timing here:
-a timed test fails on a busy machine (the speed is benchmarks' business)."""
+what decides the outputs falls through to the full fingerprint check (seen in this
+process: the full path's `extract_features` is called; a fresh process only showed it
+by loading torch, seconds of start-up). No timing here: a timed test fails on a busy
+machine (the speed is benchmarks' business)."""
 
 from __future__ import annotations
 
@@ -51,20 +53,40 @@ def test_finished_command_is_a_torch_free_no_op(finished: list[str]) -> None:
     assert "torch-free exit 0" in out
 
 
+@pytest.fixture
+def full_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per call of the full path (`ser.extract.run.extract_features`), which
+    the command reaches only when its receipt does not answer."""
+    import ser.extract.run as run_module
+
+    calls: list[int] = []
+    full = run_module.extract_features
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return full(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "extract_features", counted)
+    return calls
+
+
 @pytest.mark.slow
-def test_a_changed_model_folder_takes_the_full_check(finished: list[str], tiny_models: Any) -> None:
+def test_a_changed_model_folder_takes_the_full_check(
+    finished: list[str], tiny_models: Any, full_checks: list[int]
+) -> None:
     config = Path(tiny_models.bert) / "config.json"
     stat = config.stat()
     os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     try:
-        out = _fresh_process(finished)
+        result = CliRunner().invoke(main, finished)
     finally:
         os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     # Same weights, so the full check also finds nothing to do -- but it had to look.
-    assert "nothing to do" in out and "torch-loaded exit 0" in out
+    assert result.exit_code == 0, result.output
+    assert "nothing to do" in result.output and full_checks == [1]
 
 
 @pytest.mark.slow
-def test_other_options_take_the_full_check(finished: list[str]) -> None:
-    out = _fresh_process([*finished, "--shard-size", "7"])
-    assert "torch-loaded" in out
+def test_other_options_take_the_full_check(finished: list[str], full_checks: list[int]) -> None:
+    CliRunner().invoke(main, [*finished, "--shard-size", "7"])
+    assert full_checks == [1]

@@ -1,5 +1,5 @@
 """`--text-source asr`: Whisper transcripts into the store, text sets extracted from them
-beside the gold ones (own names, own fingerprints), resumed, their WER; and training on
+beside the gold ones (own names, own fingerprints), resumed, repaired, their WER; and training on
 them (kind aliases keep meaning gold text, the run record keeps the WER)."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ser.errors import ConfigError, FingerprintMismatch
 from ser.extract.asr import WhisperAsr
 from ser.extract.run import ExtractConfig, extract_features
 from ser.train.features import resolve_features
+from tests.stores import damage_chunk
 
 QUIET = Console(quiet=True)
 
@@ -41,10 +42,23 @@ def _gold(tiny_models: Any) -> ExtractConfig:
 
 
 @pytest.fixture(scope="module")
-def asr_store(synthetic_corpus, tiny_models, tmp_path_factory) -> tuple[Path, Any, str]:
+def asr_corpus(tmp_path_factory) -> tuple[Path, Any]:
+    """A synthetic IEMOCAP root of 50 utterances, 10 a session, and its ground truth: the
+    tiny Whisper transcribes it in a third of the time the session's 170 take; every
+    test here needs each session and each 4-class label to train, not many utterances."""
+    from ser.synth.corpus import SynthConfig, write_corpus
+
+    root = tmp_path_factory.mktemp("asr_corpus") / "IEMOCAP_full_release"
+    return root, write_corpus(
+        root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(10, 10), seed=7)
+    )
+
+
+@pytest.fixture(scope="module")
+def asr_store(asr_corpus, tiny_models, tmp_path_factory) -> tuple[Path, Any, str]:
     """A store with the gold mpnet set, then the ASR transcripts and mpnet@asr set; the
     gold set's checksum taken between the two runs."""
-    root, _ = synthetic_corpus
+    root, _ = asr_corpus
     path = tmp_path_factory.mktemp("asr") / "f.zarr"
     extract_features(root, path, _gold(tiny_models), QUIET)
     gold_sum = FeatureStore.open(path).checksum("tiny-mpnet")
@@ -75,9 +89,9 @@ def test_asr_sets_beside_gold_with_asr_provenance(asr_store, tiny_models) -> Non
     assert report.transcripts.wer == pytest.approx(expected)
 
 
-def test_second_run_does_nothing(asr_store, synthetic_corpus, tiny_models, monkeypatch) -> None:
+def test_second_run_does_nothing(asr_store, asr_corpus, tiny_models, monkeypatch) -> None:
     path, _, _ = asr_store
-    root, _ = synthetic_corpus
+    root, _ = asr_corpus
 
     def fail(*_: Any, **__: Any) -> None:
         raise AssertionError("transcribed again")
@@ -89,10 +103,10 @@ def test_second_run_does_nothing(asr_store, synthetic_corpus, tiny_models, monke
 
 
 def test_transcripts_an_older_ser_named_otherwise_are_found_by_fingerprint(
-    asr_store, synthetic_corpus, tiny_models, monkeypatch, tmp_path
+    asr_store, asr_corpus, tiny_models, monkeypatch, tmp_path
 ) -> None:
     path, _, _ = asr_store
-    root, _ = synthetic_corpus
+    root, _ = asr_corpus
     # The same weights in another folder: another name, the same fingerprint.
     moved = tmp_path / "whisper-moved"
     shutil.copytree(tiny_models.whisper, moved)
@@ -106,9 +120,9 @@ def test_transcripts_an_older_ser_named_otherwise_are_found_by_fingerprint(
     assert FeatureStore.open(path).transcript_sets() == ["asr-tiny-whisper"]
 
 
-def test_other_asr_settings_are_refused(asr_store, synthetic_corpus, tiny_models) -> None:
+def test_other_asr_settings_are_refused(asr_store, asr_corpus, tiny_models) -> None:
     path, _, _ = asr_store
-    root, _ = synthetic_corpus
+    root, _ = asr_corpus
     with pytest.raises(FingerprintMismatch, match="asr_max_new_tokens: 4 -> 5"):
         extract_features(root, path, _config(tiny_models, asr_max_new_tokens=5), QUIET)
 
@@ -122,10 +136,10 @@ def test_kind_alias_means_gold_and_asr_set_by_name(asr_store) -> None:
 
 @pytest.mark.slow
 def test_transcription_resumes_where_it_stopped(
-    asr_store, synthetic_corpus, tiny_models, tmp_path, monkeypatch
+    asr_store, asr_corpus, tiny_models, tmp_path, monkeypatch
 ) -> None:
     path, _, _ = asr_store
-    root, _ = synthetic_corpus
+    root, _ = asr_corpus
     copy = tmp_path / "f.zarr"
     shutil.copytree(path, copy)
     store = FeatureStore.open(copy, mode="a")
@@ -133,7 +147,7 @@ def test_transcription_resumes_where_it_stopped(
     store.delete_feature_set("tiny-mpnet@asr-tiny-whisper")
     store.delete_transcripts("asr-tiny-whisper")
     store.begin_transcripts("asr-tiny-whisper", done.attrs)  # as a killed run left it
-    kept = {i: done.texts[i] for i in range(0, len(done.texts), 2)}
+    kept = {i: done.texts[i] for i in range(0, len(done.texts), 2)}  # 25 left: 2 batches
     store.write_transcripts("asr-tiny-whisper", kept)
 
     seen: list[int] = []
@@ -154,13 +168,37 @@ def test_transcription_resumes_where_it_stopped(
 
 
 @pytest.mark.slow
-def test_unreadable_audio_fails_its_transcript_and_text_rows(
-    synthetic_corpus, corpus_copy, tiny_models, tmp_path
+def test_repair_transcribes_damaged_asr_transcripts_again(
+    asr_store, asr_corpus, tiny_models, tmp_path
 ) -> None:
-    original, truth = synthetic_corpus
+    """`--repair` on a store whose transcripts `verify` finds damaged: transcribed again,
+    to the same texts; the text set built on them, not damaged, is left alone."""
+    path, _, _ = asr_store
+    root, _ = asr_corpus
+    store = tmp_path / "f.zarr"
+    shutil.copytree(path, store)
+    fs = FeatureStore.open(store)
+    before = fs.read_transcripts("asr-tiny-whisper").texts
+    damage_chunk(fs, "transcripts/asr-tiny-whisper/text")
+    assert fs.verify()[0].startswith("transcripts asr-tiny-whisper: ")
+
+    report = extract_features(root, store, _config(tiny_models, repair=True), QUIET)
+    assert report.transcripts is not None and report.transcripts.transcribed
+    assert report.extracted == () and report.repaired == ()  # the text set was not damaged
+    fs = FeatureStore.open(store)
+    assert fs.verify() == [] and fs.read_transcripts("asr-tiny-whisper").texts == before
+
+
+@pytest.mark.slow
+def test_unreadable_audio_fails_its_transcript_and_text_rows(tiny_models, tmp_path) -> None:
+    """On a corpus of 15 utterances, one of them unreadable."""
+    from ser.synth.corpus import SynthConfig, write_corpus
+
+    root = tmp_path / "IEMOCAP_full_release"
+    truth = write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(3, 3)))
     utt = next(u for u in truth.utterances if u.wav_path is not None)
-    (corpus_copy / utt.wav_path.relative_to(original)).write_bytes(b"RIFF not a wav")
-    report = extract_features(corpus_copy, tmp_path / "f.h5", _config(tiny_models), QUIET)
+    utt.wav_path.write_bytes(b"RIFF not a wav")
+    report = extract_features(root, tmp_path / "f.h5", _config(tiny_models), QUIET)
     store = FeatureStore.open(tmp_path / "f.h5")
     row = store.manifest.index(utt.utt_id)
     transcripts = store.read_transcripts("asr-tiny-whisper")
@@ -277,7 +315,7 @@ def test_train_on_asr_text_records_its_wer_and_report_shows_it(asr_store, tmp_pa
 
 
 def test_predict_transcribes_with_the_runs_own_recogniser(
-    asr_store, synthetic_corpus, tiny_models, tmp_path
+    asr_store, asr_corpus, tiny_models, tmp_path
 ) -> None:
     import json
 
@@ -287,7 +325,7 @@ def test_predict_transcribes_with_the_runs_own_recogniser(
     from ser.synth.tiny import save_tiny_whisper
 
     path, _, _ = asr_store
-    _, truth = synthetic_corpus
+    _, truth = asr_corpus
     args = [
         "train",
         "--store",
@@ -349,10 +387,10 @@ def test_sweep_tables_name_the_asr_transcripts_and_their_wer() -> None:
 
 
 def test_asr_text_sets_of_any_layer_and_pool(
-    asr_store, synthetic_corpus, tiny_models, tmp_path, monkeypatch
+    asr_store, asr_corpus, tiny_models, tmp_path, monkeypatch
 ) -> None:
     path, _, _ = asr_store
-    root, _ = synthetic_corpus
+    root, _ = asr_corpus
     copy = tmp_path / "f.zarr"
     shutil.copytree(path, copy)
     monkeypatch.setattr(WhisperAsr, "transcribe", lambda *_: pytest.fail("transcribed again"))

@@ -1,10 +1,10 @@
 """`ser extract --repair`: what `ser store verify` finds damaged is extracted again, only
 the shards holding the damaged utterances (a set whose offsets are lost: whole), and the
-store verifies healthy again with the bytes it was completed with."""
+store verifies healthy again with the bytes it was completed with. Damaged ASR
+transcripts, transcribed again: tests/extract/test_asr_text.py (on its ASR store)."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from ser.cache import FeatureStore
 from ser.cache import repair as repair_module
 from ser.cache import store as store_module
 from ser.cli import main
-from ser.extract.run import ExtractConfig, extract_features
 from tests.stores import damage_chunk
 
 
@@ -24,17 +23,28 @@ def ser(*args: str | Path) -> Result:
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic IEMOCAP root of 50 utterances: four shards of 16, many chunks of 8 KiB;
+    the session's 170 utterances only took longer to extract twice."""
+    from ser.synth.corpus import SynthConfig, write_corpus
+
+    root = tmp_path_factory.mktemp("repair") / "IEMOCAP_full_release"
+    write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(10, 10), seed=7))
+    return root
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".zarr", ".h5"])
 def test_repair_reextracts_what_verify_finds_damaged(
-    synthetic_corpus: tuple[Path, Any],
+    corpus: Path,
     tiny_models: Any,
     tmp_path: Path,
     suffix: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(store_module, "CHUNK_BYTES", 8 * 2**10)  # an utterance or two a chunk
-    root, _ = synthetic_corpus
+    root = corpus
     store = tmp_path / f"features{suffix}"
     extract = ("extract", root, "--store", store, "--features", "hubert,logmel", "--layers", "2",
                "--hubert-model", tiny_models.hubert, "--shard-size", "16", "--quiet")  # fmt: skip
@@ -87,27 +97,3 @@ def test_repair_reextracts_what_verify_finds_damaged(
 
     again = ser(*extract, "--repair")
     assert again.exit_code == 0 and "repair: no damage found" in again.stdout
-
-
-@pytest.mark.slow
-def test_repair_transcribes_damaged_asr_transcripts_again(
-    synthetic_corpus: tuple[Path, Any], tiny_models: Any, tmp_path: Path
-) -> None:
-    root, _ = synthetic_corpus
-    store = tmp_path / "f.zarr"
-    config = ExtractConfig(
-        features=("mpnet",), options={"mpnet": {"model": str(tiny_models.mpnet)}},
-        device="cpu", progress=False, text_source="asr", asr_model=str(tiny_models.whisper),
-        asr_max_new_tokens=4,
-    )  # fmt: skip
-    extract_features(root, store, config)
-    fs = FeatureStore.open(store)
-    before = fs.read_transcripts("asr-tiny-whisper").texts
-    damage_chunk(fs, "transcripts/asr-tiny-whisper/text")
-    assert fs.verify()[0].startswith("transcripts asr-tiny-whisper: ")
-
-    report = extract_features(root, store, dataclasses.replace(config, repair=True))
-    assert report.transcripts is not None and report.transcripts.transcribed
-    assert report.extracted == () and report.repaired == ()  # the text set was not damaged
-    fs = FeatureStore.open(store)
-    assert fs.verify() == [] and fs.read_transcripts("asr-tiny-whisper").texts == before

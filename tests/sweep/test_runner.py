@@ -9,8 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -33,6 +34,17 @@ def seeded(store: Path, out: Path) -> list[Any]:
     fixed = {**TINY, "dropout": "0", "rmm": "false"}
     spec = load_spec("msmser-table3", params=PARAMS, fixed=fixed, grid={"seed": "0,1,2,3,4,5"})
     return resolve_cells([c for c in spec.cells if c.row.label == "Full"], str(store), out)
+
+
+@pytest.fixture(scope="module")
+def two_workers() -> Iterator[Any]:
+    """One local cluster of 2 workers for the tests that run cells on dask workers: its
+    start, and each worker's first import of torch and ser, once. A worker a test kills
+    (kill -9) is started again by its nanny."""
+    from ser.runtime.cluster import dask_client
+
+    with dask_client(workers=2, gpus=0) as client:
+        yield client
 
 
 def metrics(out: Path, cells: list[Any]) -> dict[str, Any]:
@@ -74,8 +86,13 @@ def test_a_cell_another_sweep_holds_is_reported_busy(store_path: Path, tmp_path:
 
 @pytest.mark.slow
 def test_kill_9_mid_sweep_loses_no_finished_cell(store_path: Path, tmp_path: Path) -> None:
-    """A `ser sweep` killed once its first cell is finished: the same command completes
-    the rest and leaves the finished cell as it was."""
+    """A `ser sweep` killed once its first cell is finished: the same command (here in
+    this process: what needs a process of its own is the kill) completes the rest and
+    leaves the finished cell as it was."""
+    from click.testing import CliRunner
+
+    from ser.cli import main
+
     out = tmp_path / "sweep"
     fix = [x for k, v in {**TINY, "epochs": "6"}.items() for x in ("--fix", f"{k}={v}")]
     command = [sys.executable, "-m", "ser.cli", "sweep", "msmser-table2", "--store",
@@ -93,11 +110,46 @@ def test_kill_9_mid_sweep_loses_no_finished_cell(store_path: Path, tmp_path: Pat
     proc.wait()
     assert finished, "the sweep finished no cell before the deadline"
     before = {p: p.read_bytes() for p in finished}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
+    done = CliRunner().invoke(main, command[3:])
+    assert done.exit_code == 0, done.output
     assert all(p.read_bytes() == b for p, b in before.items())
     assert len([p for p in out.glob("cells/*/run.json")]) == 6
     assert "finished before" in done.stdout
+
+
+class InProcess(NamedTuple):
+    """The seeded cells swept in this process: where, what each task began with, the
+    heartbeat lines and the outcomes."""
+
+    out: Path
+    cells: list[Any]
+    told: list[list[str]]
+    lines: list[str]
+    outcomes: list[Outcome]
+
+
+@pytest.fixture(scope="module")
+def in_process(store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> InProcess:
+    """`seeded`'s cells swept in this process, a heartbeat line at every step; read only
+    (the killed dask worker's cells are compared with them)."""
+    from ser.train.progress import Heartbeat, Progress
+
+    class Lines(Progress):
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def heartbeat(self, text: str) -> None:
+            self.lines.append(text)
+
+    out = tmp_path_factory.mktemp("in_process")
+    cells = seeded(store_path, out)
+    told: list[list[str]] = []
+    shown = Lines()
+    outcomes = run_sweep(
+        cells, out, on_start=lambda task: told.append([c.key for c in task]),
+        progress=Heartbeat(shown, interval=0, first=0),  # a line at every step
+    )  # fmt: skip
+    return InProcess(out, cells, told, shown.lines, outcomes)
 
 
 def crash_once(configs: list[Any], out: str, marker: str) -> list[Outcome]:
@@ -113,27 +165,26 @@ def crash_once(configs: list[Any], out: str, marker: str) -> list[Outcome]:
 
 
 @pytest.mark.slow
-def test_a_killed_dask_worker_loses_no_finished_cell(store_path: Path, tmp_path: Path) -> None:
+def test_a_killed_dask_worker_loses_no_finished_cell(
+    in_process: InProcess, two_workers: Any, store_path: Path, tmp_path: Path
+) -> None:
+    """The seeded cells on the cluster, a worker killed after its first cell: each cell
+    done, with the numbers the same cells have trained in this process (`in_process`)."""
     import functools
 
     import cloudpickle
 
-    from ser.runtime.cluster import dask_client
-
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     cells = seeded(store_path, tmp_path / "dask")
     task = functools.partial(crash_once, marker=str(tmp_path / "crashed"))
-    with dask_client(workers=2, gpus=0) as client:
-        outcomes = run_sweep(cells, tmp_path / "dask", client, task=task)
+    outcomes = run_sweep(cells, tmp_path / "dask", two_workers, task=task)
     assert (tmp_path / "crashed").exists()
     assert sorted(o.status for o in outcomes) == ["done"] * 6
     # The six cells stack into one model; with two workers they train as two tasks.
     calls = (tmp_path / "crashed.calls").read_text().split()
     assert {len(call.split(",")) for call in calls} == {3}
     assert len(set(calls)) == 2 and set(",".join(calls).split(",")) == {c.key for c in cells}
-    alone = seeded(store_path, tmp_path / "alone")
-    run_sweep(alone, tmp_path / "alone")
-    assert metrics(tmp_path / "dask", cells) == metrics(tmp_path / "alone", alone)
+    assert metrics(tmp_path / "dask", cells) == metrics(in_process.out, in_process.cells)
 
 
 @pytest.mark.slow
@@ -168,27 +219,11 @@ def test_tasks_are_split_by_cells_until_every_worker_has_one() -> None:
 
 @pytest.mark.slow
 def test_in_process_tasks_show_their_training_and_say_what_a_cell_s_seconds_are(
-    store_path: Path, tmp_path: Path
+    in_process: InProcess,
 ) -> None:
-    from ser.train.progress import Heartbeat, Progress
-
-    class Lines(Progress):
-        def __init__(self) -> None:
-            self.lines: list[str] = []
-
-        def heartbeat(self, text: str) -> None:
-            self.lines.append(text)
-
-    cells = seeded(store_path, tmp_path)
-    told: list[list[str]] = []
-    shown = Lines()
-    outcomes = run_sweep(
-        cells, tmp_path, on_start=lambda task: told.append([c.key for c in task]),
-        progress=Heartbeat(shown, interval=0, first=0),  # a line at every step
-    )  # fmt: skip
-    assert told == [[c.key for c in cells]]  # six seeds of one model: one stacked model
-    assert shown.lines and "training step 1/" in shown.lines[0]
-    for outcome in outcomes:
+    assert in_process.told == [[c.key for c in in_process.cells]]  # one stacked model
+    assert in_process.lines and "training step 1/" in in_process.lines[0]
+    for outcome in in_process.outcomes:
         assert outcome.shared == 6 and outcome.ua is not None and outcome.wa is not None
 
 
@@ -272,24 +307,22 @@ def weights(run_dir: Path) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_a_cell_on_a_dask_worker_equals_ser_train_with_its_threads_and_tells_its_epochs(
-    store_path: Path, tmp_path: Path
+    two_workers: Any, store_path: Path, tmp_path: Path
 ) -> None:
     """Bit for bit: the worker process (the cluster's settings, another process's torch)
     trains what `ser train --threads 1` trains; its epoch lines reach the sweep."""
     import torch
 
-    from ser.runtime.cluster import dask_client
     from ser.runtime.threads import ThreadChoice
     from ser.train.run import train
 
     cells = cells_of("msmser-table3", store_path, tmp_path / "dask")[:1]
     told: list[str] = []
     choice = ThreadChoice(1, "sweep: test")
-    with dask_client(workers=1, gpus=0) as client:
-        [outcome] = run_sweep(
-            cells, tmp_path / "dask", client, threads=choice,
-            on_progress=lambda cs, text: told.append(f"{cs[0].key}: {text}"),
-        )  # fmt: skip
+    [outcome] = run_sweep(
+        cells, tmp_path / "dask", two_workers, threads=choice,
+        on_progress=lambda cs, text: told.append(f"{cs[0].key}: {text}"),
+    )  # fmt: skip
     assert outcome.status == "done", outcome.message
     assert any(f"{cells[0].key}: seed 0 session5: epoch 1/2" in line for line in told), told
     assert any("epoch 2/2" in line for line in told)  # the last epoch always
@@ -322,13 +355,11 @@ def interrupt_third(configs: list[Any], out: str, marker: str, **kw: Any) -> lis
 
 @pytest.mark.slow
 def test_a_sweep_interrupted_and_resumed_under_another_worker_count_trains_each_cell_once(
-    store_path: Path, tmp_path: Path
+    two_workers: Any, store_path: Path, tmp_path: Path
 ) -> None:
     import functools
 
     import cloudpickle
-
-    from ser.runtime.cluster import dask_client
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     out, marker = tmp_path / "sweep", str(tmp_path / "calls")
@@ -339,8 +370,7 @@ def test_a_sweep_interrupted_and_resumed_under_another_worker_count_trains_each_
         run_sweep(cells, out, task=task, on_outcome=lambda o, c: first.append(o))
     assert [o.status for o in first] == ["done", "done"]
     Path(marker + ".resumed").touch()
-    with dask_client(workers=2, gpus=0) as client:
-        second = run_sweep(cells, out, client, task=task)
+    second = run_sweep(cells, out, two_workers, task=task)
     statuses = {o.key: o.status for o in second}
     assert sorted(statuses.values()) == ["done"] * 4 + ["skipped"] * 2
     assert {o.key for o in first} == {k for k, s in statuses.items() if s == "skipped"}

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import doctest
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import torch
@@ -113,28 +114,43 @@ def states(run_dir: Path, record: RunRecord) -> list[dict[str, torch.Tensor]]:
     return [load_checkpoint(run_dir, key).state for key in keys]
 
 
+class Pooled(NamedTuple):
+    record: RunRecord
+    lines: Lines
+    run_dir: Path
+
+
+@pytest.fixture(scope="module")
+def pooled(store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Pooled:
+    """`dialog_run` on 2 processes x 1 thread, complete, with its progress lines; read only
+    (a test that changes the run copies its folder): one pool's start shared by the tests
+    that compare it with one process and resume it."""
+    out = tmp_path_factory.mktemp("pooled")
+    lines = Lines()
+    return Pooled(train(dialog_run(store_path, out, processes=2), lines), lines, out / "dialog")
+
+
 @pytest.mark.slow
-def test_a_pooled_run_is_the_same_pieces_in_one_process(store_path: Path, tmp_path: Path) -> None:
+def test_a_pooled_run_is_the_same_pieces_in_one_process(
+    pooled: Pooled, store_path: Path, tmp_path: Path
+) -> None:
     """2 processes x 1 thread cut the 4 stacked seeds into [0, 1] and [2, 3]: the same
     groups `members_at_once=2` makes in one 1-thread process, so the same numbers, bit for
     bit, dropout included; the record says how it was trained, in the same order."""
-    lines = Lines()
-    pooled = train(dialog_run(store_path, tmp_path / "pooled", processes=2), lines)
+    record, lines, pooled_dir = pooled
     here = train(dialog_run(store_path, tmp_path / "here", processes=1, members_at_once=2))
-    assert pooled.execution.processes == 2 and pooled.execution.source == "--processes 2"
-    assert pooled.threads.count == 1 and pooled.complete
+    assert record.execution.processes == 2 and record.execution.source == "--processes 2"
+    assert record.threads.count == 1 and record.complete
     assert here.execution.processes == 1
-    assert [e.stacked for e in pooled.folds] == [2, 2, 2, 2]
-    assert results(pooled) == results(here)
-    curves = [json.dumps([e.curves.to_json() for e in r.folds]) for r in (pooled, here)]
+    assert [e.stacked for e in record.folds] == [2, 2, 2, 2]
+    assert results(record) == results(here)
+    curves = [json.dumps([e.curves.to_json() for e in r.folds]) for r in (record, here)]
     assert curves[0] == curves[1]  # (as text: NaN, no validation, is no NaN's equal)
     for a, b in zip(
-        states(tmp_path / "pooled" / "dialog", pooled),
-        states(tmp_path / "here" / "dialog", here),
-        strict=True,
+        states(pooled_dir, record), states(tmp_path / "here" / "dialog", here), strict=True
     ):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    csv = (tmp_path / "pooled" / "dialog" / "predictions.csv").read_text()
+    csv = (pooled_dir / "predictions.csv").read_text()
     assert csv == (tmp_path / "here" / "dialog" / "predictions.csv").read_text()
     assert any(line.startswith("training as 2 processes x 1 torch thread") for line in lines.lines)
     assert any("epoch 3/3" in line for line in lines.lines)  # the processes' epoch lines
@@ -142,12 +158,16 @@ def test_a_pooled_run_is_the_same_pieces_in_one_process(store_path: Path, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_pooled_run_resumes_with_the_jobs_it_lacks(store_path: Path, tmp_path: Path) -> None:
-    """A run stopped after its first piece: the resume trains seeds 2 and 3 only, on the
-    processes again, and keeps seeds 0 and 1 as they were."""
-    cfg = dialog_run(store_path, tmp_path, processes=2)
-    first = train(cfg)
+def test_a_pooled_run_resumes_with_the_jobs_it_lacks(
+    pooled: Pooled, store_path: Path, tmp_path: Path
+) -> None:
+    """A run stopped after its first piece (the pooled run's folder, copied, with its
+    last piece taken out): the resume trains seeds 2 and 3 only, on the processes again,
+    and keeps seeds 0 and 1 as they were."""
+    first, _, pooled_dir = pooled
     run_dir = tmp_path / "dialog"
+    shutil.copytree(pooled_dir, run_dir)
+    cfg = dialog_run(store_path, tmp_path, processes=2)
     record = json.loads((run_dir / "run.json").read_text())
     record["folds"], record["complete"] = record["folds"][:2], False
     (run_dir / "run.json").write_text(json.dumps(record))
