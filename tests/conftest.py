@@ -43,6 +43,18 @@ def synthetic_corpus(tmp_path_factory: pytest.TempPathFactory):
     return root, truth
 
 
+@pytest.fixture(scope="session")
+def short_corpus(tmp_path_factory: pytest.TempPathFactory):
+    """`synthetic_corpus` at 50 utterances, 10 a session: (root, SynthTruth). Every session
+    and 4-class label is there for a test that extracts it more than once or transcribes
+    it, in a third of the 170 utterances' time."""
+    from ser.synth.corpus import SynthConfig, write_corpus
+
+    root = tmp_path_factory.mktemp("short_corpus") / "IEMOCAP_full_release"
+    config = SynthConfig(dialogs_per_session=1, utterances_per_dialog=(10, 10), seed=7)
+    return root, write_corpus(root, config)
+
+
 @pytest.fixture
 def corpus_copy(synthetic_corpus, tmp_path: Path) -> Path:
     """A private copy of the synthetic corpus that a test may damage."""

@@ -42,23 +42,10 @@ def _gold(tiny_models: Any) -> ExtractConfig:
 
 
 @pytest.fixture(scope="module")
-def asr_corpus(tmp_path_factory) -> tuple[Path, Any]:
-    """A synthetic IEMOCAP root of 50 utterances, 10 a session, and its ground truth: the
-    tiny Whisper transcribes it in a third of the time the session's 170 take; every
-    test here needs each session and each 4-class label to train, not many utterances."""
-    from ser.synth.corpus import SynthConfig, write_corpus
-
-    root = tmp_path_factory.mktemp("asr_corpus") / "IEMOCAP_full_release"
-    return root, write_corpus(
-        root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(10, 10), seed=7)
-    )
-
-
-@pytest.fixture(scope="module")
-def asr_store(asr_corpus, tiny_models, tmp_path_factory) -> tuple[Path, Any, str]:
+def asr_store(short_corpus, tiny_models, tmp_path_factory) -> tuple[Path, Any, str]:
     """A store with the gold mpnet set, then the ASR transcripts and mpnet@asr set; the
     gold set's checksum taken between the two runs."""
-    root, _ = asr_corpus
+    root, _ = short_corpus
     path = tmp_path_factory.mktemp("asr") / "f.zarr"
     extract_features(root, path, _gold(tiny_models), QUIET)
     gold_sum = FeatureStore.open(path).checksum("tiny-mpnet")
@@ -89,9 +76,9 @@ def test_asr_sets_beside_gold_with_asr_provenance(asr_store, tiny_models) -> Non
     assert report.transcripts.wer == pytest.approx(expected)
 
 
-def test_second_run_does_nothing(asr_store, asr_corpus, tiny_models, monkeypatch) -> None:
+def test_second_run_does_nothing(asr_store, short_corpus, tiny_models, monkeypatch) -> None:
     path, _, _ = asr_store
-    root, _ = asr_corpus
+    root, _ = short_corpus
 
     def fail(*_: Any, **__: Any) -> None:
         raise AssertionError("transcribed again")
@@ -103,10 +90,10 @@ def test_second_run_does_nothing(asr_store, asr_corpus, tiny_models, monkeypatch
 
 
 def test_transcripts_an_older_ser_named_otherwise_are_found_by_fingerprint(
-    asr_store, asr_corpus, tiny_models, monkeypatch, tmp_path
+    asr_store, short_corpus, tiny_models, monkeypatch, tmp_path
 ) -> None:
     path, _, _ = asr_store
-    root, _ = asr_corpus
+    root, _ = short_corpus
     # The same weights in another folder: another name, the same fingerprint.
     moved = tmp_path / "whisper-moved"
     shutil.copytree(tiny_models.whisper, moved)
@@ -120,9 +107,9 @@ def test_transcripts_an_older_ser_named_otherwise_are_found_by_fingerprint(
     assert FeatureStore.open(path).transcript_sets() == ["asr-tiny-whisper"]
 
 
-def test_other_asr_settings_are_refused(asr_store, asr_corpus, tiny_models) -> None:
+def test_other_asr_settings_are_refused(asr_store, short_corpus, tiny_models) -> None:
     path, _, _ = asr_store
-    root, _ = asr_corpus
+    root, _ = short_corpus
     with pytest.raises(FingerprintMismatch, match="asr_max_new_tokens: 4 -> 5"):
         extract_features(root, path, _config(tiny_models, asr_max_new_tokens=5), QUIET)
 
@@ -136,10 +123,10 @@ def test_kind_alias_means_gold_and_asr_set_by_name(asr_store) -> None:
 
 @pytest.mark.slow
 def test_transcription_resumes_where_it_stopped(
-    asr_store, asr_corpus, tiny_models, tmp_path, monkeypatch
+    asr_store, short_corpus, tiny_models, tmp_path, monkeypatch
 ) -> None:
     path, _, _ = asr_store
-    root, _ = asr_corpus
+    root, _ = short_corpus
     copy = tmp_path / "f.zarr"
     shutil.copytree(path, copy)
     store = FeatureStore.open(copy, mode="a")
@@ -169,12 +156,12 @@ def test_transcription_resumes_where_it_stopped(
 
 @pytest.mark.slow
 def test_repair_transcribes_damaged_asr_transcripts_again(
-    asr_store, asr_corpus, tiny_models, tmp_path
+    asr_store, short_corpus, tiny_models, tmp_path
 ) -> None:
     """`--repair` on a store whose transcripts `verify` finds damaged: transcribed again,
     to the same texts; the text set built on them, not damaged, is left alone."""
     path, _, _ = asr_store
-    root, _ = asr_corpus
+    root, _ = short_corpus
     store = tmp_path / "f.zarr"
     shutil.copytree(path, store)
     fs = FeatureStore.open(store)
@@ -315,7 +302,7 @@ def test_train_on_asr_text_records_its_wer_and_report_shows_it(asr_store, tmp_pa
 
 
 def test_predict_transcribes_with_the_runs_own_recogniser(
-    asr_store, asr_corpus, tiny_models, tmp_path
+    asr_store, short_corpus, tiny_models, tmp_path
 ) -> None:
     import json
 
@@ -325,7 +312,7 @@ def test_predict_transcribes_with_the_runs_own_recogniser(
     from ser.synth.tiny import save_tiny_whisper
 
     path, _, _ = asr_store
-    _, truth = asr_corpus
+    _, truth = short_corpus
     args = [
         "train",
         "--store",
@@ -387,10 +374,10 @@ def test_sweep_tables_name_the_asr_transcripts_and_their_wer() -> None:
 
 
 def test_asr_text_sets_of_any_layer_and_pool(
-    asr_store, asr_corpus, tiny_models, tmp_path, monkeypatch
+    asr_store, short_corpus, tiny_models, tmp_path, monkeypatch
 ) -> None:
     path, _, _ = asr_store
-    root, _ = asr_corpus
+    root, _ = short_corpus
     copy = tmp_path / "f.zarr"
     shutil.copytree(path, copy)
     monkeypatch.setattr(WhisperAsr, "transcribe", lambda *_: pytest.fail("transcribed again"))

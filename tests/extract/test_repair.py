@@ -23,28 +23,17 @@ def ser(*args: str | Path) -> Result:
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A synthetic IEMOCAP root of 50 utterances: four shards of 16, many chunks of 8 KiB;
-    the session's 170 utterances only took longer to extract twice."""
-    from ser.synth.corpus import SynthConfig, write_corpus
-
-    root = tmp_path_factory.mktemp("repair") / "IEMOCAP_full_release"
-    write_corpus(root, SynthConfig(dialogs_per_session=1, utterances_per_dialog=(10, 10), seed=7))
-    return root
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".zarr", ".h5"])
 def test_repair_reextracts_what_verify_finds_damaged(
-    corpus: Path,
+    short_corpus: tuple[Path, Any],
     tiny_models: Any,
     tmp_path: Path,
     suffix: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(store_module, "CHUNK_BYTES", 8 * 2**10)  # an utterance or two a chunk
-    root = corpus
+    root, _ = short_corpus  # four shards of 16, many chunks of 8 KiB
     store = tmp_path / f"features{suffix}"
     extract = ("extract", root, "--store", store, "--features", "hubert,logmel", "--layers", "2",
                "--hubert-model", tiny_models.hubert, "--shard-size", "16", "--quiet")  # fmt: skip
