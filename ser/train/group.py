@@ -27,7 +27,7 @@ from ser.train.batches import Batches
 from ser.train.calibration import at_bound, calibrated, category_at, member_temperature, votes_jsd
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import TargetScale, ZScore, fit_class_weights, fit_target_scale, fit_zscore
-from ser.train.loop import Evaluation, LoopConfig, Member, Selection, fit, test_as_runs
+from ser.train.loop import Evaluation, LoopConfig, Member, Selection, fit, test, test_as_runs
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared
 from ser.train.progress import Progress
@@ -201,7 +201,12 @@ def train_group(
         masks = [job.run.config.model.eval_mask for job in group]
 
         def tested_on(side: str) -> list[Evaluation]:
-            return test_as_runs(ensemble, last, masks, shared, classes, progress.step, steps, side)
+            return test_as_runs(
+                lambda ms: test(ensemble, ms, classes, progress.step, steps, side),
+                last,
+                masks,
+                shared,
+            )
 
         tested = tested_on("test")
         temperatures = fitted_temperatures(group, tested_on, progress)

@@ -203,22 +203,18 @@ def test(
 
 
 def test_as_runs(
-    ensemble: Ensemble,
+    tested: Callable[[Sequence[Member]], list[Evaluation]],
     members: Sequence[Member],
     masks: Sequence[str | None],
     shared: Sequence[int],
-    classes: Sequence[str],
-    on_step: StepHook,
-    steps: Steps | None = None,
-    side: str = "test",
 ) -> list[Evaluation]:
-    """Each run's evaluation on `side` when runs that differ only in their eval mask share
-    members: run k's member `shared[k]` tested with its `masks[k]`, one pass of the
-    ensemble per mask."""
+    """Each run's evaluation when runs that differ only in their eval mask share members:
+    run k's member `shared[k]` tested (`tested`: `test` on one side) with its `masks[k]`,
+    one pass of the ensemble per mask."""
     found: dict[int, Evaluation] = {}
     for mask in dict.fromkeys(masks):
         as_run = [replace(m, config=replace(m.config, eval_mask=mask)) for m in members]
-        evaluations = test(ensemble, as_run, classes, on_step, steps, side)
+        evaluations = tested(as_run)
         for k, (own, member) in enumerate(zip(masks, shared, strict=True)):
             if own == mask:
                 found[k] = evaluations[member]
