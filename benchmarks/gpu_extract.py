@@ -3,6 +3,8 @@ corpus into a new store, timed from the model loaded (its "loaded ..." line) to 
 committed, after a small extraction of the same kind has warmed the device. Imports
 nothing but `ser`'s entry points, so that the code before (on PYTHONPATH) runs it too.
 `--profile`: the torch profiler over the timed pass (top operations, the GPU's busy time).
+`laid_out_s`: of the pass, the seconds laying staged shards out into the store (each row
+written a second time), so a slow pass says whether staging or laying out is the cost.
 `--front-end conv|matmul`, `--positional conv|matmul`: how the wav2vec2 family's batched
 conv front end and positional conv run (`ser.extract.wav2vec2.FRONT_END`, `POSITIONAL`;
 default: the code's own).
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
+import ser.extract.run as extract_run
 import ser.extract.wav2vec2 as wav2vec2
 from ser.cache import FeatureStore
 from ser.extract.run import ExtractConfig, extract_features
@@ -44,6 +47,30 @@ class Stamped(io.StringIO):
 def config(options: dict[str, Any], device: str) -> ExtractConfig:
     kind = options.pop("kind")
     return ExtractConfig(features=(kind,), options={kind: options}, device=device, progress=False)
+
+
+class LayoutTimer:
+    """Seconds spent in `ser.extract.run.lay_out` while installed (where the code has it)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.original: Any = getattr(extract_run, "lay_out", None)
+
+    def __enter__(self) -> LayoutTimer:
+        if self.original is not None:
+            extract_run.lay_out = self.timed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.original is not None:
+            extract_run.lay_out = self.original
+
+    def timed(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.original(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - started
 
 
 def extract(corpus: Path, store: Path, settings: ExtractConfig) -> tuple[float, float, Any]:
@@ -93,13 +120,15 @@ def main() -> None:
         if args.profile:
             print(json.dumps(profiled(args.corpus, work / "f.zarr", settings)))
             return
-        pass_s, call_s, report = extract(args.corpus, work / "f.zarr", settings)
+        with LayoutTimer() as layout:
+            pass_s, call_s, report = extract(args.corpus, work / "f.zarr", settings)
         store = FeatureStore.open(work / "f.zarr")
         audio = float(np.sum(store.manifest.column("duration")))
         written = sum(s.bytes for s in report.sets)
         print(json.dumps({
             "xrt": round(audio / pass_s, 1), "pass_s": round(pass_s, 2),
-            "call_s": round(call_s, 2), "audio_s": round(audio, 1),
+            "call_s": round(call_s, 2), "laid_out_s": round(layout.seconds, 2),
+            "audio_s": round(audio, 1),
             "utterances": report.n_utterances, "failures": len(report.failures),
             "sets": len(report.sets), "bytes": written,
             "write_mb_s": round(written / pass_s / 1e6, 1),
