@@ -154,12 +154,33 @@ def failure_arrays(utt_ids: np.ndarray, failures: Mapping[int, str]) -> dict[str
 
 
 def read_failures(backend: Backend, name: str) -> list[tuple[str, str]]:
-    """(utt_id, reason) of the set's failures table, manifest order (empty without one)."""
+    """(utt_id, reason) of the set's failures table, manifest order (empty without one);
+    StoreError when only half of the table is there."""
     ids = backend.read_array(name, "failures_utt_id")
     reasons = backend.read_array(name, "failures_reason")
+    problem = failures_table_problem(ids, reasons)
+    if problem:
+        raise StoreError(
+            f"{backend.path}: {name!r}: {problem}; `ser store verify {backend.path}` prints "
+            "the command that rebuilds it"
+        )
     if ids is None or reasons is None:
         return []
     return list(zip(ids.tolist(), reasons.tolist(), strict=True))
+
+
+def failures_table_problem(ids: np.ndarray | None, reasons: np.ndarray | None) -> str:
+    """What is wrong with a failures table of these two arrays ("" when nothing): both
+    are written together, so one without the other, or of other lengths, is damage. A
+    table with neither array is a set without failures (stores written before it)."""
+    if ids is None and reasons is None:
+        return ""
+    if ids is None or reasons is None:
+        missing = "failures_utt_id" if ids is None else "failures_reason"
+        return f"its failures table is damaged: {missing} is missing"
+    if len(ids) != len(reasons):
+        return f"its failures table is damaged: {len(ids)} utterance ids but {len(reasons)} reasons"
+    return ""
 
 
 def folder_bytes(folder: Path) -> int:

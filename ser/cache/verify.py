@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from ser.cache.backend import Backend, DamagedChunks, DamagedMetadata, span_text
+from ser.cache.backend import (
+    Backend,
+    DamagedChunks,
+    DamagedMetadata,
+    failures_table_problem,
+    span_text,
+)
 from ser.cache.fingerprint import matches
 from ser.cache.manifest import Manifest
 from ser.cache.store_types import Damage
@@ -184,6 +190,9 @@ def _row_count_problems(
         first = ids[np.flatnonzero(counts > 1)[0]]
         problems.append(f"{name}: utterance-level set has several rows for {first}")
     failed_ids = backend.read_array(name, "failures_utt_id")
+    table = failures_table_problem(failed_ids, backend.read_array(name, "failures_reason"))
+    if table:
+        problems.append(f"{name}: {table}")
     failed_ids = np.array([], np.str_) if failed_ids is None else failed_ids
     unknown = [u for u in failed_ids.tolist() if u not in manifest]
     if unknown:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import pytest
 
@@ -32,6 +34,15 @@ def run_python(code: str, *args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=60,
     )
+
+
+def drop_array(store_path: Path, name: str, key: str) -> None:
+    """Remove one small array of a set as a lost file or a bad copy would."""
+    if store_path.suffix == ".zarr":
+        shutil.rmtree(store_path / name / key)
+        return
+    with h5py.File(store_path, "a") as f:
+        del f[name][key]
 
 
 class TestStoreConformance:
@@ -249,6 +260,29 @@ class TestStoreConformance:
         assert any(p.startswith("pending: incomplete") for p in problems)
         assert any("failed utterances have rows: " + ids[0] in p for p in problems)
         assert any("no rows and no failure" in p and ids[5] in p for p in problems)
+
+    def test_verify_and_reads_catch_a_failures_table_half_there(
+        self, store_path: Path, manifest: Manifest
+    ) -> None:
+        # Both arrays are written together: one alone, or lengths apart, lost the reasons.
+        store = FeatureStore.create(store_path, manifest)
+        fill(store, name="done")  # utterances 2 and 5 failed
+        assert store.failures("done") == [
+            (manifest.utt_ids[2], "audio file missing"),
+            (manifest.utt_ids[5], "empty transcript"),
+        ]
+        store._backend.write_arrays("done", {"failures_reason": np.array(["x"], np.str_)})
+        assert "done: its failures table is damaged: 2 utterance ids but 1 reasons" in (
+            store.verify()
+        )
+        with pytest.raises(StoreError, match="'done': its failures table is damaged"):
+            store.failures("done")
+        drop_array(store_path, "done", "failures_reason")
+        assert "done: its failures table is damaged: failures_reason is missing" in (
+            FeatureStore.open(store_path).verify()
+        )
+        with pytest.raises(StoreError, match="failures_reason is missing; `ser store verify"):
+            FeatureStore.open(store_path).failures("done")
 
     def test_read_only_refuses_writes(self, store_path: Path, manifest: Manifest) -> None:
         FeatureStore.create(store_path, manifest)

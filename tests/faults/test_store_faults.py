@@ -201,6 +201,23 @@ def test_a_damaged_chunk_is_repaired_by_the_printed_extract_command(
     assert_as_clean(store, pristine[suffix])
 
 
+@pytest.mark.parametrize("suffix", [".zarr", ".h5"])
+def test_a_lost_failures_array_is_named_and_the_set_extracted_again(
+    pristine: dict[str, Path], suffix: str, tmp_path: Path
+) -> None:
+    # The failures table is two arrays written together: one alone has lost the reasons.
+    store = copy_of(pristine, suffix, tmp_path)
+    if suffix == ".zarr":
+        shutil.rmtree(store / "logmel80" / "failures_reason")
+    else:
+        with h5py.File(store, "a") as f:
+            del f["logmel80"]["failures_reason"]
+    said = clean(ser("store", "verify", store), 1)
+    assert "logmel80: its failures table is damaged: failures_reason is missing" in said
+    assert "logmel80" in run_printed(store, "logmel80")
+    assert_as_clean(store, pristine[suffix])
+
+
 # -- metadata: written anew from the store's own copies ---------------------------------
 
 
