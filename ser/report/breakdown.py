@@ -34,7 +34,13 @@ from ser.errors import ConfigError
 from ser.heads.recorded import table_heads
 from ser.heads.reported import Reported
 from ser.report.runs import ReportError, load_run, markdown_table, run_label
-from ser.runs.predictions import PREDICTIONS, PredictionTable, missing_folds, read_predictions
+from ser.runs.predictions import (
+    PREDICTIONS,
+    PredictionTable,
+    missing_folds,
+    read_predictions,
+    uneven_folds,
+)
 from ser.runs.record import RunRecord
 
 BY = ("class", "speaker")
@@ -69,6 +75,12 @@ def run_predictions(run_dir: Path, run: RunRecord | None = None) -> Labelled:
     if missing := missing_folds(run, table):
         named = ", ".join(f"seed {s} {f}" for s, f in missing)
         raise ReportError(f"run {run.name!r} has no predictions of {named}; {again}")
+    if uneven := uneven_folds(run, table):
+        raise ReportError(
+            f"{path}: damaged, its rows differ from the run's record "
+            f"({'; '.join(uneven.values())}); "
+            f"train the run again with --overwrite to write it anew"
+        )
     return run_label(run), table
 
 

@@ -12,7 +12,7 @@ each its `Head.columns` (``sentiment_gold``, ``sentiment_<class>``...), kept as 
 Rows are in the record's fold order, then manifest order. The trainer
 rewrites the file atomically after each group of folds, before ``run.json``: a fold
 entry in the record has its rows in the file (a run trained before predictions were
-kept has none; `missing_folds` says which).
+kept has none; `missing_folds` says which, and `uneven_folds` which lost or gained rows).
 
 >>> import numpy as np
 >>> t = PredictionTable.of(("neu", "ang"), 0, "fold1", ["u1", "u2"], ["F1", "M1"], [3, 7],
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,3 +260,17 @@ def missing_folds(record: RunRecord, table: PredictionTable) -> list[tuple[int, 
     held = set(table.runs())
     wanted = [e.key for e in record.folds]
     return [key for key in wanted if key not in held]
+
+
+def uneven_folds(record: RunRecord, table: PredictionTable) -> dict[tuple[int, str], str]:
+    """The record's (seed, fold)s whose rows in `table` are not one a test utterance the
+    record counted, each with what it holds ("seed 0 session5: 67 rows, 83 test
+    utterances"), in record order. Lost or repeated lines (a file cut short, a bad copy)
+    would change every score read from it; entries that recorded no sizes (older runs) are
+    not checked."""
+    rows = Counter(zip(table.seed.tolist(), table.fold.tolist(), strict=True))
+    return {
+        e.key: f"seed {e.seed} {e.fold}: {rows[e.key]} rows, {e.sizes.test} test utterances"
+        for e in record.folds
+        if e.sizes is not None and e.key in rows and rows[e.key] != e.sizes.test
+    }

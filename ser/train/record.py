@@ -40,6 +40,7 @@ from ser.runs.predictions import (
     concat,
     predictions_csv,
     read_predictions,
+    uneven_folds,
 )
 from ser.runs.record import RECORD, RunRecord, read, run_scores, write
 from ser.runtime.threads import ThreadChoice
@@ -148,7 +149,12 @@ def start_record(
         # An entry without its checkpoint is trained again: `ser predict` loads every fold's.
         kept = tuple(e for e in old.folds if has_checkpoint(plan.run_dir, fold_key(*e.key)))
         resumed = replace(old, config=RunConfig.from_json(cfg), folds=kept)
-        return Started(resumed, kept_predictions(plan.run_dir, resumed))
+        rows, uneven = kept_predictions(plan.run_dir, resumed)
+        if uneven:  # rows lost from predictions.csv (a file cut short): those train again
+            said = "; ".join(uneven.values())
+            progress.message(f"{plan.run_dir / PREDICTIONS} lost rows ({said}): training again")
+            resumed = replace(resumed, folds=tuple(e for e in kept if e.key not in uneven))
+        return Started(resumed, rows)
     if path.exists():  # --overwrite
         progress.message(f"--overwrite: discarding the earlier record {path}")
         remove_checkpoints(plan.run_dir)  # else the old run's folds join predict's ensemble
@@ -220,16 +226,19 @@ def _holds_other_files(run_dir: Path) -> bool:
     return run_dir.exists() and any(p.name not in ours for p in run_dir.iterdir())
 
 
-def kept_predictions(run_dir: Path, record: RunRecord) -> dict[tuple[int, str], PredictionTable]:
+def kept_predictions(
+    run_dir: Path, record: RunRecord
+) -> tuple[dict[tuple[int, str], PredictionTable], dict[tuple[int, str], str]]:
     """The rows of predictions.csv (if any) of the (seed, fold)s `record` holds, by key:
-    a resumed run keeps them."""
+    a resumed run keeps them; and the (seed, fold)s whose rows are not one a test
+    utterance (`uneven_folds`), whose rows are not kept."""
     path = run_dir / PREDICTIONS
     if not record.folds or not path.exists():
-        return {}
+        return {}, {}
     table = read_predictions(path)
-    held = set(table.runs())
-    keys = [e.key for e in record.folds]
-    return {k: table.take((table.seed == k[0]) & (table.fold == k[1])) for k in keys if k in held}
+    held, uneven = set(table.runs()), uneven_folds(record, table)
+    keys = [e.key for e in record.folds if e.key in held and e.key not in uneven]
+    return {k: table.take((table.seed == k[0]) & (table.fold == k[1])) for k in keys}, uneven
 
 
 def member_entry(

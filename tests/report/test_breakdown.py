@@ -64,9 +64,11 @@ def test_tables_of_other_label_sets_or_breakdowns_are_refused() -> None:
         breakdown_table([("a", run_table())], "session")
 
 
-def write_run(run_dir: Path, folds: list[tuple[int, str]]) -> None:
+def write_run(run_dir: Path, folds: list[tuple[int, str]], tested: int | None = None) -> None:
+    """A run record of these (seed, fold)s; `tested`: each one's test side, recorded."""
+    sizes = {} if tested is None else {"sizes": {"train": 1, "val": 1, "test": tested}}
     record = {"name": "r", "config": {}, "protocol": "loso", "classes": list(CLASSES),
-              "folds": [{"seed": s, "fold": f} for s, f in folds]}  # fmt: skip
+              "folds": [{"seed": s, "fold": f, **sizes} for s, f in folds]}  # fmt: skip
     run_dir.mkdir()
     (run_dir / "run.json").write_text(json.dumps(record))
 
@@ -80,6 +82,21 @@ def test_a_run_without_its_predictions_is_refused_with_what_to_do(tmp_path: Path
         run_predictions(tmp_path / "r")
     (tmp_path / "r" / PREDICTIONS).write_text("not,a,predictions,file\n")
     with pytest.raises(ReportError, match="not a predictions file"):
+        run_predictions(tmp_path / "r")
+
+
+def test_predictions_that_lost_or_gained_rows_are_refused_as_damaged(tmp_path: Path) -> None:
+    # Every score of a breakdown, a paired test or a calibration table reads these rows.
+    write_run(tmp_path / "r", [(0, "f1"), (1, "f1")], tested=60)
+    table = run_table()
+    (tmp_path / "r" / PREDICTIONS).write_text(predictions_csv(table))
+    assert run_predictions(tmp_path / "r")[1].runs() == [(0, "f1"), (1, "f1")]
+    lines = predictions_csv(table).splitlines(keepends=True)
+    (tmp_path / "r" / PREDICTIONS).write_text("".join(lines[:5] + lines[21:]))
+    with pytest.raises(ReportError, match=r"damaged, .* \(seed 0 f1: 44 rows, 60 test utt"):
+        run_predictions(tmp_path / "r")
+    (tmp_path / "r" / PREDICTIONS).write_text("".join(lines + lines[-2:]))
+    with pytest.raises(ReportError, match=r"seed 1 f1: 62 rows, 60 test utterances\)"):
         run_predictions(tmp_path / "r")
 
 

@@ -85,6 +85,22 @@ def test_a_resumed_run_keeps_the_rows_of_its_finished_folds(
     assert (run_dir / PREDICTIONS).read_text() == before
 
 
+def test_a_resumed_run_trains_again_the_fold_whose_rows_were_lost(
+    store_path: Path, tmp_path: Path
+) -> None:
+    cfg = small_config(store_path, tmp_path, members_at_once=1)  # each fold as alone
+    full = train(cfg)
+    run_dir = tmp_path / full.name
+    before = (run_dir / PREDICTIONS).read_text()
+    write(run_dir / "run.json", replace(full, folds=full.folds[:2]))  # as if killed after 2
+    lines = before.splitlines(keepends=True)
+    (run_dir / PREDICTIONS).write_text("".join(lines[:3] + lines[6:]))  # 3 rows of fold 1 lost
+    record = train(cfg)
+    check_rows_score_as_the_record(record, read_predictions(run_dir / PREDICTIONS))
+    after = (run_dir / PREDICTIONS).read_text().splitlines()
+    assert sorted(after) == sorted(before.splitlines())  # fold 1 trained again, after fold 2
+
+
 def test_a_run_resumed_from_before_predictions_names_its_missing_folds(
     store_path: Path, tmp_path: Path
 ) -> None:
