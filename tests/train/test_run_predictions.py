@@ -19,7 +19,7 @@ from ser.runs.predictions import (
     read_predictions,
 )
 from ser.runs.record import RunRecord, write
-from ser.train.run import train
+from ser.train.run import TrainConfig, train
 
 from .conftest import small_config
 
@@ -70,29 +70,32 @@ def test_a_dialog_model_s_rows_are_its_utterances(store_path: Path, tmp_path: Pa
     check_rows_score_as_the_record(record, table)
 
 
+def killed_after_two_folds(store_path: Path, tmp_path: Path) -> tuple[TrainConfig, Path, str]:
+    """A LOSO run trained whole, its record then cut to its first two folds as if killed
+    after them: its config, its folder and the predictions.csv the whole run wrote."""
+    cfg = small_config(store_path, tmp_path, members_at_once=1)  # each fold as alone
+    full = train(cfg)
+    run_dir = tmp_path / full.name
+    write(run_dir / "run.json", replace(full, folds=full.folds[:2]))
+    return cfg, run_dir, (run_dir / PREDICTIONS).read_text()
+
+
 @pytest.mark.slow
 def test_a_resumed_run_keeps_the_rows_of_its_finished_folds(
     store_path: Path, tmp_path: Path
 ) -> None:
-    cfg = small_config(store_path, tmp_path, members_at_once=1)  # each fold as alone
-    full = train(cfg)
-    run_dir = tmp_path / full.name
-    before = (run_dir / PREDICTIONS).read_text()
-    write(run_dir / "run.json", replace(full, folds=full.folds[:2]))
-    table = read_predictions(run_dir / PREDICTIONS)  # as if killed after fold 2
+    cfg, run_dir, before = killed_after_two_folds(store_path, tmp_path)
+    table = read_predictions(run_dir / PREDICTIONS)
     (run_dir / PREDICTIONS).write_text(predictions_csv(table.take(table.fold != "fold5")))
     train(cfg)
     assert (run_dir / PREDICTIONS).read_text() == before
 
 
+@pytest.mark.slow
 def test_a_resumed_run_trains_again_the_fold_whose_rows_were_lost(
     store_path: Path, tmp_path: Path
 ) -> None:
-    cfg = small_config(store_path, tmp_path, members_at_once=1)  # each fold as alone
-    full = train(cfg)
-    run_dir = tmp_path / full.name
-    before = (run_dir / PREDICTIONS).read_text()
-    write(run_dir / "run.json", replace(full, folds=full.folds[:2]))  # as if killed after 2
+    cfg, run_dir, before = killed_after_two_folds(store_path, tmp_path)
     lines = before.splitlines(keepends=True)
     (run_dir / PREDICTIONS).write_text("".join(lines[:3] + lines[6:]))  # 3 rows of fold 1 lost
     record = train(cfg)
