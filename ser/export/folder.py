@@ -27,7 +27,7 @@ from ser.errors import ConfigError
 from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record
 from ser.models.targets import Targets
-from ser.train.checkpoint import SCALE, Checkpoint
+from ser.train.checkpoint import SCALE, Checkpoint, damaged_weights
 from ser.train.data import TargetScale, ZScore
 
 MODEL = "model.safetensors"
@@ -114,8 +114,11 @@ def load_exported(folder: Path, stand_ins: bool = False) -> Exported:
     config = read_config(folder)
     try:
         tensors = load_file(str(folder / MODEL))
+        problem = damaged_weights(folder / MODEL, config)
     except (OSError, ValueError, SafetensorError) as err:
-        raise ConfigError(f"{folder / MODEL} cannot be read: {err}") from None
+        problem = f"cannot be read: {err}"
+    if problem:
+        raise ConfigError(f"{folder / MODEL} {problem}: copy or export the folder again")
     features = located_features(folder, config, stand_ins)
     return Exported(
         folder, config, [_member(m, config, features, tensors) for m in config["members"]]

@@ -52,12 +52,14 @@ from ser.export.reproduce import (
 from ser.extract.remake import corpus_of
 from ser.runs.record import RECORD, RunRecord, read
 from ser.train.checkpoint import (
+    WEIGHTS_SHA256,
     Checkpoint,
     all_members,
     check_members,
     fold_key,
     load_checkpoint,
     recorded_members,
+    weights_sha256,
 )
 
 
@@ -153,6 +155,7 @@ def _write(
         "store": public(record.store),
     }
     exported = export_config(ckpts, record, encoders, data)
+    exported[WEIGHTS_SHA256] = weights_sha256(folder / MODEL)  # checked as it is loaded
     notes: tuple[str, ...] = ()
     if config.onnx:
         message("exporting to ONNX")

@@ -9,6 +9,7 @@ checkpoint. The layout is in docs/dev/predict.md.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,8 @@ CHECKPOINTS = "checkpoints"
 FORMAT = 2
 FINAL = "final"
 # The attribute targets' `TargetScale`'s tensors.
+# The sidecar's (and an export's config's) sha256 of the weights file, as written.
+WEIGHTS_SHA256 = "weights_sha256"
 SCALE = ("targets.mean", "targets.std", "targets.low", "targets.high")
 
 
@@ -153,11 +156,13 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
     weights = folder / f"{key}.safetensors"
     try:
         tensors = load_file(str(weights))
+        problem = damaged_weights(weights, meta)
     except (OSError, ValueError, SafetensorError) as err:  # cut short, or not safetensors
+        problem = f"cannot be read ({err})"
+    if problem:
         raise CheckpointError(
-            f"checkpoint {weights} ({_which(meta, key)}) cannot be read ({err}): delete it and "
-            "run the run's `ser train` command again, which trains that fold again and keeps "
-            "the others"
+            f"checkpoint {weights} ({_which(meta, key)}) {problem}: delete it and run the "
+            "run's `ser train` command again, which trains that fold again and keeps the others"
         ) from None
     if meta.get("format", 0) > FORMAT:
         raise CheckpointError(f"checkpoint {path} was written by a newer ser")
@@ -262,9 +267,8 @@ def all_members(run_dir: Path, recorded: Sequence[str]) -> list[str]:
 
 
 def member_problem(run_dir: Path, key: str) -> str | None:
-    """What makes checkpoint `key` unusable (a file missing, or unreadable), or None.
-    Reads the sidecar and the weights' header only: a cut short file fails the header's
-    check of its length."""
+    """What makes checkpoint `key` unusable (a file missing, unreadable, or not the bytes
+    written: its sidecar's sha256), or None."""
     folder = checkpoint_dir(run_dir)
     sidecar, weights = folder / f"{key}.json", folder / f"{key}.safetensors"
     if not sidecar.is_file():
@@ -278,9 +282,26 @@ def member_problem(run_dir: Path, key: str) -> str | None:
     try:
         with safe_open(str(weights), "pt"):
             pass
+        problem = damaged_weights(weights, meta)
     except (OSError, ValueError, SafetensorError) as err:
-        return f"checkpoint {weights} ({_which(meta, key)}) cannot be read ({err})"
-    return None
+        problem = f"cannot be read ({err})"
+    return f"checkpoint {weights} ({_which(meta, key)}) {problem}" if problem else None
+
+
+def weights_sha256(path: Path) -> str:
+    """sha256 of a weights file's bytes."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def damaged_weights(path: Path, meta: Mapping[str, Any]) -> str:
+    """Why the weights at `path` are not those `meta` (a sidecar or an export's config)
+    recorded when they were written ("" when they are, or when it recorded no checksum:
+    written by an older ser)."""
+    recorded = meta.get(WEIGHTS_SHA256)
+    if recorded is None or weights_sha256(path) == recorded:
+        return ""
+    return "is damaged (its bytes differ from those written: their sha256 is not the one recorded)"
 
 
 def check_members(run_dir: Path, chosen: Sequence[str], recorded: Sequence[str], flag: str) -> None:
@@ -338,6 +359,9 @@ def save_fold_checkpoint(
     what = f"the checkpoint {key}"
     # A full disk is safetensors' own error, which `atomic` reads as a DiskFullError.
     atomic(folder / f"{key}.safetensors", lambda tmp: save_file(tensors, str(tmp)), what)
+    # safetensors checks its header, not the tensors' bytes: damage there would be
+    # predicted with (NaN, or wrong numbers) without this.
+    sidecar[WEIGHTS_SHA256] = weights_sha256(folder / f"{key}.safetensors")
     text = json.dumps(sidecar, indent=1)
     atomic(folder / f"{key}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"), what)
 

@@ -88,6 +88,30 @@ def test_a_cut_short_or_deleted_weights_file_is_named(
     assert f"checkpoint {cut} (seed 0, fold session5) cannot be read" in asked
 
 
+def flip_bytes(path: Path) -> None:
+    """Change bytes among a weights file's tensors, past its header (a failing disk, a
+    bad copy): safetensors still reads the file."""
+    data = bytearray(path.read_bytes())
+    data[-40:-36] = bytes(b ^ 0x7F for b in data[-40:-36])
+    path.write_bytes(bytes(data))
+
+
+def test_weights_whose_bytes_changed_are_named_not_predicted_with(
+    three_seeds: Path, trained_run: Any, tmp_path: Path
+) -> None:
+    # Such weights predicted NaN (or other numbers) for every input, with exit code 0.
+    run = _copy(three_seeds, tmp_path)
+    out = tmp_path / "model"
+    assert ser("export", run, out, "--members", MEMBERS[0]).exit_code == 0
+    flip_bytes(run / "checkpoints" / f"{MEMBERS[1]}.safetensors")
+    line = one_line(_predict(run, trained_run.wavs[0]))
+    assert f"{MEMBERS[1]}.safetensors (seed 1, fold session5) is damaged (its bytes" in line
+    assert f"--checkpoint {MEMBERS[0]},{MEMBERS[2]}" in line
+    flip_bytes(out / MODEL)
+    said = one_line(ser("predict", "--model", out, trained_run.wavs[0], "--text", "hi"))
+    assert f"{out / MODEL} is damaged (its bytes differ from those written" in said
+
+
 def test_export_refuses_a_run_with_a_member_gone_and_counts_what_it_writes(
     three_seeds: Path, tmp_path: Path
 ) -> None:
