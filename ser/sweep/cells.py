@@ -181,10 +181,19 @@ def cell_dir(out: Path, key: str) -> Path:
 
 def record_of(out: Path, key: str) -> RunRecord | None:
     """The cell's record, finished or not (None: none, or unreadable)."""
+    return cell_record(out, key)[0]
+
+
+def cell_record(out: Path, key: str) -> tuple[RunRecord | None, str]:
+    """The cell's record, finished or not (None: none yet), or None and why it cannot be
+    read, with what mends it: a damaged record is not a cell that never ran."""
+    path = cell_dir(out, key) / RECORD
+    if not path.exists():
+        return None, ""
     try:
-        return read(cell_dir(out, key) / RECORD)  # ReportError when missing too
-    except ReportError:
-        return None
+        return read(path), ""
+    except ReportError as err:
+        return None, f"{err}; delete {path.parent} and run the sweep again to train it anew"
 
 
 def tracked(cells: Sequence[ResolvedCell], tracking: Tracking | None) -> list[ResolvedCell]:

@@ -15,7 +15,7 @@ from ser.errors import ConfigError
 from ser.heads.metrics import mean_std_text
 from ser.report.runs import run_summary
 from ser.runs.record import RunRecord
-from ser.sweep.cells import record_of
+from ser.sweep.cells import cell_record
 from ser.sweep.runner import SWEEPS
 
 
@@ -25,6 +25,7 @@ class CellResult:
 
     row: dict[str, Any]
     run: RunRecord | None
+    problem: str = ""  # why its record cannot be read (its tables say "damaged")
 
     def scores(self, metric: str) -> dict[tuple[int, str], float]:
         """(seed, fold) -> the metric, for the folds the cell has finished that have it (a
@@ -46,11 +47,12 @@ class CellResult:
 
     def ours(self, metric: str) -> str:
         """The metric as a table shows it: "70.10 ± 1.20 (n = 3)", "x (n = 1)" for one
-        value (never ± 0.00), "(partial)" before the cell finished, else "not run"."""
+        value (never ± 0.00), "(partial)" before the cell finished, else "not run" (or
+        "damaged": a record that cannot be read, `problem`)."""
         ms = self.mean_std(metric)
         if ms is None:
             if self.run is None:
-                return "not run"
+                return "damaged" if self.problem else "not run"
             return "running" if not (self.run.summary or self.run.folds) else "-"
         shown = mean_std_text(*ms)
         return shown + ("" if self.run and self.run.complete else " (partial)")
@@ -71,10 +73,16 @@ def load_sweeps(out: Path) -> list[dict[str, Any]]:
             manifest = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise ConfigError(f"{file}: unreadable sweep manifest ({e})") from e
-        runs = [record_of(out, row["key"]) for row in manifest["cells"]]
+        runs = [cell_record(out, row["key"]) for row in manifest["cells"]]
         manifest["results"] = [
-            CellResult(row, run if run and run.folds else None)
-            for row, run in zip(manifest["cells"], runs, strict=True)
+            CellResult(row, run if run and run.folds else None, problem)
+            for row, (run, problem) in zip(manifest["cells"], runs, strict=True)
         ]
         sweeps.append(manifest)
     return sweeps
+
+
+def damaged_cells(out: Path) -> list[str]:
+    """A line for each cell of the sweeps in `out` whose record cannot be read."""
+    results = [r for sweep in load_sweeps(out) for r in sweep["results"] if r.problem]
+    return [f"cell {r.row['row_key']!r} [{r.row['key']}]: {r.problem}" for r in results]

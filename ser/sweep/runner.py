@@ -22,7 +22,7 @@ from ser.cache.lock import try_lock
 from ser.errors import DiskFullError, SerError
 from ser.runs.record import RunRecord
 from ser.runtime.threads import ThreadChoice
-from ser.sweep.cells import ResolvedCell, record_of, tasks
+from ser.sweep.cells import ResolvedCell, cell_record, tasks
 from ser.sweep.presets import row_key
 from ser.sweep.progress import TOPIC, is_message, worker_progress
 from ser.sweep.spec import SweepSpec
@@ -107,7 +107,11 @@ def run_sweep(
     for group in tasks(cells):
         left = []
         for c in group:
-            record = record_of(out, c.key)
+            record, problem = cell_record(out, c.key)
+            if problem:  # training it would stop at the same record
+                outcomes.append(Outcome(c.key, "failed", problem))
+                report(outcomes[-1], c)
+                continue
             if record is None or not record.complete:
                 left.append(c)
                 continue

@@ -16,7 +16,9 @@ from typing import Any, NamedTuple
 import pytest
 
 from ser.sweep.cells import resolve_cells
-from ser.sweep.runner import Outcome, balance, run_sweep, run_task
+from ser.sweep.report import sweep_report
+from ser.sweep.results import damaged_cells
+from ser.sweep.runner import Outcome, balance, run_sweep, run_task, write_manifest
 from ser.sweep.spec import load_spec
 
 from .conftest import PARAMS, TINY
@@ -66,6 +68,24 @@ def test_a_sweep_run_again_skips_finished_cells_and_shares_them(
     # Table 2 shares its Full with Table 3: only its other five cells train.
     table2 = run_sweep(cells_of("msmser-table2", store_path, tmp_path), tmp_path)
     assert sorted(o.status for o in table2) == ["done"] * 5 + ["skipped"]
+
+
+def test_a_cell_whose_record_is_damaged_is_said_so_not_reported_as_never_run(
+    store_path: Path, tmp_path: Path
+) -> None:
+    spec = load_spec("msmser-table3", params=PARAMS, fixed=TINY)
+    chosen = [c for c in spec.cells if c.row.label == "Full"]
+    cells = resolve_cells(chosen[:1], str(store_path), tmp_path)
+    write_manifest(spec, cells, tmp_path)
+    assert [o.status for o in run_sweep(cells, tmp_path)] == ["done"]
+    record = tmp_path / "cells" / cells[0].key / "run.json"
+    record.write_text(record.read_text()[:300])  # cut short by a bad copy
+    again = run_sweep(cells, tmp_path)
+    assert [o.status for o in again] == ["failed"]
+    assert again[0].message.endswith(f"delete {record.parent} and run the sweep again to "
+                                     "train it anew")  # fmt: skip
+    assert "| Full | damaged | damaged |" in sweep_report(tmp_path)
+    assert damaged_cells(tmp_path) == [f"cell 'Full' [{cells[0].key}]: {again[0].message}"]
 
 
 @pytest.mark.slow
