@@ -15,7 +15,9 @@ another print: such a copy is not found.
 store, or one made before prints: the cheap way to give an older store its prints) and,
 under --repair, those that have none yet (their audio could not be read before).
 Where a print cannot be made (audio missing or unreadable) it is "" and the utterance is
-left out of the comparison; the feature sets name the reason.
+left out of the comparison; the feature sets name the reason. Before an audio set is
+extracted into a store that has its prints, they are made again and compared
+(`refuse_changed_audio`): sets from two versions of the corpus never share a store.
 
 >>> import tempfile, numpy as np, soundfile
 >>> folder = Path(tempfile.mkdtemp())
@@ -39,6 +41,7 @@ from rich.console import Console
 from ser.cache import FeatureStore
 from ser.cache.manifest import AUDIO_PRINT
 from ser.corpus.audio import AudioError, AudioSource, audio_info, load_audio, source_path
+from ser.errors import StoreError
 from ser.extract.shards import audio_sources
 from ser.runtime.threads import cpu_budget
 
@@ -95,6 +98,31 @@ def add_prints(store: FeatureStore, root: Path, console: Console, repair: bool =
         f"({time.perf_counter() - started:.1f} s)"
         + (f"; {missing} without one (audio missing or unreadable)" if missing else "")
     )
+
+
+def refuse_changed_audio(store: FeatureStore, root: Path, begun_before: set[str]) -> None:
+    """StoreError when an utterance's audio no longer gives the print the store keeps: a
+    set extracted now would come from other audio than the sets already there. Only
+    those with a print that still read are compared (a missing file fails on its own).
+    The sets begun since `begun_before` (the store's sets then) are taken out with the
+    refusal: nothing was written into them."""
+    held = store.manifest.column(AUDIO_PRINT).tolist()
+    rows = [i for i, p in enumerate(held) if p]
+    sources = audio_sources(store.manifest, root)
+    now = _prints([sources[i] for i in rows])
+    ids = store.manifest.utt_ids
+    changed = [str(ids[i]) for i, p in zip(rows, now, strict=True) if p and p != held[i]]
+    if changed:
+        for name in sorted(set(store.feature_sets()) - begun_before):
+            store.delete_feature_set(name)
+        some = ", ".join(changed[:3]) + (
+            f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        )
+        raise StoreError(
+            f"{store.path}: the audio of {len(changed)} utterance(s) in {root} changed since "
+            f"the store was made ({some}): its feature sets came from the audio before. "
+            "Extract into a new --store to have every set from the audio as it is now"
+        )
 
 
 def _prints(sources: Sequence[AudioSource | None]) -> list[str]:

@@ -46,12 +46,13 @@ from rich.console import Console
 from ser.cache import Damage, FeatureStore
 from ser.cache.atomic import writing
 from ser.cache.fingerprint import fingerprint, provenance
+from ser.cache.manifest import AUDIO_PRINT
 from ser.cache.repair import repair_outcome
 from ser.corpus.options import ReadOptions
 from ser.corpus.registry import read_corpus
 from ser.errors import StoreError
 from ser.extract.asr_text import AsrPass, declare_asr, run_asr, transcript_summary
-from ser.extract.audio_prints import add_prints
+from ser.extract.audio_prints import add_prints, refuse_changed_audio
 from ser.extract.base import Extractor, FeatureSetSpec
 from ser.extract.config import ExtractConfig, ExtractReport, make_report
 from ser.extract.dask_run import run_jobs_dask
@@ -124,6 +125,7 @@ def extract_features(
         store = open_store(Path(store_path), reading, attrs, config.repair)
     with store.lock(), writing(store.path, "the store's sets"):
         mended = mend_store(store, reading) if config.repair else []
+        printed = AUDIO_PRINT in store.manifest.names
         add_prints(store, reading.root, console, config.repair)  # where it has none yet
         asr = None
         if config.text_source == "asr":
@@ -137,9 +139,12 @@ def extract_features(
             "precision": resolve_precision(config.precision, device, "extract"),
             "transcripts": asr.source if asr is not None else None,
         }
+        held = set(store.feature_sets())
         passes = [p for kind in config.features for p in _declare(store, kind, config, run_wide)]
         todo = [p for p in passes if p.pending]
         transcribed = asr is not None and asr.pending
+        if printed and (transcribed or any(p.extractor.modality == "audio" for p in todo)):
+            refuse_changed_audio(store, reading.root, begun_before=held)
         if todo or transcribed:
             threads = torch.get_num_threads()
             try:

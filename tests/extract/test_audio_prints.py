@@ -16,6 +16,7 @@ from rich.console import Console
 
 from ser.cache import FeatureStore
 from ser.cache.manifest import AUDIO_PRINT
+from ser.errors import StoreError
 from ser.extract.run import ExtractConfig, extract_features
 from tests.stores import damage_chunk
 
@@ -107,6 +108,22 @@ def test_a_later_extraction_keeps_the_prints_and_makes_none_again(
     report = extract_features(synthetic_corpus[0], store.path, other, console)
     assert report.extracted and "audio prints" not in said.getvalue()
     assert prints_by_id(store.path) == prints_by_id(iemocap_store)
+
+
+def test_audio_changed_since_the_store_was_made_is_refused_for_an_audio_set(
+    corpus_copy: Path, iemocap_store: Path, tmp_path: Path
+) -> None:
+    # Another recording under an utterance's name: a set extracted now would come from it
+    # while the store's other sets came from the recording before.
+    store = copy_store(iemocap_store, tmp_path)
+    wavs = sorted((corpus_copy / "Session1" / "sentences" / "wav").rglob("*.wav"))
+    shutil.copy(wavs[4], wavs[0])
+    changed = wavs[0].stem
+    assert extract_features(corpus_copy, store.path, LOGMEL).nothing_to_do  # no audio read
+    other = ExtractConfig(features=("logmel",), progress=False, options={"logmel": {"n_mels": 40}})
+    with pytest.raises(StoreError, match=rf"the audio of 1 utterance\(s\) .* \({changed}\)"):
+        extract_features(corpus_copy, store.path, other)
+    assert "logmel40" not in FeatureStore.open(store.path).feature_sets()
 
 
 @pytest.mark.slow
