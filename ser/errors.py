@@ -61,6 +61,10 @@ class WorkerLost(SerError):
     a signal); what finished before it is kept."""
 
 
+class TrainingDiverged(SerError):
+    """A member's weights became NaN or infinite: what it would score is no model's."""
+
+
 class ReportError(SerError):
     """A run record is missing, unreadable or lacks what a report needs."""
 

@@ -394,4 +394,5 @@ def _member(
         run.config.model.eval_mask,
         plan.precision,
     )
-    return Member(side(fold.train, train=True), side(fold.val), side(fold.test), config)
+    name = f"seed {job.seed} {fold.name}"
+    return Member(side(fold.train, train=True), side(fold.val), side(fold.test), config, name)

@@ -33,7 +33,7 @@ from ser.train.graphs import GraphedTraining, step_variant, whole_step
 from ser.train.member_adam import MemberAdam
 from ser.train.progress import Progress
 from ser.train.steps import Steps, batch_tensors, evaluation, training_loss
-from ser.train.tracker import Curves, Tracker, targets_of
+from ser.train.tracker import Curves, Tracker, diverged, diverged_error, targets_of
 
 T = TypeVar("T")
 
@@ -58,6 +58,7 @@ class Member:
     val: Batches
     test: Batches
     config: LoopConfig
+    name: str = "the model"  # as errors name it: "seed 0 fold1"
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,8 @@ def select(
         losses = train_epoch(
             ensemble, train_sides, optimizer, scaler, precision, on_step, steps, whole, schedule
         )
+        if broken := diverged(ensemble, losses):
+            raise diverged_error(epoch + 1, [(members[k].name, losses[k]) for k in broken])
         with masked(ensemble.base, None):
             found = predict(ensemble, val_sides, precision, on_step, "val", steps)
             scored = in_range(found, members, targets_of(ensemble))

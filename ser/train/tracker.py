@@ -1,15 +1,18 @@
 """Each member's per-epoch curves, its best epoch and the state it had then, kept stacked
-on the device while an ensemble trains (`ser.train.loop.select`)."""
+on the device while an ensemble trains (`ser.train.loop.select`), and whether an epoch
+left a member's weights NaN (`diverged`)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 import torch
 
+from ser.errors import TrainingDiverged
 from ser.models.targets import Targets
 from ser.train.ensemble import Ensemble
 
@@ -119,3 +122,30 @@ def targets_of(ensemble: Ensemble) -> Targets:
     """What the ensemble's members predict (their family's model's `targets`)."""
     targets = getattr(ensemble.base, "targets", None)
     return targets if isinstance(targets, Targets) else Targets()
+
+
+def diverged_error(epoch: int, losses: Sequence[tuple[str, float]]) -> TrainingDiverged:
+    """The error of members (name, epoch loss) whose weights became NaN, with what to try."""
+    each = ", ".join(f"{name} (training loss {loss})" for name, loss in losses)
+    return TrainingDiverged(
+        f"training diverged at epoch {epoch}: the weights of {each} became NaN or infinite, "
+        "so the model would score as chance; train again with a lower --lr, or with "
+        "--precision fp32"
+    )
+
+
+def diverged(ensemble: Ensemble, losses: Sequence[float]) -> list[int]:
+    """The members whose epoch loss is not finite and whose weights hold NaN or Inf. A loss
+    that overflowed in fp16 leaves the weights finite (its update is skipped); any other
+    such loss has spread into them, and each later step and score would be NaN. Read only
+    after a non-finite loss: no step waits for it."""
+    suspects = [k for k, loss in enumerate(losses) if not math.isfinite(loss)]
+    if not suspects:
+        return []
+    members = len(losses)
+    broken = torch.zeros(members, dtype=torch.bool)
+    for tensor in ensemble.state().values():  # [K, ...] each
+        if tensor.is_floating_point():
+            finite = torch.isfinite(tensor.detach().reshape(members, -1)).all(dim=1)
+            broken |= ~finite.cpu()
+    return [k for k in suspects if broken[k]]
