@@ -249,7 +249,7 @@ def report_command(
     class or speaker and a paired test. A `ser sweep` folder: its tables as the papers
     print them, with the published numbers."""
     from ser.sweep.report import sweep_report
-    from ser.sweep.results import damaged_cells, is_sweep
+    from ser.sweep.results import damaged_cells, is_sweep, load_sweeps
 
     if plots is not None:
         output_folder(plots, "--plots")
@@ -260,8 +260,9 @@ def report_command(
             raise ConfigError(
                 "--by, --paired and --calibration take run directories (a sweep's cells/<key>)"
             )
-        click.echo(sweep_report(run_dirs[0], fmt=fmt), nl=False)
-        for line in damaged_cells(run_dirs[0]):  # shown as "damaged" in the tables
+        sweeps = load_sweeps(run_dirs[0])
+        click.echo(sweep_report(run_dirs[0], fmt=fmt, sweeps=sweeps), nl=False)
+        for line in damaged_cells(sweeps):  # shown as "damaged" in the tables
             click.echo(f"damaged: {line}", err=True)
         if plots is not None:
             click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)

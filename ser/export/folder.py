@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from ser.cache.fingerprint import LOCATIONS
 from ser.cache.model_names import missing_folder
@@ -27,7 +26,7 @@ from ser.errors import ConfigError
 from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record
 from ser.models.targets import Targets
-from ser.train.checkpoint import SCALE, Checkpoint, damaged_weights
+from ser.train.checkpoint import SCALE, Checkpoint, load_weights
 from ser.train.data import TargetScale, ZScore
 
 MODEL = "model.safetensors"
@@ -113,8 +112,7 @@ def load_exported(folder: Path, stand_ins: bool = False) -> Exported:
     folder = Path(folder).expanduser().resolve()
     config = read_config(folder)
     try:
-        tensors = load_file(str(folder / MODEL))
-        problem = damaged_weights(folder / MODEL, config)
+        tensors, problem = load_weights(folder / MODEL, config)
     except (OSError, ValueError, SafetensorError) as err:
         problem = f"cannot be read: {err}"
     if problem:

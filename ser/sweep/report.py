@@ -53,9 +53,10 @@ def paired_test(a: CellResult, ref: CellResult, metric: str) -> tuple[float, flo
     return float(diffs.mean()), float(wilcoxon(diffs).pvalue), len(diffs)
 
 
-def sweep_report(out: Path, fmt: str = "md") -> str:
-    """Markdown tables (or CSV lines per fold) of every sweep in `out`."""
-    sweeps = load_sweeps(out)
+def sweep_report(out: Path, fmt: str = "md", sweeps: list[dict[str, Any]] | None = None) -> str:
+    """Markdown tables (or CSV lines per fold) of every sweep in `out` (`sweeps`: its
+    `load_sweeps`, read already)."""
+    sweeps = load_sweeps(out) if sweeps is None else sweeps
     if fmt == "csv":
         return _csv(sweeps, out)
     parts = []

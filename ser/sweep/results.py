@@ -82,7 +82,7 @@ def load_sweeps(out: Path) -> list[dict[str, Any]]:
     return sweeps
 
 
-def damaged_cells(out: Path) -> list[str]:
-    """A line for each cell of the sweeps in `out` whose record cannot be read."""
-    results = [r for sweep in load_sweeps(out) for r in sweep["results"] if r.problem]
+def damaged_cells(sweeps: list[dict[str, Any]]) -> list[str]:
+    """A line for each cell of `sweeps` (`load_sweeps`) whose record cannot be read."""
+    results = [r for sweep in sweeps for r in sweep["results"] if r.problem]
     return [f"cell {r.row['row_key']!r} [{r.row['key']}]: {r.problem}" for r in results]

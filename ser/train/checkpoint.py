@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as tensors_of_bytes
+from safetensors.torch import save_file
 
 from ser import Json
 from ser.cache import FeatureStore
@@ -42,9 +43,9 @@ CHECKPOINTS = "checkpoints"
 # message: the run trains again in minutes.
 FORMAT = 2
 FINAL = "final"
-# The attribute targets' `TargetScale`'s tensors.
 # The sidecar's (and an export's config's) sha256 of the weights file, as written.
 WEIGHTS_SHA256 = "weights_sha256"
+# The attribute targets' `TargetScale`'s tensors.
 SCALE = ("targets.mean", "targets.std", "targets.low", "targets.high")
 
 
@@ -155,8 +156,7 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
         raise CheckpointError(f"checkpoint {path} cannot be read: {err}") from None
     weights = folder / f"{key}.safetensors"
     try:
-        tensors = load_file(str(weights))
-        problem = damaged_weights(weights, meta)
+        tensors, problem = load_weights(weights, meta)
     except (OSError, ValueError, SafetensorError) as err:  # cut short, or not safetensors
         problem = f"cannot be read ({err})"
     if problem:
@@ -282,7 +282,7 @@ def member_problem(run_dir: Path, key: str) -> str | None:
     try:
         with safe_open(str(weights), "pt"):
             pass
-        problem = damaged_weights(weights, meta)
+        problem = damaged_weights(weights_sha256(weights), meta)
     except (OSError, ValueError, SafetensorError) as err:
         problem = f"cannot be read ({err})"
     return f"checkpoint {weights} ({_which(meta, key)}) {problem}" if problem else None
@@ -294,14 +294,21 @@ def weights_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def damaged_weights(path: Path, meta: Mapping[str, Any]) -> str:
-    """Why the weights at `path` are not those `meta` (a sidecar or an export's config)
-    recorded when they were written ("" when they are, or when it recorded no checksum:
-    written by an older ser)."""
+def damaged_weights(digest: str, meta: Mapping[str, Any]) -> str:
+    """Why weights of sha256 `digest` are not those `meta` (a sidecar or an export's
+    config) recorded when they were written ("" when they are, or when it recorded no
+    checksum: written by an older ser)."""
     recorded = meta.get(WEIGHTS_SHA256)
-    if recorded is None or weights_sha256(path) == recorded:
+    if recorded is None or digest == recorded:
         return ""
     return "is damaged (its bytes differ from those written: their sha256 is not the one recorded)"
+
+
+def load_weights(path: Path, meta: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
+    """The tensors of a weights file, read once, and why they are not those `meta`
+    recorded (`damaged_weights`); safetensors' or the OS's error for an unreadable file."""
+    data = path.read_bytes()
+    return tensors_of_bytes(data), damaged_weights(hashlib.sha256(data).hexdigest(), meta)
 
 
 def check_members(run_dir: Path, chosen: Sequence[str], recorded: Sequence[str], flag: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from ser.sweep.cells import resolve_cells
 from ser.sweep.report import sweep_report
-from ser.sweep.results import damaged_cells
+from ser.sweep.results import damaged_cells, load_sweeps
 from ser.sweep.runner import Outcome, balance, run_sweep, run_task, write_manifest
 from ser.sweep.spec import load_spec
 
@@ -82,10 +82,10 @@ def test_a_cell_whose_record_is_damaged_is_said_so_not_reported_as_never_run(
     record.write_text(record.read_text()[:300])  # cut short by a bad copy
     again = run_sweep(cells, tmp_path)
     assert [o.status for o in again] == ["failed"]
-    assert again[0].message.endswith(f"delete {record.parent} and run the sweep again to "
-                                     "train it anew")  # fmt: skip
+    said = again[0].message
+    assert said.endswith(f"delete {record.parent} and run the sweep again to train it anew")
     assert "| Full | damaged | damaged |" in sweep_report(tmp_path)
-    assert damaged_cells(tmp_path) == [f"cell 'Full' [{cells[0].key}]: {again[0].message}"]
+    assert damaged_cells(load_sweeps(tmp_path)) == [f"cell 'Full' [{cells[0].key}]: {said}"]
 
 
 @pytest.mark.slow
