@@ -282,7 +282,7 @@ def member_problem(run_dir: Path, key: str) -> str | None:
     try:
         with safe_open(str(weights), "pt"):
             pass
-        problem = damaged_weights(weights_sha256(weights), meta)
+        problem = weights_mismatch(weights_sha256(weights), meta)
     except (OSError, ValueError, SafetensorError) as err:
         problem = f"cannot be read ({err})"
     return f"checkpoint {weights} ({_which(meta, key)}) {problem}" if problem else None
@@ -294,7 +294,7 @@ def weights_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def damaged_weights(digest: str, meta: Mapping[str, Any]) -> str:
+def weights_mismatch(digest: str, meta: Mapping[str, Any]) -> str:
     """Why weights of sha256 `digest` are not those `meta` (a sidecar or an export's
     config) recorded when they were written ("" when they are, or when it recorded no
     checksum: written by an older ser)."""
@@ -306,9 +306,9 @@ def damaged_weights(digest: str, meta: Mapping[str, Any]) -> str:
 
 def load_weights(path: Path, meta: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
     """The tensors of a weights file, read once, and why they are not those `meta`
-    recorded (`damaged_weights`); safetensors' or the OS's error for an unreadable file."""
+    recorded (`weights_mismatch`); safetensors' or the OS's error for an unreadable file."""
     data = path.read_bytes()
-    return tensors_of_bytes(data), damaged_weights(hashlib.sha256(data).hexdigest(), meta)
+    return tensors_of_bytes(data), weights_mismatch(hashlib.sha256(data).hexdigest(), meta)
 
 
 def check_members(run_dir: Path, chosen: Sequence[str], recorded: Sequence[str], flag: str) -> None:
