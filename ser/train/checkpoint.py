@@ -19,8 +19,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load as tensors_of_bytes
-from safetensors.torch import save_file
+from safetensors.torch import load, save_file
 
 from ser import Json
 from ser.cache import FeatureStore
@@ -289,15 +288,12 @@ def member_problem(run_dir: Path, key: str) -> str | None:
 
 
 def weights_sha256(path: Path) -> str:
-    """sha256 of a weights file's bytes."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def weights_mismatch(digest: str, meta: Mapping[str, Any]) -> str:
-    """Why weights of sha256 `digest` are not those `meta` (a sidecar or an export's
-    config) recorded when they were written ("" when they are, or when it recorded no
-    checksum: written by an older ser)."""
+    """Why weights of sha256 `digest` are not those `meta` (a sidecar, an export's config)
+    recorded as written ("" when they are, or when it recorded none: an older ser's)."""
     recorded = meta.get(WEIGHTS_SHA256)
     if recorded is None or digest == recorded:
         return ""
@@ -305,10 +301,9 @@ def weights_mismatch(digest: str, meta: Mapping[str, Any]) -> str:
 
 
 def load_weights(path: Path, meta: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
-    """The tensors of a weights file, read once, and why they are not those `meta`
-    recorded (`weights_mismatch`); safetensors' or the OS's error for an unreadable file."""
+    """A weights file's tensors, read once, and `weights_mismatch` with what `meta` holds."""
     data = path.read_bytes()
-    return tensors_of_bytes(data), weights_mismatch(hashlib.sha256(data).hexdigest(), meta)
+    return load(data), weights_mismatch(hashlib.sha256(data).hexdigest(), meta)
 
 
 def check_members(run_dir: Path, chosen: Sequence[str], recorded: Sequence[str], flag: str) -> None:
@@ -366,8 +361,7 @@ def save_fold_checkpoint(
     what = f"the checkpoint {key}"
     # A full disk is safetensors' own error, which `atomic` reads as a DiskFullError.
     atomic(folder / f"{key}.safetensors", lambda tmp: save_file(tensors, str(tmp)), what)
-    # safetensors checks its header, not the tensors' bytes: damage there would be
-    # predicted with (NaN, or wrong numbers) without this.
+    # safetensors checks its header, not the tensors' bytes: those are checked by this.
     sidecar[WEIGHTS_SHA256] = weights_sha256(folder / f"{key}.safetensors")
     text = json.dumps(sidecar, indent=1)
     atomic(folder / f"{key}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"), what)
