@@ -116,17 +116,15 @@ class Targets:
         return record
 
     def record_keys(self) -> dict[str, Json]:
-        """A run record's keys of them: none for the category with hard labels (so the
-        records of every such run stay as they were); the --target of any other, the
-        attribute loss (and its weight beside the category) where attributes train, the
-        options of the further heads that take some (`--emotions-as`)."""
-        keys: dict[str, Json] = {"target": self.name} if self.name != "emotion" else {}
-        if self.attributes:
-            keys["attribute_loss"] = self.loss
-            if self.emotion:
-                keys["attribute_weight"] = self.weight
+        """A run record's keys of them, each on or off (off: null): the --target where not
+        the category alone, the attribute loss (and its weight beside the category) where
+        attributes train, soft labels, and the options of the further heads that take some
+        (`--emotions-as`) where those heads train."""
+        keys: dict[str, Json] = {"target": self.name if self.name != "emotion" else None}
+        keys["attribute_loss"] = self.loss if self.attributes else None
+        keys["attribute_weight"] = self.weight if self.attributes and self.emotion else None
         keys |= {k: getattr(self, k) for name in self.others for k in options_of(name)}
-        return keys | ({"labels": "soft"} if self.soft else {})
+        return keys | {"labels": "soft" if self.soft else None}
 
     @property
     def name(self) -> str:

@@ -186,8 +186,12 @@ def run_settings(run: RunRecord) -> dict[str, Any] | None:
             key: None
             for key in ("sampler", "augment", "mask_time", "mask_features", "mixup", "views")
         },
+        # the outputs differ: a table tells a calibrated run from its uncalibrated twin
+        "calibrate": None,
     }
-    return {k: config[k] for k, v in default.items() if k in config and config[k] != v}
+    # null: off (a record names every option, on or off), as a key older records lack
+    shown = {k: config[k] for k in default if config.get(k) is not None}
+    return {k: v for k, v in shown.items() if v != default[k]}
 
 
 def settings_label(run: RunRecord, leave_out: frozenset[str] = frozenset()) -> str:

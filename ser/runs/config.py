@@ -77,12 +77,13 @@ class RunConfig(Mapping[str, Any]):
     """Where its features came from (`store`, `features`: joined by '+'; `finetune`:
     the inputs whose encoder's top layers trained, as `--finetune` spells them), its model
     `family` and that family's `options`, what it trained on (`classes`, `protocol`,
-    `val`), how (`epochs` ... `patience`, `class_weights`: only when weighted;
-    `sampler`, `augment` with `mask_time` and `mask_features`, `mixup`, `views`: only when
-    on), a cross-corpus run's `test_store` and what it holds (`test`), its targets (`target`
-    where not the category alone, `attribute_loss` and `attribute_weight` where
-    attributes trained, `labels` "soft"), `calibrate` where on, where it ran (`device`,
-    `precision`, `out`, `name`). None: not in the record (older records lack some)."""
+    `val`), how (`epochs` ... `patience`, `class_weights` when weighted; `sampler`,
+    `augment` with `mask_time` and `mask_features`, `mixup`, `views`), a cross-corpus run's
+    `test_store` and what it holds (`test`), its targets (`target` where not the category
+    alone, `attribute_loss` and `attribute_weight` where attributes trained, `labels`
+    "soft"), `calibrate`, where it ran (`device`, `precision`, `out`, `name`). The trainer
+    writes every key, null where the option is off; None: null or not in the record
+    (records written before every option was recorded leave out the ones that were off)."""
 
     store: str | None = None
     features: str | None = None
@@ -134,6 +135,12 @@ class RunConfig(Mapping[str, Any]):
         }
         options = {k: v for k, v in obj.items() if k not in hints}
         return cls(**values, options=options, order=tuple(obj))
+
+    @staticmethod
+    def named_keys() -> tuple[str, ...]:
+        """The keys every record may hold beside its family's options, in the trainer's
+        order."""
+        return (*_BEFORE, *_AFTER)
 
     def to_json(self) -> dict[str, Json]:
         return {k: encode(v) for k, v in self.items()}

@@ -28,7 +28,7 @@ from ser.sweep.stores import StoreIdentity, check_stores, corpus_options, identi
 from ser.train.features import resolve_features
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, make_plan
-from ser.train.record import NOT_COMPARED, config_record
+from ser.train.record import NOT_COMPARED, cell_config, config_record
 
 CELLS = "cells"  # <out>/cells/<key>/run.json
 KEY_LENGTH = 16  # hex digits: 64 bits, no collision among any realistic set of cells
@@ -118,7 +118,8 @@ def _resolve(
         tested = tuple(name for f in theirs for name in f.stored)
     infos = [f.info() for f in features]  # a layered input: one, with its layer count
     _, inputs = plan_inputs(config.model, infos)  # ConfigError: the model cannot take these
-    what = {k: v for k, v in config_record(config, plan).items() if k not in NOT_COMPARED}
+    recorded = cell_config(config_record(config, plan))
+    what = {k: v for k, v in recorded.items() if k not in NOT_COMPARED}
     what["features"] = "+".join(f.name for f in features)
     fingerprints = {f.name: f.fingerprint for f in features}
     hashed: dict[str, Any] = {"config": what, "fingerprints": fingerprints}

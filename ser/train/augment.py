@@ -86,18 +86,18 @@ def augment_of(config: TrainConfig) -> Augment | None:
 
 
 def training_keys(config: TrainConfig) -> dict[str, Json]:
-    """A run record's keys of these options: those off their defaults, masks resolved;
-    none for a run without them (so every such run's record stays as it was)."""
+    """A run record's keys of these options, each on or off (off: null), masks resolved:
+    a record names what its training side was, so that a resume without one is seen."""
     augment = augment_of(config)
-    keys: dict[str, Json] = {"sampler": config.sampler} if config.sampler != "shuffle" else {}
-    if augment is not None and config.augment != "none":
-        keys |= {
-            "augment": config.augment,
-            "mask_time": list(augment.time),
-            "mask_features": list(augment.features),
-        }
-    keys |= {"mixup": config.mixup} if config.mixup is not None else {}
-    return keys | ({"views": config.views} if config.views is not None else {})
+    masked = augment is not None and config.augment != "none"
+    return {
+        "sampler": config.sampler if config.sampler != "shuffle" else None,
+        "augment": config.augment if masked else None,
+        "mask_time": list(augment.time) if augment is not None and masked else None,
+        "mask_features": list(augment.features) if augment is not None and masked else None,
+        "mixup": config.mixup,
+        "views": config.views,
+    }
 
 
 def _pair(value: tuple[int, ...] | None) -> tuple[int, int]:

@@ -106,13 +106,13 @@ class TrainConfig:
     sampler: str = option(
         "shuffle",
         "Training batches: shuffle (each utterance once an epoch) or balanced (a class "
-        "drawn uniformly, then one of its utterances). Recorded when balanced.",
+        "drawn uniformly, then one of its utterances). Recorded.",
         choices=("shuffle", "balanced"),
     )
     augment: str = option(
         "none",
         "Training batches only: mask (SpecAugment-like time and feature bands zeroed in "
-        "sequence inputs: --mask-time, --mask-features). Recorded when on.",
+        "sequence inputs: --mask-time, --mask-features). Recorded.",
         choices=("none", "mask"),
     )
     mask_time: tuple[int, ...] | None = option(
@@ -147,7 +147,7 @@ class TrainConfig:
         "utterances without them left out, counted), or one of them; emotion+attributes "
         "(one body, both heads); a further head joined with + (emotion+sentiment: MELD's, "
         "CMU-MOSI/MOSEI's [-3, 3] score; sentiment+emotions: MOSEI's six; "
-        'docs/train.md, "Heads"). Recorded when not emotion, as the store\'s corpus means it.',
+        'docs/train.md, "Heads"). Recorded, as the store\'s corpus means it.',
         metavar="emotion|attributes|arousal|...|emotion+sentiment",
     )
     attribute_loss: str = option(

@@ -70,19 +70,25 @@ class Trained(Protocol):
 RUN_LOCK = ".lock"
 # Config keys that say where a run executes, not what it trains: a resume may change them.
 NOT_COMPARED = frozenset({"store", "test_store", "out", "name", "device"})
+# Keys that records written before every option was recorded leave out when it is off. A
+# record holds them as null now; a sweep cell's key hashes its config without them, so
+# that the cells of every sweep already run keep their folders.
+ONCE_LEFT_OUT = frozenset(
+    {"finetune", "class_weights", "test_store", "test", "calibrate"}
+    | {"sampler", "augment", "mask_time", "mask_features", "mixup", "views"}
+    | {"target", "attribute_loss", "attribute_weight", "labels"}
+)
 
 
 def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
-    """The run's config as recorded: the model's options flattened beside its family's
-    name (`models.registry.config_record`), defaults resolved."""
+    """The run's config as recorded: every option that can change a result, on or off
+    (off: null), the model's options flattened beside its family's name
+    (`models.registry.config_record`), defaults resolved."""
+    tuned = [FineTune.parse(t).spelled for t in config.finetune]
     return {
         "store": str(config.store),
         "features": "+".join(config.features),
-        **(
-            {"finetune": [FineTune.parse(t).spelled for t in config.finetune]}
-            if config.finetune
-            else {}
-        ),
+        "finetune": tuned or None,
         **model_record(config.model),
         "classes": plan.classes,
         "protocol": str(plan.protocol),
@@ -94,20 +100,24 @@ def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
         "seed": config.seed,
         "seeds": list(plan.seeds),
         "patience": config.patience,
-        # only when weighted: the records of every unweighted run stay as they were
-        **({"class_weights": plan.class_weights} if plan.class_weights != "none" else {}),
-        **training_keys(config),  # only where on: every other run's record stays as it was
-        # only cross-corpus: the test store's path (where) and what it holds (what)
-        **({"test_store": str(config.test_store), "test": plan.test} if plan.test else {}),
-        # none for the category with hard labels: every such run's record stays as it was
+        "class_weights": plan.class_weights if plan.class_weights != "none" else None,
+        **training_keys(config),
+        # cross-corpus: the test store's path (where) and what it holds (what)
+        "test_store": str(config.test_store) if plan.test else None,
+        "test": plan.test,
         **plan.targets.record_keys(),
-        # only when calibrated: every other run's record stays as it was
-        **({"calibrate": config.calibrate} if config.calibrate != "none" else {}),
+        "calibrate": config.calibrate if config.calibrate != "none" else None,
         "device": str(plan.device),  # resolved (the request "auto" says nothing)
         "precision": plan.precision,
         "out": str(config.out),
         "name": plan.name,
     }
+
+
+def cell_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """`cfg` as the records written before every option was recorded held it: the keys
+    of `ONCE_LEFT_OUT` that are off left out (what a sweep cell's key hashes)."""
+    return {k: v for k, v in cfg.items() if not (k in ONCE_LEFT_OUT and v is None)}
 
 
 class Started(NamedTuple):
@@ -209,15 +219,28 @@ def check_resumable(
             f"{path} was trained on other features than the store now holds "
             f"({'; '.join(changed)}); {hint}"
         )
-    old_cfg = old.config
-    # The new config's keys: one of another family has another "family"; a record written
-    # when every config held every family's options resumes (the others were defaults).
-    keys = sorted(set(cfg) - NOT_COMPARED)
-    diff = [
-        f"{k}: {old_cfg.get(k)!r} -> {cfg.get(k)!r}" for k in keys if old_cfg.get(k) != cfg.get(k)
-    ]
+    diff = config_changes(old.config, cfg)
     if diff:
         raise ConfigError(f"{path} holds a run with another config ({'; '.join(diff)}); {hint}")
+
+
+def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Each key whose value differs between a record's config `old` and a new one, e.g.
+    "calibrate: 'temperature' -> off": the two compared whole, a key one lacks read as off
+    (null), but for `NOT_COMPARED`. A key of a model family's options that only `old` has
+    is left out: a record of another family differs in "family"; one written when every
+    config held every family's options held the others' defaults."""
+    named = set(RunConfig.named_keys())
+    keys = dict.fromkeys([*new, *(k for k in old if k in named)])
+    return [
+        f"{k}: {_shown(old.get(k))} -> {_shown(new.get(k))}"
+        for k in keys
+        if k not in NOT_COMPARED and old.get(k) != new.get(k)
+    ]
+
+
+def _shown(value: object) -> str:
+    return "off" if value is None else repr(value)
 
 
 def _holds_other_files(run_dir: Path) -> bool:

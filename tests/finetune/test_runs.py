@@ -68,6 +68,15 @@ def test_a_tuned_run_resumes_without_training_again(tuned_run, layered_store) ->
     assert json.loads(before)["folds"] == json.loads((tuned_run / "run.json").read_text())["folds"]
 
 
+def test_a_tuned_run_resumed_frozen_is_refused(tuned_run, layered_store) -> None:
+    """Without --finetune the same name is refused: it had said "already done" and
+    rewritten the record as a frozen run's."""
+    before = (tuned_run / "run.json").read_bytes()
+    with pytest.raises(ConfigError, match=r"finetune: \['tiny-hubert.L1:top=1,lr=0.001'\] -> off"):
+        train(_config(layered_store, tuned_run.parent, finetune=()))
+    assert (tuned_run / "run.json").read_bytes() == before
+
+
 def test_predict_runs_the_encoder_then_the_trained_top(
     tuned_run, synthetic_corpus, tmp_path
 ) -> None:

@@ -237,8 +237,13 @@ def test_a_heads_option_flows_from_the_targets_into_the_head_and_the_records() -
     _, emotions = targets.heads
     assert isinstance(emotions, EmotionIntensitiesHead) and emotions.emotions_as == "intensity"
     assert targets.widths(3) == (1, 6)
-    assert targets.record_keys() == {"target": "sentiment-score+emotions",
-                                     "emotions_as": "intensity"}  # fmt: skip
+    assert targets.record_keys() == {
+        "target": "sentiment-score+emotions",
+        "attribute_loss": None,  # off: every record names it
+        "attribute_weight": None,
+        "emotions_as": "intensity",
+        "labels": None,
+    }
     assert Targets.from_record(targets.to_record()) == targets
     assert "emotions_as" not in Targets.parse("emotions").to_record()  # the default: as before
     assert Targets.parse("emotions").record_keys()["emotions_as"] == "presence"

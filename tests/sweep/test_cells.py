@@ -12,6 +12,7 @@ from ser.cache import FeatureStore
 from ser.errors import ConfigError, StoreError
 from ser.sweep.cells import resolve_cells, tasks, unique
 from ser.sweep.spec import load_spec
+from ser.train.record import ONCE_LEFT_OUT
 from tests.stores import add_labelled_set, labelled_store
 
 from .conftest import PARAMS, SETS, TINY
@@ -51,6 +52,18 @@ def test_keys_follow_the_config_and_the_features_not_the_place(tmp_path: Path) -
                      overwrite=True)  # fmt: skip
     again = resolve_cells(spec.cells, str(store), tmp_path / "one")
     assert not {c.key for c in here} & {c.key for c in again}
+
+
+def test_a_cell_hashes_its_config_as_records_before_every_option_held_it(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """A run record names every option, on or off; a cell's key leaves out the keys of
+    options that are off which older records lacked, so every sweep's cells keep their
+    folders."""
+    spec = load_spec("msmser-table3", params=PARAMS, fixed=TINY)
+    cell = resolve_cells(spec.cells[:1], str(store_path), tmp_path)[0]
+    assert not ONCE_LEFT_OUT & set(cell.resolved)
+    assert {"patience", "precision", "seeds"} <= set(cell.resolved)  # always held
 
 
 @pytest.mark.slow

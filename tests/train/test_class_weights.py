@@ -94,14 +94,15 @@ def test_a_skewed_store_trains_with_balanced_weights_and_records_them(
 
 @pytest.mark.slow
 def test_unweighted_runs_record_and_train_as_before(skewed: Path, tmp_path: Path) -> None:
-    """No key in the config or the folds (records written before resume alike), no
-    setting in the report, the default name; `none` asked for is the default run."""
+    """The config's key off (null), none in the folds (records written before resume
+    alike), no setting in the report, the default name; `none` asked for is the default
+    run."""
     base = config(skewed, tmp_path, "unimodal", seeds=1, members_at_once=1, name=None)
     default, _, _ = run(base)
     asked, _, _ = run(config(skewed, tmp_path / "asked", "unimodal", seeds=1, name=None,
                              members_at_once=1, class_weights="none"))  # fmt: skip
     assert default.name == asked.name == "is13_none_loso_c4_d-model8_dropout0.0"
-    assert "class_weights" not in default.config
+    assert "class_weights" in default.config and default.config["class_weights"] is None
     assert all("class_weights" not in e.to_json() for e in default.folds)
     assert "class_weights" not in settings_label(default)
     for a, b in zip(default.folds, asked.folds, strict=True):

@@ -125,7 +125,7 @@ def test_meld_trains_the_dialog_context_model_on_its_official_partitions(
     name = "is13_none_official_csentiment_class-weights-none"
     _, record = _train(store, tmp_path, name, *sentiment)
     assert record["classes"] == ["neg", "neu", "pos"]
-    assert "class_weights" not in record["config"] and "class_weights" not in record["folds"][0]
+    assert record["config"]["class_weights"] is None and "class_weights" not in record["folds"][0]
 
 
 def test_a_dialog_model_is_refused_on_a_corpus_without_dialogs(

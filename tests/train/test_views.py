@@ -210,7 +210,7 @@ def test_a_run_records_views_only_when_on_and_resumes(view_store: Path, tmp_path
     # one member at a time in this process: a resumed fold then trains bit for bit as before
     base = small_config(view_store, tmp_path, epochs=2, members_at_once=1, processes=1)
     plain = train(base)
-    assert "views" not in plain.config
+    assert "views" in plain.config and plain.config["views"] is None  # recorded, off
     on = replace(base, views="all")
     full = train(on)
     assert full.name == plain.name + "_views-all" and full.config["views"] == "all"
@@ -219,6 +219,8 @@ def test_a_run_records_views_only_when_on_and_resumes(view_store: Path, tmp_path
     write(path, replace(full, folds=full.folds[:2], complete=False))  # as if killed
     resumed = train(on)
     assert [f.curves for f in resumed.folds] == [f.curves for f in full.folds]
+    with pytest.raises(ConfigError, match="views: 'all' -> off"):  # not relabelled a clean run
+        train(replace(base, name=full.name))
     # the view sets' fingerprints are kept beside the inputs': views extracted again since
     # (as the record now says) refuse a resume as changed inputs do
     assert set(full.fingerprints) == {"is13", "is13.noise20db"}
