@@ -1,6 +1,7 @@
 """The package's architecture, read from its source with `ast`: no import circles, nothing
 loose at the top of `ser/`, imports running one way through `LAYERS`, no module over
-`MAX_LINES` lines.
+`MAX_LINES` lines: a bound that catches a module holding two concepts, not a target to
+split to (a module is split along a seam, one concept each: docs/dev/README.md).
 
 What counts as an import: every ``import`` and ``from ... import`` statement anywhere in
 a module (under ``if TYPE_CHECKING:`` and inside functions too), resolved to the ser
@@ -17,7 +18,7 @@ import ast
 from pathlib import Path
 
 SER = Path(__file__).resolve().parents[1] / "ser"
-MAX_LINES = 400
+MAX_LINES = 600
 TOP_LEVEL = {"__init__.py", "cli.py", "errors.py"}
 
 # Lowest first; a module may import its own unit and the units of lower layers, never a
