@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from ser import __version__
 from ser.errors import DiskFullError, PathError, SerError
+from ser.runtime.plugins import load_plugins
 from ser.runtime.threads import brief_waits
 
 # Before any command imports torch, which loads OpenMP and reads this once: waiting
@@ -49,6 +50,10 @@ class _Group(click.Group):
         family = _LAZY.get(cmd_name)
         if family is None:
             return None
+        try:  # before a command's options are derived from the registries
+            load_plugins()
+        except SerError as err:  # here also for `ser --help`, which lists every command
+            _fail(err)
         module = importlib.import_module(f"ser.commands.{family}")
         return next(c for c in module.COMMANDS if c.name == cmd_name)
 
@@ -56,16 +61,19 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SerError as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(err.exit_code)
+            _fail(err)
         except OSError as err:  # a full disk no write site named (they say which file)
             # Commands check their outputs before any work (ser/commands/outputs.py); a
             # path met later (a run's folder, a temp file) comes here, named by the system.
             said = DiskFullError.of(err, err.filename, "the command's output") or PathError.of(err)
             if said is None:
                 raise
-            click.echo(f"error: {said}", err=True)
-            sys.exit(said.exit_code)
+            _fail(said)
+
+
+def _fail(err: SerError) -> NoReturn:
+    click.echo(f"error: {err}", err=True)
+    sys.exit(err.exit_code)
 
 
 @click.group(cls=_Group)

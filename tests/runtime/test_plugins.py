@@ -1,0 +1,117 @@
+"""Plugins: a model family kept in a module of the user's own, named in `SER_PLUGINS` or
+installed with an entry point in the group `ser.plugins`, is registered before any
+command reads a registry and trains through `ser train` like ser's own; a plugin that
+fails to load is one line naming it. Each runs `ser` in a fresh process, so that what a
+plugin registers never reaches the other tests' registries."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.refused import one_line, ser
+
+# The user's own package: the family of docs/dev/add-family.md, "A family of your own".
+PLUGIN = '''
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from ser.models import Family, FamilyConfig, FeatureInfo, ModelOutput, SerModel, TrainDefaults
+from ser.models import register
+from ser.models.batch import Batch, InputSpec, Unit
+from ser.models.config import option, specs
+from ser.models.nn.blocks import MLP
+
+
+@dataclass(frozen=True)
+class MeanLogitsConfig(FamilyConfig):
+    """An MLP per feature set, their logits averaged: --fusion mean-logits."""
+
+    FUSIONS: ClassVar[dict[str, tuple[str, ...]]] = {"mean-logits": ()}
+    hidden: int = option(8, "Hidden width of each set's MLP.", least=1)
+
+    def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
+        return "utterance", specs(features, "vector")
+
+
+class MeanLogits(SerModel):
+    def __init__(self, config, inputs, n_classes):
+        super().__init__(config, inputs)
+        self.mlps = nn.ModuleList(MLP(s.dim, config.hidden, n_classes, 0.0) for s in inputs)
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        logits = [mlp(batch.x[s.name]) for mlp, s in zip(self.mlps, self.inputs, strict=True)]
+        return ModelOutput(torch.stack(logits).mean(dim=0))  # [B, C]
+
+
+register(Family("mean_logits", MeanLogitsConfig, MeanLogits, TrainDefaults(2, 8, 1e-2, 0.0)))
+'''
+TRAIN = ("train", "--features", "is13", "--fusion", "mean-logits", "--hidden", "4")
+TRAIN += ("--classes", "4", "--protocol", "session5", "--device", "cpu", "--threads", "1")
+
+
+@pytest.fixture(scope="module")
+def store(labelled_stores: Callable[..., Path]) -> Path:
+    return labelled_stores({"is13": ("is13", "audio", "utterance", 7, "float32")})
+
+
+def _ser(folder: Path, *args: str | Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`ser ARGS` in a fresh process that finds the modules in `folder`."""
+    path = os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])
+    environ = {**os.environ, "PYTHONPATH": path, **env}
+    command = [sys.executable, "-m", "ser.cli", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=environ, check=False)
+
+
+def test_a_family_named_in_ser_plugins_trains(store: Path, tmp_path: Path) -> None:
+    (tmp_path / "my_family.py").write_text(PLUGIN)
+    out = tmp_path / "runs"
+    done = _ser(tmp_path, *TRAIN, "--store", store, "--out", out, SER_PLUGINS="my_family")
+    assert done.returncode == 0, done.stderr
+    (record,) = out.glob("*/run.json")
+    config = json.loads(record.read_text())["config"]
+    assert (config["family"], config["hidden"]) == ("mean_logits", 4)
+    helped = _ser(tmp_path, "train", "--help", SER_PLUGINS="my_family")
+    assert "mean-logits" in helped.stdout and "--hidden" in helped.stdout
+
+
+def test_an_installed_entry_point_is_loaded(store: Path, tmp_path: Path) -> None:
+    """A package installed with `[project.entry-points."ser.plugins"]`: its metadata on
+    the path is what pip leaves, so the family trains without SER_PLUGINS."""
+    (tmp_path / "my_family.py").write_text(PLUGIN)
+    info = tmp_path / "my_family-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-family\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[ser.plugins]\nmean_logits = my_family\n")
+    out = tmp_path / "runs"
+    done = _ser(tmp_path, *TRAIN, "--store", store, "--out", out, "--epochs", "1")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(next(out.glob("*/run.json")).read_text())["config"]["family"] == (
+        "mean_logits"
+    )
+
+
+def test_a_broken_plugin_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SER_PLUGINS", "no_such_plugin")
+    line = one_line(ser("train", "--help"))
+    assert line == (
+        "error: plugin 'no_such_plugin' (from SER_PLUGINS) failed to load: "
+        "ModuleNotFoundError: No module named 'no_such_plugin'"
+    )
+    (tmp_path / "raising.py").write_text("raise RuntimeError('the GPU build is missing')\n")
+    failed = _ser(tmp_path, "store", "info", tmp_path, SER_PLUGINS="raising")
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert failed.stderr.strip() == (
+        "error: plugin 'raising' (from SER_PLUGINS) failed to load: "
+        "RuntimeError: the GPU build is missing"
+    )
