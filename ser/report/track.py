@@ -16,8 +16,10 @@ scores (``ua``, ...), the `--final` model's ``final/train_loss``, and the run ma
 finished. ``<run>/mlflow.json`` says which
 MLflow run, by tracking URI.
 
-A member is logged once: one the tracker holds (its folder, its keys) is skipped, so a
-resumed run, or a finished one run again with --track, logs only what is missing. An
+A member is logged once: one the tracker holds (its folder's event files whole, its keys)
+is skipped, so a resumed run, or a finished one run again with --track, logs only what is
+missing. Reaching MLflow, and its faults: `ser.report.mlflow_store`; TensorBoard's files:
+`ser.report.tfevents`. An
 epoch without a value (NaN: no validation side) is no point. Neither package is imported
 until a run tracks: they are the optional extra ``ser[track]``.
 """
@@ -31,13 +33,16 @@ import math
 import os
 import re
 import shutil
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard
 
 from ser.errors import ConfigError
+from ser.report.mlflow_store import check_folder, client
+from ser.report.tfevents import anonymous, problem
 
 if TYPE_CHECKING:  # imported where a run is logged: `ser sweep --help` stays quick
     from mlflow.tracking import MlflowClient
@@ -94,20 +99,33 @@ def check(tracking: Tracking | None) -> None:
             f"here: {INSTALL}"
         ) from None
     if tracking.kind == "mlflow":
-        with _mlflow_client(tracking) as client:
-            _experiment(client)
+        check_folder(tracking.uri or "")
+        with client(tracking.uri or "", checking=True) as mlflow:
+            _experiment(mlflow)
 
 
-def log(tracking: Tracking | None, run_dir: Path, record: RunRecord, complete: bool) -> None:
+def log(
+    tracking: Tracking | None,
+    run_dir: Path,
+    record: RunRecord,
+    complete: bool,
+    say: Callable[[str], None] | None = None,
+) -> None:
     """Log what `record` (the run in `run_dir`) holds that the tracker does not: its new
-    members and, once `complete`, its scores."""
+    members and, once `complete`, its scores; `say`: a line of what was found and done
+    (standard error's, by default)."""
     if tracking is None or not record.folds:
         return
+    say = say or _stderr
     if tracking.kind == "tensorboard":
-        _tensorboard(run_dir, record, complete)
+        _tensorboard(run_dir, record, complete, say)
     else:
-        with _mlflow_client(tracking) as client:
-            _mlflow(client, tracking, run_dir, record, complete)
+        with client(tracking.uri or "") as mlflow:
+            _mlflow(mlflow, tracking, run_dir, record, complete, say)
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def forget(run_dir: Path) -> list[str]:
@@ -181,12 +199,24 @@ def means(record: RunRecord) -> dict[str, float]:
 
 def options(record: RunRecord) -> dict[str, str | int | float | bool]:
     """The run's options as its record holds them: a number, a flag or a text as it is,
-    anything else (a list, none) as its JSON."""
-    return {k: _option(v) for k, v in record.config.items()}
+    anything else (a list, none) as its JSON; a path of this machine (the store, the
+    output folder) by its last name alone, as a tracker may be another machine's."""
+    return {k: _option(_local(v)) for k, v in record.config.items()}
 
 
 def _option(value: Json) -> str | int | float | bool:
     return value if isinstance(value, str | int | float | bool) else json.dumps(value)
+
+
+def _local(value: Json) -> Json:
+    """`value` with each absolute path in it as its last name (``features.zarr``)."""
+    if isinstance(value, str) and os.path.isabs(value):
+        return Path(value).name or value
+    if isinstance(value, list):
+        return [_local(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _local(v) for k, v in value.items()}
+    return value
 
 
 def _number(value: object) -> TypeGuard[float]:
@@ -196,75 +226,51 @@ def _number(value: object) -> TypeGuard[float]:
 # --- TensorBoard ----------------------------------------------------------------------
 
 
-def _tensorboard(run_dir: Path, record: RunRecord, complete: bool) -> None:
-    from torch.utils.tensorboard import SummaryWriter
-
+def _tensorboard(
+    run_dir: Path, record: RunRecord, complete: bool, say: Callable[[str], None]
+) -> None:
     from ser.heads.recorded import run_heads
 
     root, heads = run_dir / TENSORBOARD, run_heads(record)
     for entry in record.folds:
-        if (root / member(entry)).exists():
-            continue
-        with _staged(root / member(entry)) as folder, SummaryWriter(str(folder)) as writer:
-            for tag, step, value in points(entry, heads):
-                writer.add_scalar(tag, value, step)
-    if complete and (final := final_points(record)) and not (root / FINAL).exists():
-        with _staged(root / FINAL) as folder, SummaryWriter(str(folder)) as writer:
-            for tag, step, value in final:
-                writer.add_scalar(tag, value, step)
+        _scalars(root / member(entry), points(entry, heads), say)
+    if complete and (final := final_points(record)):
+        _scalars(root / FINAL, final, say)
     if complete:  # the run's options beside its scores: TensorBoard's HPARAMS tab
+        from torch.utils.tensorboard import SummaryWriter
+
         with _staged(root / SCORES) as folder, SummaryWriter(str(folder)) as writer:
             writer.add_hparams(options(record), means(record), run_name=".")
 
 
+def _scalars(folder: Path, found: list[Point], say: Callable[[str], None]) -> None:
+    """`found` written to `folder`, unless its event files hold them all already (one cut
+    short, or holding fewer, is written again, and said)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    if folder.exists():
+        if (wrong := problem(folder, len(found))) is None:
+            return
+        say(f"TensorBoard's {folder} {wrong}: logging it again")
+    with _staged(folder) as staging, SummaryWriter(str(staging)) as writer:
+        for tag, step, value in found:
+            writer.add_scalar(tag, value, step)
+
+
 @contextlib.contextmanager
 def _staged(folder: Path) -> Iterator[Path]:
-    """A folder written beside `folder`, then put in its place (an earlier one replaced):
-    a member whose folder is there was logged whole."""
+    """A folder written beside `folder`, its event files named without the host's name,
+    then put in its place (an earlier one replaced): a folder there was logged whole."""
     staging = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)  # an interrupted one's
     staging.mkdir(parents=True)
     yield staging
+    anonymous(staging)
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
 
 
 # --- MLflow ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _mlflow_client(tracking: Tracking) -> Iterator[MlflowClient]:
-    """A client of `tracking`'s URI; MLflow's errors (a server that does not answer, a
-    URI it cannot use) as `ConfigError`s naming it."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    uri = tracking.uri or ""
-    try:
-        with _file_store_allowed(uri):
-            yield MlflowClient(tracking_uri=uri)
-    except (MlflowException, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(
-            f"MLflow at {uri}: {first}; the run's record is kept: once MLflow answers, "
-            "the same command logs what is missing"
-        ) from e
-
-
-@contextlib.contextmanager
-def _file_store_allowed(uri: str) -> Iterator[None]:
-    """MLflow 3 opens a folder store (the default ``<out>/mlruns``) only when
-    MLFLOW_ALLOW_FILE_STORE is set, and mlflow-skinny has no database store: set for the
-    block alone, where the user has not said otherwise."""
-    name = "MLFLOW_ALLOW_FILE_STORE"
-    if ("://" in uri and not uri.startswith("file:")) or name in os.environ:
-        yield
-        return
-    os.environ[name] = "true"
-    try:
-        yield
-    finally:
-        os.environ.pop(name, None)
 
 
 def _experiment(client: MlflowClient) -> str:
@@ -280,18 +286,28 @@ def _experiment(client: MlflowClient) -> str:
             found = client.get_experiment_by_name(EXPERIMENT)
             if found is None:
                 raise
+    if found.lifecycle_stage == "deleted":
+        raise ConfigError(
+            f"MLflow's experiment '{EXPERIMENT}' was deleted: restore it (mlflow "
+            f"experiments restore --experiment-id {found.experiment_id}) or remove it for "
+            "good (mlflow gc), and run the same command again"
+        )
     return str(found.experiment_id)
 
 
 def _mlflow(
-    client: MlflowClient, tracking: Tracking, run_dir: Path, record: RunRecord, complete: bool
+    client: MlflowClient,
+    tracking: Tracking,
+    run_dir: Path,
+    record: RunRecord,
+    complete: bool,
+    say: Callable[[str], None],
 ) -> None:
     from mlflow.entities import Metric
 
     from ser.heads.recorded import run_heads
 
-    run_id = _mlflow_run(client, tracking, run_dir, record)
-    logged = {key.split("/")[0] for key in client.get_run(run_id).data.metrics}
+    run_id, logged = _mlflow_run(client, tracking, run_dir, record, say)
     now, heads = int(time.time() * 1000), run_heads(record)
     for entry in record.folds:
         if (name := member(entry)) in logged:
@@ -308,23 +324,67 @@ def _mlflow(
         client.set_terminated(run_id, "FINISHED")
 
 
-def _mlflow_run(client: MlflowClient, tracking: Tracking, run_dir: Path, record: RunRecord) -> str:
-    """The MLflow run of the ser run in `run_dir` at `tracking`'s URI (``mlflow.json``),
-    made with the run's options as params if there is none."""
+def _mlflow_run(
+    client: MlflowClient,
+    tracking: Tracking,
+    run_dir: Path,
+    record: RunRecord,
+    say: Callable[[str], None],
+) -> tuple[str, set[str]]:
+    """The MLflow run of the ser run in `run_dir` at `tracking`'s URI (``mlflow.json``)
+    and the member prefixes and scores it holds; made with the run's options as params
+    where there is none, or the one there was is deleted."""
     from mlflow.entities import Param
 
     from ser.cache.atomic import write_json
 
-    path = run_dir / MLFLOW_RUN
-    known: dict[str, str] = json.loads(path.read_text("utf-8")) if path.exists() else {}
-    uri = tracking.uri or ""
+    path, uri = run_dir / MLFLOW_RUN, tracking.uri or ""
+    known = _known_runs(path)
     if uri in known:
-        return known[uri]
-    tags = {"ser.run_dir": str(run_dir.resolve()), "ser.version": str(record.version)}
+        if (held := _held(client, known[uri])) is not None:
+            return known[uri], held
+        say(
+            f"MLflow run {known[uri]} at {uri}, which {path} names, was deleted: logging "
+            f"{record.name} whole to a new MLflow run"
+        )
+    tags = {"ser.run_dir": run_dir.name, "ser.version": str(record.version)}
     run = client.create_run(_experiment(client), run_name=record.name, tags=tags)
     run_id = str(run.info.run_id)
     params = [Param(k, str(v)) for k, v in options(record).items()]
     for start in range(0, len(params), 100):  # MLflow's most params in one log_batch
         client.log_batch(run_id, params=params[start : start + 100])
     write_json(path, {**known, uri: run_id}, "the MLflow run the run is logged to")
-    return run_id
+    return run_id, set()
+
+
+def _held(client: MlflowClient, run_id: str) -> set[str] | None:
+    """The member prefixes and scores MLflow run `run_id` holds; None: it was deleted."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as e:
+        if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    if run.info.lifecycle_stage == "deleted":
+        return None
+    return {key.split("/")[0] for key in run.data.metrics}
+
+
+def _known_runs(path: Path) -> dict[str, str]:
+    """``mlflow.json``: the MLflow run of each tracking URI the run went to (none: a
+    `ConfigError` naming a file that is not such JSON)."""
+    if not path.exists():
+        return {}
+    try:
+        known = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        known, why = None, f"is not JSON ({e})"
+    else:
+        why = "is not the object ser writes ({tracking URI: MLflow run id})"
+    if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
+        raise ConfigError(
+            f"{path} {why}: delete it, and the same command logs the run whole to a new MLflow run"
+        )
+    return known

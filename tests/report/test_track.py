@@ -1,12 +1,15 @@
-"""What `ser.report.track` logs of a fold entry, and what --overwrite forgets."""
+"""What `ser.report.track` logs of a fold entry and of a run's options, and what --overwrite
+forgets."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-from ser.report.track import forget, member, points
+from ser.report.track import forget, member, options, points
+from ser.runs.config import RunConfig
 from ser.runs.fold_entry import FoldEntry
+from ser.runs.record import RunRecord
 
 
 def test_a_member_s_points_are_its_series_by_epoch_without_the_missing_ones() -> None:
@@ -49,3 +52,16 @@ def test_overwrite_forgets_what_the_earlier_run_logged(tmp_path: Path) -> None:
     assert forget(tmp_path) == ["tensorboard", "mlflow.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
     assert forget(tmp_path) == []
+
+
+def test_options_hold_a_path_of_this_machine_by_its_last_name() -> None:
+    config = {"store": "/data/x/features.zarr", "features": "is13", "lr": 0.01}
+    config |= {"test_store": "/data/y/other.h5", "out": "runs"}
+    record = RunRecord(name="r", config=RunConfig.from_json(config), protocol="loso", classes=())
+    assert options(record) == {
+        "store": "features.zarr",
+        "features": "is13",
+        "test_store": "other.h5",
+        "lr": 0.01,
+        "out": "runs",  # relative: kept
+    }
