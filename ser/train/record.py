@@ -386,12 +386,13 @@ def _record_entries(
         progress.fold_end(job.seed, job.fold.name, entry)
     if steps.static and (ran := run.record.execution) is not None:
         run.record = replace(run.record, execution=replace(ran, **steps.record()))
-    finish(run, complete=False)
+    finish(run, complete=False, progress=progress)
 
 
-def finish(run: Prepared, complete: bool) -> RunRecord:
+def finish(run: Prepared, complete: bool, progress: Progress | None = None) -> RunRecord:
     """The run's record made whole (scores from its folds, timings) and written with its
-    predictions.csv, written first (`complete`: every planned (seed, fold) done)."""
+    predictions.csv, written first (`complete`: every planned (seed, fold) done); what
+    tracking finds and does is said through `progress` (standard error without one)."""
     _write_predictions(run)  # of the folds the record holds: so each entry has its rows
     record = run.record
     if record.folds:
@@ -404,7 +405,8 @@ def finish(run: Prepared, complete: bool) -> RunRecord:
     record = replace(record, complete=complete, timings=timings, seconds=seconds)
     run.record = record
     write(run.plan.run_dir / RECORD, record)
-    log(run.config.tracking, run.plan.run_dir, record, complete)  # --track: what is new
+    say = progress.message if progress is not None else None  # not across a live bar
+    log(run.config.tracking, run.plan.run_dir, record, complete, say)  # --track: what is new
     return record
 
 

@@ -146,7 +146,7 @@ def _train(
     except KeyboardInterrupt:
         raise Interrupted([kept(run) for run in runs]) from None
     # 5. Record: each run's whole record and predictions.csv.
-    return [finish(run, complete=True) for run in runs]
+    return [finish(run, complete=True, progress=progress) for run in runs]
 
 
 @contextlib.contextmanager
@@ -214,7 +214,7 @@ def _train_on_processes(
         for run in {id(job.run): job.run for job in jobs[n]}.values():
             ours = [e for i in sorted(finished) for job, e in finished[i] if job.run is run]
             run.record = replace(run.record, folds=(*resumed[id(run)], *ours))
-            finish(run, complete=False)
+            finish(run, complete=False, progress=progress)
 
     train_pieces(runs, jobs, execution, progress, done)
 
