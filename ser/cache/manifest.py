@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ser.corpus.files import shown
 from ser.corpus.records import Utterance
 from ser.errors import StoreError
 
@@ -214,8 +215,9 @@ def _as_column(name: str, values: np.ndarray, kind: str | None) -> np.ndarray:
 
 
 def _text(value: object) -> str:
-    """A string cell as text: bytes are UTF-8 (how both backends store strings)."""
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    """A string cell as text: bytes are UTF-8 (how both backends store strings), and a
+    file name's bytes that are not UTF-8 are written `\\xNN` (`ser.corpus.files`)."""
+    return value.decode("utf-8") if isinstance(value, bytes) else shown(str(value))
 
 
 def _equal(a: np.ndarray, b: np.ndarray) -> bool:

@@ -9,6 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ser.cache.backend import check_name
+from ser.errors import StoreError
+
 
 def receipt_path(store: Path) -> Path:
     return store.with_name(store.name + ".receipt.json")
@@ -30,7 +33,24 @@ def receipt_backup(store: Path) -> dict[str, Any] | None:
     if not isinstance(backup, dict):
         return None
     ok = isinstance(backup.get("sets"), dict) and isinstance(backup.get("store"), dict)
+    if ok:
+        _check_names(store, backup["sets"])
     return backup if ok else None
+
+
+def _check_names(store: Path, sets: dict[str, Any]) -> None:
+    """StoreError naming the receipt when it lists a set under a name no store can hold
+    (`../x`): it was not written so, and what repairs the store from it would pass the
+    name on to `ser extract --name`, whose refusal speaks of an option never given."""
+    for name in sets:
+        try:
+            check_name(name)
+        except StoreError:
+            raise StoreError(
+                f"{receipt_path(store)}: damaged receipt: it lists a feature set named "
+                f"{name!r}, which no store can hold; take that set out of its 'backup' or "
+                f"delete the receipt (the next `ser extract` into {store} writes it again)"
+            ) from None
 
 
 def receipt_sets(store: Path) -> dict[str, dict[str, Any]]:

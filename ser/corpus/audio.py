@@ -15,6 +15,7 @@ import numpy as np
 import soxr
 
 from ser.corpus.decode import AudioInfo, DecodeError, decoders, info, read, riff_shortfall
+from ser.corpus.files import FOLDER, not_a_file, shown
 from ser.errors import SerError
 
 __all__ = [
@@ -43,7 +44,7 @@ class Clip:
     end: float
 
     def __str__(self) -> str:
-        return f"{self.path} [{self.start:g}-{self.end:g} s]"
+        return f"{shown(self.path)} [{self.start:g}-{self.end:g} s]"
 
 
 AudioSource = str | Path | Clip
@@ -61,7 +62,7 @@ def audio_info(path: str | Path) -> AudioInfo:
     try:
         return info(path)
     except DecodeError as error:
-        raise AudioError(f"cannot decode audio file {path}: {error}") from error
+        raise AudioError(f"cannot decode audio file {shown(path)}: {error}") from error
 
 
 def cut_short(path: str | Path) -> str | None:
@@ -73,7 +74,7 @@ def cut_short(path: str | Path) -> str | None:
         return None
     held, declared = shortfall
     return (
-        f"audio file {path} is cut short: it holds {held:.2f} s of the {declared:.2f} s "
+        f"audio file {shown(path)} is cut short: it holds {held:.2f} s of the {declared:.2f} s "
         "its header declares"
     )
 
@@ -88,9 +89,9 @@ def load_audio(source: AudioSource, sample_rate: int) -> np.ndarray:
     try:
         samples, rate = read(path, span)  # [n, channels]
     except DecodeError as error:
-        raise AudioError(f"cannot decode audio file {path}: {error}") from error
+        raise AudioError(f"cannot decode audio file {shown(path)}: {error}") from error
     if samples.shape[0] == 0 or samples.shape[1] == 0:
-        raise AudioError(f"audio {source} is empty (0 samples)")
+        raise AudioError(f"audio {shown(str(source))} is empty (0 samples)")
     mono = samples.mean(axis=1, dtype=np.float32)  # [n]
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
@@ -98,8 +99,10 @@ def load_audio(source: AudioSource, sample_rate: int) -> np.ndarray:
 
 
 def _existing(path: Path) -> Path:
-    if not path.is_file():
-        raise AudioError(f"audio file {path} does not exist")
+    why = not_a_file(path)
+    if why is not None:
+        said = f"is {why}" if why == FOLDER else "does not exist"
+        raise AudioError(f"audio file {shown(path)} {said}")
     if path.stat().st_size == 0:
-        raise AudioError(f"audio file {path} is empty (0 bytes)")
+        raise AudioError(f"audio file {shown(path)} is empty (0 bytes)")
     return path

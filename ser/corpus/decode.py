@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soundfile
 
+from ser.corpus.files import native
+
 if TYPE_CHECKING:  # PyAV is imported where FFmpeg decodes: libsndfile reads most files
     from av.audio.frame import AudioFrame
     from av.audio.stream import AudioStream
@@ -67,7 +69,7 @@ class AudioInfo:
 def info(path: Path) -> AudioInfo:
     """The audio's rate, channels and length by its header."""
     try:
-        found = soundfile.info(str(path))
+        found = soundfile.info(native(path))  # its bytes: a name may not be UTF-8
         return AudioInfo(found.samplerate, found.channels, found.frames)
     except soundfile.LibsndfileError as error:
         if error.code not in _NOT_LIBSNDFILES:
@@ -105,7 +107,7 @@ def decoders() -> str:
 
 
 def _libsndfile_read(path: Path, span: Span | None) -> tuple[np.ndarray, int]:
-    with soundfile.SoundFile(path) as file:
+    with soundfile.SoundFile(native(path)) as file:
         rate, frames = file.samplerate, file.frames
         first, last = (0, frames) if span is None else (round(s * rate) for s in span)
         count = -1 if span is None else max(0, last - first)  # -1: all there is

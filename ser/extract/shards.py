@@ -21,6 +21,7 @@ import torch
 
 from ser.cache.manifest import SPAN, Manifest
 from ser.corpus.audio import AudioError, Clip, load_audio
+from ser.corpus.files import opened
 from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec, Pending
 from ser.extract.plan import Shard
 from ser.extract.views import Viewed
@@ -48,7 +49,7 @@ class ShardJob:
 def audio_sources(manifest: Manifest, root: Path) -> list[Path | Clip | None]:
     """Each row's audio: its wav, absolute (dask workers may run elsewhere, in another
     working directory), or the part of it the row's span says; None for no wav."""
-    paths = [root.resolve() / str(w) if str(w) else None for w in manifest.column("wav")]
+    paths = [opened(root.resolve() / str(w)) if str(w) else None for w in manifest.column("wav")]
     if SPAN[0] not in manifest.names:
         return list(paths)
     ends = zip(manifest.column(SPAN[0]).tolist(), manifest.column(SPAN[1]).tolist(), strict=True)

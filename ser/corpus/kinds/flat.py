@@ -15,12 +15,14 @@ valence, arousal and dominance NaN unless the corpus has them.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ser.corpus.files import FOLDER, not_a_file, shown
 from ser.corpus.labels import LabelSet
 from ser.corpus.records import CorpusReading, Problem, Utterance
 from ser.errors import ConfigError, CorpusError
@@ -32,6 +34,8 @@ FOUR = ("neu", "hap", "sad", "ang")
 #: `CorpusKind.identity` hashes (those present), in that order: those kinds pin them, so
 #: their stores keep the identity (`StoreCorpus.digest`) their sweep cells are keyed by.
 LEGACY_IDENTITY = ("utt_id", "label", "session", "speaker", "dialog", "order", "split")
+#: A CSV row by column (`csv_table`): None holds the cells beyond the header's columns.
+CsvRow = dict[str | None, Any]
 
 
 def label_sets(codes: Sequence[str], name: str) -> dict[str, LabelSet]:
@@ -57,15 +61,44 @@ def four_of(codes: Sequence[str]) -> LabelSet:
     return LabelSet("4", FOUR, {c: c for c in FOUR if c in codes})
 
 
+def csv_table(path: Path, text: str) -> tuple[list[str], list[tuple[int, CsvRow]]]:
+    """The header and rows of CSV `text` (the file `path`'s lines joined by newlines), each
+    row with the number of its first line and as `csv.DictReader` gives it (a short row's
+    missing cells None, a long row's extra cells a list under None), blank lines skipped.
+
+    A quoted line break in a cell is a space: the cell's words stay apart, and a cell
+    holds one line. `CorpusError` naming `path` and the line the csv module cannot read."""
+    reader = csv.reader(io.StringIO(text, newline=""))  # line breaks in quotes kept
+    rows = []
+    try:
+        header = [_one_line(cell) for cell in next(reader, [])]
+        first = reader.line_num + 1
+        for cells in reader:
+            if cells:
+                rows.append((first, _row(header, [_one_line(cell) for cell in cells])))
+            first = reader.line_num + 1
+    except csv.Error as error:
+        raise CorpusError(f"cannot read {path}: line {reader.line_num + 1}: {error}") from None
+    return header, rows
+
+
+def _one_line(cell: str) -> str:
+    return cell.replace("\n", " ")
+
+
+def _row(header: Sequence[str], cells: list[str]) -> CsvRow:
+    row: CsvRow = dict(zip(header, cells, strict=False))
+    if len(cells) > len(header):
+        row[None] = cells[len(header) :]
+    row.update(dict.fromkeys(header[len(cells) :]))
+    return row
+
+
 def csv_rows(path: Path, text: str, columns: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) of a release's CSV `text` read from `path`, cells stripped; a
     `CorpusError` naming `path` when a column of `columns` is missing or a line is bad."""
-    reader = csv.DictReader(text.splitlines())
-    try:
-        missing = [c for c in columns if c not in (reader.fieldnames or ())]
-        rows = list(enumerate(reader, start=2))
-    except csv.Error as error:
-        raise CorpusError(f"cannot read {path}: {error}") from None
+    header, rows = csv_table(path, text)
+    missing = [c for c in columns if c not in header]
     if missing:
         raise CorpusError(f"{path}: no column(s) {', '.join(missing)} ({', '.join(columns)})")
     return [(n, {k: (v or "").strip() for k, v in row.items() if k}) for n, row in rows]
@@ -113,9 +146,8 @@ def _measured(
     lengths: dict[Path, tuple[float, tuple[str, ...]]],
 ) -> Utterance:
     wav, duration = utterance.wav_path, 0.0
-    if wav is None or not wav.is_file():
-        where = f"no {wav}" if wav is not None else "no file named for it"
-        problems.append(Problem(utterance.utt_id, f"wav missing: {where}"))
+    if wav is None or not_a_file(wav) is not None:
+        problems.append(Problem(utterance.utt_id, _absent(wav)))
         wav = None
     else:
         if wav not in lengths:
@@ -125,7 +157,9 @@ def _measured(
     start, end = utterance.span or (0.0, duration)
     if utterance.span is not None and wav is not None and not 0 <= start < end <= duration:
         problems.append(
-            Problem(utterance.utt_id, f"span {start}-{end} s is not within {wav} ({duration} s)")
+            Problem(
+                utterance.utt_id, f"span {start}-{end} s is not within {shown(wav)} ({duration} s)"
+            )
         )
         wav, start, end = None, 0.0, 0.0
     return replace(
@@ -137,6 +171,15 @@ def _measured(
         transcript_raw=utterance.transcript,
         transcript=" ".join(utterance.transcript.split()),
     )
+
+
+def _absent(wav: Path | None) -> str:
+    """The problem of an utterance without a file to read: none named, none there, or a
+    folder where its file should be (named so: "missing" would send the user looking)."""
+    if wav is None:
+        return "wav missing: no file named for it"
+    why = not_a_file(wav)
+    return f"wav {shown(wav)} is {why}" if why == FOLDER else f"wav missing: no {shown(wav)}"
 
 
 def _seconds(wav: Path) -> tuple[float, tuple[str, ...]]:
