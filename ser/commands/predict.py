@@ -29,6 +29,7 @@ from ser.predict.timeline import plot_timeline
 from ser.predict.vad import VadOptions
 from ser.predict.vtt import vtt_text
 from ser.runtime.device import DEVICE_HELP
+from ser.runtime.progress import log_console
 from ser.runtime.threads import set_torch_threads
 
 # What a full disk's message says of a re-run: nothing to resume, the table is out already.
@@ -158,7 +159,7 @@ def predict_command(**o: Any) -> None:  # Any: each option's value, of its own t
 
     Exit code 1 when any input could not be predicted (each says why).
     """
-    err = Console(stderr=True)
+    err = log_console()
     threads = set_torch_threads(threads=o["threads"])
     # Said with the first note, once the run's checkpoints loaded: refusals come alone.
     pending = [f"torch threads: {threads.count} ({threads.source})"]

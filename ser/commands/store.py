@@ -256,11 +256,10 @@ def repair(ctx: click.Context, path: Path, corpus_root: Path | None, quiet: bool
     cannot be opened at all set aside and its sets extracted again from its receipt.
     CORPUS_ROOT: the corpus, where the store does not record it.
     """
-    from rich.console import Console
-
     from ser.extract.store_repair import repair_store
+    from ser.runtime.progress import log_console
 
-    result = repair_store(path, corpus_root, Console(stderr=True, quiet=quiet))
+    result = repair_store(path, corpus_root, log_console(quiet=quiet))
     for line in result.done:
         click.echo(line)
     if result.problems:
@@ -284,13 +283,12 @@ def init(
     path: Path, corpus_root: Path, corpus: str | None, audio_root: Path | None, classes: str
 ) -> None:
     """Create a store at PATH holding only the manifest of CORPUS_ROOT."""
-    from rich.console import Console
-
     from ser.cache import FeatureStore, Manifest
     from ser.cache.formats import backend_for
     from ser.corpus.options import ReadOptions
     from ser.corpus.registry import read_corpus
     from ser.extract.audio_prints import add_prints
+    from ser.runtime.progress import log_console
 
     existed = backend_for(path.absolute(), writable=False).exists()
     kind, reading = read_corpus(corpus_root, corpus, classes, ReadOptions(audio_root))
@@ -301,7 +299,7 @@ def init(
     verb = "exists already with this manifest:" if existed else "created"
     click.echo(f"{verb} {fs.path} ({fs.backend}): {len(manifest)} utterances, classes {classes}")
     with fs.lock():  # its audio prints, as `ser extract` makes them (where it has none)
-        add_prints(fs, reading.root, Console(stderr=True))
+        add_prints(fs, reading.root, log_console())
     if reading.problems:
         some = "; ".join(f"{p.utt_id}: {p.problem}" for p in reading.problems[:3])
         click.echo(f"{len(reading.problems)} corpus problems (see `ser corpus summary`): {some}")

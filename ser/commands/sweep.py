@@ -17,7 +17,7 @@ from ser.commands.options import command_line, interrupted
 from ser.commands.outputs import output_folder
 from ser.errors import ConfigError, SerError
 from ser.report.track import TRACKERS, Tracking, check
-from ser.runtime.progress import clock_time, live_bar, on_terminal
+from ser.runtime.progress import clock_time, live_bar, log_console, on_terminal
 from ser.runtime.units import human_bytes
 from ser.train.progress import Heartbeat, Progress
 
@@ -154,7 +154,7 @@ def sweep_command(**o: Any) -> None:  # Any: each option's value, of its own typ
         _dry_run(cells, plan, o["as_json"], execution)
         return
     write_manifest(spec, cells, o["out"])
-    err = Console(stderr=True)
+    err = log_console()
     display = _Display(err, plan, on_terminal(err) and not o["as_json"], several=len(stores) > 1)
     display.say(f"{_counts(cells, plan)}; {_total(plan)}")
     display.say(f"training as {execution.describe()}")

@@ -24,9 +24,17 @@ from ser.report.breakdown import Labelled, run_predictions
 from ser.report.layer_weights import weights_lines
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.record import RECORD
-from ser.runtime.progress import INTERVAL, Clock, EpochLines, live_bar, on_terminal, val_text
+from ser.runtime.progress import (
+    INTERVAL,
+    Clock,
+    EpochLines,
+    live_bar,
+    log_console,
+    on_terminal,
+    val_text,
+)
 from ser.train.options import MODEL, RUN, Option, train_config, train_options
-from ser.train.progress import Heartbeat, fold_label
+from ser.train.progress import Heartbeat, fold_label, seconds_said
 from ser.train.run import Interrupted, Progress, json_summary, train
 
 REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
@@ -107,7 +115,7 @@ def train_command(**options: Any) -> None:
         click.echo(f"note: --val {options['val']} is now spelled --val {new}", err=True)
     config = train_config(options)
     output_folder(Path(config.out), "--out")
-    err = Console(stderr=True)
+    err = log_console()
     tty = on_terminal(err)
     progress = _ConsoleProgress(err, live=tty and not as_json, plain=not tty)
     try:
@@ -197,13 +205,9 @@ class _ConsoleProgress(Progress):
         if self.task is not None:
             self.bar.remove_task(self.task)
             self.task = None
-        stacked = entry.stacked  # trained stacked: its seconds are a share
-        share = f": 1/{stacked} of its stacked model's time" if stacked > 1 else ""
         scores = fold_scores(entry)
-        self.message(
-            f"seed {seed} {fold}: {scores}"
-            f"(best epoch {entry.best_epoch}, {entry.seconds:.1f} s{share})"
-        )
+        said = seconds_said(entry)  # trained stacked: the model's time and its share
+        self.message(f"seed {seed} {fold}: {scores}(best epoch {entry.best_epoch}, {said})")
 
 
 @click.command("report")
@@ -248,7 +252,7 @@ def report_command(
     """One table row per run, like the papers' tables; optional PNG plots, breakdowns by
     class or speaker and a paired test. A `ser sweep` folder: its tables as the papers
     print them, with the published numbers."""
-    from ser.sweep.report import sweep_report
+    from ser.sweep.report import missing_weights, sweep_report
     from ser.sweep.results import damaged_cells, is_sweep, load_sweeps
 
     if plots is not None:
@@ -264,6 +268,8 @@ def report_command(
         click.echo(sweep_report(run_dirs[0], fmt=fmt, sweeps=sweeps), nl=False)
         for line in damaged_cells(sweeps):  # shown as "damaged" in the tables
             click.echo(f"damaged: {line}", err=True)
+        for line in missing_weights(run_dirs[0], sweeps):  # "-" where a table reads them
+            click.echo(f"missing: {line}", err=True)
         if plots is not None:
             click.echo(f"{len(sweep_plots(run_dirs[0], plots))} plot(s) in {plots}", err=True)
         return

@@ -79,6 +79,7 @@ from ser.runtime.cluster import dask_client
 from ser.runtime.device import pick_device
 from ser.runtime.execution import Execution, decode_threads, for_extraction, write_threads
 from ser.runtime.precision import resolve_precision
+from ser.runtime.progress import log_console
 from ser.runtime.threads import ThreadChoice, run_threads
 
 Advance = Callable[[int], None]  # moves the progress bar by n utterances
@@ -116,7 +117,7 @@ def extract_features(
     """Extract `config.features` for the corpus into the store (created when missing);
     `StoreLocked`, or `FingerprintMismatch` for a set with other provenance (no overwrite)."""
     started = time.perf_counter()
-    console = console or Console(stderr=True, quiet=not config.progress)
+    console = console or log_console(quiet=not config.progress)
     device = pick_device(config.device)
     options = ReadOptions(config.audio_root)
     kind, reading = read_corpus(corpus_root, config.corpus, config.classes, options)

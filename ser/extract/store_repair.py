@@ -40,6 +40,7 @@ from ser.extract.remake import (
 )
 from ser.extract.run import extract_features
 from ser.extract.store_setup import manifests
+from ser.runtime.progress import log_console
 
 
 @dataclass
@@ -57,7 +58,7 @@ def repair_store(
     path: Path, corpus_root: Path | None = None, console: Console | None = None
 ) -> Repaired:
     """Mend the store at `path` (`corpus_root`: where the store records none)."""
-    console = console or Console(stderr=True, quiet=True)
+    console = console or log_console(quiet=True)
     try:
         store = FeatureStore.open(path, mode="a")
     except StoreUnreadable as error:

@@ -7,7 +7,7 @@ A thread reads as the source gives, into a bounded queue: a slow consumer holds 
 writer rather than the whole stream piling up in memory. The stream ends at the source's
 end of file (stdin, a FIFO whose writer closed), or for a regular file once it has not
 grown for `wait` seconds. A source that fails (a read error, a header of another format,
-a sample cut in half at the end) raises `StreamError` with one line.
+a sample cut in half at the end, no sample at all) raises `StreamError` with one line.
 """
 
 from __future__ import annotations
@@ -86,6 +86,12 @@ class PcmSource:
             raise StreamError(
                 f"--stream {self.name}: the stream ended inside a sample (one byte over, after "
                 f"{seconds:.2f} s): not {FORMAT_HINT}"
+            )
+        if seconds == 0:  # else an empty pipe ends with exit 0 and no word
+            held = "stdin" if self.name == "-" else "it"
+            raise StreamError(
+                f"--stream {self.name}: {held} held no audio (it ended before its first "
+                f"sample): send it {FORMAT_HINT}"
             )
 
     def _open(self) -> tuple[BinaryIO, bool, bytes]:

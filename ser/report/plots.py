@@ -166,14 +166,23 @@ def _fold_curves(axes: Sequence[Axes], fold: FoldEntry, i: int, stage: str | Non
     _line(loss_ax, epochs, curves.get("val_loss"), color, "--", f"{label} val")
     _line(ua_ax, epochs, curves.get("val_ua"), color, "-", label)
     if entry.best_epoch is not None:
-        ua_ax.axvline(entry.best_epoch, color=color, linestyle=":", linewidth=0.8)
+        _best(ua_ax, entry.best_epoch, epochs, curves.get("val_ua"), color)
     return True
+
+
+def _best(ax: Axes, best: int, epochs: list[Any], ua: list[Any] | None, color: str) -> None:
+    """The best epoch as a dotted line above the curves and a dot on its val UA: a line
+    alone at the last epoch sits on the axis's edge and its grid line, unseen."""
+    ax.axvline(best, color=color, linestyle=":", linewidth=1.2, zorder=3)
+    if ua and best in epochs[: len(ua)] and ua[epochs.index(best)] is not None:
+        at = ua[epochs.index(best)]
+        ax.plot([best], [at], marker="o", color=color, markeredgecolor="black", zorder=4)
 
 
 def _dress_curves(axes: Sequence[Axes], title: str, drawn: int) -> None:
     loss_ax, ua_ax = axes
     loss_ax.set(xlabel="epoch", ylabel="loss", title=f"{title}loss (solid: train, dashed: val)")
-    ua_title = f"{title}validation UA (dotted: best epoch)"
+    ua_title = f"{title}validation UA (dot and dotted line: best epoch)"
     ua_ax.set(xlabel="epoch", ylabel="val UA (%)", title=ua_title)
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

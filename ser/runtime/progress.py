@@ -4,7 +4,8 @@ On a terminal, a live rich bar (`live_bar`): what, the bar, done / total, then e
 command's own columns. On a stderr that is not a terminal (`2>log`, a batch job) a live
 bar would be nothing (rich disables it) or thousands of lines, so instead plain lines,
 each complete in itself (what, how far, how fast, elapsed, ETA), at most every
-`interval` seconds, the first and last of each pass always.
+`interval` seconds, the first and last of each pass always. There a log line is one line
+however long (`log_console`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,15 @@ def on_terminal(console: Console) -> bool:
         return console.is_interactive and isatty is not None and bool(isatty())
     except ValueError:  # a closed stream
         return False
+
+
+def log_console(quiet: bool = False) -> Console:
+    """A console on stderr for a command's log lines: on a terminal rich's own, wrapped to
+    its width; elsewhere (`2>log`, a pipe, a batch job) one whose lines are never wrapped,
+    where rich would cut each at 80 columns, mid-sentence, as it knows no width."""
+    console = Console(stderr=True, quiet=quiet)
+    console.soft_wrap = not on_terminal(console)
+    return console
 
 
 @dataclass

@@ -29,6 +29,7 @@ from ser.heads.reported import EntryView, Reported
 from ser.report.runs import markdown_table
 from ser.runs.record import RunRecord
 from ser.sweep.by_corpus import OURS, by_corpus_md, column_of, papers_apply, spans_corpora
+from ser.sweep.cells import cell_dir
 from ser.sweep.challenge_report import challenge_md
 from ser.sweep.cross_report import cross_md
 from ser.sweep.finetune import CSV_COLUMNS, csv_columns, finetune_md
@@ -36,6 +37,7 @@ from ser.sweep.presets import FINETUNE, FUSION_TABLE3, FUSION_TABLE3_CLASSES
 from ser.sweep.probe_report import probe_md
 from ser.sweep.results import CellResult, load_sweeps
 from ser.sweep.sentiment_report import sentiment_md
+from ser.train.checkpoint import checkpoint_dir, fold_key
 
 
 def paired_test(a: CellResult, ref: CellResult, metric: str) -> tuple[float, float, int]:
@@ -87,6 +89,33 @@ def sweep_report(out: Path, fmt: str = "md", sweeps: list[dict[str, Any]] | None
             if table["name"] == "fusion-study" and results:
                 parts.append(_fusion_table3(results))
     return "\n".join(parts)
+
+
+def missing_weights(out: Path, sweeps: Sequence[dict[str, Any]]) -> list[str]:
+    """A line for each cell of `sweeps` (`load_sweeps`) whose record lists (seed, fold)s
+    whose checkpoint files are gone: its tables show "-" where they read them (a
+    fine-tuning cell's trainable parameters) and `ser predict` cannot use it."""
+    lines, seen = [], set()
+    for result in (r for sweep in sweeps for r in sweep["results"] if r.run is not None):
+        key = result.row["key"]
+        if key in seen:  # a cell two tables share
+            continue
+        seen.add(key)
+        folder = checkpoint_dir(cell_dir(out, key))
+        stems = [fold_key(*entry.key) for entry in result.run.folds]
+        files = [
+            folder / f"{stem}{suffix}" for stem in stems for suffix in (".json", ".safetensors")
+        ]
+        gone = [f for f in files if not f.is_file()]
+        if gone:
+            more = f" and {len(gone) - 1} more file(s)" if len(gone) > 1 else ""
+            shown = "its trainable parameters show '-', " if result.row["table"] == FINETUNE else ""
+            lines.append(
+                f"cell {result.row['row_key']!r} [{key}]: its checkpoint {gone[0]}{more} is "
+                f"missing ({shown}`ser predict --run` cannot use it); delete "
+                f"{cell_dir(out, key)} and run the sweep again to train it anew"
+            )
+    return lines
 
 
 def _table_md(table: dict[str, Any], results: list[CellResult]) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.train.augment import Augment, Augmenter, ViewDraw, apply, balanced_draw, epoch_draws
@@ -117,6 +118,29 @@ def _padded(dialogs: list[np.ndarray]) -> np.ndarray:
     for i, d in enumerate(dialogs):
         out[i, : len(d)] = d
     return out
+
+
+def untrained_lines(
+    folds: Sequence[Fold], labels: np.ndarray, classes: Sequence[str], sampler: str
+) -> list[str]:
+    """A line for each fold whose training side lacks a class of the run (`labels`: class
+    indices; the folds are every seed's): no member learns that class, and a balanced
+    sampler, which draws among the classes present, cannot draw it."""
+    lines = []
+    for fold in folds:
+        held, tested = (
+            np.bincount(labels[r], minlength=len(classes)) for r in (fold.train, fold.test)
+        )
+        lacking = [int(c) for c in np.flatnonzero(held == 0)]
+        named = ", ".join(f"{classes[c]} ({tested[c]} in its test side)" for c in lacking)
+        drawn = f"; --sampler balanced draws only the other {len(classes) - len(lacking)}"
+        if len(lacking):
+            lines.append(
+                f"{fold.name} (every seed): no training utterance of {named}: the model "
+                f"cannot learn {'it' if len(lacking) == 1 else 'them'}"
+                + (drawn if sampler == "balanced" else "")
+            )
+    return lines
 
 
 class Batches:

@@ -31,6 +31,7 @@ from ser.runs.record import RunRecord
 from ser.runtime.threads import ThreadChoice
 from ser.train import audio_overlap, cross
 from ser.train.augment import check_inputs
+from ser.train.batches import untrained_lines
 from ser.train.calibration import read_votes
 from ser.train.checkpoint import (
     provenance,
@@ -252,6 +253,9 @@ def _folds_said(
     record = replace(record, speaker_independent=all(f.speaker_independent for f in folds))
     for fold in folds:
         progress.message(fold.describe())
+    if plan.targets.category is not None:  # a class no training side holds, said
+        for line in untrained_lines(folds, data.labels, data.classes, config.sampler):
+            progress.message(line)
     sides = [(inputs.store, inputs.features)]
     if inputs.test is not None:  # its rows follow the training store's (`data.test_from`)
         sides.append((inputs.test.store, inputs.test.features))

@@ -145,6 +145,23 @@ class Heartbeat(Progress):
         return math.nan
 
 
+def seconds_said(entry: FoldEntry) -> str:
+    """A fold's training seconds as its line says them. The record's `seconds` of a member
+    trained stacked with others is its share (the stacked model's time / `stacked`),
+    beside a fold trained alone in the same run it would look several times faster than
+    it was: the line gives the stacked model's whole time first.
+
+    >>> seconds_said(FoldEntry(0, "fold1", seconds=26.2))
+    '26.2 s'
+    >>> seconds_said(FoldEntry(0, "fold2", seconds=5.3, stacked=5))
+    '26.5 s for 5 stacked members, 5.3 s a member'
+    """
+    if entry.stacked <= 1:
+        return f"{entry.seconds:.1f} s"
+    whole = entry.seconds * entry.stacked
+    return f"{whole:.1f} s for {entry.stacked} stacked members, {entry.seconds:.1f} s a member"
+
+
 def fold_label(seed: int, fold: str) -> str:
     """How progress lines name a fold: "seed 0 session5", or a stacked group's own
     description, which names its seeds ("fold1..fold5 x seeds 0-2 (...)": "seed 0"

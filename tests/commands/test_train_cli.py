@@ -305,8 +305,8 @@ def test_messages_are_one_line_in_a_log() -> None:
                       stacked=3)  # fmt: skip
     progress.fold_end(0, "session5", entry)
     assert out.getvalue().splitlines()[1] == (
-        "seed 0 session5: UA 1.00 WA 2.00 F1 3.00 (best epoch 6, 8.0 s: 1/3 of its stacked "
-        "model's time)"
+        "seed 0 session5: UA 1.00 WA 2.00 F1 3.00 (best epoch 6, 24.0 s for 3 stacked "
+        "members, 8.0 s a member)"
     )  # the fold's line too
 
 

@@ -163,7 +163,8 @@ def test_a_stacked_fold_says_its_seconds_are_a_share(store_path: Path, tmp_path:
     console = Console(record=True, width=200)
     progress = train_cli._ConsoleProgress(console, live=False)
     progress.fold_end(0, "fold1", entries[0])
-    assert "s: 1/5 of its stacked model's time)" in console.export_text()
+    whole = f"{5 * entries[0].seconds:.1f} s for 5 stacked members, {entries[0].seconds:.1f} s"
+    assert f"{whole} a member)" in console.export_text()
     console.print(train_cli.summary_table(record))
     assert "its stacked model's time / the members trained in it" in console.export_text()
 
