@@ -57,10 +57,7 @@ class ZarrBackend:
 
     def exists(self) -> bool:
         # A store whose own zarr.json is lost is still one (its manifest holds a copy).
-        if any((self.path / rel / METADATA).is_file() for rel in ("", MANIFEST)):
-            return True
-        _refuse_v2(self.path)
-        return False
+        return any((self.path / rel / METADATA).is_file() for rel in ("", MANIFEST))
 
     def create(self, manifest: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
         # Built aside and renamed into place: a store is either whole or absent.
@@ -224,19 +221,6 @@ class ZarrBackend:
             raise StoreError(f"{self.path}: no group {name!r}")
         array = open_node(self.path, f"{name}/{key}", zarr.Array, writable=self.writable)
         return _Stored(array, self.path / name / key, self.path, f"{name}/{key}")
-
-
-def _refuse_v2(path: Path) -> None:
-    """StoreError where `path` is a Zarr v2 store (its ``.zgroup``, no ``zarr.json``): ser
-    neither reads it nor may write over it."""
-    marker = next((m for m in (".zgroup", ".zarray") if (path / m).is_file()), None)
-    if marker is not None:
-        raise StoreError(
-            f"{path}: a Zarr v2 store (it has {marker}, no zarr.json), which ser does not "
-            "read: ser's stores are Zarr v3; give a new path (ser extract or ser store init "
-            "makes the store there), and bring features computed elsewhere in with `ser "
-            "store import`"
-        )
 
 
 def _data_layout(shape: tuple[int, int], dtype: str, chunk_rows: int) -> dict[str, Any]:

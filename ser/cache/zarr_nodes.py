@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 import zarr
 
 from ser.cache.backend import TRANSCRIPTS, DamagedMetadata, UnreadablePart
+from ser.errors import StoreError
 
 Node = TypeVar("Node", zarr.Group, zarr.Array)
 METADATA = "zarr.json"
@@ -107,6 +108,19 @@ def open_node(store: Path, rel: str, kind: type[Node], writable: bool = False) -
     if not isinstance(node, kind):
         raise damaged(store, rel, f"describes no {expected}")
     return node
+
+
+def refuse_v2(path: Path) -> None:
+    """StoreError where `path` is a Zarr v2 store (its ``.zgroup``, no ``zarr.json``): ser
+    neither reads it nor may write over it."""
+    marker = next((m for m in (".zgroup", ".zarray") if (path / m).is_file()), None)
+    if marker is not None:
+        raise StoreError(
+            f"{path}: a Zarr v2 store (it has {marker}, no zarr.json), which ser does not "
+            "read: ser's stores are Zarr v3; give a new path (ser extract or ser store init "
+            "makes the store there), and bring features computed elsewhere in with `ser "
+            "store import`"
+        )
 
 
 def is_node(folder: Path) -> bool:

@@ -201,8 +201,12 @@ def test_a_zarr_v2_folder_is_said_to_be_one(
         "makes the store there), and bring features computed elsewhere in with `ser store "
         "import`"
     )
-    for args in (["store", "info", old], ["store", "verify", old],
-                 ["store", "init", old, synthetic_corpus[0]]):  # fmt: skip
+    commands: list[list[str | Path]] = [
+        ["store", "info", old],
+        ["store", "verify", old],
+        ["store", "init", old, synthetic_corpus[0]],
+    ]
+    for args in commands:
         assert one_line(ser(*args)) == said, args
     assert sorted(p.name for p in old.iterdir()) == [".zattrs", ".zgroup", "x"]  # untouched
 
