@@ -65,6 +65,19 @@ class DamagedMetadata(StoreError):
         )
 
 
+class UnreadablePart(DamagedMetadata):
+    """A file or folder of the store this user may not read (its permissions): nothing in
+    it need be damaged, and nothing ser writes mends it, so no repair is offered."""
+
+    def __init__(self, store: Path, part: str, path: Path, why: str, node: str | None = None):
+        reason = (
+            f"cannot be read ({why}): give this user read access to it (chmod -R u+rX "
+            f"{shlex.quote(str(path))}), then run this again"
+        )
+        super().__init__(store, part, path, reason, node)
+        self.args = (f"{store}: {part_title(part)}: {path} {reason}",)
+
+
 class StoreUnreadable(StoreError):
     """A store file that cannot be opened at all (an HDF5 file truncated or garbled): what
     it held can only be extracted again (`ser store repair`, from its receipt)."""

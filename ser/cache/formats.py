@@ -14,7 +14,9 @@ def backend_for(path: Path, writable: bool) -> Backend:
     # Imported here: a store of one format need not pay for loading the other's library.
     if suffix == ".zarr":
         from ser.cache.zarr_backend import ZarrBackend
+        from ser.cache.zarr_nodes import refuse_v2
 
+        refuse_v2(path)  # a folder ser neither reads nor may write over
         return ZarrBackend(path, writable)
     if suffix in (".h5", ".hdf5"):
         from ser.cache.hdf5_backend import Hdf5Backend

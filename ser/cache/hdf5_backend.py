@@ -34,7 +34,8 @@ from ser.cache.backend import (
     StoreUnreadable,
 )
 from ser.cache.hdf5_file import is_locked, unreadable
-from ser.errors import DiskFullError, StoreError
+from ser.cache.lock import store_lock, who, writer
+from ser.errors import DiskFullError, StoreError, StoreLocked
 
 ATTRS = "ser"
 # A repair's new ``data``, swapped in when written whole (what a killed repair left is
@@ -260,9 +261,11 @@ class Hdf5Backend:
             raise StoreError(f"{self.path}: no feature store here") from None
         except OSError as err:
             if is_locked(err):
-                raise StoreError(
-                    f"{self.path}: the file is being written by another process; "
-                    "try again when it has finished"
+                holder = writer(store_lock(self.path))  # ser's own writers say who they are
+                by = "another process" if holder is None else who(holder)
+                raise StoreLocked(
+                    f"{self.path}: the file is being written by {by}; try again when it "
+                    "has finished"
                 ) from None
             raise StoreUnreadable(self.path, unreadable(self.path, err)) from None
 

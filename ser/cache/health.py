@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ser.cache import mend
-from ser.cache.backend import DATA, MANIFEST, TRANSCRIPTS, Backend, DamagedMetadata
+from ser.cache.backend import (
+    DATA,
+    MANIFEST,
+    TRANSCRIPTS,
+    Backend,
+    DamagedMetadata,
+    UnreadablePart,
+)
 from ser.cache.manifest import DERIVED, Manifest
 from ser.cache.receipt_file import receipt_path, receipt_sets
 from ser.cache.repair import repair_runs
@@ -62,13 +69,22 @@ class StoreHealth:
         report = VerifyReport(problems=[], checksums={})
         unreadable: dict[str, list[DamagedMetadata]] = {}
         for damaged in self._backend.damaged_metadata():
+            line = f"{_said(damaged.part)}: {damaged.file} {damaged.reason}"
+            if isinstance(damaged, UnreadablePart):
+                report.unreadable.add(damaged.part)
+                report.problems.append(line)
+                continue
             unreadable.setdefault(damaged.part, []).append(damaged)
-            _add(report, damaged.part, f"{_said(damaged.part)}: {damaged.file} {damaged.reason}")
-        if self.manifest_damage is not None and MANIFEST not in unreadable:
+            _add(report, damaged.part, line)
+        said_already = MANIFEST in unreadable or MANIFEST in report.unreadable
+        if self.manifest_damage is not None and not said_already:
             detail = mend.damage_detail(str(self.path), self.manifest_damage)
             _add(report, MANIFEST, f"manifest: {detail}")
         manifest = None if self.manifest_damage else self.manifest
         for name in self.feature_sets():
+            if name in report.unreadable:
+                report.checksums[name] = None
+                continue
             nodes = tuple(
                 d.node for d in unreadable.get(name, ()) if d.node in (name, f"{name}/{DATA}")
             )
@@ -82,7 +98,8 @@ class StoreHealth:
         self._missing_into(report)
         for name in self.transcript_sets():
             part = f"{TRANSCRIPTS}/{name}"
-            for problem in () if part in unreadable else self.check_transcripts(name):
+            said_already = part in unreadable or part in report.unreadable
+            for problem in () if said_already else self.check_transcripts(name):
                 _add(report, part, problem)
         return report
 

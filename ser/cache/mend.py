@@ -34,6 +34,7 @@ from ser.cache.backend import (
     TRANSCRIPTS,
     Backend,
     DamagedMetadata,
+    UnreadablePart,
 )
 from ser.cache.manifest import DERIVED, LEGACY, Manifest
 from ser.cache.verify import RECORDED, scan_data
@@ -114,6 +115,8 @@ def mend_metadata(
     left: list[str] = []
     mended: set[str] = set()  # nodes written anew with another's
     every = sorted(backend.damaged_metadata(), key=lambda d: d.node)  # a set before its data
+    left += [str(d) for d in every if isinstance(d, UnreadablePart)]  # permissions: not ours
+    every = [d for d in every if not isinstance(d, UnreadablePart)]
     nodes = {d.node for d in every}
     for damaged in every:
         part, node = damaged.part, damaged.node

@@ -56,7 +56,7 @@ from ser.cache.corpus import StoreCorpus
 from ser.cache.fingerprint import BOOKKEEPING, differences, fingerprint, plain_json, provenance
 from ser.cache.formats import backend_for
 from ser.cache.health import StoreHealth
-from ser.cache.lock import store_lock, try_lock
+from ser.cache.lock import store_lock, try_lock, who
 from ser.cache.manifest import Manifest
 from ser.cache.repair import read_damage
 from ser.cache.store_types import FeatureData, FeatureSetInfo
@@ -184,10 +184,9 @@ class FeatureStore(TranscriptSets, StoreHealth):
         """Hold the store's lock for the ``with`` block; StoreLocked at once if another has it."""
         with try_lock(store_lock(self.path)) as holder:
             if holder is not None:
-                who = f" (pid {holder})" if holder else ""
                 raise StoreLocked(
-                    f"{self.path} is in use by another ser process{who}: only one extraction "
-                    "may write a store at a time; wait for it to finish or stop it"
+                    f"{self.path} is in use by {who(holder)}: one process writes a store at "
+                    "a time; wait for it to finish or stop it"
                 )
             yield
 

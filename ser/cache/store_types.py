@@ -72,6 +72,8 @@ class VerifyReport:
     # The store's own parts that are damaged: "" (its root metadata), "manifest", or a
     # transcript set ("transcripts/<name>"); each with what verify says of it.
     parts: dict[str, list[str]] = field(default_factory=dict)
+    # Parts this user may not read (permissions): said, not checked, no repair offered.
+    unreadable: set[str] = field(default_factory=set)
 
     @property
     def healthy(self) -> bool:

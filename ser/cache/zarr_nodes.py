@@ -16,7 +16,8 @@ from typing import Any, Literal, TypeVar
 
 import zarr
 
-from ser.cache.backend import TRANSCRIPTS, DamagedMetadata
+from ser.cache.backend import TRANSCRIPTS, DamagedMetadata, UnreadablePart
+from ser.errors import StoreError
 
 Node = TypeVar("Node", zarr.Group, zarr.Array)
 METADATA = "zarr.json"
@@ -48,6 +49,8 @@ def metadata(store: Path, rel: str) -> dict[str, Any]:
         text = file.read_bytes()
     except FileNotFoundError:
         raise damaged(store, rel, "is missing") from None
+    except PermissionError as err:
+        raise _denied(store, rel, err) from None
     except OSError as err:
         why = os.strerror(err.errno) if err.errno else str(err)
         raise damaged(store, rel, f"cannot be read ({why})") from None
@@ -64,6 +67,19 @@ def metadata(store: Path, rel: str) -> dict[str, Any]:
     ):
         raise damaged(store, rel, "is JSON but no Zarr v3 group's or array's metadata")
     return meta
+
+
+def _denied(store: Path, rel: str, err: OSError) -> UnreadablePart:
+    """`UnreadablePart` naming what may not be read: node ``rel``'s folder where it cannot
+    be listed (a set's folder: `chmod 000`), else its ``zarr.json``."""
+    folder = store / rel
+    try:
+        os.listdir(folder)
+        path = folder / METADATA
+    except OSError:
+        path = folder
+    node = str(PurePosixPath(rel)) if rel else ""
+    return UnreadablePart(store, part_of(rel), path, os.strerror(err.errno or 13), node)
 
 
 def attributes(store: Path, rel: str) -> dict[str, Any]:
@@ -94,12 +110,29 @@ def open_node(store: Path, rel: str, kind: type[Node], writable: bool = False) -
     return node
 
 
+def refuse_v2(path: Path) -> None:
+    """StoreError where `path` is a Zarr v2 store (its ``.zgroup``, no ``zarr.json``): ser
+    neither reads it nor may write over it."""
+    marker = next((m for m in (".zgroup", ".zarray") if (path / m).is_file()), None)
+    if marker is not None:
+        raise StoreError(
+            f"{path}: a Zarr v2 store (it has {marker}, no zarr.json), which ser does not "
+            "read: ser's stores are Zarr v3; give a new path (ser extract or ser store init "
+            "makes the store there), and bring features computed elsewhere in with `ser "
+            "store import`"
+        )
+
+
 def is_node(folder: Path) -> bool:
     """Whether ``folder`` is a node of the store, its metadata readable or not: it has a
-    ``zarr.json``, chunks, or a child that has one."""
-    if (folder / METADATA).exists() or (folder / CHUNKS).is_dir():
+    ``zarr.json``, chunks, or a child that has one; or it cannot be looked into (its
+    permissions), so that reading it names it."""
+    try:
+        if (folder / METADATA).exists() or (folder / CHUNKS).is_dir():
+            return True
+        return folder.is_dir() and any((child / METADATA).exists() for child in _folders(folder))
+    except PermissionError:
         return True
-    return folder.is_dir() and any((child / METADATA).exists() for child in _folders(folder))
 
 
 def children(store: Path, rel: str) -> list[str]:
@@ -118,6 +151,9 @@ def damaged_metadata(store: Path) -> list[DamagedMetadata]:
         rel = pending.pop(0)
         try:
             array = metadata(store, rel)["node_type"] == "array"
+        except UnreadablePart as error:  # nothing in it can be looked at either
+            found.append(error)
+            continue
         except DamagedMetadata as error:
             found.append(error)
             array = (store / rel / CHUNKS).is_dir()

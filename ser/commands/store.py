@@ -36,13 +36,16 @@ def info(path: Path, as_json: bool) -> None:
     and its ASR transcript sets, each with its word error rate against the gold
     transcripts."""
     from ser.cache import FeatureStore
+    from ser.cache.backend import UnreadablePart
     from ser.errors import StoreError
 
     fs = FeatureStore.open(path)
-    infos, damaged = [], {}
+    infos, damaged, unreadable = [], {}, {}
     for name in fs.feature_sets():
         try:
             infos.append(fs.info(name))
+        except UnreadablePart as error:  # its permissions: nothing to repair
+            unreadable[name] = str(error)
         except StoreError as error:
             damaged[name] = str(error)
     transcripts = {}
@@ -56,8 +59,10 @@ def info(path: Path, as_json: bool) -> None:
         keys = ("level", "rows", "dim", "dtype", "bytes", "fingerprint", "complete", "failures")
         sets: dict[str, Any] = {i.name: {key: getattr(i, key) for key in keys} for i in infos}
         for i in infos:  # a view set (`ser extract --augment`): its clean set and its view
+            sets[i.name]["precision"] = i.attrs.get("precision")  # null: not recorded
             sets[i.name].update({k: i.attrs[k] for k in ("view_of", "view") if k in i.attrs})
         sets.update({name: {"damaged": why} for name, why in damaged.items()})
+        sets.update({name: {"unreadable": why} for name, why in unreadable.items()})
         utterances = None if fs.manifest_damage else len(fs.manifest)
         out: dict[str, Any] = {"utterances": utterances, "feature_sets": sets}
         if transcripts:
@@ -66,12 +71,14 @@ def info(path: Path, as_json: bool) -> None:
             out["damaged"] = store_damage
         click.echo(json.dumps(out, indent=2))
         return
-    _print_info(fs, infos, damaged)
+    _print_info(fs, infos, damaged, unreadable)
     for i in infos:
         if "view_of" in i.attrs:
             click.echo(f"{i.name}: view of {i.attrs['view_of']} ({i.attrs.get('view')})")
     for line in store_damage + list(damaged.values()):
         click.echo(f"damaged: {line}")
+    for line in unreadable.values():
+        click.echo(f"unreadable: {line}")
     if store_damage or damaged:
         click.echo(f"`ser store verify {fs.path}` lists every damaged piece and its repair")
     for name, t in transcripts.items():
@@ -105,25 +112,35 @@ def _transcript_fields(fs: FeatureStore, name: str) -> dict[str, Any]:
     return out
 
 
-def _print_info(fs: FeatureStore, infos: list[FeatureSetInfo], damaged: dict[str, str]) -> None:
+def _print_info(
+    fs: FeatureStore,
+    infos: list[FeatureSetInfo],
+    damaged: dict[str, str],
+    unreadable: dict[str, str],
+) -> None:
+    """The table of the sets: "dtype" as stored, "computed at" the precision the set's
+    model ran at (recorded by `ser extract`; unknown where the set records none)."""
     from rich.console import Console
     from rich.table import Table
 
     utterances = "damaged manifest" if fs.manifest_damage else f"{len(fs.manifest)} utterances"
     table = Table(title=f"{fs.path} ({fs.backend}): {utterances}")
-    for column in ("feature set", "level", "rows", "dim", "dtype", "size", "fingerprint"):
+    columns = ("feature set", "level", "rows", "dim", "dtype", "computed at", "size")
+    for column in (*columns, "fingerprint"):
         table.add_column(column, justify="right" if column in ("rows", "dim", "size") else "left")
     table.add_column("state")
     table.add_column("failures", justify="right")
     for i in infos:
         state = "complete" if i.complete else f"incomplete ({i.staged_shards} shards staged)"
-        sizes = (str(i.rows), str(i.dim), i.dtype, human_bytes(i.bytes))
+        computed = str(i.attrs.get("precision") or "unknown")
+        sizes = (str(i.rows), str(i.dim), i.dtype, computed, human_bytes(i.bytes))
         table.add_row(i.name, i.level, *sizes, i.fingerprint[:12], state, str(i.failures))
-    for name in damaged:
+    said = {**dict.fromkeys(damaged, "damaged"), **dict.fromkeys(unreadable, "unreadable")}
+    for name, state in said.items():
         if not name.startswith("transcripts/"):
-            table.add_row(name, *["-"] * 6, "damaged (below)", "-")
-    console = Console(width=max(120, Console().width))
-    shown = infos or any(not n.startswith("transcripts/") for n in damaged)
+            table.add_row(name, *["-"] * 7, f"{state} (below)", "-")
+    console = Console(width=max(136, Console().width))
+    shown = infos or any(not n.startswith("transcripts/") for n in said)
     console.print(table if shown else f"{fs.path}: {utterances}, no features")
 
 
@@ -146,6 +163,7 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
     from ser.cache import FeatureStore
     from ser.cache.backend import DamagedMetadata, StoreUnreadable
     from ser.cache.lock import refuse_while_written
+    from ser.cache.receipt_file import receipt_path
 
     refuse_while_written(path.absolute())  # what it would find is the writer's work under way
     try:
@@ -166,6 +184,8 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
             for part, said in report.parts.items()
         }
         out = {"path": str(fs.path), "healthy": report.healthy, "problems": report.problems}
+        receipt = receipt_path(fs.path)
+        out["receipt"] = str(receipt) if receipt.is_file() else None  # null: sets unlisted
         click.echo(json.dumps({**out, "feature_sets": sets, "parts": parts}, indent=2))
     elif report.healthy:
         click.echo(f"ok: {fs.path}: {len(report.checksums)} feature sets, all healthy")
@@ -180,6 +200,8 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
         moved = _corpus(fs).moved_note()
         if moved:
             click.echo(f"note: {moved}: put its new place for CORPUS_ROOT above")
+    if not as_json and not receipt_path(fs.path).is_file():
+        click.echo(f"note: {_no_receipt(fs.path)}")
     if report.unrecorded and not as_json:
         click.echo(
             f"note: no recorded checksum for {', '.join(report.unrecorded)} (written before "
@@ -190,13 +212,28 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
         ctx.exit(1)
 
 
+def _no_receipt(store: Path) -> str:
+    """What verify cannot check without the store's receipt, and how to give it one."""
+    from ser.cache.receipt_file import receipt_path
+
+    receipt = receipt_path(store)
+    return (
+        f"no receipt beside the store ({receipt.name}), so a set deleted from it cannot be "
+        f"found: a copy of a store needs its receipt copied beside it too (cp "
+        f"SOURCE/{receipt.name} {receipt.parent}/), or run the `ser extract` that made the "
+        "store on it, which writes one (and extracts a set that is gone)"
+    )
+
+
 def _repairs(fs: FeatureStore, report: VerifyReport) -> dict[str, str]:
     """The command that repairs each damaged piece: a set by `ser extract ... --repair`
     (`ser.extract.remake`; one not finished: resumed by it), the store's own parts by `ser
     store repair`."""
     from ser.extract.remake import repair_command, store_repair
 
-    unfinished = [n for n in fs.feature_sets() if n not in report.recorded]  # resumed
+    unfinished = [  # resumed; a set this user may not read is no repair's
+        n for n in fs.feature_sets() if n not in report.recorded and n not in report.unreadable
+    ]
     found = {name: repair_command(fs, name) for name in [*report.damaged, *unfinished]}
     return found | {part: store_repair(fs.path, _corpus(fs)) for part in report.parts}
 

@@ -23,6 +23,7 @@ from safetensors.torch import save_file
 
 from ser import __version__
 from ser.cache.atomic import writing
+from ser.cache.lock import refuse_while_written
 from ser.errors import ConfigError, ReportError
 from ser.export.bundle import copy_encoders, encoder_entries, named_features, public_names
 from ser.export.card import CardInputs, model_card
@@ -61,6 +62,7 @@ from ser.train.checkpoint import (
     recorded_members,
     weights_sha256,
 )
+from ser.train.run import refuse_while_trained
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ def export_run(
     """Write the export (module docstring); `message` hears each step."""
     started = time.perf_counter()
     run_dir = Path(config.run)
+    refuse_while_trained(run_dir)  # its checkpoints and run.json are not whole yet
     record = _record(run_dir)
     members = all_members(run_dir, recorded_members(record))
     keys = choose_members(record, members, config.members)
@@ -104,6 +107,8 @@ def export_run(
     if config.onnx:  # refused before any work: the exporter's libraries, the family
         check_onnx(ckpts[0])
     store = store_facts(record.store)
+    if record.store and not store.attrs:  # unread: written now (else moved or gone)
+        refuse_while_written(Path(record.store).absolute())
     message(f"{len(ckpts)} member(s): {', '.join(keys)}")
     _remove_stale(out, message)
     staging = out.parent / f"{_staging_prefix(out)}{os.getpid()}"

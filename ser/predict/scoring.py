@@ -29,6 +29,7 @@ from ser.predict.inputs import Item, load_waves
 from ser.predict.notes import corpus_note
 from ser.predict.onnx import OnnxRun, open_onnx
 from ser.train.checkpoint import FINAL, Checkpoint, load_run_checkpoints
+from ser.train.run import refuse_while_trained
 
 
 @dataclass
@@ -52,6 +53,7 @@ def open_checkpoints(config: PredictConfig) -> tuple[list[Checkpoint], Exported 
     if config.model is None:
         if config.runtime != "torch":
             raise ConfigError("--runtime onnx runs an exported folder's graphs: give --model")
+        refuse_while_trained(Path(config.run))  # its checkpoints are not whole yet
         return load_run_checkpoints(Path(config.run), config.checkpoint), None
     exported = load_exported(Path(config.model), stand_ins=bool(config.encoders))
     members = exported.checkpoints

@@ -35,8 +35,8 @@ from typing import NamedTuple
 
 import torch
 
-from ser.cache.lock import try_lock
-from ser.errors import ConfigError, RunLocked, SerError
+from ser.cache.lock import refuse_while_written, try_lock, who, writer
+from ser.errors import ConfigError, RunLocked, SerError, StoreError, StoreLocked
 from ser.report.track import check
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
@@ -93,19 +93,20 @@ def train_many(
     config; `threads`, a choice made by the caller (`ser sweep`'s), replaces the threads
     and is recorded as it says. `RunLocked` when another process trains one of them;
     `Interrupted` on Ctrl-C once they train."""
-    # 1. Resolve the options: a plan per config (a plan reads its store's corpus kind:
-    # each store opened once), every run's sets and inputs checked before its folder is
-    # locked (and so made): a refused run leaves nothing behind.
-    stores = open_stores(configs)
-    plans = [plan_for(c, stores) for c in configs]
-    inputs = [open_inputs(c, p, stores) for c, p in zip(configs, plans, strict=True)]
-    for tracking in dict.fromkeys(c.tracking for c in configs):  # --track's package, server
-        check(tracking)
-    count = threads.count if threads else configs[0].threads if configs else None
-    with _torch_settings(count, plans) as chosen, _locked(plans):
-        return _train(
-            list(configs), plans, inputs, progress or Progress(), threads or chosen, count
-        )
+    with _unless_written(configs):
+        # 1. Resolve the options: a plan per config (a plan reads its store's corpus kind:
+        # each store opened once), every run's sets and inputs checked before its folder is
+        # locked (and so made): a refused run leaves nothing behind.
+        stores = open_stores(configs)
+        plans = [plan_for(c, stores) for c in configs]
+        inputs = [open_inputs(c, p, stores) for c, p in zip(configs, plans, strict=True)]
+        for tracking in dict.fromkeys(c.tracking for c in configs):  # --track's package
+            check(tracking)
+        count = threads.count if threads else configs[0].threads if configs else None
+        with _torch_settings(count, plans) as chosen, _locked(plans):
+            return _train(
+                list(configs), plans, inputs, progress or Progress(), threads or chosen, count
+            )
 
 
 def _train(
@@ -186,14 +187,38 @@ def _locked(plans: Sequence[Plan]) -> Iterator[None]:
                 )
             holder = held.enter_context(try_lock(run_dir / RUN_LOCK))
             if holder is not None:
-                who = f" (pid {holder})" if holder else ""
                 raise RunLocked(
-                    f"{run_dir} is being trained by another ser process{who}: one process "
+                    f"{run_dir} is being trained by {who(holder)}: one process "
                     "trains a run at a time; wait for it to end (or stop it), then run this "
                     "command again: it resumes from what that one finished; or give another "
                     "--name"
                 )
         yield
+
+
+@contextlib.contextmanager
+def _unless_written(configs: Sequence[TrainConfig]) -> Iterator[None]:
+    """A store's fault found while another process writes that store (an extraction, a
+    repair) is its work under way, not damage: `StoreLocked` naming that process instead."""
+    try:
+        yield
+    except StoreLocked:
+        raise
+    except StoreError:
+        for store in dict.fromkeys(s for c in configs for s in (c.store, c.test_store) if s):
+            refuse_while_written(Path(store).absolute())
+        raise
+
+
+def refuse_while_trained(run_dir: Path) -> None:
+    """`RunLocked` while another process trains the run in `run_dir`: its checkpoints and
+    run.json are not whole until it ends (what `ser export` and `ser predict --run` read)."""
+    holder = writer(Path(run_dir) / RUN_LOCK)
+    if holder is not None:
+        raise RunLocked(
+            f"{run_dir} is being trained by {who(holder)}; wait for it to finish, then run "
+            "this again"
+        )
 
 
 def _train_on_processes(

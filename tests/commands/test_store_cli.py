@@ -41,6 +41,7 @@ def test_info_json_shape(store: FeatureStore) -> None:
     assert set(out) == {"utterances", "feature_sets"} and out["utterances"] == 8
     assert set(out["feature_sets"]) == {"hubert.L3", "mpnet"}
     keys = {"level", "rows", "dim", "dtype", "bytes", "fingerprint", "complete", "failures"}
+    keys.add("precision")  # null: the set records none
     hubert = out["feature_sets"]["hubert.L3"]
     assert set(hubert) == keys
     info = store.info("hubert.L3")
@@ -53,6 +54,7 @@ def test_info_json_shape(store: FeatureStore) -> None:
         "fingerprint": info.fingerprint,
         "complete": True,
         "failures": 2,
+        "precision": None,
     }
     assert out["feature_sets"]["mpnet"]["complete"] is False
 

@@ -547,7 +547,7 @@ def test_a_store_an_extraction_writes_is_said_to_be_written_not_damaged(
     with fs.lock():  # as the extraction holds it
         fs.delete_feature_set("logmel80")
         fs.begin_feature_set("logmel80", {k: v for k, v in attrs.items() if k != "data_sha256"})
-        said = f"an extraction is writing {store} (pid {os.getpid()} on "
+        said = f"{store} is being written by another ser process (pid {os.getpid()} on "
         for args in (train_args(store, tmp_path, "logmel80"), ["store", "verify", store]):
             refused = ser(*args)
             assert refused.exit_code == 2 and "Traceback" not in refused.output, args
