@@ -9,6 +9,7 @@ resolved precision as a provenance attr, so features of different precision neve
 from __future__ import annotations
 
 import hashlib
+import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,13 @@ from ser.cache.fingerprint import model_location
 from ser.cache.model_names import check_model_folder, looks_like_path, set_stem
 from ser.corpus.audio import decoders
 from ser.errors import ConfigError, SerError
-from ser.extract.loading import check_missing, damaged_weights, describe_load, quiet_transformers
+from ser.extract.loading import (
+    check_missing,
+    damaged_weights,
+    describe_load,
+    pickled_weights,
+    quiet_transformers,
+)
 from ser.runtime.precision import autocast_dtype, check_precision, resolve_precision
 
 if TYPE_CHECKING:  # torch is imported where it computes: the kinds' modules import torch-free
@@ -277,6 +284,9 @@ def load_pretrained(loader: Callable[..., T], model: str, what: str, **kwargs: o
     except SafetensorError as error:  # a weights file cut short
         folder = Path(target) if looks_like_path(model) else None
         raise damaged_weights(model, folder, error) from None
+    except pickle.UnpicklingError as error:  # torch.load's weights-only refusal
+        folder = Path(target) if looks_like_path(model) else None
+        raise pickled_weights(model, folder, error) from None
     except (OSError, ValueError, KeyError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         where = (

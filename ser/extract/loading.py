@@ -85,3 +85,43 @@ def damaged_weights(model: str, folder: Path | None, error: Exception) -> ModelE
         f"{where} are damaged (cut short? {reason}): copy or download the model again, "
         "then run the same command"
     )
+
+
+# The class torch's weights-only unpickler names when it refuses one.
+_REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+_PICKLED = ("*.bin", "*.pt", "*.pth", "*.ckpt")
+
+
+def pickled_weights(model: str, folder: Path | None, error: Exception) -> ModelError:
+    """A weights file holding a pickle of more than tensors, which torch loads only by
+    running its code: refused, named (the first of `folder`'s that torch refuses; None:
+    a hub id's cached copy), and never with torch's advice to load it anyway."""
+    found = _REFUSED_GLOBAL.search(str(error))
+    what = f" (an object of class {found.group(1)})" if found else ""
+    where = _refused_file(folder) or (
+        f"a weights file in {folder}" if folder is not None else f"the cached weights of {model}"
+    )
+    return ModelError(
+        f"{where} is a pickle of more than tensors{what}, and ser loads no pickle that "
+        "could run code: give a folder whose weights are safetensors (model.safetensors)"
+    )
+
+
+def _refused_file(folder: Path | None) -> Path | None:
+    """The first pickled weights file in `folder` that torch's weights-only load refuses."""
+    if folder is None:
+        return None
+    import pickle
+
+    import torch
+
+    for path in sorted(p for pattern in _PICKLED for p in folder.glob(pattern)):
+        try:
+            with warnings.catch_warnings():  # torch's on the pickle's protocol
+                warnings.simplefilter("ignore")
+                torch.load(path, map_location="meta", weights_only=True)
+        except pickle.UnpicklingError:
+            return path
+        except (RuntimeError, OSError, ValueError, EOFError):  # another fault: not this one
+            continue
+    return None

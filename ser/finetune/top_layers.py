@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ser.errors import ConfigError
+from ser.extract.base import load_pretrained
 from ser.extract.registry import build_extractor, kind
 from ser.extract.speech import SpeechExtractor
 from ser.extract.text_encoder import TextEncoderExtractor
@@ -194,6 +195,15 @@ class TopLayers(nn.Module):
         return values.unsqueeze(0).repeat(batch, 1, 1, 1).view(-1, frames, frames)
 
 
+class OtherWeights(ConfigError):
+    """The model holds other weights than those that wrote the cached set (`found`: their
+    checksum): its layers would not continue the cached rows."""
+
+    def __init__(self, model: str, found: str) -> None:
+        super().__init__(f"{model} holds other weights (sha256 {found[:12]}...)")
+        self.found = found
+
+
 def load_top_layers(
     model: str,
     from_layer: int,
@@ -201,16 +211,22 @@ def load_top_layers(
     *,
     kind_name: str | None = None,
     freeze_norms: bool = False,
+    made_by: str | None = None,
 ) -> TopLayers:
     """The top layers of `model` (hub id or folder) above the cached layer `from_layer`:
     k of them (None: up to the last), in float32 on the CPU, eval mode. `kind_name`: the
     extractor kind that wrote the cached set (its attrs' "extractor"); a kind whose sets
-    are not an encoder's hidden states (is13, logmel) is refused."""
+    are not an encoder's hidden states (is13, logmel) is refused. `made_by`: the checksum
+    of the weights that wrote the set; other weights are `OtherWeights`, before any layer
+    count of theirs is held against the set's."""
     extractor = _extractor(model, kind_name)
     architecture = _architecture(str(extractor.config.model_type), model, extractor)
     extractor.load(torch.device("cpu"))
+    found = extractor.weights_checksum()
+    if made_by is not None and found != made_by:
+        raise OtherWeights(model, found)
     top = TopLayers(extractor.model, architecture, from_layer, k, freeze_norms)
-    top.weights_sha256 = extractor.weights_checksum()
+    top.weights_sha256 = found
     return top
 
 
@@ -275,7 +291,7 @@ def top_parameters(model: str, k: int) -> int:
     sweep's estimate adds for a fine-tuned input, without loading the weights."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(model)
+    config = load_pretrained(AutoConfig.from_pretrained, model, "model config")
     d = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0))
     ffn = int(getattr(config, "intermediate_size", 0) or getattr(config, "encoder_ffn_dim", 4 * d))
     return k * (4 * d * d + 2 * d * ffn)
@@ -340,16 +356,21 @@ def _architecture(model_type: str, model: str, extractor: Layered | None) -> Arc
 
 
 def _check_range(from_layer: int, k: int, n_layers: int, model_type: str) -> None:
+    has = f"this {model_type} model has {_layers(n_layers)}"
     if not 0 <= from_layer < n_layers:
         raise ConfigError(
-            f"cached layer {from_layer} out of range: this {model_type} model has {n_layers} "
-            f"layers, so the top layers start above a layer 0..{n_layers - 1}"
+            f"cached layer {from_layer} out of range: {has}, so the top layers start above "
+            f"a layer 0..{n_layers - 1}"
         )
     if not 1 <= k <= n_layers - from_layer:
         raise ConfigError(
-            f"{k} top layers above layer {from_layer}: this {model_type} model has "
-            f"{n_layers - from_layer} there (use k 1..{n_layers - from_layer})"
+            f"{k} top layers above layer {from_layer}: {has}, {n_layers - from_layer} above "
+            f"it (use k 1..{n_layers - from_layer})"
         )
+
+
+def _layers(n: int) -> str:
+    return f"{n} layer{'' if n == 1 else 's'}"
 
 
 def _layer_list(model: nn.Module, path: str) -> nn.ModuleList:

@@ -1,24 +1,18 @@
-"""A run's fine-tuned inputs: `--finetune SET:top=K[,lora=R,...]` read (`FineTune`), the
-top layers joined to a model (`attach`), how they train (`param_groups`, `warmup`) and what
-a checkpoint keeps of them (`trained_state`, `restore`).
+"""A run's fine-tuned inputs: `--finetune SET:top=K[,lora=R,...]` values (`FineTune`,
+read and checked in `ser.finetune.value`) loaded (`load_tuning`), the top layers joined to
+a model (`attach`), how they train (`param_groups`, `warmup`) and what a checkpoint keeps
+of them (`trained_state`, `restore`).
 
 A fine-tuned input is a cached layer set (`hubert.L9`) that the model's own copy of the
 encoder's next k layers turns into what the family reads, in a forward pre-hook, as the
 layer mix of a layered input is made: every family takes it, and a family's code never
 knows. The data side gathers the set's rows (`InputSpec.gather`), the top layers run on
 them with the padding mask, and a family that reads a vector gets their masked mean.
-
->>> tune = FineTune.parse("hubert.L9:top=3,lora=8")
->>> tune.top, tune.lora, tune.encoder_lr, tune.name_part
-(3, 8, 0.0001, '_ft-hubert.L9-top3-lora8')
->>> FineTune.parse("hubert.L9:lora=8,top=3").spelled
-'hubert.L9:top=3,lora=8'
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -27,179 +21,95 @@ from typing import Any
 import torch
 from torch import nn
 
+from ser.cache.model_names import looks_like_path, missing_folder
 from ser.errors import ConfigError
-from ser.finetune.top_layers import TopLayers, load_top_layers, lora
+from ser.finetune.top_layers import OtherWeights, TopLayers, load_top_layers, lora
+from ser.finetune.value import FineTune, parse_all
 from ser.models.base import SerModel
 from ser.models.batch import InputSpec
 
-#: The encoder's learning rate where none is given: SpeechBrain's IEMOCAP recipe's for
-#: wav2vec2's whole layers; LoRA's adapters start at zero and take a larger one.
-WHOLE_LR, LORA_LR = 1e-5, 1e-4
 #: The attribute (and state-dict prefix) of a model's top layers.
 TOP_LAYERS = "top_layers"
-NORMS = ("train", "frozen")
-
-
-@dataclass(frozen=True)
-class FineTune:
-    """One `--finetune` value: the `--features` request it tunes and how.
-
-    top: the encoder layers above the cached one that train; lora: their LoRA adapters'
-    rank (None: the layers whole); alpha: LoRA's scale (None: twice the rank); targets:
-    LoRA's modules (none: the architecture's attention query and value); lr: the
-    encoder's learning rate (None: `WHOLE_LR` or `LORA_LR`; the head keeps `--lr`);
-    warmup: the share of training steps over which the encoder's rate rises from zero;
-    norms: the layers' LayerNorms "train" (with LoRA too, beside the adapters) or stay
-    "frozen"."""
-
-    feature: str
-    top: int
-    lora: int | None = None
-    alpha: int | None = None
-    targets: tuple[str, ...] = ()
-    lr: float | None = None
-    warmup: float = 0.1
-    norms: str = "train"
-
-    @classmethod
-    def parse(cls, text: str) -> FineTune:
-        """`SET:top=K[,lora=R,alpha=A,targets=q_proj/v_proj,lr=X,warmup=F,norms=frozen]`."""
-        feature, _, options = text.strip().partition(":")
-        if not feature or not options:
-            raise ConfigError(
-                f"{text!r}: give a feature set and its top layers, e.g. "
-                "hubert.L9:top=3 or hubert.L9:top=3,lora=8"
-            )
-        values: dict[str, Any] = {}
-        for part in options.split(","):
-            key, _, value = part.partition("=")
-            values[key.strip()] = _typed(text, key.strip(), value.strip())
-        if "top" not in values:
-            raise ConfigError(f"{text!r}: say how many layers train, e.g. top=2")
-        made = cls(feature.strip(), **values)
-        made.check(text)
-        return made
-
-    def check(self, text: str) -> None:
-        """Values in range; `ConfigError` naming the value given otherwise."""
-        bad = (
-            (self.top < 1, "top must be at least 1"),
-            (self.lora is not None and self.lora < 1, "lora (the rank) must be at least 1"),
-            (self.alpha is not None and self.lora is None, "alpha goes with lora"),
-            (bool(self.targets) and self.lora is None, "targets go with lora"),
-            (self.lr is not None and not self.lr > 0, "lr must be above 0"),
-            (not 0 <= self.warmup < 1, "warmup is a share of the steps, in [0, 1)"),
-            (self.norms not in NORMS, f"norms is one of {', '.join(NORMS)}"),
-        )
-        for failed, why in bad:
-            if failed:
-                raise ConfigError(f"{text!r}: {why}")
-
-    @property
-    def spelled(self) -> str:
-        """The canonical text: the set, then each value off its default, in field order."""
-        parts = []
-        for f in dataclasses.fields(self)[1:]:
-            value = getattr(self, f.name)
-            if value != f.default:
-                shown = (
-                    "/".join(value)
-                    if isinstance(value, tuple)
-                    else f"{value:g}"
-                    if (isinstance(value, float))
-                    else str(value)
-                )
-                parts.append(f"{f.name}={shown}")
-        return f"{self.feature}:{','.join(parts)}"
-
-    @property
-    def name_part(self) -> str:
-        """How a run's default name says it: "_ft-hubert.L9-top3-lora8"."""
-        rest = self.spelled.partition(":")[2].replace("=", "").replace(",", "-")
-        return f"_ft-{self.feature}-{rest.replace('/', '+')}"
-
-    @property
-    def encoder_lr(self) -> float:
-        return self.lr if self.lr is not None else LORA_LR if self.lora else WHOLE_LR
-
-    def describe(self, from_layer: int | None = None, default_targets: Sequence[str] = ()) -> str:
-        """What trained, in words: the layers (numbered from 1, as the encoder's own; its
-        cached layer `from_layer`, else the set's `.L<n>`), whole or with LoRA, the rate.
-
-        >>> FineTune.parse("hubert.L9:top=2").describe()
-        "hubert.L9's encoder layers 10-11 whole (lr 1e-05, warm-up 10 % of steps)"
-        """
-        below = from_layer if from_layer is not None else _cached_layer(self.feature)
-        if below is None:
-            where = f"top {self.top} encoder layer{'s' if self.top > 1 else ''}"
-        elif self.top == 1:
-            where = f"encoder layer {below + 1}"
-        else:
-            where = f"encoder layers {below + 1}-{below + self.top}"
-        if self.lora is None:
-            how = "whole" + (", LayerNorms frozen" if self.norms == "frozen" else "")
-        else:
-            on = ", ".join(self.targets or default_targets) or "its default modules"
-            how = f"with LoRA rank {self.lora} (alpha {self.alpha or 2 * self.lora}) on {on}"
-        rate = f"lr {self.encoder_lr:g}, warm-up {100 * self.warmup:g} % of steps"
-        return f"{self.feature}'s {where} {how} ({rate})"
-
-
-def _typed(text: str, key: str, value: str) -> object:
-    """One `key=value` of a --finetune value as its field's type."""
-    kinds: dict[str, type] = {"top": int, "lora": int, "alpha": int, "lr": float}
-    kinds |= {"warmup": float, "norms": str, "targets": tuple}
-    if key not in kinds:
-        raise ConfigError(f"{text!r}: unknown key {key!r} (use {', '.join(kinds)})")
-    if kinds[key] is tuple:
-        return tuple(v for v in value.split("/") if v)
-    try:
-        return kinds[key](value)
-    except ValueError:
-        raise ConfigError(f"{text!r}: {key}={value!r} is not a number") from None
-
-
-def _cached_layer(feature: str) -> int | None:
-    """The layer a `--features` request's set holds, as its name says (`hubert.L9`,
-    `mpnet.L3@asr-w`); None: not said."""
-    found = re.search(r"\.L(\d+)(?:@|$)", feature)
-    return None if found is None else int(found.group(1))
-
-
-def parse_all(texts: Sequence[str]) -> tuple[FineTune, ...]:
-    """Every --finetune value; one set tuned twice is refused."""
-    tunes = tuple(FineTune.parse(t) for t in texts)
-    named = [t.feature for t in tunes]
-    if len(set(named)) < len(named):
-        raise ConfigError(f"{max(named, key=named.count)} is named twice")
-    return tunes
 
 
 def load_prototype(tune: FineTune, name: str, attrs: Mapping[str, Any]) -> TopLayers:
     """The top layers of the encoder that wrote the stored set `name` (its `attrs`),
-    above its layer: loaded from the model its attrs name, refused where those weights
-    are not the ones that made the cached rows (their checksum)."""
+    above its layer: loaded from the model its attrs name, refused where that model is
+    gone or no longer the one that made the cached rows (its weights' checksum)."""
     layer = attrs.get("layer")
     if layer is None or attrs.get("level") not in ("frame", "token"):
         raise ConfigError(
             f"--finetune {tune.feature}: {name} is not one layer's frames or tokens of an "
             "encoder (a pooled or non-encoder set has no layers above it)"
         )
-    top = load_top_layers(
-        str(attrs["model"]),
-        int(layer),
-        tune.top,
-        kind_name=str(attrs.get("extractor")),
-        freeze_norms=tune.norms == "frozen",
-    )
-    if top.weights_sha256 != attrs.get("weights_sha256"):
-        raise ConfigError(
-            f"--finetune {tune.feature}: {attrs['model']} now holds other weights "
-            f"(sha256 {str(top.weights_sha256)[:12]}...) than those that wrote {name} "
-            f"({str(attrs.get('weights_sha256'))[:12]}...): the top layers must continue the "
-            "layers that made the cached rows; extract the set again from these weights"
+    check_top(tune, name, attrs)
+    check_source(tune, name, attrs)
+    try:
+        top = load_top_layers(
+            str(attrs["model"]),
+            int(layer),
+            tune.top,
+            kind_name=str(attrs.get("extractor")),
+            freeze_norms=tune.norms == "frozen",
+            made_by=str(attrs.get("weights_sha256")),
         )
+    except OtherWeights as other:
+        model, stem = str(attrs["model"]), re.sub(r"\.L\d+(@.*)?$", "", name)
+        raise ConfigError(
+            f"--finetune {tune.spelled}: {_where(attrs)} no longer matches the set {name}: "
+            f"its weights (sha256 {other.found[:12]}...) are not those that wrote the set "
+            f"({str(attrs.get('weights_sha256'))[:12]}...), and the top layers must continue "
+            "the layers that made the cached rows; put back the model that wrote it, or "
+            f"extract the set again from this one ({_extract(attrs, model, stem)} --overwrite)"
+        ) from None
     return top
+
+
+def check_top(tune: FineTune, name: str, attrs: Mapping[str, Any]) -> None:
+    """`tune.top` within the layers the encoder has above the set's, where its attrs say
+    how many it has (`n_layers`); `ConfigError` naming the bounds otherwise."""
+    layer, layers = attrs.get("layer"), attrs.get("n_layers")
+    if layer is None or layers is None or tune.top <= int(layers) - int(layer):
+        return
+    above = int(layers) - int(layer)
+    bounds = f"1..{above}" if above > 0 else "none: the set is its last layer"
+    raise ConfigError(
+        f"--finetune {tune.spelled}: top must be within the encoder's layers above the set "
+        f"({name} is layer {layer} of {layers}, so top {bounds})"
+    )
+
+
+def check_source(tune: FineTune, name: str, attrs: Mapping[str, Any]) -> None:
+    """`ConfigError` at once where the model folder that wrote the set `name` is gone
+    (moved, renamed, deleted): its layers are what fine-tuning continues. The set keeps
+    its folder's old place (its identity is the weights' checksum), so the way on is that
+    place, or the layer extracted anew under another name."""
+    model = str(attrs.get("model"))
+    if not missing_folder(model):
+        return
+    new = "NEW_NAME" + (found.group(0) if (found := re.search(r"\.L\d+", name)) else "")
+    raise ConfigError(
+        f"--finetune {tune.spelled}: the model folder {model} that wrote {name} is not "
+        "there (moved or deleted?), and the top layers load from it: put the folder back "
+        f"(or a link to it: ln -s NEW_FOLDER {model}), or extract the layer from its new "
+        f"place under a new name ({_extract(attrs, 'NEW_FOLDER', 'NEW_NAME')}) and fine-tune "
+        f"{new}"
+    )
+
+
+def _where(attrs: Mapping[str, Any]) -> str:
+    model = str(attrs.get("model"))
+    return f"the model folder {model}" if looks_like_path(model) else f"the model {model}"
+
+
+def _extract(attrs: Mapping[str, Any], model: str, stem: str) -> str:
+    """The `ser extract` options that write the set `attrs` describe from `model`, as
+    `stem`.L<layer>: what fine-tuning reads (float32)."""
+    kind, layer = attrs.get("extractor", "KIND"), attrs.get("layer", "N")
+    return (
+        f"`ser extract ... --features {kind} --{kind}-model {model} --{kind}-layers {layer} "
+        f"--name {kind}={stem} --precision fp32`"
+    )
 
 
 @dataclass(frozen=True)
@@ -286,8 +196,7 @@ def attach(
             top, tune = copy.deepcopy(prototype), tunes[name]
             top.set_trainable(freeze_norms=tune.norms == "frozen")
             if tune.lora is not None:
-                alpha = tune.alpha or 2 * tune.lora
-                top = lora(top, tune.lora, alpha, tune.targets or None)
+                top = lora(top, tune.lora, tune.lora_alpha, tune.targets or None)
                 if tune.norms == "train":  # beside the adapters, as whole layers' do
                     for module in top.modules():
                         if isinstance(module, nn.LayerNorm):

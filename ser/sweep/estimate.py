@@ -22,7 +22,7 @@ from typing import Any
 
 from ser.cache import FeatureStore
 from ser.finetune.top_layers import top_parameters
-from ser.finetune.tuning import parse_all
+from ser.finetune.tuning import check_source, parse_all
 from ser.models import build_model
 from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
@@ -100,7 +100,9 @@ def _tuned_parameters(finetune: Sequence[str], store: FeatureStore) -> int:
     total = 0
     for tune in parse_all(finetune):
         (found,) = resolve_features(store, (tune.feature,))
-        total += top_parameters(str(store.info(found.name).attrs["model"]), tune.top)
+        attrs = store.info(found.name).attrs
+        check_source(tune, found.name, attrs)  # its config is read from there
+        total += top_parameters(str(attrs["model"]), tune.top)
     return total
 
 

@@ -160,7 +160,8 @@ def select(
             ensemble, train_sides, optimizer, scaler, precision, on_step, steps, whole, schedule
         )
         if broken := diverged(ensemble, losses):
-            raise diverged_error(epoch + 1, [(members[k].name, losses[k]) for k in broken])
+            lost = [(members[k].name, losses[k]) for k in broken]
+            raise diverged_error(epoch + 1, lost, top_layers(ensemble.base))
         with masked(ensemble.base, None):
             found = predict(ensemble, val_sides, precision, on_step, "val", steps)
             scored = in_range(found, members, targets_of(ensemble))

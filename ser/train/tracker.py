@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -15,6 +15,9 @@ import torch
 from ser.errors import TrainingDiverged
 from ser.models.targets import Targets
 from ser.train.ensemble import Ensemble
+
+if TYPE_CHECKING:
+    from ser.finetune.tuning import TunedInputs
 
 
 class Scored(Protocol):
@@ -124,12 +127,20 @@ def targets_of(ensemble: Ensemble) -> Targets:
     return targets if isinstance(targets, Targets) else Targets()
 
 
-def diverged_error(epoch: int, losses: Sequence[tuple[str, float]]) -> TrainingDiverged:
-    """The error of members (name, epoch loss) whose weights became NaN, with what to try."""
+def diverged_error(
+    epoch: int, losses: Sequence[tuple[str, float]], tuned: TunedInputs | None = None
+) -> TrainingDiverged:
+    """The error of members (name, epoch loss) whose weights became NaN, with what to try:
+    with fine-tuned inputs (`tuned`, the model's top layers), their encoder's rate as well
+    as the head's."""
     each = ", ".join(f"{name} (training loss {loss})" for name, loss in losses)
+    lower = "a lower --lr"
+    if tuned is not None:
+        rates = ", ".join(f"{t.feature} at lr {t.encoder_lr:g}" for _, _, t in tuned.tops())
+        lower = f"a lower --lr (the head's rate) or a lower lr= in --finetune ({rates})"
     return TrainingDiverged(
         f"training diverged at epoch {epoch}: the weights of {each} became NaN or infinite, "
-        "so the model would score as chance; train again with a lower --lr, or with "
+        f"so the model would score as chance; train again with {lower}, or with "
         "--precision fp32"
     )
 

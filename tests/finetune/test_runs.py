@@ -123,7 +123,7 @@ def test_the_fusion_studys_dialog_model_takes_a_tuned_input(layered_store, tmp_p
             {"features": ("tiny-hubert.L0-1",), "finetune": ("tiny-hubert.L0-1:top=1",)},
             "layered input",
         ),
-        ({"finetune": (f"{LOW}:top=2",)}, "2 top layers above layer 1"),
+        ({"finetune": (f"{LOW}:top=2",)}, r"top must be within .* layer 1 of 2, so top 1\.\.1"),
     ],
 )
 def test_what_does_not_go_with_it_is_refused_before_a_folder(

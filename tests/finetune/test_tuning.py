@@ -3,6 +3,7 @@ their optimiser groups and warm-up, and what a checkpoint keeps of them."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -50,17 +51,39 @@ def test_a_value_reads_and_is_spelled_one_way() -> None:
     [
         ("hubert.L9", "give a feature set and its top layers"),
         ("hubert.L9:lora=8", "say how many layers train"),
-        ("hubert.L9:top=0", "top must be at least 1"),
+        ("hubert.L9:top=0", "top must be a whole number of layers (1 or more)"),
+        ("hubert.L9:top=1.5", "top must be a whole number of layers (1 or more)"),
+        ("hubert.L9:top=two", "top must be a whole number of layers"),
+        ("hubert.L9:top=2,lora=0", "lora must be a whole number (LoRA's rank, 1 or more"),
+        ("hubert.L9:top=2,lora=2,alpha=0", "alpha must be a whole number (LoRA's scale, 1 or"),
+        ("hubert.L9:top=2,lora=2,alpha=-8", "alpha must be a whole number"),
         ("hubert.L9:top=2,alpha=4", "alpha goes with lora"),
-        ("hubert.L9:top=2,warmup=1", "warmup is a share"),
-        ("hubert.L9:top=2,norms=fixed", "norms is one of train, frozen"),
-        ("hubert.L9:top=two", "top='two' is not a number"),
+        ("hubert.L9:top=2,targets=q", "targets go with lora"),
+        ("hubert.L9:top=2,lora=2,targets=", "targets must be module names"),
+        ("hubert.L9:top=2,lr=inf", "lr must be a finite number above 0"),
+        ("hubert.L9:top=2,lr=nan", "lr must be a finite number above 0"),
+        ("hubert.L9:top=2,lr=0", "lr must be a finite number above 0"),
+        ("hubert.L9:top=2,warmup=1", "warmup must be a share of the steps, 0 or more and un"),
+        ("hubert.L9:top=2,warmup=nan", "warmup must be a share"),
+        ("hubert.L9:top=2,norms=fixed", "norms must be one of train, frozen"),
         ("hubert.L9:top=2,depth=3", "unknown key 'depth'"),
+        ("hubert.L9:top=2,top=3", "top is given twice"),
+        ("hubert.L9:top=2,", "an empty key=value"),
     ],
 )
 def test_a_bad_value_is_refused_in_one_line(text: str, says: str) -> None:
-    with pytest.raises(ConfigError, match=says):
+    with pytest.raises(ConfigError, match=re.escape(f"{text}: {says}")):
         FineTune.parse(text)
+
+
+def test_what_is_spelled_is_what_trains() -> None:
+    default = FineTune.parse("hubert.L9:top=1,lora=4")
+    assert (default.spelled, default.lora_alpha) == ("hubert.L9:top=1,lora=4", 8)
+    given = FineTune.parse("hubert.L9:top=1,lora=4,alpha=2")
+    assert (given.spelled, given.lora_alpha) == ("hubert.L9:top=1,lora=4,alpha=2", 2)
+    assert "(alpha 2)" in given.describe()
+    with pytest.raises(ConfigError, match="alpha must be"):
+        FineTune("hubert.L9", top=1, lora=4, alpha=0).check()
 
 
 def test_one_set_tuned_twice_is_refused() -> None:
@@ -131,7 +154,7 @@ def test_frozen_top_layers_give_the_model_what_the_stored_last_layer_gives(store
 def test_a_set_of_other_weights_is_refused(store) -> None:
     tune = FineTune.parse(f"{HUBERT}.L1:top=1")
     attrs = {**store.info(tune.feature).attrs, "weights_sha256": "0" * 64}
-    with pytest.raises(ConfigError, match="now holds other weights"):
+    with pytest.raises(ConfigError, match=r"no longer matches the set tiny-hubert\.L1"):
         load_prototype(tune, tune.feature, attrs)
 
 
