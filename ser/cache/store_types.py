@@ -72,6 +72,9 @@ class VerifyReport:
     # The store's own parts that are damaged: "" (its root metadata), "manifest", or a
     # transcript set ("transcripts/<name>"); each with what verify says of it.
     parts: dict[str, list[str]] = field(default_factory=dict)
+    # View sets made from a clean set since extracted again with other settings, each with
+    # its clean set (`verify.stale_view`): made again from it, not repaired.
+    stale: dict[str, str] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
