@@ -108,6 +108,8 @@ def test_a_view_of_a_clean_set_extracted_again_is_stale(corpus: Path, tmp_path: 
     assert remake.startswith(f"remake {view}: ser extract ")
     command = remake.split(": ", 1)[1]
     assert "--augment noise=20" in command and command.endswith("--overwrite")
+    repaired = ser("store", "repair", store, "--quiet")  # not damage: it says the same command
+    assert repaired.exit_code == 1 and f"rebuild {view}: {command}" in repaired.output
 
     out = tmp_path / "runs"
     train: tuple[str | Path, ...] = ("train", "--store", store, "--features", "hubert")
