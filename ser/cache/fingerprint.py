@@ -36,8 +36,11 @@ DTYPES = ("float16", "float32")
 #: Provenance that is no part of a set's identity: the audio decoders (`decoder`, e.g.
 #: "soundfile 0.14.0 / libsndfile 1.2.2; av 18.1.0 / ffmpeg 8.1.2"). Sets begun before it
 #: was recorded resume and are found as they were; a library upgrade does not orphan a
-#: store. A set records the decoders of the run that began it.
-RECORDED = frozenset({"decoder"})
+#: store. A set records the decoders of the run that began it. A view set's `VIEW_SOURCE`
+#: (its clean set's fingerprint) too: its attrs repeat the clean set's, so it adds nothing
+#: to its identity, and views written before it was recorded resume as they were.
+VIEW_SOURCE = "view_of_fingerprint"
+RECORDED = frozenset({"decoder", VIEW_SOURCE})
 #: Keys that say where a model was found, each with the key of its weights checksum.
 LOCATIONS = {"model": "weights_sha256", "asr_model": "asr_weights_sha256"}
 

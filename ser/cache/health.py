@@ -1,11 +1,13 @@
 """A store's health, by methods `FeatureStore` inherits: `verify` (every chunk, checksum,
-layout and piece of metadata), the damage of a set, and its repair: damaged rows written
-back over (`repair`), damaged metadata written anew from the store's own copies (`mend`),
-a damaged manifest rebuilt from the corpus (`rebuild_manifest`).
+layout and piece of metadata; view sets whose clean set was extracted again since), the
+damage of a set, and its repair: damaged rows written back over (`repair`), damaged
+metadata written anew from the store's own copies (`mend`), a damaged manifest rebuilt
+from the corpus (`rebuild_manifest`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,7 @@ from ser.cache.receipt_file import receipt_path, receipt_sets
 from ser.cache.repair import repair_runs
 from ser.cache.shards import ShardWriter
 from ser.cache.store_types import Damage, VerifyReport
-from ser.cache.verify import RECORDED, Health, check_feature_set
+from ser.cache.verify import RECORDED, Health, check_feature_set, stale_view
 from ser.errors import StoreError
 
 
@@ -95,6 +97,7 @@ class StoreHealth:
                 continue
             report.parts.pop(name, None)
             self._check_into(report, name, manifest)
+        self._stale_into(report)
         self._missing_into(report)
         for name in self.transcript_sets():
             part = f"{TRANSCRIPTS}/{name}"
@@ -112,6 +115,24 @@ class StoreHealth:
             report.recorded[name] = found.recorded
         if found.damage:
             report.damaged[name] = found.damage
+
+    def _stale_into(self, report: VerifyReport) -> None:
+        """The complete view sets whose clean set, complete too, was extracted again with
+        other settings since they were made from it (`stale_view`)."""
+        complete = {}
+        for name in self.feature_sets():
+            with contextlib.suppress(DamagedMetadata):  # said by the checks above
+                attrs = self._attrs_of(name)
+                if attrs.get("complete") and name not in report.damaged:
+                    complete[name] = attrs
+        for name, attrs in complete.items():
+            clean = attrs.get("view_of")
+            if clean is None or clean not in complete:
+                continue
+            problem = stale_view(name, attrs, complete[clean])
+            if problem is not None:
+                report.problems.append(problem)
+                report.stale[name] = str(clean)
 
     def _missing_into(self, report: VerifyReport) -> None:
         """The sets the store's receipt records it holding that are gone (a folder or group

@@ -74,6 +74,9 @@ class VerifyReport:
     parts: dict[str, list[str]] = field(default_factory=dict)
     # Parts this user may not read (permissions): said, not checked, no repair offered.
     unreadable: set[str] = field(default_factory=set)
+    # View sets made from a clean set since extracted again with other settings, each with
+    # its clean set (`verify.stale_view`): made again from it, not repaired.
+    stale: dict[str, str] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:

@@ -4,7 +4,9 @@ The checksum is the sha256 of the data bytes (little-endian, C order) in manifes
 so the same features give the same digest in a Zarr and an HDF5 store, on any machine.
 It is recorded (``data_sha256``) when a set is completed and compared here; every chunk
 read also checks its own checksum (`DamagedChunks`), so damage is named by its rows and
-utterances, and `Damage` says what re-extraction mends it.
+utterances, and `Damage` says what re-extraction mends it. A view set (`ser extract
+--augment`) is checked against its clean set as well: one made from a clean set since
+extracted again with other settings is stale (`stale_view`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from ser.cache.backend import (
     failures_table_problem,
     span_text,
 )
-from ser.cache.fingerprint import matches
+from ser.cache.fingerprint import VIEW_SOURCE, fingerprint, identity, matches
 from ser.cache.manifest import Manifest
 from ser.cache.store_types import Damage
 
 BLOCK_BYTES = 64 * 2**20  # rows are scanned in blocks of about this size
 RECORDED = "data_sha256"  # the set attribute holding the checksum recorded at completion
+# The attrs a view set adds to its clean set's: the clean set's name, the view
+# (`"speed=0.9"`) and the clean set's fingerprint when the view was made.
+VIEW_ATTRS = ("view_of", "view", VIEW_SOURCE)
 
 
 @dataclass(frozen=True)
@@ -234,3 +239,29 @@ def little_bytes(block: np.ndarray) -> memoryview:
     """The bytes the checksum is over: little-endian, C order."""
     little = np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("<"))
     return memoryview(little).cast("B")  # type: ignore[arg-type]
+
+
+def view_source(attrs: dict[str, Any]) -> str:
+    """The fingerprint of the clean set a view set (with `attrs`) was made from, as it
+    records it; for a view written before views recorded it, that of the clean set's
+    provenance its attrs repeat (a view's attrs are its clean set's plus `VIEW_ATTRS`)."""
+    recorded = attrs.get(VIEW_SOURCE)
+    if isinstance(recorded, str):
+        return recorded
+    return fingerprint({k: v for k, v in attrs.items() if k not in VIEW_ATTRS})
+
+
+def stale_view(name: str, attrs: dict[str, Any], clean: dict[str, Any]) -> str | None:
+    """The problem of view set `name` (with `attrs`) whose clean set now has the attrs
+    `clean`: stale where the clean set was extracted again with other settings since the
+    view was made (a view of other weights than its clean set's); None where it is not."""
+    if view_source(attrs) == fingerprint(clean):
+        return None
+    made = identity({k: v for k, v in attrs.items() if k not in VIEW_ATTRS})
+    now = identity(clean)
+    keys = sorted(k for k in set(made) | set(now) if made.get(k) != now.get(k))
+    which = f" ({', '.join(keys)} {'differs' if len(keys) == 1 else 'differ'})" if keys else ""
+    return (
+        f"{name}: stale view: its clean set {attrs.get('view_of')} was extracted again "
+        f"with other settings{which} since the view was made from it"
+    )

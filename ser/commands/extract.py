@@ -191,8 +191,9 @@ def _registry_params() -> list[click.Parameter]:
     multiple=True,
     metavar="speed=F,..|noise=DB,..",
     help="Views of every audio set, each extracted beside it (one more extraction each): "
-    "speed=0.9,1.1 (speed perturbation: <set>.speed0.9, <set>.speed1.1), noise=20 (white "
-    "noise at 20 dB SNR: <set>.noise20db). Repeatable. Text sets get none.",
+    "speed=0.9,1.1 (speed perturbation: <set>.speed0.9, <set>.speed1.1; a factor over 0.5, "
+    "at most 2, not 1), noise=20 (white noise at 20 dB SNR: <set>.noise20db; from -5 to "
+    "60 dB). Repeatable. Text sets get none.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No disk estimate, no progress bar.")
 def extract(

@@ -154,7 +154,9 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
     it was completed; every piece of metadata; offsets, NaN/Inf, completeness, failures.
     Every damaged piece is named (a set with its rows and utterances, the manifest, the
     file) with the command that repairs it: `ser extract ... --repair` with the options that
-    made the set, or `ser store repair PATH`, which repairs everything. Sets written before
+    made the set, or `ser store repair PATH`, which repairs everything. A view set
+    (`--augment`) made from a clean set since extracted again with other settings is stale:
+    named with the `ser extract ... --overwrite` that makes it again. Sets written before
     checksums were recorded are said to have none.
 
     With --json each feature set gets its content checksum (sha256 of its data in manifest
@@ -173,10 +175,12 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
         return
     report = fs.verify_report()
     repairs = _repairs(fs, report) if not report.healthy else {}
+    remakes = _remakes(fs, report)
     if as_json:
         sets = {
             name: {"checksum": digest, "recorded_checksum": report.recorded.get(name)}
             | ({"repair": repairs[name]} if name in repairs else {})
+            | ({"remake": remakes[name]} if name in remakes else {})
             for name, digest in report.checksums.items()
         }
         parts = {
@@ -195,6 +199,8 @@ def verify(ctx: click.Context, path: Path, as_json: bool) -> None:
             click.echo(f"  - {problem}")
         for name, command in repairs.items():
             click.echo(f"repair {name or 'store'}: {command}")
+        for name, command in remakes.items():
+            click.echo(f"remake {name}: {command}")
         if len(repairs) > 1:
             click.echo(f"repair everything: {_everything(fs)}")
         moved = _corpus(fs).moved_note()
@@ -236,6 +242,14 @@ def _repairs(fs: FeatureStore, report: VerifyReport) -> dict[str, str]:
     ]
     found = {name: repair_command(fs, name) for name in [*report.damaged, *unfinished]}
     return found | {part: store_repair(fs.path, _corpus(fs)) for part in report.parts}
+
+
+def _remakes(fs: FeatureStore, report: VerifyReport) -> dict[str, str]:
+    """The command that makes each stale view set again from its clean set as it is now
+    (`ser extract ... --augment VIEW --overwrite`)."""
+    from ser.extract.remake import view_command
+
+    return {name: view_command(fs, name) for name in report.stale}
 
 
 def _corpus(fs: FeatureStore) -> Corpus:

@@ -27,7 +27,7 @@ from ser.corpus.registry import store_kind
 from ser.errors import ConfigError
 from ser.extract.config import ExtractConfig
 from ser.extract.registry import KINDS, Flag, Kind, build_extractor, flags
-from ser.extract.views import clean_of
+from ser.extract.views import clean_of, view_spec_of
 
 CORPUS_PLACEHOLDER = "CORPUS_ROOT"  # `ser extract`'s argument, where the store lacks it
 # A set whose attributes have no copy left anywhere (a store written before sets kept one).
@@ -274,6 +274,23 @@ def repair_command(store: FeatureStore, name: str) -> str:
     if name not in sets:
         return command(store.path, corpus, name, copy, sets)
     return store_repair(store.path, corpus)
+
+
+def view_command(store: FeatureStore, name: str) -> str:
+    """The `ser extract ... --augment VIEW --overwrite` that makes view set ``name`` of an
+    opened `FeatureStore` again from its clean set as the store holds it now (a stale
+    view: `ser.cache.verify.stale_view`); the clean set, unchanged, is kept as it is."""
+    attrs = store.info(name).attrs
+    found = clean_of(name, attrs)
+    if found is None:
+        raise ValueError(f"feature set {name!r} is no view set")
+    clean, _, view = found
+    fresh = view_spec_of(clean, store.info(clean).attrs, view)[1]
+    sets = store.feature_sets()
+    made = command(store.path, store_corpus(store), name, fresh, sets, "--overwrite")
+    if made.startswith("ser store repair"):  # no flags make its clean set: repair cannot
+        return f"the `ser extract` that made {clean}, with --augment {view.spec} --overwrite"
+    return made
 
 
 def rebuild_command(store: FeatureStore, name: str) -> str | None:

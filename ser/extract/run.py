@@ -74,7 +74,7 @@ from ser.extract.progress import print_estimate, progress_bar
 from ser.extract.registry import KINDS, build_extractor
 from ser.extract.shards import ShardJob, Source, audio_sources, make_jobs
 from ser.extract.store_setup import mend_store, open_store
-from ser.extract.views import View, view_spec_of, viewed
+from ser.extract.views import View, refuse_unchanged, view_spec_of, viewed
 from ser.runtime.cluster import dask_client
 from ser.runtime.device import pick_device
 from ser.runtime.execution import Execution, decode_threads, for_extraction, write_threads
@@ -314,6 +314,8 @@ def _run_passes(
                 else:
                     laid_out.append(p.stored[spec.name])
             lay_out(store, laid_out, len(plan.shards), config.shard_size)
+            if p.view is not None:
+                refuse_unchanged(store, laid_out)
 
 
 def _jobs(

@@ -37,6 +37,7 @@ from ser.extract.remake import (
     rebuild_command,
     remake,
     store_corpus,
+    view_command,
 )
 from ser.extract.run import extract_features
 from ser.extract.store_setup import manifests
@@ -80,6 +81,7 @@ def repair_store(
     out.problems = report.problems
     found = {name: rebuild_command(after, name) for name in report.damaged}
     out.rebuild = {name: command for name, command in found.items() if command}
+    out.rebuild |= {name: view_command(after, name) for name in report.stale}  # not damage
     return out
 
 

@@ -2,17 +2,24 @@
 
 `ser extract --augment speed=0.9,1.1 --augment noise=20` writes, for each audio feature
 set, one more set per view: `<set>.speed0.9`, `<set>.speed1.1`, `<set>.noise20db`. A view
-set's attrs are the clean set's plus `view_of` (the clean set's name) and `view`
-(`"speed=0.9"`), so its fingerprint is its own and resume, mismatch and overwrite work as
-for any set. The runner plans a view as one more pass of the same extractor whose audio is
-transformed here after decoding (`Viewed`, a source that travels to processes and dask
-workers as the plain one does).
+set's attrs are the clean set's plus `view_of` (the clean set's name), `view`
+(`"speed=0.9"`) and `view_of_fingerprint` (the clean set's fingerprint, out of the view's
+own: `ser store verify` and `ser train --views` compare it with the clean set's now, to
+find a view made from a clean set since extracted again), so its fingerprint is its own
+and resume, mismatch and overwrite work as for any set. A view that comes out byte for
+byte its clean set (the perturbation left the audio unchanged) is refused, not kept
+(`refuse_unchanged`). The runner plans a view as one more pass of the same extractor
+whose audio is transformed here after decoding (`Viewed`, a source that travels to
+processes and dask workers as the plain one does).
 
 Speed perturbation resamples the waveform by the factor and treats the result as at the
 original rate (Kaldi's and SpeechBrain's: tempo and pitch change together; 1.1 gives
 shorter audio). Noise adds white Gaussian noise at an SNR in dB relative to the
 utterance's own power, drawn from a generator seeded from the utterance id and the SNR,
 so the same command gives the same bytes in any batch order and number of processes.
+Both are bounded where --augment is read (`SPEEDS`, `SNRS`): out of them a view is no
+augmentation (noise fainter than a recording's own; from about 150 dB it leaves float32
+samples as they were) or leaves nothing of the speech.
 """
 
 from __future__ import annotations
@@ -27,13 +34,19 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ser.cache import FeatureStore
+from ser.cache.fingerprint import VIEW_SOURCE, fingerprint, provenance
+from ser.cache.verify import RECORDED, VIEW_ATTRS
 from ser.corpus.audio import Clip, load_audio
 from ser.errors import ConfigError
 
 ViewKind = Literal["speed", "noise"]
-# The attrs a view set adds to its clean set's.
-VIEW_ATTRS = ("view_of", "view")
 TEXT_NOTE = "text sets get no views: --augment changes audio only"
+#: The speed factors a view takes: over the first, at most the second, never 1.
+SPEEDS = (0.5, 2.0)
+#: The SNRs in dB a noise view takes, both included: at -5 dB the noise has three times
+#: the speech's power; above 60 dB it is fainter than a recording's own noise floor.
+SNRS = (-5.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -120,7 +133,13 @@ def viewed(
 
 def view_spec_of(name: str, attrs: Mapping[str, Any], view: View) -> tuple[str, dict[str, Any]]:
     """The name and attrs of set `name`'s (with `attrs`) view."""
-    return f"{name}.{view.suffix}", {**attrs, "view_of": name, "view": view.spec}
+    source = fingerprint(provenance(attrs))  # the clean set's, as the store begins it
+    return f"{name}.{view.suffix}", {
+        **attrs,
+        "view_of": name,
+        "view": view.spec,
+        VIEW_SOURCE: source,
+    }
 
 
 def clean_of(name: str, attrs: Mapping[str, Any]) -> tuple[str, dict[str, Any], View] | None:
@@ -163,8 +182,39 @@ def _check(value: str, view: View) -> None:
     if not math.isfinite(view.value):
         what = "a speed factor" if view.kind == "speed" else "an SNR in dB"
         raise ConfigError(f"--augment {value!r}: {what} must be a finite number")
-    if view.kind == "speed" and not (0.5 < view.value <= 2.0 and view.value != 1.0):
+    got = format(view.value, "g")
+    low, high = SPEEDS
+    if view.kind == "speed" and not (low < view.value <= high and view.value != 1.0):
         raise ConfigError(
-            f"--augment {value!r}: a speed factor is over 0.5 and at most 2, not 1 "
-            f"(got {format(view.value, 'g')})"
+            f"--augment {value!r}: a speed factor is over {low:g} and at most {high:g}, "
+            f"not 1 (got {got})"
+        )
+    low, high = SNRS
+    if view.kind == "noise" and not low <= view.value <= high:
+        raise ConfigError(
+            f"--augment {value!r}: noise is an SNR in dB from {low:g} to {high:g} (got "
+            f"{got}): above, the noise is fainter than the recording's own; below, it "
+            "drowns the speech"
+        )
+
+
+def refuse_unchanged(store: FeatureStore, names: Iterable[str]) -> None:
+    """Delete and refuse (`ConfigError`) each of the complete view sets `names` whose
+    rows are byte for byte their clean set's: a view that changed nothing would only
+    train the clean rows twice as often."""
+    for name in names:
+        attrs = store.info(name).attrs
+        clean = str(attrs.get("view_of", ""))
+        if clean not in store.feature_sets() or not store.info(clean).complete:
+            continue
+        own, theirs = attrs.get(RECORDED), store.info(clean).attrs.get(RECORDED)
+        if own is None or own != theirs:
+            continue
+        if not np.array_equal(store.read(name).offsets, store.read(clean).offsets):
+            continue
+        store.delete_feature_set(name)
+        raise ConfigError(
+            f"--augment {attrs.get('view')!r}: view set {name} came out byte for byte its "
+            f"clean set {clean} (the perturbation left the audio unchanged), so it is not "
+            "kept; give a lower SNR or another speed factor"
         )

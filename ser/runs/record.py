@@ -92,6 +92,9 @@ class RunRecord:
     timings: Timings = field(default_factory=Timings, metadata=WRITTEN)
     fingerprints: Mapping[str, str] = field(default_factory=dict, metadata=WRITTEN)
     layers: Mapping[str, Layered] = field(default_factory=dict)
+    # The views (`ser train --views`) its training sides drew, e.g. ("noise20db",
+    # "speed0.9"); their sets' fingerprints are in `fingerprints`. Written when any.
+    views: tuple[str, ...] = ()
     version: str | None = None  # ser's, when the run started
     store: str | None = None
     threads: Threads | None = None

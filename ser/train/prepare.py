@@ -201,6 +201,8 @@ def _loaded(
     and what the data holds, each said, and what the data holds (`Data`)."""
     for note in inputs.tuning.notes if inputs.tuning else ():
         progress.message(note)
+    if inputs.views is not None:
+        progress.message(inputs.views.describe())  # which views it draws, as recorded
     t0 = time.perf_counter()
     data = load(inputs, plan, loaded, config.corpus_root)
     timings = replace(
@@ -212,7 +214,8 @@ def _loaded(
     held = Data(
         utterances=len(data), dropped=dict(data.dropped), **_targets_notes(plan, data, progress)
     )
-    record = replace(record, timings=timings, threads=Threads.of(threads), data=held)
+    drawn = () if inputs.views is None else inputs.views.labels  # names its view sets'
+    record = replace(record, timings=timings, threads=Threads.of(threads), data=held, views=drawn)
     return data, _data_said(record, inputs, data, progress), held
 
 

@@ -8,18 +8,25 @@ their rows loaded into the run's tables (`with_views`): each view's rows follow 
 ones in the table's one buffer, `ViewRows` saying where each (view, utterance) is. A
 layered input has a view where each of its layer sets has it; an input without a view
 (text: mpnet), and an utterance with no rows in it, read the clean rows for it.
+
+A view made from a clean set since extracted again with other settings (stale: another
+encoder's rows) is refused, named with the command that makes it again; a view whose
+every utterance failed is refused where it is named, left out of `--views all` with a
+word (`Views.describe`, the run's line on what it draws).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
 from ser.cache import FeatureStore
+from ser.cache.verify import stale_view
 from ser.errors import ConfigError, StoreError
+from ser.extract.remake import rebuild_command, view_command
 from ser.train.data import FeatureTable, TrainData, ViewRows, kept_rows, read_rows
 from ser.train.features import ResolvedFeature, is_view
 
@@ -39,6 +46,16 @@ class Views:
     labels: tuple[str, ...]
     sets: Mapping[str, Mapping[str, tuple[str, ...]]]  # input name -> label -> sets
     prints: Mapping[str, str]  # view set -> fingerprint
+    left_out: Mapping[str, str] = field(default_factory=dict)  # `all`: label -> why
+
+    def describe(self) -> str:
+        """The run's line on its views, e.g. "views drawn each epoch beside the clean
+        sets: noise20db, speed0.9 (left out: speed1.1: every utterance failed in it)"."""
+        line = f"views drawn each epoch beside the clean sets: {', '.join(self.labels)}"
+        if self.left_out:
+            said = "; ".join(f"{label}: {why}" for label, why in self.left_out.items())
+            line += f" (left out: {said})"
+        return line
 
 
 def parse_views(text: str) -> tuple[str, ...]:
@@ -97,9 +114,57 @@ def resolve_views(
             f"--views {asked}: no input of {inputs} has the view(s) {', '.join(unknown)} in "
             f"{store.path}; they have {', '.join(offered)} (or give --views all)"
         )
+    left_out = _unusable(store, asked, per_input, labels)
+    labels = tuple(label for label in labels if label not in left_out)
+    if not labels:
+        raise ConfigError(
+            f"--views {asked}: no view of {inputs} in {store.path} holds rows ("
+            + "; ".join(f"{k}: {why}" for k, why in left_out.items())
+            + f"); extract them again with `{MAKE} --overwrite`, or leave --views out"
+        )
     chosen = {n: {k: v for k, v in views.items() if k in labels} for n, views in per_input.items()}
     names = sorted(name for views in chosen.values() for sets in views.values() for name in sets)
-    return Views(labels, chosen, {name: str(store.info(name).fingerprint) for name in names})
+    prints = {name: str(store.info(name).fingerprint) for name in names}
+    return Views(labels, chosen, prints, left_out)
+
+
+def _unusable(
+    store: FeatureStore,
+    asked: str,
+    per_input: Mapping[str, Mapping[str, tuple[str, ...]]],
+    labels: tuple[str, ...],
+) -> dict[str, str]:
+    """Of the views `labels`, those `--views all` leaves out, with why: a set of theirs
+    that holds no rows (every utterance failed). Named, such a view is refused, and a stale
+    one (`stale_view`) always is: one line naming it and the command that makes it again."""
+    found: dict[str, str] = {}
+    for label in labels:
+        for name in sorted({n for views in per_input.values() for n in views.get(label, ())}):
+            info = store.info(name)
+            clean = str(info.attrs["view_of"])
+            stale = stale_view(name, info.attrs, store.info(clean).attrs)
+            if stale is not None:
+                raise ConfigError(
+                    f"--views {asked}: {stale} (in {store.path}), so its rows are another "
+                    f"encoder's; make it again: {view_command(store, name)}"
+                )
+            if info.rows == 0 and label not in found:
+                found[label] = f"every utterance failed in {name}"
+                if asked.strip() != ALL:
+                    raise ConfigError(_empty(store, asked, name, label))
+    return found
+
+
+def _empty(store: FeatureStore, asked: str, name: str, label: str) -> str:
+    """The refusal of a view set named in --views that holds no rows."""
+    failures = store.failures(name)
+    first = f" (the first: {failures[0][0]}: {failures[0][1]})" if failures else ""
+    again = rebuild_command(store, name) or f"{MAKE} --overwrite"
+    return (
+        f"--views {asked}: view set {name} in {store.path} holds no rows: every utterance "
+        f"failed in its extraction{first}; extract it again with `{again}` once that is "
+        f"mended, or leave {label} out of --views"
+    )
 
 
 def with_views(data: TrainData, store: FeatureStore, views: Views | None) -> TrainData:
@@ -126,6 +191,11 @@ def _table(
         if label not in own:
             continue  # this input reads clean there
         rows, layout, usable = _view_rows(store, table, own[label], keep)
+        if not usable.any():  # no rows for this run's utterances (gathered means nothing)
+            raise ConfigError(
+                f"--views: view set {own[label][0]} of {store.path} holds no rows of the "
+                f"utterances this run reads (they failed in it); leave {label} out of --views"
+            )
         if rows.shape[1:] != table.flat.shape[1:]:
             raise ConfigError(
                 f"view set {own[label][0]} of {store.path}: rows {rows.shape[1:]} where its "

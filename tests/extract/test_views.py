@@ -78,7 +78,9 @@ def test_each_audio_set_gets_a_set_per_view_with_its_view_in_its_attrs(viewed: P
         rows = {}
         for view, spec in zip(VIEWS, ("speed=0.9", "speed=1.1", "noise=20"), strict=True):
             info = store.info(f"{clean}.{view}")
-            assert provenance(info.attrs) == {**attrs, "view_of": clean, "view": spec}
+            source = store.info(clean).fingerprint  # the clean set's: what the view is made of
+            added = {"view_of": clean, "view": spec, "view_of_fingerprint": source}
+            assert provenance(info.attrs) == {**attrs, **added}
             assert info.fingerprint != store.info(clean).fingerprint
             rows[view] = info.rows
         # Speed changes duration: 0.9 plays slower (more frames), 1.1 faster (fewer).
@@ -134,6 +136,8 @@ def test_noise_depends_on_the_utterance_and_the_snr_alone() -> None:
         (["speed=2.5"], "--augment 'speed=2.5': a speed factor is over 0.5"),
         (["speed=nan"], "--augment 'speed=nan': a speed factor must be a finite number"),
         (["noise=inf"], "--augment 'noise=inf': an SNR in dB must be a finite number"),
+        (["noise=-6"], "--augment 'noise=-6': noise is an SNR in dB from -5 to 60"),
+        (["noise=60.5"], "--augment 'noise=60.5': noise is an SNR in dB from -5 to 60"),
         (["noise=loud"], "--augment 'noise=loud': 'loud' is not a number"),
         (["pitch=2"], "--augment 'pitch=2': give speed=FACTOR[,FACTOR...] or noise=SNR_DB"),
         (["noise="], "--augment 'noise=': give speed=FACTOR"),
@@ -244,3 +248,19 @@ def test_a_view_set_s_suffix_names_its_view_back() -> None:
     views = parse_augment(["speed=0.9,1.1", "noise=20", "noise=7.5"])
     assert [view_of_suffix(v.suffix) for v in views] == list(views)
     assert view_of_suffix("L3") is None and view_of_suffix("mean") is None
+
+
+def test_a_view_written_before_views_recorded_their_source_resumes_as_it_was(
+    corpus: Path, viewed: Path, tiny_models: Any, tmp_path: Path
+) -> None:
+    """`view_of_fingerprint` is no part of a view's identity: an older store's views are
+    found and kept by the same command, and verify checks them by the attrs they repeat."""
+    copy = tmp_path / "old.zarr"
+    shutil.copytree(viewed, copy)
+    store = FeatureStore.open(copy, "a")
+    for name in store.feature_sets():
+        attrs = store.info(name).attrs
+        older = {k: v for k, v in attrs.items() if k != "view_of_fingerprint"}
+        store._backend.set_group_attrs(name, older)
+    assert extract_features(corpus, copy, _config(tiny_models)).nothing_to_do
+    assert FeatureStore.open(copy).verify_report().stale == {}

@@ -29,6 +29,7 @@ class FakeInfo:
     fingerprint: str
     complete: bool
     attrs: dict[str, Any]
+    rows: int = 0
 
 
 @dataclass
@@ -52,7 +53,7 @@ class FakeStore:
         dim = next(r.shape[1] for r in rows if len(r))
         data = np.concatenate([r.reshape(-1, dim) for r in rows]).astype(dtype)
         attrs = {"extractor": extractor, "modality": modality, "level": level, **more}
-        info = FakeInfo(name, modality, level, dim, f"fp-{name}", complete, attrs)
+        info = FakeInfo(name, modality, level, dim, f"fp-{name}", complete, attrs, len(data))
         self.sets[name] = (info, FakeData(data, offsets, attrs))
 
     def feature_sets(self) -> list[str]:
