@@ -8,7 +8,34 @@ Stage 1 (``ser extract``) runs pretrained encoders once into a feature store; st
 __version__ = "0.1.0"
 
 
-from typing import Generic, Protocol, TypeAlias, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar, Union
+
+if TYPE_CHECKING:  # what mypy sees; at run time `__getattr__` imports them when first used
+    from ser.api import FeatureDataset, folds, load, open_store, train
+
+__all__ = [
+    "FeatureDataset",
+    "Json",
+    "Registry",
+    "__version__",
+    "folds",
+    "load",
+    "open_store",
+    "train",
+]
+#: The Python API (docs/python.md), imported from `ser.api` when first used, so that
+#: `import ser` and the command line's start load no torch. `ser.train` is the package
+#: ser/train/, callable: its call is `ser.api.train`.
+_API = ("FeatureDataset", "folds", "load", "open_store", "train")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        import ser.api  # which imports the package ser.train too
+
+        return globals()[name] if name in globals() else getattr(ser.api, name)
+    raise AttributeError(f"module 'ser' has no attribute {name!r}")
+
 
 # Any JSON value (a run record's family options, an unknown key's value, a head's
 # metrics): the lowest layer holds it, for heads and run records alike.

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ser.corpus.audio import audio_info
 from ser.errors import ConfigError
+from ser.export.folder import Exported
 from ser.predict.asr import NO_TEXT, reads_text, run_asr
 from ser.predict.asr import transcripts as _transcripts
 from ser.predict.config import Output, PredictConfig, Prediction, PredictResult, outputs_of
 from ser.predict.inputs import Item, attach_timed, read_inputs
 from ser.predict.longest import Limit, limit_of, run_limit
 from ser.predict.notes import SEGMENT_TURNS, context_lost, dialog_level, run_notes
-from ser.predict.scoring import features_of, load_model, open_checkpoints, predict_items
+from ser.predict.scoring import Model, features_of, load_model, open_checkpoints, predict_items
 from ser.predict.segments import Segmenter, groups, parse_segment, segment_items
 from ser.runtime.device import pick_device
 from ser.train.checkpoint import Checkpoint
@@ -47,21 +51,26 @@ def predict(
     config: PredictConfig,
     message: Callable[[str], None] = lambda _: None,
     check: Callable[[PredictResult], None] | None = None,
+    opened: Predictor | None = None,
 ) -> PredictResult:
     """The run's predictions of the inputs; `check` sees what the run predicts (a result
     without predictions) before anything is decoded, to refuse what asks the run for what
-    it cannot give."""
+    it cannot give; `opened`: the run as `open_predictor(config)` opened it, its model
+    loaded by the first call and kept for the next (the inputs, text and segments may
+    differ between calls, not the run, device, runtime or encoders)."""
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
     windows = parse_segment(config.segment, config.vad)
-    device = pick_device(config.device)
-    ckpts, exported = open_checkpoints(config)
+    opened = opened or open_predictor(config)
+    ckpts, exported, device = opened.ckpts, opened.exported, opened.device
     if check is not None:
         check(PredictResult(ckpts[0].classes, (), [], heads=_outputs(ckpts[0])))
     features = features_of(ckpts)
     limit = limit_of(exported.longest, "store") if exported else run_limit(Path(config.run))
     items = _items(config, windows, ckpts, features, limit)
-    model = load_model(config, ckpts, exported, device, message)
+    if opened.model is None:
+        opened.model = load_model(config, ckpts, exported, device, message)
+    model = opened.model
     message(f"{len(ckpts)} checkpoint(s), features {', '.join(features)}, {len(items)} input(s)")
     # Segments are decoded a group at a time, so a long recording is never held whole.
     size, seconds = (SEGMENTS_AT_ONCE, SECONDS_AT_ONCE) if windows else (len(items), math.inf)
@@ -80,6 +89,24 @@ def predict(
         notes += (SEGMENT_TURNS.format(segments=SEGMENTS_AT_ONCE, minutes=minutes),)
     lost = context_lost(ckpts, dialogs)
     return PredictResult(ckpts[0].classes, keys, predictions, notes, lost, _outputs(ckpts[0]))
+
+
+@dataclass
+class Predictor:
+    """A run's (or exported folder's) checkpoints, opened once, and their model, loaded
+    at the first prediction (`predict`'s `opened`)."""
+
+    ckpts: list[Checkpoint]
+    exported: Exported | None
+    device: torch.device
+    model: Model | None = None
+
+
+def open_predictor(config: PredictConfig) -> Predictor:
+    """The checkpoints `config` names (`--run` or `--model`, `--checkpoint`) on its device."""
+    device = pick_device(config.device)
+    ckpts, exported = open_checkpoints(config)
+    return Predictor(ckpts, exported, device)
 
 
 def _outputs(ckpt: Checkpoint) -> tuple[Output, ...]:

@@ -146,9 +146,15 @@ def run_folds(inputs: Inputs, config: TrainConfig, plan: Plan, data: TrainData) 
     if data.test_from is not None:  # cross-corpus: one fold, the test store's rows tested
         rows = cross.fold_data(data, dialog_model)
     else:
-        groups = inputs.store.corpus.groups(data.manifest_rows)
-        rows = FoldData(data.labels, data.speakers, groups, data.dialogs if dialog_model else None)
+        rows = fold_rows(inputs.store, data, dialog_model)
     return plan.protocol.folds(rows, config.val, plan.seeds[0])
+
+
+def fold_rows(store: FeatureStore, data: TrainData, dialog_model: bool) -> FoldData:
+    """What a protocol cuts of one store's `data`: its classes, speakers and the corpus's
+    groups, with the dialogs a dialog-context model keeps whole on one side."""
+    groups = store.corpus.groups(data.manifest_rows)
+    return FoldData(data.labels, data.speakers, groups, data.dialogs if dialog_model else None)
 
 
 def prepare(

@@ -1,0 +1,73 @@
+"""A protocol's folds over a store, as utterance ids (`folds`): the utterances `ser train`
+keeps (those of the class set, with rows in every feature set named) cut by the same
+protocol, validation carved the same way (docs/python.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ser.api.store import Store, as_store
+from ser.corpus.labels import LabelSet
+from ser.corpus.protocols.folds import VAL_ALIASES
+from ser.corpus.protocols.folds import Fold as RowFold
+from ser.train.data import TrainData, load_data
+from ser.train.features import parse_feature_list, resolve_features
+from ser.train.prepare import fold_rows
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One fold: the utterance ids of its training, validation and test sides (sorted as
+    the store's manifest), whether no speaker is on both sides, and `ser train`'s line
+    that describes it."""
+
+    name: str
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+    speaker_independent: bool
+    description: str
+
+
+def folds(
+    store: Store | str | Path,
+    protocol: str | None = None,
+    classes: str | None = None,
+    features: str | None = None,
+    val: str = "next-group",
+    seed: int = 0,
+) -> list[Fold]:
+    """The folds `ser train --protocol PROTOCOL --classes CLASSES --val VAL --seed SEED`
+    makes on `store` (None: the corpus's default protocol and class set). With `features`
+    ("logmel80+tiny-mpnet", as `--features` names them), utterances without rows in one
+    of those sets are left out, as `ser train` leaves them out. `ConfigError` for a
+    protocol, class set, validation mode or feature set that the store cannot give."""
+    opened = as_store(store)
+    data, _ = labelled_data(opened, classes, features)
+    kind = opened.feature_store.corpus.kind
+    cut = kind.parse_protocol(protocol or kind.protocol)
+    rows = fold_rows(opened.feature_store, data, dialog_model=False)
+    made = cut.folds(rows, VAL_ALIASES.get(val, val), seed)
+    return [_named(fold, data.utt_ids) for fold in made]
+
+
+def labelled_data(
+    store: Store, classes: str | None, features: str | None
+) -> tuple[TrainData, LabelSet]:
+    """The utterances `ser train` keeps of `store` (`ser.train.data.load_data`) with the
+    class set `classes` (None: the corpus's default) and their rows of `features` (None:
+    no set read), on the CPU; and the class set."""
+    opened = store.feature_store
+    label_set = opened.corpus.label_set(classes or opened.corpus.kind.classes)
+    resolved = resolve_features(opened, parse_feature_list(features)) if features else []
+    return load_data(opened, resolved, label_set, "cpu"), label_set
+
+
+def _named(fold: RowFold, utt_ids: np.ndarray) -> Fold:
+    """`fold`'s sides (rows of the data) as the utterance ids `utt_ids` holds there."""
+    sides = (fold.train, fold.val, fold.test)
+    train, val, test = (tuple(str(u) for u in utt_ids[rows]) for rows in sides)
+    return Fold(fold.name, train, val, test, fold.speaker_independent, fold.describe())

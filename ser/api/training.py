@@ -1,0 +1,76 @@
+"""`ser train` from Python (`train`): the same options, the same run, folder and record
+(`ser.train.options.train_config`, `ser.train.run.train`), its refusals raised as
+`SerError`s (docs/python.md)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ser.api.store import Store
+from ser.errors import DiskFullError, PathError
+from ser.runs.record import RunRecord, json_summary
+from ser.train.options import train_config
+from ser.train.progress import Progress
+from ser.train.run import train as train_run
+
+if TYPE_CHECKING:
+    from ser.api.model import Model
+
+
+@dataclass(frozen=True)
+class Run:
+    """A trained run: its `folder` (``<out>/<name>``, holding run.json, the checkpoints
+    and predictions.csv) and its `record` (run.json read: `ser.runs.record.RunRecord`)."""
+
+    folder: Path
+    record: RunRecord
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """What `ser train --json` prints: each head's scores over seeds and per fold."""
+        return json_summary(self.record)
+
+    def load(self, **options: Any) -> Model:
+        """The run as a model to predict with (`ser.load`'s options)."""
+        from ser.api.model import load
+
+        return load(self.folder, **options)
+
+
+def train(progress: Progress | None = None, **options: Any) -> Run:
+    """Train (or resume) the run `ser train` would with these options, given by their
+    `ser train` names with underscores (``store``, ``features``, ``fusion``, ``epochs``,
+    ``batch_size``, ...), as values or as the command line's text (``epochs=2`` or
+    ``"2"``, ``features="hubert+mpnet"``). `progress` (`ser.train.progress.Progress`)
+    hears each note and epoch; by default nothing is printed. `store` may be an
+    opened `Store`. `ConfigError` for an
+    option that is unknown or that does not go with the others, as `ser train` refuses it."""
+    for key in ("store", "test_store"):  # an opened store stands for its path
+        if isinstance(options.get(key), Store):
+            options[key] = str(options[key].path)
+    config = train_config(options)
+    with said_as_ser_errors("the run's folder"):
+        record = train_run(config, progress)
+    folder = Path(config.out) / record.name
+    return Run(folder, record)
+
+
+@contextlib.contextmanager
+def said_as_ser_errors(what: str) -> Iterator[None]:
+    """The block's full disk or unusable path raised as the `SerError` that `ser`'s
+    command line says in one line (`DiskFullError`, `PathError`), other errors as they are."""
+    try:
+        yield
+    except OSError as error:
+        said = DiskFullError.of(error, error.filename, what) or PathError.of(error)
+        if said is None:
+            raise
+        raise said from error

@@ -1,0 +1,68 @@
+"""`ser.FeatureDataset`: cached sets and labels as a torch Dataset, batched by `collate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+import ser
+from ser.errors import ConfigError
+from tests.api.conftest import FEATURES
+
+IS13 = ("is13", "audio", "utterance", 7, "float32")
+HUBERT = ("hubert", "audio", "frame", 6, "float16")
+
+
+def test_a_folds_side_batches_padded_with_masks_and_labels(demo_store: Path) -> None:
+    store = ser.open_store(demo_store)
+    fold = ser.folds(store, protocol="loso", features=FEATURES)[0]
+    data = ser.FeatureDataset(store, FEATURES, ids=fold.train)
+    assert len(data) == len(fold.train) and data.sets == ("logmel80", "tiny-mpnet")
+    assert data.classes == ("neu", "hap", "sad", "ang") and data.dims["tiny-mpnet"] == 32
+    batch = next(iter(DataLoader(data, batch_size=4, collate_fn=data.collate)))
+    assert batch.utt_ids == list(fold.train[:4])
+    codes = ser.open_store(demo_store).feature_store.manifest.column("label")
+    index = {u: i for i, u in enumerate(store.utterances)}
+    gold = [data.classes.index(str(codes[index[u]])) for u in batch.utt_ids]
+    assert batch.labels.tolist() == gold
+    for name in data.sets:
+        x, mask = batch.x[name], batch.mask[name]
+        assert x.dtype == torch.float32 and x.shape[:2] == mask.shape
+        for b, utt in enumerate(batch.utt_ids):
+            rows = store.read(name, utt).astype(np.float32)
+            assert int(mask[b].sum()) == len(rows)
+            np.testing.assert_array_equal(x[b, : len(rows)].numpy(), rows)
+            assert not x[b, len(rows) :].any()
+
+
+def test_an_item_is_one_utterances_rows_and_label(demo_store: Path) -> None:
+    data = ser.FeatureDataset(demo_store, "logmel80+mpnet")  # named as --features names them
+    store = ser.open_store(demo_store)
+    item = data[2]
+    assert item.utt_id == store.utterances[2]
+    assert item.features["logmel80"].shape == store.read("logmel80", item.utt_id).shape
+    assert 0 <= item.label < len(data.classes) and len(data) == len(store.utterances)
+
+
+def test_utterance_level_sets_come_as_vectors(labelled_stores) -> None:  # type: ignore[no-untyped-def]
+    path = labelled_stores({"is13": IS13, "hubert-tiny": HUBERT})
+    data = ser.FeatureDataset(path, "is13+hubert-tiny", classes="4")
+    batch = data.collate([data[0], data[1], data[2]])
+    assert batch.x["is13"].shape == (3, 7) and "is13" not in batch.mask
+    assert batch.x["hubert-tiny"].shape[::2] == (3, 6)
+    assert batch.to("cpu").labels.tolist() == [data[i].label for i in range(3)]
+
+
+def test_an_id_ser_train_would_not_keep_is_refused(labelled_stores) -> None:  # type: ignore[no-untyped-def]
+    path = labelled_stores({"is13": IS13})
+    store = ser.open_store(path)
+    codes = store.feature_store.manifest.column("label").tolist()
+    outside = store.utterances[codes.index("fru")]  # not one of the 4 classes
+    with pytest.raises(ConfigError, match=f"1 of the ids .*first: {outside}"):
+        ser.FeatureDataset(path, "is13", ids=[store.utterances[0], outside], classes="4")
+    with pytest.raises(ConfigError, match="a list of utterance ids"):
+        ser.FeatureDataset(path, "is13", ids=store.utterances[0])

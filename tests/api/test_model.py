@@ -1,0 +1,75 @@
+"""`ser.load`: a run or an exported folder predicting as `ser predict` does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import ser
+from ser.errors import ConfigError, SerError
+from ser.export.write import ExportConfig, export_run
+from ser.predict.run import PredictConfig, predict
+
+
+def recordings(demo: Path, n: int) -> tuple[list[str], list[str]]:
+    """The first `n` recordings of session 5 (the demo run's test side) with words, and
+    their words."""
+    manifest = ser.open_store(demo / "demo" / "features.zarr").feature_store.manifest
+    wavs, texts = manifest.column("wav").tolist(), manifest.column("transcript").tolist()
+    rows = [i for i, w in enumerate(wavs) if "Session5" in w and texts[i]][:n]
+    corpus = demo / "demo" / "IEMOCAP_full_release"
+    wavs = [str(corpus / str(manifest.column("wav")[i])) for i in rows]
+    return wavs, [str(manifest.column("transcript")[i]) for i in rows]
+
+
+def test_its_predictions_are_ser_predicts(demo: Path, demo_run: Path) -> None:
+    wavs, words = recordings(demo, 2)
+    model = ser.load(demo_run, device="cpu")
+    assert model.classes == ("neu", "hap", "sad", "ang")
+    assert model.checkpoints == ("seed0_session5",)
+    made = model.predict(wavs, transcripts=words)
+    for wav, text, p in zip(wavs, words, made, strict=True):
+        config = PredictConfig(str(demo_run), (wav,), text=text, device="cpu")
+        (expected,) = predict(config).predictions
+        assert p.path == wav and p.transcript == text and p.error is None
+        assert p.probabilities == pytest.approx(expected.probabilities, abs=1e-6)
+        assert p.label == expected.label and p.outputs["emotion"] == p.probabilities
+    again = model.predict(wavs[1], transcripts=words[1])  # the loaded model, called again
+    assert again[0].probabilities == pytest.approx(made[1].probabilities, abs=1e-6)
+
+
+def test_a_segmented_recording_has_its_timeline(demo: Path, demo_run: Path) -> None:
+    (wav,), (text,) = recordings(demo, 1)
+    (p,) = ser.load(demo_run, device="cpu").predict(wav, transcripts=text, segment="fixed:0.5")
+    assert p.path == wav and p.label is None and p.error is None and len(p.timeline) >= 2
+    assert [s.start for s in p.timeline] == [i / 2 for i in range(len(p.timeline))]
+    assert all(s.label in ("neu", "hap", "sad", "ang") for s in p.timeline)
+
+
+def test_an_exported_folder_predicts_as_its_run(demo: Path, demo_run: Path, tmp_path: Path) -> None:
+    wavs, words = recordings(demo, 1)
+    export_run(ExportConfig(str(demo_run), str(tmp_path / "model"), with_encoders=True))
+    exported = ser.load(tmp_path / "model", device="cpu").predict(wavs, transcripts=words)
+    by_run = ser.load(demo_run, device="cpu").predict(wavs, transcripts=words)
+    assert exported[0].probabilities == pytest.approx(by_run[0].probabilities, abs=1e-5)
+
+
+def test_an_input_that_fails_fails_alone(demo: Path, demo_run: Path, tmp_path: Path) -> None:
+    wavs, words = recordings(demo, 1)
+    made = ser.load(demo_run, device="cpu").predict(
+        [wavs[0], tmp_path / "gone.wav", wavs[0]], transcripts=[words[0], "words", None]
+    )
+    assert made[0].error is None and made[1].path == str(tmp_path / "gone.wav")
+    assert made[1].error and made[1].label is None
+    assert made[2].error and "transcript" in made[2].error  # a text run given no words
+
+
+def test_what_cannot_be_loaded_or_asked_is_refused(demo_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(SerError, match="no checkpoints"):
+        ser.load(tmp_path)
+    model = ser.load(demo_run, device="cpu")
+    with pytest.raises(ConfigError, match="transcripts: 1 given for 2 path"):
+        model.predict(["a.wav", "b.wav"], transcripts=["one"])
+    with pytest.raises(ConfigError, match="batch_size"):
+        ser.load(demo_run, batch_size=0)

@@ -1,0 +1,61 @@
+"""`ser.open_store`: a store's sets, utterances and one utterance's features."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ser
+from ser.cache import FeatureStore
+from ser.cache.manifest import COLUMNS, Manifest
+from ser.errors import StoreError
+from tests.stores import fill
+
+IS13 = ("is13", "audio", "utterance", 7, "float32")
+
+
+def test_sets_utterances_and_reads_are_the_stores(demo_store: Path) -> None:
+    store = ser.open_store(demo_store)
+    own = FeatureStore.open(demo_store)
+    assert list(store.sets) == ["logmel80", "tiny-mpnet"]
+    logmel = store.sets["logmel80"]
+    assert (logmel.level, logmel.dim, logmel.modality) == ("frame", 80, "audio")
+    assert logmel.complete
+    assert logmel.rows == own.info("logmel80").rows
+    assert logmel.provenance["extractor"] == "logmel"
+    assert store.sets["tiny-mpnet"].level == "token"
+    assert store.utterances == tuple(own.manifest.utt_ids.tolist())
+    assert store.corpus == "iemocap"
+    utt = store.utterances[3]
+    rows = store.read("logmel80", utt)
+    assert rows.ndim == 2 and rows.shape[1] == 80
+    np.testing.assert_array_equal(rows, own.read("logmel80").utterance(3))
+
+
+def test_an_utterance_level_set_reads_as_one_vector(labelled_stores) -> None:  # type: ignore[no-untyped-def]
+    store = ser.open_store(labelled_stores({"is13": IS13}))
+    assert store.read("is13", store.utterances[0]).shape == (7,)
+
+
+def test_what_the_store_lacks_is_a_store_error(demo_store: Path, tmp_path: Path) -> None:
+    store = ser.open_store(demo_store)
+    said = r"no feature set 'hubert' \(it has: logmel80, tiny-mpnet\)"
+    with pytest.raises(StoreError, match=said):
+        store.read("hubert", store.utterances[0])
+    with pytest.raises(StoreError, match="no utterance 'nobody'"):
+        store.read("logmel80", "nobody")
+    with pytest.raises(StoreError, match="no feature store here"):
+        ser.open_store(tmp_path / "none.zarr")
+
+
+def test_an_utterance_whose_extraction_failed_is_named_with_why(tmp_path: Path) -> None:
+    ids = [f"u{i}" for i in range(6)]
+    manifest = Manifest.from_columns({c: [0] * 6 for c in COLUMNS} | {"utt_id": ids})
+    fill(FeatureStore.create(tmp_path / "f.zarr", manifest))  # u2 and u5 failed
+    store = ser.open_store(tmp_path / "f.zarr")
+    assert store.read("hubert.L3", "u1").shape[1] == 6
+    said = r"hubert\.L3 has no features of u2 \(audio file missing\)"
+    with pytest.raises(StoreError, match=said):
+        store.read("hubert.L3", "u2")

@@ -1,0 +1,80 @@
+"""`ser.train`: the run `ser train` makes, its refusals raised as ser's errors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import ser
+from ser.errors import ConfigError, PathError, SerError
+from ser.runs.record import RECORD
+from ser.train.progress import Progress
+from ser.train.record import read_record
+from tests.api.conftest import FEATURES, TINY
+from tests.refused import one_line
+from tests.refused import ser as cli
+
+
+def test_the_run_is_the_one_ser_train_makes(
+    demo_store: Path, demo_run: Path, tmp_path: Path
+) -> None:
+    record = read_record(demo_run / RECORD)
+    assert demo_run.name == "api" and record.name == "api" and len(record.folds) == 1
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    args = ["train", "--store", demo_store, "--features", FEATURES, *flags]
+    result = cli(*args, "--out", tmp_path, "--name", "api")
+    assert result.exit_code == 0, result.output
+    by_cli = read_record(tmp_path / "api" / RECORD)
+    assert replace(by_cli.config, out=record.config.out) == record.config
+    assert by_cli.protocol == record.protocol
+    assert by_cli.folds[0].fold == record.folds[0].fold
+
+
+def test_a_run_comes_back_with_its_record_and_summary(demo_store: Path, tmp_path: Path) -> None:
+    heard: list[str] = []
+
+    class Notes(Progress):
+        def message(self, text: str) -> None:
+            heard.append(text)
+
+    store = ser.open_store(demo_store)  # an opened store stands for its path
+    options = {**TINY, "epochs": "1"}  # the command line's text is taken too
+    run = ser.train(Notes(), store=store, features=FEATURES, out=tmp_path, **options)
+    assert run.folder == tmp_path / run.name and (run.folder / RECORD).is_file()
+    assert run.name.startswith("logmel80+tiny-mpnet_mit_session5_c4")
+    assert 0 <= run.summary["ua"] <= 100 and run.record.folds[0].best_epoch == 1
+    assert any(line.startswith("session5: train") for line in heard)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "said"),
+    [
+        ({"features": FEATURES, "bogus": 1}, ConfigError, "'bogus' is not a ser train option"),
+        ({"features": FEATURES, "epochs": "many"}, ConfigError, "--epochs: 'many' is not an"),
+        ({}, ConfigError, "--features is required"),
+        ({"features": FEATURES, "fusion": "none"}, ConfigError, "takes exactly one feature set"),
+        ({"features": "hubert"}, SerError, "hubert"),
+    ],
+)
+def test_a_refusal_is_the_error_ser_train_says(demo_store, tmp_path, options, error, said) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=said) as raised:
+        ser.train(store=demo_store, out=tmp_path, **options)
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if k != "bogus"]
+    if "bogus" not in options:  # click refuses an unknown option before ser does
+        line = one_line(cli("train", "--store", demo_store, "--out", tmp_path, *flags))
+        assert line == f"error: {raised.value}"
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_an_output_folder_under_a_file_is_a_path_error(demo_store: Path, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(PathError, match="a part of the path is a file"):
+        ser.train(store=demo_store, features=FEATURES, out=tmp_path / "file", **TINY)
+
+
+def test_ser_train_is_the_package_and_the_call() -> None:
+    import ser.train.run
+
+    assert ser.train.run.train is not ser.api.train and callable(ser.train)
