@@ -115,3 +115,13 @@ def test_a_broken_plugin_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "error: plugin 'raising' (from SER_PLUGINS) failed to load: "
         "RuntimeError: the GPU build is missing"
     )
+
+
+def test_the_python_api_loads_the_plugins_too(tmp_path: Path) -> None:
+    (tmp_path / "my_family.py").write_text(PLUGIN)
+    script = "import ser; from ser.models import FAMILIES; ser.open_store; print(list(FAMILIES))"
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "SER_PLUGINS": "my_family"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "mean_logits" in done.stdout
