@@ -179,7 +179,10 @@ def remake(name: str, attrs: Mapping[str, Any], sets: list[str]) -> Remake | Non
     if kind not in KINDS:
         return None
     registered = KINDS[kind]
-    options = registered.options.from_attrs(attrs)
+    try:
+        options = registered.options.from_attrs(attrs)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None  # its settings are not all there (damaged provenance): no flags make it
     precision = options.pop("precision", None)
     options.pop("transcripts", None)  # --text-source asr: the store's transcripts again
     asr = {k: attrs[k] for k in ("asr_model", "asr_max_new_tokens") if k in attrs}

@@ -335,8 +335,9 @@ def train_config(values: Mapping[str, object]) -> TrainConfig:
             raise ConfigError(f"{name!r} is not a ser train option")
         try:
             typed[name] = table[name].parse(value)
-        except ConfigError as e:
-            raise ConfigError(f"--{name.replace('_', '-')}: {e}") from None
+        except ConfigError as e:  # a --finetune message begins with the value it names
+            joint = " " if table[name].kind == "finetune" else ": "
+            raise ConfigError(f"--{name.replace('_', '-')}{joint}{e}") from None
     model = {k: typed.get(k, o.default) for k, o in table.items() if o.section != RUN}
     run = {k: v for k, v in typed.items() if table[k].section == RUN and v is not None}
     for name in (k for k, o in table.items() if o.required and k not in run):

@@ -66,7 +66,7 @@ def test_a_key_out_of_its_bounds_is_refused_naming_it(
     layered_store: Path, tmp_path: Path, value: str, says: str
 ) -> None:
     line = one_line(_train(layered_store, tmp_path, f"{LOW}:{value}"))
-    assert f"{LOW}:{value}: {says}" in line
+    assert f"error: --finetune {LOW}:{value}: {says}" in line
     assert not any(tmp_path.iterdir())  # refused before a run's folder
 
 

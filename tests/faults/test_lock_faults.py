@@ -232,8 +232,13 @@ def test_a_store_copied_without_its_receipt_says_missing_sets_cannot_be_found(
     ]
     assert json.loads(ser("store", "verify", copy, "--json").stdout)["receipt"] is None
     shutil.copy2(receipt_path(store), receipt_path(copy))  # as the note says
-    found = FeatureStore.open(copy).verify_report()  # (these sets' attrs make no command)
+    found = FeatureStore.open(copy).verify_report()
     assert [p.split(":")[0] for p in found.problems] == ["logmel80"]
+    # a set whose provenance lacks its settings (this one's sample rate) is never a crash
+    # of verify: no flags make it again, so its command is `ser store repair`
+    verify = ser("store", "verify", copy)
+    assert verify.exit_code == 1 and "Traceback" not in verify.output, verify.output
+    assert f"ser store repair {copy}" in verify.output
 
 
 def test_info_shows_the_precision_a_set_was_computed_at(store: Path) -> None:
