@@ -191,6 +191,8 @@ def run_settings(run: RunRecord) -> dict[str, Any] | None:
     }
     # null: off (a record names every option, on or off), as a key older records lack
     shown = {k: config[k] for k in default if config.get(k) is not None}
+    if shown.get("views") == "all" and run.views:  # what "all" was for this run
+        shown["views"] = f"all ({' '.join(run.views)})"
     return {k: v for k, v in shown.items() if v != default[k]}
 
 

@@ -173,6 +173,8 @@ def test_views_all_says_and_records_the_views_it_draws(viewed: Path, tmp_path: P
     written: dict[str, Any] = json.loads(record.read_text())
     assert written["views"] == ["noise20db"]
     assert set(written["fingerprints"]) == {"is13", "is13.noise20db"}
+    report = ser("report", record.parent)
+    assert "views=all (noise20db)" in report.output  # what "all" drew, in the table
 
 
 def test_a_named_view_whose_every_utterance_failed_is_one_line(
