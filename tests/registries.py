@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from ser.errors import ConfigError
 from ser.models import FAMILIES, FamilyConfig, FeatureInfo, plan_inputs
+from ser.models.config import as_flag, field_defaults
 from ser.runtime.plugins import load_plugins
 
 # (name, modality, level, dim): the sets of tests/train/conftest.py's `SETS` store.
@@ -83,3 +84,15 @@ def tiny_model(
 def tiny_features(family: str, inputs: Sequence[Sequence[FeatureInfo]] = INPUTS) -> tuple[str, ...]:
     """The names of the sets `tiny_model` picks (what `TrainConfig.features` takes)."""
     return tuple(info.name for info in tiny_model(family, inputs)[0])
+
+
+def train_options(features: Sequence[str], config: FamilyConfig) -> tuple[str, ...]:
+    """The `ser train` options that train `config` on `features`: its fusion and each
+    option off its default, as `--help` spells them."""
+    given = [
+        as_flag(name, getattr(config, name)).split(" ", 1)
+        for name, default in field_defaults(type(config)).items()
+        if getattr(config, name) != default
+    ]
+    flags = [part for flag in given for part in flag]
+    return ("--features", ",".join(features), "--fusion", config.fusion, *flags)
