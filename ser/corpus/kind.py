@@ -84,12 +84,20 @@ class Toolkit(Maker, Interface):
 @dataclass(frozen=True)
 class Written:
     """What a synthetic writer wrote: its root, how many utterances of how many speakers;
-    `detail`, what `ser demo-corpus` says beside them (hours, dialogs)."""
+    `detail`, what `ser demo-corpus` says beside them (hours, dialogs); `reads`, where
+    ser reads the corpus when not at `root` (EmoBox's checkout: one corpus of its
+    `data/`)."""
 
     root: Path
     utterances: int
     speakers: int
     detail: str = ""
+    reads: Path | None = None
+
+    @property
+    def corpus(self) -> Path:
+        """The path `ser corpus summary`, `ser extract` and `read_corpus` take."""
+        return self.reads or self.root
 
     @classmethod
     def of(cls, root: Path, files: Mapping[str, tuple[str, str]]) -> Written:
@@ -101,15 +109,24 @@ class Written:
 class Synthetic:
     """A kind's synthetic corpus (`ser demo-corpus --layout <kind>`): `write(out, seed,
     toolkit, options)`, `options` the `ser demo-corpus` options only it takes (the
-    command refuses them for another layout)."""
+    command refuses them for another layout); `small`, the options of a smaller corpus
+    of the same layout, the one the test suite reads of every registered kind (none:
+    the writer's default is small enough, a second or so)."""
 
     write: Callable[[Path, int, Toolkit, Mapping[str, Any]], Written]
     options: tuple[str, ...] = ()
+    small: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def in_toolkit(cls, name: str, options: tuple[str, ...] = ()) -> Synthetic:
+    def in_toolkit(
+        cls, name: str, options: tuple[str, ...] = (), small: Mapping[str, Any] | None = None
+    ) -> Synthetic:
         """A writer that is the toolkit's layout `name` (`Toolkit.layout`)."""
-        return cls(lambda out, seed, kit, given: kit.layout(name)(out, seed, given), options)
+
+        def write(out: Path, seed: int, kit: Toolkit, given: Mapping[str, Any]) -> Written:
+            return kit.layout(name)(out, seed, given)
+
+        return cls(write, options, small or {})
 
 
 @dataclass(frozen=True)

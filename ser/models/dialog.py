@@ -284,4 +284,8 @@ COST = FamilyCost(
     cell_per_process=True,
     # Not compiled on a GPU: its GRU loop unrolls per dialog length (a graph a length).
 )
-FAMILY = Family("dialog", DialogConfig, DialogModel, TRAINING, COST)
+# The suite's small fusion-study model (`Family.tiny`): attention fusion in the middle
+# with the perspective loss, the options most of its code runs under; dropout off.
+TINY = {"fusion": "attention", "fusion_at": "middle", "loss": "perspective", "d_model": 8,
+        "heads": 2, "dropout": 0.0}  # fmt: skip
+FAMILY = Family("dialog", DialogConfig, DialogModel, TRAINING, COST, tiny=TINY)

@@ -229,4 +229,6 @@ COST = FamilyCost(
     # process: unmeasured.
     thread_gain=1.3,
 )
-FAMILY = Family("late_prob", LateProbConfig, LateProbFusion, TRAINING, COST)
+# The suite's small late fusion (`Family.tiny`): staged as the paper, dropout off.
+TINY = {"fusion": "late-prob", "d_model": 8, "cnn_channels": (2, 3), "dropout": 0.0}
+FAMILY = Family("late_prob", LateProbConfig, LateProbFusion, TRAINING, COST, tiny=TINY)

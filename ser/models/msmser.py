@@ -279,4 +279,7 @@ COST = FamilyCost(
     # process: unmeasured.
     thread_gain=1.3,
 )
-FAMILY = Family("msmser", MsmserConfig, MSMSER, TrainDefaults(100, 8, 2e-5, 0.0), COST)
+# The suite's small MSMSER (`Family.tiny`): the MIT, RMM and dropout off.
+TINY = {"fusion": "mit", "d_model": 8, "heads": 2, "queries": 3, "layers": 1,
+        "decoder_layers": 1, "dropout": 0.0, "rmm": False}  # fmt: skip
+FAMILY = Family("msmser", MsmserConfig, MSMSER, TrainDefaults(100, 8, 2e-5, 0.0), COST, tiny=TINY)

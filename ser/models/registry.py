@@ -21,18 +21,26 @@ from ser.runtime.cost import FamilyCost
 class Family:
     """A model family: its config class, its model (one member: `model(config, inputs,
     n_classes)`), its paper's training settings and what it costs to train (what
-    `ser.runtime.execution` reads to share the machine; unmeasured unless stated)."""
+    `ser.runtime.execution` reads to share the machine; unmeasured unless stated) and
+    `tiny`, the options of a small model of it that draws no random numbers (dropout 0):
+    what the test suite trains every registered family with (`tiny_config`)."""
 
     name: str
     config: type[FamilyConfig]
     model: Callable[..., SerModel]
     train: TrainDefaults
     cost: FamilyCost = dataclasses.field(default_factory=FamilyCost)
+    tiny: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def help(self) -> str:
         """Its heading in `ser train --help`: the first line of its config's docstring."""
         return (self.config.__doc__ or self.name).strip().splitlines()[0].rstrip(".")
+
+    def tiny_config(self) -> FamilyConfig:
+        """Its config at `tiny`'s options (a family stating none: its first fusion at its
+        defaults, whose dropout makes two trainings of one member differ)."""
+        return self.config(**{"fusion": next(iter(self.config.FUSIONS)), **self.tiny})
 
 
 FAMILIES: Registry[Family] = Registry("model family")

@@ -10,6 +10,7 @@ annotators need the rest of `ser.synth` (docs/corpora.md, "How to add a corpus k
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from ser.errors import ConfigError
 from ser.synth.acted import ActedMaker, ActedTruth
 from ser.synth.cmu import CmuConfig, write_cmu
 from ser.synth.corpus import SynthConfig, SynthTruth, write_corpus, write_corpus_from_metadata
-from ser.synth.emobox import EmoBoxConfig, write_emobox
+from ser.synth.emobox import EmoBoxConfig, EmoBoxTruth, write_emobox
 from ser.synth.talk import TalkConfig, write_meld, write_msp_podcast
 
 
@@ -26,15 +27,25 @@ def _acted(truth: ActedTruth) -> Written:
     return Written.of(truth.root, truth.files)
 
 
+def _emobox(truth: EmoBoxTruth) -> Written:
+    """The checkout's utterances; ser reads its first corpus (`data/<name>`)."""
+    written = _acted(truth.acted())
+    return replace(written, reads=truth.folder(next(iter(truth.files))))
+
+
 def _iemocap(out: Path, seed: int, options: Mapping[str, Any]) -> Written:
     """IEMOCAP's sessions of dialogs; options `dialogs_per_session` or `metadata` (a CSV
-    of exactly the utterances to write)."""
+    of exactly the utterances to write), and from Python `utterances_per_dialog` (each
+    dialog's, its small corpus's)."""
     metadata, dialogs = options.get("metadata"), options.get("dialogs_per_session")
     truth: SynthTruth
     if metadata is None:
         config = SynthConfig(seed=seed)
         if dialogs is not None:
-            config = SynthConfig(dialogs_per_session=dialogs, seed=seed)
+            config = replace(config, dialogs_per_session=dialogs)
+        if "utterances_per_dialog" in options:
+            each = int(options["utterances_per_dialog"])
+            config = replace(config, utterances_per_dialog=(each, each))
         truth = write_corpus(out, config)
     elif dialogs is not None:
         raise ConfigError("--dialogs-per-session does not apply with --from-metadata")
@@ -52,7 +63,7 @@ LAYOUTS: dict[str, Callable[[Path, int, Mapping[str, Any]], Written]] = {
     "msp-podcast": lambda out, seed, _: _acted(write_msp_podcast(out, TalkConfig(seed=seed))),
     "meld": lambda out, seed, _: _acted(write_meld(out, TalkConfig(speakers=4, seed=seed))),
     # An EmoBox checkout (data/<name>/, downloads/, a track2 file): read with --corpus emobox.
-    "emobox": lambda out, seed, _: _acted(write_emobox(out, EmoBoxConfig(seed=seed)).acted()),
+    "emobox": lambda out, seed, _: _emobox(write_emobox(out, EmoBoxConfig(seed=seed))),
     # The CMU-MultimodalSDK's layout: full-video wavs, segmented transcripts, .csd labels.
     "cmu-mosei": lambda out, seed, _: _acted(write_cmu(out, CmuConfig(seed=seed)).acted()),
     "cmu-mosi": lambda out, seed, _: _acted(

@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from ser.errors import ConfigError
-from ser.models import ModelConfig, build_model, family_of, plan_inputs
+from ser.models import build_model, family_of, plan_inputs
 from ser.models.batch import Batch
 from ser.models.config import FeatureInfo
 from ser.models.losses import cross_entropy
 from ser.models.targets import Targets, attribute_loss, ccc_loss, split
+from tests.registries import registered_families, tiny_model
 
 from .conftest import _dialog_batch, _utterance_batch
 
@@ -23,16 +24,15 @@ AUDIO_FRAMES = FeatureInfo("hubert", "audio", "frame", 8)
 TEXT_TOKENS = FeatureInfo("mpnet", "text", "token", 12)
 AUDIO_VECTOR = FeatureInfo("is13", "audio", "utterance", 8)
 TEXT_VECTOR = FeatureInfo("mpnet", "text", "utterance", 12)
-LOGMEL = FeatureInfo("logmel80", "audio", "frame", 16)
-# fusion, its options, its inputs: one model of each family
-FAMILIES: dict[str, tuple[dict[str, Any], list[FeatureInfo]]] = {
-    "mit": ({"d_model": 16, "heads": 2, "layers": 1, "decoder_layers": 1, "queries": 4},
-            [AUDIO_FRAMES, TEXT_TOKENS]),
-    "add": ({"fusion_at": "logits", "loss": "perspective", "d_model": 16, "heads": 2},
-            [AUDIO_VECTOR, TEXT_VECTOR]),
-    "late-prob": ({"d_model": 16, "cnn_channels": (4, 4, 8, 8, 8)}, [LOGMEL, TEXT_VECTOR]),
-    "none": ({"d_model": 16}, [AUDIO_VECTOR]),
-}  # fmt: skip
+# What each registered family's small model (`Family.tiny`) is built on: the first of
+# these its plan takes (tests/registries.py).
+INPUTS = (
+    (AUDIO_FRAMES, TEXT_TOKENS),
+    (AUDIO_VECTOR, TEXT_VECTOR),
+    (AUDIO_FRAMES,),
+    (AUDIO_VECTOR,),
+    (TEXT_TOKENS,),
+)
 
 
 def reference_ccc(gold: np.ndarray, pred: np.ndarray) -> float:
@@ -51,9 +51,8 @@ def with_targets(batch: Batch, n_attributes: int, seed: int = 0) -> Batch:
     return replace(batch, targets=gold, target_mean=mean, target_std=std)
 
 
-def family(fusion: str, targets: Targets, n_classes: int = 4, seed: int = 0) -> Any:
-    options, infos = FAMILIES[fusion]
-    config = ModelConfig(fusion=fusion, **options)
+def family(name: str, targets: Targets, n_classes: int = 4, seed: int = 0) -> Any:
+    infos, config = tiny_model(name, INPUTS)
     unit, specs = plan_inputs(config, infos)
     return unit, specs, build_model(config, specs, n_classes, seed, targets)
 
@@ -86,12 +85,12 @@ def test_soft_labels_equal_cross_entropy_when_the_votes_agree() -> None:
     assert cross_entropy(logits, labels, soft=split_votes) != cross_entropy(logits, labels)
 
 
-@pytest.mark.parametrize("fusion", sorted(FAMILIES))
+@pytest.mark.parametrize("name", registered_families())
 @pytest.mark.parametrize("target", ["attributes", "emotion+attributes", "valence"])
-def test_every_family_predicts_attributes_after_its_classes(fusion: str, target: str) -> None:
+def test_every_family_predicts_attributes_after_its_classes(name: str, target: str) -> None:
     targets = Targets.parse(target)
     n = len(targets.attributes)
-    unit, specs, model = family(fusion, targets)
+    unit, specs, model = family(name, targets)
     batch = _dialog_batch(specs) if unit == "dialog" else _utterance_batch(specs)
     batch = with_targets(batch, n)
     out = model(batch)
@@ -103,13 +102,12 @@ def test_every_family_predicts_attributes_after_its_classes(fusion: str, target:
     assert head_grads and all(torch.isfinite(g).all() for g in head_grads)
 
 
-@pytest.mark.parametrize("fusion", sorted(FAMILIES))
-def test_the_category_alone_is_the_model_it_was(fusion: str) -> None:
+@pytest.mark.parametrize("name", registered_families())
+def test_the_category_alone_is_the_model_it_was(name: str) -> None:
     """Targets() builds, draws and scores exactly what the family's own constructor does
     with C classes (what `build_model` made before it took targets)."""
-    unit, specs, model = family(fusion, Targets())
-    options, _ = FAMILIES[fusion]
-    config = ModelConfig(fusion=fusion, **options)
+    unit, specs, model = family(name, Targets())
+    _, config = tiny_model(name, INPUTS)
     torch.manual_seed(0)
     plain = family_of(config).model(config, list(specs), 4)
     batch = _dialog_batch(specs) if unit == "dialog" else _utterance_batch(specs)
@@ -119,8 +117,8 @@ def test_the_category_alone_is_the_model_it_was(fusion: str) -> None:
 
 
 def test_the_weight_scales_the_attribute_term() -> None:
-    _, specs, one = family("none", Targets.parse("emotion+attributes", weight=1.0))
-    _, _, three = family("none", Targets.parse("emotion+attributes", weight=3.0))
+    _, specs, one = family("unimodal", Targets.parse("emotion+attributes", weight=1.0))
+    _, _, three = family("unimodal", Targets.parse("emotion+attributes", weight=3.0))
     batch = with_targets(_utterance_batch(specs), 3)
     one.eval(), three.eval()
     out = one(batch)

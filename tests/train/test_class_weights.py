@@ -4,6 +4,7 @@ fold; a stacked member is still the member trained alone; unweighted runs unchan
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from ser.report.runs import settings_label
 from ser.runs.fold_entry import FoldEntry
 from ser.synth.manifest import example_columns
 from ser.train.run import TrainConfig, train
+from tests.registries import registered_families
 from tests.stores import add_labelled_set
 from tests.train.test_ensemble import config, run
 
@@ -97,10 +99,10 @@ def test_unweighted_runs_record_and_train_as_before(skewed: Path, tmp_path: Path
     """The config's key off (null), none in the folds (records written before resume
     alike), no setting in the report, the default name; `none` asked for is the default
     run."""
-    base = config(skewed, tmp_path, "unimodal", seeds=1, members_at_once=1, name=None)
+    base = config(skewed, tmp_path, "unimodal", features=("is13",), seeds=1, members_at_once=1,
+                  name=None)  # fmt: skip
     default, _, _ = run(base)
-    asked, _, _ = run(config(skewed, tmp_path / "asked", "unimodal", seeds=1, name=None,
-                             members_at_once=1, class_weights="none"))  # fmt: skip
+    asked, _, _ = run(replace(base, out=str(tmp_path / "asked"), class_weights="none"))
     assert default.name == asked.name == "is13_none_loso_c4_d-model8_dropout0.0"
     assert "class_weights" in default.config and default.config["class_weights"] is None
     assert all("class_weights" not in e.to_json() for e in default.folds)
@@ -110,13 +112,14 @@ def test_unweighted_runs_record_and_train_as_before(skewed: Path, tmp_path: Path
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["unimodal", "dialog", "late_prob"])
+@pytest.mark.parametrize("family", registered_families())
 def test_a_stacked_weighted_member_equals_it_trained_alone(
     family: str, skewed: Path, tmp_path: Path
 ) -> None:
     """Members of different folds in one stack, each weighted by its own fold's
-    weights: the dialog model's perspective loss (summed, its batches in parts),
-    late_prob's branches alone and its whole model, the unimodal MLP."""
+    weights, for every registered family's small model: the dialog model's perspective
+    loss (summed, its batches in parts), late_prob's branches alone and its whole model,
+    the unimodal MLP, MSMSER's MIT."""
     weighted = {"class_weights": "balanced"}
     stacked, stacked_predictions, _ = run(config(skewed, tmp_path / "s", family, **weighted))
     alone, alone_predictions, _ = run(

@@ -23,11 +23,12 @@ from torch import nn
 
 import ser.train.group as group_module
 import ser.train.prepare as prepare_module
-from ser.models import ModelConfig
+from ser.models import FAMILIES, FamilyConfig, ModelConfig
 from ser.runs.record import RunRecord
 from ser.train import batches
 from ser.train.ensemble import Ensemble
 from ser.train.run import TrainConfig, train, train_many
+from tests.registries import registered_families, tiny_features
 from tests.stores import add_layer_sets, labelled_store
 from tests.train.spies import Groups
 
@@ -40,44 +41,17 @@ SETS = {
 # Members a stack may take: all of them (the CPU's default is 1, one after another).
 STACKED = 64
 
-# Every family without randomness: dropout 0, RMM off.
-FAMILIES = {
-    "msmser": (
-        ("hubert-tiny.L2", "bert-tiny"),
-        ModelConfig(
-            fusion="mit",
-            d_model=8,
-            heads=2,
-            queries=3,
-            layers=1,
-            decoder_layers=1,
-            dropout=0.0,
-            rmm=False,
-        ),
-    ),
+# Beyond every registered family's small model without randomness (`Family.tiny`, on
+# the inputs tests/registries.py picks), the variants whose code differs most, also
+# without randomness: MSMSER's concat, layered inputs (`.L*`), each member's own layer
+# mix, in a stage too (late_prob).
+VARIANTS = {
     "msmser-concat": (
         ("hubert-tiny.L2", "bert-tiny"),
         ModelConfig(
             fusion="concat", d_model=8, heads=2, layers=1, eval_mask="text", dropout=0.0, rmm=False
         ),
     ),
-    "dialog": (
-        ("is13", "bert-tiny"),
-        ModelConfig(
-            fusion="attention",
-            fusion_at="middle",
-            loss="perspective",
-            d_model=8,
-            heads=2,
-            dropout=0.0,
-        ),
-    ),
-    "late_prob": (
-        ("hubert-tiny.L2", "bert-tiny"),
-        ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(2, 3), dropout=0.0),
-    ),
-    "unimodal": (("is13",), ModelConfig(fusion="none", d_model=8, dropout=0.0)),
-    # Layered inputs (`.L*`): each member's own layer mix, in a stage too (late_prob).
     "dialog-layers": (
         ("tiny-hubert.L*", "tiny-bert.L*"),
         ModelConfig(
@@ -91,6 +65,13 @@ FAMILIES = {
 }
 
 
+def model_of(family: str) -> tuple[tuple[str, ...], FamilyConfig]:
+    """(features, model) of a registered family's small model or of a variant."""
+    if family in VARIANTS:
+        return VARIANTS[family]
+    return tiny_features(family), FAMILIES[family].tiny_config()
+
+
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("store") / "features.zarr"
@@ -101,7 +82,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def config(store: Path, out: Path, family: str, **changes: Any) -> TrainConfig:
-    features, model = FAMILIES[family]
+    features, model = model_of(family)
     base = TrainConfig(
         store=str(store),
         features=features,
@@ -141,7 +122,7 @@ def run(cfg: TrainConfig) -> tuple[RunRecord, dict[tuple[int, str], Any], int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("family", [*registered_families(), *VARIANTS])
 def test_stacked_members_equal_separate_runs_without_randomness(
     family: str, store_path: Path, tmp_path: Path
 ) -> None:

@@ -10,31 +10,33 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ser.models import ModelConfig
+from ser.models import FAMILIES, FeatureInfo, ModelConfig
 from ser.runs.record import Layered
 from ser.train.run import train
+from tests.registries import registered_families, tiny_features
 from tests.stores import add_layer_sets, labelled_store
 from tests.train.conftest import small_config
 
 AUDIO = ("hubert", "audio", "frame", 6, "float16")
 TEXT = ("bert", "text", "token", 5, "float16")
-# The layered pair of each family, as `ser train --features` names them.
-FAMILIES: dict[str, tuple[tuple[str, ...], Any]] = {
-    "unimodal": (("tiny-hubert.L*",), ModelConfig(fusion="none", d_model=8)),
+# What each registered family's small model (`Family.tiny`) trains on: the layered
+# pair, as `ser train --features` names it, or the one layered set it takes.
+LAYERED = (
+    (FeatureInfo("tiny-hubert.L*", "audio", "frame", 6, 4),
+     FeatureInfo("tiny-bert.L*", "text", "token", 5, 3)),
+    (FeatureInfo("tiny-hubert.L*", "audio", "frame", 6, 4),),
+    (FeatureInfo("tiny-bert.L*", "text", "token", 5, 3),),
+)  # fmt: skip
+# Beyond every registered family: layers pooled to vectors in the store.
+VARIANTS: dict[str, tuple[tuple[str, ...], Any]] = {
     "unimodal-pooled": (("tiny-hubert.L1-3.mean",), ModelConfig(fusion="none", d_model=8)),
-    "msmser": (
-        ("tiny-hubert.L*", "tiny-bert.L*"),
-        ModelConfig(fusion="mit", d_model=8, heads=2, queries=3, layers=1, decoder_layers=1),
-    ),
-    "dialog": (
-        ("tiny-hubert.L*", "tiny-bert.L*"),
-        ModelConfig(fusion="add", fusion_at="logits", loss="perspective", d_model=8, heads=2),
-    ),
-    "late_prob": (
-        ("tiny-hubert.L*", "tiny-bert.L*"),
-        ModelConfig(fusion="late-prob", d_model=8, cnn_channels=(2, 3)),
-    ),
 }
+
+
+def model_of(family: str) -> tuple[tuple[str, ...], Any]:
+    if family in VARIANTS:
+        return VARIANTS[family]
+    return tiny_features(family, LAYERED), FAMILIES[family].tiny_config()
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +52,11 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("family", [*registered_families(), *VARIANTS])
 def test_every_family_trains_on_layered_inputs_and_records_their_weights(
     family: str, store_path: Path, tmp_path: Path
 ) -> None:
-    features, model = FAMILIES[family]
+    features, model = model_of(family)
     config = small_config(
         store_path, tmp_path, features=features, model=model, protocol="session5", epochs=2
     )

@@ -16,12 +16,20 @@ from click.testing import CliRunner
 from ser.cache import FeatureStore
 from ser.cli import main
 from ser.heads.sentiment_score import SCORES
+from ser.models import FeatureInfo
 from ser.train.batches import dialog_groups
+from tests.registries import registered_families, tiny_model, train_options
 
 BOTH = ("--features", "tiny-hubert.L2,tiny-bert", "--d-model", "8", "--heads", "2")
 MIT = (*BOTH, "--queries", "3", "--layers", "1", "--decoder-layers", "1")
-# family -> its `ser train` options (one epoch, one seed each)
-FAMILIES = {
+# What each registered family's small model (`Family.tiny`) trains on in the MOSEI
+# store (tests/mosei.py): the first of these its plan takes.
+HUBERT, BERT = (FeatureInfo("tiny-hubert.L2", "audio", "frame", 6),
+                FeatureInfo("tiny-bert", "text", "token", 5))  # fmt: skip
+MOSEI_INPUTS = ((HUBERT, BERT), (HUBERT,), (BERT,))
+# Beyond every registered family's small model: variants -> their `ser train` options
+# (one epoch, one seed each).
+VARIANTS = {
     "mlp": ("--features", "tiny-bert", "--fusion", "none"),
     "msmser-mit": (*MIT, "--fusion", "mit"),
     "msmser-no-encoder": (*MIT, "--fusion", "mit", "--no-encoder", "--no-rmm"),
@@ -37,6 +45,14 @@ FAMILIES = {
                          "--d-model", "8", "--cnn-channels", "2,3", "--staged"),
     "weighted-sum": ("--features", "tiny-hubert.L*", "--fusion", "none"),
 }  # fmt: skip
+
+
+def options_of(family: str) -> tuple[str, ...]:
+    """A variant's `ser train` options, or a registered family's small model's."""
+    if family in VARIANTS:
+        return VARIANTS[family]
+    infos, config = tiny_model(family, MOSEI_INPUTS)
+    return train_options([info.name for info in infos], config)
 
 
 def _ser(*args: str | Path) -> tuple[int, str]:
@@ -73,9 +89,9 @@ def _train(store: Path, out: Path, *options: str) -> tuple[int, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("family", [*registered_families(), *VARIANTS])
 def test_every_family_trains_the_sentiment_score(family: str, store: Path, tmp_path: Path) -> None:
-    code, shown = _train(store, tmp_path, *FAMILIES[family])
+    code, shown = _train(store, tmp_path, *options_of(family))
     assert code == 0, shown
     assert "val MAE " in shown and "val MAE -" not in shown  # the error, not its negative
     record = json.loads((tmp_path / "run" / "run.json").read_text())

@@ -386,6 +386,10 @@ register(
         votes=True,
         identity=LEGACY_IDENTITY,
         origin=Origin("session", session_of_file, session_of_fold),
-        synthetic=Synthetic.in_toolkit("iemocap", ("dialogs_per_session", "metadata")),
+        synthetic=Synthetic.in_toolkit(
+            "iemocap",
+            ("dialogs_per_session", "metadata"),
+            small={"dialogs_per_session": 1, "utterances_per_dialog": 4},
+        ),
     )
 )

@@ -17,16 +17,19 @@ refused here, where extraction and training both read them.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ser.corpus.files import FOLDER
-from ser.corpus.kind import CorpusKind, register
+from ser.corpus.kind import CorpusKind, Maker, Synthetic, Written, register
 from ser.corpus.kinds.flat import (
     LEGACY_IDENTITY,
     csv_table,
@@ -290,6 +293,28 @@ def _number(text: dict[str, str], column: str) -> float:
         raise ValueError(f"{column} {value!r} is not a number") from None
 
 
+def write_synthetic(out: Path, seed: int, kit: Maker, options: Mapping[str, Any]) -> Written:
+    """`out/corpus.csv`, the manifest of `out/wav/<speaker>_<code>_<take>.wav` in `kit`'s
+    speech: 5 speakers x 4 emotions x 2 takes, the last speaker the test split, the one
+    before it dev, the rest train (`official`)."""
+    folder = kit.new_root(out) / "wav"
+    folder.mkdir()
+    rows: list[Sequence[str]] = [(*REQUIRED, "split")]
+    for s in range(5):
+        speaker, split = f"s{s + 1}", ("train", "train", "train", "dev", "test")[s]
+        voice = kit.voice(seed, s, "FM"[s % 2])
+        for k, code in enumerate(("neu", "hap", "sad", "ang")):
+            for take in range(2):
+                stem = f"{speaker}_{code}_{take}"
+                rng = np.random.default_rng([seed, s, k, take])
+                kit.write_wav(folder / f"{stem}.wav", rng, voice, code, (0.5, 0.9))
+                rows.append((stem, f"wav/{stem}.wav", code, speaker, split))
+    listed = out / "corpus.csv"
+    with listed.open("w", newline="") as file:
+        csv.writer(file).writerows(rows)
+    return Written(listed, len(rows) - 1, 5)
+
+
 register(
     CorpusKind(
         "manifest",
@@ -305,5 +330,6 @@ register(
         by=("split", "speaker"),
         votes=True,
         identity=LEGACY_IDENTITY,
+        synthetic=Synthetic(write_synthetic),
     )
 )

@@ -1,0 +1,180 @@
+"""The generic tests' parameters are the registries (tests/registries.py): a family or
+corpus kind registered in-process, or by a plugin named in `SER_PLUGINS`, is in them and
+passes them with no test table edited; the cost reference tables take a family they
+never knew. And every registered extractor kind and head builds under its name and is
+what `ser extract --features` and `ser train --target` take."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+import tests.corpus.test_a_new_kind as studio_kind
+import tests.corpus.test_every_kind as every_kind
+import tests.runtime.test_cost as cost_tables
+import tests.train.test_every_family as every_family
+from ser.cli import main
+from ser.corpus.registry import KINDS as CORPUS_KINDS
+from ser.extract.registry import KINDS as EXTRACTOR_KINDS
+from ser.extract.registry import build_extractor
+from ser.heads.registry import HEADS, head_of
+from ser.heads.targets import Targets
+from ser.models import (
+    FAMILIES,
+    Family,
+    FamilyConfig,
+    FeatureInfo,
+    ModelOutput,
+    SerModel,
+    TrainDefaults,
+    register,
+)
+from ser.models.batch import Batch, InputSpec, Unit
+from ser.models.config import option, specs
+from ser.models.nn.blocks import MLP
+from ser.runtime.cost import FamilyCost
+from ser.runtime.plugins import ENV
+from tests.registries import (
+    registered_corpus_kinds,
+    registered_extractor_kinds,
+    registered_families,
+    registered_heads,
+    tiny_features,
+)
+from tests.train.conftest import SETS
+
+# --- a new family's file (as docs/dev/add-family.md has it) -------------------------
+
+
+@dataclass(frozen=True)
+class MaxConfig(FamilyConfig):
+    """An MLP per feature set, the largest logit of each class: --fusion max-logits."""
+
+    FUSIONS: ClassVar[dict[str, tuple[str, ...]]] = {"max-logits": ()}
+    hidden: int = option(8, "Hidden width of each set's MLP.", least=1)
+    dropout: float = option(0.3, "Dropout.", least=0.0, below=1.0)
+
+    def plan(self, features: Sequence[FeatureInfo]) -> tuple[Unit, list[InputSpec]]:
+        return "utterance", specs(features, "vector")
+
+
+class MaxLogits(SerModel):
+    def __init__(self, config: MaxConfig, inputs: list[InputSpec], n_classes: int) -> None:
+        super().__init__(config, inputs)
+        self.mlps = nn.ModuleList(
+            MLP(s.dim, config.hidden, n_classes, config.dropout) for s in inputs
+        )
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        logits = [mlp(batch.x[s.name]) for mlp, s in zip(self.mlps, self.inputs, strict=True)]
+        return ModelOutput(torch.stack(logits).amax(dim=0))  # [B, C]
+
+
+# Measured (made up here): no reference table of tests/runtime/test_cost.py lists it.
+COST = FamilyCost(stack_width=64, rate=(1e-5, 1e-8), min_seconds=30.0, thread_gain=1.2)
+FAMILY = Family(
+    "max_logits", MaxConfig, MaxLogits, TrainDefaults(2, 8, 1e-2, 0.0), COST,
+    tiny={"dropout": 0.0},
+)  # fmt: skip
+
+# --- the tests ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def new_family() -> Iterator[str]:
+    register(FAMILY)
+    yield FAMILY.name
+    del FAMILIES[FAMILY.name]
+
+
+@pytest.fixture(scope="module")
+def store_path(labelled_stores: Callable[..., Path]) -> Path:
+    return labelled_stores(SETS)  # tests/train's store, which tiny_features picks from
+
+
+def test_a_new_family_is_trained_by_the_generic_tests(
+    new_family: str, store_path: Path, tmp_path: Path
+) -> None:
+    assert new_family in registered_families()
+    assert tiny_features(new_family) == ("hubert-tiny.L2", "bert-tiny")  # the first it takes
+    every_family.test_a_stacked_member_is_the_member_alone(new_family, store_path, tmp_path / "a")
+    every_family.test_a_run_saves_loads_and_resumes(new_family, store_path, tmp_path / "b")
+
+
+def test_a_new_familys_cost_needs_no_entry_in_the_reference_tables(new_family: str) -> None:
+    cost_tables.test_the_reference_tables_name_registered_families()
+    assert cost_tables.reference(new_family) is COST
+    for other in ("dialog", "unimodal"):
+        group = frozenset({new_family, other})
+        cost_tables.test_training_chooses_as_the_old_tables_did(group)
+        cost_tables.test_sweeps_choose_as_the_old_tables_did(group)
+
+
+def test_a_family_whose_small_model_draws_random_numbers_fails_the_stacked_test(
+    store_path: Path, tmp_path: Path
+) -> None:
+    """Without its `tiny` (dropout 0), a family is tested at its defaults: two trainings
+    of one member then draw other dropout masks, which the test catches."""
+    register(Family("noisy", MaxConfig, MaxLogits, TrainDefaults(2, 8, 1e-2, 0.0)))
+    try:
+        with pytest.raises(AssertionError):
+            every_family.test_a_stacked_member_is_the_member_alone("noisy", store_path, tmp_path)
+    finally:
+        del FAMILIES["noisy"]
+
+
+def test_a_new_corpus_kind_is_read_by_the_generic_tests(tmp_path: Path) -> None:
+    CORPUS_KINDS.add(studio_kind.kind())  # test_a_new_kind.py's kind, its one line
+    try:
+        assert "studio" in registered_corpus_kinds()
+        every_kind.test_every_kind_reads_and_summarises_its_synthetic_corpus("studio", tmp_path)
+    finally:
+        del CORPUS_KINDS["studio"]
+
+
+PLUGIN = """
+from ser.models import Family, TrainDefaults, register
+from tests.test_registries import MaxConfig, MaxLogits
+
+register(Family("plugged", MaxConfig, MaxLogits, TrainDefaults(2, 8, 1e-2, 0.0),
+                tiny={"dropout": 0.0}))
+"""
+
+
+def test_a_plugins_family_is_in_the_generic_tests_parameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parameters are read after `load_plugins`: a family of `SER_PLUGINS` is in them
+    (the suite run with SER_PLUGINS set trains it as it trains ser's own)."""
+    (tmp_path / "h_plugged.py").write_text(PLUGIN, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(ENV, "h_plugged")
+    try:
+        assert "plugged" in registered_families()
+    finally:
+        FAMILIES.pop("plugged", None)
+        sys.modules.pop("h_plugged", None)
+
+
+@pytest.mark.parametrize("name", registered_extractor_kinds())
+def test_every_extractor_kind_builds_as_itself_and_is_a_features_choice(name: str) -> None:
+    kind = EXTRACTOR_KINDS[name]
+    given = {} if kind.by_default else {"model": "/models/m"}  # a kind without a default
+    assert build_extractor(name, **given).kind == name
+    shown = "".join(CliRunner().invoke(main, ["extract", "--help"]).output.split())
+    assert name in shown.split("--featuresTEXTComma-separatedextractorstorun,of")[1][:200]
+
+
+@pytest.mark.parametrize("name", registered_heads())
+def test_every_head_builds_under_its_name_and_is_a_target(name: str) -> None:
+    assert head_of(name).name == name and HEADS[name].name == name
+    targets = Targets.parse(f"emotion+{name}")
+    assert [h.name for h in targets.heads] == ["emotion", name]
