@@ -28,7 +28,7 @@ from ser.train.features import resolve_features
 from ser.train.run import TrainConfig, train
 from tests.train.conftest import small_config
 from tests.train.test_data import make_store
-from tests.train.test_ensemble import FAMILIES
+from tests.train.test_ensemble import model_of
 
 SEQ = InputSpec("hubert-base.L12", "audio", 3, "sequence")
 VEC = InputSpec("is13", "audio", 4, "vector")
@@ -38,7 +38,7 @@ DIALOG = {
     "model": ModelConfig(fusion="attention", fusion_at="middle", d_model=8, heads=2),
 }
 # A model of sequence inputs: MSMSER's tiny, deterministic one.
-MIT = {"features": FAMILIES["msmser"][0], "model": FAMILIES["msmser"][1]}
+MIT = dict(zip(("features", "model"), model_of("msmser"), strict=True))
 
 
 @pytest.fixture(scope="module")

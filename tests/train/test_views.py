@@ -26,7 +26,7 @@ from ser.train.views import resolve_views, with_views
 from tests.stores import add_layer_sets, labelled_store
 from tests.train.conftest import SETS, small_config
 from tests.train.test_data import make_store
-from tests.train.test_ensemble import FAMILIES
+from tests.train.test_ensemble import model_of
 
 SEQ = InputSpec("hubert-base.L12", "audio", 3, "sequence")
 VEC = InputSpec("is13", "audio", 4, "vector")
@@ -250,7 +250,7 @@ def test_a_graphed_run_sees_the_eager_runs_views(view_store: Path, tmp_path: Pat
     """Views are drawn and gathered on the data side: a graphed step (on the CPU, the
     graphed path's copies of each batch, padded to static shapes as long as the longest
     view's) trains on the batches the eager one does; the text input reads clean."""
-    mit = {"features": FAMILIES["msmser"][0], "model": FAMILIES["msmser"][1]}
+    mit = dict(zip(("features", "model"), model_of("msmser"), strict=True))
     base = small_config(view_store, tmp_path, epochs=2, protocol="session5", views="all", **mit)
     eager = train(replace(base, out=str(tmp_path / "eager")))
     graphed = train(replace(base, out=str(tmp_path / "graphed"), step="graphed"))
