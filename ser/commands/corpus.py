@@ -128,6 +128,15 @@ def _print_summary(root: Path, classes: str, result: dict[str, Any]) -> None:
     "speaker_gender, kind, order, start, end, label[, text]) instead, to check "
     "structure.",
 )
+@click.option(
+    "--utterances",
+    type=click.IntRange(1),
+    help="MSP-Podcast at a size: this many rows of labels and durations "
+    "(Labels/durations.csv) in the real corpus's shape, and no audio.",
+)
+@click.option(
+    "--hours", type=click.FloatRange(min=0, min_open=True), help="As --utterances, by hours."
+)
 @click.pass_context
 def demo_corpus(
     ctx: click.Context,
@@ -136,6 +145,8 @@ def demo_corpus(
     seed: int,
     layout: str,
     metadata: Path | None,
+    utterances: int | None,
+    hours: float | None,
 ) -> None:
     """Write a synthetic corpus in the IEMOCAP layout (or --layout's) to OUT (a new or
     empty folder).
@@ -149,7 +160,12 @@ def demo_corpus(
     synthetic = layouts()[layout]
     given = {
         o: value
-        for o, value in (("dialogs_per_session", dialogs_per_session), ("metadata", metadata))
+        for o, value in (
+            ("dialogs_per_session", dialogs_per_session),
+            ("metadata", metadata),
+            ("utterances", utterances),
+            ("hours", hours),
+        )
         if _given(ctx, o)
     }
     for option in given:

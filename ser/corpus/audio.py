@@ -92,7 +92,8 @@ def load_audio(source: AudioSource, sample_rate: int) -> np.ndarray:
         raise AudioError(f"cannot decode audio file {shown(path)}: {error}") from error
     if samples.shape[0] == 0 or samples.shape[1] == 0:
         raise AudioError(f"audio {shown(str(source))} is empty (0 samples)")
-    mono = samples.mean(axis=1, dtype=np.float32)  # [n]
+    # One channel is already mono: its mean would copy a long recording's samples whole.
+    mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1, dtype=np.float32)
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)

@@ -141,6 +141,28 @@ class Extractor(ABC):
         call, what batches are planned by (Whisper's encoder: whole 30 s windows)."""
         return seconds
 
+    def length_limit(self) -> tuple[float, str] | None:
+        """Audio extractors that take a recording in one piece, at a cost that grows with
+        its length: the most seconds they take, and why (None: any length)."""
+        return None
+
+    def too_long(self, seconds: float) -> str | None:
+        """Why audio of `seconds` is refused (over `length_limit`), or None."""
+        limit = self.length_limit()
+        if limit is None or seconds <= limit[0]:
+            return None
+        return (
+            f"{seconds:.1f} s of audio is over the {limit[0]:g} s {self.kind} takes in one "
+            f"piece ({limit[1]}): cut the recording into utterances (a manifest's start and end)"
+        )
+
+    def check_lengths(self, batch: Sequence[np.ndarray]) -> None:
+        """`ExtractionError` for every input over `length_limit` (at `sample_rate`)."""
+        rate = self.sample_rate or 16000
+        failures = {i: why for i, w in enumerate(batch) if (why := self.too_long(len(w) / rate))}
+        if failures:
+            raise ExtractionError(failures)
+
     def lengths(self, texts: Sequence[str]) -> list[int]:
         """Token counts of `texts` (text extractors), for batching by length."""
         raise TypeError(f"{self.kind} extracts audio: batch it by number of samples")

@@ -2,7 +2,8 @@
 
 openSMILE ships both configs; it runs on the CPU, one utterance at a time, whatever the
 device. Utterances under 60 ms leave its pitch window empty and give NaN, so they are
-rejected before any work.
+rejected before any work; so are recordings over `MAX_SECONDS`, whose functionals cannot
+be computed a window at a time and whose memory grows with their length.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ FeatureSetName = Literal["is13", "compare2016"]
 _FEATURE_SETS = {"is13": "IS13", "compare2016": "ComParE_2016"}
 # The longest analysis window in both configs (pitch): shorter input gives NaN.
 MIN_SECONDS = 0.06
+#: The longest recording taken: functionals (percentiles, regressions) are of the whole
+#: recording, so openSMILE holds every frame's descriptors, ~48 MB a minute (a 30-minute
+#: one peaks at 1.8 GB, a 2-hour one would at ~6 GB: benchmarks/bench_long_audio.py).
+MAX_SECONDS = 1800.0
 
 
 @dataclass(frozen=True)
@@ -92,12 +97,16 @@ class Is13Extractor(Extractor):
         )
         return (FeatureSetSpec(self.options.feature_set, attrs),)
 
+    def length_limit(self) -> tuple[float, str]:
+        return MAX_SECONDS, "its functionals are of the whole recording: ~48 MB of memory a minute"
+
     def load(self, device: torch.device) -> None:
         self._smile = self._make_smile()
 
     def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
         min_samples = math.ceil(MIN_SECONDS * self.sample_rate)
         check_audio(batch, min_samples, "openSMILE (60 ms pitch window)", self.sample_rate)
+        self.check_lengths(batch)
         if self._smile is None:
             raise RuntimeError("is13: call load(device) before extract()")
         name = self._specs[0].name

@@ -5,7 +5,9 @@ The mel filterbank is built by hand in numpy the way librosa builds its default 
 `librosa.feature.melspectrogram(center=True, pad_mode="constant")` without the
 dependency. Frames are centred and the signal is zero-padded by half a window at each
 end: since batch padding is zeros too, every utterance's own frames are the same batched
-or alone.
+or alone. A recording over `WINDOW_FRAMES` frames is computed a window at a time, each
+window with the samples its frames reach beyond it, so its memory is its samples and rows,
+not its whole spectrum (benchmarks/bench_long_audio.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ _SLANEY_HZ_PER_MEL = 200.0 / 3
 _SLANEY_BREAK_HZ = 1000.0
 _SLANEY_BREAK_MEL = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
 _SLANEY_LOG_STEP = float(np.log(6.4) / 27.0)
+#: Frames of a recording's spectrum held at once (5 minutes at a 10 ms hop: ~60 MB).
+WINDOW_FRAMES = 30_000
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,9 @@ class LogmelExtractor(Extractor):
     kind = "logmel"
     modality = "audio"
     _transient = ("_filterbank", "_window")
+    # Frames computed in one STFT call: a longer recording goes a window at a time, so a
+    # 2-hour one never holds its whole complex spectrum (4 GB), for the same frames.
+    window_frames: int = WINDOW_FRAMES
 
     def __init__(self, options: LogmelOptions | None = None) -> None:
         import torch
@@ -145,30 +152,69 @@ class LogmelExtractor(Extractor):
 
     def extract(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
         check_audio(batch, 1, "a log-mel frame")
-        if self._filterbank is None or self._window is None:
-            raise RuntimeError("logmel: call load(device) before extract()")
-        import torch
+        self._loaded()
         from torch.nn.utils.rnn import pad_sequence
 
+        hop, name = self.options.hop_length, self._specs[0].name
+        n_frames = [1 + len(wave) // hop for wave in batch]
+        rows: dict[int, np.ndarray] = {}
+        short = [i for i, n in enumerate(n_frames) if n <= self.window_frames]
+        if short:
+            waves = [self._tensor(batch[i]) for i in short]
+            logmel = self._logmel(pad_sequence(waves, batch_first=True), center=True)
+            rows = {i: logmel[k, : n_frames[i]].copy() for k, i in enumerate(short)}
+        for i, n in enumerate(n_frames):
+            if n > self.window_frames:
+                rows[i] = self._windowed(np.asarray(batch[i], np.float32), n)
+        return [{name: rows[i]} for i in range(len(batch))]
+
+    def _loaded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The filterbank and the analysis window `load` made."""
+        if self._filterbank is None or self._window is None:
+            raise RuntimeError("logmel: call load(device) before extract()")
+        return self._filterbank, self._window
+
+    def _tensor(self, wave: np.ndarray) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(np.asarray(wave, np.float32)).to(self.device)
+
+    def _windowed(self, wave: np.ndarray, n_frames: int) -> np.ndarray:
+        """A long recording's `[n_frames, n_mels]` rows, `window_frames` at a time: each
+        window's samples, with the half FFT of zeros or neighbours its centred frames see,
+        go through an uncentred STFT, so memory holds one window's spectrum and the rows."""
         o = self.options
-        waves = [torch.from_numpy(np.asarray(w, np.float32)).to(self.device) for w in batch]
-        n_frames = [1 + len(wave) // o.hop_length for wave in waves]
+        half = o.fft_size // 2
+        rows = np.empty((n_frames, o.n_mels), np.float32)
+        for first in range(0, n_frames, self.window_frames):
+            last = min(n_frames, first + self.window_frames)
+            start, end = first * o.hop_length - half, (last - 1) * o.hop_length + o.fft_size - half
+            piece = np.zeros(end - start, np.float32)  # zeros beyond the signal, as centring pads
+            inside = slice(max(start, 0), min(end, len(wave)))
+            piece[inside.start - start : inside.stop - start] = wave[inside]
+            rows[first:last] = self._logmel(self._tensor(piece)[None], center=False)[0]
+        return rows
+
+    def _logmel(self, waves: torch.Tensor, center: bool) -> np.ndarray:
+        """`[B, T, n_mels]` log-mel of `waves` `[B, S]`, on the host."""
+        import torch
+
+        o = self.options
+        bank, window = self._loaded()
         # fp32 even under autocast: fp16 power spectra overflow (max 65504).
         with torch.inference_mode(), torch.autocast(self.device.type, enabled=False):
             spec = torch.stft(
-                pad_sequence(waves, batch_first=True),  # [B, S]
+                waves,
                 n_fft=o.fft_size,
                 hop_length=o.hop_length,
                 win_length=o.win_length,
-                window=self._window,
-                center=True,
+                window=window,
+                center=center,
                 pad_mode="constant",
                 return_complex=True,
             )  # [B, F, T]
-            mel = self._filterbank @ spec.abs().square()  # [B, n_mels, T]
-            logmel = torch.log(mel + o.log_offset).transpose(1, 2).cpu().numpy()  # [B, T, n_mels]
-        name = self._specs[0].name
-        return [{name: logmel[i, :n].copy()} for i, n in enumerate(n_frames)]
+            mel = bank @ spec.abs().square()  # [B, n_mels, T]
+            return torch.log(mel + o.log_offset).transpose(1, 2).cpu().numpy()  # [B, T, n_mels]
 
 
 def mel_filterbank(

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from ser.cache.manifest import SPAN, Manifest
-from ser.corpus.audio import AudioError, Clip, load_audio
-from ser.corpus.files import opened
+from ser.corpus.audio import AudioError, Clip, audio_info, load_audio
+from ser.corpus.files import opened, shown
 from ser.extract.base import ExtractionError, Extractor, FeatureSetSpec, Pending
 from ser.extract.plan import Shard
 from ser.extract.views import Viewed
@@ -95,13 +95,26 @@ def decode(extractor: Extractor, sources: dict[int, Source], batch: Sequence[int
         else:
             rate = extractor.sample_rate or 16000
             try:
-                if isinstance(source, Viewed):
+                if (why := _too_long(extractor, source)) is not None:
+                    failures[index] = why  # said before decoding it: it may be hours
+                elif isinstance(source, Viewed):
                     inputs[index] = source.load(rate)
                 else:
                     inputs[index] = load_audio(source, rate)
             except AudioError as error:
                 failures[index] = str(error)
     return inputs, failures
+
+
+def _too_long(extractor: Extractor, source: Path | Clip | Viewed | str) -> str | None:
+    """Why `extractor` refuses the audio of `source` for its length, by the file's header
+    (a view's audio is measured once decoded, by `Extractor.check_lengths`)."""
+    if extractor.length_limit() is None or isinstance(source, Viewed):
+        return None
+    seconds = source.end - source.start if isinstance(source, Clip) else audio_info(source).seconds
+    why = extractor.too_long(seconds)
+    where = source if isinstance(source, Clip) else shown(source)
+    return None if why is None else f"audio file {where}: {why}"
 
 
 def compute_batch(

@@ -96,6 +96,9 @@ class SpeechExtractor(LayerExtractor):
     def padded_seconds(self, seconds: float) -> float:
         return self.frames.padded_seconds(seconds)
 
+    def length_limit(self) -> tuple[float, str] | None:
+        return self.frames.length_limit()
+
     @property
     def n_layers(self) -> int:
         return self.frames.n_layers
@@ -134,6 +137,7 @@ class SpeechExtractor(LayerExtractor):
 
         frames = self.frames
         check_audio(batch, frames.min_samples, f"{self.options.model} (one 20 ms frame)")
+        self.check_lengths(batch)
         with (
             torch.inference_mode(),
             autocast(self.device, self.precision),

@@ -52,6 +52,11 @@ FRONT_END = "matmul"
 # generic kernels: 57 % of an H200 extraction's GPU time) or "matmul"
 # (`GroupedConvProduct`, equal within float rounding, not yet measured on a GPU).
 POSITIONAL = "conv"
+#: The longest recording taken in one piece: the whole of it goes through the conv front
+#: end and the attention at once (HuBERT-base: 1.3 GB peak at 30 s, 2.7 GB at 120 s, ~16 MB
+#: a second more; attention's time grows with the square), and windows would change its
+#: frames, so a longer one is refused, naming the limit, before it is decoded.
+MAX_SECONDS = 300.0
 W = TypeVar("W", bound=Sized)  # an input: samples on the host or on the device
 _NEEDED = ("conv_kernel", "conv_stride", "hidden_size", "num_hidden_layers")
 
@@ -95,6 +100,9 @@ class Wav2Vec2Frames:
 
     def padded_seconds(self, seconds: float) -> float:
         return seconds  # frames of the audio itself: a batch pads to its longest input
+
+    def length_limit(self) -> tuple[float, str]:
+        return MAX_SECONDS, "its memory grows ~16 MB a second, its attention's time as the square"
 
     def settings(self) -> dict[str, Any]:
         """The attrs of its sets that only this family has (after `n_layers`)."""

@@ -9,7 +9,8 @@ Whisper always pads its input; of each window only the frames of real audio are 
 utterance of n samples so gives n // 320 frames (45 s: 1500 + 750), and its first 1500
 frames are those of its first 30 s extracted alone. Windows never see each other (no
 overlap, no context across the cut), and padding never changes a window's frames: every
-window is padded to 30 s however the batch is made.
+window is padded to 30 s however the batch is made. At most `WINDOWS_PER_CALL` windows go
+through the encoder at once, so a recording of hours costs its frames, not its attention.
 
 Layer n is HF's `hidden_states[n]` of `WhisperEncoder`: 0 is the conv + positional
 embedding, the last is after the encoder's final LayerNorm, as HF returns it. Layers above
@@ -33,6 +34,11 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
     from transformers import PretrainedConfig, WhisperFeatureExtractor
+
+
+#: Windows through the encoder in one call: a GPU batch's (240 padded seconds), so an hour's
+#: 120 windows never hold their attention and activations at once.
+WINDOWS_PER_CALL = 8
 
 
 def is_whisper(config: PretrainedConfig) -> bool:
@@ -109,15 +115,21 @@ class WhisperFrames:
 
         pieces = [self._windows(np.asarray(wave, np.float32)) for wave in waves]
         flat = [chunk for chunks in pieces for chunk in chunks]  # every window of the batch
-        mel = self.processor(flat, sampling_rate=self.sample_rate, return_tensors="pt")
-        states = self._encode(encoder, mel.input_features.to(device), max(layers))
-        stacked = torch.stack([states[layer] for layer in layers], dim=1)  # [W, L, 1500, D]
+        kept: list[torch.Tensor] = []  # each window's frames of real audio, [L, T_w, D]
+        for first in range(0, len(flat), WINDOWS_PER_CALL):
+            group = flat[first : first + WINDOWS_PER_CALL]
+            mel = self.processor(group, sampling_rate=self.sample_rate, return_tensors="pt")
+            states = self._encode(encoder, mel.input_features.to(device), max(layers))
+            stacked = torch.stack([states[layer] for layer in layers], dim=1)  # [W, L, 1500, D]
+            kept += [stacked[j, :, : len(c) // self.hop] for j, c in enumerate(group)]
         out, start = [], 0
         for chunks in pieces:
-            kept = [stacked[start + j, :, : len(c) // self.hop] for j, c in enumerate(chunks)]
-            out.append(torch.cat(kept, dim=1))  # [L, T_i, D]
+            out.append(torch.cat(kept[start : start + len(chunks)], dim=1))  # [L, T_i, D]
             start += len(chunks)
         return Hidden(pad_states(out), [int(state.shape[1]) for state in out])
+
+    def length_limit(self) -> None:
+        return None  # any length: WINDOWS_PER_CALL windows at a time
 
     def _windows(self, wave: np.ndarray) -> list[np.ndarray]:
         """Consecutive 30 s pieces holding at least one frame (a tail under 20 ms has none)."""

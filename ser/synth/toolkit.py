@@ -20,6 +20,7 @@ from ser.synth.acted import ActedMaker, ActedTruth
 from ser.synth.cmu import CmuConfig, write_cmu
 from ser.synth.corpus import SynthConfig, SynthTruth, write_corpus, write_corpus_from_metadata
 from ser.synth.emobox import EmoBoxConfig, EmoBoxTruth, write_emobox
+from ser.synth.msp_size import write_msp_size
 from ser.synth.talk import TalkConfig, write_meld, write_msp_podcast
 
 
@@ -58,9 +59,18 @@ def _iemocap(out: Path, seed: int, options: Mapping[str, Any]) -> Written:
     return Written(truth.root, len(utts), len({u.speaker for u in utts}), detail)
 
 
+def _msp_podcast(out: Path, seed: int, options: Mapping[str, Any]) -> Written:
+    """MSP-Podcast's layout: a few speakers' synthetic speech, or with option `utterances`
+    or `hours` the real corpus's size in labels and durations, without audio."""
+    utterances, hours = options.get("utterances"), options.get("hours")
+    if utterances is None and hours is None:
+        return _acted(write_msp_podcast(out, TalkConfig(seed=seed)))
+    return write_msp_size(out, utterances, hours, seed)
+
+
 LAYOUTS: dict[str, Callable[[Path, int, Mapping[str, Any]], Written]] = {
     "iemocap": _iemocap,
-    "msp-podcast": lambda out, seed, _: _acted(write_msp_podcast(out, TalkConfig(seed=seed))),
+    "msp-podcast": lambda out, seed, given: _msp_podcast(out, seed, given),
     "meld": lambda out, seed, _: _acted(write_meld(out, TalkConfig(speakers=4, seed=seed))),
     # An EmoBox checkout (data/<name>/, downloads/, a track2 file): read with --corpus emobox.
     "emobox": lambda out, seed, _: _emobox(write_emobox(out, EmoBoxConfig(seed=seed))),

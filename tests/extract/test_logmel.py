@@ -58,6 +58,42 @@ def test_padding_does_not_change_outputs() -> None:
         np.testing.assert_allclose(together["logmel80"], alone["logmel80"], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("window_frames", [1, 2, 7, 50])
+@pytest.mark.parametrize("options", [{}, {"hop_ms": 7.0, "n_fft": 1024}])
+def test_a_long_recording_windowed_gives_the_same_frames(
+    window_frames: int, options: dict[str, float]
+) -> None:
+    """A recording over `window_frames` goes a window at a time (bounded memory); each
+    window sees the samples (or centring's zeros) its frames see whole: the same rows to
+    float rounding, in a batch beside short ones too."""
+    whole = loaded(**options)
+    windowed = loaded(**options)
+    windowed.window_frames = window_frames
+    inputs = noise(16000 * 2 + 123, 160 * 37, 401, 1)
+    for wave, got in zip(inputs, windowed.extract(inputs), strict=True):
+        [expected] = whole.extract([wave])
+        assert got["logmel80"].shape == expected["logmel80"].shape
+        np.testing.assert_allclose(got["logmel80"], expected["logmel80"], atol=1e-5, rtol=0)
+
+
+def test_a_long_recording_never_has_its_whole_spectrum_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    extractor = loaded()
+    extractor.window_frames = 20
+    stft, frames = torch.stft, []
+
+    def counted(*args: object, **kwargs: object) -> torch.Tensor:
+        spec = stft(*args, **kwargs)  # type: ignore[arg-type]
+        frames.append(spec.shape[-1])
+        return spec
+
+    monkeypatch.setattr(torch, "stft", counted)
+    [output] = extractor.extract(noise(160 * 99))
+    assert output["logmel80"].shape == (100, 80)
+    assert frames == [20] * 5
+
+
 def test_a_tone_lights_the_band_around_its_frequency() -> None:
     t = np.arange(8000) / 16000
     tone = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)

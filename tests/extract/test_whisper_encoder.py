@@ -143,3 +143,29 @@ def test_batches_are_planned_by_whole_windows(folder: Path) -> None:
     padded = [whisper.padded_seconds(4.0)] * 60
     sizes = [len(b) for b in plan_shards(padded, 240.0, 256).shards[0].batches]
     assert sizes == [8] * 7 + [4]
+
+
+def test_a_long_recording_goes_a_few_windows_at_a_time(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows never see each other, so running them fewer at a time (a recording of hours
+    never holds all its windows' attention) gives the same frames."""
+    import ser.extract.whisper_encoder as whisper_encoder
+
+    extractor = loaded(folder)
+    long = wave(75.0)  # 3 windows
+    [together] = extractor.extract([long])
+    calls: list[int] = []
+    encode = whisper_encoder.WhisperFrames._encode
+
+    def counted(self: Any, encoder: Any, mel: torch.Tensor, top: int) -> list[torch.Tensor]:
+        calls.append(int(mel.shape[0]))
+        return encode(self, encoder, mel, top)
+
+    monkeypatch.setattr(whisper_encoder, "WINDOWS_PER_CALL", 2)
+    monkeypatch.setattr(whisper_encoder.WhisperFrames, "_encode", counted)
+    [apart] = extractor.extract([long])
+    assert calls == [2, 1]
+    for name, rows in together.items():
+        assert rows.shape == apart[name].shape == (3750, 32)
+        np.testing.assert_allclose(apart[name], rows, atol=1e-5, rtol=1e-5)

@@ -248,6 +248,6 @@ register(
         not_trained=("all",),
         votes=True,
         identity=LEGACY_IDENTITY,
-        synthetic=Synthetic.in_toolkit("msp-podcast"),
+        synthetic=Synthetic.in_toolkit("msp-podcast", ("utterances", "hours")),
     )
 )
