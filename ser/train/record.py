@@ -30,7 +30,6 @@ from ser.heads.base import Side, TablePart
 from ser.heads.registry import HEADS
 from ser.models.registry import config_record as model_record
 from ser.models.targets import Targets
-from ser.report.track import forget, log
 from ser.runs.config import RunConfig
 from ser.runs.curves import Curves as RecordedCurves
 from ser.runs.fold_entry import FoldEntry, Sizes, Stage
@@ -44,6 +43,7 @@ from ser.runs.predictions import (
 )
 from ser.runs.record import RECORD, RunRecord, read, run_scores, write
 from ser.runtime.threads import ThreadChoice
+from ser.track.tracking import forget, log
 from ser.train.augment import training_keys
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData

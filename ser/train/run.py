@@ -37,12 +37,12 @@ import torch
 
 from ser.cache.lock import refuse_while_written, try_lock, who, writer
 from ser.errors import ConfigError, RunLocked, SerError, StoreError, StoreLocked
-from ser.report.track import check
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
 from ser.runs.record import RECORD, RunRecord, json_summary
 from ser.runtime.execution import Execution
 from ser.runtime.threads import ThreadChoice, set_torch_threads
+from ser.track.tracking import check
 from ser.train.checkpoint import fold_key, has_checkpoint
 from ser.train.final import train_final
 from ser.train.group import Job, make_groups, train_groups

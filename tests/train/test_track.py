@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from ser.cli import main
 from ser.errors import ConfigError
-from ser.report.track import member, options
 from ser.runs.record import RunRecord, read
+from ser.track.tracking import member, options
 from ser.train.run import train
 
 from .conftest import small_config
