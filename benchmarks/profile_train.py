@@ -35,7 +35,7 @@ import bench_train
 
 from ser.models import ModelConfig
 from ser.train import loop
-from ser.train.run import TrainConfig, train
+from ser.train.recipe import TrainConfig, train
 
 
 class Done(Exception):

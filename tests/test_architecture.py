@@ -189,12 +189,12 @@ from typing import TYPE_CHECKING
 from ser.cache import Manifest, fingerprint
 from . import shards
 if TYPE_CHECKING:
-    from ser.train.run import train
+    from ser.train.recipe import train
 def later():
     import ser.report.runs
 """
     assert imports("ser.cache.lock", source) == {
-        "ser.cache", "ser.cache.fingerprint", "ser.cache.shards", "ser.train.run",
+        "ser.cache", "ser.cache.fingerprint", "ser.cache.shards", "ser.train.recipe",
         "ser.report.runs",
     }  # fmt: skip
     graph = {"ser.a": {"ser.a.b"}, "ser.a.b": {"ser.a"}, "ser.c": {"ser.a"}}
@@ -231,11 +231,11 @@ def test_imports_run_one_way() -> None:
 
 def test_a_wrong_way_import_is_found() -> None:
     graph = {
-        "ser.cache.store": {"ser.corpus.records", "ser.cache.lock", "ser.train.run"},
+        "ser.cache.store": {"ser.corpus.records", "ser.cache.lock", "ser.train.recipe"},
         "ser.predict.run": {"ser.sweep.grid", "ser.errors"},
     }
     assert against_layers(graph) == [
-        "ser.cache.store -> ser.train.run", "ser.predict.run -> ser.sweep.grid"
+        "ser.cache.store -> ser.train.recipe", "ser.predict.run -> ser.sweep.grid"
     ]  # fmt: skip
 
 

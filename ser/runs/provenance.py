@@ -4,7 +4,7 @@ its timings (`Timings`) and the model trained on all data (`Final`).
 
 Each mirrors what its writer writes (`ser.runtime.threads.ThreadChoice`,
 `ser.runtime.execution.Execution` and `ser.train.steps`, `ser.train.prepare`,
-`ser.train.run`, `ser.train.group`); a key this version does not know (a newer ser's,
+`ser.train.recipe`, `ser.train.group`); a key this version does not know (a newer ser's,
 or one since gone) stays in `extra` and is written back.
 """
 

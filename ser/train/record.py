@@ -66,7 +66,7 @@ class Trained(Protocol):
     def fold(self) -> Fold: ...
 
 
-#: In a run's folder: the lock a training process holds (`ser.train.run`).
+#: In a run's folder: the lock a training process holds (`ser.train.recipe`).
 RUN_LOCK = ".lock"
 # Config keys that say where a run executes, not what it trains: a resume may change them.
 NOT_COMPARED = frozenset({"store", "test_store", "out", "name", "device"})

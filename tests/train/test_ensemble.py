@@ -27,7 +27,7 @@ from ser.models import ModelConfig
 from ser.runs.record import RunRecord
 from ser.train import batches
 from ser.train.ensemble import Ensemble
-from ser.train.run import TrainConfig, train, train_many
+from ser.train.recipe import TrainConfig, train, train_many
 from tests.stores import add_layer_sets, labelled_store
 from tests.train.spies import Groups
 

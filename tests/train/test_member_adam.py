@@ -13,7 +13,7 @@ import torch
 
 import ser.train.member_adam as member_adam_module
 from ser.train.member_adam import MemberAdam
-from ser.train.run import train
+from ser.train.recipe import train
 from tests.stores import labelled_store
 from tests.train.test_steps import SETS, config
 

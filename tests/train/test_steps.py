@@ -23,7 +23,7 @@ import ser.train.graphs as graphs_module
 import ser.train.steps as steps_module
 from ser.models import ModelConfig
 from ser.train.progress import Progress
-from ser.train.run import TrainConfig, train
+from ser.train.recipe import TrainConfig, train
 from ser.train.steps import StepShapes, bucket
 from tests.stores import labelled_store
 

@@ -16,7 +16,7 @@ from ser.cli import main
 from ser.errors import ConfigError
 from ser.runs.record import RunRecord, read
 from ser.track.tracking import member, options
-from ser.train.run import train
+from ser.train.recipe import train
 
 from .conftest import small_config
 

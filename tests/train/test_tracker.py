@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ser.errors import TrainingDiverged
-from ser.train.run import train
+from ser.train.recipe import train
 from ser.train.steps import Steps
 from ser.train.tracker import diverged
 
