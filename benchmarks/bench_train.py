@@ -1,5 +1,5 @@
 """Training speed: `ser train`'s default way on the device against K (seed, fold) models
-trained as one `Ensemble` (torch.func's model ensembling, `ser.train.ensemble`) and the
+trained as one `Ensemble` (torch.func's model ensembling, `ser.train.engine.ensemble`) and the
 same K trained one after another, each step eager.
 
 Synthetic feature stores of IEMOCAP's shape (5531 labelled utterances in 151 dialogs, the
@@ -306,7 +306,7 @@ def step_flops(config: TrainConfig) -> tuple[float, int]:
     first warms up)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ser.train import loop
+    from ser.train.engine import loop
 
     counted: list[tuple[float, int]] = []
     original = loop.train_epoch

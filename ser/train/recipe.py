@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from ser.runs.record import RunRecord, json_summary
 from ser.runtime.threads import ThreadChoice, torch_settings
 from ser.track.tracking import check
+from ser.train.engine import Steps
 from ser.train.final import train_final
 from ser.train.folder import Interrupted, Kept, kept, locked, unless_written
 from ser.train.group import Job, make_groups, train_groups
@@ -39,7 +40,6 @@ from ser.train.prepare import Loaded, open_inputs, prepare
 from ser.train.processes import choose_execution, job_pieces, train_on_processes
 from ser.train.progress import Progress
 from ser.train.record import finish, start_record
-from ser.train.steps import Steps
 
 __all__ = [
     "Interrupted",

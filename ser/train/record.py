@@ -47,12 +47,11 @@ from ser.track.tracking import forget, log
 from ser.train.augment import training_keys
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData
+from ser.train.engine import Curves, Evaluation, Selection, Steps
 from ser.train.features import ResolvedFeature, layers_record
-from ser.train.loop import Curves, Evaluation, Selection
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared
 from ser.train.progress import Progress
-from ser.train.steps import Steps
 
 
 class Trained(Protocol):

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import ser.train.loop as loop_module
+import ser.train.group as group_module
 import ser.train.recipe as run_module
 from ser.models import ModelConfig
 from ser.runs.record import RunRecord
@@ -60,13 +60,13 @@ def config(store: Path, out: Path, mask: str | None, **changes: Any) -> TrainCon
 def selections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The members each `select` call trains, as the calls happen."""
     calls: list[int] = []
-    original = loop_module.select
+    original = group_module.select
 
     def counting(ensemble, members, *args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(len(members))
         return original(ensemble, members, *args, **kwargs)
 
-    monkeypatch.setattr(loop_module, "select", counting)
+    monkeypatch.setattr(group_module, "select", counting)
     return calls
 
 

@@ -25,8 +25,8 @@ from ser.train.recipe import train
 from ser.train.views import resolve_views, with_views
 from tests.stores import add_layer_sets, labelled_store
 from tests.train.conftest import SETS, small_config
+from tests.train.engine.test_ensemble import FAMILIES
 from tests.train.test_data import make_store
-from tests.train.test_ensemble import FAMILIES
 
 SEQ = InputSpec("hubert-base.L12", "audio", 3, "sequence")
 VEC = InputSpec("is13", "audio", 4, "vector")
