@@ -43,7 +43,7 @@ from bench_train import (
 from ser.cache import FeatureStore
 from ser.cache.manifest import Manifest
 from ser.models import ModelConfig
-from ser.train.run import TrainConfig, train
+from ser.train.recipe import TrainConfig, train
 
 TARGETS = ("emotion", "attributes", "emotion+attributes")
 # Each 4-class code's (arousal, valence, dominance), IEMOCAP's 1-5 scale.

@@ -1,9 +1,9 @@
 """How many operations one MSMSER training step launches, and its host time.
 
 One step (forward, backward, optimiser step) of the first LOSO member, eager on the
-CPU, as `ser train` runs it: `ser.train.run.train` builds the run from a small
+CPU, as `ser train` runs it: `ser.train.recipe.train` builds the run from a small
 synthetic store of paper-size frames (`bench_train.msmser_store`: 768-d HuBERT frames at
-50/s, MPNet tokens), and `ser.train.loop.train_epoch` itself is driven on a side of one
+50/s, MPNet tokens), and `ser.train.engine.loop.train_epoch` itself is driven on a side of one
 batch (the first of the member's epoch, made once), as `bench_train.step_flops` does.
 
 - ``ops_per_step``: every ``aten::`` event the public profiler
@@ -64,8 +64,8 @@ from profile_train import Done, FixedSteps  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from ser.models import ModelConfig  # noqa: E402
-from ser.train import loop  # noqa: E402
-from ser.train.run import TrainConfig, train  # noqa: E402
+from ser.train.engine import loop  # noqa: E402
+from ser.train.recipe import TrainConfig, train  # noqa: E402
 
 T = TypeVar("T")
 SYNCS = ("aten::_local_scalar_dense", "aten::nonzero", "aten::masked_select")

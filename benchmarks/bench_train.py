@@ -1,10 +1,10 @@
 """Training speed: `ser train`'s default way on the device against K (seed, fold) models
-trained as one `Ensemble` (torch.func's model ensembling, `ser.train.ensemble`) and the
+trained as one `Ensemble` (torch.func's model ensembling, `ser.train.engine.ensemble`) and the
 same K trained one after another, each step eager.
 
 Synthetic feature stores of IEMOCAP's shape (5531 labelled utterances in 151 dialogs, the
 4-class set's per-session counts, IEMOCAP-like durations; random features with some class
-signal; nothing of IEMOCAP itself) feed `ser.train.run.train`, the library entry point of
+signal; nothing of IEMOCAP itself) feed `ser.train.recipe.train`, the library entry point of
 `ser train`, loading included. Scenarios:
 
 - ``msmser``: MSMSER, LOSO x `--seeds` (5 members a seed). `--size demo` is the demo's
@@ -77,7 +77,7 @@ from ser.cache.manifest import Manifest  # noqa: E402
 from ser.corpus.labels import get_label_set  # noqa: E402
 from ser.models import ModelConfig  # noqa: E402
 from ser.synth.manifest import example_columns  # noqa: E402
-from ser.train.run import Progress, TrainConfig, train  # noqa: E402
+from ser.train.recipe import Progress, TrainConfig, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = 1_000_000  # --members-at-once: every member that can share an ensemble
@@ -306,7 +306,7 @@ def step_flops(config: TrainConfig) -> tuple[float, int]:
     first warms up)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ser.train import loop
+    from ser.train.engine import loop
 
     counted: list[tuple[float, int]] = []
     original = loop.train_epoch

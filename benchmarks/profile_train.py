@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench_train
 
 from ser.models import ModelConfig
-from ser.train import loop
-from ser.train.run import TrainConfig, train
+from ser.train.engine import loop
+from ser.train.recipe import TrainConfig, train
 
 
 class Done(Exception):

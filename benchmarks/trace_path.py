@@ -5,7 +5,7 @@ member, one epoch, on the CPU, in this process) on a synthetic store, traced wit
 
 The counting rule:
 
-- A *recipe frame* runs code of ser/train/run.py. A *step frame* is a frame that a
+- A *recipe frame* runs code of ser/train/recipe.py. A *step frame* is a frame that a
   recipe frame called (a step of the recipe: `prepare`, `train_group`, ...).
 - Comprehensions, generator expressions and lambdas (code named ``<...>``) are part of
   the function they are written in: such a frame counts as its nearest enclosing
@@ -40,11 +40,11 @@ sys.path.insert(0, str(ROOT))
 
 import ser  # noqa: E402
 from ser.models import ModelConfig  # noqa: E402
-from ser.train.run import TrainConfig, train  # noqa: E402
+from ser.train.recipe import TrainConfig, train  # noqa: E402
 from tests.stores import labelled_store  # noqa: E402
 
 PACKAGE = Path(ser.__file__).resolve().parent
-RECIPE = str(PACKAGE / "train" / "run.py")
+RECIPE = str(PACKAGE / "train" / "recipe.py")
 # name -> (extractor, modality, level, dim, dtype): a frame-level audio set, a token-level text set
 SETS = {
     "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),

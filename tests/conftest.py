@@ -113,7 +113,7 @@ def trained_run(synthetic_corpus, tiny_models, tmp_path_factory) -> TrainedRun:
     from ser.cache import FeatureStore
     from ser.models import ModelConfig
     from ser.train.checkpoint import load_checkpoint
-    from ser.train.run import TrainConfig, train
+    from ser.train.recipe import TrainConfig, train
 
     root, _ = synthetic_corpus
     tmp = tmp_path_factory.mktemp("predict")
@@ -145,7 +145,7 @@ def finetuned_run(synthetic_corpus, tiny_models, tmp_path_factory) -> Path:
 
     from ser.extract.run import ExtractConfig, extract_features
     from ser.models import ModelConfig
-    from ser.train.run import TrainConfig, train
+    from ser.train.recipe import TrainConfig, train
 
     root, _ = synthetic_corpus
     tmp = tmp_path_factory.mktemp("finetuned")
@@ -244,7 +244,7 @@ def audio_run(trained_run, tmp_path_factory) -> Path:
     """MSMSER on the predict store's tiny HuBERT set alone (`ser export --onnx` exports
     its whole pipeline; `ser predict --stream` needs no transcript)."""
     from ser.models import ModelConfig
-    from ser.train.run import TrainConfig, train
+    from ser.train.recipe import TrainConfig, train
 
     out = tmp_path_factory.mktemp("audio-run")
     train(
@@ -288,7 +288,7 @@ def extract_tiny(root: Path, store: Path, tiny_models, hubert: dict) -> None:  #
 
 def _train_text(store: Path, out: Path, name: str, context: bool) -> Path:
     from ser.models import ModelConfig
-    from ser.train.run import TrainConfig, train
+    from ser.train.recipe import TrainConfig, train
 
     model = ModelConfig(fusion="none", context=True, d_model=8, heads=2) if context else None
     train(

@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ser.synth",),  # synthetic corpus, tiny models, made-up manifests
     ("ser.heads",),  # what a run predicts: each head's gold, loss, metrics and columns
     ("ser.runs",),  # run records: their typed fields, predictions.csv, older formats read
+    ("ser.track",),  # a run watched while it trains: MLflow, TensorBoard
     # Stage 1's extractors; the papers' model families, their blocks, batches and losses:
     ("ser.extract", "ser.models"),
     ("ser.finetune",),  # an encoder's top layers on the hidden states extract cached
@@ -188,12 +189,12 @@ from typing import TYPE_CHECKING
 from ser.cache import Manifest, fingerprint
 from . import shards
 if TYPE_CHECKING:
-    from ser.train.run import train
+    from ser.train.recipe import train
 def later():
     import ser.report.runs
 """
     assert imports("ser.cache.lock", source) == {
-        "ser.cache", "ser.cache.fingerprint", "ser.cache.shards", "ser.train.run",
+        "ser.cache", "ser.cache.fingerprint", "ser.cache.shards", "ser.train.recipe",
         "ser.report.runs",
     }  # fmt: skip
     graph = {"ser.a": {"ser.a.b"}, "ser.a.b": {"ser.a"}, "ser.c": {"ser.a"}}
@@ -230,11 +231,11 @@ def test_imports_run_one_way() -> None:
 
 def test_a_wrong_way_import_is_found() -> None:
     graph = {
-        "ser.cache.store": {"ser.corpus.records", "ser.cache.lock", "ser.train.run"},
+        "ser.cache.store": {"ser.corpus.records", "ser.cache.lock", "ser.train.recipe"},
         "ser.predict.run": {"ser.sweep.grid", "ser.errors"},
     }
     assert against_layers(graph) == [
-        "ser.cache.store -> ser.train.run", "ser.predict.run -> ser.sweep.grid"
+        "ser.cache.store -> ser.train.recipe", "ser.predict.run -> ser.sweep.grid"
     ]  # fmt: skip
 
 

@@ -1,5 +1,5 @@
 """`ser train` from Python (`train`): the same options, the same run, folder and record
-(`ser.train.options.train_config`, `ser.train.run.train`), its refusals raised as
+(`ser.train.options.train_config`, `ser.train.recipe.train`), its refusals raised as
 `SerError`s (docs/python.md)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ser.errors import DiskFullError, PathError
 from ser.runs.record import RunRecord, json_summary
 from ser.train.options import train_config
 from ser.train.progress import Progress
-from ser.train.run import train as train_run
+from ser.train.recipe import train as train_run
 
 if TYPE_CHECKING:
     from ser.api.model import Model

@@ -16,9 +16,9 @@ from rich.progress import TextColumn, TimeRemainingColumn
 from ser.commands.options import command_line, interrupted
 from ser.commands.outputs import output_folder
 from ser.errors import ConfigError, SerError
-from ser.report.track import TRACKERS, Tracking, check
 from ser.runtime.progress import clock_time, live_bar, log_console, on_terminal
 from ser.runtime.units import human_bytes
+from ser.track.tracking import TRACKERS, Tracking, check
 from ser.train.progress import Heartbeat, Progress
 
 if TYPE_CHECKING:  # imported where the command runs: `ser --help` stays quick

@@ -62,7 +62,7 @@ from ser.train.checkpoint import (
     recorded_members,
     weights_sha256,
 )
-from ser.train.run import refuse_while_trained
+from ser.train.folder import refuse_while_trained
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """`SerModel`, the base of every model family, and `ModelOutput`.
 
 A model is one plain PyTorch module, one member, knowing nothing of stacking: many members
-train at once through `ser.train.ensemble`, so a forward pass must run under
+train at once through `ser.train.engine.ensemble`, so a forward pass must run under
 `torch.func.vmap` unchanged (what that asks of it: `ser.models.nn`, docs/dev/train.md).
 
 An input of several stored layers (`InputSpec.layers` > 1) is summed by the model's own
@@ -131,7 +131,7 @@ class SerModel(nn.Module):
     def step_variant(self) -> Hashable:
         """What, beside its batch's shapes, changes which operations a training step runs
         (a schedule switched on or off by `set_epoch`): a graphed run captures a graph per
-        variant (`ser.train.graphs`). None by default: one variant."""
+        variant (`ser.train.engine.graphs`). None by default: one variant."""
         return None
 
     def stages(self) -> list[tuple[str, nn.Module]]:

@@ -16,8 +16,8 @@ from ser.runtime.precision import autocast
 from ser.train.batches import Batches
 from ser.train.checkpoint import Checkpoint
 from ser.train.data import FeatureTable, TargetScale, TrainData, feature_table
+from ser.train.engine.loop import masked
 from ser.train.features import ResolvedFeature
-from ser.train.loop import masked
 
 #: Utterances per batch when scoring (vector and sequence views alike).
 BATCH_SIZE = 64

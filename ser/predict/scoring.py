@@ -29,7 +29,7 @@ from ser.predict.inputs import Item, load_waves
 from ser.predict.notes import corpus_note
 from ser.predict.onnx import OnnxRun, open_onnx
 from ser.train.checkpoint import FINAL, Checkpoint, load_run_checkpoints
-from ser.train.run import refuse_while_trained
+from ser.train.folder import refuse_while_trained
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """A fold's training curves as its entry keeps them (`FoldEntry.curves`, a `Stage`'s;
-written from `ser.train.tracker.Curves`): per epoch, the training loss and the
+written from `ser.train.engine.tracker.Curves`): per epoch, the training loss and the
 validation loss, UA and WA; the mean CCC where attributes trained (`val_ccc`), the
 further heads' scores by name where they trained (`val_heads`). NaN: no validation side.
 

@@ -3,8 +3,8 @@ stacking (`ExecutionRecord`; `Processes` in records from before the execution po
 its timings (`Timings`) and the model trained on all data (`Final`).
 
 Each mirrors what its writer writes (`ser.runtime.threads.ThreadChoice`,
-`ser.runtime.execution.Execution` and `ser.train.steps`, `ser.train.prepare`,
-`ser.train.run`, `ser.train.group`); a key this version does not know (a newer ser's,
+`ser.runtime.execution.Execution` and `ser.train.engine.steps`, `ser.train.prepare`,
+`ser.train.recipe`, `ser.train.group`); a key this version does not know (a newer ser's,
 or one since gone) stays in `extra` and is written back.
 """
 
@@ -46,7 +46,7 @@ class Processes:
 @dataclass(frozen=True, kw_only=True)
 class ExecutionRecord:
     """`Execution` as the run chose it (`training` and `step`: None in records from
-    before they were recorded) and, where its steps were compiled, how (`ser.train.steps`:
+    before they were recorded) and, where its steps were compiled, how (`ser.train.engine.steps`:
     `compiled`, `backend`, the `shapes` it met)."""
 
     ALWAYS: ClassVar[frozenset[str]] = frozenset({"stacked"})

@@ -30,7 +30,7 @@ class FamilyCost:
     - `stack_width`: the widest member input (input sets' dims summed) at which members
       stacked in one model train faster than one after another on the CPU (0: never);
     - `gpu_alone`: members train one at a time on a GPU (else stacked on the device);
-    - `gpu_step`: how its steps run on a GPU by default (`ser.train.steps`): "eager";
+    - `gpu_step`: how its steps run on a GPU by default (`ser.train.engine.steps`): "eager";
       "graphed" (each whole step one CUDA graph a padded shape, members one at a time);
       or "compiled" (torch.compile, members one at a time; the step must trace without
       a graph break);

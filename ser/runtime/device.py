@@ -36,7 +36,7 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def capturing() -> bool:
-    """Whether this thread's CUDA stream is capturing a graph (`ser.train.graphs`): a
+    """Whether this thread's CUDA stream is capturing a graph (`ser.train.engine.graphs`): a
     step then reads what changes between replays from tensors on the device, never from
     Python numbers, which the graph would keep as they were at capture."""
     import torch

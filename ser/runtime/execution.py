@@ -79,7 +79,7 @@ class Execution:
     stacked: int | None = None
     cluster: bool = False
     training: bool = False
-    step: str = "eager"  # training: "eager", "graphed" or "compiled" (`ser.train.steps`)
+    step: str = "eager"  # training: "eager", "graphed" or "compiled" (`ser.train.engine.steps`)
 
     def describe(self) -> str:
         """The line every command prints, e.g. "2 processes x 1 torch thread, members one

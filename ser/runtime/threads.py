@@ -33,6 +33,7 @@ import contextlib
 import math
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -247,3 +248,30 @@ def run_threads(
     if workers is None and scheduler is None:
         return set_torch_threads(threads=threads)
     return worker_threads(threads, workers=workers, scheduler=scheduler)
+
+
+@contextlib.contextmanager
+def torch_settings(count: int | None, cpu: bool) -> Iterator[ThreadChoice]:
+    """torch's threads (`count`; None: the process's CPU budget) and, when a run is on the
+    CPU (`cpu`), denormals flushed, for the block; the chosen threads given to it, torch's
+    own settings back after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        # The process's CPU budget, not the machine's cores: torch's default of one thread
+        # per core made a run 10x slower beside one other busy process (the module's
+        # docstring).
+        chosen = set_torch_threads(threads=count)
+        # Denormal floats (masked attention rows, vanishing gradients) cost x86 CPUs
+        # 10-100x per operation: with them, epochs of the demo's fusion model took 3-18 s
+        # instead of 0.65 s. Flushing them to zero changes results only below float32's
+        # normal range.
+        flushed = cpu and torch.set_flush_denormal(True)
+        try:
+            yield chosen
+        finally:
+            if flushed:
+                torch.set_flush_denormal(False)
+    finally:
+        torch.set_num_threads(before)

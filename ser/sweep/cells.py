@@ -21,10 +21,10 @@ from typing import Any
 from ser.cache import FeatureStore
 from ser.errors import ConfigError, ReportError, SerError
 from ser.models import plan_inputs
-from ser.report.track import Tracking
 from ser.runs.record import RECORD, RunRecord, read
 from ser.sweep.spec import Cell
 from ser.sweep.stores import StoreIdentity, check_stores, corpus_options, identify
+from ser.track.tracking import Tracking
 from ser.train.features import resolve_features
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, make_plan

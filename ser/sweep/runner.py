@@ -1,7 +1,7 @@
 """Running a sweep: tasks of cells, in this process or as dask.distributed tasks.
 
 A task is a list of cells that train as one stacked model (`ser.sweep.cells.tasks`),
-by `ser.train.run.train_many`, each cell written like any `ser train` run: a task killed
+by `ser.train.recipe.train_many`, each cell written like any `ser train` run: a task killed
 loses nothing finished (run again: finished cells are skipped, partial ones resume).
 A cell trains under an exclusive ``flock`` on ``<out>/locks/<key>.lock``: a second sweep
 that reaches it reports it busy instead of writing into it.
@@ -237,7 +237,7 @@ def run_task(
     thread choice), each under its cell lock (a cell another process holds is busy): the
     dask task. Without `progress`, on a dask worker it publishes its progress
     (`ser.sweep.progress`)."""
-    from ser.train.run import train_many
+    from ser.train.recipe import train_many
 
     with contextlib.ExitStack() as stack:
         mine, outcomes = [], []

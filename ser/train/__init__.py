@@ -1,4 +1,4 @@
-"""The trainer (`ser.train.run.train`: what `ser train` runs; docs/dev/train.md).
+"""The trainer (`ser.train.recipe.train`: what `ser train` runs; docs/dev/train.md).
 
 The package is callable: ``ser.train(store=..., features=..., ...)`` is the Python API's
 `ser.api.train` (docs/python.md), imported when first called, which the package's name

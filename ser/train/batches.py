@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,7 +29,9 @@ from ser.models.batch import Batch, InputSpec, Unit
 from ser.train.augment import Augment, Augmenter, ViewDraw, apply, balanced_draw, epoch_draws
 from ser.train.data import FeatureTable, TargetScale, TrainData, ZScore
 from ser.train.gather import gather
-from ser.train.steps import StepShapes
+
+if TYPE_CHECKING:
+    from ser.train.engine.steps import StepShapes
 
 
 @dataclass(frozen=True)
@@ -266,7 +269,7 @@ class StackedSides:
     is. Member k's slot holds the batch its own `Batches` builds, padded further."""
 
     def __init__(self, sides: Sequence[Batches], static: bool = False) -> None:
-        """`static`: batches padded to few shapes (`ser.train.steps.StepShapes`), as a
+        """`static`: batches padded to few shapes (`ser.train.engine.steps.StepShapes`), as a
         compiled step needs."""
         first = sides[0]
         if any(s.data is not first.data or s.specs != first.specs for s in sides):
@@ -367,6 +370,9 @@ class StackedSides:
 def _shapes(sides: Sequence[Batches]) -> StepShapes:
     """The static shapes of the sides' batches: their batch size, and each sequence
     view's longest utterance in the run's data (in any of its views, `--views`)."""
+    # Imported here: the engine's interface (its __init__) reads these batches.
+    from ser.train.engine.steps import StepShapes
+
     tables = sides[0].data.features
     longest = {
         spec.name: int(_all_lengths(tables[spec.name]).max(initial=0))

@@ -23,7 +23,7 @@ from ser.errors import SerError
 from ser.heads.calibration import T_RANGE, fit_temperature, js_divergence, scaled_softmax
 from ser.heads.targets import Targets
 from ser.train.data import TrainData
-from ser.train.loop import Evaluation
+from ser.train.engine import Evaluation
 
 #: The smallest positive float32: a probability's floor before its log is taken.
 TINY = float(np.finfo(np.float32).tiny)

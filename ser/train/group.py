@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from torch import nn
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import SerError
@@ -27,12 +28,12 @@ from ser.train.batches import Batches
 from ser.train.calibration import at_bound, calibrated, category_at, member_temperature, votes_jsd
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import TargetScale, ZScore, fit_class_weights, fit_target_scale, fit_zscore
-from ser.train.loop import Evaluation, LoopConfig, Member, Selection, fit, test, test_as_runs
+from ser.train.engine import Evaluation, LoopConfig, Member, Selection, Steps, select, test
+from ser.train.engine.ensemble import Ensemble
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared
 from ser.train.progress import Progress
 from ser.train.record import member_entry, record_group
-from ser.train.steps import Steps
 
 
 class PartlySaved(Exception):
@@ -102,7 +103,7 @@ def make_groups(jobs: Sequence[Job], at_once: int | None, masked: bool = False) 
     """Jobs grouped by `group_key` (in order of first appearance), each group cut into
     pieces of at most `at_once` members (None: no bound), the jobs that share a training
     (`by_training`) in one piece; `masked`: members of unequal steps an epoch share a
-    group too (graphed steps: `ser.train.member_adam`)."""
+    group too (graphed steps: `ser.train.engine.member_adam`)."""
     by_key: dict[tuple[Hashable, ...], list[Job]] = {}
     for job in jobs:
         by_key.setdefault(group_key(job, by_steps=not masked), []).append(job)
@@ -232,6 +233,50 @@ def train_group(
         except SerError as error:  # the members saved before it are finished: kept
             raise PartlySaved(entries, error) from error
     return entries
+
+
+def fit(
+    modules: Sequence[nn.Module],
+    members: Callable[[], list[Member]],
+    classes: Sequence[str],
+    progress: Progress,
+    steps: Steps | None = None,
+) -> tuple[Ensemble, list[Member], list[Selection], dict[str, list[Selection]]]:
+    """The family's earlier stages (e.g. Zhou et al.'s branches alone), each trained and
+    written back into the modules, then the whole model; `members()`: each stage's sides."""
+    planned = [m.stages() for m in modules]  # type: ignore[operator]
+    total = len(planned[0]) + 1
+    stages = {}
+    for n, (name, _) in enumerate(planned[0], 1):
+        progress.stage(n, total, f"{name} alone")
+        stage_modules = [p[n - 1][1] for p in planned]
+        ensemble = (steps or Steps()).ensemble(stage_modules)
+        stages[name] = select(ensemble, members(), classes, progress.epoch, progress.step, steps)
+        ensemble.write_back(stage_modules)
+    if planned[0]:
+        progress.stage(total, total, "the whole model")
+    last, ensemble = members(), (steps or Steps()).ensemble(modules)
+    chosen = select(ensemble, last, classes, progress.epoch, progress.step, steps)
+    return ensemble, last, chosen, stages
+
+
+def test_as_runs(
+    tested: Callable[[Sequence[Member]], list[Evaluation]],
+    members: Sequence[Member],
+    masks: Sequence[str | None],
+    shared: Sequence[int],
+) -> list[Evaluation]:
+    """Each run's evaluation when runs that differ only in their eval mask share members:
+    run k's member `shared[k]` tested (`tested`: `test` on one side) with its `masks[k]`,
+    one pass of the ensemble per mask."""
+    found: dict[int, Evaluation] = {}
+    for mask in dict.fromkeys(masks):
+        as_run = [replace(m, config=replace(m.config, eval_mask=mask)) for m in members]
+        evaluations = tested(as_run)
+        for k, (own, member) in enumerate(zip(masks, shared, strict=True)):
+            if own == mask:
+                found[k] = evaluations[member]
+    return [found[k] for k in range(len(masks))]
 
 
 def _said(group: Sequence[Job], progress: Progress) -> None:

@@ -33,10 +33,10 @@ from ser.models import FAMILIES, Family, FamilyConfig, ModelConfig, TrainDefault
 from ser.models.config import field_defaults, option
 from ser.models.registry import fusions
 from ser.models.targets import ATTRIBUTE_LOSSES, LABELS
-from ser.report.track import TRACKERS, Tracking
 from ser.runtime.device import DEVICE_HELP
 from ser.runtime.precision import PRECISIONS, auto_help
 from ser.runtime.threads import parse_threads
+from ser.track.tracking import TRACKERS, Tracking
 from ser.train.features import parse_feature_list
 
 #: --calibrate's choices: the softmax's own probabilities, or temperature scaling.
@@ -222,7 +222,7 @@ class TrainConfig:
         "Also train one model on every session for the folds' median selected epoch "
         "(checkpoint 'final', for `ser predict --checkpoint final`).",
     )
-    # Where the run is watched, not what it is: never in its record (`ser.report.track`).
+    # Where the run is watched, not what it is: never in its record (`ser.track.tracking`).
     track: str | None = option(
         None,
         "Also log curves, options and scores to TensorBoard (<out>/<name>/tensorboard/) "

@@ -65,7 +65,7 @@ class Plan:
 
 @dataclass
 class Prepared:
-    """A run ready to train (`ser.train.run`): its plan, record and data, and the (seed,
+    """A run ready to train (`ser.train.recipe`): its plan, record and data, and the (seed,
     fold) jobs its record does not hold yet."""
 
     config: TrainConfig

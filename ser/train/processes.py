@@ -44,6 +44,7 @@ from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared, open_stores, plan_for
 from ser.train.prepare import Loaded, reopen
 from ser.train.progress import Heartbeat, Message, Progress, Published
+from ser.train.record import finish
 
 if TYPE_CHECKING:  # a type for checkers alone: the queue class takes no [] at run time
     from multiprocessing.queues import Queue
@@ -216,3 +217,26 @@ def _train_piece(piece: list[Piece]) -> tuple[list[FoldEntry], list[PredictionTa
         stop.tables = [job.run.predictions[(job.seed, job.fold.name)] for job in saved]
         raise
     return entries, [job.run.predictions[(job.seed, job.fold.name)] for job in jobs]
+
+
+def train_on_processes(
+    runs: list[Prepared], jobs: list[list[Job]], execution: Execution, progress: Progress
+) -> None:
+    """The pieces `jobs` on `execution`'s processes; after each, its runs' records hold the
+    resumed entries, then every finished piece's in piece order (the calling process's
+    order of the same groups), whichever finished first."""
+    resumed = {id(run): run.record.folds for run in runs}
+    finished: dict[int, list[tuple[Job, FoldEntry]]] = {}
+
+    def done(n: int, entries: list[FoldEntry], tables: list[PredictionTable]) -> None:
+        ran = jobs[n][: len(entries)]  # all the piece's, or those saved before a full disk
+        finished[n] = list(zip(ran, entries, strict=True))
+        for job, entry, table in zip(ran, entries, tables, strict=True):
+            job.run.predictions[(job.seed, job.fold.name)] = table
+            progress.fold_end(job.seed, job.fold.name, entry)
+        for run in {id(job.run): job.run for job in jobs[n]}.values():
+            ours = [e for i in sorted(finished) for job, e in finished[i] if job.run is run]
+            run.record = replace(run.record, folds=(*resumed[id(run)], *ours))
+            finish(run, complete=False, progress=progress)
+
+    train_pieces(runs, jobs, execution, progress, done)

@@ -30,7 +30,6 @@ from ser.heads.base import Side, TablePart
 from ser.heads.registry import HEADS
 from ser.models.registry import config_record as model_record
 from ser.models.targets import Targets
-from ser.report.track import forget, log
 from ser.runs.config import RunConfig
 from ser.runs.curves import Curves as RecordedCurves
 from ser.runs.fold_entry import FoldEntry, Sizes, Stage
@@ -44,15 +43,15 @@ from ser.runs.predictions import (
 )
 from ser.runs.record import RECORD, RunRecord, read, run_scores, write
 from ser.runtime.threads import ThreadChoice
+from ser.track.tracking import forget, log
 from ser.train.augment import training_keys
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData
+from ser.train.engine import Curves, Evaluation, Selection, Steps
 from ser.train.features import ResolvedFeature, layers_record
-from ser.train.loop import Curves, Evaluation, Selection
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared
 from ser.train.progress import Progress
-from ser.train.steps import Steps
 
 
 class Trained(Protocol):
@@ -66,7 +65,7 @@ class Trained(Protocol):
     def fold(self) -> Fold: ...
 
 
-#: In a run's folder: the lock a training process holds (`ser.train.run`).
+#: In a run's folder: the lock a training process holds (`ser.train.recipe`).
 RUN_LOCK = ".lock"
 # Config keys that say where a run executes, not what it trains: a resume may change them.
 NOT_COMPARED = frozenset({"store", "test_store", "out", "name", "device"})

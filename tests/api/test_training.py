@@ -75,6 +75,6 @@ def test_an_output_folder_under_a_file_is_a_path_error(demo_store: Path, tmp_pat
 
 
 def test_ser_train_is_the_package_and_the_call() -> None:
-    import ser.train.run
+    import ser.train.recipe
 
-    assert ser.train.run.train is not ser.api.train and callable(ser.train)
+    assert ser.train.recipe.train is not ser.api.train and callable(ser.train)

@@ -15,8 +15,8 @@ import pytest
 from ser.errors import ConfigError
 from ser.report.runs import settings_label
 from ser.runs.record import RECORD, read
+from ser.train.recipe import train
 from ser.train.record import ONCE_LEFT_OUT, config_changes
-from ser.train.run import train
 from tests.refused import one_line, ser
 from tests.train.conftest import SETS, small_config
 

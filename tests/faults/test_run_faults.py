@@ -31,7 +31,7 @@ MEMBERS = ("seed0_session5", "seed1_session5", "seed2_session5")
 def three_seeds(trained_run: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A text-only run of three seeds on the predict tests' store (no audio model: cheap)."""
     from ser.models import ModelConfig
-    from ser.train.run import TrainConfig, train
+    from ser.train.recipe import TrainConfig, train
 
     out = tmp_path_factory.mktemp("three-seeds")
     train(

@@ -176,7 +176,7 @@ def test_session5_and_loso_fold5_differ_by_their_seeding_alone(
     dropout). Given fold 5's place, session5 trained alone repeats LOSO's fold 5 alone."""
     import ser.train.group as group
     from ser.models import ModelConfig
-    from ser.train.run import TrainConfig, train
+    from ser.train.recipe import TrainConfig, train
 
     said = " ".join((DOCS / "train.md").read_text().split())
     assert "`--protocol session5` and LOSO's fold 5 hold the same sides but score" in said

@@ -18,7 +18,7 @@ from ser.errors import ConfigError
 from ser.finetune.tuning import FineTune, load_prototype
 from ser.models import ModelConfig
 from ser.train.checkpoint import load_checkpoint
-from ser.train.run import TrainConfig, train
+from ser.train.recipe import TrainConfig, train
 
 LOW, LAST = "tiny-hubert.L1", "tiny-hubert.L2"
 

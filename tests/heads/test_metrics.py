@@ -199,7 +199,7 @@ def test_scores_equal_sklearns_definitions(seed: int) -> None:
 @pytest.mark.slow
 def test_training_path_does_not_import_sklearn() -> None:
     # sklearn takes ~1 s to import: `ser train` with a session protocol must not pay it.
-    code = "import sys, ser.commands.train, ser.train.run; print('sklearn' in sys.modules)"
+    code = "import sys, ser.commands.train, ser.train.recipe; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

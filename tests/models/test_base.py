@@ -12,7 +12,7 @@ import torch
 from ser.models import FeatureInfo, ModelConfig, SerModel, build_model, plan_inputs
 from ser.models.batch import Batch, InputSpec
 from ser.models.nn.layer_mix import LayerMix
-from ser.train.ensemble import Ensemble
+from ser.train.engine.ensemble import Ensemble
 
 L = 3  # layers of each layered input
 SMALL = {"d_model": 8, "dropout": 0.0}

@@ -1,5 +1,5 @@
 """Wu et al.'s fusion study: all 24 Table 2 cells, fusion maths, padding and gaps, the
-stock modules it reproduces, and members under torch.func (ser.train.ensemble)."""
+stock modules it reproduces, and members under torch.func (ser.train.engine.ensemble)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ser.models import FeatureInfo, ModelConfig, build_model, plan_inputs
 from ser.models.batch import Batch, InputSpec
 from ser.models.dialog import BiGRU, DialogModel, Fuse, SelfAttention, side_by_side
-from ser.train.ensemble import Ensemble
+from ser.train.engine.ensemble import Ensemble
 
 AUDIO = FeatureInfo("is13", "audio", "utterance", 30)
 TEXT = FeatureInfo("bert", "text", "token", 24)

@@ -15,7 +15,7 @@ from ser.errors import ConfigError
 from ser.models import FeatureInfo, ModelConfig, build_model, plan_inputs
 from ser.models.batch import Batch, InputSpec
 from ser.models.late_prob import BranchStage, LateProbFusion, MaskedConvBlock
-from ser.train.ensemble import Ensemble
+from ser.train.engine.ensemble import Ensemble
 
 LOGMEL = FeatureInfo("logmel80", "audio", "frame", 20)
 BERT = FeatureInfo("bert", "text", "token", 16)

@@ -14,7 +14,7 @@ from ser.models import FeatureInfo, ModelConfig, build_model, plan_inputs
 from ser.models.batch import Batch, InputSpec
 from ser.models.msmser import MSMSER
 from ser.models.nn.attention import STACKED_BACKENDS, Attention
-from ser.train.ensemble import Ensemble
+from ser.train.engine.ensemble import Ensemble
 
 AUDIO = FeatureInfo("hubert", "audio", "frame", 10)
 TEXT = FeatureInfo("mpnet", "text", "token", 12)

@@ -12,7 +12,7 @@ from torch import nn
 from ser.models import FeatureInfo, ModelConfig, build_model, plan_inputs
 from ser.models.batch import Batch
 from ser.models.unimodal import UnimodalMLP
-from ser.train.ensemble import Ensemble
+from ser.train.engine.ensemble import Ensemble
 
 IS13 = FeatureInfo("is13", "audio", "utterance", 40)
 

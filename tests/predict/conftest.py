@@ -20,7 +20,7 @@ def noise_wav(path: Path, seconds: float, seed: int = 0) -> Path:
 
 def _train_attributes(store: Path, out: Path, target: str) -> Path:
     from ser.models import ModelConfig
-    from ser.train.run import TrainConfig, train
+    from ser.train.recipe import TrainConfig, train
 
     train(
         TrainConfig(

@@ -17,7 +17,7 @@ from ser.predict.run import PredictConfig, predict
 from ser.train.checkpoint import load_checkpoint
 from ser.train.data import load_data
 from ser.train.features import resolve_features
-from ser.train.run import TrainConfig, train
+from ser.train.recipe import TrainConfig, train
 from tests.conftest import TrainedRun
 
 COLUMNS = ("wav", "transcript", "dialog", "order")

@@ -46,7 +46,7 @@ def store(tiny_models: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
 
 def _trained(store: Path, feature: str, out: Path) -> Path:
     from ser.models import ModelConfig
-    from ser.train.run import TrainConfig, train
+    from ser.train.recipe import TrainConfig, train
 
     train(
         TrainConfig(

@@ -35,7 +35,7 @@ def made_here(synthetic_corpus, tiny_models, tmp_path_factory) -> Path:
     """A folder holding demo/models/tiny-hubert, f.zarr and runs/ctx, made from inside it."""
     from ser.extract.run import ExtractConfig, extract_features
     from ser.models import ModelConfig
-    from ser.train.run import TrainConfig, train
+    from ser.train.recipe import TrainConfig, train
 
     root, _ = synthetic_corpus
     work = tmp_path_factory.mktemp("made_here")

@@ -169,7 +169,7 @@ def layered_run(synthetic_corpus, tiny_models, tmp_path_factory):  # type: ignor
     from ser.extract.run import ExtractConfig, extract_features
     from ser.models import ModelConfig
     from ser.train.checkpoint import load_checkpoint
-    from ser.train.run import TrainConfig, train
+    from ser.train.recipe import TrainConfig, train
 
     root, _ = synthetic_corpus
     tmp = tmp_path_factory.mktemp("layered")

@@ -196,8 +196,8 @@ def test_doctests() -> None:
 
 
 def test_train_records_the_thread_count(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from ser.train.run import train
-    from tests.train.test_run import Recorder, build_store, config
+    from ser.train.recipe import train
+    from tests.train.test_recipe import Recorder, build_store, config
 
     store = tmp_path / "features.zarr"
     build_store(store)

@@ -211,7 +211,7 @@ def test_a_killed_dask_worker_loses_no_finished_cell(
 def test_a_failing_task_fails_its_cells_and_the_others_still_train(
     store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ser.train.run as run_module
+    import ser.train.recipe as run_module
 
     original = run_module.train_many
 
@@ -334,7 +334,7 @@ def test_a_cell_on_a_dask_worker_equals_ser_train_with_its_threads_and_tells_its
     import torch
 
     from ser.runtime.threads import ThreadChoice
-    from ser.train.run import train
+    from ser.train.recipe import train
 
     cells = cells_of("msmser-table3", store_path, tmp_path / "dask")[:1]
     told: list[str] = []

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from ser.cli import main
-from ser.report.track import Tracking
 from ser.sweep.cells import resolve_cells, tracked
 from ser.sweep.spec import load_spec
+from ser.track.tracking import Tracking
 
 from .conftest import PARAMS, TINY
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ser.models import ModelConfig
-from ser.train.run import TrainConfig
+from ser.train.recipe import TrainConfig
 
 # name -> (extractor, modality, level, dim, dtype)
 SETS = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ser.train.run import Progress
+from ser.train.recipe import Progress
 
 
 class Groups(Progress):

@@ -18,11 +18,11 @@ from ser.report.runs import load_run, report_table
 from ser.runs.data import FoldSeen
 from ser.runs.record import RunRecord
 from ser.train.audio_overlap import fold_seen
-from ser.train.run import train
+from ser.train.recipe import train
 from tests.stores import corpus_store, labelled_store
 
 from .conftest import SETS, small_config
-from .test_run import Recorder
+from .test_recipe import Recorder
 
 CROSS = ["neu", "hap", "sad", "ang"] * 10
 EMOBOX = ["Neutral", "Happy", "Sad", "Angry"] * 10

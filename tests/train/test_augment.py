@@ -25,10 +25,10 @@ from ser.train.augment import Augment, augment_of
 from ser.train.batches import Batches, StackedSides
 from ser.train.data import load_data
 from ser.train.features import resolve_features
-from ser.train.run import TrainConfig, train
+from ser.train.recipe import TrainConfig, train
 from tests.train.conftest import small_config
+from tests.train.engine.test_ensemble import model_of
 from tests.train.test_data import make_store
-from tests.train.test_ensemble import model_of
 
 SEQ = InputSpec("hubert-base.L12", "audio", 3, "sequence")
 VEC = InputSpec("is13", "audio", 4, "vector")

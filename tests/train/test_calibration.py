@@ -21,7 +21,7 @@ from ser.train.calibration import logits_of
 from ser.train.checkpoint import load_checkpoint
 from ser.train.data import load_data
 from ser.train.features import resolve_features
-from ser.train.run import train
+from ser.train.recipe import train
 from tests.stores import labelled_store
 
 from .conftest import small_config

@@ -24,7 +24,7 @@ from ser.train.checkpoint import (
 )
 from ser.train.data import load_data
 from ser.train.features import resolve_features
-from ser.train.run import TrainConfig, train
+from ser.train.recipe import TrainConfig, train
 from tests.stores import add_layer_sets, labelled_store
 
 from .conftest import small_config
@@ -129,7 +129,7 @@ def test_final_trains_on_every_session(store_path: Path, tmp_path: Path) -> None
 def test_a_staged_final_model_says_each_stage(store_path: Path, tmp_path: Path) -> None:
     """`--final` on Zhou et al.'s staged model: its epoch lines come under a stage line
     each, as the folds' do (they read as one stage's lines repeated)."""
-    from ser.train.run import Progress
+    from ser.train.recipe import Progress
 
     class Said(Progress):
         def __init__(self) -> None:

@@ -17,10 +17,10 @@ from ser.models.losses import balanced_weights
 from ser.report.runs import settings_label
 from ser.runs.fold_entry import FoldEntry
 from ser.synth.manifest import example_columns
-from ser.train.run import TrainConfig, train
+from ser.train.recipe import TrainConfig, train
 from tests.registries import registered_families
 from tests.stores import add_labelled_set
-from tests.train.test_ensemble import config, run
+from tests.train.engine.test_ensemble import config, run
 
 SETS = {
     "hubert-tiny.L2": ("hubert", "audio", "frame", 6, "float16"),

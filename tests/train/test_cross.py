@@ -18,7 +18,7 @@ from ser.runs.fold_entry import Sizes
 from ser.runs.predictions import read_predictions
 from ser.runs.record import RunRecord, read
 from ser.train.checkpoint import load_run_checkpoints
-from ser.train.run import Progress, TrainConfig, train
+from ser.train.recipe import Progress, TrainConfig, train
 from tests.stores import corpus_store
 
 from .conftest import small_config

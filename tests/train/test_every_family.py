@@ -20,7 +20,7 @@ from ser.predict.ensemble import probabilities
 from ser.train.checkpoint import checkpoint_dir, checkpoint_keys, load_checkpoint
 from ser.train.data import load_data
 from ser.train.features import resolve_features
-from ser.train.run import TrainConfig, train
+from ser.train.recipe import TrainConfig, train
 from tests.registries import registered_families, tiny_features
 from tests.train.spies import Groups
 

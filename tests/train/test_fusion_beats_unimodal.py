@@ -37,7 +37,7 @@ import pytest
 from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
 from ser.models import ModelConfig
-from ser.train.run import TrainConfig, train
+from ser.train.recipe import TrainConfig, train
 from tests.stores import labelled_store
 
 # Which of the two cues each class of the 4-class set shows: (arousal, valence).

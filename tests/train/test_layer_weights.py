@@ -12,7 +12,7 @@ import pytest
 
 from ser.models import FAMILIES, FeatureInfo, ModelConfig
 from ser.runs.record import Layered
-from ser.train.run import train
+from ser.train.recipe import train
 from tests.registries import registered_families, tiny_features
 from tests.stores import add_layer_sets, labelled_store
 from tests.train.conftest import small_config

@@ -9,7 +9,7 @@ import pytest
 from ser.corpus.registry import KINDS
 from ser.errors import ConfigError
 from ser.models import ModelConfig
-from ser.train.run import TrainConfig, make_plan
+from ser.train.recipe import TrainConfig, make_plan
 
 
 def _config(tmp_path: Path, target: str) -> TrainConfig:

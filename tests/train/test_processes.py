@@ -25,7 +25,7 @@ from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.train.checkpoint import checkpoint_dir, fold_key, load_checkpoint
 from ser.train.processes import pieces, train_pieces
-from ser.train.run import Progress, TrainConfig, make_plan, train
+from ser.train.recipe import Progress, TrainConfig, make_plan, train
 from tests.processes import killed_midway, ser_command
 from tests.stores import labelled_store
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from ser.models import ModelConfig
 from ser.runtime.progress import EpochLines
 from ser.train.progress import Heartbeat, Progress
-from ser.train.run import train
+from ser.train.recipe import train
 
 from .conftest import small_config
 

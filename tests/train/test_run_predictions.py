@@ -19,7 +19,7 @@ from ser.runs.predictions import (
     read_predictions,
 )
 from ser.runs.record import RunRecord, write
-from ser.train.run import TrainConfig, train
+from ser.train.recipe import TrainConfig, train
 
 from .conftest import small_config
 

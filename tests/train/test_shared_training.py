@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-import ser.train.loop as loop_module
-import ser.train.run as run_module
+import ser.train.group as group_module
+import ser.train.recipe as run_module
 from ser.models import ModelConfig
 from ser.runs.record import RunRecord
-from ser.train.run import TrainConfig, train, train_many
+from ser.train.recipe import TrainConfig, train, train_many
 from tests.stores import labelled_store
 from tests.train.spies import Groups
 
@@ -60,13 +60,13 @@ def config(store: Path, out: Path, mask: str | None, **changes: Any) -> TrainCon
 def selections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The members each `select` call trains, as the calls happen."""
     calls: list[int] = []
-    original = loop_module.select
+    original = group_module.select
 
     def counting(ensemble, members, *args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(len(members))
         return original(ensemble, members, *args, **kwargs)
 
-    monkeypatch.setattr(loop_module, "select", counting)
+    monkeypatch.setattr(group_module, "select", counting)
     return calls
 
 
@@ -137,7 +137,7 @@ def test_on_processes_a_shared_training_stays_in_one_piece(
     """Members cut into a piece per process: the jobs that share a training go together,
     or each process would train it again."""
     cut: list[list[list[Any]]] = []
-    monkeypatch.setattr(run_module, "_train_on_processes", lambda runs, jobs, *_: cut.append(jobs))
+    monkeypatch.setattr(run_module, "train_on_processes", lambda runs, jobs, *_: cut.append(jobs))
     train_many([config(store_path, tmp_path, m, processes=2) for m in MASKS])
     (pieces,) = cut
     masks = [[(j.seed, j.run.config.model.eval_mask) for j in piece] for piece in pieces]

@@ -22,7 +22,7 @@ from ser.runs.predictions import read_predictions
 from ser.runtime.progress import EpochLines
 from ser.train.checkpoint import load_run_checkpoints
 from ser.train.data import fit_target_scale
-from ser.train.run import Progress, json_summary, train
+from ser.train.recipe import Progress, json_summary, train
 from tests.stores import add_labelled_set, labelled_store
 
 from .conftest import SETS, small_config

@@ -18,7 +18,7 @@ from ser.extract.run import ExtractConfig, extract_features
 from ser.models import ModelConfig
 from ser.runs.predictions import read_predictions
 from ser.synth.corpus import SynthConfig, write_corpus
-from ser.train.run import Progress, TrainConfig, train
+from ser.train.recipe import Progress, TrainConfig, train
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,12 @@ from ser.corpus.protocols.folds import Fold
 from ser.report.runs import load_run, report_table
 from ser.runs.data import FoldSeen
 from ser.synth.manifest import example_columns
-from ser.train.run import train
+from ser.train.recipe import train
 from ser.train.text_overlap import MIN_WORDS, fold_overlap, normalise
 from tests.stores import add_labelled_set
 
 from .conftest import SETS, small_config
-from .test_run import Recorder
+from .test_recipe import Recorder
 
 PER_DIALOG = 4
 LABELS = ["neu", "hap", "sad", "ang"]

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from ser.cli import main
 from ser.errors import ConfigError
-from ser.report.track import member, options
 from ser.runs.record import RunRecord, read
-from ser.train.run import train
+from ser.track.tracking import member, options
+from ser.train.recipe import train
 
 from .conftest import small_config
 

@@ -21,12 +21,12 @@ from ser.runs.record import RECORD, write
 from ser.train.batches import Batches, StackedSides
 from ser.train.data import TrainData, load_data
 from ser.train.features import resolve_features
-from ser.train.run import train
+from ser.train.recipe import train
 from ser.train.views import resolve_views, with_views
 from tests.stores import add_layer_sets, labelled_store
 from tests.train.conftest import SETS, small_config
+from tests.train.engine.test_ensemble import model_of
 from tests.train.test_data import make_store
-from tests.train.test_ensemble import model_of
 
 SEQ = InputSpec("hubert-base.L12", "audio", 3, "sequence")
 VEC = InputSpec("is13", "audio", 4, "vector")

@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ser.models.nn.gru import BiGRU
-from ser.train.ensemble import Ensemble
+from ser.train.engine.ensemble import Ensemble
 
 B, U, D, H = 4, 6, 5, 3
 

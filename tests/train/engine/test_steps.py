@@ -19,12 +19,12 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import ser.models.msmser as msmser_module
-import ser.train.graphs as graphs_module
-import ser.train.steps as steps_module
+import ser.train.engine.graphs as graphs_module
+import ser.train.engine.steps as steps_module
 from ser.models import ModelConfig
+from ser.train.engine.steps import StepShapes, bucket
 from ser.train.progress import Progress
-from ser.train.run import TrainConfig, train
-from ser.train.steps import StepShapes, bucket
+from ser.train.recipe import TrainConfig, train
 from tests.stores import labelled_store
 
 SETS = {

@@ -1,4 +1,4 @@
-"""TensorBoard's event files as ser writes them (`ser.report.track`): whether a folder's
+"""TensorBoard's event files as ser writes them (`ser.track.tracking`): whether a folder's
 files hold what was logged, whole, and their names without the machine's.
 
 An event file is a run of records, each its length (8 bytes, little-endian), a checksum

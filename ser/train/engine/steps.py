@@ -19,7 +19,7 @@ Compiled steps run members one at a time: under `vmap` dynamo skips the frame
 (pytorch#128711) or fails on dynamic shapes (pytorch#132381). Dropout and RMM draw from
 inductor's own generator there, so a compiled run is the eager run with other random
 numbers; without randomness their losses agree to float rounding (tested on the CPU).
-Graphed steps (`--step graphed`): `ser.train.graphs`.
+Graphed steps (`--step graphed`): `ser.train.engine.graphs`.
 
 `ser.runtime.execution` decides how a run's steps run (`Execution.step`).
 """
@@ -39,7 +39,7 @@ from ser.models.base import ModelOutput
 from ser.models.batch import Batch
 from ser.models.targets import Targets
 from ser.runtime.attention import attention_backends
-from ser.train.ensemble import Ensemble, Solo
+from ser.train.engine.ensemble import Ensemble, Solo
 
 # torch.compile's backend for compiled steps (the tests' "eager" traces the same
 # without generating code), and whether a break in a step's graph is an error (the
@@ -87,7 +87,7 @@ class StepShapes:
 
 @dataclass
 class Steps:
-    """The step functions the loop calls for each member (`ser.train.loop`'s
+    """The step functions the loop calls for each member (`ser.train.engine.loop`'s
     `_training_loss` and `_evaluation`), as `compiled` says; `backend`: torch.compile's
     (tests use "eager": the same tracing, no code generation)."""
 
@@ -198,7 +198,7 @@ StepArg = torch.Tensor | Mapping[str, torch.Tensor] | None
 
 class StepModel(Protocol):
     """What a step function calls on a member: its model (`ser.models.base.SerModel`), or
-    one member's view of an ensemble's stacked state (`ser.train.ensemble`)."""
+    one member's view of an ensemble's stacked state (`ser.train.engine.ensemble`)."""
 
     summed_loss: bool
     targets: Targets

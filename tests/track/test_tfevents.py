@@ -1,4 +1,4 @@
-"""`ser.report.tfevents`: an event file's events counted, one cut short found, and the
+"""`ser.track.tfevents`: an event file's events counted, one cut short found, and the
 writer's file names made without the host's."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from ser.report.tfevents import anonymous, events, problem
+from ser.track.tfevents import anonymous, events, problem
 
 
 def _written(folder: Path, points: int) -> Path:

@@ -1,4 +1,4 @@
-"""A member trained in an ensemble is the member trained alone (ser.train.ensemble, group).
+"""A member trained in an ensemble is the member trained alone (ser.train.engine.ensemble, group).
 
 `ser train` trains the (seed, fold) runs that share a group key as the members of one
 `Ensemble` (torch.func); with `members_at_once=1` it trains them one after another.
@@ -26,8 +26,8 @@ import ser.train.prepare as prepare_module
 from ser.models import FAMILIES, FamilyConfig, ModelConfig
 from ser.runs.record import RunRecord
 from ser.train import batches
-from ser.train.ensemble import Ensemble
-from ser.train.run import TrainConfig, train, train_many
+from ser.train.engine.ensemble import Ensemble
+from ser.train.recipe import TrainConfig, train, train_many
 from tests.registries import registered_families, tiny_features
 from tests.stores import add_layer_sets, labelled_store
 from tests.train.spies import Groups
@@ -301,7 +301,7 @@ class Tiny(torch.nn.Module):
 def test_adam_over_stacked_members_steps_each_as_alone() -> None:
     """The executor's contract at its smallest: three modules stacked, ten Adam steps on
     the sum of their losses, equal each module stepped alone by its own Adam."""
-    from ser.train.ensemble import Ensemble
+    from ser.train.engine.ensemble import Ensemble
 
     torch.manual_seed(0)
     modules = [Tiny() for _ in range(3)]
@@ -346,7 +346,7 @@ def test_a_solo_trains_its_modules_own_parameters_in_place() -> None:
     """`Solo` (compiled steps' one member): the optimiser's leaves are the module's own
     parameters, the loop's stacked view of them writes through, and a member's state and
     write-back are a plain state dict."""
-    from ser.train.ensemble import Solo
+    from ser.train.engine.ensemble import Solo
 
     torch.manual_seed(0)
     module = nn.Linear(3, 2)
@@ -367,7 +367,7 @@ def test_a_member_alone_trains_as_a_stack_of_one_did_bit_for_bit() -> None:
     """One member now trains in place (`Solo`), not as a stack of one cut from every
     parameter each step (228 fewer operations a step): the same draws, losses and
     weights, bit for bit, with dropout on and fused Adam as the loop uses it."""
-    from ser.train.ensemble import Solo
+    from ser.train.engine.ensemble import Solo
 
     class Dropped(nn.Module):
         def __init__(self) -> None:

@@ -1,4 +1,4 @@
-"""Run orchestration (ser.train.run): records, seeds, resume and its refusals."""
+"""Run orchestration (ser.train.recipe): records, seeds, resume and its refusals."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-import ser.train.run as run_module
+import ser.train.recipe as run_module
 from ser.cache import FeatureStore
 from ser.corpus.registry import KINDS
 from ser.errors import ConfigError, FingerprintMismatch, StoreError
@@ -20,9 +20,9 @@ from ser.heads.metrics import mean_std
 from ser.models import ModelConfig
 from ser.report.runs import load_run, protocol_label
 from ser.runs.fold_entry import Sizes
-from ser.runs.record import RunRecord, write
+from ser.runs.record import write
 from ser.runtime.device import pick_device
-from ser.train.run import Progress, TrainConfig, json_summary, make_plan, train
+from ser.train.recipe import Progress, TrainConfig, json_summary, make_plan, train
 from tests.stores import SetSpec, add_incomplete_set, labelled_store
 
 from .conftest import SETS, small_config
@@ -307,14 +307,14 @@ def test_training_flushes_denormals_and_restores_the_setting(
 ) -> None:
     """Denormals made CPU epochs 10-25x slower; the run flushes them, then restores."""
     seen: list[bool] = []
-    original = run_module._train
+    original = run_module.start_record
 
-    def spy(*args: Any) -> list[RunRecord]:
+    def spy(*args: Any) -> Any:
         tiny = torch.tensor([1e-39], dtype=torch.float32)  # below float32's normal range
         seen.append(bool((tiny * 1.0) == 0))
         return original(*args)
 
-    monkeypatch.setattr(run_module, "_train", spy)
+    monkeypatch.setattr(run_module, "start_record", spy)
     train(config(store_path, tmp_path, epochs=1))
     assert seen == [True]
     assert float(torch.tensor([1e-39]) * 1.0) != 0.0  # the default again afterwards

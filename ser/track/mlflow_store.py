@@ -1,5 +1,5 @@
 """Reaching the MLflow store a run is logged to (`ser train --track mlflow`,
-`ser.report.track`): a client of its tracking URI, and MLflow's failures as one line
+`ser.track.tracking`): a client of its tracking URI, and MLflow's failures as one line
 naming the URI, or the store's file, and what to do.
 
 MLflow retries a request 7 times over about four minutes by default: a server that does

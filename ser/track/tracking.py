@@ -18,8 +18,8 @@ MLflow run, by tracking URI.
 
 A member is logged once: one the tracker holds (its folder's event files whole, its keys)
 is skipped, so a resumed run, or a finished one run again with --track, logs only what is
-missing. Reaching MLflow, and its faults: `ser.report.mlflow_store`; TensorBoard's files:
-`ser.report.tfevents`. An
+missing. Reaching MLflow, and its faults: `ser.track.mlflow_store`; TensorBoard's files:
+`ser.track.tfevents`. An
 epoch without a value (NaN: no validation side) is no point. Neither package is imported
 until a run tracks: they are the optional extra ``ser[track]``.
 """
@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard
 
 from ser.errors import ConfigError
-from ser.report.mlflow_store import check_folder, client
-from ser.report.tfevents import anonymous, problem
+from ser.track.mlflow_store import check_folder, client
+from ser.track.tfevents import anonymous, problem
 
 if TYPE_CHECKING:  # imported where a run is logged: `ser sweep --help` stays quick
     from mlflow.tracking import MlflowClient

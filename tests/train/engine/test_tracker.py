@@ -10,11 +10,10 @@ import torch
 from torch import nn
 
 from ser.errors import TrainingDiverged
-from ser.train.run import train
-from ser.train.steps import Steps
-from ser.train.tracker import diverged
-
-from .conftest import small_config
+from ser.train.engine.steps import Steps
+from ser.train.engine.tracker import diverged
+from ser.train.recipe import train
+from tests.train.conftest import small_config
 
 
 def test_a_run_whose_weights_become_nan_names_its_members_and_what_to_try(

@@ -1,4 +1,4 @@
-"""Stacked members of unequal epochs (`ser.train.member_adam`): torch's Adam arithmetic per
+"""Stacked members of unequal epochs (`ser.train.engine.member_adam`): torch's Adam arithmetic per
 member, and a member without a batch left exactly as it was; graphed LOSO members stacked
 whatever their steps an epoch, equal to the members trained one at a time."""
 
@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import ser.train.member_adam as member_adam_module
-from ser.train.member_adam import MemberAdam
-from ser.train.run import train
+import ser.train.engine.member_adam as member_adam_module
+from ser.train.engine.member_adam import MemberAdam
+from ser.train.recipe import train
 from tests.stores import labelled_store
-from tests.train.test_steps import SETS, config
+from tests.train.engine.test_steps import SETS, config
 
 
 def _grads(steps: int, members: int) -> list[torch.Tensor]:

@@ -1,4 +1,4 @@
-"""`ser.report.mlflow_store`: MLflow's variables set only while ser calls it, a server
+"""`ser.track.mlflow_store`: MLflow's variables set only while ser calls it, a server
 that does not answer said in seconds, a folder store's damaged `meta.yaml` found."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ser.errors import ConfigError
-from ser.report.mlflow_store import HTTP_LOG, RETRIES, client, damaged_meta, folder_of
+from ser.track.mlflow_store import HTTP_LOG, RETRIES, client, damaged_meta, folder_of
 
 
 def test_a_folder_store_is_a_path_or_a_file_uri_and_a_server_is_none(tmp_path: Path) -> None:

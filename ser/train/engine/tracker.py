@@ -1,5 +1,5 @@
 """Each member's per-epoch curves, its best epoch and the state it had then, kept stacked
-on the device while an ensemble trains (`ser.train.loop.select`), and whether an epoch
+on the device while an ensemble trains (`ser.train.engine.loop.select`), and whether an epoch
 left a member's weights NaN (`diverged`)."""
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import torch
 
 from ser.errors import TrainingDiverged
 from ser.models.targets import Targets
-from ser.train.ensemble import Ensemble
+from ser.train.engine.ensemble import Ensemble
 
 if TYPE_CHECKING:
     from ser.finetune.tuning import TunedInputs
 
 
 class Scored(Protocol):
-    """A member's predictions on its validation side (`ser.train.loop.Predictions`)."""
+    """A member's predictions on its validation side (`ser.train.engine.loop.Predictions`)."""
 
     @property
     def loss(self) -> float: ...

@@ -4,14 +4,14 @@ A paper-size MSMSER step is ~1,000 small kernels; launched one by one from Pytho
 card waits on the launches (~25 ms a step for ~2 ms of arithmetic). `GraphedTraining`
 captures the whole step, forward, backward and the optimiser's update, with
 `torch.cuda.graph`: no inductor, a fraction of a second a shape. Batches come padded to
-few shapes (`ser.train.steps.StepShapes`). The first batch of each shape and model
+few shapes (`ser.train.engine.steps.StepShapes`). The first batch of each shape and model
 variant runs eagerly on a side stream (it allocates the optimiser's state and warms the
 kernels up, as torch's documentation asks), the next is captured, and every later one is
 copied into the graph's own tensors and replayed in one launch. Adam keeps its step count
 on the device (`capturable`); RMM's probability and dropout draw on the device inside the
 graph. On the CPU the same path runs each step eagerly on the same copied tensors (what
 the tests check). Members train one at a time, or stacked under `vmap` whatever their
-steps an epoch (`ser.train.member_adam`).
+steps an epoch (`ser.train.engine.member_adam`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any
 import torch
 
 from ser.runtime.precision import autocast
-from ser.train.ensemble import Ensemble, tree_map
-from ser.train.member_adam import MemberAdam
-from ser.train.steps import StepArg, shapes_of, training_loss
+from ser.train.engine.ensemble import Ensemble, tree_map
+from ser.train.engine.member_adam import MemberAdam
+from ser.train.engine.steps import StepArg, shapes_of, training_loss
 
 StepOut = tuple[torch.Tensor, torch.Tensor]  # each member's mean loss [K], labelled items [K]
 # A step's inputs: tensors, dicts of them (views by name), None for an absent input.

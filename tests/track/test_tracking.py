@@ -1,4 +1,4 @@
-"""What `ser.report.track` logs of a fold entry and of a run's options, and what --overwrite
+"""What `ser.track.tracking` logs of a fold entry and of a run's options, and what --overwrite
 forgets."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ser.report.track import forget, member, options, points
 from ser.runs.config import RunConfig
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.record import RunRecord
+from ser.track.tracking import forget, member, options, points
 
 
 def test_a_member_s_points_are_its_series_by_epoch_without_the_missing_ones() -> None:

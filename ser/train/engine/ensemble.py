@@ -98,7 +98,7 @@ class Solo(Ensemble):
     """An ensemble of one member trained in place in `module`: its own parameters (the
     optimiser's leaves), no stacked copies. A compiled step then sees them as the
     module's, so CUDA graphs hold them where they are: no weight copied in, no gradient
-    added back, at every step (`ser.train.steps`). `state()` gives them with the leading
+    added back, at every step (`ser.train.engine.steps`). `state()` gives them with the leading
     member axis the loop reads, as views."""
 
     def __init__(self, module: nn.Module) -> None:

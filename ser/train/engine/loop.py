@@ -28,12 +28,11 @@ from ser.heads.metrics import Metrics
 from ser.models.targets import Targets
 from ser.runtime.precision import autocast
 from ser.train.batches import Batches, StackedSides
-from ser.train.ensemble import Ensemble
-from ser.train.graphs import GraphedTraining, step_variant, whole_step
-from ser.train.member_adam import MemberAdam
-from ser.train.progress import Progress
-from ser.train.steps import Steps, batch_tensors, evaluation, training_loss
-from ser.train.tracker import Curves, Tracker, diverged, diverged_error, targets_of
+from ser.train.engine.ensemble import Ensemble
+from ser.train.engine.graphs import GraphedTraining, step_variant, whole_step
+from ser.train.engine.member_adam import MemberAdam
+from ser.train.engine.steps import Steps, batch_tensors, evaluation, training_loss
+from ser.train.engine.tracker import Curves, Tracker, diverged, diverged_error, targets_of
 
 T = TypeVar("T")
 
@@ -204,50 +203,6 @@ def test(
         Evaluation(**vars(p), **targets.evaluate(p.outputs, p.golds, classes, (p.y_true, p.y_pred)))
         for p in found
     ]
-
-
-def test_as_runs(
-    tested: Callable[[Sequence[Member]], list[Evaluation]],
-    members: Sequence[Member],
-    masks: Sequence[str | None],
-    shared: Sequence[int],
-) -> list[Evaluation]:
-    """Each run's evaluation when runs that differ only in their eval mask share members:
-    run k's member `shared[k]` tested (`tested`: `test` on one side) with its `masks[k]`,
-    one pass of the ensemble per mask."""
-    found: dict[int, Evaluation] = {}
-    for mask in dict.fromkeys(masks):
-        as_run = [replace(m, config=replace(m.config, eval_mask=mask)) for m in members]
-        evaluations = tested(as_run)
-        for k, (own, member) in enumerate(zip(masks, shared, strict=True)):
-            if own == mask:
-                found[k] = evaluations[member]
-    return [found[k] for k in range(len(masks))]
-
-
-def fit(
-    modules: Sequence[nn.Module],
-    members: Callable[[], list[Member]],
-    classes: Sequence[str],
-    progress: Progress,
-    steps: Steps | None = None,
-) -> tuple[Ensemble, list[Member], list[Selection], dict[str, list[Selection]]]:
-    """The family's earlier stages (e.g. Zhou et al.'s branches alone), each trained and
-    written back into the modules, then the whole model; `members()`: each stage's sides."""
-    planned = [m.stages() for m in modules]  # type: ignore[operator]
-    total = len(planned[0]) + 1
-    stages = {}
-    for n, (name, _) in enumerate(planned[0], 1):
-        progress.stage(n, total, f"{name} alone")
-        stage_modules = [p[n - 1][1] for p in planned]
-        ensemble = (steps or Steps()).ensemble(stage_modules)
-        stages[name] = select(ensemble, members(), classes, progress.epoch, progress.step, steps)
-        ensemble.write_back(stage_modules)
-    if planned[0]:
-        progress.stage(total, total, "the whole model")
-    last, ensemble = members(), (steps or Steps()).ensemble(modules)
-    chosen = select(ensemble, last, classes, progress.epoch, progress.step, steps)
-    return ensemble, last, chosen, stages
 
 
 def train_epoch(

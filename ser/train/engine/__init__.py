@@ -1,0 +1,26 @@
+"""How members execute, apart from what a run is: K members (`loop.Member`: its sides
+and `loop.LoopConfig`) in, each one's selected state and curves out (`loop.select` ->
+`loop.Selection`), and each tested on its side (`loop.test` -> `loop.Evaluation`).
+
+Behind that interface: the members one at a time or stacked (`ensemble`: `Solo`,
+`Ensemble` under vmap), their steps eager, compiled or replayed as one CUDA graph
+(`steps.Steps`, `graphs`), Adam over stacked members of unequal epochs (`member_adam`),
+and each member's curves and best state (`tracker`). The callers (`ser.train.group`,
+`ser.train.final`) import the names below; nothing in here knows a run, its record or
+its folds.
+"""
+
+from ser.train.engine.loop import Evaluation, LoopConfig, Member, Selection, select, test
+from ser.train.engine.steps import Steps
+from ser.train.engine.tracker import Curves
+
+__all__ = [
+    "Curves",
+    "Evaluation",
+    "LoopConfig",
+    "Member",
+    "Selection",
+    "Steps",
+    "select",
+    "test",
+]

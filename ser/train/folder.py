@@ -1,0 +1,95 @@
+"""A run's folder while it trains: one process at a time holds its lock (`RUN_LOCK`, as
+an extraction holds its store's), from before its record is read until it ends; another
+is refused at once (`RunLocked`, naming the holder), and readers of a finished run (`ser
+export`, `ser predict --run`) wait for it. Ctrl-C while runs train is `Interrupted`:
+what each run's folder keeps (`Kept`), for the one line that says how to resume."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from ser.cache.lock import refuse_while_written, try_lock, who, writer
+from ser.errors import ConfigError, RunLocked, SerError, StoreError, StoreLocked
+from ser.runs.record import RECORD
+from ser.train.checkpoint import fold_key, has_checkpoint
+from ser.train.options import TrainConfig
+from ser.train.plan import Plan, Prepared
+from ser.train.record import RUN_LOCK, read_record
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while runs trained; `kept`: what each run keeps."""
+
+    def __init__(self, kept: list[Kept]) -> None:
+        super().__init__()
+        self.kept = kept
+
+
+@contextlib.contextmanager
+def locked(plans: Sequence[Plan]) -> Iterator[None]:
+    """Each run's folder locked for the block; `RunLocked` at once if another process
+    holds one."""
+    with contextlib.ExitStack() as held:
+        for run_dir in dict.fromkeys(plan.run_dir for plan in plans):
+            if run_dir.exists() and not run_dir.is_dir():
+                raise ConfigError(
+                    f"{run_dir}: a file where the run's folder goes; choose another --name or --out"
+                )
+            holder = held.enter_context(try_lock(run_dir / RUN_LOCK))
+            if holder is not None:
+                raise RunLocked(
+                    f"{run_dir} is being trained by {who(holder)}: one process "
+                    "trains a run at a time; wait for it to end (or stop it), then run this "
+                    "command again: it resumes from what that one finished; or give another "
+                    "--name"
+                )
+        yield
+
+
+@contextlib.contextmanager
+def unless_written(configs: Sequence[TrainConfig]) -> Iterator[None]:
+    """A store's fault found while another process writes that store (an extraction, a
+    repair) is its work under way, not damage: `StoreLocked` naming that process instead."""
+    try:
+        yield
+    except StoreLocked:
+        raise
+    except StoreError:
+        for store in dict.fromkeys(s for c in configs for s in (c.store, c.test_store) if s):
+            refuse_while_written(Path(store).absolute())
+        raise
+
+
+def refuse_while_trained(run_dir: Path) -> None:
+    """`RunLocked` while another process trains the run in `run_dir`: its checkpoints and
+    run.json are not whole until it ends (what `ser export` and `ser predict --run` read)."""
+    holder = writer(Path(run_dir) / RUN_LOCK)
+    if holder is not None:
+        raise RunLocked(
+            f"{run_dir} is being trained by {who(holder)}; wait for it to finish, then run "
+            "this again"
+        )
+
+
+class Kept(NamedTuple):
+    """What an interrupted run keeps: its finished (seed, fold)s of those planned, in the
+    record its folder holds (those a resume skips)."""
+
+    name: str
+    run_dir: Path
+    kept: int
+    planned: int
+
+
+def kept(run: Prepared) -> Kept:
+    """What `run` keeps in its folder (the record read back: a resume reads that one)."""
+    path = run.plan.run_dir / RECORD
+    kept = 0
+    if path.exists():
+        with contextlib.suppress(SerError, OSError):
+            folds = read_record(path).folds
+            kept = sum(has_checkpoint(run.plan.run_dir, fold_key(*e.key)) for e in folds)
+    return Kept(run.plan.name, run.plan.run_dir, kept, run.planned)
