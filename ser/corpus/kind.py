@@ -5,7 +5,7 @@ names the kinds: commands, help strings and docs checks read `KINDS`.
 
 A kind's synthetic writer (`Synthetic`) lives in its module too; the audio and text it
 writes come from a `Toolkit` that `ser.synth` passes in, since `ser.corpus` sits below
-`ser.synth` and may not import it (docs/corpora.md, "How to add a corpus kind").
+`ser.synth` and may not import it (docs/dev/add-corpus.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The toolkit `ser demo-corpus` hands a corpus kind's synthetic writer
 (`ser.corpus.kind.Toolkit`): the acted corpora's speech (`ser.synth.acted.MAKER`), and by
 name the layouts written here at length, whose dialog plans, transcripts and panels of
-annotators need the rest of `ser.synth` (docs/corpora.md, "How to add a corpus kind").
+annotators need the rest of `ser.synth` (docs/dev/add-corpus.md).
 
 >>> sorted(LAYOUTS)
 ['cmu-mosei', 'cmu-mosi', 'emobox', 'iemocap', 'meld', 'msp-podcast']
