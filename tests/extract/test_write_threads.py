@@ -30,8 +30,8 @@ def extract(
 ) -> dict[str, set[str]]:
     """Every layer's frames of the tiny HuBERT into `store`, on `threads` writing threads;
     the names of the threads that wrote shards and laid sets out."""
-    for where in ("ser.extract.run", "ser.extract.layout"):  # staging, laying out
-        monkeypatch.setattr(f"{where}.write_threads", lambda sets: min(sets, threads))
+    # staging and laying out
+    monkeypatch.setattr("ser.extract.run.write_threads", lambda sets: min(sets, threads))
     seen: dict[str, set[str]] = {"shards": set(), "sets": set()}
     write, consolidate = ShardWriter.write, FeatureStore.consolidate
 
