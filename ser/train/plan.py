@@ -2,7 +2,7 @@
 defaults filled in, protocol parsed, device, precision and name) from the config and its
 store's corpus kind alone, reading no data (`plan_for`: with the
 corpora of the stores `open_stores` opened once for several configs); `Prepared`: a run
-opened for training (`ser.train.prepare`)."""
+opened for training (`ser.train.prepare`), and each of its (seed, fold)s a `Job`."""
 
 from __future__ import annotations
 
@@ -85,6 +85,21 @@ class Prepared:
     tuning: Tuning | None = None  # the inputs whose encoder's top layers train
     # --calibrate: utt_id -> its annotators' vote distribution (`ser.train.calibration`)
     votes: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (seed, fold) of a prepared run; `k` is the fold's index in the protocol."""
+
+    run: Prepared
+    seed: int
+    k: int
+    fold: Fold
+
+    @property
+    def stream(self) -> int:
+        """The seed of this job's batch order (and of its draws when trained alone)."""
+        return self.seed * 1000 + self.k
 
 
 def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None = None) -> Plan:

@@ -170,7 +170,8 @@ def prepare(
     resumed, with the predictions it keeps: `ser.train.record.start_record`) ready to
     train: its data loaded (or reused: `loaded`), what they hold said, its folds, the
     (seed, fold)s its record lacks."""
-    data, record, held = _loaded(config, plan, inputs, started.record, progress, loaded, threads)
+    record, kept = started
+    data, record, held = _loaded(config, plan, inputs, record, progress, loaded, threads)
     folds = run_folds(inputs, config, plan, data)
     record = _folds_said(record, held, config, plan, inputs, data, folds, progress)
     done = {e.key for e in record.folds}
@@ -189,7 +190,7 @@ def prepare(
     prepared.votes, line = test_votes(config, inputs, data)
     if line:
         progress.message(line)
-    prepared.predictions.update(started.predictions)
+    prepared.predictions.update(kept)
     prepared.planned = len(plan.seeds) * len(folds)
     return prepared
 

@@ -33,9 +33,9 @@ from ser.track.tracking import check
 from ser.train.engine import Steps
 from ser.train.final import train_final
 from ser.train.folder import Interrupted, Kept, kept, locked, unless_written
-from ser.train.group import Job, make_groups, train_groups
+from ser.train.group import make_groups, train_groups
 from ser.train.options import TrainConfig
-from ser.train.plan import Plan, Prepared, make_plan, open_stores, plan_for
+from ser.train.plan import Job, Plan, Prepared, make_plan, open_stores, plan_for
 from ser.train.prepare import Loaded, open_inputs, prepare
 from ser.train.processes import choose_execution, job_pieces, train_on_processes
 from ser.train.progress import Progress
