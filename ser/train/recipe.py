@@ -32,7 +32,7 @@ from ser.runtime.threads import ThreadChoice, torch_settings
 from ser.track.tracking import check
 from ser.train.engine import Steps
 from ser.train.final import train_final
-from ser.train.folder import Interrupted, Kept, kept, locked, unless_written
+from ser.train.folder import Interrupted, kept, locked, unless_written
 from ser.train.group import make_groups, train_groups
 from ser.train.options import TrainConfig
 from ser.train.plan import Job, Plan, Prepared, make_plan, open_stores, plan_for
@@ -43,7 +43,6 @@ from ser.train.record import finish, start_record
 
 __all__ = [
     "Interrupted",
-    "Kept",
     "Plan",
     "Prepared",
     "Progress",
