@@ -80,7 +80,7 @@ def train_many(
         stores = open_stores(configs)
         plans = [plan_for(c, stores) for c in configs]
         inputs = [open_inputs(c, p, stores) for c, p in zip(configs, plans, strict=True)]
-        for tracking in dict.fromkeys(c.tracking for c in configs):  # --track's package
+        for tracking in dict.fromkeys(p.tracking for p in plans):  # --track's package
             check(tracking)
         asked = threads.count if threads else configs[0].threads if configs else None
         on_cpu = any(p.device.type == "cpu" for p in plans)

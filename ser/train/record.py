@@ -390,7 +390,7 @@ def finish(run: Prepared, complete: bool, progress: Progress | None = None) -> R
     run.record = record
     write(run.plan.run_dir / RECORD, record)
     say = progress.message if progress is not None else None  # not across a live bar
-    log(run.config.tracking, run.plan.run_dir, record, complete, say)  # --track: what is new
+    log(run.plan.tracking, run.plan.run_dir, record, complete, say)  # --track: what is new
     return record
 
 
