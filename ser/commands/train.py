@@ -143,10 +143,7 @@ def interrupted_line(stop: KeyboardInterrupt, again: str) -> str:
     """Ctrl-C's one line: what the runs keep, and `again`, the command that resumes."""
     if not isinstance(stop, Interrupted):  # before any (seed, fold) began
         return f"interrupted before training began; to run it again: {again}"
-    kept = "; ".join(
-        f"{run.kept} of {run.planned} (seed, fold) runs kept in {run.run_dir}" for run in stop.kept
-    )
-    return f"interrupted: {kept}; to resume: {again}"
+    return f"interrupted: {'; '.join(stop.kept)}; to resume: {again}"
 
 
 class _ConsoleProgress(Progress):

@@ -31,7 +31,7 @@ from ser.corpus.labels import LabelSet
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError
 from ser.runs.data import AudioSeen, FoldSeen
-from ser.train.text_overlap import Overlap
+from ser.train.text_overlap import share, summed
 
 #: The share of a cross-corpus run's test utterances, of those printed, above which the
 #: run is refused without --allow-overlap: "mostly" the training store's audio.
@@ -53,13 +53,13 @@ def unknown(store: FeatureStore) -> str:
     )
 
 
-def fold_seen(printed: Sequence[str], fold: Fold) -> Overlap:
+def fold_seen(printed: Sequence[str], fold: Fold) -> FoldSeen:
     """How many of `fold`'s printed test utterances have a print on its training side
     (training and validation); `printed`: a print per row the fold indexes ("" for
     none)."""
     trained = {printed[int(r)] for r in np.concatenate([fold.train, fold.val])} - {""}
     tested = [printed[int(r)] for r in fold.test if printed[int(r)]]
-    return Overlap(sum(p in trained for p in tested), len(tested))
+    return FoldSeen(seen=sum(p in trained for p in tested), tested=len(tested))
 
 
 def audio_seen(
@@ -82,14 +82,14 @@ def audio_seen(
     cut = len(rows) if test_from is None or len(stores) == 1 else test_from
     printed = [ours[int(r)] for r in rows[:cut]] + [theirs[int(r)] for r in rows[cut:]]
     each = {fold.name: fold_seen(printed, fold) for fold in folds}
-    total = sum(each.values(), Overlap(0, 0))
-    over = allowed and total.share > REFUSE_ABOVE
+    total = summed(each.values())
+    over = allowed and share(total) > REFUSE_ABOVE
     return AudioSeen(
         seen=total.seen,
         tested=total.tested,
-        share=round(total.share, 4),
+        share=round(share(total), 4),
         unprinted=tested - total.tested,
-        folds={name: FoldSeen(seen=o.seen, tested=o.tested) for name, o in each.items()},
+        folds=each,
         allowed=True if over else None,
     )
 
@@ -126,15 +126,16 @@ def check_cross(
         return None
     trained = {p for p, keep in zip(ours, _kept(train, classes[0]), strict=True) if keep} - {""}
     tested = [p for p, keep in zip(theirs, _kept(test, classes[1]), strict=True) if keep and p]
-    seen = Overlap(sum(p in trained for p in tested), len(tested))
-    if seen.share > REFUSE_ABOVE and not allowed:
+    seen = sum(p in trained for p in tested)
+    part = seen / len(tested) if tested else 0.0
+    if part > REFUSE_ABOVE and not allowed:
         raise ConfigError(
-            f"--test-store {test.path}: {seen.seen} of its {seen.tested} test utterances "
-            f"({100 * seen.share:.1f} %) have audio identical to utterances of --store "
+            f"--test-store {test.path}: {seen} of its {len(tested)} test utterances "
+            f"({100 * part:.1f} %) have audio identical to utterances of --store "
             f"{train.path}: the run would test on recordings it trains on; pass "
             "--allow-overlap to run it anyway (its record says the share)"
         )
-    return seen.share
+    return part
 
 
 def _kept(store: FeatureStore, label_set: LabelSet) -> list[bool]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -155,13 +154,9 @@ def balanced_draw(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 # What a part of the draws holds for padding rows and members without a batch (`_stack`).
 NO_MASK, OWN_ROW, NO_MIX = "no mask", "own row", "no mix"
-
-
-class Drawn(NamedTuple):
-    """One part of a member's draws for a step, and what its padding holds."""
-
-    padding: str  # NO_MASK (zeros: no band) | OWN_ROW (its own index) | NO_MIX (lam 1)
-    values: np.ndarray
+# One part of a member's draws for a step: what its padding holds (NO_MASK: zeros, no
+# band; OWN_ROW: its own index; NO_MIX: lam 1), and the values.
+Drawn = tuple[str, np.ndarray]
 
 
 class Augmenter:
@@ -178,12 +173,12 @@ class Augmenter:
         time, features = self.augment.time[0], self.augment.features[0]
         out = []
         for _ in _masked(self.augment, specs):
-            out += [Drawn(NO_MASK, self.rng.random((rows, t, 2))) for t in (time, features)]
+            out += [(NO_MASK, self.rng.random((rows, t, 2))) for t in (time, features)]
         alpha = self.augment.mixup
         if alpha is None:
             return out
         permutation = self.rng.permutation(rows).astype(np.float64)
-        return [*out, Drawn(OWN_ROW, permutation), Drawn(NO_MIX, self.rng.beta(alpha, [alpha]))]
+        return [*out, (OWN_ROW, permutation), (NO_MIX, self.rng.beta(alpha, [alpha]))]
 
 
 class ViewDraw:
@@ -237,7 +232,8 @@ def _stack(drawn: Sequence[list[Drawn] | None], rows: int) -> list[np.ndarray]:
             stacked = np.tile(np.arange(rows, dtype=np.float64), (len(drawn), 1))
         for k, d in enumerate(drawn):
             if d is not None:
-                stacked[k, : len(d[i].values)] = d[i].values
+                _, values = d[i]
+                stacked[k, : len(values)] = values
         out.append(stacked)
     return out
 

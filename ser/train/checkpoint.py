@@ -22,7 +22,6 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load, save_file
 
 from ser import Json
-from ser.cache import FeatureStore
 from ser.cache.atomic import atomic
 from ser.cache.fingerprint import LOCATIONS, model_location
 from ser.errors import ConfigError, ReportError, SerError
@@ -34,7 +33,7 @@ from ser.models.targets import Targets
 from ser.runs.codec import encode
 from ser.runs.record import RECORD, RunRecord, read
 from ser.train.data import TargetScale, ZScore
-from ser.train.features import ResolvedFeature, layers_record
+from ser.train.features import layers_record
 from ser.train.plan import Prepared
 
 CHECKPOINTS = "checkpoints"
@@ -365,17 +364,6 @@ def save_fold_checkpoint(
     sidecar[WEIGHTS_SHA256] = weights_sha256(folder / f"{key}.safetensors")
     text = json.dumps(sidecar, indent=1)
     atomic(folder / f"{key}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"), what)
-
-
-def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict[str, Any]:
-    """What a checkpoint records of each stored set `features` read: its fingerprint
-    and attrs (model folders resolved, `located`). A run reads it once, from the store
-    it opened (`Prepared.provenance`): each open parses the store's manifest."""
-    out = {}
-    for name in (stored for feature in features for stored in feature.stored):
-        attrs = located(dict(store.info(name).attrs))
-        out[name] = {"fingerprint": attrs.get("fingerprint"), "attrs": attrs}
-    return out
 
 
 def _spec_record(spec: InputSpec) -> dict[str, Any]:

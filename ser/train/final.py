@@ -16,7 +16,7 @@ from ser.runs.provenance import Final
 from ser.train.batches import Batches
 from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
 from ser.train.data import fit_class_weights, fit_target_scale, fit_zscore
-from ser.train.engine import LoopConfig, Member
+from ser.train.engine import Member
 from ser.train.group import cuda_devices, fit, on, tuned
 from ser.train.plan import Prepared
 from ser.train.progress import Progress
@@ -54,10 +54,11 @@ def train_final(run: Prepared, progress: Progress) -> None:
         augment=plan.augment,
     )
     nothing = Batches(data, everything[:0], specs, unit, plan.batch_size, zscore=zscore)
-    loop = LoopConfig(epochs, plan.lr, plan.weight_decay, precision=plan.precision)
     # No validation side: the loop trains the fixed epochs and keeps the last. Every stage
     # (Zhou et al.'s branches alone first, as the folds trained) goes on with one order.
-    member = Member(batches, nothing, nothing, loop)
+    member = Member(
+        batches, nothing, nothing, epochs, plan.lr, plan.weight_decay, precision=plan.precision
+    )
     with torch.random.fork_rng(devices=cuda_devices(plan.device)):
         torch.manual_seed(seed)
         ensemble, _, (chosen,), _ = fit([model], lambda: [member], data.classes, progress)

@@ -2,14 +2,13 @@
 an extraction holds its store's), from before its record is read until it ends; another
 is refused at once (`RunLocked`, naming the holder), and readers of a finished run (`ser
 export`, `ser predict --run`) wait for it. Ctrl-C while runs train is `Interrupted`:
-what each run's folder keeps (`Kept`), for the one line that says how to resume."""
+what each run's folder keeps (`kept`), for the one line that says how to resume."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from ser.cache.lock import refuse_while_written, try_lock, who, writer
 from ser.errors import ConfigError, RunLocked, SerError, StoreError, StoreLocked
@@ -21,9 +20,9 @@ from ser.train.record import RUN_LOCK, read_record
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C while runs trained; `kept`: what each run keeps."""
+    """Ctrl-C while runs trained; `kept`: what each run keeps, said (`kept`)."""
 
-    def __init__(self, kept: list[Kept]) -> None:
+    def __init__(self, kept: list[str]) -> None:
         super().__init__()
         self.kept = kept
 
@@ -74,22 +73,13 @@ def refuse_while_trained(run_dir: Path) -> None:
         )
 
 
-class Kept(NamedTuple):
-    """What an interrupted run keeps: its finished (seed, fold)s of those planned, in the
-    record its folder holds (those a resume skips)."""
-
-    name: str
-    run_dir: Path
-    kept: int
-    planned: int
-
-
-def kept(run: Prepared) -> Kept:
-    """What `run` keeps in its folder (the record read back: a resume reads that one)."""
+def kept(run: Prepared) -> str:
+    """What an interrupted `run` keeps in its folder, said: its finished (seed, fold)s of
+    those planned, in the record read back (a resume reads that one and skips them)."""
     path = run.plan.run_dir / RECORD
     kept = 0
     if path.exists():
         with contextlib.suppress(SerError, OSError):
             folds = read_record(path).folds
             kept = sum(has_checkpoint(run.plan.run_dir, fold_key(*e.key)) for e in folds)
-    return Kept(run.plan.name, run.plan.run_dir, kept, run.planned)
+    return f"{kept} of {run.planned} (seed, fold) runs kept in {run.plan.run_dir}"

@@ -11,14 +11,13 @@ the first member's stream, so alone it draws exactly what a one-member group dra
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from ser.corpus.protocols.folds import Fold
 from ser.errors import SerError
 from ser.finetune.tuning import trained_state
 from ser.models import SerModel, build_model
@@ -28,10 +27,10 @@ from ser.train.batches import Batches
 from ser.train.calibration import at_bound, calibrated, category_at, member_temperature, votes_jsd
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
 from ser.train.data import TargetScale, ZScore, fit_class_weights, fit_target_scale, fit_zscore
-from ser.train.engine import Evaluation, LoopConfig, Member, Selection, Steps, select, test
+from ser.train.engine import Evaluation, Member, Selection, Steps, select, test
 from ser.train.engine.ensemble import Ensemble
 from ser.train.options import TrainConfig
-from ser.train.plan import Plan, Prepared
+from ser.train.plan import Job, Plan, Prepared
 from ser.train.progress import Progress
 from ser.train.record import member_entry, record_group
 
@@ -47,21 +46,6 @@ class PartlySaved(Exception):
         self.entries = entries
         self.error = error
         self.tables: list[PredictionTable] = []  # their predictions, from a training process
-
-
-@dataclass(frozen=True)
-class Job:
-    """One (seed, fold) of a prepared run; `k` is the fold's index in the protocol."""
-
-    run: Prepared
-    seed: int
-    k: int
-    fold: Fold
-
-    @property
-    def stream(self) -> int:
-        """The seed of this job's batch order (and of its draws when trained alone)."""
-        return self.seed * 1000 + self.k
 
 
 def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
@@ -271,7 +255,7 @@ def test_as_runs(
     one pass of the ensemble per mask."""
     found: dict[int, Evaluation] = {}
     for mask in dict.fromkeys(masks):
-        as_run = [replace(m, config=replace(m.config, eval_mask=mask)) for m in members]
+        as_run = [replace(m, eval_mask=mask) for m in members]
         evaluations = tested(as_run)
         for k, (own, member) in enumerate(zip(masks, shared, strict=True)):
             if own == mask:
@@ -431,13 +415,15 @@ def _member(
             augment=plan.augment if train else None,
         )
 
-    config = LoopConfig(
+    return Member(
+        side(fold.train, train=True),
+        side(fold.val),
+        side(fold.test),
         plan.epochs,
         plan.lr,
         plan.weight_decay,
         run.config.patience,
         run.config.model.eval_mask,
         plan.precision,
+        name=f"seed {job.seed} {fold.name}",
     )
-    name = f"seed {job.seed} {fold.name}"
-    return Member(side(fold.train, train=True), side(fold.val), side(fold.test), config, name)

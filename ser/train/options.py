@@ -36,7 +36,7 @@ from ser.models.targets import ATTRIBUTE_LOSSES, LABELS
 from ser.runtime.device import DEVICE_HELP
 from ser.runtime.precision import PRECISIONS, auto_help
 from ser.runtime.threads import parse_threads
-from ser.track.tracking import TRACKERS, Tracking
+from ser.track.tracking import TRACKERS
 from ser.train.features import parse_feature_list
 
 #: --calibrate's choices: the softmax's own probabilities, or temperature scaling.
@@ -234,11 +234,6 @@ class TrainConfig:
         "--track mlflow: the tracking server (http://host:5000) or folder [default: <out>/mlruns].",
         metavar="URI",
     )
-
-    @property
-    def tracking(self) -> Tracking | None:
-        """Where the run is logged (--track, --track-uri); None: nowhere."""
-        return Tracking.of(self.track, self.track_uri, self.out)
 
 
 RUN, MODEL = "run", "model"  # sections; a model option of one family has its family's name

@@ -2,7 +2,7 @@
 defaults filled in, protocol parsed, device, precision and name) from the config and its
 store's corpus kind alone, reading no data (`plan_for`: with the
 corpora of the stores `open_stores` opened once for several configs); `Prepared`: a run
-opened for training (`ser.train.prepare`)."""
+opened for training (`ser.train.prepare`), and each of its (seed, fold)s a `Job`."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from ser.runs.record import RunRecord
 from ser.runtime.device import pick_device
 from ser.runtime.precision import resolve_precision
 from ser.runtime.threads import parse_threads
+from ser.track.tracking import Tracking
 from ser.train.augment import Augment, augment_of, check_targets
 from ser.train.data import TrainData
 from ser.train.options import ATTRIBUTE_WEIGHT, MASK_DEFAULT, TrainConfig
@@ -61,6 +62,7 @@ class Plan:
     test: dict[str, str] | None = None
     targets: Targets = field(default_factory=Targets)
     augment: Augment | None = None  # the training side's masks and mixup (None: none)
+    tracking: Tracking | None = None  # where the run is logged (--track, --track-uri)
 
 
 @dataclass
@@ -76,7 +78,7 @@ class Prepared:
     specs: list[InputSpec]
     todo: list[tuple[int, int, Fold]]  # (seed, fold index, fold)
     # The store's provenance of its sets as its checkpoints hold them, read once when the
-    # run opens the store (`ser.train.checkpoint.provenance`), not per checkpoint.
+    # run opens the store (`ser.train.prepare.provenance`), not per checkpoint.
     provenance: dict[str, Any]
     # (seed, fold) -> its test predictions (`ser.runs.predictions`): predictions.csv's rows
     predictions: dict[tuple[int, str], PredictionTable] = field(default_factory=dict)
@@ -85,6 +87,21 @@ class Prepared:
     tuning: Tuning | None = None  # the inputs whose encoder's top layers train
     # --calibrate: utt_id -> its annotators' vote distribution (`ser.train.calibration`)
     votes: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (seed, fold) of a prepared run; `k` is the fold's index in the protocol."""
+
+    run: Prepared
+    seed: int
+    k: int
+    fold: Fold
+
+    @property
+    def stream(self) -> int:
+        """The seed of this job's batch order (and of its draws when trained alone)."""
+        return self.seed * 1000 + self.k
 
 
 def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None = None) -> Plan:
@@ -168,6 +185,7 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
         test=tested,
         targets=targets,
         augment=augment,
+        tracking=Tracking.of(config.track, config.track_uri, config.out),
     )
 
 

@@ -33,9 +33,7 @@ from ser.train import audio_overlap, cross
 from ser.train.augment import check_inputs
 from ser.train.batches import untrained_lines
 from ser.train.calibration import read_votes
-from ser.train.checkpoint import (
-    provenance,
-)
+from ser.train.checkpoint import located
 from ser.train.data import OUTSIDE, TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.options import TrainConfig
@@ -58,7 +56,7 @@ class Inputs:
     specs: list[InputSpec]
     classes: LabelSet
     # The store's provenance of the sets, as each checkpoint records it
-    # (`ser.train.checkpoint.provenance`): read once, here.
+    # (`provenance`): read once, here.
     provenance: dict[str, Any]
     test: cross.TestSide | None = None  # a cross-corpus run's test store
     tuning: Tuning | None = None  # the inputs whose encoder's top layers train
@@ -105,6 +103,18 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
         _check_dialogs(test.store, plan.name)
     train_set = test.match.train_set()
     return Inputs(store, features, unit, list(specs), train_set, recorded, test, tuning)
+
+
+def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict[str, Any]:
+    """What a checkpoint records of each stored set `features` read: its fingerprint
+    and attrs (model folders resolved, `located`). A run reads it once, from the store
+    it opened (`Inputs.provenance`, then `Prepared.provenance`): each open parses the
+    store's manifest."""
+    out = {}
+    for name in (stored for feature in features for stored in feature.stored):
+        attrs = located(dict(store.info(name).attrs))
+        out[name] = {"fingerprint": attrs.get("fingerprint"), "attrs": attrs}
+    return out
 
 
 def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) -> TrainData:
@@ -170,7 +180,8 @@ def prepare(
     resumed, with the predictions it keeps: `ser.train.record.start_record`) ready to
     train: its data loaded (or reused: `loaded`), what they hold said, its folds, the
     (seed, fold)s its record lacks."""
-    data, record, held = _loaded(config, plan, inputs, started.record, progress, loaded, threads)
+    record, kept = started
+    data, record, held = _loaded(config, plan, inputs, record, progress, loaded, threads)
     folds = run_folds(inputs, config, plan, data)
     record = _folds_said(record, held, config, plan, inputs, data, folds, progress)
     done = {e.key for e in record.folds}
@@ -189,7 +200,7 @@ def prepare(
     prepared.votes, line = test_votes(config, inputs, data)
     if line:
         progress.message(line)
-    prepared.predictions.update(started.predictions)
+    prepared.predictions.update(kept)
     prepared.planned = len(plan.seeds) * len(folds)
     return prepared
 

@@ -32,10 +32,10 @@ from ser.runtime.threads import ThreadChoice, torch_settings
 from ser.track.tracking import check
 from ser.train.engine import Steps
 from ser.train.final import train_final
-from ser.train.folder import Interrupted, Kept, kept, locked, unless_written
-from ser.train.group import Job, make_groups, train_groups
+from ser.train.folder import Interrupted, kept, locked, unless_written
+from ser.train.group import make_groups, train_groups
 from ser.train.options import TrainConfig
-from ser.train.plan import Plan, Prepared, make_plan, open_stores, plan_for
+from ser.train.plan import Job, Plan, Prepared, make_plan, open_stores, plan_for
 from ser.train.prepare import Loaded, open_inputs, prepare
 from ser.train.processes import choose_execution, job_pieces, train_on_processes
 from ser.train.progress import Progress
@@ -43,7 +43,6 @@ from ser.train.record import finish, start_record
 
 __all__ = [
     "Interrupted",
-    "Kept",
     "Plan",
     "Prepared",
     "Progress",
@@ -81,7 +80,7 @@ def train_many(
         stores = open_stores(configs)
         plans = [plan_for(c, stores) for c in configs]
         inputs = [open_inputs(c, p, stores) for c, p in zip(configs, plans, strict=True)]
-        for tracking in dict.fromkeys(c.tracking for c in configs):  # --track's package
+        for tracking in dict.fromkeys(p.tracking for p in plans):  # --track's package
             check(tracking)
         asked = threads.count if threads else configs[0].threads if configs else None
         on_cpu = any(p.device.type == "cpu" for p in plans)

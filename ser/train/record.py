@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -50,20 +50,8 @@ from ser.train.data import TrainData
 from ser.train.engine import Curves, Evaluation, Selection, Steps
 from ser.train.features import ResolvedFeature, layers_record
 from ser.train.options import TrainConfig
-from ser.train.plan import Plan, Prepared
+from ser.train.plan import Job, Plan, Prepared
 from ser.train.progress import Progress
-
-
-class Trained(Protocol):
-    """A (seed, fold) of a run, trained (`ser.train.group.Job`)."""
-
-    @property
-    def run(self) -> Prepared: ...
-    @property
-    def seed(self) -> int: ...
-    @property
-    def fold(self) -> Fold: ...
-
 
 #: In a run's folder: the lock a training process holds (`ser.train.recipe`).
 RUN_LOCK = ".lock"
@@ -119,12 +107,9 @@ def cell_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg.items() if not (k in ONCE_LEFT_OUT and v is None)}
 
 
-class Started(NamedTuple):
-    """A run's record as it starts (new, or read back to resume) and the rows of
-    predictions.csv of the (seed, fold)s it keeps."""
-
-    record: RunRecord
-    predictions: dict[tuple[int, str], PredictionTable]
+# A run's record as it starts (new, or read back to resume) and the rows of
+# predictions.csv of the (seed, fold)s it keeps.
+Started = tuple[RunRecord, dict[tuple[int, str], PredictionTable]]
 
 
 def start_record(
@@ -163,7 +148,7 @@ def start_record(
             said = "; ".join(uneven.values())
             progress.message(f"{plan.run_dir / PREDICTIONS} lost rows ({said}): training again")
             resumed = replace(resumed, folds=tuple(e for e in kept if e.key not in uneven))
-        return Started(resumed, rows)
+        return resumed, rows
     if path.exists():  # --overwrite
         progress.message(f"--overwrite: discarding the earlier record {path}")
         remove_checkpoints(plan.run_dir)  # else the old run's folds join predict's ensemble
@@ -182,7 +167,7 @@ def start_record(
         version=ser.__version__,
         store=str(Path(config.store).resolve()),
     )
-    return Started(record, {})
+    return record, {}
 
 
 def first_line(plan: Plan, threads: ThreadChoice) -> str:
@@ -264,7 +249,7 @@ def kept_predictions(
 
 
 def member_entry(
-    job: Trained,
+    job: Job,
     best: Selection,
     test: Evaluation,
     stages: dict[str, Selection],
@@ -366,7 +351,7 @@ def fold_predictions(
 
 
 def record_group(
-    group: Sequence[Trained], entries: Sequence[FoldEntry], progress: Progress, steps: Steps
+    group: Sequence[Job], entries: Sequence[FoldEntry], progress: Progress, steps: Steps
 ) -> None:
     """The group's finished `entries` in their runs' records, run by run: each said
     (`progress.fold_end`), then the run's record written."""
@@ -376,7 +361,7 @@ def record_group(
 
 
 def _record_entries(
-    run: Prepared, done: list[tuple[Trained, FoldEntry]], progress: Progress, steps: Steps
+    run: Prepared, done: list[tuple[Job, FoldEntry]], progress: Progress, steps: Steps
 ) -> None:
     """`run`'s record with its jobs' `done` entries (and the shapes its compiled steps
     met), written."""
@@ -405,7 +390,7 @@ def finish(run: Prepared, complete: bool, progress: Progress | None = None) -> R
     run.record = record
     write(run.plan.run_dir / RECORD, record)
     say = progress.message if progress is not None else None  # not across a live bar
-    log(run.config.tracking, run.plan.run_dir, record, complete, say)  # --track: what is new
+    log(run.plan.tracking, run.plan.run_dir, record, complete, say)  # --track: what is new
     return record
 
 

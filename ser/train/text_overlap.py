@@ -22,8 +22,7 @@ count: "yeah." is said everywhere and tells nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -43,20 +42,15 @@ def normalise(text: str) -> str:
     return " ".join(_NOT_WORD.sub("", text.lower()).split())
 
 
-@dataclass(frozen=True)
-class Overlap:
-    """`seen` of `tested` test utterances have a transcript (of `MIN_WORDS`+ words) that
-    appears on their fold's training side (training and validation)."""
+def share(seen: FoldSeen) -> float:
+    """The share of the tested utterances seen (0 with none tested)."""
+    return seen.seen / seen.tested if seen.tested else 0.0
 
-    seen: int
-    tested: int
 
-    @property
-    def share(self) -> float:
-        return self.seen / self.tested if self.tested else 0.0
-
-    def __add__(self, other: Overlap) -> Overlap:
-        return Overlap(self.seen + other.seen, self.tested + other.tested)
+def summed(each: Iterable[FoldSeen]) -> FoldSeen:
+    """The folds' counts added up."""
+    folds = list(each)
+    return FoldSeen(seen=sum(f.seen for f in folds), tested=sum(f.tested for f in folds))
 
 
 def _counted(texts: Sequence[str], rows: np.ndarray) -> list[str]:
@@ -65,26 +59,27 @@ def _counted(texts: Sequence[str], rows: np.ndarray) -> list[str]:
     return [t if len(t.split()) >= MIN_WORDS else "" for t in out]
 
 
-def fold_overlap(texts: Sequence[str], fold: Fold) -> Overlap:
-    """How many of `fold`'s test utterances have a transcript seen on its training side
-    (`texts`: a transcript per row of the data the fold indexes)."""
+def fold_overlap(texts: Sequence[str], fold: Fold) -> FoldSeen:
+    """How many of `fold`'s test utterances have a transcript (of `MIN_WORDS`+ words) seen
+    on its training side, training and validation (`texts`: a transcript per row of the
+    data the fold indexes)."""
     trained = set(_counted(texts, np.concatenate([fold.train, fold.val]))) - {""}
     tested = _counted(texts, fold.test)
-    return Overlap(sum(t in trained for t in tested if t), len(tested))
+    return FoldSeen(seen=sum(t in trained for t in tested if t), tested=len(tested))
 
 
 def run_overlap(texts: Sequence[str], folds: Sequence[Fold], source: str) -> TextSeen:
     """The record's `data.text_seen`: the total over the folds, each fold's, and which
     transcripts were compared (`source`)."""
     each = {fold.name: fold_overlap(texts, fold) for fold in folds}
-    total = sum(each.values(), Overlap(0, 0))
+    total = summed(each.values())
     return TextSeen(
         seen=total.seen,
         tested=total.tested,
-        share=round(total.share, 4),
+        share=round(share(total), 4),
         min_words=MIN_WORDS,
         source=source,
-        folds={name: FoldSeen(seen=o.seen, tested=o.tested) for name, o in each.items()},
+        folds=each,
     )
 
 

@@ -1,5 +1,5 @@
 """How members execute, apart from what a run is: K members (`loop.Member`: its sides
-and `loop.LoopConfig`) in, each one's selected state and curves out (`loop.select` ->
+and settings) in, each one's selected state and curves out (`loop.select` ->
 `loop.Selection`), and each tested on its side (`loop.test` -> `loop.Evaluation`).
 
 Behind that interface: the members one at a time or stacked (`ensemble`: `Solo`,
@@ -10,14 +10,13 @@ and each member's curves and best state (`tracker`). The callers (`ser.train.gro
 its folds.
 """
 
-from ser.train.engine.loop import Evaluation, LoopConfig, Member, Selection, select, test
+from ser.train.engine.loop import Evaluation, Member, Selection, select, test
 from ser.train.engine.steps import Steps
 from ser.train.engine.tracker import Curves
 
 __all__ = [
     "Curves",
     "Evaluation",
-    "LoopConfig",
     "Member",
     "Selection",
     "Steps",

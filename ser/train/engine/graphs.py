@@ -17,7 +17,6 @@ steps an epoch (`ser.train.engine.member_adam`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,6 +29,8 @@ from ser.train.engine.steps import StepArg, shapes_of, training_loss
 StepOut = tuple[torch.Tensor, torch.Tensor]  # each member's mean loss [K], labelled items [K]
 # A step's inputs: tensors, dicts of them (views by name), None for an absent input.
 Inputs = tuple[StepArg, ...]
+# A captured step: its graph, the copies of the inputs it reads, the outputs it writes.
+Captured = tuple[torch.cuda.CUDAGraph, Inputs, StepOut]
 
 
 def whole_step(
@@ -79,7 +80,7 @@ class GraphedTraining:
         self.run, self.device = run, device
         self.shapes_seen = set() if shapes_seen is None else shapes_seen
         self.warm: set[tuple[Any, ...]] = set()
-        self.graphs: dict[tuple[Any, ...], _Captured] = {}
+        self.graphs: dict[tuple[Any, ...], Captured] = {}
         self.copies: dict[tuple[Any, ...], Inputs] = {}  # the CPU's stand-in for graphs
         # The first graph's memory pool, shared by the others: Any, as torch types its
         # handle with a private name.
@@ -93,13 +94,13 @@ class GraphedTraining:
         if key not in self.warm:
             self.warm.add(key)
             return self._warm_up(tensors)
-        captured = self.graphs.get(key)
-        if captured is None:
-            captured = self.graphs[key] = self._capture(tensors)
+        if key in self.graphs:
+            graph, inputs, out = self.graphs[key]
+            _copy(inputs, tensors)
         else:
-            _copy(captured.inputs, tensors)
-        captured.graph.replay()
-        return captured.out
+            graph, _, out = self.graphs[key] = self._capture(tensors)
+        graph.replay()
+        return out
 
     def _replay_on_cpu(self, key: tuple[Any, ...], tensors: Inputs) -> StepOut:
         """The CUDA path's bookkeeping without a graph: the step on its own copied inputs."""
@@ -120,7 +121,7 @@ class GraphedTraining:
         torch.cuda.current_stream(self.device).wait_stream(side)
         return out
 
-    def _capture(self, tensors: Inputs) -> _Captured:
+    def _capture(self, tensors: Inputs) -> Captured:
         """The step recorded on copies of `tensors` (nothing runs while it records: the
         caller replays it for this batch)."""
         inputs = tree_map(torch.Tensor.clone, tensors)
@@ -133,14 +134,7 @@ class GraphedTraining:
         with torch.cuda.graph(graph, pool=self.pool):
             out = self.run(inputs)
         self.pool = graph.pool() if self.pool is None else self.pool
-        return _Captured(graph, inputs, out)
-
-
-@dataclass
-class _Captured:
-    graph: torch.cuda.CUDAGraph
-    inputs: Inputs
-    out: StepOut
+        return graph, inputs, out
 
 
 def _copy(into: object, tree: Any) -> None:

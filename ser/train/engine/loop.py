@@ -38,31 +38,28 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class LoopConfig:
-    """Optimisation settings of one training run (one fold, one seed)."""
+class Member:
+    """One training run of an ensemble (one fold, one seed): its sides and its
+    optimisation settings."""
 
+    train: Batches
+    val: Batches
+    test: Batches
     epochs: int
     lr: float
     weight_decay: float = 0.0
     patience: int | None = None  # stop after this many epochs without a better val UA
     eval_mask: str | None = None  # modality masked when testing only ("text" | "audio")
     precision: str = "fp32"  # "fp32" | "bf16" | "fp16" (autocast), resolved by the caller
-
-
-@dataclass(frozen=True)
-class Member:
-    """One training run of an ensemble: its sides and settings."""
-
-    train: Batches
-    val: Batches
-    test: Batches
-    config: LoopConfig
     name: str = "the model"  # as errors name it: "seed 0 fold1"
 
 
 @dataclass(frozen=True)
-class Predictions:
-    """A model's predictions on one side of a fold."""
+class Evaluation:
+    """A model's predictions on one side of a fold, and (`test`'s) their scores with every
+    metric: `metrics` the category's (None: a run without it, or predictions not scored
+    yet), `attribute_metrics` the attributes' (None: a run without them), `scores` every
+    head's (`Head.metrics`, by head name)."""
 
     loss: float  # mean over labelled utterances of the model's loss
     y_true: np.ndarray  # [N] class index
@@ -74,14 +71,6 @@ class Predictions:
     # side without items.
     outputs: tuple[np.ndarray, ...] = ()
     golds: tuple[np.ndarray, ...] = ()
-
-
-@dataclass(frozen=True)
-class Evaluation(Predictions):
-    """Predictions on one side of a fold, scored with every metric: `metrics` the
-    category's (None: a run without it), `attribute_metrics` the attributes' (None:
-    a run without them), `scores` every head's (`Head.metrics`, by head name)."""
-
     metrics: Metrics | None = None
     attribute_metrics: AttributeMetrics | None = None
     scores: dict[str, dict[str, Json]] = field(default_factory=dict)
@@ -119,13 +108,12 @@ def select(
             "gradients add before one update"
         )
     start = time.perf_counter()
-    configs = [m.config for m in members]
     epochs, precision = (
-        _shared([c.epochs for c in configs], "epochs"),
-        _shared([c.precision for c in configs], "precision"),
+        _shared([m.epochs for m in members], "epochs"),
+        _shared([m.precision for m in members], "precision"),
     )
-    lr = _shared([c.lr for c in configs], "lr")
-    decay = _shared([c.weight_decay for c in configs], "weight_decay")
+    lr = _shared([m.lr for m in members], "lr")
+    decay = _shared([m.weight_decay for m in members], "weight_decay")
     optimizer: torch.optim.Optimizer
     if len({len(m.train) for m in members}) > 1:  # members that run out of batches first
         if not steps.graphed:
@@ -167,7 +155,7 @@ def select(
         for k, (loss, result) in enumerate(zip(losses, scored, strict=True)):
             if active[k]:
                 tracker.record(k, epoch + 1, loss, result, list(classes))
-                patience = configs[k].patience
+                patience = members[k].patience
                 if patience is not None and tracker.stale(k) >= patience:
                     active[k] = False
         tracker.keep_best()
@@ -192,15 +180,14 @@ def test(
     """Each member's selected state on its own test side (`side` "val": its validation
     side, as the test side is scored: its eval mask applied)."""
     steps = steps or Steps()
-    configs = [m.config for m in members]
-    with masked(ensemble.base, _shared([c.eval_mask for c in configs], "eval_mask")):
+    with masked(ensemble.base, _shared([m.eval_mask for m in members], "eval_mask")):
         sides = StackedSides([getattr(m, side) for m in members], static=steps.static)
-        precision = _shared([c.precision for c in configs], "precision")
+        precision = _shared([m.precision for m in members], "precision")
         found = predict(ensemble, sides, precision, on_step, side, steps)
     targets = targets_of(ensemble)
     found = in_range(found, members, targets, side)
     return [
-        Evaluation(**vars(p), **targets.evaluate(p.outputs, p.golds, classes, (p.y_true, p.y_pred)))
+        replace(p, **targets.evaluate(p.outputs, p.golds, classes, (p.y_true, p.y_pred)))
         for p in found
     ]
 
@@ -267,9 +254,9 @@ def predict(
     on_step: StepHook,
     phase: str,
     steps: Steps | None = None,
-) -> list[Predictions]:
+) -> list[Evaluation]:
     """Each member's predictions (every head's, with its gold) and loss on its side (eval
-    mode, no gradients)."""
+    mode, no gradients), not scored yet."""
     step_fn = (steps or Steps())(evaluation)
     ensemble.eval()
     device = ensemble.parameters()[0].device
@@ -286,7 +273,7 @@ def predict(
         on_step(phase, done, n_steps)
     if not kept:
         empty = np.zeros(0, dtype=np.int64)
-        none = Predictions(math.nan, empty, empty, empty)
+        none = Evaluation(math.nan, empty, empty, empty)
         return [none] * ensemble.members
     labels, preds, index, *heads = (
         torch.cat(t, dim=1).cpu().numpy() for t in zip(*kept, strict=True)
@@ -297,7 +284,7 @@ def predict(
         y_true = labels[k][real]
         loss = summed_k / max(len(y_true), 1)
         outputs, golds = (tuple(t[k][real] for t in half) for half in _halves(heads))
-        out.append(Predictions(loss, y_true, preds[k][real], index[k][real], outputs, golds))
+        out.append(Evaluation(loss, y_true, preds[k][real], index[k][real], outputs, golds))
     return out
 
 
@@ -308,8 +295,8 @@ def _halves(heads: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]
 
 
 def in_range(
-    found: list[Predictions], members: Sequence[Member], targets: Targets, side: str = "val"
-) -> list[Predictions]:
+    found: list[Evaluation], members: Sequence[Member], targets: Targets, side: str = "val"
+) -> list[Evaluation]:
     """Each member's predictions, each head's held to its training side's range
     (`Head.bounded`: the attributes clipped to it)."""
     scales = [getattr(m, side).target_scale for m in members]
@@ -330,7 +317,7 @@ def _groups(ensemble: Ensemble, lr: float) -> list[torch.Tensor] | list[dict[str
 
 
 def _shared(values: Sequence[T], name: str) -> T:
-    """The one value the members' configs share of setting `name`."""
+    """The one value the members share of setting `name`."""
     kept = set(values)
     if len(kept) != 1:
         raise ValueError(f"members of one ensemble must share {name}, got {sorted(map(str, kept))}")

@@ -29,15 +29,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.attention import sdpa_kernel
 
-from ser.models.base import ModelOutput
+from ser.models.base import SerModel
 from ser.models.batch import Batch
-from ser.models.targets import Targets
 from ser.runtime.attention import attention_backends
 from ser.train.engine.ensemble import Ensemble, Solo
 
@@ -196,20 +195,6 @@ def _device(args: Iterable[Any]) -> torch.device:
 StepArg = torch.Tensor | Mapping[str, torch.Tensor] | None
 
 
-class StepModel(Protocol):
-    """What a step function calls on a member: its model (`ser.models.base.SerModel`), or
-    one member's view of an ensemble's stacked state (`ser.train.engine.ensemble`)."""
-
-    summed_loss: bool
-    targets: Targets
-
-    def __call__(self, batch: Batch) -> ModelOutput: ...
-
-    def loss(self, out: ModelOutput, batch: Batch) -> torch.Tensor: ...
-
-    def split(self, logits: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
-
-
 def batch_tensors(batch: Batch) -> tuple[StepArg, ...]:
     """What a member's forward and loss read of a stacked batch, every tensor [K, ...]
     (None: absent), in `member_batch`'s order."""
@@ -244,18 +229,19 @@ def member_batch(
 
 
 def training_loss(
-    model: StepModel, *tensors: StepArg
+    model: SerModel, *tensors: StepArg
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One member: (its mean loss, weighted by its class weights [C] if any (`tensors`'
-    last, after `batch_tensors`' values), what it trains on, its labelled items). Validation and
-    test losses are never weighted."""
+    """One member (`model`: its model, or its view of an ensemble's stacked state,
+    `ser.train.engine.ensemble`): (its mean loss, weighted by its class weights [C] if
+    any (`tensors`' last, after `batch_tensors`' values), what it trains on, its labelled
+    items). Validation and test losses are never weighted."""
     batch = member_batch(*tensors)  # type: ignore[arg-type]  # `batch_tensors`' order
     loss = model.loss(model(batch), batch)
     n = (batch.labels != -100).sum()
     return loss, loss * n if model.summed_loss else loss, n
 
 
-def evaluation(model: StepModel, *tensors: StepArg) -> tuple[torch.Tensor, ...]:
+def evaluation(model: SerModel, *tensors: StepArg) -> tuple[torch.Tensor, ...]:
     """One member: (its loss summed over labelled items, its predicted classes (a run
     without the category: class 0), then each head's predictions (`Head.reported`: the
     category's a float32 softmax, as `ser predict`'s; the attributes' on the corpus's
