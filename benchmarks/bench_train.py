@@ -246,17 +246,21 @@ def run_train(config: TrainConfig, label: str) -> dict[str, Any]:
     groups = [g for g in clock.groups if g]
     # One epoch of every member: each group's median epoch after its first (which builds
     # the members, plans kernels, compiles), summed over groups.
-    steady = sum(float(np.median(g[1:] or g)) for g in groups)
-    epochs = max(len(g) for g in groups)
+    # None where the members trained on worker processes (a CPU's default for a run big
+    # enough): their epochs are said there, not to this process's `clock`.
+    steady = sum(float(np.median(g[1:] or g)) for g in groups) if groups else None
+    epochs = max((len(g) for g in groups), default=0)
     train_utts = sum(f.sizes.train for f in folds if f.sizes)  # every member's, one epoch
     out: dict[str, Any] = {
         "wall": round(wall, 2),
         "members": len(folds),
         "groups": len(groups),
         "epoch_seconds": [[round(s, 3) for s in g] for g in groups],
-        "steady_epoch_s": round(steady, 3),
-        "train_utts_per_s_incl_val": round(train_utts / steady, 1),
-        "estimated_100_epochs_min": round((wall + (100 - epochs) * steady) / 60, 2),
+        "steady_epoch_s": None if steady is None else round(steady, 3),
+        "train_utts_per_s_incl_val": None if steady is None else round(train_utts / steady, 1),
+        "estimated_100_epochs_min": (
+            None if steady is None else round((wall + (100 - epochs) * steady) / 60, 2)
+        ),
         "ua": record.summary["ua"],
         "train_losses": [f.curves["train_loss"] for f in folds],  # by (seed, fold)
     }
