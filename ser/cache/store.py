@@ -262,6 +262,30 @@ class FeatureStore(TranscriptSets, StoreHealth):
             raise StoreError(message) from None
         return FeatureData(data=data, offsets=offsets.astype(np.int64), attrs=attrs)
 
+    def offsets(self, name: str) -> np.ndarray:
+        """A complete set's offsets [n_utt + 1] int64, its rows left on disk (`read_rows`
+        reads them a piece at a time)."""
+        self._complete_attrs(name)
+        offsets = self._backend.read_array(name, "offsets")
+        if offsets is None:
+            raise StoreError(f"{self.path}: feature set {name!r} has no offsets array")
+        return offsets.astype(np.int64)
+
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of a set's data (read chunk-aligned, they are copied
+        straight from its chunk files); StoreError naming damaged rows as `read` does."""
+        try:
+            return self._backend.read_rows(name, start, stop)
+        except DamagedChunks as damaged:
+            held = self._backend.read_array(name, "offsets")
+            recorded = "corpus_root" in self.attrs
+            message = read_damage(self.path, name, self.manifest, damaged, held, recorded)
+            raise StoreError(message) from None
+
+    def chunk_rows(self, name: str) -> int:
+        """Rows per chunk of a set's data: the unit a streamed read takes."""
+        return self._backend.chunk_rows(name)
+
     def failures(self, name: str) -> list[tuple[str, str]]:
         self._complete_attrs(name)
         return read_failures(self._backend, name)

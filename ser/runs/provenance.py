@@ -61,11 +61,12 @@ class ExecutionRecord:
     compiled: bool | None = None
     backend: str | None = None
     shapes: int | None = None
+    memory: str | None = None  # where the inputs' rows lived (`--memory-budget`)
     extra: Mapping[str, Json] = field(default_factory=dict)
 
     @classmethod
     def of(cls, execution: Execution) -> ExecutionRecord:
-        return cls(**asdict(execution))
+        return cls(**{**asdict(execution), "memory": execution.memory or None})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -80,6 +80,9 @@ class Execution:
     cluster: bool = False
     training: bool = False
     step: str = "eager"  # training: "eager", "graphed" or "compiled" (`ser.train.engine.steps`)
+    # training: where its inputs' rows live under the memory budget, as
+    # `ser.train.placement` says it ("": not said)
+    memory: str = ""
 
     def describe(self) -> str:
         """The line every command prints, e.g. "2 processes x 1 torch thread, members one
@@ -89,7 +92,8 @@ class Execution:
         # `ser train`'s default
         own = "their own threads" if self.cluster else "its default threads"
         threads = _count(self.threads, "torch thread") if self.threads else own
-        return f"{_count(self.processes, *unit)} x {threads}{self.members()} ({self.source})"
+        said = f"{_count(self.processes, *unit)} x {threads}{self.members()} ({self.source})"
+        return f"{said}; {self.memory}" if self.memory else said
 
     def members(self) -> str:
         """How a training's members run: ", members stacked", ", members one after
@@ -104,8 +108,8 @@ class Execution:
         return f", members stacked {self.stacked} at a time" + compiled
 
     def record(self) -> dict[str, Any]:
-        """What run records hold of it (`execution`)."""
-        return asdict(self)
+        """What run records hold of it (`execution`; `memory` where it was said)."""
+        return {k: v for k, v in asdict(self).items() if k != "memory" or v}
 
     def thread_choice(self) -> ThreadChoice:
         """Each process's threads as the trainer records them."""

@@ -34,3 +34,30 @@ def memory_budget(*, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) 
                 limits.append(int(text))
     known = [limit for limit in limits if limit > 0]
     return min(known) if known else 0
+
+
+def available_memory(meminfo: Path = Path("/proc/meminfo")) -> int:
+    """Bytes the kernel says a new allocation may take now (MemAvailable), capped by
+    `memory_budget`; the budget alone where the platform does not say. What is free
+    moves with the load: only choices that change no number may follow it (where a
+    run's rows live, `ser.train.placement`)."""
+    budget = memory_budget()
+    try:
+        for line in meminfo.read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name == "MemAvailable" and value.split()[0].isdigit():
+                free = int(value.split()[0]) * 1024
+                return min(free, budget) if budget else free
+    except OSError:
+        pass
+    return budget
+
+
+def device_free_memory(index: int | None = None) -> int:
+    """Bytes free on CUDA device `index` (None: the current one) now; 0 without CUDA."""
+    import torch  # here: the rest of this module is torch-free
+
+    if not torch.cuda.is_available():
+        return 0
+    free, _ = torch.cuda.mem_get_info(index)
+    return int(free)

@@ -5,7 +5,9 @@ Work: about 6 FLOPs per parameter per input row (forward and backward; every fra
 token row of a sequence model, once per utterance of a vector model), and the input
 values each row brings (every stored set's width: a layered input's all), both twice for
 a staged model. Memory: weights, gradients and Adam's two moments per member, plus the
-features. Time: the FLOPs over `EFFECTIVE_FLOPS` plus the input read at `EFFECTIVE_READ`,
+features as the cell's memory budget places them (`ser.train.placement`: the rows held,
+each streamed input's chunk cache; a cell that cannot fit even streamed is refused).
+Time: the FLOPs over `EFFECTIVE_FLOPS` plus the input read at `EFFECTIVE_READ`,
 rough alone, so cells that have trained in the sweep's folder calibrate it (measured over
 estimated seconds, per device and family). Under the `ser.runtime.execution.Execution`
 `ser sweep` trains with, a cell takes `thread_factor` of that at its threads
@@ -28,6 +30,7 @@ from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.sweep.cells import ResolvedCell, record_of, unique
 from ser.train.features import resolve_features
+from ser.train.placement import place_inputs
 
 # A cell's time with one thread against `ser train`'s default on the 2-core CPU the
 # estimate's rates come from (2 threads): a fusion-study run, 90 s against 63 s. Two
@@ -87,11 +90,20 @@ def estimate(
         tested, seen = _size(test, cell.test_features, sequence)
         flops += 2.0 * params * tested * cell.members
         read += float(seen) * cell.members
-    infos = [store.info(name) for name in cell.features]
-    memory = 16 * params * cell.members + sum(i.bytes for i in infos)
+    memory = 16 * params * cell.members + _rows_bytes(cell, store)
     device = plan.device.type
     seconds = flops / EFFECTIVE_FLOPS[device] + read / EFFECTIVE_READ[device]
     return Estimate(params, memory, seconds, plan.device.type, plan.family)
+
+
+def _rows_bytes(cell: ResolvedCell, store: FeatureStore) -> int:
+    """The bytes the cell's inputs take where its memory budget places them: rows held
+    (on the device or host), or a streamed input's chunk cache."""
+    features = resolve_features(store, cell.config.features)
+    plan = cell.plan
+    placed = place_inputs(store, features, plan.device, cell.config.memory_budget, plan.batch_size)
+    held = sum(placed.needs[name] for name in placed.places if name not in placed.streamed)
+    return held + sum(placed.cache.values())
 
 
 def _tuned_parameters(finetune: Sequence[str], store: FeatureStore) -> int:

@@ -5,7 +5,10 @@ length-bucketed batches; dialogs whole, their utterances in `order`, a training 
 in a new uniform shuffle each epoch as the fusion study's code does (length buckets would
 put long dialogs together and, with its summed loss, weigh those batches more). A dialog
 holds only its side's utterances, so no test utterance is seen. `Batches` gathers a plan's
-rows on the device (`gather`).
+rows on the device (`gather`). Where an input streams from the store
+(`ser.train.placement`), a side's utterances are planned window by window
+(`windowed_plans`: a block shuffle over the store's chunks), so that a step reads a few
+chunks, the next step's read ahead while it trains.
 
 `StackedSides` stacks K members' sides of their own shapes into one [K, ...] batch a
 step: member k's tensors fill the front of each axis; the rest is padding: zeros, masks
@@ -29,6 +32,8 @@ from ser.models.batch import Batch, InputSpec, Unit
 from ser.train.augment import Augment, Augmenter, ViewDraw, apply, balanced_draw, epoch_draws
 from ser.train.data import FeatureTable, TargetScale, TrainData, ZScore
 from ser.train.gather import gather
+from ser.train.placement import WINDOW_CHUNKS
+from ser.train.stream import RowStream
 
 if TYPE_CHECKING:
     from ser.train.engine.steps import StepShapes
@@ -80,6 +85,36 @@ def utterance_plans(
         StepPlan(positions[local], {name: int(lens[local].max()) for name, lens in seq_len.items()})
         for local in bucket_batches(total, batch_size, rng)
     ]
+
+
+def windowed_plans(
+    positions: np.ndarray,
+    seq_len: Mapping[str, np.ndarray],
+    batch_size: int,
+    rng: np.random.Generator | None,
+    blocks: np.ndarray,
+) -> list[StepPlan]:
+    """`utterance_plans` a window at a time: `blocks` [N] is each position's store chunk
+    (a streamed input's), the chunks of `positions` are taken in store order (with `rng`,
+    for training: in a new random order each epoch), `WINDOW_CHUNKS` of them a window,
+    and each window's utterances bucketed and shuffled as `utterance_plans` does. The
+    windows hold a fixed count of chunks: the same seed gives the same batches whatever
+    the budget, the machine or the reader threads.
+
+    >>> plans = windowed_plans(np.arange(6), {}, 2, None, np.array([0, 0, 1, 1, 9, 9]))
+    >>> [p.positions.tolist() for p in plans]
+    [[0, 1], [2, 3], [4, 5]]
+    """
+    held = blocks[positions]
+    order = np.unique(held)
+    if rng is not None:
+        order = order[rng.permutation(len(order))]
+    plans = []
+    for w in range(0, len(order), WINDOW_CHUNKS):
+        local = np.flatnonzero(np.isin(held, order[w : w + WINDOW_CHUNKS]))
+        window = {name: lens[local] for name, lens in seq_len.items()}
+        plans += utterance_plans(positions[local], window, batch_size, rng)
+    return plans
 
 
 def dialog_groups(
@@ -198,6 +233,15 @@ class Batches:
             for s in self.specs
             if s.gathered == "sequence"
         }
+        # A streamed input's chunks (the one of most rows): the windows its plans take.
+        streams = streams_of(data, self.specs)
+        self._blocks = max(streams, key=lambda s: s.rows).blocks() if streams else None
+
+    def _plan(self, positions: np.ndarray, seq_len: Mapping[str, np.ndarray]) -> list[StepPlan]:
+        """`utterance_plans`, window by window where an input streams."""
+        if self._blocks is None:
+            return utterance_plans(positions, seq_len, self.batch_size, self.rng)
+        return windowed_plans(positions, seq_len, self.batch_size, self.rng, self._blocks)
 
     def __len__(self) -> int:
         units = len(self._groups) if self.unit == "dialog" else len(self.positions)
@@ -212,7 +256,7 @@ class Batches:
             plans = dialog_plans(self._groups, self.batch_size, self.rng)
             return [self._viewed(p, drawn, self._longest(p.positions, drawn)) for p in plans]
         if drawn is None and (not self.balanced or self.rng is None):
-            return utterance_plans(self.positions, self._seq_len, self.batch_size, self.rng)
+            return self._plan(self.positions, self._seq_len)
         positions, seq_len = self.positions, self._seq_len
         if self.balanced and self.rng is not None:
             local = balanced_draw(self.data.labels[self.positions], self.rng)
@@ -222,7 +266,7 @@ class Batches:
             # epoch: a batch pads to the longest row it gathers, so a slowed-down view's
             # longer rows cost their own batches' padding only, not every epoch's.
             seq_len = {n: self._drawn_lengths(n, positions, drawn) for n in seq_len}
-        plans = utterance_plans(positions, seq_len, self.batch_size, self.rng)
+        plans = self._plan(positions, seq_len)
         return [self._viewed(p, drawn, p.lengths) for p in plans]
 
     def _drawn_lengths(
@@ -326,10 +370,15 @@ class StackedSides:
         shaped = [part.view(a.shape) for part, a in zip(parts, arrays + views, strict=True)]
         positions, viewing = shaped[: len(arrays)], shaped[len(arrays) :] or [None] * len(arrays)
         draws = self._draws(steps, arrays)
-        for now, pos, view, drawn in zip(steps, positions, viewing, draws, strict=True):
+        streams = streams_of(self.data, self.specs)
+        for i, (now, pos, view, drawn) in enumerate(
+            zip(steps, positions, viewing, draws, strict=True)
+        ):
             # pos: [K, B] or [K, B, U]; view: its positions' views (None: clean)
             closes = any(plan.steps for plan in now if plan is not None)
             batch = self.gather(now, pos, view)
+            for stream in streams if i + 1 < len(arrays) else []:  # read as this step trains
+                stream.prefetch(arrays[i + 1])
             if self.augmenters:  # a training side's, before the step function
                 augment = self.augmenters[0].augment
                 batch = apply(batch, augment, drawn, self.specs, len(self.data.classes))
@@ -365,6 +414,17 @@ class StackedSides:
         if self.target_scale is not None:
             batch.target_mean, batch.target_std = self.target_scale
         return batch
+
+
+def streams_of(data: TrainData, specs: Sequence[InputSpec]) -> list[RowStream]:
+    """The streams the sequence inputs of `specs` read a batch's rows from
+    (`ser.train.stream`; none: all in memory; a vector view's means are held)."""
+    tables = [
+        data.features[spec.name]
+        for spec in specs
+        if spec.gathered == "sequence" and spec.name in data.features
+    ]
+    return [table.stream for table in tables if table.stream is not None]
 
 
 def _shapes(sides: Sequence[Batches]) -> StepShapes:

@@ -2,16 +2,18 @@
 features' z-scores, the class weights and the attribute targets' scale.
 
 Each feature set is read once and kept on the device as a flat row buffer (fp16 stays
-fp16, cast per batch); utterances outside the class set or without rows in some set are
-dropped and counted. z-score statistics come from the fold's training side only. A
-layered input (`<stem>.L*`: several layer sets of one encoder) is one buffer of rows
-[rows, L, D], gathered as [B, T, L, D] / [B, L, D] for the model's layer mix.
+fp16, cast per batch), or where the memory budget says (`ser.train.placement`): in pinned
+host memory beside a GPU, or streamed from the store (`ser.train.stream`); utterances
+outside the class set or without rows in some set are dropped and counted. z-score
+statistics come from the fold's training side only. A layered input (`<stem>.L*`:
+several layer sets of one encoder) is one buffer of rows [rows, L, D], gathered as
+[B, T, L, D] / [B, L, D] for the model's layer mix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
@@ -28,6 +30,8 @@ from ser.heads.emotion import OUTSIDE
 from ser.models.losses import balanced_weights
 from ser.models.targets import Targets
 from ser.train.features import ResolvedFeature
+from ser.train.placement import Placement
+from ser.train.stream import RowStream
 
 #: Features whose training-side std is below this keep std 1 (constant openSMILE columns).
 STD_FLOOR = 1e-6
@@ -58,11 +62,25 @@ class FeatureTable:
     lengths: torch.Tensor  # [n] int64, rows per utterance (>= 1)
     lengths_np: np.ndarray  # [n] host copy, for batch planning without a device sync
     views: ViewRows | None = None  # None: the clean rows alone
+    # Streamed from the store (`flat` then holds no row); None: `flat` holds them all.
+    stream: RowStream | None = None
+
+    def rows(self, index: torch.Tensor) -> torch.Tensor:
+        """`flat[index]` on `index`'s device, wherever the rows live."""
+        if self.stream is not None:
+            return self.stream.take(index)
+        if self.flat.device != index.device:  # pinned host rows beside a GPU
+            return self.flat[index.cpu()].to(index.device, non_blocking=True)
+        return self.flat[index]
 
     @cached_property
     def vectors(self) -> torch.Tensor:
         """[n, D] ([n, L, D]) float32 mean over each utterance's rows (computed once, then
         cached): a layered input's vector view is each layer's mean."""
+        if self.stream is not None:
+            return self.stream.means(self.lengths)
+        if self.flat.device != self.lengths.device:
+            return segment_mean(self.clean, self.lengths.cpu()).to(self.lengths.device)
         return segment_mean(self.clean, self.lengths)
 
     @cached_property
@@ -77,7 +95,10 @@ class FeatureTable:
 
     @property
     def clean(self) -> torch.Tensor:
-        """The clean set's rows (all of `flat` without views)."""
+        """The clean set's rows (all of `flat` without views; a streamed table's are
+        read by `rows`, never whole)."""
+        if self.stream is not None:
+            raise ValueError(f"{self.feature.name} is streamed: its rows are never held whole")
         return self.flat if self.views is None else self.flat[: int(self.lengths_np.sum())]
 
 
@@ -104,6 +125,7 @@ class TrainData:
     # store's, their manifest rows that store's; None: one store.
     test_from: int | None = None
     views: tuple[str, ...] = ()  # `--views`: the labels a training side draws beside clean
+    placement: Placement | None = None  # where its inputs' rows live (None: on `device`)
     labels_t: torch.Tensor = field(init=False, repr=False)  # [n] on device
     manifest_rows_t: torch.Tensor = field(init=False, repr=False)  # [n] on device
     targets_t: torch.Tensor | None = field(init=False, repr=False)  # [n, A] float32
@@ -154,11 +176,13 @@ def load_data(
     device: torch.device | str = "cpu",
     targets: Targets | None = None,
     root: Path | None = None,
+    placement: Placement | None = None,
 ) -> TrainData:
     """Read `features` from `store` once; keep the utterances with rows in every set and
     gold of the run's first head (a label in the class set; a run on attributes alone: a
     value of some attribute). Every head's gold rides along (`root`: where the store's
-    corpus is, if it moved, for a head reading it)."""
+    corpus is, if it moved, for a head reading it). `placement`: where each input's rows
+    live (None: all on `device`); a streamed input's offsets alone are read here."""
     device, targets, manifest = torch.device(device), targets or Targets(), store.manifest
     codes = np.asarray(manifest.column("label")).astype(str)
     label_of = [label_set.index_of(c) for c in codes]
@@ -170,8 +194,12 @@ def load_data(
     if (~keep).any():
         dropped[why] = int((~keep).sum())
     raw = {}
+    places = placement.places if placement else {}
     for feature in features:
-        data, layout, lengths = read_rows(store, feature, keep)
+        streamed = places.get(feature.name) == "stream"
+        data, layout, lengths = (
+            stored_layout(store, feature) if streamed else read_rows(store, feature, keep)
+        )
         missing = keep & (lengths == 0)
         if missing.any():
             dropped[f"no rows in {feature.name} (extraction failed)"] = int(missing.sum())
@@ -183,7 +211,8 @@ def load_data(
             f"{'+'.join(f.name for f in features)} in {store.path}"
         )
     tables = {
-        f.name: feature_table(f, raw[f.name][0], raw[f.name][1], keep, device) for f in features
+        f.name: placed_table(store, f, raw[f.name][0], raw[f.name][1], keep, device, placement)
+        for f in features
     }
     rows = np.flatnonzero(keep).astype(np.int64)
     return TrainData(
@@ -200,6 +229,7 @@ def load_data(
         attributes=targets.attributes,
         targets=targets.scaled(gold, rows),
         gold={name: g[rows] for name, g in gold.items()},
+        placement=placement,
     )
 
 
@@ -264,6 +294,54 @@ def read_rows(
     read = store.read(feature.name)
     lengths = np.diff(np.asarray(read.offsets, dtype=np.int64))
     return read.data, lengths, lengths
+
+
+def stored_layout(
+    store: FeatureStore, feature: ResolvedFeature
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A streamed set as `read_rows` hands a set over, its rows left on disk: its
+    offsets (in place of the rows), and the rows each utterance has."""
+    offsets = store.offsets(feature.name)
+    lengths = np.diff(offsets)
+    return offsets, lengths, lengths
+
+
+def placed_table(
+    store: FeatureStore,
+    feature: ResolvedFeature,
+    data: np.ndarray,
+    lengths: np.ndarray,
+    keep: np.ndarray,
+    device: torch.device,
+    placement: Placement | None,
+) -> FeatureTable:
+    """`feature_table` where `placement` puts the input: on `device`, in pinned host
+    memory, or streamed (`data`: then the set's offsets)."""
+    place = placement.places.get(feature.name, "device") if placement else "device"
+    if place == "host":
+        table = feature_table(feature, data, lengths, keep, torch.device("cpu"))
+        flat = table.flat.pin_memory() if torch.cuda.is_available() else table.flat
+        return replace(
+            table, flat=flat, starts=table.starts.to(device), lengths=table.lengths.to(device)
+        )
+    if place != "stream" or placement is None:
+        return feature_table(feature, data, lengths, keep, device)
+    kept = lengths[keep].astype(np.int64)
+    first = data[:-1][keep]
+    stream = RowStream(store, feature.name, first, kept, placement.cache[feature.name])
+    starts = np.concatenate([[0], np.cumsum(kept)[:-1]]).astype(np.int64)
+    return FeatureTable(
+        feature=feature,
+        flat=torch.empty((0, stream.dim), dtype=_torch_dtype(stream.dtype), device=device),
+        starts=torch.from_numpy(starts).to(device),
+        lengths=torch.from_numpy(kept).to(device),
+        lengths_np=kept,
+        stream=stream,
+    )
+
+
+def _torch_dtype(dtype: np.dtype) -> torch.dtype:
+    return torch.from_numpy(np.zeros(0, dtype=dtype)).dtype
 
 
 def kept_rows(name: str, data: np.ndarray, lengths: np.ndarray, keep: np.ndarray) -> np.ndarray:

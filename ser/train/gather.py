@@ -49,7 +49,7 @@ def gather(
         steps = torch.arange(lengths[spec.name], device=pos.device)  # [T]
         seq_mask = steps < torch.where(valid, count, 0).unsqueeze(-1)  # [.., T]
         rows = torch.where(seq_mask, first.unsqueeze(-1) + steps, 0)  # [.., T]
-        seq = _normed(table.flat[rows].float(), norm)  # [..., T, D] or [..., T, L, D]
+        seq = _normed(table.rows(rows).float(), norm)  # [..., T, D] or [..., T, L, D]
         x[spec.name], mask[spec.name] = seq * spread(seq_mask, seq), seq_mask
     return Batch(
         x=x,

@@ -199,6 +199,14 @@ class TrainConfig:
         "decides]; lower it to bound memory (1: one after another; the same results up to "
         "float rounding without dropout or RMM). Recorded.",
     )
+    memory_budget: str | None = option(
+        None,
+        "Memory the inputs' rows may take (384MB, 2GiB): each input's rows on the device "
+        "when they fit, in host memory (pinned) on a GPU when they fit there, else streamed "
+        "from the store [default: half the device's free memory on a GPU, half the "
+        "available RAM on a CPU]. Said in the execution line and recorded there.",
+        metavar="SIZE",
+    )
     step: str | None = option(
         None,
         "Training steps: eager; graphed (each whole step replayed as one CUDA graph per "

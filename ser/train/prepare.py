@@ -37,6 +37,7 @@ from ser.train.checkpoint import located
 from ser.train.data import OUTSIDE, TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.options import TrainConfig
+from ser.train.placement import Placement, place_inputs
 from ser.train.plan import Plan, Prepared, Stores
 from ser.train.progress import Progress
 from ser.train.record import Started
@@ -61,6 +62,7 @@ class Inputs:
     test: cross.TestSide | None = None  # a cross-corpus run's test store
     tuning: Tuning | None = None  # the inputs whose encoder's top layers train
     views: Views | None = None  # `--views`: the views its training sides read
+    placement: Placement | None = None  # where its inputs' rows live (`--memory-budget`)
 
     @property
     def view_prints(self) -> dict[str, str] | None:
@@ -92,8 +94,14 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
     check_inputs(config, unit, specs)
     classes = store.corpus.label_set(plan.classes)
     recorded = provenance(store, features)  # what its checkpoints hold of the sets
+    blocked = stream_blockers(config, unit, tuning)
+    placed = place_inputs(
+        store, features, plan.device, config.memory_budget, plan.batch_size, blocked
+    )
     if plan.test is None or config.test_store is None:
-        return Inputs(store, features, unit, list(specs), classes, recorded, None, tuning, views)
+        return Inputs(
+            store, features, unit, list(specs), classes, recorded, None, tuning, views, placed
+        )
     test = cross.open_test(
         store, stores[config.test_store], features, classes, plan.test["classes"]
     )
@@ -117,12 +125,22 @@ def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict
     return out
 
 
+def stream_blockers(config: TrainConfig, unit: Unit, tuning: Tuning | None) -> list[str]:
+    """What this run holds that streamed rows do not go with yet, as its options name it."""
+    blockers = [f"--step {config.step}"] if config.step in ("graphed", "compiled") else []
+    blockers += ["--views"] if config.views is not None else []
+    blockers += ["--finetune"] if tuning is not None else []
+    blockers += ["--test-store"] if config.test_store is not None else []
+    return blockers + (["a dialog-context model"] if unit == "dialog" else [])
+
+
 def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) -> TrainData:
     """The run's data, read once per store (and test store), sets, class set, targets and
     device (`root`: the corpus's, where it moved, for soft labels)."""
     names = tuple(f.name for f in inputs.features)
     targets = plan.targets
     key: tuple[Any, ...] = (inputs.store.path.resolve(), names, plan.classes, str(plan.device))
+    key += (None if inputs.placement is None else tuple(inputs.placement.places.items()),)
     key += (targets, None if inputs.views is None else inputs.views.labels)
     if inputs.test is not None:
         key += (inputs.test.store.path.resolve(), inputs.test.match.test.name)
@@ -132,7 +150,15 @@ def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) ->
         data = cross.load_joined(inputs.store, inputs.features, inputs.test, plan.device)
     else:
         where = None if root is None else Path(root)
-        data = load_data(inputs.store, inputs.features, inputs.classes, plan.device, targets, where)
+        data = load_data(
+            inputs.store,
+            inputs.features,
+            inputs.classes,
+            plan.device,
+            targets,
+            where,
+            inputs.placement,
+        )
         data = with_views(data, inputs.store, inputs.views)
         if targets.soft:
             data = with_votes(data, inputs, root)

@@ -38,6 +38,7 @@ from ser.runtime.execution import Execution, Training, for_training
 from ser.runtime.memory import memory_budget
 from ser.runtime.orphans import spawned_pool
 from ser.runtime.threads import ThreadChoice, cpu_budget
+from ser.train.batches import streams_of
 from ser.train.data import TrainData
 from ser.train.group import PartlySaved, by_training, train_group
 from ser.train.options import TrainConfig
@@ -129,6 +130,15 @@ def choose_execution(
     stacked, on processes, which steps; recorded in each, with the threads that then
     train its members."""
     data = {id(r.data): r.data for r in runs}.values()
+    placed = [d.placement for d in data if d.placement is not None]
+    at_once = configs[0].members_at_once if configs else None
+    step = configs[0].step if configs else None
+    processes = configs[0].processes if configs else None
+    if any(streams_of(run.data, run.specs) for run in runs):
+        # One member's windows at a time through each stream's cache, eagerly, in this
+        # process: a process of its own would decide the placement (and so the batches)
+        # again from what is free then.
+        at_once, step, processes = at_once or 1, step or "eager", 1
     training = Training(
         members=sum(run.planned for run in runs),
         work=round(sum(run.planned * run.plan.epochs * epoch_utterances(run) for run in runs)),
@@ -144,11 +154,12 @@ def choose_execution(
         budget=cpu_budget(),
         threads=threads,
         memory=memory_budget(),
-        processes=configs[0].processes if configs else None,
+        processes=processes,
         asked_threads=asked,
-        at_once=configs[0].members_at_once if configs else None,
-        step=configs[0].step if configs else None,
+        at_once=at_once,
+        step=step,
     )
+    execution = replace(execution, memory="; ".join(dict.fromkeys(p.describe() for p in placed)))
     for run in runs:
         run.record = replace(run.record, execution=ExecutionRecord.of(execution))
         if execution.processes > 1:

@@ -1,0 +1,200 @@
+"""Where each input's rows live under a memory budget (`--memory-budget`), decided before
+the run reads them: on the device when they fit, in host memory (pinned) on a GPU when
+they fit there, else streamed from the store a chunk at a time (`ser.train.stream`).
+
+The budget holds the rows and what training gathers from them: every input's largest
+batch (in fp32) first, then the inputs in memory, smallest first, then each streamed
+input's chunk cache (at least `MIN_CACHE_CHUNKS` of its store's chunks: a window of the
+block shuffle, `ser.train.batches`, and the next one read ahead). A run that cannot fit
+even streamed is refused with the figures. Where rows live changes no number, unless an
+input streams: then its training sides draw their batches window by window (the same
+batches for the same seed on any machine, whatever the budget), not over the whole side.
+The default follows what is free now (half the device's free memory on a GPU, half the
+available RAM on a CPU); an input streams only when its rows do not fit that.
+
+>>> decide({"a": 10, "b": 300}, {"a": 1, "b": 2}, {"b": 40}, budget=100)
+({'a': 'device', 'b': 'stream'}, {'b': 50})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ser.cache import FeatureStore
+from ser.errors import ConfigError
+from ser.runtime.memory import available_memory, device_free_memory
+from ser.runtime.units import human_bytes, parse_size
+from ser.train.features import ResolvedFeature
+
+#: The default budget's share of what is free now.
+SHARE = 0.5
+#: Store chunks a streamed training side's window takes (`ser.train.batches`): a fixed
+#: count, so that its batches are the same for the same seed whatever the budget.
+WINDOW_CHUNKS = 4
+#: A streamed input's chunk cache holds at least a window, the next one and a chunk an
+#: utterance spills into.
+MIN_CACHE_CHUNKS = 2 * WINDOW_CHUNKS + 1
+#: Why an input cannot stream in this run (what the trainer's streamed path lacks yet).
+Blockers = Sequence[str]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The budget (bytes, and where it came from), each input's place ("device": in the
+    training device's memory; "host": pinned host memory beside a GPU; "stream": read
+    from the store), the bytes its rows take and each streamed input's cache."""
+
+    budget: int
+    source: str
+    places: dict[str, str]
+    needs: dict[str, int]
+    cache: dict[str, int]
+    device: str = "cpu"
+
+    @property
+    def streamed(self) -> set[str]:
+        return {name for name, place in self.places.items() if place == "stream"}
+
+    def describe(self) -> str:
+        """e.g. "memory budget 366.2 MiB (--memory-budget 384MB): hubert 1.9 GiB streamed
+        (cache 320.0 MiB), mpnet 12.0 MiB in memory"."""
+        where = {"device": "in memory" if self.device == "cpu" else f"on {self.device}"}
+        where |= {"host": "in pinned host memory", "stream": "streamed"}
+        parts = []
+        for name, place in self.places.items():
+            cache = f" (cache {human_bytes(self.cache[name])})" if name in self.cache else ""
+            parts.append(f"{name} {human_bytes(self.needs[name])} {where[place]}{cache}")
+        return f"memory budget {human_bytes(self.budget)} ({self.source}): " + ", ".join(parts)
+
+
+def default_budget(device: torch.device) -> tuple[int, str]:
+    """`SHARE` of the device's free memory (a GPU) or of the available RAM, and the words
+    that say so."""
+    if device.type == "cuda":
+        free = device_free_memory(device.index)
+        return int(free * SHARE), f"half of {human_bytes(free)} free on {device}"
+    free = available_memory()
+    return int(free * SHARE), f"half of {human_bytes(free)} available RAM"
+
+
+def asked_budget(text: str) -> int:
+    """`--memory-budget`'s bytes (`ConfigError` naming the option for a bad size)."""
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise ConfigError(f"--memory-budget {error}") from None
+
+
+def place_inputs(
+    store: FeatureStore,
+    features: Sequence[ResolvedFeature],
+    device: torch.device,
+    asked: str | None,
+    batch_size: int,
+    blockers: Blockers = (),
+) -> Placement:
+    """Each input's place under the asked (or default) budget; `ConfigError` with the
+    figures when even streaming cannot fit, or when an input must stream and the run
+    holds something streamed rows do not go with yet (`blockers`)."""
+    budget, source = (
+        (asked_budget(asked), f"--memory-budget {asked}") if asked else default_budget(device)
+    )
+    needs = {f.name: input_bytes(store, f) for f in features}
+    chunks = {f.name: chunk_bytes(store, f) for f in features if streamable(f)}
+    batches = {f.name: batch_bytes(store, f, batch_size) for f in features}
+    host = int(available_memory() * SHARE) if device.type == "cuda" else None
+    places, cache = decide(needs, chunks, batches, budget, host)
+    streamed = [name for name, place in places.items() if place == "stream"]
+    if streamed and blockers:
+        raise ConfigError(
+            f"{', '.join(streamed)} ({human_bytes(sum(needs[n] for n in streamed))}) fit "
+            f"neither the memory budget ({human_bytes(budget)}, {source}) nor host memory, "
+            f"and streamed rows do not go with {' or '.join(blockers)} yet: raise "
+            "--memory-budget, or leave those out"
+        )
+    return Placement(budget, source, places, needs, cache, str(device))
+
+
+def decide(
+    needs: Mapping[str, int],
+    chunks: Mapping[str, int],
+    batches: Mapping[str, int],
+    budget: int,
+    host: int | None = None,
+) -> tuple[dict[str, str], dict[str, int]]:
+    """(input -> place, streamed input -> its cache's bytes) for inputs whose rows take
+    `needs`, their largest batch `batches` and, where they may stream, a store chunk of
+    `chunks` bytes; `host`: pinned host memory beside a GPU (None: on the CPU)."""
+    left = budget - sum(batches.values())
+    if left < 0:
+        raise ConfigError(_refusal(budget, batches, {}))
+    places: dict[str, str] = {}
+    host_left = host or 0
+    for name in sorted(needs, key=lambda n: (needs[n], n)):
+        if needs[name] <= left:
+            places[name], left = "device", left - needs[name]
+        elif needs[name] <= host_left:
+            places[name], host_left = "host", host_left - needs[name]
+        elif name in chunks:
+            places[name] = "stream"
+        else:
+            raise ConfigError(
+                f"{name}'s rows ({human_bytes(needs[name])}) do not fit the memory budget "
+                f"({human_bytes(budget)}) and its level cannot stream: raise --memory-budget"
+            )
+    streamed = [name for name in needs if places[name] == "stream"]
+    pool = host_left if host is not None else left  # the chunk caches are host memory
+    least = {name: MIN_CACHE_CHUNKS * chunks[name] for name in streamed}
+    if sum(least.values()) > pool:
+        raise ConfigError(_refusal(budget, batches, least))
+    share = pool // max(len(streamed), 1)
+    return {n: places[n] for n in needs}, {n: max(least[n], min(share, needs[n])) for n in streamed}
+
+
+def _refusal(budget: int, batches: Mapping[str, int], caches: Mapping[str, int]) -> str:
+    said = ", ".join(f"{n} {human_bytes(b)}" for n, b in batches.items())
+    held = ", ".join(f"{n} {human_bytes(b)}" for n, b in caches.items())
+    need = sum(batches.values()) + sum(caches.values())
+    return (
+        f"the memory budget ({human_bytes(budget)}) cannot hold this run even streamed: "
+        f"its largest batches take {said}"
+        + (f" and its streamed inputs' chunk caches at least {held}" if caches else "")
+        + f" ({human_bytes(need)} in all); raise --memory-budget or lower --batch-size"
+    )
+
+
+def streamable(feature: ResolvedFeature) -> bool:
+    """Whether an input's rows may stream: a frame or token set (utterance-level sets are
+    small and z-scored from their rows); a layered input not yet."""
+    return feature.level in ("frame", "token") and not feature.sets
+
+
+def input_bytes(store: FeatureStore, feature: ResolvedFeature) -> int:
+    """The bytes of every row of the input's stored sets (each utterance of the store's,
+    kept or not: an upper bound on the run's)."""
+    total = 0
+    for name in feature.stored:
+        info = store.info(name)
+        total += int(info.rows) * int(info.dim) * np.dtype(str(info.dtype)).itemsize
+    return total
+
+
+def chunk_bytes(store: FeatureStore, feature: ResolvedFeature) -> int:
+    """The bytes of one chunk of the input's set, the unit a streamed read takes."""
+    info = store.info(feature.name)
+    return store.chunk_rows(feature.name) * int(info.dim) * np.dtype(str(info.dtype)).itemsize
+
+
+def batch_bytes(store: FeatureStore, feature: ResolvedFeature, batch_size: int) -> int:
+    """The bytes of the input's largest batch as training gathers it: `batch_size` of its
+    longest utterance's rows, stored and in fp32."""
+    info = store.info(feature.stored[0])
+    width = int(info.dim) * len(feature.stored) * (np.dtype(str(info.dtype)).itemsize + 4)
+    if feature.level == "utterance":
+        return batch_size * width
+    longest = int(np.diff(store.offsets(feature.stored[0])).max(initial=1))
+    return batch_size * longest * width

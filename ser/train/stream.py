@@ -1,0 +1,139 @@
+"""A streamed input's rows (`ser.train.placement` says which inputs stream): read from the
+store a chunk at a time (its own chunking: chunk-aligned reads copy chunk files straight
+into memory) into a bounded cache, on reader threads that read the next step's chunks
+while this one trains (`prefetch`).
+
+The rows a batch gathers are the same bytes the in-memory table holds, gathered by the
+same row indices (`take`), and the per-utterance means are summed in the same order
+(`means`): a step's tensors do not depend on where the rows live, nor on how many
+threads read them. Which utterances share a batch is the plan's (`ser.train.batches`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from ser.cache import FeatureStore
+
+#: Reader threads of a streamed input: reads of chunk files release the interpreter's
+#: lock; more than a few only queue on one disk.
+READERS = 2
+
+
+class RowStream:
+    """The kept rows of set `name` of `store`, row r of the run's table being store row
+    `store_rows[r]`; `first` [n]: each kept utterance's first store row, `lengths` [n]
+    its rows; a cache of at most `cache_bytes` of chunks (never fewer than two)."""
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        name: str,
+        first: np.ndarray,
+        lengths: np.ndarray,
+        cache_bytes: int,
+        readers: int = READERS,
+    ) -> None:
+        self.store, self.name = store, name
+        self.first, self.lengths = first.astype(np.int64), lengths.astype(np.int64)
+        info = store.info(name)
+        self.dim, self.dtype = int(info.dim), np.dtype(str(info.dtype))
+        self.total_store_rows = int(info.rows)
+        self.chunk_rows = max(1, store.chunk_rows(name))
+        starts = np.cumsum(self.lengths) - self.lengths  # kept row of each utterance's first
+        self.store_rows = np.repeat(self.first - starts, self.lengths) + np.arange(
+            int(self.lengths.sum()), dtype=np.int64
+        )
+        chunk = self.chunk_rows * self.dim * self.dtype.itemsize
+        self.capacity = max(2, cache_bytes // max(chunk, 1))
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._pending: dict[int, Future[np.ndarray]] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max(1, readers), thread_name_prefix="ser-stream")
+        self.reads = 0  # chunks read from the store (a measure of the plan's locality)
+
+    @property
+    def rows(self) -> int:
+        return len(self.store_rows)
+
+    def blocks(self) -> np.ndarray:
+        """[n] the store chunk each kept utterance starts in: the block shuffle's unit."""
+        return self.first // self.chunk_rows
+
+    def take(self, index: torch.Tensor) -> torch.Tensor:
+        """Rows `index` (any shape, kept-row numbers) -> [*index.shape, D] in the stored
+        dtype, on `index`'s device."""
+        where = self.store_rows[index.cpu().numpy().ravel()]
+        chunk, offset = np.divmod(where, self.chunk_rows)
+        out = np.empty((len(where), self.dim), dtype=self.dtype)
+        for k in np.unique(chunk):
+            at = chunk == k
+            out[at] = self.chunk(int(k))[offset[at]]
+        rows = torch.from_numpy(out).view(*index.shape, self.dim)
+        return rows.to(index.device, non_blocking=True)
+
+    def chunk(self, k: int) -> np.ndarray:
+        """Store chunk k's rows, from the cache or read (by a reader thread: one read of a
+        chunk however many ask for it at once)."""
+        with self._lock:
+            if k in self._cache:
+                self._cache.move_to_end(k)
+                return self._cache[k]
+            future = self._pending.get(k) or self._submit(k)
+        return future.result()
+
+    def prefetch(self, positions: np.ndarray) -> None:
+        """Start reading the chunks of the utterances at `positions` (-1: none) that the
+        cache lacks, leaving room for those a step is gathering."""
+        real = positions[positions >= 0].ravel()
+        if not len(real):
+            return
+        lo = self.first[real] // self.chunk_rows
+        hi = (self.first[real] + self.lengths[real] - 1) // self.chunk_rows
+        spans = [np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)]
+        wanted = np.unique(np.concatenate(spans))
+        with self._lock:
+            for k in wanted[: max(1, self.capacity // 2)].tolist():
+                if k not in self._cache and k not in self._pending:
+                    self._submit(k)
+
+    def _submit(self, k: int) -> Future[np.ndarray]:
+        """A read of chunk k on a reader thread (the lock held)."""
+        future = self._pool.submit(self._read, k)
+        self._pending[k] = future
+        return future
+
+    def _read(self, k: int) -> np.ndarray:
+        lo = k * self.chunk_rows
+        rows = self.store.read_rows(self.name, lo, min(lo + self.chunk_rows, self.total_store_rows))
+        with self._lock:
+            self.reads += 1
+            self._pending.pop(k, None)
+            self._cache[k] = rows
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
+        return rows
+
+    def means(self, lengths: torch.Tensor) -> torch.Tensor:
+        """[n, D] float32 mean of each utterance's rows, summed row after row as
+        `ser.train.data.segment_mean` sums an in-memory table's (index_add_ adds each
+        segment's rows in order, whatever the pieces), a chunk's rows at a time."""
+        n, device = len(lengths), lengths.device
+        if bool((lengths == 1).all()):
+            return self.take(torch.arange(self.rows, device=device)).float()
+        seg = torch.repeat_interleave(torch.arange(n, device=device), lengths)
+        out = torch.zeros(n, self.dim, dtype=torch.float32, device=device)
+        for r0 in range(0, self.rows, self.chunk_rows):
+            r1 = min(r0 + self.chunk_rows, self.rows)
+            piece = self.take(torch.arange(r0, r1, device=device))
+            out.index_add_(0, seg[r0:r1], piece.float())
+        return out / lengths.clamp_min(1).unsqueeze(1).to(out.dtype)
+
+    def close(self) -> None:
+        """Stop the reader threads (reads in flight finish)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,180 @@
+"""`--memory-budget`: where each input's rows live (`ser.train.placement`), streamed rows
+read from the store a chunk at a time (`ser.train.stream`), the batches they give
+(`ser.train.batches.windowed_plans`) and the runs refused before training."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ser.cache.store as store_module
+from ser.cache import FeatureStore
+from ser.errors import ConfigError
+from ser.models.batch import InputSpec
+from ser.train.batches import Batches, StackedSides
+from ser.train.data import TrainData, load_data
+from ser.train.features import resolve_features
+from ser.train.options import train_config
+from ser.train.placement import Placement, place_inputs
+from ser.train.recipe import train
+from ser.train.stream import RowStream
+from tests.stores import labelled_store
+from tests.train.conftest import SETS, small_config
+
+FRAMES = "hubert-tiny.L2"
+
+
+@pytest.fixture(scope="module")
+def chunked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trainer tests' sets in a store of tiny chunks (21 rows of the frame set), so
+    that streamed reads cross many chunks."""
+    path = tmp_path_factory.mktemp("chunked") / "features.zarr"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_module, "CHUNK_BYTES", 256)
+        labelled_store(path, SETS, per_dialog=12)
+    return path
+
+
+def loaded(path: Path, budget: str | None, sets: tuple[str, ...] = (FRAMES,)) -> TrainData:
+    store = FeatureStore.open(path)
+    features = resolve_features(store, sets)
+    placed = place_inputs(store, features, torch.device("cpu"), budget, 8)
+    return load_data(store, features, store.corpus.label_set("4"), "cpu", placement=placed)
+
+
+def sequence(name: str = FRAMES, dim: int = 6) -> InputSpec:
+    return InputSpec(name, "audio", dim, "sequence")
+
+
+def epoch(data: TrainData, spec: InputSpec, seed: int = 3) -> list[torch.Tensor]:
+    """A training side's epoch of one member, as the steps gather it."""
+    side = Batches(data, np.arange(len(data)), [spec], "utterance", 8, shuffle=True, seed=seed)
+    return [batch.x[spec.name] for _, batch, _ in StackedSides([side]).epoch()]
+
+
+def test_a_budget_that_holds_everything_keeps_the_rows_in_memory(chunked: Path) -> None:
+    data = loaded(chunked, "1GiB")
+    assert data.placement is not None and data.placement.streamed == set()
+    assert data.features[FRAMES].stream is None
+    assert "in memory" in data.placement.describe()
+
+
+def test_a_small_budget_streams_the_frames_and_says_so(chunked: Path) -> None:
+    data = loaded(chunked, "4KB")
+    assert data.placement is not None and data.placement.streamed == {FRAMES}
+    assert data.features[FRAMES].flat.shape[0] == 0  # no row held
+    said = data.placement.describe()
+    assert said.startswith("memory budget 3.9 KiB (--memory-budget 4KB): ")
+    assert f"{FRAMES} 5.7 KiB streamed (cache " in said
+
+
+def test_streamed_rows_and_means_equal_the_in_memory_ones_bit_for_bit(chunked: Path) -> None:
+    held, streamed = loaded(chunked, None), loaded(chunked, "4KB")
+    a, b = held.features[FRAMES], streamed.features[FRAMES]
+    index = torch.arange(a.flat.shape[0]).flip(0).view(-1, 2)
+    assert torch.equal(a.rows(index), b.rows(index))
+    assert torch.equal(a.vectors, b.vectors)
+    # the same plan gathered from either: the same batch, padding included
+    side = Batches(held, np.arange(len(held)), [sequence()], "utterance", 8)
+    plan = side.plans()[0]
+    twin = Batches(streamed, np.arange(len(held)), [sequence()], "utterance", 8)
+    assert torch.equal(side.build(plan).x[FRAMES], twin.build(plan).x[FRAMES])
+
+
+def test_a_streamed_side_gives_the_same_batches_whatever_the_reader_threads(
+    chunked: Path,
+) -> None:
+    one, three = loaded(chunked, "4KB"), loaded(chunked, "4KB")
+    table = three.features[FRAMES]
+    assert table.stream is not None
+    table.stream = RowStream(
+        table.stream.store, FRAMES, table.stream.first, table.stream.lengths, 2300, readers=3
+    )
+    first, second = epoch(one, sequence()), epoch(three, sequence())
+    assert len(first) == len(second) > 1
+    assert all(torch.equal(x, y) for x, y in zip(first, second, strict=True))
+    other = epoch(one, sequence(), seed=4)
+    assert not all(torch.equal(x, y) for x, y in zip(first, other, strict=False))
+
+
+def test_a_streamed_side_reads_a_window_of_chunks_at_a_time(chunked: Path) -> None:
+    reads, chunks = [], 0
+    for windowed in (True, False):
+        data = loaded(chunked, "4KB")
+        stream = data.features[FRAMES].stream
+        assert stream is not None
+        chunks = -(-stream.total_store_rows // stream.chunk_rows)
+        side = Batches(data, np.arange(len(data)), [sequence()], "utterance", 8, shuffle=True)
+        if not windowed:
+            side._blocks = None  # batches drawn over the whole side
+        list(StackedSides([side]).epoch())
+        reads.append(stream.reads)
+    # about once an epoch (these 4-row utterances spill into the next chunk often)
+    assert reads[0] < 2 * chunks < reads[1]
+
+
+def test_an_mlp_on_streamed_means_trains_as_in_memory(chunked: Path, tmp_path: Path) -> None:
+    records = [
+        train(small_config(chunked, tmp_path, features=(FRAMES,), memory_budget=b, name=n))
+        for b, n in ((None, "held"), ("4KB", "streamed"))
+    ]
+    held, streamed = (r.folds[0].curves.train_loss for r in records)
+    assert held == streamed
+    assert records[1].execution is not None
+    assert f"{FRAMES} 5.7 KiB streamed" in str(records[1].execution.memory)
+
+
+def test_a_sequence_model_trains_streamed_one_member_at_a_time(
+    chunked: Path, tmp_path: Path
+) -> None:
+    options = {"store": str(chunked), "features": f"{FRAMES}+bert-tiny", "classes": "4"}
+    options |= {"protocol": "loso", "epochs": "1", "batch_size": "8", "seeds": "1"}
+    options |= {"device": "cpu", "out": str(tmp_path), "memory_budget": "11KB", "queries": "2"}
+    record = train(train_config(options))
+    assert record.execution is not None and record.execution.stacked == 1
+    assert "streamed" in str(record.execution.memory)
+    assert len(record.folds) == 5
+
+
+def test_a_budget_below_a_batch_is_refused_with_the_figures(chunked: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        loaded(chunked, "1KB")
+    said = str(refused.value)
+    assert "the memory budget (1000 B) cannot hold this run even streamed" in said
+    assert f"its largest batches take {FRAMES} " in said and "--batch-size" in said
+
+
+def test_a_bad_size_names_the_option(chunked: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--memory-budget '12 parsecs' is not a size"):
+        train(small_config(chunked, tmp_path, memory_budget="12 parsecs"))
+
+
+def test_streaming_with_what_it_does_not_take_yet_is_refused(chunked: Path, tmp_path: Path) -> None:
+    config = small_config(
+        chunked, tmp_path, features=(FRAMES,), memory_budget="4KB", step="compiled"
+    )
+    with pytest.raises(ConfigError, match="streamed rows do not go with --step compiled yet"):
+        train(config)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_placement_is_not_part_of_the_compared_config(chunked: Path, tmp_path: Path) -> None:
+    config = small_config(chunked, tmp_path, features=(FRAMES,), epochs=1, name="again")
+    train(config)
+    again = train(replace(config, memory_budget="4KB"))  # resumes: nothing left to train
+    assert again.complete
+
+
+def test_a_placement_says_each_place() -> None:
+    placed = Placement(
+        1024, "x", {"a": "device", "b": "host", "c": "stream"}, {"a": 1, "b": 2, "c": 3},
+        {"c": 4}, device="cuda:0",
+    )  # fmt: skip
+    assert placed.describe() == (
+        "memory budget 1.0 KiB (x): a 1 B on cuda:0, b 2 B in pinned host memory, "
+        "c 3 B streamed (cache 4 B)"
+    )
