@@ -52,6 +52,7 @@ _AFTER = (
     "attribute_weight",
     "labels",
     "calibrate",
+    "streamed",
     "device",
     "precision",
     "out",
@@ -114,6 +115,7 @@ class RunConfig(Mapping[str, Any]):
     attribute_weight: float | None = None
     labels: str | None = None
     calibrate: str | None = None  # "temperature" (`--calibrate`); None: not calibrated
+    streamed: tuple[str, ...] | None = None  # inputs read from the store under --memory-budget
     device: str | None = None
     precision: str | None = None
     out: str | None = None

@@ -10,7 +10,9 @@ even streamed is refused with the figures. Where rows live changes no number, un
 input streams: then its training sides draw their batches window by window (the same
 batches for the same seed on any machine, whatever the budget), not over the whole side.
 The default follows what is free now (half the device's free memory on a GPU, half the
-available RAM on a CPU); an input streams only when its rows do not fit that.
+available RAM on a CPU) and only places rows in memory (`held`): an input streams only
+under a `--memory-budget` it does not fit, and which inputs streamed is in the run's
+record (`config["streamed"]`), compared on resume as every result-changing option is.
 
 >>> decide({"a": 10, "b": 300}, {"a": 1, "b": 2}, {"b": 40}, budget=100)
 ({'a': 'device', 'b': 'stream'}, {'b': 50})
@@ -68,7 +70,11 @@ class Placement:
         for name, place in self.places.items():
             cache = f" (cache {human_bytes(self.cache[name])})" if name in self.cache else ""
             parts.append(f"{name} {human_bytes(self.needs[name])} {where[place]}{cache}")
-        return f"memory budget {human_bytes(self.budget)} ({self.source}): " + ", ".join(parts)
+        said = f"memory budget {human_bytes(self.budget)} ({self.source}): " + ", ".join(parts)
+        over = sum(self.needs.values()) > self.budget and not self.source.startswith("--")
+        return said + (
+            "; over the budget, held all the same (--memory-budget SIZE streams)" if over else ""
+        )
 
 
 def default_budget(device: torch.device) -> tuple[int, str]:
@@ -104,8 +110,12 @@ def place_inputs(
         (asked_budget(asked), f"--memory-budget {asked}") if asked else default_budget(device)
     )
     needs = {f.name: input_bytes(store, f) for f in features}
-    chunks = {f.name: chunk_bytes(store, f) for f in features if streamable(f)}
     batches = {f.name: batch_bytes(store, f, batch_size) for f in features}
+    if not asked:
+        return Placement(
+            budget, source, held(needs, batches, budget, device), needs, {}, str(device)
+        )
+    chunks = {f.name: chunk_bytes(store, f) for f in features if streamable(f)}
     host = int(available_memory() * SHARE) if device.type == "cuda" else None
     places, cache = decide(needs, chunks, batches, budget, host)
     streamed = [name for name, place in places.items() if place == "stream"]
@@ -117,6 +127,20 @@ def place_inputs(
             "--memory-budget, or leave those out"
         )
     return Placement(budget, source, places, needs, cache, str(device))
+
+
+def held(
+    needs: Mapping[str, int], batches: Mapping[str, int], budget: int, device: torch.device
+) -> dict[str, str]:
+    """The default budget's places: every input held in memory (on a GPU, those over the
+    budget in pinned host memory), never streamed nor refused. The default follows what is
+    free now, and a streamed input draws other batches, so streaming by default would make
+    a run's numbers depend on what else the machine is doing: it streams when asked."""
+    if device.type == "cpu":
+        return {name: "device" for name in needs}
+    room = max(budget, sum(batches.values()))
+    places, _ = decide(needs, {}, batches, room, host=sum(needs.values()))
+    return places
 
 
 def decide(

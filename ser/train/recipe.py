@@ -92,8 +92,9 @@ def train_many(
             loaded: Loaded = {}
             runs: list[Prepared] = []
             for c, p, i in zip(configs, plans, inputs, strict=True):
+                streamed = sorted(i.placement.streamed) if i.placement else []
                 started = start_record(
-                    c, p, i.features, i.classes, progress, threads, i.view_prints
+                    c, p, i.features, i.classes, progress, threads, i.view_prints, streamed
                 )
                 runs.append(prepare(c, p, i, started, progress, loaded, threads))
             jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]

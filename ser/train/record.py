@@ -63,7 +63,7 @@ NOT_COMPARED = frozenset({"store", "test_store", "out", "name", "device"})
 ONCE_LEFT_OUT = frozenset(
     {"finetune", "class_weights", "test_store", "test", "calibrate"}
     | {"sampler", "augment", "mask_time", "mask_features", "mixup", "views"}
-    | {"target", "attribute_loss", "attribute_weight", "labels"}
+    | {"target", "attribute_loss", "attribute_weight", "labels", "streamed"}
 )
 
 
@@ -120,12 +120,14 @@ def start_record(
     progress: Progress,
     threads: ThreadChoice,
     views: Mapping[str, str] | None = None,
+    streamed: Sequence[str] = (),
 ) -> Started:
     """The run's record: new, or read back to resume (refused where the config or the
     sets' fingerprints differ), with the rows it keeps; its first line (`first_line`) said
     once it starts. `classes`: the class set its store is read with; `views`: the
     fingerprints of the view sets it reads (`--views`), kept beside its inputs'."""
-    cfg = config_record(config, plan)
+    # which inputs streamed changes their batches: recorded and compared as an option is
+    cfg = config_record(config, plan) | {"streamed": sorted(streamed) or None}
     fingerprints = {f.name: f.fingerprint for f in features} | dict(views or {})
     path = plan.run_dir / RECORD
     # Refusals first, so that they come alone on stderr; then the run's first line.

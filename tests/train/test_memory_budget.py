@@ -162,11 +162,28 @@ def test_streaming_with_what_it_does_not_take_yet_is_refused(chunked: Path, tmp_
     assert not (tmp_path / "runs").exists()
 
 
-def test_the_placement_is_not_part_of_the_compared_config(chunked: Path, tmp_path: Path) -> None:
+def test_what_streamed_is_compared_on_resume_the_budget_is_not(
+    chunked: Path, tmp_path: Path
+) -> None:
+    """A budget that places rows elsewhere in memory changes no number and resumes; one
+    that makes an input stream draws other batches, so the record's `streamed` differs
+    and the resume is refused, as for any option that changes results."""
     config = small_config(chunked, tmp_path, features=(FRAMES,), epochs=1, name="again")
-    train(config)
-    again = train(replace(config, memory_budget="4KB"))  # resumes: nothing left to train
-    assert again.complete
+    done = train(config)
+    assert done.config["streamed"] is None
+    assert train(replace(config, memory_budget="1GB")).complete  # all in memory still
+    with pytest.raises(ConfigError, match=r"streamed: off -> \['hubert-tiny.L2'\]"):
+        train(replace(config, memory_budget="4KB"))
+
+
+def test_the_default_budget_never_streams_nor_refuses(
+    chunked: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default follows what is free now: a busy machine must not change what a run
+    computes, so over it the rows are held all the same, and said."""
+    monkeypatch.setattr("ser.train.placement.available_memory", lambda: 1024)
+    done = train(small_config(chunked, tmp_path, features=(FRAMES,), epochs=1))
+    assert done.config["streamed"] is None and done.complete
 
 
 def test_a_placement_says_each_place() -> None:
