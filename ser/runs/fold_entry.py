@@ -119,6 +119,9 @@ class FoldEntry:
     # The test side's mean JSD to the annotators' votes (`model`, `majority`, `n`:
     # `ser.train.calibration.votes_jsd`); empty: no votes, or a run without --calibrate.
     votes: Mapping[str, float] = field(default_factory=dict)
+    # The device it trained on where the record's config names another (its run resumed
+    # on another device since); None: the config's.
+    device: str | None = None
     extra: Mapping[str, Json] = field(default_factory=dict)
 
     @property
@@ -166,6 +169,7 @@ class FoldEntry:
             heads=_heads(rest.pop("heads", None), where),
             temperature=_float_or_none(rest.pop("temperature", None), where, "temperature"),
             votes=read_value(Mapping[str, float], rest.pop("votes", None) or {}, f"{where}, votes"),
+            device=read_value(str | None, rest.pop("device", None), f"{where}, device"),
             extra=rest,
         )
 
@@ -192,6 +196,7 @@ class FoldEntry:
             ("class_weights", self.class_weights),
             ("temperature", self.temperature),
             ("votes", self.votes),
+            ("device", self.device),
         ]
         return {**{k: encode(v) for k, v in pairs if _written(k, v)}, **self.extra}
 

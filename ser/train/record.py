@@ -141,9 +141,14 @@ def start_record(
         )
     progress.message(first_line(plan, threads))
     if old is not None:
-        # bookkeeping keys (store path, device) may have changed
-        # An entry without its checkpoint is trained again: `ser predict` loads every fold's.
-        kept = tuple(e for e in old.folds if has_checkpoint(plan.run_dir, fold_key(*e.key)))
+        # Where it runs (store path, device) may have changed: an entry trained on another
+        # device than the config now names says which. An entry without its checkpoint is
+        # trained again: `ser predict` loads every fold's.
+        kept = tuple(
+            _on(e, old.config.get("device"), cfg["device"])
+            for e in old.folds
+            if has_checkpoint(plan.run_dir, fold_key(*e.key))
+        )
         resumed = replace(old, config=RunConfig.from_json(cfg), folds=kept)
         rows, uneven = kept_predictions(plan.run_dir, resumed)
         if uneven:  # rows lost from predictions.csv (a file cut short): those train again
@@ -170,6 +175,15 @@ def start_record(
         store=str(Path(config.store).resolve()),
     )
     return record, {}
+
+
+def _on(entry: FoldEntry, before: str | None, now: str) -> FoldEntry:
+    """`entry` saying the device it trained on (`before`) where the record now names
+    another."""
+    trained = entry.device or before
+    if trained == entry.device or trained is None:
+        return entry if entry.device != now else replace(entry, device=None)
+    return entry if trained == now else replace(entry, device=trained)
 
 
 def first_line(plan: Plan, threads: ThreadChoice) -> str:

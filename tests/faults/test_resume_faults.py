@@ -94,3 +94,22 @@ def test_a_calibrated_run_and_its_twin_are_told_apart_in_a_table(
     plain, calibrated = train(base), train(replace(base, calibrate="temperature"))
     assert "calibrate=temperature" in settings_label(calibrated)
     assert "calibrate" not in settings_label(plain)
+
+
+def test_folds_trained_on_another_device_say_so(store: Path, tmp_path: Path) -> None:
+    """The device is where a run executes, so a resume may change it; the folds trained
+    before then name the device they trained on, so the record never says they trained
+    where they did not."""
+    base = small_config(store, tmp_path, epochs=2, seeds=2)
+    done = train(base)
+    path = tmp_path / done.name / RECORD
+    written = json.loads(path.read_text())
+    written["config"]["device"] = "cuda:0"  # as if its first session ran on a GPU
+    path.write_text(json.dumps(written))
+    for checkpoint in (tmp_path / done.name / "checkpoints").glob("seed1_*"):
+        checkpoint.unlink()
+    resumed = train(base)
+    assert resumed.config["device"] == "cpu"
+    assert {(e.seed, e.device) for e in resumed.folds} == {(0, "cuda:0"), (1, None)}
+    again = read(path)  # written back and read: the key survives
+    assert {(e.seed, e.device) for e in again.folds} == {(0, "cuda:0"), (1, None)}
