@@ -56,6 +56,7 @@ class Placement:
     needs: dict[str, int]
     cache: dict[str, int]
     device: str = "cpu"
+    asked: bool = False  # the budget is --memory-budget's (else the default, `held`)
 
     @property
     def streamed(self) -> set[str]:
@@ -71,7 +72,7 @@ class Placement:
             cache = f" (cache {human_bytes(self.cache[name])})" if name in self.cache else ""
             parts.append(f"{name} {human_bytes(self.needs[name])} {where[place]}{cache}")
         said = f"memory budget {human_bytes(self.budget)} ({self.source}): " + ", ".join(parts)
-        over = sum(self.needs.values()) > self.budget and not self.source.startswith("--")
+        over = not self.asked and sum(self.needs.values()) > self.budget
         return said + (
             "; over the budget, held all the same (--memory-budget SIZE streams)" if over else ""
         )
@@ -126,7 +127,7 @@ def place_inputs(
             f"and streamed rows do not go with {' or '.join(blockers)} yet: raise "
             "--memory-budget, or leave those out"
         )
-    return Placement(budget, source, places, needs, cache, str(device))
+    return Placement(budget, source, places, needs, cache, str(device), asked=True)
 
 
 def held(

@@ -181,9 +181,8 @@ def _on(entry: FoldEntry, before: str | None, now: str) -> FoldEntry:
     """`entry` saying the device it trained on (`before`) where the record now names
     another."""
     trained = entry.device or before
-    if trained == entry.device or trained is None:
-        return entry if entry.device != now else replace(entry, device=None)
-    return entry if trained == now else replace(entry, device=trained)
+    device = None if trained in (None, now) else trained
+    return entry if device == entry.device else replace(entry, device=device)
 
 
 def first_line(plan: Plan, threads: ThreadChoice) -> str:

@@ -195,3 +195,11 @@ def test_a_placement_says_each_place() -> None:
         "memory budget 1.0 KiB (x): a 1 B on cuda:0, b 2 B in pinned host memory, "
         "c 3 B streamed (cache 4 B)"
     )
+    # the default budget holds what is over it all the same, and says so; one asked for
+    # never is over it (what does not fit streams or is refused)
+    held = Placement(1, "half of 2 B available RAM", {"a": "device"}, {"a": 5}, {})
+    assert held.describe().endswith(
+        "; over the budget, held all the same (--memory-budget SIZE streams)"
+    )
+    asked = Placement(1, "--memory-budget 1B", {"a": "host"}, {"a": 5}, {}, "cuda:0", asked=True)
+    assert "held all the same" not in asked.describe()
