@@ -9,7 +9,6 @@ none names one, nor the corpus it reads."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,25 +82,30 @@ def gold_of(targets: Targets, store: Path) -> tuple[LabelSet, np.ndarray] | None
     return label_set, gold
 
 
-@pytest.fixture(scope="module")
-def find(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Found]:
-    """`find(head)`: where the head's gold is, the synthetic stores made once a module."""
-    stores: dict[str, Path] = {}
-    folder = tmp_path_factory.mktemp("every-head")
+class GoldFinder:
+    """`finder(head)`: where the head's gold is; the synthetic stores, under `folder`, made
+    once each."""
 
-    def found(name: str) -> Found:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.stores: dict[str, Path] = {}
+
+    def __call__(self, name: str) -> Found:
         targets = Targets.parse(name)
         for kind in registered_corpus_kinds():
             if KINDS[kind].synthetic is None:
                 continue
-            if kind not in stores:
-                stores[kind] = synthetic_store(kind, folder)
-            got = gold_of(targets, stores[kind])
+            if kind not in self.stores:
+                self.stores[kind] = synthetic_store(kind, self.folder)
+            got = gold_of(targets, self.stores[kind])
             if got is not None:
-                return Found(kind, stores[kind], targets, *got)
+                return Found(kind, self.stores[kind], targets, *got)
         raise AssertionError(f"no registered corpus kind's synthetic corpus has {name} gold")
 
-    return found
+
+@pytest.fixture(scope="module")
+def find(tmp_path_factory: pytest.TempPathFactory) -> GoldFinder:
+    return GoldFinder(tmp_path_factory.mktemp("every-head"))
 
 
 def outputs(found: Found, seed: int = 0) -> torch.Tensor:
@@ -122,17 +126,17 @@ def side(found: Found) -> Side:
 
 
 @pytest.mark.parametrize("name", every_head())
-def test_every_heads_loss_is_finite_and_has_gradients(name: str, find: Callable) -> None:
+def test_every_heads_loss_is_finite_and_has_gradients(name: str, find: GoldFinder) -> None:
     found = find(name)
     out = outputs(found).requires_grad_()
-    loss = found.head.loss(out, torch.from_numpy(found.gold).float())
+    loss = found.head.loss(out, torch.tensor(found.gold, dtype=torch.float32))
     assert loss.ndim == 0 and torch.isfinite(loss), f"{name}: loss {loss}"
     loss.backward()
     assert out.grad is not None and torch.isfinite(out.grad).all() and out.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", every_head())
-def test_every_heads_scores_read_back_from_a_fold_entry(name: str, find: Callable) -> None:
+def test_every_heads_scores_read_back_from_a_fold_entry(name: str, find: GoldFinder) -> None:
     found = find(name)
     given = side(found)
     evaluated = found.targets.evaluate([given.pred], [given.gold], given.names, given.decided)
@@ -155,7 +159,7 @@ def test_every_heads_scores_read_back_from_a_fold_entry(name: str, find: Callabl
 
 @pytest.mark.parametrize("name", every_head())
 def test_every_heads_part_of_the_predictions_reads_back(
-    name: str, find: Callable, tmp_path: Path
+    name: str, find: GoldFinder, tmp_path: Path
 ) -> None:
     found = find(name)
     given = side(found)
@@ -188,7 +192,7 @@ def train(store: Path, target: str, out: Path) -> tuple[int, str]:
 
 @pytest.mark.parametrize("name", every_head())
 def test_a_tiny_run_with_every_head_trains_and_its_record_reads(
-    name: str, find: Callable, tmp_path: Path
+    name: str, find: GoldFinder, tmp_path: Path
 ) -> None:
     """The head alone, and beside the category: each trains, or is refused in one line
     (a head that needs the category)."""
