@@ -65,6 +65,15 @@ def registered_heads() -> list[str]:
     return list(HEADS)
 
 
+def every_head() -> list[str]:
+    """Every head a run can have, as `--target` names it: the category, the attributes
+    (`ser.heads.targets.Targets` holds them itself) and every registered head."""
+    from ser.heads.recorded import kinds
+
+    load_plugins()
+    return [kind.name for kind in kinds()]
+
+
 def tiny_model(
     family: str, inputs: Sequence[Sequence[FeatureInfo]] = INPUTS
 ) -> tuple[tuple[FeatureInfo, ...], FamilyConfig]:

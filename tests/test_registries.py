@@ -1,8 +1,8 @@
-"""The generic tests' parameters are the registries (tests/registries.py): a family or
-corpus kind registered in-process, or by a plugin named in `SER_PLUGINS`, is in them and
-passes them with no test table edited; the cost reference tables take a family they
-never knew. And every registered extractor kind and head builds under its name and is
-what `ser extract --features` and `ser train --target` take."""
+"""The generic tests' parameters are the registries (tests/registries.py): a family,
+corpus kind, extractor kind or head registered in-process, or by a plugin named in
+`SER_PLUGINS`, is in them and passes them with no test table edited; the cost reference
+tables take a family they never knew. And every registered extractor kind and head builds
+under its name and is what `ser extract --features` and `ser train --target` take."""
 
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ from torch import nn
 
 import tests.corpus.test_a_new_kind as studio_kind
 import tests.corpus.test_every_kind as every_kind
+import tests.extract.test_every_extractor as every_extractor
+import tests.heads.test_every_head as every_head_tests
 import tests.runtime.test_cost as cost_tables
 import tests.train.test_every_family as every_family
 from ser.cli import main
 from ser.corpus.registry import KINDS as CORPUS_KINDS
 from ser.extract.registry import KINDS as EXTRACTOR_KINDS
-from ser.extract.registry import build_extractor
+from ser.extract.registry import Kind, build_extractor
 from ser.heads.registry import HEADS, head_of
 from ser.heads.targets import Targets
 from ser.models import (
@@ -42,7 +44,10 @@ from ser.models.config import option, specs
 from ser.models.nn.blocks import MLP
 from ser.runtime.cost import FamilyCost
 from ser.runtime.plugins import ENV
+from tests.extract.test_registry import ZcrExtractor, ZcrOptions
+from tests.heads.test_a_new_head import DurationHead
 from tests.registries import (
+    every_head,
     registered_corpus_kinds,
     registered_extractor_kinds,
     registered_families,
@@ -140,27 +145,71 @@ def test_a_new_corpus_kind_is_read_by_the_generic_tests(tmp_path: Path) -> None:
         del CORPUS_KINDS["studio"]
 
 
+def test_a_new_extractor_kind_is_extracted_by_the_generic_tests(tmp_path: Path) -> None:
+    """tests/extract/test_registry.py's kind (it loads no model: its defaults are its
+    small self), registered with its one line."""
+    EXTRACTOR_KINDS.add(Kind("zcr", ZcrOptions, ZcrExtractor, "zero-crossing rate"))
+    try:
+        assert "zcr" in registered_extractor_kinds()
+        corpus = every_extractor.small_corpus(tmp_path / "corpus")
+        every_extractor.test_every_kind_extracts_its_tiny_self_into_a_store_and_resumes(
+            "zcr", corpus, tmp_path / "zcr"
+        )
+    finally:
+        del EXTRACTOR_KINDS["zcr"]
+
+
+def test_a_new_head_is_trained_by_the_generic_tests(tmp_path: Path) -> None:
+    """tests/heads/test_a_new_head.py's head (an utterance's duration, which the
+    synthetic corpora's manifests hold), registered with its one line."""
+    HEADS.add(DurationHead)
+    try:
+        assert "duration" in every_head()
+        find = every_head_tests.GoldFinder(tmp_path / "stores")
+        every_head_tests.test_every_heads_loss_is_finite_and_has_gradients("duration", find)
+        every_head_tests.test_every_heads_scores_read_back_from_a_fold_entry("duration", find)
+        every_head_tests.test_every_heads_part_of_the_predictions_reads_back(
+            "duration", find, tmp_path
+        )
+        every_head_tests.test_a_tiny_run_with_every_head_trains_and_its_record_reads(
+            "duration", find, tmp_path
+        )
+    finally:
+        del HEADS["duration"]
+
+
 PLUGIN = """
+from ser.extract.registry import Kind, register as add_kind
+from ser.heads.registry import register as add_head
 from ser.models import Family, TrainDefaults, register
+from tests.extract.test_registry import ZcrExtractor, ZcrOptions
+from tests.heads.test_a_new_head import DurationHead
 from tests.test_registries import MaxConfig, MaxLogits
 
 register(Family("plugged", MaxConfig, MaxLogits, TrainDefaults(2, 8, 1e-2, 0.0),
                 tiny={"dropout": 0.0}))
+add_kind(Kind("zcr", ZcrOptions, ZcrExtractor, "zero-crossing rate"))
+add_head(DurationHead)
 """
 
 
-def test_a_plugins_family_is_in_the_generic_tests_parameters(
+def test_a_plugins_family_kind_and_head_are_in_the_generic_tests_parameters(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The parameters are read after `load_plugins`: a family of `SER_PLUGINS` is in them
-    (the suite run with SER_PLUGINS set trains it as it trains ser's own)."""
+    """The parameters are read after `load_plugins`: a family, an extractor kind and a
+    head of `SER_PLUGINS` are in them (the suite run with SER_PLUGINS set trains and
+    extracts them as it does ser's own)."""
     (tmp_path / "h_plugged.py").write_text(PLUGIN, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv(ENV, "h_plugged")
     try:
         assert "plugged" in registered_families()
+        assert "zcr" in registered_extractor_kinds() and "duration" in registered_heads()
+        assert every_head()[-1] == "duration"
     finally:
         FAMILIES.pop("plugged", None)
+        EXTRACTOR_KINDS.pop("zcr", None)
+        HEADS.pop("duration", None)
         sys.modules.pop("h_plugged", None)
 
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from ser import Registry
 from ser.cache.model_names import check_set_name
@@ -38,8 +39,10 @@ from ser.extract.text_encoder import TextEncoderExtractor, TextEncoderOptions
 class Kind:
     """An extractor kind: its options dataclass, its extractor class, a title for `--help`,
     its paper's settings over the options' defaults (one extractor class may be
-    registered under several names, each with its own), and whether `ser extract` runs
-    it without --features (False for kinds that need a model named)."""
+    registered under several names, each with its own), whether `ser extract` runs
+    it without --features (False for kinds that need a model named), and `tiny`: what
+    the test suite extracts every registered kind with, the options of a small local
+    stand-in for its model, written under a folder it is given (none: its defaults)."""
 
     name: str
     options: type[KindOptions]
@@ -47,6 +50,7 @@ class Kind:
     title: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
     by_default: bool = True
+    tiny: Callable[[Path], Mapping[str, Any]] | None = None
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -74,20 +78,50 @@ class Kind:
         given = {name: value for name, value in options.items() if value is not None}
         return self.options(**{**self.defaults, **given})
 
+    def tiny_options(self, folder: Path) -> dict[str, Any]:
+        """Its options at `tiny`'s, with what they name written under `folder` (a kind
+        stating none: its defaults, which for a model kind name a download)."""
+        return dict(self.tiny(folder)) if self.tiny is not None else {}
+
 
 KINDS: Registry[Kind] = Registry("extractor kind")
 #: Add a kind: `ser extract --features` takes it, with flags from its options.
 register = KINDS.add
 
 
-register(Kind("speech", SpeechOptions, SpeechExtractor, "Speech encoder", by_default=False))
-register(Kind("text", TextEncoderOptions, TextEncoderExtractor, "Text encoder", by_default=False))
+def tiny_speech(folder: Path) -> dict[str, Any]:
+    """A 2-layer random HuBERT saved under `folder` (`ser.synth.tiny`), as a speech kind's
+    model: what the tests extract every speech kind with."""
+    from ser.synth.tiny import save_tiny_hubert  # torch and transformers: only here
+
+    return {"model": str(save_tiny_hubert(folder / "tiny-hubert"))}
+
+
+def tiny_text(model_type: Literal["bert", "mpnet"]) -> Callable[[Path], Mapping[str, Any]]:
+    """A 2-layer random text encoder of `model_type` ("bert", "mpnet") that knows the
+    synthetic corpus's words, saved under the folder it is given, as a text kind's model."""
+
+    def save(folder: Path) -> dict[str, Any]:
+        from ser.synth.tiny import save_tiny_text  # torch and transformers: only here
+
+        return {"model": str(save_tiny_text(folder / f"tiny-{model_type}", model_type))}
+
+    return save
+
+
+_SPEECH, _TEXT, _BERT_TINY = SpeechOptions, TextEncoderOptions, tiny_text("bert")
+register(
+    Kind("speech", _SPEECH, SpeechExtractor, "Speech encoder", by_default=False, tiny=tiny_speech)
+)
+register(
+    Kind("text", _TEXT, TextEncoderExtractor, "Text encoder", by_default=False, tiny=_BERT_TINY)
+)
 _HUBERT = {"model": "facebook/hubert-base-ls960"}
-register(Kind("hubert", SpeechOptions, SpeechExtractor, "HuBERT", _HUBERT))
+register(Kind("hubert", _SPEECH, SpeechExtractor, "HuBERT", _HUBERT, tiny=tiny_speech))
 _MPNET = {"model": "microsoft/mpnet-base"}
-register(Kind("mpnet", TextEncoderOptions, TextEncoderExtractor, "MPNet", _MPNET))
+register(Kind("mpnet", _TEXT, TextEncoderExtractor, "MPNet", _MPNET, tiny=tiny_text("mpnet")))
 _BERT = {"model": "bert-base-uncased"}
-register(Kind("bert", TextEncoderOptions, TextEncoderExtractor, "BERT", _BERT))
+register(Kind("bert", _TEXT, TextEncoderExtractor, "BERT", _BERT, tiny=_BERT_TINY))
 register(Kind("is13", Is13Options, Is13Extractor, "openSMILE functionals"))
 register(Kind("logmel", LogmelOptions, LogmelExtractor, "log-mel"))
 

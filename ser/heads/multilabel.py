@@ -54,6 +54,11 @@ class MultiLabelHead(Head):
     scale: ClassVar[float] = 100.0
 
     def width(self, n_classes: int) -> int:
+        if n_classes == 0:  # a run without the category has no class set to mark
+            raise ConfigError(
+                f"--target {self.name} marks the classes of the run's category: train it "
+                f"beside them (--target emotion+{self.name})"
+            )
         return n_classes
 
     def gold(self, source: GoldSource) -> np.ndarray:
