@@ -154,6 +154,9 @@ class Head(Reported[S], Predicted, ABC):
     #: `labels`, and the family's own objective stands for `loss` (a family's perspective
     #: loss, class weights, soft labels: `ser.models.base.SerModel.class_loss`).
     category: ClassVar[bool] = False
+    #: Its outputs are the category's classes: a run trains it beside the category only
+    #: (`ser.heads.targets.Targets.parse` refuses it alone).
+    of_the_classes: ClassVar[bool] = False
     #: The `metrics` key `score` reads, where it is one (the ``<name>_<key>`` of `flat`
     #: that tables show beside the category's); None: none.
     score_key: ClassVar[str | None] = None

@@ -52,13 +52,9 @@ class MultiLabelHead(Head):
     score_name: ClassVar[str] = "mAP"
     score_key: ClassVar[str | None] = "map"
     scale: ClassVar[float] = 100.0
+    of_the_classes: ClassVar[bool] = True
 
     def width(self, n_classes: int) -> int:
-        if n_classes == 0:  # a run without the category has no class set to mark
-            raise ConfigError(
-                f"--target {self.name} marks the classes of the run's category: train it "
-                f"beside them (--target emotion+{self.name})"
-            )
         return n_classes
 
     def gold(self, source: GoldSource) -> np.ndarray:

@@ -96,7 +96,11 @@ class Targets:
         if parsed.emotions_as != cls.emotions_as and "emotions_as" not in taken:
             raise ConfigError(f"--emotions-as trains the emotions head: --target {target} has none")
         for name in others:  # a head refuses an option value it does not know
-            head_of(name, dataclasses.asdict(parsed))
+            if head_of(name, dataclasses.asdict(parsed)).of_the_classes and not emotion:
+                raise ConfigError(
+                    f"--target {name} marks the classes of the run's category: train it "
+                    f"beside them (--target emotion+{name})"
+                )
         return parsed
 
     @classmethod

@@ -8,6 +8,7 @@ none names one, nor the corpus it reads."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from ser.cache import FeatureStore, Manifest
 from ser.cli import main
 from ser.corpus.labels import LabelSet
 from ser.corpus.registry import KINDS, read_corpus
-from ser.errors import SerError
+from ser.errors import ConfigError, SerError
 from ser.heads.base import GoldSource, Head, Side, TablePart
 from ser.heads.recorded import entry_heads, run_heads, table_heads
 from ser.heads.targets import Targets
@@ -91,7 +92,10 @@ class GoldFinder:
         self.stores: dict[str, Path] = {}
 
     def __call__(self, name: str) -> Found:
-        targets = Targets.parse(name)
+        try:
+            targets = Targets.parse(name)
+        except ConfigError:  # a head of the category's classes, refused alone by a run
+            targets = dataclasses.replace(Targets.parse(f"emotion+{name}"), emotion=False)
         for kind in registered_corpus_kinds():
             if KINDS[kind].synthetic is None:
                 continue
