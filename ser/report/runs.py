@@ -157,7 +157,7 @@ def protocol_label(run: RunRecord) -> str:
     label = run.protocol if run.independent else f"{run.protocol} (speaker-dependent)"
     if run.cross:  # trained on one store, tested on another
         label = f"{run.protocol}: {run.cross.train.title} -> {run.cross.test.title}"
-    val = run.config.get("val")
+    val = run.config.text("val")  # ReportError naming the file for another type
     if val == "none":
         label += ", val none (last epoch)"
     elif val is not None and VAL_ALIASES.get(val, val) != VAL_MODES[0]:  # not the default
@@ -254,12 +254,13 @@ def report_table(runs: list[RunRecord], fmt: str = "md") -> str:
 def finetune_label(run: RunRecord) -> str:
     """What a fine-tuned run trained of its encoders, in words (`FineTune.describe`), one
     input after another; "" for a run on frozen features."""
-    if not run.config.finetune:
+    tuned = run.config.texts("finetune")
+    if not tuned:
         return ""
     # Imported here: the fine-tuning package loads torch, which tables need only for this.
     from ser.finetune.tuning import FineTune
 
-    return "; ".join(FineTune.parse(text).describe() for text in run.config.finetune)
+    return "; ".join(FineTune.parse(text).describe() for text in tuned)
 
 
 def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -39,7 +39,6 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ser import Json
 from ser.errors import ConfigError
 from ser.models import family_of
 from ser.models.batch import Batch, InputSpec, Unit
@@ -82,21 +81,6 @@ def augment_of(config: TrainConfig) -> Augment | None:
         return Augment(mixup=config.mixup)
     time, features = (_pair(v) for v in masks.values())
     return Augment(time, features, config.mixup)
-
-
-def training_keys(config: TrainConfig) -> dict[str, Json]:
-    """A run record's keys of these options, each on or off (off: null), masks resolved:
-    a record names what its training side was, so that a resume without one is seen."""
-    augment = augment_of(config)
-    masked = augment is not None and config.augment != "none"
-    return {
-        "sampler": config.sampler if config.sampler != "shuffle" else None,
-        "augment": config.augment if masked else None,
-        "mask_time": list(augment.time) if augment is not None and masked else None,
-        "mask_features": list(augment.features) if augment is not None and masked else None,
-        "mixup": config.mixup,
-        "views": config.views,
-    }
 
 
 def _pair(value: tuple[int, ...] | None) -> tuple[int, int]:

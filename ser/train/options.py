@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from ser.corpus.protocols.folds import VAL_ALIASES, VAL_MODES
+from ser.corpus.protocols.folds import RECORDED_VAL, VAL_ALIASES, VAL_MODES
 from ser.corpus.registry import (
     CLASS_WEIGHTS,
     class_set_names,
@@ -27,10 +27,11 @@ from ser.corpus.registry import (
     protocols_help,
 )
 from ser.errors import ConfigError
-from ser.finetune.tuning import parse_all
+from ser.finetune.tuning import FineTune, parse_all
 from ser.heads.emotion_intensities import EMOTIONS_AS
 from ser.models import FAMILIES, Family, FamilyConfig, ModelConfig, TrainDefaults
 from ser.models.config import field_defaults, option
+from ser.models.registry import config_record as model_record
 from ser.models.registry import fusions
 from ser.models.targets import ATTRIBUTE_LOSSES, LABELS
 from ser.runtime.device import DEVICE_HELP
@@ -47,19 +48,56 @@ MASK_DEFAULT = (2, 10)  # --mask-time's, --mask-features': why, in ser/train/aug
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """How a run record's config holds an option (`ser.train.record.config_record` walks
+    `TrainConfig`'s fields): under `key` (None: the option's name), as the JSON `spell`
+    makes of its value (None: tuples as lists, a parsed value as its text), null when the
+    value is `off`. `resolved`: the value the run's plan made of it (a default filled in),
+    looked up by `key`; one the plan leaves out is not recorded (the option of a head that
+    does not train). `flat`: the spelled value is a mapping whose keys join the config's
+    (the model's options beside its family's name). `once_left_out`: records written
+    before every option was recorded leave it out when off (a sweep cell's key hashes the
+    config without it then: `ser.train.record.cell_config`). `compared`: False where it
+    says where a run executes, not what it trains (a resume may change it). An option
+    that cannot change a result is declared `unrecorded` instead, saying why."""
+
+    key: str | None = None
+    off: object = None
+    spell: Callable[[Any], Any] | None = None
+    resolved: bool = False
+    flat: bool = False
+    once_left_out: bool = False
+    compared: bool = True
+
+
+def _recorded_val(mode: str) -> str:
+    return RECORDED_VAL.get(mode, mode)  # under its old name (`RECORDED_VAL`)
+
+
+def _spelled(tuned: tuple[str, ...]) -> list[str]:
+    return [FineTune.parse(text).spelled for text in tuned]  # as --finetune spells them
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """Everything `ser train` is asked to do (its options: `train_options`); None means
     the model family's paper default."""
 
-    store: str = field(metadata={"help": "Feature store (.zarr or .h5).", "envvar": "SER_STORE"})
+    store: str = field(
+        metadata={
+            "help": "Feature store (.zarr or .h5).",
+            "envvar": "SER_STORE",
+            "record": Recorded(compared=False),
+        }
+    )
     features: tuple[str, ...] = field(
         metadata={
             "kind": "features",
             "metavar": "A+B",
             "help": "Feature sets joined by '+', by name or extractor (hubert+mpnet, is13+bert).",
+            "record": Recorded(spell="+".join),
         }
     )
-    model: FamilyConfig  # its options: the registered families' config fields
     finetune: tuple[str, ...] = field(
         default=(),
         metadata={
@@ -68,25 +106,16 @@ class TrainConfig:
             "help": "Train the top K encoder layers above a cached --features set, whole or "
             "with LoRA (hubert.L9:top=3,lora=8); keys alpha, targets, lr, warmup, norms: "
             'docs/train.md, "Fine-tuning from the cache". Repeatable.',
+            "record": Recorded(off=(), spell=_spelled, once_left_out=True),
         },
     )
+    # its options: the registered families' config fields, recorded beside its family's name
+    model: FamilyConfig = field(metadata={"record": Recorded(spell=model_record, flat=True)})
     # Help and choices from the registered kinds, read when `ser train` is run.
-    classes: str | None = option(None, classes_help, choices=class_set_names)
-    protocol: str | None = option(None, protocols_help)
-    test_store: str | None = option(
-        None,
-        "Cross-corpus: train on all of --store and test on this store's utterances of the "
-        "emotions both corpora have, matched by name; it must hold the same feature sets "
-        "(docs/cross-corpus.md).",
-        metavar="PATH",
+    classes: str | None = option(
+        None, classes_help, choices=class_set_names, record=Recorded(resolved=True)
     )
-    allow_overlap: bool = option(False, "Cross-corpus: run though most test audio is --store's.")
-    test_classes: str | None = option(
-        None,
-        "Cross-corpus: the test store's class set [default: the training set's name "
-        "where the test corpus has it, else its all].",
-        choices=class_set_names,
-    )
+    protocol: str | None = option(None, protocols_help, record=Recorded(resolved=True))
     val: str = option(
         "next-group",
         "Validation carved from the training side: next-group (the next session, speaker "
@@ -94,38 +123,58 @@ class TrainConfig:
         "group for the fixed epochs and test the last. `session` still works.",
         choices=VAL_MODES,
         aliases=VAL_ALIASES,
+        record=Recorded(spell=_recorded_val),
     )
-    epochs: int | None = option(None, "Training epochs.")
-    batch_size: int | None = option(None, "Utterances, or dialogs for dialog-context models.")
-    lr: float | None = option(None, "Learning rate (Adam).", above=0.0)
-    weight_decay: float | None = option(None, "Adam's L2 weight decay.", least=0.0)
-    seed: int = option(0, "The first seed.")
-    seeds: int | None = option(None, "Repeats with seeds seed, seed+1, ...")
-    patience: int | None = option(None, "Early stopping patience (off by default).")
-    class_weights: str | None = option(None, class_weights_help, choices=CLASS_WEIGHTS)
+    epochs: int | None = option(None, "Training epochs.", record=Recorded(resolved=True))
+    batch_size: int | None = option(
+        None, "Utterances, or dialogs for dialog-context models.", record=Recorded(resolved=True)
+    )
+    lr: float | None = option(
+        None, "Learning rate (Adam).", above=0.0, record=Recorded(resolved=True)
+    )
+    weight_decay: float | None = option(
+        None, "Adam's L2 weight decay.", least=0.0, record=Recorded(resolved=True)
+    )
+    seed: int = option(0, "The first seed.", record=Recorded())
+    seeds: int | None = option(
+        None, "Repeats with seeds seed, seed+1, ...", record=Recorded(resolved=True)
+    )
+    patience: int | None = option(
+        None, "Early stopping patience (off by default).", record=Recorded()
+    )
+    class_weights: str | None = option(
+        None,
+        class_weights_help,
+        choices=CLASS_WEIGHTS,
+        record=Recorded(off="none", resolved=True, once_left_out=True),
+    )
     sampler: str = option(
         "shuffle",
         "Training batches: shuffle (each utterance once an epoch) or balanced (a class "
         "drawn uniformly, then one of its utterances). Recorded.",
         choices=("shuffle", "balanced"),
+        record=Recorded(off="shuffle", once_left_out=True),
     )
     augment: str = option(
         "none",
         "Training batches only: mask (SpecAugment-like time and feature bands zeroed in "
         "sequence inputs: --mask-time, --mask-features). Recorded.",
         choices=("none", "mask"),
+        record=Recorded(off="none", once_left_out=True),
     )
     mask_time: tuple[int, ...] | None = option(
         None,
         "--augment mask: N time masks, each up to W % of the utterance's frames "
         f"[default: {MASK_DEFAULT[0]},{MASK_DEFAULT[1]}; 0,0: none].",
         metavar="N,W",
+        record=Recorded(resolved=True, once_left_out=True),
     )
     mask_features: tuple[int, ...] | None = option(
         None,
         "--augment mask: N feature masks, each up to W % of the columns "
         f"[default: {MASK_DEFAULT[0]},{MASK_DEFAULT[1]}; 0,0: none].",
         metavar="N,W",
+        record=Recorded(resolved=True, once_left_out=True),
     )
     mixup: float | None = option(
         None,
@@ -133,12 +182,34 @@ class TrainConfig:
         "(0.2 is usual) [default: off]. Recorded.",
         above=0.0,
         metavar="ALPHA",
+        record=Recorded(once_left_out=True),
     )
     views: str | None = option(
         None,
         "Training batches only: each utterance read from its clean set or one of its views "
         "(`ser extract --augment`: all, or speed0.9,noise20db), drawn each epoch. Recorded.",
         metavar="all|NAMES",
+        record=Recorded(once_left_out=True),
+    )
+    test_store: str | None = option(
+        None,
+        "Cross-corpus: train on all of --store and test on this store's utterances of the "
+        "emotions both corpora have, matched by name; it must hold the same feature sets "
+        "(docs/cross-corpus.md).",
+        metavar="PATH",
+        record=Recorded(once_left_out=True, compared=False),
+    )
+    allow_overlap: bool = option(
+        False,
+        "Cross-corpus: run though most test audio is --store's.",
+        unrecorded="it lets a run start, and changes nothing the run does",
+    )
+    test_classes: str | None = option(
+        None,
+        "Cross-corpus: the test store's class set [default: the training set's name "
+        "where the test corpus has it, else its all].",
+        choices=class_set_names,
+        record=Recorded(key="test", resolved=True, once_left_out=True),
     )
     target: str = option(
         "emotion",
@@ -149,63 +220,72 @@ class TrainConfig:
         "CMU-MOSI/MOSEI's [-3, 3] score; sentiment+emotions: MOSEI's six; "
         'docs/train.md, "Heads"). Recorded, as the store\'s corpus means it.',
         metavar="emotion|attributes|arousal|...|emotion+sentiment",
+        record=Recorded(resolved=True, once_left_out=True),
     )
     attribute_loss: str = option(
         "ccc",
         "Attribute loss: ccc (1 - CCC per attribute, averaged) or mse.",
         choices=ATTRIBUTE_LOSSES,
+        record=Recorded(resolved=True, once_left_out=True),
     )
     attribute_weight: float | None = option(
         None,
         f"With --target emotion+...: the attribute loss's weight beside the category's "
         f"[default: {ATTRIBUTE_WEIGHT}, measured in benchmarks/README.md].",
         least=0.0,
+        record=Recorded(resolved=True, once_left_out=True),
     )
     emotions_as: str = option(
         "presence",
         "--target emotions (CMU-MOSEI's six) trains presence (a sigmoid each, BCE) "
         "or intensity (L1 on [0, 3]); both score presence (docs/train.md).",
         choices=EMOTIONS_AS,
+        record=Recorded(resolved=True),
     )
     labels: str = option(
         "hard",
         "Class targets: hard (the consensus label) or soft (the distribution of the "
         "annotators' votes, re-read from the store's corpus); scores stay on the consensus.",
         choices=LABELS,
+        record=Recorded(resolved=True, once_left_out=True),
     )
     calibrate: str = option(
         "none",
         "Class probabilities: none (the softmax's own) or temperature (one T per member "
         "fitted on its validation side, applied in predictions.csv, predict and export).",
         choices=CALIBRATIONS,
+        record=Recorded(off="none", once_left_out=True),
     )
     corpus_root: str | None = option(
         None,
         "Where the store's corpus is now, if it moved (--labels soft re-reads its votes there).",
         metavar="PATH",
+        unrecorded="where the corpus is now: the votes read there are the record's",
     )
-    device: str = option("auto", f"Training device. {DEVICE_HELP}", metavar="auto|cpu|cuda[:N]")
+    device: str = option(
+        "auto",
+        f"Training device. {DEVICE_HELP}",
+        metavar="auto|cpu|cuda[:N]",
+        record=Recorded(resolved=True, compared=False),
+    )
     precision: str = option(
         "auto",
         f"{auto_help('train')} bf16 autocast on a CPU is ~20% faster but scored ~0.5 UA "
         "points lower on average in our tests. Recorded.",
         choices=PRECISIONS,
+        record=Recorded(resolved=True),
     )
     # torch CPU threads; None: from the CPU budget; its help: ser/runtime/threads.py
-    threads: int | None = field(default=None, metadata={"kind": "threads", "metavar": "N"})
+    threads: int | None = field(
+        default=None,
+        metadata={"kind": "threads", "metavar": "N", "unrecorded": "how fast it runs"},
+    )
     members_at_once: int | None = option(
         None,
         "(seed, fold) runs trained together as one ensemble [as ser/runtime/execution.py "
         "decides]; lower it to bound memory (1: one after another; the same results up to "
         "float rounding without dropout or RMM). Recorded.",
-    )
-    memory_budget: str | None = option(
-        None,
-        "Memory the inputs' rows may take (384MB, 2GiB): each input's rows on the device "
-        "when they fit, in host memory (pinned) on a GPU when they fit there, else streamed "
-        "from the store [default: half the device's free memory on a GPU, half the "
-        "available RAM on a CPU]. Said in the execution line and recorded there.",
-        metavar="SIZE",
+        unrecorded="the record's execution says it: results alike up to rounding",
     )
     step: str | None = option(
         None,
@@ -213,6 +293,7 @@ class TrainConfig:
         "padded batch shape on a GPU; fp32 or bf16); or compiled (torch.compile on padded "
         "shapes) [default: graphed where measured faster on a GPU (MSMSER), else eager].",
         choices=(None, "eager", "graphed", "compiled"),
+        unrecorded="how each step runs: results alike up to float rounding",
     )
     processes: int | None = option(
         None,
@@ -221,14 +302,31 @@ class TrainConfig:
         "ser/runtime/execution.py decides: one 1-thread process per core for a run big "
         "enough to pay for their start-up, else 1]. Recorded.",
         metavar="N",
+        unrecorded="the record's execution says it: results alike up to rounding",
     )
-    out: str = option("runs", "Folder of the runs.")
-    name: str | None = option(None, "Run name [derived from the config].")
-    overwrite: bool = option(False, "Discard an existing run of the same name.")
+    out: str = option("runs", "Folder of the runs.", record=Recorded(compared=False))
+    name: str | None = option(
+        None, "Run name [derived from the config].", record=Recorded(resolved=True, compared=False)
+    )
+    memory_budget: str | None = option(
+        None,
+        "Memory the inputs' rows may take (384MB, 2GiB): each input's rows on the device "
+        "when they fit, in host memory (pinned) on a GPU when they fit there, else streamed "
+        "from the store [default: half the device's free memory on a GPU, half the "
+        "available RAM on a CPU]. Said in the execution line and recorded there.",
+        metavar="SIZE",
+        record=Recorded(key="streamed", resolved=True, once_left_out=True),
+    )
+    overwrite: bool = option(
+        False,
+        "Discard an existing run of the same name.",
+        unrecorded="what happens to an earlier run, not what this one does",
+    )
     final: bool = option(
         False,
         "Also train one model on every session for the folds' median selected epoch "
         "(checkpoint 'final', for `ser predict --checkpoint final`).",
+        unrecorded="the record says it beside its config (`RunRecord.final`)",
     )
     # Where the run is watched, not what it is: never in its record (`ser.track.tracking`).
     track: str | None = option(
@@ -236,11 +334,13 @@ class TrainConfig:
         "Also log curves, options and scores to TensorBoard (<out>/<name>/tensorboard/) "
         "or MLflow; needs pip install 'ser[track]' (docs/report.md, \"Tracking\").",
         choices=TRACKERS,
+        unrecorded="where the run is watched, not what it is (`ser.track.tracking`)",
     )
     track_uri: str | None = option(
         None,
         "--track mlflow: the tracking server (http://host:5000) or folder [default: <out>/mlruns].",
         metavar="URI",
+        unrecorded="where the run is watched, not what it is",
     )
 
 

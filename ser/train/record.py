@@ -12,8 +12,9 @@ holds `config["class_weights"]` and, per fold, `class_weights`: `{class: weight}
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,10 @@ import numpy as np
 import ser
 from ser.cache.atomic import atomic
 from ser.corpus.labels import LabelSet
-from ser.corpus.protocols.folds import RECORDED_VAL, Fold
+from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
-from ser.finetune.tuning import FineTune
 from ser.heads.base import Side, TablePart
 from ser.heads.registry import HEADS
-from ser.models.registry import config_record as model_record
 from ser.models.targets import Targets
 from ser.runs.config import RunConfig
 from ser.runs.curves import Curves as RecordedCurves
@@ -44,61 +43,87 @@ from ser.runs.predictions import (
 from ser.runs.record import RECORD, RunRecord, read, run_scores, write
 from ser.runtime.threads import ThreadChoice
 from ser.track.tracking import forget, log
-from ser.train.augment import training_keys
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData
 from ser.train.engine import Curves, Evaluation, Selection, Steps
 from ser.train.features import ResolvedFeature, layers_record
-from ser.train.options import TrainConfig
+from ser.train.options import Recorded, TrainConfig
 from ser.train.plan import Job, Plan, Prepared
 from ser.train.progress import Progress
 
 #: In a run's folder: the lock a training process holds (`ser.train.recipe`).
 RUN_LOCK = ".lock"
+
+
+def recorded_fields(config: type[TrainConfig] = TrainConfig) -> list[tuple[str, Recorded]]:
+    """The options a run record's config holds, each as (name, how: `Recorded`), in the
+    order of their declaration, which is the record's."""
+    fields = dataclasses.fields(config)
+    return [(f.name, f.metadata["record"]) for f in fields if "record" in f.metadata]
+
+
+def _keys(which: Callable[[Recorded], bool]) -> frozenset[str]:
+    return frozenset(how.key or name for name, how in recorded_fields() if which(how))
+
+
 # Config keys that say where a run executes, not what it trains: a resume may change them.
-NOT_COMPARED = frozenset({"store", "test_store", "out", "name", "device"})
+NOT_COMPARED = _keys(lambda how: not how.compared)
 # Keys that records written before every option was recorded leave out when it is off. A
 # record holds them as null now; a sweep cell's key hashes its config without them, so
 # that the cells of every sweep already run keep their folders.
-ONCE_LEFT_OUT = frozenset(
-    {"finetune", "class_weights", "test_store", "test", "calibrate"}
-    | {"sampler", "augment", "mask_time", "mask_features", "mixup", "views"}
-    | {"target", "attribute_loss", "attribute_weight", "labels", "streamed"}
-)
+ONCE_LEFT_OUT = _keys(lambda how: how.once_left_out)
+# The keys beside a model family's options (the flattened ones are the family's).
+NAMED = _keys(lambda how: not how.flat) | {"family"}
 
 
-def config_record(config: TrainConfig, plan: Plan) -> dict[str, Any]:
+def config_record(
+    config: TrainConfig, plan: Plan, streamed: Sequence[str] | None = None
+) -> dict[str, Any]:
     """The run's config as recorded: every option that can change a result, on or off
-    (off: null), the model's options flattened beside its family's name
-    (`models.registry.config_record`), defaults resolved."""
-    tuned = [FineTune.parse(t).spelled for t in config.finetune]
-    return {
-        "store": str(config.store),
-        "features": "+".join(config.features),
-        "finetune": tuned or None,
-        **model_record(config.model),
-        "classes": plan.classes,
-        "protocol": str(plan.protocol),
-        "val": RECORDED_VAL.get(config.val, config.val),
-        "epochs": plan.epochs,
-        "batch_size": plan.batch_size,
-        "lr": plan.lr,
-        "weight_decay": plan.weight_decay,
-        "seed": config.seed,
-        "seeds": list(plan.seeds),
-        "patience": config.patience,
-        "class_weights": plan.class_weights if plan.class_weights != "none" else None,
-        **training_keys(config),
-        # cross-corpus: the test store's path (where) and what it holds (what)
-        "test_store": str(config.test_store) if plan.test else None,
-        "test": plan.test,
-        **plan.targets.record_keys(),
-        "calibrate": config.calibrate if config.calibrate != "none" else None,
-        "device": str(plan.device),  # resolved (the request "auto" says nothing)
-        "precision": plan.precision,
-        "out": str(config.out),
-        "name": plan.name,
-    }
+    (off: null), as its declaration says (`Recorded`), the model's options flattened
+    beside its family's name (`models.registry.config_record`), defaults resolved;
+    `streamed`: the inputs read from the store under the memory budget (None: not
+    known yet, left out)."""
+    resolved = resolutions(config, plan, streamed)
+    record: dict[str, Any] = {}
+    for name, how in recorded_fields(type(config)):
+        key = how.key or name
+        if how.resolved and key not in resolved:
+            continue
+        value = resolved[key] if how.resolved else getattr(config, name)
+        if value is None or value == how.off:
+            record[key] = None
+            continue
+        spelled = how.spell(value) if how.spell else _json(value)
+        if how.flat:
+            record |= spelled
+        else:
+            record[key] = spelled
+    return record
+
+
+def resolutions(
+    config: TrainConfig, plan: Plan, streamed: Sequence[str] | None = None
+) -> dict[str, object]:
+    """What the run resolved of its options, by record key: the plan's values (its
+    defaults filled in), its targets' keys (`Targets.record_keys`), the masks --augment
+    mask draws and the inputs it streams."""
+    values = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
+    masks = plan.augment if config.augment != "none" else None  # else no masks drawn
+    values["mask_time"] = masks.time if masks is not None else None
+    values["mask_features"] = masks.features if masks is not None else None
+    if streamed is not None:  # which inputs streamed changes their batches
+        values["streamed"] = sorted(streamed) or None
+    return values | plan.targets.record_keys()
+
+
+def _json(value: object) -> Any:
+    """`value` as JSON: tuples as lists, a parsed value (a protocol, a device) as its text."""
+    if isinstance(value, tuple | list):
+        return [_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    return value if isinstance(value, str | int | float | bool) else str(value)
 
 
 def cell_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -126,8 +151,7 @@ def start_record(
     sets' fingerprints differ), with the rows it keeps; its first line (`first_line`) said
     once it starts. `classes`: the class set its store is read with; `views`: the
     fingerprints of the view sets it reads (`--views`), kept beside its inputs'."""
-    # which inputs streamed changes their batches: recorded and compared as an option is
-    cfg = config_record(config, plan) | {"streamed": sorted(streamed) or None}
+    cfg = config_record(config, plan, streamed)
     fingerprints = {f.name: f.fingerprint for f in features} | dict(views or {})
     path = plan.run_dir / RECORD
     # Refusals first, so that they come alone on stderr; then the run's first line.
@@ -229,8 +253,7 @@ def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     (null), but for `NOT_COMPARED`. A key of a model family's options that only `old` has
     is left out: a record of another family differs in "family"; one written when every
     config held every family's options held the others' defaults."""
-    named = set(RunConfig.named_keys())
-    keys = dict.fromkeys([*new, *(k for k in old if k in named)])
+    keys = dict.fromkeys([*new, *(k for k in old if k in NAMED)])
     return [
         f"{k}: {_shown(old.get(k))} -> {_shown(new.get(k))}"
         for k in keys

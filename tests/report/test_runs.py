@@ -16,6 +16,7 @@ import ser.report.runs
 from ser.heads.metrics import Metrics, compute_metrics
 from ser.report.plots import _confusion_figure, _curves_figure, write_plots
 from ser.report.runs import CSV_HEADER, LEGEND, ReportError, load_run, report_table, run_settings
+from ser.runs.config import RunConfig
 from ser.runs.fold_entry import FoldEntry, Stage
 from ser.runs.provenance import Threads
 from ser.runs.record import RunRecord, write
@@ -310,8 +311,8 @@ def test_a_fine_tuned_run_says_which_layers_trained_and_how(finetuned_run: Path)
     assert md.rstrip("\n").endswith(LORA_LINE) and md.count("Fine-tuned") == 1
     rows = list(csv.DictReader(io.StringIO(report_table([run], fmt="csv"))))
     assert rows[0]["finetune"] == LORA_LINE.partition(": ")[2].rstrip(".")
-    frozen = replace(run, config=replace(run.config, finetune=None))
+    frozen = replace(run, config=RunConfig({**run.config, "finetune": None}))
     assert "Fine-tuned" not in report_table([frozen])
     assert "finetune" not in report_table([frozen], fmt="csv").splitlines()[0]
-    whole = replace(run, config=replace(run.config, finetune=("tiny-hubert.L1:top=1",)))
+    whole = replace(run, config=RunConfig({**run.config, "finetune": ["tiny-hubert.L1:top=1"]}))
     assert "tiny-hubert.L1's encoder layer 2 whole (lr 1e-05," in report_table([whole, frozen])

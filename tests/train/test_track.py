@@ -40,7 +40,9 @@ def tensorboard_run(store_path: Path, tmp_path_factory: pytest.TempPathFactory) 
 def _events(run: RunRecord, folder: str) -> Any:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    return EventAccumulator(str(Path(run.config.out) / run.name / "tensorboard" / folder)).Reload()
+    return EventAccumulator(
+        str(Path(run.config["out"]) / run.name / "tensorboard" / folder)
+    ).Reload()
 
 
 def test_tensorboard_holds_each_member_s_curves_and_test_scores(tensorboard_run: RunRecord) -> None:
@@ -88,7 +90,7 @@ def mlflow(mlflow_run: RunRecord, monkeypatch: pytest.MonkeyPatch) -> Iterator[A
     from mlflow.tracking import MlflowClient
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3's folder store
-    client = MlflowClient(tracking_uri=(Path(mlflow_run.config.out) / "mlruns").as_uri())
+    client = MlflowClient(tracking_uri=(Path(mlflow_run.config["out"]) / "mlruns").as_uri())
     (experiment,) = [e for e in client.search_experiments() if e.name == "ser"]
     (run,) = client.search_runs([experiment.experiment_id])
     yield client, run
