@@ -69,6 +69,10 @@ class ReportError(SerError):
     """A run record is missing, unreadable or lacks what a report needs."""
 
 
+class CheckpointError(SerError):
+    """A run directory has no (usable) checkpoints."""
+
+
 # The errors of a path (not of the disk, not of the data), and what the system's words
 # leave unsaid.
 _PATH_HINTS = {

@@ -24,7 +24,7 @@ from safetensors.torch import load, save_file
 from ser import Json
 from ser.cache.atomic import atomic
 from ser.cache.fingerprint import LOCATIONS, model_location
-from ser.errors import ConfigError, ReportError, SerError
+from ser.errors import CheckpointError, ConfigError, ReportError
 from ser.finetune.tuning import FineTune, Tuning, load_tuning, restore
 from ser.models import FamilyConfig, build_model
 from ser.models.batch import InputSpec
@@ -45,10 +45,6 @@ FINAL = "final"
 WEIGHTS_SHA256 = "weights_sha256"
 # The attribute targets' `TargetScale`'s tensors.
 SCALE = ("targets.mean", "targets.std", "targets.low", "targets.high")
-
-
-class CheckpointError(SerError):
-    """A run directory has no (usable) checkpoints."""
 
 
 @dataclass(frozen=True)
