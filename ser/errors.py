@@ -1,7 +1,8 @@
 """Errors for bad user input.
 
 Library code raises these; the CLI turns them into one clear message and an exit code,
-never a traceback. Anything else escaping to the CLI is a bug in ser.
+never a traceback. Anything else escaping to the CLI is a bug in ser. `Interrupted`, the
+one that is no `SerError`, is Ctrl-C, said as one line as well.
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ def chosen(
 class ModelError(ConfigError):
     """A pretrained model that cannot serve its extractor (e.g. weights missing from its
     checkpoint, which would be initialised at random)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while runs trained; `kept`: what each run's folder keeps, said, for the one
+    line that says how to resume (a KeyboardInterrupt still: whatever stops on Ctrl-C
+    stops on it)."""
+
+    def __init__(self, kept: list[str]) -> None:
+        super().__init__()
+        self.kept = kept
 
 
 class WorkerLost(SerError):

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ser.errors import Interrupted
 from ser.runs.record import RunRecord, json_summary
 from ser.runtime.threads import ThreadChoice, torch_settings
 from ser.track.tracking import check
 from ser.train.engine import Steps
 from ser.train.final import train_final
-from ser.train.folder import Interrupted, kept, locked, unless_written
+from ser.train.folder import kept, locked, unless_written
 from ser.train.group import make_groups, train_groups
 from ser.train.options import TrainConfig
 from ser.train.plan import Job, Plan, Prepared, make_plan, open_stores, plan_for
