@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ser.synth",),  # synthetic corpus, tiny models, made-up manifests
     ("ser.heads",),  # what a run predicts: each head's gold, loss, metrics and columns
     ("ser.runs",),  # run records: their typed fields, predictions.csv, older formats read
-    ("ser.track",),  # a run watched while it trains: MLflow, TensorBoard
+    ("ser.track",),  # a run watched while it trains: MLflow, TensorBoard, progress hooks
     # Stage 1's extractors; the papers' model families, their blocks, batches and losses:
     ("ser.extract", "ser.models"),
     ("ser.finetune",),  # an encoder's top layers on the hidden states extract cached

@@ -23,6 +23,7 @@ from ser.finetune.tuning import trained_state
 from ser.models import SerModel, build_model
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
+from ser.track.progress import Progress
 from ser.train.batches import Batches
 from ser.train.calibration import at_bound, calibrated, category_at, member_temperature, votes_jsd
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
@@ -31,7 +32,6 @@ from ser.train.engine import Evaluation, Member, Selection, Steps, select, test
 from ser.train.engine.ensemble import Ensemble
 from ser.train.options import TrainConfig
 from ser.train.plan import Job, Plan, Prepared
-from ser.train.progress import Progress
 from ser.train.record import member_entry, record_group
 
 

@@ -22,8 +22,8 @@ import ser.models.msmser as msmser_module
 import ser.train.engine.graphs as graphs_module
 import ser.train.engine.steps as steps_module
 from ser.models import ModelConfig
+from ser.track.progress import Progress
 from ser.train.engine.steps import StepShapes, bucket
-from ser.train.progress import Progress
 from ser.train.recipe import TrainConfig, train
 from tests.stores import labelled_store
 
