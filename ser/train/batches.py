@@ -29,7 +29,7 @@ import torch
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError
 from ser.models.batch import Batch, InputSpec, Unit
-from ser.train.augment import Augment, Augmenter, ViewDraw, apply, balanced_draw, epoch_draws
+from ser.train.augment import Augment, Draws, apply, balanced_draw, epoch_draws
 from ser.train.data import FeatureTable, TargetScale, TrainData, ZScore
 from ser.train.gather import gather
 from ser.train.placement import WINDOW_CHUNKS
@@ -213,9 +213,9 @@ class Batches:
         self.batch_size, self.zscore = batch_size, dict(zscore or {})
         self.rng = np.random.default_rng(seed) if shuffle else None
         self.balanced = sampler == "balanced" and shuffle
-        self.augmenter = None if augment is None else Augmenter(augment, seed)
-        # `--views`: a training side reads each utterance from a view drawn each epoch
-        self.viewer = ViewDraw(1 + len(data.views), seed) if data.views and shuffle else None
+        # What it draws: its augmentation's, and (`--views`, a training side) the view it
+        # reads each utterance from an epoch
+        self.draws = Draws(seed, augment, 1 + len(data.views) if shuffle else 1)
         for spec in self.specs:
             if spec.name not in data.features:
                 raise ConfigError(
@@ -251,7 +251,7 @@ class Batches:
         return (self.build(plan) for plan in self.plans())
 
     def plans(self) -> list[StepPlan]:
-        drawn = None if self.viewer is None else self.viewer.draw(len(self.data))
+        drawn = self.draws.view_each(len(self.data))
         if self.unit == "dialog":
             plans = dialog_plans(self._groups, self.batch_size, self.rng)
             return [self._viewed(p, drawn, self._longest(p.positions, drawn)) for p in plans]
@@ -321,12 +321,10 @@ class StackedSides:
         self.sides, self.data = list(sides), first.data
         self.specs, self.unit = first.specs, first.unit
         self.shapes = _shapes(sides) if static else None
-        augmenters = [side.augmenter for side in sides if side.augmenter is not None]
-        if augmenters and (
-            len(augmenters) < len(sides) or len({a.augment for a in augmenters}) > 1
-        ):
+        augmented = [side.draws for side in sides if side.draws.augment is not None]
+        if augmented and (len(augmented) < len(sides) or len({d.augment for d in augmented}) > 1):
             raise ValueError("stacked sides must all have one augmentation or none")
-        self.augmenters = augmenters
+        self.augmented = augmented
         # One table per vector view for all members and sides, each member's z-score
         # applied after the gather: a copy per member of a 6373-d set at 20 members
         # would take 17 GB.
@@ -379,8 +377,8 @@ class StackedSides:
             batch = self.gather(now, pos, view)
             for stream in streams if i + 1 < len(arrays) else []:  # read as this step trains
                 stream.prefetch(arrays[i + 1])
-            if self.augmenters:  # a training side's, before the step function
-                augment = self.augmenters[0].augment
+            augment = self.augmented[0].augment if self.augmented else None
+            if augment is not None:  # a training side's, before the step function
                 batch = apply(batch, augment, drawn, self.specs, len(self.data.classes))
             yield [plan is not None for plan in now], batch, closes
 
@@ -388,11 +386,11 @@ class StackedSides:
         self, steps: list[tuple[StepPlan | None, ...]], arrays: list[np.ndarray]
     ) -> list[list[torch.Tensor]]:
         """Each step's augmentation draws on the device (none without augmentation)."""
-        if not self.augmenters:
+        if not self.augmented:
             return [[] for _ in steps]
         rows = [[None if p is None else len(p.positions) for p in now] for now in steps]
         shapes = [array.shape[1] for array in arrays]
-        return epoch_draws(self.augmenters, rows, shapes, self.specs, self.data.device)
+        return epoch_draws(self.augmented, rows, shapes, self.specs, self.data.device)
 
     def gather(
         self,
