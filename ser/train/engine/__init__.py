@@ -2,8 +2,8 @@
 and settings) in, each one's selected state and curves out (`loop.select` ->
 `loop.Selection`), and each tested on its side (`loop.test` -> `loop.Evaluation`).
 
-Behind that interface: the members one at a time or stacked (`ensemble`: `Solo`,
-`Ensemble` under vmap), their steps eager, compiled or replayed as one CUDA graph
+Behind that interface: the members one at a time or stacked (`ensemble.Ensemble`: one in
+place, several under vmap), their steps eager, compiled or replayed as one CUDA graph
 (`steps.Steps`, `graphs`), Adam over stacked members of unequal epochs (`member_adam`),
 and each member's curves and best state (`tracker`). The callers (`ser.train.group`,
 `ser.train.final`) import the names below; nothing in here knows a run, its record or

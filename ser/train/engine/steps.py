@@ -38,7 +38,7 @@ from torch.nn.attention import sdpa_kernel
 from ser.models.base import SerModel
 from ser.models.batch import Batch
 from ser.runtime.attention import attention_backends
-from ser.train.engine.ensemble import Ensemble, Solo
+from ser.train.engine.ensemble import Ensemble
 
 # torch.compile's backend for compiled steps (the tests' "eager" traces the same
 # without generating code), and whether a break in a step's graph is an error (the
@@ -64,15 +64,15 @@ class Steps:
     _modules: dict[tuple[Any, ...], nn.Module] = field(default_factory=dict)
 
     def ensemble(self, modules: Sequence[nn.Module]) -> Ensemble:
-        """What trains `modules`: an `Ensemble` of several; one member alone in place in
-        its module (`Solo`: its own parameters, no stacked copy to cut a slot of in every
-        step); for compiled steps a `Solo` around one module kept for every member of that
-        architecture, the member's weights loaded into it. A compiled step holds on to the
+        """What trains `modules`: an `Ensemble` of them (one member alone: in place in its
+        module, its own parameters); for compiled steps an `Ensemble` of one module kept for
+        every member of that architecture, the member's weights loaded into it. A compiled
+        step holds on to the
         module it traced: another object, even of the same structure, would compile it
         again (a minute for each LOSO member on an H100), and its parameters are static in
         the CUDA graphs."""
         if not self.compiled:
-            return Solo(modules[0]) if len(modules) == 1 else Ensemble(modules)
+            return Ensemble(modules)
         if len(modules) != 1:
             raise ValueError(f"compiled steps train one member at a time, got {len(modules)}")
         module = modules[0]
@@ -82,7 +82,7 @@ class Steps:
             self._modules[key] = copy.deepcopy(module)
         kept = self._modules[key]
         kept.load_state_dict(module.state_dict())
-        return Solo(kept)
+        return Ensemble([kept])
 
     def __call__(self, fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
         """`fn`, compiled once per function when `compiled`."""
