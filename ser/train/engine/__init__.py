@@ -1,6 +1,6 @@
 """How members execute, apart from what a run is: K members (`loop.Member`: its sides
 and settings) in, each one's selected state and curves out (`loop.select` ->
-`loop.Selection`), and each tested on its side (`loop.test` -> `loop.Evaluation`).
+`loop.Selection`), and each tested on its side (`loop.test` -> `tracker.Evaluation`).
 
 Behind that interface: the members one at a time or stacked (`ensemble.Ensemble`: one in
 place, several under vmap), their steps eager, compiled or replayed as one CUDA graph
@@ -10,9 +10,9 @@ and each member's curves and best state (`tracker`). The callers (`ser.train.gro
 its folds.
 """
 
-from ser.train.engine.loop import Evaluation, Member, Selection, select, test
+from ser.train.engine.loop import Member, Selection, select, test
 from ser.train.engine.steps import Steps
-from ser.train.engine.tracker import Curves
+from ser.train.engine.tracker import Curves, Evaluation
 
 __all__ = [
     "Curves",
