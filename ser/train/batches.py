@@ -31,7 +31,7 @@ from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError
 from ser.models.batch import Batch, InputSpec, Unit
 from ser.train.augment import Augment, Draws, apply, balanced_draw, epoch_draws
-from ser.train.data import FeatureTable, TargetScale, TrainData, ZScore
+from ser.train.data import FeatureTable, TrainData, ZScore
 from ser.train.gather import gather
 from ser.train.placement import WINDOW_CHUNKS
 from ser.train.stream import RowStream
@@ -225,12 +225,12 @@ class Batches:
         shuffle: bool = False,
         seed: int = 0,
         class_weights: torch.Tensor | None = None,
-        target_scale: TargetScale | None = None,
+        target_scale: ZScore | None = None,
         sampler: str = "shuffle",
         augment: Augment | None = None,
     ) -> None:
-        """`target_scale`: the attribute targets' `ser.train.data.TargetScale` of the
-        fold's training side, its mean and std riding in every batch like `class_weights`."""
+        """`target_scale`: the attribute targets' `ZScore` (with their range) of the fold's
+        training side, its mean and std riding in every batch like `class_weights`."""
         self.data, self.specs, self.unit = data, list(specs), unit
         self.class_weights, self.target_scale = class_weights, target_scale
         self.positions = np.asarray(positions, dtype=np.int64)
@@ -436,7 +436,7 @@ class StackedSides:
         batch = gather(self.data, self.specs, self.unit, pos, lengths, self.zscores, views)
         batch.class_weights = self.class_weights
         if self.target_scale is not None:
-            batch.target_mean, batch.target_std = self.target_scale
+            batch.target_mean, batch.target_std = self.target_scale[:2]
         return batch
 
 
