@@ -1,7 +1,8 @@
 """Errors for bad user input.
 
 Library code raises these; the CLI turns them into one clear message and an exit code,
-never a traceback. Anything else escaping to the CLI is a bug in ser.
+never a traceback. Anything else escaping to the CLI is a bug in ser. `Interrupted`, the
+one that is no `SerError`, is Ctrl-C, said as one line as well.
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ class ModelError(ConfigError):
     checkpoint, which would be initialised at random)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while runs trained; `kept`: what each run's folder keeps, said, for the one
+    line that says how to resume (a KeyboardInterrupt still: whatever stops on Ctrl-C
+    stops on it)."""
+
+    def __init__(self, kept: list[str]) -> None:
+        super().__init__()
+        self.kept = kept
+
+
 class WorkerLost(SerError):
     """A process of a local pool stopped before its work was done (killed: out of memory,
     a signal); what finished before it is kept."""
@@ -67,6 +78,10 @@ class TrainingDiverged(SerError):
 
 class ReportError(SerError):
     """A run record is missing, unreadable or lacks what a report needs."""
+
+
+class CheckpointError(SerError):
+    """A run directory has no (usable) checkpoints."""
 
 
 # The errors of a path (not of the disk, not of the data), and what the system's words

@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ser.synth",),  # synthetic corpus, tiny models, made-up manifests
     ("ser.heads",),  # what a run predicts: each head's gold, loss, metrics and columns
     ("ser.runs",),  # run records: their typed fields, predictions.csv, older formats read
-    ("ser.track",),  # a run watched while it trains: MLflow, TensorBoard
+    ("ser.track",),  # a run watched while it trains: MLflow, TensorBoard, progress hooks
     # Stage 1's extractors; the papers' model families, their blocks, batches and losses:
     ("ser.extract", "ser.models"),
     ("ser.finetune",),  # an encoder's top layers on the hidden states extract cached
@@ -237,6 +237,27 @@ def test_a_wrong_way_import_is_found() -> None:
     assert against_layers(graph) == [
         "ser.cache.store -> ser.train.recipe", "ser.predict.run -> ser.sweep.grid"
     ]  # fmt: skip
+
+
+# The trainer a researcher changes stays a few types: a concept split in two is merged,
+# a type another layer owns is moved there, never hidden (nested, `type(...)`, a dict).
+MAX_TRAIN_CLASSES = 35
+
+
+def test_the_trainer_holds_few_classes() -> None:
+    trainer = [p for m, p in MODULES.items() if m == "ser.train" or m.startswith("ser.train.")]
+    classes = [
+        f"{path.relative_to(SER.parent)}: {node.name}"
+        for path in trainer
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef)
+    ]
+    assert len(classes) <= MAX_TRAIN_CLASSES, (
+        f"ser/train holds {len(classes)} classes, over {MAX_TRAIN_CLASSES}: the trainer a "
+        "researcher reads and changes stays a few types; merge one concept split in two, or "
+        "move a class to the module that owns its concept (docs/dev/README.md)\n"
+        + "\n".join(sorted(classes))
+    )
 
 
 def test_no_module_over_max_lines() -> None:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from ser.api.store import Store
 from ser.errors import DiskFullError, PathError
 from ser.runs.record import RunRecord, json_summary
+from ser.track.progress import Progress
 from ser.train.options import train_config
-from ser.train.progress import Progress
 from ser.train.recipe import train as train_run
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def train(progress: Progress | None = None, **options: Any) -> Run:
     """Train (or resume) the run `ser train` would with these options, given by their
     `ser train` names with underscores (``store``, ``features``, ``fusion``, ``epochs``,
     ``batch_size``, ...), as values or as the command line's text (``epochs=2`` or
-    ``"2"``, ``features="hubert+mpnet"``). `progress` (`ser.train.progress.Progress`)
+    ``"2"``, ``features="hubert+mpnet"``). `progress` (`ser.track.progress.Progress`)
     hears each note and epoch; by default nothing is printed. `store` may be an
     opened `Store`. `ConfigError` for an
     option that is unknown or that does not go with the others, as `ser train` refuses it."""

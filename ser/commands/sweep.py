@@ -18,8 +18,8 @@ from ser.commands.outputs import output_folder
 from ser.errors import ConfigError, SerError
 from ser.runtime.progress import clock_time, live_bar, log_console, on_terminal
 from ser.runtime.units import human_bytes
+from ser.track.progress import Heartbeat, Progress
 from ser.track.tracking import TRACKERS, Tracking, check
-from ser.train.progress import Heartbeat, Progress
 
 if TYPE_CHECKING:  # imported where the command runs: `ser --help` stays quick
     from ser.runtime.execution import Execution

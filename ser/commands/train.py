@@ -18,7 +18,7 @@ from ser.commands.options import THREADS_HELP, command_line, interrupted
 from ser.commands.outputs import output_folder
 from ser.commands.train_summary import fold_scores, summary_table
 from ser.corpus.protocols.folds import VAL_ALIASES
-from ser.errors import ConfigError, ReportError
+from ser.errors import ConfigError, Interrupted, ReportError
 from ser.models import FAMILIES
 from ser.report.breakdown import Labelled, run_predictions
 from ser.report.layer_weights import weights_lines
@@ -33,9 +33,9 @@ from ser.runtime.progress import (
     on_terminal,
     val_text,
 )
+from ser.track.progress import Heartbeat, fold_label, seconds_said
 from ser.train.options import MODEL, RUN, Option, train_config, train_options
-from ser.train.progress import Heartbeat, fold_label, seconds_said
-from ser.train.recipe import Interrupted, Progress, json_summary, train
+from ser.train.recipe import Progress, json_summary, train
 
 REDRAW_SECONDS = 0.25  # the live progress bar's redraw interval, at most
 

@@ -27,7 +27,7 @@ from ser.models.batch import InputSpec
 from ser.models.registry import config_from_record
 from ser.models.targets import Targets
 from ser.train.checkpoint import SCALE, Checkpoint, load_weights
-from ser.train.data import TargetScale, ZScore
+from ser.train.data import ZScore
 
 MODEL = "model.safetensors"
 CONFIG = "config.json"
@@ -80,7 +80,8 @@ def member_tensors(ckpt: Checkpoint) -> dict[str, torch.Tensor]:
     for name, z in ckpt.zscore.items():
         tensors[f"zscore.{name}.mean"], tensors[f"zscore.{name}.std"] = z.mean, z.std
     if ckpt.target_scale is not None:
-        tensors.update(zip(SCALE, ckpt.target_scale, strict=True))
+        scale = zip(SCALE, ckpt.target_scale, strict=True)
+        tensors.update((name, t) for name, t in scale if t is not None)
     return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
 
@@ -178,7 +179,7 @@ def _member(
         name: ZScore(own[f"zscore.{name}.mean"], own[f"zscore.{name}.std"])
         for name in {k.split(".", 1)[1].rsplit(".", 1)[0] for k in own if k.startswith("zscore.")}
     }
-    scale = TargetScale(*(own[n] for n in SCALE)) if SCALE[0] in own else None
+    scale = ZScore(*(own[n] for n in SCALE)) if SCALE[0] in own else None
     targets = config.get("targets") or {}
     return Checkpoint(
         key=str(member["key"]),

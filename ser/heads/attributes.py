@@ -106,7 +106,7 @@ class AttributeHead(Head[AttributeMetrics]):
         prediction outside every rating the corpus gave is certainly off (an input far
         from the training side's, say), and the MSP-Podcast challenge's own scripts clip
         alike."""
-        if scale is None or not pred.size:
+        if scale is None or scale.low is None or scale.high is None or not pred.size:
             return pred
         return np.clip(pred, scale.low.cpu().numpy(), scale.high.cpu().numpy())
 

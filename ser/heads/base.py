@@ -71,13 +71,14 @@ class BatchView(Protocol):
 
 
 class ScaleView(Protocol):
-    """A fold's training side's attribute scale (`ser.train.data.TargetScale`, a
-    layer above heads) as heads hold predictions to it: its smallest and largest values."""
+    """A fold's training side's attribute scale (`ser.train.data.ZScore`, a layer above
+    heads) as heads hold predictions to it: its smallest and largest values (None: a
+    z-score fitted without a range, which clips nothing)."""
 
     @property
-    def low(self) -> torch.Tensor: ...
+    def low(self) -> torch.Tensor | None: ...
     @property
-    def high(self) -> torch.Tensor: ...
+    def high(self) -> torch.Tensor | None: ...
 
 
 @dataclass(frozen=True)
@@ -196,8 +197,8 @@ class Head(Reported[S], Predicted, ABC):
 
     def bounded(self, pred: np.ndarray, scale: ScaleView | None) -> np.ndarray:
         """Its predictions [N, W] as they are scored and written, given the training
-        side's `ser.train.data.TargetScale` (None: the run fitted none): unchanged by
-        default."""
+        side's attribute scale (`ser.train.data.ZScore`; None: the run fitted none):
+        unchanged by default."""
         return pred
 
     @abstractmethod

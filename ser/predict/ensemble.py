@@ -15,7 +15,7 @@ from ser.models.batch import Unit
 from ser.runtime.precision import autocast
 from ser.train.batches import Batches
 from ser.train.checkpoint import Checkpoint
-from ser.train.data import FeatureTable, TargetScale, TrainData, feature_table
+from ser.train.data import FeatureTable, TrainData, ZScore, feature_table
 from ser.train.engine.loop import masked
 from ser.train.features import ResolvedFeature
 
@@ -105,7 +105,7 @@ def outputs(
     size = max(BATCH_SIZE, len(positions)) if unit == "dialog" else BATCH_SIZE
     scale = ckpt.target_scale  # [A] each; None: no attributes
     # Its mean and std ride in every batch, as in training: the heads undo the z-score.
-    held = None if scale is None else TargetScale(*(t.to(device) for t in scale))
+    held = None if scale is None else ZScore(*(t.to(device) for t in scale if t is not None))
     batches = Batches(
         data, positions, list(ckpt.specs), unit, size, zscore=ckpt.zscore, target_scale=held
     )

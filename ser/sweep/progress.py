@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ser.train.progress import Heartbeat, Progress, Published
+from ser.track.progress import Heartbeat, Progress, Published
 
 TOPIC = "ser-sweep-progress"
 

@@ -27,7 +27,7 @@ from ser.sweep.presets import row_key
 from ser.sweep.progress import TOPIC, is_message, worker_progress
 from ser.sweep.spec import SweepSpec
 from ser.sweep.stores import columns as store_columns
-from ser.train.progress import Message, Progress
+from ser.track.progress import Message, Progress
 
 if TYPE_CHECKING:  # dask is imported where a cluster starts (`ser.runtime.cluster`)
     from distributed import Client

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ser.api.training import Run
-    from ser.train.progress import Progress
+    from ser.track.progress import Progress
 
 
 class _Callable(types.ModuleType):

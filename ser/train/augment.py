@@ -2,12 +2,12 @@
 (validation and test batches never): `--sampler balanced` (`balanced_draw`: each epoch's
 utterances drawn with equal class probability, then bucketed by length as ever),
 `--augment mask` (SpecAugment-like masks on sequence inputs), `--mixup ALPHA`
-(utterance vectors and their targets mixed in pairs) and `--views` (`ViewDraw`: the view
-of its features each utterance is read from an epoch, `ser.train.views`).
+(utterance vectors and their targets mixed in pairs) and `--views` (the view of its
+features each utterance is read from an epoch, `ser.train.views`).
 
-Each member draws its own numbers on the host from its own generator (`Augmenter`,
-seeded with the member's batch-order seed): the same seed gives the same masks and
-mixes, on any device, and a member alone draws exactly what it draws in a stack. The
+Each member draws its own numbers on the host from its own generators (`Draws`, seeded
+with the member's batch-order seed): the same seed gives the same masks, mixes and
+views, on any device, and a member alone draws exactly what it draws in a stack. The
 draws are applied on the device to the gathered batch (`apply`), before the step
 function: graphed and compiled steps see an ordinary batch of the same shapes. numpy's
 generator draws, not torch's: torch's Beta sampler takes no generator of its own.
@@ -143,17 +143,26 @@ NO_MASK, OWN_ROW, NO_MIX = "no mask", "own row", "no mix"
 Drawn = tuple[str, np.ndarray]
 
 
-class Augmenter:
-    """One member's augmentation and its own generator."""
+class Draws:
+    """What one member's training side draws on the host, each part from a generator of
+    its own seeded with the member's batch-order seed: its augmentation's masks and mixes
+    (`augment`; None: none) and, with `--views` (`ser.train.views`), each utterance's view
+    an epoch, uniformly among the clean set (0) and the run's `views - 1` views. The same
+    seed draws the same, alone or stacked, on any device, and a resumed run's (seed, fold)
+    trains again from its first epoch, drawing what it drew."""
 
-    def __init__(self, augment: Augment, seed: int) -> None:
+    def __init__(self, seed: int, augment: Augment | None = None, views: int = 1) -> None:
         self.augment = augment
+        self.views = views  # the clean set and each view: draws in [0, views)
         self.rng = np.random.default_rng((seed, STREAM))
+        self.view_rng = np.random.default_rng((seed, VIEW_STREAM))
 
-    def draw(self, rows: int, specs: Sequence[InputSpec]) -> list[Drawn]:
+    def augmentation(self, rows: int, specs: Sequence[InputSpec]) -> list[Drawn]:
         """The draws of a batch of `rows` real rows, in `apply`'s order: per masked view its time
         and feature draws [rows, N, 2] (uniform in [0, 1)); mixup's permutation [rows]
-        and lam [1]."""
+        and lam [1] (none without augmentation)."""
+        if self.augment is None:
+            return []
         time, features = self.augment.time[0], self.augment.features[0]
         out = []
         for _ in _masked(self.augment, specs):
@@ -164,25 +173,16 @@ class Augmenter:
         permutation = self.rng.permutation(rows).astype(np.float64)
         return [*out, (OWN_ROW, permutation), (NO_MIX, self.rng.beta(alpha, [alpha]))]
 
-
-class ViewDraw:
-    """One member's view of each utterance an epoch (`--views`, `ser.train.views`), drawn
-    uniformly among the clean set (0) and the run's views from its own generator: the same
-    seed draws the same views, alone or stacked, on any device, and a resumed run's
-    (seed, fold) trains again from its first epoch, drawing what it drew."""
-
-    def __init__(self, views: int, seed: int) -> None:
-        self.views = views  # the clean set and each view: draws in [0, views)
-        self.rng = np.random.default_rng((seed, VIEW_STREAM))
-
-    def draw(self, n: int) -> np.ndarray:
+    def view_each(self, n: int) -> np.ndarray | None:
         """[n] int64: each of the run's `n` utterances' view this epoch (one per utterance,
-        whichever sides and batches it falls in)."""
-        return self.rng.integers(self.views, size=n, dtype=np.int64)
+        whichever sides and batches it falls in); None without views (the clean sets)."""
+        if self.views <= 1:
+            return None
+        return self.view_rng.integers(self.views, size=n, dtype=np.int64)
 
 
 def epoch_draws(
-    augmenters: Sequence[Augmenter],
+    draws: Sequence[Draws],
     steps: Sequence[Sequence[int | None]],
     shapes: Sequence[int],
     specs: Sequence[InputSpec],
@@ -193,8 +193,10 @@ def epoch_draws(
     own row, lam 1), on the device in one copy an epoch: a copy a step would wait on it."""
     host = []
     for now, rows in zip(steps, shapes, strict=True):
-        pairs = zip(augmenters, now, strict=True)
-        host.append(_stack([None if n is None else a.draw(n, specs) for a, n in pairs], rows))
+        pairs = zip(draws, now, strict=True)
+        host.append(
+            _stack([None if n is None else d.augmentation(n, specs) for d, n in pairs], rows)
+        )
     flat = [a for step in host for a in step]
     if not flat:
         return [[] for _ in host]

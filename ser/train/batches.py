@@ -13,7 +13,9 @@ chunks, the next step's read ahead while it trains.
 `StackedSides` stacks K members' sides of their own shapes into one [K, ...] batch a
 step: member k's tensors fill the front of each axis; the rest is padding: zeros, masks
 False, labels -100 (ignored by every loss and metric), index -1. A member without a batch
-at this step (an evaluation side shorter than another member's) is all padding.
+at this step (an evaluation side shorter than another member's) is all padding. For a
+compiled step (`static`) every batch is padded to one of few shapes: the batch size, and
+each sequence view to its length's `bucket` (`padded_length`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,14 +30,19 @@ import torch
 from ser.corpus.protocols.folds import Fold
 from ser.errors import ConfigError
 from ser.models.batch import Batch, InputSpec, Unit
-from ser.train.augment import Augment, Augmenter, ViewDraw, apply, balanced_draw, epoch_draws
-from ser.train.data import FeatureTable, TargetScale, TrainData, ZScore
+from ser.train.augment import Augment, Draws, apply, balanced_draw, epoch_draws
+from ser.train.data import FeatureTable, TrainData, ZScore
 from ser.train.gather import gather
 from ser.train.placement import WINDOW_CHUNKS
 from ser.train.stream import RowStream
 
-if TYPE_CHECKING:
-    from ser.train.engine.steps import StepShapes
+# Sequence views up to this many rows are padded to their longest utterance's bucket
+# (`padded_length`): text (MPNet, BERT tokens: IEMOCAP's longest ~120) costs little
+# padded, and adds no shape.
+SHORT_ROWS = 256
+# Buckets an octave of a long view's lengths: at most 19 % padding (1 / (PER_OCTAVE + 1)
+# of a bucket's rows), 4 shapes an octave of lengths.
+PER_OCTAVE = 4
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,24 @@ class StepPlan:
     # the next part's (`dialog_plans`).
     steps: bool = True
     views: np.ndarray | None = None  # `--views`: each position's view (as `positions`)
+
+
+def bucket(n: int, per_octave: int = PER_OCTAVE) -> int:
+    """The smallest length >= n on a grid of `per_octave` steps between powers of two
+    (lengths below 2 x per_octave on a grid of 1).
+
+    >>> [bucket(n) for n in (1, 7, 8, 9, 100, 129, 1700)]
+    [1, 7, 8, 10, 112, 160, 1792]
+    """
+    step = max(1, (1 << (max(n, 1).bit_length() - 1)) // per_octave)
+    return -(-n // step) * step
+
+
+def padded_length(longest: int, n: int) -> int:
+    """A static batch's length of a sequence view whose longest utterance in the run has
+    `longest` rows (0: unknown), for a batch whose longest has n: a short view's (at most
+    `SHORT_ROWS`) bucket of `longest`, else n's bucket."""
+    return bucket(longest) if 0 < longest <= SHORT_ROWS else bucket(n)
 
 
 def bucket_batches(
@@ -201,21 +225,21 @@ class Batches:
         shuffle: bool = False,
         seed: int = 0,
         class_weights: torch.Tensor | None = None,
-        target_scale: TargetScale | None = None,
+        target_scale: ZScore | None = None,
         sampler: str = "shuffle",
         augment: Augment | None = None,
     ) -> None:
-        """`target_scale`: the attribute targets' `ser.train.data.TargetScale` of the
-        fold's training side, its mean and std riding in every batch like `class_weights`."""
+        """`target_scale`: the attribute targets' `ZScore` (with their range) of the fold's
+        training side, its mean and std riding in every batch like `class_weights`."""
         self.data, self.specs, self.unit = data, list(specs), unit
         self.class_weights, self.target_scale = class_weights, target_scale
         self.positions = np.asarray(positions, dtype=np.int64)
         self.batch_size, self.zscore = batch_size, dict(zscore or {})
         self.rng = np.random.default_rng(seed) if shuffle else None
         self.balanced = sampler == "balanced" and shuffle
-        self.augmenter = None if augment is None else Augmenter(augment, seed)
-        # `--views`: a training side reads each utterance from a view drawn each epoch
-        self.viewer = ViewDraw(1 + len(data.views), seed) if data.views and shuffle else None
+        # What it draws: its augmentation's, and (`--views`, a training side) the view it
+        # reads each utterance from an epoch
+        self.draws = Draws(seed, augment, 1 + len(data.views) if shuffle else 1)
         for spec in self.specs:
             if spec.name not in data.features:
                 raise ConfigError(
@@ -251,7 +275,7 @@ class Batches:
         return (self.build(plan) for plan in self.plans())
 
     def plans(self) -> list[StepPlan]:
-        drawn = None if self.viewer is None else self.viewer.draw(len(self.data))
+        drawn = self.draws.view_each(len(self.data))
         if self.unit == "dialog":
             plans = dialog_plans(self._groups, self.batch_size, self.rng)
             return [self._viewed(p, drawn, self._longest(p.positions, drawn)) for p in plans]
@@ -313,20 +337,20 @@ class StackedSides:
     is. Member k's slot holds the batch its own `Batches` builds, padded further."""
 
     def __init__(self, sides: Sequence[Batches], static: bool = False) -> None:
-        """`static`: batches padded to few shapes (`ser.train.engine.steps.StepShapes`), as a
-        compiled step needs."""
+        """`static`: batches padded to few shapes, as a compiled step needs
+        (`ser.train.engine.steps`): every batch to `rows` (the sides' batch size) and
+        each sequence view by `padded_length` of its `longest` utterance."""
         first = sides[0]
         if any(s.data is not first.data or s.specs != first.specs for s in sides):
             raise ValueError("stacked sides must come from one run's data and inputs")
         self.sides, self.data = list(sides), first.data
         self.specs, self.unit = first.specs, first.unit
-        self.shapes = _shapes(sides) if static else None
-        augmenters = [side.augmenter for side in sides if side.augmenter is not None]
-        if augmenters and (
-            len(augmenters) < len(sides) or len({a.augment for a in augmenters}) > 1
-        ):
+        self.rows = max(side.batch_size for side in sides) if static else 0
+        self.longest = _longest(sides) if static else None  # None: batches as they come
+        augmented = [side.draws for side in sides if side.draws.augment is not None]
+        if augmented and (len(augmented) < len(sides) or len({d.augment for d in augmented}) > 1):
             raise ValueError("stacked sides must all have one augmentation or none")
-        self.augmenters = augmenters
+        self.augmented = augmented
         # One table per vector view for all members and sides, each member's z-score
         # applied after the gather: a copy per member of a 6373-d set at 20 members
         # would take 17 GB.
@@ -359,12 +383,11 @@ class StackedSides:
         after it) per step; the epoch's positions go to the device in one copy."""
         # A member without a batch at a step (a shorter side) is None there.
         steps = list(itertools.zip_longest(*(side.plans() for side in self.sides)))
-        rows = self.shapes.rows if self.shapes is not None else 0
-        arrays = [_pad_positions(now, rows) for now in steps]
+        arrays = [_pad_positions(now, self.rows) for now in steps]
         if not arrays:
             return
         viewed = any(p is not None and p.views is not None for now in steps for p in now)
-        views = [_pad_positions(now, rows, views=True) for now in steps] if viewed else []
+        views = [_pad_positions(now, self.rows, views=True) for now in steps] if viewed else []
         flat = np.concatenate([a.ravel() for a in arrays + views])
         parts = torch.from_numpy(flat).to(self.data.device).split([a.size for a in arrays + views])
         shaped = [part.view(a.shape) for part, a in zip(parts, arrays + views, strict=True)]
@@ -379,8 +402,8 @@ class StackedSides:
             batch = self.gather(now, pos, view)
             for stream in streams if i + 1 < len(arrays) else []:  # read as this step trains
                 stream.prefetch(arrays[i + 1])
-            if self.augmenters:  # a training side's, before the step function
-                augment = self.augmenters[0].augment
+            augment = self.augmented[0].augment if self.augmented else None
+            if augment is not None:  # a training side's, before the step function
                 batch = apply(batch, augment, drawn, self.specs, len(self.data.classes))
             yield [plan is not None for plan in now], batch, closes
 
@@ -388,11 +411,11 @@ class StackedSides:
         self, steps: list[tuple[StepPlan | None, ...]], arrays: list[np.ndarray]
     ) -> list[list[torch.Tensor]]:
         """Each step's augmentation draws on the device (none without augmentation)."""
-        if not self.augmenters:
+        if not self.augmented:
             return [[] for _ in steps]
         rows = [[None if p is None else len(p.positions) for p in now] for now in steps]
         shapes = [array.shape[1] for array in arrays]
-        return epoch_draws(self.augmenters, rows, shapes, self.specs, self.data.device)
+        return epoch_draws(self.augmented, rows, shapes, self.specs, self.data.device)
 
     def gather(
         self,
@@ -407,12 +430,13 @@ class StackedSides:
             for spec in self.specs
             if spec.gathered == "sequence"
         }
-        if self.shapes is not None:
-            lengths = {name: self.shapes.length(name, n) for name, n in lengths.items()}
+        if self.longest is not None:
+            most = self.longest
+            lengths = {name: padded_length(most.get(name, 0), n) for name, n in lengths.items()}
         batch = gather(self.data, self.specs, self.unit, pos, lengths, self.zscores, views)
         batch.class_weights = self.class_weights
         if self.target_scale is not None:
-            batch.target_mean, batch.target_std = self.target_scale
+            batch.target_mean, batch.target_std = self.target_scale[:2]
         return batch
 
 
@@ -427,19 +451,15 @@ def streams_of(data: TrainData, specs: Sequence[InputSpec]) -> list[RowStream]:
     return [table.stream for table in tables if table.stream is not None]
 
 
-def _shapes(sides: Sequence[Batches]) -> StepShapes:
-    """The static shapes of the sides' batches: their batch size, and each sequence
-    view's longest utterance in the run's data (in any of its views, `--views`)."""
-    # Imported here: the engine's interface (its __init__) reads these batches.
-    from ser.train.engine.steps import StepShapes
-
+def _longest(sides: Sequence[Batches]) -> dict[str, int]:
+    """Each sequence view's longest utterance in the sides' data (in any of its views,
+    `--views`): what a static batch pads the view by (`padded_length`)."""
     tables = sides[0].data.features
-    longest = {
+    return {
         spec.name: int(_all_lengths(tables[spec.name]).max(initial=0))
         for spec in sides[0].specs
         if spec.gathered == "sequence"
     }
-    return StepShapes(max(side.batch_size for side in sides), longest)
 
 
 def _all_lengths(table: FeatureTable) -> np.ndarray:

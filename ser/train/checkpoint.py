@@ -24,7 +24,7 @@ from safetensors.torch import load, save_file
 from ser import Json
 from ser.cache.atomic import atomic
 from ser.cache.fingerprint import LOCATIONS, model_location
-from ser.errors import ConfigError, ReportError, SerError
+from ser.errors import CheckpointError, ConfigError, ReportError
 from ser.finetune.tuning import FineTune, Tuning, load_tuning, restore
 from ser.models import FamilyConfig, build_model
 from ser.models.batch import InputSpec
@@ -32,7 +32,7 @@ from ser.models.registry import config_from_record, config_record
 from ser.models.targets import Targets
 from ser.runs.codec import encode
 from ser.runs.record import RECORD, RunRecord, read
-from ser.train.data import TargetScale, ZScore
+from ser.train.data import ZScore
 from ser.train.features import layers_record
 from ser.train.plan import Prepared
 
@@ -43,12 +43,8 @@ FORMAT = 2
 FINAL = "final"
 # The sidecar's (and an export's config's) sha256 of the weights file, as written.
 WEIGHTS_SHA256 = "weights_sha256"
-# The attribute targets' `TargetScale`'s tensors.
+# The attribute targets' `ZScore`'s tensors: their z-score and range.
 SCALE = ("targets.mean", "targets.std", "targets.low", "targets.high")
-
-
-class CheckpointError(SerError):
-    """A run directory has no (usable) checkpoints."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +65,7 @@ class Checkpoint:
     # The attribute targets' training side's scale [A] (None: a run without them): the
     # model's attribute outputs times std plus mean, clipped to [low, high], are on the
     # corpus's scale.
-    target_scale: TargetScale | None = None
+    target_scale: ZScore | None = None
 
     @property
     def temperature(self) -> float:
@@ -174,7 +170,7 @@ def load_checkpoint(run_dir: Path, key: str) -> Checkpoint:
         name: ZScore(tensors[f"zscore.{name}.mean"], tensors[f"zscore.{name}.std"])
         for name in {k.split(".", 1)[1].rsplit(".", 1)[0] for k in tensors if k[:7] == "zscore."}
     }
-    scale = TargetScale(*(tensors[n] for n in SCALE)) if SCALE[0] in tensors else None
+    scale = ZScore(*(tensors[n] for n in SCALE)) if SCALE[0] in tensors else None
     try:
         model = config_from_record(meta["model"])
     except ConfigError as err:
@@ -326,7 +322,7 @@ def save_fold_checkpoint(
     key: str,
     state: Mapping[str, torch.Tensor],
     zscore: Mapping[str, ZScore],
-    scale: TargetScale | None = None,
+    scale: ZScore | None = None,
     **extra: Json,
 ) -> None:
     """Write `run`'s checkpoint `key` with the store's provenance of its sets, the
@@ -340,7 +336,8 @@ def save_fold_checkpoint(
         tensors[f"zscore.{name}.std"] = z.std.detach().float().cpu().contiguous()
     if scale is not None:
         for name, t in zip(SCALE, scale, strict=True):
-            tensors[name] = t.detach().float().cpu().contiguous()
+            if t is not None:  # (the targets' range is always fitted)
+                tensors[name] = t.detach().float().cpu().contiguous()
     targets = run.plan.targets  # only where not the category alone: sidecars stay as they were
     kept = {"targets": targets.to_record()} if targets != Targets() else {}
     sidecar = {

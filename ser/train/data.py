@@ -1,5 +1,5 @@
 """Cached features in memory, and what a fold's training side fits on them: the
-features' z-scores, the class weights and the attribute targets' scale.
+features' z-scores, the class weights and the attribute targets' z-score and range.
 
 Each feature set is read once and kept on the device as a flat row buffer (fp16 stays
 fp16, cast per batch), or where the memory budget says (`ser.train.placement`): in pinned
@@ -35,7 +35,7 @@ from ser.train.stream import RowStream
 
 #: Features whose training-side std is below this keep std 1 (constant openSMILE columns).
 STD_FLOOR = 1e-6
-__all__ = ["OUTSIDE", "TargetScale", "TrainData", "ZScore", "load_data"]
+__all__ = ["OUTSIDE", "TrainData", "ZScore", "load_data"]
 
 
 @dataclass
@@ -376,10 +376,18 @@ def feature_table(
 
 
 class ZScore(NamedTuple):
-    """Per-dimension standardization fitted on a fold's training side: (x - mean) / std."""
+    """Per-column standardization fitted on a fold's training side: (x - mean) / std. A
+    z-scored feature set's (`fit_zscore`), or the attribute targets' (`fit_target_scale`:
+    the z-score the model's attribute outputs are trained on) with their range on the
+    side, which predictions are clipped to (`ser.heads.attributes.AttributeHead.bounded`;
+    every [A] float32, on the device; a checkpoint's on the CPU)."""
 
     mean: torch.Tensor  # [D], or [K, D]: one per member of a stack
     std: torch.Tensor  # [D] or [K, D], >= STD_FLOOR (exactly 1 for a constant column)
+    # The targets' smallest and largest value on the side (no rating scale goes below its
+    # own); None: a feature set's, never clipped.
+    low: torch.Tensor | None = None
+    high: torch.Tensor | None = None
 
 
 def fit_zscore(data: TrainData, train: np.ndarray) -> dict[str, ZScore]:
@@ -407,21 +415,9 @@ def fit_class_weights(data: TrainData, rows: np.ndarray, weighting: str) -> np.n
     return balanced_weights(data.labels[rows], len(data.classes))
 
 
-class TargetScale(NamedTuple):
-    """A fold's training side's attribute targets: the z-score the model's attribute
-    outputs are trained on and the range its predictions are clipped to
-    (`ser.heads.attributes.AttributeHead.bounded`; every [A]
-    float32, on the device; a checkpoint's on the CPU)."""
-
-    mean: torch.Tensor
-    std: torch.Tensor  # >= STD_FLOOR (1 for a constant attribute)
-    low: torch.Tensor  # the side's smallest value: no rating scale goes below its own
-    high: torch.Tensor
-
-
-def fit_target_scale(data: TrainData, train: np.ndarray) -> TargetScale | None:
-    """The `TargetScale` of the `train` positions that have a value (None: no attribute
-    targets)."""
+def fit_target_scale(data: TrainData, train: np.ndarray) -> ZScore | None:
+    """The attribute targets' `ZScore`, with their range, of the `train` positions that
+    have a value (None: no attribute targets)."""
     if data.targets is None:
         return None
     values = data.targets[np.asarray(train, dtype=np.int64)]  # [n_train, A]
@@ -432,6 +428,4 @@ def fit_target_scale(data: TrainData, train: np.ndarray) -> TargetScale | None:
     std = np.nanstd(values, axis=0)
     moments = (np.nanmean(values, axis=0), np.where(std < STD_FLOOR, 1.0, std))
     every = (*moments, np.nanmin(values, axis=0), np.nanmax(values, axis=0))
-    return TargetScale(
-        *(torch.as_tensor(v, dtype=torch.float32, device=data.device) for v in every)
-    )
+    return ZScore(*(torch.as_tensor(v, dtype=torch.float32, device=data.device) for v in every))

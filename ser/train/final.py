@@ -13,13 +13,13 @@ from ser.finetune.tuning import trained_state
 from ser.models import build_model
 from ser.runs.curves import Curves as RecordedCurves
 from ser.runs.provenance import Final
+from ser.track.progress import Progress
 from ser.train.batches import Batches
 from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
 from ser.train.data import fit_class_weights, fit_target_scale, fit_zscore
 from ser.train.engine import Member
 from ser.train.group import cuda_devices, fit, on, tuned
 from ser.train.plan import Prepared
-from ser.train.progress import Progress
 
 
 def train_final(run: Prepared, progress: Progress) -> None:

@@ -1,8 +1,8 @@
 """A run's folder while it trains: one process at a time holds its lock (`RUN_LOCK`, as
 an extraction holds its store's), from before its record is read until it ends; another
 is refused at once (`RunLocked`, naming the holder), and readers of a finished run (`ser
-export`, `ser predict --run`) wait for it. Ctrl-C while runs train is `Interrupted`:
-what each run's folder keeps (`kept`), for the one line that says how to resume."""
+export`, `ser predict --run`) wait for it. What each run's folder keeps (`kept`) is said
+on Ctrl-C (`ser.errors.Interrupted`), in the one line that says how to resume."""
 
 from __future__ import annotations
 
@@ -17,14 +17,6 @@ from ser.train.checkpoint import fold_key, has_checkpoint
 from ser.train.options import TrainConfig
 from ser.train.plan import Plan, Prepared
 from ser.train.record import RUN_LOCK, read_record
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C while runs trained; `kept`: what each run keeps, said (`kept`)."""
-
-    def __init__(self, kept: list[str]) -> None:
-        super().__init__()
-        self.kept = kept
 
 
 @contextlib.contextmanager

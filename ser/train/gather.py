@@ -85,6 +85,6 @@ def _normed(x: torch.Tensor, norm: ZScore | None) -> torch.Tensor:
     """`x` [..., D] z-scored (member k's statistics in slot k of a stack)."""
     if norm is None:
         return x
-    mean, std = norm
+    mean, std = norm.mean, norm.std
     shape = (*mean.shape[:-1], *[1] * (x.dim() - mean.dim()), mean.shape[-1])
     return (x - mean.view(shape)) / std.view(shape)

@@ -23,15 +23,15 @@ from ser.finetune.tuning import trained_state
 from ser.models import SerModel, build_model
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
+from ser.track.progress import Progress
 from ser.train.batches import Batches
 from ser.train.calibration import at_bound, calibrated, category_at, member_temperature, votes_jsd
 from ser.train.checkpoint import fold_key, save_fold_checkpoint
-from ser.train.data import TargetScale, ZScore, fit_class_weights, fit_target_scale, fit_zscore
+from ser.train.data import ZScore, fit_class_weights, fit_target_scale, fit_zscore
 from ser.train.engine import Evaluation, Member, Selection, Steps, select, test
 from ser.train.engine.ensemble import Ensemble
 from ser.train.options import TrainConfig
 from ser.train.plan import Job, Plan, Prepared
-from ser.train.progress import Progress
 from ser.train.record import member_entry, record_group
 
 
@@ -285,7 +285,7 @@ def _saved(
     state: dict[str, torch.Tensor],
     trained: Outcome,
     zscore: dict[str, ZScore],
-    scale: TargetScale | None,
+    scale: ZScore | None,
     weights: np.ndarray | None,
     members: int,
 ) -> FoldEntry:
@@ -354,7 +354,7 @@ def _built(group: Sequence[Job]) -> list[SerModel]:
 
 def _fitted(
     group: Sequence[Job],
-) -> tuple[list[dict[str, ZScore]], list[np.ndarray | None], list[TargetScale | None]]:
+) -> tuple[list[dict[str, ZScore]], list[np.ndarray | None], list[ZScore | None]]:
     """Each member's statistics of its own training side alone: its inputs' z-scores,
     its loss's class weights, its attributes' scale."""
     zscores = [fit_zscore(job.run.data, job.fold.train) for job in group]
@@ -384,7 +384,7 @@ def _member(
     job: Job,
     zscore: dict[str, Any],
     weights: np.ndarray | None,
-    scale: TargetScale | None,
+    scale: ZScore | None,
     eval_rows: int | None = None,
 ) -> Member:
     """One (seed, fold)'s sides, z-scored with its own training side's statistics only;

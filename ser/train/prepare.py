@@ -29,6 +29,7 @@ from ser.runs.data import AsrSet, Data
 from ser.runs.provenance import Threads
 from ser.runs.record import RunRecord
 from ser.runtime.threads import ThreadChoice
+from ser.track.progress import Progress
 from ser.train import audio_overlap, cross
 from ser.train.augment import check_inputs
 from ser.train.batches import untrained_lines
@@ -39,7 +40,6 @@ from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.options import TrainConfig
 from ser.train.placement import Placement, place_inputs
 from ser.train.plan import Plan, Prepared, Stores
-from ser.train.progress import Progress
 from ser.train.record import Started
 from ser.train.text_overlap import overlap_line, text_seen
 from ser.train.views import Views, resolve_views, with_views

@@ -38,13 +38,13 @@ from ser.runtime.execution import Execution, Training, for_training
 from ser.runtime.memory import memory_budget
 from ser.runtime.orphans import spawned_pool
 from ser.runtime.threads import ThreadChoice, cpu_budget
+from ser.track.progress import Heartbeat, Message, Progress, Published
 from ser.train.batches import streams_of
 from ser.train.data import TrainData
 from ser.train.group import PartlySaved, by_training, train_group
 from ser.train.options import TrainConfig
 from ser.train.plan import Job, Plan, Prepared, open_stores, plan_for
 from ser.train.prepare import Loaded, reopen
-from ser.train.progress import Heartbeat, Message, Progress, Published
 from ser.train.record import finish
 
 if TYPE_CHECKING:  # a type for checkers alone: the queue class takes no [] at run time

@@ -27,18 +27,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ser.errors import Interrupted
 from ser.runs.record import RunRecord, json_summary
 from ser.runtime.threads import ThreadChoice, torch_settings
+from ser.track.progress import Progress
 from ser.track.tracking import check
 from ser.train.engine import Steps
 from ser.train.final import train_final
-from ser.train.folder import Interrupted, kept, locked, unless_written
+from ser.train.folder import kept, locked, unless_written
 from ser.train.group import make_groups, train_groups
 from ser.train.options import TrainConfig
 from ser.train.plan import Job, Plan, Prepared, make_plan, open_stores, plan_for
 from ser.train.prepare import Loaded, open_inputs, prepare
 from ser.train.processes import choose_execution, job_pieces, train_on_processes
-from ser.train.progress import Progress
 from ser.train.record import finish, start_record
 
 __all__ = [

@@ -42,6 +42,7 @@ from ser.runs.predictions import (
 )
 from ser.runs.record import RECORD, RunRecord, read, run_scores, write
 from ser.runtime.threads import ThreadChoice
+from ser.track.progress import Progress
 from ser.track.tracking import forget, log
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData
@@ -49,7 +50,6 @@ from ser.train.engine import Curves, Evaluation, Selection, Steps
 from ser.train.features import ResolvedFeature, layers_record
 from ser.train.options import Recorded, TrainConfig
 from ser.train.plan import Job, Plan, Prepared
-from ser.train.progress import Progress
 
 #: In a run's folder: the lock a training process holds (`ser.train.recipe`).
 RUN_LOCK = ".lock"

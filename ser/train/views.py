@@ -1,7 +1,7 @@
 """`ser train --views`: the views `ser extract --augment` writes beside each clean feature
 set (`<set>.speed0.9`, `<set>.noise20db`: the clean set's attrs plus `view_of: <set>` and
 `view: "speed=0.9"`; the same manifest rows, other row counts for a speed view), which a
-training side reads each utterance from, one drawn per epoch (`ser.train.augment.ViewDraw`).
+training side reads each utterance from, one drawn per epoch (`ser.train.augment.Draws`).
 
 Which views a request means (`resolve_views`: refusals before any folder is made), and
 their rows loaded into the run's tables (`with_views`): each view's rows follow the clean

@@ -9,7 +9,7 @@ import pytest
 import ser
 from ser.errors import ConfigError, PathError, SerError
 from ser.runs.record import RECORD
-from ser.train.progress import Progress
+from ser.track.progress import Progress
 from ser.train.record import read_record
 from tests.api.conftest import FEATURES, TINY
 from tests.refused import one_line

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from ser.errors import FingerprintMismatch
+from ser.errors import CheckpointError, FingerprintMismatch
 from ser.predict.run import NO_TEXT, PredictConfig, predict
-from ser.train.checkpoint import CheckpointError, checkpoint_dir
+from ser.train.checkpoint import checkpoint_dir
 
 
 def test_predicting_the_test_wavs_reproduces_the_runs_predictions(trained_run) -> None:

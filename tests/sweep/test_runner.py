@@ -152,7 +152,7 @@ class InProcess(NamedTuple):
 def in_process(store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> InProcess:
     """`seeded`'s cells swept in this process, a heartbeat line at every step; read only
     (the killed dask worker's cells are compared with them)."""
-    from ser.train.progress import Heartbeat, Progress
+    from ser.track.progress import Heartbeat, Progress
 
     class Lines(Progress):
         def __init__(self) -> None:

@@ -149,7 +149,7 @@ def test_validation_and_test_sides_are_never_changed(
 
     def spy(self: StackedSides, sides: list[Batches], static: bool = False) -> None:
         for side in sides:
-            seen.append((side.rng is not None, side.augmenter is not None, side.balanced))
+            seen.append((side.rng is not None, side.draws.augment is not None, side.balanced))
         original(self, sides, static)
 
     monkeypatch.setattr(StackedSides, "__init__", spy)

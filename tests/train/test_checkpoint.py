@@ -13,10 +13,10 @@ import pytest
 
 from ser.cache import FeatureStore
 from ser.corpus.labels import get_label_set
+from ser.errors import CheckpointError
 from ser.models import ModelConfig
 from ser.predict.ensemble import probabilities
 from ser.train.checkpoint import (
-    CheckpointError,
     checkpoint_dir,
     checkpoint_keys,
     load_checkpoint,

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ser.models import ModelConfig
 from ser.runtime.progress import EpochLines
-from ser.train.progress import Heartbeat, Progress
+from ser.track.progress import Heartbeat, Progress
 from ser.train.recipe import train
 
 from .conftest import small_config
@@ -205,8 +205,8 @@ def test_ser_train_prints_heartbeats(store_path: Path, tmp_path: Path, monkeypat
 def test_progress_lines_name_a_stacked_group_by_its_seeds() -> None:
     import doctest
 
-    import ser.train.progress as progress_module
-    from ser.train.progress import fold_label
+    import ser.track.progress as progress_module
+    from ser.track.progress import fold_label
 
     assert fold_label(2, "session5") == "seed 2 session5"
     stacked = "fold1..fold5 x seeds 0-1 (10 members stacked)"

@@ -1,18 +1,18 @@
 """How members execute, apart from what a run is: K members (`loop.Member`: its sides
 and settings) in, each one's selected state and curves out (`loop.select` ->
-`loop.Selection`), and each tested on its side (`loop.test` -> `loop.Evaluation`).
+`loop.Selection`), and each tested on its side (`loop.test` -> `tracker.Evaluation`).
 
-Behind that interface: the members one at a time or stacked (`ensemble`: `Solo`,
-`Ensemble` under vmap), their steps eager, compiled or replayed as one CUDA graph
+Behind that interface: the members one at a time or stacked (`ensemble.Ensemble`: one in
+place, several under vmap), their steps eager, compiled or replayed as one CUDA graph
 (`steps.Steps`, `graphs`), Adam over stacked members of unequal epochs (`member_adam`),
 and each member's curves and best state (`tracker`). The callers (`ser.train.group`,
 `ser.train.final`) import the names below; nothing in here knows a run, its record or
 its folds.
 """
 
-from ser.train.engine.loop import Evaluation, Member, Selection, select, test
+from ser.train.engine.loop import Member, Selection, select, test
 from ser.train.engine.steps import Steps
-from ser.train.engine.tracker import Curves
+from ser.train.engine.tracker import Curves, Evaluation
 
 __all__ = [
     "Curves",

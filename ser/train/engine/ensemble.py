@@ -2,7 +2,8 @@
 
 With the losses summed and an element-wise optimizer, a stacked member equals the member
 trained alone when nothing is random (tests/train/test_ensemble.py); under `vmap`
-(`randomness="different"`) each member draws its own dropout and masks.
+(`randomness="different"`) each member draws its own dropout and masks. A member alone
+trains in place, in its module's own parameters, through the same interface.
 
 >>> import torch
 >>> from torch import nn
@@ -35,18 +36,31 @@ T = TypeVar("T")
 
 
 class Ensemble:
-    """K modules of one architecture with stacked state (module docstring)."""
+    """K modules of one architecture with stacked state (module docstring). One module
+    alone (`module`) trains in place: its own parameters are the optimiser's leaves, no
+    stacked copy to cut a slot of in every step. A compiled step then sees them as the
+    module's, so CUDA graphs hold them where they are: no weight copied in, no gradient
+    added back, at every step (`ser.train.engine.steps`). `state()` gives its tensors with
+    the leading member axis the loop reads, as views."""
 
     def __init__(self, modules: Sequence[nn.Module]) -> None:
         if not modules:
             raise ValueError("an ensemble needs at least one module")
         self.members = len(modules)
+        self.module = modules[0] if self.members == 1 else None  # None: stacked
+        self.params: dict[str, torch.Tensor] = {}  # {name: [K, ...]}, stacked
+        self.buffers: dict[str, torch.Tensor] = {}
+        if self.module is not None:
+            self.base = self.module
+            return
         # The structure and plain attributes (schedules, eval masks) every member shares;
         # its own tensors are never read.
         self.base = copy.deepcopy(modules[0]).to("meta")
-        self.params, self.buffers = stack_module_state(list(modules))  # {name: [K, ...]}
+        self.params, self.buffers = stack_module_state(list(modules))
 
     def parameters(self) -> list[torch.Tensor]:
+        if self.module is not None:
+            return list(self.module.parameters())
         return list(self.params.values())
 
     def train(self, mode: bool = True) -> None:
@@ -69,9 +83,9 @@ class Ensemble:
         def one(params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], *a: object) -> R:
             return fn(_Bound(self.base, params, buffers), *a)
 
-        if self.members == 1:  # no vmap: the module alone, as a user runs it
-            params, buffers, rest = tree_map(lambda t: t[0], (self.params, self.buffers, args))
-            return tree_map(lambda t: t.unsqueeze(0), one(params, buffers, *rest))
+        if self.module is not None:  # no vmap: the module alone, as a user runs it
+            out = fn(self.module, *tree_map(lambda t: t[0], args))
+            return tree_map(lambda t: t.unsqueeze(0), out)
         dims = (0, 0, *(None if a is None else 0 for a in args))  # None: an absent input
         with warnings.catch_warnings(), sdpa_kernel(STACKED_BACKENDS):
             # On the CPU vmap runs SDPA member by member (its fused CPU kernel has no
@@ -81,6 +95,9 @@ class Ensemble:
 
     def state(self) -> dict[str, torch.Tensor]:
         """Every stacked tensor by its module's name (parameters and buffers)."""
+        if self.module is not None:
+            held = self.module.state_dict(keep_vars=True)
+            return {n: t.unsqueeze(0) for n, t in held.items()}
         return {**self.params, **self.buffers}
 
     @torch.no_grad()
@@ -92,27 +109,6 @@ class Ensemble:
         """Each member's current state into its module."""
         for k, module in enumerate(modules):
             module.load_state_dict(self.member_state(k))
-
-
-class Solo(Ensemble):
-    """An ensemble of one member trained in place in `module`: its own parameters (the
-    optimiser's leaves), no stacked copies. A compiled step then sees them as the
-    module's, so CUDA graphs hold them where they are: no weight copied in, no gradient
-    added back, at every step (`ser.train.engine.steps`). `state()` gives them with the leading
-    member axis the loop reads, as views."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.members, self.base, self.module = 1, module, module
-
-    def parameters(self) -> list[torch.Tensor]:
-        return list(self.module.parameters())
-
-    def call(self, fn: Callable[..., R], *args: object) -> R:
-        out = fn(self.module, *tree_map(lambda t: t[0], args))
-        return tree_map(lambda t: t.unsqueeze(0), out)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {n: t.unsqueeze(0) for n, t in self.module.state_dict(keep_vars=True).items()}
 
 
 class _Bound:

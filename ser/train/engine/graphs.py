@@ -4,7 +4,7 @@ A paper-size MSMSER step is ~1,000 small kernels; launched one by one from Pytho
 card waits on the launches (~25 ms a step for ~2 ms of arithmetic). `GraphedTraining`
 captures the whole step, forward, backward and the optimiser's update, with
 `torch.cuda.graph`: no inductor, a fraction of a second a shape. Batches come padded to
-few shapes (`ser.train.engine.steps.StepShapes`). The first batch of each shape and model
+few shapes (`ser.train.batches.StackedSides(static=True)`). The first batch of each shape and model
 variant runs eagerly on a side stream (it allocates the optimiser's state and warms the
 kernels up, as torch's documentation asks), the next is captured, and every later one is
 copied into the graph's own tensors and replayed in one launch. Adam keeps its step count

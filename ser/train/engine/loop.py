@@ -13,18 +13,15 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from ser import Json
 from ser.errors import ConfigError
 from ser.finetune.tuning import param_groups, top_layers, warmup
-from ser.heads.attribute_metrics import AttributeMetrics
-from ser.heads.metrics import Metrics
 from ser.models.targets import Targets
 from ser.runtime.precision import autocast
 from ser.train.batches import Batches, StackedSides
@@ -32,7 +29,14 @@ from ser.train.engine.ensemble import Ensemble
 from ser.train.engine.graphs import GraphedTraining, step_variant, whole_step
 from ser.train.engine.member_adam import MemberAdam
 from ser.train.engine.steps import Steps, batch_tensors, evaluation, training_loss
-from ser.train.engine.tracker import Curves, Tracker, diverged, diverged_error, targets_of
+from ser.train.engine.tracker import (
+    Curves,
+    Evaluation,
+    Tracker,
+    diverged,
+    diverged_error,
+    targets_of,
+)
 
 T = TypeVar("T")
 
@@ -52,28 +56,6 @@ class Member:
     eval_mask: str | None = None  # modality masked when testing only ("text" | "audio")
     precision: str = "fp32"  # "fp32" | "bf16" | "fp16" (autocast), resolved by the caller
     name: str = "the model"  # as errors name it: "seed 0 fold1"
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """A model's predictions on one side of a fold, and (`test`'s) their scores with every
-    metric: `metrics` the category's (None: a run without it, or predictions not scored
-    yet), `attribute_metrics` the attributes' (None: a run without them), `scores` every
-    head's (`Head.metrics`, by head name)."""
-
-    loss: float  # mean over labelled utterances of the model's loss
-    y_true: np.ndarray  # [N] class index
-    y_pred: np.ndarray  # [N]
-    index: np.ndarray  # [N] manifest rows
-    # Each of the run's heads' predictions [N, W] (`Head.reported`: the category's a
-    # float32 softmax, the attributes' on the corpus's scale) and gold [N, G]
-    # (`Head.batch_gold`), in head order (`Targets.output_of` picks a head's); none: a
-    # side without items.
-    outputs: tuple[np.ndarray, ...] = ()
-    golds: tuple[np.ndarray, ...] = ()
-    metrics: Metrics | None = None
-    attribute_metrics: AttributeMetrics | None = None
-    scores: dict[str, dict[str, Json]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

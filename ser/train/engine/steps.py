@@ -9,11 +9,11 @@ about twice. `dynamic=True` would also make every float the step reads (dropout 
 LayerNorm eps) a 0-d host tensor input, and a graph with a host input is never captured
 ("skipping cudagraphs due to cpu device", on an H200): a value that changes between
 steps reaches the step as a tensor on the device (MSMSER's RMM probability). A CUDA
-graph holds one shape, so compiled runs pad their batches to few (`StepShapes`): every
-batch to the full batch size (missing rows are padding, labels -100: no loss, no score)
-and every sequence to its length's bucket (`bucket`), a sequence view whose longest
-utterance is short to that length alone. An epoch then meets a dozen shapes, each
-recorded once.
+graph holds one shape, so compiled runs pad their batches to few
+(`ser.train.batches.StackedSides(static=True)`): every batch to the full batch size
+(missing rows are padding, labels -100: no loss, no score) and every sequence to its
+length's bucket (`ser.train.batches.bucket`), a sequence view whose longest utterance is
+short to that length alone. An epoch then meets a dozen shapes, each recorded once.
 
 Compiled steps run members one at a time: under `vmap` dynamo skips the frame
 (pytorch#128711) or fails on dynamic shapes (pytorch#132381). Dropout and RMM draw from
@@ -38,50 +38,16 @@ from torch.nn.attention import sdpa_kernel
 from ser.models.base import SerModel
 from ser.models.batch import Batch
 from ser.runtime.attention import attention_backends
-from ser.train.engine.ensemble import Ensemble, Solo
+from ser.train.engine.ensemble import Ensemble
 
 # torch.compile's backend for compiled steps (the tests' "eager" traces the same
 # without generating code), and whether a break in a step's graph is an error (the
 # tests': a break splits the step, and CUDA graphs with it, without a word).
 BACKEND = "inductor"
 FULLGRAPH = False
-# Sequence views up to this many rows are padded to their longest utterance's bucket:
-# text (MPNet, BERT tokens: IEMOCAP's longest ~120) costs little padded, and adds no shape.
-SHORT_ROWS = 256
 # Utterances a compiled step scores at once on validation and test sides: scoring has no
 # optimiser step to keep in the paper's batch size, and a larger batch replays fewer graphs.
 EVAL_ROWS = 64
-# Buckets an octave of a long view's lengths: at most 19 % padding (1 / (PER_OCTAVE + 1)
-# of a bucket's rows), 4 shapes an octave of lengths.
-PER_OCTAVE = 4
-
-
-def bucket(n: int, per_octave: int = PER_OCTAVE) -> int:
-    """The smallest length >= n on a grid of `per_octave` steps between powers of two
-    (lengths below 2 x per_octave on a grid of 1).
-
-    >>> [bucket(n) for n in (1, 7, 8, 9, 100, 129, 1700)]
-    [1, 7, 8, 10, 112, 160, 1792]
-    """
-    step = max(1, (1 << (max(n, 1).bit_length() - 1)) // per_octave)
-    return -(-n // step) * step
-
-
-@dataclass(frozen=True)
-class StepShapes:
-    """What a compiled run pads its batches to: `rows` per batch (its member's batch
-    size) and, per sequence view, its longest utterance's length (`longest`) where that
-    is short, else each batch's bucket."""
-
-    rows: int
-    longest: Mapping[str, int] = field(default_factory=dict)
-
-    def length(self, name: str, n: int) -> int:
-        """The padded length of view `name` for a batch whose longest sequence is n."""
-        longest = self.longest.get(name, 0)
-        if 0 < longest <= SHORT_ROWS:
-            return bucket(longest)
-        return bucket(n)
 
 
 @dataclass
@@ -98,15 +64,15 @@ class Steps:
     _modules: dict[tuple[Any, ...], nn.Module] = field(default_factory=dict)
 
     def ensemble(self, modules: Sequence[nn.Module]) -> Ensemble:
-        """What trains `modules`: an `Ensemble` of several; one member alone in place in
-        its module (`Solo`: its own parameters, no stacked copy to cut a slot of in every
-        step); for compiled steps a `Solo` around one module kept for every member of that
-        architecture, the member's weights loaded into it. A compiled step holds on to the
+        """What trains `modules`: an `Ensemble` of them (one member alone: in place in its
+        module, its own parameters); for compiled steps an `Ensemble` of one module kept for
+        every member of that architecture, the member's weights loaded into it. A compiled
+        step holds on to the
         module it traced: another object, even of the same structure, would compile it
         again (a minute for each LOSO member on an H100), and its parameters are static in
         the CUDA graphs."""
         if not self.compiled:
-            return Solo(modules[0]) if len(modules) == 1 else Ensemble(modules)
+            return Ensemble(modules)
         if len(modules) != 1:
             raise ValueError(f"compiled steps train one member at a time, got {len(modules)}")
         module = modules[0]
@@ -116,7 +82,7 @@ class Steps:
             self._modules[key] = copy.deepcopy(module)
         kept = self._modules[key]
         kept.load_state_dict(module.state_dict())
-        return Solo(kept)
+        return Ensemble([kept])
 
     def __call__(self, fn: Callable[..., tuple[torch.Tensor, ...]]) -> Callable[..., Any]:
         """`fn`, compiled once per function when `compiled`."""
@@ -128,7 +94,7 @@ class Steps:
 
     @property
     def static(self) -> bool:
-        """Whether batches are padded to few shapes (`StepShapes`)."""
+        """Whether batches are padded to few shapes (`StackedSides(static=True)`)."""
         return self.compiled or self.graphed
 
     @property

@@ -1,18 +1,22 @@
 """Each member's per-epoch curves, its best epoch and the state it had then, kept stacked
-on the device while an ensemble trains (`ser.train.engine.loop.select`), and whether an epoch
-left a member's weights NaN (`diverged`)."""
+on the device while an ensemble trains (`ser.train.engine.loop.select`), from what its
+validation side gave each epoch (`Evaluation`, as the loop's predictions on any side
+are), and whether an epoch left a member's weights NaN (`diverged`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from ser import Json
 from ser.errors import TrainingDiverged
+from ser.heads.attribute_metrics import AttributeMetrics
+from ser.heads.metrics import Metrics
 from ser.models.targets import Targets
 from ser.train.engine.ensemble import Ensemble
 
@@ -20,19 +24,26 @@ if TYPE_CHECKING:
     from ser.finetune.tuning import TunedInputs
 
 
-class Scored(Protocol):
-    """A member's predictions on its validation side (`ser.train.engine.loop.Predictions`)."""
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's predictions on one side of a fold, and (`ser.train.engine.loop.test`'s)
+    their scores with every metric: `metrics` the category's (None: a run without it, or
+    predictions not scored yet), `attribute_metrics` the attributes' (None: a run without
+    them), `scores` every head's (`Head.metrics`, by head name)."""
 
-    @property
-    def loss(self) -> float: ...
-    @property
-    def y_true(self) -> np.ndarray: ...
-    @property
-    def y_pred(self) -> np.ndarray: ...
-    @property
-    def outputs(self) -> tuple[np.ndarray, ...]: ...
-    @property
-    def golds(self) -> tuple[np.ndarray, ...]: ...
+    loss: float  # mean over labelled utterances of the model's loss
+    y_true: np.ndarray  # [N] class index
+    y_pred: np.ndarray  # [N]
+    index: np.ndarray  # [N] manifest rows
+    # Each of the run's heads' predictions [N, W] (`Head.reported`: the category's a
+    # float32 softmax, the attributes' on the corpus's scale) and gold [N, G]
+    # (`Head.batch_gold`), in head order (`Targets.output_of` picks a head's); none: a
+    # side without items.
+    outputs: tuple[np.ndarray, ...] = ()
+    golds: tuple[np.ndarray, ...] = ()
+    metrics: Metrics | None = None
+    attribute_metrics: AttributeMetrics | None = None
+    scores: dict[str, dict[str, Json]] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,7 +75,9 @@ class Tracker:
         self.improved = [False] * k
         self.state = {n: t.detach().clone() for n, t in ensemble.state().items()}
 
-    def record(self, k: int, epoch: int, loss: float, result: Scored, classes: list[str]) -> None:
+    def record(
+        self, k: int, epoch: int, loss: float, result: Evaluation, classes: list[str]
+    ) -> None:
         targets = self.targets
         values = dict.fromkeys(targets.curve_keys(), math.nan)
         score = val_loss = math.nan

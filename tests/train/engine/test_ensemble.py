@@ -342,32 +342,29 @@ def test_stacked_members_never_attend_on_the_memory_efficient_kernel(members: in
     assert torch.backends.cuda.mem_efficient_sdp_enabled()  # restored after the call
 
 
-def test_a_solo_trains_its_modules_own_parameters_in_place() -> None:
-    """`Solo` (compiled steps' one member): the optimiser's leaves are the module's own
-    parameters, the loop's stacked view of them writes through, and a member's state and
-    write-back are a plain state dict."""
-    from ser.train.engine.ensemble import Solo
-
+def test_a_member_alone_trains_its_modules_own_parameters_in_place() -> None:
+    """An ensemble of one (compiled steps' one member, any member alone): the optimiser's
+    leaves are the module's own parameters, the loop's stacked view of them writes
+    through, and a member's state and write-back are a plain state dict."""
     torch.manual_seed(0)
     module = nn.Linear(3, 2)
-    solo = Solo(module)
-    assert [id(p) for p in solo.parameters()] == [id(p) for p in module.parameters()]
+    alone = Ensemble([module])
+    assert [id(p) for p in alone.parameters()] == [id(p) for p in module.parameters()]
     x = torch.randn(1, 5, 3)  # [K=1, B, 3]
-    out = solo.call(lambda m, v: m(v), x)  # [1, B, 2]
+    out = alone.call(lambda m, v: m(v), x)  # [1, B, 2]
     torch.testing.assert_close(out[0], module(x[0]))
     with torch.no_grad():
-        solo.state()["bias"].copy_(torch.tensor([[1.0, 2.0]]))  # the tracker's load_best
+        alone.state()["bias"].copy_(torch.tensor([[1.0, 2.0]]))  # the tracker's load_best
     assert module.bias.tolist() == [1.0, 2.0]
     other = nn.Linear(3, 2)
-    solo.write_back([other])
+    alone.write_back([other])
     assert torch.equal(other.weight, module.weight) and other.bias.tolist() == [1.0, 2.0]
 
 
-def test_a_member_alone_trains_as_a_stack_of_one_did_bit_for_bit() -> None:
-    """One member now trains in place (`Solo`), not as a stack of one cut from every
-    parameter each step (228 fewer operations a step): the same draws, losses and
-    weights, bit for bit, with dropout on and fused Adam as the loop uses it."""
-    from ser.train.engine.ensemble import Solo
+def test_a_member_alone_trains_as_its_module_by_hand_bit_for_bit() -> None:
+    """One member trains in place, never as a stack of one cut from every parameter each
+    step: the same draws, losses and weights as its module trained by hand, bit for bit,
+    with dropout on and fused Adam as the loop uses it."""
 
     class Dropped(nn.Module):
         def __init__(self) -> None:
@@ -380,19 +377,27 @@ def test_a_member_alone_trains_as_a_stack_of_one_did_bit_for_bit() -> None:
     torch.manual_seed(0)
     one, copy = Dropped(), Dropped()
     copy.load_state_dict(one.state_dict())
-    ways = [Ensemble([one]), Solo(copy)]
-    adams = [torch.optim.Adam(w.parameters(), lr=1e-2, fused=True) for w in ways]
+    ensemble = Ensemble([one])
+
+    def in_ensemble(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return ensemble.call(lambda m, x, y: nn.functional.cross_entropy(m(x), y), x, y)
+
+    def by_hand(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(copy(x[0]), y[0]).unsqueeze(0)
+
+    ways = [(in_ensemble, ensemble.parameters()), (by_hand, list(copy.parameters()))]
     data = [(torch.randn(1, 4, 5), torch.randint(0, 3, (1, 4))) for _ in range(5)]
     losses: list[list[torch.Tensor]] = [[], []]
-    for i, (way, adam) in enumerate(zip(ways, adams, strict=True)):
-        way.train()
+    for i, (step, leaves) in enumerate(ways):
+        adam = torch.optim.Adam(leaves, lr=1e-2, fused=True)
+        one.train(), copy.train()
         torch.manual_seed(1)  # both draw the same dropout masks
         for x, y in data:
-            loss = way.call(lambda m, x, y: nn.functional.cross_entropy(m(x), y), x, y)
+            loss = step(x, y)
             loss.sum().backward()
             adam.step()
             adam.zero_grad(set_to_none=True)
             losses[i].append(loss.detach())
     assert all(torch.equal(a, b) for a, b in zip(*losses, strict=True))
-    for name, t in ways[0].member_state(0).items():
-        assert torch.equal(t, ways[1].member_state(0)[name]), name
+    for name, t in ensemble.member_state(0).items():
+        assert torch.equal(t, copy.state_dict()[name]), name

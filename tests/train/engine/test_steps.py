@@ -19,11 +19,12 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import ser.models.msmser as msmser_module
+import ser.train.batches as batches_module
 import ser.train.engine.graphs as graphs_module
 import ser.train.engine.steps as steps_module
 from ser.models import ModelConfig
-from ser.train.engine.steps import StepShapes, bucket
-from ser.train.progress import Progress
+from ser.track.progress import Progress
+from ser.train.batches import bucket, padded_length
 from ser.train.recipe import TrainConfig, train
 from tests.stores import labelled_store
 
@@ -51,7 +52,7 @@ def traced(monkeypatch: pytest.MonkeyPatch) -> None:
     length each)."""
     monkeypatch.setattr(steps_module, "BACKEND", "eager")
     monkeypatch.setattr(steps_module, "FULLGRAPH", True)
-    monkeypatch.setattr(steps_module, "SHORT_ROWS", 0)
+    monkeypatch.setattr(batches_module, "SHORT_ROWS", 0)
     torch.compiler.reset()
 
 
@@ -242,9 +243,8 @@ def _syncs(events: Any) -> list[str]:
 
 
 def test_short_views_pad_to_their_longest_and_long_ones_to_buckets() -> None:
-    shapes = StepShapes(rows=8, longest={"text": 90, "audio": 1700})
-    assert {shapes.length("text", n) for n in (3, 40, 90)} == {bucket(90)} == {96}
-    assert [shapes.length("audio", n) for n in (90, 300, 1700)] == [96, 320, 1792]
+    assert {padded_length(90, n) for n in (3, 40, 90)} == {bucket(90)} == {96}
+    assert [padded_length(1700, n) for n in (90, 300, 1700)] == [96, 320, 1792]
     lengths = np.arange(1, 5000)
     padded = np.array([bucket(int(n)) for n in lengths])
     assert (padded >= lengths).all() and (padded <= lengths * 1.25 + 1).all()
@@ -253,6 +253,7 @@ def test_short_views_pad_to_their_longest_and_long_ones_to_buckets() -> None:
 
 def test_doctests() -> None:
     assert doctest.testmod(steps_module).failed == 0
+    assert doctest.testmod(batches_module).failed == 0  # `bucket`: the padded lengths
 
 
 def _predictions(out: Path) -> tuple[list[list[str]], np.ndarray]:

@@ -1,5 +1,6 @@
 """Progress hooks of a training run, and the heartbeat that keeps long epochs from going
-silent."""
+silent: what `ser train`, `ser sweep` and the Python API show a run by, below the
+trainer and the sweep."""
 
 from __future__ import annotations
 
