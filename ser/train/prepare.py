@@ -284,9 +284,8 @@ def _data_said(record: RunRecord, inputs: Inputs, data: TrainData, progress: Pro
     asr = _asr_record(inputs.store, inputs.features, trained)
     if asr:
         record = replace(record, asr=asr)
-    for name, entry in asr.items():
-        wer = "unknown" if entry.wer is None else f"{100 * entry.wer:.2f} %"
-        progress.message(f"{name}: ASR transcripts {entry.transcripts}, WER {wer}")
+    for line in _asr_lines(asr):
+        progress.message(line)
     for reason, count in data.dropped.items():
         if inputs.test is None or OUTSIDE not in reason:  # else said by label above
             progress.message(f"dropped {count} utterance(s): {reason}")
@@ -429,3 +428,12 @@ def _asr_record(
             entry = replace(entry, wer=None, note=str(error))
         out[feature.name] = entry
     return out
+
+
+def _asr_lines(asr: dict[str, AsrSet]) -> list[str]:
+    """The lines a run says of its ASR sets' WER (`_asr_record`), one a set."""
+    lines = []
+    for name, entry in asr.items():
+        wer = "unknown" if entry.wer is None else f"{100 * entry.wer:.2f} %"
+        lines.append(f"{name}: ASR transcripts {entry.transcripts}, WER {wer}")
+    return lines

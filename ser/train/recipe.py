@@ -9,9 +9,11 @@
    (`ser.train.prepare`); the (seed, fold)s its record lacks, grouped into ensembles that
    train together (`ser.train.group`), here or on processes as `ser.runtime.execution`
    chooses (`ser.train.processes`).
-3. Members built, fit, tested, calibrated and saved, group by group
-   (`ser.train.group.train_groups`), each group's entries recorded as it ends; the
-   `--final` model (`ser.train.final`).
+3. Each group's stages (`train_group`, which a training process runs too): its members
+   built (`ser.train.group`), fit (`ser.train.engine`), tested, calibrated
+   (`ser.train.calibration`), their checkpoints saved (`ser.train.checkpoint`) and their
+   entries made and recorded as the group ends (`ser.train.record`); then the `--final`
+   model (`ser.train.final`).
 4. Record: each run's whole record and predictions.csv (`ser.train.record.finish`).
 
 A cross-corpus run (`--test-store`) differs in stage 1 only: its plan and inputs hold the
@@ -107,7 +109,7 @@ def train_many(
             if jobs:
                 progress.message(f"training as {execution.describe()}")
             groups = make_groups(jobs, execution.stacked, masked=execution.step == "graphed")
-            # 3. Members built, fit, tested, calibrated and saved, each group recorded.
+            # 3. Each group's stages (`train_group`), each group recorded as it ends.
             try:
                 if jobs and execution.processes > 1:
                     cut = job_pieces(groups, execution.processes)
