@@ -11,9 +11,10 @@ logits and consensus labels alone (least NLL, `ser.heads.calibration.fit_tempera
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,8 +23,10 @@ from ser.corpus.votes import Store, voted_distributions
 from ser.errors import SerError
 from ser.heads.calibration import T_RANGE, fit_temperature, js_divergence, scaled_softmax
 from ser.heads.targets import Targets
+from ser.track.progress import Progress
 from ser.train.data import TrainData
 from ser.train.engine import Evaluation
+from ser.train.plan import Job
 
 #: The smallest positive float32: a probability's floor before its log is taken.
 TINY = float(np.finfo(np.float32).tiny)
@@ -79,6 +82,52 @@ def calibrated(tested: Evaluation, at: int, temperature: float) -> Evaluation:
     outputs = list(tested.outputs)
     outputs[at] = scaled_softmax(logits_of(outputs[at]), temperature).astype(np.float32)
     return replace(tested, outputs=tuple(outputs))
+
+
+class Calibrated(NamedTuple):
+    """A group's test predictions after `calibrate`: each job's (`tested`, its category's
+    probabilities scaled where it has a temperature) and its temperature (None: not
+    calibrated)."""
+
+    tested: list[Evaluation]
+    temperatures: list[float | None]
+
+
+def calibrate(
+    group: Sequence[Job],
+    tested: Sequence[Evaluation],
+    validated: Callable[[], list[Evaluation]],
+    progress: Progress,
+) -> Calibrated:
+    """Each job's temperature (`fitted_temperatures`) and its test predictions, `tested`,
+    scaled by it (`calibrated`); a job without one keeps its predictions as tested."""
+    temperatures = fitted_temperatures(group, validated, progress)
+    at = category_at(group[0].run.plan.targets)
+    scaled = [
+        t if temperature is None or at is None else calibrated(t, at, temperature)
+        for t, temperature in zip(tested, temperatures, strict=True)
+    ]
+    return Calibrated(scaled, temperatures)
+
+
+def fitted_temperatures(
+    group: Sequence[Job], validated: Callable[[], list[Evaluation]], progress: Progress
+) -> list[float | None]:
+    """Each job's temperature (`--calibrate temperature`), fitted on its selected state's
+    predictions of its own validation side (`validated()`: as its run tests); None for a
+    job of a run without the option (members of several runs may share a group)."""
+    targets = group[0].run.plan.targets
+    wanted = [job.run.config.calibrate == "temperature" for job in group]
+    if targets.category is None or not any(wanted):
+        return [None] * len(group)
+    found = [
+        member_temperature(v, targets) if want else None
+        for v, want in zip(validated(), wanted, strict=True)
+    ]
+    for job, temperature in zip(group, found, strict=True):
+        if temperature is not None and (note := at_bound(temperature)):
+            progress.message(f"seed {job.seed} {job.fold.name}: {note}")
+    return found
 
 
 def read_votes(

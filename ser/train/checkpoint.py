@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -361,6 +361,35 @@ def save_fold_checkpoint(
     sidecar[WEIGHTS_SHA256] = weights_sha256(folder / f"{key}.safetensors")
     text = json.dumps(sidecar, indent=1)
     atomic(folder / f"{key}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"), what)
+
+
+class MemberCheckpoint(NamedTuple):
+    """A trained (seed, fold) member's checkpoint, as `save_member` writes it: its
+    weights, its training side's statistics and what its sidecar says of its training
+    (`extra`: its selected epoch, its test predictions, its temperature)."""
+
+    run: Prepared
+    seed: int
+    fold: str
+    state: Mapping[str, torch.Tensor]
+    zscore: Mapping[str, ZScore]
+    scale: ZScore | None
+    extra: dict[str, Json]
+
+
+def save_member(member: MemberCheckpoint) -> None:
+    """The member's checkpoint, named by its seed and fold (`fold_key`)."""
+    seed, fold = member.seed, member.fold
+    save_fold_checkpoint(
+        member.run,
+        fold_key(seed, fold),
+        member.state,
+        member.zscore,
+        scale=member.scale,
+        seed=seed,
+        fold=fold,
+        **member.extra,
+    )
 
 
 def _spec_record(spec: InputSpec) -> dict[str, Any]:

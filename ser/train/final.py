@@ -17,8 +17,8 @@ from ser.track.progress import Progress
 from ser.train.batches import Batches
 from ser.train.checkpoint import FINAL, has_checkpoint, save_fold_checkpoint
 from ser.train.data import fit_class_weights, fit_target_scale, fit_zscore
-from ser.train.engine import Member
-from ser.train.group import cuda_devices, fit, on, tuned
+from ser.train.engine import Member, fit
+from ser.train.group import cuda_devices, on, tuned
 from ser.train.plan import Prepared
 
 

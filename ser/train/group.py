@@ -1,5 +1,7 @@
 """Groups of (run, seed, fold) jobs trained as the members of one `Ensemble`: grouped
-(`make_groups`), then built, trained, tested and saved (`train_group`).
+(`make_groups`), their members built (`build`), tested as their runs test (`test_runs`)
+and each job's outcome gathered (`outcomes`); `ser.train.recipe.train_group` runs those
+stages with the engine's (`fit`), calibration's and the checkpoints'.
 
 Jobs join one group (`group_key`) when an element-wise optimizer over stacked tensors can
 step them all at once: same data, inputs, model and optimiser settings and steps per
@@ -10,14 +12,15 @@ the first member's stream, so alone it draws exactly what a one-member group dra
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch import nn
 
+from ser import Json
 from ser.errors import SerError
 from ser.finetune.tuning import trained_state
 from ser.models import SerModel, build_model
@@ -25,14 +28,12 @@ from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
 from ser.track.progress import Progress
 from ser.train.batches import Batches
-from ser.train.calibration import at_bound, calibrated, category_at, member_temperature, votes_jsd
-from ser.train.checkpoint import fold_key, save_fold_checkpoint
+from ser.train.calibration import Calibrated
+from ser.train.checkpoint import MemberCheckpoint
 from ser.train.data import ZScore, fit_class_weights, fit_target_scale, fit_zscore
-from ser.train.engine import Evaluation, Member, Selection, Steps, select, test
-from ser.train.engine.ensemble import Ensemble
+from ser.train.engine import Evaluation, Fitted, Member, Selection, Steps, test
 from ser.train.options import TrainConfig
 from ser.train.plan import Job, Plan, Prepared
-from ser.train.record import member_entry, record_group
 
 
 class PartlySaved(Exception):
@@ -142,106 +143,102 @@ def describe(group: Sequence[Job]) -> str:
     return f"{where} x {which} ({len(group)} members stacked{over})"
 
 
-def train_groups(groups: Sequence[Sequence[Job]], progress: Progress, steps: Steps) -> None:
-    """Each group in this process (`train_group`), its runs' records written after it
-    (with the shapes its compiled steps met)."""
-    for group in groups:
-        try:
-            entries = train_group(group, progress, steps)
-        except PartlySaved as stop:  # the members whose checkpoints are whole are kept
-            record_group(group[: len(stop.entries)], stop.entries, progress, steps)
-            raise stop.error from None
-        record_group(group, entries, progress, steps)
+class Built(NamedTuple):
+    """A group's members built (`build`): its jobs, each job's training (`shared`: an
+    index into `trained`, the job that stands for each distinct training), and each
+    training's model, built from its seed, and its training side's statistics: its
+    inputs' z-scores, its loss's class weights, its attributes' scale."""
+
+    group: list[Job]
+    shared: list[int]
+    trained: list[Job]
+    modules: list[SerModel]
+    zscores: list[dict[str, ZScore]]
+    weights: list[np.ndarray | None]
+    scales: list[ZScore | None]
+    steps: Steps  # how its steps run: scoring alone, batches as large as compiled ones
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.group[0].run.data.classes
+
+    def sides(self) -> list[Member]:
+        """Each training's sides (`_member`), its batch order drawn anew each call: each
+        stage shuffles from the members' seeds anew, as a member stopped early trains on
+        unrecorded in a stack and must not leave the next stage another batch order."""
+        jobs = zip(self.trained, self.zscores, self.weights, self.scales, strict=True)
+        rows = self.steps.eval_rows
+        return [_member(j, z, w, scale, rows) for j, z, w, scale in jobs]
 
 
-def train_group(
-    group: Sequence[Job], progress: Progress, steps: Steps | None = None
-) -> list[FoldEntry]:
-    """Train the group's jobs as one ensemble (`steps`: eager by default), said as it
-    starts (`progress.fold_start`); their checkpoints saved, their test predictions kept
-    in their runs' `predictions`, their record entries returned."""
-    steps = steps or Steps()
-    first = group[0].run
-    classes = first.data.classes
+class Trained(NamedTuple):
+    """A job's outcome (`outcomes`): its training's selected `state`, statistics and
+    selection (`chosen`, after the `earlier` stages), its test predictions (`tested`:
+    calibrated where `temperature` is not None), its model's layer weights and its loss's
+    class weights, and the members its group trained (`members`)."""
+
+    job: Job
+    state: dict[str, torch.Tensor]
+    zscore: dict[str, ZScore]
+    scale: ZScore | None
+    chosen: Selection
+    earlier: dict[str, Selection]
+    tested: Evaluation
+    temperature: float | None
+    layer_weights: dict[str, list[float]]
+    weights: np.ndarray | None
+    members: int
+
+    @property
+    def checkpoint(self) -> MemberCheckpoint:
+        """Its checkpoint: the state, the statistics, its selected epoch, its test rows and
+        predicted classes, and its temperature where it has one."""
+        job, t = self.job, self.tested
+        extra: dict[str, Json] = {
+            "best_epoch": self.chosen.best_epoch,
+            "test": {"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
+        }
+        if self.temperature is not None:
+            extra["temperature"] = self.temperature
+        return MemberCheckpoint(
+            job.run, job.seed, job.fold.name, self.state, self.zscore, self.scale, extra
+        )
+
+
+def build(group: Sequence[Job], progress: Progress, steps: Steps) -> Built:
+    """The group said as it starts (`progress.fold_start`), then one member per distinct
+    training (`shared_trainings`: jobs that differ only in how they are tested share
+    one): its model built from its seed, its training side's statistics fitted."""
     _said(group, progress)
-    # Jobs that differ only in how they are tested share one member: `trained[i]` is the
-    # job that stands for training i, `shared[k]` job k's training.
     shared = shared_trainings(group)
     trained = [group[shared.index(i)] for i in range(max(shared) + 1)]
-    # Build: each member's model from its seed, its training side's statistics, its sides.
     modules = _built(trained)
-    with torch.random.fork_rng(devices=cuda_devices(first.plan.device)):
+    zscores, weights, scales = _fitted(trained)
+    return Built(list(group), shared, trained, modules, zscores, weights, scales, steps)
+
+
+@contextmanager
+def drawing(group: Sequence[Job]) -> Iterator[None]:
+    """torch's generator for the group's draws (dropout, mixup, masks): seeded with its
+    first job's stream, and restored after, so a member alone draws exactly what a
+    one-member group draws."""
+    with torch.random.fork_rng(devices=cuda_devices(group[0].run.plan.device)):
         torch.manual_seed(group[0].stream)
-        zscores, balanced, scales = _fitted(trained)
-
-        # Each stage shuffles from the members' seeds anew: a member stopped early trains
-        # on unrecorded in a stack, and must not leave the next stage another batch order.
-        def members() -> list[Member]:
-            jobs = zip(trained, zscores, balanced, scales, strict=True)
-            return [_member(j, z, w, scale, steps.eval_rows) for j, z, w, scale in jobs]
-
-        # Train (each stage, then the whole model, selecting on validation), then test.
-        ensemble, last, chosen, stages = fit(modules, members, classes, progress, steps)
-
-        masks = [job.run.config.model.eval_mask for job in group]
-
-        def tested_on(side: str) -> list[Evaluation]:
-            return test_as_runs(
-                lambda ms: test(ensemble, ms, classes, progress.step, steps, side),
-                last,
-                masks,
-                shared,
-            )
-
-        tested = tested_on("test")
-        temperatures = fitted_temperatures(group, tested_on, progress)
-    # Save: each job's checkpoint (its training's), then its record entry and predictions.
-    entries: list[FoldEntry] = []
-    for k, (job, i) in enumerate(zip(group, shared, strict=True)):
-        earlier = {name: stage[i] for name, stage in stages.items()}
-        outcome = Outcome(chosen[i], tested[k], earlier, temperatures[k])
-        state = trained_state(modules[i], ensemble.member_state(i))
-        try:
-            entries.append(
-                _saved(
-                    job,
-                    modules[i],
-                    state,
-                    outcome,
-                    zscores[i],
-                    scales[i],
-                    balanced[i],
-                    len(trained),
-                )
-            )
-        except SerError as error:  # the members saved before it are finished: kept
-            raise PartlySaved(entries, error) from error
-    return entries
+        yield
 
 
-def fit(
-    modules: Sequence[nn.Module],
-    members: Callable[[], list[Member]],
-    classes: Sequence[str],
-    progress: Progress,
-    steps: Steps | None = None,
-) -> tuple[Ensemble, list[Member], list[Selection], dict[str, list[Selection]]]:
-    """The family's earlier stages (e.g. Zhou et al.'s branches alone), each trained and
-    written back into the modules, then the whole model; `members()`: each stage's sides."""
-    planned = [m.stages() for m in modules]  # type: ignore[operator]
-    total = len(planned[0]) + 1
-    stages = {}
-    for n, (name, _) in enumerate(planned[0], 1):
-        progress.stage(n, total, f"{name} alone")
-        stage_modules = [p[n - 1][1] for p in planned]
-        ensemble = (steps or Steps()).ensemble(stage_modules)
-        stages[name] = select(ensemble, members(), classes, progress.epoch, progress.step, steps)
-        ensemble.write_back(stage_modules)
-    if planned[0]:
-        progress.stage(total, total, "the whole model")
-    last, ensemble = members(), (steps or Steps()).ensemble(modules)
-    chosen = select(ensemble, last, classes, progress.epoch, progress.step, steps)
-    return ensemble, last, chosen, stages
+def test_runs(
+    built: Built, fitted: Fitted, side: str, progress: Progress, steps: Steps
+) -> list[Evaluation]:
+    """Each job's selected state on its `side` ("test", or "val" as the test side is
+    scored), as its run tests (`test_as_runs`: its own eval mask)."""
+    masks = [job.run.config.model.eval_mask for job in built.group]
+    return test_as_runs(
+        lambda ms: test(fitted.ensemble, ms, built.classes, progress.step, steps, side),
+        fitted.members,
+        masks,
+        built.shared,
+    )
 
 
 def test_as_runs(
@@ -263,78 +260,34 @@ def test_as_runs(
     return [found[k] for k in range(len(masks))]
 
 
+def outcomes(built: Built, fitted: Fitted, calibrated: Calibrated) -> list[Trained]:
+    """Each job's outcome (`Trained`), from its training's selected state and selections
+    and its own (calibrated) test predictions."""
+    return [_outcome(built, fitted, calibrated, k) for k in range(len(built.group))]
+
+
+def _outcome(built: Built, fitted: Fitted, calibrated: Calibrated, k: int) -> Trained:
+    i = built.shared[k]
+    state = trained_state(built.modules[i], fitted.ensemble.member_state(i))
+    return Trained(
+        built.group[k],
+        state,
+        built.zscores[i],
+        built.scales[i],
+        fitted.chosen[i],
+        {name: stage[i] for name, stage in fitted.stages.items()},
+        calibrated.tested[k],
+        calibrated.temperatures[k],
+        built.modules[i].layer_weights(state),
+        built.weights[i],
+        len(built.trained),
+    )
+
+
 def _said(group: Sequence[Job], progress: Progress) -> None:
     """The group's start, and the score its members select on, said."""
     progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
     progress.selects_on(group[0].run.plan.targets.heads[0].score_name)
-
-
-class Outcome(NamedTuple):
-    """A member's outcome: its selected epoch, its test predictions (uncalibrated), the
-    stages before the whole model, its temperature (None: not calibrated)."""
-
-    chosen: Selection
-    tested: Evaluation
-    earlier: dict[str, Selection]
-    temperature: float | None
-
-
-def _saved(
-    job: Job,
-    module: SerModel,
-    state: dict[str, torch.Tensor],
-    trained: Outcome,
-    zscore: dict[str, ZScore],
-    scale: ZScore | None,
-    weights: np.ndarray | None,
-    members: int,
-) -> FoldEntry:
-    """The member's checkpoint saved (before its record entry exists), its test
-    predictions kept in its run (before its entry is recorded), its entry returned."""
-    targets, t, temperature = job.run.plan.targets, trained.tested, trained.temperature
-    at = category_at(targets)
-    if temperature is not None and at is not None:  # the test side's probabilities scaled
-        t = calibrated(t, at, temperature)
-    save_fold_checkpoint(
-        job.run,
-        fold_key(job.seed, job.fold.name),
-        state,
-        zscore,
-        scale=scale,
-        seed=job.seed,
-        fold=job.fold.name,
-        best_epoch=trained.chosen.best_epoch,
-        test={"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
-        **({} if temperature is None else {"temperature": temperature}),
-    )
-    mix = module.layer_weights(state)
-    entry, table = member_entry(job, trained.chosen, t, trained.earlier, members, mix, weights)
-    if temperature is not None:
-        votes = votes_jsd(t, targets, job.run.data, job.fold.test, job.run.votes)
-        entry = replace(entry, temperature=temperature, votes=votes)
-    job.run.predictions[(job.seed, job.fold.name)] = table
-    return entry
-
-
-def fitted_temperatures(
-    group: Sequence[Job], tested_on: Callable[[str], list[Evaluation]], progress: Progress
-) -> list[float | None]:
-    """Each job's temperature (`--calibrate temperature`), fitted on its selected state's
-    predictions of its own validation side (`tested_on("val")`: as its run tests); None
-    for a job of a run without the option (members of several runs may share a group)."""
-    targets = group[0].run.plan.targets
-    wanted = [job.run.config.calibrate == "temperature" for job in group]
-    if targets.category is None or not any(wanted):
-        return [None] * len(group)
-    validated = tested_on("val")
-    found = [
-        member_temperature(v, targets) if want else None
-        for v, want in zip(validated, wanted, strict=True)
-    ]
-    for job, temperature in zip(group, found, strict=True):
-        if temperature is not None and (note := at_bound(temperature)):
-            progress.message(f"seed {job.seed} {job.fold.name}: {note}")
-    return found
 
 
 def _built(group: Sequence[Job]) -> list[SerModel]:

@@ -82,16 +82,7 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
             "does not take them: leave --views out"
         )
     views = resolve_views(store, features, config.views)
-    unit, specs = plan_inputs(config.model, [f.info() for f in features])
-    if unit == "dialog":
-        _check_dialogs(store, plan.name)
-    # a fine-tuned input is one stored set: by request, its name and attrs
-    single = [f for f in features if not f.sets] if config.finetune else []
-    sets = {f.request: (f.name, dict(store.info(f.name).attrs)) for f in single}
-    tuning = load_tuning(config.finetune, sets)
-    if tuning is not None:
-        specs = tuned_specs(specs, list(tuning.prototypes))
-    check_inputs(config, unit, specs)
+    unit, specs, tuning = model_inputs(config, plan, store, features)
     classes = store.corpus.label_set(plan.classes)
     recorded = provenance(store, features)  # what its checkpoints hold of the sets
     blocked = stream_blockers(config, unit, tuning)
@@ -111,6 +102,25 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
         _check_dialogs(test.store, plan.name)
     train_set = test.match.train_set()
     return Inputs(store, features, unit, list(specs), train_set, recorded, test, tuning)
+
+
+def model_inputs(
+    config: TrainConfig, plan: Plan, store: FeatureStore, features: list[ResolvedFeature]
+) -> tuple[Unit, list[InputSpec], Tuning | None]:
+    """What the run's model reads of its sets: its unit, its inputs (those whose encoder's
+    top layers train, `--finetune`, loaded), each checked against the store and the
+    training options."""
+    unit, specs = plan_inputs(config.model, [f.info() for f in features])
+    if unit == "dialog":
+        _check_dialogs(store, plan.name)
+    # a fine-tuned input is one stored set: by request, its name and attrs
+    single = [f for f in features if not f.sets] if config.finetune else []
+    sets = {f.request: (f.name, dict(store.info(f.name).attrs)) for f in single}
+    tuning = load_tuning(config.finetune, sets)
+    if tuning is not None:
+        specs = tuned_specs(specs, list(tuning.prototypes))
+    check_inputs(config, unit, specs)
+    return unit, list(specs), tuning
 
 
 def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict[str, Any]:
@@ -274,9 +284,8 @@ def _data_said(record: RunRecord, inputs: Inputs, data: TrainData, progress: Pro
     asr = _asr_record(inputs.store, inputs.features, trained)
     if asr:
         record = replace(record, asr=asr)
-    for name, entry in asr.items():
-        wer = "unknown" if entry.wer is None else f"{100 * entry.wer:.2f} %"
-        progress.message(f"{name}: ASR transcripts {entry.transcripts}, WER {wer}")
+    for line in _asr_lines(asr):
+        progress.message(line)
     for reason, count in data.dropped.items():
         if inputs.test is None or OUTSIDE not in reason:  # else said by label above
             progress.message(f"dropped {count} utterance(s): {reason}")
@@ -419,3 +428,12 @@ def _asr_record(
             entry = replace(entry, wer=None, note=str(error))
         out[feature.name] = entry
     return out
+
+
+def _asr_lines(asr: dict[str, AsrSet]) -> list[str]:
+    """The lines a run says of its ASR sets' WER (`_asr_record`), one a set."""
+    lines = []
+    for name, entry in asr.items():
+        wer = "unknown" if entry.wer is None else f"{100 * entry.wer:.2f} %"
+        lines.append(f"{name}: ASR transcripts {entry.transcripts}, WER {wer}")
+    return lines

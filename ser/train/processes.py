@@ -5,7 +5,8 @@ the chosen threads, each taking the next piece when it is free.
 
 A piece trains in its process exactly as the same group would in the calling process
 with the same threads (tested bit for bit). Each process opens the run itself
-(`ser.train.prepare.reopen`: the same data, folds and seeds), saves its members'
+(`ser.train.prepare.reopen`: the same data, folds and seeds), trains a piece through the
+recipe's stages (`ser.train.recipe.train_group`, handed in), saves its members'
 checkpoints and hands back their record entries and test predictions; the caller writes
 the record after each piece, so a run stopped part way keeps every finished piece and
 trains the rest when resumed. Epoch lines come back through a queue.
@@ -41,7 +42,7 @@ from ser.runtime.threads import ThreadChoice, cpu_budget
 from ser.track.progress import Heartbeat, Message, Progress, Published
 from ser.train.batches import streams_of
 from ser.train.data import TrainData
-from ser.train.group import PartlySaved, by_training, train_group
+from ser.train.group import PartlySaved, by_training
 from ser.train.options import TrainConfig
 from ser.train.plan import Job, Plan, Prepared, open_stores, plan_for
 from ser.train.prepare import Loaded, reopen
@@ -56,6 +57,8 @@ TICK = 0.5  # seconds between looks at the processes' progress lines
 T = TypeVar("T")
 Piece = tuple[int, int, int]  # (run index, seed, fold index): a job as a process finds it
 Done = Callable[[int, list[FoldEntry], list[PredictionTable]], None]
+# A group's stages (`ser.train.recipe.train_group`), handed in: the recipe imports this module.
+TrainGroup = Callable[[Sequence[Job], Progress], list[FoldEntry]]
 
 
 def pieces(groups: Sequence[Sequence[T]], count: int) -> list[list[T]]:
@@ -83,17 +86,19 @@ def train_pieces(
     execution: Execution,
     progress: Progress,
     done: Done,
+    train: TrainGroup,
 ) -> None:
     """Train each piece of `jobs` on `execution.processes` spawned processes of
-    `execution.threads` each; `done(n, entries, predictions)` for piece n as it finishes
-    (in the calling process). The processes end with this one (`spawned_pool`)."""
+    `execution.threads` each, as `train` trains a group; `done(n, entries, predictions)`
+    for piece n as it finishes (in the calling process). The processes end with this one
+    (`spawned_pool`)."""
     lines: Lines = multiprocessing.get_context("spawn").Queue()
     index = {id(run): i for i, run in enumerate(runs)}
     configs = [run.config for run in runs]
     pool = spawned_pool(execution.processes, _open, (configs, execution.threads, lines))
     try:
         todo = [[(index[id(j.run)], j.seed, j.k) for j in piece] for piece in jobs]
-        pending = {pool.submit(_train_piece, piece): n for n, piece in enumerate(todo)}
+        pending = {pool.submit(_train_piece, train, piece): n for n, piece in enumerate(todo)}
         while pending:
             finished, _ = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
             _say(lines, progress)
@@ -129,27 +134,9 @@ def choose_execution(
     """`ser.runtime.execution`'s choice for these runs (`threads`: this process's):
     stacked, on processes, which steps; recorded in each, with the threads that then
     train its members."""
-    data = {id(r.data): r.data for r in runs}.values()
-    placed = [d.placement for d in data if d.placement is not None]
-    at_once = configs[0].members_at_once if configs else None
-    step = configs[0].step if configs else None
-    processes = configs[0].processes if configs else None
-    if any(streams_of(run.data, run.specs) for run in runs):
-        # One member's windows at a time through each stream's cache, eagerly, in this
-        # process: a process of its own would decide the placement (and so the batches)
-        # again from what is free then.
-        at_once, step, processes = at_once or 1, step or "eager", 1
-    training = Training(
-        members=sum(run.planned for run in runs),
-        work=round(sum(run.planned * run.plan.epochs * epoch_utterances(run) for run in runs)),
-        width=max((sum(spec.dim for spec in run.specs) for run in runs), default=0),
-        data_bytes=sum(_data_bytes(d) for d in data),
-        fp16=any(p.precision == "fp16" for p in plans),
-        tuned=max((_tuned_size(run) for run in runs), default=0),
-        families=costs(p.family for p in plans),
-    )
+    at_once, step, processes = _asked(configs, runs)
     execution = for_training(
-        training,
+        _training(plans, runs),
         device=plans[0].device.type if plans else "cpu",
         budget=cpu_budget(),
         threads=threads,
@@ -159,7 +146,53 @@ def choose_execution(
         at_once=at_once,
         step=step,
     )
-    execution = replace(execution, memory="; ".join(dict.fromkeys(p.describe() for p in placed)))
+    execution = replace(execution, memory=_placed(runs))
+    _recorded(runs, execution)
+    return execution
+
+
+def _asked(
+    configs: list[TrainConfig], runs: list[Prepared]
+) -> tuple[int | None, str | None, int | None]:
+    """The members at once, steps and processes the first config asks for; a run that
+    streams its rows trains one member's windows at a time through each stream's cache,
+    eagerly, in this process: a process of its own would decide the placement (and so
+    the batches) again from what is free then."""
+    at_once = configs[0].members_at_once if configs else None
+    step = configs[0].step if configs else None
+    processes = configs[0].processes if configs else None
+    if any(streams_of(run.data, run.specs) for run in runs):
+        return at_once or 1, step or "eager", 1
+    return at_once, step, processes
+
+
+def _training(plans: list[Plan], runs: list[Prepared]) -> Training:
+    """What the runs' members cost to train, as `for_training` weighs it."""
+    return Training(
+        members=sum(run.planned for run in runs),
+        work=round(sum(run.planned * run.plan.epochs * epoch_utterances(run) for run in runs)),
+        width=max((sum(spec.dim for spec in run.specs) for run in runs), default=0),
+        data_bytes=sum(_data_bytes(d) for d in _data(runs)),
+        fp16=any(p.precision == "fp16" for p in plans),
+        tuned=max((_tuned_size(run) for run in runs), default=0),
+        families=costs(p.family for p in plans),
+    )
+
+
+def _data(runs: list[Prepared]) -> list[TrainData]:
+    """The runs' data, each once (runs over the same data share it)."""
+    return list({id(r.data): r.data for r in runs}.values())
+
+
+def _placed(runs: list[Prepared]) -> str:
+    """Where the runs' inputs' rows live, as `Execution.memory` says it ("": no
+    --memory-budget placed them)."""
+    placed = [d.placement for d in _data(runs) if d.placement is not None]
+    return "; ".join(dict.fromkeys(p.describe() for p in placed))
+
+
+def _recorded(runs: list[Prepared], execution: Execution) -> None:
+    """The execution in each run's record; on processes, with each process's threads."""
     for run in runs:
         run.record = replace(run.record, execution=ExecutionRecord.of(execution))
         if execution.processes > 1:
@@ -168,7 +201,6 @@ def choose_execution(
                 threads=Threads.of(execution.thread_choice()),
                 timings=replace(run.record.timings, threads=execution.threads),
             )
-    return execution
 
 
 def _tuned_size(run: Prepared) -> int:
@@ -218,11 +250,13 @@ def _open(configs: list[TrainConfig], threads: int, lines: Lines) -> None:
     _LINES.append(lines)
 
 
-def _train_piece(piece: list[Piece]) -> tuple[list[FoldEntry], list[PredictionTable]]:
+def _train_piece(
+    train: TrainGroup, piece: list[Piece]
+) -> tuple[list[FoldEntry], list[PredictionTable]]:
     jobs = [Job(_OPENED[r][0], seed, k, _OPENED[r][1][k]) for r, seed, k in piece]
     progress = Heartbeat(Published([], _LINES[0].put))
     try:
-        entries = train_group(jobs, progress)
+        entries = train(jobs, progress)
     except PartlySaved as stop:  # the saved members' predictions go back with them
         saved = jobs[: len(stop.entries)]
         stop.tables = [job.run.predictions[(job.seed, job.fold.name)] for job in saved]
@@ -231,9 +265,14 @@ def _train_piece(piece: list[Piece]) -> tuple[list[FoldEntry], list[PredictionTa
 
 
 def train_on_processes(
-    runs: list[Prepared], jobs: list[list[Job]], execution: Execution, progress: Progress
+    runs: list[Prepared],
+    jobs: list[list[Job]],
+    execution: Execution,
+    progress: Progress,
+    train: TrainGroup,
 ) -> None:
-    """The pieces `jobs` on `execution`'s processes; after each, its runs' records hold the
+    """The pieces `jobs` on `execution`'s processes, each trained as `train` trains a group
+    (the recipe's stages); after each, its runs' records hold the
     resumed entries, then every finished piece's in piece order (the calling process's
     order of the same groups), whichever finished first."""
     resumed = {id(run): run.record.folds for run in runs}
@@ -250,4 +289,4 @@ def train_on_processes(
             run.record = replace(run.record, folds=(*resumed[id(run)], *ours))
             finish(run, complete=False, progress=progress)
 
-    train_pieces(runs, jobs, execution, progress, done)
+    train_pieces(runs, jobs, execution, progress, done, train)

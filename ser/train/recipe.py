@@ -9,9 +9,11 @@
    (`ser.train.prepare`); the (seed, fold)s its record lacks, grouped into ensembles that
    train together (`ser.train.group`), here or on processes as `ser.runtime.execution`
    chooses (`ser.train.processes`).
-3. Members built, fit, tested, calibrated and saved, group by group
-   (`ser.train.group.train_groups`), each group's entries recorded as it ends; the
-   `--final` model (`ser.train.final`).
+3. Each group's stages (`train_group`, which a training process runs too): its members
+   built (`ser.train.group`), fit (`ser.train.engine`), tested, calibrated
+   (`ser.train.calibration`), their checkpoints saved (`ser.train.checkpoint`) and their
+   entries made and recorded as the group ends (`ser.train.record`); then the `--final`
+   model (`ser.train.final`).
 4. Record: each run's whole record and predictions.csv (`ser.train.record.finish`).
 
 A cross-corpus run (`--test-store`) differs in stage 1 only: its plan and inputs hold the
@@ -26,21 +28,25 @@ process trains a run at a time (`ser.train.folder`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
-from ser.errors import Interrupted
+from ser.errors import Interrupted, SerError
+from ser.runs.fold_entry import FoldEntry
 from ser.runs.record import RunRecord, json_summary
 from ser.runtime.threads import ThreadChoice, torch_settings
 from ser.track.progress import Progress
 from ser.track.tracking import check
-from ser.train.engine import Steps
+from ser.train.calibration import calibrate
+from ser.train.checkpoint import save_member
+from ser.train.engine import Steps, fit
 from ser.train.final import train_final
 from ser.train.folder import kept, locked, unless_written
-from ser.train.group import make_groups, train_groups
+from ser.train.group import PartlySaved, build, drawing, make_groups, outcomes, test_runs
 from ser.train.options import TrainConfig
 from ser.train.plan import Job, Plan, Prepared, make_plan, open_stores, plan_for
 from ser.train.prepare import Loaded, open_inputs, prepare
 from ser.train.processes import choose_execution, job_pieces, train_on_processes
-from ser.train.record import finish, start_record
+from ser.train.record import finish, member_entries, record_group, start_record
 
 __all__ = [
     "Interrupted",
@@ -103,11 +109,11 @@ def train_many(
             if jobs:
                 progress.message(f"training as {execution.describe()}")
             groups = make_groups(jobs, execution.stacked, masked=execution.step == "graphed")
-            # 3. Members built, fit, tested, calibrated and saved, each group recorded.
+            # 3. Each group's stages (`train_group`), each group recorded as it ends.
             try:
                 if jobs and execution.processes > 1:
                     cut = job_pieces(groups, execution.processes)
-                    train_on_processes(runs, cut, execution, progress)
+                    train_on_processes(runs, cut, execution, progress, train_group)
                 else:
                     step = execution.step
                     train_groups(
@@ -122,3 +128,44 @@ def train_many(
                 raise Interrupted([kept(run) for run in runs]) from None
             # 4. Record: each run's whole record and predictions.csv.
             return [finish(run, complete=True, progress=progress) for run in runs]
+
+
+def train_groups(groups: Sequence[Sequence[Job]], progress: Progress, steps: Steps) -> None:
+    """Each group in this process (`train_group`), its runs' records written after it
+    (with the shapes its compiled steps met)."""
+    for group in groups:
+        try:
+            entries = train_group(group, progress, steps)
+        except PartlySaved as stop:  # the members whose checkpoints are whole are kept
+            record_group(group[: len(stop.entries)], stop.entries, progress, steps)
+            raise stop.error from None
+        record_group(group, entries, progress, steps)
+
+
+def train_group(
+    group: Sequence[Job], progress: Progress, steps: Steps | None = None
+) -> list[FoldEntry]:
+    """One group's stages, here or in a training process (`train_on_processes` is handed
+    this function): its jobs trained as one ensemble (`steps`: eager by default), said
+    as it starts; their checkpoints saved, their test predictions kept in their runs'
+    `predictions`, their record entries returned for the caller to record.
+    `PartlySaved` when a checkpoint cannot be written (a full disk): the entries of the
+    members saved before it, which the caller records."""
+    steps = steps or Steps()
+    # Build: a member per distinct training, from its seed, with its training side's
+    # statistics; jobs that differ only in how they are tested share one.
+    built = build(group, progress, steps)
+    with drawing(group):  # the group's draws: from its first job's stream
+        # Fit each stage, then the whole model, selecting on validation; then test.
+        fitted = fit(built.modules, built.sides, built.classes, progress, steps)
+        tested = test_runs(built, fitted, "test", progress, steps)
+        validated = partial(test_runs, built, fitted, "val", progress, steps)
+        calibrated = calibrate(group, tested, validated, progress)  # --calibrate
+    trained = outcomes(built, fitted, calibrated)
+    # Save each job's checkpoint, then make its record entry.
+    for n, member in enumerate(trained):
+        try:
+            save_member(member.checkpoint)
+        except SerError as error:  # the members saved before it are finished: kept
+            raise PartlySaved(member_entries(trained[:n]), error) from error
+    return member_entries(trained)

@@ -1,7 +1,8 @@
 """A run's record (`ser.runs.record.RunRecord`) as training writes it, in the order of its
 life: its config (`config_record`), started new or read back to resume (`start_record`,
 refused where the config or the sets differ), a (seed, fold)'s entry and predictions
-(`member_entry`: `fold_entry`, `fold_predictions`) added after each group (`record_group`),
+(`member_entries`: `member_entry`, `fold_entry`, `fold_predictions`) added after each
+group (`record_group`),
 scored (`ser.runs.record.run_scores`) and written with predictions.csv (`finish`).
 
 A run on a layered input (`<stem>.L*`) holds `layers`: `{input: {"sets": [...],
@@ -44,10 +45,12 @@ from ser.runs.record import RECORD, RunRecord, read, run_scores, write
 from ser.runtime.threads import ThreadChoice
 from ser.track.progress import Progress
 from ser.track.tracking import forget, log
+from ser.train.calibration import votes_jsd
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData
 from ser.train.engine import Curves, Evaluation, Selection, Steps
 from ser.train.features import ResolvedFeature, layers_record
+from ser.train.group import Trained
 from ser.train.options import Recorded, TrainConfig
 from ser.train.plan import Job, Plan, Prepared
 
@@ -284,6 +287,31 @@ def kept_predictions(
     held, uneven = set(table.runs()), uneven_folds(record, table)
     keys = [e.key for e in record.folds if e.key in held and e.key not in uneven]
     return {k: table.take((table.seed == k[0]) & (table.fold == k[1])) for k in keys}, uneven
+
+
+def member_entries(trained: Sequence[Trained]) -> list[FoldEntry]:
+    """Each trained member's record entry (`member_entry`; calibrated: its temperature
+    and its test side's JSD to the annotators' votes), its rows of predictions.csv kept
+    in its run's `predictions` for `finish`."""
+    entries = []
+    for member in trained:
+        job = member.job
+        entry, table = member_entry(
+            job,
+            member.chosen,
+            member.tested,
+            member.earlier,
+            member.members,
+            member.layer_weights,
+            member.weights,
+        )
+        if member.temperature is not None:
+            run = job.run
+            votes = votes_jsd(member.tested, run.plan.targets, run.data, job.fold.test, run.votes)
+            entry = replace(entry, temperature=member.temperature, votes=votes)
+        job.run.predictions[(job.seed, job.fold.name)] = table
+        entries.append(entry)
+    return entries
 
 
 def member_entry(

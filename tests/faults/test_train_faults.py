@@ -18,8 +18,8 @@ import pytest
 from safetensors import SafetensorError
 
 import ser.train.checkpoint as checkpoint
-import ser.train.group as train_group_module
 import ser.train.processes as train_processes
+import ser.train.recipe as recipe
 from tests.faults.test_cli_faults import quiet, started
 from tests.refused import one_line, ser
 from tests.stores import labelled_store
@@ -51,7 +51,7 @@ def full_from(call: int, write: Callable[..., Any]) -> Callable[..., Any]:
 
 def counting(trained: list[int]) -> Callable[..., Any]:
     """`train_group`, each group's member count noted in `trained`."""
-    train_group = train_group_module.train_group
+    train_group = recipe.train_group
 
     def spy(group: Sequence[Any], *args: Any, **kwargs: Any) -> Any:
         trained.append(len(group))
@@ -88,7 +88,7 @@ def test_a_full_disk_among_stacked_checkpoints_keeps_those_written(
         f"seed{s}_session5.{e}" for s in (0, 1) for e in ("json", "safetensors")
     ]  # no temp file, no half checkpoint
     trained: list[int] = []
-    monkeypatch.setattr(train_group_module, "train_group", counting(trained))
+    monkeypatch.setattr(recipe, "train_group", counting(trained))
     again = ser(*args, "run")
     assert again.exit_code == 0, again.output
     assert trained == [1]  # seed 2 alone: seeds 0 and 1 were kept

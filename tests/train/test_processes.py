@@ -25,7 +25,7 @@ from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.train.checkpoint import checkpoint_dir, fold_key, load_checkpoint
 from ser.train.processes import pieces, train_pieces
-from ser.train.recipe import Progress, TrainConfig, make_plan, train
+from ser.train.recipe import Progress, TrainConfig, make_plan, train, train_group
 from tests.processes import killed_midway, ser_command
 from tests.stores import labelled_store
 
@@ -215,7 +215,7 @@ def test_a_process_that_dies_is_a_clear_error_not_a_traceback(tmp_path: Path) ->
     jobs = [[SimpleNamespace(run=run, seed=0, k=0)], [SimpleNamespace(run=run, seed=1, k=0)]]
     two = Execution(2, 1, "--processes 2")
     with pytest.raises(WorkerLost, match="run the same command again"):
-        train_pieces([run], jobs, two, Progress(), lambda *a: None)  # type: ignore[list-item, arg-type]
+        train_pieces([run], jobs, two, Progress(), lambda *a: None, train_group)  # type: ignore[list-item, arg-type]
 
 
 @pytest.mark.slow

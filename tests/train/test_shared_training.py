@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import ser.train.group as group_module
+import ser.train.engine.fitting as fitting_module
 import ser.train.recipe as run_module
 from ser.models import ModelConfig
 from ser.runs.record import RunRecord
@@ -60,13 +60,13 @@ def config(store: Path, out: Path, mask: str | None, **changes: Any) -> TrainCon
 def selections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The members each `select` call trains, as the calls happen."""
     calls: list[int] = []
-    original = group_module.select
+    original = fitting_module.select
 
     def counting(ensemble, members, *args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(len(members))
         return original(ensemble, members, *args, **kwargs)
 
-    monkeypatch.setattr(group_module, "select", counting)
+    monkeypatch.setattr(fitting_module, "select", counting)
     return calls
 
 

@@ -5,11 +5,13 @@ and settings) in, each one's selected state and curves out (`loop.select` ->
 Behind that interface: the members one at a time or stacked (`ensemble.Ensemble`: one in
 place, several under vmap), their steps eager, compiled or replayed as one CUDA graph
 (`steps.Steps`, `graphs`), Adam over stacked members of unequal epochs (`member_adam`),
-and each member's curves and best state (`tracker`). The callers (`ser.train.group`,
-`ser.train.final`) import the names below; nothing in here knows a run, its record or
-its folds.
+each member's curves and best state (`tracker`), and a family's stages trained in turn
+(`fitting.fit` -> `fitting.Fitted`). The callers (`ser.train.recipe`,
+`ser.train.group`, `ser.train.final`) import the names below; nothing in here knows a
+run, its record or its folds.
 """
 
+from ser.train.engine.fitting import Fitted, fit
 from ser.train.engine.loop import Member, Selection, select, test
 from ser.train.engine.steps import Steps
 from ser.train.engine.tracker import Curves, Evaluation
@@ -17,9 +19,11 @@ from ser.train.engine.tracker import Curves, Evaluation
 __all__ = [
     "Curves",
     "Evaluation",
+    "Fitted",
     "Member",
     "Selection",
     "Steps",
+    "fit",
     "select",
     "test",
 ]

@@ -21,7 +21,7 @@ import pytest
 import torch
 from torch import nn
 
-import ser.train.group as group_module
+import ser.train.checkpoint as checkpoint_module
 import ser.train.prepare as prepare_module
 from ser.models import FAMILIES, FamilyConfig, ModelConfig
 from ser.runs.record import RunRecord
@@ -105,7 +105,7 @@ def config(store: Path, out: Path, family: str, **changes: Any) -> TrainConfig:
 def run(cfg: TrainConfig) -> tuple[RunRecord, dict[tuple[int, str], Any], int]:
     """(record, {(seed, fold): (manifest rows, predicted classes) of its test}, groups)."""
     predictions: dict[tuple[int, str], Any] = {}
-    original = group_module.save_fold_checkpoint
+    original = checkpoint_module.save_fold_checkpoint
 
     def spy(run, key, state, zscore, **extra):  # type: ignore[no-untyped-def]
         test = extra["test"]
@@ -113,11 +113,11 @@ def run(cfg: TrainConfig) -> tuple[RunRecord, dict[tuple[int, str], Any], int]:
         return original(run, key, state, zscore, **extra)
 
     groups = Groups()
-    group_module.save_fold_checkpoint = spy  # type: ignore[assignment]
+    checkpoint_module.save_fold_checkpoint = spy  # type: ignore[assignment]
     try:
         record = train(cfg, groups)
     finally:
-        group_module.save_fold_checkpoint = original  # type: ignore[assignment]
+        checkpoint_module.save_fold_checkpoint = original  # type: ignore[assignment]
     return record, predictions, len(groups.started)
 
 
