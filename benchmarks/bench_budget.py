@@ -97,16 +97,17 @@ def iemocap_manifest(path: Path) -> Manifest:
     return Manifest.from_columns(cols)
 
 
-def msp_manifest(work: Path, hours: float) -> tuple[Manifest, dict[str, float]]:
+def msp_manifest(work: Path, hours: float) -> tuple[Manifest, dict[str, Any], dict[str, float]]:
     """`ser demo-corpus --layout msp-podcast --hours H` in `work` (made once), its manifest
-    as `ser extract` makes it, and each utterance's seconds from its durations.csv."""
+    and store attributes as `ser extract` makes them, and each utterance's seconds from
+    its durations.csv."""
     root = work / "msp"
     if not root.exists():
         sh(*SER, "demo-corpus", root, "--layout", "msp-podcast", "--hours", str(hours))
-    _, reading = read_corpus(root, "msp-podcast", "all")
+    kind, reading = read_corpus(root, "msp-podcast", "all")
     with (root / "Labels" / "durations.csv").open(newline="") as file:
         seconds = {r["FileName"]: float(r["seconds"]) for r in csv.DictReader(file)}
-    return manifests(reading)[0], seconds
+    return manifests(reading)[0], {**kind.attrs(reading), "classes": "all"}, seconds
 
 
 def sh(*command: object) -> None:
@@ -138,15 +139,16 @@ def write_set(
 def build(work: Path, corpus: str, hours: float) -> tuple[Path, dict[str, Any]]:
     """The store of the runs (made once), and what it holds."""
     path = work / f"{corpus}.zarr"
+    attrs: dict[str, Any] = {}  # a store without a corpus's attributes is IEMOCAP's
     if corpus == "iemocap":
         manifest = iemocap_manifest(UTTERANCES)
         seconds = np.asarray(manifest.column("duration"), dtype=np.float64)
     else:
-        manifest, by_name = msp_manifest(work, hours)
+        manifest, attrs, by_name = msp_manifest(work, hours)
         ids = np.asarray(manifest.column("utt_id")).astype(str)
         seconds = np.array([by_name[f"{utt_id}.wav"] for utt_id in ids])
     started = time.monotonic()
-    store = FeatureStore.create(path, manifest)
+    store = FeatureStore.create(path, manifest, attrs)
     write_set(
         store, "hubert", "audio", "frame", np.maximum(1, (seconds * FRAME_RATE).astype(np.int64))
     )
