@@ -5,10 +5,11 @@ The store (made once in --workdir, Zarr): the IEMOCAP structure's 4-class uttera
 dialogs, sessions, labels and real lengths read at run time from
 ../shared/data/iemocap_utterances.csv: nothing of it is copied here), a HuBERT-base-shaped
 frame set (`hubert`: 768-d fp16, 50 rows a second of each utterance's length, random
-values; 1.93 GB) and an MPNet-shaped token set (`mpnet`: 768-d fp16, 3 tokens a second,
-3-80). With `--corpus msp-podcast --hours H` instead: `ser demo-corpus --layout
+values; 1.93 GB, ~20 s to write) and an MPNet-shaped token set (`mpnet`: 768-d fp16, 3
+tokens a second, 3-80). With `--corpus msp-podcast --hours H` instead: `ser demo-corpus --layout
 msp-podcast --hours H` (labels and `Labels/durations.csv`, no audio), its manifest as
-`ser extract` makes it, and the frame set at the durations' lengths (no text set).
+`ser extract` makes it, and the frame set at the durations' lengths (no text set; the
+bytes the real corpus's 230 hours would take at that rate are projected).
 
 Each run is a fresh `ser train` process (MSMSER at the demo's width, `--d-model 64 --heads
 4 --queries 8`, on `--features hubert+mpnet`; the MLP, `--fusion none`, on `hubert` with
@@ -23,12 +24,12 @@ building the model). The medians are printed side by side with their ratios.
 `--cold`: one more streamed run with the store's pages out of the page cache first
 (`/proc/sys/vm/drop_caches` as root, else `posix_fadvise(DONTNEED)` on every file of the
 store, said which), beside the disk's own sequential read rate of the same files measured
-cold the same way.
+cold the same way. On a shared machine the load moves a run's wall time several-fold:
+compare pairs run back to back, and their CPU seconds.
 
-    .venv/bin/python benchmarks/bench_budget.py --workdir /tmp/bb                 # ~25 min
-    .venv/bin/python benchmarks/bench_budget.py --workdir /tmp/bb --repeats 1 --mlp --cold
+    .venv/bin/python benchmarks/bench_budget.py --workdir /tmp/bb --repeats 2 --mlp  # ~2-20 min
     .venv/bin/python benchmarks/bench_budget.py --workdir /tmp/bm --corpus msp-podcast \
-        --hours 20 --model msmser-audio --only stream --cold
+        --hours 20 --model msmser-audio --only stream --repeats 1 --cold
 
 The result is one JSON object on stdout; progress on stderr. Figures: benchmarks/README.md.
 """
@@ -271,7 +272,7 @@ def main() -> None:
     parser.add_argument("--corpus", choices=["iemocap", "msp-podcast"], default="iemocap")
     parser.add_argument("--hours", type=float, default=20.0, help="msp-podcast: its size")
     parser.add_argument("--budget", default="384MB")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side, alternating")
     parser.add_argument("--model", choices=list(MODELS), default="msmser")
     parser.add_argument("--mlp", action="store_true", help="also the MLP on the frames")
