@@ -151,11 +151,12 @@ class TrainData:
 
 
 def segment_mean(
-    flat: torch.Tensor, lengths: torch.Tensor, chunk_rows: int = 1 << 20
+    flat: torch.Tensor, lengths: torch.Tensor, chunk_rows: int = 1 << 16
 ) -> torch.Tensor:
     """Per-segment mean of consecutive rows: [rows, ...], [n] -> [n, ...] float32, summed
     in fp32 chunks so a large fp16 buffer is never copied to fp32 at once (a layered
-    row [L, D] counts as L rows of D)."""
+    row [L, D] counts as L rows of D): 2^16 rows of 768 are 192 MiB in fp32, where
+    IEMOCAP's HuBERT frames whole would be 3.6 GiB beside their 1.8 GiB table."""
     n, shape = len(lengths), flat.shape[1:]
     if bool((lengths == 1).all()):
         return flat.float()

@@ -20,7 +20,7 @@ record (`config["streamed"]`), compared on resume as every result-changing optio
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,15 +103,21 @@ def place_inputs(
     asked: str | None,
     batch_size: int,
     blockers: Blockers = (),
+    sequences: Collection[str] | None = None,
 ) -> Placement:
     """Each input's place under the asked (or default) budget; `ConfigError` with the
     figures when even streaming cannot fit, or when an input must stream and the run
-    holds something streamed rows do not go with yet (`blockers`)."""
+    holds something streamed rows do not go with yet (`blockers`). `sequences`: the
+    inputs the model gathers as sequences (None: every frame or token set); the others'
+    batches are their means."""
     budget, source = (
         (asked_budget(asked), f"--memory-budget {asked}") if asked else default_budget(device)
     )
     needs = {f.name: input_bytes(store, f) for f in features}
-    batches = {f.name: batch_bytes(store, f, batch_size) for f in features}
+    batches = {
+        f.name: batch_bytes(store, f, batch_size, sequences is None or f.name in sequences)
+        for f in features
+    }
     if not asked:
         return Placement(
             budget, source, held(needs, batches, budget, device), needs, {}, str(device)
@@ -214,12 +220,14 @@ def chunk_bytes(store: FeatureStore, feature: ResolvedFeature) -> int:
     return store.chunk_rows(feature.name) * int(info.dim) * np.dtype(str(info.dtype)).itemsize
 
 
-def batch_bytes(store: FeatureStore, feature: ResolvedFeature, batch_size: int) -> int:
+def batch_bytes(
+    store: FeatureStore, feature: ResolvedFeature, batch_size: int, sequence: bool = True
+) -> int:
     """The bytes of the input's largest batch as training gathers it: `batch_size` of its
-    longest utterance's rows, stored and in fp32."""
+    longest utterance's rows, stored and in fp32 (not a `sequence`: of its means)."""
     info = store.info(feature.stored[0])
     width = int(info.dim) * len(feature.stored) * (np.dtype(str(info.dtype)).itemsize + 4)
-    if feature.level == "utterance":
+    if feature.level == "utterance" or not sequence:
         return batch_size * width
     longest = int(np.diff(store.offsets(feature.stored[0])).max(initial=1))
     return batch_size * longest * width

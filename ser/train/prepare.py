@@ -86,8 +86,9 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
     classes = store.corpus.label_set(plan.classes)
     recorded = provenance(store, features)  # what its checkpoints hold of the sets
     blocked = stream_blockers(config, unit, tuning)
+    sequences = {spec.name for spec in specs if spec.gathered == "sequence"}
     placed = place_inputs(
-        store, features, plan.device, config.memory_budget, plan.batch_size, blocked
+        store, features, plan.device, config.memory_budget, plan.batch_size, blocked, sequences
     )
     if plan.test is None or config.test_store is None:
         return Inputs(

@@ -132,6 +132,8 @@ class RowStream:
             r1 = min(r0 + self.chunk_rows, self.rows)
             piece = self.take(torch.arange(r0, r1, device=device))
             out.index_add_(0, seg[r0:r1], piece.float())
+        with self._lock:  # read once for the means: held no longer than they are summed
+            self._cache.clear()
         return out / lengths.clamp_min(1).unsqueeze(1).to(out.dtype)
 
     def close(self) -> None:

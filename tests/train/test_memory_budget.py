@@ -63,6 +63,27 @@ def test_a_budget_that_holds_everything_keeps_the_rows_in_memory(chunked: Path) 
     assert "in memory" in data.placement.describe()
 
 
+def test_a_sequence_model_under_a_budget_that_holds_everything_trains_as_without_one(
+    chunked: Path, tmp_path: Path
+) -> None:
+    """Rows held in memory because the budget holds them are the rows held without a
+    budget: the same batches, the same losses and predictions, bit for bit."""
+    options = {"store": str(chunked), "features": f"{FRAMES}+bert-tiny", "classes": "4"}
+    options |= {"protocol": "session5", "epochs": "2", "batch_size": "8", "seeds": "1"}
+    options |= {"device": "cpu", "out": str(tmp_path), "queries": "2"}
+    held, budgeted = (
+        train(train_config(options | {"name": name} | budget))
+        for name, budget in (("held", {}), ("budgeted", {"memory_budget": "1GiB"}))
+    )
+    assert budgeted.config["streamed"] is None
+    assert [f.curves.train_loss for f in held.folds] == [
+        f.curves.train_loss for f in budgeted.folds
+    ]
+    assert (tmp_path / "held" / "predictions.csv").read_bytes() == (
+        tmp_path / "budgeted" / "predictions.csv"
+    ).read_bytes()
+
+
 def test_a_small_budget_streams_the_frames_and_says_so(chunked: Path) -> None:
     data = loaded(chunked, "4KB")
     assert data.placement is not None and data.placement.streamed == {FRAMES}
@@ -146,6 +167,22 @@ def test_a_budget_below_a_batch_is_refused_with_the_figures(chunked: Path) -> No
     said = str(refused.value)
     assert "the memory budget (1000 B) cannot hold this run even streamed" in said
     assert f"its largest batches take {FRAMES} " in said and "--batch-size" in said
+
+
+def test_an_mlp_on_frames_budgets_a_batch_of_means_not_of_frames(
+    chunked: Path, tmp_path: Path
+) -> None:
+    """An MLP gathers each utterance's mean: its batch is B means, not B of the longest
+    utterance's frames, so a budget that holds its means and the chunk cache streams it
+    (an MLP on HuBERT frames at 384MB was refused for a batch it never gathers)."""
+    store = FeatureStore.open(chunked)
+    features = resolve_features(store, (FRAMES,))
+    cpu = torch.device("cpu")
+    with pytest.raises(ConfigError, match="its largest batches take"):
+        place_inputs(store, features, cpu, "2700B", 8)  # as a sequence model gathers it
+    assert place_inputs(store, features, cpu, "2700B", 8, sequences=()).streamed == {FRAMES}
+    done = train(small_config(chunked, tmp_path, features=(FRAMES,), memory_budget="2700B"))
+    assert done.complete and done.config["streamed"] == [FRAMES]
 
 
 def test_a_bad_size_names_the_option(chunked: Path, tmp_path: Path) -> None:
