@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -84,30 +83,22 @@ def calibrated(tested: Evaluation, at: int, temperature: float) -> Evaluation:
     return replace(tested, outputs=tuple(outputs))
 
 
-class Calibrated(NamedTuple):
-    """A group's test predictions after `calibrate`: each job's (`tested`, its category's
-    probabilities scaled where it has a temperature) and its temperature (None: not
-    calibrated)."""
-
-    tested: list[Evaluation]
-    temperatures: list[float | None]
-
-
 def calibrate(
     group: Sequence[Job],
     tested: Sequence[Evaluation],
     validated: Callable[[], list[Evaluation]],
     progress: Progress,
-) -> Calibrated:
-    """Each job's temperature (`fitted_temperatures`) and its test predictions, `tested`,
-    scaled by it (`calibrated`); a job without one keeps its predictions as tested."""
+) -> tuple[list[Evaluation], list[float | None]]:
+    """Each job's test predictions, `tested`, scaled by its temperature (`calibrated`; a
+    job without one keeps its predictions as tested), and its temperature
+    (`fitted_temperatures`; None: not calibrated)."""
     temperatures = fitted_temperatures(group, validated, progress)
     at = category_at(group[0].run.plan.targets)
     scaled = [
         t if temperature is None or at is None else calibrated(t, at, temperature)
         for t, temperature in zip(tested, temperatures, strict=True)
     ]
-    return Calibrated(scaled, temperatures)
+    return scaled, temperatures
 
 
 def fitted_temperatures(

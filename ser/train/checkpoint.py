@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -34,7 +34,7 @@ from ser.runs.codec import encode
 from ser.runs.record import RECORD, RunRecord, read
 from ser.train.data import ZScore
 from ser.train.features import layers_record
-from ser.train.plan import Prepared
+from ser.train.plan import Job, Prepared
 
 CHECKPOINTS = "checkpoints"
 # 2: a plain module's state_dict. 1 (member-stacked weights [1, ...]) is refused with a
@@ -363,32 +363,19 @@ def save_fold_checkpoint(
     atomic(folder / f"{key}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"), what)
 
 
-class MemberCheckpoint(NamedTuple):
-    """A trained (seed, fold) member's checkpoint, as `save_member` writes it: its
-    weights, its training side's statistics and what its sidecar says of its training
-    (`extra`: its selected epoch, its test predictions, its temperature)."""
-
-    run: Prepared
-    seed: int
-    fold: str
-    state: Mapping[str, torch.Tensor]
-    zscore: Mapping[str, ZScore]
-    scale: ZScore | None
-    extra: dict[str, Json]
-
-
-def save_member(member: MemberCheckpoint) -> None:
-    """The member's checkpoint, named by its seed and fold (`fold_key`)."""
-    seed, fold = member.seed, member.fold
+def save_member(
+    job: Job,
+    state: Mapping[str, torch.Tensor],
+    zscore: Mapping[str, ZScore],
+    scale: ZScore | None,
+    extra: Mapping[str, Json],
+) -> None:
+    """A trained (seed, fold) member's checkpoint, named by its seed and fold
+    (`fold_key`): its weights, its training side's statistics and what its sidecar says
+    of its training (`extra`: its selected epoch, its test predictions, its temperature)."""
+    seed, fold = job.seed, job.fold.name
     save_fold_checkpoint(
-        member.run,
-        fold_key(seed, fold),
-        member.state,
-        member.zscore,
-        scale=member.scale,
-        seed=seed,
-        fold=fold,
-        **member.extra,
+        job.run, fold_key(seed, fold), state, zscore, scale=scale, seed=seed, fold=fold, **extra
     )
 
 

@@ -28,8 +28,6 @@ from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
 from ser.track.progress import Progress
 from ser.train.batches import Batches
-from ser.train.calibration import Calibrated
-from ser.train.checkpoint import MemberCheckpoint
 from ser.train.data import ZScore, fit_class_weights, fit_target_scale, fit_zscore
 from ser.train.engine import Evaluation, Fitted, Member, Selection, Steps, test
 from ser.train.options import TrainConfig
@@ -190,19 +188,17 @@ class Trained(NamedTuple):
     members: int
 
     @property
-    def checkpoint(self) -> MemberCheckpoint:
-        """Its checkpoint: the state, the statistics, its selected epoch, its test rows and
-        predicted classes, and its temperature where it has one."""
-        job, t = self.job, self.tested
+    def sidecar(self) -> dict[str, Json]:
+        """What its checkpoint's sidecar says of its training (`save_member`): its selected
+        epoch, its test rows and predicted classes, and its temperature where it has one."""
+        t = self.tested
         extra: dict[str, Json] = {
             "best_epoch": self.chosen.best_epoch,
             "test": {"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
         }
         if self.temperature is not None:
             extra["temperature"] = self.temperature
-        return MemberCheckpoint(
-            job.run, job.seed, job.fold.name, self.state, self.zscore, self.scale, extra
-        )
+        return extra
 
 
 def build(group: Sequence[Job], progress: Progress, steps: Steps) -> Built:
@@ -260,13 +256,20 @@ def test_as_runs(
     return [found[k] for k in range(len(masks))]
 
 
-def outcomes(built: Built, fitted: Fitted, calibrated: Calibrated) -> list[Trained]:
+def outcomes(
+    built: Built,
+    fitted: Fitted,
+    tested: Sequence[Evaluation],
+    temperatures: Sequence[float | None],
+) -> list[Trained]:
     """Each job's outcome (`Trained`), from its training's selected state and selections
-    and its own (calibrated) test predictions."""
-    return [_outcome(built, fitted, calibrated, k) for k in range(len(built.group))]
+    and its own test predictions and temperature (`ser.train.calibration.calibrate`)."""
+    return [_outcome(built, fitted, tested[k], temperatures[k], k) for k in range(len(tested))]
 
 
-def _outcome(built: Built, fitted: Fitted, calibrated: Calibrated, k: int) -> Trained:
+def _outcome(
+    built: Built, fitted: Fitted, tested: Evaluation, temperature: float | None, k: int
+) -> Trained:
     i = built.shared[k]
     state = trained_state(built.modules[i], fitted.ensemble.member_state(i))
     return Trained(
@@ -276,8 +279,8 @@ def _outcome(built: Built, fitted: Fitted, calibrated: Calibrated, k: int) -> Tr
         built.scales[i],
         fitted.chosen[i],
         {name: stage[i] for name, stage in fitted.stages.items()},
-        calibrated.tested[k],
-        calibrated.temperatures[k],
+        tested,
+        temperature,
         built.modules[i].layer_weights(state),
         built.weights[i],
         len(built.trained),

@@ -160,12 +160,12 @@ def train_group(
         fitted = fit(built.modules, built.sides, built.classes, progress, steps)
         tested = test_runs(built, fitted, "test", progress, steps)
         validated = partial(test_runs, built, fitted, "val", progress, steps)
-        calibrated = calibrate(group, tested, validated, progress)  # --calibrate
-    trained = outcomes(built, fitted, calibrated)
+        tested, temperatures = calibrate(group, tested, validated, progress)  # --calibrate
+    trained = outcomes(built, fitted, tested, temperatures)
     # Save each job's checkpoint, then make its record entry.
     for n, member in enumerate(trained):
         try:
-            save_member(member.checkpoint)
+            save_member(member.job, member.state, member.zscore, member.scale, member.sidecar)
         except SerError as error:  # the members saved before it are finished: kept
             raise PartlySaved(member_entries(trained[:n]), error) from error
     return member_entries(trained)
