@@ -80,8 +80,6 @@ def train_final(run: Prepared, progress: Progress) -> None:
             None if weights is None else dict(zip(data.classes, weights.tolist(), strict=True))
         ),
         layer_weights={k: tuple(v) for k, v in layer_weights.items()} or None,
-        curves=RecordedCurves.from_json(
-            {"epoch": chosen.curves.epoch, "train_loss": chosen.curves.train_loss}
-        ),
+        curves=RecordedCurves.from_json({"epoch": chosen.epoch, "train_loss": chosen.train_loss}),
     )
     run.record = replace(run.record, final=final)

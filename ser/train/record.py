@@ -48,7 +48,7 @@ from ser.track.tracking import forget, log
 from ser.train.calibration import votes_jsd
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData
-from ser.train.engine import Curves, Evaluation, Selection, Steps
+from ser.train.engine import Evaluation, Selection, Steps
 from ser.train.features import ResolvedFeature, layers_record
 from ser.train.group import Trained
 from ser.train.options import Recorded, TrainConfig
@@ -357,10 +357,8 @@ def fold_entry(
         best_epoch=best.best_epoch,
         seconds=best.seconds + sum(s.seconds for s in stages.values()),
         stacked=stacked,
-        curves=curves_record(best.curves),
-        stages={
-            n: Stage(s.best_epoch, s.seconds, curves_record(s.curves)) for n, s in stages.items()
-        },
+        curves=curves_record(best),
+        stages={n: Stage(s.best_epoch, s.seconds, curves_record(s)) for n, s in stages.items()},
         layer_weights={name: tuple(w) for name, w in (layer_weights or {}).items()},
         sizes=Sizes(train=len(fold.train), val=len(fold.val), test=len(fold.test)),
         # what each side holds of the protocol's group (sessions, speakers, values)
@@ -373,12 +371,13 @@ def fold_entry(
     )
 
 
-def curves_record(curves: Curves) -> RecordedCurves:
-    """The curves as a fold entry holds them: `val_ccc` only where attributes were
+def curves_record(selected: Selection) -> RecordedCurves:
+    """A member's curves as a fold entry holds them: `val_ccc` only where attributes were
     trained, `val_heads` only where other heads were, so every other record stays as it
-    was."""
-    kept = asdict(curves)
-    del kept["lead"]
+    was (its best epoch and time are the entry's own keys)."""
+    kept = asdict(selected)
+    for own in ("lead", "best_epoch", "seconds"):
+        del kept[own]
     kept = {k: v for k, v in kept.items() if k not in ("val_ccc", "val_heads") or v}
     return RecordedCurves.from_json(kept)
 
