@@ -25,7 +25,7 @@ from ser.heads.targets import Targets
 from ser.track.progress import Progress
 from ser.train.data import TrainData
 from ser.train.engine import Evaluation
-from ser.train.plan import Job
+from ser.train.plan import Job, run_targets
 
 #: The smallest positive float32: a probability's floor before its log is taken.
 TINY = float(np.finfo(np.float32).tiny)
@@ -93,7 +93,7 @@ def calibrate(
     job without one keeps its predictions as tested), and its temperature
     (`fitted_temperatures`; None: not calibrated)."""
     temperatures = fitted_temperatures(group, validated, progress)
-    at = category_at(group[0].run.plan.targets)
+    at = category_at(run_targets(group[0].run.config))
     scaled = [
         t if temperature is None or at is None else calibrated(t, at, temperature)
         for t, temperature in zip(tested, temperatures, strict=True)
@@ -107,7 +107,7 @@ def fitted_temperatures(
     """Each job's temperature (`--calibrate temperature`), fitted on its selected state's
     predictions of its own validation side (`validated()`: as its run tests); None for a
     job of a run without the option (members of several runs may share a group)."""
-    targets = group[0].run.plan.targets
+    targets = run_targets(group[0].run.config)
     wanted = [job.run.config.calibrate == "temperature" for job in group]
     if targets.category is None or not any(wanted):
         return [None] * len(group)
