@@ -219,17 +219,19 @@ def sweep_execution(
     cells: list[ResolvedCell], workers: int | None, threads: int | None, scheduler: str | None
 ) -> Execution:
     """How the sweep trains on this machine (`ser.runtime.execution.for_sweep`)."""
+    from ser.models import family_of
     from ser.models.registry import costs
     from ser.runtime.execution import for_sweep
     from ser.runtime.threads import cpu_budget
     from ser.sweep.cells import unique
+    from ser.train.plan import device_of
 
     distinct = unique(cells)
     return for_sweep(
         cpu_budget(),
-        families=costs(c.plan.family for c in distinct),
+        families=costs(family_of(c.settings.model).name for c in distinct),
         cells=len(distinct),
-        cuda=any(c.plan.device.type == "cuda" for c in distinct),
+        cuda=any(device_of(c.settings).type == "cuda" for c in distinct),
         workers=workers,
         threads=threads,
         scheduler=scheduler,

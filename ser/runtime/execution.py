@@ -218,7 +218,7 @@ def for_training(
     costs = training.families.values()
     stacked = at_once or (None if stacks(costs, training.width) else 1)
     here = Execution(1, threads.count, threads.source, stacked, training=True)
-    if processes is not None:  # above 1 refused off the CPU by `ser.train.plan.make_plan`
+    if processes is not None:  # above 1 refused off the CPU by `ser.train.plan.resolve`
         count = max(1, min(processes, training.members))
         per = asked_threads or max(1, budget.cores // processes)
         return _side_by_side(count, per, f"--processes {processes}", stacked, here)

@@ -27,7 +27,7 @@ from ser.sweep.stores import StoreIdentity, check_stores, corpus_options, identi
 from ser.track.tracking import Tracking
 from ser.train.features import resolve_features
 from ser.train.options import TrainConfig
-from ser.train.plan import Plan, make_plan
+from ser.train.plan import protocol_of, resolve, seeds_of
 from ser.train.record import NOT_COMPARED, cell_config, config_record
 
 CELLS = "cells"  # <out>/cells/<key>/run.json
@@ -44,7 +44,7 @@ class ResolvedCell:
     resolved: dict[str, Any]  # the hashed config (what the cell *is*)
     task_key: tuple[Hashable, ...]  # cells with one task_key can train as one stacked model
     members: int  # (seed, fold) runs
-    plan: Plan
+    settings: TrainConfig  # `config` resolved (`ser.train.plan.resolve`): its defaults filled in
     inputs: tuple[Any, ...]  # the model's input specs (`ser.models.plan_inputs`)
     features: tuple[str, ...]  # the stored feature sets it reads (a layered input's all)
     store: StoreIdentity  # the store it trains on
@@ -109,16 +109,17 @@ def _resolve(
     }
     config = train_config(options)
     test = _test_store(config, handle, opened)  # cross-corpus: its identity keys the cell
-    plan = make_plan(config, handle.corpus.kind, test.corpus if test else None)
+    tested = test.corpus if test else None
+    settings = resolve(config, handle.corpus.kind, tested)
     features = resolve_features(handle, config.features)
-    tested: tuple[str, ...] = ()
+    test_features: tuple[str, ...] = ()
     if test is not None:  # the same sets there, computed alike
         theirs = resolve_features(test, config.features)
         check_features(handle, test, features, theirs)
-        tested = tuple(name for f in theirs for name in f.stored)
+        test_features = tuple(name for f in theirs for name in f.stored)
     infos = [f.info() for f in features]  # a layered input: one, with its layer count
     _, inputs = plan_inputs(config.model, infos)  # ConfigError: the model cannot take these
-    recorded = cell_config(config_record(config, plan))
+    recorded = cell_config(config_record(settings, tested))
     what = {k: v for k, v in recorded.items() if k not in NOT_COMPARED}
     what["features"] = "+".join(f.name for f in features)
     fingerprints = {f.name: f.fingerprint for f in features}
@@ -127,8 +128,9 @@ def _resolve(
         hashed["store"] = part
     blob = json.dumps(hashed, sort_keys=True)
     key = hashlib.sha256(blob.encode()).hexdigest()[:KEY_LENGTH]
-    task_key = run_key(config, plan)  # the key `ser train` stacks members by
-    members = len(plan.seeds) * plan.protocol.fold_count(handle.corpus.columns)
+    task_key = run_key(settings)  # the key `ser train` stacks members by
+    protocol = protocol_of(settings, handle.corpus.kind, tested)
+    members = len(seeds_of(settings)) * protocol.fold_count(handle.corpus.columns)
     names = tuple(name for f in features for name in f.stored)  # a layered input: its sets
     return ResolvedCell(
         cell,
@@ -137,11 +139,11 @@ def _resolve(
         what,
         task_key,
         members,
-        plan,
+        settings,
         tuple(inputs),
         names,
         ident,
-        tested,
+        test_features,
     )
 
 

@@ -25,12 +25,13 @@ from typing import Any
 from ser.cache import FeatureStore
 from ser.finetune.top_layers import top_parameters
 from ser.finetune.tuning import check_source, parse_all
-from ser.models import build_model
+from ser.models import build_model, family_of
 from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.sweep.cells import ResolvedCell, record_of, unique
 from ser.train.features import resolve_features
 from ser.train.placement import place_inputs
+from ser.train.plan import device_of, filled, seeds_of
 
 # A cell's time with one thread against `ser train`'s default on the 2-core CPU the
 # estimate's rates come from (2 threads): a fusion-study run, 90 s against 63 s. Two
@@ -73,10 +74,10 @@ def estimate(
     """The estimate of a `ResolvedCell` on the opened `store` (and, cross-corpus, its
     opened `test` store, each member's one forward pass over it); `cache` keeps the
     models built for cells of one task and inputs (they have the same parameters)."""
-    plan = cell.plan
+    settings = cell.settings
     key = (cell.task_key, cell.inputs)  # the task key names the store
     if key not in cache:
-        n_classes = len(store.corpus.label_set(plan.classes).classes)
+        n_classes = len(store.corpus.label_set(filled(settings.classes)).classes)
         model = build_model(cell.config.model, list(cell.inputs), n_classes=n_classes, seed=0)
         passes = 2 if model.stages() else 1  # branches alone first, then the whole model
         tuned = _tuned_parameters(cell.config.finetune, store)
@@ -84,24 +85,26 @@ def estimate(
     params, passes = cache[key]
     sequence = any(s.view == "sequence" for s in cell.inputs)
     rows, values = _size(store, cell.features, sequence)
-    flops = 6.0 * params * rows * plan.epochs * cell.members * passes
-    read = float(values) * plan.epochs * cell.members * passes
+    epochs = filled(settings.epochs)
+    flops = 6.0 * params * rows * epochs * cell.members * passes
+    read = float(values) * epochs * cell.members * passes
     if test is not None:  # a forward pass (a third of a step's FLOPs) over the test store
         tested, seen = _size(test, cell.test_features, sequence)
         flops += 2.0 * params * tested * cell.members
         read += float(seen) * cell.members
     memory = 16 * params * cell.members + _rows_bytes(cell, store)
-    device = plan.device.type
+    device = device_of(settings).type
     seconds = flops / EFFECTIVE_FLOPS[device] + read / EFFECTIVE_READ[device]
-    return Estimate(params, memory, seconds, plan.device.type, plan.family)
+    return Estimate(params, memory, seconds, device, family_of(settings.model).name)
 
 
 def _rows_bytes(cell: ResolvedCell, store: FeatureStore) -> int:
     """The bytes the cell's inputs take where its memory budget places them: rows held
     (on the device or host), or a streamed input's chunk cache."""
     features = resolve_features(store, cell.config.features)
-    plan = cell.plan
-    placed = place_inputs(store, features, plan.device, cell.config.memory_budget, plan.batch_size)
+    settings = cell.settings
+    device, batch_size = device_of(settings), filled(settings.batch_size)
+    placed = place_inputs(store, features, device, settings.memory_budget, batch_size)
     held = sum(placed.needs[name] for name in placed.places if name not in placed.streamed)
     return held + sum(placed.cache.values())
 
@@ -202,7 +205,7 @@ def _trains(cell: ResolvedCell) -> tuple[Hashable, ...]:
     """What a cell's members train: cells alike in it, as cells of one Table 3 row that
     differ only in their test mask, train once (`ser.train.group.shared_trainings`)."""
     config = cell.config
-    seeds = tuple(cell.plan.seeds)
+    seeds = seeds_of(cell.settings)
     return (cell.task_key, config.patience, seeds, config.protocol, config.val, config.test_store)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -26,7 +25,7 @@ from ser.heads.targets import Targets
 from ser.track.progress import Progress
 from ser.train.data import TrainData
 from ser.train.engine import Evaluation
-from ser.train.plan import Job
+from ser.train.plan import Job, run_targets
 
 #: The smallest positive float32: a probability's floor before its log is taken.
 TINY = float(np.finfo(np.float32).tiny)
@@ -84,30 +83,22 @@ def calibrated(tested: Evaluation, at: int, temperature: float) -> Evaluation:
     return replace(tested, outputs=tuple(outputs))
 
 
-class Calibrated(NamedTuple):
-    """A group's test predictions after `calibrate`: each job's (`tested`, its category's
-    probabilities scaled where it has a temperature) and its temperature (None: not
-    calibrated)."""
-
-    tested: list[Evaluation]
-    temperatures: list[float | None]
-
-
 def calibrate(
     group: Sequence[Job],
     tested: Sequence[Evaluation],
     validated: Callable[[], list[Evaluation]],
     progress: Progress,
-) -> Calibrated:
-    """Each job's temperature (`fitted_temperatures`) and its test predictions, `tested`,
-    scaled by it (`calibrated`); a job without one keeps its predictions as tested."""
+) -> tuple[list[Evaluation], list[float | None]]:
+    """Each job's test predictions, `tested`, scaled by its temperature (`calibrated`; a
+    job without one keeps its predictions as tested), and its temperature
+    (`fitted_temperatures`; None: not calibrated)."""
     temperatures = fitted_temperatures(group, validated, progress)
-    at = category_at(group[0].run.plan.targets)
+    at = category_at(run_targets(group[0].run.config))
     scaled = [
         t if temperature is None or at is None else calibrated(t, at, temperature)
         for t, temperature in zip(tested, temperatures, strict=True)
     ]
-    return Calibrated(scaled, temperatures)
+    return scaled, temperatures
 
 
 def fitted_temperatures(
@@ -116,7 +107,7 @@ def fitted_temperatures(
     """Each job's temperature (`--calibrate temperature`), fitted on its selected state's
     predictions of its own validation side (`validated()`: as its run tests); None for a
     job of a run without the option (members of several runs may share a group)."""
-    targets = group[0].run.plan.targets
+    targets = run_targets(group[0].run.config)
     wanted = [job.run.config.calibrate == "temperature" for job in group]
     if targets.category is None or not any(wanted):
         return [None] * len(group)

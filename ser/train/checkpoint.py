@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -34,7 +34,7 @@ from ser.runs.codec import encode
 from ser.runs.record import RECORD, RunRecord, read
 from ser.train.data import ZScore
 from ser.train.features import layers_record
-from ser.train.plan import Prepared
+from ser.train.plan import Job, Prepared, run_dir, run_targets
 
 CHECKPOINTS = "checkpoints"
 # 2: a plain module's state_dict. 1 (member-stacked weights [1, ...]) is refused with a
@@ -328,7 +328,7 @@ def save_fold_checkpoint(
     """Write `run`'s checkpoint `key` with the store's provenance of its sets, the
     attribute targets' `scale` (if any) and `extra` (seed, fold, test, ...)."""
     inputs = [run.data.features[spec.name].feature for spec in run.specs]
-    folder = checkpoint_dir(run.plan.run_dir)
+    folder = checkpoint_dir(run_dir(run.config))
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.items()}
     for name, z in zscore.items():
@@ -338,14 +338,16 @@ def save_fold_checkpoint(
         for name, t in zip(SCALE, scale, strict=True):
             if t is not None:  # (the targets' range is always fitted)
                 tensors[name] = t.detach().float().cpu().contiguous()
-    targets = run.plan.targets  # only where not the category alone: sidecars stay as they were
+    targets = run_targets(
+        run.config
+    )  # only where not the category alone: sidecars stay as they were
     kept = {"targets": targets.to_record()} if targets != Targets() else {}
     sidecar = {
         "model": config_record(run.config.model),
         "classes": list(run.data.classes),
         "specs": [_spec_record(s) for s in run.specs],
         "unit": run.unit,
-        "precision": run.plan.precision,
+        "precision": run.config.precision,
         "features": run.provenance,
         **({"layers": encode(layers)} if (layers := layers_record(inputs)) else {}),
         **({"finetune": run.tuning.record()} if run.tuning is not None else {}),
@@ -363,32 +365,19 @@ def save_fold_checkpoint(
     atomic(folder / f"{key}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"), what)
 
 
-class MemberCheckpoint(NamedTuple):
-    """A trained (seed, fold) member's checkpoint, as `save_member` writes it: its
-    weights, its training side's statistics and what its sidecar says of its training
-    (`extra`: its selected epoch, its test predictions, its temperature)."""
-
-    run: Prepared
-    seed: int
-    fold: str
-    state: Mapping[str, torch.Tensor]
-    zscore: Mapping[str, ZScore]
-    scale: ZScore | None
-    extra: dict[str, Json]
-
-
-def save_member(member: MemberCheckpoint) -> None:
-    """The member's checkpoint, named by its seed and fold (`fold_key`)."""
-    seed, fold = member.seed, member.fold
+def save_member(
+    job: Job,
+    state: Mapping[str, torch.Tensor],
+    zscore: Mapping[str, ZScore],
+    scale: ZScore | None,
+    extra: Mapping[str, Json],
+) -> None:
+    """A trained (seed, fold) member's checkpoint, named by its seed and fold
+    (`fold_key`): its weights, its training side's statistics and what its sidecar says
+    of its training (`extra`: its selected epoch, its test predictions, its temperature)."""
+    seed, fold = job.seed, job.fold.name
     save_fold_checkpoint(
-        member.run,
-        fold_key(seed, fold),
-        member.state,
-        member.zscore,
-        scale=member.scale,
-        seed=seed,
-        fold=fold,
-        **member.extra,
+        job.run, fold_key(seed, fold), state, zscore, scale=scale, seed=seed, fold=fold, **extra
     )
 
 

@@ -5,7 +5,7 @@ on B's utterances of the emotions both corpora have.
   utterances (`StoreCorpus.digest`), is refused: a corpus is tested on itself by a
   protocol of its own), holding the same feature sets (each requested set's fingerprint
   equal on both; else a `ConfigError` naming each provenance key that differs).
-- The classes: the training set and B's (`Plan.test`'s class set) paired by emotion
+- The classes: the training set and B's (the resolved config's `test_classes`) paired by emotion
   name (`ser.corpus.emotions`); the run trains and tests on the shared ones, in the
   training set's order and codes, and says what either side dropped.
 - The data: A's kept utterances, then B's, as one `TrainData` (`join`; `test_from` its

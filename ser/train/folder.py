@@ -15,24 +15,24 @@ from ser.errors import ConfigError, RunLocked, SerError, StoreError, StoreLocked
 from ser.runs.record import RECORD
 from ser.train.checkpoint import fold_key, has_checkpoint
 from ser.train.options import TrainConfig
-from ser.train.plan import Plan, Prepared
+from ser.train.plan import Prepared, run_dir
 from ser.train.record import RUN_LOCK, read_record
 
 
 @contextlib.contextmanager
-def locked(plans: Sequence[Plan]) -> Iterator[None]:
+def locked(configs: Sequence[TrainConfig]) -> Iterator[None]:
     """Each run's folder locked for the block; `RunLocked` at once if another process
     holds one."""
     with contextlib.ExitStack() as held:
-        for run_dir in dict.fromkeys(plan.run_dir for plan in plans):
-            if run_dir.exists() and not run_dir.is_dir():
+        for folder in dict.fromkeys(run_dir(config) for config in configs):
+            if folder.exists() and not folder.is_dir():
                 raise ConfigError(
-                    f"{run_dir}: a file where the run's folder goes; choose another --name or --out"
+                    f"{folder}: a file where the run's folder goes; choose another --name or --out"
                 )
-            holder = held.enter_context(try_lock(run_dir / RUN_LOCK))
+            holder = held.enter_context(try_lock(folder / RUN_LOCK))
             if holder is not None:
                 raise RunLocked(
-                    f"{run_dir} is being trained by {who(holder)}: one process "
+                    f"{folder} is being trained by {who(holder)}: one process "
                     "trains a run at a time; wait for it to end (or stop it), then run this "
                     "command again: it resumes from what that one finished; or give another "
                     "--name"
@@ -68,10 +68,11 @@ def refuse_while_trained(run_dir: Path) -> None:
 def kept(run: Prepared) -> str:
     """What an interrupted `run` keeps in its folder, said: its finished (seed, fold)s of
     those planned, in the record read back (a resume reads that one and skips them)."""
-    path = run.plan.run_dir / RECORD
+    folder = run_dir(run.config)
+    path = folder / RECORD
     kept = 0
     if path.exists():
         with contextlib.suppress(SerError, OSError):
             folds = read_record(path).folds
-            kept = sum(has_checkpoint(run.plan.run_dir, fold_key(*e.key)) for e in folds)
-    return f"{kept} of {run.planned} (seed, fold) runs kept in {run.plan.run_dir}"
+            kept = sum(has_checkpoint(folder, fold_key(*e.key)) for e in folds)
+    return f"{kept} of {run.planned} (seed, fold) runs kept in {folder}"

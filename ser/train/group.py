@@ -27,13 +27,12 @@ from ser.models import SerModel, build_model
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
 from ser.track.progress import Progress
+from ser.train.augment import augment_of
 from ser.train.batches import Batches
-from ser.train.calibration import Calibrated
-from ser.train.checkpoint import MemberCheckpoint
 from ser.train.data import ZScore, fit_class_weights, fit_target_scale, fit_zscore
 from ser.train.engine import Evaluation, Fitted, Member, Selection, Steps, test
 from ser.train.options import TrainConfig
-from ser.train.plan import Job, Plan, Prepared
+from ser.train.plan import Job, Prepared, device_of, filled, run_targets
 
 
 class PartlySaved(Exception):
@@ -49,8 +48,8 @@ class PartlySaved(Exception):
         self.tables: list[PredictionTable] = []  # their predictions, from a training process
 
 
-def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
-    """What the runs whose members may share an ensemble share: the settings part of
+def run_key(config: TrainConfig) -> tuple[Hashable, ...]:
+    """What the resolved runs whose members may share an ensemble share: the settings part of
     `group_key`, known before any data is read (the sweep's tasks are cut by it). Runs
     whose encoders' top layers train otherwise (`--finetune`) hold other models: never
     one ensemble, nor one sweep task said to train as one. Runs that differ only in how
@@ -59,17 +58,17 @@ def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
         config.store,
         config.features,
         config.finetune,
-        plan.classes,
+        config.classes,
         config.model.as_trained(),
-        plan.epochs,
-        plan.batch_size,
-        plan.lr,
-        plan.weight_decay,
-        plan.precision,
-        str(plan.device),
-        plan.class_weights,
+        config.epochs,
+        config.batch_size,
+        config.lr,
+        config.weight_decay,
+        config.precision,
+        config.device,
+        config.class_weights,
         config.sampler,  # the training side's batches: one stack draws and changes alike
-        plan.augment,
+        augment_of(config),
         config.views,
     )
 
@@ -77,11 +76,12 @@ def run_key(config: TrainConfig, plan: Plan) -> tuple[Hashable, ...]:
 def group_key(job: Job, by_steps: bool = True) -> tuple[Hashable, ...]:
     """What the jobs that share an ensemble share; `by_steps`: their steps an epoch too
     (an element-wise optimiser steps every member at once)."""
-    run, plan = job.run, job.run.plan
-    key = (*run_key(run.config, plan), id(run.data), tuple(run.specs))
+    run = job.run
+    key = (*run_key(run.config), id(run.data), tuple(run.specs))
     if not by_steps:
         return key
-    return (*key, len(Batches(run.data, job.fold.train, run.specs, run.unit, plan.batch_size)))
+    size = filled(run.config.batch_size)
+    return (*key, len(Batches(run.data, job.fold.train, run.specs, run.unit, size)))
 
 
 def make_groups(jobs: Sequence[Job], at_once: int | None, masked: bool = False) -> list[list[Job]]:
@@ -190,19 +190,17 @@ class Trained(NamedTuple):
     members: int
 
     @property
-    def checkpoint(self) -> MemberCheckpoint:
-        """Its checkpoint: the state, the statistics, its selected epoch, its test rows and
-        predicted classes, and its temperature where it has one."""
-        job, t = self.job, self.tested
+    def sidecar(self) -> dict[str, Json]:
+        """What its checkpoint's sidecar says of its training (`save_member`): its selected
+        epoch, its test rows and predicted classes, and its temperature where it has one."""
+        t = self.tested
         extra: dict[str, Json] = {
             "best_epoch": self.chosen.best_epoch,
             "test": {"rows": t.index.tolist(), "pred": t.y_pred.tolist()},
         }
         if self.temperature is not None:
             extra["temperature"] = self.temperature
-        return MemberCheckpoint(
-            job.run, job.seed, job.fold.name, self.state, self.zscore, self.scale, extra
-        )
+        return extra
 
 
 def build(group: Sequence[Job], progress: Progress, steps: Steps) -> Built:
@@ -222,7 +220,7 @@ def drawing(group: Sequence[Job]) -> Iterator[None]:
     """torch's generator for the group's draws (dropout, mixup, masks): seeded with its
     first job's stream, and restored after, so a member alone draws exactly what a
     one-member group draws."""
-    with torch.random.fork_rng(devices=cuda_devices(group[0].run.plan.device)):
+    with torch.random.fork_rng(devices=cuda_devices(device_of(group[0].run.config))):
         torch.manual_seed(group[0].stream)
         yield
 
@@ -260,13 +258,20 @@ def test_as_runs(
     return [found[k] for k in range(len(masks))]
 
 
-def outcomes(built: Built, fitted: Fitted, calibrated: Calibrated) -> list[Trained]:
+def outcomes(
+    built: Built,
+    fitted: Fitted,
+    tested: Sequence[Evaluation],
+    temperatures: Sequence[float | None],
+) -> list[Trained]:
     """Each job's outcome (`Trained`), from its training's selected state and selections
-    and its own (calibrated) test predictions."""
-    return [_outcome(built, fitted, calibrated, k) for k in range(len(built.group))]
+    and its own test predictions and temperature (`ser.train.calibration.calibrate`)."""
+    return [_outcome(built, fitted, tested[k], temperatures[k], k) for k in range(len(tested))]
 
 
-def _outcome(built: Built, fitted: Fitted, calibrated: Calibrated, k: int) -> Trained:
+def _outcome(
+    built: Built, fitted: Fitted, tested: Evaluation, temperature: float | None, k: int
+) -> Trained:
     i = built.shared[k]
     state = trained_state(built.modules[i], fitted.ensemble.member_state(i))
     return Trained(
@@ -276,8 +281,8 @@ def _outcome(built: Built, fitted: Fitted, calibrated: Calibrated, k: int) -> Tr
         built.scales[i],
         fitted.chosen[i],
         {name: stage[i] for name, stage in fitted.stages.items()},
-        calibrated.tested[k],
-        calibrated.temperatures[k],
+        tested,
+        temperature,
         built.modules[i].layer_weights(state),
         built.weights[i],
         len(built.trained),
@@ -286,21 +291,22 @@ def _outcome(built: Built, fitted: Fitted, calibrated: Calibrated, k: int) -> Tr
 
 def _said(group: Sequence[Job], progress: Progress) -> None:
     """The group's start, and the score its members select on, said."""
-    progress.fold_start(group[0].seed, describe(group), group[0].run.plan.epochs)
-    progress.selects_on(group[0].run.plan.targets.heads[0].score_name)
+    config = group[0].run.config
+    progress.fold_start(group[0].seed, describe(group), filled(config.epochs))
+    progress.selects_on(run_targets(config).heads[0].score_name)
 
 
 def _built(group: Sequence[Job]) -> list[SerModel]:
     """Each member's model, built from its seed (with its own fine-tuned top layers), on
     the training device."""
     first = group[0].run
-    classes, targets = first.data.classes, first.plan.targets
+    classes, targets = first.data.classes, run_targets(first.config)
     return [
         tuned(
             build_model(job.run.config.model, list(first.specs), len(classes), job.seed, targets),
             job.run,
             job.seed,
-        ).to(first.plan.device)
+        ).to(device_of(first.config))
         for job in group
     ]
 
@@ -312,7 +318,8 @@ def _fitted(
     its loss's class weights, its attributes' scale."""
     zscores = [fit_zscore(job.run.data, job.fold.train) for job in group]
     balanced = [  # once a job
-        fit_class_weights(job.run.data, job.fold.train, job.run.plan.class_weights) for job in group
+        fit_class_weights(job.run.data, job.fold.train, filled(job.run.config.class_weights))
+        for job in group
     ]
     scales = [fit_target_scale(job.run.data, job.fold.train) for job in group]
     return zscores, balanced, scales
@@ -344,13 +351,13 @@ def _member(
     its batch order drawn from its own stream, anew each call. Dialog models score a whole
     side in one batch: its vectors are small, and one recurrence over all dialogs costs
     about what one over a training batch does."""
-    run, fold, plan = job.run, job.fold, job.run.plan
-
-    on_device = on(weights, plan.device)  # the training side's loss
+    run, fold, config = job.run, job.fold, job.run.config
+    batch_size, augment = filled(config.batch_size), augment_of(config)
+    on_device = on(weights, device_of(config))  # the training side's loss
 
     def side(rows: np.ndarray, train: bool = False) -> Batches:
         whole = run.unit == "dialog" and not train
-        size = max(plan.batch_size, len(rows)) if whole else plan.batch_size
+        size = max(batch_size, len(rows)) if whole else batch_size
         if eval_rows is not None and not train and not whole:
             size = max(size, eval_rows)  # scoring alone: batches as large as compiled ones
         return Batches(
@@ -365,18 +372,18 @@ def _member(
             class_weights=on_device if train else None,
             target_scale=scale,
             sampler=run.config.sampler,
-            augment=plan.augment if train else None,
+            augment=augment if train else None,
         )
 
     return Member(
         side(fold.train, train=True),
         side(fold.val),
         side(fold.test),
-        plan.epochs,
-        plan.lr,
-        plan.weight_decay,
-        run.config.patience,
-        run.config.model.eval_mask,
-        plan.precision,
+        filled(config.epochs),
+        filled(config.lr),
+        filled(config.weight_decay),
+        config.patience,
+        config.model.eval_mask,
+        config.precision,
         name=f"seed {job.seed} {fold.name}",
     )

@@ -1,8 +1,11 @@
-"""What a training run's config (`ser.train.options.TrainConfig`) resolves to (`Plan`:
-defaults filled in, protocol parsed, device, precision and name) from the config and its
-store's corpus kind alone, reading no data (`plan_for`: with the
-corpora of the stores `open_stores` opened once for several configs); `Prepared`: a run
-opened for training (`ser.train.prepare`), and each of its (seed, fold)s a `Job`."""
+"""What a training run's config (`ser.train.options.TrainConfig`) resolves to: the same
+config with its defaults filled in (`resolve`: class set, protocol, epochs, batch size,
+rates, seed count, class weights, the cross-corpus test class set, device, precision and
+name), from the config and its store's corpus kind alone, reading no data (`resolve_in`:
+with the corpora of the stores `open_stores` opened once for several configs); what a run
+derives from its resolved config (`seeds_of`, `device_of`, `run_dir`, `run_targets`,
+`tracking_of`, and with its opened stores' corpora `protocol_of`, `tested`); `Prepared`:
+a run opened for training (`ser.train.prepare`), and each of its (seed, fold)s a `Job`."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -35,43 +38,19 @@ from ser.runtime.device import pick_device
 from ser.runtime.precision import resolve_precision
 from ser.runtime.threads import parse_threads
 from ser.track.tracking import Tracking
-from ser.train.augment import Augment, augment_of, check_targets
+from ser.train.augment import augment_of, check_targets
 from ser.train.data import TrainData
 from ser.train.options import ATTRIBUTE_WEIGHT, MASK_DEFAULT, TrainConfig
 
-
-@dataclass(frozen=True)
-class Plan:
-    """`TrainConfig` with every default resolved."""
-
-    family: str
-    classes: str
-    protocol: Protocol  # parsed; `str(protocol)` is the spec as given
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    seeds: tuple[int, ...]
-    device: torch.device
-    precision: str  # resolved: "fp32" | "bf16" | "fp16"
-    name: str
-    run_dir: Path
-    class_weights: str = "none"  # resolved: "none" | "balanced"
-    class_weights_from: str = ""  # "" (asked for) or the corpus whose default it is
-    # A cross-corpus run's test store: corpus kind, manifest (`StoreCorpus.digest`), class set
-    test: dict[str, str] | None = None
-    targets: Targets = field(default_factory=Targets)
-    augment: Augment | None = None  # the training side's masks and mixup (None: none)
-    tracking: Tracking | None = None  # where the run is logged (--track, --track-uri)
+T = TypeVar("T")
 
 
 @dataclass
 class Prepared:
-    """A run ready to train (`ser.train.recipe`): its plan, record and data, and the (seed,
-    fold) jobs its record does not hold yet."""
+    """A run ready to train (`ser.train.recipe`): its resolved config (`resolve`), record
+    and data, and the (seed, fold) jobs its record does not hold yet."""
 
     config: TrainConfig
-    plan: Plan
     record: RunRecord
     data: TrainData
     unit: Unit
@@ -104,34 +83,125 @@ class Job:
         return self.seed * 1000 + self.k
 
 
-def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None = None) -> Plan:
-    """Resolve defaults and check the options, for a store of `corpus`'s kind (what the
-    store's `corpus` hands out) and, cross-corpus, the opened test store's `test`: no
-    data read."""
-    family = family_of(config.model)
-    defaults = family.train
+def resolve(
+    config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None = None
+) -> TrainConfig:
+    """`config` with its defaults filled in and its options checked, for a store of
+    `corpus`'s kind (what the store's `corpus` hands out) and, cross-corpus, the opened
+    test store's `test`: no data read. Its `--target` is named as the kind means it."""
+    defaults = family_of(config.model).train
     classes = config.classes or corpus.classes
     tested = _test_store(config, classes, test)
-    if tested is not None and test is not None:
-        protocol: Protocol = CrossCorpus("cross", corpus.title, test.title)
-    else:
-        spec = config.protocol or corpus.protocol
-        protocol = corpus.parse_protocol(spec)
+    protocol = protocol_of(config, corpus, test)
     if config.val not in VAL_MODES:
         raise ConfigError(
             f"unknown validation mode {config.val!r}: choose one of {', '.join(VAL_MODES)}"
         )
     class_weights = config.class_weights or corpus.class_weights
-    weights_from = corpus.title if class_weights not in ("none", config.class_weights) else ""
-    targets = run_targets(config, class_weights, tested, corpus)
-    augment = augment_of(config)  # its options checked
-    check_targets(config, targets)
+    spelled = dataclasses.replace(config, target=corpus.target(config.target))  # one name
+    targets = run_targets(spelled)
+    _check_targets(config, targets, class_weights, tested)
     n_seeds = defaults.seeds if config.seeds is None else config.seeds
     parse_threads(config.threads)
     for name in ("epochs", "batch_size", "seeds", "patience", "members_at_once", "processes"):
         value = n_seeds if name == "seeds" else getattr(config, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    _check_validation(config, targets)
+    device = pick_device(config.device)
+    precision = resolve_precision(config.precision, device, "train")
+    _check_steps(config, device, precision)
+    _check_finetune(config)
+    where = str(protocol)
+    if config.test_store:  # e.g. iemocap-to-meld: both stores' names
+        where = f"{Path(config.store).stem}-to-{Path(config.test_store).stem}"
+    name = config.name or default_name(spelled, where, classes, corpus.class_weights)
+    if not name or "/" in name or name in (".", ".."):
+        raise ConfigError(f"--name {name!r} is not a usable directory name")
+    return dataclasses.replace(
+        spelled,
+        classes=classes,
+        protocol=str(protocol),
+        epochs=config.epochs or defaults.epochs,
+        batch_size=config.batch_size or defaults.batch_size,
+        lr=defaults.lr if config.lr is None else config.lr,
+        weight_decay=defaults.weight_decay if config.weight_decay is None else config.weight_decay,
+        seeds=n_seeds,
+        class_weights=class_weights,
+        test_classes=None if tested is None else tested["classes"],
+        device=str(device),
+        precision=precision,
+        name=name,
+    )
+
+
+def filled(value: T | None) -> T:
+    """A resolved config's option (`resolve` fills it in); None is a caller's bug."""
+    if value is None:
+        raise ValueError("the config is not resolved (ser.train.plan.resolve)")
+    return value
+
+
+def seeds_of(config: TrainConfig) -> tuple[int, ...]:
+    """A resolved config's seeds: seed, seed+1, ... (`--seeds` of them)."""
+    return tuple(range(config.seed, config.seed + filled(config.seeds)))
+
+
+def device_of(config: TrainConfig) -> torch.device:
+    """The device a resolved config trains on."""
+    return pick_device(config.device)
+
+
+def run_dir(config: TrainConfig) -> Path:
+    """A resolved config's run folder: ``<out>/<name>``."""
+    return Path(config.out) / filled(config.name)
+
+
+def tracking_of(config: TrainConfig) -> Tracking | None:
+    """Where the run is logged (`--track`, `--track-uri`; None: untracked)."""
+    return Tracking.of(config.track, config.track_uri, config.out)
+
+
+#: The options `Targets.parse` reads: a run record holds them as its targets say
+#: (`Targets.record_keys`: a head's options only where that head trains).
+TARGET_OPTIONS = ("target", "attribute_loss", "attribute_weight", "labels", "emotions_as")
+
+
+def run_targets(config: TrainConfig) -> Targets:
+    """The run's `Targets`, its `--target` named as its store's kind means it (a resolved
+    config's is: `CorpusKind.target`)."""
+    weight = ATTRIBUTE_WEIGHT if config.attribute_weight is None else config.attribute_weight
+    return Targets.parse(
+        config.target, config.attribute_loss, weight, config.labels, config.emotions_as
+    )
+
+
+def protocol_of(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None) -> Protocol:
+    """The run's protocol on a store of `corpus`'s kind: its `--protocol` (or the kind's
+    default) parsed, or cross-corpus (`test`: the opened test store's corpus) one fold
+    trained on the store and tested on the test store."""
+    if config.test_store is not None and test is not None:
+        return CrossCorpus("cross", corpus.title, test.title)
+    return corpus.parse_protocol(config.protocol or corpus.protocol)
+
+
+def tested(config: TrainConfig, test: StoreCorpus | None) -> dict[str, str] | None:
+    """A resolved cross-corpus run's test store as its record holds it: corpus kind,
+    manifest (`StoreCorpus.digest`), class set (None: not cross-corpus)."""
+    if test is None or config.test_store is None:
+        return None
+    return {"corpus": test.name, "manifest": test.digest, "classes": filled(config.test_classes)}
+
+
+def weights_from(config: TrainConfig, corpus: CorpusKind) -> str:
+    """The corpus whose default class weights an asked (not resolved) config takes ("":
+    none, or the ones asked for)."""
+    class_weights = config.class_weights or corpus.class_weights
+    return corpus.title if class_weights not in ("none", config.class_weights) else ""
+
+
+def _check_validation(config: TrainConfig, targets: Targets) -> None:
+    """Options that need a validation side, or classes, refused without them."""
     if config.val == "none" and config.patience is not None:
         raise ConfigError(
             "--patience stops on validation scores; --val none has no validation side "
@@ -147,8 +217,10 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
             f"--calibrate {config.calibrate} fits on the validation side; --val none has "
             "none (keep a validation side, or leave --calibrate out)"
         )
-    device = pick_device(config.device)
-    precision = resolve_precision(config.precision, device, "train")
+
+
+def _check_steps(config: TrainConfig, device: torch.device, precision: str) -> None:
+    """Processes and steps that the device or precision cannot take refused."""
     if (config.processes or 1) > 1 and device.type != "cpu":
         raise ConfigError(
             f"--processes {config.processes} trains on the CPU; on {device} the members "
@@ -159,34 +231,6 @@ def make_plan(config: TrainConfig, corpus: CorpusKind, test: StoreCorpus | None 
             "--step graphed takes fp32 or bf16: fp16's loss scaling checks every step for "
             "overflow on the host, which a CUDA graph cannot (use --precision bf16)"
         )
-    _check_finetune(config)
-    where = str(protocol)
-    if config.test_store:  # e.g. iemocap-to-meld: both stores' names
-        where = f"{Path(config.store).stem}-to-{Path(config.test_store).stem}"
-    spelled = dataclasses.replace(config, target=corpus.target(config.target))  # one name
-    name = config.name or default_name(spelled, where, classes, corpus.class_weights)
-    if not name or "/" in name or name in (".", ".."):
-        raise ConfigError(f"--name {name!r} is not a usable directory name")
-    return Plan(
-        family=family.name,
-        classes=classes,
-        protocol=protocol,
-        epochs=config.epochs or defaults.epochs,
-        batch_size=config.batch_size or defaults.batch_size,
-        lr=defaults.lr if config.lr is None else config.lr,
-        weight_decay=defaults.weight_decay if config.weight_decay is None else config.weight_decay,
-        seeds=tuple(range(config.seed, config.seed + n_seeds)),
-        device=device,
-        precision=precision,
-        name=name,
-        run_dir=Path(config.out) / name,
-        class_weights=class_weights,
-        class_weights_from=weights_from,
-        test=tested,
-        targets=targets,
-        augment=augment,
-        tracking=Tracking.of(config.track, config.track_uri, config.out),
-    )
 
 
 def _check_finetune(config: TrainConfig) -> None:
@@ -212,16 +256,10 @@ def _check_finetune(config: TrainConfig) -> None:
             )
 
 
-def run_targets(
-    config: TrainConfig, class_weights: str, tested: dict[str, str] | None, corpus: CorpusKind
-) -> Targets:
-    """The run's `Targets`, named as the store's kind means them (`CorpusKind.target`);
-    `ConfigError` for options that do not go with them."""
-    weight = ATTRIBUTE_WEIGHT if config.attribute_weight is None else config.attribute_weight
-    target = corpus.target(config.target)  # the one place a kind's spelling is read
-    targets = Targets.parse(
-        target, config.attribute_loss, weight, config.labels, config.emotions_as
-    )
+def _check_targets(
+    config: TrainConfig, targets: Targets, class_weights: str, tested: dict[str, str] | None
+) -> None:
+    """`ConfigError` for options that do not go with the run's targets."""
     if targets.category is None and class_weights != "none" and config.class_weights:
         raise ConfigError(f"--class-weights weighs classes: --target {targets.name} has none")
     if tested is not None and (targets.name != Targets().name or targets.soft):
@@ -230,20 +268,23 @@ def run_targets(
             "further heads) and soft labels train and test on one store (corpora rate "
             "attributes on their own scales)"
         )
-    return targets
+    augment_of(config)  # its options checked
+    check_targets(config, targets)
 
 
 def _test_store(
     config: TrainConfig, classes: str, test: StoreCorpus | None
 ) -> dict[str, str] | None:
-    """A cross-corpus run's test store as its plan holds it (None: not cross-corpus);
-    `ConfigError` for options that do not go with it."""
+    """A cross-corpus run's test store as its record holds it (`tested`; None: not
+    cross-corpus); `ConfigError` for options that do not go with it."""
     if config.test_store is None:
         if config.test_classes is not None:
             raise ConfigError("--test-classes goes with --test-store")
         return None
     if test is None:
-        raise ValueError("a cross-corpus plan needs its test store's corpus")  # a caller's bug
+        raise ValueError(
+            "a cross-corpus config resolves with its test store's corpus"
+        )  # a caller's bug
     for given, why in ((config.protocol, "--protocol"), (config.final or None, "--final")):
         if given is not None:
             raise ConfigError(
@@ -323,7 +364,11 @@ def open_stores(configs: Sequence[TrainConfig]) -> dict[str, FeatureStore]:
     return {path: FeatureStore.open(path) for path in dict.fromkeys(paths)}
 
 
-def plan_for(config: TrainConfig, stores: Stores) -> Plan:
-    """`make_plan` with the corpora of the config's opened stores."""
-    test = stores[config.test_store].corpus if config.test_store else None
-    return make_plan(config, stores[config.store].corpus.kind, test)
+def resolve_in(config: TrainConfig, stores: Stores) -> TrainConfig:
+    """`resolve` with the corpora of the config's opened stores."""
+    return resolve(config, stores[config.store].corpus.kind, test_corpus(config, stores))
+
+
+def test_corpus(config: TrainConfig, stores: Stores) -> StoreCorpus | None:
+    """A cross-corpus run's opened test store's corpus (None: not cross-corpus)."""
+    return stores[config.test_store].corpus if config.test_store else None

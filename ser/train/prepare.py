@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ser.cache import FeatureStore
 from ser.corpus.labels import LabelSet
-from ser.corpus.protocols.folds import Fold, FoldData
+from ser.corpus.protocols.folds import Fold, FoldData, Protocol
 from ser.corpus.votes import soft_targets
 from ser.corpus.wer import transcripts_wer
 from ser.errors import ConfigError, StoreError
@@ -24,6 +25,7 @@ from ser.finetune.tuning import Tuning, load_tuning, tuned_specs
 from ser.models.batch import InputSpec, Unit
 from ser.models.config import plan_inputs
 from ser.models.losses import balanced_weights
+from ser.models.targets import Targets
 from ser.runs.config import RunConfig
 from ser.runs.data import AsrSet, Data
 from ser.runs.provenance import Threads
@@ -39,7 +41,17 @@ from ser.train.data import OUTSIDE, TrainData, load_data
 from ser.train.features import ResolvedFeature, is_asr_text, resolve_features
 from ser.train.options import TrainConfig
 from ser.train.placement import Placement, place_inputs
-from ser.train.plan import Plan, Prepared, Stores
+from ser.train.plan import (
+    Prepared,
+    Stores,
+    device_of,
+    filled,
+    protocol_of,
+    run_targets,
+    seeds_of,
+    test_corpus,
+    weights_from,
+)
 from ser.train.record import Started
 from ser.train.text_overlap import overlap_line, text_seen
 from ser.train.views import Views, resolve_views, with_views
@@ -49,8 +61,13 @@ Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
 
 @dataclass(frozen=True)
 class Inputs:
-    """What a run reads from its store, before its data: the sets and the class set."""
+    """A run opened, before its data: its resolved config (`ser.train.plan.resolve`), its
+    protocol on its store, what it reads from its store (the sets and the class set) and
+    the corpus whose default class weights it takes ("": none, or those asked for)."""
 
+    config: TrainConfig
+    protocol: Protocol
+    weights_from: str
     store: FeatureStore
     features: list[ResolvedFeature]
     unit: Unit
@@ -69,12 +86,25 @@ class Inputs:
         """The view sets' fingerprints, as the record keeps them (None: no --views)."""
         return None if self.views is None else dict(self.views.prints)
 
+    @property
+    def streamed(self) -> list[str]:
+        """The inputs read from the store under the memory budget, by name."""
+        return sorted(self.placement.streamed) if self.placement else []
 
-def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
-    """The run's feature sets resolved in its opened store (and test store), with what
-    the later steps read of them; refusals for sets, inputs, class sets or dialogs the
-    stores cannot give the model."""
+    @property
+    def device(self) -> torch.device:
+        return device_of(self.config)
+
+
+def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inputs:
+    """The run of the `asked` config, `config` resolved (`ser.train.plan.resolve_in`):
+    its feature sets resolved in its opened store (and test store), with what the later
+    steps read of them; refusals for sets, inputs, class sets or dialogs the stores
+    cannot give the model."""
     store = stores[config.store]
+    kind = store.corpus.kind
+    protocol = protocol_of(config, kind, test_corpus(config, stores))
+    opened = (config, protocol, weights_from(asked, kind), store)
     features = resolve_features(store, config.features)
     if config.views is not None and config.test_store is not None:
         raise ConfigError(
@@ -82,38 +112,38 @@ def open_inputs(config: TrainConfig, plan: Plan, stores: Stores) -> Inputs:
             "does not take them: leave --views out"
         )
     views = resolve_views(store, features, config.views)
-    unit, specs, tuning = model_inputs(config, plan, store, features)
-    classes = store.corpus.label_set(plan.classes)
+    unit, specs, tuning = model_inputs(config, store, features)
+    classes = store.corpus.label_set(filled(config.classes))
     recorded = provenance(store, features)  # what its checkpoints hold of the sets
     blocked = stream_blockers(config, unit, tuning)
     sequences = {spec.name for spec in specs if spec.gathered == "sequence"}
+    device, batch_size = device_of(config), filled(config.batch_size)
     placed = place_inputs(
-        store, features, plan.device, config.memory_budget, plan.batch_size, blocked, sequences
+        store, features, device, config.memory_budget, batch_size, blocked, sequences
     )
-    if plan.test is None or config.test_store is None:
+    if config.test_store is None:
         return Inputs(
-            store, features, unit, list(specs), classes, recorded, None, tuning, views, placed
+            *opened, features, unit, list(specs), classes, recorded, None, tuning, views, placed
         )
-    test = cross.open_test(
-        store, stores[config.test_store], features, classes, plan.test["classes"]
-    )
+    test_classes = filled(config.test_classes)
+    test = cross.open_test(store, stores[config.test_store], features, classes, test_classes)
     sides = (test.match.train_set(), test.match.test_set())
     audio_overlap.check_cross(store, test.store, sides, config.allow_overlap)
     if unit == "dialog":
-        _check_dialogs(test.store, plan.name)
+        _check_dialogs(test.store, filled(config.name))
     train_set = test.match.train_set()
-    return Inputs(store, features, unit, list(specs), train_set, recorded, test, tuning)
+    return Inputs(*opened, features, unit, list(specs), train_set, recorded, test, tuning)
 
 
 def model_inputs(
-    config: TrainConfig, plan: Plan, store: FeatureStore, features: list[ResolvedFeature]
+    config: TrainConfig, store: FeatureStore, features: list[ResolvedFeature]
 ) -> tuple[Unit, list[InputSpec], Tuning | None]:
     """What the run's model reads of its sets: its unit, its inputs (those whose encoder's
     top layers train, `--finetune`, loaded), each checked against the store and the
     training options."""
     unit, specs = plan_inputs(config.model, [f.info() for f in features])
     if unit == "dialog":
-        _check_dialogs(store, plan.name)
+        _check_dialogs(store, filled(config.name))
     # a fine-tuned input is one stored set: by request, its name and attrs
     single = [f for f in features if not f.sets] if config.finetune else []
     sets = {f.request: (f.name, dict(store.info(f.name).attrs)) for f in single}
@@ -145,12 +175,13 @@ def stream_blockers(config: TrainConfig, unit: Unit, tuning: Tuning | None) -> l
     return blockers + (["a dialog-context model"] if unit == "dialog" else [])
 
 
-def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) -> TrainData:
+def load(inputs: Inputs, loaded: Loaded) -> TrainData:
     """The run's data, read once per store (and test store), sets, class set, targets and
-    device (`root`: the corpus's, where it moved, for soft labels)."""
+    device (`--corpus-root`: the corpus's, where it moved, for soft labels)."""
+    config, device, root = inputs.config, inputs.device, inputs.config.corpus_root
     names = tuple(f.name for f in inputs.features)
-    targets = plan.targets
-    key: tuple[Any, ...] = (inputs.store.path.resolve(), names, plan.classes, str(plan.device))
+    targets = run_targets(config)
+    key: tuple[Any, ...] = (inputs.store.path.resolve(), names, config.classes, str(device))
     key += (None if inputs.placement is None else tuple(inputs.placement.places.items()),)
     key += (targets, None if inputs.views is None else inputs.views.labels)
     if inputs.test is not None:
@@ -158,14 +189,14 @@ def load(inputs: Inputs, plan: Plan, loaded: Loaded, root: str | None = None) ->
     if key in loaded:
         return loaded[key]
     if inputs.test is not None:
-        data = cross.load_joined(inputs.store, inputs.features, inputs.test, plan.device)
+        data = cross.load_joined(inputs.store, inputs.features, inputs.test, device)
     else:
         where = None if root is None else Path(root)
         data = load_data(
             inputs.store,
             inputs.features,
             inputs.classes,
-            plan.device,
+            device,
             targets,
             where,
             inputs.placement,
@@ -186,7 +217,7 @@ def with_votes(data: TrainData, inputs: Inputs, root: str | None) -> TrainData:
     return replace(data, soft=soft, soft_fallbacks=fallbacks)
 
 
-def run_folds(inputs: Inputs, config: TrainConfig, plan: Plan, data: TrainData) -> list[Fold]:
+def run_folds(inputs: Inputs, data: TrainData) -> list[Fold]:
     """The protocol's folds over the run's data (the same for the same data and seed):
     a dialog-context model's dialogs stay whole on one side."""
     dialog_model = inputs.unit == "dialog"
@@ -194,7 +225,8 @@ def run_folds(inputs: Inputs, config: TrainConfig, plan: Plan, data: TrainData) 
         rows = cross.fold_data(data, dialog_model)
     else:
         rows = fold_rows(inputs.store, data, dialog_model)
-    return plan.protocol.folds(rows, config.val, plan.seeds[0])
+    config = inputs.config
+    return inputs.protocol.folds(rows, config.val, seeds_of(config)[0])
 
 
 def fold_rows(store: FeatureStore, data: TrainData, dialog_model: bool) -> FoldData:
@@ -205,8 +237,6 @@ def fold_rows(store: FeatureStore, data: TrainData, dialog_model: bool) -> FoldD
 
 
 def prepare(
-    config: TrainConfig,
-    plan: Plan,
     inputs: Inputs,
     started: Started,
     progress: Progress,
@@ -217,34 +247,30 @@ def prepare(
     resumed, with the predictions it keeps: `ser.train.record.start_record`) ready to
     train: its data loaded (or reused: `loaded`), what they hold said, its folds, the
     (seed, fold)s its record lacks."""
-    record, kept = started
-    data, record, held = _loaded(config, plan, inputs, record, progress, loaded, threads)
-    folds = run_folds(inputs, config, plan, data)
-    record = _folds_said(record, held, config, plan, inputs, data, folds, progress)
+    config, (record, kept) = inputs.config, started
+    data, record, held = _loaded(inputs, record, progress, loaded, threads)
+    folds = run_folds(inputs, data)
+    record = _folds_said(record, held, inputs, data, folds, progress)
     done = {e.key for e in record.folds}
     if done:
-        progress.message(f"resuming {plan.name}: {len(done)} (seed, fold) run(s) already done")
+        progress.message(f"resuming {config.name}: {len(done)} (seed, fold) run(s) already done")
     todo = [
         (seed, k, fold)
-        for seed in plan.seeds
+        for seed in seeds_of(config)
         for k, fold in enumerate(folds)
         if (seed, fold.name) not in done
     ]
-    prepared = Prepared(
-        config, plan, record, data, inputs.unit, inputs.specs, todo, inputs.provenance
-    )
+    prepared = Prepared(config, record, data, inputs.unit, inputs.specs, todo, inputs.provenance)
     prepared.tuning = inputs.tuning
     prepared.votes, line = test_votes(config, inputs, data)
     if line:
         progress.message(line)
     prepared.predictions.update(kept)
-    prepared.planned = len(plan.seeds) * len(folds)
+    prepared.planned = len(seeds_of(config)) * len(folds)
     return prepared
 
 
 def _loaded(
-    config: TrainConfig,
-    plan: Plan,
     inputs: Inputs,
     record: RunRecord,
     progress: Progress,
@@ -258,16 +284,15 @@ def _loaded(
     if inputs.views is not None:
         progress.message(inputs.views.describe())  # which views it draws, as recorded
     t0 = time.perf_counter()
-    data = load(inputs, plan, loaded, config.corpus_root)
+    data = load(inputs, loaded)
     timings = replace(
         record.timings,
         load=time.perf_counter() - t0,
-        device=str(plan.device),
+        device=str(inputs.device),
         threads=threads.count,
     )
-    held = Data(
-        utterances=len(data), dropped=dict(data.dropped), **_targets_notes(plan, data, progress)
-    )
+    notes = _targets_notes(run_targets(inputs.config), data, progress)
+    held = Data(utterances=len(data), dropped=dict(data.dropped), **notes)
     drawn = () if inputs.views is None else inputs.views.labels  # names its view sets'
     record = replace(record, timings=timings, threads=Threads.of(threads), data=held, views=drawn)
     return data, _data_said(record, inputs, data, progress), held
@@ -296,8 +321,6 @@ def _data_said(record: RunRecord, inputs: Inputs, data: TrainData, progress: Pro
 def _folds_said(
     record: RunRecord,
     held: Data,
-    config: TrainConfig,
-    plan: Plan,
     inputs: Inputs,
     data: TrainData,
     folds: list[Fold],
@@ -306,10 +329,11 @@ def _folds_said(
     """`record` with what the folds are (speaker independent or not) and what their test
     sides share with training (text, audio; `held`: what the data holds so far), each
     said, with the first fold's class weights."""
+    config = inputs.config
     record = replace(record, speaker_independent=all(f.speaker_independent for f in folds))
     for fold in folds:
         progress.message(fold.describe())
-    if plan.targets.category is not None:  # a class no training side holds, said
+    if run_targets(config).category is not None:  # a class no training side holds, said
         for line in untrained_lines(folds, data.labels, data.classes, config.sampler):
             progress.message(line)
     sides = [(inputs.store, inputs.features)]
@@ -325,24 +349,24 @@ def _folds_said(
     )
     record = replace(record, data=replace(held, audio_seen=heard))
     progress.message(audio_overlap.audio_line(heard))
-    if plan.class_weights != "none":
-        progress.message(weights_line(plan, data.classes, data.labels[folds[0].train]))
+    if config.class_weights != "none":
+        progress.message(weights_line(inputs, data.classes, data.labels[folds[0].train]))
     return record
 
 
-def _targets_notes(plan: Plan, data: TrainData, progress: Progress) -> dict[str, Any]:
+def _targets_notes(targets: Targets, data: TrainData, progress: Progress) -> dict[str, Any]:
     """What the targets left out, said and for the record's data: with both heads, the
     utterances trained on their class alone (no value of an attribute); with soft labels,
     those on their consensus label (no vote in the class set)."""
     notes: dict[str, Any] = {}
-    if plan.targets.category is not None and data.targets is not None:
+    if targets.category is not None and data.targets is not None:
         missing = (~np.isfinite(data.targets)).sum(axis=0)  # [A]
         lacking = {a: int(n) for a, n in zip(data.attributes, missing, strict=True)}
         notes["without_attribute"] = lacking
         if any(lacking.values()):
             said = ", ".join(f"{n} {a}" for a, n in lacking.items() if n)
             progress.message(f"trained on their class only, no value of the attribute: {said}")
-    if plan.targets.soft:
+    if targets.soft:
         notes["votes_fallback"] = data.soft_fallbacks
         progress.message(
             f"soft labels: {len(data) - data.soft_fallbacks} utterance(s) on their votes, "
@@ -351,19 +375,17 @@ def _targets_notes(plan: Plan, data: TrainData, progress: Progress) -> dict[str,
     return notes
 
 
-def reopen(
-    config: TrainConfig, plan: Plan, stores: Stores, loaded: Loaded
-) -> tuple[Prepared, list[Fold]]:
-    """The run as `prepare` opens it, without its record (the caller keeps that) and with
-    nothing to do yet, and its folds: what a training process needs to train its jobs."""
-    inputs = open_inputs(config, plan, stores)
-    data = load(inputs, plan, loaded, config.corpus_root)
-    folds = run_folds(inputs, config, plan, data)
+def reopen(config: TrainConfig, stores: Stores, loaded: Loaded) -> tuple[Prepared, list[Fold]]:
+    """The run of the resolved `config` as `prepare` opens it, without its record (the
+    caller keeps that) and with nothing to do yet, and its folds: what a training process
+    needs to train its jobs."""
+    inputs = open_inputs(config, config, stores)
+    data = load(inputs, loaded)
+    folds = run_folds(inputs, data)
     # not kept
-    unrecorded = RunRecord(plan.name, RunConfig(), str(plan.protocol), tuple(data.classes))
-    prepared = Prepared(
-        config, plan, unrecorded, data, inputs.unit, inputs.specs, [], inputs.provenance
-    )
+    name = filled(config.name)
+    unrecorded = RunRecord(name, RunConfig(), str(inputs.protocol), tuple(data.classes))
+    prepared = Prepared(config, unrecorded, data, inputs.unit, inputs.specs, [], inputs.provenance)
     prepared.tuning = inputs.tuning
     prepared.votes, _ = test_votes(config, inputs, data)  # the run's own process said it
     return prepared, folds
@@ -380,14 +402,15 @@ def test_votes(
     return read_votes(inputs.store, list(data.utt_ids), inputs.classes, config.corpus_root)
 
 
-def weights_line(plan: Plan, classes: Sequence[str], first_train: np.ndarray) -> str:
+def weights_line(inputs: Inputs, classes: Sequence[str], first_train: np.ndarray) -> str:
     """e.g. "class weights balanced (MELD's default; --class-weights none turns them off),
     each fold's from its training side, the first's: neu 0.31, hap 1.2, ..."."""
-    why = f"{plan.class_weights_from}'s default; --class-weights none turns them off"
+    why = f"{inputs.weights_from}'s default; --class-weights none turns them off"
     weights = balanced_weights(first_train, len(classes))
     shown = ", ".join(f"{c} {w:.3g}" for c, w in zip(classes, weights, strict=True))
     return (
-        f"class weights {plan.class_weights}{f' ({why})' if plan.class_weights_from else ''}, "
+        f"class weights {inputs.config.class_weights}"
+        f"{f' ({why})' if inputs.weights_from else ''}, "
         f"each fold's from its training side, the first's: {shown}"
     )
 

@@ -30,6 +30,7 @@ import torch
 
 from ser.corpus.protocols.folds import Fold
 from ser.errors import WorkerLost
+from ser.models import family_of
 from ser.models.registry import costs
 from ser.runs.fold_entry import FoldEntry
 from ser.runs.predictions import PredictionTable
@@ -44,7 +45,7 @@ from ser.train.batches import streams_of
 from ser.train.data import TrainData
 from ser.train.group import PartlySaved, by_training
 from ser.train.options import TrainConfig
-from ser.train.plan import Job, Plan, Prepared, open_stores, plan_for
+from ser.train.plan import Job, Prepared, device_of, filled, open_stores
 from ser.train.prepare import Loaded, reopen
 from ser.train.record import finish
 
@@ -124,20 +125,14 @@ def train_pieces(
     pool.close()
 
 
-def choose_execution(
-    configs: list[TrainConfig],
-    plans: list[Plan],
-    runs: list[Prepared],
-    threads: ThreadChoice,
-    asked: int | None,
-) -> Execution:
+def choose_execution(runs: list[Prepared], threads: ThreadChoice, asked: int | None) -> Execution:
     """`ser.runtime.execution`'s choice for these runs (`threads`: this process's):
     stacked, on processes, which steps; recorded in each, with the threads that then
     train its members."""
-    at_once, step, processes = _asked(configs, runs)
+    at_once, step, processes = _asked([run.config for run in runs], runs)
     execution = for_training(
-        _training(plans, runs),
-        device=plans[0].device.type if plans else "cpu",
+        _training(runs),
+        device=device_of(runs[0].config).type if runs else "cpu",
         budget=cpu_budget(),
         threads=threads,
         memory=memory_budget(),
@@ -166,16 +161,20 @@ def _asked(
     return at_once, step, processes
 
 
-def _training(plans: list[Plan], runs: list[Prepared]) -> Training:
+def _training(runs: list[Prepared]) -> Training:
     """What the runs' members cost to train, as `for_training` weighs it."""
+    configs = [run.config for run in runs]
+    epochs = [filled(run.config.epochs) for run in runs]
     return Training(
         members=sum(run.planned for run in runs),
-        work=round(sum(run.planned * run.plan.epochs * epoch_utterances(run) for run in runs)),
+        work=round(
+            sum(r.planned * e * epoch_utterances(r) for r, e in zip(runs, epochs, strict=True))
+        ),
         width=max((sum(spec.dim for spec in run.specs) for run in runs), default=0),
         data_bytes=sum(_data_bytes(d) for d in _data(runs)),
-        fp16=any(p.precision == "fp16" for p in plans),
+        fp16=any(c.precision == "fp16" for c in configs),
         tuned=max((_tuned_size(run) for run in runs), default=0),
-        families=costs(p.family for p in plans),
+        families=costs(family_of(c.model).name for c in configs),
     )
 
 
@@ -217,7 +216,7 @@ def epoch_utterances(run: Prepared) -> float:
     if not tables:
         return float(len(run.data))
     widest = max(tables, key=lambda table: int(table.lengths_np.sum()))
-    return padded_utterances(widest.lengths_np.tolist(), run.plan.batch_size)
+    return padded_utterances(widest.lengths_np.tolist(), filled(run.config.batch_size))
 
 
 def _data_bytes(data: TrainData) -> int:
@@ -246,7 +245,7 @@ def _open(configs: list[TrainConfig], threads: int, lines: Lines) -> None:
     loaded: Loaded = {}
     stores = open_stores(configs)
     for config in configs:
-        _OPENED.append(reopen(config, plan_for(config, stores), stores, loaded))
+        _OPENED.append(reopen(config, stores, loaded))  # resolved in the calling process
     _LINES.append(lines)
 
 

@@ -1,8 +1,8 @@
 """The trainer's recipe: what `ser train` does with its configs, read top to bottom in
 `train_many`; each stage is one call into the module that owns it.
 
-1. Resolve the configs: each one's `Plan` (`ser.train.plan`: defaults, protocol, device,
-   name) against the stores it names, and its inputs (`ser.train.prepare`: the feature
+1. Resolve the configs: each one's defaults filled in (`ser.train.plan`: protocol,
+   device, name...) against the stores it names, and its inputs (`ser.train.prepare`: the feature
    sets, the class set); every refusal comes here, before anything is written.
 2. Folds and members: each run's record, new or read back to resume
    (`ser.train.record`), its data loaded once (`ser.train.data`) and its folds
@@ -16,7 +16,7 @@
    model (`ser.train.final`).
 4. Record: each run's whole record and predictions.csv (`ser.train.record.finish`).
 
-A cross-corpus run (`--test-store`) differs in stage 1 only: its plan and inputs hold the
+A cross-corpus run (`--test-store`) differs in stage 1 only: its config and inputs name the
 test store (`ser.train.cross`); a plain run's path never enters that module.
 
 ``<out>/<name>/run.json`` is written after each group; run again, an interrupted run
@@ -43,19 +43,18 @@ from ser.train.final import train_final
 from ser.train.folder import kept, locked, unless_written
 from ser.train.group import PartlySaved, build, drawing, make_groups, outcomes, test_runs
 from ser.train.options import TrainConfig
-from ser.train.plan import Job, Plan, Prepared, make_plan, open_stores, plan_for
+from ser.train.plan import Job, Prepared, open_stores, resolve, resolve_in, tracking_of
 from ser.train.prepare import Loaded, open_inputs, prepare
 from ser.train.processes import choose_execution, job_pieces, train_on_processes
 from ser.train.record import finish, member_entries, record_group, start_record
 
 __all__ = [
     "Interrupted",
-    "Plan",
     "Prepared",
     "Progress",
     "TrainConfig",
     "json_summary",
-    "make_plan",
+    "resolve",
     "train",
     "train_many",
 ]
@@ -81,31 +80,39 @@ def train_many(
     progress = progress or Progress()
     configs = list(configs)
     with unless_written(configs):
-        # 1. Resolve the configs: a plan each (a plan reads its store's corpus kind: each
+        # 1. Resolve the configs: defaults filled in (from its store's corpus kind: each
         # store opened once), every run's sets and inputs checked before its folder is
         # locked (and so made): a refused run leaves nothing behind.
         stores = open_stores(configs)
-        plans = [plan_for(c, stores) for c in configs]
-        inputs = [open_inputs(c, p, stores) for c, p in zip(configs, plans, strict=True)]
-        for tracking in dict.fromkeys(p.tracking for p in plans):  # --track's package
+        resolved = [resolve_in(c, stores) for c in configs]
+        inputs = [open_inputs(c, r, stores) for c, r in zip(configs, resolved, strict=True)]
+        for tracking in dict.fromkeys(tracking_of(r) for r in resolved):  # --track's package
             check(tracking)
         asked = threads.count if threads else configs[0].threads if configs else None
-        on_cpu = any(p.device.type == "cpu" for p in plans)
-        with torch_settings(asked, on_cpu) as chosen, locked(plans):
+        on_cpu = any(i.device.type == "cpu" for i in inputs)
+        with torch_settings(asked, on_cpu) as chosen, locked(resolved):
             threads = threads or chosen
             # 2. Folds and members: each run's record (new, or read back to resume), its
             # data (runs on the same data share it), its folds; the (seed, fold)s left,
             # where they train, their groups.
             loaded: Loaded = {}
             runs: list[Prepared] = []
-            for c, p, i in zip(configs, plans, inputs, strict=True):
-                streamed = sorted(i.placement.streamed) if i.placement else []
+            for i in inputs:
+                test = i.test.store.corpus if i.test else None  # cross-corpus: recorded
                 started = start_record(
-                    c, p, i.features, i.classes, progress, threads, i.view_prints, streamed
+                    i.config,
+                    i.protocol,
+                    i.features,
+                    i.classes,
+                    progress,
+                    threads,
+                    i.view_prints,
+                    i.streamed,
+                    test,
                 )
-                runs.append(prepare(c, p, i, started, progress, loaded, threads))
+                runs.append(prepare(i, started, progress, loaded, threads))
             jobs = [Job(run, seed, k, fold) for run in runs for seed, k, fold in run.todo]
-            execution = choose_execution(configs, plans, runs, threads, asked)
+            execution = choose_execution(runs, threads, asked)
             if jobs:
                 progress.message(f"training as {execution.describe()}")
             groups = make_groups(jobs, execution.stacked, masked=execution.step == "graphed")
@@ -160,12 +167,12 @@ def train_group(
         fitted = fit(built.modules, built.sides, built.classes, progress, steps)
         tested = test_runs(built, fitted, "test", progress, steps)
         validated = partial(test_runs, built, fitted, "val", progress, steps)
-        calibrated = calibrate(group, tested, validated, progress)  # --calibrate
-    trained = outcomes(built, fitted, calibrated)
+        tested, temperatures = calibrate(group, tested, validated, progress)  # --calibrate
+    trained = outcomes(built, fitted, tested, temperatures)
     # Save each job's checkpoint, then make its record entry.
     for n, member in enumerate(trained):
         try:
-            save_member(member.checkpoint)
+            save_member(member.job, member.state, member.zscore, member.scale, member.sidecar)
         except SerError as error:  # the members saved before it are finished: kept
             raise PartlySaved(member_entries(trained[:n]), error) from error
     return member_entries(trained)

@@ -24,8 +24,9 @@ import numpy as np
 
 import ser
 from ser.cache.atomic import atomic
+from ser.cache.corpus import StoreCorpus
 from ser.corpus.labels import LabelSet
-from ser.corpus.protocols.folds import Fold
+from ser.corpus.protocols.folds import Fold, Protocol
 from ser.errors import ConfigError, FingerprintMismatch, ReportError
 from ser.heads.base import Side, TablePart
 from ser.heads.registry import HEADS
@@ -45,14 +46,25 @@ from ser.runs.record import RECORD, RunRecord, read, run_scores, write
 from ser.runtime.threads import ThreadChoice
 from ser.track.progress import Progress
 from ser.track.tracking import forget, log
+from ser.train.augment import augment_of
 from ser.train.calibration import votes_jsd
 from ser.train.checkpoint import CHECKPOINTS, fold_key, has_checkpoint, remove_checkpoints
 from ser.train.data import TrainData
-from ser.train.engine import Curves, Evaluation, Selection, Steps
+from ser.train.engine import Evaluation, Selection, Steps
 from ser.train.features import ResolvedFeature, layers_record
 from ser.train.group import Trained
 from ser.train.options import Recorded, TrainConfig
-from ser.train.plan import Job, Plan, Prepared
+from ser.train.plan import (
+    TARGET_OPTIONS,
+    Job,
+    Prepared,
+    filled,
+    run_dir,
+    run_targets,
+    seeds_of,
+    tested,
+    tracking_of,
+)
 
 #: In a run's folder: the lock a training process holds (`ser.train.recipe`).
 RUN_LOCK = ".lock"
@@ -80,14 +92,15 @@ NAMED = _keys(lambda how: not how.flat) | {"family"}
 
 
 def config_record(
-    config: TrainConfig, plan: Plan, streamed: Sequence[str] | None = None
+    config: TrainConfig, test: StoreCorpus | None = None, streamed: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    """The run's config as recorded: every option that can change a result, on or off
-    (off: null), as its declaration says (`Recorded`), the model's options flattened
-    beside its family's name (`models.registry.config_record`), defaults resolved;
-    `streamed`: the inputs read from the store under the memory budget (None: not
-    known yet, left out)."""
-    resolved = resolutions(config, plan, streamed)
+    """The resolved run's config (`ser.train.plan.resolve`) as recorded: every option
+    that can change a result, on or off (off: null), as its declaration says
+    (`Recorded`), the model's options flattened beside its family's name
+    (`models.registry.config_record`); `test`: a cross-corpus run's test store's corpus;
+    `streamed`: the inputs read from the store under the memory budget (None: not known
+    yet, left out)."""
+    resolved = resolutions(config, test, streamed)
     record: dict[str, Any] = {}
     for name, how in recorded_fields(type(config)):
         key = how.key or name
@@ -106,18 +119,25 @@ def config_record(
 
 
 def resolutions(
-    config: TrainConfig, plan: Plan, streamed: Sequence[str] | None = None
+    config: TrainConfig, test: StoreCorpus | None = None, streamed: Sequence[str] | None = None
 ) -> dict[str, object]:
-    """What the run resolved of its options, by record key: the plan's values (its
-    defaults filled in), its targets' keys (`Targets.record_keys`), the masks --augment
-    mask draws and the inputs it streams."""
-    values = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
-    masks = plan.augment if config.augment != "none" else None  # else no masks drawn
+    """What the run resolved of its options, by record key: the resolved config's values
+    (its defaults filled in; its seeds each), a cross-corpus run's test store
+    (`ser.train.plan.tested`), its targets' keys (`Targets.record_keys`), the masks
+    --augment mask draws and the inputs it streams."""
+    values: dict[str, object] = {
+        name: getattr(config, name)
+        for name, how in recorded_fields(type(config))
+        if how.resolved and how.key is None and name not in TARGET_OPTIONS
+    }
+    values["seeds"] = seeds_of(config)
+    values["test"] = tested(config, test)
+    masks = augment_of(config) if config.augment != "none" else None  # else no masks drawn
     values["mask_time"] = masks.time if masks is not None else None
     values["mask_features"] = masks.features if masks is not None else None
     if streamed is not None:  # which inputs streamed changes their batches
         values["streamed"] = sorted(streamed) or None
-    return values | plan.targets.record_keys()
+    return values | run_targets(config).record_keys()
 
 
 def _json(value: object) -> Any:
@@ -142,31 +162,35 @@ Started = tuple[RunRecord, dict[tuple[int, str], PredictionTable]]
 
 def start_record(
     config: TrainConfig,
-    plan: Plan,
+    protocol: Protocol,
     features: list[ResolvedFeature],
     classes: LabelSet,
     progress: Progress,
     threads: ThreadChoice,
     views: Mapping[str, str] | None = None,
     streamed: Sequence[str] = (),
+    test: StoreCorpus | None = None,
 ) -> Started:
-    """The run's record: new, or read back to resume (refused where the config or the
-    sets' fingerprints differ), with the rows it keeps; its first line (`first_line`) said
-    once it starts. `classes`: the class set its store is read with; `views`: the
-    fingerprints of the view sets it reads (`--views`), kept beside its inputs'."""
-    cfg = config_record(config, plan, streamed)
+    """The resolved run's record: new, or read back to resume (refused where the config
+    or the sets' fingerprints differ), with the rows it keeps; its first line
+    (`first_line`) said once it starts. `protocol`: the run's on its store; `classes`:
+    the class set its store is read with; `views`: the fingerprints of the view sets it
+    reads (`--views`), kept beside its inputs'; `test`: a cross-corpus run's test store's
+    corpus."""
+    cfg = config_record(config, test, streamed)
     fingerprints = {f.name: f.fingerprint for f in features} | dict(views or {})
-    path = plan.run_dir / RECORD
+    folder = run_dir(config)
+    path = folder / RECORD
     # Refusals first, so that they come alone on stderr; then the run's first line.
     old = None
     if path.exists() and not config.overwrite:
         old = read_record(path)
         check_resumable(path, old, cfg, fingerprints)
-    elif not path.exists() and _holds_other_files(plan.run_dir):
+    elif not path.exists() and _holds_other_files(folder):
         raise ConfigError(
-            f"{plan.run_dir} exists and holds no run record; choose another --name or --out"
+            f"{folder} exists and holds no run record; choose another --name or --out"
         )
-    progress.message(first_line(plan, threads))
+    progress.message(first_line(config, threads))
     if old is not None:
         # Where it runs (store path, device) may have changed: an entry trained on another
         # device than the config now names says which. An entry without its checkpoint is
@@ -174,27 +198,27 @@ def start_record(
         kept = tuple(
             _on(e, old.config.get("device"), cfg["device"])
             for e in old.folds
-            if has_checkpoint(plan.run_dir, fold_key(*e.key))
+            if has_checkpoint(folder, fold_key(*e.key))
         )
         resumed = replace(old, config=RunConfig.from_json(cfg), folds=kept)
-        rows, uneven = kept_predictions(plan.run_dir, resumed)
+        rows, uneven = kept_predictions(folder, resumed)
         if uneven:  # rows lost from predictions.csv (a file cut short): those train again
             said = "; ".join(uneven.values())
-            progress.message(f"{plan.run_dir / PREDICTIONS} lost rows ({said}): training again")
+            progress.message(f"{folder / PREDICTIONS} lost rows ({said}): training again")
             resumed = replace(resumed, folds=tuple(e for e in kept if e.key not in uneven))
         return resumed, rows
     if path.exists():  # --overwrite
         progress.message(f"--overwrite: discarding the earlier record {path}")
-        remove_checkpoints(plan.run_dir)  # else the old run's folds join predict's ensemble
-        if logged := forget(plan.run_dir):  # else its members stand for the new run's
+        remove_checkpoints(folder)  # else the old run's folds join predict's ensemble
+        if logged := forget(folder):  # else its members stand for the new run's
             progress.message(f"--overwrite: discarding what it logged ({', '.join(logged)})")
     record = RunRecord(
-        name=plan.name,
+        name=filled(config.name),
         config=RunConfig.from_json(cfg),
-        protocol=str(plan.protocol),
-        classes=tuple(plan.targets.classes(classes)),
+        protocol=str(protocol),
+        classes=tuple(run_targets(config).classes(classes)),
         speaker_independent=True,  # until the folds say (`ser.train.prepare`)
-        validation=plan.protocol.validation(config.val),
+        validation=protocol.validation(config.val),
         complete=False,
         fingerprints=fingerprints,
         layers=layers_record(features),
@@ -212,12 +236,13 @@ def _on(entry: FoldEntry, before: str | None, now: str) -> FoldEntry:
     return entry if device == entry.device else replace(entry, device=device)
 
 
-def first_line(plan: Plan, threads: ThreadChoice) -> str:
+def first_line(config: TrainConfig, threads: ThreadChoice) -> str:
     """The run's first log line, said once it is known to start (refusals come alone),
     e.g. "hubert+mpnet_mit_loso_c4: cpu, 2 torch threads (all 2, brief waits: affinity 2
     cores, cgroup none, 1 worker)"."""
     plural = "s" if threads.count != 1 else ""
-    return f"{plan.name}: {plan.device}, {threads.count} torch thread{plural} ({threads.source})"
+    said = f"{threads.count} torch thread{plural} ({threads.source})"
+    return f"{config.name}: {config.device}, {said}"
 
 
 def read_record(path: Path) -> RunRecord:
@@ -307,7 +332,8 @@ def member_entries(trained: Sequence[Trained]) -> list[FoldEntry]:
         )
         if member.temperature is not None:
             run = job.run
-            votes = votes_jsd(member.tested, run.plan.targets, run.data, job.fold.test, run.votes)
+            targets = run_targets(run.config)
+            votes = votes_jsd(member.tested, targets, run.data, job.fold.test, run.votes)
             entry = replace(entry, temperature=member.temperature, votes=votes)
         job.run.predictions[(job.seed, job.fold.name)] = table
         entries.append(entry)
@@ -326,7 +352,8 @@ def member_entry(
     """A trained member's record entry (`fold_entry`; `class_weights` [C], its loss's)
     and its rows of predictions.csv (`fold_predictions`): what the record keeps of it."""
     run, fold = job.run, job.fold
-    table = fold_predictions(job.seed, fold.name, test, run.data, fold.test, run.plan.targets)
+    targets = run_targets(run.config)
+    table = fold_predictions(job.seed, fold.name, test, run.data, fold.test, targets)
     weights = None
     if class_weights is not None:
         weights = dict(zip(run.data.classes, class_weights.tolist(), strict=True))
@@ -357,10 +384,8 @@ def fold_entry(
         best_epoch=best.best_epoch,
         seconds=best.seconds + sum(s.seconds for s in stages.values()),
         stacked=stacked,
-        curves=curves_record(best.curves),
-        stages={
-            n: Stage(s.best_epoch, s.seconds, curves_record(s.curves)) for n, s in stages.items()
-        },
+        curves=curves_record(best),
+        stages={n: Stage(s.best_epoch, s.seconds, curves_record(s)) for n, s in stages.items()},
         layer_weights={name: tuple(w) for name, w in (layer_weights or {}).items()},
         sizes=Sizes(train=len(fold.train), val=len(fold.val), test=len(fold.test)),
         # what each side holds of the protocol's group (sessions, speakers, values)
@@ -373,12 +398,13 @@ def fold_entry(
     )
 
 
-def curves_record(curves: Curves) -> RecordedCurves:
-    """The curves as a fold entry holds them: `val_ccc` only where attributes were
+def curves_record(selected: Selection) -> RecordedCurves:
+    """A member's curves as a fold entry holds them: `val_ccc` only where attributes were
     trained, `val_heads` only where other heads were, so every other record stays as it
-    was."""
-    kept = asdict(curves)
-    del kept["lead"]
+    was (its best epoch and time are the entry's own keys)."""
+    kept = asdict(selected)
+    for own in ("lead", "best_epoch", "seconds"):
+        del kept[own]
     kept = {k: v for k, v in kept.items() if k not in ("val_ccc", "val_heads") or v}
     return RecordedCurves.from_json(kept)
 
@@ -454,9 +480,10 @@ def finish(run: Prepared, complete: bool, progress: Progress | None = None) -> R
     seconds = fold_seconds + (timings.load or 0.0)
     record = replace(record, complete=complete, timings=timings, seconds=seconds)
     run.record = record
-    write(run.plan.run_dir / RECORD, record)
+    folder = run_dir(run.config)
+    write(folder / RECORD, record)
     say = progress.message if progress is not None else None  # not across a live bar
-    log(run.plan.tracking, run.plan.run_dir, record, complete, say)  # --track: what is new
+    log(tracking_of(run.config), folder, record, complete, say)  # --track: what is new
     return record
 
 
@@ -468,6 +495,6 @@ def _write_predictions(run: Prepared) -> None:
         return
     tables = [run.predictions[k] for k in keys if k in run.predictions]
     text = predictions_csv(concat(tables, run.data.classes))
-    path = run.plan.run_dir / PREDICTIONS
+    path = run_dir(run.config) / PREDICTIONS
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), "the run's predictions")

@@ -10,7 +10,7 @@ import pytest
 import ser
 from ser.errors import ConfigError
 from ser.train.options import train_config
-from ser.train.plan import open_stores, plan_for
+from ser.train.plan import open_stores, resolve_in
 from ser.train.prepare import load, open_inputs, run_folds
 from tests.stores import labelled_store
 
@@ -21,13 +21,12 @@ def trainers_folds(**options: str) -> list[tuple[str, tuple[str, ...], ...]]:
     """Each fold's name and sides as `ser train` cuts them for these options."""
     config = train_config({"fusion": "none", **options})
     stores = open_stores([config])
-    plan = plan_for(config, stores)
-    inputs = open_inputs(config, plan, stores)
-    data = load(inputs, plan, {})
+    inputs = open_inputs(config, resolve_in(config, stores), stores)
+    data = load(inputs, {})
     ids = data.utt_ids
     return [
         (f.name, *(tuple(ids[rows].tolist()) for rows in (f.train, f.val, f.test)))
-        for f in run_folds(inputs, config, plan, data)
+        for f in run_folds(inputs, data)
     ]
 
 

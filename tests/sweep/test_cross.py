@@ -58,7 +58,7 @@ def test_each_row_resolves_on_its_store_only_keyed_by_its_test_store(
         assert c.store.path == c.cell.row.meta["store"]
         crossed = c.cell.row.meta["test_store"] != c.store.path
         assert (c.config.test_store is not None) == crossed
-        assert (c.plan.protocol.name == "cross") == crossed  # a diagonal: its own protocol
+        assert (c.settings.protocol == "cross") == crossed  # a diagonal: its own protocol
         if crossed:
             assert c.members == 1  # one model trained on all of its store
         assert (c.resolved.get("test") is not None) == crossed  # the test store in the key

@@ -49,9 +49,9 @@ def test_an_iemocap_store_keeps_its_keys_and_another_corpus_gets_its_own(
     assert len({c.key for c in both}) == 4 and all(c.store.corpus == "crema-d" for c in crema)
     # The preset's IEMOCAP protocol gave way to CREMA-D's speaker folds; classes: 4 as
     # `ser train` defaults for MSMSER.
-    assert {str(c.plan.protocol) for c in alone} == {"loso"}
-    assert {str(c.plan.protocol) for c in crema} == {"speaker-kfold"}
-    assert {c.plan.classes for c in crema} == {"4"}
+    assert {c.settings.protocol for c in alone} == {"loso"}
+    assert {c.settings.protocol for c in crema} == {"speaker-kfold"}
+    assert {c.settings.classes for c in crema} == {"4"}
     assert {c.resolved["protocol"] for c in crema} == {"speaker-kfold"}  # as its record says
 
 
@@ -67,7 +67,7 @@ def test_options_the_user_fixes_apply_to_every_store(
     _, cells = spec_of(protocol="speaker-kfold:3")
     assert all(c.corpus_bound == {"classes"} for c in cells)  # the preset's classes only
     both = resolve_cells(cells, [str(store_path), str(crema_store)], tmp_path)
-    assert {str(c.plan.protocol) for c in both} == {"speaker-kfold:3"}
+    assert {c.settings.protocol for c in both} == {"speaker-kfold:3"}
     assert {c.members for c in both} == {3}  # its K folds x 1 seed, the protocol's count
     # The same configuration on another store's utterances: another key, by the store alone.
     assert [c.resolved for c in both[:2]] == [c.resolved for c in both[2:]]
@@ -84,7 +84,7 @@ def test_zhou_s_five_iemocap_classes_become_the_corpus_s_four(
 ) -> None:
     spec = load_spec("zhou", params=PARAMS, fixed={"epochs": "2"})
     both = resolve_cells(spec.cells, [str(store_path), str(crema_store)], tmp_path)
-    plans = {(c.store.corpus, c.plan.classes, str(c.plan.protocol)) for c in both}
+    plans = {(c.store.corpus, c.settings.classes, c.settings.protocol) for c in both}
     assert plans == {("iemocap", "5", "random"), ("crema-d", "4", "speaker-kfold")}
 
 

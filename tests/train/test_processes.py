@@ -25,7 +25,7 @@ from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.train.checkpoint import checkpoint_dir, fold_key, load_checkpoint
 from ser.train.processes import pieces, train_pieces
-from ser.train.recipe import Progress, TrainConfig, make_plan, train, train_group
+from ser.train.recipe import Progress, TrainConfig, resolve, train, train_group
 from tests.processes import killed_midway, ser_command
 from tests.stores import labelled_store
 
@@ -53,12 +53,12 @@ def test_processes_refused_off_the_cpu_and_below_one(
         store=str(tmp_path / "s.zarr"), features=("is13",), model=ModelConfig(fusion="mit")
     )
     with pytest.raises(ConfigError, match="--processes must be at least 1"):
-        make_plan(replace(base, processes=0), KINDS["iemocap"])
+        resolve(replace(base, processes=0), KINDS["iemocap"])
     monkeypatch.setattr(plan_module, "pick_device", lambda _: torch.device("cuda"))
     monkeypatch.setattr(plan_module, "resolve_precision", lambda *a: "fp32")
     with pytest.raises(ConfigError, match="--processes 2 trains on the CPU"):
-        make_plan(replace(base, processes=2), KINDS["iemocap"])
-    make_plan(replace(base, processes=1), KINDS["iemocap"])
+        resolve(replace(base, processes=2), KINDS["iemocap"])
+    resolve(replace(base, processes=1), KINDS["iemocap"])
 
 
 @pytest.fixture(scope="module")

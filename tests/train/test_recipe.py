@@ -22,7 +22,7 @@ from ser.report.runs import load_run, protocol_label
 from ser.runs.fold_entry import Sizes
 from ser.runs.record import write
 from ser.runtime.device import pick_device
-from ser.train.recipe import Progress, TrainConfig, json_summary, make_plan, train
+from ser.train.recipe import Progress, TrainConfig, json_summary, resolve, train
 from tests.stores import SetSpec, add_incomplete_set, labelled_store
 
 from .conftest import SETS, small_config
@@ -211,8 +211,8 @@ def test_dialog_fusion_run(store_path: Path, tmp_path: Path) -> None:
         batch_size=None,
         lr=None,
     )
-    plan = make_plan(cfg, IEMOCAP)  # the family's batch and lr; the corpus's protocol
-    assert (str(plan.protocol), plan.batch_size, plan.lr, plan.name) == (
+    resolved = resolve(cfg, IEMOCAP)  # the family's batch and lr; the corpus's protocol
+    assert (resolved.protocol, resolved.batch_size, resolved.lr, resolved.name) == (
         "loso",
         20,
         1e-3,
@@ -251,19 +251,19 @@ def test_msmser_sequence_run_with_eval_mask(store_path: Path, tmp_path: Path) ->
 
 def test_bad_options_fail_before_any_work(store_path: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--epochs must be at least 1"):
-        make_plan(config(store_path, tmp_path, epochs=0), IEMOCAP)
+        resolve(config(store_path, tmp_path, epochs=0), IEMOCAP)
     with pytest.raises(ConfigError, match="IEMOCAP has no protocol 'lopo'"):
-        make_plan(config(store_path, tmp_path, protocol="lopo"), IEMOCAP)
+        resolve(config(store_path, tmp_path, protocol="lopo"), IEMOCAP)
     with pytest.raises(ConfigError, match="takes exactly one feature set"):
         train(config(store_path, tmp_path, features=("is13", "bert")))
 
 
 def test_precision_is_resolved_recorded_and_guards_resume(store_path: Path, tmp_path: Path) -> None:
-    assert make_plan(config(store_path, tmp_path, precision="fp32"), IEMOCAP).precision == "fp32"
+    assert resolve(config(store_path, tmp_path, precision="fp32"), IEMOCAP).precision == "fp32"
     with pytest.raises(ConfigError, match="unknown precision 'half'"):
-        make_plan(config(store_path, tmp_path, precision="half"), IEMOCAP)
+        resolve(config(store_path, tmp_path, precision="half"), IEMOCAP)
     # "auto" trains in float32 on a CPU (bf16 is opt-in).
-    assert make_plan(config(store_path, tmp_path), IEMOCAP).precision == "fp32"
+    assert resolve(config(store_path, tmp_path), IEMOCAP).precision == "fp32"
     cfg = config(store_path, tmp_path, protocol="session5", epochs=2, precision="bf16")
     record = train(cfg)
     assert record.config["precision"] == "bf16"
@@ -335,4 +335,4 @@ def test_val_none_trains_on_every_training_session_and_tests_the_last_epoch(
     assert record.validation.startswith("none: all training sessions, fixed epochs")
     assert protocol_label(load_run(tmp_path / record.name)).endswith("val none (last epoch)")
     with pytest.raises(ConfigError, match="--val none has no validation side"):
-        make_plan(config(store_path, tmp_path, val="none", patience=2), IEMOCAP)
+        resolve(config(store_path, tmp_path, val="none", patience=2), IEMOCAP)

@@ -17,7 +17,7 @@ from ser.corpus.registry import KINDS
 from ser.models.config import option
 from ser.runs.record import RECORD
 from ser.train.options import Recorded, TrainConfig, train_config
-from ser.train.plan import make_plan
+from ser.train.plan import resolve
 from ser.train.recipe import train
 from ser.train.record import config_record
 from tests.train.conftest import SETS, small_config
@@ -48,9 +48,9 @@ def test_every_option_is_recorded_or_says_why_it_cannot_change_a_result() -> Non
 
 def test_the_record_s_keys_are_in_the_order_records_hold_them() -> None:
     config = train_config({"store": "s.zarr", "features": "is13", "fusion": "none"})
-    record = config_record(config, make_plan(config, KINDS["iemocap"]))
+    record = config_record(resolve(config, KINDS["iemocap"]))
     assert list(record) == KEYS
-    streamed = config_record(config, make_plan(config, KINDS["iemocap"]), ["is13"])
+    streamed = config_record(resolve(config, KINDS["iemocap"]), None, ["is13"])
     assert list(streamed) == [*KEYS, "streamed"] and streamed["streamed"] == ["is13"]
 
 
@@ -67,5 +67,5 @@ def test_a_new_option_declared_with_its_record_reaches_run_json(
     done = train(Dithered(**fields, dither=0.5))
     written = json.loads((tmp_path / done.name / RECORD).read_text())["config"]
     assert written["dither"] == 0.5 and list(written)[-1] == "dither"
-    plan = make_plan(Dithered(**fields), KINDS["iemocap"])
-    assert config_record(Dithered(**fields), plan)["dither"] is None  # off: null
+    resolved = resolve(Dithered(**fields), KINDS["iemocap"])
+    assert config_record(resolved)["dither"] is None  # off: null

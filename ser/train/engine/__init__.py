@@ -1,6 +1,6 @@
 """How members execute, apart from what a run is: K members (`loop.Member`: its sides
 and settings) in, each one's selected state and curves out (`loop.select` ->
-`loop.Selection`), and each tested on its side (`loop.test` -> `tracker.Evaluation`).
+`tracker.Selection`), and each tested on its side (`loop.test` -> `tracker.Evaluation`).
 
 Behind that interface: the members one at a time or stacked (`ensemble.Ensemble`: one in
 place, several under vmap), their steps eager, compiled or replayed as one CUDA graph
@@ -12,12 +12,11 @@ run, its record or its folds.
 """
 
 from ser.train.engine.fitting import Fitted, fit
-from ser.train.engine.loop import Member, Selection, select, test
+from ser.train.engine.loop import Member, select, test
 from ser.train.engine.steps import Steps
-from ser.train.engine.tracker import Curves, Evaluation
+from ser.train.engine.tracker import Evaluation, Selection
 
 __all__ = [
-    "Curves",
     "Evaluation",
     "Fitted",
     "Member",

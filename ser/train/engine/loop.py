@@ -30,8 +30,8 @@ from ser.train.engine.graphs import GraphedTraining, step_variant, whole_step
 from ser.train.engine.member_adam import MemberAdam
 from ser.train.engine.steps import Steps, batch_tensors, evaluation, training_loss
 from ser.train.engine.tracker import (
-    Curves,
     Evaluation,
+    Selection,
     Tracker,
     diverged,
     diverged_error,
@@ -56,15 +56,6 @@ class Member:
     eval_mask: str | None = None  # modality masked when testing only ("text" | "audio")
     precision: str = "fp32"  # "fp32" | "bf16" | "fp16" (autocast), resolved by the caller
     name: str = "the model"  # as errors name it: "seed 0 fold1"
-
-
-@dataclass(frozen=True)
-class Selection:
-    """What training with model selection produced (the ensemble holds the chosen state)."""
-
-    best_epoch: int  # 1-based
-    curves: Curves
-    seconds: float  # the ensemble's time (data loading excluded) / its members
 
 
 EpochHook = Callable[[int, int, float, float], None]  # (epoch, epochs, train loss, val UA)
@@ -146,9 +137,9 @@ def select(
     if device.type == "cuda":  # the queued kernels finish inside the timing
         torch.cuda.synchronize(device)
     seconds = (time.perf_counter() - start) / len(members)
-    return [
-        Selection(tracker.best_epoch[k], tracker.curves[k], seconds) for k in range(len(members))
-    ]
+    for selected in tracker.selected:
+        selected.seconds = seconds
+    return tracker.selected
 
 
 def test(

@@ -1,7 +1,7 @@
-"""Each member's per-epoch curves, its best epoch and the state it had then, kept stacked
-on the device while an ensemble trains (`ser.train.engine.loop.select`), from what its
-validation side gave each epoch (`Evaluation`, as the loop's predictions on any side
-are), and whether an epoch left a member's weights NaN (`diverged`)."""
+"""Each member's per-epoch curves and its best epoch (`Selection`), and the state it had
+then, kept stacked on the device while an ensemble trains (`ser.train.engine.loop.select`),
+from what its validation side gave each epoch (`Evaluation`, as the loop's predictions on
+any side are), and whether an epoch left a member's weights NaN (`diverged`)."""
 
 from __future__ import annotations
 
@@ -47,9 +47,13 @@ class Evaluation:
 
 
 @dataclass
-class Curves:
-    """Per-epoch training loss and validation scores (NaN without a validation side)."""
+class Selection:
+    """What training with model selection made of a member (the ensemble holds the chosen
+    state): its best epoch, its time, and its per-epoch training loss and validation
+    scores (NaN without a validation side)."""
 
+    best_epoch: int = 0  # 1-based
+    seconds: float = 0.0  # the ensemble's time (data loading excluded) / its members
     epoch: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -63,15 +67,14 @@ class Curves:
 
 
 class Tracker:
-    """Each member's curves, best epoch and best state (kept stacked on the device)."""
+    """Each member's `Selection` so far and its best state (kept stacked on the device)."""
 
     def __init__(self, ensemble: Ensemble, has_val: list[bool]) -> None:
         self.ensemble, self.has_val = ensemble, has_val
         self.targets = targets_of(ensemble)
         k = len(has_val)
-        self.curves = [Curves() for _ in range(k)]
+        self.selected = [Selection() for _ in range(k)]
         self.best_key = [(-math.inf, 0.0)] * k
-        self.best_epoch = [0] * k
         self.improved = [False] * k
         self.state = {n: t.detach().clone() for n, t in ensemble.state().items()}
 
@@ -86,7 +89,7 @@ class Tracker:
             found, score = targets.validation(result.outputs, result.golds, decided, classes)
             values |= found
             val_loss = result.loss
-        curves = self.curves[k]
+        curves = self.selected[k]
         curves.epoch.append(epoch)
         curves.train_loss.append(loss)
         curves.val_loss.append(val_loss)
@@ -100,17 +103,18 @@ class Tracker:
         curves.lead.append(next(iter(values.values()), math.nan))
         key = (score, -val_loss) if self.has_val[k] else (float(epoch), 0.0)
         if key > self.best_key[k]:
-            self.best_key[k], self.best_epoch[k], self.improved[k] = key, epoch, True
+            self.best_key[k], curves.best_epoch, self.improved[k] = key, epoch, True
 
     def stale(self, k: int) -> int:
         """Epochs since member k's best (0 without validation: never stops early)."""
-        return self.curves[k].epoch[-1] - self.best_epoch[k] if self.has_val[k] else 0
+        member = self.selected[k]
+        return member.epoch[-1] - member.best_epoch if self.has_val[k] else 0
 
     def latest(self) -> tuple[float, float]:
         """Mean training loss and validation UA (a run on attributes alone: mean CCC) of
         the last epoch over members that ran it."""
-        last = max(c.epoch[-1] for c in self.curves)
-        rows = [c for c in self.curves if c.epoch[-1] == last]
+        last = max(c.epoch[-1] for c in self.selected)
+        rows = [c for c in self.selected if c.epoch[-1] == last]
         losses = [c.train_loss[-1] for c in rows]
         scores = [c.lead[-1] for c in rows]
         uas = [s for s in scores if not math.isnan(s)]
