@@ -69,7 +69,7 @@ def train_final(run: Prepared, progress: Progress) -> None:
     )
     with torch.random.fork_rng(devices=cuda_devices(device)):
         torch.manual_seed(seed)
-        ensemble, _, (chosen,), _ = fit([model], lambda: [member], data.classes, progress)
+        ensemble, _, (chosen,) = fit([model], lambda: [member], data.classes, progress)
     state = trained_state(model, ensemble.member_state(0))
     # No validation side to fit on: a calibrated run's folds' median temperature, as its epochs
     fitted = [e.temperature for e in run.record.folds if e.temperature is not None]

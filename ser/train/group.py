@@ -30,7 +30,8 @@ from ser.track.progress import Progress
 from ser.train.augment import augment_of
 from ser.train.batches import Batches
 from ser.train.data import ZScore, fit_class_weights, fit_target_scale, fit_zscore
-from ser.train.engine import Evaluation, Fitted, Member, Selection, Steps, test
+from ser.train.engine import Evaluation, Member, Selection, Steps, test
+from ser.train.engine.ensemble import Ensemble
 from ser.train.options import TrainConfig
 from ser.train.plan import Job, Prepared, device_of, filled, run_targets
 
@@ -173,7 +174,7 @@ class Built(NamedTuple):
 
 class Trained(NamedTuple):
     """A job's outcome (`outcomes`): its training's selected `state`, statistics and
-    selection (`chosen`, after the `earlier` stages), its test predictions (`tested`:
+    selection (`chosen`, its earlier stages' inside), its test predictions (`tested`:
     calibrated where `temperature` is not None), its model's layer weights and its loss's
     class weights, and the members its group trained (`members`)."""
 
@@ -182,7 +183,6 @@ class Trained(NamedTuple):
     zscore: dict[str, ZScore]
     scale: ZScore | None
     chosen: Selection
-    earlier: dict[str, Selection]
     tested: Evaluation
     temperature: float | None
     layer_weights: dict[str, list[float]]
@@ -226,14 +226,19 @@ def drawing(group: Sequence[Job]) -> Iterator[None]:
 
 
 def test_runs(
-    built: Built, fitted: Fitted, side: str, progress: Progress, steps: Steps
+    built: Built,
+    ensemble: Ensemble,
+    members: Sequence[Member],
+    side: str,
+    progress: Progress,
+    steps: Steps,
 ) -> list[Evaluation]:
     """Each job's selected state on its `side` ("test", or "val" as the test side is
     scored), as its run tests (`test_as_runs`: its own eval mask)."""
     masks = [job.run.config.model.eval_mask for job in built.group]
     return test_as_runs(
-        lambda ms: test(fitted.ensemble, ms, built.classes, progress.step, steps, side),
-        fitted.members,
+        lambda ms: test(ensemble, ms, built.classes, progress.step, steps, side),
+        members,
         masks,
         built.shared,
     )
@@ -260,27 +265,34 @@ def test_as_runs(
 
 def outcomes(
     built: Built,
-    fitted: Fitted,
+    ensemble: Ensemble,
+    chosen: Sequence[Selection],
     tested: Sequence[Evaluation],
     temperatures: Sequence[float | None],
 ) -> list[Trained]:
     """Each job's outcome (`Trained`), from its training's selected state and selections
     and its own test predictions and temperature (`ser.train.calibration.calibrate`)."""
-    return [_outcome(built, fitted, tested[k], temperatures[k], k) for k in range(len(tested))]
+    return [
+        _outcome(built, ensemble, chosen, tested[k], temperatures[k], k) for k in range(len(tested))
+    ]
 
 
 def _outcome(
-    built: Built, fitted: Fitted, tested: Evaluation, temperature: float | None, k: int
+    built: Built,
+    ensemble: Ensemble,
+    chosen: Sequence[Selection],
+    tested: Evaluation,
+    temperature: float | None,
+    k: int,
 ) -> Trained:
     i = built.shared[k]
-    state = trained_state(built.modules[i], fitted.ensemble.member_state(i))
+    state = trained_state(built.modules[i], ensemble.member_state(i))
     return Trained(
         built.group[k],
         state,
         built.zscores[i],
         built.scales[i],
-        fitted.chosen[i],
-        {name: stage[i] for name, stage in fitted.stages.items()},
+        chosen[i],
         tested,
         temperature,
         built.modules[i].layer_weights(state),

@@ -164,11 +164,11 @@ def train_group(
     built = build(group, progress, steps)
     with drawing(group):  # the group's draws: from its first job's stream
         # Fit each stage, then the whole model, selecting on validation; then test.
-        fitted = fit(built.modules, built.sides, built.classes, progress, steps)
-        tested = test_runs(built, fitted, "test", progress, steps)
-        validated = partial(test_runs, built, fitted, "val", progress, steps)
+        ensemble, members, chosen = fit(built.modules, built.sides, built.classes, progress, steps)
+        tested = test_runs(built, ensemble, members, "test", progress, steps)
+        validated = partial(test_runs, built, ensemble, members, "val", progress, steps)
         tested, temperatures = calibrate(group, tested, validated, progress)  # --calibrate
-    trained = outcomes(built, fitted, tested, temperatures)
+    trained = outcomes(built, ensemble, chosen, tested, temperatures)
     # Save each job's checkpoint, then make its record entry.
     for n, member in enumerate(trained):
         try:

@@ -325,7 +325,7 @@ def member_entries(trained: Sequence[Trained]) -> list[FoldEntry]:
             job,
             member.chosen,
             member.tested,
-            member.earlier,
+            member.chosen.stages,
             member.members,
             member.layer_weights,
             member.weights,
@@ -403,7 +403,7 @@ def curves_record(selected: Selection) -> RecordedCurves:
     trained, `val_heads` only where other heads were, so every other record stays as it
     was (its best epoch and time are the entry's own keys)."""
     kept = asdict(selected)
-    for own in ("lead", "best_epoch", "seconds"):
+    for own in ("lead", "best_epoch", "seconds", "stages"):
         del kept[own]
     kept = {k: v for k, v in kept.items() if k not in ("val_ccc", "val_heads") or v}
     return RecordedCurves.from_json(kept)

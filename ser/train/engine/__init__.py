@@ -6,19 +6,18 @@ Behind that interface: the members one at a time or stacked (`ensemble.Ensemble`
 place, several under vmap), their steps eager, compiled or replayed as one CUDA graph
 (`steps.Steps`, `graphs`), Adam over stacked members of unequal epochs (`member_adam`),
 each member's curves and best state (`tracker`), and a family's stages trained in turn
-(`fitting.fit` -> `fitting.Fitted`). The callers (`ser.train.recipe`,
-`ser.train.group`, `ser.train.final`) import the names below; nothing in here knows a
-run, its record or its folds.
+(`fitting.fit`: the ensemble, its sides, each member's `Selection`). The callers
+(`ser.train.recipe`, `ser.train.group`, `ser.train.final`) import the names below;
+nothing in here knows a run, its record or its folds.
 """
 
-from ser.train.engine.fitting import Fitted, fit
+from ser.train.engine.fitting import fit
 from ser.train.engine.loop import Member, select, test
 from ser.train.engine.steps import Steps
 from ser.train.engine.tracker import Evaluation, Selection
 
 __all__ = [
     "Evaluation",
-    "Fitted",
     "Member",
     "Selection",
     "Steps",

@@ -1,12 +1,12 @@
 """A model trained as its family trains it (`fit`): its earlier stages each trained alone
 and written back into the members' modules (e.g. Zhou et al.'s branches), then the whole
 model, every stage selecting on the members' validation sides (`loop.select`). What comes
-out (`Fitted`): the ensemble at each member's selected state, and each stage's curves."""
+out: the ensemble at each member's selected state, the sides the whole model trained on,
+and each member's selection, its earlier stages' inside it (`Selection.stages`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
 from torch import nn
 
@@ -16,30 +16,20 @@ from ser.train.engine.loop import Member, Selection, select
 from ser.train.engine.steps import Steps
 
 
-class Fitted(NamedTuple):
-    """The members fitted: the whole model's `ensemble` at each member's selected state,
-    the sides it trained on (`members`), each member's selection (`chosen`), and the
-    earlier stages' selections by stage name (`stages`: none for a one-stage family)."""
-
-    ensemble: Ensemble
-    members: list[Member]
-    chosen: list[Selection]
-    stages: dict[str, list[Selection]]
-
-
 def fit(
     modules: Sequence[nn.Module],
     members: Callable[[], list[Member]],
     classes: Sequence[str],
     progress: Progress,
     steps: Steps | None = None,
-) -> Fitted:
+) -> tuple[Ensemble, list[Member], list[Selection]]:
     """The family's earlier stages (e.g. Zhou et al.'s branches alone), each trained and
-    written back into the modules, then the whole model; `members()`: each stage's sides."""
+    written back into the modules, then the whole model; `members()`: each stage's sides.
+    Returns the whole model's ensemble, its sides and each member's selection."""
     steps = steps or Steps()
     planned = [m.stages() for m in modules]  # type: ignore[operator]
     total = len(planned[0]) + 1
-    stages = {}
+    stages: dict[str, list[Selection]] = {}
     for n, (name, _) in enumerate(planned[0], 1):
         progress.stage(n, total, f"{name} alone")
         stage_modules = [p[n - 1][1] for p in planned]
@@ -49,7 +39,9 @@ def fit(
         progress.stage(total, total, "the whole model")
     last = members()
     ensemble, chosen = _selected(modules, last, classes, progress, steps)
-    return Fitted(ensemble, last, chosen, stages)
+    for i, selection in enumerate(chosen):
+        selection.stages = {name: stage[i] for name, stage in stages.items()}
+    return ensemble, last, chosen
 
 
 def _selected(

@@ -64,6 +64,9 @@ class Selection:
     val_heads: dict[str, list[float]] = field(default_factory=dict)
     # The run's first head's validation score: what progress lines show (not recorded).
     lead: list[float] = field(default_factory=list)
+    # The member's earlier stages' selections, by stage name (Zhou et al.'s branches
+    # trained alone before the whole model; none for a one-stage family).
+    stages: dict[str, Selection] = field(default_factory=dict)
 
 
 class Tracker:
