@@ -20,7 +20,7 @@ from ser.train.data import TrainData, load_data
 from ser.train.features import resolve_features
 from ser.train.options import train_config
 from ser.train.placement import place_inputs
-from ser.train.recipe import train
+from ser.train.recipe import TrainConfig, train
 from ser.train.stream import READERS, RowStream
 from tests.stores import add_layer_sets, labelled_store
 from tests.train.conftest import small_config
@@ -176,3 +176,65 @@ def test_an_mlp_on_streamed_layer_means_trains_as_in_memory(chunked: Path, tmp_p
     assert [f.layer_weights for f in records[0].folds] == [
         f.layer_weights for f in records[1].folds
     ]
+
+
+# -- `--finetune`: the cached layer frames its top layers read, streamed ---------------
+LOW, BUDGET = "tiny-hubert.L1", "512KB"
+
+
+@pytest.fixture(scope="module")
+def tuned_store(
+    synthetic_corpus: Any, tiny_models: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The tiny HuBERT's layers and the tiny BERT's last, in fp32 (what fine-tuning
+    reads), in tiny chunks so that a small budget streams them across many."""
+    from tests.conftest import extract_tiny
+
+    root, _ = synthetic_corpus
+    path = tmp_path_factory.mktemp("tuned") / "f.zarr"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_module, "CHUNK_BYTES", 4096)
+        extract_tiny(root, path, tiny_models, {"layers": "all"})
+    return path
+
+
+def _tuned_run(path: Path, out: Path, name: str, budget: str | None) -> dict[str, object]:
+    config = TrainConfig(
+        store=str(path), features=(LOW, "tiny-bert"), finetune=(f"{LOW}:top=1,lr=1e-3",),
+        model=ModelConfig(fusion="mit", d_model=16, heads=2, queries=4), classes="4",
+        protocol="session5", epochs=2, batch_size=8, seeds=1, device="cpu", out=str(out),
+        name=name, memory_budget=budget,
+    )  # fmt: skip
+    record = train(config)
+    assert record.complete and record.execution is not None
+    return {
+        "streamed": record.config["streamed"],
+        "memory": str(record.execution.memory),
+        "losses": [f.curves.train_loss for f in record.folds],
+        "predictions": (out / name / "predictions.csv").read_bytes(),
+    }
+
+
+def test_a_finetuned_input_trains_streamed_the_same_whatever_the_readers(
+    tuned_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The top layers read the cached layer's frames as any sequence input reads them:
+    streamed, a window of chunks at a time, the same batches whatever the threads."""
+    two = _tuned_run(tuned_store, tmp_path, "two", BUDGET)
+    assert two["streamed"] == [LOW] and f"{LOW} " in str(two["memory"])
+    losses = two["losses"]
+    assert isinstance(losses, list) and all(np.isfinite(x).all() for x in losses)
+    made = one_reader(monkeypatch)
+    one = _tuned_run(tuned_store, tmp_path, "one", BUDGET)
+    assert made and one["losses"] == two["losses"]
+    assert one["predictions"] == two["predictions"]
+
+
+def test_a_finetuned_run_whose_budget_holds_its_frames_trains_as_without_one(
+    tuned_store: Path, tmp_path: Path
+) -> None:
+    held = _tuned_run(tuned_store, tmp_path, "held", None)
+    budgeted = _tuned_run(tuned_store, tmp_path, "budgeted", "1GiB")
+    assert budgeted["streamed"] is None
+    assert held["losses"] == budgeted["losses"]
+    assert held["predictions"] == budgeted["predictions"]
