@@ -6,8 +6,10 @@ of them (`trained_state`, `restore`).
 A fine-tuned input is a cached layer set (`hubert.L9`) that the model's own copy of the
 encoder's next k layers turns into what the family reads, in a forward pre-hook, as the
 layer mix of a layered input is made: every family takes it, and a family's code never
-knows. The data side gathers the set's rows (`InputSpec.gather`), the top layers run on
-them with the padding mask, and a family that reads a vector gets their masked mean.
+knows. The data side gathers the set's rows (`InputSpec.gather`) wherever they live
+(streamed from the store under a `--memory-budget` they do not fit, as any sequence
+input's), the top layers run on them with the padding mask, and a family that reads a
+vector gets their masked mean.
 """
 
 from __future__ import annotations

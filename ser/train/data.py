@@ -6,8 +6,9 @@ fp16, cast per batch), or where the memory budget says (`ser.train.placement`): 
 host memory beside a GPU, or streamed from the store (`ser.train.stream`); utterances
 outside the class set or without rows in some set are dropped and counted. z-score
 statistics come from the fold's training side only. A layered input (`<stem>.L*`:
-several layer sets of one encoder) is one buffer of rows [rows, L, D], gathered as
-[B, T, L, D] / [B, L, D] for the model's layer mix.
+several layer sets of one encoder) is one buffer of rows [rows, L, D] (streamed: its
+layer sets read by the same rows), gathered as [B, T, L, D] / [B, L, D] for the model's
+layer mix.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ def load_data(
     for feature in features:
         streamed = places.get(feature.name) == "stream"
         data, layout, lengths = (
-            stored_layout(store, feature) if streamed else read_rows(store, feature, keep)
+            stored_layout(store, feature, keep) if streamed else read_rows(store, feature, keep)
         )
         missing = keep & (lengths == 0)
         if missing.any():
@@ -268,20 +269,35 @@ def _fill_layer(
     own = np.diff(np.asarray(fdata.offsets, dtype=np.int64)).astype(np.int64)
     if data.ndim != 2 or data.shape[0] != own.sum() or data.shape[1] != table.shape[-1]:
         raise ConfigError(f"feature set {name}: data {data.shape} does not match its offsets")
-    here = (layout > 0) & (own > 0)
-    differ = np.flatnonzero(here & (own != layout))
-    if len(differ):
-        raise ConfigError(
-            f"layer sets {feature.stored[0]} and {name} of {store.path} hold different "
-            f"rows for {len(differ)} utterance(s) (manifest row {differ[0]} first); "
-            "extract them again with one `ser extract --layers ...`"
-        )
-    lengths[own == 0] = 0  # a layer set without rows there: the utterance is dropped
+    here = _match_layer(store, feature, i, own, layout, lengths)
     into = np.repeat(here, layout)  # [R] the rows of `table` this layer set fills
     if into.all():
         table[:, i] = data[np.repeat(here, own)]
     else:
         table[into, i] = data[np.repeat(here, own)]
+
+
+def _match_layer(
+    store: FeatureStore,
+    feature: ResolvedFeature,
+    i: int,
+    own: np.ndarray,
+    layout: np.ndarray,
+    lengths: np.ndarray,
+) -> np.ndarray:
+    """Where layer set i (its utterances' rows `own`) and the first (`layout`, 0 outside
+    the wanted utterances) both have rows; `ConfigError` where they hold different rows;
+    `lengths` set to 0 where set i has none (the utterance is dropped)."""
+    here = (layout > 0) & (own > 0)
+    differ = np.flatnonzero(here & (own != layout))
+    if len(differ):
+        raise ConfigError(
+            f"layer sets {feature.stored[0]} and {feature.stored[i]} of {store.path} hold "
+            f"different rows for {len(differ)} utterance(s) (manifest row {differ[0]} "
+            "first); extract them again with one `ser extract --layers ...`"
+        )
+    lengths[own == 0] = 0
+    return here
 
 
 def read_rows(
@@ -298,13 +314,32 @@ def read_rows(
 
 
 def stored_layout(
-    store: FeatureStore, feature: ResolvedFeature
+    store: FeatureStore, feature: ResolvedFeature, keep: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A streamed set as `read_rows` hands a set over, its rows left on disk: its
-    offsets (in place of the rows), and the rows each utterance has."""
+    offsets (in place of the rows), and the rows each utterance has (a layered input's:
+    `stored_layers`, of the `keep` utterances)."""
+    if feature.sets:
+        return stored_layers(store, feature, keep)
     offsets = store.offsets(feature.name)
     lengths = np.diff(offsets)
     return offsets, lengths, lengths
+
+
+def stored_layers(
+    store: FeatureStore, feature: ResolvedFeature, wanted: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A streamed layered input as `read_layers` hands it over, its rows left on disk:
+    each layer set's offsets [L, N + 1] in place of the rows, the rows each `wanted`
+    utterance (None: every one) has in the first set, and those it has in every set (0:
+    dropped), refused where two sets hold different rows as in memory."""
+    offsets = np.stack([np.asarray(store.offsets(n), dtype=np.int64) for n in feature.stored])
+    layout = np.diff(offsets[0])
+    layout = layout if wanted is None else np.where(wanted, layout, 0)
+    lengths = layout.copy()
+    for i in range(1, len(offsets)):
+        _match_layer(store, feature, i, np.diff(offsets[i]), layout, lengths)
+    return offsets, layout, lengths
 
 
 def placed_table(
@@ -328,12 +363,15 @@ def placed_table(
     if place != "stream" or placement is None:
         return feature_table(feature, data, lengths, keep, device)
     kept = lengths[keep].astype(np.int64)
-    first = data[:-1][keep]
-    stream = RowStream(store, feature.name, first, kept, placement.cache[feature.name])
+    cache = placement.cache[feature.name]
+    # `data`: the set's offsets; a layered input's, each layer set's [L, N + 1]
+    firsts = np.atleast_2d(data)[:, :-1][:, keep]
+    layers = list(zip(feature.stored[1:], firsts[1:], strict=True))
+    stream = RowStream(store, feature.stored[0], firsts[0], kept, cache, layers=layers)
     starts = np.concatenate([[0], np.cumsum(kept)[:-1]]).astype(np.int64)
     return FeatureTable(
         feature=feature,
-        flat=torch.empty((0, stream.dim), dtype=_torch_dtype(stream.dtype), device=device),
+        flat=torch.empty((0, *stream.shape), dtype=_torch_dtype(stream.dtype), device=device),
         starts=torch.from_numpy(starts).to(device),
         lengths=torch.from_numpy(kept).to(device),
         lengths_np=kept,

@@ -5,7 +5,8 @@ they fit there, else streamed from the store a chunk at a time (`ser.train.strea
 The budget holds the rows and what training gathers from them: every input's largest
 batch (in fp32) first, then the inputs in memory, smallest first, then each streamed
 input's chunk cache (at least `MIN_CACHE_CHUNKS` of its store's chunks: a window of the
-block shuffle, `ser.train.batches`, and the next one read ahead). A run that cannot fit
+block shuffle, `ser.train.batches`, and the next one read ahead; a layered input's chunk
+is one of each of its layer sets, which share its cache). A run that cannot fit
 even streamed is refused with the figures. Where rows live changes no number, unless an
 input streams: then its training sides draw their batches window by window (the same
 batches for the same seed on any machine, whatever the budget), not over the whole side.
@@ -21,7 +22,7 @@ record (`config["streamed"]`), compared on resume as every result-changing optio
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -57,6 +58,8 @@ class Placement:
     cache: dict[str, int]
     device: str = "cpu"
     asked: bool = False  # the budget is --memory-budget's (else the default, `held`)
+    # A layered input's stored sets, whose chunks share the input's cache.
+    layer_sets: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def streamed(self) -> set[str]:
@@ -69,13 +72,23 @@ class Placement:
         where |= {"host": "in pinned host memory", "stream": "streamed"}
         parts = []
         for name, place in self.places.items():
-            cache = f" (cache {human_bytes(self.cache[name])})" if name in self.cache else ""
-            parts.append(f"{name} {human_bytes(self.needs[name])} {where[place]}{cache}")
+            parts.append(
+                f"{name} {human_bytes(self.needs[name])} {where[place]}{self._cache(name)}"
+            )
         said = f"memory budget {human_bytes(self.budget)} ({self.source}): " + ", ".join(parts)
         over = not self.asked and sum(self.needs.values()) > self.budget
         return said + (
             "; over the budget, held all the same (--memory-budget SIZE streams)" if over else ""
         )
+
+    def _cache(self, name: str) -> str:
+        """The words " (cache 320.0 MiB)" of a streamed input ("" of another); a layered
+        input's say the sets that share it."""
+        if name not in self.cache:
+            return ""
+        sets = self.layer_sets.get(name, 0)
+        shared = f" shared by its {sets} layer sets" if sets else ""
+        return f" (cache {human_bytes(self.cache[name])}{shared})"
 
 
 def default_budget(device: torch.device) -> tuple[int, str]:
@@ -133,7 +146,8 @@ def place_inputs(
             f"and streamed rows do not go with {' or '.join(blockers)} yet: raise "
             "--memory-budget, or leave those out"
         )
-    return Placement(budget, source, places, needs, cache, str(device), asked=True)
+    layered = {f.name: len(f.sets) for f in features if f.sets}
+    return Placement(budget, source, places, needs, cache, str(device), True, layered)
 
 
 def held(
@@ -199,9 +213,9 @@ def _refusal(budget: int, batches: Mapping[str, int], caches: Mapping[str, int])
 
 
 def streamable(feature: ResolvedFeature) -> bool:
-    """Whether an input's rows may stream: a frame or token set (utterance-level sets are
-    small and z-scored from their rows); a layered input not yet."""
-    return feature.level in ("frame", "token") and not feature.sets
+    """Whether an input's rows may stream: a frame or token set, or the layer sets of one
+    (utterance-level sets are small and z-scored from their rows)."""
+    return feature.level in ("frame", "token")
 
 
 def input_bytes(store: FeatureStore, feature: ResolvedFeature) -> int:
@@ -215,9 +229,13 @@ def input_bytes(store: FeatureStore, feature: ResolvedFeature) -> int:
 
 
 def chunk_bytes(store: FeatureStore, feature: ResolvedFeature) -> int:
-    """The bytes of one chunk of the input's set, the unit a streamed read takes."""
-    info = store.info(feature.name)
-    return store.chunk_rows(feature.name) * int(info.dim) * np.dtype(str(info.dtype)).itemsize
+    """The bytes of one chunk of the input's set, the unit a streamed read takes (a
+    layered input's: a chunk of each layer set, read by the same rows)."""
+    total = 0
+    for name in feature.stored:
+        info = store.info(name)
+        total += store.chunk_rows(name) * int(info.dim) * np.dtype(str(info.dtype)).itemsize
+    return total
 
 
 def batch_bytes(

@@ -170,7 +170,6 @@ def stream_blockers(config: TrainConfig, unit: Unit, tuning: Tuning | None) -> l
     """What this run holds that streamed rows do not go with yet, as its options name it."""
     blockers = [f"--step {config.step}"] if config.step in ("graphed", "compiled") else []
     blockers += ["--views"] if config.views is not None else []
-    blockers += ["--finetune"] if tuning is not None else []
     blockers += ["--test-store"] if config.test_store is not None else []
     return blockers + (["a dialog-context model"] if unit == "dialog" else [])
 

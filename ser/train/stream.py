@@ -7,12 +7,16 @@ The rows a batch gathers are the same bytes the in-memory table holds, gathered 
 same row indices (`take`), and the per-utterance means are summed in the same order
 (`means`): a step's tensors do not depend on where the rows live, nor on how many
 threads read them. Which utterances share a batch is the plan's (`ser.train.batches`).
+A layered input's stream reads each of its layer sets by the same row numbers (an
+utterance's layer sets hold the same rows) into one cache, and stacks them as the
+in-memory table's [rows, L, D].
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -28,7 +32,9 @@ READERS = 2
 class RowStream:
     """The kept rows of set `name` of `store`, row r of the run's table being store row
     `store_rows[r]`; `first` [n]: each kept utterance's first store row, `lengths` [n]
-    its rows; a cache of at most `cache_bytes` of chunks (never fewer than two)."""
+    its rows; a cache of at most `cache_bytes` of chunks (never fewer than two a set).
+    `layers`: a layered input's further layer sets, each with its kept utterances' first
+    store rows (the same `lengths`): rows are then [.., L, D], `name`'s first."""
 
     def __init__(
         self,
@@ -38,6 +44,7 @@ class RowStream:
         lengths: np.ndarray,
         cache_bytes: int,
         readers: int = READERS,
+        layers: Sequence[tuple[str, np.ndarray]] = (),
     ) -> None:
         self.store, self.name = store, name
         self.first, self.lengths = first.astype(np.int64), lengths.astype(np.int64)
@@ -45,46 +52,63 @@ class RowStream:
         self.dim, self.dtype = int(info.dim), np.dtype(str(info.dtype))
         self.total_store_rows = int(info.rows)
         self.chunk_rows = max(1, store.chunk_rows(name))
-        starts = np.cumsum(self.lengths) - self.lengths  # kept row of each utterance's first
-        self.store_rows = np.repeat(self.first - starts, self.lengths) + np.arange(
-            int(self.lengths.sum()), dtype=np.int64
-        )
-        chunk = self.chunk_rows * self.dim * self.dtype.itemsize
-        self.capacity = max(2, cache_bytes // max(chunk, 1))
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._pending: dict[int, Future[np.ndarray]] = {}
+        self.store_rows = self._store_rows(self.first)
+        # Set i of a layered input (0: `name`): its name, its kept utterances' first store
+        # rows, the store row of each kept row, its chunks' rows and its rows in all.
+        self.sets = [(name, self.first, self.store_rows, self.chunk_rows, self.total_store_rows)]
+        for other, starts in layers:
+            at = starts.astype(np.int64)
+            chunk_rows, held = max(1, store.chunk_rows(other)), int(store.info(other).rows)
+            self.sets.append((other, at, self._store_rows(at), chunk_rows, held))
+        chunk = max(s[3] for s in self.sets) * self.dim * self.dtype.itemsize
+        self.capacity = max(2 * len(self.sets), cache_bytes // max(chunk, 1))
+        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._pending: dict[tuple[int, int], Future[np.ndarray]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max(1, readers), thread_name_prefix="ser-stream")
         self.reads = 0  # chunks read from the store (a measure of the plan's locality)
 
+    def _store_rows(self, first: np.ndarray) -> np.ndarray:
+        """[rows] the store row of each kept row, the utterances starting at `first`."""
+        starts = np.cumsum(self.lengths) - self.lengths  # kept row of each utterance's first
+        return np.repeat(first - starts, self.lengths) + np.arange(
+            int(self.lengths.sum()), dtype=np.int64
+        )
+
     @property
     def rows(self) -> int:
         return len(self.store_rows)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """A row's: (D,), or a layered input's (L, D)."""
+        return (len(self.sets), self.dim) if len(self.sets) > 1 else (self.dim,)
 
     def blocks(self) -> np.ndarray:
         """[n] the store chunk each kept utterance starts in: the block shuffle's unit."""
         return self.first // self.chunk_rows
 
     def take(self, index: torch.Tensor) -> torch.Tensor:
-        """Rows `index` (any shape, kept-row numbers) -> [*index.shape, D] in the stored
-        dtype, on `index`'s device."""
-        where = self.store_rows[index.cpu().numpy().ravel()]
-        chunk, offset = np.divmod(where, self.chunk_rows)
-        out = np.empty((len(where), self.dim), dtype=self.dtype)
-        for k in np.unique(chunk):
-            at = chunk == k
-            out[at] = self.chunk(int(k))[offset[at]]
-        rows = torch.from_numpy(out).view(*index.shape, self.dim)
+        """Rows `index` (any shape, kept-row numbers) -> [*index.shape, D] ([..., L, D])
+        in the stored dtype (a layered input's first set's), on `index`'s device."""
+        kept = index.cpu().numpy().ravel()
+        out = np.empty((len(kept), len(self.sets), self.dim), dtype=self.dtype)
+        for i, (_, _, store_rows, chunk_rows, _) in enumerate(self.sets):
+            chunk, offset = np.divmod(store_rows[kept], chunk_rows)
+            for k in np.unique(chunk):
+                at = chunk == k
+                out[at, i] = self.chunk(int(k), i)[offset[at]]
+        rows = torch.from_numpy(out).view(*index.shape, *self.shape)
         return rows.to(index.device, non_blocking=True)
 
-    def chunk(self, k: int) -> np.ndarray:
-        """Store chunk k's rows, from the cache or read (by a reader thread: one read of a
-        chunk however many ask for it at once)."""
+    def chunk(self, k: int, i: int = 0) -> np.ndarray:
+        """Store chunk k's rows of set i (a layered input's), from the cache or read (by
+        a reader thread: one read of a chunk however many ask for it at once)."""
         with self._lock:
-            if k in self._cache:
-                self._cache.move_to_end(k)
-                return self._cache[k]
-            future = self._pending.get(k) or self._submit(k)
+            if (i, k) in self._cache:
+                self._cache.move_to_end((i, k))
+                return self._cache[i, k]
+            future = self._pending.get((i, k)) or self._submit(i, k)
         return future.result()
 
     def prefetch(self, positions: np.ndarray) -> None:
@@ -93,48 +117,52 @@ class RowStream:
         real = positions[positions >= 0].ravel()
         if not len(real):
             return
-        lo = self.first[real] // self.chunk_rows
-        hi = (self.first[real] + self.lengths[real] - 1) // self.chunk_rows
-        spans = [np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)]
-        wanted = np.unique(np.concatenate(spans))
-        with self._lock:
-            for k in wanted[: max(1, self.capacity // 2)].tolist():
-                if k not in self._cache and k not in self._pending:
-                    self._submit(k)
+        room = max(1, self.capacity // (2 * len(self.sets)))
+        for i, (_, first, _, chunk_rows, _) in enumerate(self.sets):
+            lo = first[real] // chunk_rows
+            hi = (first[real] + self.lengths[real] - 1) // chunk_rows
+            spans = [np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)]
+            wanted = np.unique(np.concatenate(spans))
+            with self._lock:
+                for k in wanted[:room].tolist():
+                    if (i, k) not in self._cache and (i, k) not in self._pending:
+                        self._submit(i, k)
 
-    def _submit(self, k: int) -> Future[np.ndarray]:
-        """A read of chunk k on a reader thread (the lock held)."""
-        future = self._pool.submit(self._read, k)
-        self._pending[k] = future
+    def _submit(self, i: int, k: int) -> Future[np.ndarray]:
+        """A read of set i's chunk k on a reader thread (the lock held)."""
+        future = self._pool.submit(self._read, i, k)
+        self._pending[i, k] = future
         return future
 
-    def _read(self, k: int) -> np.ndarray:
-        lo = k * self.chunk_rows
-        rows = self.store.read_rows(self.name, lo, min(lo + self.chunk_rows, self.total_store_rows))
+    def _read(self, i: int, k: int) -> np.ndarray:
+        name, _, _, chunk_rows, total = self.sets[i]
+        lo = k * chunk_rows
+        rows = self.store.read_rows(name, lo, min(lo + chunk_rows, total))
         with self._lock:
             self.reads += 1
-            self._pending.pop(k, None)
-            self._cache[k] = rows
+            self._pending.pop((i, k), None)
+            self._cache[i, k] = rows
             while len(self._cache) > self.capacity:
                 self._cache.popitem(last=False)
         return rows
 
     def means(self, lengths: torch.Tensor) -> torch.Tensor:
-        """[n, D] float32 mean of each utterance's rows, summed row after row as
-        `ser.train.data.segment_mean` sums an in-memory table's (index_add_ adds each
+        """[n, D] ([n, L, D]) float32 mean of each utterance's rows, summed row after row
+        as `ser.train.data.segment_mean` sums an in-memory table's (index_add_ adds each
         segment's rows in order, whatever the pieces), a chunk's rows at a time."""
         n, device = len(lengths), lengths.device
         if bool((lengths == 1).all()):
             return self.take(torch.arange(self.rows, device=device)).float()
         seg = torch.repeat_interleave(torch.arange(n, device=device), lengths)
-        out = torch.zeros(n, self.dim, dtype=torch.float32, device=device)
+        out = torch.zeros(n, *self.shape, dtype=torch.float32, device=device)
         for r0 in range(0, self.rows, self.chunk_rows):
             r1 = min(r0 + self.chunk_rows, self.rows)
             piece = self.take(torch.arange(r0, r1, device=device))
             out.index_add_(0, seg[r0:r1], piece.float())
         with self._lock:  # read once for the means: held no longer than they are summed
             self._cache.clear()
-        return out / lengths.clamp_min(1).unsqueeze(1).to(out.dtype)
+        scale = lengths.clamp_min(1).view(n, *[1] * len(self.shape)).to(out.dtype)
+        return out / scale
 
     def close(self) -> None:
         """Stop the reader threads (reads in flight finish)."""
