@@ -54,7 +54,7 @@ from ser.train.plan import (
 )
 from ser.train.record import Started
 from ser.train.text_overlap import overlap_line, text_seen
-from ser.train.views import Views, resolve_views, with_views
+from ser.train.views import Views, resolve_views, view_copies, with_views
 
 Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
 
@@ -119,8 +119,9 @@ def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inpu
     sequences = {spec.name for spec in specs if spec.gathered == "sequence"}
     device, batch_size = device_of(config), filled(config.batch_size)
     placed = place_inputs(
-        store, features, device, config.memory_budget, batch_size, blocked, sequences
-    )
+        store, features, device, config.memory_budget, batch_size, blocked, sequences,
+        view_copies(store, features, views),
+    )  # fmt: skip
     if config.test_store is None:
         return Inputs(
             *opened, features, unit, list(specs), classes, recorded, None, tuning, views, placed
@@ -169,7 +170,6 @@ def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict
 def stream_blockers(config: TrainConfig, unit: Unit, tuning: Tuning | None) -> list[str]:
     """What this run holds that streamed rows do not go with yet, as its options name it."""
     blockers = [f"--step {config.step}"] if config.step in ("graphed", "compiled") else []
-    blockers += ["--views"] if config.views is not None else []
     blockers += ["--finetune"] if tuning is not None else []
     blockers += ["--test-store"] if config.test_store is not None else []
     return blockers + (["a dialog-context model"] if unit == "dialog" else [])
