@@ -9,8 +9,9 @@ block shuffle, `ser.train.batches`, and the next one read ahead). A run that can
 even streamed is refused with the figures. Where rows live changes no number, unless an
 input streams: then its training sides draw their batches window by window (the same
 batches for the same seed on any machine, whatever the budget), not over the whole side.
-An input's views (`--views`) are placed with it (`copies`): their rows held with its own,
-or each view set streamed beside it through its share of the input's cache (`shares`).
+An input's views (`--views`) and a cross-corpus run's test-store set are placed with it
+(`copies`): their rows held with its own, or each set streamed beside it through its
+share of the input's cache (`shares`).
 The default follows what is free now (half the device's free memory on a GPU, half the
 available RAM on a CPU) and only places rows in memory (`held`): an input streams only
 under a `--memory-budget` it does not fit, and which inputs streamed is in the run's

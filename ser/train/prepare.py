@@ -118,22 +118,26 @@ def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inpu
     blocked = stream_blockers(config, unit, tuning)
     sequences = {spec.name for spec in specs if spec.gathered == "sequence"}
     device, batch_size = device_of(config), filled(config.batch_size)
+    test = None
+    if config.test_store is not None:
+        test_classes = filled(config.test_classes)
+        test = cross.open_test(store, stores[config.test_store], features, classes, test_classes)
+    copies = view_copies(store, features, views) or cross.test_copies(features, test)
     placed = place_inputs(
-        store, features, device, config.memory_budget, batch_size, blocked, sequences,
-        view_copies(store, features, views),
-    )  # fmt: skip
-    if config.test_store is None:
+        store, features, device, config.memory_budget, batch_size, blocked, sequences, copies
+    )
+    if test is None:
         return Inputs(
             *opened, features, unit, list(specs), classes, recorded, None, tuning, views, placed
         )
-    test_classes = filled(config.test_classes)
-    test = cross.open_test(store, stores[config.test_store], features, classes, test_classes)
     sides = (test.match.train_set(), test.match.test_set())
     audio_overlap.check_cross(store, test.store, sides, config.allow_overlap)
     if unit == "dialog":
         _check_dialogs(test.store, filled(config.name))
     train_set = test.match.train_set()
-    return Inputs(*opened, features, unit, list(specs), train_set, recorded, test, tuning)
+    return Inputs(
+        *opened, features, unit, list(specs), train_set, recorded, test, tuning, None, placed
+    )
 
 
 def model_inputs(
@@ -171,7 +175,6 @@ def stream_blockers(config: TrainConfig, unit: Unit, tuning: Tuning | None) -> l
     """What this run holds that streamed rows do not go with yet, as its options name it."""
     blockers = [f"--step {config.step}"] if config.step in ("graphed", "compiled") else []
     blockers += ["--finetune"] if tuning is not None else []
-    blockers += ["--test-store"] if config.test_store is not None else []
     return blockers + (["a dialog-context model"] if unit == "dialog" else [])
 
 
@@ -189,7 +192,9 @@ def load(inputs: Inputs, loaded: Loaded) -> TrainData:
     if key in loaded:
         return loaded[key]
     if inputs.test is not None:
-        data = cross.load_joined(inputs.store, inputs.features, inputs.test, device)
+        data = cross.load_joined(
+            inputs.store, inputs.features, inputs.test, device, inputs.placement
+        )
     else:
         where = None if root is None else Path(root)
         data = load_data(
