@@ -34,7 +34,6 @@ from ser.train.augment import Augment, Draws, apply, balanced_draw, epoch_draws
 from ser.train.data import FeatureTable, TrainData, ZScore
 from ser.train.gather import gather
 from ser.train.placement import WINDOW_CHUNKS
-from ser.train.stream import RowStream
 
 # Sequence views up to this many rows are padded to their longest utterance's bucket
 # (`padded_length`): text (MPNet, BERT tokens: IEMOCAP's longest ~120) costs little
@@ -259,7 +258,8 @@ class Batches:
         }
         # A streamed input's chunks (the one of most rows): the windows its plans take.
         streams = streams_of(data, self.specs)
-        self._blocks = max(streams, key=lambda s: s.rows).blocks() if streams else None
+        widest = max(streams, key=lambda t: int(t.lengths_np.sum()), default=None)
+        self._blocks = None if widest is None else widest.blocks()
 
     def _plan(self, positions: np.ndarray, seq_len: Mapping[str, np.ndarray]) -> list[StepPlan]:
         """`utterance_plans`, window by window where an input streams."""
@@ -400,8 +400,8 @@ class StackedSides:
             # pos: [K, B] or [K, B, U]; view: its positions' views (None: clean)
             closes = any(plan.steps for plan in now if plan is not None)
             batch = self.gather(now, pos, view)
-            for stream in streams if i + 1 < len(arrays) else []:  # read as this step trains
-                stream.prefetch(arrays[i + 1])
+            for table in streams if i + 1 < len(arrays) else []:  # read as this step trains
+                table.prefetch(arrays[i + 1], views[i + 1] if views else None)
             augment = self.augmented[0].augment if self.augmented else None
             if augment is not None:  # a training side's, before the step function
                 batch = apply(batch, augment, drawn, self.specs, len(self.data.classes))
@@ -440,15 +440,15 @@ class StackedSides:
         return batch
 
 
-def streams_of(data: TrainData, specs: Sequence[InputSpec]) -> list[RowStream]:
-    """The streams the sequence inputs of `specs` read a batch's rows from
-    (`ser.train.stream`; none: all in memory; a vector view's means are held)."""
+def streams_of(data: TrainData, specs: Sequence[InputSpec]) -> list[FeatureTable]:
+    """The tables of the sequence inputs of `specs` whose rows stream (`ser.train.stream`;
+    none: all in memory; a vector view's means are held)."""
     tables = [
         data.features[spec.name]
         for spec in specs
         if spec.gathered == "sequence" and spec.name in data.features
     ]
-    return [table.stream for table in tables if table.stream is not None]
+    return [table for table in tables if table.stream is not None]
 
 
 def _longest(sides: Sequence[Batches]) -> dict[str, int]:

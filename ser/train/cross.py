@@ -12,8 +12,10 @@ on B's utterances of the emotions both corpora have.
   first of B's), so every model family, stacking and the processes train it as any run.
   The fold (`ser.corpus.protocols.cross`) trains on A's positions and tests on B's; its
   z-scores (`ser.train.data.fit_zscore`) are fitted on the fold's training side: A's
-  statistics, never B's. Speakers and dialogs are told apart by corpus (two corpora's
-  "Ses01F" are not one person) for the fold's leakage check.
+  statistics, never B's. Under a `--memory-budget` an input does not fit, each store's
+  rows stream from it (`load_joined`: B's stream a part of the table after A's).
+  Speakers and dialogs are told apart by corpus (two corpora's "Ses01F" are not one
+  person) for the fold's leakage check.
 - The record: `RunRecord.cross`, both stores (path, kind, manifest digest, class set,
   per class counts), the emotions, what was dropped, B's sets and their fingerprints (A's
   are the record's own `fingerprints`) and the encoders read.
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,7 @@ from ser.errors import ConfigError
 from ser.runs.cross import Cross, CrossSide, Sides
 from ser.train.data import FeatureTable, TrainData, load_data
 from ser.train.features import ResolvedFeature, resolve_features
+from ser.train.placement import Copies, Placement, chunk_bytes, shares
 
 
 @dataclass(frozen=True)
@@ -111,22 +114,55 @@ def _differ(train: FeatureStore, test: FeatureStore, a: str, b: str) -> list[str
     return differences(old, new) or ["fingerprints differ"]
 
 
+def test_copies(features: list[ResolvedFeature], test: TestSide | None) -> Copies:
+    """Each input's set in the test store, for the memory budget to place with it
+    (`ser.train.placement`: the joined table holds both stores' rows)."""
+    if test is None:
+        return {}
+    return {a.name: [(test.store, b)] for a, b in zip(features, test.features, strict=True)}
+
+
 def load_joined(
     train: FeatureStore,
     features: list[ResolvedFeature],
     test: TestSide,
     device: torch.device,
+    placement: Placement | None = None,
 ) -> TrainData:
     """The training store's utterances of the shared classes, then the test store's,
-    as one `TrainData`."""
-    ours = load_data(train, features, test.match.train_set(), device)
-    theirs = load_data(test.store, test.features, test.match.test_set(), device)
-    return join(ours, theirs)
+    as one `TrainData`; an input `placement` streams reads each store's rows from it
+    (its cache shared between the two by their chunks' bytes)."""
+    mine, theirs = _split(train, features, test, placement)
+    ours = load_data(train, features, test.match.train_set(), device, placement=mine)
+    other = load_data(test.store, test.features, test.match.test_set(), device, placement=theirs)
+    return join(ours, other, placement)
 
 
-def join(a: TrainData, b: TrainData) -> TrainData:
+def _split(
+    train: FeatureStore,
+    features: list[ResolvedFeature],
+    test: TestSide,
+    placement: Placement | None,
+) -> tuple[Placement | None, Placement | None]:
+    """`placement` as each store's load reads it: the test store's sets placed as the
+    training store's, each streamed input's cache shared between the two stores."""
+    if placement is None:
+        return None, None
+    mine, theirs = dict(placement.cache), {}
+    for a, b in zip(features, test.features, strict=True):
+        if a.name in placement.cache:
+            sizes = [chunk_bytes(train, a), chunk_bytes(test.store, b)]
+            mine[a.name], theirs[b.name] = shares(placement.cache[a.name], sizes)
+    places = {
+        b.name: placement.places[a.name] for a, b in zip(features, test.features, strict=True)
+    }
+    return replace(placement, cache=mine), replace(placement, places=places, cache=theirs)
+
+
+def join(a: TrainData, b: TrainData, placement: Placement | None = None) -> TrainData:
     """`a`'s utterances then `b`'s (same classes, same sets in the same order), `b`'s
-    from position `test_from` on; their manifest rows are each its own store's."""
+    from position `test_from` on; their manifest rows are each its own store's
+    (`placement`: where the run's rows live, the whole run's)."""
     if a.classes != b.classes:
         raise ValueError(f"joined data must share classes: {a.classes} / {b.classes}")
     tables = {
@@ -147,19 +183,28 @@ def join(a: TrainData, b: TrainData) -> TrainData:
         device=a.device,
         dropped=dropped,
         test_from=len(a),
+        placement=placement,
     )
 
 
 def _joined_table(a: FeatureTable, b: FeatureTable) -> FeatureTable:
+    """`a`'s rows then `b`'s: in one buffer where they are held (pinned again where they
+    are held in host memory beside a GPU), else each store's stream, `b`'s a part after
+    `a`'s (`FeatureTable.parts`)."""
     lengths = np.concatenate([a.lengths_np, b.lengths_np])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    device = a.flat.device
+    device = a.lengths.device
+    flat = a.flat if a.stream is not None else torch.cat([a.flat, b.flat.to(a.flat.dtype)])
+    if flat.device != device and torch.cuda.is_available():
+        flat = flat.pin_memory()
     return FeatureTable(
         feature=a.feature,
-        flat=torch.cat([a.flat, b.flat.to(a.flat.dtype)]),
+        flat=flat,
         starts=torch.from_numpy(starts).to(device),
         lengths=torch.from_numpy(lengths).to(device),
         lengths_np=lengths,
+        stream=a.stream,
+        parts=() if b.stream is None else (b.stream,),
     )
 
 

@@ -32,7 +32,7 @@ from ser.models.losses import balanced_weights
 from ser.models.targets import Targets
 from ser.train.features import ResolvedFeature
 from ser.train.placement import Placement
-from ser.train.stream import RowStream
+from ser.train.stream import RowStream, parts_blocks, parts_means, prefetch_parts, take_parts
 
 #: Features whose training-side std is below this keep std 1 (constant openSMILE columns).
 STD_FLOOR = 1e-6
@@ -65,9 +65,19 @@ class FeatureTable:
     views: ViewRows | None = None  # None: the clean rows alone
     # Streamed from the store (`flat` then holds no row); None: `flat` holds them all.
     stream: RowStream | None = None
+    # Streamed sets whose rows follow `stream`'s in the table (its views', a cross-corpus
+    # run's test store's: `ser.train.stream.take_parts`); (): `stream`'s alone.
+    parts: tuple[RowStream, ...] = ()
+
+    @property
+    def streams(self) -> tuple[RowStream, ...]:
+        """Where a streamed table's rows come from, back to back (none: held)."""
+        return () if self.stream is None else (self.stream, *self.parts)
 
     def rows(self, index: torch.Tensor) -> torch.Tensor:
         """`flat[index]` on `index`'s device, wherever the rows live."""
+        if self.parts:
+            return take_parts(self.streams, index)
         if self.stream is not None:
             return self.stream.take(index)
         if self.flat.device != index.device:  # pinned host rows beside a GPU
@@ -79,7 +89,7 @@ class FeatureTable:
         """[n, D] ([n, L, D]) float32 mean over each utterance's rows (computed once, then
         cached): a layered input's vector view is each layer's mean."""
         if self.stream is not None:
-            return self.stream.means(self.lengths)
+            return parts_means(self.streams, self.lengths)
         if self.flat.device != self.lengths.device:
             return segment_mean(self.clean, self.lengths.cpu()).to(self.lengths.device)
         return segment_mean(self.clean, self.lengths)
@@ -90,9 +100,31 @@ class FeatureTable:
         if self.views is None:
             raise ValueError(f"{self.feature.name} holds no views")
         clean = len(self.lengths_np)  # the first segments: the clean set's, `vectors`
-        rest = self.flat[int(self.lengths_np.sum()) :]
-        means = torch.cat([self.vectors, segment_mean(rest, self.views.segments[clean:])])
-        return means[self.views.slots]
+        if self.parts:  # each view's stream after the clean set's
+            rest = parts_means(self.parts, self.views.segments[clean:])
+        else:
+            flat, segments = self.flat[int(self.lengths_np.sum()) :], self.views.segments
+            rest = segment_mean(flat, segments[clean:].to(flat.device)).to(segments.device)
+        return torch.cat([self.vectors, rest])[self.views.slots]
+
+    def blocks(self) -> np.ndarray:
+        """[n] the store chunk each utterance of a streamed table starts in (its first
+        set's; a cross-corpus run's test utterances: the test store's, numbered after)."""
+        return parts_blocks(self.streams)
+
+    def prefetch(self, positions: np.ndarray, views: np.ndarray | None = None) -> None:
+        """Start reading the chunks of the utterances at `positions` (-1: none) of a
+        streamed table, in the `views` drawn for them (`--views`; None: clean)."""
+        units = positions
+        if views is not None and self.views is not None and self.parts:
+            at = positions >= 0
+            units = np.where(at, self._slots[np.where(at, views, 0), positions.clip(0)], -1)
+        prefetch_parts(self.streams, units)
+
+    @cached_property
+    def _slots(self) -> np.ndarray:
+        """`views.slots` on the host, for `prefetch` (read once, not a copy a step)."""
+        return np.zeros((0, 0), np.int64) if self.views is None else self.views.slots.cpu().numpy()
 
     @property
     def clean(self) -> torch.Tensor:

@@ -10,6 +10,9 @@ is one of each of its layer sets, which share its cache). A run that cannot fit
 even streamed is refused with the figures. Where rows live changes no number, unless an
 input streams: then its training sides draw their batches window by window (the same
 batches for the same seed on any machine, whatever the budget), not over the whole side.
+An input's views (`--views`) and a cross-corpus run's test-store set are placed with it
+(`copies`): their rows held with its own, or each set streamed beside it through its
+share of the input's cache (`shares`).
 The default follows what is free now (half the device's free memory on a GPU, half the
 available RAM on a CPU) and only places rows in memory (`held`): an input streams only
 under a `--memory-budget` it does not fit, and which inputs streamed is in the run's
@@ -43,6 +46,8 @@ WINDOW_CHUNKS = 4
 MIN_CACHE_CHUNKS = 2 * WINDOW_CHUNKS + 1
 #: Why an input cannot stream in this run (what the trainer's streamed path lacks yet).
 Blockers = Sequence[str]
+#: Input name -> the other sets its table holds: (store, that set as the input).
+Copies = Mapping[str, Sequence[tuple[FeatureStore, ResolvedFeature]]]
 
 
 @dataclass(frozen=True)
@@ -117,25 +122,33 @@ def place_inputs(
     batch_size: int,
     blockers: Blockers = (),
     sequences: Collection[str] | None = None,
+    copies: Copies | None = None,
 ) -> Placement:
     """Each input's place under the asked (or default) budget; `ConfigError` with the
     figures when even streaming cannot fit, or when an input must stream and the run
     holds something streamed rows do not go with yet (`blockers`). `sequences`: the
     inputs the model gathers as sequences (None: every frame or token set); the others'
-    batches are their means."""
+    batches are their means. `copies`: the other sets an input's table holds beside its
+    own (its views, a test store's set), placed with it: held with it, or each streamed
+    through a cache of its own."""
     budget, source = (
         (asked_budget(asked), f"--memory-budget {asked}") if asked else default_budget(device)
     )
-    needs = {f.name: input_bytes(store, f) for f in features}
+    every = {f.name: [(store, f), *(copies or {}).get(f.name, ())] for f in features}
+    needs = {name: sum(input_bytes(s, f) for s, f in sets) for name, sets in every.items()}
     batches = {
-        f.name: batch_bytes(store, f, batch_size, sequences is None or f.name in sequences)
-        for f in features
+        name: max(
+            batch_bytes(s, f, batch_size, sequences is None or name in sequences) for s, f in sets
+        )
+        for name, sets in every.items()
     }
     if not asked:
         return Placement(
             budget, source, held(needs, batches, budget, device), needs, {}, str(device)
         )
-    chunks = {f.name: chunk_bytes(store, f) for f in features if streamable(f)}
+    chunks = {
+        f.name: sum(chunk_bytes(s, c) for s, c in every[f.name]) for f in features if streamable(f)
+    }
     host = int(available_memory() * SHARE) if device.type == "cuda" else None
     places, cache = decide(needs, chunks, batches, budget, host)
     streamed = [name for name, place in places.items() if place == "stream"]
@@ -198,6 +211,18 @@ def decide(
         raise ConfigError(_refusal(budget, batches, least))
     share = pool // max(len(streamed), 1)
     return {n: places[n] for n in needs}, {n: max(least[n], min(share, needs[n])) for n in streamed}
+
+
+def shares(total: int, chunks: Sequence[int]) -> list[int]:
+    """A streamed input's cache (`total` bytes) split among its streams (its own set's,
+    then each copy's) by the bytes of their chunks: each keeps at least `MIN_CACHE_CHUNKS`
+    of its own chunks, as `decide` held that many of each.
+
+    >>> shares(90, [10, 20])
+    [30, 60]
+    """
+    whole = max(sum(chunks), 1)
+    return [total * chunk // whole for chunk in chunks]
 
 
 def _refusal(budget: int, batches: Mapping[str, int], caches: Mapping[str, int]) -> str:

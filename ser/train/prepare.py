@@ -54,7 +54,7 @@ from ser.train.plan import (
 )
 from ser.train.record import Started
 from ser.train.text_overlap import overlap_line, text_seen
-from ser.train.views import Views, resolve_views, with_views
+from ser.train.views import Views, resolve_views, view_copies, with_views
 
 Loaded = dict[tuple[Any, ...], TrainData]  # runs over the same data share it
 
@@ -115,24 +115,29 @@ def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inpu
     unit, specs, tuning = model_inputs(config, store, features)
     classes = store.corpus.label_set(filled(config.classes))
     recorded = provenance(store, features)  # what its checkpoints hold of the sets
-    blocked = stream_blockers(config, unit, tuning)
+    blocked = stream_blockers(config, unit)
     sequences = {spec.name for spec in specs if spec.gathered == "sequence"}
     device, batch_size = device_of(config), filled(config.batch_size)
+    test = None
+    if config.test_store is not None:
+        test_classes = filled(config.test_classes)
+        test = cross.open_test(store, stores[config.test_store], features, classes, test_classes)
+    copies = view_copies(store, features, views) or cross.test_copies(features, test)
     placed = place_inputs(
-        store, features, device, config.memory_budget, batch_size, blocked, sequences
+        store, features, device, config.memory_budget, batch_size, blocked, sequences, copies
     )
-    if config.test_store is None:
+    if test is None:
         return Inputs(
             *opened, features, unit, list(specs), classes, recorded, None, tuning, views, placed
         )
-    test_classes = filled(config.test_classes)
-    test = cross.open_test(store, stores[config.test_store], features, classes, test_classes)
     sides = (test.match.train_set(), test.match.test_set())
     audio_overlap.check_cross(store, test.store, sides, config.allow_overlap)
     if unit == "dialog":
         _check_dialogs(test.store, filled(config.name))
     train_set = test.match.train_set()
-    return Inputs(*opened, features, unit, list(specs), train_set, recorded, test, tuning)
+    return Inputs(
+        *opened, features, unit, list(specs), train_set, recorded, test, tuning, None, placed
+    )
 
 
 def model_inputs(
@@ -166,11 +171,9 @@ def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict
     return out
 
 
-def stream_blockers(config: TrainConfig, unit: Unit, tuning: Tuning | None) -> list[str]:
+def stream_blockers(config: TrainConfig, unit: Unit) -> list[str]:
     """What this run holds that streamed rows do not go with yet, as its options name it."""
     blockers = [f"--step {config.step}"] if config.step in ("graphed", "compiled") else []
-    blockers += ["--views"] if config.views is not None else []
-    blockers += ["--test-store"] if config.test_store is not None else []
     return blockers + (["a dialog-context model"] if unit == "dialog" else [])
 
 
@@ -188,7 +191,9 @@ def load(inputs: Inputs, loaded: Loaded) -> TrainData:
     if key in loaded:
         return loaded[key]
     if inputs.test is not None:
-        data = cross.load_joined(inputs.store, inputs.features, inputs.test, device)
+        data = cross.load_joined(
+            inputs.store, inputs.features, inputs.test, device, inputs.placement
+        )
     else:
         where = None if root is None else Path(root)
         data = load_data(

@@ -167,3 +167,53 @@ class RowStream:
     def close(self) -> None:
         """Stop the reader threads (reads in flight finish)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+# A table's rows may come from several streams back to back (`FeatureTable.parts`): a
+# clean set's then each of its views' (`ser.train.views`), or a cross-corpus run's
+# training store's then its test store's (`ser.train.cross`). Their utterances ("units")
+# are numbered back to back too. Rows and means are each part's, gathered by the row
+# numbers the table in memory would hold them at.
+
+
+def take_parts(parts: Sequence[RowStream], index: torch.Tensor) -> torch.Tensor:
+    """Rows `index` (any shape, row numbers back to back) of `parts` -> [*index.shape, D]
+    in the first part's dtype (another part's cast, as the table in memory casts it)."""
+    flat = index.cpu().numpy().ravel()
+    row_starts = np.cumsum([0, *(p.rows for p in parts)])
+    part = np.searchsorted(row_starts, flat, side="right") - 1
+    out = torch.from_numpy(np.empty((len(flat), parts[0].dim), dtype=parts[0].dtype))
+    for p in np.unique(part).tolist():
+        at = np.flatnonzero(part == p)
+        out[torch.from_numpy(at)] = parts[p].take(torch.from_numpy(flat[at] - row_starts[p]))
+    return out.view(*index.shape, parts[0].dim).to(index.device, non_blocking=True)
+
+
+def parts_means(parts: Sequence[RowStream], lengths: torch.Tensor) -> torch.Tensor:
+    """[n, D] float32 means of the first n units of `parts` (`lengths` theirs), each
+    part's summed as `RowStream.means` sums them."""
+    out, done = [], 0
+    for part in parts:
+        if done >= len(lengths):
+            break
+        out.append(part.means(lengths[done : done + len(part.lengths)]))
+        done += len(part.lengths)
+    return torch.cat(out)
+
+
+def parts_blocks(parts: Sequence[RowStream]) -> np.ndarray:
+    """[units] the chunk each unit starts in, each part's numbered after the chunks of the
+    parts before it (a window holds one part's chunks)."""
+    chunks = np.cumsum([0, *(-(-p.total_store_rows // p.chunk_rows) for p in parts)])
+    return np.concatenate([p.blocks() + int(c) for p, c in zip(parts, chunks, strict=False)])
+
+
+def prefetch_parts(parts: Sequence[RowStream], units: np.ndarray) -> None:
+    """Start reading the chunks of `units` (numbered back to back; -1: none), each in the
+    part that holds it (`RowStream.prefetch`)."""
+    unit_starts = np.cumsum([0, *(len(p.lengths) for p in parts)])
+    for p, part in enumerate(parts):
+        lo, hi = unit_starts[p], unit_starts[p + 1]
+        mine = units[(units >= lo) & (units < hi)] - lo
+        if len(mine):
+            part.prefetch(mine)

@@ -5,7 +5,8 @@ training side reads each utterance from, one drawn per epoch (`ser.train.augment
 
 Which views a request means (`resolve_views`: refusals before any folder is made), and
 their rows loaded into the run's tables (`with_views`): each view's rows follow the clean
-ones in the table's one buffer, `ViewRows` saying where each (view, utterance) is. A
+ones in the table's one buffer (where the clean rows stream, each view's set streams
+beside them: `FeatureTable.parts`), `ViewRows` saying where each (view, utterance) is. A
 layered input has a view where each of its layer sets has it; an input without a view
 (text: mpnet), and an utterance with no rows in it, read the clean rows for it.
 
@@ -29,6 +30,8 @@ from ser.errors import ConfigError, StoreError
 from ser.extract.remake import rebuild_command, view_command
 from ser.train.data import FeatureTable, TrainData, ViewRows, kept_rows, read_rows
 from ser.train.features import ResolvedFeature, is_view
+from ser.train.placement import Copies, chunk_bytes, shares
+from ser.train.stream import RowStream
 
 #: `--views all`: every view some input has.
 ALL = "all"
@@ -167,55 +170,133 @@ def _empty(store: FeatureStore, asked: str, name: str, label: str) -> str:
     )
 
 
+def view_copies(
+    store: FeatureStore, features: Sequence[ResolvedFeature], views: Views | None
+) -> Copies:
+    """Each input's views as inputs of their own (`_as_input`), for the memory budget to
+    place with it (`ser.train.placement`: their rows are in its table)."""
+    if views is None:
+        return {}
+    return {
+        f.name: [(store, _as_input(f, sets)) for sets in views.sets.get(f.name, {}).values()]
+        for f in features
+    }
+
+
 def with_views(data: TrainData, store: FeatureStore, views: Views | None) -> TrainData:
-    """`data` (loaded from `store`) with each input's views beside its clean rows."""
+    """`data` (loaded from `store`) with each input's views beside its clean rows: in its
+    table's buffer, or, where its clean rows stream, each view streamed beside them."""
     if views is None:
         return data
     keep = np.zeros(len(store.manifest), dtype=bool)
     keep[data.manifest_rows] = True
+    cache = data.placement.cache if data.placement else {}
     tables = {
-        name: _table(table, store, views, keep) if views.sets.get(name) else table
+        name: _table(table, store, views, keep, cache.get(name, 0))
+        if views.sets.get(name)
+        else table
         for name, table in data.features.items()
     }
     return replace(data, features=tables, views=views.labels)
 
 
 def _table(
-    table: FeatureTable, store: FeatureStore, views: Views, keep: np.ndarray
+    table: FeatureTable, store: FeatureStore, views: Views, keep: np.ndarray, cache: int
 ) -> FeatureTable:
-    """`table` with the rows of each of the run's views its input has after its own."""
+    """`table` with the rows of each of the run's views its input has after its own
+    (streamed where its own stream, the input's `cache` shared among the streams)."""
     n, own = len(table.lengths_np), views.sets[table.feature.name]
-    parts, segments = [table.flat], [table.lengths_np]
+    labels = [label for label in views.labels if label in own]  # others read clean there
+    caches = iter(_caches(store, table, [own[label] for label in labels], cache))
+    parts, streams, segments = [table.flat], [], [table.lengths_np]
+    if table.stream is not None:
+        streams.append(_restream(table.stream, next(caches)))
     slots = np.tile(np.arange(n, dtype=np.int64), (len(views.labels) + 1, 1))  # [V, n]
-    for v, label in enumerate(views.labels, 1):
-        if label not in own:
-            continue  # this input reads clean there
-        rows, layout, usable = _view_rows(store, table, own[label], keep)
-        if not usable.any():  # no rows for this run's utterances (gathered means nothing)
-            raise ConfigError(
-                f"--views: view set {own[label][0]} of {store.path} holds no rows of the "
-                f"utterances this run reads (they failed in it); leave {label} out of --views"
-            )
-        if rows.shape[1:] != table.flat.shape[1:]:
-            raise ConfigError(
-                f"view set {own[label][0]} of {store.path}: rows {rows.shape[1:]} where its "
-                f"clean set {table.feature.name} has {tuple(table.flat.shape[1:])}; extract "
-                "the views again with `ser extract --augment ... --overwrite`"
-            )
+    for label in labels:
+        if table.stream is None:
+            rows, layout, usable = _view_rows(store, table, own[label], keep)
+            shape = rows.shape[1:]
+            parts.append(torch.from_numpy(rows).to(table.flat.device, table.flat.dtype))
+        else:
+            stream, layout, usable = _view_stream(store, own[label][0], keep, next(caches))
+            shape = (stream.dim,)
+            streams.append(stream)
+        _check_view(store, table, own[label][0], label, usable, shape)
+        v = views.labels.index(label) + 1
         slots[v] = np.where(usable, len(segments) * n + np.arange(n), slots[v])
-        parts.append(torch.from_numpy(rows).to(table.flat.device, table.flat.dtype))
         segments.append(layout)
+    where = _view_rows_at(segments, slots, table.lengths.device)
+    if table.stream is None:
+        return replace(table, flat=torch.cat(parts), views=where)
+    return replace(table, stream=streams[0], parts=tuple(streams[1:]), views=where)
+
+
+def _view_rows_at(segments: list[np.ndarray], slots: np.ndarray, device: torch.device) -> ViewRows:
+    """Where each (view, utterance) is among the table's `segments` back to back."""
     lengths = np.concatenate(segments)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    device = table.flat.device
-    where = ViewRows(
+    return ViewRows(
         starts=torch.from_numpy(starts[slots]).to(device),
         lengths=torch.from_numpy(lengths[slots]).to(device),
         lengths_np=lengths[slots],
         segments=torch.from_numpy(lengths).to(device),
         slots=torch.from_numpy(slots).to(device),
     )
-    return replace(table, flat=torch.cat(parts), views=where)
+
+
+def _check_view(
+    store: FeatureStore,
+    table: FeatureTable,
+    name: str,
+    label: str,
+    usable: np.ndarray,
+    shape: tuple[int, ...],
+) -> None:
+    """`ConfigError` for a view without rows of the run's utterances, or of other rows."""
+    if not usable.any():  # no rows for this run's utterances (gathered means nothing)
+        raise ConfigError(
+            f"--views: view set {name} of {store.path} holds no rows of the "
+            f"utterances this run reads (they failed in it); leave {label} out of --views"
+        )
+    if tuple(shape) != tuple(table.flat.shape[1:]):
+        raise ConfigError(
+            f"view set {name} of {store.path}: rows {tuple(shape)} where its "
+            f"clean set {table.feature.name} has {tuple(table.flat.shape[1:])}; extract "
+            "the views again with `ser extract --augment ... --overwrite`"
+        )
+
+
+def _as_input(feature: ResolvedFeature, sets: tuple[str, ...]) -> ResolvedFeature:
+    """A view's sets (one per layer set of a layered input) read as the input itself."""
+    return replace(feature, sets=sets) if feature.sets else replace(feature, name=sets[0])
+
+
+def _caches(
+    store: FeatureStore, table: FeatureTable, views: list[tuple[str, ...]], cache: int
+) -> list[int]:
+    """The streamed input's `cache` shared among its clean set's stream and its views'
+    (none: its rows are held)."""
+    if table.stream is None:
+        return []
+    sets = [table.feature, *(_as_input(table.feature, v) for v in views)]
+    return shares(cache, [chunk_bytes(store, f) for f in sets])
+
+
+def _restream(stream: RowStream, cache: int) -> RowStream:
+    """The clean set's stream again, with its share of the input's cache (nothing read
+    yet: the views are added before the run reads a row)."""
+    stream.close()
+    return RowStream(stream.store, stream.name, stream.first, stream.lengths, cache)
+
+
+def _view_stream(
+    store: FeatureStore, name: str, keep: np.ndarray, cache: int
+) -> tuple[RowStream, np.ndarray, np.ndarray]:
+    """A view set's stream of the kept utterances, the rows each has in it ([n]) and
+    whether it has any ([n]); its rows left in the store."""
+    offsets = store.offsets(name)
+    lengths = np.diff(offsets)[keep].astype(np.int64)
+    return RowStream(store, name, offsets[:-1][keep], lengths, cache), lengths, lengths > 0
 
 
 def _view_rows(
@@ -223,8 +304,6 @@ def _view_rows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A view's rows of the kept utterances, back to back ([rows, D] or [rows, L, D]), the
     rows each kept utterance has of them ([n]) and whether it has them all ([n])."""
-    feature = table.feature
-    asked = replace(feature, sets=sets) if feature.sets else replace(feature, name=sets[0])
-    data, layout, lengths = read_rows(store, asked, keep)
+    data, layout, lengths = read_rows(store, _as_input(table.feature, sets), keep)
     rows = kept_rows(sets[0], data, layout, keep)
     return np.ascontiguousarray(rows), layout[keep].astype(np.int64), lengths[keep] > 0
