@@ -208,7 +208,8 @@ def decide(
     pool = host_left if host is not None else left  # the chunk caches are host memory
     least = {name: MIN_CACHE_CHUNKS * chunks[name] for name in streamed}
     if sum(least.values()) > pool:
-        raise ConfigError(_refusal(budget, batches, least))
+        kept = {n: needs[n] for n in needs if places[n] == "device" and host is None}
+        raise ConfigError(_refusal(budget, batches, least, kept))
     share = pool // max(len(streamed), 1)
     return {n: places[n] for n in needs}, {n: max(least[n], min(share, needs[n])) for n in streamed}
 
@@ -225,14 +226,25 @@ def shares(total: int, chunks: Sequence[int]) -> list[int]:
     return [total * chunk // whole for chunk in chunks]
 
 
-def _refusal(budget: int, batches: Mapping[str, int], caches: Mapping[str, int]) -> str:
-    said = ", ".join(f"{n} {human_bytes(b)}" for n, b in batches.items())
-    held = ", ".join(f"{n} {human_bytes(b)}" for n, b in caches.items())
-    need = sum(batches.values()) + sum(caches.values())
+def _refusal(
+    budget: int,
+    batches: Mapping[str, int],
+    caches: Mapping[str, int],
+    kept: Mapping[str, int] | None = None,
+) -> str:
+    """Why `budget` cannot hold the run: its batches, the streamed inputs' least caches
+    and the rows of the inputs it keeps in memory beside them (`kept`), summed."""
+
+    def listed(sizes: Mapping[str, int]) -> str:
+        return ", ".join(f"{n} {human_bytes(b)}" for n, b in sizes.items())
+
+    kept = kept or {}
+    need = sum(batches.values()) + sum(caches.values()) + sum(kept.values())
     return (
         f"the memory budget ({human_bytes(budget)}) cannot hold this run even streamed: "
-        f"its largest batches take {said}"
-        + (f" and its streamed inputs' chunk caches at least {held}" if caches else "")
+        f"its largest batches take {listed(batches)}"
+        + (f", its streamed inputs' chunk caches at least {listed(caches)}" if caches else "")
+        + (f", the rows it keeps in memory {listed(kept)}" if kept else "")
         + f" ({human_bytes(need)} in all); raise --memory-budget or lower --batch-size"
     )
 
