@@ -115,17 +115,11 @@ def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inpu
     unit, specs, tuning = model_inputs(config, store, features)
     classes = store.corpus.label_set(filled(config.classes))
     recorded = provenance(store, features)  # what its checkpoints hold of the sets
-    blocked = stream_blockers(config, unit)
-    sequences = {spec.name for spec in specs if spec.gathered == "sequence"}
-    device, batch_size = device_of(config), filled(config.batch_size)
     test = None
     if config.test_store is not None:
         test_classes = filled(config.test_classes)
         test = cross.open_test(store, stores[config.test_store], features, classes, test_classes)
-    copies = view_copies(store, features, views) or cross.test_copies(features, test)
-    placed = place_inputs(
-        store, features, device, config.memory_budget, batch_size, blocked, sequences, copies
-    )
+    placed = placement(config, store, features, (unit, specs), views, test)
     if test is None:
         return Inputs(
             *opened, features, unit, list(specs), classes, recorded, None, tuning, views, placed
@@ -169,6 +163,28 @@ def provenance(store: FeatureStore, features: Sequence[ResolvedFeature]) -> dict
         attrs = located(dict(store.info(name).attrs))
         out[name] = {"fingerprint": attrs.get("fingerprint"), "attrs": attrs}
     return out
+
+
+def placement(
+    config: TrainConfig,
+    store: FeatureStore,
+    features: list[ResolvedFeature],
+    model: tuple[Unit, Sequence[InputSpec]],
+    views: Views | None,
+    test: cross.TestSide | None,
+) -> Placement:
+    """Where each input's rows live under the run's memory budget (`place_inputs`): the
+    inputs `model` gathers as sequences budgeted by their frames, the others by their
+    means, each with its views' or its test store's sets beside it."""
+    unit, specs = model
+    sequences = {spec.name for spec in specs if spec.gathered == "sequence"}
+    copies = view_copies(store, features, views)
+    if test is not None:
+        copies = copies or cross.test_copies(features, test)
+    blocked = stream_blockers(config, unit)
+    device, batch_size = device_of(config), filled(config.batch_size)
+    budget = config.memory_budget
+    return place_inputs(store, features, device, budget, batch_size, blocked, sequences, copies)
 
 
 def stream_blockers(config: TrainConfig, unit: Unit) -> list[str]:
