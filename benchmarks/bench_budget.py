@@ -31,6 +31,17 @@ compare pairs run back to back, and their CPU seconds.
     .venv/bin/python benchmarks/bench_budget.py --workdir /tmp/bm --corpus msp-podcast \
         --hours 20 --model msmser-audio --only stream --repeats 1 --cold
 
+`--shuffle-seeds N --store PATH`: what streaming changes in what a run learns. A copy of
+the demo's store at PATH (`make demo`'s features.zarr, copied once into --workdir), its
+logmel80 rechunked to --chunk-size (`ser store rechunk`: several windows of chunks), the
+demo's MSMSER (`logmel80+tiny-mpnet`, 20 epochs, batch 16) trained with `--seeds N` in memory
+and under --stream-budget (logmel80 streamed: checked in run.json's `streamed`), the two
+runs side by side; each seed's test UA on both sides, their means and sds, and the paired
+difference (stream - memory) with its 95% t interval.
+
+    .venv/bin/python benchmarks/bench_budget.py --workdir /tmp/bs --shuffle-seeds 8 \
+        --store demo/features.zarr  # ~30 min on 2 cores
+
 The result is one JSON object on stdout; progress on stderr. Figures: benchmarks/README.md.
 """
 
@@ -41,6 +52,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -262,6 +274,65 @@ def disk_rate(store: Path) -> dict[str, Any]:
     }
 
 
+DEMO = ["--features", "logmel80+tiny-mpnet", "--fusion", "mit", "--d-model", "64", "--heads",
+        "4", "--queries", "8", "--epochs", "20", "--batch-size", "16", "--lr", "5e-4",
+        "--classes", "4", "--protocol", "session5"]  # fmt: skip
+
+
+def shuffle_cost(demo: Path, work: Path, seeds: int, chunk: str, budget: str) -> dict[str, Any]:
+    """The demo's MSMSER over `seeds` seeds in memory and streamed (block shuffle), on a
+    copy of the demo store whose logmel80 is rechunked to `chunk`; both runs at once."""
+    store = work / "shuffle.zarr"
+    if not store.exists():
+        shutil.copytree(demo, work / "shuffle.copying")
+        (work / "shuffle.copying").rename(store)
+    sh(*SER, "store", "rechunk", store, "logmel80", "--chunk-size", chunk)
+    base = [*SER, "train", "--store", str(store), "--out", str(work / "runs"), "--overwrite",
+            "--seeds", str(seeds), "--device", "cpu", "--processes", "1", *DEMO]  # fmt: skip
+    sides = {"memory": [], "stream": ["--memory-budget", budget]}
+    procs = {
+        side: subprocess.Popen([*base, "--name", f"shuffle-{side}", *extra], stdout=sys.stderr)
+        for side, extra in sides.items()
+    }
+    started = time.monotonic()
+    if any(proc.wait() for proc in procs.values()):
+        raise SystemExit("a run failed: see its output above")
+    ua = {}
+    for side in sides:
+        record = json.loads((work / "runs" / f"shuffle-{side}" / "run.json").read_text())
+        streamed = record["config"].get("streamed") or []
+        if ("logmel80" in streamed) != (side == "stream"):
+            raise SystemExit(f"{side}: streamed {streamed}: pick another --stream-budget")
+        by_seed = {f["seed"]: f["metrics"]["ua"] for f in record["folds"]}
+        ua[side] = [round(by_seed[seed], 2) for seed in sorted(by_seed)]
+    return {"store": str(store), "chunk_rows": FeatureStore.open(store).chunk_rows("logmel80"),
+            "budget": budget, "seconds": round(time.monotonic() - started),
+            **paired(ua["memory"], ua["stream"])}  # fmt: skip
+
+
+def paired(memory: list[float], stream: list[float]) -> dict[str, Any]:
+    """Each side's UA per seed, mean and sd; stream - memory per seed, its mean and 95% t
+    interval."""
+    from scipy import stats
+
+    diff = np.subtract(stream, memory)
+    low, high = stats.t.interval(0.95, len(diff) - 1, loc=diff.mean(), scale=stats.sem(diff))
+    out: dict[str, Any] = {
+        side: {
+            "ua": uas,
+            "mean": round(float(np.mean(uas)), 2),
+            "sd": round(float(np.std(uas, ddof=1)), 2),
+        }
+        for side, uas in (("memory", memory), ("stream", stream))
+    }
+    out["difference"] = {
+        "mean": round(float(diff.mean()), 2),
+        "ci95": [round(float(low), 2), round(float(high), 2)],
+        "p": round(float(stats.ttest_rel(stream, memory).pvalue), 3),
+    }
+    return out
+
+
 def median(runs: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in runs))
 
@@ -278,8 +349,20 @@ def main() -> None:
     parser.add_argument("--mlp", action="store_true", help="also the MLP on the frames")
     parser.add_argument("--only", choices=["memory", "stream"], default=None)
     parser.add_argument("--cold", action="store_true", help="also a streamed run, store uncached")
+    parser.add_argument("--shuffle-seeds", type=int, default=0, help="the block shuffle's cost")
+    parser.add_argument("--store", type=Path, help="--shuffle-seeds: the demo's features.zarr")
+    parser.add_argument("--chunk-size", default="512KiB", help="--shuffle-seeds: logmel80's")
+    parser.add_argument("--stream-budget", default="8MiB", help="--shuffle-seeds: streams logmel80")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.shuffle_seeds:
+        if args.store is None:
+            parser.error("--shuffle-seeds needs --store (the demo's features.zarr)")
+        cost = shuffle_cost(
+            args.store, args.workdir, args.shuffle_seeds, args.chunk_size, args.stream_budget
+        )
+        print(json.dumps(cost, indent=1))
+        return
     store, held = build(args.workdir, args.corpus, args.hours)
     protocol = "session5" if args.corpus == "iemocap" else "official"
     out: dict[str, Any] = {"store": held, "budget": args.budget, "epochs": args.epochs}

@@ -41,6 +41,9 @@ ATTRS = "ser"
 # A repair's new ``data``, swapped in when written whole (what a killed repair left is
 # dropped by the next one).
 REPAIRING = "data.repairing"
+# A rechunk's new ``data``, swapped in when written whole (what a killed one left is
+# dropped by the next one).
+REBUILDING = "data.rechunking"
 
 
 class Hdf5Backend:
@@ -211,6 +214,31 @@ class Hdf5Backend:
                 new[lo:hi] = self._patched(old, f"{name}/{DATA}", lo, hi, runs)
             del group[DATA]
             group.move(REPAIRING, DATA)
+
+    def rechunk_data(
+        self, name: str, chunk_rows: int, blocks: Iterable[tuple[int, np.ndarray]]
+    ) -> None:
+        with self._open(write=True) as f:
+            group = f[name]
+            if REBUILDING in group:  # a killed rechunk's
+                del group[REBUILDING]
+            old = group[DATA]
+            chunks = (chunk_rows, old.shape[1])
+            new = _create_data(group, REBUILDING, old.shape, old.dtype.str, chunks)
+            for key, value in old.attrs.items():  # the copy of the set's attributes
+                new.attrs[key] = value
+        # One short open a block, as every write here: readers get the file between them,
+        # and a kill leaves a flushed file whose old ``data`` is whole.
+        for start, block in blocks:
+            with self._open(write=True) as f:
+                f[name][REBUILDING][start : start + len(block)] = block
+        with self._open(write=True) as f:
+            group = f[name]
+            del group[DATA]
+            group.move(REBUILDING, DATA)
+
+    def settle_rechunks(self) -> None:
+        pass  # the swap is one operation; a half-written array is dropped by the next rechunk
 
     def data_layout(self, name: str) -> tuple[tuple[int, int], np.dtype] | None:
         with self._open() as f:

@@ -61,9 +61,10 @@ from ser.cache.manifest import Manifest
 from ser.cache.repair import read_damage
 from ser.cache.store_types import FeatureData, FeatureSetInfo
 from ser.cache.transcripts import TranscriptSets
-from ser.cache.verify import RECORDED, little_bytes
+from ser.cache.verify import BLOCK_BYTES, RECORDED, little_bytes
 from ser.corpus.registry import store_kind
 from ser.errors import FingerprintMismatch, StoreError, StoreLocked
+from ser.runtime.units import human_bytes
 
 CHUNK_BYTES = 16 * 2**20  # rows per chunk/block: about this many bytes
 
@@ -181,13 +182,16 @@ class FeatureStore(TranscriptSets, StoreHealth):
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the store's lock for the ``with`` block; StoreLocked at once if another has it."""
+        """Hold the store's lock for the ``with`` block; StoreLocked at once if another has it.
+        A writer first finishes or drops what a killed rechunk left (`settle_rechunks`)."""
         with try_lock(store_lock(self.path)) as holder:
             if holder is not None:
                 raise StoreLocked(
                     f"{self.path} is in use by {who(holder)}: one process writes a store at "
                     "a time; wait for it to finish or stop it"
                 )
+            if self._backend.writable:
+                self._backend.settle_rechunks()
             yield
 
     def begin_feature_set(self, name: str, attrs: dict[str, Any], overwrite: bool = False) -> None:
@@ -285,6 +289,47 @@ class FeatureStore(TranscriptSets, StoreHealth):
     def chunk_rows(self, name: str) -> int:
         """Rows per chunk of a set's data: the unit a streamed read takes."""
         return self._backend.chunk_rows(name)
+
+    def rechunk(self, name: str, chunk_bytes: int) -> tuple[int, int]:
+        """Write complete set ``name``'s data anew in chunks of about ``chunk_bytes`` (whole
+        rows): the same rows, offsets, attributes and fingerprint, checked against the
+        checksum recorded with them before the new array replaces the old. The old array
+        stands until the new one is whole. (rows per chunk before, after)."""
+        self._require_writable()
+        attrs = self._complete_attrs(name)
+        layout = self._backend.data_layout(name)
+        if layout is None:
+            raise StoreError(f"{self.path}: feature set {name!r} has no data array")
+        (rows, dim), dtype = layout
+        before, row_bytes = self.chunk_rows(name), dim * dtype.itemsize
+        if chunk_bytes < row_bytes:
+            raise StoreError(
+                f"{self.path}: feature set {name!r}: a chunk of {human_bytes(chunk_bytes)} is "
+                f"under one row ({human_bytes(row_bytes)}); give at least that"
+            )
+        after = _chunk_rows(rows, dim, dtype.str, chunk_bytes)
+        if after != before and rows:
+            step = after * max(1, BLOCK_BYTES // (after * row_bytes))  # whole new chunks
+            blocks = self._checked_blocks(name, rows, step, attrs.get(RECORDED))
+            self._backend.rechunk_data(name, after, blocks)
+        return before, after
+
+    def _checked_blocks(
+        self, name: str, rows: int, step: int, recorded: str | None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """The set's rows in blocks of ``step``; StoreError after the last when they are
+        not the rows whose checksum was recorded (nothing is swapped in then)."""
+        digest = hashlib.sha256()
+        for start in range(0, rows, step):
+            block = self.read_rows(name, start, min(start + step, rows))
+            digest.update(little_bytes(block))
+            yield start, block
+        if recorded is not None and digest.hexdigest() != recorded:
+            raise StoreError(
+                f"{self.path}: feature set {name!r}: its rows differ from their recorded "
+                f"checksum, so it is left as it was; `ser store verify {self.path}` says "
+                "what mends it"
+            )
 
     def failures(self, name: str) -> list[tuple[str, str]]:
         self._complete_attrs(name)
@@ -385,9 +430,11 @@ class FeatureStore(TranscriptSets, StoreHealth):
                 folder.rmdir()
 
 
-def _chunk_rows(rows: int, dim: int, dtype: str) -> int:
-    """Rows per chunk: about CHUNK_BYTES, evened out so the padded last chunk is small."""
-    target = max(1, CHUNK_BYTES // (dim * np.dtype(dtype).itemsize))
+def _chunk_rows(rows: int, dim: int, dtype: str, chunk_bytes: int | None = None) -> int:
+    """Rows per chunk: about `chunk_bytes` (CHUNK_BYTES), evened out so the padded last
+    chunk is small."""
+    size = CHUNK_BYTES if chunk_bytes is None else chunk_bytes  # looked up now: tests set it
+    target = max(1, size // (dim * np.dtype(dtype).itemsize))
     n_chunks = max(1, -(-rows // target))
     return max(1, -(-rows // n_chunks))
 

@@ -45,6 +45,14 @@ from ser.cache.zarr_nodes import (
 )
 from ser.errors import StoreError
 
+# A rechunk's new ``data`` is built in a hidden folder (no node), renamed whole when every
+# row is in it, then swapped in for the old (itself renamed aside, then removed): a kill at
+# any point leaves the old array or the whole new one, which the next holder of the store's
+# lock puts in place (`settle_rechunks`; reads find it meanwhile).
+REBUILDING = f".{DATA}.rechunking"
+REBUILT = f".{DATA}.rechunked"
+RETIRED = f".{DATA}.retired"
+
 
 class ZarrBackend:
     name = "zarr"
@@ -190,8 +198,31 @@ class ZarrBackend:
         # each chunk file by temp file and rename.
         self.write_blocks(name, runs)
 
+    def rechunk_data(
+        self, name: str, chunk_rows: int, blocks: Iterable[tuple[int, np.ndarray]]
+    ) -> None:
+        old = self._data(name)
+        group = self.path / name
+        shutil.rmtree(group / REBUILDING, ignore_errors=True)  # a killed rechunk's
+        shape = (int(old.shape[0]), int(old.shape[1]))
+        layout = _data_layout(shape, str(old.dtype), chunk_rows)
+        attrs = dict(old.attrs)  # the copy of the set's attributes
+        new = zarr.create_array(str(group / REBUILDING), **layout, attributes=attrs, zarr_format=3)
+        new = new.with_config({"write_empty_chunks": True})  # every chunk on disk (write_blocks)
+        for start, block in blocks:
+            new[start : start + len(block)] = block
+        os.rename(group / REBUILDING, group / REBUILT)
+        _swap_rebuilt(group)
+
+    def settle_rechunks(self) -> None:
+        for group in self.path.iterdir() if self.path.is_dir() else ():
+            if (group / REBUILDING).is_dir():  # not whole: the old data stands
+                shutil.rmtree(group / REBUILDING, ignore_errors=True)
+            if (group / REBUILT).is_dir() or (group / RETIRED).is_dir():
+                _swap_rebuilt(group)
+
     def data_layout(self, name: str) -> tuple[tuple[int, int], np.dtype] | None:
-        if not is_node(self.path / name / DATA):
+        if not is_node(self.path / self._data_rel(name)):
             return None
         array = self._data(name)
         return (int(array.shape[0]), int(array.shape[1])), np.dtype(array.dtype)
@@ -216,11 +247,31 @@ class ZarrBackend:
     def _data(self, name: str) -> zarr.Array:
         return self._stored(name, DATA).array
 
+    def _data_rel(self, name: str) -> str:
+        """Where set ``name``'s data is: ``data``, or the whole rechunked one a rechunk
+        killed between its two renames left (a read-only reader cannot put it in place)."""
+        if not is_node(self.path / name / DATA) and (self.path / name / REBUILT).is_dir():
+            return f"{name}/{REBUILT}"
+        return f"{name}/{DATA}"
+
     def _stored(self, name: str, key: str) -> _Stored:
         if not is_node(self.path / name):
             raise StoreError(f"{self.path}: no group {name!r}")
+        if key == DATA and (rel := self._data_rel(name)) != f"{name}/{DATA}":
+            array = open_node(self.path, rel, zarr.Array)
+            return _Stored(array, self.path / rel, self.path, f"{name}/{DATA}")
         array = open_node(self.path, f"{name}/{key}", zarr.Array, writable=self.writable)
         return _Stored(array, self.path / name / key, self.path, f"{name}/{key}")
+
+
+def _swap_rebuilt(group: Path) -> None:
+    """Put a set's whole rechunked ``data`` in place of the old, then drop the old."""
+    if (group / REBUILT).is_dir():
+        if (group / DATA).is_dir():
+            shutil.rmtree(group / RETIRED, ignore_errors=True)  # an older rechunk's
+            os.rename(group / DATA, group / RETIRED)
+        os.rename(group / REBUILT, group / DATA)
+    shutil.rmtree(group / RETIRED, ignore_errors=True)
 
 
 def _data_layout(shape: tuple[int, int], dtype: str, chunk_rows: int) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`ser store info|verify|repair|init|import`: look into, check, mend and fill feature
+"""`ser store info|verify|repair|rechunk|init|import`: look into, check, mend and fill feature
 stores. A damaged part of a store (a set, the manifest, its own metadata) is named by info
 and verify, never a traceback, and never keeps the others from being shown."""
 
@@ -322,6 +322,47 @@ def repair(ctx: click.Context, path: Path, corpus_root: Path | None, quiet: bool
         ctx.exit(1)
     said = "repaired" if result.done else "nothing to repair"
     click.echo(f"ok: {path.absolute()}: {said}, all healthy")
+
+
+@store.command("rechunk")
+@click.argument("path", type=STORE_PATH)
+@click.argument("name")
+@click.option(
+    "--chunk-size",
+    required=True,
+    help="About this many bytes a chunk, in whole rows (e.g. 512KiB, 16MiB): what a "
+    "streamed read takes at a time (`ser train --memory-budget`).",
+)
+def rechunk(path: Path, name: str, chunk_size: str) -> None:
+    """Write feature set NAME of the store at PATH anew in chunks of about --chunk-size:
+    the same rows, offsets and fingerprint (runs resume on it), the old array kept until
+    the new one is whole. Small chunks let a set stream under a small memory budget;
+    large ones mean fewer reads."""
+    import numpy as np
+
+    from ser.cache import FeatureStore
+    from ser.runtime.units import parse_size
+
+    try:
+        size = parse_size(chunk_size)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--chunk-size") from None
+    fs = FeatureStore.open(path, mode="a")
+    with fs.lock():
+        before, after = fs.rechunk(name, size)
+    described = fs.info(name)
+    row_bytes = described.dim * np.dtype(described.dtype).itemsize
+    if before == after:
+        click.echo(f"{name}: already in chunks of {_chunk_text(after, row_bytes)}; nothing to do")
+        return
+    click.echo(
+        f"{name}: rechunked from {_chunk_text(before, row_bytes)} to "
+        f"{_chunk_text(after, row_bytes)} ({fs.path})"
+    )
+
+
+def _chunk_text(rows: int, row_bytes: int) -> str:
+    return f"{rows:,} rows ({human_bytes(rows * row_bytes)}) a chunk"
 
 
 @store.command("init")
