@@ -52,19 +52,21 @@ class Recorded:
     """How a run record's config holds an option (`ser.train.record.config_record` walks
     `TrainConfig`'s fields): under `key` (None: the option's name), as the JSON `spell`
     makes of its value (None: tuples as lists, a parsed value as its text), null when the
-    value is `off`. `resolved`: the value the run's plan made of it (a default filled in),
-    looked up by `key`; one the plan leaves out is not recorded (the option of a head that
-    does not train). `flat`: the spelled value is a mapping whose keys join the config's
-    (the model's options beside its family's name). `once_left_out`: records written
-    before every option was recorded leave it out when off (a sweep cell's key hashes the
-    config without it then: `ser.train.record.cell_config`). `compared`: False where it
-    says where a run executes, not what it trains (a resume may change it). An option
-    that cannot change a result is declared `unrecorded` instead, saying why."""
+    value is `off`. `resolved`: the value the run's resolved config holds (a default
+    filled in), looked up by `key`; one left out is not recorded. `of_targets`: an option
+    of the run's targets, recorded as they say (`Targets.record_keys`: a head's options
+    only where that head trains). `flat`: the spelled value is a mapping whose keys join
+    the config's (the model's options beside its family's name). `once_left_out`: records
+    written before every option was recorded leave it out when off (a sweep cell's key
+    hashes the config without it then: `ser.train.record.cell_config`). `compared`: False
+    where it says where a run executes, not what it trains (a resume may change it). An
+    option that cannot change a result is declared `unrecorded` instead, saying why."""
 
     key: str | None = None
     off: object = None
     spell: Callable[[Any], Any] | None = None
     resolved: bool = False
+    of_targets: bool = False
     flat: bool = False
     once_left_out: bool = False
     compared: bool = True
@@ -220,34 +222,34 @@ class TrainConfig:
         "CMU-MOSI/MOSEI's [-3, 3] score; sentiment+emotions: MOSEI's six; "
         'docs/train.md, "Heads"). Recorded, as the store\'s corpus means it.',
         metavar="emotion|attributes|arousal|...|emotion+sentiment",
-        record=Recorded(resolved=True, once_left_out=True),
+        record=Recorded(resolved=True, of_targets=True, once_left_out=True),
     )
     attribute_loss: str = option(
         "ccc",
         "Attribute loss: ccc (1 - CCC per attribute, averaged) or mse.",
         choices=ATTRIBUTE_LOSSES,
-        record=Recorded(resolved=True, once_left_out=True),
+        record=Recorded(resolved=True, of_targets=True, once_left_out=True),
     )
     attribute_weight: float | None = option(
         None,
         f"With --target emotion+...: the attribute loss's weight beside the category's "
         f"[default: {ATTRIBUTE_WEIGHT}, measured in benchmarks/README.md].",
         least=0.0,
-        record=Recorded(resolved=True, once_left_out=True),
+        record=Recorded(resolved=True, of_targets=True, once_left_out=True),
     )
     emotions_as: str = option(
         "presence",
         "--target emotions (CMU-MOSEI's six) trains presence (a sigmoid each, BCE) "
         "or intensity (L1 on [0, 3]); both score presence (docs/train.md).",
         choices=EMOTIONS_AS,
-        record=Recorded(resolved=True),
+        record=Recorded(resolved=True, of_targets=True),
     )
     labels: str = option(
         "hard",
         "Class targets: hard (the consensus label) or soft (the distribution of the "
         "annotators' votes, re-read from the store's corpus); scores stay on the consensus.",
         choices=LABELS,
-        record=Recorded(resolved=True, once_left_out=True),
+        record=Recorded(resolved=True, of_targets=True, once_left_out=True),
     )
     calibrate: str = option(
         "none",

@@ -162,11 +162,6 @@ def tracking_of(config: TrainConfig) -> Tracking | None:
     return Tracking.of(config.track, config.track_uri, config.out)
 
 
-#: The options `Targets.parse` reads: a run record holds them as its targets say
-#: (`Targets.record_keys`: a head's options only where that head trains).
-TARGET_OPTIONS = ("target", "attribute_loss", "attribute_weight", "labels", "emotions_as")
-
-
 def run_targets(config: TrainConfig) -> Targets:
     """The run's `Targets`, its `--target` named as its store's kind means it (a resolved
     config's is: `CorpusKind.target`)."""

@@ -55,7 +55,6 @@ from ser.train.features import ResolvedFeature, layers_record
 from ser.train.group import Trained
 from ser.train.options import Recorded, TrainConfig
 from ser.train.plan import (
-    TARGET_OPTIONS,
     Job,
     Prepared,
     filled,
@@ -128,7 +127,7 @@ def resolutions(
     values: dict[str, object] = {
         name: getattr(config, name)
         for name, how in recorded_fields(type(config))
-        if how.resolved and how.key is None and name not in TARGET_OPTIONS
+        if how.resolved and how.key is None and not how.of_targets
     }
     values["seeds"] = seeds_of(config)
     values["test"] = tested(config, test)
