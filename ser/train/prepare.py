@@ -190,6 +190,11 @@ def placement(
 def stream_blockers(config: TrainConfig, unit: Unit) -> list[str]:
     """What this run holds that streamed rows do not go with yet, as its options name it."""
     blockers = [f"--step {config.step}"] if config.step in ("graphed", "compiled") else []
+    # a streamed side's steps an epoch follow its seed's windows: members stacked would
+    # take unequal steps; on processes, each would place the rows anew
+    for name in ("members_at_once", "processes"):
+        if (asked := getattr(config, name)) is not None and asked > 1:
+            blockers.append(f"--{name.replace('_', '-')} {asked}")
     return blockers + (["a dialog-context model"] if unit == "dialog" else [])
 
 
