@@ -65,7 +65,8 @@ class RowStream:
         self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._pending: dict[tuple[int, int], Future[np.ndarray]] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max(1, readers), thread_name_prefix="ser-stream")
+        self.readers = max(1, readers)
+        self._pool = ThreadPoolExecutor(self.readers, thread_name_prefix="ser-stream")
         self.reads = 0  # chunks read from the store (a measure of the plan's locality)
 
     def _store_rows(self, first: np.ndarray) -> np.ndarray:
@@ -73,6 +74,16 @@ class RowStream:
         starts = np.cumsum(self.lengths) - self.lengths  # kept row of each utterance's first
         return np.repeat(first - starts, self.lengths) + np.arange(
             int(self.lengths.sum()), dtype=np.int64
+        )
+
+    def with_cache(self, cache_bytes: int) -> RowStream:
+        """This stream again, its sets and readers as they are, with a cache of
+        `cache_bytes` (nothing read yet: made before the run reads a row)."""
+        self.close()
+        layers = [(name, first) for name, first, *_ in self.sets[1:]]
+        first, lengths = self.first, self.lengths
+        return RowStream(
+            self.store, self.name, first, lengths, cache_bytes, readers=self.readers, layers=layers
         )
 
     @property
@@ -178,15 +189,17 @@ class RowStream:
 
 def take_parts(parts: Sequence[RowStream], index: torch.Tensor) -> torch.Tensor:
     """Rows `index` (any shape, row numbers back to back) of `parts` -> [*index.shape, D]
-    in the first part's dtype (another part's cast, as the table in memory casts it)."""
+    ([..., L, D]) in the first part's dtype (another part's cast, as the table in memory
+    casts it)."""
     flat = index.cpu().numpy().ravel()
     row_starts = np.cumsum([0, *(p.rows for p in parts)])
     part = np.searchsorted(row_starts, flat, side="right") - 1
-    out = torch.from_numpy(np.empty((len(flat), parts[0].dim), dtype=parts[0].dtype))
+    shape = parts[0].shape  # (D,), or a layered input's (L, D)
+    out = torch.from_numpy(np.empty((len(flat), *shape), dtype=parts[0].dtype))
     for p in np.unique(part).tolist():
         at = np.flatnonzero(part == p)
         out[torch.from_numpy(at)] = parts[p].take(torch.from_numpy(flat[at] - row_starts[p]))
-    return out.view(*index.shape, parts[0].dim).to(index.device, non_blocking=True)
+    return out.view(*index.shape, *shape).to(index.device, non_blocking=True)
 
 
 def parts_means(parts: Sequence[RowStream], lengths: torch.Tensor) -> torch.Tensor:

@@ -210,7 +210,7 @@ def _table(
     caches = iter(_caches(store, table, [own[label] for label in labels], cache))
     parts, streams, segments = [table.flat], [], [table.lengths_np]
     if table.stream is not None:
-        streams.append(_restream(table.stream, next(caches)))
+        streams.append(table.stream.with_cache(next(caches)))
     slots = np.tile(np.arange(n, dtype=np.int64), (len(views.labels) + 1, 1))  # [V, n]
     for label in labels:
         if table.stream is None:
@@ -218,8 +218,8 @@ def _table(
             shape = rows.shape[1:]
             parts.append(torch.from_numpy(rows).to(table.flat.device, table.flat.dtype))
         else:
-            stream, layout, usable = _view_stream(store, own[label][0], keep, next(caches))
-            shape = (stream.dim,)
+            stream, layout, usable = _view_stream(store, own[label], keep, next(caches))
+            shape = stream.shape
             streams.append(stream)
         _check_view(store, table, own[label][0], label, usable, shape)
         v = views.labels.index(label) + 1
@@ -282,21 +282,17 @@ def _caches(
     return shares(cache, [chunk_bytes(store, f) for f in sets])
 
 
-def _restream(stream: RowStream, cache: int) -> RowStream:
-    """The clean set's stream again, with its share of the input's cache (nothing read
-    yet: the views are added before the run reads a row)."""
-    stream.close()
-    return RowStream(stream.store, stream.name, stream.first, stream.lengths, cache)
-
-
 def _view_stream(
-    store: FeatureStore, name: str, keep: np.ndarray, cache: int
+    store: FeatureStore, names: tuple[str, ...], keep: np.ndarray, cache: int
 ) -> tuple[RowStream, np.ndarray, np.ndarray]:
-    """A view set's stream of the kept utterances, the rows each has in it ([n]) and
-    whether it has any ([n]); its rows left in the store."""
-    offsets = store.offsets(name)
+    """A view's stream of the kept utterances (its sets: one per layer set of a layered
+    input, read by the same row numbers), the rows each has in it ([n]) and whether it
+    has any ([n]); its rows left in the store."""
+    offsets = store.offsets(names[0])
     lengths = np.diff(offsets)[keep].astype(np.int64)
-    return RowStream(store, name, offsets[:-1][keep], lengths, cache), lengths, lengths > 0
+    layers = [(name, store.offsets(name)[:-1][keep]) for name in names[1:]]
+    stream = RowStream(store, names[0], offsets[:-1][keep], lengths, cache, layers=layers)
+    return stream, lengths, lengths > 0
 
 
 def _view_rows(

@@ -238,3 +238,48 @@ def test_a_finetuned_run_whose_budget_holds_its_frames_trains_as_without_one(
     assert budgeted["streamed"] is None
     assert held["losses"] == budgeted["losses"]
     assert held["predictions"] == budgeted["predictions"]
+
+
+@pytest.fixture(scope="module")
+def layered_views(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`chunked`'s layer sets, each with a speed view (half its rows, shifted)."""
+    path = tmp_path_factory.mktemp("layer-views") / "features.zarr"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_module, "CHUNK_BYTES", 256)
+        store = labelled_store(path, {"bert-tiny": ("bert", "text", "token", 5, "float16")})
+        for name in add_layer_sets(store, "enc", AUDIO, range(3)):
+            read = store.read(name)
+            offsets, data = np.asarray(read.offsets), np.asarray(read.data)
+            rows = {i: data[offsets[i] : offsets[i + 1]][::2] + 1 for i in range(len(offsets) - 1)}
+            attrs = store.info(name).attrs
+            attrs = {k: v for k, v in attrs.items() if k not in ("fingerprint", "complete")}
+            store.begin_feature_set(
+                f"{name}.speed1.1", attrs | {"view_of": name, "view": "speed=1.1"}
+            )
+            store.shard_writer(f"{name}.speed1.1").write(0, rows, {})
+            store.consolidate(f"{name}.speed1.1", 1)
+    return path
+
+
+def test_a_layered_input_s_views_stream_beside_it_the_same_whatever_the_readers(
+    layered_views: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each view streams as its input does, its layer sets by the same row numbers. Before,
+    the view read its first layer set alone and the run was refused with the words of a
+    damaged view ("extract the views again")."""
+
+    def run(name: str) -> list[Any]:
+        options = {"store": str(layered_views), "features": f"{ASKED}+bert-tiny", "views": "all"}
+        options |= {"classes": "4", "protocol": "session5", "epochs": "2", "batch_size": "8"}
+        options |= {"seeds": "1", "device": "cpu", "out": str(tmp_path), "queries": "2"}
+        record = train(train_config(options | {"name": name, "memory_budget": "22KB"}))
+        assert record.config["streamed"] == [LAYERED] and record.config["views"] == "all"
+        return [f.curves.train_loss for f in record.folds]
+
+    two = run("two")
+    assert all(np.isfinite(x).all() for x in two)
+    made = one_reader(monkeypatch)  # the clean set's stream; the views' below
+    monkeypatch.setattr(
+        "ser.train.views.RowStream", lambda *a, **k: RowStream(*a, **(k | {"readers": 1}))
+    )
+    assert run("one") == two and made
