@@ -122,21 +122,39 @@ def windowed_plans(
     for training: in a new random order each epoch), `WINDOW_CHUNKS` of them a window,
     and each window's utterances bucketed and shuffled as `utterance_plans` does. The
     windows hold a fixed count of chunks: the same seed gives the same batches whatever
-    the budget, the machine or the reader threads.
+    the budget, the machine or the reader threads. Every batch but the last is full: a
+    window's utterances that do not fill one wait for the next window's (those carried
+    are batched first), so that a side takes ceil(N / batch) steps whatever its seed, as
+    in memory, and members of other seeds stack step for step.
 
     >>> plans = windowed_plans(np.arange(6), {}, 2, None, np.array([0, 0, 1, 1, 9, 9]))
     >>> [p.positions.tolist() for p in plans]
     [[0, 1], [2, 3], [4, 5]]
+    >>> blocks = np.array([0, 0, 1, 2, 3, 5, 5, 5, 5, 5])  # two windows of 5 utterances
+    >>> [p.positions.tolist() for p in windowed_plans(np.arange(10), {}, 4, None, blocks)]
+    [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     """
     held = blocks[positions]
     order = np.unique(held)
     if rng is not None:
         order = order[rng.permutation(len(order))]
-    plans = []
+    plans: list[StepPlan] = []
+    carried = np.zeros(0, dtype=np.int64)  # local indices waiting for a full batch
     for w in range(0, len(order), WINDOW_CHUNKS):
-        local = np.flatnonzero(np.isin(held, order[w : w + WINDOW_CHUNKS]))
-        window = {name: lens[local] for name, lens in seq_len.items()}
-        plans += utterance_plans(positions[local], window, batch_size, rng)
+        window = np.flatnonzero(np.isin(held, order[w : w + WINDOW_CHUNKS]))
+        last = w + WINDOW_CHUNKS >= len(order)
+        count = len(carried) + len(window)
+        now = count if last else count - count % batch_size
+        if now < len(carried):  # too few for a batch yet: all wait
+            carried = np.concatenate([carried, window])
+            continue
+        picked = np.zeros(len(window), dtype=bool)
+        chosen = rng.permutation(len(window)) if rng is not None else np.arange(len(window))
+        picked[chosen[: now - len(carried)]] = True
+        local = np.concatenate([carried, window[picked]])
+        carried = window[~picked]
+        lens = {name: seq[local] for name, seq in seq_len.items()}
+        plans += utterance_plans(positions[local], lens, batch_size, rng)
     return plans
 
 

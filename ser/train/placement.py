@@ -123,6 +123,7 @@ def place_inputs(
     blockers: Blockers = (),
     sequences: Collection[str] | None = None,
     copies: Copies | None = None,
+    members: int = 1,
 ) -> Placement:
     """Each input's place under the asked (or default) budget; `ConfigError` with the
     figures when even streaming cannot fit, or when an input must stream and the run
@@ -130,27 +131,38 @@ def place_inputs(
     inputs the model gathers as sequences (None: every frame or token set); the others'
     batches are their means. `copies`: the other sets an input's table holds beside its
     own (its views, a test store's set), placed with it: held with it, or each streamed
-    through a cache of its own."""
+    through a cache of its own. `members`: the members a step trains at once
+    (`--members-at-once`), each gathering its own batch and, where an input streams,
+    reading its own seed's window through the input's cache."""
     budget, source = (
         (asked_budget(asked), f"--memory-budget {asked}") if asked else default_budget(device)
     )
     every = {f.name: [(store, f), *(copies or {}).get(f.name, ())] for f in features}
     needs = {name: sum(input_bytes(s, f) for s, f in sets) for name, sets in every.items()}
     batches = {
-        name: max(
-            batch_bytes(s, f, batch_size, sequences is None or name in sequences) for s, f in sets
-        )
+        name: members
+        * max(batch_bytes(s, f, batch_size, sequences is None or name in sequences) for s, f in sets)
         for name, sets in every.items()
     }
     if not asked:
         return Placement(
             budget, source, held(needs, batches, budget, device), needs, {}, str(device)
         )
-    chunks = {
-        f.name: sum(chunk_bytes(s, c) for s, c in every[f.name]) for f in features if streamable(f)
+    chunks = {  # a chunk of each set an input reads, for each member's window
+        f.name: members * sum(chunk_bytes(s, c) for s, c in every[f.name])
+        for f in features
+        if streamable(f)
     }
     host = int(available_memory() * SHARE) if device.type == "cuda" else None
-    places, cache = decide(needs, chunks, batches, budget, host)
+    try:
+        places, cache = decide(needs, chunks, batches, budget, host)
+    except ConfigError as refused:
+        if members == 1:
+            raise
+        raise ConfigError(
+            f"{refused}, or lower --members-at-once {members}: each member stacked gathers "
+            "its own batch and reads its own window of a streamed input"
+        ) from None
     streamed = [name for name, place in places.items() if place == "stream"]
     if streamed and blockers:
         raise ConfigError(

@@ -184,17 +184,17 @@ def placement(
     blocked = stream_blockers(config, unit)
     device, batch_size = device_of(config), filled(config.batch_size)
     budget = config.memory_budget
-    return place_inputs(store, features, device, budget, batch_size, blocked, sequences, copies)
+    members = config.members_at_once or 1  # a streamed run stacks only those asked
+    return place_inputs(
+        store, features, device, budget, batch_size, blocked, sequences, copies, members
+    )
 
 
 def stream_blockers(config: TrainConfig, unit: Unit) -> list[str]:
     """What this run holds that streamed rows do not go with yet, as its options name it."""
-    blockers = [f"--step {config.step}"] if config.step in ("graphed", "compiled") else []
-    # a streamed side's steps an epoch follow its seed's windows: members stacked would
-    # take unequal steps; on processes, each would place the rows anew
-    for name in ("members_at_once", "processes"):
-        if (asked := getattr(config, name)) is not None and asked > 1:
-            blockers.append(f"--{name.replace('_', '-')} {asked}")
+    # on processes, each would place the rows anew from the memory free then
+    asked = config.processes
+    blockers = [f"--processes {asked}"] if asked is not None and asked > 1 else []
     return blockers + (["a dialog-context model"] if unit == "dialog" else [])
 
 

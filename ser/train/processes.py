@@ -150,14 +150,14 @@ def _asked(
     configs: list[TrainConfig], runs: list[Prepared]
 ) -> tuple[int | None, str | None, int | None]:
     """The members at once, steps and processes the first config asks for; a run that
-    streams its rows trains one member's windows at a time through each stream's cache,
-    eagerly, in this process: a process of its own would decide the placement (and so
-    the batches) again from what is free then."""
+    streams its rows stacks only the members it asks for (its placement gave each a
+    window in each stream's cache), in this process: a process of its own would decide
+    the placement (and so the batches) again from what is free then."""
     at_once = configs[0].members_at_once if configs else None
     step = configs[0].step if configs else None
     processes = configs[0].processes if configs else None
     if any(streams_of(run.data, run.specs) for run in runs):
-        return at_once or 1, step or "eager", 1
+        return at_once or 1, step, 1
     return at_once, step, processes
 
 

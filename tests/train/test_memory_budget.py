@@ -202,12 +202,7 @@ def test_a_bad_size_names_the_option(chunked: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("asked", "said"),
-    [
-        ({"step": "compiled"}, "--step compiled"),
-        # stacked members' streamed sides took unequal steps: a ValueError's traceback
-        ({"members_at_once": 3, "seeds": 3}, "--members-at-once 3"),
-        ({"processes": 2, "seeds": 2}, "--processes 2"),
-    ],
+    [({"processes": 2, "seeds": 2}, "--processes 2")],
 )
 def test_streaming_with_what_it_does_not_take_yet_is_refused(
     chunked: Path, tmp_path: Path, asked: dict[str, object], said: str
