@@ -6,7 +6,8 @@ token row of a sequence model, once per utterance of a vector model), and the in
 values each row brings (every stored set's width: a layered input's all), both twice for
 a staged model. Memory: weights, gradients and Adam's two moments per member, plus the
 features as the cell's memory budget places them (`ser.train.placement`: the rows held,
-each streamed input's chunk cache; a cell that cannot fit even streamed is refused).
+each streamed input's chunk cache, its views' and test store's sets with it, as `ser train`
+places them; a cell that cannot fit even streamed is refused).
 Time: the FLOPs over `EFFECTIVE_FLOPS` plus the input read at `EFFECTIVE_READ`,
 rough alone, so cells that have trained in the sweep's folder calibrate it (measured over
 estimated seconds, per device and family). Under the `ser.runtime.execution.Execution`
@@ -30,7 +31,7 @@ from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.sweep.cells import ResolvedCell, record_of, unique
 from ser.train.features import resolve_features
-from ser.train.placement import place_inputs
+from ser.train.prepare import open_inputs
 from ser.train.plan import device_of, filled, seeds_of
 
 # A cell's time with one thread against `ser train`'s default on the 2-core CPU the
@@ -92,19 +93,22 @@ def estimate(
         tested, seen = _size(test, cell.test_features, sequence)
         flops += 2.0 * params * tested * cell.members
         read += float(seen) * cell.members
-    memory = 16 * params * cell.members + _rows_bytes(cell, store)
+    memory = 16 * params * cell.members + _rows_bytes(cell, store, test)
     device = device_of(settings).type
     seconds = flops / EFFECTIVE_FLOPS[device] + read / EFFECTIVE_READ[device]
     return Estimate(params, memory, seconds, device, family_of(settings.model).name)
 
 
-def _rows_bytes(cell: ResolvedCell, store: FeatureStore) -> int:
-    """The bytes the cell's inputs take where its memory budget places them: rows held
-    (on the device or host), or a streamed input's chunk cache."""
-    features = resolve_features(store, cell.config.features)
-    settings = cell.settings
-    device, batch_size = device_of(settings), filled(settings.batch_size)
-    placed = place_inputs(store, features, device, settings.memory_budget, batch_size)
+def _rows_bytes(cell: ResolvedCell, store: FeatureStore, test: FeatureStore | None) -> int:
+    """The bytes the cell's inputs take where its run places them (`open_inputs`, as
+    `ser train` does: with their views or test store's sets, and the members it stacks):
+    rows held (on the device or host), or a streamed input's chunk cache."""
+    stores = {cell.settings.store: store}
+    if (path := cell.settings.test_store) is not None:
+        stores[path] = test or FeatureStore.open(path)
+    placed = open_inputs(cell.config, cell.settings, stores).placement
+    if placed is None:
+        return 0
     held = sum(placed.needs[name] for name in placed.places if name not in placed.streamed)
     return held + sum(placed.cache.values())
 

@@ -7,13 +7,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+import ser.cache.store as store_module
 from ser.sweep.cells import cell_dir, resolve_cells
 from ser.sweep.estimate import UNCALIBRATED, estimate_sweep
 from ser.sweep.spec import load_spec
 
-from .conftest import PARAMS, TINY
+from tests.stores import labelled_store
+from tests.train.test_streamed_views import add_view
+
+from .conftest import PARAMS, SETS, TINY
 
 
 def cells_of(preset: str, store: Path, out: Path, **fixed: str) -> list[Any]:
@@ -102,3 +107,35 @@ def test_the_estimate_uses_the_execution_the_sweep_trains_with(
     assert again.cells[1].seconds == pytest.approx(side.cells[1].seconds)
     default = estimate_sweep(cells, tmp_path)
     assert default.cells[1].seconds == pytest.approx(alone.cells[1].seconds)
+
+
+def test_its_memory_counts_the_views_and_the_streamed_caches_as_a_run_places_them(
+    tmp_path: Path,
+) -> None:
+    """The estimate's rows are where `ser train` puts them (`open_inputs`): an input's
+    views beside its own rows, or under a budget they do not fit, the chunk caches of the
+    streams alone. Before, the views were left out."""
+    path = tmp_path / "features.zarr"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store_module, "CHUNK_BYTES", 256)
+        store = labelled_store(path, SETS, per_dialog=12)
+        frames = store.read("hubert-tiny.L2")
+        offsets, data = np.asarray(frames.offsets), np.asarray(frames.data, dtype=np.float32)
+        noisy = {i: data[offsets[i] : offsets[i + 1]] + 1 for i in range(len(store.manifest))}
+        add_view(store, "hubert-tiny.L2", "noise20db", noisy)
+
+    def memory(**fixed: str) -> int:
+        cell = cells_of("msmser-table3", path, tmp_path, **fixed)[0]  # its unmasked cell
+        return estimate_sweep([cell], tmp_path).cells[0].estimate.memory
+
+    alone = {"features": "hubert-tiny.L2+bert-tiny", "fusion": "mit"}
+    clean, viewed = memory(**alone), memory(**alone, views="noise20db")
+    frames, view, tokens = (
+        store.info(name).rows * dim * 2
+        for name, dim in (("hubert-tiny.L2", 6), ("hubert-tiny.L2.noise20db", 6), ("bert-tiny", 5))
+    )
+    assert viewed - clean == view
+    weights = clean - frames - tokens  # the members' weights, gradients and moments
+    streamed = memory(**alone, views="noise20db", **{"memory-budget": "16KB"})
+    assert streamed < viewed
+    assert tokens < streamed - weights <= 16_000  # the tokens held and the caches: the budget
