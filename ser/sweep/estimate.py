@@ -31,8 +31,8 @@ from ser.runs.record import RunRecord
 from ser.runtime.execution import Execution
 from ser.sweep.cells import ResolvedCell, record_of, unique
 from ser.train.features import resolve_features
-from ser.train.prepare import open_inputs
 from ser.train.plan import device_of, filled, seeds_of
+from ser.train.prepare import open_inputs
 
 # A cell's time with one thread against `ser train`'s default on the 2-core CPU the
 # estimate's rates come from (2 threads): a fusion-study run, 90 s against 63 s. Two

@@ -141,7 +141,9 @@ def place_inputs(
     needs = {name: sum(input_bytes(s, f) for s, f in sets) for name, sets in every.items()}
     batches = {
         name: members
-        * max(batch_bytes(s, f, batch_size, sequences is None or name in sequences) for s, f in sets)
+        * max(
+            batch_bytes(s, f, batch_size, sequences is None or name in sequences) for s, f in sets
+        )
         for name, sets in every.items()
     }
     if not asked:

@@ -14,7 +14,6 @@ import ser.cache.store as store_module
 from ser.sweep.cells import cell_dir, resolve_cells
 from ser.sweep.estimate import UNCALIBRATED, estimate_sweep
 from ser.sweep.spec import load_spec
-
 from tests.stores import labelled_store
 from tests.train.test_streamed_views import add_view
 

@@ -20,8 +20,8 @@ import ser.train.engine.steps as steps_module
 from ser.errors import ConfigError
 from ser.models import ModelConfig
 from ser.models.batch import InputSpec
-from ser.train.batches import Batches
 from ser.runs.record import RunRecord
+from ser.train.batches import Batches
 from ser.train.recipe import TrainConfig, train
 from tests.stores import labelled_store
 from tests.train.test_memory_budget import loaded
@@ -106,9 +106,7 @@ def test_stacked_members_stream_as_each_alone(chunked: Path, tmp_path: Path) -> 
     assert_same_training(stacked, alone)
 
 
-def test_a_budget_too_small_for_the_stacked_members_says_so(
-    chunked: Path, tmp_path: Path
-) -> None:
+def test_a_budget_too_small_for_the_stacked_members_says_so(chunked: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="or lower --members-at-once 8") as refused:
         train(config(chunked, tmp_path, members_at_once=8, seeds=8))
     assert "cannot hold this run even streamed" in str(refused.value)
