@@ -319,6 +319,14 @@ class TrainConfig:
         metavar="SIZE",
         record=Recorded(key="streamed", resolved=True, once_left_out=True),
     )
+    host_memory: str | None = option(
+        None,
+        "On a GPU, with --memory-budget: the pinned host memory that may hold the inputs "
+        "the device's budget does not; an input that fits neither streams [default: half "
+        "the machine's memory, never what is free now].",
+        metavar="SIZE",
+        unrecorded="where rows live: the inputs that streamed are recorded (streamed)",
+    )
     overwrite: bool = option(
         False,
         "Discard an existing run of the same name.",

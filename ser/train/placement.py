@@ -32,7 +32,7 @@ import torch
 
 from ser.cache import FeatureStore
 from ser.errors import ConfigError
-from ser.runtime.memory import available_memory, device_free_memory
+from ser.runtime.memory import available_memory, device_free_memory, memory_budget
 from ser.runtime.units import human_bytes, parse_size
 from ser.train.features import ResolvedFeature
 
@@ -124,6 +124,7 @@ def place_inputs(
     sequences: Collection[str] | None = None,
     copies: Copies | None = None,
     members: int = 1,
+    host_asked: str | None = None,
 ) -> Placement:
     """Each input's place under the asked (or default) budget; `ConfigError` with the
     figures when even streaming cannot fit, or when an input must stream and the run
@@ -133,7 +134,12 @@ def place_inputs(
     own (its views, a test store's set), placed with it: held with it, or each streamed
     through a cache of its own. `members`: the members a step trains at once
     (`--members-at-once`), each gathering its own batch and, where an input streams,
-    reading its own seed's window through the input's cache."""
+    reading its own seed's window through the input's cache. `host_asked`:
+    `--host-memory` (`host_budget`)."""
+    if host_asked is not None and not asked:
+        raise ConfigError(
+            "--host-memory bounds what --memory-budget's device share leaves out: give both"
+        )
     budget, source = (
         (asked_budget(asked), f"--memory-budget {asked}") if asked else default_budget(device)
     )
@@ -155,7 +161,7 @@ def place_inputs(
         for f in features
         if streamable(f)
     }
-    host = int(available_memory() * SHARE) if device.type == "cuda" else None
+    host = host_budget(device, host_asked)
     try:
         places, cache = decide(needs, chunks, batches, budget, host)
     except ConfigError as refused:
@@ -175,6 +181,25 @@ def place_inputs(
         )
     layered = {f.name: len(f.sets) for f in features if f.sets}
     return Placement(budget, source, places, needs, cache, str(device), True, layered)
+
+
+def host_budget(device: torch.device, asked: str | None) -> int | None:
+    """The pinned host memory beside a GPU that holds the inputs the device's budget
+    does not (None on the CPU: the budget is host memory): `--host-memory`, else `SHARE`
+    of the machine's memory. Never what is free now: whether an input streams changes
+    its batches, and a busy machine must not change what a run computes."""
+    if device.type != "cuda":
+        if asked is not None:
+            raise ConfigError(
+                f"--host-memory is for a GPU run; on {device} --memory-budget is host memory"
+            )
+        return None
+    if asked is None:
+        return int(memory_budget() * SHARE)
+    try:
+        return parse_size(asked)
+    except ValueError as error:
+        raise ConfigError(f"--host-memory {error}") from None
 
 
 def held(

@@ -185,8 +185,9 @@ def placement(
     device, batch_size = device_of(config), filled(config.batch_size)
     budget = config.memory_budget
     members = config.members_at_once or 1  # a streamed run stacks only those asked
+    host = config.host_memory
     return place_inputs(
-        store, features, device, budget, batch_size, blocked, sequences, copies, members
+        store, features, device, budget, batch_size, blocked, sequences, copies, members, host
     )
 
 

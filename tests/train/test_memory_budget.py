@@ -254,3 +254,43 @@ def test_a_placement_says_each_place() -> None:
     )
     asked = Placement(1, "--memory-budget 1B", {"a": "host"}, {"a": 5}, {}, "cuda:0", asked=True)
     assert "held all the same" not in asked.describe()
+
+
+def test_beside_a_gpu_pinned_host_memory_holds_what_the_device_does_not(
+    chunked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a GPU the budget is the device's; `--host-memory` (default: half the machine's
+    memory) holds the rest pinned, and what fits neither streams. Whether an input
+    streams changes its batches, so it never follows what is free now: before, the host
+    share was half the available RAM, and a busy machine streamed what a quiet one held."""
+    store = FeatureStore.open(chunked)
+    features = resolve_features(store, (FRAMES, "bert-tiny"))
+    gpu = torch.device("cuda")  # placing touches no device: this runs on the CPU
+
+    def places(host: str | None) -> dict[str, str]:
+        return place_inputs(store, features, gpu, "8KB", 8, host_asked=host).places
+
+    assert places("1MB") == {FRAMES: "host", "bert-tiny": "device"}
+    assert places("3KB") == {FRAMES: "stream", "bert-tiny": "device"}
+    monkeypatch.setattr("ser.train.placement.memory_budget", lambda: 2 << 20)
+    monkeypatch.setattr("ser.train.placement.available_memory", lambda: 1024)
+    assert places(None) == {FRAMES: "host", "bert-tiny": "device"}  # half of 2 MiB
+
+
+@pytest.mark.parametrize(
+    ("asked", "said"),
+    [
+        ({"host_memory": "1GB"}, "--host-memory bounds what --memory-budget's device share"),
+        ({"host_memory": "1GB", "memory_budget": "1GB"}, "--host-memory is for a GPU run"),
+        ({"host_memory": "lots", "memory_budget": "1GB", "device": "cuda"}, "--host-memory"),
+    ],
+)
+def test_host_memory_is_refused_where_it_means_nothing(
+    chunked: Path, tmp_path: Path, asked: dict[str, str], said: str
+) -> None:
+    store = FeatureStore.open(chunked)
+    features = resolve_features(store, (FRAMES,))
+    device = torch.device(asked.get("device", "cpu"))
+    with pytest.raises(ConfigError, match=said):
+        place_inputs(store, features, device, asked.get("memory_budget"), 8,
+                     host_asked=asked["host_memory"])  # fmt: skip
