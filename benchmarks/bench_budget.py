@@ -14,12 +14,16 @@ bytes the real corpus's 230 hours would take at that rate are projected).
 Each run is a fresh `ser train` process (MSMSER at the demo's width, `--d-model 64 --heads
 4 --queries 8`, on `--features hubert+mpnet`; the MLP, `--fusion none`, on `hubert` with
 `--mlp`), one seed, one fold (`--protocol session5`: LOSO's fold testing session 5; the
-MSP-Podcast store: `official`), `--epochs` epochs on the CPU, in memory and with
-`--memory-budget`, alternating, `--repeats` times each. Per run: its peak resident memory
-(the child's `ru_maxrss`, from `os.wait4`), its wall time (command start to `run.json`
-written), its CPU seconds and each epoch's seconds (training and validation: the
-`elapsed` of its `epoch N/E  loss` progress line less the one before; the first includes
-building the model). The medians are printed side by side with their ratios.
+MSP-Podcast store: `official`), `--epochs` epochs on `--device` (the CPU), in memory and
+with `--memory-budget`, alternating, `--repeats` times each; on a GPU a third side holds
+the rows in pinned host memory (`--memory-budget` alone), and the streamed side adds
+`--host-memory`. Per run: its peak resident memory (the child's `ru_maxrss`, from
+`os.wait4`), its wall time (command start to `run.json` written), its CPU seconds and
+each epoch's seconds (training and validation: from its `epoch N/E  loss` progress line's
+arrival to the next's; the first includes the start and building the model). The medians
+are printed side by side with their ratios; an MSP-Podcast store's streamed epoch is also
+projected to the real corpus's 230 hours (`projected`), beside the disk's floor under
+`--cold`. `benchmarks/gpu.sh` runs it on a GPU (`budget_msp_podcast`).
 
 `--cold`: one more streamed run with the store's pages out of the page cache first
 (`/proc/sys/vm/drop_caches` as root, else `posix_fadvise(DONTNEED)` on every file of the
@@ -81,6 +85,8 @@ MODELS = {
     "msmser-audio": ["--features", "hubert", "--fusion", "mit", "--d-model", "64",
                      "--heads", "4", "--queries", "8"],
     "mlp": ["--features", "hubert", "--fusion", "none"],
+    # the paper's MSMSER (d 768, 8 heads) on the frames alone: the MSP-Podcast store's
+    "msmser-paper-audio": ["--features", "hubert", "--fusion", "mit"],
 }  # fmt: skip
 
 
@@ -114,7 +120,7 @@ def msp_manifest(work: Path, hours: float) -> tuple[Manifest, dict[str, Any], di
     """`ser demo-corpus --layout msp-podcast --hours H` in `work` (made once), its manifest
     and store attributes as `ser extract` makes them, and each utterance's seconds from
     its durations.csv."""
-    root = work / "msp"
+    root = work / f"msp-{hours:g}h"
     if not root.exists():
         sh(*SER, "demo-corpus", root, "--layout", "msp-podcast", "--hours", str(hours))
     kind, reading = read_corpus(root, "msp-podcast", "all")
@@ -151,7 +157,7 @@ def write_set(
 
 def build(work: Path, corpus: str, hours: float) -> tuple[Path, dict[str, Any]]:
     """The store of the runs (made once), and what it holds."""
-    path = work / f"{corpus}.zarr"
+    path = work / (f"{corpus}.zarr" if corpus == "iemocap" else f"{corpus}-{hours:g}h.zarr")
     attrs: dict[str, Any] = {}  # a store without a corpus's attributes is IEMOCAP's
     if corpus == "iemocap":
         manifest = iemocap_manifest(UTTERANCES)
@@ -187,16 +193,14 @@ def folder_bytes(path: Path) -> int:
 
 
 def run(
-    store: Path, work: Path, model: str, budget: str | None, epochs: int, protocol: str
+    store: Path, work: Path, model: str, side: tuple[str, list[str]], epochs: int, where: list[str]
 ) -> dict[str, Any]:
-    """One `ser train` in a fresh process: peak RSS, wall time to run.json, epoch times."""
-    name = f"{model}-{'stream' if budget else 'memory'}"
+    """One `ser train` in a fresh process: peak RSS, wall time to run.json, epoch times.
+    `side`: its name and its memory options; `where`: its protocol and device options."""
+    name = f"{model}-{side[0]}"
     command = [*SER, "train", "--store", str(store), "--out", str(work / "runs"), "--name", name,
-               "--overwrite", "--classes", "4", "--protocol", protocol, "--seeds", "1",
-               "--epochs", str(epochs), "--device", "cpu", "--processes", "1",
-               *MODELS[model]]  # fmt: skip
-    if budget:
-        command += ["--memory-budget", budget]
+               "--overwrite", "--classes", "4", "--seeds", "1", "--epochs", str(epochs),
+               "--processes", "1", *where, *MODELS[model], *side[1]]  # fmt: skip
     record = work / "runs" / name / "run.json"
     started = time.monotonic()
     wall_start = time.time()
@@ -222,20 +226,18 @@ def run(
         "major_faults": usage.ru_majflt,
         "read_mib": round(usage.ru_inblock * 512 / 2**20, 1),
     }
-    out["placement"] = json.loads(record.read_text()).get("execution", {}).get("memory")
-    out["epoch_s"] = epoch_seconds([line for _, line in lines])
+    execution = json.loads(record.read_text()).get("execution", {})
+    out["placement"], out["step"] = execution.get("memory"), execution.get("step")
+    out["epoch_s"] = epoch_seconds(lines)
     say(f"{name}: {json.dumps(out)}")
     return out
 
 
-def epoch_seconds(lines: list[str]) -> list[int]:
-    """Each epoch's seconds from the `epoch N/E  loss ... elapsed M:SS` progress lines."""
-    marks = [0]
-    for line in lines:
-        found = re.search(r"epoch \d+/\d+  loss .* elapsed (\d+):(\d+)", line)
-        if found:
-            marks.append(60 * int(found[1]) + int(found[2]))
-    return np.diff(marks).tolist()
+def epoch_seconds(lines: list[tuple[float, str]]) -> list[float]:
+    """Each epoch's seconds: between the arrivals of its `epoch N/E  loss` progress line
+    and the one before (the first from the process's start)."""
+    marks = [0.0] + [t for t, line in lines if re.search(r"epoch \d+/\d+  loss ", line)]
+    return np.round(np.diff(marks), 2).tolist()
 
 
 def uncache(store: Path) -> str:
@@ -343,6 +345,9 @@ def main() -> None:
     parser.add_argument("--corpus", choices=["iemocap", "msp-podcast"], default="iemocap")
     parser.add_argument("--hours", type=float, default=20.0, help="msp-podcast: its size")
     parser.add_argument("--budget", default="384MB")
+    parser.add_argument("--device", default="cpu", help="cuda: also a side in pinned host memory")
+    parser.add_argument("--host-memory", help="cuda: the stream side's --host-memory")
+    parser.add_argument("--json", action="store_true", help="the result on one line")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side, alternating")
     parser.add_argument("--model", choices=list(MODELS), default="msmser")
@@ -365,14 +370,14 @@ def main() -> None:
         return
     store, held = build(args.workdir, args.corpus, args.hours)
     protocol = "session5" if args.corpus == "iemocap" else "official"
+    where = ["--protocol", protocol, "--device", args.device]
     out: dict[str, Any] = {"store": held, "budget": args.budget, "epochs": args.epochs}
-    sides = [s for s in ("memory", "stream") if args.only in (None, s)]
+    sides = {side: opts for side, opts in memory_sides(args).items() if args.only in (None, side)}
     for model in [args.model] + (["mlp"] if args.mlp and args.model != "mlp" else []):
         runs: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
         for _ in range(args.repeats):
-            for side in sides:
-                budget = args.budget if side == "stream" else None
-                runs[side].append(run(store, args.workdir, model, budget, args.epochs, protocol))
+            for side, opts in sides.items():
+                runs[side].append(run(store, args.workdir, model, (side, opts), args.epochs, where))
         figures: dict[str, Any] = {
             side: {k: median(rs, k) for k in ("peak_rss_mib", "wall_s", "cpu_s")} | {"runs": rs}
             for side, rs in runs.items()
@@ -386,10 +391,40 @@ def main() -> None:
     if args.cold:
         out["disk"] = disk_rate(store)
         uncache(store)
-        out["cold_stream"] = run(
-            store, args.workdir, args.model, args.budget, args.epochs, protocol
-        )
-    print(json.dumps(out, indent=1))
+        cold = ("stream", memory_sides(args)["stream"])
+        out["cold_stream"] = run(store, args.workdir, args.model, cold, args.epochs, where)
+    if args.corpus == "msp-podcast":
+        out["projected"] = projected(out, held, args.model)
+    print(json.dumps(out) if args.json else json.dumps(out, indent=1))
+
+
+def memory_sides(args: argparse.Namespace) -> dict[str, list[str]]:
+    """Each side's memory options: every row in memory (the default budget), streamed
+    under --budget (beside a GPU, with --host-memory: pinned host memory would hold
+    them), and on a GPU the rows in pinned host memory (--budget alone)."""
+    stream = ["--memory-budget", args.budget]
+    if args.host_memory:
+        stream += ["--host-memory", args.host_memory]
+    sides = {"memory": [], "stream": stream}
+    if args.device.startswith("cuda"):
+        sides["host"] = ["--memory-budget", args.budget]
+    return sides
+
+
+def projected(out: dict[str, Any], held: dict[str, Any], model: str) -> dict[str, Any]:
+    """The streamed epoch at the real corpus's `MSP_HOURS`: this store's streamed epoch
+    (the median of the last epochs of the stream side's runs) scaled by the hours, and
+    the floor the disk sets (its bytes at the cold read rate), where measured."""
+    runs = out.get(model, {}).get("stream", {}).get("runs", [])
+    epochs = [r["epoch_s"][-1] for r in runs if r.get("epoch_s")]
+    if not epochs:
+        return {}
+    scale = MSP_HOURS / held["hours"]
+    found = {"epoch_s": statistics.median(epochs), "hours": MSP_HOURS, "scale": round(scale, 2)}
+    found["epoch_s_full_size"] = round(found["epoch_s"] * scale, 1)
+    if "disk" in out:
+        found["disk_bound_s"] = round(held["full_size_bytes"] / (out["disk"]["mb_per_s"] * 1e6), 1)
+    return found
 
 
 if __name__ == "__main__":

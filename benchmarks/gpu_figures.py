@@ -24,6 +24,11 @@ What each figure times:
   HuBERT-base's top 2 layers and a head trained from the cached layer 10, against from
   audio through the whole encoder; `finetune_recompute_over_cache` is how many times the
   cache's step a step from audio takes (bottom layers under no_grad; target >= 3x).
+- `budget_msp_podcast`: `benchmarks/bench_budget.py --corpus msp-podcast` (its docstring):
+  the paper's MSMSER on 10 h of MSP-Podcast-shaped HuBERT-base frames (2.8 GB), each
+  row on the GPU, in pinned host memory, and streamed (`--memory-budget 1GB --host-memory
+  512MB`), a fresh `ser train` each, two epochs; `projected.epoch_s_full_size` is the
+  streamed epoch scaled to the corpus's 230 h, `disk_bound_s` its bytes at the cold read rate.
 
     python benchmarks/gpu_figures.py --out $OUT/gpu.json --before .before --budget 480
     python benchmarks/gpu_figures.py --tiny --device cpu --out /tmp/g.json --budget 600
@@ -119,6 +124,7 @@ class Figures:
             ("msmser_paper_graphed", 150, self.msmser(["--step", "graphed"])),
             ("msmser_paper", 150, self.msmser(["--step", "eager"])),
             ("finetune_hubert_base", 120, self.finetune),
+            ("budget_msp_podcast", 420, self.budget),
             ("extract_hubert_base_last", 90, self.extraction("1h", hubert)),
             ("extract_hubert_base_last_positional", 90,
              self.extraction("1h", hubert, positional=True)),
@@ -185,6 +191,20 @@ class Figures:
         )
         command = [sys.executable, str(HERE / "bench_finetune.py"), *size,
                    "--device", self.args.device, "--repeats", "3", "--json"]  # fmt: skip
+        return run_json(command, limit)
+
+    def budget(self, limit: float) -> dict[str, Any]:
+        """Where a run's rows live, side by side on the GPU (`bench_budget.py`)."""
+        tiny = ("2", "msmser-audio", "200MB", "100MB")
+        hours, model, budget, host = (
+            tiny if self.args.tiny else ("10", "msmser-paper-audio", "1GB", "512MB")
+        )
+        command = [sys.executable, str(HERE / "bench_budget.py"), "--workdir",
+                   str(self.args.work / "budget"), "--corpus", "msp-podcast", "--hours", hours,
+                   "--model", model, "--budget", budget, "--device", self.args.device,
+                   "--repeats", "1", "--epochs", "2", "--cold", "--json"]  # fmt: skip
+        if self.args.device.startswith("cuda"):  # the CPU's budget is host memory
+            command += ["--host-memory", host]
         return run_json(command, limit)
 
     def make_features(self, limit: float) -> dict[str, Any]:
@@ -268,6 +288,10 @@ def headline(steps: dict[str, Any]) -> dict[str, Any]:
     for name in ("recompute_over_cache", "recompute_grad_over_cache"):
         if name in steps.get("finetune_hubert_base", {}):
             out[f"finetune_{name}"] = steps["finetune_hubert_base"][name]
+    for key, figure in (("epoch_s_full_size", "msp_podcast_streamed_epoch_s_projected"),
+                        ("disk_bound_s", "msp_podcast_disk_bound_epoch_s")):  # fmt: skip
+        if key in steps.get("budget_msp_podcast", {}).get("projected", {}):
+            out[figure] = steps["budget_msp_podcast"]["projected"][key]
     for step, key in (
         ("make_features_7h", "make_features_7h_s"),
         ("disk_write", "disk_write_mb_s"),
