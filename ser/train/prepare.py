@@ -119,7 +119,7 @@ def open_inputs(asked: TrainConfig, config: TrainConfig, stores: Stores) -> Inpu
     if config.test_store is not None:
         test_classes = filled(config.test_classes)
         test = cross.open_test(store, stores[config.test_store], features, classes, test_classes)
-    placed = placement(config, store, features, (unit, specs), views, test)
+    placed = placement(config, store, features, specs, views, test)
     if test is None:
         return Inputs(
             *opened, features, unit, list(specs), classes, recorded, None, tuning, views, placed
@@ -169,19 +169,19 @@ def placement(
     config: TrainConfig,
     store: FeatureStore,
     features: list[ResolvedFeature],
-    model: tuple[Unit, Sequence[InputSpec]],
+    specs: Sequence[InputSpec],
     views: Views | None,
     test: cross.TestSide | None,
 ) -> Placement:
     """Where each input's rows live under the run's memory budget (`place_inputs`): the
-    inputs `model` gathers as sequences budgeted by their frames, the others by their
-    means, each with its views' or its test store's sets beside it."""
-    unit, specs = model
+    inputs the model (`specs`) gathers as sequences budgeted by their frames, the others
+    by their means (a dialog model's all), each with its views' or its test store's sets
+    beside it."""
     sequences = {spec.name for spec in specs if spec.gathered == "sequence"}
     copies = view_copies(store, features, views)
     if test is not None:
         copies = copies or cross.test_copies(features, test)
-    blocked = stream_blockers(config, unit)
+    blocked = stream_blockers(config)
     device, batch_size = device_of(config), filled(config.batch_size)
     budget = config.memory_budget
     members = config.members_at_once or 1  # a streamed run stacks only those asked
@@ -191,12 +191,11 @@ def placement(
     )
 
 
-def stream_blockers(config: TrainConfig, unit: Unit) -> list[str]:
-    """What this run holds that streamed rows do not go with yet, as its options name it."""
-    # on processes, each would place the rows anew from the memory free then
+def stream_blockers(config: TrainConfig) -> list[str]:
+    """What this run holds that streamed rows do not go with yet, as its options name it:
+    processes, each of which would place the rows anew from the memory free then."""
     asked = config.processes
-    blockers = [f"--processes {asked}"] if asked is not None and asked > 1 else []
-    return blockers + (["a dialog-context model"] if unit == "dialog" else [])
+    return [f"--processes {asked}"] if asked is not None and asked > 1 else []
 
 
 def load(inputs: Inputs, loaded: Loaded) -> TrainData:
