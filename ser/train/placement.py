@@ -44,8 +44,6 @@ WINDOW_CHUNKS = 4
 #: A streamed input's chunk cache holds at least a window, the next one and a chunk an
 #: utterance spills into.
 MIN_CACHE_CHUNKS = 2 * WINDOW_CHUNKS + 1
-#: Why an input cannot stream in this run (what the trainer's streamed path lacks yet).
-Blockers = Sequence[str]
 #: Input name -> the other sets its table holds: (store, that set as the input).
 Copies = Mapping[str, Sequence[tuple[FeatureStore, ResolvedFeature]]]
 
@@ -120,15 +118,13 @@ def place_inputs(
     device: torch.device,
     asked: str | None,
     batch_size: int,
-    blockers: Blockers = (),
     sequences: Collection[str] | None = None,
     copies: Copies | None = None,
     members: int = 1,
     host_asked: str | None = None,
 ) -> Placement:
     """Each input's place under the asked (or default) budget; `ConfigError` with the
-    figures when even streaming cannot fit, or when an input must stream and the run
-    holds something streamed rows do not go with yet (`blockers`). `sequences`: the
+    figures when even streaming cannot fit. `sequences`: the
     inputs the model gathers as sequences (None: every frame or token set); the others'
     batches are their means. `copies`: the other sets an input's table holds beside its
     own (its views, a test store's set), placed with it: held with it, or each streamed
@@ -171,14 +167,6 @@ def place_inputs(
             f"{refused}, or lower --members-at-once {members}: each member stacked gathers "
             "its own batch and reads its own window of a streamed input"
         ) from None
-    streamed = [name for name, place in places.items() if place == "stream"]
-    if streamed and blockers:
-        raise ConfigError(
-            f"{', '.join(streamed)} ({human_bytes(sum(needs[n] for n in streamed))}) fit "
-            f"neither the memory budget ({human_bytes(budget)}, {source}) nor host memory, "
-            f"and streamed rows do not go with {' or '.join(blockers)} yet: raise "
-            "--memory-budget, or leave those out"
-        )
     layered = {f.name: len(f.sets) for f in features if f.sets}
     return Placement(budget, source, places, needs, cache, str(device), True, layered)
 

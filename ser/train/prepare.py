@@ -181,21 +181,13 @@ def placement(
     copies = view_copies(store, features, views)
     if test is not None:
         copies = copies or cross.test_copies(features, test)
-    blocked = stream_blockers(config)
     device, batch_size = device_of(config), filled(config.batch_size)
     budget = config.memory_budget
     members = config.members_at_once or 1  # a streamed run stacks only those asked
     host = config.host_memory
     return place_inputs(
-        store, features, device, budget, batch_size, blocked, sequences, copies, members, host
+        store, features, device, budget, batch_size, sequences, copies, members, host
     )
-
-
-def stream_blockers(config: TrainConfig) -> list[str]:
-    """What this run holds that streamed rows do not go with yet, as its options name it:
-    processes, each of which would place the rows anew from the memory free then."""
-    asked = config.processes
-    return [f"--processes {asked}"] if asked is not None and asked > 1 else []
 
 
 def load(inputs: Inputs, loaded: Loaded) -> TrainData:

@@ -141,7 +141,10 @@ def choose_execution(runs: list[Prepared], threads: ThreadChoice, asked: int | N
         at_once=at_once,
         step=step,
     )
-    execution = replace(execution, memory=_placed(runs))
+    memory = _placed(runs)
+    if memory and execution.processes > 1:  # each places its rows as this one did
+        memory += f" (each of the {execution.processes} processes)"
+    execution = replace(execution, memory=memory)
     _recorded(runs, execution)
     return execution
 
@@ -151,13 +154,12 @@ def _asked(
 ) -> tuple[int | None, str | None, int | None]:
     """The members at once, steps and processes the first config asks for; a run that
     streams its rows stacks only the members it asks for (its placement gave each a
-    window in each stream's cache), in this process: a process of its own would decide
-    the placement (and so the batches) again from what is free then."""
+    window in each stream's cache)."""
     at_once = configs[0].members_at_once if configs else None
     step = configs[0].step if configs else None
     processes = configs[0].processes if configs else None
     if any(streams_of(run.data, run.specs) for run in runs):
-        return at_once or 1, step, 1
+        return at_once or 1, step, processes
     return at_once, step, processes
 
 

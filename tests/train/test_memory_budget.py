@@ -201,19 +201,6 @@ def test_a_bad_size_names_the_option(chunked: Path, tmp_path: Path) -> None:
         train(small_config(chunked, tmp_path, memory_budget="12 parsecs"))
 
 
-@pytest.mark.parametrize(
-    ("asked", "said"),
-    [({"processes": 2, "seeds": 2}, "--processes 2")],
-)
-def test_streaming_with_what_it_does_not_take_yet_is_refused(
-    chunked: Path, tmp_path: Path, asked: dict[str, object], said: str
-) -> None:
-    config = small_config(chunked, tmp_path, features=(FRAMES,), memory_budget="4KB", **asked)
-    with pytest.raises(ConfigError, match=f"streamed rows do not go with {said} yet"):
-        train(config)
-    assert not (tmp_path / "runs").exists()
-
-
 def test_what_streamed_is_compared_on_resume_the_budget_is_not(
     chunked: Path, tmp_path: Path
 ) -> None:

@@ -1,9 +1,10 @@
 """Streamed rows (`--memory-budget`) under the ways a step runs: members stacked
-(`--members-at-once`), graphed and compiled steps. A streamed side takes as many steps
-an epoch as in memory whatever its seed (`windowed_plans` carries a window's partial
-batch into the next window), so members of other seeds stack step for step, each
-reading its own seed's windows; without randomness they train as each alone, and the
-graphed and compiled runs as the eager one."""
+(`--members-at-once`), graphed and compiled steps, training processes (`--processes`).
+A streamed side takes as many steps an epoch as in memory whatever its seed
+(`windowed_plans` carries a window's partial batch into the next window), so members of
+other seeds stack step for step, each reading its own seed's windows; without randomness
+they train as each alone, the graphed and compiled runs as the eager one, and processes
+as one process."""
 
 from __future__ import annotations
 
@@ -137,3 +138,15 @@ def test_a_compiled_run_streams_as_the_eager_one(
     assert compiled.execution is not None and compiled.execution.compiled
     assert compiled.config["streamed"] == [FRAMES]
     assert_same_training(eager, compiled)
+
+
+def test_training_processes_stream_as_one_process(chunked: Path, tmp_path: Path) -> None:
+    """Each process places its rows under the asked budget as one process does (the
+    budget, not what is free, decides), so its members draw the same windows: the same
+    numbers. Before, `--processes 2` was refused."""
+    alone = train(config(chunked, tmp_path / "one", processes=1, threads=1))
+    two = train(config(chunked, tmp_path / "two", processes=2, threads=1))
+    assert two.execution is not None and two.execution.processes == 2
+    assert "(each of the 2 processes)" in two.execution.memory
+    assert two.config["streamed"] == [FRAMES]
+    assert_same_training(alone, two)
