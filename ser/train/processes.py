@@ -152,14 +152,17 @@ def choose_execution(runs: list[Prepared], threads: ThreadChoice, asked: int | N
 def _asked(
     configs: list[TrainConfig], runs: list[Prepared]
 ) -> tuple[int | None, str | None, int | None]:
-    """The members at once, steps and processes the first config asks for; a run that
-    streams its rows stacks only the members it asks for (its placement gave each a
-    window in each stream's cache)."""
+    """The members at once, steps and processes the first config asks for. A run whose
+    rows stream trains on the processes it asks for, one by default (each process places
+    its rows under the whole budget); one whose batches read streamed rows stacks only
+    the members it asks for (its placement gave each a window in each stream's cache)."""
     at_once = configs[0].members_at_once if configs else None
     step = configs[0].step if configs else None
     processes = configs[0].processes if configs else None
+    if any(data.placement is not None and data.placement.streamed for data in _data(runs)):
+        processes = processes or 1
     if any(streams_of(run.data, run.specs) for run in runs):
-        return at_once or 1, step, processes
+        at_once = at_once or 1
     return at_once, step, processes
 
 

@@ -140,8 +140,11 @@ def test_a_streamed_side_reads_a_window_of_chunks_at_a_time(chunked: Path) -> No
 
 
 def test_an_mlp_on_streamed_means_trains_as_in_memory(chunked: Path, tmp_path: Path) -> None:
+    """In one process each (a streamed run's default: every process would place its rows
+    under the whole budget)."""
+    options = {"features": (FRAMES,), "processes": 1}
     records = [
-        train(small_config(chunked, tmp_path, features=(FRAMES,), memory_budget=b, name=n))
+        train(small_config(chunked, tmp_path, memory_budget=b, name=n, **options))
         for b, n in ((None, "held"), ("4KB", "streamed"))
     ]
     held, streamed = (r.folds[0].curves.train_loss for r in records)
